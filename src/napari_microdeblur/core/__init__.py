@@ -1,0 +1,1 @@
+"""The compute core: all numerics, no GUI (never imports qtpy, napari, magicgui or superqt)."""

@@ -1,0 +1,1 @@
+"""One file per network architecture; each registers itself in ``core.registry``."""

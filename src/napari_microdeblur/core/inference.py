@@ -1,0 +1,488 @@
+"""Deblur an image of any size and layout: axes, normalisation, device, dtype, tiling.
+
+``iter_deblur`` is a generator that yields a ``DeblurProgress`` per tile and returns a
+``DeblurResult``; ``deblur`` is its blocking twin. Both accept numpy arrays, memory-mapped
+arrays, dask/zarr arrays and ``io.TiffArray``; the input is never modified.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import tiling
+
+CLASSICAL_METHODS = ("richardson_lucy", "wiener")
+OUTPUT_DTYPES = ("float32", "input")
+DEFAULT_TILE = {2: 256, 3: 64}
+STATS_MAX_ELEMENTS = 4_000_000
+
+
+# ----------------------------------------------------------------------------- device
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; other names are checked."""
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available here; use 'auto' or 'cpu'")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
+    if not (name == "cpu" or name == "mps" or name.startswith("cuda")):
+        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- axes
+
+
+def guess_axes(shape: tuple[int, ...]) -> str:
+    """A guess for arrays given without axes; pass ``axes`` explicitly when it is wrong."""
+    ndim = len(shape)
+    if ndim == 2:
+        return "YX"
+    if ndim == 3:
+        return "YXS" if shape[-1] in (3, 4) else "ZYX"
+    if ndim == 4:
+        if shape[-1] in (3, 4):
+            return "ZYXS"
+        return "CZYX" if shape[0] <= 4 else "TZYX"
+    if ndim == 5:
+        return "TCZYX"
+    raise ValueError(f"image has {ndim} dimensions (shape {shape}); give axes explicitly")
+
+
+def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
+    if axes is None:
+        return guess_axes(shape)
+    if not isinstance(axes, str):
+        raise TypeError(f"axes must be a string such as 'ZYX', not {type(axes).__name__}")
+    axes = axes.upper()
+    if len(axes) != len(shape):
+        raise ValueError(
+            f"axes={axes!r} has {len(axes)} letters but the image has {len(shape)} dimensions "
+            f"(shape {tuple(shape)})"
+        )
+    if set(axes) - set("TCZYXS") or len(set(axes)) != len(axes):
+        raise ValueError(f"axes={axes!r}: use each of the letters T, C, Z, Y, X, S at most once")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes={axes!r} must contain Y and X")
+    if "C" in axes and "S" in axes:
+        raise ValueError(f"axes={axes!r} has both C and S; use one channel axis")
+    return axes
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+@dataclass
+class Method:
+    """Anything the tiler can run: a batch (B, C, *tile) -> (B, C_out, *tile) on a device."""
+
+    name: str
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    spatial_dims: int = 2
+    halo: int = 0  # pixels per side the result depends on: the tiles overlap by 2 * halo
+    size_divisor: int = 1
+    in_channels: int | None = None  # None: any number, processed channel by channel
+    out_channels: int | None = None
+    # "percentile" (networks), "scale" (divide by the maximum: keeps zero, as the linear blur
+    # model of deconvolution needs) or "none" (the method sees the input's own units)
+    normalization: str = "percentile"
+    parameters: dict = field(default_factory=dict)
+    default_tile: int | None = None
+
+    @property
+    def default_overlap(self) -> int:
+        return 2 * self.halo
+
+
+def classical_method(
+    name: str,
+    psf: np.ndarray | str | None,
+    *,
+    iterations: int = 30,
+    balance: float = 0.01,
+    tv_weight: float = 0.0,
+) -> Method:
+    """Richardson-Lucy or Wiener with a given PSF, as a tileable Method."""
+    from . import classical
+    from .psf import parse_psf
+
+    if psf is None:
+        raise ValueError(
+            f"method={name!r} needs a PSF: give psf= an array, a TIFF path, or a model such as "
+            "'gaussian:1.6', 'disk:3', 'astig:2.5,0.8,30'"
+        )
+    spec = psf if isinstance(psf, str) else "array"
+    kernel = parse_psf(psf) if isinstance(psf, str) else np.asarray(psf, dtype=np.float32)
+    halo = max(classical.psf_halo(kernel))
+    kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
+    if name == "richardson_lucy":
+        if int(iterations) < 1:
+            raise ValueError(f"iterations={iterations} must be >= 1")
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return classical.richardson_lucy(
+                x, kernel_t.to(x.device), iterations=int(iterations), tv_weight=tv_weight
+            )
+
+        parameters = {"psf": spec, "iterations": int(iterations), "tv_weight": tv_weight}
+    elif name == "wiener":
+        if not balance > 0:
+            raise ValueError(f"balance={balance} must be > 0")
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return classical.wiener(x, kernel_t.to(x.device), balance=float(balance))
+
+        parameters = {"psf": spec, "balance": float(balance)}
+    else:
+        raise ValueError(f"method={name!r} is not one of {CLASSICAL_METHODS}")
+    return Method(
+        name=name,
+        forward=forward,
+        spatial_dims=kernel.ndim,
+        halo=halo,
+        normalization="scale",
+        parameters=parameters,
+        default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * halo + 32),
+    )
+
+
+def network_method(model: torch.nn.Module, name: str | None = None, card=None) -> Method:
+    """Wrap a network (with the attributes every registered architecture has) as a Method."""
+    model.eval()
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model(x).float()
+
+    norm = "percentile"
+    if card is not None and getattr(card, "normalization", None):
+        norm = card.normalization.get("kind", "percentile")
+    return Method(
+        name=name or type(model).__name__,
+        forward=forward,
+        spatial_dims=int(getattr(model, "spatial_dims", 2)),
+        halo=int(getattr(model, "receptive_field", 0)),
+        size_divisor=int(getattr(model, "size_divisor", 1)),
+        in_channels=getattr(model, "in_channels", None),
+        out_channels=getattr(model, "out_channels", None),
+        normalization=norm,
+        parameters={"card": card.model_dump() if hasattr(card, "model_dump") else card},
+    )
+
+
+def resolve_method(
+    method: str | Method | torch.nn.Module,
+    *,
+    psf=None,
+    iterations: int = 30,
+    balance: float = 0.01,
+    tv_weight: float = 0.0,
+    weights: str | None = None,
+) -> Method:
+    """A method name, a Method, or a network -> a Method."""
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, torch.nn.Module):
+        return network_method(method)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a name, a Method or a torch module, not {type(method)}")
+    if method in CLASSICAL_METHODS:
+        return classical_method(
+            method, psf, iterations=iterations, balance=balance, tv_weight=tv_weight
+        )
+    try:
+        from . import weights as weights_module
+    except ImportError:
+        weights_module = None
+    if weights_module is None:
+        raise ValueError(f"method={method!r} is not one of {CLASSICAL_METHODS}")
+    if weights is not None:
+        model, card = weights_module.load_model(weights, arch=method)
+    else:
+        model, card = weights_module.load_model(method)
+    return network_method(model, name=method, card=card)
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """x_model = (x - offset) / scale; undone on the way out. Stored with every result."""
+
+    offset: float
+    scale: float
+    kind: str = "percentile"
+    low: float = 0.1
+    high: float = 99.9
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "none":
+            return x.astype(np.float32)
+        return ((x.astype(np.float32) - np.float32(self.offset)) / np.float32(self.scale)).astype(
+            np.float32
+        )
+
+    def undo(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "none":
+            return x
+        return x * np.float32(self.scale) + np.float32(self.offset)
+
+
+def _stats_sample(image, axes: str) -> np.ndarray:
+    """A strided subsample of at most ~STATS_MAX_ELEMENTS values, read without loading it all."""
+    shape = image.shape
+    stride = max(1, math.ceil((np.prod(shape) / STATS_MAX_ELEMENTS) ** (1 / 2)))
+    key = tuple(slice(None, None, stride) if a in "YX" else slice(None) for a in axes)
+    sample = np.asarray(image[key])
+    # other axes (Z, T, C) may still be long: thin them too
+    while sample.size > 4 * STATS_MAX_ELEMENTS and sample.shape[0] > 1:
+        sample = sample[::2]
+    return sample
+
+
+def compute_normalization(image, axes: str, kind: str, low=0.1, high=99.9) -> Normalization:
+    sample = _stats_sample(image, axes).astype(np.float32, copy=False)
+    if not np.all(np.isfinite(sample)):
+        raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
+    if kind == "none":
+        return Normalization(0.0, 1.0, kind="none", low=0.0, high=100.0)
+    if kind == "scale":
+        top = float(np.max(np.abs(sample)))
+        return Normalization(0.0, top if top > 0 else 1.0, kind="scale", low=0.0, high=100.0)
+    lo, hi = (float(v) for v in np.percentile(sample, [low, high]))
+    if hi - lo <= 0:
+        lo, hi = float(sample.min()), float(sample.max())
+    scale = hi - lo if hi > lo else 1.0
+    return Normalization(lo, scale, kind="percentile", low=low, high=high)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class DeblurProgress:
+    """Progress of a run: ``done`` of ``total`` tiles over all planes."""
+
+    done: int
+    total: int
+    plane: tuple[int, ...]
+    tile: tiling.Tile
+
+
+@dataclass
+class DeblurResult:
+    image: object  # the output array (numpy, or the ``out`` that was given)
+    method: str
+    axes: str
+    normalization: Normalization
+    parameters: dict
+    tile: tuple[int, ...]
+    overlap: tuple[int, ...]
+    device: str
+
+
+def _check_image(image) -> None:
+    if not all(hasattr(image, a) for a in ("shape", "dtype", "__getitem__")):
+        raise TypeError(
+            f"image must be an array (numpy, memmap, dask, zarr), not {type(image).__name__}"
+        )
+    dtype = np.dtype(image.dtype)
+    if dtype.kind in "cbOUSV" or dtype == np.bool_:
+        raise TypeError(
+            f"image has dtype {dtype}; give real-valued intensities (integer or float), not "
+            "complex, boolean or object data"
+        )
+    if int(np.prod(image.shape)) <= 1:
+        raise ValueError(f"image with shape {tuple(image.shape)} is empty or a single pixel")
+
+
+def _layout(axes: str, shape, method: Method):
+    """Split axes into loop axes, the channel axis (if the model takes it), spatial axes."""
+    spatial = "ZYX" if method.spatial_dims == 3 else "YX"
+    if method.spatial_dims == 3 and "Z" not in axes:
+        raise ValueError(f"method {method.name!r} is 3D but axes={axes!r} has no Z axis")
+    channel = next((a for a in axes if a in "CS"), None)
+    n_channels = shape[axes.index(channel)] if channel else 1
+    # a model with a fixed channel count takes the channel axis whole; otherwise channels loop
+    if channel and method.in_channels not in (None, n_channels):
+        if method.in_channels == 1:
+            channel = None  # each channel deblurred on its own
+        else:
+            raise ValueError(
+                f"method {method.name!r} expects {method.in_channels} channels; the image's "
+                f"{axes[axes.index(channel)]} axis has {n_channels}"
+            )
+    loop = [a for a in axes if a not in spatial and a != channel]
+    return loop, channel, spatial
+
+
+def iter_deblur(
+    image,
+    *,
+    method: str | Method | torch.nn.Module,
+    axes: str | None = None,
+    tile: int | tuple[int, ...] | None = None,
+    overlap: int | tuple[int, ...] | None = None,
+    window: str = "cosine",
+    device: str | torch.device = "auto",
+    psf=None,
+    iterations: int = 30,
+    balance: float = 0.01,
+    tv_weight: float = 0.0,
+    weights: str | None = None,
+    output_dtype: str = "float32",
+    batch_size: int = 1,
+    out=None,
+) -> Generator[DeblurProgress, None, DeblurResult]:
+    """Deblur ``image`` tile by tile, yielding progress; returns a DeblurResult.
+
+    2D methods run plane by plane over the axes that are not Y, X (or the channel axis a
+    network takes whole). The output has the input's shape; ``output_dtype='float32'`` keeps
+    the input's intensity units, ``'input'`` casts back to the input dtype, clipped to its range.
+    ``out`` may be a writable array of that shape and dtype (a file-backed target, say).
+    """
+    _check_image(image)
+    shape = tuple(int(s) for s in image.shape)
+    axes = check_axes(axes, shape)
+    if output_dtype not in OUTPUT_DTYPES:
+        raise ValueError(f"output_dtype={output_dtype!r} is not one of {OUTPUT_DTYPES}")
+    if window not in tiling.WINDOWS:
+        raise ValueError(f"window={window!r} is not one of {tiling.WINDOWS}")
+    method = resolve_method(
+        method, psf=psf, iterations=iterations, balance=balance, tv_weight=tv_weight,
+        weights=weights,
+    )
+    device = resolve_device(device)
+    loop_axes, channel_axis, spatial_axes = _layout(axes, shape, method)
+    spatial_shape = tuple(shape[axes.index(a)] for a in spatial_axes)
+    if any(s < 2 for s in spatial_shape):
+        raise ValueError(f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}")
+    tile = tile if tile is not None else (method.default_tile or DEFAULT_TILE[len(spatial_axes)])
+    overlap = overlap if overlap is not None else method.default_overlap
+    tile_t = tiling._as_tuple(tile, len(spatial_axes), "tile")
+    overlap_t = tiling._as_tuple(overlap, len(spatial_axes), "overlap")
+    for t, o in zip(tile_t, overlap_t):
+        if o >= t:
+            raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
+        if t <= 2 * method.halo:
+            raise ValueError(
+                f"tile={tile} is smaller than the receptive field of {method.name!r} "
+                f"({2 * method.halo + 1} px); use a tile of at least {2 * method.halo + 2}"
+            )
+    in_dtype = np.dtype(image.dtype)
+    out_dtype = np.float32 if output_dtype == "float32" else in_dtype
+    if out is None:
+        out = np.empty(shape, dtype=out_dtype)
+    elif tuple(out.shape) != shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}; expected {shape}")
+    norm = compute_normalization(image, axes, method.normalization)
+
+    def prepare(block: np.ndarray) -> np.ndarray:
+        x = norm.apply(block)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
+        return x
+
+    def finish_block(block: np.ndarray) -> np.ndarray:
+        y = norm.undo(block)
+        if out_dtype == np.float32:
+            return y.astype(np.float32, copy=False)
+        if in_dtype.kind in "iu":
+            info = np.iinfo(in_dtype)
+            return np.clip(np.rint(y), info.min, info.max).astype(in_dtype)
+        return y.astype(in_dtype)
+
+    loop_sizes = [shape[axes.index(a)] for a in loop_axes]
+    planes = list(itertools.product(*(range(n) for n in loop_sizes)))
+    block_axes = ([channel_axis] if channel_axis else []) + list(spatial_axes)
+    # the order in which an indexed region comes back (original axes order, loop axes dropped)
+    region_axes = [a for a in axes if a not in loop_axes]
+    to_block = [region_axes.index(a) for a in block_axes]
+    from_block = [block_axes.index(a) for a in region_axes]
+    channels = shape[axes.index(channel_axis)] if channel_axis else 1
+
+    def index_for(plane, spatial_slices):
+        where = dict(zip(loop_axes, plane))
+        where.update(zip(spatial_axes, spatial_slices))
+        return tuple(where.get(a, slice(None)) for a in axes)
+
+    tile_now = tile_t
+    while True:
+        plan = tiling.plan_tiles(
+            spatial_shape, tile_now, overlap_t, size_divisor=method.size_divisor
+        )
+        total = len(plan) * len(planes)
+        try:
+            done = 0
+            for plane in planes:
+
+                def read(spatial_slices, plane=plane):
+                    block = np.asarray(image[index_for(plane, spatial_slices)])
+                    block = block.transpose(to_block)
+                    return block if channel_axis else block[None]
+
+                def write(spatial_slices, block, plane=plane):
+                    block = finish_block(block if channel_axis else block[0])
+                    out[index_for(plane, spatial_slices)] = block.transpose(from_block)
+
+                for step in tiling.iter_tiled_apply(
+                    method.forward, read, write, plan,
+                    channels=channels, out_channels=method.out_channels or channels,
+                    window=window, halo=method.halo, batch_size=batch_size, device=device,
+                    prepare=prepare,
+                ):
+                    done += 1
+                    yield DeblurProgress(done, total, plane, step.tile)
+            break
+        except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
+            smaller = tuple(max(method.size_divisor, t // 2) for t in tile_now)
+            if not tiling.is_out_of_memory(error) or smaller == tile_now or any(
+                s <= max(o, 2 * method.halo) for s, o in zip(smaller, overlap_t)
+            ):
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            tile_now = smaller  # start again with smaller tiles
+    return DeblurResult(
+        image=out,
+        method=method.name,
+        axes=axes,
+        normalization=norm,
+        parameters=dict(method.parameters),
+        tile=plan.tile,
+        overlap=plan.overlap,
+        device=str(device),
+    )
+
+
+def drain(generator: Iterator, callback: Callable | None = None):
+    """Run a progress generator to its end and return its result."""
+    while True:
+        try:
+            record = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(record)
+
+
+def deblur(image, *, method, **kwargs) -> np.ndarray:
+    """Blocking twin of ``iter_deblur``: returns the deblurred array."""
+    return drain(iter_deblur(image, method=method, **kwargs)).image

@@ -1,0 +1,341 @@
+"""Reading and writing images: TIFF / OME-TIFF through tifffile, other formats through bioio.
+
+Large uncompressed TIFFs are not loaded: ``TiffArray`` reads the requested region with
+positional reads, and ``open_tiff_output`` writes regions the same way into a temporary file
+that is renamed into place only when the run finishes. Neither maps the file into memory, so
+the process's resident memory depends on the tile size, not on the image size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+AXES_PATTERN = re.compile(r"^[TCZYXS]+$")
+
+
+@dataclass
+class ImageData:
+    """An image with what is known about it: axes and physical pixel size (um per pixel)."""
+
+    array: object  # numpy array, TiffArray, dask array, ...
+    axes: str
+    pixel_size: dict[str, float] = field(default_factory=dict)
+    path: str | None = None
+
+
+def _check_input_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"input {str(path)!r} is a directory; give an image file")
+    return path
+
+
+def is_tiff(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(TIFF_SUFFIXES)
+
+
+class TiffArray:
+    """Read-only, array-like view of an uncompressed TIFF image, read region by region.
+
+    Indexing with a tuple of ints and slices returns a numpy array, like numpy would.
+    """
+
+    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple, dtype: np.dtype):
+        self.path = str(path)
+        self.offset = int(offset)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self.size = int(np.prod(self.shape))
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            os.close(self._fd)
+
+    def __array__(self, dtype=None, copy=None):
+        data = self[(slice(None),) * self.ndim]
+        return data if dtype is None else data.astype(dtype)
+
+    def __getitem__(self, key) -> np.ndarray:
+        ranges, drop = _normalise_key(key, self.shape)
+        out = np.empty(tuple(len(r) for r in ranges), dtype=self.dtype)
+        strides = np.cumprod((1,) + self.shape[:0:-1])[::-1] * self.dtype.itemsize
+        # the last axis is read as one contiguous run per index of the leading axes
+        last = ranges[-1]
+        run_start, run_len, step = last.start, len(last), last.step
+        span = (last[-1] - run_start + 1) if run_len else 0
+        for out_index in itertools.product(*(range(len(r)) for r in ranges[:-1])):
+            pos = sum(int(r[i]) * s for r, i, s in zip(ranges[:-1], out_index, strides[:-1]))
+            pos += run_start * self.dtype.itemsize
+            raw = os.pread(self._fd, span * self.dtype.itemsize, self.offset + pos)
+            row = np.frombuffer(raw, dtype=self.dtype)
+            out[out_index] = row[::step]
+        return out.reshape([len(r) for i, r in enumerate(ranges) if i not in drop])
+
+
+def _normalise_key(key, shape) -> tuple[list[range], set[int]]:
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1 :]
+    key = key + (slice(None),) * (len(shape) - len(key))
+    ranges, drop = [], set()
+    for axis, (k, n) in enumerate(zip(key, shape)):
+        if isinstance(k, (int, np.integer)):
+            k = int(k) + n if k < 0 else int(k)
+            if not 0 <= k < n:
+                raise IndexError(f"index {k} is out of range for axis {axis} of size {n}")
+            ranges.append(range(k, k + 1))
+            drop.add(axis)
+        elif isinstance(k, slice):
+            ranges.append(range(*k.indices(n)))
+        else:
+            raise TypeError(f"TiffArray supports int and slice indices, not {type(k).__name__}")
+    return ranges, drop
+
+
+class TiffWriteArray:
+    """Write-only, array-like target inside an uncompressed TIFF written in advance."""
+
+    def __init__(self, path: str, offset: int, shape: tuple, dtype: np.dtype):
+        self.path = path
+        self.offset = int(offset)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._fd = os.open(path, os.O_RDWR)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+    def __setitem__(self, key, value) -> None:
+        ranges, drop = _normalise_key(key, self.shape)
+        full_shape = tuple(len(r) for r in ranges)
+        value = np.broadcast_to(
+            np.asarray(value, dtype=self.dtype).reshape(
+                [len(r) for i, r in enumerate(ranges) if i not in drop]
+            ).reshape(full_shape),
+            full_shape,
+        )
+        strides = np.cumprod((1,) + self.shape[:0:-1])[::-1] * self.dtype.itemsize
+        last = ranges[-1]
+        if last.step != 1:
+            raise ValueError("TiffWriteArray writes contiguous runs along the last axis only")
+        for out_index in itertools.product(*(range(len(r)) for r in ranges[:-1])):
+            pos = sum(int(r[i]) * s for r, i, s in zip(ranges[:-1], out_index, strides[:-1]))
+            pos += last.start * self.dtype.itemsize
+            os.pwrite(self._fd, np.ascontiguousarray(value[out_index]).tobytes(), self.offset + pos)
+
+
+def _pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
+    """Physical pixel size in micrometres, from OME, ImageJ or resolution tags."""
+    sizes: dict[str, float] = {}
+    if tif.is_ome and tif.ome_metadata:
+        for axis in "XYZ":
+            m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', tif.ome_metadata)
+            if m:
+                sizes[axis] = float(m.group(1))
+        if sizes:
+            return sizes
+    tags = page.tags
+    unit = tags.get("ResolutionUnit")
+    unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value) if unit else 0)
+    ij = tif.imagej_metadata or {}
+    if ij.get("unit") in ("micron", "um", "\\u00B5m", "µm"):
+        unit_um = 1.0
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        t = tags.get(tag)
+        if t and unit_um:
+            num, den = t.value
+            if num:
+                sizes[axis] = unit_um * den / num
+    if "spacing" in ij and "Z" in axes:
+        sizes["Z"] = float(ij["spacing"])
+    return sizes
+
+
+def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
+    """Read a TIFF / OME-TIFF. Uncompressed contiguous data is returned as a lazy TiffArray."""
+    import tifffile
+
+    path = _check_input_path(path)
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as error:  # tifffile raises several types for broken files
+        raise ValueError(f"cannot read {str(path)!r} as TIFF: {error}") from error
+    with tif:
+        if not tif.series:
+            raise ValueError(f"{str(path)!r} contains no image")
+        series = tif.series[0]
+        axes = series.axes.replace("I", "Z").replace("Q", "Z")
+        if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
+            axes = ""
+        pixel_size = _pixel_size_from_tiff(tif, series.pages[0], axes)
+        offset = series.dataoffset
+        if lazy and offset is not None:
+            array = TiffArray(path, offset, series.shape, series.dtype)
+        else:
+            array = series.asarray()
+    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
+
+
+def _read_with_bioio(path: Path) -> ImageData:
+    try:
+        from bioio import BioImage
+    except ImportError:
+        BioImage = None
+    if BioImage is None:
+        try:
+            from aicsimageio import AICSImage as BioImage
+        except ImportError:
+            raise ValueError(
+                f"cannot read {str(path)!r}: only TIFF is built in. Install a reader for other "
+                "formats: pip install 'napari-microdeblur[formats]' (bioio and its readers)"
+            ) from None
+    try:
+        img = BioImage(path)
+        data = img.dask_data  # TCZYX, lazy
+    except Exception as error:
+        raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+    sizes = img.physical_pixel_sizes
+    pixel_size = {k: float(v) for k, v in zip("ZYX", sizes) if v}
+    # drop singleton T/C/Z so a plain 2D image comes back as YX
+    keep = [i for i, (a, n) in enumerate(zip("TCZYX", data.shape)) if n > 1 or a in "YX"]
+    array = data[tuple(slice(None) if i in keep else 0 for i in range(5))]
+    axes = "".join("TCZYX"[i] for i in keep)
+    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
+
+
+def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
+    """Read any supported image. TIFF is built in; PNG/JPEG through imageio; the rest via bioio."""
+    path = _check_input_path(path)
+    if is_tiff(path):
+        return read_tiff(path, lazy=lazy)
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+        import imageio.v3 as iio
+
+        try:
+            array = np.asarray(iio.imread(path))
+        except Exception as error:
+            raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+        axes = "YX" if array.ndim == 2 else "YXS"
+        return ImageData(array=array, axes=axes, path=str(path))
+    return _read_with_bioio(path)
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse an existing output (unless overwrite) and a directory that does not exist."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {str(path)!r} is a directory; give a file name")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"output {str(path)!r} exists; choose another name or --overwrite")
+    if not path.parent.exists():
+        raise FileNotFoundError(
+            f"output directory {str(path.parent)!r} does not exist; create it first"
+        )
+    if not is_tiff(path):
+        raise ValueError(f"output {str(path)!r} must end in .tif or .tiff (OME-TIFF: .ome.tif)")
+    return path
+
+
+def _tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome: bool) -> dict:
+    kwargs: dict = {"bigtiff": int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**31}
+    if axes.endswith("S") and shape[-1] in (3, 4):
+        kwargs["photometric"] = "rgb"
+    else:
+        kwargs["photometric"] = "minisblack"
+    metadata: dict = {"axes": axes}
+    if pixel_size.get("X") and pixel_size.get("Y"):
+        kwargs["resolution"] = (1e4 / pixel_size["X"], 1e4 / pixel_size["Y"])
+        kwargs["resolutionunit"] = "CENTIMETER"
+        if ome:
+            metadata.update(
+                PhysicalSizeX=pixel_size["X"], PhysicalSizeY=pixel_size["Y"],
+                PhysicalSizeXUnit="µm", PhysicalSizeYUnit="µm",
+            )
+    if ome and pixel_size.get("Z"):
+        metadata.update(PhysicalSizeZ=pixel_size["Z"], PhysicalSizeZUnit="µm")
+    kwargs["metadata"] = metadata
+    kwargs["ome"] = ome
+    return kwargs
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+def write_image(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    *,
+    axes: str,
+    pixel_size: dict[str, float] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a TIFF (OME-TIFF for .ome.tif) atomically: a temporary name, then rename."""
+    import tifffile
+
+    path = check_output_path(path, overwrite=overwrite)
+    array = np.asarray(array)
+    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+    kwargs = _tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome)
+    tmp = _temporary_name(path)
+    try:
+        tifffile.imwrite(tmp, array, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+@contextlib.contextmanager
+def open_tiff_output(
+    path: str | os.PathLike,
+    shape: tuple,
+    dtype,
+    *,
+    axes: str,
+    pixel_size: dict[str, float] | None = None,
+    overwrite: bool = False,
+) -> Iterator[TiffWriteArray]:
+    """Yield a write-only array inside a new TIFF; the file appears at ``path`` only on success.
+
+    If the block raises (an error, a Ctrl-C, a cancelled generator), the temporary file is
+    removed and nothing is left at ``path``.
+    """
+    import tifffile
+
+    path = check_output_path(path, overwrite=overwrite)
+    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+    kwargs = _tiff_write_kwargs(shape, dtype, axes, pixel_size or {}, ome)
+    tmp = _temporary_name(path)
+    target = None
+    try:
+        offset, _ = tifffile.imwrite(tmp, shape=shape, dtype=dtype, returnoffset=True, **kwargs)
+        target = TiffWriteArray(str(tmp), offset, shape, dtype)
+        yield target
+        target.close()
+        os.replace(tmp, path)
+    finally:
+        if target is not None:
+            target.close()
+        if tmp.exists():
+            tmp.unlink()

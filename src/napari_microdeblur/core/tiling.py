@@ -1,0 +1,342 @@
+"""Tiling: a tile plan (pure geometry) and a blended merge that runs where the model runs.
+
+The plan cuts the spatial axes of one image into equal tiles that overlap by at least the
+method's receptive field; edge tiles are snapped back inside the image, so every tile has the
+same size (batching needs that) and no tile reads outside the image, except for images smaller
+than a tile, which are padded (reflect) up to one tile.
+
+The merge accumulates ``prediction * window`` and ``window`` on the model's device, in a band
+that spans one tile along the first spatial axis. As soon as no later tile touches a row (a
+z-plane for 3D), the row is normalised and written to the host output, so device memory is
+bounded by the band, not by the image.
+
+The window of each tile is 1 in the middle and tapers towards the sides it shares with another
+tile. The outer ``halo`` pixels of a shared side, where the network saw zero padding instead of
+its neighbour's pixels, get a tiny weight (``WINDOW_FLOOR``), never zero, so every pixel keeps a
+positive total weight but the invalid border of a tile does not leak into the result: with an
+overlap of at least twice the halo the tiled output equals the untiled one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+WINDOWS = ("cosine", "gaussian", "constant")
+WINDOW_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: ``start``/``stop`` per spatial axis in padded-image coordinates."""
+
+    index: int
+    start: tuple[int, ...]
+    stop: tuple[int, ...]
+
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop))
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Where the tiles of one image go. Pure geometry: no arrays, no device."""
+
+    image_shape: tuple[int, ...]  # spatial shape of the image
+    padded_shape: tuple[int, ...]  # image_shape padded (at the end) up to one tile where smaller
+    tile: tuple[int, ...]
+    overlap: tuple[int, ...]
+    tiles: tuple[Tile, ...]  # sorted by start along the first spatial axis
+    starts: tuple[tuple[int, ...], ...]  # the tile starts along each axis
+
+    @property
+    def ndim(self) -> int:
+        return len(self.image_shape)
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+
+def _as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * ndim
+    values = tuple(int(v) for v in value)
+    if len(values) != ndim:
+        raise ValueError(
+            f"{name}={tuple(value)!r} has {len(values)} values; the image has {ndim} spatial axes: "
+            f"give one integer or {ndim} integers"
+        )
+    return values
+
+
+def _axis_starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    starts.append(size - tile)  # the edge tile snapped inside the image
+    return starts
+
+
+def plan_tiles(
+    image_shape: Sequence[int],
+    tile: int | Sequence[int],
+    overlap: int | Sequence[int],
+    *,
+    size_divisor: int = 1,
+) -> TilePlan:
+    """Plan equal, overlapping tiles over a 2D or 3D spatial shape.
+
+    Tile sizes are rounded down to a multiple of ``size_divisor`` (the network needs it); along an
+    axis shorter than a tile, the tile shrinks to the axis length rounded up to ``size_divisor``
+    and the image is padded to it.
+    """
+    image_shape = tuple(int(s) for s in image_shape)
+    ndim = len(image_shape)
+    if ndim not in (2, 3):
+        raise ValueError(f"image_shape={image_shape} must have 2 or 3 spatial axes")
+    if any(s < 1 for s in image_shape):
+        raise ValueError(f"image_shape={image_shape} has an empty axis")
+    if size_divisor < 1:
+        raise ValueError(f"size_divisor={size_divisor} must be >= 1")
+    tile_t = _as_tuple(tile, ndim, "tile")
+    overlap_t = _as_tuple(overlap, ndim, "overlap")
+    tiles, overlaps, padded = [], [], []
+    for axis, (size, t, o) in enumerate(zip(image_shape, tile_t, overlap_t)):
+        if o < 0:
+            raise ValueError(f"overlap={overlap_t} must be >= 0")
+        t = (t // size_divisor) * size_divisor
+        if t < size_divisor or t <= o:
+            raise ValueError(
+                f"tile={tile_t} must be larger than overlap={overlap_t} on every axis and at "
+                f"least size_divisor={size_divisor} (axis {axis} gives tile {t}, overlap {o})"
+            )
+        if size < t:
+            t = math.ceil(size / size_divisor) * size_divisor
+        tiles.append(t)
+        overlaps.append(min(o, t - 1))
+        padded.append(max(size, t))
+    starts = [_axis_starts(p, t, o) for p, t, o in zip(padded, tiles, overlaps)]
+    plan_tiles_ = []
+    for i, start in enumerate(itertools.product(*starts)):
+        stop = tuple(s + t for s, t in zip(start, tiles))
+        plan_tiles_.append(Tile(i, tuple(start), stop))
+    return TilePlan(
+        image_shape=image_shape,
+        padded_shape=tuple(padded),
+        tile=tuple(tiles),
+        overlap=tuple(overlaps),
+        tiles=tuple(plan_tiles_),
+        starts=tuple(tuple(s) for s in starts),
+    )
+
+
+def _taper(length: int, window: str) -> np.ndarray:
+    """Rising edge of a window over ``length`` pixels, strictly between 0 and 1."""
+    u = (np.arange(length, dtype=np.float64) + 0.5) / length
+    if window == "cosine":
+        return 0.5 - 0.5 * np.cos(np.pi * u)
+    if window == "gaussian":
+        return np.exp(-0.5 * ((1.0 - u) / 0.4) ** 2)
+    return np.ones(length)
+
+
+def window_profile(
+    tile: int, overlap: int, halo: int, window: str, *, shared_before: bool, shared_after: bool
+) -> np.ndarray:
+    """1D weights of one tile along one axis.
+
+    A side shared with another tile gets ``halo`` pixels at the floor, then the taper over the
+    rest of the overlap; a side on the image border keeps weight 1 (nobody else covers it).
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"window={window!r} is not one of {WINDOWS}")
+    profile = np.ones(tile, dtype=np.float64)
+    halo = min(halo, overlap // 2)
+    ramp = np.ones(overlap, dtype=np.float64)
+    ramp[:halo] = WINDOW_FLOOR
+    if overlap - 2 * halo > 0:
+        ramp[halo : overlap - halo] = _taper(overlap - 2 * halo, window)
+    ramp = np.maximum(ramp, WINDOW_FLOOR)
+    if overlap:
+        if shared_before:
+            profile[:overlap] = np.minimum(profile[:overlap], ramp)
+        if shared_after:
+            profile[tile - overlap :] = np.minimum(profile[tile - overlap :], ramp[::-1])
+    return profile
+
+
+@dataclass(frozen=True)
+class TileProgress:
+    """One progress record: a tile has been merged."""
+
+    done: int
+    total: int
+    tile: Tile
+
+
+class TileMerger:
+    """Blended accumulation of tile predictions in a band on the device, flushed row by row.
+
+    ``write(slices, block)`` receives finished rows: ``slices`` index the spatial axes of the
+    (unpadded) image and ``block`` is a float32 numpy array shaped (C, *rows).
+    """
+
+    def __init__(
+        self,
+        plan: TilePlan,
+        channels: int,
+        write: Callable[[tuple[slice, ...], np.ndarray], None],
+        *,
+        window: str = "cosine",
+        halo: int = 0,
+        device: torch.device | str = "cpu",
+    ):
+        self.plan = plan
+        self.write = write
+        self.device = torch.device(device)
+        # float64 makes the merge exact for an identity model (x*w/w rounds back to x in float32);
+        # MPS has no float64.
+        self.dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        band_shape = (channels, plan.tile[0], *plan.padded_shape[1:])
+        self.acc = torch.zeros(band_shape, dtype=self.dtype, device=self.device)
+        self.weight = torch.zeros((1, *band_shape[1:]), dtype=self.dtype, device=self.device)
+        self.band_start = 0
+        self._windows: dict[tuple, torch.Tensor] = {}
+        self.window = window
+        self.halo = halo
+
+    def _window(self, tile: Tile) -> torch.Tensor:
+        key = tuple(
+            (start != starts[0], start != starts[-1])
+            for start, starts in zip(tile.start, self.plan.starts)
+        )
+        if key not in self._windows:
+            w = np.ones((), dtype=np.float64)
+            for axis, (before, after) in enumerate(key):
+                profile = window_profile(
+                    self.plan.tile[axis],
+                    self.plan.overlap[axis],
+                    self.halo,
+                    self.window,
+                    shared_before=before,
+                    shared_after=after,
+                )
+                w = np.multiply.outer(w, profile)
+            self._windows[key] = torch.from_numpy(w[None]).to(self.device, self.dtype)
+        return self._windows[key]
+
+    def _flush_until(self, row: int) -> None:
+        """Normalise and write band rows before ``row`` (no later tile touches them)."""
+        n = row - self.band_start
+        if n <= 0:
+            return
+        stop_in_image = min(row, self.plan.image_shape[0])
+        rows_out = stop_in_image - self.band_start
+        if rows_out > 0:
+            inner = tuple(slice(0, s) for s in self.plan.image_shape[1:])
+            block = self.acc[(slice(None), slice(0, rows_out), *inner)] / self.weight[
+                (slice(None), slice(0, rows_out), *inner)
+            ]
+            self.write(
+                (slice(self.band_start, stop_in_image), *inner),
+                block.to(torch.float32).cpu().numpy(),
+            )
+        # shift the band: keep the unfinished rows, zero the rest
+        keep = self.acc.shape[1] - n
+        if keep > 0:
+            self.acc[:, :keep] = self.acc[:, n:].clone()
+            self.weight[:, :keep] = self.weight[:, n:].clone()
+        self.acc[:, max(keep, 0) :] = 0
+        self.weight[:, max(keep, 0) :] = 0
+        self.band_start = row
+
+    def add(self, tile: Tile, prediction: torch.Tensor) -> None:
+        """Merge one tile's prediction, shaped (C, *tile)."""
+        self._flush_until(tile.start[0])
+        w = self._window(tile)
+        offset = tile.start[0] - self.band_start
+        region = (slice(None), slice(offset, offset + self.plan.tile[0]), *tile.slices[1:])
+        self.acc[region] += prediction.to(self.dtype) * w
+        self.weight[region] += w
+
+    def finish(self) -> None:
+        self._flush_until(self.plan.padded_shape[0])
+
+
+def read_tile(
+    read: Callable[[tuple[slice, ...]], np.ndarray], plan: TilePlan, tile: Tile
+) -> np.ndarray:
+    """Read a tile (C, *tile) through ``read``, reflect-padding where it passes the image end."""
+    inside = tuple(
+        slice(a, min(b, s)) for a, b, s in zip(tile.start, tile.stop, plan.image_shape)
+    )
+    block = np.asarray(read(inside))
+    pad = [(0, 0)] + [(0, b - min(b, s)) for b, s in zip(tile.stop, plan.image_shape)]
+    if any(after for _, after in pad):
+        # numpy's 'symmetric' reflects repeatedly, so it works for pads larger than the image
+        block = np.pad(block, pad, mode="symmetric")
+    return block
+
+
+def iter_tiled_apply(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    read: Callable[[tuple[slice, ...]], np.ndarray],
+    write: Callable[[tuple[slice, ...], np.ndarray], None],
+    plan: TilePlan,
+    *,
+    channels: int,
+    out_channels: int | None = None,
+    window: str = "cosine",
+    halo: int = 0,
+    batch_size: int = 1,
+    device: torch.device | str = "cpu",
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[TileProgress]:
+    """Run ``forward`` over the tiles of one image, yielding a TileProgress per tile.
+
+    ``read(slices)`` returns the image region (C, *region) for spatial slices of the image;
+    ``prepare`` turns it into the float32 the model expects (normalisation); ``forward`` maps a
+    batch (B, C, *tile) on ``device`` to (B, C_out, *tile). Finished rows go to ``write``.
+    Stopping the generator between tiles cancels the run; rows already written stay written.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    device = torch.device(device)
+    # inference mode per step, not around the loop: a generator must not leave it switched on
+    # in its caller between yields
+    with torch.inference_mode():
+        merger = TileMerger(
+            plan, out_channels or channels, write, window=window, halo=halo, device=device
+        )
+    total = len(plan.tiles)
+    done = 0
+    for first in range(0, total, batch_size):
+        batch_tiles = plan.tiles[first : first + batch_size]
+        arrays = []
+        for tile in batch_tiles:
+            block = read_tile(read, plan, tile)
+            arrays.append(prepare(block) if prepare is not None else block.astype(np.float32))
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.stack(arrays)).to(device)
+            prediction = forward(batch)
+        for tile, pred in zip(batch_tiles, prediction):
+            with torch.inference_mode():
+                merger.add(tile, pred)
+            done += 1
+            yield TileProgress(done, total, tile)
+    with torch.inference_mode():
+        merger.finish()
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for a device out-of-memory error (CUDA or MPS), which smaller tiles can avoid."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
