@@ -95,7 +95,8 @@ class Method:
     name: str
     forward: Callable[[torch.Tensor], torch.Tensor]
     spatial_dims: int = 2
-    halo: int = 0  # pixels per side the result depends on: the tiles overlap by 2 * halo
+    halo: int = 0  # pixels per side a tile's border is unreliable (the merge ignores them)
+    overlap: int | None = None  # default tile overlap; None: 2 * halo
     size_divisor: int = 1
     in_channels: int | None = None  # None: any number, processed channel by channel
     out_channels: int | None = None
@@ -107,7 +108,7 @@ class Method:
 
     @property
     def default_overlap(self) -> int:
-        return 2 * self.halo
+        return self.overlap if self.overlap is not None else 2 * self.halo
 
 
 def classical_method(
@@ -129,7 +130,10 @@ def classical_method(
         )
     spec = psf if isinstance(psf, str) else "array"
     kernel = parse_psf(psf) if isinstance(psf, str) else np.asarray(psf, dtype=np.float32)
-    halo = max(classical.psf_halo(kernel))
+    # deconvolution reaches beyond the PSF but decays: ignore a PSF radius at a tile's border
+    # and blend over psf_halo pixels (see classical.psf_halo for the measurements)
+    halo = max(k // 2 for k in kernel.shape)
+    overlap = max(classical.psf_halo(kernel))
     kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
     if name == "richardson_lucy":
         if int(iterations) < 1:
@@ -156,9 +160,10 @@ def classical_method(
         forward=forward,
         spatial_dims=kernel.ndim,
         halo=halo,
+        overlap=overlap,
         normalization="scale",
         parameters=parameters,
-        default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * halo + 32),
+        default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * overlap),
     )
 
 
@@ -351,7 +356,10 @@ def iter_deblur(
     batch_size: int = 1,
     out=None,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
-    """Deblur ``image`` tile by tile, yielding progress; returns a DeblurResult.
+    """Deblur ``image`` tile by tile: a generator of progress records that returns a DeblurResult.
+
+    Every argument is checked when this is called, before any work, so bad input raises here
+    rather than at the first ``next()``.
 
     2D methods run plane by plane over the axes that are not Y, X (or the channel axis a
     network takes whole). The output has the input's shape; ``output_dtype='float32'`` keeps
@@ -375,17 +383,26 @@ def iter_deblur(
     if any(s < 2 for s in spatial_shape):
         raise ValueError(f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}")
     tile = tile if tile is not None else (method.default_tile or DEFAULT_TILE[len(spatial_axes)])
-    overlap = overlap if overlap is not None else method.default_overlap
+    footprint = 2 * method.halo + 1
+    if any(footprint > s for s in spatial_shape):
+        what = "PSF" if method.name in CLASSICAL_METHODS else "receptive field"
+        raise ValueError(
+            f"the {what} of {method.name!r} ({footprint} px) is larger than the image "
+            f"{spatial_axes} {spatial_shape}"
+        )
     tile_t = tiling._as_tuple(tile, len(spatial_axes), "tile")
-    overlap_t = tiling._as_tuple(overlap, len(spatial_axes), "overlap")
-    for t, o in zip(tile_t, overlap_t):
-        if o >= t:
-            raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
+    for t in tile_t:
         if t <= 2 * method.halo:
             raise ValueError(
                 f"tile={tile} is smaller than the receptive field of {method.name!r} "
                 f"({2 * method.halo + 1} px); use a tile of at least {2 * method.halo + 2}"
             )
+    if overlap is None:  # the method's default, but never as large as a small tile
+        overlap = tuple(min(method.default_overlap, max(2 * method.halo, t // 2)) for t in tile_t)
+    overlap_t = tiling._as_tuple(overlap, len(spatial_axes), "overlap")
+    for t, o in zip(tile_t, overlap_t):
+        if o >= t:
+            raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
     in_dtype = np.dtype(image.dtype)
     out_dtype = np.float32 if output_dtype == "float32" else in_dtype
     if out is None:
@@ -423,6 +440,19 @@ def iter_deblur(
         where.update(zip(spatial_axes, spatial_slices))
         return tuple(where.get(a, slice(None)) for a in axes)
 
+    return _run(
+        image, out, method, device, window, batch_size, norm, prepare, finish_block, planes,
+        index_for, to_block, from_block, channel_axis, channels, spatial_shape, tile_t,
+        overlap_t, axes,
+    )
+
+
+def _run(
+    image, out, method, device, window, batch_size, norm, prepare, finish_block, planes,
+    index_for, to_block, from_block, channel_axis, channels, spatial_shape, tile_t, overlap_t,
+    axes,
+) -> Generator[DeblurProgress, None, DeblurResult]:
+    """The work of iter_deblur, once its arguments are checked; retries smaller tiles on OOM."""
     tile_now = tile_t
     while True:
         plan = tiling.plan_tiles(

@@ -181,7 +181,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
         raise ValueError(f"cannot read {str(path)!r} as TIFF: {error}") from error
     with tif:
         if not tif.series:
-            raise ValueError(f"{str(path)!r} contains no image")
+            raise ValueError(f"cannot read {str(path)!r}: the TIFF contains no image")
         series = tif.series[0]
         axes = series.axes.replace("I", "Z").replace("Q", "Z")
         if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):

@@ -1,0 +1,123 @@
+"""The `microdeblur` command line: commands, JSON output, one-line errors, no partial files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_microdeblur.cli import main
+from napari_microdeblur.core.inference import deblur
+
+
+@pytest.fixture
+def blurred_file(tmp_path, fluo_u16):
+    path = tmp_path / "nuclei.tif"
+    tifffile.imwrite(path, fluo_u16)
+    assert main(["degrade", str(path), "-o", str(tmp_path / "blurred.tif"), "--protocol", "A",
+                 "-q"]) == 0
+    return tmp_path / "blurred.tif", path
+
+
+def test_deblur_file_to_file_matches_the_python_api(tmp_path, blurred_file, capsys):
+    blurred, _ = blurred_file
+    out = tmp_path / "out.tif"
+    code = main(["deblur", str(blurred), "-o", str(out), "--method", "richardson_lucy",
+                 "--psf", "gaussian:1.6", "--iterations", "8", "--tile", "64", "--device",
+                 "cpu"])
+    assert code == 0
+    assert "richardson_lucy" in capsys.readouterr().out
+    expected = deblur(tifffile.imread(blurred), method="richardson_lucy", psf="gaussian:1.6",
+                      iterations=8, tile=64, device="cpu")
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
+
+
+def test_evaluate_json_has_psnr_and_ssim(blurred_file, capsys):
+    blurred, sharp = blurred_file
+    assert main(["evaluate", str(blurred), "--reference", str(sharp), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert 20 < scores["psnr"] < 60 and 0 < scores["ssim"] < 1
+
+
+def test_evaluate_a_stack_gives_per_slice_lists(tmp_path, focus_stack, capsys):
+    ref = tmp_path / "ref.tif"
+    pred = tmp_path / "pred.tif"
+    tifffile.imwrite(ref, focus_stack[:3], metadata={"axes": "ZYX"})
+    tifffile.imwrite(pred, focus_stack[1:4], metadata={"axes": "ZYX"})
+    assert main(["evaluate", str(pred), "--reference", str(ref), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert len(scores["psnr_per_slice"]) == 3 and len(scores["ssim_per_slice"]) == 3
+
+
+def test_degrade_is_seeded(tmp_path, blurred_file):
+    _, sharp = blurred_file
+    for name, seed in [("a.tif", 3), ("b.tif", 3), ("c.tif", 4)]:
+        assert main(["degrade", str(sharp), "-o", str(tmp_path / name), "--protocol", "B",
+                     "--seed", str(seed), "-q"]) == 0
+    a, b, c = (tifffile.imread(tmp_path / n) for n in ("a.tif", "b.tif", "c.tif"))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_methods_lists_the_classical_methods(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "richardson_lucy" in out and "wiener" in out
+
+
+def test_demo_prints_psnr_before_and_after(capsys):
+    assert main(["demo", "--device", "cpu", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    results = json.loads(lines[-1])
+    degraded = results["degraded input (protocol A)"]["psnr"]
+    rl = next(v for k, v in results.items() if k.startswith("Richardson"))
+    assert rl["psnr"] > degraded + 2
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["deblur", "{tmp}/missing.tif", "-o", "{tmp}/o.tif", "--psf", "disk:3"], "does not exist"),
+        (["deblur", "{blurred}", "-o", "{blurred}", "--psf", "disk:3"], "--overwrite"),
+        (["deblur", "{blurred}", "-o", "{tmp}/no/dir/o.tif", "--psf", "disk:3"], "does not exist"),
+        (["deblur", "{blurred}", "-o", "{tmp}/o.tif"], "needs a PSF"),
+        (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "blob:3"], "psf"),
+        (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "disk:3", "--axes", "ZYX"],
+         "3 letters"),
+        (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "disk:3", "--tile", "64",
+          "--overlap", "64"], "overlap"),
+        (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "gaussian:15"], "PSF"),
+        (["evaluate", "{blurred}", "--reference", "{small}"], "shape"),
+    ],
+)
+def test_errors_are_one_line_and_leave_no_file(tmp_path, blurred_file, capsys, argv, message):
+    blurred, _ = blurred_file
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, np.ones((10, 10), np.uint8))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.format(tmp=tmp_path, blurred=blurred, small=small) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("microdeblur: error:")
+    assert message.lower() in err.lower()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing left behind
+
+
+def test_nan_pixels_fail_without_partial_output(tmp_path, fluo_u16, capsys):
+    image = fluo_u16.astype(np.float32)
+    image[90, 90] = np.nan  # in the last tiles: the run has started writing when it fails
+    path = tmp_path / "nan.tif"
+    tifffile.imwrite(path, image)
+    assert main(["deblur", str(path), "-o", str(tmp_path / "o.tif"), "--psf", "gaussian:1",
+                 "--tile", "48", "--device", "cpu", "-q"]) == 2
+    assert "NaN" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
+
+
+def test_console_script_help_runs_without_a_traceback():
+    for args in (["--help"], ["deblur", "--help"], ["evaluate", "--help"]):
+        done = subprocess.run([sys.executable, "-m", "napari_microdeblur.cli", *args],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and "usage" in done.stdout

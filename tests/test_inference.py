@@ -1,0 +1,123 @@
+"""deblur / iter_deblur over axes, dtypes and array types; bad input gets a clear error."""
+
+import numpy as np
+import pytest
+
+from napari_microdeblur.core.degrade import degrade, protocol_psf
+from napari_microdeblur.core.inference import check_axes, deblur, guess_axes, iter_deblur
+from napari_microdeblur.core.metrics import evaluate
+
+
+def test_richardson_lucy_improves_a_real_image_and_keeps_units(fluo_u8):
+    blurred = degrade(fluo_u8, "A", seed=1)
+    out = deblur(blurred, method="richardson_lucy", psf=protocol_psf("A"), iterations=20,
+                 device="cpu", tile=64)
+    before = evaluate(blurred, fluo_u8)["psnr"]
+    after = evaluate(out, fluo_u8)
+    assert out.dtype == np.float32 and out.shape == fluo_u8.shape
+    assert after["psnr"] > before + 1.5
+    # small tiles give the result of one whole-image tile: no seams
+    whole = deblur(blurred, method="richardson_lucy", psf=protocol_psf("A"), iterations=20,
+                   device="cpu", tile=256)
+    assert evaluate(out, whole)["psnr_whole"] > 50
+
+
+def test_output_dtype_input_is_clipped_to_its_range(fluo_u16):
+    out = deblur(fluo_u16, method="richardson_lucy", psf="gaussian:1.6", iterations=5,
+                 output_dtype="input", device="cpu")
+    assert out.dtype == np.uint16
+    assert out.max() <= np.iinfo(np.uint16).max
+
+
+@pytest.mark.parametrize("axes", ["ZYX", "TYX"])
+def test_stacks_run_plane_by_plane(focus_stack, axes):
+    stack = focus_stack[:4]
+    out = deblur(stack, method="wiener", psf="gaussian:1.2", axes=axes, device="cpu")
+    one = deblur(stack[2], method="wiener", psf="gaussian:1.2", device="cpu")
+    assert out.shape == stack.shape
+    # the same plane alone gives the same result up to the per-image normalisation scale
+    np.testing.assert_allclose(out[2], one, rtol=1e-3, atol=1e-2)
+
+
+def test_rgb_and_channel_first_give_the_same_result(he_rgb):
+    rgb = deblur(he_rgb, method="wiener", psf="disk:2", axes="YXS", device="cpu")
+    cyx = deblur(np.moveaxis(he_rgb, -1, 0), method="wiener", psf="disk:2", axes="CYX",
+                 device="cpu")
+    np.testing.assert_allclose(np.moveaxis(rgb, -1, 0), cyx, atol=1e-4)
+
+
+def test_dask_and_memmap_inputs(tmp_path, fluo_u16):
+    import dask.array as da
+
+    ref = deblur(fluo_u16, method="wiener", psf="gaussian:1.6", device="cpu")
+    lazy = da.from_array(fluo_u16, chunks=32)
+    np.testing.assert_allclose(deblur(lazy, method="wiener", psf="gaussian:1.6", device="cpu"),
+                               ref, atol=1e-4)
+    mm = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.uint16,
+                                   shape=fluo_u16.shape)
+    mm[:] = fluo_u16
+    np.testing.assert_allclose(deblur(mm, method="wiener", psf="gaussian:1.6", device="cpu"),
+                               ref, atol=1e-4)
+
+
+def test_result_records_normalisation_and_parameters(fluo_u8):
+    gen = iter_deblur(fluo_u8, method="richardson_lucy", psf="gaussian:1.6", iterations=3,
+                      device="cpu")
+    records = []
+    while True:
+        try:
+            records.append(next(gen))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert records[-1].done == records[-1].total == len(records)
+    assert result.parameters["iterations"] == 3
+    assert result.normalization.scale == pytest.approx(float(fluo_u8.max()))
+
+
+def test_axes_guesses():
+    assert guess_axes((64, 64)) == "YX"
+    assert guess_axes((64, 64, 3)) == "YXS"
+    assert guess_axes((10, 64, 64)) == "ZYX"
+    assert guess_axes((2, 10, 64, 64, )) == "CZYX"
+    assert guess_axes((5, 2, 10, 64, 64)) == "TCZYX"
+
+
+@pytest.mark.parametrize(
+    "image,kwargs,error,match",
+    [
+        (np.zeros((32, 32)), {"axes": "ZYX"}, ValueError, "3 letters"),
+        (np.zeros((32, 32)), {"axes": "YY"}, ValueError, "at most once"),
+        (np.zeros((32, 32)), {"tile": 16, "overlap": 16}, ValueError, "overlap"),
+        (np.zeros((64, 64)), {"tile": 8, "psf": "gaussian:3"}, ValueError, "receptive field"),
+        (np.zeros((1, 1)), {}, ValueError, "single pixel"),
+        (np.zeros((0, 5)), {}, ValueError, "empty"),
+        (np.full((32, 32), np.nan), {}, ValueError, "NaN"),
+        (np.full((32, 32), np.inf), {}, ValueError, "NaN or Inf"),
+        (np.zeros((32, 32), dtype=complex), {}, TypeError, "complex"),
+        (np.zeros((32, 32), dtype=bool), {}, TypeError, "boolean"),
+        (np.zeros((8, 8)), {"psf": "gaussian:4"}, ValueError, "PSF"),
+        (np.zeros((32, 32)), {"window": "hamming"}, ValueError, "window"),
+        (np.zeros((32, 32)), {"output_dtype": "uint8"}, ValueError, "output_dtype"),
+        (np.zeros((32, 32)), {"device": "tpu"}, ValueError, "device"),
+        ([[1, 2], [3, 4]], {}, TypeError, "array"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(image, kwargs, error, match):
+    kwargs = {"psf": "gaussian:1.0", **kwargs}
+    before = np.array(image, copy=True) if isinstance(image, np.ndarray) else None
+    with pytest.raises(error, match=match):
+        deblur(image, method="wiener", device=kwargs.pop("device", "cpu"), **kwargs)
+    if before is not None:
+        np.testing.assert_array_equal(image, before)
+
+
+def test_missing_psf_and_unknown_method():
+    with pytest.raises(ValueError, match="needs a PSF"):
+        deblur(np.ones((16, 16)), method="richardson_lucy", device="cpu")
+    with pytest.raises(ValueError, match="no_such_method"):
+        deblur(np.ones((16, 16)), method="no_such_method", device="cpu")
+
+
+def test_check_axes_accepts_lowercase():
+    assert check_axes("tczyx", (1, 2, 3, 4, 5)) == "TCZYX"

@@ -1,0 +1,82 @@
+"""TIFF reading and writing: lazy regions, axes and pixel size kept, atomic outputs."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_microdeblur.core import io
+
+
+def test_tiff_array_reads_regions_like_numpy(tmp_path, focus_stack):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, focus_stack, metadata={"axes": "ZYX"})
+    data = io.read_image(path)
+    assert isinstance(data.array, io.TiffArray)
+    assert data.axes == "ZYX"
+    for key in [(3,), (slice(2, 9), slice(5, 40), slice(7, 61)), (0, slice(None, None, 7)),
+                (slice(None), 10, slice(3, 4)), (-1, Ellipsis, slice(0, 2))]:
+        np.testing.assert_array_equal(data.array[key], focus_stack[key])
+    np.testing.assert_array_equal(np.asarray(data.array), focus_stack)
+
+
+def test_pixel_size_and_axes_survive_a_round_trip(tmp_path, he_rgb, fluo_u16):
+    path = tmp_path / "nuclei.ome.tif"
+    io.write_image(path, fluo_u16, axes="YX", pixel_size={"X": 0.65, "Y": 0.65})
+    back = io.read_image(path)
+    assert back.axes == "YX"
+    assert back.pixel_size["X"] == pytest.approx(0.65)
+    path = tmp_path / "he.tif"
+    io.write_image(path, he_rgb, axes="YXS", pixel_size={"X": 0.5, "Y": 0.5})
+    back = io.read_image(path)
+    assert back.axes == "YXS"
+    assert back.pixel_size["Y"] == pytest.approx(0.5, rel=1e-4)
+    np.testing.assert_array_equal(np.asarray(back.array), he_rgb)
+
+
+def test_output_is_atomic_and_removed_on_failure(tmp_path, fluo_u16):
+    path = tmp_path / "out.tif"
+    with pytest.raises(RuntimeError):
+        with io.open_tiff_output(path, fluo_u16.shape, np.float32, axes="YX") as target:
+            target[0:10, :] = fluo_u16[0:10].astype(np.float32)
+            raise RuntimeError("cancelled")
+    assert list(tmp_path.iterdir()) == []
+    with io.open_tiff_output(path, fluo_u16.shape, np.float32, axes="YX") as target:
+        target[:, :] = fluo_u16.astype(np.float32)
+    np.testing.assert_array_equal(tifffile.imread(path), fluo_u16.astype(np.float32))
+
+
+def test_output_refusals(tmp_path, fluo_u16):
+    existing = tmp_path / "exists.tif"
+    existing.write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        io.check_output_path(existing)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        io.check_output_path(tmp_path / "missing_dir" / "out.tif")
+    with pytest.raises(ValueError, match=".tif"):
+        io.check_output_path(tmp_path / "out.png")
+
+
+def test_input_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        io.read_image(tmp_path / "nope.tif")
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00garbage")
+    with pytest.raises(ValueError, match="cannot read"):
+        io.read_image(broken)
+
+
+def test_other_formats_need_the_formats_extra(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_readers(name, *args, **kwargs):
+        if name in ("bioio", "aicsimageio"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_readers)
+    odd = tmp_path / "image.czi"
+    odd.write_bytes(b"\x00" * 16)
+    with pytest.raises(ValueError, match=r"napari-microdeblur\[formats\]"):
+        io.read_image(odd)
