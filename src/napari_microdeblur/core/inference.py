@@ -403,102 +403,141 @@ def iter_deblur(
     for t, o in zip(tile_t, overlap_t):
         if o >= t:
             raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
-    in_dtype = np.dtype(image.dtype)
-    out_dtype = np.float32 if output_dtype == "float32" else in_dtype
+    out_dtype = np.dtype(np.float32 if output_dtype == "float32" else image.dtype)
     if out is None:
         out = np.empty(shape, dtype=out_dtype)
     elif tuple(out.shape) != shape:
         raise ValueError(f"out has shape {tuple(out.shape)}; expected {shape}")
     norm = compute_normalization(image, axes, method.normalization)
+    layout = _Layout(axes, shape, loop_axes, channel_axis, spatial_axes)
+    options = _TileOptions(tile_t, overlap_t, window, batch_size, device)
+    return _run(image, out, out_dtype, method, norm, layout, options)
 
-    def prepare(block: np.ndarray) -> np.ndarray:
-        x = norm.apply(block)
-        if not np.all(np.isfinite(x)):
-            raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
-        return x
 
-    def finish_block(block: np.ndarray) -> np.ndarray:
-        y = norm.undo(block)
-        if out_dtype == np.float32:
-            return y.astype(np.float32, copy=False)
-        if in_dtype.kind in "iu":
-            info = np.iinfo(in_dtype)
-            return np.clip(np.rint(y), info.min, info.max).astype(in_dtype)
-        return y.astype(in_dtype)
+@dataclass(frozen=True)
+class _Layout:
+    """How planes and tiles of an image with given axes map to (C, *spatial) blocks."""
 
-    loop_sizes = [shape[axes.index(a)] for a in loop_axes]
-    planes = list(itertools.product(*(range(n) for n in loop_sizes)))
-    block_axes = ([channel_axis] if channel_axis else []) + list(spatial_axes)
-    # the order in which an indexed region comes back (original axes order, loop axes dropped)
-    region_axes = [a for a in axes if a not in loop_axes]
-    to_block = [region_axes.index(a) for a in block_axes]
-    from_block = [block_axes.index(a) for a in region_axes]
-    channels = shape[axes.index(channel_axis)] if channel_axis else 1
+    axes: str
+    shape: tuple[int, ...]
+    loop_axes: list[str]
+    channel_axis: str | None
+    spatial_axes: str
 
-    def index_for(plane, spatial_slices):
-        where = dict(zip(loop_axes, plane))
-        where.update(zip(spatial_axes, spatial_slices))
-        return tuple(where.get(a, slice(None)) for a in axes)
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[self.axes.index(a)] for a in self.spatial_axes)
 
-    return _run(
-        image, out, method, device, window, batch_size, norm, prepare, finish_block, planes,
-        index_for, to_block, from_block, channel_axis, channels, spatial_shape, tile_t,
-        overlap_t, axes,
-    )
+    @property
+    def channels(self) -> int:
+        return self.shape[self.axes.index(self.channel_axis)] if self.channel_axis else 1
+
+    @property
+    def planes(self) -> list[tuple[int, ...]]:
+        sizes = [self.shape[self.axes.index(a)] for a in self.loop_axes]
+        return list(itertools.product(*(range(n) for n in sizes)))
+
+    @property
+    def _block_axes(self) -> list[str]:
+        return ([self.channel_axis] if self.channel_axis else []) + list(self.spatial_axes)
+
+    @property
+    def _region_axes(self) -> list[str]:
+        # the order in which an indexed region comes back: the original, loop axes dropped
+        return [a for a in self.axes if a not in self.loop_axes]
+
+    def index(self, plane: tuple[int, ...], spatial_slices: tuple[slice, ...]) -> tuple:
+        where = dict(zip(self.loop_axes, plane))
+        where.update(zip(self.spatial_axes, spatial_slices))
+        return tuple(where.get(a, slice(None)) for a in self.axes)
+
+    def read(self, image, plane, spatial_slices) -> np.ndarray:
+        region = np.asarray(image[self.index(plane, spatial_slices)])
+        block = region.transpose([self._region_axes.index(a) for a in self._block_axes])
+        return block if self.channel_axis else block[None]
+
+    def write(self, out, plane, spatial_slices, block: np.ndarray) -> None:
+        block = block if self.channel_axis else block[0]
+        order = [self._block_axes.index(a) for a in self._region_axes]
+        out[self.index(plane, spatial_slices)] = block.transpose(order)
+
+
+@dataclass(frozen=True)
+class _TileOptions:
+    tile: tuple[int, ...]
+    overlap: tuple[int, ...]
+    window: str
+    batch_size: int
+    device: torch.device
+
+
+def _to_model_units(norm: Normalization, block: np.ndarray) -> np.ndarray:
+    x = norm.apply(block)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
+    return x
+
+
+def _to_output_units(norm: Normalization, block: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    y = norm.undo(block)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(y), info.min, info.max).astype(dtype)
+    return y.astype(dtype, copy=False)
 
 
 def _run(
-    image, out, method, device, window, batch_size, norm, prepare, finish_block, planes,
-    index_for, to_block, from_block, channel_axis, channels, spatial_shape, tile_t, overlap_t,
-    axes,
+    image, out, out_dtype, method: Method, norm: Normalization, layout: _Layout,
+    options: _TileOptions,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """The work of iter_deblur, once its arguments are checked; retries smaller tiles on OOM."""
-    tile_now = tile_t
+    tile_now = options.tile
+    planes = layout.planes
     while True:
         plan = tiling.plan_tiles(
-            spatial_shape, tile_now, overlap_t, size_divisor=method.size_divisor
+            layout.spatial_shape, tile_now, options.overlap, size_divisor=method.size_divisor
         )
         total = len(plan) * len(planes)
         try:
             done = 0
             for plane in planes:
-
-                def read(spatial_slices, plane=plane):
-                    block = np.asarray(image[index_for(plane, spatial_slices)])
-                    block = block.transpose(to_block)
-                    return block if channel_axis else block[None]
-
-                def write(spatial_slices, block, plane=plane):
-                    block = finish_block(block if channel_axis else block[0])
-                    out[index_for(plane, spatial_slices)] = block.transpose(from_block)
-
-                for step in tiling.iter_tiled_apply(
-                    method.forward, read, write, plan,
-                    channels=channels, out_channels=method.out_channels or channels,
-                    window=window, halo=method.halo, batch_size=batch_size, device=device,
-                    prepare=prepare,
-                ):
+                steps = tiling.iter_tiled_apply(
+                    method.forward,
+                    lambda sl, plane=plane: layout.read(image, plane, sl),
+                    lambda sl, block, plane=plane: layout.write(
+                        out, plane, sl, _to_output_units(norm, block, out_dtype)
+                    ),
+                    plan,
+                    channels=layout.channels,
+                    out_channels=method.out_channels or layout.channels,
+                    window=options.window,
+                    halo=method.halo,
+                    batch_size=options.batch_size,
+                    device=options.device,
+                    prepare=lambda block: _to_model_units(norm, block),
+                )
+                for step in steps:
                     done += 1
                     yield DeblurProgress(done, total, plane, step.tile)
             break
         except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
             smaller = tuple(max(method.size_divisor, t // 2) for t in tile_now)
             if not tiling.is_out_of_memory(error) or smaller == tile_now or any(
-                s <= max(o, 2 * method.halo) for s, o in zip(smaller, overlap_t)
+                s <= max(o, 2 * method.halo) for s, o in zip(smaller, options.overlap)
             ):
                 raise
-            if device.type == "cuda":
+            if options.device.type == "cuda":
                 torch.cuda.empty_cache()
             tile_now = smaller  # start again with smaller tiles
     return DeblurResult(
         image=out,
         method=method.name,
-        axes=axes,
+        axes=layout.axes,
         normalization=norm,
         parameters=dict(method.parameters),
         tile=plan.tile,
         overlap=plan.overlap,
-        device=str(device),
+        device=str(options.device),
     )
 
 
