@@ -1,0 +1,131 @@
+"""Synthetic degradations of clean images: the protocols A, B and C of EVALUATION.md.
+
+Blur is a 2D convolution of every YX plane (and every colour channel) with scipy.ndimage's
+``'reflect'`` boundary (half-sample symmetric), so no wrap-around edges are baked into the data.
+All noise comes from ``numpy.random.default_rng(seed)``: the same seed gives the same image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .psf import astigmatic_psf, disk_psf, gaussian_psf
+
+__all__ = ["PROTOCOLS", "protocol_psf", "degrade01", "degrade"]
+
+PROTOCOLS = ("A", "B", "C")
+
+_GAUSS_NOISE = 2.0 / 255.0  # protocols A and C
+_PEAK_PHOTONS = 200.0  # protocol B Poisson peak
+_READ_NOISE = 0.01  # protocol B Gaussian read noise
+
+
+def _check_protocol(protocol) -> str:
+    if not isinstance(protocol, str) or protocol.upper() not in PROTOCOLS:
+        raise ValueError(f"protocol is {protocol!r}; accepted: one of {PROTOCOLS}")
+    return protocol.upper()
+
+
+def protocol_psf(protocol) -> np.ndarray:
+    """The true 2D PSF of a protocol (float32, sums to 1)."""
+    protocol = _check_protocol(protocol)
+    if protocol == "A":
+        return gaussian_psf(1.6, size=25)
+    if protocol == "B":
+        return disk_psf(3)
+    return astigmatic_psf(2.5, 0.8, 30)
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed is {seed!r}; accepted: a non-negative integer")
+
+
+def _yx_axes(ndim: int, channel_axis) -> tuple[int, int]:
+    """Indices of the Y and X axes: the last two axes that are not the channel axis."""
+    if channel_axis is None:
+        spatial = list(range(ndim))
+    else:
+        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+            raise TypeError(f"channel_axis is {channel_axis!r}; accepted: None or an integer")
+        if not -ndim <= channel_axis < ndim:
+            raise ValueError(
+                f"channel_axis is {channel_axis} for an image with {ndim} dimensions; accepted: "
+                f"None or an integer in [{-ndim}, {ndim - 1}]"
+            )
+        spatial = [a for a in range(ndim) if a != channel_axis % ndim]
+    if len(spatial) < 2:
+        raise ValueError(
+            f"the image has {ndim} dimension(s) with channel_axis={channel_axis!r}; accepted: at "
+            "least two spatial axes (YX)"
+        )
+    return spatial[-2], spatial[-1]
+
+
+def degrade01(image01, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
+    """Blur and add noise to a float image in [0, 1]; returns float32 in [0, 1].
+
+    The PSF acts on the YX plane (the last two non-channel axes) of every plane and channel;
+    leading axes (Z, T) and ``channel_axis`` (e.g. -1 for RGB "YXS") are not blurred across.
+    """
+    protocol = _check_protocol(protocol)
+    _check_seed(seed)
+    if not isinstance(image01, np.ndarray):
+        raise TypeError(f"image01 is a {type(image01).__name__}; accepted: a numpy.ndarray")
+    if image01.dtype.kind != "f":
+        raise TypeError(
+            f"image01 has dtype {image01.dtype}; accepted: float in [0, 1] (use degrade() for "
+            "images in their own units)"
+        )
+    ay, ax = _yx_axes(image01.ndim, channel_axis)
+    if image01.size == 0 or not np.all(np.isfinite(image01)):
+        raise ValueError("image01 is empty or holds NaN/inf; accepted: finite values in [0, 1]")
+    lo, hi = float(image01.min()), float(image01.max())
+    if lo < 0 or hi > 1:
+        raise ValueError(f"image01 spans [{lo}, {hi}]; accepted: values in [0, 1]")
+
+    psf = protocol_psf(protocol).astype(np.float64)
+    if psf.shape[0] > image01.shape[ay] or psf.shape[1] > image01.shape[ax]:
+        raise ValueError(
+            f"image01 has shape {image01.shape}, smaller in YX than protocol {protocol}'s PSF "
+            f"{psf.shape}; accepted: YX sides of at least the PSF's"
+        )
+    # A kernel with singleton non-YX axes blurs every plane and channel in one call.
+    kshape = [1] * image01.ndim
+    kshape[ay], kshape[ax] = psf.shape
+    blurred = ndimage.convolve(image01.astype(np.float64), psf.reshape(kshape), mode="reflect")
+
+    rng = np.random.default_rng(seed)
+    if protocol == "B":
+        photons = rng.poisson(np.clip(blurred, 0.0, None) * _PEAK_PHOTONS)
+        noisy = photons / _PEAK_PHOTONS + rng.normal(0.0, _READ_NOISE, blurred.shape)
+    else:
+        noisy = blurred + rng.normal(0.0, _GAUSS_NOISE, blurred.shape)
+    return np.clip(noisy, 0.0, 1.0).astype(np.float32)
+
+
+def degrade(image, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
+    """Degrade an image of any real dtype; returns float32 in the input's intensity units.
+
+    The image is mapped to [0, 1] with ``metrics.reference_scale(image)`` (so the noise levels
+    of EVALUATION.md apply on that scale), degraded with ``degrade01``, and mapped back.
+    """
+    # Imported here so that degrade01 (and File > Open Sample) stay importable without torch.
+    from . import metrics
+
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image is a {type(image).__name__}; accepted: a numpy.ndarray")
+    if image.dtype.kind not in "uif":
+        raise TypeError(f"image has dtype {image.dtype}; accepted: integer or float pixels")
+    offset, scale = metrics.reference_scale(image)
+    image01 = (image.astype(np.float64) - offset) / scale
+    if image01.min() < 0:
+        raise ValueError(
+            f"image ({image.dtype}) has negative values (min {image.min()}); integer images are "
+            "scaled by their maximum as in EVALUATION.md, which needs non-negative pixels"
+        )
+    # Float images map exactly onto [0, 1]; clipping only removes rounding past the ends.
+    image01 = np.clip(image01, 0.0, 1.0)
+    out01 = degrade01(image01, protocol, seed=seed, channel_axis=channel_axis)
+    return (out01.astype(np.float64) * scale + offset).astype(np.float32)

@@ -1,0 +1,344 @@
+"""Image-quality metrics as defined in EVALUATION.md: PSNR and SSIM with an explicit data range.
+
+The arithmetic runs in torch (float64) on the device of the first tensor given, so metrics can be
+computed where a model runs; numpy arrays are evaluated on the CPU. Results come back as Python
+floats or numpy arrays.
+
+SSIM is Wang et al. (2004) exactly as scikit-image computes it with
+``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``: an 11-tap Gaussian window
+(truncate 3.5), K1 = 0.01, K2 = 0.03, scipy's ``'reflect'`` (half-sample symmetric) boundary, and
+the window radius cropped off every spatial axis before averaging.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "reference_scale",
+    "to_reference_scale",
+    "psnr",
+    "ssim",
+    "psnr_per_slice",
+    "ssim_per_slice",
+    "evaluate",
+]
+
+_SSIM_SIGMA = 1.5
+_SSIM_TRUNCATE = 3.5
+_SSIM_RADIUS = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # 5, as scipy.ndimage computes it
+_SSIM_WIN = 2 * _SSIM_RADIUS + 1  # 11
+_K1 = 0.01
+_K2 = 0.03
+
+
+# ----------------------------------------------------------------------------- input handling
+
+
+def _check_array(a, name: str):
+    if isinstance(a, torch.Tensor):
+        if a.is_complex() or a.dtype == torch.bool:
+            raise TypeError(f"{name} has dtype {a.dtype}; accepted: real integer or float tensors")
+        return a
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind not in "uif":
+            raise TypeError(
+                f"{name} has dtype {a.dtype}; accepted: real integer or float arrays"
+            )
+        return a
+    raise TypeError(f"{name} is a {type(a).__name__}; accepted: numpy.ndarray or torch.Tensor")
+
+
+def _device_of(*arrays) -> torch.device:
+    for a in arrays:
+        if isinstance(a, torch.Tensor):
+            return a.device
+    return torch.device("cpu")
+
+
+def _to_f64(a, device: torch.device) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a.detach().to(device=device, dtype=torch.float64)
+    # astype copies, so the caller's array is never shared with (or changed by) torch.
+    return torch.from_numpy(np.asarray(a, dtype=np.float64).copy()).to(device)
+
+
+def _check_same_shape(x, ref, xname: str = "x", refname: str = "ref") -> None:
+    if tuple(x.shape) != tuple(ref.shape):
+        raise ValueError(
+            f"{xname} has shape {tuple(x.shape)} but {refname} has shape {tuple(ref.shape)}; "
+            "accepted: arrays of identical shape"
+        )
+
+
+def _check_data_range(data_range) -> float:
+    if isinstance(data_range, bool) or not isinstance(data_range, Real):
+        raise TypeError(
+            f"data_range is a {type(data_range).__name__}; accepted: a positive finite number "
+            "(1.0 for images mapped with to_reference_scale)"
+        )
+    value = float(data_range)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"data_range is {data_range!r}; accepted: a positive finite number")
+    return value
+
+
+def _normalise_axis(axis, ndim: int, name: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name} is {axis!r}; accepted: an integer axis index")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{name} is {axis} for an array with {ndim} dimensions; "
+            f"accepted: an integer in [{-ndim}, {ndim - 1}]"
+        )
+    return int(axis) % ndim
+
+
+# ----------------------------------------------------------------------------- intensity scale
+
+
+def reference_scale(ref) -> tuple[float, float]:
+    """(offset, scale) that map ``ref`` to [0, 1] as EVALUATION.md prescribes.
+
+    uint8: (0, 255); other integer types: (0, ref.max());
+    floats: (ref.min(), ref.max() - ref.min()).
+    """
+    ref = _check_array(ref, "ref")
+    size = ref.numel() if isinstance(ref, torch.Tensor) else ref.size
+    if size == 0:
+        raise ValueError("ref is empty (size 0); accepted: a non-empty image")
+    if isinstance(ref, torch.Tensor):
+        is_uint8 = ref.dtype == torch.uint8
+        is_float = ref.dtype.is_floating_point
+        dtype = ref.dtype
+        # Integer max is exact in int64; floats go through float64 for the range.
+        vals = ref.detach().to(torch.float64) if is_float else ref.detach().to(torch.int64)
+        lo, hi = vals.min().item(), vals.max().item()
+    else:
+        is_uint8 = ref.dtype == np.uint8
+        is_float = ref.dtype.kind == "f"
+        dtype = ref.dtype
+        lo, hi = ref.min().item(), ref.max().item()
+    if is_uint8:
+        return 0.0, 255.0
+    if not is_float:
+        if hi <= 0:
+            raise ValueError(
+                f"ref ({dtype}) has maximum {hi}; integer references other than uint8 are scaled "
+                "by their maximum, which must be positive"
+            )
+        return 0.0, float(hi)
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"ref ({dtype}) holds non-finite values; accepted: finite values only")
+    if hi - lo <= 0:
+        raise ValueError(
+            f"ref ({dtype}) is constant (min = max = {lo}); a float reference is min-max scaled, "
+            "which needs a non-zero range"
+        )
+    return lo, hi - lo
+
+
+def to_reference_scale(x, ref) -> tuple[np.ndarray, np.ndarray]:
+    """Map ``x`` and ``ref`` to float32 with the reference's (offset, scale) (never x's own)."""
+    x = _check_array(x, "x")
+    ref = _check_array(ref, "ref")
+    _check_same_shape(x, ref)
+    offset, scale = reference_scale(ref)
+    cpu = torch.device("cpu")
+    x01 = ((_to_f64(x, cpu) - offset) / scale).to(torch.float32).numpy()
+    ref01 = ((_to_f64(ref, cpu) - offset) / scale).to(torch.float32).numpy()
+    return x01, ref01
+
+
+# ----------------------------------------------------------------------------- PSNR
+
+
+def _psnr_t(x: torch.Tensor, ref: torch.Tensor, data_range: float, dims=None) -> torch.Tensor:
+    mse = ((x - ref) ** 2).mean() if dims is None else ((x - ref) ** 2).mean(dim=dims)
+    # mse == 0 gives +inf, as scikit-image does for identical images.
+    return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def psnr(x, ref, *, data_range) -> float:
+    """Peak signal-to-noise ratio in dB: 10 log10(data_range^2 / MSE)."""
+    x = _check_array(x, "x")
+    ref = _check_array(ref, "ref")
+    _check_same_shape(x, ref)
+    dr = _check_data_range(data_range)
+    dev = _device_of(x, ref)
+    return float(_psnr_t(_to_f64(x, dev), _to_f64(ref, dev), dr).item())
+
+
+def psnr_per_slice(x, ref, *, data_range, axis=0) -> np.ndarray:
+    """PSNR of each slice of ``x`` along ``axis`` against the same slice of ``ref``."""
+    x = _check_array(x, "x")
+    ref = _check_array(ref, "ref")
+    _check_same_shape(x, ref)
+    dr = _check_data_range(data_range)
+    if x.ndim < 2:
+        raise ValueError(f"x has {x.ndim} dimension(s); accepted: at least 2 (a stack of slices)")
+    axis = _normalise_axis(axis, x.ndim, "axis")
+    dev = _device_of(x, ref)
+    xt = torch.movedim(_to_f64(x, dev), axis, 0).reshape(x.shape[axis], -1)
+    rt = torch.movedim(_to_f64(ref, dev), axis, 0).reshape(x.shape[axis], -1)
+    return _psnr_t(xt, rt, dr, dims=1).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- SSIM
+
+
+def _gauss_kernel(device: torch.device) -> torch.Tensor:
+    # The same taps as scipy.ndimage.gaussian_filter1d(sigma=1.5, truncate=3.5).
+    t = torch.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1, dtype=torch.float64, device=device)
+    k = torch.exp(-0.5 * (t / _SSIM_SIGMA) ** 2)
+    return k / k.sum()
+
+
+def _symmetric_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
+    # Half-sample symmetric extension (scipy's 'reflect'), valid for any pad, even pad > n.
+    i = torch.arange(-pad, n + pad, device=device) % (2 * n)
+    return torch.where(i >= n, 2 * n - 1 - i, i)
+
+
+def _gauss_filter(a: torch.Tensor, nsp: int, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian over the last ``nsp`` axes of ``a``, scipy 'reflect' boundary."""
+    r = _SSIM_RADIUS
+    w = kernel.view(1, 1, -1)
+    for axis in range(a.ndim - nsp, a.ndim):
+        n = a.shape[axis]
+        moved = torch.movedim(a, axis, -1)
+        lead = moved.shape[:-1]
+        padded = moved.index_select(-1, _symmetric_index(n, r, a.device))
+        out = F.conv1d(padded.reshape(-1, 1, n + 2 * r), w)
+        a = torch.movedim(out.reshape(*lead, n), -1, axis)
+    return a
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, nsp: int) -> torch.Tensor:
+    """SSIM map over the last ``nsp`` axes, with the window radius cropped from each of them."""
+    if any(s < _SSIM_WIN for s in x.shape[x.ndim - nsp :]):
+        raise ValueError(
+            f"SSIM needs every spatial side >= {_SSIM_WIN} (its Gaussian window), got spatial "
+            f"shape {tuple(x.shape[x.ndim - nsp:])}; pass channel_axis for colour images"
+        )
+    k = _gauss_kernel(x.device)
+    # One filtering pass over the five moments, stacked on a new leading axis.
+    moments = _gauss_filter(torch.stack([x, y, x * x, y * y, x * y]), nsp, k)
+    ux, uy, uxx, uyy, uxy = moments
+    vx = uxx - ux * ux
+    vy = uyy - uy * uy
+    vxy = uxy - ux * uy
+    c1 = (_K1 * data_range) ** 2
+    c2 = (_K2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    r = _SSIM_RADIUS
+    crop = (Ellipsis,) + (slice(r, -r),) * nsp
+    return s[crop]
+
+
+def _prepare_channels(x, ref, channel_axis, dev):
+    """float64 tensors shaped (C, *spatial); C = 1 when there is no channel axis."""
+    xt, rt = _to_f64(x, dev), _to_f64(ref, dev)
+    if channel_axis is None:
+        return xt.unsqueeze(0), rt.unsqueeze(0)
+    ca = _normalise_axis(channel_axis, xt.ndim, "channel_axis")
+    return torch.movedim(xt, ca, 0), torch.movedim(rt, ca, 0)
+
+
+def ssim(x, ref, *, data_range, channel_axis=None) -> float:
+    """Mean SSIM (Wang et al. 2004) over all spatial axes; the mean over channels if given."""
+    x = _check_array(x, "x")
+    ref = _check_array(ref, "ref")
+    _check_same_shape(x, ref)
+    dr = _check_data_range(data_range)
+    xt, rt = _prepare_channels(x, ref, channel_axis, _device_of(x, ref))
+    nsp = xt.ndim - 1
+    if nsp < 1:
+        raise ValueError(f"x has shape {tuple(x.shape)}; accepted: an image with spatial axes")
+    return float(_ssim_map(xt, rt, dr, nsp).mean().item())
+
+
+def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarray:
+    """2D SSIM of each slice along ``axis`` (``channel_axis`` indexes the full array's axes)."""
+    x = _check_array(x, "x")
+    ref = _check_array(ref, "ref")
+    _check_same_shape(x, ref)
+    dr = _check_data_range(data_range)
+    axis = _normalise_axis(axis, x.ndim, "axis")
+    expected = 3 if channel_axis is None else 4
+    if x.ndim != expected:
+        raise ValueError(
+            f"x has shape {tuple(x.shape)}; accepted: a stack of 2D images, i.e. {expected} "
+            f"dimensions with channel_axis={channel_axis!r}"
+        )
+    dev = _device_of(x, ref)
+    xt, rt = _to_f64(x, dev), _to_f64(ref, dev)
+    if channel_axis is None:
+        xt, rt = torch.movedim(xt, axis, 0).unsqueeze(1), torch.movedim(rt, axis, 0).unsqueeze(1)
+    else:
+        ca = _normalise_axis(channel_axis, x.ndim, "channel_axis")
+        if ca == axis:
+            raise ValueError(f"axis and channel_axis are both {axis}; accepted: different axes")
+        xt, rt = torch.movedim(xt, (axis, ca), (0, 1)), torch.movedim(rt, (axis, ca), (0, 1))
+    s = _ssim_map(xt, rt, dr, 2)  # (slices, C, y, x)
+    return s.mean(dim=(1, 2, 3)).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
+    """EVALUATION.md end to end: reference-scaled PSNR and SSIM with data_range 1.
+
+    ``psnr``/``ssim`` exclude a ``border``-pixel frame on the last two spatial axes (YX);
+    ``psnr_whole``/``ssim_whole`` use the whole image. With more than two spatial axes (ZYX) the
+    image is a stack of 2D planes: per-plane figures are returned as ``psnr_per_slice`` and
+    ``ssim_per_slice`` (border excluded), and every headline figure is the mean over planes.
+    """
+    prediction = _check_array(prediction, "prediction")
+    reference = _check_array(reference, "reference")
+    _check_same_shape(prediction, reference, "prediction", "reference")
+    if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
+        raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
+    offset, scale = reference_scale(reference)
+    dev = _device_of(prediction, reference)
+    xt, rt = _prepare_channels(prediction, reference, channel_axis, dev)
+    xt, rt = (xt - offset) / scale, (rt - offset) / scale
+    nsp = xt.ndim - 1
+    if nsp < 2:
+        raise ValueError(
+            f"prediction has shape {tuple(prediction.shape)} with channel_axis={channel_axis!r}; "
+            "accepted: at least two spatial axes (YX)"
+        )
+    ny, nx = xt.shape[-2:]
+    if min(ny, nx) - 2 * border < _SSIM_WIN:
+        raise ValueError(
+            f"border={border} leaves {ny - 2 * border} x {nx - 2 * border} pixels of a "
+            f"{ny} x {nx} image; accepted: a border leaving at least {_SSIM_WIN} x {_SSIM_WIN}"
+        )
+    # (slices, C, Y, X): every leading spatial axis becomes a plane index.
+    xs = torch.movedim(xt, 0, -3).reshape(-1, xt.shape[0], ny, nx)
+    rs = torch.movedim(rt, 0, -3).reshape(-1, xt.shape[0], ny, nx)
+    inner = (Ellipsis, slice(border, ny - border), slice(border, nx - border))
+    xi, ri = xs[inner], rs[inner]
+    dims = (1, 2, 3)
+    p_in = _psnr_t(xi, ri, 1.0, dims=dims)
+    s_in = _ssim_map(xi, ri, 1.0, 2).mean(dim=dims)
+    p_whole = _psnr_t(xs, rs, 1.0, dims=dims)
+    s_whole = _ssim_map(xs, rs, 1.0, 2).mean(dim=dims)
+    result = {
+        "psnr": float(p_in.mean().item()),
+        "ssim": float(s_in.mean().item()),
+        "psnr_whole": float(p_whole.mean().item()),
+        "ssim_whole": float(s_whole.mean().item()),
+    }
+    if nsp > 2:
+        result["psnr_per_slice"] = [float(v) for v in p_in.cpu().tolist()]
+        result["ssim_per_slice"] = [float(v) for v in s_in.cpu().tolist()]
+    return result

@@ -1,0 +1,236 @@
+"""PSF models and the synthetic degradation protocols of EVALUATION.md."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+
+from napari_microdeblur.core import degrade as dg
+from napari_microdeblur.core import psf as psfs
+
+DATA = Path(__file__).parent / "data"
+
+
+def load(name):
+    return tifffile.imread(DATA / name)
+
+
+def moments(p):
+    """Centroid and covariance of a PSF, in pixel coordinates."""
+    grids = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in p.shape], indexing="ij")
+    w = p.astype(np.float64) / p.sum()
+    c = np.array([(g * w).sum() for g in grids])
+    d = [g - ci for g, ci in zip(grids, c)]
+    cov = np.array([[(a * b * w).sum() for b in d] for a in d])
+    return c, cov
+
+
+ALL_PSFS = {
+    "gaussian": lambda: psfs.gaussian_psf(1.6),
+    "gaussian_aniso": lambda: psfs.gaussian_psf((2.0, 1.0)),
+    "gaussian_3d": lambda: psfs.gaussian_psf((1.0, 1.6, 1.6), ndim=3),
+    "disk": lambda: psfs.disk_psf(3),
+    "astig": lambda: psfs.astigmatic_psf(2.5, 0.8, 30),
+    "protocol_A": lambda: dg.protocol_psf("A"),
+}
+
+
+@pytest.mark.parametrize("name", list(ALL_PSFS))
+def test_psfs_are_normalised_odd_and_centred(name):
+    p = ALL_PSFS[name]()
+    assert p.dtype == np.float32
+    assert p.sum(dtype=np.float64) == pytest.approx(1.0, abs=1e-6)
+    assert all(s % 2 == 1 for s in p.shape)
+    assert p.min() >= 0
+    centroid, _ = moments(p)
+    np.testing.assert_allclose(centroid, [s // 2 for s in p.shape], atol=1e-5)
+
+
+def test_psf_shapes_and_widths():
+    assert dg.protocol_psf("A").shape == (25, 25)
+    assert psfs.gaussian_psf(1.6).shape == (15, 15)  # 2 * ceil(4 * 1.6) + 1
+    assert psfs.gaussian_psf((2.0, 1.0)).shape == (17, 9)
+    assert psfs.gaussian_psf((1.0, 1.6, 1.6), ndim=3).shape == (9, 15, 15)
+    assert psfs.gaussian_psf(1.0, size=(5, 7)).shape == (5, 7)
+    assert psfs.disk_psf(3).shape == (7, 7)
+    assert psfs.astigmatic_psf(2.5, 0.8, 30).shape == (21, 21)
+    # A sampled Gaussian's variance is sigma^2 (up to truncation): the width is right.
+    _, cov = moments(dg.protocol_psf("A"))
+    np.testing.assert_allclose(np.diag(cov), [1.6**2, 1.6**2], rtol=1e-3)
+    _, cov = moments(psfs.gaussian_psf((2.0, 1.0)))
+    np.testing.assert_allclose(np.diag(cov), [4.0, 1.0], rtol=2e-3)
+
+
+def test_disk_edges_are_anti_aliased():
+    p = psfs.disk_psf(3)
+    inside = p[3, 3]
+    assert np.allclose(p[1:6, 2:5], inside)  # fully covered pixels are equal
+    # The pixel straddling the circle on an axis is about half covered.
+    assert 0.4 * inside < p[3, 0] < 0.6 * inside
+    assert p[0, 0] == 0
+    # Fractional coverage: the total mass grows smoothly with radius (pi r^2).
+    areas = [(psfs.disk_psf(r, size=9) > 0).sum() for r in (2.9, 3.0, 3.1)]
+    assert areas == sorted(areas)
+
+
+def test_astigmatic_axes_and_angle():
+    _, cov = moments(psfs.astigmatic_psf(2.5, 0.8, 30))
+    evals, evecs = np.linalg.eigh(cov)
+    np.testing.assert_allclose(np.sqrt(evals), [0.8, 2.5], rtol=2e-3)
+    major_y, major_x = evecs[:, 1]
+    angle = np.degrees(np.arctan2(major_y, major_x)) % 180
+    assert angle == pytest.approx(30.0, abs=0.1)
+
+
+def test_read_psf_round_trips_and_pads_even_axes(tmp_path):
+    p3 = psfs.gaussian_psf((1.0, 1.5, 1.5), ndim=3)
+    path = tmp_path / "psf3d.tif"
+    tifffile.imwrite(path, (p3 * 1000).astype(np.float32))
+    got = psfs.read_psf(path)
+    assert got.shape == p3.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, p3, atol=1e-7)
+
+    # An even-sized PSF with its peak at index 12 of 24 gains a trailing zero row/column.
+    even = psfs.gaussian_psf(2.0, size=25)[:24, :24].copy()
+    even[0, 0] = -0.01  # background-subtraction undershoot
+    tifffile.imwrite(tmp_path / "even.tif", even)
+    got = psfs.read_psf(tmp_path / "even.tif")
+    assert got.shape == (25, 25) and got.min() == 0
+    assert got[-1].sum() == 0 and got[:, -1].sum() == 0
+    assert np.unravel_index(got.argmax(), got.shape) == (12, 12)
+    assert got.sum(dtype=np.float64) == pytest.approx(1.0, abs=1e-6)
+
+    # parse_psf accepts the path too.
+    np.testing.assert_array_equal(psfs.parse_psf(str(path)), psfs.read_psf(path))
+
+
+def test_read_psf_rejects_bad_files(tmp_path):
+    tifffile.imwrite(tmp_path / "zero.tif", np.zeros((9, 9), np.float32))
+    with pytest.raises(ValueError, match="no positive values"):
+        psfs.read_psf(tmp_path / "zero.tif")
+    bad = np.ones((9, 9), np.float32)
+    bad[4, 4] = np.nan
+    tifffile.imwrite(tmp_path / "nan.tif", bad)
+    with pytest.raises(ValueError, match="NaN"):
+        psfs.read_psf(tmp_path / "nan.tif")
+    tifffile.imwrite(tmp_path / "4d.tif", np.ones((3, 3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"\(3, 3, 5, 5\)"):
+        psfs.read_psf(tmp_path / "4d.tif")
+    with pytest.raises(FileNotFoundError, match="missing.tif"):
+        psfs.read_psf(tmp_path / "missing.tif")
+
+
+def test_parse_psf_forms_and_errors():
+    np.testing.assert_array_equal(psfs.parse_psf("gaussian:1.6"), psfs.gaussian_psf(1.6))
+    np.testing.assert_array_equal(
+        psfs.parse_psf("gaussian:2.0,1.0"), psfs.gaussian_psf((2.0, 1.0))
+    )
+    np.testing.assert_array_equal(psfs.parse_psf("disk:3"), psfs.disk_psf(3))
+    np.testing.assert_array_equal(
+        psfs.parse_psf(" astig:2.5,0.8,30 "), psfs.astigmatic_psf(2.5, 0.8, 30)
+    )
+    for bad in ("airy:2", "gaussian:", "gaussian:1,2,3", "disk:x", "astig:2,1"):
+        with pytest.raises(ValueError, match="accepted: 'gaussian:SIGMA'.*disk.*astig.*tif"):
+            psfs.parse_psf(bad)
+    with pytest.raises(TypeError, match="spec"):
+        psfs.parse_psf(1.6)
+    with pytest.raises(ValueError, match="sigma"):
+        psfs.gaussian_psf(-1)
+    with pytest.raises(ValueError, match="size"):
+        psfs.gaussian_psf(1.6, size=24)
+    with pytest.raises(ValueError, match="sigma_minor"):
+        psfs.astigmatic_psf(0.8, 2.5, 30)
+
+
+# ----------------------------------------------------------------------------- degradations
+
+
+def blur_per_plane(image01, protocol, channel_axis=None):
+    """Reference blur: scipy.ndimage 'reflect' on each YX plane separately."""
+    p = dg.protocol_psf(protocol).astype(np.float64)
+    x = np.moveaxis(image01, channel_axis, 0) if channel_axis is not None else image01
+    planes = x.reshape(-1, *x.shape[-2:])
+    out = np.stack([ndimage.convolve(pl, p, mode="reflect") for pl in planes]).reshape(x.shape)
+    return np.moveaxis(out, 0, channel_axis) if channel_axis is not None else out
+
+
+@pytest.mark.parametrize("protocol", dg.PROTOCOLS)
+def test_seeded_degradation_repeats_and_varies(protocol):
+    img = load("fluo_ht29_dna_u8.tif")
+    before = img.copy()
+    a = dg.degrade(img, protocol, seed=5)
+    b = dg.degrade(img, protocol, seed=5)
+    c = dg.degrade(img, protocol, seed=6)
+    np.testing.assert_array_equal(img, before)
+    assert a.dtype == np.float32 and a.shape == img.shape
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.5  # grey levels: a different noise draw
+    assert 0 <= a.min() and a.max() <= 255
+
+
+@pytest.mark.parametrize("protocol", ["A", "C"])
+def test_gaussian_noise_level_and_blur(protocol):
+    img01 = load("fluo_ht29_dna_u8.tif") / 255.0
+    out = dg.degrade01(img01, protocol, seed=0)
+    blurred = blur_per_plane(img01, protocol)
+    resid = (out - blurred)[(blurred > 0.05) & (blurred < 0.95)]  # away from the clip
+    assert abs(resid.mean()) < 3e-4
+    assert resid.std() == pytest.approx(2 / 255, rel=0.05)
+
+
+def test_poisson_noise_level_protocol_b():
+    img01 = load("fluo_ht29_dna_u8.tif") / 255.0
+    out = dg.degrade01(img01, "B", seed=0)
+    blurred = blur_per_plane(img01, "B")
+    keep = (blurred > 0.05) & (blurred < 0.9)
+    resid = (out - blurred)[keep]
+    expected_var = (blurred[keep] / 200 + 0.01**2).mean()  # shot noise + read noise
+    assert (resid**2).mean() == pytest.approx(expected_var, rel=0.1)
+
+
+def test_rgb_channels_and_stack_planes_are_blurred_separately():
+    rgb = load("he_kather_tumor_rgb_u8.tif") / 255.0
+    out = dg.degrade01(rgb, "A", seed=2, channel_axis=-1)
+    resid = out - blur_per_plane(rgb, "A", channel_axis=-1)
+    assert out.shape == rgb.shape
+    assert np.abs(resid).max() < 8 * 2 / 255  # only noise, no colour or cross-axis blur
+
+    stack = load("lightsheet_mito_focus_stack_u16.tif")
+    out = dg.degrade(stack, "C", seed=2)
+    scale = float(stack.max())
+    resid = out / scale - blur_per_plane(stack / scale, "C")
+    assert out.shape == stack.shape
+    assert np.abs(resid).max() < 8 * 2 / 255
+
+
+def test_degrade_keeps_intensity_units():
+    u16 = load("fluo_dsb2018_nuclei_u16.tif")
+    out = dg.degrade(u16, "A", seed=0)
+    assert out.max() <= u16.max() + 1e-3
+    assert out.mean() == pytest.approx(u16.mean(), rel=0.05)
+    # A float image is min-max scaled, so the result stays inside its own [min, max].
+    f = u16.astype(np.float32) * 0.01 + 5.0
+    out_f = dg.degrade(f, "A", seed=0)
+    lo, span = float(f.min()), float(np.ptp(f))
+    assert lo - 1e-4 <= out_f.min() and out_f.max() <= lo + span + 1e-4
+    assert out_f.mean() == pytest.approx(f.mean(), rel=0.01)
+    expected = dg.degrade01((f - lo) / span, "A", seed=0) * span + lo
+    np.testing.assert_allclose(out_f, expected, rtol=1e-6)
+
+
+def test_degrade_bad_inputs():
+    img = load("fluo_ht29_dna_u8.tif")
+    with pytest.raises(ValueError, match=r"protocol is 'D'.*\('A', 'B', 'C'\)"):
+        dg.degrade(img, "D")
+    with pytest.raises(ValueError, match=r"image01 spans"):
+        dg.degrade01(img.astype(np.float32), "A")
+    with pytest.raises(TypeError, match="image01 has dtype uint8"):
+        dg.degrade01(img, "A")
+    with pytest.raises(ValueError, match="seed"):
+        dg.degrade(img, "A", seed=-1)
+    with pytest.raises(ValueError, match=r"\(20, 20\).*\(25, 25\)"):
+        dg.degrade(img[:20, :20], "A")
+    with pytest.raises(ValueError, match="negative"):
+        dg.degrade(img.astype(np.int16) - 10, "A")
