@@ -2,6 +2,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+# Tests use tiny tensors: one thread avoids thread start-up and contention costs that make
+# small convolutions ~100x slower on a busy 2-core machine.
+torch.set_num_threads(1)
 
 DATA = Path(__file__).parent / "data"
 
