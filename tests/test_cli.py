@@ -121,3 +121,58 @@ def test_console_script_help_runs_without_a_traceback():
         done = subprocess.run([sys.executable, "-m", "napari_microdeblur.cli", *args],
                               capture_output=True, text=True)
         assert done.returncode == 0 and "usage" in done.stdout
+
+
+@pytest.fixture
+def tiny_gran_weights(tmp_path):
+    import torch
+
+    from napari_microdeblur.core import registry, weights
+
+    torch.manual_seed(0)
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    path = tmp_path / "tiny_gran.safetensors"
+    weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
+                                       "in_channels": 1, "out_channels": 1,
+                                       "license": "BSD-3-Clause",
+                                       "training_data": "none: random weights for a test"})
+    return path
+
+
+def test_deblur_with_a_weights_file_matches_the_python_api(tmp_path, blurred_file,
+                                                           tiny_gran_weights):
+    from napari_microdeblur.core import weights
+
+    blurred, _ = blurred_file
+    out = tmp_path / "net.tif"
+    assert main(["deblur", str(blurred), "-o", str(out), "--method", "gran", "--weights",
+                 str(tiny_gran_weights), "--tile", "64", "--device", "cpu", "-q"]) == 0
+    model, _ = weights.load_model(tiny_gran_weights)
+    expected = deblur(tifffile.imread(blurred), method=model, tile=64, device="cpu")
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_bundled_name_is_found_and_listed(tmp_path, blurred_file, tiny_gran_weights,
+                                          monkeypatch, capsys):
+    from napari_microdeblur.core import weights
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tiny_gran_weights.parent)
+    monkeypatch.setitem(weights.BUNDLED_WEIGHTS, "gran.test_v1", weights.BundledWeights(
+        file=tiny_gran_weights.name, sha256=weights.sha256_file(tiny_gran_weights),
+        license="BSD-3-Clause", description="tiny random GRAN for tests"))
+    assert main(["methods"]) == 0
+    listing = capsys.readouterr().out
+    assert "gran.test_v1" in listing and "c2f_unet" in listing and "psf_cyclegan" in listing
+    blurred, _ = blurred_file
+    assert main(["deblur", str(blurred), "-o", str(tmp_path / "b.tif"), "--method",
+                 "gran.test_v1", "--device", "cpu", "-q"]) == 0
+    assert tifffile.imread(tmp_path / "b.tif").shape == tifffile.imread(blurred).shape
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path, blurred_file, tiny_gran_weights,
+                                                     capsys):
+    blurred, _ = blurred_file
+    assert main(["deblur", str(blurred), "-o", str(tmp_path / "x.tif"), "--method", "sgpn",
+                 "--weights", str(tiny_gran_weights)]) == 2
+    err = capsys.readouterr().err
+    assert "tiny_gran.safetensors" in err and not (tmp_path / "x.tif").exists()

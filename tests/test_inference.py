@@ -121,3 +121,34 @@ def test_missing_psf_and_unknown_method():
 
 def test_check_axes_accepts_lowercase():
     assert check_axes("tczyx", (1, 2, 3, 4, 5)) == "TCZYX"
+
+
+@pytest.mark.parametrize("arch", ["gran", "c2f_unet", "sgpn", "psf_cyclegan"])
+def test_every_architecture_keeps_odd_shapes_through_the_tiler(arch, fluo_u8, focus_stack):
+    import torch
+
+    from napari_microdeblur.core import registry
+
+    record = registry.get_arch(arch)
+    torch.manual_seed(0)
+    model = registry.build_model(arch, record.tiny_config)
+    if model.spatial_dims == 3:
+        image, axes = focus_stack[:9, :37, :41], "ZYX"
+    else:
+        image, axes = fluo_u8[:53, :71], "YX"
+    # one tile, padded up to the size divisor
+    out = deblur(image, method=model, axes=axes, device="cpu")
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+    if 2 * model.receptive_field < 40:  # and several tiles where the receptive field allows
+        tiled = deblur(image, method=model, axes=axes, device="cpu", tile=40, overlap=16)
+        assert tiled.shape == image.shape and np.all(np.isfinite(tiled))
+
+
+def test_a_network_with_three_channels_refuses_a_gray_image(fluo_u8):
+    from napari_microdeblur.core import registry
+
+    config = dict(registry.get_arch("gran").tiny_config, in_channels=3, out_channels=3)
+    model = registry.build_model("gran", config)
+    with pytest.raises(ValueError, match="3 channels"):
+        deblur(fluo_u8, method=model, device="cpu")

@@ -325,6 +325,11 @@ def _layout(axes: str, shape, method: Method):
         raise ValueError(f"method {method.name!r} is 3D but axes={axes!r} has no Z axis")
     channel = next((a for a in axes if a in "CS"), None)
     n_channels = shape[axes.index(channel)] if channel else 1
+    if channel is None and method.in_channels not in (None, 1):
+        raise ValueError(
+            f"method {method.name!r} expects {method.in_channels} channels but axes={axes!r} "
+            "has no channel axis (C, or S for RGB)"
+        )
     # a model with a fixed channel count takes the channel axis whole; otherwise channels loop
     if channel and method.in_channels not in (None, n_channels):
         if method.in_channels == 1:
@@ -382,17 +387,18 @@ def iter_deblur(
     spatial_shape = tuple(shape[axes.index(a)] for a in spatial_axes)
     if any(s < 2 for s in spatial_shape):
         raise ValueError(f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}")
-    tile = tile if tile is not None else (method.default_tile or DEFAULT_TILE[len(spatial_axes)])
+    if tile is None:
+        tile = method.default_tile or _default_network_tile(method, len(spatial_axes))
     footprint = 2 * method.halo + 1
-    if any(footprint > s for s in spatial_shape):
-        what = "PSF" if method.name in CLASSICAL_METHODS else "receptive field"
+    if method.name in CLASSICAL_METHODS and any(footprint > s for s in spatial_shape):
         raise ValueError(
-            f"the {what} of {method.name!r} ({footprint} px) is larger than the image "
+            f"the PSF of {method.name!r} ({footprint} px) is larger than the image "
             f"{spatial_axes} {spatial_shape}"
         )
     tile_t = tiling._as_tuple(tile, len(spatial_axes), "tile")
-    for t in tile_t:
-        if t <= 2 * method.halo:
+    for t, size in zip(tile_t, spatial_shape):
+        # an axis that fits in one tile has no seams, whatever the receptive field
+        if t <= 2 * method.halo and size > t:
             raise ValueError(
                 f"tile={tile} is smaller than the receptive field of {method.name!r} "
                 f"({2 * method.halo + 1} px); use a tile of at least {2 * method.halo + 2}"
@@ -412,6 +418,13 @@ def iter_deblur(
     layout = _Layout(axes, shape, loop_axes, channel_axis, spatial_axes)
     options = _TileOptions(tile_t, overlap_t, window, batch_size, device)
     return _run(image, out, out_dtype, method, norm, layout, options)
+
+
+def _default_network_tile(method: Method, ndim: int) -> int:
+    """DEFAULT_TILE, or larger (up to 4x) for a receptive field that would leave no room."""
+    wanted = max(DEFAULT_TILE[ndim], 4 * method.halo)
+    wanted = min(wanted, 4 * DEFAULT_TILE[ndim])
+    return math.ceil(wanted / method.size_divisor) * method.size_divisor
 
 
 @dataclass(frozen=True)
