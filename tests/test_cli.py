@@ -176,3 +176,28 @@ def test_weights_of_another_architecture_are_refused(tmp_path, blurred_file, tin
                  "--weights", str(tiny_gran_weights)]) == 2
     err = capsys.readouterr().err
     assert "tiny_gran.safetensors" in err and not (tmp_path / "x.tif").exists()
+
+
+def test_ctrl_c_leaves_no_partial_output(tmp_path, fluo_u16):
+    import signal
+    import time
+
+    big = np.tile(fluo_u16, (16, 16))  # 1536 x 1536: long enough to interrupt mid-run
+    src = tmp_path / "big.tif"
+    tifffile.imwrite(src, big)
+    out = tmp_path / "out.tif"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(out),
+         "--psf", "gaussian:1.6", "--iterations", "50", "--tile", "128", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
