@@ -1,0 +1,122 @@
+"""Focus (sharpness) score per image, per slice or per tile: band-pass energy.
+
+score = mean((G_2 * I - G_4 * I)^2) / mean(I)^2
+
+The difference of Gaussians (sigma 2 and 4 px) keeps the mid frequencies that defocus removes
+first, ignores the pixel noise a plain Laplacian amplifies (measured on the real focus stacks
+in ../shared/data: Spearman correlation with distance from focus -0.988 for the light-sheet
+mitochondria stack and -0.856 for the microtubule stack, against -0.888 and -0.144 for the
+variance of the Laplacian), and dividing by the squared mean makes the score independent of
+exposure and gain. Higher is sharper. The arithmetic runs in torch on the chosen device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SIGMA_FINE = 2.0
+SIGMA_COARSE = 4.0
+
+
+def _gaussian_taps(sigma: float, device) -> torch.Tensor:
+    radius = int(math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    taps = torch.exp(-0.5 * (x / sigma) ** 2)
+    return taps / taps.sum()
+
+
+def _blur(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian on (N, 1, Y, X) with reflect padding."""
+    r = taps.numel() // 2
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), taps.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), taps.view(1, 1, -1, 1))
+
+
+def band_pass_energy_map(planes: torch.Tensor) -> torch.Tensor:
+    """Squared DoG response of (N, Y, X) float planes, normalised by each plane's mean^2."""
+    x = planes[:, None]
+    fine = _blur(x, _gaussian_taps(SIGMA_FINE, x.device))
+    # G_4 = G_2 then G_sqrt(4^2 - 2^2): reuse the fine blur
+    coarse = _blur(fine, _gaussian_taps(math.sqrt(SIGMA_COARSE**2 - SIGMA_FINE**2), x.device))
+    energy = (fine - coarse)[:, 0] ** 2
+    mean = planes.mean(dim=(1, 2), keepdim=True)
+    return energy / mean.clamp_min(1e-12) ** 2
+
+
+def _planes(image, axes: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(N, Y, X) float32 planes and the shape of the non-YX axes they came from."""
+    from .inference import check_axes
+
+    array = np.asarray(image)
+    if array.dtype.kind not in "uif":
+        raise TypeError(f"image has dtype {array.dtype}; give integer or float intensities")
+    axes = check_axes(axes, array.shape)
+    if "S" in axes:  # RGB: score the luminance
+        array = array.mean(axis=axes.index("S"))
+        axes = axes.replace("S", "")
+    loop = [a for a in axes if a not in "YX"]
+    array = np.moveaxis(array, [axes.index(a) for a in loop + ["Y", "X"]], range(len(axes)))
+    loop_shape = array.shape[:-2]
+    if min(array.shape[-2:]) < 8:
+        raise ValueError(f"image planes of {array.shape[-2:]} px are too small to score (>= 8)")
+    planes = array.reshape(-1, *array.shape[-2:]).astype(np.float32, copy=False)
+    if not np.all(np.isfinite(planes)):
+        raise ValueError("image contains NaN or Inf pixels")
+    return planes, loop_shape
+
+
+def focus_score(
+    image, *, axes: str | None = None, tile: int | None = None, device: str = "cpu"
+) -> float | np.ndarray:
+    """Sharpness of an image (float), of each slice (array over the non-YX axes), or of each
+    tile (``tile`` px squares; array (..., tiles_y, tiles_x)). Higher is sharper.
+
+    Tiles are scored on the band-pass response of the whole plane, so tile borders are not
+    edges; a partial tile at the right or bottom edge is scored over the pixels it has.
+    """
+    planes, loop_shape = _planes(image, axes)
+    dev = torch.device(device)
+    scores = []
+    with torch.inference_mode():
+        for plane in planes:  # one plane at a time bounds memory for long stacks
+            x = torch.from_numpy(plane).to(dev)[None]
+            energy = band_pass_energy_map(x)[0]
+            if tile is None:
+                scores.append(energy.mean().item())
+                continue
+            if tile < 8:
+                raise ValueError(f"tile={tile} must be at least 8 px")
+            t = tile
+            ny, nx = math.ceil(energy.shape[0] / t), math.ceil(energy.shape[1] / t)
+            # per-tile means with a partial last tile: pad with NaN and use nanmean
+            padded = F.pad(energy, (0, nx * t - energy.shape[1], 0, ny * t - energy.shape[0]),
+                           value=float("nan"))
+            blocks = padded.reshape(ny, t, nx, t).permute(0, 2, 1, 3).reshape(ny, nx, -1)
+            scores.append(torch.nanmean(blocks, dim=-1).cpu().numpy())
+    if tile is None:
+        result = np.asarray(scores, dtype=np.float64).reshape(loop_shape)
+        return float(result) if result.ndim == 0 else result
+    stacked = np.stack(scores)
+    return stacked.reshape(*loop_shape, *stacked.shape[1:])
+
+
+def calibrate_threshold(good_scores, *, percentile: float = 5.0) -> float:
+    """A threshold from known-good images: the given percentile of their scores."""
+    scores = np.asarray(good_scores, dtype=np.float64).ravel()
+    if scores.size == 0:
+        raise ValueError("calibration needs at least one known-good image score")
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"percentile={percentile} must be between 0 and 100")
+    return float(np.percentile(scores, percentile))
+
+
+def best_focus_plane(stack, *, axes: str = "ZYX") -> int:
+    """Index of the sharpest plane of a stack."""
+    scores = focus_score(stack, axes=axes)
+    if np.ndim(scores) != 1:
+        raise ValueError(f"best_focus_plane needs one stack axis, got axes={axes!r}")
+    return int(np.argmax(scores))

@@ -1,0 +1,66 @@
+"""Focus score: monotone with defocus on real focus stacks."""
+
+import glob
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from napari_microdeblur.core.degrade import degrade
+from napari_microdeblur.core.focus import best_focus_plane, calibrate_threshold, focus_score
+
+SHARED = Path(__file__).parents[2] / "shared" / "data"
+NN = np.array([33, 36, 39, 42, 45, 48, 50, 51, 52, 54, 57, 60, 63, 65])  # tests/data/README.md
+
+
+def test_in_focus_plane_scores_highest_on_the_bundled_crop(focus_stack):
+    scores = focus_score(focus_stack, axes="ZYX")
+    assert scores.shape == (14,)
+    # planes are 50 nm apart, well inside the depth of field: allow the neighbour
+    assert abs(NN[int(np.argmax(scores))] - 51) <= 1
+    assert spearmanr(scores, np.abs(NN - 51))[0] <= -0.8
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data")
+@pytest.mark.parametrize("name,limit", [("mitochondria_cell2_stack", -0.95),
+                                        ("microtubules_cell11_stack", -0.8)])
+def test_score_falls_with_distance_from_focus_on_full_stacks(name, limit):
+    import tifffile
+
+    files = sorted(glob.glob(str(SHARED / "focus_stack_lightsheet_dfnn" / name / "*.tif")))
+    z = np.array([int(re.search(r"Abs00(\d\d)", f).group(1)) for f in files])
+    stack = np.stack([tifffile.imread(f) for f in files])
+    scores = focus_score(stack, axes="ZYX")
+    assert spearmanr(scores, np.abs(z - 51))[0] <= limit
+    assert abs(z[best_focus_plane(stack)] - 51) <= 2
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data")
+def test_bbbc006_near_focus_images_beat_defocused_ones():
+    import imageio.v3 as iio
+    import tifffile
+
+    root = SHARED / "bbbc006_u2os_hoechst_realdefocus"
+    near = [focus_score(np.asarray(iio.imread(p))) for p in sorted(root.glob("nearfocus_z_aligned/*.png"))]
+    far = [focus_score(tifffile.imread(p)) for p in sorted(root.glob("defocused_z00/*.tif"))]
+    assert min(near) > max(far)
+
+
+def test_score_is_exposure_invariant_and_falls_with_blur(fluo_u16):
+    image = fluo_u16.astype(np.float32)
+    assert focus_score(image * 3.0) == pytest.approx(focus_score(image), rel=1e-5)
+    blurred = degrade(fluo_u16, "B", seed=0)
+    assert focus_score(blurred) < focus_score(fluo_u16)
+
+
+def test_per_tile_and_rgb(he_rgb, fluo_u8):
+    tiles = focus_score(fluo_u8, tile=50)
+    assert tiles.shape == (3, 3) and np.all(tiles >= 0)
+    assert isinstance(focus_score(he_rgb, axes="YXS"), float)
+    assert calibrate_threshold([1.0, 2.0, 3.0], percentile=50) == 2.0
+    with pytest.raises(ValueError, match="at least one"):
+        calibrate_threshold([])
+    with pytest.raises(ValueError, match="too small"):
+        focus_score(np.ones((4, 4)))
