@@ -152,3 +152,18 @@ def test_a_network_with_three_channels_refuses_a_gray_image(fluo_u8):
     model = registry.build_model("gran", config)
     with pytest.raises(ValueError, match="3 channels"):
         deblur(fluo_u8, method=model, device="cpu")
+
+
+def test_reduced_precision_stays_close_to_float32(fluo_u8):
+    import torch
+
+    from napari_microdeblur.core import registry
+    from napari_microdeblur.core.metrics import psnr
+
+    torch.manual_seed(0)
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    full = deblur(fluo_u8, method=model, precision="float32", device="cpu", tile=64)
+    fast = deblur(fluo_u8, method=model, precision="bfloat16", device="cpu", tile=64)
+    assert psnr(fast, full, data_range=255.0) > 45
+    with pytest.raises(ValueError, match="precision"):
+        deblur(fluo_u8, method=model, precision="int8", device="cpu")

@@ -56,7 +56,8 @@ def cmd_deblur(args) -> int:
             data.array, method=args.method, axes=axes, tile=args.tile, overlap=args.overlap,
             window=args.window, device=args.device, psf=args.psf, iterations=args.iterations,
             balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
-            output_dtype=args.output_dtype, batch_size=args.batch_size, out=target,
+            output_dtype=args.output_dtype, batch_size=args.batch_size,
+            precision=args.precision, out=target,
         )
         bar = None
         try:
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1, help="tiles per forward call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--output-dtype", default="float32", choices=["float32", "input"])
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "bfloat16", "float16"],
+                   help="network arithmetic; auto: bfloat16 where the CPU/GPU has it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_deblur)
