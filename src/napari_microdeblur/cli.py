@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -36,50 +39,77 @@ def _channel_axis(axes: str) -> int | None:
 # ----------------------------------------------------------------------------- commands
 
 
-def cmd_deblur(args) -> int:
-    import numpy as np
+def _deblur_options(args) -> dict:
+    return dict(
+        method=args.method, tile=args.tile, overlap=args.overlap, window=args.window,
+        device=args.device, psf=args.psf, iterations=args.iterations, balance=args.balance,
+        tv_weight=args.tv_weight, weights=args.weights, batch_size=args.batch_size,
+        precision=args.precision,
+    )
+
+
+def _run_with_bar(run, *, quiet: bool, label: str = ""):
+    """Drive a progress generator with a tqdm bar (created at the first record); its result."""
     from tqdm import tqdm
 
-    from .core import io
-    from .core.inference import check_axes, iter_deblur
+    bar = None
+    try:
+        while True:
+            try:
+                step = next(run)
+            except StopIteration as stop:
+                return stop.value
+            if bar is None:
+                bar = tqdm(total=step.total, unit="tile", desc=label or None, disable=quiet,
+                           file=sys.stderr, leave=False)
+            bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
 
-    io.check_output_path(args.output, overwrite=args.overwrite)
-    data = io.read_image(args.input)
-    axes = check_axes(args.axes or data.axes or None, tuple(data.array.shape))
-    out_dtype = np.float32 if args.output_dtype == "float32" else np.dtype(data.array.dtype)
+
+def _deblur_one(source: Path, output: Path, args) -> None:
+    from .core.files import iter_deblur_file
+
     t0 = time.perf_counter()
-    with io.open_tiff_output(
-        args.output, tuple(data.array.shape), out_dtype, axes=axes,
-        pixel_size=data.pixel_size, overwrite=args.overwrite,
-    ) as target:
-        run = iter_deblur(
-            data.array, method=args.method, axes=axes, tile=args.tile, overlap=args.overlap,
-            window=args.window, device=args.device, psf=args.psf, iterations=args.iterations,
-            balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
-            output_dtype=args.output_dtype, batch_size=args.batch_size,
-            precision=args.precision, out=target,
-        )
-        bar = None
-        try:
-            while True:
-                try:
-                    step = next(run)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                if bar is None:
-                    bar = tqdm(total=step.total, unit="tile", disable=args.quiet, file=sys.stderr)
-                bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+    run = iter_deblur_file(
+        source, output, axes=args.axes, overwrite=args.overwrite,
+        output_dtype=args.output_dtype, **_deblur_options(args),
+    )
+    result = _run_with_bar(run, quiet=args.quiet, label=source.name)
     if not args.quiet:
         print(
-            f"{args.output}: {result.method} on {axes} {tuple(data.array.shape)} "
+            f"{output}: {result.method} on {result.axes} {tuple(result.image.shape)} "
             f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
-            f"in {time.perf_counter() - t0:.1f} s"
+            f"in {time.perf_counter() - t0:.1f} s", flush=True,
         )
-    return 0
+
+
+def cmd_deblur(args) -> int:
+    from .core.files import find_inputs, output_name
+
+    inputs = find_inputs(args.input)
+    output = Path(args.output)
+    if len(inputs) == 1 and not output.is_dir():
+        _deblur_one(inputs[0], output, args)
+        return 0
+    if not output.is_dir():
+        raise UserError(
+            f"{len(inputs)} inputs need an output directory; {str(output)!r} is not one"
+        )
+    failed = 0
+    for source in inputs:
+        target = output_name(source, output)
+        if target.exists() and not args.overwrite:
+            if not args.quiet:
+                print(f"{target}: exists, skipped", flush=True)
+            continue
+        try:
+            _deblur_one(source, target, args)
+        except (ValueError, TypeError, OSError) as error:
+            failed += 1
+            print(f"microdeblur: error: {source}: {error}", file=sys.stderr, flush=True)
+    return EXIT_ERROR if failed else 0
 
 
 def cmd_degrade(args) -> int:
@@ -133,6 +163,130 @@ def cmd_evaluate(args) -> int:
             f"({reference.dtype})"
         )
     return 0
+
+
+def cmd_focus(args) -> int:
+    import numpy as np
+
+    from .core import io
+    from .core.focus import focus_score
+    from .core.inference import check_axes
+
+    data = io.read_image(args.input, lazy=False)
+    image = np.asarray(data.array)
+    axes = check_axes(args.axes or data.axes or None, image.shape)
+    scores = focus_score(image, axes=axes, tile=args.tile)
+    if args.json:
+        key = "score" if np.ndim(scores) == 0 else "scores"
+        print(json.dumps({key: np.asarray(scores).tolist(), "axes": axes, "tile": args.tile}))
+    elif np.ndim(scores) == 0:
+        print(f"{args.input}: focus score {scores:.6g}")
+    else:
+        for index, value in np.ndenumerate(np.asarray(scores)):
+            print(f"{index}: {value:.6g}")
+    return 0
+
+
+WATCH_LOG = "microdeblur_watch.csv"
+WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds")
+
+
+def _watch_threshold(args) -> float:
+    from .core import io
+    from .core.files import find_inputs
+    from .core.focus import calibrate_threshold, focus_score
+
+    if (args.threshold is None) == (args.calibrate is None):
+        raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
+    if args.threshold is not None:
+        return float(args.threshold)
+    scores = []
+    for path in find_inputs(args.calibrate):
+        data = io.read_image(path, lazy=False)
+        scores.append(float(np.min(focus_score(data.array, axes=data.axes or None))))
+    threshold = calibrate_threshold(scores, percentile=args.percentile)
+    print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
+          f"known-good images in {args.calibrate}", flush=True)
+    return threshold
+
+
+def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
+    import shutil
+
+    from .core import io
+    from .core.files import output_name
+    from .core.focus import focus_score
+
+    t0 = time.perf_counter()
+    data = io.read_image(path, lazy=False)
+    # a stack is as good as its softest slice
+    score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
+    if score < threshold:
+        _deblur_one(path, output_name(path, out_dir), args)
+        decision, method = "deblurred", args.method
+    else:
+        target = out_dir / path.name
+        tmp = target.with_name(f".{target.name}.partial")
+        shutil.copy2(path, tmp)
+        os.replace(tmp, target)
+        decision, method = "copied", ""
+    return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
+            "seconds": f"{time.perf_counter() - t0:.2f}"}
+
+
+def cmd_watch(args) -> int:
+    """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
+    import csv
+
+    from .core.files import IMAGE_SUFFIXES
+
+    in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
+    for d, what in ((in_dir, "input"), (out_dir, "output")):
+        if not d.is_dir():
+            raise UserError(f"{what} directory {str(d)!r} does not exist")
+    threshold = _watch_threshold(args)
+    log_path = out_dir / WATCH_LOG
+    done = set()
+    if log_path.exists():  # restart where we left off
+        with open(log_path, newline="") as f:
+            done = {row["name"] for row in csv.DictReader(f)}
+    new_log = not log_path.exists()
+    with open(log_path, "a", newline="") as log:
+        writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
+        if new_log:
+            writer.writeheader()
+            log.flush()
+        try:
+            while True:
+                now = time.time()
+                pending = [
+                    p for p in sorted(in_dir.iterdir())
+                    if p.is_file() and p.name not in done and not p.name.startswith(".")
+                    and p.suffix.lower() in IMAGE_SUFFIXES
+                ]
+                # a file counts as completely written once unchanged for --settle seconds
+                ready = [p for p in pending if now - p.stat().st_mtime >= args.settle]
+                for path in ready:
+                    try:
+                        row = _watch_one(path, out_dir, threshold, args)
+                    except (ValueError, TypeError, OSError) as error:
+                        print(f"microdeblur: {path.name}: unreadable, skipped: {error}",
+                              file=sys.stderr, flush=True)
+                        row = {"name": path.name, "score": "", "decision": "unreadable",
+                               "method": "", "seconds": ""}
+                    writer.writerow(row)
+                    log.flush()
+                    os.fsync(log.fileno())
+                    done.add(path.name)
+                    if not args.quiet:
+                        print(",".join(str(row[c]) for c in WATCH_COLUMNS), flush=True)
+                if args.once and len(ready) == len(pending):
+                    return 0
+                time.sleep(args.poll)
+        except KeyboardInterrupt:
+            print("microdeblur: watch stopped; finished files are logged in "
+                  f"{log_path}", file=sys.stderr)
+            return 0
 
 
 def cmd_methods(args) -> int:
@@ -200,17 +354,8 @@ def cmd_demo(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="microdeblur",
-        description="Deblur microscopy images with deep networks and classical deconvolution.",
-    )
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("deblur", help="deblur an image file into a new TIFF")
-    p.add_argument("input", help="input image (TIFF/OME-TIFF; other formats with [formats])")
-    p.add_argument("-o", "--output", required=True, help="output .tif/.ome.tif (must not exist)")
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    """The deblurring options shared by deblur and watch."""
     p.add_argument("--method", default="richardson_lucy",
                    help="richardson_lucy, wiener, an architecture with --weights, or arch.tag")
     p.add_argument("--weights", help="weights file for a network method (.safetensors/.pt/.zip)")
@@ -231,6 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network arithmetic; auto: bfloat16 where the CPU/GPU has it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-q", "--quiet", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="microdeblur",
+        description="Deblur microscopy images with deep networks and classical deconvolution.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("deblur", help="deblur image files into new TIFFs")
+    p.add_argument("input", help="an image (TIFF/OME-TIFF, PNG; other formats with [formats]), "
+                   "a directory of images, or a quoted glob such as 'tiles/*.tif'")
+    p.add_argument("-o", "--output", required=True,
+                   help="output .tif/.ome.tif for one input; an existing directory for several "
+                   "(outputs named <input>_deblurred.tif; existing ones are skipped)")
+    _add_method_options(p)
     p.set_defaults(func=cmd_deblur)
 
     p = sub.add_parser("degrade", help="apply a degradation protocol of EVALUATION.md")
@@ -250,6 +412,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--border", type=int, default=16, help="pixels excluded at the border")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
+    p.add_argument("input")
+    p.add_argument("--axes", help="axes of the input (default: from the file, else a guess)")
+    p.add_argument("--tile", type=int, help="score square tiles of N px instead of whole planes")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order)")
+    p.set_defaults(func=cmd_focus)
+
+    p = sub.add_parser(
+        "watch", help="deblur files as they appear in a folder, only those out of focus")
+    p.add_argument("input_dir")
+    p.add_argument("output_dir")
+    p.add_argument("--threshold", type=float, help="deblur files whose focus score is below T")
+    p.add_argument("--calibrate", metavar="GOOD_DIR",
+                   help="set the threshold from known-good images (see --percentile)")
+    p.add_argument("--percentile", type=float, default=5.0,
+                   help="with --calibrate: this percentile of the good images' scores")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
+    p.add_argument("--settle", type=float, default=2.0,
+                   help="a file is complete once unchanged for this many seconds")
+    p.add_argument("--once", action="store_true", help="process what is there, then exit")
+    _add_method_options(p)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("methods", help="list every method and weight this installation offers")
     p.set_defaults(func=cmd_methods)
