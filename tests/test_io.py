@@ -80,3 +80,30 @@ def test_other_formats_need_the_formats_extra(tmp_path, monkeypatch):
     odd.write_bytes(b"\x00" * 16)
     with pytest.raises(ValueError, match=r"napari-microdeblur\[formats\]"):
         io.read_image(odd)
+
+
+def test_zarr_in_and_out_keep_axes_and_match_the_python_api(tmp_path, focus_stack):
+    from napari_microdeblur.core.files import deblur_file
+    from napari_microdeblur.core.inference import deblur
+
+    stack = focus_stack[:3]
+    src = tmp_path / "stack.ome.zarr"
+    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                             pixel_size={"Z": 0.05, "Y": 0.1, "X": 0.1}) as target:
+        target[...] = stack
+    data = io.read_image(src)
+    assert data.axes == "ZYX" and data.pixel_size["Z"] == pytest.approx(0.05)
+    np.testing.assert_array_equal(np.asarray(data.array[...]), stack)
+    out = tmp_path / "out.zarr"
+    deblur_file(src, out, method="wiener", psf="gaussian:1.2", device="cpu", tile=64)
+    expected = deblur(stack, method="wiener", psf="gaussian:1.2", axes="ZYX", device="cpu",
+                      tile=64)
+    np.testing.assert_allclose(np.asarray(io.read_image(out).array[...]), expected, atol=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr", "stack.ome.zarr"]
+
+
+def test_failed_zarr_output_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with io.open_zarr_output(tmp_path / "x.zarr", (8, 8), np.float32, axes="YX"):
+            raise RuntimeError("cancelled")
+    assert list(tmp_path.iterdir()) == []

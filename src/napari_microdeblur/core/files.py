@@ -29,7 +29,8 @@ def iter_deblur_file(
     output_dtype: str = "float32",
     **deblur_options,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
-    """Deblur ``source`` into the TIFF ``output``: progress records, then the DeblurResult.
+    """Deblur ``source`` into ``output`` (TIFF, or Zarr for .zarr): progress records, then the
+    DeblurResult.
 
     Arguments are checked and the input opened before the first record, so a bad file or
     option fails before anything is written.
@@ -54,7 +55,7 @@ class _ShapeOnly:
 
 
 def _write(data, output, shape, out_dtype, axes, overwrite, output_dtype, deblur_options):
-    with io.open_tiff_output(
+    with io.open_output(
         output, shape, out_dtype, axes=axes, pixel_size=data.pixel_size, overwrite=overwrite
     ) as target:
         result = yield from iter_deblur(
@@ -73,7 +74,7 @@ def deblur_file(source, output, **options) -> DeblurResult:
 def find_inputs(pattern: str | os.PathLike) -> list[Path]:
     """A file, every image file in a directory, or the files a glob matches, sorted."""
     path = Path(pattern)
-    if path.is_dir():
+    if path.is_dir() and not io.is_zarr(path):
         found = [p for p in sorted(path.iterdir())
                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
     elif path.exists():

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+ZARR_SUFFIXES = (".zarr", ".ome.zarr")
 AXES_PATTERN = re.compile(r"^[TCZYXS]+$")
 
 
@@ -222,8 +223,50 @@ def _read_with_bioio(path: Path) -> ImageData:
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
 
 
+def is_zarr(path: str | os.PathLike) -> bool:
+    return str(path).rstrip("/").lower().endswith(ZARR_SUFFIXES)
+
+
+def read_zarr(path: str | os.PathLike) -> ImageData:
+    """A Zarr array or an OME-Zarr image (its full-resolution level), opened lazily."""
+    try:
+        import zarr
+    except ImportError:
+        raise ValueError(
+            f"cannot read {str(path)!r}: Zarr support needs pip install "
+            "'napari-microdeblur[distributed]' (zarr)"
+        ) from None
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as error:
+        raise ValueError(f"cannot read {str(path)!r} as Zarr: {error}") from error
+    axes, pixel_size = "", {}
+    if not hasattr(node, "shape"):  # a group: OME-Zarr multiscales
+        attrs = dict(node.attrs)
+        multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+        if not multiscales:
+            raise ValueError(f"{str(path)!r} is a Zarr group without OME multiscales metadata")
+        level = multiscales[0]["datasets"][0]
+        names = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
+        axes = "".join(n.upper() for n in names)
+        for transform in level.get("coordinateTransformations", []):
+            if transform.get("type") == "scale":
+                pixel_size = {a: float(v) for a, v in zip(axes, transform["scale"]) if a in "ZYX"}
+        node = node[level["path"]]
+    else:
+        axes = "".join(str(a).upper() for a in node.attrs.get("axes", ""))
+    if not AXES_PATTERN.match(axes or "-") or len(axes) != node.ndim:
+        axes = ""
+    return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path))
+
+
 def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
-    """Read any supported image. TIFF is built in; PNG/JPEG through imageio; the rest via bioio."""
+    """Read any supported image. TIFF and Zarr are built in; PNG/JPEG through imageio; the rest
+    via bioio (or aicsimageio)."""
+    if is_zarr(path):
+        if not Path(path).exists():
+            raise FileNotFoundError(f"input {str(path)!r} does not exist")
+        return read_zarr(path)
     path = _check_input_path(path)
     if is_tiff(path):
         return read_tiff(path, lazy=lazy)
@@ -242,7 +285,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Refuse an existing output (unless overwrite) and a directory that does not exist."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not is_zarr(path):
         raise ValueError(f"output {str(path)!r} is a directory; give a file name")
     if path.exists() and not overwrite:
         raise FileExistsError(f"output {str(path)!r} exists; choose another name or --overwrite")
@@ -250,8 +293,10 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
         raise FileNotFoundError(
             f"output directory {str(path.parent)!r} does not exist; create it first"
         )
-    if not is_tiff(path):
-        raise ValueError(f"output {str(path)!r} must end in .tif or .tiff (OME-TIFF: .ome.tif)")
+    if not (is_tiff(path) or is_zarr(path)):
+        raise ValueError(
+            f"output {str(path)!r} must end in .tif or .tiff (OME-TIFF: .ome.tif) or .zarr"
+        )
     return path
 
 
@@ -333,9 +378,75 @@ def open_tiff_output(
         target = TiffWriteArray(str(tmp), offset, shape, dtype)
         yield target
         target.close()
-        os.replace(tmp, path)
+        _replace(tmp, path)
     finally:
         if target is not None:
             target.close()
         if tmp.exists():
             tmp.unlink()
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Move a finished temporary output into place (a Zarr store is a directory)."""
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def open_zarr_output(
+    path: str | os.PathLike,
+    shape: tuple,
+    dtype,
+    *,
+    axes: str,
+    pixel_size: dict[str, float] | None = None,
+    chunks: tuple | None = None,
+    overwrite: bool = False,
+):
+    """Yield a new OME-Zarr (v0.4, one level) image array; it appears at ``path`` on success only.
+
+    Chunks default to one plane of at most 1024 x 1024 pixels, so band-by-band writes touch
+    few chunks and memory stays bounded.
+    """
+    import zarr
+
+    path = check_output_path(path, overwrite=overwrite)
+    tmp = _temporary_name(path)
+    if chunks is None:
+        chunks = tuple(min(n, 1024) if a in "YX" else (n if a in "CS" else 1)
+                       for a, n in zip(axes, shape))
+    try:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        array = group.create_array("0", shape=shape, dtype=dtype, chunks=chunks,
+                                   fill_value=0)
+        kinds = {"T": "time", "C": "channel", "S": "channel", "Z": "space", "Y": "space",
+                 "X": "space"}
+        scale = [float((pixel_size or {}).get(a, 1.0)) for a in axes]
+        group.attrs["multiscales"] = [{
+            "version": "0.4",
+            "axes": [{"name": a.lower(), "type": kinds[a]} for a in axes],
+            "datasets": [{"path": "0",
+                          "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
+        }]
+        yield array
+        _replace(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False):
+    """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output)."""
+    opener = open_zarr_output if is_zarr(path) else open_tiff_output
+    return opener(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=overwrite)
