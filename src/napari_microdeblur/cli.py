@@ -85,11 +85,41 @@ def _deblur_one(source: Path, output: Path, args) -> None:
         )
 
 
+def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
+    """--scheduler: a Zarr volume chunk by chunk, or one task per file."""
+    from .core import io
+    from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
+    from .core.files import output_name
+
+    options = dict(_deblur_options(args), output_dtype=args.output_dtype)
+    t0 = time.perf_counter()
+    if len(inputs) == 1 and io.is_zarr(inputs[0]) and not output.is_dir():
+        deblur_zarr_on_cluster(inputs[0], output, scheduler=args.scheduler, axes=args.axes,
+                               overwrite=args.overwrite, **options)
+        print(f"{output}: done on {args.scheduler} in {time.perf_counter() - t0:.1f} s")
+        return 0
+    if len(inputs) == 1 and not output.is_dir():
+        pairs = [(inputs[0], output)]
+    elif output.is_dir():
+        pairs = [(p, output_name(p, output)) for p in inputs]
+        pairs = [(p, o) for p, o in pairs if args.overwrite or not o.exists()]
+    else:
+        raise UserError(f"{len(inputs)} inputs need an output directory; {str(output)!r} is not")
+    options.update(axes=args.axes, overwrite=args.overwrite)
+    for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
+        if not args.quiet:
+            print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
+                  flush=True)
+    return 0
+
+
 def cmd_deblur(args) -> int:
     from .core.files import find_inputs, output_name
 
     inputs = find_inputs(args.input)
     output = Path(args.output)
+    if args.scheduler:
+        return _deblur_on_cluster(inputs, output, args)
     if len(inputs) == 1 and not output.is_dir():
         _deblur_one(inputs[0], output, args)
         return 0
@@ -393,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output .tif/.ome.tif for one input; an existing directory for several "
                    "(outputs named <input>_deblurred.tif; existing ones are skipped)")
     _add_method_options(p)
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a dask.distributed cluster (tcp://host:8786): one task per "
+                   "file, or per chunk of a Zarr volume")
     p.set_defaults(func=cmd_deblur)
 
     p = sub.add_parser("degrade", help="apply a degradation protocol of EVALUATION.md")

@@ -413,6 +413,7 @@ def iter_deblur(
     output_dtype: str = "float32",
     batch_size: int = 1,
     precision: str = "auto",
+    normalization: Normalization | None = None,
     out=None,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """Deblur ``image`` tile by tile: a generator of progress records that returns a DeblurResult.
@@ -468,7 +469,12 @@ def iter_deblur(
         out = np.empty(shape, dtype=out_dtype)
     elif tuple(out.shape) != shape:
         raise ValueError(f"out has shape {tuple(out.shape)}; expected {shape}")
-    norm = compute_normalization(image, axes, method.normalization, *method.percentiles)
+    if normalization is None:
+        norm = compute_normalization(image, axes, method.normalization, *method.percentiles)
+    elif isinstance(normalization, Normalization):
+        norm = normalization  # fixed by the caller: chunks of one image share one scale
+    else:
+        raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     layout = _Layout(axes, shape, loop_axes, channel_axis, spatial_axes)
     options = _TileOptions(tile_t, overlap_t, window, batch_size, device)
     return _run(image, out, out_dtype, method, norm, layout, options)

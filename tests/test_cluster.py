@@ -1,0 +1,106 @@
+"""dask.distributed runs on a LocalCluster of two worker processes (loopback only)."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+distributed = pytest.importorskip("distributed")
+
+from napari_microdeblur.core import io  # noqa: E402
+from napari_microdeblur.core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster  # noqa: E402
+from napari_microdeblur.core.files import deblur_file  # noqa: E402
+
+OPTIONS = dict(method="richardson_lucy", psf="gaussian:1.6", iterations=20, device="cpu",
+               tile=64)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            yield cluster, client
+
+
+@pytest.fixture
+def files(tmp_path, fluo_u8, fluo_u16):
+    src = tmp_path / "in"
+    src.mkdir()
+    images = [np.tile(fluo_u8, (3, 3)), np.tile(fluo_u16, (3, 3)), np.tile(fluo_u8.T, (3, 3)),
+              np.tile(fluo_u16[::-1], (3, 3))]
+    paths = []
+    for i, image in enumerate(images):
+        tifffile.imwrite(src / f"{i}.tif", image)
+        paths.append(src / f"{i}.tif")
+    return paths
+
+
+def test_one_task_per_file_survives_a_killed_worker(cluster, files, tmp_path):
+    import threading
+
+    _, client = cluster
+    out = tmp_path / "out"
+    out.mkdir()
+    pairs = [(p, out / p.name) for p in files]
+    pid_of = client.run(os.getpid)  # worker address -> process id
+    records = []
+    run = threading.Thread(
+        target=lambda: records.extend(deblur_files_on_cluster(pairs, scheduler=client, **OPTIONS))
+    )
+    run.start()
+    # kill a worker while it is processing one of our tasks
+    deadline = time.monotonic() + 60
+    busy = []
+    while not busy:
+        busy = [addr for addr, keys in client.processing().items() if keys and addr in pid_of]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(pid_of[busy[0]], signal.SIGKILL)
+    killed_mid_run = run.is_alive()
+    run.join(timeout=300)
+    assert killed_mid_run and not run.is_alive()
+    assert sorted(r["output"] for r in records) == sorted(str(out / p.name) for p in files)
+    for src, dst in pairs:
+        single = tmp_path / f"single_{src.name}"
+        deblur_file(src, single, **OPTIONS)
+        np.testing.assert_array_equal(tifffile.imread(dst), tifffile.imread(single))
+    assert not any(p.name.endswith(".partial") for p in out.iterdir())
+
+
+def test_zarr_volume_chunk_by_chunk_matches_single_process(cluster, tmp_path, focus_stack):
+    _, client = cluster
+    stack = np.tile(focus_stack[:2], (1, 3, 3))  # 2 x 288 x 288
+    src = tmp_path / "vol.zarr"
+    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                             chunks=(1, 128, 128)) as target:
+        target[...] = stack
+    out = tmp_path / "vol_out.zarr"
+    deblur_zarr_on_cluster(src, out, scheduler=client, **OPTIONS)
+    single = tmp_path / "single.zarr"
+    deblur_file(src, single, **OPTIONS)
+    a = np.asarray(io.read_image(out).array[...])
+    b = np.asarray(io.read_image(single).array[...])
+    assert np.abs(a - b).max() < 1e-3 * b.max()
+
+
+def test_unreachable_scheduler_is_a_clear_error(files, tmp_path):
+    with pytest.raises(ValueError, match="cannot reach the dask scheduler"):
+        deblur_files_on_cluster([(files[0], tmp_path / "x.tif")], scheduler="tcp://127.0.0.1:1",
+                                **OPTIONS)
+
+
+def test_cli_scheduler_option(cluster, files, tmp_path, capsys):
+    from napari_microdeblur.cli import main
+
+    local, _ = cluster
+    out = tmp_path / "cli_out"
+    out.mkdir()
+    code = main(["deblur", str(files[0].parent), "-o", str(out), "--psf", "gaussian:1.6",
+                 "--iterations", "5", "--device", "cpu", "--scheduler", local.scheduler_address])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i}_deblurred.tif" for i in range(4)]
+    assert "_deblurred.tif" in capsys.readouterr().out
