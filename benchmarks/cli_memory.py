@@ -1,8 +1,11 @@
 """Peak resident memory of `microdeblur deblur` file to file on a large uint16 TIFF.
 
 The input is a mosaic of a real image (the bundled HT29 sample, scaled to 16 bits), written
-uncompressed; the CLI deblurs it with Richardson-Lucy and a Gaussian PSF into a float32 TIFF.
-Prints one JSON object. Usage: python benchmarks/cli_memory.py [--size 16384] [--workdir DIR]
+uncompressed, 2D (--size) or a stack of --depth planes; the CLI deblurs it (Richardson-Lucy or
+Wiener, Gaussian PSF) into a float32 TIFF. Prints one JSON object.
+
+  python benchmarks/cli_memory.py --size 16384                      # 0.5 GB 2D
+  python benchmarks/cli_memory.py --depth 64 --size 4096 --method wiener   # 2 GB ZYX stack
 """
 
 import argparse
@@ -21,36 +24,43 @@ import tifffile
 SAMPLE = Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
 
 
-def make_input(path: Path, size: int) -> None:
+def make_input(path: Path, size: int, depth: int) -> None:
     tile = tifffile.imread(SAMPLE).astype(np.uint16) * 257  # 8-bit -> full 16-bit range
     # written band by band: the benchmark itself must not hold the image either
-    out = tifffile.memmap(path, shape=(size, size), dtype=np.uint16, bigtiff=True)
+    shape = (depth, size, size) if depth else (size, size)
+    out = tifffile.memmap(path, shape=shape, dtype=np.uint16, bigtiff=True,
+                          metadata={"axes": "ZYX" if depth else "YX"})
+    planes = out if depth else out[None]
     reps = size // tile.shape[1] + 1
-    for y in range(0, size, tile.shape[0]):
-        band = np.tile(tile, (1, reps))[:, :size]
-        # mirror every other band so the mosaic is not one tile repeated
-        band = band[::-1] if (y // tile.shape[0]) % 2 else band
-        out[y : y + tile.shape[0]] = band[: size - y]
+    for z, plane in enumerate(planes):
+        for y in range(0, size, tile.shape[0]):
+            band = np.roll(np.tile(tile, (1, reps)), 7 * z, axis=1)[:, :size]
+            # mirror every other band so the mosaic is not one tile repeated
+            band = band[::-1] if (y // tile.shape[0]) % 2 else band
+            plane[y : y + tile.shape[0]] = band[: size - y]
         out.flush()
-    del out
+    del planes, out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=16384)
+    parser.add_argument("--depth", type=int, default=0, help="planes of a ZYX stack (0: 2D)")
+    parser.add_argument("--method", default="richardson_lucy")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--tile", type=int, default=512)
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="microdeblur_mem_"))
     work.mkdir(parents=True, exist_ok=True)
-    src, dst = work / f"input_{args.size}.tif", work / f"output_{args.size}.tif"
+    tag = f"{args.depth}x{args.size}" if args.depth else f"{args.size}"
+    src, dst = work / f"input_{tag}.tif", work / f"output_{tag}.tif"
     if not src.exists():
-        make_input(src, args.size)
+        make_input(src, args.size, args.depth)
     if dst.exists():
         dst.unlink()
     cmd = [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(dst),
-           "--method", "richardson_lucy", "--psf", "gaussian:1.6", "--iterations",
+           "--method", args.method, "--psf", "gaussian:1.6", "--iterations",
            str(args.iterations), "--tile", str(args.tile), "--device", "cpu", "-q"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -58,10 +68,11 @@ def main() -> None:
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = tifffile.TiffFile(dst)
     result = {
-        "image": [args.size, args.size], "input_dtype": "uint16", "output_dtype": "float32",
+        "image": list(out.series[0].shape), "input_dtype": "uint16", "output_dtype": "float32",
         "input_bytes": os.path.getsize(src), "output_bytes": os.path.getsize(dst),
-        "output_shape": list(out.series[0].shape), "method": "richardson_lucy",
-        "psf": "gaussian:1.6", "iterations": args.iterations, "tile": args.tile,
+        "method": args.method,
+        "psf": "gaussian:1.6", "iterations": args.iterations if args.method == "richardson_lucy" else None,
+        "tile": args.tile,
         "seconds": round(elapsed, 1), "peak_rss_mb": round(peak_kb / 1024, 1),
         "limit_mb": 1536,
     }
