@@ -56,7 +56,12 @@ def main() -> None:
     tag = f"{args.depth}x{args.size}" if args.depth else f"{args.size}"
     src, dst = work / f"input_{tag}.tif", work / f"output_{tag}.tif"
     if not src.exists():
-        make_input(src, args.size, args.depth)
+        # in its own process: a child forked from a parent that touched the input's pages
+        # would inherit that parent's peak RSS, and the figure would be the parent's
+        subprocess.run([sys.executable, "-c", (
+            "import sys; sys.path.insert(0, %r); import cli_memory; "
+            "cli_memory.make_input(cli_memory.Path(%r), %d, %d)"
+        ) % (str(Path(__file__).parent), str(src), args.size, args.depth)], check=True)
     if dst.exists():
         dst.unlink()
     cmd = [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(dst),
