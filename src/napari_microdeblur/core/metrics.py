@@ -209,13 +209,21 @@ def _symmetric_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
 def _gauss_filter(a: torch.Tensor, nsp: int, kernel: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian over the last ``nsp`` axes of ``a``, scipy 'reflect' boundary."""
     r = _SSIM_RADIUS
-    w = kernel.view(1, 1, -1)
+    if a.device.type == "cpu":
+        # float64 conv1d has no fast CPU kernel: scipy's filter is ~4x faster, same numbers
+        from scipy.ndimage import correlate1d
+
+        out = a.numpy()
+        taps = kernel.numpy()
+        for axis in range(a.ndim - nsp, a.ndim):
+            out = correlate1d(out, taps, axis=axis, mode="reflect")
+        return torch.from_numpy(out)
     for axis in range(a.ndim - nsp, a.ndim):
         n = a.shape[axis]
         moved = torch.movedim(a, axis, -1)
         lead = moved.shape[:-1]
         padded = moved.index_select(-1, _symmetric_index(n, r, a.device))
-        out = F.conv1d(padded.reshape(-1, 1, n + 2 * r), w)
+        out = F.conv1d(padded.reshape(-1, 1, n + 2 * r), kernel.view(1, 1, -1))
         a = torch.movedim(out.reshape(*lead, n), -1, axis)
     return a
 
