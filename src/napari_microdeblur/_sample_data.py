@@ -24,3 +24,47 @@ def make_nuclei_pair():
         (blurred, {"name": "nuclei blurred (protocol A)", "contrast_limits": contrast}, "image"),
         (sharp, {"name": "nuclei sharp (ground truth)", "contrast_limits": contrast}, "image"),
     ]
+
+
+def make_em_pair():
+    """ssTEM of Drosophila neural tissue (Gerhard et al. 2013, CC BY-NC-SA 3.0: non-commercial,
+    share-alike): protocol-C (astigmatic) blurred input and its sharp reference."""
+    sharp = _read("em_vnc_gerhard2013_NC.tif")
+    blurred = _read("em_vnc_gerhard2013_NC_protocolC.tif")
+    contrast = (0.0, 255.0)
+    credit = {"licence": "CC BY-NC-SA 3.0 (non-commercial)", "source": "Gerhard et al. 2013, "
+              "doi:10.6084/m9.figshare.856713"}
+    return [
+        (blurred, {"name": "EM blurred (protocol C)", "contrast_limits": contrast,
+                   "metadata": credit}, "image"),
+        (sharp, {"name": "EM sharp (ground truth)", "contrast_limits": contrast,
+                 "metadata": credit}, "image"),
+    ]
+
+
+def make_fluo_stack_pair():
+    """Light-sheet focus series of mitochondria (DFNN, MIT), 14 planes, in focus at plane 7:
+    every plane degraded with protocol B (defocus disk, Poisson noise), and the planes as
+    recorded."""
+    sharp = _read("mito_focus_stack.tif")
+    blurred = _read("mito_focus_stack_protocolB.tif")
+    contrast = (float(sharp.min()), float(sharp.max()))
+    return [
+        (blurred, {"name": "mitochondria stack blurred (protocol B)",
+                   "contrast_limits": contrast}, "image"),
+        (sharp, {"name": "mitochondria stack (ground truth)", "contrast_limits": contrast},
+         "image"),
+    ]
+
+
+def make_histology_pair():
+    """H&E colorectal mucosa tile (Kather et al. 2016, CC BY 4.0): protocol-A blurred RGB input
+    and its sharp reference."""
+    sharp = _read("he_kather_mucosa_rgb.tif")
+    blurred = _read("he_kather_mucosa_rgb_protocolA.tif")
+    contrast = (0.0, 255.0)
+    return [
+        (blurred, {"name": "H&E blurred (protocol A)", "rgb": True,
+                   "contrast_limits": contrast}, "image"),
+        (sharp, {"name": "H&E sharp (ground truth)", "rgb": True}, "image"),
+    ]

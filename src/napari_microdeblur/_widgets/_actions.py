@@ -1,0 +1,65 @@
+"""The "Deblur with default model" action for the selected image layer: Layers > Filter (npe2 menu
+``napari/layers/filter``) and the command palette. napari >= 0.5 does not let plugins into the
+layer list's right-click menu; the manifest also names ``napari/layers/context`` for napari
+versions that do.
+
+Runs the Deblur dock's worker (``_deblur.start_deblur``) on the whole layer with the default
+bundled weights for its kind of image; progress shows in napari's activity dock, errors in a
+notification. Nothing is added if the run fails or the viewer closes first.
+"""
+
+from __future__ import annotations
+
+from napari.layers import Layer
+from napari.viewer import Viewer
+
+from ._common import (
+    check_image_layer,
+    default_weights_name,
+    describe_error,
+    guess_layer_axes,
+    layer_data,
+    notify_error,
+    notify_info,
+    notify_warning,
+)
+
+#: runs started from the menu, kept alive until they finish
+RUNNING: set = set()
+
+
+def deblur_with_default_model(layer: Layer, viewer: Viewer):
+    """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
+    from ._deblur import DeblurRequest, _layer_props, start_deblur
+
+    try:
+        check_image_layer(layer)
+        name = default_weights_name(rgb=bool(layer.rgb))
+        if name is None:
+            notify_warning(
+                "No default weights are installed (the bundled weights table is empty). Open "
+                "Plugins > napari-microdeblur > Deblur to load weights or to use Richardson-Lucy "
+                "/ Wiener with a PSF."
+            )
+            return None
+        axes = guess_layer_axes(layer)
+        if not axes:
+            raise ValueError(
+                f"cannot tell the axes of layer {layer.name!r} (shape {layer.data.shape}); use "
+                "the Deblur dock and enter them"
+            )
+        req = DeblurRequest(
+            source_name=layer.name,
+            image=layer_data(layer),
+            axes=axes,
+            method_kind="bundled",
+            method_name=name,
+            layer_props=_layer_props(layer),
+        )
+        run = start_deblur(viewer, req, on_done=RUNNING.discard)
+    except (ValueError, TypeError, OSError) as error:
+        notify_error(describe_error(error))
+        return None
+    RUNNING.add(run)
+    notify_info(f"deblurring {layer.name!r} with {name} (progress in the activity panel)")
+    return run
