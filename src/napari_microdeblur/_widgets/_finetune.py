@@ -18,10 +18,8 @@ import copy
 import os
 import shutil
 import tempfile
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -60,99 +58,10 @@ from ._common import (
     combo_key as _key,
 )
 
+if TYPE_CHECKING:  # the core (and torch) load when the dock runs, not on import
+    from ..core.finetune import FinetuneRequest
+
 MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane")
-
-
-@dataclass
-class FinetuneRequest:
-    """Everything a fine-tuning run needs, collected on the GUI thread."""
-
-    mode: str  # "pair" | "stack"
-    layer_name: str
-    axes: str
-    model: Any  # a copy of the base network; trained in place
-    base_label: str
-    base_card: Any
-    blurry: Any = None
-    sharp: Any = None
-    stack: Any = None
-    focus: int | str = "auto"
-    align: bool = True
-    match_intensity: bool = True
-    steps: int = 200
-    patch: int = 64
-    batch_size: int = 8
-    lr: float = 1e-4
-    val_fraction: float = 0.2
-    device: str = "auto"
-    checkpoint_dir: str = ""
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
-def iter_finetune_job(req: FinetuneRequest):
-    """Worker body. Yields ("info", dict) once the pairs are built, then ("step", FitProgress)
-    per training step; returns a dict with the best weights loaded back (or stopped early)."""
-    from ..core import data, training, weights
-
-    if req.mode == "pair":
-        pairs = data.pairs_from_arrays(
-            np.asarray(req.blurry), np.asarray(req.sharp), axes=req.axes, align=req.align,
-            match_intensity=req.match_intensity, name=req.layer_name,
-        )
-        focus = None
-    else:
-        stack = np.asarray(req.stack)
-        focus = req.focus
-        if focus == "auto":
-            focus = data.find_focus_plane(stack, req.axes)
-        pairs = data.pairs_from_stack(
-            stack, focus_plane=focus, axes=req.axes, align=req.align,
-            match_intensity=req.match_intensity, name=req.layer_name,
-        )
-    groups = list(dict.fromkeys(p.group for p in pairs))
-    val = None
-    train_pairs = pairs
-    notes = []
-    if req.val_fraction > 0 and len(groups) >= 2:
-        train_pairs, val = data.split_validation(pairs, val_fraction=req.val_fraction, seed=0)
-    elif req.val_fraction > 0:
-        notes.append("a single plane cannot be split into training and validation planes: "
-                     "no validation; the last weights are kept")
-    what = (f"layer {req.layer_name!r}: " + (f"stack, in focus at plane {focus}" if focus is
-            not None else "blurry/sharp pair") + f", {len(train_pairs)} training plane(s)")
-    train = data.PairedData(train_pairs, description=what)
-    base = req.base_card
-    card = {
-        "training_data": f"{req.base_label} ({getattr(base, 'training_data', '')}) fine-tuned "
-                         f"on {what}",
-        "license": getattr(base, "license", "unknown"),
-        "description": f"{req.base_label} fine-tuned in napari for {req.steps} steps",
-    }
-    gen = training.iter_fit(
-        req.model, train, val, steps=req.steps, batch_size=req.batch_size, patch=req.patch,
-        lr=req.lr, device=req.device, checkpoint_dir=req.checkpoint_dir, card=card,
-        val_every=max(1, req.steps // 10) if val else None,
-    )
-    yield "info", {"pairs": len(pairs), "train": len(train_pairs),
-                   "val": len(val) if val else 0, "focus": focus, "notes": notes}
-    stopped = False
-    result = None
-    while True:
-        if req.stop.is_set():
-            gen.close()  # iter_fit writes best.safetensors in its finally
-            stopped = True
-            break
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        yield "step", record
-    best = Path(req.checkpoint_dir) / "best.safetensors"
-    if not best.is_file():
-        return {"stopped": stopped, "model": None, "card": None, "result": result}
-    model, card = weights.load_model(best)
-    return {"stopped": stopped, "model": model, "card": card, "result": result, "file": best}
 
 
 _CHECKPOINT_DIRS: list[str] = []
@@ -460,6 +369,8 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
 
     def build_request(self) -> FinetuneRequest:
         """Collect the settings (ValueError says what to change)."""
+        from ..core.finetune import FinetuneRequest
+
         data = _key(self.base_combo.currentData())
         if not data:
             raise ValueError(
@@ -523,6 +434,8 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self._last_step = 0
         self.loss_plot.clear()
         self.val_plot.clear()
+        from ..core.finetune import iter_finetune_job
+
         worker = create_worker(iter_finetune_job, req, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._yielded)
         worker.returned.connect(self._returned)
