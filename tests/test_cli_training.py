@@ -1,0 +1,77 @@
+"""`microdeblur train` and `microdeblur finetune`: short real runs, weights with their card."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_microdeblur.cli import main
+from napari_microdeblur.core import registry, weights
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    import json
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(registry.get_arch("gran").tiny_config))
+    return path
+
+
+def test_train_from_sharp_images_writes_self_describing_weights(tmp_path, fluo_u8, fluo_u16,
+                                                                tiny_config, capsys):
+    sharp = tmp_path / "sharp"
+    sharp.mkdir()
+    tifffile.imwrite(sharp / "a.tif", fluo_u8)
+    tifffile.imwrite(sharp / "b.tif", fluo_u16)
+    out = tmp_path / "w.safetensors"
+    code = main(["train", "--arch", "gran", "--config", str(tiny_config), "--sharp", str(sharp),
+                 "--degradation", "A", "--out", str(out), "--steps", "3", "--patch", "32",
+                 "--batch", "2", "--device", "cpu", "-q"])
+    assert code == 0
+    model, card = weights.load_model(out)
+    assert card.arch == "gran" and card.degradation == "A"
+    assert "validation PSNR" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sharp", "tiny.json", "w.safetensors"]
+
+
+def test_finetune_on_a_stack_then_deblur_with_it(tmp_path, focus_stack, tiny_config):
+    base = tmp_path / "base.safetensors"
+    torch_model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    weights.save_weights(torch_model, base, {"arch": "gran",
+                                              "config": torch_model.config.model_dump(),
+                                              "in_channels": 1, "out_channels": 1})
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, focus_stack, metadata={"axes": "ZYX"})
+    out = tmp_path / "tuned.safetensors"
+    assert main(["finetune", "--weights", str(base), "--stack", str(stack), "--focus-plane", "7",
+                 "--out", str(out), "--steps", "3", "--patch", "32", "--batch", "2",
+                 "--device", "cpu", "-q"]) == 0
+    _, card = weights.load_model(out)
+    assert "stack.tif" in card.training_data
+    assert main(["deblur", str(stack), "-o", str(tmp_path / "d.tif"), "--method", "gran",
+                 "--weights", str(out), "--device", "cpu", "-q"]) == 0
+    assert tifffile.imread(tmp_path / "d.tif").shape == focus_stack.shape
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["finetune", "--weights", "{base}", "--out", "{tmp}/o.safetensors"], "either --stack"),
+    (["finetune", "--weights", "{base}", "--stack", "{stack}", "--focus-plane", "99",
+      "--out", "{tmp}/o.safetensors"], "focus"),
+    (["finetune", "--weights", "{base}", "--stack", "{stack}", "--lr", "0",
+      "--out", "{tmp}/o.safetensors"], "lr"),
+    (["finetune", "--weights", "{base}", "--stack", "{stack}",
+      "--out", "{tmp}/missing/o.safetensors"], "does not exist"),
+    (["train", "--arch", "gran", "--sharp", "{stack}", "--out", "{tmp}/o.pt"], ".safetensors"),
+])
+def test_training_errors_come_before_any_training(tmp_path, focus_stack, capsys, argv, message):
+    base = tmp_path / "base.safetensors"
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    weights.save_weights(model, base, {"arch": "gran", "config": model.config.model_dump(),
+                                       "in_channels": 1, "out_channels": 1})
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, focus_stack[:3], metadata={"axes": "ZYX"})
+    argv = [a.format(tmp=tmp_path, base=base, stack=stack) for a in argv]
+    assert main([*argv, "--device", "cpu", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert message.lower() in err.lower()
+    assert not (tmp_path / "o.safetensors").exists()
