@@ -11,7 +11,7 @@ from napari_microdeblur.cli import main
 from napari_microdeblur.core.degrade import degrade
 from napari_microdeblur.core.focus import focus_score
 
-PSF = ["--psf", "gaussian:1.6", "--iterations", "5", "--device", "cpu", "-q"]
+PSF = ["--method", "richardson_lucy", "--psf", "gaussian:1.6", "--iterations", "5", "--device", "cpu", "-q"]
 
 
 @pytest.fixture

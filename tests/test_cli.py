@@ -82,7 +82,7 @@ def test_demo_prints_psnr_before_and_after(capsys):
         (["deblur", "{tmp}/missing.tif", "-o", "{tmp}/o.tif", "--psf", "disk:3"], "does not exist"),
         (["deblur", "{blurred}", "-o", "{blurred}", "--psf", "disk:3"], "--overwrite"),
         (["deblur", "{blurred}", "-o", "{tmp}/no/dir/o.tif", "--psf", "disk:3"], "does not exist"),
-        (["deblur", "{blurred}", "-o", "{tmp}/o.tif"], "needs a PSF"),
+        (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--method", "wiener"], "needs a PSF"),
         (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "blob:3"], "psf"),
         (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "disk:3", "--axes", "ZYX"],
          "3 letters"),
@@ -98,6 +98,8 @@ def test_errors_are_one_line_and_leave_no_file(tmp_path, blurred_file, capsys, a
     tifffile.imwrite(small, np.ones((10, 10), np.uint8))
     before = sorted(p.name for p in tmp_path.iterdir())
     argv = [a.format(tmp=tmp_path, blurred=blurred, small=small) for a in argv]
+    if argv[0] == "deblur" and "--method" not in argv:
+        argv += ["--method", "richardson_lucy"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("microdeblur: error:")
@@ -110,7 +112,8 @@ def test_nan_pixels_fail_without_partial_output(tmp_path, fluo_u16, capsys):
     image[90, 90] = np.nan  # in the last tiles: the run has started writing when it fails
     path = tmp_path / "nan.tif"
     tifffile.imwrite(path, image)
-    assert main(["deblur", str(path), "-o", str(tmp_path / "o.tif"), "--psf", "gaussian:1",
+    assert main(["deblur", str(path), "-o", str(tmp_path / "o.tif"), "--method", "wiener",
+                 "--psf", "gaussian:1",
                  "--tile", "48", "--device", "cpu", "-q"]) == 2
     assert "NaN" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
@@ -188,6 +191,7 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path, fluo_u16):
     out = tmp_path / "out.tif"
     proc = subprocess.Popen(
         [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(out),
+         "--method", "richardson_lucy",
          "--psf", "gaussian:1.6", "--iterations", "50", "--tile", "128", "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -1,6 +1,5 @@
 """`microdeblur train` and `microdeblur finetune`: short real runs, weights with their card."""
 
-import numpy as np
 import pytest
 import tifffile
 

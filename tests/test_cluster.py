@@ -99,7 +99,8 @@ def test_cli_scheduler_option(cluster, files, tmp_path, capsys):
     local, _ = cluster
     out = tmp_path / "cli_out"
     out.mkdir()
-    code = main(["deblur", str(files[0].parent), "-o", str(out), "--psf", "gaussian:1.6",
+    code = main(["deblur", str(files[0].parent), "-o", str(out), "--method", "richardson_lucy",
+                 "--psf", "gaussian:1.6",
                  "--iterations", "5", "--device", "cpu", "--scheduler", local.scheduler_address])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [f"{i}_deblurred.tif" for i in range(4)]

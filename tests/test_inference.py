@@ -167,3 +167,36 @@ def test_reduced_precision_stays_close_to_float32(fluo_u8):
     assert psnr(fast, full, data_range=255.0) > 45
     with pytest.raises(ValueError, match="precision"):
         deblur(fluo_u8, method=model, precision="int8", device="cpu")
+
+
+def test_auto_method_picks_the_bundled_default_by_image_kind(fluo_u8, he_rgb, tmp_path,
+                                                             monkeypatch):
+    import torch
+
+    from napari_microdeblur.core import registry, weights
+
+    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", {})
+    with pytest.raises(ValueError, match="needs bundled weights"):
+        deblur(fluo_u8, method="auto", device="cpu")
+    torch.manual_seed(0)
+    for name, channels in (("gran.fluo_v1", 1), ("gran.hist_v1", 3)):
+        config = dict(registry.get_arch("gran").tiny_config, in_channels=channels,
+                      out_channels=channels)
+        model = registry.build_model("gran", config)
+        path = tmp_path / f"{name}.safetensors"
+        weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
+                                           "in_channels": channels, "out_channels": channels})
+        weights.BUNDLED_WEIGHTS[name] = weights.BundledWeights(
+            file=path.name, sha256=weights.sha256_file(path), license="BSD-3-Clause",
+            description="test")
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    gen = iter_deblur(he_rgb, method="auto", axes="YXS", device="cpu")
+    result = drain_result(gen)
+    assert result.method == "gran.hist_v1"
+    assert drain_result(iter_deblur(fluo_u8, method="auto", device="cpu")).method == "gran.fluo_v1"
+
+
+def drain_result(gen):
+    from napari_microdeblur.core.inference import drain
+
+    return drain(gen)

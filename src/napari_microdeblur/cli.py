@@ -565,8 +565,10 @@ def cmd_demo(args) -> int:
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     """The deblurring options shared by deblur and watch."""
-    p.add_argument("--method", default="richardson_lucy",
-                   help="richardson_lucy, wiener, an architecture with --weights, or arch.tag")
+    p.add_argument("--method", default="auto",
+                   help="auto (the bundled default network: gran.hist_v1 for RGB, gran.fluo_v1 "
+                   "otherwise; gran.em_v1 for EM), richardson_lucy, wiener, an architecture "
+                   "with --weights, or a bundled arch.tag")
     p.add_argument("--weights", help="weights file for a network method (.safetensors/.pt/.zip)")
     p.add_argument("--psf", help="gaussian:SIGMA | disk:RADIUS | astig:S1,S2,ANGLE | FILE.tif")
     p.add_argument("--iterations", type=int, default=30, help="Richardson-Lucy iterations")

@@ -384,24 +384,10 @@ SESSION_MODELS = SessionModels()
 
 
 def default_weights_name(rgb: bool) -> str | None:
-    """The bundled weights used by "Deblur with default model" (and the CLI's default, issue 4):
-    ``gran.hist_v1`` for RGB, ``gran.fluo_v1`` otherwise; failing those, the first bundled
-    weights whose card fits the channel count; None when no weights are bundled."""
+    """The bundled weights "Deblur with default model" uses (see core.weights)."""
     from ..core import weights
 
-    table = weights.BUNDLED_WEIGHTS
-    preferred = "gran.hist_v1" if rgb else "gran.fluo_v1"
-    if preferred in table:
-        return preferred
-    wanted = 3 if rgb else 1
-    for name, entry in table.items():
-        try:
-            card = weights.read_card(weights.WEIGHTS_DIR / entry.file)
-        except (ValueError, OSError):
-            continue
-        if card.in_channels == wanted and card.spatial_dims == 2:
-            return name
-    return None
+    return weights.default_weights_name(rgb)
 
 
 def describe_card(card) -> str:

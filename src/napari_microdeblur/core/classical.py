@@ -229,7 +229,8 @@ def wiener(x, psf, *, balance=0.01) -> torch.Tensor:
 
     The filter is conj(H) / (|H|^2 + balance * |L|^2), H the PSF's and L the discrete
     Laplacian's transfer function (over the axes where the PSF is longer than 1). It is linear,
-    so ``balance`` does not depend on intensity units. Values are not clipped. Returns a tensor with x's shape, dtype and device.
+    so ``balance`` does not depend on intensity units. Values are not clipped. Returns a
+    tensor with x's shape, dtype and device.
     """
     nsp = _check_x(x)
     bal = _check_number(

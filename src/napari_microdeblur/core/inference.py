@@ -433,6 +433,8 @@ def iter_deblur(
         raise ValueError(f"output_dtype={output_dtype!r} is not one of {OUTPUT_DTYPES}")
     if window not in tiling.WINDOWS:
         raise ValueError(f"window={window!r} is not one of {tiling.WINDOWS}")
+    if isinstance(method, str) and method == "auto":
+        method = _default_method(axes, shape)
     method = resolve_method(
         method, psf=psf, iterations=iterations, balance=balance, tv_weight=tv_weight,
         weights=weights, precision=precision,
@@ -441,7 +443,9 @@ def iter_deblur(
     loop_axes, channel_axis, spatial_axes = _layout(axes, shape, method)
     spatial_shape = tuple(shape[axes.index(a)] for a in spatial_axes)
     if any(s < 2 for s in spatial_shape):
-        raise ValueError(f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}")
+        raise ValueError(
+            f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}"
+        )
     if tile is None:
         tile = method.default_tile or _default_network_tile(method, len(spatial_axes))
     footprint = 2 * method.halo + 1
@@ -478,6 +482,20 @@ def iter_deblur(
     layout = _Layout(axes, shape, loop_axes, channel_axis, spatial_axes)
     options = _TileOptions(tile_t, overlap_t, window, batch_size, device)
     return _run(image, out, out_dtype, method, norm, layout, options)
+
+
+def _default_method(axes: str, shape: tuple[int, ...]) -> str:
+    """method='auto': the bundled default network for the image's kind (RGB or grayscale)."""
+    from .weights import default_weights_name
+
+    rgb = "S" in axes and shape[axes.index("S")] == 3
+    name = default_weights_name(rgb)
+    if name is None:
+        raise ValueError(
+            "method='auto' needs bundled weights and none are installed; choose a method: "
+            f"{', '.join(CLASSICAL_METHODS)} (with psf=...) or a network with weights"
+        )
+    return name
 
 
 def _default_network_tile(method: Method, ndim: int) -> int:

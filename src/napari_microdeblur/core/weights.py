@@ -870,3 +870,23 @@ def export_bioimageio(
 
     _atomic_write(path_zip, write)
     return path_zip
+
+
+def default_weights_name(rgb: bool) -> str | None:
+    """The default network: used by `microdeblur deblur` without --method and by napari's
+    "Deblur with default model":
+    ``gran.hist_v1`` for RGB, ``gran.fluo_v1`` otherwise; failing those, the first bundled
+    weights whose card fits the channel count; None when no weights are bundled."""
+    table = BUNDLED_WEIGHTS
+    preferred = "gran.hist_v1" if rgb else "gran.fluo_v1"
+    if preferred in table:
+        return preferred
+    wanted = 3 if rgb else 1
+    for name, entry in table.items():
+        try:
+            card = read_card(WEIGHTS_DIR / entry.file)
+        except (ValueError, OSError):
+            continue
+        if card.in_channels == wanted and card.spatial_dims == 2:
+            return name
+    return None
