@@ -1,0 +1,118 @@
+"""Fine-tuning on real defocus (issue 4's figure), measured per EVALUATION.md.
+
+Start from a bundled model (gran.fluo_v1), fine-tune for at most --minutes of this CPU on the
+left half (columns 0-255) of the light-sheet mitochondria focus stack, every plane paired to
+the in-focus plane Abs0051; evaluate on the right half (columns 256-511) of the mitochondria
+single shots (+-0.3, 0.5, 0.7 um) against the in-focus shot ...ON.tif. Real pairs: each image
+is normalised by its 0.1/99.9 percentiles, then the prediction is fitted to the reference by a
+least-squares affine map (EVALUATION.md); 16-px border excluded.
+
+Controls fitted with the reference (oracles): Gaussian smoothing and Gaussian Richardson-Lucy,
+each with the sigma (and iteration count) that scores best on the evaluation shots.
+
+  python benchmarks/finetune_real.py --base gran.fluo_v1 --minutes 5 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).parent))
+import splits  # noqa: E402
+
+from napari_microdeblur.core import data, training, weights  # noqa: E402
+from napari_microdeblur.core.inference import deblur  # noqa: E402
+from napari_microdeblur.core.metrics import psnr, ssim  # noqa: E402
+
+ROOT = splits.SHARED / "focus_stack_lightsheet_dfnn"
+BORDER = 16
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(image, [0.1, 99.9])
+    return ((image - lo) / (hi - lo)).astype(np.float64)
+
+
+def score(prediction: np.ndarray, reference: np.ndarray) -> dict:
+    """EVALUATION.md for real pairs: percentile-normalise both, fit the prediction to the
+    reference with a least-squares affine map, crop the border, PSNR/SSIM at data range 1."""
+    p, r = normalise(prediction), normalise(reference)
+    a, b = np.polyfit(p.ravel(), r.ravel(), 1)
+    p = a * p + b
+    crop = (slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+    return {"psnr": psnr(p[crop], r[crop], data_range=1.0),
+            "ssim": ssim(p[crop], r[crop], data_range=1.0)}
+
+
+def mean_scores(outputs: list[np.ndarray], reference: np.ndarray) -> dict:
+    scores = [score(o, reference) for o in outputs]
+    return {k: float(np.mean([s[k] for s in scores])) for k in ("psnr", "ssim")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="gran.fluo_v1")
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--steps", type=int, default=2000, help="upper bound; time ends it")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    files = sorted((ROOT / "mitochondria_cell2_stack").glob("*.tif"))
+    z = [int(re.search(r"Abs00(\d\d)", f.name).group(1)) for f in files]
+    stack = np.stack([tifffile.imread(f)[:, :256] for f in files])  # left half
+    focus = z.index(51)
+    shots = ROOT / "mitochondria_cell2_single_shots"
+    reference = tifffile.imread(shots / "cell2G2Dz0p3umON.tif")[:, 256:].astype(np.float32)
+    inputs = [tifffile.imread(f)[:, 256:].astype(np.float32)
+              for f in sorted(shots.glob("*Off*.tif"))]
+
+    rows = {"input (defocused shot)": mean_scores(inputs, reference)}
+    model, card = weights.load_model(args.base)
+    rows[f"{args.base} (default)"] = mean_scores(
+        [deblur(x, method=args.base) for x in inputs], reference)
+
+    # fine-tune: planes of the left half paired to the in-focus plane; validation = 2 planes
+    pairs = data.pairs_from_stack(stack, focus_plane=focus, axes="ZYX", name="mito-left")
+    train_pairs, val = data.split_validation(pairs, val_fraction=0.2, seed=0)
+    t0 = time.perf_counter()
+    result = training.fit(
+        model, data.PairedData(train_pairs, description="mitochondria stack, left half"), val,
+        steps=args.steps, batch_size=8, patch=64, lr=args.lr, device="cpu",
+        time_limit=args.minutes * 60, val_every=max(10, args.steps // 20),
+    )
+    tuned_minutes = (time.perf_counter() - t0) / 60
+    rows[f"{args.base} fine-tuned ({result.steps_done} steps, {tuned_minutes:.1f} min)"] = \
+        mean_scores([deblur(x, method=model) for x in inputs], reference)
+
+    # oracles: best Gaussian smoothing and best Gaussian Richardson-Lucy on these shots
+    best = max(((s, mean_scores([ndimage.gaussian_filter(x, s) for x in inputs], reference))
+                for s in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)), key=lambda t: t[1]["psnr"])
+    rows[f"oracle: Gaussian smoothing, sigma {best[0]}"] = best[1]
+    best_rl = max((((s, n), mean_scores([deblur(x, method="richardson_lucy",
+                                                 psf=f"gaussian:{s}", iterations=n)
+                                          for x in inputs], reference))
+                   for s in (0.75, 1.0, 1.5, 2.0, 3.0) for n in (5, 10, 20)),
+                  key=lambda t: t[1]["psnr"])
+    (s, n), scores = best_rl
+    rows[f"oracle: Richardson-Lucy, Gaussian sigma {s}, {n} it."] = scores
+
+    print(f"mitochondria single shots (right half), {len(inputs)} defocused shots vs ON; "
+          "percentile-normalised, affine-fitted to the reference, 16-px border excluded")
+    for name, r in rows.items():
+        print(f"  {name:<58} PSNR {r['psnr']:6.2f}  SSIM {r['ssim']:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
