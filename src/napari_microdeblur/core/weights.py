@@ -118,8 +118,29 @@ class BundledWeights(BaseModel):
     description: str = Field(description="What the weights are for.")
 
 
-#: Bundled weights, named ``arch.tag``. Filled when weights are trained (step 3).
-BUNDLED_WEIGHTS: dict[str, BundledWeights] = {}
+#: Bundled weights, named ``arch.tag``, trained on this project's 2-core CPU by
+#: ``scripts/train_default.py`` (each file's model card holds data, degradation, steps, metrics).
+BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
+    "gran.em_v1": BundledWeights(
+        file="gran.em_v1.safetensors",
+        sha256="fd1680dee24df610fa7aae08ab80d7109222d1fa9eee24be0ef4a4f7a35efb8e",
+        license="NOASSERTION",
+        description="GRAN for grayscale electron micrographs (EPFL FIB-SEM training split; "
+        "the dataset states no licence)",
+    ),
+    "gran.fluo_v1": BundledWeights(
+        file="gran.fluo_v1.safetensors",
+        sha256="2b5c589e757240e3c332b9bb375a4151d2480c1d727c00ade420f06bd7407c86",
+        license="BSD-3-Clause",
+        description="GRAN for grayscale widefield fluorescence (CellProfiler examples)",
+    ),
+    "gran.hist_v1": BundledWeights(
+        file="gran.hist_v1.safetensors",
+        sha256="2f8ccab627232d527d936ec858f948ee96be2a263c8011e8291ff84e7856ee42",
+        license="CC-BY-4.0",
+        description="GRAN for RGB brightfield histology, H&E (Kather 2016 tiles)",
+    ),
+}
 
 
 # --------------------------------------------------------------------------- helpers
