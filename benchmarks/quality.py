@@ -5,7 +5,7 @@ Classical settings are tuned on (up to --tune-images of) the training split, the
 test split. PSNR/SSIM exclude a 16-px border; whole-image figures are kept beside them.
 Prints a table and, with --json FILE, writes every number.
 
-  python benchmarks/quality.py --modality em --protocols A,B,C --model gran.em_v1
+  python benchmarks/quality.py --modality all --protocols A,B,C --model default
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 
 RL_ITERATIONS = (5, 10, 20, 30, 50)
+DEFAULT_MODELS = {"em": "gran.em_v1", "fluo": "gran.fluo_v1", "hist": "gran.hist_v1"}
 WIENER_BALANCES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
@@ -66,7 +67,8 @@ def main() -> None:
     parser.add_argument("--modality", default="all", choices=["em", "fluo", "hist", "all"])
     parser.add_argument("--protocols", default="A,B,C")
     parser.add_argument("--model", action="append", default=[],
-                        help="bundled name (gran.em_v1) or weights file; repeatable")
+                        help="bundled name (gran.em_v1), weights file, or 'default' (the "
+                        "modality's default model); repeatable")
     parser.add_argument("--max-images", type=int, default=None, help="test images per set")
     parser.add_argument("--tune-images", type=int, default=3)
     parser.add_argument("--crop", type=int, default=None, help="centre crop size (speed)")
@@ -97,7 +99,9 @@ def main() -> None:
                         outputs[f"{name} ({value})"] = run_classical(
                             blurred, protocol, name, value, axes)
                         seconds[name] = seconds.get(name, 0) + time.perf_counter() - t0
-                    for model in args.model:
+                    models = [DEFAULT_MODELS[modality] if m == "default" else m
+                              for m in args.model]
+                    for model in models:
                         t0 = time.perf_counter()
                         outputs[model] = deblur(blurred, method=model, axes=axes, device="auto")
                         seconds[model] = seconds.get(model, 0) + time.perf_counter() - t0

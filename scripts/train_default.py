@@ -186,6 +186,8 @@ def parse_args(argv=None):
         "AVX512-BF16 CPU, validation PSNR within 0.04 dB after 600 steps), auto elsewhere",
     )
     p.add_argument("--config", default=None, help="JSON overrides of the GRAN config")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (e.g. a first run's file) instead of random")
     p.add_argument("--log-every", type=float, default=30.0, help="seconds between log lines")
     return p.parse_args(argv)
 
@@ -251,6 +253,12 @@ def main(argv=None) -> int:
         config.update(json.loads(args.config))
     torch.manual_seed(args.seed)
     model = build_model("gran", config)
+    if args.init:  # continue from earlier weights (a second, shorter schedule)
+        start, start_card = weights.load_model(args.init)
+        if start_card.config != model.config.model_dump():
+            raise SystemExit(f"--init {args.init}: its config differs from {config}")
+        model.load_state_dict(start.state_dict())
+        log(f"starting from {args.init} (val PSNR {start_card.metrics.get('val_psnr')})")
     n_params = sum(p.numel() for p in model.parameters())
     log(
         f"model gran {json.dumps(config)}: {n_params:,} parameters "
