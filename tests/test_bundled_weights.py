@@ -1,0 +1,30 @@
+"""The default weights that ship in the package: verified, self-describing, and they deblur."""
+
+import pytest
+
+from napari_microdeblur.core import weights
+from napari_microdeblur.core.degrade import degrade
+from napari_microdeblur.core.inference import deblur
+from napari_microdeblur.core.metrics import evaluate
+
+
+@pytest.mark.parametrize("name", ["gran.em_v1", "gran.fluo_v1", "gran.hist_v1"])
+def test_bundled_weights_load_with_their_card(name):
+    entry = weights.BUNDLED_WEIGHTS[name]
+    path = weights.WEIGHTS_DIR / entry.file
+    assert path.stat().st_size <= 5 * 2**20  # at most 5 MB each
+    model, card = weights.load_model(name)
+    assert card.sha256 == entry.sha256 and card.arch == "gran"
+    assert card.training_data and card.degradation and card.metrics["val_psnr"] > 0
+    assert card.in_channels == (3 if name == "gran.hist_v1" else 1)
+
+
+@pytest.mark.parametrize("protocol", ["A", "B", "C"])
+def test_default_models_improve_real_images(fluo_u8, he_rgb, protocol):
+    gray = degrade(fluo_u8, protocol, seed=3)
+    out = deblur(gray, method="auto", device="cpu")
+    assert evaluate(out, fluo_u8)["psnr"] > evaluate(gray, fluo_u8)["psnr"] + 0.5
+    rgb = degrade(he_rgb, protocol, seed=3, channel_axis=-1)
+    out = deblur(rgb, method="auto", axes="YXS", device="cpu")
+    assert (evaluate(out, he_rgb, channel_axis=-1)["psnr"]
+            > evaluate(rgb, he_rgb, channel_axis=-1)["psnr"] + 0.5)
