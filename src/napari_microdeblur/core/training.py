@@ -70,7 +70,6 @@ import copy
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Generator, Mapping
@@ -389,18 +388,10 @@ def _check_float(v, name: str, positive: bool = True) -> float:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """torch.save under a temporary name, then rename (weights._atomic_write)."""
+    from .weights import _atomic_write
+
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -598,14 +589,9 @@ def iter_fit(
 
 def fit(model: nn.Module, train, val=None, *, callback: Callable | None = None, **kwargs):
     """Blocking twin of :func:`iter_fit`: runs to the end and returns the :class:`FitResult`."""
-    gen = iter_fit(model, train, val, **kwargs)
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if callback is not None:
-            callback(record)
+    from .inference import drain
+
+    return drain(iter_fit(model, train, val, **kwargs), callback)
 
 
 def _prepare(
