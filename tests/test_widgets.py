@@ -6,6 +6,7 @@ Runs go through the docks' own workers; tests wait for them with qtbot.waitUntil
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -739,8 +740,9 @@ viewer.close()
                              check=True)
         torch_alone = subprocess.run([sys.executable, "-c", torch_code], capture_output=True,
                                      text=True, check=True)
-        print("\nFIGURE import:", out.stdout.strip().splitlines()[-1],
-              f"torch alone {float(torch_alone.stdout):.2f} s")
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        assert figures["torch_absent_before_dock"] and figures["torch_after_dock"]
+        print("\nFIGURE import:", figures, f"torch alone {float(torch_alone.stdout):.2f} s")
 
 
 @measure
@@ -874,6 +876,7 @@ def test_screenshot_deblur_dock(make_napari_viewer, qtbot):
     wait_run(qtbot, run)
     viewer.layers[1].visible = False
     viewer.layers.selection.active = run.layer
+    assert run.layer.name.endswith("deblurred [wiener]")
     _shot(viewer, qtbot, "deblur_dock.png")
 
 
