@@ -123,7 +123,7 @@ class BundledWeights(BaseModel):
 BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     "gran.em_v1": BundledWeights(
         file="gran.em_v1.safetensors",
-        sha256="fd1680dee24df610fa7aae08ab80d7109222d1fa9eee24be0ef4a4f7a35efb8e",
+        sha256="2ae9ff775cc89709ae577af615142eb738f57e0ce5825d160c73007e3e6dff03",
         license="NOASSERTION",
         description="GRAN for grayscale electron micrographs (EPFL FIB-SEM training split; "
         "the dataset states no licence)",
@@ -136,7 +136,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "gran.hist_v1": BundledWeights(
         file="gran.hist_v1.safetensors",
-        sha256="2f8ccab627232d527d936ec858f948ee96be2a263c8011e8291ff84e7856ee42",
+        sha256="f1b0b2fa4146bee2a8e604d62f83797574099a7bed4204e70d0016d6b9b1566c",
         license="CC-BY-4.0",
         description="GRAN for RGB brightfield histology, H&E (Kather 2016 tiles)",
     ),
