@@ -241,8 +241,6 @@ def _watch_threshold(args) -> float:
 
 
 def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
-    import shutil
-
     from .core import io
     from .core.files import output_name
     from .core.focus import focus_score
@@ -255,10 +253,7 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
         _deblur_one(path, output_name(path, out_dir), args)
         decision, method = "deblurred", args.method
     else:
-        target = out_dir / path.name
-        tmp = target.with_name(f".{target.name}.partial")
-        shutil.copy2(path, tmp)
-        os.replace(tmp, target)
+        _copy_atomically(path, out_dir / path.name)
         decision, method = "copied", ""
     return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
             "seconds": f"{time.perf_counter() - t0:.2f}"}
@@ -377,7 +372,7 @@ def _copy_atomically(src: Path, dst: Path) -> None:
 
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
     try:
-        shutil.copyfile(src, tmp)
+        shutil.copy2(src, tmp)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)

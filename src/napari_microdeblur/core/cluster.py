@@ -60,13 +60,10 @@ def _deblur_file_task(source: str, output: str, options: dict) -> dict:
     from .files import deblur_file
 
     target = Path(output)
-    for stale in target.parent.glob(f".{target.name}.*.partial"):
-        if stale.is_dir():
-            import shutil
+    from .io import _remove
 
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.partial"):
+        _remove(stale)
     t0 = time.perf_counter()
     method = _worker_method(*_method_key(options))
     rest = {k: v for k, v in options.items() if k not in _METHOD_OPTIONS}
