@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -188,6 +189,13 @@ def parse_args(argv=None):
     p.add_argument("--config", default=None, help="JSON overrides of the GRAN config")
     p.add_argument("--init", default=None,
                    help="start from these weights (e.g. a first run's file) instead of random")
+    p.add_argument(
+        "--p-protocol",
+        type=float,
+        default=0.0,
+        help="probability that a patch gets exactly one of protocols A, B, C instead of a random "
+        "draw from the mixture (DegradationRanges.p_protocol)",
+    )
     p.add_argument("--log-every", type=float, default=30.0, help="seconds between log lines")
     return p.parse_args(argv)
 
@@ -223,7 +231,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     train_imgs = [read_image(f, channels) for f in train_files]
     val_imgs = [read_image(f, channels) for f in val_files]
-    ranges = data.DegradationRanges()
+    ranges = data.DegradationRanges(p_protocol=args.p_protocol)
     train = data.SyntheticData(
         train_imgs,
         ranges,
@@ -253,8 +261,10 @@ def main(argv=None) -> int:
         config.update(json.loads(args.config))
     torch.manual_seed(args.seed)
     model = build_model("gran", config)
+    rounds = []  # the training history the card carries: one entry per run of this script
     if args.init:  # continue from earlier weights (a second, shorter schedule)
         start, start_card = weights.load_model(args.init)
+        rounds = list(start_card.metrics.get("rounds", []))
         if start_card.config != model.config.model_dump():
             raise SystemExit(f"--init {args.init}: its config differs from {config}")
         model.load_state_dict(start.state_dict())
@@ -368,6 +378,26 @@ def main(argv=None) -> int:
         "amp": common["amp"],
         "cpu_inference_megapixels_per_s": round(speed, 3),
     }
+    this_round = {
+        "init": Path(args.init).name if args.init else None,
+        "schedule_steps": steps,
+        "steps_done": result.steps_done,
+        "minutes": round(result.seconds / 60, 2),
+        "lr": args.lr,
+        "p_protocol": args.p_protocol,
+        "best_step": best.get("step"),
+        "val_psnr": best.get("val_psnr"),
+    }
+    metrics["rounds"] = rounds + [this_round]
+    metrics["minutes_total"] = round(sum(r["minutes"] for r in metrics["rounds"]), 2)
+    reproduce = " then ".join(
+        f"python scripts/train_default.py --name {args.name} --steps {r['schedule_steps']} "
+        f"--minutes {math.ceil(r['minutes'])} --lr {r['lr']:g} "
+        f"--p-protocol {r.get('p_protocol', 0):g}"
+        + (" --init <previous file>" if r.get("init") else "")
+        + " --no-resume --out <file>"
+        for r in metrics["rounds"]
+    )
     card = weights.save_weights(
         model.to("cpu"),
         out,
@@ -377,9 +407,7 @@ def main(argv=None) -> int:
             "degradation": train.degradation,
             "metrics": {k: v for k, v in metrics.items() if v is not None},
             "license": recipe["license"],
-            "description": recipe["description"]
-            + " Reproduce: python scripts/train_default.py --name "
-            + f"{args.name} --minutes {args.minutes:g} --out <file>.",
+            "description": recipe["description"] + f" Reproduce: {reproduce}.",
         },
     )
     size = out.stat().st_size

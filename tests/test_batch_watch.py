@@ -11,7 +11,17 @@ from napari_microdeblur.cli import main
 from napari_microdeblur.core.degrade import degrade
 from napari_microdeblur.core.focus import focus_score
 
-PSF = ["--method", "richardson_lucy", "--psf", "gaussian:1.6", "--iterations", "5", "--device", "cpu", "-q"]
+PSF = [
+    "--method",
+    "richardson_lucy",
+    "--psf",
+    "gaussian:1.6",
+    "--iterations",
+    "5",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 @pytest.fixture
@@ -65,8 +75,7 @@ def test_watch_deblurs_only_soft_files_and_restarts(folder, fluo_u8):
     (src / "broken.tif").write_bytes(b"II*\x00not a tiff")
     sharp, soft = focus_score(fluo_u8), focus_score(degrade(fluo_u8, "A", seed=0))
     threshold = str((sharp + soft) / 2)
-    args = ["watch", str(src), str(out), "--threshold", threshold, "--once", "--settle", "0",
-            *PSF]
+    args = ["watch", str(src), str(out), "--threshold", threshold, "--once", "--settle", "0", *PSF]
     assert main(args) == 0
     with open(out / "microdeblur_watch.csv", newline="") as f:
         rows = {r["name"]: r for r in csv.DictReader(f)}
@@ -89,8 +98,12 @@ def test_watch_calibrates_from_good_images(folder, tmp_path, fluo_u8, capsys):
     good.mkdir()
     tifffile.imwrite(good / "g1.tif", fluo_u8)
     tifffile.imwrite(good / "g2.tif", fluo_u8[::-1])
-    assert main(["watch", str(src), str(out), "--calibrate", str(good), "--once",
-                 "--settle", "0", *PSF]) == 0
+    assert (
+        main(
+            ["watch", str(src), str(out), "--calibrate", str(good), "--once", "--settle", "0", *PSF]
+        )
+        == 0
+    )
     assert "known-good images" in capsys.readouterr().out
     assert main(["watch", str(src), str(out), "--once"]) == 2
     assert "exactly one of" in capsys.readouterr().err

@@ -133,6 +133,22 @@ def test_mix_ranges_cover_protocols_and_draw_every_kind(he_rgb):
         data.DegradationRanges(kind_weights=(("motion", 1.0),))
     with pytest.raises(ValueError, match="degradation"):
         data.SyntheticData([he_rgb], "D")
+    with pytest.raises(ValueError, match="p_protocol"):
+        data.DegradationRanges(p_protocol=1.5)
+
+
+def test_mix_weights_the_protocols_by_p_protocol():
+    rng = np.random.default_rng(0)
+    draws = [data.DegradationRanges(p_protocol=0.5).sample(rng) for _ in range(600)]
+    protocol = [d for d in draws if d.kind.startswith("protocol_")]
+    assert 0.4 < len(protocol) / len(draws) < 0.6
+    assert {d.kind for d in protocol} == {"protocol_A", "protocol_B", "protocol_C"}
+    assert all(d == data.PROTOCOL_PARAMS[d.kind[-1]] for d in protocol)
+    # p_protocol=0 (the default) never draws one and keeps the old random sequence
+    rng0, rng1 = np.random.default_rng(3), np.random.default_rng(3)
+    plain = [data.DegradationRanges().sample(rng0) for _ in range(50)]
+    assert not any(d.kind.startswith("protocol_") for d in plain)
+    assert plain == [data.DegradationRanges(p_protocol=0.0).sample(rng1) for _ in range(50)]
 
 
 def test_patches_avoid_empty_background(fluo_u8):

@@ -24,8 +24,9 @@ def test_in_focus_plane_scores_highest_on_the_bundled_crop(focus_stack):
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data")
-@pytest.mark.parametrize("name,limit", [("mitochondria_cell2_stack", -0.95),
-                                        ("microtubules_cell11_stack", -0.8)])
+@pytest.mark.parametrize(
+    "name,limit", [("mitochondria_cell2_stack", -0.95), ("microtubules_cell11_stack", -0.8)]
+)
 def test_score_falls_with_distance_from_focus_on_full_stacks(name, limit):
     import tifffile
 
@@ -43,7 +44,10 @@ def test_bbbc006_near_focus_images_beat_defocused_ones():
     import tifffile
 
     root = SHARED / "bbbc006_u2os_hoechst_realdefocus"
-    near = [focus_score(np.asarray(iio.imread(p))) for p in sorted(root.glob("nearfocus_z_aligned/*.png"))]
+    near = [
+        focus_score(np.asarray(iio.imread(p)))
+        for p in sorted(root.glob("nearfocus_z_aligned/*.png"))
+    ]
     far = [focus_score(tifffile.imread(p)) for p in sorted(root.glob("defocused_z00/*.tif"))]
     assert min(near) > max(far)
 
@@ -64,3 +68,33 @@ def test_per_tile_and_rgb(he_rgb, fluo_u8):
         calibrate_threshold([])
     with pytest.raises(ValueError, match="too small"):
         focus_score(np.ones((4, 4)))
+
+
+@pytest.mark.parametrize("shape", [(96, 96), (37, 53), (9, 300)])
+def test_spectral_cpu_path_equals_the_spatial_convolutions(focus_stack, shape):
+    """The DCT route (CPU) and the torch convolutions (other devices) compute the same score:
+    same kernels, same half-sample symmetric border, even where the kernel outgrows the plane."""
+    import torch
+
+    from napari_microdeblur.core import focus
+
+    rng = np.random.default_rng(0)
+    plane = focus_stack[3].astype(np.float32)[: shape[0], : shape[1]]
+    if plane.shape != shape:
+        plane = rng.random(shape).astype(np.float32) + 0.1
+    spatial_map = focus.band_pass_energy_map(torch.from_numpy(plane)[None])[0].numpy()
+    spectral_map = focus._spectral_energy_map(plane)
+    np.testing.assert_allclose(spectral_map, spatial_map, rtol=0, atol=1e-5 * spatial_map.max())
+    assert focus._spectral_score(plane) == pytest.approx(float(spatial_map.mean()), rel=1e-5)
+
+
+def test_per_tile_scores_are_the_tile_means_of_the_whole_plane_map(focus_stack):
+    import torch
+
+    from napari_microdeblur.core import focus
+
+    plane = focus_stack[7].astype(np.float32)
+    tiles = focus_score(plane, tile=32)
+    energy = focus.band_pass_energy_map(torch.from_numpy(plane)[None])[0].numpy()
+    expected = energy.reshape(3, 32, 3, 32).mean(axis=(1, 3))
+    np.testing.assert_allclose(tiles, expected, rtol=1e-4)

@@ -65,6 +65,22 @@ def test_ssim_identical_is_one_and_psnr_infinite(pairs):
     assert metrics.psnr(ref01, ref01, data_range=1.0) == float("inf")
 
 
+@pytest.mark.parametrize("name", ["fluo_ht29_dna_u8.tif", "he_kather_tumor_rgb_u8.tif"])
+def test_ssim_many_equals_one_ssim_per_image(pairs, name):
+    ref01, deg01, _ = pairs[name]
+    ca = -1 if ref01.ndim == 3 else None
+    other = np.clip(deg01 * 0.9 + 0.05, 0, 1)
+    many = metrics.ssim_many([deg01, other], ref01, data_range=1.0, channel_axis=ca)
+    assert many == [
+        metrics.ssim(deg01, ref01, data_range=1.0, channel_axis=ca),
+        metrics.ssim(other, ref01, data_range=1.0, channel_axis=ca),
+    ]
+    assert many[0] != many[1]
+    assert metrics.ssim_many([], ref01, data_range=1.0) == []
+    with pytest.raises(ValueError, match=r"xs\[1\] has shape"):
+        metrics.ssim_many([deg01, deg01[:-1]], ref01, data_range=1.0, channel_axis=ca)
+
+
 def test_tensor_inputs_give_the_numpy_result(pairs):
     ref01, deg01, _ = pairs["fluo_ht29_dna_u8.tif"]
     expected = metrics.ssim(deg01, ref01, data_range=1.0)

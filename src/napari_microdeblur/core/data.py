@@ -503,7 +503,10 @@ class DegradationRanges:
     noise; otherwise Gaussian noise only. The Gaussian sigma is uniform in
     ``gaussian_noise``. The defaults contain protocols A (Gaussian 1.6, noise 2/255),
     B (disk 3, Poisson 200 + 0.01) and C (astigmatic 2.5 / 0.8, noise 2/255) of EVALUATION.md
-    (:meth:`covers`) and reach beyond them on every axis.
+    (:meth:`covers`) and reach beyond them on every axis. With probability ``p_protocol`` a
+    patch instead gets exactly one of protocols A, B or C (equally likely): the shapes a user
+    meets most (widefield Gaussian, defocus, serial-SEM astigmatism) then weigh more than the
+    rest of the ranges.
     """
 
     kind_weights: tuple[tuple[str, float], ...] = (
@@ -519,6 +522,7 @@ class DegradationRanges:
     gaussian_noise: tuple[float, float] = (0.0, 0.02)
     p_poisson: float = 0.4
     poisson_peak: tuple[float, float] = (50.0, 1000.0)
+    p_protocol: float = 0.0
 
     def __post_init__(self):
         kinds = dict(self.kind_weights)
@@ -543,6 +547,8 @@ class DegradationRanges:
         _range(self.poisson_peak, "poisson_peak", 1.0)
         if not 0 <= self.p_poisson <= 1:
             raise ValueError(f"p_poisson={self.p_poisson!r}; accepted: a probability in [0, 1]")
+        if not 0 <= self.p_protocol <= 1:
+            raise ValueError(f"p_protocol={self.p_protocol!r}; accepted: a probability in [0, 1]")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -581,6 +587,10 @@ class DegradationRanges:
         return bool(psf_ok and noise_ok)
 
     def sample(self, rng: np.random.Generator) -> DegradationParams:
+        # Draw the protocol coin only when it can come up, so that p_protocol=0 draws the same
+        # sequence as before the field existed (checkpoints resume identically).
+        if self.p_protocol > 0 and rng.random() < self.p_protocol:
+            return PROTOCOL_PARAMS["ABC"[int(rng.integers(3))]]
         names = [k for k, _ in self.kind_weights]
         w = np.array([v for _, v in self.kind_weights], dtype=np.float64)
         kind = names[int(rng.choice(len(names), p=w / w.sum()))]

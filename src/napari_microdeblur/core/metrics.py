@@ -24,6 +24,7 @@ __all__ = [
     "to_reference_scale",
     "psnr",
     "ssim",
+    "ssim_many",
     "psnr_per_slice",
     "ssim_per_slice",
     "evaluate",
@@ -228,26 +229,39 @@ def _gauss_filter(a: torch.Tensor, nsp: int, kernel: torch.Tensor) -> torch.Tens
     return a
 
 
-def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, nsp: int) -> torch.Tensor:
-    """SSIM map over the last ``nsp`` axes, with the window radius cropped from each of them."""
-    if any(s < _SSIM_WIN for s in x.shape[x.ndim - nsp :]):
+def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
+    """SSIM maps of each of ``xs`` against ``y`` over the last ``nsp`` axes, with the window
+    radius cropped from each of them. The reference's moments are filtered once for all."""
+    if any(s < _SSIM_WIN for s in y.shape[y.ndim - nsp :]):
         raise ValueError(
             f"SSIM needs every spatial side >= {_SSIM_WIN} (its Gaussian window), got spatial "
-            f"shape {tuple(x.shape[x.ndim - nsp:])}; pass channel_axis for colour images"
+            f"shape {tuple(y.shape[y.ndim - nsp:])}; pass channel_axis for colour images"
         )
-    k = _gauss_kernel(x.device)
-    # One filtering pass over the five moments, stacked on a new leading axis.
-    moments = _gauss_filter(torch.stack([x, y, x * x, y * y, x * y]), nsp, k)
-    ux, uy, uxx, uyy, uxy = moments
-    vx = uxx - ux * ux
+    k = _gauss_kernel(y.device)
+    # One filtering pass over all the moments, stacked on a new leading axis.
+    stack = [y, y * y]
+    for x in xs:
+        stack += [x, x * x, x * y]
+    moments = _gauss_filter(torch.stack(stack), nsp, k)
+    uy, uyy = moments[0], moments[1]
     vy = uyy - uy * uy
-    vxy = uxy - ux * uy
     c1 = (_K1 * data_range) ** 2
     c2 = (_K2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     r = _SSIM_RADIUS
     crop = (Ellipsis,) + (slice(r, -r),) * nsp
-    return s[crop]
+    maps = []
+    for i in range(len(xs)):
+        ux, uxx, uxy = moments[2 + 3 * i : 5 + 3 * i]
+        vx = uxx - ux * ux
+        vxy = uxy - ux * uy
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        maps.append(s[crop])
+    return maps
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, nsp: int) -> torch.Tensor:
+    """SSIM map over the last ``nsp`` axes, with the window radius cropped from each of them."""
+    return _ssim_maps([x], y, data_range, nsp)[0]
 
 
 def _prepare_channels(x, ref, channel_axis, dev):
@@ -270,6 +284,26 @@ def ssim(x, ref, *, data_range, channel_axis=None) -> float:
     if nsp < 1:
         raise ValueError(f"x has shape {tuple(x.shape)}; accepted: an image with spatial axes")
     return float(_ssim_map(xt, rt, dr, nsp).mean().item())
+
+
+def ssim_many(xs, ref, *, data_range, channel_axis=None) -> list[float]:
+    """``[ssim(x, ref) for x in xs]`` with the reference's share of the work done once (the QC
+    table compares blurry and deblurred against one ground truth: 8 filtered maps, not 10)."""
+    ref = _check_array(ref, "ref")
+    xs = [_check_array(x, f"xs[{i}]") for i, x in enumerate(xs)]
+    for i, x in enumerate(xs):
+        _check_same_shape(x, ref, f"xs[{i}]")
+    if not xs:
+        return []
+    dr = _check_data_range(data_range)
+    dev = _device_of(*xs, ref)
+    pairs = [_prepare_channels(x, ref, channel_axis, dev) for x in xs]
+    rt = pairs[0][1]
+    nsp = rt.ndim - 1
+    if nsp < 1:
+        raise ValueError(f"ref has shape {tuple(ref.shape)}; accepted: an image with spatial axes")
+    maps = _ssim_maps([xt for xt, _ in pairs], rt, dr, nsp)
+    return [float(m.mean().item()) for m in maps]
 
 
 def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarray:
