@@ -118,6 +118,18 @@ def test_supervised_l1_on_protocol_a_lowers_the_validation_loss(train_a, val_a):
     assert result.best_metrics["val_psnr"] == max(h["val_psnr"] for h in result.history)
 
 
+def test_a_model_that_deblurred_can_still_be_trained(train_a, fluo_u8):
+    """Deblurring runs inside inference mode; the model it moved there must stay trainable
+    (the Fine-tune dock previews with the weights it is training)."""
+    from napari_microdeblur.core.inference import deblur
+
+    model = tiny("gran")
+    deblur(fluo_u8[:64, :64], method=model, device="cpu")
+    assert not any(p.is_inference() for p in model.parameters())
+    _, result = run(model, train_a, steps=2, batch_size=2)
+    assert result.steps_done == 2
+
+
 def test_perceptual_loss_with_local_vgg_weights(train_a, tmp_path):
     # Randomly initialised VGG-19 layers in torchvision's layout: tests the loading path only.
     torch.manual_seed(0)

@@ -201,9 +201,13 @@ class NetworkRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._device != x.device:
-            self.model.to(x.device)
-            if x.ndim == 4:
-                self.model.to(memory_format=torch.channels_last)
+            # The tiler calls us inside inference mode: parameters moved or re-laid-out there
+            # would become inference tensors, and the model could never be trained again
+            # (fine-tuning after a preview, say).
+            with torch.inference_mode(False):
+                self.model.to(x.device)
+                if x.ndim == 4:
+                    self.model.to(memory_format=torch.channels_last)
             self._device = x.device
         if x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
