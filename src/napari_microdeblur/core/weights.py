@@ -136,7 +136,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "gran.hist_v1": BundledWeights(
         file="gran.hist_v1.safetensors",
-        sha256="f1b0b2fa4146bee2a8e604d62f83797574099a7bed4204e70d0016d6b9b1566c",
+        sha256="99796dba366833afbd92c76aacf7e3ddf3a2d1616ba95d3e9c8268a727cb8330",
         license="CC-BY-4.0",
         description="GRAN for RGB brightfield histology, H&E (Kather 2016 tiles)",
     ),
