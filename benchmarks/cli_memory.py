@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-SAMPLE = Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
+SAMPLE = (
+    Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
+)
 
 
 def make_input(path: Path, size: int, depth: int) -> None:
@@ -58,10 +60,11 @@ def main() -> None:
     if not src.exists():
         # in its own process: a child forked from a parent that touched the input's pages
         # would inherit that parent's peak RSS, and the figure would be the parent's
-        subprocess.run([sys.executable, "-c", (
-            "import sys; sys.path.insert(0, %r); import cli_memory; "
-            "cli_memory.make_input(cli_memory.Path(%r), %d, %d)"
-        ) % (str(Path(__file__).parent), str(src), args.size, args.depth)], check=True)
+        code = (
+            f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import cli_memory; "
+            f"cli_memory.make_input(cli_memory.Path({str(src)!r}), {args.size}, {args.depth})"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
     if dst.exists():
         dst.unlink()
     cmd = [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(dst),
@@ -76,7 +79,8 @@ def main() -> None:
         "image": list(out.series[0].shape), "input_dtype": "uint16", "output_dtype": "float32",
         "input_bytes": os.path.getsize(src), "output_bytes": os.path.getsize(dst),
         "method": args.method,
-        "psf": "gaussian:1.6", "iterations": args.iterations if args.method == "richardson_lucy" else None,
+        "psf": "gaussian:1.6",
+        "iterations": args.iterations if args.method == "richardson_lucy" else None,
         "tile": args.tile,
         "seconds": round(elapsed, 1), "peak_rss_mb": round(peak_kb / 1024, 1),
         "limit_mb": 1536,

@@ -119,7 +119,8 @@ def main() -> None:
                       f" (classical tuned on {len(tune_images)} training crops)")
                 base = next(r for r in results[-len(rows):] if r["method"] == "degraded input")
                 for r in results[-len(rows):]:
-                    print(f"  {r['method']:<28} PSNR {r['psnr']:6.2f} ({r['psnr'] - base['psnr']:+.2f})"
+                    gain = r["psnr"] - base["psnr"]
+                    print(f"  {r['method']:<28} PSNR {r['psnr']:6.2f} ({gain:+.2f})"
                           f"  SSIM {r['ssim']:.4f}  whole {r['psnr_whole']:6.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -12,6 +12,7 @@ each network achieves (its multiply-adds from torch's FLOP counter). Prints a ta
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ import torch
 from napari_microdeblur.core import weights
 from napari_microdeblur.core.inference import auto_precision, deblur
 
-SAMPLE = Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
+SAMPLE = (
+    Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
+)
 
 
 def mosaic(size: int, rgb: bool) -> np.ndarray:
@@ -84,8 +87,8 @@ def main() -> None:
         gmacs = model_gmacs_per_mp(model, card.in_channels)
         for tile in (256, 512):
             for precision in sorted({"float32", fast}):
-                seconds = timed(lambda: deblur(image, method=model, axes=axes, tile=tile,
-                                               precision=precision, device="cpu"))
+                seconds = timed(functools.partial(deblur, image, method=model, axes=axes,
+                                                  tile=tile, precision=precision, device="cpu"))
                 mps = args.size**2 / 1e6 / seconds
                 rows.append({"method": name, "tile": tile, "precision": precision,
                              "seconds": round(seconds, 2), "megapixels_per_s": round(mps, 3),
@@ -94,7 +97,7 @@ def main() -> None:
     for name, options in (("richardson_lucy", dict(psf="gaussian:1.6", iterations=20)),
                           ("wiener", dict(psf="gaussian:1.6"))):
         image = mosaic(args.size, False)
-        seconds = timed(lambda: deblur(image, method=name, device="cpu", **options))
+        seconds = timed(functools.partial(deblur, image, method=name, device="cpu", **options))
         rows.append({"method": name, "tile": "default", "precision": "float32",
                      "seconds": round(seconds, 2),
                      "megapixels_per_s": round(args.size**2 / 1e6 / seconds, 3)})

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(os.environ.get("MICRODEBLUR_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+SHARED = Path(
+    os.environ.get("MICRODEBLUR_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
+)
 
 # modality -> set name -> (train files, test files), relative to SHARED
 def _glob(pattern: str) -> list[Path]:

@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE = Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
+SAMPLE = (
+    Path(__file__).parents[1] / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
+)
 
 
 def make_image(size: int, channels: int = 1) -> np.ndarray:

@@ -63,7 +63,9 @@ def identity_method(**kw):
         ((3, 50, 41), "CYX", 24, 6),
     ],
 )
-def test_identity_model_returns_input_exactly(fluo_u16, focus_stack, window, shape, axes, tile, overlap):
+def test_identity_model_returns_input_exactly(
+    fluo_u16, focus_stack, window, shape, axes, tile, overlap
+):
     if axes == "ZYX":
         image = focus_stack[: shape[0], : shape[1], : shape[2]].astype(np.float32)
         method = identity_method(spatial_dims=3, size_divisor=1)
@@ -153,7 +155,8 @@ def test_out_of_memory_retries_with_smaller_tiles(fluo_u8):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
         return x
 
-    out = deblur(fluo_u8, method=Method("id", forward=forward, normalization="none"), tile=64, overlap=8, device="cpu")
+    method = Method("id", forward=forward, normalization="none")
+    out = deblur(fluo_u8, method=method, tile=64, overlap=8, device="cpu")
     np.testing.assert_array_equal(out, fluo_u8.astype(np.float32))
     assert seen[0] == 64 and seen[-1] == 32
 
