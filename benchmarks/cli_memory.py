@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--method", default="richardson_lucy")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--tile", type=int, default=None,
+                        help="default: 512 for the classical methods, the model's own for networks")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="microdeblur_mem_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -67,9 +68,15 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", code], check=True)
     if dst.exists():
         dst.unlink()
+    classical = args.method in ("richardson_lucy", "wiener")
+    if args.tile is None and classical:
+        args.tile = 512
     cmd = [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(dst),
-           "--method", args.method, "--psf", "gaussian:1.6", "--iterations",
-           str(args.iterations), "--tile", str(args.tile), "--device", "cpu", "-q"]
+           "--method", args.method, "--device", "cpu", "-q"]
+    if classical:
+        cmd += ["--psf", "gaussian:1.6", "--iterations", str(args.iterations)]
+    if args.tile:
+        cmd += ["--tile", str(args.tile)]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     elapsed = time.perf_counter() - t0
@@ -79,7 +86,7 @@ def main() -> None:
         "image": list(out.series[0].shape), "input_dtype": "uint16", "output_dtype": "float32",
         "input_bytes": os.path.getsize(src), "output_bytes": os.path.getsize(dst),
         "method": args.method,
-        "psf": "gaussian:1.6",
+        "psf": "gaussian:1.6" if classical else None,
         "iterations": args.iterations if args.method == "richardson_lucy" else None,
         "tile": args.tile,
         "seconds": round(elapsed, 1), "peak_rss_mb": round(peak_kb / 1024, 1),

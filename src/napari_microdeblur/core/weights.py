@@ -123,7 +123,7 @@ class BundledWeights(BaseModel):
 BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     "gran.em_v1": BundledWeights(
         file="gran.em_v1.safetensors",
-        sha256="2ae9ff775cc89709ae577af615142eb738f57e0ce5825d160c73007e3e6dff03",
+        sha256="707d276602eb5e641ed99c66b30f8f53104140d4dd5ccf87134ecf1691003d38",
         license="NOASSERTION",
         description="GRAN for grayscale electron micrographs (EPFL FIB-SEM training split; "
         "the dataset states no licence)",
