@@ -130,7 +130,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "gran.fluo_v1": BundledWeights(
         file="gran.fluo_v1.safetensors",
-        sha256="2b5c589e757240e3c332b9bb375a4151d2480c1d727c00ade420f06bd7407c86",
+        sha256="fc72039583f63edbbe04584319f9ec8dcd9982641249b55eb4c82be454444e60",
         license="BSD-3-Clause",
         description="GRAN for grayscale widefield fluorescence (CellProfiler examples)",
     ),
