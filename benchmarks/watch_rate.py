@@ -115,30 +115,34 @@ def main(argv=None) -> int:
 
         from napari_microdeblur.core.degrade import degrade
 
-        written = {}
+        written, seen = {}, {}
+
+        def wait_and_watch(seconds: float) -> None:
+            """Sleep, noting when each output first appears (copies keep the source's
+            mtime, so the output's own time stamp cannot tell)."""
+            end = time.time() + seconds
+            while True:
+                for q in dst2.iterdir():
+                    seen.setdefault(q.name.split("_deblurred")[0].split(".")[0], time.time())
+                if time.time() >= end:
+                    return
+                time.sleep(0.05)
+
         try:
-            time.sleep(8)  # let watch start (imports, calibration)
+            time.sleep(8)  # let watch start (imports)
             for i, image in enumerate(images):
                 t = time.time()
                 tifffile.imwrite(src2 / f"tile_{i:04d}.tif",
                                  degrade(image, "A", seed=i) if i in soft2 else image)
-                written[f"tile_{i:04d}.tif"] = time.time()
-                time.sleep(max(0.0, 60 / args.pace - (time.time() - t)))
+                written[f"tile_{i:04d}"] = time.time()
+                wait_and_watch(max(0.0, 60 / args.pace - (time.time() - t)))
             deadline = time.time() + 120
-            while time.time() < deadline:
-                if (dst2 / "microdeblur_watch.csv").exists() and \
-                        len(read_log(dst2)) >= args.paced_files:
-                    break
-                time.sleep(0.2)
+            while time.time() < deadline and not all(k in seen for k in written):
+                wait_and_watch(0.2)
         finally:
             proc.terminate()
             proc.wait(30)
-        # latency: from the file's write to its output's (the CSV rows carry no time stamp)
-        latencies = []
-        for name, t_written in written.items():
-            out = [q for q in dst2.iterdir() if q.name.startswith(Path(name).stem)]
-            if out:
-                latencies.append(max(q.stat().st_mtime for q in out) - t_written)
+        latencies = [seen[k] - t for k, t in written.items() if k in seen]
 
     result = {
         "files": args.files,

@@ -1,27 +1,38 @@
 #!/usr/bin/env python
 """Reproduce a default model of napari-microdeblur from scratch, on this machine's CPU.
 
-    for n in fluo em hist; do
-      python scripts/train_default.py --name gran.${n}_v1 --minutes 80 \\
-          --out src/napari_microdeblur/weights/gran.${n}_v1.safetensors
-    done
+Each shipped model was trained in rounds, each continuing from the last (``--init``); the
+exact commands are in the model card (``description`` and ``metrics.rounds``). For the
+shipped files:
+
+    gran.hist_v1, gran.em_v1:  --lr 3e-4 (round 1), then --init ... --lr 1e-4 (round 2),
+                               then --init ... --lr 1e-4 --p-protocol 0.5 (round 3)
+    gran.fluo_v1:              --lr 3e-4 (round 1), then --init ... --lr 1e-4 --p-protocol 0.5
+
+    python scripts/train_default.py --name gran.fluo_v1 --steps 3675 --minutes 37 \
+        --lr 3e-4 --no-resume --out runs/fluo_r1.safetensors
+    python scripts/train_default.py --name gran.fluo_v1 --steps 8500 --minutes 45 \
+        --lr 1e-4 --p-protocol 0.5 --init runs/fluo_r1.safetensors --no-resume \
+        --out src/napari_microdeblur/weights/gran.fluo_v1.safetensors
 
 Each recipe trains GRAN (graph reasoning attention network, paper 000) in the supervised
 regime (L1) on the *training split* of one set in ``../shared/data`` (per its PROVENANCE.md),
 with the degradation ``"mix"`` of ``core.data.DegradationRanges`` (Gaussian, defocus-disk and
 astigmatic PSFs and Gaussian / Poisson noise, ranges spanning protocols A, B and C of
-EVALUATION.md and beyond), drawn afresh for every patch. A few whole images of the training
-split are held out for validation, degraded once with each of protocols A, B and C; the
-weights with the best validation PSNR are kept.
+EVALUATION.md and beyond), drawn afresh for every patch; with ``--p-protocol P`` a fraction P
+of the patches gets exactly one of protocols A, B or C instead. A few whole images of the
+training split are held out for validation, degraded once with each of protocols A, B and C;
+the weights with the best validation PSNR are kept.
 
-The run is bounded by ``--minutes``: the number of steps is set from the measured speed of the
-first steps so that the cosine learning-rate schedule ends on time, and training stops at the
-limit in any case. Checkpoints go to ``--checkpoint-dir`` every few minutes; running the same
-command again resumes from ``last.pt`` there (same step count, the time already spent counts
-against ``--minutes``). At the end the best weights are written with
+The run is bounded by ``--minutes``: unless ``--steps`` is given, the number of steps is set
+from the measured speed of the first steps so that the cosine learning-rate schedule ends on
+time (other processes on the CPU fool that probe: give ``--steps`` then), and training stops
+at the limit in any case. Checkpoints go to ``--checkpoint-dir`` every few minutes; running
+the same command again resumes from ``last.pt`` there (same step count, the time already
+spent counts against ``--minutes``). At the end the best weights are written with
 ``core.weights.save_weights`` and a full model card (architecture, config, normalisation,
-training data and its licence, degradation, steps, minutes, validation metrics, CPU speed).
-Progress lines go to stdout.
+training data and its licence, degradation, steps, minutes, validation metrics, CPU speed,
+the rounds so far). Progress lines go to stdout.
 """
 
 from __future__ import annotations

@@ -205,3 +205,18 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path, fluo_u16):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
+
+
+def test_cli_tunes_glibc_malloc_unless_told_not_to(monkeypatch):
+    from napari_microdeblur import cli
+
+    monkeypatch.setenv("MICRODEBLUR_MALLOC_TUNING", "0")
+    assert cli.tune_allocator() is False
+    monkeypatch.delenv("MICRODEBLUR_MALLOC_TUNING")
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")  # the user's own setting wins
+    assert cli.tune_allocator() is False
+    monkeypatch.delenv("MALLOC_MMAP_MAX_")
+    import platform
+
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert cli.tune_allocator() is True
