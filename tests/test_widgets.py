@@ -636,13 +636,20 @@ def test_finetune_stop_and_preview(make_napari_viewer, qtbot, tiny_session_model
     assert "stopped after" in w.status_label.text()
     assert w._last_step < 100_000
     assert w.session_label == "tiny_gran fine-tuned on stack"
-    # Stop while training is paused for a preview
+    # Stop while training is paused for a preview: pressed from the 'paused' signal itself
+    # (polling is_paused can miss a pause, preview and resume that all fit between two polls)
     w.start_button.click()
     qtbot.waitUntil(lambda: w._last_step >= 1 and w.worker.is_running, timeout=TIMEOUT)
+    paused_at_stop = []
+
+    def stop_now():
+        paused_at_stop.append(w.worker.is_paused)
+        w.stop_button.click()
+
+    w.worker.paused.connect(stop_now)  # connected first: runs before the preview starts
     w.preview_button.click()
-    qtbot.waitUntil(lambda: w.worker.is_paused, timeout=TIMEOUT)
-    w.stop_button.click()
     wait_idle(qtbot, w)
+    assert paused_at_stop == [True]
     assert w.outcome["stopped"] and w.start_button.isEnabled()
 
 
