@@ -107,3 +107,28 @@ def test_watch_calibrates_from_good_images(folder, tmp_path, fluo_u8, capsys):
     assert "known-good images" in capsys.readouterr().out
     assert main(["watch", str(src), str(out), "--once"]) == 2
     assert "exactly one of" in capsys.readouterr().err
+
+
+def test_a_corrupt_file_among_many_is_logged_and_skipped(folder, capsys):
+    src, out = folder
+    (src / "broken.tif").write_bytes(b"II*\x00" + b"\x07" * 200)  # a TIFF header, then garbage
+    assert main(["deblur", str(src), "-o", str(out), *PSF]) == 2  # says some failed
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["a_deblurred.tif", "b_deblurred.tif", "c_deblurred.tif"]
+    assert "broken.tif" in capsys.readouterr().err
+
+
+def test_a_full_disk_removes_the_partial_output_and_says_so(folder, monkeypatch, capsys):
+    import errno
+
+    from napari_microdeblur.core import io
+
+    src, out = folder
+
+    def full(self, key, value):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io.TiffWriteArray, "__setitem__", full)
+    assert main(["deblur", str(src / "a.tif"), "-o", str(out / "a.tif"), *PSF]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # no partial output left behind
