@@ -24,7 +24,7 @@ def _client(scheduler):
     if isinstance(scheduler, Client):
         return scheduler, False
     try:
-        return Client(scheduler, timeout="20s"), True
+        return Client(scheduler, timeout="8s"), True
     except (OSError, TimeoutError) as error:
         raise ValueError(f"cannot reach the dask scheduler at {scheduler!r}: {error}") from error
 
