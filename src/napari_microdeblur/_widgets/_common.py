@@ -316,6 +316,25 @@ class WorkerOwnerMixin:
         super().closeEvent(ev)
 
 
+class RunDockMixin:
+    """For docks that start a ``DeblurRun`` as ``self.run_handle`` (Deblur, Focus QC): a closed
+    dock's run adds no layer, and tile progress goes to ``self.progress_bar``. List it before
+    ``WorkerOwnerMixin`` among the bases."""
+
+    run_handle = None
+
+    def quit_workers(self) -> None:  # also cancel the run so that it adds no layer
+        if self.run_handle is not None:
+            self.run_handle.cancelled = True
+        super().quit_workers()
+
+    def _run_progress(self, record) -> None:
+        if self.closed:
+            return
+        self.progress_bar.setRange(0, record.total)
+        self.progress_bar.setValue(record.done)
+
+
 class _CloseWatcher(QObject):
     """Event filter that calls back when the watched window receives its Close event."""
 

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 from ._common import (
     SESSION_MODELS,
     LayerCombo,
+    RunDockMixin,
     SessionModel,
     WorkerOwnerMixin,
     auto_tile_size,
@@ -480,7 +481,7 @@ def visible_yx_box(viewer, layer, layer_axes: str):
 # ----------------------------------------------------------------------------- the dock
 
 
-class DeblurWidget(WorkerOwnerMixin, QWidget):
+class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Deblur."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -848,17 +849,6 @@ class DeblurWidget(WorkerOwnerMixin, QWidget):
             self.run_handle.cancel()
             if not self.closed:
                 self.status_label.setText("cancelling after the current tile...")
-
-    def quit_workers(self) -> None:  # also cancel the run so that it adds no layer
-        if self.run_handle is not None:
-            self.run_handle.cancelled = True
-        super().quit_workers()
-
-    def _run_progress(self, record) -> None:
-        if self.closed:
-            return
-        self.progress_bar.setRange(0, record.total)
-        self.progress_bar.setValue(record.done)
 
     def _run_done(self, run: DeblurRun) -> None:
         if run is self.run_handle:

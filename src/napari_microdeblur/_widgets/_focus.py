@@ -37,6 +37,7 @@ from ._common import (
     SESSION_MODELS,
     LayerCombo,
     LinePlot,
+    RunDockMixin,
     WorkerOwnerMixin,
     check_image_layer,
     current_data_index,
@@ -224,7 +225,7 @@ class FocusRun(DeblurRun):
 # ----------------------------------------------------------------------------- the dock
 
 
-class FocusWidget(WorkerOwnerMixin, QWidget):
+class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Focus QC."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -914,17 +915,6 @@ class FocusWidget(WorkerOwnerMixin, QWidget):
             self.run_handle.cancel()
             if not self.closed:
                 self.status_label.setText("cancelling after the current tile...")
-
-    def quit_workers(self) -> None:  # also cancel the run so that it adds no layer
-        if self.run_handle is not None:
-            self.run_handle.cancelled = True
-        super().quit_workers()
-
-    def _run_progress(self, record) -> None:
-        if self.closed:
-            return
-        self.progress_bar.setRange(0, record.total)
-        self.progress_bar.setValue(record.done)
 
     def _run_done(self, run: FocusRun) -> None:
         if run is self.run_handle:
