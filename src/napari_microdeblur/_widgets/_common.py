@@ -16,7 +16,19 @@ import numpy as np
 from psygnal import Signal
 from qtpy.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer
 from qtpy.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
-from qtpy.QtWidgets import QComboBox, QSizePolicy, QWidget
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QWidget,
+)
 
 # ----------------------------------------------------------------------------- notifications
 
@@ -314,6 +326,44 @@ class WorkerOwnerMixin:
     def closeEvent(self, ev):  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(ev)
+
+
+class ClassicalOptions(QGroupBox):
+    """PSF, Richardson-Lucy iterations and Wiener balance, as the docks that run the classical
+    methods show them."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Classical deconvolution", parent)
+        form = QFormLayout(self)
+        row = QHBoxLayout()
+        self.psf_edit = QLineEdit("gaussian:1.6")
+        self.psf_edit.setToolTip(
+            "PSF model: gaussian:SIGMA, gaussian:SY,SX, disk:RADIUS, astig:S1,S2,ANGLE (pixels, "
+            "degrees) or the path of a PSF TIFF."
+        )
+        self.psf_browse = QPushButton("...")
+        self.psf_browse.setToolTip("Choose a PSF image (TIFF).")
+        self.psf_browse.clicked.connect(self._choose_psf)
+        row.addWidget(self.psf_edit)
+        row.addWidget(self.psf_browse)
+        form.addRow("PSF", row)
+        self.iterations_spin = QSpinBox()
+        self.iterations_spin.setRange(1, 1000)
+        self.iterations_spin.setValue(30)
+        self.iterations_spin.setToolTip("Richardson-Lucy iterations (more: sharper and noisier).")
+        form.addRow("Iterations", self.iterations_spin)
+        self.balance_spin = QDoubleSpinBox()
+        self.balance_spin.setDecimals(4)
+        self.balance_spin.setRange(0.0001, 10.0)
+        self.balance_spin.setSingleStep(0.005)
+        self.balance_spin.setValue(0.01)
+        self.balance_spin.setToolTip("Wiener balance: noise-to-signal regularisation (> 0).")
+        form.addRow("Balance", self.balance_spin)
+
+    def _choose_psf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "PSF image", "", "TIFF (*.tif *.tiff)")
+        if path:
+            self.psf_edit.setText(path)
 
 
 class RunDockMixin:

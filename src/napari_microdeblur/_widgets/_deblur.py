@@ -19,10 +19,8 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -36,6 +34,7 @@ from qtpy.QtWidgets import (
 
 from ._common import (
     SESSION_MODELS,
+    ClassicalOptions,
     LayerCombo,
     RunDockMixin,
     SessionModel,
@@ -536,31 +535,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.card_label.setToolTip("Model card of the chosen weights: what they were trained on.")
         form.addRow("", self.card_label)
 
-        self.psf_box = QGroupBox("Classical deconvolution")
-        psf_form = QFormLayout(self.psf_box)
-        psf_row = QHBoxLayout()
-        self.psf_edit = QLineEdit("gaussian:1.6")
-        self.psf_edit.setToolTip(
-            "PSF model: gaussian:SIGMA, gaussian:SY,SX, disk:RADIUS, astig:S1,S2,ANGLE (pixels, "
-            "degrees) or the path of a PSF TIFF."
-        )
-        self.psf_browse = QPushButton("...")
-        self.psf_browse.setToolTip("Choose a PSF image (TIFF).")
-        psf_row.addWidget(self.psf_edit)
-        psf_row.addWidget(self.psf_browse)
-        psf_form.addRow("PSF", psf_row)
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, 1000)
-        self.iterations_spin.setValue(30)
-        self.iterations_spin.setToolTip("Richardson-Lucy iterations (more: sharper and noisier).")
-        psf_form.addRow("Iterations", self.iterations_spin)
-        self.balance_spin = QDoubleSpinBox()
-        self.balance_spin.setDecimals(4)
-        self.balance_spin.setRange(0.0001, 10.0)
-        self.balance_spin.setSingleStep(0.005)
-        self.balance_spin.setValue(0.01)
-        self.balance_spin.setToolTip("Wiener balance: noise-to-signal regularisation (> 0).")
-        psf_form.addRow("Balance", self.balance_spin)
+        self.psf_box = ClassicalOptions()
+        self.psf_edit = self.psf_box.psf_edit
+        self.iterations_spin = self.psf_box.iterations_spin
+        self.balance_spin = self.psf_box.balance_spin
         layout.addWidget(self.psf_box)
 
         opts = QFormLayout()
@@ -644,7 +622,6 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.device_combo.currentIndexChanged.connect(self._on_device_changed)
         self.tile_mode.currentIndexChanged.connect(self._on_tile_mode)
         self.load_button.clicked.connect(self._choose_weights)
-        self.psf_browse.clicked.connect(self._choose_psf)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         SESSION_MODELS.changed.connect(self._refresh_methods)
@@ -753,11 +730,6 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self._own(worker)
         worker.start()
         return worker
-
-    def _choose_psf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "PSF image", "", "TIFF (*.tif *.tiff)")
-        if path:
-            self.psf_edit.setText(path)
 
     # ------------------------------------------------------------------ other controls
 

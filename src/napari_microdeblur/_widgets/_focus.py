@@ -20,7 +20,6 @@ from qtpy.QtGui import QValidator
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -35,6 +34,7 @@ from qtpy.QtWidgets import (
 
 from ._common import (
     SESSION_MODELS,
+    ClassicalOptions,
     LayerCombo,
     LinePlot,
     RunDockMixin,
@@ -347,31 +347,10 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             "dock), or a classical deconvolution with a PSF."
         )
         method_form.addRow("Method", self.method_combo)
-        self.psf_box = QGroupBox("Classical deconvolution")
-        psf_form = QFormLayout(self.psf_box)
-        psf_row = QHBoxLayout()
-        self.psf_edit = QLineEdit("gaussian:1.6")
-        self.psf_edit.setToolTip(
-            "PSF model: gaussian:SIGMA, gaussian:SY,SX, disk:RADIUS, astig:S1,S2,ANGLE (pixels, "
-            "degrees) or the path of a PSF TIFF."
-        )
-        self.psf_browse = QPushButton("...")
-        self.psf_browse.setToolTip("Choose a PSF image (TIFF).")
-        psf_row.addWidget(self.psf_edit)
-        psf_row.addWidget(self.psf_browse)
-        psf_form.addRow("PSF", psf_row)
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, 1000)
-        self.iterations_spin.setValue(30)
-        self.iterations_spin.setToolTip("Richardson-Lucy iterations (more: sharper and noisier).")
-        psf_form.addRow("Iterations", self.iterations_spin)
-        self.balance_spin = QDoubleSpinBox()
-        self.balance_spin.setDecimals(4)
-        self.balance_spin.setRange(0.0001, 10.0)
-        self.balance_spin.setSingleStep(0.005)
-        self.balance_spin.setValue(0.01)
-        self.balance_spin.setToolTip("Wiener balance: noise-to-signal regularisation (> 0).")
-        psf_form.addRow("Balance", self.balance_spin)
+        self.psf_box = ClassicalOptions()
+        self.psf_edit = self.psf_box.psf_edit
+        self.iterations_spin = self.psf_box.iterations_spin
+        self.balance_spin = self.psf_box.balance_spin
         layout.addWidget(self.psf_box)
         self.halo_spin = QSpinBox()
         self.halo_spin.setRange(-1, 1024)
@@ -424,7 +403,6 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         self.score_button.clicked.connect(self.score)
         self.calibrate_button.clicked.connect(self.calibrate)
-        self.psf_browse.clicked.connect(self._choose_psf)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         SESSION_MODELS.changed.connect(self._refresh_methods)
@@ -821,11 +799,6 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if classical:
             self.iterations_spin.setEnabled(data[1] == "richardson_lucy")
             self.balance_spin.setEnabled(data[1] == "wiener")
-
-    def _choose_psf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "PSF image", "", "TIFF (*.tif *.tiff)")
-        if path:
-            self.psf_edit.setText(path)
 
     # ------------------------------------------------------------------ running
 
