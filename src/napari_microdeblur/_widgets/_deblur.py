@@ -208,6 +208,30 @@ def iter_deblur_job(req: DeblurRequest):
     return result, card, time.perf_counter() - start
 
 
+def fill_method_combo(combo, weights, inference, leading=()) -> None:
+    """(Re)fill a method combo box: ``leading`` (label, data) items, then the bundled weights,
+    this session's models and the classical methods, keeping the current choice if it is still
+    there. ``weights`` and ``inference`` are the core modules (imported when the dock opens)."""
+    current = combo.currentData()
+    combo.blockSignals(True)
+    try:
+        combo.clear()
+        for label, data in leading:
+            combo.addItem(label, data)
+        for name, entry in weights.BUNDLED_WEIGHTS.items():
+            combo.addItem(f"{name} (bundled)", f"bundled\t{name}")
+            combo.setItemData(combo.count() - 1, entry.description, Qt.ToolTipRole)
+        for label in SESSION_MODELS.labels():
+            item = SESSION_MODELS.get(label)
+            combo.addItem(f"{label} ({item.origin})", f"session\t{label}")
+        for name in inference.CLASSICAL_METHODS:
+            combo.addItem(CLASSICAL_LABELS.get(name, name), f"classical\t{name}")
+        index = combo.findData(current) if current else -1
+        combo.setCurrentIndex(max(index, 0))
+    finally:
+        combo.blockSignals(False)
+
+
 def result_name(source_name: str, method_label: str) -> str:
     return f"{source_name} deblurred [{method_label}]"
 
@@ -636,24 +660,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _refresh_methods(self) -> None:
         if self.closed:
             return
-        current = _key(self.method_combo.currentData())
-        self.method_combo.blockSignals(True)
-        try:
-            self.method_combo.clear()
-            for name, entry in self._weights.BUNDLED_WEIGHTS.items():
-                self.method_combo.addItem(f"{name} (bundled)", f"bundled\t{name}")
-                self.method_combo.setItemData(
-                    self.method_combo.count() - 1, entry.description, Qt.ToolTipRole
-                )
-            for label in SESSION_MODELS.labels():
-                item = SESSION_MODELS.get(label)
-                self.method_combo.addItem(f"{label} ({item.origin})", f"session\t{label}")
-            for name in self._inference.CLASSICAL_METHODS:
-                self.method_combo.addItem(CLASSICAL_LABELS.get(name, name), f"classical\t{name}")
-            index = self.method_combo.findData("\t".join(current)) if current else -1
-            self.method_combo.setCurrentIndex(max(index, 0))
-        finally:
-            self.method_combo.blockSignals(False)
+        fill_method_combo(self.method_combo, self._weights, self._inference)
         self._on_method_changed()
 
     def method_choices(self) -> list[tuple[str, str]]:

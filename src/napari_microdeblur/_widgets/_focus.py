@@ -51,7 +51,6 @@ from ._common import (
 )
 from ._common import combo_key as _key
 from ._deblur import (
-    CLASSICAL_LABELS,
     DeblurRequest,
     DeblurRun,
     _build_method,
@@ -59,6 +58,7 @@ from ._deblur import (
     _plain,
     add_result_layer,
     check_request,
+    fill_method_combo,
 )
 
 UNITS = ("tiles", "slices")
@@ -763,22 +763,8 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _refresh_methods(self) -> None:
         if self.closed:
             return
-        current = self.method_combo.currentData()
-        self.method_combo.blockSignals(True)
-        try:
-            self.method_combo.clear()
-            self.method_combo.addItem("default model (RGB or grayscale)", "default\tauto")
-            for name in self._weights.BUNDLED_WEIGHTS:
-                self.method_combo.addItem(f"{name} (bundled)", f"bundled\t{name}")
-            for label in SESSION_MODELS.labels():
-                item = SESSION_MODELS.get(label)
-                self.method_combo.addItem(f"{label} ({item.origin})", f"session\t{label}")
-            for name in self._inference.CLASSICAL_METHODS:
-                self.method_combo.addItem(CLASSICAL_LABELS.get(name, name), f"classical\t{name}")
-            index = self.method_combo.findData(current) if current else -1
-            self.method_combo.setCurrentIndex(max(index, 0))
-        finally:
-            self.method_combo.blockSignals(False)
+        fill_method_combo(self.method_combo, self._weights, self._inference,
+                          leading=[("default model (RGB or grayscale)", "default\tauto")])
         self._on_method_changed()
 
     def method_choices(self) -> list[tuple[str, str]]:
