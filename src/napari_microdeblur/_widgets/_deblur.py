@@ -208,10 +208,11 @@ def iter_deblur_job(req: DeblurRequest):
     return result, card, time.perf_counter() - start
 
 
-def fill_method_combo(combo, weights, inference, leading=()) -> None:
+def fill_method_combo(combo, weights, inference=None, leading=()) -> None:
     """(Re)fill a method combo box: ``leading`` (label, data) items, then the bundled weights,
-    this session's models and the classical methods, keeping the current choice if it is still
-    there. ``weights`` and ``inference`` are the core modules (imported when the dock opens)."""
+    this session's models and, given ``inference``, the classical methods; the current choice
+    is kept if it is still there. ``weights`` and ``inference`` are the core modules (imported
+    when the dock opens)."""
     current = combo.currentData()
     combo.blockSignals(True)
     try:
@@ -224,7 +225,7 @@ def fill_method_combo(combo, weights, inference, leading=()) -> None:
         for label in SESSION_MODELS.labels():
             item = SESSION_MODELS.get(label)
             combo.addItem(f"{label} ({item.origin})", f"session\t{label}")
-        for name in inference.CLASSICAL_METHODS:
+        for name in inference.CLASSICAL_METHODS if inference is not None else ():
             combo.addItem(CLASSICAL_LABELS.get(name, name), f"classical\t{name}")
         index = combo.findData(current) if current else -1
         combo.setCurrentIndex(max(index, 0))

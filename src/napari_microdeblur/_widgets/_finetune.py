@@ -290,19 +290,9 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
     def _refresh_bases(self) -> None:
         if self.closed:
             return
-        current = _key(self.base_combo.currentData())
-        self.base_combo.blockSignals(True)
-        try:
-            self.base_combo.clear()
-            for name in self._weights.BUNDLED_WEIGHTS:
-                self.base_combo.addItem(f"{name} (bundled)", f"bundled\t{name}")
-            for label in SESSION_MODELS.labels():
-                item = SESSION_MODELS.get(label)
-                self.base_combo.addItem(f"{label} ({item.origin})", f"session\t{label}")
-            index = self.base_combo.findData("\t".join(current)) if current else -1
-            self.base_combo.setCurrentIndex(max(index, 0))
-        finally:
-            self.base_combo.blockSignals(False)
+        from ._deblur import fill_method_combo
+
+        fill_method_combo(self.base_combo, self._weights)  # networks only
         self._base_changed()
 
     def set_base(self, kind: str, name: str) -> None:
