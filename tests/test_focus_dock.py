@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from _screenshots import IMAGES, screenshots, take_screenshot
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
 
@@ -442,28 +443,6 @@ def test_threshold_box_takes_scientific_values_and_steps_by_decades(make_napari_
 # ----------------------------------------------------------------------------- screenshot
 
 
-screenshots = pytest.mark.skipif(
-    not __import__("os").environ.get("MICRODEBLUR_SCREENSHOTS"),
-    reason="set MICRODEBLUR_SCREENSHOTS=1 to rewrite docs/images/*.png",
-)
-IMAGES = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "images"
-
-
-def _shot(viewer, qtbot, name):
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-    from skimage.io import imsave
-
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()  # transient toasts would cover the canvas
-    viewer.window._qt_window.resize(1500, 950)
-    qtbot.wait(300)
-    viewer.reset_view()  # fit the image to the canvas at its final size
-    qtbot.wait(300)
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    imsave(IMAGES / name, viewer.screenshot(canvas_only=False, flash=False),
-           check_contrast=False)
-
-
 @screenshots
 def test_screenshot_focus_dock(make_napari_viewer, qtbot):
     """A real light-sheet plane 0.6 um out of focus (DFNN mitochondria, MIT): per-tile scores
@@ -498,4 +477,4 @@ def test_screenshot_focus_dock(make_napari_viewer, qtbot):
     assert run.layer is not None
     run.layer.visible = False
     viewer.layers.selection.active = image
-    _shot(viewer, qtbot, "focus_dock.png")
+    take_screenshot(viewer, qtbot, "focus_dock.png", reset_view=True)

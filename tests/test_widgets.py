@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _screenshots import screenshots, take_screenshot
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractButton,
@@ -854,26 +855,6 @@ def test_figure_event_loop_during_2048_deblur(make_napari_viewer, qtbot, tmp_pat
           f"{[round(float(gaps[i]), 1) for i in worst]} ms; tiles {run.layer.metadata}")
 
 
-screenshots = pytest.mark.skipif(
-    not __import__("os").environ.get("MICRODEBLUR_SCREENSHOTS"),
-    reason="set MICRODEBLUR_SCREENSHOTS=1 to rewrite docs/images/*.png",
-)
-IMAGES = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "images"
-
-
-def _shot(viewer, qtbot, name):
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-    from skimage.io import imsave
-
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()  # transient toasts would cover the canvas
-    viewer.window._qt_window.resize(1500, 950)
-    qtbot.wait(500)
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    imsave(IMAGES / name, viewer.screenshot(canvas_only=False, flash=False),
-           check_contrast=False)
-
-
 @screenshots
 def test_screenshot_deblur_dock(make_napari_viewer, qtbot):
     """EM sample (protocol C) deblurred by Wiener with the true astigmatic PSF from the dock."""
@@ -890,7 +871,7 @@ def test_screenshot_deblur_dock(make_napari_viewer, qtbot):
     viewer.layers[1].visible = False
     viewer.layers.selection.active = run.layer
     assert run.layer.name.endswith("deblurred [wiener]")
-    _shot(viewer, qtbot, "deblur_dock.png")
+    take_screenshot(viewer, qtbot, "deblur_dock.png")
 
 
 @screenshots
@@ -916,7 +897,7 @@ def test_screenshot_compare_dock(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: w.stack_results is not None, timeout=300_000)
     w.schedule_update()
     wait_table(qtbot, w)
-    _shot(viewer, qtbot, "compare_dock.png")
+    take_screenshot(viewer, qtbot, "compare_dock.png")
 
 
 @screenshots
@@ -951,4 +932,4 @@ def test_screenshot_finetune_dock(make_napari_viewer, qtbot, tmp_path):
     qtbot.waitUntil(lambda: w.preview_layer is not None, timeout=120_000)
     qtbot.waitUntil(lambda: not w._workers or w._last_step >= 150, timeout=600_000)
     wait_idle(qtbot, w, timeout=600_000)
-    _shot(viewer, qtbot, "finetune_dock.png")
+    take_screenshot(viewer, qtbot, "finetune_dock.png")
