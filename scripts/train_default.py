@@ -207,6 +207,11 @@ def parse_args(argv=None):
         help="probability that a patch gets exactly one of protocols A, B, C instead of a random "
         "draw from the mixture (DegradationRanges.p_protocol)",
     )
+    p.add_argument(
+        "--protocol-weights",
+        default="1,1,1",
+        help="relative weights of protocols A,B,C among the --p-protocol patches (e.g. 1,1,2)",
+    )
     p.add_argument("--log-every", type=float, default=30.0, help="seconds between log lines")
     return p.parse_args(argv)
 
@@ -242,7 +247,13 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     train_imgs = [read_image(f, channels) for f in train_files]
     val_imgs = [read_image(f, channels) for f in val_files]
-    ranges = data.DegradationRanges(p_protocol=args.p_protocol)
+    try:
+        protocol_weights = tuple(float(w) for w in args.protocol_weights.split(","))
+        ranges = data.DegradationRanges(
+            p_protocol=args.p_protocol, protocol_weights=protocol_weights
+        )
+    except ValueError as err:
+        raise SystemExit(f"--p-protocol / --protocol-weights: {err}") from None
     train = data.SyntheticData(
         train_imgs,
         ranges,
@@ -396,6 +407,7 @@ def main(argv=None) -> int:
         "minutes": round(result.seconds / 60, 2),
         "lr": args.lr,
         "p_protocol": args.p_protocol,
+        "protocol_weights": list(protocol_weights),
         "best_step": best.get("step"),
         "val_psnr": best.get("val_psnr"),
     }
@@ -405,6 +417,11 @@ def main(argv=None) -> int:
         f"python scripts/train_default.py --name {args.name} --steps {r['schedule_steps']} "
         f"--minutes {math.ceil(r['minutes'])} --lr {r['lr']:g} "
         f"--p-protocol {r.get('p_protocol', 0):g}"
+        + (
+            f" --protocol-weights {','.join(f'{w:g}' for w in r['protocol_weights'])}"
+            if len(set(r.get("protocol_weights", [1]))) > 1
+            else ""
+        )
         + (" --init <previous file>" if r.get("init") else "")
         + " --no-resume --out <file>"
         for r in metrics["rounds"]

@@ -151,6 +151,25 @@ def test_mix_weights_the_protocols_by_p_protocol():
     assert plain == [data.DegradationRanges(p_protocol=0.0).sample(rng1) for _ in range(50)]
 
 
+def test_protocol_weights_tilt_the_protocol_draws():
+    rng = np.random.default_rng(0)
+    ranges = data.DegradationRanges(p_protocol=1.0, protocol_weights=(1.0, 0.0, 3.0))
+    kinds = [ranges.sample(rng).kind for _ in range(400)]
+    assert "protocol_B" not in kinds
+    assert 0.65 < kinds.count("protocol_C") / len(kinds) < 0.85
+    # equal weights keep the draw sequence of runs made before the field existed
+    rng0, rng1 = np.random.default_rng(5), np.random.default_rng(5)
+    a = [data.DegradationRanges(p_protocol=0.5).sample(rng0) for _ in range(50)]
+    b = [
+        data.DegradationRanges(p_protocol=0.5, protocol_weights=(2.0, 2.0, 2.0)).sample(rng1)
+        for _ in range(50)
+    ]
+    assert a == b
+    for bad in [(1.0, 1.0), (0.0, 0.0, 0.0), (1.0, -1.0, 1.0), (1.0, float("nan"), 1.0)]:
+        with pytest.raises(ValueError, match="protocol_weights"):
+            data.DegradationRanges(protocol_weights=bad)
+
+
 def test_patches_avoid_empty_background(fluo_u8):
     rng = np.random.default_rng(0)
     full_std = (fluo_u8 / 255.0).std()

@@ -504,9 +504,9 @@ class DegradationRanges:
     ``gaussian_noise``. The defaults contain protocols A (Gaussian 1.6, noise 2/255),
     B (disk 3, Poisson 200 + 0.01) and C (astigmatic 2.5 / 0.8, noise 2/255) of EVALUATION.md
     (:meth:`covers`) and reach beyond them on every axis. With probability ``p_protocol`` a
-    patch instead gets exactly one of protocols A, B or C (equally likely): the shapes a user
-    meets most (widefield Gaussian, defocus, serial-SEM astigmatism) then weigh more than the
-    rest of the ranges.
+    patch instead gets exactly one of protocols A, B or C (in proportion to
+    ``protocol_weights``, equal by default): the shapes a user meets most (widefield Gaussian,
+    defocus, serial-SEM astigmatism) then weigh more than the rest of the ranges.
     """
 
     kind_weights: tuple[tuple[str, float], ...] = (
@@ -523,6 +523,7 @@ class DegradationRanges:
     p_poisson: float = 0.4
     poisson_peak: tuple[float, float] = (50.0, 1000.0)
     p_protocol: float = 0.0
+    protocol_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def __post_init__(self):
         kinds = dict(self.kind_weights)
@@ -549,6 +550,16 @@ class DegradationRanges:
             raise ValueError(f"p_poisson={self.p_poisson!r}; accepted: a probability in [0, 1]")
         if not 0 <= self.p_protocol <= 1:
             raise ValueError(f"p_protocol={self.p_protocol!r}; accepted: a probability in [0, 1]")
+        pw = tuple(self.protocol_weights)
+        if (
+            len(pw) != 3
+            or any(not (w >= 0 and math.isfinite(w)) for w in pw)
+            or not sum(pw) > 0
+        ):
+            raise ValueError(
+                f"protocol_weights={self.protocol_weights!r}; accepted: three weights (A, B, C), "
+                "each >= 0, sum > 0"
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -590,7 +601,10 @@ class DegradationRanges:
         # Draw the protocol coin only when it can come up, so that p_protocol=0 draws the same
         # sequence as before the field existed (checkpoints resume identically).
         if self.p_protocol > 0 and rng.random() < self.p_protocol:
-            return PROTOCOL_PARAMS["ABC"[int(rng.integers(3))]]
+            pw = np.asarray(self.protocol_weights, dtype=np.float64)
+            if np.all(pw == pw[0]):  # equal weights: the draw earlier checkpoints resumed with
+                return PROTOCOL_PARAMS["ABC"[int(rng.integers(3))]]
+            return PROTOCOL_PARAMS["ABC"[int(rng.choice(3, p=pw / pw.sum()))]]
         names = [k for k, _ in self.kind_weights]
         w = np.array([v for _, v in self.kind_weights], dtype=np.float64)
         kind = names[int(rng.choice(len(names), p=w / w.sum()))]
