@@ -8,11 +8,17 @@ shipped files:
     gran.hist_v1, gran.em_v1:  --lr 3e-4 (round 1), then --init ... --lr 1e-4 (round 2),
                                then --init ... --lr 1e-4 --p-protocol 0.5 (round 3)
     gran.fluo_v1:              --lr 3e-4 (round 1), then --init ... --lr 1e-4 --p-protocol 0.5
+                               (round 2), then --init ... --lr 1e-4 --p-protocol 0.6
+                               --protocol-weights 1,1,2 --seed 1 (round 3)
 
     python scripts/train_default.py --name gran.fluo_v1 --steps 3675 --minutes 37 \
         --lr 3e-4 --no-resume --out runs/fluo_r1.safetensors
     python scripts/train_default.py --name gran.fluo_v1 --steps 8500 --minutes 45 \
         --lr 1e-4 --p-protocol 0.5 --init runs/fluo_r1.safetensors --no-resume \
+        --out runs/fluo_r2.safetensors
+    python scripts/train_default.py --name gran.fluo_v1 --steps 5000 --minutes 27 \
+        --lr 1e-4 --p-protocol 0.6 --protocol-weights 1,1,2 --seed 1 \
+        --init runs/fluo_r2.safetensors --no-resume \
         --out src/napari_microdeblur/weights/gran.fluo_v1.safetensors
 
 Each recipe trains GRAN (graph reasoning attention network, paper 000) in the supervised
@@ -408,6 +414,7 @@ def main(argv=None) -> int:
         "lr": args.lr,
         "p_protocol": args.p_protocol,
         "protocol_weights": list(protocol_weights),
+        "seed": args.seed,
         "best_step": best.get("step"),
         "val_psnr": best.get("val_psnr"),
     }
@@ -422,6 +429,7 @@ def main(argv=None) -> int:
             if len(set(r.get("protocol_weights", [1]))) > 1
             else ""
         )
+        + (f" --seed {r['seed']}" if r.get("seed") else "")
         + (" --init <previous file>" if r.get("init") else "")
         + " --no-resume --out <file>"
         for r in metrics["rounds"]

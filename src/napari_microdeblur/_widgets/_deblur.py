@@ -338,8 +338,18 @@ class DeblurRun:
     """
 
     def __init__(
-        self, viewer, req: DeblurRequest, *, on_done=None, on_progress=None, add_layer=True
+        self,
+        viewer,
+        req: DeblurRequest,
+        *,
+        on_done=None,
+        on_progress=None,
+        add_layer=True,
+        job: tuple | None = None,
+        description: str | None = None,
     ) -> None:
+        """``job``: ``(generator function, *args)`` the worker runs (default
+        ``iter_deblur_job(req)``); ``description`` labels the progress bar."""
         from napari.qt.threading import create_worker
         from napari.utils import progress
 
@@ -354,10 +364,11 @@ class DeblurRun:
         self.yields_after_cancel = 0
         self._on_done = on_done
         self._on_progress = on_progress
-        self.pbar = progress(total=0, desc=f"Deblurring {req.source_name} [{req.method_name}]")
-        self.worker = create_worker(
-            iter_deblur_job, req, _start_thread=False, _ignore_errors=True
+        self.pbar = progress(
+            total=0, desc=description or f"Deblurring {req.source_name} [{req.method_name}]"
         )
+        func, *args = job or (iter_deblur_job, req)
+        self.worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
         self.worker.errored.connect(self._errored)

@@ -166,34 +166,17 @@ class FocusRun(DeblurRun):
     ``<name> deblurred [<method>] (focus < T)`` and its metadata lists what was deblurred."""
 
     def __init__(self, viewer, req: DeblurRequest, selection: dict, *, on_done=None,
-                 on_progress=None) -> None:  # DeblurRun.__init__ would start its own job
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
-
-        self.viewer = viewer
-        self.req = req
+                 on_progress=None) -> None:
         self.selection = selection
-        self.cancelled = False
-        self.done = False
-        self.layer = None
-        self.result = None
-        self.add_layer = True
-        self.error: BaseException | None = None
-        self.yields_after_cancel = 0
-        self._on_done = on_done
-        self._on_progress = on_progress
         unit = "tiles" if selection["tile"] else "slices"
-        self.pbar = progress(
-            total=0, desc=f"Deblurring soft {unit} of {req.source_name} [{req.method_name}]"
+        super().__init__(
+            viewer,
+            req,
+            on_done=on_done,
+            on_progress=on_progress,
+            job=(iter_focus_job, req, selection),
+            description=f"Deblurring soft {unit} of {req.source_name} [{req.method_name}]",
         )
-        self.worker = create_worker(
-            iter_focus_job, req, selection, _start_thread=False, _ignore_errors=True
-        )
-        self.worker.yielded.connect(self._yielded)
-        self.worker.returned.connect(self._returned)
-        self.worker.errored.connect(self._errored)
-        self.worker.aborted.connect(self._aborted)
-        self.worker.finished.connect(self._finished)
 
     def _returned(self, value) -> None:
         if self.cancelled:

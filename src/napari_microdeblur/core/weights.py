@@ -130,7 +130,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "gran.fluo_v1": BundledWeights(
         file="gran.fluo_v1.safetensors",
-        sha256="fc72039583f63edbbe04584319f9ec8dcd9982641249b55eb4c82be454444e60",
+        sha256="a0b8208417717122b8a756d936ae436c0c41ef71e90c0bd2af40f40b72a89939",
         license="BSD-3-Clause",
         description="GRAN for grayscale widefield fluorescence (CellProfiler examples)",
     ),
