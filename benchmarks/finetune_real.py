@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=64)
     parser.add_argument("--include-focus", action="store_true",
                         help="also pair the in-focus plane with itself")
+    parser.add_argument("--train-only", default=None,
+                        help="comma-separated parameter-name prefixes to train (e.g. tail,up); "
+                        "the rest stays frozen")
     parser.add_argument("--no-oracles", action="store_true", help="skip the two oracle rows")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -92,6 +95,10 @@ def main() -> None:
     pairs = data.pairs_from_stack(stack, focus_plane=focus, axes="ZYX", name="mito-left",
                                   include_focus=args.include_focus)
     train_pairs, val = data.split_validation(pairs, val_fraction=0.2, seed=0)
+    if args.train_only:
+        prefixes = tuple(args.train_only.split(","))
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(prefixes))
     t0 = time.perf_counter()
     result = training.fit(
         model, data.PairedData(train_pairs, description="mitochondria stack, left half"), val,

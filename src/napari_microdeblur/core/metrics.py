@@ -13,6 +13,7 @@ the window radius cropped off every spatial axis before averaging.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 
 import numpy as np
@@ -214,10 +215,26 @@ def _gauss_filter(a: torch.Tensor, nsp: int, kernel: torch.Tensor) -> torch.Tens
         # torch's 1-channel conv1d is slow on the CPU: scipy's filter is ~4x faster, same numbers
         from scipy.ndimage import correlate1d
 
-        out = a.numpy()
         taps = kernel.numpy()
-        for axis in range(a.ndim - nsp, a.ndim):
-            out = correlate1d(out, taps, axis=axis, mode="reflect")
+        arr = a.numpy()
+        out = np.empty_like(arr)
+        axes = list(range(a.ndim - nsp, a.ndim))
+
+        def filt(rows: slice) -> None:
+            block = arr[rows]
+            for axis in axes[:-1]:
+                block = correlate1d(block, taps, axis=axis, mode="reflect")
+            correlate1d(block, taps, axis=axes[-1], mode="reflect", output=out[rows])
+
+        workers = min(torch.get_num_threads(), arr.shape[0] if arr.ndim > nsp else 1)
+        if workers < 2 or arr.size < 1 << 20:
+            filt(slice(None))
+        else:
+            # scipy releases the GIL while filtering: split the leading axis over torch's
+            # thread count (a 1024 x 1024 QC slice, 8 moment maps: ~30 % faster on 2 cores)
+            bounds = np.linspace(0, arr.shape[0], workers + 1).astype(int)
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(filt, [slice(i, j) for i, j in zip(bounds[:-1], bounds[1:])]))
         return torch.from_numpy(out)
     for axis in range(a.ndim - nsp, a.ndim):
         n = a.shape[axis]
@@ -243,27 +260,31 @@ def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
             f"shape {tuple(y.shape[y.ndim - nsp:])}; pass channel_axis for colour images"
         )
     inv = 1.0 / data_range
-    y = (y * inv).to(torch.float32)
-    xs = [(x * inv).to(torch.float32) for x in xs]
+    # All the moments in one float32 array, written in place (no float64 temporaries).
+    stack = torch.empty((2 + 3 * len(xs), *y.shape), dtype=torch.float32, device=y.device)
+    stack[0].copy_(y).mul_(inv)
+    torch.mul(stack[0], stack[0], out=stack[1])
+    for i, x in enumerate(xs):
+        xi = stack[2 + 3 * i]
+        xi.copy_(x).mul_(inv)
+        torch.mul(xi, xi, out=stack[3 + 3 * i])
+        torch.mul(xi, stack[0], out=stack[4 + 3 * i])
     k = _gauss_kernel(y.device).to(torch.float32)
-    # One filtering pass over all the moments, stacked on a new leading axis.
-    stack = [y, y * y]
-    for x in xs:
-        stack += [x, x * x, x * y]
-    moments = _gauss_filter(torch.stack(stack), nsp, k)
+    moments = _gauss_filter(stack, nsp, k)
     uy, uyy = moments[0], moments[1]
     vy = uyy - uy * uy
     c1 = _K1**2  # (K1 * data_range)^2 on the data_range = 1 scale
     c2 = _K2**2
     r = _SSIM_RADIUS
     crop = (Ellipsis,) + (slice(r, -r),) * nsp
+    uy2, two_uy = uy * uy, 2 * uy
     maps = []
     for i in range(len(xs)):
         ux, uxx, uxy = moments[2 + 3 * i : 5 + 3 * i]
-        vx = uxx - ux * ux
-        vxy = uxy - ux * uy
-        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-        maps.append(s[crop].to(torch.float64))
+        ux2 = ux * ux
+        num = (two_uy * ux).add_(c1).mul_((uxy - ux * uy).mul_(2).add_(c2))
+        den = (ux2 + uy2).add_(c1).mul_((uxx - ux2).add_(vy).add_(c2))
+        maps.append(num.div_(den)[crop].to(torch.float64))
     return maps
 
 
