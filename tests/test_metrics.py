@@ -92,6 +92,22 @@ def test_ssim_many_equals_one_ssim_per_image(pairs, name):
         metrics.ssim_many([deg01, deg01[:-1]], ref01, data_range=1.0, channel_axis=ca)
 
 
+def test_threaded_filter_gives_the_single_thread_numbers(pairs, monkeypatch):
+    ref01, deg01, _ = pairs["lightsheet_mito_focus_stack_u16.tif"]
+    other = np.clip(deg01 * 0.9 + 0.05, 0, 1)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = metrics.ssim_many([deg01, other], ref01, data_range=1.0)
+        one_z = metrics.ssim_per_slice(deg01, ref01, data_range=1.0)
+        monkeypatch.setattr(metrics, "_THREADED_FILTER_MIN_SIZE", 0)
+        torch.set_num_threads(2)
+        assert metrics.ssim_many([deg01, other], ref01, data_range=1.0) == one
+        np.testing.assert_array_equal(metrics.ssim_per_slice(deg01, ref01, data_range=1.0), one_z)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_tensor_inputs_give_the_numpy_result(pairs):
     ref01, deg01, _ = pairs["fluo_ht29_dna_u8.tif"]
     expected = metrics.ssim(deg01, ref01, data_range=1.0)

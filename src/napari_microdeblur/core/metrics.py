@@ -35,6 +35,7 @@ _SSIM_SIGMA = 1.5
 _SSIM_TRUNCATE = 3.5
 _SSIM_RADIUS = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # 5, as scipy.ndimage computes it
 _SSIM_WIN = 2 * _SSIM_RADIUS + 1  # 11
+_THREADED_FILTER_MIN_SIZE = 1 << 20  # smaller stacks: thread start-up costs more than it saves
 _K1 = 0.01
 _K2 = 0.03
 
@@ -227,7 +228,7 @@ def _gauss_filter(a: torch.Tensor, nsp: int, kernel: torch.Tensor) -> torch.Tens
             correlate1d(block, taps, axis=axes[-1], mode="reflect", output=out[rows])
 
         workers = min(torch.get_num_threads(), arr.shape[0] if arr.ndim > nsp else 1)
-        if workers < 2 or arr.size < 1 << 20:
+        if workers < 2 or arr.size < _THREADED_FILTER_MIN_SIZE:
             filt(slice(None))
         else:
             # scipy releases the GIL while filtering: split the leading axis over torch's
