@@ -73,6 +73,10 @@ def main() -> None:
     parser.add_argument("--train-only", default=None,
                         help="comma-separated parameter-name prefixes to train (e.g. tail,up); "
                         "the rest stays frozen")
+    parser.add_argument("--stack-control", action="store_true",
+                        help="also score the right half of the stack's planes within 0.7 um "
+                        "of focus against the right half of Abs0051 (same acquisition as "
+                        "the training planes, unseen pixels)")
     parser.add_argument("--no-oracles", action="store_true", help="skip the two oracle rows")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -90,6 +94,13 @@ def main() -> None:
     model, card = weights.load_model(args.base)
     rows[f"{args.base} (default)"] = mean_scores(
         [deblur(x, method=args.base) for x in inputs], reference)
+    if args.stack_control:  # planes 0.15-0.7 um from focus (0.05 um steps), right half
+        right = [tifffile.imread(f)[:, 256:].astype(np.float32) for f, k in zip(files, z)
+                 if 3 <= abs(k - 51) <= 14]
+        right_ref = tifffile.imread(files[focus])[:, 256:].astype(np.float32)
+        rows["control: stack planes, right half, input"] = mean_scores(right, right_ref)
+        rows[f"control: stack planes, right half, {args.base}"] = mean_scores(
+            [deblur(x, method=args.base) for x in right], right_ref)
 
     # fine-tune: planes of the left half paired to the in-focus plane; validation = 2 planes
     pairs = data.pairs_from_stack(stack, focus_plane=focus, axes="ZYX", name="mito-left",
@@ -109,6 +120,9 @@ def main() -> None:
     tuned_minutes = (time.perf_counter() - t0) / 60
     rows[f"{args.base} fine-tuned ({result.steps_done} steps, {tuned_minutes:.1f} min)"] = \
         mean_scores([deblur(x, method=model) for x in inputs], reference)
+    if args.stack_control:
+        rows["control: stack planes, right half, fine-tuned"] = mean_scores(
+            [deblur(x, method=model) for x in right], right_ref)
 
     print(f"fine-tune: best checkpoint at step {result.best_metrics.get('step')}, validation "
           f"PSNR {result.best_metrics.get('val_psnr')} dB (the input: "
