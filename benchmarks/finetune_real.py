@@ -53,6 +53,11 @@ def score(prediction: np.ndarray, reference: np.ndarray) -> dict:
             "ssim": ssim(p[crop], r[crop], data_range=1.0)}
 
 
+def deblurred_scores(method, images: list[np.ndarray], reference: np.ndarray) -> dict:
+    """Mean scores of ``images`` deblurred by ``method`` (a name or a model)."""
+    return mean_scores([deblur(x, method=method) for x in images], reference)
+
+
 def mean_scores(outputs: list[np.ndarray], reference: np.ndarray) -> dict:
     scores = [score(o, reference) for o in outputs]
     return {k: float(np.mean([s[k] for s in scores])) for k in ("psnr", "ssim")}
@@ -92,17 +97,17 @@ def main() -> None:
 
     rows = {"input (defocused shot)": mean_scores(inputs, reference)}
     model, card = weights.load_model(args.base)
-    rows[f"{args.base} (default)"] = mean_scores(
-        [deblur(x, method=args.base) for x in inputs], reference)
+    rows[f"{args.base} (default)"] = deblurred_scores(args.base, inputs, reference)
     if args.stack_control:  # planes 0.15-0.7 um from focus (0.05 um steps), right half
         right = [tifffile.imread(f)[:, 256:].astype(np.float32) for f, k in zip(files, z)
                  if 3 <= abs(k - 51) <= 14]
         right_ref = tifffile.imread(files[focus])[:, 256:].astype(np.float32)
         rows["control: stack planes, right half, input"] = mean_scores(right, right_ref)
-        rows[f"control: stack planes, right half, {args.base}"] = mean_scores(
-            [deblur(x, method=args.base) for x in right], right_ref)
+        rows[f"control: stack planes, right half, {args.base}"] = deblurred_scores(
+            args.base, right, right_ref)
 
-    # fine-tune: planes of the left half paired to the in-focus plane; validation = 2 planes
+    # fine-tune: planes of the left half paired to the in-focus plane; validation: 20 % of
+    # the planes (3 of 14)
     pairs = data.pairs_from_stack(stack, focus_plane=focus, axes="ZYX", name="mito-left",
                                   include_focus=args.include_focus)
     train_pairs, val = data.split_validation(pairs, val_fraction=0.2, seed=0)
@@ -119,10 +124,10 @@ def main() -> None:
     )
     tuned_minutes = (time.perf_counter() - t0) / 60
     rows[f"{args.base} fine-tuned ({result.steps_done} steps, {tuned_minutes:.1f} min)"] = \
-        mean_scores([deblur(x, method=model) for x in inputs], reference)
+        deblurred_scores(model, inputs, reference)
     if args.stack_control:
-        rows["control: stack planes, right half, fine-tuned"] = mean_scores(
-            [deblur(x, method=model) for x in right], right_ref)
+        rows["control: stack planes, right half, fine-tuned"] = deblurred_scores(
+            model, right, right_ref)
 
     print(f"fine-tune: best checkpoint at step {result.best_metrics.get('step')}, validation "
           f"PSNR {result.best_metrics.get('val_psnr')} dB (the input: "

@@ -492,6 +492,12 @@ PROTOCOL_PARAMS = {
 }
 
 
+def _valid_weights(weights) -> bool:
+    """Sampling weights: each finite and >= 0, their sum > 0."""
+    weights = list(weights)
+    return all(w >= 0 and math.isfinite(w) for w in weights) and sum(weights) > 0
+
+
 @dataclass(frozen=True)
 class DegradationRanges:
     """The ranges a ``"mix"`` degradation draws from (all on the reference [0, 1] scale).
@@ -533,10 +539,7 @@ class DegradationRanges:
                 f"kind_weights={self.kind_weights!r}; accepted kinds: gaussian, disk, "
                 "astigmatic, none"
             )
-        if (
-            any(not (w >= 0 and math.isfinite(w)) for w in kinds.values())
-            or not sum(kinds.values()) > 0
-        ):
+        if not _valid_weights(kinds.values()):
             raise ValueError(f"kind_weights={self.kind_weights!r}: weights must be >= 0, sum > 0")
         _range(self.gaussian_sigma, "gaussian_sigma", 1e-3)
         _range(self.disk_radius, "disk_radius", 0.5)
@@ -550,12 +553,7 @@ class DegradationRanges:
             raise ValueError(f"p_poisson={self.p_poisson!r}; accepted: a probability in [0, 1]")
         if not 0 <= self.p_protocol <= 1:
             raise ValueError(f"p_protocol={self.p_protocol!r}; accepted: a probability in [0, 1]")
-        pw = tuple(self.protocol_weights)
-        if (
-            len(pw) != 3
-            or any(not (w >= 0 and math.isfinite(w)) for w in pw)
-            or not sum(pw) > 0
-        ):
+        if len(self.protocol_weights) != 3 or not _valid_weights(self.protocol_weights):
             raise ValueError(
                 f"protocol_weights={self.protocol_weights!r}; accepted: three weights (A, B, C), "
                 "each >= 0, sum > 0"
