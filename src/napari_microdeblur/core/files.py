@@ -71,6 +71,19 @@ def deblur_file(source, output, **options) -> DeblurResult:
     return drain(iter_deblur_file(source, output, **options))
 
 
+def copy_atomically(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy ``src`` to ``dst`` through a hidden temporary file, so ``dst`` is never partial."""
+    import shutil
+
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def find_inputs(pattern: str | os.PathLike) -> list[Path]:
     """A file, every image file in a directory, or the files a glob matches, sorted."""
     path = Path(pattern)

@@ -1,0 +1,221 @@
+"""The `train` and `finetune` commands of `microdeblur` (registered by cli.build_parser)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .cli import UserError
+from .core.files import copy_atomically
+
+
+def _check_weights_output(path: str, overwrite: bool) -> Path:
+    out = Path(path)
+    if out.suffix != ".safetensors":
+        raise UserError(f"--out {str(out)!r} must end in .safetensors")
+    if not out.parent.is_dir():
+        raise UserError(f"--out: the folder {str(out.parent)!r} does not exist; create it first")
+    if out.exists() and not overwrite:
+        raise UserError(f"--out {str(out)!r} exists; choose another name or --overwrite")
+    return out
+
+
+def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
+    from .core import io
+    from .core.files import find_inputs
+    from .core.inference import check_axes
+
+    images = []
+    for path in find_inputs(spec):
+        data = io.read_image(path, lazy=False)
+        array = np.asarray(data.array)
+        images.append((path.name, array, check_axes(axes or data.axes or None, array.shape)))
+    return images
+
+
+def _drive_fit(run, *, quiet: bool):
+    """Drive iter_fit-like progress with a tqdm bar showing loss and validation PSNR."""
+    from tqdm import tqdm
+
+    bar = None
+    try:
+        while True:
+            try:
+                record = next(run)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(record, tuple):  # core.finetune yields ("info", ...), ("step", ...)
+                kind, record = record
+                if kind != "step":
+                    for note in record.get("notes", []):
+                        print(f"note: {note}", file=sys.stderr)
+                    continue
+            if bar is None:
+                bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
+            postfix = {"loss": f"{record.loss:.4f}"}
+            if record.val_psnr is not None:
+                postfix["val PSNR"] = f"{record.val_psnr:.2f}"
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(record.step - bar.n)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def cmd_train(args) -> int:
+    """Train a registered architecture on sharp images (synthetic blur) or blurry/sharp pairs."""
+    import tempfile
+
+    from .core import data, registry, training
+
+    out = _check_weights_output(args.out, args.overwrite)
+    config = {}
+    if args.config:
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserError(f"--config {args.config!r}: {error}") from error
+    sharp = _read_images(args.sharp, args.axes)
+    rgb = any(a.endswith("S") for _, _, a in sharp)
+    config.setdefault("in_channels", 3 if rgb else 1)
+    config.setdefault("out_channels", config["in_channels"])
+    model = registry.build_model(args.arch, config)
+    if args.blurry:
+        blurry = _read_images(args.blurry, args.axes)
+        if len(blurry) != len(sharp):
+            raise UserError(f"--blurry gives {len(blurry)} images but --sharp {len(sharp)}: "
+                            "they pair up in sorted order")
+        pairs = []
+        for (bn, b, axes), (sn, s, _) in zip(blurry, sharp, strict=True):
+            pairs += data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
+        train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0)
+        train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {args.sharp}")
+        degradation = "real pairs"
+    else:
+        names = [n for n, _, _ in sharp]
+        arrays = [a for _, a, _ in sharp]
+        n_val = int(round(len(arrays) * args.val_fraction)) if len(arrays) > 1 else 0
+        n_val = min(max(n_val, 1 if len(arrays) > 1 else 0), len(arrays) - 1)
+        axes = sharp[0][2]
+        train = data.SyntheticData(arrays[n_val:], args.degradation, axes=axes,
+                                   names=names[n_val:], seed=args.seed,
+                                   description=f"sharp images {args.sharp}")
+        held = arrays[:n_val] or arrays
+        if not n_val:
+            print("note: one image only: validated on the training image", file=sys.stderr)
+        val = []
+        for protocol in ("ABC" if args.degradation == "mix" else args.degradation):
+            val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
+        degradation = args.degradation
+    card = {"description": f"{args.arch} trained with microdeblur train",
+            "license": args.license, "degradation": degradation}
+    with tempfile.TemporaryDirectory(prefix="microdeblur-train-",
+                                     dir=args.checkpoint_dir) as ckdir:
+        run = training.iter_fit(
+            model, train, val, steps=args.steps, batch_size=args.batch, patch=args.patch,
+            lr=args.lr, device=args.device, seed=args.seed, checkpoint_dir=ckdir,
+            checkpoint_every=max(1, args.steps // 10), card=card,
+        )
+        result = _drive_fit(run, quiet=args.quiet)
+        copy_atomically(Path(ckdir) / "best.safetensors", out)
+    metrics = result.best_metrics or {}
+    print(f"{out}: {args.arch}, {result.steps_done} steps in {result.seconds / 60:.1f} min; "
+          f"validation PSNR {metrics.get('val_psnr', float('nan')):.2f} dB "
+          f"(input {result.baseline.get('val_psnr', float('nan')):.2f} dB)")
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    """Fine-tune weights on the user's blurry/sharp pair or z-stack (core.finetune)."""
+    import tempfile
+
+    from .core import io, weights
+    from .core.finetune import FinetuneRequest, iter_finetune_job
+    from .core.inference import check_axes
+
+    out = _check_weights_output(args.out, args.overwrite)
+    if bool(args.stack) == bool(args.blurry or args.sharp):
+        raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
+    if not args.stack and not (args.blurry and args.sharp):
+        raise UserError("--blurry and --sharp go together")
+    model, base_card = weights.load_model(args.weights)
+
+    def read(path):
+        image = io.read_image(path, lazy=False)
+        array = np.asarray(image.array)
+        return array, check_axes(args.axes or image.axes or None, array.shape)
+
+    focus: int | str = "auto"
+    if args.focus_plane != "auto":
+        try:
+            focus = int(args.focus_plane)
+        except ValueError:
+            message = f"--focus-plane {args.focus_plane!r}: give auto or a plane index"
+            raise UserError(message) from None
+    with tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") as ckdir:
+        if args.stack:
+            stack, axes = read(args.stack)
+            request = FinetuneRequest(mode="stack", layer_name=Path(args.stack).name, axes=axes,
+                                      model=model, base_label=str(args.weights),
+                                      base_card=base_card, stack=stack, focus=focus)
+        else:
+            blurry, axes = read(args.blurry)
+            sharp, _ = read(args.sharp)
+            request = FinetuneRequest(mode="pair", layer_name=Path(args.blurry).name, axes=axes,
+                                      model=model, base_label=str(args.weights),
+                                      base_card=base_card, blurry=blurry, sharp=sharp)
+        request.steps, request.patch, request.batch_size = args.steps, args.patch, args.batch
+        request.lr, request.device, request.checkpoint_dir = args.lr, args.device, ckdir
+        request.val_fraction = args.val_fraction
+        outcome = _drive_fit(iter_finetune_job(request), quiet=args.quiet)
+        if outcome.get("file") is None:
+            raise UserError("fine-tuning ended before a checkpoint was written")
+        copy_atomically(Path(outcome["file"]), out)
+    metrics = outcome["card"].metrics or {}
+    print(f"{out}: {args.weights} fine-tuned for {args.steps} steps; validation PSNR "
+          f"{metrics.get('val_psnr', float('nan')):.2f} dB")
+    return 0
+
+
+def _add_training_options(p: argparse.ArgumentParser, *, steps: int, lr: float) -> None:
+    p.add_argument("--out", required=True, help="output .safetensors (with its model card)")
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--patch", type=int, default=64, help="training patch size in pixels")
+    p.add_argument("--batch", type=int, default=8, help="patches per step")
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of whole images or planes held out for validation")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def add_training_commands(sub) -> None:
+    """Add `train` and `finetune` to the subcommands of the `microdeblur` parser."""
+    p = sub.add_parser("train", help="train a network (synthetic blur of sharp images, or pairs)")
+    p.add_argument("--arch", required=True, help="a registered architecture (see methods)")
+    p.add_argument("--config", help="JSON file of config fields (default: the paper's config)")
+    p.add_argument("--sharp", required=True, help="sharp image, directory or quoted glob")
+    p.add_argument("--blurry", help="blurry images paired with --sharp in sorted order")
+    p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
+                   help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
+    p.add_argument("--axes")
+    _add_training_options(p, steps=2000, lr=3e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--license", default="unknown", help="SPDX licence of the training data")
+    p.add_argument("--checkpoint-dir", help="folder for the run's checkpoints (default: temp)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("finetune", help="fine-tune weights on your own paired data")
+    p.add_argument("--weights", required=True, help="bundled name (gran.fluo_v1) or file")
+    p.add_argument("--blurry", help="blurry image (with --sharp)")
+    p.add_argument("--sharp", help="sharp image of the same field")
+    p.add_argument("--stack", help="a z-stack: each plane is paired to the in-focus plane")
+    p.add_argument("--focus-plane", default="auto", help="auto (focus score) or a plane index")
+    p.add_argument("--axes")
+    _add_training_options(p, steps=200, lr=1e-4)
+    p.set_defaults(func=cmd_finetune)
