@@ -255,7 +255,7 @@ def test_c2f_unet_parameter_counts_against_paper():
         return n_params(meta_model("c2f_unet", cfg))
 
     res4, cat4 = count(), count(interaction="concat")
-    assert res4 == 2_567_332  # ours; paper Table 1: 2,569,512 (see c2f_unet module docstring)
+    assert res4 == 2_567_764  # ours (eq. 3 included); paper Table 1: 2,569,512 (module docstring)
     assert abs(res4 - 2_569_512) / 2_569_512 < 0.001
     assert cat4 - res4 == 2_942_760 - 2_569_512 == 373_248  # concat weights exactly as in the paper
     assert abs(count(levels=1) - 1_942_962) / 1_942_962 < 0.001
@@ -269,6 +269,17 @@ def test_c2f_unet_pyramid_coarse_to_fine():
     assert [o.shape[-2:] for o in outs] == [(8, 6), (16, 12), (32, 24)]
     assert [t.shape for t in model.input_pyramid(x)] == [o.shape for o in outs]
     torch.testing.assert_close(model(x), outs[-1])
+
+
+def test_c2f_unet_finer_level_sees_coarser_output():
+    """Eq. 3: the finer level's output depends on the coarser level's output."""
+    model = tiny("c2f_unet", levels=2, depth=3).eval()
+    x = torch.rand(1, 1, 32, 32)
+    before = model(x)
+    with torch.no_grad():  # change only the coarsest level's output layer
+        model.nets[1].out.bias.add_(1.0)
+    assert model.nets[0].enc[0][0].in_channels == 2  # x_n plus the upsampled coarser output
+    assert not torch.allclose(model(x), before)
 
 
 # --------------------------------------------------------------------------- SGPN

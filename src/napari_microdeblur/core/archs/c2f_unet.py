@@ -1,4 +1,4 @@
-"""Coarse-to-fine multi-level U-Net with feature interaction (paper 001).
+"""Coarse-to-fine multi-level U-Net with feature interaction.
 
 J. Wang, B. Han, "Defocus deblur microscopy via feature interactive coarse-to-fine network",
 arXiv:2211.00416 (2022).
@@ -9,6 +9,10 @@ N levels (``levels`` = 1..4). Level n (n = 1 finest) sees the input downsampled 
 next finer one, so every level reaches the same coarsest resolution (1/16 of the input for
 the paper's depth 5). Blocks are (3x3 conv - BatchNorm - ReLU) x 2, 2x2 max pooling,
 2x2 stride-2 transposed convolutions, skip concatenation, and a 1x1 output convolution.
+
+Coarse-to-fine input (eq. 3): every level but the coarsest receives its own downsampled input
+x_n concatenated with the coarser level's output upsampled to x_n's size (bilinear), so its first
+convolution takes ``in_channels + out_channels`` channels.
 
 Feature interaction (eq. 4, 6, 7): the output of encoder block i of level n, E_i^(n), is
 combined with the decoder features D_{i-1}^(n+1) of the next coarser level, which have the
@@ -27,9 +31,10 @@ level's output, coarse to fine, for the multi-scale content loss (eq. 5).
 
 Widths are not printed in the paper; the parameter counts of its Table 1 pin them down:
 base width 16 doubling per level, finest depth 5, levels of depth 5, 4, 3, 2. This gives
-(1 input / 1 output channel) N=1 1,942,289 (paper 1,942,962), N=3 2,541,811 (2,543,478),
-N=4 residual 2,567,332 (2,569,512), N=4 concat 2,940,580 (2,942,760): every count within
-0.09 %, and concat minus residual for N=4 = 373,248 exactly as in the paper. The remaining
+(1 input / 1 output channel, eq. 3's extra input channel included) N=1 1,942,289 (paper
+1,942,962), N=3 2,542,099 (2,543,478), N=4 residual 2,567,764 (2,569,512), N=4 concat 2,941,012
+(2,942,760): every count within 0.07 %, and concat minus residual for N=4 = 373,248 exactly as
+in the paper. The remaining
 offset of a few hundred parameters per level comes from layer details the paper does not
 give (biases, output layer). The paper's N=2 row (1,986,116, only 43,154 above N=1) does
 not fit the structure that reproduces the other four rows (a depth-4 U-Net alone has
@@ -214,10 +219,13 @@ class C2FUNet(nn.Module):
         self.nets = nn.ModuleList()
         for n in range(cfg.levels):  # index 0 = finest
             depth = cfg.depth - n
-            inject = depth - 2 if n < cfg.levels - 1 else 0
+            coarsest = n == cfg.levels - 1
+            inject = 0 if coarsest else depth - 2
+            # eq. 3: a finer level also sees the coarser level's upsampled output
+            cin = cfg.in_channels if coarsest else cfg.in_channels + cfg.out_channels
             self.nets.append(
                 UNetLevel(
-                    cfg.in_channels,
+                    cin,
                     cfg.out_channels,
                     depth,
                     cfg.base_channels,
@@ -231,7 +239,9 @@ class C2FUNet(nn.Module):
         r = 0.0
         for n in range(cfg.levels - 1, -1, -1):
             pix = 2.0**n
-            r, dec = self.nets[n].receptive_radius(pix, pix, dec if n < cfg.levels - 1 else None)
+            # eq. 3: the coarser output (radius r, upsampled bilinearly) is part of this input
+            r_in = pix if dec is None else r + pix
+            r, dec = self.nets[n].receptive_radius(r_in, pix, dec)
         self.receptive_field = int(r) + 1
 
     def input_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -244,9 +254,12 @@ class C2FUNet(nn.Module):
     def forward_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Restored images of every level, coarse to fine (the last one is full size)."""
         xs = self.input_pyramid(x)
-        outs = []
+        outs: list[torch.Tensor] = []
         coarse = None
         for n, xn in zip(range(self.config.levels - 1, -1, -1), xs, strict=True):
+            if outs:  # eq. 3: x_n together with the upsampled coarser output
+                up = F.interpolate(outs[-1], size=xn.shape[-2:], mode="bilinear", align_corners=False)
+                xn = torch.cat([xn, up], dim=1)
             y, coarse = self.nets[n](xn, coarse)
             outs.append(y)
         return outs
