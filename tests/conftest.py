@@ -1,3 +1,7 @@
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,50 @@ import torch
 torch.set_num_threads(1)
 
 DATA = Path(__file__).parent / "data"
+APT_LIST = ".ci/apt-packages.txt"
+GUI_FIXTURES = {"qtbot", "qapp", "make_napari_viewer", "make_napari_viewer_proxy"}
+# start a QApplication the way pytest-qt will (same binding, PYTEST_QT_API honoured)
+_QT_PROBE = (
+    "from pytestqt.qt_compat import qt_api; qt_api.set_qt_api(None); "
+    "qt_api.QtWidgets.QApplication([])"
+)
+
+
+def qt_platform_problem() -> str | None:
+    """None when Qt can start a QApplication here, else one line naming what to install.
+
+    Run in a subprocess because a missing platform plugin makes Qt abort the whole process."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            or os.environ.get("QT_QPA_PLATFORM")):
+        return (f"no display for Qt: install xvfb (listed in {APT_LIST}) so pytest-xvfb can "
+                f"start one: sudo apt-get install -y $(cat {APT_LIST})")
+    env = dict(os.environ, QT_DEBUG_PLUGINS="1")
+    probe = subprocess.run([sys.executable, "-c", _QT_PROBE], env=env, capture_output=True,
+                           text=True, timeout=120)
+    if probe.returncode == 0:
+        return None
+    missing = re.findall(r"Cannot load library [^:]+: (?:\S*/)?(lib[\w.+-]+?\.so[.\d]*):",
+                         probe.stderr)
+    what = ""
+    if missing:
+        library = missing[-1]
+        stem = library.split(".so")[0].lower()
+        # Debian names a library package after its soname: libxcb-cursor.so.0 -> libxcb-cursor0
+        major = library.split(".so")[1].lstrip(".").split(".")[0]
+        package = stem + ("-" if stem[-1].isdigit() else "") + major
+        what = f" ({library} is missing: Debian package {package})"
+    return (f"Qt cannot start its platform plugin{what}: install the system packages in "
+            f"{APT_LIST}: sudo apt-get install -y $(cat {APT_LIST})")
+
+
+def pytest_collection_finish(session):
+    """Stop with one line, not Qt's 'Fatal Python error: Aborted', when GUI tests cannot run."""
+    if not any(GUI_FIXTURES & set(getattr(item, "fixturenames", ()))
+               for item in session.items):
+        return
+    problem = qt_platform_problem()
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def load(name: str) -> np.ndarray:

@@ -49,3 +49,39 @@ def test_sample_pair_opens_in_a_viewer(make_napari_viewer):
     names = [layer.name for layer in viewer.layers]
     assert names == ["nuclei blurred (protocol A)", "nuclei sharp (ground truth)"]
     assert viewer.layers[0].data.shape == viewer.layers[1].data.shape == (256, 256)
+
+
+def test_ci_runs_the_readme_test_commands_with_one_package_list():
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    ci = (root / ".ci" / "run").read_text()
+    install = "apt-get install -y $(cat .ci/apt-packages.txt)"
+    test = 'pip install torch==2.13.0 && pip install -e ".[testing]" && python -m pytest -q'
+    assert install in readme and install in ci
+    assert test in readme and ci.rstrip().endswith(test)
+    packages = (root / ".ci" / "apt-packages.txt").read_text().split()
+    # the platform plugin of Qt 6.5+ needs xcb-cursor; xinerama was the one the README lacked
+    assert {"xvfb", "libxcb-cursor0", "libxcb-xinerama0"} <= set(packages)
+
+
+def test_missing_qt_library_stops_pytest_with_one_line(tmp_path):
+    """An unloadable libxcb-cursor.so.0 (an empty file first on the library path) stands in for
+    the package not being installed: pytest must stop with the package's name, not abort."""
+    import os
+    from pathlib import Path
+
+    (tmp_path / "libxcb-cursor.so.0").write_bytes(b"")
+    (tmp_path / "test_gui.py").write_text("def test_gui(qtbot):\n    pass\n")
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text())
+    env = dict(os.environ, LD_LIBRARY_PATH=str(tmp_path), PYTEST_QT_API="pyqt6")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 4, out
+    assert "Fatal Python error" not in out
+    assert "libxcb-cursor.so.0 is missing: Debian package libxcb-cursor0" in out
