@@ -107,3 +107,42 @@ def test_failed_zarr_output_leaves_nothing(tmp_path):
         with io.open_zarr_output(tmp_path / "x.zarr", (8, 8), np.float32, axes="YX"):
             raise RuntimeError("cancelled")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_alpha_is_dropped_in_every_reader_path(tmp_path, fluo_u8, he_rgb, suffix):
+    """Grayscale + alpha reads as grayscale and RGBA as RGB, each with one warning."""
+    import imageio.v3 as iio
+
+    opaque = np.full(fluo_u8.shape, 255, np.uint8)
+    la = np.stack([fluo_u8, opaque], axis=-1)
+    rgba = np.concatenate([he_rgb, np.full(he_rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    for name, array, axes, expected in [("la", la, "YX", fluo_u8), ("rgba", rgba, "YXS", he_rgb)]:
+        path = tmp_path / f"{name}{suffix}"
+        if suffix == ".png":
+            iio.imwrite(path, array)
+        else:
+            tifffile.imwrite(path, array, photometric="minisblack" if name == "la" else "rgb",
+                             extrasamples=["unassalpha"], planarconfig="contig")
+        with pytest.warns(UserWarning, match="alpha channel dropped") as caught:
+            data = io.read_image(path)
+        assert len(caught) == 1
+        assert data.axes == axes
+        np.testing.assert_array_equal(np.asarray(data.array), expected)
+
+
+def test_focus_of_a_grayscale_alpha_png_equals_its_grayscale(tmp_path, fluo_u8, capsys):
+    import imageio.v3 as iio
+
+    from napari_microdeblur.cli import main
+
+    iio.imwrite(tmp_path / "gray.png", fluo_u8)
+    iio.imwrite(tmp_path / "la.png", np.stack([fluo_u8, np.full_like(fluo_u8, 255)], -1))
+    scores = []
+    for name in ("gray.png", "la.png"):
+        assert main(["focus", str(tmp_path / name)]) == 0
+        captured = capsys.readouterr()
+        scores.append(captured.out.split("focus score")[1].strip())
+    assert scores[0] == scores[1]
+    assert captured.err == f"microdeblur: warning: {tmp_path / 'la.png'}: alpha channel dropped, " \
+        "read as grayscale\n"

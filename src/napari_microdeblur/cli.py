@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,10 @@ class UserError(Exception):
 def _fail(message: str) -> int:
     print(f"microdeblur: error: {message}", file=sys.stderr)
     return EXIT_ERROR
+
+
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"microdeblur: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _channel_axis(axes: str) -> int | None:
@@ -538,7 +543,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the default display on return
+            # the core's warnings (an alpha channel dropped ...) as one line, like errors
+            warnings.showwarning = _warn_in_one_line
+            return args.func(args)
     except KeyboardInterrupt:
         print("microdeblur: interrupted; no partial output was left", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,23 @@ def _check_input_path(path: str | os.PathLike) -> Path:
     if path.is_dir():
         raise ValueError(f"input {str(path)!r} is a directory; give an image file")
     return path
+
+
+def drop_alpha(array: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:
+    """Grayscale + alpha (2 samples) as grayscale, RGBA as RGB; warns in one line when it drops.
+
+    Deblurring and focus scores need intensities only: an alpha plane read as a second channel
+    halves the focus score's variance and doubles the output's channels."""
+    if not axes.endswith("S") or array.shape[-1] not in (2, 4):
+        return array, axes
+    keep = array.shape[-1] - 1
+    warnings.warn(
+        f"{path}: alpha channel dropped, read as {'grayscale' if keep == 1 else 'RGB'}",
+        UserWarning, stacklevel=3,
+    )
+    if keep == 1:
+        return np.asarray(array[..., 0]), axes[:-1]
+    return np.asarray(array[..., :3]), axes
 
 
 def is_tiff(path: str | os.PathLike) -> bool:
@@ -189,10 +207,11 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             axes = ""
         pixel_size = _pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
-        if lazy and offset is not None:
+        has_alpha = axes.endswith("S") and series.shape[-1] in (2, 4)
+        if lazy and offset is not None and not has_alpha:
             array = TiffArray(path, offset, series.shape, series.dtype)
         else:
-            array = series.asarray()
+            array, axes = drop_alpha(series.asarray(), axes, path)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
 
 
@@ -277,7 +296,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             array = np.asarray(iio.imread(path))
         except Exception as error:
             raise ValueError(f"cannot read {str(path)!r}: {error}") from error
-        axes = "YX" if array.ndim == 2 else "YXS"
+        array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path)
         return ImageData(array=array, axes=axes, path=str(path))
     return _read_with_bioio(path)
 
@@ -395,7 +414,8 @@ def _replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file or a directory tree (a Zarr store), if it exists."""
     import shutil
 
     if path.is_dir():
@@ -443,7 +463,7 @@ def open_zarr_output(
         yield array
         _replace(tmp, path)
     finally:
-        _remove(tmp)
+        remove_path(tmp)
 
 
 def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False):
