@@ -2,7 +2,7 @@
 
 import pytest
 
-from napari_microdeblur.core import weights
+from napari_microdeblur.core import bundled, checkpoint
 from napari_microdeblur.core.degrade import degrade
 from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.metrics import evaluate
@@ -10,10 +10,10 @@ from napari_microdeblur.core.metrics import evaluate
 
 @pytest.mark.parametrize("name", ["gran.em_v1", "gran.fluo_v1", "gran.hist_v1"])
 def test_bundled_weights_load_with_their_card(name):
-    entry = weights.BUNDLED_WEIGHTS[name]
-    path = weights.WEIGHTS_DIR / entry.file
+    entry = bundled.BUNDLED_WEIGHTS[name]
+    path = bundled.WEIGHTS_DIR / entry.file
     assert path.stat().st_size <= 5 * 2**20  # at most 5 MB each
-    model, card = weights.load_model(name)
+    model, card = checkpoint.load_model(name)
     assert card.sha256 == entry.sha256 and card.arch == "gran"
     assert card.training_data and card.degradation and card.metrics["val_psnr"] > 0
     assert card.in_channels == (3 if name == "gran.hist_v1" else 1)

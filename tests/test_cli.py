@@ -159,7 +159,7 @@ def test_bundled_name_is_found_and_listed(tmp_path, blurred_file, tiny_gran_weig
                                           monkeypatch, capsys):
     from napari_microdeblur.core import weights
 
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tiny_gran_weights.parent)
+    monkeypatch.setattr("napari_microdeblur.core.bundled.WEIGHTS_DIR", tiny_gran_weights.parent)
     monkeypatch.setitem(weights.BUNDLED_WEIGHTS, "gran.test_v1", weights.BundledWeights(
         file=tiny_gran_weights.name, sha256=weights.sha256_file(tiny_gran_weights),
         license="BSD-3-Clause", description="tiny random GRAN for tests"))

@@ -175,7 +175,7 @@ def test_auto_method_picks_the_bundled_default_by_image_kind(fluo_u8, he_rgb, tm
 
     from napari_microdeblur.core import registry, weights
 
-    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", {})
+    monkeypatch.setattr("napari_microdeblur.core.bundled.BUNDLED_WEIGHTS", {})
     with pytest.raises(ValueError, match="needs bundled weights"):
         deblur(fluo_u8, method="auto", device="cpu")
     torch.manual_seed(0)
@@ -189,7 +189,7 @@ def test_auto_method_picks_the_bundled_default_by_image_kind(fluo_u8, he_rgb, tm
         weights.BUNDLED_WEIGHTS[name] = weights.BundledWeights(
             file=path.name, sha256=weights.sha256_file(path), license="BSD-3-Clause",
             description="test")
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr("napari_microdeblur.core.bundled.WEIGHTS_DIR", tmp_path)
     gen = iter_deblur(he_rgb, method="auto", axes="YXS", device="cpu")
     result = drain_result(gen)
     assert result.method == "gran.hist_v1"

@@ -10,18 +10,20 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from napari_microdeblur.core import weights
-from napari_microdeblur.core.registry import build_model, get_arch, list_archs
-from napari_microdeblur.core.weights import (
+from napari_microdeblur.core import bundled, weights
+from napari_microdeblur.core.bundled import BundledWeights
+from napari_microdeblur.core.checkpoint import (
     CARD_KEY,
-    BundledWeights,
     ModelCard,
     check_channels,
+    list_user_weights,
     load_model,
     read_card,
     save_weights,
     sha256_file,
 )
+from napari_microdeblur.core.export import export_bioimageio
+from napari_microdeblur.core.registry import build_model, get_arch, list_archs
 
 CARD = {
     "normalization": {"kind": "percentile", "low": 0.1, "high": 99.9},
@@ -213,7 +215,7 @@ def test_pt_needing_code_is_refused(tmp_path):
 
 def test_bundled_weights_sha256_checked(gran_file, monkeypatch, tmp_path):
     _, path = gran_file
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", path.parent)
+    monkeypatch.setattr(bundled, "WEIGHTS_DIR", path.parent)
     table = {
         "gran.test_v1": BundledWeights(
             file=path.name, sha256=sha256_file(path), license="BSD-3-Clause", description="test"
@@ -225,10 +227,11 @@ def test_bundled_weights_sha256_checked(gran_file, monkeypatch, tmp_path):
             file="missing.safetensors", sha256="0" * 64, license="MIT", description="x"
         ),
     }
-    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", table)
+    monkeypatch.setattr(bundled, "BUNDLED_WEIGHTS", table)
     model, card = load_model("gran.test_v1")
     assert card.source == "gran.test_v1" and card.sha256 == table["gran.test_v1"].sha256
-    assert "gran.test_v1" in weights.list_bundled_weights()
+    assert "gran.test_v1" in bundled.list_bundled_weights()
+    assert "gran.test_v1" in weights.BUNDLED_WEIGHTS  # the compatibility names follow
     with pytest.raises(ValueError, match=r"gran\.bad_v1.*sha256 mismatch"):
         load_model("gran.bad_v1")
     with pytest.raises(ValueError, match="missing"):
@@ -248,7 +251,7 @@ def test_check_channels(gran_file):
 def test_list_user_weights(gran_file, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.warns(UserWarning, match="junk"):
-        found = weights.list_user_weights(tmp_path)
+        found = list_user_weights(tmp_path)
     assert [p.name for p, _ in found] == ["gran_tiny.safetensors"]
     assert found[0][1].arch == "gran"
 
@@ -269,7 +272,7 @@ def bioimageio_zip(tmp_path_factory):
     model = tiny("gran", seed=3)
     path = tmp_path_factory.mktemp("bmz") / "gran_tiny.zip"
     test_input = np.random.default_rng(0).random((16, 12), dtype=np.float32) * 1000
-    weights.export_bioimageio(model, CARD, path, test_input=test_input)
+    export_bioimageio(model, CARD, path, test_input=test_input)
     return model, path
 
 

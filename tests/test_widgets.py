@@ -91,10 +91,10 @@ def bundled(monkeypatch, tmp_path):
     """A bundled-weights table holding a tiny gray gran as 'gran.fluo_v1'."""
     path = tmp_path / "gran_fluo_v1.safetensors"
     save_weights(tiny_gran(), path, {**CARD, "description": "test default"})
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr("napari_microdeblur.core.bundled.WEIGHTS_DIR", tmp_path)
     table = {"gran.fluo_v1": BundledWeights(file=path.name, sha256=sha256_file(path),
                                             license="BSD-3-Clause", description="test")}
-    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", table)
+    monkeypatch.setattr("napari_microdeblur.core.bundled.BUNDLED_WEIGHTS", table)
     return path
 
 
@@ -292,7 +292,7 @@ def test_menu_action_without_weights_warns(make_napari_viewer, notes, monkeypatc
                                                    fluo_u8):
     from napari_microdeblur._widgets._actions import deblur_with_default_model
 
-    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", {})
+    monkeypatch.setattr("napari_microdeblur.core.bundled.BUNDLED_WEIGHTS", {})
     viewer = make_napari_viewer()
     layer = viewer.add_image(fluo_u8, name="nuclei")
     assert deblur_with_default_model(layer, viewer) is None
@@ -689,7 +689,7 @@ def test_finetune_bad_input(make_napari_viewer, qtbot, notes, tiny_session_model
     # no base model at all: no bundled weights either
     from napari_microdeblur._widgets._common import SESSION_MODELS
 
-    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS", {})
+    monkeypatch.setattr("napari_microdeblur.core.bundled.BUNDLED_WEIGHTS", {})
     SESSION_MODELS.clear()
     assert w.start() is None
     assert any("no base model" in m for m in notes.errors())

@@ -389,9 +389,9 @@ def _check_float(v, name: str, positive: bool = True) -> float:
 
 def _atomic_save(obj: Any, path: Path) -> None:
     """torch.save under a temporary name, then rename (weights._atomic_write)."""
-    from .weights import _atomic_write
+    from .checkpoint import write_atomically
 
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:

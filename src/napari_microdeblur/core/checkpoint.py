@@ -1,0 +1,526 @@
+"""Self-describing checkpoints: safetensors weights with their :class:`ModelCard`.
+
+A checkpoint is a ``.safetensors`` file whose metadata holds a :class:`ModelCard` as JSON
+under the key ``"microdeblur_card"``: architecture name and config, channels, normalisation,
+training data, degradation, the training config, validation metrics, licence and software
+version. The file alone rebuilds its model (docs/architecture.md, "a checkpoint describes
+itself")::
+
+    save_weights(model, "my_gran.safetensors", {"training_data": "...", "license": "CC-BY-4.0"})
+    model, card = load_model("my_gran.safetensors")
+    model, card = load_model("gran.em_v1")                        # bundled, sha256-checked
+    model, card = load_model("old.pth", arch="gran", config={...})  # plain state dict
+    model, card = load_model("exported.zip")                      # our BioImage Model Zoo export
+
+Every failure (truncated file, wrong sha256, weights of another architecture, a config with
+unknown fields, a pickle that needs code, a missing ``arch`` for a state dict) raises one
+``ValueError`` naming the file and the mismatch; a model is returned only when every tensor
+loaded (nothing is partly loaded). ``torch.load`` is only ever called with
+``weights_only=True``. The bundled table is in :mod:`.bundled`, the BioImage Model Zoo
+format in :mod:`.export`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from napari_microdeblur import __version__
+from napari_microdeblur.core import registry
+
+__all__ = [
+    "CARD_FORMAT_VERSION",
+    "CARD_KEY",
+    "ModelCard",
+    "card_for_model",
+    "check_channels",
+    "list_user_weights",
+    "load_model",
+    "load_safetensors",
+    "read_card",
+    "save_weights",
+    "sha256_file",
+    "write_atomically",
+]
+
+#: safetensors metadata key holding the model card (JSON).
+CARD_KEY = "microdeblur_card"
+#: version of the card layout written by this module (2 added ``training``).
+CARD_FORMAT_VERSION = 2
+
+_STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+class ModelCard(BaseModel):
+    """Everything needed to rebuild and correctly use a set of weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card_format_version: int = Field(
+        CARD_FORMAT_VERSION, description="Layout version of this card."
+    )
+    arch: str = Field(description="Registered architecture name (see registry.list_archs()).")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Architecture config (fields of the arch's config class)."
+    )
+    in_channels: int = Field(ge=1, description="Image channels the model expects (1 gray, 3 RGB).")
+    out_channels: int = Field(ge=1, description="Channels the model returns.")
+    spatial_dims: int = Field(2, ge=2, le=3, description="2 for images (YX), 3 for volumes (ZYX).")
+    normalization: dict[str, Any] = Field(
+        default_factory=lambda: {"kind": "percentile", "low": 0.1, "high": 99.9},
+        description=(
+            "Input normalisation used in training, e.g. "
+            "{'kind': 'percentile', 'low': 0.1, 'high': 99.9}."
+        ),
+    )
+    training_data: str = Field("", description="What the model was trained on.")
+    degradation: str = Field("", description="The blur/noise it was trained to remove.")
+    metrics: dict[str, Any] = Field(
+        default_factory=dict, description="Validation metrics, e.g. {'psnr': 31.2}."
+    )
+    training: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The TrainingConfig of the run that made the weights (empty if unknown).",
+    )
+    license: str = Field("unknown", description="SPDX licence identifier of the weights.")
+    software_version: str = Field(
+        __version__, description="napari-microdeblur version that wrote the file."
+    )
+    description: str = Field("", description="Free text.")
+    sha256: str | None = Field(
+        None, description="sha256 of the weights file; filled on load, never stored."
+    )
+    source: str | None = Field(
+        None, description="Where the weights were loaded from; filled on load, never stored."
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _arch_name_of(model: torch.nn.Module) -> str:
+    name = getattr(model, "arch_name", None)
+    if name:
+        return name
+    for cand in registry.list_archs():
+        if type(model) is registry.get_arch(cand).module_cls:
+            return cand
+    raise ValueError(
+        f"cannot tell the architecture of a {type(model).__name__}; build models with "
+        "registry.build_model so they carry their architecture name"
+    )
+
+
+def card_for_model(
+    model: torch.nn.Module, card: ModelCard | Mapping[str, Any] | None
+) -> ModelCard:
+    """The full card of ``model``: the descriptive fields of ``card`` plus those the model
+    determines (arch, config, channels); ``ValueError`` if ``card`` contradicts the model."""
+    arch = _arch_name_of(model)
+    cfg = model.config.model_dump(mode="json")
+    derived = {
+        "arch": arch,
+        "config": cfg,
+        "in_channels": int(model.in_channels),
+        "out_channels": int(model.out_channels),
+        "spatial_dims": int(model.spatial_dims),
+    }
+    if card is None:
+        data: dict[str, Any] = {}
+    elif isinstance(card, ModelCard):
+        data = card.model_dump(exclude_unset=True)
+    elif isinstance(card, Mapping):
+        data = dict(card)
+    else:
+        raise TypeError(f"card must be a ModelCard or a dict, got {type(card).__name__}")
+    for key, value in derived.items():
+        if key in data and key != "config" and data[key] != value:
+            raise ValueError(f"card.{key}={data[key]!r} does not match the model ({value!r})")
+    if "config" in data and data["config"]:
+        given = registry.validate_config(arch, data["config"]).model_dump(mode="json")
+        if given != cfg:
+            raise ValueError(
+                "card.config does not match the model's config; leave it out to use the model's"
+            )
+    data.update(derived)
+    data.pop("sha256", None)
+    data.pop("source", None)
+    data["software_version"] = __version__
+    data["card_format_version"] = CARD_FORMAT_VERSION
+    try:
+        return ModelCard.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"invalid model card: {exc}") from None
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------- save
+
+
+def save_weights(
+    model: torch.nn.Module,
+    path: str | os.PathLike,
+    card: ModelCard | Mapping[str, Any] | None = None,
+) -> ModelCard:
+    """Write ``model``'s weights to ``path`` (``.safetensors``) with its card in the metadata.
+
+    ``card`` supplies the descriptive fields (normalisation, training data, degradation,
+    metrics, licence, description); arch, config and channels are taken from the model (a
+    card that contradicts them is refused). The file is written to a temporary name and
+    renamed, so an interrupted save never leaves a half-written checkpoint. Returns the card.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"save_weights: path must end in .safetensors, got {str(path)!r}")
+    full_card = card_for_model(model, card)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {
+        CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}),
+        "format": "pt",
+    }
+    write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return full_card
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _parse_card(raw: str, where: str) -> ModelCard:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{where}: the model card in the metadata is not valid JSON ({exc})"
+        ) from None
+    if isinstance(data, dict) and data.get("card_format_version", 1) > CARD_FORMAT_VERSION:
+        raise ValueError(
+            f"{where}: card format {data['card_format_version']} is newer than this "
+            f"napari-microdeblur understands ({CARD_FORMAT_VERSION}); please upgrade"
+        )
+    try:
+        return ModelCard.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{where}: invalid model card: {exc}") from None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # SafetensorError, OSError, ... : one clear message
+        raise ValueError(
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}"
+        ) from None
+    return meta, tensors
+
+
+def read_card(path: str | os.PathLike) -> ModelCard:
+    """The card of a ``.safetensors`` checkpoint, reading the header only."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise ValueError(
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}"
+        ) from None
+    if CARD_KEY not in meta:
+        raise ValueError(f"{path}: no napari-microdeblur model card in the metadata")
+    card = _parse_card(meta[CARD_KEY], str(path))
+    card.source = str(path)
+    return card
+
+
+def _build(arch: str, config: Any, where: str) -> torch.nn.Module:
+    try:
+        return registry.build_model(arch, config)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _fill(
+    model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], where: str, arch: str
+) -> None:
+    """Load ``tensors`` into ``model`` only if keys and shapes match exactly."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        raise ValueError(
+            f"{where}: the weights do not fit architecture {arch!r} with this config "
+            f"(keys of another architecture or config?): " + ", ".join(parts)
+        )
+    bad = [
+        f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if tuple(tensors[k].shape) != tuple(v.shape)
+    ]
+    if bad:
+        raise ValueError(
+            f"{where}: tensor shapes do not fit architecture {arch!r} with this config: "
+            + "; ".join(bad[:3])
+            + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else "")
+        )
+    model.load_state_dict(dict(tensors), strict=True)
+
+
+def load_safetensors(
+    path: Path,
+    *,
+    arch: str | None,
+    config: Any,
+    map_location: Any,
+    expected_sha256: str | None = None,
+    source: str | None = None,
+) -> tuple[torch.nn.Module, ModelCard]:
+    where = source or str(path)
+    digest = sha256_file(path)
+    if expected_sha256 is not None and digest.lower() != expected_sha256.lower():
+        raise ValueError(
+            f"{where}: sha256 mismatch: expected {expected_sha256}, the file {path} has {digest} "
+            "(corrupt or replaced file; reinstall the package or re-download the weights)"
+        )
+    meta, tensors = _read_safetensors(path)
+    if CARD_KEY in meta:
+        card = _parse_card(meta[CARD_KEY], where)
+        if arch is not None and arch != card.arch:
+            raise ValueError(f"{where}: the file holds a {card.arch!r} model, not {arch!r}")
+        if config is not None:
+            raise ValueError(f"{where}: the file carries its own config; do not pass config=")
+    elif arch is not None:
+        _known_arch(arch, where)
+        try:
+            cfg = registry.validate_config(arch, config)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        card = _card_for_import(arch, cfg, path)
+    else:
+        raise ValueError(
+            f"{where}: this .safetensors file has no napari-microdeblur model card; pass arch= "
+            f"(one of {registry.list_archs()}) and, if needed, config="
+        )
+    model = _build(card.arch, card.config, where)
+    if (card.in_channels, card.out_channels) != (model.in_channels, model.out_channels):
+        raise ValueError(
+            f"{where}: card channels {card.in_channels}->{card.out_channels} do not match its "
+            f"config ({model.in_channels}->{model.out_channels})"
+        )
+    _fill(model, tensors, where, card.arch)
+    card.sha256 = digest
+    card.source = where
+    return model.to(map_location).eval(), card
+
+
+def _known_arch(arch: str, where: str) -> bool:
+    try:
+        registry.get_arch(arch)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return True
+
+
+def _card_for_import(arch: str, cfg: BaseModel, path: Path) -> ModelCard:
+    return ModelCard(
+        arch=arch,
+        config=cfg.model_dump(mode="json"),
+        in_channels=cfg.in_channels,
+        out_channels=cfg.out_channels,
+        spatial_dims=getattr(cfg, "spatial_dims", 2),
+        description=f"imported from {path.name} (no model card; normalisation assumed)",
+    )
+
+
+def _extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            sd = dict(obj)
+        else:
+            for key in (
+                "state_dict",
+                "model",
+                "params_ema",
+                "params",
+                "generator",
+                "model_state_dict",
+            ):
+                inner = obj.get(key)
+                if (
+                    isinstance(inner, Mapping)
+                    and inner
+                    and all(isinstance(v, torch.Tensor) for v in inner.values())
+                ):
+                    sd = dict(inner)
+                    break
+            else:
+                raise ValueError(
+                    f"{where}: no state dict found (top-level keys: {sorted(map(str, obj))[:8]})"
+                )
+    else:
+        raise ValueError(
+            f"{where}: expected a state dict (a dict of tensors), got {type(obj).__name__}"
+        )
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
+    return sd
+
+
+def _load_state_dict_file(
+    path: Path, *, arch: str | None, config: Any, map_location: Any
+) -> tuple[torch.nn.Module, ModelCard]:
+    where = str(path)
+    if arch is None:
+        raise ValueError(
+            f"{where}: a PyTorch state dict does not say which architecture it belongs to; "
+            f"pass arch= (one of {registry.list_archs()}) and, if needed, config="
+        )
+    _known_arch(arch, where)
+    try:
+        cfg = registry.validate_config(arch, config)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    digest = sha256_file(path)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = next(
+            (
+                ln.strip()
+                for ln in str(exc).splitlines()
+                if "WeightsUnpickler error" in ln or "Unsupported" in ln
+            ),
+            "",
+        )
+        raise ValueError(
+            f"{where}: refused: this file contains pickled Python objects that need code to be "
+            "run to load (not a plain state dict of tensors), and loading it could execute "
+            "arbitrary code. Re-save it as torch.save(model.state_dict(), path) or as "
+            ".safetensors." + (f" ({detail})" if detail else "")
+        ) from None
+    except Exception as exc:  # truncated zip, not a torch file, ...
+        raise ValueError(
+            f"{where}: not a readable PyTorch file (truncated or corrupt?): {exc}"
+        ) from None
+    sd = _extract_state_dict(obj, where)
+    model = _build(arch, cfg, where)
+    _fill(model, sd, where, arch)
+    card = _card_for_import(arch, cfg, path)
+    card.sha256 = digest
+    card.source = where
+    return model.to(map_location).eval(), card
+
+
+def load_model(
+    path_or_name: str | os.PathLike,
+    *,
+    arch: str | None = None,
+    config: Mapping[str, Any] | BaseModel | None = None,
+    map_location: str | torch.device = "cpu",
+) -> tuple[torch.nn.Module, ModelCard]:
+    """Load weights and rebuild their model; returns ``(model in eval mode, card)``.
+
+    ``path_or_name`` is a ``.safetensors`` checkpoint (rebuilt from its card), a
+    ``.pt``/``.pth`` state dict (needs ``arch`` and, if not the paper's, ``config``), a
+    BioImage Model Zoo ``.zip`` written by :func:`.export.export_bioimageio`, or the name of
+    bundled weights ``arch.tag`` (see :mod:`.bundled`; the sha256 is verified).
+    """
+    from . import bundled  # bundled imports this module
+
+    if (
+        isinstance(path_or_name, str)
+        and path_or_name in bundled.BUNDLED_WEIGHTS
+        and not Path(path_or_name).exists()
+    ):
+        return bundled.load_bundled(path_or_name, map_location=map_location)
+    path = Path(path_or_name)
+    if not path.is_file():
+        names = sorted(bundled.BUNDLED_WEIGHTS)
+        raise ValueError(
+            f"no weights file {str(path_or_name)!r} and no bundled weights of that name "
+            f"(bundled: {names if names else 'none yet'})"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        return load_safetensors(path, arch=arch, config=config, map_location=map_location)
+    if suffix in _STATE_DICT_SUFFIXES:
+        return _load_state_dict_file(path, arch=arch, config=config, map_location=map_location)
+    if suffix == ".zip":
+        if config is not None:
+            raise ValueError(f"{path}: the package carries its own config; do not pass config=")
+        from .export import read_bioimageio_zip  # export imports this module
+
+        return read_bioimageio_zip(path, arch=arch, map_location=map_location)
+    raise ValueError(
+        f"{path}: unknown weights format {suffix!r}; accepted: .safetensors, "
+        f"{', '.join(_STATE_DICT_SUFFIXES)} (state dicts, with arch=), .zip (BioImage Model Zoo)"
+    )
+
+
+def list_user_weights(directory: str | os.PathLike) -> list[tuple[Path, ModelCard]]:
+    """``(path, card)`` of every readable ``*.safetensors`` file in ``directory`` (headers only).
+
+    Files without a readable card are skipped with a warning.
+    """
+    out = []
+    for p in sorted(Path(directory).glob("*.safetensors")):
+        try:
+            out.append((p, read_card(p)))
+        except ValueError as exc:
+            warnings.warn(f"skipping {p}: {exc}", stacklevel=2)
+    return out
+
+
+def check_channels(card: ModelCard, n_channels: int) -> None:
+    """Raise ``ValueError`` if an image with ``n_channels`` channels does not fit the weights."""
+    if int(n_channels) != card.in_channels:
+        kind = {1: "grayscale", 3: "RGB"}
+        raise ValueError(
+            f"weights {card.source or card.arch!r} expect {card.in_channels} input channel(s) "
+            f"({kind.get(card.in_channels, 'multichannel')}), but the image has {n_channels}; "
+            "choose weights trained for this kind of image or convert the image"
+        )

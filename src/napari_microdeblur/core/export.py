@@ -1,0 +1,354 @@
+"""BioImage Model Zoo packages (format 0.5): write one for a model, read ours back.
+
+::
+
+    export_bioimageio(model, card, "gran.zip", test_input=image)   # rdf.yaml, weights, tests
+    model, card = read_bioimageio_zip("gran.zip")                  # via the attached checkpoint
+
+The zip holds ``rdf.yaml``; weights as ``pytorch_state_dict`` (architecture imported from
+``napari_microdeblur.core.archs.<arch>``) and ``torchscript`` (runs without this package);
+``test_input.npy``/``test_output.npy``; a cover PNG; and, as attachments, our
+``.safetensors`` checkpoint and its card as JSON, which :func:`read_bioimageio_zip` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_microdeblur import __version__
+from napari_microdeblur.core import registry
+
+from .checkpoint import ModelCard, card_for_model, load_safetensors, save_weights, write_atomically
+
+__all__ = ["export_bioimageio", "read_bioimageio_zip"]
+
+
+def read_bioimageio_zip(
+    path: Path, *, arch: str | None = None, map_location: Any = "cpu"
+) -> tuple[torch.nn.Module, ModelCard]:
+    """The model and card of a package written by :func:`export_bioimageio`."""
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            attached = [n for n in zf.namelist() if n.endswith(".safetensors")]
+            if not attached:
+                raise ValueError(
+                    f"{where}: no .safetensors attachment; only BioImage Model Zoo packages "
+                    "exported by napari-microdeblur (export_bioimageio) can be read"
+                )
+            with tempfile.TemporaryDirectory() as tmp:
+                target = Path(tmp) / Path(attached[0]).name
+                target.write_bytes(zf.read(attached[0]))
+                return load_safetensors(
+                    target,
+                    arch=arch,
+                    config=None,
+                    map_location=map_location,
+                    source=f"{where}:{attached[0]}",
+                )
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(
+            f"{where}: not a readable zip file (truncated or corrupt?): {exc}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- file contents
+
+
+def _png_bytes(img: np.ndarray) -> bytes:
+    """An 8-bit grayscale (H, W) or RGB (H, W, 3) array as PNG (Pillow)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _tiff_bytes(a: np.ndarray) -> bytes:
+    import tifffile
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.ascontiguousarray(a, dtype=np.float32))
+    return buf.getvalue()
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(a, [0.5, 99.5])
+    return (np.clip((a - lo) / (hi - lo + 1e-12), 0, 1) * 255).astype(np.uint8)
+
+
+def _cover(x: np.ndarray, y: np.ndarray) -> bytes:
+    """Input | output side by side (first channel, middle slice for volumes)."""
+
+    def plane(a: np.ndarray) -> np.ndarray:
+        a = a[0, 0]
+        while a.ndim > 2:
+            a = a[a.shape[0] // 2]
+        return a
+
+    return _png_bytes(np.concatenate([_to_uint8(plane(x)), _to_uint8(plane(y))], axis=1))
+
+
+def _normalize_like_bioimageio(
+    x: np.ndarray, norm: Mapping[str, Any], axes: tuple[int, ...]
+) -> np.ndarray:
+    if norm.get("kind") == "percentile":
+        lo = np.percentile(x, norm.get("low", 0.1), axis=axes, keepdims=True)
+        hi = np.percentile(x, norm.get("high", 99.9), axis=axes, keepdims=True)
+        return ((x - lo) / (hi - lo + 1e-6)).astype(np.float32)
+    return x.astype(np.float32)
+
+
+def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndarray:
+    """``test_input`` as (1, C, [Z,] Y, X) float32, checked against the model."""
+    sd = model.spatial_dims
+    x = np.asarray(test_input, dtype=np.float32)
+    if x.ndim == sd:
+        x = x[None, None]
+    elif x.ndim == sd + 1:
+        x = x[None]
+    if x.ndim != sd + 2 or x.shape[1] != card.in_channels:
+        raise ValueError(
+            f"test_input must be ([C,] {'Z, ' if sd == 3 else ''}Y, X) "
+            f"with C={card.in_channels}; got shape {np.shape(test_input)}"
+        )
+    div = model.size_divisor
+    if any(s % div for s in x.shape[2:]):
+        raise ValueError(f"test_input spatial sizes {x.shape[2:]} must be multiples of {div}")
+    return x
+
+
+def _run_and_trace(model: torch.nn.Module, xn: np.ndarray):
+    """(output as numpy, TorchScript trace) of ``model`` on the normalised test input."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        example = torch.from_numpy(xn).to(device)
+        y = model(example).cpu().numpy().astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(model, example, check_trace=False)
+    model.train(was_training)
+    return y, traced
+
+
+def _weights_files(model: torch.nn.Module, traced, card: ModelCard) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    files["weights_state_dict.pt"] = buf.getvalue()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch.jit is deprecated, still read everywhere
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(traced, buf)
+    files["weights_torchscript.pt"] = buf.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        st_path = Path(tmp) / f"{card.arch}.safetensors"
+        save_weights(model, st_path, card)
+        files[f"{card.arch}.safetensors"] = st_path.read_bytes()
+    files["microdeblur_card.json"] = card.model_dump_json(
+        indent=2, exclude={"sha256", "source"}
+    ).encode()
+    return files
+
+
+def _readme(card: ModelCard, rdf_name: str, module_cls: type) -> bytes:
+    return (
+        f"# {rdf_name}\n\n{card.description or module_cls.__doc__.splitlines()[0]}\n\n"
+        f"Architecture `{card.arch}` of napari-microdeblur.\n\n"
+        f"- training data: {card.training_data or 'not stated'}\n"
+        f"- degradation: {card.degradation or 'not stated'}\n"
+        f"- metrics: {json.dumps(card.metrics)}\n"
+        f"- normalisation: {json.dumps(card.normalization)}\n"
+        f"- licence: {card.license}\n\n"
+        "## Validation\n\n"
+        f"Validation metrics reported by the trainer: {json.dumps(card.metrics)}.\n\n"
+        "Read back with `napari_microdeblur.core.checkpoint.load_model(path_to_zip)`.\n"
+    ).encode()
+
+
+def _environment(torch_version: str) -> bytes:
+    return (
+        "name: napari-microdeblur\nchannels: [conda-forge]\ndependencies:\n"
+        f"  - python>=3.10\n  - pip\n  - pip:\n    - napari-microdeblur>={__version__}\n"
+        f"    - torch>={torch_version}\n"
+    ).encode()
+
+
+# --------------------------------------------------------------------------- rdf.yaml
+
+
+def _tensor_specs(card: ModelCard, sd: int, div: int, files: Mapping[str, bytes]):
+    """The ``inputs`` and ``outputs`` entries of the rdf."""
+    spatial_ids = ["z", "y", "x"][-sd:]
+    in_axes: list[dict[str, Any]] = [
+        {"type": "batch"},
+        {"type": "channel", "channel_names": [f"c{i}" for i in range(card.in_channels)]},
+    ]
+    out_axes: list[dict[str, Any]] = [
+        {"type": "batch"},
+        {"type": "channel", "channel_names": [f"c{i}" for i in range(card.out_channels)]},
+    ]
+    for ax in spatial_ids:
+        in_axes.append({"type": "space", "id": ax, "size": {"min": div, "step": div}})
+        out_axes.append({"type": "space", "id": ax, "size": {"tensor_id": "input0", "axis_id": ax}})
+    preprocessing: list[dict[str, Any]] = []
+    if card.normalization.get("kind") == "percentile":
+        kwargs = {
+            "axes": spatial_ids,
+            "min_percentile": float(card.normalization.get("low", 0.1)),
+            "max_percentile": float(card.normalization.get("high", 99.9)),
+        }
+        preprocessing.append({"id": "scale_range", "kwargs": kwargs})
+
+    def tensor(tid: str, axes: list, test: str, sample: str) -> dict[str, Any]:
+        return {
+            "id": tid,
+            "axes": axes,
+            "test_tensor": {"source": test, "sha256": _sha(files[test])},
+            "sample_tensor": {"source": sample, "sha256": _sha(files[sample])},
+            "data": {"type": "float32"},
+        }
+
+    inputs = [
+        {
+            **tensor("input0", in_axes, "test_input.npy", "sample_input.tif"),
+            "preprocessing": preprocessing,
+        }
+    ]
+    outputs = [tensor("output0", out_axes, "test_output.npy", "sample_output.tif")]
+    return inputs, outputs
+
+
+def _weights_spec(card: ModelCard, files: Mapping[str, bytes], torch_version: str):
+    module_cls = registry.get_arch(card.arch).module_cls
+    return {
+        "pytorch_state_dict": {
+            "source": "weights_state_dict.pt",
+            "sha256": _sha(files["weights_state_dict.pt"]),
+            "architecture": {
+                "callable": module_cls.__name__,
+                "import_from": module_cls.__module__,
+                "kwargs": card.config,
+            },
+            "pytorch_version": torch_version,
+            "dependencies": {
+                "source": "environment.yaml",
+                "sha256": _sha(files["environment.yaml"]),
+            },
+        },
+        "torchscript": {
+            "source": "weights_torchscript.pt",
+            "sha256": _sha(files["weights_torchscript.pt"]),
+            "pytorch_version": torch_version,
+            "parent": "pytorch_state_dict",
+        },
+    }
+
+
+def _rdf(card, files, *, rdf_name, sd, div, authors, cite, torch_version) -> dict[str, Any]:
+    arch = card.arch
+    inputs, outputs = _tensor_specs(card, sd, div, files)
+    return {
+        "type": "model",
+        "format_version": "0.5.4",
+        "name": rdf_name,
+        "description": (card.description or f"napari-microdeblur {arch} deblurring network")[
+            :1000
+        ],
+        "authors": authors or [{"name": "napari-microdeblur developers"}],
+        "cite": cite
+        or [{"text": f"napari-microdeblur {arch}", "url": "https://github.com/napari/napari"}],
+        "license": card.license if card.license not in ("", "unknown") else "CC-BY-4.0",
+        "documentation": "README.md",
+        "covers": ["cover.png"],
+        "tags": ["deblurring", "microscopy", "napari-microdeblur", arch, f"{sd}d"],
+        "inputs": inputs,
+        "outputs": outputs,
+        "weights": _weights_spec(card, files, torch_version),
+        "attachments": [
+            {"source": f"{arch}.safetensors", "sha256": _sha(files[f"{arch}.safetensors"])},
+            {"source": "microdeblur_card.json", "sha256": _sha(files["microdeblur_card.json"])},
+        ],
+        "config": {"napari_microdeblur": {"arch": arch, "card": "microdeblur_card.json"}},
+    }
+
+
+def export_bioimageio(
+    model: torch.nn.Module,
+    card: ModelCard | Mapping[str, Any] | None,
+    path_zip: str | os.PathLike,
+    *,
+    test_input: np.ndarray,
+    name: str | None = None,
+    authors: list[dict[str, str]] | None = None,
+    cite: list[dict[str, str]] | None = None,
+) -> Path:
+    """Write a BioImage Model Zoo package (format 0.5) for ``model`` (see the module docstring).
+
+    ``test_input`` is a raw image with axes ``[C,] [Z,] Y, X`` (or already ``(1, C, ...)``);
+    its spatial sizes must be multiples of the model's ``size_divisor``.
+    """
+    full_card = card_for_model(model, card)
+    path_zip = Path(path_zip)
+    if path_zip.suffix != ".zip":
+        raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
+    x = _test_tensor(model, full_card, test_input)
+    xn = _normalize_like_bioimageio(x, full_card.normalization, tuple(range(2, x.ndim)))
+    y, traced = _run_and_trace(model, xn)
+    torch_version = torch.__version__.split("+")[0]
+    rdf_name = name or f"napari-microdeblur {full_card.arch}"
+    module_cls = registry.get_arch(full_card.arch).module_cls
+    files: dict[str, bytes] = {
+        "test_input.npy": _npy_bytes(x),
+        "test_output.npy": _npy_bytes(y),
+        "cover.png": _cover(x, y),
+        "sample_input.tif": _tiff_bytes(x[0]),
+        "sample_output.tif": _tiff_bytes(y[0]),
+        **_weights_files(model, traced, full_card),
+        "environment.yaml": _environment(torch_version),
+        "README.md": _readme(full_card, rdf_name, module_cls),
+    }
+    rdf = _rdf(
+        full_card, files, rdf_name=rdf_name, sd=model.spatial_dims, div=model.size_divisor,
+        authors=authors, cite=cite, torch_version=torch_version,
+    )
+    try:
+        import yaml
+
+        rdf_text = yaml.safe_dump(rdf, sort_keys=False)
+    except ImportError:  # JSON is valid YAML
+        rdf_text = json.dumps(rdf, indent=2)
+    files = {"rdf.yaml": rdf_text.encode(), **files}
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for fname, content in files.items():
+                zf.writestr(fname, content)
+
+    write_atomically(path_zip, write)
+    return path_zip
