@@ -27,13 +27,13 @@ def make_nuclei_pair():
 
 
 def make_em_pair():
-    """ssTEM of Drosophila neural tissue (Gerhard et al. 2013, CC BY-NC-SA 3.0: non-commercial,
-    share-alike): protocol-C (astigmatic) blurred input and its sharp reference."""
-    sharp = _read("em_vnc_gerhard2013_NC.tif")
-    blurred = _read("em_vnc_gerhard2013_NC_protocolC.tif")
+    """Volume EM of C. elegans (EMPIAR-10982 via NEUBIAS training resources; CC0 / CC BY 4.0),
+    slice 17: protocol-C (astigmatic) blurred input and its sharp reference."""
+    sharp = _read("em_celegans_empiar10982_z0017.tif")
+    blurred = _read("em_celegans_empiar10982_z0017_protocolC.tif")
     contrast = (0.0, 255.0)
-    credit = {"licence": "CC BY-NC-SA 3.0 (non-commercial)", "source": "Gerhard et al. 2013, "
-              "doi:10.6084/m9.figshare.856713"}
+    credit = {"licence": "CC BY 4.0 (NEUBIAS training resources); EMPIAR-10982 data CC0",
+              "source": "Tischer et al., doi:10.5281/zenodo.14264885; EMPIAR-10982"}
     return [
         (blurred, {"name": "EM blurred (protocol C)", "contrast_limits": contrast,
                    "metadata": credit}, "image"),
