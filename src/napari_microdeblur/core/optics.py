@@ -1,0 +1,248 @@
+"""Physical microscope PSFs from objective and sample parameters, computed with psfmodels.
+
+All lengths are in micrometres. ``widefield_psf`` is the vectorial model of Aguet et al. (2009)
+(Gibson-Lanni stratified sample: immersion oil, coverslip, sample); ``confocal_psf`` is
+psfmodels' confocal approximation: the excitation PSF times the emission PSF convolved in XY with
+the pinhole disk (no pinhole blur in Z, incoherent detection).
+
+Spherical aberration comes from a refractive-index mismatch: a bead ``depth`` micrometres into a
+sample of index ``ns`` imaged with immersion index ``ni``. With ``ns`` left at None the sample is
+index-matched (ns = ni) and the PSF is aberration-free at any depth.
+
+Every PSF is float32, sums to 1, has odd sides and its source on the middle pixel, like those of
+``core.psf``. Its lateral size, unless given, is the smallest that holds every pixel above 1e-3 of
+the peak (the Airy rings out to about 2.5 wavelength / NA in focus, wider when defocused).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+__all__ = ["widefield_psf", "confocal_psf"]
+
+_SUPPORT_LEVEL = 1e-3  # pixels below this fraction of the peak are outside the PSF's support
+_MAX_SIDE = 1025  # lateral pixels; a larger PSF would take minutes to convolve and is a unit slip
+_MAX_PLANES = 501
+# Refuse pixels larger than 4 x the Abbe limit wavelength / (2 NA): the whole PSF then falls in
+# about one pixel and a computed PSF says nothing a delta would not.
+_UNDERSAMPLING_LIMIT = 4.0
+
+
+def _number(value, name: str, accepted: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} is {value!r}; accepted: {accepted}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} is {value!r}; accepted: {accepted}")
+    return v
+
+
+def _positive(value, name: str, accepted: str) -> float:
+    v = _number(value, name, accepted)
+    if v <= 0:
+        raise ValueError(f"{name} is {value!r}; accepted: {accepted}")
+    return v
+
+
+def _odd_count(value, name: str, limit: int, what: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < 1
+        or value % 2 == 0
+        or value > limit
+    ):
+        raise ValueError(
+            f"{name} is {value!r}; accepted: an odd integer from 1 to {limit} ({what}; odd so the "
+            "PSF has a centre)"
+        )
+    return int(value)
+
+
+def _in_range(value, name: str, low: float, high: float, accepted: str) -> float:
+    v = _number(value, name, accepted)
+    if not low <= v <= high:
+        raise ValueError(f"{name} is {value!r}; accepted: {accepted}")
+    return v
+
+
+_INDEX = "a refractive index, 1.0 to 2.0 (air 1.0, water 1.333, oil 1.515)"
+_WAVELENGTH = "a wavelength in micrometres, 0.2 to 2.0 (e.g. 0.52 for GFP; 520 would be nanometres)"
+
+
+def _optics(na, wavelengths: dict, pixel, ni, ns, depth, defocus) -> dict:
+    ni = _in_range(ni, "ni", 1.0, 2.0, "the immersion index, " + _INDEX)
+    na = _number(na, "na", f"a numerical aperture above 0 and below the immersion index ni={ni}")
+    if not 0 < na < ni:
+        raise ValueError(
+            f"na is {na!r}; accepted: a numerical aperture above 0 and below the immersion index "
+            f"ni={ni} (e.g. 1.4 for oil, 1.2 for water, 0.95 for air)"
+        )
+    ns = ni if ns is None else _in_range(ns, "ns", 1.0, 2.0, "None or the sample's " + _INDEX)
+    for name, value in wavelengths.items():
+        wavelengths[name] = _in_range(value, name, 0.2, 2.0, _WAVELENGTH)
+    pixel = _positive(pixel, "pixel", "the pixel size in the sample, in micrometres (e.g. 0.065)")
+    shortest = min(wavelengths.values())
+    coarsest = _UNDERSAMPLING_LIMIT * shortest / (2 * na)
+    if pixel > coarsest:
+        raise ValueError(
+            f"pixel is {pixel!r} um; accepted: at most {coarsest:.3g} um for na={na} and "
+            f"wavelength {shortest} um (4 x the resolution limit wavelength / (2 na)); a coarser "
+            "image holds the whole PSF in one pixel (is pixel in micrometres?)"
+        )
+    depth = _in_range(depth, "depth", 0.0, math.inf, "the depth below the coverslip, >= 0 um")
+    defocus = _number(defocus, "defocus", "a finite distance in micrometres")
+    return dict(na=na, ni=ni, ns=ns, pixel=pixel, depth=depth, defocus=defocus, **wavelengths)
+
+
+def _z_positions(nz, dz, p: dict) -> np.ndarray:
+    nz = _odd_count(nz, "nz", _MAX_PLANES, "planes")
+    if nz == 1:
+        offsets = np.zeros(1)
+    else:
+        if dz is None:
+            raise ValueError(f"dz is None with nz={nz}; accepted: the z step in micrometres")
+        dz = _positive(dz, "dz", "the z step in micrometres (e.g. 0.2)")
+        offsets = (np.arange(nz) - nz // 2) * dz
+    # psfmodels takes focal-plane positions above the coverslip; the source sits at `depth`.
+    return p["depth"] + p["defocus"] + offsets
+
+
+def _guess_radius(p: dict, zv: np.ndarray) -> float:
+    """Pixels from the centre that hold the PSF: Airy rings plus the geometric defocus cone."""
+    longest = max(v for k, v in p.items() if "wavelength" in k)
+    airy = 3.0 * longest / p["na"]
+    half_angle = math.asin(min(p["na"] / p["ni"], 0.999))
+    cone = float(np.max(np.abs(zv - p["depth"]))) * math.tan(half_angle)
+    return (airy + 1.2 * cone) / p["pixel"]
+
+
+def _support_side(stack: np.ndarray) -> int:
+    """Smallest odd side around the centre holding every pixel above the support level."""
+    flat = stack.max(axis=0)
+    c = flat.shape[0] // 2
+    yy, xx = np.indices(flat.shape) - c
+    chebyshev = np.maximum(np.abs(yy), np.abs(xx))
+    inside = chebyshev[flat >= _SUPPORT_LEVEL * flat.max()]
+    return 2 * (int(inside.max()) + 1) + 1  # one pixel margin past the last one above the level
+
+
+def _psfmodels():
+    # psfmodels is GPL-3.0 while this package is BSD-3, so it is an optional extra, not a hard
+    # dependency: installing it is the user's choice.
+    try:
+        import psfmodels
+    except ImportError as err:
+        raise ImportError(
+            "PSFs from optics need the psfmodels package (GPL-3.0): pip install "
+            "'napari-microdeblur[optics]' or pip install psfmodels"
+        ) from err
+    return psfmodels
+
+
+def _computed(model, zv: np.ndarray, size, p: dict, what: str) -> np.ndarray:
+    if size is not None:
+        side = _odd_count(size, "size", _MAX_SIDE, "pixels per lateral side")
+        return model(zv, side)
+    side = 2 * math.ceil(1.5 * _guess_radius(p, zv)) + 1
+    while True:
+        if side > _MAX_SIDE:
+            raise ValueError(
+                f"the {what} PSF needs more than {_MAX_SIDE} pixels across (pixel={p['pixel']} um, "
+                f"defocus={p['defocus']} um, z range {zv.min():.3g}..{zv.max():.3g} um); accepted: "
+                "parameters whose PSF fits (check the units are micrometres), or an explicit size"
+            )
+        stack = model(zv, side)
+        needed = _support_side(stack)
+        if needed < side:
+            trim = (side - needed) // 2
+            return stack[:, trim : side - trim, trim : side - trim]
+        side = 2 * side + 1  # the support reached the edge: compute on a wider field
+
+
+def _finished(stack: np.ndarray) -> np.ndarray:
+    stack = np.clip(np.asarray(stack, dtype=np.float64), 0.0, None)
+    psf = stack[0] if stack.shape[0] == 1 else stack
+    return (psf / psf.sum()).astype(np.float32)
+
+
+def widefield_psf(
+    na,
+    wavelength,
+    pixel,
+    *,
+    ni=1.515,
+    ns=None,
+    depth=0.0,
+    defocus=0.0,
+    size=None,
+    nz=1,
+    dz=None,
+) -> np.ndarray:
+    """Widefield fluorescence PSF (vectorial model), 2D when ``nz`` is 1, else ZYX.
+
+    ``wavelength`` is the emission wavelength and ``pixel`` the pixel size in the sample, both in
+    micrometres; ``ni``/``ns`` the immersion and sample indices, ``depth`` the source depth below
+    the coverslip (aberrated when ns != ni), ``defocus`` the focal plane's offset from the source
+    (the 2D PSF is that plane; a 3D one is centred on it), ``size`` the lateral side in pixels and
+    ``dz`` the z step of an ``nz``-plane stack.
+    """
+    psfmodels = _psfmodels()
+    p = _optics(na, {"wavelength": wavelength}, pixel, ni, ns, depth, defocus)
+    zv = _z_positions(nz, dz, p)
+
+    def model(z, side):
+        return psfmodels.make_psf(
+            list(z), side, dxy=p["pixel"], pz=p["depth"], NA=p["na"], wvl=p["wavelength"],
+            ns=p["ns"], ni=p["ni"], ni0=p["ni"], normalize=False, model="vectorial",
+        )  # fmt: skip
+
+    return _finished(_computed(model, zv, size, p, "widefield"))
+
+
+def confocal_psf(
+    na,
+    wavelength,
+    pixel,
+    *,
+    excitation_wavelength=None,
+    pinhole=1.0,
+    ni=1.515,
+    ns=None,
+    depth=0.0,
+    defocus=0.0,
+    size=None,
+    nz=1,
+    dz=None,
+) -> np.ndarray:
+    """Point-scanning confocal PSF: excitation PSF x (emission PSF convolved with the pinhole).
+
+    ``wavelength`` is the emission wavelength; ``excitation_wavelength`` defaults to it (no
+    Stokes shift, slightly pessimistic); ``pinhole`` is the pinhole diameter in Airy units
+    (1.0 is the usual setting). Other arguments as ``widefield_psf``.
+    """
+    psfmodels = _psfmodels()
+    if excitation_wavelength is None:
+        excitation_wavelength = wavelength
+    p = _optics(
+        na,
+        {"wavelength": wavelength, "excitation_wavelength": excitation_wavelength},
+        pixel, ni, ns, depth, defocus,
+    )  # fmt: skip
+    pinhole = _positive(pinhole, "pinhole", "the pinhole diameter in Airy units, 0 to 50 (e.g. 1)")
+    if pinhole > 50:  # psfmodels treats 50 AU and more as no pinhole at all
+        raise ValueError(f"pinhole is {pinhole!r}; accepted: the diameter in Airy units, 0 to 50")
+    zv = _z_positions(nz, dz, p)
+
+    def model(z, side):
+        # psfmodels' pinhole_au is the radius in units of 0.61 wavelength / NA, i.e. diameter in AU.
+        return psfmodels.confocal_psf(
+            list(z), side, pinhole_au=pinhole, dxy=p["pixel"], pz=p["depth"], NA=p["na"],
+            ex_wvl=p["excitation_wavelength"], em_wvl=p["wavelength"], ns=p["ns"], ni=p["ni"],
+            ni0=p["ni"], normalize=False, model="vectorial",
+        )  # fmt: skip
+
+    return _finished(_computed(model, zv, size, p, "confocal"))
