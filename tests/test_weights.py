@@ -337,3 +337,25 @@ def test_explicit_arch_must_match_the_card(gran_file, bioimageio_zip):
     _, zpath = bioimageio_zip
     with pytest.raises(ValueError, match=r"gran_tiny\.zip.*not 'c2f_unet'"):
         load_model(zpath, arch="c2f_unet")
+
+
+@pytest.mark.slow
+def test_bundled_model_export_passes_bioimageio_core_without_warnings(tmp_path):
+    """bioimageio.core's own test (both weight formats reproduce the test output, several
+    input sizes) on a bundled model, whose description is longer than the Zoo's 512 characters:
+    the rdf carries a short one, README.md the whole."""
+    core = pytest.importorskip("bioimageio.core")
+    from napari_microdeblur.core.export import DESCRIPTION_LIMIT
+
+    model, card = load_model("gran.fluo_v1")
+    assert len(card.description) > DESCRIPTION_LIMIT
+    path = tmp_path / "fluo.zip"
+    rng = np.random.default_rng(0)
+    export_bioimageio(model, card, path, test_input=rng.random((64, 64), dtype=np.float32) * 255)
+    summary = core.test_model(str(path))
+    assert summary.status == "passed", summary.format()
+    locations = [w.loc for d in summary.details for w in d.warnings]
+    assert ("description",) not in locations, locations
+    with zipfile.ZipFile(path) as zf:
+        readme = zf.read("README.md").decode()
+    assert card.description in readme

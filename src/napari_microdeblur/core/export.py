@@ -270,6 +270,20 @@ def _weights_spec(card: ModelCard, files: Mapping[str, bytes], torch_version: st
     }
 
 
+DESCRIPTION_LIMIT = 512  # bioimageio.spec warns above this; the whole text is in README.md
+
+
+def _short_description(text: str) -> str:
+    """The description cut to the Model Zoo's limit at a sentence (else a word) boundary."""
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    more = " (more in README.md)"
+    head = text[: DESCRIPTION_LIMIT - len(more)]
+    end = head.rfind(". ")
+    head = head[: end + 1] if end > 0 else head[: head.rfind(" ")].rstrip(",;:") + "..."
+    return head + more
+
+
 def _rdf(card, files, *, rdf_name, sd, div, authors, cite, torch_version) -> dict[str, Any]:
     arch = card.arch
     inputs, outputs = _tensor_specs(card, sd, div, files)
@@ -277,9 +291,9 @@ def _rdf(card, files, *, rdf_name, sd, div, authors, cite, torch_version) -> dic
         "type": "model",
         "format_version": "0.5.4",
         "name": rdf_name,
-        "description": (card.description or f"napari-microdeblur {arch} deblurring network")[
-            :1000
-        ],
+        "description": _short_description(
+            card.description or f"napari-microdeblur {arch} deblurring network"
+        ),
         "authors": authors or [{"name": "napari-microdeblur developers"}],
         "cite": cite
         or [{"text": f"napari-microdeblur {arch}", "url": "https://github.com/napari/napari"}],
