@@ -34,54 +34,54 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
     print(f"microdeblur: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _channel_axis(axes: str) -> int | None:
-    for letter in "SC":
-        if letter in axes:
-            return axes.index(letter)
-    return None
-
-
 # ----------------------------------------------------------------------------- commands
 
 
-def _deblur_options(args) -> dict:
-    return dict(
-        method=args.method, tile=args.tile, overlap=args.overlap, window=args.window,
-        device=args.device, psf=args.psf, iterations=args.iterations, balance=args.balance,
-        tv_weight=args.tv_weight, weights=args.weights, batch_size=args.batch_size,
-        precision=args.precision,
-    )
+def _specs(args):
+    """The method and tiling options as (MethodSpec, TilingSpec), checked before any work."""
+    from .core.method import MethodSpec, TilingSpec
+
+    method = MethodSpec(args.method, psf=args.psf, iterations=args.iterations,
+                        balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
+                        precision=args.precision)
+    tiling = TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
+                        batch_size=args.batch_size, device=args.device,
+                        output_dtype=args.output_dtype)
+    return method.check(), tiling.check()
 
 
-def _run_with_bar(run, *, quiet: bool, label: str = ""):
-    """Drive a progress generator with a tqdm bar (created at the first record); its result."""
-    from tqdm import tqdm
+class _Bar:
+    """A tqdm bar for progress records with ``total``, created at the first record."""
 
-    bar = None
-    try:
-        while True:
-            try:
-                step = next(run)
-            except StopIteration as stop:
-                return stop.value
-            if bar is None:
-                bar = tqdm(total=step.total, unit="tile", desc=label or None, disable=quiet,
-                           file=sys.stderr, leave=False)
-            bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    def __init__(self, *, quiet: bool, label: str = "", unit: str = "tile"):
+        self.bar, self.quiet, self.label, self.unit = None, quiet, label, unit
+
+    def __call__(self, record) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=record.total, unit=self.unit, desc=self.label or None,
+                            disable=self.quiet, file=sys.stderr, leave=False)
+        self.bar.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _deblur_one(source: Path, output: Path, args) -> None:
     from .core.files import iter_deblur_file
+    from .core.progress import drive
 
     t0 = time.perf_counter()
-    run = iter_deblur_file(
-        source, output, axes=args.axes, overwrite=args.overwrite,
-        output_dtype=args.output_dtype, **_deblur_options(args),
-    )
-    result = _run_with_bar(run, quiet=args.quiet, label=source.name)
+    method, tiling = _specs(args)
+    run = iter_deblur_file(source, output, axes=args.axes, overwrite=args.overwrite,
+                           method=method, tiling=tiling)
+    with _Bar(quiet=args.quiet, label=source.name) as bar:
+        result = drive(run, bar)
     if not args.quiet:
         print(
             f"{output}: {result.method} on {result.axes} {tuple(result.image.shape)} "
@@ -96,11 +96,11 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
     from .core.files import output_name
 
-    options = dict(_deblur_options(args), output_dtype=args.output_dtype)
+    method, tiling = _specs(args)
+    options = dict(axes=args.axes, overwrite=args.overwrite, method=method, tiling=tiling)
     t0 = time.perf_counter()
     if len(inputs) == 1 and io.is_zarr(inputs[0]) and not output.is_dir():
-        deblur_zarr_on_cluster(inputs[0], output, scheduler=args.scheduler, axes=args.axes,
-                               overwrite=args.overwrite, **options)
+        deblur_zarr_on_cluster(inputs[0], output, scheduler=args.scheduler, **options)
         print(f"{output}: done on {args.scheduler} in {time.perf_counter() - t0:.1f} s")
         return 0
     if len(inputs) == 1 and not output.is_dir():
@@ -110,7 +110,6 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
         pairs = [(p, o) for p, o in pairs if args.overwrite or not o.exists()]
     else:
         raise UserError(f"{len(inputs)} inputs need an output directory; {str(output)!r} is not")
-    options.update(axes=args.axes, overwrite=args.overwrite)
     for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
         if not args.quiet:
             print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
@@ -121,6 +120,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
 def cmd_deblur(args) -> int:
     from .core.files import find_inputs, output_name
 
+    _specs(args)  # a bad option fails here, before any file is read or written
     inputs = find_inputs(args.input)
     output = Path(args.output)
     if args.scheduler:
@@ -141,7 +141,7 @@ def cmd_deblur(args) -> int:
             continue
         try:
             _deblur_one(source, target, args)
-        except (ValueError, TypeError, OSError) as error:
+        except (ValueError, TypeError, OSError, RuntimeError) as error:
             failed += 1
             print(f"microdeblur: error: {source}: {error}", file=sys.stderr, flush=True)
     return EXIT_ERROR if failed else 0
@@ -151,14 +151,14 @@ def cmd_degrade(args) -> int:
     import numpy as np
 
     from .core import io
+    from .core.axes import channel_index, check_axes
     from .core.degrade import degrade
-    from .core.inference import check_axes
 
     io.check_output_path(args.output, overwrite=args.overwrite)
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
     axes = check_axes(args.axes or data.axes or None, image.shape)
-    blurred = degrade(image, args.protocol, seed=args.seed, channel_axis=_channel_axis(axes))
+    blurred = degrade(image, args.protocol, seed=args.seed, channel_axis=channel_index(axes))
     io.write_image(
         args.output, blurred, axes=axes, pixel_size=data.pixel_size, overwrite=args.overwrite
     )
@@ -168,20 +168,21 @@ def cmd_degrade(args) -> int:
 
 
 def _evaluate_arrays(prediction, reference, axes: str, border: int) -> dict:
+    from .core.axes import channel_index
     from .core.metrics import evaluate
 
     if prediction.shape != reference.shape:
         raise UserError(
             f"prediction has shape {prediction.shape} but reference has {reference.shape}"
         )
-    return evaluate(prediction, reference, border=border, channel_axis=_channel_axis(axes))
+    return evaluate(prediction, reference, border=border, channel_axis=channel_index(axes))
 
 
 def cmd_evaluate(args) -> int:
     import numpy as np
 
     from .core import io
-    from .core.inference import check_axes
+    from .core.axes import check_axes
 
     pred = io.read_image(args.prediction, lazy=False)
     ref = io.read_image(args.reference, lazy=False)
@@ -204,8 +205,8 @@ def cmd_focus(args) -> int:
     import numpy as np
 
     from .core import io
+    from .core.axes import check_axes
     from .core.focus import focus_score
-    from .core.inference import check_axes
 
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
@@ -251,14 +252,19 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
     from .core.focus import focus_score
 
     t0 = time.perf_counter()
+    deblurred, copied = output_name(path, out_dir), out_dir / path.name
+    if not args.overwrite and (deblurred.exists() or copied.exists()):
+        # written by an earlier run that stopped before logging it
+        return {"name": path.name, "score": "", "decision": "exists", "method": "",
+                "seconds": ""}
     data = io.read_image(path, lazy=False)
     # a stack is as good as its softest slice
     score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
     if score < threshold:
-        _deblur_one(path, output_name(path, out_dir), args)
+        _deblur_one(path, deblurred, args)
         decision, method = "deblurred", args.method
     else:
-        copy_atomically(path, out_dir / path.name)
+        copy_atomically(path, copied)
         decision, method = "copied", ""
     return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
             "seconds": f"{time.perf_counter() - t0:.2f}"}
@@ -274,6 +280,7 @@ def cmd_watch(args) -> int:
     for d, what in ((in_dir, "input"), (out_dir, "output")):
         if not d.is_dir():
             raise UserError(f"{what} directory {str(d)!r} does not exist")
+    _specs(args)  # a bad option fails here, before the folder is watched
     threshold = _watch_threshold(args)
     log_path = out_dir / WATCH_LOG
     done = set()
@@ -299,7 +306,8 @@ def cmd_watch(args) -> int:
                 for path in ready:
                     try:
                         row = _watch_one(path, out_dir, threshold, args)
-                    except (ValueError, TypeError, OSError) as error:
+                    except (ValueError, TypeError, OSError, RuntimeError) as error:
+                        # one bad file (or a failed run on it) must not stop the watch
                         print(f"microdeblur: {path.name}: unreadable, skipped: {error}",
                               file=sys.stderr, flush=True)
                         row = {"name": path.name, "score": "", "decision": "unreadable",
@@ -372,7 +380,8 @@ def cmd_demo(args) -> int:
         out = deblur(blurred, device=args.device, **options)
         rows.append((name, out, time.perf_counter() - t0))
     print(f"sample: {SAMPLE.name} {sharp.shape} {sharp.dtype} (HT29 nuclei, CC-0)")
-    print("metrics per EVALUATION.md: 8-bit scale /255, data_range 1, 16-px border excluded")
+    print("metrics as in docs/evaluation.md: 8-bit scale /255, data_range 1, "
+          "16-px border excluded")
     print(f"{'':<40} {'PSNR dB':>8} {'SSIM':>7} {'PSNR whole':>11} {'seconds':>8}")
     base = None
     results = {}
@@ -397,9 +406,11 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     """The deblurring options shared by deblur and watch."""
     p.add_argument("--method", default="auto",
                    help="auto (the bundled default network: gran.hist_v1 for RGB, gran.fluo_v1 "
-                   "otherwise; gran.em_v1 for EM), richardson_lucy, wiener, an architecture "
-                   "with --weights, or a bundled arch.tag")
-    p.add_argument("--weights", help="weights file for a network method (.safetensors/.pt/.zip)")
+                   "otherwise; with --weights, the network that file describes), "
+                   "richardson_lucy, wiener, an architecture with --weights, or a bundled "
+                   "arch.tag such as gran.em_v1 (EM)")
+    p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
+                   ".safetensors file names its own architecture, so --method may be left out")
     p.add_argument("--psf", help="gaussian:SIGMA | disk:RADIUS | astig:S1,S2,ANGLE | FILE.tif")
     p.add_argument("--iterations", type=int, default=30, help="Richardson-Lucy iterations")
     p.add_argument("--tv-weight", type=float, default=0.0,
@@ -441,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "file, or per chunk of a Zarr volume")
     p.set_defaults(func=cmd_deblur)
 
-    p = sub.add_parser("degrade", help="apply a degradation protocol of EVALUATION.md")
+    p = sub.add_parser("degrade",
+                       help="apply a degradation protocol (A, B or C of docs/evaluation.md)")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--protocol", required=True, choices=["A", "B", "C"])

@@ -2,7 +2,8 @@
 
 A task that dies with its worker is rerun elsewhere (``retries``); outputs are written under a
 temporary name and renamed, so a rerun never finds half a file. Networks are loaded once per
-worker process and reused by every task it runs.
+worker process and reused by every task it runs: the MethodSpec is hashable, so it is the key
+of the worker's cache.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .method import Method, MethodSpec, TilingSpec
 
 
 def _client(scheduler):
@@ -30,55 +33,60 @@ def _client(scheduler):
 
 
 @lru_cache(maxsize=4)
-def _worker_method(method: str, weights: str | None, precision: str, psf, iterations: int,
-                   balance: float, tv_weight: float):
+def _worker_method(spec: MethodSpec, rgb: bool) -> Method:
     """Resolve a method once per worker process (loading a network's weights once)."""
-    from .inference import resolve_method
-
-    return resolve_method(method, psf=psf, iterations=iterations, balance=balance,
-                          tv_weight=tv_weight, weights=weights, precision=precision)
+    return spec.resolve(rgb=rgb)
 
 
-def _method_key(options: dict) -> tuple:
-    psf = options.get("psf")
-    if psf is not None and not isinstance(psf, (str, os.PathLike)):
-        raise ValueError("on a cluster give psf as a model string ('gaussian:1.6') or a TIFF "
-                         "path that every worker can read, not an array")
-    return (options.get("method", "richardson_lucy"), options.get("weights"),
-            options.get("precision", "auto"), options.get("psf"),
-            int(options.get("iterations", 30)), float(options.get("balance", 0.01)),
-            float(options.get("tv_weight", 0.0)))
+def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:
+    """(MethodSpec, TilingSpec) from either form, checked before any task is sent."""
+    from .inference import split_options
+
+    if not isinstance(method, MethodSpec) or tiling is None:
+        if isinstance(method, MethodSpec) or not isinstance(method, str):
+            raise TypeError("give method=MethodSpec(...) with tiling=TilingSpec(...), or a "
+                            "method name with keyword options")
+        method, tiling = split_options(method, **options)
+    elif options:
+        raise TypeError(f"unexpected options {sorted(options)} next to a MethodSpec")
+    return method.check(), tiling.check()
 
 
-_METHOD_OPTIONS = ("method", "weights", "precision", "psf", "iterations", "balance", "tv_weight")
-
-
-def _deblur_file_task(source: str, output: str, options: dict) -> dict:
+def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: TilingSpec,
+                      axes: str | None, overwrite: bool) -> dict:
     """Runs on a worker: deblur one file (removing what a killed earlier attempt left)."""
     import time
 
+    from . import io
+    from .axes import check_axes, is_rgb
     from .files import deblur_file
 
     target = Path(output)
-    from .io import _remove
-
     for stale in target.parent.glob(f".{target.name}.*.partial"):
-        _remove(stale)
+        io.remove_path(stale)
     t0 = time.perf_counter()
-    method = _worker_method(*_method_key(options))
-    rest = {k: v for k, v in options.items() if k not in _METHOD_OPTIONS}
-    result = deblur_file(source, output, method=method, **rest)
+    data = io.read_image(source)
+    shape = tuple(int(s) for s in data.array.shape)
+    rgb = is_rgb(check_axes(axes or data.axes or None, shape), shape)
+    result = deblur_file(source, output, axes=axes, overwrite=overwrite,
+                         method=_worker_method(spec, rgb), tiling=tiling)
     return {"input": source, "output": output, "shape": list(result.image.shape),
             "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid()}
 
 
-def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, **options) -> list[dict]:
-    """Deblur (input, output) file pairs, one task per file; returns a record per file."""
+def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | None = None,
+                            overwrite: bool = False, method: MethodSpec | str = "auto",
+                            tiling: TilingSpec | None = None, **options) -> list[dict]:
+    """Deblur (input, output) file pairs, one task per file; returns a record per file.
+
+    ``method``/``tiling`` as in ``files.iter_deblur_file`` (a MethodSpec and TilingSpec, or a
+    name and the keyword options of ``inference.iter_deblur``)."""
+    spec, tiling = _specs(method, tiling, options)
     client, own = _client(scheduler)
     try:
         futures = [
-            client.submit(_deblur_file_task, str(src), str(dst), options, pure=False,
-                          retries=retries, key=f"microdeblur-{Path(dst).name}-{i}")
+            client.submit(_deblur_file_task, str(src), str(dst), spec, tiling, axes, overwrite,
+                          pure=False, retries=retries, key=f"microdeblur-{Path(dst).name}-{i}")
             for i, (src, dst) in enumerate(pairs)
         ]
         return client.gather(futures)
@@ -87,46 +95,47 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, **options) ->
             client.close()
 
 
-def _deblur_block(block: np.ndarray, *, axes: str, normalization, options: dict) -> np.ndarray:
-    from .inference import deblur
+def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec, rgb: bool,
+                  tiling: TilingSpec) -> np.ndarray:
+    from .inference import prepare_deblur
 
-    method = _worker_method(*_method_key(options))
-    rest = {k: v for k, v in options.items() if k not in _METHOD_OPTIONS}
-    return deblur(block, method=method, axes=axes, normalization=normalization, **rest)
+    prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
+                              normalization=normalization)
+    return prepared.run().image
 
 
 def deblur_zarr_on_cluster(
     source, output, *, scheduler, axes: str | None = None, overwrite: bool = False,
-    retries: int = 3, **options,
+    retries: int = 3, method: MethodSpec | str = "auto", tiling: TilingSpec | None = None,
+    **options,
 ) -> None:
     """Deblur a Zarr volume chunk by chunk on a cluster (dask map_overlap with the method's
     halo); one intensity normalisation for the whole volume, so chunks agree at their seams."""
     import dask.array as da
 
     from . import io
-    from .inference import _layout, check_axes, compute_normalization, resolve_method
+    from .axes import is_rgb
+    from .inference import prepare_deblur
 
+    spec, tiling = _specs(method, tiling, options)
     data = io.read_image(source)
-    shape = tuple(int(s) for s in data.array.shape)
-    axes = check_axes(axes or data.axes or None, shape)
-    method = resolve_method(**{k: options[k] for k in _METHOD_OPTIONS if k in options})
-    loop_axes, channel_axis, spatial_axes = _layout(axes, shape, method)
-    normalization = compute_normalization(data.array, axes, method.normalization,
-                                          *method.percentiles)
-    overlap = options.get("overlap") or method.default_overlap
-    depth = {i: (overlap if a in spatial_axes else 0) for i, a in enumerate(axes)}
+    # checks everything and computes the one normalisation (no tile work)
+    whole = prepare_deblur(data.array, axes or data.axes or None, spec, tiling)
+    axes, shape, layout = whole.axes, whole.shape, whole.layout
+    overlap = tiling.overlap or whole.method.default_overlap
+    depth = {i: (overlap if a in layout.spatial_axes else 0) for i, a in enumerate(axes)}
     # chunks: whole along channels and the model's other inputs, big along space
-    chunks = tuple(n if a in (channel_axis or "") else (1 if a in loop_axes else min(n, 2048))
+    chunks = tuple(n if a == layout.channel_axis else (1 if a in layout.loop_axes else min(n, 2048))
                    for a, n in zip(axes, shape))
     array = da.from_zarr(data.array).rechunk(chunks)
-    out_dtype = np.float32 if options.get("output_dtype", "float32") == "float32" else array.dtype
+    rgb = is_rgb(axes, shape)
     result = array.map_overlap(
-        _deblur_block, depth=depth, boundary="reflect", dtype=out_dtype, axes=axes,
-        normalization=normalization, options=options,
+        _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
+        normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling,
     )
     client, own = _client(scheduler)
     try:
-        with io.open_zarr_output(output, shape, out_dtype, axes=axes,
+        with io.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
                                  pixel_size=data.pixel_size, chunks=chunks,
                                  overwrite=overwrite) as target:
             stored = result.store(target, lock=False, compute=False)

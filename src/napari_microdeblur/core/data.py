@@ -62,6 +62,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from . import degrade as _degrade
+from .focus import best_focus_plane, focus_scores
 from .inference import check_axes, compute_normalization
 from .metrics import reference_scale
 from .psf import astigmatic_psf, disk_psf, gaussian_psf
@@ -149,29 +150,8 @@ def _gray(plane: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- focus
 
-
-def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
-    """Sharpness of every plane of a stack: :func:`core.focus.focus_score` (band-pass energy
-    over the squared mean, so exposure and bleaching along the stack do not change it)."""
-    from .focus import focus_score
-
-    stack = _as_array(stack, "stack")
-    axes = check_axes(axes, stack.shape)
-    if "Z" not in axes:
-        raise ValueError(f"axes={axes!r} has no Z axis; accepted: a stack such as 'ZYX'")
-    for _, plane in _planes(stack, axes):
-        _check_plane(plane, "a plane of stack")
-    return np.asarray(focus_score(stack, axes=axes), dtype=np.float64).reshape(-1)
-
-
-def find_focus_plane(stack, axes: str | None = "ZYX") -> int:
-    """Index of the sharpest plane of a stack by :func:`focus_scores` (axes with a single Z)."""
-    stack = _as_array(stack, "stack")
-    axes = check_axes(axes, stack.shape)
-    loop, _ = _split_axes(axes)
-    if loop != ["Z"]:
-        raise ValueError(f"axes={axes!r}: find_focus_plane takes one stack (Z plus Y, X, channel)")
-    return int(np.argmax(focus_scores(stack, axes)))
+# the sharpest plane of a stack is found by core.focus; the name finetune and the docks use
+find_focus_plane = best_focus_plane
 
 
 # ----------------------------------------------------------------------------- pairs

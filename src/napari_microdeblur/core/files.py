@@ -12,10 +12,11 @@ import os
 from collections.abc import Generator
 from pathlib import Path
 
-import numpy as np
-
 from . import io
-from .inference import DeblurProgress, DeblurResult, check_axes, iter_deblur
+from .axes import check_axes
+from .inference import PreparedDeblur, prepare_deblur, split_options
+from .method import Method, MethodSpec, TilingSpec
+from .progress import DeblurProgress, DeblurResult, drive
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".czi", ".nd2", ".lif", ".zarr")
 
@@ -26,49 +27,39 @@ def iter_deblur_file(
     *,
     axes: str | None = None,
     overwrite: bool = False,
-    output_dtype: str = "float32",
-    **deblur_options,
+    method: MethodSpec | Method | str = "auto",
+    tiling: TilingSpec | None = None,
+    **options,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """Deblur ``source`` into ``output`` (TIFF, or Zarr for .zarr): progress records, then the
     DeblurResult.
 
-    Arguments are checked and the input opened before the first record, so a bad file or
-    option fails before anything is written.
+    ``method`` is a MethodSpec (or a resolved Method) with ``tiling`` a TilingSpec, or a name
+    with the keyword options of ``inference.iter_deblur``. Everything is checked, the input
+    opened and the normalisation computed before the first record, so a bad file or option
+    fails before anything is written.
     """
     io.check_output_path(output, overwrite=overwrite)
+    if tiling is None:
+        method, tiling = split_options(method, **options)
+    elif options:
+        raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     data = io.read_image(source)
-    shape = tuple(int(s) for s in data.array.shape)
-    axes = check_axes(axes or data.axes or None, shape)
-    out_dtype = np.float32 if output_dtype == "float32" else np.dtype(data.array.dtype)
-    # validate everything iter_deblur checks before an output file exists
-    probe = iter_deblur(data.array, axes=axes, output_dtype=output_dtype,
-                        out=_ShapeOnly(shape), **deblur_options)
-    probe.close()
-    return _write(data, output, shape, out_dtype, axes, overwrite, output_dtype, deblur_options)
+    axes = check_axes(axes or data.axes or None, tuple(int(s) for s in data.array.shape))
+    prepared = prepare_deblur(data.array, axes, method, tiling)
+    return _write(prepared, output, data.pixel_size, overwrite)
 
 
-class _ShapeOnly:
-    """A stand-in output that only has a shape: lets iter_deblur validate without allocating."""
-
-    def __init__(self, shape):
-        self.shape = shape
-
-
-def _write(data, output, shape, out_dtype, axes, overwrite, output_dtype, deblur_options):
-    with io.open_output(
-        output, shape, out_dtype, axes=axes, pixel_size=data.pixel_size, overwrite=overwrite
-    ) as target:
-        result = yield from iter_deblur(
-            data.array, axes=axes, output_dtype=output_dtype, out=target, **deblur_options
-        )
+def _write(prepared: PreparedDeblur, output, pixel_size, overwrite):
+    with io.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
+                        pixel_size=pixel_size, overwrite=overwrite) as target:
+        result = yield from prepared.iter_run(out=target)
     return result
 
 
 def deblur_file(source, output, **options) -> DeblurResult:
     """Blocking twin of iter_deblur_file."""
-    from .inference import drain
-
-    return drain(iter_deblur_file(source, output, **options))
+    return drive(iter_deblur_file(source, output, **options))
 
 
 def copy_atomically(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -3,9 +3,9 @@
 score = mean((G_2 * I - G_4 * I)^2) / mean(I)^2
 
 The difference of Gaussians (sigma 2 and 4 px) keeps the mid frequencies that defocus removes
-first, ignores the pixel noise a plain Laplacian amplifies (measured on the real focus stacks
-in ../shared/data: Spearman correlation with distance from focus -0.988 for the light-sheet
-mitochondria stack and -0.856 for the microtubule stack, against -0.888 and -0.144 for the
+first, ignores the pixel noise a plain Laplacian amplifies (measured on two real focus stacks:
+Spearman correlation with distance from focus -0.988 for a light-sheet
+mitochondria stack and -0.856 for a microtubule stack, against -0.888 and -0.144 for the
 variance of the Laplacian), and dividing by the squared mean makes the score independent of
 exposure and gain. Higher is sharper. Borders are half-sample symmetric (scipy's 'reflect').
 
@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Generator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .axes import check_axes, iter_planes, loop_axes, plane_indices
+from .progress import ScoreProgress, drive
 
 SIGMA_FINE = 2.0
 SIGMA_COARSE = 4.0
@@ -113,26 +117,91 @@ def _spectral_energy_map(plane: np.ndarray) -> np.ndarray:
     return band * band / max(mean, 1e-12) ** 2
 
 
-def _planes(image, axes: str) -> tuple[np.ndarray, tuple[int, ...]]:
-    """(N, Y, X) float32 planes and the shape of the non-YX axes they came from."""
-    from .inference import check_axes
+MIN_TILE = 8  # pixels: the band-pass needs this much of a plane
 
-    array = np.asarray(image)
-    if array.dtype.kind not in "uif":
-        raise TypeError(f"image has dtype {array.dtype}; give integer or float intensities")
-    axes = check_axes(axes, array.shape)
-    if "S" in axes:  # RGB: score the luminance
-        array = array.mean(axis=axes.index("S"))
-        axes = axes.replace("S", "")
-    loop = [a for a in axes if a not in "YX"]
-    array = np.moveaxis(array, [axes.index(a) for a in loop + ["Y", "X"]], range(len(axes)))
-    loop_shape = array.shape[:-2]
-    if min(array.shape[-2:]) < 8:
-        raise ValueError(f"image planes of {array.shape[-2:]} px are too small to score (>= 8)")
-    planes = array.reshape(-1, *array.shape[-2:]).astype(np.float32, copy=False)
-    if not np.all(np.isfinite(planes)):
+
+def check_focus_tile(tile) -> int | None:
+    """``tile`` as an int of at least MIN_TILE px, or None (whole planes)."""
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
+        raise TypeError(f"tile must be an integer number of pixels or None, not {tile!r}")
+    if int(tile) < MIN_TILE:
+        raise ValueError(f"tile={tile} must be at least {MIN_TILE} px (focus scores need it)")
+    return int(tile)
+
+
+def score_shape(shape, axes: str, tile: int | None = None) -> tuple[int, ...]:
+    """Shape of the scores of an image: one per slice (the axes but Y, X, S), plus the tile
+    grid (rows, columns) when scored in tiles."""
+    shape = tuple(int(s) for s in shape)
+    loop = tuple(shape[axes.index(a)] for a in loop_axes(axes, "YXS"))
+    if tile is None:
+        return loop
+    ny, nx = shape[axes.index("Y")], shape[axes.index("X")]
+    return loop + (math.ceil(ny / tile), math.ceil(nx / tile))
+
+
+def _gray_plane(plane, plane_axes: str) -> np.ndarray:
+    """A (Y, X) float32 plane: RGB planes are scored on their luminance (mean of S)."""
+    array = np.asarray(plane)
+    if "S" in plane_axes:
+        array = array.mean(axis=plane_axes.index("S"))
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
         raise ValueError("image contains NaN or Inf pixels")
-    return planes, loop_shape
+    return array
+
+
+def _plane_scores(plane: np.ndarray, tile: int | None, device: torch.device):
+    """The score of one (Y, X) plane, or its per-tile scores."""
+    with torch.inference_mode():
+        if device.type == "cpu" and tile is None:
+            return _spectral_score(plane)
+        if device.type == "cpu":
+            energy = torch.from_numpy(_spectral_energy_map(plane))
+        else:
+            energy = band_pass_energy_map(torch.from_numpy(plane).to(device)[None])[0]
+        if tile is None:
+            return energy.mean().item()
+        t = tile
+        ny, nx = math.ceil(energy.shape[0] / t), math.ceil(energy.shape[1] / t)
+        # per-tile means with a partial last tile: pad with NaN and use nanmean
+        padded = F.pad(energy, (0, nx * t - energy.shape[1], 0, ny * t - energy.shape[0]),
+                       value=float("nan"))
+        blocks = padded.reshape(ny, t, nx, t).permute(0, 2, 1, 3).reshape(ny, nx, -1)
+        return torch.nanmean(blocks, dim=-1).cpu().numpy()
+
+
+def iter_focus_scores(
+    image, *, axes: str | None = None, tile: int | None = None, device: str = "cpu"
+) -> Generator[ScoreProgress, None, float | np.ndarray]:
+    """The focus scores of ``image``, one plane at a time: yields a ScoreProgress per plane
+    (closing the generator stops there) and returns what ``focus_score`` returns. Arguments
+    are checked when this is called."""
+    if not all(hasattr(image, a) for a in ("shape", "dtype", "__getitem__")):
+        raise TypeError(f"image must be an array, not {type(image).__name__}")
+    if np.dtype(image.dtype).kind not in "uif":
+        raise TypeError(f"image has dtype {image.dtype}; give integer or float intensities")
+    shape = tuple(int(s) for s in image.shape)
+    axes = check_axes(axes, shape)
+    tile = check_focus_tile(tile)
+    ny, nx = shape[axes.index("Y")], shape[axes.index("X")]
+    if min(ny, nx) < MIN_TILE:
+        raise ValueError(
+            f"image planes of {ny} x {nx} px are too small to score (>= {MIN_TILE})"
+        )
+    return _iter_scores(image, axes, shape, tile, torch.device(device))
+
+
+def _iter_scores(image, axes, shape, tile, device):
+    out = np.empty(score_shape(shape, axes, tile), dtype=np.float64)
+    plane_axes = "".join(a for a in axes if a in "YXS")
+    planes = plane_indices(axes, shape, "YXS")
+    for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
+        out[index] = _plane_scores(_gray_plane(plane, plane_axes), tile, device)
+        yield ScoreProgress(done, len(planes))
+    return float(out) if out.ndim == 0 else out
 
 
 def focus_score(
@@ -144,36 +213,7 @@ def focus_score(
     Tiles are scored on the band-pass response of the whole plane, so tile borders are not
     edges; a partial tile at the right or bottom edge is scored over the pixels it has.
     """
-    planes, loop_shape = _planes(image, axes)
-    if tile is not None and tile < 8:
-        raise ValueError(f"tile={tile} must be at least 8 px")
-    dev = torch.device(device)
-    spectral = dev.type == "cpu"
-    scores = []
-    with torch.inference_mode():
-        for plane in planes:  # one plane at a time bounds memory for long stacks
-            if spectral and tile is None:
-                scores.append(_spectral_score(plane))
-                continue
-            if spectral:
-                energy = torch.from_numpy(_spectral_energy_map(plane))
-            else:
-                energy = band_pass_energy_map(torch.from_numpy(plane).to(dev)[None])[0]
-            if tile is None:
-                scores.append(energy.mean().item())
-                continue
-            t = tile
-            ny, nx = math.ceil(energy.shape[0] / t), math.ceil(energy.shape[1] / t)
-            # per-tile means with a partial last tile: pad with NaN and use nanmean
-            padded = F.pad(energy, (0, nx * t - energy.shape[1], 0, ny * t - energy.shape[0]),
-                           value=float("nan"))
-            blocks = padded.reshape(ny, t, nx, t).permute(0, 2, 1, 3).reshape(ny, nx, -1)
-            scores.append(torch.nanmean(blocks, dim=-1).cpu().numpy())
-    if tile is None:
-        result = np.asarray(scores, dtype=np.float64).reshape(loop_shape)
-        return float(result) if result.ndim == 0 else result
-    stacked = np.stack(scores)
-    return stacked.reshape(*loop_shape, *stacked.shape[1:])
+    return drive(iter_focus_scores(image, axes=axes, tile=tile, device=device))
 
 
 def calibrate_threshold(good_scores, *, percentile: float = 5.0) -> float:
@@ -186,9 +226,39 @@ def calibrate_threshold(good_scores, *, percentile: float = 5.0) -> float:
     return float(np.percentile(scores, percentile))
 
 
-def best_focus_plane(stack, *, axes: str = "ZYX") -> int:
-    """Index of the sharpest plane of a stack."""
-    scores = focus_score(stack, axes=axes)
-    if np.ndim(scores) != 1:
-        raise ValueError(f"best_focus_plane needs one stack axis, got axes={axes!r}")
-    return int(np.argmax(scores))
+def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
+    """The score of every plane of a z-stack (axes Z, Y, X and perhaps a channel axis), as a
+    1D array; a plane that is constant or holds NaN/Inf pixels is an error (training data
+    pairs planes by these scores)."""
+    if not all(hasattr(stack, a) for a in ("shape", "dtype", "__getitem__")):
+        raise TypeError(f"stack is a {type(stack).__name__}; accepted: an array (numpy, dask)")
+    stack = np.asarray(stack)
+    if stack.dtype.kind not in "uif":
+        raise TypeError(f"stack has dtype {stack.dtype}; accepted: integer or float pixels")
+    axes = check_axes(axes, stack.shape)
+    if "Z" not in axes:
+        raise ValueError(f"axes={axes!r} has no Z axis; accepted: a stack such as 'ZYX'")
+    for _, plane in iter_planes(stack, axes, "YXCS"):
+        plane = np.asarray(plane, dtype=np.float32)
+        if not np.all(np.isfinite(plane)):
+            raise ValueError("a plane of stack holds NaN or infinite pixels; replace them "
+                             "(np.nan_to_num)")
+        if float(plane.max()) == float(plane.min()):
+            raise ValueError(
+                f"a plane of stack is constant (every pixel {float(plane.min())}); accepted: "
+                "an image with structure to learn from"
+            )
+    return np.asarray(focus_score(stack, axes=axes), dtype=np.float64).reshape(-1)
+
+
+def best_focus_plane(stack, axes: str | None = "ZYX") -> int:
+    """Index of the sharpest plane of a z-stack by ``focus_scores`` (one Z axis, plus Y, X and
+    perhaps a channel axis)."""
+    if not hasattr(stack, "shape"):
+        raise TypeError(f"stack is a {type(stack).__name__}; accepted: an array (numpy, dask)")
+    axes = check_axes(axes, tuple(stack.shape))
+    if loop_axes(axes, "YXCS") != "Z":
+        raise ValueError(
+            f"axes={axes!r}: best_focus_plane takes one stack (Z plus Y, X, channel)"
+        )
+    return int(np.argmax(focus_scores(stack, axes)))

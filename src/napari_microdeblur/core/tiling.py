@@ -63,7 +63,7 @@ class TilePlan:
         return len(self.tiles)
 
 
-def _as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
+def as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
     if isinstance(value, (int, np.integer)):
         return (int(value),) * ndim
     values = tuple(int(v) for v in value)
@@ -105,8 +105,8 @@ def plan_tiles(
         raise ValueError(f"image_shape={image_shape} has an empty axis")
     if size_divisor < 1:
         raise ValueError(f"size_divisor={size_divisor} must be >= 1")
-    tile_t = _as_tuple(tile, ndim, "tile")
-    overlap_t = _as_tuple(overlap, ndim, "overlap")
+    tile_t = as_tuple(tile, ndim, "tile")
+    overlap_t = as_tuple(overlap, ndim, "overlap")
     tiles, overlaps, padded = [], [], []
     for axis, (size, t, o) in enumerate(zip(image_shape, tile_t, overlap_t)):
         if o < 0:

@@ -1,0 +1,196 @@
+"""The axes model: what each dimension of an image is, and how to walk its planes.
+
+An axes string names every dimension with one of ``T C Z Y X S``: T time, C channel, Z depth,
+Y and X the plane, S the samples of an RGB(A) pixel. Every module that loops over planes or
+channels does it through this one model: ``check_axes``/``guess_axes`` to know the axes,
+``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
+``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+LETTERS = "TCZYXS"
+
+
+def guess_axes(shape: tuple[int, ...]) -> str:
+    """A guess for arrays given without axes; pass ``axes`` explicitly when it is wrong."""
+    ndim = len(shape)
+    if ndim == 2:
+        return "YX"
+    if ndim == 3:
+        return "YXS" if shape[-1] in (3, 4) else "ZYX"
+    if ndim == 4:
+        if shape[-1] in (3, 4):
+            return "ZYXS"
+        return "CZYX" if shape[0] <= 4 else "TZYX"
+    if ndim == 5:
+        return "TCZYX"
+    raise ValueError(f"image has {ndim} dimensions (shape {shape}); give axes explicitly")
+
+
+def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
+    """``axes`` upper-cased and checked against ``shape``; a guess when None."""
+    if axes is None:
+        return guess_axes(shape)
+    if not isinstance(axes, str):
+        raise TypeError(f"axes must be a string such as 'ZYX', not {type(axes).__name__}")
+    axes = axes.upper()
+    if len(axes) != len(shape):
+        raise ValueError(
+            f"axes={axes!r} has {len(axes)} letters but the image has {len(shape)} dimensions "
+            f"(shape {tuple(shape)})"
+        )
+    if set(axes) - set(LETTERS) or len(set(axes)) != len(axes):
+        raise ValueError(f"axes={axes!r}: use each of the letters T, C, Z, Y, X, S at most once")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes={axes!r} must contain Y and X")
+    if "C" in axes and "S" in axes:
+        raise ValueError(f"axes={axes!r} has both C and S; use one channel axis")
+    return axes
+
+
+def channel_letter(axes: str) -> str | None:
+    """The channel axis of ``axes``: S (RGB samples) or C; None when there is none."""
+    return next((a for a in axes if a in "CS"), None)
+
+
+def channel_index(axes: str) -> int | None:
+    """Position of the channel axis (S or C) in ``axes``, or None."""
+    letter = channel_letter(axes)
+    return axes.index(letter) if letter else None
+
+
+def is_rgb(axes: str, shape) -> bool:
+    """An RGB image: an S axis of 3 samples."""
+    return "S" in axes and int(shape[axes.index("S")]) == 3
+
+
+def size(axes: str, shape, letter: str) -> int:
+    """The length of axis ``letter`` (1 when ``axes`` does not have it)."""
+    return int(shape[axes.index(letter)]) if letter in axes else 1
+
+
+def loop_axes(axes: str, keep: str = "YXS") -> str:
+    """The axes that are iterated over, in order: all but those in ``keep``."""
+    return "".join(a for a in axes if a not in keep)
+
+
+def key(axes: str, where: dict) -> tuple:
+    """Index into an array with ``axes``: ``where[a]`` (int or slice), every other axis whole."""
+    return tuple(where.get(a, slice(None)) for a in axes)
+
+
+def plane_indices(axes: str, shape, keep: str = "YXS") -> list[tuple[int, ...]]:
+    """Every index over ``loop_axes(axes, keep)``, in C order (one empty tuple for none)."""
+    sizes = [int(shape[axes.index(a)]) for a in loop_axes(axes, keep)]
+    return list(itertools.product(*(range(n) for n in sizes)))
+
+
+def iter_planes(image, axes: str, keep: str = "YXS") -> Iterator[tuple[tuple[int, ...], object]]:
+    """``(index, plane)`` for every plane of ``image``: the plane keeps the axes in ``keep``
+    in their original order, indexed lazily (a dask or zarr array reads one plane at a time)."""
+    loop = loop_axes(axes, keep)
+    for index in plane_indices(axes, image.shape, keep):
+        yield index, image[key(axes, dict(zip(loop, index)))]
+
+
+def to_order(array, axes: str, order: str):
+    """``array`` with axes ``axes`` transposed to ``order`` (the same letters)."""
+    if sorted(axes) != sorted(order):
+        raise ValueError(f"cannot move axes {axes!r} to {order!r}: the letters differ")
+    return np.transpose(array, [axes.index(a) for a in order])
+
+
+def stack_planes(array: np.ndarray, axes: str) -> tuple[np.ndarray, tuple[int, ...], str]:
+    """``array`` as a stack (N, *plane) of its planes: the loop axes first, flattened, then the
+    channel axis (if any), Y, X. Returns the stack, the loop shape and the plane's axes."""
+    channel = channel_letter(axes)
+    loop = loop_axes(axes, "YX" + (channel or ""))
+    plane = (channel or "") + "YX"
+    moved = to_order(array, axes, loop + plane)
+    loop_shape = moved.shape[: len(loop)]
+    return moved.reshape(-1, *moved.shape[len(loop):]), tuple(loop_shape), plane
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the planes and tiles of an image map to (C, *spatial) blocks for a method.
+
+    ``loop_axes`` are iterated over; ``channel_axis`` (if any) is given to the method whole;
+    ``spatial_axes`` are tiled ('YX', or 'ZYX' for a 3D method).
+    """
+
+    axes: str
+    shape: tuple[int, ...]
+    loop_axes: tuple[str, ...]
+    channel_axis: str | None
+    spatial_axes: str
+
+    @classmethod
+    def for_method(cls, axes: str, shape, method) -> Layout:
+        """The layout for a method with ``spatial_dims``, ``in_channels`` and ``name``; raises
+        ValueError when the image cannot feed it (no Z for 3D, a channel mismatch)."""
+        shape = tuple(int(s) for s in shape)
+        spatial = "ZYX" if method.spatial_dims == 3 else "YX"
+        if method.spatial_dims == 3 and "Z" not in axes:
+            raise ValueError(f"method {method.name!r} is 3D but axes={axes!r} has no Z axis")
+        channel = channel_letter(axes)
+        n_channels = size(axes, shape, channel) if channel else 1
+        if channel is None and method.in_channels not in (None, 1):
+            raise ValueError(
+                f"method {method.name!r} expects {method.in_channels} channels but axes={axes!r} "
+                "has no channel axis (C, or S for RGB)"
+            )
+        # a model with a fixed channel count takes the channel axis whole; otherwise it loops
+        if channel and method.in_channels not in (None, n_channels):
+            if method.in_channels != 1:
+                raise ValueError(
+                    f"method {method.name!r} expects {method.in_channels} channels; the image's "
+                    f"{channel} axis has {n_channels}"
+                )
+            channel = None  # each channel deblurred on its own
+        loop = tuple(a for a in axes if a not in spatial and a != channel)
+        return cls(axes, shape, loop, channel, spatial)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[self.axes.index(a)] for a in self.spatial_axes)
+
+    @property
+    def channels(self) -> int:
+        return self.shape[self.axes.index(self.channel_axis)] if self.channel_axis else 1
+
+    @property
+    def planes(self) -> list[tuple[int, ...]]:
+        return plane_indices(self.axes, self.shape, keep="".join(
+            a for a in self.axes if a not in self.loop_axes))
+
+    @property
+    def block_axes(self) -> list[str]:
+        return ([self.channel_axis] if self.channel_axis else []) + list(self.spatial_axes)
+
+    @property
+    def region_axes(self) -> list[str]:
+        # the order in which an indexed region comes back: the original, loop axes dropped
+        return [a for a in self.axes if a not in self.loop_axes]
+
+    def index(self, plane: tuple[int, ...], spatial_slices: tuple[slice, ...]) -> tuple:
+        where = dict(zip(self.loop_axes, plane))
+        where.update(zip(self.spatial_axes, spatial_slices))
+        return key(self.axes, where)
+
+    def read(self, image, plane, spatial_slices) -> np.ndarray:
+        region = np.asarray(image[self.index(plane, spatial_slices)])
+        block = region.transpose([self.region_axes.index(a) for a in self.block_axes])
+        return block if self.channel_axis else block[None]
+
+    def write(self, out, plane, spatial_slices, block: np.ndarray) -> None:
+        block = block if self.channel_axis else block[0]
+        order = [self.block_axes.index(a) for a in self.region_axes]
+        out[self.index(plane, spatial_slices)] = block.transpose(order)

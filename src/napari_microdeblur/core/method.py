@@ -1,0 +1,524 @@
+"""What to run and how to tile it: ``MethodSpec`` and ``TilingSpec``, and the runnable ``Method``.
+
+A ``MethodSpec`` names a method and its options (PSF source, iterations, balance, weights ...).
+It is frozen, hashable and JSON-serialisable, so the CLI, the docks, the cluster path and
+batch files all carry the same object; ``check()`` validates it without loading anything heavy
+and ``resolve()`` turns it into the ``Method`` the tiler runs. ``TilingSpec`` holds the tiling
+options (tile, overlap, window, batch size, device, output dtype) in the same way.
+
+Method names:
+
+- ``'auto'``: the bundled default network for the image (see ``auto_method_name``), or, with
+  ``weights=FILE``, the network that file describes;
+- ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf``;
+- a bundled ``arch.tag`` such as ``'gran.em_v1'``;
+- a registered architecture name (``'gran'``) together with ``weights=FILE``.
+
+An in-memory PSF is held as a ``PsfArray`` (its float32 bytes and shape), so a spec with an
+array PSF stays hashable; ``MethodSpec(psf=array)`` wraps the array itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import tiling
+
+CLASSICAL_METHODS = ("richardson_lucy", "wiener")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+MODALITIES = ("auto", "em", "fluorescence", "brightfield")
+OUTPUT_DTYPES = ("float32", "input")
+DEFAULT_TILE = {2: 256, 3: 64}
+
+
+# ----------------------------------------------------------------------------- device
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; other names are checked."""
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available here; use 'auto' or 'cpu'")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
+    if not (name == "cpu" or name == "mps" or name.startswith("cuda")):
+        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- runnable method
+
+
+@dataclass
+class Method:
+    """Anything the tiler can run: a batch (B, C, *tile) -> (B, C_out, *tile) on a device."""
+
+    name: str
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    spatial_dims: int = 2
+    halo: int = 0  # pixels per side a tile's border is unreliable (the merge ignores them)
+    overlap: int | None = None  # default tile overlap; None: 2 * halo
+    size_divisor: int = 1
+    in_channels: int | None = None  # None: any number, processed channel by channel
+    out_channels: int | None = None
+    # "percentile" (networks), "scale" (divide by the maximum: keeps zero, as the linear blur
+    # model of deconvolution needs) or "none" (the method sees the input's own units)
+    normalization: str = "percentile"
+    percentiles: tuple[float, float] = (0.1, 99.9)  # for "percentile": the low/high cut-offs
+    parameters: dict = field(default_factory=dict)
+    default_tile: int | None = None
+
+    @property
+    def default_overlap(self) -> int:
+        return self.overlap if self.overlap is not None else 2 * self.halo
+
+    @property
+    def is_classical(self) -> bool:
+        return self.name in CLASSICAL_METHODS
+
+
+def _check_iterations(iterations) -> None:
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        raise TypeError(f"iterations={iterations!r} must be an integer >= 1")
+    if int(iterations) < 1:
+        raise ValueError(f"iterations={iterations} must be >= 1")
+
+
+def _check_balance(balance) -> None:
+    if not (isinstance(balance, (int, float, np.floating)) and math.isfinite(balance)
+            and balance > 0):
+        raise ValueError(f"balance={balance} must be > 0")
+
+
+def _check_tv_weight(tv_weight) -> None:
+    if not (isinstance(tv_weight, (int, float, np.floating)) and math.isfinite(tv_weight)
+            and tv_weight >= 0):
+        raise ValueError(f"tv_weight={tv_weight} must be a number >= 0")
+
+
+def classical_method(
+    name: str,
+    psf: np.ndarray | str | None,
+    *,
+    iterations: int = 30,
+    balance: float = 0.01,
+    tv_weight: float = 0.0,
+) -> Method:
+    """Richardson-Lucy or Wiener with a given PSF, as a tileable Method."""
+    from . import classical
+    from .psf import parse_psf
+
+    if name not in CLASSICAL_METHODS:
+        raise ValueError(f"method={name!r} is not one of {CLASSICAL_METHODS}")
+    if psf is None:
+        raise ValueError(
+            f"method={name!r} needs a PSF: give psf= an array, a TIFF path, or a model such as "
+            "'gaussian:1.6', 'disk:3', 'astig:2.5,0.8,30'"
+        )
+    spec = psf if isinstance(psf, str) else "array"
+    kernel = parse_psf(psf) if isinstance(psf, str) else np.asarray(psf, dtype=np.float32)
+    # deconvolution reaches beyond the PSF but decays: ignore a PSF radius at a tile's border
+    # and blend over psf_halo pixels (see classical.psf_halo for the measurements)
+    halo = max(k // 2 for k in kernel.shape)
+    overlap = max(classical.psf_halo(kernel))
+    kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
+    if name == "richardson_lucy":
+        _check_iterations(iterations)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return classical.richardson_lucy(
+                x, kernel_t.to(x.device), iterations=int(iterations), tv_weight=tv_weight
+            )
+
+        parameters = {"psf": spec, "iterations": int(iterations), "tv_weight": tv_weight}
+    else:
+        _check_balance(balance)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return classical.wiener(x, kernel_t.to(x.device), balance=float(balance))
+
+        parameters = {"psf": spec, "balance": float(balance)}
+    return Method(
+        name=name,
+        forward=forward,
+        spatial_dims=kernel.ndim,
+        halo=halo,
+        overlap=overlap,
+        normalization="scale",
+        parameters=parameters,
+        default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * overlap),
+    )
+
+
+def auto_precision(device: torch.device) -> str:
+    """bfloat16 on CPUs with bf16 units and on CUDA (measured: GRAN cpu_small 4x faster on this
+    CPU, output within 61 dB PSNR of float32); float32 elsewhere (MPS, older CPUs)."""
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        try:
+            if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                return "bfloat16"
+        except (AttributeError, RuntimeError):
+            pass
+    return "float32"
+
+
+class NetworkRunner:
+    """Runs a network on batches of tiles: on the batch's device, channels-last, in the chosen
+    precision under autocast, returning float32. The model is moved to the device once."""
+
+    def __init__(self, model: torch.nn.Module, precision: str = "auto"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}")
+        self.model = model.eval()
+        self.precision = precision
+        self._device: torch.device | None = None
+
+    def resolved_precision(self, device: torch.device) -> str:
+        return auto_precision(device) if self.precision == "auto" else self.precision
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._device != x.device:
+            # The tiler calls us inside inference mode: parameters moved or re-laid-out there
+            # would become inference tensors, and the model could never be trained again
+            # (fine-tuning after a preview, say).
+            with torch.inference_mode(False):
+                self.model.to(x.device)
+                if x.ndim == 4:
+                    self.model.to(memory_format=torch.channels_last)
+            self._device = x.device
+        if x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        precision = self.resolved_precision(x.device)
+        with torch.inference_mode():
+            if precision == "float32":
+                y = self.model(x)
+            else:
+                dtype = getattr(torch, precision)
+                with torch.autocast(x.device.type, dtype=dtype):
+                    y = self.model(x)
+            return y.float().contiguous()
+
+
+def network_method(
+    model: torch.nn.Module, name: str | None = None, card=None, *, precision: str = "auto"
+) -> Method:
+    """Wrap a network (with the attributes every registered architecture has) as a Method."""
+    normalization = {"kind": "percentile", "low": 0.1, "high": 99.9}
+    if card is not None and getattr(card, "normalization", None):
+        normalization.update(card.normalization)
+    runner = NetworkRunner(model, precision)
+    return Method(
+        name=name or type(model).__name__,
+        forward=runner,
+        spatial_dims=int(getattr(model, "spatial_dims", 2)),
+        halo=int(getattr(model, "receptive_field", 0)),
+        size_divisor=int(getattr(model, "size_divisor", 1)),
+        in_channels=getattr(model, "in_channels", None),
+        out_channels=getattr(model, "out_channels", None),
+        normalization=normalization["kind"],
+        percentiles=(float(normalization.get("low", 0.1)), float(normalization.get("high", 99.9))),
+        parameters={
+            "card": card.model_dump() if hasattr(card, "model_dump") else card,
+            "precision": precision,
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class PsfArray:
+    """An in-memory PSF, hashable: its float32 values as bytes and its shape."""
+
+    data: bytes
+    shape: tuple[int, ...]
+
+    @classmethod
+    def from_array(cls, array) -> PsfArray:
+        values = np.ascontiguousarray(array, dtype=np.float32)
+        if values.ndim not in (2, 3) or values.size == 0:
+            raise ValueError(f"psf array has shape {values.shape}; give a 2D or 3D kernel")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("psf array contains NaN or Inf values")
+        return cls(values.tobytes(), tuple(int(s) for s in values.shape))
+
+    @property
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=np.float32).reshape(self.shape).copy()
+
+
+def _bundled_names() -> tuple[str, ...]:
+    try:
+        from .weights import BUNDLED_WEIGHTS
+    except ImportError:
+        return ()
+    return tuple(BUNDLED_WEIGHTS)
+
+
+def _arch_names() -> tuple[str, ...]:
+    from . import registry
+
+    return tuple(registry.list_archs())
+
+
+def _is_psf_model(text: str) -> bool:
+    return text.partition(":")[0].strip().lower() in ("gaussian", "disk", "astig")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Which method runs, with which options; see the module docstring for the names."""
+
+    name: str = "auto"
+    psf: str | PsfArray | None = None  # a TIFF path, a model such as 'gaussian:1.6', an array
+    iterations: int = 30  # Richardson-Lucy
+    balance: float = 0.01  # Wiener regularisation
+    tv_weight: float = 0.0  # Richardson-Lucy total-variation weight (0: off)
+    weights: str | None = None  # a weights file; with name 'auto' the file says which network
+    precision: str = "auto"  # network arithmetic: auto, float32, bfloat16, float16
+    modality: str = "auto"  # for name 'auto': auto, em, fluorescence, brightfield
+
+    def __post_init__(self):
+        # normalise the carriers (arrays and paths), so equal specs hash equal; no validation
+        if self.psf is not None and not isinstance(self.psf, (str, PsfArray)):
+            if isinstance(self.psf, os.PathLike):
+                object.__setattr__(self, "psf", os.fspath(self.psf))
+            elif hasattr(self.psf, "shape"):
+                object.__setattr__(self, "psf", PsfArray.from_array(self.psf))
+        if isinstance(self.weights, os.PathLike):
+            object.__setattr__(self, "weights", os.fspath(self.weights))
+
+    @property
+    def psf_value(self):
+        """The PSF as ``classical_method`` takes it: a source string, an array, or None."""
+        return self.psf.array if isinstance(self.psf, PsfArray) else self.psf
+
+    def replace(self, **changes) -> MethodSpec:
+        return replace(self, **changes)
+
+    def check(self) -> MethodSpec:
+        """Validate every option (files exist, numbers in range, names known); loads nothing
+        heavy. Raises ValueError/TypeError naming the option; returns the spec."""
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"method={self.name!r} must be a method name (a string)")
+        _check_iterations(self.iterations)
+        _check_balance(self.balance)
+        _check_tv_weight(self.tv_weight)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is not one of {PRECISIONS}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality={self.modality!r} is not one of {MODALITIES}")
+        self._check_psf()
+        self._check_name_and_weights()
+        return self
+
+    def _check_psf(self) -> None:
+        if self.psf is None or isinstance(self.psf, PsfArray):
+            if self.psf is None and self.name in CLASSICAL_METHODS:
+                raise ValueError(
+                    f"method={self.name!r} needs a PSF: give psf a TIFF path or a model such "
+                    "as 'gaussian:1.6', 'disk:3', 'astig:2.5,0.8,30'"
+                )
+            return
+        if not isinstance(self.psf, str):
+            raise TypeError(f"psf must be a TIFF path, a model string or an array, "
+                            f"not {type(self.psf).__name__}")
+        if _is_psf_model(self.psf):
+            from .psf import parse_psf
+
+            parse_psf(self.psf)  # a few microseconds: catches 'gaussian:-1' and typos
+        elif not Path(self.psf).is_file():
+            raise ValueError(f"psf={self.psf!r} is neither a PSF model ('gaussian:1.6', "
+                             "'disk:3', 'astig:2.5,0.8,30') nor an existing TIFF file")
+
+    def _check_name_and_weights(self) -> None:
+        if self.weights is not None:
+            if not isinstance(self.weights, str):
+                raise TypeError(f"weights must be a file path, not {type(self.weights).__name__}")
+            if not Path(self.weights).is_file():
+                raise ValueError(f"weights={self.weights!r}: no such file")
+        if self.name == "auto" or self.name in CLASSICAL_METHODS:
+            return
+        if self.name in _bundled_names():
+            return
+        if self.name in _arch_names():
+            if self.weights is None:
+                raise ValueError(
+                    f"method={self.name!r} is an architecture: give weights=FILE, or use a "
+                    f"bundled name ({', '.join(_bundled_names()) or 'none installed'})"
+                )
+            return
+        known = ("auto",) + CLASSICAL_METHODS + _bundled_names() + _arch_names()
+        raise ValueError(f"method={self.name!r} is not one of {', '.join(known)}")
+
+    def resolve(self, *, rgb: bool = False) -> Method:
+        """The runnable Method (a network's weights are loaded here). ``rgb`` picks the
+        default network when the name is 'auto' and no weights file is given."""
+        if self.name in CLASSICAL_METHODS:
+            return classical_method(self.name, self.psf_value, iterations=self.iterations,
+                                    balance=self.balance, tv_weight=self.tv_weight)
+        from . import weights as weights_module
+
+        name = auto_method_name(self, rgb)
+        if self.weights is not None:
+            arch = None if name == "auto" else name
+            model, card = weights_module.load_model(self.weights, arch=arch)
+            label = name if arch else Path(self.weights).name
+        elif name in CLASSICAL_METHODS:  # the 'auto' hook picked a classical method
+            return self.replace(name=name).resolve(rgb=rgb)
+        else:
+            model, card = weights_module.load_model(name)
+            label = name
+        return network_method(model, name=label, card=card, precision=self.precision)
+
+    def to_dict(self) -> dict:
+        """A JSON-compatible dict; ``from_dict`` reads it back to an equal spec."""
+        out = asdict(self)
+        if isinstance(self.psf, PsfArray):
+            out["psf"] = {"shape": list(self.psf.shape), "values": self.psf.array.ravel().tolist()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MethodSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"method spec has unknown keys {sorted(unknown)}; "
+                             f"accepted: {sorted(names)}")
+        data = dict(data)
+        psf = data.get("psf")
+        if isinstance(psf, dict):
+            data["psf"] = np.asarray(psf["values"], dtype=np.float32).reshape(psf["shape"])
+        return cls(**data)
+
+
+def auto_method_name(spec: MethodSpec, rgb: bool) -> str:
+    """What name 'auto' stands for; other names are returned as they are.
+
+    With a weights file, 'auto' stays 'auto' (the file's card names the architecture). Else
+    the bundled default for the image: modality 'em' -> gran.em_v1; RGB -> the histology
+    network; grayscale -> the fluorescence network (``weights.default_weights_name``).
+    """
+    if spec.name != "auto" or spec.weights is not None:
+        return spec.name
+    from .weights import default_weights_name
+
+    if spec.modality == "em" and not rgb and "gran.em_v1" in _bundled_names():
+        return "gran.em_v1"
+    name = default_weights_name(rgb)
+    if name is None:
+        raise ValueError(
+            "method='auto' needs bundled weights and none are installed; choose a method: "
+            f"{', '.join(CLASSICAL_METHODS)} (with psf=...) or a network with weights"
+        )
+    return name
+
+
+def resolve_method(
+    method: str | Method | torch.nn.Module | MethodSpec,
+    *,
+    psf=None,
+    iterations: int = 30,
+    balance: float = 0.01,
+    tv_weight: float = 0.0,
+    weights: str | None = None,
+    precision: str = "auto",
+    rgb: bool = False,
+) -> Method:
+    """A method name (with its options), a MethodSpec, a Method, or a network -> a Method."""
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, MethodSpec):
+        return method.resolve(rgb=rgb)
+    if isinstance(method, torch.nn.Module):
+        return network_method(method, precision=precision)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a name, a MethodSpec, a Method or a torch module, "
+                        f"not {type(method).__name__}")
+    spec = MethodSpec(method, psf=psf, iterations=iterations, balance=balance,
+                      tv_weight=tv_weight, weights=weights, precision=precision)
+    return spec.resolve(rgb=rgb)
+
+
+# ----------------------------------------------------------------------------- tiling
+
+
+@dataclass(frozen=True)
+class TilingSpec:
+    """How a deblur is tiled and where it runs. ``tile``/``overlap`` None: the method's own."""
+
+    tile: int | tuple[int, ...] | None = None
+    overlap: int | tuple[int, ...] | None = None
+    window: str = "cosine"
+    batch_size: int = 1
+    device: str = "auto"
+    output_dtype: str = "float32"  # 'float32' keeps intensity units; 'input' casts back
+
+    def __post_init__(self):
+        for name in ("tile", "overlap"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", str(self.device))
+
+    def replace(self, **changes) -> TilingSpec:
+        return replace(self, **changes)
+
+    def check(self) -> TilingSpec:
+        """Validate every option without doing work; raises ValueError/TypeError naming it."""
+        for name, least in (("tile", 1), ("overlap", 0)):
+            value = getattr(self, name)
+            values = value if isinstance(value, tuple) else (value,)
+            if value is None:
+                continue
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise TypeError(f"{name}={value!r} must be an integer or a tuple of integers")
+                if v < least:
+                    raise ValueError(f"{name}={value!r} must be >= {least}")
+        if self.window not in tiling.WINDOWS:
+            raise ValueError(f"window={self.window!r} is not one of {tiling.WINDOWS}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size,
+                                                               (int, np.integer)):
+            raise TypeError(f"batch_size={self.batch_size!r} must be an integer >= 1")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
+        if self.output_dtype not in OUTPUT_DTYPES:
+            raise ValueError(f"output_dtype={self.output_dtype!r} is not one of {OUTPUT_DTYPES}")
+        resolve_device(self.device)
+        return self
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for name in ("tile", "overlap"):
+            if isinstance(out[name], tuple):
+                out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TilingSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"tiling spec has unknown keys {sorted(unknown)}; "
+                             f"accepted: {sorted(names)}")
+        return cls(**data)
