@@ -20,14 +20,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import splits  # noqa: E402
+from provenance import record  # noqa: E402
 
-from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
+from napari_microdeblur.core.degrade import degrade  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
+from napari_microdeblur.core.tuning import run_classical, tune_classical  # noqa: E402
 
-RL_ITERATIONS = (5, 10, 20, 30, 50)
 DEFAULT_MODELS = {"em": "gran.em_v1", "fluo": "gran.fluo_v1", "hist": "gran.hist_v1"}
-WIENER_BALANCES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 def crop(image: np.ndarray, size: int | None) -> np.ndarray:
@@ -36,30 +36,6 @@ def crop(image: np.ndarray, size: int | None) -> np.ndarray:
     y0 = max(0, (image.shape[0] - size) // 2)
     x0 = max(0, (image.shape[1] - size) // 2)
     return image[y0 : y0 + size, x0 : x0 + size]
-
-
-def run_classical(blurred, protocol, name, value, axes):
-    psf = protocol_psf(protocol)
-    if name == "richardson_lucy":
-        return deblur(blurred, method=name, psf=psf, iterations=value, axes=axes, device="cpu")
-    return deblur(blurred, method=name, psf=psf, balance=value, axes=axes, device="cpu")
-
-
-def tune(images, protocol, rgb, axes):
-    """Best RL iteration count and Wiener balance on training images (mean PSNR)."""
-    channel_axis = -1 if rgb else None
-    best = {}
-    for name, values in (("richardson_lucy", RL_ITERATIONS), ("wiener", WIENER_BALANCES)):
-        scores = {}
-        for value in values:
-            psnrs = []
-            for i, sharp in enumerate(images):
-                blurred = degrade(sharp, protocol, seed=1000 + i, channel_axis=channel_axis)
-                out = run_classical(blurred, protocol, name, value, axes)
-                psnrs.append(evaluate(out, sharp, channel_axis=channel_axis)["psnr"])
-            scores[value] = float(np.mean(psnrs))
-        best[name] = max(scores, key=scores.get)
-    return best
 
 
 def main() -> None:
@@ -86,7 +62,9 @@ def main() -> None:
                 tune_files = splits.files(modality, set_name, "train")[: args.tune_images]
                 tune_images = [crop(splits.load(p, rgb=rgb), args.crop or 256)
                                for p in tune_files]
-                best = tune(tune_images, protocol, rgb, axes)
+                tuned = tune_classical(tune_images, protocol, channel_axis=channel_axis,
+                                       axes=axes)
+                best = {name: t["value"] for name, t in tuned.items()}
                 test = splits.files(modality, set_name, "test")[: args.max_images]
                 rows: dict[str, list] = {}
                 seconds: dict[str, float] = {}
@@ -97,7 +75,7 @@ def main() -> None:
                     for name, value in best.items():
                         t0 = time.perf_counter()
                         outputs[f"{name} ({value})"] = run_classical(
-                            blurred, protocol, name, value, axes)
+                            blurred, protocol, name, value, axes=axes)
                         seconds[name] = seconds.get(name, 0) + time.perf_counter() - t0
                     models = [DEFAULT_MODELS[modality] if m == "default" else m
                               for m in args.model]
@@ -121,9 +99,11 @@ def main() -> None:
                 for r in results[-len(rows):]:
                     gain = r["psnr"] - base["psnr"]
                     print(f"  {r['method']:<28} PSNR {r['psnr']:6.2f} ({gain:+.2f})"
-                          f"  SSIM {r['ssim']:.4f}  whole {r['psnr_whole']:6.2f}")
+                          f"  SSIM {r['ssim']:.4f}  whole image: PSNR {r['psnr_whole']:6.2f}"
+                          f"  SSIM {r['ssim_whole']:.4f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        Path(args.json).write_text(json.dumps({"provenance": record(), "results": results},
+                                              indent=1))
     print(json.dumps({"results": len(results)}))
 
 
