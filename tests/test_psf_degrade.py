@@ -94,7 +94,7 @@ def test_read_psf_round_trips_and_pads_even_axes(tmp_path):
 
     # An even-sized PSF with its peak at index 12 of 24 gains a trailing zero row/column.
     even = psfs.gaussian_psf(2.0, size=25)[:24, :24].copy()
-    even[0, 0] = -0.01  # background-subtraction undershoot
+    even[0, 0] = -0.001  # background-subtraction undershoot: 2.5% of the peak
     tifffile.imwrite(tmp_path / "even.tif", even)
     got = psfs.read_psf(tmp_path / "even.tif")
     assert got.shape == (25, 25) and got.min() == 0
@@ -120,19 +120,23 @@ def test_read_psf_rejects_bad_files(tmp_path):
         psfs.read_psf(tmp_path / "4d.tif")
     with pytest.raises(FileNotFoundError, match="missing.tif"):
         psfs.read_psf(tmp_path / "missing.tif")
+    negative = psfs.gaussian_psf(2.0) - 0.01  # a third of the peak below zero: not undershoot
+    tifffile.imwrite(tmp_path / "negative.tif", negative)
+    with pytest.raises(ValueError, match=r"negative values down to -0.01 \(34% of its peak"):
+        psfs.read_psf(tmp_path / "negative.tif")
 
 
 def test_parse_psf_forms_and_errors():
     np.testing.assert_array_equal(psfs.parse_psf("gaussian:1.6"), psfs.gaussian_psf(1.6))
-    np.testing.assert_array_equal(
-        psfs.parse_psf("gaussian:2.0,1.0"), psfs.gaussian_psf((2.0, 1.0))
-    )
+    np.testing.assert_array_equal(psfs.parse_psf("gaussian:2.0,1.0"), psfs.gaussian_psf((2.0, 1.0)))
     np.testing.assert_array_equal(psfs.parse_psf("disk:3"), psfs.disk_psf(3))
     np.testing.assert_array_equal(
         psfs.parse_psf(" astig:2.5,0.8,30 "), psfs.astigmatic_psf(2.5, 0.8, 30)
     )
     for bad in ("airy:2", "gaussian:", "gaussian:1,2,3", "disk:x", "astig:2,1"):
-        with pytest.raises(ValueError, match="accepted: 'gaussian:SIGMA'.*disk.*astig.*tif"):
+        with pytest.raises(
+            ValueError, match="accepted: 'gaussian:SIGMA'.*disk.*astig.*widefield.*tif"
+        ):
             psfs.parse_psf(bad)
     with pytest.raises(TypeError, match="spec"):
         psfs.parse_psf(1.6)
@@ -142,6 +146,114 @@ def test_parse_psf_forms_and_errors():
         psfs.gaussian_psf(1.6, size=24)
     with pytest.raises(ValueError, match="sigma_minor"):
         psfs.astigmatic_psf(0.8, 2.5, 30)
+
+
+def test_parse_psf_optics_forms_match_core_optics():
+    from napari_microdeblur.core import optics
+
+    spec = "widefield:na=1.4,wavelength=0.52,pixel=0.065,ni=1.515,ns=1.33,depth=5,defocus=0.3"
+    expected = optics.widefield_psf(1.4, 0.52, 0.065, ns=1.33, depth=5.0, defocus=0.3)
+    np.testing.assert_array_equal(psfs.parse_psf(spec), expected)
+    got = psfs.parse_psf(spec)
+    got[0, 0] = 7  # the cached PSF is handed out as a copy
+    np.testing.assert_array_equal(psfs.parse_psf(spec), expected)
+    stack = psfs.parse_psf(" Widefield: NA=1.4, wavelength=0.52, pixel=0.065, nz=5, dz=0.3 ")
+    assert stack.shape[0] == 5 and stack.ndim == 3
+    confocal = "confocal:na=1.2,wavelength=0.6,pixel=0.08,ni=1.333,excitation_wavelength=0.56"
+    np.testing.assert_array_equal(
+        psfs.parse_psf(confocal),
+        optics.confocal_psf(1.2, 0.6, 0.08, ni=1.333, excitation_wavelength=0.56),
+    )
+    assert psfs.is_psf_model("confocal:na=1") and not psfs.is_psf_model("psf.tif")
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("widefield:na=1.4,wavelength=0.52", "lacks pixel"),
+        ("widefield:na=1.4,wavelength=0.52,pixel=0.065,pinhole=1", "accepted keys for widefield"),
+        ("widefield:na=1.4,wavelength=0.52,pixel=0.065,na=1.2", "gives na twice"),
+        ("widefield:na=1.4,wavelength=0.52,pixel=0.065,defocus", "not KEY=VALUE"),
+        ("widefield:na=high,wavelength=0.52,pixel=0.065", "na='high' is not a number"),
+        ("widefield:na=1.4,wavelength=0.52,pixel=0.065,nz=3.5", "nz='3.5' is not an integer"),
+        ("widefield:na=1.6,wavelength=0.52,pixel=0.065", "below the immersion index"),
+        ("confocal:na=1.4,wavelength=520,pixel=0.065", "would be nanometres"),
+        ("confocal:na=1.4,wavelength=0.52,pixel=-0.1", "pixel is -0.1"),
+    ],
+)
+def test_parse_psf_optics_errors_name_the_key(spec, words):
+    with pytest.raises(ValueError, match=words):
+        psfs.parse_psf(spec)
+
+
+def test_check_psf_normalises_a_copy_and_refuses_what_is_not_a_psf():
+    kernel = psfs.gaussian_psf(1.5) * 40
+    before = kernel.copy()
+    got = psfs.check_psf(kernel, 2)
+    np.testing.assert_array_equal(kernel, before)
+    assert got.dtype == np.float32 and got.sum(dtype=np.float64) == pytest.approx(1, abs=1e-6)
+    slightly = kernel.copy()
+    slightly[0, 0] = -0.01 * kernel.max()
+    assert psfs.check_psf(slightly, 2).min() == 0
+    bad = {
+        "negative values down to": kernel - 0.5 * kernel.max(),
+        "no positive values": np.zeros((9, 9)),
+        "NaN or infinite": np.where(kernel > kernel.max() / 2, np.nan, kernel),
+        r"3 dimension\(s\) .* 2 spatial dimensions \(YX\); accepted: a 2D PSF": kernel[None],
+        r"2 dimension\(s\) .* 3 spatial dimensions \(ZYX\)": kernel,
+        "empty": np.zeros((0, 5)),
+    }
+    for words, value in bad.items():
+        with pytest.raises(ValueError, match=words):
+            psfs.check_psf(value, 3 if "ZYX" in words else 2)
+    with pytest.raises(TypeError, match="dtype complex"):
+        psfs.check_psf(kernel.astype(np.complex64), 2)
+    with pytest.raises(TypeError, match="psf is a list"):
+        psfs.check_psf(kernel.tolist(), 2)
+
+
+def test_fit_psf_to_image_leaves_a_small_psf_alone():
+    kernel = psfs.gaussian_psf(2.0)
+    got, note = psfs.fit_psf_to_image(kernel, (64, 64))
+    assert note is None
+    np.testing.assert_array_equal(got, kernel)
+
+
+def test_fit_psf_to_image_cuts_a_noisy_bead_image_to_its_support():
+    rng = np.random.default_rng(0)
+    bead = psfs.gaussian_psf(2.0, size=21)
+    image = 100 + rng.normal(0, 2, (301, 301))  # camera offset and read noise
+    image[140:161, 150:171] += 1e5 * bead  # off centre
+    before = image.copy()
+    got, note = psfs.fit_psf_to_image(image, (128, 128))
+    np.testing.assert_array_equal(image, before)
+    assert all(s % 2 == 1 and s < 128 for s in got.shape)
+    assert got.sum(dtype=np.float64) == pytest.approx(1, abs=1e-6)
+    c = got.shape[0] // 2
+    assert np.unravel_index(got.argmax(), got.shape) == (c, c)
+    inner = got[c - 5 : c + 6, c - 5 : c + 6]
+    expected = bead[5:16, 5:16]
+    assert np.corrcoef(inner.ravel(), expected.ravel())[0, 1] > 0.99
+    assert "\n" not in note
+    assert note.startswith("the PSF (301, 301) is as large as or larger than the image (128, 128)")
+    assert "background 2.4% of the peak subtracted" in note
+
+
+def test_fit_psf_to_image_keeps_a_wide_psf_below_the_image_size():
+    wide = psfs.gaussian_psf(20.0)  # 161 x 161
+    got, note = psfs.fit_psf_to_image(wide, (128, 100))
+    assert got.shape == (127, 99)
+    assert "cut to (127, 99)" in note and "98.6% of its intensity kept" in note
+    stack = psfs.gaussian_psf((3.0, 1.5, 1.5), ndim=3)  # 25 x 13 x 13
+    got, note = psfs.fit_psf_to_image(stack, (10, 64, 64))
+    assert got.shape == (9, 11, 11)  # 1e-3 of the peak: 5.6 sigma laterally
+    assert "background" not in note  # a border below 1e-3 of the peak is the PSF's own wings
+    centroid, _ = moments(got)
+    np.testing.assert_allclose(centroid, [s // 2 for s in got.shape], atol=0.05)
+    with pytest.raises(TypeError, match="image_shape"):
+        psfs.fit_psf_to_image(wide, 128)
+    with pytest.raises(ValueError, match=r"2 dimension\(s\)"):
+        psfs.fit_psf_to_image(wide, (10, 128, 128))
 
 
 # ----------------------------------------------------------------------------- degradations

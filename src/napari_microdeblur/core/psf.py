@@ -1,4 +1,5 @@
-"""Point spread functions: Gaussian, defocus disk, astigmatic Gaussian, or read from a TIFF.
+"""Point spread functions: Gaussian, defocus disk, astigmatic Gaussian, widefield or confocal
+optics (``core.optics``), or read from a TIFF; checks of a PSF against the image it deblurs.
 
 Every PSF is a float32 numpy array with odd side lengths, centred on its middle pixel, summing to
 1, so convolving with it keeps an image's mean intensity and does not shift it.
@@ -6,6 +7,7 @@ Every PSF is a float32 numpy array with odd side lengths, centred on its middle 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -14,15 +16,59 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["gaussian_psf", "disk_psf", "astigmatic_psf", "read_psf", "parse_psf"]
+__all__ = [
+    "gaussian_psf",
+    "disk_psf",
+    "astigmatic_psf",
+    "read_psf",
+    "parse_psf",
+    "is_psf_model",
+    "check_psf",
+    "fit_psf_to_image",
+    "PSF_MODELS",
+    "PSF_HELP",
+]
 
 _SUPERSAMPLE = 8  # sub-pixels per pixel side for the disk's anti-aliased edge
+
+PSF_MODELS = ("gaussian", "disk", "astig", "widefield", "confocal")
 
 _SPEC_FORMS = (
     "'gaussian:SIGMA' (e.g. 'gaussian:1.6'), 'gaussian:SIGMA_Y,SIGMA_X' (e.g. 'gaussian:2.0,1.0'), "
     "'disk:RADIUS' (e.g. 'disk:3'), 'astig:SIGMA_MAJOR,SIGMA_MINOR,ANGLE_DEG' "
-    "(e.g. 'astig:2.5,0.8,30'), or a path to a .tif/.tiff file"
+    "(e.g. 'astig:2.5,0.8,30'), 'widefield:na=1.4,wavelength=0.52,pixel=0.065' or "
+    "'confocal:na=1.4,wavelength=0.52,pixel=0.065' (optional keys below), or a path to a .tif/.tiff"
 )
+
+# Keys of the optics forms: the keyword arguments of core.optics, lengths in micrometres.
+_OPTICS_KEYS = {
+    "na": float,
+    "wavelength": float,
+    "pixel": float,
+    "ni": float,
+    "ns": float,
+    "depth": float,
+    "defocus": float,
+    "size": int,
+    "nz": int,
+    "dz": float,
+}
+_CONFOCAL_KEYS = {**_OPTICS_KEYS, "excitation_wavelength": float, "pinhole": float}
+_REQUIRED_OPTICS_KEYS = ("na", "wavelength", "pixel")
+
+PSF_HELP = (
+    "the PSF: gaussian:SIGMA[,SIGMA_X] | disk:RADIUS | astig:S_MAJOR,S_MINOR,ANGLE_DEG "
+    "(sigmas and radius in pixels, angle in degrees) | "
+    "widefield:na=1.4,wavelength=0.52,pixel=0.065[,ni=1.515,ns=1.33,depth=10,defocus=0.5,"
+    "nz=31,dz=0.2,size=65] | confocal:...same keys[,excitation_wavelength=0.488,pinhole=1] "
+    "(wavelengths, pixel, depth, defocus, dz in micrometres; pinhole in Airy units; ni/ns the "
+    "immersion and sample refractive indices; needs the psfmodels package) | FILE.tif "
+    "(2D YX or 3D ZYX, any size: a PSF larger than the image is cropped to its support)"
+)
+# Values more negative than this fraction of the peak are refused, not clipped: they are not
+# background-subtraction noise but a PSF that was processed wrongly.
+_NEGATIVE_TOLERANCE = 0.05
+_SUPPORT_LEVEL = 1e-3  # as core.optics: pixels below this fraction of the peak are background
 
 
 def _positive(value, name: str) -> float:
@@ -129,9 +175,11 @@ def astigmatic_psf(sigma_major, sigma_minor, angle_deg, *, size=None) -> np.ndar
 def read_psf(path) -> np.ndarray:
     """Read a 2D (YX) or 3D (ZYX) PSF from a TIFF file.
 
-    Singleton axes are dropped, negative values (background-subtraction undershoot) clipped to 0,
-    and each even-length axis padded by one zero plane on the side that brings the intensity
-    centroid closer to the centre, so the PSF has a centre pixel. Returns float32 summing to 1.
+    Singleton axes are dropped, small negative values (background-subtraction undershoot, down to
+    5% of the peak) clipped to 0, and each even-length axis padded by one zero plane on the side
+    that brings the intensity centroid closer to the centre, so the PSF has a centre pixel.
+    Returns float32 summing to 1. A PSF of any size is read; ``fit_psf_to_image`` crops one that
+    is too large for its image.
     """
     import tifffile
 
@@ -141,27 +189,14 @@ def read_psf(path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r} is not a file; accepted: a .tif/.tiff PSF")
     data = np.squeeze(tifffile.imread(path))
-    if data.size == 0:
-        raise ValueError(f"the PSF in {str(path)!r} is empty (shape {data.shape})")
-    if data.dtype.kind not in "uif":
-        raise ValueError(
-            f"the PSF in {str(path)!r} has dtype {data.dtype}; accepted: integer or float pixels"
-        )
+    where = f"the PSF in {str(path)!r}"
     if data.ndim not in (2, 3):
         raise ValueError(
-            f"the PSF in {str(path)!r} has shape {data.shape} after dropping singleton axes; "
+            f"{where} has shape {data.shape} after dropping singleton axes; "
             "accepted: 2D (YX) or 3D (ZYX)"
         )
-    psf = data.astype(np.float64)
-    if not np.all(np.isfinite(psf)):
-        raise ValueError(f"the PSF in {str(path)!r} holds NaN or infinite values")
-    psf = np.clip(psf, 0.0, None)
+    psf = _valid_values(data, where)
     total = psf.sum()
-    if total <= 0:
-        raise ValueError(
-            f"the PSF in {str(path)!r} has no positive values (shape {data.shape}); accepted: a "
-            "PSF with positive total intensity"
-        )
     for axis, n in enumerate(psf.shape):
         if n % 2 == 0:
             profile = psf.sum(axis=tuple(a for a in range(psf.ndim) if a != axis))
@@ -174,6 +209,125 @@ def read_psf(path) -> np.ndarray:
     return _normalised(psf)
 
 
+def _valid_values(data, where: str) -> np.ndarray:
+    """float64 copy of a PSF's values, small negatives clipped; one ValueError for anything a PSF
+    cannot hold (no values, NaN/Inf, real negatives, nothing positive)."""
+    data = np.asarray(data)
+    if data.dtype.kind not in "uif":
+        raise TypeError(f"{where} has dtype {data.dtype}; accepted: integer or float values")
+    if data.size == 0:
+        raise ValueError(f"{where} is empty (shape {data.shape}); accepted: a non-empty PSF")
+    psf = data.astype(np.float64)  # a copy: what the user gave stays as it was
+    if not np.all(np.isfinite(psf)):
+        raise ValueError(f"{where} holds NaN or infinite values; accepted: finite values >= 0")
+    peak = psf.max()
+    if peak <= 0:
+        raise ValueError(
+            f"{where} has no positive values (shape {data.shape}, all zeros or negative); "
+            "accepted: a PSF with positive total intensity"
+        )
+    if psf.min() < -_NEGATIVE_TOLERANCE * peak:
+        raise ValueError(
+            f"{where} holds negative values down to {psf.min():.3g} ({-psf.min() / peak:.0%} "
+            f"of its peak {peak:.3g}); accepted: values >= 0 (undershoot to -5% of the peak is "
+            "clipped; clip larger ones yourself, or make the PSF with psf-from-beads)"
+        )
+    return np.clip(psf, 0.0, None)
+
+
+def check_psf(kernel, spatial_dims: int) -> np.ndarray:
+    """A PSF checked for an image with ``spatial_dims`` (2: YX, 3: ZYX) spatial axes.
+
+    Returns a float32 copy summing to 1 (undershoot above -5% of the peak clipped); raises one
+    ValueError for an empty PSF, NaN/Inf, negative values, all zeros, or a number of dimensions
+    other than ``spatial_dims``. The kernel given is not modified.
+    """
+    if isinstance(spatial_dims, bool) or spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims is {spatial_dims!r}; accepted: 2 (YX) or 3 (ZYX)")
+    if hasattr(kernel, "detach"):  # a torch tensor
+        kernel = kernel.detach().cpu().numpy()
+    if not isinstance(kernel, np.ndarray):
+        raise TypeError(f"psf is a {type(kernel).__name__}; accepted: a numpy array")
+    if kernel.ndim != spatial_dims:
+        axes = "YX" if spatial_dims == 2 else "ZYX"
+        hint = (
+            "a 2D PSF, e.g. the in-focus plane of a 3D one" if spatial_dims == 2
+            else "a 3D PSF, or a 2D one to deblur plane by plane"
+        )  # fmt: skip
+        raise ValueError(
+            f"psf has {kernel.ndim} dimension(s) (shape {kernel.shape}) but the image has "
+            f"{spatial_dims} spatial dimensions ({axes}); accepted: {hint}"
+        )
+    return _normalised(_valid_values(kernel, f"psf (shape {kernel.shape})"))
+
+
+def fit_psf_to_image(kernel, image_shape) -> tuple[np.ndarray, str | None]:
+    """A PSF no larger than the image: ``(kernel, None)`` when it already is, else the PSF cut
+    to its support and a one-line note saying what was done.
+
+    ``image_shape`` is the image's spatial shape, one entry per PSF axis. A PSF as large as or
+    larger than the image on any axis (e.g. a whole bead image) has its background (the median
+    of its outermost pixels, when above 1e-3 of the peak) subtracted, is set to 0 outside its
+    support (the pixels above 1e-3 of the peak and 3 noise sigmas that connect to the peak:
+    noise far out would otherwise add a floor), centred on the support's centroid, cut to the
+    support but to fewer pixels than the image on every axis, and normalised to sum 1.
+    """
+    if not isinstance(image_shape, Sequence) or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in image_shape
+    ):
+        raise TypeError(f"image_shape is {image_shape!r}; accepted: a tuple of positive ints")
+    image_shape = tuple(int(n) for n in image_shape)
+    psf = check_psf(kernel, len(image_shape)).astype(np.float64)
+    if all(k < n for k, n in zip(psf.shape, image_shape)):
+        return psf.astype(np.float32), None
+    border = np.concatenate([np.moveaxis(psf, a, 0)[[0, -1]].ravel() for a in range(psf.ndim)])
+    peak = psf.max()
+    background = float(np.median(border))
+    # A border below the support level is the PSF's own faint wings (a computed PSF), not
+    # camera background: it stays.
+    background = background if background > _SUPPORT_LEVEL * peak else 0.0
+    noise = 1.4826 * float(np.median(np.abs(border - np.median(border))))
+    psf = np.clip(psf - background, 0.0, None)
+    if psf.max() <= 3 * noise:
+        raise ValueError(
+            f"psf (shape {psf.shape}) has nothing clearly above its background (border median "
+            f"{background / peak:.1%} of the peak); accepted: a PSF brighter than its border"
+        )
+    psf = np.where(_support(psf, noise), psf, 0.0)
+    points = np.argwhere(psf > 0)
+    weights = psf[psf > 0]
+    centre = np.rint((points * weights[:, None]).sum(0) / weights.sum()).astype(int)
+    windows = []
+    for axis, (c, n) in enumerate(zip(centre, image_shape)):
+        largest = n - 1 if n % 2 == 0 else n - 2  # the largest odd side below the image's
+        half = min(int(np.abs(points[:, axis] - c).max()), max(largest, 1) // 2)
+        windows.append((c - half, c + half + 1))
+    pads = [(max(0, -lo), max(0, hi - k)) for (lo, hi), k in zip(windows, psf.shape)]
+    padded = np.pad(psf, pads)
+    cut = padded[tuple(slice(lo + p[0], hi + p[0]) for (lo, hi), p in zip(windows, pads))]
+    kept = cut.sum() / psf.sum()
+    subtracted = (
+        f", background {100 * background / peak:.2g}% of the peak subtracted" if background else ""
+    )
+    note = (
+        f"the PSF {tuple(kernel.shape)} is as large as or larger than the image "
+        f"{image_shape}: cut to {cut.shape} around its centroid ({kept:.1%} of its "
+        f"intensity kept{subtracted}), normalised to sum 1"
+    )
+    return _normalised(cut), note
+
+
+def _support(psf: np.ndarray, noise: float) -> np.ndarray:
+    """The pixels of the PSF: above 1e-3 of the peak and 3 noise sigmas, connected (within 2
+    pixels, so Airy rings count) to the peak; isolated noise pixels are not part of it."""
+    from scipy import ndimage
+
+    above = psf >= max(_SUPPORT_LEVEL * psf.max(), 3 * noise)
+    near = ndimage.binary_dilation(above, iterations=2)
+    labels, _ = ndimage.label(near)
+    return above & (labels == labels[np.unravel_index(np.argmax(psf), psf.shape)])
+
+
 def _numbers(text: str, counts: tuple[int, ...], spec: str) -> list[float]:
     try:
         values = [float(p) for p in text.split(",")]
@@ -182,6 +336,54 @@ def _numbers(text: str, counts: tuple[int, ...], spec: str) -> list[float]:
     if len(values) not in counts:
         raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
     return values
+
+
+def is_psf_model(text) -> bool:
+    """Whether ``text`` names a computed PSF ('gaussian:1.6', 'widefield:na=...') not a file."""
+    return isinstance(text, str) and text.partition(":")[0].strip().lower() in PSF_MODELS
+
+
+def _optics_arguments(kind: str, text: str, spec: str) -> dict:
+    keys = _CONFOCAL_KEYS if kind == "confocal" else _OPTICS_KEYS
+    accepted = ", ".join(keys)
+    arguments = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, eq, value = (part.strip() for part in item.partition("="))
+        key = key.lower()
+        if not eq or key not in keys:
+            raise ValueError(
+                f"psf spec {spec!r}: {item!r} is not KEY=VALUE with a known key; accepted keys "
+                f"for {kind}: {accepted} (lengths in micrometres)"
+            )
+        if key in arguments:
+            raise ValueError(f"psf spec {spec!r} gives {key} twice; accepted: each key once")
+        try:
+            arguments[key] = keys[key](value)
+        except ValueError:
+            kind_of = "an integer" if keys[key] is int else "a number"
+            raise ValueError(
+                f"psf spec {spec!r}: {key}={value!r} is not {kind_of}; accepted: {key}=<{kind_of}>"
+            ) from None
+    missing = [k for k in _REQUIRED_OPTICS_KEYS if k not in arguments]
+    if missing:
+        raise ValueError(
+            f"psf spec {spec!r} lacks {', '.join(missing)}; accepted: "
+            f"'{kind}:na=1.4,wavelength=0.52,pixel=0.065' (micrometres) plus any of {accepted}"
+        )
+    return arguments
+
+
+@functools.lru_cache(maxsize=16)
+def _optics_psf(kind: str, text: str, spec: str) -> np.ndarray:
+    # Cached: a method spec is checked, then built, and a defocused 3D PSF takes ~0.1-1 s.
+    from . import optics
+
+    arguments = _optics_arguments(kind, text, spec)
+    na, wavelength, pixel = (arguments.pop(k) for k in _REQUIRED_OPTICS_KEYS)
+    make = optics.confocal_psf if kind == "confocal" else optics.widefield_psf
+    psf = make(na, wavelength, pixel, **arguments)
+    psf.setflags(write=False)
+    return psf
 
 
 def parse_psf(spec) -> np.ndarray:
@@ -201,6 +403,8 @@ def parse_psf(spec) -> np.ndarray:
     if sep and kind == "astig":
         smaj, smin, angle = _numbers(rest, (3,), spec)
         return astigmatic_psf(smaj, smin, angle)
+    if sep and kind in ("widefield", "confocal"):
+        return _optics_psf(kind, rest, spec).copy()
     if text.lower().endswith((".tif", ".tiff")):
         return read_psf(text)
     raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
