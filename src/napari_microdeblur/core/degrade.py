@@ -1,4 +1,4 @@
-"""Synthetic degradations of clean images: the protocols A, B and C of EVALUATION.md.
+"""Synthetic degradations of clean images: the protocols A, B and C of docs/evaluation.md.
 
 Blur is a 2D convolution of every YX plane (and every colour channel) with scipy.ndimage's
 ``'reflect'`` boundary (half-sample symmetric), so no wrap-around edges are baked into the data.
@@ -16,9 +16,9 @@ __all__ = ["PROTOCOLS", "protocol_psf", "degrade01", "degrade"]
 
 PROTOCOLS = ("A", "B", "C")
 
-_GAUSS_NOISE = 2.0 / 255.0  # protocols A and C
-_PEAK_PHOTONS = 200.0  # protocol B Poisson peak
-_READ_NOISE = 0.01  # protocol B Gaussian read noise
+GAUSS_NOISE = 2.0 / 255.0  # protocols A and C
+PEAK_PHOTONS = 200.0  # protocol B Poisson peak
+READ_NOISE = 0.01  # protocol B Gaussian read noise
 
 
 def _check_protocol(protocol) -> str:
@@ -98,10 +98,10 @@ def degrade01(image01, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     if protocol == "B":
-        photons = rng.poisson(np.clip(blurred, 0.0, None) * _PEAK_PHOTONS)
-        noisy = photons / _PEAK_PHOTONS + rng.normal(0.0, _READ_NOISE, blurred.shape)
+        photons = rng.poisson(np.clip(blurred, 0.0, None) * PEAK_PHOTONS)
+        noisy = photons / PEAK_PHOTONS + rng.normal(0.0, READ_NOISE, blurred.shape)
     else:
-        noisy = blurred + rng.normal(0.0, _GAUSS_NOISE, blurred.shape)
+        noisy = blurred + rng.normal(0.0, GAUSS_NOISE, blurred.shape)
     return np.clip(noisy, 0.0, 1.0).astype(np.float32)
 
 
@@ -109,7 +109,7 @@ def degrade(image, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
     """Degrade an image of any real dtype; returns float32 in the input's intensity units.
 
     The image is mapped to [0, 1] with ``metrics.reference_scale(image)`` (so the noise levels
-    of EVALUATION.md apply on that scale), degraded with ``degrade01``, and mapped back.
+    of docs/evaluation.md apply on that scale), degraded with ``degrade01``, and mapped back.
     """
     # Imported here so that degrade01 (and File > Open Sample) stay importable without torch.
     from . import metrics
@@ -123,7 +123,7 @@ def degrade(image, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
     if image01.min() < 0:
         raise ValueError(
             f"image ({image.dtype}) has negative values (min {image.min()}); integer images are "
-            "scaled by their maximum as in EVALUATION.md, which needs non-negative pixels"
+            "scaled by their maximum as in docs/evaluation.md, which needs non-negative pixels"
         )
     # Float images map exactly onto [0, 1]; clipping only removes rounding past the ends.
     image01 = np.clip(image01, 0.0, 1.0)

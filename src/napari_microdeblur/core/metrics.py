@@ -1,4 +1,4 @@
-"""Image-quality metrics as defined in EVALUATION.md: PSNR and SSIM with an explicit data range.
+"""Image-quality metrics (docs/evaluation.md): PSNR and SSIM with an explicit data range.
 
 The arithmetic runs in torch (float64; SSIM's filtered moments in float32, within 1e-6) on the
 device of the first tensor given, so metrics can be computed where a model runs; numpy arrays
@@ -106,7 +106,7 @@ def _normalise_axis(axis, ndim: int, name: str) -> int:
 
 
 def reference_scale(ref) -> tuple[float, float]:
-    """(offset, scale) that map ``ref`` to [0, 1] as EVALUATION.md prescribes.
+    """(offset, scale) that map ``ref`` to [0, 1] as docs/evaluation.md prescribes.
 
     uint8: (0, 255); other integer types: (0, ref.max());
     floats: (ref.min(), ref.max() - ref.min()).
@@ -366,7 +366,7 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
 
 
 def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
-    """EVALUATION.md end to end: reference-scaled PSNR and SSIM with data_range 1.
+    """docs/evaluation.md end to end: reference-scaled PSNR and SSIM with data_range 1.
 
     ``psnr``/``ssim`` exclude a ``border``-pixel frame on the last two spatial axes (YX);
     ``psnr_whole``/``ssim_whole`` use the whole image. With more than two spatial axes (ZYX) the
