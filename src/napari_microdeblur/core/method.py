@@ -10,6 +10,7 @@ Method names:
 
 - ``'auto'``: the bundled default network for the image (see ``auto_method_name``), or, with
   ``weights=FILE``, the network that file describes;
+  with a PSF given, the bundled PSF-aware network (``core.psf_aware``) bound to that PSF;
 - ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf``;
 - a bundled ``arch.tag`` such as ``'gran.em_v1'``;
 - a registered architecture name (``'gran'``) together with ``weights=FILE``.
@@ -279,8 +280,14 @@ def _arch_names() -> tuple[str, ...]:
     return tuple(registry.list_archs())
 
 
-def _is_psf_model(text: str) -> bool:
-    return text.partition(":")[0].strip().lower() in ("gaussian", "disk", "astig")
+def _needs_psf(name: str) -> bool:
+    """Whether ``name`` (a bundled ``arch.tag`` or an architecture) is a PSF-aware network."""
+    from . import registry
+
+    arch = name.partition(".")[0] if name in _bundled_names() else name
+    if arch not in _arch_names():
+        return False
+    return bool(getattr(registry.get_arch(arch).module_cls, "needs_psf", False))
 
 
 @dataclass(frozen=True)
@@ -332,6 +339,11 @@ class MethodSpec:
 
     def _check_psf(self) -> None:
         if self.psf is None or isinstance(self.psf, PsfArray):
+            if self.psf is None and _needs_psf(self.name):
+                raise ValueError(
+                    f"method={self.name!r} is PSF-aware and needs a PSF: give psf a TIFF path, "
+                    "an array or a model such as 'gaussian:1.6'"
+                )
             if self.psf is None and self.name in CLASSICAL_METHODS:
                 raise ValueError(
                     f"method={self.name!r} needs a PSF: give psf a TIFF path or a model such "
@@ -341,13 +353,20 @@ class MethodSpec:
         if not isinstance(self.psf, str):
             raise TypeError(f"psf must be a TIFF path, a model string or an array, "
                             f"not {type(self.psf).__name__}")
-        if _is_psf_model(self.psf):
-            from .psf import parse_psf
+        from .psf import is_psf_model, parse_psf
 
-            parse_psf(self.psf)  # a few microseconds: catches 'gaussian:-1' and typos
+        if is_psf_model(self.psf):
+            try:  # cheap for the analytic models; an optical PSF is cached for resolve()
+                parse_psf(self.psf)
+            except ValueError as error:
+                message = str(error)
+                if not message.startswith("psf"):
+                    message = f"psf={self.psf!r}: {message}"
+                raise ValueError(message) from None
         elif not Path(self.psf).is_file():
             raise ValueError(f"psf={self.psf!r} is neither a PSF model ('gaussian:1.6', "
-                             "'disk:3', 'astig:2.5,0.8,30') nor an existing TIFF file")
+                             "'disk:3', 'astig:2.5,0.8,30', 'widefield:...') nor an existing "
+                             "TIFF file")
 
     def _check_name_and_weights(self) -> None:
         if self.weights is not None:
@@ -387,6 +406,13 @@ class MethodSpec:
         else:
             model, card = weights_module.load_model(name)
             label = name
+        if getattr(model, "needs_psf", False):  # a PSF-aware network runs bound to the PSF
+            from .psf_aware import psf_aware_method
+
+            if self.psf is None:
+                raise ValueError(f"method={label!r} is PSF-aware and needs a PSF: give psf=...")
+            return psf_aware_method(model, self.psf_value, card, precision=self.precision,
+                                    name=label)
         return network_method(model, name=label, card=card, precision=self.precision)
 
     def to_dict(self) -> dict:
@@ -398,12 +424,7 @@ class MethodSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> MethodSpec:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"method spec has unknown keys {sorted(unknown)}; "
-                             f"accepted: {sorted(names)}")
-        data = dict(data)
+        data = _known_keys(cls, data, "method spec")
         psf = data.get("psf")
         if isinstance(psf, dict):
             data["psf"] = np.asarray(psf["values"], dtype=np.float32).reshape(psf["shape"])
@@ -413,13 +434,18 @@ class MethodSpec:
 def auto_method_name(spec: MethodSpec, rgb: bool) -> str:
     """What name 'auto' stands for; other names are returned as they are.
 
-    With a weights file, 'auto' stays 'auto' (the file's card names the architecture). Else
+    With a weights file, 'auto' stays 'auto' (the file's card names the architecture). With a
+    PSF, the bundled PSF-aware network (``psf_aware.DEFAULT_PSF_AWARE``) when installed. Else
     the bundled default for the image: modality 'em' -> gran.em_v1; RGB -> the histology
     network; grayscale -> the fluorescence network (``weights.default_weights_name``).
     """
     if spec.name != "auto" or spec.weights is not None:
         return spec.name
+    from .psf_aware import DEFAULT_PSF_AWARE
     from .weights import default_weights_name
+
+    if spec.psf is not None and DEFAULT_PSF_AWARE in _bundled_names():
+        return DEFAULT_PSF_AWARE  # the PSF the user has beats any blind guess
 
     if spec.modality == "em" and not rgb and "gran.em_v1" in _bundled_names():
         return "gran.em_v1"
@@ -516,9 +542,13 @@ class TilingSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> TilingSpec:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"tiling spec has unknown keys {sorted(unknown)}; "
-                             f"accepted: {sorted(names)}")
-        return cls(**data)
+        return cls(**_known_keys(cls, data, "tiling spec"))
+
+
+def _known_keys(cls, data: dict, what: str) -> dict:
+    """A copy of ``data``, or ValueError naming keys that are not fields of ``cls``."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{what} has unknown keys {sorted(unknown)}; accepted: {sorted(names)}")
+    return dict(data)
