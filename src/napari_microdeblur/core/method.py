@@ -267,10 +267,8 @@ class PsfArray:
 
 
 def _bundled_names() -> tuple[str, ...]:
-    try:
-        from .weights import BUNDLED_WEIGHTS
-    except ImportError:
-        return ()
+    from .bundled import BUNDLED_WEIGHTS
+
     return tuple(BUNDLED_WEIGHTS)
 
 
@@ -394,17 +392,17 @@ class MethodSpec:
         if self.name in CLASSICAL_METHODS:
             return classical_method(self.name, self.psf_value, iterations=self.iterations,
                                     balance=self.balance, tv_weight=self.tv_weight)
-        from . import weights as weights_module
+        from .checkpoint import load_model
 
         name = auto_method_name(self, rgb)
         if self.weights is not None:
             arch = None if name == "auto" else name
-            model, card = weights_module.load_model(self.weights, arch=arch)
+            model, card = load_model(self.weights, arch=arch)
             label = name if arch else Path(self.weights).name
         elif name in CLASSICAL_METHODS:  # the 'auto' hook picked a classical method
             return self.replace(name=name).resolve(rgb=rgb)
         else:
-            model, card = weights_module.load_model(name)
+            model, card = load_model(name)
             label = name
         if getattr(model, "needs_psf", False):  # a PSF-aware network runs bound to the PSF
             from .psf_aware import psf_aware_method
@@ -437,12 +435,12 @@ def auto_method_name(spec: MethodSpec, rgb: bool) -> str:
     With a weights file, 'auto' stays 'auto' (the file's card names the architecture). With a
     PSF, the bundled PSF-aware network (``psf_aware.DEFAULT_PSF_AWARE``) when installed. Else
     the bundled default for the image: modality 'em' -> gran.em_v1; RGB -> the histology
-    network; grayscale -> the fluorescence network (``weights.default_weights_name``).
+    network; grayscale -> the fluorescence network (``bundled.default_weights_name``).
     """
     if spec.name != "auto" or spec.weights is not None:
         return spec.name
+    from .bundled import default_weights_name
     from .psf_aware import DEFAULT_PSF_AWARE
-    from .weights import default_weights_name
 
     if spec.psf is not None and DEFAULT_PSF_AWARE in _bundled_names():
         return DEFAULT_PSF_AWARE  # the PSF the user has beats any blind guess
