@@ -128,15 +128,40 @@ def test_errors_are_one_line_and_leave_no_file(tmp_path, blurred_file, capsys, a
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing left behind
 
 
-def test_nan_pixels_fail_without_partial_output(tmp_path, fluo_u16, capsys):
+def test_nan_pixels_are_refused_before_any_tile_runs(tmp_path, fluo_u16, capsys):
+    """A small image is sampled whole by the up-front check: the NaN is found before any
+    tile is deblurred or written."""
     image = fluo_u16.astype(np.float32)
-    image[90, 90] = np.nan  # in the last tiles: the run has started writing when it fails
+    image[90, 90] = np.nan
     path = tmp_path / "nan.tif"
     tifffile.imwrite(path, image)
     assert main(["deblur", str(path), "-o", str(tmp_path / "o.tif"), "--method", "wiener",
                  "--psf", "gaussian:1",
                  "--tile", "48", "--device", "cpu", "-q"]) == 2
     assert "NaN" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
+
+
+def test_nan_pixels_found_mid_run_fail_without_partial_output(tmp_path, fluo_u16, capsys,
+                                                              monkeypatch):
+    """A NaN off the up-front check's strided sample (as in a big image) is caught by the
+    per-tile check after earlier tiles were written; the temporary output is removed."""
+    from napari_microdeblur.core import inference
+
+    monkeypatch.setattr(inference, "STATS_MAX_ELEMENTS", 1000)  # stride 4 on 96 x 96
+    image = fluo_u16.astype(np.float32)
+    image[89, 89] = np.nan  # off the stride-4 grid, in the last tile
+    path = tmp_path / "nan.tif"
+    tifffile.imwrite(path, image)
+    written = []
+    to_output_units = inference._to_output_units
+    monkeypatch.setattr(inference, "_to_output_units",
+                        lambda *args: written.append(1) or to_output_units(*args))
+    assert main(["deblur", str(path), "-o", str(tmp_path / "o.tif"), "--method", "wiener",
+                 "--psf", "gaussian:1", "--tile", "48", "--overlap", "8", "--device", "cpu",
+                 "-q"]) == 2
+    assert "NaN" in capsys.readouterr().err
+    assert written  # the run had written tiles when the NaN tile stopped it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
 
 

@@ -60,8 +60,16 @@ def test_score_is_exposure_invariant_and_falls_with_blur(fluo_u16):
 
 
 def test_per_tile_and_rgb(he_rgb, fluo_u8):
-    tiles = focus_score(fluo_u8, tile=50)
-    assert tiles.shape == (3, 3) and np.all(tiles >= 0)
+    sharp_tiles = focus_score(fluo_u8, tile=50)
+    assert sharp_tiles.shape == (3, 3)
+    # every tile that holds a nucleus scores lower when blurred; the two background tiles
+    # (max 11 on a background of 9) score noise, which blur with noise adds
+    blurred_tiles = focus_score(degrade(fluo_u8, "B", seed=0), tile=50)
+    tile_max = np.array([[fluo_u8[y:y + 50, x:x + 50].max() for x in (0, 50, 100)]
+                         for y in (0, 50, 100)])
+    nuclei = tile_max > 50
+    assert nuclei.sum() == 7
+    assert np.all(blurred_tiles[nuclei] < 0.9 * sharp_tiles[nuclei])
     assert isinstance(focus_score(he_rgb, axes="YXS"), float)
     assert calibrate_threshold([1.0, 2.0, 3.0], percentile=50) == 2.0
     with pytest.raises(ValueError, match="at least one"):
