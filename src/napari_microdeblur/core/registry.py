@@ -1,7 +1,7 @@
 """Architecture registry: name -> (nn.Module class, pydantic config class).
 
 An architecture is one file under ``core/archs/`` plus one ``register_arch`` call in that
-file (ARCHITECTURE.md, principle 3). The registry is explicit and refuses duplicate names
+file (docs/architecture.md, rule 4). The registry is explicit and refuses duplicate names
 (as timm and torchvision do); there is no directory scanning and no if/elif factory.
 
 Typical use::
