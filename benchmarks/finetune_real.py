@@ -1,11 +1,11 @@
-"""Fine-tuning on real defocus (issue 4's figure), measured per EVALUATION.md.
+"""Fine-tuning on real defocus (issue 4's figure), measured per docs/evaluation.md.
 
 Start from a bundled model (gran.fluo_v1), fine-tune for at most --minutes of this CPU on the
 left half (columns 0-255) of the light-sheet mitochondria focus stack, every plane paired to
 the in-focus plane Abs0051; evaluate on the right half (columns 256-511) of the mitochondria
 single shots (+-0.3, 0.5, 0.7 um) against the in-focus shot ...ON.tif. Real pairs: each image
 is normalised by its 0.1/99.9 percentiles, then the prediction is fitted to the reference by a
-least-squares affine map (EVALUATION.md); 16-px border excluded.
+least-squares affine map (docs/evaluation.md, real pairs); 16-px border excluded.
 
 Controls fitted with the reference (oracles): Gaussian smoothing and Gaussian Richardson-Lucy,
 each with the sigma (and iteration count) that scores best on the evaluation shots.
@@ -29,7 +29,8 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 import splits  # noqa: E402
 
-from napari_microdeblur.core import data, training, weights  # noqa: E402
+from napari_microdeblur.core import data, training  # noqa: E402
+from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.metrics import psnr, ssim  # noqa: E402
 
@@ -43,7 +44,7 @@ def normalise(image: np.ndarray) -> np.ndarray:
 
 
 def score(prediction: np.ndarray, reference: np.ndarray) -> dict:
-    """EVALUATION.md for real pairs: percentile-normalise both, fit the prediction to the
+    """docs/evaluation.md for real pairs: percentile-normalise both, fit the prediction to the
     reference with a least-squares affine map, crop the border, PSNR/SSIM at data range 1."""
     p, r = normalise(prediction), normalise(reference)
     a, b = np.polyfit(p.ravel(), r.ravel(), 1)
@@ -96,7 +97,7 @@ def main() -> None:
               for f in sorted(shots.glob("*Off*.tif"))]
 
     rows = {"input (defocused shot)": mean_scores(inputs, reference)}
-    model, card = weights.load_model(args.base)
+    model, card = load_model(args.base)
     rows[f"{args.base} (default)"] = deblurred_scores(args.base, inputs, reference)
     if args.stack_control:  # planes 0.15-0.7 um from focus (0.05 um steps), right half
         right = [tifffile.imread(f)[:, 256:].astype(np.float32) for f, k in zip(files, z)
@@ -116,12 +117,13 @@ def main() -> None:
         for name, p in model.named_parameters():
             p.requires_grad_(name.startswith(prefixes))
     t0 = time.perf_counter()
-    result = training.fit(
-        model, data.PairedData(train_pairs, description="mitochondria stack, left half"), val,
+    config = training.TrainingConfig(
         steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr, device="cpu",
-        loss=args.loss, amp=args.amp,
-        time_limit=args.minutes * 60, val_every=max(10, args.steps // 20),
+        loss=args.loss, amp=args.amp, time_limit=args.minutes * 60,
+        val_every=max(10, args.steps // 20),
     )
+    train = data.PairedData(train_pairs, description="mitochondria stack, left half")
+    result = training.fit(model, config, train, val)
     tuned_minutes = (time.perf_counter() - t0) / 60
     rows[f"{args.base} fine-tuned ({result.steps_done} steps, {tuned_minutes:.1f} min)"] = \
         deblurred_scores(model, inputs, reference)

@@ -21,11 +21,12 @@ shipped files:
         --init runs/fluo_r2.safetensors --no-resume \
         --out src/napari_microdeblur/weights/gran.fluo_v1.safetensors
 
-Each recipe trains GRAN (graph reasoning attention network, paper 000) in the supervised
-regime (L1) on the *training split* of one set in ``../shared/data`` (per its PROVENANCE.md),
+Each recipe trains GRAN (Zhang et al., "High-throughput microscopy image deblurring with
+graph reasoning attention network") in the supervised regime (L1) on the *training split* of
+one set in ``../shared/data`` (per its PROVENANCE.md),
 with the degradation ``"mix"`` of ``core.data.DegradationRanges`` (Gaussian, defocus-disk and
 astigmatic PSFs and Gaussian / Poisson noise, ranges spanning protocols A, B and C of
-EVALUATION.md and beyond), drawn afresh for every patch; with ``--p-protocol P`` a fraction P
+docs/evaluation.md and beyond), drawn afresh for every patch; with ``--p-protocol P`` a fraction P
 of the patches gets exactly one of protocols A, B or C instead. A few whole images of the
 training split are held out for validation, degraded once with each of protocols A, B and C;
 the weights with the best validation PSNR are kept.
@@ -36,7 +37,7 @@ time (other processes on the CPU fool that probe: give ``--steps`` then), and tr
 at the limit in any case. Checkpoints go to ``--checkpoint-dir`` every few minutes; running
 the same command again resumes from ``last.pt`` there (same step count, the time already
 spent counts against ``--minutes``). At the end the best weights are written with
-``core.weights.save_weights`` and a full model card (architecture, config, normalisation,
+``core.checkpoint.save_weights`` and a full model card (architecture, config, normalisation,
 training data and its licence, degradation, steps, minutes, validation metrics, CPU speed,
 the rounds so far). Progress lines go to stdout.
 """
@@ -227,7 +228,7 @@ def main(argv=None) -> int:
     import torch
 
     sys.path.insert(0, str(REPO / "src"))
-    from napari_microdeblur.core import data, training, weights
+    from napari_microdeblur.core import bundled, checkpoint, data, training
     from napari_microdeblur.core.registry import build_model
 
     recipe = RECIPES[args.name]
@@ -235,7 +236,7 @@ def main(argv=None) -> int:
     if out.suffix != ".safetensors":
         raise SystemExit(f"--out {out}: must end in .safetensors")
     if not out.parent.is_dir():
-        if out.parent.resolve() == weights.WEIGHTS_DIR.resolve():
+        if out.parent.resolve() == bundled.WEIGHTS_DIR.resolve():
             out.parent.mkdir(parents=True)  # the package's weights folder, created on first use
         else:
             raise SystemExit(f"--out {out}: the folder {out.parent} does not exist")
@@ -291,7 +292,7 @@ def main(argv=None) -> int:
     model = build_model("gran", config)
     rounds = []  # the training history the card carries: one entry per run of this script
     if args.init:  # continue from earlier weights (a second, shorter schedule)
-        start, start_card = weights.load_model(args.init)
+        start, start_card = checkpoint.load_model(args.init)
         rounds = list(start_card.metrics.get("rounds", []))
         if start_card.config != model.config.model_dump():
             raise SystemExit(f"--init {args.init}: its config differs from {config}")
@@ -328,7 +329,9 @@ def main(argv=None) -> int:
     else:  # measure the speed of a few steps on a throwaway copy, then size the schedule
         probe = build_model("gran", config)
         probe.load_state_dict(model.state_dict())
-        gen = training.iter_fit(probe, train, None, steps=12, restore_best=False, **common)
+        gen = training.iter_fit(
+            probe, training.TrainingConfig(steps=12, restore_best=False, **common), train
+        )
         next(gen), next(gen)  # warm-up steps are slower
         t = time.perf_counter()
         for _ in gen:
@@ -361,20 +364,18 @@ def main(argv=None) -> int:
                 f"left {r.seconds_left / 60:.1f} min"
             )
 
-    result = training.fit(
-        model,
-        train,
-        val_pairs,
+    config = training.TrainingConfig(
         steps=steps,
         checkpoint_dir=ckdir,
         checkpoint_every=checkpoint_every,
-        resume_from=resume,
         val_every=val_every,
         time_limit=args.minutes * 60,
-        callback=progress,
         restore_best=True,
         card={"license": recipe["license"], "description": recipe["description"]},
         **common,
+    )
+    result = training.fit(
+        model, config, train, val_pairs, resume_from=resume, callback=progress
     )
     base, best = result.baseline, result.best_metrics
     nan = float("nan")
@@ -434,7 +435,7 @@ def main(argv=None) -> int:
         + " --no-resume --out <file>"
         for r in metrics["rounds"]
     )
-    card = weights.save_weights(
+    card = checkpoint.save_weights(
         model.to("cpu"),
         out,
         {
@@ -444,10 +445,11 @@ def main(argv=None) -> int:
             "metrics": {k: v for k, v in metrics.items() if v is not None},
             "license": recipe["license"],
             "description": recipe["description"] + f" Reproduce: {reproduce}.",
+            "training": config.for_card(),
         },
     )
     size = out.stat().st_size
-    log(f"wrote {out} ({size / 1e6:.2f} MB), sha256 {weights.sha256_file(out)}")
+    log(f"wrote {out} ({size / 1e6:.2f} MB), sha256 {checkpoint.sha256_file(out)}")
     log(f"card: arch {card.arch}, licence {card.license}, metrics {json.dumps(card.metrics)}")
     if size > 5e6:
         log("warning: the file is larger than the 5 MB limit of issue 4")

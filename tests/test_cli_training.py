@@ -4,7 +4,8 @@ import pytest
 import tifffile
 
 from napari_microdeblur.cli import main
-from napari_microdeblur.core import registry, weights
+from napari_microdeblur.core import registry
+from napari_microdeblur.core.checkpoint import load_model, save_weights
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def test_train_from_sharp_images_writes_self_describing_weights(tmp_path, fluo_u
                  "--degradation", "A", "--out", str(out), "--steps", "3", "--patch", "32",
                  "--batch", "2", "--device", "cpu", "-q"])
     assert code == 0
-    model, card = weights.load_model(out)
+    model, card = load_model(out)
     assert card.arch == "gran" and card.degradation == "A"
     assert "validation PSNR" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sharp", "tiny.json", "w.safetensors"]
@@ -36,7 +37,7 @@ def test_train_from_sharp_images_writes_self_describing_weights(tmp_path, fluo_u
 def test_finetune_on_a_stack_then_deblur_with_it(tmp_path, focus_stack, tiny_config):
     base = tmp_path / "base.safetensors"
     torch_model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
-    weights.save_weights(torch_model, base, {"arch": "gran",
+    save_weights(torch_model, base, {"arch": "gran",
                                               "config": torch_model.config.model_dump(),
                                               "in_channels": 1, "out_channels": 1})
     stack = tmp_path / "stack.tif"
@@ -45,7 +46,7 @@ def test_finetune_on_a_stack_then_deblur_with_it(tmp_path, focus_stack, tiny_con
     assert main(["finetune", "--weights", str(base), "--stack", str(stack), "--focus-plane", "7",
                  "--out", str(out), "--steps", "3", "--patch", "32", "--batch", "2",
                  "--device", "cpu", "-q"]) == 0
-    _, card = weights.load_model(out)
+    _, card = load_model(out)
     assert "stack.tif" in card.training_data
     assert main(["deblur", str(stack), "-o", str(tmp_path / "d.tif"), "--method", "gran",
                  "--weights", str(out), "--device", "cpu", "-q"]) == 0
@@ -65,7 +66,7 @@ def test_finetune_on_a_stack_then_deblur_with_it(tmp_path, focus_stack, tiny_con
 def test_training_errors_come_before_any_training(tmp_path, focus_stack, capsys, argv, message):
     base = tmp_path / "base.safetensors"
     model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
-    weights.save_weights(model, base, {"arch": "gran", "config": model.config.model_dump(),
+    save_weights(model, base, {"arch": "gran", "config": model.config.model_dump(),
                                        "in_channels": 1, "out_channels": 1})
     stack = tmp_path / "stack.tif"
     tifffile.imwrite(stack, focus_stack[:3], metadata={"axes": "ZYX"})
@@ -73,4 +74,33 @@ def test_training_errors_come_before_any_training(tmp_path, focus_stack, capsys,
     assert main([*argv, "--device", "cpu", "-q"]) == 2
     err = capsys.readouterr().err
     assert message.lower() in err.lower()
+    assert not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.parametrize("case,message", [
+    ("counts", "--blurry gives 1 images but --sharp 2"),
+    ("json", "is not valid JSON"),
+    ("fraction", "--val-fraction 1.5"),
+    ("fraction0", "--val-fraction 0.0"),
+    ("rgb-mix", "mixes RGB images"),
+])
+def test_train_bad_inputs_give_one_line_before_training(tmp_path, fluo_u8, he_rgb, capsys,
+                                                        case, message):
+    sharp = tmp_path / "sharp"
+    sharp.mkdir()
+    tifffile.imwrite(sharp / "a.tif", fluo_u8)
+    tifffile.imwrite(sharp / "b.tif", he_rgb if case == "rgb-mix" else fluo_u8)
+    blurry = tmp_path / "blurry.tif"
+    tifffile.imwrite(blurry, fluo_u8)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{'n_resblocks': 2,}")
+    argv = ["train", "--arch", "gran", "--sharp", str(sharp), "--out",
+            str(tmp_path / "o.safetensors"), "--steps", "2", "--patch", "32", "--device", "cpu",
+            "-q"]
+    argv += {"counts": ["--blurry", str(blurry)], "json": ["--config", str(bad_json)],
+             "fraction": ["--val-fraction", "1.5"], "fraction0": ["--val-fraction", "0"],
+             "rgb-mix": []}[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.safetensors").exists()

@@ -13,6 +13,8 @@ import torch
 from napari_microdeblur.core import data, training
 from napari_microdeblur.core.degrade import degrade
 from napari_microdeblur.core.registry import build_model, get_arch
+from napari_microdeblur.core.training import TrainingConfig
+from napari_microdeblur.core.training.losses import multiscale_l1
 
 SMALL_D = {
     "gran_gan": {"base_channels": 4, "n_blocks": 3, "fc_channels": 8},
@@ -36,11 +38,21 @@ def val_a(fluo_u16):
     return data.SyntheticData([fluo_u16], "A").validation_pairs()
 
 
+DATA_ARGS = ("unpaired", "unpaired_sharp", "resume_from")
+
+
+def split(kw: dict) -> tuple[TrainingConfig, dict]:
+    """(the config, iter_fit's data arguments) of one dict of options."""
+    data_args = {k: kw.pop(k) for k in DATA_ARGS if k in kw}
+    return TrainingConfig(**kw), data_args
+
+
 def run(model, train, val=None, **kw):
     args = dict(steps=3, batch_size=2, patch=32, lr=1e-3, device="cpu", val_every=1)
     args.update(kw)
+    config, data_args = split(args)
     records = []
-    result = training.fit(model, train, val, callback=records.append, **args)
+    result = training.fit(model, config, train, val, callback=records.append, **data_args)
     return records, result
 
 
@@ -104,7 +116,7 @@ def test_multiscale_loss_uses_the_pyramid(train_a):
     run(model, train_a, None, loss="multiscale", steps=2)
     assert len(calls) >= 2  # one per step (validation runs forward, not the pyramid)
     # a model without a pyramid gets the average-pooled multi-scale L1
-    loss, pred = training._multiscale_l1(
+    loss, pred = multiscale_l1(
         tiny("gran"), torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
     )
     assert loss.ndim == 0 and pred.shape == (2, 1, 32, 32)
@@ -143,7 +155,7 @@ def test_perceptual_loss_with_local_vgg_weights(train_a, tmp_path):
     torch.save({"unrelated.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="lacks VGG-19 layers"):
         training.iter_fit(
-            tiny("gran"), train_a, steps=1, patch=32, vgg_weights=tmp_path / "bad.pth"
+            tiny("gran"), {"steps": 1, "patch": 32, "vgg_weights": tmp_path / "bad.pth"}, train_a
         )
 
 
@@ -174,19 +186,9 @@ def test_cancel_keeps_the_best_checkpoint(train_a, val_a, tmp_path):
     from napari_microdeblur.core.weights import load_model
 
     model = tiny("gran")
-    gen = training.iter_fit(
-        model,
-        train_a,
-        val_a,
-        steps=50,
-        batch_size=2,
-        patch=32,
-        lr=1e-3,
-        device="cpu",
-        val_every=1,
-        checkpoint_dir=tmp_path,
-        card={"license": "CC0-1.0"},
-    )
+    config = TrainingConfig(steps=50, batch_size=2, patch=32, lr=1e-3, device="cpu",
+                            val_every=1, checkpoint_dir=tmp_path, card={"license": "CC0-1.0"})
+    gen = training.iter_fit(model, config, train_a, val_a)
     records = [next(gen) for _ in range(4)]
     gen.close()  # Cancel
     best = torch.load(tmp_path / "best.pt", weights_only=True)
@@ -198,6 +200,7 @@ def test_cancel_keeps_the_best_checkpoint(train_a, val_a, tmp_path):
     assert card.normalization == data.NORMALIZATION
     assert card.metrics["val_psnr"] == pytest.approx(best_psnr)
     assert card.license == "CC0-1.0" and "protocol A" in card.degradation
+    assert card.training["steps"] == 50 and card.training["regime"] == "supervised"
     info = training.read_checkpoint_info(tmp_path)
     assert info["step"] == 4 and info["regime"] == "supervised"
 
@@ -207,27 +210,19 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
 ):
     kw = dict(steps=6, batch_size=2, patch=32, lr=1e-3, device="cpu", val_every=2, seed=5)
     full = tiny("gran")
-    training.fit(full, train_a, val_a, restore_best=False, **kw)
+    training.fit(full, TrainingConfig(restore_best=False, **kw), train_a, val_a)
 
     part = tiny("gran")
-    gen = training.iter_fit(
-        part, train_a, val_a, checkpoint_dir=tmp_path, checkpoint_every=3, restore_best=False, **kw
-    )
+    config = TrainingConfig(checkpoint_dir=tmp_path, checkpoint_every=3, restore_best=False, **kw)
+    gen = training.iter_fit(part, config, train_a, val_a)
     steps_seen = [next(gen).step for _ in range(4)]
     gen.close()  # stopped after step 4; last.pt holds step 4
     assert steps_seen == [1, 2, 3, 4]
 
     resumed = tiny("gran", seed=99)  # different initial weights: all must come from last.pt
     records = []
-    training.fit(
-        resumed,
-        train_a,
-        val_a,
-        resume_from=tmp_path,
-        restore_best=False,
-        callback=records.append,
-        **kw,
-    )
+    training.fit(resumed, TrainingConfig(restore_best=False, **kw), train_a, val_a,
+                 resume_from=tmp_path, callback=records.append)
     assert [r.step for r in records] == [5, 6]
     assert weights_equal(resumed.state_dict(), full.state_dict())
 
@@ -244,13 +239,13 @@ def test_gan_resume_restores_discriminator_and_history_buffer(train_a, tmp_path)
         device="cpu",
     )
     full = tiny("psf_cyclegan")
-    training.fit(full, train_a, None, **kw)
+    training.fit(full, kw, train_a)
     part = tiny("psf_cyclegan")
-    gen = training.iter_fit(part, train_a, None, checkpoint_dir=tmp_path, **kw)
+    gen = training.iter_fit(part, {**kw, "checkpoint_dir": tmp_path}, train_a)
     next(gen), next(gen)
     gen.close()
     resumed = tiny("psf_cyclegan", seed=7)
-    training.fit(resumed, train_a, None, resume_from=tmp_path / "last.pt", **kw)
+    training.fit(resumed, kw, train_a, resume_from=tmp_path / "last.pt")
     assert weights_equal(resumed.state_dict(), full.state_dict())
 
 
@@ -288,38 +283,34 @@ def test_time_limit_stops_early(train_a):
 def test_bad_arguments_fail_before_training(kwargs, match, train_a):
     args = dict(steps=3, batch_size=2, patch=32, lr=1e-3, device="cpu")
     args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
-        training.iter_fit(tiny("gran"), train_a, **args)  # raises on the call, not at next()
+    resume_from = args.pop("resume_from", None)
+    with pytest.raises(ValueError, match=match):  # raises on the call, not at next()
+        training.iter_fit(tiny("gran"), args, train_a, resume_from=resume_from)
 
 
 def test_data_that_does_not_fit_the_model_is_refused(train_a, he_rgb):
     rgb = data.SyntheticData([he_rgb], "A")
+    config = TrainingConfig(steps=1, patch=32)
     with pytest.raises(ValueError, match="channel"):
-        training.iter_fit(tiny("gran"), rgb, steps=1, patch=32)
+        training.iter_fit(tiny("gran"), config, rgb)
     with pytest.raises(ValueError, match="channel"):
-        training.iter_fit(tiny("gran"), train_a, rgb.validation_pairs(), steps=1, patch=32)
+        training.iter_fit(tiny("gran"), config, train_a, rgb.validation_pairs())
     with pytest.raises(ValueError, match="accepted"):
-        training.iter_fit(tiny("gran"), "images/", steps=1, patch=32)
+        training.iter_fit(tiny("gran"), config, "images/")
     with pytest.raises(ValueError, match="volumes"):
         training.iter_fit(
             build_model("psf_cyclegan", {"base_channels": 2, "depth": 2}),
+            config.model_copy(update={"regime": "psf_cyclegan"}),
             train_a,
-            steps=1,
-            patch=32,
-            regime="psf_cyclegan",
         )
+    with pytest.raises(ValueError, match="unpaired= is for the regimes"):
+        training.iter_fit(tiny("gran"), config, train_a, unpaired=[np.zeros((64, 64))])
 
 
 def test_resume_of_another_regime_is_refused(train_a, tmp_path):
     run(tiny("gran"), train_a, None, steps=1, checkpoint_dir=tmp_path)
+    config = TrainingConfig(steps=2, patch=32, regime="gran_gan",
+                            discriminator=SMALL_D["gran_gan"])
     with pytest.raises(ValueError, match="regime"):
-        training.iter_fit(
-            tiny("gran"),
-            train_a,
-            steps=2,
-            patch=32,
-            resume_from=tmp_path,
-            regime="gran_gan",
-            discriminator=SMALL_D["gran_gan"],
-        )
+        training.iter_fit(tiny("gran"), config, train_a, resume_from=tmp_path)
     assert np.isfinite(training.read_checkpoint_info(tmp_path)["elapsed"])

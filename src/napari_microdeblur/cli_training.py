@@ -38,32 +38,66 @@ def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str
 
 
 def _drive_fit(run, *, quiet: bool):
-    """Drive iter_fit-like progress with a tqdm bar showing loss and validation PSNR."""
+    """Drive a training or fine-tuning run with a tqdm bar showing loss and validation PSNR;
+    notes (``progress.Notes``) go to stderr. Returns the run's result."""
     from tqdm import tqdm
 
+    from .core.progress import Notes, drive
+
     bar = None
+
+    def show(record) -> None:
+        nonlocal bar
+        if isinstance(record, Notes):
+            for note in record.notes:
+                print(f"note: {note}", file=sys.stderr)
+            return
+        if bar is None:
+            bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
+        postfix = {"loss": f"{record.loss:.4f}"}
+        if record.val_psnr is not None:
+            postfix["val PSNR"] = f"{record.val_psnr:.2f}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.update(record.step - bar.n)
+
     try:
-        while True:
-            try:
-                record = next(run)
-            except StopIteration as stop:
-                return stop.value
-            if isinstance(record, tuple):  # core.finetune yields ("info", ...), ("step", ...)
-                kind, record = record
-                if kind != "step":
-                    for note in record.get("notes", []):
-                        print(f"note: {note}", file=sys.stderr)
-                    continue
-            if bar is None:
-                bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
-            postfix = {"loss": f"{record.loss:.4f}"}
-            if record.val_psnr is not None:
-                postfix["val PSNR"] = f"{record.val_psnr:.2f}"
-            bar.set_postfix(postfix, refresh=False)
-            bar.update(record.step - bar.n)
+        return drive(run, show)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _read_config(path: str | None) -> dict:
+    """The architecture config of --config: a JSON object of config fields."""
+    if not path:
+        return {}
+    try:
+        config = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise UserError(f"--config {path!r}: cannot read it ({error.strerror or error})") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"--config {path!r} is not valid JSON: {error.msg} at line "
+                        f"{error.lineno}, column {error.colno}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"--config {path!r}: expected a JSON object of config fields, got a "
+                        f"{type(config).__name__}")
+    return config
+
+
+def _check_val_fraction(value: float, *, zero_allowed: bool = False) -> None:
+    if not (0 <= value < 1 if zero_allowed else 0 < value < 1):
+        accepted = "from 0 (no validation) up to 1" if zero_allowed else "strictly between 0 and 1"
+        raise UserError(f"--val-fraction {value}: give a share {accepted} (e.g. 0.2)")
+
+
+def _one_kind(images: list[tuple[str, np.ndarray, str]], option: str) -> bool:
+    """Whether the images are RGB; ``UserError`` for a mix of RGB and single-channel."""
+    rgb = [name for name, _, axes in images if axes.endswith("S")]
+    gray = [name for name, _, axes in images if not axes.endswith("S")]
+    if rgb and gray:
+        raise UserError(f"{option} mixes RGB images ({rgb[0]}, ...) with single-channel ones "
+                        f"({gray[0]}, ...); train one kind at a time")
+    return bool(rgb)
 
 
 def cmd_train(args) -> int:
@@ -73,22 +107,24 @@ def cmd_train(args) -> int:
     from .core import data, registry, training
 
     out = _check_weights_output(args.out, args.overwrite)
-    config = {}
-    if args.config:
-        try:
-            config = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise UserError(f"--config {args.config!r}: {error}") from error
+    _check_val_fraction(args.val_fraction)
+    config = _read_config(args.config)
     sharp = _read_images(args.sharp, args.axes)
-    rgb = any(a.endswith("S") for _, _, a in sharp)
-    config.setdefault("in_channels", 3 if rgb else 1)
-    config.setdefault("out_channels", config["in_channels"])
-    model = registry.build_model(args.arch, config)
-    if args.blurry:
-        blurry = _read_images(args.blurry, args.axes)
+    rgb = _one_kind(sharp, "--sharp")
+    blurry = _read_images(args.blurry, args.axes) if args.blurry else None
+    if blurry is not None:
         if len(blurry) != len(sharp):
             raise UserError(f"--blurry gives {len(blurry)} images but --sharp {len(sharp)}: "
                             "they pair up in sorted order")
+        if _one_kind(blurry, "--blurry") != rgb:
+            raise UserError("--blurry and --sharp differ in kind (RGB against single-channel)")
+    config.setdefault("in_channels", 3 if rgb else 1)
+    config.setdefault("out_channels", config["in_channels"])
+    model = registry.build_model(args.arch, config)
+    options = dict(steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr,
+                   device=args.device, seed=args.seed)
+    training.TrainingConfig.from_options(options)  # bad options fail before the data work
+    if blurry is not None:
         pairs = []
         for (bn, b, axes), (sn, s, _) in zip(blurry, sharp, strict=True):
             pairs += data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
@@ -115,11 +151,10 @@ def cmd_train(args) -> int:
             "license": args.license, "degradation": degradation}
     with tempfile.TemporaryDirectory(prefix="microdeblur-train-",
                                      dir=args.checkpoint_dir) as ckdir:
-        run = training.iter_fit(
-            model, train, val, steps=args.steps, batch_size=args.batch, patch=args.patch,
-            lr=args.lr, device=args.device, seed=args.seed, checkpoint_dir=ckdir,
-            checkpoint_every=max(1, args.steps // 10), card=card,
-        )
+        config = training.TrainingConfig.from_options(
+            {**options, "checkpoint_dir": ckdir, "checkpoint_every": max(1, args.steps // 10),
+             "card": card})
+        run = training.iter_fit(model, config, train, val)
         result = _drive_fit(run, quiet=args.quiet)
         copy_atomically(Path(ckdir) / "best.safetensors", out)
     metrics = result.best_metrics or {}
@@ -133,8 +168,9 @@ def cmd_finetune(args) -> int:
     """Fine-tune weights on the user's blurry/sharp pair or z-stack (core.finetune)."""
     import tempfile
 
-    from .core import io, weights
-    from .core.finetune import FinetuneRequest, iter_finetune_job
+    from .core import io
+    from .core.checkpoint import load_model
+    from .core.finetune import FinetuneRequest, iter_finetune
     from .core.inference import check_axes
 
     out = _check_weights_output(args.out, args.overwrite)
@@ -142,7 +178,8 @@ def cmd_finetune(args) -> int:
         raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
     if not args.stack and not (args.blurry and args.sharp):
         raise UserError("--blurry and --sharp go together")
-    model, base_card = weights.load_model(args.weights)
+    _check_val_fraction(args.val_fraction, zero_allowed=True)
+    model, base_card = load_model(args.weights)
 
     def read(path):
         image = io.read_image(path, lazy=False)
@@ -171,11 +208,11 @@ def cmd_finetune(args) -> int:
         request.steps, request.patch, request.batch_size = args.steps, args.patch, args.batch
         request.lr, request.device, request.checkpoint_dir = args.lr, args.device, ckdir
         request.val_fraction = args.val_fraction
-        outcome = _drive_fit(iter_finetune_job(request), quiet=args.quiet)
-        if outcome.get("file") is None:
+        outcome = _drive_fit(iter_finetune(request), quiet=args.quiet)
+        if outcome.file is None:
             raise UserError("fine-tuning ended before a checkpoint was written")
-        copy_atomically(Path(outcome["file"]), out)
-    metrics = outcome["card"].metrics or {}
+        copy_atomically(outcome.file, out)
+    metrics = outcome.card.metrics or {}
     print(f"{out}: {args.weights} fine-tuned for {args.steps} steps; validation PSNR "
           f"{metrics.get('val_psnr', float('nan')):.2f} dB")
     return 0

@@ -5,18 +5,27 @@ Pairs come from a blurry/sharp pair of arrays or from a z-stack and its in-focus
 (``core.data``); validation takes whole planes (``data.split_validation``); training is
 ``core.training.iter_fit``, which writes the best checkpoint (by validation PSNR) as
 ``best.safetensors`` with its model card, also when stopped.
+
+``iter_finetune(request)`` yields one :class:`~.progress.Notes` once the pairs are built
+(info: pairs, train, val, focus), then a ``FitProgress`` per step, and returns a
+:class:`FinetuneResult`.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import data, training, weights
+from . import data, training
+from .checkpoint import ModelCard, load_model
+from .progress import Notes
+
+__all__ = ["FinetuneRequest", "FinetuneResult", "iter_finetune", "iter_finetune_job"]
 
 
 @dataclass
@@ -45,25 +54,38 @@ class FinetuneRequest:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def iter_finetune_job(req: FinetuneRequest):
-    """The job: yields ("info", dict) once the pairs are built, then ("step", FitProgress)
-    per training step; returns a dict with the best weights loaded back (or stopped early)."""
+@dataclass
+class FinetuneResult:
+    """The fine-tuned weights (loaded back from ``file``), or ``model=None`` when the run
+    ended before a checkpoint was written; ``stopped`` when the user stopped it."""
 
+    stopped: bool
+    model: Any
+    card: ModelCard | None
+    result: training.FitResult | None
+    file: Path | None = None
+
+
+def _pairs(req: FinetuneRequest) -> tuple[list, int | None]:
+    """The training pairs of the request and the in-focus plane (None for a pair)."""
     if req.mode == "pair":
         pairs = data.pairs_from_arrays(
             np.asarray(req.blurry), np.asarray(req.sharp), axes=req.axes, align=req.align,
             match_intensity=req.match_intensity, name=req.layer_name,
         )
-        focus = None
-    else:
-        stack = np.asarray(req.stack)
-        focus = req.focus
-        if focus == "auto":
-            focus = data.find_focus_plane(stack, req.axes)
-        pairs = data.pairs_from_stack(
-            stack, focus_plane=focus, axes=req.axes, align=req.align,
-            match_intensity=req.match_intensity, name=req.layer_name,
-        )
+        return pairs, None
+    stack = np.asarray(req.stack)
+    focus = data.find_focus_plane(stack, req.axes) if req.focus == "auto" else req.focus
+    pairs = data.pairs_from_stack(
+        stack, focus_plane=focus, axes=req.axes, align=req.align,
+        match_intensity=req.match_intensity, name=req.layer_name,
+    )
+    return pairs, focus
+
+
+def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
+    """The job (see the module docstring); ``req.stop`` stops it after the current step."""
+    pairs, focus = _pairs(req)
     groups = list(dict.fromkeys(p.group for p in pairs))
     val = None
     train_pairs = pairs
@@ -73,8 +95,8 @@ def iter_finetune_job(req: FinetuneRequest):
     elif req.val_fraction > 0:
         notes.append("a single plane cannot be split into training and validation planes: "
                      "no validation; the last weights are kept")
-    what = (f"layer {req.layer_name!r}: " + (f"stack, in focus at plane {focus}" if focus is
-            not None else "blurry/sharp pair") + f", {len(train_pairs)} training plane(s)")
+    source = f"stack, in focus at plane {focus}" if focus is not None else "blurry/sharp pair"
+    what = f"layer {req.layer_name!r}: {source}, {len(train_pairs)} training plane(s)"
     train = data.PairedData(train_pairs, description=what)
     base = req.base_card
     card = {
@@ -83,15 +105,16 @@ def iter_finetune_job(req: FinetuneRequest):
         "license": getattr(base, "license", "unknown"),
         "description": f"{req.base_label} fine-tuned in napari for {req.steps} steps",
     }
-    gen = training.iter_fit(
-        req.model, train, val, steps=req.steps, batch_size=req.batch_size, patch=req.patch,
-        lr=req.lr, device=req.device, checkpoint_dir=req.checkpoint_dir, card=card,
+    config = training.TrainingConfig.from_options(dict(
+        steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
+        device=req.device, checkpoint_dir=req.checkpoint_dir, card=card,
         val_every=max(1, req.steps // 10) if val else None,
-    )
-    yield "info", {"pairs": len(pairs), "train": len(train_pairs),
-                   "val": len(val) if val else 0, "focus": focus, "notes": notes}
-    stopped = False
-    result = None
+    ))
+    gen = training.iter_fit(req.model, config, train, val)
+    info = {"pairs": len(pairs), "train": len(train_pairs), "val": len(val) if val else 0,
+            "focus": focus}
+    yield Notes(tuple(notes), tuple(info.items()))
+    stopped, result = False, None
     while True:
         if req.stop.is_set():
             gen.close()  # iter_fit writes best.safetensors in its finally
@@ -102,9 +125,29 @@ def iter_finetune_job(req: FinetuneRequest):
         except StopIteration as stop:
             result = stop.value
             break
-        yield "step", record
+        yield record
     best = Path(req.checkpoint_dir) / "best.safetensors"
     if not best.is_file():
-        return {"stopped": stopped, "model": None, "card": None, "result": result}
-    model, card = weights.load_model(best)
-    return {"stopped": stopped, "model": model, "card": card, "result": result, "file": best}
+        return FinetuneResult(stopped=stopped, model=None, card=None, result=result)
+    model, card = load_model(best)
+    return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best)
+
+
+def iter_finetune_job(req: FinetuneRequest):
+    """:func:`iter_finetune` in the form the Fine-tune dock still reads: ``("info", dict)``
+    then ``("step", FitProgress)``, returning a dict of the :class:`FinetuneResult` fields.
+    Kept until the dock reads the typed records."""
+    run = iter_finetune(req)
+    try:
+        while True:
+            try:
+                record = next(run)
+            except StopIteration as stop:
+                outcome = stop.value
+                return {f.name: getattr(outcome, f.name) for f in fields(outcome)}
+            if isinstance(record, Notes):
+                yield "info", {**dict(record.info), "notes": list(record.notes)}
+            else:
+                yield "step", record
+    finally:
+        run.close()

@@ -1,0 +1,128 @@
+"""Training and fine-tuning: ``iter_fit`` (a generator of progress records) and ``fit``.
+
+::
+
+    from napari_microdeblur.core import data, training
+    from napari_microdeblur.core.registry import build_model
+
+    model = build_model("gran", {"in_channels": 1, "out_channels": 1, "n_resblocks": 8})
+    train = data.SyntheticData(train_images, "mix")
+    val = data.SyntheticData(val_images, "mix").validation_pairs()
+    config = training.TrainingConfig(steps=5000, batch_size=16, patch=64, lr=2e-4,
+                                     checkpoint_dir="ckpt", checkpoint_every=500)
+    for record in training.iter_fit(model, config, train, val):
+        print(record)      # FitProgress: step, loss, lr, val_psnr, val_ssim, seconds_left
+    # or: result = training.fit(model, config, train, val)   (the blocking twin)
+
+``iter_fit`` checks the config, the model and the data when it is called, before any
+training, and returns a generator that yields a :class:`FitProgress` after every step (every
+step is a cancel point) and *returns* a :class:`FitResult` (``StopIteration.value``; ``fit``
+hands it back) holding the weights the regime's checkpoint criterion kept (best validation
+PSNR). Closing the generator (cancel) or a crash keeps the best checkpoint so far: with
+``checkpoint_dir`` it is written in a ``finally`` as ``best.pt`` and, for registry-built
+models, ``best.safetensors`` with a model card holding the config. Every ``checkpoint_every``
+steps (and on cancel) ``last.pt`` holds everything a resume needs: model, optimisers, step,
+random generators, the best weights so far and the regime's own state; ``resume_from=``
+continues from it, bit for bit on the same machine.
+
+The layout: :mod:`.config` (the :class:`TrainingConfig`), :mod:`.regimes` (one file per
+regime, registered by name: supervised, gran_gan, sgpn, psf_cyclegan), :mod:`.losses`,
+:mod:`.checkpoints`, :mod:`.setup` (the checks before the first step) and :mod:`.loop`.
+
+The perceptual loss (VGG-19 features at conv3_3, as in SGPN; gran_gan and sgpn ask for it)
+needs pretrained VGG-19 weights, which are not downloaded: set ``vgg_weights`` to a local
+torchvision-layout state dict (``.pth``/``.safetensors``, keys ``features.N.*``). Without it the
+loss is skipped and the first record's ``message`` (and ``FitResult.notes``) says
+"perceptual loss skipped: no VGG weights".
+
+Devices: ``device="auto"`` picks CUDA, then MPS, then the CPU. ``amp="auto"`` trains CUDA in
+mixed precision (bfloat16 where supported, else float16 with a GradScaler) and other devices in
+float32; ``amp="bf16"`` also works on the CPU. The learning rate warms up linearly and decays
+on a cosine to ``min_lr_ratio * lr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from torch import nn
+
+from ..progress import drive
+from .checkpoints import CHECKPOINT_FORMAT, read_checkpoint_info
+from .config import AMP_MODES, LOSSES, TrainingConfig
+from .loop import Trainer, run
+from .losses import VGGFeatures, diff_augment, multiscale_l1
+from .records import FitProgress, FitResult
+from .regimes import Regime, get_regime, list_regimes, register_regime
+from .setup import SKIPPED_PERCEPTUAL, prepare
+
+__all__ = [
+    "AMP_MODES",
+    "CHECKPOINT_FORMAT",
+    "LOSSES",
+    "SKIPPED_PERCEPTUAL",
+    "FitProgress",
+    "FitResult",
+    "Regime",
+    "TrainingConfig",
+    "VGGFeatures",
+    "default_loss_weights",
+    "diff_augment",
+    "fit",
+    "get_regime",
+    "iter_fit",
+    "list_regimes",
+    "multiscale_l1",
+    "read_checkpoint_info",
+    "register_regime",
+]
+
+
+def default_loss_weights() -> dict[str, dict[str, float]]:
+    """The loss terms and default weights of every registered regime."""
+    return {name: dict(get_regime(name).loss_weights) for name in list_regimes()}
+
+
+def iter_fit(
+    model: nn.Module,
+    config: TrainingConfig | Mapping[str, Any],
+    train,
+    val=None,
+    *,
+    unpaired=None,
+    unpaired_sharp=None,
+    resume_from: str | os.PathLike | None = None,
+) -> Generator[FitProgress, None, FitResult]:
+    """Train ``model`` step by step; yields :class:`FitProgress`, returns :class:`FitResult`.
+
+    ``config``: a :class:`TrainingConfig` (or a mapping of its fields). ``train``: a
+    ``data.PairedData`` / ``data.SyntheticData`` (or a list of ``data.Pair``, or a
+    ``(blurry, sharp)`` tuple of arrays). ``val``: a list of ``data.Pair`` (whole images or
+    planes), a patch source (its ``validation_pairs()``), or None (no validation: the kept
+    weights are the last). Validation runs on up to ``val_crops`` fixed crops of side
+    ``val_size`` every ``val_every`` steps, before the first step (the baseline) and after
+    the last. ``unpaired`` (blurry images without targets: sgpn, psf_cyclegan) and
+    ``unpaired_sharp`` (sharp images: psf_cyclegan) take arrays, lists of arrays or patch
+    sources; a regime that uses neither refuses them. ``resume_from``: a ``last.pt`` or the
+    checkpoint folder of an earlier run of the same regime.
+
+    Everything is checked here, before any training: a ``ValueError`` names what to change.
+    """
+    if not isinstance(config, TrainingConfig):
+        config = TrainingConfig.from_options(config)
+    setup = prepare(model, config, train, val,
+                    {"unpaired": unpaired, "unpaired_sharp": unpaired_sharp}, resume_from)
+    trainer = Trainer(setup)
+    if setup.resume is not None:
+        trainer.load(setup.resume)
+    return run(trainer)
+
+
+def fit(model: nn.Module, config: TrainingConfig | Mapping[str, Any], train, val=None, *,
+        callback: Callable[[FitProgress], object] | None = None, **data) -> FitResult:
+    """Blocking twin of :func:`iter_fit` (``data``: its keyword arguments): runs to the end,
+    handing each record to ``callback``, and returns the :class:`FitResult`."""
+    return drive(iter_fit(model, config, train, val, **data), callback)
+

@@ -1,0 +1,237 @@
+"""The training configuration: every setting of a run in one validated, serialisable object.
+
+It is written into the training checkpoints (``last.pt``) and, without the run's folders,
+into the model card of the weights it produced (``ModelCard.training``)::
+
+    config = TrainingConfig(regime="gran_gan", steps=5000, batch_size=16, patch=64, lr=2e-4)
+    TrainingConfig.from_options({"steps": 0})   # ValueError: steps=0; accepted: ...
+
+Checks that need the hardware (the device, mixed precision) or the data (patch against the
+images and the model) run in ``iter_fit``, before the first step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .regimes import get_regime
+
+__all__ = ["AMP_MODES", "LOSSES", "SCHEDULES", "TrainingConfig"]
+
+LOSSES = ("l1", "mse", "multiscale")
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+SCHEDULES = ("cosine", "constant")
+#: card fields the model determines; a training run may not set them
+_DERIVED_CARD_FIELDS = {"arch", "config", "in_channels", "out_channels", "spatial_dims",
+                        "sha256", "source", "training"}
+
+
+def _integer(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r}; accepted: an integer >= {minimum}")
+    return int(value)
+
+
+def _number(value, name: str, positive: bool = True) -> float:
+    finite = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+              and math.isfinite(value))
+    if not finite or (positive and not value > 0):
+        raise ValueError(f"{name}={value!r}; accepted: a finite number" + (" > 0" if positive
+                                                                          else ""))
+    return float(value)
+
+
+def _one_of(value, name: str, accepted: tuple[str, ...]) -> str:
+    if value not in accepted:
+        raise ValueError(f"{name}={value!r}; accepted: one of {accepted}")
+    return value
+
+
+class TrainingConfig(BaseModel):
+    """Settings of a training run (see ``iter_fit`` for what each one does)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regime: str = Field("supervised", description="A registered regime (list_regimes()).")
+    loss: str = Field("l1", description="Content loss: l1, mse or multiscale.")
+    steps: int = Field(description="Training steps.")
+    batch_size: int = Field(8, description="Patches per step.")
+    patch: int = Field(64, description="Side of the square training patches (pixels).")
+    lr: float = Field(1e-4, description="Peak learning rate of the network.")
+    d_lr: float | None = Field(None, description="Discriminator learning rate (default lr).")
+    warmup: int | None = Field(None, description="Linear warm-up steps (default 5 %, <= 500).")
+    schedule: str = Field("cosine", description="After warm-up: cosine or constant.")
+    min_lr_ratio: float = Field(0.05, description="Cosine decay ends at this share of lr.")
+    grad_clip: float | None = Field(None, description="Clip the gradient norm to this.")
+    seed: int = Field(0, description="Fixes every random draw of the run.")
+    device: str = Field("auto", description="auto, cpu, cuda[:N] or mps.")
+    amp: str = Field("auto", description="Mixed precision: auto, off, bf16 or fp16.")
+    loss_weights: dict[str, float] = Field(
+        default_factory=dict, description="Overrides of the regime's loss weights.")
+    perceptual_weight: float | None = Field(None, description="Weight of the VGG loss.")
+    vgg_weights: str | None = Field(None, description="Local VGG-19 state dict file.")
+    discriminator: dict[str, Any] | None = Field(
+        None, description="Config overrides of the regime's discriminator.")
+    val_every: int | None = Field(None, description="Validate every N steps (default steps/10).")
+    val_size: int | None = Field(None, description="Side of the validation crops (2 x patch).")
+    val_crops: int = Field(16, description="At most this many validation crops.")
+    time_limit: float | None = Field(None, description="Stop after this many seconds.")
+    checkpoint_dir: str | None = Field(None, description="Folder for best.* and last.pt.")
+    checkpoint_every: int = Field(0, description="Write last.pt every N steps (0: at the end).")
+    restore_best: bool = Field(True, description="Load the best weights into the model at the end.")
+    card: dict[str, Any] = Field(default_factory=dict,
+                                 description="Extra model-card fields of best.safetensors.")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TrainingConfig:
+        """A config from keyword options; a ``ValueError`` of one line per problem."""
+        try:
+            return cls.model_validate(dict(options))
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                lines.append(msg if msg.startswith(where) or not where else f"{where}: {msg}")
+            raise ValueError("; ".join(lines)) from None
+
+    # -- field checks -------------------------------------------------------------------
+
+    @field_validator("regime", mode="before")
+    @classmethod
+    def _known_regime(cls, v):
+        get_regime(v)  # ValueError naming the registered regimes
+        return v
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _known_loss(cls, v):
+        return _one_of(v, "loss", LOSSES)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _known_schedule(cls, v):
+        return _one_of(v, "schedule", SCHEDULES)
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _known_amp(cls, v):
+        return _one_of(v, "amp", AMP_MODES)
+
+    @field_validator("device", "vgg_weights", "checkpoint_dir", mode="before")
+    @classmethod
+    def _as_text(cls, v):
+        return None if v is None else str(v)  # torch.device and paths are stored as text
+
+    @field_validator("steps", "batch_size", "val_crops", mode="before")
+    @classmethod
+    def _positive_int(cls, v, info):
+        return _integer(v, info.field_name, 1)
+
+    @field_validator("seed", "checkpoint_every", mode="before")
+    @classmethod
+    def _natural(cls, v, info):
+        return _integer(v, info.field_name, 0)
+
+    @field_validator("patch", mode="before")
+    @classmethod
+    def _patch(cls, v):
+        return _integer(v, "patch", 8)
+
+    @field_validator("warmup", "val_every", "val_size", mode="before")
+    @classmethod
+    def _optional_int(cls, v, info):
+        minimum = 0 if info.field_name == "warmup" else 1
+        return None if v is None else _integer(v, info.field_name, minimum)
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _lr(cls, v):
+        return _number(v, "lr")
+
+    @field_validator("d_lr", "grad_clip", "time_limit", mode="before")
+    @classmethod
+    def _optional_positive(cls, v, info):
+        return None if v is None else _number(v, info.field_name)
+
+    @field_validator("perceptual_weight", mode="before")
+    @classmethod
+    def _perceptual(cls, v):
+        return None if v is None else _number(v, "perceptual_weight", positive=False)
+
+    @field_validator("min_lr_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, v):
+        v = _number(v, "min_lr_ratio", positive=False)
+        if not 0 <= v <= 1:
+            raise ValueError(f"min_lr_ratio={v!r}; accepted: within [0, 1]")
+        return v
+
+    @field_validator("loss_weights", mode="before")
+    @classmethod
+    def _weights(cls, v):
+        return {k: _number(w, f"loss_weights[{k!r}]", positive=False)
+                for k, w in dict(v or {}).items()}
+
+    @field_validator("card", mode="before")
+    @classmethod
+    def _card(cls, v):
+        from ..checkpoint import ModelCard
+
+        v = dict(v or {})
+        accepted = set(ModelCard.model_fields) - _DERIVED_CARD_FIELDS
+        if set(v) - accepted:
+            raise ValueError(f"card: unknown or derived fields {sorted(set(v) - accepted)}; "
+                             f"accepted: {sorted(accepted)}")
+        return v
+
+    # -- checks across fields -----------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _fits_the_regime(self):
+        regime = get_regime(self.regime)
+        terms = regime.loss_weights
+        unknown = set(self.loss_weights) - set(terms)
+        if unknown:
+            raise ValueError(f"loss_weights: unknown term {sorted(unknown)[0]!r} for regime "
+                             f"{self.regime!r}; terms: {sorted(terms)}")
+        if self.perceptual_weight is not None and "perceptual" not in terms:
+            raise ValueError(f"perceptual_weight: the {self.regime} regime has no perceptual loss")
+        if self.discriminator is not None and not regime.adversarial:
+            raise ValueError(f"discriminator= is for the adversarial regimes, not {self.regime!r}")
+        if self.checkpoint_every and self.checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs checkpoint_dir")
+        return self
+
+    # -- values that follow from others ------------------------------------------------
+
+    def warmup_steps(self) -> int:
+        return min(500, self.steps // 20) if self.warmup is None else self.warmup
+
+    def validation_interval(self) -> int:
+        return max(1, self.steps // 10) if self.val_every is None else self.val_every
+
+    def validation_size(self) -> int:
+        return max(2 * self.patch, 64) if self.val_size is None else self.val_size
+
+    def discriminator_lr(self) -> float:
+        return self.lr if self.d_lr is None else self.d_lr
+
+    def weights(self) -> dict[str, float]:
+        """The regime's loss weights with this config's overrides (before the VGG check)."""
+        weights = dict(get_regime(self.regime).loss_weights)
+        if self.vgg_weights is not None and weights.get("perceptual") == 0:
+            weights["perceptual"] = 0.02  # giving VGG weights asks for the loss (paper 004's)
+        if self.perceptual_weight is not None:
+            weights["perceptual"] = self.perceptual_weight
+        weights.update(self.loss_weights)
+        return weights
+
+    def for_card(self) -> dict[str, Any]:
+        """The config as the model card keeps it: without this machine's files and folders."""
+        return self.model_dump(mode="json", exclude={"card", "checkpoint_dir", "vgg_weights"})

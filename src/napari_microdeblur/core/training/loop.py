@@ -1,0 +1,361 @@
+"""The training loop: :class:`Trainer` (the mutable state of a run) and ``run`` (the
+generator that steps it, validates, writes checkpoints and returns a :class:`FitResult`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import data as data_mod
+from ..metrics import psnr, ssim
+from .checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, cpu_state, save_atomically
+from .checkpoints import write_best as write_best_files
+from .losses import content_loss, perceptual_loss
+from .records import FitProgress, FitResult
+from .setup import Setup
+
+__all__ = ["Trainer", "lr_factor", "run"]
+
+
+def lr_factor(step: int, steps: int, warmup: int, min_ratio: float, schedule: str) -> float:
+    """LR multiplier for the 0-based step: linear warm-up, then cosine (or constant)."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    span = max(1, steps - warmup)
+    t = min(1.0, (step - warmup) / span)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+class Trainer:
+    """Model, discriminator, optimisers, random generators and the best weights of a run; the
+    regime's ``step`` works through its public methods."""
+
+    def __init__(self, s: Setup):
+        self.setup = s
+        self.config = c = s.config
+        self.regime = s.regime
+        self.weights = s.weights
+        self.device = s.device
+        self.model = s.model.to(s.device)
+        self.discriminator = s.discriminator.to(s.device) if s.discriminator is not None else None
+        if s.vgg is not None:
+            s.vgg.to(s.device)
+        self.rng = np.random.default_rng(c.seed)
+        self.generator = torch.Generator().manual_seed(c.seed)
+        # Adam as in GRAN and PSF-CycleGAN (betas 0.9, 0.999; eps 1e-8)
+        self.optimizers = {
+            "G": torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=(0.9, 0.999), eps=1e-8)
+        }
+        if self.discriminator is not None:
+            self.optimizers["D"] = torch.optim.Adam(
+                self.discriminator.parameters(), lr=c.discriminator_lr(),
+                betas=self.regime.discriminator_betas, eps=1e-8,
+            )
+        self.scaler = torch.amp.GradScaler("cuda") if s.amp == "fp16" else None
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(s.amp)
+        self.step = 0
+        self.elapsed = 0.0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_metrics: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.baseline: dict[str, Any] = {}
+        self.last_val: dict[str, Any] = {}
+
+    # -- what the regimes use -----------------------------------------------------------
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.device, non_blocking=True)
+
+    def backward_step(self, loss: torch.Tensor, name: str, params) -> None:
+        """Back-propagate ``loss`` and step optimiser ``name`` ("G" or "D")."""
+        opt = self.optimizers[name]
+        clip = self.config.grad_clip
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if clip:
+                self.scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(params, clip)
+            self.scaler.step(opt)
+        else:
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(params, clip)
+            opt.step()
+
+    def generator_loss(self, x, y) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(weighted content + perceptual loss, prediction, the terms) of the model on x."""
+        w = self.weights
+        with self.autocast():
+            content, pred = content_loss(self.model, x, y, self.config.loss)
+        total = w["content"] * content
+        terms = {"content": float(content.detach())}
+        if w.get("perceptual", 0) > 0:
+            p = perceptual_loss(self.setup.vgg, pred, y)
+            total = total + w["perceptual"] * p
+            terms["perceptual"] = float(p.detach())
+        return total, pred, terms
+
+    def sample_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.setup.train.sample(self.rng, self.config.batch_size, self.config.patch)
+        return self.tensor(x), self.tensor(y)
+
+    def sample_source(self, name: str, kind: str) -> torch.Tensor:
+        """Patches of the extra image set ``name`` (inputs or targets of the training pairs
+        when none was given); ``kind`` is "input" or "target"."""
+        source = self.setup.sources.get(name) or self.setup.train
+        sample = source.sample_inputs if kind == "input" else source.sample_targets
+        return self.tensor(sample(self.rng, self.config.batch_size, self.config.patch))
+
+    # -- the run ------------------------------------------------------------------------
+
+    def set_lr(self) -> float:
+        c = self.config
+        f = lr_factor(self.step, c.steps, c.warmup_steps(), c.min_lr_ratio, c.schedule)
+        for g in self.optimizers["G"].param_groups:
+            g["lr"] = c.lr * f
+        if "D" in self.optimizers:
+            for g in self.optimizers["D"].param_groups:
+                g["lr"] = c.discriminator_lr() * f
+        return c.lr * f
+
+    def train_step(self) -> dict[str, float]:
+        self.model.train()
+        if self.discriminator is not None:
+            self.discriminator.train()
+        losses = self.regime.step(self)
+        if self.scaler is not None:
+            self.scaler.update()
+        return losses
+
+    def validate(self, identity: bool = False) -> dict[str, Any]:
+        """Mean PSNR / SSIM (reference scale, data_range 1) and L1 over the validation crops."""
+        was = self.model.training
+        self.model.eval()
+        ps, ss, ls = [], [], []
+        with torch.inference_mode():
+            for c in self.setup.val_crops:
+                x = self.tensor(c.input[None])
+                t = self.tensor(c.target[None])
+                if identity:
+                    pred = x
+                else:
+                    # CPU bf16 is for training speed only: validation runs in float32
+                    cuda = self.device.type == "cuda"
+                    with self.autocast() if cuda else contextlib.nullcontext():
+                        pred = self.model(x).float()
+                scale, offset = c.to_reference
+                p_ref = (pred[0] * scale + offset).double()
+                t_ref = (t[0] * scale + offset).double()
+                ps.append(psnr(p_ref, t_ref, data_range=1.0))
+                if min(t_ref.shape[-2:]) >= 11:
+                    ss.append(ssim(p_ref, t_ref, data_range=1.0, channel_axis=0))
+                ls.append(float((pred - t).abs().mean()))
+        self.model.train(was)
+        return {
+            "step": self.step,
+            "val_psnr": float(np.mean(ps)),
+            "val_ssim": float(np.mean(ss)) if ss else None,
+            "val_loss": float(np.mean(ls)),
+        }
+
+    def record_validation(self) -> dict[str, Any]:
+        v = self.validate()
+        self.history.append(v)
+        self.last_val = v
+        if self.regime.is_better(v, self.best_metrics):
+            self.best_metrics = dict(v)
+            self.best_state = cpu_state(self.model)
+        return v
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resume needs (the content of ``last.pt``)."""
+        c = self.config
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "step": self.step,
+            "steps": c.steps,
+            "regime": c.regime,
+            "arch": getattr(self.model, "arch_name", None),
+            "seed": c.seed,
+            "elapsed": self.elapsed,
+            "config": c.model_dump(mode="json"),
+            "model": cpu_state(self.model),
+            "discriminator": (cpu_state(self.discriminator)
+                              if self.discriminator is not None else None),
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "numpy_rng": json.dumps(self.rng.bit_generator.state),
+            "torch_generator": self.generator.get_state(),
+            "regime_state": self.regime.state_dict(),
+            "best_state": self.best_state,
+            "best_metrics": self.best_metrics,
+            "baseline": self.baseline,
+            "history": self.history,
+            "extra": {"loss": c.loss, "patch": c.patch, "batch_size": c.batch_size, "lr": c.lr},
+        }
+
+    def _load_networks(self, ck: dict[str, Any], where: str) -> None:
+        try:
+            self.model.load_state_dict(ck["model"])
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{where}: the checkpoint's weights do not fit this model: {exc}"
+            ) from None
+        if self.discriminator is not None:
+            if ck.get("discriminator") is None:
+                raise ValueError(f"{where}: the checkpoint has no discriminator")
+            try:
+                self.discriminator.load_state_dict(ck["discriminator"])
+            except RuntimeError as exc:
+                raise ValueError(f"{where}: the discriminator does not fit: {exc}") from None
+
+    def load(self, ck: dict[str, Any]) -> None:
+        """Continue from the content of a ``last.pt``."""
+        self._load_networks(ck, ck.get("where", "resume_from"))
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(ck["optimizers"][k])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        self.rng.bit_generator.state = json.loads(ck["numpy_rng"])
+        self.generator.set_state(ck["torch_generator"])
+        # version 1 kept the history buffers of the cycle regime under "pools"
+        self.regime.load_state_dict(ck.get("regime_state") or {"pools": ck.get("pools")},
+                                    self.device)
+        self.step = int(ck["step"])
+        self.elapsed = float(ck["elapsed"])
+        self.best_state = ck.get("best_state")
+        self.best_metrics = dict(ck.get("best_metrics") or {})
+        self.baseline = dict(ck.get("baseline") or {})
+        self.history = list(ck.get("history") or [])
+        self.last_val = self.history[-1] if self.history else {}
+
+    def write_last(self) -> None:
+        if self.setup.checkpoint_dir is not None:
+            save_atomically(self.state(), self.setup.checkpoint_dir / "last.pt")
+
+    def write_best(self) -> None:
+        if self.setup.checkpoint_dir is None:
+            return
+        state = self.best_state if self.best_state is not None else cpu_state(self.model)
+        metrics = self.best_metrics or {"step": self.step}
+        write_best_files(self.setup.checkpoint_dir, self.model, state, metrics, self.config,
+                         self.setup.train)
+
+
+# ----------------------------------------------------------------------------- the generator
+
+
+def _record(tr: Trainer, losses: dict, lr: float, left: float, validated: bool,
+            message: str | None) -> FitProgress:
+    v = tr.last_val
+    return FitProgress(
+        step=tr.step, steps=tr.config.steps, loss=losses["loss"], lr=lr,
+        val_psnr=v.get("val_psnr"), val_ssim=v.get("val_ssim"), val_loss=v.get("val_loss"),
+        seconds_left=float(left), losses=losses, validated=validated, message=message,
+    )
+
+
+def _one_step(tr: Trainer) -> tuple[dict[str, float], float, bool]:
+    """Train one step, validate and checkpoint when due; (losses, lr, validated)."""
+    c = tr.config
+    lr = tr.set_lr()
+    losses = tr.train_step()
+    if not math.isfinite(losses["loss"]):
+        raise FloatingPointError(
+            f"training diverged at step {tr.step + 1} (loss {losses['loss']}); lower lr "
+            "or set grad_clip"
+        )
+    tr.step += 1
+    validated = False
+    if tr.setup.val_crops and (tr.step % c.validation_interval() == 0 or tr.step == c.steps):
+        tr.record_validation()
+        validated = True
+    return losses, lr, validated
+
+
+def _write_final(tr: Trainer, clean: bool) -> None:
+    """The checkpoints when the run ends, is cancelled or fails (never hiding the failure)."""
+    if tr.setup.checkpoint_dir is None:
+        return
+    try:
+        tr.write_best()
+        if clean:
+            tr.write_last()
+    except Exception as exc:  # noqa: BLE001 - never hide the error that stopped the run
+        if clean:
+            raise
+        warnings.warn(f"could not write the checkpoints after a failure: {exc}", stacklevel=3)
+
+
+def _result(tr: Trainer, stopped: str) -> FitResult:
+    if tr.best_state is None:  # no validation: the last weights are the result
+        tr.best_state = cpu_state(tr.model)
+        tr.best_metrics = {"step": tr.step}
+    if tr.config.restore_best:
+        tr.model.load_state_dict(tr.best_state)
+    ckdir = tr.setup.checkpoint_dir
+    return FitResult(
+        best_state=tr.best_state, best_metrics=dict(tr.best_metrics),
+        baseline=dict(tr.baseline), steps_done=tr.step, seconds=tr.elapsed, stopped=stopped,
+        history=list(tr.history), notes=list(tr.setup.notes),
+        normalization=dict(data_mod.NORMALIZATION), regime=tr.config.regime,
+        checkpoint_dir=str(ckdir) if ckdir is not None else None, config=tr.config,
+    )
+
+
+def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
+    """Step ``tr`` to the end (or the time limit); a :class:`FitProgress` per step."""
+    c = tr.config
+    message = "; ".join(tr.setup.notes) or None
+    stopped, clean = "completed", False
+    t_start, elapsed0, steps_here = time.perf_counter(), tr.elapsed, 0
+    try:
+        if tr.setup.val_crops and not tr.history:
+            tr.baseline = {**tr.validate(identity=True), "what": "input (no deblurring)"}
+            tr.record_validation()
+        while tr.step < c.steps:
+            if c.time_limit is not None and tr.elapsed >= c.time_limit:
+                stopped = "time_limit"
+                break
+            losses, lr, validated = _one_step(tr)
+            steps_here += 1
+            now = time.perf_counter()
+            tr.elapsed = elapsed0 + (now - t_start)
+            if c.checkpoint_every and tr.step % c.checkpoint_every == 0:
+                tr.write_best()
+                tr.write_last()
+            left = (now - t_start) / steps_here * (c.steps - tr.step)
+            if c.time_limit is not None:
+                left = min(left, max(0.0, c.time_limit - tr.elapsed))
+            yield _record(tr, losses, lr, left, validated, message)
+            message = None
+        if tr.setup.val_crops and (not tr.history or tr.history[-1]["step"] != tr.step):
+            tr.record_validation()
+        clean = True
+    except GeneratorExit:
+        clean = True  # cancelled between steps: the state is consistent
+        raise
+    finally:
+        tr.elapsed = elapsed0 + (time.perf_counter() - t_start)
+        _write_final(tr, clean)
+    return _result(tr, stopped)

@@ -1,0 +1,77 @@
+"""What a training regime is: a class that declares its loss weights, its data, its
+discriminator and its checkpoint criterion, and does one training step.
+
+A new regime is one file with a subclass of :class:`Regime` and one ``register_regime`` line in
+``regimes/__init__.py``. Its ``step`` gets the :class:`~..loop.Trainer`, which samples
+patches (``sample_pairs``, ``sample_source``), computes the content and perceptual loss
+(``generator_loss``), runs mixed precision (``autocast``) and steps the optimisers
+(``backward_step("G" | "D", ...)``); ``trainer.discriminator`` is what
+``build_discriminator`` returned, on the training device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+__all__ = ["Regime", "as_float"]
+
+
+def as_float(t: torch.Tensor) -> float:
+    """A loss tensor as a Python float (detached), for the progress records."""
+    return float(t.detach())
+
+
+class Regime:
+    """Base class of the training regimes (one instance per run)."""
+
+    #: the name ``TrainingConfig.regime`` and ``--regime`` take
+    name: ClassVar[str]
+    #: one line for ``--help``: what it trains and which paper it follows
+    summary: ClassVar[str]
+    #: the loss terms and their default weights (``loss_weights=`` overrides single terms)
+    loss_weights: ClassVar[Mapping[str, float]]
+    #: whether the regime trains a discriminator (``discriminator=`` overrides its config)
+    adversarial: ClassVar[bool] = False
+    #: extra image sets the regime can use besides the pairs: "unpaired", "unpaired_sharp"
+    extra_sources: ClassVar[tuple[str, ...]] = ()
+    #: Adam betas of the discriminator
+    discriminator_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
+    #: how the kept checkpoint is chosen, stated in the model card
+    checkpoint_criterion: ClassVar[str] = "best validation PSNR"
+
+    def __init__(self, config):
+        self.config = config
+
+    def check_model(self, model: nn.Module) -> None:
+        """``ValueError`` if the regime cannot train ``model``."""
+
+    def notes(self, sources: Mapping[str, Any]) -> list[str]:
+        """Notes for the user, given the extra image sets that were passed (name -> source)."""
+        return []
+
+    def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module | None:
+        """The discriminator (built under the run's seed), or None."""
+        return None
+
+    def probe_discriminator(self, discriminator: nn.Module, probe: torch.Tensor) -> None:
+        """Run the discriminator on a batch of zero patches (fails if the patch is too small)."""
+        discriminator(probe)
+
+    def step(self, trainer) -> dict[str, float]:
+        """One training step; the loss terms, with the optimised total under ``"loss"``."""
+        raise NotImplementedError
+
+    def is_better(self, validation: Mapping[str, Any], best: Mapping[str, Any]) -> bool:
+        """Whether the weights just validated replace the kept ones."""
+        return not best or validation["val_psnr"] > best["val_psnr"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """State of the regime beyond the networks and optimisers (saved in ``last.pt``)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any], device: torch.device) -> None:
+        """Restore :meth:`state_dict` on resume."""

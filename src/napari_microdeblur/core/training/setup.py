@@ -1,0 +1,231 @@
+"""Everything ``iter_fit`` checks and builds before the first step: the data sources, the
+validation crops, the loss weights, the discriminator and the checkpoint to resume from.
+Every problem raises a ``ValueError`` naming what to change, before any training."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import data as data_mod
+from ..method import resolve_device
+from .checkpoints import checkpoint_path, load_training_checkpoint
+from .config import TrainingConfig
+from .losses import VGGFeatures
+from .regimes import Regime, get_regime, list_regimes
+
+__all__ = ["SKIPPED_PERCEPTUAL", "Setup", "prepare"]
+
+SKIPPED_PERCEPTUAL = "perceptual loss skipped: no VGG weights"
+
+
+@dataclass
+class Setup:
+    """What the trainer starts from (all checked)."""
+
+    model: nn.Module
+    config: TrainingConfig
+    regime: Regime
+    train: Any
+    sources: dict[str, Any]
+    val_crops: list
+    device: torch.device
+    amp: str
+    weights: dict[str, float]
+    discriminator: nn.Module | None
+    vgg: VGGFeatures | None
+    notes: list[str]
+    checkpoint_dir: Path | None
+    resume: dict | None
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """The mixed precision a run uses on ``device`` ("off", "bf16" or "fp16")."""
+    if amp == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "off"
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError(
+            f"amp='fp16' needs a CUDA device (device is {device}); use 'bf16' or 'off'"
+        )
+    return amp
+
+
+def _check_model(model, config: TrainingConfig) -> int:
+    """The model's size divisor, after checking that the model can be trained."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model is a {type(model).__name__}; accepted: a torch.nn.Module")
+    if int(getattr(model, "spatial_dims", 2)) != 2:
+        raise ValueError(
+            "model works on volumes (spatial_dims=3); training covers 2D models (YX planes)"
+        )
+    divisor = int(getattr(model, "size_divisor", 1))
+    patch = config.patch
+    if patch % divisor:
+        raise ValueError(
+            f"patch={patch} is not a multiple of the model's size_divisor {divisor}; use "
+            f"{max(divisor, patch // divisor * divisor)} or {(patch // divisor + 1) * divisor}"
+        )
+    return divisor
+
+
+def _training_source(model: nn.Module, train, patch: int):
+    train = data_mod.as_training_data(train, "train")
+    in_ch = getattr(model, "in_channels", None)
+    out_ch = getattr(model, "out_channels", None)
+    if in_ch is not None and train.channels != in_ch:
+        raise ValueError(
+            f"the training images have {train.channels} channel(s) but the model takes {in_ch}; "
+            "build the model with in_channels/out_channels matching the data (1 gray, 3 RGB)"
+        )
+    if out_ch is not None and in_ch is not None and out_ch != in_ch:
+        raise ValueError(f"the model maps {in_ch} to {out_ch} channels; training needs in == out")
+    train.check_patch(patch)
+    return train
+
+
+def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int) -> dict:
+    """The regime's extra image sets as patch sources (None: drawn from ``train``)."""
+    sources: dict[str, Any] = {}
+    for name, obj in given.items():
+        if obj is None:
+            continue
+        if name not in regime.extra_sources:
+            users = [r for r in list_regimes() if name in get_regime(r).extra_sources]
+            raise ValueError(f"{name}= is for the regimes {users}, not {regime.name!r}")
+        is_source = hasattr(obj, "sample_inputs") and hasattr(obj, "check_patch")
+        src = obj if is_source else data_mod.UnpairedImages(obj)
+        if src.channels != train.channels:
+            raise ValueError(
+                f"{name} has {src.channels} channel(s), the training data {train.channels}"
+            )
+        src.check_patch(patch)
+        sources[name] = src
+    return {name: sources.get(name) for name in regime.extra_sources}
+
+
+def _validation_pairs(val, channels: int) -> list | None:
+    if val is None:
+        return None
+    if hasattr(val, "validation_pairs"):
+        pairs = val.validation_pairs()
+    elif isinstance(val, tuple) and len(val) == 2 and not isinstance(val[0], data_mod.Pair):
+        pairs = data_mod.pairs_from_arrays(val[0], val[1], name="val")
+    elif isinstance(val, (list, tuple)) and val and all(isinstance(p, data_mod.Pair) for p in val):
+        pairs = list(val)
+    else:
+        raise ValueError(
+            f"val is a {type(val).__name__}; accepted: None, a list of data.Pair, a patch "
+            "source (its validation_pairs()), or a (blurry, sharp) tuple of arrays"
+        )
+    bad = {p.channels for p in pairs} - {channels}
+    if bad:
+        raise ValueError(f"validation pairs have {sorted(bad)} channels, training data {channels}")
+    return pairs
+
+
+def _validation_crops(val, channels: int, config: TrainingConfig, divisor: int) -> list:
+    pairs = _validation_pairs(val, channels)
+    size = config.validation_size()
+    if size < divisor:
+        raise ValueError(f"val_size={size}; accepted: an integer >= {divisor}")
+    if not pairs:
+        return []
+    return data_mod.validation_crops(
+        pairs, size=size, size_divisor=divisor, max_crops=config.val_crops, seed=config.seed
+    )
+
+
+def _perceptual(config: TrainingConfig, weights: dict[str, float], notes: list[str]):
+    """The VGG feature extractor, or None (and a note when the loss was asked for)."""
+    if weights.get("perceptual", 0) <= 0:
+        return None
+    if config.vgg_weights is None:
+        weights["perceptual"] = 0.0
+        notes.append(SKIPPED_PERCEPTUAL)
+        return None
+    return VGGFeatures(config.vgg_weights)
+
+
+def _discriminator(regime: Regime, channels: int, config: TrainingConfig) -> nn.Module | None:
+    """The regime's discriminator, built under the run's seed and tried on a patch."""
+    if not regime.adversarial:
+        return None
+    overrides = dict(config.discriminator or {})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        try:
+            disc = regime.build_discriminator(channels, overrides)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"discriminator={config.discriminator!r}: {exc}") from None
+    try:
+        with torch.no_grad():
+            regime.probe_discriminator(disc, torch.zeros(2, channels, config.patch, config.patch))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"patch={config.patch} is too small for the {regime.name} discriminator ({exc}); "
+            "use a larger patch or a discriminator with fewer layers"
+        ) from None
+    return disc
+
+
+def _resume(resume_from, config: TrainingConfig, model: nn.Module) -> dict | None:
+    if resume_from is None:
+        return None
+    path = checkpoint_path(resume_from)
+    ck = load_training_checkpoint(path)
+    if ck.get("regime") != config.regime:
+        raise ValueError(
+            f"resume_from={str(path)!r} was trained in regime {ck.get('regime')!r}, "
+            f"not {config.regime!r}"
+        )
+    arch = getattr(model, "arch_name", None)
+    if ck.get("arch") and arch and ck["arch"] != arch:
+        raise ValueError(f"resume_from holds a {ck['arch']!r} model, not {arch!r}")
+    ck["where"] = str(path)
+    return ck
+
+
+def _checkpoint_dir(config: TrainingConfig) -> Path | None:
+    if config.checkpoint_dir is None:
+        return None
+    path = Path(config.checkpoint_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"checkpoint_dir={str(path)!r} exists and is not a folder")
+    return path
+
+
+def prepare(
+    model: nn.Module,
+    config: TrainingConfig,
+    train,
+    val,
+    sources: Mapping[str, Any],
+    resume_from: str | os.PathLike | None,
+) -> Setup:
+    """Check everything and build what the run starts from."""
+    divisor = _check_model(model, config)
+    device = resolve_device(config.device)
+    amp = resolve_amp(config.amp, device)
+    regime = get_regime(config.regime)(config)
+    regime.check_model(model)
+    train = _training_source(model, train, config.patch)
+    extra = _extra_sources(regime, sources, train, config.patch)
+    notes = regime.notes(extra)
+    crops = _validation_crops(val, train.channels, config, divisor)
+    weights = config.weights()
+    vgg = _perceptual(config, weights, notes)
+    disc = _discriminator(regime, train.channels, config)
+    return Setup(
+        model=model, config=config, regime=regime, train=train, sources=extra,
+        val_crops=crops, device=device, amp=amp, weights=weights, discriminator=disc,
+        vgg=vgg, notes=notes, checkpoint_dir=_checkpoint_dir(config),
+        resume=_resume(resume_from, config, model),
+    )
