@@ -55,6 +55,18 @@ def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     return axes
 
 
+def axis_index(axis, ndim: int, name: str) -> int:
+    """``axis`` (an integer, negative counting from the end) as an index in [0, ndim)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name} is {axis!r}; accepted: an integer axis index")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{name} is {axis} for an array with {ndim} dimensions; "
+            f"accepted: an integer in [{-ndim}, {ndim - 1}]"
+        )
+    return int(axis) % ndim
+
+
 def channel_letter(axes: str) -> str | None:
     """The channel axis of ``axes``: S (RGB samples) or C; None when there is none."""
     return next((a for a in axes if a in "CS"), None)

@@ -238,21 +238,20 @@ class PairedData(PatchSource):
         k = int(rng.integers(8)) if self.augment else 0
         return i, sl, k
 
-    def sample_inputs(self, rng: np.random.Generator, n: int, patch: int) -> np.ndarray:
-        """Blurry patches only (an unpaired source for the GAN regimes)."""
+    def _sample_side(self, rng: np.random.Generator, n: int, patch: int, which: str):
         out = []
         for _ in range(n):
-            i, sl, k = self._corner(rng, patch, "input")
-            out.append(_dihedral(self.pairs[i].input[sl], k))
+            i, sl, k = self._corner(rng, patch, which)
+            out.append(_dihedral(getattr(self.pairs[i], which)[sl], k))
         return np.ascontiguousarray(np.stack(out))
+
+    def sample_inputs(self, rng: np.random.Generator, n: int, patch: int) -> np.ndarray:
+        """Blurry patches only (an unpaired source for the GAN regimes)."""
+        return self._sample_side(rng, n, patch, "input")
 
     def sample_targets(self, rng: np.random.Generator, n: int, patch: int) -> np.ndarray:
         """Sharp patches only (an unpaired source for the PSF-CycleGAN)."""
-        out = []
-        for _ in range(n):
-            i, sl, k = self._corner(rng, patch, "target")
-            out.append(_dihedral(self.pairs[i].target[sl], k))
-        return np.ascontiguousarray(np.stack(out))
+        return self._sample_side(rng, n, patch, "target")
 
     def validation_pairs(self, seed: int = 0) -> list[Pair]:
         return list(self.pairs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .axes import axis_index
 from .psf import astigmatic_psf, disk_psf, gaussian_psf
 
 __all__ = ["PROTOCOLS", "protocol_psf", "degrade01", "degrade"]
@@ -47,14 +48,8 @@ def _yx_axes(ndim: int, channel_axis) -> tuple[int, int]:
     if channel_axis is None:
         spatial = list(range(ndim))
     else:
-        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
-            raise TypeError(f"channel_axis is {channel_axis!r}; accepted: None or an integer")
-        if not -ndim <= channel_axis < ndim:
-            raise ValueError(
-                f"channel_axis is {channel_axis} for an image with {ndim} dimensions; accepted: "
-                f"None or an integer in [{-ndim}, {ndim - 1}]"
-            )
-        spatial = [a for a in range(ndim) if a != channel_axis % ndim]
+        channel = axis_index(channel_axis, ndim, "channel_axis")
+        spatial = [a for a in range(ndim) if a != channel]
     if len(spatial) < 2:
         raise ValueError(
             f"the image has {ndim} dimension(s) with channel_axis={channel_axis!r}; accepted: at "

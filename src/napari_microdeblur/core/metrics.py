@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .axes import axis_index
+
 __all__ = [
     "reference_scale",
     "to_reference_scale",
@@ -89,17 +91,6 @@ def _check_data_range(data_range) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"data_range is {data_range!r}; accepted: a positive finite number")
     return value
-
-
-def _normalise_axis(axis, ndim: int, name: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name} is {axis!r}; accepted: an integer axis index")
-    if not -ndim <= axis < ndim:
-        raise ValueError(
-            f"{name} is {axis} for an array with {ndim} dimensions; "
-            f"accepted: an integer in [{-ndim}, {ndim - 1}]"
-        )
-    return int(axis) % ndim
 
 
 # ----------------------------------------------------------------------------- intensity scale
@@ -186,7 +177,7 @@ def psnr_per_slice(x, ref, *, data_range, axis=0) -> np.ndarray:
     dr = _check_data_range(data_range)
     if x.ndim < 2:
         raise ValueError(f"x has {x.ndim} dimension(s); accepted: at least 2 (a stack of slices)")
-    axis = _normalise_axis(axis, x.ndim, "axis")
+    axis = axis_index(axis, x.ndim, "axis")
     dev = _device_of(x, ref)
     xt = torch.movedim(_to_f64(x, dev), axis, 0).reshape(x.shape[axis], -1)
     rt = torch.movedim(_to_f64(ref, dev), axis, 0).reshape(x.shape[axis], -1)
@@ -299,7 +290,7 @@ def _prepare_channels(x, ref, channel_axis, dev):
     xt, rt = _to_f64(x, dev), _to_f64(ref, dev)
     if channel_axis is None:
         return xt.unsqueeze(0), rt.unsqueeze(0)
-    ca = _normalise_axis(channel_axis, xt.ndim, "channel_axis")
+    ca = axis_index(channel_axis, xt.ndim, "channel_axis")
     return torch.movedim(xt, ca, 0), torch.movedim(rt, ca, 0)
 
 
@@ -342,7 +333,7 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
     ref = _check_array(ref, "ref")
     _check_same_shape(x, ref)
     dr = _check_data_range(data_range)
-    axis = _normalise_axis(axis, x.ndim, "axis")
+    axis = axis_index(axis, x.ndim, "axis")
     expected = 3 if channel_axis is None else 4
     if x.ndim != expected:
         raise ValueError(
@@ -354,7 +345,7 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
     if channel_axis is None:
         xt, rt = torch.movedim(xt, axis, 0).unsqueeze(1), torch.movedim(rt, axis, 0).unsqueeze(1)
     else:
-        ca = _normalise_axis(channel_axis, x.ndim, "channel_axis")
+        ca = axis_index(channel_axis, x.ndim, "channel_axis")
         if ca == axis:
             raise ValueError(f"axis and channel_axis are both {axis}; accepted: different axes")
         xt, rt = torch.movedim(xt, (axis, ca), (0, 1)), torch.movedim(rt, (axis, ca), (0, 1))
