@@ -46,6 +46,7 @@ __all__ = [
     "PreparedDeblur", "TilingSpec", "auto_method_name", "auto_precision", "check_axes",
     "check_image", "classical_method", "compute_normalization", "deblur", "drain", "guess_axes",
     "iter_deblur", "network_method", "prepare_deblur", "resolve_device", "resolve_method",
+    "as_method", "split_options",
 ]
 
 STATS_MAX_ELEMENTS = 4_000_000

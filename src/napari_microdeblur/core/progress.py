@@ -37,6 +37,18 @@ def drive(run: Iterator | Generator[Any, Any, Result],
             close()
 
 
+def map_records(run: Generator[Any, Any, Result],
+                convert: Callable[[Any], Any]) -> Generator[Any, None, Result]:
+    """``run`` with every record passed through ``convert``; returns ``run``'s result. Use it
+    with ``yield from`` to re-label the records of inner work (one unit of a larger job)."""
+    while True:
+        try:
+            record = next(run)
+        except StopIteration as stop:
+            return stop.value
+        yield convert(record)
+
+
 @dataclass(frozen=True)
 class Notes:
     """Messages for the user that come before or during the work (not progress)."""

@@ -40,7 +40,7 @@ from .inference import (
     split_options,
 )
 from .method import Method, MethodSpec, TilingSpec, resolve_device
-from .progress import SelectiveProgress, drive
+from .progress import SelectiveProgress, drive, map_records
 
 __all__ = [
     "SelectiveProgress", "SelectiveResult", "deblur_selected", "iter_deblur_selected",
@@ -267,20 +267,18 @@ def _run_selected(image, units: _Units, scores, threshold, selected):
     for _, plane_key in _plane_keys(units.axes, units.shape):
         out[plane_key] = np.asarray(image[plane_key])
     boxes, run_tile, run_overlap = [], (), ()
-    done, total = 0, None
+    count = {"done": 0, "total": 0}
+
+    def progress(record, unit, n_unit) -> SelectiveProgress:
+        count["done"] += 1
+        # every unit has the same number of tiles, except after an out-of-memory retry
+        count["total"] = max(count["total"] or record.total * len(selected), count["done"])
+        return SelectiveProgress(count["done"], count["total"], unit, n_unit, len(selected))
+
     for n_unit, unit in enumerate(selected, start=1):
         gen, box = units.run(image, out, unit)
-        while True:
-            try:
-                record = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            done += 1
-            if total is None:  # every unit has the same number of tiles, except OOM retries
-                total = record.total * len(selected)
-            total = max(total, done)
-            yield SelectiveProgress(done, total, unit, n_unit, len(selected))
+        result = yield from map_records(
+            gen, lambda record, unit=unit, n_unit=n_unit: progress(record, unit, n_unit))
         if box is None:
             run_tile, run_overlap = result.tile, result.overlap
         else:
