@@ -1,9 +1,10 @@
 """Training engine: every regime on tiny configs, repeatability, cancel, resume, bad input.
 
 All runs are tiny (a few steps of 2-4 patches of 32 px on the registry's tiny configs) on the
-real test crops degraded with the protocols of EVALUATION.md.
+real test crops degraded with the protocols of docs/evaluation.md.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -103,6 +104,68 @@ def test_each_regime_runs_and_its_losses_are_finite(regime, arch, loss, train_a,
     assert result.baseline["val_psnr"] > 0
 
 
+def _discriminator_margin(disc, model, source) -> float:
+    """Mean D(sharp) - D(network output) on 16 fixed patches; D normalises each batch by its
+    own statistics, as in training (real and generated images go through it apart)."""
+    x, y = source.sample(np.random.default_rng(123), 16, 32)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    with torch.no_grad():
+        return float(disc(y).float().mean() - disc(model(x)).float().mean())
+
+
+@pytest.mark.parametrize(("regime", "arch", "before", "after"), [
+    ("gran_gan", "gran", 0.01, 0.03),
+    ("sgpn", "sgpn", 0.0, 0.3),
+])
+def test_the_discriminator_learns_to_tell_sharp_images_from_the_outputs(
+        regime, arch, before, after, train_a, tmp_path):
+    """What the adversarial regimes are for: after 30 steps the discriminator scores sharp
+    patches above the network's outputs, which it did not at the start."""
+    from napari_microdeblur.core.training.regimes import get_regime
+
+    model = tiny(arch)
+    with torch.random.fork_rng(devices=[]):  # the run builds its discriminator this way
+        torch.manual_seed(0)
+        initial = get_regime(regime)(None).build_discriminator(1, SMALL_D[regime])
+    trained = copy.deepcopy(initial)
+    assert _discriminator_margin(initial, model, train_a) < before
+    run(model, train_a, None, regime=regime, discriminator=SMALL_D[regime], steps=30,
+        batch_size=4, d_lr=3e-3, warmup=0, checkpoint_dir=tmp_path)
+    trained.load_state_dict(torch.load(tmp_path / "last.pt", weights_only=True)["discriminator"])
+    assert _discriminator_margin(trained, model, train_a) > after
+
+
+@pytest.mark.parametrize(("regime", "arch", "term"), [
+    ("gran_gan", "gran", "adversarial"),
+    ("sgpn", "sgpn", "adversarial"),
+    ("sgpn", "sgpn", "unsupervised"),
+])
+def test_each_adversarial_term_reaches_the_network(regime, arch, term, train_a, fluo_u16):
+    """The same run without the term ends with other weights: its gradient reaches G."""
+    kw = dict(regime=regime, discriminator=SMALL_D[regime], steps=3, seed=1)
+    if regime == "sgpn":
+        kw["unpaired"] = [degrade(fluo_u16, "B", seed=3)]
+    with_term, without = tiny(arch), tiny(arch)
+    run(with_term, train_a, None, **kw)
+    run(without, train_a, None, loss_weights={term: 0.0}, **kw)
+    assert not weights_equal(with_term.state_dict(), without.state_dict())
+
+
+def test_psf_cyclegan_closes_the_cycle_and_learns_a_valid_psf(train_a):
+    """Over 30 steps the cycle loss and the discriminators' loss fall, and the PSF layer
+    moves while staying a PSF (non-negative, sum 1)."""
+    model = tiny("psf_cyclegan")
+    kernel0 = model.psf.kernel().detach().clone()
+    records, _ = run(model, train_a, None, regime="psf_cyclegan", steps=30, warmup=0,
+                     discriminator=SMALL_D["psf_cyclegan"])
+    for term in ("cycle", "discriminator"):
+        series = [r.losses[term] for r in records]
+        assert np.mean(series[-5:]) < 0.85 * np.mean(series[:5]), term
+    kernel = model.psf.kernel().detach()
+    assert float((kernel - kernel0).abs().sum()) > 1e-4
+    assert float(kernel.min()) >= 0 and float(kernel.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_multiscale_loss_uses_the_pyramid(train_a):
     model = tiny("c2f_unet")
     calls = []
@@ -183,7 +246,7 @@ def test_gan_runs_are_repeatable_too(train_a):
 
 
 def test_cancel_keeps_the_best_checkpoint(train_a, val_a, tmp_path):
-    from napari_microdeblur.core.weights import load_model
+    from napari_microdeblur.core.checkpoint import load_model
 
     model = tiny("gran")
     config = TrainingConfig(steps=50, batch_size=2, patch=32, lr=1e-3, device="cpu",
@@ -314,3 +377,47 @@ def test_resume_of_another_regime_is_refused(train_a, tmp_path):
     with pytest.raises(ValueError, match="regime"):
         training.iter_fit(tiny("gran"), config, train_a, resume_from=tmp_path)
     assert np.isfinite(training.read_checkpoint_info(tmp_path)["elapsed"])
+
+
+# ----------------------------------------------------------------------------- config, registry
+
+
+def test_config_errors_are_one_line_each_and_the_config_is_kept(train_a, tmp_path):
+    with pytest.raises(ValueError) as caught:
+        TrainingConfig.from_options({"steps": 0, "lr": -1.0, "regime": "supervised"})
+    message = str(caught.value)
+    assert "\n" not in message and "steps=0" in message and "lr=-1.0" in message
+    with pytest.raises(ValueError, match="unknown term 'cycle'"):
+        TrainingConfig(steps=2, loss_weights={"cycle": 1.0})
+    config = TrainingConfig(steps=2, batch_size=2, patch=32, device="cpu",
+                            checkpoint_dir=tmp_path, card={"license": "CC0-1.0"})
+    assert TrainingConfig.model_validate_json(config.model_dump_json()) == config
+    training.fit(tiny("gran"), config, train_a)
+    assert training.read_checkpoint_info(tmp_path)["config"] == config.model_dump(mode="json")
+
+
+def test_a_new_regime_is_one_class_and_one_registration(train_a, monkeypatch):
+    from napari_microdeblur.core.training import regimes
+
+    class SquaredError(regimes.Regime):
+        name = "squared_error"
+        summary = "pairs, squared error (a test regime)"
+        loss_weights = {"content": 1.0}
+
+        def step(self, trainer):
+            x, y = trainer.sample_pairs()
+            loss = torch.nn.functional.mse_loss(trainer.model(x), y)
+            trainer.backward_step(loss, "G", trainer.model.parameters())
+            return {"loss": float(loss.detach()), "content": float(loss.detach())}
+
+    monkeypatch.setattr(regimes, "_REGIMES", dict(regimes._REGIMES))  # forget it afterwards
+    regimes.register_regime(SquaredError)
+    assert "squared_error" in training.list_regimes()
+    records, result = run(tiny("gran"), train_a, None, regime="squared_error", steps=2)
+    assert result.regime == "squared_error" and [r.step for r in records] == [1, 2]
+    with pytest.raises(ValueError, match="already registered"):
+        regimes.register_regime(SquaredError)
+    with pytest.raises(ValueError, match="already registered"):
+        regimes.register_regime(type("Again", (SquaredError,), {"name": "supervised"}))
+    with pytest.raises(TypeError, match="Regime subclass"):
+        regimes.register_regime(object)
