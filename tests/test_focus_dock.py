@@ -17,6 +17,7 @@ from _screenshots import IMAGES, screenshots, take_screenshot
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
 
+from napari_microdeblur.core import focus as core_focus
 from napari_microdeblur.core import selective, weights
 from napari_microdeblur.core.focus import calibrate_threshold, focus_score
 from napari_microdeblur.core.registry import build_model, get_arch
@@ -52,7 +53,7 @@ def notes():
 
 @pytest.fixture(autouse=True)
 def _clean_session():
-    from napari_microdeblur._widgets._common import SESSION_MODELS
+    from napari_microdeblur._widgets._methods import SESSION_MODELS
 
     SESSION_MODELS.clear()
     yield
@@ -164,7 +165,7 @@ def test_tiles_heatmap_threshold_outlines_and_deblur(make_napari_viewer, qtbot, 
     assert w.heatmap_layer is heat and w.outline_layer is outlines
 
     before = snapshot(viewer, {"nuclei"})
-    w.set_method("classical", "wiener")
+    w.set_method("wiener")
     w.psf_edit.setText(PSF)
     run = w.run()
     assert run is not None and not w.run_button.isEnabled()
@@ -217,7 +218,7 @@ def test_stack_plot_threshold_and_soft_slices(make_napari_viewer, qtbot, focus_s
     viewer.dims.set_current_step(0, 9)
     assert w.plot.marker == 9
 
-    w.set_method("classical", "wiener")
+    w.set_method("wiener")
     run = w.run()
     wait_run(qtbot, run)
     out = run.layer
@@ -276,7 +277,7 @@ def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbo
     w.tile_spin.setValue(16)  # 64 tiles
     score(qtbot, w)
     w.set_threshold(1e6)  # every tile
-    w.set_method("classical", "richardson_lucy")
+    w.set_method("richardson_lucy")
     w.iterations_spin.setValue(5)
     names = [la.name for la in viewer.layers]
     emitted = []  # (tile, total, quit already requested?) recorded in the worker thread
@@ -295,7 +296,7 @@ def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbo
 
 
 def test_cancel_scoring_keeps_no_scores(make_napari_viewer, qtbot, monkeypatch, focus_stack):
-    real = selective.iter_focus_scores
+    real = core_focus.iter_focus_scores
 
     def slow(*args, **kwargs):
         # planes score in about a millisecond: slow each one down (in the worker thread) so
@@ -316,7 +317,7 @@ def test_cancel_scoring_keeps_no_scores(make_napari_viewer, qtbot, monkeypatch, 
 
         return body()
 
-    monkeypatch.setattr(selective, "iter_focus_scores", slow)
+    monkeypatch.setattr(core_focus, "iter_focus_scores", slow)
     viewer = make_napari_viewer()
     viewer.add_image(focus_stack, name="stack")
     w = dock(viewer)
@@ -338,7 +339,7 @@ def test_closing_the_dock_while_running_adds_no_layer(make_napari_viewer, qtbot,
     w.tile_spin.setValue(16)
     score(qtbot, w)
     w.set_threshold(1e6)
-    w.set_method("classical", "richardson_lucy")
+    w.set_method("richardson_lucy")
     w.iterations_spin.setValue(5)
     names = [la.name for la in viewer.layers]
     run = w.run()
@@ -356,7 +357,7 @@ def test_closing_the_dock_while_running_adds_no_layer(make_napari_viewer, qtbot,
 @pytest.fixture
 def gray_session_model(tmp_path):
     """A tiny 1-channel GRAN loaded into the session as 'tiny gray'."""
-    from napari_microdeblur._widgets._common import SESSION_MODELS, SessionModel
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
 
     torch.manual_seed(0)
     config = {**get_arch("gran").tiny_config, "in_channels": 1, "out_channels": 1}
@@ -392,12 +393,12 @@ def test_bad_inputs_notify_and_add_nothing(make_napari_viewer, qtbot, notes, he_
     score(qtbot, w)
     assert w.heatmap_layer.data.shape == (3, 3)
     w.set_threshold(1.0)
-    w.set_method("session", gray_session_model)
+    w.set_method(gray_session_model)
     user = {"labels", "empty", "tiny", "he"}
     before, n_layers = snapshot(viewer, user), len(viewer.layers)
     assert w.run() is None
     assert any("grayscale" in m and "RGB" in m for m in notes.errors())
-    w.set_method("classical", "wiener")
+    w.set_method("wiener")
     w.psf_edit.setText("")
     assert w.run() is None
     assert any("needs a PSF" in m for m in notes.errors())
@@ -471,7 +472,7 @@ def test_screenshot_focus_dock(make_napari_viewer, qtbot):
     w.percentile_spin.setValue(50.0)
     w.calibrate()
     wait_idle(qtbot, w)
-    w.set_method("default", "auto")
+    w.set_method("auto")
     run = w.run()
     wait_run(qtbot, run, timeout=600_000)
     assert run.layer is not None

@@ -3,7 +3,7 @@
 layer list's right-click menu; the manifest also names ``napari/layers/context`` for napari
 versions that do.
 
-Runs the Deblur dock's worker (``_deblur.start_deblur``) on the whole layer with the default
+Runs the Deblur dock's job (``_jobs.start_deblur``) on the whole layer with the default
 bundled weights for its kind of image; progress shows in napari's activity dock, errors in a
 notification. Nothing is added if the run fails or the viewer closes first.
 """
@@ -13,16 +13,11 @@ from __future__ import annotations
 from napari.layers import Layer
 from napari.viewer import Viewer
 
-from ._common import (
-    check_image_layer,
-    default_weights_name,
-    describe_error,
-    guess_layer_axes,
-    layer_data,
-    notify_error,
-    notify_info,
-    notify_warning,
-)
+from ._feedback import describe_error, notify_error, notify_info, notify_warning
+from ._jobs import DeblurRequest, start_deblur
+from ._layer_data import source_placement
+from ._layers import check_image_layer, guess_layer_axes, layer_data
+from ._methods import default_weights_name
 
 #: runs started from the menu, kept alive until they finish
 RUNNING: set = set()
@@ -30,7 +25,7 @@ RUNNING: set = set()
 
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
-    from ._deblur import DeblurRequest, _layer_props, start_deblur
+    from ..core.method import MethodSpec
 
     try:
         check_image_layer(layer)
@@ -52,9 +47,9 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
             source_name=layer.name,
             image=layer_data(layer),
             axes=axes,
-            method_kind="bundled",
-            method_name=name,
-            layer_props=_layer_props(layer),
+            method=MethodSpec(name),
+            label=name,
+            placement=source_placement(layer),
         )
         run = start_deblur(viewer, req, on_done=RUNNING.discard)
     except (ValueError, TypeError, OSError) as error:

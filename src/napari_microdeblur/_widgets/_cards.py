@@ -1,0 +1,121 @@
+"""Model cards in the docks: a short summary (architecture, image type, training data and its
+licence, validation PSNR, speed) and the whole card behind a Details toggle."""
+
+from __future__ import annotations
+
+import html
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QPushButton, QVBoxLayout, QWidget
+
+from ._controls import label
+
+SUMMARY_TEXT_CHARS = 140  # a training-data sentence longer than this is cut at a word
+
+
+def _shorten(text: str, limit: int = SUMMARY_TEXT_CHARS) -> str:
+    text = " ".join(str(text).split())
+    first = text.split(". ")[0]
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0] + "\u2026"
+
+
+def image_type(card) -> str:
+    channels = {1: "grayscale", 3: "RGB"}.get(card.in_channels, f"{card.in_channels}-channel")
+    return f"{channels} {'volumes (ZYX)' if card.spatial_dims == 3 else 'images (YX)'}"
+
+
+def validation_psnr(card) -> str:
+    metrics = card.metrics or {}
+    value = metrics.get("val_psnr", metrics.get("psnr"))
+    if not isinstance(value, (int, float)):
+        return "not recorded"
+    before = metrics.get("val_psnr_input")
+    gain = f" (input {before:.2f} dB)" if isinstance(before, (int, float)) else ""
+    return f"{value:.2f} dB{gain}"
+
+
+def speed(card) -> str:
+    value = (card.metrics or {}).get("cpu_inference_megapixels_per_s")
+    if not isinstance(value, (int, float)):
+        return "not measured"
+    return f"{value:.2g} megapixels/s on the CPU it was trained on"
+
+
+def _rows_html(rows) -> str:
+    return "<br>".join(f"<b>{html.escape(k)}</b>: {html.escape(str(v))}" for k, v in rows)
+
+
+def card_summary(card) -> str:
+    """Rich text: the six facts a user chooses weights by."""
+    if card is None:
+        return ""
+    return _rows_html([
+        ("architecture", f"{card.arch} ({card.in_channels}\u2192{card.out_channels} ch, "
+                         f"{card.spatial_dims}D)"),
+        ("image type", image_type(card)),
+        ("training data", _shorten(card.training_data) or "not stated"),
+        ("licence", card.license),
+        ("validation PSNR", validation_psnr(card)),
+        ("speed", speed(card)),
+    ])
+
+
+def card_details(card) -> str:
+    """Rich text: every field of the card."""
+    if card is None:
+        return ""
+    metrics = ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in (card.metrics or {}).items()
+    )
+    rows = [
+        ("training data", card.training_data or "not stated"),
+        ("degradation", card.degradation or "not stated"),
+        ("metrics", metrics or "none recorded"),
+        ("training", card.training or "not recorded"),
+        ("config", card.config),
+        ("normalization", card.normalization),
+        ("sha256", card.sha256 or "not saved yet"),
+        ("source", card.source or "this session"),
+        ("software version", card.software_version),
+    ]
+    if card.description:
+        rows.append(("notes", card.description))
+    return _rows_html(rows)
+
+
+class CardView(QWidget):
+    """A card's summary, and a Details button that shows or hides the whole card."""
+
+    def __init__(self, tooltip: str, parent=None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary_label = label(tooltip)
+        self.summary_label.setTextFormat(Qt.RichText)
+        self.details_button = QPushButton("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("Show the whole model card (training, metrics, config).")
+        self.details_label = label("The whole model card.")
+        self.details_label.setTextFormat(Qt.RichText)
+        self.details_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.details_label.setVisible(False)
+        for widget in (self.summary_label, self.details_button, self.details_label):
+            layout.addWidget(widget)
+        self.details_button.toggled.connect(self.details_label.setVisible)
+        self.show_card(None)
+
+    def show_card(self, card) -> None:
+        self.summary_label.setText(card_summary(card))
+        self.details_label.setText(card_details(card))
+        self.details_button.setVisible(card is not None)
+        self.details_label.setVisible(card is not None and self.details_button.isChecked())
+        self.summary_label.setVisible(card is not None)
+
+    def show_message(self, text: str) -> None:
+        """A line in place of the card (why there is none)."""
+        self.show_card(None)
+        self.summary_label.setText(f"<i>{html.escape(text)}</i>")
+        self.summary_label.setVisible(True)

@@ -1,0 +1,117 @@
+"""Parts of the Compare & QC dock: which layers it opens on, the region a shapes layer marks,
+and the table of PSNR and SSIM."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
+
+from ._jobs import last_deblur
+from ._layers import layer_data
+
+ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
+
+
+def same_image_shape(a, b) -> bool:
+    return tuple(layer_data(a).shape) == tuple(layer_data(b).shape) and a.rgb == b.rgb
+
+
+def guess_roles(viewer) -> dict:
+    """Layers for the roles 'blurry', 'deblurred', 'truth' (absent: nobody fits).
+
+    After a deblur of a whole layer: its input and result, and a ground truth only when
+    another image layer of the same shape exists (one named '...truth/sharp...' first).
+    Otherwise by name: '...deblurred...', '...blur...', '...truth/sharp...'.
+    """
+    from napari.layers import Image
+
+    images = [la for la in viewer.layers if isinstance(la, Image)]
+    named_truth = [la for la in images if "truth" in la.name.lower()
+                   or "sharp" in la.name.lower()]
+    last = last_deblur(viewer)
+    if last is not None and same_image_shape(*last):
+        picks = {"blurry": last[0], "deblurred": last[1]}
+        others = [la for la in named_truth + images
+                  if la not in last and same_image_shape(la, last[0])]
+        if others:
+            picks["truth"] = others[0]
+        return picks
+    picks = {}
+    for layer in images:
+        name = layer.name.lower()
+        if "deblurred" in name:
+            picks.setdefault("deblurred", layer)
+        elif "blur" in name:
+            picks.setdefault("blurry", layer)
+        elif layer in named_truth:
+            picks.setdefault("truth", layer)
+    return picks
+
+
+def region_box(viewer, layer, truth):
+    """Bounding box ((y0, y1), (x0, x1)) in ground-truth pixels of the region, or None."""
+    if layer is None or len(layer.data) == 0:
+        return None
+    vertices = np.asarray(layer.data[0], dtype=float)
+    points = []
+    for vertex in vertices:
+        world = np.asarray(layer.data_to_world(vertex), dtype=float)
+        point = np.array(viewer.dims.point, dtype=float)
+        point[-len(world):] = world
+        points.append(truth.world_to_data(point)[-2:])
+    points = np.asarray(points)
+    ny, nx = layer_data(truth).shape[truth.ndim - 2:truth.ndim]
+    y0 = int(np.clip(np.floor(points[:, 0].min() + 0.5), 0, ny))
+    y1 = int(np.clip(np.floor(points[:, 0].max() + 0.5), 0, ny))
+    x0 = int(np.clip(np.floor(points[:, 1].min() + 0.5), 0, nx))
+    x1 = int(np.clip(np.floor(points[:, 1].max() + 0.5), 0, nx))
+    if y1 - y0 < 11 or x1 - x0 < 11:
+        raise ValueError(
+            f"the region of {layer.name!r} covers {y1 - y0} x {x1 - x0} pixels of the image;"
+            " SSIM needs at least 11 x 11: enlarge the rectangle or move it onto the image"
+        )
+    return (y0, y1), (x0, x1)
+
+
+class MetricsTable(QTableWidget):
+    """PSNR and SSIM of blurry and deblurred against the ground truth, and the gain."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(len(ROWS), 2, parent)
+        self.setHorizontalHeaderLabels(["PSNR (dB)", "SSIM"])
+        self.setVerticalHeaderLabels(list(ROWS))
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.setToolTip(
+            "PSNR and SSIM of the current slice against the ground truth; 'gain' is deblurred "
+            "minus blurry. Updated whenever a dims slider moves.")
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setFixedHeight(self.horizontalHeader().sizeHint().height()
+                            + len(ROWS) * self.verticalHeader().defaultSectionSize()
+                            + 2 * self.frameWidth() + 2)
+
+    def clear_values(self) -> None:
+        for r in range(len(ROWS)):
+            for c in range(2):
+                self.setItem(r, c, QTableWidgetItem(""))
+
+    def show_values(self, result: dict) -> None:
+        """Fill the table from a result dict (``psnr_<name>``, ``ssim_<name>``); missing
+        values stay empty."""
+        def fmt(v, digits):
+            return "" if v is None else ("inf" if not np.isfinite(v) else f"{v:.{digits}f}")
+
+        rows = [
+            (result.get("psnr_blurry"), result.get("ssim_blurry")),
+            (result.get("psnr_deblurred"), result.get("ssim_deblurred")),
+        ]
+        rows.append(tuple((d - b) if (b is not None and d is not None) else None
+                          for b, d in zip(rows[0], rows[1], strict=True)))
+        for r, (p, s) in enumerate(rows):
+            sign = "+" if r == 2 else ""
+            self.setItem(r, 0, QTableWidgetItem(
+                (sign if p is not None and p >= 0 else "") + fmt(p, 2)))
+            self.setItem(r, 1, QTableWidgetItem(
+                (sign if s is not None and s >= 0 else "") + fmt(s, 4)))

@@ -1,0 +1,113 @@
+"""Small Qt controls the docks share: spin boxes, buttons and labels made in one call (every
+control with its tooltip), and a spin box for values that span decades."""
+
+from __future__ import annotations
+
+from qtpy.QtGui import QValidator
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSpinBox
+
+
+def spin(minimum: int, maximum: int, value: int, tooltip: str, *, step: int | None = None,
+         suffix: str = "", special: str = "") -> QSpinBox:
+    """An integer spin box; ``special`` is the text shown at the minimum (e.g. 'auto')."""
+    box = QSpinBox()
+    box.setRange(minimum, maximum)
+    if step is not None:
+        box.setSingleStep(step)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(suffix)
+    if special:
+        box.setSpecialValueText(special)
+    box.setToolTip(tooltip)
+    return box
+
+
+def double_spin(minimum: float, maximum: float, value: float, tooltip: str, *, decimals: int,
+                step: float | None = None, suffix: str = "") -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)
+    box.setRange(minimum, maximum)
+    if step is not None:
+        box.setSingleStep(step)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(suffix)
+    box.setToolTip(tooltip)
+    return box
+
+
+def button(text: str, tooltip: str, *, checkable: bool = False) -> QPushButton:
+    widget = QPushButton(text)
+    widget.setToolTip(tooltip)
+    widget.setCheckable(checkable)
+    return widget
+
+
+def label(tooltip: str, text: str = "", *, wrap: bool = True) -> QLabel:
+    widget = QLabel(text)
+    widget.setWordWrap(wrap)
+    widget.setToolTip(tooltip)
+    return widget
+
+
+def combo(items, tooltip: str) -> QComboBox:
+    """A combo box of ``items``: texts, or (text, data) pairs."""
+    widget = QComboBox()
+    for item in items:
+        text, data = item if isinstance(item, tuple) else (item, item)
+        widget.addItem(text, data)
+    widget.setToolTip(tooltip)
+    return widget
+
+
+def set_checked_quietly(widget, checked: bool) -> None:
+    """Check or uncheck a button without emitting its signals."""
+    widget.blockSignals(True)
+    widget.setChecked(checked)
+    widget.blockSignals(False)
+
+
+class LogSpinBox(QDoubleSpinBox):
+    """A spin box for positive values that span decades (focus scores): shown with 4
+    significant digits (scientific when small), typed in any float notation, and stepped by a
+    factor of 10^(1/10) per arrow press (ten steps a decade)."""
+
+    STEPS_PER_DECADE = 10
+
+    def __init__(self, parent=None, floor: float = 1e-6) -> None:
+        super().__init__(parent)
+        self.floor = floor  # where stepping up from 0 starts
+        self.setDecimals(15)  # QDoubleSpinBox rounds to ``decimals``: keep small values whole
+        self.setRange(0.0, 1e9)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
+        return f"{value:.4g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):  # Qt override
+        s = text.strip().lower()
+        try:
+            value = float(s)
+        except ValueError:
+            partial = s in ("", ".", "-", "+") or s.endswith(("e", "e-", "e+"))
+            return (QValidator.Intermediate if partial else QValidator.Invalid), text, pos
+        ok = self.minimum() <= value <= self.maximum()
+        return (QValidator.Acceptable if ok else QValidator.Intermediate), text, pos
+
+    def fixup(self, text: str) -> str:  # Qt override
+        return self.textFromValue(self.value())
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
+        value = self.value()
+        if value <= 0:
+            if steps > 0:
+                self.setValue(self.floor)
+            return
+        self.setValue(value * 10 ** (steps / self.STEPS_PER_DECADE))

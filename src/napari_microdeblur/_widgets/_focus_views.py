@@ -1,0 +1,101 @@
+"""What the Focus QC dock draws for scores: the heatmap and soft-tile outline layers (kept
+one per image layer and updated in place) and the per-slice plot."""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+
+from ._layer_data import add_layer, heatmap_layer, layer_yx, soft_tiles_layer
+from ._layers import current_data_index, unwrap
+
+
+class FocusOverlays:
+    """The heatmap and outline layers drawn for each image layer, updated in place while they
+    are still in the viewer with the same number of dims."""
+
+    def __init__(self, viewer) -> None:
+        self.viewer = viewer
+        self._drawn: list = []  # (kind, weak ref to the image layer, weak ref to the overlay)
+        self.heatmap_layer = None
+        self.outline_layer = None
+
+    def _find(self, kind: str, layer, ndim: int):
+        for k, source, overlay in self._drawn:
+            found = overlay()
+            if k == kind and source() is unwrap(layer) and found is not None \
+                    and found in self.viewer.layers and found.ndim == ndim:
+                return found
+        return None
+
+    def _remember(self, kind: str, layer, overlay) -> None:
+        self._drawn = [rec for rec in self._drawn
+                       if rec[1]() is not None and rec[2]() is not None]
+        self._drawn.append((kind, weakref.ref(unwrap(layer)), weakref.ref(overlay)))
+
+    def show_heatmap(self, layer, axes: str, scores: np.ndarray, tile: int) -> None:
+        heat, kwargs, kind = heatmap_layer(layer, axes, scores, tile)
+        existing = self._find("heatmap", layer, heat.ndim)
+        if existing is not None:
+            existing.data = heat
+            for key in ("scale", "translate", "contrast_limits", "name", "metadata"):
+                setattr(existing, key, kwargs[key])
+            self.heatmap_layer = existing
+        else:
+            self.heatmap_layer = unwrap(add_layer(self.viewer, (heat, kwargs, kind)))
+            self._remember("heatmap", layer, self.heatmap_layer)
+        self.viewer.layers.selection.active = layer  # keep the image chosen for the user
+
+    def show_outlines(self, layer, axes: str, tile: int, mask: np.ndarray, threshold: float,
+                      tile_box) -> None:
+        rects, kwargs, kind = soft_tiles_layer(layer, axes, tile, mask, threshold, tile_box)
+        existing = self._find("outline", layer, kwargs["ndim"])
+        if existing is not None:
+            existing.selected_data = set()
+            existing.data = []
+            if rects:
+                existing.add_rectangles(rects, edge_width=kwargs["edge_width"],
+                                        edge_color=kwargs["edge_color"],
+                                        face_color="transparent")
+            for key in ("name", "scale", "translate", "metadata"):
+                setattr(existing, key, kwargs[key])
+            self.outline_layer = existing
+        else:
+            self.outline_layer = unwrap(add_layer(self.viewer, (rects or None, kwargs, kind)))
+            self._remember("outline", layer, self.outline_layer)
+        self.viewer.layers.selection.active = layer
+
+
+def plot_axis(viewer, layer, axes: str, loop: str):
+    """The score axis a per-slice plot runs along (Z if there is one; ``loop`` are the score
+    axes) and the score indices of the current slice."""
+    if not loop:
+        return None, ()
+    axis = loop.index("Z") if "Z" in loop else len(loop) - 1
+    lay_axes, _, _ = layer_yx(layer, axes)
+    index = current_data_index(viewer, layer)
+    return axis, tuple(index[lay_axes.index(a)] for a in loop)
+
+
+def show_slice_plot(plot, viewer, layer, axes: str, loop: str, scores, mask,
+                    threshold: float) -> None:
+    """Scores along the plot axis through the current slice, the soft ones, the threshold."""
+    axis, here = plot_axis(viewer, layer, axes, loop)
+    plot.clear()
+    if axis is None:  # one plane: a single point
+        xs, ys, soft = [0], [float(scores)], [bool(mask)]
+        plot.xlabel = "image"
+    else:
+        key = list(here)
+        key[axis] = slice(None)
+        ys = list(scores[tuple(key)])
+        soft = list(mask[tuple(key)])
+        xs = list(range(len(ys)))
+        plot.xlabel = loop[axis] + " (slice)"
+        plot.set_marker(here[axis])
+    plot.set_series("focus", xs, ys, "#4fc3f7")
+    plot.set_series("below threshold", xs,
+                    [y if s else math.nan for y, s in zip(ys, soft, strict=True)], "#e57373")
+    plot.set_series(f"threshold {threshold:.3g}", [xs[0], xs[-1]], [threshold] * 2, "#9e9e9e")

@@ -1,0 +1,306 @@
+"""The deblurring jobs the docks run in napari workers, and ``DeblurRun``, which owns one
+worker with its progress bar, Cancel and what happens at the end.
+
+A ``DeblurRequest`` is collected on the GUI thread: the image (never modified), its axes, a
+``core.method.MethodSpec`` (or a network held in this session) and a ``TilingSpec``. The job
+resolves the method, prepares the deblur once (``core.inference.prepare_deblur``) and drains
+it; it yields the core's progress records and returns a ``JobOutcome``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._feedback import describe_error, notify_error
+from ._layer_data import add_layer, deblurred_layer
+from ._methods import SessionModel, method_card
+
+
+@dataclass
+class DeblurRequest:
+    """Everything one run needs, collected on the GUI thread; the worker only reads it."""
+
+    source_name: str
+    image: Any  # the layer's array, or a view/crop of it (never modified)
+    axes: str
+    method: Any  # core.method.MethodSpec; for a session network, its precision only
+    label: str  # the method as layer names and metadata show it
+    network: SessionModel | None = None  # a network of this session, run instead of a spec
+    tiling: Any = None  # core.method.TilingSpec; None: the defaults
+    auto_tile: bool = False  # size the tiles to a quarter of the device's free memory
+    scope: str = "whole stack"
+    offset: tuple[int, ...] = ()  # data offset of ``image`` inside the layer, per layer dim
+    placement: dict = field(default_factory=dict)  # _layer_data.source_placement of the layer
+    # for a slice or crop: the whole layer, whose intensities fix the normalisation, so that a
+    # slice comes out as it would in a whole-stack run
+    full_image: Any = None
+
+    def __post_init__(self):
+        if self.tiling is None:
+            from ..core.method import TilingSpec
+
+            self.tiling = TilingSpec()
+
+
+@dataclass
+class JobOutcome:
+    """What a job returns: the core's result, the model card (None: classical) and seconds."""
+
+    result: Any  # core.progress.DeblurResult or core.selective.SelectiveResult
+    card: Any
+    seconds: float
+
+
+def request_card(req: DeblurRequest):
+    if req.network is not None:
+        return req.network.card
+    return method_card(req.method.name, rgb="S" in req.axes)
+
+
+def check_request(req: DeblurRequest) -> None:
+    """Checks that need no pixels, run on the GUI thread so that mistakes show at once."""
+    from ..core.axes import check_axes
+
+    check_axes(req.axes, tuple(req.image.shape))
+    req.method.check()
+    req.tiling.check()
+    card = request_card(req)
+    if card is None:
+        return
+    has_rgb = "S" in req.axes
+    n_channels = req.image.shape[req.axes.index("S")] if has_rgb else 1
+    if has_rgb and card.in_channels != n_channels:
+        raise ValueError(
+            f"{req.label!r} is a {card.in_channels}-channel (grayscale) model but layer "
+            f"{req.source_name!r} is RGB; choose RGB weights (e.g. gran.hist_v1), or split the "
+            "layer into channels (right-click > Split RGB) and deblur each"
+            if card.in_channels == 1 else
+            f"{req.label!r} expects {card.in_channels} channels but layer "
+            f"{req.source_name!r} has {n_channels} (axes {req.axes})"
+        )
+    if not has_rgb and "C" not in req.axes and card.in_channels != 1:
+        raise ValueError(
+            f"{req.label!r} expects {card.in_channels} channels (RGB) but layer "
+            f"{req.source_name!r} is grayscale; choose grayscale weights or an RGB layer"
+        )
+
+
+def resolve_request(req: DeblurRequest, device):
+    """The runnable core Method of a request; a session network is copied to ``device`` if
+    it lives elsewhere (the session's copy stays where it is)."""
+    from ..core.axes import is_rgb
+    from ..core.method import network_method
+
+    if req.network is None:
+        return req.method.resolve(rgb=is_rgb(req.axes, tuple(req.image.shape)))
+    model = req.network.model
+    current = next((p.device for p in model.parameters()), device)
+    if current.type != device.type or device.index not in (None, current.index):
+        model = copy.deepcopy(model).to(device)
+    return network_method(model, name=req.label, card=req.network.card,
+                          precision=req.method.precision)
+
+
+def prepared_method(req: DeblurRequest):
+    """(Method, TilingSpec with an 'auto' tile sized, normalisation or None) of a request."""
+    from ..core.inference import compute_normalization
+    from ..core.memory import auto_tile_size
+    from ..core.method import resolve_device
+
+    device = resolve_device(req.tiling.device)
+    method = resolve_request(req, device)
+    tiling = req.tiling
+    if req.auto_tile:
+        channels = req.image.shape[req.axes.index("S")] if "S" in req.axes else 1
+        tiling = tiling.replace(tile=auto_tile_size(method, device, channels))
+    normalization = None
+    if req.full_image is not None:
+        normalization = compute_normalization(req.full_image, req.axes, method.normalization,
+                                              *method.percentiles)
+    return method, tiling, normalization
+
+
+def iter_deblur_job(req: DeblurRequest):
+    """Worker body: resolve, prepare and run the deblur; yields DeblurProgress records and
+    returns a JobOutcome. Closing it stops between two tiles."""
+    from ..core.inference import prepare_deblur
+
+    start = time.perf_counter()
+    method, tiling, normalization = prepared_method(req)
+    prepared = prepare_deblur(req.image, req.axes, method, tiling, normalization=normalization)
+    result = yield from prepared.iter_run()
+    return JobOutcome(result, request_card(req), time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which units a selective deblur takes: scores below ``threshold``, per ``tile`` (None:
+    per slice), each tile read with ``halo`` pixels around it (None: the method's reach)."""
+
+    threshold: float
+    scores: Any
+    tile: int | None
+    halo: int | None
+
+
+def iter_focus_job(req: DeblurRequest, selection: Selection):
+    """Worker body: deblur only the units that score below the threshold
+    (``core.selective``); yields its progress records and returns a JobOutcome."""
+    from ..core.selective import iter_deblur_selected
+
+    start = time.perf_counter()
+    method, tiling, _ = prepared_method(req)
+    result = yield from iter_deblur_selected(
+        req.image, method, threshold=selection.threshold, axes=req.axes,
+        scores=selection.scores, tile=selection.tile, halo=selection.halo, tiling=tiling,
+    )
+    return JobOutcome(result, request_card(req), time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------- the last deblur
+
+_LAST_DEBLUR: dict = {}  # "source" and "result": weak references to the layers
+
+
+def remember_deblur(source, result) -> None:
+    """Record the input and result layers of the latest deblur (for Compare & QC)."""
+    _LAST_DEBLUR["source"] = weakref.ref(source) if source is not None else None
+    _LAST_DEBLUR["result"] = weakref.ref(result)
+
+
+def last_deblur(viewer) -> tuple | None:
+    """(input layer, result layer) of the latest deblur, when both are still in ``viewer``."""
+    refs = (_LAST_DEBLUR.get("source"), _LAST_DEBLUR.get("result"))
+    layers = tuple(ref() if ref is not None else None for ref in refs)
+    if any(layer is None or layer not in viewer.layers for layer in layers):
+        return None
+    return layers
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class DeblurRun:
+    """One running deblur: the worker, its napari progress bar, and what happens at the end.
+
+    ``cancel()`` asks the worker to stop at its next tile; a cancelled run adds no layer, even
+    if its last tile finished while the request was on its way. ``job`` is the worker body
+    (``iter_deblur_job`` by default; with its arguments after the request) and ``layer`` how
+    the result becomes a layer-data tuple (None: no layer is added).
+    """
+
+    def __init__(self, viewer, req: DeblurRequest, *, on_done=None, on_progress=None,
+                 job=iter_deblur_job, job_args=(), layer=deblurred_layer,
+                 description: str | None = None) -> None:
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+
+        self.viewer = viewer
+        self.req = req
+        self.cancelled = False
+        self.done = False  # set when the worker has finished and its handlers ran
+        self.layer = None
+        self.outcome: JobOutcome | None = None
+        self.error: BaseException | None = None
+        self.yields_after_cancel = 0
+        self._build_layer = layer
+        self._on_done = on_done
+        self._on_progress = on_progress
+        self.pbar = progress(
+            total=0, desc=description or f"Deblurring {req.source_name} [{req.label}]"
+        )
+        self.worker = create_worker(job, req, *job_args, _start_thread=False,
+                                    _ignore_errors=True)
+        self.worker.yielded.connect(self._yielded)
+        self.worker.returned.connect(self._returned)
+        self.worker.errored.connect(self._errored)
+        self.worker.aborted.connect(self._aborted)
+        self.worker.finished.connect(self._finished)
+
+    def start(self) -> DeblurRun:
+        self.worker.start()
+        return self
+
+    @property
+    def is_running(self) -> bool:
+        return self.worker.is_running
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.worker.quit()
+
+    def _yielded(self, record) -> None:
+        if self.cancelled:
+            self.yields_after_cancel += 1
+            return
+        if self.pbar.total != record.total:
+            self.pbar.total = record.total
+        self.pbar.n = record.done
+        self.pbar.refresh()
+        if self._on_progress is not None:
+            self._on_progress(record)
+
+    def _returned(self, outcome: JobOutcome) -> None:
+        if self.cancelled:
+            return
+        self.outcome = outcome
+        if self._build_layer is None:
+            return
+        try:
+            self.layer = add_layer(self.viewer, self._build_layer(self.req, outcome))
+        except Exception as error:  # noqa: BLE001 - the viewer may be closing
+            self.error = error
+            notify_error(f"could not add the result layer: {describe_error(error)}")
+            return
+        source = self.req.placement.get("source")
+        remember_deblur(source() if source is not None else None, self.layer)
+
+    def _errored(self, error) -> None:
+        self.error = error
+        notify_error(f"Deblurring {self.req.source_name!r} failed: {describe_error(error)}")
+
+    def _aborted(self) -> None:
+        self.cancelled = True
+
+    def _finished(self) -> None:
+        # `returned` has just added the result layer in this turn of the event loop (napari
+        # takes 60-90 ms for a 2048 x 2048 layer on our 2-core machine); closing the progress
+        # bar and updating the dock (~40 ms) wait for a later turn, so the viewer never freezes
+        # for the sum of both. 1 ms, not 0: Qt runs a 0-ms single shot in the same turn.
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(1, self._wrap_up)
+
+    def _wrap_up(self) -> None:
+        self.done = True
+        try:
+            self.pbar.close()
+        except Exception:  # noqa: BLE001 - napari may be tearing down
+            pass
+        if self._on_done is not None:
+            self._on_done(self)
+
+
+def start_deblur(viewer, req: DeblurRequest, **kwargs) -> DeblurRun:
+    """Check ``req`` (raises ValueError saying what to change) and start it in a worker."""
+    check_request(req)
+    return DeblurRun(viewer, req, **kwargs).start()
+
+
+def default_model_spec(rgb: bool):
+    """The MethodSpec of the bundled default network for an image; ValueError if none."""
+    from ..core.method import MethodSpec
+    from ._methods import default_weights_name
+
+    name = default_weights_name(rgb)
+    if name is None:
+        raise ValueError(
+            "no default weights are installed; choose a classical method (with a PSF) or load "
+            "weights in the Deblur dock"
+        )
+    return MethodSpec(name)
+

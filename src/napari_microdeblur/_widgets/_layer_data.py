@@ -1,0 +1,286 @@
+"""The layers the docks add, built as napari layer-data tuples ``(data, kwargs, kind)`` from
+the source layer's placement and a job's result; ``add_layer`` hands one to the viewer.
+
+A source layer's placement is read once on the GUI thread (``source_placement``) so that a
+result lands where its input is, with the input's contrast, even if the input changed since.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from ._layers import layer_data, unwrap
+
+HEATMAP_COLORMAP = "inferno"
+HEATMAP_GAMMA = 0.5  # focus scores span decades: a gamma below 1 keeps the middling ones visible
+OUTLINE_COLOR = "#00e5ff"
+GRID_COLOR = "#ffeb3b"
+
+
+def add_layer(viewer, layer_tuple):
+    """Add a ``(data, kwargs, kind)`` tuple to the viewer; returns the new layer."""
+    data, kwargs, kind = layer_tuple
+    return getattr(viewer, f"add_{kind}")(data, **kwargs)
+
+
+def plain(value):
+    """JSON-friendly copy of parameters (arrays summarised)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return f"array{tuple(value.shape)}"
+    return value
+
+
+def card_field(card, name: str):
+    """A field of a model card given as a ModelCard, a dict or None."""
+    if isinstance(card, dict):
+        return card.get(name)
+    return getattr(card, name, None)
+
+
+# ----------------------------------------------------------------------------- placement
+
+
+def source_placement(layer) -> dict:
+    """Where and how ``layer`` is shown: transforms, contrast, colormap, units, dims."""
+    placement = {
+        "scale": tuple(layer.scale),
+        "translate": tuple(layer.translate),
+        "rotate": np.asarray(layer.rotate).copy(),
+        "shear": np.asarray(layer.shear).copy(),
+        "affine": layer.affine,
+        "contrast_limits": tuple(layer.contrast_limits),
+        "gamma": float(layer.gamma),
+        "rgb": bool(layer.rgb),
+        "ndim": int(layer.ndim),
+        "source": weakref.ref(unwrap(layer)),
+    }
+    if not layer.rgb:
+        placement["colormap"] = layer.colormap.name
+    for key in ("units", "axis_labels"):
+        if hasattr(layer, key):
+            placement[key] = tuple(getattr(layer, key))
+    return placement
+
+
+def translate_for(placement: dict, offset: tuple[int, ...]) -> tuple[float, ...]:
+    """Translate that puts data pixel 0 of a crop where pixel ``offset`` of the layer is:
+    the layer's data-to-physical map of ``offset`` (scale, rotate, shear and translate)."""
+    if not offset or not any(offset):
+        return placement["translate"]
+    layer = placement["source"]()
+    if layer is not None:
+        world = np.asarray(layer.data_to_world(np.asarray(offset, dtype=float)), dtype=float)
+        return tuple(float(v) for v in placement["affine"].inverse(world))
+    pairs = zip(placement["translate"], placement["scale"], offset, strict=True)
+    return tuple(t + s * o for t, s, o in pairs)
+
+
+def placed_kwargs(placement: dict, offset: tuple[int, ...]) -> dict:
+    """Layer keyword arguments that show a result of a crop at ``offset`` like its source."""
+    kwargs = {key: placement[key] for key in ("scale", "rotate", "shear", "affine",
+                                              "contrast_limits", "gamma", "rgb")}
+    kwargs["translate"] = translate_for(placement, offset)
+    for key in ("colormap", "units", "axis_labels"):
+        if key in placement:
+            kwargs[key] = placement[key]
+    return kwargs
+
+
+# ----------------------------------------------------------------------------- deblur results
+
+
+def result_name(source_name: str, method_label: str) -> str:
+    return f"{source_name} deblurred [{method_label}]"
+
+
+def deblur_metadata(req, outcome) -> dict:
+    """What a deblurred layer records about how it was made (``layer.metadata['microdeblur']``)."""
+    result, card = outcome.result, outcome.card
+    parameters = {k: v for k, v in result.parameters.items() if k != "card"}
+    return {
+        "source_layer": req.source_name,
+        "method": req.label,
+        "method_spec": plain(req.method.to_dict()) if req.network is None else None,
+        "weights_sha256": card_field(card, "sha256"),
+        "weights_source": card_field(card, "source"),
+        "arch": card_field(card, "arch"),
+        "parameters": plain(parameters),
+        "axes": result.axes,
+        "scope": req.scope,
+        "offset": tuple(int(o) for o in req.offset),
+        "tile": tuple(int(t) for t in result.tile),
+        "overlap": tuple(int(o) for o in result.overlap),
+        "window": req.tiling.window,
+        "device": result.device,
+        "output_dtype": req.tiling.output_dtype,
+        "normalization": {
+            "kind": result.normalization.kind,
+            "offset": float(result.normalization.offset),
+            "scale": float(result.normalization.scale),
+        },
+        "seconds": round(float(outcome.seconds), 3),
+    }
+
+
+def deblurred_layer(req, outcome):
+    """``<name> deblurred [<method>]``, placed and contrasted like its input."""
+    kwargs = placed_kwargs(req.placement, req.offset)
+    kwargs.update(name=result_name(req.source_name, req.label), multiscale=False,
+                  metadata={"microdeblur": deblur_metadata(req, outcome)})
+    return outcome.result.image, kwargs, "image"
+
+
+def focus_deblurred_layer(req, outcome):
+    """A selective deblur's result: ``... (focus < T)``, recording what was deblurred."""
+    data, kwargs, kind = deblurred_layer(req, outcome)
+    result = outcome.result
+    kwargs["name"] = (f"{req.source_name} deblurred [{req.label}] "
+                      f"(focus < {result.threshold:.3g})")
+    kwargs["metadata"]["microdeblur"]["focus"] = plain({
+        "mode": result.mode,
+        "score_axes": result.unit_axes,
+        "threshold": float(result.threshold),
+        "focus_tile": result.focus_tile,
+        "halo": int(result.halo),
+        "units": int(result.scores.size),
+        "deblurred": len(result.selected),
+        "selected": [list(u) for u in result.selected],
+        "boxes": [list(b) for b in result.boxes],
+    })
+    return data, kwargs, kind
+
+
+def preview_layer(req, image):
+    """A fine-tuning preview of the current slice, named after the weights' step."""
+    kwargs = {"colormap": req.placement["colormap"]} if "colormap" in req.placement else {}
+    kwargs.update(
+        name=f"{req.source_name} preview [{req.label}]", scale=req.placement["scale"],
+        translate=translate_for(req.placement, req.offset),
+        contrast_limits=req.placement["contrast_limits"], rgb=req.placement["rgb"],
+        metadata={"microdeblur": {"preview_of": req.label}},
+    )
+    return image, kwargs, "image"
+
+
+# ----------------------------------------------------------------------------- focus overlays
+
+
+def layer_yx(layer, axes: str) -> tuple[str, int, int]:
+    """The axes of the layer's napari dims and the positions of Y and X among them."""
+    lay_axes = axes.replace("S", "") if layer.rgb else axes[: layer.ndim]
+    return lay_axes, lay_axes.index("Y"), lay_axes.index("X")
+
+
+def heatmap_layer(layer, axes: str, scores: np.ndarray, tile: int):
+    """Per-tile focus scores as an image over ``layer``: one pixel per tile, centred on it."""
+    lay_axes, iy, ix = layer_yx(layer, axes)
+    heat = np.moveaxis(scores.astype(np.float32), [-2, -1], [iy, ix])
+    scale = [float(s) for s in layer.scale]
+    translate = [float(t) for t in layer.translate]
+    for i in (iy, ix):
+        translate[i] += (tile - 1) / 2 * scale[i]  # tile centres on the image's pixels
+        scale[i] *= tile
+    finite = heat[np.isfinite(heat)]
+    limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if limits[1] <= limits[0]:
+        limits = (limits[0], limits[0] + 1e-12)
+    kwargs = {
+        "name": f"{layer.name} focus [tile {tile}]", "scale": scale, "translate": translate,
+        "contrast_limits": limits,
+        "metadata": {"microdeblur": {"focus_heatmap_of": layer.name, "tile": tile,
+                                     "axes": lay_axes}},
+        "colormap": HEATMAP_COLORMAP, "opacity": 0.5, "blending": "additive",
+        "gamma": HEATMAP_GAMMA, "interpolation2d": "nearest",
+    }
+    return heat, kwargs, "image"
+
+
+def soft_tiles_layer(layer, axes: str, tile: int, mask: np.ndarray, threshold: float,
+                     tile_box):
+    """Outlines of the tiles marked in ``mask``; ``tile_box(ty, tx, tile, yx)`` gives each
+    tile's pixel bounds."""
+    lay_axes, iy, ix = layer_yx(layer, axes)
+    shape = layer_data(layer).shape
+    yx = (shape[axes.index("Y")], shape[axes.index("X")])
+    loop = [i for i in range(len(lay_axes)) if i not in (iy, ix)]
+    rects = []
+    for unit in np.argwhere(mask):
+        y0, y1, x0, x1 = tile_box(unit[-2], unit[-1], tile, yx)
+        rect = np.zeros((4, len(lay_axes)), dtype=float)
+        rect[:, loop] = unit[:-2]
+        rect[:, iy] = np.array([y0, y0, y1, y1]) - 0.5
+        rect[:, ix] = np.array([x0, x1, x1, x0]) - 0.5
+        rects.append(rect)
+    kwargs = {
+        "name": f"{layer.name} soft tiles [tile {tile}]", "ndim": len(lay_axes),
+        "shape_type": "rectangle", "edge_color": OUTLINE_COLOR, "face_color": "transparent",
+        "edge_width": max(1.0, min(yx) / 250), "scale": tuple(layer.scale),
+        "translate": tuple(layer.translate),
+        "metadata": {"microdeblur": {"soft_tiles_of": layer.name, "tile": tile,
+                                     "threshold": threshold, "tiles": len(rects)}},
+    }
+    return rects, kwargs, "shapes"
+
+
+# ----------------------------------------------------------------------------- QC layers
+
+
+def region_layer(truth):
+    """A 'QC region' rectangle over the middle half of the ground truth's Y and X."""
+    ny, nx = layer_data(truth).shape[truth.ndim - 2:truth.ndim]
+    rect = np.array([[ny / 4, nx / 4], [ny / 4, 3 * nx / 4], [3 * ny / 4, 3 * nx / 4],
+                     [3 * ny / 4, nx / 4]]) - 0.5
+    kwargs = {
+        "shape_type": "rectangle", "name": "QC region", "edge_color": OUTLINE_COLOR,
+        "face_color": "transparent", "edge_width": max(1.0, min(ny, nx) / 200),
+        "scale": tuple(truth.scale)[-2:], "translate": tuple(truth.translate)[-2:],
+    }
+    return [rect], kwargs, "shapes"
+
+
+def difference_layer(deblurred, truth, diff: np.ndarray):
+    """|deblurred - ground truth| (RGB: averaged over the samples), over the truth."""
+    kwargs = {} if truth.rgb else {"colormap": "magma"}
+    if truth.rgb:
+        diff = diff.mean(axis=-1)
+    kwargs.update(
+        name=f"|{deblurred.name} - {truth.name}|", scale=tuple(truth.scale),
+        translate=tuple(truth.translate), blending="additive",
+        metadata={"microdeblur": {"difference_of": (deblurred.name, truth.name)}},
+    )
+    return diff, kwargs, "image"
+
+
+def tile_grid_layer(deblurred, plan_tiles):
+    """The tiles ``deblurred`` was computed in (from its metadata), as rectangles;
+    ``plan_tiles`` is ``core.tiling.plan_tiles``. ValueError if the layer has no record."""
+    meta = deblurred.metadata.get("microdeblur") if isinstance(deblurred.metadata, dict) \
+        else None
+    if not meta or "tile" not in meta:
+        raise ValueError(
+            f"layer {deblurred.name!r} has no record of its tiles; deblur it with this plugin "
+            "(the result layer's metadata holds the tile plan)"
+        )
+    shape = layer_data(deblurred).shape
+    yx = tuple(shape[meta["axes"].index(a)] for a in "YX")
+    tile = tuple(meta["tile"])[-2:]
+    overlap = tuple(meta["overlap"])[-2:]
+    rects = []
+    for t in plan_tiles(yx, tile, overlap).tiles:
+        (y0, x0), (y1, x1) = t.start[-2:], t.stop[-2:]
+        y1, x1 = min(y1, yx[0]), min(x1, yx[1])
+        rects.append(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=float) - 0.5)
+    kwargs = {
+        "shape_type": "rectangle", "name": f"tile grid of {deblurred.name}",
+        "edge_color": GRID_COLOR, "face_color": "transparent",
+        "edge_width": max(1.0, min(yx) / 300), "opacity": 0.8,
+        "scale": tuple(deblurred.scale)[-2:], "translate": tuple(deblurred.translate)[-2:],
+        "metadata": {"microdeblur": {"tile": tile, "overlap": overlap, "tiles": len(rects)}},
+    }
+    return rects, kwargs, "shapes"

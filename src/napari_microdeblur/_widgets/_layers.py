@@ -1,0 +1,266 @@
+"""Image layers as the docks see them: checks, axes, the viewer's current index, a combo box
+of layers kept in sync with the layer list, and the part of a layer a scope selects."""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+from qtpy.QtWidgets import QComboBox, QWidget
+
+SCOPES = ("whole stack", "current slice", "visible field of view")
+
+def is_image_layer(layer) -> bool:
+    from napari.layers import Image
+
+    return isinstance(layer, Image)
+
+
+def check_image_layer(layer, role: str = "image") -> None:
+    """Raise ValueError (saying what to change) unless ``layer`` is a usable image layer."""
+    if layer is None:
+        raise ValueError(f"no {role} layer chosen: open or select an image layer first")
+    if not is_image_layer(layer):
+        kind = type(layer).__name__.lower()
+        raise ValueError(
+            f"layer {layer.name!r} is a {kind} layer; choose an image layer as {role} "
+            "(deblurring and metrics work on intensities, not on labels, points or shapes)"
+        )
+    data = layer_data(layer)
+    shape = tuple(int(s) for s in data.shape)
+    spatial = shape[:-1] if layer.rgb else shape
+    if int(np.prod(shape)) == 0 or len(spatial) < 2 or min(spatial[-2:]) < 2:
+        raise ValueError(
+            f"layer {layer.name!r} is empty or too small (shape {shape}); choose an image with "
+            "at least 2 x 2 pixels in Y and X"
+        )
+    dtype = np.dtype(data.dtype)
+    if dtype.kind not in "uif":
+        raise ValueError(
+            f"layer {layer.name!r} has dtype {dtype}; choose an image of real intensities "
+            "(integer or float)"
+        )
+
+
+def unwrap(obj):
+    """The object behind napari's PublicOnlyProxy (plugins get proxies of the viewer and its
+    layers; each access makes a new proxy, so identity and weak references need the object)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+def layer_data(layer):
+    """The full-resolution array of an image layer (level 0 of a multiscale layer)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def guess_layer_axes(layer) -> str:
+    """Axes of an image layer: napari's RGB flag decides S; the rest as core guesses it."""
+    shape = tuple(layer_data(layer).shape)
+    if layer.rgb:
+        prefix = {2: "", 3: "Z", 4: "TZ"}.get(len(shape) - 1, None)
+        if prefix is None:
+            prefix = "TZ"[: max(0, len(shape) - 3)]
+        return prefix + "YXS"
+    from ..core.axes import guess_axes
+
+    try:
+        axes = guess_axes(shape)
+    except ValueError:
+        return ""
+    # napari decides RGB itself: a grey stack whose last side is 3 or 4 is not RGB here
+    if axes.endswith("S"):
+        axes = {3: "ZYX", 4: "TZYX"}.get(len(shape), axes)
+    return axes
+
+
+def current_data_index(viewer, layer) -> tuple[int, ...]:
+    """Integer data index of the viewer's current point in ``layer`` (one per layer dim)."""
+    point = np.asarray(layer.world_to_data(viewer.dims.point), dtype=float)
+    shape = layer_data(layer).shape[: layer.ndim]
+    return tuple(int(np.clip(np.round(p), 0, n - 1)) for p, n in zip(point, shape, strict=True))
+
+
+
+class LayerCombo(QComboBox):
+    """A combo box of the viewer's layers of some types, kept in sync with the layer list."""
+
+    def __init__(
+        self,
+        viewer,
+        types: tuple[type, ...],
+        *,
+        none_label: str | None = None,
+        tooltip: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._viewer = viewer
+        self._types = types
+        self._none_label = none_label
+        self._layers: list = []  # weak references, index-aligned with the items
+        self.setToolTip(tooltip)
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(12)
+        events = viewer.layers.events
+        for name in ("inserted", "removed", "reordered"):
+            getattr(events, name).connect(self.refresh)
+        # renames: napari emits per-layer name events; refresh on any of them
+        events.inserted.connect(self._watch_names)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
+        self.refresh()
+
+    def _watch_names(self, event=None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None:
+            layer.events.name.connect(self.refresh)
+
+    def refresh(self, event=None) -> None:
+        try:
+            self._refresh()
+        except RuntimeError:  # the combo box was deleted with its dock: stop listening
+            self.disconnect_viewer()
+
+    def _refresh(self) -> None:
+        current = self.value
+        candidates = [unwrap(la) for la in self._viewer.layers if isinstance(la, self._types)]
+        self.blockSignals(True)
+        try:
+            self.clear()
+            self._layers = []
+            if self._none_label is not None:
+                self.addItem(self._none_label)
+                self._layers.append(None)
+            for layer in candidates:
+                self.addItem(layer.name)
+                self._layers.append(weakref.ref(unwrap(layer)))
+            if current is not None and current in candidates:
+                self.setCurrentIndex(self._index_of(current))
+            elif candidates and self._none_label is None:
+                # prefer the selected layer if it fits
+                active = unwrap(self._viewer.layers.selection.active)
+                self.setCurrentIndex(
+                    self._index_of(active) if active in candidates else 0
+                )
+        finally:
+            self.blockSignals(False)
+        if self.value is not current:
+            self.currentIndexChanged.emit(self.currentIndex())
+
+    def _index_of(self, layer) -> int:
+        layer = unwrap(layer)
+        for i, ref in enumerate(self._layers):
+            if ref is not None and ref() is layer:
+                return i
+        return -1
+
+    @property
+    def value(self):
+        i = self.currentIndex()
+        if i < 0 or i >= len(self._layers) or self._layers[i] is None:
+            return None
+        layer = self._layers[i]()
+        return layer if layer is not None and layer in self._viewer.layers else None
+
+    def set_value(self, layer) -> None:
+        i = self._index_of(layer)
+        if i < 0:
+            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not offered here")
+        self.setCurrentIndex(i)
+
+    def disconnect_viewer(self) -> None:
+        events = self._viewer.layers.events
+        for name in ("inserted", "removed", "reordered"):
+            try:
+                getattr(events, name).disconnect(self.refresh)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        try:
+            events.inserted.disconnect(self._watch_names)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        for layer in self._viewer.layers:
+            try:
+                layer.events.name.disconnect(self.refresh)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+
+
+
+def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool):
+    """(key into the layer's data, data offset per layer dim) for a scope.
+
+    'current slice' keeps Y, X (and S; and C when the model takes channels whole) and one index
+    of every other axis, as singleton dimensions so the result sits at that slice.
+    'visible field of view' also crops Y and X to what the canvas shows.
+    """
+    data = layer_data(layer)
+    nd = layer.ndim  # napari's dims: RGB's S axis is not one of them
+    layer_axes = axes[:nd]
+    if scope == "whole stack":
+        return (slice(None),) * len(data.shape), (0,) * nd
+    index = current_data_index(viewer, layer)
+    key: list = []
+    offset: list = []
+    for i, a in enumerate(layer_axes):
+        if a in "YX" or (a == "C" and keep_channels):
+            key.append(slice(None))
+            offset.append(0)
+        else:
+            key.append(slice(index[i], index[i] + 1))
+            offset.append(index[i])
+    if scope == "visible field of view":
+        (y0, y1), (x0, x1) = visible_yx_box(viewer, layer, layer_axes)
+        iy, ix = layer_axes.index("Y"), layer_axes.index("X")
+        key[iy], key[ix] = slice(y0, y1), slice(x0, x1)
+        offset[iy], offset[ix] = y0, x0
+    key += [slice(None)] * (len(data.shape) - nd)
+    return tuple(key), tuple(offset)
+
+
+def visible_yx_box(viewer, layer, layer_axes: str):
+    """Data-pixel bounds ((y0, y1), (x0, x1)) of the part of ``layer`` the canvas shows."""
+    if viewer.dims.ndisplay != 2:
+        raise ValueError(
+            "scope 'visible field of view' needs the 2D view; switch the viewer to 2D or choose "
+            "'current slice'"
+        )
+    offset = viewer.dims.ndim - layer.ndim
+    yx = (layer_axes.index("Y") + offset, layer_axes.index("X") + offset)
+    if tuple(viewer.dims.displayed) != yx:
+        raise ValueError(
+            "scope 'visible field of view' needs the Y and X axes on screen; reset the "
+            "displayed axes (or transpose back) or choose 'current slice'"
+        )
+    try:
+        height, width = viewer.canvas.viewbox_size(viewer.layers)
+    except (AttributeError, TypeError):
+        height, width = viewer.canvas.size
+    scene = getattr(viewer, "scene", None)  # napari >= 0.9; viewer.camera before
+    camera = scene.camera if scene is not None else viewer.camera
+    zoom = camera.zoom
+    cy, cx = camera.center[-2:]
+    corners = []
+    for dy in (-1, 1):
+        for dx in (-1, 1):
+            point = list(viewer.dims.point)
+            point[yx[0]] = cy + dy * height / (2 * zoom)
+            point[yx[1]] = cx + dx * width / (2 * zoom)
+            corners.append(layer.world_to_data(point))
+    corners = np.asarray(corners)
+    shape = layer_data(layer).shape
+    bounds = []
+    for axis in yx:
+        d = axis - offset
+        lo = int(np.clip(math.floor(corners[:, d].min()), 0, shape[d]))
+        hi = int(np.clip(math.ceil(corners[:, d].max()) + 1, 0, shape[d]))
+        bounds.append((lo, hi))
+    if any(hi - lo < 2 for lo, hi in bounds):
+        raise ValueError(
+            f"layer {layer.name!r} is not in view; pan or zoom so that it shows, or choose "
+            "another scope"
+        )
+    return bounds[0], bounds[1]
+
+

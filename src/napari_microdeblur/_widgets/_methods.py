@@ -1,0 +1,145 @@
+"""The methods a dock offers, by name: ``'auto'``, the bundled weights (``arch.tag``), the
+networks loaded or fine-tuned in this session (by their label), and the classical methods.
+A method combo box holds these names as item data; a name other than a session label is a
+``core.method.MethodSpec`` name.
+
+The core (and torch) is imported inside functions: the docks load it when they open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psygnal import Signal
+from qtpy.QtCore import Qt
+
+AUTO = "auto"
+CLASSICAL_LABELS = {"richardson_lucy": "Richardson-Lucy (PSF)", "wiener": "Wiener (PSF)"}
+
+
+# ----------------------------------------------------------------------------- session models
+
+
+@dataclass
+class SessionModel:
+    """A network available in this session: loaded from a file or fine-tuned here."""
+
+    label: str  # shown in the method list and used in result names
+    model: Any  # torch.nn.Module
+    card: Any  # core.checkpoint.ModelCard
+    origin: str = "loaded"  # "loaded" or "fine-tuned"
+    extra: dict = field(default_factory=dict)
+
+
+class SessionModels:
+    """Networks loaded or fine-tuned in this session, shared by every dock of every viewer.
+    Labels never equal a method name of the core ('auto', a bundled or classical name)."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        self._items: dict[str, SessionModel] = {}
+
+    def add(self, item: SessionModel) -> str:
+        label = item.label
+        n = 2
+        while label in core_method_names() or (
+                label in self._items and self._items[label].model is not item.model):
+            label = f"{item.label} ({n})"
+            n += 1
+        item.label = label
+        self._items[label] = item
+        self.changed.emit()
+        return label
+
+    def get(self, label: str) -> SessionModel | None:
+        return self._items.get(label)
+
+    def remove(self, label: str) -> None:
+        if self._items.pop(label, None) is not None:
+            self.changed.emit()
+
+    def labels(self) -> list[str]:
+        return list(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.changed.emit()
+
+
+SESSION_MODELS = SessionModels()
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def core_method_names() -> tuple[str, ...]:
+    from ..core import bundled
+    from ..core.method import CLASSICAL_METHODS
+
+    return (AUTO, *CLASSICAL_METHODS, *bundled.BUNDLED_WEIGHTS)
+
+
+def is_classical(name: str | None) -> bool:
+    return name in CLASSICAL_LABELS
+
+
+def default_weights_name(rgb: bool) -> str | None:
+    """The bundled weights "Deblur with default model" uses (see core.bundled)."""
+    from ..core import bundled
+
+    return bundled.default_weights_name(rgb)
+
+
+def session_model(name: str) -> SessionModel:
+    item = SESSION_MODELS.get(name)
+    if item is None:
+        raise ValueError(
+            f"method {name!r} is no longer loaded in this session; load the weights again"
+        )
+    return item
+
+
+def method_card(name: str, rgb: bool = False):
+    """The model card of a method: None for classical methods; bundled: the file's header,
+    with the sha256 of the bundled-weights table; 'auto': the default weights' card."""
+    from ..core import bundled, checkpoint
+
+    if name == AUTO:
+        name = default_weights_name(rgb)
+        if name is None:
+            return None
+    if is_classical(name):
+        return None
+    if name in bundled.BUNDLED_WEIGHTS:
+        entry = bundled.BUNDLED_WEIGHTS[name]
+        card = checkpoint.read_card(bundled.WEIGHTS_DIR / entry.file)
+        card.sha256 = entry.sha256
+        return card
+    return session_model(name).card
+
+
+def fill_method_combo(widget, *, leading=(), classical: bool = True) -> None:
+    """(Re)fill a method combo box with method names as item data: ``leading`` (text, name)
+    items, the bundled weights, this session's networks and (``classical``) the classical
+    methods. The current choice is kept if it is still offered."""
+    from ..core import bundled
+
+    current = widget.currentData()
+    widget.blockSignals(True)
+    try:
+        widget.clear()
+        for text, name in leading:
+            widget.addItem(text, name)
+        for name, entry in bundled.BUNDLED_WEIGHTS.items():
+            widget.addItem(f"{name} (bundled)", name)
+            widget.setItemData(widget.count() - 1, entry.description, Qt.ToolTipRole)
+        for name in SESSION_MODELS.labels():
+            widget.addItem(f"{name} ({SESSION_MODELS.get(name).origin})", name)
+        for name, text in CLASSICAL_LABELS.items() if classical else ():
+            widget.addItem(text, name)
+        index = widget.findData(current) if current else -1
+        widget.setCurrentIndex(max(index, 0))
+    finally:
+        widget.blockSignals(False)

@@ -1,0 +1,308 @@
+"""Reusable control panels the docks are assembled from: the method (with its model card and
+the classical options), the device, the tiling and output, and the run controls."""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from ._cards import CardView
+from ._controls import button, combo, double_spin, label, spin
+from ._feedback import describe_error
+from ._layers import SCOPES, LayerCombo, check_image_layer, guess_layer_axes, layer_data
+from ._methods import SESSION_MODELS, fill_method_combo, is_classical, method_card
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+TILE_MODES = ("model default", "auto (fits free memory)", "custom")
+WINDOWS = ("cosine", "gaussian", "constant")
+
+
+def form_layout(widget: QWidget) -> QFormLayout:
+    form = QFormLayout(widget)
+    form.setContentsMargins(0, 0, 0, 0)
+    return form
+
+
+def row(*widgets) -> QHBoxLayout:
+    layout = QHBoxLayout()
+    for widget in widgets:
+        layout.addWidget(widget)
+    return layout
+
+
+class ClassicalOptions(QGroupBox):
+    """PSF, Richardson-Lucy iterations and Wiener balance."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Classical deconvolution", parent)
+        form = QFormLayout(self)
+        self.psf_edit = QLineEdit("gaussian:1.6")
+        self.psf_edit.setToolTip(
+            "PSF model: gaussian:SIGMA, gaussian:SY,SX, disk:RADIUS, astig:S1,S2,ANGLE (pixels, "
+            "degrees) or the path of a PSF TIFF."
+        )
+        self.psf_browse = button("...", "Choose a PSF image (TIFF).")
+        self.psf_browse.clicked.connect(self._choose_psf)
+        form.addRow("PSF", row(self.psf_edit, self.psf_browse))
+        self.iterations_spin = spin(
+            1, 1000, 30, "Richardson-Lucy iterations (more: sharper and noisier).")
+        form.addRow("Iterations", self.iterations_spin)
+        self.balance_spin = double_spin(
+            0.0001, 10.0, 0.01, "Wiener balance: noise-to-signal regularisation (> 0).",
+            decimals=4, step=0.005)
+        form.addRow("Balance", self.balance_spin)
+
+    def _choose_psf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "PSF image", "", "TIFF (*.tif *.tiff)")
+        if path:
+            self.psf_edit.setText(path)
+
+    def show_for(self, name: str | None) -> None:
+        """Visible for a classical method, with the options that method reads enabled."""
+        self.setVisible(is_classical(name))
+        self.iterations_spin.setEnabled(name == "richardson_lucy")
+        self.balance_spin.setEnabled(name == "wiener")
+
+
+class ImagePanel(QWidget):
+    """An image layer and its axes (guessed when the layer changes; the user may edit them)."""
+
+    changed = Signal()
+
+    def __init__(self, viewer, layer_tooltip: str, axes_tooltip: str, parent=None) -> None:
+        from napari.layers import Image
+
+        super().__init__(parent)
+        self.form = form_layout(self)
+        self.layer_combo = LayerCombo(viewer, (Image,), tooltip=layer_tooltip)
+        self.form.addRow("Image", self.layer_combo)
+        self.axes_edit = QLineEdit()
+        self.axes_edit.setToolTip(axes_tooltip)
+        self.form.addRow("Axes", self.axes_edit)
+        self.layer_combo.currentIndexChanged.connect(self._guess_axes)
+        self.axes_edit.editingFinished.connect(self.changed.emit)
+        self._guess_axes()
+
+    def _guess_axes(self, *_) -> None:
+        layer = self.layer_combo.value
+        self.axes_edit.setText(guess_layer_axes(layer) if layer is not None else "")
+        self.changed.emit()
+
+    def checked(self) -> tuple:
+        """(layer, axes) after checking both; ValueError says what to change."""
+        from ..core.axes import check_axes
+
+        layer = self.layer_combo.value
+        check_image_layer(layer)
+        axes = self.axes_edit.text().strip().upper()
+        check_axes(axes, tuple(layer_data(layer).shape))
+        return layer, axes
+
+    def release(self) -> None:
+        self.layer_combo.disconnect_viewer()
+
+
+class MethodPanel(QWidget):
+    """A method combo box (item data: method names, see ``_methods``), the chosen network's
+    model card and the classical options; ``spec()`` turns the choice into a MethodSpec."""
+
+    changed = Signal()
+
+    def __init__(self, title: str, tooltip: str, *, leading=(), classical: bool = True,
+                 card_tooltip: str | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.form = form_layout(self)
+        self._leading = tuple(leading)
+        self._classical = classical
+        self.combo = combo([], tooltip)
+        self.form.addRow(title, self.combo)
+        self.card_view = None
+        if card_tooltip is not None:
+            self.card_view = CardView(card_tooltip)
+            self.form.addRow("", self.card_view)
+        self.classical_box = ClassicalOptions() if classical else None
+        if classical:
+            self.form.addRow(self.classical_box)
+        self.combo.currentIndexChanged.connect(self._update)
+        SESSION_MODELS.changed.connect(self.refresh)
+        self.refresh()
+
+    @property
+    def name(self) -> str | None:
+        return self.combo.currentData()
+
+    def choices(self) -> list[str]:
+        return [self.combo.itemData(i) for i in range(self.combo.count())]
+
+    def set_name(self, name: str) -> None:
+        index = self.combo.findData(name)
+        if index < 0:
+            raise ValueError(f"method {name!r} is not in the list: {self.choices()}")
+        self.combo.setCurrentIndex(index)
+
+    def refresh(self, *_) -> None:
+        try:
+            fill_method_combo(self.combo, leading=self._leading, classical=self._classical)
+        except RuntimeError:  # the panel was deleted with its dock
+            self.release()
+            return
+        self._update()
+
+    def _update(self, *_) -> None:
+        name = self.name
+        if self.classical_box is not None:
+            self.classical_box.show_for(name)
+        if self.card_view is not None:
+            try:
+                self.card_view.show_card(method_card(name) if name else None)
+            except (ValueError, OSError) as error:
+                self.card_view.show_message(describe_error(error))
+        self.changed.emit()
+
+    def spec(self, name: str | None = None):
+        """A MethodSpec of the chosen (or the given) name with the classical options."""
+        from ..core.method import MethodSpec
+
+        name = name or self.name
+        if name is None:
+            raise ValueError("no method chosen")
+        if self.classical_box is None or not is_classical(name):
+            return MethodSpec(name)
+        box = self.classical_box
+        return MethodSpec(name, psf=box.psf_edit.text().strip() or None,
+                          iterations=int(box.iterations_spin.value()),
+                          balance=float(box.balance_spin.value()))
+
+    def release(self) -> None:
+        try:
+            SESSION_MODELS.changed.disconnect(self.refresh)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+
+
+class DeviceRow(QWidget):
+    """The device combo box and what 'auto' resolves to on this machine."""
+
+    def __init__(self, tooltip: str, parent=None) -> None:
+        super().__init__(parent)
+        layout = row()
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.setLayout(layout)
+        self.combo = combo(DEVICES, tooltip)
+        self.resolved_label = label("The device 'auto' resolves to on this machine.",
+                                    wrap=False)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.resolved_label)
+        self.combo.currentIndexChanged.connect(self._update)
+        self._update()
+
+    @property
+    def device(self) -> str:
+        return self.combo.currentText()
+
+    def _update(self, *_) -> None:
+        from ..core.method import resolve_device
+
+        name = self.device
+        try:
+            resolved = resolve_device(name)
+            self.resolved_label.setText(f"\u2192 {resolved}" if name == "auto" else "")
+        except ValueError as error:
+            self.resolved_label.setText("<i>not available</i>")
+            self.resolved_label.setToolTip(str(error))
+
+
+class TilingPanel(QWidget):
+    """Device, tile size, overlap, blend window, output dtype and scope of a deblur."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        form = form_layout(self)
+        self.device_row = DeviceRow(
+            "Where the work runs: auto picks CUDA, then Apple MPS, then the CPU.")
+        form.addRow("Device", self.device_row)
+        self.tile_mode = combo(TILE_MODES, (
+            "Tile size: the method's default (from its receptive field), 'auto' sized to a "
+            "quarter of the device's free memory, or a custom side in pixels."))
+        self.tile_spin = spin(16, 8192, 256, "Custom tile side in pixels (used when the tile "
+                              "mode is custom).", step=32)
+        form.addRow("Tile", row(self.tile_mode, self.tile_spin))
+        self.overlap_spin = spin(-1, 1024, -1, (
+            "Overlap between tiles in pixels; 'model default' uses the receptive field (or the "
+            "PSF's reach for classical methods)."), special="model default")
+        form.addRow("Overlap", self.overlap_spin)
+        self.window_combo = combo(WINDOWS, "Blend window used where tiles overlap.")
+        form.addRow("Blend window", self.window_combo)
+        self.dtype_combo = combo([("float32", "float32"), ("as input", "input")], (
+            "float32 keeps the input's intensity units; 'as input' rounds and clips back to the "
+            "input's dtype."))
+        form.addRow("Output dtype", self.dtype_combo)
+        self.scope_combo = combo(SCOPES, (
+            "whole stack: every plane; current slice: the plane under the dims sliders; "
+            "visible field of view: that plane cropped to what the canvas shows."))
+        form.addRow("Scope", self.scope_combo)
+        self.tile_mode.currentIndexChanged.connect(self._update)
+        self._update()
+
+    def _update(self, *_) -> None:
+        self.tile_spin.setEnabled(self.tile_mode.currentText() == "custom")
+
+    @property
+    def auto_tile(self) -> bool:
+        return self.tile_mode.currentText().startswith("auto")
+
+    @property
+    def scope(self) -> str:
+        return self.scope_combo.currentText()
+
+    def tiling_spec(self):
+        """The TilingSpec of the controls (an 'auto' tile is sized when the method is known)."""
+        from ..core.method import TilingSpec
+
+        custom = self.tile_mode.currentText() == "custom"
+        overlap = int(self.overlap_spin.value())
+        return TilingSpec(tile=int(self.tile_spin.value()) if custom else None,
+                          overlap=None if overlap < 0 else overlap,
+                          window=self.window_combo.currentText(),
+                          device=self.device_row.device,
+                          output_dtype=self.dtype_combo.currentData())
+
+
+class RunControls(QWidget):
+    """Run and Cancel buttons, a progress bar and a status line."""
+
+    def __init__(self, run_text: str, run_tooltip: str, cancel_tooltip: str,
+                 progress_tooltip: str, status_tooltip: str, parent=None) -> None:
+        super().__init__(parent)
+        layout = form_layout(self)
+        self.run_button = QPushButton(run_text)
+        self.run_button.setToolTip(run_tooltip)
+        self.cancel_button = button("Cancel", cancel_tooltip)
+        self.cancel_button.setEnabled(False)
+        layout.addRow(row(self.run_button, self.cancel_button))
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setToolTip(progress_tooltip)
+        self.progress_bar.setValue(0)
+        layout.addRow(self.progress_bar)
+        self.status_label = label(status_tooltip)
+        layout.addRow(self.status_label)
+
+    def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.progress_bar.setRange(0, 0)
+
+    def set_done(self, ok: bool) -> None:
+        self.set_running(False)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(1 if ok else 0)

@@ -1,0 +1,151 @@
+"""Background work of the docks: napari workers owned by a dock (quit when the dock or the
+viewer closes) and a helper that creates, connects and starts one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qtpy.QtCore import QEvent, QObject, QTimer
+
+
+def start_worker(owner, func, *args, yielded=None, returned=None, errored=None,
+                 finished=None, start: bool = True):
+    """A napari worker running ``func(*args)``, its signals connected to the given handlers,
+    owned by ``owner`` (a ``WorkerOwnerMixin`` dock) and started unless ``start`` is False."""
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
+    for signal, handler in (("yielded", yielded), ("returned", returned),
+                            ("errored", errored), ("finished", finished)):
+        if handler is not None:
+            getattr(worker, signal).connect(handler)
+    owner.own_worker(worker)
+    if start:
+        worker.start()
+    return worker
+
+
+def disconnect(signal, handler) -> None:
+    """Disconnect ``handler`` if it is connected; a no-op when either side is gone."""
+    try:
+        signal.disconnect(handler)
+    except (TypeError, ValueError, RuntimeError):
+        pass
+
+
+class WorkerOwnerMixin:
+    """Bookkeeping for docks that run napari workers: every worker is quit when the dock is
+    closed or removed from the window, or when the viewer closes; handlers see ``closed``.
+
+    Call ``init_workers()`` in ``__init__`` and ``own_worker(worker)`` for each worker started.
+    """
+
+    def init_workers(self) -> None:
+        self._workers: list = []
+        self.closed = False
+
+    def own_worker(self, worker) -> None:
+        self._watch_window()
+        self._workers.append(worker)
+        worker.finished.connect(lambda w=worker: self._forget(w))
+
+    def _forget(self, worker) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+
+    @property
+    def busy(self) -> bool:
+        return any(w.is_running for w in self._workers)
+
+    def quit_workers(self) -> None:
+        for worker in list(self._workers):
+            try:
+                worker.quit()
+            except RuntimeError:  # its Qt side is already gone
+                pass
+
+    def shutdown(self) -> None:
+        """Quit workers, disconnect from the viewer; safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        self.quit_workers()
+        self.release_viewer()
+
+    def release_viewer(self) -> None:  # docks override
+        pass
+
+    # Qt hooks. napari docks a widget by re-parenting it into a QDockWidget of the main
+    # window and removes it by re-parenting it to None; the main window's Close event comes
+    # before its docks are deleted. No private napari attribute is needed for either.
+    _was_docked = False
+    _window_watcher = None
+
+    def event(self, ev):  # noqa: D401 - Qt override
+        if ev.type() == QEvent.ParentChange:
+            if self.parent() is None:
+                if self._was_docked:
+                    self.shutdown()
+            else:
+                self._was_docked = True
+                self._watch_window()
+                QTimer.singleShot(0, self._watch_window)  # once the dock is in the window
+        elif ev.type() == QEvent.Show:
+            self._watch_window()
+        return super().event(ev)
+
+    def _watch_window(self) -> None:
+        from qtpy.QtWidgets import QMainWindow
+
+        if self.closed or self._window_watcher is not None:
+            return
+        try:
+            window = self.window()
+        except RuntimeError:  # deleted
+            return
+        if not isinstance(window, QMainWindow):
+            return
+        self._window_watcher = _CloseWatcher(self.shutdown, window)
+        window.installEventFilter(self._window_watcher)
+
+    def closeEvent(self, ev):  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(ev)
+
+
+
+class RunDockMixin:
+    """For docks that start a ``DeblurRun`` as ``self.run_handle`` (Deblur, Focus QC): a closed
+    dock's run adds no layer, and tile progress goes to ``self.progress_bar``. List it before
+    ``WorkerOwnerMixin`` among the bases."""
+
+    run_handle = None
+
+    def quit_workers(self) -> None:  # also cancel the run so that it adds no layer
+        if self.run_handle is not None:
+            self.run_handle.cancelled = True
+        super().quit_workers()
+
+    def show_run_progress(self, record) -> None:
+        if self.closed:
+            return
+        self.progress_bar.setRange(0, record.total)
+        self.progress_bar.setValue(record.done)
+
+
+class _CloseWatcher(QObject):
+    """Event filter that calls back when the watched window receives its Close event."""
+
+    def __init__(self, callback: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self._callback = callback
+
+    def eventFilter(self, obj, ev):  # noqa: N802 - Qt override
+        if ev.type() == QEvent.Close:
+            try:
+                self._callback()
+            except RuntimeError:  # the dock's Qt side is already gone
+                pass
+        return False
+
+

@@ -1,0 +1,56 @@
+"""How much memory a device has free, and a tile side that fits in a share of it."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+
+def free_memory_bytes(device) -> int:
+    """Free memory of a torch device (host RAM for the CPU); a conservative guess if unknown."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "mps":
+        try:
+            return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+        except (AttributeError, RuntimeError):
+            pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 2 << 30
+
+
+def auto_tile_size(method, device, channels: int = 1) -> int:
+    """A square tile side that fits a quarter of the free memory of ``device``.
+
+    A rough model, not a measurement: a network keeps about 8 float32 feature maps of its
+    widest layer alive per pixel (its config's ``n_feats``/``features``/``width``, 64 if not
+    stated); a classical method about 16 float32 values per pixel (FFT buffers). The side is
+    clamped to [64, 2048], a multiple of the method's size divisor, and at least
+    4 x its receptive field.
+    """
+    card = (method.parameters or {}).get("card") or {}
+    config = card.get("config", {}) if isinstance(card, dict) else {}
+    widths = [
+        int(v) for k, v in config.items()
+        if isinstance(v, int) and not isinstance(v, bool)
+        and any(w in k for w in ("feat", "width", "channels_base", "base_channels"))
+    ]
+    width = max(widths) if widths else (4 if card == {} and method.normalization == "scale" else 64)
+    per_pixel = 4 * 8 * width * max(1, channels)
+    budget = free_memory_bytes(device) / 4
+    side = int(math.sqrt(max(budget, 1) / per_pixel))
+    side = max(64, min(2048, side), 4 * method.halo)
+    div = max(1, int(method.size_divisor))
+    return max(div, (side // div) * div)

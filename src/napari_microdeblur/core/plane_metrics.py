@@ -1,0 +1,84 @@
+"""PSNR and SSIM of one plane, or of every plane along an axis, against a ground truth, as
+progress generators (the Compare & QC dock shows PSNR while SSIM is computed).
+
+Intensities are first mapped with the ground truth's reference scale
+(``metrics.reference_scale``: uint8 / 255, other integers / their maximum, floats min-max), the
+scale of the whole ground-truth image, so a plane is scored as ``metrics.evaluate`` scores it
+inside the stack; data_range is then 1 (see docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import numpy as np
+
+from . import metrics
+from .progress import drive
+
+MIN_SIDE = 11  # SSIM's window
+
+
+def describe_scale(dtype, offset: float, scale: float) -> str:
+    """One sentence on how intensities were mapped for a ground truth of ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        rule = "uint8 ground truth: divided by 255"
+    elif dtype.kind in "iu":
+        rule = f"{dtype} ground truth: divided by its maximum ({scale:g})"
+    else:
+        rule = f"float ground truth: min-max [{offset:g}, {offset + scale:g}] mapped to [0, 1]"
+    return f"Intensity scale: {rule}; data_range 1."
+
+
+def _crop(truth_plane, border: int, box):
+    if box is not None:
+        (y0, y1), (x0, x1) = box
+        return slice(y0, y1), slice(x0, x1)
+    ny, nx = truth_plane.shape[:2]
+    if min(ny, nx) - 2 * border < MIN_SIDE:
+        raise ValueError(
+            f"the slice is {ny} x {nx} pixels: too small to exclude a {border}-pixel border "
+            "and keep SSIM's 11 x 11 window; untick 'exclude border' or use a larger image"
+        )
+    return slice(border, ny - border), slice(border, nx - border)
+
+
+def iter_plane_metrics(planes: dict, ref_scale, *, border: int, box=None,
+                       rgb: bool = False) -> Generator[dict, None, dict]:
+    """PSNR, then SSIM, of the ``planes['blurry']`` and ``planes['deblurred']`` (either may be
+    absent) against ``planes['truth']``, on the reference scale ``(offset, scale)``.
+
+    Yields the PSNR-only dict, returns the full one (``psnr_<name>``, ``ssim_<name>``). ``box``
+    ((y0, y1), (x0, x1)) restricts the metrics to a region (no border then); otherwise
+    ``border`` pixels are excluded at each side.
+    """
+    offset, scale = ref_scale
+    crop = _crop(planes["truth"], border, box)
+    mapped = {
+        k: (np.asarray(v, dtype=np.float64)[crop] - offset) / scale for k, v in planes.items()
+    }
+    out: dict = {}
+    for name in ("blurry", "deblurred"):
+        if name in mapped:
+            out[f"psnr_{name}"] = metrics.psnr(mapped[name], mapped["truth"], data_range=1.0)
+    names = [n for n in ("deblurred", "blurry") if n in mapped]
+    yield dict(out)
+    values = metrics.ssim_many([mapped[n] for n in names], mapped["truth"], data_range=1.0,
+                               channel_axis=-1 if rgb else None)
+    out.update({f"ssim_{n}": v for n, v in zip(names, values, strict=True)})
+    return out
+
+
+def iter_stack_metrics(arrays: dict, ref_scale, key_for: Callable[[int], tuple], n: int, *,
+                       border: int, box=None, rgb: bool = False
+                       ) -> Generator[tuple[int, dict], None, list[dict]]:
+    """The metrics of every plane ``i`` in ``range(n)``, where ``key_for(i)`` indexes one 2D
+    (or RGB) plane of each array; yields ``(i, result)`` and returns the list of results."""
+    results = []
+    for i in range(n):
+        planes = {k: np.asarray(a[key_for(i)]) for k, a in arrays.items()}
+        result = drive(iter_plane_metrics(planes, ref_scale, border=border, box=box, rgb=rgb))
+        results.append(result)
+        yield i, result
+    return results
