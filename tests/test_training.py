@@ -264,6 +264,7 @@ def test_cancel_keeps_the_best_checkpoint(train_a, val_a, tmp_path):
     assert card.metrics["val_psnr"] == pytest.approx(best_psnr)
     assert card.license == "CC0-1.0" and "protocol A" in card.degradation
     assert card.training["steps"] == 50 and card.training["regime"] == "supervised"
+    assert card.training["checkpoint_kept"] == "best validation PSNR"
     info = training.read_checkpoint_info(tmp_path)
     assert info["step"] == 4 and info["regime"] == "supervised"
 

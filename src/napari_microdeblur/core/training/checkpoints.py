@@ -16,6 +16,7 @@ from torch import nn
 
 from .. import data as data_mod
 from ..checkpoint import save_weights, write_atomically
+from .regimes import get_regime
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -89,7 +90,8 @@ def write_best(
     train,
 ) -> None:
     """``best.pt`` and, for registry-built models, ``best.safetensors`` whose card holds the
-    training data and degradation of ``train``, the metrics and ``config``."""
+    training data and degradation of ``train``, the metrics, ``config`` and how the regime
+    chose the kept weights."""
     save_atomically(
         {"model": dict(state), "metrics": dict(metrics), "regime": config.regime},
         directory / "best.pt",
@@ -103,7 +105,8 @@ def write_best(
         "training_data": getattr(train, "description", ""),
         "degradation": getattr(train, "degradation", ""),
         **config.card,
-        "training": config.for_card(),
+        "training": {**config.for_card(),
+                     "checkpoint_kept": get_regime(config.regime).checkpoint_criterion},
     }
     card["metrics"] = {**config.card.get("metrics", {}), **_card_metrics(metrics)}
     save_weights(copy_on_cpu, directory / "best.safetensors", card)
