@@ -419,6 +419,8 @@ def cmd_demo(args) -> int:
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     """The deblurring options shared by deblur and watch."""
+    from .core.psf import PSF_HELP
+
     p.add_argument("--method", default="auto",
                    help="auto (the bundled default network: gran.hist_v1 for RGB, gran.fluo_v1 "
                    "otherwise; with --weights, the network that file describes), "
@@ -426,7 +428,7 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    "arch.tag such as gran.em_v1 (EM)")
     p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
                    ".safetensors file names its own architecture, so --method may be left out")
-    p.add_argument("--psf", help="gaussian:SIGMA | disk:RADIUS | astig:S1,S2,ANGLE | FILE.tif")
+    p.add_argument("--psf", help=PSF_HELP)
     p.add_argument("--iterations", type=int, default=30, help="Richardson-Lucy iterations")
     p.add_argument("--tv-weight", type=float, default=0.0,
                    help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
@@ -446,6 +448,7 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
 
     parser = argparse.ArgumentParser(
@@ -511,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_watch)
 
     add_training_commands(sub)
+    add_psf_commands(sub)
 
     p = sub.add_parser("methods", help="list every method and weight this installation offers")
     p.set_defaults(func=cmd_methods)

@@ -63,7 +63,7 @@ PSF_HELP = (
     "nz=31,dz=0.2,size=65] | confocal:...same keys[,excitation_wavelength=0.488,pinhole=1] "
     "(wavelengths, pixel, depth, defocus, dz in micrometres; pinhole in Airy units; ni/ns the "
     "immersion and sample refractive indices; needs the psfmodels package) | FILE.tif "
-    "(2D YX or 3D ZYX, any size: a PSF larger than the image is cropped to its support)"
+    "(2D YX or 3D ZYX, e.g. from psf-from-beads)"
 )
 # Values more negative than this fraction of the peak are refused, not clipped: they are not
 # background-subtraction noise but a PSF that was processed wrongly.

@@ -1,0 +1,284 @@
+"""A measured PSF from an image of sub-resolution fluorescent beads, 2D (YX) or 3D (ZYX).
+
+Steps: smooth lightly and find local maxima above a robust threshold (median + 8 noise sigmas);
+drop beads whose crop would leave the image, that have another bead (brighter than 5% of them)
+close enough for their PSFs to overlap, that are saturated (more than 2**ndim pixels near the
+peak at the image's maximum), or whose integrated intensity or half-maximum spread is far from
+the median bead's (aggregates, merged pairs, beads out of focus). Each kept bead is cut out with
+its local background (median of its crop's border) subtracted, shifted by cubic-spline
+interpolation so that its centroid lands on the middle pixel, and the crops are summed (bright
+beads count more: they carry more signal). The sum has its residual background subtracted,
+negatives clipped, and is normalised to sum 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+
+__all__ = ["psf_from_beads", "BeadReport", "fwhm"]
+
+_THRESHOLD_SIGMAS = 8.0  # bead peaks must stand this many noise sigmas above the median
+_NEIGHBOUR_FRACTION = 0.05  # a neighbour dimmer than this fraction of a bead does not spoil it
+_OUTLIER_FACTOR = 1.25  # beads whose core is this much wider or narrower: merged, blurred, hot
+_AGGREGATE_FACTOR = 3.0  # beads this many times brighter than the median are clumps
+
+
+@dataclass(frozen=True)
+class BeadReport:
+    """What ``psf_from_beads`` found and used; ``summary()`` is one line for a log."""
+
+    candidates: int
+    used: int
+    rejected: dict = field(default_factory=dict)  # reason -> count
+    positions: tuple = ()  # sub-pixel centroids of the beads used, in image pixels
+    radius: tuple = ()  # crop half-size per axis, pixels
+    fwhm: tuple = ()  # of the averaged PSF, per axis, pixels
+
+    def summary(self) -> str:
+        rejected = ", ".join(f"{n} {why}" for why, n in self.rejected.items() if n) or "none"
+        width = " x ".join(f"{w:.2f}" for w in self.fwhm)
+        return (
+            f"{self.used} of {self.candidates} beads averaged (rejected: {rejected}); "
+            f"PSF {tuple(2 * r + 1 for r in self.radius)} px, FWHM {width} px"
+        )
+
+
+def fwhm(psf: np.ndarray) -> tuple[float, ...]:
+    """Full width at half maximum along each axis through the brightest pixel, in pixels
+    (linear interpolation between samples; the full axis length when it never falls to half)."""
+    psf = np.asarray(psf, dtype=np.float64)
+    peak_at = np.unravel_index(int(np.argmax(psf)), psf.shape)
+    widths = []
+    for axis in range(psf.ndim):
+        index = list(peak_at)
+        index[axis] = slice(None)
+        line = psf[tuple(index)] / psf[peak_at]
+        c = peak_at[axis]
+        left = right = None
+        for i in range(c, 0, -1):
+            if line[i - 1] < 0.5:
+                left = i - (line[i] - 0.5) / (line[i] - line[i - 1])
+                break
+        for i in range(c, len(line) - 1):
+            if line[i + 1] < 0.5:
+                right = i + (line[i] - 0.5) / (line[i] - line[i + 1])
+                break
+        widths.append(float(len(line)) if left is None or right is None else float(right - left))
+    return tuple(widths)
+
+
+def _radii(radius, ndim: int) -> tuple[int, ...] | None:
+    if radius is None:
+        return None
+    values = tuple(radius) if isinstance(radius, (tuple, list)) else (radius,) * ndim
+    if len(values) != ndim or not all(
+        isinstance(r, Integral) and not isinstance(r, bool) and 1 <= r <= 256 for r in values
+    ):
+        raise ValueError(
+            f"radius is {radius!r}; accepted: None (from the beads' width), or an integer from 1 "
+            f"to 256, or {ndim} of them (half the PSF's side per axis, pixels)"
+        )
+    return tuple(int(r) for r in values)
+
+
+def _checked_image(image, axes) -> np.ndarray:
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image is a {type(image).__name__}; accepted: a numpy array")
+    if image.dtype.kind not in "uif":
+        raise TypeError(f"image has dtype {image.dtype}; accepted: integer or float pixels")
+    expected = {2: "YX", 3: "ZYX"}
+    if axes is None:
+        axes = expected.get(image.ndim)
+    if axes not in ("YX", "ZYX") or len(axes) != image.ndim:
+        raise ValueError(
+            f"image has shape {image.shape} with axes {axes!r}; accepted: a 2D (YX) or 3D (ZYX) "
+            "image of one channel (split channels and time points first)"
+        )
+    if min(image.shape) < 5:
+        raise ValueError(f"image has shape {image.shape}; accepted: at least 5 pixels per axis")
+    data = image.astype(np.float64)  # a copy: the user's image is not touched
+    if not np.all(np.isfinite(data)):
+        raise ValueError("image holds NaN or infinite values; accepted: finite pixels")
+    return data
+
+
+def _noise(values: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _radius_from_width(smooth: np.ndarray, peak: tuple[int, ...], level: float) -> tuple:
+    """Crop half-size from the brightest bead's half-maximum width (in the lightly smoothed
+    image): 2.5 FWHM, past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels;
+    Y and X get the same (the larger) radius."""
+    window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
+    widths = list(fwhm(np.clip(smooth[window] - level, 0.0, None)))
+    widths[-2:] = [max(widths[-2:])] * 2
+    return tuple(max(3, math.ceil(2.5 * w)) for w in widths)
+
+
+def psf_from_beads(
+    image, *, axes=None, radius=None, threshold=None
+) -> tuple[np.ndarray, BeadReport]:
+    """The averaged PSF of the isolated beads in ``image`` and a report of what was used.
+
+    ``axes`` 'YX' or 'ZYX' (None: from the number of dimensions); ``radius`` the PSF's half side
+    per axis in pixels (None: 2.5 x the brightest bead's FWHM); ``threshold`` the least peak
+    height above the median for a bead (None: 8 noise sigmas). Returns a float32 PSF with odd
+    sides, its centroid on the middle pixel, summing to 1. Raises ValueError when no bead
+    qualifies, saying why the candidates were refused. The image is not modified.
+    """
+    from scipy import ndimage
+
+    data = _checked_image(image, axes)
+    radii = _radii(radius, data.ndim)
+    smooth = ndimage.gaussian_filter(data, 1.0)
+    level = float(np.median(smooth))
+    noise = _noise(smooth)
+    if threshold is None:
+        height = _THRESHOLD_SIGMAS * noise
+    else:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise TypeError(f"threshold is {threshold!r}; accepted: None or a number > 0")
+        height = float(threshold)
+        if not (math.isfinite(height) and height > 0):
+            raise ValueError(f"threshold is {threshold!r}; accepted: None or a number > 0")
+    # Beyond the noise, a floor at 1e-3 of the brightest bead: a noise-free (simulated) image
+    # has rounding-level maxima in every bead's tails.
+    height = max(height, 1e-3 * (float(smooth.max()) - level))
+    peaks_mask = (smooth == ndimage.maximum_filter(smooth, size=3)) & (smooth > level + height)
+    # A peak between pixels is a plateau of equal maxima: one peak per connected plateau.
+    labels, _ = ndimage.label(peaks_mask, structure=np.ones((3,) * data.ndim))
+    peaks = _first_pixels(labels)
+    if len(peaks) == 0:
+        raise ValueError(
+            f"image (shape {data.shape}) has no bead: no local maximum stands {height:.3g} above "
+            f"the median {level:.3g} (noise {noise:.3g}); accepted: an image of fluorescent "
+            "beads on a dark background"
+        )
+    heights = smooth[tuple(peaks.T)] - level
+    order = np.argsort(-heights)
+    peaks, heights = peaks[order], heights[order]
+    if radii is None:
+        radii = _radius_from_width(smooth, tuple(peaks[0]), level)
+    r = np.array(radii)
+    # A maximum under 5% of a brighter one within reach of its PSF is that bead's Airy ring
+    # or a speck in its wings, not a bead: it is neither used nor counted.
+    satellite = np.zeros(len(peaks), dtype=bool)
+    for i in range(1, len(peaks)):
+        near = np.all(np.abs(peaks[:i] - peaks[i]) <= 2 * r, axis=1)
+        satellite[i] = np.any(near & (heights[i] < _NEIGHBOUR_FRACTION * heights[:i]))
+    candidates = np.flatnonzero(~satellite)
+
+    shape = np.array(data.shape)
+    rejected = {"near the border": 0, "not isolated": 0, "saturated": 0, "merged or outlier": 0}
+    kept = []
+    saturation = data.max()
+    for i in candidates:
+        p, h = peaks[i], heights[i]
+        # one pixel more than the crop: room for the sub-pixel shift
+        if np.any(p - r - 1 < 0) or np.any(p + r + 1 >= shape):
+            rejected["near the border"] += 1
+            continue
+        close = np.all(np.abs(peaks - p) <= 2 * r, axis=1)
+        close[i] = False
+        if np.any(close & (heights >= _NEIGHBOUR_FRACTION * h)):
+            rejected["not isolated"] += 1
+            continue
+        # a peak centred between pixels has up to 2**ndim equal maxima; a clipped one more
+        core = data[tuple(slice(c - 2, c + 3) for c in p)]
+        if np.count_nonzero(core == saturation) > 2**data.ndim:
+            rejected["saturated"] += 1
+            continue
+        kept.append(p)
+
+    pixel_noise = _noise(data)
+    crops, centroids, totals, spreads = [], [], [], []
+    for p in kept:
+        box = data[tuple(slice(c - q - 1, c + q + 2) for c, q in zip(p, r))]
+        crop = box - _border_median(box)
+        # centroid and spread of the pixels clearly above the noise, so noise far out in the
+        # crop does not pull them
+        weights = np.where(crop > min(3 * pixel_noise, 0.5 * crop.max()), crop, 0.0)
+        grids = [g.astype(np.float64) for g in np.indices(crop.shape)]
+        total = weights.sum()
+        centroid = np.array([(g * weights).sum() / total for g in grids])
+        # spread of the half-maximum core: like the FWHM, the same for dim and bright beads
+        core = np.where(crop >= 0.5 * crop.max(), crop, 0.0)
+        core_centroid = [(g * core).sum() / core.sum() for g in grids]
+        variance = sum(
+            ((g - c) ** 2 * core).sum() / core.sum() for g, c in zip(grids, core_centroid)
+        )
+        crops.append(crop)
+        centroids.append(centroid)
+        totals.append(total)
+        spreads.append(math.sqrt(variance))
+
+    good = _typical(np.array(totals), np.array(spreads))
+    rejected["merged or outlier"] = int(len(kept) - good.sum())
+    if not good.any():
+        reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
+        raise ValueError(
+            f"image (shape {data.shape}) has {len(candidates)} candidate beads but none usable "
+            f"({reasons}; PSF radius {tuple(radii)} px); accepted: beads at least the radius "
+            "from the border and twice the radius from each other, unsaturated (give a smaller "
+            "radius= if the beads are dense)"
+        )
+
+    middle = r + 1
+    total_psf = np.zeros(tuple(2 * r + 1))
+    positions = []
+    for crop, centroid, p, ok in zip(crops, centroids, kept, good):
+        if not ok:
+            continue
+        aligned = ndimage.shift(crop, middle - centroid, order=3, mode="nearest")
+        total_psf += aligned[tuple(slice(1, -1) for _ in crop.shape)]
+        positions.append(tuple(float(v) for v in p - middle + centroid))
+    psf = np.clip(total_psf - max(_border_median(total_psf), 0.0), 0.0, None)
+    if psf.sum() <= 0:
+        raise ValueError("the averaged beads have nothing above their background")
+    psf = (psf / psf.sum()).astype(np.float32)
+    report = BeadReport(
+        candidates=len(candidates),
+        used=len(positions),
+        rejected=rejected,
+        positions=tuple(positions),
+        radius=tuple(int(v) for v in r),
+        fwhm=fwhm(psf),
+    )
+    return psf, report
+
+
+def _first_pixels(labels: np.ndarray) -> np.ndarray:
+    """One pixel of each labelled region (its first in C order), as rows of indices."""
+    from scipy import ndimage
+
+    rows = [
+        np.array([sl.start for sl in box]) + np.argwhere(labels[box] == k)[0]
+        for k, box in enumerate(ndimage.find_objects(labels), start=1)
+    ]
+    return np.array(rows, dtype=int).reshape(-1, labels.ndim)
+
+
+def _border_median(box: np.ndarray) -> float:
+    shell = np.concatenate([np.moveaxis(box, a, 0)[[0, -1]].ravel() for a in range(box.ndim)])
+    return float(np.median(shell))
+
+
+def _typical(totals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+    """Beads like the median bead: not a clump (too bright) and not merged or blurred (too wide).
+    With fewer than 3 beads there is no median to trust, and all are kept."""
+    if len(totals) < 3:
+        return np.ones(len(totals), dtype=bool)
+    total, spread = np.median(totals), np.median(spreads)
+    return (
+        (totals > 0)
+        & (totals <= _AGGREGATE_FACTOR * total)
+        & (spreads <= _OUTLIER_FACTOR * spread)
+        & (spreads >= spread / _OUTLIER_FACTOR)
+    )
