@@ -192,6 +192,70 @@ def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
     assert "added" in w.status_label.text()
 
 
+def test_deblur_dock_passes_tv_weight_and_precision(make_napari_viewer, qtbot, gran_file,
+                                                   fluo_u8):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(fluo_u8, name="nuclei")
+    w = dock(viewer, "Deblur")
+    w.set_method("richardson_lucy")
+    assert w.tv_spin.isEnabled() and not w.precision_combo.isEnabled()
+    w.iterations_spin.setValue(4)
+    w.tv_spin.setValue(0.002)
+    run = w.run()
+    wait_run(qtbot, run)
+    spec = run.layer.metadata["microdeblur"]["method_spec"]
+    assert spec["name"] == "richardson_lucy" and spec["tv_weight"] == 0.002
+    expected = deblur(layer.data, method="richardson_lucy", psf="gaussian:1.6", iterations=4,
+                      tv_weight=0.002, device="cpu")
+    np.testing.assert_array_equal(run.layer.data, expected)
+    assert not np.array_equal(expected, deblur(layer.data, method="richardson_lucy",
+                                               psf="gaussian:1.6", iterations=4, device="cpu"))
+    # a network runs in the chosen precision
+    w.load_weights(gran_file)
+    wait_idle(qtbot, w)
+    assert w.precision_combo.isEnabled() and not w.tv_spin.isVisible()
+    w.precision_combo.setCurrentText("float32")
+    run = w.run()
+    wait_run(qtbot, run)
+    assert run.layer.metadata["microdeblur"]["parameters"]["precision"] == "float32"
+    model, _ = weights.load_model(gran_file)
+    expected = deblur(layer.data, method=model, precision="float32", device="cpu")
+    np.testing.assert_allclose(run.layer.data, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_model_card_summary_with_details_behind_a_toggle(make_napari_viewer, bundled):
+    from napari_microdeblur._widgets._cards import card_summary
+    from napari_microdeblur.core.checkpoint import ModelCard
+
+    viewer = make_napari_viewer()
+    w = dock(viewer, "Deblur")
+    w.set_method("gran.fluo_v1")
+    summary = w.card_label.text()
+    for fact in ("architecture", "gran (1\u21921 ch, 2D)", "image type", "grayscale images",
+                 "training data", "nothing (random tiny test weights)", "licence",
+                 "BSD-3-Clause", "validation PSNR", "not recorded", "speed", "not measured"):
+        assert fact in summary, fact
+    assert "degradation" not in summary and "config" not in summary
+    details = w.method.card_view.details_label
+    assert not details.isVisibleTo(w) and w.details_button.isVisibleTo(w)
+    w.details_button.click()
+    assert details.isVisibleTo(w)
+    assert "degradation" in details.text() and "config" in details.text()
+    w.set_method("wiener")  # no card for a classical method
+    assert not w.details_button.isVisibleTo(w) and not details.isVisibleTo(w)
+    # a long card reads as six short lines
+    card = ModelCard(arch="gran", in_channels=3, out_channels=3, license="CC-BY-4.0",
+                     training_data="Kather 2016 H&E tiles, training split per the "
+                                   "provenance file. " + "More words. " * 40,
+                     degradation='mix: {"kind_weights": {"gaussian": 0.35}}' * 20,
+                     metrics={"val_psnr": 30.3973, "val_psnr_input": 26.1747,
+                              "cpu_inference_megapixels_per_s": 0.25, "rounds": [{}] * 3})
+    text = card_summary(card)
+    assert "30.40 dB (input 26.17 dB)" in text and "0.25 megapixels/s" in text
+    assert "RGB images" in text and "Kather 2016 H&amp;E tiles" in text
+    assert "More words" not in text and "kind_weights" not in text and len(text) < 600
+
+
 def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbot, fluo_u8):
     viewer = make_napari_viewer()
     viewer.add_image(fluo_u8, name="nuclei")
@@ -540,6 +604,42 @@ def test_side_by_side_grid_toggle(stack_trio, qtbot):
     assert not deblurred.name_overlay.visible
     truth.contrast_limits = (0.0, 900.0)
     assert tuple(deblurred.contrast_limits) == contrast  # unlinked
+
+
+def test_compare_dock_opens_on_the_last_deblur(make_napari_viewer, qtbot, fluo_u8,
+                                               fluo_u16):
+    viewer = make_napari_viewer()
+    cells = viewer.add_image(fluo_u8, name="cells")
+    viewer.add_image(fluo_u16, name="other field")  # another shape: never a ground truth
+    # before any deblur, nothing fits a role by name: every role is empty, no table
+    w = dock(viewer, "Compare & QC")
+    assert (w.blurry_combo.value, w.deblurred_combo.value, w.truth_combo.value) == (
+        None, None, None)
+    viewer.window.remove_dock_widget(w)
+    dw = dock(viewer, "Deblur")
+    dw.layer_combo.set_value(cells)
+    dw.set_method("wiener")
+    run = dw.run()
+    wait_run(qtbot, run)
+    w2 = dock(viewer, "Compare & QC")  # opened after the deblur
+    assert w2 is not w
+    assert (w2.blurry_combo.value, w2.deblurred_combo.value) == (cells, run.layer)
+    assert w2.truth_combo.value is None and w2.truth_combo.currentText() == (
+        "(choose a ground truth)")
+    qtbot.waitUntil(lambda: "choose a ground truth" in w2.message_label.text(),
+                    timeout=TIMEOUT)
+    assert all(w2.table.item(r, c) is None or w2.table.item(r, c).text() == ""
+               for r in range(3) for c in range(2))
+    assert w2.last_result is None
+    # with a layer of the same shape that is neither, it becomes the ground truth
+    reference = viewer.add_image(np.roll(fluo_u8, 2, axis=1), name="reference")
+    viewer.window.remove_dock_widget(w2)
+    w3 = dock(viewer, "Compare & QC")
+    assert (w3.blurry_combo.value, w3.deblurred_combo.value, w3.truth_combo.value) == (
+        cells, run.layer, reference)
+    w3.schedule_update()
+    result = wait_table(qtbot, w3)
+    assert np.isfinite(result["psnr_deblurred"]) and np.isfinite(result["psnr_blurry"])
 
 
 def test_mismatched_shapes_are_reported(make_napari_viewer, notes, qtbot, fluo_u8, fluo_u16):

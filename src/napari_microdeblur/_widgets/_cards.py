@@ -28,7 +28,7 @@ def image_type(card) -> str:
 
 def validation_psnr(card) -> str:
     metrics = card.metrics or {}
-    value = metrics.get("val_psnr", metrics.get("psnr"))
+    value = metrics.get("val_psnr")  # a bare 'psnr' does not say what it was measured on
     if not isinstance(value, (int, float)):
         return "not recorded"
     before = metrics.get("val_psnr_input")

@@ -72,6 +72,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.psf_edit = self.psf_box.psf_edit
         self.iterations_spin = self.psf_box.iterations_spin
         self.balance_spin = self.psf_box.balance_spin
+        self.tv_spin = self.psf_box.tv_spin
+        self.precision_combo = self.method.precision_combo
+        self.details_button = self.method.card_view.details_button
         t = self.tiling
         self.device_combo, self.device_label = t.device_row.combo, t.device_row.resolved_label
         self.tile_mode, self.tile_spin, self.overlap_spin = t.tile_mode, t.tile_spin, \

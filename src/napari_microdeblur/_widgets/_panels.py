@@ -22,6 +22,7 @@ from ._layers import SCOPES, LayerCombo, check_image_layer, guess_layer_axes, la
 from ._methods import SESSION_MODELS, fill_method_combo, is_classical, method_card
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 TILE_MODES = ("model default", "auto (fits free memory)", "custom")
 WINDOWS = ("cosine", "gaussian", "constant")
 
@@ -56,6 +57,10 @@ class ClassicalOptions(QGroupBox):
         self.iterations_spin = spin(
             1, 1000, 30, "Richardson-Lucy iterations (more: sharper and noisier).")
         form.addRow("Iterations", self.iterations_spin)
+        self.tv_spin = double_spin(
+            0.0, 1.0, 0.0, "Richardson-Lucy total-variation weight: smooths noise while "
+            "iterating (0: off; around 0.002 for noisy images).", decimals=4, step=0.001)
+        form.addRow("TV weight", self.tv_spin)
         self.balance_spin = double_spin(
             0.0001, 10.0, 0.01, "Wiener balance: noise-to-signal regularisation (> 0).",
             decimals=4, step=0.005)
@@ -70,6 +75,7 @@ class ClassicalOptions(QGroupBox):
         """Visible for a classical method, with the options that method reads enabled."""
         self.setVisible(is_classical(name))
         self.iterations_spin.setEnabled(name == "richardson_lucy")
+        self.tv_spin.setEnabled(name == "richardson_lucy")
         self.balance_spin.setEnabled(name == "wiener")
 
 
@@ -125,6 +131,10 @@ class MethodPanel(QWidget):
         self._classical = classical
         self.combo = combo([], tooltip)
         self.form.addRow(title, self.combo)
+        self.precision_combo = combo(PRECISIONS, (
+            "Arithmetic of a network: auto picks bfloat16 where the CPU or GPU has it (about 4x "
+            "faster on such CPUs, output within 61 dB PSNR of float32), float32 elsewhere."))
+        self.form.addRow("Precision", self.precision_combo)
         self.card_view = None
         if card_tooltip is not None:
             self.card_view = CardView(card_tooltip)
@@ -159,6 +169,7 @@ class MethodPanel(QWidget):
 
     def _update(self, *_) -> None:
         name = self.name
+        self.precision_combo.setEnabled(name is not None and not is_classical(name))
         if self.classical_box is not None:
             self.classical_box.show_for(name)
         if self.card_view is not None:
@@ -169,17 +180,19 @@ class MethodPanel(QWidget):
         self.changed.emit()
 
     def spec(self, name: str | None = None):
-        """A MethodSpec of the chosen (or the given) name with the classical options."""
+        """A MethodSpec of the chosen (or the given) name with the precision and, for a
+        classical method, the PSF, iterations, TV weight and balance."""
         from ..core.method import MethodSpec
 
         name = name or self.name
         if name is None:
             raise ValueError("no method chosen")
         if self.classical_box is None or not is_classical(name):
-            return MethodSpec(name)
+            return MethodSpec(name, precision=self.precision_combo.currentText())
         box = self.classical_box
         return MethodSpec(name, psf=box.psf_edit.text().strip() or None,
                           iterations=int(box.iterations_spin.value()),
+                          tv_weight=float(box.tv_spin.value()),
                           balance=float(box.balance_spin.value()))
 
     def release(self) -> None:
