@@ -116,3 +116,33 @@ def test_bad_confocal_arguments():
         confocal_psf(**OIL, excitation_wavelength=488)
     with pytest.raises(TypeError, match="na is '1.4'"):
         widefield_psf("1.4", 0.52, 0.065)
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_cli_deblurs_with_an_optics_psf_and_refuses_bad_optics_in_one_line(tmp_path, capsys):
+    import tifffile
+
+    from napari_microdeblur.cli import main
+    from napari_microdeblur.core.inference import deblur
+
+    image = np.random.default_rng(0).uniform(0, 1000, (96, 96)).astype(np.float32)
+    source, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    tifffile.imwrite(source, image)
+    spec = "widefield:na=1.4,wavelength=0.52,pixel=0.065,defocus=0.2"
+    args = ["deblur", str(source), "-o", str(out), "--method", "wiener", "--device", "cpu"]
+    assert main([*args, "--psf", spec, "-q"]) == 0
+    expected = deblur(image, method="wiener", psf=spec, device="cpu")
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-3)
+    out.unlink()
+    capsys.readouterr()
+    for bad, words in [
+        ("widefield:na=1.6,wavelength=0.52,pixel=0.065", "below the immersion index"),
+        ("confocal:na=1.4,wavelength=0.52,pixel=0", "pixel is 0.0"),
+        ("widefield:na=1.4,wavelength=0.52", "lacks pixel"),
+    ]:
+        assert main([*args, "--psf", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("microdeblur: error: ") and words in err and "\n" not in err
+        assert not out.exists()

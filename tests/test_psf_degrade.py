@@ -1,5 +1,6 @@
 """PSF models and the synthetic degradation protocols of EVALUATION.md."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,29 @@ def test_fit_psf_to_image_keeps_a_wide_psf_below_the_image_size():
         psfs.fit_psf_to_image(wide, 128)
     with pytest.raises(ValueError, match=r"2 dimension\(s\)"):
         psfs.fit_psf_to_image(wide, (10, 128, 128))
+
+
+@pytest.mark.parametrize(
+    "kernel, words",
+    [
+        (psfs.gaussian_psf(1.5) - 0.01, "negative values down to"),
+        (np.zeros((9, 9), np.float32), "no positive values"),
+        (np.where(psfs.gaussian_psf(1.5) > 0.05, np.nan, 0.01).astype(np.float32), "NaN"),
+        (psfs.gaussian_psf((1.0, 1.5, 1.5), ndim=3), r"3D|3 dimension"),
+    ],
+)
+def test_cli_refuses_a_bad_psf_file_in_one_line_and_writes_nothing(tmp_path, capsys, kernel, words):
+    from napari_microdeblur.cli import main
+
+    tifffile.imwrite(tmp_path / "in.tif", np.ones((48, 48), np.float32))
+    tifffile.imwrite(tmp_path / "psf.tif", kernel)
+    out = tmp_path / "out.tif"
+    args = ["deblur", str(tmp_path / "in.tif"), "-o", str(out), "--psf", str(tmp_path / "psf.tif")]
+    assert main([*args, "--method", "richardson_lucy", "--iterations", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("microdeblur: error: ") and "\n" not in err
+    assert re.search(words, err)
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- degradations
