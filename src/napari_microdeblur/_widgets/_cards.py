@@ -6,19 +6,19 @@ from __future__ import annotations
 import html
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from ._controls import label
 
-SUMMARY_TEXT_CHARS = 140  # a training-data sentence longer than this is cut at a word
+SUMMARY_TEXT_CHARS = 140  # training data longer than this is cut at a word
+DETAILS_HEIGHT = 220  # pixels; the whole card scrolls inside, the controls stay in view
 
 
 def _shorten(text: str, limit: int = SUMMARY_TEXT_CHARS) -> str:
     text = " ".join(str(text).split())
-    first = text.split(". ")[0]
-    if len(first) <= limit:
-        return first
-    return first[:limit].rsplit(" ", 1)[0] + "\u2026"
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
 
 
 def image_type(card) -> str:
@@ -40,7 +40,7 @@ def speed(card) -> str:
     value = (card.metrics or {}).get("cpu_inference_megapixels_per_s")
     if not isinstance(value, (int, float)):
         return "not measured"
-    return f"{value:.2g} megapixels/s on the CPU it was trained on"
+    return f"{value:.2g} megapixels/s on a CPU (the card's figure)"
 
 
 def _rows_html(rows) -> str:
@@ -98,9 +98,9 @@ class CardView(QWidget):
         self.details_button = QPushButton("Details")
         self.details_button.setCheckable(True)
         self.details_button.setToolTip("Show the whole model card (training, metrics, config).")
-        self.details_label = label("The whole model card.")
-        self.details_label.setTextFormat(Qt.RichText)
-        self.details_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.details_label = QTextBrowser()
+        self.details_label.setToolTip("The whole model card.")
+        self.details_label.setMaximumHeight(DETAILS_HEIGHT)
         self.details_label.setVisible(False)
         for widget in (self.summary_label, self.details_button, self.details_label):
             layout.addWidget(widget)
@@ -109,7 +109,7 @@ class CardView(QWidget):
 
     def show_card(self, card) -> None:
         self.summary_label.setText(card_summary(card))
-        self.details_label.setText(card_details(card))
+        self.details_label.setHtml(card_details(card))
         self.details_button.setVisible(card is not None)
         self.details_label.setVisible(card is not None and self.details_button.isChecked())
         self.summary_label.setVisible(card is not None)
