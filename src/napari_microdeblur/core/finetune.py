@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from . import data, training
 from .checkpoint import ModelCard, load_model
 from .progress import Notes
 
-__all__ = ["FinetuneRequest", "FinetuneResult", "iter_finetune", "iter_finetune_job"]
+__all__ = ["FinetuneRequest", "FinetuneResult", "iter_finetune"]
 
 
 @dataclass
@@ -131,23 +131,3 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
         return FinetuneResult(stopped=stopped, model=None, card=None, result=result)
     model, card = load_model(best)
     return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best)
-
-
-def iter_finetune_job(req: FinetuneRequest):
-    """:func:`iter_finetune` in the form the Fine-tune dock still reads: ``("info", dict)``
-    then ``("step", FitProgress)``, returning a dict of the :class:`FinetuneResult` fields.
-    Kept until the dock reads the typed records."""
-    run = iter_finetune(req)
-    try:
-        while True:
-            try:
-                record = next(run)
-            except StopIteration as stop:
-                outcome = stop.value
-                return {f.name: getattr(outcome, f.name) for f in fields(outcome)}
-            if isinstance(record, Notes):
-                yield "info", {**dict(record.info), "notes": list(record.notes)}
-            else:
-                yield "step", record
-    finally:
-        run.close()
