@@ -1,0 +1,224 @@
+"""Wiener U-Net: deep Wiener deconvolution with a learned prior, given the PSF.
+
+The image formation is part of the network, so the PSF the user gives (from a bead image,
+from optics, or a parametric model) decides what is undone, and the learned part only has to
+know what clean images look like. After Dong, Roth and Schiele, "Deep Wiener deconvolution:
+Wiener meets deep learning for image deblurring", NeurIPS 2020, with the noise-level map input
+of DPIR (Zhang et al., TPAMI 2021):
+
+    x, psf -> sigma = MAD of x's diagonal Haar band (noise level, per image)
+           -> W_k = Wiener-Hunt(x, psf, balance_k = gain_k * sigma^2 + floor_k), k = 1..K
+              (extended and cropped exactly as ``core.classical.wiener``: mirror, then a
+              seamless fade, so borders are restored like the interior)
+           -> U-Net([x, W_1..W_K, sigma map]) -> residual r
+           -> y = W_mid + r          (W_mid: the middle balance)
+
+``gain_k`` and ``floor_k`` are learned scalars. The FFT part runs in float32 even under
+autocast; the U-Net may run in bfloat16. The last convolution starts at zero, so an untrained
+model returns its Wiener estimate (with an identity PSF and no noise: about the input).
+
+deepinv (a PyTorch library of physics operators and unrolled / plug-and-play solvers) was
+considered, but it depends on torchvision, which pins a different torch than this project
+ships with; the Wiener step here is ~30 lines over ``core.classical``'s extension helpers.
+
+Grayscale only (one channel in, one out): colour and multichannel images run channel by
+channel, z-stacks plane by plane (see ``core.psf_aware``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from napari_microdeblur.core.classical import crop, extend, extension_plan
+from napari_microdeblur.core.registry import register_arch
+
+__all__ = ["WienerUNet", "WienerUNetConfig", "batched_wiener", "check_psf", "noise_sigma"]
+
+_MAD_TO_SIGMA = 1.0 / 0.6745  # median |N(0, s)| = 0.6745 s
+_SIGMA_MIN = 1e-3  # noise floor: keeps balance_k > 0 on noise-free inputs
+
+
+class WienerUNetConfig(BaseModel):
+    """Configuration of :class:`WienerUNet`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    in_channels: int = Field(1, ge=1, le=1, description="Image channels (grayscale only: 1).")
+    out_channels: int = Field(1, ge=1, le=1, description="Output channels (1).")
+    base_channels: int = Field(
+        16, ge=1, description="Channels at full resolution; doubled at every U-Net level."
+    )
+    levels: int = Field(3, ge=1, le=4, description="Downsamplings by 2 in the U-Net.")
+    wiener_gains: tuple[float, ...] = Field(
+        (10.0, 100.0, 1000.0),
+        min_length=1,
+        description=(
+            "Initial balance_k / sigma^2 of the K Wiener estimates (learned from there); "
+            "sigma is the estimated noise standard deviation on the model's intensity scale."
+        ),
+    )
+    wiener_floor: float = Field(
+        3e-4, gt=0, description="Initial additive balance of every Wiener estimate (learned)."
+    )
+
+
+TINY_CONFIG = {"base_channels": 4, "levels": 1, "wiener_gains": (100.0,)}
+
+
+def check_psf(psf: torch.Tensor, batch: int) -> torch.Tensor:
+    """A (Y, X) or (N, Y, X) PSF -> (N, Y, X) float32 summing to 1; ValueError if unusable."""
+    if not isinstance(psf, torch.Tensor):
+        raise TypeError(f"psf is a {type(psf).__name__}; accepted: a torch.Tensor (Y, X)")
+    if psf.ndim == 2:
+        psf = psf.expand(batch, *psf.shape)
+    if psf.ndim != 3 or psf.shape[0] not in (1, batch) or min(psf.shape[1:]) < 1:
+        raise ValueError(
+            f"psf has shape {tuple(psf.shape)}; accepted: (Y, X) or (N, Y, X) with N = {batch}"
+        )
+    psf = psf.detach().float().expand(batch, *psf.shape[1:])
+    if not bool(torch.isfinite(psf).all()) or bool((psf < 0).any()):
+        raise ValueError("psf holds negative, NaN or infinite values; accepted: finite values >= 0")
+    total = psf.sum(dim=(1, 2), keepdim=True)
+    if bool((total <= 0).any()):
+        raise ValueError(f"psf (shape {tuple(psf.shape)}) sums to 0; accepted: a positive sum")
+    return psf / total
+
+
+def noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 1, 1) noise standard deviation: median absolute diagonal Haar coefficient / 0.6745.
+
+    The diagonal band of a blurred image holds almost no signal, so it measures the noise
+    (Donoho and Johnstone 1994). Floored at 1e-3.
+    """
+    h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
+    x = x[..., :h, :w]
+    d = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+    mad = d.abs().flatten(1).median(dim=1).values
+    return (mad * _MAD_TO_SIGMA).clamp_min(_SIGMA_MIN).reshape(-1, 1, 1, 1)
+
+
+def batched_wiener(x: torch.Tensor, psf: torch.Tensor, balance: torch.Tensor) -> torch.Tensor:
+    """Wiener-Hunt deconvolutions of (N, 1, Y, X) ``x``, one PSF per image, K balances each.
+
+    ``psf``: (N, ky, kx) summing to 1; ``balance``: (N, K). Returns (N, K, Y, X). The same
+    filter and boundary handling as ``core.classical.wiener`` (Laplacian regulariser), in float32.
+    """
+    spatial = tuple(x.shape[-2:])
+    kshape = tuple(psf.shape[-2:])
+    plan = extension_plan(spatial, kshape)
+    y = extend(x.float(), plan)
+    shape = tuple(y.shape[-2:])
+    big = torch.zeros((psf.shape[0], *shape), dtype=torch.float32, device=x.device)
+    big[:, : kshape[0], : kshape[1]] = psf
+    big = torch.roll(big, shifts=(-(kshape[0] // 2), -(kshape[1] // 2)), dims=(1, 2))
+    otf = torch.fft.rfft2(big).unsqueeze(1)  # (N, 1, Fy, Fx)
+    fy = torch.fft.fftfreq(shape[0], device=x.device)
+    fx = torch.fft.rfftfreq(shape[1], device=x.device)
+    lap = (2 - 2 * torch.cos(2 * math.pi * fy))[:, None] + (2 - 2 * torch.cos(2 * math.pi * fx))
+    filt = otf.conj() / (otf.abs() ** 2 + balance[:, :, None, None] * lap**2)
+    out = torch.fft.irfft2(torch.fft.rfft2(y) * filt, s=shape)
+    return crop(out, plan, spatial)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.ReLU(inplace=True),
+    )
+
+
+class WienerUNet(nn.Module):
+    """Deep Wiener deconvolution with a U-Net prior; ``forward(x, psf)``.
+
+    Keyword arguments are the fields of :class:`WienerUNetConfig`.
+    """
+
+    spatial_dims = 2
+    needs_psf = True
+    exact_tiling = False  # the noise level is estimated per tile
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        cfg = WienerUNetConfig(**kwargs)
+        self.config = cfg
+        self.in_channels = cfg.in_channels
+        self.out_channels = cfg.out_channels
+        self.size_divisor = 2**cfg.levels
+        k = len(cfg.wiener_gains)
+        self.log_gain = nn.Parameter(torch.log(torch.tensor(cfg.wiener_gains, dtype=torch.float32)))
+        self.log_floor = nn.Parameter(torch.full((k,), math.log(cfg.wiener_floor)))
+        self.mid = k // 2
+        widths = [cfg.base_channels * 2**i for i in range(cfg.levels + 1)]
+        self.enc = nn.ModuleList([_block(k + 2, widths[0])])
+        self.down = nn.ModuleList()
+        for i in range(cfg.levels):
+            self.down.append(nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1))
+            self.enc.append(_block(widths[i + 1], widths[i + 1]))
+        self.up = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for i in reversed(range(cfg.levels)):
+            self.up.append(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2))
+            self.dec.append(_block(2 * widths[i], widths[i]))
+        self.tail = nn.Conv2d(widths[0], 1, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # untrained: the Wiener estimate itself
+        nn.init.zeros_(self.tail.bias)
+        # 3x3 convolutions: two per block per level on the way down and up, at scale 2^level;
+        # the stride-2 and transposed convolutions add about one coarse pixel each.
+        rf = 1
+        for i in range(cfg.levels + 1):
+            rf += 2 * 2**i * (2 if i < cfg.levels else 1)  # encoder + decoder blocks
+            rf += 2**i  # down / up
+        self.receptive_field = int(rf + 1)  # + tail
+
+    def balances(self, sigma: torch.Tensor) -> torch.Tensor:
+        """(N, K) Wiener balances for noise levels ``sigma`` (N, 1, 1, 1)."""
+        return self.log_gain.exp() * sigma.reshape(-1, 1) ** 2 + self.log_floor.exp()
+
+    def forward(self, x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        if c != 1:
+            raise ValueError(f"x has {c} channels; accepted: (N, 1, Y, X), one channel")
+        psf = check_psf(psf.to(x.device), n)
+        if psf.shape[1] > h or psf.shape[2] > w:
+            raise ValueError(
+                f"psf shape {tuple(psf.shape[1:])} is larger than the image ({h}, {w}); "
+                "accepted: a PSF no larger than the image"
+            )
+        with torch.autocast(x.device.type, enabled=False):
+            x32 = x.float()
+            sigma = noise_sigma(x32)
+            est = batched_wiener(x32, psf, self.balances(sigma))
+        feats = torch.cat([x32, est, sigma.expand(n, 1, h, w) * 10.0], dim=1)
+        # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
+        d = self.size_divisor
+        ph, pw = (-h) % d, (-w) % d
+        if ph or pw:
+            feats = F.pad(feats, (0, pw, 0, ph), mode="replicate")
+        skips = []
+        f = self.enc[0](feats)
+        for down, enc in zip(self.down, self.enc[1:]):
+            skips.append(f)
+            f = enc(down(f))
+        for up, dec in zip(self.up, self.dec):
+            f = dec(torch.cat([up(f), skips.pop()], dim=1))
+        residual = self.tail(f)[..., :h, :w].float()
+        return est[:, self.mid : self.mid + 1] + residual
+
+
+register_arch(
+    "wiener_unet",
+    WienerUNet,
+    WienerUNetConfig,
+    tiny_config=TINY_CONFIG,
+    description=(
+        "Deep Wiener deconvolution (Dong et al., NeurIPS 2020) with a noise-level-aware U-Net "
+        "prior: needs the PSF (forward(x, psf)); grayscale, any microscopy modality."
+    ),
+)

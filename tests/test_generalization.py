@@ -1,0 +1,76 @@
+"""Pieces of benchmarks/generalization.py: held-out ranges, degradations, real-pair scores."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load("generalization", ROOT / "benchmarks" / "generalization.py")
+train = _load("train_psf_aware", ROOT / "scripts" / "train_psf_aware.py")
+
+
+def test_held_out_optics_lie_outside_the_training_range():
+    na_max = train.TRAIN_OPTICS["na"][1]
+    wl_max = train.TRAIN_OPTICS["wavelength_um"][1]
+    for name, row in gen.HELD_OUT_OPTICS.items():
+        assert row["na"] > na_max and row["wavelength"] > wl_max, name
+        assert row["aberrated"]
+
+
+def test_held_out_sets_are_not_in_the_training_data():
+    trained = train.TRAINING_DATA.split("Never:")[0]
+    for cfg in gen.HELD_OUT.values():
+        assert cfg["set"] not in trained
+
+
+def test_optics_degradation_keeps_units_and_is_seeded():
+    rng = np.random.default_rng(0)
+    image = (rng.random((64, 64)) * 200).astype(np.uint8)
+    psf = np.zeros((5, 5), np.float32)
+    psf[2, 2] = 1.0
+    a = gen.degrade_with(image, "widefield_heldout", psf, seed=3, rgb=False)
+    b = gen.degrade_with(image, "widefield_heldout", psf, seed=3, rgb=False)
+    assert a.shape == image.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    # a delta PSF leaves only the noise: Gaussian 2/255 on the 0-255 scale
+    assert abs(float(np.std(a - image)) - 2.0) < 0.3
+    rgb = np.stack([image] * 3, axis=-1)
+    assert gen.degrade_with(rgb, "confocal_heldout", psf, seed=0, rgb=True).shape == rgb.shape
+
+
+def test_real_pair_score_ignores_gain_and_offset():
+    ref = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    perfect = gen.real_score(3.0 * ref + 7.0, ref)
+    assert perfect["psnr"] > 60 and perfect["ssim"] > 0.999
+    worse = gen.real_score(ref + np.random.default_rng(2).normal(0, 0.1, ref.shape), ref)
+    assert worse["psnr"] < 30
+
+
+def test_summary_counts_images_below_the_input():
+    rows = {"input": [{"psnr": 20, "ssim": 0.5, "psnr_whole": 20, "ssim_whole": 0.5}] * 2,
+            "psf_aware": [{"psnr": 19, "ssim": 0.6, "psnr_whole": 19, "ssim_whole": 0.6},
+                          {"psnr": 22, "ssim": 0.6, "psnr_whole": 22, "ssim_whole": 0.6}]}
+    summary = gen.summarise(rows)
+    assert summary["psf_aware"]["below_input"] == 1 and summary["input"]["below_input"] == 0
+    assert summary["psf_aware"]["psnr"] == pytest.approx(20.5)
+
+
+def test_gaussian_fit_finds_the_blur():
+    from scipy import ndimage
+
+    ref = ndimage.gaussian_filter(np.random.default_rng(3).random((96, 96)), 1.0)
+    blurred = ndimage.gaussian_filter(ref, 2.0)
+    assert gen.fit_gaussian_sigma([(blurred, ref)]) == 2.0

@@ -1,0 +1,153 @@
+"""The PSF-aware Wiener U-Net (archs/wiener_unet.py) and its Method (core/psf_aware.py)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_microdeblur.core import classical
+from napari_microdeblur.core.archs.wiener_unet import batched_wiener, noise_sigma
+from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
+from napari_microdeblur.core.degrade import degrade, protocol_psf
+from napari_microdeblur.core.inference import deblur
+from napari_microdeblur.core.method import MethodSpec
+from napari_microdeblur.core.metrics import evaluate
+from napari_microdeblur.core.psf import gaussian_psf
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, psf_aware_method
+from napari_microdeblur.core.registry import build_model, get_arch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+BUNDLED = DEFAULT_PSF_AWARE in BUNDLED_WEIGHTS
+
+
+def _blobs(n=64, seed=0) -> np.ndarray:
+    """A smooth test image in [0, 1]: a few Gaussian spots."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n].astype(np.float32)
+    img = np.zeros((n, n), np.float32)
+    for _ in range(6):
+        cy, cx, s = rng.uniform(8, n - 8), rng.uniform(8, n - 8), rng.uniform(2, 5)
+        img += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+    return img / img.max()
+
+
+def _tiny(seed=0, tail=True):
+    torch.manual_seed(seed)
+    model = build_model("wiener_unet", get_arch("wiener_unet").tiny_config)
+    if tail:  # the tail starts at zero; give it weights so the U-Net's part is exercised
+        torch.nn.init.normal_(model.tail.weight, std=0.05)
+    return model.eval()
+
+
+def test_tiny_config_builds_with_registry_attributes():
+    model = _tiny(tail=False)
+    assert model.needs_psf and model.spatial_dims == 2
+    assert (model.in_channels, model.out_channels) == (1, 1)
+    assert model.size_divisor == 2 and model.receptive_field > 0
+    assert sum(p.numel() for p in model.parameters()) < 5000
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 37, 45), (1, 1, 64, 64)])
+def test_forward_with_psf_keeps_shape(shape):
+    model = _tiny()
+    x = torch.rand(shape)
+    with torch.no_grad():
+        y = model(x, torch.from_numpy(gaussian_psf(1.2)))
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_per_image_psfs_match_classical_wiener():
+    """The batched Wiener step equals classical.wiener image by image."""
+    x = torch.rand(2, 1, 40, 48, dtype=torch.float32)
+    psfs = [gaussian_psf(1.5, size=9), np.pad(protocol_psf("B"), 1)]
+    batch = batched_wiener(x, torch.from_numpy(np.stack(psfs)), torch.tensor([[0.01], [0.05]]))
+    for i, (psf, bal) in enumerate(zip(psfs, (0.01, 0.05))):
+        ref = classical.wiener(x[i : i + 1], psf, balance=bal)
+        assert torch.allclose(batch[i : i + 1], ref, atol=1e-4)
+
+
+def test_untrained_with_identity_psf_and_no_noise_returns_the_input():
+    img = torch.from_numpy(_blobs())[None, None]
+    model = _tiny(tail=False)
+    with torch.no_grad():
+        y = model(img, torch.ones(1, 1))
+    assert float((y - img).abs().max()) < 1e-2
+
+
+def test_noise_estimate_follows_the_noise():
+    rng = np.random.default_rng(0)
+    clean = torch.from_numpy(_blobs(128))[None, None]
+    for sigma in (0.01, 0.05):
+        noisy = clean + sigma * torch.from_numpy(rng.standard_normal((1, 1, 128, 128))).float()
+        assert abs(float(noise_sigma(noisy)) - sigma) < 0.25 * sigma
+
+
+@pytest.mark.parametrize(
+    "bad", [-gaussian_psf(1.0), np.zeros((5, 5), np.float32), np.full((5, 5), np.nan)]
+)
+def test_bad_psfs_raise_value_error(bad):
+    model = _tiny()
+    with pytest.raises(ValueError, match="psf"):
+        psf_aware_method(model, bad)
+    with pytest.raises(ValueError, match="psf"):
+        model(torch.rand(1, 1, 16, 16), torch.from_numpy(bad))
+
+
+def test_method_refuses_a_network_without_a_psf_input():
+    gran = build_model("gran", get_arch("gran").tiny_config)
+    with pytest.raises(ValueError, match="PSF"):
+        psf_aware_method(gran, gaussian_psf(1.0))
+
+
+def test_tiled_run_matches_the_whole_image():
+    rng = np.random.default_rng(1)
+    img = degrade(_blobs(160, seed=3), "A", seed=0) + rng.normal(0, 0.01, (160, 160))
+    img = img.astype(np.float32)
+    method = psf_aware_method(_tiny(), protocol_psf("A"), precision="float32")
+    whole = deblur(img, method=method, tile=160, device="cpu")
+    tiled = deblur(img, method=method, tile=96, overlap=method.default_overlap // 2 * 2,
+                   device="cpu")
+    assert np.abs(whole - tiled).max() < 0.02 * (img.max() - img.min())
+
+
+def test_three_d_psf_uses_its_in_focus_plane_and_rgb_runs_by_channel():
+    wide, sharp = gaussian_psf(2.5, size=9), gaussian_psf(1.0, size=9)
+    psf3 = np.stack([wide, sharp, wide])
+    method = psf_aware_method(_tiny(), psf3, precision="float32")
+    assert "z=1" in method.parameters["psf"]
+    rgb = np.stack([_blobs(48, seed=s) for s in range(3)], axis=-1)
+    out = deblur(rgb, method=method, axes="YXS", device="cpu")
+    assert out.shape == rgb.shape
+    stack = np.stack([_blobs(48, seed=s) for s in range(2)])
+    assert deblur(stack, method=method, axes="ZYX", device="cpu").shape == stack.shape
+
+
+@pytest.mark.skipif(not BUNDLED, reason=f"{DEFAULT_PSF_AWARE} is not bundled")
+def test_auto_with_a_psf_resolves_to_the_psf_aware_network():
+    method = MethodSpec("auto", psf="gaussian:1.6").check().resolve()
+    assert method.name == DEFAULT_PSF_AWARE
+    assert method.parameters["card"]["sha256"] == BUNDLED_WEIGHTS[DEFAULT_PSF_AWARE].sha256
+    assert MethodSpec("auto").resolve().name != DEFAULT_PSF_AWARE
+    with pytest.raises(ValueError, match="needs a PSF"):
+        MethodSpec(DEFAULT_PSF_AWARE).check()
+
+
+HELD_OUT = SHARED / "fluorescence_cellprofiler_examples_extra" / "test" / "sbs_transfluor_gfp"
+
+
+@pytest.mark.skipif(not BUNDLED, reason=f"{DEFAULT_PSF_AWARE} is not bundled")
+@pytest.mark.skipif(not HELD_OUT.is_dir(), reason="needs ../shared/data (held-out set)")
+def test_bundled_weights_beat_wiener_on_a_held_out_set():
+    import tifffile
+
+    sharp = tifffile.imread(sorted(HELD_OUT.glob("*.TIF"))[0])[128:320, 128:320]
+    blurred = degrade(sharp, "A", seed=0)
+    psf = protocol_psf("A")
+    net = deblur(blurred, method=MethodSpec("auto", psf=psf), device="cpu")
+    best_wiener = max(
+        evaluate(deblur(blurred, method="wiener", psf=psf, balance=b, device="cpu"), sharp,
+                 border=16)["psnr"]
+        for b in (0.002, 0.005, 0.01, 0.02)
+    )
+    assert evaluate(net, sharp, border=16)["psnr"] > best_wiener
