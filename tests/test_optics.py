@@ -4,6 +4,8 @@ from scipy import ndimage
 
 from napari_microdeblur.core.optics import confocal_psf, widefield_psf
 
+pytest.importorskip("psfmodels")  # the optional extra [optics]
+
 OIL = dict(na=1.4, wavelength=0.52, pixel=0.065)
 
 

@@ -149,7 +149,26 @@ def test_parse_psf_forms_and_errors():
         psfs.astigmatic_psf(0.8, 2.5, 30)
 
 
+def test_optics_without_psfmodels_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psfmodels", None)  # import psfmodels now fails
+    with pytest.raises(ImportError, match=r"napari-microdeblur\[optics\]"):
+        psfs.parse_psf("widefield:na=1.3,wavelength=0.61,pixel=0.1")
+    with pytest.raises(ValueError, match="na is 1.6"):  # ranges are checked all the same
+        psfs.parse_psf("widefield:na=1.6,wavelength=0.61,pixel=0.1")
+    from napari_microdeblur.cli import main
+
+    tifffile.imwrite(tmp_path / "in.tif", np.ones((48, 48), np.float32))
+    out = tmp_path / "out.tif"
+    args = ["deblur", str(tmp_path / "in.tif"), "-o", str(out), "--method", "wiener"]
+    assert main([*args, "--psf", "widefield:na=1.3,wavelength=0.61,pixel=0.1"]) == 2
+    assert "pip install 'napari-microdeblur[optics]'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_parse_psf_optics_forms_match_core_optics():
+    pytest.importorskip("psfmodels")
     from napari_microdeblur.core import optics
 
     spec = "widefield:na=1.4,wavelength=0.52,pixel=0.065,ni=1.515,ns=1.33,depth=5,defocus=0.3"

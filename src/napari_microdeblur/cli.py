@@ -583,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("microdeblur: interrupted; no partial output was left", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UserError, ValueError, TypeError, OSError) as error:
+    # ImportError: an optional extra (psfmodels for --psf widefield:...) is not installed
+    except (UserError, ValueError, TypeError, OSError, ImportError) as error:
         return _fail(str(error))
 
 

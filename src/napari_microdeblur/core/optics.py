@@ -190,9 +190,9 @@ def widefield_psf(
     (the 2D PSF is that plane; a 3D one is centred on it), ``size`` the lateral side in pixels and
     ``dz`` the z step of an ``nz``-plane stack.
     """
-    psfmodels = _psfmodels()
     p = _optics(na, {"wavelength": wavelength}, pixel, ni, ns, depth, defocus)
     zv = _z_positions(nz, dz, p)
+    psfmodels = _psfmodels()
 
     def model(z, side):
         return psfmodels.make_psf(
@@ -224,7 +224,6 @@ def confocal_psf(
     Stokes shift, slightly pessimistic); ``pinhole`` is the pinhole diameter in Airy units
     (1.0 is the usual setting). Other arguments as ``widefield_psf``.
     """
-    psfmodels = _psfmodels()
     if excitation_wavelength is None:
         excitation_wavelength = wavelength
     p = _optics(
@@ -236,6 +235,7 @@ def confocal_psf(
     if pinhole > 50:  # psfmodels treats 50 AU and more as no pinhole at all
         raise ValueError(f"pinhole is {pinhole!r}; accepted: the diameter in Airy units, 0 to 50")
     zv = _z_positions(nz, dz, p)
+    psfmodels = _psfmodels()
 
     def model(z, side):
         # psfmodels' pinhole_au is the radius in units of 0.61 wavelength / NA, i.e. diameter in AU.
