@@ -21,7 +21,8 @@ import numpy as np
 import tifffile
 import torch
 
-from napari_microdeblur.core import weights
+from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
+from napari_microdeblur.core.checkpoint import load_model
 from napari_microdeblur.core.inference import auto_precision, deblur
 
 SAMPLE = (
@@ -72,7 +73,7 @@ def model_gmacs_per_mp(model, channels: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--models", default=",".join(weights.BUNDLED_WEIGHTS))
+    parser.add_argument("--models", default=",".join(BUNDLED_WEIGHTS))
     parser.add_argument("--json")
     args = parser.parse_args()
     device = torch.device("cpu")
@@ -80,7 +81,7 @@ def main() -> None:
     peaks = {p: conv_peak(p) for p in sorted({"float32", fast})}
     rows = []
     for name in [m for m in args.models.split(",") if m]:
-        model, card = weights.load_model(name)
+        model, card = load_model(name)
         rgb = card.in_channels == 3
         image = mosaic(args.size, rgb)
         axes = "YXS" if rgb else "YX"

@@ -60,9 +60,9 @@ def make_net(name: str):
             torch.nn.Conv2d(64, 1, 3, padding=1),
         ).eval()
         return net, 3, 1
-    from napari_microdeblur.core import weights
+    from napari_microdeblur.core.checkpoint import load_model
 
-    model, card = weights.load_model(name)
+    model, card = load_model(name)
     return model.eval(), int(model.receptive_field), card.in_channels
 
 

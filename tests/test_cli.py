@@ -190,24 +190,25 @@ def tiny_gran_weights(tmp_path):
 
 def test_deblur_with_a_weights_file_matches_the_python_api(tmp_path, blurred_file,
                                                            tiny_gran_weights):
-    from napari_microdeblur.core import weights
+    from napari_microdeblur.core.checkpoint import load_model
 
     blurred, _ = blurred_file
     out = tmp_path / "net.tif"
     assert main(["deblur", str(blurred), "-o", str(out), "--method", "gran", "--weights",
                  str(tiny_gran_weights), "--tile", "64", "--device", "cpu", "-q"]) == 0
-    model, _ = weights.load_model(tiny_gran_weights)
+    model, _ = load_model(tiny_gran_weights)
     expected = deblur(tifffile.imread(blurred), method=model, tile=64, device="cpu")
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-4)
 
 
 def test_bundled_name_is_found_and_listed(tmp_path, blurred_file, tiny_gran_weights,
                                           monkeypatch, capsys):
-    from napari_microdeblur.core import weights
+    from napari_microdeblur.core import bundled
+    from napari_microdeblur.core.checkpoint import sha256_file
 
-    monkeypatch.setattr("napari_microdeblur.core.bundled.WEIGHTS_DIR", tiny_gran_weights.parent)
-    monkeypatch.setitem(weights.BUNDLED_WEIGHTS, "gran.test_v1", weights.BundledWeights(
-        file=tiny_gran_weights.name, sha256=weights.sha256_file(tiny_gran_weights),
+    monkeypatch.setattr(bundled, "WEIGHTS_DIR", tiny_gran_weights.parent)
+    monkeypatch.setitem(bundled.BUNDLED_WEIGHTS, "gran.test_v1", bundled.BundledWeights(
+        file=tiny_gran_weights.name, sha256=sha256_file(tiny_gran_weights),
         license="BSD-3-Clause", description="tiny random GRAN for tests"))
     assert main(["methods"]) == 0
     listing = capsys.readouterr().out

@@ -23,11 +23,12 @@ from qtpy.QtWidgets import (
     QTableWidget,
 )
 
-from napari_microdeblur.core import data, weights
+from napari_microdeblur.core import data
+from napari_microdeblur.core.bundled import BundledWeights
+from napari_microdeblur.core.checkpoint import load_model, save_weights, sha256_file
 from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.metrics import evaluate
 from napari_microdeblur.core.registry import build_model, get_arch
-from napari_microdeblur.core.weights import BundledWeights, save_weights, sha256_file
 
 PLUGIN = "napari-microdeblur"
 CARD = {
@@ -218,7 +219,7 @@ def test_deblur_dock_passes_tv_weight_and_precision(make_napari_viewer, qtbot, g
     run = w.run()
     wait_run(qtbot, run)
     assert run.layer.metadata["microdeblur"]["parameters"]["precision"] == "float32"
-    model, _ = weights.load_model(gran_file)
+    model, _ = load_model(gran_file)
     expected = deblur(layer.data, method=model, precision="float32", device="cpu")
     np.testing.assert_allclose(run.layer.data, expected, rtol=1e-5, atol=1e-4)
 
@@ -670,7 +671,7 @@ def test_mismatched_shapes_are_reported(make_napari_viewer, notes, qtbot, fluo_u
 def tiny_session_model(gran_file):
     from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
 
-    model, card = weights.load_model(gran_file)
+    model, card = load_model(gran_file)
     SESSION_MODELS.add(SessionModel("tiny_gran", model, card, "loaded"))
     return "tiny_gran"
 
@@ -708,7 +709,7 @@ def test_finetune_three_steps_then_save(make_napari_viewer, qtbot, tiny_session_
     assert w.save_button.isEnabled()
     saved = w.save(tmp_path / "mine")
     assert saved == tmp_path / "mine.safetensors"
-    model, card = weights.load_model(saved)
+    model, card = load_model(saved)
     assert card.arch == "gran" and "fine-tuned on layer 'stack'" in card.training_data
     assert card.sha256 == w.outcome.card.sha256  # the file is the checkpoint itself
     # the new method deblurs from the Deblur dock, its sha256 recorded
@@ -929,14 +930,14 @@ def test_figure_event_loop_during_2048_deblur(make_napari_viewer, qtbot, tmp_pat
     image = np.block([[planes[0], planes[1]], [planes[2], planes[3]]])  # 2048 x 2048 uint8
     name = __import__("os").environ.get("MICRODEBLUR_MODEL")
     if name:  # real default weights, when they exist
-        model, card = weights.load_model(name)
+        model, card = load_model(name)
     else:  # no default weights yet: a gray GRAN of 8 residual blocks, 32 features, random
         torch.manual_seed(0)
         model = build_model("gran", {"in_channels": 1, "out_channels": 1, "n_feats": 32,
                                      "n_resblocks": 8})
         path = tmp_path / "gran_f32_b8.safetensors"
         save_weights(model, path, CARD)
-        model, card = weights.load_model(path)
+        model, card = load_model(path)
         name = "gran 32 features x 8 blocks (random weights)"
     SESSION_MODELS.add(SessionModel(name, model, card, "loaded"))
     threads = torch.get_num_threads()
@@ -1026,7 +1027,7 @@ def test_screenshot_finetune_dock(make_napari_viewer, qtbot, tmp_path):
                                  "n_resblocks": 2, "use_grab": False})
     path = tmp_path / "small_gran.safetensors"
     save_weights(model, path, {**CARD, "training_data": "none (untrained start)"})
-    model, card = weights.load_model(path)
+    model, card = load_model(path)
     SESSION_MODELS.add(SessionModel("small gran (untrained)", model, card, "loaded"))
     viewer = make_napari_viewer(show=True)
     viewer.open_sample(PLUGIN, "fluo_stack_pair")
