@@ -175,34 +175,21 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))
             return None
-        self.own_worker(run.worker)
-        self.run_handle = self.last_run = run
-        self.controls.set_running(True)
+        self.track_run(run)
         self.status_label.setText(f"deblurring {req.source_name} with {req.label}...")
         return run
 
     def cancel(self) -> None:
-        if self.run_handle is not None:
-            self.run_handle.cancel()
-            if not self.closed:
-                self.status_label.setText("cancelling after the current tile...")
+        self.cancel_run()
 
     def _run_done(self, run: DeblurRun) -> None:
-        if run is self.run_handle:
-            self.run_handle = None
-        if self.closed:
+        if not self.run_finished(run) or run.layer is None:
             return
-        self.controls.set_done(run.layer is not None)
-        if run.layer is not None:
-            meta = run.layer.metadata["microdeblur"]
-            self.status_label.setText(
-                f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
-                f"(tile {meta['tile']}, overlap {meta['overlap']})"
-            )
-        elif run.error is not None:
-            self.status_label.setText(f"failed: {describe_error(run.error)}")
-        else:
-            self.status_label.setText("cancelled; no layer added")
+        meta = run.layer.metadata["microdeblur"]
+        self.status_label.setText(
+            f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
+            f"(tile {meta['tile']}, overlap {meta['overlap']})"
+        )
 
     def release_viewer(self) -> None:
         self.method.release()

@@ -432,9 +432,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             job=iter_focus_job, job_args=(selection,), layer=focus_deblurred_layer,
             description=f"Deblurring soft {unit} of {req.source_name} [{req.label}]",
         ).start()
-        self.own_worker(run.worker)
-        self.run_handle = self.last_run = run
-        self.controls.set_running(True)
+        self.track_run(run)
         self.score_button.setEnabled(False)
         self.status_label.setText(
             f"deblurring {n_soft} soft {self.unit} of {req.source_name} with {req.label}...")
@@ -449,30 +447,21 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if self._score_worker is not None and self.run_handle is None:
             self._score_worker.quit()
             return
-        if self.run_handle is not None:
-            self.run_handle.cancel()
-            if not self.closed:
-                self.status_label.setText("cancelling after the current tile...")
+        self.cancel_run()
 
     def _run_done(self, run: DeblurRun) -> None:
-        if run is self.run_handle:
-            self.run_handle = None
-        if self.closed:
+        if not self.run_finished(run):
             return
-        self.controls.set_done(run.layer is not None)
         self.score_button.setEnabled(True)
-        if run.layer is not None:
-            meta = run.layer.metadata["microdeblur"]
-            focus = meta["focus"]
-            self.status_label.setText(
-                f"added {run.layer.name!r}: {focus['deblurred']} of {focus['units']} "
-                f"{'tiles' if focus['focus_tile'] else 'slices'} deblurred in "
-                f"{meta['seconds']:.1f} s on {meta['device']}"
-            )
-        elif run.error is not None:
-            self.status_label.setText(f"failed: {describe_error(run.error)}")
-        else:
-            self.status_label.setText("cancelled; no layer added")
+        if run.layer is None:
+            return
+        meta = run.layer.metadata["microdeblur"]
+        focus = meta["focus"]
+        self.status_label.setText(
+            f"added {run.layer.name!r}: {focus['deblurred']} of {focus['units']} "
+            f"{'tiles' if focus['focus_tile'] else 'slices'} deblurred in "
+            f"{meta['seconds']:.1f} s on {meta['device']}"
+        )
 
     def release_viewer(self) -> None:
         self._threshold_timer.stop()

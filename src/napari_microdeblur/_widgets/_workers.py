@@ -115,11 +115,40 @@ class WorkerOwnerMixin:
 
 
 class RunDockMixin:
-    """For docks that start a ``DeblurRun`` as ``self.run_handle`` (Deblur, Focus QC): a closed
-    dock's run adds no layer, and tile progress goes to ``self.progress_bar``. List it before
-    ``WorkerOwnerMixin`` among the bases."""
+    """For docks that start a ``DeblurRun`` as ``self.run_handle`` (Deblur, Focus QC) with
+    ``self.controls`` (``_panels.RunControls``): a closed dock's run adds no layer, and tile
+    progress goes to ``self.progress_bar``. List it before ``WorkerOwnerMixin`` among the
+    bases."""
 
     run_handle = None
+    last_run = None
+
+    def track_run(self, run) -> None:
+        """Own a started run; Cancel stops it, its end resets the controls."""
+        self.own_worker(run.worker)
+        self.run_handle = self.last_run = run
+        self.controls.set_running(True)
+
+    def cancel_run(self) -> None:
+        if self.run_handle is not None:
+            self.run_handle.cancel()
+            if not self.closed:
+                self.status_label.setText("cancelling after the current tile...")
+
+    def run_finished(self, run) -> bool:
+        """Forget a finished run and reset the controls; says why when no layer was added.
+        False when the dock is closed (nothing to show)."""
+        from ._feedback import describe_error
+
+        if run is self.run_handle:
+            self.run_handle = None
+        if self.closed:
+            return False
+        self.controls.set_done(run.layer is not None)
+        if run.layer is None:
+            self.status_label.setText(f"failed: {describe_error(run.error)}"
+                                      if run.error is not None else "cancelled; no layer added")
+        return True
 
     def quit_workers(self) -> None:  # also cancel the run so that it adds no layer
         if self.run_handle is not None:
