@@ -167,6 +167,10 @@ def test_cli_writes_the_psf_and_refuses_to_overwrite(tmp_path, capsys):
     psf, _ = psf_from_beads(image)
     np.testing.assert_array_equal(tifffile.imread(out), psf)
     # the written PSF is a --psf for deblur
+    deblurred = tmp_path / "deblurred.tif"
+    assert main(["deblur", str(beads), "-o", str(deblurred), "--method", "wiener", "--psf",
+                 str(out), "--device", "cpu", "-q"]) == 0  # fmt: skip
+    assert tifffile.imread(deblurred).shape == image.shape
     assert main(["psf-from-beads", str(beads), "-o", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["psf-from-beads", str(beads), "-o", str(out), "--overwrite", "-q",
