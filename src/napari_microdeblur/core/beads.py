@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -143,7 +143,7 @@ def psf_from_beads(
     if threshold is None:
         height = _THRESHOLD_SIGMAS * noise
     else:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        if isinstance(threshold, bool) or not isinstance(threshold, Real):
             raise TypeError(f"threshold is {threshold!r}; accepted: None or a number > 0")
         height = float(threshold)
         if not (math.isfinite(height) and height > 0):
