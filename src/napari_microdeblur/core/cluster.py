@@ -42,13 +42,13 @@ def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:
     """(MethodSpec, TilingSpec) from either form, checked before any task is sent."""
     from .inference import split_options
 
-    if not isinstance(method, MethodSpec) or tiling is None:
-        if isinstance(method, MethodSpec) or not isinstance(method, str):
-            raise TypeError("give method=MethodSpec(...) with tiling=TilingSpec(...), or a "
-                            "method name with keyword options")
+    if tiling is None:
         method, tiling = split_options(method, **options)
     elif options:
-        raise TypeError(f"unexpected options {sorted(options)} next to a MethodSpec")
+        raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
+    if not isinstance(method, MethodSpec):
+        raise TypeError(f"method is a {type(method).__name__}; on a cluster give a method name "
+                        "or a MethodSpec (workers resolve it; a loaded network is not sent)")
     return method.check(), tiling.check()
 
 
