@@ -447,6 +447,24 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
 
 
+def _add_watch_command(sub) -> None:
+    p = sub.add_parser(
+        "watch", help="deblur files as they appear in a folder, only those out of focus")
+    p.add_argument("input_dir")
+    p.add_argument("output_dir")
+    p.add_argument("--threshold", type=float, help="deblur files whose focus score is below T")
+    p.add_argument("--calibrate", metavar="GOOD_DIR",
+                   help="set the threshold from known-good images (see --percentile)")
+    p.add_argument("--percentile", type=float, default=5.0,
+                   help="with --calibrate: this percentile of the good images' scores")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
+    p.add_argument("--settle", type=float, default=2.0,
+                   help="a file is complete once unchanged for this many seconds")
+    p.add_argument("--once", action="store_true", help="process what is there, then exit")
+    _add_method_options(p)
+    p.set_defaults(func=cmd_watch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
@@ -497,21 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one JSON object: 'score' (2D) or 'scores' (per slice, in order)")
     p.set_defaults(func=cmd_focus)
 
-    p = sub.add_parser(
-        "watch", help="deblur files as they appear in a folder, only those out of focus")
-    p.add_argument("input_dir")
-    p.add_argument("output_dir")
-    p.add_argument("--threshold", type=float, help="deblur files whose focus score is below T")
-    p.add_argument("--calibrate", metavar="GOOD_DIR",
-                   help="set the threshold from known-good images (see --percentile)")
-    p.add_argument("--percentile", type=float, default=5.0,
-                   help="with --calibrate: this percentile of the good images' scores")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
-    p.add_argument("--settle", type=float, default=2.0,
-                   help="a file is complete once unchanged for this many seconds")
-    p.add_argument("--once", action="store_true", help="process what is there, then exit")
-    _add_method_options(p)
-    p.set_defaults(func=cmd_watch)
+    _add_watch_command(sub)
 
     add_training_commands(sub)
     add_psf_commands(sub)
