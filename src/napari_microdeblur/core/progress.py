@@ -102,14 +102,3 @@ class SelectiveProgress:
     unit: tuple[int, ...]
     unit_done: int
     units: int
-
-
-@dataclass(frozen=True)
-class FileDone:
-    """One file of a cluster batch, deblurred."""
-
-    input: str
-    output: str
-    shape: tuple[int, ...]
-    seconds: float
-    worker_pid: int
