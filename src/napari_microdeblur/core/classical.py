@@ -2,24 +2,58 @@
 and Wiener-Hunt, in torch, on the device where the input tensor lives.
 
 FFT convolution assumes a periodic image, which would couple the left edge to the right one.
-Both methods therefore extend the image first, by at least the PSF's side on every spatial axis,
-with its half-sample symmetric mirror (scipy.ndimage's ``'reflect'``, the boundary that
-``degrade`` blurs with) to a whole number of mirror periods, run the FFT on the extended array
-and crop back, so the border of the result is restored as well as its interior.
+Both methods therefore extend the image first, on every axis the PSF blurs along: ``margin``
+pixels of its half-sample symmetric mirror on each side (scipy.ndimage's ``'reflect'``, the
+boundary that ``degrade`` blurs with), then a smooth cosine cross-fade from the mirror of the
+right edge to the mirror of the left one, so the periodic FFT domain has no jump anywhere, and
+as long as makes the whole a fast FFT length. The FFT runs on the extended array and the
+result is cropped back, so the border of the result is restored as well as its interior. A jump
+at the wrap-around (plain zero or periodic padding) would ring tens of pixels into the image
+under a disk PSF; beyond a margin of ``psf_halo`` the fill no longer matters (the tests measure
+both).
+
+Speed: real-to-real transforms over the blurred axes only, FFT lengths with factors 2, 3, 5, 7,
+float32 (float64 for float64 input), the PSF's transfer function cached per FFT shape (tiles
+of one image share it), and the Richardson-Lucy loop updating four preallocated buffers in
+place. ``plan_fft_tile`` says whether an image fits a memory budget whole (one FFT, no seams)
+or which tile to cut it into.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from numbers import Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-__all__ = ["richardson_lucy", "wiener", "psf_halo"]
+__all__ = [
+    "richardson_lucy",
+    "wiener",
+    "psf_halo",
+    "AxisExtension",
+    "extension_plan",
+    "extend",
+    "crop",
+    "fast_length",
+    "fft_working_bytes",
+    "plan_fft_tile",
+    "transfer_cache",
+    "FFT_MEMORY_BUDGET",
+]
 
 _TV_EPS = 1e-3  # |grad u| floor, relative to the image maximum (RL works on u / max)
 _MIN_HALO = 32  # see psf_halo
+_MIN_FADE = 16  # shortest cross-fade between the two mirrors (pixels)
+# Buffers the Richardson-Lucy loop holds, in units of one real array of the FFT shape: data,
+# estimate, ratio, spectrum (half a complex array = 1), transfer function (1) and the copy of
+# the spectrum a complex-to-real FFT makes.
+_RL_ARRAYS = 6
+FFT_MEMORY_BUDGET = 2 * 1024**3  # bytes of FFT working set below which an image runs whole
 
 
 # ----------------------------------------------------------------------------- checks
@@ -88,59 +122,260 @@ def _psf_tensor(psf, x: torch.Tensor, nsp: int) -> torch.Tensor:
     return (p / total).to(device=x.device, dtype=_compute_dtype(x))
 
 
-# ----------------------------------------------------------------------------- padding and FFT
+def _check_number(value, name: str, accepted: str, ok) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} is {value!r}; accepted: {accepted}")
+    v = float(value)
+    if not (math.isfinite(v) and ok(v)):
+        raise ValueError(f"{name} is {value!r}; accepted: {accepted}")
+    return v
 
 
-def _pad_plan(spatial: tuple[int, ...], psf_shape: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(before, after) per axis: a whole number of mirror periods, at least the PSF side each way.
+def _check_shape(value, name: str) -> tuple[int, ...]:
+    shape = tuple(value) if isinstance(value, (tuple, list)) else None
+    if (
+        shape is None
+        or len(shape) not in (2, 3)
+        or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape)
+    ):
+        raise ValueError(f"{name} is {value!r}; accepted: 2 or 3 positive integers")
+    return tuple(int(s) for s in shape)
 
-    The half-sample symmetric extension of a length-n signal is periodic with period 2n and has
-    no jump anywhere, so an FFT domain of exactly m * 2n samples sees a seamless image: circular
-    convolution on it equals convolution with scipy's 'reflect' boundary, and no wrap-around
-    junction rings into the result (a padding of arbitrary length would leave one, which a
-    disk PSF's deconvolution spreads tens of pixels into the image).
+
+# ----------------------------------------------------------------------------- extension
+
+
+def psf_halo(psf) -> tuple[int, ...]:
+    """Overlap per spatial axis that a tiler needs for deconvolution with ``psf``.
+
+    Deconvolution is not local to the PSF's footprint: the inverse of a blur (Wiener's filter, or
+    RL's chain of convolutions) reaches further than the PSF, most of all for sharp-edged PSFs
+    whose transfer function has zeros (a defocus disk). Measured on a 256 x 256 EPFL FIB-SEM crop,
+    the tiled-minus-whole difference at a seam on the [0, 1] scale with 32 px overlap is about
+    3e-6 (protocol A), 4e-5 (B) and 3e-5 (C) for RL 50 iterations and below 5e-4 for Wiener with
+    balance 0.01, but 4e-2 for the disk with only 8 px. So: twice the PSF half-size, at least
+    32 px. Axes where the PSF has size 1 couple nothing and need no overlap.
     """
+    if isinstance(psf, torch.Tensor):
+        shape = tuple(psf.shape)
+    elif isinstance(psf, np.ndarray):
+        shape = psf.shape
+    elif isinstance(psf, (tuple, list)):
+        shape = tuple(psf)  # a PSF's shape is enough
+    else:
+        raise TypeError(
+            f"psf is a {type(psf).__name__}; accepted: numpy.ndarray, torch.Tensor or its shape"
+        )
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"psf has shape {shape}; accepted: a non-empty 2D or 3D PSF")
+    return tuple(0 if k == 1 else max(_MIN_HALO, 2 * (k // 2)) for k in shape)
+
+
+def _margins(psf_shape: tuple[int, ...]) -> tuple[int, ...]:
+    return psf_halo(psf_shape)
+
+
+def fast_length(n: int) -> int:
+    """The smallest length >= n whose only prime factors are 2, 3, 5 and 7 (fast FFTs)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n is {n!r}; accepted: a positive integer")
+    m = int(n)
+    while True:
+        rest = m
+        for p in (2, 3, 5, 7):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return m
+        m += 1
+
+
+class AxisExtension(NamedTuple):
+    """How one spatial axis is extended: ``before`` + n + ``after`` samples, of which ``margin``
+    on each side are the plain mirror and the rest a cross-fade between the two mirrors."""
+
+    before: int
+    after: int
+    margin: int
+
+
+def extension_plan(spatial, psf_shape) -> tuple[AxisExtension, ...]:
+    """The extension of an image of ``spatial`` shape for FFT deconvolution with a PSF of
+    ``psf_shape``: ``psf_halo`` of mirror per side (where deconvolution still reaches), then a
+    cross-fade of at least _MIN_FADE px, to a fast FFT length. Axes the PSF does not blur
+    (size 1) are not extended and not transformed."""
+    spatial = _check_shape(spatial, "spatial")
+    psf_shape = _check_shape(psf_shape, "psf_shape")
+    if len(spatial) != len(psf_shape):
+        raise ValueError(
+            f"psf_shape {psf_shape} has {len(psf_shape)} axes but spatial {spatial} has "
+            f"{len(spatial)}; accepted: the same number"
+        )
     plan = []
-    for n, k in zip(spatial, psf_shape):
-        periods = -(-(n + 2 * k) // (2 * n))  # ceil
-        extra = 2 * n * periods - n
-        plan.append((extra // 2, extra - extra // 2))
-    return plan
+    for n, margin in zip(spatial, _margins(psf_shape)):
+        if margin == 0:
+            plan.append(AxisExtension(0, 0, 0))
+            continue
+        extra = fast_length(n + 2 * margin + _MIN_FADE) - n
+        plan.append(AxisExtension(extra // 2, extra - extra // 2, margin))
+    return tuple(plan)
 
 
-def _symmetric_pad(t: torch.Tensor, plan: list[tuple[int, int]]) -> torch.Tensor:
-    # Index arithmetic instead of F.pad: works for pads larger than the image (F.pad's reflect
-    # needs pad < size) and repeats the edge pixel like scipy.ndimage's 'reflect'.
+def _fft_shape(spatial: tuple[int, ...], plan: Sequence[AxisExtension]) -> tuple[int, ...]:
+    return tuple(n + e.before + e.after for n, e in zip(spatial, plan))
+
+
+def _mirror_index(positions: torch.Tensor, n: int) -> torch.Tensor:
+    """Index into a length-n axis of its half-sample symmetric, 2n-periodic extension."""
+    idx = positions % (2 * n)
+    return torch.where(idx >= n, 2 * n - 1 - idx, idx)
+
+
+def extend(t: torch.Tensor, plan: Sequence[AxisExtension]) -> torch.Tensor:
+    """``t`` (..., *spatial) extended along its last len(plan) axes as ``plan`` says."""
     nsp = len(plan)
-    for i, (before, after) in enumerate(plan):
+    for i, e in enumerate(plan):
+        fill = e.before + e.after
+        if fill == 0:
+            continue
         axis = t.ndim - nsp + i
         n = t.shape[axis]
-        idx = torch.arange(-before, n + after, device=t.device) % (2 * n)
-        idx = torch.where(idx >= n, 2 * n - 1 - idx, idx)
-        t = t.index_select(axis, idx)
+        # fill[j] follows the image end circularly: right mirror x[n-1-j] fading into the
+        # left mirror x[fill-1-j], which meets the image start on the other side
+        j = torch.arange(fill, device=t.device)
+        right = t.index_select(axis, _mirror_index(n + j, n))
+        left = t.index_select(axis, _mirror_index(j - fill, n))
+        fade = fill - 2 * e.margin
+        ramp = ((j - e.margin).clamp(0, fade).to(torch.float64) + 0.5) / fade
+        w = (0.5 - 0.5 * torch.cos(math.pi * ramp.clamp(max=1.0)))
+        w[j < e.margin] = 0.0
+        w[j >= fill - e.margin] = 1.0
+        w = w.to(t.dtype).reshape([-1 if d == axis else 1 for d in range(t.ndim)])
+        filled = torch.lerp(right, left, w)
+        t = torch.cat([filled.narrow(axis, e.after, e.before), t, filled.narrow(axis, 0, e.after)],
+                      dim=axis)
     return t
 
 
-def _crop(t: torch.Tensor, plan: list[tuple[int, int]], spatial: tuple[int, ...]) -> torch.Tensor:
-    index = (Ellipsis,) + tuple(slice(b, b + n) for (b, _), n in zip(plan, spatial))
+def crop(t: torch.Tensor, plan: Sequence[AxisExtension], spatial) -> torch.Tensor:
+    """The image region of an array extended by ``extend``."""
+    index = (Ellipsis,) + tuple(slice(e.before, e.before + n) for e, n in zip(plan, spatial))
     return t[index]
 
 
-def _otf(psf: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Transfer function on ``shape``: the PSF zero-padded with its centre (k // 2) rolled to 0."""
-    big = torch.zeros(shape, dtype=psf.dtype, device=psf.device)
-    big[tuple(slice(0, k) for k in psf.shape)] = psf
-    big = torch.roll(big, shifts=tuple(-(k // 2) for k in psf.shape), dims=tuple(range(psf.ndim)))
-    return torch.fft.rfftn(big)
+# the names an architecture's physics step (archs.wiener_unet) imports
+_pad_plan, _symmetric_pad, _crop = extension_plan, extend, crop
 
 
-def _fft_dims(nsp: int) -> tuple[int, ...]:
-    return tuple(range(-nsp, 0))
+# ----------------------------------------------------------------------------- transfer functions
 
 
-def _convolve(u: torch.Tensor, otf: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    dims = _fft_dims(len(shape))
-    return torch.fft.irfftn(torch.fft.rfftn(u, dim=dims) * otf, s=shape, dim=dims)
+class TransferCache:
+    """The transfer functions of recent PSFs, keyed by the PSF's values and the FFT shape, so
+    the tiles of one image (and repeated runs) transform the PSF once. Holds at most
+    ``max_bytes``; a larger transfer function is built for its call and not kept."""
+
+    def __init__(self, max_bytes: int = 256 * 1024**2):
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+    def get(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if key in self._entries:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        self.misses += 1
+        value = build()
+        size = value.numel() * value.element_size()
+        if size <= self.max_bytes:
+            self._entries[key] = value
+            while sum(v.numel() * v.element_size() for v in self._entries.values()) > (
+                self.max_bytes
+            ):
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.hits = self.misses = 0
+
+
+transfer_cache = TransferCache()
+
+
+def _psf_key(p: torch.Tensor) -> tuple:
+    digest = hashlib.blake2b(p.cpu().numpy().tobytes(), digest_size=16).hexdigest()
+    return (digest, tuple(p.shape), p.dtype, str(p.device))
+
+
+def _fft_dims(psf_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """The tensor dims to transform: the spatial axes the PSF blurs along."""
+    nsp = len(psf_shape)
+    return tuple(ndim - nsp + d for d, k in enumerate(psf_shape) if k > 1)
+
+
+def _otf(p: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Transfer function on ``shape`` over the blurred axes, size 1 on the others: the PSF
+    zero-padded with its centre (k // 2) rolled to 0."""
+    blurred = [d for d, k in enumerate(p.shape) if k > 1]
+    big_shape = tuple(shape[d] if d in blurred else 1 for d in range(p.ndim))
+    big = torch.zeros(big_shape, dtype=p.dtype, device=p.device)
+    big[tuple(slice(0, k) for k in p.shape)] = p
+    big = torch.roll(big, shifts=tuple(-(k // 2) for k in p.shape), dims=tuple(range(p.ndim)))
+    return torch.fft.rfftn(big, dim=blurred) if blurred else big.to(_complex(p.dtype))
+
+
+def _complex(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def _cached_otf(p: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    return transfer_cache.get(("otf", *_psf_key(p), shape), lambda: _otf(p, shape))
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def fft_working_bytes(image_shape, psf_shape, *, itemsize: int = 4) -> int:
+    """Bytes the Richardson-Lucy loop holds for one image (or tile) of ``image_shape``."""
+    shape = _fft_shape(_check_shape(image_shape, "image_shape"),
+                       extension_plan(image_shape, psf_shape))
+    return _RL_ARRAYS * itemsize * math.prod(shape)
+
+
+def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None) -> tuple[int, ...]:
+    """The tile for FFT deconvolution of an image: the image itself when its working set fits
+    ``budget_bytes`` (default FFT_MEMORY_BUDGET), otherwise the largest tile that fits, evened
+    out so the tiles (overlapping by ``psf_halo``) cover the image with little waste, and sized
+    so that the tile plus its extension is a fast FFT length."""
+    image_shape = _check_shape(image_shape, "image_shape")
+    psf_shape = _check_shape(psf_shape, "psf_shape")
+    budget = FFT_MEMORY_BUDGET if budget_bytes is None else budget_bytes
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
+        raise ValueError(f"budget_bytes is {budget_bytes!r}; accepted: a positive integer")
+    if fft_working_bytes(image_shape, psf_shape) <= budget:
+        return image_shape
+    halo = psf_halo(psf_shape)
+    tile = list(image_shape)
+    # shrink the longest axis (relative to its halo) until the working set fits
+    while fft_working_bytes(tuple(tile), psf_shape) > budget:
+        axis = max(range(len(tile)), key=lambda d: tile[d] / max(1, 4 * halo[d]))
+        if tile[axis] <= 4 * max(halo[axis], 1):
+            break  # smaller tiles would be mostly overlap: take the smallest sensible one
+        tile[axis] = max(4 * max(halo[axis], 1), int(tile[axis] * 0.8))
+    out = []
+    for n, t, h, e in zip(image_shape, tile, halo, extension_plan(tuple(tile), psf_shape)):
+        if t >= n:
+            out.append(n)
+            continue
+        count = math.ceil((n - 2 * h) / (t - 2 * h))  # tiles along this axis
+        even = math.ceil((n + (count - 1) * 2 * h) / count)
+        # grow to the fast length the extension would reach anyway (no extra FFT cost)
+        fast = fast_length(even + e.before + e.after) - (e.before + e.after) if h else even
+        out.append(min(n, max(even, fast if fast <= t else even)))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- total variation
@@ -167,13 +402,113 @@ def _tv_divergence(u: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
 # ----------------------------------------------------------------------------- methods
 
 
-def _check_number(value, name: str, accepted: str, ok) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} is {value!r}; accepted: {accepted}")
-    v = float(value)
-    if not (math.isfinite(v) and ok(v)):
-        raise ValueError(f"{name} is {value!r}; accepted: {accepted}")
-    return v
+class _MirrorConvolution:
+    """Convolution with the mirror boundary for a PSF symmetric along every blurred axis, on
+    the CPU: the discrete cosine transform (type II, orthonormal) diagonalises it exactly,
+    since the half-sample symmetric extension of the image is what that transform assumes.
+    The same result as the FFT on whole mirror periods (2n per axis) at the cost of a length-n
+    transform, with no padding; K is self-adjoint."""
+
+    def __init__(self, p: torch.Tensor, x: torch.Tensor):
+        self.axes = _fft_dims(tuple(p.shape), x.ndim)
+        spatial = tuple(x.shape[2:])
+        self.gain = transfer_cache.get(
+            ("dct", *_psf_key(p), spatial), lambda: _dct_transfer(p, spatial)
+        )
+        self.workers = max(1, torch.get_num_threads())
+
+    def extend(self, t: torch.Tensor) -> torch.Tensor:
+        return t  # the transform assumes the mirror: nothing to add
+
+    def crop(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def transform(self, t: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        """The orthonormal DCT-II (or its inverse) over the blurred axes, in a new tensor
+        (the inverse may reuse ``t``'s memory)."""
+        import scipy.fft
+
+        if not self.axes:  # a 1-pixel PSF: nothing to transform
+            return t.clone()
+        fn = scipy.fft.idctn if inverse else scipy.fft.dctn
+        # scipy's transforms run on the tensor's memory (no copy) and release the GIL
+        return torch.from_numpy(fn(t.numpy(), type=2, axes=self.axes, norm="ortho",
+                                   workers=self.workers, overwrite_x=inverse))
+
+    def filtered(self, u: torch.Tensor, gain: torch.Tensor, out: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        """The inverse transform of (gain * transform(u)), into ``out`` if given."""
+        result = self.transform(self.transform(u).mul_(gain), inverse=True)
+        return result if out is None else out.copy_(result)
+
+    def __call__(self, u: torch.Tensor, out: torch.Tensor, adjoint: bool = False) -> None:
+        self.filtered(u, self.gain, out)  # symmetric PSF: K^T = K
+
+
+class _PaddedConvolution:
+    """Convolution with the mirror boundary for any PSF, on any device: real FFTs of the image
+    extended by ``extension_plan`` (the mirror, then a cross-fade to a fast length)."""
+
+    def __init__(self, p: torch.Tensor, x: torch.Tensor):
+        self.spatial = tuple(x.shape[2:])
+        self.plan = extension_plan(self.spatial, tuple(p.shape))
+        self.shape = _fft_shape(self.spatial, self.plan)
+        self.axes = _fft_dims(tuple(p.shape), x.ndim)
+        self.sizes = [self.shape[d - x.ndim + len(self.shape)] for d in self.axes]
+        self.p = p
+        self.gain = _cached_otf(p, self.shape)
+        self._spectrum = None
+
+    def extend(self, t: torch.Tensor) -> torch.Tensor:
+        return extend(t, self.plan)
+
+    def crop(self, t: torch.Tensor) -> torch.Tensor:
+        return crop(t, self.plan, self.spatial)
+
+    def filtered(self, u: torch.Tensor, gain: torch.Tensor, out: torch.Tensor | None = None,
+                 adjoint: bool = False) -> torch.Tensor:
+        """The inverse FFT of (gain * FFT(u)) (conj(gain) if ``adjoint``), into ``out``."""
+        if not self.axes:  # a 1-pixel PSF: a constant gain
+            return torch.mul(u, gain.real, out=out)
+        spectrum = torch.fft.rfftn(u, dim=self.axes, out=self._spectrum)
+        if adjoint:  # conj(H) as conj(conj(S) * H): no conjugate copy of H
+            spectrum.conj_physical_().mul_(gain).conj_physical_()
+        else:
+            spectrum.mul_(gain)
+        self._spectrum = spectrum  # reused by the next call
+        return torch.fft.irfftn(spectrum, s=self.sizes, dim=self.axes, out=out)
+
+    def __call__(self, u: torch.Tensor, out: torch.Tensor, adjoint: bool = False) -> None:
+        self.filtered(u, self.gain, out, adjoint)
+
+
+def _is_mirror_symmetric(p: torch.Tensor) -> bool:
+    """Odd length and h(c - j) == h(c + j) on every axis the PSF blurs (c its centre)."""
+    tol = 1e-6 * float(p.max())
+    return all(
+        k == 1 or (k % 2 == 1 and float((p - p.flip(d)).abs().max()) <= tol)
+        for d, k in enumerate(p.shape)
+    )
+
+
+def _dct_transfer(p: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
+    """H[k] = sum_j h[j] prod_d cos(pi k_d j_d / n_d), j relative to the PSF's centre: the
+    PSF's transfer function on the 2n-periodic mirror domain at the DCT-II frequencies."""
+    h = p.to(torch.float64)
+    for d, (k, n) in enumerate(zip(p.shape, spatial)):
+        if k == 1:
+            continue
+        j = torch.arange(k, dtype=torch.float64, device=p.device) - k // 2
+        freq = torch.arange(n, dtype=torch.float64, device=p.device)
+        cosines = torch.cos(math.pi * freq[:, None] * j[None, :] / n)  # (n, k)
+        h = torch.tensordot(h, cosines, dims=([d], [1])).movedim(-1, d)
+    return h.to(p.dtype)
+
+
+def _convolution(p: torch.Tensor, x: torch.Tensor):
+    if x.device.type == "cpu" and _is_mirror_symmetric(p):
+        return _MirrorConvolution(p, x)
+    return _PaddedConvolution(p, x)
 
 
 @torch.no_grad()
@@ -202,26 +537,61 @@ def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.
     )
     eps = _check_number(eps, "eps", "a positive number (e.g. 1e-6)", lambda v: v > 0)
 
-    spatial = tuple(x.shape[2:])
-    plan = _pad_plan(spatial, tuple(p.shape))
-    y = _symmetric_pad(x.to(_compute_dtype(x)).clamp_min(0), plan)
-    shape = tuple(y.shape[2:])
-    dims = _fft_dims(nsp)
+    blur = _convolution(p, x)
+    y = blur.extend(x.to(_compute_dtype(x)).clamp_min(0))
     # RL is scale-equivariant; working on y / max makes eps and the TV floor relative.
-    scale = y.amax(dim=dims, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
-    y = y / scale
-    otf = _otf(p, shape)
-    otf_adj = otf.conj()
+    sdims = tuple(range(2, y.ndim))
+    scale = y.amax(dim=sdims, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
+    y.div_(scale)
     # A flat start: from any constant, the first iterate is the same (K^T y with K 1 = 1).
-    u = y.mean(dim=dims, keepdim=True).expand_as(y).clone()
+    u = torch.empty_like(y)
+    u.copy_(y.mean(dim=sdims, keepdim=True).expand_as(y))
+    ratio = torch.empty_like(y)
     for _ in range(iterations):
-        ratio = y / (_convolve(u, otf, shape).clamp_min(0) + eps)
-        update = _convolve(ratio, otf_adj, shape)
+        blur(u, out=ratio)
+        # FFT round-off can leave tiny negatives in K u
+        torch.div(y, ratio.clamp_min_(0).add_(eps), out=ratio)
+        blur(ratio, out=ratio, adjoint=True)
         if tv > 0 and tv_axes:
-            update = update / (1.0 - tv * _tv_divergence(u, tv_axes))
-        # FFT round-off can leave tiny negatives; RL iterates are non-negative by construction.
-        u = (u * update).clamp_min(0)
-    return (_crop(u, plan, spatial) * scale).to(x.dtype)
+            ratio.div_(1.0 - tv * _tv_divergence(u, tv_axes))
+        # RL iterates are non-negative by construction; round-off is clamped away
+        u.mul_(ratio).clamp_min_(0)
+    del ratio, y
+    # contiguous: a view would keep the whole extended array alive
+    return blur.crop(u.mul_(scale)).contiguous().to(x.dtype)
+
+
+def _laplacian_gain(shape: tuple[int, ...], blurred: list[int], half_last: bool, mirror: bool,
+                    dtype, device) -> torch.Tensor:
+    """|L|^2 of the discrete Laplacian, sum_d (2 - 2 cos w_d), the same as skimage's
+    uft.laplacian, over the blurred axes only: a (1, Y, X) PSF then deconvolves each plane on
+    its own instead of smoothing across planes that were never blurred together. ``mirror``:
+    at the DCT frequencies w = pi k / n; otherwise at the (r)FFT frequencies of ``shape``."""
+    out_shape = [1] * len(shape)
+    lap = torch.zeros((), dtype=dtype, device=device)
+    for d in blurred:
+        n = shape[d]
+        if mirror:
+            w = math.pi * torch.arange(n, dtype=dtype, device=device) / n
+        else:
+            freq = torch.fft.rfftfreq(n) if (half_last and d == blurred[-1]) else (
+                torch.fft.fftfreq(n))
+            w = 2 * math.pi * freq.to(device=device, dtype=dtype)
+        out_shape[d] = w.numel()
+        lap = lap + (2.0 - 2.0 * torch.cos(w)).reshape([-1 if i == d else 1
+                                                          for i in range(len(shape))])
+    return lap**2 if blurred else torch.zeros(out_shape, dtype=dtype, device=device)
+
+
+def _wiener_filter(p: torch.Tensor, blur, balance: float) -> torch.Tensor:
+    blurred = [d for d in range(p.ndim) if p.shape[d] > 1]
+    if isinstance(blur, _MirrorConvolution):
+        h = blur.gain  # real: the PSF is symmetric
+        lap2 = _laplacian_gain(h.shape, blurred, False, True, p.dtype, p.device)
+        return h / (h * h + balance * lap2)
+    lap2 = _laplacian_gain(blur.shape, blurred, True, False, p.dtype, p.device)
+    otf = blur.gain
+    return otf.conj() / (otf.abs() ** 2 + balance * lap2)
 
 
 def wiener(x, psf, *, balance=0.01) -> torch.Tensor:
@@ -237,44 +607,11 @@ def wiener(x, psf, *, balance=0.01) -> torch.Tensor:
         balance, "balance", "a positive number (typically 1e-3 to 1e-1)", lambda v: v > 0
     )
     p = _psf_tensor(psf, x, nsp)
-    spatial = tuple(x.shape[2:])
-    plan = _pad_plan(spatial, tuple(p.shape))
-    y = _symmetric_pad(x.to(_compute_dtype(x)), plan)
-    shape = tuple(y.shape[2:])
-    otf = _otf(p, shape)
-    # Laplacian transfer function sum_d (2 - 2 cos w_d), the same as skimage's uft.laplacian,
-    # over the axes the PSF blurs along: a (1, Y, X) PSF then deconvolves each plane on its own
-    # instead of smoothing across planes that were never blurred together.
-    lap = torch.zeros(otf.shape, dtype=p.dtype, device=p.device)
-    for d, n in enumerate(shape):
-        if p.shape[d] == 1:
-            continue
-        freq = torch.fft.rfftfreq(n) if d == nsp - 1 else torch.fft.fftfreq(n)
-        term = 2.0 - 2.0 * torch.cos(2 * math.pi * freq.to(device=p.device, dtype=p.dtype))
-        lap = lap + term.reshape([-1 if i == d else 1 for i in range(nsp)])
-    filt = otf.conj() / (otf.abs() ** 2 + bal * lap**2)
-    dims = _fft_dims(nsp)
-    out = torch.fft.irfftn(torch.fft.rfftn(y, dim=dims) * filt, s=shape, dim=dims)
-    return _crop(out, plan, spatial).to(x.dtype)
-
-
-def psf_halo(psf) -> tuple[int, ...]:
-    """Overlap per spatial axis that a tiler needs for deconvolution with ``psf``.
-
-    Deconvolution is not local to the PSF's footprint: the inverse of a blur (Wiener's filter, or
-    RL's chain of convolutions) reaches further than the PSF, most of all for sharp-edged PSFs
-    whose transfer function has zeros (a defocus disk). Measured on a 256 x 256 EPFL FIB-SEM crop,
-    the tiled-minus-whole difference at a seam on the [0, 1] scale with 32 px overlap is about
-    3e-6 (protocol A), 4e-5 (B) and 3e-5 (C) for RL 50 iterations and below 5e-4 for Wiener with
-    balance 0.01, but 4e-2 for the disk with only 8 px. So: twice the PSF half-size, at least
-    32 px. Axes where the PSF has size 1 couple nothing and need no overlap.
-    """
-    if isinstance(psf, torch.Tensor):
-        shape = tuple(psf.shape)
-    elif isinstance(psf, np.ndarray):
-        shape = psf.shape
-    else:
-        raise TypeError(f"psf is a {type(psf).__name__}; accepted: numpy.ndarray or torch.Tensor")
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"psf has shape {shape}; accepted: a non-empty 2D or 3D PSF")
-    return tuple(0 if k == 1 else max(_MIN_HALO, 2 * (k // 2)) for k in shape)
+    blur = _convolution(p, x)
+    y = blur.extend(x.to(_compute_dtype(x)))
+    kind = "wiener-dct" if isinstance(blur, _MirrorConvolution) else "wiener-fft"
+    filt = transfer_cache.get(
+        (kind, *_psf_key(p), tuple(y.shape[2:]), bal), lambda: _wiener_filter(p, blur, bal)
+    )
+    out = blur.filtered(y, filt)
+    return blur.crop(out).contiguous().to(x.dtype)

@@ -221,7 +221,8 @@ def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOpti
         )
     tile = spec.tile
     if tile is None:
-        tile = method.default_tile or _default_network_tile(method, len(spatial_axes))
+        tile = method.tile_for(spatial_shape) if method.tile_for else method.default_tile
+        tile = tile or _default_network_tile(method, len(spatial_axes))
     footprint = 2 * method.halo + 1
     if method.is_classical and any(footprint > s for s in spatial_shape):
         raise ValueError(

@@ -21,6 +21,7 @@ array PSF stays hashable; ``MethodSpec(psf=array)`` wraps the array itself.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -83,6 +84,9 @@ class Method:
     percentiles: tuple[float, float] = (0.1, 99.9)  # for "percentile": the low/high cut-offs
     parameters: dict = field(default_factory=dict)
     default_tile: int | None = None
+    # the tile for an image's spatial shape, when it depends on it (classical: the whole
+    # image while its FFT fits the memory budget); overrides default_tile
+    tile_for: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
 
     @property
     def default_overlap(self) -> int:
@@ -163,6 +167,7 @@ def classical_method(
         normalization="scale",
         parameters=parameters,
         default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * overlap),
+        tile_for=functools.partial(classical.plan_fft_tile, psf_shape=kernel.shape),
     )
 
 

@@ -309,6 +309,9 @@ def iter_tiled_apply(
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     device = torch.device(device)
+    if len(plan.tiles) == 1:
+        yield from _apply_whole(forward, read, write, plan, device, prepare)
+        return
     # inference mode per step, not around the loop: a generator must not leave it switched on
     # in its caller between yields
     with torch.inference_mode():
@@ -324,7 +327,9 @@ def iter_tiled_apply(
             block = read_tile(read, plan, tile)
             arrays.append(prepare(block) if prepare is not None else block.astype(np.float32))
         with torch.inference_mode():
-            batch = torch.from_numpy(np.stack(arrays)).to(device)
+            # one tile needs no stacked copy
+            stacked = arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
+            batch = torch.from_numpy(stacked).to(device)
             prediction = forward(batch)
         for tile, pred in zip(batch_tiles, prediction):
             with torch.inference_mode():
@@ -333,6 +338,21 @@ def iter_tiled_apply(
             yield TileProgress(done, total, tile)
     with torch.inference_mode():
         merger.finish()
+
+
+def _apply_whole(forward, read, write, plan: TilePlan, device, prepare) -> Iterator[TileProgress]:
+    """A plan of one tile: no blending, so no merge buffers (a window of ones over one tile
+    would give back the prediction exactly; the buffers would cost five float64 copies)."""
+    tile = plan.tiles[0]
+    block = read_tile(read, plan, tile)
+    x = prepare(block) if prepare is not None else block.astype(np.float32)
+    del block
+    with torch.inference_mode():
+        prediction = forward(torch.from_numpy(x[None]).to(device))[0]
+        del x
+        inside = tuple(slice(0, s) for s in plan.image_shape)
+        write(inside, prediction[(slice(None), *inside)].to(torch.float32).cpu().numpy())
+    yield TileProgress(1, 1, tile)
 
 
 def is_out_of_memory(error: BaseException) -> bool:
