@@ -85,3 +85,27 @@ def test_missing_qt_library_stops_pytest_with_one_line(tmp_path):
     assert done.returncode == 4, out
     assert "Fatal Python error" not in out
     assert "libxcb-cursor.so.0 is missing: Debian package libxcb-cursor0" in out
+
+
+def test_readme_tables_are_generated_from_the_committed_results():
+    """The quality and watch-rate tables in README.md are what benchmarks/readme_tables.py
+    renders from benchmarks/results/*.json (each with its command, commit and machine)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        import readme_tables
+    finally:
+        sys.path.pop(0)
+    readme = (root / "README.md").read_text()
+    for name in readme_tables.TABLES:
+        assert f"<!-- readme_tables:{name} begin -->" in readme
+    results = sorted((root / "benchmarks" / "results").glob("*.json"))
+    assert {p.name for p in results} >= {"quality_hist.json"}
+    for path in results:
+        provenance = json.loads(path.read_text())["provenance"]
+        assert provenance["command"].startswith("python benchmarks/")
+        assert len(provenance["commit"]) == 40 and provenance["machine"]["cpu_count"]
+    assert readme_tables.render(readme) == readme, "run python benchmarks/readme_tables.py --write"
