@@ -1,4 +1,4 @@
-"""Deblurring quality per EVALUATION.md: degraded input, tuned Richardson-Lucy and Wiener with the
+"""Deblurring quality per docs/evaluation.md: degraded input, tuned Richardson-Lucy and Wiener with the
 true PSF (oracles), and networks (bundled names or weights files), on each modality's test split.
 
 Classical settings are tuned on (up to --tune-images of) the training split, then fixed for the
