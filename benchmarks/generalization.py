@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -58,6 +59,7 @@ SHARED = splits.SHARED
 RESULTS = Path(__file__).parent / "results"
 BORDER = 16
 CROP = 512
+TUNE_CROP = 256  # side of the training-split crops RL / Wiener are tuned on
 SEED = 0
 
 HELD_OUT = {
@@ -167,14 +169,16 @@ def row_psf(name: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- methods
 
 
-def run(method: str, blurred, psf, axes, value=None, psf_aware: str | None = None):
+def run(method: str, blurred, psf, axes, value=None, psf_aware: str | None = None,
+        precision: str = "auto"):
     if method == "richardson_lucy":
         return deblur(blurred, method=method, psf=psf, iterations=value, axes=axes, device="cpu")
     if method == "wiener":
         return deblur(blurred, method=method, psf=psf, balance=value, axes=axes, device="cpu")
     if method == "psf_aware":
-        spec = (MethodSpec(psf_aware, psf=psf) if not psf_aware.endswith(".safetensors")
-                else MethodSpec("auto", psf=psf, weights=psf_aware))
+        spec = (MethodSpec(psf_aware, psf=psf, precision=precision)
+                if not psf_aware.endswith(".safetensors")
+                else MethodSpec("auto", psf=psf, weights=psf_aware, precision=precision))
         return deblur(blurred, method=spec, axes=axes, device="cpu")
     return deblur(blurred, method=method, axes=axes, device="cpu")  # a blind network
 
@@ -209,7 +213,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
     channel_axis = -1 if rgb else None
     root = SHARED / cfg["set"]
     tests = [centre_crop(read(root / f, rgb), crop) for f in cfg["test"][:n_test]]
-    trains = [centre_crop(read(root / f, rgb), min(crop, 384)) for f in cfg["train"]]
+    trains = [centre_crop(read(root / f, rgb), TUNE_CROP) for f in cfg["train"]]
 
     def score(pred, ref):
         return evaluate(pred, ref, border=BORDER, channel_axis=channel_axis)["psnr"]
@@ -224,6 +228,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                     for m in ("richardson_lucy", "wiener")}
         per_image: dict[str, list[dict]] = {k: [] for k in (
             "input", "richardson_lucy", "wiener", "blind", "psf_aware")}
+        precision_check = None
         for i, sharp in enumerate(tests):
             blurred = degrade_with(sharp, name, psf, SEED + i, rgb)
             outputs = {
@@ -234,10 +239,17 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                 "blind": run(cfg["blind"], blurred, psf, axes),
                 "psf_aware": run("psf_aware", blurred, psf, axes, psf_aware=psf_aware),
             }
+            if name == "A" and i == 0:  # bfloat16 (auto on this CPU) against float32
+                outputs["psf_aware_float32"] = run("psf_aware", blurred, psf, axes,
+                                                   psf_aware=psf_aware, precision="float32")
             for method, out in outputs.items():
                 m = evaluate(out, sharp, border=BORDER, channel_axis=channel_axis)
-                per_image[method].append({k: float(m[k]) for k in
-                                          ("psnr", "ssim", "psnr_whole", "ssim_whole")})
+                scores = {k: float(m[k]) for k in ("psnr", "ssim", "psnr_whole", "ssim_whole")}
+                if method == "psf_aware_float32":
+                    precision_check = {"float32_psnr": scores["psnr"],
+                                       "auto_psnr": per_image["psf_aware"][0]["psnr"]}
+                    continue
+                per_image[method].append(scores)
         row = {
             "modality": modality, "set": cfg["set"], "degradation": name,
             "kind": "protocol (its PSF family is in wiener_unet's training)" if name in "ABC"
@@ -248,6 +260,8 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
             "methods": summarise(per_image), "per_image": per_image,
             "seconds": round(time.perf_counter() - t0, 1),
         }
+        if precision_check:
+            row["psf_aware_precision"] = precision_check
         rows.append(row)
         print(_row_line(row), flush=True)
     return rows
@@ -382,18 +396,17 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
 
 
 def speed(psf_aware: str, side: int = 1024) -> dict:
-    """Megapixels/s on a side x side 2D image (CPU, default tiles, auto precision), best of 2."""
+    """Megapixels/s on a side x side 2D image (CPU, default tiles, auto precision): one timed
+    run after a warm-up on a 256 x 256 image."""
     img = np.random.default_rng(0).random((side, side)).astype(np.float32)
     psf = protocol_psf("A")
     out = {}
     for label, method in [("psf_aware " + psf_aware, "psf_aware"), ("gran.fluo_v1", None),
                           ("gran.em_v1", None)]:
-        times = []
-        for _ in range(2):
-            t = time.perf_counter()
-            run(method or label, img, psf, "YX", psf_aware=psf_aware)
-            times.append(time.perf_counter() - t)
-        out[label] = round(side * side / min(times) / 1e6, 3)
+        run(method or label, img[:256, :256], psf, "YX", psf_aware=psf_aware)
+        t = time.perf_counter()
+        run(method or label, img, psf, "YX", psf_aware=psf_aware)
+        out[label] = round(side * side / (time.perf_counter() - t) / 1e6, 3)
     return out
 
 
@@ -417,8 +430,9 @@ def markdown(result: dict) -> str:
         "Every row's set was never trained on by either network (held-out sets; what each "
         "network saw: below). PSNR (dB) / SSIM with the 16 px border excluded; whole-image PSNR "
         "in brackets; 'below' = images scoring below the input. RL / Wiener: true PSF, tuned on "
-        "the set's training split (real rows: as stated). Synthetic rows: centre crops of "
-        f"{CROP} px, {result['images_per_set']} test images per set.", "",
+        f"{TUNE_CROP} px crops of two images of the set's training split (real rows: as "
+        f"stated). Synthetic rows: centre crops of {result['crop']} px, "
+        f"{result['images_per_set']} test images per set.", "",
         "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind | PSF-aware | "
         "PSF-aware - best classical | below input (blind / PSF-aware) |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -440,6 +454,12 @@ def markdown(result: dict) -> str:
             f"{m['psf_aware']['psnr'] - best:+.2f} dB, SSIM "
             f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {m['blind']['below_input']} / "
             f"{m['psf_aware']['below_input']} of {m['input']['n']} |")
+    checks = [(r["set"], r["psf_aware_precision"]) for r in result["rows"]
+              if "psf_aware_precision" in r]
+    if checks:
+        lines += ["", "PSF-aware precision (first image, protocol A, border-excluded PSNR): "
+                  + "; ".join(f"{s}: auto (bfloat16 here) {c['auto_psnr']:.3f} dB, float32 "
+                              f"{c['float32_psnr']:.3f} dB" for s, c in checks)]
     lines += ["", "Held-out optics PSFs:"]
     lines += [f"- {k}: {v['text']}" for k, v in HELD_OUT_OPTICS.items()]
     lines += ["", "What each network was trained on:"]
@@ -447,6 +467,32 @@ def markdown(result: dict) -> str:
     lines += ["", "Speed (megapixels/s, 1024 x 1024 2D image, this CPU, default tiles and "
               "precision): " + ", ".join(f"{k} {v}" for k, v in result["speed"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _part_rows(part: str, args) -> list[dict]:
+    if part == "real":
+        return real_rows(args.psf_aware)
+    return synthetic_rows(part, HELD_OUT[part], args.degradations.split(","), args.psf_aware,
+                          args.images, args.crop)
+
+
+def _parallel_rows(parts: list[str], args, argv: list[str]) -> list[dict]:
+    """Each part in its own one-thread process (the machine's cores are shared: one process per
+    part keeps them busy), rows gathered in the order of ``parts``."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="generalization_"))
+    procs = []
+    for part in parts:
+        out = folder / f"{part}.json"
+        cmd = [sys.executable, __file__, *argv, "--part", part, "--part-out", str(out)]
+        procs.append((out, subprocess.Popen(cmd)))
+    rows = []
+    for out, proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"part {out.stem} failed (exit {proc.returncode})")
+        rows += json.loads(out.read_text())
+    return rows
 
 
 def main(argv=None) -> int:
@@ -458,25 +504,36 @@ def main(argv=None) -> int:
     p.add_argument("--modalities", default="fluorescence,em,brightfield")
     p.add_argument("--degradations", default=",".join(DEGRADATIONS))
     p.add_argument("--no-real", action="store_true", help="skip the real-defocus rows")
+    p.add_argument("--parallel", action="store_true",
+                   help="run each modality and the real rows in a process of its own")
+    p.add_argument("--part", help=argparse.SUPPRESS)
+    p.add_argument("--part-out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=RESULTS / "generalization.json")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
+    if args.part:  # a worker of --parallel
+        torch.set_num_threads(1)
+        args.part_out.write_text(json.dumps(_part_rows(args.part, args)))
+        return 0
     t0 = time.perf_counter()
-    rows = []
-    for modality in args.modalities.split(","):
-        rows += synthetic_rows(modality, HELD_OUT[modality], args.degradations.split(","),
-                               args.psf_aware, args.images, args.crop)
-    if not args.no_real:
-        rows += real_rows(args.psf_aware)
+    parts = args.modalities.split(",") + ([] if args.no_real else ["real"])
+    if args.parallel:
+        rows = _parallel_rows(parts, args, [a for a in argv if a != "--parallel"])
+    else:
+        torch.set_num_threads(2)
+        rows = [r for part in parts for r in _part_rows(part, args)]
+    torch.set_num_threads(2)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     result = {
-        "command": "python benchmarks/generalization.py "
-                   + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python benchmarks/generalization.py " + " ".join(argv),
         "git_commit": commit,
-        "machine": f"{platform.machine()} {platform.processor() or ''} "
-                   f"{torch.get_num_threads()} torch threads, torch {torch.__version__}".strip(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}, "
+                   f"{os.cpu_count()} CPU cores shared with other jobs, torch {torch.__version__}"
+                   + (", one process and torch thread per part" if args.parallel else
+                      ", 2 torch threads"),
         "images_per_set": args.images,
+        "crop": args.crop,
         "rows": rows,
         "networks_saw": NETWORKS_SAW,
         "held_out_optics": {k: v["text"] for k, v in HELD_OUT_OPTICS.items()},

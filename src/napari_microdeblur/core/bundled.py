@@ -65,6 +65,14 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         license="CC-BY-4.0",
         description="GRAN for RGB brightfield histology, H&E (Kather 2016 tiles)",
     ),
+    # trained by scripts/train_psf_aware.py (70 min of this CPU); runs only with a PSF
+    "wiener_unet.psf_v1": BundledWeights(
+        file="wiener_unet.psf_v1.safetensors",
+        sha256="dee18b490077447cd4e698abe7df8dde8c385f6392717d8bbd3b254a58389d9f",
+        license="NOASSERTION",
+        description="PSF-aware deep Wiener U-Net, grayscale, any modality: give it the PSF "
+        "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
+    ),
 }
 
 

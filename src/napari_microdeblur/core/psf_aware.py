@@ -113,8 +113,9 @@ def psf_aware_method(
             "card": card.model_dump() if hasattr(card, "model_dump") else card,
             "precision": precision,
         },
-        # large tiles: the overlap is wide, so 512 px keeps the overlap overhead near 40 %
-        default_tile=max(2 * DEFAULT_TILE[2], 4 * overlap),
+        # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
+        # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
+        default_tile=max(4 * DEFAULT_TILE[2], 4 * overlap),
     )
 
 
