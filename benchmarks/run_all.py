@@ -3,13 +3,13 @@
 
     python benchmarks/run_all.py [--quick] [--out bench_out/all.json]
 
-Runs, one after the other and each in its own processes: ``speed.py`` (megapixels/s of every
-method and bundled model at tile 256 and 512, share of the machine's peak convolution
-throughput), ``tiling_overhead.py`` (ours against the bare forward on our tiles, the untiled
+Runs, one after the other and each in its own processes: ``speed.py`` (each bundled model
+file to file on 4096 x 4096, its share of the machine's bf16 convolution peak, its operator
+profile), ``tiling_overhead.py`` (ours against the bare forward on our tiles, the untiled
 forward and MONAI's sliding window, for the stand-in network at 8192^2 in bfloat16 and each
-bundled model at 2048^2 in bfloat16, with torch.compile for one model) and ``malloc_env.py``.
-The full run takes about 20 minutes on the 2-core CPU; ``--quick`` shrinks every image (a
-smoke run of a minute or two, not for reporting).
+bundled model at 2048^2 in bfloat16, with torch.compile for one model), ``malloc_env.py``
+and ``peers.py``. The full run takes about 30 minutes on the 2-core CPU; ``--quick`` shrinks
+every image and skips the peers (a smoke run of a minute or two, not for reporting).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("bench_out/all.json"))
     args = p.parse_args(argv)
-    big, mid, speed_size = ("1024", "512", "256") if args.quick else ("8192", "2048", "1024")
+    big, mid, speed_size = ("1024", "512", "512") if args.quick else ("8192", "2048", "4096")
     results = {"speed": run("speed.py", "--size", speed_size)}
     tiling = {"standin": run("tiling_overhead.py", "--size", big, "--net", "standin",
                              "--precision", "bfloat16")}
@@ -51,12 +51,13 @@ def main(argv=None) -> int:
                             "--precision", "bfloat16", "--naive-size", "512", *extra)
     results["tiling"] = tiling
     results["malloc"] = run("malloc_env.py", "--size", mid, "--repeats", "1")
+    if not args.quick:  # Richardson-Lucy against RedLionfish, gran.em_v1 against MONAI
+        results["peers"] = run("peers.py", "--repeats", "1")
 
-    print("\nmethod            tile  precision  MP/s    share of conv peak")
-    for r in results["speed"].get("rows", []):
-        share = r.get("fraction_of_conv_peak")
-        print(f"{r['method']:<17} {r['tile']!s:<5} {r['precision']:<10} "
-              f"{r['megapixels_per_s']:<7} {'' if share is None else f'{share:.0%}'}")
+    print("\nnetwork           MP/s (file to file)  share of bf16 conv peak  auto vs fp32 dB")
+    for name, r in results["speed"].get("models", {}).items():
+        print(f"{name:<17} {r['file_to_file']['megapixels_per_s']:<20} "
+              f"{r['share_of_bf16_conv_peak']:<24.1%} {r['psnr_auto_vs_float32_db']}")
     print("\nnetwork           image  ours s  MONAI s  time ratio  memory ratio  "
           "ours/bare tiles  compiled/eager")
     for name, t in tiling.items():
