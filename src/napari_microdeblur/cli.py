@@ -552,7 +552,7 @@ def tune_allocator() -> bool:
     glibc serves big blocks with mmap and trims the heap on free, so every tile's buffers are
     page-faulted in afresh: 800k-965k minor faults for a 2048 x 2048 image with gran.em_v1 here.
     No mmap and no trimming (as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` would do)
-    cut that to ~52k and the run time by 22 % (``benchmarks/malloc_env.py``). Only on glibc,
+    cut that to ~52k and the run time by 20 % (``benchmarks/malloc_env.py``). Only on glibc,
     and not when the user set either variable or ``MICRODEBLUR_MALLOC_TUNING=0``.
     Returns whether it was applied.
     """
