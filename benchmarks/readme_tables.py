@@ -85,8 +85,10 @@ def watch_rate_text() -> str | None:
     if not run:
         return None
     r = run["results"]
+    wording = {"cli defaults": "the CLI's defaults", "faster": "a faster setting"}
     paced = "; ".join(
-        f"at {label} (`--settle {p['settle_s']:g} --poll {p['poll_s']:g}`) {p['processed']} "
+        f"at {wording.get(label, label)} (`--settle {p['settle_s']:g} --poll {p['poll_s']:g}`) "
+        f"{p['processed']} "
         f"were done {p['latency_s_median']} s (median) and at most {p['latency_s_max']} s "
         "after they were written"
         for label, p in r["paced"].items())
