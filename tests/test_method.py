@@ -183,3 +183,24 @@ def test_drive_returns_the_result_and_closes_on_a_callback_error():
     with pytest.raises(KeyboardInterrupt):
         drive(work(), stop)
     assert closed == [True]
+
+
+def test_psf_as_large_as_the_image_is_cut_to_its_support_with_a_note():
+    import warnings
+
+    from napari_microdeblur.core.inference import deblur
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64)).astype(np.float32)
+    bead_image = np.zeros((81, 81), np.float32)  # a whole bead image, larger than the image
+    g = gaussian_psf(1.5)
+    r = g.shape[0] // 2
+    bead_image[40 - r : 41 + r, 40 - r : 41 + r] = g
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = deblur(image, axes="YX", method=MethodSpec(name="wiener", psf=bead_image, balance=0.05))
+    notes = [str(w.message) for w in caught if "larger than the image" in str(w.message)]
+    assert len(notes) == 1 and "cut to" in notes[0]
+    expected = deblur(image, axes="YX", method=MethodSpec(name="wiener", psf=g, balance=0.05))
+    np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=1e-3)

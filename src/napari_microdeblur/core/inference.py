@@ -14,6 +14,7 @@ modified.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from .method import (
     Method,
     MethodSpec,
     NetworkRunner,
+    PsfArray,
     TilingSpec,
     auto_method_name,
     auto_precision,
@@ -129,8 +131,27 @@ def check_image(image) -> None:
 def as_method(method, axes: str, shape) -> Method:
     """A MethodSpec (checked, then resolved for this image), a Method or a network -> Method."""
     if isinstance(method, MethodSpec):
-        return method.check().resolve(rgb=is_rgb(axes, shape))
+        spec = fit_psf_to_image_of(method.check(), axes, shape)
+        return spec.resolve(rgb=is_rgb(axes, shape))
     return resolve_method(method)
+
+
+def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
+    """The spec with a PSF as large as the image (a whole bead image, say) cut to its support;
+    the one-line note saying so goes out as a warning. Other specs are returned unchanged."""
+    if spec.psf is None:
+        return spec
+    from .psf import fit_psf_to_image, parse_psf
+
+    kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)
+    spatial = [shape[axes.index(a)] for a in "ZYX"[-kernel.ndim :] if a in axes]
+    if len(spatial) != kernel.ndim:
+        return spec  # the method's own check names the dimension mismatch
+    fitted, note = fit_psf_to_image(kernel, tuple(spatial))
+    if note is None:
+        return spec
+    warnings.warn(note, stacklevel=2)
+    return spec.replace(psf=fitted)
 
 
 @dataclass(frozen=True)
