@@ -16,20 +16,34 @@ Speed: real-to-real transforms over the blurred axes only, FFT lengths with fact
 float32 (float64 for float64 input), the PSF's transfer function cached per FFT shape (tiles
 of one image share it), and the Richardson-Lucy loop updating four preallocated buffers in
 place. ``plan_fft_tile`` says whether an image fits a memory budget whole (one FFT, no seams)
-or which tile to cut it into.
+or which tile to cut it into. The extension, the transfer-function cache and the plan live in
+``fft_domain``; their public names are importable from here as well.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
 from numbers import Real
-from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from napari_microdeblur.core.fft_domain import (
+    FFT_MEMORY_BUDGET,
+    AxisExtension,
+    cached_otf,
+    crop,
+    extend,
+    extension_plan,
+    fast_length,
+    fft_dims,
+    fft_shape,
+    fft_working_bytes,
+    plan_fft_tile,
+    psf_halo,
+    psf_key,
+    transfer_cache,
+)
 
 __all__ = [
     "richardson_lucy",
@@ -47,13 +61,6 @@ __all__ = [
 ]
 
 _TV_EPS = 1e-3  # |grad u| floor, relative to the image maximum (RL works on u / max)
-_MIN_HALO = 32  # see psf_halo
-_MIN_FADE = 16  # shortest cross-fade between the two mirrors (pixels)
-# Buffers the Richardson-Lucy loop holds, in units of one real array of the FFT shape: data,
-# estimate, ratio, spectrum (half a complex array = 1), transfer function (1) and the copy of
-# the spectrum a complex-to-real FFT makes.
-_RL_ARRAYS = 6
-FFT_MEMORY_BUDGET = 2 * 1024**3  # bytes of FFT working set below which an image runs whole
 
 
 # ----------------------------------------------------------------------------- checks
@@ -131,253 +138,6 @@ def _check_number(value, name: str, accepted: str, ok) -> float:
     return v
 
 
-def _check_shape(value, name: str) -> tuple[int, ...]:
-    shape = tuple(value) if isinstance(value, (tuple, list)) else None
-    if (
-        shape is None
-        or len(shape) not in (2, 3)
-        or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape)
-    ):
-        raise ValueError(f"{name} is {value!r}; accepted: 2 or 3 positive integers")
-    return tuple(int(s) for s in shape)
-
-
-# ----------------------------------------------------------------------------- extension
-
-
-def psf_halo(psf) -> tuple[int, ...]:
-    """Overlap per spatial axis that a tiler needs for deconvolution with ``psf``.
-
-    Deconvolution is not local to the PSF's footprint: the inverse of a blur (Wiener's filter, or
-    RL's chain of convolutions) reaches further than the PSF, most of all for sharp-edged PSFs
-    whose transfer function has zeros (a defocus disk). Measured on a 256 x 256 EPFL FIB-SEM crop,
-    the tiled-minus-whole difference at a seam on the [0, 1] scale with 32 px overlap is about
-    3e-6 (protocol A), 4e-5 (B) and 3e-5 (C) for RL 50 iterations and below 5e-4 for Wiener with
-    balance 0.01, but 4e-2 for the disk with only 8 px. So: twice the PSF half-size, at least
-    32 px. Axes where the PSF has size 1 couple nothing and need no overlap.
-    """
-    if isinstance(psf, torch.Tensor):
-        shape = tuple(psf.shape)
-    elif isinstance(psf, np.ndarray):
-        shape = psf.shape
-    elif isinstance(psf, (tuple, list)):
-        shape = tuple(psf)  # a PSF's shape is enough
-    else:
-        raise TypeError(
-            f"psf is a {type(psf).__name__}; accepted: numpy.ndarray, torch.Tensor or its shape"
-        )
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"psf has shape {shape}; accepted: a non-empty 2D or 3D PSF")
-    return tuple(0 if k == 1 else max(_MIN_HALO, 2 * (k // 2)) for k in shape)
-
-
-def _margins(psf_shape: tuple[int, ...]) -> tuple[int, ...]:
-    return psf_halo(psf_shape)
-
-
-def fast_length(n: int) -> int:
-    """The smallest length >= n whose only prime factors are 2, 3, 5 and 7 (fast FFTs)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n is {n!r}; accepted: a positive integer")
-    m = int(n)
-    while True:
-        rest = m
-        for p in (2, 3, 5, 7):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return m
-        m += 1
-
-
-class AxisExtension(NamedTuple):
-    """How one spatial axis is extended: ``before`` + n + ``after`` samples, of which ``margin``
-    on each side are the plain mirror and the rest a cross-fade between the two mirrors."""
-
-    before: int
-    after: int
-    margin: int
-
-
-def extension_plan(spatial, psf_shape) -> tuple[AxisExtension, ...]:
-    """The extension of an image of ``spatial`` shape for FFT deconvolution with a PSF of
-    ``psf_shape``: ``psf_halo`` of mirror per side (where deconvolution still reaches), then a
-    cross-fade of at least _MIN_FADE px, to a fast FFT length. Axes the PSF does not blur
-    (size 1) are not extended and not transformed."""
-    spatial = _check_shape(spatial, "spatial")
-    psf_shape = _check_shape(psf_shape, "psf_shape")
-    if len(spatial) != len(psf_shape):
-        raise ValueError(
-            f"psf_shape {psf_shape} has {len(psf_shape)} axes but spatial {spatial} has "
-            f"{len(spatial)}; accepted: the same number"
-        )
-    plan = []
-    for n, margin in zip(spatial, _margins(psf_shape)):
-        if margin == 0:
-            plan.append(AxisExtension(0, 0, 0))
-            continue
-        extra = fast_length(n + 2 * margin + _MIN_FADE) - n
-        plan.append(AxisExtension(extra // 2, extra - extra // 2, margin))
-    return tuple(plan)
-
-
-def _fft_shape(spatial: tuple[int, ...], plan: Sequence[AxisExtension]) -> tuple[int, ...]:
-    return tuple(n + e.before + e.after for n, e in zip(spatial, plan))
-
-
-def _mirror_index(positions: torch.Tensor, n: int) -> torch.Tensor:
-    """Index into a length-n axis of its half-sample symmetric, 2n-periodic extension."""
-    idx = positions % (2 * n)
-    return torch.where(idx >= n, 2 * n - 1 - idx, idx)
-
-
-def extend(t: torch.Tensor, plan: Sequence[AxisExtension]) -> torch.Tensor:
-    """``t`` (..., *spatial) extended along its last len(plan) axes as ``plan`` says."""
-    nsp = len(plan)
-    for i, e in enumerate(plan):
-        fill = e.before + e.after
-        if fill == 0:
-            continue
-        axis = t.ndim - nsp + i
-        n = t.shape[axis]
-        # fill[j] follows the image end circularly: right mirror x[n-1-j] fading into the
-        # left mirror x[fill-1-j], which meets the image start on the other side
-        j = torch.arange(fill, device=t.device)
-        right = t.index_select(axis, _mirror_index(n + j, n))
-        left = t.index_select(axis, _mirror_index(j - fill, n))
-        fade = fill - 2 * e.margin
-        ramp = ((j - e.margin).clamp(0, fade).to(torch.float64) + 0.5) / fade
-        w = (0.5 - 0.5 * torch.cos(math.pi * ramp.clamp(max=1.0)))
-        w[j < e.margin] = 0.0
-        w[j >= fill - e.margin] = 1.0
-        w = w.to(t.dtype).reshape([-1 if d == axis else 1 for d in range(t.ndim)])
-        filled = torch.lerp(right, left, w)
-        t = torch.cat([filled.narrow(axis, e.after, e.before), t, filled.narrow(axis, 0, e.after)],
-                      dim=axis)
-    return t
-
-
-def crop(t: torch.Tensor, plan: Sequence[AxisExtension], spatial) -> torch.Tensor:
-    """The image region of an array extended by ``extend``."""
-    index = (Ellipsis,) + tuple(slice(e.before, e.before + n) for e, n in zip(plan, spatial))
-    return t[index]
-
-
-# the names an architecture's physics step (archs.wiener_unet) imports
-_pad_plan, _symmetric_pad, _crop = extension_plan, extend, crop
-
-
-# ----------------------------------------------------------------------------- transfer functions
-
-
-class TransferCache:
-    """The transfer functions of recent PSFs, keyed by the PSF's values and the FFT shape, so
-    the tiles of one image (and repeated runs) transform the PSF once. Holds at most
-    ``max_bytes``; a larger transfer function is built for its call and not kept."""
-
-    def __init__(self, max_bytes: int = 256 * 1024**2):
-        self.max_bytes = max_bytes
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-
-    def get(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if key in self._entries:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        self.misses += 1
-        value = build()
-        size = value.numel() * value.element_size()
-        if size <= self.max_bytes:
-            self._entries[key] = value
-            while sum(v.numel() * v.element_size() for v in self._entries.values()) > (
-                self.max_bytes
-            ):
-                self._entries.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.hits = self.misses = 0
-
-
-transfer_cache = TransferCache()
-
-
-def _psf_key(p: torch.Tensor) -> tuple:
-    digest = hashlib.blake2b(p.cpu().numpy().tobytes(), digest_size=16).hexdigest()
-    return (digest, tuple(p.shape), p.dtype, str(p.device))
-
-
-def _fft_dims(psf_shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    """The tensor dims to transform: the spatial axes the PSF blurs along."""
-    nsp = len(psf_shape)
-    return tuple(ndim - nsp + d for d, k in enumerate(psf_shape) if k > 1)
-
-
-def _otf(p: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Transfer function on ``shape`` over the blurred axes, size 1 on the others: the PSF
-    zero-padded with its centre (k // 2) rolled to 0."""
-    blurred = [d for d, k in enumerate(p.shape) if k > 1]
-    big_shape = tuple(shape[d] if d in blurred else 1 for d in range(p.ndim))
-    big = torch.zeros(big_shape, dtype=p.dtype, device=p.device)
-    big[tuple(slice(0, k) for k in p.shape)] = p
-    big = torch.roll(big, shifts=tuple(-(k // 2) for k in p.shape), dims=tuple(range(p.ndim)))
-    return torch.fft.rfftn(big, dim=blurred) if blurred else big.to(_complex(p.dtype))
-
-
-def _complex(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
-def _cached_otf(p: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    return transfer_cache.get(("otf", *_psf_key(p), shape), lambda: _otf(p, shape))
-
-
-# ----------------------------------------------------------------------------- planning
-
-
-def fft_working_bytes(image_shape, psf_shape, *, itemsize: int = 4) -> int:
-    """Bytes the Richardson-Lucy loop holds for one image (or tile) of ``image_shape``."""
-    shape = _fft_shape(_check_shape(image_shape, "image_shape"),
-                       extension_plan(image_shape, psf_shape))
-    return _RL_ARRAYS * itemsize * math.prod(shape)
-
-
-def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None) -> tuple[int, ...]:
-    """The tile for FFT deconvolution of an image: the image itself when its working set fits
-    ``budget_bytes`` (default FFT_MEMORY_BUDGET), otherwise the largest tile that fits, evened
-    out so the tiles (overlapping by ``psf_halo``) cover the image with little waste, and sized
-    so that the tile plus its extension is a fast FFT length."""
-    image_shape = _check_shape(image_shape, "image_shape")
-    psf_shape = _check_shape(psf_shape, "psf_shape")
-    budget = FFT_MEMORY_BUDGET if budget_bytes is None else budget_bytes
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
-        raise ValueError(f"budget_bytes is {budget_bytes!r}; accepted: a positive integer")
-    if fft_working_bytes(image_shape, psf_shape) <= budget:
-        return image_shape
-    halo = psf_halo(psf_shape)
-    tile = list(image_shape)
-    # shrink the longest axis (relative to its halo) until the working set fits
-    while fft_working_bytes(tuple(tile), psf_shape) > budget:
-        axis = max(range(len(tile)), key=lambda d: tile[d] / max(1, 4 * halo[d]))
-        if tile[axis] <= 4 * max(halo[axis], 1):
-            break  # smaller tiles would be mostly overlap: take the smallest sensible one
-        tile[axis] = max(4 * max(halo[axis], 1), int(tile[axis] * 0.8))
-    out = []
-    for n, t, h, e in zip(image_shape, tile, halo, extension_plan(tuple(tile), psf_shape)):
-        if t >= n:
-            out.append(n)
-            continue
-        count = math.ceil((n - 2 * h) / (t - 2 * h))  # tiles along this axis
-        even = math.ceil((n + (count - 1) * 2 * h) / count)
-        # grow to the fast length the extension would reach anyway (no extra FFT cost)
-        fast = fast_length(even + e.before + e.after) - (e.before + e.after) if h else even
-        out.append(min(n, max(even, fast if fast <= t else even)))
-    return tuple(out)
-
-
 # ----------------------------------------------------------------------------- total variation
 
 
@@ -410,10 +170,10 @@ class _MirrorConvolution:
     transform, with no padding; K is self-adjoint."""
 
     def __init__(self, p: torch.Tensor, x: torch.Tensor):
-        self.axes = _fft_dims(tuple(p.shape), x.ndim)
+        self.axes = fft_dims(tuple(p.shape), x.ndim)
         spatial = tuple(x.shape[2:])
         self.gain = transfer_cache.get(
-            ("dct", *_psf_key(p), spatial), lambda: _dct_transfer(p, spatial)
+            ("dct", *psf_key(p), spatial), lambda: _dct_transfer(p, spatial)
         )
         self.workers = max(1, torch.get_num_threads())
 
@@ -452,11 +212,11 @@ class _PaddedConvolution:
     def __init__(self, p: torch.Tensor, x: torch.Tensor):
         self.spatial = tuple(x.shape[2:])
         self.plan = extension_plan(self.spatial, tuple(p.shape))
-        self.shape = _fft_shape(self.spatial, self.plan)
-        self.axes = _fft_dims(tuple(p.shape), x.ndim)
+        self.shape = fft_shape(self.spatial, self.plan)
+        self.axes = fft_dims(tuple(p.shape), x.ndim)
         self.sizes = [self.shape[d - x.ndim + len(self.shape)] for d in self.axes]
         self.p = p
-        self.gain = _cached_otf(p, self.shape)
+        self.gain = cached_otf(p, self.shape)
         self._spectrum = None
 
     def extend(self, t: torch.Tensor) -> torch.Tensor:
@@ -611,7 +371,7 @@ def wiener(x, psf, *, balance=0.01) -> torch.Tensor:
     y = blur.extend(x.to(_compute_dtype(x)))
     kind = "wiener-dct" if isinstance(blur, _MirrorConvolution) else "wiener-fft"
     filt = transfer_cache.get(
-        (kind, *_psf_key(p), tuple(y.shape[2:]), bal), lambda: _wiener_filter(p, blur, bal)
+        (kind, *psf_key(p), tuple(y.shape[2:]), bal), lambda: _wiener_filter(p, blur, bal)
     )
     out = blur.filtered(y, filt)
     return blur.crop(out).contiguous().to(x.dtype)
