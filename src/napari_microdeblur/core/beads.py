@@ -138,8 +138,42 @@ def psf_from_beads(
     data = _checked_image(image, axes)
     radii = _radii(radius, data.ndim)
     smooth = ndimage.gaussian_filter(data, 1.0)
-    level = float(np.median(smooth))
-    noise = _noise(smooth)
+    peaks, heights = _bead_peaks(smooth, threshold)
+    if radii is None:
+        radii = _radius_from_width(smooth, tuple(peaks[0]), float(np.median(smooth)))
+    r = np.array(radii)
+    candidates = _without_satellites(peaks, heights, r)
+    kept, rejected = _isolated_beads(data, peaks, heights, candidates, r)
+
+    pixel_noise = _noise(data)
+    measured = [_measure_bead(data, p, r, pixel_noise) for p in kept]
+    crops = [m[0] for m in measured]
+    centroids = [m[1] for m in measured]
+    good = _typical(np.array([m[2] for m in measured]), np.array([m[3] for m in measured]))
+    rejected["merged or outlier"] = int(len(kept) - good.sum())
+    if not good.any():
+        reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
+        raise ValueError(
+            f"image (shape {data.shape}) has {len(candidates)} candidate beads but none usable "
+            f"({reasons}; PSF radius {tuple(radii)} px); accepted: beads at least the radius "
+            "from the border and twice the radius from each other, unsaturated (give a smaller "
+            "radius= if the beads are dense)"
+        )
+    chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
+    psf, positions = _average_aligned(chosen, r)
+    report = BeadReport(
+        candidates=len(candidates),
+        used=len(positions),
+        rejected=rejected,
+        positions=tuple(positions),
+        radius=tuple(int(v) for v in r),
+        fwhm=fwhm(psf),
+    )
+    return psf, report
+
+
+def _peak_height(smooth: np.ndarray, threshold, noise: float, level: float) -> float:
+    """The least height above the median ``level`` a bead's peak must reach."""
     if threshold is None:
         height = _THRESHOLD_SIGMAS * noise
     else:
@@ -150,31 +184,46 @@ def psf_from_beads(
             raise ValueError(f"threshold is {threshold!r}; accepted: None or a number > 0")
     # Beyond the noise, a floor at 1e-3 of the brightest bead: a noise-free (simulated) image
     # has rounding-level maxima in every bead's tails.
-    height = max(height, 1e-3 * (float(smooth.max()) - level))
+    return max(height, 1e-3 * (float(smooth.max()) - level))
+
+
+def _bead_peaks(smooth: np.ndarray, threshold) -> tuple[np.ndarray, np.ndarray]:
+    """The local maxima of the smoothed image that stand high enough, brightest first, and
+    their heights above the median."""
+    from scipy import ndimage
+
+    level = float(np.median(smooth))
+    noise = _noise(smooth)
+    height = _peak_height(smooth, threshold, noise, level)
     peaks_mask = (smooth == ndimage.maximum_filter(smooth, size=3)) & (smooth > level + height)
     # A peak between pixels is a plateau of equal maxima: one peak per connected plateau.
-    labels, _ = ndimage.label(peaks_mask, structure=np.ones((3,) * data.ndim))
+    labels, _ = ndimage.label(peaks_mask, structure=np.ones((3,) * smooth.ndim))
     peaks = _first_pixels(labels)
     if len(peaks) == 0:
         raise ValueError(
-            f"image (shape {data.shape}) has no bead: no local maximum stands {height:.3g} above "
-            f"the median {level:.3g} (noise {noise:.3g}); accepted: an image of fluorescent "
-            "beads on a dark background"
+            f"image (shape {smooth.shape}) has no bead: no local maximum stands {height:.3g} "
+            f"above the median {level:.3g} (noise {noise:.3g}); accepted: an image of "
+            "fluorescent beads on a dark background"
         )
     heights = smooth[tuple(peaks.T)] - level
     order = np.argsort(-heights)
-    peaks, heights = peaks[order], heights[order]
-    if radii is None:
-        radii = _radius_from_width(smooth, tuple(peaks[0]), level)
-    r = np.array(radii)
-    # A maximum under 5% of a brighter one within reach of its PSF is that bead's Airy ring
-    # or a speck in its wings, not a bead: it is neither used nor counted.
+    return peaks[order], heights[order]
+
+
+def _without_satellites(peaks: np.ndarray, heights: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Indices of the peaks that are beads. A maximum under 5% of a brighter one within reach
+    of its PSF is that bead's Airy ring or a speck in its wings, not a bead: it is neither used
+    nor counted."""
     satellite = np.zeros(len(peaks), dtype=bool)
     for i in range(1, len(peaks)):
         near = np.all(np.abs(peaks[:i] - peaks[i]) <= 2 * r, axis=1)
         satellite[i] = np.any(near & (heights[i] < _NEIGHBOUR_FRACTION * heights[:i]))
-    candidates = np.flatnonzero(~satellite)
+    return np.flatnonzero(~satellite)
 
+
+def _isolated_beads(data, peaks, heights, candidates, r) -> tuple[list, dict[str, int]]:
+    """The candidate peaks far enough from the border and from other beads, and unsaturated;
+    and how many were refused for each reason."""
     shape = np.array(data.shape)
     rejected = {"near the border": 0, "not isolated": 0, "saturated": 0, "merged or outlier": 0}
     kept = []
@@ -196,62 +245,45 @@ def psf_from_beads(
             rejected["saturated"] += 1
             continue
         kept.append(p)
+    return kept, rejected
 
-    pixel_noise = _noise(data)
-    crops, centroids, totals, spreads = [], [], [], []
-    for p in kept:
-        box = data[tuple(slice(c - q - 1, c + q + 2) for c, q in zip(p, r))]
-        crop = box - _border_median(box)
-        # centroid and spread of the pixels clearly above the noise, so noise far out in the
-        # crop does not pull them
-        weights = np.where(crop > min(3 * pixel_noise, 0.5 * crop.max()), crop, 0.0)
-        grids = [g.astype(np.float64) for g in np.indices(crop.shape)]
-        total = weights.sum()
-        centroid = np.array([(g * weights).sum() / total for g in grids])
-        # spread of the half-maximum core: like the FWHM, the same for dim and bright beads
-        core = np.where(crop >= 0.5 * crop.max(), crop, 0.0)
-        core_centroid = [(g * core).sum() / core.sum() for g in grids]
-        variance = sum(
-            ((g - c) ** 2 * core).sum() / core.sum() for g, c in zip(grids, core_centroid)
-        )
-        crops.append(crop)
-        centroids.append(centroid)
-        totals.append(total)
-        spreads.append(math.sqrt(variance))
 
-    good = _typical(np.array(totals), np.array(spreads))
-    rejected["merged or outlier"] = int(len(kept) - good.sum())
-    if not good.any():
-        reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
-        raise ValueError(
-            f"image (shape {data.shape}) has {len(candidates)} candidate beads but none usable "
-            f"({reasons}; PSF radius {tuple(radii)} px); accepted: beads at least the radius "
-            "from the border and twice the radius from each other, unsaturated (give a smaller "
-            "radius= if the beads are dense)"
-        )
+def _measure_bead(data: np.ndarray, p, r: np.ndarray, pixel_noise: float) -> tuple:
+    """A bead's background-subtracted crop (one pixel wider than the PSF), its centroid, its
+    total above the noise and the spread of its half-maximum core."""
+    box = data[tuple(slice(c - q - 1, c + q + 2) for c, q in zip(p, r))]
+    crop = box - _border_median(box)
+    # centroid and spread of the pixels clearly above the noise, so noise far out in the
+    # crop does not pull them
+    weights = np.where(crop > min(3 * pixel_noise, 0.5 * crop.max()), crop, 0.0)
+    grids = [g.astype(np.float64) for g in np.indices(crop.shape)]
+    total = weights.sum()
+    centroid = np.array([(g * weights).sum() / total for g in grids])
+    # spread of the half-maximum core: like the FWHM, the same for dim and bright beads
+    core = np.where(crop >= 0.5 * crop.max(), crop, 0.0)
+    core_centroid = [(g * core).sum() / core.sum() for g in grids]
+    variance = sum(
+        ((g - c) ** 2 * core).sum() / core.sum() for g, c in zip(grids, core_centroid)
+    )
+    return crop, centroid, total, math.sqrt(variance)
+
+
+def _average_aligned(chosen, r: np.ndarray) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+    """The mean of the ``(crop, centroid, peak)`` beads shifted so their centroids meet on the
+    middle pixel, background removed, normalised to sum 1; and the beads' positions."""
+    from scipy import ndimage
 
     middle = r + 1
     total_psf = np.zeros(tuple(2 * r + 1))
     positions = []
-    for crop, centroid, p, ok in zip(crops, centroids, kept, good):
-        if not ok:
-            continue
+    for crop, centroid, p in chosen:
         aligned = ndimage.shift(crop, middle - centroid, order=3, mode="nearest")
         total_psf += aligned[tuple(slice(1, -1) for _ in crop.shape)]
         positions.append(tuple(float(v) for v in p - middle + centroid))
     psf = np.clip(total_psf - max(_border_median(total_psf), 0.0), 0.0, None)
     if psf.sum() <= 0:
         raise ValueError("the averaged beads have nothing above their background")
-    psf = (psf / psf.sum()).astype(np.float32)
-    report = BeadReport(
-        candidates=len(candidates),
-        used=len(positions),
-        rejected=rejected,
-        positions=tuple(positions),
-        radius=tuple(int(v) for v in r),
-        fwhm=fwhm(psf),
-    )
-    return psf, report
+    return (psf / psf.sum()).astype(np.float32), positions
 
 
 def _first_pixels(labels: np.ndarray) -> np.ndarray:
