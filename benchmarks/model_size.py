@@ -94,6 +94,7 @@ ROWS = [
         "paper 003 gives no count",
     ),
     ("psf_cyclegan", "cpu_small", "PSF-CycleGAN cpu_small (2D)", None, None, ""),
+    ("wiener_unet", "paper", "Deep Wiener U-Net (PSF-aware default)", None, None, "no paper count"),
 ]
 
 GRAN_PAPER_GFLOPS = 145.72
@@ -114,6 +115,16 @@ def count_flops(
     arch: str, cfg: dict, size: int = 400, channels: int = 3
 ) -> tuple[float, tuple[int, ...]]:
     """FLOPs (2 per multiply-add) of one forward pass on a size x size x channels image."""
+    with torch.device("meta"):
+        needs_psf = getattr(build_model(arch, cfg), "needs_psf", False)
+    if needs_psf:  # one channel (colour runs channel by channel) and FFTs: count on the CPU
+        model = build_model(arch, cfg).eval()
+        shape = (1, 1, size, size)
+        psf = torch.full((25, 25), 1 / 625)
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(torch.rand(shape), psf)
+        return float(counter.get_total_flops()) * channels, (1, channels, size, size)  # a pass each
     cfg = {**cfg, "in_channels": channels, "out_channels": channels}
     with torch.device("meta"):
         model = build_model(arch, cfg)
