@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 __all__ = [
     "ArchRecord",
     "build_model",
+    "describe_model",
     "get_arch",
     "list_archs",
     "list_presets",
@@ -47,6 +48,22 @@ MODEL_ATTRIBUTES = (
     "out_channels",
     "spatial_dims",
 )
+
+
+def describe_model(model, cfg: BaseModel, *, size_divisor: int, exact_tiling: bool | None = None,
+                   spatial_dims: int | None = None) -> None:
+    """Give ``model`` the attributes the tiler and the loaders read (``MODEL_ATTRIBUTES``) that
+    its config fixes: ``config``, ``in_channels``, ``out_channels`` and ``size_divisor``, and
+    ``exact_tiling`` / ``spatial_dims`` where given (otherwise the class says them). Its
+    ``receptive_field`` depends on the layers, so the architecture sets it after building them."""
+    model.config = cfg
+    model.in_channels = cfg.in_channels
+    model.out_channels = cfg.out_channels
+    model.size_divisor = size_divisor
+    if exact_tiling is not None:
+        model.exact_tiling = exact_tiling
+    if spatial_dims is not None:
+        model.spatial_dims = spatial_dims
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from napari_microdeblur.core.registry import register_arch
+from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = ["C2FUNet", "C2FUNetConfig", "PRESETS"]
 
@@ -211,11 +211,8 @@ class C2FUNet(nn.Module):
     def __init__(self, **kwargs):
         super().__init__()
         cfg = C2FUNetConfig(**kwargs)
-        self.config = cfg
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels
-        self.size_divisor = 2 ** (cfg.depth - 1)
-        self.exact_tiling = cfg.norm != "instance"
+        describe_model(self, cfg, size_divisor=2 ** (cfg.depth - 1),
+                       exact_tiling=cfg.norm != "instance")
         self.nets = nn.ModuleList()
         for n in range(cfg.levels):  # index 0 = finest
             depth = cfg.depth - n

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from napari_microdeblur.core.registry import register_arch
+from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = [
     "GRAB",
@@ -184,13 +184,9 @@ class GRAN(nn.Module):
     def __init__(self, **kwargs):
         super().__init__()
         cfg = GRANConfig(**kwargs)
-        self.config = cfg
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels
+        describe_model(self, cfg, size_divisor=cfg.scale, exact_tiling=not cfg.use_grab)
         n = cfg.n_feats
         n_steps = int(math.log2(cfg.scale))
-        self.size_divisor = cfg.scale
-        self.exact_tiling = not cfg.use_grab
 
         self.head = nn.Conv2d(cfg.in_channels, n, 3, padding=1)
         self.down = nn.Sequential(

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from napari_microdeblur.core.registry import register_arch
+from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = [
     "MultiScalePatchDiscriminator",
@@ -169,12 +169,9 @@ class PSFCycleGAN(nn.Module):
     def __init__(self, **kwargs):
         super().__init__()
         cfg = PSFCycleGANConfig(**kwargs)
-        self.config = cfg
-        self.spatial_dims = cfg.spatial_dims
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels
-        self.size_divisor = 2 ** (cfg.depth - 1)
-        self.exact_tiling = False  # instance normalisation
+        # instance normalisation: tiles are not exact
+        describe_model(self, cfg, size_divisor=2 ** (cfg.depth - 1), exact_tiling=False,
+                       spatial_dims=cfg.spatial_dims)
         if cfg.residual and cfg.in_channels != cfg.out_channels:
             raise ValueError("psf_cyclegan: residual=True needs in_channels == out_channels")
         self.generator = UNetGenerator(

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from napari_microdeblur.core.registry import register_arch
+from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = ["PRESETS", "PatchDiscriminator", "PatchDiscriminatorConfig", "SGPN", "SGPNConfig"]
 
@@ -159,11 +159,7 @@ class SGPN(nn.Module):
     def __init__(self, **kwargs):
         super().__init__()
         cfg = SGPNConfig(**kwargs)
-        self.config = cfg
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels
-        self.size_divisor = 2 ** (N_SCALES - 1)
-        self.exact_tiling = cfg.norm == "none"
+        describe_model(self, cfg, size_divisor=2 ** (N_SCALES - 1), exact_tiling=cfg.norm == "none")
         c, d = cfg.encoder_channels, cfg.decoder_widths()
         self.encoder = nn.ModuleList()
         for i in range(N_SCALES):

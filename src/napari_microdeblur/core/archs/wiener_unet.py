@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from napari_microdeblur.core.classical import crop, extend, extension_plan
-from napari_microdeblur.core.registry import register_arch
+from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = ["WienerUNet", "WienerUNetConfig", "batched_wiener", "check_psf", "noise_sigma"]
 
@@ -147,10 +147,7 @@ class WienerUNet(nn.Module):
     def __init__(self, **kwargs):
         super().__init__()
         cfg = WienerUNetConfig(**kwargs)
-        self.config = cfg
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels
-        self.size_divisor = 2**cfg.levels
+        describe_model(self, cfg, size_divisor=2**cfg.levels)
         k = len(cfg.wiener_gains)
         self.log_gain = nn.Parameter(torch.log(torch.tensor(cfg.wiener_gains, dtype=torch.float32)))
         self.log_floor = nn.Parameter(torch.full((k,), math.log(cfg.wiener_floor)))
