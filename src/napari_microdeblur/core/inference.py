@@ -137,11 +137,12 @@ def as_method(method, axes: str, shape) -> Method:
 
 
 def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
-    """The spec with a PSF as large as the image (a whole bead image, say) cut to its support;
-    the one-line note saying so goes out as a warning. Other specs are returned unchanged."""
-    if spec.psf is None:
-        return spec
-    from .psf import fit_psf_to_image, parse_psf
+    """The spec with a PSF file or array as large as the image (a whole bead image, say) cut to
+    its support; the one-line note saying so goes out as a warning. Others are unchanged."""
+    from .psf import fit_psf_to_image, is_psf_model, parse_psf
+
+    if spec.psf is None or (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
+        return spec  # a model PSF wider than the image stays refused: its support is the model
 
     kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)
     spatial = [shape[axes.index(a)] for a in "ZYX"[-kernel.ndim :] if a in axes]
