@@ -10,23 +10,21 @@ from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSpin
 def spin(minimum: int, maximum: int, value: int, tooltip: str, *, step: int | None = None,
          suffix: str = "", special: str = "") -> QSpinBox:
     """An integer spin box; ``special`` is the text shown at the minimum (e.g. 'auto')."""
-    box = QSpinBox()
-    box.setRange(minimum, maximum)
-    if step is not None:
-        box.setSingleStep(step)
-    box.setValue(value)
-    if suffix:
-        box.setSuffix(suffix)
+    box = _ranged(QSpinBox(), minimum, maximum, value, tooltip, step, suffix)
     if special:
         box.setSpecialValueText(special)
-    box.setToolTip(tooltip)
     return box
 
 
 def double_spin(minimum: float, maximum: float, value: float, tooltip: str, *, decimals: int,
                 step: float | None = None, suffix: str = "") -> QDoubleSpinBox:
     box = QDoubleSpinBox()
-    box.setDecimals(decimals)
+    box.setDecimals(decimals)  # before the range and value, which it rounds
+    return _ranged(box, minimum, maximum, value, tooltip, step, suffix)
+
+
+def _ranged(box, minimum, maximum, value, tooltip: str, step, suffix: str):
+    """``box`` (a QSpinBox or QDoubleSpinBox) with its range, step, value, suffix and tooltip."""
     box.setRange(minimum, maximum)
     if step is not None:
         box.setSingleStep(step)

@@ -48,16 +48,9 @@ from napari_microdeblur.core.fft_domain import (
 __all__ = [
     "richardson_lucy",
     "wiener",
-    "psf_halo",
-    "AxisExtension",
-    "extension_plan",
-    "extend",
-    "crop",
-    "fast_length",
-    "fft_working_bytes",
-    "plan_fft_tile",
-    "transfer_cache",
-    "FFT_MEMORY_BUDGET",
+    # re-exported from fft_domain, where they live
+    "psf_halo", "AxisExtension", "extension_plan", "extend", "crop", "fast_length",
+    "fft_working_bytes", "plan_fft_tile", "transfer_cache", "FFT_MEMORY_BUDGET",
 ]
 
 _TV_EPS = 1e-3  # |grad u| floor, relative to the image maximum (RL works on u / max)

@@ -174,10 +174,7 @@ class ResBlock(nn.Module):
 
 
 class GRAN(nn.Module):
-    """Graph reasoning attention network (Zhang et al., ISBI 2023).
-
-    Keyword arguments are the fields of :class:`GRANConfig`.
-    """
+    """Graph reasoning attention network (Zhang et al., ISBI 2023); keyword args = GRANConfig."""
 
     spatial_dims = 2
 

@@ -237,20 +237,13 @@ class MultiScalePatchDiscriminator(nn.Module):
 
     scales = (1, 2, 4)
 
-    def __init__(
-        self,
-        spatial_dims: int = 3,
-        in_channels: int = 1,
-        base_channels: int = 64,
-        n_layers: int = 4,
-    ):
+    def __init__(self, spatial_dims: int = 3, **patch_options):
+        """``patch_options`` (in_channels, base_channels, n_layers) and ``spatial_dims`` are
+        :class:`PatchDiscriminator`'s, the same for the three."""
         super().__init__()
         self.spatial_dims = spatial_dims
         self.discriminators = nn.ModuleList(
-            [
-                PatchDiscriminator(spatial_dims, in_channels, base_channels, n_layers)
-                for _ in self.scales
-            ]
+            [PatchDiscriminator(spatial_dims, **patch_options) for _ in self.scales]
         )
 
     def crops(
