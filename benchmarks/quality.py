@@ -1,5 +1,6 @@
-"""Deblurring quality per docs/evaluation.md: degraded input, tuned Richardson-Lucy and Wiener with the
-true PSF (oracles), and networks (bundled names or weights files), on each modality's test split.
+"""Deblurring quality per docs/evaluation.md: degraded input, tuned Richardson-Lucy and Wiener
+with the true PSF (oracles), and networks (bundled names or weights files), on each modality's
+test split.
 
 Classical settings are tuned on (up to --tune-images of) the training split, then fixed for the
 test split. PSNR/SSIM exclude a 16-px border; whole-image figures are kept beside them.

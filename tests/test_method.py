@@ -199,7 +199,8 @@ def test_psf_as_large_as_the_image_is_cut_to_its_support_with_a_note():
     bead_image[40 - r : 41 + r, 40 - r : 41 + r] = g
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = deblur(image, axes="YX", method=MethodSpec(name="wiener", psf=bead_image, balance=0.05))
+        spec = MethodSpec(name="wiener", psf=bead_image, balance=0.05)
+        out = deblur(image, axes="YX", method=spec)
     notes = [str(w.message) for w in caught if "larger than the image" in str(w.message)]
     assert len(notes) == 1 and "cut to" in notes[0]
     expected = deblur(image, axes="YX", method=MethodSpec(name="wiener", psf=g, balance=0.05))

@@ -255,7 +255,9 @@ class C2FUNet(nn.Module):
         coarse = None
         for n, xn in zip(range(self.config.levels - 1, -1, -1), xs, strict=True):
             if outs:  # eq. 3: x_n together with the upsampled coarser output
-                up = F.interpolate(outs[-1], size=xn.shape[-2:], mode="bilinear", align_corners=False)
+                up = F.interpolate(
+                    outs[-1], size=xn.shape[-2:], mode="bilinear", align_corners=False
+                )
                 xn = torch.cat([xn, up], dim=1)
             y, coarse = self.nets[n](xn, coarse)
             outs.append(y)
