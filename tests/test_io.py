@@ -146,3 +146,26 @@ def test_focus_of_a_grayscale_alpha_png_equals_its_grayscale(tmp_path, fluo_u8, 
     assert scores[0] == scores[1]
     assert captured.err == f"microdeblur: warning: {tmp_path / 'la.png'}: alpha channel dropped, " \
         "read as grayscale\n"
+
+
+def test_bioio_path_reads_rgba_as_rgb_and_keeps_the_sample_axis(tmp_path, he_rgb, monkeypatch):
+    """Formats read through bioio (here a stand-in BioImage with bioio's TCZYXS layout)."""
+    import sys
+    import types
+
+    rgba = np.concatenate([he_rgb, np.full(he_rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+
+    class FakeBioImage:
+        def __init__(self, path):
+            self.dask_data = rgba[None, None, None]  # T, C, Z, Y, X, S
+            self.dims = types.SimpleNamespace(order="TCZYXS")
+            self.physical_pixel_sizes = (None, 0.5, 0.5)
+
+    monkeypatch.setitem(sys.modules, "bioio", types.SimpleNamespace(BioImage=FakeBioImage))
+    path = tmp_path / "slide.czi"
+    path.write_bytes(b"not read by the stand-in")
+    with pytest.warns(UserWarning, match="alpha channel dropped"):
+        data = io.read_image(path)
+    assert data.axes == "YXS"
+    np.testing.assert_array_equal(np.asarray(data.array), he_rgb)
+    assert data.pixel_size == {"Y": 0.5, "X": 0.5}

@@ -55,9 +55,10 @@ def drop_alpha(array: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:
         f"{path}: alpha channel dropped, read as {'grayscale' if keep == 1 else 'RGB'}",
         UserWarning, stacklevel=3,
     )
+    # a slice, not a copy: a lazy (dask) array from bioio stays lazy
     if keep == 1:
-        return np.asarray(array[..., 0]), axes[:-1]
-    return np.asarray(array[..., :3]), axes
+        return array[..., 0], axes[:-1]
+    return array[..., :3], axes
 
 
 def is_tiff(path: str | os.PathLike) -> bool:
@@ -235,10 +236,11 @@ def _read_with_bioio(path: Path) -> ImageData:
         raise ValueError(f"cannot read {str(path)!r}: {error}") from error
     sizes = img.physical_pixel_sizes
     pixel_size = {k: float(v) for k, v in zip("ZYX", sizes) if v}
-    # drop singleton T/C/Z so a plain 2D image comes back as YX
-    keep = [i for i, (a, n) in enumerate(zip("TCZYX", data.shape)) if n > 1 or a in "YX"]
-    array = data[tuple(slice(None) if i in keep else 0 for i in range(5))]
-    axes = "".join("TCZYX"[i] for i in keep)
+    # "TCZYX", or "TCZYXS" for RGB(A) samples; drop singleton T/C/Z so a 2D image comes back YX
+    order = str(getattr(getattr(img, "dims", None), "order", "TCZYX"))
+    keep = [i for i, (a, n) in enumerate(zip(order, data.shape)) if n > 1 or a in "YXS"]
+    array = data[tuple(slice(None) if i in keep else 0 for i in range(len(order)))]
+    array, axes = drop_alpha(array, "".join(order[i] for i in keep), path)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
 
 
