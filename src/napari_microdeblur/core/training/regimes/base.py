@@ -11,6 +11,7 @@ patches (``sample_pairs``, ``sample_source``), computes the content and perceptu
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -25,8 +26,9 @@ def as_float(t: torch.Tensor) -> float:
     return float(t.detach())
 
 
-class Regime:
-    """Base class of the training regimes (one instance per run)."""
+class Regime(ABC):
+    """Base class of the training regimes (one instance per run); a subclass must define
+    :meth:`step`."""
 
     #: the name ``TrainingConfig.regime`` and ``--regime`` take
     name: ClassVar[str]
@@ -61,9 +63,9 @@ class Regime:
         """Run the discriminator on a batch of zero patches (fails if the patch is too small)."""
         discriminator(probe)
 
+    @abstractmethod
     def step(self, trainer) -> dict[str, float]:
         """One training step; the loss terms, with the optimised total under ``"loss"``."""
-        raise NotImplementedError
 
     def is_better(self, validation: Mapping[str, Any], best: Mapping[str, Any]) -> bool:
         """Whether the weights just validated replace the kept ones."""
