@@ -49,7 +49,8 @@ class Regime(ABC):
         self.config = config
 
     def check_model(self, model: nn.Module) -> None:
-        """``ValueError`` if the regime cannot train ``model``."""
+        """``ValueError`` if the regime cannot train ``model``; by default any model will do."""
+        return None
 
     def notes(self, sources: Mapping[str, Any]) -> list[str]:
         """Notes for the user, given the extra image sets that were passed (name -> source)."""
@@ -76,4 +77,5 @@ class Regime(ABC):
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any], device: torch.device) -> None:
-        """Restore :meth:`state_dict` on resume."""
+        """Restore :meth:`state_dict` on resume; by default there is nothing to restore."""
+        return None
