@@ -342,9 +342,9 @@ def cmd_methods(args) -> int:
     except ImportError:
         pass
     try:
-        from .core import weights
+        from .core.bundled import BUNDLED_WEIGHTS
 
-        for name, entry in weights.BUNDLED_WEIGHTS.items():
+        for name, entry in BUNDLED_WEIGHTS.items():
             rows.append((name, "bundled weights", entry.description))
     except ImportError:
         pass
@@ -360,11 +360,11 @@ def cmd_demo(args) -> int:
     given), print PSNR/SSIM of each."""
     import tifffile
 
+    from .core.bundled import default_weights_name
     from .core.degrade import degrade, protocol_psf
     from .core.inference import deblur
     from .core.metrics import evaluate
     from .core.tuning import tune_classical
-    from .core.weights import default_weights_name
 
     sharp = tifffile.imread(SAMPLE)
     blurred = degrade(sharp, "A", seed=0)

@@ -33,7 +33,7 @@ def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
 
 def _as_kernel(psf) -> tuple[np.ndarray, str]:
     """(2D float32 kernel summing to 1, a short description of where it came from)."""
-    from .psf import parse_psf
+    from .psf import check_psf, parse_psf
 
     if isinstance(psf, str):
         kernel, spec = parse_psf(psf), psf
@@ -46,16 +46,10 @@ def _as_kernel(psf) -> tuple[np.ndarray, str]:
             f"psf is a {type(psf).__name__}; accepted: a numpy array, a torch tensor, a TIFF "
             "path or a model such as 'gaussian:1.6'"
         )
-    if kernel.dtype.kind not in "uif":
-        raise TypeError(f"psf has dtype {kernel.dtype}; accepted: real integer or float values")
-    kernel = np.asarray(kernel, dtype=np.float64)
-    if kernel.size == 0:
-        raise ValueError(f"psf has shape {kernel.shape} with no elements; accepted: non-empty")
-    if not np.all(np.isfinite(kernel)) or np.any(kernel < 0):
-        raise ValueError("psf holds negative, NaN or infinite values; accepted: finite values >= 0")
-    if kernel.sum() <= 0:
-        raise ValueError(f"psf (shape {kernel.shape}) sums to 0; accepted: a positive sum")
-    kernel, plane = in_focus_plane(kernel)
+    if kernel.ndim not in (2, 3):
+        raise ValueError(f"psf has shape {kernel.shape}; accepted: a 2D (Y, X) or 3D (Z, Y, X) PSF")
+    # the same value checks (NaN, negatives, zeros) as every other PSF, then the in-focus plane
+    kernel, plane = in_focus_plane(check_psf(kernel, kernel.ndim))
     if plane is not None:
         spec += f" (3D, in-focus plane z={plane} used for every plane)"
     if kernel.sum() <= 0:
@@ -121,8 +115,9 @@ def psf_aware_method(
 
 def load_psf_aware(psf, weights: str = DEFAULT_PSF_AWARE, *, precision: str = "auto") -> Method:
     """The bundled (or a file's) PSF-aware network bound to ``psf`` as a Method."""
-    from . import weights as weights_module
+    from .bundled import BUNDLED_WEIGHTS
+    from .checkpoint import load_model
 
-    model, card = weights_module.load_model(weights)
-    name = weights if weights in weights_module.BUNDLED_WEIGHTS else card.arch
+    model, card = load_model(weights)
+    name = weights if weights in BUNDLED_WEIGHTS else card.arch
     return psf_aware_method(model, psf, card, precision=precision, name=name)
