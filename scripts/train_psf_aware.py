@@ -236,8 +236,10 @@ def fit_side(psf: np.ndarray, side: int = PSF_SIDE) -> np.ndarray:
 class PatchSampler:
     """Degraded / clean patch pairs with their PSFs, drawn with one numpy generator."""
 
-    def __init__(self, train: dict[str, list], ranges, p_optics: float, seed: int):
+    def __init__(self, train: dict[str, list], ranges, p_optics: float, seed: int,
+                 set_p: np.ndarray | None = None):
         self.sets = [v for v in train.values() if v]
+        self.set_p = set_p  # None: every set equally likely
         self.weights = [np.array([p.size for _, p in s], np.float64) for s in self.sets]
         self.weights = [w / w.sum() for w in self.weights]
         self.margin = PSF_SIDE // 2
@@ -260,7 +262,10 @@ class PatchSampler:
         rng, m = self.rng, self.margin
         xs, ys, ks = [], [], []
         for _ in range(batch):
-            s = int(rng.integers(len(self.sets)))
+            if self.set_p is None:
+                s = int(rng.integers(len(self.sets)))
+            else:
+                s = int(rng.choice(len(self.sets), p=self.set_p))
             i = int(rng.choice(len(self.sets[s]), p=self.weights[s]))
             img = self.padded[s][i]
             side = min(patch, img.shape[0] - 2 * m, img.shape[1] - 2 * m)

@@ -84,6 +84,13 @@ class C2FUNetConfig(BaseModel):
         "batch",
         description="Normalisation after each 3x3 convolution (convs have no bias unless 'none').",
     )
+    global_skip: bool = Field(
+        False,
+        description=(
+            "Each level predicts a correction added to its own input (not in the paper; the "
+            "blind defaults use it so an untrained or unsure network stays near the input)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_depth(self) -> C2FUNetConfig:
@@ -91,6 +98,9 @@ class C2FUNetConfig(BaseModel):
             raise ValueError(
                 f"depth must be at least levels + 1 = {self.levels + 1} (got depth={self.depth})"
             )
+        if self.global_skip and self.in_channels != self.out_channels:
+            raise ValueError("global_skip=True needs in_channels == out_channels "
+                             f"(got {self.in_channels} and {self.out_channels})")
         return self
 
 
@@ -260,6 +270,8 @@ class C2FUNet(nn.Module):
                 )
                 xn = torch.cat([xn, up], dim=1)
             y, coarse = self.nets[n](xn, coarse)
+            if self.config.global_skip:
+                y = y + xn[:, : self.config.out_channels]
             outs.append(y)
         return outs
 
