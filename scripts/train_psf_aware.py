@@ -61,6 +61,8 @@ WARMUP_STEPS = 50  # linear learning-rate warm-up
 MODEL_CONFIG = {"base_channels": 16, "levels": 3, "wiener_gains": (10.0, 100.0, 1000.0)}
 
 # Training-range optics; the benchmark's held-out range is in benchmarks/generalization.py.
+TRAIN_ABERRATED = {"na": (0.9, 1.2), "sample_index": (1.38, 1.45), "depth_um": (2.0, 15.0)}
+MISMATCH_ZOOM = (0.8, 1.25)  # --p-mismatch: the network is given the PSF stretched by this
 TRAIN_OPTICS = {
     "na": (0.7, 1.2),
     "wavelength_um": (0.45, 0.56),
@@ -190,9 +192,11 @@ def training_sets(root: Path) -> tuple[dict[str, list], list]:
 # ----------------------------------------------------------------------------- PSFs
 
 
-def optics_psf(kind, na, wavelength, pixel, defocus, ni, ns=None, depth=0.0, side=PSF_SIDE):
+def optics_psf(kind, na, wavelength, pixel, defocus, ni, ns=None, depth=0.0, side=None):
     """A 2D widefield or confocal PSF (float32, sums to 1) from psfmodels' vectorial model."""
     import psfmodels
+
+    side = side or PSF_SIDE
 
     def one(wvl):
         p = psfmodels.make_psf(
@@ -209,7 +213,21 @@ def optics_psf(kind, na, wavelength, pixel, defocus, ni, ns=None, depth=0.0, sid
     return (psf / psf.sum()).astype(np.float32)
 
 
-def draw_optics(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def draw_optics(rng: np.random.Generator, p_aberrated: float = 0.0) -> tuple[np.ndarray, dict]:
+    if p_aberrated and rng.random() < p_aberrated:
+        # a water objective focused into a denser sample (spherical aberration), in a
+        # range disjoint from the benchmark's held-out one (oil, NA 1.3-1.45, 0.6-0.7 um)
+        params = {
+            "kind": "confocal" if rng.random() < 0.4 else "widefield",
+            "na": float(rng.uniform(*TRAIN_ABERRATED["na"])),
+            "wavelength": float(rng.uniform(*TRAIN_OPTICS["wavelength_um"])),
+            "pixel": float(rng.uniform(*TRAIN_OPTICS["pixel_um"])),
+            "defocus": float(rng.uniform(*TRAIN_OPTICS["defocus_um"])),
+            "ni": 1.33,
+            "ns": float(rng.uniform(*TRAIN_ABERRATED["sample_index"])),
+            "depth": float(rng.uniform(*TRAIN_ABERRATED["depth_um"])),
+        }
+        return optics_psf(**params), params
     na = float(rng.uniform(*TRAIN_OPTICS["na"]))
     ni = 1.0 if (na < 0.95 and rng.random() < 0.5) else 1.33
     params = {
@@ -223,8 +241,9 @@ def draw_optics(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     return optics_psf(**params), params
 
 
-def fit_side(psf: np.ndarray, side: int = PSF_SIDE) -> np.ndarray:
+def fit_side(psf: np.ndarray, side: int | None = None) -> np.ndarray:
     """Centre-pad or centre-crop an odd-sided PSF to side x side, renormalised."""
+    side = side or PSF_SIDE
     out = np.zeros((side, side), np.float32)
     h, w = psf.shape
     cy, cx, c = h // 2, w // 2, side // 2
@@ -237,9 +256,12 @@ class PatchSampler:
     """Degraded / clean patch pairs with their PSFs, drawn with one numpy generator."""
 
     def __init__(self, train: dict[str, list], ranges, p_optics: float, seed: int,
-                 set_p: np.ndarray | None = None):
+                 set_p: np.ndarray | None = None, p_mismatch: float = 0.0,
+                 p_aberrated: float = 0.0):
         self.sets = [v for v in train.values() if v]
         self.set_p = set_p  # None: every set equally likely
+        self.p_mismatch = p_mismatch
+        self.p_aberrated = p_aberrated
         self.weights = [np.array([p.size for _, p in s], np.float64) for s in self.sets]
         self.weights = [w / w.sum() for w in self.weights]
         self.margin = PSF_SIDE // 2
@@ -251,7 +273,7 @@ class PatchSampler:
     def draw_psf(self):
         params = self.ranges.sample(self.rng)
         if self.rng.random() < self.p_optics:
-            psf, _ = draw_optics(self.rng)
+            psf, _ = draw_optics(self.rng, self.p_aberrated)
         else:
             psf = params.psf()
         return fit_side(psf), params
@@ -279,6 +301,8 @@ class PatchSampler:
             blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
             clean = region[m : m + patch, m : m + patch]
             noisy = params.noise(blurred, rng)
+            if self.p_mismatch and rng.random() < self.p_mismatch:
+                psf = zoomed(psf, float(rng.uniform(*MISMATCH_ZOOM)))  # the PSF the user has
             gain = rng.uniform(0.6, 1.2)
             k = int(rng.integers(8))
             xs.append(_dihedral(noisy * gain, k))
@@ -286,6 +310,18 @@ class PatchSampler:
             ks.append(_dihedral(psf, k))
         return (np.stack(xs)[:, None].astype(np.float32), np.stack(ys)[:, None].astype(np.float32),
                 np.stack(ks).astype(np.float32))
+
+
+def zoomed(psf: np.ndarray, factor: float) -> np.ndarray:
+    """The PSF stretched by ``factor`` about its centre (same shape, sums to 1): a PSF that is
+    a little too narrow or too wide, as a measured or fitted one is."""
+    from scipy import ndimage
+
+    c = (np.array(psf.shape) - 1) / 2
+    out = ndimage.affine_transform(psf.astype(np.float64), np.eye(2) / factor,
+                                   offset=c - c / factor, order=1)
+    out = np.clip(out, 0, None)
+    return (out / out.sum()).astype(np.float32)
 
 
 def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
@@ -328,9 +364,10 @@ def validation_batch(val: list, size: int = 128):
 # ----------------------------------------------------------------------------- training
 
 
-def psnr(a, b, margin: int = LOSS_MARGIN) -> float:
+def psnr(a, b, margin: int | None = None) -> float:
     import torch
 
+    margin = margin or LOSS_MARGIN
     a, b = a[..., margin:-margin, margin:-margin], b[..., margin:-margin, margin:-margin]
     mse = torch.mean((a.float().clamp(0, 1) - b.float()) ** 2, dim=(1, 2, 3))
     return float(torch.mean(10 * torch.log10(1.0 / mse.clamp_min(1e-12))))
@@ -384,6 +421,16 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--config", default=None, help="JSON overrides of the wiener_unet config")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--psf-side", type=int, default=33,
+                   help="side every training PSF is padded or cropped to (odd)")
+    p.add_argument("--p-mismatch", type=float, default=0.0,
+                   help="probability that the network is given the PSF stretched by 0.8-1.25x "
+                        "(robustness to the imperfect PSFs users have)")
+    p.add_argument("--p-aberrated", type=float, default=0.0,
+                   help="share of optics PSFs with spherical aberration (water NA 0.9-1.2 into "
+                        "n 1.38-1.45 at 2-15 um)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (a wiener_unet .safetensors)")
     return p.parse_args(argv)
 
 
@@ -391,6 +438,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
 
+    global PSF_SIDE, LOSS_MARGIN
+    if args.psf_side < 3 or args.psf_side % 2 == 0:
+        raise SystemExit(f"--psf-side {args.psf_side}: must be odd and >= 3")
+    PSF_SIDE, LOSS_MARGIN = args.psf_side, args.psf_side // 2
     from napari_microdeblur.core import weights
     from napari_microdeblur.core.data import DegradationRanges
     from napari_microdeblur.core.registry import build_model
@@ -408,7 +459,8 @@ def main(argv=None) -> int:
         gaussian_noise=(0.0, 0.03), poisson_peak=(30.0, 1000.0), p_poisson=0.4,
         p_protocol=args.p_protocol,
     )
-    sampler = PatchSampler(train, ranges, args.p_optics, args.seed)
+    sampler = PatchSampler(train, ranges, args.p_optics, args.seed,
+                           p_mismatch=args.p_mismatch, p_aberrated=args.p_aberrated)
     vx, vy, vk = (torch.from_numpy(a) for a in validation_batch(val))
     n_planes = sum(len(v) for v in train.values())
     log(f"{n_planes} training planes in {len(train)} sets "
@@ -419,7 +471,15 @@ def main(argv=None) -> int:
     if args.config:
         config.update(json.loads(args.config))
     torch.manual_seed(args.seed)
-    model = build_model("wiener_unet", config)
+    if args.init is not None:
+        from napari_microdeblur.core.checkpoint import load_model
+
+        model, init_card = load_model(args.init, arch="wiener_unet")
+        model.train()
+        config = dict(model.config.model_dump()) if hasattr(model.config, "model_dump") else config
+        log(f"starting from {args.init}")
+    else:
+        model = build_model("wiener_unet", config)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"wiener_unet {json.dumps(config)}: {n_params:,} parameters")
@@ -505,6 +565,10 @@ def main(argv=None) -> int:
                                if k not in ("gaussian_noise", "p_poisson", "poisson_peak")},
                 "optics_training_range": TRAIN_OPTICS,
                 "p_optics": args.p_optics,
+                "psf_side": args.psf_side,
+                "p_mismatch": args.p_mismatch, "mismatch_zoom": MISMATCH_ZOOM,
+                "p_aberrated": args.p_aberrated, "aberrated_training_range": TRAIN_ABERRATED,
+                "init": str(args.init) if args.init else None,
                 "noise": "Gaussian sigma 0-0.03; p 0.4 Poisson peak 30-1000 (log-uniform) + "
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
                 "held_out_optics_for_benchmark": "NA 1.3-1.45 oil (n 1.515), wavelength "
