@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from .cli import EXIT_INTERRUPTED, UserError
 from .core.files import copy_atomically
+from .core.finetune import DEFAULT_ANCHOR_WEIGHT, DEFAULT_INTENSITY_JITTER, DEFAULT_PATIENCE
 
 
 def _check_weights_output(path: str, overwrite: bool) -> Path:
@@ -57,6 +58,8 @@ def _drive_fit(run, *, quiet: bool):
         postfix = {"loss": f"{record.loss:.4f}"}
         if record.val_psnr is not None:
             postfix["val PSNR"] = f"{record.val_psnr:.2f}"
+        minutes, seconds = divmod(int(round(record.seconds_left)), 60)
+        postfix["left"] = f"{minutes}:{seconds:02d}"  # to the last step or the time limit
         bar.set_postfix(postfix, refresh=False)
         bar.update(record.step - bar.n)
 
@@ -164,28 +167,49 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_finetune(args) -> int:
-    """Fine-tune weights on the user's blurry/sharp pair or z-stack (core.finetune)."""
-    import tempfile
+def _pair_files(blurry: list[str], sharp: list[str]) -> list[tuple[Path, Path]]:
+    """--blurry and --sharp (each given once or more: files, folders or quoted globs) paired
+    in the order given, each expanded in sorted order."""
+    from .core.files import find_inputs
 
+    b = [p for spec in blurry for p in find_inputs(spec)]
+    s = [p for spec in sharp for p in find_inputs(spec)]
+    if len(b) != len(s):
+        raise UserError(f"--blurry gives {len(b)} image(s) but --sharp {len(s)}: they pair "
+                        "up one to one in sorted order")
+    return list(zip(b, s, strict=True))
+
+
+def _check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axes: str,
+                      s: np.ndarray) -> None:
+    """One line when a blurry and a sharp image cannot be paired plane by plane."""
+    if b_axes != s_axes:
+        raise UserError(f"--blurry {b_name} has axes {b_axes} {b.shape} but --sharp {s_name} "
+                        f"has {s_axes} {s.shape}; pair images of the same kind (or give --axes)")
+    for axis, nb, ns in zip(b_axes, b.shape, s.shape, strict=True):
+        if nb != ns and axis in "TZ":
+            raise UserError(f"--blurry {b_name} has {nb} planes along {axis} but --sharp "
+                            f"{s_name} has {ns}; pair stacks with the same planes")
+    if b.shape != s.shape:
+        raise UserError(f"--blurry {b_name} has shape {b.shape} but --sharp {s_name} has "
+                        f"{s.shape} (axes {b_axes}); pair images of the same field and size")
+
+
+def _finetune_fields(args) -> list:
+    """The fields of view to fine-tune on, read and checked (one line per problem)."""
     from .core import io
-    from .core.checkpoint import load_model
-    from .core.finetune import FinetuneRequest, iter_finetune
+    from .core.finetune import PairField, StackField
     from .core.inference import check_axes
 
-    out = _check_weights_output(args.out, args.overwrite)
-    if bool(args.stack) == bool(args.blurry or args.sharp):
-        raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
-    if not args.stack and not (args.blurry and args.sharp):
-        raise UserError("--blurry and --sharp go together")
-    _check_val_fraction(args.val_fraction, zero_allowed=True)
-    model, base_card = load_model(args.weights)
-
-    def read(path):
+    def read(path: Path) -> tuple[np.ndarray, str]:
         image = io.read_image(path, lazy=False)
         array = np.asarray(image.array)
         return array, check_axes(args.axes or image.axes or None, array.shape)
 
+    if bool(args.stack) == bool(args.blurry or args.sharp):
+        raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
+    if not args.stack and not (args.blurry and args.sharp):
+        raise UserError("--blurry and --sharp go together")
     focus: int | str = "auto"
     if args.focus_plane != "auto":
         try:
@@ -193,28 +217,74 @@ def cmd_finetune(args) -> int:
         except ValueError:
             message = f"--focus-plane {args.focus_plane!r}: give auto or a plane index"
             raise UserError(message) from None
-    with tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") as ckdir:
-        if args.stack:
-            stack, axes = read(args.stack)
-            request = FinetuneRequest(mode="stack", layer_name=Path(args.stack).name, axes=axes,
-                                      model=model, base_label=str(args.weights),
-                                      base_card=base_card, stack=stack, focus=focus)
-        else:
-            blurry, axes = read(args.blurry)
-            sharp, _ = read(args.sharp)
-            request = FinetuneRequest(mode="pair", layer_name=Path(args.blurry).name, axes=axes,
-                                      model=model, base_label=str(args.weights),
-                                      base_card=base_card, blurry=blurry, sharp=sharp)
-        request.steps, request.patch, request.batch_size = args.steps, args.patch, args.batch
-        request.lr, request.device, request.checkpoint_dir = args.lr, args.device, ckdir
-        request.val_fraction = args.val_fraction
-        outcome = _drive_fit(iter_finetune(request), quiet=args.quiet)
+    if args.stack:
+        from .core.files import find_inputs
+
+        return [StackField(p.name, *read(p), focus)
+                for spec in args.stack for p in find_inputs(spec)]
+    fields = []
+    for bp, sp in _pair_files(args.blurry, args.sharp):
+        (b, b_axes), (s, s_axes) = read(bp), read(sp)
+        _check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
+        fields.append(PairField(f"{bp.name}~{sp.name}", b, s, b_axes))
+    return fields
+
+
+def _check_finetune_options(args) -> None:
+    if args.minutes is not None and not args.minutes > 0:
+        raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
+    if args.resume and not args.checkpoint_dir:
+        raise UserError("--resume continues the run in --checkpoint-dir DIR; give that folder")
+    if args.patience is not None and args.patience < 1:
+        raise UserError(f"--patience {args.patience}: give a number of validations >= 1")
+    _check_val_fraction(args.val_fraction, zero_allowed=True)
+
+
+def cmd_finetune(args) -> int:
+    """Fine-tune weights on the user's blurry/sharp pairs or z-stacks (core.finetune)."""
+    import tempfile
+    from contextlib import nullcontext
+
+    from .core.checkpoint import load_model
+    from .core.finetune import FinetuneRequest, iter_finetune
+
+    out = _check_weights_output(args.out, args.overwrite)
+    _check_finetune_options(args)
+    model, base_card = load_model(args.weights)
+    fields = _finetune_fields(args)
+    temporary = args.checkpoint_dir is None
+    with (tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") if temporary
+          else nullcontext(args.checkpoint_dir)) as ckdir:
+        request = FinetuneRequest(
+            mode="stack" if args.stack else "pair", axes=args.axes or "",
+            layer_name=", ".join(f.name for f in fields), fields=fields, model=model,
+            base_label=str(args.weights), base_card=base_card, steps=args.steps,
+            patch=args.patch, batch_size=args.batch, lr=args.lr, device=args.device,
+            val_fraction=args.val_fraction, patience=args.patience, minutes=args.minutes,
+            augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
+            anchor_weight=args.anchor_weight, checkpoint_dir=ckdir, resume=args.resume)
+        job = iter_finetune(request)
+        try:
+            outcome = _drive_fit(job, quiet=args.quiet)
+        except KeyboardInterrupt:
+            job.close()  # the run writes its best checkpoint when closed
+            best = Path(ckdir) / "best.safetensors"
+            if not best.is_file():
+                print("microdeblur: interrupted before the first checkpoint; nothing written",
+                      file=sys.stderr)
+                return EXIT_INTERRUPTED
+            copy_atomically(best, out)
+            print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
         if outcome.file is None:
-            raise UserError("fine-tuning ended before a checkpoint was written")
+            raise UserError(f"fine-tuning kept nothing: {outcome.summary}")
         copy_atomically(outcome.file, out)
-    metrics = outcome.card.metrics or {}
-    print(f"{out}: {args.weights} fine-tuned for {args.steps} steps; validation PSNR "
-          f"{metrics.get('val_psnr', float('nan')):.2f} dB")
+    if outcome.diverged:
+        print(f"microdeblur: {outcome.diverged}; wrote the best weights so far to {out}",
+              file=sys.stderr)
+        return 1
+    print(f"{out}: {args.weights} fine-tuned; {outcome.summary}")
     return 0
 
 
@@ -249,10 +319,27 @@ def add_training_commands(sub) -> None:
 
     p = sub.add_parser("finetune", help="fine-tune weights on your own paired data")
     p.add_argument("--weights", required=True, help="bundled name (gran.fluo_v1) or file")
-    p.add_argument("--blurry", help="blurry image (with --sharp)")
-    p.add_argument("--sharp", help="sharp image of the same field")
-    p.add_argument("--stack", help="a z-stack: each plane is paired to the in-focus plane")
+    p.add_argument("--blurry", action="append",
+                   help="blurry image, folder or quoted glob (repeatable; with --sharp)")
+    p.add_argument("--sharp", action="append",
+                   help="sharp images of the same fields, paired with --blurry in sorted order")
+    p.add_argument("--stack", action="append",
+                   help="a z-stack (repeatable): each plane is paired to the in-focus plane")
     p.add_argument("--focus-plane", default="auto", help="auto (focus score) or a plane index")
     p.add_argument("--axes")
     _add_training_options(p, steps=200, lr=1e-4)
+    p.add_argument("--minutes", type=float,
+                   help="time limit; --steps is then the upper bound")
+    p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
+                   help="stop after this many validations without a better one")
+    p.add_argument("--no-augment", action="store_true",
+                   help="no flips and 90-degree rotations of the patches")
+    p.add_argument("--intensity-jitter", type=float, default=DEFAULT_INTENSITY_JITTER,
+                   help="random gain/offset of each patch pair (0: none)")
+    p.add_argument("--anchor-weight", type=float, default=DEFAULT_ANCHOR_WEIGHT,
+                   help="L2-SP: weight of sum((w - w_start)^2) (0: none)")
+    p.add_argument("--checkpoint-dir",
+                   help="keep best/last .safetensors (with model cards) and last.pt here")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --checkpoint-dir from its last checkpoint")
     p.set_defaults(func=cmd_finetune)

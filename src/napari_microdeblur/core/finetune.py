@@ -1,36 +1,94 @@
 """Fine-tuning a network on the user's own pairs: the job behind the Fine-tune dock and
 `microdeblur finetune`.
 
-Pairs come from a blurry/sharp pair of arrays or from a z-stack and its in-focus plane
-(``core.data``); validation takes whole planes (``data.split_validation``); training is
-``core.training.iter_fit``, which writes the best checkpoint (by validation PSNR) as
-``best.safetensors`` with its model card, also when stopped.
+Pairs come from fields: a blurry and a sharp array of the same field, paired plane by plane
+(2D, z-stacks, RGB), or a z-stack and its in-focus plane (``core.pairs``). Validation holds
+out pixels the training never sees: whole fields when there are enough of them
+(``val_fraction`` x fields rounds to at least one), otherwise a band of every plane
+(``pairs.split_band``). The starting weights are scored first and kept unless a later
+validation beats them, so the job never returns weights that score worse on validation than
+where it started; ``patience`` validations without a better one stop it early. Training is
+``core.training.iter_fit``, writing ``best.safetensors`` and ``last.safetensors`` with their
+model cards (and ``last.pt`` to resume from) into ``checkpoint_dir``.
 
-``iter_finetune(request)`` yields one :class:`~.progress.Notes` once the pairs are built
-(info: pairs, train, val, focus), then a ``FitProgress`` per step, and returns a
-:class:`FinetuneResult`.
+``iter_finetune(request)`` checks everything and builds the pairs, yields one
+:class:`~.progress.Notes` (info: pairs, train, val, focus, holdout), then a ``FitProgress`` per
+step, and returns a :class:`FinetuneResult`. A diverging run (NaN/Inf loss, a
+``FloatingPointError`` or ``RuntimeError`` in a step) ends with the best weights so far and
+``diverged`` saying why; a ``KeyboardInterrupt`` leaves them in ``checkpoint_dir``.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import data, training
+from . import data, pairs, training
 from .checkpoint import ModelCard, load_model
 from .progress import Notes
+from .training.checkpoints import (
+    check_checkpoint_dir,
+    check_same_network,
+    checkpoint_path,
+    load_training_checkpoint,
+)
 
-__all__ = ["FinetuneRequest", "FinetuneResult", "iter_finetune"]
+__all__ = [
+    "DEFAULT_ANCHOR_WEIGHT",
+    "DEFAULT_INTENSITY_JITTER",
+    "DEFAULT_PATIENCE",
+    "FinetuneRequest",
+    "FinetuneResult",
+    "JitteredPairs",
+    "PairField",
+    "StackField",
+    "iter_finetune",
+]
+
+#: Small-data defaults (README, "microdeblur finetune"): chosen on the measured small case
+DEFAULT_INTENSITY_JITTER = 0.1
+DEFAULT_ANCHOR_WEIGHT = 0.0
+#: validations without a better one before the run stops
+DEFAULT_PATIENCE = 5
+#: at most this many steps between two validations (time-boxed runs have many steps)
+MAX_VAL_EVERY = 50
+
+
+@dataclass
+class PairField:
+    """One field of view: a blurry and a sharp array of the same shape and axes."""
+
+    name: str
+    blurry: Any
+    sharp: Any
+    axes: str | None = None
+
+
+@dataclass
+class StackField:
+    """One field of view as a z-stack; every plane is paired to the in-focus one."""
+
+    name: str
+    stack: Any
+    axes: str | None = "ZYX"
+    focus: int | str = "auto"
 
 
 @dataclass
 class FinetuneRequest:
-    """Everything a fine-tuning run needs (the dock collects it on the GUI thread)."""
+    """Everything a fine-tuning run needs (the dock collects it on the GUI thread).
+
+    ``fields`` lists several :class:`PairField` / :class:`StackField`; when empty, the one
+    field of ``mode`` ("pair": ``blurry``/``sharp``; "stack": ``stack``/``focus``) named
+    ``layer_name``. ``minutes`` bounds the run (``steps`` is then the upper bound);
+    ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``.
+    """
 
     mode: str  # "pair" | "stack"
     layer_name: str
@@ -42,6 +100,7 @@ class FinetuneRequest:
     sharp: Any = None
     stack: Any = None
     focus: int | str = "auto"
+    fields: Sequence[PairField | StackField] = ()
     align: bool = True
     match_intensity: bool = True
     steps: int = 200
@@ -49,85 +108,239 @@ class FinetuneRequest:
     batch_size: int = 8
     lr: float = 1e-4
     val_fraction: float = 0.2
+    val_every: int | None = None
+    patience: int | None = DEFAULT_PATIENCE
+    augment: bool = True
+    intensity_jitter: float = DEFAULT_INTENSITY_JITTER
+    anchor_weight: float = DEFAULT_ANCHOR_WEIGHT
+    minutes: float | None = None
     device: str = "auto"
     checkpoint_dir: str = ""
+    resume: bool = False
+    seed: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class FinetuneResult:
-    """The fine-tuned weights (loaded back from ``file``), or ``model=None`` when the run
-    ended before a checkpoint was written; ``stopped`` when the user stopped it."""
+    """The kept weights (loaded back from ``file``), or ``model=None`` when the run ended
+    before a checkpoint was written; ``stopped`` when the user stopped it; ``diverged`` says
+    why a diverging run ended; ``improved`` is False when no validation beat the starting
+    weights (they are returned), None without validation; ``summary`` is one line for the
+    user."""
 
     stopped: bool
     model: Any
     card: ModelCard | None
     result: training.FitResult | None
     file: Path | None = None
+    diverged: str | None = None
+    improved: bool | None = None
+    summary: str = ""
 
 
-def _pairs(req: FinetuneRequest) -> tuple[list, int | None]:
-    """The training pairs of the request and the in-focus plane (None for a pair)."""
+class JitteredPairs(data.PairedData):
+    """Paired patches (flips and 90-degree rotations when ``augment``) whose input and target
+    get the same random gain in [1 - j, 1 + j] and offset in [-j/2, j/2] (model units), so a
+    small set does not tie the network to its exposure."""
+
+    def __init__(self, pair_list, *, jitter: float, **options):
+        super().__init__(pair_list, **options)
+        if not (isinstance(jitter, (int, float)) and 0 <= jitter < 1):
+            raise ValueError(f"intensity_jitter={jitter!r}; accepted: a number in [0, 1)")
+        self.jitter = float(jitter)
+
+    def sample(self, rng: np.random.Generator, n: int, patch: int):
+        x, y = super().sample(rng, n, patch)
+        if self.jitter > 0:
+            gain = rng.uniform(1 - self.jitter, 1 + self.jitter, (n, 1, 1, 1)).astype(np.float32)
+            offset = rng.uniform(-self.jitter / 2, self.jitter / 2, (n, 1, 1, 1))
+            offset = offset.astype(np.float32)
+            x, y = x * gain + offset, y * gain + offset
+        return x, y
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _fields(req: FinetuneRequest) -> list[PairField | StackField]:
+    if req.fields:
+        return list(req.fields)
     if req.mode == "pair":
-        pairs = data.pairs_from_arrays(
-            np.asarray(req.blurry), np.asarray(req.sharp), axes=req.axes, align=req.align,
-            match_intensity=req.match_intensity, name=req.layer_name,
-        )
-        return pairs, None
-    stack = np.asarray(req.stack)
-    focus = data.find_focus_plane(stack, req.axes) if req.focus == "auto" else req.focus
-    pairs = data.pairs_from_stack(
-        stack, focus_plane=focus, axes=req.axes, align=req.align,
-        match_intensity=req.match_intensity, name=req.layer_name,
-    )
-    return pairs, focus
+        return [PairField(req.layer_name, req.blurry, req.sharp, req.axes or None)]
+    if req.mode == "stack":
+        return [StackField(req.layer_name, req.stack, req.axes or None, req.focus)]
+    raise ValueError(f"mode={req.mode!r}; accepted: 'pair' or 'stack'")
+
+
+def _check_request(req: FinetuneRequest) -> Path:
+    """Options checked before any work; the checkpoint folder (made when missing)."""
+    if req.minutes is not None and not (isinstance(req.minutes, (int, float))
+                                        and np.isfinite(req.minutes) and req.minutes > 0):
+        raise ValueError(f"minutes={req.minutes!r}; accepted: a number of minutes > 0")
+    if not 0 <= req.val_fraction < 1:
+        raise ValueError(f"val_fraction={req.val_fraction!r}; accepted: 0 (no validation) "
+                         "up to 1")
+    if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
+        raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
+    if not req.checkpoint_dir:
+        return Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
+    ckdir = check_checkpoint_dir(req.checkpoint_dir, resume=req.resume)
+    if req.resume:
+        where = str(checkpoint_path(ckdir))
+        ck = load_training_checkpoint(Path(where))
+        arch = getattr(req.model, "arch_name", None)
+        if ck.get("arch") and arch and ck["arch"] != arch:
+            raise ValueError(f"resume: {where} holds a {ck['arch']!r} network, the weights "
+                             f"to fine-tune are {arch!r}; give the same --weights as before")
+        check_same_network(req.model, ck["model"], f"resume: {where}")
+    return ckdir
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+def _field_pairs(f: PairField | StackField, req: FinetuneRequest) -> tuple[list, int | None]:
+    """The pairs of one field and its in-focus plane (None for a blurry/sharp pair)."""
+    if isinstance(f, PairField):
+        b, s = np.asarray(f.blurry), np.asarray(f.sharp)
+        if b.shape != s.shape:
+            raise ValueError(f"{f.name}: blurry has shape {b.shape} but sharp {s.shape}; "
+                             "accepted: the same field with the same shape, axes and planes")
+        return data.pairs_from_arrays(b, s, axes=f.axes, align=req.align,
+                                      match_intensity=req.match_intensity, name=f.name), None
+    stack = np.asarray(f.stack)
+    focus = data.find_focus_plane(stack, f.axes) if f.focus == "auto" else f.focus
+    found = data.pairs_from_stack(stack, focus_plane=focus, axes=f.axes, align=req.align,
+                                  match_intensity=req.match_intensity, name=f.name)
+    return found, focus
+
+
+def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
+    """(train pairs, validation pairs, what was held out)."""
+    if req.val_fraction == 0:
+        return [p for ps in per_field for p in ps], None, "nothing (val_fraction 0)"
+    if round(req.val_fraction * len(per_field)) >= 1:
+        train_fields, val_fields = pairs.split_validation(
+            per_field, val_fraction=req.val_fraction, seed=req.seed)
+        held = sorted({p.group.split(":")[0] for ps in val_fields for p in ps})
+        return ([p for ps in train_fields for p in ps], [p for ps in val_fields for p in ps],
+                f"whole field(s) {', '.join(held)}")
+    train, val = pairs.split_band([p for ps in per_field for p in ps],
+                                  val_fraction=req.val_fraction, min_train=req.patch,
+                                  min_band=max(8, divisor))
+    axis, lo, hi = val[0].info["band"]
+    return train, val, (f"a band of every plane ({axis} {lo}-{hi}, the last "
+                        f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
+
+
+def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
+    val_every = req.val_every or max(1, min(req.steps // 10, MAX_VAL_EVERY))
+    time_limit = None
+    if req.minutes is not None:
+        time_limit = req.minutes * 60
+        if req.resume:  # the minutes are this session's: the run's clock includes earlier ones
+            time_limit += float(training.read_checkpoint_info(ckdir)["elapsed"] or 0)
+    return training.TrainingConfig.from_options(dict(
+        steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
+        device=req.device, checkpoint_dir=str(ckdir), card=card, seed=req.seed,
+        val_every=val_every if validate else None, checkpoint_every=val_every,
+        patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
+        time_limit=time_limit,
+    ))
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def _prepare(req: FinetuneRequest):
+    """Every check and the pairs, before any training: (iter_fit generator, Notes, ckdir)."""
+    fields = _fields(req)
+    ckdir = _check_request(req)
+    training.TrainingConfig.from_options(dict(  # bad numbers fail before the pair work
+        steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
+        anchor_weight=req.anchor_weight))
+    built = [_field_pairs(f, req) for f in fields]
+    per_field = [ps for ps, _ in built]
+    focus = built[0][1] if len(built) == 1 else None
+    divisor = int(getattr(req.model, "size_divisor", 1))
+    train_pairs, val, held = _split(per_field, req, divisor)
+    source = f"stack, in focus at plane {focus}" if focus is not None else (
+        "blurry/sharp pair" if len(fields) == 1 else f"{len(fields)} fields")
+    what = f"layer {req.layer_name!r}: {source}, {len(train_pairs)} training plane(s)"
+    train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
+                          description=what)
+    base = req.base_card
+    card = {
+        "training_data": f"{req.base_label} ({getattr(base, 'training_data', '')}) fine-tuned "
+                         f"on {what}; validation: {held}",
+        "license": getattr(base, "license", "unknown"),
+        "description": f"{req.base_label} fine-tuned for at most {req.steps} steps",
+    }
+    config = _config(req, ckdir, card, validate=val is not None)
+    gen = training.iter_fit(req.model, config, train, val,
+                            resume_from=ckdir if req.resume else None)
+    notes = [] if val is not None else ["no validation: the last weights are kept"]
+    info = {"pairs": sum(len(ps) for ps in per_field), "train": len(train_pairs),
+            "val": len(val) if val else 0, "focus": focus, "holdout": held,
+            "checkpoint_dir": str(ckdir)}
+    return gen, Notes(tuple(notes), tuple(info.items())), ckdir
 
 
 def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
     """The job (see the module docstring); ``req.stop`` stops it after the current step."""
-    pairs, focus = _pairs(req)
-    groups = list(dict.fromkeys(p.group for p in pairs))
-    val = None
-    train_pairs = pairs
-    notes = []
-    if req.val_fraction > 0 and len(groups) >= 2:
-        train_pairs, val = data.split_validation(pairs, val_fraction=req.val_fraction, seed=0)
-    elif req.val_fraction > 0:
-        notes.append("a single plane cannot be split into training and validation planes: "
-                     "no validation; the last weights are kept")
-    source = f"stack, in focus at plane {focus}" if focus is not None else "blurry/sharp pair"
-    what = f"layer {req.layer_name!r}: {source}, {len(train_pairs)} training plane(s)"
-    train = data.PairedData(train_pairs, description=what)
-    base = req.base_card
-    card = {
-        "training_data": f"{req.base_label} ({getattr(base, 'training_data', '')}) fine-tuned "
-                         f"on {what}",
-        "license": getattr(base, "license", "unknown"),
-        "description": f"{req.base_label} fine-tuned in napari for {req.steps} steps",
-    }
-    config = training.TrainingConfig.from_options(dict(
-        steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
-        device=req.device, checkpoint_dir=req.checkpoint_dir, card=card,
-        val_every=max(1, req.steps // 10) if val else None,
-    ))
-    gen = training.iter_fit(req.model, config, train, val)
-    info = {"pairs": len(pairs), "train": len(train_pairs), "val": len(val) if val else 0,
-            "focus": focus}
-    yield Notes(tuple(notes), tuple(info.items()))
-    stopped, result = False, None
-    while True:
-        if req.stop.is_set():
-            gen.close()  # iter_fit writes best.safetensors in its finally
-            stopped = True
-            break
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        yield record
-    best = Path(req.checkpoint_dir) / "best.safetensors"
+    gen, notes, ckdir = _prepare(req)
+    yield notes
+    stopped, result, diverged, step = False, None, None, 0
+    try:
+        while True:
+            if req.stop.is_set():
+                gen.close()  # iter_fit writes best.safetensors in its finally
+                stopped = True
+                break
+            try:
+                record = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
+                diverged = f"training stopped at step {step + 1}: {str(error).splitlines()[0]}"
+                break
+            step = record.step
+            yield record
+    finally:
+        gen.close()  # closed from outside (Ctrl-C in the caller): the best is written too
+    return _outcome(ckdir, stopped, result, diverged)
+
+
+def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None) -> FinetuneResult:
+    best = ckdir / "best.safetensors"
     if not best.is_file():
-        return FinetuneResult(stopped=stopped, model=None, card=None, result=result)
+        why = diverged or "stopped before the first checkpoint"
+        return FinetuneResult(stopped=stopped, model=None, card=None, result=result,
+                              diverged=diverged, summary=f"{why}; nothing to keep")
     model, card = load_model(best)
-    return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best)
+    metrics = card.metrics or {}
+    improved = None
+    if "val_psnr" in metrics:
+        improved = int(metrics.get("step", 0)) > 0
+    if improved is None:
+        kept = "no validation: the last weights are kept"
+    elif improved:
+        kept = (f"kept step {metrics['step']}: validation PSNR {metrics['val_psnr']:.2f} dB")
+        start = _start_psnr(result)
+        if start is not None:
+            kept += f" (start {start:.2f} dB)"
+    else:
+        kept = (f"no step beat the starting weights on validation "
+                f"({metrics['val_psnr']:.2f} dB): the starting weights are returned")
+    how = {"early_stop": "stopped early (no better validation)",
+           "time_limit": "time limit reached"}.get(getattr(result, "stopped", ""), "")
+    summary = "; ".join(s for s in (diverged, "stopped" if stopped else how, kept) if s)
+    return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best,
+                          diverged=diverged, improved=improved, summary=summary)
+
+
+def _start_psnr(result) -> float | None:
+    history = getattr(result, "history", None) or []
+    return history[0]["val_psnr"] if history and history[0]["step"] == 0 else None

@@ -169,6 +169,7 @@ def _make_pair(
             x = x.astype(np.float32)
     info["shift"] = [float(s) for s in shift]
     margin = int(math.ceil(float(np.max(np.abs(shift))))) if np.any(shift) else 0
+    info["border"] = margin  # cropped from every side: split_band works in image coordinates
     if margin:
         crop = (slice(None), slice(margin, -margin), slice(margin, -margin))
         x, sharp = x[crop], sharp[crop]
@@ -389,6 +390,60 @@ def split_validation(
     train = [it for it, g in zip(items, keys, strict=True) if g not in val]
     valid = [it for it, g in zip(items, keys, strict=True) if g in val]
     return train, valid
+
+
+#: Pixels between the training region and the held-out band that belong to neither: a
+#: structure blurred across the border does not sit in both, and planes cropped differently by
+#: alignment (up to this many pixels) still keep the two regions apart.
+BAND_GAP = 16
+
+
+def split_band(
+    pairs: Sequence[Pair],
+    *,
+    val_fraction: float = 0.2,
+    gap: int = BAND_GAP,
+    min_train: int = 1,
+    min_band: int = 8,
+) -> tuple[list[Pair], list[Pair]]:
+    """Hold out a band of every plane: (training pairs, validation pairs), cut from each pair.
+
+    The band is the last ``val_fraction`` of the plane's longer axis (X when square), placed
+    in the coordinates of the image before alignment cropped the pair, so every plane holds
+    out the same pixels; ``gap`` pixels before it are dropped. Training patches are drawn from
+    the rest only, so no training patch (input or target) shares a pixel with the validation
+    band: unlike whole planes of one stack, which all share the one in-focus target, the band
+    can see a network memorise its training targets. ``ValueError`` when the band is narrower
+    than ``min_band`` or the training region than ``min_train`` (the patch).
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction={val_fraction!r}; accepted: within (0, 1)")
+    train, val = [], []
+    for p in pairs:
+        border = int(p.info.get("border", 0))
+        ny, nx = p.shape
+        axis = 2 if nx >= ny else 1
+        side = p.input.shape[axis] + 2 * border  # the side before alignment cropped it
+        width = max(1, round(val_fraction * side))
+        stop_train = side - width - gap - border  # in the pair's own coordinates
+        start_val = side - width - border
+        band = p.input.shape[axis] - max(start_val, 0)
+        if band < min_band or stop_train < min_train:
+            raise ValueError(
+                f"{p.group!r} ({ny} x {nx}) is too small to hold out validation: a band of "
+                f"{width} px, a gap of {gap} px and training patches of {min_train} px need "
+                f"{width + gap + min_train + 2 * border} px and a band of at least {min_band}; "
+                "use larger images, a smaller patch or another val_fraction"
+            )
+        for region, lo, hi in (("train", 0, stop_train),
+                               ("validation", max(start_val, 0), p.input.shape[axis])):
+            sl = [slice(None)] * 3
+            sl[axis] = slice(lo, hi)
+            part = Pair(np.ascontiguousarray(p.input[tuple(sl)]),
+                        np.ascontiguousarray(p.target[tuple(sl)]), p.group, p.to_reference,
+                        {**p.info, "region": region, "band": ["YX"[axis - 1], lo, hi]})
+            (train if region == "train" else val).append(part)
+    return train, val
 
 
 def validation_crops(

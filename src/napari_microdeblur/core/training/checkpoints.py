@@ -1,7 +1,8 @@
 """The files of a training run: ``last.pt`` (everything a resume needs) and the best weights,
-``best.pt`` (state dict + metrics) and, for registry-built models, ``best.safetensors`` with
-its model card. All are written to a temporary name and renamed, and read back with
-``torch.load(..., weights_only=True)``."""
+``best.pt`` (state dict + metrics) and, for registry-built models, ``best.safetensors`` and
+``last.safetensors`` (the weights at the last checkpoint) with their model cards. All are
+written to a temporary name and renamed, and read back with ``torch.load(...,
+weights_only=True)``."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ from .regimes import get_regime
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "RUN_FILES",
+    "check_checkpoint_dir",
+    "check_same_network",
     "checkpoint_path",
     "cpu_state",
     "load_training_checkpoint",
     "read_checkpoint_info",
     "save_atomically",
     "write_best",
+    "write_weights",
 ]
 
 CHECKPOINT_FORMAT = "napari-microdeblur-training-checkpoint"
@@ -77,6 +82,18 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     return {k: ck.get(k) for k in keys}
 
 
+def check_same_network(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
+    """``ValueError`` (one line) unless ``state`` has the names and shapes of ``model``'s."""
+    mine = model.state_dict()
+    unlike = sorted(k for k in set(mine) | set(state)
+                    if k not in mine or k not in state or mine[k].shape != state[k].shape)
+    if unlike:
+        raise ValueError(
+            f"{where}: the checkpoint holds another network ({len(unlike)} weights differ in "
+            f"name or shape, first {unlike[0]!r}); resume with the same architecture and config"
+        )
+
+
 def _card_metrics(m: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if v is not None}
 
@@ -89,13 +106,26 @@ def write_best(
     config,
     train,
 ) -> None:
-    """``best.pt`` and, for registry-built models, ``best.safetensors`` whose card holds the
-    training data and degradation of ``train``, the metrics, ``config`` and how the regime
-    chose the kept weights."""
+    """``best.pt`` and, for registry-built models, ``best.safetensors`` (see
+    :func:`write_weights`)."""
     save_atomically(
         {"model": dict(state), "metrics": dict(metrics), "regime": config.regime},
         directory / "best.pt",
     )
+    write_weights(directory / "best.safetensors", model, state, metrics, config, train)
+
+
+def write_weights(
+    path: Path,
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    metrics: Mapping[str, Any],
+    config,
+    train,
+) -> None:
+    """``state`` as a ``.safetensors`` file whose card holds the training data and
+    degradation of ``train``, the metrics, ``config`` and how the regime chose the kept
+    weights; nothing for models the registry did not build (they have no card)."""
     if not getattr(model, "arch_name", None):
         return
     copy_on_cpu = copy.deepcopy(model).to("cpu")
@@ -109,4 +139,31 @@ def write_best(
                      "checkpoint_kept": get_regime(config.regime).checkpoint_criterion},
     }
     card["metrics"] = {**config.card.get("metrics", {}), **_card_metrics(metrics)}
-    save_weights(copy_on_cpu, directory / "best.safetensors", card)
+    save_weights(copy_on_cpu, path, card)
+
+
+def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
+    """The checkpoint folder of a run, checked before any work: a folder (made if missing,
+    inside an existing one) that can be written, and that holds no earlier run's checkpoints
+    unless the run resumes from them (``resume``), so nothing there is overwritten unasked."""
+    p = Path(path)
+    option = f"checkpoint_dir={str(path)!r}"
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{option} is a file; give a folder")
+    folder = p if p.exists() else p.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option}: its parent folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: {str(folder)!r} is not writable; choose another folder")
+    earlier = [n for n in RUN_FILES if (p / n).exists()]
+    if resume and not (p / "last.pt").is_file():
+        raise ValueError(f"{option}: no last.pt to resume from; give the folder of an "
+                         "earlier run")
+    if earlier and not resume:
+        raise ValueError(f"{option} holds an earlier run ({earlier[0]}); resume it or give "
+                         "another folder")
+    return p
+
+
+#: the files a run writes into its checkpoint folder
+RUN_FILES = ("best.safetensors", "best.pt", "last.safetensors", "last.pt")

@@ -46,6 +46,14 @@ def _number(value, name: str, positive: bool = True) -> float:
     return float(value)
 
 
+def _loss_weight(value, name: str) -> float:
+    """A loss weight: finite and >= 0 (a negative weight would maximise its term)."""
+    value = _number(value, name, positive=False)
+    if value < 0:
+        raise ValueError(f"{name}={value!r}; accepted: a finite number >= 0")
+    return value
+
+
 def _one_of(value, name: str, accepted: tuple[str, ...]) -> str:
     if value not in accepted:
         raise ValueError(f"{name}={value!r}; accepted: one of {accepted}")
@@ -81,6 +89,10 @@ class TrainingConfig(BaseModel):
     val_size: int | None = Field(None, description="Side of the validation crops (2 x patch).")
     val_crops: int = Field(16, description="At most this many validation crops.")
     time_limit: float | None = Field(None, description="Stop after this many seconds.")
+    patience: int | None = Field(
+        None, description="Stop after this many validations without a better one (None: never).")
+    anchor_weight: float = Field(
+        0.0, description="L2-SP: weight of sum((w - w_start)^2), pulling toward the start.")
     checkpoint_dir: str | None = Field(None, description="Folder for best.* and last.pt.")
     checkpoint_every: int = Field(0, description="Write last.pt every N steps (0: at the end).")
     restore_best: bool = Field(True, description="Load the best weights into the model at the end.")
@@ -143,7 +155,7 @@ class TrainingConfig(BaseModel):
     def _patch(cls, v):
         return _integer(v, "patch", 8)
 
-    @field_validator("warmup", "val_every", "val_size", mode="before")
+    @field_validator("warmup", "val_every", "val_size", "patience", mode="before")
     @classmethod
     def _optional_int(cls, v, info):
         minimum = 0 if info.field_name == "warmup" else 1
@@ -162,7 +174,15 @@ class TrainingConfig(BaseModel):
     @field_validator("perceptual_weight", mode="before")
     @classmethod
     def _perceptual(cls, v):
-        return None if v is None else _number(v, "perceptual_weight", positive=False)
+        return None if v is None else _loss_weight(v, "perceptual_weight")
+
+    @field_validator("anchor_weight", mode="before")
+    @classmethod
+    def _anchor(cls, v):
+        v = _number(v, "anchor_weight", positive=False)
+        if v < 0:
+            raise ValueError(f"anchor_weight={v!r}; accepted: a finite number >= 0")
+        return v
 
     @field_validator("min_lr_ratio", mode="before")
     @classmethod
@@ -175,8 +195,7 @@ class TrainingConfig(BaseModel):
     @field_validator("loss_weights", mode="before")
     @classmethod
     def _weights(cls, v):
-        return {k: _number(w, f"loss_weights[{k!r}]", positive=False)
-                for k, w in dict(v or {}).items()}
+        return {k: _loss_weight(w, f"loss_weights[{k!r}]") for k, w in dict(v or {}).items()}
 
     @field_validator("card", mode="before")
     @classmethod

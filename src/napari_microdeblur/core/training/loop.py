@@ -19,6 +19,7 @@ from .. import data as data_mod
 from ..metrics import psnr, ssim
 from .checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, cpu_state, save_atomically
 from .checkpoints import write_best as write_best_files
+from .checkpoints import check_same_network, write_weights
 from .losses import content_loss, perceptual_loss
 from .records import FitProgress, FitResult
 from .setup import Setup
@@ -71,6 +72,10 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.baseline: dict[str, Any] = {}
         self.last_val: dict[str, Any] = {}
+        # L2-SP (Li et al. 2018): the starting weights the anchor term pulls toward; taken
+        # before a resume loads later weights, so a resumed run keeps the same anchor
+        self.anchor = ({n: p.detach().clone() for n, p in self.model.named_parameters()}
+                       if c.anchor_weight > 0 else None)
 
     # -- what the regimes use -----------------------------------------------------------
 
@@ -110,6 +115,11 @@ class Trainer:
             p = perceptual_loss(self.setup.vgg, pred, y)
             total = total + w["perceptual"] * p
             terms["perceptual"] = float(p.detach())
+        if self.anchor is not None:
+            drift = sum(((p - self.anchor[n]) ** 2).sum()
+                        for n, p in self.model.named_parameters())
+            total = total + self.config.anchor_weight * drift
+            terms["anchor"] = float(drift.detach())
         return total, pred, terms
 
     def sample_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,6 +185,11 @@ class Trainer:
             "val_loss": float(np.mean(ls)),
         }
 
+    def validations_since_best(self) -> int:
+        """Validations after the one that gave the kept weights (early stopping counts them)."""
+        best_step = self.best_metrics.get("step", 0)
+        return sum(1 for h in self.history if h["step"] > best_step)
+
     def record_validation(self) -> dict[str, Any]:
         v = self.validate()
         self.history.append(v)
@@ -215,12 +230,8 @@ class Trainer:
         }
 
     def _load_networks(self, ck: dict[str, Any], where: str) -> None:
-        try:
-            self.model.load_state_dict(ck["model"])
-        except RuntimeError as exc:
-            raise ValueError(
-                f"{where}: the checkpoint's weights do not fit this model: {exc}"
-            ) from None
+        check_same_network(self.model, ck["model"], where)
+        self.model.load_state_dict(ck["model"])
         if self.discriminator is not None:
             if ck.get("discriminator") is None:
                 raise ValueError(f"{where}: the checkpoint has no discriminator")
@@ -250,8 +261,15 @@ class Trainer:
         self.last_val = self.history[-1] if self.history else {}
 
     def write_last(self) -> None:
-        if self.setup.checkpoint_dir is not None:
-            save_atomically(self.state(), self.setup.checkpoint_dir / "last.pt")
+        """``last.pt`` (what a resume needs) and ``last.safetensors`` (the current weights)."""
+        ckdir = self.setup.checkpoint_dir
+        if ckdir is None:
+            return
+        save_atomically(self.state(), ckdir / "last.pt")
+        validated_now = self.last_val.get("step") == self.step
+        write_weights(ckdir / "last.safetensors", self.model, cpu_state(self.model),
+                      self.last_val if validated_now else {"step": self.step}, self.config,
+                      self.setup.train)
 
     def write_best(self) -> None:
         if self.setup.checkpoint_dir is None:
@@ -339,6 +357,8 @@ def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
                 break
             losses, lr, validated = _one_step(tr)
             steps_here += 1
+            if validated and c.patience and tr.validations_since_best() >= c.patience:
+                stopped = "early_stop"
             now = time.perf_counter()
             tr.elapsed = elapsed0 + (now - t_start)
             if c.checkpoint_every and tr.step % c.checkpoint_every == 0:
@@ -349,6 +369,8 @@ def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
                 left = min(left, max(0.0, c.time_limit - tr.elapsed))
             yield _record(tr, losses, lr, left, validated, message)
             message = None
+            if stopped == "early_stop":
+                break
         if tr.setup.val_crops and (not tr.history or tr.history[-1]["step"] != tr.step):
             tr.record_validation()
         clean = True

@@ -43,7 +43,8 @@ class FitResult:
     validation PSNR; the last weights when there was no validation set), ``best_metrics``
     their step and validation figures; ``baseline`` the figures of the input itself (no
     deblurring) on the same validation crops; ``history`` every validation; ``stopped`` is
-    "completed" or "time_limit"; ``config`` the :class:`TrainingConfig` of the run.
+    "completed", "time_limit" or "early_stop" (``patience``); ``config`` the
+    :class:`TrainingConfig` of the run.
     """
 
     best_state: dict[str, torch.Tensor]
