@@ -45,7 +45,7 @@ def _specs(args):
 
     method = MethodSpec(args.method, psf=args.psf, iterations=args.iterations,
                         balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
-                        precision=args.precision)
+                        precision=args.precision, modality=args.modality)
     tiling = TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
                         batch_size=args.batch_size, device=args.device,
                         output_dtype=args.output_dtype)
@@ -422,10 +422,15 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     from .core.psf import PSF_HELP
 
     p.add_argument("--method", default="auto",
-                   help="auto (the bundled default network: gran.hist_v1 for RGB, gran.fluo_v1 "
-                   "otherwise; with --weights, the network that file describes), "
-                   "richardson_lucy, wiener, an architecture with --weights, or a bundled "
-                   "arch.tag such as gran.em_v1 (EM)")
+                   help="auto (with --psf, the bundled PSF-aware network; without, the bundled "
+                   "default network of the --modality; with --weights, the network that file "
+                   "describes), richardson_lucy, wiener, an architecture with --weights, or a "
+                   "bundled arch.tag such as gran.em_v1 (EM)")
+    p.add_argument("--modality", default="auto",
+                   choices=["auto", "em", "fluorescence", "brightfield"],
+                   help="image type, picks the default network of --method auto without --psf: "
+                   "auto is brightfield for an RGB image and fluorescence for a grayscale one; "
+                   "em for electron micrographs")
     p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
                    ".safetensors file names its own architecture, so --method may be left out")
     p.add_argument("--psf", help=PSF_HELP)

@@ -20,9 +20,12 @@ from .checkpoint import ModelCard, load_safetensors, read_card
 __all__ = [
     "BUNDLED_WEIGHTS",
     "WEIGHTS_DIR",
+    "DEFAULTS_BY_MODALITY",
     "BundledWeights",
     "bundled_path",
+    "default_for_modality",
     "default_weights_name",
+    "is_installed",
     "list_bundled_weights",
     "load_bundled",
     "split_name",
@@ -76,6 +79,16 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
 }
 
 
+#: The blind default network of each image type, best first: the first *installed* name that
+#: takes the image wins (``default_for_modality``). Registering a name in BUNDLED_WEIGHTS is
+#: all it takes for it to become the default; the v1 names stay as the fallback.
+DEFAULTS_BY_MODALITY: dict[str, tuple[str, ...]] = {
+    "em": ("c2f_unet.em_v2", "gran.em_v1"),
+    "fluorescence": ("c2f_unet.fluorescence_v2", "gran.fluo_v1"),
+    "brightfield": ("c2f_unet.brightfield_v2", "gran.hist_v1"),
+}
+
+
 def split_name(name: str) -> tuple[str, str]:
     """``"arch.tag"`` -> ``(arch, tag)``; ``ValueError`` for a name of another form."""
     arch, dot, tag = str(name).partition(".")
@@ -116,21 +129,48 @@ def list_bundled_weights() -> dict[str, BundledWeights]:
     return dict(BUNDLED_WEIGHTS)
 
 
-def default_weights_name(rgb: bool) -> str | None:
-    """The default network: used by `microdeblur deblur` without --method and by napari's
-    "Deblur with default model":
-    ``gran.hist_v1`` for RGB, ``gran.fluo_v1`` otherwise; failing those, the first bundled
-    weights whose card fits the channel count; None when no weights are bundled."""
-    table = BUNDLED_WEIGHTS
-    preferred = "gran.hist_v1" if rgb else "gran.fluo_v1"
-    if preferred in table:
-        return preferred
-    wanted = 3 if rgb else 1
-    for name, entry in table.items():
-        try:
-            card = read_card(WEIGHTS_DIR / entry.file)
-        except (ValueError, OSError):
-            continue
-        if card.in_channels == wanted and card.spatial_dims == 2:
+def is_installed(name: str) -> bool:
+    """Whether ``name`` is in the bundled table and its file is present."""
+    entry = BUNDLED_WEIGHTS.get(name)
+    return entry is not None and (WEIGHTS_DIR / entry.file).is_file()
+
+
+def default_for_modality(modality: str, rgb: bool) -> str:
+    """The bundled blind network for an image type: the first installed name of
+    DEFAULTS_BY_MODALITY[modality] that takes the image; modality 'auto' is 'brightfield' for
+    an RGB image and 'fluorescence' for a grayscale one. A grayscale network takes any image
+    (colour runs channel by channel); an RGB one only RGB images. ValueError saying what to
+    choose instead when none fits."""
+    if modality == "auto":
+        modality = "brightfield" if rgb else "fluorescence"
+    if modality not in DEFAULTS_BY_MODALITY:
+        raise ValueError(
+            f"modality={modality!r} is not one of {('auto', *DEFAULTS_BY_MODALITY)}"
+        )
+    candidates = DEFAULTS_BY_MODALITY[modality]
+    installed = [name for name in candidates if is_installed(name)]
+    for name in installed:
+        channels = read_card(WEIGHTS_DIR / BUNDLED_WEIGHTS[name].file).in_channels
+        if channels == 1 or (rgb and channels == 3):
             return name
-    return None
+    if not installed:
+        raise ValueError(
+            f"modality={modality!r}: none of its bundled weights ({', '.join(candidates)}) is "
+            "installed; choose another modality, or a method: richardson_lucy or wiener (with "
+            "a PSF), or a network with weights"
+        )
+    raise ValueError(
+        f"modality={modality!r} on a grayscale image: the installed weights "
+        f"({', '.join(installed)}) take RGB images only; choose modality 'fluorescence' or "
+        "'em' for a grayscale image, or give an RGB image"
+    )
+
+
+def default_weights_name(rgb: bool) -> str | None:
+    """The network ``method='auto'`` runs on an image without a PSF or image type (RGB:
+    brightfield, grayscale: fluorescence); used by napari's "Deblur with default model" and
+    `microdeblur demo`. None when no such weights are installed."""
+    try:
+        return default_for_modality("auto", rgb)
+    except ValueError:
+        return None

@@ -439,26 +439,23 @@ def auto_method_name(spec: MethodSpec, rgb: bool) -> str:
 
     With a weights file, 'auto' stays 'auto' (the file's card names the architecture). With a
     PSF, the bundled PSF-aware network (``psf_aware.DEFAULT_PSF_AWARE``) when installed. Else
-    the bundled default for the image: modality 'em' -> gran.em_v1; RGB -> the histology
-    network; grayscale -> the fluorescence network (``bundled.default_weights_name``).
+    the blind default of the image type ``spec.modality`` ('auto': brightfield for RGB,
+    fluorescence for grayscale): the first installed name of
+    ``bundled.DEFAULTS_BY_MODALITY[modality]`` that takes the image (``default_for_modality``).
     """
     if spec.name != "auto" or spec.weights is not None:
         return spec.name
-    from .bundled import default_weights_name
+    from .bundled import default_for_modality
     from .psf_aware import DEFAULT_PSF_AWARE
 
     if spec.psf is not None and DEFAULT_PSF_AWARE in _bundled_names():
         return DEFAULT_PSF_AWARE  # the PSF the user has beats any blind guess
-
-    if spec.modality == "em" and not rgb and "gran.em_v1" in _bundled_names():
-        return "gran.em_v1"
-    name = default_weights_name(rgb)
-    if name is None:
+    if not _bundled_names():
         raise ValueError(
             "method='auto' needs bundled weights and none are installed; choose a method: "
             f"{', '.join(CLASSICAL_METHODS)} (with psf=...) or a network with weights"
         )
-    return name
+    return default_for_modality(spec.modality, rgb)
 
 
 def resolve_method(
