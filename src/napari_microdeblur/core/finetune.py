@@ -173,8 +173,8 @@ def _fields(req: FinetuneRequest) -> list[PairField | StackField]:
     raise ValueError(f"mode={req.mode!r}; accepted: 'pair' or 'stack'")
 
 
-def _check_request(req: FinetuneRequest) -> Path:
-    """Options checked before any work; the checkpoint folder (made when missing)."""
+def _check_request(req: FinetuneRequest) -> Path | None:
+    """Options checked before any work; the checkpoint folder (None: none was given)."""
     if req.minutes is not None and not (isinstance(req.minutes, (int, float))
                                         and np.isfinite(req.minutes) and req.minutes > 0):
         raise ValueError(f"minutes={req.minutes!r}; accepted: a number of minutes > 0")
@@ -184,7 +184,7 @@ def _check_request(req: FinetuneRequest) -> Path:
     if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
         raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
     if not req.checkpoint_dir:
-        return Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
+        return None
     ckdir = check_checkpoint_dir(req.checkpoint_dir, resume=req.resume)
     if req.resume:
         where = str(checkpoint_path(ckdir))
@@ -265,6 +265,7 @@ def _prepare(req: FinetuneRequest):
     focus = built[0][1] if len(built) == 1 else None
     divisor = int(getattr(req.model, "size_divisor", 1))
     train_pairs, val, held = _split(per_field, req, divisor)
+    ckdir = ckdir or Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
     source = f"stack, in focus at plane {focus}" if focus is not None else (
         "blurry/sharp pair" if len(fields) == 1 else f"{len(fields)} fields")
     what = f"layer {req.layer_name!r}: {source}, {len(train_pairs)} training plane(s)"

@@ -179,10 +179,7 @@ class TrainingConfig(BaseModel):
     @field_validator("anchor_weight", mode="before")
     @classmethod
     def _anchor(cls, v):
-        v = _number(v, "anchor_weight", positive=False)
-        if v < 0:
-            raise ValueError(f"anchor_weight={v!r}; accepted: a finite number >= 0")
-        return v
+        return _loss_weight(v, "anchor_weight")
 
     @field_validator("min_lr_ratio", mode="before")
     @classmethod
