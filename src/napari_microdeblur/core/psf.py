@@ -25,6 +25,7 @@ __all__ = [
     "is_psf_model",
     "check_psf",
     "fit_psf_to_image",
+    "psf_preview",
     "PSF_MODELS",
     "PSF_HELP",
 ]
@@ -408,3 +409,41 @@ def parse_psf(spec) -> np.ndarray:
     if text.lower().endswith((".tif", ".tiff")):
         return read_psf(text)
     raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
+
+
+def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
+    """What a PSF looks like, for a small preview: ``(image, description)``.
+
+    ``source`` is what ``--psf`` takes (a model string, a TIFF path) or an array (2D or 3D). The
+    image is the in-focus plane (for 3D: the plane with the brightest pixel) as uint8 on a log
+    scale over ``decades`` decades below the peak, so the faint wings that decide how a
+    deconvolution rings are visible; the description is one line with the PSF's size and FWHM.
+    Raises the same one-line ValueError/TypeError/OSError as the deblur would for a bad PSF.
+    """
+    from .beads import fwhm
+
+    if isinstance(decades, bool) or not (isinstance(decades, Real) and decades > 0):
+        raise ValueError(f"decades is {decades!r}; accepted: a number > 0")
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            psf = parse_psf(source)
+        except ValueError as error:  # name the PSF, as MethodSpec.check does
+            message = str(error)
+            raise ValueError(message if message.startswith("psf")
+                             else f"psf={str(source)!r}: {message}") from None
+    else:
+        psf = np.asarray(source)
+    if psf.ndim not in (2, 3):
+        raise ValueError(f"psf has shape {psf.shape}; accepted: 2D (YX) or 3D (ZYX)")
+    psf = check_psf(psf, psf.ndim).astype(np.float64)
+    plane, where = psf, ""
+    if psf.ndim == 3:
+        z = int(np.unravel_index(int(np.argmax(psf)), psf.shape)[0])
+        plane, where = psf[z], f", in-focus plane z={z} shown"
+    relative = np.maximum(plane / plane.max(), 10.0 ** -decades)
+    image = np.rint(255 * (1 + np.log10(relative) / decades)).astype(np.uint8)
+    size = " x ".join(str(n) for n in psf.shape)
+    width = " x ".join(f"{w:.2g}" for w in fwhm(psf))
+    description = (f"{psf.ndim}D PSF {size} px, FWHM {width} px{where} "
+                   f"(log scale, {decades:g} decades)")
+    return image, description
