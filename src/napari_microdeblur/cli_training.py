@@ -249,6 +249,8 @@ def cmd_finetune(args) -> int:
     from .core.finetune import FinetuneRequest, iter_finetune
 
     out = _check_weights_output(args.out, args.overwrite)
+    if args.self_images or args.psf:
+        return _finetune_self(args, out)
     _check_finetune_options(args)
     model, base_card = load_model(args.weights)
     fields = _finetune_fields(args)
@@ -286,6 +288,50 @@ def cmd_finetune(args) -> int:
         return 1
     print(f"{out}: {args.weights} fine-tuned; {outcome.summary}")
     return 0
+
+
+def _finetune_self(args, out: Path) -> int:
+    """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
+    from .core.checkpoint import load_model, save_weights
+    from .core.self_adapt import DEFAULT_MINUTES, SelfAdaptConfig, iter_self_adapt
+
+    if not args.psf:
+        raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:... or "
+                        "confocal:...): the adaptation re-blurs its output with that PSF")
+    if not args.self_images:
+        raise UserError("--psf is for --self IMG (adapting without a reference); give the "
+                        "blurry image(s) with --self")
+    if args.stack or args.blurry or args.sharp or args.resume or args.checkpoint_dir:
+        raise UserError("--self adapts without a reference: leave out --stack, --blurry, "
+                        "--sharp, --resume and --checkpoint-dir")
+    if args.minutes is not None and not args.minutes > 0:
+        raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
+    _check_val_fraction(args.val_fraction)
+    config = SelfAdaptConfig(minutes=args.minutes or DEFAULT_MINUTES, max_steps=args.steps,
+                             patch=args.patch, batch_size=args.batch, lr=args.lr,
+                             val_fraction=args.val_fraction, device=args.device).check()
+    model, base_card = load_model(args.weights)
+    images = [image for spec in args.self_images for image in _read_images(spec, args.axes)]
+    job = iter_self_adapt(model, [a for _, a, _ in images], args.psf,
+                          axes=[ax for _, _, ax in images], config=config, card=base_card)
+    try:
+        result = _drive_fit(job, quiet=args.quiet)
+    except KeyboardInterrupt:  # closing the job loaded the best weights into the model
+        save_weights(model, out, {"description": f"{args.weights} adapted with --self, "
+                                  "interrupted", "license": base_card.license})
+        print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    what = ", ".join(name for name, _, _ in images)
+    save_weights(result.model, out, result.card(base_card, base_label=str(args.weights),
+                                                what=what, psf_text=args.psf))
+    print(f"{out}: {args.weights} adapted to {what} in {result.steps_done} steps "
+          f"({result.seconds / 60:.1f} min); held-out data-consistency loss "
+          f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"
+          + ("" if result.improved else " (no improvement: the starting weights)"))
+    return 1 if result.stopped == "diverged" else 0
 
 
 def _add_training_options(p: argparse.ArgumentParser, *, steps: int, lr: float) -> None:
@@ -342,4 +388,9 @@ def add_training_commands(sub) -> None:
                    help="keep best/last .safetensors (with model cards) and last.pt here")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --checkpoint-dir from its last checkpoint")
+    p.add_argument("--self", dest="self_images", action="append", metavar="IMG",
+                   help="adapt without a reference to these blurry images (repeatable; "
+                   "needs --psf; default --minutes 3)")
+    p.add_argument("--psf", help="the PSF of the --self images: TIFF, gaussian:SIGMA, "
+                   "widefield:... or confocal:...")
     p.set_defaults(func=cmd_finetune)

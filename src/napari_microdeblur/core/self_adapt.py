@@ -1,0 +1,533 @@
+"""Adapting a network to the user's own blurry images when there is no sharp reference: the
+job behind `microdeblur finetune --self IMG --psf PSF`.
+
+The network (blind, ``f(x)``, or PSF-aware, ``f(x, psf)``) is trained on the images themselves,
+self-supervised, in the intensity units it runs in (``inference`` normalisation):
+
+- **data consistency, noise-aware and noise-blind** (the re-corrupted pair of ZS-DeconvNet,
+  Qiao et al., Nat Commun 2024, after Pang et al.'s Recorrupted-to-Recorrupted): with ``var``
+  the image's Poisson-Gaussian noise variance (estimated from the image), ``z ~ N(0, var)``,
+  the network sees ``y + alpha z`` and its output blurred by the PSF is compared with
+  ``y - z / alpha``, squared and divided by that target's noise variance (1.0 is a fit to the
+  noise level). The two noises are independent, so reproducing the input's noise cannot lower
+  the loss, as it would lower a plain ``|psf * f(y) - y|`` (an inverse filter scores 0 there).
+  Only pixels whose blur lies inside the patch are compared (a 'valid' convolution): no
+  boundary is assumed.
+- **prior**: ``(f(.) - f0(y))^2`` in noise variances, ``f0`` the unadapted network, so what the PSF
+  does not constrain (the frequencies it removes) stays where the trained network put it;
+- **Hessian**: the second differences of the output in noise sigmas, against noise
+  amplification.
+
+Validation never sees a training pixel: the last ``val_fraction`` of the columns of every plane
+is held out (training patches stay left of it) and scored by the same loss with fixed noise
+draws. The run keeps the weights with the lowest validation loss, the starting weights
+included: it never returns weights that score worse there than the start, and says so when
+nothing improved. Time-boxed (``minutes``), stoppable (an event or a callable) and closable
+(the best weights are loaded back into the model).
+
+``iter_self_adapt`` yields a :class:`~.progress.Notes` (regions, noise), then a
+``training.FitProgress`` per step (``val_loss`` is the validation loss, ``val_psnr`` None) and
+returns a :class:`SelfAdaptResult`; ``self_adapt`` is its blocking twin.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .axes import check_axes, stack_planes
+from .inference import Normalization, compute_normalization, deblur
+from .method import network_method, resolve_device
+from .progress import Notes, drive
+from .psf import check_psf, fit_psf_to_image, parse_psf
+from .psf_aware import in_focus_plane, psf_aware_method
+from .training import FitProgress
+
+__all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
+           "iter_self_adapt", "self_adapt"]
+
+DEFAULT_MINUTES = 3.0
+MIN_VAL_SIDE = 8  # fewest scored pixels across the held-out strip
+VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): bounds its cost
+VAL_PLANES = 4  # planes whose strip is scored
+GUARD = 8  # output pixels at a crop's edge that data consistency does not use
+VAR_FLOOR = 1e-6  # (0.1 % of the normalised range)^2: a noise-free image still has weights
+
+
+@dataclass(frozen=True)
+class SelfAdaptConfig:
+    """The settings of a self-supervised adaptation; ``check()`` names a bad one. The defaults
+    are those of `microdeblur finetune --self`."""
+
+    minutes: float = DEFAULT_MINUTES
+    max_steps: int = 200
+    patch: int = 64  # side of the scored part of a patch; the crop adds the PSF's reach
+    batch_size: int = 8
+    lr: float = 1e-4
+    alpha: float = 0.5  # re-corruption strength (input noise x (1 + alpha^2))
+    prior_weight: float = 0.02
+    hessian_weight: float = 0.0
+    val_fraction: float = 0.2
+    validations: int = 8  # validations spread over the time box (plus the start)
+    device: str = "auto"
+    seed: int = 0
+
+    def check(self) -> SelfAdaptConfig:
+        positive = {"minutes": self.minutes, "lr": self.lr, "alpha": self.alpha}
+        for name, value in positive.items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value!r}; accepted: a number above 0")
+        for name in ("prior_weight", "hessian_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}={value!r}; accepted: a number >= 0")
+        for name, low in (("max_steps", 1), ("patch", 8), ("batch_size", 1),
+                          ("validations", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r}; accepted: an integer >= {low}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction={self.val_fraction!r}; accepted: strictly between "
+                             "0 and 1 (the share of columns held out, e.g. 0.2)")
+        resolve_device(self.device)
+        return self
+
+
+@dataclass
+class SelfAdaptResult:
+    """The adapted network (the best weights loaded, eval mode) and how it got there.
+
+    ``improved`` is False when no validation scored below the start: ``model`` then holds the
+    starting weights. ``stopped`` is 'time_limit', 'max_steps', 'stopped' or 'diverged'."""
+
+    model: nn.Module
+    improved: bool
+    start_val_loss: float
+    best_val_loss: float
+    best_step: int
+    steps_done: int
+    seconds: float
+    stopped: str
+    history: list[dict]
+    notes: list[str]
+    noise: list[tuple[float, float]]  # (gain, variance) of var = gain * signal + variance
+    config: SelfAdaptConfig = field(default_factory=SelfAdaptConfig)
+
+    def card(self, base_card=None, *, base_label: str = "", what: str = "",
+             psf_text: str = "") -> dict:
+        """The model-card fields of the adapted weights (for ``checkpoint.save_weights``)."""
+        base = base_card
+        return {
+            "training_data": f"{base_label} ({getattr(base, 'training_data', '')}) adapted "
+                             f"self-supervised to {what}",
+            "degradation": f"the blur of the PSF {psf_text} and the images' own noise",
+            "license": getattr(base, "license", "unknown"),
+            "normalization": dict(getattr(base, "normalization", None) or {}),
+            "metrics": {"self_val_loss_start": self.start_val_loss,
+                        "self_val_loss": self.best_val_loss, "best_step": self.best_step},
+            "description": f"{base_label} adapted without a reference (microdeblur finetune "
+                           f"--self) for {self.steps_done} steps, {self.seconds / 60:.1f} min",
+        }
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def estimate_noise(plane: np.ndarray) -> tuple[float, float]:
+    """``(gain, variance)`` of a Poisson-Gaussian model ``var = gain * signal + variance`` of a
+    2D image, from the spread of its high-pass residual (the pixel minus the mean of its four
+    neighbours) in 16 bins of local brightness; robust (MAD) so edges count little."""
+    from scipy import ndimage
+
+    p = np.asarray(plane, dtype=np.float64)
+    neighbours = ndimage.convolve(p, np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]) / 4.0,
+                                  mode="reflect")
+    residual = (p - neighbours)[1:-1, 1:-1].ravel()  # white noise: variance x 1.25
+    level = ndimage.uniform_filter(p, 5, mode="reflect")[1:-1, 1:-1].ravel()
+    edges = np.unique(np.quantile(level, np.linspace(0, 1, 17)))
+    means, variances, counts = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = residual[(level >= lo) & (level <= hi)]
+        if inside.size < 50:
+            continue
+        mad = np.median(np.abs(inside - np.median(inside)))
+        means.append(float(np.median(level[(level >= lo) & (level <= hi)])))
+        variances.append((1.4826 * mad) ** 2 / 1.25)
+        counts.append(inside.size)
+    if len(means) < 2:
+        return 0.0, max(float(np.var(residual)) / 1.25, VAR_FLOOR)
+    gain, variance = np.polyfit(means, variances, 1, w=np.sqrt(counts))
+    if gain < 0:  # brighter is not noisier: a constant variance
+        gain, variance = 0.0, float(np.average(variances, weights=counts))
+    return float(gain), float(max(variance, VAR_FLOOR))
+
+
+def blur_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) blurred by a 2D PSF (centre at k // 2, as everywhere in the package) where
+    the whole PSF lies inside: (N, C, H - ky + 1, W - kx + 1), aligned with the pixels
+    ``margins(kernel)`` in from each edge."""
+    n, c, h, w = x.shape
+    weight = kernel.flip(-2, -1)[None, None].to(x)
+    return F.conv2d(x.reshape(n * c, 1, h, w), weight).reshape(n, c, h - kernel.shape[0] + 1,
+                                                                w - kernel.shape[1] + 1)
+
+
+def margins(shape: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Per axis, the pixels (before, after) a PSF of ``shape`` reaches from its centre."""
+    return tuple((k - 1 - k // 2, k // 2) for k in shape)
+
+
+def _run_model(model: nn.Module, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """The network on (N, C, H, W), padded to its size divisor (edge values) and cropped back."""
+    d = int(getattr(model, "size_divisor", 1))
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % d, (-w) % d
+    padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+    out = model(padded, kernel) if getattr(model, "needs_psf", False) else model(padded)
+    return out[..., :h, :w]
+
+
+def _hessian(u: torch.Tensor) -> torch.Tensor:
+    """|u_yy| + |u_xx| + 2 |u_xy| on the pixels where all three exist."""
+    yy = (u[..., 2:, 1:-1] - 2 * u[..., 1:-1, 1:-1] + u[..., :-2, 1:-1]).abs()
+    xx = (u[..., 1:-1, 2:] - 2 * u[..., 1:-1, 1:-1] + u[..., 1:-1, :-2]).abs()
+    xy = (u[..., 2:, 2:] - u[..., 2:, 1:-1] - u[..., 1:-1, 2:] + u[..., 1:-1, 1:-1]).abs()
+    return yy + xx + 2 * xy
+
+
+def _loss_maps(model: nn.Module, y: torch.Tensor, var: torch.Tensor, prior: torch.Tensor,
+               kernel: torch.Tensor, z: torch.Tensor, cfg: SelfAdaptConfig) -> dict:
+    """Per-pixel loss terms (see the module docstring), each with the column of the crop its
+    first column is: data consistency on the pixels whose blur lies inside the crop less a
+    GUARD band (else the output's edge would absorb the blur of what lies outside the crop),
+    the prior on every pixel (the guard band has no other term), the Hessian where it
+    exists. ``z``: standard normal draws of the crop's shape."""
+    sigma = var.sqrt()
+    out = _run_model(model, y + cfg.alpha * sigma * z, kernel)
+    target = y - sigma * z / cfg.alpha
+    (by, ay), (bx, ax) = margins(kernel.shape)
+    h, w, g = *y.shape[-2:], GUARD
+    inner = (Ellipsis, slice(by + g, h - ay - g), slice(bx + g, w - ax - g))
+    target_var = var[inner] * (1 + 1 / cfg.alpha**2)
+    blurred = blur_valid(out[..., g : h - g, g : w - g], kernel)
+    maps = {"consistency": ((blurred - target[inner]) ** 2 / target_var, bx + g)}
+    if cfg.prior_weight:
+        maps["prior"] = ((out - prior) ** 2 / var, 0)
+    if cfg.hessian_weight:
+        maps["hessian"] = (_hessian(out) / sigma[..., 1:-1, 1:-1], 1)
+    return maps
+
+
+def _total(maps: dict, cfg: SelfAdaptConfig, first_column: int | None = None):
+    """The weighted loss (over the crop's columns from ``first_column`` on, when given) and
+    its terms."""
+    terms = {name: (m if first_column is None else m[..., max(0, first_column - at):]).mean()
+             for name, (m, at) in maps.items()}
+    weights = {"consistency": 1.0, "prior": cfg.prior_weight, "hessian": cfg.hessian_weight}
+    total = sum(weights[name] * value for name, value in terms.items())
+    return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def _psf_kernel(psf) -> tuple[np.ndarray, str]:
+    """A 2D float32 PSF summing to 1 and what it is (a 3D PSF gives its in-focus plane)."""
+    if isinstance(psf, (str,)) or hasattr(psf, "__fspath__"):
+        kernel, text = parse_psf(psf), str(psf)
+    elif isinstance(psf, (np.ndarray, torch.Tensor)):
+        kernel, text = psf, f"array {tuple(psf.shape)}"
+    else:
+        raise TypeError(f"psf is a {type(psf).__name__}; accepted: a TIFF path, a model such "
+                        "as 'gaussian:1.6', or a 2D/3D array")
+    kernel = check_psf(kernel, kernel.ndim if kernel.ndim in (2, 3) else 2)
+    kernel, plane = in_focus_plane(kernel)
+    if plane is not None:
+        text += f" (3D: its in-focus plane z={plane})"
+    return (kernel / kernel.sum()).astype(np.float32), text
+
+
+def _stop_check(stop) -> Callable[[], bool]:
+    if stop is None:
+        return lambda: False
+    if hasattr(stop, "is_set"):
+        return stop.is_set
+    if callable(stop):
+        return stop
+    raise TypeError(f"stop is a {type(stop).__name__}; accepted: None, a threading.Event or a "
+                    "callable returning True to stop")
+
+
+# ----------------------------------------------------------------------------- the planes
+
+
+@dataclass
+class _Plane:
+    """One plane in model units (C, H, W) with its noise variance, the unadapted network's
+    output (filled by the job) and where the held-out strip starts."""
+
+    name: str
+    y: np.ndarray
+    var: np.ndarray
+    val_start: int
+    noise: list[tuple[float, float]]
+    prior: np.ndarray | None = None
+
+
+def _planes_of(images, axes, model: nn.Module, card) -> list[tuple[str, np.ndarray]]:
+    """Every plane of every image in model units, (C, H, W), C the network's channels."""
+    if isinstance(images, np.ndarray) or not isinstance(images, Sequence):
+        images = [images]
+    if not images:
+        raise ValueError("no images given; accepted: one or more blurry images")
+    axes_list = list(axes) if isinstance(axes, (list, tuple)) else [axes] * len(images)
+    if len(axes_list) != len(images):
+        raise ValueError(f"{len(axes_list)} axes strings for {len(images)} images; accepted: "
+                         "one per image, or one string for all")
+    norm = {"kind": "percentile", "low": 0.1, "high": 99.9}
+    norm.update(getattr(card, "normalization", None) or {})
+    channels = int(getattr(model, "in_channels", 1))
+    planes = []
+    for i, (image, ax) in enumerate(zip(images, axes_list)):
+        image = np.asarray(image)
+        if image.dtype.kind not in "uif":
+            raise TypeError(f"image {i} has dtype {image.dtype}; accepted: real intensities")
+        ax = check_axes(ax, image.shape)
+        n = compute_normalization(image, ax, norm["kind"], norm["low"], norm["high"])
+        stack, _, plane_axes = stack_planes(n.apply(image), ax)
+        if len(plane_axes) == 2:
+            stack = stack[:, None]
+        if stack.shape[1] != channels:
+            if channels != 1:
+                raise ValueError(f"image {i} has {stack.shape[1]} channel(s) per plane but the "
+                                 f"network takes {channels}; accepted: {channels}-channel images")
+            stack = stack.reshape(-1, 1, *stack.shape[-2:])  # every channel a plane of its own
+        planes += [(f"image {i} plane {k}", p) for k, p in enumerate(stack)]
+    return planes
+
+
+def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor: int) -> _Plane:
+    """The plane with its noise and held-out strip; ValueError when it cannot hold both a
+    training patch and a strip of validation pixels."""
+    (by, ay), (bx, ax) = margins(kernel_shape)
+    side = _crop_side(cfg.patch, kernel_shape, divisor)
+    h, w = y.shape[-2:]
+    held = max(math.ceil(cfg.val_fraction * w), MIN_VAL_SIDE + ax + GUARD)
+    val_start = w - held
+    if h < side or val_start < side or h - by - ay - 2 * GUARD < MIN_VAL_SIDE:
+        raise ValueError(
+            f"{name} is {h} x {w} px: too small to hold out validation columns ({held} px) and "
+            f"train on {side} px patches left of them; accepted: a larger image, or a smaller "
+            f"patch (now {cfg.patch}) or val_fraction (now {cfg.val_fraction})")
+    noise = [estimate_noise(c) for c in y]
+    from scipy import ndimage
+
+    var = np.stack([np.maximum(g * np.clip(ndimage.uniform_filter(c, 3), 0, None) + v, VAR_FLOOR)
+                    for (g, v), c in zip(noise, y)]).astype(np.float32)
+    return _Plane(name, y.astype(np.float32), var, val_start, noise)
+
+
+def _crop_side(patch: int, kernel_shape, divisor: int) -> int:
+    side = patch + max(kernel_shape) - 1 + 2 * GUARD
+    return math.ceil(side / divisor) * divisor
+
+
+def _prior_output(model: nn.Module, y: np.ndarray, kernel: np.ndarray, device) -> np.ndarray:
+    """The unadapted network's output on a (C, H, W) plane in model units (tiled, float32)."""
+    if getattr(model, "needs_psf", False):
+        method = psf_aware_method(model, kernel, precision="float32")
+    else:
+        method = network_method(model, precision="float32")
+    image, axes = (y[0], "YX") if y.shape[0] == 1 else (np.moveaxis(y, 0, -1), "YXS")
+    out = deblur(image, method=method, axes=axes, device=str(device),
+                 normalization=Normalization(0.0, 1.0, kind="none"))
+    return (out[None] if y.shape[0] == 1 else np.moveaxis(out, -1, 0)).astype(np.float32)
+
+
+@dataclass
+class _Window:
+    """The held-out strip of one plane (rows cut to VAL_ROWS) with the context left of it,
+    as tensors (1, C, h, w), fixed noise draws, and its first scored column."""
+
+    y: torch.Tensor
+    var: torch.Tensor
+    prior: torch.Tensor
+    z: torch.Tensor
+    first_column: int
+
+
+CONTEXT = 16  # columns of network context left of the held-out strip (never scored)
+
+
+def _window(plane: _Plane, kernel_shape, seed: int, device) -> _Window:
+    (by, ay), (bx, _) = margins(kernel_shape)
+    h = plane.y.shape[-2]
+    rows = min(h, VAL_ROWS + by + ay + 2 * GUARD)
+    r0 = (h - rows) // 2
+    c0 = max(0, plane.val_start - bx - GUARD - CONTEXT)
+    cut = (slice(None), slice(r0, r0 + rows), slice(c0, None))
+
+    def tensor(a):
+        return torch.from_numpy(np.ascontiguousarray(a[cut]))[None].to(device)
+
+    y = tensor(plane.y)
+    z = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed)).to(device)
+    return _Window(y, tensor(plane.var), tensor(plane.prior), z, plane.val_start - c0)
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, windows: list[_Window], kernel: torch.Tensor,
+              cfg: SelfAdaptConfig) -> float:
+    model.eval()
+    losses = [float(_total(_loss_maps(model, w.y, w.var, w.prior, kernel, w.z, cfg), cfg,
+                           w.first_column)[0]) for w in windows]
+    model.train()
+    return float(np.mean(losses))
+
+
+def _batch(planes: list[_Plane], rng: np.random.Generator, cfg: SelfAdaptConfig, side: int,
+           kernel: torch.Tensor, device):
+    """Training crops (y, var, prior) left of the held-out strips, one random flip/rotation
+    for the batch, applied to the PSF as well (its blur must match the turned image)."""
+    crops = []
+    for _ in range(cfg.batch_size):
+        p = planes[int(rng.integers(len(planes)))]
+        y0 = int(rng.integers(0, p.y.shape[-2] - side + 1))
+        x0 = int(rng.integers(0, p.val_start - side + 1))
+        cut = (slice(None), slice(y0, y0 + side), slice(x0, x0 + side))
+        crops.append([a[cut] for a in (p.y, p.var, p.prior)])
+    tensors = [torch.from_numpy(np.stack(group)).to(device) for group in zip(*crops)]
+    turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+
+    def turned(t):
+        t = torch.rot90(t, turns, dims=(-2, -1))
+        return t.flip(-1) if flip else t
+
+    return [turned(t).contiguous() for t in tensors], turned(kernel).contiguous()
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAdaptConfig |
+                    None = None, card=None, stop=None
+                    ) -> Generator[Any, None, SelfAdaptResult]:
+    """Adapt ``model`` in place to ``images`` (an array or a list; ``axes`` one string or one
+    per image, guessed when None) blurred by ``psf`` (a TIFF path, a model such as
+    'gaussian:1.6' or 'widefield:...', or an array). ``card``: the base weights' model card
+    (its normalisation is used). Everything is checked here, before any work; see the module
+    docstring for what the job does."""
+    cfg = (config or SelfAdaptConfig()).check()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model is a {type(model).__name__}; accepted: a torch network")
+    should_stop = _stop_check(stop)
+    kernel, psf_text = _psf_kernel(psf)
+    divisor = int(getattr(model, "size_divisor", 1))
+    raw = _planes_of(images, axes, model, card)
+    smallest = min((p.shape[-2:] for _, p in raw), key=lambda s: s[0] * s[1])
+    kernel, psf_note = fit_psf_to_image(kernel, tuple(int(n) for n in smallest))
+    planes = [_plane(name, y, kernel.shape, cfg, divisor) for name, y in raw]
+    notes = [psf_note] if psf_note else []
+    return _iter_job(model, planes, kernel, psf_text, cfg, should_stop, notes)
+
+
+def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
+              cfg: SelfAdaptConfig, should_stop, notes: list[str]):
+    t0 = time.perf_counter()
+    limit = cfg.minutes * 60
+    device = resolve_device(cfg.device)
+    for p in planes:
+        p.prior = _prior_output(model, p.y, kernel_np, device)
+    model.to(device).train()
+    kernel = torch.from_numpy(kernel_np).to(device)
+    val_planes = planes[:: max(1, math.ceil(len(planes) / VAL_PLANES))]
+    windows = [_window(p, kernel.shape, cfg.seed + 7919 * (i + 1), device)
+               for i, p in enumerate(val_planes)]
+    noise = [n for p in planes for n in p.noise]
+    yield Notes(tuple(notes), (("planes", len(planes)), ("psf", psf_text),
+                               ("held_out_columns", [p.y.shape[-1] - p.val_start for p in planes]),
+                               ("noise", noise)))
+    start = _validate(model, windows, kernel, cfg)
+    best = {"loss": start, "step": 0,
+            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+    history = [{"step": 0, "val_loss": start, "seconds": time.perf_counter() - t0}]
+    val_seconds = history[0]["seconds"]
+    interval = limit / cfg.validations
+    next_val = time.perf_counter() - t0 + interval
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    rng = np.random.default_rng(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    side = _crop_side(cfg.patch, kernel.shape, int(getattr(model, "size_divisor", 1)))
+    step, stopped, last_val_step, latest = 0, "max_steps", 0, start
+    try:
+        while step < cfg.max_steps:
+            elapsed = time.perf_counter() - t0
+            if should_stop():
+                stopped = "stopped"
+                break
+            if elapsed + val_seconds >= limit:
+                stopped = "time_limit"
+                break
+            (y, var, prior), turned = _batch(planes, rng, cfg, side, kernel, device)
+            z = torch.randn(y.shape, generator=generator).to(device)
+            loss, terms = _total(_loss_maps(model, y, var, prior, turned, z, cfg), cfg)
+            if not torch.isfinite(loss):
+                stopped = "diverged"
+                notes.append(f"the loss became {float(loss)} at step {step + 1}: stopped; the "
+                             "best weights so far are kept (try a lower learning rate)")
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            validated = time.perf_counter() - t0 >= next_val
+            if validated:
+                latest, val_seconds = _record_validation(model, windows, kernel, cfg, step,
+                                                         best, history, t0)
+                last_val_step, next_val = step, time.perf_counter() - t0 + interval
+            elapsed = time.perf_counter() - t0
+            yield FitProgress(step=step, steps=_steps_estimate(step, elapsed, limit, cfg),
+                              loss=float(loss.detach()), lr=cfg.lr, val_psnr=None, val_ssim=None,
+                              val_loss=latest, seconds_left=max(0.0, limit - elapsed),
+                              losses=terms, validated=validated)
+        if step > last_val_step and stopped != "diverged":
+            _record_validation(model, windows, kernel, cfg, step, best, history, t0)
+    finally:  # closed or crashed: the model holds the best weights
+        model.load_state_dict(best["state"])
+        model.eval()
+    improved = best["loss"] < start
+    if not improved:
+        notes.append(f"no validation scored below the start ({start:.4f}): the starting "
+                     "weights are returned")
+    return SelfAdaptResult(model=model, improved=improved, start_val_loss=start,
+                           best_val_loss=best["loss"], best_step=best["step"], steps_done=step,
+                           seconds=time.perf_counter() - t0, stopped=stopped, history=history,
+                           notes=notes, noise=noise, config=cfg)
+
+
+def _record_validation(model, windows, kernel, cfg, step: int, best: dict, history: list,
+                       t0: float) -> tuple[float, float]:
+    """Validate, keep the weights when they beat the best so far; (loss, seconds taken)."""
+    t = time.perf_counter()
+    loss = _validate(model, windows, kernel, cfg)
+    if loss < best["loss"]:
+        best.update(loss=loss, step=step,
+                    state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    history.append({"step": step, "val_loss": loss, "seconds": time.perf_counter() - t0})
+    return loss, time.perf_counter() - t
+
+
+def _steps_estimate(step: int, elapsed: float, limit: float, cfg: SelfAdaptConfig) -> int:
+    """Steps the run will have taken at its time limit, at the pace so far."""
+    return min(cfg.max_steps, max(step, int(step * limit / max(elapsed, 1e-9))))
+
+
+def self_adapt(model: nn.Module, images, psf, *, callback=None, **options) -> SelfAdaptResult:
+    """Blocking twin of ``iter_self_adapt``: records go to ``callback``."""
+    return drive(iter_self_adapt(model, images, psf, **options), callback)
