@@ -93,6 +93,14 @@ class ModelCard(BaseModel):
         description="The TrainingConfig of the run that made the weights (empty if unknown).",
     )
     license: str = Field("unknown", description="SPDX licence identifier of the weights.")
+    tiling: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "Measured tiling for these weights: 'halo', the pixels per side a tile's output "
+            "depends on (scripts/measure_halo.py), and 'tile', the default tile. Empty: the "
+            "architecture's theoretical receptive field and the default tile."
+        ),
+    )
     software_version: str = Field(
         __version__, description="napari-microdeblur version that wrote the file."
     )

@@ -230,11 +230,15 @@ def network_method(
     if card is not None and getattr(card, "normalization", None):
         normalization.update(card.normalization)
     runner = NetworkRunner(model, precision)
+    # a measured halo (the card's) beats the theoretical receptive field, which for a deep
+    # U-Net is hundreds of pixels and would make every tile mostly overlap
+    tiling = dict(getattr(card, "tiling", None) or {})
     return Method(
         name=name or type(model).__name__,
         forward=runner,
         spatial_dims=int(getattr(model, "spatial_dims", 2)),
-        halo=int(getattr(model, "receptive_field", 0)),
+        halo=int(tiling.get("halo", getattr(model, "receptive_field", 0))),
+        default_tile=tiling.get("tile"),
         size_divisor=int(getattr(model, "size_divisor", 1)),
         in_channels=getattr(model, "in_channels", None),
         out_channels=getattr(model, "out_channels", None),
