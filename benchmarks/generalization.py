@@ -47,6 +47,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import splits  # noqa: E402
 
 from napari_microdeblur.core import optics  # noqa: E402
+from napari_microdeblur.core.bundled import default_for_modality  # noqa: E402
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
 from napari_microdeblur.core.data import DegradationParams  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
@@ -72,21 +74,21 @@ HELD_OUT = {
                  "test/celegans_worms_gfp/C20_w2.tif"],
         "train": ["train/sbs_transfluor_gfp/AS_09047_050428030001_O01f00d2.TIF",
                   "train/vitra_translocation/Channel_2-01-A-01-00.tif"],
-        "blind": "gran.fluo_v1",
+        "blind_v1": "gran.fluo_v1",
     },
     "em": {
         "set": "em_sem_axondeepseg_rat_spinalcord",
         "test": ["test/sub-rat6_sample-data15_SEM.png", "test/sub-rat7_sample-Maxo03img60_SEM.png",
                  "test/sub-rat8_sample-V915_SEM.png"],
         "train": ["train/sub-rat1_sample-data1_SEM.png", "train/sub-rat3_sample-data9_SEM.png"],
-        "blind": "gran.em_v1",
+        "blind_v1": "gran.em_v1",
     },
     "brightfield": {
         "set": "brightfield_bccd_blood_smear",
         "test": ["test/BloodImage_00007.png", "test/BloodImage_00075.png",
                  "test/BloodImage_00180.png"],
         "train": ["train/BloodImage_00001.png", "train/BloodImage_00052.png"],
-        "blind": "gran.hist_v1",
+        "blind_v1": "gran.hist_v1",
         "rgb": True,
     },
 }
@@ -95,6 +97,10 @@ NETWORKS_SAW = {
     "gran.fluo_v1": "fluorescence_2d training split (CellProfiler ExampleFly, ExampleSpeckles)",
     "gran.em_v1": "em_epfl_hippocampus_fibsem training split",
     "gran.hist_v1": "histology_brightfield_rgb Kather 2016 training tiles",
+    "c2f_unet.*_v2 (blind v2 defaults) and wiener_unet.psf_v2": "the training splits "
+    "wiener_unet.psf_v1 saw (below; c2f_unet: half the patches from the modality's own sets), "
+    "plus for psf_v2: PSFs up to 49 px, training-range spherical aberration (water NA 0.9-1.2 "
+    "into n 1.38-1.45), and the PSF given stretched 0.8-1.25x on 20 % of patches",
     "wiener_unet.psf_v1": "training splits of fluorescence_2d, "
     "fluorescence_neubias_training_resources, histology_brightfield_rgb (Kather), "
     "brightfield_cellprofiler_worms_phase, em_epfl_hippocampus_fibsem, "
@@ -211,6 +217,7 @@ def summarise(per_image: dict[str, list[dict]]) -> dict:
 def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n_test: int,
                    crop: int) -> list[dict]:
     rgb = cfg.get("rgb", False)
+    blind = default_for_modality(modality, rgb)  # what 'auto' runs for this image type
     axes = "YXS" if rgb else "YX"
     channel_axis = -1 if rgb else None
     root = SHARED / cfg["set"]
@@ -229,7 +236,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
         settings = {m: tune(m, tune_pairs, psf, axes, score)[0]
                     for m in ("richardson_lucy", "wiener")}
         per_image: dict[str, list[dict]] = {k: [] for k in (
-            "input", "richardson_lucy", "wiener", "blind", "psf_aware")}
+            "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware")}
         precision_check = None
         for i, sharp in enumerate(tests):
             blurred = degrade_with(sharp, name, psf, SEED + i, rgb)
@@ -238,7 +245,8 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                 "richardson_lucy": run("richardson_lucy", blurred, psf, axes,
                                        settings["richardson_lucy"]),
                 "wiener": run("wiener", blurred, psf, axes, settings["wiener"]),
-                "blind": run(cfg["blind"], blurred, psf, axes),
+                "blind": run(blind, blurred, psf, axes),
+                "blind_v1": run(cfg["blind_v1"], blurred, psf, axes),
                 "psf_aware": run("psf_aware", blurred, psf, axes, psf_aware=psf_aware),
             }
             if name == "A" and i == 0:  # bfloat16 (auto on this CPU) against float32
@@ -258,7 +266,8 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
             else "held-out optics PSF", "psf_shape": list(psf.shape),
             "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
                       "wiener_balance": settings["wiener"]},
-            "blind_network": cfg["blind"], "images": n_test, "crop": crop,
+            "blind_network": blind, "blind_v1_network": cfg["blind_v1"], "images": n_test,
+            "crop": crop,
             "methods": summarise(per_image), "per_image": per_image,
             "seconds": round(time.perf_counter() - t0, 1),
         }
@@ -366,15 +375,17 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
         return real_score(pred, ref)["psnr"]
 
     settings = {m: tune(m, tune_pairs, psf, "YX", score)[0] for m in ("richardson_lucy", "wiener")}
+    blind = default_for_modality("fluorescence", False)
     per_image: dict[str, list[dict]] = {k: [] for k in (
-        "input", "richardson_lucy", "wiener", "blind", "psf_aware")}
+        "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware")}
     for blurred, ref in test_pairs:
         outputs = {
             "input": blurred,
             "richardson_lucy": run("richardson_lucy", blurred, psf, "YX",
                                    settings["richardson_lucy"]),
             "wiener": run("wiener", blurred, psf, "YX", settings["wiener"]),
-            "blind": run("gran.fluo_v1", blurred, psf, "YX"),
+            "blind": run(blind, blurred, psf, "YX"),
+            "blind_v1": run("gran.fluo_v1", blurred, psf, "YX"),
             "psf_aware": run("psf_aware", blurred, psf, "YX", psf_aware=psf_aware),
         }
         for method, out in outputs.items():
@@ -386,7 +397,8 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
         "psf_shape": list(psf.shape), "gaussian_sigma": sigma,
         "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
                   "wiener_balance": settings["wiener"]},
-        "blind_network": "gran.fluo_v1", "images": len(test_pairs), "crop": None,
+        "blind_network": blind, "blind_v1_network": "gran.fluo_v1", "images": len(test_pairs),
+        "crop": None,
         "methods": summarise(per_image), "per_image": per_image,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -403,8 +415,10 @@ def speed(psf_aware: str, side: int = 1024) -> dict:
     img = np.random.default_rng(0).random((side, side)).astype(np.float32)
     psf = protocol_psf("A")
     out = {}
-    for label, method in [("psf_aware " + psf_aware, "psf_aware"), ("gran.fluo_v1", None),
-                          ("gran.em_v1", None)]:
+    blinds = [default_for_modality(m, False) for m in ("fluorescence", "em")]
+    for label, method in [("psf_aware " + psf_aware, "psf_aware"),
+                          *[(b, None) for b in dict.fromkeys(blinds)],
+                          ("gran.fluo_v1", None), ("gran.em_v1", None)]:
         run(method or label, img[:256, :256], psf, "YX", psf_aware=psf_aware)
         t = time.perf_counter()
         run(method or label, img, psf, "YX", psf_aware=psf_aware)
@@ -435,9 +449,10 @@ def markdown(result: dict) -> str:
         f"{TUNE_CROP} px crops of two images of the set's training split (real rows: as "
         f"stated). Synthetic rows: centre crops of {result['crop']} px, "
         f"{result['images_per_set']} test images per set.", "",
-        "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind | PSF-aware | "
-        "PSF-aware - best classical | below input (blind / PSF-aware) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind default | "
+        "blind v1 | PSF-aware | PSF-aware - best classical | blind - best classical | "
+        "below input (blind / PSF-aware) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         m = row["methods"]
@@ -452,9 +467,10 @@ def markdown(result: dict) -> str:
             f"| {row['modality']} | {row['set']} | {row['degradation']} | {cell('input')} | "
             f"{cell('richardson_lucy')} ({t['richardson_lucy_iterations']}) | "
             f"{cell('wiener')} ({t['wiener_balance']:g}) | {cell('blind')} "
-            f"[{row['blind_network']}] | {cell('psf_aware')} | "
-            f"{m['psf_aware']['psnr'] - best:+.2f} dB, SSIM "
-            f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {m['blind']['below_input']} / "
+            f"[{row['blind_network']}] | {cell('blind_v1')} [{row['blind_v1_network']}] | "
+            f"{cell('psf_aware')} | {m['psf_aware']['psnr'] - best:+.2f} dB, SSIM "
+            f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {m['blind']['psnr'] - best:+.2f} dB | "
+            f"{m['blind']['below_input']} / "
             f"{m['psf_aware']['below_input']} of {m['input']['n']} |")
     checks = [(r["set"], r["psf_aware_precision"]) for r in result["rows"]
               if "psf_aware_precision" in r]
@@ -499,7 +515,7 @@ def _parallel_rows(parts: list[str], args, argv: list[str]) -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--psf-aware", default="wiener_unet.psf_v1",
+    p.add_argument("--psf-aware", default=DEFAULT_PSF_AWARE,
                    help="bundled name or a .safetensors file of a PSF-aware network")
     p.add_argument("--images", type=int, default=3, help="test images per held-out set")
     p.add_argument("--crop", type=int, default=CROP)
