@@ -118,7 +118,7 @@ def _discriminator_margin(disc, model, source) -> float:
     ("sgpn", "sgpn", 0.0, 0.3),
 ])
 def test_the_discriminator_learns_to_tell_sharp_images_from_the_outputs(
-        regime, arch, before, after, train_a, tmp_path):
+        regime, arch, before, after, train_a, fluo_u16, tmp_path):
     """What the adversarial regimes are for: after 30 steps the discriminator scores sharp
     patches above the network's outputs, which it did not at the start."""
     from napari_microdeblur.core.training.regimes import get_regime
@@ -129,8 +129,9 @@ def test_the_discriminator_learns_to_tell_sharp_images_from_the_outputs(
         initial = get_regime(regime)(None).build_discriminator(1, SMALL_D[regime])
     trained = copy.deepcopy(initial)
     assert _discriminator_margin(initial, model, train_a) < before
+    unlabelled = {"unpaired": [degrade(fluo_u16, "B", seed=3)]} if regime == "sgpn" else {}
     run(model, train_a, None, regime=regime, discriminator=SMALL_D[regime], steps=30,
-        batch_size=4, d_lr=3e-3, warmup=0, checkpoint_dir=tmp_path)
+        batch_size=4, d_lr=3e-3, warmup=0, checkpoint_dir=tmp_path, **unlabelled)
     trained.load_state_dict(torch.load(tmp_path / "last.pt", weights_only=True)["discriminator"])
     assert _discriminator_margin(trained, model, train_a) > after
 
@@ -341,15 +342,19 @@ def test_time_limit_stops_early(train_a):
         ({"discriminator": {"base_channels": 4}}, "adversarial regimes"),
         ({"card": {"arch": "unet", "licence": "MIT"}}, "card"),
         ({"regime": "psf_cyclegan"}, "PSF layer"),
-        ({"regime": "sgpn", "patch": 16, "discriminator": {"n_layers": 3}}, "too small"),
+        ({"regime": "sgpn", "patch": 16, "discriminator": {"n_layers": 3},
+          "unpaired": [np.random.default_rng(0).random((64, 64))]}, "too small"),
+        ({"regime": "sgpn"}, "needs unpaired="),
+        ({"loss_weights": {"content": -1.0}}, ">= 0"),
+        ({"regime": "gran_gan", "loss_weights": {"adversarial": float("nan")}}, "finite"),
     ],
 )
 def test_bad_arguments_fail_before_training(kwargs, match, train_a):
     args = dict(steps=3, batch_size=2, patch=32, lr=1e-3, device="cpu")
     args.update(kwargs)
-    resume_from = args.pop("resume_from", None)
+    data_args = {k: args.pop(k) for k in ("resume_from", "unpaired") if k in args}
     with pytest.raises(ValueError, match=match):  # raises on the call, not at next()
-        training.iter_fit(tiny("gran"), args, train_a, resume_from=resume_from)
+        training.iter_fit(tiny("gran"), args, train_a, **data_args)
 
 
 def test_data_that_does_not_fit_the_model_is_refused(train_a, he_rgb):

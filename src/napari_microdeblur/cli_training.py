@@ -70,19 +70,19 @@ def _drive_fit(run, *, quiet: bool):
             bar.close()
 
 
-def _read_config(path: str | None) -> dict:
-    """The architecture config of --config: a JSON object of config fields."""
+def _read_config(path: str | None, option: str = "--config") -> dict:
+    """The config of --config (or ``option``): a JSON object of config fields."""
     if not path:
         return {}
     try:
         config = json.loads(Path(path).read_text())
     except OSError as error:
-        raise UserError(f"--config {path!r}: cannot read it ({error.strerror or error})") from None
+        raise UserError(f"{option} {path!r}: cannot read it ({error.strerror or error})") from None
     except json.JSONDecodeError as error:
-        raise UserError(f"--config {path!r} is not valid JSON: {error.msg} at line "
+        raise UserError(f"{option} {path!r} is not valid JSON: {error.msg} at line "
                         f"{error.lineno}, column {error.colno}") from None
     if not isinstance(config, dict):
-        raise UserError(f"--config {path!r}: expected a JSON object of config fields, got a "
+        raise UserError(f"{option} {path!r}: expected a JSON object of config fields, got a "
                         f"{type(config).__name__}")
     return config
 
@@ -103,66 +103,109 @@ def _one_kind(images: list[tuple[str, np.ndarray, str]], option: str) -> bool:
     return bool(rgb)
 
 
-def cmd_train(args) -> int:
-    """Train a registered architecture on sharp images (synthetic blur) or blurry/sharp pairs."""
-    import tempfile
+def _plane_names(images: list[tuple[str, np.ndarray, str]]) -> list[str]:
+    """One name per plane, as SyntheticData splits z-stacks (and other loop axes) into planes."""
+    names = []
+    for name, array, axes in images:
+        planes = int(np.prod([n for n, ax in zip(array.shape, axes, strict=True)
+                              if ax not in "YXCS"]))
+        names += [name] if planes == 1 else [f"{name}:{j}" for j in range(planes)]
+    return names
 
-    from .core import data, registry, training
 
-    out = _check_weights_output(args.out, args.overwrite)
-    _check_val_fraction(args.val_fraction)
-    config = _read_config(args.config)
-    sharp = _read_images(args.sharp, args.axes)
-    rgb = _one_kind(sharp, "--sharp")
-    blurry = _read_images(args.blurry, args.axes) if args.blurry else None
-    if blurry is not None:
-        if len(blurry) != len(sharp):
-            raise UserError(f"--blurry gives {len(blurry)} images but --sharp {len(sharp)}: "
-                            "they pair up in sorted order")
-        if _one_kind(blurry, "--blurry") != rgb:
-            raise UserError("--blurry and --sharp differ in kind (RGB against single-channel)")
-    config.setdefault("in_channels", 3 if rgb else 1)
-    config.setdefault("out_channels", config["in_channels"])
-    model = registry.build_model(args.arch, config)
-    options = dict(steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr,
-                   device=args.device, seed=args.seed)
-    training.TrainingConfig.from_options(options)  # bad options fail before the data work
+def _training_pairs(args, sharp, blurry):
+    """(train, val, degradation) from --blurry/--sharp pairs or synthetic blur of --sharp."""
+    from .core import data
+
+    sharp_spec = args.sharp or args.unpaired_sharp
     if blurry is not None:
         pairs = []
         for (bn, b, axes), (sn, s, _) in zip(blurry, sharp, strict=True):
             pairs += data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
         train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0)
-        train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {args.sharp}")
-        degradation = "real pairs"
-    else:
-        names = [n for n, _, _ in sharp]
-        arrays = [a for _, a, _ in sharp]
-        n_val = int(round(len(arrays) * args.val_fraction)) if len(arrays) > 1 else 0
-        n_val = min(max(n_val, 1 if len(arrays) > 1 else 0), len(arrays) - 1)
-        axes = sharp[0][2]
-        train = data.SyntheticData(arrays[n_val:], args.degradation, axes=axes,
-                                   names=names[n_val:], seed=args.seed,
-                                   description=f"sharp images {args.sharp}")
-        held = arrays[:n_val] or arrays
-        if not n_val:
-            print("note: one image only: validated on the training image", file=sys.stderr)
-        val = []
-        for protocol in ("ABC" if args.degradation == "mix" else args.degradation):
-            val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
-        degradation = args.degradation
-    card = {"description": f"{args.arch} trained with microdeblur train",
-            "license": args.license, "degradation": degradation}
+        train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
+        return train, val, "real pairs"
+    arrays = [a for _, a, _ in sharp]
+    n_val = int(round(len(arrays) * args.val_fraction)) if len(arrays) > 1 else 0
+    n_val = min(max(n_val, 1 if len(arrays) > 1 else 0), len(arrays) - 1)
+    axes = sharp[0][2]
+    train = data.SyntheticData(arrays[n_val:], args.degradation, axes=axes,
+                               names=_plane_names(sharp[n_val:]), seed=args.seed,
+                               description=f"sharp images {sharp_spec}")
+    held = arrays[:n_val] or arrays
+    if not n_val:
+        print("note: one image only: validated on the training image", file=sys.stderr)
+    val = []
+    for protocol in ("ABC" if args.degradation == "mix" else args.degradation):
+        val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
+    return train, val, args.degradation
+
+
+def _read_training_images(args):
+    """(sharp, blurry or None, RGB?) of --sharp (psf_cyclegan: else --unpaired-sharp) and
+    --blurry, checked to pair up."""
+    if not (args.sharp or args.regime == "psf_cyclegan"):
+        raise UserError(f"--regime {args.regime} needs --sharp IMAGES")
+    sharp_option = "--sharp" if args.sharp else "--unpaired-sharp"
+    sharp = _read_images(args.sharp or args.unpaired_sharp, args.axes)
+    rgb = _one_kind(sharp, sharp_option)
+    blurry = _read_images(args.blurry, args.axes) if args.blurry else None
+    if blurry is not None:
+        if len(blurry) != len(sharp):
+            raise UserError(f"--blurry gives {len(blurry)} images but {sharp_option} "
+                            f"{len(sharp)}: they pair up in sorted order")
+        if _one_kind(blurry, "--blurry") != rgb:
+            raise UserError(f"--blurry and {sharp_option} differ in kind (RGB against "
+                            "single-channel)")
+    return sharp, blurry, rgb
+
+
+def cmd_train(args) -> int:
+    """Train a registered architecture in one of the regimes (the papers' training) on sharp
+    images (synthetic blur) or blurry/sharp pairs, plus the regime's unpaired image sets."""
+    import tempfile
+
+    from . import cli_regimes
+    from .core import registry, training
+
+    out = _check_weights_output(args.out, args.overwrite)
+    _check_val_fraction(args.val_fraction)
+    cli_regimes.check_regime_options(args)
+    config = _read_config(args.config)
+    sharp, blurry, rgb = _read_training_images(args)
+    extra, extra_axes = cli_regimes.read_unpaired(args, _read_images, _one_kind, rgb)
+    cli_regimes.choose_spatial_dims(args, config, {
+        "--sharp": [a for _, _, a in sharp], "--blurry": [a for _, _, a in blurry or []],
+        **extra_axes})
+    config.setdefault("in_channels", 3 if rgb else 1)
+    config.setdefault("out_channels", config["in_channels"])
+    model = registry.build_model(args.arch, config)
+    cli_regimes.check_model_fits(args, model)
+    options = dict(steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr,
+                   device=args.device, seed=args.seed,
+                   **cli_regimes.training_options(args, model, _read_config))
+    training.TrainingConfig.from_options(options)  # bad options fail before the data work
+    train, val, degradation = _training_pairs(args, sharp, blurry)
+    described = "; ".join([train.description, *(s.description for s in extra.values())])
+    card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}",
+            "license": args.license, "degradation": degradation, "training_data": described}
     with tempfile.TemporaryDirectory(prefix="microdeblur-train-",
                                      dir=args.checkpoint_dir) as ckdir:
         config = training.TrainingConfig.from_options(
             {**options, "checkpoint_dir": ckdir, "checkpoint_every": max(1, args.steps // 10),
              "card": card})
-        run = training.iter_fit(model, config, train, val)
+        run = training.iter_fit(model, config, train, val, **extra)
         result = _drive_fit(run, quiet=args.quiet)
         copy_atomically(Path(ckdir) / "best.safetensors", out)
+        if args.export_psf:
+            cli_regimes.export_learned_psf(model, ckdir, args.export_psf)
+    for note in result.notes:  # e.g. the perceptual loss left out without VGG weights
+        print(f"note: {note}", file=sys.stderr)
     metrics = result.best_metrics or {}
-    print(f"{out}: {args.arch}, {result.steps_done} steps in {result.seconds / 60:.1f} min; "
-          f"validation PSNR {metrics.get('val_psnr', float('nan')):.2f} dB "
+    kept = training.get_regime(args.regime).checkpoint_criterion.split(" (")[0]
+    print(f"{out}: {args.arch}, {args.regime}, {result.steps_done} steps in "
+          f"{result.seconds / 60:.1f} min, kept the {kept} checkpoint; validation PSNR "
+          f"{metrics.get('val_psnr', float('nan')):.2f} dB "
           f"(input {result.baseline.get('val_psnr', float('nan')):.2f} dB)")
     return 0
 
@@ -349,10 +392,15 @@ def _add_training_options(p: argparse.ArgumentParser, *, steps: int, lr: float) 
 
 def add_training_commands(sub) -> None:
     """Add `train` and `finetune` to the subcommands of the `microdeblur` parser."""
-    p = sub.add_parser("train", help="train a network (synthetic blur of sharp images, or pairs)")
+    from .cli_regimes import add_regime_options, regimes_epilog
+
+    p = sub.add_parser("train", help="train a network (synthetic blur of sharp images, or pairs)",
+                       epilog=regimes_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", required=True, help="a registered architecture (see methods)")
     p.add_argument("--config", help="JSON file of config fields (default: the paper's config)")
-    p.add_argument("--sharp", required=True, help="sharp image, directory or quoted glob")
+    p.add_argument("--sharp", help="sharp image, directory or quoted glob (required, except "
+                   "for psf_cyclegan: default --unpaired-sharp)")
     p.add_argument("--blurry", help="blurry images paired with --sharp in sorted order")
     p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
                    help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
@@ -361,6 +409,7 @@ def add_training_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--license", default="unknown", help="SPDX licence of the training data")
     p.add_argument("--checkpoint-dir", help="folder for the run's checkpoints (default: temp)")
+    add_regime_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("finetune", help="fine-tune weights on your own paired data")

@@ -108,6 +108,12 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int) 
             )
         src.check_patch(patch)
         sources[name] = src
+    missing = [name for name in regime.required_sources if name not in sources]
+    if missing:
+        raise ValueError(
+            f"regime {regime.name!r} needs {' and '.join(f'{n}=' for n in missing)} (images "
+            "without partners); it does not draw them from the training pairs"
+        )
     return {name: sources.get(name) for name in regime.extra_sources}
 
 

@@ -18,7 +18,11 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["Regime", "as_float"]
+__all__ = ["KEEP_LAST", "Regime", "as_float"]
+
+#: the checkpoint criterion of the adversarial regimes: the best validation PSNR would pick the
+#: least adversarial weights (the ones closest to a plain L1 fit), undoing the GAN training
+KEEP_LAST = "last step (adversarial: validation PSNR would favour the least adversarial weights)"
 
 
 def as_float(t: torch.Tensor) -> float:
@@ -40,9 +44,11 @@ class Regime(ABC):
     adversarial: ClassVar[bool] = False
     #: extra image sets the regime can use besides the pairs: "unpaired", "unpaired_sharp"
     extra_sources: ClassVar[tuple[str, ...]] = ()
+    #: the extra image sets it cannot run without (refused before training when missing)
+    required_sources: ClassVar[tuple[str, ...]] = ()
     #: Adam betas of the discriminator
     discriminator_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
-    #: how the kept checkpoint is chosen, stated in the model card
+    #: how the kept checkpoint is chosen, stated in the model card (KEEP_LAST: the last one)
     checkpoint_criterion: ClassVar[str] = "best validation PSNR"
 
     def __init__(self, config):
@@ -69,7 +75,9 @@ class Regime(ABC):
         """One training step; the loss terms, with the optimised total under ``"loss"``."""
 
     def is_better(self, validation: Mapping[str, Any], best: Mapping[str, Any]) -> bool:
-        """Whether the weights just validated replace the kept ones."""
+        """Whether the weights just validated replace the kept ones (always, for KEEP_LAST)."""
+        if self.checkpoint_criterion == KEEP_LAST:
+            return True
         return not best or validation["val_psnr"] > best["val_psnr"]
 
     def state_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Regime, as_float
+from .base import KEEP_LAST, Regime, as_float
 
 #: "a frame buffer containing 50 previously generated volumes" (Lim et al.)
 HISTORY_SIZE = 50
@@ -69,10 +69,18 @@ class PsfCycleGan(Regime):
     loss_weights = {"adversarial": 1.0, "cycle": 3.0, "psf": 0.01}
     adversarial = True
     extra_sources = ("unpaired", "unpaired_sharp")
+    checkpoint_criterion = KEEP_LAST
 
     def __init__(self, config):
         super().__init__(config)
         self.pools = {"A": HistoryBuffer(), "B": HistoryBuffer()}
+
+    def notes(self, sources: Mapping[str, Any]) -> list[str]:
+        missing = [name for name in self.extra_sources if sources.get(name) is None]
+        if not missing:
+            return []
+        return [f"psf_cyclegan: no {' or '.join(missing)} set given; its patches are drawn "
+                "from the training pairs, independently of their partners"]
 
     def check_model(self, model: nn.Module) -> None:
         if not callable(getattr(model, "blur", None)):

@@ -5,8 +5,8 @@ G loss = L1 content + 0.1 LSGAN adversarial ``(D(T(G(z_s))) - 1)^2`` + 0.01 unsu
 ``(D(T(G(z_s))) - D(T(G(z_u))))^2`` + 0.02 perceptual; D loss = 1/2 ``(D(T(x)) - 1)^2`` +
 1/2 ``D(T(G(z)))^2`` over the supervised and unsupervised outputs. ``T`` is the
 differentiable augmentation (:func:`..losses.diff_augment`); ``z_u`` are blurry images
-without targets (``unpaired=``; by default drawn from the training inputs independently of
-their targets). D is the PatchGAN of
+without targets (``unpaired=``, required: drawing them from the labelled inputs would make
+the unsupervised term a second supervised one). D is the PatchGAN of
 :class:`~napari_microdeblur.core.archs.sgpn.PatchDiscriminator`.
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..losses import diff_augment
-from .base import Regime, as_float
+from .base import KEEP_LAST, Regime, as_float
 
 
 class SemiSupervised(Regime):
@@ -29,13 +29,9 @@ class SemiSupervised(Regime):
     loss_weights = {"content": 1.0, "adversarial": 0.1, "unsupervised": 0.01, "perceptual": 0.02}
     adversarial = True
     extra_sources = ("unpaired",)
+    required_sources = ("unpaired",)
     discriminator_betas = (0.5, 0.999)
-
-    def notes(self, sources: Mapping[str, Any]) -> list[str]:
-        if sources.get("unpaired") is None:
-            return ["sgpn: no unpaired set given; unpaired blurry patches drawn from the "
-                    "training inputs independently of their targets"]
-        return []
+    checkpoint_criterion = KEEP_LAST
 
     def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module:
         from ...archs.sgpn import PatchDiscriminator

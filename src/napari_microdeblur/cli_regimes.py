@@ -1,0 +1,210 @@
+"""The regime options of `microdeblur train`: the regime and its paper, the content loss, the
+loss weights, the image sets without partners (--unlabelled, --unpaired-blurry/--unpaired-sharp),
+the VGG weights of the perceptual loss and --export-psf. Each is checked before any training,
+with one line naming the option to change."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import textwrap
+from pathlib import Path
+
+from .cli import UserError
+
+#: loss term -> its option; the defaults are each regime's paper weights
+LOSS_WEIGHT_OPTIONS = {
+    "content": "--content-weight",
+    "adversarial": "--adv-weight",
+    "cycle": "--cycle-weight",
+    "psf": "--psf-sparsity",
+    "unsupervised": "--unsupervised-weight",
+    "perceptual": "--perceptual-weight",
+}
+#: regime -> its image sets without partners (iter_fit's argument -> option); all required
+SOURCE_OPTIONS = {
+    "sgpn": {"unpaired": "--unlabelled"},
+    "psf_cyclegan": {"unpaired": "--unpaired-blurry", "unpaired_sharp": "--unpaired-sharp"},
+}
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _dest(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def regimes_epilog() -> str:
+    """The regimes, the paper each follows and their default loss weights (for --help)."""
+    from .core.training import get_regime, list_regimes
+
+    lines = ["regimes (--regime), the paper each follows and its default loss weights:"]
+    for name in list_regimes():
+        regime = get_regime(name)
+        weights = ", ".join(f"{LOSS_WEIGHT_OPTIONS.get(t, t)} {w:g}"
+                            for t, w in regime.loss_weights.items())
+        needs = " ".join(f"{o} IMAGES" for o in SOURCE_OPTIONS.get(name, {}).values())
+        text = (f"{name}: {regime.summary}. Weights: {weights}."
+                + (f" Needs {needs}." if needs else "")
+                + f" Keeps the {regime.checkpoint_criterion.split(' (')[0]} checkpoint.")
+        lines.append(textwrap.fill(text, 88, initial_indent="  ", subsequent_indent="    ",
+                                   break_on_hyphens=False))
+    lines.append(textwrap.fill("The perceptual loss needs --vgg-weights (VGG-19 ImageNet "
+                               "weights are not downloaded); without them it is left out and "
+                               "a note says so.", 88))
+    return "\n".join(lines)
+
+
+def add_regime_options(p: argparse.ArgumentParser) -> None:
+    from .core.training import list_regimes
+
+    p.add_argument("--regime", default="supervised", choices=list_regimes(),
+                   help="training regime (see below; default supervised)")
+    p.add_argument("--loss", choices=["l1", "mse", "multiscale"],
+                   help="content loss (default: multiscale for c2f_unet, as its paper; l1 "
+                   "otherwise)")
+    for term, option in LOSS_WEIGHT_OPTIONS.items():
+        p.add_argument(option, type=float, metavar="W",
+                       help=f"weight of the {term} loss term (default: the regime's paper)")
+    p.add_argument("--unlabelled", metavar="IMAGES",
+                   help="sgpn: blurry images without sharp partners")
+    p.add_argument("--unpaired-blurry", metavar="IMAGES",
+                   help="psf_cyclegan: blurry images (domain A)")
+    p.add_argument("--unpaired-sharp", metavar="IMAGES",
+                   help="psf_cyclegan: sharp images of other fields (domain B); also the "
+                   "validation images when --sharp is not given")
+    p.add_argument("--vgg-weights", metavar="VGG.pth",
+                   help="torchvision VGG-19 state dict (.pth/.safetensors) for the perceptual "
+                   "loss of gran_gan and sgpn (default: no perceptual loss)")
+    p.add_argument("--discriminator-config", metavar="JSON",
+                   help="JSON object of the discriminator's config fields (adversarial regimes)")
+    p.add_argument("--export-psf", metavar="PSF.tif",
+                   help="psf_cyclegan: write the learned PSF as a TIFF (usable with --psf)")
+
+
+def check_regime_options(args) -> None:
+    """Options that contradict the regime, before any image is read."""
+    from .core.training import get_regime, list_regimes
+
+    regime = get_regime(args.regime)
+    for term, option in LOSS_WEIGHT_OPTIONS.items():
+        value = getattr(args, _dest(option))
+        if value is None:
+            continue
+        if term not in regime.loss_weights:
+            users = [r for r in list_regimes() if term in get_regime(r).loss_weights]
+            raise UserError(f"{option} is for the regimes {users}, not {args.regime!r}")
+        if not (math.isfinite(value) and value >= 0):
+            raise UserError(f"{option} {value}: give a finite weight >= 0")
+    wanted = SOURCE_OPTIONS.get(args.regime, {})
+    for option in sorted({o for opts in SOURCE_OPTIONS.values() for o in opts.values()}):
+        given = getattr(args, _dest(option)) is not None
+        if given and option not in wanted.values():
+            users = [r for r, opts in SOURCE_OPTIONS.items() if option in opts.values()]
+            raise UserError(f"{option} is for the regime {' or '.join(users)}, not "
+                            f"{args.regime!r}")
+        if not given and option in wanted.values():
+            raise UserError(f"--regime {args.regime} needs {option} IMAGES (images without "
+                            "partners); it does not draw them from the training pairs")
+    if args.vgg_weights is not None:
+        if "perceptual" not in regime.loss_weights:
+            raise UserError(f"--vgg-weights: the {args.regime} regime has no perceptual loss")
+        if not Path(args.vgg_weights).is_file():
+            raise UserError(f"--vgg-weights {args.vgg_weights!r} is not a file")
+    elif args.perceptual_weight:
+        raise UserError("--perceptual-weight needs --vgg-weights VGG.pth (VGG-19 weights are "
+                        "not downloaded)")
+    if args.discriminator_config and not regime.adversarial:
+        raise UserError(f"--discriminator-config is for the adversarial regimes, not "
+                        f"{args.regime!r}")
+    if args.export_psf:
+        _check_psf_output(args.export_psf, args.overwrite)
+
+
+def _check_psf_output(path: str, overwrite: bool) -> None:
+    out = Path(path)
+    if out.suffix.lower() not in TIFF_SUFFIXES:
+        raise UserError(f"--export-psf {path!r} must end in .tif or .tiff")
+    if not out.parent.is_dir():
+        raise UserError(f"--export-psf: the folder {str(out.parent)!r} does not exist")
+    if out.exists() and not overwrite:
+        raise UserError(f"--export-psf {path!r} exists; choose another name or --overwrite")
+
+
+def check_model_fits(args, model) -> None:
+    """--export-psf needs a model with a PSF layer; the regime may need more of the model."""
+    from .core.training import get_regime
+
+    if args.export_psf and not callable(getattr(model, "blur", None)):
+        raise UserError(f"--export-psf: --arch {args.arch} has no PSF to export (only "
+                        "psf_cyclegan learns one)")
+    try:
+        get_regime(args.regime)(None).check_model(model)
+    except ValueError as error:
+        raise UserError(f"--regime {args.regime} with --arch {args.arch}: {error}") from None
+
+
+def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[str]]) -> None:
+    """Set an architecture's ``spatial_dims`` from the images when --config leaves it out
+    (z-stacks: 3, else 2), and refuse a 3D model on 2D images and a 2D one on z-stacks."""
+    from .core import registry
+
+    if "spatial_dims" not in registry.get_arch(args.arch).config_cls.model_fields:
+        return  # a 2D-only architecture: z-stacks are trained plane by plane
+    stacks = {o for o, all_axes in axes_by_option.items() if any("Z" in a for a in all_axes)}
+    flat = {o for o, all_axes in axes_by_option.items() if any("Z" not in a for a in all_axes)}
+    dims = arch_config.setdefault("spatial_dims", 3 if stacks else 2)
+    if dims == 3 and flat:
+        raise UserError(f"--arch {args.arch} with spatial_dims=3 trains on z-stacks, but "
+                        f"{sorted(flat)[0]} has 2D images; give z-stacks or set spatial_dims "
+                        "2 in --config")
+    if dims == 2 and stacks:
+        raise UserError(f"--arch {args.arch} with spatial_dims=2 got z-stacks in "
+                        f"{sorted(stacks)[0]}; give 2D images or set spatial_dims 3 in --config")
+
+
+def training_options(args, model, read_config) -> dict:
+    """TrainingConfig fields of the regime options (the loss default follows the model)."""
+    # the multi-scale loss of the C2F U-Net paper needs the network's pyramid of outputs
+    loss = args.loss or ("multiscale" if hasattr(model, "forward_pyramid") else "l1")
+    weights = {term: getattr(args, _dest(option)) for term, option in LOSS_WEIGHT_OPTIONS.items()
+               if getattr(args, _dest(option)) is not None}
+    options = {"regime": args.regime, "loss": loss, "loss_weights": weights}
+    if args.vgg_weights is not None:
+        options["vgg_weights"] = args.vgg_weights
+    if args.discriminator_config:
+        options["discriminator"] = read_config(args.discriminator_config,
+                                               "--discriminator-config")
+    return options
+
+
+def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
+    """The regime's image sets without partners as patch sources (iter_fit's keywords), and
+    the axes of their images by option."""
+    from .core import data
+
+    sources, axes_by_option = {}, {}
+    for name, option in SOURCE_OPTIONS.get(args.regime, {}).items():
+        spec = getattr(args, _dest(option))
+        images = read_images(spec, args.axes)
+        if one_kind(images, option) != rgb:
+            raise UserError(f"{option} and the training images differ in kind (RGB against "
+                            "single-channel)")
+        kinds = sorted({axes for _, _, axes in images})
+        if len(kinds) > 1:
+            raise UserError(f"{option} mixes images of axes {kinds}; give one kind")
+        sources[name] = data.UnpairedImages([a for _, a, _ in images], axes=kinds[0],
+                                            description=f"{option} {spec}")
+        axes_by_option[option] = kinds
+    return sources, axes_by_option
+
+
+def export_learned_psf(model, folder: str, path: str) -> None:
+    """Write the model's learned PSF to ``path`` (via a temporary file: never half-written)."""
+    from .core.archs.psf_cyclegan import export_psf
+    from .core.files import copy_atomically
+
+    tmp = Path(folder) / "learned_psf.tif"
+    psf = export_psf(model, tmp)
+    copy_atomically(tmp, Path(path))
+    print(f"{path}: learned PSF, {'x'.join(map(str, psf.shape))} px, sum 1", file=sys.stderr)
