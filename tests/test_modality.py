@@ -54,7 +54,7 @@ def picked(modality: str, rgb: bool, **spec) -> str:
 
 def test_the_table_names_a_v2_then_a_v1_default_for_every_image_type():
     assert set(bundled.DEFAULTS_BY_MODALITY) == {"em", "fluorescence", "brightfield"}
-    for modality, names in bundled.DEFAULTS_BY_MODALITY.items():
+    for names in bundled.DEFAULTS_BY_MODALITY.values():
         assert names[0].startswith("c2f_unet.") and names[0].endswith("_v2")
         assert names[-1] in V1
 

@@ -426,11 +426,9 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    "default network of the --modality; with --weights, the network that file "
                    "describes), richardson_lucy, wiener, an architecture with --weights, or a "
                    "bundled arch.tag such as gran.em_v1 (EM)")
-    p.add_argument("--modality", default="auto",
-                   choices=["auto", "em", "fluorescence", "brightfield"],
-                   help="image type, picks the default network of --method auto without --psf: "
-                   "auto is brightfield for an RGB image and fluorescence for a grayscale one; "
-                   "em for electron micrographs")
+    p.add_argument("--modality", default="auto", choices=["auto", "em", "fluorescence",
+                   "brightfield"], help="image type: picks the network of --method auto without "
+                   "--psf; auto is brightfield for RGB, fluorescence for grayscale")
     p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
                    ".safetensors file names its own architecture, so --method may be left out")
     p.add_argument("--psf", help=PSF_HELP)

@@ -47,7 +47,7 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
             source_name=layer.name,
             image=layer_data(layer),
             axes=axes,
-            method=MethodSpec(name),
+            method=MethodSpec("auto"),  # resolves to ``name``; RGB may run channel by channel
             label=name,
             placement=source_placement(layer),
         )

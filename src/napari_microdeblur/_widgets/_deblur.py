@@ -2,26 +2,36 @@
 per tile, Cancel between tiles) and add the result as a new layer.
 
 The dock is assembled from the image, method, tiling and run panels (``_panels.py``); the run
-is ``_jobs.DeblurRun``, which the menu action "Deblur with default model" uses too.
+is ``_jobs.DeblurRun``, which the menu action "Deblur with default model" uses too. The method
+is 'auto' by default, with an image type; a method that takes a PSF shows the PSF it will use
+(``_psf_preview``), and "PSF from beads..." measures one from a bead image layer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 
 from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, start_deblur
 from ._layer_data import source_placement
-from ._layers import layer_data, scope_selection
-from ._methods import SESSION_MODELS, SessionModel, method_card
-from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel
+from ._layers import guess_layer_axes, is_image_layer, layer_data, scope_selection
+from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
+from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
+from ._psf_preview import PsfPreview
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
-METHOD_TOOLTIP = ("Bundled weights, weights loaded or fine-tuned in this session, or a "
-                  "classical deconvolution (Richardson-Lucy, Wiener) that needs a PSF.")
+METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF the PSF-aware "
+                  "network; bundled weights, weights loaded or fine-tuned in this session, or "
+                  "a classical deconvolution (Richardson-Lucy, Wiener) that needs a PSF.")
+BEADS_TOOLTIP = ("Measure the PSF from an image of isolated fluorescent beads (a layer or a "
+                 "file; YX or ZYX, one channel, same objective and pixel size as the images "
+                 "to deblur). It is added as a layer and becomes the PSF here.")
+FROM_FILE = "a file..."
+LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
 LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch .pt/.pth state "
                 "dict (you will be asked for its architecture), or a BioImage Model Zoo .zip "
                 "exported by napari-microdeblur. It becomes a method for this session.")
@@ -45,10 +55,17 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             "Axes of the layer, one letter per dimension: T time, C channel, Z depth, Y, X, S "
             "RGB samples (e.g. YX, ZYX, TZYX, CZYX, YXS). Guessed from the layer; edit if wrong.")
         self.method = MethodPanel(
-            "Method", METHOD_TOOLTIP,
-            card_tooltip="Model card of the chosen weights: what they were trained on.")
+            "Method", METHOD_TOOLTIP, leading=(("auto (default for the image)", AUTO),),
+            card_tooltip="Model card of the chosen weights: what they were trained on.",
+            image_types=True, network_psf=True)
+        self.method.psf_value = self.psf_of_text
         self.load_button = button("Load weights...", LOAD_TOOLTIP)
         self.method.form.insertRow(1, "", self.load_button)
+        self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
+        self.psf_preview = PsfPreview(self)
+        psf_form = self.method.classical_box.form
+        psf_form.insertRow(2, "", row(self.beads_button))
+        psf_form.insertRow(3, "", self.psf_preview)
         self.tiling = TilingPanel()
         self.controls = RunControls(
             "Run", "Deblur in the background; the result is added as a new layer.",
@@ -60,6 +77,12 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         layout.addStretch(1)
         self._name_controls()
         self.load_button.clicked.connect(self._choose_weights)
+        self.beads_button.clicked.connect(self._choose_beads)
+        self.method.changed.connect(self.update_psf_preview)
+        self.psf_edit.textChanged.connect(self.update_psf_preview)
+        self.image.changed.connect(self._image_changed)
+        self._image_changed()
+        self.update_psf_preview()
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
 
@@ -67,9 +90,11 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         """The controls as attributes of the dock (what tests and scripts drive)."""
         self.layer_combo, self.axes_edit = self.image.layer_combo, self.image.axes_edit
         self.method_combo = self.method.combo
+        self.modality_combo = self.method.modality_combo
         self.card_label = self.method.card_view.summary_label
         self.psf_box = self.method.classical_box
         self.psf_edit = self.psf_box.psf_edit
+        self.use_psf_check = self.psf_box.use_psf_check
         self.iterations_spin = self.psf_box.iterations_spin
         self.balance_spin = self.psf_box.balance_spin
         self.tv_spin = self.psf_box.tv_spin
@@ -92,6 +117,18 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def set_method(self, name: str) -> None:
         self.method.set_name(name)
+
+    def set_modality(self, modality: str) -> None:
+        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield')."""
+        index = self.modality_combo.findData(modality)
+        if index < 0:
+            raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
+                             "brightfield")
+        self.modality_combo.setCurrentIndex(index)
+
+    def _image_changed(self) -> None:
+        layer = self.layer_combo.value
+        self.method.set_rgb(bool(getattr(layer, "rgb", False)))
 
     def _choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -133,6 +170,88 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
         return start_worker(self, load, returned=loaded, errored=failed)
 
+    # ------------------------------------------------------------------ the PSF
+
+    def psf_of_text(self, text: str):
+        """A PSF source as the core takes it: 'layer:NAME' becomes that image layer's array
+        (read, never modified); anything else is passed on as it is."""
+        if not text.startswith(LAYER_PREFIX):
+            return text
+        name = text[len(LAYER_PREFIX):].strip()
+        layer = next((la for la in self.viewer.layers if la.name == name), None)
+        if layer is None or not is_image_layer(layer) or layer.rgb:
+            raise ValueError(f"psf {text!r}: the viewer has no grayscale image layer {name!r}; "
+                             "choose a layer that holds a PSF, a PSF file or a model")
+        return np.asarray(layer_data(layer))
+
+    def update_psf_preview(self, *_) -> None:
+        """Show the PSF the chosen method will use (hidden when it takes none)."""
+        in_use = self.psf_box.psf_in_use
+        self.psf_preview.setVisible(in_use)
+        self.beads_button.setEnabled(in_use)
+        if not in_use:
+            return
+        try:
+            source = self.method.psf_source()
+        except ValueError as error:
+            self.psf_preview.show_error(describe_error(error))
+            return
+        self.psf_preview.show_source(source)
+
+    def _choose_beads(self) -> None:
+        layers = [la for la in self.viewer.layers if is_image_layer(la) and not la.rgb]
+        choice, ok = QInputDialog.getItem(
+            self, "PSF from beads", "Image of isolated beads (YX or ZYX, one channel):",
+            [la.name for la in layers] + [FROM_FILE], 0, False)
+        if not ok:
+            return
+        if choice != FROM_FILE:
+            self.psf_from_beads(next(la for la in layers if la.name == choice))
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Bead image", "",
+                                              "Images (*.tif *.tiff *.png);;All files (*)")
+        if path:
+            opened = [la for la in self.viewer.open(path) if is_image_layer(la)]
+            if opened:
+                self.psf_from_beads(opened[0])
+
+    def psf_from_beads(self, layer):
+        """Measure a PSF from the bead image ``layer`` in a worker (``core.beads``); on success
+        it is added as the layer "PSF from <layer>" and becomes this dock's PSF. The bead
+        layer is only read."""
+        from ..core.beads import psf_from_beads
+
+        if not is_image_layer(layer) or layer.rgb:
+            notify_error(f"layer {layer.name!r} is not a grayscale image layer; choose the bead "
+                         "image (YX or ZYX, one channel)")
+            return None
+        data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
+
+        def measure():
+            return psf_from_beads(np.asarray(data), axes=axes)
+
+        def measured(value):
+            if self.closed:
+                return
+            psf, report = value
+            added = self.viewer.add_image(
+                psf, name=f"PSF from {name}", colormap="magma",
+                metadata={"microdeblur": {"psf_from_beads": name, "report": report.summary()}})
+            if self.method.name == AUTO:
+                self.use_psf_check.setChecked(True)
+            self.psf_edit.setText(f"{LAYER_PREFIX}{added.name}")
+            self.status_label.setText(f"{added.name!r}: {report.summary()}")
+            notify_info(f"{added.name!r}: {report.summary()}")
+
+        def failed(error):
+            if self.closed:
+                return
+            self.status_label.setText(f"PSF from beads failed: {describe_error(error)}")
+            notify_error(f"PSF from {name!r}: {describe_error(error)}")
+
+        self.status_label.setText(f"measuring the PSF from the beads in {name!r}...")
+        return start_worker(self, measure, returned=measured, errored=failed)
+
     # ------------------------------------------------------------------ running
 
     def build_request(self) -> DeblurRequest:
@@ -143,15 +262,21 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             raise ValueError("no method chosen")
         network = SESSION_MODELS.get(name)
         scope = self.tiling.scope
-        card = network.card if network is not None else method_card(name)
+        spec = self.method.spec("auto" if network is not None else name)
+        rgb = "S" in axes
+        card = network.card if network is not None else method_card(name, rgb, spec)
         keep_channels = card is not None and card.in_channels > 1
         key, offset = scope_selection(self.viewer, layer, axes, scope, keep_channels)
         whole = scope == "whole stack"
+        if name == AUTO:  # results are named after the network that runs
+            from ..core.method import auto_method_name
+
+            name = auto_method_name(spec, rgb)
         return DeblurRequest(
             source_name=layer.name,
             image=layer_data(layer) if whole else layer_data(layer)[key],
             axes=axes,
-            method=self.method.spec("auto" if network is not None else name),
+            method=spec,
             label=name,
             network=network,
             tiling=self.tiling.tiling_spec(),

@@ -58,7 +58,7 @@ class JobOutcome:
 def request_card(req: DeblurRequest):
     if req.network is not None:
         return req.network.card
-    return method_card(req.method.name, rgb="S" in req.axes)
+    return method_card(req.method.name, rgb="S" in req.axes, spec=req.method)
 
 
 def check_request(req: DeblurRequest) -> None:
@@ -73,7 +73,10 @@ def check_request(req: DeblurRequest) -> None:
         return
     has_rgb = "S" in req.axes
     n_channels = req.image.shape[req.axes.index("S")] if has_rgb else 1
-    if has_rgb and card.in_channels != n_channels:
+    # what 'auto' picks, and a PSF-aware network, run colour channel by channel by design
+    by_channel = req.network is None and card.in_channels == 1 and (
+        req.method.name == "auto" or req.method.psf is not None)
+    if has_rgb and card.in_channels != n_channels and not by_channel:
         raise ValueError(
             f"{req.label!r} is a {card.in_channels}-channel (grayscale) model but layer "
             f"{req.source_name!r} is RGB; choose RGB weights (e.g. gran.hist_v1), or split the "

@@ -85,6 +85,24 @@ def is_classical(name: str | None) -> bool:
     return name in CLASSICAL_LABELS
 
 
+def is_psf_aware(name: str | None) -> bool:
+    """Whether ``name`` (a bundled name or a session network) is a network that takes a PSF."""
+    from ..core import bundled, registry
+
+    if name is None or name == AUTO or is_classical(name):
+        return False
+    item = SESSION_MODELS.get(name)
+    if item is not None:
+        arch = item.card.arch
+    elif name in bundled.BUNDLED_WEIGHTS:
+        arch = bundled.split_name(name)[0]
+    else:
+        return False
+    if arch not in registry.list_archs():
+        return False
+    return bool(getattr(registry.get_arch(arch).module_cls, "needs_psf", False))
+
+
 def default_weights_name(rgb: bool) -> str | None:
     """The bundled weights "Deblur with default model" uses (see core.bundled)."""
     from ..core import bundled
@@ -101,15 +119,18 @@ def session_model(name: str) -> SessionModel:
     return item
 
 
-def method_card(name: str, rgb: bool = False):
+def method_card(name: str, rgb: bool = False, spec=None):
     """The model card of a method: None for classical methods; bundled: the file's header,
-    with the sha256 of the bundled-weights table; 'auto': the default weights' card."""
+    with the sha256 of the bundled-weights table; 'auto': the card of the network 'auto'
+    picks for an image (``rgb``) with ``spec``'s image type and PSF (None: neither), or None
+    when no weights are installed. ValueError when 'auto' has no network for the image type."""
     from ..core import bundled, checkpoint
+    from ..core.method import MethodSpec, auto_method_name
 
     if name == AUTO:
-        name = default_weights_name(rgb)
-        if name is None:
+        if not bundled.BUNDLED_WEIGHTS:
             return None
+        name = auto_method_name(spec if spec is not None else MethodSpec(), rgb)
     if is_classical(name):
         return None
     if name in bundled.BUNDLED_WEIGHTS:

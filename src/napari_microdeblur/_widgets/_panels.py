@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -19,12 +20,21 @@ from ._cards import CardView
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error
 from ._layers import SCOPES, LayerCombo, check_image_layer, guess_layer_axes, layer_data
-from ._methods import SESSION_MODELS, fill_method_combo, is_classical, method_card
+from ._methods import (
+    AUTO,
+    SESSION_MODELS,
+    fill_method_combo,
+    is_classical,
+    is_psf_aware,
+    method_card,
+)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 TILE_MODES = ("model default", "auto (fits free memory)", "custom")
 WINDOWS = ("cosine", "gaussian", "constant")
+IMAGE_TYPES = (("auto", "auto"), ("EM", "em"), ("fluorescence", "fluorescence"),
+               ("brightfield", "brightfield"))
 
 
 def form_layout(widget: QWidget) -> QFormLayout:
@@ -41,15 +51,24 @@ def row(*widgets) -> QHBoxLayout:
 
 
 class ClassicalOptions(QGroupBox):
-    """PSF, Richardson-Lucy iterations and Wiener balance."""
+    """PSF, Richardson-Lucy iterations and Wiener balance. For a PSF-aware network only the
+    PSF shows; for 'auto' the PSF is optional (``use_psf_check``)."""
 
     def __init__(self, parent=None) -> None:
         super().__init__("Classical deconvolution", parent)
         form = QFormLayout(self)
+        self.form = form
+        self.use_psf_check = QCheckBox("Use a PSF")
+        self.use_psf_check.setToolTip(
+            "auto with a PSF runs the PSF-aware network bound to it; without, the blind default "
+            "network of the image type.")
+        form.addRow(self.use_psf_check)
+        self.psf_in_use = False  # whether the chosen method takes the PSF (set by show_for)
         self.psf_edit = QLineEdit("gaussian:1.6")
         self.psf_edit.setToolTip(
             "PSF model: gaussian:SIGMA, gaussian:SY,SX, disk:RADIUS, astig:S1,S2,ANGLE (pixels, "
-            "degrees) or the path of a PSF TIFF."
+            "degrees), widefield:na=1.4,wavelength=0.52,pixel=0.065 or confocal:... "
+            "(micrometres), the path of a PSF TIFF, or layer:NAME for an image layer."
         )
         self.psf_browse = button("...", "Choose a PSF image (TIFF).")
         self.psf_browse.clicked.connect(self._choose_psf)
@@ -71,12 +90,24 @@ class ClassicalOptions(QGroupBox):
         if path:
             self.psf_edit.setText(path)
 
-    def show_for(self, name: str | None) -> None:
-        """Visible for a classical method, with the options that method reads enabled."""
-        self.setVisible(is_classical(name))
+    def show_for(self, name: str | None, *, psf: str = "none") -> None:
+        """Visible for a classical method, with the options that method reads enabled, and
+        for a network whose ``psf`` is 'needed' (PSF-aware) or 'optional' ('auto')."""
+        classical = is_classical(name)
+        self.setVisible(classical or psf != "none")
+        self.setTitle("Classical deconvolution" if classical else "PSF")
+        self.use_psf_check.setVisible(not classical and psf == "optional")
+        for widget in (self.iterations_spin, self.tv_spin, self.balance_spin):
+            widget.setVisible(classical)
+            self.form.labelForField(widget).setVisible(classical)
         self.iterations_spin.setEnabled(name == "richardson_lucy")
         self.tv_spin.setEnabled(name == "richardson_lucy")
         self.balance_spin.setEnabled(name == "wiener")
+        in_use = classical or psf == "needed" or (psf == "optional"
+                                                  and self.use_psf_check.isChecked())
+        self.psf_edit.setEnabled(in_use)
+        self.psf_browse.setEnabled(in_use)
+        self.psf_in_use = in_use
 
 
 class ImagePanel(QWidget):
@@ -119,18 +150,36 @@ class ImagePanel(QWidget):
 
 class MethodPanel(QWidget):
     """A method combo box (item data: method names, see ``_methods``), the chosen network's
-    model card and the classical options; ``spec()`` turns the choice into a MethodSpec."""
+    model card and the classical options; ``spec()`` turns the choice into a MethodSpec.
+
+    ``image_types``: an image-type combo for 'auto'. ``network_psf``: the PSF box shows for
+    PSF-aware networks too, and for 'auto' as an option. ``psf_value`` (settable) turns the
+    PSF text into what the spec takes (e.g. 'layer:NAME' into the layer's array).
+    """
 
     changed = Signal()
 
     def __init__(self, title: str, tooltip: str, *, leading=(), classical: bool = True,
-                 card_tooltip: str | None = None, parent=None) -> None:
+                 card_tooltip: str | None = None, image_types: bool = False,
+                 network_psf: bool = False, parent=None) -> None:
         super().__init__(parent)
         self.form = form_layout(self)
         self._leading = tuple(leading)
         self._classical = classical
+        self._network_psf = network_psf
+        self.psf_value = None
+        self.rgb = False  # the image's kind, for the card of the network 'auto' picks
         self.combo = combo([], tooltip)
         self.form.addRow(title, self.combo)
+        self.modality_combo = None
+        if image_types:
+            self.modality_combo = combo(IMAGE_TYPES, (
+                "Image type, for the method 'auto' without a PSF: it picks the bundled network "
+                "trained for that type. auto: brightfield for an RGB image, fluorescence for a "
+                "grayscale one."))
+            self.auto_label = label("The network 'auto' runs on this image.", wrap=False)
+            self.form.addRow("Image type", row(self.modality_combo, self.auto_label))
+            self.modality_combo.currentIndexChanged.connect(self._update)
         self.precision_combo = combo(PRECISIONS, (
             "Arithmetic of a network: auto picks bfloat16 where the CPU or GPU has it (about 4x "
             "faster on such CPUs, output within 61 dB PSNR of float32), float32 elsewhere."))
@@ -142,6 +191,7 @@ class MethodPanel(QWidget):
         self.classical_box = ClassicalOptions() if classical else None
         if classical:
             self.form.addRow(self.classical_box)
+            self.classical_box.use_psf_check.toggled.connect(self._update)
         self.combo.currentIndexChanged.connect(self._update)
         SESSION_MODELS.changed.connect(self.refresh)
         self.refresh()
@@ -167,30 +217,82 @@ class MethodPanel(QWidget):
             return
         self._update()
 
+    @property
+    def modality(self) -> str:
+        return self.modality_combo.currentData() if self.modality_combo is not None else "auto"
+
+    def set_rgb(self, rgb: bool) -> None:
+        """The image is RGB (or not): 'auto' may pick another network, and show its card."""
+        if bool(rgb) != self.rgb:
+            self.rgb = bool(rgb)
+            self._update()
+
+    def psf_need(self, name: str | None) -> str:
+        """'needed', 'optional' ('auto') or 'none': whether a network of ``name`` takes a PSF."""
+        if not self._network_psf:
+            return "none"
+        if name == AUTO:
+            return "optional"
+        return "needed" if is_psf_aware(name) else "none"
+
+    @property
+    def psf_text(self) -> str | None:
+        """The PSF source the chosen method takes, as typed (None: it takes none)."""
+        box = self.classical_box
+        if box is None or not box.psf_in_use:
+            return None
+        return box.psf_edit.text().strip() or None
+
     def _update(self, *_) -> None:
         name = self.name
         self.precision_combo.setEnabled(name is not None and not is_classical(name))
         if self.classical_box is not None:
-            self.classical_box.show_for(name)
-        if self.card_view is not None:
-            try:
-                self.card_view.show_card(method_card(name) if name else None)
-            except (ValueError, OSError) as error:
+            self.classical_box.show_for(name, psf=self.psf_need(name))
+        if self.modality_combo is not None:
+            self.modality_combo.setEnabled(name == AUTO)
+            self.auto_label.setText("")
+        try:
+            self._show_card(name)
+        except (ValueError, OSError) as error:
+            if self.card_view is not None:
                 self.card_view.show_message(describe_error(error))
         self.changed.emit()
 
+    def _show_card(self, name: str | None) -> None:
+        """The card of the chosen network and, for 'auto', the network it picks."""
+        from ..core import bundled
+        from ..core.method import MethodSpec, auto_method_name
+
+        # the PSF text only says whether 'auto' goes PSF-aware; it is read at run time
+        spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
+        if self.modality_combo is not None and name == AUTO and bundled.BUNDLED_WEIGHTS:
+            self.auto_label.setText(f"\u2192 {auto_method_name(spec, self.rgb)}")
+        if self.card_view is not None:
+            self.card_view.show_card(method_card(name, self.rgb, spec) if name else None)
+
+    def psf_source(self):
+        """The PSF the chosen method takes: None, a source string, or what ``psf_value`` made
+        of the text (ValueError when that fails)."""
+        text = self.psf_text
+        if text is None or self.psf_value is None:
+            return text
+        return self.psf_value(text)
+
     def spec(self, name: str | None = None):
-        """A MethodSpec of the chosen (or the given) name with the precision and, for a
-        classical method, the PSF, iterations, TV weight and balance."""
+        """A MethodSpec of the chosen (or the given) name with the precision and image type
+        and, for a method that takes one, the PSF; for a classical method also the
+        iterations, TV weight and balance."""
         from ..core.method import MethodSpec
 
         name = name or self.name
         if name is None:
             raise ValueError("no method chosen")
         if self.classical_box is None or not is_classical(name):
-            return MethodSpec(name, precision=self.precision_combo.currentText())
+            return MethodSpec(name, psf=self.psf_source(),
+                              precision=self.precision_combo.currentText(),
+                              modality=self.modality)
         box = self.classical_box
-        return MethodSpec(name, psf=box.psf_edit.text().strip() or None,
+        return MethodSpec(name, psf=self.psf_source(),
                           iterations=int(box.iterations_spin.value()),
                           tv_weight=float(box.tv_spin.value()),
                           balance=float(box.balance_spin.value()))

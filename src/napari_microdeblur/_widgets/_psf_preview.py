@@ -1,0 +1,109 @@
+"""The PSF a deblur will use, shown as a small image with its size and FWHM (``core.psf.
+psf_preview`` computes both); a PSF that cannot be used shows its one-line error instead.
+
+An optics PSF takes a second or more to compute, so the preview is computed in a worker of the
+dock that owns it, a moment after the source stops changing; only the latest answer is shown.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from ._feedback import describe_error
+from ._workers import start_worker
+
+SIDE = 96  # pixels of the preview image on screen
+SETTLE_MS = 300  # wait this long after the last change before computing
+
+
+class PsfPreview(QWidget):
+    """A 96 px image of the PSF's in-focus plane (log scale) and a caption.
+
+    ``show_source(source)`` takes what the deblur takes (a model string, a TIFF path, an array)
+    or None (no PSF in use: the preview says so); ``owner`` is the dock whose workers compute
+    it (a ``WorkerOwnerMixin``).
+    """
+
+    def __init__(self, owner, parent=None) -> None:
+        super().__init__(parent)
+        self.owner = owner
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.image_label = QLabel()
+        self.image_label.setFixedSize(SIDE, SIDE)
+        self.image_label.setAlignment(Qt.AlignCenter)
+        self.image_label.setToolTip("The in-focus plane of the PSF the deblur will use, on a "
+                                    "log scale (3 decades) so its faint wings show.")
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setToolTip("Size and full width at half maximum of the PSF, or why it "
+                                "cannot be used.")
+        layout.addWidget(self.image_label)
+        layout.addWidget(self.caption, 1)
+        self.error: str | None = None  # the one-line error of the last source, if any
+        self.description: str | None = None
+        self._pending = None
+        self._generation = 0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._compute)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a change is waiting or being computed (tests wait until it is not)."""
+        return self._timer.isActive() or self._pending is not None
+
+    def show_source(self, source) -> None:
+        """Show ``source`` (None: no PSF) once it has stopped changing for a moment."""
+        self._generation += 1
+        if source is None:
+            self._timer.stop()
+            self._pending = None
+            self._show(None, "no PSF given", error=None)
+            return
+        self._pending = (self._generation, source)
+        self._timer.start(SETTLE_MS)
+
+    def show_error(self, message: str) -> None:
+        """Show why the PSF cannot be used (e.g. its layer is gone) instead of an image."""
+        self._generation += 1
+        self._timer.stop()
+        self._pending = None
+        self._show(None, message, error=message)
+
+    def _compute(self) -> None:
+        from ..core.psf import psf_preview
+
+        if self._pending is None or self.owner.closed:
+            return
+        generation, source = self._pending
+        self.caption.setText("computing the PSF...")
+
+        def done(value):
+            if generation == self._generation and not self.owner.closed:
+                self._pending = None
+                self._show(*value, error=None)
+
+        def failed(error):
+            if generation == self._generation and not self.owner.closed:
+                self._pending = None
+                self._show(None, describe_error(error), error=describe_error(error))
+
+        start_worker(self.owner, psf_preview, source, returned=done, errored=failed)
+
+    def _show(self, image, text: str, *, error: str | None) -> None:
+        self.error, self.description = error, (text if error is None and image is not None
+                                               else None)
+        self.caption.setText(text)
+        self.setToolTip(text)
+        if image is None:
+            self.image_label.clear()
+            return
+        height, width = image.shape
+        self._bytes = image.tobytes()  # QImage does not copy: keep the buffer alive
+        qimage = QImage(self._bytes, width, height, width, QImage.Format_Grayscale8)
+        pixmap = QPixmap.fromImage(qimage).scaled(SIDE, SIDE, Qt.KeepAspectRatio,
+                                                  Qt.FastTransformation)
+        self.image_label.setPixmap(pixmap)

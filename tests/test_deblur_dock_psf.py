@@ -1,0 +1,154 @@
+"""The Deblur dock's image type, its 'auto' default, the PSF preview and "PSF from beads..."
+(driven in a real viewer under Xvfb, with a bundled table of tiny random networks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_beads import bead_image
+from test_modality import V1, tiny_weights
+
+from napari_microdeblur.core import bundled
+from napari_microdeblur.core.inference import deblur
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+
+PLUGIN = "napari-microdeblur"
+TIMEOUT = 30_000
+
+
+@pytest.fixture(autouse=True)
+def tiny_bundled(monkeypatch, tmp_path):
+    """The v1 names and the PSF-aware name as tiny random networks."""
+    monkeypatch.setattr(bundled, "WEIGHTS_DIR", tmp_path)
+    table = {name: tiny_weights(name, tmp_path) for name in (*V1, DEFAULT_PSF_AWARE)}
+    monkeypatch.setattr(bundled, "BUNDLED_WEIGHTS", table)
+    return table
+
+
+@pytest.fixture
+def errors():
+    """The error notifications napari receives during the test."""
+    from napari.utils.notifications import notification_manager
+
+    start = len(notification_manager.records)
+    return lambda: [str(n.message) for n in notification_manager.records[start:]
+                    if str(n.severity).lower() == "error"]
+
+
+def open_dock(make_napari_viewer, image, name="nuclei"):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(image, name=name)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
+    widget.layer_combo.set_value(layer)
+    return viewer, layer, widget
+
+
+def wait_preview(qtbot, w):
+    qtbot.waitUntil(lambda: not w.psf_preview.busy, timeout=TIMEOUT)
+
+
+def test_the_dock_runs_auto_by_default_and_the_image_type_picks_the_network(
+        make_napari_viewer, qtbot, fluo_u8):
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    assert w.method.name == "auto"
+    types = [w.modality_combo.itemData(i) for i in range(w.modality_combo.count())]
+    assert types == ["auto", "em", "fluorescence", "brightfield"]
+    assert w.modality_combo.isEnabled() and not w.use_psf_check.isChecked()
+    assert w.method.auto_label.text() == "\u2192 gran.fluo_v1"  # auto on a grayscale image
+    w.set_modality("em")
+    assert w.method.auto_label.text() == "\u2192 gran.em_v1"
+    w.tile_mode.setCurrentText("custom")
+    w.tile_spin.setValue(64)
+    w.device_combo.setCurrentText("cpu")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    out = viewer.layers[-1]
+    assert out.name == "nuclei deblurred [gran.em_v1]"
+    meta = out.metadata["microdeblur"]
+    assert meta["method"] == "gran.em_v1" and meta["method_spec"]["modality"] == "em"
+    assert meta["method_spec"]["name"] == "auto" and meta["method_spec"]["psf"] is None
+    w.set_method("wiener")
+    assert not w.modality_combo.isEnabled()  # the image type only matters for auto
+
+
+def test_brightfield_on_a_grayscale_layer_is_refused_before_any_work(make_napari_viewer,
+                                                                     errors, fluo_u8):
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    w.set_modality("brightfield")
+    assert "RGB images only" in w.card_label.text()  # said at once, in place of the card
+    assert w.run() is None
+    assert any("RGB images only" in m for m in errors())
+    assert len(viewer.layers) == 1 and viewer.layers[0].data is fluo_u8
+
+
+def test_the_preview_shows_the_psf_the_method_will_use(make_napari_viewer, qtbot, fluo_u8):
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    assert not w.psf_preview.isVisibleTo(w)  # auto without a PSF: blind, nothing to show
+    w.use_psf_check.setChecked(True)
+    assert w.psf_preview.isVisibleTo(w) and w.psf_edit.isEnabled()
+    # auto with a PSF: the PSF-aware network
+    assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"
+    wait_preview(qtbot, w)
+    assert w.psf_preview.description.startswith("2D PSF 15 x 15 px, FWHM 3.8 x 3.8 px")
+    assert not w.psf_preview.image_label.pixmap().isNull()
+    assert w.psf_preview.image_label.pixmap().width() == 96
+    w.set_method("richardson_lucy")
+    w.psf_edit.setText("disk:3")
+    wait_preview(qtbot, w)
+    assert w.psf_preview.description.startswith("2D PSF 7 x 7 px")
+    w.psf_edit.setText("gaussian:-1")  # an invalid PSF shows its one-line error
+    wait_preview(qtbot, w)
+    assert w.psf_preview.error == "psf='gaussian:-1': sigma is -1.0; accepted: a positive " \
+        "finite number (pixels)"
+    assert w.psf_preview.image_label.pixmap() is None or \
+        w.psf_preview.image_label.pixmap().isNull()
+    w.psf_edit.setText("layer:no such layer")
+    wait_preview(qtbot, w)
+    assert "no grayscale image layer 'no such layer'" in w.psf_preview.error
+    w.set_method(DEFAULT_PSF_AWARE)  # a PSF-aware network takes the PSF without asking
+    assert w.psf_preview.isVisibleTo(w) and not w.use_psf_check.isVisibleTo(w)
+    w.set_method("gran.fluo_v1")  # a blind network takes none
+    assert not w.psf_box.isVisibleTo(w)
+
+
+def test_psf_from_beads_adds_a_layer_that_becomes_the_psf(make_napari_viewer, qtbot, fluo_u8):
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    beads, _ = bead_image((192, 192), (1.5, 1.5))
+    bead_layer = viewer.add_image(beads, name="beads")
+    before = beads.copy()
+    w.layer_combo.set_value(layer)
+    w.set_method("wiener")
+    w.device_combo.setCurrentText("cpu")
+    w.psf_from_beads(bead_layer)
+    qtbot.waitUntil(lambda: not w._workers and "PSF from beads" in viewer.layers,
+                    timeout=TIMEOUT)
+    psf_layer = viewer.layers["PSF from beads"]
+    assert bead_layer.data is beads
+    np.testing.assert_array_equal(beads, before)  # the bead layer is only read
+    assert psf_layer.data.ndim == 2 and abs(float(psf_layer.data.sum()) - 1) < 1e-4
+    assert w.psf_edit.text() == "layer:PSF from beads"
+    assert "beads averaged" in w.status_label.text()
+    wait_preview(qtbot, w)
+    side = psf_layer.data.shape[0]
+    assert w.psf_preview.description.startswith(f"2D PSF {side} x {side} px")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    out = viewer.layers[-1]
+    assert out.name == "nuclei deblurred [wiener]"
+    expected = deblur(fluo_u8, method="wiener", psf=np.asarray(psf_layer.data), device="cpu")
+    np.testing.assert_array_equal(out.data, expected)
+
+
+def test_psf_from_beads_on_a_layer_without_beads_shows_the_core_error(make_napari_viewer,
+                                                                      qtbot, errors, fluo_u8):
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    noise = np.random.default_rng(0).normal(100, 5, (128, 128))
+    noise_layer = viewer.add_image(noise, name="noise")
+    w.set_method("wiener")
+    text_before = w.psf_edit.text()
+    w.psf_from_beads(noise_layer)
+    qtbot.waitUntil(lambda: not w._workers and bool(errors()), timeout=TIMEOUT)
+    assert any("has no bead" in m for m in errors())
+    assert "has no bead" in w.status_label.text()
+    assert [la.name for la in viewer.layers] == ["nuclei", "noise"]
+    assert w.psf_edit.text() == text_before
