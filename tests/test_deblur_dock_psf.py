@@ -152,3 +152,24 @@ def test_psf_from_beads_on_a_layer_without_beads_shows_the_core_error(make_napar
     assert "has no bead" in w.status_label.text()
     assert [la.name for la in viewer.layers] == ["nuclei", "noise"]
     assert w.psf_edit.text() == text_before
+
+
+def test_auto_with_a_psf_runs_the_psf_aware_network_on_rgb_channel_by_channel(
+        make_napari_viewer, qtbot, he_rgb):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(he_rgb, name="he", rgb=True)
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
+    w.layer_combo.set_value(layer)
+    assert w.axes_edit.text() == "YXS"
+    assert w.method.auto_label.text() == "\u2192 gran.hist_v1"  # blind: the RGB network
+    w.use_psf_check.setChecked(True)
+    w.psf_edit.setText("gaussian:1.2")
+    assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"
+    w.device_combo.setCurrentText("cpu")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    out = viewer.layers[-1]
+    assert out.name == f"he deblurred [{DEFAULT_PSF_AWARE}]" and out.data.shape == he_rgb.shape
+    assert out.metadata["microdeblur"]["method_spec"]["psf"] == "gaussian:1.2"
+    expected = deblur(he_rgb, method="auto", psf="gaussian:1.2", axes="YXS", device="cpu")
+    np.testing.assert_array_equal(out.data, expected)
