@@ -194,3 +194,27 @@ def test_train_help_names_each_regime_and_its_paper(capsys):
     for regime, paper in [("gran_gan", "Zhang et al."), ("sgpn", "Cheng et al."),
                           ("psf_cyclegan", "Lim et al."), ("supervised", "Wang and Han")]:
         assert f"{regime}:" in text and paper in text
+
+
+def test_methods_json_lists_every_method_and_bundled_weights(capsys):
+    from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS, DEFAULTS_BY_MODALITY
+    from napari_microdeblur.core.method import CLASSICAL_METHODS
+
+    assert main(["methods", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert set(CLASSICAL_METHODS) | set(BUNDLED_WEIGHTS) | set(registry.list_archs()) == set(
+        entries)
+    fields = {"name", "kind", "arch", "modality", "needs_psf", "spatial_dims",
+              "training_data_license"}
+    assert all(fields <= set(e) for e in entries.values())
+    assert entries["wiener"]["kind"] == "classical" and entries["wiener"]["needs_psf"]
+    for name, weights in BUNDLED_WEIGHTS.items():
+        e = entries[name]
+        assert e["training_data_license"] == weights.license
+        assert e["arch"] == name.split(".")[0]
+        assert e["kind"] == ("psf_aware" if e["needs_psf"] else "network")
+        modality = [m for m, names in DEFAULTS_BY_MODALITY.items() if name in names]
+        assert e["modality"] == (modality[0] if modality else "any")
+    assert entries["wiener_unet"]["needs_psf"] and entries["gran"]["spatial_dims"] == [2]
+    assert entries["psf_cyclegan"]["spatial_dims"] == [2, 3]
+    assert entries["psf_cyclegan"]["kind"] == "architecture"

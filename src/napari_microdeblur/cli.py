@@ -330,27 +330,16 @@ def cmd_watch(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from .core.inference import CLASSICAL_METHODS
+    from .core.catalog import list_methods
 
-    rows = [(name, "classical", "needs --psf") for name in CLASSICAL_METHODS]
-    try:
-        from .core import registry
-
-        for name in registry.list_archs():
-            record = registry.get_arch(name)
-            rows.append((name, "architecture", f"needs --weights FILE; {record.description}"))
-    except ImportError:
-        pass
-    try:
-        from .core.bundled import BUNDLED_WEIGHTS
-
-        for name, entry in BUNDLED_WEIGHTS.items():
-            rows.append((name, "bundled weights", entry.description))
-    except ImportError:
-        pass
-    width = max(len(r[0]) for r in rows)
-    for name, kind, note in rows:
-        print(f"{name:<{width}}  {kind:<15}  {note}")
+    entries = list_methods()
+    if args.json:  # a JSON list with one object per line
+        print("[\n" + ",\n".join(json.dumps(e.as_dict()) for e in entries) + "\n]")
+        return 0
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        missing = "" if e.installed else " (file not installed)"
+        print(f"{e.name:<{width}}  {e.kind:<12}  {e.description}{missing}")
     return 0
 
 
@@ -524,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_psf_commands(sub)
 
     p = sub.add_parser("methods", help="list every method and weight this installation offers")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per method "
+                   "(name, kind, arch, modality, needs_psf, spatial_dims, training data licence)")
     p.set_defaults(func=cmd_methods)
 
     p = sub.add_parser("demo", help="degrade the bundled sample, deblur it, print PSNR/SSIM")

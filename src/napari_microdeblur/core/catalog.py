@@ -1,0 +1,95 @@
+"""Every method this installation offers, one description each (``microdeblur methods``).
+
+::
+
+    for entry in list_methods():
+        print(entry.name, entry.kind, entry.needs_psf)
+
+``kind``: ``classical`` (deconvolution with a PSF), ``network`` (bundled weights of a blind
+network), ``psf_aware`` (bundled weights of a network that takes the PSF) or ``architecture``
+(a registered network that needs ``--weights``). ``training_data_license`` comes from the
+bundled weights table; the modality from the table of default networks by image type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .method import CLASSICAL_METHODS
+
+__all__ = ["MethodEntry", "list_methods"]
+
+#: deconvolution of planes or of whole z-stacks with a 3D PSF
+CLASSICAL_DIMS = (2, 3)
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    kind: str
+    arch: str | None
+    modality: str
+    needs_psf: bool
+    spatial_dims: tuple[int, ...]
+    training_data_license: str | None
+    description: str
+    installed: bool = True
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "spatial_dims": list(self.spatial_dims)}
+
+
+def _arch_dims(record) -> tuple[int, ...]:
+    """The spatial dims an architecture's config allows (2 when it has no such field)."""
+    field = record.config_cls.model_fields.get("spatial_dims")
+    if field is None:
+        return (2,)
+    args = getattr(field.annotation, "__args__", None)
+    return tuple(sorted(int(a) for a in args)) if args else (int(field.default),)
+
+
+def _modality_of(name: str) -> str:
+    """The image type whose default list names the weights; 'any' for the others."""
+    from .bundled import DEFAULTS_BY_MODALITY
+
+    return next((m for m, names in DEFAULTS_BY_MODALITY.items() if name in names), "any")
+
+
+def _bundled_entries() -> list[MethodEntry]:
+    from . import registry
+    from .bundled import BUNDLED_WEIGHTS, WEIGHTS_DIR, is_installed, split_name
+    from .checkpoint import read_card
+
+    entries = []
+    for name, entry in BUNDLED_WEIGHTS.items():
+        arch, _ = split_name(name)
+        record = registry.get_arch(arch)
+        needs_psf = bool(getattr(record.module_cls, "needs_psf", False))
+        installed = is_installed(name)
+        dims = ((read_card(WEIGHTS_DIR / entry.file).spatial_dims,) if installed
+                else _arch_dims(record))
+        entries.append(MethodEntry(
+            name=name, kind="psf_aware" if needs_psf else "network", arch=arch,
+            modality=_modality_of(name), needs_psf=needs_psf, spatial_dims=dims,
+            training_data_license=entry.license, description=entry.description,
+            installed=installed))
+    return entries
+
+
+def list_methods() -> list[MethodEntry]:
+    """The classical methods, the bundled weights and the registered architectures."""
+    from . import registry
+
+    entries = [MethodEntry(name=name, kind="classical", arch=None, modality="any",
+                           needs_psf=True, spatial_dims=CLASSICAL_DIMS,
+                           training_data_license=None, description="needs --psf")
+               for name in CLASSICAL_METHODS]
+    entries += _bundled_entries()
+    for name in registry.list_archs():
+        record = registry.get_arch(name)
+        entries.append(MethodEntry(
+            name=name, kind="architecture", arch=name, modality="any",
+            needs_psf=bool(getattr(record.module_cls, "needs_psf", False)),
+            spatial_dims=_arch_dims(record), training_data_license=None,
+            description=f"needs --weights FILE; {record.description}"))
+    return entries
