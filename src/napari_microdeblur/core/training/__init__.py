@@ -17,8 +17,8 @@
 ``iter_fit`` checks the config, the model and the data when it is called, before any
 training, and returns a generator that yields a :class:`FitProgress` after every step (every
 step is a cancel point) and *returns* a :class:`FitResult` (``StopIteration.value``; ``fit``
-hands it back) holding the weights the regime's checkpoint criterion kept (best validation
-PSNR). Closing the generator (cancel) or a crash keeps the best checkpoint so far: with
+hands it back) holding the weights the regime's checkpoint criterion kept (supervised: the best validation
+PSNR; gran_gan, sgpn and psf_cyclegan: the last, ``regimes.base.KEEP_LAST``). Closing the generator (cancel) or a crash keeps the best checkpoint so far: with
 ``checkpoint_dir`` it is written in a ``finally`` as ``best.pt`` and, for registry-built
 models, ``best.safetensors`` with a model card holding the config. Every ``checkpoint_every``
 steps (and on cancel) ``last.pt`` holds everything a resume needs: model, optimisers, step,
@@ -105,7 +105,8 @@ def iter_fit(
     ``val_size`` every ``val_every`` steps, before the first step (the baseline) and after
     the last. ``unpaired`` (blurry images without targets: sgpn, psf_cyclegan) and
     ``unpaired_sharp`` (sharp images: psf_cyclegan) take arrays, lists of arrays or patch
-    sources; a regime that uses neither refuses them. ``resume_from``: a ``last.pt`` or the
+    sources; a regime that uses neither refuses them, and sgpn refuses to run without
+    ``unpaired``. ``resume_from``: a ``last.pt`` or the
     checkpoint folder of an earlier run of the same regime.
 
     Everything is checked here, before any training: a ``ValueError`` names what to change.
