@@ -1,0 +1,184 @@
+"""Adaptation without a reference (core.self_adapt, `microdeblur finetune --self`)."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from scipy import ndimage
+
+from napari_microdeblur.cli import main
+from napari_microdeblur.core import registry
+from napari_microdeblur.core.checkpoint import load_model, save_weights
+from napari_microdeblur.core.inference import deblur
+from napari_microdeblur.core.metrics import psnr
+from napari_microdeblur.core.psf import gaussian_psf
+from napari_microdeblur.core.self_adapt import (
+    SelfAdaptConfig,
+    blur_valid,
+    estimate_noise,
+    iter_self_adapt,
+    self_adapt,
+)
+from napari_microdeblur.core.training import FitProgress
+
+PSF = gaussian_psf(1.6, size=13)
+
+
+def blurred_scene(seed=0, shape=(128, 160), noise=0.01):
+    """Blobs blurred by PSF with Gaussian noise: (sharp, blurred), intensities 0.1-0.9."""
+    rng = np.random.default_rng(seed)
+    sharp = (ndimage.gaussian_filter(rng.random(shape), 2.5) > 0.5) * 0.8 + 0.1
+    blurred = ndimage.convolve(sharp, PSF, mode="reflect") + rng.normal(0, noise, shape)
+    return sharp.astype(np.float32), blurred.astype(np.float32)
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return registry.build_model("c2f_unet", {**registry.get_arch("c2f_unet").tiny_config,
+                                             "global_skip": True})
+
+
+def quick(**changes):
+    """A run bounded by steps, not time (a loaded machine must not change the result): the
+    time limit is far away, so validation runs at the start and after the last step."""
+    return SelfAdaptConfig(**{"minutes": 30.0, "patch": 32, "batch_size": 4, "lr": 1e-3,
+                              "device": "cpu", "max_steps": 60, **changes})
+
+
+def test_blur_valid_matches_scipy_inside():
+    x = np.random.default_rng(1).random((40, 50))
+    psf = np.random.default_rng(2).random((5, 7))
+    psf /= psf.sum()
+    ours = blur_valid(torch.from_numpy(x)[None, None], torch.from_numpy(psf))[0, 0].numpy()
+    theirs = ndimage.convolve(x, psf, mode="constant")[2:-2, 3:-3]
+    assert ours.shape == (36, 44)
+    np.testing.assert_allclose(ours, theirs, atol=1e-10)
+
+
+@pytest.mark.parametrize("true_gain,true_variance", [(0.002, 1e-4), (0.0, 4e-4)])
+def test_noise_estimate_finds_poisson_gaussian_levels(true_gain, true_variance):
+    rng = np.random.default_rng(0)
+    clean = ndimage.gaussian_filter(rng.random((256, 256)), 6)
+    clean = (clean - clean.min()) / np.ptp(clean)
+    noisy = clean + rng.normal(0, 1, clean.shape) * np.sqrt(true_gain * clean + true_variance)
+    gain, variance = estimate_noise(noisy)
+    for level in (0.2, 0.8):  # the variance the model gives at dark and bright pixels
+        expected = true_gain * level + true_variance
+        assert gain * level + variance == pytest.approx(expected, rel=0.25)
+
+
+def test_self_adaptation_lowers_held_out_loss_and_keeps_psnr():
+    sharp, blurred = blurred_scene()
+    model = tiny_model()
+    before = deblur(blurred, method=model, axes="YX", device="cpu", precision="float32")
+    records = []
+    result = self_adapt(model, blurred, PSF, axes="YX", config=quick(), callback=records.append)
+    after = deblur(blurred, method=result.model, axes="YX", device="cpu", precision="float32")
+    assert result.improved and result.best_val_loss < 0.8 * result.start_val_loss
+    assert psnr(after, sharp, data_range=1.0) >= psnr(before, sharp, data_range=1.0)
+    steps = [r for r in records if isinstance(r, FitProgress)]
+    assert steps and steps[-1].step == result.steps_done and steps[-1].val_psnr is None
+    assert result.history[0]["step"] == 0 and len(result.history) >= 2
+
+
+def test_starting_weights_come_back_when_nothing_improves():
+    _, blurred = blurred_scene()
+    model = tiny_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    # a learning rate this high only makes things worse: validation must catch it
+    result = self_adapt(model, blurred, PSF, axes="YX", config=quick(lr=10.0, max_steps=5))
+    assert not result.improved and result.best_step == 0
+    assert any("starting weights" in n or "loss became" in n for n in result.notes)
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(v, start[k])
+
+
+def test_a_set_event_stops_before_the_first_step():
+    _, blurred = blurred_scene()
+    stop = threading.Event()
+    stop.set()
+    result = self_adapt(tiny_model(), blurred, PSF, axes="YX", config=quick(), stop=stop)
+    assert result.stopped == "stopped" and result.steps_done == 0 and not result.improved
+
+
+@pytest.mark.parametrize("images,psf,config,message", [
+    (np.zeros((40, 40), np.float32), PSF, SelfAdaptConfig(), "too small to hold out"),
+    (None, "gaussian:nope", SelfAdaptConfig(), "gaussian:nope"),
+    (None, PSF, SelfAdaptConfig(minutes=0), "minutes=0"),
+    (None, PSF, SelfAdaptConfig(val_fraction=1.0), "val_fraction"),
+    (None, np.full((5, 5), np.nan), SelfAdaptConfig(), "NaN"),
+    ([], PSF, SelfAdaptConfig(), "no images"),
+])
+def test_bad_input_is_one_clear_error_before_any_work(images, psf, config, message):
+    model = tiny_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    image = blurred_scene()[1] if images is None else images
+    with pytest.raises((ValueError, TypeError), match=message):
+        iter_self_adapt(model, image, psf, axes="YX", config=config)
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
+def test_rgb_image_for_a_gray_network_adapts_channel_by_channel():
+    _, blurred = blurred_scene(shape=(96, 128))
+    rgb = np.stack([blurred, blurred * 0.5, blurred * 0.8], -1)
+    job = iter_self_adapt(tiny_model(), rgb, PSF, axes="YXS", config=quick(max_steps=1))
+    notes = next(job)
+    assert notes.get("planes") == 3
+    job.close()
+
+
+@pytest.fixture
+def base_weights(tmp_path):
+    path = tmp_path / "base.safetensors"
+    save_weights(tiny_model(), path, {"license": "CC0-1.0"})
+    return path
+
+
+def test_cli_self_writes_adapted_weights(tmp_path, base_weights, capsys):
+    _, blurred = blurred_scene()
+    image = tmp_path / "blurry.tif"
+    tifffile.imwrite(image, blurred)
+    out = tmp_path / "adapted.safetensors"
+    assert main(["finetune", "--self", str(image), "--psf", "gaussian:1.6", "--weights",
+                 str(base_weights), "--out", str(out), "--steps", "3", "--patch", "32",
+                 "--batch", "2", "--device", "cpu", "-q"]) == 0
+    _, card = load_model(out)
+    assert "blurry.tif" in card.training_data and card.license == "CC0-1.0"
+    assert "self_val_loss" in card.metrics
+    assert "data-consistency loss" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "--self needs --psf"),
+    (["--psf", "gaussian:1.6", "--minutes", "0"], "--minutes 0"),
+    (["--psf", "gaussian:1.6", "--stack", "x.tif"], "leave out --stack"),
+])
+def test_cli_self_bad_options_fail_before_work(tmp_path, base_weights, capsys, extra, message):
+    image = tmp_path / "blurry.tif"
+    tifffile.imwrite(image, blurred_scene()[1])
+    out = tmp_path / "adapted.safetensors"
+    code = main(["finetune", "--self", str(image), "--weights", str(base_weights), "--out",
+                 str(out), *extra])
+    assert code != 0 and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_benchmark_quick_writes_the_json(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
+    spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "finetune.json"
+    assert bench.main(["--quick", "--part", "b", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["quick"] and result["parts"] == ["b"]
+    rows = result["b"]["rows"]
+    assert rows and {"set", "degradation", "network", "unadapted", "adapted", "gain_db"} <= set(
+        rows[0])
+    assert out.with_suffix(".md").read_text().startswith("# Fine-tuning")
