@@ -1,0 +1,125 @@
+"""Small-data fine-tuning recipes: which defaults `microdeblur finetune` takes (issue 14).
+
+One small case: start from --base (a bundled name or file, or "tiny": the tests' tiny GRAN with a
+zeroed output layer, i.e. the identity; the default, because on the shared 2-core machine one
+step of a bundled GRAN took 13 s), fine-tune on ONE 256 x 256 crop of an ISBI 2012 ssTEM training slice degraded by protocol A (docs/evaluation.md),
+for --seconds each, with the job's own validation (a held-out band of the crop); score the
+same-sized crops of --test ssTEM test slices, protocol A, PSNR on the reference scale. Recipes:
+no augmentation; flips/rotations; + intensity jitter; + L2-SP toward the starting weights.
+
+  nice -n 5 python benchmarks/finetune_recipes.py --seconds 45 --lr 1e-3 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import splits  # noqa: E402
+
+from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
+from napari_microdeblur.core.degrade import degrade01  # noqa: E402
+from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune  # noqa: E402
+from napari_microdeblur.core.inference import deblur  # noqa: E402
+from napari_microdeblur.core.metrics import psnr  # noqa: E402
+from napari_microdeblur.core.progress import drive  # noqa: E402
+
+SET = "em_isbi2012_drosophila_vnc_sstem"
+CROP = 256
+RECIPES = {
+    "no augmentation": dict(augment=False, intensity_jitter=0.0, anchor_weight=0.0),
+    "flips/rotations": dict(augment=True, intensity_jitter=0.0, anchor_weight=0.0),
+    "flips + jitter 0.1": dict(augment=True, intensity_jitter=0.1, anchor_weight=0.0),
+    "flips + jitter 0.1 + L2-SP 1e-3": dict(augment=True, intensity_jitter=0.1,
+                                            anchor_weight=1e-3),
+    "flips + jitter 0.1 + L2-SP 1e-2": dict(augment=True, intensity_jitter=0.1,
+                                            anchor_weight=1e-2),
+}
+
+
+def base_model(name: str):
+    """(model, card) of --base; "tiny" is the identity tiny GRAN (global residual, zero tail)."""
+    if name != "tiny":
+        return load_model(name)
+    import torch
+
+    from napari_microdeblur.core import registry
+
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    with torch.no_grad():
+        model.tail.weight.zero_()
+        model.tail.bias.zero_()
+    return model, None
+
+
+def crop01(path: Path) -> np.ndarray:
+    image = splits.load(path, rgb=False)
+    return (image[:CROP, :CROP].astype(np.float32) / 255.0)
+
+
+def test_psnr(model, blurry: list[np.ndarray], sharp: list[np.ndarray]) -> float:
+    scores = [psnr(np.clip(deblur(b, method=model, device="cpu"), 0, 1), s, data_range=1.0)
+              for b, s in zip(blurry, sharp, strict=True)]
+    return float(np.mean(scores))
+
+
+def run_recipe(name: str, options: dict, train: tuple, args) -> dict:
+    model, card = base_model(args.base)
+    req = FinetuneRequest(
+        mode="pair", layer_name="sstem-train-crop", axes="YX", model=model,
+        base_label=args.base, base_card=card, blurry=train[0], sharp=train[1],
+        match_intensity=False, align=False, steps=args.steps, patch=64, batch_size=8,
+        lr=args.lr, val_every=args.val_every, minutes=args.seconds / 60, device="cpu",
+        **options)
+    t0 = time.perf_counter()
+    outcome = drive(iter_finetune(req))
+    fit = outcome.result
+    return {"recipe": name, **options, "steps": fit.steps_done,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "val_start": fit.history[0]["val_psnr"], "val_kept": outcome.card.metrics["val_psnr"],
+            "kept_step": outcome.card.metrics["step"], "model": outcome.model}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="tiny", help="tiny, a bundled name or a file")
+    parser.add_argument("--seconds", type=float, default=40.0, help="per recipe")
+    parser.add_argument("--steps", type=int, default=400, help="upper bound; time ends it")
+    parser.add_argument("--val-every", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--test", type=int, default=3, help="test slices")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    train_sharp = crop01(splits.files("em", SET, "train")[0])
+    train = (degrade01(train_sharp, "A", seed=0), train_sharp)
+    test_sharp = [crop01(p) for p in splits.files("em", SET, "test")[: args.test]]
+    test_blurry = [degrade01(s, "A", seed=1 + i) for i, s in enumerate(test_sharp)]
+    base, _ = base_model(args.base)
+    rows = [{"recipe": "input (protocol A)", "test_psnr": float(np.mean(
+        [psnr(b, s, data_range=1.0) for b, s in zip(test_blurry, test_sharp, strict=True)]))},
+        {"recipe": f"{args.base} (start)", "test_psnr": test_psnr(base, test_blurry,
+                                                                   test_sharp)}]
+    for name, options in RECIPES.items():
+        row = run_recipe(name, options, train, args)
+        row["test_psnr"] = test_psnr(row.pop("model"), test_blurry, test_sharp)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("\n| recipe | steps | validation band: start -> kept (step) | test PSNR |")
+    print("|---|---|---|---|")
+    for r in rows:
+        val = (f"{r['val_start']:.2f} -> {r['val_kept']:.2f} ({r['kept_step']})"
+               if "val_start" in r else "")
+        print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
