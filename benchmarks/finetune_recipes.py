@@ -1,11 +1,12 @@
 """Small-data fine-tuning recipes: which defaults `microdeblur finetune` takes (issue 14).
 
-One small case: start from --base (a bundled name or file, or "tiny": the tests' tiny GRAN with a
-zeroed output layer, i.e. the identity; the default, because on the shared 2-core machine one
-step of a bundled GRAN took 13 s), fine-tune on ONE 256 x 256 crop of an ISBI 2012 ssTEM training slice degraded by protocol A (docs/evaluation.md),
-for --seconds each, with the job's own validation (a held-out band of the crop); score the
-same-sized crops of --test ssTEM test slices, protocol A, PSNR on the reference scale. Recipes:
-no augmentation; flips/rotations; + intensity jitter; + L2-SP toward the starting weights.
+One small case: start from --base (a bundled name or file, or "tiny": the tests' tiny GRAN
+with a zeroed output layer, i.e. the identity; the default, because on the shared 2-core
+machine one step of a bundled GRAN took 13 s), fine-tune on ONE 256 x 256 crop of an ISBI
+2012 ssTEM training slice degraded by protocol A (docs/evaluation.md), for --seconds each,
+with the job's own validation (a held-out band of the crop); score the same-sized crops of
+--test ssTEM test slices, protocol A, PSNR on the reference scale. Recipes: no augmentation;
+flips/rotations; + intensity jitter; + L2-SP toward the starting weights.
 
   nice -n 5 python benchmarks/finetune_recipes.py --seconds 45 --lr 1e-3 --json out.json
 """

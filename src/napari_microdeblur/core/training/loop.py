@@ -17,9 +17,15 @@ from torch import nn
 
 from .. import data as data_mod
 from ..metrics import psnr, ssim
-from .checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, cpu_state, save_atomically
+from .checkpoints import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    check_same_network,
+    cpu_state,
+    save_atomically,
+    write_weights,
+)
 from .checkpoints import write_best as write_best_files
-from .checkpoints import check_same_network, write_weights
 from .losses import content_loss, perceptual_loss
 from .records import FitProgress, FitResult
 from .setup import Setup
