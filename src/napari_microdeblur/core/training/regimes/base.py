@@ -48,8 +48,14 @@ class Regime(ABC):
     required_sources: ClassVar[tuple[str, ...]] = ()
     #: Adam betas of the discriminator
     discriminator_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
-    #: how the kept checkpoint is chosen, stated in the model card (KEEP_LAST: the last one)
+    #: how the kept checkpoint is chosen, stated in the model card (KEEP_LAST: the last one;
+    #: the default of the adversarial regimes)
     checkpoint_criterion: ClassVar[str] = "best validation PSNR"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.adversarial and "checkpoint_criterion" not in cls.__dict__:
+            cls.checkpoint_criterion = KEEP_LAST
 
     def __init__(self, config):
         self.config = config

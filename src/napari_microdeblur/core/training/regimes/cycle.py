@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KEEP_LAST, Regime, as_float
+from .base import Regime, as_float
 
 #: "a frame buffer containing 50 previously generated volumes" (Lim et al.)
 HISTORY_SIZE = 50
@@ -69,7 +69,6 @@ class PsfCycleGan(Regime):
     loss_weights = {"adversarial": 1.0, "cycle": 3.0, "psf": 0.01}
     adversarial = True
     extra_sources = ("unpaired", "unpaired_sharp")
-    checkpoint_criterion = KEEP_LAST
 
     def __init__(self, config):
         super().__init__(config)

@@ -15,7 +15,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import nn
 
-from .base import KEEP_LAST, Regime, as_float
+from .base import Regime, as_float
 
 
 class GranGan(Regime):
@@ -26,7 +26,6 @@ class GranGan(Regime):
     # and SGPN's 0.02 perceptual weight
     loss_weights = {"content": 1.0, "adversarial": 1e-3, "perceptual": 0.02}
     adversarial = True
-    checkpoint_criterion = KEEP_LAST
 
     def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module:
         from ...archs.gran import GRANDiscriminator

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..losses import diff_augment
-from .base import KEEP_LAST, Regime, as_float
+from .base import Regime, as_float
 
 
 class SemiSupervised(Regime):
@@ -31,7 +31,6 @@ class SemiSupervised(Regime):
     extra_sources = ("unpaired",)
     required_sources = ("unpaired",)
     discriminator_betas = (0.5, 0.999)
-    checkpoint_criterion = KEEP_LAST
 
     def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module:
         from ...archs.sgpn import PatchDiscriminator
