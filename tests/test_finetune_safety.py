@@ -194,7 +194,8 @@ def test_several_pairs_hold_out_whole_fields_and_keep_checkpoints(tmp_path, file
     # --resume continues the run to more steps from last.pt
     assert finetune(tmp_path, files, "--blurry", str(tmp_path / "b" / "*.tif"), "--sharp",
                     str(tmp_path / "s" / "*.tif"), "--steps", "10", "--val-fraction", "0.34",
-                    "--checkpoint-dir", str(ck), "--resume", out="o2.safetensors") == 0
+                    "--checkpoint-dir", str(ck), "--resume", "--patience", "100",
+                    out="o2.safetensors") == 0
     _, resumed = load_model(ck / "last.safetensors")
     assert resumed.metrics["step"] == 10
 
