@@ -464,14 +464,14 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     side = _crop_side(cfg.patch, kernel.shape, int(getattr(model, "size_divisor", 1)))
-    step, stopped, last_val_step, latest = 0, "max_steps", 0, start
+    step, stopped, last_val_step, latest, step_seconds = 0, "max_steps", 0, start, 0.0
     try:
         while step < cfg.max_steps:
             elapsed = time.perf_counter() - t0
             if should_stop():
                 stopped = "stopped"
                 break
-            if elapsed + val_seconds >= limit:
+            if elapsed + step_seconds + val_seconds >= limit:  # one more step would overrun
                 stopped = "time_limit"
                 break
             (y, var, prior), turned = _batch(planes, rng, cfg, side, kernel, device)
@@ -486,6 +486,7 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
             loss.backward()
             optimizer.step()
             step += 1
+            step_seconds = time.perf_counter() - t0 - elapsed
             validated = time.perf_counter() - t0 >= next_val
             if validated:
                 latest, val_seconds = _record_validation(model, windows, kernel, cfg, step,
