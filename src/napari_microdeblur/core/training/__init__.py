@@ -17,8 +17,9 @@
 ``iter_fit`` checks the config, the model and the data when it is called, before any
 training, and returns a generator that yields a :class:`FitProgress` after every step (every
 step is a cancel point) and *returns* a :class:`FitResult` (``StopIteration.value``; ``fit``
-hands it back) holding the weights the regime's checkpoint criterion kept (supervised: the best validation
-PSNR; gran_gan, sgpn and psf_cyclegan: the last, ``regimes.base.KEEP_LAST``). Closing the generator (cancel) or a crash keeps the best checkpoint so far: with
+hands it back) holding the weights the regime's checkpoint criterion kept (supervised: the
+best validation PSNR; gran_gan, sgpn and psf_cyclegan: the last, ``regimes.base.KEEP_LAST``).
+Closing the generator (cancel) or a crash keeps the best checkpoint so far: with
 ``checkpoint_dir`` it is written in a ``finally`` as ``best.pt`` and, for registry-built
 models, ``best.safetensors`` with a model card holding the config. Every ``checkpoint_every``
 steps (and on cancel) ``last.pt`` holds everything a resume needs: model, optimisers, step,
