@@ -192,7 +192,8 @@ def part_b(b: dict, networks: list[str]) -> dict:
             for name in b["degradations"]:
                 psf = gen.row_psf(name)
                 for kind in networks:
-                    network = cfg["blind"] if kind == "blind" else DEFAULT_PSF_AWARE
+                    network = (bundled.default_for_modality(modality, rgb) if kind == "blind"
+                               else DEFAULT_PSF_AWARE)
                     rows.append(_self_row(modality, cfg["set"], name, network, tests, psf, rgb,
                                           axes, b, Path(folder)))
     return {"rows": rows, "networks": networks}
