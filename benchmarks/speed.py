@@ -1,10 +1,11 @@
 """Speed of the default networks on this CPU, and what bounds it.
 
-For every bundled model (default: gran.em_v1, gran.fluo_v1, gran.hist_v1):
+For every bundled model (default: the v2 blind defaults and the v1 GRANs):
 
 * file to file: ``microdeblur deblur IN.tif -o OUT.tif --method MODEL --device cpu`` at the
   default tile, batch and precision on a --size x --size mosaic of the bundled HT29 sample
-  (uint8; RGB for the histology model), in its own process: wall time, megapixels per second,
+  (uint8; RGB for the brightfield/histology models: a grayscale one runs each colour channel,
+  three passes per pixel), in its own process: wall time, megapixels per second,
   peak resident memory (``os.wait4``);
 * precision: the default (``auto``: bfloat16 on CPUs with bf16 units) against float32 on a
   1024 x 1024 crop, as PSNR of one output against the other;
@@ -38,7 +39,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "src" / "napari_microdeblur" / "samples" / "ht29_nuclei_hoechst.tif"
-MODELS = ("gran.em_v1", "gran.fluo_v1", "gran.hist_v1")
+MODELS = ("c2f_unet.em_v2", "c2f_unet.fluorescence_v2", "c2f_unet.brightfield_v2",
+          "gran.em_v1", "gran.fluo_v1", "gran.hist_v1")
 
 
 def mosaic(size: int, rgb: bool) -> np.ndarray:
@@ -154,6 +156,7 @@ def variants(model, rgb: bool) -> list[dict]:
 
 def main() -> None:
     from napari_microdeblur.core import weights
+    from napari_microdeblur.core.bundled import DEFAULTS_BY_MODALITY
     from napari_microdeblur.core.inference import _default_network_tile, network_method
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -169,10 +172,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in [m for m in args.models.split(",") if m]:
             model, card = weights.load_model(name)
-            rgb = card.in_channels == 3
+            rgb = card.in_channels == 3 or name in DEFAULTS_BY_MODALITY["brightfield"]
             method = network_method(model, name=name, card=card)
-            tile = _default_network_tile(method, 2)
-            gmacs = model_gmacs_per_mp(model, card.in_channels)
+            tile = method.default_tile or _default_network_tile(method, 2)
+            passes = 3 if rgb and card.in_channels == 1 else 1  # colour channel by channel
+            gmacs = passes * model_gmacs_per_mp(model, card.in_channels)
             row = {"default_tile": tile, "default_batch": 1, "halo": method.halo,
                    "gmac_per_megapixel": round(gmacs, 2)}
             row["file_to_file"] = f2f = file_to_file(name, args.size, rgb, Path(tmp))

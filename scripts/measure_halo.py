@@ -77,7 +77,14 @@ def main(argv=None) -> int:
         image = image[..., :3]
     elif image.ndim > 2:
         raise SystemExit(f"--image {args.image}: give a 2D image (axes {axes})")
+    # sides a multiple of 32: the whole-image reference then needs no padding, whose effect
+    # reaches as far as the theoretical receptive field and would hide the seams
+    h, w = (image.shape[0] // 32) * 32, (image.shape[1] // 32) * 32
+    image = image[:h, :w]
     blurred = degrade(image, "A", seed=0, channel_axis=-1 if axes.endswith("S") else None)
+    if max(image.shape[:2]) <= args.tile:
+        raise SystemExit(f"--image {args.image}: {image.shape[:2]} fits in one tile of "
+                         f"{args.tile}; give a larger image (tiles must meet)")
     found = measure(args.weights, blurred, args.tile, args.min_psnr)
     print(json.dumps({"halo": found["halo"], "tile": found["tile"], "scores": found["scores"]}))
     if args.write:

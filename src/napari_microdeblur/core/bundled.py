@@ -76,6 +76,34 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         description="PSF-aware deep Wiener U-Net, grayscale, any modality: give it the PSF "
         "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
     ),
+    "wiener_unet.psf_v2": BundledWeights(
+        file="wiener_unet.psf_v2.safetensors",
+        sha256="26ef2d5e91db7f4a1d9c7e37ef91462e9caaa0ebc1f23f410c17bc5541b54254",
+        license="NOASSERTION",
+        description="psf_v1 trained on for 75 min with PSFs up to 49 px, training-range "
+        "spherical aberration and slightly wrong PSFs (stretched 0.8-1.25x) as users have",
+    ),
+    "c2f_unet.em_v2": BundledWeights(
+        file="c2f_unet.em_v2.safetensors",
+        sha256="bca6d1a04064a7d84b4f814f067343e54898a509a13fafa389eab99b13966c63",
+        license="NOASSERTION",
+        description="Blind default v2 for grayscale EM: small C2F U-Net trained on seven "
+        "microscopy sets (half EM) and many PSFs incl. optics (EPFL FIB-SEM states no licence)",
+    ),
+    "c2f_unet.fluorescence_v2": BundledWeights(
+        file="c2f_unet.fluorescence_v2.safetensors",
+        sha256="91be8da9729abdb97bcd8adec05d04f02dc9bf34007f5f665d802726995f56b5",
+        license="NOASSERTION",
+        description="Blind default v2 for grayscale fluorescence: small C2F U-Net trained on "
+        "seven microscopy sets (half fluorescence) and many PSFs incl. optics",
+    ),
+    "c2f_unet.brightfield_v2": BundledWeights(
+        file="c2f_unet.brightfield_v2.safetensors",
+        sha256="3d57e236378d0bde8984491b9bea58feced303d6873b096ef18e4f33eefe70e4",
+        license="NOASSERTION",
+        description="Blind default v2 for brightfield and histology (RGB channel by channel): "
+        "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",
+    ),
 }
 
 
