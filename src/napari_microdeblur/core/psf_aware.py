@@ -4,16 +4,23 @@ The network is grayscale and 2D: colour and multichannel images run channel by c
 z-stacks plane by plane (the tiler loops over every axis that is not Y, X). A 3D PSF is
 reduced to its in-focus plane (the plane holding the brightest pixel) and the Method's
 ``parameters`` say so; the network does not deconvolve along Z.
+
+Safeguard (``core.psf_safeguard``, on by default): a PSF far wider than any trained on runs a
+conservative Wiener instead, and a tile whose result departs from what the PSF can explain is
+replaced by that Wiener; each says so in one warning line.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import classical
-from .method import DEFAULT_TILE, Method, NetworkRunner
+from . import classical, psf_safeguard
+from .archs.wiener_unet import batched_wiener
+from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 
 __all__ = ["DEFAULT_PSF_AWARE", "in_focus_plane", "load_psf_aware", "psf_aware_method"]
 
@@ -58,25 +65,57 @@ def _as_kernel(psf) -> tuple[np.ndarray, str]:
 
 
 class _BoundPsf(nn.Module):
-    """``model(x, psf)`` with the PSF fixed, so the tiler's NetworkRunner can run it as ``f(x)``."""
+    """``model(x, psf)`` with the PSF fixed, so the tiler's NetworkRunner can run it as ``f(x)``.
 
-    def __init__(self, model: nn.Module, kernel: np.ndarray):
+    With ``safeguard``, a tile whose correction at the frequencies the PSF blocks is implausible
+    (``psf_safeguard.blocked_correction_ratio``) is replaced by a conservative Wiener of it;
+    ``fallback_tiles`` counts them and the first one warns.
+    """
+
+    def __init__(self, model: nn.Module, kernel: np.ndarray, safeguard: bool = True,
+                 label: str = "the PSF-aware network"):
         super().__init__()
         self.model = model
+        self.safeguard = safeguard
+        self.label = label
+        self.fallback_tiles = 0
         self.register_buffer("psf", torch.from_numpy(np.ascontiguousarray(kernel)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, self.psf)
+        y = self.model(x, self.psf)
+        if not self.safeguard:
+            return y
+        with torch.autocast(x.device.type, enabled=False):
+            ratio = psf_safeguard.blocked_correction_ratio(x, y, self.psf)
+            bad = ratio > psf_safeguard.CORRECTION_LIMIT
+            if not bool(bad.any()):
+                return y
+            balance = torch.full((int(bad.sum()), 1), psf_safeguard.FALLBACK_BALANCE,
+                                 device=x.device)
+            psf = (self.psf / self.psf.sum()).expand(int(bad.sum()), *self.psf.shape)
+            y = y.float().clone()
+            y[bad] = batched_wiener(x[bad].float(), psf, balance)
+        if self.fallback_tiles == 0:
+            warnings.warn(
+                f"{self.label}: the result holds {float(ratio.max()):.0f} x the input's energy at "
+                "frequencies the PSF blocks (the PSF or noise model does not fit this image); "
+                f"used a conservative Wiener (balance {psf_safeguard.FALLBACK_BALANCE:g}) there "
+                "instead", stacklevel=2)
+        self.fallback_tiles += int(bad.sum())
+        return y
 
 
 def psf_aware_method(
-    model: nn.Module, psf, card=None, *, precision: str = "auto", name: str | None = None
+    model: nn.Module, psf, card=None, *, precision: str = "auto", name: str | None = None,
+    safeguard: bool = True,
 ) -> Method:
     """A PSF-aware network with its PSF as a Method for ``inference.deblur``.
 
     ``psf``: a 2D or 3D array/tensor, a TIFF path or a model such as ``'gaussian:1.6'``.
-    Raises ValueError for a PSF with negative, NaN or infinite values or a zero sum, and for a
-    model that does not take a PSF.
+    ``safeguard`` (see ``core.psf_safeguard``): a PSF far wider than the network was trained on
+    returns a conservative Wiener Method instead (one warning line), and tiles whose result the
+    PSF cannot explain fall back to that Wiener. Raises ValueError for a PSF with negative, NaN
+    or infinite values or a zero sum, and for a model that does not take a PSF.
     """
     if not getattr(model, "needs_psf", False):
         raise ValueError(
@@ -84,6 +123,10 @@ def psf_aware_method(
             "accepted: a PSF-aware architecture such as 'wiener_unet'"
         )
     kernel, spec = _as_kernel(psf)
+    label = name or getattr(model, "arch_name", type(model).__name__)
+    reason = psf_safeguard.untrained_psf_reason(kernel, card) if safeguard else None
+    if reason is not None:
+        return _untrained_psf_fallback(kernel, spec, label, reason)
     normalization = {"kind": "percentile", "low": 0.1, "high": 99.9}
     if card is not None and getattr(card, "normalization", None):
         normalization.update(card.normalization)
@@ -92,8 +135,8 @@ def psf_aware_method(
     halo = max(k // 2 for k in kernel.shape) + rf
     overlap = max(max(classical.psf_halo(kernel)), 2 * halo)
     return Method(
-        name=name or getattr(model, "arch_name", type(model).__name__),
-        forward=NetworkRunner(_BoundPsf(model, kernel), precision),
+        name=label,
+        forward=NetworkRunner(_BoundPsf(model, kernel, safeguard, label), precision),
         spatial_dims=2,
         halo=halo,
         overlap=overlap,
@@ -106,6 +149,7 @@ def psf_aware_method(
             "psf": spec,
             "card": card.model_dump() if hasattr(card, "model_dump") else card,
             "precision": precision,
+            "safeguard": safeguard,
         },
         # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
         # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
@@ -113,11 +157,23 @@ def psf_aware_method(
     )
 
 
-def load_psf_aware(psf, weights: str = DEFAULT_PSF_AWARE, *, precision: str = "auto") -> Method:
+def _untrained_psf_fallback(kernel: np.ndarray, spec: str, label: str, reason: str) -> Method:
+    """The conservative Wiener that runs in place of the network, with one warning line."""
+    balance = psf_safeguard.FALLBACK_BALANCE
+    warnings.warn(f"{label}: {reason}; running Wiener deconvolution (balance {balance:g}) "
+                  "instead", stacklevel=3)
+    method = classical_method("wiener", kernel, balance=balance)
+    method.parameters.update(psf=spec, fallback_from=label, fallback_reason=reason)
+    return method
+
+
+def load_psf_aware(psf, weights: str = DEFAULT_PSF_AWARE, *, precision: str = "auto",
+                   safeguard: bool = True) -> Method:
     """The bundled (or a file's) PSF-aware network bound to ``psf`` as a Method."""
     from .bundled import BUNDLED_WEIGHTS
     from .checkpoint import load_model
 
     model, card = load_model(weights)
     name = weights if weights in BUNDLED_WEIGHTS else card.arch
-    return psf_aware_method(model, psf, card, precision=precision, name=name)
+    return psf_aware_method(model, psf, card, precision=precision, name=name,
+                            safeguard=safeguard)
