@@ -76,13 +76,6 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         description="PSF-aware deep Wiener U-Net, grayscale, any modality: give it the PSF "
         "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
     ),
-    "wiener_unet.psf_v2": BundledWeights(
-        file="wiener_unet.psf_v2.safetensors",
-        sha256="26ef2d5e91db7f4a1d9c7e37ef91462e9caaa0ebc1f23f410c17bc5541b54254",
-        license="NOASSERTION",
-        description="psf_v1 trained on for 75 min with PSFs up to 49 px, training-range "
-        "spherical aberration and slightly wrong PSFs (stretched 0.8-1.25x) as users have",
-    ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",
         sha256="bca6d1a04064a7d84b4f814f067343e54898a509a13fafa389eab99b13966c63",
