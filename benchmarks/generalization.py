@@ -97,10 +97,8 @@ NETWORKS_SAW = {
     "gran.fluo_v1": "fluorescence_2d training split (CellProfiler ExampleFly, ExampleSpeckles)",
     "gran.em_v1": "em_epfl_hippocampus_fibsem training split",
     "gran.hist_v1": "histology_brightfield_rgb Kather 2016 training tiles",
-    "c2f_unet.*_v2 (blind v2 defaults) and wiener_unet.psf_v2": "the training splits "
-    "wiener_unet.psf_v1 saw (below; c2f_unet: half the patches from the modality's own sets), "
-    "plus for psf_v2: PSFs up to 49 px, training-range spherical aberration (water NA 0.9-1.2 "
-    "into n 1.38-1.45), and the PSF given stretched 0.8-1.25x on 20 % of patches",
+    "c2f_unet.*_v2 (blind v2 defaults)": "the training splits and PSF families "
+    "wiener_unet.psf_v1 saw (below), half the patches from the modality's own sets",
     "wiener_unet.psf_v1": "training splits of fluorescence_2d, "
     "fluorescence_neubias_training_resources, histology_brightfield_rgb (Kather), "
     "brightfield_cellprofiler_worms_phase, em_epfl_hippocampus_fibsem, "
