@@ -20,15 +20,43 @@ def test_bundled_weights_load_with_their_card(name):
 
 
 @pytest.mark.parametrize("protocol", ["A", "B", "C"])
-def test_default_models_gain_what_the_readme_claims(fluo_u8, he_rgb, protocol):
-    """README, Quality of the default models: on the test splits gran.fluo_v1 and gran.hist_v1
-    gain 2.97 to 6.91 dB over their degraded input under every protocol. Here they gain
-    4.3-6.3 dB on a crop of a test-split HT29 image and 3.2-3.9 dB on a crop of a Kather tile
-    of the training split (no test-split H&E ships in tests/data): at least 3 dB."""
+def test_v1_models_gain_what_the_readme_claims(fluo_u8, he_rgb, protocol):
+    """README, Quality of the default models (in-distribution table): on the test splits
+    gran.fluo_v1 and gran.hist_v1 gain 2.97 to 6.91 dB over their degraded input under every
+    protocol. Here they gain 4.3-6.3 dB on a crop of a test-split HT29 image and 3.2-3.9 dB on
+    a crop of a Kather tile of the training split (no test-split H&E ships in tests/data)."""
+    gray = degrade(fluo_u8, protocol, seed=3)
+    out = deblur(gray, method="gran.fluo_v1", device="cpu")
+    assert evaluate(out, fluo_u8)["psnr"] > evaluate(gray, fluo_u8)["psnr"] + 3.0
+    rgb = degrade(he_rgb, protocol, seed=3, channel_axis=-1)
+    out = deblur(rgb, method="gran.hist_v1", axes="YXS", device="cpu")
+    assert (evaluate(out, he_rgb, channel_axis=-1)["psnr"]
+            > evaluate(rgb, he_rgb, channel_axis=-1)["psnr"] + 3.0)
+
+
+@pytest.mark.parametrize("protocol", ["A", "B", "C"])
+def test_v2_defaults_run_for_auto_and_gain(fluo_u8, he_rgb, protocol):
+    """auto runs the v2 blind defaults (c2f_unet.*_v2). Trained on broad content, they trade
+    in-distribution gain for generalisation: on the same crops they gain 2.2-5.0 dB (HT29) and
+    1.4-2.9 dB (Kather H&E, channel by channel), about 1.3-2 dB less than v1 here."""
+    assert bundled.default_for_modality("auto", rgb=False) == "c2f_unet.fluorescence_v2"
+    assert bundled.default_for_modality("auto", rgb=True) == "c2f_unet.brightfield_v2"
     gray = degrade(fluo_u8, protocol, seed=3)
     out = deblur(gray, method="auto", device="cpu")
-    assert evaluate(out, fluo_u8)["psnr"] > evaluate(gray, fluo_u8)["psnr"] + 3.0
+    assert evaluate(out, fluo_u8)["psnr"] > evaluate(gray, fluo_u8)["psnr"] + 1.5
     rgb = degrade(he_rgb, protocol, seed=3, channel_axis=-1)
     out = deblur(rgb, method="auto", axes="YXS", device="cpu")
     assert (evaluate(out, he_rgb, channel_axis=-1)["psnr"]
-            > evaluate(rgb, he_rgb, channel_axis=-1)["psnr"] + 3.0)
+            > evaluate(rgb, he_rgb, channel_axis=-1)["psnr"] + 1.0)
+
+
+@pytest.mark.parametrize("name", ["c2f_unet.em_v2", "c2f_unet.fluorescence_v2",
+                                  "c2f_unet.brightfield_v2"])
+def test_v2_weights_load_with_their_card_and_measured_tiling(name):
+    entry = bundled.BUNDLED_WEIGHTS[name]
+    assert (bundled.WEIGHTS_DIR / entry.file).stat().st_size <= 5 * 2**20
+    model, card = checkpoint.load_model(name)
+    assert card.sha256 == entry.sha256 and card.arch == "c2f_unet"
+    assert card.in_channels == 1 and card.config["global_skip"]
+    assert card.tiling == {"halo": 64, "tile": 512}
+    assert card.metrics["val_psnr"] > card.metrics["val_psnr_input"] + 2.0
