@@ -68,9 +68,9 @@ def test_methods_lists_the_classical_methods(capsys):
 
 
 def test_demo_scores_every_row_with_tuned_oracles(capsys):
-    """Every row of the demo: the tuned classical oracles and the bundled network each beat
-    the degraded input, by the margins printed in the README's demo output (+3.45, +3.79 and
-    +4.91 dB there)."""
+    """Every row of the demo beats the degraded input, by the margins printed in the README's
+    demo output (+3.45, +3.79 and +3.24 dB there): the v2 default (a generalist, not given the
+    PSF) is behind the tuned oracles in PSNR on this image and ahead in SSIM."""
     assert main(["demo", "--device", "cpu", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     results = json.loads(out[-1])
@@ -79,13 +79,13 @@ def test_demo_scores_every_row_with_tuned_oracles(capsys):
     assert names[0] == "degraded input (protocol A)"
     assert names[1].startswith("Wiener, true PSF, balance") and names[1].endswith("(tuned)")
     assert names[2].startswith("Richardson-Lucy, true PSF") and names[2].endswith("(tuned)")
-    assert names[3] == "gran.fluo_v1 (network, no PSF given)"
+    assert names[3] == "c2f_unet.fluorescence_v2 (network, no PSF given)"
     psnr = [results[n]["psnr"] for n in names]
     ssim = [results[n]["ssim"] for n in names]
     assert psnr[0] == pytest.approx(36.04, abs=0.01)
-    for gain, floor in zip(np.subtract(psnr[1:], psnr[0]), (3.3, 3.6, 4.7)):
+    for gain, floor in zip(np.subtract(psnr[1:], psnr[0]), (3.3, 3.6, 3.1)):
         assert gain > floor
-    assert psnr[3] > max(psnr[1:3])  # the network's lead over the tuned oracles
+    assert ssim[3] > max(ssim[1:3])  # the network's lead in SSIM over the tuned oracles
     assert all(s > ssim[0] for s in ssim[1:])
 
 

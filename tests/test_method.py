@@ -64,9 +64,9 @@ def test_check_accepts_the_accepted_names(tmp_path):
 
 
 def test_auto_picks_the_default_network_for_the_image():
-    assert auto_method_name(MethodSpec(), rgb=False) == "gran.fluo_v1"
-    assert auto_method_name(MethodSpec(), rgb=True) == "gran.hist_v1"
-    assert auto_method_name(MethodSpec(modality="em"), rgb=False) == "gran.em_v1"
+    assert auto_method_name(MethodSpec(), rgb=False) == "c2f_unet.fluorescence_v2"
+    assert auto_method_name(MethodSpec(), rgb=True) == "c2f_unet.brightfield_v2"
+    assert auto_method_name(MethodSpec(modality="em"), rgb=False) == "c2f_unet.em_v2"
     assert auto_method_name(MethodSpec("wiener", psf="disk:3"), rgb=False) == "wiener"
     assert auto_method_name(MethodSpec(weights="w.safetensors"), rgb=False) == "auto"
 
