@@ -58,5 +58,5 @@ def test_v2_weights_load_with_their_card_and_measured_tiling(name):
     model, card = checkpoint.load_model(name)
     assert card.sha256 == entry.sha256 and card.arch == "c2f_unet"
     assert card.in_channels == 1 and card.config["global_skip"]
-    assert card.tiling == {"halo": 64, "tile": 512}
+    assert card.tiling == {"halo": 64, "tile": 1024}
     assert card.metrics["val_psnr"] > card.metrics["val_psnr_input"] + 2.0

@@ -169,3 +169,24 @@ def test_bioio_path_reads_rgba_as_rgb_and_keeps_the_sample_axis(tmp_path, he_rgb
     assert data.axes == "YXS"
     np.testing.assert_array_equal(np.asarray(data.array), he_rgb)
     assert data.pixel_size == {"Y": 0.5, "X": 0.5}
+
+
+def test_rgb_tiles_are_read_and_written_a_row_at_a_time(tmp_path, monkeypatch):
+    """A YXS tile is one pread per row (the samples of a row are contiguous), not one per
+    pixel: per-pixel reads made 4096 x 4096 RGB files deblur at 0.1 MP/s."""
+    import os
+
+    import tifffile
+
+    rgb = (np.random.default_rng(0).random((96, 80, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "rgb.tif"
+    tifffile.imwrite(path, rgb, metadata={"axes": "YXS"})
+    array = io.read_tiff(path).array
+    calls = []
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda *a: calls.append(a) or real_pread(*a))
+    assert np.array_equal(array[10:42, 5:70, :], rgb[10:42, 5:70, :])
+    assert len(calls) == 32
+    calls.clear()
+    assert np.array_equal(array[10:42, 5:70, 1], rgb[10:42, 5:70, 1])  # one channel
+    assert len(calls) == 32

@@ -78,21 +78,21 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",
-        sha256="bca6d1a04064a7d84b4f814f067343e54898a509a13fafa389eab99b13966c63",
+        sha256="6891eb5a4bc77d83b7942ce5ab1a940257e9bba77141ed78491f9c71913c7163",
         license="NOASSERTION",
         description="Blind default v2 for grayscale EM: small C2F U-Net trained on seven "
         "microscopy sets (half EM) and many PSFs incl. optics (EPFL FIB-SEM states no licence)",
     ),
     "c2f_unet.fluorescence_v2": BundledWeights(
         file="c2f_unet.fluorescence_v2.safetensors",
-        sha256="91be8da9729abdb97bcd8adec05d04f02dc9bf34007f5f665d802726995f56b5",
+        sha256="ecadfcfebf551ff71f62fa8b22152c48becf5c29981aeccd2f4d6620b405e223",
         license="NOASSERTION",
         description="Blind default v2 for grayscale fluorescence: small C2F U-Net trained on "
         "seven microscopy sets (half fluorescence) and many PSFs incl. optics",
     ),
     "c2f_unet.brightfield_v2": BundledWeights(
         file="c2f_unet.brightfield_v2.safetensors",
-        sha256="3d57e236378d0bde8984491b9bea58feced303d6873b096ef18e4f33eefe70e4",
+        sha256="1b6e74384e964bdd2273e7fe82fa5fcb685a06c6eaf04e99cd531d8ff31610ab",
         license="NOASSERTION",
         description="Blind default v2 for brightfield and histology (RGB channel by channel): "
         "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import tiling
+from .fusion import InferenceCopy
 
 CLASSICAL_METHODS = ("richardson_lucy", "wiener")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -195,6 +196,7 @@ class NetworkRunner:
         self.model = model.eval()
         self.precision = precision
         self._device: torch.device | None = None
+        self._inference = InferenceCopy(self.model)  # BatchNorm folded, the model untouched
 
     def resolved_precision(self, device: torch.device) -> str:
         return auto_precision(device) if self.precision == "auto" else self.precision
@@ -209,16 +211,18 @@ class NetworkRunner:
                 if x.ndim == 4:
                     self.model.to(memory_format=torch.channels_last)
             self._device = x.device
+        with torch.inference_mode(False):
+            model = self._inference.get(torch.channels_last if x.ndim == 4 else None)
         if x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         precision = self.resolved_precision(x.device)
         with torch.inference_mode():
             if precision == "float32":
-                y = self.model(x)
+                y = model(x)
             else:
                 dtype = getattr(torch, precision)
                 with torch.autocast(x.device.type, dtype=dtype):
-                    y = self.model(x)
+                    y = model(x)
             return y.float().contiguous()
 
 
