@@ -190,3 +190,29 @@ def test_rgb_tiles_are_read_and_written_a_row_at_a_time(tmp_path, monkeypatch):
     calls.clear()
     assert np.array_equal(array[10:42, 5:70, 1], rgb[10:42, 5:70, 1])  # one channel
     assert len(calls) == 32
+
+
+def test_one_colour_of_an_rgb_tile_is_written_a_row_at_a_time(tmp_path, monkeypatch):
+    """Channel-by-channel networks write one colour of a YXS tile: read-modify-write per row,
+    not one pwrite per pixel; the other colours are kept."""
+    import os
+
+    import tifffile
+
+    path = tmp_path / "w.tif"
+    tifffile.imwrite(path, np.zeros((40, 50, 3), np.uint16), metadata={"axes": "YXS"})
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].dataoffsets[0]
+    target = io.TiffWriteArray(str(path), offset, (40, 50, 3), np.uint16)
+    expected = np.zeros((40, 50, 3), np.uint16)
+    rng = np.random.default_rng(1)
+    writes = []
+    real_pwrite = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda *a: writes.append(a) or real_pwrite(*a))
+    for c in range(3):
+        value = (rng.random((20, 30)) * 1000).astype(np.uint16)
+        target[5:25, 10:40, c] = value
+        expected[5:25, 10:40, c] = value
+    target.close()
+    assert len(writes) == 3 * 20
+    assert np.array_equal(tifffile.imread(path), expected)

@@ -179,12 +179,29 @@ class TiffWriteArray:
         )
         strides = np.cumprod((1,) + self.shape[:0:-1])[::-1] * self.dtype.itemsize
         k = _block_start(ranges, self.shape)  # whole trailing axes: one write per run
+        # part of a small trailing axis (one colour of an RGB row, written channel by
+        # channel): read the row, set the part, write the row back, instead of a pwrite per
+        # pixel (0.1 MP/s on a 4096 x 4096 RGB file)
+        k_small = _block_start(ranges, self.shape, small=SMALL_AXIS)
+        if k_small < k:
+            k = k_small
+            inner = tuple(slice(r.start, r.stop, r.step) for r in ranges[k + 1 :])
+        else:
+            inner = None
         if ranges[k].step != 1:
             raise ValueError("TiffWriteArray writes contiguous runs along the last axis only")
+        run_shape = (len(ranges[k]), *self.shape[k + 1 :])
+        nbytes = int(np.prod(run_shape, dtype=np.int64)) * self.dtype.itemsize
         for out_index in itertools.product(*(range(len(r)) for r in ranges[:k])):
             pos = sum(int(r[i]) * st for r, i, st in zip(ranges[:k], out_index, strides[:k]))
             pos += ranges[k].start * strides[k]
-            os.pwrite(self._fd, np.ascontiguousarray(value[out_index]).tobytes(), self.offset + pos)
+            if inner is None:
+                run = value[out_index]
+            else:
+                run = np.frombuffer(os.pread(self._fd, nbytes, self.offset + pos),
+                                    dtype=self.dtype).reshape(run_shape).copy()
+                run[(slice(None), *inner)] = value[out_index]
+            os.pwrite(self._fd, np.ascontiguousarray(run).tobytes(), self.offset + pos)
 
 
 def _pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
