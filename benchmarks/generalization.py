@@ -48,13 +48,13 @@ import splits  # noqa: E402
 
 from napari_microdeblur.core import optics  # noqa: E402
 from napari_microdeblur.core.bundled import default_for_modality  # noqa: E402
-from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
 from napari_microdeblur.core.data import DegradationParams  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate, psnr, reference_scale, ssim  # noqa: E402
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
 from napari_microdeblur.core.tuning import RL_ITERATIONS, WIENER_BALANCES  # noqa: E402
 
 SHARED = splits.SHARED

@@ -137,7 +137,8 @@ def generalization_table() -> str | None:
             f"{_gen_cell(m, 'input')} | {_gen_cell(m, best)} {setting} | "
             f"{_gen_cell(m, 'blind')} `{row['blind_network']}` | {_gen_cell(m, 'blind_v1')} | "
             f"{_gen_cell(m, 'psf_aware')} | {m['psf_aware']['psnr'] - b['psnr']:+.2f} dB, SSIM "
-            f"{m['psf_aware']['ssim'] - b['ssim']:+.3f} | {m['blind']['psnr'] - b['psnr']:+.2f} dB | "
+            f"{m['psf_aware']['ssim'] - b['ssim']:+.3f} | "
+            f"{m['blind']['psnr'] - b['psnr']:+.2f} dB | "
             f"{m['blind']['below_input']} / {m['psf_aware']['below_input']} of "
             f"{m['input']['n']} |")
 

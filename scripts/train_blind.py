@@ -213,7 +213,8 @@ def main(argv=None) -> int:
         args.out,
         {
             "normalization": {"kind": "percentile", "low": 0.1, "high": 99.9},
-            "training_data": shared.TRAINING_DATA + f" Half of the patches from the {args.modality} "
+            "training_data": shared.TRAINING_DATA
+            + f" Half of the patches from the {args.modality} "
             f"sets ({', '.join(MODALITY_SETS[args.modality])}), half from the others.",
             "degradation": json.dumps({
                 "psf_ranges": {k: v for k, v in ranges.to_dict().items()

@@ -103,7 +103,8 @@ class TiffArray:
             pos = sum(int(r[i]) * st for r, i, st in zip(ranges[:k], out_index, strides[:k]))
             pos += ranges[k].start * strides[k]
             raw = os.pread(self._fd, span * inner * self.dtype.itemsize, self.offset + pos)
-            block[out_index] = np.frombuffer(raw, dtype=self.dtype).reshape(span, *self.shape[k + 1 :])
+            row = np.frombuffer(raw, dtype=self.dtype)
+            block[out_index] = row.reshape(span, *self.shape[k + 1 :])
         # the selection inside the block: a step along axis k, sub-ranges of the small axes
         select = [slice(None)] * k + [slice(None, None, ranges[k].step)]
         select += [slice(r.start, r.stop, r.step) if r.step > 0 else list(r)
