@@ -63,7 +63,9 @@ def make_net(name: str):
     from napari_microdeblur.core.checkpoint import load_model
 
     model, card = load_model(name)
-    return model.eval(), int(model.receptive_field), card.in_channels
+    # a measured halo in the card (the v2 defaults) beats the theoretical receptive field
+    halo = int(card.tiling.get("halo", model.receptive_field))
+    return model.eval(), halo, card.in_channels
 
 
 def run_one(args) -> dict:
