@@ -414,6 +414,21 @@ def test_bad_inputs_notify_and_add_nothing(make_napari_viewer, qtbot, notes, he_
     assert snapshot(viewer, user) == before and len(viewer.layers) == n_layers
 
 
+def test_auto_on_an_rgb_layer_runs_the_brightfield_default(make_napari_viewer, qtbot, he_rgb):
+    """The v2 brightfield default is grayscale: 'auto' must run it channel by channel on an
+    RGB layer rather than refuse the layer."""
+    viewer = make_napari_viewer()
+    rgb = viewer.add_image(he_rgb, name="he", rgb=True)
+    w = dock(viewer)
+    w.layer_combo.set_value(rgb)
+    w.tile_spin.setValue(32)
+    score(qtbot, w)
+    w.set_threshold(1.0)
+    w.set_method("auto")
+    req, selection = w.build_request()
+    assert req.label == "c2f_unet.brightfield_v2" and req.method.name == "auto"
+
+
 def test_every_control_has_a_tooltip(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((32, 32), dtype=np.float32), name="x")

@@ -391,7 +391,8 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                 "scores of the chosen layer with the current tile setting"
             )
         name = self.method.name
-        if name == AUTO:
+        auto = name == AUTO
+        if auto:  # label only: the spec stays 'auto', so a grayscale default runs RGB per channel
             name = default_weights_name(bool(layer.rgb))
             if name is None:
                 raise ValueError(
@@ -401,7 +402,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         network = SESSION_MODELS.get(name)
         req = DeblurRequest(
             source_name=layer.name, image=layer_data(layer), axes=axes,
-            method=self.method.spec(AUTO if network is not None else name), label=name,
+            method=self.method.spec(AUTO if (auto or network is not None) else name), label=name,
             network=network, scope=f"focus below threshold ({self.unit})",
             placement=source_placement(layer),
         )
