@@ -78,21 +78,21 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",
-        sha256="6891eb5a4bc77d83b7942ce5ab1a940257e9bba77141ed78491f9c71913c7163",
+        sha256="6d3799c7622b474b07bff2f0fd5be15e907091906a5706532d02877da449ecc9",
         license="NOASSERTION",
         description="Blind default v2 for grayscale EM: small C2F U-Net trained on seven "
         "microscopy sets (half EM) and many PSFs incl. optics (EPFL FIB-SEM states no licence)",
     ),
     "c2f_unet.fluorescence_v2": BundledWeights(
         file="c2f_unet.fluorescence_v2.safetensors",
-        sha256="ecadfcfebf551ff71f62fa8b22152c48becf5c29981aeccd2f4d6620b405e223",
+        sha256="c0dc71ae8df78ef7f6e0397ae691d5328806cb246bdbb3c16f2a9254029628db",
         license="NOASSERTION",
         description="Blind default v2 for grayscale fluorescence: small C2F U-Net trained on "
         "seven microscopy sets (half fluorescence) and many PSFs incl. optics",
     ),
     "c2f_unet.brightfield_v2": BundledWeights(
         file="c2f_unet.brightfield_v2.safetensors",
-        sha256="1b6e74384e964bdd2273e7fe82fa5fcb685a06c6eaf04e99cd531d8ff31610ab",
+        sha256="dc13e6ec678a3892c906caec13c56802a64f2d34581e097c8daeb1aa7ec15340",
         license="NOASSERTION",
         description="Blind default v2 for brightfield and histology (RGB channel by channel): "
         "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",
