@@ -69,7 +69,7 @@ def test_methods_lists_the_classical_methods(capsys):
 
 def test_demo_scores_every_row_with_tuned_oracles(capsys):
     """Every row of the demo beats the degraded input, by the margins printed in the README's
-    demo output (+3.45, +3.79 and +3.24 dB there): the v2 default (a generalist, not given the
+    demo output (+3.45, +3.79 and +3.27 dB there): the v2 default (a generalist, not given the
     PSF) is behind the tuned oracles in PSNR on this image and ahead in SSIM."""
     assert main(["demo", "--device", "cpu", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
