@@ -42,7 +42,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 import train_psf_aware as shared  # noqa: E402  (the content, PSF and noise pipeline)
 
 MODEL_CONFIG = {"levels": 4, "depth": 5, "base_channels": 8, "global_skip": True}
-WARMUP_STEPS = 50
 LOSS_MARGIN = shared.LOSS_MARGIN
 
 # Which training sets count as each modality's own (the rest is the "broad" half).
@@ -165,20 +164,13 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - start
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
-        cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
-        lr = args.lr * min(1.0, (step + 1) / WARMUP_STEPS) * cosine
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = shared.set_schedule_lr(opt, args.lr, step, elapsed / budget)
         x, y, _ = (torch.from_numpy(a) for a in sampler.sample(args.batch, args.patch))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             outs = model.forward_pyramid(x)
         loss = multiscale_center_l1(outs, y, LOSS_MARGIN)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        losses.append(shared.optimiser_step(model, opt, loss))
         step += 1
-        losses.append(loss.item())
         now = time.perf_counter()
         if now - last_log >= 60:
             last_log = now

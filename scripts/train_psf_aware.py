@@ -364,6 +364,27 @@ def validation_batch(val: list, size: int = 128):
 # ----------------------------------------------------------------------------- training
 
 
+def set_schedule_lr(opt, base_lr: float, step: int, fraction: float) -> float:
+    """Linear warm-up over WARMUP_STEPS, then a cosine over the wall-clock budget (``fraction``
+    of it spent) down to 2 % of ``base_lr``; sets and returns the learning rate."""
+    cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * fraction))
+    lr = base_lr * min(1.0, (step + 1) / WARMUP_STEPS) * cosine
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
+def optimiser_step(model, opt, loss) -> float:
+    """Backward, clip the gradient norm to 1, step; returns the loss value."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
 def psnr(a, b, margin: int | None = None) -> float:
     import torch
 
@@ -507,11 +528,7 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - start
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
-        frac = elapsed / budget
-        cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))
-        lr = args.lr * min(1.0, (step + 1) / WARMUP_STEPS) * cosine
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = set_schedule_lr(opt, args.lr, step, elapsed / budget)
         x, y, k = (torch.from_numpy(a) for a in sampler.sample(args.batch, args.patch))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             out = model(x, k)
@@ -519,12 +536,8 @@ def main(argv=None) -> int:
         # network cannot see (at inference the tiler drops a tile's border the same way)
         c = LOSS_MARGIN
         loss = torch.mean(torch.abs(out.float() - y)[..., c:-c, c:-c])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        losses.append(optimiser_step(model, opt, loss))
         step += 1
-        losses.append(loss.item())
         now = time.perf_counter()
         if now - last_log >= 60:
             last_log = now
