@@ -320,6 +320,9 @@ def main(argv=None) -> int:
     p.add_argument("--networks", default="psf_aware",
                    help="part b: psf_aware, blind or both (comma-separated)")
     p.add_argument("--quick", action="store_true", help="tiny budgets (checks the JSON shape)")
+    p.add_argument("--images", type=int, default=None,
+                   help="part b: only the first N test images of each set (default all; "
+                        "3 minutes of adaptation each)")
     p.add_argument("--out", type=Path, default=RESULTS / "finetune.json")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
@@ -328,6 +331,8 @@ def main(argv=None) -> int:
         p.error(f"--networks {args.networks!r}: give psf_aware, blind or psf_aware,blind")
     parts = args.part or ["a", "b", "c"]
     b = budgets(args.quick)
+    if args.images:
+        b["test"] = args.images
     t0 = time.perf_counter()
     result = {"command": "python benchmarks/finetune.py " + " ".join(argv), "quick": args.quick,
               "parts": parts, "budgets": b}

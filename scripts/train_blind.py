@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import train_psf_aware as shared  # noqa: E402  (the content, PSF and noise pipeline)
 
-MODEL_CONFIG = {"levels": 4, "depth": 5, "base_channels": 8, "global_skip": True}
+MODEL_CONFIG = {"levels": 4, "depth": 5, "base_channels": 8, "global_skip": True,
+                "border_mirror": 32}  # the loss leaves out the patch margin: see the config
 LOSS_MARGIN = shared.LOSS_MARGIN
 
 # Which training sets count as each modality's own (the rest is the "broad" half).

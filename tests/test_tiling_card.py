@@ -38,3 +38,25 @@ def test_global_skip_tiles_exactly_at_the_theoretical_halo():
     whole = deblur(image, method=method, tile=208, overlap=0, device="cpu")
     tiled = deblur(image, method=method, tile=2 * halo + 32, overlap=2 * halo, device="cpu")
     assert np.abs(tiled - whole).max() < 1e-4
+
+
+def test_border_mirror_is_a_reflect_pad_around_the_same_network():
+    mirrored = build_model("c2f_unet", {"levels": 2, "depth": 3, "base_channels": 4,
+                                        "global_skip": True, "border_mirror": 4}).eval()
+    bare = _tiny_c2f()
+    bare.load_state_dict(mirrored.state_dict())
+    x = torch.rand(1, 1, 32, 48)
+    with torch.no_grad():
+        expected = bare(torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect"))[..., 4:-4, 4:-4]
+        assert torch.allclose(mirrored(x), expected, atol=1e-6)
+        # the coarse level is cropped by half as much and keeps the half-size shape
+        assert [tuple(y.shape[-2:]) for y in mirrored.forward_pyramid(x)] == [(16, 24), (32, 48)]
+        # an input too small for the mirror gets less of it, never an error
+        assert mirrored(torch.rand(1, 1, 4, 4)).shape[-2:] == (4, 4)
+
+
+def test_border_mirror_must_crop_back_exactly():
+    import pytest
+
+    with pytest.raises(ValueError, match="multiple of 2"):
+        build_model("c2f_unet", {"levels": 2, "depth": 3, "border_mirror": 3})

@@ -78,21 +78,21 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
     ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",
-        sha256="6d3799c7622b474b07bff2f0fd5be15e907091906a5706532d02877da449ecc9",
+        sha256="49c1bf392bbe6330acff5f517e650164d24c8d1b13165f096907ab1ba5d21898",
         license="NOASSERTION",
         description="Blind default v2 for grayscale EM: small C2F U-Net trained on seven "
         "microscopy sets (half EM) and many PSFs incl. optics (EPFL FIB-SEM states no licence)",
     ),
     "c2f_unet.fluorescence_v2": BundledWeights(
         file="c2f_unet.fluorescence_v2.safetensors",
-        sha256="c0dc71ae8df78ef7f6e0397ae691d5328806cb246bdbb3c16f2a9254029628db",
+        sha256="4733a85ef3a83f0a4a3f4badde566a9470de3e7dbfa8b5d50c36baca79551738",
         license="NOASSERTION",
         description="Blind default v2 for grayscale fluorescence: small C2F U-Net trained on "
         "seven microscopy sets (half fluorescence) and many PSFs incl. optics",
     ),
     "c2f_unet.brightfield_v2": BundledWeights(
         file="c2f_unet.brightfield_v2.safetensors",
-        sha256="dc13e6ec678a3892c906caec13c56802a64f2d34581e097c8daeb1aa7ec15340",
+        sha256="826ade021f89e659f5267a2d41f9bcb43b8270d264fe01b23cee04345de2bc25",
         license="NOASSERTION",
         description="Blind default v2 for brightfield and histology (RGB channel by channel): "
         "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",

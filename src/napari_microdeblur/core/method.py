@@ -226,16 +226,6 @@ class NetworkRunner:
             return y.float().contiguous()
 
 
-def _mirror_padded(run: Callable, pad: int, x: torch.Tensor) -> torch.Tensor:
-    """``run`` on ``x`` mirrored by ``pad`` pixels per spatial side, cropped back."""
-    dims = x.ndim - 2
-    p = min(pad, *(s - 1 for s in x.shape[2:]))
-    if p <= 0:
-        return run(x)
-    y = run(torch.nn.functional.pad(x, (p, p) * dims, mode="reflect"))
-    return y[(..., *(slice(p, -p) for _ in range(dims)))]
-
-
 def network_method(
     model: torch.nn.Module, name: str | None = None, card=None, *, precision: str = "auto"
 ) -> Method:
@@ -247,12 +237,9 @@ def network_method(
     # a measured halo (the card's) beats the theoretical receptive field, which for a deep
     # U-Net is hundreds of pixels and would make every tile mostly overlap
     tiling = dict(getattr(card, "tiling", None) or {})
-    forward = runner
-    if tiling.get("pad"):  # a network never trained on its input's borders: give it a mirror
-        forward = functools.partial(_mirror_padded, runner, int(tiling["pad"]))
     return Method(
         name=name or type(model).__name__,
-        forward=forward,
+        forward=runner,
         spatial_dims=int(getattr(model, "spatial_dims", 2)),
         halo=int(tiling.get("halo", getattr(model, "receptive_field", 0))),
         default_tile=tiling.get("tile"),

@@ -92,6 +92,16 @@ class C2FUNetConfig(BaseModel):
         ),
     )
 
+    border_mirror: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Pixels of mirror added to each side of the input and cropped from the output, a "
+            "multiple of 2**(depth-2). The v2 defaults were trained with a loss that left out "
+            "a 16-px patch margin: without 32 px of mirror they fail at every input border."
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_depth(self) -> C2FUNetConfig:
         if self.depth < self.levels + 1:
@@ -101,6 +111,10 @@ class C2FUNetConfig(BaseModel):
         if self.global_skip and self.in_channels != self.out_channels:
             raise ValueError("global_skip=True needs in_channels == out_channels "
                              f"(got {self.in_channels} and {self.out_channels})")
+        step = 2 ** (self.depth - 2)
+        if self.border_mirror % step:
+            raise ValueError(f"border_mirror={self.border_mirror} must be a multiple of {step} "
+                             "(2**(depth-2)) so every level's output crops back exactly")
         return self
 
 
@@ -258,8 +272,23 @@ class C2FUNet(nn.Module):
             xs.append(F.avg_pool2d(xs[-1], 2))
         return xs[::-1]
 
+    def mirror_width(self, x: torch.Tensor) -> int:
+        """The border mirror this input gets: the configured one, less on inputs too small for
+        it (reflection needs a wider input), kept a multiple of 2**(depth-2)."""
+        step = 2 ** (self.config.depth - 2)
+        fits = (min(x.shape[-2:]) - 1) // step * step
+        return max(0, min(self.config.border_mirror, fits))
+
     def forward_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Restored images of every level, coarse to fine (the last one is full size)."""
+        p = self.mirror_width(x)
+        if p == 0:
+            return self._pyramid(x)
+        outs = self._pyramid(F.pad(x, (p, p, p, p), mode="reflect"))
+        crops = (p >> n for n in range(self.config.levels - 1, -1, -1))
+        return [y[..., c:-c, c:-c] for y, c in zip(outs, crops, strict=True)]
+
+    def _pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         xs = self.input_pyramid(x)
         outs: list[torch.Tensor] = []
         coarse = None
