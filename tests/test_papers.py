@@ -1,0 +1,60 @@
+"""Pieces of benchmarks/papers.py: training splits only, the no-reference blur match, tables."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    spec.loader.exec_module(module)
+    return module
+
+
+papers = _load("papers", ROOT / "benchmarks" / "papers.py")
+
+
+@pytest.mark.skipif(not papers.EPFL.is_dir(), reason="../shared/data is not here")
+def test_trains_on_training_splits_and_scores_on_test_splits():
+    train, val = papers.em_training_files()
+    assert train and len(val) == 4
+    assert all(f.parent.name == "train" for f in train + val)
+    assert not {f.name for f in train} & {f.name for f in val}
+    assert all(f.startswith("test/") for files in papers.EM_TESTS.values() for f in files)
+
+
+def test_sharpness_falls_with_blur():
+    image = np.random.default_rng(0).random((96, 96))
+    values = [papers.sharpness(ndimage.gaussian_filter(image, s)) for s in (0.5, 2, 8)]
+    assert values[0] > values[1] > values[2]
+
+
+def _scores(psnr):
+    return {"psnr": psnr, "psnr_whole": psnr - 0.5, "ssim": 0.5, "per_image": []}
+
+
+def test_markdown_reports_each_part():
+    run = {"steps": 10, "minutes": 1.0, "kept": "last step"}
+    sgpn = {"labelled_images": 3, "unlabelled_images": 27, "test_images": 10, "crop": 256,
+            "margin_db": 0.75, "runs": {"semi_supervised": run, "supervised": run},
+            "scores": {"input": _scores(20.0), "supervised": _scores(22.0),
+                       "semi_supervised": _scores(22.75)}}
+    text = papers.markdown_part("sgpn", sgpn)
+    assert "+0.75 dB" in text and "| SGPN, semi-supervised | 22.75 | 22.25 |" in text
+    row = {"set": "s", "defocus": "+0.3 um", "gaussian_sigma": 1.5, "methods": {
+        k: {"psnr": 30.0, "ssim": 0.7} for k in ("input", "richardson_lucy", "wiener", "net")}}
+    text = papers.markdown_part("c2f", {"network": "net", "scoring": "x", "rows": [row]})
+    assert "| s | +0.3 um | 1.5 | 30.00 / 0.700 |" in text
+
+
+def test_refuses_a_budget_of_no_minutes():
+    with pytest.raises(SystemExit):
+        papers.main(["--part", "c2f", "--minutes", "0"])
