@@ -160,6 +160,26 @@ def _read_training_images(args):
     return sharp, blurry, rgb
 
 
+def _start_weights(args):
+    """(model, card) of --weights (the network to continue training), checked against --arch
+    and --config; None without --weights."""
+    if not args.weights:
+        return None
+    from .core.checkpoint import load_model
+
+    if args.config:
+        raise UserError("--config and --weights: the weights' model card fixes the config; "
+                        "leave out --config")
+    try:
+        model, card = load_model(args.weights)
+    except (ValueError, OSError) as error:
+        raise UserError(f"--weights {args.weights!r}: {error}") from None
+    if card.arch != args.arch:
+        raise UserError(f"--weights {args.weights} is a {card.arch} network; give --arch "
+                        f"{card.arch}")
+    return model, card
+
+
 def cmd_train(args) -> int:
     """Train a registered architecture in one of the regimes (the papers' training) on sharp
     images (synthetic blur) or blurry/sharp pairs, plus the regime's unpaired image sets."""
@@ -171,7 +191,8 @@ def cmd_train(args) -> int:
     out = _check_weights_output(args.out, args.overwrite)
     _check_val_fraction(args.val_fraction)
     cli_regimes.check_regime_options(args)
-    config = _read_config(args.config)
+    start = _start_weights(args)  # (model, card) of --weights, or None
+    config = dict(start[1].config) if start else _read_config(args.config)
     sharp, blurry, rgb = _read_training_images(args)
     extra, extra_axes = cli_regimes.read_unpaired(args, _read_images, _one_kind, rgb)
     cli_regimes.choose_spatial_dims(args, config, {
@@ -179,7 +200,10 @@ def cmd_train(args) -> int:
         **extra_axes})
     config.setdefault("in_channels", 3 if rgb else 1)
     config.setdefault("out_channels", config["in_channels"])
-    model = registry.build_model(args.arch, config)
+    if start and config["in_channels"] != (3 if rgb else 1):
+        raise UserError(f"--weights {args.weights} takes {config['in_channels']}-channel images "
+                        f"but the training images are {'RGB' if rgb else 'single-channel'}")
+    model = start[0] if start else registry.build_model(args.arch, config)
     cli_regimes.check_model_fits(args, model)
     options = dict(steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr,
                    device=args.device, seed=args.seed,
@@ -187,7 +211,8 @@ def cmd_train(args) -> int:
     training.TrainingConfig.from_options(options)  # bad options fail before the data work
     train, val, degradation = _training_pairs(args, sharp, blurry)
     described = "; ".join([train.description, *(s.description for s in extra.values())])
-    card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}",
+    card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
+            + (f", starting from {args.weights}" if start else ""),
             "license": args.license, "degradation": degradation, "training_data": described}
     with tempfile.TemporaryDirectory(prefix="microdeblur-train-",
                                      dir=args.checkpoint_dir) as ckdir:
@@ -409,6 +434,8 @@ def add_training_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--license", default="unknown", help="SPDX licence of the training data")
     p.add_argument("--checkpoint-dir", help="folder for the run's checkpoints (default: temp)")
+    p.add_argument("--weights", help="start from these weights (bundled name or file) instead "
+                   "of random ones, e.g. gran.em_v1 with --regime gran_gan")
     add_regime_options(p)
     p.set_defaults(func=cmd_train)
 
