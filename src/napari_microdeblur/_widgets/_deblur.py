@@ -22,6 +22,7 @@ from ._layers import guess_layer_axes, is_image_layer, layer_data, scope_selecti
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfPreview
+from ._psf_sources import LAYER_PREFIX, psf_of_text
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF the PSF-aware "
@@ -31,7 +32,6 @@ BEADS_TOOLTIP = ("Measure the PSF from an image of isolated fluorescent beads (a
                  "file; YX or ZYX, one channel, same objective and pixel size as the images "
                  "to deblur). It is added as a layer and becomes the PSF here.")
 FROM_FILE = "a file..."
-LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
 LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch .pt/.pth state "
                 "dict (you will be asked for its architecture), or a BioImage Model Zoo .zip "
                 "exported by napari-microdeblur. It becomes a method for this session.")
@@ -173,16 +173,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     # ------------------------------------------------------------------ the PSF
 
     def psf_of_text(self, text: str):
-        """A PSF source as the core takes it: 'layer:NAME' becomes that image layer's array
-        (read, never modified); anything else is passed on as it is."""
-        if not text.startswith(LAYER_PREFIX):
-            return text
-        name = text[len(LAYER_PREFIX):].strip()
-        layer = next((la for la in self.viewer.layers if la.name == name), None)
-        if layer is None or not is_image_layer(layer) or layer.rgb:
-            raise ValueError(f"psf {text!r}: the viewer has no grayscale image layer {name!r}; "
-                             "choose a layer that holds a PSF, a PSF file or a model")
-        return np.asarray(layer_data(layer))
+        """A PSF source as the core takes it ('layer:NAME' becomes that layer's array)."""
+        return psf_of_text(self.viewer, text)
 
     def update_psf_preview(self, *_) -> None:
         """Show the PSF the chosen method will use (hidden when it takes none)."""

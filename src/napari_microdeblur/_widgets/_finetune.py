@@ -1,12 +1,15 @@
-"""Fine-tune dock: adapt a network to the user's own paired data with
-``core.finetune.iter_finetune`` in a napari worker.
+"""Fine-tune dock: adapt a network to the user's own data in a napari worker, with
+``core.finetune.iter_finetune`` (paired data) or ``core.self_adapt`` (no reference).
 
 Training pairs come from two layers of the same shape (blurry, sharp) or from one z-stack and
 its in-focus plane (found by focus score or given), each plane aligned to its reference by
-translation. Validation holds out whole planes. Stop ends the run after the current step and
-keeps the best checkpoint (by validation PSNR), written as ``best.safetensors`` with its model
-card; it becomes a method of the Deblur dock, ``<base> fine-tuned on <layer>``. Save... copies
-that file (so its sha256 is the one recorded in layers deblurred with it). Preview pauses the
+translation; "Adapt to this image" needs only the blurry layer and its PSF
+(``_finetune_self``). Validation holds out a band of every plane. A run is bounded by Steps
+and, optionally, Minutes. Stop ends the run after the current step and keeps the best
+checkpoint, written as ``best.safetensors`` with its model card; it becomes a method of the
+Deblur dock, ``<base> fine-tuned on <layer>``, and the held-out region deblurred by the base
+and the kept weights fills the Compare & QC dock (``_finetune_compare``). Save... copies that
+file (so its sha256 is the one recorded in layers deblurred with it). Preview pauses the
 training between two steps and deblurs the current slice with the weights as they are.
 """
 
@@ -32,15 +35,23 @@ from qtpy.QtWidgets import (
 
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._jobs import DeblurRequest, DeblurRun
-from ._layer_data import add_layer, preview_layer, source_placement
-from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, scope_selection
+from ._finetune_compare import add_comparison, held_out_region, iter_compare_job
+from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
+from ._finetune_preview import TrainingPreviewMixin
+from ._finetune_self import (
+    SelfAdaptPage,
+    SelfAdaptRequest,
+    iter_self_adapt_job,
+    self_adapt_config,
+)
+from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
 from ._methods import SESSION_MODELS, SessionModel
 from ._panels import DeviceRow, MethodPanel, form_layout, row
-from ._plot import LinePlot
 from ._workers import WorkerOwnerMixin, start_worker
 
-MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane")
+MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane",
+         "adapt to this image (no reference)")
+MODE_KEYS = ("pair", "stack", "self")
 
 _CHECKPOINT_DIRS: list[str] = []
 
@@ -55,12 +66,7 @@ def checkpoint_dir() -> str:
     return path
 
 
-def minutes_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class FinetuneWidget(WorkerOwnerMixin, QWidget):
+class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Fine-tune."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -76,6 +82,9 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self.session_label: str | None = None
         self.preview_layer = None
         self.preview_run = None
+        self.base_network = None  # the base model as it started (for the comparison)
+        self.comparison: dict = {}  # the layers the last comparison added, by role
+        self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
         self._last_step = 0
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -94,6 +103,7 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
         self.blurry_combo.currentIndexChanged.connect(self._guess_axes)
         self.stack_combo.currentIndexChanged.connect(self._guess_axes)
+        self.self_page.layer_combo.currentIndexChanged.connect(self._guess_axes)
         self.base.changed.connect(self._base_changed)
         self.focus_button.clicked.connect(self.find_focus)
         self.start_button.clicked.connect(self.start)
@@ -112,8 +122,9 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         viewer = self.viewer
         self.mode_combo = combo(MODES, (
             "Where training pairs come from: two layers of the same shape (blurry input, sharp "
-            "target, paired plane by plane) or one z-stack whose planes are all paired to its "
-            "in-focus plane."))
+            "target, paired plane by plane), one z-stack whose planes are all paired to its "
+            "in-focus plane, or no reference at all: adapt to one blurry layer with its PSF "
+            "(the network's output, re-blurred by the PSF, must match the image)."))
         form.addRow("Pairs from", self.mode_combo)
         pair_page, stack_page = QWidget(), QWidget()
         pair_form, stack_form = form_layout(pair_page), form_layout(stack_page)
@@ -135,6 +146,8 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(pair_page)
         self.pages.addWidget(stack_page)
+        self.self_page = SelfAdaptPage(viewer)
+        self.pages.addWidget(self.self_page)
         form.addRow(self.pages)
         self.axes_edit = QLineEdit()
         self.axes_edit.setToolTip(
@@ -162,11 +175,20 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self.lr_spin = double_spin(0.000001, 1.0, 0.0001, "Peak learning rate (Adam, warm-up "
                                    "then cosine decay).", decimals=6, step=0.00005)
         self.val_spin = double_spin(0.0, 0.9, 0.2, (
-            "Fraction of whole planes held out for validation (never crops of a training "
-            "plane); 0 keeps the last weights instead of the best."), decimals=2, step=0.05)
+            "Share held out for validation: a band of every plane (the last share of its "
+            "longer axis, 16 px apart from what trains; adapting without a reference: the last "
+            "columns), never seen by a training patch. The starting weights are kept unless "
+            "a later validation beats them. 0 (paired data only): no validation, the last "
+            "weights are kept."), decimals=2, step=0.05)
+        self.minutes_spin = double_spin(0.0, 10_000.0, 0.0, (
+            "Time limit of the run in minutes; Steps is then the upper bound. 'no limit': the "
+            "run ends after Steps (or when validation stops improving). Adapting without a "
+            "reference always has a limit (3 by default)."), decimals=2, step=0.5)
+        self.minutes_spin.setSpecialValueText("no limit")
         self.device_row = DeviceRow("Where to train: auto picks CUDA, then MPS, then the CPU.")
         self.device_combo = self.device_row.combo
-        for text, widget in (("Steps", self.steps_spin), ("Patch size", self.patch_spin),
+        for text, widget in (("Steps", self.steps_spin), ("Minutes", self.minutes_spin),
+                             ("Patch size", self.patch_spin),
                              ("Batch size", self.batch_spin), ("Learning rate", self.lr_spin),
                              ("Validation fraction", self.val_spin),
                              ("Device", self.device_row)):
@@ -189,29 +211,37 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setToolTip("Training steps done.")
         layout.addWidget(self.progress_bar)
-        self.status_label = label("Step, loss, validation PSNR and the estimated time left.")
+        self.status_label = label("Step, loss, validation and the estimated time left.")
         layout.addWidget(self.status_label)
-        self.loss_plot = LinePlot("training loss", "step")
-        self.loss_plot.setToolTip("Training loss after every step.")
-        self.val_plot = LinePlot("validation PSNR (dB)", "step")
-        self.val_plot.setToolTip(
-            "Validation PSNR (reference scale, see docs/evaluation.md) at each validation; "
-            "step 0 is the input itself (no deblurring).")
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(self.val_plot)
+        self.plots = TrainingPlots()
+        self.loss_plot, self.val_plot = self.plots.loss_plot, self.plots.val_plot
+        layout.addWidget(self.plots)
 
     # ------------------------------------------------------------------ controls
 
     @property
     def mode(self) -> str:
-        return "pair" if self.mode_combo.currentIndex() == 0 else "stack"
+        return MODE_KEYS[self.mode_combo.currentIndex()]
 
     def _mode_changed(self, *_) -> None:
+        from ..core.self_adapt import DEFAULT_MINUTES
+
         self.pages.setCurrentIndex(self.mode_combo.currentIndex())
+        for check in (self.align_check, self.match_check):
+            check.setVisible(self.mode != "self")
+        if self.mode == "self" and self.minutes_spin.value() == 0:
+            self.minutes_spin.setValue(DEFAULT_MINUTES)  # the adaptation is time-boxed
         self._guess_axes()
 
     def _source_layer(self):
-        return self.blurry_combo.value if self.mode == "pair" else self.stack_combo.value
+        return {"pair": self.blurry_combo, "stack": self.stack_combo,
+                "self": self.self_page.layer_combo}[self.mode].value
+
+    @property
+    def minutes(self) -> float | None:
+        """The time limit; None for 'no limit' (the core refuses 0 minutes)."""
+        value = float(self.minutes_spin.value())
+        return value if value > 0 else None
 
     def _guess_axes(self, *_) -> None:
         layer = self._source_layer()
@@ -255,8 +285,9 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self.preview_button.setEnabled(running)
         self.save_button.setEnabled(not running and self.outcome is not None
                                     and self.outcome.model is not None)
-        for w in (self.mode_combo, self.base_combo, self.steps_spin, self.patch_spin,
-                  self.batch_spin, self.lr_spin, self.val_spin, self.device_combo):
+        for w in (self.mode_combo, self.base_combo, self.steps_spin, self.minutes_spin,
+                  self.patch_spin, self.batch_spin, self.lr_spin, self.val_spin,
+                  self.device_combo):
             w.setEnabled(not running)
 
     # ------------------------------------------------------------------ running
@@ -281,29 +312,48 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
             )
         return {"blurry": layer_data(b), "sharp": layer_data(s)}, b.name
 
-    def build_request(self):
-        """Collect the settings into a FinetuneRequest (ValueError says what to change)."""
+    def _base_model(self) -> tuple:
+        """(a copy of the base network to train, its card, its name)."""
         name = self.base.name
         if name is None:
             raise ValueError(
                 "no base model: load weights in the Deblur dock (Load weights...), or install "
                 "bundled weights, then choose one here"
             )
-        data, layer_name = self._training_data()
         item = SESSION_MODELS.get(name)
         if item is None:
             from ..core.bundled import load_bundled
 
-            model, card = load_bundled(name)
-        else:
-            model, card = copy.deepcopy(item.model), item.card
+            return (*load_bundled(name), name)
+        return copy.deepcopy(item.model), item.card, name
+
+    def build_request(self):
+        """Collect the settings into a FinetuneRequest, or a SelfAdaptRequest for "adapt to
+        this image" (ValueError says what to change)."""
+        if self.base.name is None:
+            self._base_model()  # raises: no base model
+        axes = self.axes_edit.text().strip().upper()
+        if self.mode == "self":
+            layer = self.self_page.checked_layer()
+            psf, psf_text = self.self_page.psf()
+            config = self_adapt_config(
+                minutes=self.minutes, steps=int(self.steps_spin.value()),
+                patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
+                lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
+                device=self.device_row.device)
+            model, card, name = self._base_model()
+            return SelfAdaptRequest(layer.name, layer_data(layer), axes or None, psf, psf_text,
+                                    model, name, card, config, checkpoint_dir())
+        data, layer_name = self._training_data()
+        model, card, name = self._base_model()
         return self._finetune.FinetuneRequest(
-            mode=self.mode, layer_name=layer_name, axes=self.axes_edit.text().strip().upper(),
+            mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),
             match_intensity=self.match_check.isChecked(), steps=int(self.steps_spin.value()),
             patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
-            device=self.device_row.device, checkpoint_dir=checkpoint_dir(), **data,
+            minutes=self.minutes, device=self.device_row.device,
+            checkpoint_dir=checkpoint_dir(), **data,
         )
 
     def start(self):
@@ -317,16 +367,23 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))
             return None
-        self.request = req
-        self.outcome = None
-        self._last_step = 0
-        self.loss_plot.clear()
-        self.val_plot.clear()
-        self.worker = start_worker(self, self._finetune.iter_finetune, req,
+        self.request, self.outcome, self._last_step, self._notes = req, None, 0, {}
+        self.comparison = {}
+        self.base_network = SessionModel(req.base_label, copy.deepcopy(req.model).eval(),
+                                         req.base_card, "base")
+        layer = self._source_layer()
+        self._sources = (layer, self.sharp_combo.value if self.mode == "pair" else None,
+                         req.axes or guess_layer_axes(layer))
+        self.plots.start()
+        adapting = isinstance(req, SelfAdaptRequest)
+        self.plots.set_kind("loss" if adapting else "psnr")
+        job = iter_self_adapt_job if adapting else self._finetune.iter_finetune
+        self.worker = start_worker(self, job, req,
                                    yielded=self._yielded, returned=self._returned,
                                    errored=self._errored, finished=self._finished, start=False)
         self.progress_bar.setRange(0, 0)
-        self.status_label.setText("building and aligning training pairs...")
+        self.status_label.setText("estimating the noise and the base model's output..."
+                                  if adapting else "building and aligning training pairs...")
         self._set_running(True)
         self.worker.start()
         return self.worker
@@ -350,13 +407,18 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         self._last_step = record.step
         self.progress_bar.setRange(0, record.steps)
         self.progress_bar.setValue(record.step)
-        self.loss_plot.append("loss", record.step, record.loss, "#ffb74d")
-        if record.validated and record.val_psnr is not None:
-            self.val_plot.append("validation PSNR", record.step, record.val_psnr, "#4fc3f7")
-        val = "" if record.val_psnr is None else f" · val PSNR {record.val_psnr:.2f} dB"
+        seconds = self.plots.add(record)
+        val = ""
+        if record.val_psnr is not None:
+            val = f" · val PSNR {record.val_psnr:.2f} dB"
+        elif isinstance(self.request, SelfAdaptRequest) and record.val_loss is not None:
+            val = f" · held-out loss {record.val_loss:.4g}"
+        minutes = getattr(self.request, "minutes", None) or getattr(
+            getattr(self.request, "config", None), "minutes", None)
+        limit = f" of {minutes:g} min" if minutes else ""
         self.status_label.setText(
             f"step {record.step}/{record.steps} · loss {record.loss:.4g}{val} · "
-            f"{minutes_seconds(record.seconds_left)} left"
+            f"{minutes_seconds(seconds)}{limit} · {minutes_seconds(record.seconds_left)} left"
         )
         if record.message:
             notify_info(record.message)
@@ -364,6 +426,13 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
     def _show_notes(self, notes) -> None:
         for note in notes.notes:
             notify_warning(note)
+        self._notes = dict(notes.info)
+        self.plots.begin()
+        if isinstance(self.request, SelfAdaptRequest):
+            held = (notes.get("held_out_columns") or ["?"])[0]
+            self.status_label.setText(f"{notes.get('planes')} plane(s), the last {held} "
+                                      "columns held out; adapting...")
+            return
         focus = notes.get("focus")
         if focus is not None and self.focus_spin.value() < 0:
             self.focus_spin.setValue(int(focus))
@@ -380,26 +449,59 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         if outcome.model is None:
             self.status_label.setText("stopped before the first step: nothing to keep")
             return
-        fit = outcome.result
-        for h in (fit.history if fit is not None else ()):
-            if h["step"] == 0:
-                self.val_plot.set_series("input (no deblurring)", [0, fit.steps_done],
-                                         [h["val_psnr"], h["val_psnr"]], "#9e9e9e")
+        self._draw_references(outcome.result)
         req = self.request
         label = SESSION_MODELS.add(SessionModel(
             f"{req.base_label} fine-tuned on {req.layer_name}", outcome.model, outcome.card,
             "fine-tuned", {"file": str(outcome.file)},
         ))
         self.session_label = label
-        metrics = outcome.card.metrics or {}
-        best = (f"best val PSNR {metrics['val_psnr']:.2f} dB at step {metrics.get('step')}"
-                if "val_psnr" in metrics else "no validation: last weights kept")
         how = "stopped" if outcome.stopped else "finished"
         self.status_label.setText(
-            f"{how} after {self._last_step} step(s); {best}. Added method {label!r} to the "
-            "Deblur dock. Save... writes it to a file."
+            f"{how} after {self._last_step} step(s); {outcome.summary}. Added method {label!r} "
+            "to the Deblur dock. Save... writes it to a file."
         )
         notify_info(f"fine-tuning {how}: {label!r} is available in the Deblur dock")
+        self.compare()
+
+    def _draw_references(self, fit) -> None:
+        """The input's and the base model's validation as flat lines across the run."""
+        if isinstance(self.request, SelfAdaptRequest):
+            self.plots.add_reference("base model (start)", fit.start_val_loss, BASE_COLOR)
+        elif fit is not None:
+            self.plots.add_reference("input (no deblurring)", fit.baseline.get("val_psnr"),
+                                     INPUT_COLOR)
+            start = next((h["val_psnr"] for h in fit.history if h["step"] == 0), None)
+            self.plots.add_reference("base model (start)", start, BASE_COLOR)
+
+    def compare(self):
+        """Deblur the held-out region with the base model and the kept weights in a worker,
+        then add the results as layers and show them in Compare & QC (``_finetune_compare``).
+        Returns the worker (None when there is nothing to compare)."""
+        layer, sharp, axes = self._sources
+        tuned = SESSION_MODELS.get(self.session_label or "")
+        gone = [la for la in (layer, sharp) if la is not None and la not in self.viewer.layers]
+        if tuned is None or self.base_network is None or gone:
+            return None
+        region = self._notes.get("val_region")
+        if isinstance(self.request, SelfAdaptRequest):
+            width = layer_data(layer).shape[axes.index("X")]
+            region = ("X", width - self._notes["held_out_columns"][0], width)
+        held = held_out_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"))
+
+        def shown(images):
+            if self.closed:
+                return
+            self.comparison = add_comparison(self.viewer, held, self.base_network.label,
+                                             tuned.label, images)
+            self.status_label.setText(f"{self.status_label.text()} Compare & QC shows the "
+                                      f"{held.text}: base model against fine-tuned.")
+
+        def failed(error):
+            notify_error(f"Comparing on the held-out region failed: {describe_error(error)}")
+
+        return start_worker(self, iter_compare_job, held, [self.base_network, tuned],
+                            self.request.device, returned=shown, errored=failed)
 
     def _errored(self, error) -> None:
         notify_error(f"Fine-tuning failed: {describe_error(error)}")
@@ -413,73 +515,6 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
         kept = self.outcome is not None and self.outcome.model is not None
         self.progress_bar.setValue(1 if kept else 0)
         self._set_running(False)
-
-    # ------------------------------------------------------------------ preview
-
-    def preview(self):
-        """Pause training, deblur the current slice with the current weights, then resume."""
-        if self.worker is None or not self.worker.is_running or self.request is None:
-            notify_info("Preview needs a running fine-tuning")
-            return None
-        self.preview_button.setEnabled(False)
-        self.status_label.setText("pausing for a preview...")
-        self.worker.paused.connect(self._paused_for_preview)
-        self.worker.pause()
-        return self.worker
-
-    def _preview_request(self) -> DeblurRequest:
-        from ..core.method import MethodSpec, TilingSpec
-
-        layer = self._source_layer()
-        check_image_layer(layer)
-        train = self.request
-        axes = train.axes or guess_layer_axes(layer)
-        keep = getattr(train.base_card, "in_channels", 1) > 1
-        key, offset = scope_selection(self.viewer, layer, axes, "current slice", keep)
-        label_ = f"{train.base_label} fine-tuning, step {self._last_step}"
-        network = SessionModel(label_, copy.deepcopy(train.model).eval(), train.base_card,
-                               "preview")
-        return DeblurRequest(
-            source_name=layer.name, image=layer_data(layer)[key], axes=axes,
-            method=MethodSpec(), label=label_, network=network,
-            tiling=TilingSpec(device=train.device), scope="current slice", offset=offset,
-            placement=source_placement(layer), full_image=layer_data(layer),
-        )
-
-    def _paused_for_preview(self) -> None:
-        try:
-            self.worker.paused.disconnect(self._paused_for_preview)
-        except (TypeError, RuntimeError):
-            pass
-        if self.closed or self.request is None or self.request.stop.is_set():
-            self.worker.resume()
-            return
-        try:
-            req = self._preview_request()
-        except (ValueError, TypeError) as error:
-            notify_error(f"Preview: {describe_error(error)}")
-            self.worker.resume()
-            self.preview_button.setEnabled(True)
-            return
-        self.preview_run = DeblurRun(self.viewer, req, layer=None,
-                                     on_done=self._preview_done).start()
-        self.own_worker(self.preview_run.worker)
-
-    def _preview_done(self, run) -> None:
-        if self.worker is not None and self.worker.is_running:
-            self.worker.resume()
-        if self.closed:
-            return
-        self.preview_button.setEnabled(self.worker is not None and self.worker.is_running)
-        if run.outcome is None:
-            return
-        image, kwargs, kind = preview_layer(run.req, run.outcome.result.image)
-        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
-            self.preview_layer.data = image
-            self.preview_layer.name = kwargs["name"]
-            self.preview_layer.translate = kwargs["translate"]
-        else:
-            self.preview_layer = add_layer(self.viewer, (image, kwargs, kind))
 
     # ------------------------------------------------------------------ saving
 
@@ -532,5 +567,6 @@ class FinetuneWidget(WorkerOwnerMixin, QWidget):
 
     def release_viewer(self) -> None:
         self.base.release()
+        self.self_page.release()
         for combo_ in (self.blurry_combo, self.sharp_combo, self.stack_combo):
             combo_.disconnect_viewer()

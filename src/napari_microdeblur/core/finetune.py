@@ -12,8 +12,8 @@ where it started; ``patience`` validations without a better one stop it early. T
 model cards (and ``last.pt`` to resume from) into ``checkpoint_dir``.
 
 ``iter_finetune(request)`` checks everything and builds the pairs, yields one
-:class:`~.progress.Notes` (info: pairs, train, val, focus, holdout), then a ``FitProgress`` per
-step, and returns a :class:`FinetuneResult`. A diverging run (NaN/Inf loss, a
+:class:`~.progress.Notes` (info: pairs, train, val, focus, holdout, val_region), then a
+``FitProgress`` per step, and returns a :class:`FinetuneResult`. A diverging run (NaN/Inf loss, a
 ``FloatingPointError`` or ``RuntimeError`` in a step) ends with the best weights so far and
 ``diverged`` saying why; a ``KeyboardInterrupt`` leaves them in ``checkpoint_dir``.
 """
@@ -234,6 +234,17 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
 
 
+def _band_region(val) -> tuple[str, int, int] | None:
+    """The held-out band in the coordinates of the images as given (before alignment cropped
+    the pairs): (axis 'Y' or 'X', start, stop); None when whole fields (or nothing) are held
+    out. The Fine-tune dock shows the models' results on it."""
+    if not val or "band" not in val[0].info:
+        return None
+    axis, lo, hi = val[0].info["band"]
+    border = int(val[0].info.get("border", 0))
+    return axis, lo + border, hi + border
+
+
 def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
     val_every = req.val_every or max(1, min(req.steps // 10, MAX_VAL_EVERY))
     time_limit = None
@@ -284,7 +295,7 @@ def _prepare(req: FinetuneRequest):
     notes = [] if val is not None else ["no validation: the last weights are kept"]
     info = {"pairs": sum(len(ps) for ps in per_field), "train": len(train_pairs),
             "val": len(val) if val else 0, "focus": focus, "holdout": held,
-            "checkpoint_dir": str(ckdir)}
+            "val_region": _band_region(val), "checkpoint_dir": str(ckdir)}
     return gen, Notes(tuple(notes), tuple(info.items())), ckdir
 
 

@@ -1,0 +1,111 @@
+"""After a Fine-tune run (done or stopped): the region validation held out, deblurred by the
+base model and by the kept weights, added as new layers and handed to the Compare & QC dock,
+so the user sees the gain (or its absence) before keeping the model. Nothing the user had is
+modified: the layers are crops copied from the training layers.
+
+Compare & QC gets the base model's result as 'Blurry' (what the fine-tuned one is measured
+against), the fine-tuned result as 'Deblurred' and, with paired data, the sharp target of the
+region as 'Ground truth': its 'gain' row is then the gain of the fine-tuning. The input of the
+region is added as a layer too. The region is scored whole (no 16-px border excluded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._jobs import DeblurRequest, iter_deblur_job
+from ._layer_data import add_layer, placed_kwargs, source_placement
+from ._layers import layer_data, unwrap
+
+PLUGIN = "napari-microdeblur"
+COMPARE_DOCK = "Compare & QC"
+
+
+@dataclass
+class HeldOutRegion:
+    """The held-out part of the training layer: a crop of every plane along Y or X."""
+
+    layer_name: str
+    axes: str
+    image: np.ndarray  # the input crop (a copy)
+    target: np.ndarray | None  # the sharp target crop, same shape (None: no reference)
+    offset: tuple[int, ...]  # of the crop inside the layer, per napari dim
+    placement: dict
+    full_image: Any  # the whole layer: it fixes the intensity normalisation, as in a deblur
+    text: str  # what the region is, for names and the status line
+
+
+def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None = None
+                    ) -> HeldOutRegion:
+    """The crop of ``layer`` (axes ``axes``) that validation held out. ``region``: (axis 'Y'
+    or 'X', start, stop) in plane pixels, or None (no band: the whole layer). The target is
+    the same crop of the ``sharp`` layer, or of the in-focus plane ``focus`` of a z-stack
+    repeated along Z, or None."""
+    data = layer_data(layer)
+    key = [slice(None)] * len(axes)
+    offset = [0] * (len(axes) - ("S" in axes))
+    if region is None:
+        text = "the whole layer (no band was held out)"
+    else:
+        axis, start, stop = region
+        where = axes.index(axis)
+        key[where], offset[where] = slice(int(start), int(stop)), int(start)
+        text = f"held-out band {axis} {start}-{stop}"
+    key = tuple(key)
+    target = None
+    if sharp is not None:
+        target = np.array(layer_data(sharp)[key])
+    elif focus is not None and "Z" in axes:
+        z = axes.index("Z")
+        crop = np.asarray(data[key])
+        target = np.repeat(np.take(crop, [int(focus)], axis=z), crop.shape[z], axis=z)
+    return HeldOutRegion(layer.name, axes, np.array(data[key]), target, tuple(offset),
+                         source_placement(layer), data, text)
+
+
+def iter_compare_job(region: HeldOutRegion, networks, device: str):
+    """Worker body: the region deblurred by each of ``networks`` (SessionModels), in float32
+    as validation scores it; yields the deblur progress, returns the images in order."""
+    from ..core.method import MethodSpec, TilingSpec
+
+    images = []
+    for network in networks:
+        req = DeblurRequest(source_name=region.layer_name, image=region.image,
+                            axes=region.axes, method=MethodSpec(precision="float32"),
+                            label=network.label, network=network,
+                            tiling=TilingSpec(device=device), full_image=region.full_image)
+        outcome = yield from iter_deblur_job(req)
+        images.append(np.asarray(outcome.result.image))
+    return images
+
+
+def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: str,
+                   images) -> dict:
+    """Add the region's input, base result, fine-tuned result (and target) as layers and show
+    them in the Compare & QC dock (opened if it is not). Returns the new layers by role."""
+    base, tuned = images
+    name = f"{region.layer_name} {region.text}"
+    kwargs = placed_kwargs(region.placement, region.offset)
+    meta = {"finetune_comparison": region.text}
+    layers = {}
+    for role, image, label in (("input", region.image, "input"),
+                               ("base", base, f"[{base_label}]"),
+                               ("tuned", tuned, f"[{tuned_label}]"),
+                               ("target", region.target, "sharp target")):
+        if image is None:
+            continue
+        layer_kwargs = {**kwargs, "name": f"{name}: {label}",
+                        "metadata": {"microdeblur": {**meta, "role": role}}}
+        layers[role] = unwrap(add_layer(viewer, (image, layer_kwargs, "image")))
+    _, compare = viewer.window.add_plugin_dock_widget(PLUGIN, COMPARE_DOCK)
+    compare.set_layers(blurry=layers["base"], deblurred=layers["tuned"],
+                       truth=layers.get("target"))
+    if "target" not in layers:
+        compare.truth_combo.setCurrentIndex(0)  # no reference: '(choose a ground truth)'
+    # the region is a crop of its own: the 16-px image border the protocol excludes would
+    # eat most of a thin band
+    compare.border_check.setChecked(False)
+    return layers

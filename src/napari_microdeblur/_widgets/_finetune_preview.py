@@ -1,0 +1,86 @@
+"""Preview of a Fine-tune run: pause the training between two steps, deblur the current slice
+with the weights as they are (a copy), show it in one preview layer, then resume.
+
+``TrainingPreviewMixin`` is mixed into the Fine-tune dock; it reads the dock's ``viewer``,
+``worker``, ``request`` (``model``, ``base_card``, ``base_label``, ``axes``, ``device``,
+``stop``), ``_source_layer()``, ``_last_step``, ``preview_button`` and ``status_label``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ._feedback import describe_error, notify_error, notify_info
+from ._jobs import DeblurRequest, DeblurRun
+from ._layer_data import add_layer, preview_layer, source_placement
+from ._layers import check_image_layer, guess_layer_axes, layer_data, scope_selection
+from ._methods import SessionModel
+
+
+class TrainingPreviewMixin:
+    """Preview for a dock that trains in a pausable napari worker."""
+
+    def preview(self):
+        """Pause training, deblur the current slice with the current weights, then resume."""
+        if self.worker is None or not self.worker.is_running or self.request is None:
+            notify_info("Preview needs a running fine-tuning")
+            return None
+        self.preview_button.setEnabled(False)
+        self.status_label.setText("pausing for a preview...")
+        self.worker.paused.connect(self._paused_for_preview)
+        self.worker.pause()
+        return self.worker
+
+    def _preview_request(self) -> DeblurRequest:
+        from ..core.method import MethodSpec, TilingSpec
+
+        layer = self._source_layer()
+        check_image_layer(layer)
+        train = self.request
+        axes = train.axes or guess_layer_axes(layer)
+        keep = getattr(train.base_card, "in_channels", 1) > 1
+        key, offset = scope_selection(self.viewer, layer, axes, "current slice", keep)
+        label_ = f"{train.base_label} fine-tuning, step {self._last_step}"
+        network = SessionModel(label_, copy.deepcopy(train.model).eval(), train.base_card,
+                               "preview")
+        return DeblurRequest(
+            source_name=layer.name, image=layer_data(layer)[key], axes=axes,
+            method=MethodSpec(), label=label_, network=network,
+            tiling=TilingSpec(device=train.device), scope="current slice", offset=offset,
+            placement=source_placement(layer), full_image=layer_data(layer),
+        )
+
+    def _paused_for_preview(self) -> None:
+        try:
+            self.worker.paused.disconnect(self._paused_for_preview)
+        except (TypeError, RuntimeError):
+            pass
+        if self.closed or self.request is None or self.request.stop.is_set():
+            self.worker.resume()
+            return
+        try:
+            req = self._preview_request()
+        except (ValueError, TypeError) as error:
+            notify_error(f"Preview: {describe_error(error)}")
+            self.worker.resume()
+            self.preview_button.setEnabled(True)
+            return
+        self.preview_run = DeblurRun(self.viewer, req, layer=None,
+                                     on_done=self._preview_done).start()
+        self.own_worker(self.preview_run.worker)
+
+    def _preview_done(self, run) -> None:
+        if self.worker is not None and self.worker.is_running:
+            self.worker.resume()
+        if self.closed:
+            return
+        self.preview_button.setEnabled(self.worker is not None and self.worker.is_running)
+        if run.outcome is None:
+            return
+        image, kwargs, kind = preview_layer(run.req, run.outcome.result.image)
+        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
+            self.preview_layer.data = image
+            self.preview_layer.name = kwargs["name"]
+            self.preview_layer.translate = kwargs["translate"]
+        else:
+            self.preview_layer = add_layer(self.viewer, (image, kwargs, kind))

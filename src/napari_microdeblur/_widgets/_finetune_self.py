@@ -1,0 +1,124 @@
+"""The Fine-tune dock's "Adapt to this image" mode: no sharp reference, only the blurry layer
+and its PSF (``core.self_adapt``, the job behind `microdeblur finetune --self`).
+
+The page offers the blurry layer and a PSF box that reads the same sources as the Deblur dock
+(``_psf_sources``: a model such as gaussian:1.6, optics, a TIFF, or ``layer:NAME``, e.g. a PSF
+measured from beads). ``iter_self_adapt_job`` runs the adaptation in the dock's worker, writes
+the kept weights as ``best.safetensors`` with their model card and returns a
+``core.finetune.FinetuneResult``, the same outcome as a paired run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import QWidget
+
+from ._layers import LayerCombo, check_image_layer
+from ._panels import ClassicalOptions, form_layout
+from ._psf_sources import psf_of_text
+
+NO_PSF = ("Adapt to this image needs the image's PSF: type a model (gaussian:1.6, "
+          "widefield:na=1.4,wavelength=0.52,pixel=0.065), choose a PSF file, or give "
+          "layer:NAME (e.g. a PSF measured from beads in the Deblur dock)")
+
+
+@dataclass
+class SelfAdaptRequest:
+    """One adaptation without a reference, collected on the GUI thread. The fields the dock's
+    preview reads (model, base_card, base_label, axes, device, stop) are named as in
+    ``core.finetune.FinetuneRequest``."""
+
+    layer_name: str
+    image: Any  # the layer's array (never modified)
+    axes: str
+    psf: Any  # a PSF source string or array
+    psf_text: str
+    model: Any  # a copy of the base network; adapted in place
+    base_label: str
+    base_card: Any
+    config: Any  # core.self_adapt.SelfAdaptConfig, checked
+    checkpoint_dir: str
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def device(self) -> str:
+        return self.config.device
+
+
+class SelfAdaptPage(QWidget):
+    """The blurry layer to adapt to and its PSF."""
+
+    def __init__(self, viewer, parent=None) -> None:
+        from napari.layers import Image
+
+        super().__init__(parent)
+        self.viewer = viewer
+        form = form_layout(self)
+        self.layer_combo = LayerCombo(viewer, (Image,), tooltip=(
+            "The blurry image to adapt the network to (no sharp reference needed): every plane "
+            "is used; the last 'Validation fraction' of its columns is held out."))
+        form.addRow("Blurry image", self.layer_combo)
+        self.psf_box = ClassicalOptions()
+        self.psf_box.show_for(None, psf="needed")
+        self.psf_box.setToolTip("The PSF that blurred this image; the adaptation re-blurs the "
+                                "network's output with it and compares with the image.")
+        self.psf_edit = self.psf_box.psf_edit
+        form.addRow(self.psf_box)
+
+    def psf(self) -> tuple[Any, str]:
+        """(the PSF as the core takes it, its text); ValueError when none is given."""
+        text = self.psf_edit.text().strip()
+        if not text:
+            raise ValueError(NO_PSF)
+        return psf_of_text(self.viewer, text), text
+
+    def checked_layer(self):
+        layer = self.layer_combo.value
+        check_image_layer(layer, "blurry image")
+        return layer
+
+    def release(self) -> None:
+        self.layer_combo.disconnect_viewer()
+
+
+def self_adapt_config(*, minutes: float | None, steps: int, patch: int, batch_size: int,
+                      lr: float, val_fraction: float, device: str):
+    """The checked SelfAdaptConfig of the dock's settings (ValueError says what to change)."""
+    from ..core.self_adapt import SelfAdaptConfig
+
+    if minutes is None:
+        raise ValueError("Adapt to this image runs for a time limit: set Minutes above 0 "
+                         "(default 3)")
+    return SelfAdaptConfig(minutes=float(minutes), max_steps=steps, patch=patch,
+                           batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                           device=device).check()
+
+
+def iter_self_adapt_job(req: SelfAdaptRequest):
+    """Worker body: adapt, write the kept weights with their card, return a FinetuneResult."""
+    from ..core.checkpoint import load_model, save_weights
+    from ..core.finetune import FinetuneResult
+    from ..core.self_adapt import iter_self_adapt
+
+    result = yield from iter_self_adapt(req.model, np.asarray(req.image), req.psf, axes=req.axes,
+                                        config=req.config, card=req.base_card, stop=req.stop)
+    best = Path(req.checkpoint_dir) / "best.safetensors"
+    save_weights(result.model, best, result.card(req.base_card, base_label=req.base_label,
+                                                 what=f"layer {req.layer_name!r}",
+                                                 psf_text=req.psf_text))
+    model, card = load_model(best)
+    kept = (f"held-out loss {result.start_val_loss:.3f} -> {result.best_val_loss:.3f} "
+            f"(kept step {result.best_step})" if result.improved else
+            f"no step beat the starting weights on the held-out columns "
+            f"({result.start_val_loss:.3f}): the starting weights are returned")
+    diverged = next((n for n in result.notes if "the loss became" in n), None)
+    how = {"time_limit": "time limit reached", "stopped": "stopped"}.get(result.stopped, "")
+    return FinetuneResult(stopped=result.stopped == "stopped", model=model, card=card,
+                          result=result, file=best, diverged=diverged,
+                          improved=result.improved,
+                          summary="; ".join(s for s in (diverged, how, kept) if s))

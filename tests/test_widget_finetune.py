@@ -1,0 +1,216 @@
+"""The Fine-tune dock's time box, time axis, comparison on the held-out region and "Adapt to
+this image", driven in a real viewer (headless under Xvfb) with a tiny GRAN and runs of a few
+seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from test_widgets import CARD, TIMEOUT, dock, snapshot, tiny_gran, wait_idle
+
+from napari_microdeblur.core import pairs
+from napari_microdeblur.core.checkpoint import load_model, save_weights
+from napari_microdeblur.core.inference import compute_normalization, deblur
+from napari_microdeblur.core.method import network_method
+
+
+@pytest.fixture(autouse=True)
+def _clean_session():
+    from napari_microdeblur._widgets._methods import SESSION_MODELS
+
+    SESSION_MODELS.clear()
+    yield
+    SESSION_MODELS.clear()
+
+
+@pytest.fixture
+def gran_file(tmp_path):
+    path = tmp_path / "tiny_gran.safetensors"
+    save_weights(tiny_gran(), path, CARD)
+    return path
+
+
+@pytest.fixture
+def tiny_session_model(gran_file):
+    """A tiny GRAN loaded in this session as 'tiny_gran' (a base model of the dock)."""
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
+
+    SESSION_MODELS.add(SessionModel("tiny_gran", *load_model(gran_file), "loaded"))
+    return "tiny_gran"
+
+
+def errors_since(start: int) -> list[str]:
+    """napari error notifications after the first ``start`` records."""
+    from napari.utils.notifications import notification_manager
+
+    return [str(n.message) for n in notification_manager.records[start:]
+            if str(n.severity).lower() == "error"]
+
+
+def finetune_dock(viewer, mode: int, layer, *, steps: int):
+    w = dock(viewer, "Fine-tune")
+    w.mode_combo.setCurrentIndex(mode)
+    {0: w.blurry_combo, 1: w.stack_combo, 2: w.self_page.layer_combo}[mode].set_value(layer)
+    w.set_base("tiny_gran")
+    w.steps_spin.setValue(steps)
+    w.patch_spin.setValue(32)
+    w.batch_spin.setValue(2)
+    w.device_combo.setCurrentText("cpu")
+    return w
+
+
+def test_minutes_bound_the_run_and_the_plots_are_against_time(
+        make_napari_viewer, qtbot, tiny_session_model, focus_stack):
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(focus_stack, name="stack")
+    w = finetune_dock(viewer, 1, stack, steps=100_000)
+    assert w.minutes_spin.text() == "no limit" and w.minutes is None
+    assert w.build_request().minutes is None  # the core refuses 0: 'no limit' is None
+    assert "band of every plane" in w.val_spin.toolTip()
+    assert "whole planes" not in w.val_spin.toolTip()
+    w.minutes_spin.setValue(0.05)  # 3 s
+    statuses = []
+    w.start_button.click()
+    qtbot.waitUntil(lambda: w._last_step >= 1, timeout=TIMEOUT)
+    statuses.append(w.status_label.text())
+    wait_idle(qtbot, w)
+    assert w.request.minutes == pytest.approx(0.05)
+    assert "of 0.05 min" in statuses[0] and "left" in statuses[0]
+    assert "time limit reached" in w.status_label.text()
+    assert w.outcome.result.stopped == "time_limit" and w._last_step < 100_000
+    xs = w.loss_plot.series["loss"][0]
+    assert w.loss_plot.xlabel == "seconds" and w.val_plot.xlabel == "seconds"
+    assert len(xs) == w._last_step and xs == sorted(xs)
+    assert 0 < xs[-1] < 3 + 30  # seconds since training started, not steps
+    val_x = w.val_plot.series["validation PSNR"][0]
+    assert val_x[0] == 0.0 and all(x <= xs[-1] for x in val_x)
+    # references: the input's own PSNR and the base model's start, flat across the run
+    base = next(h["val_psnr"] for h in w.outcome.result.history if h["step"] == 0)
+    assert w.val_plot.series["base model (start)"][1] == [base, base]
+    assert w.val_plot.series["input (no deblurring)"][1][0] == pytest.approx(
+        w.outcome.result.baseline["val_psnr"])
+
+
+def test_time_axis_switches_to_minutes(make_napari_viewer, tiny_session_model):
+    from napari_microdeblur._widgets._finetune_plots import TrainingPlots
+    from napari_microdeblur.core.training import FitProgress
+
+    make_napari_viewer()
+    plots = TrainingPlots()
+    plots.start()
+    record = FitProgress(step=1, steps=10, loss=0.5, lr=1e-4, val_psnr=20.0, val_ssim=None,
+                         val_loss=None, seconds_left=5.0, validated=True)
+    plots.add(record)
+    plots.t0 -= 150  # two and a half minutes later
+    plots.add(record)
+    xs = plots.loss_plot.series["loss"][0]
+    assert plots.loss_plot.xlabel == "minutes"
+    assert xs[0] < 0.01 and xs[1] == pytest.approx(2.5, abs=0.01)
+
+
+def test_compare_dock_gets_the_held_out_band(make_napari_viewer, qtbot, tiny_session_model,
+                                             focus_stack):
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(focus_stack, name="stack")
+    w = finetune_dock(viewer, 1, stack, steps=3)
+    w.focus_spin.setValue(7)
+    before = snapshot(viewer)
+    w.start_button.click()
+    wait_idle(qtbot, w)
+    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert snapshot(viewer)[: len(before)] == before  # the user's layers are untouched
+    # the band the core held out: the last 20 % of X (96 px), in the stack's coordinates
+    axis, lo, hi = w._notes["val_region"]
+    width = round(0.2 * 96)
+    assert axis == "X" and lo >= 96 - width and hi <= 96 and hi - lo >= 8
+    layers = w.comparison
+    assert layers["input"].name == f"stack held-out band X {lo}-{hi}: input"
+    np.testing.assert_array_equal(layers["input"].data, focus_stack[:, :, lo:hi])
+    np.testing.assert_array_equal(layers["target"].data[3], focus_stack[7, :, lo:hi])
+    assert tuple(layers["input"].translate) == (0, 0, lo)
+    # the base result is the starting network on the band; the tuned one differs iff the run
+    # kept a later step
+    method = network_method(w.base_network.model, card=w.base_network.card,
+                            precision="float32")
+    whole = compute_normalization(focus_stack, "ZYX", method.normalization, *method.percentiles)
+    expected = deblur(focus_stack[:, :, lo:hi], method=method, axes="ZYX", device="cpu",
+                      normalization=whole)
+    np.testing.assert_allclose(layers["base"].data, expected, atol=1e-5)
+    assert layers["base"].data.shape == expected.shape == layers["tuned"].data.shape
+    same = np.allclose(layers["base"].data, layers["tuned"].data)
+    assert same == (not w.outcome.improved)
+    compare = dock(viewer, "Compare & QC")
+    assert compare.blurry_combo.value is layers["base"]
+    assert compare.deblurred_combo.value is layers["tuned"]
+    assert compare.truth_combo.value is layers["target"]
+    qtbot.waitUntil(lambda: compare.last_result is not None, timeout=TIMEOUT)
+    assert compare.message_label.text() == ""
+    assert "Compare & QC shows the held-out band" in w.status_label.text()
+
+
+def test_finetune_notes_give_the_held_out_band_in_image_coordinates(focus_stack, gran_file):
+    """The region the dock crops is the one split_band scores, back in image pixels."""
+    from napari_microdeblur.core import data
+    from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune
+
+    model, card = load_model(gran_file)
+    req = FinetuneRequest(mode="stack", layer_name="stack", axes="ZYX", model=model,
+                          base_label="tiny", base_card=card, stack=focus_stack, focus=7,
+                          patch=32, batch_size=2, steps=1, device="cpu")
+    job = iter_finetune(req)
+    notes_ = next(job)
+    job.close()
+    found = data.pairs_from_stack(focus_stack, focus_plane=7, axes="ZYX")
+    _, val = pairs.split_band(found, val_fraction=0.2, min_train=32, min_band=8)
+    axis, lo, hi = notes_.get("val_region")
+    assert axis == "X" and hi - lo == val[0].input.shape[-1]
+    assert lo == val[0].info["band"][1] + int(val[0].info.get("border", 0))
+    assert 96 - round(0.2 * 96) <= lo < hi <= 96
+
+
+def test_adapt_to_this_image(make_napari_viewer, qtbot, tiny_session_model, fluo_u8):
+    from napari.utils.notifications import notification_manager
+
+    start = len(notification_manager.records)
+    viewer = make_napari_viewer()
+    image = ndimage.gaussian_filter(fluo_u8.astype(np.float32), 1.5)
+    blurry = viewer.add_image(image, name="blurry")
+    y, x = np.mgrid[-6:7, -6:7]
+    psf = np.exp(-(y**2 + x**2) / (2 * 1.5**2)).astype(np.float32)
+    viewer.add_image(psf / psf.sum(), name="my psf")
+    before = snapshot(viewer)
+    w = finetune_dock(viewer, 2, blurry, steps=4)
+    assert w.minutes == 3.0  # the adaptation is time-boxed: 'no limit' became 3 minutes
+    # bad input: one line each, nothing starts
+    w.self_page.psf_edit.setText("")
+    assert w.start() is None
+    error = errors_since(start)[-1]
+    assert "needs the image's PSF" in error and "\n" not in error
+    w.self_page.psf_edit.setText("layer:no such layer")
+    assert w.start() is None
+    assert "no grayscale image layer 'no such layer'" in errors_since(start)[-1]
+    w.self_page.psf_edit.setText("layer:my psf")
+    w.minutes_spin.setValue(0)
+    assert w.start() is None
+    assert "set Minutes above 0" in errors_since(start)[-1]
+    w.minutes_spin.setValue(0.05)
+    w.patch_spin.setValue(16)
+    assert w.worker is None and snapshot(viewer) == before
+    w.start_button.click()
+    wait_idle(qtbot, w)
+    assert w.outcome.model is not None and w.outcome.file.is_file()
+    assert w.session_label == "tiny_gran fine-tuned on blurry"
+    assert "adapted self-supervised" in w.outcome.card.training_data
+    assert w.val_plot.title == "held-out data-consistency loss"
+    xs, _, _ = w.val_plot.series["held-out loss"]
+    assert len(xs) >= 1 and 0 < xs[-1] < 3 + 30  # seconds
+    start_loss = w.outcome.result.start_val_loss
+    assert w.val_plot.series["base model (start)"][1] == [start_loss, start_loss]
+    assert snapshot(viewer)[: len(before)] == before
+    assert set(w.comparison) == {"input", "base", "tuned"}  # no reference: no target
+    held = w._notes["held_out_columns"][0]
+    np.testing.assert_array_equal(w.comparison["input"].data, image[:, 128 - held:])
+    compare = dock(viewer, "Compare & QC")
+    assert compare.deblurred_combo.value is w.comparison["tuned"]
+    assert compare.truth_combo.value is None
