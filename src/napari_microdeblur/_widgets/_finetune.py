@@ -38,6 +38,7 @@ from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, held_out_region, iter_compare_job
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
+from ._finetune_regimes import RegimePanel
 from ._finetune_self import (
     SelfAdaptPage,
     SelfAdaptRequest,
@@ -97,6 +98,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.base_combo = self.base.combo
         self.card_label = self.base.card_view.summary_label
         layout.addWidget(self.base)
+        self.regimes = RegimePanel(napari_viewer)
+        layout.addWidget(self.regimes)
         layout.addWidget(self._training_controls())
         self._add_run_controls(layout)
         layout.addStretch(1)
@@ -227,8 +230,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         from ..core.self_adapt import DEFAULT_MINUTES
 
         self.pages.setCurrentIndex(self.mode_combo.currentIndex())
-        for check in (self.align_check, self.match_check):
-            check.setVisible(self.mode != "self")
+        for widget in (self.align_check, self.match_check, self.regimes):
+            widget.setVisible(self.mode != "self")
         if self.mode == "self" and self.minutes_spin.value() == 0:
             self.minutes_spin.setValue(DEFAULT_MINUTES)  # the adaptation is time-boxed
         self._guess_axes()
@@ -287,7 +290,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
                                     and self.outcome.model is not None)
         for w in (self.mode_combo, self.base_combo, self.steps_spin, self.minutes_spin,
                   self.patch_spin, self.batch_spin, self.lr_spin, self.val_spin,
-                  self.device_combo):
+                  self.device_combo, self.regimes):
             w.setEnabled(not running)
 
     # ------------------------------------------------------------------ running
@@ -312,8 +315,12 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             )
         return {"blurry": layer_data(b), "sharp": layer_data(s)}, b.name
 
-    def _base_model(self) -> tuple:
-        """(a copy of the base network to train, its card, its name)."""
+    def _base_model(self, channels: int = 1, scratch: bool = False) -> tuple:
+        """(a copy of the base network to train, its card, its name); with ``scratch``, a new
+        network when 'Start from' asks for one (no card)."""
+        new = self.regimes.new_network(channels) if scratch else None
+        if new is not None:
+            return new[0], None, new[1]
         name = self.base.name
         if name is None:
             raise ValueError(
@@ -330,7 +337,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
     def build_request(self):
         """Collect the settings into a FinetuneRequest, or a SelfAdaptRequest for "adapt to
         this image" (ValueError says what to change)."""
-        if self.base.name is None:
+        scratch = self.mode != "self" and self.regimes.from_scratch
+        if self.base.name is None and not scratch:
             self._base_model()  # raises: no base model
         axes = self.axes_edit.text().strip().upper()
         if self.mode == "self":
@@ -345,15 +353,17 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             return SelfAdaptRequest(layer.name, layer_data(layer), axes or None, psf, psf_text,
                                     model, name, card, config, checkpoint_dir())
         data, layer_name = self._training_data()
-        model, card, name = self._base_model()
+        sets = self.regimes.image_sets()
+        rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
+        model, card, name = self._base_model(3 if rgb else 1, scratch)
         return self._finetune.FinetuneRequest(
             mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),
             match_intensity=self.match_check.isChecked(), steps=int(self.steps_spin.value()),
             patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
-            minutes=self.minutes, device=self.device_row.device,
-            checkpoint_dir=checkpoint_dir(), **data,
+            minutes=self.minutes, regime=self.regimes.regime, device=self.device_row.device,
+            checkpoint_dir=checkpoint_dir(), **sets, **data,
         )
 
     def start(self):
@@ -451,8 +461,9 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             return
         self._draw_references(outcome.result)
         req = self.request
+        verb = "trained" if req.base_card is None else "fine-tuned"  # no card: a new network
         label = SESSION_MODELS.add(SessionModel(
-            f"{req.base_label} fine-tuned on {req.layer_name}", outcome.model, outcome.card,
+            f"{req.base_label} {verb} on {req.layer_name}", outcome.model, outcome.card,
             "fine-tuned", {"file": str(outcome.file)},
         ))
         self.session_label = label
@@ -568,5 +579,6 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
     def release_viewer(self) -> None:
         self.base.release()
         self.self_page.release()
+        self.regimes.release()
         for combo_ in (self.blurry_combo, self.sharp_combo, self.stack_combo):
             combo_.disconnect_viewer()

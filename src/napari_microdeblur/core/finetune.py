@@ -38,6 +38,7 @@ from .training.checkpoints import (
     checkpoint_path,
     load_training_checkpoint,
 )
+from .training.regimes.base import KEEP_LAST
 
 __all__ = [
     "DEFAULT_ANCHOR_WEIGHT",
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_PATIENCE",
     "FinetuneRequest",
     "FinetuneResult",
+    "ImageSet",
     "JitteredPairs",
     "PairField",
     "StackField",
@@ -81,13 +83,26 @@ class StackField:
 
 
 @dataclass
+class ImageSet:
+    """Images without partners that a regime uses besides the pairs (sgpn's unlabelled blurry
+    images, psf_cyclegan's unpaired blurry or sharp ones), all of the same axes."""
+
+    name: str
+    images: Sequence[Any]
+    axes: str | None = None
+
+
+@dataclass
 class FinetuneRequest:
     """Everything a fine-tuning run needs (the dock collects it on the GUI thread).
 
     ``fields`` lists several :class:`PairField` / :class:`StackField`; when empty, the one
     field of ``mode`` ("pair": ``blurry``/``sharp``; "stack": ``stack``/``focus``) named
     ``layer_name``. ``minutes`` bounds the run (``steps`` is then the upper bound);
-    ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``.
+    ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``. ``regime`` is a
+    training regime of ``core.training`` (``microdeblur train --regime``), with its image sets
+    without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
+    adversarial regimes keep their last checkpoint, not the best one.
     """
 
     mode: str  # "pair" | "stack"
@@ -114,6 +129,9 @@ class FinetuneRequest:
     intensity_jitter: float = DEFAULT_INTENSITY_JITTER
     anchor_weight: float = DEFAULT_ANCHOR_WEIGHT
     minutes: float | None = None
+    regime: str = "supervised"
+    unpaired: ImageSet | None = None
+    unpaired_sharp: ImageSet | None = None
     device: str = "auto"
     checkpoint_dir: str = ""
     resume: bool = False
@@ -234,6 +252,17 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
 
 
+def _image_sets(req: FinetuneRequest) -> dict:
+    """The regime's image sets as iter_fit's patch sources (``unpaired``, ``unpaired_sharp``)."""
+    sources = {}
+    for name in ("unpaired", "unpaired_sharp"):
+        given = getattr(req, name)
+        if given is not None:
+            sources[name] = data.UnpairedImages([np.asarray(a) for a in given.images],
+                                                axes=given.axes, description=given.name)
+    return sources
+
+
 def _band_region(val) -> tuple[str, int, int] | None:
     """The held-out band in the coordinates of the images as given (before alignment cropped
     the pairs): (axis 'Y' or 'X', start, stop); None when whole fields (or nothing) are held
@@ -257,7 +286,7 @@ def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
         device=req.device, checkpoint_dir=str(ckdir), card=card, seed=req.seed,
         val_every=val_every if validate else None, checkpoint_every=val_every,
         patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
-        time_limit=time_limit,
+        time_limit=time_limit, regime=req.regime,
     ))
 
 
@@ -270,7 +299,8 @@ def _prepare(req: FinetuneRequest):
     ckdir = _check_request(req)
     training.TrainingConfig.from_options(dict(  # bad numbers fail before the pair work
         steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
-        anchor_weight=req.anchor_weight))
+        anchor_weight=req.anchor_weight, regime=req.regime))
+    sources = _image_sets(req)
     built = [_field_pairs(f, req) for f in fields]
     per_field = [ps for ps, _ in built]
     focus = built[0][1] if len(built) == 1 else None
@@ -283,14 +313,19 @@ def _prepare(req: FinetuneRequest):
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
                           description=what)
     base = req.base_card
+    # no base card: a network trained here from random weights
+    verb = "fine-tuned" if base is not None else "trained"
+    start = (f"{req.base_label} ({getattr(base, 'training_data', '')}) {verb}"
+             if base is not None else f"{req.base_label} {verb}")
+    extra = "".join(f"; {name}: {s.description}" for name, s in sources.items())
     card = {
-        "training_data": f"{req.base_label} ({getattr(base, 'training_data', '')}) fine-tuned "
-                         f"on {what}; validation: {held}",
+        "training_data": f"{start} on {what}{extra}; validation: {held}",
         "license": getattr(base, "license", "unknown"),
-        "description": f"{req.base_label} fine-tuned for at most {req.steps} steps",
+        "description": f"{req.base_label} {verb} for at most {req.steps} steps"
+                       + ("" if req.regime == "supervised" else f", regime {req.regime}"),
     }
     config = _config(req, ckdir, card, validate=val is not None)
-    gen = training.iter_fit(req.model, config, train, val,
+    gen = training.iter_fit(req.model, config, train, val, **sources,
                             resume_from=ckdir if req.resume else None)
     notes = [] if val is not None else ["no validation: the last weights are kept"]
     info = {"pairs": sum(len(ps) for ps in per_field), "train": len(train_pairs),
@@ -322,35 +357,40 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
             yield record
     finally:
         gen.close()  # closed from outside (Ctrl-C in the caller): the best is written too
-    return _outcome(ckdir, stopped, result, diverged)
+    return _outcome(ckdir, stopped, result, diverged, req.regime)
 
 
-def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None) -> FinetuneResult:
+def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
+             regime: str = "supervised") -> FinetuneResult:
     best = ckdir / "best.safetensors"
     if not best.is_file():
         why = diverged or "stopped before the first checkpoint"
         return FinetuneResult(stopped=stopped, model=None, card=None, result=result,
                               diverged=diverged, summary=f"{why}; nothing to keep")
     model, card = load_model(best)
-    metrics = card.metrics or {}
-    improved = None
-    if "val_psnr" in metrics:
-        improved = int(metrics.get("step", 0)) > 0
-    if improved is None:
-        kept = "no validation: the last weights are kept"
-    elif improved:
-        kept = (f"kept step {metrics['step']}: validation PSNR {metrics['val_psnr']:.2f} dB")
-        start = _start_psnr(result)
-        if start is not None:
-            kept += f" (start {start:.2f} dB)"
-    else:
-        kept = (f"no step beat the starting weights on validation "
-                f"({metrics['val_psnr']:.2f} dB): the starting weights are returned")
+    improved, kept = _kept(card.metrics or {}, result, regime)
     how = {"early_stop": "stopped early (no better validation)",
            "time_limit": "time limit reached"}.get(getattr(result, "stopped", ""), "")
     summary = "; ".join(s for s in (diverged, "stopped" if stopped else how, kept) if s)
     return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best,
                           diverged=diverged, improved=improved, summary=summary)
+
+
+def _kept(metrics: dict, result, regime: str) -> tuple[bool | None, str]:
+    """(improved, what was kept) of the kept checkpoint's metrics."""
+    if "val_psnr" not in metrics:
+        return None, "no validation: the last weights are kept"
+    psnr, start = metrics["val_psnr"], _start_psnr(result)
+    from_start = "" if start is None else f" (start {start:.2f} dB)"
+    if training.get_regime(regime).checkpoint_criterion == KEEP_LAST:
+        # validation only reports here: the regime keeps its last weights whatever they score
+        return (None if start is None else psnr > start,
+                f"kept the last step ({regime} keeps the last checkpoint): validation PSNR "
+                f"{psnr:.2f} dB{from_start}")
+    if int(metrics.get("step", 0)) > 0:
+        return True, f"kept step {metrics['step']}: validation PSNR {psnr:.2f} dB{from_start}"
+    return False, (f"no step beat the starting weights on validation ({psnr:.2f} dB): the "
+                   "starting weights are returned")
 
 
 def _start_psnr(result) -> float | None:

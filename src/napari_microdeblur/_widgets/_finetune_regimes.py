@@ -1,0 +1,134 @@
+"""The Fine-tune dock's starting point and training regime: fine-tune the base model or train
+a new network from random weights (an architecture and one of its presets), in any regime of
+``core.training`` (the papers' regimes of `microdeblur train --regime`), with layer choosers
+for the image sets without partners that a regime uses (sgpn's unlabelled blurry images,
+psf_cyclegan's unpaired blurry and sharp images)."""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QWidget
+
+from ._controls import combo
+from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
+from ._panels import form_layout
+
+BASE = "the base model (fine-tune)"
+#: a regime's image set -> (row label, tooltip)
+SOURCE_ROWS = {
+    "unpaired": ("Unpaired blurry", (
+        "Blurry images without sharp partners (sgpn: unlabelled images, required; "
+        "psf_cyclegan: domain A, optional: without it its patches come from the pairs' inputs, "
+        "drawn independently of their targets).")),
+    "unpaired_sharp": ("Unpaired sharp", (
+        "psf_cyclegan: sharp images of other fields (domain B), optional: without it its "
+        "patches come from the pairs' targets, drawn independently of their inputs.")),
+}
+
+
+def _starting_points() -> list[tuple[str, object]]:
+    from ..core.registry import list_archs, list_presets
+
+    return [(BASE, None)] + [(f"new {arch}, {preset} config (random weights)",
+                              f"{arch}:{preset}")  # item data: a string Qt can find
+                             for arch in list_archs() for preset in list_presets(arch)]
+
+
+class RegimePanel(QWidget):
+    """Start from (the base model or a new network) and the regime with its extra image sets."""
+
+    def __init__(self, viewer, parent=None) -> None:
+        from napari.layers import Image
+
+        from ..core.training import get_regime, list_regimes
+
+        super().__init__(parent)
+        self.form = form_layout(self)
+        self.start_combo = combo(_starting_points(), (
+            "Fine-tune the base model, or train a new network from random weights: an "
+            "architecture with one of its configurations (paper: the paper's size; cpu_small "
+            "and tiny train in minutes on a CPU)."))
+        self.form.addRow("Start from", self.start_combo)
+        self.regime_combo = combo(list_regimes(), (
+            "Training regime (as microdeblur train --regime): supervised (content loss on the "
+            "pairs), gran_gan, sgpn and psf_cyclegan (the papers' adversarial regimes: they "
+            "keep their last weights, not the best by validation)."))
+        for i, name in enumerate(list_regimes()):
+            self.regime_combo.setItemData(i, get_regime(name).summary, Qt.ToolTipRole)
+        self.form.addRow("Regime", self.regime_combo)
+        self.source_combos = {}
+        for source, (text, tooltip) in SOURCE_ROWS.items():
+            self.source_combos[source] = LayerCombo(viewer, (Image,), none_label="(none)",
+                                                    tooltip=tooltip)
+            self.form.addRow(text, self.source_combos[source])
+        self.regime_combo.currentIndexChanged.connect(self._update)
+        self._update()
+
+    @property
+    def regime(self) -> str:
+        return self.regime_combo.currentData()
+
+    @property
+    def from_scratch(self) -> bool:
+        return self.start_combo.currentData() is not None
+
+    def set_regime(self, name: str) -> None:
+        index = self.regime_combo.findData(name)
+        if index < 0:
+            raise ValueError(f"regime {name!r} is not offered")
+        self.regime_combo.setCurrentIndex(index)
+
+    def set_start(self, arch: str | None, preset: str = "tiny") -> None:
+        """Start from the base model (``arch`` None) or a new ``arch`` with ``preset``."""
+        index = 0 if arch is None else self.start_combo.findData(f"{arch}:{preset}")
+        if index < 0:
+            raise ValueError(f"no starting point {arch!r} with preset {preset!r}")
+        self.start_combo.setCurrentIndex(index)
+
+    def _update(self, *_) -> None:
+        from ..core.training import get_regime
+
+        used = get_regime(self.regime).extra_sources
+        for source, widget in self.source_combos.items():
+            widget.setVisible(source in used)
+            self.form.labelForField(widget).setVisible(source in used)
+
+    def new_network(self, channels: int):
+        """(a new network with random weights, its label), or None to fine-tune the base."""
+        from ..core.registry import build_model, get_arch, preset_config
+
+        choice = self.start_combo.currentData()
+        if choice is None:
+            return None
+        arch, preset = choice.split(":")
+        config = {**preset_config(arch, preset), "in_channels": channels,
+                  "out_channels": channels}
+        if "spatial_dims" in get_arch(arch).config_cls.model_fields:
+            config["spatial_dims"] = 2  # the dock trains on planes, as fine-tuning does
+        return build_model(arch, config), f"new {arch} ({preset})"
+
+    def image_sets(self) -> dict:
+        """The request's ``unpaired`` / ``unpaired_sharp`` of the chosen layers (ValueError:
+        a set the regime needs is missing)."""
+        from ..core.finetune import ImageSet
+        from ..core.training import get_regime
+
+        regime = get_regime(self.regime)
+        sets = {}
+        for source in regime.extra_sources:
+            layer = self.source_combos[source].value
+            if layer is None:
+                if source in regime.required_sources:
+                    raise ValueError(
+                        f"the {self.regime} regime needs blurry images without partners: "
+                        f"choose a layer under '{SOURCE_ROWS[source][0]}' (it does not draw "
+                        "them from the training pairs)")
+                continue
+            check_image_layer(layer, SOURCE_ROWS[source][0].lower())
+            sets[source] = ImageSet(f"layer {layer.name!r}", [layer_data(layer)],
+                                    guess_layer_axes(layer) or None)
+        return sets
+
+    def release(self) -> None:
+        for widget in self.source_combos.values():
+            widget.disconnect_viewer()
