@@ -149,6 +149,20 @@ def test_compare_dock_gets_the_held_out_band(make_napari_viewer, qtbot, tiny_ses
     assert "Compare & QC shows the held-out band" in w.status_label.text()
 
 
+def test_stop_also_fills_the_comparison(make_napari_viewer, qtbot, tiny_session_model,
+                                       focus_stack):
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(focus_stack, name="stack")
+    w = finetune_dock(viewer, 1, stack, steps=100_000)
+    w.start_button.click()
+    qtbot.waitUntil(lambda: w._last_step >= 2, timeout=TIMEOUT)
+    w.stop_button.click()
+    wait_idle(qtbot, w)
+    assert w.outcome.stopped and "stopped after" in w.status_label.text()
+    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert w.comparison["tuned"].name.endswith("[tiny_gran fine-tuned on stack]")
+
+
 def test_finetune_notes_give_the_held_out_band_in_image_coordinates(focus_stack, gran_file):
     """The region the dock crops is the one split_band scores, back in image pixels."""
     from napari_microdeblur.core import data

@@ -86,6 +86,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.base_network = None  # the base model as it started (for the comparison)
         self.comparison: dict = {}  # the layers the last comparison added, by role
         self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
+        self._sources: tuple = (None, None, "")  # (layer, sharp layer, axes) of the run
         self._last_step = 0
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -177,7 +178,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.batch_spin = spin(1, 512, 8, "Patches per step.")
         self.lr_spin = double_spin(0.000001, 1.0, 0.0001, "Peak learning rate (Adam, warm-up "
                                    "then cosine decay).", decimals=6, step=0.00005)
-        self.val_spin = double_spin(0.0, 0.9, 0.2, (
+        # at most half: one field holds out a band, and a larger share is refused by the core
+        self.val_spin = double_spin(0.0, 0.5, 0.2, (
             "Share held out for validation: a band of every plane (the last share of its "
             "longer axis, 16 px apart from what trains; adapting without a reference: the last "
             "columns), never seen by a training patch. The starting weights are kept unless "

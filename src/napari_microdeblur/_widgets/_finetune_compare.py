@@ -48,7 +48,7 @@ def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None =
     key = [slice(None)] * len(axes)
     offset = [0] * (len(axes) - ("S" in axes))
     if region is None:
-        text = "the whole layer (no band was held out)"
+        text = "whole layer (nothing held out)"
     else:
         axis, start, stop = region
         where = axes.index(axis)

@@ -38,7 +38,7 @@ class TrainingPreviewMixin:
         check_image_layer(layer)
         train = self.request
         axes = train.axes or guess_layer_axes(layer)
-        keep = getattr(train.base_card, "in_channels", 1) > 1
+        keep = getattr(train.model, "in_channels", 1) > 1
         key, offset = scope_selection(self.viewer, layer, axes, "current slice", keep)
         label_ = f"{train.base_label} fine-tuning, step {self._last_step}"
         network = SessionModel(label_, copy.deepcopy(train.model).eval(), train.base_card,
