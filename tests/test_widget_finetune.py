@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
+from test_beads import bead_image
 from test_widgets import CARD, TIMEOUT, dock, snapshot, tiny_gran, wait_idle
 
 from napari_microdeblur.core import pairs
@@ -190,12 +191,15 @@ def test_adapt_to_this_image(make_napari_viewer, qtbot, tiny_session_model, fluo
     viewer = make_napari_viewer()
     image = ndimage.gaussian_filter(fluo_u8.astype(np.float32), 1.5)
     blurry = viewer.add_image(image, name="blurry")
-    y, x = np.mgrid[-6:7, -6:7]
-    psf = np.exp(-(y**2 + x**2) / (2 * 1.5**2)).astype(np.float32)
-    viewer.add_image(psf / psf.sum(), name="my psf")
-    before = snapshot(viewer)
+    beads = viewer.add_image(bead_image((192, 192), (1.5, 1.5))[0], name="beads")
     w = finetune_dock(viewer, 2, blurry, steps=4)
     assert w.minutes == 3.0  # the adaptation is time-boxed: 'no limit' became 3 minutes
+    # the PSF from beads, measured as in the Deblur dock, becomes the page's PSF
+    w.self_page.psf_from_beads(beads)
+    qtbot.waitUntil(lambda: not w._workers and "PSF from beads" in viewer.layers,
+                    timeout=TIMEOUT)
+    assert w.self_page.psf_edit.text() == "layer:PSF from beads"
+    before = snapshot(viewer)
     # bad input: one line each, nothing starts
     w.self_page.psf_edit.setText("")
     assert w.start() is None
@@ -204,7 +208,7 @@ def test_adapt_to_this_image(make_napari_viewer, qtbot, tiny_session_model, fluo
     w.self_page.psf_edit.setText("layer:no such layer")
     assert w.start() is None
     assert "no grayscale image layer 'no such layer'" in errors_since(start)[-1]
-    w.self_page.psf_edit.setText("layer:my psf")
+    w.self_page.psf_edit.setText("layer:PSF from beads")
     w.minutes_spin.setValue(0)
     assert w.start() is None
     assert "set Minutes above 0" in errors_since(start)[-1]

@@ -11,27 +11,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 
 from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, start_deblur
 from ._layer_data import source_placement
-from ._layers import guess_layer_axes, is_image_layer, layer_data, scope_selection
+from ._layers import layer_data, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfPreview
-from ._psf_sources import LAYER_PREFIX, psf_of_text
+from ._psf_sources import (
+    BEADS_TOOLTIP,
+    choose_bead_layer,
+    measure_psf_from_beads,
+    psf_of_text,
+)
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF the PSF-aware "
                   "network; bundled weights, weights loaded or fine-tuned in this session, or "
                   "a classical deconvolution (Richardson-Lucy, Wiener) that needs a PSF.")
-BEADS_TOOLTIP = ("Measure the PSF from an image of isolated fluorescent beads (a layer or a "
-                 "file; YX or ZYX, one channel, same objective and pixel size as the images "
-                 "to deblur). It is added as a layer and becomes the PSF here.")
-FROM_FILE = "a file..."
 LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch .pt/.pth state "
                 "dict (you will be asked for its architecture), or a BioImage Model Zoo .zip "
                 "exported by napari-microdeblur. It becomes a method for this session.")
@@ -191,58 +191,28 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.psf_preview.show_source(source)
 
     def _choose_beads(self) -> None:
-        layers = [la for la in self.viewer.layers if is_image_layer(la) and not la.rgb]
-        choice, ok = QInputDialog.getItem(
-            self, "PSF from beads", "Image of isolated beads (YX or ZYX, one channel):",
-            [la.name for la in layers] + [FROM_FILE], 0, False)
-        if not ok:
-            return
-        if choice != FROM_FILE:
-            self.psf_from_beads(next(la for la in layers if la.name == choice))
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Bead image", "",
-                                              "Images (*.tif *.tiff *.png);;All files (*)")
-        if path:
-            opened = [la for la in self.viewer.open(path) if is_image_layer(la)]
-            if opened:
-                self.psf_from_beads(opened[0])
+        layer = choose_bead_layer(self, self.viewer)
+        if layer is not None:
+            self.psf_from_beads(layer)
 
     def psf_from_beads(self, layer):
         """Measure a PSF from the bead image ``layer`` in a worker (``core.beads``); on success
         it is added as the layer "PSF from <layer>" and becomes this dock's PSF. The bead
         layer is only read."""
-        from ..core.beads import psf_from_beads
-
-        if not is_image_layer(layer) or layer.rgb:
-            notify_error(f"layer {layer.name!r} is not a grayscale image layer; choose the bead "
-                         "image (YX or ZYX, one channel)")
-            return None
-        data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
-
-        def measure():
-            return psf_from_beads(np.asarray(data), axes=axes)
-
-        def measured(value):
-            if self.closed:
-                return
-            psf, report = value
-            added = self.viewer.add_image(
-                psf, name=f"PSF from {name}", colormap="magma",
-                metadata={"microdeblur": {"psf_from_beads": name, "report": report.summary()}})
+        def measured(psf_text: str, summary: str) -> None:
             if self.method.name == AUTO:
                 self.use_psf_check.setChecked(True)
-            self.psf_edit.setText(f"{LAYER_PREFIX}{added.name}")
-            self.status_label.setText(f"{added.name!r}: {report.summary()}")
-            notify_info(f"{added.name!r}: {report.summary()}")
+            self.psf_edit.setText(psf_text)
+            self.status_label.setText(summary)
+            notify_info(summary)
 
-        def failed(error):
-            if self.closed:
-                return
-            self.status_label.setText(f"PSF from beads failed: {describe_error(error)}")
-            notify_error(f"PSF from {name!r}: {describe_error(error)}")
+        def failed(message: str) -> None:
+            self.status_label.setText(message)
+            notify_error(message)
 
-        self.status_label.setText(f"measuring the PSF from the beads in {name!r}...")
-        return start_worker(self, measure, returned=measured, errored=failed)
+        self.status_label.setText(f"measuring the PSF from the beads in {layer.name!r}...")
+        return measure_psf_from_beads(self, self.viewer, layer, measured=measured,
+                                      failed=failed)
 
     # ------------------------------------------------------------------ running
 

@@ -150,7 +150,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(pair_page)
         self.pages.addWidget(stack_page)
-        self.self_page = SelfAdaptPage(viewer)
+        self.self_page = SelfAdaptPage(viewer, self)
         self.pages.addWidget(self.self_page)
         form.addRow(self.pages)
         self.axes_edit = QLineEdit()

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QWidget
 
+from ._controls import button
+from ._feedback import notify_error, notify_info
 from ._layers import LayerCombo, check_image_layer
-from ._panels import ClassicalOptions, form_layout
-from ._psf_sources import psf_of_text
+from ._panels import ClassicalOptions, form_layout, row
+from ._psf_sources import BEADS_TOOLTIP, choose_bead_layer, measure_psf_from_beads, psf_of_text
 
 NO_PSF = ("Adapt to this image needs the image's PSF: type a model (gaussian:1.6, "
           "widefield:na=1.4,wavelength=0.52,pixel=0.065), choose a PSF file, or give "
@@ -51,13 +53,14 @@ class SelfAdaptRequest:
 
 
 class SelfAdaptPage(QWidget):
-    """The blurry layer to adapt to and its PSF."""
+    """The blurry layer to adapt to and its PSF; ``owner`` (the dock) runs the bead
+    measurement's worker."""
 
-    def __init__(self, viewer, parent=None) -> None:
+    def __init__(self, viewer, owner, parent=None) -> None:
         from napari.layers import Image
 
         super().__init__(parent)
-        self.viewer = viewer
+        self.viewer, self.owner = viewer, owner
         form = form_layout(self)
         self.layer_combo = LayerCombo(viewer, (Image,), tooltip=(
             "The blurry image to adapt the network to (no sharp reference needed): every plane "
@@ -68,7 +71,25 @@ class SelfAdaptPage(QWidget):
         self.psf_box.setToolTip("The PSF that blurred this image; the adaptation re-blurs the "
                                 "network's output with it and compares with the image.")
         self.psf_edit = self.psf_box.psf_edit
+        self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
+        self.psf_box.form.insertRow(2, "", row(self.beads_button))
         form.addRow(self.psf_box)
+        self.beads_button.clicked.connect(self._choose_beads)
+
+    def _choose_beads(self) -> None:
+        layer = choose_bead_layer(self, self.viewer)
+        if layer is not None:
+            self.psf_from_beads(layer)
+
+    def psf_from_beads(self, layer):
+        """Measure the PSF from a bead image layer (as the Deblur dock does); it is added as
+        a layer and becomes this page's PSF. Returns the worker."""
+        def measured(psf_text: str, summary: str) -> None:
+            self.psf_edit.setText(psf_text)
+            notify_info(summary)
+
+        return measure_psf_from_beads(self.owner, self.viewer, layer, measured=measured,
+                                      failed=notify_error)
 
     def psf(self) -> tuple[Any, str]:
         """(the PSF as the core takes it, its text); ValueError when none is given."""

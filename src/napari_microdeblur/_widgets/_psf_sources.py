@@ -1,13 +1,16 @@
 """Where a dock's PSF comes from: the text of a PSF box (a model such as ``gaussian:1.6`` or
-``widefield:...``, a TIFF path, or ``layer:NAME`` for an image layer of the viewer, e.g. the one
-"PSF from beads..." adds), turned into what the core takes. The Deblur dock and the Fine-tune
-dock's "Adapt to this image" read their PSF through it, so both accept the same sources."""
+``widefield:...``, a TIFF path, or ``layer:NAME`` for an image layer of the viewer), turned into
+what the core takes, and "PSF from beads...", which measures a PSF from a bead image in a
+worker and adds it as such a layer. The Deblur dock and the Fine-tune dock's "Adapt to this
+image" take their PSF through this module, so both offer the same sources."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._layers import is_image_layer, layer_data
+from ._feedback import describe_error
+from ._layers import guess_layer_axes, is_image_layer, layer_data
+from ._workers import start_worker
 
 LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
 
@@ -23,3 +26,63 @@ def psf_of_text(viewer, text: str):
         raise ValueError(f"psf {text!r}: the viewer has no grayscale image layer {name!r}; "
                          "choose a layer that holds a PSF, a PSF file or a model")
     return np.asarray(layer_data(layer))
+
+
+# ----------------------------------------------------------------------------- PSF from beads
+
+FROM_FILE = "a file..."
+BEADS_TOOLTIP = ("Measure the PSF from an image of isolated fluorescent beads (a layer or a "
+                 "file; YX or ZYX, one channel, same objective and pixel size as the images "
+                 "to deblur). It is added as a layer and becomes the PSF here.")
+
+
+def choose_bead_layer(parent, viewer):
+    """Ask for the bead image: a grayscale layer, or a file opened as a layer; None if the
+    user cancels."""
+    from qtpy.QtWidgets import QFileDialog, QInputDialog
+
+    layers = [la for la in viewer.layers if is_image_layer(la) and not la.rgb]
+    choice, ok = QInputDialog.getItem(
+        parent, "PSF from beads", "Image of isolated beads (YX or ZYX, one channel):",
+        [la.name for la in layers] + [FROM_FILE], 0, False)
+    if not ok:
+        return None
+    if choice != FROM_FILE:
+        return next(la for la in layers if la.name == choice)
+    path, _ = QFileDialog.getOpenFileName(parent, "Bead image", "",
+                                          "Images (*.tif *.tiff *.png);;All files (*)")
+    opened = [la for la in viewer.open(path) if is_image_layer(la)] if path else []
+    return opened[0] if opened else None
+
+
+def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
+    """Measure a PSF from the bead image ``layer`` in a worker of ``owner`` (``core.beads``).
+    On success it is added as the layer "PSF from <layer>" and ``measured(psf_text,
+    summary)`` gets its source ('layer:NAME') and the report's line; otherwise ``failed``
+    gets one line. The bead layer is only read. Returns the worker (None: not a grayscale
+    image layer)."""
+    from ..core.beads import psf_from_beads
+
+    if not is_image_layer(layer) or layer.rgb:
+        failed(f"layer {layer.name!r} is not a grayscale image layer; choose the bead image "
+               "(YX or ZYX, one channel)")
+        return None
+    data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
+
+    def measure():
+        return psf_from_beads(np.asarray(data), axes=axes)
+
+    def done(value):
+        if owner.closed:
+            return
+        psf, report = value
+        added = viewer.add_image(
+            psf, name=f"PSF from {name}", colormap="magma",
+            metadata={"microdeblur": {"psf_from_beads": name, "report": report.summary()}})
+        measured(f"{LAYER_PREFIX}{added.name}", f"{added.name!r}: {report.summary()}")
+
+    def error(exc):
+        if not owner.closed:
+            failed(f"PSF from {name!r}: {describe_error(exc)}")
+
+    return start_worker(owner, measure, returned=done, errored=error)
