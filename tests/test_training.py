@@ -99,7 +99,7 @@ def test_each_regime_runs_and_its_losses_are_finite(regime, arch, loss, train_a,
         assert training.SKIPPED_PERCEPTUAL in records[0].message
         assert training.SKIPPED_PERCEPTUAL in result.notes
     if regime == "psf_cyclegan":
-        assert records[-1].losses["psf"] == pytest.approx(1.0, abs=1e-5)  # a valid PSF
+        assert records[-1].losses["psf"] > 1.0  # sparsity: 1 for a single pixel, more if spread
     assert result.best_metrics["step"] in (0, 1, 2, 3)
     assert result.baseline["val_psnr"] > 0
 
@@ -153,12 +153,12 @@ def test_each_adversarial_term_reaches_the_network(regime, arch, term, train_a, 
 
 
 def test_psf_cyclegan_closes_the_cycle_and_learns_a_valid_psf(train_a):
-    """Over 30 steps the cycle loss and the discriminators' loss fall, and the PSF layer
+    """Over 60 steps the cycle loss and the discriminators' loss fall, and the PSF layer
     moves while staying a PSF (non-negative, sum 1)."""
     model = tiny("psf_cyclegan")
     kernel0 = model.psf.kernel().detach().clone()
-    records, _ = run(model, train_a, None, regime="psf_cyclegan", steps=30, warmup=0,
-                     discriminator=SMALL_D["psf_cyclegan"])
+    records, _ = run(model, train_a, None, regime="psf_cyclegan", steps=60, warmup=0,
+                     psf_warmup=0, discriminator=SMALL_D["psf_cyclegan"])
     for term in ("cycle", "discriminator"):
         series = [r.losses[term] for r in records]
         assert np.mean(series[-5:]) < 0.85 * np.mean(series[:5]), term

@@ -179,11 +179,10 @@ def training_options(args, model, read_config) -> dict:
 
 
 def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
-    """The regime's image sets without partners as patch sources (iter_fit's keywords), and
-    the axes of their images by option."""
-    from .core import data
-
-    sources, axes_by_option = {}, {}
+    """The regime's image sets without partners, read and checked (name -> (arrays, axes,
+    description); :func:`unpaired_sources` makes patch sources of them once the model's
+    dimensionality is known), and the axes of their images by option."""
+    sets, axes_by_option = {}, {}
     for name, option in SOURCE_OPTIONS.get(args.regime, {}).items():
         spec = getattr(args, _dest(option))
         images = read_images(spec, args.axes)
@@ -193,10 +192,24 @@ def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
         kinds = sorted({axes for _, _, axes in images})
         if len(kinds) > 1:
             raise UserError(f"{option} mixes images of axes {kinds}; give one kind")
-        sources[name] = data.UnpairedImages([a for _, a, _ in images], axes=kinds[0],
-                                            description=f"{option} {spec}")
+        sets[name] = ([a for _, a, _ in images], kinds[0], f"{option} {spec}")
         axes_by_option[option] = kinds
-    return sources, axes_by_option
+    return sets, axes_by_option
+
+
+def unpaired_sources(sets: dict, spatial_dims: int) -> dict:
+    """Patch sources of :func:`read_unpaired`'s sets: z-stacks whole for a 3D model, else
+    plane by plane."""
+    from .core import data
+    from .core.data_volumes import UnpairedVolumes
+
+    sources = {}
+    for name, (arrays, axes, description) in sets.items():
+        if spatial_dims == 3:
+            sources[name] = UnpairedVolumes(arrays, axes=axes, description=description)
+        else:
+            sources[name] = data.UnpairedImages(arrays, axes=axes, description=description)
+    return sources
 
 
 def export_learned_psf(model, folder: str, path: str) -> None:

@@ -194,10 +194,12 @@ def cmd_train(args) -> int:
     start = _start_weights(args)  # (model, card) of --weights, or None
     config = dict(start[1].config) if start else _read_config(args.config)
     sharp, blurry, rgb = _read_training_images(args)
-    extra, extra_axes = cli_regimes.read_unpaired(args, _read_images, _one_kind, rgb)
+    unpaired, extra_axes = cli_regimes.read_unpaired(args, _read_images, _one_kind, rgb)
+    sharp_axes = {} if (args.regime == "psf_cyclegan" and not args.sharp) else {
+        "--sharp": [a for _, _, a in sharp]}
     cli_regimes.choose_spatial_dims(args, config, {
-        "--sharp": [a for _, _, a in sharp], "--blurry": [a for _, _, a in blurry or []],
-        **extra_axes})
+        **sharp_axes, "--blurry": [a for _, _, a in blurry or []], **extra_axes})
+    extra = cli_regimes.unpaired_sources(unpaired, config.get("spatial_dims", 2))
     config.setdefault("in_channels", 3 if rgb else 1)
     config.setdefault("out_channels", config["in_channels"])
     if start and config["in_channels"] != (3 if rgb else 1):
@@ -209,7 +211,10 @@ def cmd_train(args) -> int:
                    device=args.device, seed=args.seed,
                    **cli_regimes.training_options(args, model, _read_config))
     training.TrainingConfig.from_options(options)  # bad options fail before the data work
-    train, val, degradation = _training_pairs(args, sharp, blurry)
+    if config.get("spatial_dims", 2) == 3:  # psf_cyclegan on z-stacks: no validation
+        train, val, degradation = extra["unpaired_sharp"], None, "unknown (unpaired z-stacks)"
+    else:
+        train, val, degradation = _training_pairs(args, sharp, blurry)
     described = "; ".join([train.description, *(s.description for s in extra.values())])
     card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
             + (f", starting from {args.weights}" if start else ""),

@@ -9,9 +9,11 @@ consistent CNN with explicit PSF layer", MLMIR workshop at MICCAI 2019, LNCS 119
   first level doubling per level, max pooling, transposed-convolution upsampling, skip
   concatenation and a 1x1 output convolution (Fig. 2).
 * ``G_BA`` (sharp -> blurry): :class:`PSFLayer`, a single learnable 2D or 3D convolution
-  kernel (paper: size 20), kept non-negative and summing to 1 by a softmax over its entries,
-  so it is a valid PSF at every step. :func:`export_psf` writes it as a float32 TIFF that
-  ``core.psf`` / Richardson-Lucy can read.
+  kernel (paper: size 20; default here 21, odd, so the blur has a centre pixel and does not
+  shift the image by half a pixel), stored as amplitudes ``w`` with kernel ``w^2 / sum(w^2)``:
+  non-negative and summing to 1 at every step. (A softmax over logits, tried first, barely
+  moves at the paper's learning rate and makes the paper's L1 penalty a constant.)
+  :func:`export_psf` writes it as a float32 TIFF that ``core.psf`` / Richardson-Lucy can read.
 * Discriminators: :class:`MultiScalePatchDiscriminator` holds three independent
   :class:`PatchDiscriminator` (4 x (conv 3x3(x3) stride 2 - instance norm - ReLU), the last
   conv giving one channel, Fig. 3) on the full patch and on random half and quarter crops
@@ -64,10 +66,12 @@ class PSFCycleGANConfig(BaseModel):
     )
     depth: int = Field(4, ge=1, description="U-Net resolution levels (poolings = depth - 1).")
     psf_size: int = Field(
-        20, ge=1, description="Edge length of the learnable PSF kernel (paper: 20)."
+        21, ge=1, description="Edge length of the learnable PSF kernel (paper: 20; odd keeps a "
+        "centre pixel)."
     )
     psf_init_sigma: float = Field(
-        2.0, gt=0, description="Standard deviation (pixels) of the Gaussian the PSF starts from."
+        3.0, gt=0, description="Standard deviation (pixels) of the Gaussian the PSF starts from "
+        "(start wider than the expected PSF)."
     )
     residual: bool = Field(
         False,
@@ -92,34 +96,60 @@ def _inorm(dims: int, ch: int) -> nn.Module:
 
 
 class PSFLayer(nn.Module):
-    """A single learnable blur kernel, non-negative and normalised to sum 1 (softmax of logits).
+    """A single learnable blur kernel ``w^2 / sum(w^2)``: non-negative and summing to 1.
 
     Applies the same kernel to every channel ("same" output size, replicate padding; even
-    sizes pad one more pixel after than before).
+    sizes pad one more pixel after than before). Besides the kernel it offers the priors the
+    training regime puts on it: :meth:`sparsity`, :meth:`roughness` and :meth:`off_centre`.
     """
 
-    def __init__(self, spatial_dims: int = 3, size: int = 20, init_sigma: float = 2.0):
+    def __init__(self, spatial_dims: int = 3, size: int = 21, init_sigma: float = 3.0):
         super().__init__()
         self.spatial_dims = spatial_dims
         self.size = size
-        coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-        grids = torch.meshgrid(*([coords] * spatial_dims), indexing="ij")
-        r2 = sum(g**2 for g in grids)
-        self.logits = nn.Parameter(-r2 / (2 * init_sigma**2))
+        r2 = sum(g**2 for g in self._grids())
+        # sqrt of the Gaussian: the kernel starts as the Gaussian itself
+        self.amplitude = nn.Parameter(torch.exp(-r2 / (4 * init_sigma**2)))
+
+    def _grids(self) -> list[torch.Tensor]:
+        coords = torch.arange(self.size, dtype=torch.float32) - (self.size - 1) / 2
+        return list(torch.meshgrid(*([coords] * self.spatial_dims), indexing="ij"))
 
     def kernel(self) -> torch.Tensor:
         """The PSF: non-negative, sums to 1, shape (size,) * spatial_dims."""
-        return torch.softmax(self.logits.flatten(), 0).view_as(self.logits)
+        power = self.amplitude**2
+        return power / power.sum().clamp_min(1e-12)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def sparsity(self) -> torch.Tensor:
+        """The paper's L1 sparsity made scale-free: ``sum(sqrt(k)) = ||w||_1 / ||w||_2``
+        (Krishnan et al. 2011). A plain L1 of a kernel that sums to 1 is constant; this one is
+        1 for a single pixel and grows as the mass spreads (a halo costs more than a core)."""
+        w = self.amplitude.abs()
+        return w.sum() / w.pow(2).sum().sqrt().clamp_min(1e-12)
+
+    def roughness(self) -> torch.Tensor:
+        """Squared finite differences of the kernel relative to its squared norm (about
+        1 / sigma^2 for a Gaussian): large for a spike or a ragged kernel."""
         k = self.kernel()
+        diffs = sum(torch.diff(k, dim=d).pow(2).sum() for d in range(self.spatial_dims))
+        return diffs / k.pow(2).sum().clamp_min(1e-12)
+
+    def off_centre(self) -> torch.Tensor:
+        """Squared distance (pixels^2) of the kernel's centroid from the kernel's centre: a
+        shifted PSF explains unpaired data as well as a centred one, so it is pinned here."""
+        k = self.kernel()
+        return sum((k * g.to(k)).sum() ** 2 for g in self._grids())
+
+    def forward(self, x: torch.Tensor, fixed: bool = False) -> torch.Tensor:
+        """Blur ``x``; ``fixed``: no gradient reaches the kernel (x still gets one)."""
+        k = self.kernel().detach() if fixed else self.kernel()
         c = x.shape[1]
         lo = (self.size - 1) // 2
         hi = self.size - 1 - lo
         x = F.pad(x, [lo, hi] * self.spatial_dims, mode="replicate")
         weight = k.flip(list(range(self.spatial_dims))).expand(c, 1, *k.shape)  # true convolution
         conv = F.conv2d if self.spatial_dims == 2 else F.conv3d
-        return conv(x, weight, groups=c)
+        return conv(x, weight.to(x.dtype), groups=c)
 
 
 class UNetGenerator(nn.Module):
@@ -195,9 +225,9 @@ class PSFCycleGAN(nn.Module):
         y = self.generator(x)
         return y + x if self.config.residual else y
 
-    def blur(self, y: torch.Tensor) -> torch.Tensor:
-        """G_BA: blur a sharp image with the learned PSF."""
-        return self.psf(y)
+    def blur(self, y: torch.Tensor, fixed_psf: bool = False) -> torch.Tensor:
+        """G_BA: blur a sharp image with the learned PSF (``fixed_psf``: as a constant)."""
+        return self.psf(y, fixed=fixed_psf)
 
 
 # --------------------------------------------------------------------------- discriminators

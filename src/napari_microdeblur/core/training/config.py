@@ -72,6 +72,10 @@ class TrainingConfig(BaseModel):
     patch: int = Field(64, description="Side of the square training patches (pixels).")
     lr: float = Field(1e-4, description="Peak learning rate of the network.")
     d_lr: float | None = Field(None, description="Discriminator learning rate (default lr).")
+    psf_lr: float | None = Field(
+        None, description="psf_cyclegan: learning rate of the PSF layer (default 0.01).")
+    psf_warmup: int | None = Field(
+        None, description="psf_cyclegan: first steps fit only the PSF (default 30 % of steps).")
     warmup: int | None = Field(None, description="Linear warm-up steps (default 5 %, <= 500).")
     schedule: str = Field("cosine", description="After warm-up: cosine or constant.")
     min_lr_ratio: float = Field(0.05, description="Cosine decay ends at this share of lr.")
@@ -155,10 +159,10 @@ class TrainingConfig(BaseModel):
     def _patch(cls, v):
         return _integer(v, "patch", 8)
 
-    @field_validator("warmup", "val_every", "val_size", "patience", mode="before")
+    @field_validator("warmup", "psf_warmup", "val_every", "val_size", "patience", mode="before")
     @classmethod
     def _optional_int(cls, v, info):
-        minimum = 0 if info.field_name == "warmup" else 1
+        minimum = 0 if info.field_name in ("warmup", "psf_warmup") else 1
         return None if v is None else _integer(v, info.field_name, minimum)
 
     @field_validator("lr", mode="before")
@@ -166,7 +170,7 @@ class TrainingConfig(BaseModel):
     def _lr(cls, v):
         return _number(v, "lr")
 
-    @field_validator("d_lr", "grad_clip", "time_limit", mode="before")
+    @field_validator("d_lr", "psf_lr", "grad_clip", "time_limit", mode="before")
     @classmethod
     def _optional_positive(cls, v, info):
         return None if v is None else _number(v, info.field_name)
@@ -220,6 +224,9 @@ class TrainingConfig(BaseModel):
             raise ValueError(f"perceptual_weight: the {self.regime} regime has no perceptual loss")
         if self.discriminator is not None and not regime.adversarial:
             raise ValueError(f"discriminator= is for the adversarial regimes, not {self.regime!r}")
+        for name in ("psf_lr", "psf_warmup"):
+            if getattr(self, name) is not None and not regime.learns_psf:
+                raise ValueError(f"{name} is for the psf_cyclegan regime, not {self.regime!r}")
         if self.checkpoint_every and self.checkpoint_dir is None:
             raise ValueError("checkpoint_every needs checkpoint_dir")
         return self
@@ -237,6 +244,12 @@ class TrainingConfig(BaseModel):
 
     def discriminator_lr(self) -> float:
         return self.lr if self.d_lr is None else self.d_lr
+
+    def psf_learning_rate(self) -> float:
+        return 0.01 if self.psf_lr is None else self.psf_lr
+
+    def psf_warmup_steps(self) -> int:
+        return int(0.3 * self.steps) if self.psf_warmup is None else self.psf_warmup
 
     def weights(self) -> dict[str, float]:
         """The regime's loss weights with this config's overrides (before the VGG check)."""

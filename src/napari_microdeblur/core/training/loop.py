@@ -61,9 +61,10 @@ class Trainer:
         self.rng = np.random.default_rng(c.seed)
         self.generator = torch.Generator().manual_seed(c.seed)
         # Adam as in GRAN and PSF-CycleGAN (betas 0.9, 0.999; eps 1e-8)
-        self.optimizers = {
-            "G": torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=(0.9, 0.999), eps=1e-8)
-        }
+        groups = self.regime.parameter_groups(self.model)
+        for g in groups:
+            g["peak_lr"] = g["lr"]
+        self.optimizers = {"G": torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)}
         if self.discriminator is not None:
             self.optimizers["D"] = torch.optim.Adam(
                 self.discriminator.parameters(), lr=c.discriminator_lr(),
@@ -132,12 +133,14 @@ class Trainer:
         x, y = self.setup.train.sample(self.rng, self.config.batch_size, self.config.patch)
         return self.tensor(x), self.tensor(y)
 
-    def sample_source(self, name: str, kind: str) -> torch.Tensor:
+    def sample_source(self, name: str, kind: str, margin: int = 0) -> torch.Tensor:
         """Patches of the extra image set ``name`` (inputs or targets of the training pairs
-        when none was given); ``kind`` is "input" or "target"."""
+        when none was given); ``kind`` is "input" or "target"; ``margin``: pixels more on
+        every side (the regime's ``patch_margin``, checked before training)."""
         source = self.setup.sources.get(name) or self.setup.train
         sample = source.sample_inputs if kind == "input" else source.sample_targets
-        return self.tensor(sample(self.rng, self.config.batch_size, self.config.patch))
+        patch = self.config.patch + 2 * margin
+        return self.tensor(sample(self.rng, self.config.batch_size, patch))
 
     # -- the run ------------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ class Trainer:
         c = self.config
         f = lr_factor(self.step, c.steps, c.warmup_steps(), c.min_lr_ratio, c.schedule)
         for g in self.optimizers["G"].param_groups:
-            g["lr"] = c.lr * f
+            g["lr"] = g.get("peak_lr", c.lr) * f
         if "D" in self.optimizers:
             for g in self.optimizers["D"].param_groups:
                 g["lr"] = c.discriminator_lr() * f

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .. import data as data_mod
+from ..data_volumes import UnpairedVolumes
 from ..method import resolve_device
 from .checkpoints import checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig
@@ -58,13 +59,15 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return amp
 
 
-def _check_model(model, config: TrainingConfig) -> int:
+def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
     """The model's size divisor, after checking that the model can be trained."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model is a {type(model).__name__}; accepted: a torch.nn.Module")
-    if int(getattr(model, "spatial_dims", 2)) != 2:
+    if spatial_dims(model) != 2 and not regime.trains_volumes:
+        volume_regimes = [r for r in list_regimes() if get_regime(r).trains_volumes]
         raise ValueError(
-            "model works on volumes (spatial_dims=3); training covers 2D models (YX planes)"
+            f"model works on volumes (spatial_dims=3); the {regime.name} regime trains 2D "
+            f"models (YX planes); 3D training: regime {' or '.join(volume_regimes)}"
         )
     divisor = int(getattr(model, "size_divisor", 1))
     patch = config.patch
@@ -76,8 +79,25 @@ def _check_model(model, config: TrainingConfig) -> int:
     return divisor
 
 
+def spatial_dims(model_or_source) -> int:
+    """2 for a model or patch source of images, 3 for one of volumes."""
+    return int(getattr(model_or_source, "spatial_dims", 2))
+
+
+def _same_dims(source, model: nn.Module, name: str) -> None:
+    """One line when a source of images meets a 3D model or a source of volumes a 2D one."""
+    if spatial_dims(source) == spatial_dims(model):
+        return
+    if spatial_dims(model) == 3:
+        raise ValueError(f"{name} holds 2D images but the model is 3D (spatial_dims=3); give "
+                         "z-stacks (data_volumes.UnpairedVolumes) or a model with spatial_dims=2")
+    raise ValueError(f"{name} holds z-stacks but the model is 2D (spatial_dims=2); give 2D "
+                     "images or a model with spatial_dims=3")
+
+
 def _training_source(model: nn.Module, train, patch: int):
     train = data_mod.as_training_data(train, "train")
+    _same_dims(train, model, "train")
     in_ch = getattr(model, "in_channels", None)
     out_ch = getattr(model, "out_channels", None)
     if in_ch is not None and train.channels != in_ch:
@@ -91,7 +111,8 @@ def _training_source(model: nn.Module, train, patch: int):
     return train
 
 
-def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int) -> dict:
+def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
+                   model: nn.Module) -> dict:
     """The regime's extra image sets as patch sources (None: drawn from ``train``)."""
     sources: dict[str, Any] = {}
     for name, obj in given.items():
@@ -101,12 +122,14 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int) 
             users = [r for r in list_regimes() if name in get_regime(r).extra_sources]
             raise ValueError(f"{name}= is for the regimes {users}, not {regime.name!r}")
         is_source = hasattr(obj, "sample_inputs") and hasattr(obj, "check_patch")
-        src = obj if is_source else data_mod.UnpairedImages(obj)
+        as_source = UnpairedVolumes if spatial_dims(model) == 3 else data_mod.UnpairedImages
+        src = obj if is_source else as_source(obj)
+        _same_dims(src, model, name)
         if src.channels != train.channels:
             raise ValueError(
                 f"{name} has {src.channels} channel(s), the training data {train.channels}"
             )
-        src.check_patch(patch)
+        src.check_patch(patch + 2 * regime.patch_margin(name))
         sources[name] = src
     missing = [name for name in regime.required_sources if name not in sources]
     if missing:
@@ -114,6 +137,9 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int) 
             f"regime {regime.name!r} needs {' and '.join(f'{n}=' for n in missing)} (images "
             "without partners); it does not draw them from the training pairs"
         )
+    for name in regime.extra_sources:
+        if name not in sources:  # drawn from the training pairs
+            train.check_patch(patch + 2 * regime.patch_margin(name))
     return {name: sources.get(name) for name in regime.extra_sources}
 
 
@@ -137,7 +163,11 @@ def _validation_pairs(val, channels: int) -> list | None:
     return pairs
 
 
-def _validation_crops(val, channels: int, config: TrainingConfig, divisor: int) -> list:
+def _validation_crops(val, channels: int, config: TrainingConfig, divisor: int,
+                      dims: int) -> list:
+    if val is not None and dims == 3:
+        raise ValueError("val: 3D models are trained without validation (the adversarial "
+                         "regimes keep the last weights); pass val=None")
     pairs = _validation_pairs(val, channels)
     size = config.validation_size()
     if size < divisor:
@@ -160,7 +190,8 @@ def _perceptual(config: TrainingConfig, weights: dict[str, float], notes: list[s
     return VGGFeatures(config.vgg_weights)
 
 
-def _discriminator(regime: Regime, channels: int, config: TrainingConfig) -> nn.Module | None:
+def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
+                   dims: int) -> nn.Module | None:
     """The regime's discriminator, built under the run's seed and tried on a patch."""
     if not regime.adversarial:
         return None
@@ -173,7 +204,7 @@ def _discriminator(regime: Regime, channels: int, config: TrainingConfig) -> nn.
             raise ValueError(f"discriminator={config.discriminator!r}: {exc}") from None
     try:
         with torch.no_grad():
-            regime.probe_discriminator(disc, torch.zeros(2, channels, config.patch, config.patch))
+            regime.probe_discriminator(disc, torch.zeros(2, channels, *(config.patch,) * dims))
     except (RuntimeError, ValueError) as exc:
         raise ValueError(
             f"patch={config.patch} is too small for the {regime.name} discriminator ({exc}); "
@@ -217,18 +248,19 @@ def prepare(
     resume_from: str | os.PathLike | None,
 ) -> Setup:
     """Check everything and build what the run starts from."""
-    divisor = _check_model(model, config)
+    regime = get_regime(config.regime)(config)
+    divisor = _check_model(model, config, regime)
     device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
-    regime = get_regime(config.regime)(config)
     regime.check_model(model)
     train = _training_source(model, train, config.patch)
-    extra = _extra_sources(regime, sources, train, config.patch)
+    extra = _extra_sources(regime, sources, train, config.patch, model)
     notes = regime.notes(extra)
-    crops = _validation_crops(val, train.channels, config, divisor)
+    dims = spatial_dims(model)
+    crops = _validation_crops(val, train.channels, config, divisor, dims)
     weights = config.weights()
     vgg = _perceptual(config, weights, notes)
-    disc = _discriminator(regime, train.channels, config)
+    disc = _discriminator(regime, train.channels, config, dims)
     return Setup(
         model=model, config=config, regime=regime, train=train, sources=extra,
         val_crops=crops, device=device, amp=amp, weights=weights, discriminator=disc,

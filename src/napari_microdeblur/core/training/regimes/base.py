@@ -46,6 +46,10 @@ class Regime(ABC):
     extra_sources: ClassVar[tuple[str, ...]] = ()
     #: the extra image sets it cannot run without (refused before training when missing)
     required_sources: ClassVar[tuple[str, ...]] = ()
+    #: whether the regime learns a PSF layer (psf_lr and psf_warmup apply)
+    learns_psf: ClassVar[bool] = False
+    #: whether the regime trains 3D models (spatial_dims=3) on z-stacks
+    trains_volumes: ClassVar[bool] = False
     #: Adam betas of the discriminator
     discriminator_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
     #: how the kept checkpoint is chosen, stated in the model card (KEEP_LAST: the last one;
@@ -63,6 +67,16 @@ class Regime(ABC):
     def check_model(self, model: nn.Module) -> None:
         """``ValueError`` if the regime cannot train ``model``; by default any model will do."""
         return None
+
+    def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        """The network's parameters as optimiser groups, each with its peak ``"lr"`` (the
+        schedule scales every group alike); by default one group at the config's lr."""
+        return [{"params": list(model.parameters()), "lr": self.config.lr}]
+
+    def patch_margin(self, source: str) -> int:
+        """Pixels the regime samples beyond the patch on every side from the image set
+        ``source`` (the sets are checked for ``patch + 2 * margin`` before training)."""
+        return 0
 
     def notes(self, sources: Mapping[str, Any]) -> list[str]:
         """Notes for the user, given the extra image sets that were passed (name -> source)."""
