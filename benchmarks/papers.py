@@ -60,7 +60,7 @@ EM_TESTS = {
                                    "test/testing0002.png"],
     "em_sem_axondeepseg_rat_spinalcord": gen.HELD_OUT["em"]["test"],
     "em_isbi2012_drosophila_vnc_sstem": ["test/0.png", "test/10.png"],
-    "em_drosophila_vnc_sstem_gerhard2013": ["test/stack1_00.tif", "test/stack2_10.tif"],
+    "em_drosophila_vnc_sstem_gerhard2013": ["test/stack2_00.tif", "test/stack2_10.tif"],
 }
 TEST_CROP = 256
 LABELLED_SHARE = 0.1

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -86,9 +87,9 @@ def unlabelled_em(root: Path, epfl: list[np.ndarray]) -> list[np.ndarray]:
     return [degrade(img, p, seed=i) for i, img in enumerate(sharp) for p in "ABC"]
 
 
-def build(name: str, root: Path):
-    """(model, train, val pairs, extra sources) of a recipe."""
-    from napari_microdeblur.core import bundled, data
+def build(name: str, root: Path, init: Path | None = None):
+    """(model, train, val pairs, extra sources) of a recipe; ``init``: weights to continue."""
+    from napari_microdeblur.core import bundled, checkpoint, data
     from napari_microdeblur.core.registry import build_model
 
     train_files, val_files = em_split(root)
@@ -100,13 +101,28 @@ def build(name: str, root: Path):
     ranges = data.DegradationRanges(p_protocol=0.5)
     train = data.SyntheticData(train_imgs, ranges, axes="YX", names=[f.name for f in train_files],
                                seed=0, description=RECIPES[name]["training_data"])
-    if name == "sgpn.em_v1":
+    if init is not None:
+        model, _ = checkpoint.load_model(init)
+    elif name == "sgpn.em_v1":
         model = build_model("sgpn", {"in_channels": 1, "out_channels": 1, **SGPN_CONFIG})
+    if name == "sgpn.em_v1":
         extra = {"unpaired": data.UnpairedImages(unlabelled_em(root, train_imgs), axes="YX",
                                                  description="unlabelled blurry EM")}
         return model, train, val, extra
-    model, _ = bundled.load_bundled("gran.em_v1")
+    if init is None:
+        model, _ = bundled.load_bundled("gran.em_v1")
     return model, train, val, {}
+
+
+def earlier_rounds(card) -> list[dict]:
+    """The rounds recorded in the card of the weights a run continues (a first round's card
+    holds its figures at the top level)."""
+    m = card.metrics
+    if "rounds" in m:
+        return list(m["rounds"])
+    return [{"init": None, "steps": m["steps"], "schedule_steps": card.training["steps"],
+             "minutes": m["minutes"], "lr": m["lr"], "schedule": card.training["schedule"],
+             "patch": m["patch"], "batch_size": m["batch_size"], "val_psnr": m["val_psnr"]}]
 
 
 def parse_args(argv=None):
@@ -119,6 +135,11 @@ def parse_args(argv=None):
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=64)
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue these weights (an earlier round's file); its rounds are kept")
+    p.add_argument("--lr", type=float, default=None, help="default: the recipe's")
+    p.add_argument("--schedule", choices=["cosine", "constant"], default=None,
+                   help="default: the recipe's")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="default: runs/train_papers/<name> (a run there is resumed)")
     return p.parse_args(argv)
@@ -134,13 +155,15 @@ def main(argv=None) -> int:
     if args.out.suffix != ".safetensors" or not args.out.parent.is_dir():
         raise SystemExit(f"--out {args.out}: a .safetensors file in an existing folder")
     torch.manual_seed(0)
-    model, train, val, extra = build(args.name, args.data_root)
+    model, train, val, extra = build(args.name, args.data_root, args.init)
+    lr, schedule = args.lr or recipe["lr"], args.schedule or recipe["schedule"]
+    rounds = earlier_rounds(checkpoint.read_card(args.init)) if args.init else []
     ckdir = args.checkpoint_dir or REPO / "runs" / "train_papers" / args.name
     ckdir.mkdir(parents=True, exist_ok=True)
     last = ckdir / "last.pt"
     config = training.TrainingConfig(
         regime=recipe["regime"], steps=args.steps, batch_size=args.batch, patch=args.patch,
-        lr=recipe["lr"], schedule=recipe["schedule"], device="cpu", amp="bf16", seed=0,
+        lr=lr, schedule=schedule, device="cpu", amp="bf16", seed=0,
         val_crops=24, val_size=128, val_every=max(20, args.steps // 20),
         checkpoint_dir=ckdir, checkpoint_every=max(20, args.steps // 16),
         time_limit=args.minutes * 60,
@@ -166,10 +189,16 @@ def main(argv=None) -> int:
         "validation": "EPFL slices 0161-0164, protocols A, B and C, 24 crops of 128 px",
         "checkpoint": "last step (adversarial regime)", "steps": result.steps_done,
         "minutes": round(result.seconds / 60, 2), "batch_size": args.batch,
-        "patch": args.patch, "lr": recipe["lr"], "threads": torch.get_num_threads(),
+        "patch": args.patch, "lr": lr, "threads": torch.get_num_threads(),
         "cpu_inference_megapixels_per_s": round(speed, 3),
         "start": "gran.em_v1" if args.name == "gran_gan.em_v1" else "random (seed 0)",
     }
+    metrics["rounds"] = rounds + [{
+        "init": args.init.name if args.init else None, "steps": result.steps_done,
+        "schedule_steps": args.steps, "minutes": metrics["minutes"], "lr": lr,
+        "schedule": schedule, "patch": args.patch, "batch_size": args.batch,
+        "val_psnr": best.get("val_psnr")}]
+    metrics["minutes_total"] = round(sum(r["minutes"] for r in metrics["rounds"]), 2)
     log(f"done ({result.stopped}): {json.dumps(metrics)}")
     for note in result.notes:
         log(f"note: {note}")
@@ -178,9 +207,12 @@ def main(argv=None) -> int:
         "degradation": train.degradation, "metrics": {k: v for k, v in metrics.items()
                                                       if v is not None},
         "license": recipe["license"], "training": config.for_card(),
-        "description": recipe["description"] + f" Reproduce: OMP_NUM_THREADS=1 python "
-        f"scripts/train_papers.py --name {args.name} --steps {args.steps} --minutes "
-        f"{args.minutes:g} --out <file>."})
+        "description": recipe["description"] + " Reproduce (one thread): " + " then ".join(
+            f"python scripts/train_papers.py --name {args.name} --steps {r['schedule_steps']} "
+            f"--minutes {math.ceil(r['minutes'])} --lr {r['lr']:g} --schedule {r['schedule']} "
+            f"--patch {r['patch']} --batch {r['batch_size']}"
+            + (" --init <previous file>" if r["init"] else "") + " --out <file>"
+            for r in metrics["rounds"]) + "."})
     log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB), sha256 "
         f"{checkpoint.sha256_file(args.out)}")
     return 0

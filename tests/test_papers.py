@@ -28,7 +28,9 @@ def test_trains_on_training_splits_and_scores_on_test_splits():
     assert train and len(val) == 4
     assert all(f.parent.name == "train" for f in train + val)
     assert not {f.name for f in train} & {f.name for f in val}
-    assert all(f.startswith("test/") for files in papers.EM_TESTS.values() for f in files)
+    tests = [papers.SHARED / s / f for s, files in papers.EM_TESTS.items() for f in files]
+    assert all(f.parent.name == "test" or f.parent.parent.name == "test" for f in tests)
+    assert all(f.is_file() for f in train + val + tests)
 
 
 def test_sharpness_falls_with_blur():
