@@ -10,6 +10,7 @@ from scipy import ndimage
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import training
 from napari_microdeblur.core.archs.psf_cyclegan import PSFLayer
+from napari_microdeblur.core.checkpoint import load_model
 from napari_microdeblur.core.data import UnpairedImages
 from napari_microdeblur.core.data_volumes import UnpairedVolumes
 from napari_microdeblur.core.psf import gaussian_psf
@@ -163,11 +164,14 @@ def test_cli_learns_a_3d_psf_that_deconvolves_a_z_stack(tmp_path):
             "--unpaired-sharp", write_stacks(tmp_path / "s", volumes(4)),
             "--discriminator-config", str(tmp_path / "d.json"), "--steps", "2", "--patch", "16",
             "--batch", "2", "--device", "cpu", "-q", "--out", str(tmp_path / "w.safetensors"),
-            "--export-psf", str(psf)]
+            "--export-psf", str(psf), "--psf-warmup", "1", "--psf-lr", "0.02"]
     (tmp_path / "d.json").write_text('{"base_channels": 4, "n_layers": 2}')
     assert main(argv) == 0
     kernel = tifffile.imread(psf)
     assert kernel.shape == (5, 5, 5) and kernel.sum() == pytest.approx(1.0, abs=1e-5)
+    _, card = load_model(tmp_path / "w.safetensors")
+    assert card.spatial_dims == 3
+    assert card.training["psf_warmup"] == 1 and card.training["psf_lr"] == 0.02
     out = tmp_path / "rl.tif"
     stack = tmp_path / "b" / "0.tif"
     assert main(["deblur", str(stack), "-o", str(out), "--method", "richardson_lucy", "--psf",
@@ -190,3 +194,12 @@ def test_an_exported_2d_psf_works_in_every_psf_method(tmp_path, method):
                  "--device", "cpu", "-q"]) == 0
     result = tifffile.imread(out)
     assert result.shape == (64, 64) and np.isfinite(result).all()
+
+
+def test_psf_options_on_another_regime_fail_in_one_line(tmp_path, capsys):
+    argv = ["train", "--regime", "supervised", "--arch", "gran", "--sharp", str(tmp_path),
+            "--out", str(tmp_path / "w.safetensors"), "--psf-lr", "0.1"]
+    assert main(argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == ["microdeblur: error: --psf-lr is for the regime psf_cyclegan, not "
+                      "'supervised'"]

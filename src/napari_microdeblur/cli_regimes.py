@@ -80,6 +80,10 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    help="JSON object of the discriminator's config fields (adversarial regimes)")
     p.add_argument("--export-psf", metavar="PSF.tif",
                    help="psf_cyclegan: write the learned PSF as a TIFF (usable with --psf)")
+    p.add_argument("--psf-lr", type=float, metavar="LR",
+                   help="psf_cyclegan: learning rate of the PSF layer (default 0.01)")
+    p.add_argument("--psf-warmup", type=int, metavar="STEPS",
+                   help="psf_cyclegan: first steps fit only the PSF (default 30 %% of --steps)")
 
 
 def check_regime_options(args) -> None:
@@ -117,6 +121,9 @@ def check_regime_options(args) -> None:
     if args.discriminator_config and not regime.adversarial:
         raise UserError(f"--discriminator-config is for the adversarial regimes, not "
                         f"{args.regime!r}")
+    for option in ("--psf-lr", "--psf-warmup"):
+        if getattr(args, _dest(option)) is not None and not regime.learns_psf:
+            raise UserError(f"{option} is for the regime psf_cyclegan, not {args.regime!r}")
     if args.export_psf:
         _check_psf_output(args.export_psf, args.overwrite)
 
@@ -170,6 +177,9 @@ def training_options(args, model, read_config) -> dict:
     weights = {term: getattr(args, _dest(option)) for term, option in LOSS_WEIGHT_OPTIONS.items()
                if getattr(args, _dest(option)) is not None}
     options = {"regime": args.regime, "loss": loss, "loss_weights": weights}
+    for field in ("psf_lr", "psf_warmup"):
+        if getattr(args, field) is not None:
+            options[field] = getattr(args, field)
     if args.vgg_weights is not None:
         options["vgg_weights"] = args.vgg_weights
     if args.discriminator_config:
