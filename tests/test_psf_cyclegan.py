@@ -203,3 +203,21 @@ def test_psf_options_on_another_regime_fail_in_one_line(tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["microdeblur: error: --psf-lr is for the regime psf_cyclegan, not "
                       "'supervised'"]
+
+
+def test_the_blurry_set_is_not_flipped_or_turned():
+    """Turning blurry patches would turn the PSF with them (an astigmatic PSF came out round):
+    arrays are sampled as they are, and a source built with augment=True gets a note."""
+    from napari_microdeblur.core.training.setup import prepare
+
+    config = training.TrainingConfig(regime="psf_cyclegan", steps=1, patch=32, device="cpu",
+                                     discriminator=SMALL_D)
+    sharp = UnpairedImages(textures(2, 1, 48))
+    setup = prepare(tiny(psf_size=5), config, sharp, None,
+                    {"unpaired": textures(1, 1, 48), "unpaired_sharp": sharp}, None)
+    assert setup.sources["unpaired"].augment is False and setup.sources["unpaired_sharp"].augment
+    assert not any("augment" in note for note in setup.notes)
+    flipped = prepare(tiny(psf_size=5), config, sharp, None,
+                      {"unpaired": UnpairedImages(textures(1, 1, 48)), "unpaired_sharp": sharp},
+                      None)
+    assert any("augment=False" in note for note in flipped.notes)

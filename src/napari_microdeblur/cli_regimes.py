@@ -207,19 +207,17 @@ def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
     return sets, axes_by_option
 
 
-def unpaired_sources(sets: dict, spatial_dims: int) -> dict:
+def unpaired_sources(sets: dict, spatial_dims: int, regime: str) -> dict:
     """Patch sources of :func:`read_unpaired`'s sets: z-stacks whole for a 3D model, else
-    plane by plane."""
+    plane by plane; flipped and turned unless the regime says otherwise."""
     from .core import data
     from .core.data_volumes import UnpairedVolumes
+    from .core.training import get_regime
 
-    sources = {}
-    for name, (arrays, axes, description) in sets.items():
-        if spatial_dims == 3:
-            sources[name] = UnpairedVolumes(arrays, axes=axes, description=description)
-        else:
-            sources[name] = data.UnpairedImages(arrays, axes=axes, description=description)
-    return sources
+    kind = UnpairedVolumes if spatial_dims == 3 else data.UnpairedImages
+    fixed = get_regime(regime).unaugmented_sources
+    return {name: kind(arrays, axes=axes, description=description, augment=name not in fixed)
+            for name, (arrays, axes, description) in sets.items()}
 
 
 def export_learned_psf(model, folder: str, path: str) -> None:

@@ -199,7 +199,7 @@ def cmd_train(args) -> int:
         "--sharp": [a for _, _, a in sharp]}
     cli_regimes.choose_spatial_dims(args, config, {
         **sharp_axes, "--blurry": [a for _, _, a in blurry or []], **extra_axes})
-    extra = cli_regimes.unpaired_sources(unpaired, config.get("spatial_dims", 2))
+    extra = cli_regimes.unpaired_sources(unpaired, config.get("spatial_dims", 2), args.regime)
     config.setdefault("in_channels", 3 if rgb else 1)
     config.setdefault("out_channels", config["in_channels"])
     if start and config["in_channels"] != (3 if rgb else 1):

@@ -123,7 +123,8 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
             raise ValueError(f"{name}= is for the regimes {users}, not {regime.name!r}")
         is_source = hasattr(obj, "sample_inputs") and hasattr(obj, "check_patch")
         as_source = UnpairedVolumes if spatial_dims(model) == 3 else data_mod.UnpairedImages
-        src = obj if is_source else as_source(obj)
+        src = obj if is_source else as_source(
+            obj, augment=name not in regime.unaugmented_sources)
         _same_dims(src, model, name)
         if src.channels != train.channels:
             raise ValueError(

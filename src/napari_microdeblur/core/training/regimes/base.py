@@ -44,6 +44,8 @@ class Regime(ABC):
     adversarial: ClassVar[bool] = False
     #: extra image sets the regime can use besides the pairs: "unpaired", "unpaired_sharp"
     extra_sources: ClassVar[tuple[str, ...]] = ()
+    #: the extra image sets sampled without flips and rotations (built so from arrays)
+    unaugmented_sources: ClassVar[tuple[str, ...]] = ()
     #: the extra image sets it cannot run without (refused before training when missing)
     required_sources: ClassVar[tuple[str, ...]] = ()
     #: whether the regime learns a PSF layer (psf_lr and psf_warmup apply)

@@ -12,10 +12,12 @@ optimiser group at ``psf_lr`` (default 0.01; the network's 1e-4 leaves it where 
 the first ``psf_warmup`` steps (default 30 %) fit only the PSF, by the re-blur direction alone
 (sharp -> PSF -> judged against real blurry images by D_A), before the deblurring network joins;
 the PSF learns from that adversarial term only (the cycle losses see it as a constant: their
-gradient pulls it toward a delta); and two small priors: a centring term (a shifted PSF explains unpaired data equally well) and
-a roughness term against a spike. Blurry images come from ``unpaired=`` (default: the
-training inputs), sharp ones from ``unpaired_sharp=`` (default: the training targets), each
-drawn independently.
+gradient pulls it toward a delta); the blurry patches are not flipped or turned (that would
+average the PSF over orientations); sharp patches are blurred with a margin and cropped; and two
+small priors: a centring term (a shifted PSF explains unpaired data equally well) and a
+roughness term against a spike. Blurry images come from ``unpaired=`` (default: the training
+inputs), sharp ones from ``unpaired_sharp=`` (default: the training targets), each drawn
+independently.
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ class PsfCycleGan(Regime):
     learns_psf = True
     trains_volumes = True
     extra_sources = ("unpaired", "unpaired_sharp")
+    # flipping and turning the blurry patches would turn the PSF with them: the PSF learned
+    # would be the average over the orientations (an astigmatic PSF came out round, measured)
+    unaugmented_sources = ("unpaired",)
     discriminator_betas = (0.5, 0.999)  # CycleGAN's (Zhu et al. 2017)
 
     def __init__(self, config):
@@ -104,11 +109,16 @@ class PsfCycleGan(Regime):
         self.margin = 0
 
     def notes(self, sources: Mapping[str, Any]) -> list[str]:
+        notes = []
+        if getattr(sources.get("unpaired"), "augment", False):
+            notes.append("psf_cyclegan: the unpaired blurry set is flipped and turned "
+                         "(augment=True), so an anisotropic PSF is learned as its average over "
+                         "orientations; build it with augment=False")
         missing = [name for name in self.extra_sources if sources.get(name) is None]
-        if not missing:
-            return []
-        return [f"psf_cyclegan: no {' or '.join(missing)} set given; its patches are drawn "
-                "from the training pairs, independently of their partners"]
+        if missing:
+            notes.append(f"psf_cyclegan: no {' or '.join(missing)} set given; its patches are "
+                         "drawn from the training pairs, independently of their partners")
+        return notes
 
     def check_model(self, model: nn.Module) -> None:
         if not callable(getattr(model, "blur", None)) or not hasattr(model, "psf"):
