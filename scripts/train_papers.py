@@ -6,7 +6,8 @@
                     ("mix" degradation), unlabelled blurry images = the NEUBIAS EM training
                     images and EPFL training slices blurred once by protocols A, B and C (no
                     targets given); a small SGPN config (a few MB).
-    gran_gan.em_v1  GRAN_GAN (Zhang et al., paper 000): continues the shipped gran.em_v1 in the
+    gran_gan.em_v1  (ships as gran.gan_em_v1: names are arch.tag) GRAN_GAN (Zhang et al., paper
+                    000): continues the shipped gran.em_v1 in the
                     adversarial regime on the same data gran.em_v1 was trained on (EPFL
                     training split, slices 0161-0164 held out), constant learning rate.
 

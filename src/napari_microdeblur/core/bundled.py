@@ -97,6 +97,16 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         description="Blind default v2 for brightfield and histology (RGB channel by channel): "
         "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",
     ),
+    # the papers' regimes, trained by scripts/train_papers.py (one CPU thread; the cards say
+    # the rounds, minutes and the kept checkpoint: the last, as for every adversarial regime)
+    # named arch.tag like every entry: the architecture is gran, the regime is in the tag
+    "gran.gan_em_v1": BundledWeights(
+        file="gran.gan_em_v1.safetensors",
+        sha256="baef18337f38d6fa5560d5a88c9258584320e1ed256c2cf63a662d8dd127194f",
+        license="NOASSERTION",
+        description="GRAN_GAN for grayscale EM: gran.em_v1 continued 16 min in the adversarial "
+        "regime on its EPFL FIB-SEM training split (the dataset states no licence)",
+    ),
 }
 
 
