@@ -1,5 +1,7 @@
 """The default weights that ship in the package: verified, self-describing, and they deblur."""
 
+from pathlib import Path
+
 import pytest
 
 from napari_microdeblur.core import bundled, checkpoint
@@ -96,3 +98,45 @@ def test_v2_network_called_directly_keeps_crop_borders(fluo_u8):
         bare = model(x)[0, 0].numpy()
     assert mirrored.shape == sharp.shape
     assert ring_psnr(mirrored) > ring_psnr(blurred) > ring_psnr(bare)
+
+
+#: the papers' regimes with shipped weights (scripts/train_papers.py): name -> (arch, regime)
+PAPER_WEIGHTS = {"gran.gan_em_v1": ("gran", "gran_gan")}
+EM_TEST = (Path(__file__).resolve().parents[2] / "shared" / "data" / "em_epfl_hippocampus_fibsem"
+           / "test" / "testing0000.png")
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_WEIGHTS))
+def test_paper_regime_weights_ship_with_their_card_and_are_offered(name, capsys):
+    import json
+
+    from napari_microdeblur._widgets._methods import core_method_names
+    from napari_microdeblur.cli import main
+
+    arch, regime = PAPER_WEIGHTS[name]
+    entry = bundled.BUNDLED_WEIGHTS[name]
+    assert (bundled.WEIGHTS_DIR / entry.file).stat().st_size <= 5 * 2**20
+    _, card = checkpoint.load_model(name)
+    assert card.sha256 == entry.sha256 and card.arch == arch and card.in_channels == 1
+    assert card.training["regime"] == regime and card.license == entry.license
+    assert card.training_data and "last step" in card.metrics["checkpoint"]
+    assert name in core_method_names()  # the Deblur dock's method list
+    assert main(["methods", "--json"]) == 0
+    assert name in {e["name"] for e in json.loads(capsys.readouterr().out)}
+
+
+@pytest.mark.skipif(not EM_TEST.is_file(), reason="../shared/data is not here")
+def test_gran_gan_weights_deblur_an_em_test_crop():
+    """README, the papers' regimes: on a 256-px crop of an EPFL test slice under protocol A,
+    gran.gan_em_v1 gives 29.03 dB against the input's 28.04 and gran.em_v1's 29.05."""
+    import imageio.v3 as iio
+
+    image = iio.imread(EM_TEST)
+    sharp = (image[..., 0] if image.ndim == 3 else image)[
+        image.shape[0] // 2 - 128: image.shape[0] // 2 + 128,
+        image.shape[1] // 2 - 128: image.shape[1] // 2 + 128]
+    blurred = degrade(sharp, "A", seed=0)
+    scores = {m: evaluate(deblur(blurred, method=m, device="cpu"), sharp)["psnr"]
+              for m in ("gran.gan_em_v1", "gran.em_v1")}
+    assert scores["gran.gan_em_v1"] > evaluate(blurred, sharp)["psnr"] + 0.7
+    assert abs(scores["gran.gan_em_v1"] - scores["gran.em_v1"]) < 0.3
