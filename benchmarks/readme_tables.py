@@ -167,8 +167,24 @@ def generalization_table() -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def papers_text(part: str):
+    """The figure of one part of benchmarks/papers.py (the papers' own experiments)."""
+    def make() -> str | None:
+        run = _load("papers.json")
+        if not run or part not in run["parts"]:
+            return None
+        sys.path.insert(0, str(Path(__file__).parent))
+        from papers import markdown_part  # imports torch: only when the table is made
+
+        entry = run["parts"][part]
+        return (markdown_part(part, entry["results"]) + "\n"
+                + _provenance_line([("papers.json", entry)]) + ".\n")
+    return make
+
+
 TABLES = {"quality": quality_table, "watch_rate": watch_rate_text,
-          "generalization": generalization_table}
+          "generalization": generalization_table,
+          **{f"papers_{part}": papers_text(part) for part in ("sgpn", "grab", "c2f")}}
 
 
 def _pattern(name: str) -> re.Pattern:
