@@ -394,7 +394,17 @@ def markdown_part(part: str, r: dict) -> str:
             lines.append(f"| {row['set']} | {row['defocus']} | {row['gaussian_sigma']:g} | "
                          f"{cells} |")
     else:
-        lines = ["```", json.dumps(r, indent=1)[:4000], "```"]
+        lines = [f"{r['figure']}; targets: {r['targets']}", "",
+                 "| case | steps | FWHM true / learned (px) | FWHM error | NCC | input | "
+                 "RL learned PSF | RL true PSF | meets targets |", "|---" * 9 + "|"]
+        for row in r["rows"]:
+            fwhm = (f"{'x'.join(f'{v:.2f}' for v in row['fwhm_true_px'])} / "
+                    f"{'x'.join(f'{v:.2f}' for v in row['fwhm_learned_px'])}")
+            lines.append(f"| {row['case']} | {row['steps_done']} | {fwhm} | "
+                         f"{row['fwhm_error_pct']:.1f} % | {row['ncc']:.3f} | "
+                         f"{row['psnr_input']:.2f} | {row['psnr_rl_learned_psf']:.2f} | "
+                         f"{row['psnr_rl_true_psf']:.2f} | "
+                         f"{'yes' if row['meets_targets'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,12 @@ def test_markdown_reports_each_part():
         k: {"psnr": 30.0, "ssim": 0.7} for k in ("input", "richardson_lucy", "wiener", "net")}}
     text = papers.markdown_part("c2f", {"network": "net", "scoring": "x", "rows": [row]})
     assert "| s | +0.3 um | 1.5 | 30.00 / 0.700 |" in text
+    psf = {"case": "2d_gaussian", "steps_done": 5, "fwhm_true_px": [3.7, 3.7],
+           "fwhm_learned_px": [3.8, 3.6], "fwhm_error_pct": 2.7, "ncc": 0.97, "psnr_input": 21,
+           "psnr_rl_learned_psf": 23, "psnr_rl_true_psf": 23.1, "meets_targets": False}
+    text = papers.markdown_part("psf", {"figure": "F", "targets": "T", "rows": [psf]})
+    assert "| 2d_gaussian | 5 | 3.70x3.70 / 3.80x3.60 | 2.7 % | 0.970 | 21.00 | 23.00 | 23.10 | no |" \
+        in text
 
 
 def test_refuses_a_budget_of_no_minutes():
