@@ -59,8 +59,8 @@ def test_markdown_reports_each_part():
            "fwhm_learned_px": [3.8, 3.6], "fwhm_error_pct": 2.7, "ncc": 0.97, "psnr_input": 21,
            "psnr_rl_learned_psf": 23, "psnr_rl_true_psf": 23.1, "meets_targets": False}
     text = papers.markdown_part("psf", {"figure": "F", "targets": "T", "rows": [psf]})
-    assert "| 2d_gaussian | 5 | 3.70x3.70 / 3.80x3.60 | 2.7 % | 0.970 | 21.00 | 23.00 | 23.10 | no |" \
-        in text
+    assert ("| 2d_gaussian | 5 | 3.70x3.70 / 3.80x3.60 | 2.7 % | 0.970 | 21.00 | 23.00 | 23.10 "
+            "| no |") in text
 
 
 def test_refuses_a_budget_of_no_minutes():
