@@ -1,14 +1,17 @@
 """Small-data fine-tuning recipes: which defaults `microdeblur finetune` takes (issue 14).
 
 One small case: start from --base (a bundled name or file, or "tiny": the tests' tiny GRAN
-with a zeroed output layer, i.e. the identity; the default, because on the shared 2-core
-machine one step of a bundled GRAN took 13 s), fine-tune on ONE 256 x 256 crop of an ISBI
-2012 ssTEM training slice degraded by protocol A (docs/evaluation.md), for --seconds each,
-with the job's own validation (a held-out band of the crop); score the same-sized crops of
---test ssTEM test slices, protocol A, PSNR on the reference scale. Recipes: no augmentation;
-flips/rotations; + intensity jitter; + L2-SP toward the starting weights.
+with a zeroed output layer, i.e. the identity), fine-tune on --train crops (--crop px) of
+training images of --set degraded by protocol A (docs/evaluation.md), for --seconds each, with
+the job's own validation (a held-out band); score same-sized crops of the NEXT --test training
+images of the set (never its test split: choosing defaults is tuning), protocol A, PSNR on the
+reference scale. Recipes: augmentation, intensity jitter, L2-SP toward the starting weights,
+and the learning rate / step bound (--recipes picks some by name).
 
   nice -n 5 python benchmarks/finetune_recipes.py --seconds 45 --lr 1e-3 --json out.json
+  python benchmarks/finetune_recipes.py --base c2f_unet.em_v2 \
+      --set em_sem_axondeepseg_rat_spinalcord --train 3 --crop 512 --seconds 300 \
+      --recipes "default: 200 steps lr 1e-4,time-boxed lr 1e-4,time-boxed lr 5e-4"
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ RECIPES = {
                                             anchor_weight=1e-3),
     "flips + jitter 0.1 + L2-SP 1e-2": dict(augment=True, intensity_jitter=0.1,
                                             anchor_weight=1e-2),
+    # the job's defaults, and the same bounded by --seconds only, at three learning rates
+    "default: 200 steps lr 1e-4": dict(steps=200, lr=1e-4),
+    "time-boxed lr 1e-4": dict(steps=100_000, lr=1e-4),
+    "time-boxed lr 5e-4": dict(steps=100_000, lr=5e-4),
+    "time-boxed lr 1e-3": dict(steps=100_000, lr=1e-3),
 }
+AUGMENT_RECIPES = list(RECIPES)[:5]
 
 
 def base_model(name: str):
@@ -59,9 +68,14 @@ def base_model(name: str):
     return model, None
 
 
-def crop01(path: Path) -> np.ndarray:
+def crop01(path: Path, crop: int) -> np.ndarray:
     image = splits.load(path, rgb=False)
-    return (image[:CROP, :CROP].astype(np.float32) / 255.0)
+    return (image[:crop, :crop].astype(np.float32) / 255.0)
+
+
+def training_images(set_name: str) -> list[Path]:
+    folder = splits.SHARED / set_name / "train"
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".tif", ".tiff"))
 
 
 def test_psnr(model, blurry: list[np.ndarray], sharp: list[np.ndarray]) -> float:
@@ -72,12 +86,12 @@ def test_psnr(model, blurry: list[np.ndarray], sharp: list[np.ndarray]) -> float
 
 def run_recipe(name: str, options: dict, train: tuple, args) -> dict:
     model, card = base_model(args.base)
+    options = {"steps": args.steps, "lr": args.lr, **options}
     req = FinetuneRequest(
-        mode="pair", layer_name="sstem-train-crop", axes="YX", model=model,
+        mode="pair", layer_name="train-crops", axes="ZYX", model=model,
         base_label=args.base, base_card=card, blurry=train[0], sharp=train[1],
-        match_intensity=False, align=False, steps=args.steps, patch=64, batch_size=8,
-        lr=args.lr, val_every=args.val_every, minutes=args.seconds / 60, device="cpu",
-        **options)
+        match_intensity=False, align=False, patch=64, batch_size=8,
+        val_every=args.val_every, minutes=args.seconds / 60, device="cpu", **options)
     t0 = time.perf_counter()
     outcome = drive(iter_finetune(req))
     fit = outcome.result
@@ -94,21 +108,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400, help="upper bound; time ends it")
     parser.add_argument("--val-every", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--test", type=int, default=3, help="test slices")
+    parser.add_argument("--test", type=int, default=3, help="scored training images")
+    parser.add_argument("--set", default=SET, help="a set of ../shared/data (training split)")
+    parser.add_argument("--train", type=int, default=1, help="training images fine-tuned on")
+    parser.add_argument("--crop", type=int, default=CROP)
+    parser.add_argument("--recipes", default=",".join(AUGMENT_RECIPES),
+                        help="comma-separated names of RECIPES")
     parser.add_argument("--json")
     args = parser.parse_args()
+    names = args.recipes.split(",")
+    if unknown := set(names) - set(RECIPES):
+        parser.error(f"unknown recipes {sorted(unknown)}; accepted: {list(RECIPES)}")
 
-    train_sharp = crop01(splits.files("em", SET, "train")[0])
-    train = (degrade01(train_sharp, "A", seed=0), train_sharp)
-    test_sharp = [crop01(p) for p in splits.files("em", SET, "test")[: args.test]]
+    images = training_images(args.set)
+    train_sharp = np.stack([crop01(p, args.crop) for p in images[: args.train]])
+    train = (np.stack([degrade01(s, "A", seed=i) for i, s in enumerate(train_sharp)]),
+             train_sharp)
+    test_sharp = [crop01(p, args.crop) for p in images[args.train: args.train + args.test]]
     test_blurry = [degrade01(s, "A", seed=1 + i) for i, s in enumerate(test_sharp)]
     base, _ = base_model(args.base)
     rows = [{"recipe": "input (protocol A)", "test_psnr": float(np.mean(
         [psnr(b, s, data_range=1.0) for b, s in zip(test_blurry, test_sharp, strict=True)]))},
         {"recipe": f"{args.base} (start)", "test_psnr": test_psnr(base, test_blurry,
                                                                    test_sharp)}]
-    for name, options in RECIPES.items():
-        row = run_recipe(name, options, train, args)
+    for name in names:
+        row = run_recipe(name, RECIPES[name], train, args)
         row["test_psnr"] = test_psnr(row.pop("model"), test_blurry, test_sharp)
         rows.append(row)
         print(json.dumps(row), flush=True)

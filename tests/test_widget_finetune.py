@@ -310,3 +310,20 @@ def test_psf_cyclegan_from_the_dock_with_unpaired_layers(make_napari_viewer, qtb
             mode="pair", layer_name="b", axes="YX", model=model, base_label="tiny",
             base_card=card_, blurry=blurry.data, sharp=sharp, patch=32, batch_size=2,
             steps=1, device="cpu", unpaired=ImageSet("u", [sharp], "YX"))))
+
+
+def test_adapt_mode_takes_the_adaptations_own_defaults_unless_changed(make_napari_viewer):
+    from napari_microdeblur.core.finetune import FinetuneRequest
+    from napari_microdeblur.core.self_adapt import SelfAdaptConfig
+
+    w = dock(make_napari_viewer(), "Fine-tune")
+    assert (w.steps_spin.value(), w.lr_spin.value()) == (FinetuneRequest.steps,
+                                                          FinetuneRequest.lr)
+    w.mode_combo.setCurrentIndex(2)  # adapt to this image
+    assert (w.steps_spin.value(), w.lr_spin.value()) == (SelfAdaptConfig.max_steps,
+                                                          SelfAdaptConfig.lr)
+    w.mode_combo.setCurrentIndex(0)
+    assert w.steps_spin.value() == FinetuneRequest.steps
+    w.steps_spin.setValue(77)  # the user's choice survives a mode change
+    w.mode_combo.setCurrentIndex(2)
+    assert w.steps_spin.value() == 77

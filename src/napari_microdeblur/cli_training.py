@@ -11,7 +11,16 @@ import numpy as np
 
 from .cli import EXIT_INTERRUPTED, UserError
 from .core.files import copy_atomically
-from .core.finetune import DEFAULT_ANCHOR_WEIGHT, DEFAULT_INTENSITY_JITTER, DEFAULT_PATIENCE
+from .core.finetune import (
+    DEFAULT_ANCHOR_WEIGHT,
+    DEFAULT_INTENSITY_JITTER,
+    DEFAULT_PATIENCE,
+    FinetuneRequest,
+)
+from .core.self_adapt import SelfAdaptConfig
+
+# `finetune` defaults differ with and without a reference: the request's and the adaptation's
+PAIRED_STEPS, PAIRED_LR = FinetuneRequest.steps, FinetuneRequest.lr
 
 
 def _check_weights_output(path: str, overwrite: bool) -> Path:
@@ -333,8 +342,10 @@ def cmd_finetune(args) -> int:
         request = FinetuneRequest(
             mode="stack" if args.stack else "pair", axes=args.axes or "",
             layer_name=", ".join(f.name for f in fields), fields=fields, model=model,
-            base_label=str(args.weights), base_card=base_card, steps=args.steps,
-            patch=args.patch, batch_size=args.batch, lr=args.lr, device=args.device,
+            base_label=str(args.weights), base_card=base_card,
+            steps=PAIRED_STEPS if args.steps is None else args.steps, patch=args.patch,
+            batch_size=args.batch, lr=PAIRED_LR if args.lr is None else args.lr,
+            device=args.device,
             val_fraction=args.val_fraction, patience=args.patience, minutes=args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, checkpoint_dir=ckdir, resume=args.resume)
@@ -366,7 +377,7 @@ def cmd_finetune(args) -> int:
 def _finetune_self(args, out: Path) -> int:
     """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
     from .core.checkpoint import load_model, save_weights
-    from .core.self_adapt import DEFAULT_MINUTES, SelfAdaptConfig, iter_self_adapt
+    from .core.self_adapt import DEFAULT_MINUTES, iter_self_adapt
 
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:... or "
@@ -380,8 +391,11 @@ def _finetune_self(args, out: Path) -> int:
     if args.minutes is not None and not args.minutes > 0:
         raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
     _check_val_fraction(args.val_fraction)
-    config = SelfAdaptConfig(minutes=args.minutes or DEFAULT_MINUTES, max_steps=args.steps,
-                             patch=args.patch, batch_size=args.batch, lr=args.lr,
+    defaults = SelfAdaptConfig()
+    config = SelfAdaptConfig(minutes=args.minutes or DEFAULT_MINUTES,
+                             max_steps=defaults.max_steps if args.steps is None else args.steps,
+                             patch=args.patch, batch_size=args.batch,
+                             lr=defaults.lr if args.lr is None else args.lr,
                              val_fraction=args.val_fraction, device=args.device).check()
     model, base_card = load_model(args.weights)
     images = [image for spec in args.self_images for image in _read_images(spec, args.axes)]
@@ -407,12 +421,14 @@ def _finetune_self(args, out: Path) -> int:
     return 1 if result.stopped == "diverged" else 0
 
 
-def _add_training_options(p: argparse.ArgumentParser, *, steps: int, lr: float) -> None:
+def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: float | None,
+                          defaults: str = "") -> None:
     p.add_argument("--out", required=True, help="output .safetensors (with its model card)")
-    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--steps", type=int, default=steps, help=defaults or None)
     p.add_argument("--patch", type=int, default=64, help="training patch size in pixels")
     p.add_argument("--batch", type=int, default=8, help="patches per step")
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate")
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate" + (
+        f" ({defaults})" if defaults else ""))
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of whole images or planes held out for validation")
     p.add_argument("--device", default="auto")
@@ -454,7 +470,9 @@ def add_training_commands(sub) -> None:
                    help="a z-stack (repeatable): each plane is paired to the in-focus plane")
     p.add_argument("--focus-plane", default="auto", help="auto (focus score) or a plane index")
     p.add_argument("--axes")
-    _add_training_options(p, steps=200, lr=1e-4)
+    _add_training_options(p, steps=None, lr=None, defaults=(
+        f"default {PAIRED_STEPS} steps, lr {PAIRED_LR} with pairs; with --self "
+        f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}, time-boxed"))
     p.add_argument("--minutes", type=float,
                    help="time limit; --steps is then the upper bound")
     p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,

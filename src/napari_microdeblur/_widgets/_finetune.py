@@ -236,7 +236,21 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             widget.setVisible(self.mode != "self")
         if self.mode == "self" and self.minutes_spin.value() == 0:
             self.minutes_spin.setValue(DEFAULT_MINUTES)  # the adaptation is time-boxed
+        self._mode_defaults()
         self._guess_axes()
+
+    def _mode_defaults(self) -> None:
+        """Steps and learning rate follow the mode's defaults (adapting without a reference
+        takes its own, see core.self_adapt) unless the user changed them."""
+        from ..core.finetune import FinetuneRequest
+        from ..core.self_adapt import SelfAdaptConfig
+
+        paired = (FinetuneRequest.steps, FinetuneRequest.lr)
+        adapt = (SelfAdaptConfig.max_steps, SelfAdaptConfig.lr)
+        old, new = (paired, adapt) if self.mode == "self" else (adapt, paired)
+        if (self.steps_spin.value(), self.lr_spin.value()) == old:
+            self.steps_spin.setValue(new[0])
+            self.lr_spin.setValue(new[1])
 
     def _source_layer(self):
         return {"pair": self.blurry_combo, "stack": self.stack_combo,
