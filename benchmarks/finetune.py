@@ -296,11 +296,11 @@ def markdown(result: dict) -> str:
     if "b" in result:
         lines += [f"## b. No reference: `finetune --self` on the test image itself "
                   f"({result['budgets']['self_minutes']} min, true PSF, CLI defaults)", "",
-                  "| set | degradation | network | input | unadapted | adapted | gain |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| set | degradation | network | test images | input | unadapted | adapted "
+                  "| gain |", "|---|---|---|---|---|---|---|---|"]
         for r in result["b"]["rows"]:
-            lines.append(f"| {r['set']} | {r['degradation']} | {r['network']} | "
-                         f"{r['input']:.2f} | {r['unadapted']:.2f} | {r['adapted']:.2f} | "
+            lines.append(f"| {r['set']} | {r['degradation']} | {r['network']} | {r['images']} "
+                         f"| {r['input']:.2f} | {r['unadapted']:.2f} | {r['adapted']:.2f} | "
                          f"{r['gain_db']:+.2f} dB |")
         lines.append("")
     if "c" in result:
