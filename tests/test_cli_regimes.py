@@ -215,7 +215,8 @@ def test_methods_json_lists_every_method_and_bundled_weights(capsys):
         assert e["arch"] == name.split(".")[0]
         assert e["kind"] == ("psf_aware" if e["needs_psf"] else "network")
         modality = [m for m, names in DEFAULTS_BY_MODALITY.items() if name in names]
-        assert e["modality"] == (modality[0] if modality else "any")
+        assert e["modality"] == (modality[0] if modality else weights.modality)
+    assert entries["gran.gan_em_v1"]["modality"] == "em"
     assert entries["wiener_unet"]["needs_psf"] and entries["gran"]["spatial_dims"] == [2]
     assert entries["psf_cyclegan"]["spatial_dims"] == [2, 3]
     assert entries["psf_cyclegan"]["kind"] == "architecture"

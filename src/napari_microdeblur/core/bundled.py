@@ -44,6 +44,8 @@ class BundledWeights(BaseModel):
     sha256: str = Field(description="Expected sha256 of the file (checked on every load).")
     license: str = Field(description="SPDX licence identifier.")
     description: str = Field(description="What the weights are for.")
+    modality: str = Field("any", description="Image type the weights were trained for, when "
+                          "they are not in DEFAULTS_BY_MODALITY (which names the defaults').")
 
 
 #: Bundled weights, named ``arch.tag``, trained on this project's 2-core CPU by
@@ -106,6 +108,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         license="NOASSERTION",
         description="GRAN_GAN for grayscale EM: gran.em_v1 continued 16 min in the adversarial "
         "regime on its EPFL FIB-SEM training split (the dataset states no licence)",
+        modality="em",
     ),
 }
 

@@ -8,7 +8,8 @@
 ``kind``: ``classical`` (deconvolution with a PSF), ``network`` (bundled weights of a blind
 network), ``psf_aware`` (bundled weights of a network that takes the PSF) or ``architecture``
 (a registered network that needs ``--weights``). ``training_data_license`` comes from the
-bundled weights table; the modality from the table of default networks by image type.
+bundled weights table; the modality from the table of default networks by image type, else
+the entry's own.
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def _arch_dims(record) -> tuple[int, ...]:
 
 
 def _modality_of(name: str) -> str:
-    """The image type whose default list names the weights; 'any' for the others."""
-    from .bundled import DEFAULTS_BY_MODALITY
+    """The image type whose default list names the weights, else the one their entry states."""
+    from .bundled import BUNDLED_WEIGHTS, DEFAULTS_BY_MODALITY
 
-    return next((m for m, names in DEFAULTS_BY_MODALITY.items() if name in names), "any")
+    return next((m for m, names in DEFAULTS_BY_MODALITY.items() if name in names),
+                BUNDLED_WEIGHTS[name].modality)
 
 
 def _bundled_entries() -> list[MethodEntry]:
