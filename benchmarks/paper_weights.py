@@ -1,0 +1,53 @@
+"""The shipped paper-regime weights against the input and the network they started from, on the
+EM test crops of benchmarks/papers.py (ten 256-px crops of the EPFL, AxonDeepSeg, ISBI 2012 and
+Gerhard 2013 test splits, protocol A, border 16).
+
+    python benchmarks/paper_weights.py [NAME_OR_FILE ...] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import papers  # noqa: E402
+
+from napari_microdeblur.core.inference import deblur  # noqa: E402
+from napari_microdeblur.core.method import MethodSpec  # noqa: E402
+from napari_microdeblur.core.metrics import evaluate  # noqa: E402
+
+
+def spec(name: str) -> MethodSpec:
+    return MethodSpec("auto", weights=name) if name.endswith(".safetensors") else MethodSpec(name)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("weights", nargs="*", default=["gran.em_v1", "gran.gan_em_v1"])
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    pairs = papers.em_test_pairs(False)
+    scores: dict[str, list[float]] = {"input": [], **{w: [] for w in args.weights}}
+    for _, blurred, sharp in pairs:
+        scores["input"].append(float(evaluate(blurred, sharp, border=16)["psnr"]))
+        for w in args.weights:
+            out = deblur(blurred, method=spec(w), axes="YX", device="cpu")
+            scores[w].append(float(evaluate(out, sharp, border=16)["psnr"]))
+    result = {"command": "python benchmarks/paper_weights.py " + " ".join(sys.argv[1:]),
+              "crops": [name for name, _, _ in pairs],
+              "mean_psnr": {k: float(np.mean(v)) for k, v in scores.items()},
+              "per_crop": scores}
+    for k, v in result["mean_psnr"].items():
+        print(f"{k}: {v:.2f} dB over {len(pairs)} crops")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
