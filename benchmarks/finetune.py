@@ -46,6 +46,7 @@ from napari_microdeblur.core import bundled  # noqa: E402
 from napari_microdeblur.core.checkpoint import load_model, save_weights  # noqa: E402
 from napari_microdeblur.core.degrade import degrade  # noqa: E402
 from napari_microdeblur.core.finetune import (  # noqa: E402
+    PAIRED_MINUTES,
     FinetuneRequest,
     PairField,
     StackField,
@@ -65,7 +66,6 @@ SSTEM = {  # set -> (3 training slices, test slices)
     "em_isbi2012_drosophila_vnc_sstem": ([0, 10, 20], [0, 5, 10, 15, 20, 25]),
     "em_drosophila_vnc_sstem_gerhard2013": ([0, 1, 2], [0, 1]),
 }
-PAIRED_MINUTES = 5.0
 
 
 def budgets(quick: bool) -> dict:

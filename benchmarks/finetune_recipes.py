@@ -44,7 +44,8 @@ RECIPES = {
                                             anchor_weight=1e-3),
     "flips + jitter 0.1 + L2-SP 1e-2": dict(augment=True, intensity_jitter=0.1,
                                             anchor_weight=1e-2),
-    # the job's defaults, and the same bounded by --seconds only, at three learning rates
+    # the job's defaults until measured here (the name is kept so that the command in
+    # benchmarks/results/finetune_recipes_em.json reruns), and runs bounded by --seconds only
     "default: 200 steps lr 1e-4": dict(steps=200, lr=1e-4),
     "time-boxed lr 1e-4": dict(steps=100_000, lr=1e-4),
     "time-boxed lr 5e-4": dict(steps=100_000, lr=5e-4),
@@ -106,7 +107,8 @@ def main() -> None:
     parser.add_argument("--base", default="tiny", help="tiny, a bundled name or a file")
     parser.add_argument("--seconds", type=float, default=40.0, help="per recipe")
     parser.add_argument("--steps", type=int, default=400, help="upper bound; time ends it")
-    parser.add_argument("--val-every", type=int, default=10)
+    parser.add_argument("--val-every", type=int, default=None,
+                        help="default: the job's own rule (steps/10, at most 50)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--test", type=int, default=3, help="scored training images")
     parser.add_argument("--set", default=SET, help="a set of ../shared/data (training split)")
@@ -143,7 +145,9 @@ def main() -> None:
                if "val_start" in r else "")
         print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+        command = "python benchmarks/finetune_recipes.py " + " ".join(sys.argv[1:])
+        Path(args.json).write_text(json.dumps({"command": command, "args": vars(args),
+                                               "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -172,3 +172,44 @@ def test_flushed_rows_keep_device_band_bounded(fluo_u8):
     rows = sorted((s[0].start, s[0].stop) for s, _ in writes)
     assert rows[0][0] == 0 and rows[-1][1] == 128
     assert all(a[1] == b[0] for a, b in zip(rows, rows[1:]))  # each row written once
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.lists(st.integers(20, 90), min_size=2, max_size=3),
+    tile=st.integers(12, 40),
+    overlap_frac=st.floats(0.1, 0.7),
+    halo=st.integers(0, 6),
+    window=st.sampled_from(tiling.WINDOWS),
+)
+def test_merge_equals_the_weighted_mean_of_tile_predictions(shape, tile, overlap_frac, halo,
+                                                            window):
+    """The merger keeps no weight buffer and no tile-sized windows (it applies per-axis profiles
+    and divides by per-axis sums): its rows must equal sum(prediction * window) / sum(window)
+    accumulated naively with the whole windows."""
+    overlap = min(int(tile * overlap_frac), tile - 1)
+    plan = tiling.plan_tiles(shape, tile, overlap)
+    rng = np.random.default_rng(0)
+    preds = {t.index: rng.random((2, *plan.tile)) for t in plan.tiles}
+    out = np.full((2, *plan.image_shape), np.nan)
+
+    def write(slices, block):
+        out[(slice(None), *slices)] = block
+
+    merger = tiling.TileMerger(plan, 2, write, window=window, halo=halo)
+    acc = np.zeros((2, *plan.padded_shape))
+    total = np.zeros(plan.padded_shape)
+    for t in plan.tiles:
+        merger.add(t, torch.from_numpy(preds[t.index]))
+        w = np.ones(())
+        for axis, start in enumerate(t.start):
+            starts = plan.starts[axis]
+            w = np.multiply.outer(w, tiling.window_profile(
+                plan.tile[axis], plan.overlap[axis], halo, window,
+                shared_before=start != starts[0], shared_after=start != starts[-1]))
+        acc[(slice(None), *t.slices)] += preds[t.index] * w
+        total[t.slices] += w
+    merger.finish()
+    inside = tuple(slice(0, s) for s in plan.image_shape)
+    expected = (acc / total)[(slice(None), *inside)]
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-7)

@@ -66,6 +66,10 @@ def test_minutes_bound_the_run_and_the_plots_are_against_time(
     viewer = make_napari_viewer()
     stack = viewer.add_image(focus_stack, name="stack")
     w = finetune_dock(viewer, 1, stack, steps=100_000)
+    from napari_microdeblur.core.finetune import PAIRED_MINUTES
+
+    assert w.minutes == PAIRED_MINUTES == 5.0  # paired runs are time-boxed by default
+    w.minutes_spin.setValue(0)
     assert w.minutes_spin.text() == "no limit" and w.minutes is None
     assert w.build_request().minutes is None  # the core refuses 0: 'no limit' is None
     assert "band of every plane" in w.val_spin.toolTip()
@@ -322,8 +326,11 @@ def test_adapt_mode_takes_the_adaptations_own_defaults_unless_changed(make_napar
     w.mode_combo.setCurrentIndex(2)  # adapt to this image
     assert (w.steps_spin.value(), w.lr_spin.value()) == (SelfAdaptConfig.max_steps,
                                                           SelfAdaptConfig.lr)
+    assert w.minutes == 3.0  # the adaptation's own time limit
     w.mode_combo.setCurrentIndex(0)
     assert w.steps_spin.value() == FinetuneRequest.steps
+    assert w.minutes == 5.0  # pairs: core.finetune.PAIRED_MINUTES
     w.steps_spin.setValue(77)  # the user's choice survives a mode change
+    w.minutes_spin.setValue(9)
     w.mode_combo.setCurrentIndex(2)
-    assert w.steps_spin.value() == 77
+    assert w.steps_spin.value() == 77 and w.minutes == 9.0

@@ -15,6 +15,7 @@ from .core.finetune import (
     DEFAULT_ANCHOR_WEIGHT,
     DEFAULT_INTENSITY_JITTER,
     DEFAULT_PATIENCE,
+    PAIRED_MINUTES,
     FinetuneRequest,
 )
 from .core.self_adapt import SelfAdaptConfig
@@ -346,7 +347,8 @@ def cmd_finetune(args) -> int:
             steps=PAIRED_STEPS if args.steps is None else args.steps, patch=args.patch,
             batch_size=args.batch, lr=PAIRED_LR if args.lr is None else args.lr,
             device=args.device,
-            val_fraction=args.val_fraction, patience=args.patience, minutes=args.minutes,
+            val_fraction=args.val_fraction, patience=args.patience,
+            minutes=PAIRED_MINUTES if args.minutes is None else args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, checkpoint_dir=ckdir, resume=args.resume)
         job = iter_finetune(request)
@@ -472,9 +474,10 @@ def add_training_commands(sub) -> None:
     p.add_argument("--axes")
     _add_training_options(p, steps=None, lr=None, defaults=(
         f"default {PAIRED_STEPS} steps, lr {PAIRED_LR} with pairs; with --self "
-        f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}, time-boxed"))
+        f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}; both time-boxed"))
     p.add_argument("--minutes", type=float,
-                   help="time limit; --steps is then the upper bound")
+                   help=f"time limit; --steps is then the upper bound (default {PAIRED_MINUTES:g} "
+                   "with pairs, 3 with --self)")
     p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
                    help="stop after this many validations without a better one")
     p.add_argument("--no-augment", action="store_true",

@@ -43,6 +43,7 @@ from ._finetune_self import (
     SelfAdaptPage,
     SelfAdaptRequest,
     iter_self_adapt_job,
+    mode_defaults,
     self_adapt_config,
 )
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
@@ -169,15 +170,16 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         form.addRow("", row(self.align_check, self.match_check))
 
     def _training_controls(self) -> QWidget:
+        steps, lr, minutes = mode_defaults("pair")
         box = QWidget()
         form = form_layout(box)
-        self.steps_spin = spin(1, 1_000_000, 200, "Training steps (each one batch of patches).")
+        self.steps_spin = spin(1, 1_000_000, steps, "Training steps (each one batch of patches).")
         self.patch_spin = spin(8, 1024, 64, (
             "Side of the square training patches in pixels (a multiple of the network's size "
             "divisor; at most the size of the images)."), step=16)
         self.batch_spin = spin(1, 512, 8, "Patches per step.")
-        self.lr_spin = double_spin(0.000001, 1.0, 0.0001, "Peak learning rate (Adam, warm-up "
-                                   "then cosine decay).", decimals=6, step=0.00005)
+        self.lr_spin = double_spin(0.000001, 1.0, lr, "Peak learning rate "
+                                   "(Adam, warm-up then cosine decay).", decimals=6, step=0.00005)
         # at most half: one field holds out a band, and a larger share is refused by the core
         self.val_spin = double_spin(0.0, 0.5, 0.2, (
             "Share held out for validation: a band of every plane (the last share of its "
@@ -185,7 +187,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             "columns), never seen by a training patch. The starting weights are kept unless "
             "a later validation beats them. 0 (paired data only): no validation, the last "
             "weights are kept."), decimals=2, step=0.05)
-        self.minutes_spin = double_spin(0.0, 10_000.0, 0.0, (
+        self.minutes_spin = double_spin(0.0, 10_000.0, minutes, (
             "Time limit of the run in minutes; Steps is then the upper bound. 'no limit': the "
             "run ends after Steps (or when validation stops improving). Adapting without a "
             "reference always has a limit (3 by default)."), decimals=2, step=0.5)
@@ -229,28 +231,23 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         return MODE_KEYS[self.mode_combo.currentIndex()]
 
     def _mode_changed(self, *_) -> None:
-        from ..core.self_adapt import DEFAULT_MINUTES
-
         self.pages.setCurrentIndex(self.mode_combo.currentIndex())
         for widget in (self.align_check, self.match_check, self.regimes):
             widget.setVisible(self.mode != "self")
-        if self.mode == "self" and self.minutes_spin.value() == 0:
-            self.minutes_spin.setValue(DEFAULT_MINUTES)  # the adaptation is time-boxed
         self._mode_defaults()
+        if self.mode == "self" and self.minutes_spin.value() == 0:
+            self.minutes_spin.setValue(mode_defaults("self")[2])  # the adaptation is time-boxed
         self._guess_axes()
 
     def _mode_defaults(self) -> None:
-        """Steps and learning rate follow the mode's defaults (adapting without a reference
-        takes its own, see core.self_adapt) unless the user changed them."""
-        from ..core.finetune import FinetuneRequest
-        from ..core.self_adapt import SelfAdaptConfig
-
-        paired = (FinetuneRequest.steps, FinetuneRequest.lr)
-        adapt = (SelfAdaptConfig.max_steps, SelfAdaptConfig.lr)
-        old, new = (paired, adapt) if self.mode == "self" else (adapt, paired)
-        if (self.steps_spin.value(), self.lr_spin.value()) == old:
-            self.steps_spin.setValue(new[0])
-            self.lr_spin.setValue(new[1])
+        """Steps, learning rate and time limit follow the mode's defaults (adapting without a
+        reference takes its own, see core.self_adapt), each unless the user changed it."""
+        old, new = mode_defaults("pair" if self.mode == "self" else "self"), mode_defaults(
+            self.mode)
+        for widget, before, after in zip((self.steps_spin, self.lr_spin, self.minutes_spin),
+                                         old, new, strict=True):
+            if widget.value() == before:
+                widget.setValue(after)
 
     def _source_layer(self):
         return {"pair": self.blurry_combo, "stack": self.stack_combo,

@@ -5,7 +5,7 @@ method's receptive field; edge tiles are snapped back inside the image, so every
 same size (batching needs that) and no tile reads outside the image, except for images smaller
 than a tile, which are padded (reflect) up to one tile.
 
-The merge accumulates ``prediction * window`` and ``window`` on the model's device, in a band
+The merge accumulates ``prediction * window`` on the model's device, in a band
 that spans one tile along the first spatial axis. As soon as no later tile touches a row (a
 z-plane for 3D), the row is normalised and written to the host output, so device memory is
 bounded by the band, not by the image.
@@ -206,31 +206,48 @@ class TileMerger:
         self.dtype = torch.float32 if self.device.type == "mps" else torch.float64
         band_shape = (channels, plan.tile[0], *plan.padded_shape[1:])
         self.acc = torch.zeros(band_shape, dtype=self.dtype, device=self.device)
-        self.weight = torch.zeros((1, *band_shape[1:]), dtype=self.dtype, device=self.device)
         self.band_start = 0
-        self._windows: dict[tuple, torch.Tensor] = {}
         self.window = window
         self.halo = halo
+        # Every tile's window is a product of per-axis profiles that depend only on the tile's
+        # position along that axis, and the tiles form a full grid. So the windows are applied
+        # one axis at a time (no tile-sized window per position is kept: nine of them were 75 MB
+        # at 1024-px tiles) and the summed weight is the product of per-axis sums (no
+        # image-sized weight buffer).
+        self._profiles: dict[tuple[int, int], torch.Tensor] = {}
+        self.axis_weights = [self._axis_weight(axis) for axis in range(plan.ndim)]
 
-    def _window(self, tile: Tile) -> torch.Tensor:
-        key = tuple(
-            (start != starts[0], start != starts[-1])
-            for start, starts in zip(tile.start, self.plan.starts)
+    def _profile(self, axis: int, start: int) -> np.ndarray:
+        starts = self.plan.starts[axis]
+        return window_profile(
+            self.plan.tile[axis],
+            self.plan.overlap[axis],
+            self.halo,
+            self.window,
+            shared_before=start != starts[0],
+            shared_after=start != starts[-1],
         )
-        if key not in self._windows:
-            w = np.ones((), dtype=np.float64)
-            for axis, (before, after) in enumerate(key):
-                profile = window_profile(
-                    self.plan.tile[axis],
-                    self.plan.overlap[axis],
-                    self.halo,
-                    self.window,
-                    shared_before=before,
-                    shared_after=after,
-                )
-                w = np.multiply.outer(w, profile)
-            self._windows[key] = torch.from_numpy(w[None]).to(self.device, self.dtype)
-        return self._windows[key]
+
+    def _axis_weight(self, axis: int) -> torch.Tensor:
+        """The summed window of all tiles along one axis, over the padded length."""
+        total = np.zeros(self.plan.padded_shape[axis], dtype=np.float64)
+        for start in self.plan.starts[axis]:
+            total[start : start + self.plan.tile[axis]] += self._profile(axis, start)
+        return torch.from_numpy(total).to(self.device, self.dtype)
+
+    def _along(self, axis: int, values: torch.Tensor) -> torch.Tensor:
+        """A 1D tensor shaped to broadcast along spatial ``axis`` of a (C, *spatial) array."""
+        shape = [1] * (self.plan.ndim + 1)
+        shape[axis + 1] = -1
+        return values.view(shape)
+
+    def tile_profile(self, axis: int, start: int) -> torch.Tensor:
+        """The window of the tiles starting at ``start`` along ``axis`` (cached)."""
+        key = (axis, start)
+        if key not in self._profiles:
+            profile = torch.from_numpy(self._profile(axis, start)).to(self.device, self.dtype)
+            self._profiles[key] = self._along(axis, profile)
+        return self._profiles[key]
 
     def _flush_until(self, row: int) -> None:
         """Normalise and write band rows before ``row`` (no later tile touches them)."""
@@ -241,30 +258,30 @@ class TileMerger:
         rows_out = stop_in_image - self.band_start
         if rows_out > 0:
             inner = tuple(slice(0, s) for s in self.plan.image_shape[1:])
-            block = self.acc[(slice(None), slice(0, rows_out), *inner)] / self.weight[
-                (slice(None), slice(0, rows_out), *inner)
-            ]
-            self.write(
-                (slice(self.band_start, stop_in_image), *inner),
-                block.to(torch.float32).cpu().numpy(),
-            )
-        # shift the band: keep the unfinished rows, zero the rest
+            rows = slice(self.band_start, stop_in_image)
+            # normalised in place, one axis at a time: these band rows are dropped just below
+            block = self.acc[(slice(None), slice(0, rows_out), *inner)]
+            for axis, sl in enumerate((rows, *inner)):
+                block /= self._along(axis, self.axis_weights[axis][sl])
+            self.write((rows, *inner), block.to(torch.float32).cpu().numpy())
+        # shift the band: keep the unfinished rows, zero the rest. Copied forward in chunks of
+        # at most n rows, a chunk never overlaps its source, so no band-sized copy is needed.
         keep = self.acc.shape[1] - n
-        if keep > 0:
-            self.acc[:, :keep] = self.acc[:, n:].clone()
-            self.weight[:, :keep] = self.weight[:, n:].clone()
+        for first in range(0, max(keep, 0), n):
+            count = min(n, keep - first)
+            self.acc[:, first : first + count] = self.acc[:, first + n : first + n + count]
         self.acc[:, max(keep, 0) :] = 0
-        self.weight[:, max(keep, 0) :] = 0
         self.band_start = row
 
     def add(self, tile: Tile, prediction: torch.Tensor) -> None:
         """Merge one tile's prediction, shaped (C, *tile)."""
         self._flush_until(tile.start[0])
-        w = self._window(tile)
+        weighted = prediction.to(self.dtype, copy=True)
+        for axis, start in enumerate(tile.start):
+            weighted *= self.tile_profile(axis, start)
         offset = tile.start[0] - self.band_start
         region = (slice(None), slice(offset, offset + self.plan.tile[0]), *tile.slices[1:])
-        self.acc[region] += prediction.to(self.dtype) * w
-        self.weight[region] += w
+        self.acc[region] += weighted
 
     def finish(self) -> None:
         self._flush_until(self.plan.padded_shape[0])
