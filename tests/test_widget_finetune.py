@@ -330,6 +330,11 @@ def test_adapt_mode_takes_the_adaptations_own_defaults_unless_changed(make_napar
     w.mode_combo.setCurrentIndex(0)
     assert w.steps_spin.value() == FinetuneRequest.steps
     assert w.minutes == 5.0  # pairs: core.finetune.PAIRED_MINUTES
+    # the papers' adversarial regimes start from `microdeblur train`'s learning rate
+    w.regimes.set_regime("gran_gan")
+    assert w.lr_spin.value() == pytest.approx(3e-4)
+    w.regimes.set_regime("supervised")
+    assert w.lr_spin.value() == pytest.approx(FinetuneRequest.lr) == 1e-3
     w.steps_spin.setValue(77)  # the user's choice survives a mode change
     w.minutes_spin.setValue(9)
     w.mode_combo.setCurrentIndex(2)

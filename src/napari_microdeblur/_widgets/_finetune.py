@@ -106,6 +106,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self._add_run_controls(layout)
         layout.addStretch(1)
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
+        self.regimes.regime_combo.currentIndexChanged.connect(self._mode_defaults)
         self.blurry_combo.currentIndexChanged.connect(self._guess_axes)
         self.stack_combo.currentIndexChanged.connect(self._guess_axes)
         self.self_page.layer_combo.currentIndexChanged.connect(self._guess_axes)
@@ -170,7 +171,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         form.addRow("", row(self.align_check, self.match_check))
 
     def _training_controls(self) -> QWidget:
-        steps, lr, minutes = mode_defaults("pair")
+        self._shown_defaults = steps, lr, minutes = mode_defaults("pair", "supervised")
         box = QWidget()
         form = form_layout(box)
         self.steps_spin = spin(1, 1_000_000, steps, "Training steps (each one batch of patches).")
@@ -239,15 +240,15 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             self.minutes_spin.setValue(mode_defaults("self")[2])  # the adaptation is time-boxed
         self._guess_axes()
 
-    def _mode_defaults(self) -> None:
-        """Steps, learning rate and time limit follow the mode's defaults (adapting without a
-        reference takes its own, see core.self_adapt), each unless the user changed it."""
-        old, new = mode_defaults("pair" if self.mode == "self" else "self"), mode_defaults(
-            self.mode)
+    def _mode_defaults(self, *_) -> None:
+        """Steps, learning rate and time limit follow the defaults of the mode and regime
+        (see mode_defaults), each unless the user changed it."""
+        new = mode_defaults(self.mode, self.regimes.regime)
         for widget, before, after in zip((self.steps_spin, self.lr_spin, self.minutes_spin),
-                                         old, new, strict=True):
+                                         self._shown_defaults, new, strict=True):
             if widget.value() == before:
                 widget.setValue(after)
+        self._shown_defaults = new
 
     def _source_layer(self):
         return {"pair": self.blurry_combo, "stack": self.stack_combo,
