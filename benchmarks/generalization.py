@@ -82,6 +82,8 @@ HELD_OUT = {
                  "test/sub-rat8_sample-V915_SEM.png"],
         "train": ["train/sub-rat1_sample-data1_SEM.png", "train/sub-rat3_sample-data9_SEM.png"],
         "blind_v1": "gran.em_v1",
+        # the papers' shipped weights that are neither a default nor blind v1 (issue 15)
+        "papers": ["gran.gan_em_v1"],
     },
     "brightfield": {
         "set": "brightfield_bccd_blood_smear",
@@ -99,6 +101,8 @@ NETWORKS_SAW = {
     "gran.hist_v1": "histology_brightfield_rgb Kather 2016 training tiles",
     "c2f_unet.*_v2 (blind v2 defaults)": "the training splits and PSF families "
     "wiener_unet.psf_v1 saw (below), half the patches from the modality's own sets",
+    "gran.gan_em_v1": "gran.em_v1 continued with the GRAN_GAN regime on the same "
+    "em_epfl_hippocampus_fibsem training split",
     "wiener_unet.psf_v1": "training splits of fluorescence_2d, "
     "fluorescence_neubias_training_resources, histology_brightfield_rgb (Kather), "
     "brightfield_cellprofiler_worms_phase, em_epfl_hippocampus_fibsem, "
@@ -233,8 +237,9 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
         tune_pairs = [(degrade_with(s, name, psf, 1000 + i, rgb), s) for i, s in enumerate(trains)]
         settings = {m: tune(m, tune_pairs, psf, axes, score)[0]
                     for m in ("richardson_lucy", "wiener")}
+        papers = [f"paper:{name}" for name in cfg.get("papers", [])]
         per_image: dict[str, list[dict]] = {k: [] for k in (
-            "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware")}
+            "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware", *papers)}
         precision_check = None
         for i, sharp in enumerate(tests):
             blurred = degrade_with(sharp, name, psf, SEED + i, rgb)
@@ -246,6 +251,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                 "blind": run(blind, blurred, psf, axes),
                 "blind_v1": run(cfg["blind_v1"], blurred, psf, axes),
                 "psf_aware": run("psf_aware", blurred, psf, axes, psf_aware=psf_aware),
+                **{k: run(k.split(":", 1)[1], blurred, psf, axes) for k in papers},
             }
             if name == "A" and i == 0:  # bfloat16 (auto on this CPU) against float32
                 outputs["psf_aware_float32"] = run("psf_aware", blurred, psf, axes,
@@ -470,6 +476,7 @@ def markdown(result: dict) -> str:
             f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {m['blind']['psnr'] - best:+.2f} dB | "
             f"{m['blind']['below_input']} / "
             f"{m['psf_aware']['below_input']} of {m['input']['n']} |")
+    lines += papers_markdown(result["rows"])
     checks = [(r["set"], r["psf_aware_precision"]) for r in result["rows"]
               if "psf_aware_precision" in r]
     if checks:
@@ -483,6 +490,26 @@ def markdown(result: dict) -> str:
     lines += ["", "Speed (megapixels/s, 1024 x 1024 2D image, this CPU, default tiles and "
               "precision): " + ", ".join(f"{k} {v}" for k, v in result["speed"].items())]
     return "\n".join(lines) + "\n"
+
+
+def papers_markdown(rows: list[dict]) -> list[str]:
+    """The papers' other shipped weights (``paper:NAME`` methods) on the rows that ran them."""
+    lines = []
+    for row in rows:
+        m = row["methods"]
+        best = max(m["richardson_lucy"]["psnr"], m["wiener"]["psnr"])
+        for key in (k for k in m if k.startswith("paper:")):
+            lines.append(
+                f"| {row['set']} | {row['degradation']} | `{key[6:]}` | {m[key]['psnr']:.2f} / "
+                f"{m[key]['ssim']:.3f} ({m[key]['psnr_whole']:.2f}) | "
+                f"{m[key]['psnr'] - m['blind_v1']['psnr']:+.2f} dB | "
+                f"{m[key]['psnr'] - m['blind']['psnr']:+.2f} dB | {m[key]['psnr'] - best:+.2f} dB "
+                f"| {m[key]['below_input']} of {m['input']['n']} |")
+    if not lines:
+        return []
+    return ["", "The papers' other shipped weights on the same rows:", "",
+            "| set | degradation | weights | PSNR / SSIM (whole) | - blind v1 | - blind default "
+            "| - best classical | below input |", "|---|---|---|---|---|---|---|---|", *lines]
 
 
 def _part_rows(part: str, args) -> list[dict]:
