@@ -241,7 +241,7 @@ class TileMerger:
         shape[axis + 1] = -1
         return values.view(shape)
 
-    def tile_profile(self, axis: int, start: int) -> torch.Tensor:
+    def _tile_profile(self, axis: int, start: int) -> torch.Tensor:
         """The window of the tiles starting at ``start`` along ``axis`` (cached)."""
         key = (axis, start)
         if key not in self._profiles:
@@ -278,7 +278,7 @@ class TileMerger:
         self._flush_until(tile.start[0])
         weighted = prediction.to(self.dtype, copy=True)
         for axis, start in enumerate(tile.start):
-            weighted *= self.tile_profile(axis, start)
+            weighted *= self._tile_profile(axis, start)
         offset = tile.start[0] - self.band_start
         region = (slice(None), slice(offset, offset + self.plan.tile[0]), *tile.slices[1:])
         self.acc[region] += weighted
