@@ -211,7 +211,27 @@ def generalization_papers_text() -> str | None:
             "from `benchmarks/results/generalization.json` (the run above).\n")
 
 
-TABLES = {"quality": quality_table, "finetune": finetune_text, "watch_rate": watch_rate_text,
+def finetune_recipes_text() -> str | None:
+    """benchmarks/finetune_recipes.py on the EM default (the paired fine-tuning defaults)."""
+    run = _load("finetune_recipes_em.json")
+    if not run:
+        return None
+    names = {"default: 200 steps lr 1e-4": "200 steps, lr 1e-4 (the old default)",
+             "time-boxed lr 1e-4": "5 minutes, lr 1e-4", "time-boxed lr 5e-4": "5 minutes, lr 5e-4",
+             "time-boxed lr 1e-3": "5 minutes, lr 1e-3 (the default)"}
+    rows = run["rows"]
+    start = rows[1]["test_psnr"]  # rows: input, start, then one per recipe
+    lines = ["| recipe | steps | test PSNR (dB) | gain over the start |", "|---|---|---|---|",
+             f"| {rows[0]['recipe']} | | {rows[0]['test_psnr']:.2f} | |",
+             f"| `{rows[1]['recipe'].split(' ')[0]}` (start) | | {start:.2f} | |"]
+    for r in sorted(rows[2:], key=lambda r: r["test_psnr"]):
+        lines.append(f"| {names.get(r['recipe'], r['recipe'])} | {r['steps']} | "
+                     f"{r['test_psnr']:.2f} | {r['test_psnr'] - start:+.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+TABLES = {"quality": quality_table, "finetune_recipes": finetune_recipes_text,
+          "finetune": finetune_text, "watch_rate": watch_rate_text,
           "generalization": generalization_table,
           "generalization_papers": generalization_papers_text,
           **{f"papers_{part}": papers_text(part) for part in ("sgpn", "grab", "c2f")}}
