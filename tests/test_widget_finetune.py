@@ -8,33 +8,27 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from test_beads import bead_image
-from test_widgets import CARD, TIMEOUT, dock, snapshot, tiny_gran, wait_idle
+from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixture
+    CARD,
+    TIMEOUT,
+    _clean_session,
+    dock,
+    snapshot,
+    tiny_gran,
+    wait_idle,
+    write_tiny_gran,
+)
 
 from napari_microdeblur.core import pairs
-from napari_microdeblur.core.checkpoint import load_model, save_weights
+from napari_microdeblur.core.checkpoint import load_model
 from napari_microdeblur.core.inference import compute_normalization, deblur
 from napari_microdeblur.core.method import network_method
 
 
-@pytest.fixture(autouse=True)
-def _clean_session():
-    from napari_microdeblur._widgets._methods import SESSION_MODELS
-
-    SESSION_MODELS.clear()
-    yield
-    SESSION_MODELS.clear()
-
-
 @pytest.fixture
-def gran_file(tmp_path):
-    path = tmp_path / "tiny_gran.safetensors"
-    save_weights(tiny_gran(), path, CARD)
-    return path
-
-
-@pytest.fixture
-def tiny_session_model(gran_file):
+def tiny_session_model(tmp_path):
     """A tiny GRAN loaded in this session as 'tiny_gran' (a base model of the dock)."""
+    gran_file = write_tiny_gran(tmp_path)
     from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
 
     SESSION_MODELS.add(SessionModel("tiny_gran", *load_model(gran_file), "loaded"))
@@ -168,8 +162,9 @@ def test_stop_also_fills_the_comparison(make_napari_viewer, qtbot, tiny_session_
     assert w.comparison["tuned"].name.endswith("[tiny_gran fine-tuned on stack]")
 
 
-def test_finetune_notes_give_the_held_out_band_in_image_coordinates(focus_stack, gran_file):
+def test_finetune_notes_give_the_held_out_band_in_image_coordinates(focus_stack, tmp_path):
     """The region the dock crops is the one split_band scores, back in image pixels."""
+    gran_file = write_tiny_gran(tmp_path)
     from napari_microdeblur.core import data
     from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune
 

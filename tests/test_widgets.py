@@ -80,11 +80,15 @@ def tiny_gran(in_channels=1, seed=0, **overrides):
     return build_model("gran", config)
 
 
-@pytest.fixture
-def gran_file(tmp_path):
-    path = tmp_path / "tiny_gran.safetensors"
+def write_tiny_gran(folder):
+    path = folder / "tiny_gran.safetensors"
     save_weights(tiny_gran(), path, CARD)
     return path
+
+
+@pytest.fixture
+def gran_file(tmp_path):
+    return write_tiny_gran(tmp_path)
 
 
 @pytest.fixture
