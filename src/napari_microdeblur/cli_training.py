@@ -19,6 +19,7 @@ from .core.finetune import (
     FinetuneRequest,
 )
 from .core.self_adapt import SelfAdaptConfig
+from .core.training.config import TRAIN_LR, TRAIN_STEPS
 
 # `finetune` defaults differ with and without a reference: the request's and the adaptation's
 PAIRED_STEPS, PAIRED_LR = FinetuneRequest.steps, FinetuneRequest.lr
@@ -453,7 +454,7 @@ def add_training_commands(sub) -> None:
     p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
                    help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
     p.add_argument("--axes")
-    _add_training_options(p, steps=2000, lr=3e-4)
+    _add_training_options(p, steps=TRAIN_STEPS, lr=TRAIN_LR)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--license", default="unknown", help="SPDX licence of the training data")
     p.add_argument("--checkpoint-dir", help="folder for the run's checkpoints (default: temp)")
@@ -477,7 +478,7 @@ def add_training_commands(sub) -> None:
         f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}; both time-boxed"))
     p.add_argument("--minutes", type=float,
                    help=f"time limit; --steps is then the upper bound (default {PAIRED_MINUTES:g} "
-                   "with pairs, 3 with --self)")
+                   f"with pairs, {SelfAdaptConfig.minutes:g} with --self)")
     p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
                    help="stop after this many validations without a better one")
     p.add_argument("--no-augment", action="store_true",

@@ -29,20 +29,17 @@ NO_PSF = ("Adapt to this image needs the image's PSF: type a model (gaussian:1.6
           "layer:NAME (e.g. a PSF measured from beads in the Deblur dock)")
 
 
-#: `microdeblur train`'s learning rate, which the papers' adversarial regimes start from
-REGIME_LR = 3e-4
-
-
 def mode_defaults(mode: str, regime: str = "supervised") -> tuple[int, float, float]:
     """(steps, learning rate, minutes) a run starts with: adapting without a reference ("self")
     takes core.self_adapt's, pairs and stacks core.finetune's (both time-boxed, measured), the
     adversarial regimes `microdeblur train`'s learning rate."""
     from ..core.finetune import PAIRED_MINUTES, FinetuneRequest
     from ..core.self_adapt import DEFAULT_MINUTES, SelfAdaptConfig
+    from ..core.training.config import TRAIN_LR
 
     if mode == "self":
         return SelfAdaptConfig.max_steps, SelfAdaptConfig.lr, DEFAULT_MINUTES
-    lr = FinetuneRequest.lr if regime == "supervised" else REGIME_LR
+    lr = FinetuneRequest.lr if regime == "supervised" else TRAIN_LR
     return FinetuneRequest.steps, lr, PAIRED_MINUTES
 
 

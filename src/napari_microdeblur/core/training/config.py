@@ -60,6 +60,10 @@ def _one_of(value, name: str, accepted: tuple[str, ...]) -> str:
     return value
 
 
+#: what `microdeblur train` (and the Fine-tune dock's adversarial regimes) start with
+TRAIN_STEPS, TRAIN_LR = 2000, 3e-4
+
+
 class TrainingConfig(BaseModel):
     """Settings of a training run (see ``iter_fit`` for what each one does)."""
 
