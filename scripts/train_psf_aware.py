@@ -138,8 +138,8 @@ def _kind(path: Path) -> str:
     return "gray"
 
 
-def training_sets(root: Path) -> tuple[dict[str, list], list]:
-    """{set: [(name, plane)]} for training and [(name, plane)] for validation."""
+def training_files(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], set[str]]:
+    """{set: [(path, kind)]} of the training splits and the file names kept for validation."""
     fl = root / "fluorescence_2d"
     fly = fl / "cellprofiler_ExampleFly_kc167"
     sp = fl / "cellprofiler_ExampleSpeckles_h2ax"
@@ -169,20 +169,27 @@ def training_sets(root: Path) -> tuple[dict[str, list], list]:
         + [(p, "gray") for p in sorted((emn / "c_elegans_em_volume").glob("*.tif"))
            if not p.name.endswith("z0013.tif")],  # z0013 neighbours the test block
     }
-    hist_val = set()
     for cls in sorted(p for p in kath.iterdir() if p.is_dir()):
         tiles = sorted(cls.glob("*.tif"))[:-1]  # the alphabetically last tile is the test tile
         files["histology_kather"] += [(t, "rgb") for t in tiles]
         if cls.name == "01_TUMOR":
-            hist_val.add(tiles[1].name)
+            val_names.add(tiles[1].name)
+    for entries in files.values():
+        for path, _ in entries:
+            if not path.is_file():
+                raise SystemExit(f"missing training file {path} (is --data-root right?)")
+    return files, val_names
+
+
+def training_sets(root: Path) -> tuple[dict[str, list], list]:
+    """{set: [(name, plane)]} for training and [(name, plane)] for validation."""
+    files, val_names = training_files(root)
     train: dict[str, list] = {k: [] for k in files}
     val = []
     for key, entries in files.items():
         for path, kind in entries:
-            if not path.is_file():
-                raise SystemExit(f"missing training file {path} (is --data-root right?)")
             planes = _planes(path, kind)
-            if path.name in val_names or path.name in hist_val:
+            if path.name in val_names:
                 val.append((path.name, planes[1 if len(planes) == 3 else 0]))
             else:
                 train[key] += [(f"{path.name}[{i}]", p) for i, p in enumerate(planes)]
@@ -327,7 +334,7 @@ def zoomed(psf: np.ndarray, factor: float) -> np.ndarray:
 def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
     if k >= 4:
         a = a[..., ::-1]
-    return np.ascontiguousarray(np.rot90(a, k % 4))
+    return np.ascontiguousarray(np.rot90(a, k % 4, axes=(-2, -1)))
 
 
 def validation_batch(val: list, size: int = 128):

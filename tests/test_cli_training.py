@@ -45,9 +45,10 @@ def test_finetune_on_a_stack_then_deblur_with_it(tmp_path, focus_stack, tiny_con
     out = tmp_path / "tuned.safetensors"
     assert main(["finetune", "--weights", str(base), "--stack", str(stack), "--focus-plane", "7",
                  "--out", str(out), "--steps", "3", "--patch", "32", "--batch", "2",
-                 "--device", "cpu", "-q"]) == 0
+                 "--target-neighbours", "1", "--device", "cpu", "-q"]) == 0
     _, card = load_model(out)
     assert "stack.tif" in card.training_data
+    assert "targets: mean of 1 plane(s) each side of focus" in card.training_data
     assert main(["deblur", str(stack), "-o", str(tmp_path / "d.tif"), "--method", "gran",
                  "--weights", str(out), "--device", "cpu", "-q"]) == 0
     assert tifffile.imread(tmp_path / "d.tif").shape == focus_stack.shape
@@ -62,6 +63,10 @@ def test_finetune_on_a_stack_then_deblur_with_it(tmp_path, focus_stack, tiny_con
     (["finetune", "--weights", "{base}", "--stack", "{stack}",
       "--out", "{tmp}/missing/o.safetensors"], "does not exist"),
     (["train", "--arch", "gran", "--sharp", "{stack}", "--out", "{tmp}/o.pt"], ".safetensors"),
+    (["finetune", "--weights", "{base}", "--blurry", "{stack}", "--sharp", "{stack}",
+      "--target-neighbours", "1", "--out", "{tmp}/o.safetensors"], "with --stack"),
+    (["finetune", "--weights", "{base}", "--stack", "{stack}", "--target-neighbours", "-2",
+      "--out", "{tmp}/o.safetensors"], "give K >= 0"),
 ])
 def test_training_errors_come_before_any_training(tmp_path, focus_stack, capsys, argv, message):
     base = tmp_path / "base.safetensors"

@@ -39,6 +39,30 @@ def test_stack_pairs_every_plane_within_the_distance_to_the_focus_plane(focus_st
     assert len(data.pairs_from_stack(focus_stack, focus_plane=0)) == 13
 
 
+def test_noise_aware_targets_average_the_planes_next_to_focus_without_the_input(focus_stack):
+    from napari_microdeblur.core.pairs import normalise_plane
+
+    planes = focus_stack.astype(np.float32)
+    pairs = data.pairs_from_stack(focus_stack, focus_plane=7, max_distance=2, align=False,
+                                  match_intensity=False, include_focus=True,
+                                  target_neighbours=1)
+    expected = {5: (6, 7, 8), 6: (7, 8), 7: (6, 8), 8: (6, 7), 9: (6, 7, 8)}
+    assert {p.info["z"]: tuple(p.info["target_planes"]) for p in pairs} == expected
+    for p in pairs:
+        z = p.info["z"]
+        _, lo, scale = normalise_plane(planes[z][None])
+        mean = planes[list(expected[z])].mean(0)
+        np.testing.assert_allclose(p.target[0], (mean - lo) / scale, rtol=1e-5, atol=1e-5)
+    # the default target is the in-focus plane itself
+    plain = data.pairs_from_stack(focus_stack, focus_plane=7, max_distance=1, align=False)
+    assert all(p.info["target_planes"] == [7] for p in plain)
+    for bad, message in ((-1, "accepted: an integer >= 0"), (True, "accepted: an integer")):
+        with pytest.raises(ValueError, match=message):
+            data.pairs_from_stack(focus_stack, focus_plane=7, target_neighbours=bad)
+    with pytest.raises(ValueError, match="no plane on one side"):
+        data.pairs_from_stack(focus_stack, focus_plane=0, target_neighbours=1)
+
+
 def test_inputs_use_the_normalisation_inference_uses(focus_stack):
     pair = data.pairs_from_stack(focus_stack, focus_plane=7, max_distance=1, align=False)[0]
     plane = focus_stack[6].astype(np.float32)

@@ -123,6 +123,28 @@ def test_improvement_is_kept_and_reported(tmp_path):
     assert "kept step" in outcome.summary
 
 
+def test_a_gain_below_the_margin_returns_the_starting_weights(tmp_path):
+    """min_gain_db: the same run (same seed) is kept without a margin and refused when the
+    margin is above the gain it reached; then the starting weights come back, unchanged."""
+    sharp = texture(3)
+    blurry = ndimage.gaussian_filter(sharp, 1.5)
+    options = dict(steps=40, lr=3e-3, val_every=10, patience=None)
+    kept = drive(iter_finetune(request(identity_gran(), blurry, sharp, tmp_path / "a",
+                                       checkpoint_dir=str(tmp_path / "a"), min_gain_db=0.0,
+                                       **options)))
+    gain = kept.card.metrics["val_psnr"] - kept.result.history[0]["val_psnr"]
+    assert kept.improved is True and gain > 0
+    model = identity_gran()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    margin = round(gain + 0.5, 1)
+    refused = drive(iter_finetune(request(model, blurry, sharp, tmp_path,
+                                          checkpoint_dir=str(tmp_path / "b"),
+                                          min_gain_db=margin, **options)))
+    assert refused.improved is False and refused.card.metrics["step"] == 0
+    assert states_equal(start, refused.model.state_dict())
+    assert f"beat the starting weights by {margin:g} dB" in refused.summary
+
+
 # ----------------------------------------------------------------------------- small data
 
 
@@ -272,6 +294,7 @@ def _c2f_checkpoint(tmp_path, files) -> None:
     ("planes", "has 4 planes along Z but --sharp"),
     ("counts", "--blurry gives 3 image(s) but --sharp 1"),
     ("too-small", "too small to hold out validation"),
+    ("min-gain", "--min-gain -1.0: give a PSNR margin >= 0 dB"),
 ])
 def test_bad_input_is_one_line_before_training(tmp_path, files, capsys, monkeypatch, case,
                                                message):
@@ -315,6 +338,8 @@ def test_bad_input_is_one_line_before_training(tmp_path, files, capsys, monkeypa
         extra[1] = str(tmp_path / "b" / "*.tif")
     elif case == "too-small":
         extra += ["--patch", "64", "--val-fraction", "0.4"]
+    elif case == "min-gain":
+        extra += ["--min-gain", "-1"]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     before_ck = ck.read_bytes() if ck.is_file() else None
     capsys.readouterr()

@@ -14,6 +14,7 @@ from .core.files import copy_atomically
 from .core.finetune import (
     DEFAULT_ANCHOR_WEIGHT,
     DEFAULT_INTENSITY_JITTER,
+    DEFAULT_MIN_GAIN_DB,
     DEFAULT_PATIENCE,
     PAIRED_MINUTES,
     FinetuneRequest,
@@ -304,7 +305,7 @@ def _finetune_fields(args) -> list:
     if args.stack:
         from .core.files import find_inputs
 
-        return [StackField(p.name, *read(p), focus)
+        return [StackField(p.name, *read(p), focus, args.target_neighbours)
                 for spec in args.stack for p in find_inputs(spec)]
     fields = []
     for bp, sp in _pair_files(args.blurry, args.sharp):
@@ -322,6 +323,11 @@ def _check_finetune_options(args) -> None:
     if args.patience is not None and args.patience < 1:
         raise UserError(f"--patience {args.patience}: give a number of validations >= 1")
     _check_val_fraction(args.val_fraction, zero_allowed=True)
+    if args.target_neighbours < 0 or (args.target_neighbours and not args.stack):
+        raise UserError(f"--target-neighbours {args.target_neighbours}: give K >= 0, with "
+                        "--stack (it averages planes of a z-stack into the target)")
+    if not args.min_gain >= 0:
+        raise UserError(f"--min-gain {args.min_gain}: give a PSNR margin >= 0 dB")
 
 
 def cmd_finetune(args) -> int:
@@ -351,7 +357,8 @@ def cmd_finetune(args) -> int:
             val_fraction=args.val_fraction, patience=args.patience,
             minutes=PAIRED_MINUTES if args.minutes is None else args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
-            anchor_weight=args.anchor_weight, checkpoint_dir=ckdir, resume=args.resume)
+            anchor_weight=args.anchor_weight, min_gain_db=args.min_gain,
+            checkpoint_dir=ckdir, resume=args.resume)
         job = iter_finetune(request)
         try:
             outcome = _drive_fit(job, quiet=args.quiet)
@@ -472,6 +479,10 @@ def add_training_commands(sub) -> None:
     p.add_argument("--stack", action="append",
                    help="a z-stack (repeatable): each plane is paired to the in-focus plane")
     p.add_argument("--focus-plane", default="auto", help="auto (focus score) or a plane index")
+    p.add_argument("--target-neighbours", type=int, default=0, metavar="K",
+                   help="with --stack: the target is the mean of the in-focus plane and K "
+                   "planes each side of it, the input's own plane left out (a less noisy "
+                   "target when the planes next to focus are nearly as sharp; default 0)")
     p.add_argument("--axes")
     _add_training_options(p, steps=None, lr=None, defaults=(
         f"default {PAIRED_STEPS} steps, lr {PAIRED_LR} with pairs; with --self "
@@ -487,6 +498,10 @@ def add_training_commands(sub) -> None:
                    help="random gain/offset of each patch pair (0: none)")
     p.add_argument("--anchor-weight", type=float, default=DEFAULT_ANCHOR_WEIGHT,
                    help="L2-SP: weight of sum((w - w_start)^2) (0: none)")
+    p.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN_DB, metavar="DB",
+                   help="keep fine-tuned weights only if they beat the starting ones on the "
+                   "held-out region by this many dB; otherwise the starting weights are "
+                   "returned (default %(default)g)")
     p.add_argument("--checkpoint-dir",
                    help="keep best/last .safetensors (with model cards) and last.pt here")
     p.add_argument("--resume", action="store_true",

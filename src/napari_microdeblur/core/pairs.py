@@ -259,6 +259,7 @@ def pairs_from_stack(
     match_intensity: bool = True,
     max_shift: float | None = None,
     lowpass_sigma: float = 2.0,
+    target_neighbours: int = 0,
     name: str = "stack",
 ) -> list[Pair]:
     """Pair every plane within ``max_distance`` planes of the in-focus plane to it.
@@ -267,6 +268,10 @@ def pairs_from_stack(
     None pairs every plane. ``include_focus`` adds the in-focus plane paired with itself (an
     identity example: teaches the model to leave sharp images alone). Each pair's group is
     its plane, so :func:`split_validation` holds out whole planes.
+
+    ``target_neighbours`` k > 0 makes the target the mean of the planes focus - k .. focus + k
+    other than the input's own: a noise-aware target where the planes next to focus are nearly
+    as sharp (the noise of one in-focus plane is not learned, and no input is its own target).
     """
     stack = as_array(stack, "stack")
     axes = check_axes(axes, stack.shape)
@@ -300,14 +305,27 @@ def pairs_from_stack(
         or max_distance < 1
     ):
         raise ValueError(f"max_distance={max_distance!r}; accepted: None or an integer >= 1")
+    if isinstance(target_neighbours, bool) or not isinstance(target_neighbours, (int, np.integer)) \
+            or target_neighbours < 0:
+        raise ValueError(f"target_neighbours={target_neighbours!r}; accepted: an integer >= 0")
+    near = [z for z in range(focus - target_neighbours, focus + target_neighbours + 1)
+            if 0 <= z < nz]
+    if target_neighbours and not 0 < focus < nz - 1:
+        raise ValueError(
+            f"target_neighbours={target_neighbours}: the focus plane {focus} of {nz} planes has "
+            "no plane on one side to average with; give 0 or move the focus away from the end"
+        )
     planes = float_planes(stack, axes)
-    sharp = planes[focus][1]
     pairs = []
     for idx, plane in planes:
         z = idx[0]
         dist = abs(z - focus)
         if (dist == 0 and not include_focus) or (max_distance is not None and dist > max_distance):
             continue
+        if target_neighbours:
+            sharp = np.mean([planes[k][1] for k in near if k != z], axis=0, dtype=np.float32)
+        else:
+            sharp = planes[focus][1]
         pairs.append(
             _make_pair(
                 plane,
@@ -318,7 +336,9 @@ def pairs_from_stack(
                 max_shift=max_shift,
                 lowpass_sigma=lowpass_sigma,
                 sharp_dtype=stack.dtype,
-                info={"z": z, "focus_plane": focus, "distance": z - focus},
+                info={"z": z, "focus_plane": focus, "distance": z - focus,
+                      "target_planes": [k for k in near if k != z] if target_neighbours
+                      else [focus]},
             )
         )
     if not pairs:

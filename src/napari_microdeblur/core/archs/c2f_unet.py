@@ -150,6 +150,16 @@ class DoubleConv(nn.Sequential):
         )
 
 
+def _run_consuming(block: nn.Sequential, parts: list[torch.Tensor]) -> torch.Tensor:
+    """``block(torch.cat(parts, 1))`` holding no reference to the inputs or the concatenation
+    once the first layer has used them (the caller's own references go with ``parts``)."""
+    h = torch.cat(parts, 1)
+    parts.clear()
+    for layer in block:
+        h = layer(h)
+    return h
+
+
 def _add_padded(e: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """E + D where D may have fewer channels: D is added to E's first channels."""
     if d.shape[1] == e.shape[1]:
@@ -183,8 +193,11 @@ class UNetLevel(nn.Module):
             self.dec.append(DoubleConv(2 * w[i] + extra(i), w[i], norm))
         self.out = nn.Conv2d(w[0], cout, 1)
 
-    def forward(self, x: torch.Tensor, coarse: list[torch.Tensor] | None = None):
-        """Returns (output, decoder features D_0..D_{depth-2} at this level)."""
+    def forward(self, x: torch.Tensor, coarse: list[torch.Tensor] | None = None,
+                features: bool = True):
+        """Returns (output, decoder features D_0..D_{depth-2} at this level, or [] when
+        ``features`` is False: the finest level's are not needed, and not keeping them, nor
+        a skip once the decoder used it, lowers the peak memory of a large tile)."""
         skips = []
         h = x
         for i, block in enumerate(self.enc):
@@ -195,12 +208,14 @@ class UNetLevel(nn.Module):
                 d = coarse[i - 1]
                 h = torch.cat([h, d], 1) if self.interaction == "concat" else _add_padded(h, d)
             skips.append(h)
-        dec_feats: list[torch.Tensor] = [None] * (self.depth - 1)  # type: ignore[list-item]
-        for k, (up, block) in enumerate(zip(self.up, self.dec, strict=True)):
-            i = self.depth - 2 - k
-            h = block(torch.cat([up(h), skips[i]], 1))
-            dec_feats[i] = h
-        return self.out(h), dec_feats
+        h = skips.pop()  # the bottleneck
+        dec_feats: list[torch.Tensor] = []  # D_{depth-2} .. D_0
+        for up, block in zip(self.up, self.dec, strict=True):
+            parts = [up(h), skips.pop()]
+            h = _run_consuming(block, parts)
+            if features:
+                dec_feats.append(h)
+        return self.out(h), dec_feats[::-1]
 
     def receptive_radius(
         self, r_in: float, pix: float, coarse: list[float] | None
@@ -298,7 +313,7 @@ class C2FUNet(nn.Module):
                     outs[-1], size=xn.shape[-2:], mode="bilinear", align_corners=False
                 )
                 xn = torch.cat([xn, up], dim=1)
-            y, coarse = self.nets[n](xn, coarse)
+            y, coarse = self.nets[n](xn, coarse, features=n > 0)
             if self.config.global_skip:
                 y = y + xn[:, : self.config.out_channels]
             outs.append(y)

@@ -101,6 +101,10 @@ class TrainingConfig(BaseModel):
         None, description="Stop after this many validations without a better one (None: never).")
     anchor_weight: float = Field(
         0.0, description="L2-SP: weight of sum((w - w_start)^2), pulling toward the start.")
+    min_gain_db: float = Field(
+        0.0, ge=0.0, description="Trained weights replace the starting ones only when they "
+        "beat them on validation by at least this many dB (fine-tuning: a smaller gain is "
+        "within the validation's noise).")
     checkpoint_dir: str | None = Field(None, description="Folder for best.* and last.pt.")
     checkpoint_every: int = Field(0, description="Write last.pt every N steps (0: at the end).")
     restore_best: bool = Field(True, description="Load the best weights into the model at the end.")

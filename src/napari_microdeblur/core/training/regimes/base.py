@@ -96,11 +96,14 @@ class Regime(ABC):
     def step(self, trainer) -> dict[str, float]:
         """One training step; the loss terms, with the optimised total under ``"loss"``."""
 
-    def is_better(self, validation: Mapping[str, Any], best: Mapping[str, Any]) -> bool:
-        """Whether the weights just validated replace the kept ones (always, for KEEP_LAST)."""
-        if self.checkpoint_criterion == KEEP_LAST:
+    def is_better(self, validation: Mapping[str, Any], best: Mapping[str, Any],
+                  min_gain_db: float = 0.0) -> bool:
+        """Whether the weights just validated replace the kept ones (always, for KEEP_LAST).
+        The starting weights (step 0) are replaced only by a gain of at least min_gain_db."""
+        if self.checkpoint_criterion == KEEP_LAST or not best:
             return True
-        return not best or validation["val_psnr"] > best["val_psnr"]
+        margin = min_gain_db if best.get("step", 0) == 0 else 0.0
+        return validation["val_psnr"] > best["val_psnr"] + margin
 
     def state_dict(self) -> dict[str, Any]:
         """State of the regime beyond the networks and optimisers (saved in ``last.pt``)."""
