@@ -143,6 +143,8 @@ def parse_args(argv=None):
                    help="default: the recipe's")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="default: runs/train_papers/<name> (a run there is resumed)")
+    p.add_argument("--perceptual", choices=["microscopy", "none"], default=None,
+                   help="the perceptual loss's offline features (default: TrainingConfig's)")
     return p.parse_args(argv)
 
 
@@ -168,6 +170,7 @@ def main(argv=None) -> int:
         val_crops=24, val_size=128, val_every=max(20, args.steps // 20),
         checkpoint_dir=ckdir, checkpoint_every=max(20, args.steps // 16),
         time_limit=args.minutes * 60,
+        **({"perceptual_features": args.perceptual} if args.perceptual else {}),
         discriminator=GRAN_DISCRIMINATOR if recipe["regime"] == "gran_gan" else None,
         card={"license": recipe["license"], "description": recipe["description"]})
     state = {"t": 0.0}

@@ -223,6 +223,29 @@ def test_perceptual_loss_with_local_vgg_weights(train_a, tmp_path):
         )
 
 
+def test_offline_microscopy_features_give_the_perceptual_loss(train_a, val_a):
+    from napari_microdeblur.core.training.losses import MicroscopyFeatures, perceptual_loss
+
+    features = MicroscopyFeatures()
+    features.train()
+    assert not features.training and not any(p.requires_grad for p in features.parameters())
+    torch.manual_seed(0)
+    sharp = torch.rand(2, 1, 64, 64)
+    blurred = torch.nn.functional.avg_pool2d(sharp, 5, stride=1, padding=2)
+    assert float(perceptual_loss(features, sharp, sharp)) == 0.0
+    pred = blurred.clone().requires_grad_(True)
+    loss = perceptual_loss(features, pred, sharp)
+    loss.backward()
+    assert float(loss) > 0 and float(pred.grad.abs().sum()) > 0
+    # colour is averaged to gray
+    assert float(perceptual_loss(features, sharp.repeat(1, 3, 1, 1), sharp)) < 1e-9
+    records, result = run(tiny("gran"), train_a, val_a, regime="gran_gan",
+                          discriminator=SMALL_D["gran_gan"], perceptual_features="microscopy")
+    assert "offline microscopy features" in records[0].message
+    assert training.SKIPPED_PERCEPTUAL not in result.notes
+    assert all(r.losses["perceptual"] > 0 for r in records)
+
+
 # ----------------------------------------------------------------------------- repeatability
 
 

@@ -49,10 +49,17 @@ def regimes_epilog() -> str:
                 + f" Keeps the {regime.checkpoint_criterion.split(' (')[0]} checkpoint.")
         lines.append(textwrap.fill(text, 88, initial_indent="  ", subsequent_indent="    ",
                                    break_on_hyphens=False))
-    lines.append(textwrap.fill("The perceptual loss needs --vgg-weights (VGG-19 ImageNet "
-                               "weights are not downloaded); without them it is left out and "
-                               "a note says so.", 88))
+    lines.append(textwrap.fill("The perceptual loss uses VGG-19 with --vgg-weights (ImageNet "
+                               "weights are not downloaded), else the offline microscopy "
+                               "features with --perceptual microscopy; with neither it is left "
+                               "out and a note says so.", 88))
     return "\n".join(lines)
+
+
+def _perceptual_default() -> str:
+    from .core.training.config import TrainingConfig
+
+    return TrainingConfig.model_fields["perceptual_features"].default
 
 
 def add_regime_options(p: argparse.ArgumentParser) -> None:
@@ -75,7 +82,11 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    "validation images when --sharp is not given")
     p.add_argument("--vgg-weights", metavar="VGG.pth",
                    help="torchvision VGG-19 state dict (.pth/.safetensors) for the perceptual "
-                   "loss of gran_gan and sgpn (default: no perceptual loss)")
+                   "loss of gran_gan and sgpn (default: see --perceptual)")
+    p.add_argument("--perceptual", choices=["microscopy", "none"],
+                   help="features of the perceptual loss without --vgg-weights: microscopy "
+                   "(the encoder of the bundled c2f_unet.em_v2, offline) or none (left out); "
+                   f"default: {_perceptual_default()}")
     p.add_argument("--discriminator-config", metavar="JSON",
                    help="JSON object of the discriminator's config fields (adversarial regimes)")
     p.add_argument("--export-psf", metavar="PSF.tif",
@@ -115,9 +126,11 @@ def check_regime_options(args) -> None:
             raise UserError(f"--vgg-weights: the {args.regime} regime has no perceptual loss")
         if not Path(args.vgg_weights).is_file():
             raise UserError(f"--vgg-weights {args.vgg_weights!r} is not a file")
-    elif args.perceptual_weight:
+    elif args.perceptual_weight and _perceptual_features(args) == "none":
         raise UserError("--perceptual-weight needs --vgg-weights VGG.pth (VGG-19 weights are "
-                        "not downloaded)")
+                        "not downloaded) or --perceptual microscopy")
+    if args.perceptual is not None and "perceptual" not in regime.loss_weights:
+        raise UserError(f"--perceptual: the {args.regime} regime has no perceptual loss")
     if args.discriminator_config and not regime.adversarial:
         raise UserError(f"--discriminator-config is for the adversarial regimes, not "
                         f"{args.regime!r}")
@@ -170,6 +183,10 @@ def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[
                         f"{sorted(stacks)[0]}; give 2D images or set spatial_dims 3 in --config")
 
 
+def _perceptual_features(args) -> str:
+    return args.perceptual if args.perceptual is not None else _perceptual_default()
+
+
 def training_options(args, model, read_config) -> dict:
     """TrainingConfig fields of the regime options (the loss default follows the model)."""
     # the multi-scale loss of the C2F U-Net paper needs the network's pyramid of outputs
@@ -182,6 +199,7 @@ def training_options(args, model, read_config) -> dict:
             options[field] = getattr(args, field)
     if args.vgg_weights is not None:
         options["vgg_weights"] = args.vgg_weights
+    options["perceptual_features"] = _perceptual_features(args)
     if args.discriminator_config:
         options["discriminator"] = read_config(args.discriminator_config,
                                                "--discriminator-config")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -91,6 +91,10 @@ class TrainingConfig(BaseModel):
         default_factory=dict, description="Overrides of the regime's loss weights.")
     perceptual_weight: float | None = Field(None, description="Weight of the VGG loss.")
     vgg_weights: str | None = Field(None, description="Local VGG-19 state dict file.")
+    perceptual_features: Literal["microscopy", "none"] = Field(
+        "none", description="Features of the perceptual loss without vgg_weights: "
+        "'microscopy' (a bundled network's encoder, losses.MicroscopyFeatures) or 'none' "
+        "(the term is left out).")
     discriminator: dict[str, Any] | None = Field(
         None, description="Config overrides of the regime's discriminator.")
     val_every: int | None = Field(None, description="Validate every N steps (default steps/10).")

@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VGGFeatures", "content_loss", "diff_augment", "multiscale_l1", "perceptual_loss"]
+__all__ = [
+    "MICROSCOPY_FEATURES",
+    "MicroscopyFeatures",
+    "VGGFeatures",
+    "content_loss",
+    "diff_augment",
+    "multiscale_l1",
+    "perceptual_loss",
+]
 
 
 def multiscale_l1(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -128,6 +136,43 @@ class VGGFeatures(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
+#: the bundled network whose encoder gives the offline perceptual features
+MICROSCOPY_FEATURES = "c2f_unet.em_v2"
+
+
+class MicroscopyFeatures(nn.Module):
+    """Perceptual features that need no download: the first three encoder blocks (full, 1/2
+    and 1/4 resolution; 8, 16, 32 channels) of the finest level of a bundled v2 blind network,
+    a C2F U-Net trained in this project on seven microscopy sets, frozen. That level reads the
+    image together with the coarser levels' estimate of it; both are the image here. Colour
+    is averaged to gray."""
+
+    def __init__(self, name: str = MICROSCOPY_FEATURES):
+        super().__init__()
+        from ..bundled import load_bundled
+
+        model, _ = load_bundled(name)
+        self.source = name
+        self.blocks = nn.ModuleList(list(model.nets[0].enc)[:3])
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> MicroscopyFeatures:  # frozen BatchNorm statistics
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[1] != 1:
+            x = x.mean(1, keepdim=True)
+        h = torch.cat([x, x], 1)
+        features = []
+        for i, block in enumerate(self.blocks):
+            if i:
+                h = F.max_pool2d(h, 2)
+            h = block(h)
+            features.append(h)
+        return features
+
+
 def diff_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Differentiable augmentation T of SGPN (Zhao et al. 2020, "Differentiable augmentation for
     data-efficient GAN training"): colour, translation, cutout.
@@ -179,6 +224,14 @@ def diff_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x * mask.unsqueeze(1)
 
 
-def perceptual_loss(vgg: VGGFeatures, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance of the VGG-19 conv3_3 features (SGPN's perceptual term)."""
-    return F.mse_loss(vgg(pred.float()), vgg(target.float()))
+def perceptual_loss(features: nn.Module, pred: torch.Tensor, target: torch.Tensor
+                    ) -> torch.Tensor:
+    """VGGFeatures: mean squared distance of the conv3_3 features (SGPN's perceptual term).
+    MicroscopyFeatures: the squared distance of each block's features relative to the
+    target's mean square (the blocks' scales differ), averaged over the blocks."""
+    fp, ft = features(pred.float()), features(target.float())
+    if isinstance(fp, torch.Tensor):
+        return F.mse_loss(fp, ft)
+    terms = [F.mse_loss(a, b) / b.detach().pow(2).mean().clamp_min(1e-8)
+             for a, b in zip(fp, ft, strict=True)]
+    return torch.stack(terms).mean()

@@ -18,12 +18,13 @@ from ..data_volumes import UnpairedVolumes
 from ..method import resolve_device
 from .checkpoints import checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig
-from .losses import VGGFeatures
+from .losses import MicroscopyFeatures, VGGFeatures
 from .regimes import Regime, get_regime, list_regimes
 
 __all__ = ["SKIPPED_PERCEPTUAL", "Setup", "prepare"]
 
-SKIPPED_PERCEPTUAL = "perceptual loss skipped: no VGG weights"
+SKIPPED_PERCEPTUAL = ("perceptual loss skipped: no VGG weights (--perceptual microscopy uses "
+                      "offline features)")
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Setup:
     amp: str
     weights: dict[str, float]
     discriminator: nn.Module | None
-    vgg: VGGFeatures | None
+    vgg: VGGFeatures | MicroscopyFeatures | None
     notes: list[str]
     checkpoint_dir: Path | None
     resume: dict | None
@@ -181,14 +182,20 @@ def _validation_crops(val, channels: int, config: TrainingConfig, divisor: int,
 
 
 def _perceptual(config: TrainingConfig, weights: dict[str, float], notes: list[str]):
-    """The VGG feature extractor, or None (and a note when the loss was asked for)."""
+    """The perceptual loss's feature extractor (VGG-19 from vgg_weights, else the offline
+    microscopy features when asked for), or None (and a note when the loss was asked for)."""
     if weights.get("perceptual", 0) <= 0:
         return None
-    if config.vgg_weights is None:
-        weights["perceptual"] = 0.0
-        notes.append(SKIPPED_PERCEPTUAL)
-        return None
-    return VGGFeatures(config.vgg_weights)
+    if config.vgg_weights is not None:
+        return VGGFeatures(config.vgg_weights)
+    if config.perceptual_features == "microscopy":
+        features = MicroscopyFeatures()
+        notes.append(f"perceptual loss on offline microscopy features ({features.source} "
+                     "encoder), not VGG-19")
+        return features
+    weights["perceptual"] = 0.0
+    notes.append(SKIPPED_PERCEPTUAL)
+    return None
 
 
 def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
