@@ -32,18 +32,23 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     pairs = papers.em_test_pairs(False)
-    scores: dict[str, list[float]] = {"input": [], **{w: [] for w in args.weights}}
+    names = ["input", *args.weights]
+    scores: dict[str, list[float]] = {k: [] for k in names}
+    ssims: dict[str, list[float]] = {k: [] for k in names}
     for _, blurred, sharp in pairs:
-        scores["input"].append(float(evaluate(blurred, sharp, border=16)["psnr"]))
-        for w in args.weights:
-            out = deblur(blurred, method=spec(w), axes="YX", device="cpu")
-            scores[w].append(float(evaluate(out, sharp, border=16)["psnr"]))
+        for w in names:
+            out = blurred if w == "input" else deblur(blurred, method=spec(w), axes="YX",
+                                                      device="cpu")
+            m = evaluate(out, sharp, border=16)
+            scores[w].append(float(m["psnr"]))
+            ssims[w].append(float(m["ssim"]))
     result = {"command": "python benchmarks/paper_weights.py " + " ".join(sys.argv[1:]),
               "crops": [name for name, _, _ in pairs],
               "mean_psnr": {k: float(np.mean(v)) for k, v in scores.items()},
+              "mean_ssim": {k: float(np.mean(v)) for k, v in ssims.items()},
               "per_crop": scores}
     for k, v in result["mean_psnr"].items():
-        print(f"{k}: {v:.2f} dB over {len(pairs)} crops")
+        print(f"{k}: {v:.2f} dB, SSIM {result['mean_ssim'][k]:.4f} over {len(pairs)} crops")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

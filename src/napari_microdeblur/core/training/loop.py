@@ -195,13 +195,9 @@ class Trainer:
         }
 
     def validations_since_best(self) -> int:
-        """Validations after the best one so far (early stopping counts them). The best seen
-        counts even when min_gain_db kept the starting weights: the margin decides what is
-        kept, not how long a run that still improves goes on."""
+        """Validations after the one that gave the kept weights (early stopping counts them;
+        with min_gain_db, a gain below the margin does not count as better)."""
         best_step = self.best_metrics.get("step", 0)
-        if self.history:
-            best_seen = max(self.history, key=lambda h: h["val_psnr"])["step"]
-            best_step = max(best_step, best_seen)
         return sum(1 for h in self.history if h["step"] > best_step)
 
     def record_validation(self) -> dict[str, Any]:
