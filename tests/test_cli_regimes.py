@@ -88,8 +88,8 @@ def test_each_regime_trains_from_the_cli_and_its_card_says_how(regime, tmp_path,
         assert "--unpaired-blurry" in card.training_data and card.spatial_dims == 2
     out = capsys.readouterr()
     assert ("last step" if adversarial else "best validation PSNR") in out.out
-    if regime in ("gran_gan", "sgpn"):  # their perceptual term needs VGG weights: left out
-        assert "perceptual loss skipped" in out.err
+    if regime in ("gran_gan", "sgpn"):  # their perceptual term: offline features by default
+        assert "offline microscopy features" in out.err
 
 
 def test_loss_weight_options_reach_the_card(tmp_path, images):

@@ -95,9 +95,9 @@ def test_each_regime_runs_and_its_losses_are_finite(regime, arch, loss, train_a,
         "psf_cyclegan": {"adversarial", "cycle", "psf", "discriminator"},
     }[regime]
     assert expected <= terms
-    if regime in ("gran_gan", "sgpn"):  # they ask for the perceptual loss; no VGG weights here
-        assert training.SKIPPED_PERCEPTUAL in records[0].message
-        assert training.SKIPPED_PERCEPTUAL in result.notes
+    if regime in ("gran_gan", "sgpn"):  # they ask for the perceptual loss: offline features
+        assert "offline microscopy features" in records[0].message
+        assert records[-1].losses["perceptual"] > 0
     if regime == "psf_cyclegan":
         assert records[-1].losses["psf"] > 1.0  # sparsity: 1 for a single pixel, more if spread
     assert result.best_metrics["step"] in (0, 1, 2, 3)
@@ -240,10 +240,15 @@ def test_offline_microscopy_features_give_the_perceptual_loss(train_a, val_a):
     # colour is averaged to gray
     assert float(perceptual_loss(features, sharp.repeat(1, 3, 1, 1), sharp)) < 1e-9
     records, result = run(tiny("gran"), train_a, val_a, regime="gran_gan",
-                          discriminator=SMALL_D["gran_gan"], perceptual_features="microscopy")
+                          discriminator=SMALL_D["gran_gan"])  # the default features
     assert "offline microscopy features" in records[0].message
     assert training.SKIPPED_PERCEPTUAL not in result.notes
     assert all(r.losses["perceptual"] > 0 for r in records)
+    # 'none' leaves the term out, with a note
+    records, result = run(tiny("gran"), train_a, val_a, regime="gran_gan",
+                          discriminator=SMALL_D["gran_gan"], perceptual_features="none")
+    assert training.SKIPPED_PERCEPTUAL in result.notes
+    assert "perceptual" not in records[-1].losses or records[-1].losses["perceptual"] == 0
 
 
 # ----------------------------------------------------------------------------- repeatability

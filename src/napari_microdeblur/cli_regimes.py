@@ -50,9 +50,9 @@ def regimes_epilog() -> str:
         lines.append(textwrap.fill(text, 88, initial_indent="  ", subsequent_indent="    ",
                                    break_on_hyphens=False))
     lines.append(textwrap.fill("The perceptual loss uses VGG-19 with --vgg-weights (ImageNet "
-                               "weights are not downloaded), else the offline microscopy "
-                               "features with --perceptual microscopy; with neither it is left "
-                               "out and a note says so.", 88))
+                               "weights are not downloaded), else offline microscopy features "
+                               "(--perceptual microscopy, the default); --perceptual none "
+                               "leaves it out and a note says so.", 88))
     return "\n".join(lines)
 
 

@@ -30,11 +30,12 @@ The layout: :mod:`.config` (the :class:`TrainingConfig`), :mod:`.regimes` (one f
 regime, registered by name: supervised, gran_gan, sgpn, psf_cyclegan), :mod:`.losses`,
 :mod:`.checkpoints`, :mod:`.setup` (the checks before the first step) and :mod:`.loop`.
 
-The perceptual loss (VGG-19 features at conv3_3, as in SGPN; gran_gan and sgpn ask for it)
-needs pretrained VGG-19 weights, which are not downloaded: set ``vgg_weights`` to a local
-torchvision-layout state dict (``.pth``/``.safetensors``, keys ``features.N.*``). Without it the
-loss is skipped and the first record's ``message`` (and ``FitResult.notes``) says
-"perceptual loss skipped: no VGG weights".
+The perceptual loss (gran_gan and sgpn ask for it) uses VGG-19 features at conv3_3, as in
+SGPN, when ``vgg_weights`` names a local torchvision-layout state dict (``.pth``/
+``.safetensors``, keys ``features.N.*``; ImageNet weights are never downloaded). Without it,
+``perceptual_features="microscopy"`` (the default) uses the frozen encoder of the bundled
+``c2f_unet.em_v2`` (:class:`MicroscopyFeatures`), and ``"none"`` leaves the term out with the
+note "perceptual loss skipped: no VGG weights".
 
 Devices: ``device="auto"`` picks CUDA, then MPS, then the CPU. ``amp="auto"`` trains CUDA in
 mixed precision (bfloat16 where supported, else float16 with a GradScaler) and other devices in
@@ -54,7 +55,7 @@ from ..progress import drive
 from .checkpoints import CHECKPOINT_FORMAT, read_checkpoint_info
 from .config import AMP_MODES, LOSSES, TrainingConfig
 from .loop import Trainer, run
-from .losses import VGGFeatures, diff_augment, multiscale_l1
+from .losses import MicroscopyFeatures, VGGFeatures, diff_augment, multiscale_l1
 from .records import FitProgress, FitResult
 from .regimes import Regime, get_regime, list_regimes, register_regime
 from .setup import SKIPPED_PERCEPTUAL, prepare
@@ -66,6 +67,7 @@ __all__ = [
     "SKIPPED_PERCEPTUAL",
     "FitProgress",
     "FitResult",
+    "MicroscopyFeatures",
     "Regime",
     "TrainingConfig",
     "VGGFeatures",

@@ -92,9 +92,10 @@ class TrainingConfig(BaseModel):
     perceptual_weight: float | None = Field(None, description="Weight of the VGG loss.")
     vgg_weights: str | None = Field(None, description="Local VGG-19 state dict file.")
     perceptual_features: Literal["microscopy", "none"] = Field(
-        "none", description="Features of the perceptual loss without vgg_weights: "
-        "'microscopy' (a bundled network's encoder, losses.MicroscopyFeatures) or 'none' "
-        "(the term is left out).")
+        "microscopy", description="Features of the perceptual loss of the regimes that have "
+        "one, without vgg_weights: 'microscopy' (a bundled network's encoder, "
+        "losses.MicroscopyFeatures; measured in benchmarks/results/perceptual_offline.json) or "
+        "'none' (the term is left out).")
     discriminator: dict[str, Any] | None = Field(
         None, description="Config overrides of the regime's discriminator.")
     val_every: int | None = Field(None, description="Validate every N steps (default steps/10).")
