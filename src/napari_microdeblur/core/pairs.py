@@ -248,6 +248,34 @@ def pairs_from_arrays(
     return pairs
 
 
+def _stack_focus(stack: np.ndarray, axes: str, focus_plane: int | str) -> int:
+    """The in-focus plane's index: ``focus_plane`` checked, or found ("auto")."""
+    nz = stack.shape[axes.index("Z")]
+    if isinstance(focus_plane, str):
+        if focus_plane != "auto":
+            raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
+        return best_focus_plane(stack, axes)
+    if isinstance(focus_plane, (int, np.integer)) and not isinstance(focus_plane, bool):
+        if not 0 <= int(focus_plane) < nz:
+            raise ValueError(
+                f"focus_plane={focus_plane} is outside the stack's {nz} planes; accepted: "
+                f"0 to {nz - 1} or 'auto'"
+            )
+        return int(focus_plane)
+    raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_counts(max_distance, target_neighbours) -> None:
+    if max_distance is not None and not (_is_count(max_distance) and max_distance >= 1):
+        raise ValueError(f"max_distance={max_distance!r}; accepted: None or an integer >= 1")
+    if not (_is_count(target_neighbours) and target_neighbours >= 0):
+        raise ValueError(f"target_neighbours={target_neighbours!r}; accepted: an integer >= 0")
+
+
 def pairs_from_stack(
     stack,
     *,
@@ -286,35 +314,15 @@ def pairs_from_stack(
             f"stack has {nz} plane along Z (shape {stack.shape}); accepted: at least 2 planes "
             "(the in-focus plane and defocused ones)"
         )
-    if isinstance(focus_plane, str):
-        if focus_plane != "auto":
-            raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
-        focus = best_focus_plane(stack, axes)
-    elif isinstance(focus_plane, (int, np.integer)) and not isinstance(focus_plane, bool):
-        focus = int(focus_plane)
-        if not 0 <= focus < nz:
-            raise ValueError(
-                f"focus_plane={focus_plane} is outside the stack's {nz} planes; accepted: "
-                f"0 to {nz - 1} or 'auto'"
-            )
-    else:
-        raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
-    if max_distance is not None and (
-        isinstance(max_distance, bool)
-        or not isinstance(max_distance, (int, np.integer))
-        or max_distance < 1
-    ):
-        raise ValueError(f"max_distance={max_distance!r}; accepted: None or an integer >= 1")
-    if isinstance(target_neighbours, bool) or not isinstance(target_neighbours, (int, np.integer)) \
-            or target_neighbours < 0:
-        raise ValueError(f"target_neighbours={target_neighbours!r}; accepted: an integer >= 0")
-    near = [z for z in range(focus - target_neighbours, focus + target_neighbours + 1)
-            if 0 <= z < nz]
+    focus = _stack_focus(stack, axes, focus_plane)
+    _check_counts(max_distance, target_neighbours)
     if target_neighbours and not 0 < focus < nz - 1:
         raise ValueError(
             f"target_neighbours={target_neighbours}: the focus plane {focus} of {nz} planes has "
             "no plane on one side to average with; give 0 or move the focus away from the end"
         )
+    near = [z for z in range(focus - target_neighbours, focus + target_neighbours + 1)
+            if 0 <= z < nz] if target_neighbours else [focus]
     planes = float_planes(stack, axes)
     pairs = []
     for idx, plane in planes:
@@ -322,10 +330,8 @@ def pairs_from_stack(
         dist = abs(z - focus)
         if (dist == 0 and not include_focus) or (max_distance is not None and dist > max_distance):
             continue
-        if target_neighbours:
-            sharp = np.mean([planes[k][1] for k in near if k != z], axis=0, dtype=np.float32)
-        else:
-            sharp = planes[focus][1]
+        target_planes = [k for k in near if k != z] if target_neighbours else near
+        sharp = np.mean([planes[k][1] for k in target_planes], axis=0, dtype=np.float32)
         pairs.append(
             _make_pair(
                 plane,
@@ -337,8 +343,7 @@ def pairs_from_stack(
                 lowpass_sigma=lowpass_sigma,
                 sharp_dtype=stack.dtype,
                 info={"z": z, "focus_plane": focus, "distance": z - focus,
-                      "target_planes": [k for k in near if k != z] if target_neighbours
-                      else [focus]},
+                      "target_planes": target_planes},
             )
         )
     if not pairs:
