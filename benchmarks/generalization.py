@@ -83,7 +83,7 @@ HELD_OUT = {
         "train": ["train/sub-rat1_sample-data1_SEM.png", "train/sub-rat3_sample-data9_SEM.png"],
         "blind_v1": "gran.em_v1",
         # the papers' shipped weights that are neither a default nor blind v1 (issue 15)
-        "papers": ["gran.gan_em_v1"],
+        "papers": ["gran.gan_em_v1", "sgpn.em_supervised_v1"],
     },
     "brightfield": {
         "set": "brightfield_bccd_blood_smear",
@@ -103,6 +103,8 @@ NETWORKS_SAW = {
     "wiener_unet.psf_v1 saw (below), half the patches from the modality's own sets",
     "gran.gan_em_v1": "gran.em_v1 continued with the GRAN_GAN regime on the same "
     "em_epfl_hippocampus_fibsem training split",
+    "sgpn.em_supervised_v1": "em_epfl_hippocampus_fibsem training split (SGPN's network, "
+    "supervised)",
     "wiener_unet.psf_v1": "training splits of fluorescence_2d, "
     "fluorescence_neubias_training_resources, histology_brightfield_rgb (Kather), "
     "brightfield_cellprofiler_worms_phase, em_epfl_hippocampus_fibsem, "

@@ -110,6 +110,15 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         "regime on its EPFL FIB-SEM training split (the dataset states no licence)",
         modality="em",
     ),
+    "sgpn.em_supervised_v1": BundledWeights(
+        file="sgpn.em_supervised_v1.safetensors",
+        sha256="d27c324aa21eb86711b8c00750244bad4ddfb5d418ec328bd1ebd48460876da6",
+        license="NOASSERTION",
+        description="SGPN's network for grayscale EM, trained supervised for 17 min on the "
+        "EPFL FIB-SEM training split (its semi-supervised regime ended below the input here; "
+        "the dataset states no licence)",
+        modality="em",
+    ),
 }
 
 
