@@ -402,7 +402,7 @@ def _finetune_self(args, out: Path) -> int:
         raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
     _check_val_fraction(args.val_fraction)
     defaults = SelfAdaptConfig()
-    config = SelfAdaptConfig(minutes=args.minutes or DEFAULT_MINUTES,
+    config = SelfAdaptConfig(minutes=DEFAULT_MINUTES if args.minutes is None else args.minutes,
                              max_steps=defaults.max_steps if args.steps is None else args.steps,
                              patch=args.patch, batch_size=args.batch,
                              lr=defaults.lr if args.lr is None else args.lr,
