@@ -60,113 +60,6 @@ def set_probabilities(names: list[str], modality: str, p_own: float = 0.5) -> np
     return p / p.sum()
 
 
-def rgb_images(path: Path, kind: str) -> list[np.ndarray]:
-    """(C, H, W) [0, 1] images of one file: an RGB file is one 3-channel image, every other
-    plane a 1-channel image (RGBPatchSampler colours it)."""
-    if kind == "rgb":
-        a = shared._read(path)
-        return [np.stack([shared._to01(a[..., c]) for c in range(3)])]
-    return [plane[None] for plane in shared._planes(path, kind)]
-
-
-def rgb_training_sets(root: Path) -> tuple[dict[str, list], list]:
-    """training_sets of train_psf_aware with RGB files kept whole: {set: [(name, (C, H, W))]}
-    and the validation images [(name, (3, H, W))] (grayscale ones repeated over R, G, B)."""
-    files, val_names = shared.training_files(root)
-    train: dict[str, list] = {k: [] for k in files}
-    val = []
-    for key, entries in files.items():
-        for path, kind in entries:
-            images = rgb_images(path, kind)
-            if path.name in val_names:
-                val.append((path.name, np.repeat(images[0], 3 // images[0].shape[0], axis=0)))
-            else:
-                train[key] += [(f"{path.name}[{i}]", a) for i, a in enumerate(images)]
-    return train, val
-
-
-def as_brightfield_rgb(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A 1-channel patch as RGB content: half the time inverted (a light background, as in
-    brightfield), then tinted per channel. Both commute with the blur (the PSF sums to 1)."""
-    if rng.random() < 0.5:
-        region = 1.0 - region
-    return region * rng.uniform(0.7, 1.0, size=(3, 1, 1))
-
-
-class RGBPatchSampler(shared.PatchSampler):
-    """PatchSampler for 3-channel networks: one PSF for the three channels of a patch, noise
-    drawn per channel (as the benchmark's protocols degrade an RGB image)."""
-
-    def __init__(self, train: dict[str, list], *args, **kwargs):
-        super().__init__({k: [] for k in train}, *args, **kwargs)
-        m = self.margin
-        self.sets = [v for v in train.values() if v]
-        self.weights = [np.array([a[0].size for _, a in s], np.float64) for s in self.sets]
-        self.weights = [w / w.sum() for w in self.weights]
-        self.padded = [[np.pad(a, ((0, 0), (m, m), (m, m)), mode="symmetric") for _, a in s]
-                       for s in self.sets]
-
-    def sample(self, batch: int, patch: int):
-        from scipy import signal
-
-        rng, m = self.rng, self.margin
-        xs, ys = [], []
-        for _ in range(batch):
-            if self.set_p is None:
-                s = int(rng.integers(len(self.sets)))
-            else:
-                s = int(rng.choice(len(self.sets), p=self.set_p))
-            img = self.padded[s][int(rng.choice(len(self.sets[s]), p=self.weights[s]))]
-            side = min(patch, img.shape[1] - 2 * m, img.shape[2] - 2 * m)
-            y0 = int(rng.integers(0, img.shape[1] - side - 2 * m + 1))
-            x0 = int(rng.integers(0, img.shape[2] - side - 2 * m + 1))
-            region = img[:, y0 : y0 + side + 2 * m, x0 : x0 + side + 2 * m].astype(np.float64)
-            if side < patch:  # a small image (Kather tiles are 150 px): mirror up to the patch
-                extra = patch - side
-                region = np.pad(region, ((0, 0), (0, extra), (0, extra)), mode="symmetric")
-            if region.shape[0] == 1:
-                region = as_brightfield_rgb(region, rng)
-            psf, params = self.draw_psf()
-            blurred = signal.fftconvolve(region, psf[None].astype(np.float64), mode="valid")
-            noisy = params.noise(blurred, rng)
-            clean = region[:, m : m + patch, m : m + patch]
-            gain = rng.uniform(0.6, 1.2)
-            k = int(rng.integers(8))
-            xs.append(shared._dihedral(noisy * gain, k))
-            ys.append(shared._dihedral(clean * gain, k))
-        return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32), None
-
-
-def rgb_validation_batch(val: list, size: int = 128):
-    """validation_batch of train_psf_aware for (3, H, W) images: centre crops under protocols
-    A, B, C and one optics PSF, the same PSF for the three channels."""
-    from scipy import signal
-
-    from napari_microdeblur.core.data import PROTOCOL_PARAMS
-
-    rng = np.random.default_rng(1234)
-    m = shared.PSF_SIDE // 2
-    xs, ys = [], []
-    for _, image in val:
-        _, h, w = image.shape
-        side = min(size, h, w)
-        y0, x0 = (h - side) // 2, (w - side) // 2
-        padded = np.pad(image, ((0, 0), (m, m), (m, m)), mode="symmetric")
-        region = padded[:, y0 : y0 + side + 2 * m, x0 : x0 + side + 2 * m].astype(np.float64)
-        if side < size:
-            region = np.pad(region, ((0, 0), (0, size - side), (0, size - side)),
-                            mode="symmetric")
-        clean = region[:, m : m + size, m : m + size]
-        optics, _ = shared.draw_optics(rng)
-        for psf, params in [(PROTOCOL_PARAMS[p].psf(), PROTOCOL_PARAMS[p]) for p in "ABC"] + [
-            (optics, PROTOCOL_PARAMS["A"])
-        ]:
-            psf = shared.fit_side(psf)[None].astype(np.float64)
-            xs.append(params.noise(signal.fftconvolve(region, psf, mode="valid"), rng))
-            ys.append(clean)
-    return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32), None
-
-
 def multiscale_center_l1(outs, y, margin: int):
     """Eq. 5 of the C2F paper on the patch centre: L1 per level, coarse to fine, each level's
     target the average-pooled sharp patch and its margin scaled with it."""
@@ -213,8 +106,6 @@ def parse_args(argv=None):
     p.add_argument("--amp", choices=["bf16", "off"], default="bf16")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--rgb", action="store_true",
-                   help="a 3-channel network (one pass for R, G, B instead of three)")
     p.add_argument("--p-own", type=float, default=0.5,
                    help="share of patches from the modality's own sets")
     return p.parse_args(argv)
@@ -235,30 +126,23 @@ def main(argv=None) -> int:
         raise SystemExit(f"--patch {args.patch}: must be a multiple of 16")
     amp = args.amp == "bf16"
     t0 = time.perf_counter()
-    if args.rgb:
-        train, val = rgb_training_sets(args.data_root)
-    else:
-        train, val = shared.training_sets(args.data_root)
+    train, val = shared.training_sets(args.data_root)
     ranges = DegradationRanges(
         gaussian_sigma=(0.6, 3.0), disk_radius=(1.0, 4.0), astig_sigma_major=(1.0, 3.5),
         gaussian_noise=(0.0, 0.03), poisson_peak=(30.0, 1000.0), p_poisson=0.4,
         p_protocol=args.p_protocol,
     )
     names = [k for k, v in train.items() if v]
-    sampler_class = RGBPatchSampler if args.rgb else shared.PatchSampler
-    sampler = sampler_class(train, ranges, args.p_optics, args.seed,
-                            set_p=set_probabilities(names, args.modality, args.p_own))
-    vx, vy = (torch.from_numpy(a) for a in
-              (rgb_validation_batch if args.rgb else shared.validation_batch)(val)[:2])
+    sampler = shared.PatchSampler(train, ranges, args.p_optics, args.seed,
+                                  set_p=set_probabilities(names, args.modality, args.p_own))
+    vx, vy, _ = (torch.from_numpy(a) for a in shared.validation_batch(val))
     shared.log(f"{args.modality}: sets {names}, probabilities "
                f"{np.round(sampler.set_p, 3).tolist()} ({time.perf_counter() - t0:.1f} s)")
 
     torch.manual_seed(args.seed)
-    channels = 3 if args.rgb else 1
-    model_config = {**MODEL_CONFIG, "in_channels": channels, "out_channels": channels}
-    model = build_model("c2f_unet", model_config)
+    model = build_model("c2f_unet", MODEL_CONFIG)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    shared.log(f"c2f_unet {json.dumps(model_config)}: "
+    shared.log(f"c2f_unet {json.dumps(MODEL_CONFIG)}: "
                f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
     ckdir = args.checkpoint_dir or REPO / "runs" / f"blind_{args.modality}"
@@ -284,7 +168,7 @@ def main(argv=None) -> int:
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
         lr = shared.set_schedule_lr(opt, args.lr, step, elapsed / budget)
-        x, y = (torch.from_numpy(a) for a in sampler.sample(args.batch, args.patch)[:2])
+        x, y, _ = (torch.from_numpy(a) for a in sampler.sample(args.batch, args.patch))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             outs = model.forward_pyramid(x)
         loss = multiscale_center_l1(outs, y, LOSS_MARGIN)
@@ -319,8 +203,6 @@ def main(argv=None) -> int:
         "fluorescence": "Blind default for grayscale fluorescence",
         "brightfield": "Blind default for brightfield and histology (RGB channel by channel)",
     }[args.modality]
-    if args.rgb:
-        description = f"{description.split(' (')[0]}, RGB in one pass"
     card = weights.save_weights(
         model,
         args.out,
@@ -328,9 +210,7 @@ def main(argv=None) -> int:
             "normalization": {"kind": "percentile", "low": 0.1, "high": 99.9},
             "training_data": shared.TRAINING_DATA
             + f" A share {args.p_own:g} of the patches from the {args.modality} "
-            f"sets ({', '.join(MODALITY_SETS[args.modality])}), the rest from the others"
-            + (" (1-channel content as RGB: half inverted, tinted per channel)." if args.rgb
-               else "."),
+            f"sets ({', '.join(MODALITY_SETS[args.modality])}), the rest from the others.",
             "degradation": json.dumps({
                 "psf_ranges": {k: v for k, v in ranges.to_dict().items()
                                if k not in ("gaussian_noise", "p_poisson", "poisson_peak")},
