@@ -330,8 +330,11 @@ def pairs_from_stack(
         dist = abs(z - focus)
         if (dist == 0 and not include_focus) or (max_distance is not None and dist > max_distance):
             continue
-        target_planes = [k for k in near if k != z] if target_neighbours else near
-        sharp = np.mean([planes[k][1] for k in target_planes], axis=0, dtype=np.float32)
+        if target_neighbours:
+            target_planes = [k for k in near if k != z]
+            sharp = np.mean([planes[k][1] for k in target_planes], axis=0, dtype=np.float32)
+        else:
+            target_planes, sharp = near, planes[focus][1]
         pairs.append(
             _make_pair(
                 plane,
