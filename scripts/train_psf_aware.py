@@ -62,6 +62,9 @@ MODEL_CONFIG = {"base_channels": 16, "levels": 3, "wiener_gains": (10.0, 100.0, 
 
 # Training-range optics; the benchmark's held-out range is in benchmarks/generalization.py.
 TRAIN_ABERRATED = {"na": (0.9, 1.2), "sample_index": (1.38, 1.45), "depth_um": (2.0, 15.0)}
+# --p-halo: a narrow core with wide wings, as measured bead PSFs of widefield microscopes have
+# (a Gaussian halo of this sigma in px carrying this share of the energy)
+HALO = {"sigma_px": (3.0, 6.0), "share": (0.1, 0.4)}
 MISMATCH_ZOOM = (0.8, 1.25)  # --p-mismatch: the network is given the PSF stretched by this
 TRAIN_OPTICS = {
     "na": (0.7, 1.2),
@@ -248,6 +251,16 @@ def draw_optics(rng: np.random.Generator, p_aberrated: float = 0.0) -> tuple[np.
     return optics_psf(**params), params
 
 
+def with_halo(psf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``psf`` (odd, square) with a share of its energy moved into a wide Gaussian halo."""
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    halo = gaussian_psf(float(rng.uniform(*HALO["sigma_px"])), size=psf.shape[0])
+    share = float(rng.uniform(*HALO["share"]))
+    out = (1 - share) * psf / psf.sum() + share * halo / halo.sum()
+    return (out / out.sum()).astype(np.float32)
+
+
 def fit_side(psf: np.ndarray, side: int | None = None) -> np.ndarray:
     """Centre-pad or centre-crop an odd-sided PSF to side x side, renormalised."""
     side = side or PSF_SIDE
@@ -264,11 +277,12 @@ class PatchSampler:
 
     def __init__(self, train: dict[str, list], ranges, p_optics: float, seed: int,
                  set_p: np.ndarray | None = None, p_mismatch: float = 0.0,
-                 p_aberrated: float = 0.0):
+                 p_aberrated: float = 0.0, p_halo: float = 0.0):
         self.sets = [v for v in train.values() if v]
         self.set_p = set_p  # None: every set equally likely
         self.p_mismatch = p_mismatch
         self.p_aberrated = p_aberrated
+        self.p_halo = p_halo
         self.weights = [np.array([p.size for _, p in s], np.float64) for s in self.sets]
         self.weights = [w / w.sum() for w in self.weights]
         self.margin = PSF_SIDE // 2
@@ -283,7 +297,10 @@ class PatchSampler:
             psf, _ = draw_optics(self.rng, self.p_aberrated)
         else:
             psf = params.psf()
-        return fit_side(psf), params
+        psf = fit_side(psf)
+        if self.p_halo and self.rng.random() < self.p_halo:
+            psf = with_halo(psf, self.rng)
+        return psf, params
 
     def sample(self, batch: int, patch: int):
         from scipy import signal
@@ -337,8 +354,10 @@ def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(a, k % 4, axes=(-2, -1)))
 
 
-def validation_batch(val: list, size: int = 128):
-    """Centre crops of the validation planes, each under protocols A, B, C and one optics PSF."""
+def validation_batch(val: list, size: int = 128, aberrated: bool = False, halo: bool = False):
+    """Centre crops of the validation planes, each under protocols A, B, C and one optics PSF
+    (and, with ``aberrated``, one training-range aberrated optics PSF more; with ``halo``, one
+    optics PSF with a halo more)."""
     from scipy import signal
 
     from napari_microdeblur.core.data import PROTOCOL_PARAMS
@@ -356,9 +375,12 @@ def validation_batch(val: list, size: int = 128):
             region = np.pad(region, ((0, size - side), (0, size - side)), mode="symmetric")
         clean = region[m : m + size, m : m + size]
         optics, _ = draw_optics(rng)
+        extra = [(draw_optics(rng, 1.0)[0], PROTOCOL_PARAMS["A"])] if aberrated else []
+        if halo:
+            extra.append((with_halo(fit_side(draw_optics(rng)[0]), rng), PROTOCOL_PARAMS["A"]))
         for psf, params in [(PROTOCOL_PARAMS[p].psf(), PROTOCOL_PARAMS[p]) for p in "ABC"] + [
             (optics, PROTOCOL_PARAMS["A"])
-        ]:
+        ] + extra:
             psf = fit_side(psf)
             blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
             xs.append(params.noise(blurred, rng))
@@ -457,6 +479,12 @@ def parse_args(argv=None):
     p.add_argument("--p-aberrated", type=float, default=0.0,
                    help="share of optics PSFs with spherical aberration (water NA 0.9-1.2 into "
                         "n 1.38-1.45 at 2-15 um)")
+    p.add_argument("--p-halo", type=float, default=0.0,
+                   help="probability that a patch's PSF gets a wide Gaussian halo (sigma 3-6 "
+                        "px, 10-40 %% of the energy), as widefield bead PSFs have; validation "
+                        "then adds one optics PSF with a halo per plane")
+    p.add_argument("--val-aberrated", action="store_true",
+                   help="validate on one training-range aberrated optics PSF more per plane")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (a wiener_unet .safetensors)")
     return p.parse_args(argv)
@@ -488,12 +516,15 @@ def main(argv=None) -> int:
         p_protocol=args.p_protocol,
     )
     sampler = PatchSampler(train, ranges, args.p_optics, args.seed,
-                           p_mismatch=args.p_mismatch, p_aberrated=args.p_aberrated)
-    vx, vy, vk = (torch.from_numpy(a) for a in validation_batch(val))
+                           p_mismatch=args.p_mismatch, p_aberrated=args.p_aberrated,
+                           p_halo=args.p_halo)
+    vx, vy, vk = (torch.from_numpy(a) for a in validation_batch(val, aberrated=args.val_aberrated,
+                                                                halo=args.p_halo > 0))
     n_planes = sum(len(v) for v in train.values())
     log(f"{n_planes} training planes in {len(train)} sets "
         f"({', '.join(f'{k}: {len(v)}' for k, v in train.items())}); {len(val)} validation "
-        f"planes x 4 degradations ({time.perf_counter() - t0:.1f} s to load)")
+        f"planes x {len(vx) // max(len(val), 1)} degradations "
+        f"({time.perf_counter() - t0:.1f} s to load)")
 
     config = dict(MODEL_CONFIG)
     if args.config:
@@ -518,6 +549,8 @@ def main(argv=None) -> int:
     step, elapsed, best, best_state = 0, 0.0, -math.inf, None
     baseline = evaluate(model, vx, vy, vk, amp)  # the untrained model: its mid Wiener estimate
     input_psnr = psnr(vx, vy)
+    if args.init is not None:  # never return weights worse on validation than the start
+        best, best_state = baseline, copy.deepcopy(model.state_dict())
     if last.is_file() and not args.no_resume:
         ck = torch.load(last, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -525,7 +558,8 @@ def main(argv=None) -> int:
         step, elapsed, best, best_state = ck["step"], ck["elapsed"], ck["best"], ck["best_state"]
         sampler.rng = np.random.default_rng([args.seed, step])
         log(f"resumed from {last}: step {step}, {elapsed / 60:.1f} min spent, best {best:.2f} dB")
-    log(f"validation: input {input_psnr:.2f} dB, untrained (Wiener) {baseline:.2f} dB")
+    start_name = "starting weights" if args.init is not None else "untrained (Wiener)"
+    log(f"validation: input {input_psnr:.2f} dB, {start_name} {baseline:.2f} dB")
 
     budget = args.minutes * 60
     start = time.perf_counter() - elapsed
@@ -588,6 +622,7 @@ def main(argv=None) -> int:
                 "psf_side": args.psf_side,
                 "p_mismatch": args.p_mismatch, "mismatch_zoom": MISMATCH_ZOOM,
                 "p_aberrated": args.p_aberrated, "aberrated_training_range": TRAIN_ABERRATED,
+                "p_halo": args.p_halo, "halo": HALO,
                 "init": str(args.init) if args.init else None,
                 "noise": "Gaussian sigma 0-0.03; p 0.4 Poisson peak 30-1000 (log-uniform) + "
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
@@ -599,7 +634,10 @@ def main(argv=None) -> int:
                 "val_psnr_untrained_wiener": round(baseline, 3),
                 "validation": "6 training-split planes not trained on, centre 128 px crops "
                               "scored without 16 px per side, protocols A, B, C + one "
-                              "training-range optics PSF",
+                              "training-range optics PSF"
+                              + (" + one training-range aberrated optics PSF"
+                                 if args.val_aberrated else "")
+                              + (" + one optics PSF with a halo" if args.p_halo > 0 else ""),
                 "steps": step, "minutes": round(minutes, 2), "batch": args.batch,
                 "patch": args.patch, "lr": args.lr, "seed": args.seed, "amp": args.amp,
                 "threads": args.threads, "cpu_megapixels_per_s_1024": round(speed, 3),
