@@ -334,3 +334,19 @@ def test_adapt_mode_takes_the_adaptations_own_defaults_unless_changed(make_napar
     w.minutes_spin.setValue(9)
     w.mode_combo.setCurrentIndex(2)
     assert w.steps_spin.value() == 77 and w.minutes == 9.0
+
+
+def test_a_psf_aware_base_on_pairs_says_where_it_fine_tunes(make_napari_viewer):
+    from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+
+    viewer = make_napari_viewer()
+    blurry = viewer.add_image(np.zeros((64, 64), np.float32), name="b")
+    viewer.add_image(np.ones((64, 64), np.float32), name="s")
+    w = dock(viewer, "Fine-tune")
+    w.mode_combo.setCurrentIndex(0)
+    w.blurry_combo.set_value(blurry)
+    w.sharp_combo.set_value(viewer.layers["s"])
+    w.set_base(DEFAULT_PSF_AWARE)
+    with pytest.raises(ValueError, match="is PSF-aware: here it adapts with 'Adapt to this "
+                                         "image'.*microdeblur finetune --weights"):
+        w.build_request()

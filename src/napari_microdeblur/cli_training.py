@@ -339,10 +339,17 @@ def cmd_finetune(args) -> int:
     from .core.finetune import FinetuneRequest, iter_finetune
 
     out = _check_weights_output(args.out, args.overwrite)
-    if args.self_images or args.psf:
+    if args.self_images:
         return _finetune_self(args, out)
     _check_finetune_options(args)
     model, base_card = load_model(args.weights)
+    if args.psf and not getattr(model, "needs_psf", False):
+        raise UserError(f"--psf is for --self IMG (adapting without a reference) or for "
+                        f"PSF-aware --weights such as wiener_unet.psf_v1; {args.weights} "
+                        "takes no PSF")
+    if getattr(model, "needs_psf", False) and not args.psf:
+        raise UserError(f"{args.weights} is PSF-aware: give the PSF of the blurry images with "
+                        "--psf (a TIFF, gaussian:SIGMA, widefield:... or confocal:...)")
     fields = _finetune_fields(args)
     temporary = args.checkpoint_dir is None
     with (tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") if temporary
@@ -357,7 +364,7 @@ def cmd_finetune(args) -> int:
             val_fraction=args.val_fraction, patience=args.patience,
             minutes=PAIRED_MINUTES if args.minutes is None else args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
-            anchor_weight=args.anchor_weight, min_gain_db=args.min_gain,
+            anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
             checkpoint_dir=ckdir, resume=args.resume)
         job = iter_finetune(request)
         try:
@@ -392,9 +399,6 @@ def _finetune_self(args, out: Path) -> int:
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:... or "
                         "confocal:...): the adaptation re-blurs its output with that PSF")
-    if not args.self_images:
-        raise UserError("--psf is for --self IMG (adapting without a reference); give the "
-                        "blurry image(s) with --self")
     if args.stack or args.blurry or args.sharp or args.resume or args.checkpoint_dir:
         raise UserError("--self adapts without a reference: leave out --stack, --blurry, "
                         "--sharp, --resume and --checkpoint-dir")
@@ -509,6 +513,7 @@ def add_training_commands(sub) -> None:
     p.add_argument("--self", dest="self_images", action="append", metavar="IMG",
                    help="adapt without a reference to these blurry images (repeatable; "
                    "needs --psf; default --minutes 3)")
-    p.add_argument("--psf", help="the PSF of the --self images: TIFF, gaussian:SIGMA, "
+    p.add_argument("--psf", help="the PSF of the --self images, or of the blurry pairs when "
+                   "--weights is PSF-aware (wiener_unet.*): TIFF, gaussian:SIGMA, "
                    "widefield:... or confocal:...")
     p.set_defaults(func=cmd_finetune)

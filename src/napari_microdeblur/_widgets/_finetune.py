@@ -370,6 +370,11 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         sets = self.regimes.image_sets()
         rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
         model, card, name = self._base_model(3 if rgb else 1, scratch)
+        if getattr(model, "needs_psf", False):
+            raise ValueError(
+                f"{name} is PSF-aware: here it adapts with 'Adapt to this image' (give its PSF "
+                f"there); to fine-tune it on pairs, run microdeblur finetune --weights {name} "
+                "--psf PSF")
         return self._finetune.FinetuneRequest(
             mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),

@@ -113,7 +113,10 @@ class FinetuneRequest:
     ``fields`` lists several :class:`PairField` / :class:`StackField`; when empty, the one
     field of ``mode`` ("pair": ``blurry``/``sharp``; "stack": ``stack``/``focus``) named
     ``layer_name``. ``minutes`` bounds the run (``steps`` is then the upper bound);
-    ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``. ``regime`` is a
+    ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``. ``psf`` is the
+    PSF of the blurry images (a model text such as ``gaussian:1.6``, a TIFF path or an array;
+    a 3D one gives its in-focus plane) for a PSF-aware network (``needs_psf``), which trains
+    on grayscale pairs given that PSF; other networks refuse one. ``regime`` is a
     training regime of ``core.training`` (``microdeblur train --regime``), with its image sets
     without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
     adversarial regimes keep their last checkpoint, not the best one.
@@ -130,6 +133,7 @@ class FinetuneRequest:
     stack: Any = None
     focus: int | str = "auto"
     target_neighbours: int = 0
+    psf: Any = None
     fields: Sequence[PairField | StackField] = ()
     align: bool = True
     match_intensity: bool = True
@@ -270,6 +274,42 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
 
 
+def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> str:
+    """Bind ``req.psf`` to a PSF-aware network (it then trains as ``model(x)``); what the
+    model card says about it ("" without a PSF). ValueError when the PSF and the network do
+    not go together."""
+    needs = bool(getattr(req.model, "needs_psf", False))
+    if req.psf is None:
+        if needs:
+            raise ValueError(
+                f"{req.base_label} is PSF-aware: give the PSF of the blurry images (psf=; "
+                "--psf on the CLI: a TIFF, gaussian:SIGMA, widefield:... or confocal:...)")
+        return ""
+    if not needs:
+        raise ValueError(f"{req.base_label} takes no PSF; leave the PSF out (or fine-tune a "
+                         "PSF-aware network such as wiener_unet.psf_v1)")
+    if req.regime != "supervised":
+        raise ValueError(f"a PSF-aware network fine-tunes with the supervised regime only, "
+                         f"not {req.regime!r}")
+    from .psf_aware import plane_kernel
+
+    kernel, text = plane_kernel(req.psf)
+    channels = sorted({p.input.shape[0] for p in train_pairs})
+    if channels != [1]:
+        raise ValueError(f"the pairs have {channels[-1]} channels; a PSF-aware network takes "
+                         "grayscale pairs (fine-tune on one channel at a time)")
+    smallest = min([req.patch] + [min(p.input.shape[-2:]) for p in val or []])
+    if max(kernel.shape) > smallest:
+        raise ValueError(
+            f"the PSF ({kernel.shape[0]} x {kernel.shape[1]} px) is larger than the patches or "
+            f"the validation region ({smallest} px); accepted: a larger patch (now "
+            f"{req.patch}) or validation fraction, or a PSF cropped to its support")
+    import torch
+
+    req.model.bind_psf(torch.from_numpy(kernel))
+    return f"; PSF: {text}"
+
+
 def _image_sets(req: FinetuneRequest) -> dict:
     """The regime's image sets as iter_fit's patch sources (``unpaired``, ``unpaired_sharp``)."""
     sources = {}
@@ -324,6 +364,7 @@ def _prepare(req: FinetuneRequest):
     focus = built[0][1] if len(built) == 1 else None
     divisor = int(getattr(req.model, "size_divisor", 1))
     train_pairs, val, held = _split(per_field, req, divisor)
+    psf_note = _bind_psf(req, train_pairs, val)
     ckdir = ckdir or Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
     averaged = sorted({f.target_neighbours for f in fields if isinstance(f, StackField)} - {0})
     target = (f" (targets: mean of {', '.join(map(str, averaged))} plane(s) each side of focus "
@@ -340,7 +381,7 @@ def _prepare(req: FinetuneRequest):
              if base is not None else f"{req.base_label} {verb}")
     extra = "".join(f"; {name}: {s.description}" for name, s in sources.items())
     card = {
-        "training_data": f"{start} on {what}{extra}; validation: {held}",
+        "training_data": f"{start} on {what}{extra}{psf_note}; validation: {held}",
         "license": getattr(base, "license", "unknown"),
         "description": f"{req.base_label} {verb} for at most {req.steps} steps"
                        + ("" if req.regime == "supervised" else f", regime {req.regime}"),
@@ -378,6 +419,8 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
             yield record
     finally:
         gen.close()  # closed from outside (Ctrl-C in the caller): the best is written too
+        if getattr(req.model, "bound_psf", None) is not None:
+            req.model.bind_psf(None)
     return _outcome(ckdir, stopped, result, diverged, req.regime)
 
 

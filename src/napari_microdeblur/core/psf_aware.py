@@ -22,7 +22,9 @@ from . import classical, psf_safeguard
 from .archs.wiener_unet import batched_wiener
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 
-__all__ = ["DEFAULT_PSF_AWARE", "in_focus_plane", "load_psf_aware", "psf_aware_method"]
+__all__ = [
+    "DEFAULT_PSF_AWARE", "in_focus_plane", "load_psf_aware", "plane_kernel", "psf_aware_method",
+]
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
 DEFAULT_PSF_AWARE = "wiener_unet.psf_v1"
@@ -38,12 +40,14 @@ def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
     raise ValueError(f"psf has shape {psf.shape}; accepted: a 2D (Y, X) or 3D (Z, Y, X) PSF")
 
 
-def _as_kernel(psf) -> tuple[np.ndarray, str]:
-    """(2D float32 kernel summing to 1, a short description of where it came from)."""
+def plane_kernel(psf) -> tuple[np.ndarray, str]:
+    """(2D float32 kernel summing to 1, a short description of where it came from): what a
+    grayscale 2D PSF-aware network is given for ``psf`` (a model text, a TIFF path, an array;
+    a 3D PSF gives its in-focus plane)."""
     from .psf import check_psf, parse_psf
 
-    if isinstance(psf, str):
-        kernel, spec = parse_psf(psf), psf
+    if isinstance(psf, str) or hasattr(psf, "__fspath__"):
+        kernel, spec = parse_psf(psf), str(psf)
     elif isinstance(psf, torch.Tensor):
         kernel, spec = psf.detach().cpu().numpy(), "array"
     elif isinstance(psf, np.ndarray):
@@ -122,7 +126,7 @@ def psf_aware_method(
             f"model {type(model).__name__} does not take a PSF (needs_psf is not set); "
             "accepted: a PSF-aware architecture such as 'wiener_unet'"
         )
-    kernel, spec = _as_kernel(psf)
+    kernel, spec = plane_kernel(psf)
     label = name or getattr(model, "arch_name", type(model).__name__)
     reason = psf_safeguard.untrained_psf_reason(kernel, card) if safeguard else None
     if reason is not None:

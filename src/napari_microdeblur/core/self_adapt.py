@@ -47,8 +47,8 @@ from .axes import check_axes, stack_planes
 from .inference import Normalization, compute_normalization, deblur
 from .method import network_method, resolve_device
 from .progress import Notes, drive
-from .psf import check_psf, fit_psf_to_image, parse_psf
-from .psf_aware import in_focus_plane, psf_aware_method
+from .psf import fit_psf_to_image
+from .psf_aware import plane_kernel, psf_aware_method
 from .training import FitProgress
 
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
@@ -238,22 +238,6 @@ def _total(maps: dict, cfg: SelfAdaptConfig, first_column: int | None = None):
     return total, {name: float(value.detach()) for name, value in terms.items()}
 
 
-def _psf_kernel(psf) -> tuple[np.ndarray, str]:
-    """A 2D float32 PSF summing to 1 and what it is (a 3D PSF gives its in-focus plane)."""
-    if isinstance(psf, (str,)) or hasattr(psf, "__fspath__"):
-        kernel, text = parse_psf(psf), str(psf)
-    elif isinstance(psf, (np.ndarray, torch.Tensor)):
-        kernel, text = psf, f"array {tuple(psf.shape)}"
-    else:
-        raise TypeError(f"psf is a {type(psf).__name__}; accepted: a TIFF path, a model such "
-                        "as 'gaussian:1.6', or a 2D/3D array")
-    kernel = check_psf(kernel, kernel.ndim if kernel.ndim in (2, 3) else 2)
-    kernel, plane = in_focus_plane(kernel)
-    if plane is not None:
-        text += f" (3D: its in-focus plane z={plane})"
-    return (kernel / kernel.sum()).astype(np.float32), text
-
-
 def _stop_check(stop) -> Callable[[], bool]:
     if stop is None:
         return lambda: False
@@ -428,7 +412,7 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
     if not isinstance(model, nn.Module):
         raise TypeError(f"model is a {type(model).__name__}; accepted: a torch network")
     should_stop = _stop_check(stop)
-    kernel, psf_text = _psf_kernel(psf)
+    kernel, psf_text = plane_kernel(psf)
     divisor = int(getattr(model, "size_divisor", 1))
     raw = _planes_of(images, axes, model, card)
     smallest = min((p.shape[-2:] for _, p in raw), key=lambda s: s[0] * s[1])

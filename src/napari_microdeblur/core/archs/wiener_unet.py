@@ -143,6 +143,9 @@ class WienerUNet(nn.Module):
     spatial_dims = 2
     needs_psf = True
     exact_tiling = False  # the noise level is estimated per tile
+    #: the PSF ``forward(x)`` uses when none is given (``bind_psf``): training on pairs calls
+    #: ``model(x)`` like any network's. Not a buffer: it is not saved with the weights.
+    bound_psf: torch.Tensor | None = None
 
     def __init__(self, **kwargs):
         super().__init__()
@@ -174,14 +177,23 @@ class WienerUNet(nn.Module):
             rf += 2**i  # down / up
         self.receptive_field = int(rf + 1)  # + tail
 
+    def bind_psf(self, psf: torch.Tensor | None) -> None:
+        """Make ``forward(x)`` use ``psf`` (Y, X) when it is given none; None unbinds."""
+        self.bound_psf = None if psf is None else check_psf(psf, 1)[0]
+
     def balances(self, sigma: torch.Tensor) -> torch.Tensor:
         """(N, K) Wiener balances for noise levels ``sigma`` (N, 1, 1, 1)."""
         return self.log_gain.exp() * sigma.reshape(-1, 1) ** 2 + self.log_floor.exp()
 
-    def forward(self, x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, psf: torch.Tensor | None = None) -> torch.Tensor:
         n, c, h, w = x.shape
         if c != 1:
             raise ValueError(f"x has {c} channels; accepted: (N, 1, Y, X), one channel")
+        if psf is None:
+            if self.bound_psf is None:
+                raise ValueError("WienerUNet needs the PSF: forward(x, psf), or bind_psf(psf) "
+                                 "first")
+            psf = self.bound_psf
         psf = check_psf(psf.to(x.device), n)
         if psf.shape[1] > h or psf.shape[2] > w:
             raise ValueError(
