@@ -6,6 +6,8 @@ a. Domain shift, paired: from the EM default (bundled.default_for_modality('em')
    (and C); score the set's test slices: fine-tuned vs the start vs Richardson-Lucy / Wiener
    with the true PSF, tuned on the same 3 training slices (core.tuning). The ssTEM sets are
    non-commercial: the fine-tuned weights live in a temporary folder and are deleted.
+   --start psf_aware: the same from the PSF-aware default given the true PSF (`finetune
+   --psf`), written as a_psf_aware.
 b. No ground truth: self-supervised adaptation (core.self_adapt, `finetune --self`, 3 minutes)
    on the blurred test image itself with its true PSF, for every cross-dataset synthetic row
    of benchmarks/generalization.py (its sets, crops, degradations and PSFs): the gain over
@@ -16,7 +18,8 @@ c. Real defocus: light-sheet mitochondria (benchmarks/finetune_real.py's split):
    half of the stack's near-focus planes) and the two oracle controls (Gaussian smoothing and
    Gaussian Richardson-Lucy fitted with the reference).
 
-    python benchmarks/finetune.py [--part a|b|c ...] [--networks psf_aware,blind] [--quick]
+    python benchmarks/finetune.py [--part a|b|c ...] [--start blind|psf_aware]
+        [--networks psf_aware,blind] [--quick]
 
 writes benchmarks/results/finetune.json (command, git commit, machine) and finetune.md.
 --quick: tiny budgets and one image per row, to check the JSON's shape (figures meaningless).
@@ -44,7 +47,7 @@ import splits  # noqa: E402
 
 from napari_microdeblur.core import bundled  # noqa: E402
 from napari_microdeblur.core.checkpoint import load_model, save_weights  # noqa: E402
-from napari_microdeblur.core.degrade import degrade  # noqa: E402
+from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
 from napari_microdeblur.core.finetune import (  # noqa: E402
     PAIRED_MINUTES,
     FinetuneRequest,
@@ -56,7 +59,7 @@ from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 from napari_microdeblur.core.progress import drive  # noqa: E402
-from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, psf_aware_method  # noqa: E402
 from napari_microdeblur.core.self_adapt import SelfAdaptConfig, iter_self_adapt  # noqa: E402
 from napari_microdeblur.core.tuning import run_classical, tune_classical  # noqa: E402
 
@@ -82,14 +85,15 @@ def centre(image: np.ndarray, crop: int | None) -> np.ndarray:
     return image if crop is None else gen.centre_crop(image, crop)
 
 
-def paired_finetune(model_name: str, fields: list, minutes: float, label: str):
-    """core.finetune at the CLI's defaults (as `microdeblur finetune` builds its request)."""
+def paired_finetune(model_name: str, fields: list, minutes: float, label: str, psf=None):
+    """core.finetune at the CLI's defaults (as `microdeblur finetune` builds its request);
+    ``psf``: the PSF of the blurry images, for a PSF-aware network (`finetune --psf`)."""
     model, card = load_model(model_name)
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as ckdir:
         request = FinetuneRequest(mode="stack" if isinstance(fields[0], StackField) else "pair",
                                   axes="", layer_name=label, fields=fields, model=model,
                                   base_label=model_name, base_card=card, minutes=minutes,
-                                  checkpoint_dir=ckdir)
+                                  checkpoint_dir=ckdir, psf=psf)
         t0 = time.perf_counter()
         outcome = drive(iter_finetune(request))
         seconds = time.perf_counter() - t0
@@ -104,8 +108,11 @@ def paired_finetune(model_name: str, fields: list, minutes: float, label: str):
 # ----------------------------------------------------------------------------- a: ssTEM
 
 
-def part_a(b: dict) -> dict:
-    start = bundled.default_for_modality("em", rgb=False)
+def part_a(b: dict, start_kind: str = "blind") -> dict:
+    """From the EM default (``blind``), or from the PSF-aware default given the protocol's
+    true PSF (``psf_aware``: what `auto` runs when the user gives the PSF)."""
+    start = (bundled.default_for_modality("em", rgb=False) if start_kind == "blind"
+             else DEFAULT_PSF_AWARE)
     rows = []
     for set_name, (train_idx, test_idx) in SSTEM.items():
         train_files = splits.files("em", set_name, "train")
@@ -115,15 +122,16 @@ def part_a(b: dict) -> dict:
                  for i in test_idx[: b["test"]]]
         for protocol in b["protocols"]:
             rows.append(_sstem_row(set_name, protocol, start, train, tests, b))
-    return {"start": start, "rows": rows}
+    return {"start": start, "start_kind": start_kind, "rows": rows}
 
 
 def _sstem_row(set_name, protocol, start, train, tests, b) -> dict:
     t0 = time.perf_counter()
     fields = [PairField(f"train{i}", degrade(s, protocol, seed=100 + i), s, "YX")
               for i, s in enumerate(train)]
+    psf = protocol_psf(protocol) if start == DEFAULT_PSF_AWARE else None
     tuned_model, info = paired_finetune(start, fields, b["paired_minutes"],
-                                        f"{set_name} {protocol}")
+                                        f"{set_name} {protocol}", psf=psf)
     tuned = tune_classical(train, protocol)
     scores: dict[str, list[float]] = {k: [] for k in (
         "input", "start", "fine_tuned", "richardson_lucy", "wiener")}
@@ -131,8 +139,9 @@ def _sstem_row(set_name, protocol, start, train, tests, b) -> dict:
         blurred = degrade(sharp, protocol, seed=i)
         outputs = {
             "input": blurred,
-            "start": deblur(blurred, method=start, axes="YX"),
-            "fine_tuned": deblur(blurred, method=tuned_model, axes="YX"),
+            "start": deblur(blurred, method=MethodSpec(start, psf=psf), axes="YX"),
+            "fine_tuned": deblur(blurred, method=tuned_model if psf is None
+                                 else psf_aware_method(tuned_model, psf), axes="YX"),
             "richardson_lucy": run_classical(blurred, protocol, "richardson_lucy",
                                              tuned["richardson_lucy"]["value"]),
             "wiener": run_classical(blurred, protocol, "wiener", tuned["wiener"]["value"]),
@@ -279,12 +288,15 @@ def markdown(result: dict) -> str:
              f"Command: `{result['command']}`; commit {result['git_commit']}; "
              f"{result['machine']}; {result['minutes']} min."
              + (" QUICK RUN: tiny budgets, figures meaningless." if result["quick"] else ""), ""]
-    if "a" in result:
-        lines += [f"## a. Domain shift, paired (start: {result['a']['start']}, "
+    for key in ("a", "a_psf_aware"):
+        if key not in result:
+            continue
+        given = ", given the true PSF (`finetune --psf`)" if key == "a_psf_aware" else ""
+        lines += [f"## a. Domain shift, paired (start: {result[key]['start']}{given}, "
                   f"{result['budgets']['paired_minutes']} min, CLI defaults)", "",
                   "| set | protocol | input | start | fine-tuned | RL (it.) | Wiener (bal.) | "
                   "vs start | vs best classical |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in result["a"]["rows"]:
+        for r in result[key]["rows"]:
             p = r["psnr"]
             lines.append(
                 f"| {r['set']} | {r['protocol']} | {p['input']:.2f} | {p['start']:.2f} | "
@@ -317,6 +329,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", action="append", choices=["a", "b", "c"],
                    help="run only these parts (repeatable; default all)")
+    p.add_argument("--start", choices=["blind", "psf_aware"], default="blind",
+                   help="part a: start from the EM default, or from the PSF-aware default "
+                        "given the true PSF (written as a_psf_aware)")
     p.add_argument("--networks", default="psf_aware",
                    help="part b: psf_aware, blind or both (comma-separated)")
     p.add_argument("--quick", action="store_true", help="tiny budgets (checks the JSON shape)")
@@ -337,7 +352,7 @@ def main(argv=None) -> int:
     result = {"command": "python benchmarks/finetune.py " + " ".join(argv), "quick": args.quick,
               "parts": parts, "budgets": b}
     if "a" in parts:
-        result["a"] = part_a(b)
+        result["a" if args.start == "blind" else "a_psf_aware"] = part_a(b, args.start)
     if "b" in parts:
         result["b"] = part_b(b, networks)
     if "c" in parts:
