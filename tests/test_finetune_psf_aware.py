@@ -60,6 +60,10 @@ def test_the_psf_given_is_the_one_the_network_trains_and_validates_with(tmp_path
     # the same untrained network scores by its Wiener estimate: the true PSF restores more
     assert start_psnr(right) > start_psnr(wrong) + 0.5
     assert "PSF: gaussian:1.6" in right.card.training_data
+    # what the kept weights add at frequencies the PSF blocks, on the held-out band (the
+    # safeguard's limit for them), is in the card of the file the job returns
+    ratio = right.card.metrics["blocked_correction_ratio"]
+    assert ratio >= 0 and load_model(right.file)[1].metrics["blocked_correction_ratio"] == ratio
     # the kept weights are a plain PSF-aware network again: it needs the PSF to run
     with pytest.raises(ValueError, match="needs the PSF"):
         right.model(torch.zeros(1, 1, 32, 32))

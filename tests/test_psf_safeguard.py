@@ -78,6 +78,36 @@ def test_result_the_psf_cannot_explain_is_replaced_by_a_conservative_wiener():
     assert np.abs(deblur(img, method=raw, tile=96, device="cpu") - out).max() > 0.1 * (hi - lo)
 
 
+def test_weights_validated_with_more_blocked_energy_get_a_higher_limit():
+    from types import SimpleNamespace
+
+    psf = gaussian_psf(2.0)
+    img = degrade(_spots(), "A", seed=0)
+    lo, hi = np.percentile(img, [0.1, 99.9])
+    x = torch.from_numpy((img - lo) / (hi - lo))[None, None].float()
+    ratio = float(psf_safeguard.blocked_correction_ratio(x, _Ringing()(x, None),
+                                                         torch.from_numpy(psf)))
+    assert ratio > psf_safeguard.CORRECTION_LIMIT  # the default limit replaces this tile
+    assert psf_safeguard.correction_limit(None) == psf_safeguard.CORRECTION_LIMIT
+    # fine-tuned weights whose held-out band showed about this much keep their result
+    card = SimpleNamespace(metrics={"blocked_correction_ratio": 0.6 * ratio},
+                           normalization=None, degradation=None)
+    assert psf_safeguard.correction_limit(card) == pytest.approx(1.2 * ratio)
+    method = psf_aware_method(_Ringing(), psf, card, precision="float32", name="ringing")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = deblur(img, method=method, tile=96, device="cpu")
+    raw = psf_aware_method(_Ringing(), psf, precision="float32", safeguard=False)
+    np.testing.assert_array_equal(kept, deblur(img, method=raw, tile=96, device="cpu"))
+    # a lower validated ratio leaves the default limit, which replaces the tile
+    low = SimpleNamespace(metrics={"blocked_correction_ratio": 1.0}, normalization=None,
+                          degradation=None)
+    assert psf_safeguard.correction_limit(low) == psf_safeguard.CORRECTION_LIMIT
+    with pytest.warns(UserWarning, match="conservative Wiener"):
+        deblur(img, method=psf_aware_method(_Ringing(), psf, low, name="r"), tile=96,
+               device="cpu")
+
+
 @pytest.mark.skipif(not BUNDLED, reason=f"{DEFAULT_PSF_AWARE} is not bundled")
 @pytest.mark.skipif(not HELD_OUT.is_dir(), reason="needs ../shared/data (held-out set)")
 def test_safeguard_does_not_fire_on_a_protocol_a_image():

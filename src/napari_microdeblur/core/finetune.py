@@ -274,17 +274,17 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
 
 
-def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> str:
-    """Bind ``req.psf`` to a PSF-aware network (it then trains as ``model(x)``); what the
-    model card says about it ("" without a PSF). ValueError when the PSF and the network do
-    not go together."""
+def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.ndarray | None]:
+    """Bind ``req.psf`` to a PSF-aware network (it then trains as ``model(x)``): what the
+    model card says about it ("" without a PSF) and the kernel. ValueError when the PSF and
+    the network do not go together."""
     needs = bool(getattr(req.model, "needs_psf", False))
     if req.psf is None:
         if needs:
             raise ValueError(
                 f"{req.base_label} is PSF-aware: give the PSF of the blurry images (psf=; "
                 "--psf on the CLI: a TIFF, gaussian:SIGMA, widefield:... or confocal:...)")
-        return ""
+        return "", None
     if not needs:
         raise ValueError(f"{req.base_label} takes no PSF; leave the PSF out (or fine-tune a "
                          "PSF-aware network such as wiener_unet.psf_v1)")
@@ -307,7 +307,27 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> str:
     import torch
 
     req.model.bind_psf(torch.from_numpy(kernel))
-    return f"; PSF: {text}"
+    return f"; PSF: {text}", kernel
+
+
+def _record_blocked_correction(outcome: FinetuneResult, val, kernel: np.ndarray) -> None:
+    """Write into the kept weights' card how much energy they add, on the held-out band, at
+    frequencies the PSF blocks (``psf_safeguard``): the per-tile safeguard then lets these
+    validated weights do as much on the user's images (``psf_safeguard.correction_limit``)."""
+    import torch
+
+    from .checkpoint import save_weights
+    from .psf_safeguard import blocked_correction_ratio
+
+    psf = torch.from_numpy(kernel)
+    outcome.model.eval()
+    with torch.inference_mode():
+        ratios = [float(blocked_correction_ratio(x, outcome.model(x, psf), psf).max())
+                  for x in (torch.from_numpy(np.ascontiguousarray(p.input))[None] for p in val)]
+    card = outcome.card.model_dump()
+    card["metrics"] = {**(card.get("metrics") or {}),
+                       "blocked_correction_ratio": round(max(ratios), 3)}
+    outcome.card = save_weights(outcome.model, outcome.file, card)
 
 
 def _image_sets(req: FinetuneRequest) -> dict:
@@ -352,7 +372,8 @@ def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
 
 
 def _prepare(req: FinetuneRequest):
-    """Every check and the pairs, before any training: (iter_fit generator, Notes, ckdir)."""
+    """Every check and the pairs, before any training: (iter_fit generator, Notes, ckdir,
+    (validation pairs, the PSF kernel or None))."""
     fields = _fields(req)
     ckdir = _check_request(req)
     training.TrainingConfig.from_options(dict(  # bad numbers fail before the pair work
@@ -364,7 +385,7 @@ def _prepare(req: FinetuneRequest):
     focus = built[0][1] if len(built) == 1 else None
     divisor = int(getattr(req.model, "size_divisor", 1))
     train_pairs, val, held = _split(per_field, req, divisor)
-    psf_note = _bind_psf(req, train_pairs, val)
+    psf_note, kernel = _bind_psf(req, train_pairs, val)
     ckdir = ckdir or Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
     averaged = sorted({f.target_neighbours for f in fields if isinstance(f, StackField)} - {0})
     target = (f" (targets: mean of {', '.join(map(str, averaged))} plane(s) each side of focus "
@@ -393,12 +414,12 @@ def _prepare(req: FinetuneRequest):
     info = {"pairs": sum(len(ps) for ps in per_field), "train": len(train_pairs),
             "val": len(val) if val else 0, "focus": focus, "holdout": held,
             "val_region": _band_region(val), "checkpoint_dir": str(ckdir)}
-    return gen, Notes(tuple(notes), tuple(info.items())), ckdir
+    return gen, Notes(tuple(notes), tuple(info.items())), ckdir, (val, kernel)
 
 
 def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
     """The job (see the module docstring); ``req.stop`` stops it after the current step."""
-    gen, notes, ckdir = _prepare(req)
+    gen, notes, ckdir, (val, kernel) = _prepare(req)
     yield notes
     stopped, result, diverged, step = False, None, None, 0
     try:
@@ -421,7 +442,10 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
         gen.close()  # closed from outside (Ctrl-C in the caller): the best is written too
         if getattr(req.model, "bound_psf", None) is not None:
             req.model.bind_psf(None)
-    return _outcome(ckdir, stopped, result, diverged, req.regime)
+    outcome = _outcome(ckdir, stopped, result, diverged, req.regime)
+    if kernel is not None and val and outcome.model is not None:
+        _record_blocked_correction(outcome, val, kernel)
+    return outcome
 
 
 def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,

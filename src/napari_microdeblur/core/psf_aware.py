@@ -77,10 +77,12 @@ class _BoundPsf(nn.Module):
     """
 
     def __init__(self, model: nn.Module, kernel: np.ndarray, safeguard: bool = True,
-                 label: str = "the PSF-aware network"):
+                 label: str = "the PSF-aware network",
+                 limit: float = psf_safeguard.CORRECTION_LIMIT):
         super().__init__()
         self.model = model
         self.safeguard = safeguard
+        self.limit = limit
         self.label = label
         self.fallback_tiles = 0
         self.register_buffer("psf", torch.from_numpy(np.ascontiguousarray(kernel)))
@@ -91,7 +93,7 @@ class _BoundPsf(nn.Module):
             return y
         with torch.autocast(x.device.type, enabled=False):
             ratio = psf_safeguard.blocked_correction_ratio(x, y, self.psf)
-            bad = ratio > psf_safeguard.CORRECTION_LIMIT
+            bad = ratio > self.limit
             if not bool(bad.any()):
                 return y
             balance = torch.full((int(bad.sum()), 1), psf_safeguard.FALLBACK_BALANCE,
@@ -140,7 +142,8 @@ def psf_aware_method(
     overlap = max(max(classical.psf_halo(kernel)), 2 * halo)
     return Method(
         name=label,
-        forward=NetworkRunner(_BoundPsf(model, kernel, safeguard, label), precision),
+        forward=NetworkRunner(_BoundPsf(model, kernel, safeguard, label,
+                                        psf_safeguard.correction_limit(card)), precision),
         spatial_dims=2,
         halo=halo,
         overlap=overlap,

@@ -12,7 +12,10 @@ the input (issue 13). Two checks, both outside the network's forward computation
   energy than ``CORRECTION_LIMIT`` times the input's there is replaced by a conservative
   Wiener of that tile. Measured (benchmarks/generalization.py images): at most 2.8 on the 45
   synthetic images of protocols A-C and the held-out optics PSFs, 89-104 on the NEUBIAS stack
-  and 23 on the BBBC006 pair.
+  and 23 on the BBBC006 pair. Weights fine-tuned on the user's pairs with their PSF
+  (``core.finetune``) carry the ratio measured on their held-out band in the card's metrics
+  (``blocked_correction_ratio``); their limit is ``VALIDATED_MARGIN`` times that when it is
+  higher (a prior learned for that data may add some energy there: ssTEM fine-tuning, 8-9).
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import torch
 __all__ = [
     "BLOCKED_OTF",
     "CORRECTION_LIMIT",
+    "VALIDATED_MARGIN",
     "FALLBACK_BALANCE",
     "WIDTH_MARGIN",
     "blocked_correction_ratio",
+    "correction_limit",
     "half_max_width",
     "trained_half_max_width",
     "untrained_psf_reason",
@@ -38,6 +43,9 @@ __all__ = [
 BLOCKED_OTF = 0.1
 #: Correction / input energy at blocked frequencies above which a tile falls back.
 CORRECTION_LIMIT = 8.0
+#: Weights fine-tuned with validation may exceed CORRECTION_LIMIT by up to this factor of the
+#: ratio their held-out band showed (``correction_limit``).
+VALIDATED_MARGIN = 2.0
 #: The fallback Wiener balance: what the benchmark's tuning chose on the tuning folds (never
 #: the scored images) of the real-defocus rows (0.2 NEUBIAS and BBBC006, 0.5-1.0 light-sheet).
 FALLBACK_BALANCE = 0.2
@@ -95,3 +103,16 @@ def blocked_correction_ratio(x: torch.Tensor, y: torch.Tensor, psf: torch.Tensor
     num = correction[..., blocked].flatten(1).sum(1)
     den = signal[..., blocked].flatten(1).sum(1)
     return num / den.clamp_min(1e-20)
+
+
+def correction_limit(card) -> float:
+    """The per-tile limit for the weights of ``card``: ``CORRECTION_LIMIT``, or
+    ``VALIDATED_MARGIN`` x the ratio measured on their validation band when that is higher."""
+    metrics = getattr(card, "metrics", None) or {}
+    try:
+        validated = float(metrics.get("blocked_correction_ratio", 0.0))
+    except (TypeError, ValueError):
+        validated = 0.0
+    if not math.isfinite(validated):
+        validated = 0.0
+    return max(CORRECTION_LIMIT, VALIDATED_MARGIN * validated)
