@@ -323,10 +323,9 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         if b is s:
             raise ValueError("blurry and sharp are the same layer; choose two layers")
         if tuple(layer_data(b).shape) != tuple(layer_data(s).shape):
-            raise ValueError(
-                f"blurry {b.name!r} has shape {tuple(layer_data(b).shape)} but sharp "
-                f"{s.name!r} has {tuple(layer_data(s).shape)}; choose layers of the same shape"
-            )
+            raise ValueError(f"blurry {b.name!r} has shape {tuple(layer_data(b).shape)} but sharp "
+                             f"{s.name!r} has {tuple(layer_data(s).shape)}; choose layers of "
+                             "the same shape")
         return {"blurry": layer_data(b), "sharp": layer_data(s)}, b.name
 
     def _base_model(self, channels: int = 1, scratch: bool = False) -> tuple:
@@ -371,10 +370,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
         model, card, name = self._base_model(3 if rgb else 1, scratch)
         if getattr(model, "needs_psf", False):
-            raise ValueError(
-                f"{name} is PSF-aware: here it adapts with 'Adapt to this image' (give its PSF "
-                f"there); to fine-tune it on pairs, run microdeblur finetune --weights {name} "
-                "--psf PSF")
+            raise ValueError(f"{name} is PSF-aware: here it adapts with 'Adapt to this image'; "
+                             f"on pairs run microdeblur finetune --weights {name} --psf PSF")
         return self._finetune.FinetuneRequest(
             mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),
