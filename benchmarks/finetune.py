@@ -86,8 +86,9 @@ def centre(image: np.ndarray, crop: int | None) -> np.ndarray:
 
 
 def paired_finetune(model_name: str, fields: list, minutes: float, label: str, psf=None):
-    """core.finetune at the CLI's defaults (as `microdeblur finetune` builds its request);
-    ``psf``: the PSF of the blurry images, for a PSF-aware network (`finetune --psf`)."""
+    """core.finetune at the CLI's defaults (as `microdeblur finetune` builds its request):
+    (kept model, its card, figures). ``psf``: the PSF of the blurry images, for a PSF-aware
+    network (`finetune --psf`)."""
     model, card = load_model(model_name)
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as ckdir:
         request = FinetuneRequest(mode="stack" if isinstance(fields[0], StackField) else "pair",
@@ -100,9 +101,11 @@ def paired_finetune(model_name: str, fields: list, minutes: float, label: str, p
     if outcome.model is None:
         raise SystemExit(f"{label}: fine-tuning kept nothing: {outcome.summary}")
     fit = outcome.result
-    return outcome.model, {"seconds": round(seconds, 1), "steps": fit.steps_done if fit else None,
-                           "improved_on_validation": outcome.improved,
-                           "summary": outcome.summary}
+    info = {"seconds": round(seconds, 1), "steps": fit.steps_done if fit else None,
+            "improved_on_validation": outcome.improved, "summary": outcome.summary}
+    if "blocked_correction_ratio" in (outcome.card.metrics or {}):  # PSF-aware (safeguard)
+        info["blocked_correction_ratio"] = outcome.card.metrics["blocked_correction_ratio"]
+    return outcome.model, outcome.card, info
 
 
 # ----------------------------------------------------------------------------- a: ssTEM
@@ -130,8 +133,8 @@ def _sstem_row(set_name, protocol, start, train, tests, b) -> dict:
     fields = [PairField(f"train{i}", degrade(s, protocol, seed=100 + i), s, "YX")
               for i, s in enumerate(train)]
     psf = protocol_psf(protocol) if start == DEFAULT_PSF_AWARE else None
-    tuned_model, info = paired_finetune(start, fields, b["paired_minutes"],
-                                        f"{set_name} {protocol}", psf=psf)
+    tuned_model, tuned_card, info = paired_finetune(start, fields, b["paired_minutes"],
+                                                    f"{set_name} {protocol}", psf=psf)
     tuned = tune_classical(train, protocol)
     scores: dict[str, list[float]] = {k: [] for k in (
         "input", "start", "fine_tuned", "richardson_lucy", "wiener")}
@@ -141,7 +144,8 @@ def _sstem_row(set_name, protocol, start, train, tests, b) -> dict:
             "input": blurred,
             "start": deblur(blurred, method=MethodSpec(start, psf=psf), axes="YX"),
             "fine_tuned": deblur(blurred, method=tuned_model if psf is None
-                                 else psf_aware_method(tuned_model, psf), axes="YX"),
+                                 else psf_aware_method(tuned_model, psf, tuned_card),
+                                 axes="YX"),
             "richardson_lucy": run_classical(blurred, protocol, "richardson_lucy",
                                              tuned["richardson_lucy"]["value"]),
             "wiener": run_classical(blurred, protocol, "wiener", tuned["wiener"]["value"]),
@@ -256,7 +260,7 @@ def part_c(b: dict) -> dict:
     near_reference = planes[z.index(51)][:, 256:]
     field = StackField("mitochondria stack, left half", np.stack([p[:, :256] for p in planes]),
                        "ZYX", z.index(51))
-    tuned_model, info = paired_finetune(start, [field], b["paired_minutes"], field.name)
+    tuned_model, _, info = paired_finetune(start, [field], b["paired_minutes"], field.name)
     rows = {"input (defocused shot)": finetune_real.mean_scores(inputs, reference),
             f"{start} (default)": finetune_real.deblurred_scores(start, inputs, reference),
             f"{start} fine-tuned": finetune_real.deblurred_scores(tuned_model, inputs, reference),

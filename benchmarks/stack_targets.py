@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     runs = {}
     for k in (int(v) for v in args.neighbours.split(",")):
         field = StackField("microtubules, left half", stack[:, :, :half], "ZYX", focus, k)
-        model, info = bench.paired_finetune(start, [field], args.minutes, field.name)
+        model, _, info = bench.paired_finetune(start, [field], args.minutes, field.name)
         label = f"fine-tuned, target_neighbours={k}"
         rows[label] = {r: finetune_real.deblurred_scores(model, tests, ref)
                        for r, ref in references.items()}
