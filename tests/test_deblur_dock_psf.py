@@ -173,3 +173,31 @@ def test_auto_with_a_psf_runs_the_psf_aware_network_on_rgb_channel_by_channel(
     assert out.metadata["microdeblur"]["method_spec"]["psf"] == "gaussian:1.2"
     expected = deblur(he_rgb, method="auto", psf="gaussian:1.2", axes="YXS", device="cpu")
     np.testing.assert_array_equal(out.data, expected)
+
+
+def test_loaded_psf_aware_weights_run_with_the_psf_field(make_napari_viewer, qtbot, fluo_u8,
+                                                         tmp_path, errors):
+    """Weights of a PSF-aware architecture loaded in the session (e.g. fine-tuned with
+    finetune --psf) run bound to the dock's PSF, with their card, as the core runs them."""
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
+    from napari_microdeblur.core.checkpoint import load_model
+    from napari_microdeblur.core.psf_aware import psf_aware_method
+
+    model, card = load_model(bundled.bundled_path(DEFAULT_PSF_AWARE))
+    SESSION_MODELS.add(SessionModel("my wiener", model, card, "loaded"))
+    try:
+        viewer, _, w = open_dock(make_napari_viewer, fluo_u8)
+        w.set_method("my wiener")
+        w.device_combo.setCurrentText("cpu")
+        w.psf_edit.setText("")
+        w.run_button.click()
+        qtbot.wait(300)
+        assert any("PSF" in e for e in errors()) and len(viewer.layers) == 1
+        w.psf_edit.setText("gaussian:1.4")
+        w.run_button.click()
+        qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+        expected = deblur(fluo_u8, method=psf_aware_method(model, "gaussian:1.4", card),
+                          axes="YX", device="cpu")
+        np.testing.assert_allclose(viewer.layers[-1].data, expected, rtol=1e-5, atol=1e-5)
+    finally:
+        SESSION_MODELS.remove("my wiener")

@@ -104,6 +104,13 @@ def resolve_request(req: DeblurRequest, device):
     current = next((p.device for p in model.parameters()), device)
     if current.type != device.type or device.index not in (None, current.index):
         model = copy.deepcopy(model).to(device)
+    if getattr(model, "needs_psf", False):  # e.g. weights fine-tuned with finetune --psf
+        from ..core.psf_aware import psf_aware_method
+
+        if req.method.psf is None:
+            raise ValueError(f"{req.label!r} is PSF-aware: give its PSF in the PSF field")
+        return psf_aware_method(model, req.method.psf_value, req.network.card,
+                                precision=req.method.precision, name=req.label)
     return network_method(model, name=req.label, card=req.network.card,
                           precision=req.method.precision)
 
