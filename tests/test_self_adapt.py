@@ -3,6 +3,7 @@
 import json
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -187,3 +188,22 @@ def test_benchmark_quick_writes_the_json(tmp_path):
     assert rows and {"set", "degradation", "network", "unadapted", "adapted", "gain_db"} <= set(
         rows[0])
     assert out.with_suffix(".md").read_text().startswith("# Fine-tuning")
+
+
+def test_psf_aware_weights_record_their_blocked_correction_for_the_safeguard():
+    from napari_microdeblur.core import psf_safeguard
+
+    _, blurred = blurred_scene()
+    torch.manual_seed(0)
+    model = registry.build_model("wiener_unet", registry.get_arch("wiener_unet").tiny_config)
+    result = self_adapt(model, blurred, PSF, axes="YX", config=quick(max_steps=3))
+    ratio = result.blocked_correction_ratio
+    assert ratio is not None and ratio >= 0
+    card = result.card(None, base_label="tiny", what="a test image", psf_text="gaussian:1.6")
+    assert card["metrics"]["blocked_correction_ratio"] == ratio
+    assert psf_safeguard.correction_limit(SimpleNamespace(metrics=card["metrics"])) == max(
+        psf_safeguard.CORRECTION_LIMIT, psf_safeguard.VALIDATED_MARGIN * ratio)
+    # a network that takes no PSF has nothing to record
+    plain = self_adapt(tiny_model(), blurred, PSF, axes="YX", config=quick(max_steps=2))
+    assert plain.blocked_correction_ratio is None
+    assert "blocked_correction_ratio" not in plain.card()["metrics"]

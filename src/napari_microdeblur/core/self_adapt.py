@@ -122,6 +122,9 @@ class SelfAdaptResult:
     notes: list[str]
     noise: list[tuple[float, float]]  # (gain, variance) of var = gain * signal + variance
     config: SelfAdaptConfig = field(default_factory=SelfAdaptConfig)
+    #: a PSF-aware model's correction at frequencies the PSF blocks over the input's there, on
+    #: the held-out columns (``psf_safeguard``: the tile limit of these weights); None otherwise
+    blocked_correction_ratio: float | None = None
 
     def card(self, base_card=None, *, base_label: str = "", what: str = "",
              psf_text: str = "") -> dict:
@@ -134,7 +137,9 @@ class SelfAdaptResult:
             "license": getattr(base, "license", "unknown"),
             "normalization": dict(getattr(base, "normalization", None) or {}),
             "metrics": {"self_val_loss_start": self.start_val_loss,
-                        "self_val_loss": self.best_val_loss, "best_step": self.best_step},
+                        "self_val_loss": self.best_val_loss, "best_step": self.best_step,
+                        **({} if self.blocked_correction_ratio is None else
+                           {"blocked_correction_ratio": self.blocked_correction_ratio})},
             "description": f"{base_label} adapted without a reference (microdeblur finetune "
                            f"--self) for {self.steps_done} steps, {self.seconds / 60:.1f} min",
         }
@@ -367,6 +372,19 @@ def _window(plane: _Plane, kernel_shape, seed: int, device) -> _Window:
 
 
 @torch.no_grad()
+def _blocked_ratio(model: nn.Module, windows: list[_Window], kernel: torch.Tensor) -> float | None:
+    """What a PSF-aware model adds at frequencies the PSF blocks on the held-out columns,
+    over the input's energy there (largest over windows and channels); None for other models."""
+    if not getattr(model, "needs_psf", False):
+        return None
+    from .psf_safeguard import blocked_correction_ratio
+
+    ratios = [float(blocked_correction_ratio(y, model(y, kernel), kernel).max())
+              for w in windows for y in w.y.split(1, dim=1)]
+    return round(max(ratios), 3) if ratios else None
+
+
+@torch.no_grad()
 def _validate(model: nn.Module, windows: list[_Window], kernel: torch.Tensor,
               cfg: SelfAdaptConfig) -> float:
     model.eval()
@@ -495,7 +513,8 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
     return SelfAdaptResult(model=model, improved=improved, start_val_loss=start,
                            best_val_loss=best["loss"], best_step=best["step"], steps_done=step,
                            seconds=time.perf_counter() - t0, stopped=stopped, history=history,
-                           notes=notes, noise=noise, config=cfg)
+                           notes=notes, noise=noise, config=cfg,
+                           blocked_correction_ratio=_blocked_ratio(model, windows, kernel))
 
 
 def _record_validation(model, windows, kernel, cfg, step: int, best: dict, history: list,
