@@ -13,9 +13,10 @@ the input (issue 13). Two checks, both outside the network's forward computation
   Wiener of that tile. Measured (benchmarks/generalization.py images): at most 2.8 on the 45
   synthetic images of protocols A-C and the held-out optics PSFs, 89-104 on the NEUBIAS stack
   and 23 on the BBBC006 pair. Weights fine-tuned on the user's pairs with their PSF
-  (``core.finetune``) carry the ratio measured on their held-out band in the card's metrics
-  (``blocked_correction_ratio``); their limit is ``VALIDATED_MARGIN`` times that when it is
-  higher (a prior learned for that data may add some energy there: ssTEM fine-tuning, 8-9).
+  (``core.finetune``) or adapted to their images (``core.self_adapt``) carry the ratio measured
+  on their held-out pixels in the card's metrics (``blocked_correction_ratio``); their limit
+  is ``VALIDATED_MARGIN`` times that when it is higher (a prior learned for that data may add
+  some energy there: ssTEM fine-tuning, 8-9).
 """
 
 from __future__ import annotations
