@@ -146,3 +146,20 @@ def test_cli_refuses_a_missing_or_unused_psf_in_one_line(pair_files, capsys, wei
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (d / "o.safetensors").exists()
+
+
+def test_training_a_psf_aware_network_without_a_psf_says_how_in_one_line(tmp_path, capsys):
+    for name in ("b", "s"):
+        (tmp_path / name).mkdir()
+    for i in range(2):
+        blurry, sharp = blurred_pair(i)
+        tifffile.imwrite(tmp_path / "b" / f"{i}.tif", blurry)
+        tifffile.imwrite(tmp_path / "s" / f"{i}.tif", sharp)
+    argv = ["train", "--arch", "wiener_unet", "--blurry", str(tmp_path / "b"), "--sharp",
+            str(tmp_path / "s"), "--steps", "2", "--patch", "32", "--device", "cpu", "-q",
+            "--out", str(tmp_path / "o.safetensors")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "wiener_unet is PSF-aware and trains given the PSF" in err[0]
+    assert "microdeblur finetune --weights wiener_unet.psf_v1 --psf PSF" in err[0]
+    assert not (tmp_path / "o.safetensors").exists()

@@ -70,6 +70,12 @@ def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
             f"model works on volumes (spatial_dims=3); the {regime.name} regime trains 2D "
             f"models (YX planes); 3D training: regime {' or '.join(volume_regimes)}"
         )
+    if getattr(model, "needs_psf", False) and getattr(model, "bound_psf", None) is None:
+        raise ValueError(
+            f"{getattr(model, 'arch_name', type(model).__name__)} is PSF-aware and trains "
+            "given the PSF: fine-tune its weights on pairs with microdeblur finetune --weights "
+            "wiener_unet.psf_v1 --psf PSF (core.finetune's psf=), or train it on many PSFs "
+            "with scripts/train_psf_aware.py")
     divisor = int(getattr(model, "size_divisor", 1))
     patch = config.patch
     if patch % divisor:
