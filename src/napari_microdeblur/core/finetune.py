@@ -317,16 +317,13 @@ def _record_blocked_correction(outcome: FinetuneResult, val, kernel: np.ndarray)
     import torch
 
     from .checkpoint import save_weights
-    from .psf_safeguard import blocked_correction_ratio
+    from .psf_safeguard import held_out_ratio
 
-    psf = torch.from_numpy(kernel)
     outcome.model.eval()
-    with torch.inference_mode():
-        ratios = [float(blocked_correction_ratio(x, outcome.model(x, psf), psf).max())
-                  for x in (torch.from_numpy(np.ascontiguousarray(p.input))[None] for p in val)]
+    inputs = (torch.from_numpy(np.ascontiguousarray(p.input))[None] for p in val)
     card = outcome.card.model_dump()
-    card["metrics"] = {**(card.get("metrics") or {}),
-                       "blocked_correction_ratio": round(max(ratios), 3)}
+    card["metrics"] = {**(card.get("metrics") or {}), "blocked_correction_ratio":
+                       held_out_ratio(outcome.model, inputs, torch.from_numpy(kernel))}
     outcome.card = save_weights(outcome.model, outcome.file, card)
 
 

@@ -248,6 +248,10 @@ def pairs_from_arrays(
     return pairs
 
 
+def _is_count(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def _stack_focus(stack: np.ndarray, axes: str, focus_plane: int | str) -> int:
     """The in-focus plane's index: ``focus_plane`` checked, or found ("auto")."""
     nz = stack.shape[axes.index("Z")]
@@ -255,7 +259,7 @@ def _stack_focus(stack: np.ndarray, axes: str, focus_plane: int | str) -> int:
         if focus_plane != "auto":
             raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
         return best_focus_plane(stack, axes)
-    if isinstance(focus_plane, (int, np.integer)) and not isinstance(focus_plane, bool):
+    if _is_count(focus_plane):
         if not 0 <= int(focus_plane) < nz:
             raise ValueError(
                 f"focus_plane={focus_plane} is outside the stack's {nz} planes; accepted: "
@@ -263,10 +267,6 @@ def _stack_focus(stack: np.ndarray, axes: str, focus_plane: int | str) -> int:
             )
         return int(focus_plane)
     raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
-
-
-def _is_count(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def _check_counts(max_distance, target_neighbours) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "WIDTH_MARGIN",
     "blocked_correction_ratio",
     "correction_limit",
+    "held_out_ratio",
     "half_max_width",
     "trained_half_max_width",
     "untrained_psf_reason",
@@ -117,3 +118,12 @@ def correction_limit(card) -> float:
     if not math.isfinite(validated):
         validated = 0.0
     return max(CORRECTION_LIMIT, VALIDATED_MARGIN * validated)
+
+
+@torch.no_grad()
+def held_out_ratio(model, inputs, psf: torch.Tensor) -> float | None:
+    """The largest :func:`blocked_correction_ratio` of a PSF-aware ``model`` over held-out
+    ``inputs`` (tensors (N, 1, Y, X)), rounded for a model card; None without inputs. What
+    fine-tuning and self-adaptation record as ``blocked_correction_ratio``."""
+    ratios = [float(blocked_correction_ratio(x, model(x, psf), psf).max()) for x in inputs]
+    return round(max(ratios), 3) if ratios else None

@@ -49,6 +49,7 @@ from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
 from .psf_aware import plane_kernel, psf_aware_method
+from .psf_safeguard import held_out_ratio
 from .training import FitProgress
 
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
@@ -372,19 +373,6 @@ def _window(plane: _Plane, kernel_shape, seed: int, device) -> _Window:
 
 
 @torch.no_grad()
-def _blocked_ratio(model: nn.Module, windows: list[_Window], kernel: torch.Tensor) -> float | None:
-    """What a PSF-aware model adds at frequencies the PSF blocks on the held-out columns,
-    over the input's energy there (largest over windows and channels); None for other models."""
-    if not getattr(model, "needs_psf", False):
-        return None
-    from .psf_safeguard import blocked_correction_ratio
-
-    ratios = [float(blocked_correction_ratio(y, model(y, kernel), kernel).max())
-              for w in windows for y in w.y.split(1, dim=1)]
-    return round(max(ratios), 3) if ratios else None
-
-
-@torch.no_grad()
 def _validate(model: nn.Module, windows: list[_Window], kernel: torch.Tensor,
               cfg: SelfAdaptConfig) -> float:
     model.eval()
@@ -510,11 +498,12 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
     if not improved:
         notes.append(f"no validation scored below the start ({start:.4f}): the starting "
                      "weights are returned")
+    ratio = (held_out_ratio(model, [y for w in windows for y in w.y.split(1, dim=1)], kernel)
+             if getattr(model, "needs_psf", False) else None)  # the safeguard's limit
     return SelfAdaptResult(model=model, improved=improved, start_val_loss=start,
                            best_val_loss=best["loss"], best_step=best["step"], steps_done=step,
                            seconds=time.perf_counter() - t0, stopped=stopped, history=history,
-                           notes=notes, noise=noise, config=cfg,
-                           blocked_correction_ratio=_blocked_ratio(model, windows, kernel))
+                           notes=notes, noise=noise, config=cfg, blocked_correction_ratio=ratio)
 
 
 def _record_validation(model, windows, kernel, cfg, step: int, best: dict, history: list,
