@@ -1,6 +1,7 @@
 """The `microdeblur` command line: commands, JSON output, one-line errors, no partial files."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -267,3 +268,32 @@ def test_cli_tunes_glibc_malloc_unless_told_not_to(monkeypatch):
 
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert cli.tune_allocator() is True
+
+
+def test_the_parser_and_a_deblur_do_not_import_the_training_pipeline(tmp_path):
+    """`microdeblur deblur` pays neither for the data pipeline's imports (scipy.signal, about
+    0.9 s and 80 MB here) nor for the training loop; `finetune --help` still shows its
+    defaults, which come from core.job_defaults."""
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, np.random.default_rng(0).random((32, 32), dtype=np.float32))
+    code = (
+        "import sys\n"
+        "from napari_microdeblur import cli\n"
+        "cli.build_parser()\n"
+        f"assert cli.main(['deblur', {str(src)!r}, '-o', {str(tmp_path / 'out.tif')!r}, "
+        "'--method', 'wiener', '--psf', 'gaussian:1.5', '-q']) == 0\n"
+        "heavy = [m for m in ('napari_microdeblur.core.data', 'napari_microdeblur.core.finetune',"
+        " 'napari_microdeblur.core.training.loop', 'scipy.signal') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "napari_microdeblur.cli", "finetune",
+                                "--help"], capture_output=True, text=True,
+                               env={**os.environ, "COLUMNS": "2000"}).stdout
+    from napari_microdeblur.core.finetune import FinetuneRequest
+    from napari_microdeblur.core.self_adapt import SelfAdaptConfig
+
+    assert f"default {FinetuneRequest.steps} steps, lr {FinetuneRequest.lr}" in help_text
+    assert f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}" in help_text

@@ -10,20 +10,23 @@ from pathlib import Path
 import numpy as np
 
 from .cli import EXIT_INTERRUPTED, UserError
-from .core.files import copy_atomically
-from .core.finetune import (
+
+# Numbers only: the training code itself is imported by the commands that run it, so that
+# `microdeblur deblur` does not pay for it (core.job_defaults says how much)
+from .core.job_defaults import (
     DEFAULT_ANCHOR_WEIGHT,
     DEFAULT_INTENSITY_JITTER,
     DEFAULT_MIN_GAIN_DB,
     DEFAULT_PATIENCE,
+    PAIRED_LR,
     PAIRED_MINUTES,
-    FinetuneRequest,
+    PAIRED_STEPS,
+    SELF_ADAPT_LR,
+    SELF_ADAPT_MAX_STEPS,
+    SELF_ADAPT_MINUTES,
+    TRAIN_LR,
+    TRAIN_STEPS,
 )
-from .core.self_adapt import SelfAdaptConfig
-from .core.training.config import TRAIN_LR, TRAIN_STEPS
-
-# `finetune` defaults differ with and without a reference: the request's and the adaptation's
-PAIRED_STEPS, PAIRED_LR = FinetuneRequest.steps, FinetuneRequest.lr
 
 
 def _check_weights_output(path: str, overwrite: bool) -> Path:
@@ -199,6 +202,7 @@ def cmd_train(args) -> int:
 
     from . import cli_regimes
     from .core import registry, training
+    from .core.files import copy_atomically
 
     out = _check_weights_output(args.out, args.overwrite)
     _check_val_fraction(args.val_fraction)
@@ -336,6 +340,7 @@ def cmd_finetune(args) -> int:
     from contextlib import nullcontext
 
     from .core.checkpoint import load_model
+    from .core.files import copy_atomically
     from .core.finetune import FinetuneRequest, iter_finetune
 
     out = _check_weights_output(args.out, args.overwrite)
@@ -394,7 +399,7 @@ def cmd_finetune(args) -> int:
 def _finetune_self(args, out: Path) -> int:
     """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
     from .core.checkpoint import load_model, save_weights
-    from .core.self_adapt import DEFAULT_MINUTES, iter_self_adapt
+    from .core.self_adapt import DEFAULT_MINUTES, SelfAdaptConfig, iter_self_adapt
 
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:... or "
@@ -490,10 +495,10 @@ def add_training_commands(sub) -> None:
     p.add_argument("--axes")
     _add_training_options(p, steps=None, lr=None, defaults=(
         f"default {PAIRED_STEPS} steps, lr {PAIRED_LR} with pairs; with --self "
-        f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}; both time-boxed"))
+        f"{SELF_ADAPT_MAX_STEPS} steps, lr {SELF_ADAPT_LR}; both time-boxed"))
     p.add_argument("--minutes", type=float,
                    help=f"time limit; --steps is then the upper bound (default {PAIRED_MINUTES:g} "
-                   f"with pairs, {SelfAdaptConfig.minutes:g} with --self)")
+                   f"with pairs, {SELF_ADAPT_MINUTES:g} with --self)")
     p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
                    help="stop after this many validations without a better one")
     p.add_argument("--no-augment", action="store_true",

@@ -31,6 +31,15 @@ import numpy as np
 
 from . import data, pairs, training
 from .checkpoint import ModelCard, load_model
+from .job_defaults import (
+    DEFAULT_ANCHOR_WEIGHT,
+    DEFAULT_INTENSITY_JITTER,
+    DEFAULT_MIN_GAIN_DB,
+    DEFAULT_PATIENCE,
+    PAIRED_LR,
+    PAIRED_MINUTES,
+    PAIRED_STEPS,
+)
 from .progress import Notes
 from .training.checkpoints import (
     check_checkpoint_dir,
@@ -55,22 +64,8 @@ __all__ = [
     "iter_finetune",
 ]
 
-#: Small-data defaults (README, "microdeblur finetune"): chosen on the measured small case
-DEFAULT_INTENSITY_JITTER = 0.1
-DEFAULT_ANCHOR_WEIGHT = 0.0
-#: validations without a better one before the run stops
-DEFAULT_PATIENCE = 5
-#: the fine-tuned weights replace the starting ones only if they beat them on the held-out
-#: region by this much: a smaller validation gain is within its noise (on the light-sheet
-#: stack a +0.08 dB validation gain came with -0.05 dB on the other half of the field)
-DEFAULT_MIN_GAIN_DB = 0.1
 #: at most this many steps between two validations (time-boxed runs have many steps)
 MAX_VAL_EVERY = 50
-#: The time limit the CLI and the dock give a paired run unless told otherwise: with the
-#: default steps (a bound) and learning rate, measured by benchmarks/finetune_recipes.py on
-#: training images of a set no default network saw (README, "Fine-tuning"): 5 minutes at lr
-#: 1e-3 gained +1.12 dB over the start, against +0.77 for 200 steps at lr 1e-4.
-PAIRED_MINUTES = 5.0
 
 
 @dataclass
@@ -137,10 +132,10 @@ class FinetuneRequest:
     fields: Sequence[PairField | StackField] = ()
     align: bool = True
     match_intensity: bool = True
-    steps: int = 2000
+    steps: int = PAIRED_STEPS
     patch: int = 64
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = PAIRED_LR
     val_fraction: float = 0.2
     val_every: int | None = None
     patience: int | None = DEFAULT_PATIENCE

@@ -45,6 +45,7 @@ from torch import nn
 
 from .axes import check_axes, stack_planes
 from .inference import Normalization, compute_normalization, deblur
+from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
 from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
@@ -55,7 +56,7 @@ from .training import FitProgress
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
            "iter_self_adapt", "self_adapt"]
 
-DEFAULT_MINUTES = 3.0
+DEFAULT_MINUTES = SELF_ADAPT_MINUTES
 MIN_VAL_SIDE = 8  # fewest scored pixels across the held-out strip
 VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): bounds its cost
 VAL_PLANES = 4  # planes whose strip is scored
@@ -69,12 +70,10 @@ class SelfAdaptConfig:
     are those of `microdeblur finetune --self`."""
 
     minutes: float = DEFAULT_MINUTES
-    # the time box ends a run; measured on the cross-dataset sets' training images
-    # (benchmarks/self_adapt_recipes.py): lr 1e-3 gained most within 90 s for the blind defaults
-    max_steps: int = 2000
+    max_steps: int = SELF_ADAPT_MAX_STEPS  # the time box ends a run (core.job_defaults)
     patch: int = 64  # side of the scored part of a patch; the crop adds the PSF's reach
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = SELF_ADAPT_LR
     alpha: float = 0.5  # re-corruption strength (input noise x (1 + alpha^2))
     prior_weight: float = 0.02
     hessian_weight: float = 0.0

@@ -45,6 +45,7 @@ on a cosine to ``min_lr_ratio * lr``.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
@@ -52,13 +53,24 @@ from typing import Any
 from torch import nn
 
 from ..progress import drive
-from .checkpoints import CHECKPOINT_FORMAT, read_checkpoint_info
 from .config import AMP_MODES, LOSSES, TrainingConfig
-from .loop import Trainer, run
 from .losses import MicroscopyFeatures, VGGFeatures, diff_augment, multiscale_l1
 from .records import FitProgress, FitResult
 from .regimes import Regime, get_regime, list_regimes, register_regime
-from .setup import SKIPPED_PERCEPTUAL, prepare
+
+# Imported on first use: they pull in the data pipeline (scipy.signal and friends, about
+# 0.9 s and 80 MB), which the CLI's help and a `deblur` run must not pay for.
+_LAZY = {"CHECKPOINT_FORMAT": ".checkpoints", "read_checkpoint_info": ".checkpoints",
+         "SKIPPED_PERCEPTUAL": ".setup"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AMP_MODES",
@@ -114,6 +126,9 @@ def iter_fit(
 
     Everything is checked here, before any training: a ``ValueError`` names what to change.
     """
+    from .loop import Trainer, run
+    from .setup import prepare
+
     if not isinstance(config, TrainingConfig):
         config = TrainingConfig.from_options(config)
     setup = prepare(model, config, train, val,

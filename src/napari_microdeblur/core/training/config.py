@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..job_defaults import TRAIN_LR, TRAIN_STEPS  # noqa: F401 (re-exported)
 from .regimes import get_regime
 
 __all__ = ["AMP_MODES", "LOSSES", "SCHEDULES", "TrainingConfig"]
@@ -60,8 +61,6 @@ def _one_of(value, name: str, accepted: tuple[str, ...]) -> str:
     return value
 
 
-#: what `microdeblur train` (and the Fine-tune dock's adversarial regimes) start with
-TRAIN_STEPS, TRAIN_LR = 2000, 3e-4
 
 
 class TrainingConfig(BaseModel):
