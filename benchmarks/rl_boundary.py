@@ -16,8 +16,9 @@ The first pair differs only in where the PSF sits: RedLionfish's ``circulify3D``
 peak at index -1 of each axis, and ``np.flip`` of that puts the mirrored peak at index 0, so
 its forward model is shifted by one voxel per axis. The second pair differs only in the
 boundary, the third only in the starting image (after 20 iterations a flat start is less far
-along, so it has amplified less noise). PSNR after a least-squares gain and offset, whole and with half a PSF excluded (as
-peers.py). Needs ``pip install redlionfish psfmodels``; prints and writes JSON.
+along, so it has amplified less noise). PSNR after a least-squares gain and offset, whole and
+with half a PSF excluded (as peers.py). Needs ``pip install redlionfish psfmodels``; prints
+and writes JSON.
 
     python benchmarks/rl_boundary.py [--json benchmarks/results/rl_boundary.json]
 """
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
         "scores": {name: scores(out, truth, psf.shape) for name, out in outputs.items()},
     }
     for name, s in result["scores"].items():
-        print(f"{name:<24} whole {s['psnr_whole']:6.2f} dB   inner {s['psnr_inner']:6.2f} dB")
+        print(f"{name:<34} whole {s['psnr_whole']:6.2f} dB   inner {s['psnr_inner']:6.2f} dB")
     print("RedLionfish's circulified PSF peaks at index", result["redlionfish_psf_peak_index"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
