@@ -75,6 +75,7 @@ HELD_OUT = {
         "train": ["train/sbs_transfluor_gfp/AS_09047_050428030001_O01f00d2.TIF",
                   "train/vitra_translocation/Channel_2-01-A-01-00.tif"],
         "blind_v1": "gran.fluo_v1",
+        "papers": ["psf_cyclegan.fluo_v1"],
     },
     "em": {
         "set": "em_sem_axondeepseg_rat_spinalcord",
@@ -105,6 +106,9 @@ NETWORKS_SAW = {
     "em_epfl_hippocampus_fibsem training split",
     "sgpn.em_supervised_v1": "em_epfl_hippocampus_fibsem training split (SGPN's network, "
     "supervised)",
+    "psf_cyclegan.fluo_v1": "unpaired: half the grayscale training planes of fluorescence_2d "
+    "and fluorescence_neubias_training_resources blurred by protocol A's Gaussian PSF (no "
+    "noise added), the other half sharp",
     "wiener_unet.psf_v1": "training splits of fluorescence_2d, "
     "fluorescence_neubias_training_resources, histology_brightfield_rgb (Kather), "
     "brightfield_cellprofiler_worms_phase, em_epfl_hippocampus_fibsem, "

@@ -293,6 +293,23 @@ def test_c2f_unet_finer_level_sees_coarser_output():
     assert not torch.allclose(model(x), before)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(2, 8, 34, 40), (1, 3, 33, 27)])
+def test_c2f_inference_max_pool_equals_max_pool2d(dtype, shape):
+    """The index-free pooling used without gradients gives max_pool2d's values exactly (odd
+    edges dropped alike, channels-last kept); with gradients max_pool2d itself runs."""
+    from napari_microdeblur.core.archs.c2f_unet import _max_pool2
+
+    x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fast = _max_pool2(x)
+    assert torch.equal(fast, F.max_pool2d(x, 2))
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    trained = x.float().requires_grad_()
+    _max_pool2(trained).sum().backward()
+    assert trained.grad.sum() == np.prod(F.max_pool2d(x.float(), 2).shape)  # one max per window
+
+
 # --------------------------------------------------------------------------- SGPN
 
 

@@ -167,6 +167,19 @@ def _add_padded(e: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return torch.cat([e[:, : d.shape[1]] + d, e[:, d.shape[1] :]], dim=1)
 
 
+def _max_pool2(h: torch.Tensor) -> torch.Tensor:
+    """2 x 2 max pooling (stride 2, odd edges dropped, as ``F.max_pool2d(h, 2)``). Without a
+    gradient to keep, the maximum of the four strided quarters: the same values, 3-5x faster on
+    this CPU for bf16 channels-last tiles, and none of the int64 indices max_pool2d allocates
+    (four times its output's bytes)."""
+    if h.requires_grad and torch.is_grad_enabled():
+        return F.max_pool2d(h, 2)
+    rows, cols = h.shape[-2] // 2 * 2, h.shape[-1] // 2 * 2
+    top = torch.maximum(h[..., 0:rows:2, 0:cols:2], h[..., 0:rows:2, 1:cols:2])
+    bottom = torch.maximum(h[..., 1:rows:2, 0:cols:2], h[..., 1:rows:2, 1:cols:2])
+    return torch.maximum(top, bottom, out=top)
+
+
 class UNetLevel(nn.Module):
     """One level's U-Net; takes decoder features of the next coarser level for ``inject`` levels."""
 
@@ -202,7 +215,7 @@ class UNetLevel(nn.Module):
         h = x
         for i, block in enumerate(self.enc):
             if i > 0:
-                h = F.max_pool2d(h, 2)
+                h = _max_pool2(h)
             h = block(h)
             if coarse is not None and 1 <= i <= self.inject:
                 d = coarse[i - 1]
