@@ -399,7 +399,7 @@ def cmd_finetune(args) -> int:
 def _finetune_self(args, out: Path) -> int:
     """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
     from .core.checkpoint import load_model, save_weights
-    from .core.self_adapt import DEFAULT_MINUTES, SelfAdaptConfig, iter_self_adapt
+    from .core.self_adapt import SelfAdaptConfig, iter_self_adapt
 
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:... or "
@@ -411,7 +411,7 @@ def _finetune_self(args, out: Path) -> int:
         raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
     _check_val_fraction(args.val_fraction)
     defaults = SelfAdaptConfig()
-    config = SelfAdaptConfig(minutes=DEFAULT_MINUTES if args.minutes is None else args.minutes,
+    config = SelfAdaptConfig(minutes=SELF_ADAPT_MINUTES if args.minutes is None else args.minutes,
                              max_steps=defaults.max_steps if args.steps is None else args.steps,
                              patch=args.patch, batch_size=args.batch,
                              lr=defaults.lr if args.lr is None else args.lr,
