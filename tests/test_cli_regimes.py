@@ -100,6 +100,16 @@ def test_loss_weight_options_reach_the_card(tmp_path, images):
     assert card.training["loss"] == "mse"
 
 
+def test_the_psf_spectrum_option_reaches_the_card_and_only_psf_cyclegan_takes_it(
+        tmp_path, images, capsys):
+    assert main(train_argv(tmp_path, "psf_cyclegan", images, "--psf-spectrum", "0")) == 0
+    _, card = load_model(tmp_path / "w.safetensors")
+    assert card.training["loss_weights"] == {"psf_spectrum": 0.0}
+    (tmp_path / "w.safetensors").unlink()
+    assert main(train_argv(tmp_path, "gran_gan", images, "--psf-spectrum", "1")) != 0
+    assert "--psf-spectrum is for the regimes ['psf_cyclegan']" in capsys.readouterr().err
+
+
 def test_psf_cyclegan_exports_a_psf_that_deblurs(tmp_path, images, fluo_u8):
     psf = tmp_path / "learned.tif"
     assert main(train_argv(tmp_path, "psf_cyclegan", images, "--export-psf", str(psf))) == 0

@@ -19,8 +19,14 @@ LOSS_WEIGHT_OPTIONS = {
     "adversarial": "--adv-weight",
     "cycle": "--cycle-weight",
     "psf": "--psf-sparsity",
+    "psf_spectrum": "--psf-spectrum",
     "unsupervised": "--unsupervised-weight",
     "perceptual": "--perceptual-weight",
+}
+TERM_HELP = {
+    "psf_spectrum": "psf_cyclegan: weight of the power-spectrum match of the PSF (ours, not "
+                    "the paper's; default 10); 0 also keeps the configured starting PSF instead "
+                    "of the Gaussian fitted to the spectra",
 }
 #: regime -> its image sets without partners (iter_fit's argument -> option); all required
 SOURCE_OPTIONS = {
@@ -71,8 +77,8 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    help="content loss (default: multiscale for c2f_unet, as its paper; l1 "
                    "otherwise)")
     for term, option in LOSS_WEIGHT_OPTIONS.items():
-        p.add_argument(option, type=float, metavar="W",
-                       help=f"weight of the {term} loss term (default: the regime's paper)")
+        p.add_argument(option, type=float, metavar="W", help=TERM_HELP.get(
+            term, f"weight of the {term} loss term (default: the regime's paper)"))
     p.add_argument("--unlabelled", metavar="IMAGES",
                    help="sgpn: blurry images without sharp partners")
     p.add_argument("--unpaired-blurry", metavar="IMAGES",
