@@ -2,8 +2,8 @@
 
     sgpn  SGPN (paper 004): 10 % of the EM training images as labelled pairs, the other 90 %
           as blurry images without targets; the semi-supervised regime against supervised-only
-          training on the same 10 %, same network, same minutes. Scored on the EM test sets
-          under protocol A.
+          training on the same 10 %, same network, same minutes (``--steps N``: the same
+          number of steps instead). Scored on the EM test sets under protocol A.
     grab  GRAN (paper 000): GRAN with and without its GRAB block (use_grab), same config
           otherwise, same data (all EM training images, protocol A), same minutes.
     c2f   C2F U-Net (paper 001): the shipped c2f_unet.fluorescence_v2 per defocus level on the
@@ -102,13 +102,14 @@ def em_test_pairs(quick: bool) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 def train_network(arch: str, config: dict, regime: str, train, val, minutes: float,
-                  unpaired=None) -> tuple[Path, dict]:
-    """Train one arm for ``minutes``; the kept weights (the regime's rule) as a temporary
-    .safetensors file, and the run's figures."""
+                  unpaired=None, steps: int | None = None) -> tuple[Path, dict]:
+    """Train one arm for ``minutes`` (or exactly ``steps`` steps, however long they take); the
+    kept weights (the regime's rule) as a temporary .safetensors file, and the run's
+    figures."""
     model = build_model(arch, {"in_channels": 1, "out_channels": 1, **config})
-    options = dict(regime=regime, steps=100_000, batch_size=8, patch=64, lr=LR, warmup=20,
-                   schedule="constant", device="cpu", amp="bf16", seed=0, val_crops=12,
-                   val_size=128, val_every=25, time_limit=minutes * 60)
+    options = dict(regime=regime, steps=steps or 100_000, batch_size=8, patch=64, lr=LR,
+                   warmup=20, schedule="constant", device="cpu", amp="bf16", seed=0, val_crops=12,
+                   val_size=128, val_every=25, time_limit=None if steps else minutes * 60)
     result = training.fit(model, options, train, val,
                           **({"unpaired": unpaired} if unpaired is not None else {}))
     path = Path(tempfile.mkdtemp(prefix="papers-")) / f"{arch}_{regime}.safetensors"
@@ -144,7 +145,7 @@ def validation(val_images: list[np.ndarray]) -> list:
 # ----------------------------------------------------------------------------- parts
 
 
-def part_sgpn(minutes: float, quick: bool) -> dict:
+def part_sgpn(minutes: float, quick: bool, steps: int | None = None) -> dict:
     images, val_images = em_training_images()
     order = np.random.default_rng(0).permutation(len(images))
     n_labelled = max(1, int(round(LABELLED_SHARE * len(images))))
@@ -154,8 +155,9 @@ def part_sgpn(minutes: float, quick: bool) -> dict:
     train = data.SyntheticData(labelled, "A", axes="YX", seed=0)
     val, tests = validation(val_images), em_test_pairs(quick)
     semi, semi_fig = train_network("sgpn", SGPN_SMALL, "sgpn", train, val, minutes,
-                                   data.UnpairedImages(unlabelled, axes="YX"))
-    sup, sup_fig = train_network("sgpn", SGPN_SMALL, "supervised", train, val, minutes)
+                                   data.UnpairedImages(unlabelled, axes="YX"), steps)
+    sup, sup_fig = train_network("sgpn", SGPN_SMALL, "supervised", train, val, minutes,
+                                 steps=steps)
     scores = {"input": score_em(None, tests), "supervised": score_em(sup, tests),
               "semi_supervised": score_em(semi, tests)}
     return {
@@ -167,6 +169,7 @@ def part_sgpn(minutes: float, quick: bool) -> dict:
         "scores": scores,
         "margin_db": scores["semi_supervised"]["psnr"] - scores["supervised"]["psnr"],
         "test_images": len(tests), "crop": 96 if quick else TEST_CROP,
+        "budget": f"{steps} steps per arm" if steps else f"{minutes:g} minutes per arm",
     }
 
 
@@ -424,12 +427,17 @@ def main(argv=None) -> int:
                    help="part to run (repeatable; default all)")
     p.add_argument("--minutes", type=float, default=6.0,
                    help="wall-clock minutes per training (at most 8 on this CPU)")
+    p.add_argument("--steps", type=int,
+                   help="sgpn: train each arm exactly this many steps instead of --minutes "
+                   "(the semi-supervised step costs about 3 supervised ones)")
     p.add_argument("--quick", action="store_true",
                    help="shape check: tiny crops, 0.2-minute trainings; results not written")
     p.add_argument("--json", type=Path, default=RESULTS / "papers.json")
     args = p.parse_args(argv)
     if not args.minutes > 0:
         p.error(f"--minutes {args.minutes}: give a budget > 0")
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps {args.steps}: give at least 1")
     minutes = 0.2 if args.quick else args.minutes
     result = {"parts": {}}
     if args.json.exists() and not args.quick:
@@ -437,7 +445,8 @@ def main(argv=None) -> int:
     for part in args.part or PARTS:
         t0 = time.perf_counter()
         print(f"{part}:", flush=True)
-        figures = RUNNERS[part](minutes, args.quick)
+        extra = {"steps": args.steps} if part == "sgpn" and args.steps else {}
+        figures = RUNNERS[part](minutes, args.quick, **extra)
         result["parts"][part] = {"provenance": provenance.record(), "results": figures,
                                  "seconds": round(time.perf_counter() - t0, 1)}
         print(markdown_part(part, figures), flush=True)

@@ -63,6 +63,7 @@ def test_markdown_reports_each_part():
             "| no |") in text
 
 
-def test_refuses_a_budget_of_no_minutes():
+@pytest.mark.parametrize("budget", [["--minutes", "0"], ["--steps", "0"]])
+def test_refuses_a_budget_of_nothing(budget):
     with pytest.raises(SystemExit):
-        papers.main(["--part", "c2f", "--minutes", "0"])
+        papers.main(["--part", "c2f", *budget])

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+#: the spectra live here, in float64 (Apple MPS has no float64; they are small)
+STATS_DEVICE = torch.device("cpu")
 #: frequencies (cycles per pixel, radius) whose blurry power is taken as the noise floor
 NOISE_SHELL = 0.45
 #: fit only where the blurry spectrum exceeds this many times its noise floor
@@ -50,7 +52,7 @@ class SpectrumMatch:
 
     def _power(self, x: torch.Tensor) -> torch.Tensor:
         axes = tuple(range(-self.dims, 0))
-        x = x.detach().double()
+        x = x.detach().to(STATS_DEVICE, torch.float64)
         x = (x - x.mean(dim=axes, keepdim=True)) * _window(x.shape[-self.dims:], x.device)
         power = torch.fft.fftn(x, dim=axes).abs() ** 2
         return power.reshape(-1, *power.shape[-self.dims:])  # one spectrum per patch and channel
@@ -66,7 +68,8 @@ class SpectrumMatch:
         return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict, device) -> None:
-        self.sums = {k: v.to(device) for k, v in (state.get("sums") or {}).items()}
+        del device  # the spectra stay on STATS_DEVICE
+        self.sums = {k: v.to(STATS_DEVICE) for k, v in (state.get("sums") or {}).items()}
         self.counts = {**self.counts, **(state.get("counts") or {})}
 
     def loss(self, kernel: torch.Tensor) -> torch.Tensor:
@@ -79,19 +82,22 @@ class SpectrumMatch:
         if any(k > s for k, s in zip(kernel.shape, shape, strict=True)):
             raise ValueError(f"psf_spectrum: the PSF ({tuple(kernel.shape)}) is larger than the "
                              f"training patches ({shape}); use a larger patch")
-        padded = kernel.double().new_zeros(shape)
-        padded[tuple(slice(0, k) for k in kernel.shape)] = kernel.double()
+        device = kernel.device
+        kernel = kernel.to(STATS_DEVICE, torch.float64)  # the gradient flows back to the device
+        padded = kernel.new_zeros(shape)
+        padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
         transfer = torch.fft.fftn(padded).abs() ** 2  # |H|^2 does not depend on the shift
         radius = _radial_frequency(shape, blurry.device)
         noise = blurry[radius >= NOISE_SHELL].median()
         floor = torch.maximum(SIGNAL_OVER_NOISE * noise, DYNAMIC_RANGE * blurry[radius > 0].max())
         mask = (radius > 0) & (blurry > floor)
         if int(mask.sum()) < 4:
-            return kernel.sum() * 0.0
+            return (kernel.sum() * 0.0).to(device, torch.float32)
         model = self._windowed(transfer * sharp)[mask]
         target = blurry[mask].log()
         log_gain = self._fit_gain(model.detach(), noise, target)
-        return ((log_gain.exp() * model + noise).log() - target).pow(2).mean().float()
+        loss = ((log_gain.exp() * model + noise).log() - target).pow(2).mean()
+        return loss.to(device, torch.float32)
 
     def _windowed(self, spectrum: torch.Tensor) -> torch.Tensor:
         """What the Hann window makes of ``spectrum``: its circular convolution with the
