@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train the shipped PSF-CycleGAN weights (paper 003; issue 15, item 5) on this CPU.
 
-``psf_cyclegan.fluo_v1``, unpaired 2D fluorescence: the grayscale planes of the permissively
+``psf_cyclegan.fluo_v2`` (``--name``; ``fluo_v1`` was the same recipe before the regime's
+power-spectrum term), unpaired 2D fluorescence: the grayscale planes of the permissively
 licensed fluorescence training splits (fluorescence_2d: CellProfiler ExampleFly and
 ExampleSpeckles, BSD-3-Clause; fluorescence_neubias_training_resources train/, CC BY 4.0),
 without the validation planes of ``train_psf_aware.py``, are split by alternation into two
@@ -17,11 +18,11 @@ on): the learned PSF against the true one (FWHM error, normalised cross-correlat
 benchmarks/papers_psf.py), Richardson-Lucy (30 iterations) with the learned and the true PSF,
 and the deblurring network itself against its input. The figures go into the model card.
 
-    python scripts/train_psf_cyclegan.py --minutes 45 \
-        --out src/napari_microdeblur/weights/psf_cyclegan.fluo_v1.safetensors \
-        --export-psf runs/psf_cyclegan.fluo_v1_psf.tif
+    python scripts/train_psf_cyclegan.py --minutes 40 --name psf_cyclegan.fluo_v2 \
+        --out src/napari_microdeblur/weights/psf_cyclegan.fluo_v2.safetensors \
+        --export-psf runs/psf_cyclegan.fluo_v2_psf.tif
 
-Checkpoints go to runs/train_psf_cyclegan/ (every few minutes); the same command resumes there.
+Checkpoints go to runs/train_<name>/ (every few minutes); the same command resumes there.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ MODEL = {"spatial_dims": 2, "base_channels": 16, "depth": 3, "psf_size": 21,
          "psf_init_sigma": 3.0, "residual": True}
 TRAIN = {"batch_size": 8, "patch": 64, "lr": 2e-4, "psf_lr": 0.01,
          "discriminator": {"base_channels": 16, "n_layers": 3}}
-SECONDS_PER_STEP = 0.15  # measured on 2 threads; plans the schedule, the time limit stops it
+#: measured on 2 threads (one thread: 0.21, benchmarks/papers_psf.py); plans the schedule, the
+#: time limit stops it
+SECONDS_PER_STEP = 0.15
 TRAINING_DATA = (
     "Unpaired, training splits only: the grayscale planes of fluorescence_2d (CellProfiler "
     "ExampleFly POS002 and POS076 without POS076_D, ExampleSpeckles; BSD-3-Clause) and "
@@ -78,7 +81,7 @@ def domains(root: Path):
     return blurry, sharp, validation
 
 
-def figures(model, validation: list[np.ndarray]) -> dict:
+def figures(model, validation: list[np.ndarray], name: str) -> dict:
     """The learned PSF against protocol A's, RL with each, and the network on its own."""
     import papers_psf
 
@@ -92,7 +95,7 @@ def figures(model, validation: list[np.ndarray]) -> dict:
     pad = (true.shape[0] - learned.shape[0]) // 2
     learned_padded = np.pad(learned, pad)  # on the true PSF's grid for the NCC
     out = {**papers_psf.psf_figures(learned_padded, true)}
-    method = network_method(model.eval(), "psf_cyclegan.fluo_v1")
+    method = network_method(model.eval(), name)
     scores: dict[str, list[float]] = {"input": [], "network": [], "rl_learned_psf": [],
                                       "rl_true_psf": []}
     for sharp in validation:
@@ -116,10 +119,15 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path, required=True, help="output .safetensors")
     p.add_argument("--export-psf", type=Path, help="also write the learned PSF as a TIFF")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--name", default="psf_cyclegan.fluo_v2", help="the weights' name")
+    p.add_argument("--seconds-per-step", type=float, default=SECONDS_PER_STEP,
+                   help="plans the learning-rate schedule over --minutes (default: 2 threads)")
     p.add_argument("--checkpoint-dir", type=Path,
-                   default=REPO / "runs" / "train_psf_cyclegan",
-                   help="checkpoints (a run there is resumed)")
-    return p.parse_args(argv)
+                   help="checkpoints (a run there is resumed; default runs/train_<name>)")
+    args = p.parse_args(argv)
+    if args.checkpoint_dir is None:
+        args.checkpoint_dir = REPO / "runs" / f"train_{args.name}"
+    return args
 
 
 def main(argv=None) -> int:
@@ -137,7 +145,7 @@ def main(argv=None) -> int:
     log(f"{len(blurry)} blurry and {len(sharp)} sharp planes, {len(validation)} validation")
     torch.manual_seed(0)
     model = build_model("psf_cyclegan", MODEL)
-    steps = int(args.minutes * 60 / SECONDS_PER_STEP)
+    steps = int(args.minutes * 60 / args.seconds_per_step)
     args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last = args.checkpoint_dir / "last.pt"
     config = training.TrainingConfig.from_options({
@@ -163,7 +171,7 @@ def main(argv=None) -> int:
     metrics = {"steps": result.steps_done, "minutes": round(result.seconds / 60, 2),
                "threads": torch.get_num_threads(), **TRAIN,
                "checkpoint": training.get_regime("psf_cyclegan").checkpoint_criterion,
-               **figures(model, validation)}
+               **figures(model, validation, args.name)}
     log(f"done ({result.stopped}): {json.dumps(metrics)}")
     if args.export_psf:
         export_psf(model, args.export_psf)
@@ -176,7 +184,8 @@ def main(argv=None) -> int:
         "trained unpaired: a deblurring U-Net and the blur as an explicit PSF (export it with "
         "export_psf). It learned one blur, a Gaussian of sigma 1.6 px; for another, train "
         "your own (microdeblur train --regime psf_cyclegan). Reproduce: python "
-        f"scripts/train_psf_cyclegan.py --minutes {args.minutes:g} --out <file>."})
+        f"scripts/train_psf_cyclegan.py --minutes {args.minutes:g} --name {args.name} "
+        "--out <file>."})
     log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB), sha256 "
         f"{checkpoint.sha256_file(args.out)}")
     return 0
