@@ -49,6 +49,7 @@ class SpectrumMatch:
         self.sums: dict[str, torch.Tensor] = {}
         self.counts = {"blurry": 0, "sharp": 0}
         self._window_kernel: torch.Tensor | None = None
+        self._fit_data: tuple | None = None  # what loss() needs of the spectra, per counts
 
     def _power(self, x: torch.Tensor) -> torch.Tensor:
         axes = tuple(range(-self.dims, 0))
@@ -72,29 +73,38 @@ class SpectrumMatch:
         self.sums = {k: v.to(STATS_DEVICE) for k, v in (state.get("sums") or {}).items()}
         self.counts = {**self.counts, **(state.get("counts") or {})}
 
+    def _spectra_to_fit(self) -> tuple:
+        """(sharp mean spectrum, noise floor, fitted frequencies, log blurry spectrum there);
+        computed once per update, not once per loss (fit_gaussian calls loss 900 times)."""
+        key = (self.counts["blurry"], self.counts["sharp"])
+        if self._fit_data is None or self._fit_data[0] != key:
+            blurry = self.sums["blurry"] / self.counts["blurry"]
+            sharp = self.sums["sharp"] / self.counts["sharp"]
+            radius = _radial_frequency(tuple(blurry.shape), blurry.device)
+            noise = blurry[radius >= NOISE_SHELL].median()
+            floor = torch.maximum(SIGNAL_OVER_NOISE * noise,
+                                  DYNAMIC_RANGE * blurry[radius > 0].max())
+            mask = (radius > 0) & (blurry > floor)
+            self._fit_data = (key, sharp, noise, mask, blurry[mask].log())
+        return self._fit_data[1:]
+
     def loss(self, kernel: torch.Tensor) -> torch.Tensor:
         """Mean squared log ratio of the model ``g |H|^2 P_sharp + n`` to the blurry spectrum,
         with ``g`` fitted (it carries no gradient: at its optimum the kernel's gradient is the
         same) and ``n`` the blurry spectrum's level in the outer frequency shell."""
-        blurry = self.sums["blurry"] / self.counts["blurry"]
-        sharp = self.sums["sharp"] / self.counts["sharp"]
-        shape = tuple(blurry.shape)
+        sharp, noise, mask, target = self._spectra_to_fit()
+        shape = tuple(sharp.shape)
         if any(k > s for k, s in zip(kernel.shape, shape, strict=True)):
             raise ValueError(f"psf_spectrum: the PSF ({tuple(kernel.shape)}) is larger than the "
                              f"training patches ({shape}); use a larger patch")
         device = kernel.device
         kernel = kernel.to(STATS_DEVICE, torch.float64)  # the gradient flows back to the device
+        if int(mask.sum()) < 4:
+            return (kernel.sum() * 0.0).to(device, torch.float32)
         padded = kernel.new_zeros(shape)
         padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
         transfer = torch.fft.fftn(padded).abs() ** 2  # |H|^2 does not depend on the shift
-        radius = _radial_frequency(shape, blurry.device)
-        noise = blurry[radius >= NOISE_SHELL].median()
-        floor = torch.maximum(SIGNAL_OVER_NOISE * noise, DYNAMIC_RANGE * blurry[radius > 0].max())
-        mask = (radius > 0) & (blurry > floor)
-        if int(mask.sum()) < 4:
-            return (kernel.sum() * 0.0).to(device, torch.float32)
         model = self._windowed(transfer * sharp)[mask]
-        target = blurry[mask].log()
         log_gain = self._fit_gain(model.detach(), noise, target)
         loss = ((log_gain.exp() * model + noise).log() - target).pow(2).mean()
         return loss.to(device, torch.float32)
