@@ -65,6 +65,9 @@ TUNE_CROP = 256  # side of the training-split crops RL / Wiener are tuned on
 SEED = 0
 # tuning.WIENER_BALANCES (0.001-0.1) and beyond: noisy rows chose its upper end, 0.1
 BALANCES = (*WIENER_BALANCES, 0.2, 0.5, 1.0)
+# the PSF-aware network's one setting (MethodSpec.noise_scale), tuned like RL's iterations and
+# Wiener's balance on the same images; its default (1) is scored in a column of its own
+NOISE_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 HELD_OUT = {
     "fluorescence": {
@@ -192,19 +195,30 @@ def run(method: str, blurred, psf, axes, value=None, psf_aware: str | None = Non
     if method == "wiener":
         return deblur(blurred, method=method, psf=psf, balance=value, axes=axes, device="cpu")
     if method == "psf_aware":
-        spec = (MethodSpec(psf_aware, psf=psf, precision=precision)
+        scale = 1.0 if value is None else value
+        spec = (MethodSpec(psf_aware, psf=psf, precision=precision, noise_scale=scale)
                 if not psf_aware.endswith(".safetensors")
-                else MethodSpec("auto", psf=psf, weights=psf_aware, precision=precision))
+                else MethodSpec("auto", psf=psf, weights=psf_aware, precision=precision,
+                                noise_scale=scale))
         return deblur(blurred, method=spec, axes=axes, device="cpu")
     return deblur(blurred, method=method, axes=axes, device="cpu")  # a blind network
 
 
-def tune(method: str, pairs, psf, axes, score) -> tuple[float, dict]:
-    """Best iterations / balance by mean score over (blurred, sharp) training pairs."""
-    values = RL_ITERATIONS if method == "richardson_lucy" else BALANCES
-    means = {v: float(np.mean([score(run(method, b, psf, axes, v), s) for b, s in pairs]))
+def tune(method: str, pairs, psf, axes, score, psf_aware: str | None = None
+         ) -> tuple[float, dict]:
+    """Best iterations / balance / noise scale by mean score over (blurred, sharp) pairs."""
+    values = {"richardson_lucy": RL_ITERATIONS, "psf_aware": NOISE_SCALES}.get(method, BALANCES)
+    means = {v: float(np.mean([score(run(method, b, psf, axes, v, psf_aware=psf_aware), s)
+                               for b, s in pairs]))
              for v in values}
     return max(means, key=means.get), means
+
+
+def tuned_psf_aware(outputs: dict, blurred, psf, axes, scale: float, psf_aware: str):
+    """The PSF-aware result at the tuned noise scale (the default run's when that is 1)."""
+    if scale == 1.0:
+        return outputs["psf_aware"]
+    return run("psf_aware", blurred, psf, axes, scale, psf_aware=psf_aware)
 
 
 # ----------------------------------------------------------------------------- rows
@@ -241,11 +255,12 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
         psf = row_psf(name)
         # training-split pairs for tuning: other noise seeds than the test images
         tune_pairs = [(degrade_with(s, name, psf, 1000 + i, rgb), s) for i, s in enumerate(trains)]
-        settings = {m: tune(m, tune_pairs, psf, axes, score)[0]
-                    for m in ("richardson_lucy", "wiener")}
+        settings = {m: tune(m, tune_pairs, psf, axes, score, psf_aware)[0]
+                    for m in ("richardson_lucy", "wiener", "psf_aware")}
         papers = [f"paper:{name}" for name in cfg.get("papers", [])]
         per_image: dict[str, list[dict]] = {k: [] for k in (
-            "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware", *papers)}
+            "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware",
+            "psf_aware_tuned", *papers)}
         precision_check = None
         for i, sharp in enumerate(tests):
             blurred = degrade_with(sharp, name, psf, SEED + i, rgb)
@@ -259,6 +274,8 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                 "psf_aware": run("psf_aware", blurred, psf, axes, psf_aware=psf_aware),
                 **{k: run(k.split(":", 1)[1], blurred, psf, axes) for k in papers},
             }
+            outputs["psf_aware_tuned"] = tuned_psf_aware(outputs, blurred, psf, axes,
+                                                         settings["psf_aware"], psf_aware)
             if name == "A" and i == 0:  # bfloat16 (auto on this CPU) against float32
                 outputs["psf_aware_float32"] = run("psf_aware", blurred, psf, axes,
                                                    psf_aware=psf_aware, precision="float32")
@@ -275,7 +292,8 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
             "kind": "protocol (its PSF family is in wiener_unet's training)" if name in "ABC"
             else "held-out optics PSF", "psf_shape": list(psf.shape),
             "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
-                      "wiener_balance": settings["wiener"]},
+                      "wiener_balance": settings["wiener"],
+                      "psf_aware_noise_scale": settings["psf_aware"]},
             "blind_network": blind, "blind_v1_network": cfg["blind_v1"], "images": n_test,
             "crop": crop,
             "methods": summarise(per_image), "per_image": per_image,
@@ -384,10 +402,12 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
             return evaluate(pred, ref, border=BORDER)["psnr"]
         return real_score(pred, ref)["psnr"]
 
-    settings = {m: tune(m, tune_pairs, psf, "YX", score)[0] for m in ("richardson_lucy", "wiener")}
+    settings = {m: tune(m, tune_pairs, psf, "YX", score, psf_aware)[0]
+                for m in ("richardson_lucy", "wiener", "psf_aware")}
     blind = default_for_modality("fluorescence", False)
     per_image: dict[str, list[dict]] = {k: [] for k in (
-        "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware")}
+        "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware",
+        "psf_aware_tuned")}
     for blurred, ref in test_pairs:
         outputs = {
             "input": blurred,
@@ -398,6 +418,8 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
             "blind_v1": run("gran.fluo_v1", blurred, psf, "YX"),
             "psf_aware": run("psf_aware", blurred, psf, "YX", psf_aware=psf_aware),
         }
+        outputs["psf_aware_tuned"] = tuned_psf_aware(outputs, blurred, psf, "YX",
+                                                     settings["psf_aware"], psf_aware)
         for method, out in outputs.items():
             per_image[method].append({k: float(v) for k, v in real_score(out, ref).items()})
     row = {
@@ -406,7 +428,8 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
                 "normalisation and an affine fit to the reference",
         "psf_shape": list(psf.shape), "gaussian_sigma": sigma,
         "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
-                  "wiener_balance": settings["wiener"]},
+                  "wiener_balance": settings["wiener"],
+                  "psf_aware_noise_scale": settings["psf_aware"]},
         "blind_network": blind, "blind_v1_network": "gran.fluo_v1", "images": len(test_pairs),
         "crop": None,
         "methods": summarise(per_image), "per_image": per_image,
@@ -445,7 +468,9 @@ def _row_line(row: dict) -> str:
     return (f"{row['set']} {row['degradation'][:40]}: input {m['input']['psnr']:.2f}, RL "
             f"{m['richardson_lucy']['psnr']:.2f}, Wiener {m['wiener']['psnr']:.2f}, blind "
             f"{m['blind']['psnr']:.2f}, PSF-aware {m['psf_aware']['psnr']:.2f} "
-            f"({m['psf_aware']['psnr'] - best:+.2f} dB vs best classical) [{row['seconds']} s]")
+            f"({m['psf_aware']['psnr'] - best:+.2f} dB vs best classical), noise scale "
+            f"{row['tuned']['psf_aware_noise_scale']:g} {m['psf_aware_tuned']['psnr']:.2f} "
+            f"({m['psf_aware_tuned']['psnr'] - best:+.2f} dB) [{row['seconds']} s]")
 
 
 def markdown(result: dict) -> str:
@@ -457,12 +482,15 @@ def markdown(result: dict) -> str:
         "network saw: below). PSNR (dB) / SSIM with the 16 px border excluded; whole-image PSNR "
         "in brackets; 'below' = images scoring below the input. RL / Wiener: true PSF, tuned on "
         f"{TUNE_CROP} px crops of two images of the set's training split (real rows: as "
-        f"stated). Synthetic rows: centre crops of {result['crop']} px, "
+        "stated); the PSF-aware network's noise scale is tuned the same way in its own "
+        f"column (values {', '.join(f'{v:g}' for v in NOISE_SCALES)}), its default (1) in "
+        f"another. Synthetic rows: centre crops of {result['crop']} px, "
         f"{result['images_per_set']} test images per set.", "",
         "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind default | "
-        "blind v1 | PSF-aware | PSF-aware - best classical | blind - best classical | "
-        "below input (blind / PSF-aware) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "blind v1 | PSF-aware | PSF-aware - best classical | PSF-aware, noise scale tuned "
+        "(scale) | tuned - best classical | blind - best classical | "
+        "below input (blind / PSF-aware / tuned) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         m = row["methods"]
@@ -479,9 +507,12 @@ def markdown(result: dict) -> str:
             f"{cell('wiener')} ({t['wiener_balance']:g}) | {cell('blind')} "
             f"[{row['blind_network']}] | {cell('blind_v1')} [{row['blind_v1_network']}] | "
             f"{cell('psf_aware')} | {m['psf_aware']['psnr'] - best:+.2f} dB, SSIM "
-            f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {m['blind']['psnr'] - best:+.2f} dB | "
-            f"{m['blind']['below_input']} / "
-            f"{m['psf_aware']['below_input']} of {m['input']['n']} |")
+            f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {cell('psf_aware_tuned')} "
+            f"({t['psf_aware_noise_scale']:g}) | {m['psf_aware_tuned']['psnr'] - best:+.2f} dB, "
+            f"SSIM {m['psf_aware_tuned']['ssim'] - best_ssim:+.3f} | "
+            f"{m['blind']['psnr'] - best:+.2f} dB | {m['blind']['below_input']} / "
+            f"{m['psf_aware']['below_input']} / {m['psf_aware_tuned']['below_input']} of "
+            f"{m['input']['n']} |")
     lines += papers_markdown(result["rows"])
     checks = [(r["set"], r["psf_aware_precision"]) for r in result["rows"]
               if "psf_aware_precision" in r]

@@ -71,7 +71,7 @@ TRUE_PSFS = {
 }
 #: the 2D network and training (one CPU thread: ~0.5 s a step)
 MODEL_2D = {"spatial_dims": 2, "base_channels": 16, "depth": 3, "psf_size": PSF_SIZE,
-            "psf_init_sigma": 3.0, "residual": True}
+            "psf_init_sigma": 3.0, "residual": True, "psf_symmetry": "point"}
 TRAIN_2D = {"batch_size": 8, "patch": 64, "lr": 2e-4, "psf_lr": 0.01,
             "discriminator": {"base_channels": 16, "n_layers": 3}}
 MODEL_3D = {"spatial_dims": 3, "base_channels": 8, "depth": 2, "psf_size": 11,

@@ -533,10 +533,18 @@ def main(argv=None) -> int:
     if args.init is not None:
         from napari_microdeblur.core.checkpoint import load_model
 
-        model, init_card = load_model(args.init, arch="wiener_unet")
+        start_model, _ = load_model(args.init, arch="wiener_unet")
+        config = dict(start_model.config.model_dump())
+        if args.config:  # e.g. '{"data_step": 30}': a part the start lacks begins at its init
+            config.update(json.loads(args.config))
+        model = build_model("wiener_unet", config)
+        keys = model.load_state_dict(start_model.state_dict(), strict=False)
+        if keys.unexpected_keys:
+            raise SystemExit(f"--config {args.config} drops weights of {args.init}: "
+                             f"{keys.unexpected_keys}")
         model.train()
-        config = dict(model.config.model_dump()) if hasattr(model.config, "model_dump") else config
-        log(f"starting from {args.init}")
+        log(f"starting from {args.init}" + (f" (new: {', '.join(keys.missing_keys)})"
+                                             if keys.missing_keys else ""))
     else:
         model = build_model("wiener_unet", config)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)

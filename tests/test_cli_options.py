@@ -30,6 +30,8 @@ BAD = [
     (["--balance", "0"], "balance=0"),
     (["--weights", "{tmp}/missing.safetensors"], "missing.safetensors"),
     (["--psf", "gaussian:0"], "psf"),
+    (["--noise-scale", "0"], "noise_scale=0"),
+    (["--noise-scale", "2"], "noise_scale applies to PSF-aware networks"),
 ]
 if not torch.cuda.is_available():
     BAD.append((["--device", "cuda"], "CUDA is not available"))

@@ -201,3 +201,24 @@ def test_loaded_psf_aware_weights_run_with_the_psf_field(make_napari_viewer, qtb
         np.testing.assert_allclose(viewer.layers[-1].data, expected, rtol=1e-5, atol=1e-5)
     finally:
         SESSION_MODELS.remove("my wiener")
+
+
+def test_noise_scale_shows_for_the_psf_aware_network_and_reaches_its_run(
+        make_napari_viewer, qtbot, fluo_u8):
+    viewer, _, w = open_dock(make_napari_viewer, fluo_u8)
+    spin = w.psf_box.noise_scale_spin
+    assert spin.isHidden()  # auto without a PSF: the blind network
+    w.use_psf_check.setChecked(True)
+    w.psf_edit.setText("gaussian:1.4")
+    assert not spin.isHidden()
+    spin.setValue(4.0)
+    assert w.method.spec().noise_scale == 4.0
+    w.set_method("wiener")
+    assert spin.isHidden() and w.method.spec().noise_scale == 1.0
+    w.set_method("auto")
+    w.device_combo.setCurrentText("cpu")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    expected = deblur(fluo_u8, method="auto", psf="gaussian:1.4", noise_scale=4.0, axes="YX",
+                      device="cpu")
+    np.testing.assert_array_equal(viewer.layers[-1].data, expected)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_microdeblur.core import classical
-from napari_microdeblur.core.archs.wiener_unet import batched_wiener, noise_sigma
+from napari_microdeblur.core.archs.wiener_unet import Fourier, batched_wiener, noise_sigma
 from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
 from napari_microdeblur.core.degrade import degrade, protocol_psf
 from napari_microdeblur.core.inference import deblur
@@ -65,6 +65,60 @@ def test_per_image_psfs_match_classical_wiener():
     for i, (psf, bal) in enumerate(zip(psfs, (0.01, 0.05))):
         ref = classical.wiener(x[i : i + 1], psf, balance=bal)
         assert torch.allclose(batch[i : i + 1], ref, atol=1e-4)
+
+
+def _with_data_step(mu: float):
+    model = _tiny()
+    config = model.config.model_dump() | {"data_step": mu}
+    stepped = build_model("wiener_unet", config)
+    missing = stepped.load_state_dict(model.state_dict(), strict=False).missing_keys
+    assert missing == ["log_data_step"]
+    return model, stepped.eval()
+
+
+def test_data_step_takes_the_mean_from_the_data_and_detail_from_the_network():
+    """The Laplacian vanishes at zero frequency, so the step's output has the mean the blurred
+    input implies (the PSF sums to 1) whatever the network's mean; a huge weight keeps the
+    network's result otherwise, a small one fits the data more closely."""
+    psf = torch.from_numpy(gaussian_psf(1.5, size=13))
+    x = torch.from_numpy(_blobs(64))[None, None] * 0.8 + 0.1
+    model, stepped = _with_data_step(30.0)
+    with torch.no_grad():
+        y = model(x, psf)
+        offset = y + 0.2  # a network result with the wrong mean
+        fourier = Fourier(x, psf[None])
+        fixed = fourier.data_step(offset, torch.tensor(30.0))
+        kept = fourier.data_step(offset, torch.tensor(1e9))
+        loose = fourier.data_step(offset, torch.tensor(1e-4))
+    assert abs(float(offset.mean() - x.mean())) > 0.15
+    assert abs(float(fixed.mean() - x.mean())) < 0.01
+    change = kept - offset  # a huge weight changes the mean only
+    assert float((change - change.mean()).abs().max()) < 1e-3
+    from scipy import ndimage
+
+    residual = [float(np.abs(ndimage.convolve(t[0, 0].numpy(), psf.numpy(), mode="reflect")
+                             - x[0, 0].numpy())[16:-16, 16:-16].mean()) for t in (fixed, loose)]
+    assert residual[1] < residual[0]  # a lighter weight fits the data more closely
+    with torch.no_grad():
+        out = stepped(x, psf)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert abs(float(out.mean() - x.mean())) < abs(float(y.mean() - x.mean())) + 1e-3
+
+
+def test_data_step_weight_is_learned_and_saved(tmp_path):
+    from napari_microdeblur.core.checkpoint import load_model, save_weights
+
+    _, stepped = _with_data_step(30.0)
+    x = torch.rand(2, 1, 32, 32)
+    loss = stepped(x, torch.from_numpy(gaussian_psf(1.2))).mean()
+    loss.backward()
+    assert stepped.log_data_step.grad is not None and torch.isfinite(stepped.log_data_step.grad)
+    with torch.no_grad():
+        stepped.log_data_step.fill_(2.5)
+    path = tmp_path / "w.safetensors"
+    save_weights(stepped, path)
+    loaded, card = load_model(path)
+    assert card.config["data_step"] == 30.0 and float(loaded.log_data_step) == 2.5
 
 
 def test_untrained_with_identity_psf_and_no_noise_returns_the_input():
@@ -151,3 +205,33 @@ def test_bundled_weights_beat_wiener_on_a_held_out_set():
         for b in (0.002, 0.005, 0.01, 0.02)
     )
     assert evaluate(net, sharp, border=16)["psnr"] > best_wiener
+
+
+def test_noise_scale_smooths_and_is_refused_where_it_does_not_apply(tmp_path):
+    """A larger noise scale regularises more (less high-frequency energy), reaches the Method's
+    parameters, and is refused for classical methods, blind networks and bad values."""
+    from napari_microdeblur.core.checkpoint import save_weights
+
+    weights = tmp_path / "w.safetensors"
+    save_weights(_tiny(), weights)
+    rng = np.random.default_rng(0)
+    img = (_blobs(96) + rng.normal(0, 0.02, (96, 96))).astype(np.float32)
+    outs = {}
+    for scale in (1.0, 8.0):
+        spec = MethodSpec("auto", psf="gaussian:1.5", weights=str(weights), noise_scale=scale)
+        assert spec.check().resolve().parameters["noise_scale"] == scale
+        outs[scale] = deblur(img, method=spec, device="cpu")
+
+    def roughness(a):
+        return float(np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean())
+
+    assert roughness(outs[8.0]) < roughness(outs[1.0])
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="noise_scale"):
+            MethodSpec("auto", psf="gaussian:1.5", noise_scale=bad).check()
+    with pytest.raises(ValueError, match="use balance"):
+        MethodSpec("wiener", psf="gaussian:1.5", noise_scale=2.0).check()
+    blind = tmp_path / "blind.safetensors"
+    save_weights(build_model("gran", get_arch("gran").tiny_config), blind)
+    with pytest.raises(ValueError, match="is blind"):
+        MethodSpec("auto", weights=str(blind), noise_scale=2.0).resolve()

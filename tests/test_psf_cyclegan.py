@@ -64,6 +64,24 @@ def test_the_priors_measure_what_they_say():
     assert float(spike.sparsity()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_a_point_symmetric_kernel_stays_symmetric_and_none_keeps_the_amplitudes(dims):
+    torch.manual_seed(0)
+    free, sym = PSFLayer(dims, 7, 1.5), PSFLayer(dims, 7, 1.5, symmetry="point")
+    with torch.no_grad():
+        sym.amplitude.copy_(torch.rand_like(sym.amplitude))  # lopsided amplitudes
+        free.amplitude.copy_(sym.amplitude)
+    k, reflected = sym.kernel(), sym.kernel().flip(list(range(dims)))
+    assert torch.allclose(k, reflected, atol=1e-7) and float(sym.off_centre()) < 1e-10
+    assert float(k.detach().sum()) == pytest.approx(1.0, abs=1e-6)
+    f = free.kernel()
+    assert not torch.allclose(f, f.flip(list(range(dims))), atol=1e-3)
+    assert torch.allclose(f, free.amplitude**2 / (free.amplitude**2).sum())
+    model = build_model("psf_cyclegan", {**get_arch("psf_cyclegan").tiny_config,
+                                         "psf_symmetry": "point"})
+    assert model.psf.symmetry == "point"
+
+
 # ----------------------------------------------------------------------------- convergence
 
 

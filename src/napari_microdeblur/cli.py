@@ -45,7 +45,8 @@ def _specs(args):
 
     method = MethodSpec(args.method, psf=args.psf, iterations=args.iterations,
                         balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
-                        precision=args.precision, modality=args.modality)
+                        precision=args.precision, modality=args.modality,
+                        noise_scale=args.noise_scale)
     tiling = TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
                         batch_size=args.batch_size, device=args.device,
                         output_dtype=args.output_dtype)
@@ -425,6 +426,9 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tv-weight", type=float, default=0.0,
                    help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
     p.add_argument("--balance", type=float, default=0.01, help="Wiener balance (regularisation)")
+    p.add_argument("--noise-scale", type=float, default=1.0,
+                   help="PSF-aware networks: x the noise level they estimate; 2-8 smooths more "
+                   "for a PSF that is only roughly right (fitted, guessed); default 1")
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, TCZYX, YXS (RGB)")
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from the method)")
     p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")

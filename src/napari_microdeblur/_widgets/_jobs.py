@@ -110,7 +110,8 @@ def resolve_request(req: DeblurRequest, device):
         if req.method.psf is None:
             raise ValueError(f"{req.label!r} is PSF-aware: give its PSF in the PSF field")
         return psf_aware_method(model, req.method.psf_value, req.network.card,
-                                precision=req.method.precision, name=req.label)
+                                precision=req.method.precision, name=req.label,
+                                noise_scale=req.method.noise_scale)
     return network_method(model, name=req.label, card=req.network.card,
                           precision=req.method.precision)
 

@@ -84,6 +84,11 @@ class ClassicalOptions(QGroupBox):
             0.0001, 10.0, 0.01, "Wiener balance: noise-to-signal regularisation (> 0).",
             decimals=4, step=0.005)
         form.addRow("Balance", self.balance_spin)
+        self.noise_scale_spin = double_spin(
+            0.25, 16.0, 1.0, "PSF-aware network: x the noise level it estimates. 1 for a "
+            "measured or computed PSF; 2-8 smooths more when the PSF is only roughly right "
+            "(fitted or guessed).", decimals=2, step=0.5)
+        form.addRow("Noise scale", self.noise_scale_spin)
 
     def _choose_psf(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "PSF image", "", "TIFF (*.tif *.tiff)")
@@ -108,6 +113,9 @@ class ClassicalOptions(QGroupBox):
         self.psf_edit.setEnabled(in_use)
         self.psf_browse.setEnabled(in_use)
         self.psf_in_use = in_use
+        network_psf = in_use and not classical  # the PSF-aware network's own option
+        self.noise_scale_spin.setVisible(network_psf)
+        self.form.labelForField(self.noise_scale_spin).setVisible(network_psf)
 
 
 class ImagePanel(QWidget):
@@ -280,17 +288,20 @@ class MethodPanel(QWidget):
 
     def spec(self, name: str | None = None):
         """A MethodSpec of the chosen (or the given) name with the precision and image type
-        and, for a method that takes one, the PSF; for a classical method also the
-        iterations, TV weight and balance."""
+        and, for a method that takes one, the PSF (and for a network, its noise scale); for a
+        classical method also the iterations, TV weight and balance."""
         from ..core.method import MethodSpec
 
         name = name or self.name
         if name is None:
             raise ValueError("no method chosen")
         if self.classical_box is None or not is_classical(name):
-            return MethodSpec(name, psf=self.psf_source(),
-                              precision=self.precision_combo.currentText(),
-                              modality=self.modality)
+            psf = self.psf_source()
+            box = self.classical_box
+            noise_scale = (float(box.noise_scale_spin.value())
+                           if box is not None and psf is not None else 1.0)
+            return MethodSpec(name, psf=psf, precision=self.precision_combo.currentText(),
+                              modality=self.modality, noise_scale=noise_scale)
         box = self.classical_box
         return MethodSpec(name, psf=self.psf_source(),
                           iterations=int(box.iterations_spin.value()),

@@ -280,13 +280,14 @@ def _default_network_tile(method: Method, ndim: int) -> int:
 def split_options(method="auto", *, psf=None, iterations: int = 30, balance: float = 0.01,
                   tv_weight: float = 0.0, weights: str | None = None, precision: str = "auto",
                   modality: str = "auto", tile=None, overlap=None, window: str = "cosine",
-                  device="auto", output_dtype: str = "float32", batch_size: int = 1):
+                  device="auto", output_dtype: str = "float32", batch_size: int = 1,
+                  noise_scale: float = 1.0):
     """Keyword options (the ``iter_deblur`` form) -> (method, TilingSpec). A name becomes a
     MethodSpec; a Method or network is passed through."""
     if isinstance(method, str):
         method = MethodSpec(method, psf=psf, iterations=iterations, balance=balance,
                             tv_weight=tv_weight, weights=weights, precision=precision,
-                            modality=modality)
+                            modality=modality, noise_scale=noise_scale)
     elif isinstance(method, torch.nn.Module):
         method = network_method(method, precision=precision)
     return method, TilingSpec(tile=tile, overlap=overlap, window=window, batch_size=batch_size,

@@ -117,6 +117,14 @@ def _check_tv_weight(tv_weight) -> None:
         raise ValueError(f"tv_weight={tv_weight} must be a number >= 0")
 
 
+def _check_noise_scale(noise_scale) -> None:
+    if not (isinstance(noise_scale, (int, float, np.floating))
+            and not isinstance(noise_scale, bool) and math.isfinite(noise_scale)
+            and noise_scale > 0):
+        raise ValueError(f"noise_scale={noise_scale!r} must be a number > 0 (1: the noise "
+                         "level the network estimates; 2-8 for a fitted or guessed PSF)")
+
+
 def classical_method(
     name: str,
     psf: np.ndarray | str | None,
@@ -313,6 +321,9 @@ class MethodSpec:
     weights: str | None = None  # a weights file; with name 'auto' the file says which network
     precision: str = "auto"  # network arithmetic: auto, float32, bfloat16, float16
     modality: str = "auto"  # for name 'auto': auto, em, fluorescence, brightfield
+    # PSF-aware networks: x the noise level they estimate (> 1 regularises more, for a PSF that
+    # is only approximately right: fitted, guessed, measured on another day)
+    noise_scale: float = 1.0
 
     def __post_init__(self):
         # normalise the carriers (arrays and paths), so equal specs hash equal; no validation
@@ -340,6 +351,12 @@ class MethodSpec:
         _check_iterations(self.iterations)
         _check_balance(self.balance)
         _check_tv_weight(self.tv_weight)
+        _check_noise_scale(self.noise_scale)
+        if self.noise_scale != 1 and self.name in CLASSICAL_METHODS:
+            raise ValueError(
+                f"noise_scale applies to PSF-aware networks, not method={self.name!r}: "
+                + ("use balance (larger: smoother)" if self.name == "wiener" else
+                   "use fewer iterations or tv_weight (smoother)"))
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r} is not one of {PRECISIONS}")
         if self.modality not in MODALITIES:
@@ -423,7 +440,10 @@ class MethodSpec:
             if self.psf is None:
                 raise ValueError(f"method={label!r} is PSF-aware and needs a PSF: give psf=...")
             return psf_aware_method(model, self.psf_value, card, precision=self.precision,
-                                    name=label)
+                                    name=label, noise_scale=self.noise_scale)
+        if self.noise_scale != 1:
+            raise ValueError(f"noise_scale applies to PSF-aware networks; {label!r} is blind "
+                             "(it takes no PSF): leave noise_scale at 1")
         return network_method(model, name=label, card=card, precision=self.precision)
 
     def to_dict(self) -> dict:
@@ -476,6 +496,7 @@ def resolve_method(
     weights: str | None = None,
     precision: str = "auto",
     rgb: bool = False,
+    noise_scale: float = 1.0,
 ) -> Method:
     """A method name (with its options), a MethodSpec, a Method, or a network -> a Method."""
     if isinstance(method, Method):
@@ -488,7 +509,8 @@ def resolve_method(
         raise TypeError(f"method must be a name, a MethodSpec, a Method or a torch module, "
                         f"not {type(method).__name__}")
     spec = MethodSpec(method, psf=psf, iterations=iterations, balance=balance,
-                      tv_weight=tv_weight, weights=weights, precision=precision)
+                      tv_weight=tv_weight, weights=weights, precision=precision,
+                      noise_scale=noise_scale)
     return spec.resolve(rgb=rgb)
 
 

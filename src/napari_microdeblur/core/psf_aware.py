@@ -12,6 +12,7 @@ replaced by that Wiener; each says so in one warning line.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -78,9 +79,10 @@ class _BoundPsf(nn.Module):
 
     def __init__(self, model: nn.Module, kernel: np.ndarray, safeguard: bool = True,
                  label: str = "the PSF-aware network",
-                 limit: float = psf_safeguard.CORRECTION_LIMIT):
+                 limit: float = psf_safeguard.CORRECTION_LIMIT, noise_scale: float = 1.0):
         super().__init__()
         self.model = model
+        self.noise_scale = noise_scale
         self.safeguard = safeguard
         self.limit = limit
         self.label = label
@@ -88,7 +90,8 @@ class _BoundPsf(nn.Module):
         self.register_buffer("psf", torch.from_numpy(np.ascontiguousarray(kernel)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.model(x, self.psf)
+        y = (self.model(x, self.psf) if self.noise_scale == 1.0
+             else self.model(x, self.psf, noise_scale=self.noise_scale))
         if not self.safeguard:
             return y
         with torch.autocast(x.device.type, enabled=False):
@@ -113,7 +116,7 @@ class _BoundPsf(nn.Module):
 
 def psf_aware_method(
     model: nn.Module, psf, card=None, *, precision: str = "auto", name: str | None = None,
-    safeguard: bool = True,
+    safeguard: bool = True, noise_scale: float = 1.0,
 ) -> Method:
     """A PSF-aware network with its PSF as a Method for ``inference.deblur``.
 
@@ -122,12 +125,16 @@ def psf_aware_method(
     returns a conservative Wiener Method instead (one warning line), and tiles whose result the
     PSF cannot explain fall back to that Wiener. Raises ValueError for a PSF with negative, NaN
     or infinite values or a zero sum, and for a model that does not take a PSF.
+    ``noise_scale`` multiplies the noise level the network estimates (``MethodSpec.noise_scale``):
+    above 1 it regularises more, for a fitted or guessed PSF.
     """
     if not getattr(model, "needs_psf", False):
         raise ValueError(
             f"model {type(model).__name__} does not take a PSF (needs_psf is not set); "
             "accepted: a PSF-aware architecture such as 'wiener_unet'"
         )
+    if noise_scale != 1 and "noise_scale" not in inspect.signature(model.forward).parameters:
+        raise ValueError(f"{type(model).__name__} takes no noise_scale; leave it at 1")
     kernel, spec = plane_kernel(psf)
     label = name or getattr(model, "arch_name", type(model).__name__)
     reason = psf_safeguard.untrained_psf_reason(kernel, card) if safeguard else None
@@ -143,7 +150,8 @@ def psf_aware_method(
     return Method(
         name=label,
         forward=NetworkRunner(_BoundPsf(model, kernel, safeguard, label,
-                                        psf_safeguard.correction_limit(card)), precision),
+                                        psf_safeguard.correction_limit(card), noise_scale),
+                              precision),
         spatial_dims=2,
         halo=halo,
         overlap=overlap,
@@ -157,6 +165,7 @@ def psf_aware_method(
             "card": card.model_dump() if hasattr(card, "model_dump") else card,
             "precision": precision,
             "safeguard": safeguard,
+            "noise_scale": noise_scale,
         },
         # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
         # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
@@ -175,7 +184,7 @@ def _untrained_psf_fallback(kernel: np.ndarray, spec: str, label: str, reason: s
 
 
 def load_psf_aware(psf, weights: str = DEFAULT_PSF_AWARE, *, precision: str = "auto",
-                   safeguard: bool = True) -> Method:
+                   safeguard: bool = True, noise_scale: float = 1.0) -> Method:
     """The bundled (or a file's) PSF-aware network bound to ``psf`` as a Method."""
     from .bundled import BUNDLED_WEIGHTS
     from .checkpoint import load_model
@@ -183,4 +192,4 @@ def load_psf_aware(psf, weights: str = DEFAULT_PSF_AWARE, *, precision: str = "a
     model, card = load_model(weights)
     name = weights if weights in BUNDLED_WEIGHTS else card.arch
     return psf_aware_method(model, psf, card, precision=precision, name=name,
-                            safeguard=safeguard)
+                            safeguard=safeguard, noise_scale=noise_scale)

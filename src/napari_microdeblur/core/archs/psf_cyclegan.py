@@ -77,6 +77,12 @@ class PSFCycleGANConfig(BaseModel):
         False,
         description="Add the input to G_AB's output (not in the paper; needs in == out channels).",
     )
+    psf_symmetry: Literal["none", "point"] = Field(
+        "none", description="'point': the kernel is kept symmetric about its centre, "
+        "h(-r) = h(r) (not in the paper). True of a 2D in-focus PSF without coma (defocus, "
+        "spherical aberration, astigmatism); unpaired data cannot tell a lopsided kernel "
+        "from a symmetric one, since its power spectrum is the same.",
+    )
 
 
 PRESETS: dict[str, dict] = {
@@ -96,17 +102,20 @@ def _inorm(dims: int, ch: int) -> nn.Module:
 
 
 class PSFLayer(nn.Module):
-    """A single learnable blur kernel ``w^2 / sum(w^2)``: non-negative and summing to 1.
+    """A single learnable blur kernel ``w^2 / sum(w^2)``: non-negative and summing to 1
+    (with ``symmetry='point'``, w^2 averaged with its point reflection first).
 
     Applies the same kernel to every channel ("same" output size, replicate padding; even
     sizes pad one more pixel after than before). Besides the kernel it offers the priors the
     training regime puts on it: :meth:`sparsity`, :meth:`roughness` and :meth:`off_centre`.
     """
 
-    def __init__(self, spatial_dims: int = 3, size: int = 21, init_sigma: float = 3.0):
+    def __init__(self, spatial_dims: int = 3, size: int = 21, init_sigma: float = 3.0,
+                 symmetry: str = "none"):
         super().__init__()
         self.spatial_dims = spatial_dims
         self.size = size
+        self.symmetry = symmetry
         r2 = sum(g**2 for g in self._grids())
         # sqrt of the Gaussian: the kernel starts as the Gaussian itself
         self.amplitude = nn.Parameter(torch.exp(-r2 / (4 * init_sigma**2)))
@@ -118,6 +127,8 @@ class PSFLayer(nn.Module):
     def kernel(self) -> torch.Tensor:
         """The PSF: non-negative, sums to 1, shape (size,) * spatial_dims."""
         power = self.amplitude**2
+        if self.symmetry == "point":
+            power = 0.5 * (power + power.flip(list(range(self.spatial_dims))))
         return power / power.sum().clamp_min(1e-12)
 
     def sparsity(self) -> torch.Tensor:
@@ -207,7 +218,8 @@ class PSFCycleGAN(nn.Module):
         self.generator = UNetGenerator(
             cfg.spatial_dims, cfg.in_channels, cfg.out_channels, cfg.base_channels, cfg.depth
         )
-        self.psf = PSFLayer(cfg.spatial_dims, cfg.psf_size, cfg.psf_init_sigma)
+        self.psf = PSFLayer(cfg.spatial_dims, cfg.psf_size, cfg.psf_init_sigma,
+                            cfg.psf_symmetry)
         # conv receptive radius of the U-Net: 2 convs per level on the way down and up
         r, s = 0, 1
         for i in range(cfg.depth):

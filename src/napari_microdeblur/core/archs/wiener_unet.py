@@ -12,6 +12,10 @@ of DPIR (Zhang et al., TPAMI 2021):
               seamless fade, so borders are restored like the interior)
            -> U-Net([x, W_1..W_K, sigma map]) -> residual r
            -> y = W_mid + r          (W_mid: the middle balance)
+           -> optionally (``data_step``) y' = argmin_u |psf * u - x|^2 + mu |L (u - y)|^2
+              (L the Laplacian, mu learned): a closed-form data-consistency step that
+              takes the lowest frequencies, where the PSF passes nearly everything, from the
+              data and keeps the network's result where the Laplacian outweighs the PSF.
 
 ``gain_k`` and ``floor_k`` are learned scalars. The FFT part runs in float32 even under
 autocast; the U-Net may run in bfloat16. The last convolution starts at zero, so an untrained
@@ -37,7 +41,9 @@ from torch import nn
 from napari_microdeblur.core.classical import crop, extend, extension_plan
 from napari_microdeblur.core.registry import describe_model, register_arch
 
-__all__ = ["WienerUNet", "WienerUNetConfig", "batched_wiener", "check_psf", "noise_sigma"]
+__all__ = [
+    "Fourier", "WienerUNet", "WienerUNetConfig", "batched_wiener", "check_psf", "noise_sigma",
+]
 
 _MAD_TO_SIGMA = 1.0 / 0.6745  # median |N(0, s)| = 0.6745 s
 _SIGMA_MIN = 1e-3  # noise floor: keeps balance_k > 0 on noise-free inputs
@@ -64,6 +70,14 @@ class WienerUNetConfig(BaseModel):
     )
     wiener_floor: float = Field(
         3e-4, gt=0, description="Initial additive balance of every Wiener estimate (learned)."
+    )
+    data_step: float | None = Field(
+        None, gt=0,
+        description=(
+            "Initial weight mu of a final data-consistency step (learned from there): the "
+            "output is refitted to the input, frequency by frequency, where the PSF passes "
+            "more than mu x the Laplacian's |L|^2. None: no step (wiener_unet.psf_v1)."
+        ),
     )
 
 
@@ -102,27 +116,51 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     return (mad * _MAD_TO_SIGMA).clamp_min(_SIGMA_MIN).reshape(-1, 1, 1, 1)
 
 
+class Fourier:
+    """The mirror-extended image, the PSF's transfer function and the Laplacian's |L|^2 on one
+    FFT grid: what the Wiener estimates and the data-consistency step share (float32)."""
+
+    def __init__(self, x: torch.Tensor, psf: torch.Tensor):
+        self.spatial = tuple(x.shape[-2:])
+        kshape = tuple(psf.shape[-2:])
+        self.plan = extension_plan(self.spatial, kshape)
+        self.shape = tuple(extend(x[:1, :1].float(), self.plan).shape[-2:])
+        big = torch.zeros((psf.shape[0], *self.shape), dtype=torch.float32, device=x.device)
+        big[:, : kshape[0], : kshape[1]] = psf
+        big = torch.roll(big, shifts=(-(kshape[0] // 2), -(kshape[1] // 2)), dims=(1, 2))
+        self.otf = torch.fft.rfft2(big).unsqueeze(1)  # (N, 1, Fy, Fx)
+        fy = torch.fft.fftfreq(self.shape[0], device=x.device)
+        fx = torch.fft.rfftfreq(self.shape[1], device=x.device)
+        lap = (2 - 2 * torch.cos(2 * math.pi * fy))[:, None] + (2 - 2 * torch.cos(2 * math.pi * fx))
+        self.lap2 = lap**2
+        self.x_hat = self.spectrum(x)
+
+    def spectrum(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfft2(extend(t.float(), self.plan))
+
+    def image(self, spectrum: torch.Tensor) -> torch.Tensor:
+        return crop(torch.fft.irfft2(spectrum, s=self.shape), self.plan, self.spatial)
+
+    def wiener(self, balance: torch.Tensor) -> torch.Tensor:
+        """(N, K, Y, X) Wiener-Hunt estimates for (N, K) balances."""
+        otf = self.otf
+        filt = otf.conj() / (otf.abs() ** 2 + balance[:, :, None, None] * self.lap2)
+        return self.image(self.x_hat * filt)
+
+    def data_step(self, y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """argmin_u |psf * u - x|^2 + mu |L (u - y)|^2 for (N, 1, Y, X) ``y``."""
+        otf, weight = self.otf, mu * self.lap2
+        return self.image((otf.conj() * self.x_hat + weight * self.spectrum(y))
+                          / (otf.abs() ** 2 + weight))
+
+
 def batched_wiener(x: torch.Tensor, psf: torch.Tensor, balance: torch.Tensor) -> torch.Tensor:
     """Wiener-Hunt deconvolutions of (N, 1, Y, X) ``x``, one PSF per image, K balances each.
 
     ``psf``: (N, ky, kx) summing to 1; ``balance``: (N, K). Returns (N, K, Y, X). The same
     filter and boundary handling as ``core.classical.wiener`` (Laplacian regulariser), in float32.
     """
-    spatial = tuple(x.shape[-2:])
-    kshape = tuple(psf.shape[-2:])
-    plan = extension_plan(spatial, kshape)
-    y = extend(x.float(), plan)
-    shape = tuple(y.shape[-2:])
-    big = torch.zeros((psf.shape[0], *shape), dtype=torch.float32, device=x.device)
-    big[:, : kshape[0], : kshape[1]] = psf
-    big = torch.roll(big, shifts=(-(kshape[0] // 2), -(kshape[1] // 2)), dims=(1, 2))
-    otf = torch.fft.rfft2(big).unsqueeze(1)  # (N, 1, Fy, Fx)
-    fy = torch.fft.fftfreq(shape[0], device=x.device)
-    fx = torch.fft.rfftfreq(shape[1], device=x.device)
-    lap = (2 - 2 * torch.cos(2 * math.pi * fy))[:, None] + (2 - 2 * torch.cos(2 * math.pi * fx))
-    filt = otf.conj() / (otf.abs() ** 2 + balance[:, :, None, None] * lap**2)
-    out = torch.fft.irfft2(torch.fft.rfft2(y) * filt, s=shape)
-    return crop(out, plan, spatial)
+    return Fourier(x, psf).wiener(balance)
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -155,6 +193,8 @@ class WienerUNet(nn.Module):
         self.log_gain = nn.Parameter(torch.log(torch.tensor(cfg.wiener_gains, dtype=torch.float32)))
         self.log_floor = nn.Parameter(torch.full((k,), math.log(cfg.wiener_floor)))
         self.mid = k // 2
+        if cfg.data_step is not None:
+            self.log_data_step = nn.Parameter(torch.tensor(math.log(cfg.data_step)))
         widths = [cfg.base_channels * 2**i for i in range(cfg.levels + 1)]
         self.enc = nn.ModuleList([_block(k + 2, widths[0])])
         self.down = nn.ModuleList()
@@ -185,7 +225,10 @@ class WienerUNet(nn.Module):
         """(N, K) Wiener balances for noise levels ``sigma`` (N, 1, 1, 1)."""
         return self.log_gain.exp() * sigma.reshape(-1, 1) ** 2 + self.log_floor.exp()
 
-    def forward(self, x: torch.Tensor, psf: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, psf: torch.Tensor | None = None,
+                noise_scale: float = 1.0) -> torch.Tensor:
+        """``noise_scale`` multiplies the estimated noise level: above 1 the Wiener estimates
+        and the U-Net regularise more, for a PSF that is only approximately right."""
         n, c, h, w = x.shape
         if c != 1:
             raise ValueError(f"x has {c} channels; accepted: (N, 1, Y, X), one channel")
@@ -202,8 +245,9 @@ class WienerUNet(nn.Module):
             )
         with torch.autocast(x.device.type, enabled=False):
             x32 = x.float()
-            sigma = noise_sigma(x32)
-            est = batched_wiener(x32, psf, self.balances(sigma))
+            sigma = noise_sigma(x32) * noise_scale
+            fourier = Fourier(x32, psf)
+            est = fourier.wiener(self.balances(sigma))
         feats = torch.cat([x32, est, sigma.expand(n, 1, h, w) * 10.0], dim=1)
         # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
         d = self.size_divisor
@@ -218,7 +262,11 @@ class WienerUNet(nn.Module):
         for up, dec in zip(self.up, self.dec):
             f = dec(torch.cat([up(f), skips.pop()], dim=1))
         residual = self.tail(f)[..., :h, :w].float()
-        return est[:, self.mid : self.mid + 1] + residual
+        y = est[:, self.mid : self.mid + 1] + residual
+        if self.config.data_step is None:
+            return y
+        with torch.autocast(x.device.type, enabled=False):
+            return fourier.data_step(y, self.log_data_step.exp())
 
 
 register_arch(
