@@ -246,7 +246,36 @@ def run(minutes: float = 20.0, quick: bool = False, out_dir: Path | None = None,
             "targets": "FWHM error <= 10 %, NCC >= 0.95, RL gap <= 0.3 dB"}
 
 
+def keep_rows(result: dict, earlier: dict) -> dict:
+    """Add to ``result`` the rows of ``earlier`` whose cases it lacks, each marked with the
+    command, commit and model of the run that produced it."""
+    ran = {row["case"] for row in result["rows"]}
+    for row in earlier["rows"]:
+        if row["case"] not in ran:
+            result["rows"].append({**row, "from_run": row.get("from_run") or {
+                "command": earlier["command"], "commit": earlier["commit"],
+                "model": earlier.get("model_3d" if row["case"].startswith("3d") else "model_2d")}})
+    return result
+
+
+def merge_main(argv: list[str]) -> int:
+    """``--merge NEW.json --keep-rows-from OLD.json --json OUT.json``: only the merge."""
+    p = argparse.ArgumentParser(description="merge two results of this benchmark")
+    p.add_argument("--merge", type=Path, required=True)
+    p.add_argument("--keep-rows-from", type=Path, required=True)
+    p.add_argument("--json", type=Path, required=True)
+    args = p.parse_args(argv)
+    result = keep_rows(json.loads(args.merge.read_text()),
+                       json.loads(args.keep_rows_from.read_text()))
+    result["merged_by"] = "python benchmarks/papers_psf.py " + " ".join(argv)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if "--merge" in given:
+        return merge_main(given)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=20.0, help="CPU minutes per 2D run")
     p.add_argument("--quick", action="store_true", help="a few steps each (a smoke test)")
@@ -255,6 +284,9 @@ def main(argv=None) -> int:
                    help='JSON overrides of the psf_cyclegan loss weights, e.g. \'{"psf": 0}\'')
     p.add_argument("--cases", default=",".join(CASES),
                    help=f"comma-separated subset of {', '.join(CASES)}")
+    p.add_argument("--keep-rows-from", type=Path,
+                   help="an earlier result whose rows of the cases not run now are kept, each "
+                        "marked with that run's command and commit")
     args = p.parse_args(argv)
     cases = tuple(c.strip() for c in args.cases.split(","))
     unknown = sorted(set(cases) - set(CASES))
@@ -271,6 +303,8 @@ def main(argv=None) -> int:
                   + " ".join(argv if argv is not None else sys.argv[1:]),
                   commit=commit, machine=platform.processor() or platform.machine(),
                   threads=torch.get_num_threads(), omp=os.environ.get("OMP_NUM_THREADS"))
+    if args.keep_rows_from:
+        keep_rows(result, json.loads(args.keep_rows_from.read_text()))
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).write_text(text + "\n")

@@ -575,7 +575,7 @@ def main(argv=None) -> int:
     losses = []
     while True:
         elapsed = time.perf_counter() - start
-        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
+        if elapsed >= budget or (args.max_steps is not None and step >= args.max_steps):
             break
         lr = set_schedule_lr(opt, args.lr, step, elapsed / budget)
         x, y, k = (torch.from_numpy(a) for a in sampler.sample(args.batch, args.patch))

@@ -1,0 +1,137 @@
+"""Choose between PSF-aware weights on validation data only (never on a benchmark test set).
+
+The planes are the ones ``scripts/train_psf_aware.py`` sets aside for validation (training
+splits, never trained on), as 256 px centre crops, each blurred by protocols A, B and C, one
+training-range optics PSF, one training-range aberrated optics PSF, one optics PSF with a halo
+(all cropped to the 33 px the network trains with) and two *wide* training-range aberrated
+optics PSFs computed on 65 px (water NA 0.9-1.2 into a sample of index 1.38-1.45 at 2-15 um: a
+range disjoint from the cross-dataset benchmark's held-out oil-immersion PSFs, but as wide).
+Each candidate is scored by border-excluded PSNR per degradation and on average.
+
+A candidate is a weights file or bundled name, optionally with ``+data_step=MU``: the same
+weights with the data-consistency step of ``archs.wiener_unet`` added at weight MU (untrained).
+
+    python benchmarks/psf_aware_select.py wiener_unet.psf_v1 wiener_unet.psf_v1+data_step=30 \
+        runs/wiener_unet.psf_v2.safetensors --json benchmarks/results/psf_aware_select.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import train_psf_aware as T  # noqa: E402
+
+from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
+from napari_microdeblur.core.registry import build_model  # noqa: E402
+
+LABELS = ["A", "B", "C", "optics", "aberrated", "halo"]
+WIDE_SIDE = 65
+BORDER = 16
+
+
+def candidate(spec: str):
+    """(model, label) of 'WEIGHTS' or 'WEIGHTS+data_step=MU'."""
+    weights, _, extra = spec.partition("+")
+    model, _ = load_model(weights)
+    if extra:
+        key, _, value = extra.partition("=")
+        if key != "data_step":
+            raise SystemExit(f"{spec}: only '+data_step=MU' is understood")
+        config = model.config.model_dump() | {"data_step": float(value)}
+        stepped = build_model("wiener_unet", config)
+        stepped.load_state_dict(model.state_dict(), strict=False)
+        model = stepped
+    return model.eval()
+
+
+def wide_cases(val: list, size: int, per_plane: int = 2):
+    """Each validation plane blurred by ``per_plane`` wide aberrated training-range optics
+    PSFs (65 px) with protocol A's noise."""
+    from scipy import signal
+
+    from napari_microdeblur.core.data import PROTOCOL_PARAMS
+
+    rng = np.random.default_rng(4321)
+    m = WIDE_SIDE // 2
+    xs, ys, ks = [], [], []
+    for _, plane in val:
+        h, w = plane.shape
+        side = min(size, h, w)
+        y0, x0 = (h - side) // 2, (w - side) // 2
+        region = np.pad(plane, m, mode="symmetric")[y0 : y0 + side + 2 * m,
+                                                    x0 : x0 + side + 2 * m].astype(np.float64)
+        if side < size:
+            region = np.pad(region, ((0, size - side), (0, size - side)), mode="symmetric")
+        clean = region[m : m + size, m : m + size]
+        for _ in range(per_plane):
+            _, params = T.draw_optics(rng, 1.0)
+            psf = T.optics_psf(**params, side=WIDE_SIDE)
+            blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
+            xs.append(PROTOCOL_PARAMS["A"].noise(blurred, rng))
+            ys.append(clean)
+            ks.append(psf)
+    return xs, ys, ks
+
+
+def psnr(out: torch.Tensor, ref: torch.Tensor) -> float:
+    b = BORDER
+    mse = float(torch.mean((out.clamp(0, 1) - ref)[..., b:-b, b:-b] ** 2))
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def score(model, cases) -> dict[str, float]:
+    per: dict[str, list[float]] = {}
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for label, x, y, k in cases:
+            out = model(torch.from_numpy(x)[None, None], torch.from_numpy(k)).float()
+            per.setdefault(label, []).append(psnr(out[0, 0], torch.from_numpy(y)))
+    result = {k: float(np.mean(v)) for k, v in per.items()}
+    result["mean"] = float(np.mean([v for vs in per.values() for v in vs]))
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("candidates", nargs="+")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    _, val = T.training_sets(T.DEFAULT_DATA)
+    vx, vy, vk = T.validation_batch(val, size=args.size, aberrated=True, halo=True)
+    cases = [(LABELS[i % len(LABELS)], vx[i, 0], vy[i, 0], vk[i]) for i in range(len(vx))]
+    wx, wy, wk = wide_cases(val, args.size)
+    cases += [("wide aberrated", x.astype(np.float32), y.astype(np.float32), k)
+              for x, y, k in zip(wx, wy, wk)]
+    input_scores = {}
+    for label, x, y, _ in cases:
+        input_scores.setdefault(label, []).append(
+            psnr(torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(y)))
+    rows = {"input": {k: float(np.mean(v)) for k, v in input_scores.items()}}
+    print("input", {k: round(v, 3) for k, v in rows["input"].items()}, flush=True)
+    for spec in args.candidates:
+        rows[spec] = score(candidate(spec), cases)
+        print(spec, {k: round(v, 3) for k, v in rows[spec].items()}, flush=True)
+    best = max(args.candidates, key=lambda s: rows[s]["mean"])
+    print(f"best by mean validation PSNR: {best}")
+    if args.json:
+        used = sys.argv[1:] if argv is None else list(argv)
+        args.json.write_text(json.dumps({
+            "command": "python benchmarks/psf_aware_select.py " + " ".join(used),
+            "validation": __doc__.split("\n\n")[1].replace("\n", " "),
+            "planes": [name for name, _ in val], "size": args.size, "rows": rows,
+            "best": best}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
