@@ -235,3 +235,26 @@ def test_noise_scale_smooths_and_is_refused_where_it_does_not_apply(tmp_path):
     save_weights(build_model("gran", get_arch("gran").tiny_config), blind)
     with pytest.raises(ValueError, match="is blind"):
         MethodSpec("auto", weights=str(blind), noise_scale=2.0).resolve()
+
+
+def test_the_method_runs_the_network_on_the_image_mirrored_beyond_its_border():
+    """The network's outer BORDER_PAD pixels are untrained (the training loss leaves them out),
+    so the Method runs it on the image extended by that many mirrored pixels and crops."""
+    from napari_microdeblur.core.psf_aware import BORDER_PAD
+
+    model = _tiny()
+    psf = gaussian_psf(1.2, size=9)
+    img = _blobs(64)
+    method = psf_aware_method(model, psf, precision="float32", safeguard=False)
+    from napari_microdeblur.core.inference import compute_normalization
+
+    out = deblur(img, method=method, device="cpu",
+                 normalization=compute_normalization(img, "YX", "none"))
+    m = BORDER_PAD
+    x = torch.from_numpy(img)[None, None]
+    with torch.no_grad():
+        direct = model(torch.nn.functional.pad(x, (m, m, m, m), mode="reflect"),
+                       torch.from_numpy(psf))[0, 0, m:-m, m:-m].numpy()
+        unpadded = model(x, torch.from_numpy(psf))[0, 0].numpy()
+    np.testing.assert_allclose(out, direct, atol=1e-4)
+    assert np.abs(out - unpadded)[:4].max() > 1e-3  # the border is where it differs

@@ -78,6 +78,17 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         description="PSF-aware deep Wiener U-Net, grayscale, any modality: give it the PSF "
         "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
     ),
+    # psf_v1 continued 75 min (scripts/train_psf_aware.py --init ... --config data_step) with
+    # the data-consistency step, aberrated optics PSFs and halos; chosen over psf_v1 on
+    # validation planes only (benchmarks/psf_aware_select.py)
+    "wiener_unet.psf_v2": BundledWeights(
+        file="wiener_unet.psf_v2.safetensors",
+        sha256="90a85877db1809d837960d325ecdd96b0eea32e98c06d6d4c842e21ff322b2a1",
+        license="NOASSERTION",
+        description="PSF-aware deep Wiener U-Net v2 (the default with a PSF): psf_v1 with a "
+        "learned data-consistency step, trained further on aberrated optics PSFs and halos "
+        "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
+    ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",
         sha256="49c1bf392bbe6330acff5f517e650164d24c8d1b13165f096907ab1ba5d21898",
