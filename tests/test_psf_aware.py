@@ -239,7 +239,8 @@ def test_noise_scale_smooths_and_is_refused_where_it_does_not_apply(tmp_path):
 
 def test_the_method_runs_the_network_on_the_image_mirrored_beyond_its_border():
     """The network's outer BORDER_PAD pixels are untrained (the training loss leaves them out),
-    so the Method runs it on the image extended by that many mirrored pixels and crops."""
+    so the Method runs it on the image extended by that many mirrored pixels and crops; the
+    noise level comes from the image itself, not from the extension."""
     from napari_microdeblur.core.psf_aware import BORDER_PAD
 
     model = _tiny()
@@ -254,7 +255,7 @@ def test_the_method_runs_the_network_on_the_image_mirrored_beyond_its_border():
     x = torch.from_numpy(img)[None, None]
     with torch.no_grad():
         direct = model(torch.nn.functional.pad(x, (m, m, m, m), mode="reflect"),
-                       torch.from_numpy(psf))[0, 0, m:-m, m:-m].numpy()
+                       torch.from_numpy(psf), sigma=noise_sigma(x))[0, 0, m:-m, m:-m].numpy()
         unpadded = model(x, torch.from_numpy(psf))[0, 0].numpy()
     np.testing.assert_allclose(out, direct, atol=1e-4)
     assert np.abs(out - unpadded)[:4].max() > 1e-3  # the border is where it differs

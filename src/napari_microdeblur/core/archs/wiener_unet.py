@@ -226,9 +226,11 @@ class WienerUNet(nn.Module):
         return self.log_gain.exp() * sigma.reshape(-1, 1) ** 2 + self.log_floor.exp()
 
     def forward(self, x: torch.Tensor, psf: torch.Tensor | None = None,
-                noise_scale: float = 1.0) -> torch.Tensor:
+                noise_scale: float = 1.0, sigma: torch.Tensor | None = None) -> torch.Tensor:
         """``noise_scale`` multiplies the estimated noise level: above 1 the Wiener estimates
-        and the U-Net regularise more, for a PSF that is only approximately right."""
+        and the U-Net regularise more, for a PSF that is only approximately right. ``sigma``
+        (N values): the noise level to use instead of estimating it from ``x`` (for an ``x``
+        extended beyond the image, whose mirrored pixels would bias the estimate)."""
         n, c, h, w = x.shape
         if c != 1:
             raise ValueError(f"x has {c} channels; accepted: (N, 1, Y, X), one channel")
@@ -245,7 +247,8 @@ class WienerUNet(nn.Module):
             )
         with torch.autocast(x.device.type, enabled=False):
             x32 = x.float()
-            sigma = noise_sigma(x32) * noise_scale
+            sigma = (noise_sigma(x32) if sigma is None
+                     else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
             fourier = Fourier(x32, psf)
             est = fourier.wiener(self.balances(sigma))
         feats = torch.cat([x32, est, sigma.expand(n, 1, h, w) * 10.0], dim=1)
