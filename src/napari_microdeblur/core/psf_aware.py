@@ -3,7 +3,9 @@
 The network is grayscale and 2D: colour and multichannel images run channel by channel, and
 z-stacks plane by plane (the tiler loops over every axis that is not Y, X). A 3D PSF is
 reduced to its in-focus plane (the plane holding the brightest pixel) and the Method's
-``parameters`` say so; the network does not deconvolve along Z.
+``parameters`` say so; the network does not deconvolve along Z. Each tile is extended by
+``BORDER_PAD`` mirrored pixels before the network runs (its outer pixels are untrained) and
+``noise_scale`` scales the noise level it estimates on the tile.
 
 Safeguard (``core.psf_safeguard``, on by default): a PSF far wider than any trained on runs a
 conservative Wiener instead, and a tile whose result departs from what the PSF can explain is

@@ -124,7 +124,8 @@ class Fourier:
         self.spatial = tuple(x.shape[-2:])
         kshape = tuple(psf.shape[-2:])
         self.plan = extension_plan(self.spatial, kshape)
-        self.shape = tuple(extend(x[:1, :1].float(), self.plan).shape[-2:])
+        extended = extend(x.float(), self.plan)
+        self.shape = tuple(extended.shape[-2:])
         big = torch.zeros((psf.shape[0], *self.shape), dtype=torch.float32, device=x.device)
         big[:, : kshape[0], : kshape[1]] = psf
         big = torch.roll(big, shifts=(-(kshape[0] // 2), -(kshape[1] // 2)), dims=(1, 2))
@@ -133,7 +134,7 @@ class Fourier:
         fx = torch.fft.rfftfreq(self.shape[1], device=x.device)
         lap = (2 - 2 * torch.cos(2 * math.pi * fy))[:, None] + (2 - 2 * torch.cos(2 * math.pi * fx))
         self.lap2 = lap**2
-        self.x_hat = self.spectrum(x)
+        self.x_hat = torch.fft.rfft2(extended)
 
     def spectrum(self, t: torch.Tensor) -> torch.Tensor:
         return torch.fft.rfft2(extend(t.float(), self.plan))
