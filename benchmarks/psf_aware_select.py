@@ -64,14 +64,7 @@ def wide_cases(val: list, size: int, per_plane: int = 2):
     m = WIDE_SIDE // 2
     xs, ys, ks = [], [], []
     for _, plane in val:
-        h, w = plane.shape
-        side = min(size, h, w)
-        y0, x0 = (h - side) // 2, (w - side) // 2
-        region = np.pad(plane, m, mode="symmetric")[y0 : y0 + side + 2 * m,
-                                                    x0 : x0 + side + 2 * m].astype(np.float64)
-        if side < size:
-            region = np.pad(region, ((0, size - side), (0, size - side)), mode="symmetric")
-        clean = region[m : m + size, m : m + size]
+        region, clean = T.centre_region(plane, size, m)
         for _ in range(per_plane):
             _, params = T.draw_optics(rng, 1.0)
             psf = T.optics_psf(**params, side=WIDE_SIDE)

@@ -354,6 +354,21 @@ def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(a, k % 4, axes=(-2, -1)))
 
 
+def centre_region(plane: np.ndarray, size: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """(region, clean): the centre ``size`` crop of ``plane`` with ``margin`` mirrored pixels
+    around it for a 'valid' blur (float64), mirrored up to ``size`` where the plane is smaller,
+    and the crop itself."""
+    h, w = plane.shape
+    side = min(size, h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    m = margin
+    region = np.pad(plane, m, mode="symmetric")[y0 : y0 + side + 2 * m, x0 : x0 + side + 2 * m]
+    region = region.astype(np.float64)
+    if side < size:
+        region = np.pad(region, ((0, size - side), (0, size - side)), mode="symmetric")
+    return region, region[m : m + size, m : m + size]
+
+
 def validation_batch(val: list, size: int = 128, aberrated: bool = False, halo: bool = False):
     """Centre crops of the validation planes, each under protocols A, B, C and one optics PSF
     (and, with ``aberrated``, one training-range aberrated optics PSF more; with ``halo``, one
@@ -366,14 +381,7 @@ def validation_batch(val: list, size: int = 128, aberrated: bool = False, halo: 
     m = PSF_SIDE // 2
     xs, ys, ks = [], [], []
     for _, plane in val:
-        h, w = plane.shape
-        side = min(size, h, w)
-        y0, x0 = (h - side) // 2, (w - side) // 2
-        region = np.pad(plane, m, mode="symmetric")[y0 : y0 + side + 2 * m, x0 : x0 + side + 2 * m]
-        region = region.astype(np.float64)
-        if side < size:
-            region = np.pad(region, ((0, size - side), (0, size - side)), mode="symmetric")
-        clean = region[m : m + size, m : m + size]
+        region, clean = centre_region(plane, size, m)
         optics, _ = draw_optics(rng)
         extra = [(draw_optics(rng, 1.0)[0], PROTOCOL_PARAMS["A"])] if aberrated else []
         if halo:
