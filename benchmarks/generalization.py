@@ -55,6 +55,7 @@ from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate, psnr, reference_scale, ssim  # noqa: E402
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
+from napari_microdeblur.core.psf_estimate import ESTIMATE  # noqa: E402
 from napari_microdeblur.core.tuning import RL_ITERATIONS, WIENER_BALANCES  # noqa: E402
 
 SHARED = splits.SHARED
@@ -264,7 +265,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
         papers = [f"paper:{name}" for name in cfg.get("papers", [])]
         per_image: dict[str, list[dict]] = {k: [] for k in (
             "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware",
-            "psf_aware_tuned", *papers)}
+            "psf_aware_tuned", "psf_aware_estimated", *papers)}
         precision_check = None
         for i, sharp in enumerate(tests):
             blurred = degrade_with(sharp, name, psf, SEED + i, rgb)
@@ -276,6 +277,9 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                 "blind": run(blind, blurred, psf, axes),
                 "blind_v1": run(cfg["blind_v1"], blurred, psf, axes),
                 "psf_aware": run("psf_aware", blurred, psf, axes, psf_aware=psf_aware),
+                # no PSF given: the PSF estimated from the blurred image itself (GCV)
+                "psf_aware_estimated": run("psf_aware", blurred, ESTIMATE, axes,
+                                           psf_aware=psf_aware),
                 **{k: run(k.split(":", 1)[1], blurred, psf, axes) for k in papers},
             }
             outputs["psf_aware_tuned"] = tuned_psf_aware(outputs, blurred, psf, axes,
@@ -411,7 +415,7 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
     blind = default_for_modality("fluorescence", False)
     per_image: dict[str, list[dict]] = {k: [] for k in (
         "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware",
-        "psf_aware_tuned")}
+        "psf_aware_tuned", "psf_aware_estimated")}
     for blurred, ref in test_pairs:
         outputs = {
             "input": blurred,
@@ -421,6 +425,8 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
             "blind": run(blind, blurred, psf, "YX"),
             "blind_v1": run("gran.fluo_v1", blurred, psf, "YX"),
             "psf_aware": run("psf_aware", blurred, psf, "YX", psf_aware=psf_aware),
+            "psf_aware_estimated": run("psf_aware", blurred, ESTIMATE, "YX",
+                                       psf_aware=psf_aware),
         }
         outputs["psf_aware_tuned"] = tuned_psf_aware(outputs, blurred, psf, "YX",
                                                      settings["psf_aware"], psf_aware)
@@ -492,9 +498,10 @@ def markdown(result: dict) -> str:
         f"{result['images_per_set']} test images per set.", "",
         "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind default | "
         "blind v1 | PSF-aware | PSF-aware - best classical | PSF-aware, noise scale tuned "
-        "(scale) | tuned - best classical | blind - best classical | "
-        "below input (blind / PSF-aware / tuned) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "(scale) | tuned - best classical | blind - best classical | PSF-aware, PSF estimated "
+        "from the image | estimated - best classical | "
+        "below input (blind / PSF-aware / tuned / estimated) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         m = row["methods"]
@@ -514,9 +521,10 @@ def markdown(result: dict) -> str:
             f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {cell('psf_aware_tuned')} "
             f"({t['psf_aware_noise_scale']:g}) | {m['psf_aware_tuned']['psnr'] - best:+.2f} dB, "
             f"SSIM {m['psf_aware_tuned']['ssim'] - best_ssim:+.3f} | "
-            f"{m['blind']['psnr'] - best:+.2f} dB | {m['blind']['below_input']} / "
-            f"{m['psf_aware']['below_input']} / {m['psf_aware_tuned']['below_input']} of "
-            f"{m['input']['n']} |")
+            f"{m['blind']['psnr'] - best:+.2f} dB | {cell('psf_aware_estimated')} | "
+            f"{m['psf_aware_estimated']['psnr'] - best:+.2f} dB | {m['blind']['below_input']} / "
+            f"{m['psf_aware']['below_input']} / {m['psf_aware_tuned']['below_input']} / "
+            f"{m['psf_aware_estimated']['below_input']} of {m['input']['n']} |")
     lines += papers_markdown(result["rows"])
     checks = [(r["set"], r["psf_aware_precision"]) for r in result["rows"]
               if "psf_aware_precision" in r]

@@ -488,9 +488,13 @@ def parse_args(argv=None):
                    help="share of optics PSFs with spherical aberration (water NA 0.9-1.2 into "
                         "n 1.38-1.45 at 2-15 um)")
     p.add_argument("--p-halo", type=float, default=0.0,
-                   help="probability that a patch's PSF gets a wide Gaussian halo (sigma 3-6 "
-                        "px, 10-40 %% of the energy), as widefield bead PSFs have; validation "
-                        "then adds one optics PSF with a halo per plane")
+                   help="probability that a patch's PSF gets a wide Gaussian halo (sigma "
+                        "--halo-sigma px, 10-40 %% of the energy), as widefield bead PSFs have; "
+                        "validation then adds one optics PSF with a halo per plane")
+    p.add_argument("--halo-sigma", type=float, nargs=2, default=HALO["sigma_px"],
+                   metavar=("LOW", "HIGH"),
+                   help="range of the halo's Gaussian sigma in px (default 3 6; keep HIGH "
+                        "below --psf-side / 5 so the halo fits the PSF)")
     p.add_argument("--val-aberrated", action="store_true",
                    help="validate on one training-range aberrated optics PSF more per plane")
     p.add_argument("--init", type=Path, default=None,
@@ -506,6 +510,10 @@ def main(argv=None) -> int:
     if args.psf_side < 3 or args.psf_side % 2 == 0:
         raise SystemExit(f"--psf-side {args.psf_side}: must be odd and >= 3")
     PSF_SIDE, LOSS_MARGIN = args.psf_side, args.psf_side // 2
+    low, high = args.halo_sigma
+    if not 0 < low <= high:
+        raise SystemExit(f"--halo-sigma {low} {high}: must be 0 < LOW <= HIGH")
+    HALO["sigma_px"] = (low, high)
     from napari_microdeblur.core import weights
     from napari_microdeblur.core.data import DegradationRanges
     from napari_microdeblur.core.registry import build_model

@@ -87,6 +87,25 @@ def test_zarr_volume_chunk_by_chunk_matches_single_process(cluster, tmp_path, fo
     assert np.abs(a - b).max() < 1e-3 * b.max()
 
 
+def test_zarr_volume_with_an_estimated_psf_uses_one_psf_for_all_chunks(cluster, tmp_path,
+                                                                       focus_stack):
+    _, client = cluster
+    stack = np.tile(focus_stack[:2], (1, 3, 3))
+    src = tmp_path / "vol.zarr"
+    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                             chunks=(1, 128, 128)) as target:
+        target[...] = stack
+    options = {**OPTIONS, "psf": "estimate"}
+    out = tmp_path / "vol_out.zarr"
+    with pytest.warns(UserWarning, match="estimated from the image"):
+        deblur_zarr_on_cluster(src, out, scheduler=client, **options)
+    single = tmp_path / "single.zarr"
+    deblur_file(src, single, **options)
+    a = np.asarray(io.read_image(out).array[...])
+    b = np.asarray(io.read_image(single).array[...])
+    assert np.abs(a - b).max() < 1e-3 * b.max()
+
+
 def test_unreachable_scheduler_is_a_clear_error(files, tmp_path):
     import time
 

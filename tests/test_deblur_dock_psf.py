@@ -222,3 +222,34 @@ def test_noise_scale_shows_for_the_psf_aware_network_and_reaches_its_run(
     expected = deblur(fluo_u8, method="auto", psf="gaussian:1.4", noise_scale=4.0, axes="YX",
                       device="cpu")
     np.testing.assert_array_equal(viewer.layers[-1].data, expected)
+
+
+def test_estimate_psf_from_image_fills_the_psf_box_and_the_run_uses_it(make_napari_viewer,
+                                                                      qtbot, fluo_u8):
+    from scipy import ndimage
+
+    from napari_microdeblur.core.psf_estimate import estimate_psf
+
+    blurred = ndimage.gaussian_filter(fluo_u8.astype(np.float32), 2.0)
+    before = blurred.copy()
+    viewer, layer, w = open_dock(make_napari_viewer, blurred, name="blurred")
+    w.set_method("wiener")
+    w.device_combo.setCurrentText("cpu")
+    w.estimate_psf()
+    qtbot.waitUntil(lambda: not w._workers and w.psf_edit.text() != "", timeout=TIMEOUT)
+    expected = estimate_psf(blurred)
+    assert w.psf_edit.text() == expected.spec
+    assert "estimated from the image" in w.status_label.text()
+    np.testing.assert_array_equal(layer.data, before)  # the layer is only read
+    wait_preview(qtbot, w)
+    assert w.psf_preview.description.startswith("2D PSF")
+    # typing 'estimate' is accepted too: the preview says when it will be estimated
+    w.psf_edit.setText("estimate")
+    wait_preview(qtbot, w)
+    assert w.psf_preview.error is None and "when the deblur runs" in w.psf_preview.caption.text()
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    out = viewer.layers[-1]
+    ref = deblur(blurred, method="wiener", psf=expected.kernel, device="cpu",
+                 balance=w.balance_spin.value())
+    np.testing.assert_allclose(out.data, ref, rtol=1e-5, atol=1e-3)

@@ -23,7 +23,9 @@ from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfPreview
 from ._psf_sources import (
     BEADS_TOOLTIP,
+    ESTIMATE_TOOLTIP,
     choose_bead_layer,
+    estimate_psf_of_layer,
     measure_psf_from_beads,
     psf_of_text,
 )
@@ -62,9 +64,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.load_button = button("Load weights...", LOAD_TOOLTIP)
         self.method.form.insertRow(1, "", self.load_button)
         self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
+        self.estimate_button = button("Estimate PSF from image", ESTIMATE_TOOLTIP)
         self.psf_preview = PsfPreview(self)
         psf_form = self.method.classical_box.form
-        psf_form.insertRow(2, "", row(self.beads_button))
+        psf_form.insertRow(2, "", row(self.beads_button, self.estimate_button))
         psf_form.insertRow(3, "", self.psf_preview)
         self.tiling = TilingPanel()
         self.controls = RunControls(
@@ -78,6 +81,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self._name_controls()
         self.load_button.clicked.connect(self._choose_weights)
         self.beads_button.clicked.connect(self._choose_beads)
+        self.estimate_button.clicked.connect(self.estimate_psf)
         self.method.changed.connect(self.update_psf_preview)
         self.psf_edit.textChanged.connect(self.update_psf_preview)
         self.image.changed.connect(self._image_changed)
@@ -181,6 +185,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         in_use = self.psf_box.psf_in_use
         self.psf_preview.setVisible(in_use)
         self.beads_button.setEnabled(in_use)
+        self.estimate_button.setEnabled(in_use)
         if not in_use:
             return
         try:
@@ -213,6 +218,29 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.status_label.setText(f"measuring the PSF from the beads in {layer.name!r}...")
         return measure_psf_from_beads(self, self.viewer, layer, measured=measured,
                                       failed=failed)
+
+    def estimate_psf(self):
+        """Estimate the chosen layer's PSF in a worker (``core.psf_estimate``); on success it
+        becomes this dock's PSF as a model string (shown in the preview, editable)."""
+        try:
+            layer, axes = self.image.checked()
+        except ValueError as error:
+            self.status_label.setText(describe_error(error))
+            return None
+
+        def estimated(spec: str, line: str) -> None:
+            if self.method.name == AUTO:
+                self.use_psf_check.setChecked(True)
+            self.psf_edit.setText(spec)
+            self.status_label.setText(line)
+            notify_info(line)
+
+        def failed(message: str) -> None:
+            self.status_label.setText(message)
+            notify_error(message)
+
+        self.status_label.setText(f"estimating the PSF of {layer.name!r}...")
+        return estimate_psf_of_layer(self, layer, axes, estimated=estimated, failed=failed)
 
     # ------------------------------------------------------------------ running
 

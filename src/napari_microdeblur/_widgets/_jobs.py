@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._feedback import describe_error, notify_error
@@ -96,8 +96,11 @@ def resolve_request(req: DeblurRequest, device):
     """The runnable core Method of a request; a session network is copied to ``device`` if
     it lives elsewhere (the session's copy stays where it is)."""
     from ..core.axes import is_rgb
+    from ..core.inference import estimate_psf_of
     from ..core.method import network_method
 
+    # psf 'estimate': from the image this run deblurs (the scope the user chose)
+    req = replace(req, method=estimate_psf_of(req.method, req.image, req.axes))
     if req.network is None:
         return req.method.resolve(rgb=is_rgb(req.axes, tuple(req.image.shape)))
     model = req.network.model

@@ -11,6 +11,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from ..core.psf_estimate import is_estimate
 from ._feedback import describe_error
 from ._workers import start_worker
 
@@ -58,10 +59,12 @@ class PsfPreview(QWidget):
     def show_source(self, source) -> None:
         """Show ``source`` (None: no PSF) once it has stopped changing for a moment."""
         self._generation += 1
-        if source is None:
+        if source is None or is_estimate(source):
             self._timer.stop()
             self._pending = None
-            self._show(None, "no PSF given", error=None)
+            self._show(None, "no PSF given" if source is None else
+                       "estimated from the image when the deblur runs (press Estimate PSF "
+                       "from image to see it first)", error=None)
             return
         self._pending = (self._generation, source)
         self._timer.start(SETTLE_MS)

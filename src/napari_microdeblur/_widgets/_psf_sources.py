@@ -1,7 +1,9 @@
 """Where a dock's PSF comes from: the text of a PSF box (a model such as ``gaussian:1.6`` or
 ``widefield:...``, a TIFF path, or ``layer:NAME`` for an image layer of the viewer), turned into
 what the core takes, and "PSF from beads...", which measures a PSF from a bead image in a
-worker and adds it as such a layer. The Deblur dock and the Fine-tune dock's "Adapt to this
+worker and adds it as such a layer, and "Estimate PSF from image", which estimates one from the
+image layer itself (``core.psf_estimate``) and writes it into the PSF box as a model string.
+The Deblur dock and the Fine-tune dock's "Adapt to this
 image" take their PSF through this module, so both offer the same sources."""
 
 from __future__ import annotations
@@ -86,3 +88,34 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
             failed(f"PSF from {name!r}: {describe_error(exc)}")
 
     return start_worker(owner, measure, returned=done, errored=error)
+
+
+# ----------------------------------------------------------------------------- PSF estimate
+
+ESTIMATE_TOOLTIP = ("Estimate the blur of the chosen image layer as a Gaussian, possibly "
+                    "astigmatic (generalised cross-validation on the centre of its middle "
+                    "plane), and put it in the PSF box. Typing 'estimate' there does the same "
+                    "when the deblur runs. A measured (beads) or optics PSF is better when you "
+                    "have one.")
+
+
+def estimate_psf_of_layer(owner, layer, axes: str, *, estimated, failed):
+    """Estimate a PSF from image ``layer`` (axes ``axes``) in a worker of ``owner``; on success
+    ``estimated(spec, line)`` gets the PSF as a model string and one line saying what it is,
+    otherwise ``failed`` gets one line. The layer is only read."""
+    from ..core.psf_estimate import estimate_psf, estimation_plane
+
+    data, name = layer_data(layer), layer.name
+
+    def estimate():
+        return estimate_psf(estimation_plane(data, axes))
+
+    def done(value):
+        if not owner.closed:
+            estimated(value.spec, f"{name!r}: {value.describe()}")
+
+    def error(exc):
+        if not owner.closed:
+            failed(f"PSF estimate from {name!r}: {describe_error(exc)}")
+
+    return start_worker(owner, estimate, returned=done, errored=error)

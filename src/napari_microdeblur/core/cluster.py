@@ -114,13 +114,16 @@ def deblur_zarr_on_cluster(
     import dask.array as da
 
     from . import io
-    from .axes import is_rgb
-    from .inference import prepare_deblur
+    from .axes import check_axes, is_rgb
+    from .inference import estimate_psf_of, prepare_deblur
 
     spec, tiling = _specs(method, tiling, options)
     data = io.read_image(source)
+    axes = check_axes(axes or data.axes or None, tuple(data.array.shape))
+    # psf='estimate': one PSF for the whole volume, estimated here, sent to every worker
+    spec = estimate_psf_of(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
-    whole = prepare_deblur(data.array, axes or data.axes or None, spec, tiling)
+    whole = prepare_deblur(data.array, axes, spec, tiling)
     axes, shape, layout = whole.axes, whole.shape, whole.layout
     overlap = tiling.overlap or whole.method.default_overlap
     depth = {i: (overlap if a in layout.spatial_axes else 0) for i, a in enumerate(axes)}

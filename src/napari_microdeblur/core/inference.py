@@ -136,6 +136,19 @@ def as_method(method, axes: str, shape) -> Method:
     return resolve_method(method)
 
 
+def estimate_psf_of(spec, image, axes: str):
+    """The spec with ``psf='estimate'`` replaced by the PSF estimated from ``image``
+    (``core.psf_estimate``); the line saying which goes out as a warning. Anything else is
+    returned as it is."""
+    from .psf_estimate import estimate_psf, estimation_plane, is_estimate
+
+    if not isinstance(spec, MethodSpec) or not is_estimate(spec.psf):
+        return spec
+    estimated = estimate_psf(estimation_plane(image, axes))
+    warnings.warn(estimated.describe(), stacklevel=2)
+    return spec.replace(psf=estimated.kernel)
+
+
 def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
     """The spec with a PSF file or array as large as the image (a whole bead image, say) cut to
     its support; the one-line note saying so goes out as a warning. Others are unchanged."""
@@ -222,6 +235,8 @@ def prepare_deblur(
     if not isinstance(tiling_spec, TilingSpec):
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
     tiling_spec.check()
+    if isinstance(method, MethodSpec):
+        method = estimate_psf_of(method.check(), image, axes)
     method = as_method(method, axes, shape)
     layout = Layout.for_method(axes, shape, method)
     options = _tile_options(method, layout, tiling_spec)

@@ -382,6 +382,10 @@ class MethodSpec:
             raise TypeError(f"psf must be a TIFF path, a model string or an array, "
                             f"not {type(self.psf).__name__}")
         from .psf import is_psf_model, parse_psf
+        from .psf_estimate import is_estimate
+
+        if is_estimate(self.psf):
+            return  # estimated from the image when the deblur is prepared
 
         if is_psf_model(self.psf):
             try:  # cheap for the analytic models; an optical PSF is cached for resolve()

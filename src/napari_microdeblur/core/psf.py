@@ -64,7 +64,8 @@ PSF_HELP = (
     "nz=31,dz=0.2,size=65] | confocal:...same keys[,excitation_wavelength=0.488,pinhole=1] "
     "(wavelengths, pixel, depth, defocus, dz in micrometres; pinhole in Airy units; ni/ns the "
     "immersion and sample refractive indices; needs the psfmodels package) | FILE.tif "
-    "(2D YX or 3D ZYX, e.g. from psf-from-beads)"
+    "(2D YX or 3D ZYX, e.g. from psf-from-beads) | estimate (a Gaussian, possibly "
+    "astigmatic, estimated from the image itself; the deblur prints it)"
 )
 # Values more negative than this fraction of the peak are refused, not clipped: they are not
 # background-subtraction noise but a PSF that was processed wrongly.
@@ -408,6 +409,10 @@ def parse_psf(spec) -> np.ndarray:
         return _optics_psf(kind, rest, spec).copy()
     if text.lower().endswith((".tif", ".tiff")):
         return read_psf(text)
+    if kind == "estimate" and not sep:
+        raise ValueError("psf 'estimate' is estimated from the image being deblurred and has "
+                         "no value here; give a PSF file or model, or run "
+                         "'microdeblur psf-estimate IMAGE -o psf.tif' first")
     raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
 
 

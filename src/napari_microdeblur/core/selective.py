@@ -36,6 +36,7 @@ from .inference import (
     as_method,
     check_image,
     compute_normalization,
+    estimate_psf_of,
     prepare_deblur,
     split_options,
 )
@@ -157,7 +158,8 @@ def iter_deblur_selected(
     elif options or run_tile is not None:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     tiling.check()
-    method = as_method(method, axes, shape)
+    # psf='estimate': one PSF for every unit, estimated on the whole image's middle plane
+    method = as_method(estimate_psf_of(method, image, axes), axes, shape)
     plane_axes = _check_method_fits(method, axes, shape)
     scores = _checked_scores(image, axes, shape, scores, tile)
     if halo is None:
