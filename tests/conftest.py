@@ -87,3 +87,25 @@ def he_rgb() -> np.ndarray:
 def focus_stack() -> np.ndarray:
     """14 x 96 x 96 uint16 light-sheet focus stack (MIT), in focus at plane 7."""
     return load("lightsheet_mito_focus_stack_u16.tif")
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test(request):
+    """A GUI test's background workers finish before the next test starts: napari's workers
+    share Qt's global thread pool (as many threads as CPU cores), and one still running from
+    an earlier test made a later test's weights load wait past its timeout on a 2-core
+    machine."""
+    yield
+    if not GUI_FIXTURES & set(request.fixturenames):
+        return
+    from qtpy.QtCore import QThreadPool
+    from qtpy.QtWidgets import QApplication
+
+    pool = QThreadPool.globalInstance()
+    for _ in range(600):  # up to 60 s, letting finished workers deliver their signals
+        if pool.activeThreadCount() == 0:
+            return
+        QApplication.processEvents()
+        pool.waitForDone(100)
+    pytest.fail(f"{pool.activeThreadCount()} background worker(s) still running 60 s after "
+                "the test ended: stop them (close the dock or quit the worker) in the test")
