@@ -207,3 +207,19 @@ def test_psf_aware_weights_record_their_blocked_correction_for_the_safeguard():
     plain = self_adapt(tiny_model(), blurred, PSF, axes="YX", config=quick(max_steps=2))
     assert plain.blocked_correction_ratio is None
     assert "blocked_correction_ratio" not in plain.card()["metrics"]
+
+
+def test_cli_self_with_an_estimated_psf_records_which(tmp_path, base_weights, capsys):
+    from napari_microdeblur.core.psf_estimate import estimate_psf
+
+    _, blurred = blurred_scene()
+    image = tmp_path / "blurry.tif"
+    tifffile.imwrite(image, blurred)
+    out = tmp_path / "adapted.safetensors"
+    assert main(["finetune", "--self", str(image), "--psf", "estimate", "--weights",
+                 str(base_weights), "--out", str(out), "--steps", "2", "--patch", "32",
+                 "--batch", "2", "--device", "cpu", "-q"]) == 0
+    _, card = load_model(out)
+    lo, hi = np.percentile(blurred, (0.1, 99.9))  # the base card's percentile normalisation
+    spec = estimate_psf((blurred - lo) / (hi - lo)).spec
+    assert f"{spec} (estimated from image 0)" in card.degradation

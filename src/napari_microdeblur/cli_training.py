@@ -402,8 +402,9 @@ def _finetune_self(args, out: Path) -> int:
     from .core.self_adapt import SelfAdaptConfig, iter_self_adapt
 
     if not args.psf:
-        raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:... or "
-                        "confocal:...): the adaptation re-blurs its output with that PSF")
+        raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:..., "
+                        "confocal:... or estimate): the adaptation re-blurs its output with "
+                        "that PSF")
     if args.stack or args.blurry or args.sharp or args.resume or args.checkpoint_dir:
         raise UserError("--self adapts without a reference: leave out --stack, --blurry, "
                         "--sharp, --resume and --checkpoint-dir")

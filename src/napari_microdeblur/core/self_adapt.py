@@ -50,6 +50,7 @@ from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
 from .psf_aware import plane_kernel, psf_aware_method
+from .psf_estimate import estimate_psf, is_estimate
 from .psf_safeguard import held_out_ratio
 from .training import FitProgress
 
@@ -125,11 +126,16 @@ class SelfAdaptResult:
     #: a PSF-aware model's correction at frequencies the PSF blocks over the input's there, on
     #: the held-out columns (``psf_safeguard``: the tile limit of these weights); None otherwise
     blocked_correction_ratio: float | None = None
+    #: the PSF the job used, in words (for 'estimate': the estimated PSF)
+    psf_text: str = ""
 
     def card(self, base_card=None, *, base_label: str = "", what: str = "",
              psf_text: str = "") -> dict:
-        """The model-card fields of the adapted weights (for ``checkpoint.save_weights``)."""
+        """The model-card fields of the adapted weights (for ``checkpoint.save_weights``);
+        ``psf_text`` as the user gave it ('estimate' is replaced by what was estimated)."""
         base = base_card
+        if not psf_text or is_estimate(psf_text):
+            psf_text = self.psf_text
         return {
             "training_data": f"{base_label} ({getattr(base, 'training_data', '')}) adapted "
                              f"self-supervised to {what}",
@@ -410,16 +416,22 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
                     ) -> Generator[Any, None, SelfAdaptResult]:
     """Adapt ``model`` in place to ``images`` (an array or a list; ``axes`` one string or one
     per image, guessed when None) blurred by ``psf`` (a TIFF path, a model such as
-    'gaussian:1.6' or 'widefield:...', or an array). ``card``: the base weights' model card
+    'gaussian:1.6' or 'widefield:...', an array, or 'estimate': estimated from the middle
+    plane of the first image, ``core.psf_estimate``). ``card``: the base weights' model card
     (its normalisation is used). Everything is checked here, before any work; see the module
     docstring for what the job does."""
     cfg = (config or SelfAdaptConfig()).check()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model is a {type(model).__name__}; accepted: a torch network")
     should_stop = _stop_check(stop)
-    kernel, psf_text = plane_kernel(psf)
-    divisor = int(getattr(model, "size_divisor", 1))
     raw = _planes_of(images, axes, model, card)
+    if is_estimate(psf):  # one PSF for all, from the middle plane of the first image
+        first = [p for name, p in raw if name.startswith("image 0 ")]
+        estimated = estimate_psf(first[len(first) // 2].mean(axis=0))
+        kernel, psf_text = estimated.kernel, f"{estimated.spec} (estimated from image 0)"
+    else:
+        kernel, psf_text = plane_kernel(psf)
+    divisor = int(getattr(model, "size_divisor", 1))
     smallest = min((p.shape[-2:] for _, p in raw), key=lambda s: s[0] * s[1])
     kernel, psf_note = fit_psf_to_image(kernel, tuple(int(n) for n in smallest))
     planes = [_plane(name, y, kernel.shape, cfg, divisor) for name, y in raw]
@@ -502,7 +514,8 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
     return SelfAdaptResult(model=model, improved=improved, start_val_loss=start,
                            best_val_loss=best["loss"], best_step=best["step"], steps_done=step,
                            seconds=time.perf_counter() - t0, stopped=stopped, history=history,
-                           notes=notes, noise=noise, config=cfg, blocked_correction_ratio=ratio)
+                           notes=notes, noise=noise, config=cfg, blocked_correction_ratio=ratio,
+                           psf_text=psf_text)
 
 
 def _record_validation(model, windows, kernel, cfg, step: int, best: dict, history: list,
