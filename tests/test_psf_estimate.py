@@ -139,3 +139,19 @@ def test_a_selective_deblur_estimates_one_psf_for_the_whole_stack():
     spec = str(notes[0].message).split("--psf ")[1].split()[0]
     expected = deblur(stack[1].astype(np.float32), method="wiener", psf=spec, balance=0.01)
     np.testing.assert_allclose(result.image[1], expected, rtol=1e-5, atol=1e-4)
+
+
+def test_a_blind_network_given_a_psf_says_it_is_not_used_and_estimates_nothing(monkeypatch):
+    from napari_microdeblur.core import inference
+
+    def no_estimate(*_):
+        raise AssertionError("estimated a PSF for a blind network")
+
+    monkeypatch.setattr("napari_microdeblur.core.psf_estimate.estimate_psf", no_estimate)
+    image = _blurred(gaussian_psf(1.6)).astype(np.float32)
+    for psf in ("estimate", "gaussian:1.6"):
+        with pytest.warns(UserWarning, match="blind network .* the PSF given is not used"):
+            out = inference.deblur(image, method=MethodSpec("c2f_unet.em_v2", psf=psf),
+                                   device="cpu")
+        np.testing.assert_array_equal(
+            out, inference.deblur(image, method="c2f_unet.em_v2", device="cpu"))

@@ -144,6 +144,8 @@ def estimate_psf_of(spec, image, axes: str):
 
     if not isinstance(spec, MethodSpec) or not is_estimate(spec.psf):
         return spec
+    if not spec.takes_psf():  # a blind network: nothing to estimate (resolving it says so)
+        return spec
     estimated = estimate_psf(estimation_plane(image, axes))
     warnings.warn(estimated.describe(), stacklevel=2)
     return spec.replace(psf=estimated.kernel)
@@ -153,8 +155,10 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
     """The spec with a PSF file or array as large as the image (a whole bead image, say) cut to
     its support; the one-line note saying so goes out as a warning. Others are unchanged."""
     from .psf import fit_psf_to_image, is_psf_model, parse_psf
+    from .psf_estimate import is_estimate
 
-    if spec.psf is None or (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
+    if spec.psf is None or (isinstance(spec.psf, str)
+                            and (is_psf_model(spec.psf) or is_estimate(spec.psf))):
         return spec  # a model PSF wider than the image stays refused: its support is the model
 
     kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)

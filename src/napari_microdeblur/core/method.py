@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -448,7 +449,18 @@ class MethodSpec:
         if self.noise_scale != 1:
             raise ValueError(f"noise_scale applies to PSF-aware networks; {label!r} is blind "
                              "(it takes no PSF): leave noise_scale at 1")
+        if self.psf is not None:
+            warnings.warn(f"{label!r} is a blind network (it takes no PSF): the PSF given is not "
+                          "used; for a method that uses it, choose auto, a PSF-aware network or "
+                          "richardson_lucy / wiener", stacklevel=2)
         return network_method(model, name=label, card=card, precision=self.precision)
+
+    def takes_psf(self) -> bool:
+        """Whether the method this spec names uses a PSF, as far as the name tells (a weights
+        file is only known once loaded: True)."""
+        if self.name == "auto" or self.name in CLASSICAL_METHODS or self.weights is not None:
+            return True
+        return _needs_psf(self.name)
 
     def to_dict(self) -> dict:
         """A JSON-compatible dict; ``from_dict`` reads it back to an equal spec."""
