@@ -12,8 +12,8 @@ and the blur (with its balance) that minimises it is the estimate. The candidate
 anisotropic Gaussians (sigma along a major axis, a minor one, an angle), which cover the
 Gaussian, astigmatic and, approximately, defocus-disk PSFs of fluorescence, EM and brightfield
 images; a measured or optics PSF (``--psf FILE``, ``widefield:...``) is better when the user
-has one. Everything is computed on one Fourier grid of a mirror-extended centre crop, so an
-estimate takes about a second on a CPU.
+has one. Everything is computed on one Fourier grid of the periodic component of a centre crop
+(256 px at most), so an estimate takes about a second on a CPU.
 """
 
 from __future__ import annotations
