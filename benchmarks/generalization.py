@@ -608,6 +608,7 @@ def main(argv=None) -> int:
         args.part_out.write_text(json.dumps(_part_rows(args.part, args)))
         return 0
     t0 = time.perf_counter()
+    load = os.getloadavg()[0]  # how busy the machine was before this run started
     parts = args.modalities.split(",") + ([] if args.no_real else ["real"])
     if args.parallel:
         rows = _parallel_rows(parts, args, [a for a in argv if a != "--parallel"])
@@ -621,7 +622,8 @@ def main(argv=None) -> int:
         "command": "python benchmarks/generalization.py " + " ".join(argv),
         "git_commit": commit,
         "machine": f"{platform.machine()} {platform.processor() or ''}, "
-                   f"{os.cpu_count()} CPU cores shared with other jobs, torch {torch.__version__}"
+                   f"{os.cpu_count()} CPU cores (1-min load average {load:.1f} at the start), "
+                   f"torch {torch.__version__}"
                    + (", one process and torch thread per part" if args.parallel else
                       ", 2 torch threads"),
         "images_per_set": args.images,
