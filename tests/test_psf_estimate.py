@@ -155,3 +155,10 @@ def test_a_blind_network_given_a_psf_says_it_is_not_used_and_estimates_nothing(m
                                    device="cpu")
         np.testing.assert_array_equal(
             out, inference.deblur(image, method="c2f_unet.em_v2", device="cpu"))
+
+
+def test_an_image_without_structure_reaches_the_widest_blur_and_says_so():
+    est = estimate_psf(np.random.default_rng(0).random((128, 128)))  # white noise
+    assert est.sigma_minor <= est.sigma_major <= 8.0
+    assert "too little structure" in est.describe()
+    assert "too little structure" not in estimate_psf(_blurred(gaussian_psf(1.6))).describe()

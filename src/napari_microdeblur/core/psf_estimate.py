@@ -68,8 +68,12 @@ class EstimatedPsf:
         return f"astig:{self.sigma_major:.2f},{self.sigma_minor:.2f},{self.angle_deg:.0f}"
 
     def describe(self) -> str:
-        return (f"PSF estimated from the image (GCV blur identification): {self.spec} "
+        line = (f"PSF estimated from the image (GCV blur identification): {self.spec} "
                 f"(sigma in px); pass --psf {self.spec} to reuse it, or give a measured PSF")
+        if self.sigma_major >= 0.99 * _SIGMA_MAX:
+            line += (f"; it reached the widest blur searched ({_SIGMA_MAX:g} px): the image may "
+                     "hold too little structure to tell its blur from noise")
+        return line
 
 
 class _Spectrum:
@@ -187,7 +191,8 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
     for factor in (1.0, 1.2, 1.4, 1.7, 2.0, 2.5):
         for ratio in (0.25, 0.4, 0.55, 0.7, 0.85):
             for angle in np.arange(0.0, 180.0, 22.5):
-                cand = (min(iso * factor, _SIGMA_MAX), max(iso * factor * ratio, 0.2), angle)
+                major = min(iso * factor, _SIGMA_MAX)
+                cand = (major, max(major * ratio, 0.2), float(angle))
                 s = score_near(*cand)
                 if s[0] < best[0][0]:
                     best = (s, cand)
@@ -208,4 +213,5 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
                     value, (smaj, smin, angle), improved = s[0], cand, True
     _, balance = score(smaj, smin, angle)
     # rounded as the spec string writes them, so the spec and the kernel are the same PSF
-    return EstimatedPsf(round(smaj, 2), round(smin, 2), float(round(angle) % 180), balance)
+    return EstimatedPsf(round(float(smaj), 2), round(float(smin), 2),
+                        float(round(angle) % 180), balance)
