@@ -204,20 +204,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         """Measure a PSF from the bead image ``layer`` in a worker (``core.beads``); on success
         it is added as the layer "PSF from <layer>" and becomes this dock's PSF. The bead
         layer is only read."""
-        def measured(psf_text: str, summary: str) -> None:
-            if self.method.name == AUTO:
-                self.use_psf_check.setChecked(True)
-            self.psf_edit.setText(psf_text)
-            self.status_label.setText(summary)
-            notify_info(summary)
-
-        def failed(message: str) -> None:
-            self.status_label.setText(message)
-            notify_error(message)
-
         self.status_label.setText(f"measuring the PSF from the beads in {layer.name!r}...")
-        return measure_psf_from_beads(self, self.viewer, layer, measured=measured,
-                                      failed=failed)
+        return measure_psf_from_beads(self, self.viewer, layer, measured=self._use_found_psf,
+                                      failed=self._psf_failed)
 
     def estimate_psf(self):
         """Estimate the chosen layer's PSF in a worker (``core.psf_estimate``); on success it
@@ -227,20 +216,22 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except ValueError as error:
             self.status_label.setText(describe_error(error))
             return None
-
-        def estimated(spec: str, line: str) -> None:
-            if self.method.name == AUTO:
-                self.use_psf_check.setChecked(True)
-            self.psf_edit.setText(spec)
-            self.status_label.setText(line)
-            notify_info(line)
-
-        def failed(message: str) -> None:
-            self.status_label.setText(message)
-            notify_error(message)
-
         self.status_label.setText(f"estimating the PSF of {layer.name!r}...")
-        return estimate_psf_of_layer(self, layer, axes, estimated=estimated, failed=failed)
+        return estimate_psf_of_layer(self, layer, axes, estimated=self._use_found_psf,
+                                     failed=self._psf_failed)
+
+    def _use_found_psf(self, psf_text: str, line: str) -> None:
+        """A PSF measured or estimated in a worker becomes this dock's PSF; ``line`` says
+        what it is."""
+        if self.method.name == AUTO:
+            self.use_psf_check.setChecked(True)
+        self.psf_edit.setText(psf_text)
+        self.status_label.setText(line)
+        notify_info(line)
+
+    def _psf_failed(self, message: str) -> None:
+        self.status_label.setText(message)
+        notify_error(message)
 
     # ------------------------------------------------------------------ running
 
