@@ -243,13 +243,26 @@ def test_estimate_psf_from_image_fills_the_psf_box_and_the_run_uses_it(make_napa
     np.testing.assert_array_equal(layer.data, before)  # the layer is only read
     wait_preview(qtbot, w)
     assert w.psf_preview.description.startswith("2D PSF")
-    # typing 'estimate' is accepted too: the preview says when it will be estimated
+    # typing 'estimate' is accepted too: the preview estimates it from the chosen layer
     w.psf_edit.setText("estimate")
     wait_preview(qtbot, w)
-    assert w.psf_preview.error is None and "when the deblur runs" in w.psf_preview.caption.text()
+    assert w.psf_preview.error is None
+    assert w.psf_preview.description.startswith(f"estimated from the image: {expected.spec}; 2D")
+    assert not w.psf_preview.image_label.pixmap().isNull()
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
     out = viewer.layers[-1]
     ref = deblur(blurred, method="wiener", psf=expected.kernel, device="cpu",
                  balance=w.balance_spin.value())
     np.testing.assert_allclose(out.data, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_estimate_without_an_image_layer_says_when_it_will_be_estimated(make_napari_viewer,
+                                                                        qtbot):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
+    w.set_method("wiener")
+    w.psf_edit.setText("estimate")
+    wait_preview(qtbot, w)
+    assert w.psf_preview.error is None and w.psf_preview.description is None
+    assert "when the deblur runs" in w.psf_preview.caption.text()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 
+from ..core.psf_estimate import is_estimate
 from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, start_deblur
@@ -133,6 +134,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _image_changed(self) -> None:
         layer = self.layer_combo.value
         self.method.set_rgb(bool(getattr(layer, "rgb", False)))
+        if is_estimate(self.psf_edit.text()):
+            self.update_psf_preview()
 
     def _choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -193,7 +196,14 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except ValueError as error:
             self.psf_preview.show_error(describe_error(error))
             return
-        self.psf_preview.show_source(source)
+        image = None
+        if is_estimate(source):  # the preview estimates it from the layer to deblur
+            try:
+                layer, axes = self.image.checked()
+                image = (layer_data(layer), axes)
+            except ValueError:
+                image = None
+        self.psf_preview.show_source(source, image)
 
     def _choose_beads(self) -> None:
         layer = choose_bead_layer(self, self.viewer)

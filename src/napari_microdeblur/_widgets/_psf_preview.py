@@ -56,17 +56,18 @@ class PsfPreview(QWidget):
         """Whether a change is waiting or being computed (tests wait until it is not)."""
         return self._timer.isActive() or self._pending is not None
 
-    def show_source(self, source) -> None:
-        """Show ``source`` (None: no PSF) once it has stopped changing for a moment."""
+    def show_source(self, source, image=None) -> None:
+        """Show ``source`` (None: no PSF) once it has stopped changing for a moment.
+        ``image``: the (data, axes) the deblur will run on, from which 'estimate' is
+        estimated for the preview (without it, the preview says when it will be)."""
         self._generation += 1
-        if source is None or is_estimate(source):
+        if source is None or (is_estimate(source) and image is None):
             self._timer.stop()
             self._pending = None
             self._show(None, "no PSF given" if source is None else
-                       "estimated from the image when the deblur runs (press Estimate PSF "
-                       "from image to see it first)", error=None)
+                       "estimated from the image when the deblur runs", error=None)
             return
-        self._pending = (self._generation, source)
+        self._pending = (self._generation, (source, image) if is_estimate(source) else source)
         self._timer.start(SETTLE_MS)
 
     def show_error(self, message: str) -> None:
@@ -94,7 +95,11 @@ class PsfPreview(QWidget):
                 self._pending = None
                 self._show(None, describe_error(error), error=describe_error(error))
 
-        start_worker(self.owner, psf_preview, source, returned=done, errored=failed)
+        if isinstance(source, tuple):  # ('estimate', (data, axes))
+            start_worker(self.owner, estimated_preview, *source[1], returned=done,
+                         errored=failed)
+        else:
+            start_worker(self.owner, psf_preview, source, returned=done, errored=failed)
 
     def _show(self, image, text: str, *, error: str | None) -> None:
         self.error, self.description = error, (text if error is None and image is not None
@@ -110,3 +115,13 @@ class PsfPreview(QWidget):
         pixmap = QPixmap.fromImage(qimage).scaled(SIDE, SIDE, Qt.KeepAspectRatio,
                                                   Qt.FastTransformation)
         self.image_label.setPixmap(pixmap)
+
+
+def estimated_preview(data, axes: str):
+    """(preview image, caption) of the PSF ``--psf estimate`` would use on ``data``."""
+    from ..core.psf import psf_preview
+    from ..core.psf_estimate import estimate_psf, estimation_plane
+
+    estimated = estimate_psf(estimation_plane(data, axes))
+    image, description = psf_preview(estimated.kernel)
+    return image, f"estimated from the image: {estimated.spec}; {description}"
