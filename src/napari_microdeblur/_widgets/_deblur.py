@@ -202,7 +202,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                 layer, axes = self.image.checked()
                 image = (layer_data(layer), axes)
             except ValueError:
-                image = None
+                pass  # no usable layer yet: the preview says when it will be estimated
         self.psf_preview.show_source(source, image)
 
     def _choose_beads(self) -> None:
