@@ -139,15 +139,20 @@ def base_weights(tmp_path):
     return path
 
 
-def test_cli_self_writes_adapted_weights(tmp_path, base_weights, capsys):
+def run_cli_self(tmp_path, base_weights, psf: str, steps: int):
+    """`finetune --self` on blurred_scene() with ``psf``: (blurred image, adapted card)."""
     _, blurred = blurred_scene()
     image = tmp_path / "blurry.tif"
     tifffile.imwrite(image, blurred)
     out = tmp_path / "adapted.safetensors"
-    assert main(["finetune", "--self", str(image), "--psf", "gaussian:1.6", "--weights",
-                 str(base_weights), "--out", str(out), "--steps", "3", "--patch", "32",
+    assert main(["finetune", "--self", str(image), "--psf", psf, "--weights",
+                 str(base_weights), "--out", str(out), "--steps", str(steps), "--patch", "32",
                  "--batch", "2", "--device", "cpu", "-q"]) == 0
-    _, card = load_model(out)
+    return blurred, load_model(out)[1]
+
+
+def test_cli_self_writes_adapted_weights(tmp_path, base_weights, capsys):
+    _, card = run_cli_self(tmp_path, base_weights, "gaussian:1.6", steps=3)
     assert "blurry.tif" in card.training_data and card.license == "CC0-1.0"
     assert "self_val_loss" in card.metrics
     assert "data-consistency loss" in capsys.readouterr().out
@@ -212,14 +217,7 @@ def test_psf_aware_weights_record_their_blocked_correction_for_the_safeguard():
 def test_cli_self_with_an_estimated_psf_records_which(tmp_path, base_weights, capsys):
     from napari_microdeblur.core.psf_estimate import estimate_psf
 
-    _, blurred = blurred_scene()
-    image = tmp_path / "blurry.tif"
-    tifffile.imwrite(image, blurred)
-    out = tmp_path / "adapted.safetensors"
-    assert main(["finetune", "--self", str(image), "--psf", "estimate", "--weights",
-                 str(base_weights), "--out", str(out), "--steps", "2", "--patch", "32",
-                 "--batch", "2", "--device", "cpu", "-q"]) == 0
-    _, card = load_model(out)
+    blurred, card = run_cli_self(tmp_path, base_weights, "estimate", steps=2)
     lo, hi = np.percentile(blurred, (0.1, 99.9))  # the base card's percentile normalisation
     spec = estimate_psf((blurred - lo) / (hi - lo)).spec
     assert f"{spec} (estimated from image 0)" in card.degradation
