@@ -55,24 +55,33 @@ def test_the_dock_runs_auto_by_default_and_the_image_type_picks_the_network(
     assert types == ["auto", "em", "fluorescence", "brightfield"]
     assert w.modality_combo.isEnabled() and not w.use_psf_check.isChecked()
     assert w.method.auto_label.text() == "\u2192 gran.fluo_v1"  # auto on a grayscale image
+    w.set_modality("fluorescence")
+    assert w.method.auto_label.text() == "\u2192 gran.fluo_v1"
+    # EM (and brightfield): the PSF-aware network with a PSF estimated from the image
     w.set_modality("em")
-    assert w.method.auto_label.text() == "\u2192 gran.em_v1"
+    assert w.method.auto_label.text() == (
+        f"\u2192 {DEFAULT_PSF_AWARE} + PSF estimated from the image")
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(64)
     w.device_combo.setCurrentText("cpu")
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
     out = viewer.layers[-1]
-    assert out.name == "nuclei deblurred [gran.em_v1]"
+    assert out.name == f"nuclei deblurred [{DEFAULT_PSF_AWARE}]"
     meta = out.metadata["microdeblur"]
-    assert meta["method"] == "gran.em_v1" and meta["method_spec"]["modality"] == "em"
+    assert meta["method"] == DEFAULT_PSF_AWARE and meta["method_spec"]["modality"] == "em"
     assert meta["method_spec"]["name"] == "auto" and meta["method_spec"]["psf"] is None
+    expected = deblur(fluo_u8, method="auto", modality="em", tile=64, device="cpu")
+    np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-4)
     w.set_method("wiener")
     assert not w.modality_combo.isEnabled()  # the image type only matters for auto
 
 
 def test_brightfield_on_a_grayscale_layer_is_refused_before_any_work(make_napari_viewer,
-                                                                     errors, fluo_u8):
+                                                                     errors, fluo_u8,
+                                                                     monkeypatch):
+    # without the PSF-aware network, brightfield's default is the RGB-only v1 network
+    monkeypatch.delitem(bundled.BUNDLED_WEIGHTS, DEFAULT_PSF_AWARE)
     viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
     w.set_modality("brightfield")
     assert "RGB images only" in w.card_label.text()  # said at once, in place of the card
@@ -161,7 +170,9 @@ def test_auto_with_a_psf_runs_the_psf_aware_network_on_rgb_channel_by_channel(
     _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
     w.layer_combo.set_value(layer)
     assert w.axes_edit.text() == "YXS"
-    assert w.method.auto_label.text() == "\u2192 gran.hist_v1"  # blind: the RGB network
+    # without a PSF, RGB (brightfield) estimates one from the image
+    assert w.method.auto_label.text() == (
+        f"\u2192 {DEFAULT_PSF_AWARE} + PSF estimated from the image")
     w.use_psf_check.setChecked(True)
     w.psf_edit.setText("gaussian:1.2")
     assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"
@@ -255,6 +266,22 @@ def test_estimate_psf_from_image_fills_the_psf_box_and_the_run_uses_it(make_napa
     ref = deblur(blurred, method="wiener", psf=expected.kernel, device="cpu",
                  balance=w.balance_spin.value())
     np.testing.assert_allclose(out.data, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_em_auto_previews_the_psf_it_will_estimate(make_napari_viewer, qtbot, fluo_u8):
+    from napari_microdeblur.core.psf_estimate import estimate_psf
+
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    w.set_modality("em")
+    w.use_psf_check.setChecked(True)  # shows the PSF box and its preview, the text empty
+    w.psf_edit.setText("")
+    wait_preview(qtbot, w)
+    assert w.psf_preview.error is None
+    expected = estimate_psf(fluo_u8)
+    assert w.psf_preview.description.startswith(f"estimated from the image: {expected.spec}")
+    w.set_modality("fluorescence")  # its blind network takes no PSF: nothing to estimate
+    wait_preview(qtbot, w)
+    assert w.psf_preview.description is None or "estimated" not in w.psf_preview.description
 
 
 def test_estimate_without_an_image_layer_says_when_it_will_be_estimated(make_napari_viewer,

@@ -1,5 +1,7 @@
-"""The image type (modality) picks the blind default network: core.bundled.DEFAULTS_BY_MODALITY,
-method.auto_method_name, the Python API and `microdeblur deblur/watch --modality`.
+"""The image type (modality) picks the blind default: core.bundled.DEFAULTS_BY_MODALITY (the
+blind networks), ESTIMATED_PSF_MODALITIES (the image types that run the PSF-aware network with a
+PSF estimated from the image instead), method.auto_method_name / auto_psf, the Python API and
+`microdeblur deblur/watch --modality`.
 
 Every test installs its own bundled table of tiny random networks, so the answers do not
 depend on which weights the package ships.
@@ -14,8 +16,9 @@ from napari_microdeblur.cli import build_parser, main
 from napari_microdeblur.core import bundled, registry
 from napari_microdeblur.core.checkpoint import save_weights, sha256_file
 from napari_microdeblur.core.inference import iter_deblur
-from napari_microdeblur.core.method import MethodSpec, auto_method_name
+from napari_microdeblur.core.method import MethodSpec, auto_label, auto_method_name, auto_psf
 from napari_microdeblur.core.progress import drive
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 
 V1 = ("gran.em_v1", "gran.fluo_v1", "gran.hist_v1")
 V2 = ("c2f_unet.em_v2", "c2f_unet.fluorescence_v2", "c2f_unet.brightfield_v2")
@@ -126,6 +129,55 @@ def test_a_psf_picks_the_psf_aware_network_whatever_the_image_type(install):
         assert picked(modality, rgb=False, psf="gaussian:1.6") == DEFAULT_PSF_AWARE
 
 
+def test_em_and_brightfield_estimate_the_psf_when_the_psf_aware_network_is_installed(install):
+    install(*V2, DEFAULT_PSF_AWARE)
+    assert bundled.ESTIMATED_PSF_MODALITIES == ("em", "brightfield")
+    for modality, rgb in (("em", False), ("em", True), ("brightfield", False),
+                          ("brightfield", True), ("auto", True)):
+        assert picked(modality, rgb) == DEFAULT_PSF_AWARE
+        assert auto_psf(MethodSpec(modality=modality), rgb) == "estimate"
+        assert auto_label(MethodSpec(modality=modality), rgb) == (
+            f"{DEFAULT_PSF_AWARE} + PSF estimated from the image")
+    # fluorescence (and a grayscale image of unstated type) keeps its blind network
+    for modality in ("auto", "fluorescence"):
+        assert picked(modality, rgb=False) == "c2f_unet.fluorescence_v2"
+        assert auto_psf(MethodSpec(modality=modality), False) is None
+    # a PSF, a weights file or a named method is used as given: nothing is estimated
+    for spec in (MethodSpec(modality="em", psf="gaussian:1.6"),
+                 MethodSpec(modality="em", weights="w.safetensors"),
+                 MethodSpec("c2f_unet.em_v2", modality="em"),
+                 MethodSpec("wiener", psf="disk:3", modality="em")):
+        assert auto_psf(spec, False) is None
+    # without the PSF-aware network the blind network runs
+    install(*V2)
+    assert picked("em", rgb=False) == "c2f_unet.em_v2"
+    assert auto_psf(MethodSpec(modality="em"), False) is None
+
+
+def test_em_deblur_runs_the_psf_aware_network_on_the_psf_estimated_from_the_image(install,
+                                                                                 fluo_u8):
+    from scipy import ndimage
+
+    from napari_microdeblur.core.inference import deblur
+    from napari_microdeblur.core.psf_estimate import estimate_psf
+
+    install(*V2, DEFAULT_PSF_AWARE)
+    blurred = ndimage.gaussian_filter(fluo_u8[:96, :96].astype(np.float32), 1.5)
+    before = blurred.copy()
+    with pytest.warns(UserWarning, match="PSF estimated from the image") as record:
+        result = drive(iter_deblur(blurred, method="auto", modality="em", device="cpu"))
+    assert result.method == DEFAULT_PSF_AWARE
+    assert sum("PSF estimated from the image" in str(w.message) for w in record) == 1
+    expected = deblur(blurred, method=DEFAULT_PSF_AWARE, psf=estimate_psf(blurred).kernel,
+                      device="cpu")
+    np.testing.assert_allclose(result.image, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(blurred, before)
+    # resolving the spec alone has no image to estimate from: one line says what to do
+    with pytest.raises(ValueError, match=r"with a PSF estimated from the image for em images: "
+                       r"deblur\(\) and prepare_deblur\(\) estimate it"):
+        MethodSpec(modality="em").resolve()
+
+
 def test_python_api_takes_the_modality(install, fluo_u8):
     install(*V1)
     result = drive(iter_deblur(fluo_u8, method="auto", modality="em", device="cpu", tile=64))
@@ -145,6 +197,19 @@ def test_cli_modality_em_picks_the_em_default(install, tmp_path, fluo_u8, capsys
         reported = capsys.readouterr().out
         assert f"{out}: {expected} on YX" in reported
         assert tifffile.imread(out).shape == fluo_u8.shape
+
+
+def test_cli_modality_em_estimates_the_psf_and_says_so(install, tmp_path, fluo_u8, capsys):
+    install(*V2, DEFAULT_PSF_AWARE)
+    source = tmp_path / "gray.tif"
+    tifffile.imwrite(source, fluo_u8[:96, :96])
+    out = tmp_path / "out.tif"
+    assert main(["deblur", str(source), "-o", str(out), "--device", "cpu",
+                 "--modality", "em"]) == 0
+    captured = capsys.readouterr()
+    assert f"{out}: {DEFAULT_PSF_AWARE} on YX" in captured.out
+    assert "PSF estimated from the image" in captured.out + captured.err
+    assert tifffile.imread(out).shape == (96, 96)
 
 
 def test_cli_modality_is_checked_and_shared_by_the_deblurring_commands(install, tmp_path,

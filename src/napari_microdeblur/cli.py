@@ -412,13 +412,15 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     from .core.psf import PSF_HELP
 
     p.add_argument("--method", default="auto",
-                   help="auto (with --psf, the bundled PSF-aware network; without, the bundled "
-                   "default network of the --modality; with --weights, the network that file "
-                   "describes), richardson_lucy, wiener, an architecture with --weights, or a "
-                   "bundled arch.tag such as gran.em_v1 (EM)")
+                   help="auto (with --psf, the bundled PSF-aware network; without, the default "
+                   "of the --modality; with --weights, the network that file describes), "
+                   "richardson_lucy, wiener, an architecture with --weights, or a bundled "
+                   "arch.tag such as gran.em_v1 (EM)")
     p.add_argument("--modality", default="auto", choices=["auto", "em", "fluorescence",
-                   "brightfield"], help="image type: picks the network of --method auto without "
-                   "--psf; auto is brightfield for RGB, fluorescence for grayscale")
+                   "brightfield"], help="image type, for --method auto without --psf: em and "
+                   "brightfield run the PSF-aware network with a PSF estimated from the image "
+                   "(as --psf estimate), fluorescence its blind network; auto is brightfield "
+                   "for RGB, fluorescence for grayscale")
     p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
                    ".safetensors file names its own architecture, so --method may be left out")
     p.add_argument("--psf", help=PSF_HELP)

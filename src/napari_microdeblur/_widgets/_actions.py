@@ -3,9 +3,10 @@
 layer list's right-click menu; the manifest also names ``napari/layers/context`` for napari
 versions that do.
 
-Runs the Deblur dock's job (``_jobs.start_deblur``) on the whole layer with the default
-bundled weights for its kind of image; progress shows in napari's activity dock, errors in a
-notification. Nothing is added if the run fails or the viewer closes first.
+Runs the Deblur dock's job (``_jobs.start_deblur``) on the whole layer with method 'auto' for
+its kind of image (RGB, brightfield: the PSF-aware network with a PSF estimated from the image;
+grayscale, fluorescence: the blind network); progress shows in napari's activity dock, errors
+in a notification. Nothing is added if the run fails or the viewer closes first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, start_deblur
 from ._layer_data import source_placement
 from ._layers import check_image_layer, guess_layer_axes, layer_data
-from ._methods import default_weights_name
+from ._methods import default_network
 
 #: runs started from the menu, kept alive until they finish
 RUNNING: set = set()
@@ -25,11 +26,11 @@ RUNNING: set = set()
 
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
-    from ..core.method import MethodSpec
+    from ..core.method import MethodSpec, auto_label
 
     try:
         check_image_layer(layer)
-        name = default_weights_name(rgb=bool(layer.rgb))
+        name = default_network(rgb=bool(layer.rgb))
         if name is None:
             notify_warning(
                 "No default weights are installed (the bundled weights table is empty). Open "
@@ -47,7 +48,7 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
             source_name=layer.name,
             image=layer_data(layer),
             axes=axes,
-            method=MethodSpec("auto"),  # resolves to ``name``; RGB may run channel by channel
+            method=MethodSpec("auto"),  # runs ``name``; RGB may run channel by channel
             label=name,
             placement=source_placement(layer),
         )
@@ -56,5 +57,6 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
         notify_error(describe_error(error))
         return None
     RUNNING.add(run)
-    notify_info(f"deblurring {layer.name!r} with {name} (progress in the activity panel)")
+    what = auto_label(req.method, bool(layer.rgb))
+    notify_info(f"deblurring {layer.name!r} with {what} (progress in the activity panel)")
     return run

@@ -196,6 +196,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except ValueError as error:
             self.psf_preview.show_error(describe_error(error))
             return
+        if source is None:
+            source = self._auto_psf()
         image = None
         if is_estimate(source):  # the preview estimates it from the layer to deblur
             try:
@@ -204,6 +206,19 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             except ValueError:
                 pass  # no usable layer yet: the preview says when it will be estimated
         self.psf_preview.show_source(source, image)
+
+    def _auto_psf(self):
+        """'estimate' where method 'auto' estimates the PSF for the chosen layer's image type
+        (EM, brightfield: ``core.method.auto_psf``), else None."""
+        from ..core.method import auto_psf
+
+        if self.method.name != AUTO:
+            return None
+        try:
+            _, axes = self.image.checked()
+        except ValueError:
+            axes = ""
+        return auto_psf(self.method.spec(AUTO), "S" in axes)
 
     def _choose_beads(self) -> None:
         layer = choose_bead_layer(self, self.viewer)

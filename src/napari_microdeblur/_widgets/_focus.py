@@ -20,7 +20,7 @@ from ._focus_views import FocusOverlays, show_slice_plot
 from ._jobs import DeblurRequest, DeblurRun, Selection, check_request, iter_focus_job
 from ._layer_data import focus_deblurred_layer, source_placement
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, unwrap
-from ._methods import AUTO, SESSION_MODELS, default_weights_name
+from ._methods import AUTO, SESSION_MODELS, default_network
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
@@ -393,7 +393,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         name = self.method.name
         auto = name == AUTO
         if auto:  # label only: the spec stays 'auto', so a grayscale default runs RGB per channel
-            name = default_weights_name(bool(layer.rgb))
+            name = default_network(bool(layer.rgb))
             if name is None:
                 raise ValueError(
                     "no default weights are installed; choose a classical method (with a PSF) "

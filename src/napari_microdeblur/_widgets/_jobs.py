@@ -304,17 +304,3 @@ def start_deblur(viewer, req: DeblurRequest, **kwargs) -> DeblurRun:
     check_request(req)
     return DeblurRun(viewer, req, **kwargs).start()
 
-
-def default_model_spec(rgb: bool):
-    """The MethodSpec of the bundled default network for an image; ValueError if none."""
-    from ..core.method import MethodSpec
-    from ._methods import default_weights_name
-
-    name = default_weights_name(rgb)
-    if name is None:
-        raise ValueError(
-            "no default weights are installed; choose a classical method (with a PSF) or load "
-            "weights in the Deblur dock"
-        )
-    return MethodSpec(name)
-

@@ -103,11 +103,17 @@ def is_psf_aware(name: str | None) -> bool:
     return bool(getattr(registry.get_arch(arch).module_cls, "needs_psf", False))
 
 
-def default_weights_name(rgb: bool) -> str | None:
-    """The bundled weights "Deblur with default model" uses (see core.bundled)."""
+def default_network(rgb: bool) -> str | None:
+    """The network method 'auto' runs on an image without a PSF or image type (RGB:
+    brightfield, grayscale: fluorescence; ``core.method.auto_method_name``): what "Deblur with
+    default model" and the Focus dock name their results after. None when no weights for it
+    are installed."""
     from ..core import bundled
+    from ..core.method import MethodSpec, auto_method_name
 
-    return bundled.default_weights_name(rgb)
+    if bundled.default_weights_name(rgb) is None:
+        return None
+    return auto_method_name(MethodSpec("auto"), rgb)
 
 
 def session_model(name: str) -> SessionModel:

@@ -182,10 +182,11 @@ class MethodPanel(QWidget):
         self.modality_combo = None
         if image_types:
             self.modality_combo = combo(IMAGE_TYPES, (
-                "Image type, for the method 'auto' without a PSF: it picks the bundled network "
-                "trained for that type. auto: brightfield for an RGB image, fluorescence for a "
-                "grayscale one."))
-            self.auto_label = label("The network 'auto' runs on this image.", wrap=False)
+                "Image type, for the method 'auto' without a PSF: EM and brightfield run the "
+                "PSF-aware network with a PSF estimated from the image, fluorescence its blind "
+                "network. auto: brightfield for an RGB image, fluorescence for a grayscale "
+                "one."))
+            self.auto_label = label("What 'auto' runs on this image.", wrap=False)
             self.form.addRow("Image type", row(self.modality_combo, self.auto_label))
             self.modality_combo.currentIndexChanged.connect(self._update)
         self.precision_combo = combo(PRECISIONS, (
@@ -269,12 +270,12 @@ class MethodPanel(QWidget):
     def _show_card(self, name: str | None) -> None:
         """The card of the chosen network and, for 'auto', the network it picks."""
         from ..core import bundled
-        from ..core.method import MethodSpec, auto_method_name
+        from ..core.method import MethodSpec, auto_label
 
         # the PSF text only says whether 'auto' goes PSF-aware; it is read at run time
         spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
         if self.modality_combo is not None and name == AUTO and bundled.BUNDLED_WEIGHTS:
-            self.auto_label.setText(f"\u2192 {auto_method_name(spec, self.rgb)}")
+            self.auto_label.setText(f"\u2192 {auto_label(spec, self.rgb)}")
         if self.card_view is not None:
             self.card_view.show_card(method_card(name, self.rgb, spec) if name else None)
 

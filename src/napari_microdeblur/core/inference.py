@@ -35,6 +35,7 @@ from .method import (
     TilingSpec,
     auto_method_name,
     auto_precision,
+    auto_psf,
     classical_method,
     network_method,
     resolve_device,
@@ -138,11 +139,17 @@ def as_method(method, axes: str, shape) -> Method:
 
 def estimate_psf_of(spec, image, axes: str):
     """The spec with ``psf='estimate'`` replaced by the PSF estimated from ``image``
-    (``core.psf_estimate``); the line saying which goes out as a warning. Anything else is
-    returned as it is."""
+    (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
+    a PSF for an image type that estimates one (``method.auto_psf``: EM, brightfield). Anything
+    else is returned as it is."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
-    if not isinstance(spec, MethodSpec) or not is_estimate(spec.psf):
+    if not isinstance(spec, MethodSpec):
+        return spec
+    default = auto_psf(spec, is_rgb(axes, tuple(image.shape)))
+    if default is not None:
+        spec = spec.replace(psf=default)
+    if not is_estimate(spec.psf):
         return spec
     if not spec.takes_psf():  # a blind network: nothing to estimate (resolving it says so)
         return spec
