@@ -19,7 +19,10 @@ described in each row; real pairs are percentile-normalised and affine-fitted to
 Baselines in every row: the degraded input; Richardson-Lucy and Wiener with the true PSF (an
 oracle), iterations from 5/10/20/30/50 and balance from 0.001-1.0 tuned on two images of the
 same set's TRAINING split under the same degradation (never on the test images); the blind
-bundled network for the modality; and the PSF-aware ``wiener_unet`` given the same PSF. Which
+default of the image type (what ``deblur --modality M`` runs without a PSF: for EM and
+brightfield the PSF-aware network with a PSF estimated from the image, for fluorescence the
+blind network) and the image type's blind network (v2, and v1); and the PSF-aware
+``wiener_unet`` given the same PSF. Which
 sets each network saw is in ``NETWORKS_SAW``. Figures: PSNR / SSIM with the 16 px border
 excluded and on the whole image, and per row the number of images a method scores below the
 input (border-excluded PSNR).
@@ -51,7 +54,7 @@ from napari_microdeblur.core.bundled import default_for_modality  # noqa: E402
 from napari_microdeblur.core.data import DegradationParams  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
-from napari_microdeblur.core.method import MethodSpec  # noqa: E402
+from napari_microdeblur.core.method import MethodSpec, auto_label  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate, psnr, reference_scale, ssim  # noqa: E402
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
@@ -104,7 +107,8 @@ NETWORKS_SAW = {
     "gran.fluo_v1": "fluorescence_2d training split (CellProfiler ExampleFly, ExampleSpeckles)",
     "gran.em_v1": "em_epfl_hippocampus_fibsem training split",
     "gran.hist_v1": "histology_brightfield_rgb Kather 2016 training tiles",
-    "c2f_unet.*_v2 (blind v2 defaults)": "the training splits and PSF families "
+    "c2f_unet.*_v2 (blind v2 networks; fluorescence's blind default)": "the training splits "
+    "and PSF families "
     "wiener_unet.psf_v1 saw (below), half the patches from the modality's own sets",
     "gran.gan_em_v1": "gran.em_v1 continued with the GRAN_GAN regime on the same "
     "em_epfl_hippocampus_fibsem training split",
@@ -209,6 +213,19 @@ def run(method: str, blurred, psf, axes, value=None, psf_aware: str | None = Non
     return deblur(blurred, method=method, axes=axes, device="cpu")  # a blind network
 
 
+def run_default(blurred, modality: str, axes: str):
+    """What ``deblur --modality MODALITY`` runs given no PSF (method 'auto')."""
+    return deblur(blurred, method=MethodSpec("auto", modality=modality), axes=axes, device="cpu")
+
+
+def blind_outputs(blurred, modality: str, network: str, axes: str) -> dict:
+    """The blind default of the image type ('blind') and its blind network ('blind_v2'),
+    run once where they are the same."""
+    default = run_default(blurred, modality, axes)
+    same = auto_label(MethodSpec("auto", modality=modality), "S" in axes) == network
+    return {"blind": default, "blind_v2": default if same else run(network, blurred, None, axes)}
+
+
 def tune(method: str, pairs, psf, axes, score, psf_aware: str | None = None
          ) -> tuple[float, dict]:
     """Best iterations / balance / noise scale by mean score over (blurred, sharp) pairs."""
@@ -244,7 +261,7 @@ def summarise(per_image: dict[str, list[dict]]) -> dict:
 def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n_test: int,
                    crop: int) -> list[dict]:
     rgb = cfg.get("rgb", False)
-    blind = default_for_modality(modality, rgb)  # what 'auto' runs for this image type
+    blind = default_for_modality(modality, rgb)  # the image type's blind network
     axes = "YXS" if rgb else "YX"
     channel_axis = -1 if rgb else None
     root = SHARED / cfg["set"]
@@ -264,7 +281,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                     for m in ("richardson_lucy", "wiener", "psf_aware")}
         papers = [f"paper:{name}" for name in cfg.get("papers", [])]
         per_image: dict[str, list[dict]] = {k: [] for k in (
-            "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware",
+            "input", "richardson_lucy", "wiener", "blind", "blind_v2", "blind_v1", "psf_aware",
             "psf_aware_tuned", "psf_aware_estimated", *papers)}
         precision_check = None
         for i, sharp in enumerate(tests):
@@ -274,7 +291,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
                 "richardson_lucy": run("richardson_lucy", blurred, psf, axes,
                                        settings["richardson_lucy"]),
                 "wiener": run("wiener", blurred, psf, axes, settings["wiener"]),
-                "blind": run(blind, blurred, psf, axes),
+                **blind_outputs(blurred, modality, blind, axes),
                 "blind_v1": run(cfg["blind_v1"], blurred, psf, axes),
                 "psf_aware": run("psf_aware", blurred, psf, axes, psf_aware=psf_aware),
                 # no PSF given: the PSF estimated from the blurred image itself (GCV)
@@ -302,6 +319,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
             "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
                       "wiener_balance": settings["wiener"],
                       "psf_aware_noise_scale": settings["psf_aware"]},
+            "blind_default": auto_label(MethodSpec("auto", modality=modality), rgb),
             "blind_network": blind, "blind_v1_network": cfg["blind_v1"], "images": n_test,
             "crop": crop,
             "methods": summarise(per_image), "per_image": per_image,
@@ -414,7 +432,7 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
                 for m in ("richardson_lucy", "wiener", "psf_aware")}
     blind = default_for_modality("fluorescence", False)
     per_image: dict[str, list[dict]] = {k: [] for k in (
-        "input", "richardson_lucy", "wiener", "blind", "blind_v1", "psf_aware",
+        "input", "richardson_lucy", "wiener", "blind", "blind_v2", "blind_v1", "psf_aware",
         "psf_aware_tuned", "psf_aware_estimated")}
     for blurred, ref in test_pairs:
         outputs = {
@@ -422,7 +440,7 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
             "richardson_lucy": run("richardson_lucy", blurred, psf, "YX",
                                    settings["richardson_lucy"]),
             "wiener": run("wiener", blurred, psf, "YX", settings["wiener"]),
-            "blind": run(blind, blurred, psf, "YX"),
+            **blind_outputs(blurred, "fluorescence", blind, "YX"),
             "blind_v1": run("gran.fluo_v1", blurred, psf, "YX"),
             "psf_aware": run("psf_aware", blurred, psf, "YX", psf_aware=psf_aware),
             "psf_aware_estimated": run("psf_aware", blurred, ESTIMATE, "YX",
@@ -440,6 +458,7 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
         "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
                   "wiener_balance": settings["wiener"],
                   "psf_aware_noise_scale": settings["psf_aware"]},
+        "blind_default": auto_label(MethodSpec("auto", modality="fluorescence"), False),
         "blind_network": blind, "blind_v1_network": "gran.fluo_v1", "images": len(test_pairs),
         "crop": None,
         "methods": summarise(per_image), "per_image": per_image,
@@ -497,11 +516,11 @@ def markdown(result: dict) -> str:
         f"another. Synthetic rows: centre crops of {result['crop']} px, "
         f"{result['images_per_set']} test images per set.", "",
         "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind default | "
-        "blind v1 | PSF-aware | PSF-aware - best classical | PSF-aware, noise scale tuned "
-        "(scale) | tuned - best classical | blind - best classical | PSF-aware, PSF estimated "
-        "from the image | estimated - best classical | "
-        "below input (blind / PSF-aware / tuned / estimated) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "blind network v2 | blind v1 | PSF-aware | PSF-aware - best classical | PSF-aware, noise "
+        "scale tuned (scale) | tuned - best classical | blind default - best classical | "
+        "PSF-aware, PSF estimated from the image | estimated - best classical | "
+        "below input (blind default / PSF-aware / tuned / estimated) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         m = row["methods"]
@@ -516,7 +535,8 @@ def markdown(result: dict) -> str:
             f"| {row['modality']} | {row['set']} | {row['degradation']} | {cell('input')} | "
             f"{cell('richardson_lucy')} ({t['richardson_lucy_iterations']}) | "
             f"{cell('wiener')} ({t['wiener_balance']:g}) | {cell('blind')} "
-            f"[{row['blind_network']}] | {cell('blind_v1')} [{row['blind_v1_network']}] | "
+            f"[{row['blind_default']}] | {cell('blind_v2')} [{row['blind_network']}] | "
+            f"{cell('blind_v1')} [{row['blind_v1_network']}] | "
             f"{cell('psf_aware')} | {m['psf_aware']['psnr'] - best:+.2f} dB, SSIM "
             f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | {cell('psf_aware_tuned')} "
             f"({t['psf_aware_noise_scale']:g}) | {m['psf_aware_tuned']['psnr'] - best:+.2f} dB, "
