@@ -572,12 +572,12 @@ def papers_markdown(rows: list[dict]) -> list[str]:
                 f"| {row['set']} | {row['degradation']} | `{key[6:]}` | {m[key]['psnr']:.2f} / "
                 f"{m[key]['ssim']:.3f} ({m[key]['psnr_whole']:.2f}) | "
                 f"{m[key]['psnr'] - m['blind_v1']['psnr']:+.2f} dB | "
-                f"{m[key]['psnr'] - m['blind']['psnr']:+.2f} dB | {m[key]['psnr'] - best:+.2f} dB "
+                f"{m[key]['psnr'] - m['blind_v2']['psnr']:+.2f} dB | {m[key]['psnr'] - best:+.2f} dB "
                 f"| {m[key]['below_input']} of {m['input']['n']} |")
     if not lines:
         return []
     return ["", "The papers' other shipped weights on the same rows:", "",
-            "| set | degradation | weights | PSNR / SSIM (whole) | - blind v1 | - blind default "
+            "| set | degradation | weights | PSNR / SSIM (whole) | - blind v1 | - blind network v2 "
             "| - best classical | below input |", "|---|---|---|---|---|---|---|---|", *lines]
 
 
