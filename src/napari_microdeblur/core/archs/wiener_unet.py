@@ -71,6 +71,16 @@ class WienerUNetConfig(BaseModel):
     wiener_floor: float = Field(
         3e-4, gt=0, description="Initial additive balance of every Wiener estimate (learned)."
     )
+    wiener_flat: float | None = Field(
+        None, gt=0,
+        description=(
+            "Initial weight c of a flat term in the Wiener estimates' regulariser (learned from "
+            "there): balance_k x (|L|^2 + c) instead of balance_k x |L|^2. A defocused or "
+            "aberrated PSF's transfer function vanishes at low frequencies, where |L|^2 is "
+            "tiny, and there the Laplacian alone lets noise through. None: Laplacian only "
+            "(wiener_unet.psf_v1, psf_v2)."
+        ),
+    )
     data_step: float | None = Field(
         None, gt=0,
         description=(
@@ -142,10 +152,12 @@ class Fourier:
     def image(self, spectrum: torch.Tensor) -> torch.Tensor:
         return crop(torch.fft.irfft2(spectrum, s=self.shape), self.plan, self.spatial)
 
-    def wiener(self, balance: torch.Tensor) -> torch.Tensor:
-        """(N, K, Y, X) Wiener-Hunt estimates for (N, K) balances."""
+    def wiener(self, balance: torch.Tensor, flat: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, K, Y, X) Wiener-Hunt estimates for (N, K) balances; ``flat``: a constant added
+        to the Laplacian's |L|^2 in the regulariser."""
         otf = self.otf
-        filt = otf.conj() / (otf.abs() ** 2 + balance[:, :, None, None] * self.lap2)
+        reg = self.lap2 if flat is None else self.lap2 + flat
+        filt = otf.conj() / (otf.abs() ** 2 + balance[:, :, None, None] * reg)
         return self.image(self.x_hat * filt)
 
     def data_step(self, y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
@@ -196,6 +208,8 @@ class WienerUNet(nn.Module):
         self.mid = k // 2
         if cfg.data_step is not None:
             self.log_data_step = nn.Parameter(torch.tensor(math.log(cfg.data_step)))
+        if cfg.wiener_flat is not None:
+            self.log_wiener_flat = nn.Parameter(torch.tensor(math.log(cfg.wiener_flat)))
         widths = [cfg.base_channels * 2**i for i in range(cfg.levels + 1)]
         self.enc = nn.ModuleList([_block(k + 2, widths[0])])
         self.down = nn.ModuleList()
@@ -251,7 +265,8 @@ class WienerUNet(nn.Module):
             sigma = (noise_sigma(x32) if sigma is None
                      else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
             fourier = Fourier(x32, psf)
-            est = fourier.wiener(self.balances(sigma))
+            flat = None if self.config.wiener_flat is None else self.log_wiener_flat.exp()
+            est = fourier.wiener(self.balances(sigma), flat)
         feats = torch.cat([x32, est, sigma.expand(n, 1, h, w) * 10.0], dim=1)
         # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
         d = self.size_divisor
