@@ -121,6 +121,40 @@ def test_data_step_weight_is_learned_and_saved(tmp_path):
     assert card.config["data_step"] == 30.0 and float(loaded.log_data_step) == 2.5
 
 
+def test_a_flat_term_keeps_a_defocus_disk_from_amplifying_noise(tmp_path):
+    """A disk's transfer function crosses zero at low frequencies, where the Laplacian's |L|^2
+    is tiny: with the flat term the noisy Wiener estimate is closer to the truth; the term is
+    learned and saved, and without it the estimates are the Laplacian ones."""
+    from scipy import ndimage
+
+    from napari_microdeblur.core.checkpoint import load_model, save_weights
+    from napari_microdeblur.core.psf import disk_psf
+
+    rng = np.random.default_rng(0)
+    sharp = torch.from_numpy(_blobs(96))[None, None]
+    psf = torch.from_numpy(disk_psf(8.0))
+    blurred = ndimage.convolve(sharp[0, 0].numpy(), psf.numpy(), mode="reflect")
+    blurred = torch.from_numpy((blurred + rng.normal(0, 0.02, blurred.shape))
+                               .astype(np.float32))[None, None]
+    fourier = Fourier(blurred, psf[None])
+    balance = torch.tensor([[1e-3]])
+    error = [float(((fourier.wiener(balance, flat) - sharp)[..., 16:-16, 16:-16] ** 2).mean())
+             for flat in (None, torch.tensor(1.0))]
+    assert error[1] < 0.5 * error[0]
+    model = _tiny()
+    config = model.config.model_dump() | {"wiener_flat": 0.1}
+    flat = build_model("wiener_unet", config)
+    assert flat.load_state_dict(model.state_dict(), strict=False).missing_keys == [
+        "log_wiener_flat"]
+    flat(blurred, psf).mean().backward()
+    assert flat.log_wiener_flat.grad is not None and torch.isfinite(flat.log_wiener_flat.grad)
+    path = tmp_path / "flat.safetensors"
+    save_weights(flat, path)
+    loaded, card = load_model(path)
+    assert card.config["wiener_flat"] == 0.1
+    assert float(loaded.log_wiener_flat) == pytest.approx(float(np.log(0.1)))
+
+
 def test_untrained_with_identity_psf_and_no_noise_returns_the_input():
     img = torch.from_numpy(_blobs())[None, None]
     model = _tiny(tail=False)
