@@ -50,11 +50,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import splits  # noqa: E402
 
 from napari_microdeblur.core import optics  # noqa: E402
-from napari_microdeblur.core.bundled import default_for_modality  # noqa: E402
+from napari_microdeblur.core.bundled import auto_label, default_for_modality  # noqa: E402
 from napari_microdeblur.core.data import DegradationParams  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
-from napari_microdeblur.core.method import MethodSpec, auto_label  # noqa: E402
+from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate, psnr, reference_scale, ssim  # noqa: E402
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
@@ -572,8 +572,8 @@ def papers_markdown(rows: list[dict]) -> list[str]:
                 f"| {row['set']} | {row['degradation']} | `{key[6:]}` | {m[key]['psnr']:.2f} / "
                 f"{m[key]['ssim']:.3f} ({m[key]['psnr_whole']:.2f}) | "
                 f"{m[key]['psnr'] - m['blind_v1']['psnr']:+.2f} dB | "
-                f"{m[key]['psnr'] - m['blind_v2']['psnr']:+.2f} dB | {m[key]['psnr'] - best:+.2f} dB "
-                f"| {m[key]['below_input']} of {m['input']['n']} |")
+                f"{m[key]['psnr'] - m['blind_v2']['psnr']:+.2f} dB | "
+                f"{m[key]['psnr'] - best:+.2f} dB | {m[key]['below_input']} of {m['input']['n']} |")
     if not lines:
         return []
     return ["", "The papers' other shipped weights on the same rows:", "",

@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from napari_microdeblur.core import axes as axes_model
+from napari_microdeblur.core.bundled import auto_method_name
 from napari_microdeblur.core.inference import deblur, prepare_deblur
-from napari_microdeblur.core.method import (
-    MethodSpec,
-    PsfArray,
-    TilingSpec,
-    auto_method_name,
-)
+from napari_microdeblur.core.method import MethodSpec, PsfArray, TilingSpec
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf import gaussian_psf
 
@@ -65,7 +61,7 @@ def test_check_accepts_the_accepted_names(tmp_path):
 
 def test_auto_picks_the_default_network_for_the_image():
     # the shipped table: fluorescence runs its blind network; EM and brightfield (RGB) run the
-    # PSF-aware network with a PSF estimated from the image (core.method.auto_psf)
+    # PSF-aware network with a PSF estimated from the image (core.bundled.auto_psf)
     assert auto_method_name(MethodSpec(), rgb=False) == "c2f_unet.fluorescence_v2"
     assert auto_method_name(MethodSpec(), rgb=True) == "wiener_unet.psf_v2"
     assert auto_method_name(MethodSpec(modality="em"), rgb=False) == "wiener_unet.psf_v2"

@@ -14,9 +14,10 @@ import torch
 
 from napari_microdeblur.cli import build_parser, main
 from napari_microdeblur.core import bundled, registry
+from napari_microdeblur.core.bundled import auto_label, auto_method_name, auto_psf
 from napari_microdeblur.core.checkpoint import save_weights, sha256_file
 from napari_microdeblur.core.inference import iter_deblur
-from napari_microdeblur.core.method import MethodSpec, auto_label, auto_method_name, auto_psf
+from napari_microdeblur.core.method import MethodSpec
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 

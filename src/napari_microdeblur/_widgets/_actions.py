@@ -26,7 +26,8 @@ RUNNING: set = set()
 
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
-    from ..core.method import MethodSpec, auto_label
+    from ..core.bundled import auto_label
+    from ..core.method import MethodSpec
 
     try:
         check_image_layer(layer)

@@ -210,7 +210,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _auto_psf(self):
         """'estimate' where method 'auto' estimates the PSF for the chosen layer's image type
         (EM, brightfield: ``core.method.auto_psf``), else None."""
-        from ..core.method import auto_psf
+        from ..core.bundled import auto_psf
 
         if self.method.name != AUTO:
             return None
@@ -275,7 +275,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         key, offset = scope_selection(self.viewer, layer, axes, scope, keep_channels)
         whole = scope == "whole stack"
         if name == AUTO:  # results are named after the network that runs
-            from ..core.method import auto_method_name
+            from ..core.bundled import auto_method_name
 
             name = auto_method_name(spec, rgb)
         return DeblurRequest(

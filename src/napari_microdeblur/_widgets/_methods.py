@@ -105,15 +105,15 @@ def is_psf_aware(name: str | None) -> bool:
 
 def default_network(rgb: bool) -> str | None:
     """The network method 'auto' runs on an image without a PSF or image type (RGB:
-    brightfield, grayscale: fluorescence; ``core.method.auto_method_name``): what "Deblur with
+    brightfield, grayscale: fluorescence; ``core.bundled.auto_method_name``): what "Deblur with
     default model" and the Focus dock name their results after. None when no weights for it
     are installed."""
     from ..core import bundled
-    from ..core.method import MethodSpec, auto_method_name
+    from ..core.method import MethodSpec
 
     if bundled.default_weights_name(rgb) is None:
         return None
-    return auto_method_name(MethodSpec("auto"), rgb)
+    return bundled.auto_method_name(MethodSpec("auto"), rgb)
 
 
 def session_model(name: str) -> SessionModel:
@@ -131,7 +131,8 @@ def method_card(name: str, rgb: bool = False, spec=None):
     picks for an image (``rgb``) with ``spec``'s image type and PSF (None: neither), or None
     when no weights are installed. ValueError when 'auto' has no network for the image type."""
     from ..core import bundled, checkpoint
-    from ..core.method import MethodSpec, auto_method_name
+    from ..core.bundled import auto_method_name
+    from ..core.method import MethodSpec
 
     if name == AUTO:
         if not bundled.BUNDLED_WEIGHTS:

@@ -270,12 +270,12 @@ class MethodPanel(QWidget):
     def _show_card(self, name: str | None) -> None:
         """The card of the chosen network and, for 'auto', the network it picks."""
         from ..core import bundled
-        from ..core.method import MethodSpec, auto_label
+        from ..core.method import MethodSpec
 
         # the PSF text only says whether 'auto' goes PSF-aware; it is read at run time
         spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
         if self.modality_combo is not None and name == AUTO and bundled.BUNDLED_WEIGHTS:
-            self.auto_label.setText(f"\u2192 {auto_label(spec, self.rgb)}")
+            self.auto_label.setText(f"\u2192 {bundled.auto_label(spec, self.rgb)}")
         if self.card_view is not None:
             self.card_view.show_card(method_card(name, self.rgb, spec) if name else None)
 

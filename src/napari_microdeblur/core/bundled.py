@@ -23,6 +23,9 @@ __all__ = [
     "DEFAULTS_BY_MODALITY",
     "ESTIMATED_PSF_MODALITIES",
     "BundledWeights",
+    "auto_label",
+    "auto_method_name",
+    "auto_psf",
     "bundled_path",
     "default_for_modality",
     "default_weights_name",
@@ -258,3 +261,53 @@ def default_weights_name(rgb: bool) -> str | None:
         return default_for_modality("auto", rgb)
     except ValueError:
         return None
+
+
+# ----------------------------------------------------------------------------- what auto runs
+
+
+def auto_psf(spec, rgb: bool) -> str | None:
+    """The PSF source 'auto' (a ``MethodSpec``) uses on an image when given none: ``'estimate'``
+    for the image types of ``ESTIMATED_PSF_MODALITIES`` when the PSF-aware network is bundled (the
+    blind route that measured better there), else None (the image type's blind network)."""
+    if spec.name != "auto" or spec.weights is not None or spec.psf is not None:
+        return None
+    from .psf_aware import DEFAULT_PSF_AWARE
+    from .psf_estimate import ESTIMATE
+
+    if image_type(spec.modality, rgb) in ESTIMATED_PSF_MODALITIES and (
+            DEFAULT_PSF_AWARE in BUNDLED_WEIGHTS):
+        return ESTIMATE
+    return None
+
+
+def auto_label(spec, rgb: bool) -> str:
+    """What 'auto' runs on an image, in words: the network's name, followed by '+ PSF
+    estimated from the image' where ``auto_psf`` estimates one."""
+    name = auto_method_name(spec, rgb)
+    return f"{name} + PSF estimated from the image" if auto_psf(spec, rgb) else name
+
+
+def auto_method_name(spec, rgb: bool) -> str:
+    """What name 'auto' stands for; other names are returned as they are.
+
+    With a weights file, 'auto' stays 'auto' (the file's card names the architecture). With a
+    PSF, or without one for an image type that estimates it (``auto_psf``), the bundled
+    PSF-aware network (``psf_aware.DEFAULT_PSF_AWARE``) when installed. Else the blind default
+    of the image type ``spec.modality`` ('auto': brightfield for RGB, fluorescence for
+    grayscale): the first installed name of ``DEFAULTS_BY_MODALITY[modality]`` that takes
+    the image (``default_for_modality``).
+    """
+    if spec.name != "auto" or spec.weights is not None:
+        return spec.name
+    from .method import CLASSICAL_METHODS
+    from .psf_aware import DEFAULT_PSF_AWARE
+
+    if (spec.psf is not None or auto_psf(spec, rgb)) and DEFAULT_PSF_AWARE in BUNDLED_WEIGHTS:
+        return DEFAULT_PSF_AWARE  # the PSF the user has (or the image gives) beats a blind guess
+    if not BUNDLED_WEIGHTS:
+        raise ValueError(
+            "method='auto' needs bundled weights and none are installed; choose a method: "
+            f"{', '.join(CLASSICAL_METHODS)} (with psf=...) or a network with weights"
+        )
+    return default_for_modality(spec.modality, rgb)

@@ -23,6 +23,7 @@ import torch
 
 from . import tiling
 from .axes import Layout, check_axes, guess_axes, is_rgb
+from .bundled import auto_method_name, auto_psf
 from .method import (
     CLASSICAL_METHODS,
     DEFAULT_TILE,
@@ -33,9 +34,7 @@ from .method import (
     NetworkRunner,
     PsfArray,
     TilingSpec,
-    auto_method_name,
     auto_precision,
-    auto_psf,
     classical_method,
     network_method,
     resolve_device,
@@ -140,7 +139,7 @@ def as_method(method, axes: str, shape) -> Method:
 def estimate_psf_of(spec, image, axes: str):
     """The spec with ``psf='estimate'`` replaced by the PSF estimated from ``image``
     (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
-    a PSF for an image type that estimates one (``method.auto_psf``: EM, brightfield). Anything
+    a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield). Anything
     else is returned as it is."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 

@@ -8,12 +8,12 @@ options (tile, overlap, window, batch size, device, output dtype) in the same wa
 
 Method names:
 
-- ``'auto'``: the bundled default for the image (see ``auto_method_name``), or, with
+- ``'auto'``: the bundled default for the image (see ``bundled.auto_method_name``), or, with
   ``weights=FILE``, the network that file describes;
   with a PSF given, the bundled PSF-aware network (``core.psf_aware``) bound to that PSF;
   without one, for EM and brightfield images the same network given a PSF estimated from the
-  image (``auto_psf``; ``inference.estimate_psf_of`` estimates it), for fluorescence the blind
-  network;
+  image (``bundled.auto_psf``; ``inference.estimate_psf_of`` estimates it), for fluorescence
+  the blind network;
 - ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf``;
 - a bundled ``arch.tag`` such as ``'gran.em_v1'``;
 - a registered architecture name (``'gran'``) together with ``weights=FILE``.
@@ -430,6 +430,7 @@ class MethodSpec:
         if self.name in CLASSICAL_METHODS:
             return classical_method(self.name, self.psf_value, iterations=self.iterations,
                                     balance=self.balance, tv_weight=self.tv_weight)
+        from .bundled import auto_method_name, auto_psf
         from .checkpoint import load_model
 
         name = auto_method_name(self, rgb)
@@ -486,54 +487,6 @@ class MethodSpec:
         if isinstance(psf, dict):
             data["psf"] = np.asarray(psf["values"], dtype=np.float32).reshape(psf["shape"])
         return cls(**data)
-
-
-def auto_psf(spec: MethodSpec, rgb: bool) -> str | None:
-    """The PSF source 'auto' uses on an image when given none: ``'estimate'`` for the image
-    types of ``bundled.ESTIMATED_PSF_MODALITIES`` when the PSF-aware network is installed (the
-    blind route that measured better there), else None (the image type's blind network)."""
-    if spec.name != "auto" or spec.weights is not None or spec.psf is not None:
-        return None
-    from .bundled import ESTIMATED_PSF_MODALITIES, image_type
-    from .psf_aware import DEFAULT_PSF_AWARE
-    from .psf_estimate import ESTIMATE
-
-    if (image_type(spec.modality, rgb) in ESTIMATED_PSF_MODALITIES
-            and DEFAULT_PSF_AWARE in _bundled_names()):
-        return ESTIMATE
-    return None
-
-
-def auto_label(spec: MethodSpec, rgb: bool) -> str:
-    """What 'auto' runs on an image, in words: the network's name, followed by '+ PSF
-    estimated from the image' where ``auto_psf`` estimates one."""
-    name = auto_method_name(spec, rgb)
-    return f"{name} + PSF estimated from the image" if auto_psf(spec, rgb) else name
-
-
-def auto_method_name(spec: MethodSpec, rgb: bool) -> str:
-    """What name 'auto' stands for; other names are returned as they are.
-
-    With a weights file, 'auto' stays 'auto' (the file's card names the architecture). With a
-    PSF, or without one for an image type that estimates it (``auto_psf``), the bundled
-    PSF-aware network (``psf_aware.DEFAULT_PSF_AWARE``) when installed. Else the blind default
-    of the image type ``spec.modality`` ('auto': brightfield for RGB, fluorescence for
-    grayscale): the first installed name of ``bundled.DEFAULTS_BY_MODALITY[modality]`` that
-    takes the image (``default_for_modality``).
-    """
-    if spec.name != "auto" or spec.weights is not None:
-        return spec.name
-    from .bundled import default_for_modality
-    from .psf_aware import DEFAULT_PSF_AWARE
-
-    if (spec.psf is not None or auto_psf(spec, rgb)) and DEFAULT_PSF_AWARE in _bundled_names():
-        return DEFAULT_PSF_AWARE  # the PSF the user has (or the image gives) beats a blind guess
-    if not _bundled_names():
-        raise ValueError(
-            "method='auto' needs bundled weights and none are installed; choose a method: "
-            f"{', '.join(CLASSICAL_METHODS)} (with psf=...) or a network with weights"
-        )
-    return default_for_modality(spec.modality, rgb)
 
 
 def resolve_method(
