@@ -415,8 +415,8 @@ def test_bad_inputs_notify_and_add_nothing(make_napari_viewer, qtbot, notes, he_
 
 
 def test_auto_on_an_rgb_layer_runs_the_brightfield_default(make_napari_viewer, qtbot, he_rgb):
-    """The v2 brightfield default is grayscale: 'auto' must run it channel by channel on an
-    RGB layer rather than refuse the layer."""
+    """The brightfield default (the grayscale PSF-aware network with a PSF estimated from the
+    image) must run channel by channel on an RGB layer rather than refuse the layer."""
     viewer = make_napari_viewer()
     rgb = viewer.add_image(he_rgb, name="he", rgb=True)
     w = dock(viewer)
@@ -426,7 +426,8 @@ def test_auto_on_an_rgb_layer_runs_the_brightfield_default(make_napari_viewer, q
     w.set_threshold(1.0)
     w.set_method("auto")
     req, selection = w.build_request()
-    assert req.label == "c2f_unet.brightfield_v2" and req.method.name == "auto"
+    assert req.label == "wiener_unet.psf_v2" and req.method.name == "auto"
+    assert req.method.psf is None  # estimated from the layer when the run starts
 
 
 def test_every_control_has_a_tooltip(make_napari_viewer):

@@ -90,7 +90,8 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         file="wiener_unet.psf_v2.safetensors",
         sha256="90a85877db1809d837960d325ecdd96b0eea32e98c06d6d4c842e21ff322b2a1",
         license="NOASSERTION",
-        description="PSF-aware deep Wiener U-Net v2 (the default with a PSF): psf_v1 with a "
+        description="PSF-aware deep Wiener U-Net v2 (the default with a PSF, and for EM and "
+        "brightfield without one, given the PSF estimated from the image): psf_v1 with a "
         "learned data-consistency step, trained further on aberrated optics PSFs and halos "
         "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
     ),
@@ -98,7 +99,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         file="c2f_unet.em_v2.safetensors",
         sha256="49c1bf392bbe6330acff5f517e650164d24c8d1b13165f096907ab1ba5d21898",
         license="NOASSERTION",
-        description="Blind default v2 for grayscale EM: small C2F U-Net trained on seven "
+        description="Blind network v2 for grayscale EM: small C2F U-Net trained on seven "
         "microscopy sets (half EM) and many PSFs incl. optics (EPFL FIB-SEM states no licence)",
     ),
     "c2f_unet.fluorescence_v2": BundledWeights(
@@ -112,7 +113,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         file="c2f_unet.brightfield_v2.safetensors",
         sha256="826ade021f89e659f5267a2d41f9bcb43b8270d264fe01b23cee04345de2bc25",
         license="NOASSERTION",
-        description="Blind default v2 for brightfield and histology (RGB channel by channel): "
+        description="Blind network v2 for brightfield and histology (RGB channel by channel): "
         "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",
     ),
     # the papers' regimes, trained by scripts/train_papers.py (one CPU thread; the cards say
