@@ -209,7 +209,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def _auto_psf(self):
         """'estimate' where method 'auto' estimates the PSF for the chosen layer's image type
-        (EM, brightfield: ``core.method.auto_psf``), else None."""
+        (EM, brightfield: ``core.bundled.auto_psf``), else None."""
         from ..core.bundled import auto_psf
 
         if self.method.name != AUTO:

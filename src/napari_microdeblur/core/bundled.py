@@ -255,9 +255,10 @@ def default_for_modality(modality: str, rgb: bool) -> str:
 
 
 def default_weights_name(rgb: bool) -> str | None:
-    """The network ``method='auto'`` runs on an image without a PSF or image type (RGB:
-    brightfield, grayscale: fluorescence); used by napari's "Deblur with default model" and
-    `microdeblur demo`. None when no such weights are installed."""
+    """The blind network of the image type an image without a stated type has (RGB:
+    brightfield, grayscale: fluorescence); `microdeblur demo` runs it on its grayscale sample.
+    What ``method='auto'`` runs is ``auto_method_name`` (for brightfield, the PSF-aware network
+    with an estimated PSF). None when no such weights are installed."""
     try:
         return default_for_modality("auto", rgb)
     except ValueError:
