@@ -106,15 +106,15 @@ def em_test_pairs(quick: bool) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def train_network(arch: str, config: dict, regime: str, train, val, minutes: float,
                   unpaired=None, steps: int | None = None,
-                  loss_weights: dict | None = None) -> tuple[Path, dict]:
+                  loss_weights: dict | None = None, seed: int = 0) -> tuple[Path, dict]:
     """Train one arm for ``minutes`` (or exactly ``steps`` steps, however long they take); the
     kept weights (the regime's rule) as a temporary .safetensors file, and the run's
     figures."""
     model = build_model(arch, {"in_channels": 1, "out_channels": 1, **config})
     options = dict(regime=regime, steps=steps or 100_000, batch_size=8, patch=64, lr=LR,
-                   warmup=20, schedule="constant", device="cpu", amp="bf16", seed=0, val_crops=12,
-                   val_size=128, val_every=25, time_limit=None if steps else minutes * 60,
-                   loss_weights=loss_weights or {})
+                   warmup=20, schedule="constant", device="cpu", amp="bf16", seed=seed,
+                   val_crops=12, val_size=128, val_every=25,
+                   time_limit=None if steps else minutes * 60, loss_weights=loss_weights or {})
     result = training.fit(model, options, train, val,
                           **({"unpaired": unpaired} if unpaired is not None else {}))
     tag = regime + ("_" + "_".join(f"{k}{v:g}" for k, v in loss_weights.items())
@@ -152,19 +152,20 @@ def validation(val_images: list[np.ndarray]) -> list:
 # ----------------------------------------------------------------------------- parts
 
 
-def part_sgpn(minutes: float, quick: bool, steps: int | None = None) -> dict:
+def part_sgpn(minutes: float, quick: bool, steps: int | None = None, seed: int = 0) -> dict:
     images, val_images = em_training_images()
     order = np.random.default_rng(0).permutation(len(images))
     n_labelled = max(1, int(round(LABELLED_SHARE * len(images))))
     labelled = [images[i] for i in order[:n_labelled]]
     # the other 90 %: blurred once by protocol A (seeded), given without their targets
     unlabelled = [degrade(images[i], "A", seed=100 + int(i)) for i in order[n_labelled:]]
-    train = data.SyntheticData(labelled, "A", axes="YX", seed=0)
+    # the same labelled and unlabelled images for every seed; the seed varies the training
+    train = data.SyntheticData(labelled, "A", axes="YX", seed=seed)
     val, tests = validation(val_images), em_test_pairs(quick)
     semi, semi_fig = train_network("sgpn", SGPN_SMALL, "sgpn", train, val, minutes,
-                                   data.UnpairedImages(unlabelled, axes="YX"), steps)
+                                   data.UnpairedImages(unlabelled, axes="YX"), steps, seed=seed)
     sup, sup_fig = train_network("sgpn", SGPN_SMALL, "supervised", train, val, minutes,
-                                 steps=steps)
+                                 steps=steps, seed=seed)
     # the paper's ablation baseline (its Table 6, the row before "+ semisupervised learning"):
     # the regime's losses on the labelled pairs alone; its "unlabelled" images are the
     # labelled inputs themselves, so the discriminator sees nothing the pairs do not hold
@@ -172,7 +173,7 @@ def part_sgpn(minutes: float, quick: bool, steps: int | None = None) -> dict:
                        for i, image in zip(order[:n_labelled], labelled)]
     adv, adv_fig = train_network("sgpn", SGPN_SMALL, "sgpn", train, val, minutes,
                                  data.UnpairedImages(labelled_inputs, axes="YX"), steps,
-                                 loss_weights={"unsupervised": 0.0})
+                                 loss_weights={"unsupervised": 0.0}, seed=seed)
     scores = {"input": score_em(None, tests), "supervised": score_em(sup, tests),
               "adversarial_labelled_only": score_em(adv, tests),
               "semi_supervised": score_em(semi, tests)}
@@ -189,6 +190,7 @@ def part_sgpn(minutes: float, quick: bool, steps: int | None = None) -> dict:
                                - scores["adversarial_labelled_only"]["psnr"]),
         "test_images": len(tests), "crop": 96 if quick else TEST_CROP,
         "budget": f"{steps} steps per arm" if steps else f"{minutes:g} minutes per arm",
+        "seed": seed,
     }
 
 
@@ -455,6 +457,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int,
                    help="sgpn: train each arm exactly this many steps instead of --minutes "
                    "(the semi-supervised step costs about 3 supervised ones)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="sgpn: training seed of every arm (the labelled / unlabelled split and "
+                   "the test crops stay the same)")
     p.add_argument("--quick", action="store_true",
                    help="shape check: tiny crops, 0.2-minute trainings; results not written")
     p.add_argument("--json", type=Path, default=RESULTS / "papers.json")
@@ -470,7 +475,8 @@ def main(argv=None) -> int:
     for part in args.part or PARTS:
         t0 = time.perf_counter()
         print(f"{part}:", flush=True)
-        extra = {"steps": args.steps} if part == "sgpn" and args.steps else {}
+        extra = ({"steps": args.steps} if args.steps else {}) | {"seed": args.seed} \
+            if part == "sgpn" else {}
         figures = RUNNERS[part](minutes, args.quick, **extra)
         result["parts"][part] = {"provenance": provenance.record(), "results": figures,
                                  "seconds": round(time.perf_counter() - t0, 1)}
