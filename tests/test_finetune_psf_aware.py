@@ -161,5 +161,5 @@ def test_training_a_psf_aware_network_without_a_psf_says_how_in_one_line(tmp_pat
     assert main(argv) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "wiener_unet is PSF-aware and trains given the PSF" in err[0]
-    assert "microdeblur finetune --weights wiener_unet.psf_v2 --psf PSF" in err[0]
+    assert "microdeblur finetune --weights wiener_unet.psf_v3 --psf PSF" in err[0]
     assert not (tmp_path / "o.safetensors").exists()

@@ -426,7 +426,7 @@ def test_auto_on_an_rgb_layer_runs_the_brightfield_default(make_napari_viewer, q
     w.set_threshold(1.0)
     w.set_method("auto")
     req, selection = w.build_request()
-    assert req.label == "wiener_unet.psf_v2" and req.method.name == "auto"
+    assert req.label == "wiener_unet.psf_v3" and req.method.name == "auto"
     assert req.method.psf is None  # estimated from the layer when the run starts
 
 

@@ -63,8 +63,8 @@ def test_auto_picks_the_default_network_for_the_image():
     # the shipped table: fluorescence runs its blind network; EM and brightfield (RGB) run the
     # PSF-aware network with a PSF estimated from the image (core.bundled.auto_psf)
     assert auto_method_name(MethodSpec(), rgb=False) == "c2f_unet.fluorescence_v2"
-    assert auto_method_name(MethodSpec(), rgb=True) == "wiener_unet.psf_v2"
-    assert auto_method_name(MethodSpec(modality="em"), rgb=False) == "wiener_unet.psf_v2"
+    assert auto_method_name(MethodSpec(), rgb=True) == "wiener_unet.psf_v3"
+    assert auto_method_name(MethodSpec(modality="em"), rgb=False) == "wiener_unet.psf_v3"
     assert auto_method_name(MethodSpec("wiener", psf="disk:3"), rgb=False) == "wiener"
     assert auto_method_name(MethodSpec(weights="w.safetensors"), rgb=False) == "auto"
 

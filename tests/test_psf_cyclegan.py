@@ -267,7 +267,7 @@ def test_cli_learns_a_3d_psf_that_deconvolves_a_z_stack(tmp_path):
     assert tifffile.imread(out).shape == (20, 24, 24)
 
 
-@pytest.mark.parametrize("method", ["richardson_lucy", "wiener", "wiener_unet.psf_v2"])
+@pytest.mark.parametrize("method", ["richardson_lucy", "wiener", "wiener_unet.psf_v3"])
 def test_an_exported_2d_psf_works_in_every_psf_method(tmp_path, method):
     from napari_microdeblur.core.archs.psf_cyclegan import export_psf
 

@@ -90,10 +90,22 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         file="wiener_unet.psf_v2.safetensors",
         sha256="90a85877db1809d837960d325ecdd96b0eea32e98c06d6d4c842e21ff322b2a1",
         license="NOASSERTION",
-        description="PSF-aware deep Wiener U-Net v2 (the default with a PSF, and for EM and "
-        "brightfield without one, given the PSF estimated from the image): psf_v1 with a "
-        "learned data-consistency step, trained further on aberrated optics PSFs and halos "
-        "(six sets' training splits; the EPFL FIB-SEM set among them states no licence)",
+        description="PSF-aware deep Wiener U-Net v2: psf_v1 with a learned data-consistency "
+        "step, trained further on aberrated optics PSFs and halos (six sets' training splits; "
+        "the EPFL FIB-SEM set among them states no licence)",
+    ),
+    # psf_v2 continued 60 min with a learned flat term in its Wiener estimates' regulariser
+    # (config wiener_flat) and more aberrated optics PSFs; chosen over psf_v2 on validation
+    # planes only (benchmarks/psf_aware_select.py, results/psf_aware_select_v8.json)
+    "wiener_unet.psf_v3": BundledWeights(
+        file="wiener_unet.psf_v3.safetensors",
+        sha256="834d23950ef2378ba0488198ee3415621d306d187b5287b03f20a89c0826b98d",
+        license="NOASSERTION",
+        description="PSF-aware deep Wiener U-Net v3 (the default with a PSF, and for EM and "
+        "brightfield without one, given the PSF estimated from the image): psf_v2 with a "
+        "learned flat term in its Wiener estimates' regulariser, trained further on aberrated "
+        "optics PSFs (six sets' training splits; the EPFL FIB-SEM set among them states no "
+        "licence)",
     ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",

@@ -282,7 +282,7 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
         return "", None
     if not needs:
         raise ValueError(f"{req.base_label} takes no PSF; leave the PSF out (or fine-tune a "
-                         "PSF-aware network such as wiener_unet.psf_v2)")
+                         "PSF-aware network such as wiener_unet.psf_v3)")
     if req.regime != "supervised":
         raise ValueError(f"a PSF-aware network fine-tunes with the supervised regime only, "
                          f"not {req.regime!r}")

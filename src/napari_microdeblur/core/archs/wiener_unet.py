@@ -78,7 +78,7 @@ class WienerUNetConfig(BaseModel):
             "there): balance_k x (|L|^2 + c) instead of balance_k x |L|^2. A defocused or "
             "aberrated PSF's transfer function vanishes at low frequencies, where |L|^2 is "
             "tiny, and there the Laplacian alone lets noise through. None: Laplacian only "
-            "(wiener_unet.psf_v1, psf_v2)."
+            "(wiener_unet.psf_v1, psf_v2; psf_v3 has it)."
         ),
     )
     data_step: float | None = Field(

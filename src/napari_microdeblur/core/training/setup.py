@@ -74,7 +74,7 @@ def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
         raise ValueError(
             f"{getattr(model, 'arch_name', type(model).__name__)} is PSF-aware and trains "
             "given the PSF: fine-tune its weights on pairs with microdeblur finetune --weights "
-            "wiener_unet.psf_v2 --psf PSF (core.finetune's psf=), or train it on many PSFs "
+            "wiener_unet.psf_v3 --psf PSF (core.finetune's psf=), or train it on many PSFs "
             "with scripts/train_psf_aware.py")
     divisor = int(getattr(model, "size_divisor", 1))
     patch = config.patch
