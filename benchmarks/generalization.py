@@ -122,10 +122,13 @@ NETWORKS_SAW = {
     "brightfield_cellprofiler_worms_phase, em_epfl_hippocampus_fibsem, "
     "em_neubias_tem_sem_volume; PSFs: Gaussian, disk, astigmatic, protocols A/B/C, optics "
     "NA 0.7-1.2, 0.45-0.56 um, no aberration",
-    "wiener_unet.psf_v2 (PSF-aware default)": "wiener_unet.psf_v1 continued for 75 min on the "
-    "same sets and PSFs plus, on 20 % of the optics PSFs, spherical aberration (water NA 0.9-1.2 "
-    "into a sample of index 1.38-1.45 at 2-15 um) and, on 20 % of all PSFs, a wide Gaussian "
-    "halo; with its data-consistency step",
+    "wiener_unet.psf_v2": "wiener_unet.psf_v1 continued for 75 min on the same sets and PSFs "
+    "plus, on 20 % of the optics PSFs, spherical aberration (water NA 0.9-1.2 into a sample of "
+    "index 1.38-1.45 at 2-15 um) and, on 20 % of all PSFs, a wide Gaussian halo; with its "
+    "data-consistency step",
+    "wiener_unet.psf_v3 (PSF-aware default)": "wiener_unet.psf_v2 continued for 60 min on the "
+    "same sets and PSFs with a learned flat term in its Wiener estimates' regulariser and "
+    "spherical aberration on 30 % of the optics PSFs",
 }
 
 # Optics PSFs outside every training range (see scripts/train_psf_aware.py's TRAIN_OPTICS).
