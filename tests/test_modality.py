@@ -179,6 +179,18 @@ def test_em_deblur_runs_the_psf_aware_network_on_the_psf_estimated_from_the_imag
         MethodSpec(modality="em").resolve()
 
 
+def test_an_image_without_an_estimate_runs_the_blind_network_and_says_so(install, fluo_u8):
+    install(*V2, DEFAULT_PSF_AWARE)
+    small = fluo_u8[:24, :24]  # under the 32 px the estimate needs
+    with pytest.warns(UserWarning, match=r"no PSF could be estimated from this image \(.*too "
+                      r"small.*\); ran the blind network c2f_unet\.em_v2 instead"):
+        result = drive(iter_deblur(small, method="auto", modality="em", device="cpu"))
+    assert result.method == "c2f_unet.em_v2" and result.image.shape == small.shape
+    # asked for by name, the estimate's refusal stands
+    with pytest.raises(ValueError, match="too small"):
+        iter_deblur(small, method="auto", modality="em", psf="estimate", device="cpu")
+
+
 def test_python_api_takes_the_modality(install, fluo_u8):
     install(*V1)
     result = drive(iter_deblur(fluo_u8, method="auto", modality="em", device="cpu", tile=64))

@@ -139,20 +139,31 @@ def as_method(method, axes: str, shape) -> Method:
 def estimate_psf_of(spec, image, axes: str):
     """The spec with ``psf='estimate'`` replaced by the PSF estimated from ``image``
     (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
-    a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield). Anything
-    else is returned as it is."""
+    a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield); where
+    its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
+    network instead and says so. Anything else is returned as it is."""
+    from .bundled import default_for_modality
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
     if not isinstance(spec, MethodSpec):
         return spec
-    default = auto_psf(spec, is_rgb(axes, tuple(image.shape)))
+    rgb = is_rgb(axes, tuple(image.shape))
+    default = auto_psf(spec, rgb)
     if default is not None:
         spec = spec.replace(psf=default)
     if not is_estimate(spec.psf):
         return spec
     if not spec.takes_psf():  # a blind network: nothing to estimate (resolving it says so)
         return spec
-    estimated = estimate_psf(estimation_plane(image, axes))
+    try:
+        estimated = estimate_psf(estimation_plane(image, axes))
+    except ValueError as error:
+        if default is None:  # 'estimate' asked for by name: the user hears why
+            raise
+        blind = default_for_modality(spec.modality, rgb)
+        warnings.warn(f"no PSF could be estimated from this image ({error}); ran the blind "
+                      f"network {blind} instead", stacklevel=2)
+        return spec.replace(name=blind, psf=None)
     warnings.warn(estimated.describe(), stacklevel=2)
     return spec.replace(psf=estimated.kernel)
 
