@@ -196,29 +196,17 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except ValueError as error:
             self.psf_preview.show_error(describe_error(error))
             return
-        if source is None:
-            source = self._auto_psf()
-        image = None
-        if is_estimate(source):  # the preview estimates it from the layer to deblur
-            try:
-                layer, axes = self.image.checked()
-                image = (layer_data(layer), axes)
-            except ValueError:
-                pass  # no usable layer yet: the preview says when it will be estimated
-        self.psf_preview.show_source(source, image)
-
-    def _auto_psf(self):
-        """'estimate' where method 'auto' estimates the PSF for the chosen layer's image type
-        (EM, brightfield: ``core.bundled.auto_psf``), else None."""
-        from ..core.bundled import auto_psf
-
-        if self.method.name != AUTO:
-            return None
         try:
-            _, axes = self.image.checked()
-        except ValueError:
-            axes = ""
-        return auto_psf(self.method.spec(AUTO), "S" in axes)
+            layer, axes = self.image.checked()
+        except ValueError:  # no usable layer yet: an estimate says when it will be made
+            layer, axes = None, ""
+        if source is None and self.method.name == AUTO:
+            from ..core.bundled import auto_psf
+
+            # 'auto' estimates the PSF itself for EM and brightfield images
+            source = auto_psf(self.method.spec(AUTO), "S" in axes)
+        image = (layer_data(layer), axes) if is_estimate(source) and layer is not None else None
+        self.psf_preview.show_source(source, image)
 
     def _choose_beads(self) -> None:
         layer = choose_bead_layer(self, self.viewer)

@@ -23,7 +23,7 @@ import torch
 
 from . import tiling
 from .axes import Layout, check_axes, guess_axes, is_rgb
-from .bundled import auto_method_name, auto_psf
+from .bundled import auto_method_name, auto_psf, default_for_modality
 from .method import (
     CLASSICAL_METHODS,
     DEFAULT_TILE,
@@ -142,7 +142,6 @@ def estimate_psf_of(spec, image, axes: str):
     a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield); where
     its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
     network instead and says so. Anything else is returned as it is."""
-    from .bundled import default_for_modality
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
     if not isinstance(spec, MethodSpec):
