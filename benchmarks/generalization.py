@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import splits  # noqa: E402
 
 from napari_microdeblur.core import optics  # noqa: E402
-from napari_microdeblur.core.bundled import auto_label, default_for_modality  # noqa: E402
+from napari_microdeblur.core.bundled import auto_label, auto_psf, default_for_modality  # noqa: E402
 from napari_microdeblur.core.data import DegradationParams  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
@@ -225,8 +225,9 @@ def blind_outputs(blurred, modality: str, network: str, axes: str) -> dict:
     """The blind default of the image type ('blind') and its blind network ('blind_v2'),
     run once where they are the same."""
     default = run_default(blurred, modality, axes)
-    same = auto_label(MethodSpec("auto", modality=modality), "S" in axes) == network
-    return {"blind": default, "blind_v2": default if same else run(network, blurred, None, axes)}
+    estimates = auto_psf(MethodSpec("auto", modality=modality), "S" in axes) is not None
+    return {"blind": default,
+            "blind_v2": run(network, blurred, None, axes) if estimates else default}
 
 
 def tune(method: str, pairs, psf, axes, score, psf_aware: str | None = None
