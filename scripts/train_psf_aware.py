@@ -459,6 +459,18 @@ def cpu_speed(model, amp: bool, side: int = 1024) -> float:
     return side * side / (time.perf_counter() - t) / 1e6
 
 
+def without_blurred_input(state: dict, mid: int) -> dict:
+    """A blurred_input=True wiener_unet state for a blurred_input=False model: the first
+    convolution's weights on the blurred input move onto the middle Wiener estimate, which
+    matches the input where the PSF passes everything, so training starts near the old model."""
+    state = dict(state)
+    w = state["enc.0.0.weight"]
+    moved = w[:, 1:].clone()
+    moved[:, mid] += w[:, 0]
+    state["enc.0.0.weight"] = moved
+    return state
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, required=True, help="wall-clock training budget")
@@ -554,7 +566,10 @@ def main(argv=None) -> int:
         if args.config:  # e.g. '{"data_step": 30}': a part the start lacks begins at its init
             config.update(json.loads(args.config))
         model = build_model("wiener_unet", config)
-        keys = model.load_state_dict(start_model.state_dict(), strict=False)
+        state = start_model.state_dict()
+        if start_model.config.blurred_input and not model.config.blurred_input:
+            state = without_blurred_input(state, model.mid)
+        keys = model.load_state_dict(state, strict=False)
         if keys.unexpected_keys:
             raise SystemExit(f"--config {args.config} drops weights of {args.init}: "
                              f"{keys.unexpected_keys}")

@@ -74,3 +74,31 @@ def test_gaussian_fit_finds_the_blur():
     ref = ndimage.gaussian_filter(np.random.default_rng(3).random((96, 96)), 1.0)
     blurred = ndimage.gaussian_filter(ref, 2.0)
     assert gen.fit_gaussian_sigma([(blurred, ref)]) == 2.0
+
+
+def test_dropping_the_blurred_input_moves_its_weights_onto_the_middle_estimate():
+    """train_psf_aware's start for a blurred_input=False model from one with the input: where
+    the input equals the middle Wiener estimate (identity PSF, no noise) both give the same."""
+    import torch
+
+    from napari_microdeblur.core.registry import build_model
+
+    torch.manual_seed(0)
+    config = {"base_channels": 4, "levels": 1, "wiener_gains": (10.0, 100.0, 1000.0)}
+    with_input = build_model("wiener_unet", config).eval()
+    torch.nn.init.normal_(with_input.tail.weight, std=0.05)
+    without = build_model("wiener_unet", config | {"blurred_input": False}).eval()
+    assert without.enc[0][0].weight.shape[1] == with_input.enc[0][0].weight.shape[1] - 1
+    without.load_state_dict(train.without_blurred_input(with_input.state_dict(), without.mid))
+    yy, xx = np.mgrid[:64, :64]
+    img = np.exp(-((yy - 30.0) ** 2 + (xx - 36.0) ** 2) / 60.0).astype(np.float32)
+    x = torch.from_numpy(img)[None, None]
+    identity = torch.zeros(3, 3)
+    identity[1, 1] = 1
+    with torch.no_grad():
+        a, b = with_input(x, identity), without(x, identity)
+        different = build_model("wiener_unet", config | {"blurred_input": False}).eval()
+        torch.nn.init.normal_(different.tail.weight, std=0.05)
+        c = different(x, identity)
+    assert float((a - b).abs().max()) < 1e-3
+    assert float((a - c).abs().max()) > 1e-2  # the test can tell two networks apart

@@ -10,7 +10,7 @@ of DPIR (Zhang et al., TPAMI 2021):
            -> W_k = Wiener-Hunt(x, psf, balance_k = gain_k * sigma^2 + floor_k), k = 1..K
               (extended and cropped exactly as ``core.classical.wiener``: mirror, then a
               seamless fade, so borders are restored like the interior)
-           -> U-Net([x, W_1..W_K, sigma map]) -> residual r
+           -> U-Net([x, W_1..W_K, sigma map]) -> residual r   (x left out: blurred_input)
            -> y = W_mid + r          (W_mid: the middle balance)
            -> optionally (``data_step``) y' = argmin_u |psf * u - x|^2 + mu |L (u - y)|^2
               (L the Laplacian, mu learned): a closed-form data-consistency step that
@@ -79,6 +79,15 @@ class WienerUNetConfig(BaseModel):
             "aberrated PSF's transfer function vanishes at low frequencies, where |L|^2 is "
             "tiny, and there the Laplacian alone lets noise through. None: Laplacian only "
             "(wiener_unet.psf_v1, psf_v2; psf_v3 has it)."
+        ),
+    )
+    blurred_input: bool = Field(
+        True,
+        description=(
+            "Give the U-Net the blurred input beside the Wiener estimates. False: the Wiener "
+            "estimates and the noise map only, as in Dong et al. With it, the U-Net learns that "
+            "the input is right at low frequencies, which holds for compact PSFs only: given a "
+            "PSF with wide wings it put the haze back (wiener_unet.psf_v1-v3 have it)."
         ),
     )
     data_step: float | None = Field(
@@ -211,7 +220,8 @@ class WienerUNet(nn.Module):
         if cfg.wiener_flat is not None:
             self.log_wiener_flat = nn.Parameter(torch.tensor(math.log(cfg.wiener_flat)))
         widths = [cfg.base_channels * 2**i for i in range(cfg.levels + 1)]
-        self.enc = nn.ModuleList([_block(k + 2, widths[0])])
+        # inputs: [the blurred image,] the K Wiener estimates, the noise map
+        self.enc = nn.ModuleList([_block(k + 1 + int(cfg.blurred_input), widths[0])])
         self.down = nn.ModuleList()
         for i in range(cfg.levels):
             self.down.append(nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1))
@@ -267,7 +277,8 @@ class WienerUNet(nn.Module):
             fourier = Fourier(x32, psf)
             flat = None if self.config.wiener_flat is None else self.log_wiener_flat.exp()
             est = fourier.wiener(self.balances(sigma), flat)
-        feats = torch.cat([x32, est, sigma.expand(n, 1, h, w) * 10.0], dim=1)
+        feats = [est, sigma.expand(n, 1, h, w) * 10.0]
+        feats = torch.cat([x32, *feats] if self.config.blurred_input else feats, dim=1)
         # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
         d = self.size_divisor
         ph, pw = (-h) % d, (-w) % d
