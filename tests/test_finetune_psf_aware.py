@@ -13,6 +13,7 @@ from napari_microdeblur.core.checkpoint import load_model, save_weights
 from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf import gaussian_psf
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 
 
 def texture(seed: int, shape=(96, 96)) -> np.ndarray:
@@ -161,5 +162,5 @@ def test_training_a_psf_aware_network_without_a_psf_says_how_in_one_line(tmp_pat
     assert main(argv) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "wiener_unet is PSF-aware and trains given the PSF" in err[0]
-    assert "microdeblur finetune --weights wiener_unet.psf_v3 --psf PSF" in err[0]
+    assert f"microdeblur finetune --weights {DEFAULT_PSF_AWARE} --psf PSF" in err[0]
     assert not (tmp_path / "o.safetensors").exists()

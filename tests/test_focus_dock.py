@@ -20,6 +20,7 @@ from qtpy.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEd
 from napari_microdeblur.core import focus as core_focus
 from napari_microdeblur.core import selective, weights
 from napari_microdeblur.core.focus import calibrate_threshold, focus_score
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 from napari_microdeblur.core.registry import build_model, get_arch
 
 PLUGIN = "napari-microdeblur"
@@ -426,7 +427,7 @@ def test_auto_on_an_rgb_layer_runs_the_brightfield_default(make_napari_viewer, q
     w.set_threshold(1.0)
     w.set_method("auto")
     req, selection = w.build_request()
-    assert req.label == "wiener_unet.psf_v3" and req.method.name == "auto"
+    assert req.label == DEFAULT_PSF_AWARE and req.method.name == "auto"
     assert req.method.psf is None  # estimated from the layer when the run starts
 
 

@@ -12,6 +12,7 @@ from napari_microdeblur.core.inference import deblur, prepare_deblur
 from napari_microdeblur.core.method import MethodSpec, PsfArray, TilingSpec
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf import gaussian_psf
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 
 # ----------------------------------------------------------------------------- MethodSpec
 
@@ -63,8 +64,8 @@ def test_auto_picks_the_default_network_for_the_image():
     # the shipped table: fluorescence runs its blind network; EM and brightfield (RGB) run the
     # PSF-aware network with a PSF estimated from the image (core.bundled.auto_psf)
     assert auto_method_name(MethodSpec(), rgb=False) == "c2f_unet.fluorescence_v2"
-    assert auto_method_name(MethodSpec(), rgb=True) == "wiener_unet.psf_v3"
-    assert auto_method_name(MethodSpec(modality="em"), rgb=False) == "wiener_unet.psf_v3"
+    assert auto_method_name(MethodSpec(), rgb=True) == DEFAULT_PSF_AWARE
+    assert auto_method_name(MethodSpec(modality="em"), rgb=False) == DEFAULT_PSF_AWARE
     assert auto_method_name(MethodSpec("wiener", psf="disk:3"), rgb=False) == "wiener"
     assert auto_method_name(MethodSpec(weights="w.safetensors"), rgb=False) == "auto"
 

@@ -14,6 +14,7 @@ from napari_microdeblur.core.checkpoint import load_model
 from napari_microdeblur.core.data import UnpairedImages
 from napari_microdeblur.core.data_volumes import UnpairedVolumes
 from napari_microdeblur.core.psf import gaussian_psf
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 from napari_microdeblur.core.registry import build_model, get_arch
 
 SMALL_D = {"base_channels": 4, "n_layers": 3}
@@ -267,7 +268,7 @@ def test_cli_learns_a_3d_psf_that_deconvolves_a_z_stack(tmp_path):
     assert tifffile.imread(out).shape == (20, 24, 24)
 
 
-@pytest.mark.parametrize("method", ["richardson_lucy", "wiener", "wiener_unet.psf_v3"])
+@pytest.mark.parametrize("method", ["richardson_lucy", "wiener", DEFAULT_PSF_AWARE])
 def test_an_exported_2d_psf_works_in_every_psf_method(tmp_path, method):
     from napari_microdeblur.core.archs.psf_cyclegan import export_psf
 

@@ -349,8 +349,10 @@ def cmd_finetune(args) -> int:
     _check_finetune_options(args)
     model, base_card = load_model(args.weights)
     if args.psf and not getattr(model, "needs_psf", False):
+        from .core.psf_aware import DEFAULT_PSF_AWARE
+
         raise UserError(f"--psf is for --self IMG (adapting without a reference) or for "
-                        f"PSF-aware --weights such as wiener_unet.psf_v3; {args.weights} "
+                        f"PSF-aware --weights such as {DEFAULT_PSF_AWARE}; {args.weights} "
                         "takes no PSF")
     if getattr(model, "needs_psf", False) and not args.psf:
         raise UserError(f"{args.weights} is PSF-aware: give the PSF of the blurry images with "

@@ -41,6 +41,7 @@ from .job_defaults import (
     PAIRED_STEPS,
 )
 from .progress import Notes
+from .psf_aware import DEFAULT_PSF_AWARE
 from .training.checkpoints import (
     check_checkpoint_dir,
     check_same_network,
@@ -282,7 +283,7 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
         return "", None
     if not needs:
         raise ValueError(f"{req.base_label} takes no PSF; leave the PSF out (or fine-tune a "
-                         "PSF-aware network such as wiener_unet.psf_v3)")
+                         f"PSF-aware network such as {DEFAULT_PSF_AWARE})")
     if req.regime != "supervised":
         raise ValueError(f"a PSF-aware network fine-tunes with the supervised regime only, "
                          f"not {req.regime!r}")

@@ -16,6 +16,7 @@ from torch import nn
 from .. import data as data_mod
 from ..data_volumes import UnpairedVolumes
 from ..method import resolve_device
+from ..psf_aware import DEFAULT_PSF_AWARE
 from .checkpoints import checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig
 from .losses import MicroscopyFeatures, VGGFeatures
@@ -74,7 +75,7 @@ def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
         raise ValueError(
             f"{getattr(model, 'arch_name', type(model).__name__)} is PSF-aware and trains "
             "given the PSF: fine-tune its weights on pairs with microdeblur finetune --weights "
-            "wiener_unet.psf_v3 --psf PSF (core.finetune's psf=), or train it on many PSFs "
+            f"{DEFAULT_PSF_AWARE} --psf PSF (core.finetune's psf=), or train it on many PSFs "
             "with scripts/train_psf_aware.py")
     divisor = int(getattr(model, "size_divisor", 1))
     patch = config.patch
