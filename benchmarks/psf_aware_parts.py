@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import generalization as gen  # noqa: E402
 
-from napari_microdeblur.core.archs.wiener_unet import batched_wiener, noise_sigma  # noqa: E402
+from napari_microdeblur.core.archs.wiener_unet import Fourier, noise_sigma  # noqa: E402
 from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
@@ -53,7 +53,10 @@ def parts(modality: str, degradation: str, weights: str, rl_iterations: int,
         x = torch.from_numpy(((blurred - lo) / (hi - lo)).astype(np.float32))[None, None]
         with torch.no_grad():
             sigma = noise_sigma(x)
-            estimates = batched_wiener(x, kernel, model.balances(sigma))[0].numpy()
+            # with the learned flat term of the regulariser where the weights have one
+            flat = (model.log_wiener_flat.exp() if model.config.wiener_flat is not None
+                    else None)
+            estimates = Fourier(x, kernel[None]).wiener(model.balances(sigma), flat)[0].numpy()
         row = {"image": name, "input": score(blurred), "noise_sigma": float(sigma),
                "wiener_estimates": [score(w * (hi - lo) + lo) for w in estimates],
                "network": score(gen.run("psf_aware", blurred, psf, "YX", psf_aware=weights)),
