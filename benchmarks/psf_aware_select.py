@@ -63,54 +63,45 @@ def candidate(spec: str):
     return model.eval()
 
 
-def wide_cases(val: list, size: int, per_plane: int = 2):
-    """Each validation plane blurred by ``per_plane`` wide aberrated training-range optics
-    PSFs (65 px) with protocol A's noise."""
+def blurred_cases(val: list, size: int, seed: int, draw_psf, per_plane: int):
+    """Each validation plane's centre blurred by ``per_plane`` PSFs of ``draw_psf(rng)`` (65 px
+    or less) with protocol A's noise: (inputs, targets, PSFs)."""
     from scipy import signal
 
     from napari_microdeblur.core.data import PROTOCOL_PARAMS
 
-    rng = np.random.default_rng(4321)
+    rng = np.random.default_rng(seed)
     m = WIDE_SIDE // 2
     xs, ys, ks = [], [], []
     for _, plane in val:
         region, clean = T.centre_region(plane, size, m)
         for _ in range(per_plane):
-            _, params = T.draw_optics(rng, 1.0)
-            psf = T.optics_psf(**params, side=WIDE_SIDE)
+            psf = draw_psf(rng)
             blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
             xs.append(PROTOCOL_PARAMS["A"].noise(blurred, rng))
             ys.append(clean)
             ks.append(psf)
     return xs, ys, ks
+
+
+def wide_cases(val: list, size: int, per_plane: int = 2):
+    """Each validation plane blurred by ``per_plane`` wide aberrated training-range optics
+    PSFs (65 px) with protocol A's noise."""
+    def draw(rng):
+        return T.optics_psf(**T.draw_optics(rng, 1.0)[1], side=WIDE_SIDE)
+
+    return blurred_cases(val, size, 4321, draw, per_plane)
 
 
 def wide_halo_cases(val: list, size: int, per_plane: int = 1):
     """Each validation plane blurred by a training-range optics PSF (no aberration) computed on
     65 px with a wide Gaussian halo (sigma 6-12 px, 10-40 % of the energy): the narrow core and
     wide wings of measured widefield bead PSFs. Protocol A's noise."""
-    from scipy import signal
+    def draw(rng):
+        psf = T.optics_psf(**T.draw_optics(rng, 0.0)[1], side=WIDE_SIDE)
+        return T.with_halo(psf, rng, WIDE_HALO_SIGMA)
 
-    from napari_microdeblur.core.data import PROTOCOL_PARAMS
-    from napari_microdeblur.core.psf import gaussian_psf
-
-    rng = np.random.default_rng(8765)
-    m = WIDE_SIDE // 2
-    xs, ys, ks = [], [], []
-    for _, plane in val:
-        region, clean = T.centre_region(plane, size, m)
-        for _ in range(per_plane):
-            _, params = T.draw_optics(rng, 0.0)
-            psf = T.optics_psf(**params, side=WIDE_SIDE)
-            halo = gaussian_psf(float(rng.uniform(*WIDE_HALO_SIGMA)), size=WIDE_SIDE)
-            share = float(rng.uniform(*T.HALO["share"]))
-            psf = (1 - share) * psf / psf.sum() + share * halo / halo.sum()
-            psf = (psf / psf.sum()).astype(np.float32)
-            blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
-            xs.append(PROTOCOL_PARAMS["A"].noise(blurred, rng))
-            ys.append(clean)
-            ks.append(psf)
-    return xs, ys, ks
+    return blurred_cases(val, size, 8765, draw, per_plane)
 
 
 def psnr(out: torch.Tensor, ref: torch.Tensor) -> float:

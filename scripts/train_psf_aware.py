@@ -251,11 +251,14 @@ def draw_optics(rng: np.random.Generator, p_aberrated: float = 0.0) -> tuple[np.
     return optics_psf(**params), params
 
 
-def with_halo(psf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``psf`` (odd, square) with a share of its energy moved into a wide Gaussian halo."""
+def with_halo(psf: np.ndarray, rng: np.random.Generator,
+              sigma_px: tuple[float, float] | None = None) -> np.ndarray:
+    """``psf`` (odd, square) with a share of its energy moved into a wide Gaussian halo (sigma
+    drawn from ``sigma_px``, default ``HALO['sigma_px']``)."""
     from napari_microdeblur.core.psf import gaussian_psf
 
-    halo = gaussian_psf(float(rng.uniform(*HALO["sigma_px"])), size=psf.shape[0])
+    sigma = float(rng.uniform(*(sigma_px or HALO["sigma_px"])))
+    halo = gaussian_psf(sigma, size=psf.shape[0])
     share = float(rng.uniform(*HALO["share"]))
     out = (1 - share) * psf / psf.sum() + share * halo / halo.sum()
     return (out / out.sum()).astype(np.float32)
