@@ -126,9 +126,13 @@ NETWORKS_SAW = {
     "plus, on 20 % of the optics PSFs, spherical aberration (water NA 0.9-1.2 into a sample of "
     "index 1.38-1.45 at 2-15 um) and, on 20 % of all PSFs, a wide Gaussian halo; with its "
     "data-consistency step",
-    "wiener_unet.psf_v3 (PSF-aware default)": "wiener_unet.psf_v2 continued for 60 min on the "
+    "wiener_unet.psf_v3": "wiener_unet.psf_v2 continued for 60 min on the "
     "same sets and PSFs with a learned flat term in its Wiener estimates' regulariser and "
     "spherical aberration on 30 % of the optics PSFs",
+    "wiener_unet.psf_v4 (PSF-aware default)": "the weight average of two runs from "
+    "wiener_unet.psf_v3 with the blurred input left out of its U-Net, on the same sets: 80 min "
+    "with halos on 30 % of the PSFs, then 52 min more with PSFs on 49 px, wider halos and "
+    "aberration on 40 % of the optics PSFs",
 }
 
 # Optics PSFs outside every training range (see scripts/train_psf_aware.py's TRAIN_OPTICS).

@@ -14,7 +14,9 @@ candidate is the current default; the best is the one with the highest mean amon
 lose no more than 0.3 dB against it on any class (the first always qualifies).
 
 A candidate is a weights file or bundled name, optionally with ``+data_step=MU``: the same
-weights with the data-consistency step of ``archs.wiener_unet`` added at weight MU (untrained).
+weights with the data-consistency step of ``archs.wiener_unet`` added at weight MU (untrained);
+or ``soup:W1,W2,...``: the uniform average of the weights of runs with one configuration
+(a model soup, Wortsman et al., ICML 2022; ``scripts/soup_psf_aware.py`` writes one).
 
     python benchmarks/psf_aware_select.py wiener_unet.psf_v1 wiener_unet.psf_v1+data_step=30 \
         runs/wiener_unet.psf_v2.safetensors --json benchmarks/results/psf_aware_select.json
@@ -49,7 +51,11 @@ BORDER = 16
 
 
 def candidate(spec: str):
-    """(model, label) of 'WEIGHTS' or 'WEIGHTS+data_step=MU'."""
+    """The model of 'WEIGHTS', 'WEIGHTS+data_step=MU' or 'soup:W1,W2,...'."""
+    if spec.startswith("soup:"):
+        from soup_psf_aware import soup
+
+        return soup(spec.removeprefix("soup:").split(",")).eval()
     weights, _, extra = spec.partition("+")
     model, _ = load_model(weights)
     if extra:

@@ -101,11 +101,24 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         file="wiener_unet.psf_v3.safetensors",
         sha256="834d23950ef2378ba0488198ee3415621d306d187b5287b03f20a89c0826b98d",
         license="NOASSERTION",
-        description="PSF-aware deep Wiener U-Net v3 (the default with a PSF, and for EM and "
-        "brightfield without one, given the PSF estimated from the image): psf_v2 with a "
+        description="PSF-aware deep Wiener U-Net v3 (the default before psf_v4): psf_v2 with a "
         "learned flat term in its Wiener estimates' regulariser, trained further on aberrated "
         "optics PSFs (six sets' training splits; the EPFL FIB-SEM set among them states no "
         "licence)",
+    ),
+    # the weight average (model soup) of two runs from psf_v3 without the blurred input
+    # (config blurred_input false: the U-Net sees the Wiener estimates and the noise map), one
+    # with 33 px PSFs, one continued with 49 px PSFs and wider halos (scripts/soup_psf_aware.py);
+    # chosen over psf_v3 on validation planes only (results/psf_aware_select_soup.json)
+    "wiener_unet.psf_v4": BundledWeights(
+        file="wiener_unet.psf_v4.safetensors",
+        sha256="ce3c3ca0ec31fb45e00ccc26a59c1a376bf1470a9f32b110bdcc781b5900b53d",
+        license="NOASSERTION",
+        description="PSF-aware deep Wiener U-Net v4 (the default with a PSF, and for EM and "
+        "brightfield without one, given the PSF estimated from the image): the weight average "
+        "of two runs from psf_v3 whose U-Net sees only the Wiener estimates, trained on wider "
+        "and aberrated PSFs (six sets' training splits; the EPFL FIB-SEM set among them states "
+        "no licence)",
     ),
     "c2f_unet.em_v2": BundledWeights(
         file="c2f_unet.em_v2.safetensors",

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
-DEFAULT_PSF_AWARE = "wiener_unet.psf_v3"
+DEFAULT_PSF_AWARE = "wiener_unet.psf_v4"
 #: Pixels of mirrored image added on every side before the network runs, removed after: the
 #: training loss leaves out this margin of each patch (scripts/train_psf_aware.py), so the
 #: network's outer pixels are untrained. Without it, psf_v2 lost 3 dB in a 12 px band along the

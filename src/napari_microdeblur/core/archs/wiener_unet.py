@@ -78,7 +78,7 @@ class WienerUNetConfig(BaseModel):
             "there): balance_k x (|L|^2 + c) instead of balance_k x |L|^2. A defocused or "
             "aberrated PSF's transfer function vanishes at low frequencies, where |L|^2 is "
             "tiny, and there the Laplacian alone lets noise through. None: Laplacian only "
-            "(wiener_unet.psf_v1, psf_v2; psf_v3 has it)."
+            "(wiener_unet.psf_v1, psf_v2; psf_v3 and psf_v4 have it)."
         ),
     )
     blurred_input: bool = Field(
@@ -87,7 +87,8 @@ class WienerUNetConfig(BaseModel):
             "Give the U-Net the blurred input beside the Wiener estimates. False: the Wiener "
             "estimates and the noise map only, as in Dong et al. With it, the U-Net learns that "
             "the input is right at low frequencies, which holds for compact PSFs only: given a "
-            "PSF with wide wings it put the haze back (wiener_unet.psf_v1-v3 have it)."
+            "PSF with wide wings it put the haze back (wiener_unet.psf_v1-v3 have it, psf_v4 "
+            "does not)."
         ),
     )
     data_step: float | None = Field(
