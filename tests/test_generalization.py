@@ -102,3 +102,34 @@ def test_dropping_the_blurred_input_moves_its_weights_onto_the_middle_estimate()
         c = different(x, identity)
     assert float((a - b).abs().max()) < 1e-3
     assert float((a - c).abs().max()) > 1e-2  # the test can tell two networks apart
+
+
+def test_a_soup_is_the_weight_average_of_runs_with_one_configuration(tmp_path):
+    """scripts/soup_psf_aware.py (how wiener_unet.psf_v4 was made): every tensor is the mean of
+    the members' tensors; members of another configuration are refused in one line."""
+    import torch
+
+    from napari_microdeblur.core.checkpoint import load_model, save_weights
+    from napari_microdeblur.core.registry import build_model
+
+    soup = _load("soup_psf_aware", ROOT / "scripts" / "soup_psf_aware.py")
+    config = {"base_channels": 4, "levels": 1, "wiener_gains": (100.0,)}
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("wiener_unet", config)
+        torch.nn.init.normal_(model.tail.weight, std=0.05)
+        paths.append(tmp_path / f"run{seed}.safetensors")
+        save_weights(model, paths[-1])
+    members = [load_model(str(p))[0].state_dict() for p in paths]
+    averaged = soup.soup([str(p) for p in paths]).state_dict()
+    for key, value in averaged.items():
+        torch.testing.assert_close(value, (members[0][key] + members[1][key]) / 2)
+    assert not torch.equal(members[0]["tail.weight"], members[1]["tail.weight"])
+
+    other = build_model("wiener_unet", config | {"levels": 2})
+    save_weights(other, tmp_path / "other.safetensors")
+    with pytest.raises(SystemExit, match="one architecture and configuration"):
+        soup.soup([str(paths[0]), str(tmp_path / "other.safetensors")])
+    with pytest.raises(SystemExit, match="at least two"):
+        soup.soup([str(paths[0])])
