@@ -24,7 +24,7 @@ from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 from napari_microdeblur.core.registry import build_model, get_arch
 
 PLUGIN = "napari-microdeblur"
-TIMEOUT = 30_000
+TIMEOUT = 60_000  # ms; 30 s once ran out while a training job held a core
 PSF = "gaussian:1.6"
 
 
