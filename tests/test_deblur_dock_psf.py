@@ -77,6 +77,24 @@ def test_the_dock_runs_auto_by_default_and_the_image_type_picks_the_network(
     assert not w.modality_combo.isEnabled()  # the image type only matters for auto
 
 
+def test_an_image_without_an_estimate_is_named_after_the_blind_network_that_ran(
+        make_napari_viewer, qtbot, fluo_u8):
+    """EM 'auto' on an image too small to estimate a PSF from runs the blind network (core:
+    test_modality); the result's name, method and weights hash say so, not the PSF-aware one."""
+    small = np.ascontiguousarray(fluo_u8[:24, :24])
+    viewer, layer, w = open_dock(make_napari_viewer, small)
+    w.set_modality("em")
+    w.device_combo.setCurrentText("cpu")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    out = viewer.layers[-1]
+    assert out.name == "nuclei deblurred [gran.em_v1]"
+    meta = out.metadata["microdeblur"]
+    assert meta["method"] == "gran.em_v1" and meta["method_spec"]["name"] == "auto"
+    assert meta["weights_sha256"] == bundled.BUNDLED_WEIGHTS["gran.em_v1"].sha256
+    np.testing.assert_array_equal(layer.data, small)
+
+
 def test_brightfield_on_a_grayscale_layer_is_refused_before_any_work(make_napari_viewer,
                                                                      errors, fluo_u8,
                                                                      monkeypatch):

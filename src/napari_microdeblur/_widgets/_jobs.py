@@ -48,11 +48,13 @@ class DeblurRequest:
 
 @dataclass
 class JobOutcome:
-    """What a job returns: the core's result, the model card (None: classical) and seconds."""
+    """What a job returns: the core's result, the model card (None: classical), seconds and
+    the method that ran as layer names show it (None: the request's label)."""
 
     result: Any  # core.progress.DeblurResult or core.selective.SelectiveResult
     card: Any
     seconds: float
+    label: str | None = None
 
 
 def request_card(req: DeblurRequest):
@@ -92,15 +94,26 @@ def check_request(req: DeblurRequest) -> None:
         )
 
 
-def resolve_request(req: DeblurRequest, device):
-    """The runnable core Method of a request; a session network is copied to ``device`` if
-    it lives elsewhere (the session's copy stays where it is)."""
-    from ..core.axes import is_rgb
+def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
+    """The request with a PSF to estimate ('estimate', or 'auto' for EM and brightfield)
+    estimated from the image this run deblurs (the scope the user chose). Where the image gives
+    no estimate and 'auto' runs the blind network instead, the label names that network."""
     from ..core.inference import estimate_psf_of
+
+    if req.network is not None:
+        return req
+    method = estimate_psf_of(req.method, req.image, req.axes)
+    label = method.name if method.name != req.method.name else req.label
+    return replace(req, method=method, label=label)
+
+
+def resolve_request(req: DeblurRequest, device):
+    """The runnable core Method of a request whose PSF estimate is resolved
+    (``with_estimated_psf``); a session network is copied to ``device`` if it lives elsewhere
+    (the session's copy stays where it is)."""
+    from ..core.axes import is_rgb
     from ..core.method import network_method
 
-    # psf 'estimate': from the image this run deblurs (the scope the user chose)
-    req = replace(req, method=estimate_psf_of(req.method, req.image, req.axes))
     if req.network is None:
         return req.method.resolve(rgb=is_rgb(req.axes, tuple(req.image.shape)))
     model = req.network.model
@@ -120,12 +133,14 @@ def resolve_request(req: DeblurRequest, device):
 
 
 def prepared_method(req: DeblurRequest):
-    """(Method, TilingSpec with an 'auto' tile sized, normalisation or None) of a request."""
+    """(Method, TilingSpec with an 'auto' tile sized, normalisation or None, the request with
+    its PSF estimate resolved) of a request."""
     from ..core.inference import compute_normalization
     from ..core.memory import auto_tile_size
     from ..core.method import resolve_device
 
     device = resolve_device(req.tiling.device)
+    req = with_estimated_psf(req)
     method = resolve_request(req, device)
     tiling = req.tiling
     if req.auto_tile:
@@ -135,7 +150,7 @@ def prepared_method(req: DeblurRequest):
     if req.full_image is not None:
         normalization = compute_normalization(req.full_image, req.axes, method.normalization,
                                               *method.percentiles)
-    return method, tiling, normalization
+    return method, tiling, normalization, req
 
 
 def iter_deblur_job(req: DeblurRequest):
@@ -144,10 +159,10 @@ def iter_deblur_job(req: DeblurRequest):
     from ..core.inference import prepare_deblur
 
     start = time.perf_counter()
-    method, tiling, normalization = prepared_method(req)
+    method, tiling, normalization, ran = prepared_method(req)
     prepared = prepare_deblur(req.image, req.axes, method, tiling, normalization=normalization)
     result = yield from prepared.iter_run()
-    return JobOutcome(result, request_card(req), time.perf_counter() - start)
+    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label)
 
 
 @dataclass(frozen=True)
@@ -167,12 +182,12 @@ def iter_focus_job(req: DeblurRequest, selection: Selection):
     from ..core.selective import iter_deblur_selected
 
     start = time.perf_counter()
-    method, tiling, _ = prepared_method(req)
+    method, tiling, _, ran = prepared_method(req)
     result = yield from iter_deblur_selected(
         req.image, method, threshold=selection.threshold, axes=req.axes,
         scores=selection.scores, tile=selection.tile, halo=selection.halo, tiling=tiling,
     )
-    return JobOutcome(result, request_card(req), time.perf_counter() - start)
+    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label)
 
 
 # ----------------------------------------------------------------------------- the last deblur
