@@ -188,10 +188,11 @@ DEFAULTS_BY_MODALITY: dict[str, tuple[str, ...]] = {
 #: the PSF-aware network given a PSF estimated from the image (``core.psf_estimate``). On the
 #: validation planes of benchmarks/psf_estimate_select.py --optics (training splits, never
 #: trained on; protocols A-C and training-range optics PSFs) that route was never below the
-#: input and beat the blind network on average for every image type (with psf_v3: EM
-#: +0.17 dB, brightfield +0.48, fluorescence +0.27). Fluorescence keeps its blind network: on
-#: real defocus (the light-sheet and NEUBIAS focus stacks) a Gaussian estimated from the image
-#: put 2-3 of 11 images below the input (psf_v3, psf_v2), the blind network none.
+#: input on EM and brightfield planes and beat the blind network on average for every image
+#: type (with psf_v4: EM +0.18 dB, brightfield +0.53, fluorescence +0.31; psf_v3: +0.17, +0.48,
+#: +0.27). Fluorescence keeps its blind network: on real defocus (the light-sheet and NEUBIAS
+#: focus stacks) a Gaussian estimated from the image put 2-3 of 11 images below the input
+#: (psf_v2 to psf_v4), the blind network none.
 ESTIMATED_PSF_MODALITIES: tuple[str, ...] = ("em", "brightfield")
 
 
