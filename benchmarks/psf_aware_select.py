@@ -127,9 +127,36 @@ def score(model, cases) -> dict[str, float]:
     return result
 
 
+def greedy_soup(runs: list[str], cases, rows: dict) -> tuple[str, list]:
+    """The greedy soup of ``runs`` (Wortsman et al., ICML 2022): the runs in order of their own
+    mean, each added to the soup only if the soup's mean rises. Scores every run and soup tried
+    into ``rows``; returns (the soup's candidate spec, the steps taken)."""
+    for run in runs:
+        if run not in rows:
+            rows[run] = score(candidate(run), cases)
+            print(run, {k: round(v, 3) for k, v in rows[run].items()}, flush=True)
+    order = sorted(runs, key=lambda r: rows[r]["mean"], reverse=True)
+    members, best, steps = [order[0]], rows[order[0]]["mean"], []
+    for run in order[1:]:
+        spec = "soup:" + ",".join(members + [run])
+        rows[spec] = score(candidate(spec), cases)
+        kept = rows[spec]["mean"] > best
+        steps.append({"added": run, "mean": rows[spec]["mean"], "kept": kept})
+        print(f"greedy soup + {run}: {rows[spec]['mean']:.3f} dB "
+              f"({'kept' if kept else 'left out'})", flush=True)
+        if kept:
+            members, best = members + [run], rows[spec]["mean"]
+    spec = "soup:" + ",".join(members) if len(members) > 1 else members[0]
+    return spec, steps
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("candidates", nargs="+")
+    p.add_argument("--greedy-soup", nargs="+", metavar="WEIGHTS", default=None,
+                   help="runs of one configuration: add their greedy soup (Wortsman et al.: in "
+                        "order of their own mean, each kept only if the soup's mean rises) as "
+                        "one more candidate")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
@@ -152,6 +179,10 @@ def main(argv=None) -> int:
     for spec in args.candidates:
         rows[spec] = score(candidate(spec), cases)
         print(spec, {k: round(v, 3) for k, v in rows[spec].items()}, flush=True)
+    greedy = []
+    if args.greedy_soup:
+        spec, greedy = greedy_soup(args.greedy_soup, cases, rows)
+        args.candidates.append(spec)
     # the first candidate is the current default; another replaces it only if it is better on
     # the mean and no class of degradation loses more than MAX_CLASS_DROP_DB against it
     default = args.candidates[0]
@@ -170,7 +201,7 @@ def main(argv=None) -> int:
             "validation": __doc__.split("\n\n")[1].replace("\n", " "),
             "planes": [name for name, _ in val], "size": args.size, "rows": rows,
             "largest_class_loss_db": drops, "max_class_loss_db": MAX_CLASS_DROP_DB,
-            "best": best}, indent=1) + "\n")
+            "greedy_soup_steps": greedy, "best": best}, indent=1) + "\n")
     return 0
 
 

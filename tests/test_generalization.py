@@ -133,3 +133,18 @@ def test_a_soup_is_the_weight_average_of_runs_with_one_configuration(tmp_path):
         soup.soup([str(paths[0]), str(tmp_path / "other.safetensors")])
     with pytest.raises(SystemExit, match="at least two"):
         soup.soup([str(paths[0])])
+
+
+def test_the_greedy_soup_keeps_a_run_only_if_the_mean_rises(monkeypatch):
+    """benchmarks/psf_aware_select.py --greedy-soup: runs in order of their own mean; a run that
+    lowers the soup's mean is left out and the next one is still tried."""
+    select = _load("psf_aware_select", ROOT / "benchmarks" / "psf_aware_select.py")
+    means = {"a": 29.5, "b": 29.6, "c": 29.4, "d": 29.0,
+             "soup:b,a": 29.7, "soup:b,a,c": 29.65, "soup:b,a,d": 29.8}
+    monkeypatch.setattr(select, "candidate", lambda spec: spec)
+    monkeypatch.setattr(select, "score", lambda spec, cases: {"mean": means[spec]})
+    rows = {}
+    spec, steps = select.greedy_soup(["a", "b", "c", "d"], [], rows)
+    assert spec == "soup:b,a,d"
+    assert [(s["added"], s["kept"]) for s in steps] == [("a", True), ("c", False), ("d", True)]
+    assert rows["soup:b,a,c"]["mean"] == 29.65
