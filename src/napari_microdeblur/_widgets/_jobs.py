@@ -100,11 +100,9 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     no estimate and 'auto' runs the blind network instead, the label names that network."""
     from ..core.inference import estimate_psf_of
 
-    if req.network is not None:
-        return req
     method = estimate_psf_of(req.method, req.image, req.axes)
-    label = method.name if method.name != req.method.name else req.label
-    return replace(req, method=method, label=label)
+    fell_back = req.network is None and method.name != req.method.name
+    return replace(req, method=method, label=method.name if fell_back else req.label)
 
 
 def resolve_request(req: DeblurRequest, device):
