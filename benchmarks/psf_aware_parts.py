@@ -53,10 +53,7 @@ def parts(modality: str, degradation: str, weights: str, rl_iterations: int,
         x = torch.from_numpy(((blurred - lo) / (hi - lo)).astype(np.float32))[None, None]
         with torch.no_grad():
             sigma = noise_sigma(x)
-            # with the learned flat term of the regulariser where the weights have one
-            flat = (model.log_wiener_flat.exp() if model.config.wiener_flat is not None
-                    else None)
-            estimates = Fourier(x, kernel[None]).wiener(model.balances(sigma), flat)[0].numpy()
+            estimates = model.wiener_estimates(Fourier(x, kernel[None]), sigma)[0].numpy()
         row = {"image": name, "input": score(blurred), "noise_sigma": float(sigma),
                "wiener_estimates": [score(w * (hi - lo) + lo) for w in estimates],
                "network": score(gen.run("psf_aware", blurred, psf, "YX", psf_aware=weights)),

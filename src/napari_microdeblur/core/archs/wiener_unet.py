@@ -251,6 +251,12 @@ class WienerUNet(nn.Module):
         """(N, K) Wiener balances for noise levels ``sigma`` (N, 1, 1, 1)."""
         return self.log_gain.exp() * sigma.reshape(-1, 1) ** 2 + self.log_floor.exp()
 
+    def wiener_estimates(self, fourier: Fourier, sigma: torch.Tensor) -> torch.Tensor:
+        """(N, K, Y, X) the K Wiener estimates the U-Net is given, for noise levels ``sigma``
+        (N, 1, 1, 1): the learned balances and, where the config has it, the flat term."""
+        flat = None if self.config.wiener_flat is None else self.log_wiener_flat.exp()
+        return fourier.wiener(self.balances(sigma), flat)
+
     def forward(self, x: torch.Tensor, psf: torch.Tensor | None = None,
                 noise_scale: float = 1.0, sigma: torch.Tensor | None = None) -> torch.Tensor:
         """``noise_scale`` multiplies the estimated noise level: above 1 the Wiener estimates
@@ -276,8 +282,7 @@ class WienerUNet(nn.Module):
             sigma = (noise_sigma(x32) if sigma is None
                      else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
             fourier = Fourier(x32, psf)
-            flat = None if self.config.wiener_flat is None else self.log_wiener_flat.exp()
-            est = fourier.wiener(self.balances(sigma), flat)
+            est = self.wiener_estimates(fourier, sigma)
         feats = [est, sigma.expand(n, 1, h, w) * 10.0]
         feats = torch.cat([x32, *feats] if self.config.blurred_input else feats, dim=1)
         # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
