@@ -17,6 +17,7 @@ training script's validation batch, its speed).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -30,22 +31,34 @@ import train_psf_aware as T  # noqa: E402
 from napari_microdeblur.core.checkpoint import load_model, save_weights  # noqa: E402
 
 
-def soup(members: list[str]) -> torch.nn.Module:
-    """The uniform average of ``members``' weights (files or bundled names of one arch and
-    configuration) in a model of that configuration. SystemExit if they differ."""
+def load_members(members: list[str]) -> list:
+    """(model, card) of each of ``members`` (files or bundled names); SystemExit unless there
+    are at least two of one architecture and configuration."""
     if len(members) < 2:
         raise SystemExit("a soup needs at least two weights files")
-    models = [load_model(m) for m in members]
-    first_model, first_card = models[0]
-    for name, (_, card) in zip(members[1:], models[1:]):
+    loaded = [load_model(m) for m in members]
+    first_card = loaded[0][1]
+    for name, (_, card) in zip(members[1:], loaded[1:]):
         if (card.arch, card.config) != (first_card.arch, first_card.config):
             raise SystemExit(f"{name} is a {card.arch} {card.config}, {members[0]} a "
                              f"{first_card.arch} {first_card.config}; a soup needs one "
                              "architecture and configuration")
-    states = [m.state_dict() for m, _ in models]
-    first_model.load_state_dict({k: sum(s[k].float() for s in states) / len(states)
-                                 for k in states[0]})
-    return first_model
+    return loaded
+
+
+def average(loaded: list) -> torch.nn.Module:
+    """A new model holding the uniform average of the loaded members' weights (the members
+    are left as they are)."""
+    states = [m.state_dict() for m, _ in loaded]
+    model = copy.deepcopy(loaded[0][0])
+    model.load_state_dict({k: sum(s[k].float() for s in states) / len(states) for k in states[0]})
+    return model
+
+
+def soup(members: list[str]) -> torch.nn.Module:
+    """The uniform average of ``members``' weights (files or bundled names of one arch and
+    configuration) in a model of that configuration. SystemExit if they differ."""
+    return average(load_members(members))
 
 
 def main(argv=None) -> int:
@@ -56,12 +69,13 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = soup(args.members)
-    cards = [load_model(m)[1] for m in args.members]
+    loaded = load_members(args.members)
+    model = average(loaded)
+    cards = [card for _, card in loaded]
     _, val = T.training_sets(args.data_root)
     vx, vy, vk = (torch.from_numpy(a) for a in T.validation_batch(val, aberrated=True, halo=True))
     score = T.evaluate(model, vx, vy, vk, amp=True)
-    member_scores = [T.evaluate(load_model(m)[0], vx, vy, vk, amp=True) for m in args.members]
+    member_scores = [T.evaluate(m, vx, vy, vk, amp=True) for m, _ in loaded]
     speed = T.cpu_speed(model.eval(), amp=True)
     T.log(f"soup of {len(args.members)}: validation {score:.3f} dB (members "
           + ", ".join(f"{s:.3f}" for s in member_scores) + f"); {speed:.2f} MP/s")
