@@ -49,12 +49,12 @@ class DeblurRequest:
 @dataclass
 class JobOutcome:
     """What a job returns: the core's result, the model card (None: classical), seconds and
-    the method that ran as layer names show it (None: the request's label)."""
+    the method that ran as layer names show it."""
 
     result: Any  # core.progress.DeblurResult or core.selective.SelectiveResult
     card: Any
     seconds: float
-    label: str | None = None
+    label: str
 
 
 def request_card(req: DeblurRequest):

@@ -105,7 +105,7 @@ def deblur_metadata(req, outcome) -> dict:
     parameters = {k: v for k, v in result.parameters.items() if k != "card"}
     return {
         "source_layer": req.source_name,
-        "method": outcome.label or req.label,
+        "method": outcome.label,
         "method_spec": plain(req.method.to_dict()) if req.network is None else None,
         "weights_sha256": card_field(card, "sha256"),
         "weights_source": card_field(card, "source"),
@@ -131,7 +131,7 @@ def deblur_metadata(req, outcome) -> dict:
 def deblurred_layer(req, outcome):
     """``<name> deblurred [<method>]``, placed and contrasted like its input."""
     kwargs = placed_kwargs(req.placement, req.offset)
-    kwargs.update(name=result_name(req.source_name, outcome.label or req.label), multiscale=False,
+    kwargs.update(name=result_name(req.source_name, outcome.label), multiscale=False,
                   metadata={"microdeblur": deblur_metadata(req, outcome)})
     return outcome.result.image, kwargs, "image"
 
@@ -140,7 +140,7 @@ def focus_deblurred_layer(req, outcome):
     """A selective deblur's result: ``... (focus < T)``, recording what was deblurred."""
     data, kwargs, kind = deblurred_layer(req, outcome)
     result = outcome.result
-    kwargs["name"] = (f"{req.source_name} deblurred [{outcome.label or req.label}] "
+    kwargs["name"] = (f"{req.source_name} deblurred [{outcome.label}] "
                       f"(focus < {result.threshold:.3g})")
     kwargs["metadata"]["microdeblur"]["focus"] = plain({
         "mode": result.mode,
