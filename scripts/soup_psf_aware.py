@@ -61,6 +61,17 @@ def soup(members: list[str]) -> torch.nn.Module:
     return average(load_members(members))
 
 
+def soup_degradation(members: list[str], cards: list) -> dict:
+    """The soup card's ``degradation``: the members' own, under the parametric PSF ranges they
+    share (what ``core.psf_safeguard`` reads, with each member's training PSF side)."""
+    degradations = [json.loads(c.degradation) for c in cards]
+    return {
+        "psf_ranges": degradations[0]["psf_ranges"],
+        "soup": "uniform average of the members' weights (Wortsman et al., ICML 2022)",
+        "members": [{"weights": m, "degradation": d} for m, d in zip(members, degradations)],
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("members", nargs="+", help="weights files (or bundled names) to average")
@@ -79,19 +90,12 @@ def main(argv=None) -> int:
     speed = T.cpu_speed(model.eval(), amp=True)
     T.log(f"soup of {len(args.members)}: validation {score:.3f} dB (members "
           + ", ".join(f"{s:.3f}" for s in member_scores) + f"); {speed:.2f} MP/s")
-    degradations = [json.loads(c.degradation) for c in cards]
     given = sys.argv[1:] if argv is None else list(argv)
     command = "python scripts/soup_psf_aware.py " + " ".join(given)
     save_weights(model, args.out, {
         "normalization": cards[0].normalization,
         "training_data": cards[0].training_data,
-        "degradation": json.dumps({
-            # the members share the parametric PSF ranges the safeguard reads
-            "psf_ranges": degradations[0]["psf_ranges"],
-            "soup": "uniform average of the members' weights (Wortsman et al., ICML 2022)",
-            "members": [{"weights": m, "degradation": d}
-                        for m, d in zip(args.members, degradations)],
-        }),
+        "degradation": json.dumps(soup_degradation(args.members, cards)),
         "metrics": {
             "val_psnr": round(score, 3),
             "val_psnr_members": [round(s, 3) for s in member_scores],

@@ -401,6 +401,45 @@ def validation_batch(val: list, size: int = 128, aberrated: bool = False, halo: 
             np.stack(ks).astype(np.float32))
 
 
+def set_probabilities(train: dict[str, list], spec: str | None) -> np.ndarray | None:
+    """Sampling probabilities of the non-empty training sets from 'SET=W,...' (others weigh 1)."""
+    if not spec:
+        return None
+    weights = {}
+    for item in spec.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() not in train:
+            raise SystemExit(f"--set-weights: unknown set {name.strip()!r}; sets: "
+                             f"{', '.join(train)}")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--set-weights: {item!r} is not SET=WEIGHT") from None
+        if not weights[name.strip()] >= 0:
+            raise SystemExit(f"--set-weights: {item!r}: the weight must be >= 0")
+    p = np.array([weights.get(k, 1.0) for k, v in train.items() if v], np.float64)
+    if p.sum() <= 0:
+        raise SystemExit("--set-weights: every set weighs 0")
+    return p / p.sum()
+
+
+def validation_planes(root: Path, val: list, spec: str | None) -> list:
+    """The validation planes of the sets named in 'SET,...' (all of them without ``spec``)."""
+    if not spec:
+        return val
+    files, _ = training_files(root)
+    names = [n.strip() for n in spec.split(",")]
+    unknown = [n for n in names if n not in files]
+    if unknown:
+        raise SystemExit(f"--val-sets: unknown set(s) {', '.join(unknown)}; sets: "
+                         f"{', '.join(files)}")
+    keep = {path.name for n in names for path, _ in files[n]}
+    chosen = [(name, plane) for name, plane in val if name in keep]
+    if not chosen:
+        raise SystemExit(f"--val-sets {spec}: none of the validation planes is in these sets")
+    return chosen
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -512,6 +551,12 @@ def parse_args(argv=None):
                         "below --psf-side / 5 so the halo fits the PSF)")
     p.add_argument("--val-aberrated", action="store_true",
                    help="validate on one training-range aberrated optics PSF more per plane")
+    p.add_argument("--set-weights", default=None, metavar="SET=W,...",
+                   help="relative sampling weights of training sets (a modality-specialised "
+                        "run: 'em_epfl_fibsem=3,em_neubias=3'); sets not named weigh 1")
+    p.add_argument("--val-sets", default=None, metavar="SET,...",
+                   help="keep the checkpoint that is best on the validation planes of these "
+                        "sets only (default: all validation planes)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (a wiener_unet .safetensors)")
     return p.parse_args(argv)
@@ -546,7 +591,9 @@ def main(argv=None) -> int:
         gaussian_noise=(0.0, 0.03), poisson_peak=(30.0, 1000.0), p_poisson=0.4,
         p_protocol=args.p_protocol,
     )
-    sampler = PatchSampler(train, ranges, args.p_optics, args.seed,
+    set_p = set_probabilities(train, args.set_weights)
+    val = validation_planes(args.data_root, val, args.val_sets)
+    sampler = PatchSampler(train, ranges, args.p_optics, args.seed, set_p=set_p,
                            p_mismatch=args.p_mismatch, p_aberrated=args.p_aberrated,
                            p_halo=args.p_halo)
     vx, vy, vk = (torch.from_numpy(a) for a in validation_batch(val, aberrated=args.val_aberrated,
@@ -665,6 +712,7 @@ def main(argv=None) -> int:
                 "p_mismatch": args.p_mismatch, "mismatch_zoom": MISMATCH_ZOOM,
                 "p_aberrated": args.p_aberrated, "aberrated_training_range": TRAIN_ABERRATED,
                 "p_halo": args.p_halo, "halo": HALO,
+                "set_weights": args.set_weights,
                 "init": str(args.init) if args.init else None,
                 "noise": "Gaussian sigma 0-0.03; p 0.4 Poisson peak 30-1000 (log-uniform) + "
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
@@ -674,12 +722,13 @@ def main(argv=None) -> int:
             "metrics": {
                 "val_psnr": round(best, 3), "val_psnr_input": round(input_psnr, 3),
                 "val_psnr_untrained_wiener": round(baseline, 3),
-                "validation": "6 training-split planes not trained on, centre 128 px crops "
-                              "scored without 16 px per side, protocols A, B, C + one "
+                "validation": f"{len(val)} training-split planes not trained on, centre 128 px "
+                              "crops scored without 16 px per side, protocols A, B, C + one "
                               "training-range optics PSF"
                               + (" + one training-range aberrated optics PSF"
                                  if args.val_aberrated else "")
-                              + (" + one optics PSF with a halo" if args.p_halo > 0 else ""),
+                              + (" + one optics PSF with a halo" if args.p_halo > 0 else "")
+                              + (f"; planes of {args.val_sets} only" if args.val_sets else ""),
                 "steps": step, "minutes": round(minutes, 2), "batch": args.batch,
                 "patch": args.patch, "lr": args.lr, "seed": args.seed, "amp": args.amp,
                 "threads": args.threads, "cpu_megapixels_per_s_1024": round(speed, 3),

@@ -1,5 +1,6 @@
 """The PSF-aware method's safeguard (core/psf_safeguard.py, used by core/psf_aware.py)."""
 
+import json
 import warnings
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import torch
 from torch import nn
 
 from napari_microdeblur.core import psf_safeguard
-from napari_microdeblur.core.archs.wiener_unet import batched_wiener
 from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
 from napari_microdeblur.core.degrade import degrade, protocol_psf
 from napari_microdeblur.core.inference import deblur
@@ -57,8 +57,68 @@ def test_psf_wider_than_trained_falls_back_to_wiener_with_one_warning():
     assert len(record) == 1
     assert method.name == "wiener"
     assert method.parameters["balance"] == psf_safeguard.FALLBACK_BALANCE
+    assert method.parameters["flat"] == psf_safeguard.FALLBACK_FLAT
     assert method.parameters["fallback_from"] == "ringing"
+    img = degrade(_spots(192), "A", seed=0)
+    x = torch.from_numpy(img / img.max())[None, None].float()
+    expected = psf_safeguard.conservative_wiener(x, torch.from_numpy(gaussian_psf(16.0)))
+    np.testing.assert_allclose(deblur(img, method=method, device="cpu"),
+                               expected[0, 0].numpy() * img.max(), atol=1e-4 * img.max())
     assert psf_aware_method(_Ringing(), gaussian_psf(16.0), safeguard=False).name != "wiener"
+
+
+def _card(**degradation):
+    from types import SimpleNamespace
+
+    ranges = {"gaussian_sigma": [0.6, 3.0], "disk_radius": [1.0, 4.0],
+              "astig_sigma_major": [1.0, 3.5]}
+    return SimpleNamespace(degradation=json.dumps({"psf_ranges": ranges, **degradation}),
+                           metrics={}, normalization=None)
+
+
+def test_trained_width_counts_the_aberrated_optics_psfs_a_network_saw():
+    parametric = psf_safeguard.trained_half_max_width(_card())
+    assert parametric == pytest.approx(2.3548 * 3.5, rel=1e-3)  # the astigmatic range
+    assert psf_safeguard.trained_half_max_width(_card(psf_side=33, p_aberrated=0.0)) == parametric
+    # aberrated optics PSFs filled the square they were cropped to: 37.2 px on 33 px
+    assert psf_safeguard.trained_half_max_width(
+        _card(psf_side=33, p_aberrated=0.3)) == pytest.approx(37.2, abs=0.1)
+    # a weight average: the widest of its members
+    soup = _card(members=[{"degradation": {"psf_side": 33, "p_aberrated": 0.3}},
+                          {"degradation": {"psf_side": 49, "p_aberrated": 0.4}}])
+    assert psf_safeguard.trained_half_max_width(soup) == pytest.approx(55.3, abs=0.1)
+    wide = gaussian_psf(8.0)  # half-maximum width 18.8 px: beyond psf_v1, inside the soup
+    assert psf_safeguard.untrained_psf_reason(wide, _card()) is not None
+    assert psf_safeguard.untrained_psf_reason(wide, soup) is None
+
+
+def test_fallback_wiener_holds_where_the_psf_otf_vanishes_at_low_frequencies():
+    """A 2 um defocused widefield PSF: the Laplacian-only Wiener at the fallback balance falls
+    below the input (the border's error amplified where the OTF crosses zero), the fallback's
+    regulariser with its flat term does not."""
+    pytest.importorskip("psfmodels")
+    from scipy import ndimage, signal
+
+    from napari_microdeblur.core.archs.wiener_unet import batched_wiener
+    from napari_microdeblur.core.psf import parse_psf
+
+    k = parse_psf("widefield:na=1.2,wavelength=0.5,pixel=0.08,ni=1.33,defocus=2.0,size=49")
+    k = (k / k.sum()).astype(np.float32)
+    rng = np.random.default_rng(0)
+    big = ndimage.gaussian_filter(rng.random((228, 228)), 3)
+    big = (big - big.min()) / np.ptp(big)
+    sharp = big[50:-50, 50:-50]
+    blurred = signal.fftconvolve(big, k, mode="same")[50:-50, 50:-50]
+    blurred = (blurred + rng.normal(0, 2 / 255, blurred.shape)).astype(np.float32)
+    x, kt = torch.from_numpy(blurred)[None, None], torch.from_numpy(k)
+
+    def gain(out):
+        err = lambda a: np.mean((a - sharp)[16:-16, 16:-16] ** 2)  # noqa: E731
+        return 10 * np.log10(err(blurred) / err(out))
+
+    laplacian = batched_wiener(x, kt[None], torch.tensor([[psf_safeguard.FALLBACK_BALANCE]]))
+    assert gain(laplacian[0, 0].numpy()) < -1.0
+    assert gain(psf_safeguard.conservative_wiener(x, kt)[0, 0].numpy()) > 0.3
 
 
 def test_result_the_psf_cannot_explain_is_replaced_by_a_conservative_wiener():
@@ -72,7 +132,7 @@ def test_result_the_psf_cannot_explain_is_replaced_by_a_conservative_wiener():
     lo, hi = np.percentile(img, [0.1, 99.9])
     x = torch.from_numpy((img - lo) / (hi - lo))[None, None].float()
     k = torch.from_numpy(psf)[None]
-    expected = batched_wiener(x, k / k.sum(), torch.tensor([[0.2]]))[0, 0].numpy()
+    expected = psf_safeguard.conservative_wiener(x, k[0])[0, 0].numpy()
     np.testing.assert_allclose(out, expected * (hi - lo) + lo, atol=1e-3 * (hi - lo))
     raw = psf_aware_method(_Ringing(), psf, precision="float32", safeguard=False)
     assert np.abs(deblur(img, method=raw, tile=96, device="cpu") - out).max() > 0.1 * (hi - lo)

@@ -8,8 +8,9 @@ reduced to its in-focus plane (the plane holding the brightest pixel) and the Me
 ``noise_scale`` scales the noise level it estimates on the tile.
 
 Safeguard (``core.psf_safeguard``, on by default): a PSF far wider than any trained on runs a
-conservative Wiener instead, and a tile whose result departs from what the PSF can explain is
-replaced by that Wiener; each says so in one warning line.
+conservative Wiener (``psf_safeguard.conservative_wiener``) instead, and a tile whose result
+departs from what the PSF can explain is replaced by that Wiener; each says so in one warning
+line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from . import classical, psf_safeguard
-from .archs.wiener_unet import batched_wiener, noise_sigma
+from .archs.wiener_unet import noise_sigma
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 
 __all__ = [
@@ -116,11 +117,8 @@ class _BoundPsf(nn.Module):
             bad = ratio > self.limit
             if not bool(bad.any()):
                 return y
-            balance = torch.full((int(bad.sum()), 1), psf_safeguard.FALLBACK_BALANCE,
-                                 device=x.device)
-            psf = (self.psf / self.psf.sum()).expand(int(bad.sum()), *self.psf.shape)
             y = y.float().clone()
-            y[bad] = batched_wiener(x[bad].float(), psf, balance)
+            y[bad] = psf_safeguard.conservative_wiener(x[bad], self.psf)
         if self.fallback_tiles == 0:
             warnings.warn(
                 f"{self.label}: the result holds {float(ratio.max()):.0f} x the input's energy at "
@@ -191,12 +189,21 @@ def psf_aware_method(
 
 
 def _untrained_psf_fallback(kernel: np.ndarray, spec: str, label: str, reason: str) -> Method:
-    """The conservative Wiener that runs in place of the network, with one warning line."""
+    """The conservative Wiener that runs in place of the network, with one warning line: tiled
+    as the classical Wiener, with the safeguard's regulariser (``conservative_wiener``)."""
     balance = psf_safeguard.FALLBACK_BALANCE
-    warnings.warn(f"{label}: {reason}; running Wiener deconvolution (balance {balance:g}) "
-                  "instead", stacklevel=3)
+    warnings.warn(f"{label}: {reason}; running a conservative Wiener deconvolution (balance "
+                  f"{balance:g}) instead", stacklevel=3)
     method = classical_method("wiener", kernel, balance=balance)
-    method.parameters.update(psf=spec, fallback_from=label, fallback_reason=reason)
+    kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, 1, *x.shape[-2:])
+        return psf_safeguard.conservative_wiener(flat, kernel_t).reshape(x.shape).to(x.dtype)
+
+    method.forward = forward
+    method.parameters.update(psf=spec, fallback_from=label, fallback_reason=reason,
+                             flat=psf_safeguard.FALLBACK_FLAT)
     return method
 
 
