@@ -271,10 +271,10 @@ def test_noise_scale_smooths_and_is_refused_where_it_does_not_apply(tmp_path):
         MethodSpec("auto", weights=str(blind), noise_scale=2.0).resolve()
 
 
-def test_the_method_runs_the_network_on_the_image_mirrored_beyond_its_border():
-    """The network's outer BORDER_PAD pixels are untrained (the training loss leaves them out),
-    so the Method runs it on the image extended by that many mirrored pixels and crops; the
-    noise level comes from the image itself, not from the extension."""
+def test_the_method_mirrors_the_unet_input_beyond_the_border():
+    """The U-Net's outer BORDER_PAD pixels are untrained (the training loss leaves them out),
+    so the Method mirrors the U-Net's input (``unet_pad``) by that many pixels and crops; the
+    Fourier steps see the tile as it is (extending the image would change their FFT grid)."""
     from napari_microdeblur.core.psf_aware import BORDER_PAD
 
     model = _tiny()
@@ -288,8 +288,10 @@ def test_the_method_runs_the_network_on_the_image_mirrored_beyond_its_border():
     m = BORDER_PAD
     x = torch.from_numpy(img)[None, None]
     with torch.no_grad():
-        direct = model(torch.nn.functional.pad(x, (m, m, m, m), mode="reflect"),
-                       torch.from_numpy(psf), sigma=noise_sigma(x))[0, 0, m:-m, m:-m].numpy()
+        direct = model(x, torch.from_numpy(psf), unet_pad=m)[0, 0].numpy()
         unpadded = model(x, torch.from_numpy(psf))[0, 0].numpy()
+        image_padded = model(torch.nn.functional.pad(x, (m, m, m, m), mode="reflect"),
+                             torch.from_numpy(psf), sigma=noise_sigma(x))[0, 0, m:-m, m:-m]
     np.testing.assert_allclose(out, direct, atol=1e-4)
+    assert np.abs(out - image_padded.numpy()).max() > 1e-4  # not the image extended
     assert np.abs(out - unpadded)[:4].max() > 1e-3  # the border is where it differs

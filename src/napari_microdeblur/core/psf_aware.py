@@ -3,9 +3,10 @@
 The network is grayscale and 2D: colour and multichannel images run channel by channel, and
 z-stacks plane by plane (the tiler loops over every axis that is not Y, X). A 3D PSF is
 reduced to its in-focus plane (the plane holding the brightest pixel) and the Method's
-``parameters`` say so; the network does not deconvolve along Z. Each tile is extended by
-``BORDER_PAD`` mirrored pixels before the network runs (its outer pixels are untrained) and
-``noise_scale`` scales the noise level it estimates on the tile.
+``parameters`` say so; the network does not deconvolve along Z. The U-Net's input is extended
+by ``BORDER_PAD`` mirrored pixels (its outer pixels are untrained; a network without
+``unet_pad`` gets the tile extended instead) and ``noise_scale`` scales the noise level it
+estimates on the tile.
 
 Safeguard (``core.psf_safeguard``, on by default): a PSF far wider than any trained on runs a
 conservative Wiener (``psf_safeguard.conservative_wiener``) instead, and a tile whose result
@@ -32,12 +33,15 @@ __all__ = [
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
 DEFAULT_PSF_AWARE = "wiener_unet.psf_v4"
-#: Pixels of mirrored image added on every side before the network runs, removed after: the
-#: training loss leaves out this margin of each patch (scripts/train_psf_aware.py), so the
-#: network's outer pixels are untrained. Without it, psf_v2 lost 3 dB in a 12 px band along the
-#: image border on noisy RGB brightfield (benchmarks/generalization.py, protocol B). The noise
-#: level is still estimated on the tile itself: on the extension it came out up to 5 % lower
-#: and cost 0.35 dB on noisy fluorescence.
+#: Pixels of mirror added on every side of the U-Net's input, removed after: the training loss
+#: leaves out this margin of each patch (scripts/train_psf_aware.py), so the U-Net's outer
+#: pixels are untrained. Without it, psf_v2 lost 3 dB in a 12 px band along the image border on
+#: noisy RGB brightfield (benchmarks/generalization.py, protocol B). Mirroring the U-Net's input
+#: (``WienerUNet.forward(unet_pad=)``), not the image: extending the image changes the FFT grid
+#: of the Wiener steps, which cost psf_v4 0.8-1.1 dB with aberrated PSFs on the validation
+#: planes (benchmarks/psf_aware_select.py, 256 px: 24.28 against 25.08 dB; protocol B level).
+#: The noise level is estimated on the tile itself (on a mirrored extension it came out up to
+#: 5 % lower and cost 0.35 dB on noisy fluorescence).
 BORDER_PAD = 16
 
 
@@ -93,8 +97,10 @@ class _BoundPsf(nn.Module):
         super().__init__()
         self.model = model
         self.noise_scale = noise_scale
+        parameters = inspect.signature(model.forward).parameters
         # the noise level is estimated on the tile itself, not on its mirrored extension
-        self.takes_sigma = "sigma" in inspect.signature(model.forward).parameters
+        self.takes_sigma = "sigma" in parameters
+        self.takes_unet_pad = "unet_pad" in parameters
         self.safeguard = safeguard
         self.limit = limit
         self.label = label
@@ -102,14 +108,17 @@ class _BoundPsf(nn.Module):
         self.register_buffer("psf", torch.from_numpy(np.ascontiguousarray(kernel)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = BORDER_PAD
-        mode = "reflect" if min(x.shape[-2:]) > m else "replicate"
-        padded = torch.nn.functional.pad(x, (m, m, m, m), mode=mode)
         options = {} if self.noise_scale == 1.0 else {"noise_scale": self.noise_scale}
-        if self.takes_sigma:
-            with torch.autocast(x.device.type, enabled=False):
-                options["sigma"] = noise_sigma(x.float())
-        y = self.model(padded, self.psf, **options)[..., m:-m, m:-m]
+        if self.takes_unet_pad:
+            y = self.model(x, self.psf, unet_pad=BORDER_PAD, **options)
+        else:
+            m = BORDER_PAD
+            mode = "reflect" if min(x.shape[-2:]) > m else "replicate"
+            padded = torch.nn.functional.pad(x, (m, m, m, m), mode=mode)
+            if self.takes_sigma:
+                with torch.autocast(x.device.type, enabled=False):
+                    options["sigma"] = noise_sigma(x.float())
+            y = self.model(padded, self.psf, **options)[..., m:-m, m:-m]
         if not self.safeguard:
             return y
         with torch.autocast(x.device.type, enabled=False):

@@ -258,11 +258,16 @@ class WienerUNet(nn.Module):
         return fourier.wiener(self.balances(sigma), flat)
 
     def forward(self, x: torch.Tensor, psf: torch.Tensor | None = None,
-                noise_scale: float = 1.0, sigma: torch.Tensor | None = None) -> torch.Tensor:
+                noise_scale: float = 1.0, sigma: torch.Tensor | None = None,
+                unet_pad: int = 0) -> torch.Tensor:
         """``noise_scale`` multiplies the estimated noise level: above 1 the Wiener estimates
         and the U-Net regularise more, for a PSF that is only approximately right. ``sigma``
         (N values): the noise level to use instead of estimating it from ``x`` (for an ``x``
-        extended beyond the image, whose mirrored pixels would bias the estimate)."""
+        extended beyond the image, whose mirrored pixels would bias the estimate).
+        ``unet_pad``: mirror this many pixels around the U-Net's input (the estimates and the
+        noise map), cropped from its output: the U-Net's outer pixels are untrained, while the
+        Fourier steps extend the image themselves (extending the image instead changes their
+        FFT grid, which costs dB where the PSF's transfer function crosses zero)."""
         n, c, h, w = x.shape
         if c != 1:
             raise ValueError(f"x has {c} channels; accepted: (N, 1, Y, X), one channel")
@@ -285,9 +290,12 @@ class WienerUNet(nn.Module):
             est = self.wiener_estimates(fourier, sigma)
         feats = [est, sigma.expand(n, 1, h, w) * 10.0]
         feats = torch.cat([x32, *feats] if self.config.blurred_input else feats, dim=1)
+        p = int(unet_pad)
+        if p:
+            feats = F.pad(feats, (p, p, p, p), mode="reflect" if min(h, w) > p else "replicate")
         # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
         d = self.size_divisor
-        ph, pw = (-h) % d, (-w) % d
+        ph, pw = (-(h + 2 * p)) % d, (-(w + 2 * p)) % d
         if ph or pw:
             feats = F.pad(feats, (0, pw, 0, ph), mode="replicate")
         skips = []
@@ -297,7 +305,7 @@ class WienerUNet(nn.Module):
             f = enc(down(f))
         for up, dec in zip(self.up, self.dec):
             f = dec(torch.cat([up(f), skips.pop()], dim=1))
-        residual = self.tail(f)[..., :h, :w].float()
+        residual = self.tail(f)[..., p : p + h, p : p + w].float()
         y = est[:, self.mid : self.mid + 1] + residual
         if self.config.data_step is None:
             return y
