@@ -65,6 +65,11 @@ def test_the_psf_given_is_the_one_the_network_trains_and_validates_with(tmp_path
     # safeguard's limit for them), is in the card of the file the job returns
     ratio = right.card.metrics["blocked_correction_ratio"]
     assert ratio >= 0 and load_model(right.file)[1].metrics["blocked_correction_ratio"] == ratio
+    # and the widest PSF the start knew (no start card here: psf_v1's parametric ranges)
+    from napari_microdeblur.core import psf_safeguard
+
+    assert psf_safeguard.trained_half_max_width(right.card) == pytest.approx(8.24, abs=0.01)
+    assert right.card.metrics[psf_safeguard.TRAINED_WIDTH_KEY] == pytest.approx(8.24, abs=0.01)
     # the kept weights are a plain PSF-aware network again: it needs the PSF to run
     with pytest.raises(ValueError, match="needs the PSF"):
         right.model(torch.zeros(1, 1, 32, 32))

@@ -208,6 +208,17 @@ def test_psf_aware_weights_record_their_blocked_correction_for_the_safeguard():
     assert card["metrics"]["blocked_correction_ratio"] == ratio
     assert psf_safeguard.correction_limit(SimpleNamespace(metrics=card["metrics"])) == max(
         psf_safeguard.CORRECTION_LIMIT, psf_safeguard.VALIDATED_MARGIN * ratio)
+    # the widest PSF the start was trained on stays the safeguard's bar for the adapted weights
+    # (their own card's degradation is the user's PSF): here a start trained on 49 px
+    # aberrated PSFs, whose half-maximum width reaches 55.3 px
+    start = SimpleNamespace(degradation=json.dumps({
+        "psf_ranges": {"gaussian_sigma": [0.6, 3.0], "disk_radius": [1.0, 4.0],
+                       "astig_sigma_major": [1.0, 3.5]}, "psf_side": 49, "p_aberrated": 0.4}),
+        training_data="", license="unknown", normalization=None)
+    adapted = SimpleNamespace(**result.card(start, base_label="start", what="x"))
+    assert psf_safeguard.trained_half_max_width(adapted) == pytest.approx(55.3, abs=0.01)
+    assert psf_safeguard.trained_half_max_width(
+        SimpleNamespace(**card)) == pytest.approx(2.3548 * 3.5, rel=1e-3)  # no start card
     # a network that takes no PSF has nothing to record
     plain = self_adapt(tiny_model(), blurred, PSF, axes="YX", config=quick(max_steps=2))
     assert plain.blocked_correction_ratio is None

@@ -306,20 +306,23 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
     return f"; PSF: {text}", kernel
 
 
-def _record_blocked_correction(outcome: FinetuneResult, val, kernel: np.ndarray) -> None:
+def _record_blocked_correction(outcome: FinetuneResult, val, kernel: np.ndarray,
+                               base_card) -> None:
     """Write into the kept weights' card how much energy they add, on the held-out band, at
     frequencies the PSF blocks (``psf_safeguard``): the per-tile safeguard then lets these
-    validated weights do as much on the user's images (``psf_safeguard.correction_limit``)."""
+    validated weights do as much on the user's images (``psf_safeguard.correction_limit``);
+    and the widest PSF the start was trained on, which the fine-tuned weights still know."""
     import torch
 
     from .checkpoint import save_weights
-    from .psf_safeguard import held_out_ratio
+    from .psf_safeguard import TRAINED_WIDTH_KEY, held_out_ratio, trained_half_max_width
 
     outcome.model.eval()
     inputs = (torch.from_numpy(np.ascontiguousarray(p.input))[None] for p in val)
     card = outcome.card.model_dump()
     card["metrics"] = {**(card.get("metrics") or {}), "blocked_correction_ratio":
-                       held_out_ratio(outcome.model, inputs, torch.from_numpy(kernel))}
+                       held_out_ratio(outcome.model, inputs, torch.from_numpy(kernel)),
+                       TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2)}
     outcome.card = save_weights(outcome.model, outcome.file, card)
 
 
@@ -437,7 +440,7 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
             req.model.bind_psf(None)
     outcome = _outcome(ckdir, stopped, result, diverged, req.regime)
     if kernel is not None and val and outcome.model is not None:
-        _record_blocked_correction(outcome, val, kernel)
+        _record_blocked_correction(outcome, val, kernel, req.base_card)
     return outcome
 
 

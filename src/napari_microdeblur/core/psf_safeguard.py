@@ -39,6 +39,7 @@ __all__ = [
     "CORRECTION_LIMIT",
     "VALIDATED_MARGIN",
     "FALLBACK_BALANCE",
+    "TRAINED_WIDTH_KEY",
     "WIDTH_MARGIN",
     "blocked_correction_ratio",
     "conservative_wiener",
@@ -68,6 +69,9 @@ WIDTH_MARGIN = 1.5
 #: training side) filled that square: widest measured 37.2 px on 33 px, 55.3 px on 49 px, i.e.
 #: the width of a disk with the square's area, 2 / sqrt(pi) x the side.
 _BOX_WIDTH_PER_SIDE = 2.0 / math.sqrt(math.pi)
+#: The card metric where fine-tuned or adapted weights keep their start's trained width (their
+#: own card's degradation describes the user's data, not the PSFs the start was trained on).
+TRAINED_WIDTH_KEY = "trained_psf_half_max_width_px"
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 # wiener_unet.psf_v1's training PSFs (its card's psf_ranges): Gaussian sigma <= 3.0, disk
@@ -85,8 +89,12 @@ def half_max_width(kernel: np.ndarray) -> float:
 def trained_half_max_width(card) -> float:
     """The widest half-maximum width (px) of the PSFs the card's network was trained on: its
     parametric ranges (``degradation``'s ``psf_ranges``) and, where it (or a member of a
-    weight average) trained on aberrated optics PSFs, the square they were cropped to; psf_v1's
-    ranges when the card does not say."""
+    weight average) trained on aberrated optics PSFs, the square they were cropped to; for
+    fine-tuned or adapted weights, their start's (``TRAINED_WIDTH_KEY`` in the metrics);
+    psf_v1's ranges when the card does not say."""
+    recorded = (getattr(card, "metrics", None) or {}).get(TRAINED_WIDTH_KEY)
+    if isinstance(recorded, (int, float)) and math.isfinite(recorded) and recorded > 0:
+        return float(recorded)
     try:
         degradation = json.loads(card.degradation)
         ranges = degradation["psf_ranges"]

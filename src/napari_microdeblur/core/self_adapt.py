@@ -133,9 +133,15 @@ class SelfAdaptResult:
              psf_text: str = "") -> dict:
         """The model-card fields of the adapted weights (for ``checkpoint.save_weights``);
         ``psf_text`` as the user gave it ('estimate' is replaced by what was estimated)."""
+        from .psf_safeguard import TRAINED_WIDTH_KEY, trained_half_max_width
+
         base = base_card
         if not psf_text or is_estimate(psf_text):
             psf_text = self.psf_text
+        # a PSF-aware network still knows the PSFs its start was trained on (the safeguard)
+        psf_aware = ({} if self.blocked_correction_ratio is None else
+                     {"blocked_correction_ratio": self.blocked_correction_ratio,
+                      TRAINED_WIDTH_KEY: round(trained_half_max_width(base), 2)})
         return {
             "training_data": f"{base_label} ({getattr(base, 'training_data', '')}) adapted "
                              f"self-supervised to {what}",
@@ -144,8 +150,7 @@ class SelfAdaptResult:
             "normalization": dict(getattr(base, "normalization", None) or {}),
             "metrics": {"self_val_loss_start": self.start_val_loss,
                         "self_val_loss": self.best_val_loss, "best_step": self.best_step,
-                        **({} if self.blocked_correction_ratio is None else
-                           {"blocked_correction_ratio": self.blocked_correction_ratio})},
+                        **psf_aware},
             "description": f"{base_label} adapted without a reference (microdeblur finetune "
                            f"--self) for {self.steps_done} steps, {self.seconds / 60:.1f} min",
         }
