@@ -142,9 +142,24 @@ def test_the_greedy_soup_keeps_a_run_only_if_the_mean_rises(monkeypatch):
     means = {"a": 29.5, "b": 29.6, "c": 29.4, "d": 29.0,
              "soup:b,a": 29.7, "soup:b,a,c": 29.65, "soup:b,a,d": 29.8}
     monkeypatch.setattr(select, "candidate", lambda spec: spec)
-    monkeypatch.setattr(select, "score", lambda spec, cases: {"mean": means[spec]})
+    monkeypatch.setattr(select, "score", lambda spec, cases, run: {"mean": means[spec]})
     rows = {}
     spec, steps = select.greedy_soup(["a", "b", "c", "d"], [], rows)
     assert spec == "soup:b,a,d"
     assert [(s["added"], s["kept"]) for s in steps] == [("a", True), ("c", False), ("d", True)]
     assert rows["soup:b,a,c"]["mean"] == 29.65
+
+
+def test_set_weights_and_validation_sets_of_a_specialised_run():
+    """train_psf_aware --set-weights / --val-sets: sampling probabilities over the sets (the sets
+    not named weigh 1) and the validation planes of the named sets; one line for a typo."""
+    sets = {"fluo": [1], "em_a": [1], "em_b": [1], "empty": []}
+    p = train.set_probabilities(sets, "em_a=2,em_b=2")
+    np.testing.assert_allclose(p, [0.2, 0.4, 0.4])  # the empty set is not sampled at all
+    assert train.set_probabilities(sets, None) is None
+    with pytest.raises(SystemExit, match="unknown set 'em_c'"):
+        train.set_probabilities(sets, "em_c=1")
+    with pytest.raises(SystemExit, match="not SET=WEIGHT"):
+        train.set_probabilities(sets, "em_a")
+    with pytest.raises(SystemExit, match="every set weighs 0"):
+        train.set_probabilities({"em_a": [1]}, "em_a=0")
