@@ -33,6 +33,7 @@ from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune  # n
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.metrics import psnr  # noqa: E402
 from napari_microdeblur.core.progress import drive  # noqa: E402
+from napari_microdeblur.core.psf_aware import psf_aware_method  # noqa: E402
 
 SET = "em_isbi2012_drosophila_vnc_sstem"
 CROP = 256
@@ -50,6 +51,8 @@ RECIPES = {
     "time-boxed lr 1e-4": dict(steps=100_000, lr=1e-4),
     "time-boxed lr 5e-4": dict(steps=100_000, lr=5e-4),
     "time-boxed lr 1e-3": dict(steps=100_000, lr=1e-3),
+    "time-boxed lr 3e-4": dict(steps=100_000, lr=3e-4),
+    "time-boxed lr 3e-3": dict(steps=100_000, lr=3e-3),
 }
 AUGMENT_RECIPES = list(RECIPES)[:5]
 
@@ -79,8 +82,12 @@ def training_images(set_name: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".tif", ".tiff"))
 
 
-def test_psnr(model, blurry: list[np.ndarray], sharp: list[np.ndarray]) -> float:
-    scores = [psnr(np.clip(deblur(b, method=model, device="cpu"), 0, 1), s, data_range=1.0)
+def test_psnr(model, blurry: list[np.ndarray], sharp: list[np.ndarray], psf=None,
+              card=None) -> float:
+    """Mean PSNR of ``model`` on the test crops; a PSF-aware model runs with ``psf`` as the
+    method users run (``psf_aware_method``)."""
+    method = model if psf is None else psf_aware_method(model, psf, card)
+    scores = [psnr(np.clip(deblur(b, method=method, device="cpu"), 0, 1), s, data_range=1.0)
               for b, s in zip(blurry, sharp, strict=True)]
     return float(np.mean(scores))
 
@@ -92,14 +99,16 @@ def run_recipe(name: str, options: dict, train: tuple, args) -> dict:
         mode="pair", layer_name="train-crops", axes="ZYX", model=model,
         base_label=args.base, base_card=card, blurry=train[0], sharp=train[1],
         match_intensity=False, align=False, patch=64, batch_size=8,
-        val_every=args.val_every, minutes=args.seconds / 60, device="cpu", **options)
+        val_every=args.val_every, minutes=args.seconds / 60, device="cpu", psf=args.psf,
+        **options)
     t0 = time.perf_counter()
     outcome = drive(iter_finetune(req))
     fit = outcome.result
     return {"recipe": name, **options, "steps": fit.steps_done,
             "seconds": round(time.perf_counter() - t0, 1),
             "val_start": fit.history[0]["val_psnr"], "val_kept": outcome.card.metrics["val_psnr"],
-            "kept_step": outcome.card.metrics["step"], "model": outcome.model}
+            "kept_step": outcome.card.metrics["step"], "model": outcome.model,
+            "card": outcome.card}
 
 
 def main() -> None:
@@ -116,6 +125,9 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=CROP)
     parser.add_argument("--recipes", default=",".join(AUGMENT_RECIPES),
                         help="comma-separated names of RECIPES")
+    parser.add_argument("--psf", default=None,
+                        help="for a PSF-aware --base: the PSF it is given (protocol A's is "
+                             "gaussian:1.6); fine-tuned and scored with it")
     parser.add_argument("--json")
     args = parser.parse_args()
     names = args.recipes.split(",")
@@ -128,14 +140,15 @@ def main() -> None:
              train_sharp)
     test_sharp = [crop01(p, args.crop) for p in images[args.train: args.train + args.test]]
     test_blurry = [degrade01(s, "A", seed=1 + i) for i, s in enumerate(test_sharp)]
-    base, _ = base_model(args.base)
+    base, base_card = base_model(args.base)
     rows = [{"recipe": "input (protocol A)", "test_psnr": float(np.mean(
         [psnr(b, s, data_range=1.0) for b, s in zip(test_blurry, test_sharp, strict=True)]))},
-        {"recipe": f"{args.base} (start)", "test_psnr": test_psnr(base, test_blurry,
-                                                                   test_sharp)}]
+        {"recipe": f"{args.base} (start)", "test_psnr": test_psnr(
+            base, test_blurry, test_sharp, args.psf, base_card)}]
     for name in names:
         row = run_recipe(name, RECIPES[name], train, args)
-        row["test_psnr"] = test_psnr(row.pop("model"), test_blurry, test_sharp)
+        row["test_psnr"] = test_psnr(row.pop("model"), test_blurry, test_sharp, args.psf,
+                                     row.pop("card"))
         rows.append(row)
         print(json.dumps(row), flush=True)
     print("\n| recipe | steps | validation band: start -> kept (step) | test PSNR |")
