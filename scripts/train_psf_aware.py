@@ -280,8 +280,9 @@ class PatchSampler:
 
     def __init__(self, train: dict[str, list], ranges, p_optics: float, seed: int,
                  set_p: np.ndarray | None = None, p_mismatch: float = 0.0,
-                 p_aberrated: float = 0.0, p_halo: float = 0.0):
+                 p_aberrated: float = 0.0, p_halo: float = 0.0, p_gaussian_fit: float = 0.0):
         self.sets = [v for v in train.values() if v]
+        self.p_gaussian_fit = p_gaussian_fit
         self.set_p = set_p  # None: every set equally likely
         self.p_mismatch = p_mismatch
         self.p_aberrated = p_aberrated
@@ -328,6 +329,8 @@ class PatchSampler:
             blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
             clean = region[m : m + patch, m : m + patch]
             noisy = params.noise(blurred, rng)
+            if self.p_gaussian_fit and rng.random() < self.p_gaussian_fit:
+                psf = gaussian_fit(psf)  # a Gaussian fitted to the true PSF, as users have
             if self.p_mismatch and rng.random() < self.p_mismatch:
                 psf = zoomed(psf, float(rng.uniform(*MISMATCH_ZOOM)))  # the PSF the user has
             gain = rng.uniform(0.6, 1.2)
@@ -337,6 +340,23 @@ class PatchSampler:
             ks.append(_dihedral(psf, k))
         return (np.stack(xs)[:, None].astype(np.float32), np.stack(ys)[:, None].astype(np.float32),
                 np.stack(ks).astype(np.float32))
+
+
+def gaussian_fit(psf: np.ndarray, floor: float = 0.01) -> np.ndarray:
+    """The Gaussian with the centroid and covariance of ``psf``'s pixels at or above ``floor``
+    x its peak (its core and shoulders, not the faint wings), on the same grid, summing to 1:
+    the PSF a user who fits a Gaussian to a bead or a defocused pair gives instead of the
+    true one."""
+    p = np.where(psf >= floor * psf.max(), psf, 0.0).astype(np.float64)
+    p /= p.sum()
+    yy, xx = np.mgrid[: psf.shape[0], : psf.shape[1]].astype(np.float64)
+    cy, cx = (p * yy).sum(), (p * xx).sum()
+    dy, dx = yy - cy, xx - cx
+    cov = np.array([[(p * dy * dy).sum(), (p * dy * dx).sum()],
+                    [(p * dy * dx).sum(), (p * dx * dx).sum()]]) + 1e-3 * np.eye(2)
+    inv = np.linalg.inv(cov)
+    g = np.exp(-0.5 * (inv[0, 0] * dy * dy + 2 * inv[0, 1] * dy * dx + inv[1, 1] * dx * dx))
+    return (g / g.sum()).astype(np.float32)
 
 
 def zoomed(psf: np.ndarray, factor: float) -> np.ndarray:
@@ -551,6 +571,10 @@ def parse_args(argv=None):
                         "below --psf-side / 5 so the halo fits the PSF)")
     p.add_argument("--val-aberrated", action="store_true",
                    help="validate on one training-range aberrated optics PSF more per plane")
+    p.add_argument("--p-gaussian-fit", type=float, default=0.0,
+                   help="probability that the network is given a Gaussian fitted to the PSF "
+                        "(its core's moments) instead of the PSF itself: robustness to the "
+                        "fitted PSFs users have for real defocus")
     p.add_argument("--set-weights", default=None, metavar="SET=W,...",
                    help="relative sampling weights of training sets (a modality-specialised "
                         "run: 'em_epfl_fibsem=3,em_neubias=3'); sets not named weigh 1")
@@ -595,7 +619,7 @@ def main(argv=None) -> int:
     val = validation_planes(args.data_root, val, args.val_sets)
     sampler = PatchSampler(train, ranges, args.p_optics, args.seed, set_p=set_p,
                            p_mismatch=args.p_mismatch, p_aberrated=args.p_aberrated,
-                           p_halo=args.p_halo)
+                           p_halo=args.p_halo, p_gaussian_fit=args.p_gaussian_fit)
     vx, vy, vk = (torch.from_numpy(a) for a in validation_batch(val, aberrated=args.val_aberrated,
                                                                 halo=args.p_halo > 0))
     n_planes = sum(len(v) for v in train.values())
@@ -710,6 +734,7 @@ def main(argv=None) -> int:
                 "p_optics": args.p_optics,
                 "psf_side": args.psf_side,
                 "p_mismatch": args.p_mismatch, "mismatch_zoom": MISMATCH_ZOOM,
+                "p_gaussian_fit": args.p_gaussian_fit,
                 "p_aberrated": args.p_aberrated, "aberrated_training_range": TRAIN_ABERRATED,
                 "p_halo": args.p_halo, "halo": HALO,
                 "set_weights": args.set_weights,

@@ -163,3 +163,22 @@ def test_set_weights_and_validation_sets_of_a_specialised_run():
         train.set_probabilities(sets, "em_a")
     with pytest.raises(SystemExit, match="every set weighs 0"):
         train.set_probabilities({"em_a": [1]}, "em_a=0")
+
+
+def test_gaussian_fit_gives_the_gaussian_a_user_would_fit():
+    """train_psf_aware --p-gaussian-fit: the network is given a Gaussian with the moments of
+    the PSF's core instead of the PSF; a Gaussian comes back nearly as it is (the 1 % floor
+    trims its tails), a rotated astigmatic one keeps its orientation, a disk becomes smooth."""
+    from napari_microdeblur.core.psf import astigmatic_psf, disk_psf, gaussian_psf
+
+    g = gaussian_psf(2.0, size=33)
+    fit = train.gaussian_fit(g)
+    assert fit.shape == g.shape and abs(float(fit.sum()) - 1) < 1e-5
+    assert np.abs(fit - g / g.sum()).max() < 0.1 * g.max()
+    a = astigmatic_psf(3.0, 1.0, 30, size=33)
+    fa = train.gaussian_fit(a)
+    assert np.abs(fa - a / a.sum()).max() < 0.1 * a.max()
+    assert float(np.corrcoef(fa.ravel(), a.ravel())[0, 1]) > 0.99
+    disk = train.fit_side(disk_psf(3.0))
+    fd = train.gaussian_fit(disk)
+    assert fd.max() > 1.5 * disk.max()  # a peaked Gaussian, not the flat-topped disk
