@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import warnings
@@ -27,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import generalization as G  # noqa: E402
+import provenance  # noqa: E402
 
 from napari_microdeblur.core.bundled import default_for_modality  # noqa: E402
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
@@ -92,11 +92,7 @@ def main(argv=None) -> int:
             sides[name] = {"planes": list(zs), "gaussian_sigma": sigma, "rows": rows}
     every = [r for s in sides.values() for r in s["rows"]]
     result = {
-        "command": "python benchmarks/real_defocus_validation.py "
-                   + " ".join(sys.argv[1:] if argv is None else argv),
-        "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                     capture_output=True, text=True).stdout.strip(),
-        "weights": args.weights,
+        "provenance": provenance.record(), "weights": args.weights,
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
         "sides": sides, "summary": summary(every),
         "minutes": round((time.perf_counter() - t0) / 60, 1),

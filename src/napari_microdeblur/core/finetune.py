@@ -306,7 +306,7 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
     return f"; PSF: {text}", kernel
 
 
-def _record_blocked_correction(outcome: FinetuneResult, val, kernel: np.ndarray,
+def _record_safeguard_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
                                base_card) -> None:
     """Write into the kept weights' card how much energy they add, on the held-out band, at
     frequencies the PSF blocks (``psf_safeguard``): the per-tile safeguard then lets these
@@ -440,7 +440,7 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
             req.model.bind_psf(None)
     outcome = _outcome(ckdir, stopped, result, diverged, req.regime)
     if kernel is not None and val and outcome.model is not None:
-        _record_blocked_correction(outcome, val, kernel, req.base_card)
+        _record_safeguard_metrics(outcome, val, kernel, req.base_card)
     return outcome
 
 
