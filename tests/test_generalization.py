@@ -182,3 +182,37 @@ def test_gaussian_fit_gives_the_gaussian_a_user_would_fit():
     disk = train.fit_side(disk_psf(3.0))
     fd = train.gaussian_fit(disk)
     assert fd.max() > 1.5 * disk.max()  # a peaked Gaussian, not the flat-topped disk
+
+
+def test_the_default_rule_trades_synthetic_only_for_a_clear_real_defocus_gain():
+    """benchmarks/select_psf_aware_default.py: a candidate must gain 0.5 dB on real defocus with
+    fewer planes below the input, and lose at most 0.1 dB on the synthetic mean and 0.3 dB on a
+    class; the eligible one best on real defocus wins, and with none the default stays."""
+    rule = _load("select_psf_aware_default", ROOT / "benchmarks" / "select_psf_aware_default.py")
+    classes = {c: 30.0 for c in rule.CLASSES}
+
+    def synth(mean, below=1, **drop):
+        return classes | {c.replace("_", " "): 30.0 - d for c, d in drop.items()} | {
+            "mean": mean, "cases below input": below}
+
+    def real(psnr, below):
+        return {rule.DEFAULT_SCALE_KEY: {"psnr": psnr, "below_input": below}}
+
+    synthetic = {"v4": synth(29.6), "fair": synth(29.55), "better_real": synth(29.52),
+                 "small_gain": synth(29.7), "costly": synth(29.4),
+                 "class_loss": synth(29.6, wide_halo=0.4),
+                 "more_below": synth(29.6, below=2), "unscored": synth(29.9)}
+    reals = {"v4": real(27.3, 5), "fair": real(28.7, 0), "better_real": real(28.9, 1),
+             "small_gain": real(27.6, 2), "costly": real(29.5, 0), "class_loss": real(29.5, 0),
+             "more_below": real(29.5, 0)}
+    best, reasons = rule.verdict("v4", synthetic, reals)
+    assert best == "better_real"
+    assert reasons["fair"] == [] and reasons["better_real"] == []
+    assert "real defocus +0.30 dB" in reasons["small_gain"][0]
+    assert "synthetic mean" in reasons["costly"][0]
+    assert "wide halo" in reasons["class_loss"][0]
+    assert "cases below the input" in reasons["more_below"][0]
+    assert reasons["unscored"] == ["no real-defocus validation"]
+    # nothing eligible: the default stays; with none below the input, any plane below fails
+    assert rule.verdict("v4", {"v4": synth(29.6), "x": synth(29.5)},
+                        {"v4": real(27.3, 0), "x": real(28.0, 1)})[0] == "v4"

@@ -1,0 +1,122 @@
+"""The rule that decides whether a PSF-aware candidate replaces the default (issue 13).
+
+Fixed on 2026-12-02 before the candidates it first judged (psf_gfit2, psf_gfit3 and their
+soups) had been scored; last session's psf_gfit1 numbers had been seen. It weighs both kinds of
+validation data the project may choose on, each scored through ``deblur`` at the default
+settings, as users run it:
+
+* the synthetic validation planes: ``psf_aware_select.py ... --as-deblur --json S.json``
+  (54 cases, eight PSF classes, the exact PSF given);
+* real defocus with a fitted PSF: ``real_defocus_validation.py --weights W --json R.json``
+  (the DFNN microtubule planes, one Gaussian fitted per side of focus, default noise scale).
+
+A candidate is eligible when, against the default,
+
+1. on real defocus its mean PSNR is at least ``REAL_MIN_GAIN_DB`` higher and it is below the
+   input on fewer planes (on none if the default is on none): the trade is only worth making
+   for a clear gain there;
+2. on the synthetic planes its mean is at most ``SYNTHETIC_MAX_MEAN_DROP_DB`` lower, no class
+   loses more than ``MAX_CLASS_DROP_DB`` and no more cases fall below the input.
+
+Among eligible candidates the one with the highest real-defocus mean wins; with none eligible
+the default stays.
+
+    python benchmarks/select_psf_aware_default.py --synthetic S.json \
+        --real wiener_unet.psf_v4=R0.json runs/w.safetensors=R1.json --json OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REAL_MIN_GAIN_DB = 0.5
+SYNTHETIC_MAX_MEAN_DROP_DB = 0.10
+MAX_CLASS_DROP_DB = 0.3
+DEFAULT_SCALE_KEY = "psf_aware_noise_scale_1"
+CLASSES = ("A", "B", "C", "optics", "aberrated", "halo", "wide aberrated", "wide halo")
+
+
+def verdict(default: str, synthetic: dict, real: dict) -> tuple[str, dict]:
+    """(the winner, the reasons per candidate). ``synthetic`` maps a candidate to its
+    psf_aware_select row, ``real`` to its real_defocus_validation summary; the default is in
+    both."""
+    base_s, base_r = synthetic[default], real[default][DEFAULT_SCALE_KEY]
+    reasons, eligible = {}, []
+    for spec in synthetic:
+        if spec in (default, "input"):
+            continue
+        if spec not in real:
+            reasons[spec] = ["no real-defocus validation"]
+            continue
+        row_s, row_r = synthetic[spec], real[spec][DEFAULT_SCALE_KEY]
+        fails = []
+        if row_r["psnr"] - base_r["psnr"] < REAL_MIN_GAIN_DB:
+            fails.append(f"real defocus {row_r['psnr'] - base_r['psnr']:+.2f} dB "
+                         f"(needs +{REAL_MIN_GAIN_DB})")
+        if row_r["below_input"] >= base_r["below_input"] and base_r["below_input"] > 0:
+            fails.append(f"real defocus below the input on {row_r['below_input']} planes "
+                         f"(default {base_r['below_input']})")
+        if row_r["below_input"] > base_r["below_input"]:
+            fails.append("more real-defocus planes below the input")
+        drop = base_s["mean"] - row_s["mean"]
+        if drop > SYNTHETIC_MAX_MEAN_DROP_DB:
+            fails.append(f"synthetic mean -{drop:.3f} dB (at most -{SYNTHETIC_MAX_MEAN_DROP_DB})")
+        worst = max((base_s[c] - row_s[c], c) for c in CLASSES if c in base_s)
+        if worst[0] > MAX_CLASS_DROP_DB:
+            fails.append(f"synthetic {worst[1]} -{worst[0]:.2f} dB (at most -{MAX_CLASS_DROP_DB})")
+        if row_s["cases below input"] > base_s["cases below input"]:
+            fails.append(f"synthetic cases below the input {row_s['cases below input']} "
+                         f"(default {base_s['cases below input']})")
+        reasons[spec] = fails
+        if not fails:
+            eligible.append(spec)
+    best = max(eligible, key=lambda s: real[s][DEFAULT_SCALE_KEY]["psnr"], default=default)
+    return best, reasons
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--synthetic", type=Path, required=True,
+                   help="psf_aware_select.py --as-deblur JSON; its first candidate is the default")
+    p.add_argument("--real", nargs="+", required=True, metavar="CANDIDATE=JSON",
+                   help="real_defocus_validation.py JSON of each candidate, the default included")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    s = json.loads(args.synthetic.read_text())
+    if s.get("scored") != "through deblur":
+        raise SystemExit(f"{args.synthetic} scores the bare network call: rerun "
+                         "psf_aware_select.py with --as-deblur")
+    rows = {k: v for k, v in s["rows"].items() if k != "input"}
+    default = next(iter(rows))
+    real = {}
+    for item in args.real:
+        spec, sep, path = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--real {item!r}: give CANDIDATE=JSON")
+        real[spec] = json.loads(Path(path).read_text())["summary"]
+    if default not in real:
+        raise SystemExit(f"--real has no real-defocus validation of the default {default}")
+    best, reasons = verdict(default, rows, real)
+    for spec, fails in reasons.items():
+        r = real.get(spec, {}).get(DEFAULT_SCALE_KEY, {}).get("psnr", float("nan"))
+        print(f"{spec}: synthetic {rows[spec]['mean']:.3f} dB, real {r:.2f} dB; "
+              f"{'eligible' if not fails else '; '.join(fails)}")
+    print(f"default {default}: synthetic {rows[default]['mean']:.3f} dB, real "
+          f"{real[default][DEFAULT_SCALE_KEY]['psnr']:.2f} dB\nwinner: {best}")
+    if args.json:
+        used = sys.argv[1:] if argv is None else list(argv)
+        args.json.write_text(json.dumps({
+            "command": "python benchmarks/select_psf_aware_default.py " + " ".join(used),
+            "rule": " ".join(__doc__.split("\n\n")[3:6]).replace("\n", " "),
+            "thresholds": {"real_min_gain_db": REAL_MIN_GAIN_DB,
+                           "synthetic_max_mean_drop_db": SYNTHETIC_MAX_MEAN_DROP_DB,
+                           "max_class_drop_db": MAX_CLASS_DROP_DB},
+            "default": default, "reasons": reasons, "winner": best}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
