@@ -16,6 +16,7 @@ line.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 
@@ -212,10 +213,10 @@ def _untrained_psf_fallback(kernel: np.ndarray, spec: str, label: str, reason: s
         flat = x.reshape(-1, 1, *x.shape[-2:])
         return psf_safeguard.conservative_wiener(flat, kernel_t).reshape(x.shape).to(x.dtype)
 
-    method.forward = forward
-    method.parameters.update(psf=spec, fallback_from=label, fallback_reason=reason,
-                             flat=psf_safeguard.FALLBACK_FLAT)
-    return method
+    # the classical Wiener's tiling, normalisation and name, with the conservative filter
+    return dataclasses.replace(method, forward=forward, parameters=method.parameters | {
+        "psf": spec, "fallback_from": label, "fallback_reason": reason,
+        "flat": psf_safeguard.FALLBACK_FLAT})
 
 
 def load_psf_aware(psf, weights: str = DEFAULT_PSF_AWARE, *, precision: str = "auto",
