@@ -29,6 +29,10 @@ sys.path.insert(0, str(REPO / "scripts"))
 import train_psf_aware as T  # noqa: E402
 
 from napari_microdeblur.core.checkpoint import load_model, save_weights  # noqa: E402
+from napari_microdeblur.core.psf_safeguard import (  # noqa: E402
+    TRAINED_WIDTH_KEY,
+    trained_half_max_width,
+)
 
 
 def load_members(members: list[str]) -> list:
@@ -97,6 +101,8 @@ def main(argv=None) -> int:
         "training_data": cards[0].training_data,
         "degradation": json.dumps(soup_degradation(args.members, cards)),
         "metrics": {
+            # the widest member's, also through members that are soups or continued runs
+            TRAINED_WIDTH_KEY: round(max(trained_half_max_width(c) for c in cards), 2),
             "val_psnr": round(score, 3),
             "val_psnr_members": [round(s, 3) for s in member_scores],
             "validation": cards[0].metrics.get("validation"),

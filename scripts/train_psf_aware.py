@@ -533,6 +533,19 @@ def without_blurred_input(state: dict, mid: int) -> dict:
     return state
 
 
+def trained_width(degradation: str, start_card=None) -> float:
+    """The half-maximum width (px) of the widest PSF the weights have been trained on, for the
+    card (``psf_safeguard.TRAINED_WIDTH_KEY``): this run's PSFs (``degradation``, its card's
+    JSON) or, when it continued ``start_card``'s weights, that start's, whichever is wider."""
+    from types import SimpleNamespace
+
+    from napari_microdeblur.core.psf_safeguard import trained_half_max_width
+
+    own = trained_half_max_width(SimpleNamespace(degradation=degradation, metrics={}))
+    start = trained_half_max_width(start_card) if start_card is not None else 0.0
+    return round(max(own, start), 2)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, required=True, help="wall-clock training budget")
@@ -600,6 +613,7 @@ def main(argv=None) -> int:
     HALO["sigma_px"] = (low, high)
     from napari_microdeblur.core import weights
     from napari_microdeblur.core.data import DegradationRanges
+    from napari_microdeblur.core.psf_safeguard import TRAINED_WIDTH_KEY
     from napari_microdeblur.core.registry import build_model
 
     torch.set_num_threads(args.threads)
@@ -632,10 +646,11 @@ def main(argv=None) -> int:
     if args.config:
         config.update(json.loads(args.config))
     torch.manual_seed(args.seed)
+    start_card = None
     if args.init is not None:
         from napari_microdeblur.core.checkpoint import load_model
 
-        start_model, _ = load_model(args.init, arch="wiener_unet")
+        start_model, start_card = load_model(args.init, arch="wiener_unet")
         config = dict(start_model.config.model_dump())
         if args.config:  # e.g. '{"data_step": 30}': a part the start lacks begins at its init
             config.update(json.loads(args.config))
@@ -727,7 +742,7 @@ def main(argv=None) -> int:
         {
             "normalization": {"kind": "percentile", "low": 0.1, "high": 99.9},
             "training_data": TRAINING_DATA,
-            "degradation": json.dumps({
+            "degradation": (degradation := json.dumps({
                 "psf_ranges": {k: v for k, v in ranges.to_dict().items()
                                if k not in ("gaussian_noise", "p_poisson", "poisson_peak")},
                 "optics_training_range": TRAIN_OPTICS,
@@ -743,8 +758,9 @@ def main(argv=None) -> int:
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
                 "held_out_optics_for_benchmark": "NA 1.3-1.45 oil (n 1.515), wavelength "
                                                  "0.6-0.7 um, spherical aberration",
-            }),
+            })),
             "metrics": {
+                TRAINED_WIDTH_KEY: trained_width(degradation, start_card),
                 "val_psnr": round(best, 3), "val_psnr_input": round(input_psnr, 3),
                 "val_psnr_untrained_wiener": round(baseline, 3),
                 "validation": f"{len(val)} training-split planes not trained on, centre 128 px "

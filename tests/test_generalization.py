@@ -216,3 +216,21 @@ def test_the_default_rule_trades_synthetic_only_for_a_clear_real_defocus_gain():
     # nothing eligible: the default stays; with none below the input, any plane below fails
     assert rule.verdict("v4", {"v4": synth(29.6), "x": synth(29.5)},
                         {"v4": real(27.3, 0), "x": real(28.0, 1)})[0] == "v4"
+
+
+def test_a_continued_run_keeps_the_widest_psf_its_start_was_trained_on():
+    """train_psf_aware --init: the card records the wider of this run's PSFs and its start's, so
+    the safeguard does not fall back on PSFs the start learned (psf_v4: 49-px aberrated PSFs)
+    when the continued run trains on 33-px ones."""
+    import json
+
+    from napari_microdeblur.core.checkpoint import load_model
+    from napari_microdeblur.core.psf_safeguard import trained_half_max_width
+
+    _, v4 = load_model("wiener_unet.psf_v4")
+    own = json.dumps(json.loads(v4.degradation)["members"][0]["degradation"]
+                     | {"psf_side": 33, "p_aberrated": 0.3})
+    alone = train.trained_width(own)
+    assert alone == pytest.approx(37.2, abs=0.1)
+    assert train.trained_width(own, v4) == pytest.approx(trained_half_max_width(v4), abs=0.01)
+    assert trained_half_max_width(v4) > alone + 10
