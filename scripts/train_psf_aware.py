@@ -594,6 +594,11 @@ def parse_args(argv=None):
     p.add_argument("--val-sets", default=None, metavar="SET,...",
                    help="keep the checkpoint that is best on the validation planes of these "
                         "sets only (default: all validation planes)")
+    p.add_argument("--keep", choices=("best", "last"), default="best",
+                   help="weights to write: the best on the validation planes (never worse than "
+                        "--init's), or the last (a run whose aim its validation does not "
+                        "measure, such as --p-gaussian-fit; benchmarks/"
+                        "select_psf_aware_default.py then decides)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (a wiener_unet .safetensors)")
     return p.parse_args(argv)
@@ -728,10 +733,13 @@ def main(argv=None) -> int:
     v = evaluate(model, vx, vy, vk, amp)
     if v > best or best_state is None:
         best, best_state = v, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+    if args.keep == "best":
+        model.load_state_dict(best_state)
+    kept = best if args.keep == "best" else v
     minutes = (time.perf_counter() - start) / 60
-    log(f"done: {step} steps in {minutes:.1f} min; best validation {best:.2f} dB "
-        f"(input {input_psnr:.2f}, untrained Wiener {baseline:.2f})")
+    log(f"done: {step} steps in {minutes:.1f} min; best validation {best:.2f} dB, kept the "
+        f"{args.keep} weights ({kept:.2f} dB; input {input_psnr:.2f}, untrained Wiener "
+        f"{baseline:.2f})")
     speed = cpu_speed(model, amp)
     log(f"speed: {speed:.2f} MP/s on 1024 x 1024 (default tile, {args.threads} threads)")
     given = sys.argv[1:] if argv is None else argv
@@ -761,7 +769,8 @@ def main(argv=None) -> int:
             })),
             "metrics": {
                 TRAINED_WIDTH_KEY: trained_width(degradation, start_card),
-                "val_psnr": round(best, 3), "val_psnr_input": round(input_psnr, 3),
+                "val_psnr": round(kept, 3), "kept": args.keep,
+                "val_psnr_input": round(input_psnr, 3),
                 "val_psnr_untrained_wiener": round(baseline, 3),
                 "validation": f"{len(val)} training-split planes not trained on, centre 128 px "
                               "crops scored without 16 px per side, protocols A, B, C + one "
