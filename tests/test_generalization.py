@@ -189,7 +189,8 @@ def test_the_default_rule_trades_synthetic_only_for_a_clear_real_defocus_gain():
     fewer planes below the input, and lose at most 0.1 dB on the synthetic mean and 0.3 dB on a
     class; the eligible one best on real defocus wins, and with none the default stays."""
     rule = _load("select_psf_aware_default", ROOT / "benchmarks" / "select_psf_aware_default.py")
-    classes = {c: 30.0 for c in rule.CLASSES}
+    classes = {c: 30.0 for c in ("A", "B", "C", "optics", "aberrated", "halo",
+                                 "wide aberrated", "wide halo")}
 
     def synth(mean, below=1, **drop):
         return classes | {c.replace("_", " "): 30.0 - d for c, d in drop.items()} | {
