@@ -205,3 +205,22 @@ def drain_result(gen):
     from napari_microdeblur.core.inference import drain
 
     return drain(gen)
+
+
+@pytest.mark.parametrize("method,options", [("richardson_lucy", {"iterations": 10}),
+                                            ("wiener", {"balance": 0.01})])
+def test_a_stack_of_few_planes_deconvolves_in_3d_under_a_laterally_wider_psf(method, options):
+    """A widefield z-stack often has fewer planes than its PSF is wide: the PSF must fit the
+    image axis by axis (here 5 planes of 25 x 25 px on 8 planes of 64 x 64 px)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    sharp = ndimage.gaussian_filter(rng.random((8, 64, 64)), (0.5, 1.5, 1.5)).astype(np.float32)
+    z, y, x = np.mgrid[-2:3, -12:13, -12:13]  # wider out of focus, as a widefield PSF
+    psf = np.exp(-(x**2 + y**2) / (2 * (2.0 + 1.5 * np.abs(z)) ** 2) - z**2 / 2)
+    psf = (psf / psf.sum()).astype(np.float32)
+    blurred = ndimage.convolve(sharp, psf, mode="reflect").astype(np.float32)
+    out = deblur(blurred, method=method, psf=psf, axes="ZYX", device="cpu", **options)
+    assert out.shape == sharp.shape
+    gain = evaluate(out, sharp, border=12)["psnr"] - evaluate(blurred, sharp, border=12)["psnr"]
+    assert gain > 0.3

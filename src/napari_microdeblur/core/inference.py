@@ -280,11 +280,11 @@ def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOpti
     if tile is None:
         tile = method.tile_for(spatial_shape) if method.tile_for else method.default_tile
         tile = tile or _default_network_tile(method, len(spatial_axes))
-    footprint = 2 * method.halo + 1
-    if method.is_classical and any(footprint > s for s in spatial_shape):
+    footprint = method.psf_shape or (2 * method.halo + 1,) * len(spatial_shape)
+    if method.is_classical and any(k > s for k, s in zip(footprint[::-1], spatial_shape[::-1])):
         raise ValueError(
-            f"the PSF of {method.name!r} ({footprint} px) is larger than the image "
-            f"{spatial_axes} {spatial_shape}"
+            f"the PSF of {method.name!r} ({' x '.join(map(str, footprint))} px) is larger "
+            f"than the image {spatial_axes} {spatial_shape}"
         )
     tile_t = tiling.as_tuple(tile, len(spatial_axes), "tile")
     for t, size in zip(tile_t, spatial_shape):
@@ -295,8 +295,10 @@ def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOpti
                 f"({2 * method.halo + 1} px); use a tile of at least {2 * method.halo + 2}"
             )
     overlap = spec.overlap
-    if overlap is None:  # the method's default, but never as large as a small tile
-        overlap = tuple(min(method.default_overlap, max(2 * method.halo, t // 2)) for t in tile_t)
+    if overlap is None:  # the method's default, but never as large as a small tile, and none
+        # along an axis one tile covers (a z-stack of few planes under a laterally wide PSF)
+        overlap = tuple(0 if t >= n else min(method.default_overlap, max(2 * method.halo, t // 2))
+                        for t, n in zip(tile_t, spatial_shape))
     overlap_t = tiling.as_tuple(overlap, len(spatial_axes), "overlap")
     for t, o in zip(tile_t, overlap_t):
         if o >= t:

@@ -92,6 +92,9 @@ class Method:
     # the tile for an image's spatial shape, when it depends on it (classical: the whole
     # image while its FFT fits the memory budget); overrides default_tile
     tile_for: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+    # a classical method's PSF shape, per spatial axis: what must fit in the image (a z-stack
+    # of few planes takes a PSF laterally wider than its plane count)
+    psf_shape: tuple[int, ...] | None = None
 
     @property
     def default_overlap(self) -> int:
@@ -181,6 +184,7 @@ def classical_method(
         parameters=parameters,
         default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * overlap),
         tile_for=functools.partial(classical.plan_fft_tile, psf_shape=kernel.shape),
+        psf_shape=tuple(int(k) for k in kernel.shape),
     )
 
 
