@@ -80,7 +80,9 @@ def plane_kernel(psf) -> tuple[np.ndarray, str]:
     # the same value checks (NaN, negatives, zeros) as every other PSF, then the in-focus plane
     kernel, plane = in_focus_plane(check_psf(kernel, kernel.ndim))
     if plane is not None:
-        spec += f" (3D, in-focus plane z={plane} used for every plane)"
+        # the network sees one plane at a time: light other planes send into it stays
+        spec += (f" (3D, in-focus plane z={plane} used for every plane; richardson_lucy and "
+                 "wiener deconvolve in 3D)")
     if kernel.sum() <= 0:
         raise ValueError("the in-focus plane of the 3D psf sums to 0; accepted: a positive sum")
     return (kernel / kernel.sum()).astype(np.float32), spec
