@@ -70,8 +70,9 @@ def test_methods_lists_the_classical_methods(capsys):
 
 def test_demo_scores_every_row_with_tuned_oracles(capsys):
     """Every row of the demo beats the degraded input, by the margins printed in the README's
-    demo output (+3.45, +3.79 and +3.27 dB there): the v2 default (a generalist, not given the
-    PSF) is behind the tuned oracles in PSNR on this image and ahead in SSIM."""
+    demo output (+3.45, +3.79, +3.27 and +6.14 dB there): the v2 default (a generalist, not
+    given the PSF) is behind the tuned oracles in PSNR on this image and ahead in SSIM; the
+    PSF-aware network, given their PSF, is ahead of them in both."""
     assert main(["demo", "--device", "cpu", "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     results = json.loads(out[-1])
@@ -81,12 +82,14 @@ def test_demo_scores_every_row_with_tuned_oracles(capsys):
     assert names[1].startswith("Wiener, true PSF, balance") and names[1].endswith("(tuned)")
     assert names[2].startswith("Richardson-Lucy, true PSF") and names[2].endswith("(tuned)")
     assert names[3] == "c2f_unet.fluorescence_v2 (network, no PSF given)"
+    assert names[4] == "wiener_unet.psf_v4 (auto given the true PSF)"
     psnr = [results[n]["psnr"] for n in names]
     ssim = [results[n]["ssim"] for n in names]
     assert psnr[0] == pytest.approx(36.04, abs=0.01)
-    for gain, floor in zip(np.subtract(psnr[1:], psnr[0]), (3.3, 3.6, 3.1)):
+    for gain, floor in zip(np.subtract(psnr[1:], psnr[0]), (3.3, 3.6, 3.1, 5.8)):
         assert gain > floor
     assert ssim[3] > max(ssim[1:3])  # the network's lead in SSIM over the tuned oracles
+    assert psnr[4] > max(psnr[1:3]) + 2 and ssim[4] > max(ssim[1:4])
     assert all(s > ssim[0] for s in ssim[1:])
 
 
@@ -96,6 +99,11 @@ def test_demo_given_settings_are_used_and_not_tuned(capsys):
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "Wiener, true PSF, balance 0.01 (given)" in results
     assert "Richardson-Lucy, true PSF, 5 it. (given)" in results
+    # a network given with --method replaces both network rows
+    assert main(["demo", "--device", "cpu", "--json", "--balance", "0.01", "--iterations", "5",
+                 "--method", "gran.fluo_v1"]) == 0
+    names = list(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert names[3:] == ["gran.fluo_v1 (network, no PSF given)"]
 
 
 @pytest.mark.parametrize(
