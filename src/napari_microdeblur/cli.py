@@ -18,9 +18,6 @@ import numpy as np
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
-SAMPLE = Path(__file__).parent / "samples" / "ht29_nuclei_hoechst.tif"
-# rows 320:512 of the same field (the sample is rows 64:320): where the demo tunes the oracles
-TUNING_SAMPLE = SAMPLE.with_name("ht29_nuclei_hoechst_tuning.tif")
 
 
 class UserError(Exception):
@@ -344,72 +341,6 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    """Degrade the bundled sample (protocol A), deblur it with the classical oracles (true PSF,
-    settings tuned on another region of the same field unless given), the default network and
-    the PSF-aware network given the same PSF; print PSNR/SSIM of each."""
-    import tifffile
-
-    from .core.bundled import default_weights_name, is_installed
-    from .core.degrade import degrade, protocol_psf
-    from .core.inference import deblur
-    from .core.method import MethodSpec
-    from .core.metrics import evaluate
-    from .core.psf_aware import DEFAULT_PSF_AWARE
-    from .core.tuning import tune_classical
-
-    sharp = tifffile.imread(SAMPLE)
-    blurred = degrade(sharp, "A", seed=0)
-    psf = protocol_psf("A")
-    rows = [("degraded input (protocol A)", blurred, 0.0)]
-    tuned = {}
-    if args.balance is None or args.iterations is None:
-        tuned = tune_classical([tifffile.imread(TUNING_SAMPLE)], "A")
-    balance = args.balance if args.balance is not None else tuned["wiener"]["value"]
-    iterations = (args.iterations if args.iterations is not None
-                  else tuned["richardson_lucy"]["value"])
-    runs = [
-        (f"Wiener, true PSF, balance {balance}"
-         f" ({'given' if args.balance is not None else 'tuned'})",
-         dict(method="wiener", psf=psf, balance=balance)),
-        (f"Richardson-Lucy, true PSF, {iterations} it."
-         f" ({'given' if args.iterations is not None else 'tuned'})",
-         dict(method="richardson_lucy", psf=psf, iterations=iterations)),
-    ]
-    network = args.method or default_weights_name(rgb=False)
-    if network:
-        runs.append((f"{network} (network, no PSF given)", dict(method=network)))
-    if args.method is None and is_installed(DEFAULT_PSF_AWARE):
-        # what `deblur --psf` runs: the learned method given the same PSF as the oracles
-        runs.append((f"{DEFAULT_PSF_AWARE} (auto given the true PSF)",
-                     dict(method=MethodSpec("auto", psf=psf))))
-    for name, options in runs:
-        t0 = time.perf_counter()
-        out = deblur(blurred, device=args.device, **options)
-        rows.append((name, out, time.perf_counter() - t0))
-    print(f"sample: {SAMPLE.name} {sharp.shape} {sharp.dtype} (HT29 nuclei, CC-0)")
-    print("metrics as in docs/evaluation.md: 8-bit scale /255, data_range 1, "
-          "16-px border excluded")
-    if tuned:
-        print(f"classical settings tuned on {TUNING_SAMPLE.name} (another region of the same "
-              "field), protocol A with other noise seeds")
-    print(f"{'':<50} {'PSNR dB':>8} {'SSIM':>7} {'PSNR whole':>11} {'seconds':>8}")
-    base = None
-    results = {}
-    for name, image, seconds in rows:
-        s = evaluate(np.asarray(image), sharp, border=16)
-        base = s["psnr"] if base is None else base
-        gain = f"  ({s['psnr'] - base:+.2f} dB)" if name != rows[0][0] else ""
-        print(f"{name:<50} {s['psnr']:>8.2f} {s['ssim']:>7.4f} {s['psnr_whole']:>11.2f} "
-              f"{seconds:>8.2f}{gain}")
-        results[name] = s
-    if not network:
-        print("no bundled network is installed: only the classical methods ran")
-    if args.json:
-        print(json.dumps(results))
-    return 0
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -470,6 +401,7 @@ def _add_watch_command(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_demo import add_demo_command
     from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
 
@@ -529,16 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(name, kind, arch, modality, needs_psf, spatial_dims, training data licence)")
     p.set_defaults(func=cmd_methods)
 
-    p = sub.add_parser("demo", help="degrade the bundled sample, deblur it, print PSNR/SSIM")
-    p.add_argument("--method", help="network to show (default: the bundled blind default and "
-                   "the PSF-aware network given the true PSF)")
-    p.add_argument("--iterations", type=int, default=None,
-                   help="Richardson-Lucy iterations (default: tuned on another region)")
-    p.add_argument("--balance", type=float, default=None,
-                   help="Wiener balance (default: tuned on another region)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_demo)
+    add_demo_command(sub)
     return parser
 
 
