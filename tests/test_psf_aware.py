@@ -171,6 +171,36 @@ def test_noise_estimate_follows_the_noise():
         assert abs(float(noise_sigma(noisy)) - sigma) < 0.25 * sigma
 
 
+def test_noise_estimate_is_the_bright_structures_noise_on_a_dark_background(monkeypatch):
+    """Shot noise: a bright square on a dark background (a quarter of the image), noise 0.1
+    on it and 0.01 around it. The whole-image median measures the background's noise; the
+    estimate takes the bright blocks' level. Where the noise does not depend on brightness the
+    two agree."""
+    from napari_microdeblur.core.archs import wiener_unet
+
+    rng = np.random.default_rng(0)
+    signal = np.zeros((512, 512))
+    signal[128:384, 128:384] = 1.0
+    noisy = signal + rng.standard_normal(signal.shape) * np.where(signal > 0, 0.1, 0.01)
+    shot = torch.from_numpy(noisy).float()[None, None]
+    flat = (0.5 + 0.02 * torch.from_numpy(rng.standard_normal((2, 1, 256, 256)))).float()
+    assert float(noise_sigma(shot)) == pytest.approx(0.1, rel=0.15)
+    assert noise_sigma(flat).ravel().tolist() == pytest.approx([0.02, 0.02], rel=0.15)
+    monkeypatch.setattr(wiener_unet, "BRIGHT_QUANTILE", None)  # psf_v1-v4's training estimate
+    assert float(noise_sigma(shot)) < 0.02  # mostly the background's 0.01
+    assert noise_sigma(flat).ravel().tolist() == pytest.approx([0.02, 0.02], rel=0.05)
+
+
+def test_noise_estimate_takes_enough_bright_blocks_on_a_small_patch():
+    """A 64 px patch has 1024 blocks: the brightest 1 % (10) would let a few hot blocks set
+    the level; at least 64 blocks are used."""
+    rng = np.random.default_rng(1)
+    patch = 0.5 + 0.01 * rng.standard_normal((64, 64))
+    patch[:4, :10] += 0.3 + 0.2 * rng.standard_normal((4, 10))  # 10 hot, very noisy blocks
+    estimate = float(noise_sigma(torch.from_numpy(patch).float()[None, None]))
+    assert estimate < 0.03
+
+
 @pytest.mark.parametrize(
     "bad", [-gaussian_psf(1.0), np.zeros((5, 5), np.float32), np.full((5, 5), np.nan)]
 )

@@ -47,6 +47,13 @@ __all__ = [
 
 _MAD_TO_SIGMA = 1.0 / 0.6745  # median |N(0, s)| = 0.6745 s
 _SIGMA_MIN = 1e-3  # noise floor: keeps balance_k > 0 on noise-free inputs
+#: noise_sigma also measures the noise of the 2 x 2 blocks brighter than this quantile of the
+#: image and takes the larger level; None: the whole-image median only (how wiener_unet.psf_v1
+#: to psf_v4 were trained). Chosen by benchmarks/noise_estimate_select.py on validation data
+#: (0.5-0.99 tried; the real-defocus gain grew with it, the synthetic cost stayed within bounds).
+BRIGHT_QUANTILE: float | None = 0.99
+#: ... but over at least this many blocks: a 64 px patch has 1024, of which 1 % is too few.
+MIN_BRIGHT_BLOCKS = 64
 
 
 class WienerUNetConfig(BaseModel):
@@ -124,16 +131,31 @@ def check_psf(psf: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def noise_sigma(x: torch.Tensor) -> torch.Tensor:
-    """(N, 1, 1, 1) noise standard deviation: median absolute diagonal Haar coefficient / 0.6745.
+    """(N, 1, 1, 1) noise standard deviation from the diagonal Haar band, floored at 1e-3.
 
     The diagonal band of a blurred image holds almost no signal, so it measures the noise
-    (Donoho and Johnstone 1994). Floored at 1e-3.
+    (Donoho and Johnstone 1994): its median absolute value / 0.6745 over the whole image, or
+    over its brightest 2 x 2 blocks (above ``BRIGHT_QUANTILE``, at least ``MIN_BRIGHT_BLOCKS``
+    of them) where that is larger. Shot noise grows with brightness: in a fluorescence image
+    that is mostly dark background the whole-image median measures the background's noise, and
+    the network, told too low a level, sharpened the noise of the bright structures
+    (benchmarks/noise_estimate_select.py).
     """
     h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
     x = x[..., :h, :w]
     d = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
-    mad = d.abs().flatten(1).median(dim=1).values
-    return (mad * _MAD_TO_SIGMA).clamp_min(_SIGMA_MIN).reshape(-1, 1, 1, 1)
+    d = d.abs().flatten(1)
+    sigma = d.median(dim=1).values
+    if BRIGHT_QUANTILE is not None:
+        mean = (x[..., 0::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 0::2]
+                + x[..., 1::2, 1::2]).flatten(1)
+        n = mean.shape[1]
+        k = max(1, min(round(BRIGHT_QUANTILE * n), n - MIN_BRIGHT_BLOCKS + 1))
+        level = mean.kthvalue(k, dim=1, keepdim=True).values
+        # image by image (a few tiles): plain medians run on every device
+        bright = torch.stack([di[mi >= li].median() for di, mi, li in zip(d, mean, level)])
+        sigma = torch.maximum(sigma, bright)
+    return (sigma * _MAD_TO_SIGMA).clamp_min(_SIGMA_MIN).reshape(-1, 1, 1, 1)
 
 
 class Fourier:
