@@ -366,7 +366,7 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
     p.add_argument("--balance", type=float, default=0.01, help="Wiener balance (regularisation)")
     p.add_argument("--noise-scale", type=float, default=1.0,
-                   help="PSF-aware networks: x the noise level they estimate; 2-8 smooths more "
+                   help="PSF-aware networks: x the noise level they estimate; about 2 smooths more "
                    "for a PSF that is only roughly right (fitted, guessed); default 1")
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, TCZYX, YXS (RGB)")
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from the method)")

@@ -86,7 +86,7 @@ class ClassicalOptions(QGroupBox):
         form.addRow("Balance", self.balance_spin)
         self.noise_scale_spin = double_spin(
             0.25, 16.0, 1.0, "PSF-aware network: x the noise level it estimates. 1 for a "
-            "measured or computed PSF; 2-8 smooths more when the PSF is only roughly right "
+            "measured or computed PSF; about 2 smooths more when the PSF is only roughly right "
             "(fitted or guessed).", decimals=2, step=0.5)
         form.addRow("Noise scale", self.noise_scale_spin)
 

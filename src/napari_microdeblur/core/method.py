@@ -129,7 +129,7 @@ def _check_noise_scale(noise_scale) -> None:
             and not isinstance(noise_scale, bool) and math.isfinite(noise_scale)
             and noise_scale > 0):
         raise ValueError(f"noise_scale={noise_scale!r} must be a number > 0 (1: the noise "
-                         "level the network estimates; 2-8 for a fitted or guessed PSF)")
+                         "level the network estimates; about 2 for a fitted or guessed PSF)")
 
 
 def classical_method(
