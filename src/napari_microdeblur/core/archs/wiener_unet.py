@@ -151,8 +151,9 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
                 + x[..., 1::2, 1::2]).flatten(1)
         n = mean.shape[1]
         k = max(1, min(round(BRIGHT_QUANTILE * n), n - MIN_BRIGHT_BLOCKS + 1))
-        # the k-th smallest block mean by sorting: MPS before torch 2.9 has no kthvalue
-        level = mean.sort(dim=1).values[:, k - 1 : k]
+        # the k-th smallest block mean, as the (n - k + 1)-th largest: topk is 10x faster than
+        # a sort here, and MPS before torch 2.9 has no kthvalue
+        level = mean.topk(n - k + 1, dim=1).values[:, -1:]
         # image by image (a few tiles), every block at or above the level (ties included)
         bright = torch.stack([di[mi >= li].median() for di, mi, li in zip(d, mean, level)])
         sigma = torch.maximum(sigma, bright)
