@@ -60,12 +60,13 @@ def main(argv=None) -> int:
                    "noise_estimate_select.json")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    quantiles = {label(q): q for q in (None, *QUANTILES)}
     synthetic, real = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for quantile in (None, *QUANTILES):
-            synthetic[label(quantile)], real[label(quantile)] = scores(quantile, Path(tmp))
+        for name, quantile in quantiles.items():
+            synthetic[name], real[name] = scores(quantile, Path(tmp))
     winner, reasons = verdict(WHOLE, synthetic, real)
-    chosen = None if winner == WHOLE else QUANTILES[[label(q) for q in QUANTILES].index(winner)]
+    chosen = quantiles[winner]
     lines = []
     for name in synthetic:
         r = real[name][DEFAULT_SCALE_KEY]
