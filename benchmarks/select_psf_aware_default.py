@@ -21,6 +21,14 @@ A candidate is eligible when, against the default,
 Among eligible candidates the one with the highest real-defocus mean wins; with none eligible
 the default stays.
 
+A second route, added on 2026-12-02 before its first candidate (a refinement stage on top of
+psf_v4) was scored: a candidate that improves the synthetic planes without a trade is eligible
+when its synthetic mean is at least ``SYNTHETIC_MIN_GAIN_DB`` higher, no class loses more than
+``SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB``, no more cases fall below the input, and on real defocus
+its mean is at most ``REAL_MAX_DROP_DB`` lower with no more planes below the input. Such a
+candidate wins only where no candidate is eligible by the first route; among several, the
+highest synthetic mean wins.
+
     python benchmarks/select_psf_aware_default.py --synthetic S.json \
         --real wiener_unet.psf_v4=R0.json runs/w.safetensors=R1.json --json OUT.json
 """
@@ -38,16 +46,19 @@ from psf_aware_select import MAX_CLASS_DROP_DB  # noqa: E402
 
 REAL_MIN_GAIN_DB = 0.5
 SYNTHETIC_MAX_MEAN_DROP_DB = 0.10
+SYNTHETIC_MIN_GAIN_DB = 0.10
+SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB = 0.10
+REAL_MAX_DROP_DB = 0.10
 DEFAULT_SCALE_KEY = "psf_aware_noise_scale_1"
 SUMMARY_KEYS = ("mean", "cases below input")  # a psf_aware_select row's keys that are no class
 
 
 def verdict(default: str, synthetic: dict, real: dict) -> tuple[str, dict]:
-    """(the winner, the reasons per candidate). ``synthetic`` maps a candidate to its
-    psf_aware_select row, ``real`` to its real_defocus_validation summary; the default is in
-    both."""
+    """(the winner, the reasons per candidate: empty where eligible by either route).
+    ``synthetic`` maps a candidate to its psf_aware_select row, ``real`` to its
+    real_defocus_validation summary; the default is in both."""
     base_s, base_r = synthetic[default], real[default][DEFAULT_SCALE_KEY]
-    reasons, eligible = {}, []
+    reasons, by_real, by_synthetic = {}, [], []
     for spec in synthetic:
         if spec in (default, "input"):
             continue
@@ -55,28 +66,49 @@ def verdict(default: str, synthetic: dict, real: dict) -> tuple[str, dict]:
             reasons[spec] = ["no real-defocus validation"]
             continue
         row_s, row_r = synthetic[spec], real[spec][DEFAULT_SCALE_KEY]
-        fails = []
-        if row_r["psnr"] - base_r["psnr"] < REAL_MIN_GAIN_DB:
-            fails.append(f"real defocus {row_r['psnr'] - base_r['psnr']:+.2f} dB "
-                         f"(needs +{REAL_MIN_GAIN_DB})")
+        gain_r = row_r["psnr"] - base_r["psnr"]
         below, base_below = row_r["below_input"], base_r["below_input"]
+        gain_s = row_s["mean"] - base_s["mean"]
+        worst = max((base_s[c] - row_s[c], c) for c in base_s if c not in SUMMARY_KEYS)
+        more_cases_below = row_s["cases below input"] > base_s["cases below input"]
+        fails = []  # the real-defocus route
+        if gain_r < REAL_MIN_GAIN_DB:
+            fails.append(f"real defocus {gain_r:+.2f} dB (needs +{REAL_MIN_GAIN_DB})")
         if not (below < base_below or below == base_below == 0):
             fails.append(f"real defocus below the input on {below} planes "
                          f"(default {base_below})")
-        drop = base_s["mean"] - row_s["mean"]
-        if drop > SYNTHETIC_MAX_MEAN_DROP_DB:
-            fails.append(f"synthetic mean -{drop:.3f} dB (at most -{SYNTHETIC_MAX_MEAN_DROP_DB})")
-        worst = max((base_s[c] - row_s[c], c) for c in base_s if c not in SUMMARY_KEYS)
+        if -gain_s > SYNTHETIC_MAX_MEAN_DROP_DB:
+            fails.append(f"synthetic mean {gain_s:+.3f} dB (at most -{SYNTHETIC_MAX_MEAN_DROP_DB})")
         if worst[0] > MAX_CLASS_DROP_DB:
             fails.append(f"synthetic {worst[1]} -{worst[0]:.2f} dB (at most -{MAX_CLASS_DROP_DB})")
-        if row_s["cases below input"] > base_s["cases below input"]:
+        if more_cases_below:
             fails.append(f"synthetic cases below the input {row_s['cases below input']} "
                          f"(default {base_s['cases below input']})")
-        reasons[spec] = fails
+        synthetic_fails = []  # the synthetic route
+        if gain_s < SYNTHETIC_MIN_GAIN_DB:
+            synthetic_fails.append(f"synthetic mean {gain_s:+.3f} dB "
+                                   f"(needs +{SYNTHETIC_MIN_GAIN_DB})")
+        if worst[0] > SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB:
+            synthetic_fails.append(f"synthetic {worst[1]} -{worst[0]:.2f} dB "
+                                   f"(at most -{SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB})")
+        if more_cases_below:
+            synthetic_fails.append("more synthetic cases below the input")
+        if -gain_r > REAL_MAX_DROP_DB:
+            synthetic_fails.append(f"real defocus {gain_r:+.2f} dB "
+                                   f"(at most -{REAL_MAX_DROP_DB})")
+        if below > base_below:
+            synthetic_fails.append(f"real defocus below the input on {below} planes "
+                                   f"(default {base_below})")
         if not fails:
-            eligible.append(spec)
-    best = max(eligible, key=lambda s: real[s][DEFAULT_SCALE_KEY]["psnr"], default=default)
-    return best, reasons
+            by_real.append(spec)
+        elif not synthetic_fails:
+            by_synthetic.append(spec)
+        reasons[spec] = [] if not fails or not synthetic_fails else (
+            [f"real-defocus route: {f}" for f in fails]
+            + [f"synthetic route: {f}" for f in synthetic_fails])
+    if by_real:
+        return max(by_real, key=lambda s: real[s][DEFAULT_SCALE_KEY]["psnr"]), reasons
+    return max(by_synthetic, key=lambda s: synthetic[s]["mean"], default=default), reasons
 
 
 def main(argv=None) -> int:
@@ -111,10 +143,13 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "provenance": provenance.record(),
-            "rule": " ".join(__doc__.split("\n\n")[3:6]).replace("\n", " "),
+            "rule": " ".join(__doc__.split("\n\n")[3:7]).replace("\n", " "),
             "thresholds": {"real_min_gain_db": REAL_MIN_GAIN_DB,
                            "synthetic_max_mean_drop_db": SYNTHETIC_MAX_MEAN_DROP_DB,
-                           "max_class_drop_db": MAX_CLASS_DROP_DB},
+                           "max_class_drop_db": MAX_CLASS_DROP_DB,
+                           "synthetic_route_min_gain_db": SYNTHETIC_MIN_GAIN_DB,
+                           "synthetic_route_max_class_drop_db": SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB,
+                           "synthetic_route_real_max_drop_db": REAL_MAX_DROP_DB},
             "default": default, "reasons": reasons, "winner": best}, indent=1) + "\n")
     return 0
 

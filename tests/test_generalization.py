@@ -104,6 +104,29 @@ def test_dropping_the_blurred_input_moves_its_weights_onto_the_middle_estimate()
     assert float((a - c).abs().max()) > 1e-2  # the test can tell two networks apart
 
 
+def test_training_only_the_new_stage_leaves_the_start_unchanged():
+    """train_psf_aware --train new: the parameters the start had are frozen; an optimiser
+    step moves only the refinement stage."""
+    import torch
+
+    from napari_microdeblur.core.registry import build_model
+
+    one = build_model("wiener_unet", {"base_channels": 4, "levels": 1, "data_step": 30.0})
+    two = build_model("wiener_unet", one.config.model_dump() | {"refine_stages": 1})
+    keys = two.load_state_dict(one.state_dict(), strict=False)
+    train.train_only(two, keys.missing_keys)
+    trainable = [p for p in two.parameters() if p.requires_grad]
+    assert len(trainable) == len(list(two.refiners.parameters()))
+    before = {k: v.clone() for k, v in two.state_dict().items()}
+    opt = torch.optim.Adam(trainable, lr=1e-2)
+    x, psf = torch.rand(2, 1, 32, 32), torch.ones(3, 3)
+    for _ in range(2):
+        train.optimiser_step(two, opt, (two(x, psf) - x).abs().mean())
+    after = two.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in one.state_dict())
+    assert any(not torch.equal(after[k], before[k]) for k in keys.missing_keys)
+
+
 def test_a_soup_is_the_weight_average_of_runs_with_one_configuration(tmp_path):
     """scripts/soup_psf_aware.py (how wiener_unet.psf_v4 was made): every tensor is the mean of
     the members' tensors; members of another configuration are refused in one line."""
@@ -217,6 +240,37 @@ def test_the_default_rule_trades_synthetic_only_for_a_clear_real_defocus_gain():
     # nothing eligible: the default stays; with none below the input, any plane below fails
     assert rule.verdict("v4", {"v4": synth(29.6), "x": synth(29.5)},
                         {"v4": real(27.3, 0), "x": real(28.0, 1)})[0] == "v4"
+
+
+def test_the_default_rule_takes_a_synthetic_gain_without_a_trade():
+    """The rule's second route: +0.1 dB on the synthetic mean, no class more than 0.1 dB lower,
+    no more cases below the input, real defocus at most 0.1 dB lower with no more planes below
+    the input; the real-defocus route still comes first."""
+    rule = _load("select_psf_aware_default", ROOT / "benchmarks" / "select_psf_aware_default.py")
+    classes = {c: 30.0 for c in ("A", "B", "C", "optics")}
+
+    def synth(mean, below=1, **drop):
+        return classes | {c: 30.0 - d for c, d in drop.items()} | {
+            "mean": mean, "cases below input": below}
+
+    def real(psnr, below):
+        return {rule.DEFAULT_SCALE_KEY: {"psnr": psnr, "below_input": below}}
+
+    synthetic = {"v4": synth(29.6), "refined": synth(29.8), "more": synth(29.9, B=0.15),
+                 "real_loss": synth(30.0), "small": synth(29.65), "below": synth(30.0)}
+    reals = {"v4": real(29.0, 0), "refined": real(28.95, 0), "more": real(29.0, 0),
+             "real_loss": real(28.8, 0), "small": real(29.0, 0), "below": real(29.2, 1)}
+    best, reasons = rule.verdict("v4", synthetic, reals)
+    assert best == "refined" and reasons["refined"] == []
+    assert any("synthetic route: synthetic B -0.15" in r for r in reasons["more"])
+    assert any("synthetic route: real defocus -0.20" in r for r in reasons["real_loss"])
+    assert any("synthetic route: synthetic mean +0.050" in r for r in reasons["small"])
+    assert any("synthetic route: real defocus below the input on 1" in r
+               for r in reasons["below"])
+    # a candidate eligible by the real-defocus route wins over a larger synthetic gain
+    synthetic["clear_real"] = synth(29.55)
+    reals["clear_real"] = real(29.6, 0)
+    assert rule.verdict("v4", synthetic, reals)[0] == "clear_real"
 
 
 def test_a_continued_run_keeps_the_widest_psf_its_start_was_trained_on():
