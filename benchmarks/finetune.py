@@ -21,7 +21,8 @@ c. Real defocus: light-sheet mitochondria (benchmarks/finetune_real.py's split):
     python benchmarks/finetune.py [--part a|b|c ...] [--start blind|psf_aware]
         [--networks psf_aware,blind] [--quick]
 
-writes benchmarks/results/finetune.json (command, git commit, machine) and finetune.md.
+writes benchmarks/results/finetune.json (command, git commit, machine) and finetune.md. Parts
+not rerun are kept from the JSON already there (same budgets), each with the run that made it.
 --quick: tiny budgets and one image per row, to check the JSON's shape (figures meaningless).
 """
 
@@ -286,12 +287,39 @@ def part_c(b: dict) -> dict:
 
 # ----------------------------------------------------------------------------- report
 
+PART_KEYS = ("a", "a_psf_aware", "b", "c")
+RUN_KEYS = ("command", "git_commit", "minutes", "machine")
+
+
+def merged(previous: dict | None, result: dict) -> dict:
+    """``result`` with the parts of ``previous`` (the JSON already there) that it did not rerun,
+    where both have the same budgets and quick flag; ``runs`` gives each part the command,
+    commit, minutes and machine of the run that made it."""
+    made = [k for k in PART_KEYS if k in result]
+    result["runs"] = {k: {r: result[r] for r in RUN_KEYS} for k in made}
+    if not previous or (previous.get("budgets"), previous.get("quick")) != (
+            result["budgets"], result["quick"]):
+        return result
+    earlier = previous.get("runs") or {k: {r: previous.get(r) for r in RUN_KEYS}
+                                        for k in PART_KEYS if k in previous}
+    for key in PART_KEYS:
+        if key in previous and key not in result:
+            result[key] = previous[key]
+            result["runs"][key] = earlier.get(key, {r: previous.get(r) for r in RUN_KEYS})
+    result["parts"] = sorted({*result["parts"], *(k[0] for k in result["runs"])})
+    return result
+
+
 
 def markdown(result: dict) -> str:
-    lines = ["# Fine-tuning (issue 14)", "",
-             f"Command: `{result['command']}`; commit {result['git_commit']}; "
-             f"{result['machine']}; {result['minutes']} min."
-             + (" QUICK RUN: tiny budgets, figures meaningless." if result["quick"] else ""), ""]
+    runs = result.get("runs") or {"": {r: result[r] for r in RUN_KEYS}}  # before per-part runs
+    lines = ["# Fine-tuning (issue 14)", ""]
+    lines += [f"{f'Part {key}: c' if key else 'C'}ommand: `{run['command']}`; commit "
+              f"{run['git_commit']}; {run['machine']}; {run['minutes']} min."
+              for key, run in runs.items()]
+    if result["quick"]:
+        lines.append("QUICK RUN: tiny budgets, figures meaningless.")
+    lines.append("")
     for key in ("a", "a_psf_aware"):
         if key not in result:
             continue
@@ -366,6 +394,8 @@ def main(argv=None) -> int:
     result.update(git_commit=commit, minutes=round((time.perf_counter() - t0) / 60, 1),
                   machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch "
                   f"{torch.__version__}, {torch.get_num_threads()} threads")
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else None
+    result = merged(previous, result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     args.out.with_suffix(".md").write_text(markdown(result))

@@ -195,6 +195,36 @@ def test_benchmark_quick_writes_the_json(tmp_path):
     assert out.with_suffix(".md").read_text().startswith("# Fine-tuning")
 
 
+def test_benchmark_rerun_of_one_part_keeps_the_others():
+    """benchmarks/finetune.py --part X merges into the JSON already there (same budgets): the
+    other parts stay, each with the run that made it; other budgets start afresh."""
+    import importlib.util
+
+    script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
+    spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run = {"command": "old", "git_commit": "c0", "minutes": 30.0, "machine": "m"}
+    budgets = {"paired_minutes": 5.0}
+    previous = {"quick": False, "parts": ["a", "b"], "budgets": budgets, "a": {"rows": [1]},
+                "b": {"rows": [2]}, **run}
+    new = {"quick": False, "parts": ["a"], "budgets": budgets, "a": {"rows": [3]},
+           "command": "new", "git_commit": "c1", "minutes": 5.0, "machine": "m"}
+    result = bench.merged(previous, dict(new))
+    assert result["a"] == {"rows": [3]} and result["b"] == {"rows": [2]}
+    assert result["runs"]["a"]["git_commit"] == "c1" and result["runs"]["b"]["command"] == "old"
+    assert result["parts"] == ["a", "b"]
+    text = bench.markdown(result | {"a": {"start": "s", "rows": []},
+                                    "b": {"rows": [], "networks": []}} | {"budgets": budgets | {
+                                        "self_minutes": 3}})
+    assert "Part a: command: `new`; commit c1" in text and "Part b: command: `old`" in text
+    # again on top: the part b record is kept as it was
+    again = bench.merged(result, dict(new, command="newer", git_commit="c2"))
+    assert again["runs"]["b"]["git_commit"] == "c0" and again["runs"]["a"]["git_commit"] == "c2"
+    other = bench.merged(previous, dict(new, budgets={"paired_minutes": 1.0}))
+    assert "b" not in other and list(other["runs"]) == ["a"]
+
+
 def test_psf_aware_weights_record_their_blocked_correction_for_the_safeguard():
     from napari_microdeblur.core import psf_safeguard
 
