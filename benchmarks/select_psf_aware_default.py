@@ -21,8 +21,9 @@ A candidate is eligible when, against the default,
 Among eligible candidates the one with the highest real-defocus mean wins; with none eligible
 the default stays.
 
-A second route, added on 2026-12-02 before its first candidate (a refinement stage on top of
-psf_v4) was scored: a candidate that improves the synthetic planes without a trade is eligible
+A second route, added on 2026-12-02 before any candidate was judged by it (it was meant for a
+refinement stage on top of psf_v4, whose run was stopped when its own validation showed no
+gain): a candidate that improves the synthetic planes without a trade is eligible
 when its synthetic mean is at least ``SYNTHETIC_MIN_GAIN_DB`` higher, no class loses more than
 ``SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB``, no more cases fall below the input, and on real defocus
 its mean is at most ``REAL_MAX_DROP_DB`` lower with no more planes below the input. Such a

@@ -521,12 +521,6 @@ def cpu_speed(model, amp: bool, side: int = 1024) -> float:
     return side * side / (time.perf_counter() - t) / 1e6
 
 
-def train_only(model, names: list[str]) -> None:
-    """Freeze every parameter of ``model`` but those ``names`` (``--train new``)."""
-    for name, param in model.named_parameters():
-        param.requires_grad_(name in names)
-
-
 def without_blurred_input(state: dict, mid: int) -> dict:
     """A blurred_input=True wiener_unet state for a blurred_input=False model: the first
     convolution's weights on the blurred input move onto the middle Wiener estimate, which
@@ -605,11 +599,6 @@ def parse_args(argv=None):
                         "--init's), or the last (a run whose aim its validation does not "
                         "measure, such as --p-gaussian-fit; benchmarks/"
                         "select_psf_aware_default.py then decides)")
-    p.add_argument("--train", choices=("all", "new"), default="all",
-                   help="parameters to train: all, or only those --init lacks (e.g. the "
-                        "refinement stages a --config '{\"refine_stages\": 1}' adds; the "
-                        "start's are frozen, so the run cannot unlearn them and steps are "
-                        "cheaper)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (a wiener_unet .safetensors)")
     return p.parse_args(argv)
@@ -628,7 +617,6 @@ def main(argv=None) -> int:
         raise SystemExit(f"--halo-sigma {low} {high}: must be 0 < LOW <= HIGH")
     HALO["sigma_px"] = (low, high)
     from napari_microdeblur.core import weights
-    from napari_microdeblur.core.archs.wiener_unet import BRIGHT_QUANTILE
     from napari_microdeblur.core.data import DegradationRanges
     from napari_microdeblur.core.psf_safeguard import TRAINED_WIDTH_KEY
     from napari_microdeblur.core.registry import build_model
@@ -682,20 +670,11 @@ def main(argv=None) -> int:
         model.train()
         log(f"starting from {args.init}" + (f" (new: {', '.join(keys.missing_keys)})"
                                              if keys.missing_keys else ""))
-        if args.train == "new":
-            train_only(model, keys.missing_keys)
     else:
-        if args.train == "new":
-            raise SystemExit("--train new needs --init (the weights to keep as they are)")
         model = build_model("wiener_unet", config)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:
-        raise SystemExit(f"--train new: --init {args.init} already has every parameter of "
-                         f"--config {args.config}; nothing to train")
-    opt = torch.optim.Adam(trainable, lr=args.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"wiener_unet {json.dumps(config)}: {n_params:,} parameters, "
-        f"{sum(p.numel() for p in trainable):,} trained")
+    log(f"wiener_unet {json.dumps(config)}: {n_params:,} parameters")
 
     ckdir = args.checkpoint_dir
     ckdir.mkdir(parents=True, exist_ok=True)
@@ -783,8 +762,6 @@ def main(argv=None) -> int:
                 "p_halo": args.p_halo, "halo": HALO,
                 "set_weights": args.set_weights,
                 "init": str(args.init) if args.init else None,
-                "trained": args.train,
-                "noise_estimate_bright_quantile": BRIGHT_QUANTILE,
                 "noise": "Gaussian sigma 0-0.03; p 0.4 Poisson peak 30-1000 (log-uniform) + "
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
                 "held_out_optics_for_benchmark": "NA 1.3-1.45 oil (n 1.515), wavelength "

@@ -104,29 +104,6 @@ def test_dropping_the_blurred_input_moves_its_weights_onto_the_middle_estimate()
     assert float((a - c).abs().max()) > 1e-2  # the test can tell two networks apart
 
 
-def test_training_only_the_new_stage_leaves_the_start_unchanged():
-    """train_psf_aware --train new: the parameters the start had are frozen; an optimiser
-    step moves only the refinement stage."""
-    import torch
-
-    from napari_microdeblur.core.registry import build_model
-
-    one = build_model("wiener_unet", {"base_channels": 4, "levels": 1, "data_step": 30.0})
-    two = build_model("wiener_unet", one.config.model_dump() | {"refine_stages": 1})
-    keys = two.load_state_dict(one.state_dict(), strict=False)
-    train.train_only(two, keys.missing_keys)
-    trainable = [p for p in two.parameters() if p.requires_grad]
-    assert len(trainable) == len(list(two.refiners.parameters()))
-    before = {k: v.clone() for k, v in two.state_dict().items()}
-    opt = torch.optim.Adam(trainable, lr=1e-2)
-    x, psf = torch.rand(2, 1, 32, 32), torch.ones(3, 3)
-    for _ in range(2):
-        train.optimiser_step(two, opt, (two(x, psf) - x).abs().mean())
-    after = two.state_dict()
-    assert all(torch.equal(after[k], before[k]) for k in one.state_dict())
-    assert any(not torch.equal(after[k], before[k]) for k in keys.missing_keys)
-
-
 def test_a_soup_is_the_weight_average_of_runs_with_one_configuration(tmp_path):
     """scripts/soup_psf_aware.py (how wiener_unet.psf_v4 was made): every tensor is the mean of
     the members' tensors; members of another configuration are refused in one line."""

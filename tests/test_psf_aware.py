@@ -121,38 +121,6 @@ def test_data_step_weight_is_learned_and_saved(tmp_path):
     assert card.config["data_step"] == 30.0 and float(loaded.log_data_step) == 2.5
 
 
-def test_refinement_stages_added_to_trained_weights_start_from_their_result(tmp_path):
-    """refine_stages: a U-Net given the first stage's result and the estimates; added to
-    trained weights (the saved keys of a one-stage model unchanged), the model's output starts
-    within 0.001 of theirs, every new stage learns, and the stages save and load."""
-    from napari_microdeblur.core.checkpoint import load_model, save_weights
-
-    one = build_model("wiener_unet", {"base_channels": 4, "levels": 2, "data_step": 30.0})
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for param in one.parameters():  # "trained": the tail no longer zero
-            param.add_(0.05 * torch.randn_like(param))
-    two = build_model("wiener_unet", one.config.model_dump() | {"refine_stages": 1})
-    keys = two.load_state_dict(one.state_dict(), strict=False)
-    assert not keys.unexpected_keys and all(k.startswith("refiners.0.") for k in keys.missing_keys)
-    assert "refiners.0.log_data_step" in keys.missing_keys
-    assert two.receptive_field == 2 * one.receptive_field
-    x = torch.rand(2, 1, 48, 40)
-    psf = torch.from_numpy(gaussian_psf(1.5))
-    with torch.no_grad():
-        first, both = one(x, psf), two(x, psf)
-    assert float((first - both).abs().max()) < 1e-3
-    both = two(x, psf)
-    both.square().mean().backward()
-    assert all(p.grad is not None for p in two.refiners.parameters())
-    path = tmp_path / "w.safetensors"
-    save_weights(two, path)
-    loaded, card = load_model(path)
-    assert card.config["refine_stages"] == 1
-    with torch.no_grad():
-        assert torch.allclose(loaded(x, psf), two(x, psf))
-
-
 def test_a_flat_term_keeps_a_defocus_disk_from_amplifying_noise(tmp_path):
     """A disk's transfer function crosses zero at low frequencies, where the Laplacian's |L|^2
     is tiny: with the flat term the noisy Wiener estimate is closer to the truth; the term is

@@ -16,9 +16,6 @@ of DPIR (Zhang et al., TPAMI 2021):
               (L the Laplacian, mu learned): a closed-form data-consistency step that
               takes the lowest frequencies, where the PSF passes nearly everything, from the
               data and keeps the network's result where the Laplacian outweighs the PSF.
-           -> optionally (``refine_stages``) again: U-Net_s([y', W_1..W_K, sigma map]) -> r_s,
-              y' <- data step(y' + r_s), with the stage's own mu: a second look at the
-              result, as unrolled solvers iterate (Dong et al.; DPIR).
 
 ``gain_k`` and ``floor_k`` are learned scalars. The FFT part runs in float32 even under
 autocast; the U-Net may run in bfloat16. The last convolution starts at zero, so an untrained
@@ -107,16 +104,6 @@ class WienerUNetConfig(BaseModel):
             "Initial weight mu of a final data-consistency step (learned from there): the "
             "output is refitted to the input, frequency by frequency, where the PSF passes "
             "more than mu x the Laplacian's |L|^2. None: no step (wiener_unet.psf_v1)."
-        ),
-    )
-    refine_stages: int = Field(
-        0, ge=0, le=3,
-        description=(
-            "U-Nets after the first, each given the previous result, the Wiener estimates and "
-            "the noise map, adding a residual (then its own data-consistency step, where "
-            "data_step is set). Their last convolution starts at zero and their data step "
-            "near identity (mu 1e4), so stages added to trained weights start from those "
-            "weights' result. 0: one U-Net (wiener_unet.psf_v1 to psf_v4)."
         ),
     )
 
@@ -259,12 +246,26 @@ class WienerUNet(nn.Module):
             self.log_wiener_flat = nn.Parameter(torch.tensor(math.log(cfg.wiener_flat)))
         widths = [cfg.base_channels * 2**i for i in range(cfg.levels + 1)]
         # inputs: [the blurred image,] the K Wiener estimates, the noise map
-        _build_unet(self, k + 1 + int(cfg.blurred_input), widths)
-        # refiners: the previous result, the K estimates, the noise map
-        self.refiners = nn.ModuleList(
-            [_Refiner(k + 2, widths, cfg.data_step is not None) for _ in range(cfg.refine_stages)]
-        )
-        self.receptive_field = (1 + cfg.refine_stages) * _unet_receptive_field(cfg.levels)
+        self.enc = nn.ModuleList([_block(k + 1 + int(cfg.blurred_input), widths[0])])
+        self.down = nn.ModuleList()
+        for i in range(cfg.levels):
+            self.down.append(nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1))
+            self.enc.append(_block(widths[i + 1], widths[i + 1]))
+        self.up = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for i in reversed(range(cfg.levels)):
+            self.up.append(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2))
+            self.dec.append(_block(2 * widths[i], widths[i]))
+        self.tail = nn.Conv2d(widths[0], 1, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # untrained: the Wiener estimate itself
+        nn.init.zeros_(self.tail.bias)
+        # 3x3 convolutions: two per block per level on the way down and up, at scale 2^level;
+        # the stride-2 and transposed convolutions add about one coarse pixel each.
+        rf = 1
+        for i in range(cfg.levels + 1):
+            rf += 2 * 2**i * (2 if i < cfg.levels else 1)  # encoder + decoder blocks
+            rf += 2**i  # down / up
+        self.receptive_field = int(rf + 1)  # + tail
 
     def bind_psf(self, psf: torch.Tensor | None) -> None:
         """Make ``forward(x)`` use ``psf`` (Y, X) when it is given none; None unbinds."""
@@ -311,26 +312,9 @@ class WienerUNet(nn.Module):
                      else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
             fourier = Fourier(x32, psf)
             est = self.wiener_estimates(fourier, sigma)
-        noise_map = sigma.expand(n, 1, h, w) * 10.0
-        feats = torch.cat([x32, est, noise_map] if self.config.blurred_input
-                          else [est, noise_map], dim=1)
-        y = est[:, self.mid : self.mid + 1] + self._residual(self, feats, unet_pad)
-        if self.config.data_step is not None:
-            with torch.autocast(x.device.type, enabled=False):
-                y = fourier.data_step(y, self.log_data_step.exp())
-        for refiner in self.refiners:
-            y = y + self._residual(refiner, torch.cat([y, est, noise_map], dim=1), unet_pad)
-            if self.config.data_step is not None:
-                with torch.autocast(x.device.type, enabled=False):
-                    y = fourier.data_step(y, refiner.log_data_step.exp())
-        return y
-
-    def _residual(self, unet: nn.Module, feats: torch.Tensor, pad: int) -> torch.Tensor:
-        """(N, 1, Y, X) float32 output of ``unet`` (this model's first U-Net or a refiner) for
-        (N, C, Y, X) ``feats``: mirrored by ``pad`` and edge-padded to the size divisor, then
-        cropped back."""
-        h, w = feats.shape[-2:]
-        p = int(pad)
+        feats = [est, sigma.expand(n, 1, h, w) * 10.0]
+        feats = torch.cat([x32, *feats] if self.config.blurred_input else feats, dim=1)
+        p = int(unet_pad)
         if p:
             feats = F.pad(feats, (p, p, p, p), mode="reflect" if min(h, w) > p else "replicate")
         # the U-Net needs sides divisible by size_divisor: pad by edge values, crop afterwards
@@ -339,53 +323,18 @@ class WienerUNet(nn.Module):
         if ph or pw:
             feats = F.pad(feats, (0, pw, 0, ph), mode="replicate")
         skips = []
-        f = unet.enc[0](feats)
-        for down, enc in zip(unet.down, unet.enc[1:]):
+        f = self.enc[0](feats)
+        for down, enc in zip(self.down, self.enc[1:]):
             skips.append(f)
             f = enc(down(f))
-        for up, dec in zip(unet.up, unet.dec):
+        for up, dec in zip(self.up, self.dec):
             f = dec(torch.cat([up(f), skips.pop()], dim=1))
-        return unet.tail(f)[..., p : p + h, p : p + w].float()
-
-
-def _build_unet(owner: nn.Module, cin: int, widths: list[int]) -> None:
-    """Give ``owner`` a U-Net's layers (``enc``, ``down``, ``up``, ``dec``, ``tail``; these
-    names are the keys of the saved weights) whose last convolution starts at zero."""
-    levels = len(widths) - 1
-    owner.enc = nn.ModuleList([_block(cin, widths[0])])
-    owner.down = nn.ModuleList()
-    for i in range(levels):
-        owner.down.append(nn.Conv2d(widths[i], widths[i + 1], 3, stride=2, padding=1))
-        owner.enc.append(_block(widths[i + 1], widths[i + 1]))
-    owner.up = nn.ModuleList()
-    owner.dec = nn.ModuleList()
-    for i in reversed(range(levels)):
-        owner.up.append(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2))
-        owner.dec.append(_block(2 * widths[i], widths[i]))
-    owner.tail = nn.Conv2d(widths[0], 1, 3, padding=1)
-    nn.init.zeros_(owner.tail.weight)  # untrained: adds nothing
-    nn.init.zeros_(owner.tail.bias)
-
-
-def _unet_receptive_field(levels: int) -> int:
-    """One U-Net's receptive field in pixels: two 3x3 convolutions per block per level on the
-    way down and up, at scale 2^level; the stride-2 and transposed convolutions add about one
-    coarse pixel each; + the tail."""
-    rf = 1
-    for i in range(levels + 1):
-        rf += 2 * 2**i * (2 if i < levels else 1)  # encoder + decoder blocks
-        rf += 2**i  # down / up
-    return int(rf + 1)
-
-
-class _Refiner(nn.Module):
-    """A refinement stage: a U-Net and, with ``data_step``, its own data-consistency weight."""
-
-    def __init__(self, cin: int, widths: list[int], data_step: bool):
-        super().__init__()
-        _build_unet(self, cin, widths)
-        if data_step:  # mu 1e4: the step leaves a data-consistent result nearly as it is
-            self.log_data_step = nn.Parameter(torch.tensor(math.log(1e4)))
+        residual = self.tail(f)[..., p : p + h, p : p + w].float()
+        y = est[:, self.mid : self.mid + 1] + residual
+        if self.config.data_step is None:
+            return y
+        with torch.autocast(x.device.type, enabled=False):
+            return fourier.data_step(y, self.log_data_step.exp())
 
 
 register_arch(
