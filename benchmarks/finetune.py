@@ -306,9 +306,8 @@ def merged(previous: dict | None, result: dict) -> dict:
         if key in previous and key not in result:
             result[key] = previous[key]
             result["runs"][key] = earlier.get(key, {r: previous.get(r) for r in RUN_KEYS})
-    result["parts"] = sorted({*result["parts"], *(k[0] for k in result["runs"])})
+    result["parts"] = sorted({*result["parts"], *(k[0] for k in result["runs"])})  # a_psf_aware: a
     return result
-
 
 
 def markdown(result: dict) -> str:

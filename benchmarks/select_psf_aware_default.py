@@ -54,11 +54,61 @@ DEFAULT_SCALE_KEY = "psf_aware_noise_scale_1"
 SUMMARY_KEYS = ("mean", "cases below input")  # a psf_aware_select row's keys that are no class
 
 
+def _differences(default: str, spec: str, synthetic: dict, real: dict) -> dict:
+    """What both routes look at: ``spec`` against the default."""
+    base_s, row_s = synthetic[default], synthetic[spec]
+    base_r, row_r = real[default][DEFAULT_SCALE_KEY], real[spec][DEFAULT_SCALE_KEY]
+    return {
+        "gain_real": row_r["psnr"] - base_r["psnr"],
+        "below": row_r["below_input"], "base_below": base_r["below_input"],
+        "gain_synthetic": row_s["mean"] - base_s["mean"],
+        "worst": max((base_s[c] - row_s[c], c) for c in base_s if c not in SUMMARY_KEYS),
+        "cases_below": row_s["cases below input"],
+        "base_cases_below": base_s["cases below input"],
+    }
+
+
+def _real_route_fails(d: dict) -> list[str]:
+    fails = []
+    if d["gain_real"] < REAL_MIN_GAIN_DB:
+        fails.append(f"real defocus {d['gain_real']:+.2f} dB (needs +{REAL_MIN_GAIN_DB})")
+    if not (d["below"] < d["base_below"] or d["below"] == d["base_below"] == 0):
+        fails.append(f"real defocus below the input on {d['below']} planes "
+                     f"(default {d['base_below']})")
+    if -d["gain_synthetic"] > SYNTHETIC_MAX_MEAN_DROP_DB:
+        fails.append(f"synthetic mean {d['gain_synthetic']:+.3f} dB "
+                     f"(at most -{SYNTHETIC_MAX_MEAN_DROP_DB})")
+    if d["worst"][0] > MAX_CLASS_DROP_DB:
+        fails.append(f"synthetic {d['worst'][1]} -{d['worst'][0]:.2f} dB "
+                     f"(at most -{MAX_CLASS_DROP_DB})")
+    if d["cases_below"] > d["base_cases_below"]:
+        fails.append(f"synthetic cases below the input {d['cases_below']} "
+                     f"(default {d['base_cases_below']})")
+    return fails
+
+
+def _synthetic_route_fails(d: dict) -> list[str]:
+    fails = []
+    if d["gain_synthetic"] < SYNTHETIC_MIN_GAIN_DB:
+        fails.append(f"synthetic mean {d['gain_synthetic']:+.3f} dB "
+                     f"(needs +{SYNTHETIC_MIN_GAIN_DB})")
+    if d["worst"][0] > SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB:
+        fails.append(f"synthetic {d['worst'][1]} -{d['worst'][0]:.2f} dB "
+                     f"(at most -{SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB})")
+    if d["cases_below"] > d["base_cases_below"]:
+        fails.append("more synthetic cases below the input")
+    if -d["gain_real"] > REAL_MAX_DROP_DB:
+        fails.append(f"real defocus {d['gain_real']:+.2f} dB (at most -{REAL_MAX_DROP_DB})")
+    if d["below"] > d["base_below"]:
+        fails.append(f"real defocus below the input on {d['below']} planes "
+                     f"(default {d['base_below']})")
+    return fails
+
+
 def verdict(default: str, synthetic: dict, real: dict) -> tuple[str, dict]:
     """(the winner, the reasons per candidate: empty where eligible by either route).
     ``synthetic`` maps a candidate to its psf_aware_select row, ``real`` to its
     real_defocus_validation summary; the default is in both."""
-    base_s, base_r = synthetic[default], real[default][DEFAULT_SCALE_KEY]
     reasons, by_real, by_synthetic = {}, [], []
     for spec in synthetic:
         if spec in (default, "input"):
@@ -66,40 +116,8 @@ def verdict(default: str, synthetic: dict, real: dict) -> tuple[str, dict]:
         if spec not in real:
             reasons[spec] = ["no real-defocus validation"]
             continue
-        row_s, row_r = synthetic[spec], real[spec][DEFAULT_SCALE_KEY]
-        gain_r = row_r["psnr"] - base_r["psnr"]
-        below, base_below = row_r["below_input"], base_r["below_input"]
-        gain_s = row_s["mean"] - base_s["mean"]
-        worst = max((base_s[c] - row_s[c], c) for c in base_s if c not in SUMMARY_KEYS)
-        more_cases_below = row_s["cases below input"] > base_s["cases below input"]
-        fails = []  # the real-defocus route
-        if gain_r < REAL_MIN_GAIN_DB:
-            fails.append(f"real defocus {gain_r:+.2f} dB (needs +{REAL_MIN_GAIN_DB})")
-        if not (below < base_below or below == base_below == 0):
-            fails.append(f"real defocus below the input on {below} planes "
-                         f"(default {base_below})")
-        if -gain_s > SYNTHETIC_MAX_MEAN_DROP_DB:
-            fails.append(f"synthetic mean {gain_s:+.3f} dB (at most -{SYNTHETIC_MAX_MEAN_DROP_DB})")
-        if worst[0] > MAX_CLASS_DROP_DB:
-            fails.append(f"synthetic {worst[1]} -{worst[0]:.2f} dB (at most -{MAX_CLASS_DROP_DB})")
-        if more_cases_below:
-            fails.append(f"synthetic cases below the input {row_s['cases below input']} "
-                         f"(default {base_s['cases below input']})")
-        synthetic_fails = []  # the synthetic route
-        if gain_s < SYNTHETIC_MIN_GAIN_DB:
-            synthetic_fails.append(f"synthetic mean {gain_s:+.3f} dB "
-                                   f"(needs +{SYNTHETIC_MIN_GAIN_DB})")
-        if worst[0] > SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB:
-            synthetic_fails.append(f"synthetic {worst[1]} -{worst[0]:.2f} dB "
-                                   f"(at most -{SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB})")
-        if more_cases_below:
-            synthetic_fails.append("more synthetic cases below the input")
-        if -gain_r > REAL_MAX_DROP_DB:
-            synthetic_fails.append(f"real defocus {gain_r:+.2f} dB "
-                                   f"(at most -{REAL_MAX_DROP_DB})")
-        if below > base_below:
-            synthetic_fails.append(f"real defocus below the input on {below} planes "
-                                   f"(default {base_below})")
+        d = _differences(default, spec, synthetic, real)
+        fails, synthetic_fails = _real_route_fails(d), _synthetic_route_fails(d)
         if not fails:
             by_real.append(spec)
         elif not synthetic_fails:
