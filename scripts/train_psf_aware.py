@@ -617,6 +617,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--halo-sigma {low} {high}: must be 0 < LOW <= HIGH")
     HALO["sigma_px"] = (low, high)
     from napari_microdeblur.core import weights
+    from napari_microdeblur.core.archs.wiener_unet import BRIGHT_QUANTILE
     from napari_microdeblur.core.data import DegradationRanges
     from napari_microdeblur.core.psf_safeguard import TRAINED_WIDTH_KEY
     from napari_microdeblur.core.registry import build_model
@@ -762,6 +763,9 @@ def main(argv=None) -> int:
                 "p_halo": args.p_halo, "halo": HALO,
                 "set_weights": args.set_weights,
                 "init": str(args.init) if args.init else None,
+                # the noise level the network was told (wiener_unet.noise_sigma); None: the
+                # whole-image median only, as psf_v1 to psf_v4 were trained
+                "noise_estimate_bright_quantile": BRIGHT_QUANTILE,
                 "noise": "Gaussian sigma 0-0.03; p 0.4 Poisson peak 30-1000 (log-uniform) + "
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
                 "held_out_optics_for_benchmark": "NA 1.3-1.45 oil (n 1.515), wavelength "
