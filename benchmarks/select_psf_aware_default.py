@@ -68,23 +68,32 @@ def _differences(default: str, spec: str, synthetic: dict, real: dict) -> dict:
     }
 
 
+def _planes_below(d: dict) -> str:
+    return f"real defocus below the input on {d['below']} planes (default {d['base_below']})"
+
+
+def _class_and_cases_fails(d: dict, max_class_drop: float) -> list[str]:
+    """The synthetic checks both routes make: the worst class, the cases below the input."""
+    fails = []
+    if d["worst"][0] > max_class_drop:
+        fails.append(f"synthetic {d['worst'][1]} -{d['worst'][0]:.2f} dB "
+                     f"(at most -{max_class_drop})")
+    if d["cases_below"] > d["base_cases_below"]:
+        fails.append(f"synthetic cases below the input {d['cases_below']} "
+                     f"(default {d['base_cases_below']})")
+    return fails
+
+
 def _real_route_fails(d: dict) -> list[str]:
     fails = []
     if d["gain_real"] < REAL_MIN_GAIN_DB:
         fails.append(f"real defocus {d['gain_real']:+.2f} dB (needs +{REAL_MIN_GAIN_DB})")
     if not (d["below"] < d["base_below"] or d["below"] == d["base_below"] == 0):
-        fails.append(f"real defocus below the input on {d['below']} planes "
-                     f"(default {d['base_below']})")
+        fails.append(_planes_below(d))
     if -d["gain_synthetic"] > SYNTHETIC_MAX_MEAN_DROP_DB:
         fails.append(f"synthetic mean {d['gain_synthetic']:+.3f} dB "
                      f"(at most -{SYNTHETIC_MAX_MEAN_DROP_DB})")
-    if d["worst"][0] > MAX_CLASS_DROP_DB:
-        fails.append(f"synthetic {d['worst'][1]} -{d['worst'][0]:.2f} dB "
-                     f"(at most -{MAX_CLASS_DROP_DB})")
-    if d["cases_below"] > d["base_cases_below"]:
-        fails.append(f"synthetic cases below the input {d['cases_below']} "
-                     f"(default {d['base_cases_below']})")
-    return fails
+    return fails + _class_and_cases_fails(d, MAX_CLASS_DROP_DB)
 
 
 def _synthetic_route_fails(d: dict) -> list[str]:
@@ -92,16 +101,11 @@ def _synthetic_route_fails(d: dict) -> list[str]:
     if d["gain_synthetic"] < SYNTHETIC_MIN_GAIN_DB:
         fails.append(f"synthetic mean {d['gain_synthetic']:+.3f} dB "
                      f"(needs +{SYNTHETIC_MIN_GAIN_DB})")
-    if d["worst"][0] > SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB:
-        fails.append(f"synthetic {d['worst'][1]} -{d['worst'][0]:.2f} dB "
-                     f"(at most -{SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB})")
-    if d["cases_below"] > d["base_cases_below"]:
-        fails.append("more synthetic cases below the input")
+    fails += _class_and_cases_fails(d, SYNTHETIC_ROUTE_MAX_CLASS_DROP_DB)
     if -d["gain_real"] > REAL_MAX_DROP_DB:
         fails.append(f"real defocus {d['gain_real']:+.2f} dB (at most -{REAL_MAX_DROP_DB})")
     if d["below"] > d["base_below"]:
-        fails.append(f"real defocus below the input on {d['below']} planes "
-                     f"(default {d['base_below']})")
+        fails.append(_planes_below(d))
     return fails
 
 
