@@ -16,12 +16,12 @@ from napari_microdeblur.core.psf import gaussian_psf
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 
 
-def texture(seed: int, shape=(128, 128)) -> np.ndarray:
+def texture(seed: int, shape=(96, 96)) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return ndimage.gaussian_filter(rng.random(shape), 1.5).astype(np.float32)
 
 
-def blurred_pair(seed: int = 0, shape=(128, 128)) -> tuple[np.ndarray, np.ndarray]:
+def blurred_pair(seed: int = 0, shape=(96, 96)) -> tuple[np.ndarray, np.ndarray]:
     sharp = texture(seed, shape)
     blurry = ndimage.convolve(sharp, gaussian_psf(1.6), mode="reflect")
     noise = np.random.default_rng(seed + 1).normal(0, 0.002, shape)
@@ -74,7 +74,7 @@ def test_the_psf_given_is_the_one_the_network_trains_and_validates_with(tmp_path
     with pytest.raises(ValueError, match="needs the PSF"):
         right.model(torch.zeros(1, 1, 32, 32))
     out = right.model(torch.from_numpy(blurry)[None, None], torch.from_numpy(gaussian_psf(1.6)))
-    assert out.shape == (1, 1, 128, 128) and torch.isfinite(out).all()
+    assert out.shape == (1, 1, 96, 96) and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("case,message", [

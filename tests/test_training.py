@@ -466,35 +466,3 @@ def test_a_new_regime_is_one_class_and_one_registration(train_a, monkeypatch):
         regimes.register_regime(type("Again", (SquaredError,), {"name": "supervised"}))
     with pytest.raises(TypeError, match="Regime subclass"):
         regimes.register_regime(object)
-
-
-# ----------------------------------------------------------------------------- loss margin
-
-
-def test_a_psf_aware_network_trains_on_wider_patches_and_is_scored_inside(train_a):
-    from napari_microdeblur.core.psf import gaussian_psf
-    from napari_microdeblur.core.training.losses import content_loss
-
-    model = tiny("wiener_unet")
-    model.bind_psf(torch.from_numpy(gaussian_psf(1.6)))
-    m = model.loss_margin
-    seen = []
-    model.register_forward_hook(lambda _m, args, _out: seen.append(tuple(args[0].shape[-2:])))
-    run(model, train_a, steps=2, patch=32)
-    assert seen == [(32 + 2 * m, 32 + 2 * m)] * 2
-    # what the network puts in the margin costs nothing; the prediction returned is the centre
-    x = torch.rand(2, 1, 32 + 2 * m, 32 + 2 * m)
-
-    def spoiled(t):
-        return torch.nn.functional.pad(t[..., m:-m, m:-m], (m, m, m, m), value=1e3)
-
-    loss, pred = content_loss(spoiled, x, x[..., m:-m, m:-m], "l1", m)
-    assert float(loss) == 0 and pred.shape[-2:] == (32, 32)
-    with pytest.raises(ValueError, match="loss margin"):
-        content_loss(spoiled, x, x[..., m:-m, m:-m], "multiscale", m)
-    # a patch whose margin does not fit the images is refused before training, in one line
-    too_large = train_a.min_side - 2 * m + 1
-    too_large += too_large % 2  # the U-Net's size divisor
-    model.bind_psf(torch.from_numpy(gaussian_psf(1.6)))
-    with pytest.raises(ValueError, match=f"16 px wider on every side than the {too_large} px"):
-        run(model, train_a, steps=1, patch=too_large)

@@ -49,7 +49,6 @@ from .training.checkpoints import (
     load_training_checkpoint,
 )
 from .training.regimes.base import KEEP_LAST
-from .training.setup import loss_margin
 
 __all__ = [
     "DEFAULT_ANCHOR_WEIGHT",
@@ -263,16 +262,9 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
         held = sorted({p.group.split(":")[0] for ps in val_fields for p in ps})
         return ([p for ps in train_fields for p in ps], [p for ps in val_fields for p in ps],
                 f"whole field(s) {', '.join(held)}")
-    margin = loss_margin(req.model)
-    try:
-        train, val = pairs.split_band([p for ps in per_field for p in ps],
-                                      val_fraction=req.val_fraction,
-                                      min_train=req.patch + 2 * margin, min_band=max(8, divisor))
-    except ValueError as e:
-        if not margin:
-            raise
-        raise ValueError(f"{e} (the training patches of {req.base_label} are the patch plus "
-                         f"{margin} px on every side, which its loss leaves out)") from None
+    train, val = pairs.split_band([p for ps in per_field for p in ps],
+                                  val_fraction=req.val_fraction, min_train=req.patch,
+                                  min_band=max(8, divisor))
     axis, lo, hi = val[0].info["band"]
     return train, val, (f"a band of every plane ({axis} {lo}-{hi}, the last "
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")

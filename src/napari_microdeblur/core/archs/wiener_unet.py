@@ -228,10 +228,6 @@ class WienerUNet(nn.Module):
     spatial_dims = 2
     needs_psf = True
     exact_tiling = False  # the noise level is estimated per tile
-    #: pixels along every side of a training patch that the loss leaves out: the Wiener steps
-    #: see a mirrored border there, not the image (scripts/train_psf_aware.py trains the
-    #: bundled weights so, and inference mirrors this much around the U-Net's input)
-    loss_margin = 16
     #: the PSF ``forward(x)`` uses when none is given (``bind_psf``): training on pairs calls
     #: ``model(x)`` like any network's. Not a buffer: it is not saved with the weights.
     bound_psf: torch.Tensor | None = None

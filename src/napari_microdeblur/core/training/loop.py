@@ -28,7 +28,7 @@ from .checkpoints import (
 from .checkpoints import write_best as write_best_files
 from .losses import content_loss, perceptual_loss
 from .records import FitProgress, FitResult
-from .setup import Setup, loss_margin
+from .setup import Setup
 
 __all__ = ["Trainer", "lr_factor", "run"]
 
@@ -55,9 +55,6 @@ class Trainer:
         self.weights = s.weights
         self.device = s.device
         self.model = s.model.to(s.device)
-        # a PSF-aware network's outer pixels see a mirrored border, not the data: it trains on
-        # wider patches and is scored inside them, as at inference (psf_aware.BORDER_PAD)
-        self.margin = loss_margin(self.model)
         self.discriminator = s.discriminator.to(s.device) if s.discriminator is not None else None
         if s.vgg is not None:
             s.vgg.to(s.device)
@@ -118,7 +115,7 @@ class Trainer:
         """(weighted content + perceptual loss, prediction, the terms) of the model on x."""
         w = self.weights
         with self.autocast():
-            content, pred = content_loss(self.model, x, y, self.config.loss, self.margin)
+            content, pred = content_loss(self.model, x, y, self.config.loss)
         total = w["content"] * content
         terms = {"content": float(content.detach())}
         if w.get("perceptual", 0) > 0:
@@ -133,18 +130,8 @@ class Trainer:
         return total, pred, terms
 
     def sample_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs, targets): the targets are the scored ``patch``; the inputs are ``margin``
-        pixels wider on every side."""
-        m = self.margin
-        x, y = self.setup.train.sample(self.rng, self.config.batch_size, self.config.patch + 2 * m)
-        if m:
-            y = y[..., m:-m, m:-m]
+        x, y = self.setup.train.sample(self.rng, self.config.batch_size, self.config.patch)
         return self.tensor(x), self.tensor(y)
-
-    def scored(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` without the margin, where the image is wide enough to keep 8 px inside it."""
-        m = self.margin
-        return t[..., m:-m, m:-m] if m and min(t.shape[-2:]) >= 2 * m + 8 else t
 
     def sample_source(self, name: str, kind: str, margin: int = 0) -> torch.Tensor:
         """Patches of the extra image set ``name`` (inputs or targets of the training pairs
@@ -193,7 +180,6 @@ class Trainer:
                     with self.autocast() if cuda else contextlib.nullcontext():
                         pred = self.model(x).float()
                 scale, offset = c.to_reference
-                pred, t = self.scored(pred), self.scored(t)
                 p_ref = (pred[0] * scale + offset).double()
                 t_ref = (t[0] * scale + offset).double()
                 ps.append(psnr(p_ref, t_ref, data_range=1.0))

@@ -48,18 +48,11 @@ def multiscale_l1(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
     return loss, pred
 
 
-def content_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str,
-                 margin: int = 0):
-    """(content loss, prediction) for loss kind l1 / mse / multiscale. ``margin``: pixels on
-    every side of the prediction left out (``y`` is the scored centre already)."""
+def content_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str):
+    """(content loss, prediction) for loss kind l1 / mse / multiscale."""
     if kind == "multiscale":
-        if margin:
-            raise ValueError("the multiscale loss scores whole patches; a network with a loss "
-                             "margin (a PSF-aware one) trains with loss l1 or mse")
         return multiscale_l1(model, x, y)
     pred = model(x)
-    if margin:
-        pred = pred[..., margin:-margin, margin:-margin]
     if kind == "mse":
         return F.mse_loss(pred.float(), y.float()), pred
     return F.l1_loss(pred.float(), y.float()), pred

@@ -115,25 +115,8 @@ def _training_source(model: nn.Module, train, patch: int):
         )
     if out_ch is not None and in_ch is not None and out_ch != in_ch:
         raise ValueError(f"the model maps {in_ch} to {out_ch} channels; training needs in == out")
-    margin = loss_margin(model)
-    try:
-        train.check_patch(patch + 2 * margin)
-    except ValueError:
-        if not margin:
-            raise
-        raise ValueError(
-            f"{type(model).__name__} trains on patches {margin} px wider on every side than the "
-            f"{patch} px it scores, {patch + 2 * margin} px, larger than the smallest training "
-            f"image ({train.min_side} px); accepted: patch at most "
-            f"{train.min_side - 2 * margin}, or larger images") from None
+    train.check_patch(patch)
     return train
-
-
-def loss_margin(model: nn.Module) -> int:
-    """Pixels along every side of a training patch that the content loss leaves out (the
-    network's ``loss_margin``; 0 for most). The patch drawn is that much larger, so the scored
-    part stays ``patch`` pixels."""
-    return int(getattr(model, "loss_margin", 0))
 
 
 def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
