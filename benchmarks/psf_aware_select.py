@@ -17,7 +17,8 @@ candidate is the current default; the best is the one with the highest mean amon
 lose no more than 0.3 dB against it on any class (the first always qualifies).
 
 A candidate is a weights file or bundled name, optionally with ``+data_step=MU``: the same
-weights with the data-consistency step of ``archs.wiener_unet`` added at weight MU (untrained);
+weights with the data-consistency step of ``archs.wiener_unet`` added at weight MU (untrained),
+or ``+ensemble=N``: the mean over N flips / rotations of the image and its PSF (2, 4 or 8);
 or ``soup:W1,W2,...``: the uniform average of the weights of runs with one configuration
 (a model soup, Wortsman et al., ICML 2022; ``scripts/soup_psf_aware.py`` writes one).
 
@@ -69,15 +70,49 @@ def candidate(spec: str):
         return average(loaded).eval(), card
     weights, _, extra = spec.partition("+")
     model, card = load_model(weights)
-    if extra:
-        key, _, value = extra.partition("=")
-        if key != "data_step":
-            raise SystemExit(f"{spec}: only '+data_step=MU' is understood")
+    key, _, value = extra.partition("=")
+    if key == "data_step":
         config = model.config.model_dump() | {"data_step": float(value)}
         stepped = build_model("wiener_unet", config)
         stepped.load_state_dict(model.state_dict(), strict=False)
         model = stepped
+    elif key == "ensemble":
+        model = SelfEnsemble(model, int(value))
+    elif extra:
+        raise SystemExit(f"{spec}: only '+data_step=MU' and '+ensemble=N' are understood")
     return model.eval(), card
+
+
+class SelfEnsemble(torch.nn.Module):
+    """The mean of ``n`` (2, 4 or 8) runs of ``model`` on flipped / rotated copies of the image
+    and of its PSF (a blur commutes with turning both), each turned back: test-time
+    augmentation (Lim et al.'s EDSR "self-ensemble"). For a PSF with an even side, a zero row
+    or column first makes its centre survive the flip."""
+
+    TURNS = [(False, 0), (True, 0), (False, 2), (True, 2), (False, 1), (True, 1), (False, 3),
+             (True, 3)]
+
+    def __init__(self, model, n: int):
+        super().__init__()
+        if n not in (2, 4, 8):
+            raise SystemExit(f"+ensemble={n}: accepted 2, 4 or 8")
+        self.model, self.n = model, n
+        for name in ("needs_psf", "receptive_field", "size_divisor", "arch_name"):
+            setattr(self, name, getattr(model, name))
+
+    def forward(self, x, psf=None, noise_scale=1.0, sigma=None, unet_pad=0):
+        pad = (0, 1 - psf.shape[-1] % 2, 0, 1 - psf.shape[-2] % 2)
+        psf = torch.nn.functional.pad(psf, pad)
+        total = 0
+        for flip, quarter in self.TURNS[: self.n]:
+            def turn(t, flip=flip, quarter=quarter):
+                return torch.rot90(torch.flip(t, (-1,)) if flip else t, quarter, (-2, -1))
+
+            y = self.model(turn(x), turn(psf), noise_scale=noise_scale, sigma=sigma,
+                           unet_pad=unet_pad)
+            y = torch.rot90(y, -quarter, (-2, -1))
+            total = total + (torch.flip(y, (-1,)) if flip else y)
+        return total / self.n
 
 
 def blurred_cases(val: list, size: int, seed: int, draw_psf, per_plane: int):
