@@ -150,6 +150,27 @@ def test_the_greedy_soup_keeps_a_run_only_if_the_mean_rises(monkeypatch):
     assert rows["soup:b,a,c"]["mean"] == 29.65
 
 
+def test_the_self_ensemble_turns_the_psf_with_the_image():
+    """psf_aware_select.py '+ensemble=N': an untrained WienerUNet returns its Wiener estimate,
+    which commutes with turning image and PSF together, so every N gives the plain result, also
+    for an asymmetric PSF of even side; turning the image alone would not."""
+    import torch
+
+    from napari_microdeblur.core.registry import build_model, get_arch
+
+    select = _load("psf_aware_select", ROOT / "benchmarks" / "psf_aware_select.py")
+    torch.manual_seed(0)
+    model = build_model("wiener_unet", get_arch("wiener_unet").tiny_config).eval()
+    psf = torch.zeros(6, 6)
+    psf[2, 2], psf[2, 4], psf[3, 2] = 0.6, 0.3, 0.1  # centre (3, 3) after the zero row/column
+    x = torch.rand(1, 1, 48, 40)
+    plain = model(x, torch.nn.functional.pad(psf, (0, 1, 0, 1)))
+    for n in (2, 4, 8):
+        assert torch.allclose(select.SelfEnsemble(model, n)(x, psf), plain, atol=1e-5)
+    unturned = model(torch.flip(x, (-1,)), torch.nn.functional.pad(psf, (0, 1, 0, 1)))
+    assert not torch.allclose(torch.flip(unturned, (-1,)), plain, atol=1e-3)
+
+
 def test_set_weights_and_validation_sets_of_a_specialised_run():
     """train_psf_aware --set-weights / --val-sets: sampling probabilities over the sets (the sets
     not named weigh 1) and the validation planes of the named sets; one line for a typo."""
