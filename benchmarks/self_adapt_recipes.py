@@ -36,8 +36,6 @@ RECIPES = {  # name -> SelfAdaptConfig overrides
     "lr1e-3": {"lr": 1e-3, "max_steps": 2000},
     "lr3e-4": {"lr": 3e-4, "max_steps": 2000},
     "lr1e-3_noprior": {"lr": 1e-3, "max_steps": 2000, "prior_weight": 0.0},
-    "cosine": {"schedule": "cosine"},
-    "cosine_lr3e-3": {"schedule": "cosine", "lr": 3e-3},
 }
 
 

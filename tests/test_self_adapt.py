@@ -106,19 +106,6 @@ def test_a_set_event_stops_before_the_first_step():
     assert result.stopped == "stopped" and result.steps_done == 0 and not result.improved
 
 
-def test_the_cosine_schedule_decays_over_the_minutes_or_the_steps():
-    from napari_microdeblur.core.self_adapt import _learning_rate
-
-    constant, cosine = SelfAdaptConfig(lr=1e-3), SelfAdaptConfig(lr=1e-3, schedule="cosine")
-    assert _learning_rate(constant, 1000, 170.0, 180.0) == 1e-3
-    assert _learning_rate(cosine, 0, 0.0, 180.0) == pytest.approx(1e-3)
-    assert _learning_rate(cosine, 10, 90.0, 180.0) == pytest.approx(0.525e-3)  # half the time
-    assert _learning_rate(cosine, 1000, 1.0, 180.0) == pytest.approx(0.525e-3)  # half the steps
-    assert _learning_rate(cosine, 10, 200.0, 180.0) == pytest.approx(0.05e-3)
-    with pytest.raises(ValueError, match="schedule='linear'"):
-        SelfAdaptConfig(schedule="linear").check()
-
-
 @pytest.mark.parametrize("images,psf,config,message", [
     (np.zeros((40, 40), np.float32), PSF, SelfAdaptConfig(), "too small to hold out"),
     (None, "gaussian:nope", SelfAdaptConfig(), "gaussian:nope"),

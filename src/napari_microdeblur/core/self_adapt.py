@@ -63,7 +63,6 @@ VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): 
 VAL_PLANES = 4  # planes whose strip is scored
 GUARD = 8  # output pixels at a crop's edge that data consistency does not use
 VAR_FLOOR = 1e-6  # (0.1 % of the normalised range)^2: a noise-free image still has weights
-COSINE_FLOOR = 0.05  # the cosine schedule's last rate, as a share of lr (as in training)
 
 
 @dataclass(frozen=True)
@@ -76,9 +75,6 @@ class SelfAdaptConfig:
     patch: int = 64  # side of the scored part of a patch; the crop adds the PSF's reach
     batch_size: int = 8
     lr: float = SELF_ADAPT_LR
-    #: "cosine": the learning rate decays from ``lr`` to 5 % of it over the run (its minutes or
-    #: ``max_steps``, whichever ends it first); "constant": ``lr`` throughout
-    schedule: str = "constant"
     alpha: float = 0.5  # re-corruption strength (input noise x (1 + alpha^2))
     prior_weight: float = 0.02
     hessian_weight: float = 0.0
@@ -101,8 +97,6 @@ class SelfAdaptConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r}; accepted: an integer >= {low}")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule={self.schedule!r}; accepted: 'cosine' or 'constant'")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction={self.val_fraction!r}; accepted: strictly between "
                              "0 and 1 (the share of columns held out, e.g. 0.2)")
@@ -488,9 +482,6 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
             if elapsed + step_seconds + val_seconds >= limit:  # one more step would overrun
                 stopped = "time_limit"
                 break
-            lr = _learning_rate(cfg, step, elapsed, limit)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             (y, var, prior), turned = _batch(planes, rng, cfg, side, kernel, device)
             z = torch.randn(y.shape, generator=generator).to(device)
             loss, terms = _total(_loss_maps(model, y, var, prior, turned, z, cfg), cfg)
@@ -511,7 +502,7 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
                 last_val_step, next_val = step, time.perf_counter() - t0 + interval
             elapsed = time.perf_counter() - t0
             yield FitProgress(step=step, steps=_steps_estimate(step, elapsed, limit, cfg),
-                              loss=float(loss.detach()), lr=lr, val_psnr=None, val_ssim=None,
+                              loss=float(loss.detach()), lr=cfg.lr, val_psnr=None, val_ssim=None,
                               val_loss=latest, seconds_left=max(0.0, limit - elapsed),
                               losses=terms, validated=validated)
         if step > last_val_step and stopped != "diverged":
@@ -542,15 +533,6 @@ def _record_validation(model, windows, kernel, cfg, step: int, best: dict, histo
                     state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     history.append({"step": step, "val_loss": loss, "seconds": time.perf_counter() - t0})
     return loss, time.perf_counter() - t
-
-
-def _learning_rate(cfg: SelfAdaptConfig, step: int, elapsed: float, limit: float) -> float:
-    """The rate of the next step: ``cfg.lr``, or under "cosine" decayed by how far the run is
-    along its steps or its minutes, whichever is further."""
-    if cfg.schedule == "constant":
-        return cfg.lr
-    progress = min(1.0, max(step / cfg.max_steps, elapsed / limit))
-    return cfg.lr * (COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _steps_estimate(step: int, elapsed: float, limit: float, cfg: SelfAdaptConfig) -> int:
