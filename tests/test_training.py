@@ -358,19 +358,6 @@ def test_time_limit_stops_early(train_a):
     assert result.stopped == "time_limit" and 0 < result.steps_done < 10_000
 
 
-def test_a_run_the_minutes_end_first_still_decays_its_learning_rate(train_a):
-    """The cosine follows the time used when the time limit ends the run before its steps: the
-    last step runs well below lr (about 5 % of it), not at the rate of an early step of 10,000."""
-    records, result = run(tiny("gran"), train_a, None, steps=10_000, time_limit=1.5,
-                          warmup=0, lr=1e-3)
-    assert result.stopped == "time_limit" and result.steps_done < 10_000
-    assert records[0].lr > 0.9e-3 and records[-1].lr < 0.5e-3
-    assert all(a.lr >= b.lr for a, b in zip(records, records[1:]))
-    # without a time limit the schedule follows the steps alone
-    records, _ = run(tiny("gran"), train_a, None, steps=4, warmup=0, lr=1e-3)
-    assert records[1].lr == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi / 4))))
-
-
 # ----------------------------------------------------------------------------- bad input
 
 

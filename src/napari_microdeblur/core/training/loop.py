@@ -147,15 +147,6 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------
 
-    def schedule_step(self) -> int:
-        """Where the learning-rate schedule is: the step, or as far along the steps as the
-        time used is along ``time_limit`` when that is further, so that a run the minutes end
-        first still decays to its final rate by then."""
-        c = self.config
-        if not c.time_limit:
-            return self.step
-        return max(self.step, int(c.steps * self.elapsed / c.time_limit))
-
     def in_first_half_of_time_limit(self) -> bool:
         """Early stopping waits for half of a time-boxed run: patience counts validations, which
         come every so many steps, and a fast network's ran out in the first 41 s of 5 minutes
@@ -165,8 +156,7 @@ class Trainer:
 
     def set_lr(self) -> float:
         c = self.config
-        f = lr_factor(self.schedule_step(), c.steps, c.warmup_steps(), c.min_lr_ratio,
-                      c.schedule)
+        f = lr_factor(self.step, c.steps, c.warmup_steps(), c.min_lr_ratio, c.schedule)
         for g in self.optimizers["G"].param_groups:
             g["lr"] = g.get("peak_lr", c.lr) * f
         if "D" in self.optimizers:
