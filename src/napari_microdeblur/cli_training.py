@@ -503,8 +503,7 @@ def add_training_commands(sub) -> None:
                    help=f"time limit; --steps is then the upper bound (default {PAIRED_MINUTES:g} "
                    f"with pairs, {SELF_ADAPT_MINUTES:g} with --self)")
     p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
-                   help="stop after this many validations without a better one, never in "
-                   "the first half of --minutes")
+                   help="stop after this many validations without a better one")
     p.add_argument("--no-augment", action="store_true",
                    help="no flips and 90-degree rotations of the patches")
     p.add_argument("--intensity-jitter", type=float, default=DEFAULT_INTENSITY_JITTER,

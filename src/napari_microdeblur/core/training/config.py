@@ -102,8 +102,7 @@ class TrainingConfig(BaseModel):
     val_crops: int = Field(16, description="At most this many validation crops.")
     time_limit: float | None = Field(None, description="Stop after this many seconds.")
     patience: int | None = Field(
-        None, description="Stop after this many validations without a better one (None: never); "
-        "with time_limit, never in the first half of it.")
+        None, description="Stop after this many validations without a better one (None: never).")
     anchor_weight: float = Field(
         0.0, description="L2-SP: weight of sum((w - w_start)^2), pulling toward the start.")
     min_gain_db: float = Field(

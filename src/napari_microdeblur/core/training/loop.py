@@ -32,9 +32,6 @@ from .setup import Setup
 
 __all__ = ["Trainer", "lr_factor", "run"]
 
-#: share of ``time_limit`` before which patience does not stop a run
-EARLY_STOP_AFTER = 0.5
-
 
 def lr_factor(step: int, steps: int, warmup: int, min_ratio: float, schedule: str) -> float:
     """LR multiplier for the 0-based step: linear warm-up, then cosine (or constant)."""
@@ -146,13 +143,6 @@ class Trainer:
         return self.tensor(sample(self.rng, self.config.batch_size, patch))
 
     # -- the run ------------------------------------------------------------------------
-
-    def in_first_half_of_time_limit(self) -> bool:
-        """Early stopping waits for half of a time-boxed run: patience counts validations, which
-        come every so many steps, and a fast network's ran out in the first 41 s of 5 minutes
-        (README, "Never worse than the start")."""
-        c = self.config
-        return bool(c.time_limit) and self.elapsed < EARLY_STOP_AFTER * c.time_limit
 
     def set_lr(self) -> float:
         c = self.config
@@ -377,8 +367,7 @@ def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
                 break
             losses, lr, validated = _one_step(tr)
             steps_here += 1
-            if validated and c.patience and tr.validations_since_best() >= c.patience \
-                    and not tr.in_first_half_of_time_limit():
+            if validated and c.patience and tr.validations_since_best() >= c.patience:
                 stopped = "early_stop"
             now = time.perf_counter()
             tr.elapsed = elapsed0 + (now - t_start)
