@@ -300,12 +300,12 @@ def merged(previous: dict | None, result: dict) -> dict:
     if not previous or (previous.get("budgets"), previous.get("quick")) != (
             result["budgets"], result["quick"]):
         return result
-    earlier = previous.get("runs") or {k: {r: previous.get(r) for r in RUN_KEYS}
-                                        for k in PART_KEYS if k in previous}
+    earlier = previous.get("runs") or {}
+    single_run = {r: previous.get(r) for r in RUN_KEYS}  # a JSON from before per-part runs
     for key in PART_KEYS:
         if key in previous and key not in result:
             result[key] = previous[key]
-            result["runs"][key] = earlier.get(key, {r: previous.get(r) for r in RUN_KEYS})
+            result["runs"][key] = earlier.get(key, single_run)
     result["parts"] = sorted({*result["parts"], *(k[0] for k in result["runs"])})  # a_psf_aware: a
     return result
 
