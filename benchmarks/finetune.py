@@ -185,7 +185,8 @@ def self_adapted_output(network: str, blurred, psf, axes: str, minutes: float, f
                  axes=axes)
     return out, {"seconds": round(time.perf_counter() - t0, 1), "steps": result.steps_done,
                  "improved_on_validation": result.improved,
-                 "val_loss": [result.start_val_loss, result.best_val_loss]}
+                 "val_loss": [result.start_val_loss, result.best_val_loss],
+                 "prior": result.prior_text}
 
 
 def unadapted_output(network: str, blurred, psf, axes: str):
@@ -215,16 +216,22 @@ def part_b(b: dict, networks: list[str]) -> dict:
 
 def _self_row(modality, set_name, degradation, network, tests, psf, rgb, axes, b, folder):
     channel_axis = -1 if rgb else None
-    scores: dict[str, list[float]] = {"input": [], "unadapted": [], "adapted": []}
+    # a blind network's row also scores the PSF-aware default given the same PSF, unadapted:
+    # what the user gets without adapting anything
+    keys = ["input", "unadapted", "adapted"] + ([] if network == DEFAULT_PSF_AWARE
+                                                else ["psf_aware"])
+    scores: dict[str, list[float]] = {k: [] for k in keys}
     runs = []
     for i, sharp in enumerate(tests):
         blurred = gen.degrade_with(sharp, degradation, psf, gen.SEED + i, rgb)
         adapted, info = self_adapted_output(network, blurred, psf, axes, b["self_minutes"],
                                             folder)
         runs.append(info)
-        for k, out in (("input", blurred), ("unadapted",
-                                            unadapted_output(network, blurred, psf, axes)),
-                       ("adapted", adapted)):
+        outputs = {"input": blurred, "unadapted": unadapted_output(network, blurred, psf, axes),
+                   "adapted": adapted}
+        if "psf_aware" in scores:
+            outputs["psf_aware"] = unadapted_output(DEFAULT_PSF_AWARE, blurred, psf, axes)
+        for k, out in outputs.items():
             scores[k].append(float(evaluate(out, sharp, border=BORDER,
                                             channel_axis=channel_axis)["psnr"]))
     gains = [a - u for a, u in zip(scores["adapted"], scores["unadapted"])]
@@ -233,7 +240,9 @@ def _self_row(modality, set_name, degradation, network, tests, psf, rgb, axes, b
            "input": float(np.mean(scores["input"])),
            "unadapted": float(np.mean(scores["unadapted"])),
            "adapted": float(np.mean(scores["adapted"])), "gain_db": float(np.mean(gains)),
-           "per_image": scores, "runs": runs}
+           **({"psf_aware": float(np.mean(scores["psf_aware"]))} if "psf_aware" in scores
+              else {}),
+           "prior": info.get("prior", ""), "per_image": scores, "runs": runs}
     print(f"b {set_name} {degradation} {network}: unadapted {row['unadapted']:.2f}, adapted "
           f"{row['adapted']:.2f} ({row['gain_db']:+.2f} dB)", flush=True)
     return row

@@ -36,6 +36,11 @@ RECIPES = {  # name -> SelfAdaptConfig overrides
     "lr1e-3": {"lr": 1e-3, "max_steps": 2000},
     "lr3e-4": {"lr": 3e-4, "max_steps": 2000},
     "lr1e-3_noprior": {"lr": 1e-3, "max_steps": 2000, "prior_weight": 0.0},
+    # the prior's target: the unadapted network, or the PSF-aware default given the PSF
+    "prior_start": {"prior_from": "start"},
+    "prior_psf_aware": {"prior_from": "psf_aware"},
+    "prior_psf_aware_w0.1": {"prior_from": "psf_aware", "prior_weight": 0.1},
+    "prior_psf_aware_w0.5": {"prior_from": "psf_aware", "prior_weight": 0.5},
 }
 
 
@@ -62,8 +67,12 @@ def row(modality: str, kind: str, recipe: str, minutes: float) -> dict:
     t0 = time.perf_counter()
     config = SelfAdaptConfig(minutes=minutes, **RECIPES[recipe]).check()
     out, result = adapted_output(network, blurred, psf, axes, config)
+    compared = [("input", blurred), ("unadapted", start), ("adapted", out)]
+    if kind == "blind":  # what the PSF-aware default makes of the same image and PSF
+        compared.append(("psf_aware", deblur(blurred, method=MethodSpec(DEFAULT_PSF_AWARE, psf=psf),
+                                             axes=axes)))
     score = {k: float(evaluate(v, sharp, border=gen.BORDER, channel_axis=channel_axis)["psnr"])
-             for k, v in (("input", blurred), ("unadapted", start), ("adapted", out))}
+             for k, v in compared}
     r = {"modality": modality, "network": network, "recipe": recipe, **score,
          "gain_db": score["adapted"] - score["unadapted"], "steps": result.steps_done,
          "improved": result.improved, "seconds": round(time.perf_counter() - t0, 1)}

@@ -98,6 +98,31 @@ def test_starting_weights_come_back_when_nothing_improves():
         assert torch.equal(v, start[k])
 
 
+def test_a_blind_network_is_pulled_toward_the_psf_aware_result():
+    """prior_from 'auto' on a blind network: the prior is the PSF-aware default given the PSF;
+    with a heavy prior the adapted output moves toward that result."""
+    from napari_microdeblur.core.method import MethodSpec
+    from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+
+    _, blurred = blurred_scene()
+    model = tiny_model()
+    teacher = deblur(blurred, method=MethodSpec(DEFAULT_PSF_AWARE, psf=PSF), axes="YX",
+                     device="cpu", precision="float32")
+    before = deblur(blurred, method=model, axes="YX", device="cpu", precision="float32")
+    result = self_adapt(model, blurred, PSF, axes="YX", config=quick(prior_weight=5.0))
+    after = deblur(blurred, method=result.model, axes="YX", device="cpu", precision="float32")
+    assert DEFAULT_PSF_AWARE in result.prior_text
+    assert any(DEFAULT_PSF_AWARE in n for n in result.notes)
+    assert np.mean((after - teacher) ** 2) < 0.5 * np.mean((before - teacher) ** 2)
+
+
+def test_prior_from_start_keeps_the_unadapted_network_as_the_prior():
+    _, blurred = blurred_scene()
+    result = self_adapt(tiny_model(), blurred, PSF, axes="YX",
+                        config=quick(prior_from="start", max_steps=2))
+    assert result.prior_text == "the unadapted network's output"
+
+
 def test_a_set_event_stops_before_the_first_step():
     _, blurred = blurred_scene()
     stop = threading.Event()
@@ -111,6 +136,7 @@ def test_a_set_event_stops_before_the_first_step():
     (None, "gaussian:nope", SelfAdaptConfig(), "gaussian:nope"),
     (None, PSF, SelfAdaptConfig(minutes=0), "minutes=0"),
     (None, PSF, SelfAdaptConfig(val_fraction=1.0), "val_fraction"),
+    (None, PSF, SelfAdaptConfig(prior_from="teacher"), "prior_from='teacher'"),
     (None, np.full((5, 5), np.nan), SelfAdaptConfig(), "NaN"),
     ([], PSF, SelfAdaptConfig(), "no images"),
 ])
@@ -154,6 +180,7 @@ def run_cli_self(tmp_path, base_weights, psf: str, steps: int):
 def test_cli_self_writes_adapted_weights(tmp_path, base_weights, capsys):
     _, card = run_cli_self(tmp_path, base_weights, "gaussian:1.6", steps=3)
     assert "blurry.tif" in card.training_data and card.license == "CC0-1.0"
+    assert "prior: the output of wiener_unet." in card.description
     assert "self_val_loss" in card.metrics
     assert "data-consistency loss" in capsys.readouterr().out
 
@@ -170,6 +197,14 @@ def test_cli_self_bad_options_fail_before_work(tmp_path, base_weights, capsys, e
     code = main(["finetune", "--self", str(image), "--weights", str(base_weights), "--out",
                  str(out), *extra])
     assert code != 0 and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_self_prior_with_pairs_is_refused(tmp_path, base_weights, capsys):
+    out = tmp_path / "tuned.safetensors"
+    code = main(["finetune", "--stack", "x.tif", "--self-prior", "start", "--weights",
+                 str(base_weights), "--out", str(out)])
+    assert code != 0 and "--self-prior is for --self" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -346,6 +346,9 @@ def cmd_finetune(args) -> int:
     out = _check_weights_output(args.out, args.overwrite)
     if args.self_images:
         return _finetune_self(args, out)
+    if args.self_prior != "auto":
+        raise UserError("--self-prior is for --self IMG (adapting without a reference); with "
+                        "pairs the sharp images are the target: leave it out")
     _check_finetune_options(args)
     model, base_card = load_model(args.weights)
     if args.psf and not getattr(model, "needs_psf", False):
@@ -418,7 +421,8 @@ def _finetune_self(args, out: Path) -> int:
                              max_steps=defaults.max_steps if args.steps is None else args.steps,
                              patch=args.patch, batch_size=args.batch,
                              lr=defaults.lr if args.lr is None else args.lr,
-                             val_fraction=args.val_fraction, device=args.device).check()
+                             val_fraction=args.val_fraction, device=args.device,
+                             prior_from=args.self_prior).check()
     model, base_card = load_model(args.weights)
     images = [image for spec in args.self_images for image in _read_images(spec, args.axes)]
     job = iter_self_adapt(model, [a for _, a, _ in images], args.psf,
@@ -521,6 +525,11 @@ def add_training_commands(sub) -> None:
     p.add_argument("--self", dest="self_images", action="append", metavar="IMG",
                    help="adapt without a reference to these blurry images (repeatable; "
                    "needs --psf; default --minutes 3)")
+    p.add_argument("--self-prior", default="auto", choices=["auto", "start", "psf_aware"],
+                   help="with --self: what the adapted network is pulled toward where the PSF "
+                   "says nothing: the PSF-aware default's result with the same PSF "
+                   "(psf_aware), the unadapted network's own (start); auto: psf_aware for a "
+                   "blind network, start for a PSF-aware one")
     p.add_argument("--psf", help="the PSF of the --self images, or of the blurry pairs when "
                    "--weights is PSF-aware (wiener_unet.*): TIFF, gaussian:SIGMA, "
                    "widefield:... or confocal:...")

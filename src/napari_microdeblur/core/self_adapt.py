@@ -13,8 +13,10 @@ self-supervised, in the intensity units it runs in (``inference`` normalisation)
   the loss, as it would lower a plain ``|psf * f(y) - y|`` (an inverse filter scores 0 there).
   Only pixels whose blur lies inside the patch are compared (a 'valid' convolution): no
   boundary is assumed.
-- **prior**: ``(f(.) - f0(y))^2`` in noise variances, ``f0`` the unadapted network, so what the PSF
-  does not constrain (the frequencies it removes) stays where the trained network put it;
+- **prior**: ``(f(.) - f0(y))^2`` in noise variances, so what the PSF does not constrain (the
+  frequencies it removes) stays where a trained network put it. ``f0`` is the PSF-aware default
+  network given the same PSF when a blind network is adapted (``prior_from='auto'``: it uses the
+  PSF everywhere, the blind network nowhere), else the unadapted network itself;
 - **Hessian**: the second differences of the output in noise sigmas, against noise
   amplification.
 
@@ -44,12 +46,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .axes import check_axes, stack_planes
+from .checkpoint import load_model
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
 from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
-from .psf_aware import plane_kernel, psf_aware_method
+from .psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method
 from .psf_estimate import estimate_psf, is_estimate
 from .psf_safeguard import held_out_ratio
 from .training import FitProgress
@@ -63,6 +66,7 @@ VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): 
 VAL_PLANES = 4  # planes whose strip is scored
 GUARD = 8  # output pixels at a crop's edge that data consistency does not use
 VAR_FLOOR = 1e-6  # (0.1 % of the normalised range)^2: a noise-free image still has weights
+PRIOR_SOURCES = ("auto", "start", "psf_aware")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class SelfAdaptConfig:
     lr: float = SELF_ADAPT_LR
     alpha: float = 0.5  # re-corruption strength (input noise x (1 + alpha^2))
     prior_weight: float = 0.02
+    #: whose output the prior pulls toward: 'auto' (a blind network: the PSF-aware default given
+    #: the PSF; a PSF-aware one: itself), 'start' (the unadapted network), 'psf_aware'
+    prior_from: str = "auto"
     hessian_weight: float = 0.0
     val_fraction: float = 0.2
     validations: int = 8  # validations spread over the time box (plus the start)
@@ -97,6 +104,9 @@ class SelfAdaptConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}={value!r}; accepted: an integer >= {low}")
+        if self.prior_from not in PRIOR_SOURCES:
+            raise ValueError(f"prior_from={self.prior_from!r}; accepted: "
+                             + ", ".join(PRIOR_SOURCES))
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction={self.val_fraction!r}; accepted: strictly between "
                              "0 and 1 (the share of columns held out, e.g. 0.2)")
@@ -128,6 +138,8 @@ class SelfAdaptResult:
     blocked_correction_ratio: float | None = None
     #: the PSF the job used, in words (for 'estimate': the estimated PSF)
     psf_text: str = ""
+    #: whose output the prior pulled toward, in words
+    prior_text: str = ""
 
     def card(self, base_card=None, *, base_label: str = "", what: str = "",
              psf_text: str = "") -> dict:
@@ -152,7 +164,8 @@ class SelfAdaptResult:
                         "self_val_loss": self.best_val_loss, "best_step": self.best_step,
                         **psf_aware},
             "description": f"{base_label} adapted without a reference (microdeblur finetune "
-                           f"--self) for {self.steps_done} steps, {self.seconds / 60:.1f} min",
+                           f"--self) for {self.steps_done} steps, {self.seconds / 60:.1f} min; "
+                           f"prior: {self.prior_text}",
         }
 
 
@@ -339,6 +352,15 @@ def _crop_side(patch: int, kernel_shape, divisor: int) -> int:
     return math.ceil(side / divisor) * divisor
 
 
+def _prior_model(model: nn.Module, prior_from: str) -> tuple[nn.Module, str]:
+    """The network whose output the prior pulls toward, and its description."""
+    psf_aware = getattr(model, "needs_psf", False)
+    if prior_from == "start" or (prior_from == "auto" and psf_aware):
+        return model, "the unadapted network's output"
+    teacher, _ = load_model(DEFAULT_PSF_AWARE)
+    return teacher, f"the output of {DEFAULT_PSF_AWARE} given the PSF"
+
+
 def _prior_output(model: nn.Module, y: np.ndarray, kernel: np.ndarray, device) -> np.ndarray:
     """The unadapted network's output on a (C, H, W) plane in model units (tiled, float32)."""
     if getattr(model, "needs_psf", False):
@@ -449,8 +471,10 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
     t0 = time.perf_counter()
     limit = cfg.minutes * 60
     device = resolve_device(cfg.device)
+    prior_model, prior_text = _prior_model(model, cfg.prior_from)
     for p in planes:
-        p.prior = _prior_output(model, p.y, kernel_np, device)
+        p.prior = _prior_output(prior_model, p.y, kernel_np, device)
+    notes.append(f"prior: {prior_text}")
     model.to(device).train()
     kernel = torch.from_numpy(kernel_np).to(device)
     val_planes = planes[:: max(1, math.ceil(len(planes) / VAL_PLANES))]
@@ -520,7 +544,7 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
                            best_val_loss=best["loss"], best_step=best["step"], steps_done=step,
                            seconds=time.perf_counter() - t0, stopped=stopped, history=history,
                            notes=notes, noise=noise, config=cfg, blocked_correction_ratio=ratio,
-                           psf_text=psf_text)
+                           psf_text=psf_text, prior_text=prior_text)
 
 
 def _record_validation(model, windows, kernel, cfg, step: int, best: dict, history: list,
