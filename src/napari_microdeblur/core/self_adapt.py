@@ -49,7 +49,7 @@ from .axes import check_axes, stack_planes
 from .checkpoint import load_model
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
-from .method import network_method, resolve_device
+from .method import fast_layout, network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
 from .psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method
@@ -475,7 +475,7 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
     for p in planes:
         p.prior = _prior_output(prior_model, p.y, kernel_np, device)
     notes.append(f"prior: {prior_text}")
-    model.to(device).train()
+    fast_layout(model, device).train()
     kernel = torch.from_numpy(kernel_np).to(device)
     val_planes = planes[:: max(1, math.ceil(len(planes) / VAL_PLANES))]
     windows = [_window(p, kernel.shape, cfg.seed + 7919 * (i + 1), device)

@@ -155,6 +155,9 @@ class SGPN(nn.Module):
     """SGPN generator (Cheng et al. 2023); keyword args = :class:`SGPNConfig`."""
 
     spatial_dims = 2
+    #: its training steps are no faster channels-last on CPU (0.90-0.98x, unlike the other
+    #: architectures: benchmarks/train_step_layout.py), so core.method.fast_layout leaves it
+    trains_channels_last = False
 
     def __init__(self, **kwargs):
         super().__init__()

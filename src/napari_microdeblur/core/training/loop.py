@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .. import data as data_mod
+from ..method import fast_layout
 from ..metrics import psnr, ssim
 from .checkpoints import (
     CHECKPOINT_FORMAT,
@@ -54,8 +55,9 @@ class Trainer:
         self.regime = s.regime
         self.weights = s.weights
         self.device = s.device
-        self.model = s.model.to(s.device)
-        self.discriminator = s.discriminator.to(s.device) if s.discriminator is not None else None
+        self.model = fast_layout(s.model, s.device)
+        self.discriminator = (fast_layout(s.discriminator, s.device)
+                              if s.discriminator is not None else None)
         if s.vgg is not None:
             s.vgg.to(s.device)
         self.rng = np.random.default_rng(c.seed)
