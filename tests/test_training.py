@@ -217,6 +217,26 @@ def test_a_model_that_deblurred_can_still_be_trained(train_a, fluo_u8):
     assert result.steps_done == 2
 
 
+@pytest.mark.parametrize("arch,channels_last", [("gran", True), ("c2f_unet", True),
+                                                 ("sgpn", False)])
+def test_training_runs_channels_last_where_that_is_faster(arch, channels_last, train_a,
+                                                          tmp_path):
+    """core.method.fast_layout: 2D weights channels-last for training (measured faster by
+    benchmarks/train_step_layout.py), except SGPN's (measured slower); the weights still save."""
+    from napari_microdeblur.core.checkpoint import load_model, save_weights
+
+    model = tiny(arch)
+    _, result = run(model, train_a, steps=1, batch_size=2)
+    convs = [p for p in model.parameters() if p.ndim == 4 and p.shape[-1] > 1]
+    assert convs and result.steps_done == 1
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs) is channels_last
+    assert all(p.is_contiguous() for p in convs) is not channels_last
+    save_weights(model, tmp_path / "w.safetensors", {"license": "CC0-1.0"})
+    loaded, _ = load_model(tmp_path / "w.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 loaded.state_dict().values()))
+
+
 def test_perceptual_loss_with_local_vgg_weights(train_a, tmp_path):
     # Randomly initialised VGG-19 layers in torchvision's layout: tests the loading path only.
     torch.manual_seed(0)
