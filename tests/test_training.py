@@ -237,6 +237,20 @@ def test_training_runs_channels_last_where_that_is_faster(arch, channels_last, t
                                                  loaded.state_dict().values()))
 
 
+def test_fast_layout_leaves_3d_weights_and_lays_out_2d_ones():
+    # A network with 3D convolutions (PSF-CycleGAN's 3D generator) beside 2D ones: Module.to(
+    # memory_format=channels_last) would refuse the 5-D weights; fast_layout must not.
+    from napari_microdeblur.core.method import fast_layout
+
+    model = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3), torch.nn.Conv2d(4, 4, 3))
+    parameter = model[1].weight
+    assert fast_layout(model, torch.device("cpu")) is model
+    assert model[1].weight is parameter  # optimisers built before still hold it
+    assert parameter.is_contiguous(memory_format=torch.channels_last)
+    assert not parameter.is_contiguous()
+    assert model[0].weight.is_contiguous()
+
+
 def test_perceptual_loss_with_local_vgg_weights(train_a, tmp_path):
     # Randomly initialised VGG-19 layers in torchvision's layout: tests the loading path only.
     torch.manual_seed(0)

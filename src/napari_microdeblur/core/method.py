@@ -209,7 +209,12 @@ def fast_layout(model: torch.nn.Module, device: torch.device) -> torch.nn.Module
     an architecture that says it trains no faster so (``trains_channels_last = False``)."""
     model.to(device)
     if device.type in ("cpu", "cuda") and getattr(model, "trains_channels_last", True):
-        model.to(memory_format=torch.channels_last)
+        # Module.to(memory_format=...) refuses 5-D (3D convolution) weights, so 4-D tensors
+        # only, each replaced in place (optimisers made later see the same Parameters).
+        with torch.no_grad():
+            for tensor in [*model.parameters(), *model.buffers()]:
+                if tensor.dim() == 4:
+                    tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
     return model
 
 
