@@ -385,6 +385,8 @@ def main(argv=None) -> int:
                         "3 minutes of adaptation each)")
     p.add_argument("--modalities", help="part b: only these image types (comma-separated, "
                    f"from {','.join(gen.HELD_OUT)}; default all)")
+    p.add_argument("--degradations", help="part b: only these degradations (comma-separated, "
+                   f"from {','.join(gen.DEGRADATIONS)}; default all)")
     p.add_argument("--out", type=Path, default=RESULTS / "finetune.json")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
@@ -399,6 +401,11 @@ def main(argv=None) -> int:
         b["modalities"] = args.modalities.split(",")
         if not set(b["modalities"]) <= set(gen.HELD_OUT):
             p.error(f"--modalities {args.modalities!r}: give some of {', '.join(gen.HELD_OUT)}")
+    if args.degradations:
+        b["degradations"] = args.degradations.split(",")
+        if not set(b["degradations"]) <= set(gen.DEGRADATIONS):
+            p.error(f"--degradations {args.degradations!r}: give some of "
+                    f"{', '.join(gen.DEGRADATIONS)}")
     t0 = time.perf_counter()
     result = {"command": "python benchmarks/finetune.py " + " ".join(argv), "quick": args.quick,
               "parts": parts, "budgets": b}

@@ -230,6 +230,22 @@ def test_benchmark_quick_writes_the_json(tmp_path):
     assert out.with_suffix(".md").read_text().startswith("# Fine-tuning")
 
 
+@pytest.mark.parametrize("option,value", [("--modalities", "em,xray"),
+                                          ("--degradations", "A,Z")])
+def test_benchmark_refuses_an_unknown_subset_before_any_work(option, value, tmp_path, capsys):
+    import importlib.util
+
+    script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
+    spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "finetune.json"
+    with pytest.raises(SystemExit):
+        bench.main(["--part", "b", option, value, "--out", str(out)])
+    assert f"{option} {value!r}: give some of" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_benchmark_rerun_of_one_part_keeps_the_others():
     """benchmarks/finetune.py --part X merges into the JSON already there (same budgets): the
     other parts stay, each with the run that made it; other budgets start afresh."""
