@@ -406,6 +406,9 @@ def main(argv=None) -> int:
         if not set(b["degradations"]) <= set(gen.DEGRADATIONS):
             p.error(f"--degradations {args.degradations!r}: give some of "
                     f"{', '.join(gen.DEGRADATIONS)}")
+    # the commit the run starts from (a commit made while it runs does not change its code)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
     t0 = time.perf_counter()
     result = {"command": "python benchmarks/finetune.py " + " ".join(argv), "quick": args.quick,
               "parts": parts, "budgets": b}
@@ -415,8 +418,6 @@ def main(argv=None) -> int:
         result["b"] = part_b(b, networks)
     if "c" in parts:
         result["c"] = part_c(b)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
     result.update(git_commit=commit, minutes=round((time.perf_counter() - t0) / 60, 1),
                   machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch "
                   f"{torch.__version__}, {torch.get_num_threads()} threads")
