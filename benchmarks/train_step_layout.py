@@ -1,5 +1,5 @@
 """Training-step time with the model's weights in the default (contiguous) layout against
-channels-last (core.method.fast_layout, which the training loop and `finetune --self` use).
+channels-last (core.memory.fast_layout, which the training loop and `finetune --self` use).
 
 One step = forward, L1 loss, backward and an Adam step on a batch of random patches (float32,
 as CPU training runs), for each bundled 2D architecture; the two layouts alternate, repeats

@@ -221,7 +221,7 @@ def test_a_model_that_deblurred_can_still_be_trained(train_a, fluo_u8):
                                                  ("sgpn", False)])
 def test_training_runs_channels_last_where_that_is_faster(arch, channels_last, train_a,
                                                           tmp_path):
-    """core.method.fast_layout: 2D weights channels-last for training (measured faster by
+    """core.memory.fast_layout: 2D weights channels-last for training (measured faster by
     benchmarks/train_step_layout.py), except SGPN's (measured slower); the weights still save."""
     from napari_microdeblur.core.checkpoint import load_model, save_weights
 
@@ -240,7 +240,7 @@ def test_training_runs_channels_last_where_that_is_faster(arch, channels_last, t
 def test_fast_layout_leaves_3d_weights_and_lays_out_2d_ones():
     # A network with 3D convolutions (PSF-CycleGAN's 3D generator) beside 2D ones: Module.to(
     # memory_format=channels_last) would refuse the 5-D weights; fast_layout must not.
-    from napari_microdeblur.core.method import fast_layout
+    from napari_microdeblur.core.memory import fast_layout
 
     model = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3), torch.nn.Conv2d(4, 4, 3))
     parameter = model[1].weight

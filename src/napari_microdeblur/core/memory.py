@@ -1,4 +1,5 @@
-"""How much memory a device has free, and a tile side that fits in a share of it."""
+"""How much memory a device has free, a tile side that fits in a share of it, and the memory
+layout networks train fastest in."""
 
 from __future__ import annotations
 
@@ -54,3 +55,16 @@ def auto_tile_size(method, device, channels: int = 1) -> int:
     side = max(64, min(2048, side), 4 * method.halo)
     div = max(1, int(method.size_divisor))
     return max(div, (side // div) * div)
+
+
+def fast_layout(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` on ``device``, its 4-D (2D convolution) weights channels-last in place: training
+    steps 1.08-1.45x faster on CPU (benchmarks/train_step_layout.py). Left as they are: 3D
+    weights (Module.to(memory_format) refuses them), MPS, ``trains_channels_last = False``."""
+    model.to(device)
+    if device.type in ("cpu", "cuda") and getattr(model, "trains_channels_last", True):
+        with torch.no_grad():  # .data: optimisers made before keep the same Parameters
+            for t in [*model.parameters(), *model.buffers()]:
+                if t.dim() == 4:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return model

@@ -202,22 +202,6 @@ def auto_precision(device: torch.device) -> str:
     return "float32"
 
 
-def fast_layout(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``model`` on ``device`` with its 2D convolution weights channels-last (in place), the
-    layout oneDNN and cuDNN run fastest: training steps 1.08-1.45x faster on this project's CPU
-    (``benchmarks/train_step_layout.py``). 3D weights are left as they are, and so are MPS and
-    an architecture that says it trains no faster so (``trains_channels_last = False``)."""
-    model.to(device)
-    if device.type in ("cpu", "cuda") and getattr(model, "trains_channels_last", True):
-        # Module.to(memory_format=...) refuses 5-D (3D convolution) weights, so 4-D tensors
-        # only, each replaced in place (optimisers made later see the same Parameters).
-        with torch.no_grad():
-            for tensor in [*model.parameters(), *model.buffers()]:
-                if tensor.dim() == 4:
-                    tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
-    return model
-
-
 class NetworkRunner:
     """Runs a network on batches of tiles: on the batch's device, channels-last, in the chosen
     precision under autocast, returning float32. The model is moved to the device once."""

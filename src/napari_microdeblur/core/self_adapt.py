@@ -49,7 +49,8 @@ from .axes import check_axes, stack_planes
 from .checkpoint import load_model
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
-from .method import fast_layout, network_method, resolve_device
+from .memory import fast_layout
+from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
 from .psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method

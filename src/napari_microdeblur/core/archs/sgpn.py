@@ -156,7 +156,7 @@ class SGPN(nn.Module):
 
     spatial_dims = 2
     #: its training steps are no faster channels-last on CPU (0.90-0.98x, unlike the other
-    #: architectures: benchmarks/train_step_layout.py), so core.method.fast_layout leaves it
+    #: architectures: benchmarks/train_step_layout.py), so core.memory.fast_layout leaves it
     trains_channels_last = False
 
     def __init__(self, **kwargs):

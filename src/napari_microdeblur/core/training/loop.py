@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .. import data as data_mod
-from ..method import fast_layout
+from ..memory import fast_layout
 from ..metrics import psnr, ssim
 from .checkpoints import (
     CHECKPOINT_FORMAT,
