@@ -208,18 +208,23 @@ def test_cli_self_prior_with_pairs_is_refused(tmp_path, base_weights, capsys):
     assert not out.exists()
 
 
-@pytest.mark.skipif(
-    not (Path(__file__).resolve().parents[2] / "shared" / "data").is_dir(),
-    reason="needs ../shared/data (the benchmark's held-out sets)",
-)
-def test_benchmark_quick_writes_the_json(tmp_path):
+def finetune_benchmark():
+    """benchmarks/finetune.py as a module (it is a script, not part of the package)."""
     import importlib.util
-    from pathlib import Path
 
     script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
     spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[2] / "shared" / "data").is_dir(),
+    reason="needs ../shared/data (the benchmark's held-out sets)",
+)
+def test_benchmark_quick_writes_the_json(tmp_path):
+    bench = finetune_benchmark()
     out = tmp_path / "finetune.json"
     assert bench.main(["--quick", "--part", "b", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -233,12 +238,7 @@ def test_benchmark_quick_writes_the_json(tmp_path):
 @pytest.mark.parametrize("option,value", [("--modalities", "em,xray"),
                                           ("--degradations", "A,Z")])
 def test_benchmark_refuses_an_unknown_subset_before_any_work(option, value, tmp_path, capsys):
-    import importlib.util
-
-    script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
-    spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = finetune_benchmark()
     out = tmp_path / "finetune.json"
     with pytest.raises(SystemExit):
         bench.main(["--part", "b", option, value, "--out", str(out)])
@@ -249,12 +249,7 @@ def test_benchmark_refuses_an_unknown_subset_before_any_work(option, value, tmp_
 def test_benchmark_rerun_of_one_part_keeps_the_others():
     """benchmarks/finetune.py --part X merges into the JSON already there (same budgets): the
     other parts stay, each with the run that made it; other budgets start afresh."""
-    import importlib.util
-
-    script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
-    spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = finetune_benchmark()
     run = {"command": "old", "git_commit": "c0", "minutes": 30.0, "machine": "m"}
     budgets = {"paired_minutes": 5.0}
     previous = {"quick": False, "parts": ["a", "b"], "budgets": budgets, "a": {"rows": [1]},
