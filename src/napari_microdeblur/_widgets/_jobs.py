@@ -112,8 +112,9 @@ def resolve_request(req: DeblurRequest, device):
     from ..core.axes import is_rgb
     from ..core.method import network_method
 
+    rgb = is_rgb(req.axes, tuple(req.image.shape))
     if req.network is None:
-        return req.method.resolve(rgb=is_rgb(req.axes, tuple(req.image.shape)))
+        return req.method.resolve(rgb=rgb)
     model = req.network.model
     current = next((p.device for p in model.parameters()), device)
     if current.type != device.type or device.index not in (None, current.index):
@@ -125,7 +126,7 @@ def resolve_request(req: DeblurRequest, device):
             raise ValueError(f"{req.label!r} is PSF-aware: give its PSF in the PSF field")
         return psf_aware_method(model, req.method.psf_value, req.network.card,
                                 precision=req.method.precision, name=req.label,
-                                noise_scale=req.method.noise_scale)
+                                noise_scale=req.method.noise_scale, rgb=rgb)
     return network_method(model, name=req.label, card=req.network.card,
                           precision=req.method.precision)
 

@@ -460,7 +460,7 @@ class MethodSpec:
             if self.psf is None:
                 raise ValueError(f"method={label!r} is PSF-aware and needs a PSF: give psf=...")
             return psf_aware_method(model, self.psf_value, card, precision=self.precision,
-                                    name=label, noise_scale=self.noise_scale)
+                                    name=label, noise_scale=self.noise_scale, rgb=rgb)
         if self.noise_scale != 1:
             raise ValueError(f"noise_scale applies to PSF-aware networks; {label!r} is blind "
                              "(it takes no PSF): leave noise_scale at 1")
