@@ -1,5 +1,6 @@
 """The PSF-aware Wiener U-Net (archs/wiener_unet.py) and its Method (core/psf_aware.py)."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,13 @@ from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.method import MethodSpec
 from napari_microdeblur.core.metrics import evaluate
 from napari_microdeblur.core.psf import gaussian_psf
-from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, psf_aware_method
+from napari_microdeblur.core.psf_aware import (
+    DEFAULT_PSF_AWARE,
+    OPPONENT,
+    from_opponent,
+    psf_aware_method,
+    to_opponent,
+)
 from napari_microdeblur.core.registry import build_model, get_arch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -229,16 +236,79 @@ def test_tiled_run_matches_the_whole_image():
     assert np.abs(whole - tiled).max() < 0.02 * (img.max() - img.min())
 
 
-def test_three_d_psf_uses_its_in_focus_plane_and_rgb_runs_by_channel():
+def test_three_d_psf_uses_its_in_focus_plane_and_channels_run_one_by_one():
     wide, sharp = gaussian_psf(2.5, size=9), gaussian_psf(1.0, size=9)
     psf3 = np.stack([wide, sharp, wide])
     method = psf_aware_method(_tiny(), psf3, precision="float32")
     assert "z=1" in method.parameters["psf"]
+    assert method.parameters["colour"] == "channel by channel" and method.in_channels == 1
     rgb = np.stack([_blobs(48, seed=s) for s in range(3)], axis=-1)
-    out = deblur(rgb, method=method, axes="YXS", device="cpu")
+    out = deblur(rgb, method=method, axes="YXC", device="cpu")
     assert out.shape == rgb.shape
+    # each channel on its own: the same as deblurring the channel alone
+    alone = deblur(rgb[..., 1], method=method, axes="YX", device="cpu")
+    assert np.abs(out[..., 1] - alone).max() < 1e-4 * (alone.max() - alone.min()) + 1e-6
     stack = np.stack([_blobs(48, seed=s) for s in range(2)])
     assert deblur(stack, method=method, axes="ZYX", device="cpu").shape == stack.shape
+
+
+def test_opponent_colour_space_is_orthonormal_and_round_trips():
+    assert np.allclose(OPPONENT @ OPPONENT.T, np.eye(3), atol=1e-12)
+    x = torch.rand(2, 3, 16, 20)
+    opp = to_opponent(x)
+    assert torch.allclose(opp[:, 0], x.mean(dim=1), atol=1e-6)  # luminance: the mean of R, G, B
+    assert torch.allclose(from_opponent(opp), x, atol=1e-6)
+    gray = to_opponent(torch.full((1, 3, 4, 4), 0.3))
+    assert torch.allclose(gray[:, 1:], torch.full_like(gray[:, 1:], 0.5), atol=1e-6)
+
+
+def test_rgb_runs_in_the_opponent_space():
+    psf = gaussian_psf(1.6, size=11)
+    method = psf_aware_method(_tiny(), psf, precision="float32", rgb=True)
+    assert method.in_channels == method.out_channels == 3
+    assert method.parameters["colour"] == "opponent"
+    colour = np.stack([_blobs(48, seed=s) for s in range(3)], axis=-1)
+    out = deblur(colour, method=method, axes="YXS", device="cpu")
+    assert out.shape == colour.shape
+    by_channel = psf_aware_method(_tiny(), psf, precision="float32")
+    assert not np.allclose(out, deblur(colour, method=by_channel, axes="YXC", device="cpu"),
+                           atol=1e-3)
+
+
+def test_a_flat_tile_does_not_trip_the_safeguard():
+    from napari_microdeblur.core import psf_safeguard
+
+    flat = torch.full((1, 1, 64, 64), 0.5)
+    psf = torch.from_numpy(gaussian_psf(3.0, size=25))
+    # rounding-sized changes of a flat tile: below the limit (it was ~1e18 before the floor)
+    ratio = psf_safeguard.blocked_correction_ratio(flat, flat + 1e-5 * torch.randn_like(flat),
+                                                   psf)
+    assert float(ratio) < 1
+    # a real correction of a flat tile still counts
+    ringing = flat + 0.05 * torch.randn_like(flat)
+    assert float(psf_safeguard.blocked_correction_ratio(flat, ringing, psf)) > 100
+
+
+@pytest.mark.skipif(not BUNDLED, reason=f"{DEFAULT_PSF_AWARE} is not bundled")
+def test_rgb_in_the_opponent_space_beats_channel_by_channel_on_h_and_e():
+    import tifffile
+
+    ref = tifffile.imread(Path(__file__).parent / "data" / "he_kather_tumor_rgb_u8.tif")
+    ref = ref.astype(np.float32) / 255
+    scores = {}
+    for axes in ("YXS", "YXC"):  # S: RGB (opponent); C: independent channels
+        out = [deblur(degrade(ref, p, seed=0, channel_axis=-1), method=MethodSpec(
+            "auto", psf=protocol_psf(p)), axes=axes, device="cpu") for p in ("A", "B")]
+        scores[axes] = [evaluate(o, ref, channel_axis=-1)["psnr"] for o in out]
+    assert all(s > c + 0.1 for s, c in zip(scores["YXS"], scores["YXC"])), scores
+    assert MethodSpec("auto", psf="gaussian:1.6").resolve(rgb=True).in_channels == 3
+    # a gray image stored as RGB: constant chroma channels, a gray result, no fallback
+    gray = np.repeat(degrade(ref[..., 1], "A", seed=0)[..., None], 3, axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = deblur(gray, method=MethodSpec("auto", psf=protocol_psf("A")), axes="YXS",
+                     device="cpu")
+    assert np.abs(out - out[..., 1:2]).max() < 0.005 * (out.max() - out.min())
 
 
 @pytest.mark.skipif(not BUNDLED, reason=f"{DEFAULT_PSF_AWARE} is not bundled")

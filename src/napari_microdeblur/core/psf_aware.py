@@ -30,7 +30,8 @@ from .archs.wiener_unet import noise_sigma
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 
 __all__ = [
-    "DEFAULT_PSF_AWARE", "in_focus_plane", "load_psf_aware", "plane_kernel", "psf_aware_method",
+    "DEFAULT_PSF_AWARE", "OPPONENT", "from_opponent", "in_focus_plane", "load_psf_aware",
+    "plane_kernel", "psf_aware_method", "to_opponent",
 ]
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
@@ -105,6 +106,20 @@ def plane_kernel(psf) -> tuple[np.ndarray, str]:
     return (kernel / kernel.sum()).astype(np.float32), spec
 
 
+def to_opponent(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in model units -> (B, 3, H, W) luminance and chroma (float32)."""
+    mix = torch.as_tensor(OPPONENT / OPPONENT_GAIN, dtype=torch.float32, device=rgb.device)
+    offset = torch.tensor(OPPONENT_OFFSET, dtype=torch.float32, device=rgb.device)
+    return torch.einsum("ij,bjhw->bihw", mix, rgb.float()) + offset.view(1, 3, 1, 1)
+
+
+def from_opponent(opp: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``to_opponent`` (the mix is orthonormal: its inverse is its transpose)."""
+    mix = torch.as_tensor(OPPONENT * OPPONENT_GAIN, dtype=torch.float32, device=opp.device)
+    offset = torch.tensor(OPPONENT_OFFSET, dtype=torch.float32, device=opp.device)
+    return torch.einsum("ji,bjhw->bihw", mix, opp.float() - offset.view(1, 3, 1, 1))
+
+
 class _BoundPsf(nn.Module):
     """``model(x, psf)`` with the PSF fixed, so the tiler's NetworkRunner can run it as ``f(x)``.
 
@@ -121,9 +136,6 @@ class _BoundPsf(nn.Module):
         super().__init__()
         self.model = model
         self.opponent = opponent
-        self.register_buffer("colour", torch.tensor(OPPONENT, dtype=torch.float32))
-        self.register_buffer("colour_offset",
-                             torch.tensor(OPPONENT_OFFSET, dtype=torch.float32).view(1, 3, 1, 1))
         self.noise_scale = noise_scale
         parameters = inspect.signature(model.forward).parameters
         # the noise level is estimated on the tile itself, not on its mirrored extension
@@ -141,13 +153,10 @@ class _BoundPsf(nn.Module):
         b, _, h, w = x.shape
         # the colour mix in float32 even under bfloat16 autocast: it is undone after
         with torch.autocast(x.device.type, enabled=False):
-            z = torch.einsum("ij,bjhw->bihw", self.colour, x.float()) / OPPONENT_GAIN
-            z = z + self.colour_offset
+            z = to_opponent(x)
         y = self.deconvolve(z.reshape(b * 3, 1, h, w)).reshape(b, 3, h, w)
         with torch.autocast(x.device.type, enabled=False):
-            # orthonormal: the inverse is the transpose
-            y = (y.float() - self.colour_offset) * OPPONENT_GAIN
-            return torch.einsum("ji,bjhw->bihw", self.colour, y)
+            return from_opponent(y)
 
     def deconvolve(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) grayscale tiles -> their deconvolution (safeguarded)."""

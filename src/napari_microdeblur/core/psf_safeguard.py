@@ -54,6 +54,10 @@ __all__ = [
 BLOCKED_OTF = 0.1
 #: Correction / input energy at blocked frequencies above which a tile falls back.
 CORRECTION_LIMIT = 8.0
+#: The input's energy there counts as at least that of white noise of this level (model units,
+#: a quarter of one 8-bit grey level): a flat tile (a blank background; the chroma channels of
+#: a gray image run as RGB) has none, and rounding alone made its ratio astronomical.
+FLAT_TILE_LEVEL = 1e-3
 #: Weights fine-tuned with validation may exceed CORRECTION_LIMIT by up to this factor of the
 #: ratio their held-out band showed (``correction_limit``).
 VALIDATED_MARGIN = 2.0
@@ -138,8 +142,9 @@ def conservative_wiener(x: torch.Tensor, psf: torch.Tensor,
 
 def blocked_correction_ratio(x: torch.Tensor, y: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
     """(N,) energy of the correction ``y - x`` at frequencies the PSF blocks (|OTF| <
-    ``BLOCKED_OTF``), over the input's energy there (its mean removed). 0 where the PSF blocks
-    no frequency of the tile. ``x``, ``y``: (N, 1, Y, X); ``psf``: (ky, kx), no larger."""
+    ``BLOCKED_OTF``), over the input's energy there (its mean removed; at least that of white
+    noise at ``FLAT_TILE_LEVEL``). 0 where the PSF blocks no frequency of the tile.
+    ``x``, ``y``: (N, 1, Y, X); ``psf``: (ky, kx), no larger."""
     x, y = x.float(), y.float()
     shape = tuple(x.shape[-2:])
     ky, kx = psf.shape[-2:]
@@ -153,7 +158,9 @@ def blocked_correction_ratio(x: torch.Tensor, y: torch.Tensor, psf: torch.Tensor
     signal = torch.fft.rfft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs() ** 2
     num = correction[..., blocked].flatten(1).sum(1)
     den = signal[..., blocked].flatten(1).sum(1)
-    return num / den.clamp_min(1e-20)
+    # white noise of level s puts (pixels x s^2) into every frequency bin
+    floor = float(blocked.sum()) * shape[0] * shape[1] * FLAT_TILE_LEVEL**2
+    return num / den.clamp_min(floor)
 
 
 def correction_limit(card) -> float:
