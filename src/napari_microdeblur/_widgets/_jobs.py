@@ -75,7 +75,8 @@ def check_request(req: DeblurRequest) -> None:
         return
     has_rgb = "S" in req.axes
     n_channels = req.image.shape[req.axes.index("S")] if has_rgb else 1
-    # what 'auto' picks, and a PSF-aware network, run colour channel by channel by design
+    # grayscale networks run colour channel by channel, PSF-aware ones in an opponent
+    # colour space (core.psf_aware.OPPONENT): both take any RGB layer
     by_channel = req.network is None and card.in_channels == 1 and (
         req.method.name == "auto" or req.method.psf is not None)
     if has_rgb and card.in_channels != n_channels and not by_channel:
