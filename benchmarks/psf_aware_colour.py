@@ -11,7 +11,8 @@ given the true PSF. Candidates:
 - ``opponent, luminance unscaled``: the same with ``OPPONENT_GAIN = 1`` (the orthonormal mix as
   it is: the luminance spans 0 to sqrt(3) in model units).
 
-Scores: border-excluded PSNR / SSIM (16 px) by ``metrics.evaluate``, means per protocol.
+Scores: border-excluded PSNR / SSIM (16 px) by ``metrics.evaluate``, means per protocol. Speed:
+seconds for a 1024 x 1024 RGB mosaic of the tiles under protocol A, each way (best of two).
 
     python benchmarks/psf_aware_colour.py [--json benchmarks/results/psf_aware_colour.json]
 """
@@ -57,6 +58,24 @@ def run(blurred: np.ndarray, psf: np.ndarray, axes: str, gain: float | None) -> 
         psf_aware.OPPONENT_GAIN = saved
 
 
+def seconds(refs: list, psf: np.ndarray) -> dict:
+    """Best of two wall times per candidate on a 1024 x 1024 RGB mosaic of the tiles."""
+    side = 1024
+    n = -(-side // refs[0].shape[0])
+    rows = [np.concatenate([refs[(i * n + j) % len(refs)] for j in range(n)], axis=1)
+            for i in range(n)]
+    mosaic = degrade(np.concatenate(rows, axis=0)[:side, :side], "A", seed=0, channel_axis=-1)
+    times = {}
+    for name, (axes, gain) in list(CANDIDATES.items())[:2]:
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            run(mosaic, psf, axes, gain)
+            best = min(best, time.perf_counter() - start)
+        times[name] = round(best, 2)
+    return times
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=HERE / "results" / "psf_aware_colour.json")
@@ -88,6 +107,7 @@ def main(argv=None) -> int:
             "weights": psf_aware.DEFAULT_PSF_AWARE,
             "scores": "border-excluded (16 px) PSNR dB / SSIM, mean over tiles",
             "rows": rows,
+            "seconds_1024_rgb": seconds(refs, protocol_psf("A")),
             "minutes": round((time.time() - started) / 60, 2),
         },
     }
