@@ -9,7 +9,9 @@ given the true PSF. Candidates:
 - ``opponent``: the image given as RGB (``axes='YXS'``), ``psf_aware.OPPONENT`` with the
   luminance scaled to the mean of R, G and B (``OPPONENT_GAIN``);
 - ``opponent, luminance unscaled``: the same with ``OPPONENT_GAIN = 1`` (the orthonormal mix as
-  it is: the luminance spans 0 to sqrt(3) in model units).
+  it is: the luminance spans 0 to sqrt(3) in model units);
+- ``opponent, noise level per channel``: each opponent channel with its own noise estimate
+  (``SHARE_NOISE_LEVEL = False``) instead of the lowest of the three.
 
 Scores: border-excluded PSNR / SSIM (16 px) by ``metrics.evaluate``, means per protocol. Speed:
 seconds for a 1024 x 1024 RGB mosaic of the tiles under protocol A, each way (best of two).
@@ -39,23 +41,26 @@ from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 
+#: name -> (axes, changes to core.psf_aware's settings for that run)
 CANDIDATES = {
-    "channel by channel": ("YXC", None),
-    "opponent": ("YXS", None),
-    "opponent, luminance unscaled": ("YXS", 1.0),
+    "channel by channel": ("YXC", {}),
+    "opponent": ("YXS", {}),
+    "opponent, luminance unscaled": ("YXS", {"OPPONENT_GAIN": 1.0}),
+    "opponent, noise level per channel": ("YXS", {"SHARE_NOISE_LEVEL": False}),
 }
 
 
-def run(blurred: np.ndarray, psf: np.ndarray, axes: str, gain: float | None) -> np.ndarray:
-    saved = psf_aware.OPPONENT_GAIN
-    if gain is not None:
-        psf_aware.OPPONENT_GAIN = gain
+def run(blurred: np.ndarray, psf: np.ndarray, axes: str, settings: dict) -> np.ndarray:
+    saved = {k: getattr(psf_aware, k) for k in settings}
+    for k, v in settings.items():
+        setattr(psf_aware, k, v)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return deblur(blurred, method=MethodSpec("auto", psf=psf), axes=axes, device="cpu")
     finally:
-        psf_aware.OPPONENT_GAIN = saved
+        for k, v in saved.items():
+            setattr(psf_aware, k, v)
 
 
 def seconds(refs: list, psf: np.ndarray) -> dict:
@@ -66,11 +71,11 @@ def seconds(refs: list, psf: np.ndarray) -> dict:
             for i in range(n)]
     mosaic = degrade(np.concatenate(rows, axis=0)[:side, :side], "A", seed=0, channel_axis=-1)
     times = {}
-    for name, (axes, gain) in list(CANDIDATES.items())[:2]:
+    for name, (axes, settings) in list(CANDIDATES.items())[:2]:
         best = float("inf")
         for _ in range(2):
             start = time.perf_counter()
-            run(mosaic, psf, axes, gain)
+            run(mosaic, psf, axes, settings)
             best = min(best, time.perf_counter() - start)
         times[name] = round(best, 2)
     return times
@@ -90,8 +95,9 @@ def main(argv=None) -> int:
         for seed, ref in enumerate(refs):
             blurred = degrade(ref, protocol, seed=seed, channel_axis=-1)
             per["input"].append(evaluate(blurred, ref, channel_axis=-1))
-            for name, (axes, gain) in CANDIDATES.items():
-                per[name].append(evaluate(run(blurred, psf, axes, gain), ref, channel_axis=-1))
+            for name, (axes, settings) in CANDIDATES.items():
+                per[name].append(evaluate(run(blurred, psf, axes, settings), ref,
+                                          channel_axis=-1))
         rows[protocol] = {
             name: {"psnr": float(np.mean([s["psnr"] for s in scores])),
                    "ssim": float(np.mean([s["ssim"] for s in scores])),
