@@ -299,6 +299,30 @@ def train_step_layout_text() -> str | None:
             f"repeats; commit {run['git_commit']}.\n")
 
 
+def psf_aware_colour_text() -> str | None:
+    """benchmarks/psf_aware_colour.py: RGB channel by channel or in the opponent space."""
+    run = _load("psf_aware_colour.json")
+    if not run:
+        return None
+    rows = run["results"]["rows"]
+    names = [n for n in next(iter(rows.values())) if n != "input" and "PSF estimated" not in n]
+    lines = []
+    for given, suffix in (("the true PSF", ""), ("no PSF (estimated from the image)",
+                                                   ", PSF estimated")):
+        lines += [f"Given {given}:", "",
+                  "| protocol | input | " + " | ".join(names) + " |",
+                  "|---" * (len(names) + 2) + "|"]
+        for protocol, row in rows.items():
+            cells = [row["input"]] + [row[n + suffix] for n in names]
+            lines.append(f"| {protocol} | " + " | ".join(
+                f"{c['psnr']:.2f} / {c['ssim']:.3f}" for c in cells) + " |")
+        lines.append("")
+    t = run["results"]["seconds_1024_rgb"]
+    lines.append("A 1024 x 1024 RGB image (protocol A, true PSF, best of two): "
+                 + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()) + ".")
+    return "\n".join(lines) + "\n\n" + _provenance_line([("psf_aware_colour.json", run)]) + ".\n"
+
+
 PSF_CASES = {"2d_gaussian": "2D Gaussian sigma 1.5", "2d_astigmatic": "2D astigmatic 2.2 / 1.1 "
              "px, 30 deg", "3d_gaussian": "3D Gaussian (z 2.0, yx 1.2)"}
 
@@ -335,6 +359,7 @@ def papers_psf_text() -> str | None:
 
 
 TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
+          "psf_aware_colour": psf_aware_colour_text,
           "finetune_recipes": finetune_recipes_text,
           "self_adapt_prior": self_adapt_prior_text, "train_step_layout": train_step_layout_text,
           "finetune": finetune_text, "watch_rate": watch_rate_text,
