@@ -54,12 +54,13 @@ BORDER_PAD = 16
 #: them; an orthonormal mix keeps white noise white at the same level; and stained or coloured
 #: samples put most of their detail in the luminance (with sqrt(3) x the signal of one channel
 #: against the same noise) and little in the smooth chroma channels. On the Kather H&E training
-#: tiles (validation, not a benchmark test set) it gained +0.39 / +0.56 / +0.32 dB over channel
-#: by channel under protocols A / B / C with psf_v4 (benchmarks/psf_aware_colour.py).
+#: tiles (validation, not a benchmark test set) it gained +0.49 / +0.68 / +0.49 dB over channel
+#: by channel under protocols A / B / C with psf_v4 and the true PSF, with the noise level
+#: shared as below (benchmarks/psf_aware_colour.py).
 OPPONENT = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]]) / np.sqrt([[3.0], [2.0], [6.0]])
 #: The mix is divided by sqrt(3), so the luminance is the mean of R, G and B, in the [0, 1]
-#: range the network was trained on (unscaled, the luminance spanning 0 to sqrt(3), gained only
-#: +0.13 / +0.35 / +0.05 dB on the tiles above), and the chroma channels are centred on 0.5. A
+#: range the network was trained on (unscaled, spanning 0 to sqrt(3), it scored 0.13-0.19 dB
+#: lower on the tiles above), and the chroma channels are centred on 0.5. A
 #: blur keeps a constant (its PSF sums to 1) and a uniform scale keeps white noise white, so
 #: both commute with the blur too.
 OPPONENT_GAIN = float(np.sqrt(3.0))
@@ -67,7 +68,8 @@ OPPONENT_OFFSET = (0.0, 0.5, 0.5)
 #: The mix is orthonormal (up to the common scale), so noise of one level in R, G and B has that
 #: same level in all three opponent channels: they share one estimate, the lowest of the three.
 #: Each channel's own estimate is raised by the detail its diagonal Haar band holds, most in
-#: the luminance (per channel: 0.10-0.17 dB lower on the tiles above).
+#: the luminance (per channel: 0.10-0.17 dB lower on the tiles above given the true PSF; with a
+#: PSF estimated from the image -0.09 / +0.17 / -0.11 dB under A / B / C).
 SHARE_NOISE_LEVEL = True
 
 
@@ -159,8 +161,8 @@ class _BoundPsf(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             z = to_opponent(x)
         # one channel at a time: as one batch of three, a 1024 px RGB image took 1.02 s against
-        # 0.78 s channel by channel (a check, not committed); this way 0.76 s against 0.90
-        # (benchmarks/psf_aware_colour.py)
+        # 0.78 s channel by channel (a check, not committed); this way about as long as channel
+        # by channel (benchmarks/psf_aware_colour.py)
         sigma = None
         if SHARE_NOISE_LEVEL:
             with torch.autocast(x.device.type, enabled=False):
