@@ -181,7 +181,7 @@ def test_psf_from_beads_on_a_layer_without_beads_shows_the_core_error(make_napar
     assert w.psf_edit.text() == text_before
 
 
-def test_auto_with_a_psf_runs_the_psf_aware_network_on_rgb_channel_by_channel(
+def test_auto_with_a_psf_runs_the_psf_aware_network_on_rgb_in_the_opponent_space(
         make_napari_viewer, qtbot, he_rgb):
     viewer = make_napari_viewer()
     layer = viewer.add_image(he_rgb, name="he", rgb=True)
@@ -228,6 +228,36 @@ def test_loaded_psf_aware_weights_run_with_the_psf_field(make_napari_viewer, qtb
         expected = deblur(fluo_u8, method=psf_aware_method(model, "gaussian:1.4", card),
                           axes="YX", device="cpu")
         np.testing.assert_allclose(viewer.layers[-1].data, expected, rtol=1e-5, atol=1e-5)
+    finally:
+        SESSION_MODELS.remove("my wiener")
+
+
+def test_loaded_psf_aware_weights_run_on_an_rgb_layer(make_napari_viewer, qtbot, he_rgb,
+                                                      errors):
+    """A session PSF-aware network given a PSF takes an RGB layer (opponent colour space), as
+    `deblur --weights FILE --psf` does; a grayscale blind one is still refused there."""
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
+    from napari_microdeblur.core.checkpoint import load_model
+    from napari_microdeblur.core.psf_aware import psf_aware_method
+
+    model, card = load_model(bundled.bundled_path(DEFAULT_PSF_AWARE))
+    SESSION_MODELS.add(SessionModel("my wiener", model, card, "loaded"))
+    try:
+        viewer = make_napari_viewer()
+        layer = viewer.add_image(he_rgb, name="he", rgb=True)
+        _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
+        w.layer_combo.set_value(layer)
+        w.set_method("my wiener")
+        w.device_combo.setCurrentText("cpu")
+        w.use_psf_check.setChecked(True)
+        w.psf_edit.setText("gaussian:1.2")
+        w.run_button.click()
+        qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+        assert not errors()
+        method = psf_aware_method(model, "gaussian:1.2", card, rgb=True)
+        assert method.parameters["colour"] == "opponent"
+        expected = deblur(he_rgb, method=method, axes="YXS", device="cpu")
+        np.testing.assert_allclose(viewer.layers[-1].data, expected, rtol=1e-5, atol=1e-4)
     finally:
         SESSION_MODELS.remove("my wiener")
 

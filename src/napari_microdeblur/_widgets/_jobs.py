@@ -75,10 +75,13 @@ def check_request(req: DeblurRequest) -> None:
         return
     has_rgb = "S" in req.axes
     n_channels = req.image.shape[req.axes.index("S")] if has_rgb else 1
-    # grayscale networks run colour channel by channel, PSF-aware ones in an opponent
-    # colour space (core.psf_aware.OPPONENT): both take any RGB layer
-    by_channel = req.network is None and card.in_channels == 1 and (
-        req.method.name == "auto" or req.method.psf is not None)
+    # what 'auto' picks runs a grayscale network colour channel by channel, and a PSF-aware
+    # network (bundled, or fine-tuned in this session) runs RGB in an opponent colour space
+    # (core.psf_aware.OPPONENT): both take any RGB layer
+    session_psf_aware = req.network is not None and getattr(req.network.model, "needs_psf", False)
+    by_channel = card.in_channels == 1 and (
+        (req.network is None and (req.method.name == "auto" or req.method.psf is not None))
+        or (session_psf_aware and req.method.psf is not None))
     if has_rgb and card.in_channels != n_channels and not by_channel:
         raise ValueError(
             f"{req.label!r} is a {card.in_channels}-channel (grayscale) model but layer "
