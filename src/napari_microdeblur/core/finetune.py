@@ -149,6 +149,7 @@ class FinetuneRequest:
     unpaired: ImageSet | None = None
     unpaired_sharp: ImageSet | None = None
     device: str = "auto"
+    amp: str = "auto"
     checkpoint_dir: str = ""
     resume: bool = False
     seed: int = 0
@@ -360,7 +361,7 @@ def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
         device=req.device, checkpoint_dir=str(ckdir), card=card, seed=req.seed,
         val_every=val_every if validate else None, checkpoint_every=val_every,
         patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
-        min_gain_db=req.min_gain_db, time_limit=time_limit, regime=req.regime,
+        min_gain_db=req.min_gain_db, time_limit=time_limit, regime=req.regime, amp=req.amp,
     ))
 
 
