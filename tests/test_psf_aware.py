@@ -275,6 +275,31 @@ def test_rgb_runs_in_the_opponent_space():
                            atol=1e-3)
 
 
+def test_opponent_channels_share_the_lowest_noise_estimate():
+    from napari_microdeblur.core.archs.wiener_unet import noise_sigma as estimate
+
+    model = _tiny()
+    seen = []
+    forward = model.forward
+
+    def spy(x, psf=None, noise_scale=1.0, sigma=None, unet_pad=0):
+        seen.append((estimate(x.float()).flatten(), sigma))
+        return forward(x, psf, noise_scale=noise_scale, sigma=sigma, unet_pad=unet_pad)
+
+    model.forward = spy
+    rng = np.random.default_rng(0)
+    colour = np.stack([_blobs(48, seed=s) for s in range(3)], axis=-1)
+    colour = colour + rng.normal(0, 0.02, colour.shape).astype(np.float32)
+    deblur(colour, method=psf_aware_method(model, gaussian_psf(1.6, size=11),
+                                           precision="float32", rgb=True),
+           axes="YXS", device="cpu")
+    assert len(seen) == 3  # one call per opponent channel
+    own = torch.stack([s[0] for s in seen])
+    shared = [s[1] for s in seen]
+    assert all(torch.equal(shared[0], v) for v in shared)
+    assert torch.allclose(shared[0], own.min(dim=0).values, rtol=1e-5)
+
+
 def test_a_flat_tile_does_not_trip_the_safeguard():
     from napari_microdeblur.core import psf_safeguard
 

@@ -173,7 +173,8 @@ class _BoundPsf(nn.Module):
             return from_opponent(y)
 
     def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, 1, H, W) grayscale tiles -> their deconvolution (safeguarded)."""
+        """(N, 1, H, W) grayscale tiles -> their deconvolution (safeguarded); ``sigma`` (N
+        values): the noise level to use, else the network estimates it on each tile."""
         options = {} if self.noise_scale == 1.0 else {"noise_scale": self.noise_scale}
         if sigma is not None and self.takes_sigma:
             options["sigma"] = sigma
@@ -183,7 +184,7 @@ class _BoundPsf(nn.Module):
             m = BORDER_PAD
             mode = "reflect" if min(x.shape[-2:]) > m else "replicate"
             padded = torch.nn.functional.pad(x, (m, m, m, m), mode=mode)
-            if self.takes_sigma:
+            if self.takes_sigma and "sigma" not in options:
                 with torch.autocast(x.device.type, enabled=False):
                     options["sigma"] = noise_sigma(x.float())
             y = self.model(padded, self.psf, **options)[..., m:-m, m:-m]
