@@ -20,18 +20,19 @@ def _load(name: str, path: Path):
 
 gen = _load("generalization", ROOT / "benchmarks" / "generalization.py")
 train = _load("train_psf_aware", ROOT / "scripts" / "train_psf_aware.py")
+data = _load("psf_aware_data", ROOT / "scripts" / "psf_aware_data.py")
 
 
 def test_held_out_optics_lie_outside_the_training_range():
-    na_max = train.TRAIN_OPTICS["na"][1]
-    wl_max = train.TRAIN_OPTICS["wavelength_um"][1]
+    na_max = data.TRAIN_OPTICS["na"][1]
+    wl_max = data.TRAIN_OPTICS["wavelength_um"][1]
     for name, row in gen.HELD_OUT_OPTICS.items():
         assert row["na"] > na_max and row["wavelength"] > wl_max, name
         assert row["aberrated"]
 
 
 def test_held_out_sets_are_not_in_the_training_data():
-    trained = train.TRAINING_DATA.split("Never:")[0]
+    trained = data.TRAINING_DATA.split("Never:")[0]
     for cfg in gen.HELD_OUT.values():
         assert cfg["set"] not in trained
 
@@ -175,15 +176,15 @@ def test_set_weights_and_validation_sets_of_a_specialised_run():
     """train_psf_aware --set-weights / --val-sets: sampling probabilities over the sets (the sets
     not named weigh 1) and the validation planes of the named sets; one line for a typo."""
     sets = {"fluo": [1], "em_a": [1], "em_b": [1], "empty": []}
-    p = train.set_probabilities(sets, "em_a=2,em_b=2")
+    p = data.set_probabilities(sets, "em_a=2,em_b=2")
     np.testing.assert_allclose(p, [0.2, 0.4, 0.4])  # the empty set is not sampled at all
-    assert train.set_probabilities(sets, None) is None
+    assert data.set_probabilities(sets, None) is None
     with pytest.raises(SystemExit, match="unknown set 'em_c'"):
-        train.set_probabilities(sets, "em_c=1")
+        data.set_probabilities(sets, "em_c=1")
     with pytest.raises(SystemExit, match="not SET=WEIGHT"):
-        train.set_probabilities(sets, "em_a")
+        data.set_probabilities(sets, "em_a")
     with pytest.raises(SystemExit, match="every set weighs 0"):
-        train.set_probabilities({"em_a": [1]}, "em_a=0")
+        data.set_probabilities({"em_a": [1]}, "em_a=0")
 
 
 def test_gaussian_fit_gives_the_gaussian_a_user_would_fit():
@@ -193,15 +194,15 @@ def test_gaussian_fit_gives_the_gaussian_a_user_would_fit():
     from napari_microdeblur.core.psf import astigmatic_psf, disk_psf, gaussian_psf
 
     g = gaussian_psf(2.0, size=33)
-    fit = train.gaussian_fit(g)
+    fit = data.gaussian_fit(g)
     assert fit.shape == g.shape and abs(float(fit.sum()) - 1) < 1e-5
     assert np.abs(fit - g / g.sum()).max() < 0.1 * g.max()
     a = astigmatic_psf(3.0, 1.0, 30, size=33)
-    fa = train.gaussian_fit(a)
+    fa = data.gaussian_fit(a)
     assert np.abs(fa - a / a.sum()).max() < 0.1 * a.max()
     assert float(np.corrcoef(fa.ravel(), a.ravel())[0, 1]) > 0.99
-    disk = train.fit_side(disk_psf(3.0))
-    fd = train.gaussian_fit(disk)
+    disk = data.fit_side(disk_psf(3.0))
+    fd = data.gaussian_fit(disk)
     assert fd.max() > 1.5 * disk.max()  # a peaked Gaussian, not the flat-topped disk
 
 
