@@ -48,7 +48,8 @@ def adapted_output(network: str, blurred, psf, axes: str, config: SelfAdaptConfi
     model, card = load_model(network)
     result = drive(iter_self_adapt(model, blurred, psf, axes=axes, card=card, config=config))
     if getattr(result.model, "needs_psf", False):
-        method = psf_aware_method(result.model, psf, card=card)
+        # as `deblur` runs it: an RGB image in the opponent colour space
+        method = psf_aware_method(result.model, psf, card=card, rgb="S" in axes)
     else:
         method = network_method(result.model, card=card)
     return deblur(blurred, method=method, axes=axes), result
