@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import generalization as gen  # noqa: E402
 
-from napari_microdeblur.core import bundled  # noqa: E402
+from napari_microdeblur.core import bundled, self_adapt  # noqa: E402
 from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec, network_method  # noqa: E402
@@ -41,7 +41,12 @@ RECIPES = {  # name -> SelfAdaptConfig overrides
     "prior_psf_aware": {"prior_from": "psf_aware"},
     "prior_psf_aware_w0.1": {"prior_from": "psf_aware", "prior_weight": 0.1},
     "prior_psf_aware_w0.5": {"prior_from": "psf_aware", "prior_weight": 0.5},
+    # a PSF-aware network on RGB adapted to its R, G, B planes instead of the luminance and
+    # chroma planes it runs on (core.self_adapt.OPPONENT_PLANES)
+    "rgb_planes": {},
 }
+#: recipe -> core.self_adapt settings changed for its run
+MODULE_SETTINGS = {"rgb_planes": {"OPPONENT_PLANES": False}}
 
 
 def adapted_output(network: str, blurred, psf, axes: str, config: SelfAdaptConfig):
@@ -67,7 +72,15 @@ def row(modality: str, kind: str, recipe: str, minutes: float) -> dict:
     start = deblur(blurred, method=spec, axes=axes)
     t0 = time.perf_counter()
     config = SelfAdaptConfig(minutes=minutes, **RECIPES[recipe]).check()
-    out, result = adapted_output(network, blurred, psf, axes, config)
+    settings = MODULE_SETTINGS.get(recipe, {})
+    saved = {k: getattr(self_adapt, k) for k in settings}
+    for k, v in settings.items():
+        setattr(self_adapt, k, v)
+    try:
+        out, result = adapted_output(network, blurred, psf, axes, config)
+    finally:
+        for k, v in saved.items():
+            setattr(self_adapt, k, v)
     compared = [("input", blurred), ("unadapted", start), ("adapted", out)]
     if kind == "blind":  # what the PSF-aware default makes of the same image and PSF
         compared.append(("psf_aware", deblur(blurred, method=MethodSpec(DEFAULT_PSF_AWARE, psf=psf),

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .axes import check_axes, stack_planes
+from .axes import check_axes, is_rgb, stack_planes
 from .checkpoint import load_model
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
@@ -53,7 +53,7 @@ from .memory import fast_layout
 from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
-from .psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method
+from .psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method, to_opponent
 from .psf_estimate import estimate_psf, is_estimate
 from .psf_safeguard import held_out_ratio
 from .training import FitProgress
@@ -67,6 +67,11 @@ VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): 
 VAL_PLANES = 4  # planes whose strip is scored
 GUARD = 8  # output pixels at a crop's edge that data consistency does not use
 VAR_FLOOR = 1e-6  # (0.1 % of the normalised range)^2: a noise-free image still has weights
+#: A PSF-aware network adapts to an RGB image's luminance and chroma planes, what it runs on
+#: (``psf_aware.OPPONENT``); False: to its R, G and B planes (benchmarks/self_adapt_recipes.py
+#: compares the two).
+OPPONENT_PLANES = True
+OPPONENT_PARTS = ("luminance", "chroma 1", "chroma 2")
 PRIOR_SOURCES = ("auto", "start", "psf_aware")
 
 
@@ -318,6 +323,13 @@ def _planes_of(images, axes, model: nn.Module, card) -> list[tuple[str, np.ndarr
         stack, _, plane_axes = stack_planes(n.apply(image), ax)
         if len(plane_axes) == 2:
             stack = stack[:, None]
+        if OPPONENT_PLANES and getattr(model, "needs_psf", False) and is_rgb(ax, image.shape):
+            # a PSF-aware network runs RGB as luminance and chroma (psf_aware.to_opponent):
+            # it adapts to the planes it will be given
+            stack = to_opponent(torch.from_numpy(np.ascontiguousarray(stack))).numpy()
+            planes += [(f"image {i} plane {k} {part}", p[None]) for k, opp in enumerate(stack)
+                       for part, p in zip(OPPONENT_PARTS, opp)]
+            continue
         if stack.shape[1] != channels:
             if channels != 1:
                 raise ValueError(f"image {i} has {stack.shape[1]} channel(s) per plane but the "
@@ -454,7 +466,7 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
     should_stop = _stop_check(stop)
     raw = _planes_of(images, axes, model, card)
     if is_estimate(psf):  # one PSF for all, from the middle plane of the first image
-        first = [p for name, p in raw if name.startswith("image 0 ")]
+        first = [p for name, p in raw if name.startswith("image 0 ") and "chroma" not in name]
         estimated = estimate_psf(first[len(first) // 2].mean(axis=0))
         kernel, psf_text = estimated.kernel, f"{estimated.spec} (estimated from image 0)"
     else:
