@@ -158,6 +158,35 @@ def test_rgb_image_for_a_gray_network_adapts_channel_by_channel():
     job.close()
 
 
+def test_rgb_image_for_a_psf_aware_network_adapts_its_luminance_and_chroma(monkeypatch):
+    _, blurred = blurred_scene(shape=(96, 128))
+    rgb = np.stack([blurred, blurred * 0.5, blurred * 0.8], -1)
+    torch.manual_seed(0)
+    model = registry.build_model("wiener_unet", registry.get_arch("wiener_unet").tiny_config)
+    job = iter_self_adapt(model, rgb, PSF, axes="YXS", config=quick(max_steps=1))
+    notes = next(job)
+    job.close()
+    assert notes.get("planes") == 3
+    # the planes are the luminance and chroma the network runs on (psf_aware.to_opponent)
+    from napari_microdeblur.core import self_adapt as module
+
+    gray = [y for _, y in module._planes_of([rgb], "YXS", model, None)]
+    by_channel = module._planes_of([rgb], "YXS", tiny_model(), None)  # a blind gray network
+    assert [name for name, _ in module._planes_of([rgb], "YXS", model, None)] == [
+        "image 0 plane 0 luminance", "image 0 plane 0 chroma 1", "image 0 plane 0 chroma 2"]
+    lum = gray[0][0]
+    np.testing.assert_allclose(lum, np.mean([y[0] for _, y in by_channel], axis=0), atol=1e-5)
+    # an estimated PSF comes from the luminance, not a chroma plane
+    given = []
+    estimate = module.estimate_psf
+    monkeypatch.setattr(module, "estimate_psf", lambda plane: given.append(plane) or
+                        estimate(plane))
+    est = iter_self_adapt(model, rgb, "estimate", axes="YXS", config=quick(max_steps=1))
+    assert "estimated from image 0" in next(est).get("psf")
+    est.close()
+    np.testing.assert_allclose(given[0], lum, atol=1e-6)
+
+
 @pytest.fixture
 def base_weights(tmp_path):
     path = tmp_path / "base.safetensors"
