@@ -2,7 +2,9 @@
 job behind `microdeblur finetune --self IMG --psf PSF`.
 
 The network (blind, ``f(x)``, or PSF-aware, ``f(x, psf)``) is trained on the images themselves,
-self-supervised, in the intensity units it runs in (``inference`` normalisation):
+self-supervised, in the intensity units it runs in (``inference`` normalisation), on the planes
+it runs on: a grayscale network on every channel of a colour image, a PSF-aware one on an RGB
+image's luminance and chroma (``OPPONENT_PLANES``):
 
 - **data consistency, noise-aware and noise-blind** (the re-corrupted pair of ZS-DeconvNet,
   Qiao et al., Nat Commun 2024, after Pang et al.'s Recorrupted-to-Recorrupted): with ``var``
