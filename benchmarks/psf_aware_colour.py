@@ -24,11 +24,13 @@ tiles under protocol A, each way (best of two).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -55,18 +57,12 @@ CANDIDATES = {
 def run(blurred: np.ndarray, psf, axes: str, settings: dict) -> np.ndarray:
     """The PSF-aware network given ``psf``; ``psf=None``: what ``auto`` runs on a brightfield
     image given no PSF (the same network with the PSF estimated from the image)."""
-    saved = {k: getattr(psf_aware, k) for k in settings}
-    for k, v in settings.items():
-        setattr(psf_aware, k, v)
     spec = (MethodSpec("auto", psf=psf) if psf is not None
             else MethodSpec("auto", modality="brightfield"))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return deblur(blurred, method=spec, axes=axes, device="cpu")
-    finally:
-        for k, v in saved.items():
-            setattr(psf_aware, k, v)
+    patched = mock.patch.multiple(psf_aware, **settings) if settings else contextlib.nullcontext()
+    with patched, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return deblur(blurred, method=spec, axes=axes, device="cpu")
 
 
 def seconds(refs: list, psf: np.ndarray) -> dict:

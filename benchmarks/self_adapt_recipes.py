@@ -13,10 +13,12 @@ core.self_adapt for the recipe's time box, and scored against the sharp image (b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -73,14 +75,8 @@ def row(modality: str, kind: str, recipe: str, minutes: float) -> dict:
     t0 = time.perf_counter()
     config = SelfAdaptConfig(minutes=minutes, **RECIPES[recipe]).check()
     settings = MODULE_SETTINGS.get(recipe, {})
-    saved = {k: getattr(self_adapt, k) for k in settings}
-    for k, v in settings.items():
-        setattr(self_adapt, k, v)
-    try:
+    with mock.patch.multiple(self_adapt, **settings) if settings else contextlib.nullcontext():
         out, result = adapted_output(network, blurred, psf, axes, config)
-    finally:
-        for k, v in saved.items():
-            setattr(self_adapt, k, v)
     compared = [("input", blurred), ("unadapted", start), ("adapted", out)]
     if kind == "blind":  # what the PSF-aware default makes of the same image and PSF
         compared.append(("psf_aware", deblur(blurred, method=MethodSpec(DEFAULT_PSF_AWARE, psf=psf),
