@@ -157,17 +157,16 @@ class _BoundPsf(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.opponent:
             return self.deconvolve(x)
-        # the colour mix in float32 even under bfloat16 autocast: it is undone after
+        # the colour mix (and the shared noise level) in float32 even under bfloat16 autocast
         with torch.autocast(x.device.type, enabled=False):
             z = to_opponent(x)
+            sigma = None
+            if SHARE_NOISE_LEVEL:
+                each = noise_sigma(z.reshape(-1, 1, *z.shape[-2:])).reshape(z.shape[0], 3)
+                sigma = each.min(dim=1).values
         # one channel at a time: as one batch of three, a 1024 px RGB image took 1.02 s against
         # 0.78 s channel by channel (a check, not committed); this way about as long as channel
         # by channel (benchmarks/psf_aware_colour.py)
-        sigma = None
-        if SHARE_NOISE_LEVEL:
-            with torch.autocast(x.device.type, enabled=False):
-                each = noise_sigma(z.reshape(-1, 1, *z.shape[-2:])).reshape(z.shape[0], 3)
-            sigma = each.min(dim=1).values
         y = torch.cat([self.deconvolve(z[:, c : c + 1], sigma) for c in range(3)], dim=1)
         with torch.autocast(x.device.type, enabled=False):
             return from_opponent(y)
