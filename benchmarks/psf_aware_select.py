@@ -39,7 +39,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-import train_psf_aware as T  # noqa: E402
+import psf_aware_data as D  # noqa: E402
 
 from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.registry import build_model  # noqa: E402
@@ -126,7 +126,7 @@ def blurred_cases(val: list, size: int, seed: int, draw_psf, per_plane: int):
     m = WIDE_SIDE // 2
     xs, ys, ks = [], [], []
     for _, plane in val:
-        region, clean = T.centre_region(plane, size, m)
+        region, clean = D.centre_region(plane, size, m)
         for _ in range(per_plane):
             psf = draw_psf(rng)
             blurred = signal.fftconvolve(region, psf.astype(np.float64), mode="valid")
@@ -140,7 +140,7 @@ def wide_cases(val: list, size: int, per_plane: int = 2):
     """Each validation plane blurred by ``per_plane`` wide aberrated training-range optics
     PSFs (65 px) with protocol A's noise."""
     def draw(rng):
-        return T.optics_psf(**T.draw_optics(rng, 1.0)[1], side=WIDE_SIDE)
+        return D.optics_psf(**D.draw_optics(rng, 1.0)[1], side=WIDE_SIDE)
 
     return blurred_cases(val, size, 4321, draw, per_plane)
 
@@ -150,8 +150,8 @@ def wide_halo_cases(val: list, size: int, per_plane: int = 1):
     65 px with a wide Gaussian halo (sigma 6-12 px, 10-40 % of the energy): the narrow core and
     wide wings of measured widefield bead PSFs. Protocol A's noise."""
     def draw(rng):
-        psf = T.optics_psf(**T.draw_optics(rng, 0.0)[1], side=WIDE_SIDE)
-        return T.with_halo(psf, rng, WIDE_HALO_SIGMA)
+        psf = D.optics_psf(**D.draw_optics(rng, 0.0)[1], side=WIDE_SIDE)
+        return D.with_halo(psf, rng, WIDE_HALO_SIGMA)
 
     return blurred_cases(val, size, 8765, draw, per_plane)
 
@@ -237,9 +237,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     run = run_as_deblur if args.as_deblur else run_bare
-    _, val = T.training_sets(T.DEFAULT_DATA)
-    val = T.validation_planes(T.DEFAULT_DATA, val, args.planes)
-    vx, vy, vk = T.validation_batch(val, size=args.size, aberrated=True, halo=True)
+    _, val = D.training_sets(D.DEFAULT_DATA)
+    val = D.validation_planes(D.DEFAULT_DATA, val, args.planes)
+    vx, vy, vk = D.validation_batch(val, size=args.size, aberrated=True, halo=True)
     cases = [(LABELS[i % len(LABELS)], vx[i, 0], vy[i, 0], vk[i]) for i in range(len(vx))]
     wx, wy, wk = wide_cases(val, args.size)
     cases += [("wide aberrated", x.astype(np.float32), y.astype(np.float32), k)

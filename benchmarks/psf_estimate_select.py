@@ -29,7 +29,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-import train_psf_aware as T  # noqa: E402
+import psf_aware_data as D  # noqa: E402
 
 from napari_microdeblur.core.bundled import default_for_modality  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
@@ -49,8 +49,8 @@ MODALITY = {"fluorescence_2d": "fluorescence", "fluorescence_neubias": "fluoresc
 
 def validation_planes(root: Path) -> list[tuple[str, str, np.ndarray]]:
     """(set, name, plane in [0, 1]) for every validation plane of the training script."""
-    files, val_names = T.training_files(root)
-    _, val = T.training_sets(root)
+    files, val_names = D.training_files(root)
+    _, val = D.training_sets(root)
     set_of = {path.name: key for key, entries in files.items() for path, _ in entries}
     out = []
     for name, plane in val:
@@ -65,9 +65,9 @@ def validation_planes(root: Path) -> list[tuple[str, str, np.ndarray]]:
 
 def optics_degradations(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Three training-range optics PSFs (plain, aberrated, with a halo), drawn from ``rng``."""
-    return {"optics": T.fit_side(T.draw_optics(rng)[0]),
-            "aberrated": T.fit_side(T.draw_optics(rng, 1.0)[0]),
-            "halo": T.with_halo(T.fit_side(T.draw_optics(rng)[0]), rng)}
+    return {"optics": D.fit_side(D.draw_optics(rng)[0]),
+            "aberrated": D.fit_side(D.draw_optics(rng, 1.0)[0]),
+            "halo": D.with_halo(D.fit_side(D.draw_optics(rng)[0]), rng)}
 
 
 def blur_with(sharp: np.ndarray, psf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     p.add_argument("--psf-aware", default=DEFAULT_PSF_AWARE)
     p.add_argument("--optics", action="store_true",
                    help="also three training-range optics PSFs per plane (plain, aberrated, halo)")
-    p.add_argument("--data-root", type=Path, default=T.DEFAULT_DATA)
+    p.add_argument("--data-root", type=Path, default=D.DEFAULT_DATA)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(1)

@@ -26,6 +26,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
+import psf_aware_data as D  # noqa: E402
 import train_psf_aware as T  # noqa: E402
 
 from napari_microdeblur.core.checkpoint import load_model, save_weights  # noqa: E402
@@ -80,19 +81,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("members", nargs="+", help="weights files (or bundled names) to average")
     p.add_argument("--out", type=Path, required=True, help="output .safetensors")
-    p.add_argument("--data-root", type=Path, default=T.DEFAULT_DATA)
+    p.add_argument("--data-root", type=Path, default=D.DEFAULT_DATA)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     loaded = load_members(args.members)
     model = average(loaded)
     cards = [card for _, card in loaded]
-    _, val = T.training_sets(args.data_root)
-    vx, vy, vk = (torch.from_numpy(a) for a in T.validation_batch(val, aberrated=True, halo=True))
+    _, val = D.training_sets(args.data_root)
+    vx, vy, vk = (torch.from_numpy(a) for a in D.validation_batch(val, aberrated=True, halo=True))
     score = T.evaluate(model, vx, vy, vk, amp=True)
     member_scores = [T.evaluate(m, vx, vy, vk, amp=True) for m, _ in loaded]
     speed = T.cpu_speed(model.eval(), amp=True)
-    T.log(f"soup of {len(args.members)}: validation {score:.3f} dB (members "
+    D.log(f"soup of {len(args.members)}: validation {score:.3f} dB (members "
           + ", ".join(f"{s:.3f}" for s in member_scores) + f"); {speed:.2f} MP/s")
     given = sys.argv[1:] if argv is None else list(argv)
     command = "python scripts/soup_psf_aware.py " + " ".join(given)
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
             "them (EPFL FIB-SEM) states no licence, hence NOASSERTION. Reproduce: " + command
         ),
     })
-    T.log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    D.log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 

@@ -39,11 +39,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-import train_psf_aware as shared  # noqa: E402  (the content, PSF and noise pipeline)
+import psf_aware_data as D  # noqa: E402  (the content, PSF and noise pipeline)
+import train_psf_aware as T  # noqa: E402  (the optimiser step and its schedule)
 
 MODEL_CONFIG = {"levels": 4, "depth": 5, "base_channels": 8, "global_skip": True,
                 "border_mirror": 32}  # the loss leaves out the patch margin: see the config
-LOSS_MARGIN = shared.LOSS_MARGIN
+LOSS_MARGIN = D.LOSS_MARGIN
 
 # Which training sets count as each modality's own (the rest is the "broad" half).
 MODALITY_SETS = {
@@ -84,7 +85,7 @@ def evaluate(model, vx, vy, amp: bool) -> float:
         for i in range(0, len(vx), 8):
             outs.append(model(vx[i : i + 8]).float())
     model.train()
-    return shared.psnr(torch.cat(outs), vy)
+    return T.psnr(torch.cat(outs), vy)
 
 
 def parse_args(argv=None):
@@ -96,7 +97,7 @@ def parse_args(argv=None):
                    help="default runs/blind_<modality>")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--data-root", type=Path, default=shared.DEFAULT_DATA)
+    p.add_argument("--data-root", type=Path, default=D.DEFAULT_DATA)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=96, help="multiple of 16")
@@ -126,38 +127,38 @@ def main(argv=None) -> int:
         raise SystemExit(f"--patch {args.patch}: must be a multiple of 16")
     amp = args.amp == "bf16"
     t0 = time.perf_counter()
-    train, val = shared.training_sets(args.data_root)
+    train, val = D.training_sets(args.data_root)
     ranges = DegradationRanges(
         gaussian_sigma=(0.6, 3.0), disk_radius=(1.0, 4.0), astig_sigma_major=(1.0, 3.5),
         gaussian_noise=(0.0, 0.03), poisson_peak=(30.0, 1000.0), p_poisson=0.4,
         p_protocol=args.p_protocol,
     )
     names = [k for k, v in train.items() if v]
-    sampler = shared.PatchSampler(train, ranges, args.p_optics, args.seed,
+    sampler = D.PatchSampler(train, ranges, args.p_optics, args.seed,
                                   set_p=set_probabilities(names, args.modality, args.p_own))
-    vx, vy, _ = (torch.from_numpy(a) for a in shared.validation_batch(val))
-    shared.log(f"{args.modality}: sets {names}, probabilities "
+    vx, vy, _ = (torch.from_numpy(a) for a in D.validation_batch(val))
+    D.log(f"{args.modality}: sets {names}, probabilities "
                f"{np.round(sampler.set_p, 3).tolist()} ({time.perf_counter() - t0:.1f} s)")
 
     torch.manual_seed(args.seed)
     model = build_model("c2f_unet", MODEL_CONFIG)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    shared.log(f"c2f_unet {json.dumps(MODEL_CONFIG)}: "
+    D.log(f"c2f_unet {json.dumps(MODEL_CONFIG)}: "
                f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
     ckdir = args.checkpoint_dir or REPO / "runs" / f"blind_{args.modality}"
     ckdir.mkdir(parents=True, exist_ok=True)
     last = ckdir / "last.pt"
     step, elapsed, best, best_state = 0, 0.0, -math.inf, None
-    input_psnr = shared.psnr(vx, vy)
+    input_psnr = T.psnr(vx, vy)
     if last.is_file() and not args.no_resume:
         ck = torch.load(last, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, elapsed, best, best_state = ck["step"], ck["elapsed"], ck["best"], ck["best_state"]
         sampler.rng = np.random.default_rng([args.seed, step])
-        shared.log(f"resumed from {last}: step {step}, {elapsed / 60:.1f} min, best {best:.2f}")
-    shared.log(f"validation input {input_psnr:.2f} dB")
+        D.log(f"resumed from {last}: step {step}, {elapsed / 60:.1f} min, best {best:.2f}")
+    D.log(f"validation input {input_psnr:.2f} dB")
 
     budget = args.minutes * 60
     start = time.perf_counter() - elapsed
@@ -167,17 +168,17 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - start
         if elapsed >= budget or (args.max_steps and step >= args.max_steps):
             break
-        lr = shared.set_schedule_lr(opt, args.lr, step, elapsed / budget)
+        lr = T.set_schedule_lr(opt, args.lr, step, elapsed / budget)
         x, y, _ = (torch.from_numpy(a) for a in sampler.sample(args.batch, args.patch))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             outs = model.forward_pyramid(x)
         loss = multiscale_center_l1(outs, y, LOSS_MARGIN)
-        losses.append(shared.optimiser_step(model, opt, loss))
+        losses.append(T.optimiser_step(model, opt, loss))
         step += 1
         now = time.perf_counter()
         if now - last_log >= 60:
             last_log = now
-            shared.log(f"step {step} loss {np.mean(losses[-100:]):.4f} lr {lr:.2e} "
+            D.log(f"step {step} loss {np.mean(losses[-100:]):.4f} lr {lr:.2e} "
                        f"{step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} of "
                        f"{args.minutes:g} min")
         if now - last_ck >= args.checkpoint_minutes * 60:
@@ -188,13 +189,13 @@ def main(argv=None) -> int:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "elapsed": time.perf_counter() - start, "best": best,
                         "best_state": best_state}, last)
-            shared.log(f"step {step}: validation {v:.2f} dB (best {best:.2f}); saved {last}")
+            D.log(f"step {step}: validation {v:.2f} dB (best {best:.2f}); saved {last}")
     v = evaluate(model, vx, vy, amp)
     if v > best or best_state is None:
         best, best_state = v, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     minutes = (time.perf_counter() - start) / 60
-    shared.log(f"done: {step} steps in {minutes:.1f} min; best validation {best:.2f} dB "
+    D.log(f"done: {step} steps in {minutes:.1f} min; best validation {best:.2f} dB "
                f"(input {input_psnr:.2f})")
     given = sys.argv[1:] if argv is None else argv
     command = "python scripts/train_blind.py " + " ".join(given)
@@ -208,13 +209,13 @@ def main(argv=None) -> int:
         args.out,
         {
             "normalization": {"kind": "percentile", "low": 0.1, "high": 99.9},
-            "training_data": shared.TRAINING_DATA
+            "training_data": D.TRAINING_DATA
             + f" A share {args.p_own:g} of the patches from the {args.modality} "
             f"sets ({', '.join(MODALITY_SETS[args.modality])}), the rest from the others.",
             "degradation": json.dumps({
                 "psf_ranges": {k: v for k, v in ranges.to_dict().items()
                                if k not in ("gaussian_noise", "p_poisson", "poisson_peak")},
-                "optics_training_range": shared.TRAIN_OPTICS,
+                "optics_training_range": D.TRAIN_OPTICS,
                 "p_optics": args.p_optics,
                 "noise": "Gaussian sigma 0-0.03; p 0.4 Poisson peak 30-1000 (log-uniform) + "
                          "that Gaussian; reference [0, 1] scale, then gain 0.6-1.2",
@@ -234,7 +235,7 @@ def main(argv=None) -> int:
             "Reproduce: " + command,
         },
     )
-    shared.log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB), sha256 "
+    D.log(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB), sha256 "
                f"{weights.sha256_file(args.out)}; card arch {card.arch}")
     return 0
 

@@ -50,30 +50,21 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# the data side lives in psf_aware_data; its names stay reachable as train_psf_aware.NAME
-# for the benchmarks and the other training scripts
-from psf_aware_data import (  # noqa: E402, F401
+from psf_aware_data import (  # noqa: E402
     DEFAULT_DATA,
     HALO,
     LOSS_MARGIN,
     MISMATCH_ZOOM,
-    PSF_SIDE,
     REPO,
     TRAIN_ABERRATED,
     TRAIN_OPTICS,
     TRAINING_DATA,
     PatchSampler,
-    centre_region,
-    draw_optics,
-    fit_side,
     log,
-    optics_psf,
     set_probabilities,
-    training_files,
     training_sets,
     validation_batch,
     validation_planes,
-    with_halo,
 )
 
 WARMUP_STEPS = 50  # linear learning-rate warm-up

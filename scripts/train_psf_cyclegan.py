@@ -44,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from train_psf_aware import DEFAULT_DATA, log, training_sets  # noqa: E402
+from psf_aware_data import DEFAULT_DATA, log, training_sets  # noqa: E402
 
 FLUORESCENCE_SETS = ("fluorescence_2d", "fluorescence_neubias")
 VALIDATION_PLANES = ("01_POS076_D.TIF", "xy_8bit__nuclei_PLK1_control.tif")
