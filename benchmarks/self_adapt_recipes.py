@@ -46,9 +46,11 @@ RECIPES = {  # name -> SelfAdaptConfig overrides
     # a PSF-aware network on RGB adapted to its R, G, B planes instead of the luminance and
     # chroma planes it runs on (core.self_adapt.OPPONENT_PLANES)
     "rgb_planes": {},
+    "prior_rgb_channelwise": {},
 }
 #: recipe -> core.self_adapt settings changed for its run
-MODULE_SETTINGS = {"rgb_planes": {"OPPONENT_PLANES": False}}
+MODULE_SETTINGS = {"rgb_planes": {"OPPONENT_PLANES": False},
+                   "prior_rgb_channelwise": {"PRIOR_RGB_OPPONENT": False}}
 
 
 def adapted_output(network: str, blurred, psf, axes: str, config: SelfAdaptConfig):

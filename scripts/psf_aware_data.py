@@ -78,11 +78,24 @@ def _read(path: Path) -> np.ndarray:
     return np.asarray(tifffile.imread(path))
 
 
-def _planes(path: Path, kind: str) -> list[np.ndarray]:
+#: How an RGB training file becomes grayscale planes: its R, G and B channels, or the luminance
+#: and chroma planes the network deconvolves RGB as (``psf_aware.OPPONENT``: train_psf_aware
+#: --rgb-planes opponent).
+RGB_PLANES = ("channels", "opponent")
+
+
+def _planes(path: Path, kind: str, rgb_planes: str = "channels") -> list[np.ndarray]:
     """Grayscale [0, 1] planes of one file. kind: 'gray', 'la' (take L), 'rgb', 'cyx', 'zyx'."""
     a = _read(path)
     if kind == "la":
         return [_to01(a[..., 0] if a.ndim == 3 else a)]
+    if kind == "rgb" and rgb_planes == "opponent":
+        import torch
+
+        from napari_microdeblur.core.psf_aware import to_opponent
+
+        rgb = torch.from_numpy(np.stack([_to01(a[..., c]) for c in range(3)])[None])
+        return list(to_opponent(rgb)[0].numpy())
     if kind == "rgb":
         return [_to01(a[..., c]) for c in range(3)]
     if kind == "cyx":
@@ -144,17 +157,21 @@ def training_files(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], set[s
     return files, val_names
 
 
-def training_sets(root: Path) -> tuple[dict[str, list], list]:
-    """{set: [(name, plane)]} for training and [(name, plane)] for validation."""
+def training_sets(root: Path, rgb_planes: str = "channels") -> tuple[dict[str, list], list]:
+    """{set: [(name, plane)]} for training and [(name, plane)] for validation (an RGB file's
+    green channel whatever ``rgb_planes`` says, so that validation figures stay comparable)."""
+    if rgb_planes not in RGB_PLANES:
+        raise ValueError(f"rgb_planes={rgb_planes!r}; accepted: {', '.join(RGB_PLANES)}")
     files, val_names = training_files(root)
     train: dict[str, list] = {k: [] for k in files}
     val = []
     for key, entries in files.items():
         for path, kind in entries:
-            planes = _planes(path, kind)
             if path.name in val_names:
+                planes = _planes(path, kind)
                 val.append((path.name, planes[1 if len(planes) == 3 else 0]))
             else:
+                planes = _planes(path, kind, rgb_planes)
                 train[key] += [(f"{path.name}[{i}]", p) for i, p in enumerate(planes)]
     return train, val
 

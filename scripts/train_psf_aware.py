@@ -56,6 +56,7 @@ from psf_aware_data import (  # noqa: E402
     LOSS_MARGIN,
     MISMATCH_ZOOM,
     REPO,
+    RGB_PLANES,
     TRAIN_ABERRATED,
     TRAIN_OPTICS,
     TRAINING_DATA,
@@ -213,6 +214,10 @@ def parse_args(argv=None):
                         "select_psf_aware_default.py then decides)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (a wiener_unet .safetensors)")
+    p.add_argument("--rgb-planes", choices=RGB_PLANES, default="channels",
+                   help="what an RGB training image gives: its R, G and B channels, or the "
+                        "luminance and chroma planes the network runs RGB as (validation "
+                        "keeps the green channel either way)")
     return p.parse_args(argv)
 
 
@@ -241,7 +246,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--minutes {args.minutes}: must be > 0")
     amp = args.amp == "bf16"
     t0 = time.perf_counter()
-    train, val = training_sets(args.data_root)
+    train, val = training_sets(args.data_root, args.rgb_planes)
     ranges = DegradationRanges(
         gaussian_sigma=(0.6, 3.0), disk_radius=(1.0, 4.0), astig_sigma_major=(1.0, 3.5),
         gaussian_noise=(0.0, 0.03), poisson_peak=(30.0, 1000.0), p_poisson=0.4,
@@ -362,7 +367,9 @@ def main(argv=None) -> int:
         args.out,
         {
             "normalization": {"kind": "percentile", "low": 0.1, "high": 99.9},
-            "training_data": TRAINING_DATA,
+            "training_data": TRAINING_DATA if args.rgb_planes == "channels" else
+            TRAINING_DATA.replace("RGB as separate channels", "RGB as luminance and chroma "
+                                  "planes (the opponent colour space it runs RGB in)"),
             "degradation": (degradation := json.dumps({
                 "psf_ranges": {k: v for k, v in ranges.to_dict().items()
                                if k not in ("gaussian_noise", "p_poisson", "poisson_peak")},
@@ -374,6 +381,7 @@ def main(argv=None) -> int:
                 "p_aberrated": args.p_aberrated, "aberrated_training_range": TRAIN_ABERRATED,
                 "p_halo": args.p_halo, "halo": HALO,
                 "set_weights": args.set_weights,
+                "rgb_planes": args.rgb_planes,
                 "init": str(args.init) if args.init else None,
                 # the noise level the network was told (wiener_unet.noise_sigma); None: the
                 # whole-image median only, as psf_v1 to psf_v4 were trained

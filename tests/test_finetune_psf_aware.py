@@ -10,7 +10,8 @@ from scipy import ndimage
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import registry
 from napari_microdeblur.core.checkpoint import load_model, save_weights
-from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune
+from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune, opponent_planes
+from napari_microdeblur.core.pairs import Pair
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf import gaussian_psf
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
@@ -80,7 +81,7 @@ def test_the_psf_given_is_the_one_the_network_trains_and_validates_with(tmp_path
 @pytest.mark.parametrize("case,message", [
     ("no-psf", "tiny is PSF-aware: give the PSF of the blurry images"),
     ("not-psf-aware", "tiny takes no PSF; leave the PSF out"),
-    ("rgb", "the pairs have 3 channels; a PSF-aware network takes grayscale pairs"),
+    ("two-channels", "the pairs have 2 channels; a PSF-aware network takes grayscale or RGB"),
     ("large-psf", "the PSF (41 x 41 px) is larger than the patches or the validation region"),
     ("regime", "fine-tunes with the supervised regime only, not 'sgpn'"),
 ])
@@ -92,9 +93,9 @@ def test_psf_and_network_that_do_not_go_together_are_refused_before_training(tmp
         options = {}
     elif case == "not-psf-aware":
         model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
-    elif case == "rgb":
-        blurry, sharp = (np.stack([a] * 3, axis=-1) for a in (blurry, sharp))
-        options["axes"] = "YXS"
+    elif case == "two-channels":  # fluorescence channels have a PSF each: one at a time
+        blurry, sharp = (np.stack([a] * 2) for a in (blurry, sharp))
+        options["axes"] = "CYX"
     elif case == "large-psf":
         options["psf"] = gaussian_psf(6.0, size=41)
     elif case == "regime":
@@ -104,6 +105,52 @@ def test_psf_and_network_that_do_not_go_together_are_refused_before_training(tmp
         next(job)
     assert message in str(error.value)
     assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
+
+
+def colour_pair(seed: int = 0, shape=(96, 96)) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB (YXS) pair: three different textures, each blurred by the one PSF."""
+    planes = [blurred_pair(seed + 10 * k, shape) for k in range(3)]
+    return tuple(np.stack([p[i] for p in planes], axis=-1) for i in (0, 1))
+
+
+def test_rgb_pairs_become_luminance_and_chroma_planes():
+    rgb = np.random.default_rng(0).random((3, 8, 8)).astype(np.float32)
+    pair = Pair(rgb, rgb * 0.5, "field:0", (2.0, 0.1), {"plane": [0]})
+    planes = opponent_planes([pair])
+    assert [p.info["colour_plane"] for p in planes] == ["luminance", "chroma 1", "chroma 2"]
+    assert all(p.channels == 1 and p.group == "field:0" for p in planes)
+    lum = planes[0]
+    np.testing.assert_allclose(lum.input[0], rgb.mean(axis=0), atol=1e-6)
+    assert lum.to_reference == (2.0, 0.1)
+    # a chroma plane in reference units is the chroma of the RGB pair in reference units
+    chroma_of_reference = opponent_planes([Pair(rgb * 2.0 + 0.1, rgb, "g")])[1].input[0]
+    scale, offset = planes[1].to_reference
+    np.testing.assert_allclose(planes[1].input[0] * scale + offset, chroma_of_reference,
+                               atol=1e-5)
+    # gray stays gray: an RGB pair with equal channels has flat chroma at 0.5
+    gray = opponent_planes([Pair(np.stack([rgb[0]] * 3), np.stack([rgb[1]] * 3), "g")])
+    for p in gray[1:]:
+        np.testing.assert_allclose(p.input, 0.5, atol=1e-6)
+
+
+def test_psf_aware_network_fine_tunes_on_rgb_pairs_in_the_colour_space_it_runs_in(tmp_path):
+    blurry, sharp = colour_pair()
+    model = tiny_wiener_unet()
+    job = iter_finetune(request(model, blurry, sharp, tmp_path, axes="YXS", psf="gaussian:1.6"))
+    notes = next(job)
+    info = dict(notes.info)
+    # one RGB pair, validated on a band of it: three training and three validation planes
+    assert (info["pairs"], info["train"], info["val"]) == (1, 3, 3)
+    assert "luminance and chroma planes" in info["holdout"]
+    outcome = drive(job)
+    assert "luminance and chroma planes" in outcome.card.training_data
+    # the tuned weights run RGB (in that colour space) given the PSF
+    from napari_microdeblur.core.inference import deblur
+    from napari_microdeblur.core.psf_aware import psf_aware_method
+
+    method = psf_aware_method(outcome.model, "gaussian:1.6", outcome.card, rgb=True)
+    out = deblur(blurry, method=method, axes="YXS", device="cpu")
+    assert out.shape == blurry.shape and np.isfinite(out).all()
 
 
 @pytest.fixture

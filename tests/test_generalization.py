@@ -288,3 +288,26 @@ def test_a_continued_run_keeps_the_widest_psf_its_start_was_trained_on():
     assert alone == pytest.approx(37.2, abs=0.1)
     assert train.trained_width(own, v4) == pytest.approx(trained_half_max_width(v4), abs=0.01)
     assert trained_half_max_width(v4) > alone + 10
+
+
+def test_rgb_training_images_can_give_the_planes_the_network_runs_rgb_as(tmp_path):
+    """train_psf_aware --rgb-planes opponent: an RGB training image gives its luminance (the
+    mean of R, G and B) and two chroma planes centred on 0.5, instead of R, G and B."""
+    import imageio.v3 as iio
+
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    path = tmp_path / "tile.png"
+    iio.imwrite(path, rgb)
+    channels = data._planes(path, "rgb")
+    lum, chroma1, chroma2 = data._planes(path, "rgb", "opponent")
+    np.testing.assert_allclose(channels[1], rgb[..., 1] / 255.0, atol=1e-6)
+    np.testing.assert_allclose(lum, rgb.mean(axis=-1) / 255.0, atol=1e-5)
+    np.testing.assert_allclose(chroma1, 0.5 + (rgb[..., 0] - rgb[..., 2].astype(float))
+                               / 255.0 / np.sqrt(6), atol=1e-5)
+    assert chroma2.shape == lum.shape
+    gray = np.repeat(rgb[..., :1], 3, axis=-1)
+    iio.imwrite(tmp_path / "gray.png", gray)
+    for plane in data._planes(tmp_path / "gray.png", "rgb", "opponent")[1:]:
+        np.testing.assert_allclose(plane, 0.5, atol=1e-6)
+    with pytest.raises(ValueError, match="rgb_planes='lab'; accepted: channels, opponent"):
+        data.training_sets(tmp_path, "lab")

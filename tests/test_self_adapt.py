@@ -187,6 +187,26 @@ def test_rgb_image_for_a_psf_aware_network_adapts_its_luminance_and_chroma(monke
     np.testing.assert_allclose(given[0], lum, atol=1e-6)
 
 
+def test_the_prior_of_a_blind_network_on_rgb_is_the_psf_aware_method_as_it_runs_rgb():
+    """A blind RGB network is pulled toward the PSF-aware default's result as that method gives
+    it for an RGB image (luminance and chroma), not channel by channel."""
+    from napari_microdeblur.core import self_adapt as module
+    from napari_microdeblur.core.inference import Normalization
+    from napari_microdeblur.core.method import MethodSpec
+    from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+
+    _, blurred = blurred_scene(shape=(64, 80))
+    y = np.stack([blurred, 0.5 * blurred + 0.2, 0.8 * blurred]).astype(np.float32)
+    teacher, _ = load_model(DEFAULT_PSF_AWARE)
+    prior = module._prior_output(teacher, y, PSF, "cpu")
+    spec = MethodSpec(DEFAULT_PSF_AWARE, psf=PSF, precision="float32")
+    as_run = deblur(np.moveaxis(y, 0, -1), method=spec, axes="YXS", device="cpu",
+                    normalization=Normalization(0.0, 1.0, kind="none"))
+    np.testing.assert_allclose(prior, np.moveaxis(as_run, -1, 0), atol=1e-4)
+    by_channel = np.stack([module._prior_output(teacher, c[None], PSF, "cpu")[0] for c in y])
+    assert np.abs(prior - by_channel).max() > 1e-3
+
+
 @pytest.fixture
 def base_weights(tmp_path):
     path = tmp_path / "base.safetensors"

@@ -194,20 +194,20 @@ def test_adapt_to_this_image(make_napari_viewer, qtbot, tiny_session_model, fluo
     w = finetune_dock(viewer, 2, blurry, steps=4)
     assert w.minutes == 3.0  # the adaptation is time-boxed: 'no limit' became 3 minutes
     # the PSF from beads, measured as in the Deblur dock, becomes the page's PSF
-    w.self_page.psf_from_beads(beads)
+    w.psf_panel.psf_from_beads(beads)
     qtbot.waitUntil(lambda: not w._workers and "PSF from beads" in viewer.layers,
                     timeout=TIMEOUT)
-    assert w.self_page.psf_edit.text() == "layer:PSF from beads"
+    assert w.psf_panel.psf_edit.text() == "layer:PSF from beads"
     before = snapshot(viewer)
     # bad input: one line each, nothing starts
-    w.self_page.psf_edit.setText("")
+    w.psf_panel.psf_edit.setText("")
     assert w.start() is None
     error = errors_since(start)[-1]
-    assert "needs the image's PSF" in error and "\n" not in error
-    w.self_page.psf_edit.setText("layer:no such layer")
+    assert "Adapt to this image needs the blurry image's PSF" in error and "\n" not in error
+    w.psf_panel.psf_edit.setText("layer:no such layer")
     assert w.start() is None
     assert "no grayscale image layer 'no such layer'" in errors_since(start)[-1]
-    w.self_page.psf_edit.setText("layer:PSF from beads")
+    w.psf_panel.psf_edit.setText("layer:PSF from beads")
     w.minutes_spin.setValue(0)
     assert w.start() is None
     assert "set Minutes above 0" in errors_since(start)[-1]
@@ -336,17 +336,85 @@ def test_adapt_mode_takes_the_adaptations_own_defaults_unless_changed(make_napar
     assert w.steps_spin.value() == 77 and w.minutes == 9.0
 
 
-def test_a_psf_aware_base_on_pairs_says_where_it_fine_tunes(make_napari_viewer):
-    from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+@pytest.fixture
+def tiny_psf_aware(tmp_path):
+    """A tiny PSF-aware network (wiener_unet) loaded in this session as 'tiny_wiener'."""
+    import torch
 
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
+    from napari_microdeblur.core import registry
+    from napari_microdeblur.core.checkpoint import save_weights
+
+    torch.manual_seed(0)
+    model = registry.build_model("wiener_unet", registry.get_arch("wiener_unet").tiny_config)
+    path = tmp_path / "tiny_wiener.safetensors"
+    save_weights(model, path, {"arch": model.arch_name, "config": model.config.model_dump(),
+                               "in_channels": 1, "out_channels": 1})
+    SESSION_MODELS.add(SessionModel("tiny_wiener", *load_model(path), "loaded"))
+    return "tiny_wiener"
+
+
+def colour_pair(shape=(96, 96)) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB (YXS) pair blurred by a Gaussian of sigma 1.6, as uint8."""
+    rng = np.random.default_rng(3)
+    sharp = ndimage.gaussian_filter(rng.random((*shape, 3)), (1.5, 1.5, 0))
+    blurry = ndimage.gaussian_filter(sharp, (1.6, 1.6, 0))
+    return tuple((255 * (a - sharp.min()) / np.ptp(sharp)).astype(np.uint8)
+                 for a in (blurry, sharp))
+
+
+def test_a_psf_aware_base_fine_tunes_on_pairs_with_the_psf_panel(
+        make_napari_viewer, qtbot, tiny_psf_aware):
     viewer = make_napari_viewer()
-    blurry = viewer.add_image(np.zeros((64, 64), np.float32), name="b")
-    viewer.add_image(np.ones((64, 64), np.float32), name="s")
+    blurry, sharp = colour_pair()
+    b = viewer.add_image(blurry, name="b", rgb=True)
+    viewer.add_image(sharp, name="s", rgb=True)
     w = dock(viewer, "Fine-tune")
     w.mode_combo.setCurrentIndex(0)
-    w.blurry_combo.set_value(blurry)
+    w.blurry_combo.set_value(b)
     w.sharp_combo.set_value(viewer.layers["s"])
-    w.set_base(DEFAULT_PSF_AWARE)
-    with pytest.raises(ValueError, match="is PSF-aware: here it adapts with 'Adapt to this "
-                                         "image'.*microdeblur finetune --weights"):
+    w.set_base(tiny_psf_aware)
+    # the PSF panel shows for a PSF-aware base on pairs, and the PSF is asked for
+    assert w.psf_panel.isVisibleTo(w)
+    w.psf_panel.psf_edit.setText("")
+    with pytest.raises(ValueError, match=r"tiny_wiener \(PSF-aware\) needs the blurry image's "
+                                         "PSF"):
         w.build_request()
+    w.psf_panel.psf_edit.setText("gaussian:1.6")
+    w.steps_spin.setValue(3)
+    w.patch_spin.setValue(32)
+    w.batch_spin.setValue(2)
+    w.device_combo.setCurrentText("cpu")
+    before = snapshot(viewer)
+    w.start_button.click()
+    wait_idle(qtbot, w)
+    assert w.outcome.model is not None
+    assert "PSF: gaussian:1.6" in w.outcome.card.training_data
+    assert "luminance and chroma planes" in w.outcome.card.training_data
+    assert snapshot(viewer)[: len(before)] == before
+    # Compare & QC gets the held-out band deblurred by both networks with that PSF, in RGB
+    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert w.comparison["base"].data.shape == w.comparison["input"].data.shape
+    assert w.comparison["base"].rgb
+
+
+def test_adapting_a_psf_aware_base_fills_the_comparison(make_napari_viewer, qtbot,
+                                                         tiny_psf_aware, fluo_u8):
+    viewer = make_napari_viewer()
+    image = ndimage.gaussian_filter(fluo_u8.astype(np.float32), 1.6)
+    blurry = viewer.add_image(image, name="blurry")
+    w = dock(viewer, "Fine-tune")
+    w.mode_combo.setCurrentIndex(2)
+    w.self_page.layer_combo.set_value(blurry)
+    w.set_base(tiny_psf_aware)
+    w.psf_panel.psf_edit.setText("gaussian:1.6")
+    w.minutes_spin.setValue(0.05)
+    w.patch_spin.setValue(32)
+    w.batch_spin.setValue(2)
+    w.device_combo.setCurrentText("cpu")
+    w.start_button.click()
+    wait_idle(qtbot, w)
+    assert w.outcome.model is not None
+    # the base and adapted networks ran on the held-out columns with the PSF (they need it)
+    assert set(w.comparison) == {"input", "base", "tuned"}
+    assert w.comparison["base"].data.shape == w.comparison["input"].data.shape

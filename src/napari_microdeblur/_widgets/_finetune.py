@@ -4,22 +4,21 @@
 Training pairs come from two layers of the same shape (blurry, sharp) or from one z-stack and
 its in-focus plane (found by focus score or given), each plane aligned to its reference by
 translation; "Adapt to this image" needs only the blurry layer and its PSF
-(``_finetune_self``). Validation holds out a band of every plane. A run is bounded by Steps
-and, optionally, Minutes. Stop ends the run after the current step and keeps the best
+(``_finetune_self``); a PSF-aware base network also fine-tunes on pairs with the blurry layer's
+PSF from that same PSF panel. Validation holds out a band of every plane. A run is bounded by
+Steps and, optionally, Minutes. Stop ends the run after the current step and keeps the best
 checkpoint, written as ``best.safetensors`` with its model card; it becomes a method of the
 Deblur dock, ``<base> fine-tuned on <layer>``, and the held-out region deblurred by the base
 and the kept weights fills the Compare & QC dock (``_finetune_compare``). Save... copies that
-file (so its sha256 is the one recorded in layers deblurred with it). Preview pauses the
-training between two steps and deblurs the current slice with the weights as they are.
+file (``_finetune_files``; its sha256 is the one recorded in layers deblurred with it). Preview
+pauses the training between two steps and deblurs the current slice with the weights as they
+are.
 """
 
 from __future__ import annotations
 
-import atexit
 import copy
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +35,12 @@ from qtpy.QtWidgets import (
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, held_out_region, iter_compare_job
+from ._finetune_files import checkpoint_dir, copy_weights
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
 from ._finetune_self import (
+    PsfPanel,
     SelfAdaptPage,
     SelfAdaptRequest,
     iter_self_adapt_job,
@@ -47,26 +48,13 @@ from ._finetune_self import (
     self_adapt_config,
 )
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
-from ._methods import SESSION_MODELS, SessionModel
+from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import DeviceRow, MethodPanel, form_layout, row
 from ._workers import WorkerOwnerMixin, start_worker
 
 MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane",
          "adapt to this image (no reference)")
 MODE_KEYS = ("pair", "stack", "self")
-
-_CHECKPOINT_DIRS: list[str] = []
-
-
-def checkpoint_dir() -> str:
-    """A fresh folder for one run's checkpoints; removed when Python exits (the fine-tuned
-    weights of the session live in memory and in that folder until then, for Save...)."""
-    if not _CHECKPOINT_DIRS:
-        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _CHECKPOINT_DIRS])
-    path = tempfile.mkdtemp(prefix="microdeblur-finetune-")
-    _CHECKPOINT_DIRS.append(path)
-    return path
-
 
 class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Fine-tune."""
@@ -152,9 +140,11 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(pair_page)
         self.pages.addWidget(stack_page)
-        self.self_page = SelfAdaptPage(viewer, self)
+        self.self_page = SelfAdaptPage(viewer)
         self.pages.addWidget(self.self_page)
         form.addRow(self.pages)
+        self.psf_panel = PsfPanel(viewer, self)  # adapting, or a PSF-aware base on pairs
+        form.addRow(self.psf_panel)
         self.axes_edit = QLineEdit()
         self.axes_edit.setToolTip(
             "Axes of the training layer(s), e.g. YX, ZYX, YXS (RGB); guessed, edit if wrong.")
@@ -235,6 +225,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.pages.setCurrentIndex(self.mode_combo.currentIndex())
         for widget in (self.align_check, self.match_check, self.regimes):
             widget.setVisible(self.mode != "self")
+        self._show_psf_panel()
         self._mode_defaults()
         if self.mode == "self" and self.minutes_spin.value() == 0:
             self.minutes_spin.setValue(mode_defaults("self")[2])  # the adaptation is time-boxed
@@ -270,7 +261,11 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             raise ValueError(f"base model {name!r} is not offered")
         self.base_combo.setCurrentIndex(index)
 
+    def _show_psf_panel(self) -> None:
+        self.psf_panel.setVisible(self.mode == "self" or is_psf_aware(self.base.name))
+
     def _base_changed(self, *_) -> None:
+        self._show_psf_panel()
         if self.base.name is None:
             self.base.card_view.show_message(
                 "no network yet: load weights in the Deblur dock (Load weights...)")
@@ -356,7 +351,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         axes = self.axes_edit.text().strip().upper()
         if self.mode == "self":
             layer = self.self_page.checked_layer()
-            psf, psf_text = self.self_page.psf()
+            psf, psf_text = self.psf_panel.psf()
             config = self_adapt_config(
                 minutes=self.minutes, steps=int(self.steps_spin.value()),
                 patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
@@ -369,9 +364,9 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         sets = self.regimes.image_sets()
         rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
         model, card, name = self._base_model(3 if rgb else 1, scratch)
-        if getattr(model, "needs_psf", False):
-            raise ValueError(f"{name} is PSF-aware: here it adapts with 'Adapt to this image'; "
-                             f"on pairs run microdeblur finetune --weights {name} --psf PSF")
+        # a PSF-aware network trains and validates with the blurry layer's PSF
+        psf = (self.psf_panel.psf(f"{name} (PSF-aware)")[0]
+               if getattr(model, "needs_psf", False) else None)
         return self._finetune.FinetuneRequest(
             mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),
@@ -379,7 +374,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
             minutes=self.minutes, regime=self.regimes.regime, device=self.device_row.device,
-            checkpoint_dir=checkpoint_dir(), **sets, **data,
+            checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data,
         )
 
     def start(self):
@@ -528,7 +523,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             notify_error(f"Comparing on the held-out region failed: {describe_error(error)}")
 
         return start_worker(self, iter_compare_job, held, [self.base_network, tuned],
-                            self.request.device, returned=shown, errored=failed)
+                            self.request.device, self.request.psf, returned=shown,
+                            errored=failed)
 
     def _errored(self, error) -> None:
         notify_error(f"Fine-tuning failed: {describe_error(error)}")
@@ -557,19 +553,12 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         if self.outcome is None or self.outcome.file is None:
             notify_error("nothing to save yet: run (or stop) a fine-tuning first")
             return None
-        path = Path(path)
-        if path.suffix != ".safetensors":
-            path = path.with_suffix(path.suffix + ".safetensors") if path.suffix else \
-                path.with_suffix(".safetensors")
-        if not path.parent.is_dir():
-            notify_error(f"folder {str(path.parent)!r} does not exist; choose another place")
-            return None
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            shutil.copyfile(self.outcome.file, tmp)
-            os.replace(tmp, path)
+            path = copy_weights(self.outcome.file, path)
+        except ValueError as error:
+            notify_error(str(error))
+            return None
         except OSError as error:
-            tmp.unlink(missing_ok=True)
             notify_error(f"could not save {path}: {error}")
             return None
         notify_info(f"saved {path.name} (sha256 {self.outcome.card.sha256[:12]}...)")

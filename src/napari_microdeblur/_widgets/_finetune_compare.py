@@ -66,15 +66,18 @@ def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None =
                          source_placement(layer), data, text)
 
 
-def iter_compare_job(region: HeldOutRegion, networks, device: str):
+def iter_compare_job(region: HeldOutRegion, networks, device: str, psf=None):
     """Worker body: the region deblurred by each of ``networks`` (SessionModels), in float32
-    as validation scores it; yields the deblur progress, returns the images in order."""
+    as validation scores it; yields the deblur progress, returns the images in order.
+    ``psf``: the PSF the run trained with, given to the networks that take one."""
     from ..core.method import MethodSpec, TilingSpec
 
     images = []
     for network in networks:
+        takes_psf = getattr(network.model, "needs_psf", False)
+        spec = MethodSpec(precision="float32", psf=psf if takes_psf else None)
         req = DeblurRequest(source_name=region.layer_name, image=region.image,
-                            axes=region.axes, method=MethodSpec(precision="float32"),
+                            axes=region.axes, method=spec,
                             label=network.label, network=network,
                             tiling=TilingSpec(device=device), full_image=region.full_image)
         outcome = yield from iter_deblur_job(req)

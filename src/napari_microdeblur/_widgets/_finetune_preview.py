@@ -3,7 +3,7 @@ with the weights as they are (a copy), show it in one preview layer, then resume
 
 ``TrainingPreviewMixin`` is mixed into the Fine-tune dock; it reads the dock's ``viewer``,
 ``worker``, ``request`` (``model``, ``base_card``, ``base_label``, ``axes``, ``device``,
-``stop``), ``_source_layer()``, ``_last_step``, ``preview_button`` and ``status_label``.
+``psf``, ``stop``), ``_source_layer()``, ``_last_step``, ``preview_button`` and ``status_label``.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ class TrainingPreviewMixin:
         train = self.request
         axes = train.axes or guess_layer_axes(layer)
         keep = getattr(train.model, "in_channels", 1) > 1
+        psf = train.psf if getattr(train.model, "needs_psf", False) else None
         key, offset = scope_selection(self.viewer, layer, axes, "current slice", keep)
         label_ = f"{train.base_label} fine-tuning, step {self._last_step}"
         network = SessionModel(label_, copy.deepcopy(train.model).eval(), train.base_card,
                                "preview")
         return DeblurRequest(
             source_name=layer.name, image=layer_data(layer)[key], axes=axes,
-            method=MethodSpec(), label=label_, network=network,
+            method=MethodSpec(psf=psf), label=label_, network=network,
             tiling=TilingSpec(device=train.device), scope="current slice", offset=offset,
             placement=source_placement(layer), full_image=layer_data(layer),
         )

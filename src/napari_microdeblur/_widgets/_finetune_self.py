@@ -1,7 +1,8 @@
 """The Fine-tune dock's "Adapt to this image" mode: no sharp reference, only the blurry layer
 and its PSF (``core.self_adapt``, the job behind `microdeblur finetune --self`).
 
-The page offers the blurry layer and a PSF box that reads the same sources as the Deblur dock
+The page offers the blurry layer; the dock's :class:`PsfPanel` (shown for this mode and for a
+PSF-aware base network on pairs) reads the PSF from the same sources as the Deblur dock
 (``_psf_sources``: a model such as gaussian:1.6, optics, a TIFF, or ``layer:NAME``, e.g. a PSF
 measured from beads). ``iter_self_adapt_job`` runs the adaptation in the dock's worker, writes
 the kept weights as ``best.safetensors`` with their model card and returns a
@@ -24,7 +25,7 @@ from ._layers import LayerCombo, check_image_layer
 from ._panels import ClassicalOptions, form_layout, row
 from ._psf_sources import BEADS_TOOLTIP, choose_bead_layer, measure_psf_from_beads, psf_of_text
 
-NO_PSF = ("Adapt to this image needs the image's PSF: type a model (gaussian:1.6, "
+NO_PSF = ("blurry image's PSF: type a model (gaussian:1.6, "
           "widefield:na=1.4,wavelength=0.52,pixel=0.065), choose a PSF file, or give "
           "layer:NAME (e.g. a PSF measured from beads in the Deblur dock)")
 
@@ -67,23 +68,41 @@ class SelfAdaptRequest:
 
 
 class SelfAdaptPage(QWidget):
-    """The blurry layer to adapt to and its PSF; ``owner`` (the dock) runs the bead
-    measurement's worker."""
+    """The blurry layer to adapt to (its PSF is in the dock's :class:`PsfPanel`)."""
 
-    def __init__(self, viewer, owner, parent=None) -> None:
+    def __init__(self, viewer, parent=None) -> None:
         from napari.layers import Image
 
         super().__init__(parent)
-        self.viewer, self.owner = viewer, owner
         form = form_layout(self)
         self.layer_combo = LayerCombo(viewer, (Image,), tooltip=(
             "The blurry image to adapt the network to (no sharp reference needed): every plane "
             "is used; the last 'Validation fraction' of its columns is held out."))
         form.addRow("Blurry image", self.layer_combo)
+
+    def checked_layer(self):
+        layer = self.layer_combo.value
+        check_image_layer(layer, "blurry image")
+        return layer
+
+    def release(self) -> None:
+        self.layer_combo.disconnect_viewer()
+
+
+class PsfPanel(QWidget):
+    """The PSF of the blurry layer: what "Adapt to this image" re-blurs with, and what a
+    PSF-aware base network fine-tunes with on pairs. ``owner`` (the dock) runs the bead
+    measurement's worker."""
+
+    def __init__(self, viewer, owner, parent=None) -> None:
+        super().__init__(parent)
+        self.viewer, self.owner = viewer, owner
+        form = form_layout(self)
         self.psf_box = ClassicalOptions()
         self.psf_box.show_for(None, psf="needed")
-        self.psf_box.setToolTip("The PSF that blurred this image; the adaptation re-blurs the "
-                                "network's output with it and compares with the image.")
+        self.psf_box.setToolTip("The PSF that blurred the blurry layer: adapting without a "
+                                "reference re-blurs the network's output with it; a PSF-aware "
+                                "network trains and validates with it.")
         self.psf_edit = self.psf_box.psf_edit
         self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
         self.psf_box.form.insertRow(2, "", row(self.beads_button))
@@ -97,7 +116,7 @@ class SelfAdaptPage(QWidget):
 
     def psf_from_beads(self, layer):
         """Measure the PSF from a bead image layer (as the Deblur dock does); it is added as
-        a layer and becomes this page's PSF. Returns the worker."""
+        a layer and becomes this panel's PSF. Returns the worker."""
         def measured(psf_text: str, summary: str) -> None:
             self.psf_edit.setText(psf_text)
             notify_info(summary)
@@ -105,20 +124,13 @@ class SelfAdaptPage(QWidget):
         return measure_psf_from_beads(self.owner, self.viewer, layer, measured=measured,
                                       failed=notify_error)
 
-    def psf(self) -> tuple[Any, str]:
-        """(the PSF as the core takes it, its text); ValueError when none is given."""
+    def psf(self, needed_by: str = "Adapt to this image") -> tuple[Any, str]:
+        """(the PSF as the core takes it, its text); ValueError naming ``needed_by`` when none
+        is given."""
         text = self.psf_edit.text().strip()
         if not text:
-            raise ValueError(NO_PSF)
+            raise ValueError(f"{needed_by} needs the {NO_PSF}")
         return psf_of_text(self.viewer, text), text
-
-    def checked_layer(self):
-        layer = self.layer_combo.value
-        check_image_layer(layer, "blurry image")
-        return layer
-
-    def release(self) -> None:
-        self.layer_combo.disconnect_viewer()
 
 
 def self_adapt_config(*, minutes: float | None, steps: int, patch: int, batch_size: int,

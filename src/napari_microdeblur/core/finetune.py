@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import data, pairs, training
+from .axes import check_axes, is_rgb
 from .checkpoint import ModelCard, load_model
 from .job_defaults import (
     DEFAULT_ANCHOR_WEIGHT,
@@ -41,7 +42,7 @@ from .job_defaults import (
     PAIRED_STEPS,
 )
 from .progress import Notes
-from .psf_aware import DEFAULT_PSF_AWARE
+from .psf_aware import DEFAULT_PSF_AWARE, OPPONENT_PARTS, to_opponent
 from .training.checkpoints import (
     check_checkpoint_dir,
     check_same_network,
@@ -63,6 +64,7 @@ __all__ = [
     "PairField",
     "StackField",
     "iter_finetune",
+    "opponent_planes",
 ]
 
 #: at most this many steps between two validations (time-boxed runs have many steps)
@@ -112,7 +114,8 @@ class FinetuneRequest:
     ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``. ``psf`` is the
     PSF of the blurry images (a model text such as ``gaussian:1.6``, a TIFF path or an array;
     a 3D one gives its in-focus plane) for a PSF-aware network (``needs_psf``), which trains
-    on grayscale pairs given that PSF; other networks refuse one. ``regime`` is a
+    on grayscale or RGB pairs given that PSF (RGB as luminance and chroma planes,
+    :func:`opponent_planes`); other networks refuse one. ``regime`` is a
     training regime of ``core.training`` (``microdeblur train --regime``), with its image sets
     without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
     adversarial regimes keep their last checkpoint, not the best one.
@@ -271,6 +274,33 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
 
 
+def _opponent_planes_wanted(req: FinetuneRequest, fields) -> bool:
+    """A PSF-aware network given RGB fields trains on what it runs on: luminance and chroma."""
+    if req.psf is None or not getattr(req.model, "needs_psf", False):
+        return False
+    shapes = [np.shape(f.blurry if isinstance(f, PairField) else f.stack) for f in fields]
+    return all(is_rgb(check_axes(f.axes, s), s) for f, s in zip(fields, shapes, strict=True))
+
+
+def opponent_planes(pair_list: Sequence[pairs.Pair]) -> list[pairs.Pair]:
+    """RGB pairs as three grayscale pairs each: luminance and two chroma planes, the opponent
+    colour space a PSF-aware network deconvolves RGB in (``psf_aware.OPPONENT``). Each keeps
+    its pair's group and reference scale (a chroma plane's reference offset centres it on 0.5,
+    as its model units are); validation PSNR is then the mean over the three planes."""
+    import torch
+
+    out = []
+    for p in pair_list:
+        both = torch.from_numpy(np.stack([p.input, p.target]))
+        x, y = to_opponent(both).numpy()
+        scale, offset = p.to_reference
+        for k, part in enumerate(OPPONENT_PARTS):
+            ref = (scale, offset) if k == 0 else (scale, 0.5 - 0.5 * scale)
+            out.append(pairs.Pair(x[k : k + 1].copy(), y[k : k + 1].copy(), p.group, ref,
+                                  {**p.info, "colour_plane": part}))
+    return out
+
+
 def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.ndarray | None]:
     """Bind ``req.psf`` to a PSF-aware network (it then trains as ``model(x)``): what the
     model card says about it ("" without a PSF) and the kernel. ValueError when the PSF and
@@ -294,7 +324,7 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
     channels = sorted({p.input.shape[0] for p in train_pairs})
     if channels != [1]:
         raise ValueError(f"the pairs have {channels[-1]} channels; a PSF-aware network takes "
-                         "grayscale pairs (fine-tune on one channel at a time)")
+                         "grayscale or RGB pairs (fine-tune on one channel at a time)")
     smallest = min([req.patch] + [min(p.input.shape[-2:]) for p in val or []])
     if max(kernel.shape) > smallest:
         raise ValueError(
@@ -382,6 +412,10 @@ def _prepare(req: FinetuneRequest):
     focus = built[0][1] if len(built) == 1 else None
     divisor = int(getattr(req.model, "size_divisor", 1))
     train_pairs, val, held = _split(per_field, req, divisor)
+    if _opponent_planes_wanted(req, fields):
+        train_pairs = opponent_planes(train_pairs)
+        val = opponent_planes(val) if val else val
+        held += " (RGB as luminance and chroma planes)"
     psf_note, kernel = _bind_psf(req, train_pairs, val)
     ckdir = ckdir or Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
     averaged = sorted({f.target_neighbours for f in fields if isinstance(f, StackField)} - {0})

@@ -30,8 +30,8 @@ from .archs.wiener_unet import noise_sigma
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 
 __all__ = [
-    "DEFAULT_PSF_AWARE", "OPPONENT", "from_opponent", "in_focus_plane", "load_psf_aware",
-    "plane_kernel", "psf_aware_method", "to_opponent",
+    "DEFAULT_PSF_AWARE", "OPPONENT", "OPPONENT_PARTS", "from_opponent", "in_focus_plane",
+    "load_psf_aware", "plane_kernel", "psf_aware_method", "to_opponent",
 ]
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
@@ -65,6 +65,8 @@ OPPONENT = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]]) / np.sqrt([[3.0], [2.0]
 #: both commute with the blur too.
 OPPONENT_GAIN = float(np.sqrt(3.0))
 OPPONENT_OFFSET = (0.0, 0.5, 0.5)
+#: What the three opponent channels are called where a user sees them.
+OPPONENT_PARTS = ("luminance", "chroma 1", "chroma 2")
 #: The mix is orthonormal (up to the common scale), so noise of one level in R, G and B has that
 #: same level in all three opponent channels: they share one estimate, the lowest of the three.
 #: Each channel's own estimate is raised by the detail its diagonal Haar band holds, most in

@@ -18,7 +18,8 @@ image's luminance and chroma (``OPPONENT_PLANES``):
 - **prior**: ``(f(.) - f0(y))^2`` in noise variances, so what the PSF does not constrain (the
   frequencies it removes) stays where a trained network put it. ``f0`` is the PSF-aware default
   network given the same PSF when a blind network is adapted (``prior_from='auto'``: it uses the
-  PSF everywhere, the blind network nowhere), else the unadapted network itself;
+  PSF everywhere, the blind network nowhere; on RGB as that method runs it, in luminance and
+  chroma: ``PRIOR_RGB_OPPONENT``), else the unadapted network itself;
 - **Hessian**: the second differences of the output in noise sigmas, against noise
   amplification.
 
@@ -55,7 +56,13 @@ from .memory import fast_layout
 from .method import network_method, resolve_device
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
-from .psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method, to_opponent
+from .psf_aware import (
+    DEFAULT_PSF_AWARE,
+    OPPONENT_PARTS,
+    plane_kernel,
+    psf_aware_method,
+    to_opponent,
+)
 from .psf_estimate import estimate_psf, is_estimate
 from .psf_safeguard import held_out_ratio
 from .training import FitProgress
@@ -73,7 +80,10 @@ VAR_FLOOR = 1e-6  # (0.1 % of the normalised range)^2: a noise-free image still 
 #: (``psf_aware.OPPONENT``); False: to its R, G and B planes (benchmarks/self_adapt_recipes.py
 #: compares the two).
 OPPONENT_PLANES = True
-OPPONENT_PARTS = ("luminance", "chroma 1", "chroma 2")
+#: A blind network adapted on an RGB image is pulled toward the PSF-aware default's result as
+#: that method gives it (luminance and chroma, ``psf_aware.OPPONENT``); False: channel by
+#: channel (benchmarks/self_adapt_recipes.py, recipe prior_rgb_channelwise).
+PRIOR_RGB_OPPONENT = True
 PRIOR_SOURCES = ("auto", "start", "psf_aware")
 
 
@@ -379,7 +389,8 @@ def _prior_model(model: nn.Module, prior_from: str) -> tuple[nn.Module, str]:
 def _prior_output(model: nn.Module, y: np.ndarray, kernel: np.ndarray, device) -> np.ndarray:
     """The unadapted network's output on a (C, H, W) plane in model units (tiled, float32)."""
     if getattr(model, "needs_psf", False):
-        method = psf_aware_method(model, kernel, precision="float32")
+        method = psf_aware_method(model, kernel, precision="float32",
+                                  rgb=PRIOR_RGB_OPPONENT and y.shape[0] == 3)
     else:
         method = network_method(model, precision="float32")
     image, axes = (y[0], "YX") if y.shape[0] == 1 else (np.moveaxis(y, 0, -1), "YXS")

@@ -1,0 +1,43 @@
+"""Files of the Fine-tune dock's runs: a fresh checkpoint folder per run (removed when Python
+exits) and Save..., which copies the kept weights file so that its sha256, recorded in layers
+deblurred with it, stays the same."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_CHECKPOINT_DIRS: list[str] = []
+
+
+def checkpoint_dir() -> str:
+    """A fresh folder for one run's checkpoints; removed when Python exits (the fine-tuned
+    weights of the session live in memory and in that folder until then, for Save...)."""
+    if not _CHECKPOINT_DIRS:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _CHECKPOINT_DIRS])
+    path = tempfile.mkdtemp(prefix="microdeblur-finetune-")
+    _CHECKPOINT_DIRS.append(path)
+    return path
+
+
+def copy_weights(source: Path, path: str | os.PathLike) -> Path:
+    """Copy the weights file ``source`` to ``path`` (``.safetensors`` added when missing),
+    through a temporary file so a failed copy leaves nothing half-written. ValueError when the
+    folder does not exist, OSError when the copy fails."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(path.suffix + ".safetensors") if path.suffix else \
+            path.with_suffix(".safetensors")
+    if not path.parent.is_dir():
+        raise ValueError(f"folder {str(path.parent)!r} does not exist; choose another place")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
