@@ -77,6 +77,15 @@ def soup_degradation(members: list[str], cards: list) -> dict:
     }
 
 
+def training_data(cards) -> str:
+    """The members' training data: one text when they agree, else each member's in turn (a
+    member trained on RGB as luminance and chroma planes differs from one trained on R, G, B)."""
+    texts = list(dict.fromkeys(c.training_data for c in cards))
+    if len(texts) == 1:
+        return texts[0]
+    return "Members trained on: " + " | ".join(f"({i}) {t}" for i, t in enumerate(texts, 1))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("members", nargs="+", help="weights files (or bundled names) to average")
@@ -99,7 +108,7 @@ def main(argv=None) -> int:
     command = "python scripts/soup_psf_aware.py " + " ".join(given)
     save_weights(model, args.out, {
         "normalization": cards[0].normalization,
-        "training_data": cards[0].training_data,
+        "training_data": training_data(cards),
         "degradation": json.dumps(soup_degradation(args.members, cards)),
         "metrics": {
             # the widest member's, also through members that are soups or continued runs

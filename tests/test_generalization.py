@@ -311,3 +311,16 @@ def test_rgb_training_images_can_give_the_planes_the_network_runs_rgb_as(tmp_pat
         np.testing.assert_allclose(plane, 0.5, atol=1e-6)
     with pytest.raises(ValueError, match="rgb_planes='lab'; accepted: channels, opponent"):
         data.training_sets(tmp_path, "lab")
+
+
+def test_a_soup_card_names_each_members_training_data_when_they_differ():
+    """A soup of a run trained on R, G, B planes and one trained on luminance and chroma says
+    both; members that agree give the one text."""
+    from types import SimpleNamespace
+
+    soup = _load("soup_psf_aware", ROOT / "scripts" / "soup_psf_aware.py")
+    rgb = SimpleNamespace(training_data="RGB as separate channels")
+    opp = SimpleNamespace(training_data="RGB as luminance and chroma planes")
+    assert soup.training_data([rgb, rgb]) == "RGB as separate channels"
+    assert soup.training_data([rgb, opp]) == ("Members trained on: (1) RGB as separate channels "
+                                              "| (2) RGB as luminance and chroma planes")
