@@ -181,6 +181,23 @@ def test_cli_finetunes_psf_aware_weights_with_the_psf(pair_files, capsys):
     assert tifffile.imread(d / "d.tif").shape == (120, 120)
 
 
+def test_cli_finetunes_psf_aware_weights_on_rgb_files(pair_files, capsys):
+    d = pair_files
+    blurry, sharp = colour_pair(5, (120, 120))
+    tifffile.imwrite(d / "rb.tif", (255 * np.clip(blurry, 0, 1)).astype(np.uint8))
+    tifffile.imwrite(d / "rs.tif", (255 * np.clip(sharp, 0, 1)).astype(np.uint8))
+    argv = ["finetune", "--weights", str(d / "wiener.safetensors"), "--blurry",
+            str(d / "rb.tif"), "--sharp", str(d / "rs.tif"), "--psf", "gaussian:1.6",
+            "--steps", "3", "--patch", "32", "--batch", "2", "--device", "cpu", "-q",
+            "--out", str(d / "o.safetensors")]
+    assert main(argv) == 0
+    card = load_model(d / "o.safetensors")[1]
+    assert "luminance and chroma planes" in card.training_data
+    assert main(["deblur", str(d / "rb.tif"), "-o", str(d / "d.tif"), "--weights",
+                 str(d / "o.safetensors"), "--psf", "gaussian:1.6", "--device", "cpu"]) == 0
+    assert tifffile.imread(d / "d.tif").shape == (120, 120, 3)
+
+
 @pytest.mark.parametrize("weights,extra,message", [
     ("wiener.safetensors", [], "is PSF-aware: give the PSF of the blurry images with --psf"),
     ("gran.safetensors", ["--psf", "gaussian:1.6"], "--psf is for --self IMG (adapting "
