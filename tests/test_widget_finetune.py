@@ -375,6 +375,10 @@ def test_a_psf_aware_base_fine_tunes_on_pairs_with_the_psf_panel(
     w.sharp_combo.set_value(viewer.layers["s"])
     w.set_base("c2f_unet.brightfield_v2")  # a blind base on pairs takes no PSF
     assert not w.psf_panel.isVisibleTo(w)
+    w.regimes.set_start("wiener_unet", "tiny")  # ... but a new PSF-aware network does
+    assert w.psf_panel.isVisibleTo(w)
+    w.regimes.set_start(None)
+    assert not w.psf_panel.isVisibleTo(w)
     w.set_base(tiny_psf_aware)
     # the PSF panel shows for a PSF-aware base on pairs, and the PSF is asked for
     assert w.psf_panel.isVisibleTo(w)

@@ -95,6 +95,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         layout.addStretch(1)
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
         self.regimes.regime_combo.currentIndexChanged.connect(self._mode_defaults)
+        self.regimes.start_combo.currentIndexChanged.connect(self._show_psf_panel)
         self.blurry_combo.currentIndexChanged.connect(self._guess_axes)
         self.stack_combo.currentIndexChanged.connect(self._guess_axes)
         self.self_page.layer_combo.currentIndexChanged.connect(self._guess_axes)
@@ -261,8 +262,14 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             raise ValueError(f"base model {name!r} is not offered")
         self.base_combo.setCurrentIndex(index)
 
-    def _show_psf_panel(self) -> None:
-        self.psf_panel.setVisible(self.mode == "self" or is_psf_aware(self.base.name))
+    def _show_psf_panel(self, *_) -> None:
+        if self.mode == "self":
+            needed = True
+        elif self.regimes.from_scratch:
+            needed = self.regimes.new_network_needs_psf
+        else:
+            needed = is_psf_aware(self.base.name)
+        self.psf_panel.setVisible(needed)
 
     def _base_changed(self, *_) -> None:
         self._show_psf_panel()

@@ -72,6 +72,15 @@ class RegimePanel(QWidget):
     def from_scratch(self) -> bool:
         return self.start_combo.currentData() is not None
 
+    @property
+    def new_network_needs_psf(self) -> bool:
+        """Whether the new network 'Start from' asks for takes a PSF (e.g. wiener_unet)."""
+        from ..core.registry import get_arch
+
+        choice = self.start_combo.currentData()
+        return choice is not None and bool(
+            getattr(get_arch(choice.split(":")[0]).module_cls, "needs_psf", False))
+
     def set_regime(self, name: str) -> None:
         index = self.regime_combo.findData(name)
         if index < 0:
