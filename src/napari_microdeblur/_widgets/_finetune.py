@@ -257,10 +257,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.axes_edit.setText(guess_layer_axes(layer) if layer is not None else "")
 
     def set_base(self, name: str) -> None:
-        index = self.base_combo.findData(name)
-        if index < 0:
-            raise ValueError(f"base model {name!r} is not offered")
-        self.base_combo.setCurrentIndex(index)
+        self.base.set_name(name)
 
     def _show_psf_panel(self, *_) -> None:
         if self.mode == "self":
