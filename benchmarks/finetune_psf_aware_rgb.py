@@ -17,21 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import provenance  # noqa: E402
 import splits  # noqa: E402
+from finetune_recipes import fit_row, report  # noqa: E402
 
 from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.degrade import degrade01  # noqa: E402
-from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune  # noqa: E402
+from napari_microdeblur.core.finetune import FinetuneRequest  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.metrics import psnr  # noqa: E402
-from napari_microdeblur.core.progress import drive  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, psf_aware_method  # noqa: E402
 
 SET = "brightfield_bccd_blood_smear"
@@ -62,13 +60,7 @@ def run_recipe(name: str, train: tuple[np.ndarray, np.ndarray], args) -> dict:
                           base_label=args.base, base_card=card, blurry=blurry, sharp=sharp,
                           match_intensity=False, align=False, minutes=args.minutes,
                           device="cpu", psf=PSF, seed=args.seed)
-    t0 = time.perf_counter()
-    outcome = drive(iter_finetune(req))
-    fit = outcome.result
-    return {"recipe": name, "steps": fit.steps_done, "seconds": round(time.perf_counter() - t0, 1),
-            "val_start": fit.history[0]["val_psnr"], "val_kept": outcome.card.metrics["val_psnr"],
-            "kept_step": outcome.card.metrics["step"], "model": outcome.model,
-            "card": outcome.card}
+    return fit_row(name, req)
 
 
 def main() -> None:
@@ -101,18 +93,7 @@ def main() -> None:
         row["test_psnr"] = test_psnr(row.pop("model"), row.pop("card"), test_blurry, test_sharp)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| recipe | steps | validation: start -> kept (step) | test PSNR |")
-    print("|---|---|---|---|")
-    for r in rows:
-        val = (f"{r['val_start']:.2f} -> {r['val_kept']:.2f} ({r['kept_step']})"
-               if "val_start" in r else "")
-        print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} |")
-    if args.json:
-        command = "python benchmarks/finetune_psf_aware_rgb.py " + " ".join(sys.argv[1:])
-        Path(args.json).write_text(json.dumps({"command": command, "args": vars(args),
-                                               "provenance": provenance.record(),
-                                               "rows": rows}, indent=1))
-
+    report(rows, args, "finetune_psf_aware_rgb.py")
 
 if __name__ == "__main__":
     main()

@@ -105,14 +105,35 @@ def run_recipe(name: str, options: dict, train: tuple, args) -> dict:
         match_intensity=False, align=False, patch=64, batch_size=8,
         val_every=args.val_every, minutes=args.seconds / 60, device="cpu", psf=args.psf,
         **options)
+    return {"recipe": name, **options, **fit_row(name, req)}  # steps: those done, not the bound
+
+
+def fit_row(name: str, req: FinetuneRequest) -> dict:
+    """Run the fine-tuning ``req``; its row: steps, seconds, validation at the start and of the
+    kept weights, and the kept model and card (popped before the row is written)."""
     t0 = time.perf_counter()
     outcome = drive(iter_finetune(req))
     fit = outcome.result
-    return {"recipe": name, **options, "steps": fit.steps_done,
+    return {"recipe": name, "steps": fit.steps_done,
             "seconds": round(time.perf_counter() - t0, 1),
             "val_start": fit.history[0]["val_psnr"], "val_kept": outcome.card.metrics["val_psnr"],
             "kept_step": outcome.card.metrics["step"], "model": outcome.model,
             "card": outcome.card}
+
+
+def report(rows: list[dict], args, script: str) -> None:
+    """Print the rows as a Markdown table and write them to ``args.json`` (when given)."""
+    print("\n| recipe | steps | validation band: start -> kept (step) | test PSNR |")
+    print("|---|---|---|---|")
+    for r in rows:
+        val = (f"{r['val_start']:.2f} -> {r['val_kept']:.2f} ({r['kept_step']})"
+               if "val_start" in r else "")
+        print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} |")
+    if args.json:
+        command = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
+        Path(args.json).write_text(json.dumps({"command": command, "args": vars(args),
+                                               "provenance": provenance.record(),
+                                               "rows": rows}, indent=1))
 
 
 def main() -> None:
@@ -155,17 +176,7 @@ def main() -> None:
                                      row.pop("card"))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| recipe | steps | validation band: start -> kept (step) | test PSNR |")
-    print("|---|---|---|---|")
-    for r in rows:
-        val = (f"{r['val_start']:.2f} -> {r['val_kept']:.2f} ({r['kept_step']})"
-               if "val_start" in r else "")
-        print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} |")
-    if args.json:
-        command = "python benchmarks/finetune_recipes.py " + " ".join(sys.argv[1:])
-        Path(args.json).write_text(json.dumps({"command": command, "args": vars(args),
-                                               "provenance": provenance.record(),
-                                               "rows": rows}, indent=1))
+    report(rows, args, "finetune_recipes.py")
 
 
 if __name__ == "__main__":

@@ -42,24 +42,32 @@ def images(crop: int) -> list[np.ndarray]:
     return [gen.centre_crop(gen.read(p, rgb=True), crop) for p in paths]
 
 
-def score(weights: str, sharp: list[np.ndarray], degradations: list[str]) -> dict:
+def degraded(sharp: list[np.ndarray], degradations: list[str]) -> dict:
+    """{degradation: (its PSF, the blurred images)}, protocol A always (the estimated-PSF
+    column): degraded once and scored by every weights file."""
+    out = {}
+    for name in dict.fromkeys([*degradations, "A"]):
+        psf = gen.row_psf(name)
+        out[name] = psf, [gen.degrade_with(s, name, psf, seed=i, rgb=True)
+                          for i, s in enumerate(sharp)]
+    return out
+
+
+def score(weights: str, sharp: list[np.ndarray], blurred: dict, degradations: list[str]) -> dict:
+    def scores(psf, images) -> list[dict]:
+        return [evaluate(gen.run("psf_aware", b, psf, "YXS", psf_aware=weights), s,
+                         border=gen.BORDER, channel_axis=-1)
+                for b, s in zip(images, sharp, strict=True)]
+
     per = {}
     for name in degradations:
-        psf = gen.row_psf(name)
-        rows = []
-        for i, s in enumerate(sharp):
-            blurred = gen.degrade_with(s, name, psf, seed=i, rgb=True)
-            out = gen.run("psf_aware", blurred, psf, "YXS", psf_aware=weights)
-            rows.append(evaluate(out, s, border=gen.BORDER, channel_axis=-1))
+        rows = scores(*blurred[name])
         per[name] = {"psnr": float(np.mean([r["psnr"] for r in rows])),
                      "ssim": float(np.mean([r["ssim"] for r in rows]))}
     per["mean_psnr"] = float(np.mean([per[n]["psnr"] for n in degradations]))
     # what the brightfield blind default runs: the PSF estimated from the image (protocol A)
-    psf = gen.row_psf("A")
-    per["A, PSF estimated"] = float(np.mean([evaluate(
-        gen.run("psf_aware", gen.degrade_with(s, "A", psf, seed=i, rgb=True), gen.ESTIMATE,
-                "YXS", psf_aware=weights), s, border=gen.BORDER, channel_axis=-1)["psnr"]
-        for i, s in enumerate(sharp)]))
+    rows = scores(gen.ESTIMATE, blurred["A"][1])
+    per["A, PSF estimated"] = float(np.mean([r["psnr"] for r in rows]))
     return per
 
 
@@ -74,7 +82,8 @@ def main(argv=None) -> int:
     degradations = args.degradations.split(",")
     sharp = images(args.crop)
     t0 = time.perf_counter()
-    results = {w: score(w, sharp, degradations) for w in args.weights}
+    blurred = degraded(sharp, degradations)
+    results = {w: score(w, sharp, blurred, degradations) for w in args.weights}
     ref = results[args.weights[0]]
     print(f"\n{len(sharp)} BCCD training images, {args.crop} px; PSNR (dB), border 16 px\n")
     print("| weights | " + " | ".join(degradations) + " | mean | passes the rule | "
