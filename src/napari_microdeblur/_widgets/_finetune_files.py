@@ -25,19 +25,15 @@ def checkpoint_dir() -> str:
 
 def copy_weights(source: Path, path: str | os.PathLike) -> Path:
     """Copy the weights file ``source`` to ``path`` (``.safetensors`` added when missing),
-    through a temporary file so a failed copy leaves nothing half-written. ValueError when the
-    folder does not exist, OSError when the copy fails."""
+    never leaving it half-written (``core.files.copy_atomically``). ValueError when the folder
+    does not exist, OSError when the copy fails."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(path.suffix + ".safetensors") if path.suffix else \
             path.with_suffix(".safetensors")
     if not path.parent.is_dir():
         raise ValueError(f"folder {str(path.parent)!r} does not exist; choose another place")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    from ..core.files import copy_atomically
+
+    copy_atomically(source, path)
     return path
