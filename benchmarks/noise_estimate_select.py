@@ -40,16 +40,19 @@ def label(quantile: float | None) -> str:
     return WHOLE if quantile is None else f"brightest blocks above the {quantile:g} quantile"
 
 
-def scores(quantile: float | None, folder: Path) -> tuple[dict, dict]:
-    """(synthetic row, real-defocus summary) of the default weights given this estimate."""
-    saved = wiener_unet.BRIGHT_QUANTILE
-    wiener_unet.BRIGHT_QUANTILE = quantile
+def scores(settings: dict, folder: Path) -> tuple[dict, dict]:
+    """(synthetic row, real-defocus summary) of the default weights given the noise estimate
+    that ``settings`` ({name: value} of wiener_unet's module settings) make."""
+    saved = {name: getattr(wiener_unet, name) for name in settings}
+    for name, value in settings.items():
+        setattr(wiener_unet, name, value)
     try:
         s, r = folder / "synthetic.json", folder / "real.json"
         psf_aware_select.main([DEFAULT_PSF_AWARE, "--as-deblur", "--json", str(s)])
         real_defocus_validation.main(["--json", str(r)])
     finally:
-        wiener_unet.BRIGHT_QUANTILE = saved
+        for name, value in saved.items():
+            setattr(wiener_unet, name, value)
     return (json.loads(s.read_text())["rows"][DEFAULT_PSF_AWARE],
             json.loads(r.read_text())["summary"])
 
@@ -64,7 +67,9 @@ def main(argv=None) -> int:
     synthetic, real = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, quantile in quantiles.items():
-            synthetic[name], real[name] = scores(quantile, Path(tmp))
+            # as chosen then: before the blocked-band check existed
+            synthetic[name], real[name] = scores({"BRIGHT_QUANTILE": quantile,
+                                                  "BLOCKED_OTF": None}, Path(tmp))
     winner, reasons = verdict(WHOLE, synthetic, real)
     chosen = quantiles[winner]
     lines = []

@@ -7,6 +7,10 @@ the command, commit and machine of its run, see provenance.py) and
     python benchmarks/readme_tables.py           # prints every table
     python benchmarks/readme_tables.py --write   # replaces them in README.md
     python benchmarks/readme_tables.py --check   # exit 1 when README.md differs (tested)
+
+--write and --check also cover the Markdown copies of some results (``MARKDOWN_COPIES``:
+benchmarks/results/NAME.md beside NAME.json), which went stale when parts of a run were merged
+into its JSON by hand.
 """
 
 from __future__ import annotations
@@ -368,6 +372,26 @@ TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
           **{f"papers_{part}": papers_text(part) for part in ("sgpn", "grab", "c2f")}}
 
 
+#: benchmarks/results/NAME.md rendered from NAME.json by the module that ran it
+MARKDOWN_COPIES = {"finetune": "finetune", "generalization": "generalization",
+                   "papers": "papers", "papers_sgpn_seed1": "papers",
+                   "papers_sgpn_seed2": "papers"}
+
+
+def markdown_copies() -> dict[Path, str]:
+    """{path of each Markdown copy: the text its JSON gives} (imports torch)."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    copies = {}
+    for name, module in MARKDOWN_COPIES.items():
+        run = _load(f"{name}.json")
+        if run is not None:
+            text = importlib.import_module(module).markdown(run)
+            copies[RESULTS / f"{name}.md"] = text if text.endswith("\n") else text + "\n"
+    return copies
+
+
 def _pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- readme_tables:{name} begin -->\n)(.*?)(<!-- readme_tables:{name} "
                       r"end -->)", re.S)
@@ -392,9 +416,14 @@ def main(argv=None) -> int:
     new = render(readme)
     if args.write:
         README.write_text(new)
+        for path, text in markdown_copies().items():
+            path.write_text(text)
     elif args.check:
-        if new != readme:
-            print("README.md tables differ from benchmarks/results: run "
+        stale = [path.name for path, text in markdown_copies().items()
+                 if not path.exists() or path.read_text() != text]
+        if new != readme or stale:
+            print("README.md tables or " + (", ".join(stale) or "none of the Markdown copies")
+                  + " differ from benchmarks/results: run "
                   "python benchmarks/readme_tables.py --write", file=sys.stderr)
             return 1
     else:

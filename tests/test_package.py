@@ -111,3 +111,5 @@ def test_readme_tables_are_generated_from_the_committed_results():
         assert provenance["command"].startswith("python benchmarks/")
         assert len(provenance["commit"]) == 40 and provenance["machine"]["cpu_count"]
     assert readme_tables.render(readme) == readme, "run python benchmarks/readme_tables.py --write"
+    for path, text in readme_tables.markdown_copies().items():
+        assert path.read_text() == text, f"{path.name}: run benchmarks/readme_tables.py --write"

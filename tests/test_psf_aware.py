@@ -198,6 +198,38 @@ def test_noise_estimate_is_the_bright_structures_noise_on_a_dark_background(monk
     assert noise_sigma(flat).ravel().tolist() == pytest.approx([0.02, 0.02], rel=0.05)
 
 
+def test_noise_estimate_given_the_psf_sees_through_blurred_texture(monkeypatch):
+    """A sample with its own fine texture (white, like EM's), blurred, then noise 0.01 added:
+    the diagonal Haar band also holds the blurred texture and reads high; the frequencies the
+    PSF blocks hold only the added noise, and the estimate given the PSF comes down to it. It
+    never goes up (white noise alone), and where the PSF blocks too few frequencies the estimate
+stays as it was."""
+    from scipy import ndimage
+
+    from napari_microdeblur.core.archs import wiener_unet
+    from napari_microdeblur.core.degrade import protocol_psf
+
+    monkeypatch.setattr(wiener_unet, "BLOCKED_OTF", 0.01)  # measured, not the default
+    rng = np.random.default_rng(2)
+    psf = protocol_psf("A")
+    texture = 0.5 + 0.4 * rng.standard_normal((256, 256))
+    blurred = ndimage.convolve(texture, psf, mode="reflect")
+    noisy = torch.from_numpy(blurred + 0.01 * rng.standard_normal(blurred.shape)).float()
+    noisy = noisy[None, None]
+    haar = float(noise_sigma(noisy))
+    given_psf = float(noise_sigma(noisy, torch.from_numpy(psf)))
+    assert haar > 1.3 * 0.01
+    assert given_psf == pytest.approx(0.01, rel=0.1)
+    flat = 0.5 + 0.02 * torch.randn(2, 1, 128, 128, generator=torch.Generator().manual_seed(0))
+    assert noise_sigma(flat, torch.from_numpy(psf)).ravel().tolist() == pytest.approx(
+        noise_sigma(flat).ravel().tolist(), rel=0.1)
+    monkeypatch.setattr(wiener_unet, "MIN_BLOCKED_FRACTION", 1.0)  # never enough: no check
+    assert float(noise_sigma(noisy, torch.from_numpy(psf))) == pytest.approx(haar)
+    monkeypatch.setattr(wiener_unet, "MIN_BLOCKED_FRACTION", 0.02)
+    monkeypatch.setattr(wiener_unet, "BLOCKED_OTF", None)  # the default: no check
+    assert float(noise_sigma(noisy, torch.from_numpy(psf))) == pytest.approx(haar)
+
+
 def test_noise_estimate_takes_enough_bright_blocks_on_a_small_patch():
     """A 64 px patch has 1024 blocks: the brightest 1 % (10) would let a few hot blocks set
     the level; at least 64 blocks are used."""

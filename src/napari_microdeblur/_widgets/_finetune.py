@@ -40,7 +40,6 @@ from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_sec
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
 from ._finetune_self import (
-    PsfPanel,
     SelfAdaptPage,
     SelfAdaptRequest,
     iter_self_adapt_job,
@@ -50,6 +49,7 @@ from ._finetune_self import (
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
 from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import DeviceRow, MethodPanel, form_layout, row
+from ._psf_panel import PsfPanel
 from ._workers import WorkerOwnerMixin, start_worker
 
 MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane",

@@ -1,7 +1,7 @@
 """The Fine-tune dock's "Adapt to this image" mode: no sharp reference, only the blurry layer
 and its PSF (``core.self_adapt``, the job behind `microdeblur finetune --self`).
 
-The page offers the blurry layer; the dock's :class:`PsfPanel` (shown for this mode and for a
+The page offers the blurry layer; the dock's ``_psf_panel.PsfPanel`` (shown for this mode and for a
 PSF-aware base network on pairs) reads the PSF from the same sources as the Deblur dock
 (``_psf_sources``: a model such as gaussian:1.6, optics, a TIFF, or ``layer:NAME``, e.g. a PSF
 measured from beads). ``iter_self_adapt_job`` runs the adaptation in the dock's worker, writes
@@ -19,15 +19,8 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QWidget
 
-from ._controls import button
-from ._feedback import notify_error, notify_info
 from ._layers import LayerCombo, check_image_layer
-from ._panels import ClassicalOptions, form_layout, row
-from ._psf_sources import BEADS_TOOLTIP, choose_bead_layer, measure_psf_from_beads, psf_of_text
-
-NO_PSF = ("blurry image's PSF: type a model (gaussian:1.6, "
-          "widefield:na=1.4,wavelength=0.52,pixel=0.065), choose a PSF file, or give "
-          "layer:NAME (e.g. a PSF measured from beads in the Deblur dock)")
+from ._panels import form_layout
 
 
 def mode_defaults(mode: str, regime: str = "supervised") -> tuple[int, float, float]:
@@ -68,7 +61,7 @@ class SelfAdaptRequest:
 
 
 class SelfAdaptPage(QWidget):
-    """The blurry layer to adapt to (its PSF is in the dock's :class:`PsfPanel`)."""
+    """The blurry layer to adapt to (its PSF is in the dock's ``PsfPanel``)."""
 
     def __init__(self, viewer, parent=None) -> None:
         from napari.layers import Image
@@ -87,50 +80,6 @@ class SelfAdaptPage(QWidget):
 
     def release(self) -> None:
         self.layer_combo.disconnect_viewer()
-
-
-class PsfPanel(QWidget):
-    """The PSF of the blurry layer: what "Adapt to this image" re-blurs with, and what a
-    PSF-aware base network fine-tunes with on pairs. ``owner`` (the dock) runs the bead
-    measurement's worker."""
-
-    def __init__(self, viewer, owner, parent=None) -> None:
-        super().__init__(parent)
-        self.viewer, self.owner = viewer, owner
-        form = form_layout(self)
-        self.psf_box = ClassicalOptions()
-        self.psf_box.show_for(None, psf="needed")
-        self.psf_box.setToolTip("The PSF that blurred the blurry layer: adapting without a "
-                                "reference re-blurs the network's output with it; a PSF-aware "
-                                "network trains and validates with it.")
-        self.psf_edit = self.psf_box.psf_edit
-        self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
-        self.psf_box.form.insertRow(2, "", row(self.beads_button))
-        form.addRow(self.psf_box)
-        self.beads_button.clicked.connect(self._choose_beads)
-
-    def _choose_beads(self) -> None:
-        layer = choose_bead_layer(self, self.viewer)
-        if layer is not None:
-            self.psf_from_beads(layer)
-
-    def psf_from_beads(self, layer):
-        """Measure the PSF from a bead image layer (as the Deblur dock does); it is added as
-        a layer and becomes this panel's PSF. Returns the worker."""
-        def measured(psf_text: str, summary: str) -> None:
-            self.psf_edit.setText(psf_text)
-            notify_info(summary)
-
-        return measure_psf_from_beads(self.owner, self.viewer, layer, measured=measured,
-                                      failed=notify_error)
-
-    def psf(self, needed_by: str = "Adapt to this image") -> tuple[Any, str]:
-        """(the PSF as the core takes it, its text); ValueError naming ``needed_by`` when none
-        is given."""
-        text = self.psf_edit.text().strip()
-        if not text:
-            raise ValueError(f"{needed_by} needs the {NO_PSF}")
-        return psf_of_text(self.viewer, text), text
 
 
 def self_adapt_config(*, minutes: float | None, steps: int, patch: int, batch_size: int,

@@ -164,7 +164,7 @@ class _BoundPsf(nn.Module):
             z = to_opponent(x)
             sigma = None
             if SHARE_NOISE_LEVEL:
-                each = noise_sigma(z.reshape(-1, 1, *z.shape[-2:])).reshape(z.shape[0], 3)
+                each = noise_sigma(z.reshape(-1, 1, *z.shape[-2:]), self.psf).reshape(z.shape[0], 3)
                 sigma = each.min(dim=1).values
         # one channel at a time: as one batch of three, a 1024 px RGB image took 1.02 s against
         # 0.78 s channel by channel (a check, not committed); this way about as long as channel
@@ -187,7 +187,7 @@ class _BoundPsf(nn.Module):
             padded = torch.nn.functional.pad(x, (m, m, m, m), mode=mode)
             if self.takes_sigma and "sigma" not in options:
                 with torch.autocast(x.device.type, enabled=False):
-                    options["sigma"] = noise_sigma(x.float())
+                    options["sigma"] = noise_sigma(x.float(), self.psf)
             y = self.model(padded, self.psf, **options)[..., m:-m, m:-m]
         if not self.safeguard:
             return y

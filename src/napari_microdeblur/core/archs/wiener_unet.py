@@ -54,6 +54,19 @@ _SIGMA_MIN = 1e-3  # noise floor: keeps balance_k > 0 on noise-free inputs
 BRIGHT_QUANTILE: float | None = 0.99
 #: ... but over at least this many blocks: a 64 px patch has 1024, of which 1 % is too few.
 MIN_BRIGHT_BLOCKS = 64
+#: Given the PSF, noise_sigma also measures the noise where the PSF passes less than this
+#: fraction of a frequency (|OTF| below it): there a blurred image holds nothing but the noise
+#: added after the blur, while the diagonal Haar band of a textured image (EM) also holds detail
+#: and the sample's own noise, both blurred. Where the blocked band reads lower, the estimate is
+#: scaled down by the ratio. None: no such check (how psf_v1 to psf_v4 were trained, and the
+#: default: at 0.001-0.05 it moved the validation mean by +0.005 to +0.007 dB and real defocus
+#: not at all, short of what the rule for the PSF-aware default asks; on the EM sets'
+#: training-split crops +0.03 to +0.09 dB under A, C and the widefield optics PSF, on the
+#: brightfield ones -0.01 dB; benchmarks/noise_blocked_band_select.py).
+BLOCKED_OTF: float | None = None
+#: ... on at least this fraction of the frequencies; else (a PSF that blocks little, such as a
+#: small disk) the Haar estimate stands.
+MIN_BLOCKED_FRACTION = 0.02
 
 
 class WienerUNetConfig(BaseModel):
@@ -130,7 +143,7 @@ def check_psf(psf: torch.Tensor, batch: int) -> torch.Tensor:
     return psf / total
 
 
-def noise_sigma(x: torch.Tensor) -> torch.Tensor:
+def noise_sigma(x: torch.Tensor, psf: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 1, 1, 1) noise standard deviation from the diagonal Haar band, floored at 1e-3.
 
     The diagonal band of a blurred image holds almost no signal, so it measures the noise
@@ -139,13 +152,16 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
     of them) where that is larger. Shot noise grows with brightness: in a fluorescence image
     that is mostly dark background the whole-image median measures the background's noise, and
     the network, told too low a level, sharpened the noise of the bright structures
-    (benchmarks/noise_estimate_select.py).
+    (benchmarks/noise_estimate_select.py). With ``psf`` ((Y, X) or (N, Y, X)), scaled down to
+    the noise level of the frequencies it blocks where that is lower (``BLOCKED_OTF``).
     """
+    full = x
     h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
     x = x[..., :h, :w]
     d = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
     d = d.abs().flatten(1)
     sigma = d.median(dim=1).values
+    median = sigma * _MAD_TO_SIGMA
     if BRIGHT_QUANTILE is not None:
         mean = (x[..., 0::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 0::2]
                 + x[..., 1::2, 1::2]).flatten(1)
@@ -157,7 +173,45 @@ def noise_sigma(x: torch.Tensor) -> torch.Tensor:
         # image by image (a few tiles), every block at or above the level (ties included)
         bright = torch.stack([di[mi >= li].median() for di, mi, li in zip(d, mean, level)])
         sigma = torch.maximum(sigma, bright)
-    return (sigma * _MAD_TO_SIGMA).clamp_min(_SIGMA_MIN).reshape(-1, 1, 1, 1)
+    sigma = sigma * _MAD_TO_SIGMA
+    if psf is not None and BLOCKED_OTF is not None:
+        blocked = blocked_band_sigma(full, psf)
+        ratio = torch.where(torch.isnan(blocked), torch.ones_like(blocked),
+                            blocked / median.clamp_min(1e-12))
+        sigma = sigma * ratio.clamp(max=1.0)
+    return sigma.clamp_min(_SIGMA_MIN).reshape(-1, 1, 1, 1)
+
+
+def blocked_band_sigma(x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
+    """(N,) noise standard deviation of (N, 1, Y, X) ``x`` from its power at the frequencies
+    ``psf`` passes less than ``BLOCKED_OTF`` of, under a Hann window (against the tile's edges);
+    NaN where those are fewer than ``MIN_BLOCKED_FRACTION`` or the PSF is larger than ``x``."""
+    n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    psf = psf.float().to(x.device)
+    psf = psf.expand(n, *psf.shape[-2:]) if psf.ndim == 2 else psf
+    ky, kx = psf.shape[-2:]
+    if ky > h or kx > w:
+        return torch.full((n,), float("nan"), device=x.device)
+    big = torch.zeros((psf.shape[0], h, w), device=x.device)
+    big[:, :ky, :kx] = psf / psf.sum(dim=(-2, -1), keepdim=True)
+    big = torch.roll(big, shifts=(-(ky // 2), -(kx // 2)), dims=(1, 2))
+    blocked = torch.fft.rfft2(big).abs() < BLOCKED_OTF  # (N or 1, Y, X // 2 + 1)
+    window = torch.outer(torch.hann_window(h, periodic=False, device=x.device),
+                         torch.hann_window(w, periodic=False, device=x.device))
+    t = x.float().reshape(n, h, w)
+    t = (t - t.mean(dim=(-2, -1), keepdim=True)) * window
+    power = torch.fft.rfft2(t).abs() ** 2
+    # the rfft half-plane: the columns other than 0 and Nyquist stand for two frequencies each
+    weight = torch.full((w // 2 + 1,), 2.0, device=x.device)
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    mask = blocked.float() * weight
+    count = mask.sum(dim=(-2, -1))
+    mean_power = (power * mask).sum(dim=(-2, -1)) / count.clamp_min(1e-12)
+    sigma = torch.sqrt(mean_power / (window**2).sum())
+    return torch.where(count >= MIN_BLOCKED_FRACTION * h * w, sigma,
+                       torch.full_like(sigma, float("nan")))
 
 
 class Fourier:
@@ -308,7 +362,7 @@ class WienerUNet(nn.Module):
             )
         with torch.autocast(x.device.type, enabled=False):
             x32 = x.float()
-            sigma = (noise_sigma(x32) if sigma is None
+            sigma = (noise_sigma(x32, psf) if sigma is None
                      else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
             fourier = Fourier(x32, psf)
             est = self.wiener_estimates(fourier, sigma)
