@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import generalization  # noqa: E402
 import provenance  # noqa: E402
-from noise_estimate_select import scores  # noqa: E402
-from select_psf_aware_default import DEFAULT_SCALE_KEY, verdict  # noqa: E402
+from noise_estimate_select import candidate_lines, scores  # noqa: E402
+from select_psf_aware_default import verdict  # noqa: E402
 
 from napari_microdeblur.core.archs import wiener_unet  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
@@ -83,17 +83,11 @@ def main(argv=None) -> int:
             synthetic[name], real[name] = scores({"BLOCKED_OTF": threshold}, Path(tmp))
     winner, reasons = verdict(NONE, synthetic, real)
     crops = {name: training_split_crops(t) for name, t in candidates.items()}
-    lines = []
-    for name in synthetic:
-        r = real[name][DEFAULT_SCALE_KEY]
-        verdict_text = ("the default" if name == NONE else
-                        "eligible" if not reasons[name] else "; ".join(reasons[name]))
-        classes = ", ".join(f"{c} {v:.2f}" for c, v in synthetic[name].items()
-                            if c not in ("mean", "cases below input"))
-        lines.append(f"{name}: synthetic {synthetic[name]['mean']:.3f} dB ({classes}; "
-                     f"{synthetic[name]['cases below input']} cases below the input), real "
-                     f"{r['psnr']:.2f} dB ({r['below_input']} planes below the input); "
-                     f"{verdict_text}")
+    lines = candidate_lines(NONE, synthetic, real, reasons) + [
+        f"{name}, cross-dataset training-split crops against no check: " + "; ".join(
+            f"{m} " + ", ".join(f"{d} {v - crops[NONE][m][d]:+.3f}" for d, v in row.items())
+            for m, row in crops[name].items())
+        for name in candidates if name != NONE]
     print("\n".join(lines) + f"\nchosen: {winner} (BLOCKED_OTF = {candidates[winner]})")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({

@@ -57,6 +57,20 @@ def scores(settings: dict, folder: Path) -> tuple[dict, dict]:
             json.loads(r.read_text())["summary"])
 
 
+def candidate_lines(default: str, synthetic: dict, real: dict, reasons: dict) -> list[str]:
+    """One line per candidate: its validation figures and the rule's verdict on it."""
+    lines = []
+    for name in synthetic:
+        r = real[name][DEFAULT_SCALE_KEY]
+        verdict_text = ("the default" if name == default else
+                        "eligible" if not reasons[name] else "; ".join(reasons[name]))
+        lines.append(f"{name}: synthetic {synthetic[name]['mean']:.3f} dB "
+                     f"({synthetic[name]['cases below input']} cases below the input), real "
+                     f"{r['psnr']:.2f} dB ({r['below_input']} planes below the input); "
+                     f"{verdict_text}")
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, default=Path(__file__).parent / "results" /
@@ -72,15 +86,7 @@ def main(argv=None) -> int:
                                                   "BLOCKED_OTF": None}, Path(tmp))
     winner, reasons = verdict(WHOLE, synthetic, real)
     chosen = quantiles[winner]
-    lines = []
-    for name in synthetic:
-        r = real[name][DEFAULT_SCALE_KEY]
-        verdict_text = ("the default" if name == WHOLE else
-                        "eligible" if not reasons[name] else "; ".join(reasons[name]))
-        lines.append(f"{name}: synthetic {synthetic[name]['mean']:.3f} dB "
-                     f"({synthetic[name]['cases below input']} cases below the input), real "
-                     f"{r['psnr']:.2f} dB ({r['below_input']} planes below the input); "
-                     f"{verdict_text}")
+    lines = candidate_lines(WHOLE, synthetic, real, reasons)
     print("\n".join(lines) + f"\nchosen: {label(chosen)} (BRIGHT_QUANTILE = {chosen})")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
