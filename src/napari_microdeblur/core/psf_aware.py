@@ -73,6 +73,9 @@ OPPONENT_PARTS = ("luminance", "chroma 1", "chroma 2")
 #: the luminance (per channel: 0.10-0.17 dB lower on the tiles above given the true PSF; with a
 #: PSF estimated from the image -0.09 / +0.17 / -0.11 dB under A / B / C).
 SHARE_NOISE_LEVEL = True
+#: The chroma channels are deconvolved with the shared noise level times this (1: the same
+#: level as the luminance).
+CHROMA_NOISE_SCALE = 1.0
 
 
 def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
@@ -169,7 +172,8 @@ class _BoundPsf(nn.Module):
         # one channel at a time: as one batch of three, a 1024 px RGB image took 1.02 s against
         # 0.78 s channel by channel (a check, not committed); this way about as long as channel
         # by channel (benchmarks/psf_aware_colour.py)
-        y = torch.cat([self.deconvolve(z[:, c : c + 1], sigma) for c in range(3)], dim=1)
+        levels = [sigma] * 3 if sigma is None else [sigma, *[sigma * CHROMA_NOISE_SCALE] * 2]
+        y = torch.cat([self.deconvolve(z[:, c : c + 1], levels[c]) for c in range(3)], dim=1)
         with torch.autocast(x.device.type, enabled=False):
             return from_opponent(y)
 
