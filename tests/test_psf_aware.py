@@ -307,8 +307,13 @@ def test_rgb_runs_in_the_opponent_space():
                            atol=1e-3)
 
 
-def test_opponent_channels_share_the_lowest_noise_estimate():
+def test_opponent_channels_share_the_lowest_noise_estimate(monkeypatch):
+    """The luminance is told the lowest of the three channels' estimates, the chroma channels
+    that times CHROMA_NOISE_SCALE (set to 2 here, to see it)."""
+    from napari_microdeblur.core import psf_aware
     from napari_microdeblur.core.archs.wiener_unet import noise_sigma as estimate
+
+    monkeypatch.setattr(psf_aware, "CHROMA_NOISE_SCALE", 2.0)
 
     model = _tiny()
     seen = []
@@ -328,8 +333,9 @@ def test_opponent_channels_share_the_lowest_noise_estimate():
     assert len(seen) == 3  # one call per opponent channel
     own = torch.stack([s[0] for s in seen])
     shared = [s[1] for s in seen]
-    assert all(torch.equal(shared[0], v) for v in shared)
     assert torch.allclose(shared[0], own.min(dim=0).values, rtol=1e-5)
+    assert torch.equal(shared[1], shared[2])
+    assert torch.allclose(shared[1], 2.0 * shared[0], rtol=1e-6)
 
 
 def test_a_flat_tile_does_not_trip_the_safeguard():

@@ -73,9 +73,14 @@ OPPONENT_PARTS = ("luminance", "chroma 1", "chroma 2")
 #: the luminance (per channel: 0.10-0.17 dB lower on the tiles above given the true PSF; with a
 #: PSF estimated from the image -0.09 / +0.17 / -0.11 dB under A / B / C).
 SHARE_NOISE_LEVEL = True
-#: The chroma channels are deconvolved with the shared noise level times this (1: the same
-#: level as the luminance).
-CHROMA_NOISE_SCALE = 1.0
+#: The chroma channels are deconvolved with the shared noise level times this. A stained
+#: sample's chroma channels hold far less signal than its luminance at every frequency, and for
+#: the same noise a Wiener filter regularises a channel with less signal more; the network,
+#: trained on grayscale images, does not see that. Chosen on the Kather H&E training tiles
+#: (benchmarks/psf_aware_chroma_select.py: of 1.15, 1.3 and 1.5, the best mean gain, +0.01 to
+#: +0.07 dB under protocols A, B and C given the true PSF or estimating it; 1.5 lost 0.03 dB
+#: under B); 1 is the same level as the luminance.
+CHROMA_NOISE_SCALE = 1.3
 
 
 def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
