@@ -299,6 +299,7 @@ def test_rgb_runs_in_the_opponent_space():
     method = psf_aware_method(_tiny(), psf, precision="float32", rgb=True)
     assert method.in_channels == method.out_channels == 3
     assert method.parameters["colour"] == "opponent"
+    assert method.parameters["chroma_noise_scale"] == 1.3
     colour = np.stack([_blobs(48, seed=s) for s in range(3)], axis=-1)
     out = deblur(colour, method=method, axes="YXS", device="cpu")
     assert out.shape == colour.shape

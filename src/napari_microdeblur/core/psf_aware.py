@@ -273,6 +273,7 @@ def psf_aware_method(
             "safeguard": safeguard,
             "noise_scale": noise_scale,
             "colour": "opponent" if rgb else "channel by channel",
+            **({"chroma_noise_scale": CHROMA_NOISE_SCALE} if rgb else {}),
         },
         # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
         # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
