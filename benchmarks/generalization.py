@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import provenance  # noqa: E402
 import splits  # noqa: E402
 
 from napari_microdeblur.core import optics  # noqa: E402
@@ -666,7 +667,7 @@ def main(argv=None) -> int:
     result = {
         "command": "python benchmarks/generalization.py " + " ".join(argv),
         "git_commit": commit,
-        "machine": f"{platform.machine()} {platform.processor() or ''}, "
+        "machine": f"{platform.machine()} {provenance.cpu_model()}, "
                    f"{os.cpu_count()} CPU cores (1-min load average {load:.1f} at the start), "
                    f"torch {torch.__version__}"
                    + (", one process and torch thread per part" if args.parallel else

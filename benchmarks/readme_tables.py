@@ -327,6 +327,29 @@ def psf_aware_colour_text() -> str | None:
     return "\n".join(lines) + "\n\n" + _provenance_line([("psf_aware_colour.json", run)]) + ".\n"
 
 
+def psf_aware_chroma_text() -> str | None:
+    """benchmarks/psf_aware_chroma_select.py: the chroma channels' noise scale."""
+    run = _load("psf_aware_chroma_select.json")
+    if not run:
+        return None
+    kather, bccd = run["kather_training_tiles"], run["bccd_training_split_crops"]
+    scales = list(next(iter(bccd.values())))
+    lines = ["| data | degradation | PSF | scale 1 (dB) | " + " | ".join(
+        f"x{s} - 1" for s in scales[1:]) + " |", "|---" * (len(scales) + 3) + "|"]
+
+    def line(data, name, given, row):
+        return (f"| {data} | {name} | {given} | {row[scales[0]]:.2f} | " + " | ".join(
+            f"{row[s] - row[scales[0]]:+.3f}" for s in scales[1:]) + " |")
+
+    for protocol, ways in kather.items():
+        for way, row in ways.items():
+            lines.append(line("Kather H&E training tiles (decides)", protocol, way, row))
+    for name, row in bccd.items():
+        lines.append(line("BCCD training-split crops (reported)", name, "true PSF", row))
+    return ("\n".join(lines) + f"\n\nChosen: {run['chosen_scale']}. "
+            + _provenance_line([("psf_aware_chroma_select.json", run)]) + ".\n")
+
+
 PSF_CASES = {"2d_gaussian": "2D Gaussian sigma 1.5", "2d_astigmatic": "2D astigmatic 2.2 / 1.1 "
              "px, 30 deg", "3d_gaussian": "3D Gaussian (z 2.0, yx 1.2)"}
 
@@ -364,6 +387,7 @@ def papers_psf_text() -> str | None:
 
 TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
           "psf_aware_colour": psf_aware_colour_text,
+          "psf_aware_chroma": psf_aware_chroma_text,
           "finetune_recipes": finetune_recipes_text,
           "self_adapt_prior": self_adapt_prior_text, "train_step_layout": train_step_layout_text,
           "finetune": finetune_text, "watch_rate": watch_rate_text,
