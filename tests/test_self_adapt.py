@@ -170,12 +170,14 @@ def test_rgb_image_for_a_psf_aware_network_adapts_its_luminance_and_chroma(monke
     # the planes are the luminance and chroma the network runs on (psf_aware.to_opponent)
     from napari_microdeblur.core import self_adapt as module
 
-    gray = [y for _, y in module._planes_of([rgb], "YXS", model, None)]
+    opponent = module._planes_of([rgb], "YXS", model, None)
     by_channel = module._planes_of([rgb], "YXS", tiny_model(), None)  # a blind gray network
-    assert [name for name, _ in module._planes_of([rgb], "YXS", model, None)] == [
+    assert [p.name for p in opponent] == [
         "image 0 plane 0 luminance", "image 0 plane 0 chroma 1", "image 0 plane 0 chroma 2"]
-    lum = gray[0][0]
-    np.testing.assert_allclose(lum, np.mean([y[0] for _, y in by_channel], axis=0), atol=1e-5)
+    assert [p.chroma for p in opponent] == [False, True, True]
+    assert not any(p.chroma for p in by_channel)
+    lum = opponent[0].y[0]
+    np.testing.assert_allclose(lum, np.mean([p.y[0] for p in by_channel], axis=0), atol=1e-5)
     # an estimated PSF comes from the luminance, not a chroma plane
     given = []
     estimate = module.estimate_psf

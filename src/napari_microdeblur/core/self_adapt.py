@@ -41,7 +41,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
 from .memory import fast_layout
 from .method import network_method, resolve_device
+from .noise import VAR_FLOOR, estimate_noise
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
 from .psf_aware import (
@@ -75,7 +76,6 @@ MIN_VAL_SIDE = 8  # fewest scored pixels across the held-out strip
 VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): bounds its cost
 VAL_PLANES = 4  # planes whose strip is scored
 GUARD = 8  # output pixels at a crop's edge that data consistency does not use
-VAR_FLOOR = 1e-6  # (0.1 % of the normalised range)^2: a noise-free image still has weights
 #: A PSF-aware network adapts to an RGB image's luminance and chroma planes, what it runs on
 #: (``psf_aware.OPPONENT``); False: to its R, G and B planes (benchmarks/self_adapt_recipes.py
 #: compares the two).
@@ -109,14 +109,12 @@ class SelfAdaptConfig:
     seed: int = 0
 
     def check(self) -> SelfAdaptConfig:
-        positive = {"minutes": self.minutes, "lr": self.lr, "alpha": self.alpha}
-        for name, value in positive.items():
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}={value!r}; accepted: a number above 0")
-        for name in ("prior_weight", "hessian_weight"):
+        for name, low in (("minutes", "above 0"), ("lr", "above 0"), ("alpha", "above 0"),
+                          ("prior_weight", ">= 0"), ("hessian_weight", ">= 0")):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}={value!r}; accepted: a number >= 0")
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and (value > 0 if low == "above 0" else value >= 0)):
+                raise ValueError(f"{name}={value!r}; accepted: a number {low}")
         for name, low in (("max_steps", 1), ("patch", 8), ("batch_size", 1),
                           ("validations", 1), ("seed", 0)):
             value = getattr(self, name)
@@ -188,35 +186,6 @@ class SelfAdaptResult:
 
 
 # ----------------------------------------------------------------------------- pieces
-
-
-def estimate_noise(plane: np.ndarray) -> tuple[float, float]:
-    """``(gain, variance)`` of a Poisson-Gaussian model ``var = gain * signal + variance`` of a
-    2D image, from the spread of its high-pass residual (the pixel minus the mean of its four
-    neighbours) in 16 bins of local brightness; robust (MAD) so edges count little."""
-    from scipy import ndimage
-
-    p = np.asarray(plane, dtype=np.float64)
-    neighbours = ndimage.convolve(p, np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]) / 4.0,
-                                  mode="reflect")
-    residual = (p - neighbours)[1:-1, 1:-1].ravel()  # white noise: variance x 1.25
-    level = ndimage.uniform_filter(p, 5, mode="reflect")[1:-1, 1:-1].ravel()
-    edges = np.unique(np.quantile(level, np.linspace(0, 1, 17)))
-    means, variances, counts = [], [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = residual[(level >= lo) & (level <= hi)]
-        if inside.size < 50:
-            continue
-        mad = np.median(np.abs(inside - np.median(inside)))
-        means.append(float(np.median(level[(level >= lo) & (level <= hi)])))
-        variances.append((1.4826 * mad) ** 2 / 1.25)
-        counts.append(inside.size)
-    if len(means) < 2:
-        return 0.0, max(float(np.var(residual)) / 1.25, VAR_FLOOR)
-    gain, variance = np.polyfit(means, variances, 1, w=np.sqrt(counts))
-    if gain < 0:  # brighter is not noisier: a constant variance
-        gain, variance = 0.0, float(np.average(variances, weights=counts))
-    return float(gain), float(max(variance, VAR_FLOOR))
 
 
 def blur_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -312,7 +281,16 @@ class _Plane:
     prior: np.ndarray | None = None
 
 
-def _planes_of(images, axes, model: nn.Module, card) -> list[tuple[str, np.ndarray]]:
+class _RawPlane(NamedTuple):
+    """A plane of image number ``image`` in model units (C, H, W); ``chroma``: an RGB image's
+    chroma plane (psf_aware.OPPONENT_PARTS[1:])."""
+    name: str
+    y: np.ndarray
+    image: int
+    chroma: bool = False
+
+
+def _planes_of(images, axes, model: nn.Module, card) -> list[_RawPlane]:
     """Every plane of every image in model units, (C, H, W), C the network's channels."""
     if isinstance(images, np.ndarray) or not isinstance(images, Sequence):
         images = [images]
@@ -339,15 +317,16 @@ def _planes_of(images, axes, model: nn.Module, card) -> list[tuple[str, np.ndarr
             # a PSF-aware network runs RGB as luminance and chroma (psf_aware.to_opponent):
             # it adapts to the planes it will be given
             stack = to_opponent(torch.from_numpy(np.ascontiguousarray(stack))).numpy()
-            planes += [(f"image {i} plane {k} {part}", p[None]) for k, opp in enumerate(stack)
-                       for part, p in zip(OPPONENT_PARTS, opp)]
+            planes += [_RawPlane(f"image {i} plane {k} {part}", p[None], i,
+                                 chroma=part != OPPONENT_PARTS[0])
+                       for k, opp in enumerate(stack) for part, p in zip(OPPONENT_PARTS, opp)]
             continue
         if stack.shape[1] != channels:
             if channels != 1:
                 raise ValueError(f"image {i} has {stack.shape[1]} channel(s) per plane but the "
                                  f"network takes {channels}; accepted: {channels}-channel images")
             stack = stack.reshape(-1, 1, *stack.shape[-2:])  # every channel a plane of its own
-        planes += [(f"image {i} plane {k}", p) for k, p in enumerate(stack)]
+        planes += [_RawPlane(f"image {i} plane {k}", p, i) for k, p in enumerate(stack)]
     return planes
 
 
@@ -479,15 +458,15 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
     should_stop = _stop_check(stop)
     raw = _planes_of(images, axes, model, card)
     if is_estimate(psf):  # one PSF for all, from the middle plane of the first image
-        first = [p for name, p in raw if name.startswith("image 0 ") and "chroma" not in name]
+        first = [p.y for p in raw if p.image == 0 and not p.chroma]
         estimated = estimate_psf(first[len(first) // 2].mean(axis=0))
         kernel, psf_text = estimated.kernel, f"{estimated.spec} (estimated from image 0)"
     else:
         kernel, psf_text = plane_kernel(psf)
     divisor = int(getattr(model, "size_divisor", 1))
-    smallest = min((p.shape[-2:] for _, p in raw), key=lambda s: s[0] * s[1])
+    smallest = min((p.y.shape[-2:] for p in raw), key=lambda s: s[0] * s[1])
     kernel, psf_note = fit_psf_to_image(kernel, tuple(int(n) for n in smallest))
-    planes = [_plane(name, y, kernel.shape, cfg, divisor) for name, y in raw]
+    planes = [_plane(p.name, p.y, kernel.shape, cfg, divisor) for p in raw]
     notes = [psf_note] if psf_note else []
     return _iter_job(model, planes, kernel, psf_text, cfg, should_stop, notes)
 
