@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import generalization  # noqa: E402
 import provenance  # noqa: E402
-from noise_estimate_select import candidate_lines, scores  # noqa: E402
-from select_psf_aware_default import verdict  # noqa: E402
+from noise_estimate_select import candidate_lines, judge  # noqa: E402
 
 from napari_microdeblur.core.archs import wiener_unet  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
@@ -77,11 +75,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     candidates = {label(t): t for t in (None, *THRESHOLDS)}
-    synthetic, real = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, threshold in candidates.items():
-            synthetic[name], real[name] = scores({"BLOCKED_OTF": threshold}, Path(tmp))
-    winner, reasons = verdict(NONE, synthetic, real)
+    synthetic, real, winner, reasons = judge(
+        {name: {"BLOCKED_OTF": t} for name, t in candidates.items()}, NONE)
     crops = {name: training_split_crops(t) for name, t in candidates.items()}
     lines = candidate_lines(NONE, synthetic, real, reasons) + [
         f"{name}, cross-dataset training-split crops against no check: " + "; ".join(

@@ -57,6 +57,16 @@ def scores(settings: dict, folder: Path) -> tuple[dict, dict]:
             json.loads(r.read_text())["summary"])
 
 
+def judge(candidates: dict[str, dict], default: str) -> tuple[dict, dict, str, dict]:
+    """(synthetic rows, real-defocus summaries, the winner, the reasons per candidate) of the
+    candidates ({label: wiener_unet settings}) by the rule, ``default`` the one to beat."""
+    synthetic, real = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, settings in candidates.items():
+            synthetic[name], real[name] = scores(settings, Path(tmp))
+    return synthetic, real, *verdict(default, synthetic, real)
+
+
 def candidate_lines(default: str, synthetic: dict, real: dict, reasons: dict) -> list[str]:
     """One line per candidate: its validation figures and the rule's verdict on it."""
     lines = []
@@ -78,13 +88,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     quantiles = {label(q): q for q in (None, *QUANTILES)}
-    synthetic, real = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, quantile in quantiles.items():
-            # as chosen then: before the blocked-band check existed
-            synthetic[name], real[name] = scores({"BRIGHT_QUANTILE": quantile,
-                                                  "BLOCKED_OTF": None}, Path(tmp))
-    winner, reasons = verdict(WHOLE, synthetic, real)
+    # as chosen then: before the blocked-band check existed
+    synthetic, real, winner, reasons = judge(
+        {name: {"BRIGHT_QUANTILE": q, "BLOCKED_OTF": None} for name, q in quantiles.items()},
+        WHOLE)
     chosen = quantiles[winner]
     lines = candidate_lines(WHOLE, synthetic, real, reasons)
     print("\n".join(lines) + f"\nchosen: {label(chosen)} (BRIGHT_QUANTILE = {chosen})")
