@@ -324,7 +324,8 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
     channels = sorted({p.input.shape[0] for p in train_pairs})
     if channels != [1]:
         raise ValueError(f"the pairs have {channels[-1]} channels; a PSF-aware network takes "
-                         "grayscale or RGB pairs (fine-tune on one channel at a time)")
+                         "grayscale or RGB pairs (RGB with axes ending in S, e.g. YXS; other "
+                         "channels one at a time)")
     smallest = min([req.patch] + [min(p.input.shape[-2:]) for p in val or []])
     if max(kernel.shape) > smallest:
         raise ValueError(
