@@ -29,8 +29,7 @@ def copy_weights(source: Path, path: str | os.PathLike) -> Path:
     does not exist, OSError when the copy fails."""
     path = Path(path)
     if path.suffix != ".safetensors":
-        path = path.with_suffix(path.suffix + ".safetensors") if path.suffix else \
-            path.with_suffix(".safetensors")
+        path = path.with_name(path.name + ".safetensors")
     if not path.parent.is_dir():
         raise ValueError(f"folder {str(path.parent)!r} does not exist; choose another place")
     from ..core.files import copy_atomically

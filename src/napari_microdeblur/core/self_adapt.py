@@ -109,12 +109,13 @@ class SelfAdaptConfig:
     seed: int = 0
 
     def check(self) -> SelfAdaptConfig:
-        for name, low in (("minutes", "above 0"), ("lr", "above 0"), ("alpha", "above 0"),
-                          ("prior_weight", ">= 0"), ("hessian_weight", ">= 0")):
+        for name, zero_allowed in (("minutes", False), ("lr", False), ("alpha", False),
+                                   ("prior_weight", True), ("hessian_weight", True)):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value)
-                    and (value > 0 if low == "above 0" else value >= 0)):
-                raise ValueError(f"{name}={value!r}; accepted: a number {low}")
+                    and (value >= 0 if zero_allowed else value > 0)):
+                bound = ">= 0" if zero_allowed else "above 0"
+                raise ValueError(f"{name}={value!r}; accepted: a number {bound}")
         for name, low in (("max_steps", 1), ("patch", 8), ("batch_size", 1),
                           ("validations", 1), ("seed", 0)):
             value = getattr(self, name)
