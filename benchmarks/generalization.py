@@ -267,6 +267,18 @@ def summarise(per_image: dict[str, list[dict]]) -> dict:
     return out
 
 
+def training_crops(cfg: dict) -> list[np.ndarray]:
+    """The TUNE_CROP px centre crops of a held-out set's training-split images."""
+    rgb = cfg.get("rgb", False)
+    return [centre_crop(read(SHARED / cfg["set"] / f, rgb), TUNE_CROP) for f in cfg["train"]]
+
+
+def tuning_pairs(crops: list, name: str, psf: np.ndarray, rgb: bool) -> list[tuple]:
+    """(blurred, sharp) pairs the baselines are tuned on: the crops under degradation
+    ``name``, with noise seeds other than the test images'."""
+    return [(degrade_with(s, name, psf, 1000 + i, rgb), s) for i, s in enumerate(crops)]
+
+
 def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n_test: int,
                    crop: int) -> list[dict]:
     rgb = cfg.get("rgb", False)
@@ -275,7 +287,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
     channel_axis = -1 if rgb else None
     root = SHARED / cfg["set"]
     tests = [centre_crop(read(root / f, rgb), crop) for f in cfg["test"][:n_test]]
-    trains = [centre_crop(read(root / f, rgb), TUNE_CROP) for f in cfg["train"]]
+    trains = training_crops(cfg)
 
     def score(pred, ref):
         return evaluate(pred, ref, border=BORDER, channel_axis=channel_axis)["psnr"]
@@ -284,8 +296,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
     for name in names:
         t0 = time.perf_counter()
         psf = row_psf(name)
-        # training-split pairs for tuning: other noise seeds than the test images
-        tune_pairs = [(degrade_with(s, name, psf, 1000 + i, rgb), s) for i, s in enumerate(trains)]
+        tune_pairs = tuning_pairs(trains, name, psf, rgb)
         settings = {m: tune(m, tune_pairs, psf, axes, score, psf_aware)[0]
                     for m in ("richardson_lucy", "wiener", "psf_aware")}
         papers = [f"paper:{name}" for name in cfg.get("papers", [])]

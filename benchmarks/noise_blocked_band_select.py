@@ -52,16 +52,14 @@ def training_split_crops(threshold: float | None) -> dict:
         out = {}
         for modality, cfg in G.HELD_OUT.items():
             rgb = cfg.get("rgb", False)
-            crops = [G.centre_crop(G.read(G.SHARED / cfg["set"] / f, rgb), G.TUNE_CROP)
-                     for f in cfg["train"]]
+            crops = G.training_crops(cfg)
             out[modality] = {}
             for name in ("A", "B", "C", *G.HELD_OUT_OPTICS):
                 psf = G.row_psf(name)
-                scores = [evaluate(G.run("psf_aware", G.degrade_with(s, name, psf, 1000 + i, rgb),
-                                         psf, "YXS" if rgb else "YX",
+                scores = [evaluate(G.run("psf_aware", b, psf, "YXS" if rgb else "YX",
                                          psf_aware=DEFAULT_PSF_AWARE), s, border=G.BORDER,
                                    channel_axis=-1 if rgb else None)["psnr"]
-                          for i, s in enumerate(crops)]
+                          for b, s in G.tuning_pairs(crops, name, psf, rgb)]
                 out[modality][name] = float(sum(scores) / len(scores))
     finally:
         wiener_unet.BLOCKED_OTF = saved

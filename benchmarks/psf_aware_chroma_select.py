@@ -67,13 +67,11 @@ def kather_rows() -> dict:
 def bccd_rows() -> dict:
     """{degradation: {scale: mean border-excluded PSNR}} on the BCCD training-split crops."""
     G = generalization
-    cfg = G.HELD_OUT["brightfield"]
-    crops = [G.centre_crop(G.read(G.SHARED / cfg["set"] / f, True), G.TUNE_CROP)
-             for f in cfg["train"]]
+    crops = G.training_crops(G.HELD_OUT["brightfield"])
     rows = {}
     for name in ("A", "B", "C", *G.HELD_OUT_OPTICS):
         psf = G.row_psf(name)
-        pairs = [(G.degrade_with(s, name, psf, 1000 + i, True), s) for i, s in enumerate(crops)]
+        pairs = G.tuning_pairs(crops, name, psf, True)
         rows[name] = {str(s): float(np.mean([evaluate(
             psf_aware_colour.run(b, psf, "YXS", {"CHROMA_NOISE_SCALE": s}), ref,
             border=G.BORDER, channel_axis=-1)["psnr"] for b, ref in pairs])) for s in SCALES}
