@@ -61,7 +61,11 @@ from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 from napari_microdeblur.core.progress import drive  # noqa: E402
-from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, psf_aware_method  # noqa: E402
+from napari_microdeblur.core.psf_aware import (  # noqa: E402
+    CALIBRATED_NOISE_SCALE_KEY,
+    DEFAULT_PSF_AWARE,
+    psf_aware_method,
+)
 from napari_microdeblur.core.self_adapt import SelfAdaptConfig, iter_self_adapt  # noqa: E402
 from napari_microdeblur.core.tuning import run_classical, tune_classical  # noqa: E402
 
@@ -105,8 +109,10 @@ def paired_finetune(model_name: str, fields: list, minutes: float, label: str, p
     fit = outcome.result
     info = {"seconds": round(seconds, 1), "steps": fit.steps_done if fit else None,
             "improved_on_validation": outcome.improved, "summary": outcome.summary}
-    if "blocked_correction_ratio" in (outcome.card.metrics or {}):  # PSF-aware (safeguard)
-        info["blocked_correction_ratio"] = outcome.card.metrics["blocked_correction_ratio"]
+    metrics = outcome.card.metrics or {}
+    if "blocked_correction_ratio" in metrics:  # PSF-aware: safeguard and calibrated noise scale
+        info["blocked_correction_ratio"] = metrics["blocked_correction_ratio"]
+        info["calibrated_noise_scale"] = metrics.get(CALIBRATED_NOISE_SCALE_KEY, 1.0)
     return outcome.model, outcome.card, info
 
 
@@ -339,9 +345,11 @@ def markdown(result: dict) -> str:
                   "vs start | vs best classical |", "|---|---|---|---|---|---|---|---|---|"]
         for r in result[key]["rows"]:
             p = r["psnr"]
+            scale = r["finetune"].get("calibrated_noise_scale", 1.0)
+            calibrated = f" (noise scale {scale:g})" if scale != 1 else ""
             lines.append(
                 f"| {r['set']} | {r['protocol']} | {p['input']:.2f} | {p['start']:.2f} | "
-                f"{p['fine_tuned']:.2f} | {p['richardson_lucy']:.2f} "
+                f"{p['fine_tuned']:.2f}{calibrated} | {p['richardson_lucy']:.2f} "
                 f"({r['tuned']['richardson_lucy']}) | {p['wiener']:.2f} "
                 f"({r['tuned']['wiener']:g}) | {r['gain_over_start_db']:+.2f} dB | "
                 f"{r['gain_over_best_classical_db']:+.2f} dB |")

@@ -32,6 +32,7 @@ from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.degrade import degrade01  # noqa: E402
 from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
+from napari_microdeblur.core.job_defaults import PAIRED_LR, PAIRED_STEPS  # noqa: E402
 from napari_microdeblur.core.metrics import psnr  # noqa: E402
 from napari_microdeblur.core.progress import drive  # noqa: E402
 from napari_microdeblur.core.psf_aware import psf_aware_method  # noqa: E402
@@ -57,6 +58,11 @@ RECIPES = {
     # mixed precision on a CPU with bfloat16 units: more steps in the same minutes
     "time-boxed lr 1e-3 float32": dict(steps=100_000, lr=1e-3, amp="off"),
     "time-boxed lr 1e-3 bfloat16": dict(steps=100_000, lr=1e-3, amp="bf16"),
+    # a PSF-aware --base at the job's defaults, its noise scale calibrated on the held-out band
+    # never, after training, or before and after (core.finetune)
+    **{f"defaults with noise scale calibration {when}": dict(
+        steps=PAIRED_STEPS, lr=PAIRED_LR, noise_scale_calibration=when)
+       for when in ("off", "after", "before and after")},
 }
 AUGMENT_RECIPES = list(RECIPES)[:5]
 

@@ -14,7 +14,14 @@ from napari_microdeblur.core.finetune import FinetuneRequest, iter_finetune, opp
 from napari_microdeblur.core.pairs import Pair
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf import gaussian_psf
-from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+from napari_microdeblur.core.psf_aware import (
+    CALIBRATED_NOISE_SCALE_KEY,
+    DEFAULT_PSF_AWARE,
+    NOISE_SCALE_GRID,
+    NOISE_SCALE_MIN_GAIN_DB,
+    calibrate_noise_scale,
+    psf_aware_method,
+)
 
 
 def texture(seed: int, shape=(96, 96)) -> np.ndarray:
@@ -71,6 +78,13 @@ def test_the_psf_given_is_the_one_the_network_trains_and_validates_with(tmp_path
 
     assert psf_safeguard.trained_half_max_width(right.card) == pytest.approx(8.24, abs=0.01)
     assert right.card.metrics[psf_safeguard.TRAINED_WIDTH_KEY] == pytest.approx(8.24, abs=0.01)
+    # the noise scale calibrated on the held-out band, and the scores it was chosen by
+    scores = {float(s): v for s, v in right.card.metrics["val_psnr_by_noise_scale"].items()}
+    assert sorted(scores) == sorted(NOISE_SCALE_GRID)
+    best = max(scores, key=scores.get)
+    expected = best if scores[best] - scores[1.0] >= NOISE_SCALE_MIN_GAIN_DB else 1.0
+    assert right.card.metrics[CALIBRATED_NOISE_SCALE_KEY] == expected
+    assert (f"noise scale {expected:g} calibrated" in right.summary) == (expected != 1)
     # the kept weights are a plain PSF-aware network again: it needs the PSF to run
     with pytest.raises(ValueError, match="needs the PSF"):
         right.model(torch.zeros(1, 1, 32, 32))
@@ -175,6 +189,13 @@ def test_cli_finetunes_psf_aware_weights_with_the_psf(pair_files, capsys):
     assert "fine-tuned" in capsys.readouterr().out
     model, card = load_model(d / "o.safetensors")
     assert card.arch == "wiener_unet" and "PSF: gaussian:1.6" in card.training_data
+    assert "val_psnr_by_noise_scale" in card.metrics  # calibrated by default
+    # --noise-scale-calibration off: neither before nor after
+    assert main(argv[:-1] + [str(d / "off.safetensors"), "--noise-scale-calibration",
+                             "off"]) == 0
+    off = load_model(d / "off.safetensors")[1]
+    assert off.metrics[CALIBRATED_NOISE_SCALE_KEY] == 1.0
+    assert "val_psnr_by_noise_scale" not in off.metrics
     # what it wrote deblurs with the PSF from the CLI
     assert main(["deblur", str(d / "b.tif"), "-o", str(d / "d.tif"), "--weights",
                  str(d / "o.safetensors"), "--psf", "gaussian:1.6", "--device", "cpu"]) == 0
@@ -202,6 +223,10 @@ def test_cli_finetunes_psf_aware_weights_on_rgb_files(pair_files, capsys):
     ("wiener.safetensors", [], "is PSF-aware: give the PSF of the blurry images with --psf"),
     ("gran.safetensors", ["--psf", "gaussian:1.6"], "--psf is for --self IMG (adapting "
      "without a reference) or for PSF-aware --weights"),
+    ("gran.safetensors", ["--noise-scale-calibration", "off"], "--noise-scale-calibration is "
+     "for PSF-aware --weights (wiener_unet.*); "),
+    ("wiener.safetensors", ["--noise-scale-calibration", "after", "--self", "b.tif", "--psf",
+                            "gaussian:1.6"], "--noise-scale-calibration is for pairs"),
 ])
 def test_cli_refuses_a_missing_or_unused_psf_in_one_line(pair_files, capsys, weights, extra,
                                                          message):
@@ -233,3 +258,98 @@ def test_training_a_psf_aware_network_without_a_psf_says_how_in_one_line(tmp_pat
     assert len(err) == 1 and "wiener_unet is PSF-aware and trains given the PSF" in err[0]
     assert f"microdeblur finetune --weights {DEFAULT_PSF_AWARE} --psf PSF" in err[0]
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def scaled_pair(seed: int, noise: float, smooth: float) -> Pair:
+    """A held-out pair in model units: a texture of ``smooth`` px in [0, 1], blurred by
+    protocol A's Gaussian, with white noise of level ``noise``."""
+    rng = np.random.default_rng(seed)
+    sharp = ndimage.gaussian_filter(rng.random((96, 96)), smooth)
+    sharp = ((sharp - sharp.min()) / (sharp.max() - sharp.min())).astype(np.float32)
+    blurry = ndimage.convolve(sharp, gaussian_psf(1.6), mode="reflect")
+    blurry = (blurry + rng.normal(0, noise, sharp.shape)).astype(np.float32)
+    return Pair(blurry[None], sharp[None], f"field:{seed}", (1.0, 0.0), {})
+
+
+@pytest.mark.parametrize("noise,smooth,lower", [(0.01, 1.5, True), (0.05, 3.0, False)])
+def test_the_noise_scale_is_calibrated_toward_what_the_held_out_pairs_want(noise, smooth, lower):
+    # fine texture at moderate noise wants less regularisation than the network's estimate
+    # gives (an untrained network is its Wiener estimate); smooth content under heavy noise more
+    pairs = [scaled_pair(seed, noise, smooth) for seed in (0, 1)]
+    scale, scores = calibrate_noise_scale(tiny_wiener_unet(), pairs, gaussian_psf(1.6))
+    assert (scale < 1) if lower else (scale > 1)
+    assert scale == max(scores, key=scores.get) and scores[scale] >= scores[1.0] + 0.05
+
+
+def test_a_calibration_within_the_margin_keeps_one(monkeypatch):
+    from napari_microdeblur.core import psf_aware
+
+    monkeypatch.setattr(psf_aware, "NOISE_SCALE_MIN_GAIN_DB", 100.0)
+    pairs = [scaled_pair(0, 0.01, 1.5)]
+    scale, scores = calibrate_noise_scale(tiny_wiener_unet(), pairs, gaussian_psf(1.6))
+    assert scale == 1.0 and max(scores, key=scores.get) != 1.0
+
+
+def test_weights_run_at_their_calibrated_noise_scale_times_the_users():
+    model, card = load_model(DEFAULT_PSF_AWARE)
+    calibrated = card.model_copy(update={"metrics": {**card.metrics,
+                                                     CALIBRATED_NOISE_SCALE_KEY: 0.6}})
+    blurry = blurred_pair(3, (64, 64))[0]
+
+    def run(card, noise_scale):
+        from napari_microdeblur.core.inference import deblur
+
+        method = psf_aware_method(model, "gaussian:1.6", card, noise_scale=noise_scale,
+                                  precision="float32")
+        return method.parameters, deblur(blurry, method=method, axes="YX", device="cpu")
+
+    params, out = run(calibrated, 1.5)
+    plain_params, plain = run(card, 0.6 * 1.5)
+    reference = run(card, 1.5)[1]
+    assert params[CALIBRATED_NOISE_SCALE_KEY] == 0.6 and params["noise_scale"] == 1.5
+    assert CALIBRATED_NOISE_SCALE_KEY not in plain_params
+    np.testing.assert_allclose(out, plain, atol=1e-6)
+    assert np.abs(out - reference).max() > 1e-3
+
+
+def test_bound_noise_scale_applies_to_the_bound_psf_only():
+    model, psf = tiny_wiener_unet().eval(), torch.from_numpy(gaussian_psf(1.6))
+    x = torch.from_numpy(blurred_pair(4, (48, 48))[0])[None, None]
+    model.bind_psf(psf, noise_scale=0.5)
+    with torch.no_grad():
+        bound, explicit = model(x), model(x, psf, noise_scale=0.5)
+        plain = model(x, psf)
+    torch.testing.assert_close(bound, explicit)
+    assert (bound - plain).abs().max() > 1e-4
+    model.bind_psf(None)
+    assert model.bound_noise_scale == 1.0
+
+
+def test_calibrating_before_training_starts_from_the_better_scale(tmp_path):
+    # fine texture at moderate noise: the untrained network does better below scale 1
+    rng = np.random.default_rng(5)
+    sharp = ndimage.gaussian_filter(rng.random((96, 96)), 1.5)
+    sharp = ((sharp - sharp.min()) / (sharp.max() - sharp.min())).astype(np.float32)
+    blurry = (ndimage.convolve(sharp, gaussian_psf(1.6), mode="reflect")
+              + rng.normal(0, 0.01, sharp.shape)).astype(np.float32)
+    runs = {}
+    for when in ("off", "before and after"):
+        folder = tmp_path / when.replace(" ", "_")
+        folder.mkdir()
+        runs[when] = drive(iter_finetune(request(
+            tiny_wiener_unet(), blurry, sharp, folder, psf="gaussian:1.6", steps=2,
+            noise_scale_calibration=when)))
+    before, off = runs["before and after"], runs["off"]
+    assert "trained at noise scale" in before.card.training_data
+    assert "trained at noise scale" not in off.card.training_data
+    assert start_psnr(before) > start_psnr(off) + 0.05
+    assert off.card.metrics[CALIBRATED_NOISE_SCALE_KEY] == 1.0
+    assert "val_psnr_by_noise_scale" not in off.card.metrics
+
+
+def test_an_unknown_calibration_is_refused_before_training(tmp_path):
+    blurry, sharp = blurred_pair()
+    job = iter_finetune(request(tiny_wiener_unet(), blurry, sharp, tmp_path, psf="gaussian:1.6",
+                                noise_scale_calibration="sometimes"))
+    with pytest.raises(ValueError, match="noise_scale_calibration='sometimes'; accepted: 'off'"):
+        next(job)

@@ -367,7 +367,8 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", type=float, default=0.01, help="Wiener balance (regularisation)")
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="PSF-aware networks: x the noise level they estimate; about 2 smooths more "
-                   "for a PSF that is only roughly right (fitted, guessed); default 1")
+                   "for a PSF that is only roughly right (fitted, guessed); default 1 (weights "
+                   "fine-tuned on pairs with --psf also apply the scale calibrated then)")
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, TCZYX, YXS (RGB)")
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from the method)")
     p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")

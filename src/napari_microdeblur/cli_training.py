@@ -344,6 +344,10 @@ def cmd_finetune(args) -> int:
     from .core.finetune import FinetuneRequest, iter_finetune
 
     out = _check_weights_output(args.out, args.overwrite)
+    calibration_given = args.noise_scale_calibration != "before-and-after"
+    if args.self_images and calibration_given:
+        raise UserError("--noise-scale-calibration is for pairs (it scores the held-out sharp "
+                        "region); with --self leave it out")
     if args.self_images:
         return _finetune_self(args, out)
     if args.self_prior != "auto":
@@ -360,6 +364,9 @@ def cmd_finetune(args) -> int:
     if getattr(model, "needs_psf", False) and not args.psf:
         raise UserError(f"{args.weights} is PSF-aware: give the PSF of the blurry images with "
                         "--psf (a TIFF, gaussian:SIGMA, widefield:... or confocal:...)")
+    if calibration_given and not getattr(model, "needs_psf", False):
+        raise UserError(f"--noise-scale-calibration is for PSF-aware --weights (wiener_unet.*); "
+                        f"{args.weights} takes no noise scale: leave it out")
     fields = _finetune_fields(args)
     temporary = args.checkpoint_dir is None
     with (tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") if temporary
@@ -375,6 +382,7 @@ def cmd_finetune(args) -> int:
             minutes=PAIRED_MINUTES if args.minutes is None else args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
+            noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
             checkpoint_dir=ckdir, resume=args.resume)
         job = iter_finetune(request)
         try:
@@ -533,4 +541,10 @@ def add_training_commands(sub) -> None:
     p.add_argument("--psf", help="the PSF of the --self images, or of the blurry pairs when "
                    "--weights is PSF-aware (wiener_unet.*): TIFF, gaussian:SIGMA, "
                    "widefield:... or confocal:...")
+    p.add_argument("--noise-scale-calibration", default="before-and-after",
+                   choices=["before-and-after", "after", "off"],
+                   help="PSF-aware --weights with pairs: try noise scales 0.5-2 on the held-out "
+                   "region before training (train at the best) and after it (the weights then "
+                   "always run at the best; --noise-scale multiplies it), after only, or never "
+                   "(default %(default)s)")
     p.set_defaults(func=cmd_finetune)

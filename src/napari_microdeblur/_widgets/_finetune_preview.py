@@ -46,7 +46,9 @@ class TrainingPreviewMixin:
                                "preview")
         return DeblurRequest(
             source_name=layer.name, image=layer_data(layer)[key], axes=axes,
-            method=MethodSpec(psf=psf), label=label_, network=network,
+            # a PSF-aware network fine-tuning at a calibrated noise scale previews at it
+            method=MethodSpec(psf=psf, noise_scale=getattr(train.model, "bound_noise_scale", 1.0)),
+            label=label_, network=network,
             tiling=TilingSpec(device=train.device), scope="current slice", offset=offset,
             placement=source_placement(layer), full_image=layer_data(layer),
         )

@@ -87,7 +87,8 @@ class ClassicalOptions(QGroupBox):
         self.noise_scale_spin = double_spin(
             0.25, 16.0, 1.0, "PSF-aware network: x the noise level it estimates. 1 for a "
             "measured or computed PSF; about 2 smooths more when the PSF is only roughly right "
-            "(fitted or guessed).", decimals=2, step=0.5)
+            "(fitted or guessed). Weights fine-tuned on pairs also apply the scale calibrated "
+            "on their held-out region.", decimals=2, step=0.5)
         form.addRow("Noise scale", self.noise_scale_spin)
 
     def _choose_psf(self) -> None:

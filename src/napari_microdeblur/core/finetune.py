@@ -69,6 +69,11 @@ __all__ = [
 
 #: at most this many steps between two validations (time-boxed runs have many steps)
 MAX_VAL_EVERY = 50
+#: When the job calibrates a PSF-aware network's noise scale (``FinetuneRequest``). "before
+#: and after" by measurement (benchmarks/finetune_recipes.py on ssTEM training slices): "after"
+#: alone changed nothing there (training at scale 1 had moved the best scale to 1).
+NOISE_SCALE_CALIBRATIONS = ("off", "after", "before and after")
+DEFAULT_NOISE_SCALE_CALIBRATION = "before and after"
 
 
 @dataclass
@@ -115,7 +120,11 @@ class FinetuneRequest:
     PSF of the blurry images (a model text such as ``gaussian:1.6``, a TIFF path or an array;
     a 3D one gives its in-focus plane) for a PSF-aware network (``needs_psf``), which trains
     on grayscale or RGB pairs given that PSF (RGB as luminance and chroma planes,
-    :func:`opponent_planes`); other networks refuse one. ``regime`` is a
+    :func:`opponent_planes`); other networks refuse one. ``noise_scale_calibration`` (a
+    PSF-aware network with validation): "after" tries the noise scales of
+    ``psf_aware.NOISE_SCALE_GRID`` on the held-out region once training ends and writes the best
+    into the card; "before and after" also trains at the one the starting weights score best
+    with; "off" neither. ``regime`` is a
     training regime of ``core.training`` (``microdeblur train --regime``), with its image sets
     without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
     adversarial regimes keep their last checkpoint, not the best one.
@@ -156,6 +165,7 @@ class FinetuneRequest:
     checkpoint_dir: str = ""
     resume: bool = False
     seed: int = 0
+    noise_scale_calibration: str = DEFAULT_NOISE_SCALE_CALIBRATION
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -222,6 +232,9 @@ def _check_request(req: FinetuneRequest) -> Path | None:
                          "up to 1")
     if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
         raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
+    if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
+        raise ValueError(f"noise_scale_calibration={req.noise_scale_calibration!r}; accepted: "
+                         + ", ".join(map(repr, NOISE_SCALE_CALIBRATIONS)))
     if not req.checkpoint_dir:
         return None
     ckdir = check_checkpoint_dir(req.checkpoint_dir, resume=req.resume)
@@ -334,28 +347,48 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
             f"{req.patch}) or validation fraction, or a PSF cropped to its support")
     import torch
 
-    req.model.bind_psf(torch.from_numpy(kernel))
-    return f"; PSF: {text}", kernel
+    scale = 1.0
+    if req.noise_scale_calibration == "before and after" and val:
+        from .psf_aware import calibrate_noise_scale
+
+        scale = calibrate_noise_scale(req.model, val, kernel)[0]
+    req.model.bind_psf(torch.from_numpy(kernel), noise_scale=scale)
+    trained_at = f", trained at noise scale {scale:g} (calibrated)" if scale != 1 else ""
+    return f"; PSF: {text}{trained_at}", kernel
 
 
-def _record_safeguard_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
-                               base_card) -> None:
-    """Write into the kept weights' card how much energy they add, on the held-out band, at
-    frequencies the PSF blocks (``psf_safeguard``): the per-tile safeguard then lets these
-    validated weights do as much on the user's images (``psf_safeguard.correction_limit``);
-    and the widest PSF the start was trained on, which the fine-tuned weights still know."""
+def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
+                              base_card, calibrate: bool = True) -> None:
+    """Write into the kept weights' card what their later runs read: how much energy they add,
+    on the held-out region, at frequencies the PSF blocks (``psf_safeguard``: the per-tile
+    safeguard then lets these validated weights do as much on the user's images,
+    ``psf_safeguard.correction_limit``); the widest PSF the start was trained on, which the
+    fine-tuned weights still know; and the noise scale that scores best on the held-out region
+    (``psf_aware.calibrate_noise_scale``; 1 without ``calibrate``), with the summary saying so
+    when it is not 1."""
     import torch
 
     from .checkpoint import save_weights
+    from .psf_aware import CALIBRATED_NOISE_SCALE_KEY, calibrate_noise_scale
     from .psf_safeguard import TRAINED_WIDTH_KEY, held_out_ratio, trained_half_max_width
 
-    outcome.model.eval()
+    model = outcome.model.eval()
+    scale, scores = calibrate_noise_scale(model, val, kernel) if calibrate else (1.0, {})
     inputs = (torch.from_numpy(np.ascontiguousarray(p.input))[None] for p in val)
+    # at the scale the weights will run at: a lower one lets more through where the PSF blocks
+    ratio = held_out_ratio(lambda x, psf: model(x, psf, noise_scale=scale), inputs,
+                           torch.from_numpy(kernel))
     card = outcome.card.model_dump()
-    card["metrics"] = {**(card.get("metrics") or {}), "blocked_correction_ratio":
-                       held_out_ratio(outcome.model, inputs, torch.from_numpy(kernel)),
-                       TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2)}
+    card["metrics"] = {**(card.get("metrics") or {}), "blocked_correction_ratio": ratio,
+                       TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2),
+                       CALIBRATED_NOISE_SCALE_KEY: scale,
+                       **({"val_psnr_by_noise_scale": {f"{s:g}": round(v, 3)
+                                                       for s, v in scores.items()}}
+                          if scores else {})}
     outcome.card = save_weights(outcome.model, outcome.file, card)
+    if scale != 1:
+        outcome.summary += (f"; noise scale {scale:g} calibrated on validation "
+                            f"({scores[scale] - scores[1.0]:+.2f} dB)")
 
 
 def _image_sets(req: FinetuneRequest) -> dict:
@@ -476,7 +509,8 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
             req.model.bind_psf(None)
     outcome = _outcome(ckdir, stopped, result, diverged, req.regime)
     if kernel is not None and val and outcome.model is not None:
-        _record_safeguard_metrics(outcome, val, kernel, req.base_card)
+        _record_psf_aware_metrics(outcome, val, kernel, req.base_card,
+                                  calibrate=req.noise_scale_calibration != "off")
     return outcome
 
 

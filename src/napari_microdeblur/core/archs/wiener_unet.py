@@ -285,6 +285,8 @@ class WienerUNet(nn.Module):
     #: the PSF ``forward(x)`` uses when none is given (``bind_psf``): training on pairs calls
     #: ``model(x)`` like any network's. Not a buffer: it is not saved with the weights.
     bound_psf: torch.Tensor | None = None
+    #: ... and the noise scale it multiplies in then (fine-tuning at a calibrated scale)
+    bound_noise_scale: float = 1.0
 
     def __init__(self, **kwargs):
         super().__init__()
@@ -321,9 +323,11 @@ class WienerUNet(nn.Module):
             rf += 2**i  # down / up
         self.receptive_field = int(rf + 1)  # + tail
 
-    def bind_psf(self, psf: torch.Tensor | None) -> None:
-        """Make ``forward(x)`` use ``psf`` (Y, X) when it is given none; None unbinds."""
+    def bind_psf(self, psf: torch.Tensor | None, noise_scale: float = 1.0) -> None:
+        """Make ``forward(x)`` use ``psf`` (Y, X) when it is given none, with its noise level
+        times ``noise_scale``; None unbinds."""
         self.bound_psf = None if psf is None else check_psf(psf, 1)[0]
+        self.bound_noise_scale = 1.0 if psf is None else float(noise_scale)
 
     def balances(self, sigma: torch.Tensor) -> torch.Tensor:
         """(N, K) Wiener balances for noise levels ``sigma`` (N, 1, 1, 1)."""
@@ -354,6 +358,7 @@ class WienerUNet(nn.Module):
                 raise ValueError("WienerUNet needs the PSF: forward(x, psf), or bind_psf(psf) "
                                  "first")
             psf = self.bound_psf
+            noise_scale = noise_scale * self.bound_noise_scale
         psf = check_psf(psf.to(x.device), n)
         if psf.shape[1] > h or psf.shape[2] > w:
             raise ValueError(
