@@ -4,6 +4,7 @@ stopping, augmentation and L2-SP, several pairs, checkpoints, resume, divergence
 bad input refused before training."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -349,3 +350,19 @@ def test_bad_input_is_one_line_before_training(tmp_path, files, capsys, monkeypa
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
     if before_ck is not None:
         assert ck.read_bytes() == before_ck
+
+
+def test_a_run_given_no_folder_keeps_its_checkpoints_until_python_exits(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from pathlib import Path\n"
+            "from napari_microdeblur.core.training.checkpoints import temporary_checkpoint_dir\n"
+            "d = Path(temporary_checkpoint_dir())\n"
+            "(d / 'best.safetensors').write_bytes(b'x')\n"
+            "assert d.is_dir()\n"
+            "print(d)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("microdeblur-finetune-") and not folder.exists()

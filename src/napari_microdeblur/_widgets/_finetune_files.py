@@ -1,26 +1,11 @@
-"""Files of the Fine-tune dock's runs: a fresh checkpoint folder per run (removed when Python
-exits) and Save..., which copies the kept weights file so that its sha256, recorded in layers
-deblurred with it, stays the same."""
+"""Files of the Fine-tune dock's runs: Save..., which copies the kept weights file so that its
+sha256, recorded in layers deblurred with it, stays the same. (Each run's checkpoint folder is
+``core.training.checkpoints.temporary_checkpoint_dir``, removed when Python exits.)"""
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 from pathlib import Path
-
-_CHECKPOINT_DIRS: list[str] = []
-
-
-def checkpoint_dir() -> str:
-    """A fresh folder for one run's checkpoints; removed when Python exits (the fine-tuned
-    weights of the session live in memory and in that folder until then, for Save...)."""
-    if not _CHECKPOINT_DIRS:
-        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _CHECKPOINT_DIRS])
-    path = tempfile.mkdtemp(prefix="microdeblur-finetune-")
-    _CHECKPOINT_DIRS.append(path)
-    return path
 
 
 def copy_weights(source: Path, path: str | os.PathLike) -> Path:

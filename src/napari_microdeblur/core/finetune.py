@@ -20,7 +20,6 @@ model cards (and ``last.pt`` to resume from) into ``checkpoint_dir``.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from .training.checkpoints import (
     check_same_network,
     checkpoint_path,
     load_training_checkpoint,
+    temporary_checkpoint_dir,
 )
 from .training.regimes.base import KEEP_LAST
 
@@ -451,7 +451,7 @@ def _prepare(req: FinetuneRequest):
         val = opponent_planes(val) if val else val
         held += " (RGB as luminance and chroma planes)"
     psf_note, kernel = _bind_psf(req, train_pairs, val)
-    ckdir = ckdir or Path(tempfile.mkdtemp(prefix="microdeblur-finetune-"))
+    ckdir = ckdir or Path(temporary_checkpoint_dir())
     averaged = sorted({f.target_neighbours for f in fields if isinstance(f, StackField)} - {0})
     target = (f" (targets: mean of {', '.join(map(str, averaged))} plane(s) each side of focus "
               "and the focus plane, the input's own plane left out)" if averaged else "")

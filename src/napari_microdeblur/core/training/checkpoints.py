@@ -6,8 +6,11 @@ weights_only=True)``."""
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ __all__ = [
     "checkpoint_path",
     "cpu_state",
     "load_training_checkpoint",
+    "temporary_checkpoint_dir",
     "read_checkpoint_info",
     "save_atomically",
     "write_best",
@@ -37,6 +41,19 @@ __all__ = [
 CHECKPOINT_FORMAT = "napari-microdeblur-training-checkpoint"
 #: 2 added the training config
 CHECKPOINT_VERSION = 2
+
+
+_TEMPORARY_DIRS: list[str] = []
+
+
+def temporary_checkpoint_dir() -> str:
+    """A fresh folder for one run's checkpoints, removed when Python exits: a run given no
+    folder keeps its weights there for as long as the session may still use or save them."""
+    if not _TEMPORARY_DIRS:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _TEMPORARY_DIRS])
+    path = tempfile.mkdtemp(prefix="microdeblur-finetune-")
+    _TEMPORARY_DIRS.append(path)
+    return path
 
 
 def save_atomically(obj: Any, path: Path) -> None:
