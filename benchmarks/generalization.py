@@ -58,7 +58,7 @@ from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate, psnr, reference_scale, ssim  # noqa: E402
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
-from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402
+from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, NOISE_SCALE_GRID  # noqa: E402
 from napari_microdeblur.core.psf_estimate import ESTIMATE  # noqa: E402
 from napari_microdeblur.core.tuning import RL_ITERATIONS, WIENER_BALANCES  # noqa: E402
 
@@ -71,8 +71,10 @@ SEED = 0
 # tuning.WIENER_BALANCES (0.001-0.1) and beyond: noisy rows chose its upper end, 0.1
 BALANCES = (*WIENER_BALANCES, 0.2, 0.5, 1.0)
 # the PSF-aware network's one setting (MethodSpec.noise_scale), tuned like RL's iterations and
-# Wiener's balance on the same images; its default (1) is scored in a column of its own
-NOISE_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+# Wiener's balance on the same images; its default (1) is scored in a column of its own. The
+# grid fine-tuning calibrates on (0.5-2) and the high values real defocus with a fitted PSF
+# wanted (4-16)
+NOISE_SCALES = tuple(sorted({*NOISE_SCALE_GRID, 4.0, 8.0, 16.0}))
 
 HELD_OUT = {
     "fluorescence": {
