@@ -63,6 +63,9 @@ RECIPES = {
     **{f"defaults with noise scale calibration {when}": dict(
         steps=PAIRED_STEPS, lr=PAIRED_LR, noise_scale_calibration=when)
        for when in ("off", "after", "before and after")},
+    # ... and with more patience (the calibrated start is hard to beat early on)
+    "defaults with patience 20": dict(steps=PAIRED_STEPS, lr=PAIRED_LR, patience=20),
+    "defaults with lr 3e-4 and patience 20": dict(steps=PAIRED_STEPS, lr=3e-4, patience=20),
 }
 AUGMENT_RECIPES = list(RECIPES)[:5]
 
