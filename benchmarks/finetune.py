@@ -309,21 +309,28 @@ RUN_KEYS = ("command", "git_commit", "minutes", "machine")
 
 def merged(previous: dict | None, result: dict) -> dict:
     """``result`` with the parts of ``previous`` (the JSON already there) that it did not rerun,
-    where both have the same budgets and quick flag; ``runs`` gives each part the command,
-    commit, minutes and machine of the run that made it."""
+    unless one of the two is a --quick run; ``runs`` gives each part the command, commit,
+    minutes, machine and budgets of the run that made it (a part keeps its own budgets: part b
+    with --images 3 beside part a on every test slice)."""
     made = [k for k in PART_KEYS if k in result]
-    result["runs"] = {k: {r: result[r] for r in RUN_KEYS} for k in made}
-    if not previous or (previous.get("budgets"), previous.get("quick")) != (
-            result["budgets"], result["quick"]):
+    result["runs"] = {k: {**{r: result[r] for r in RUN_KEYS}, "budgets": result["budgets"]}
+                      for k in made}
+    if not previous or previous.get("quick") != result["quick"]:
         return result
     earlier = previous.get("runs") or {}
     single_run = {r: previous.get(r) for r in RUN_KEYS}  # a JSON from before per-part runs
     for key in PART_KEYS:
         if key in previous and key not in result:
             result[key] = previous[key]
-            result["runs"][key] = earlier.get(key, single_run)
+            result["runs"][key] = {"budgets": previous.get("budgets"),
+                                   **earlier.get(key, single_run)}
     result["parts"] = sorted({*result["parts"], *(k[0] for k in result["runs"])})  # a_psf_aware: a
     return result
+
+
+def part_budgets(result: dict, key: str) -> dict:
+    """The budgets the run that made part ``key`` had (the file's, for JSONs from before)."""
+    return (result.get("runs") or {}).get(key, {}).get("budgets") or result["budgets"]
 
 
 def markdown(result: dict) -> str:
@@ -340,7 +347,7 @@ def markdown(result: dict) -> str:
             continue
         given = ", given the true PSF (`finetune --psf`)" if key == "a_psf_aware" else ""
         lines += [f"## a. Domain shift, paired (start: {result[key]['start']}{given}, "
-                  f"{result['budgets']['paired_minutes']} min, CLI defaults)", "",
+                  f"{part_budgets(result, key)['paired_minutes']} min, CLI defaults)", "",
                   "| set | protocol | input | start | fine-tuned | RL (it.) | Wiener (bal.) | "
                   "vs start | vs best classical |", "|---|---|---|---|---|---|---|---|---|"]
         for r in result[key]["rows"]:
@@ -358,7 +365,7 @@ def markdown(result: dict) -> str:
         rows = result["b"]["rows"]
         teacher = any("psf_aware" in r for r in rows)  # runs before a58c5f9 did not score it
         lines += [f"## b. No reference: `finetune --self` on the test image itself "
-                  f"({result['budgets']['self_minutes']} min, true PSF, CLI defaults)", "",
+                  f"({part_budgets(result, 'b')['self_minutes']} min, true PSF, CLI defaults)", "",
                   "| set | degradation | network | test images | input | unadapted | adapted "
                   "| gain |" + (" PSF-aware default, unadapted |" if teacher else ""),
                   "|---|---|---|---|---|---|---|---|" + ("---|" if teacher else "")]
@@ -370,7 +377,7 @@ def markdown(result: dict) -> str:
         lines.append("")
     if "c" in result:
         lines += [f"## c. Real defocus, light-sheet mitochondria (start: {result['c']['start']}, "
-                  f"{result['budgets']['paired_minutes']} min, CLI defaults)", "",
+                  f"{part_budgets(result, 'c')['paired_minutes']} min, CLI defaults)", "",
                   "| row | PSNR | SSIM |", "|---|---|---|"]
         lines += [f"| {k} | {v['psnr']:.2f} | {v['ssim']:.4f} |"
                   for k, v in result["c"]["rows"].items()]

@@ -298,11 +298,11 @@ def test_benchmark_refuses_an_unknown_subset_before_any_work(option, value, tmp_
 
 
 def test_benchmark_rerun_of_one_part_keeps_the_others():
-    """benchmarks/finetune.py --part X merges into the JSON already there (same budgets): the
-    other parts stay, each with the run that made it; other budgets start afresh."""
+    """benchmarks/finetune.py --part X merges into the JSON already there: the other parts
+    stay, each with the run (and budgets) that made it; a --quick run starts afresh."""
     bench = finetune_benchmark()
     run = {"command": "old", "git_commit": "c0", "minutes": 30.0, "machine": "m"}
-    budgets = {"paired_minutes": 5.0}
+    budgets = {"paired_minutes": 5.0, "self_minutes": 3.0}
     previous = {"quick": False, "parts": ["a", "b"], "budgets": budgets, "a": {"rows": [1]},
                 "b": {"rows": [2]}, **run}
     new = {"quick": False, "parts": ["a"], "budgets": budgets, "a": {"rows": [3]},
@@ -312,14 +312,18 @@ def test_benchmark_rerun_of_one_part_keeps_the_others():
     assert result["runs"]["a"]["git_commit"] == "c1" and result["runs"]["b"]["command"] == "old"
     assert result["parts"] == ["a", "b"]
     text = bench.markdown(result | {"a": {"start": "s", "rows": []},
-                                    "b": {"rows": [], "networks": []}} | {"budgets": budgets | {
-                                        "self_minutes": 3}})
+                                    "b": {"rows": [], "networks": []}})
     assert "Part a: command: `new`; commit c1" in text and "Part b: command: `old`" in text
     # again on top: the part b record is kept as it was
     again = bench.merged(result, dict(new, command="newer", git_commit="c2"))
     assert again["runs"]["b"]["git_commit"] == "c0" and again["runs"]["a"]["git_commit"] == "c2"
+    # a part rerun with other budgets keeps the others, each with its own budgets
     other = bench.merged(previous, dict(new, budgets={"paired_minutes": 1.0}))
-    assert "b" not in other and list(other["runs"]) == ["a"]
+    assert other["b"] == {"rows": [2]} and other["runs"]["b"]["budgets"] == budgets
+    assert bench.part_budgets(other, "a") == {"paired_minutes": 1.0}
+    assert bench.part_budgets(other, "b") == budgets
+    quick = bench.merged(previous, dict(new, quick=True))
+    assert "b" not in quick and list(quick["runs"]) == ["a"]
 
 
 def test_psf_aware_weights_record_their_blocked_correction_for_the_safeguard():
