@@ -32,11 +32,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.training.checkpoints import temporary_checkpoint_dir
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, held_out_region, iter_compare_job
-from ._finetune_files import copy_weights
+from ._finetune_files import checkpoint_dir, copy_weights
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
@@ -364,7 +363,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
                 device=self.device_row.device)
             model, card, name = self._base_model()
             return SelfAdaptRequest(layer.name, layer_data(layer), axes or None, psf, psf_text,
-                                    model, name, card, config, temporary_checkpoint_dir())
+                                    model, name, card, config, checkpoint_dir())
         data, layer_name = self._training_data()
         sets = self.regimes.image_sets()
         rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
@@ -379,7 +378,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
             minutes=self.minutes, regime=self.regimes.regime, device=self.device_row.device,
-            checkpoint_dir=temporary_checkpoint_dir(), psf=psf, **sets, **data,
+            checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data,
         )
 
     def start(self):

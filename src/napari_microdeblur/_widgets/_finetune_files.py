@@ -1,11 +1,20 @@
-"""Files of the Fine-tune dock's runs: Save..., which copies the kept weights file so that its
-sha256, recorded in layers deblurred with it, stays the same. (Each run's checkpoint folder is
-``core.training.checkpoints.temporary_checkpoint_dir``, removed when Python exits.)"""
+"""Files of the Fine-tune dock's runs: a fresh checkpoint folder per run (removed when Python
+exits) and Save..., which copies the kept weights file so that its sha256, recorded in layers
+deblurred with it, stays the same."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+
+def checkpoint_dir() -> str:
+    """A fresh folder for one run's checkpoints, removed when Python exits (the fine-tuned
+    weights of the session live in memory and in that folder until then, for Save...).
+    Imported when called: napari's start-up path imports the docks, and no torch."""
+    from ..core.training.checkpoints import temporary_checkpoint_dir
+
+    return temporary_checkpoint_dir()
 
 
 def copy_weights(source: Path, path: str | os.PathLike) -> Path:
