@@ -31,9 +31,9 @@ __all__ = [
     "checkpoint_path",
     "cpu_state",
     "load_training_checkpoint",
-    "temporary_checkpoint_dir",
     "read_checkpoint_info",
     "save_atomically",
+    "temporary_checkpoint_dir",
     "write_best",
     "write_weights",
 ]
