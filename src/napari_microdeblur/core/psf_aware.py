@@ -166,10 +166,9 @@ class _BoundPsf(nn.Module):
         self.model = model
         self.opponent = opponent
         self.noise_scale = noise_scale
-        parameters = inspect.signature(model.forward).parameters
         # the noise level is estimated on the tile itself, not on its mirrored extension
-        self.takes_sigma = "sigma" in parameters
-        self.takes_unet_pad = "unet_pad" in parameters
+        self.takes_sigma = _takes(model, "sigma")
+        self.takes_unet_pad = _takes(model, "unet_pad")
         self.safeguard = safeguard
         self.limit = limit
         self.label = label
@@ -307,21 +306,20 @@ def calibrate_noise_scale(model: nn.Module, pairs, kernel: np.ndarray
                           ) -> tuple[float, dict[float, float]]:
     """(the noise scale of ``NOISE_SCALE_GRID`` with the best mean PSNR of ``model`` on the
     held-out ``pairs`` (``core.pairs.Pair``, grayscale, model units), or 1 where none beats 1 by
-    ``NOISE_SCALE_MIN_GAIN_DB``; the PSNR per scale). Float32, with the border handling of
-    ``psf_aware_method``."""
+    ``NOISE_SCALE_MIN_GAIN_DB``; the PSNR per scale). Float32, each pair as one tile of
+    ``psf_aware_method`` (its border handling; no safeguard, as the job's validation)."""
     from .metrics import psnr
 
-    options = {"unet_pad": BORDER_PAD} if _takes(model, "unet_pad") else {}
-    psf = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
     was = model.training
     model.eval()
     scores = {}
     with torch.inference_mode():
         for scale in sorted({*NOISE_SCALE_GRID, 1.0}):  # 1: the bar a scale must beat
+            tile = _BoundPsf(model, kernel, safeguard=False, noise_scale=scale)
             values = []
             for p in pairs:
                 x = torch.from_numpy(np.ascontiguousarray(p.input, dtype=np.float32))[None]
-                y = model(x, psf, noise_scale=scale, **options)[0].double().numpy()
+                y = tile.deconvolve(x)[0].double().numpy()
                 gain, offset = p.to_reference
                 values.append(psnr(y * gain + offset, np.asarray(p.target, np.float64) * gain
                                    + offset, data_range=1.0))
