@@ -168,6 +168,42 @@ def test_weights_validated_with_more_blocked_energy_get_a_higher_limit():
                device="cpu")
 
 
+def test_network_share_falls_from_one_at_the_limit_to_zero_at_the_soft_band():
+    limit, band = 8.0, psf_safeguard.SOFT_BAND
+    ratios = torch.tensor([0.0, 4.0, limit, limit * band**0.5, limit * band, 10 * limit * band])
+    share = psf_safeguard.network_share(ratios, limit)
+    np.testing.assert_allclose(share.numpy(), [1, 1, 1, 0.5, 0, 0], atol=1e-6)
+    # continuous just over the limit: no jump between tiles either side of it
+    assert float(psf_safeguard.network_share(torch.tensor([limit * 1.001]), limit)) > 0.99
+
+
+def test_tile_just_over_the_limit_is_blended_toward_the_conservative_wiener():
+    from types import SimpleNamespace
+
+    psf = gaussian_psf(2.0)
+    img = degrade(_spots(), "A", seed=0)
+    lo, hi = np.percentile(img, [0.1, 99.9])
+    x = torch.from_numpy((img - lo) / (hi - lo))[None, None].float()
+    k = torch.from_numpy(psf)
+    ratio = float(psf_safeguard.blocked_correction_ratio(x, _Ringing()(x, None), k))
+    # validated weights whose limit puts this tile at 1.4 x it: it keeps 51 % of its result
+    card = SimpleNamespace(metrics={"blocked_correction_ratio": ratio / 1.4 / 2.0},
+                           normalization=None, degradation=None)
+    limit = psf_safeguard.correction_limit(card)
+    assert limit == pytest.approx(ratio / 1.4) and limit > psf_safeguard.CORRECTION_LIMIT
+    share = float(psf_safeguard.network_share(torch.tensor([ratio]), limit))
+    assert 0.4 < share < 0.6
+    method = psf_aware_method(_Ringing(), psf, card, precision="float32", name="ringing")
+    with pytest.warns(UserWarning, match="blended its result toward a conservative Wiener"):
+        out = deblur(img, method=method, tile=96, device="cpu")
+    assert method.forward.model.fallback_tiles == 1
+    raw = psf_aware_method(_Ringing(), psf, precision="float32", safeguard=False)
+    raw_out = deblur(img, method=raw, tile=96, device="cpu")
+    wiener = psf_safeguard.conservative_wiener(x, k)[0, 0].numpy() * (hi - lo) + lo
+    np.testing.assert_allclose(out, share * raw_out + (1 - share) * wiener,
+                               atol=1e-3 * (hi - lo))
+
+
 @pytest.mark.skipif(not BUNDLED, reason=f"{DEFAULT_PSF_AWARE} is not bundled")
 @pytest.mark.skipif(not HELD_OUT.is_dir(), reason="needs ../shared/data (held-out set)")
 def test_safeguard_does_not_fire_on_a_protocol_a_image():

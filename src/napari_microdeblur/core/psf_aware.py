@@ -153,8 +153,9 @@ class _BoundPsf(nn.Module):
     """``model(x, psf)`` with the PSF fixed, so the tiler's NetworkRunner can run it as ``f(x)``.
 
     With ``safeguard``, a tile whose correction at the frequencies the PSF blocks is implausible
-    (``psf_safeguard.blocked_correction_ratio``) is replaced by a conservative Wiener of it;
-    ``fallback_tiles`` counts them and the first one warns. With ``opponent`` it takes RGB
+    (``psf_safeguard.blocked_correction_ratio``) is blended toward, or replaced by, a
+    conservative Wiener of it (``psf_safeguard.network_share``); ``fallback_tiles`` counts them
+    and the first one warns. With ``opponent`` it takes RGB
     tiles (B, 3, H, W) and deconvolves them in the ``OPPONENT`` colour space.
     """
 
@@ -213,17 +214,23 @@ class _BoundPsf(nn.Module):
             return y
         with torch.autocast(x.device.type, enabled=False):
             ratio = psf_safeguard.blocked_correction_ratio(x, y, self.psf)
-            bad = ratio > self.limit
+            share = psf_safeguard.network_share(ratio, self.limit)
+            bad = share < 1.0
             if not bool(bad.any()):
                 return y
             y = y.float().clone()
-            y[bad] = psf_safeguard.conservative_wiener(x[bad], self.psf)
+            kept = share[bad].view(-1, 1, 1, 1)
+            fallback = psf_safeguard.conservative_wiener(x[bad], self.psf)
+            y[bad] = kept * y[bad] + (1.0 - kept) * fallback
         if self.fallback_tiles == 0:
+            how = ("used a conservative Wiener (balance "
+                   f"{psf_safeguard.FALLBACK_BALANCE:g}) there instead" if float(kept.min()) == 0
+                   else "blended its result toward a conservative Wiener (balance "
+                   f"{psf_safeguard.FALLBACK_BALANCE:g}) there")
             warnings.warn(
                 f"{self.label}: the result holds {float(ratio.max()):.0f} x the input's energy at "
                 "frequencies the PSF blocks (the PSF or noise model does not fit this image); "
-                f"used a conservative Wiener (balance {psf_safeguard.FALLBACK_BALANCE:g}) there "
-                "instead", stacklevel=2)
+                + how, stacklevel=2)
         self.fallback_tiles += int(bad.sum())
         return y
 

@@ -9,10 +9,11 @@ the input (issue 13). Two checks, both outside the network's forward computation
 * before any work, a PSF much wider than any the network was trained on (its half-maximum
   width against the widest of the card's training PSFs) runs a conservative Wiener instead;
 * per tile, a result whose correction at frequencies the PSF blocks (|OTF| < 0.1) holds more
-  energy than ``CORRECTION_LIMIT`` times the input's there is replaced by a conservative
-  Wiener of that tile. Measured (benchmarks/generalization.py images): at most 2.8 on the 45
-  synthetic images of protocols A-C and the held-out optics PSFs, 89-104 on the NEUBIAS stack
-  and 23 on the BBBC006 pair. Weights fine-tuned on the user's pairs with their PSF
+  energy than ``CORRECTION_LIMIT`` times the input's there is blended toward a conservative
+  Wiener of that tile, and replaced by it from ``SOFT_BAND`` times the limit. Measured
+  (benchmarks/generalization.py images): at most 2.8 on the 45 synthetic images of protocols
+  A-C and the held-out optics PSFs, 89-104 on the NEUBIAS stack and 23 on the BBBC006 pair
+  (past the soft band). Weights fine-tuned on the user's pairs with their PSF
   (``core.finetune``) or adapted to their images (``core.self_adapt``) carry the ratio measured
   on their held-out pixels in the card's metrics (``blocked_correction_ratio``); their limit
   is ``VALIDATED_MARGIN`` times that when it is higher (a prior learned for that data may add
@@ -39,6 +40,7 @@ __all__ = [
     "CORRECTION_LIMIT",
     "VALIDATED_MARGIN",
     "FALLBACK_BALANCE",
+    "SOFT_BAND",
     "TRAINED_WIDTH_KEY",
     "WIDTH_MARGIN",
     "blocked_correction_ratio",
@@ -46,6 +48,7 @@ __all__ = [
     "correction_limit",
     "held_out_ratio",
     "half_max_width",
+    "network_share",
     "trained_half_max_width",
     "untrained_psf_reason",
 ]
@@ -54,6 +57,11 @@ __all__ = [
 BLOCKED_OTF = 0.1
 #: Correction / input energy at blocked frequencies above which a tile falls back.
 CORRECTION_LIMIT = 8.0
+#: Between the limit and this many times it a tile keeps a share of the network's result that
+#: falls from 1 to 0 with log(ratio) (``network_share``): a tile just over the limit keeps
+#: nearly all of it, so neighbouring tiles, and weights either side of the limit, do not jump
+#: apart. 1 gives the all-or-nothing switch.
+SOFT_BAND = 2.0
 #: The input's energy there counts as at least that of white noise of this level (model units,
 #: a quarter of one 8-bit grey level): a flat tile (a blank background; the chroma channels of
 #: a gray image run as RGB) has none, and rounding alone made its ratio astronomical.
@@ -161,6 +169,16 @@ def blocked_correction_ratio(x: torch.Tensor, y: torch.Tensor, psf: torch.Tensor
     # white noise of level s puts (pixels x s^2) into every frequency bin
     floor = float(blocked.sum()) * shape[0] * shape[1] * FLAT_TILE_LEVEL**2
     return num / den.clamp_min(floor)
+
+
+def network_share(ratio: torch.Tensor, limit: float) -> torch.Tensor:
+    """The share of the network's result each tile keeps (the rest is the conservative Wiener)
+    for its ``blocked_correction_ratio``: 1 up to ``limit``, 0 from ``SOFT_BAND`` x ``limit``,
+    linear in log(ratio) between."""
+    if SOFT_BAND <= 1.0:
+        return (ratio <= limit).to(ratio.dtype)
+    over = torch.log(ratio.clamp_min(1e-12) / limit) / math.log(SOFT_BAND)
+    return (1.0 - over).clamp(0.0, 1.0)
 
 
 def correction_limit(card) -> float:
