@@ -55,7 +55,7 @@ __all__ = [
 
 #: Frequencies where the PSF passes less than this are blocked: the input holds noise there.
 BLOCKED_OTF = 0.1
-#: Correction / input energy at blocked frequencies above which a tile falls back.
+#: Correction / input energy at blocked frequencies above which a tile leans on the fallback.
 CORRECTION_LIMIT = 8.0
 #: Between the limit and this many times it a tile keeps a share of the network's result that
 #: falls from 1 to 0 with log(ratio) (``network_share``): a tile just over the limit keeps
