@@ -37,6 +37,7 @@ from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.degrade import degrade01, protocol_psf  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate, psnr  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, psf_aware_method  # noqa: E402
+from napari_microdeblur.core.self_adapt import blur_valid  # noqa: E402
 
 TRAINING_SETS = ("em_isbi2012_drosophila_vnc_sstem", "em_drosophila_vnc_sstem_gerhard2013",
                  "em_epfl_hippocampus_fibsem", "fluorescence_neubias_training_resources",
@@ -47,9 +48,10 @@ BORDER = 24  # px left out of the risk and the training-part PSNR
 
 
 def _reblur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """``x`` blurred by ``k`` at its own size, mirror-extended (odd PSF sides)."""
     ky, kx = k.shape[-2:]
     padded = torch.nn.functional.pad(x, (kx // 2, kx // 2, ky // 2, ky // 2), mode="reflect")
-    return torch.nn.functional.conv2d(padded, k.flip(-1, -2)[None, None])
+    return blur_valid(padded, k)
 
 
 def risks(model, card, y01: np.ndarray, psf: np.ndarray, scales) -> tuple[dict, dict]:
@@ -69,9 +71,10 @@ def risks(model, card, y01: np.ndarray, psf: np.ndarray, scales) -> tuple[dict, 
         with torch.inference_mode():
             x = tile.deconvolve(y, torch.tensor([sigma]))
             x_probe = tile.deconvolve(y + eps * probe, torch.tensor([sigma]))
-        residual = (_reblur(x, k) - y)[inner]
-        divergence = float((probe[inner] * (_reblur(x_probe, k)[inner] - _reblur(x, k)[inner])
-                            ).sum()) / eps / residual.numel()
+        reblurred = _reblur(x, k)[inner]
+        residual = reblurred - y[inner]
+        divergence = float((probe[inner] * (_reblur(x_probe, k)[inner] - reblurred)).sum()
+                           ) / eps / residual.numel()
         out[scale] = float((residual**2).mean()) - sigma**2 + 2 * sigma**2 * divergence
         results[scale] = x[0, 0].numpy()
     return out, results
