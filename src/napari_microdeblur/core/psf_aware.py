@@ -223,10 +223,9 @@ class _BoundPsf(nn.Module):
             fallback = psf_safeguard.conservative_wiener(x[bad], self.psf)
             y[bad] = kept * y[bad] + (1.0 - kept) * fallback
         if self.fallback_tiles == 0:
-            how = ("used a conservative Wiener (balance "
-                   f"{psf_safeguard.FALLBACK_BALANCE:g}) there instead" if float(kept.min()) == 0
-                   else "blended its result toward a conservative Wiener (balance "
-                   f"{psf_safeguard.FALLBACK_BALANCE:g}) there")
+            wiener = f"a conservative Wiener (balance {psf_safeguard.FALLBACK_BALANCE:g})"
+            how = (f"used {wiener} there instead" if float(kept.min()) == 0
+                   else f"blended its result toward {wiener} there")
             warnings.warn(
                 f"{self.label}: the result holds {float(ratio.max()):.0f} x the input's energy at "
                 "frequencies the PSF blocks (the PSF or noise model does not fit this image); "
