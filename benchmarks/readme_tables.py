@@ -315,6 +315,33 @@ def self_adapt_psf_aware_text() -> str | None:
             f"(commit `{gen['git_commit'][:7]}`).\n")
 
 
+def psf3d_auto_text() -> str | None:
+    """benchmarks/psf3d_auto.py: what 'auto' runs for a z-stack given a 3D PSF."""
+    run = _load("psf3d_auto.json")
+    if not run:
+        return None
+    res = run["results"]
+    lines = ["| volume | 3D PSF | noise | input | PSF-aware network, plane by plane (before) | "
+             "3D Richardson-Lucy, 30 it. (`auto` now) | 3D Richardson-Lucy, best (oracle) | "
+             "3D Wiener, best (oracle) | tried: psf_v4 on 3D Wiener estimates |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        cells = [f"{r[k]['psnr']:.2f} / {r[k]['ssim']:.3f}" for k in (
+            "input", "psf_aware_planes", "rl_3d_default")]
+        cells.append(f"{r['rl_3d_best']['psnr']:.2f} / {r['rl_3d_best']['ssim']:.3f} "
+                     f"({r['rl_3d_best']['iterations']} it.)")
+        cells.append(f"{r['wiener_3d_best']['psnr']:.2f} / {r['wiener_3d_best']['ssim']:.3f} "
+                     f"(balance {r['wiener_3d_best']['balance']:g})")
+        cells.append(f"{r['tried_3d_wiener_unet']['psnr']:.2f} / "
+                     f"{r['tried_3d_wiener_unet']['ssim']:.3f}")
+        lines.append(f"| {r['volume']} {tuple(r['shape'])} | {r['psf']} {tuple(r['psf_shape'])} "
+                     f"| {r['noise']} | " + " | ".join(cells) + " |")
+    rule = (f"Rule: {res['rule']}: {'met' if res['switch_to_rl_3d'] else 'not met'} "
+            f"({res['minutes']} min).")
+    return ("\n".join(lines) + "\n\n" + rule + "\n\n"
+            + _provenance_line([("psf3d_auto.json", run)]) + ".\n")
+
+
 def train_step_layout_text() -> str | None:
     """benchmarks/train_step_layout.py: training-step time, contiguous vs channels-last."""
     run = _load("train_step_layout.json")
@@ -420,6 +447,7 @@ TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
           "finetune_recipes": finetune_recipes_text,
           "self_adapt_prior": self_adapt_prior_text, "train_step_layout": train_step_layout_text,
           "self_adapt_psf_aware": self_adapt_psf_aware_text,
+          "psf3d_auto": psf3d_auto_text,
           "finetune": finetune_text, "watch_rate": watch_rate_text,
           "generalization": generalization_table,
           "generalization_papers": generalization_papers_text,

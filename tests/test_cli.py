@@ -35,6 +35,25 @@ def test_deblur_file_to_file_matches_the_python_api(tmp_path, blurred_file, caps
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
 
 
+def test_deblur_auto_with_a_3d_psf_on_a_stack_runs_richardson_lucy_in_3d(tmp_path, focus_stack,
+                                                                         capsys):
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    stack, psf = tmp_path / "stack.tif", tmp_path / "psf3.tif"
+    tifffile.imwrite(stack, focus_stack[:4], metadata={"axes": "ZYX"}, photometric="minisblack")
+    psf3 = np.stack([0.45 * gaussian_psf(3.0, size=9), 0.1 * gaussian_psf(0.7, size=9),
+                     0.45 * gaussian_psf(3.0, size=9)])  # widefield-like: 10 % in focus
+    tifffile.imwrite(psf, psf3, photometric="minisblack")
+    out = tmp_path / "out.tif"
+    assert main(["deblur", str(stack), "-o", str(out), "--psf", str(psf), "--iterations", "5",
+                 "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "richardson_lucy" in captured.out and "Richardson-Lucy in 3D" in captured.err
+    expected = deblur(focus_stack[:4], method="richardson_lucy", psf=psf3, iterations=5,
+                      axes="ZYX", device="cpu")
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
+
+
 def test_evaluate_json_has_psnr_and_ssim(blurred_file, capsys):
     blurred, sharp = blurred_file
     assert main(["evaluate", str(blurred), "--reference", str(sharp), "--json"]) == 0

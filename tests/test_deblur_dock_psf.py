@@ -95,6 +95,35 @@ def test_an_image_without_an_estimate_is_named_after_the_blind_network_that_ran(
     np.testing.assert_array_equal(layer.data, small)
 
 
+def test_auto_with_a_3d_psf_on_a_stack_runs_and_is_named_richardson_lucy_in_3d(
+        make_napari_viewer, qtbot, fluo_u8, tmp_path):
+    """A z-stack and a 3D PSF file: 'auto' runs Richardson-Lucy in 3D (core:
+    test_psf_aware), and the result is named after it, not the PSF-aware network."""
+    import tifffile
+
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    # widefield-like: 10 % of the light in the in-focus plane
+    psf3 = np.stack([0.45 * gaussian_psf(3.0, size=9), 0.1 * gaussian_psf(0.7, size=9),
+                     0.45 * gaussian_psf(3.0, size=9)])
+    path = tmp_path / "psf3.tif"
+    tifffile.imwrite(path, psf3, photometric="minisblack")
+    stack = np.stack([fluo_u8[8 * z : 8 * z + 48, 8 * z : 8 * z + 48] for z in range(4)])
+    viewer, layer, w = open_dock(make_napari_viewer, stack, name="stack")
+    assert w.axes_edit.text() == "ZYX"
+    w.scope_combo.setCurrentText("whole stack")
+    w.use_psf_check.setChecked(True)
+    w.psf_edit.setText(str(path))
+    w.device_combo.setCurrentText("cpu")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
+    out = viewer.layers[-1]
+    assert out.name == "stack deblurred [richardson_lucy]"
+    expected = deblur(stack, method="richardson_lucy", psf=psf3, iterations=30, axes="ZYX",
+                      device="cpu")
+    np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-4)
+
+
 def test_brightfield_on_a_grayscale_layer_is_refused_before_any_work(make_napari_viewer,
                                                                      errors, fluo_u8,
                                                                      monkeypatch):

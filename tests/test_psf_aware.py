@@ -9,7 +9,7 @@ import torch
 
 from napari_microdeblur.core import classical
 from napari_microdeblur.core.archs.wiener_unet import Fourier, batched_wiener, noise_sigma
-from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
+from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS, auto_runs_in_3d, in_focus_share
 from napari_microdeblur.core.degrade import degrade, protocol_psf
 from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.method import MethodSpec
@@ -383,6 +383,54 @@ def test_auto_with_a_psf_resolves_to_the_psf_aware_network():
     assert MethodSpec("auto").resolve().name != DEFAULT_PSF_AWARE
     with pytest.raises(ValueError, match="needs a PSF"):
         MethodSpec(DEFAULT_PSF_AWARE).check()
+
+
+def _psf_3d(planes=3, in_focus=0.1) -> np.ndarray:
+    """A widefield-like 3D PSF: a sharp in-focus plane holding ``in_focus`` of the light, the
+    rest spread over wide out-of-focus planes."""
+    c = planes // 2
+    out = [gaussian_psf(2.5 + abs(z - c), size=9) * (1 - in_focus) / (planes - 1)
+           for z in range(planes)]
+    out[c] = gaussian_psf(0.7, size=9) * in_focus
+    return np.stack(out)
+
+
+def test_auto_with_a_3d_psf_on_a_z_stack_runs_richardson_lucy_in_3d():
+    psf3 = _psf_3d(3)
+    auto = MethodSpec("auto", psf=psf3)
+    assert auto_runs_in_3d(auto, "ZYX", (4, 48, 48))
+    assert auto_runs_in_3d(auto, "CZYX", (2, 4, 48, 48))
+    assert not auto_runs_in_3d(auto, "YX", (48, 48))  # a 2D image: the in-focus plane
+    assert not auto_runs_in_3d(auto, "ZYX", (3, 48, 48))  # no more planes than the PSF
+    assert not auto_runs_in_3d(auto, "ZYXS", (4, 48, 48, 3))  # RGB: the opponent network
+    assert not auto_runs_in_3d(MethodSpec("auto", psf="gaussian:1.6"), "ZYX", (4, 48, 48))
+    assert not auto_runs_in_3d(MethodSpec("auto", psf=psf3[1:2]), "ZYX", (4, 48, 48))
+    # a confocal-like PSF (a third of its light in focus): the PSF-aware network, plane by plane
+    confocal = MethodSpec("auto", psf=_psf_3d(3, in_focus=1 / 3))
+    assert in_focus_share(confocal.psf_value) == pytest.approx(1 / 3, rel=1e-3)
+    assert not auto_runs_in_3d(confocal, "ZYX", (4, 48, 48))
+    assert not auto_runs_in_3d(MethodSpec("auto"), "ZYX", (4, 48, 48))
+    # named methods run as named
+    assert not auto_runs_in_3d(MethodSpec("richardson_lucy", psf=psf3), "ZYX", (4, 48, 48))
+    stack = np.stack([_blobs(48, seed=s) for s in range(4)])
+    with pytest.warns(UserWarning, match="Richardson-Lucy in 3D"):
+        out = deblur(stack, method=auto.replace(iterations=7), axes="ZYX", device="cpu")
+    rl = deblur(stack, method=MethodSpec("richardson_lucy", psf=psf3, iterations=7), axes="ZYX",
+                device="cpu")
+    np.testing.assert_array_equal(out, rl)
+    # and its in-focus plane's PSF-aware run differs: the 3D route is not the network's
+    planes = deblur(stack, method=MethodSpec(DEFAULT_PSF_AWARE, psf=psf3), axes="ZYX",
+                    device="cpu") if BUNDLED else None
+    assert planes is None or np.abs(planes - rl).max() > 1e-3
+
+
+def test_auto_with_a_3d_psf_file_is_read_to_decide(tmp_path):
+    import tifffile
+
+    path = tmp_path / "psf3.tif"
+    tifffile.imwrite(path, _psf_3d(5), photometric="minisblack")
+    assert auto_runs_in_3d(MethodSpec("auto", psf=str(path)).check(), "ZYX", (6, 32, 32))
+    assert not auto_runs_in_3d(MethodSpec("auto", psf=str(path)).check(), "ZYX", (5, 32, 32))
 
 
 HELD_OUT = SHARED / "fluorescence_cellprofiler_examples_extra" / "test" / "sbs_transfluor_gfp"

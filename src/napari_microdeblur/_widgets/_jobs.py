@@ -101,7 +101,8 @@ def check_request(req: DeblurRequest) -> None:
 def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     """The request with a PSF to estimate ('estimate', or 'auto' for EM and brightfield)
     estimated from the image this run deblurs (the scope the user chose). Where the image gives
-    no estimate and 'auto' runs the blind network instead, the label names that network."""
+    no estimate and 'auto' runs the blind network instead, or 'auto' runs Richardson-Lucy in 3D
+    (a 3D PSF on a z-stack), the label names what runs."""
     from ..core.inference import estimate_psf_of
 
     method = estimate_psf_of(req.method, req.image, req.axes)

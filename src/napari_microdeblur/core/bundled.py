@@ -22,14 +22,17 @@ __all__ = [
     "WEIGHTS_DIR",
     "DEFAULTS_BY_MODALITY",
     "ESTIMATED_PSF_MODALITIES",
+    "IN_FOCUS_SHARE_FOR_3D",
     "BundledWeights",
     "auto_label",
     "auto_method_name",
     "auto_psf",
+    "auto_runs_in_3d",
     "bundled_path",
     "default_for_modality",
     "default_weights_name",
     "image_type",
+    "in_focus_share",
     "is_installed",
     "list_bundled_weights",
     "load_bundled",
@@ -307,6 +310,51 @@ def auto_psf(spec, rgb: bool) -> str | None:
             DEFAULT_PSF_AWARE in BUNDLED_WEIGHTS):
         return ESTIMATE
     return None
+
+
+#: 'auto' runs Richardson-Lucy in 3D for a 3D PSF whose in-focus plane (the one holding its
+#: brightest pixel) holds less than this share of its light: widefield-like PSFs (6-9 % for
+#: the optics PSFs of benchmarks/psf3d_auto.py), not confocal ones (37 %), on which 3D
+#: Richardson-Lucy won on one volume and lost on the other.
+IN_FOCUS_SHARE_FOR_3D = 0.2
+
+
+def auto_runs_in_3d(spec, axes: str, shape) -> bool:
+    """Whether 'auto' runs Richardson-Lucy in 3D on this image rather than a network: given a
+    widefield-like 3D PSF (``IN_FOCUS_SHARE_FOR_3D``) for a grayscale z-stack with more planes
+    than the PSF (a PSF as deep as the stack is cut to its support first:
+    ``psf.fit_psf_to_image``). The PSF-aware network is 2D and would deconvolve each plane
+    with the PSF's in-focus plane only, leaving the light other planes send into it
+    (benchmarks/psf3d_auto.py)."""
+    from .axes import is_rgb
+
+    if (spec.name != "auto" or spec.weights is not None or spec.psf is None
+            or "Z" not in axes or is_rgb(axes, shape)):
+        return False
+    kernel = _psf_kernel(spec)
+    if kernel is None or kernel.ndim != 3 or not 1 < kernel.shape[0] < shape[axes.index("Z")]:
+        return False
+    return in_focus_share(kernel) < IN_FOCUS_SHARE_FOR_3D
+
+
+def in_focus_share(kernel) -> float:
+    """The share of a 3D PSF's light in its in-focus plane (the one with the brightest pixel)."""
+    import numpy as np
+
+    kernel = np.asarray(kernel, dtype=np.float64)
+    z = int(np.unravel_index(int(np.argmax(kernel)), kernel.shape)[0])
+    return float(kernel[z].sum() / kernel.sum())
+
+
+def _psf_kernel(spec):
+    """The spec's PSF as an array (read or computed from its source); None for 'estimate'."""
+    from .psf import parse_psf
+    from .psf_estimate import is_estimate
+
+    value = spec.psf_value
+    if is_estimate(value):
+        return None
+    return value if hasattr(value, "ndim") else parse_psf(value)
 
 
 def auto_label(spec, rgb: bool) -> str:

@@ -23,7 +23,7 @@ import torch
 
 from . import tiling
 from .axes import Layout, check_axes, guess_axes, is_rgb
-from .bundled import auto_method_name, auto_psf, default_for_modality
+from .bundled import auto_method_name, auto_psf, auto_runs_in_3d, default_for_modality
 from .method import (
     CLASSICAL_METHODS,
     DEFAULT_TILE,
@@ -141,11 +141,13 @@ def estimate_psf_of(spec, image, axes: str):
     (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
     a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield); where
     its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
-    network instead and says so. Anything else is returned as it is."""
+    network instead and says so. 'auto' with a 3D PSF for a z-stack becomes Richardson-Lucy
+    in 3D (``in_3d_where_auto_should``). Anything else is returned as it is."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
     if not isinstance(spec, MethodSpec):
         return spec
+    spec = in_3d_where_auto_should(spec, axes, tuple(image.shape))
     rgb = is_rgb(axes, tuple(image.shape))
     default = auto_psf(spec, rgb)
     if default is not None:
@@ -165,6 +167,19 @@ def estimate_psf_of(spec, image, axes: str):
         return spec.replace(name=blind, psf=None)
     warnings.warn(estimated.describe(), stacklevel=2)
     return spec.replace(psf=estimated.kernel)
+
+
+def in_3d_where_auto_should(spec: MethodSpec, axes: str, shape) -> MethodSpec:
+    """'auto' given a 3D PSF for a grayscale z-stack as Richardson-Lucy in 3D
+    (``bundled.auto_runs_in_3d``), with a line saying so; any other spec as it is."""
+    if not auto_runs_in_3d(spec, axes, shape):
+        return spec
+    warnings.warn(
+        f"method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D "
+        f"({spec.iterations} iterations), which removes the light other planes send into each "
+        "plane; the PSF-aware network sees one plane at a time (choose it by name to run it "
+        "with the PSF's in-focus plane)", stacklevel=3)
+    return spec.replace(name="richardson_lucy")
 
 
 def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:

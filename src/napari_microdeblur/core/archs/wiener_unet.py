@@ -371,8 +371,22 @@ class WienerUNet(nn.Module):
                      else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
             fourier = Fourier(x32, psf)
             est = self.wiener_estimates(fourier, sigma)
+        residual = self.unet_residual(est, sigma, unet_pad, x32 if self.config.blurred_input
+                                      else None)
+        y = est[:, self.mid : self.mid + 1] + residual
+        if self.config.data_step is None:
+            return y
+        with torch.autocast(x.device.type, enabled=False):
+            return fourier.data_step(y, self.log_data_step.exp())
+
+    def unet_residual(self, est: torch.Tensor, sigma: torch.Tensor, unet_pad: int = 0,
+                      blurred: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1, Y, X) the U-Net's correction to the middle Wiener estimate, given the (N, K,
+        Y, X) estimates ``est``, noise levels ``sigma`` (N, 1, 1, 1) and, for a config with
+        ``blurred_input``, the blurred image."""
+        n, _, h, w = est.shape
         feats = [est, sigma.expand(n, 1, h, w) * 10.0]
-        feats = torch.cat([x32, *feats] if self.config.blurred_input else feats, dim=1)
+        feats = torch.cat(feats if blurred is None else [blurred, *feats], dim=1)
         p = int(unet_pad)
         if p:
             feats = F.pad(feats, (p, p, p, p), mode="reflect" if min(h, w) > p else "replicate")
@@ -388,12 +402,7 @@ class WienerUNet(nn.Module):
             f = enc(down(f))
         for up, dec in zip(self.up, self.dec):
             f = dec(torch.cat([up(f), skips.pop()], dim=1))
-        residual = self.tail(f)[..., p : p + h, p : p + w].float()
-        y = est[:, self.mid : self.mid + 1] + residual
-        if self.config.data_step is None:
-            return y
-        with torch.autocast(x.device.type, enabled=False):
-            return fourier.data_step(y, self.log_data_step.exp())
+        return self.tail(f)[..., p : p + h, p : p + w].float()
 
 
 register_arch(
