@@ -334,7 +334,8 @@ def psf3d_auto_text() -> str | None:
                      f"(balance {r['wiener_3d_best']['balance']:g})")
         cells.append(f"{r['tried_3d_wiener_unet']['psnr']:.2f} / "
                      f"{r['tried_3d_wiener_unet']['ssim']:.3f}")
-        lines.append(f"| {r['volume']} {tuple(r['shape'])} | {r['psf']} {tuple(r['psf_shape'])} "
+        lines.append(f"| {r['volume']} {tuple(r['shape'])} | {r['psf']} {tuple(r['psf_shape'])}, "
+                     f"{100 * r['in_focus_share']:.0f} % in focus "
                      f"| {r['noise']} | " + " | ".join(cells) + " |")
     rule = (f"Rule: {res['rule']}: {'met' if res['switch_to_rl_3d'] else 'not met'} "
             f"({res['minutes']} min).")

@@ -10,7 +10,9 @@ Method names:
 
 - ``'auto'``: the bundled default for the image (see ``bundled.auto_method_name``), or, with
   ``weights=FILE``, the network that file describes;
-  with a PSF given, the bundled PSF-aware network (``core.psf_aware``) bound to that PSF;
+  with a PSF given, the bundled PSF-aware network (``core.psf_aware``) bound to that PSF
+  (but Richardson-Lucy in 3D for a widefield-like 3D PSF on a z-stack:
+  ``bundled.auto_runs_in_3d``, applied by ``inference.estimate_psf_of``, which sees the image);
   without one, for EM and brightfield images the same network given a PSF estimated from the
   image (``bundled.auto_psf``; ``inference.estimate_psf_of`` estimates it), for fluorescence
   the blind network;
