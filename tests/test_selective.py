@@ -95,6 +95,30 @@ def test_slices_below_threshold_are_deblurred_and_the_rest_bit_identical(focus_s
     assert focus_score(out[soft], axes="ZYX").mean() > scores[soft].mean()  # sharper
 
 
+def test_auto_with_a_3d_psf_stays_plane_by_plane(focus_stack):
+    """Whole-stack 'auto' runs Richardson-Lucy in 3D for a widefield-like 3D PSF
+    (test_psf_aware); selective deblurring works plane by plane, so there it stays the 2D
+    PSF-aware network (with the PSF's in-focus plane) instead of refusing a 3D method."""
+    from napari_microdeblur.core.method import MethodSpec
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    psf3 = np.stack([0.45 * gaussian_psf(3.0, size=9), 0.1 * gaussian_psf(0.7, size=9),
+                     0.45 * gaussian_psf(3.0, size=9)])
+    stack = focus_stack[:4, :64, :64]
+    scores = focus_score(stack, axes="ZYX")
+    result = selective.deblur_selected(
+        stack, MethodSpec("auto", psf=psf3), axes="ZYX", scores=scores,
+        threshold=float(scores.max()) + 1, device="cpu")
+    assert result.selected == tuple((z,) for z in range(4))
+    from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+
+    planes = deblur(stack, method=MethodSpec(DEFAULT_PSF_AWARE, psf=psf3), axes="ZYX",
+                    device="cpu")
+    np.testing.assert_allclose(result.image, planes, rtol=1e-5, atol=1e-4)
+    in_3d = deblur(stack, method=MethodSpec("auto", psf=psf3), axes="ZYX", device="cpu")
+    assert np.abs(in_3d - planes).max() > 1.0  # the whole-stack run is the other route
+
+
 def test_slice_scores_computed_when_not_given(focus_stack):
     stack = focus_stack[:5]
     scores = focus_score(stack, axes="ZYX")

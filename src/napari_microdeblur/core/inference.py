@@ -136,18 +136,20 @@ def as_method(method, axes: str, shape) -> Method:
     return resolve_method(method)
 
 
-def estimate_psf_of(spec, image, axes: str):
+def estimate_psf_of(spec, image, axes: str, *, in_3d: bool = True):
     """The spec with ``psf='estimate'`` replaced by the PSF estimated from ``image``
     (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
     a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield); where
     its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
     network instead and says so. 'auto' with a 3D PSF for a z-stack becomes Richardson-Lucy
-    in 3D (``in_3d_where_auto_should``). Anything else is returned as it is."""
+    in 3D (``in_3d_where_auto_should``) unless ``in_3d`` is False (a caller that deblurs
+    plane by plane). Anything else is returned as it is."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
     if not isinstance(spec, MethodSpec):
         return spec
-    spec = in_3d_where_auto_should(spec, axes, tuple(image.shape))
+    if in_3d:
+        spec = in_3d_where_auto_should(spec, axes, tuple(image.shape))
     rgb = is_rgb(axes, tuple(image.shape))
     default = auto_psf(spec, rgb)
     if default is not None:
