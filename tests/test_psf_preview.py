@@ -29,7 +29,7 @@ def test_a_3d_psf_shows_its_in_focus_plane(tmp_path):
     image, text = psf_preview(psf)
     np.testing.assert_array_equal(psf, before)
     assert image.shape == (15, 15) and "3D PSF 7 x 15 x 15 px" in text
-    assert "in-focus plane z=2 shown" in text
+    assert "in-focus plane z=2 shown (14% of the light)" in text  # 7 planes of sum 1 each
     path = tmp_path / "psf.tif"
     tifffile.imwrite(path, psf)
     assert psf_preview(str(path))[1] == text  # a TIFF path shows the same

@@ -444,7 +444,9 @@ def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
     plane, where = psf, ""
     if psf.ndim == 3:
         z = int(np.unravel_index(int(np.argmax(psf)), psf.shape)[0])
-        plane, where = psf[z], f", in-focus plane z={z} shown"
+        # the share decides whether 'auto' deconvolves a z-stack in 3D (bundled.auto_runs_in_3d)
+        share = psf[z].sum() / psf.sum()
+        plane, where = psf[z], f", in-focus plane z={z} shown ({share:.0%} of the light)"
     relative = np.maximum(plane / plane.max(), 10.0 ** -decades)
     image = np.rint(255 * (1 + np.log10(relative) / decades)).astype(np.uint8)
     size = " x ".join(str(n) for n in psf.shape)
