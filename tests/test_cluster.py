@@ -106,6 +106,30 @@ def test_zarr_volume_with_an_estimated_psf_uses_one_psf_for_all_chunks(cluster, 
     assert np.abs(a - b).max() < 1e-3 * b.max()
 
 
+def test_zarr_stack_with_a_widefield_like_3d_psf_runs_auto_in_3d(cluster, tmp_path, focus_stack):
+    """'auto' given a widefield-like 3D PSF deconvolves the volume in 3D (bundled.
+    auto_runs_in_3d) on the cluster as on one machine."""
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    _, client = cluster
+    psf3 = np.stack([0.45 * gaussian_psf(3.0, size=9), 0.1 * gaussian_psf(0.7, size=9),
+                     0.45 * gaussian_psf(3.0, size=9)])
+    stack = focus_stack[:5]
+    src = tmp_path / "vol.zarr"
+    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                             chunks=(1, 128, 128)) as target:
+        target[...] = stack
+    options = dict(method="auto", psf=psf3, iterations=10, device="cpu")
+    out = tmp_path / "vol_out.zarr"
+    with pytest.warns(UserWarning, match="Richardson-Lucy in 3D"):
+        deblur_zarr_on_cluster(src, out, scheduler=client, **options)
+    single = tmp_path / "single.zarr"
+    deblur_file(src, single, **{**options, "method": "richardson_lucy"})
+    a = np.asarray(io.read_image(out).array[...])
+    b = np.asarray(io.read_image(single).array[...])
+    assert np.abs(a - b).max() < 1e-3 * b.max()
+
+
 def test_unreachable_scheduler_is_a_clear_error(files, tmp_path):
     import time
 

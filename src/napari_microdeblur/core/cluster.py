@@ -126,10 +126,13 @@ def deblur_zarr_on_cluster(
     whole = prepare_deblur(data.array, axes, spec, tiling)
     axes, shape, layout = whole.axes, whole.shape, whole.layout
     overlap = tiling.overlap or whole.method.default_overlap
-    depth = {i: (overlap if a in layout.spatial_axes else 0) for i, a in enumerate(axes)}
     # chunks: whole along channels and the model's other inputs, big along space
     chunks = tuple(n if a == layout.channel_axis else (1 if a in layout.loop_axes else min(n, 2048))
                    for a, n in zip(axes, shape))
+    # no overlap along an axis one chunk spans (the Z of a 3D method's stack, say: dask refuses
+    # a depth beyond the array, and the method extends its own borders)
+    depth = {i: (overlap if a in layout.spatial_axes and c < n else 0)
+             for i, (a, n, c) in enumerate(zip(axes, shape, chunks))}
     array = da.from_zarr(data.array).rechunk(chunks)
     rgb = is_rgb(axes, shape)
     result = array.map_overlap(
