@@ -24,6 +24,8 @@ PSFs whose in-focus plane holds less than ``bundled.IN_FOCUS_SHARE_FOR_3D`` of t
 seeing the test volume, and the table says so. The C. elegans volume-EM training slices were
 added afterwards as a third volume, a textured one, for more evidence on both families. The
 per-family verdicts below use the training-split volumes only. All three sets are CC BY 4.0.
+psf_v4 was trained on the planes of both training-split volumes (2D, with 2D PSFs), never on
+the test-split nucleus.
 
   python benchmarks/psf3d_auto.py --json benchmarks/results/psf3d_auto.json
 """
