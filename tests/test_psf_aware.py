@@ -9,12 +9,12 @@ import torch
 
 from napari_microdeblur.core import classical
 from napari_microdeblur.core.archs.wiener_unet import Fourier, batched_wiener, noise_sigma
-from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS, auto_runs_in_3d, in_focus_share
+from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS, auto_runs_in_3d
 from napari_microdeblur.core.degrade import degrade, protocol_psf
 from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.method import MethodSpec
 from napari_microdeblur.core.metrics import evaluate
-from napari_microdeblur.core.psf import gaussian_psf
+from napari_microdeblur.core.psf import gaussian_psf, in_focus_share
 from napari_microdeblur.core.psf_aware import (
     DEFAULT_PSF_AWARE,
     OPPONENT,

@@ -25,6 +25,7 @@ __all__ = [
     "is_psf_model",
     "check_psf",
     "fit_psf_to_image",
+    "in_focus_share",
     "psf_preview",
     "PSF_MODELS",
     "PSF_HELP",
@@ -416,6 +417,16 @@ def parse_psf(spec) -> np.ndarray:
     raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
 
 
+def in_focus_share(kernel) -> float:
+    """The share of a 3D PSF's light in its in-focus plane (the one holding its brightest
+    pixel): a few % for a widefield PSF, which spreads its light over every plane, more for a
+    confocal one. It decides whether 'auto' deconvolves a z-stack in 3D
+    (``bundled.auto_runs_in_3d``)."""
+    kernel = np.asarray(kernel, dtype=np.float64)
+    z = int(np.unravel_index(int(np.argmax(kernel)), kernel.shape)[0])
+    return float(kernel[z].sum() / kernel.sum())
+
+
 def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
     """What a PSF looks like, for a small preview: ``(image, description)``.
 
@@ -444,9 +455,8 @@ def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
     plane, where = psf, ""
     if psf.ndim == 3:
         z = int(np.unravel_index(int(np.argmax(psf)), psf.shape)[0])
-        # the share decides whether 'auto' deconvolves a z-stack in 3D (bundled.auto_runs_in_3d)
-        share = psf[z].sum() / psf.sum()
-        plane, where = psf[z], f", in-focus plane z={z} shown ({share:.0%} of the light)"
+        plane, where = psf[z], (f", in-focus plane z={z} shown ({in_focus_share(psf):.0%} of "
+                                "the light)")
     relative = np.maximum(plane / plane.max(), 10.0 ** -decades)
     image = np.rint(255 * (1 + np.log10(relative) / decades)).astype(np.uint8)
     size = " x ".join(str(n) for n in psf.shape)
