@@ -114,6 +114,20 @@ def test_auto_with_a_3d_psf_on_a_stack_runs_and_is_named_richardson_lucy_in_3d(
     w.scope_combo.setCurrentText("whole stack")
     w.use_psf_check.setChecked(True)
     w.psf_edit.setText(str(path))
+    wait_preview(qtbot, w)
+    assert "(10% of the light)" in w.psf_preview.caption.text()
+    in_3d = "\u2192 richardson_lucy in 3D (a widefield-like 3D PSF on a z-stack)"
+    assert w.method.auto_label.text() == in_3d
+    w.scope_combo.setCurrentText("current slice")  # one plane: the network
+    assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"
+    w.scope_combo.setCurrentText("whole stack")
+    assert w.method.auto_label.text() == in_3d
+    w.psf_edit.setText("gaussian:1.6")  # a 2D PSF: the network again
+    wait_preview(qtbot, w)
+    assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"
+    w.psf_edit.setText(str(path))
+    wait_preview(qtbot, w)
+    assert w.method.auto_label.text() == in_3d
     w.device_combo.setCurrentText("cpu")
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)

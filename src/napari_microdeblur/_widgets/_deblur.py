@@ -85,6 +85,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.estimate_button.clicked.connect(self.estimate_psf)
         self.method.changed.connect(self.update_psf_preview)
         self.psf_edit.textChanged.connect(self.update_psf_preview)
+        # whether 'auto' goes 3D depends on the PSF (known once previewed), image and scope
+        self.method.runs_in_3d = self.auto_runs_in_3d
+        self.psf_preview.shown.connect(self.method.show_auto_choice)
+        self.scope_combo.currentIndexChanged.connect(self.method.show_auto_choice)
         self.image.changed.connect(self._image_changed)
         self._image_changed()
         self.update_psf_preview()
@@ -134,8 +138,24 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _image_changed(self) -> None:
         layer = self.layer_combo.value
         self.method.set_rgb(bool(getattr(layer, "rgb", False)))
+        self.method.show_auto_choice()
         if is_estimate(self.psf_edit.text()):
             self.update_psf_preview()
+
+    def auto_runs_in_3d(self) -> bool:
+        """Whether 'auto' will run Richardson-Lucy in 3D on the chosen layer as a whole stack
+        with the PSF field's PSF (``core.bundled.auto_runs_in_3d``); False while the PSF is
+        still being previewed (an optics PSF is then computed once, not here) or unusable."""
+        from ..core.bundled import auto_runs_in_3d
+
+        if (self.scope_combo.currentText() != "whole stack" or self.psf_preview.busy
+                or self.psf_preview.error is not None):
+            return False
+        try:
+            layer, axes = self.image.checked()
+            return auto_runs_in_3d(self.method.spec(AUTO), axes, tuple(layer_data(layer).shape))
+        except (ValueError, TypeError, OSError):  # said where the run would say it
+            return False
 
     def _choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

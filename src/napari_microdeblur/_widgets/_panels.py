@@ -164,6 +164,9 @@ class MethodPanel(QWidget):
     ``image_types``: an image-type combo for 'auto'. ``network_psf``: the PSF box shows for
     PSF-aware networks too, and for 'auto' as an option. ``psf_value`` (settable) turns the
     PSF text into what the spec takes (e.g. 'layer:NAME' into the layer's array).
+    ``runs_in_3d`` (settable, no arguments): whether 'auto' will run Richardson-Lucy in 3D,
+    which depends on the image and the PSF (``core.bundled.auto_runs_in_3d``); the image-type
+    line then says so (``show_auto_choice``).
     """
 
     changed = Signal()
@@ -177,6 +180,7 @@ class MethodPanel(QWidget):
         self._classical = classical
         self._network_psf = network_psf
         self.psf_value = None
+        self.runs_in_3d = None
         self.rgb = False  # the image's kind, for the card of the network 'auto' picks
         self.combo = combo([], tooltip)
         self.form.addRow(title, self.combo)
@@ -270,15 +274,27 @@ class MethodPanel(QWidget):
 
     def _show_card(self, name: str | None) -> None:
         """The card of the chosen network and, for 'auto', the network it picks."""
-        from ..core import bundled
         from ..core.method import MethodSpec
 
         # the PSF text only says whether 'auto' goes PSF-aware; it is read at run time
         spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
-        if self.modality_combo is not None and name == AUTO and bundled.BUNDLED_WEIGHTS:
-            self.auto_label.setText(f"\u2192 {bundled.auto_label(spec, self.rgb)}")
+        self.show_auto_choice()
         if self.card_view is not None:
             self.card_view.show_card(method_card(name, self.rgb, spec) if name else None)
+
+    def show_auto_choice(self, *_) -> None:
+        """The image-type line: what 'auto' runs on this image (blank for other methods)."""
+        from ..core import bundled
+        from ..core.method import MethodSpec
+
+        if self.modality_combo is None or self.name != AUTO or not bundled.BUNDLED_WEIGHTS:
+            return
+        if self.runs_in_3d is not None and self.runs_in_3d():
+            text = "richardson_lucy in 3D (a widefield-like 3D PSF on a z-stack)"
+        else:
+            text = bundled.auto_label(MethodSpec(AUTO, psf=self.psf_text,
+                                                 modality=self.modality), self.rgb)
+        self.auto_label.setText(f"\u2192 {text}")
 
     def psf_source(self):
         """The PSF the chosen method takes: None, a source string, or what ``psf_value`` made

@@ -7,7 +7,7 @@ dock that owns it, a moment after the source stops changing; only the latest ans
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
@@ -24,8 +24,10 @@ class PsfPreview(QWidget):
 
     ``show_source(source)`` takes what the deblur takes (a model string, a TIFF path, an array)
     or None (no PSF in use: the preview says so); ``owner`` is the dock whose workers compute
-    it (a ``WorkerOwnerMixin``).
+    it (a ``WorkerOwnerMixin``). ``shown`` fires whenever it shows a PSF or why there is none.
     """
+
+    shown = Signal()
 
     def __init__(self, owner, parent=None) -> None:
         super().__init__(parent)
@@ -108,6 +110,7 @@ class PsfPreview(QWidget):
         self.setToolTip(text)
         if image is None:
             self.image_label.clear()
+            self.shown.emit()
             return
         height, width = image.shape
         self._bytes = image.tobytes()  # QImage does not copy: keep the buffer alive
@@ -115,6 +118,7 @@ class PsfPreview(QWidget):
         pixmap = QPixmap.fromImage(qimage).scaled(SIDE, SIDE, Qt.KeepAspectRatio,
                                                   Qt.FastTransformation)
         self.image_label.setPixmap(pixmap)
+        self.shown.emit()
 
 
 def estimated_preview(data, axes: str):
