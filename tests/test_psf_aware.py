@@ -401,7 +401,7 @@ def test_auto_with_a_3d_psf_on_a_z_stack_runs_richardson_lucy_in_3d():
     assert auto_runs_in_3d(auto, "ZYX", (4, 48, 48))
     assert auto_runs_in_3d(auto, "CZYX", (2, 4, 48, 48))
     assert not auto_runs_in_3d(auto, "YX", (48, 48))  # a 2D image: the in-focus plane
-    assert not auto_runs_in_3d(auto, "ZYX", (3, 48, 48))  # no more planes than the PSF
+    assert not auto_runs_in_3d(auto, "ZYX", (3, 48, 48))  # cut to its one in-focus plane
     assert not auto_runs_in_3d(auto, "ZYXS", (4, 48, 48, 3))  # RGB: the opponent network
     assert not auto_runs_in_3d(MethodSpec("auto", psf="gaussian:1.6"), "ZYX", (4, 48, 48))
     assert not auto_runs_in_3d(MethodSpec("auto", psf=psf3[1:2]), "ZYX", (4, 48, 48))
@@ -422,6 +422,22 @@ def test_auto_with_a_3d_psf_on_a_z_stack_runs_richardson_lucy_in_3d():
     planes = deblur(stack, method=MethodSpec(DEFAULT_PSF_AWARE, psf=psf3), axes="ZYX",
                     device="cpu") if BUNDLED else None
     assert planes is None or np.abs(planes - rl).max() > 1e-3
+
+
+def test_a_widefield_psf_deeper_than_the_stack_is_judged_as_cut_to_it():
+    """A measured PSF often has more planes than the sample stack: the deblur cuts it to the
+    stack (psf.fit_psf_to_image) and 'auto' judges the cut PSF, which still goes 3D."""
+    cone = np.stack([gaussian_psf(0.8 + 0.6 * abs(z - 10), size=33) for z in range(21)])
+    auto = MethodSpec("auto", psf=cone)
+    assert auto_runs_in_3d(auto, "ZYX", (14, 64, 64))  # cut to 13 planes
+    assert auto_runs_in_3d(auto, "ZYX", (30, 64, 64))  # as it is
+    assert not auto_runs_in_3d(auto, "ZYX", (2, 64, 64))  # cut to one plane: the network
+    stack = np.stack([_blobs(64, seed=s) for s in range(14)])
+    with pytest.warns(UserWarning, match="Richardson-Lucy in 3D"):
+        out = deblur(stack, method=auto.replace(iterations=3), axes="ZYX", device="cpu")
+    rl = deblur(stack, method=MethodSpec("richardson_lucy", psf=cone, iterations=3),
+                axes="ZYX", device="cpu")
+    np.testing.assert_array_equal(out, rl)
 
 
 def test_auto_with_a_3d_psf_file_is_read_to_decide(tmp_path):

@@ -321,21 +321,22 @@ IN_FOCUS_SHARE_FOR_3D = 0.2
 
 def auto_runs_in_3d(spec, axes: str, shape) -> bool:
     """Whether 'auto' runs Richardson-Lucy in 3D on this image rather than a network: given a
-    widefield-like 3D PSF (``IN_FOCUS_SHARE_FOR_3D``) for a grayscale z-stack with more planes
-    than the PSF (a PSF as deep as the stack is cut to its support first:
-    ``psf.fit_psf_to_image``). The PSF-aware network is 2D and would deconvolve each plane
-    with the PSF's in-focus plane only, leaving the light other planes send into it
-    (benchmarks/psf3d_auto.py)."""
+    widefield-like 3D PSF (``IN_FOCUS_SHARE_FOR_3D``) for a grayscale z-stack. The PSF is
+    judged as the deblur will use it: one as deep as the stack or deeper is first cut to its
+    central planes (``psf.fit_psf_to_image``, as for every method), and it must keep more than
+    one. The PSF-aware network is 2D and would deconvolve each plane with the PSF's in-focus
+    plane only, leaving the light other planes send into it (benchmarks/psf3d_auto.py)."""
     from .axes import is_rgb
-    from .psf import in_focus_share
+    from .psf import fit_psf_to_image, in_focus_share
 
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
         return False
     kernel = _psf_kernel(spec)
-    if kernel is None or kernel.ndim != 3 or not 1 < kernel.shape[0] < shape[axes.index("Z")]:
+    if kernel is None or kernel.ndim != 3:
         return False
-    return in_focus_share(kernel) < IN_FOCUS_SHARE_FOR_3D
+    fitted, _ = fit_psf_to_image(kernel, tuple(shape[axes.index(a)] for a in "ZYX"))
+    return fitted.shape[0] > 1 and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D
 
 
 def _psf_kernel(spec):
