@@ -337,7 +337,11 @@ def psf3d_auto_text() -> str | None:
         lines.append(f"| {r['volume']} {tuple(r['shape'])} | {r['psf']} {tuple(r['psf_shape'])}, "
                      f"{100 * r['in_focus_share']:.0f} % in focus "
                      f"| {r['noise']} | " + " | ".join(cells) + " |")
-    rule = (f"Rule: {res['rule']}: {'met' if res['switch_to_rl_3d'] else 'not met'} "
+    counts = "; ".join(
+        f"{family}: " + ", ".join(f"{c['won']} of {c['cases']} on {v}" for v, c in per.items())
+        for family, per in res["verdicts"].items())
+    rule = (f"3D Richardson-Lucy at 30 it. above the network plane by plane, {counts}. Rule: "
+            f"{res['rule']}: {'met' if res['switch_to_rl_3d'] else 'not met'} "
             f"({res['minutes']} min).")
     return ("\n".join(lines) + "\n\n" + rule + "\n\n"
             + _provenance_line([("psf3d_auto.json", run)]) + ".\n")
