@@ -276,7 +276,8 @@ class MethodPanel(QWidget):
         """The card of the chosen network and, for 'auto', the network it picks."""
         from ..core.method import MethodSpec
 
-        # the PSF text only says whether 'auto' goes PSF-aware; it is read at run time
+        # for the card the PSF text only says whether 'auto' goes PSF-aware (whether it goes
+        # 3D, the image-type line asks runs_in_3d)
         spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
         self.show_auto_choice()
         if self.card_view is not None:

@@ -314,8 +314,8 @@ def auto_psf(spec, rgb: bool) -> str | None:
 #: 'auto' runs Richardson-Lucy in 3D for a 3D PSF whose in-focus plane (the one holding its
 #: brightest pixel) holds less than this share of its light (``psf.in_focus_share``):
 #: widefield-like PSFs (6-9 % for the optics PSFs of benchmarks/psf3d_auto.py, where 3D
-#: Richardson-Lucy won every case), not confocal ones (37 %: it won 3 of 6 cases and lost up
-#: to 7.1 dB on the others).
+#: Richardson-Lucy won every case on the two fluorescence volumes), not confocal ones (37 %:
+#: it won 3 of 12 cases and lost up to 13 dB on the others).
 IN_FOCUS_SHARE_FOR_3D = 0.2
 
 
