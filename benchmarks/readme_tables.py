@@ -325,15 +325,14 @@ def psf3d_auto_text() -> str | None:
              "3D Richardson-Lucy, 30 it. (`auto` now) | 3D Richardson-Lucy, best (oracle) | "
              "3D Wiener, best (oracle) | tried: psf_v4 on 3D Wiener estimates |",
              "|---|---|---|---|---|---|---|---|---|"]
+    def score(c: dict) -> str:
+        return f"{c['psnr']:.2f} / {c['ssim']:.3f}"
+
     for r in res["rows"]:
-        cells = [f"{r[k]['psnr']:.2f} / {r[k]['ssim']:.3f}" for k in (
-            "input", "psf_aware_planes", "rl_3d_default")]
-        cells.append(f"{r['rl_3d_best']['psnr']:.2f} / {r['rl_3d_best']['ssim']:.3f} "
-                     f"({r['rl_3d_best']['iterations']} it.)")
-        cells.append(f"{r['wiener_3d_best']['psnr']:.2f} / {r['wiener_3d_best']['ssim']:.3f} "
-                     f"(balance {r['wiener_3d_best']['balance']:g})")
-        cells.append(f"{r['tried_3d_wiener_unet']['psnr']:.2f} / "
-                     f"{r['tried_3d_wiener_unet']['ssim']:.3f}")
+        cells = [score(r[k]) for k in ("input", "psf_aware_planes", "rl_3d_default")]
+        cells.append(f"{score(r['rl_3d_best'])} ({r['rl_3d_best']['iterations']} it.)")
+        cells.append(f"{score(r['wiener_3d_best'])} (balance {r['wiener_3d_best']['balance']:g})")
+        cells.append(score(r["tried_3d_wiener_unet"]))
         lines.append(f"| {r['volume']} {tuple(r['shape'])} | {r['psf']} {tuple(r['psf_shape'])}, "
                      f"{100 * r['in_focus_share']:.0f} % in focus "
                      f"| {r['noise']} | " + " | ".join(cells) + " |")

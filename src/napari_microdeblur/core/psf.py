@@ -25,6 +25,7 @@ __all__ = [
     "is_psf_model",
     "check_psf",
     "fit_psf_to_image",
+    "in_focus_plane",
     "in_focus_share",
     "psf_preview",
     "PSF_MODELS",
@@ -417,14 +418,22 @@ def parse_psf(spec) -> np.ndarray:
     raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
 
 
+def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """A 2D PSF as it is, or the plane of a 3D PSF holding its brightest pixel (and its index)."""
+    if psf.ndim == 2:
+        return psf, None
+    if psf.ndim == 3:
+        z = int(np.unravel_index(int(np.argmax(psf)), psf.shape)[0])
+        return psf[z], z
+    raise ValueError(f"psf has shape {psf.shape}; accepted: a 2D (Y, X) or 3D (Z, Y, X) PSF")
+
+
 def in_focus_share(kernel) -> float:
-    """The share of a 3D PSF's light in its in-focus plane (the one holding its brightest
-    pixel): a few % for a widefield PSF, which spreads its light over every plane, more for a
-    confocal one. It decides whether 'auto' deconvolves a z-stack in 3D
-    (``bundled.auto_runs_in_3d``)."""
+    """The share of a 3D PSF's light in its in-focus plane (``in_focus_plane``): a few % for a
+    widefield PSF, which spreads its light over every plane, more for a confocal one. It
+    decides whether 'auto' deconvolves a z-stack in 3D (``bundled.auto_runs_in_3d``)."""
     kernel = np.asarray(kernel, dtype=np.float64)
-    z = int(np.unravel_index(int(np.argmax(kernel)), kernel.shape)[0])
-    return float(kernel[z].sum() / kernel.sum())
+    return float(in_focus_plane(kernel)[0].sum() / kernel.sum())
 
 
 def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
@@ -454,9 +463,8 @@ def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
     psf = check_psf(psf, psf.ndim).astype(np.float64)
     plane, where = psf, ""
     if psf.ndim == 3:
-        z = int(np.unravel_index(int(np.argmax(psf)), psf.shape)[0])
-        plane, where = psf[z], (f", in-focus plane z={z} shown ({in_focus_share(psf):.0%} of "
-                                "the light)")
+        plane, z = in_focus_plane(psf)
+        where = f", in-focus plane z={z} shown ({in_focus_share(psf):.0%} of the light)"
     relative = np.maximum(plane / plane.max(), 10.0 ** -decades)
     image = np.rint(255 * (1 + np.log10(relative) / decades)).astype(np.uint8)
     size = " x ".join(str(n) for n in psf.shape)

@@ -28,6 +28,7 @@ from torch import nn
 from . import classical, psf_safeguard
 from .archs.wiener_unet import noise_sigma
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
+from .psf import in_focus_plane
 
 __all__ = [
     "CALIBRATED_NOISE_SCALE_KEY", "DEFAULT_PSF_AWARE", "NOISE_SCALE_GRID", "OPPONENT",
@@ -93,16 +94,6 @@ NOISE_SCALE_GRID = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0)
 #: region can tell apart.
 NOISE_SCALE_MIN_GAIN_DB = 0.05
 CALIBRATED_NOISE_SCALE_KEY = "calibrated_noise_scale"
-
-
-def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
-    """A 2D PSF as it is, or the plane of a 3D PSF holding its brightest pixel (and its index)."""
-    if psf.ndim == 2:
-        return psf, None
-    if psf.ndim == 3:
-        z = int(np.unravel_index(int(np.argmax(psf)), psf.shape)[0])
-        return psf[z], z
-    raise ValueError(f"psf has shape {psf.shape}; accepted: a 2D (Y, X) or 3D (Z, Y, X) PSF")
 
 
 def plane_kernel(psf) -> tuple[np.ndarray, str]:
