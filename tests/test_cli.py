@@ -294,6 +294,8 @@ def test_cli_tunes_glibc_malloc_unless_told_not_to(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")  # the user's own setting wins
     assert cli.tune_allocator() is False
     monkeypatch.delenv("MALLOC_MMAP_MAX_")
+    # a dask cluster started by an earlier test may have set it in this process
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     import platform
 
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
