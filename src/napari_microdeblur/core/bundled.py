@@ -326,17 +326,25 @@ def auto_runs_in_3d(spec, axes: str, shape) -> bool:
     central planes (``psf.fit_psf_to_image``, as for every method), and it must keep more than
     one. The PSF-aware network is 2D and would deconvolve each plane with the PSF's in-focus
     plane only, leaving the light other planes send into it (benchmarks/psf3d_auto.py)."""
+    return auto_3d_kernel(spec, axes, shape) is not None
+
+
+def auto_3d_kernel(spec, axes: str, shape):
+    """The 3D PSF as 'auto' deconvolves this image with in 3D (cut to the stack), or None where
+    it does not (``auto_runs_in_3d``)."""
     from .axes import is_rgb
     from .psf import fit_psf_to_image, in_focus_share
 
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
-        return False
+        return None
     kernel = _psf_kernel(spec)
     if kernel is None or kernel.ndim != 3:
-        return False
+        return None
     fitted, _ = fit_psf_to_image(kernel, tuple(shape[axes.index(a)] for a in "ZYX"))
-    return fitted.shape[0] > 1 and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D
+    if fitted.shape[0] > 1 and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D:
+        return fitted
+    return None
 
 
 def _psf_kernel(spec):

@@ -1,0 +1,100 @@
+"""How many Richardson-Lucy iterations 'auto' runs on a z-stack: the held-out check
+(classical.held_out_iterations) and its use for 'auto' with a widefield-like 3D PSF."""
+
+import numpy as np
+import pytest
+from scipy.signal import fftconvolve
+
+from napari_microdeblur.core.classical import held_out_iterations
+from napari_microdeblur.core.inference import central_volume, deblur
+from napari_microdeblur.core.method import MethodSpec
+from napari_microdeblur.core.psf import gaussian_psf
+
+
+def _cone(planes=9, size=15) -> np.ndarray:
+    """A widefield-like 3D PSF: a sharp in-focus plane, wider planes above and below."""
+    psf = np.stack([gaussian_psf(0.8 + 0.8 * abs(z - planes // 2), size=size)
+                    for z in range(planes)])
+    return psf / psf.sum()
+
+
+def _textured_stack(shape=(16, 96, 96), seed=0) -> np.ndarray:
+    """Dense texture (smoothed noise), like the volume EM on which 30 iterations overfit."""
+    rng = np.random.default_rng(seed)
+    field = fftconvolve(rng.random(shape), np.ones((3, 3, 3)) / 27, mode="same")
+    return ((field - field.min()) / np.ptp(field)).astype(np.float32)
+
+
+def _blurred(sharp, psf, peak, seed=1) -> np.ndarray:
+    pad = [(s // 2, s // 2) for s in psf.shape]
+    out = np.clip(fftconvolve(np.pad(sharp, pad, mode="reflect"), psf, mode="valid"), 0, None)
+    rng = np.random.default_rng(seed)
+    return (rng.poisson(out * peak) / peak if peak else out).astype(np.float32)
+
+
+def test_noise_stops_richardson_lucy_earlier():
+    sharp, psf = _textured_stack(), _cone()
+    clean = held_out_iterations(_blurred(sharp, psf, None), psf, max_iterations=30)
+    some = held_out_iterations(_blurred(sharp, psf, 200.0), psf, max_iterations=30)
+    much = held_out_iterations(_blurred(sharp, psf, 10.0), psf, max_iterations=30)
+    assert clean == 30  # nothing to overfit: it keeps improving
+    assert much < some < 30
+    # deterministic, and never more than asked
+    noisy = _blurred(sharp, psf, 10.0)
+    assert held_out_iterations(noisy, psf, max_iterations=30) == much
+    assert held_out_iterations(noisy, psf, max_iterations=much - 1) <= much - 1
+
+
+def test_stopped_where_the_sharp_stack_is_best_recovered():
+    """The count the check picks scores near the best RL count against the sharp stack."""
+    from napari_microdeblur.core.metrics import psnr
+
+    sharp, psf = _textured_stack(seed=2), _cone()
+    noisy = _blurred(sharp, psf, 20.0, seed=3)
+    scores = {}
+    for n in (2, 4, 8, 16, 30):
+        out = deblur(noisy, method=MethodSpec("richardson_lucy", psf=psf, iterations=n),
+                     axes="ZYX", device="cpu")
+        scores[n] = psnr(out, sharp, data_range=1.0)
+    chosen = held_out_iterations(noisy, psf, max_iterations=30)
+    out = deblur(noisy, method=MethodSpec("richardson_lucy", psf=psf, iterations=chosen),
+                 axes="ZYX", device="cpu")
+    assert psnr(out, sharp, data_range=1.0) > max(scores.values()) - 0.5
+    assert psnr(out, sharp, data_range=1.0) > scores[30] + 1.0
+
+
+def test_too_few_pixels_to_hold_out_keep_the_count_and_bad_counts_are_refused():
+    psf = _cone(3, 5)
+    tiny = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    assert held_out_iterations(tiny, psf, max_iterations=12) == 12
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="max_iterations"):
+            held_out_iterations(tiny, psf, max_iterations=bad)
+
+
+def test_auto_on_a_noisy_stack_runs_the_count_the_check_finds():
+    sharp, psf = _textured_stack(), _cone()
+    noisy = _blurred(sharp, psf, 10.0)
+    chosen = held_out_iterations(noisy, psf, max_iterations=30)
+    assert chosen < 30
+    with pytest.warns(UserWarning, match=f"Richardson-Lucy in 3D \\({chosen} iterations: past "
+                                          "that it fitted the noise"):
+        out = deblur(noisy, method=MethodSpec("auto", psf=psf), axes="ZYX", device="cpu")
+    rl = deblur(noisy, method=MethodSpec("richardson_lucy", psf=psf, iterations=chosen),
+                axes="ZYX", device="cpu")
+    np.testing.assert_array_equal(out, rl)
+    # a clean stack: the count asked for, said plainly
+    clean = _blurred(sharp, psf, None)
+    with pytest.warns(UserWarning, match=r"Richardson-Lucy in 3D \(12 iterations\)"):
+        deblur(clean, method=MethodSpec("auto", psf=psf, iterations=12), axes="ZYX",
+               device="cpu")
+
+
+def test_central_volume_reads_the_centre_of_one_stack():
+    image = np.arange(2 * 3 * 10 * 12, dtype=np.uint16).reshape(2, 3, 10, 12)  # C, Z, Y, X
+    vol = central_volume(image, "CZYX", 4)
+    np.testing.assert_array_equal(vol, image[0, :, 3:7, 4:8].astype(np.float32))
+    assert vol.dtype == np.float32
+    # Y, X before Z in the array: returned as (Z, Y, X)
+    moved = np.moveaxis(image[1], 0, -1)  # Y, X, Z
+    np.testing.assert_array_equal(central_volume(moved, "YXZ", 100), image[1].astype(np.float32))
