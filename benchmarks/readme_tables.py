@@ -321,15 +321,19 @@ def psf3d_auto_text() -> str | None:
     if not run:
         return None
     res = run["results"]
-    lines = ["| volume | 3D PSF | noise | input | PSF-aware network, plane by plane (before) | "
-             "3D Richardson-Lucy, 30 it. (`auto` now) | 3D Richardson-Lucy, best (oracle) | "
-             "3D Wiener, best (oracle) | tried: psf_v4 on 3D Wiener estimates |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| volume | 3D PSF | noise | input | PSF-aware network, plane by plane | "
+             "3D Richardson-Lucy, 30 it. (`auto` before the held-out check) | `auto` now | "
+             "3D Richardson-Lucy, best (oracle) | 3D Wiener, best (oracle) | "
+             "tried: psf_v4 on 3D Wiener estimates |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     def score(c: dict) -> str:
         return f"{c['psnr']:.2f} / {c['ssim']:.3f}"
 
     for r in res["rows"]:
         cells = [score(r[k]) for k in ("input", "psf_aware_planes", "rl_3d_default")]
+        auto = r["auto"]
+        cells.append(f"{score(auto)} (" + ("the network" if auto.get("network")
+                                           else f"3D RL, {auto['iterations']} it.") + ")")
         cells.append(f"{score(r['rl_3d_best'])} ({r['rl_3d_best']['iterations']} it.)")
         cells.append(f"{score(r['wiener_3d_best'])} (balance {r['wiener_3d_best']['balance']:g})")
         cells.append(score(r["tried_3d_wiener_unet"]))
@@ -339,7 +343,11 @@ def psf3d_auto_text() -> str | None:
     counts = "; ".join(
         f"{family}: " + ", ".join(f"{c['won']} of {c['cases']} on {v}" for v, c in per.items())
         for family, per in res["verdicts"].items())
-    rule = (f"3D Richardson-Lucy at 30 it. above the network plane by plane, {counts}. Rule: "
+    now = ", ".join(f"{c['won']} of {c['cases']} on {v}"
+                    for v, c in res["auto_verdicts_widefield_like"].items())
+    rule = (f"`auto` now (3D RL at the held-out count) above the network plane by plane, "
+            f"widefield-like PSFs: {now}. "
+            f"3D Richardson-Lucy at 30 it. above the network plane by plane, {counts}. Rule: "
             f"{res['rule']}: {'met' if res['switch_to_rl_3d'] else 'not met'} "
             f"({res['minutes']} min).")
     return ("\n".join(lines) + "\n\n" + rule + "\n\n"
