@@ -35,6 +35,28 @@ def test_deblur_file_to_file_matches_the_python_api(tmp_path, blurred_file, caps
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
 
 
+def test_deblur_with_iterations_auto_runs_the_held_out_count(tmp_path, blurred_file, capsys):
+    from napari_microdeblur.core.inference import held_out_count
+    from napari_microdeblur.core.psf import parse_psf
+
+    blurred, _ = blurred_file
+    out = tmp_path / "out.tif"
+    assert main(["deblur", str(blurred), "-o", str(out), "--method", "richardson_lucy",
+                 "--psf", "gaussian:1.6", "--iterations", "auto", "--device", "cpu"]) == 0
+    image = tifffile.imread(blurred)
+    count = held_out_count(parse_psf("gaussian:1.6"), image, "YX", 100)
+    assert f"richardson_lucy: {count} iterations (iterations 'auto'" in capsys.readouterr().err
+    expected = deblur(image, method="richardson_lucy", psf="gaussian:1.6", iterations=count,
+                      device="cpu")
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
+    for bad in ("0", "many", "-2"):
+        with pytest.raises(SystemExit):
+            main(["deblur", str(blurred), "-o", str(tmp_path / "x.tif"), "--method",
+                  "richardson_lucy", "--psf", "gaussian:1.6", "--iterations", bad])
+        assert "accepted: a positive integer or 'auto'" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists()
+
+
 def test_deblur_auto_with_a_3d_psf_on_a_stack_runs_richardson_lucy_in_3d(tmp_path, focus_stack,
                                                                          capsys):
     from napari_microdeblur.core.psf import gaussian_psf

@@ -98,3 +98,33 @@ def test_central_volume_reads_the_centre_of_one_stack():
     # Y, X before Z in the array: returned as (Z, Y, X)
     moved = np.moveaxis(image[1], 0, -1)  # Y, X, Z
     np.testing.assert_array_equal(central_volume(moved, "YXZ", 100), image[1].astype(np.float32))
+
+
+def test_richardson_lucy_with_iterations_auto_on_an_image_and_a_stack():
+    """By name, iterations='auto' runs the held-out count (at most 100), on a 2D image and on
+    every plane of a stack with a 2D PSF; without an image it cannot be decided."""
+    from napari_microdeblur.core.inference import held_out_count
+
+    psf2 = gaussian_psf(2.0, size=15)
+    sharp = _textured_stack((2, 160, 160), seed=4)
+    noisy = np.stack([_blurred(p, psf2, 30.0, seed=5 + i) for i, p in enumerate(sharp)])
+    auto = MethodSpec("richardson_lucy", psf=psf2, iterations="auto")
+    count = held_out_count(psf2, noisy[0], "YX", 100)
+    assert 1 <= count < 30  # this noise stops it early
+    with pytest.warns(UserWarning, match=f"richardson_lucy: {count} iterations"):
+        out = deblur(noisy[0], method=auto, device="cpu")
+    np.testing.assert_array_equal(out, deblur(noisy[0], method=auto.replace(iterations=count),
+                                              device="cpu"))
+    stack_count = held_out_count(psf2, noisy, "ZYX", 100)
+    with pytest.warns(UserWarning, match=f"richardson_lucy: {stack_count} iterations"):
+        out = deblur(noisy, method=auto, axes="ZYX", device="cpu")
+    np.testing.assert_array_equal(out, deblur(noisy, method=auto.replace(iterations=stack_count),
+                                              axes="ZYX", device="cpu"))
+    clean = _blurred(sharp[0], psf2, None)
+    assert held_out_count(psf2, clean, "YX", 100) > 3 * count  # less noise, more iterations
+    with pytest.raises(TypeError, match="decided per image"):
+        auto.check().resolve()
+    with pytest.raises(TypeError, match="or 'auto'"):
+        MethodSpec("richardson_lucy", psf=psf2, iterations="fast").check()
+    with pytest.raises(ValueError, match="is 3D but axes='YX' has no Z axis"):
+        deblur(noisy[0], method=auto.replace(psf=_cone()), device="cpu")

@@ -197,6 +197,26 @@ def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
     assert "added" in w.status_label.text()
 
 
+def test_deblur_dock_iterations_auto_runs_the_held_out_count(make_napari_viewer, qtbot,
+                                                             fluo_u8):
+    from napari_microdeblur.core.inference import held_out_count
+    from napari_microdeblur.core.psf import parse_psf
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(fluo_u8, name="nuclei")
+    w = dock(viewer, "Deblur")
+    w.set_method("richardson_lucy")
+    w.iterations_spin.setValue(0)  # the lowest value reads 'auto'
+    assert w.iterations_spin.text() == "auto"
+    run = w.run()
+    wait_run(qtbot, run)
+    count = held_out_count(parse_psf("gaussian:1.6"), layer.data, "YX", 100)
+    assert run.layer.metadata["microdeblur"]["parameters"]["iterations"] == count
+    np.testing.assert_array_equal(run.layer.data, deblur(
+        layer.data, method="richardson_lucy", psf="gaussian:1.6", iterations=count,
+        device="cpu"))
+
+
 def test_deblur_dock_passes_tv_weight_and_precision(make_napari_viewer, qtbot, gran_file,
                                                    fluo_u8):
     viewer = make_napari_viewer()

@@ -27,6 +27,7 @@ __all__ = [
     "auto_label",
     "auto_method_name",
     "auto_psf",
+    "auto_3d_kernel",
     "auto_runs_in_3d",
     "bundled_path",
     "default_for_modality",
@@ -35,6 +36,7 @@ __all__ = [
     "is_installed",
     "list_bundled_weights",
     "load_bundled",
+    "psf_kernel",
     "split_name",
 ]
 
@@ -338,7 +340,7 @@ def auto_3d_kernel(spec, axes: str, shape):
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
         return None
-    kernel = _psf_kernel(spec)
+    kernel = psf_kernel(spec)
     if kernel is None or kernel.ndim != 3:
         return None
     fitted, _ = fit_psf_to_image(kernel, tuple(shape[axes.index(a)] for a in "ZYX"))
@@ -347,7 +349,7 @@ def auto_3d_kernel(spec, axes: str, shape):
     return None
 
 
-def _psf_kernel(spec):
+def psf_kernel(spec):
     """The spec's PSF as an array (read or computed from its source); None for 'estimate'."""
     from .psf import parse_psf
     from .psf_estimate import is_estimate

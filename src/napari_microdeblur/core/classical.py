@@ -333,16 +333,18 @@ MIN_HELD_OUT_PIXELS = 1000
 
 @torch.no_grad()
 def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_SHARE,
-                        seed: int = 0, eps: float = 1e-6) -> int:
+                        seed: int = 0, patience: int = 20, eps: float = 1e-6) -> int:
     """How many Richardson-Lucy iterations, at most ``max_iterations``, ``x`` takes before RL
     starts fitting its noise: cross-validation, as Coakley (1991) stops the EM algorithm.
 
     A random ``share`` of the pixels is hidden, RL runs on the others (its update weighted by
     where there are data: u <- u * K^T(m y / K u) / K^T m), and after every iteration the
     blurred estimate K u is scored on the hidden pixels. The iteration with the lowest squared
-    error is returned (at least 1). Clean data keep improving to ``max_iterations``; the more
-    noise, the earlier the error turns up. ``x``: a (Z, Y, X) or (Y, X) array of intensities
-    (negatives count as 0, as in ``richardson_lucy``); ``psf`` with as many dimensions.
+    error is returned (at least 1); the check ends ``patience`` iterations after the last new
+    lowest error (the error rises steadily once RL fits the noise). Clean data keep improving
+    to ``max_iterations``; the more noise, the earlier the error turns up. ``x``: a (Z, Y, X)
+    or (Y, X) array of intensities (negatives count as 0, as in ``richardson_lucy``); ``psf``
+    with as many dimensions.
     Deterministic for a given ``seed``. Runs on the CPU: callers pass a crop.
     """
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
@@ -371,7 +373,7 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
         blur(u, out=ratio)
         miss = blur.crop(y - ratio)
         errors.append(float((miss * miss * hidden_here).sum(dtype=torch.float64)))  # iterate k
-        if k == max_iterations:
+        if k == max_iterations or k - int(np.argmin(errors)) >= patience:
             break
         torch.div(y * kept, ratio.clamp_min_(0).add_(eps), out=ratio)
         blur(ratio, out=ratio, adjoint=True)

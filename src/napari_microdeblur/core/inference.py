@@ -25,6 +25,7 @@ from . import tiling
 from .axes import Layout, check_axes, guess_axes, is_rgb
 from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
 from .method import (
+    AUTO_ITERATIONS,
     CLASSICAL_METHODS,
     DEFAULT_TILE,
     OUTPUT_DTYPES,
@@ -143,11 +144,17 @@ def estimate_psf_of(spec, image, axes: str, *, in_3d: bool = True):
     its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
     network instead and says so. 'auto' with a 3D PSF for a z-stack becomes Richardson-Lucy
     in 3D (``in_3d_where_auto_should``) unless ``in_3d`` is False (a caller that deblurs
-    plane by plane). Anything else is returned as it is."""
-    from .psf_estimate import estimate_psf, estimation_plane, is_estimate
-
+    plane by plane). Richardson-Lucy with ``iterations='auto'`` gets its count from the image
+    (``iterations_for``). Anything else is returned as it is."""
     if not isinstance(spec, MethodSpec):
         return spec
+    return iterations_for(_with_psf_of(spec, image, axes, in_3d), image, axes)
+
+
+def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
+    """``estimate_psf_of`` but for the iteration count."""
+    from .psf_estimate import estimate_psf, estimation_plane, is_estimate
+
     if in_3d:
         spec = in_3d_where_auto_should(spec, image, axes)
     rgb = is_rgb(axes, tuple(image.shape))
@@ -171,27 +178,28 @@ def estimate_psf_of(spec, image, axes: str, *, in_3d: bool = True):
     return spec.replace(psf=estimated.kernel)
 
 
-#: The lateral size of the crop (all its planes) on which 'auto' checks how many Richardson-Lucy
-#: iterations a z-stack takes (``classical.held_out_iterations``): about 2 s for 14 planes.
+#: The lateral size of the central crop (all its planes) on which the iteration count of
+#: Richardson-Lucy is checked (``classical.held_out_iterations``): about 2 s for 14 planes.
 ITERATION_CHECK_CROP = 256
+#: The most iterations ``iterations='auto'`` lets that check choose.
+AUTO_ITERATIONS_MAX = 100
 
 
 def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """'auto' given a 3D PSF for a grayscale z-stack as Richardson-Lucy in 3D
     (``bundled.auto_runs_in_3d``), with a line saying so; any other spec as it is. It runs at
-    most ``spec.iterations``, fewer where a held-out check on a central crop of the stack
-    (``classical.held_out_iterations``) finds that RL fits the noise sooner: on a noisy stack
-    of dense texture 30 iterations lost up to 4 dB to the network (benchmarks/psf3d_auto.py)."""
-    from .classical import held_out_iterations
-
+    most ``spec.iterations`` (``AUTO_ITERATIONS_MAX`` for 'auto'), fewer where a held-out check
+    on a central crop of the stack (``held_out_count``) finds that RL fits the noise sooner: on
+    a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
+    (benchmarks/psf3d_auto.py)."""
     kernel = auto_3d_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
         return spec
-    crop = central_volume(image, axes, max(ITERATION_CHECK_CROP, 2 * max(kernel.shape[1:])))
-    iterations = held_out_iterations(crop, kernel, max_iterations=spec.iterations)
-    count = (f"{iterations} iterations" if iterations == spec.iterations else
+    most = AUTO_ITERATIONS_MAX if spec.iterations == AUTO_ITERATIONS else spec.iterations
+    iterations = held_out_count(kernel, image, axes, most)
+    count = (f"{iterations} iterations" if iterations == most else
              f"{iterations} iterations: past that it fitted the noise of the stack, by a check "
-             f"on voxels held out of it; at most {spec.iterations}")
+             f"on voxels held out of it; at most {most}")
     warnings.warn(
         f"method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D ({count}), which "
         "removes the light other planes send into each plane; the PSF-aware network sees one "
@@ -200,10 +208,47 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     return spec.replace(name="richardson_lucy", iterations=iterations)
 
 
+def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
+    """Richardson-Lucy with ``iterations='auto'`` with the count ``held_out_count`` finds on
+    ``image`` (at most ``AUTO_ITERATIONS_MAX``), and a line saying it; other specs as they
+    are."""
+    from .bundled import psf_kernel
+    from .psf import fit_psf_to_image
+
+    if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
+        return spec
+    kernel = psf_kernel(spec)
+    spatial = [a for a in "ZYX" if a in axes]
+    if kernel is None:
+        return spec
+    if kernel.ndim > len(spatial):  # as the layout check would say, before any work
+        raise ValueError(f"method 'richardson_lucy' is 3D but axes={axes!r} has no Z axis")
+    sizes = tuple(image.shape[axes.index(a)] for a in spatial[-kernel.ndim:])
+    kernel, _ = fit_psf_to_image(kernel, sizes)
+    iterations = held_out_count(kernel, image, axes, AUTO_ITERATIONS_MAX)
+    warnings.warn(f"richardson_lucy: {iterations} iterations (iterations 'auto': where its "
+                  "blurred estimate best predicted pixels held out of the image; at most "
+                  f"{AUTO_ITERATIONS_MAX})", stacklevel=3)
+    return spec.replace(iterations=iterations)
+
+
+def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int:
+    """The Richardson-Lucy iteration count, at most ``most``, that
+    ``classical.held_out_iterations`` finds on a central crop of ``image`` (every plane, at
+    least ``ITERATION_CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
+    point) with ``kernel`` (a 2D one on a stack deconvolves each plane)."""
+    from .classical import held_out_iterations
+
+    crop = central_volume(image, axes, max(ITERATION_CHECK_CROP, 2 * max(kernel.shape[-2:])))
+    if crop.ndim == 3 and kernel.ndim == 2:
+        kernel = kernel[None]
+    return held_out_iterations(crop, kernel, max_iterations=int(most))
+
+
 def central_volume(image, axes: str, lateral: int) -> np.ndarray:
-    """The (Z, Y, X) float32 volume at the centre of ``image``: every plane, at most
-    ``lateral`` pixels along Y and X, the first index of any other axis (time, channel). Reads
-    only that part of a lazy (dask, zarr) array."""
+    """The (Z, Y, X) (or (Y, X) without Z) float32 volume at the centre of ``image``: every
+    plane, at most ``lateral`` pixels along Y and X, the first index of any other axis (time,
+    channel, RGB). Reads only that part of a lazy (dask, zarr) array."""
     key = []
     for axis, n in zip(axes, image.shape):
         if axis in "YX":
@@ -213,7 +258,7 @@ def central_volume(image, axes: str, lateral: int) -> np.ndarray:
             key.append(slice(None) if axis == "Z" else 0)
     volume = np.asarray(image[tuple(key)], dtype=np.float32)
     kept = [a for a in axes if a in "ZYX"]
-    return np.transpose(volume, [kept.index(a) for a in "ZYX"])
+    return np.transpose(volume, [kept.index(a) for a in "ZYX" if a in kept])
 
 
 def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:

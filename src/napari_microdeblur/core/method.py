@@ -107,11 +107,22 @@ class Method:
         return self.name in CLASSICAL_METHODS
 
 
-def _check_iterations(iterations) -> None:
+#: ``iterations`` for Richardson-Lucy that the deblur decides per image: the count a check on
+#: held-out pixels finds (``inference.held_out_count``).
+AUTO_ITERATIONS = "auto"
+
+
+def _check_iterations(iterations, *, auto: bool = True) -> None:
+    if auto and iterations == AUTO_ITERATIONS:
+        return
+    accepted = "an integer >= 1" + (" or 'auto'" if auto else "")
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
-        raise TypeError(f"iterations={iterations!r} must be an integer >= 1")
+        if iterations == AUTO_ITERATIONS:  # a Method built without its image
+            raise TypeError("iterations='auto' is decided per image when the image is deblurred "
+                            "(deblur, the CLI, the docks); to build a Method here, give a number")
+        raise TypeError(f"iterations={iterations!r} must be {accepted}")
     if int(iterations) < 1:
-        raise ValueError(f"iterations={iterations} must be >= 1")
+        raise ValueError(f"iterations={iterations} must be {accepted}")
 
 
 def _check_balance(balance) -> None:
@@ -161,7 +172,7 @@ def classical_method(
     overlap = max(classical.psf_halo(kernel))
     kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
     if name == "richardson_lucy":
-        _check_iterations(iterations)
+        _check_iterations(iterations, auto=False)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return classical.richardson_lucy(
@@ -325,7 +336,7 @@ class MethodSpec:
 
     name: str = "auto"
     psf: str | PsfArray | None = None  # a TIFF path, a model such as 'gaussian:1.6', an array
-    iterations: int = 30  # Richardson-Lucy
+    iterations: int | str = 30  # Richardson-Lucy; 'auto': found per image (AUTO_ITERATIONS)
     balance: float = 0.01  # Wiener regularisation
     tv_weight: float = 0.0  # Richardson-Lucy total-variation weight (0: off)
     weights: str | None = None  # a weights file; with name 'auto' the file says which network
