@@ -354,6 +354,38 @@ def psf3d_auto_text() -> str | None:
             + _provenance_line([("psf3d_auto.json", run)]) + ".\n")
 
 
+def rl_iterations_auto_text() -> str | None:
+    """benchmarks/rl_iterations_auto.py: Richardson-Lucy's iterations 'auto' on the
+    generalization rows."""
+    run = _load("rl_iterations_auto.json")
+    if not run:
+        return None
+    res = run["results"]
+    lines = ["| set | degradation | input | RL, 30 it. | RL, tuned on training crops (it.) | "
+             "RL, best fixed count (oracle) | RL, iterations `auto` (chosen per image) | "
+             "auto - tuned |", "|---|---|---|---|---|---|---|---|"]
+
+    def score(c: dict) -> str:
+        return f"{c['psnr']:.2f} / {c['ssim']:.3f}"
+
+    for r in res["rows"]:
+        auto = r["rl_auto"]
+        lines.append(
+            f"| {r['set']} | {r['degradation']} | {score(r['input'])} | {score(r['rl_30'])} | "
+            f"{score(r['rl_tuned'])} ({r['rl_tuned']['iterations']}) | {score(r['rl_oracle'])} "
+            f"({r['rl_oracle']['iterations']}) | {score(auto)} "
+            f"({', '.join(str(n) for n in auto['iterations'])}) | "
+            f"{auto['psnr'] - r['rl_tuned']['psnr']:+.2f} dB |")
+    summary = res["summary"]
+    gap = summary["auto_minus_tuned_db"]
+    text = (f"`auto` at or above the tuned count on {summary['auto_at_or_above_tuned_rows']} of "
+            f"{summary['rows']} rows (auto - tuned: {gap['min']:+.2f} to {gap['max']:+.2f} dB, "
+            f"mean {gap['mean']:+.2f}); above 30 iterations on "
+            f"{summary['auto_above_30_rows']} of {summary['rows']} ({summary['minutes']} min).")
+    return ("\n".join(lines) + "\n\n" + text + "\n\n"
+            + _provenance_line([("rl_iterations_auto.json", run)]) + ".\n")
+
+
 def train_step_layout_text() -> str | None:
     """benchmarks/train_step_layout.py: training-step time, contiguous vs channels-last."""
     run = _load("train_step_layout.json")
@@ -460,6 +492,7 @@ TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
           "self_adapt_prior": self_adapt_prior_text, "train_step_layout": train_step_layout_text,
           "self_adapt_psf_aware": self_adapt_psf_aware_text,
           "psf3d_auto": psf3d_auto_text,
+          "rl_iterations_auto": rl_iterations_auto_text,
           "finetune": finetune_text, "watch_rate": watch_rate_text,
           "generalization": generalization_table,
           "generalization_papers": generalization_papers_text,
