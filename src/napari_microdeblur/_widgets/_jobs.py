@@ -103,9 +103,9 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     estimated from the image this run deblurs (the scope the user chose). Where the image gives
     no estimate and 'auto' runs the blind network instead, or 'auto' runs Richardson-Lucy in 3D
     (a 3D PSF on a z-stack), the label names what runs."""
-    from ..core.inference import estimate_psf_of
+    from ..core.inference import spec_for_image
 
-    method = estimate_psf_of(req.method, req.image, req.axes)
+    method = spec_for_image(req.method, req.image, req.axes)
     fell_back = req.network is None and method.name != req.method.name
     return replace(req, method=method, label=method.name if fell_back else req.label)
 

@@ -115,13 +115,13 @@ def deblur_zarr_on_cluster(
 
     from . import io
     from .axes import check_axes, is_rgb
-    from .inference import estimate_psf_of, prepare_deblur
+    from .inference import prepare_deblur, spec_for_image
 
     spec, tiling = _specs(method, tiling, options)
     data = io.read_image(source)
     axes = check_axes(axes or data.axes or None, tuple(data.array.shape))
     # psf='estimate': one PSF for the whole volume, estimated here, sent to every worker
-    spec = estimate_psf_of(spec, data.array, axes)
+    spec = spec_for_image(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)
     axes, shape, layout = whole.axes, whole.shape, whole.layout

@@ -137,8 +137,11 @@ def as_method(method, axes: str, shape) -> Method:
     return resolve_method(method)
 
 
-def estimate_psf_of(spec, image, axes: str, *, in_3d: bool = True):
-    """The spec with ``psf='estimate'`` replaced by the PSF estimated from ``image``
+def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
+    """The spec as it runs on ``image``: what only the image can settle, settled once per
+    image before any tile work.
+
+    ``psf='estimate'`` is replaced by the PSF estimated from ``image``
     (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
     a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield); where
     its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
@@ -152,7 +155,7 @@ def estimate_psf_of(spec, image, axes: str, *, in_3d: bool = True):
 
 
 def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
-    """``estimate_psf_of`` but for the iteration count."""
+    """``spec_for_image`` but for the iteration count."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
     if in_3d:
@@ -350,7 +353,7 @@ def prepare_deblur(
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
     tiling_spec.check()
     if isinstance(method, MethodSpec):
-        method = estimate_psf_of(method.check(), image, axes)
+        method = spec_for_image(method.check(), image, axes)
     method = as_method(method, axes, shape)
     layout = Layout.for_method(axes, shape, method)
     options = _tile_options(method, layout, tiling_spec)

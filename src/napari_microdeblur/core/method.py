@@ -12,11 +12,12 @@ Method names:
   ``weights=FILE``, the network that file describes;
   with a PSF given, the bundled PSF-aware network (``core.psf_aware``) bound to that PSF
   (but Richardson-Lucy in 3D for a widefield-like 3D PSF on a z-stack:
-  ``bundled.auto_runs_in_3d``, applied by ``inference.estimate_psf_of``, which sees the image);
+  ``bundled.auto_runs_in_3d``, applied by ``inference.spec_for_image``, which sees the image);
   without one, for EM and brightfield images the same network given a PSF estimated from the
-  image (``bundled.auto_psf``; ``inference.estimate_psf_of`` estimates it), for fluorescence
+  image (``bundled.auto_psf``; ``inference.spec_for_image`` estimates it), for fluorescence
   the blind network;
-- ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf``;
+- ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf`` (Richardson-Lucy's
+  ``iterations='auto'``: the count ``inference.iterations_for`` finds on the image);
 - a bundled ``arch.tag`` such as ``'gran.em_v1'``;
 - a registered architecture name (``'gran'``) together with ``weights=FILE``.
 

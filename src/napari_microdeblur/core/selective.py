@@ -36,8 +36,8 @@ from .inference import (
     as_method,
     check_image,
     compute_normalization,
-    estimate_psf_of,
     prepare_deblur,
+    spec_for_image,
     split_options,
 )
 from .method import Method, MethodSpec, TilingSpec, resolve_device
@@ -160,7 +160,7 @@ def iter_deblur_selected(
     tiling.check()
     # psf='estimate': one PSF for every unit, estimated on the whole image's middle plane;
     # units are planes or tiles, so 'auto' stays 2D even with a 3D PSF
-    method = as_method(estimate_psf_of(method, image, axes, in_3d=False), axes, shape)
+    method = as_method(spec_for_image(method, image, axes, in_3d=False), axes, shape)
     plane_axes = _check_method_fits(method, axes, shape)
     scores = _checked_scores(image, axes, shape, scores, tile)
     if halo is None:
