@@ -57,6 +57,27 @@ def test_deblur_with_iterations_auto_runs_the_held_out_count(tmp_path, blurred_f
     assert not (tmp_path / "x.tif").exists()
 
 
+def test_deblur_with_balance_auto_runs_the_gcv_balance(tmp_path, blurred_file, capsys):
+    from napari_microdeblur.core.psf import parse_psf
+    from napari_microdeblur.core.psf_estimate import gcv_balance
+
+    blurred, _ = blurred_file
+    out = tmp_path / "out.tif"
+    assert main(["deblur", str(blurred), "-o", str(out), "--method", "wiener", "--psf",
+                 "gaussian:1.6", "--balance", "auto", "--device", "cpu"]) == 0
+    image = tifffile.imread(blurred)
+    balance = gcv_balance(image, parse_psf("gaussian:1.6"))
+    assert f"wiener: balance {balance:.3g}" in capsys.readouterr().err
+    expected = deblur(image, method="wiener", psf="gaussian:1.6", balance=balance, device="cpu")
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
+    for bad in ("0", "lots", "-1", "inf"):
+        with pytest.raises(SystemExit):
+            main(["deblur", str(blurred), "-o", str(tmp_path / "x.tif"), "--method", "wiener",
+                  "--psf", "gaussian:1.6", "--balance", bad])
+        assert "accepted: a positive number or 'auto'" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists()
+
+
 def test_deblur_auto_with_a_3d_psf_on_a_stack_runs_richardson_lucy_in_3d(tmp_path, focus_stack,
                                                                          capsys):
     from napari_microdeblur.core.psf import gaussian_psf

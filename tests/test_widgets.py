@@ -197,8 +197,7 @@ def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
     assert "added" in w.status_label.text()
 
 
-def test_deblur_dock_iterations_auto_runs_the_held_out_count(make_napari_viewer, qtbot,
-                                                             fluo_u8):
+def test_deblur_dock_iterations_and_balance_auto(make_napari_viewer, qtbot, fluo_u8):
     from napari_microdeblur.core.inference import held_out_count
     from napari_microdeblur.core.psf import parse_psf
 
@@ -215,6 +214,16 @@ def test_deblur_dock_iterations_auto_runs_the_held_out_count(make_napari_viewer,
     np.testing.assert_array_equal(run.layer.data, deblur(
         layer.data, method="richardson_lucy", psf="gaussian:1.6", iterations=count,
         device="cpu"))
+    # Wiener's balance box at its lowest value: 'auto', by GCV
+    from napari_microdeblur.core.psf_estimate import gcv_balance
+
+    w.set_method("wiener")
+    w.balance_spin.setValue(0)
+    assert w.balance_spin.text() == "auto"
+    run = w.run()
+    wait_run(qtbot, run)
+    balance = gcv_balance(layer.data, parse_psf("gaussian:1.6"))
+    assert run.layer.metadata["microdeblur"]["parameters"]["balance"] == balance
 
 
 def test_deblur_dock_passes_tv_weight_and_precision(make_napari_viewer, qtbot, gran_file,

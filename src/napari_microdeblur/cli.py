@@ -357,6 +357,19 @@ def _iterations(text: str):
     return value
 
 
+def _balance(text: str):
+    """--balance: a positive number or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}; accepted: a positive number or 'auto'")
+    return value
+
+
 def _add_method_options(p: argparse.ArgumentParser) -> None:
     """The deblurring options shared by deblur and watch."""
     from .core.psf import PSF_HELP
@@ -381,7 +394,9 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    "auto in 3D runs at most this many, fewer where that check says so")
     p.add_argument("--tv-weight", type=float, default=0.0,
                    help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
-    p.add_argument("--balance", type=float, default=0.01, help="Wiener balance (regularisation)")
+    p.add_argument("--balance", type=_balance, default=0.01,
+                   help="Wiener balance (regularisation), or 'auto': chosen per image by "
+                   "generalised cross-validation (needs a 2D PSF)")
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="PSF-aware networks: x the noise level they estimate; about 2 smooths more "
                    "for a PSF that is only roughly right (fitted, guessed); default 1 (weights "

@@ -17,10 +17,15 @@ def spin(minimum: int, maximum: int, value: int, tooltip: str, *, step: int | No
 
 
 def double_spin(minimum: float, maximum: float, value: float, tooltip: str, *, decimals: int,
-                step: float | None = None, suffix: str = "") -> QDoubleSpinBox:
+                step: float | None = None, suffix: str = "", special: str = ""
+                ) -> QDoubleSpinBox:
+    """A decimal spin box; ``special`` is the text shown at the minimum (e.g. 'auto')."""
     box = QDoubleSpinBox()
     box.setDecimals(decimals)  # before the range and value, which it rounds
-    return _ranged(box, minimum, maximum, value, tooltip, step, suffix)
+    box = _ranged(box, minimum, maximum, value, tooltip, step, suffix)
+    if special:
+        box.setSpecialValueText(special)
+    return box
 
 
 def _ranged(box, minimum, maximum, value, tooltip: str, step, suffix: str):

@@ -83,8 +83,9 @@ class ClassicalOptions(QGroupBox):
             "iterating (0: off; around 0.002 for noisy images).", decimals=4, step=0.001)
         form.addRow("TV weight", self.tv_spin)
         self.balance_spin = double_spin(
-            0.0001, 10.0, 0.01, "Wiener balance: noise-to-signal regularisation (> 0).",
-            decimals=4, step=0.005)
+            0.0, 100.0, 0.01, "Wiener balance: noise-to-signal regularisation (> 0). auto "
+            "(at 0): chosen per image by generalised cross-validation when it runs (2D PSF).",
+            decimals=4, step=0.005, special="auto")
         form.addRow("Balance", self.balance_spin)
         self.noise_scale_spin = double_spin(
             0.25, 16.0, 1.0, "PSF-aware network: x the noise level it estimates. 1 for a "
@@ -311,7 +312,7 @@ class MethodPanel(QWidget):
         """A MethodSpec of the chosen (or the given) name with the precision and image type
         and, for a method that takes one, the PSF (and for a network, its noise scale); for a
         classical method also the iterations, TV weight and balance."""
-        from ..core.method import AUTO_ITERATIONS, MethodSpec
+        from ..core.method import AUTO_BALANCE, AUTO_ITERATIONS, MethodSpec
 
         name = name or self.name
         if name is None:
@@ -327,7 +328,7 @@ class MethodPanel(QWidget):
         return MethodSpec(name, psf=self.psf_source(),
                           iterations=int(box.iterations_spin.value()) or AUTO_ITERATIONS,
                           tv_weight=float(box.tv_spin.value()),
-                          balance=float(box.balance_spin.value()))
+                          balance=float(box.balance_spin.value()) or AUTO_BALANCE)
 
     def release(self) -> None:
         try:

@@ -25,6 +25,7 @@ from . import tiling
 from .axes import Layout, check_axes, guess_axes, is_rgb
 from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
 from .method import (
+    AUTO_BALANCE,
     AUTO_ITERATIONS,
     CLASSICAL_METHODS,
     DEFAULT_TILE,
@@ -148,10 +149,12 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
     network instead and says so. 'auto' with a 3D PSF for a z-stack becomes Richardson-Lucy
     in 3D (``in_3d_where_auto_should``) unless ``in_3d`` is False (a caller that deblurs
     plane by plane). Richardson-Lucy with ``iterations='auto'`` gets its count from the image
-    (``iterations_for``). Anything else is returned as it is."""
+    (``iterations_for``), Wiener with ``balance='auto'`` its balance (``balance_for``).
+    Anything else is returned as it is."""
     if not isinstance(spec, MethodSpec):
         return spec
-    return iterations_for(_with_psf_of(spec, image, axes, in_3d), image, axes)
+    spec = _with_psf_of(spec, image, axes, in_3d)
+    return balance_for(iterations_for(spec, image, axes), image, axes)
 
 
 def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
@@ -233,6 +236,24 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
                   "blurred estimate best predicted pixels held out of the image; at most "
                   f"{AUTO_ITERATIONS_MAX})", stacklevel=3)
     return spec.replace(iterations=iterations)
+
+
+def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
+    """Wiener with ``balance='auto'`` with the balance ``psf_estimate.gcv_balance`` finds on the
+    image's estimation plane (the centre crop of its middle plane, colour channels averaged),
+    and a line saying it; other specs as they are. Needs a 2D PSF."""
+    from .bundled import psf_kernel
+    from .psf_estimate import estimation_plane, gcv_balance
+
+    if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
+        return spec
+    kernel = psf_kernel(spec)
+    if kernel is None:
+        return spec
+    balance = gcv_balance(estimation_plane(image, axes), kernel)
+    warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': by generalised "
+                  "cross-validation on the image)", stacklevel=3)
+    return spec.replace(balance=balance)
 
 
 def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int:

@@ -17,7 +17,8 @@ Method names:
   image (``bundled.auto_psf``; ``inference.spec_for_image`` estimates it), for fluorescence
   the blind network;
 - ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf`` (Richardson-Lucy's
-  ``iterations='auto'``: the count ``inference.iterations_for`` finds on the image);
+  ``iterations='auto'``: the count ``inference.iterations_for`` finds on the image; Wiener's
+  ``balance='auto'``: the one ``inference.balance_for`` finds);
 - a bundled ``arch.tag`` such as ``'gran.em_v1'``;
 - a registered architecture name (``'gran'``) together with ``weights=FILE``.
 
@@ -126,10 +127,20 @@ def _check_iterations(iterations, *, auto: bool = True) -> None:
         raise ValueError(f"iterations={iterations} must be {accepted}")
 
 
-def _check_balance(balance) -> None:
-    if not (isinstance(balance, (int, float, np.floating)) and math.isfinite(balance)
-            and balance > 0):
-        raise ValueError(f"balance={balance} must be > 0")
+#: ``balance`` for Wiener that the deblur decides per image, by generalised cross-validation
+#: (``inference.balance_for``).
+AUTO_BALANCE = "auto"
+
+
+def _check_balance(balance, *, auto: bool = True) -> None:
+    if auto and balance == AUTO_BALANCE:
+        return
+    if balance == AUTO_BALANCE:  # a Method built without its image
+        raise TypeError("balance='auto' is decided per image when the image is deblurred "
+                        "(deblur, the CLI, the docks); to build a Method here, give a number")
+    if not (isinstance(balance, (int, float, np.floating)) and not isinstance(balance, bool)
+            and math.isfinite(balance) and balance > 0):
+        raise ValueError(f"balance={balance!r} must be > 0" + (" or 'auto'" if auto else ""))
 
 
 def _check_tv_weight(tv_weight) -> None:
@@ -182,7 +193,7 @@ def classical_method(
 
         parameters = {"psf": spec, "iterations": int(iterations), "tv_weight": tv_weight}
     else:
-        _check_balance(balance)
+        _check_balance(balance, auto=False)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return classical.wiener(x, kernel_t.to(x.device), balance=float(balance))
@@ -338,7 +349,7 @@ class MethodSpec:
     name: str = "auto"
     psf: str | PsfArray | None = None  # a TIFF path, a model such as 'gaussian:1.6', an array
     iterations: int | str = 30  # Richardson-Lucy; 'auto': found per image (AUTO_ITERATIONS)
-    balance: float = 0.01  # Wiener regularisation
+    balance: float | str = 0.01  # Wiener regularisation; 'auto': by GCV per image
     tv_weight: float = 0.0  # Richardson-Lucy total-variation weight (0: off)
     weights: str | None = None  # a weights file; with name 'auto' the file says which network
     precision: str = "auto"  # network arithmetic: auto, float32, bfloat16, float16

@@ -1,5 +1,7 @@
-"""How many Richardson-Lucy iterations 'auto' runs on a z-stack: the held-out check
-(classical.held_out_iterations) and its use for 'auto' with a widefield-like 3D PSF."""
+"""Classical settings found per image: Richardson-Lucy's iteration count by a held-out check
+(classical.held_out_iterations; iterations='auto', and 'auto' with a widefield-like 3D PSF)
+and Wiener's balance by generalised cross-validation (psf_estimate.gcv_balance;
+balance='auto')."""
 
 import numpy as np
 import pytest
@@ -128,3 +130,35 @@ def test_richardson_lucy_with_iterations_auto_on_an_image_and_a_stack():
         MethodSpec("richardson_lucy", psf=psf2, iterations="fast").check()
     with pytest.raises(ValueError, match="is 3D but axes='YX' has no Z axis"):
         deblur(noisy[0], method=auto.replace(psf=_cone()), device="cpu")
+
+
+def test_gcv_balance_grows_with_the_noise_and_wiener_auto_uses_it():
+    from napari_microdeblur.core.psf_estimate import gcv_balance
+
+    psf2 = gaussian_psf(1.6, size=11)
+    sharp = _textured_stack((1, 192, 192), seed=6)[0]
+    clean = _blurred(sharp, psf2, None)
+    rng = np.random.default_rng(7)
+    balances = [gcv_balance(clean + rng.normal(0, s, clean.shape), psf2)
+                for s in (0.002, 0.02, 0.2)]
+    assert balances[0] < balances[1] < balances[2]
+    noisy = (clean + rng.normal(0, 0.02, clean.shape)).astype(np.float32)
+    chosen = gcv_balance(noisy, psf2)
+    auto = MethodSpec("wiener", psf=psf2, balance="auto")
+    with pytest.warns(UserWarning, match=f"wiener: balance {chosen:.3g} \\(balance 'auto'"):
+        out = deblur(noisy, method=auto, device="cpu")
+    np.testing.assert_array_equal(out, deblur(noisy, method=auto.replace(balance=chosen),
+                                              device="cpu"))
+    # it scores near the best balance of a grid against the sharp image
+    from napari_microdeblur.core.metrics import psnr
+
+    grid = {b: psnr(deblur(noisy, method=auto.replace(balance=b), device="cpu"), sharp,
+                    data_range=1.0) for b in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)}
+    assert psnr(out, sharp, data_range=1.0) > max(grid.values()) - 0.3
+    with pytest.raises(TypeError, match="decided per image"):
+        auto.check().resolve()
+    for bad in ("fast", 0, -1.0, True, float("nan")):
+        with pytest.raises(ValueError, match="or 'auto'"):
+            auto.replace(balance=bad).check()
+    with pytest.raises(ValueError, match="needs a 2D PSF"):
+        gcv_balance(noisy, _cone())
