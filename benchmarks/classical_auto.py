@@ -13,7 +13,10 @@ benchmarks/generalization.py.
 Neither uses a reference or anything tuned. The held-out check's settings (share hidden, crop,
 cap) were fixed before this benchmark first ran (as ``rl_iterations_auto.py``, RL only); the
 GCV grid was widened to 100 after a diagnostic on these rows had chosen 10, the end of its
-first grid, on the noisiest brightfield rows. Each row: the held-out sets, test images and
+first grid, on the noisiest brightfield rows, and GCV runs on the first channel of an RGB
+image, not the channel mean, since the first run of this benchmark (the mean, with a third of
+a channel's noise variance, chose too little regularisation: 0.4-0.5 dB below the tuned
+balance on brightfield A and the widefield PSF). Each row: the held-out sets, test images and
 degradations of the generalization benchmark (true PSF), scored as there (PSNR / SSIM, 16 px
 border excluded), with for each method
 
@@ -25,7 +28,7 @@ border excluded), with for each method
 
 and the PSF-aware default network (``wiener_unet.psf_v4``, noise scale 1), the generalization
 benchmark's PSF-aware column, for the comparison with classical methods set per image.
-RGB images: RL's check runs on the first channel, GCV on the channel mean.
+RGB images: RL's check and GCV run on the first channel.
 
   python benchmarks/classical_auto.py --json benchmarks/results/classical_auto.json
 """
