@@ -345,29 +345,20 @@ def cmd_methods(args) -> int:
 
 
 def _iterations(text: str):
-    """--iterations: a positive integer or 'auto'."""
-    if text == "auto":
-        return text
+    """--iterations: an integer, or 'auto'; anything else reaches the method's check as it is,
+    which refuses it in one line (argparse would print its usage too)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}; accepted: a positive integer or 'auto'")
-    return value
+        return text
 
 
 def _balance(text: str):
-    """--balance: a positive number or 'auto'."""
-    if text == "auto":
-        return text
+    """--balance: a number, or 'auto'; anything else as ``_iterations``."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = float("nan")
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r}; accepted: a positive number or 'auto'")
-    return value
+        return text
 
 
 def _add_method_options(p: argparse.ArgumentParser) -> None:

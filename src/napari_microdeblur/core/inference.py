@@ -158,7 +158,7 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
 
 
 def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
-    """``spec_for_image`` but for the iteration count."""
+    """``spec_for_image`` but for the iteration count and the balance."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 
     if in_3d:
@@ -184,9 +184,10 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
     return spec.replace(psf=estimated.kernel)
 
 
-#: The lateral size of the central crop (all its planes) on which the iteration count of
-#: Richardson-Lucy is checked (``classical.held_out_iterations``): about 2 s for 14 planes.
-ITERATION_CHECK_CROP = 256
+#: The lateral size of the central crop (all its planes) on which the settings found per image
+#: are checked: Richardson-Lucy's iterations (``classical.held_out_iterations``: about 2 s for
+#: 14 planes at 30 iterations) and Wiener's balance (``psf_estimate.gcv_balance``).
+CHECK_CROP = 256
 #: The most iterations ``iterations='auto'`` lets that check choose.
 AUTO_ITERATIONS_MAX = 100
 
@@ -224,9 +225,9 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
         return spec
     kernel = psf_kernel(spec)
-    spatial = [a for a in "ZYX" if a in axes]
     if kernel is None:
         return spec
+    spatial = [a for a in "ZYX" if a in axes]
     if kernel.ndim > len(spatial):  # as the layout check would say, before any work
         raise ValueError(f"method 'richardson_lucy' is 3D but axes={axes!r} has no Z axis")
     sizes = tuple(image.shape[axes.index(a)] for a in spatial[-kernel.ndim:])
@@ -252,7 +253,7 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     kernel = psf_kernel(spec)
     if kernel is None:
         return spec
-    plane = central_volume(image, axes, ITERATION_CHECK_CROP)
+    plane = central_volume(image, axes, CHECK_CROP)
     balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane, kernel)
     warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': by generalised "
                   "cross-validation on the image)", stacklevel=3)
@@ -262,11 +263,11 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
 def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int:
     """The Richardson-Lucy iteration count, at most ``most``, that
     ``classical.held_out_iterations`` finds on a central crop of ``image`` (every plane, at
-    least ``ITERATION_CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
+    least ``CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
     point) with ``kernel`` (a 2D one on a stack deconvolves each plane)."""
     from .classical import held_out_iterations
 
-    crop = central_volume(image, axes, max(ITERATION_CHECK_CROP, 2 * max(kernel.shape[-2:])))
+    crop = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape[-2:])))
     if crop.ndim == 3 and kernel.ndim == 2:
         kernel = kernel[None]
     return held_out_iterations(crop, kernel, max_iterations=int(most))
