@@ -312,7 +312,8 @@ class MethodPanel(QWidget):
         """A MethodSpec of the chosen (or the given) name with the precision and image type
         and, for a method that takes one, the PSF (and for a network, its noise scale); for a
         classical method also the iterations, TV weight and balance."""
-        from ..core.method import AUTO_BALANCE, AUTO_ITERATIONS, MethodSpec
+        from ..core.method import MethodSpec
+        from ..core.options import AUTO_BALANCE, AUTO_ITERATIONS
 
         name = name or self.name
         if name is None:

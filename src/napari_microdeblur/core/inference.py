@@ -25,8 +25,6 @@ from . import tiling
 from .axes import Layout, check_axes, guess_axes, is_rgb
 from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
 from .method import (
-    AUTO_BALANCE,
-    AUTO_ITERATIONS,
     CLASSICAL_METHODS,
     DEFAULT_TILE,
     OUTPUT_DTYPES,
@@ -42,6 +40,7 @@ from .method import (
     resolve_device,
     resolve_method,
 )
+from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 
 __all__ = [

@@ -29,7 +29,6 @@ array PSF stays hashable; ``MethodSpec(psf=array)`` wraps the array itself.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import warnings
 from collections.abc import Callable
@@ -41,6 +40,12 @@ import torch
 
 from . import tiling
 from .fusion import InferenceCopy
+from .options import (
+    check_balance,
+    check_iterations,
+    check_noise_scale,
+    check_tv_weight,
+)
 
 CLASSICAL_METHODS = ("richardson_lucy", "wiener")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -109,54 +114,6 @@ class Method:
         return self.name in CLASSICAL_METHODS
 
 
-#: ``iterations`` for Richardson-Lucy that the deblur decides per image: the count a check on
-#: held-out pixels finds (``inference.held_out_count``).
-AUTO_ITERATIONS = "auto"
-
-
-def _check_iterations(iterations, *, auto: bool = True) -> None:
-    if auto and iterations == AUTO_ITERATIONS:
-        return
-    accepted = "an integer >= 1" + (" or 'auto'" if auto else "")
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
-        if iterations == AUTO_ITERATIONS:  # a Method built without its image
-            raise TypeError("iterations='auto' is decided per image when the image is deblurred "
-                            "(deblur, the CLI, the docks); to build a Method here, give a number")
-        raise TypeError(f"iterations={iterations!r} must be {accepted}")
-    if int(iterations) < 1:
-        raise ValueError(f"iterations={iterations} must be {accepted}")
-
-
-#: ``balance`` for Wiener that the deblur decides per image, by generalised cross-validation
-#: (``inference.balance_for``).
-AUTO_BALANCE = "auto"
-
-
-def _check_balance(balance, *, auto: bool = True) -> None:
-    if auto and balance == AUTO_BALANCE:
-        return
-    if balance == AUTO_BALANCE:  # a Method built without its image
-        raise TypeError("balance='auto' is decided per image when the image is deblurred "
-                        "(deblur, the CLI, the docks); to build a Method here, give a number")
-    if not (isinstance(balance, (int, float, np.floating)) and not isinstance(balance, bool)
-            and math.isfinite(balance) and balance > 0):
-        raise ValueError(f"balance={balance!r} must be > 0" + (" or 'auto'" if auto else ""))
-
-
-def _check_tv_weight(tv_weight) -> None:
-    if not (isinstance(tv_weight, (int, float, np.floating)) and math.isfinite(tv_weight)
-            and tv_weight >= 0):
-        raise ValueError(f"tv_weight={tv_weight} must be a number >= 0")
-
-
-def _check_noise_scale(noise_scale) -> None:
-    if not (isinstance(noise_scale, (int, float, np.floating))
-            and not isinstance(noise_scale, bool) and math.isfinite(noise_scale)
-            and noise_scale > 0):
-        raise ValueError(f"noise_scale={noise_scale!r} must be a number > 0 (1: the noise "
-                         "level the network estimates; about 2 for a fitted or guessed PSF)")
-
-
 def classical_method(
     name: str,
     psf: np.ndarray | str | None,
@@ -184,7 +141,7 @@ def classical_method(
     overlap = max(classical.psf_halo(kernel))
     kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
     if name == "richardson_lucy":
-        _check_iterations(iterations, auto=False)
+        check_iterations(iterations, auto=False)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return classical.richardson_lucy(
@@ -193,7 +150,7 @@ def classical_method(
 
         parameters = {"psf": spec, "iterations": int(iterations), "tv_weight": tv_weight}
     else:
-        _check_balance(balance, auto=False)
+        check_balance(balance, auto=False)
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             return classical.wiener(x, kernel_t.to(x.device), balance=float(balance))
@@ -381,10 +338,10 @@ class MethodSpec:
         heavy. Raises ValueError/TypeError naming the option; returns the spec."""
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"method={self.name!r} must be a method name (a string)")
-        _check_iterations(self.iterations)
-        _check_balance(self.balance)
-        _check_tv_weight(self.tv_weight)
-        _check_noise_scale(self.noise_scale)
+        check_iterations(self.iterations)
+        check_balance(self.balance)
+        check_tv_weight(self.tv_weight)
+        check_noise_scale(self.noise_scale)
         if self.noise_scale != 1 and self.name in CLASSICAL_METHODS:
             raise ValueError(
                 f"noise_scale applies to PSF-aware networks, not method={self.name!r}: "

@@ -1,0 +1,61 @@
+"""The numeric options a ``MethodSpec`` carries, and their checks: each names the option and
+what it accepts. Richardson-Lucy's ``iterations`` and Wiener's ``balance`` may be 'auto', which
+the deblur settles per image (``inference.spec_for_image``); a Method built without an image
+needs numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["AUTO_BALANCE", "AUTO_ITERATIONS", "check_balance", "check_iterations",
+           "check_noise_scale", "check_tv_weight"]
+
+
+#: ``iterations`` for Richardson-Lucy that the deblur decides per image: the count a check on
+#: held-out pixels finds (``inference.held_out_count``).
+AUTO_ITERATIONS = "auto"
+
+
+def check_iterations(iterations, *, auto: bool = True) -> None:
+    if auto and iterations == AUTO_ITERATIONS:
+        return
+    accepted = "an integer >= 1" + (" or 'auto'" if auto else "")
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        if iterations == AUTO_ITERATIONS:  # a Method built without its image
+            raise TypeError("iterations='auto' is decided per image when the image is deblurred "
+                            "(deblur, the CLI, the docks); to build a Method here, give a number")
+        raise TypeError(f"iterations={iterations!r} must be {accepted}")
+    if int(iterations) < 1:
+        raise ValueError(f"iterations={iterations} must be {accepted}")
+
+
+#: ``balance`` for Wiener that the deblur decides per image, by generalised cross-validation
+#: (``inference.balance_for``).
+AUTO_BALANCE = "auto"
+
+
+def check_balance(balance, *, auto: bool = True) -> None:
+    if auto and balance == AUTO_BALANCE:
+        return
+    if balance == AUTO_BALANCE:  # a Method built without its image
+        raise TypeError("balance='auto' is decided per image when the image is deblurred "
+                        "(deblur, the CLI, the docks); to build a Method here, give a number")
+    if not (isinstance(balance, (int, float, np.floating)) and not isinstance(balance, bool)
+            and math.isfinite(balance) and balance > 0):
+        raise ValueError(f"balance={balance!r} must be > 0" + (" or 'auto'" if auto else ""))
+
+
+def check_tv_weight(tv_weight) -> None:
+    if not (isinstance(tv_weight, (int, float, np.floating)) and math.isfinite(tv_weight)
+            and tv_weight >= 0):
+        raise ValueError(f"tv_weight={tv_weight} must be a number >= 0")
+
+
+def check_noise_scale(noise_scale) -> None:
+    if not (isinstance(noise_scale, (int, float, np.floating))
+            and not isinstance(noise_scale, bool) and math.isfinite(noise_scale)
+            and noise_scale > 0):
+        raise ValueError(f"noise_scale={noise_scale!r} must be a number > 0 (1: the noise "
+                         "level the network estimates; about 2 for a fitted or guessed PSF)")
