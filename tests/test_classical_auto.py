@@ -162,3 +162,30 @@ def test_gcv_balance_grows_with_the_noise_and_wiener_auto_uses_it():
             auto.replace(balance=bad).check()
     with pytest.raises(ValueError, match="needs a 2D PSF"):
         gcv_balance(noisy, _cone())
+
+
+def test_a_psf_as_large_as_the_image_is_cut_for_both_checks():
+    """A PSF file as large as the image (a whole bead image) is cut to its support before the
+    per-image checks, as before the deblur; a PSF wider than 128 px gets a wider crop."""
+    from napari_microdeblur.core.inference import balance_for, iterations_for
+    from napari_microdeblur.core.psf import fit_psf_to_image
+    from napari_microdeblur.core.psf_estimate import gcv_balance
+
+    sharp = _textured_stack((1, 160, 160), seed=8)[0]
+    psf2 = gaussian_psf(1.6, size=11)
+    noisy = _blurred(sharp, psf2, 30.0)
+    bead_image = np.zeros((160, 160), np.float32)
+    bead_image[75:86, 75:86] = psf2
+    fitted, _ = fit_psf_to_image(bead_image, (160, 160))
+    with pytest.warns(UserWarning, match="wiener: balance"):
+        spec = balance_for(MethodSpec("wiener", psf=bead_image, balance="auto"), noisy, "YX")
+    assert spec.balance == gcv_balance(noisy, fitted)
+    with pytest.warns(UserWarning, match="richardson_lucy: "):
+        rl = iterations_for(MethodSpec("richardson_lucy", psf=bead_image, iterations="auto"),
+                            noisy, "YX")
+    assert 1 <= rl.iterations <= 100
+    wide = gaussian_psf(20.0, size=161)
+    big = np.random.default_rng(0).random((400, 400))
+    assert gcv_balance(big, wide) > 0  # judged on a 322 px crop
+    with pytest.raises(ValueError, match="larger than the 160 px"):
+        gcv_balance(noisy, gaussian_psf(30.0, size=201))

@@ -245,6 +245,7 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. Needs a 2D PSF."""
     from .bundled import psf_kernel
+    from .psf import fit_psf_to_image
     from .psf_estimate import gcv_balance
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
@@ -252,7 +253,9 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     kernel = psf_kernel(spec)
     if kernel is None:
         return spec
-    plane = central_volume(image, axes, CHECK_CROP)
+    if kernel.ndim == 2:  # a PSF file as large as the image: cut to its support, as the deblur
+        kernel, _ = fit_psf_to_image(kernel, tuple(image.shape[axes.index(a)] for a in "YX"))
+    plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane, kernel)
     warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': by generalised "
                   "cross-validation on the image)", stacklevel=3)

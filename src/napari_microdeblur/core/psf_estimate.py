@@ -82,9 +82,9 @@ class _Spectrum:
     decomposition: no edge jump, and unlike a mirror extension the blur's orientation stays),
     with the frequency grids GCV needs."""
 
-    def __init__(self, plane: np.ndarray):
+    def __init__(self, plane: np.ndarray, crop: int = _CROP):
         h, w = plane.shape
-        c = min(_CROP, h, w)
+        c = min(crop, h, w)
         y0, x0 = (h - c) // 2, (w - c) // 2
         x = plane[y0 : y0 + c, x0 : x0 + c].astype(np.float64)
         x_hat = np.fft.fft2(x - x.mean())
@@ -138,15 +138,19 @@ GCV_BALANCES = np.logspace(-6.0, 2.0, 41)
 
 def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
     """The Wiener balance (``classical.wiener``'s) of ``GCV_BALANCES`` that minimises GCV for
-    the 2D ``psf`` on the centre crop of a 2D ``plane`` (at most 256 px): how well the
-    restoration predicts each frequency of the data from the others, Reeves and Mersereau's
-    criterion with the blur known. No reference needed; ``balance='auto'``."""
-    spectrum = _Spectrum(np.asarray(plane, dtype=np.float64))
-    side = spectrum.lap2.shape[0]
+    the 2D ``psf`` on the centre crop of a 2D ``plane`` (256 px, or twice the PSF where that is
+    larger): how well the restoration predicts each frequency of the data from the others,
+    Reeves and Mersereau's criterion with the blur known. No reference needed;
+    ``balance='auto'``."""
     kernel = np.asarray(psf, dtype=np.float64)
-    if kernel.ndim != 2 or max(kernel.shape) > side:
-        raise ValueError(f"psf of shape {kernel.shape}: balance 'auto' needs a 2D PSF no larger "
-                         f"than {side} px (the crop it is judged on); give a number")
+    if kernel.ndim != 2:
+        raise ValueError(f"psf of shape {kernel.shape}: balance 'auto' needs a 2D PSF; give a "
+                         "number for a 3D one")
+    spectrum = _Spectrum(np.asarray(plane, dtype=np.float64), max(_CROP, 2 * max(kernel.shape)))
+    side = spectrum.lap2.shape[0]
+    if max(kernel.shape) > side:
+        raise ValueError(f"psf of shape {kernel.shape} is larger than the {side} px the image "
+                         "offers to judge balance 'auto' on; give a number")
     padded = np.zeros((side, side))
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel / kernel.sum()
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
