@@ -130,6 +130,28 @@ def test_zarr_stack_with_a_widefield_like_3d_psf_runs_auto_in_3d(cluster, tmp_pa
     assert np.abs(a - b).max() < 1e-3 * b.max()
 
 
+def test_zarr_with_iterations_auto_settles_one_count_for_every_chunk(cluster, tmp_path,
+                                                                    focus_stack):
+    """Richardson-Lucy's iterations 'auto' is found once for the whole array (on its central
+    crop), so every chunk on the cluster runs the count one machine runs."""
+    _, client = cluster
+    stack = focus_stack[:3]
+    src = tmp_path / "vol.zarr"
+    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                             chunks=(1, 64, 64)) as target:
+        target[...] = stack
+    options = dict(method="richardson_lucy", psf="gaussian:1.6", iterations="auto",
+                   device="cpu")
+    out = tmp_path / "vol_out.zarr"
+    with pytest.warns(UserWarning, match="richardson_lucy: [0-9]+ iterations"):
+        deblur_zarr_on_cluster(src, out, scheduler=client, **options)
+    single = tmp_path / "single.zarr"
+    deblur_file(src, single, **options)
+    a = np.asarray(io.read_image(out).array[...])
+    b = np.asarray(io.read_image(single).array[...])
+    assert np.abs(a - b).max() < 1e-3 * b.max()
+
+
 def test_unreachable_scheduler_is_a_clear_error(files, tmp_path):
     import time
 
