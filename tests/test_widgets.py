@@ -211,6 +211,7 @@ def test_deblur_dock_iterations_and_balance_auto(make_napari_viewer, qtbot, fluo
     wait_run(qtbot, run)
     count = held_out_count(parse_psf("gaussian:1.6"), layer.data, "YX", 100)
     assert run.layer.metadata["microdeblur"]["parameters"]["iterations"] == count
+    assert f", {count} iterations)" in w.status_label.text()  # what was found, said
     np.testing.assert_array_equal(run.layer.data, deblur(
         layer.data, method="richardson_lucy", psf="gaussian:1.6", iterations=count,
         device="cpu"))
@@ -224,6 +225,7 @@ def test_deblur_dock_iterations_and_balance_auto(make_napari_viewer, qtbot, fluo
     wait_run(qtbot, run)
     balance = gcv_balance(layer.data, parse_psf("gaussian:1.6"))
     assert run.layer.metadata["microdeblur"]["parameters"]["balance"] == balance
+    assert f", balance {balance:.3g})" in w.status_label.text()
 
 
 def test_deblur_dock_passes_tv_weight_and_precision(make_napari_viewer, qtbot, gran_file,

@@ -325,9 +325,16 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if not self.run_finished(run) or run.layer is None:
             return
         meta = run.layer.metadata["microdeblur"]
+        # the classical setting that ran: with 'auto' it was found on the image just now
+        params = meta.get("parameters") or {}
+        setting = ""
+        if "iterations" in params:
+            setting += f", {params['iterations']} iterations"
+        if "balance" in params:
+            setting += f", balance {params['balance']:.3g}"
         self.status_label.setText(
             f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
-            f"(tile {meta['tile']}, overlap {meta['overlap']})"
+            f"(tile {meta['tile']}, overlap {meta['overlap']}{setting})"
         )
 
     def release_viewer(self) -> None:
