@@ -65,10 +65,14 @@ def test_stopped_where_the_sharp_stack_is_best_recovered():
     assert psnr(out, sharp, data_range=1.0) > scores[30] + 1.0
 
 
-def test_too_few_pixels_to_hold_out_keep_the_count_and_bad_counts_are_refused():
+def test_too_few_pixels_to_hold_out_run_the_default_and_bad_counts_are_refused():
     psf = _cone(3, 5)
     tiny = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
-    assert held_out_iterations(tiny, psf, max_iterations=12) == 12
+    assert held_out_iterations(tiny, psf, max_iterations=12) is None  # cannot tell
+    with pytest.warns(UserWarning, match=r"30 iterations \(iterations 'auto': the image is too "
+                                         "small"):
+        deblur(tiny[1], method=MethodSpec("richardson_lucy", psf=psf[1], iterations="auto"),
+               device="cpu")
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="max_iterations"):
             held_out_iterations(tiny, psf, max_iterations=bad)

@@ -35,16 +35,19 @@ def test_deblur_file_to_file_matches_the_python_api(tmp_path, blurred_file, caps
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-6, atol=1e-5)
 
 
-def test_deblur_with_iterations_auto_runs_the_held_out_count(tmp_path, blurred_file, capsys):
+def test_deblur_with_iterations_auto_runs_the_held_out_count(tmp_path, fluo_u8, capsys):
+    from napari_microdeblur.core.degrade import degrade
     from napari_microdeblur.core.inference import held_out_count
     from napari_microdeblur.core.psf import parse_psf
 
-    blurred, _ = blurred_file
+    blurred = tmp_path / "blurred.tif"  # 128 px: large enough to hold pixels out of
+    tifffile.imwrite(blurred, degrade(fluo_u8, "A", seed=0))
     out = tmp_path / "out.tif"
     assert main(["deblur", str(blurred), "-o", str(out), "--method", "richardson_lucy",
                  "--psf", "gaussian:1.6", "--iterations", "auto", "--device", "cpu"]) == 0
     image = tifffile.imread(blurred)
     count = held_out_count(parse_psf("gaussian:1.6"), image, "YX", 100)
+    assert count is not None
     assert f"richardson_lucy: {count} iterations (iterations 'auto'" in capsys.readouterr().err
     expected = deblur(image, method="richardson_lucy", psf="gaussian:1.6", iterations=count,
                       device="cpu")

@@ -327,13 +327,13 @@ def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.
 
 #: The share of pixels ``held_out_iterations`` hides from Richardson-Lucy to score it with.
 HELD_OUT_SHARE = 0.1
-#: Fewer hidden pixels than this tell too little: the check then keeps ``max_iterations``.
+#: Fewer hidden pixels than this tell too little: the check then gives no count (None).
 MIN_HELD_OUT_PIXELS = 1000
 
 
 @torch.no_grad()
 def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_SHARE,
-                        seed: int = 0, patience: int = 20, eps: float = 1e-6) -> int:
+                        seed: int = 0, patience: int = 20, eps: float = 1e-6) -> int | None:
     """How many Richardson-Lucy iterations, at most ``max_iterations``, ``x`` takes before RL
     starts fitting its noise: cross-validation, as Coakley (1991) stops the EM algorithm.
 
@@ -344,7 +344,7 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
     lowest error (the error rises steadily once RL fits the noise). Clean data keep improving
     to ``max_iterations``; the more noise, the earlier the error turns up. ``x``: a (Z, Y, X)
     or (Y, X) array of intensities (negatives count as 0, as in ``richardson_lucy``); ``psf``
-    with as many dimensions.
+    with as many dimensions. None where ``x`` is too small to hide ``MIN_HELD_OUT_PIXELS``.
     Deterministic for a given ``seed``. Runs on the CPU: callers pass a crop.
     """
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
@@ -360,7 +360,7 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
     hidden_here = (torch.rand(t.shape, generator=torch.Generator().manual_seed(seed))
                    < share).to(y.dtype)
     if float(hidden_here.sum()) < MIN_HELD_OUT_PIXELS:
-        return int(max_iterations)
+        return None
     # the mask is extended as the image is, so no mirrored copy shows a hidden pixel
     kept = blur.extend(1 - hidden_here)
     weight = torch.empty_like(y)

@@ -40,7 +40,7 @@ from .method import (
     resolve_device,
     resolve_method,
 )
-from .options import AUTO_BALANCE, AUTO_ITERATIONS
+from .options import AUTO_BALANCE, AUTO_ITERATIONS, DEFAULT_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 
 __all__ = [
@@ -203,7 +203,7 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     if kernel is None:
         return spec
     most = AUTO_ITERATIONS_MAX if spec.iterations == AUTO_ITERATIONS else spec.iterations
-    iterations = held_out_count(kernel, image, axes, most)
+    iterations = held_out_count(kernel, image, axes, most) or min(most, DEFAULT_ITERATIONS)
     count = (f"{iterations} iterations" if iterations == most else
              f"{iterations} iterations: past that it fitted the noise of the stack, by a check "
              f"on voxels held out of it; at most {most}")
@@ -233,9 +233,14 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     sizes = tuple(image.shape[axes.index(a)] for a in spatial[-kernel.ndim:])
     kernel, _ = fit_psf_to_image(kernel, sizes)
     iterations = held_out_count(kernel, image, axes, AUTO_ITERATIONS_MAX)
-    warnings.warn(f"richardson_lucy: {iterations} iterations (iterations 'auto': where its "
-                  "blurred estimate best predicted pixels held out of the image; at most "
-                  f"{AUTO_ITERATIONS_MAX})", stacklevel=3)
+    if iterations is None:
+        iterations = DEFAULT_ITERATIONS
+        why = "the image is too small to hold pixels out of it; the default"
+    else:
+        why = ("where its blurred estimate best predicted pixels held out of the image; at most "
+               f"{AUTO_ITERATIONS_MAX}")
+    warnings.warn(f"richardson_lucy: {iterations} iterations (iterations 'auto': {why})",
+                  stacklevel=3)
     return spec.replace(iterations=iterations)
 
 
@@ -263,11 +268,12 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     return spec.replace(balance=balance)
 
 
-def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int:
+def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int | None:
     """The Richardson-Lucy iteration count, at most ``most``, that
     ``classical.held_out_iterations`` finds on a central crop of ``image`` (every plane, at
     least ``CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
-    point) with ``kernel`` (a 2D one on a stack deconvolves each plane)."""
+    point) with ``kernel`` (a 2D one on a stack deconvolves each plane); None for an image too
+    small to tell."""
     from .classical import held_out_iterations
 
     crop = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape[-2:])))

@@ -41,6 +41,7 @@ import torch
 from . import tiling
 from .fusion import InferenceCopy
 from .options import (
+    DEFAULT_ITERATIONS,
     check_balance,
     check_iterations,
     check_noise_scale,
@@ -305,7 +306,7 @@ class MethodSpec:
 
     name: str = "auto"
     psf: str | PsfArray | None = None  # a TIFF path, a model such as 'gaussian:1.6', an array
-    iterations: int | str = 30  # Richardson-Lucy; 'auto': found per image (AUTO_ITERATIONS)
+    iterations: int | str = DEFAULT_ITERATIONS  # Richardson-Lucy; 'auto': found per image
     balance: float | str = 0.01  # Wiener regularisation; 'auto': by GCV per image
     tv_weight: float = 0.0  # Richardson-Lucy total-variation weight (0: off)
     weights: str | None = None  # a weights file; with name 'auto' the file says which network

@@ -9,10 +9,13 @@ import math
 
 import numpy as np
 
-__all__ = ["AUTO_BALANCE", "AUTO_ITERATIONS", "check_balance", "check_iterations",
+__all__ = ["AUTO_BALANCE", "AUTO_ITERATIONS", "DEFAULT_ITERATIONS", "check_balance",
+           "check_iterations",
            "check_noise_scale", "check_tv_weight"]
 
 
+#: Richardson-Lucy's iterations unless told otherwise.
+DEFAULT_ITERATIONS = 30
 #: ``iterations`` for Richardson-Lucy that the deblur decides per image: the count a check on
 #: held-out pixels finds (``inference.held_out_count``).
 AUTO_ITERATIONS = "auto"
