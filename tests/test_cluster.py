@@ -100,11 +100,11 @@ def _zarr_on_cluster(client, tmp_path, stack, chunks, options, warning):
     return src, out
 
 
-def _agree(out, single):
-    """The cluster's result and one machine's agree to 1e-3 of the peak."""
+def _difference_to_peak(out, single) -> float:
+    """The largest difference between the cluster's result and one machine's, over the peak."""
     a = np.asarray(io.read_image(out).array[...])
     b = np.asarray(io.read_image(single).array[...])
-    assert np.abs(a - b).max() < 1e-3 * b.max()
+    return float(np.abs(a - b).max() / b.max())
 
 
 def test_zarr_volume_with_an_estimated_psf_uses_one_psf_for_all_chunks(cluster, tmp_path,
@@ -115,7 +115,7 @@ def test_zarr_volume_with_an_estimated_psf_uses_one_psf_for_all_chunks(cluster, 
     src, out = _zarr_on_cluster(client, tmp_path, stack, (1, 128, 128), options,
                                 "estimated from the image")
     deblur_file(src, tmp_path / "single.zarr", **options)
-    _agree(out, tmp_path / "single.zarr")
+    assert _difference_to_peak(out, tmp_path / "single.zarr") < 1e-3
 
 
 def test_zarr_stack_with_a_widefield_like_3d_psf_runs_auto_in_3d(cluster, tmp_path, focus_stack):
@@ -131,7 +131,7 @@ def test_zarr_stack_with_a_widefield_like_3d_psf_runs_auto_in_3d(cluster, tmp_pa
                                 "Richardson-Lucy in 3D")
     # the clean stack keeps the 10 iterations asked for (the held-out check stops none early)
     deblur_file(src, tmp_path / "single.zarr", **{**options, "method": "richardson_lucy"})
-    _agree(out, tmp_path / "single.zarr")
+    assert _difference_to_peak(out, tmp_path / "single.zarr") < 1e-3
 
 
 def test_zarr_with_iterations_auto_settles_one_count_for_every_chunk(cluster, tmp_path,
@@ -144,7 +144,7 @@ def test_zarr_with_iterations_auto_settles_one_count_for_every_chunk(cluster, tm
     src, out = _zarr_on_cluster(client, tmp_path, focus_stack[:3], (1, 64, 64), options,
                                 "richardson_lucy: [0-9]+ iterations")
     deblur_file(src, tmp_path / "single.zarr", **options)
-    _agree(out, tmp_path / "single.zarr")
+    assert _difference_to_peak(out, tmp_path / "single.zarr") < 1e-3
 
 
 def test_unreachable_scheduler_is_a_clear_error(files, tmp_path):
