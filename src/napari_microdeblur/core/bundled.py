@@ -32,6 +32,7 @@ __all__ = [
     "bundled_path",
     "default_for_modality",
     "default_weights_name",
+    "fitted_psf_kernel",
     "image_type",
     "is_installed",
     "list_bundled_weights",
@@ -335,18 +336,34 @@ def auto_3d_kernel(spec, axes: str, shape):
     """The 3D PSF as 'auto' deconvolves this image with in 3D (cut to the stack), or None where
     it does not (``auto_runs_in_3d``)."""
     from .axes import is_rgb
-    from .psf import fit_psf_to_image, in_focus_share
+    from .psf import in_focus_share
 
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
         return None
-    kernel = psf_kernel(spec)
-    if kernel is None or kernel.ndim != 3:
-        return None
-    fitted, _ = fit_psf_to_image(kernel, tuple(shape[axes.index(a)] for a in "ZYX"))
-    if fitted.shape[0] > 1 and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D:
+    fitted = fitted_psf_kernel(spec, axes, shape)
+    if (fitted is not None and fitted.ndim == 3 and fitted.shape[0] > 1
+            and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D):
         return fitted
     return None
+
+
+def fitted_psf_kernel(spec, axes: str, shape):
+    """The spec's PSF as the deblur will use it on an image of ``axes`` and ``shape``: read or
+    computed (``psf_kernel``), and one as large as the image cut to its support
+    (``psf.fit_psf_to_image``, which every method's resolution applies too); None for
+    'estimate'. A PSF with more dimensions than the image has spatial axes is refused as the
+    layout check refuses it."""
+    from .psf import fit_psf_to_image
+
+    kernel = psf_kernel(spec)
+    if kernel is None:
+        return None
+    spatial = [a for a in "ZYX" if a in axes]
+    if kernel.ndim > len(spatial):
+        raise ValueError(f"method {spec.name!r} is 3D but axes={axes!r} has no Z axis")
+    sizes = tuple(shape[axes.index(a)] for a in spatial[-kernel.ndim:])
+    return fit_psf_to_image(kernel, sizes)[0]
 
 
 def psf_kernel(spec):

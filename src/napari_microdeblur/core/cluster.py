@@ -120,7 +120,8 @@ def deblur_zarr_on_cluster(
     spec, tiling = _specs(method, tiling, options)
     data = io.read_image(source)
     axes = check_axes(axes or data.axes or None, tuple(data.array.shape))
-    # psf='estimate': one PSF for the whole volume, estimated here, sent to every worker
+    # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
+    # balance 'auto') is settled once here and sent to every worker
     spec = spec_for_image(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)

@@ -219,19 +219,13 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """Richardson-Lucy with ``iterations='auto'`` with the count ``held_out_count`` finds on
     ``image`` (at most ``AUTO_ITERATIONS_MAX``), and a line saying it; other specs as they
     are."""
-    from .bundled import psf_kernel
-    from .psf import fit_psf_to_image
+    from .bundled import fitted_psf_kernel
 
     if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
         return spec
-    kernel = psf_kernel(spec)
+    kernel = fitted_psf_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
         return spec
-    spatial = [a for a in "ZYX" if a in axes]
-    if kernel.ndim > len(spatial):  # as the layout check would say, before any work
-        raise ValueError(f"method 'richardson_lucy' is 3D but axes={axes!r} has no Z axis")
-    sizes = tuple(image.shape[axes.index(a)] for a in spatial[-kernel.ndim:])
-    kernel, _ = fit_psf_to_image(kernel, sizes)
     iterations = held_out_count(kernel, image, axes, AUTO_ITERATIONS_MAX)
     if iterations is None:
         iterations = DEFAULT_ITERATIONS
@@ -250,17 +244,14 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     the balance, and a mean of channels would show less noise than any of them: on the RGB
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. Needs a 2D PSF."""
-    from .bundled import psf_kernel
-    from .psf import fit_psf_to_image
+    from .bundled import fitted_psf_kernel
     from .psf_estimate import gcv_balance
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
         return spec
-    kernel = psf_kernel(spec)
+    kernel = fitted_psf_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
         return spec
-    if kernel.ndim == 2:  # a PSF file as large as the image: cut to its support, as the deblur
-        kernel, _ = fit_psf_to_image(kernel, tuple(image.shape[axes.index(a)] for a in "YX"))
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane, kernel)
     warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': by generalised "

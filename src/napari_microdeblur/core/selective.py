@@ -158,8 +158,9 @@ def iter_deblur_selected(
     elif options or run_tile is not None:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     tiling.check()
-    # psf='estimate': one PSF for every unit, estimated on the whole image's middle plane;
-    # units are planes or tiles, so 'auto' stays 2D even with a 3D PSF
+    # settled once for every unit (an estimated PSF from the whole image's middle plane,
+    # iterations or balance 'auto'); units are planes or tiles, so 'auto' stays 2D even with a
+    # 3D PSF
     method = as_method(spec_for_image(method, image, axes, in_3d=False), axes, shape)
     plane_axes = _check_method_fits(method, axes, shape)
     scores = _checked_scores(image, axes, shape, scores, tile)
