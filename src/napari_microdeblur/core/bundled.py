@@ -32,12 +32,10 @@ __all__ = [
     "bundled_path",
     "default_for_modality",
     "default_weights_name",
-    "fitted_psf_kernel",
     "image_type",
     "is_installed",
     "list_bundled_weights",
     "load_bundled",
-    "psf_kernel",
     "split_name",
 ]
 
@@ -341,40 +339,11 @@ def auto_3d_kernel(spec, axes: str, shape):
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
         return None
-    fitted = fitted_psf_kernel(spec, axes, shape)
+    fitted = spec.psf_for_image(axes, shape)
     if (fitted is not None and fitted.ndim == 3 and fitted.shape[0] > 1
             and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D):
         return fitted
     return None
-
-
-def fitted_psf_kernel(spec, axes: str, shape):
-    """The spec's PSF as the deblur will use it on an image of ``axes`` and ``shape``: read or
-    computed (``psf_kernel``), and one as large as the image cut to its support
-    (``psf.fit_psf_to_image``, which every method's resolution applies too); None for
-    'estimate'. A PSF with more dimensions than the image has spatial axes is refused as the
-    layout check refuses it."""
-    from .psf import fit_psf_to_image
-
-    kernel = psf_kernel(spec)
-    if kernel is None:
-        return None
-    spatial = [a for a in "ZYX" if a in axes]
-    if kernel.ndim > len(spatial):
-        raise ValueError(f"method {spec.name!r} is 3D but axes={axes!r} has no Z axis")
-    sizes = tuple(shape[axes.index(a)] for a in spatial[-kernel.ndim:])
-    return fit_psf_to_image(kernel, sizes)[0]
-
-
-def psf_kernel(spec):
-    """The spec's PSF as an array (read or computed from its source); None for 'estimate'."""
-    from .psf import parse_psf
-    from .psf_estimate import is_estimate
-
-    value = spec.psf_value
-    if is_estimate(value):
-        return None
-    return value if hasattr(value, "ndim") else parse_psf(value)
 
 
 def auto_label(spec, rgb: bool) -> str:

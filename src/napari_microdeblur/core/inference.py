@@ -219,11 +219,9 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """Richardson-Lucy with ``iterations='auto'`` with the count ``held_out_count`` finds on
     ``image`` (at most ``AUTO_ITERATIONS_MAX``), and a line saying it; other specs as they
     are."""
-    from .bundled import fitted_psf_kernel
-
     if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
         return spec
-    kernel = fitted_psf_kernel(spec, axes, tuple(image.shape))
+    kernel = spec.psf_for_image(axes, tuple(image.shape))
     if kernel is None:
         return spec
     iterations = held_out_count(kernel, image, axes, AUTO_ITERATIONS_MAX)
@@ -244,12 +242,11 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     the balance, and a mean of channels would show less noise than any of them: on the RGB
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. Needs a 2D PSF."""
-    from .bundled import fitted_psf_kernel
     from .psf_estimate import gcv_balance
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
         return spec
-    kernel = fitted_psf_kernel(spec, axes, tuple(image.shape))
+    kernel = spec.psf_for_image(axes, tuple(image.shape))
     if kernel is None:
         return spec
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))

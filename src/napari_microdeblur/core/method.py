@@ -331,6 +331,32 @@ class MethodSpec:
         """The PSF as ``classical_method`` takes it: a source string, an array, or None."""
         return self.psf.array if isinstance(self.psf, PsfArray) else self.psf
 
+    def psf_kernel(self):
+        """The PSF as an array (read or computed from its source); None for 'estimate'."""
+        from .psf import parse_psf
+        from .psf_estimate import is_estimate
+
+        value = self.psf_value
+        if is_estimate(value):
+            return None
+        return value if hasattr(value, "ndim") else parse_psf(value)
+
+    def psf_for_image(self, axes: str, shape):
+        """The PSF as the deblur will use it on an image of ``axes`` and ``shape``: one as large
+        as the image cut to its support (``psf.fit_psf_to_image``, which every method's
+        resolution applies too); None for 'estimate'. A PSF with more dimensions than the image
+        has spatial axes is refused as the layout check refuses it."""
+        from .psf import fit_psf_to_image
+
+        kernel = self.psf_kernel()
+        if kernel is None:
+            return None
+        spatial = [a for a in "ZYX" if a in axes]
+        if kernel.ndim > len(spatial):
+            raise ValueError(f"method {self.name!r} is 3D but axes={axes!r} has no Z axis")
+        sizes = tuple(shape[axes.index(a)] for a in spatial[-kernel.ndim:])
+        return fit_psf_to_image(kernel, sizes)[0]
+
     def replace(self, **changes) -> MethodSpec:
         return replace(self, **changes)
 
