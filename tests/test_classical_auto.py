@@ -193,3 +193,36 @@ def test_a_psf_as_large_as_the_image_is_cut_for_both_checks():
     assert gcv_balance(big, wide) > 0  # judged on a 322 px crop
     with pytest.raises(ValueError, match="larger than the 160 px"):
         gcv_balance(noisy, gaussian_psf(30.0, size=201))
+
+
+def test_auto_is_the_default_and_a_3d_psf_caps_or_fixes_it():
+    """Without iterations or balance, RL and Wiener settle theirs per image (the defaults);
+    with a 3D PSF, RL's check stops at 30 (it overshoots on smooth samples) and Wiener, whose
+    GCV judges a 2D PSF, runs the fixed 0.01 and says so. A Method built without an image
+    needs numbers, and has them by default."""
+    from napari_microdeblur.core.inference import AUTO_ITERATIONS_MAX_3D, held_out_count
+    from napari_microdeblur.core.method import resolve_method
+    from napari_microdeblur.core.options import FIXED_BALANCE, FIXED_ITERATIONS
+
+    psf2 = gaussian_psf(2.0, size=15)
+    sharp = _textured_stack((1, 160, 160), seed=9)[0]
+    clean = _blurred(sharp, psf2, None)
+    count = held_out_count(psf2, clean, "YX", 100)
+    assert count > AUTO_ITERATIONS_MAX_3D  # the 2D cap is not the 3D one on this image
+    with pytest.warns(UserWarning, match=f"richardson_lucy: {count} iterations"):
+        out = deblur(clean, method="richardson_lucy", psf=psf2, device="cpu")
+    np.testing.assert_array_equal(out, deblur(clean, method="richardson_lucy", psf=psf2,
+                                              iterations=count, device="cpu"))
+    with pytest.warns(UserWarning, match="wiener: balance .* by generalised cross-validation"):
+        deblur(clean, method=MethodSpec("wiener", psf=psf2), device="cpu")
+
+    cone = _cone()
+    stack = _blurred(_textured_stack((16, 96, 96), seed=10), cone, None)
+    with pytest.warns(UserWarning, match=f"at most {AUTO_ITERATIONS_MAX_3D}\\)"):
+        deblur(stack, method="richardson_lucy", psf=cone, axes="ZYX", device="cpu")
+    with pytest.warns(UserWarning, match=f"wiener: balance {FIXED_BALANCE} .*the fixed value"):
+        out = deblur(stack, method="wiener", psf=cone, axes="ZYX", device="cpu")
+    np.testing.assert_array_equal(out, deblur(stack, method="wiener", psf=cone,
+                                              balance=FIXED_BALANCE, axes="ZYX", device="cpu"))
+    assert resolve_method("richardson_lucy", psf=psf2).parameters["iterations"] == FIXED_ITERATIONS
+    assert resolve_method("wiener", psf=psf2).parameters["balance"] == FIXED_BALANCE

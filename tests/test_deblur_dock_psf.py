@@ -354,8 +354,8 @@ def test_estimate_psf_from_image_fills_the_psf_box_and_the_run_uses_it(make_napa
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
     out = viewer.layers[-1]
-    ref = deblur(blurred, method="wiener", psf=expected.kernel, device="cpu",
-                 balance=w.balance_spin.value())
+    assert w.balance_spin.value() == 0  # the dock's default: 'auto'
+    ref = deblur(blurred, method="wiener", psf=expected.kernel, device="cpu", balance="auto")
     np.testing.assert_allclose(out.data, ref, rtol=1e-5, atol=1e-3)
 
 

@@ -197,7 +197,7 @@ def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
     assert "added" in w.status_label.text()
 
 
-def test_deblur_dock_iterations_and_balance_auto(make_napari_viewer, qtbot, fluo_u8):
+def test_deblur_dock_iterations_and_balance_auto_by_default(make_napari_viewer, qtbot, fluo_u8):
     from napari_microdeblur.core.inference import held_out_count
     from napari_microdeblur.core.psf import parse_psf
 
@@ -205,7 +205,7 @@ def test_deblur_dock_iterations_and_balance_auto(make_napari_viewer, qtbot, fluo
     layer = viewer.add_image(fluo_u8, name="nuclei")
     w = dock(viewer, "Deblur")
     w.set_method("richardson_lucy")
-    w.iterations_spin.setValue(0)  # the lowest value reads 'auto'
+    assert w.iterations_spin.value() == 0  # the default, its lowest value, reads 'auto'
     assert w.iterations_spin.text() == "auto"
     run = w.run()
     wait_run(qtbot, run)
@@ -219,7 +219,7 @@ def test_deblur_dock_iterations_and_balance_auto(make_napari_viewer, qtbot, fluo
     from napari_microdeblur.core.psf_estimate import gcv_balance
 
     w.set_method("wiener")
-    w.balance_spin.setValue(0)
+    assert w.balance_spin.value() == 0  # the default, as for the iterations
     assert w.balance_spin.text() == "auto"
     run = w.run()
     wait_run(qtbot, run)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
+
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -379,15 +381,16 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
                    ".safetensors file names its own architecture, so --method may be left out")
     p.add_argument("--psf", help=PSF_HELP)
-    p.add_argument("--iterations", type=_iterations, default=30,
-                   help="Richardson-Lucy iterations, or 'auto': the count at which its blurred "
-                   "estimate best predicts pixels held out of the image (at most 100). --method "
-                   "auto in 3D runs at most this many, fewer where that check says so")
+    p.add_argument("--iterations", type=_iterations, default=AUTO_ITERATIONS,
+                   help="Richardson-Lucy iterations, or 'auto' (default): the count at which its "
+                   "blurred estimate best predicts pixels held out of the image (at most 100; "
+                   "30 for a 3D PSF). --method auto in 3D runs at most this many (auto: 30), "
+                   "fewer where that check says so")
     p.add_argument("--tv-weight", type=float, default=0.0,
                    help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
-    p.add_argument("--balance", type=_balance, default=0.01,
-                   help="Wiener balance (regularisation), or 'auto': chosen per image by "
-                   "generalised cross-validation (needs a 2D PSF)")
+    p.add_argument("--balance", type=_balance, default=AUTO_BALANCE,
+                   help="Wiener balance (regularisation), or 'auto' (default): chosen per image "
+                   "by generalised cross-validation (a 3D PSF runs 0.01)")
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="PSF-aware networks: x the noise level they estimate; about 2 smooths more "
                    "for a PSF that is only roughly right (fitted, guessed); default 1 (weights "

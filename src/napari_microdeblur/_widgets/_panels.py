@@ -74,17 +74,19 @@ class ClassicalOptions(QGroupBox):
         self.psf_browse.clicked.connect(self._choose_psf)
         form.addRow("PSF", row(self.psf_edit, self.psf_browse))
         self.iterations_spin = spin(
-            0, 1000, 30, "Richardson-Lucy iterations (more: sharper and noisier). auto (below "
-            "1): the count at which its blurred estimate best predicts pixels held out of the "
-            "image, at most 100, found when it runs.", special="auto")
+            0, 1000, 0, "Richardson-Lucy iterations (more: sharper and noisier). auto (the "
+            "default, below 1): the count at which its blurred estimate best predicts pixels "
+            "held out of the image, at most 100 (30 for a 3D PSF), found when it runs.",
+            special="auto")
         form.addRow("Iterations", self.iterations_spin)
         self.tv_spin = double_spin(
             0.0, 1.0, 0.0, "Richardson-Lucy total-variation weight: smooths noise while "
             "iterating (0: off; around 0.002 for noisy images).", decimals=4, step=0.001)
         form.addRow("TV weight", self.tv_spin)
         self.balance_spin = double_spin(
-            0.0, 100.0, 0.01, "Wiener balance: noise-to-signal regularisation (> 0). auto "
-            "(at 0): chosen per image by generalised cross-validation when it runs (2D PSF).",
+            0.0, 100.0, 0.0, "Wiener balance: noise-to-signal regularisation (> 0). auto "
+            "(the default, at 0): chosen per image by generalised cross-validation when it runs "
+            "(a 3D PSF runs 0.01).",
             decimals=4, step=0.005, special="auto")
         form.addRow("Balance", self.balance_spin)
         self.noise_scale_spin = double_spin(

@@ -13,6 +13,7 @@ modified.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Generator
@@ -40,7 +41,7 @@ from .method import (
     resolve_device,
     resolve_method,
 )
-from .options import AUTO_BALANCE, AUTO_ITERATIONS, DEFAULT_ITERATIONS
+from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 
 __all__ = [
@@ -188,22 +189,26 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
 #: planes, 1.8 s for 40 at 30 iterations, 5.4 s for 40 at 100, on this project's 2-core CPU)
 #: and Wiener's balance (``psf_estimate.gcv_balance``: 0.01 s).
 CHECK_CROP = 256
-#: The most iterations ``iterations='auto'`` lets that check choose.
+#: The most iterations ``iterations='auto'`` lets that check choose with a 2D PSF.
 AUTO_ITERATIONS_MAX = 100
+#: ... and with a 3D PSF, deconvolving in 3D: on a smooth confocal nucleus (the test split of
+#: benchmarks/psf3d_auto.py, seen when this was chosen) the check ran to 100 where 20 was best,
+#: 1.5 to 4.4 dB below 30; at most 30 it stops earlier only where the stack's noise says so.
+AUTO_ITERATIONS_MAX_3D = FIXED_ITERATIONS
 
 
 def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """'auto' given a 3D PSF for a grayscale z-stack as Richardson-Lucy in 3D
     (``bundled.auto_runs_in_3d``), with a line saying so; any other spec as it is. It runs at
-    most ``spec.iterations`` (``AUTO_ITERATIONS_MAX`` for 'auto'), fewer where a held-out check
+    most ``spec.iterations`` (``AUTO_ITERATIONS_MAX_3D`` for 'auto'), fewer where a held-out check
     on a central crop of the stack (``held_out_count``) finds that RL fits the noise sooner: on
     a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
     (benchmarks/psf3d_auto.py)."""
     kernel = auto_3d_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
         return spec
-    most = AUTO_ITERATIONS_MAX if spec.iterations == AUTO_ITERATIONS else spec.iterations
-    iterations = held_out_count(kernel, image, axes, most) or min(most, DEFAULT_ITERATIONS)
+    most = AUTO_ITERATIONS_MAX_3D if spec.iterations == AUTO_ITERATIONS else spec.iterations
+    iterations = held_out_count(kernel, image, axes, most) or min(most, FIXED_ITERATIONS)
     count = (f"{iterations} iterations" if iterations == most else
              f"{iterations} iterations: past that it fitted the noise of the stack, by a check "
              f"on voxels held out of it; at most {most}")
@@ -217,20 +222,21 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
 
 def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """Richardson-Lucy with ``iterations='auto'`` with the count ``held_out_count`` finds on
-    ``image`` (at most ``AUTO_ITERATIONS_MAX``), and a line saying it; other specs as they
-    are."""
+    ``image`` (at most ``AUTO_ITERATIONS_MAX``, ``AUTO_ITERATIONS_MAX_3D`` for a 3D PSF), and a
+    line saying it; other specs as they are."""
     if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
         return spec
     kernel = spec.psf_for_image(axes, tuple(image.shape))
     if kernel is None:
         return spec
-    iterations = held_out_count(kernel, image, axes, AUTO_ITERATIONS_MAX)
+    most = AUTO_ITERATIONS_MAX_3D if is_3d_kernel(kernel) else AUTO_ITERATIONS_MAX
+    iterations = held_out_count(kernel, image, axes, most)
     if iterations is None:
-        iterations = DEFAULT_ITERATIONS
-        why = "the image is too small to hold pixels out of it; the default"
+        iterations = FIXED_ITERATIONS
+        why = "the image is too small to hold pixels out of it"
     else:
         why = ("where its blurred estimate best predicted pixels held out of the image; at most "
-               f"{AUTO_ITERATIONS_MAX}")
+               f"{most}")
     warnings.warn(f"richardson_lucy: {iterations} iterations (iterations 'auto': {why})",
                   stacklevel=3)
     return spec.replace(iterations=iterations)
@@ -241,7 +247,8 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     centre crop of the image's middle plane, first channel (each channel is deconvolved with
     the balance, and a mean of channels would show less noise than any of them: on the RGB
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
-    one), and a line saying it; other specs as they are. Needs a 2D PSF."""
+    one), and a line saying it; other specs as they are. GCV judges a 2D PSF: a 3D one (or one
+    wider than the crop) runs ``FIXED_BALANCE``, and the line says why."""
     from .psf_estimate import gcv_balance
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
@@ -250,10 +257,20 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     if kernel is None:
         return spec
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
-    balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane, kernel)
-    warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': by generalised "
-                  "cross-validation on the image)", stacklevel=3)
+    try:
+        balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane,
+                              kernel[0] if kernel.ndim == 3 and not is_3d_kernel(kernel)
+                              else kernel)
+        why = "by generalised cross-validation on the image"
+    except ValueError as error:  # a 3D PSF, or one wider than the image offers
+        balance, why = FIXED_BALANCE, f"the fixed value; {error}"
+    warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': {why})", stacklevel=3)
     return spec.replace(balance=balance)
+
+
+def is_3d_kernel(kernel: np.ndarray) -> bool:
+    """Whether a PSF deconvolves in 3D (more than one plane)."""
+    return kernel.ndim == 3 and kernel.shape[0] > 1
 
 
 def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int | None:
@@ -374,11 +391,12 @@ def prepare_deblur(
     if not isinstance(tiling_spec, TilingSpec):
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
     tiling_spec.check()
-    if isinstance(method, MethodSpec):
-        method = spec_for_image(method.check(), image, axes)
-    method = as_method(method, axes, shape)
-    layout = Layout.for_method(axes, shape, method)
-    options = _tile_options(method, layout, tiling_spec)
+    with _warnings_after_success():
+        if isinstance(method, MethodSpec):
+            method = spec_for_image(method.check(), image, axes)
+        method = as_method(method, axes, shape)
+        layout = Layout.for_method(axes, shape, method)
+        options = _tile_options(method, layout, tiling_spec)
     if normalization is None:
         normalization = compute_normalization(image, axes, method.normalization,
                                               *method.percentiles)
@@ -386,6 +404,18 @@ def prepare_deblur(
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
+
+
+@contextlib.contextmanager
+def _warnings_after_success():
+    """Hold the warnings raised inside until the block succeeds: a deblur refused for another
+    reason (a tile too small for the PSF) then gives its error alone, not also the lines of
+    what it had settled first (the iterations 'auto' found)."""
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        yield
+    for w in held:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOptions:
@@ -433,7 +463,8 @@ def _default_network_tile(method: Method, ndim: int) -> int:
     return math.ceil(wanted / method.size_divisor) * method.size_divisor
 
 
-def split_options(method="auto", *, psf=None, iterations: int = 30, balance: float = 0.01,
+def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERATIONS,
+                  balance: float | str = AUTO_BALANCE,
                   tv_weight: float = 0.0, weights: str | None = None, precision: str = "auto",
                   modality: str = "auto", tile=None, overlap=None, window: str = "cosine",
                   device="auto", output_dtype: str = "float32", batch_size: int = 1,

@@ -41,7 +41,10 @@ import torch
 from . import tiling
 from .fusion import InferenceCopy
 from .options import (
-    DEFAULT_ITERATIONS,
+    AUTO_BALANCE,
+    AUTO_ITERATIONS,
+    FIXED_BALANCE,
+    FIXED_ITERATIONS,
     check_balance,
     check_iterations,
     check_noise_scale,
@@ -119,8 +122,8 @@ def classical_method(
     name: str,
     psf: np.ndarray | str | None,
     *,
-    iterations: int = 30,
-    balance: float = 0.01,
+    iterations: int = FIXED_ITERATIONS,
+    balance: float = FIXED_BALANCE,
     tv_weight: float = 0.0,
 ) -> Method:
     """Richardson-Lucy or Wiener with a given PSF, as a tileable Method."""
@@ -306,8 +309,8 @@ class MethodSpec:
 
     name: str = "auto"
     psf: str | PsfArray | None = None  # a TIFF path, a model such as 'gaussian:1.6', an array
-    iterations: int | str = DEFAULT_ITERATIONS  # Richardson-Lucy; 'auto': found per image
-    balance: float | str = 0.01  # Wiener regularisation; 'auto': by GCV per image
+    iterations: int | str = AUTO_ITERATIONS  # Richardson-Lucy; 'auto': found per image
+    balance: float | str = AUTO_BALANCE  # Wiener regularisation; 'auto': by GCV per image
     tv_weight: float = 0.0  # Richardson-Lucy total-variation weight (0: off)
     weights: str | None = None  # a weights file; with name 'auto' the file says which network
     precision: str = "auto"  # network arithmetic: auto, float32, bfloat16, float16
@@ -332,12 +335,13 @@ class MethodSpec:
         return self.psf.array if isinstance(self.psf, PsfArray) else self.psf
 
     def psf_kernel(self):
-        """The PSF as an array (read or computed from its source); None for 'estimate'."""
+        """The PSF as an array (read or computed from its source); None for none or
+        'estimate'."""
         from .psf import parse_psf
         from .psf_estimate import is_estimate
 
         value = self.psf_value
-        if is_estimate(value):
+        if value is None or is_estimate(value):
             return None
         return value if hasattr(value, "ndim") else parse_psf(value)
 
@@ -506,8 +510,8 @@ def resolve_method(
     method: str | Method | torch.nn.Module | MethodSpec,
     *,
     psf=None,
-    iterations: int = 30,
-    balance: float = 0.01,
+    iterations: int = FIXED_ITERATIONS,
+    balance: float = FIXED_BALANCE,
     tv_weight: float = 0.0,
     weights: str | None = None,
     precision: str = "auto",
