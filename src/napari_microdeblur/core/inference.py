@@ -209,9 +209,9 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
         return spec
     most = AUTO_ITERATIONS_MAX_3D if spec.iterations == AUTO_ITERATIONS else spec.iterations
     iterations = held_out_count(kernel, image, axes, most) or min(most, FIXED_ITERATIONS)
-    count = (f"{iterations} iterations" if iterations == most else
-             f"{iterations} iterations: past that it fitted the noise of the stack, by a check "
-             f"on voxels held out of it; at most {most}")
+    count = (_iterations_text(iterations) if iterations == most else
+             f"{_iterations_text(iterations)}: past that it fitted the noise of the stack, by a "
+             f"check on voxels held out of it; at most {most}")
     warnings.warn(
         f"method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D ({count}), which "
         "removes the light other planes send into each plane; the PSF-aware network sees one "
@@ -237,7 +237,7 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     else:
         why = ("where its blurred estimate best predicted pixels held out of the image; at most "
                f"{most}")
-    warnings.warn(f"richardson_lucy: {iterations} iterations (iterations 'auto': {why})",
+    warnings.warn(f"richardson_lucy: {_iterations_text(iterations)} (iterations 'auto': {why})",
                   stacklevel=3)
     return spec.replace(iterations=iterations)
 
@@ -266,6 +266,10 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
         balance, why = FIXED_BALANCE, f"the fixed value; {error}"
     warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': {why})", stacklevel=3)
     return spec.replace(balance=balance)
+
+
+def _iterations_text(count: int) -> str:
+    return "1 iteration" if count == 1 else f"{count} iterations"
 
 
 def is_3d_kernel(kernel: np.ndarray) -> bool:
