@@ -175,7 +175,7 @@ def test_demo_given_settings_are_used_and_not_tuned(capsys):
     "argv,message",
     [
         (["deblur", "{tmp}/missing.tif", "-o", "{tmp}/o.tif", "--psf", "disk:3"], "does not exist"),
-        (["deblur", "{blurred}", "-o", "{blurred}", "--psf", "disk:3"], "--overwrite"),
+        (["deblur", "{blurred}", "-o", "{blurred}", "--psf", "disk:3"], "is the input"),
         (["deblur", "{blurred}", "-o", "{tmp}/no/dir/o.tif", "--psf", "disk:3"], "does not exist"),
         (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--method", "wiener"], "needs a PSF"),
         (["deblur", "{blurred}", "-o", "{tmp}/o.tif", "--psf", "blob:3"], "psf"),

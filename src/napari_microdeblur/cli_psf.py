@@ -23,7 +23,7 @@ def cmd_psf_from_beads(args) -> int:
     from .core import io
     from .core.beads import psf_from_beads
 
-    io.check_output_path(args.output, overwrite=args.overwrite)  # before any work
+    io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
     axes = args.axes or data.axes or None
@@ -50,7 +50,7 @@ def cmd_psf_estimate(args) -> int:
     from .core.axes import check_axes
     from .core.psf_estimate import estimate_psf, estimation_plane
 
-    io.check_output_path(args.output, overwrite=args.overwrite)  # before any work
+    io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
     data = io.read_image(args.input)
     axes = check_axes(args.axes or data.axes or None, tuple(data.array.shape))
     estimated = estimate_psf(estimation_plane(data.array, axes))

@@ -436,14 +436,16 @@ def _load_state_dict_file(
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = next(
-            (
-                ln.strip()
-                for ln in str(exc).splitlines()
-                if "WeightsUnpickler error" in ln or "Unsupported" in ln
-            ),
-            "",
-        )
+        # torch's text also says "file an issue" and how to load unsafely: keep only which
+        # object the file holds. No "Unsupported global": random or foreign bytes instead.
+        detail = next((ln.strip().split(" was not an allowed global")[0]
+                       for ln in str(exc).splitlines() if "Unsupported global" in ln), "")
+        if not detail:
+            raise ValueError(
+                f"{where}: not a readable PyTorch weights file (truncated, corrupt or another "
+                "format); give a .safetensors file or one saved with "
+                "torch.save(model.state_dict(), path)"
+            ) from None
         raise ValueError(
             f"{where}: refused: this file contains pickled Python objects that need code to be "
             "run to load (not a plain state dict of tensors), and loading it could execute "

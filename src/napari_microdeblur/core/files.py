@@ -39,7 +39,7 @@ def iter_deblur_file(
     opened and the normalisation computed before the first record, so a bad file or option
     fails before anything is written.
     """
-    io.check_output_path(output, overwrite=overwrite)
+    io.check_output_path(output, overwrite=overwrite, inputs=(source,))
     if tiling is None:
         method, tiling = split_options(method, **options)
     elif options:

@@ -251,10 +251,20 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
         pixel_size = _pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
         has_alpha = axes.endswith("S") and series.shape[-1] in (2, 4)
+        if offset is not None:
+            needed = offset + int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
+            if path.stat().st_size < needed:  # else found only when the tiles are read
+                raise ValueError(f"cannot read {str(path)!r}: the file is truncated (it holds "
+                                 f"{path.stat().st_size} of the {needed} bytes its image needs)")
         if lazy and offset is not None and not has_alpha:
             array = TiffArray(path, offset, series.shape, series.dtype)
         else:
-            array, axes = drop_alpha(series.asarray(), axes, path)
+            try:
+                data = series.asarray()
+            except Exception as error:  # tifffile raises several types for broken files
+                raise ValueError(f"cannot read {str(path)!r}: the TIFF is damaged or truncated "
+                                 f"({error})") from error
+            array, axes = drop_alpha(data, axes, path)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
 
 
@@ -345,22 +355,52 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
     return _read_with_bioio(path)
 
 
-def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Refuse an existing output (unless overwrite) and a directory that does not exist."""
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
+                      inputs: tuple = ()) -> Path:
+    """Refuse an existing output (unless overwrite), one of the ``inputs`` (even with overwrite:
+    the user's data is never replaced), and a folder that does not exist or cannot be written
+    in (probed now, so the refusal comes before the work, not after it)."""
     path = Path(path)
     if path.is_dir() and not is_zarr(path):
         raise ValueError(f"output {str(path)!r} is a directory; give a file name")
+    if path.exists() and any(_same_file(path, source) for source in inputs):
+        raise ValueError(f"output {str(path)!r} is the input; give another name (the input is "
+                         "never replaced)")
     if path.exists() and not overwrite:
         raise FileExistsError(f"output {str(path)!r} exists; choose another name or --overwrite")
     if not path.parent.exists():
         raise FileNotFoundError(
             f"output directory {str(path.parent)!r} does not exist; create it first"
         )
+    if not path.parent.is_dir():
+        raise ValueError(f"output {str(path)!r}: {str(path.parent)!r} is a file, not a folder")
     if not (is_tiff(path) or is_zarr(path)):
         raise ValueError(
             f"output {str(path)!r} must end in .tif or .tiff (OME-TIFF: .ome.tif) or .zarr"
         )
+    _check_writable(path.parent)
     return path
+
+
+def _same_file(path: Path, source) -> bool:
+    try:
+        return path.samefile(source)
+    except OSError:  # the source is not a file here (a URL, gone): not this output
+        return False
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a small file in ``folder``: permission bits say too little (as root,
+    on a read-only mount, in /sys)."""
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".microdeblur-probe-")
+    except OSError as error:
+        raise PermissionError(f"cannot write in the output folder {str(folder)!r} "
+                              f"({error.strerror}); choose another") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def _tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome: bool) -> dict:

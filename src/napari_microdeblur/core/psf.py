@@ -84,8 +84,19 @@ def _positive(value, name: str) -> float:
     return v
 
 
+#: The widest PSF a model (gaussian, disk, astig) is computed on: sigma up to 64 px, radius up to
+#: 256 px. A blur wider than that leaves nothing to deconvolve in any image this tool tiles, and
+#: a mistyped 'gaussian:1e4' would otherwise allocate tens of GB before any message.
+MAX_MODEL_SIDE = 513
+
+
 def _sizes(size, ndim: int, default: tuple[int, ...]) -> tuple[int, ...]:
     if size is None:
+        if max(default) > MAX_MODEL_SIDE:
+            raise ValueError(
+                f"that PSF model would be {max(default)} px wide; accepted: at most "
+                f"{MAX_MODEL_SIDE} px (sigma up to 64 px, radius up to 256 px; check the units: "
+                "pixels)")
         return default
     sizes = tuple(size) if isinstance(size, (Sequence, np.ndarray)) else (size,) * ndim
     if len(sizes) != ndim or not all(
@@ -192,8 +203,16 @@ def read_psf(path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r} is not a file; accepted: a .tif/.tiff PSF")
-    data = np.squeeze(tifffile.imread(path))
     where = f"the PSF in {str(path)!r}"
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            data, axes = np.squeeze(series.asarray()), series.axes
+    except Exception as error:  # tifffile raises several types for broken files
+        raise ValueError(f"cannot read {where}: not a readable TIFF ({error})") from None
+    if "S" in axes:  # read as Z, Y, X it would be a 3-plane PSF of a colour image
+        raise ValueError(f"{where} is a colour (RGB) image of shape {series.shape}; accepted: a "
+                         "grayscale PSF (YX or ZYX), e.g. the mean of its colour channels")
     if data.ndim not in (2, 3):
         raise ValueError(
             f"{where} has shape {data.shape} after dropping singleton axes; "
