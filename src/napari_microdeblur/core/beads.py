@@ -157,7 +157,7 @@ def psf_from_beads(
             f"image (shape {data.shape}) has {len(candidates)} candidate beads but none usable "
             f"({reasons}; PSF radius {tuple(radii)} px); accepted: beads at least the radius "
             "from the border and twice the radius from each other, unsaturated (give a smaller "
-            "radius= if the beads are dense)"
+            "radius, --radius on the command line, if the beads are dense)"
         )
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions = _average_aligned(chosen, r)

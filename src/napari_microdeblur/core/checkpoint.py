@@ -351,7 +351,8 @@ def load_safetensors(
     else:
         raise ValueError(
             f"{where}: this .safetensors file has no napari-microdeblur model card; pass arch= "
-            f"(one of {registry.list_archs()}) and, if needed, config="
+            f"(one of {registry.list_archs()}; on the command line --method ARCH) and, if "
+            "needed, config="
         )
     model = _build(card.arch, card.config, where)
     if (card.in_channels, card.out_channels) != (model.in_channels, model.out_channels):
@@ -425,7 +426,8 @@ def _load_state_dict_file(
     if arch is None:
         raise ValueError(
             f"{where}: a PyTorch state dict does not say which architecture it belongs to; "
-            f"pass arch= (one of {registry.list_archs()}) and, if needed, config="
+            f"pass arch= (one of {registry.list_archs()}; on the command line --method ARCH) "
+            "and, if needed, config="
         )
     _known_arch(arch, where)
     try:
