@@ -169,6 +169,16 @@ def test_demo_given_settings_are_used_and_not_tuned(capsys):
                  "--method", "gran.fluo_v1"]) == 0
     names = list(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     assert names[3:] == ["gran.fluo_v1 (network, no PSF given)"]
+    # a PSF-aware network is given the oracles' PSF; a classical name or a bare architecture
+    # is refused in one line naming what --method takes
+    assert main(["demo", "--device", "cpu", "--json", "--balance", "0.01", "--iterations", "5",
+                 "--method", "wiener_unet.psf_v4"]) == 0
+    names = list(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert names[3:] == ["wiener_unet.psf_v4 (given the true PSF)"]
+    for name, why in (("wiener", "classical rows always run"), ("c2f_unet", "an architecture")):
+        assert main(["demo", "--method", name]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and why in err and "bundled network name" in err
 
 
 @pytest.mark.parametrize(

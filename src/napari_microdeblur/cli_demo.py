@@ -47,7 +47,11 @@ def cmd_demo(args) -> int:
          dict(method="richardson_lucy", psf=psf, iterations=iterations)),
     ]
     network = args.method or default_weights_name(rgb=False)
-    if network:
+    if args.method is not None:
+        _check_demo_network(args.method)
+    if network and MethodSpec(network).takes_psf():  # a PSF-aware network: the oracles' PSF
+        runs.append((f"{network} (given the true PSF)", dict(method=network, psf=psf)))
+    elif network:
         runs.append((f"{network} (network, no PSF given)", dict(method=network)))
     if args.method is None and is_installed(DEFAULT_PSF_AWARE):
         # what `deblur --psf` runs: the learned method given the same PSF as the oracles
@@ -78,6 +82,20 @@ def cmd_demo(args) -> int:
     if args.json:
         print(json.dumps(results))
     return 0
+
+
+def _check_demo_network(name: str) -> None:
+    """``demo --method`` shows one bundled network beside the classical rows, which always run."""
+    from .core import registry
+    from .core.method import CLASSICAL_METHODS
+
+    if name in CLASSICAL_METHODS or name == "auto":
+        raise ValueError(f"demo --method takes a bundled network name (see microdeblur methods); "
+                         f"{name!r} is not one (the classical rows always run, tuned)")
+    if name in registry.list_archs():
+        raise ValueError(f"demo --method takes a bundled network name (see microdeblur methods); "
+                         f"{name!r} is an architecture: run your weights with microdeblur deblur "
+                         "--weights FILE")
 
 
 def add_demo_command(sub) -> None:
