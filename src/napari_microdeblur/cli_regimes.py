@@ -94,7 +94,8 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    "(the encoder of the bundled c2f_unet.em_v2, offline) or none (left out); "
                    f"default: {_perceptual_default()}")
     p.add_argument("--discriminator-config", metavar="JSON",
-                   help="JSON object of the discriminator's config fields (adversarial regimes)")
+                   help="the discriminator's config fields (adversarial regimes) as a JSON "
+                   "object, inline ('{\"base_channels\": 32}') or in a .json file")
     p.add_argument("--export-psf", metavar="PSF.tif",
                    help="psf_cyclegan: write the learned PSF as a TIFF (usable with --psf)")
     p.add_argument("--psf-lr", type=float, metavar="LR",

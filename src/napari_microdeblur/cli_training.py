@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli import EXIT_INTERRUPTED, UserError
+from .cli_runs import checkpoint_folder, cli_words, drive_fit, finish_train_run, keep_best_so_far
 
 # Numbers only: the training code itself is imported by the commands that run it, so that
 # `microdeblur deblur` does not pay for it (core.job_defaults says how much)
@@ -53,44 +54,14 @@ def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str
     return images
 
 
-def _drive_fit(run, *, quiet: bool):
-    """Drive a training or fine-tuning run with a tqdm bar showing loss and validation PSNR;
-    notes (``progress.Notes``) go to stderr. Returns the run's result."""
-    from tqdm import tqdm
-
-    from .core.progress import Notes, drive
-
-    bar = None
-
-    def show(record) -> None:
-        nonlocal bar
-        if isinstance(record, Notes):
-            for note in record.notes:
-                print(f"note: {note}", file=sys.stderr)
-            return
-        if bar is None:
-            bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
-        postfix = {"loss": f"{record.loss:.4f}"}
-        if record.val_psnr is not None:
-            postfix["val PSNR"] = f"{record.val_psnr:.2f}"
-        minutes, seconds = divmod(int(round(record.seconds_left)), 60)
-        postfix["left"] = f"{minutes}:{seconds:02d}"  # to the last step or the time limit
-        bar.set_postfix(postfix, refresh=False)
-        bar.update(record.step - bar.n)
-
-    try:
-        return drive(run, show)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
 def _read_config(path: str | None, option: str = "--config") -> dict:
-    """The config of --config (or ``option``): a JSON object of config fields."""
+    """The config of --config (or ``option``): a JSON object of config fields, in a file or
+    given inline (text starting with '{' that names no file)."""
     if not path:
         return {}
+    inline = path.lstrip().startswith("{") and not Path(path).is_file()
     try:
-        config = json.loads(Path(path).read_text())
+        config = json.loads(path if inline else Path(path).read_text())
     except OSError as error:
         raise UserError(f"{option} {path!r}: cannot read it ({error.strerror or error})") from None
     except json.JSONDecodeError as error:
@@ -104,7 +75,8 @@ def _read_config(path: str | None, option: str = "--config") -> dict:
 
 def _check_val_fraction(value: float, *, zero_allowed: bool = False) -> None:
     if not (0 <= value < 1 if zero_allowed else 0 < value < 1):
-        accepted = "from 0 (no validation) up to 1" if zero_allowed else "strictly between 0 and 1"
+        accepted = ("from 0 (no validation) up to, not including, 1" if zero_allowed
+                    else "strictly between 0 and 1")
         raise UserError(f"--val-fraction {value}: give a share {accepted} (e.g. 0.2)")
 
 
@@ -207,6 +179,8 @@ def cmd_train(args) -> int:
     out = _check_weights_output(args.out, args.overwrite)
     _check_val_fraction(args.val_fraction)
     cli_regimes.check_regime_options(args)
+    folder = (checkpoint_folder(args.checkpoint_dir, resume=False, can_resume=False)
+              if args.checkpoint_dir else None)
     start = _start_weights(args)  # (model, card) of --weights, or None
     config = dict(start[1].config) if start else _read_config(args.config)
     sharp, blurry, rgb = _read_training_images(args)
@@ -235,24 +209,35 @@ def cmd_train(args) -> int:
     card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
             + (f", starting from {args.weights}" if start else ""),
             "license": args.license, "degradation": degradation, "training_data": described}
-    with tempfile.TemporaryDirectory(prefix="microdeblur-train-",
-                                     dir=args.checkpoint_dir) as ckdir:
+    # --checkpoint-dir keeps the run's best and last checkpoints; without it they live in a
+    # temporary folder, which also holds the --export-psf file until it is copied
+    with tempfile.TemporaryDirectory(prefix="microdeblur-train-") as scratch:
+        ckdir = folder or Path(scratch)
         config = training.TrainingConfig.from_options(
-            {**options, "checkpoint_dir": ckdir, "checkpoint_every": max(1, args.steps // 10),
-             "card": card})
-        run = training.iter_fit(model, config, train, val, **extra)
-        result = _drive_fit(run, quiet=args.quiet)
-        copy_atomically(Path(ckdir) / "best.safetensors", out)
+            {**options, "checkpoint_dir": str(ckdir),
+             "checkpoint_every": max(1, args.steps // 10), "card": card})
+        try:
+            run = training.iter_fit(model, config, train, val, **extra)
+        except ValueError as error:  # e.g. unreadable --vgg-weights, before any training
+            raise UserError(cli_words(str(error))) from None
+        result = finish_train_run(run, ckdir, out, lr=args.lr, quiet=args.quiet)
+        if isinstance(result, int):  # stopped early; said so, the best so far kept
+            return result
+        copy_atomically(ckdir / "best.safetensors", out)
         if args.export_psf:
-            cli_regimes.export_learned_psf(model, ckdir, args.export_psf)
+            cli_regimes.export_learned_psf(model, scratch, args.export_psf)
     for note in result.notes:  # e.g. the perceptual loss left out without VGG weights
         print(f"note: {note}", file=sys.stderr)
     metrics = result.best_metrics or {}
     kept = training.get_regime(args.regime).checkpoint_criterion.split(" (")[0]
+    psnr, start = (metrics.get("val_psnr", float("nan")),
+                   result.baseline.get("val_psnr", float("nan")))
+    # a kept checkpoint that scores below the blurry input itself is no result to trust
+    worse = (": below the input, these weights make the validation images worse (more "
+             "--steps, a lower --lr or more images)" if psnr < start else "")
     print(f"{out}: {args.arch}, {args.regime}, {result.steps_done} steps in "
           f"{result.seconds / 60:.1f} min, kept the {kept} checkpoint; validation PSNR "
-          f"{metrics.get('val_psnr', float('nan')):.2f} dB "
-          f"(input {result.baseline.get('val_psnr', float('nan')):.2f} dB)")
+          f"{psnr:.2f} dB (input {start:.2f} dB){worse}")
     return 0
 
 
@@ -354,6 +339,8 @@ def cmd_finetune(args) -> int:
         raise UserError("--self-prior is for --self IMG (adapting without a reference); with "
                         "pairs the sharp images are the target: leave it out")
     _check_finetune_options(args)
+    if args.checkpoint_dir:
+        checkpoint_folder(args.checkpoint_dir, resume=args.resume)
     model, base_card = load_model(args.weights)
     if args.psf and not getattr(model, "needs_psf", False):
         from .core.psf_aware import DEFAULT_PSF_AWARE
@@ -386,24 +373,25 @@ def cmd_finetune(args) -> int:
             checkpoint_dir=ckdir, resume=args.resume)
         job = iter_finetune(request)
         try:
-            outcome = _drive_fit(job, quiet=args.quiet)
+            outcome = drive_fit(job, quiet=args.quiet)
         except KeyboardInterrupt:
             job.close()  # the run writes its best checkpoint when closed
-            best = Path(ckdir) / "best.safetensors"
-            if not best.is_file():
+            if not keep_best_so_far(Path(ckdir), out):
                 print("microdeblur: interrupted before the first checkpoint; nothing written",
                       file=sys.stderr)
                 return EXIT_INTERRUPTED
-            copy_atomically(best, out)
             print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
                   file=sys.stderr)
             return EXIT_INTERRUPTED
+        except ValueError as error:  # the job's checks (an unreadable last.pt ...)
+            raise UserError(cli_words(str(error))) from None
         if outcome.file is None:
-            raise UserError(f"fine-tuning kept nothing: {outcome.summary}")
+            raise UserError(f"fine-tuning kept nothing: {cli_words(outcome.summary)}")
         copy_atomically(outcome.file, out)
     if outcome.diverged:
-        print(f"microdeblur: {outcome.diverged}; wrote the best weights so far to {out}",
-              file=sys.stderr)
+        lr = PAIRED_LR if args.lr is None else args.lr
+        print(f"microdeblur: {cli_words(outcome.diverged, lr)}; wrote the best weights so far "
+              f"to {out}", file=sys.stderr)
         return 1
     print(f"{out}: {args.weights} fine-tuned; {outcome.summary}")
     return 0
@@ -436,7 +424,7 @@ def _finetune_self(args, out: Path) -> int:
     job = iter_self_adapt(model, [a for _, a, _ in images], args.psf,
                           axes=[ax for _, _, ax in images], config=config, card=base_card)
     try:
-        result = _drive_fit(job, quiet=args.quiet)
+        result = drive_fit(job, quiet=args.quiet)
     except KeyboardInterrupt:  # closing the job loaded the best weights into the model
         save_weights(model, out, {"description": f"{args.weights} adapted with --self, "
                                   "interrupted", "license": base_card.license})
@@ -488,7 +476,8 @@ def add_training_commands(sub) -> None:
     _add_training_options(p, steps=TRAIN_STEPS, lr=TRAIN_LR)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--license", default="unknown", help="SPDX licence of the training data")
-    p.add_argument("--checkpoint-dir", help="folder for the run's checkpoints (default: temp)")
+    p.add_argument("--checkpoint-dir", help="keep the run's best/last .safetensors and last.pt "
+                   "here (a new or empty folder; default: a temporary one)")
     p.add_argument("--weights", help="start from these weights (bundled name or file) instead "
                    "of random ones, e.g. gran.em_v1 with --regime gran_gan")
     add_regime_options(p)

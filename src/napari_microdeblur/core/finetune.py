@@ -49,6 +49,7 @@ from .training.checkpoints import (
     load_training_checkpoint,
     temporary_checkpoint_dir,
 )
+from .training.loop import stopped_by
 from .training.regimes.base import KEEP_LAST
 
 __all__ = [
@@ -229,7 +230,7 @@ def _check_request(req: FinetuneRequest) -> Path | None:
         raise ValueError(f"minutes={req.minutes!r}; accepted: a number of minutes > 0")
     if not 0 <= req.val_fraction < 1:
         raise ValueError(f"val_fraction={req.val_fraction!r}; accepted: 0 (no validation) "
-                         "up to 1")
+                         "up to, not including, 1")
     if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
         raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
     if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
@@ -499,7 +500,7 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
                 result = stop.value
                 break
             except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
-                diverged = f"training stopped at step {step + 1}: {str(error).splitlines()[0]}"
+                diverged = stopped_by(error, step + 1)
                 break
             step = record.step
             yield record

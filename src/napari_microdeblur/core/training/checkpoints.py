@@ -34,6 +34,7 @@ __all__ = [
     "read_checkpoint_info",
     "save_atomically",
     "temporary_checkpoint_dir",
+    "unreadable_reason",
     "write_best",
     "write_weights",
 ]
@@ -79,12 +80,27 @@ def checkpoint_path(resume_from: str | os.PathLike) -> Path:
     return p
 
 
+def unreadable_reason(exc: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` could not read a file, in a few words: torch's
+    own messages run to several lines, a bare pickle opcode ('174812789'), or advise
+    ``weights_only=False``, which would run code stored in the file and is never the fix."""
+    text = str(exc)
+    if "zip archive" in text:
+        return "a damaged zip archive: truncated or corrupt"
+    if isinstance(exc, EOFError) or "unpack requires" in text or "Ran out of input" in text:
+        return "the file ends too early: truncated?"
+    if "Unsupported global" in text:
+        return "it holds Python objects besides tensors, which are never loaded"
+    return "no PyTorch file: neither a zip archive nor a pickle of tensors"
+
+
 def load_training_checkpoint(p: Path) -> dict:
     """The content of a ``last.pt``; ``ValueError`` for any other file."""
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - one clear message
-        raise ValueError(f"{p}: not a readable training checkpoint ({exc})") from None
+        raise ValueError(f"{p}: not a readable training checkpoint "
+                         f"({unreadable_reason(exc)})") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{p}: not a napari-microdeblur training checkpoint (last.pt)")
     return ck
@@ -170,7 +186,7 @@ def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
     folder = p if p.exists() else p.parent
     if not folder.is_dir():
         raise ValueError(f"{option}: its parent folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.W_OK | os.X_OK) or not _can_write(p):
         raise ValueError(f"{option}: {str(folder)!r} is not writable; choose another folder")
     earlier = [n for n in RUN_FILES if (p / n).exists()]
     if resume and not (p / "last.pt").is_file():
@@ -180,6 +196,24 @@ def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
         raise ValueError(f"{option} holds an earlier run ({earlier[0]}); resume it or give "
                          "another folder")
     return p
+
+
+def _can_write(p: Path) -> bool:
+    """Whether a file can be made in folder ``p`` (made and removed again when missing): as
+    root ``os.access`` says yes to /sys and /proc, and the run would fail at its first
+    checkpoint, after the training it cannot keep."""
+    made = not p.exists()
+    try:
+        if made:
+            p.mkdir()
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError:
+        return False
+    finally:
+        if made and p.is_dir():
+            p.rmdir()  # the run makes it again; a refused run leaves nothing
+    return True
 
 
 #: the files a run writes into its checkpoint folder

@@ -31,7 +31,37 @@ from .losses import content_loss, perceptual_loss
 from .records import FitProgress, FitResult
 from .setup import Setup
 
-__all__ = ["Trainer", "lr_factor", "run"]
+__all__ = ["DIVERGED_ADVICE", "OVERFLOW_FACTOR", "Trainer", "TrainingDiverged", "lr_factor",
+           "run", "stopped_by"]
+
+#: What a diverged run should change (the CLI names its own options instead)
+DIVERGED_ADVICE = "lower lr or set grad_clip"
+#: A step's loss above OVERFLOW_FACTOR x max(1, the run's first loss) means the weights ran
+#: away even while every number stays finite (lr 1e8: losses of 1e17, validation PSNR at
+#: -370 dB, for the rest of the run). Why this bound: the images are in model units (about
+#: 0..1), so a content loss of 1 is an output off by the whole intensity range; the first
+#: loss is the starting weights', before any update; converging runs go down from it and
+#: adversarial ones wander within a factor of about 10-100 of it. Four orders of magnitude
+#: above both is no noisy step; the floor of 1 keeps a start near 0 loss (a fine-tuned
+#: network) from making ordinary fluctuations look like one.
+OVERFLOW_FACTOR = 1e4
+
+
+class TrainingDiverged(FloatingPointError):
+    """A step's loss was not finite or overflowed (``OVERFLOW_FACTOR``); ``step`` (1-based)
+    and ``why`` say which."""
+
+    def __init__(self, step: int, why: str):
+        super().__init__(f"training diverged at step {step} ({why}); {DIVERGED_ADVICE}")
+        self.step, self.why = step, why
+
+
+def stopped_by(error: BaseException, step: int | None = None) -> str:
+    """One line saying why a run stopped in a step (``TrainingDiverged`` or another
+    ``FloatingPointError`` / ``RuntimeError``): what fine-tuning and `train` report."""
+    step = getattr(error, "step", step)
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"training stopped at step {step}: {first}" if step else f"training stopped: {first}"
 
 
 def lr_factor(step: int, steps: int, warmup: int, min_ratio: float, schedule: str) -> float:
@@ -76,6 +106,8 @@ class Trainer:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(s.amp)
         self.step = 0
         self.elapsed = 0.0
+        self.first_loss: float | None = None  # of this session's first step (OVERFLOW_FACTOR)
+        self.diverged = False
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_metrics: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
@@ -206,7 +238,9 @@ class Trainer:
         v = self.validate()
         self.history.append(v)
         self.last_val = v
-        if self.regime.is_better(v, self.best_metrics, self.config.min_gain_db):
+        # weights whose output is not finite are never kept (a diverging adversarial run)
+        if math.isfinite(v["val_psnr"]) and self.regime.is_better(v, self.best_metrics,
+                                                                   self.config.min_gain_db):
             self.best_metrics = dict(v)
             self.best_state = cpu_state(self.model)
         return v
@@ -310,11 +344,18 @@ def _one_step(tr: Trainer) -> tuple[dict[str, float], float, bool]:
     c = tr.config
     lr = tr.set_lr()
     losses = tr.train_step()
-    if not math.isfinite(losses["loss"]):
-        raise FloatingPointError(
-            f"training diverged at step {tr.step + 1} (loss {losses['loss']}); lower lr "
-            "or set grad_clip"
-        )
+    loss, first = losses["loss"], tr.first_loss
+    why = None
+    if not math.isfinite(loss):
+        why = f"loss {loss}"
+    elif first is not None and loss > OVERFLOW_FACTOR * max(1.0, first):
+        why = (f"loss {loss:.3g}, over {OVERFLOW_FACTOR:g} times max(1, the first step's "
+               f"{first:.3g}): the weights overflowed")
+    if why is not None:
+        tr.diverged = True  # the current weights are not worth a checkpoint
+        raise TrainingDiverged(tr.step + 1, why)
+    if tr.first_loss is None:
+        tr.first_loss = loss
     tr.step += 1
     validated = False
     if tr.setup.val_crops and (tr.step % c.validation_interval() == 0 or tr.step == c.steps):
@@ -327,6 +368,8 @@ def _write_final(tr: Trainer, clean: bool) -> None:
     """The checkpoints when the run ends, is cancelled or fails (never hiding the failure)."""
     if tr.setup.checkpoint_dir is None:
         return
+    if tr.diverged and tr.best_state is None:
+        return  # nothing validated to keep, and the current weights diverged
     try:
         tr.write_best()
         if clean:

@@ -95,17 +95,23 @@ class VGGFeatures(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"vgg_weights={str(path)!r} is not a file")
+        unreadable = f"vgg_weights={str(path)!r} is not a VGG-19 weights file PyTorch can read"
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            sd = load_file(str(path))
+            try:
+                sd = load_file(str(path))
+            except Exception as exc:  # noqa: BLE001 - SafetensorError and others: one line
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ValueError(f"{unreadable} (not a readable safetensors file: {first})"
+                                 ) from None
         else:
             try:
                 sd = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # noqa: BLE001 - one clear message
-                raise ValueError(
-                    f"vgg_weights={str(path)!r} is not a readable state dict: {exc}"
-                ) from None
+                from .checkpoints import unreadable_reason
+
+                raise ValueError(f"{unreadable} ({unreadable_reason(exc)})") from None
             if isinstance(sd, Mapping) and "state_dict" in sd:
                 sd = sd["state_dict"]
         if not isinstance(sd, Mapping):

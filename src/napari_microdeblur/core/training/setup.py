@@ -205,6 +205,40 @@ def _perceptual(config: TrainingConfig, weights: dict[str, float], notes: list[s
     return None
 
 
+def _one_line(exc: Exception) -> str:
+    """A pydantic ValidationError (several lines and a link) as one line."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def discriminator_fields(regime: Regime, channels: int) -> list[str]:
+    """The config fields the regime's discriminator takes: its pydantic config's, else the
+    named arguments of its class (and, past a ``**options``, of the networks it is made of)."""
+    import inspect
+
+    from pydantic import BaseModel
+
+    module: nn.Module | None = regime.build_discriminator(channels, {})
+    names: set[str] = set()
+    while module is not None:
+        if isinstance(module, (nn.ModuleDict, nn.ModuleList)):  # psf_cyclegan: one per domain
+            module = next(iter(module.children()), None)
+            continue
+        config = getattr(module, "config", None)
+        if isinstance(config, BaseModel):
+            return sorted(names | set(type(config).model_fields))
+        params = inspect.signature(type(module)).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+        module = next((m for m in module.modules() if m is not module
+                       and not type(m).__module__.startswith("torch")), None)
+    return sorted(names)
+
+
 def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
                    dims: int) -> nn.Module | None:
     """The regime's discriminator, built under the run's seed and tried on a patch."""
@@ -212,11 +246,18 @@ def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
         return None
     overrides = dict(config.discriminator or {})
     with torch.random.fork_rng(devices=[]):
+        if overrides:
+            fields = discriminator_fields(regime, channels)
+            unknown = sorted(set(overrides) - set(fields))
+            if unknown:
+                raise ValueError(f"discriminator={overrides!r}: unknown field {unknown[0]!r} "
+                                 f"for the {regime.name} discriminator; accepted: {fields}")
         torch.manual_seed(config.seed)
         try:
             disc = regime.build_discriminator(channels, overrides)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"discriminator={config.discriminator!r}: {exc}") from None
+            raise ValueError(f"discriminator={config.discriminator!r}: {_one_line(exc)}"
+                             ) from None
     try:
         with torch.no_grad():
             regime.probe_discriminator(disc, torch.zeros(2, channels, *(config.patch,) * dims))

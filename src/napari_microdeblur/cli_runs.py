@@ -1,0 +1,113 @@
+"""How `train` and `finetune` run a job from the command line: the progress bar, the
+--checkpoint-dir check, and what is kept when a run is interrupted or diverges."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .cli import EXIT_INTERRUPTED, UserError
+
+
+def drive_fit(run, *, quiet: bool):
+    """Drive a training or fine-tuning run with a tqdm bar showing loss and validation PSNR;
+    notes (``progress.Notes``) go to stderr. Returns the run's result."""
+    from tqdm import tqdm
+
+    from .core.progress import Notes, drive
+
+    bar = None
+
+    def show(record) -> None:
+        nonlocal bar
+        if isinstance(record, Notes):
+            for note in record.notes:
+                print(f"note: {note}", file=sys.stderr)
+            return
+        if bar is None:
+            bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
+        postfix = {"loss": f"{record.loss:.4f}"}
+        if record.val_psnr is not None:
+            postfix["val PSNR"] = f"{record.val_psnr:.2f}"
+        minutes, seconds = divmod(int(round(record.seconds_left)), 60)
+        postfix["left"] = f"{minutes}:{seconds:02d}"  # to the last step or the time limit
+        bar.set_postfix(postfix, refresh=False)
+        bar.update(record.step - bar.n)
+
+    try:
+        return drive(run, show)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def checkpoint_folder(path: str, *, resume: bool, can_resume: bool = True) -> Path:
+    """--checkpoint-dir checked before any work (core ``check_checkpoint_dir``: a folder, made
+    if missing, that a file can really be written in), its message naming the option."""
+    from .core.training.checkpoints import RUN_FILES, check_checkpoint_dir
+
+    earlier = [n for n in RUN_FILES if (Path(path) / n).exists()]
+    if earlier and not can_resume:  # train cannot continue a run: never overwrite one
+        raise UserError(f"--checkpoint-dir {path!r} holds an earlier run ({earlier[0]}); "
+                        "give another folder")
+    try:
+        return check_checkpoint_dir(path, resume=resume)
+    except ValueError as error:
+        raise UserError(cli_words(str(error))) from None
+
+
+def cli_words(text: str, lr: float | None = None) -> str:
+    """A core message with the CLI's option names instead of the API's."""
+    from .core.training.loop import DIVERGED_ADVICE
+
+    advice = "lower --lr" + (f" (now {lr:g})" if lr is not None else "")
+    for api, option in (("checkpoint_dir=", "--checkpoint-dir "),
+                        ("vgg_weights=", "--vgg-weights "), ("resume_from=", "--checkpoint-dir "),
+                        ("discriminator=", "--discriminator-config "),
+                        (DIVERGED_ADVICE, advice)):
+        text = text.replace(api, option)
+    return text
+
+
+def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False) -> bool:
+    """Copy the run's best checkpoint so far (written by the run when it stopped) to ``out``;
+    False when there is none, or, with ``trained_only``, when it is no validated trained
+    step (a network trained from scratch: the random start or unvalidated weights)."""
+    from .core.checkpoint import read_card
+    from .core.files import copy_atomically
+
+    best = ckdir / "best.safetensors"
+    if not best.is_file():
+        return False
+    if trained_only:
+        metrics = read_card(best).metrics or {}
+        if "val_psnr" not in metrics or not int(metrics.get("step", 0)) > 0:
+            return False
+    copy_atomically(best, out)
+    return True
+
+
+def finish_train_run(run, ckdir: Path, out: Path, *, lr: float | None, quiet: bool):
+    """Drive a `train` run; its result, or the exit code where it stopped early: Ctrl-C
+    (``EXIT_INTERRUPTED``) or a divergence after a validated step (1), each keeping the best
+    weights so far in ``out``, as finetune does. A divergence before any is one error line."""
+    from .core.training.loop import stopped_by
+
+    try:
+        return drive_fit(run, quiet=quiet)
+    except KeyboardInterrupt:
+        run.close()  # the run writes its best checkpoint when closed
+        if not keep_best_so_far(ckdir, out, trained_only=True):
+            print("microdeblur: interrupted before a validated checkpoint; nothing written",
+                  file=sys.stderr)
+        else:
+            print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
+        why = cli_words(stopped_by(error), lr)
+        if not keep_best_so_far(ckdir, out, trained_only=True):
+            raise UserError(f"{why}; no step beat the starting weights on validation before "
+                            f"that, so {out} was not written") from None
+        print(f"microdeblur: {why}; wrote the best weights so far to {out}", file=sys.stderr)
+        return 1
