@@ -9,21 +9,20 @@ options (tile, overlap, window, batch size, device, output dtype) in the same wa
 Method names:
 
 - ``'auto'``: the bundled default for the image (see ``bundled.auto_method_name``), or, with
-  ``weights=FILE``, the network that file describes;
-  with a PSF given, the bundled PSF-aware network (``core.psf_aware``) bound to that PSF
-  (but Richardson-Lucy in 3D for a widefield-like 3D PSF on a z-stack:
-  ``bundled.auto_runs_in_3d``, applied by ``inference.spec_for_image``, which sees the image);
-  without one, for EM and brightfield images the same network given a PSF estimated from the
-  image (``bundled.auto_psf``; ``inference.spec_for_image`` estimates it), for fluorescence
-  the blind network;
-- ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf`` (Richardson-Lucy's
-  ``iterations='auto'``: the count ``inference.iterations_for`` finds on the image; Wiener's
-  ``balance='auto'``: the one ``inference.balance_for`` finds);
+  ``weights=FILE``, the network that file describes; with a PSF given, the bundled PSF-aware
+  network (``core.psf_aware``) bound to that PSF (but Richardson-Lucy in 3D for a
+  widefield-like 3D PSF on a z-stack: ``bundled.auto_runs_in_3d``, applied by
+  ``inference.spec_for_image``, which sees the image); without one, for EM and brightfield
+  images the same network given a PSF estimated from the image (``bundled.auto_psf``), for
+  fluorescence the blind network;
+- ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf``; their default
+  ``iterations='auto'`` and ``balance='auto'`` are found on the image
+  (``inference.iterations_for``, ``inference.balance_for``);
 - a bundled ``arch.tag`` such as ``'gran.em_v1'``;
 - a registered architecture name (``'gran'``) together with ``weights=FILE``.
 
-An in-memory PSF is held as a ``PsfArray`` (its float32 bytes and shape), so a spec with an
-array PSF stays hashable; ``MethodSpec(psf=array)`` wraps the array itself.
+An in-memory PSF is held as a ``PsfArray`` (float32 bytes and shape), so a spec with an array
+PSF stays hashable (``MethodSpec(psf=array)`` wraps it).
 """
 
 from __future__ import annotations
@@ -335,8 +334,7 @@ class MethodSpec:
         return self.psf.array if isinstance(self.psf, PsfArray) else self.psf
 
     def psf_kernel(self):
-        """The PSF as an array (read or computed from its source); None for none or
-        'estimate'."""
+        """The PSF as an array (read or computed); None for none or 'estimate'."""
         from .psf import parse_psf
         from .psf_estimate import is_estimate
 
@@ -346,10 +344,9 @@ class MethodSpec:
         return value if hasattr(value, "ndim") else parse_psf(value)
 
     def psf_for_image(self, axes: str, shape):
-        """The PSF as the deblur will use it on an image of ``axes`` and ``shape``: one as large
-        as the image cut to its support (``psf.fit_psf_to_image``, which every method's
-        resolution applies too); None for 'estimate'. A PSF with more dimensions than the image
-        has spatial axes is refused as the layout check refuses it."""
+        """The PSF as the deblur uses it on an image of ``axes`` and ``shape``: one as large as
+        the image cut to its support (``psf.fit_psf_to_image``); None for none or 'estimate'.
+        Too many dimensions for the image are refused as the layout check refuses them."""
         from .psf import fit_psf_to_image
 
         kernel = self.psf_kernel()
@@ -598,7 +595,6 @@ class TilingSpec:
 def _known_keys(cls, data: dict, what: str) -> dict:
     """A copy of ``data``, or ValueError naming keys that are not fields of ``cls``."""
     names = {f.name for f in fields(cls)}
-    unknown = set(data) - names
-    if unknown:
+    if unknown := set(data) - names:
         raise ValueError(f"{what} has unknown keys {sorted(unknown)}; accepted: {sorted(names)}")
     return dict(data)
