@@ -101,3 +101,25 @@ def test_foreign_bytes_as_weights_are_not_called_pickled_objects(tmp_path, image
     err = _one_error_line(capsys)
     assert "not a readable PyTorch weights file" in err
     assert "weights_only" not in err and not out.exists()
+
+
+def test_degrade_never_replaces_its_input(image_file, capsys):
+    before = _digest(image_file)
+    assert main(["degrade", str(image_file), "-o", str(image_file), "--protocol", "A",
+                 "--overwrite"]) == 2
+    assert "is the input" in _one_error_line(capsys)
+    assert _digest(image_file) == before
+
+
+def test_a_bad_psf_file_is_one_line_for_a_folder_of_inputs(tmp_path, image_file, capsys):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    for name in ("a.tif", "b.tif"):
+        (folder / name).write_bytes(image_file.read_bytes())
+    psf = tmp_path / "psf.tif"
+    tifffile.imwrite(psf, np.full((5, 5), np.nan, np.float32))
+    assert main(["deblur", str(folder), "-o", str(out), "--method", "wiener",
+                 "--psf", str(psf)]) == 2
+    assert "holds NaN" in _one_error_line(capsys)
+    assert list(out.iterdir()) == []

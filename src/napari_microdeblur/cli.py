@@ -49,7 +49,10 @@ def _specs(args):
     tiling = TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
                         batch_size=args.batch_size, device=args.device,
                         output_dtype=args.output_dtype)
-    return method.check(), tiling.check()
+    method, tiling = method.check(), tiling.check()
+    # the PSF read once: a bad PSF file is the option's fault, said once, not once per image
+    method.psf_kernel()
+    return method, tiling
 
 
 class _Bar:
@@ -156,7 +159,7 @@ def cmd_degrade(args) -> int:
     from .core.axes import channel_index, check_axes
     from .core.degrade import degrade
 
-    io.check_output_path(args.output, overwrite=args.overwrite)
+    io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
     axes = check_axes(args.axes or data.axes or None, image.shape)
@@ -186,9 +189,17 @@ def cmd_evaluate(args) -> int:
     from .core import io
     from .core.axes import check_axes
 
+    if args.border < 0:
+        raise UserError(f"--border {args.border}: give a number of pixels >= 0")
     pred = io.read_image(args.prediction, lazy=False)
     ref = io.read_image(args.reference, lazy=False)
     prediction, reference = np.asarray(pred.array), np.asarray(ref.array)
+    for array, what, path in ((prediction, "prediction", args.prediction),
+                              (reference, "reference", args.reference)):
+        # NaN would print 'PSNR nan dB' and exit 0, as if it were a result
+        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+            raise UserError(f"{what} {str(path)!r} contains NaN or Inf pixels; replace them "
+                            "(e.g. np.nan_to_num)")
     axes = check_axes(args.axes or ref.axes or None, reference.shape)
     scores = _evaluate_arrays(prediction, reference, axes, args.border)
     if args.json:
@@ -208,8 +219,9 @@ def cmd_focus(args) -> int:
 
     from .core import io
     from .core.axes import check_axes
-    from .core.focus import focus_score
+    from .core.focus import check_focus_tile, focus_score
 
+    check_focus_tile(args.tile)  # a bad --tile fails before the image is read
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
     axes = check_axes(args.axes or data.axes or None, image.shape)
@@ -272,6 +284,24 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
             "seconds": f"{time.perf_counter() - t0:.2f}"}
 
 
+def _check_watch_options(args) -> None:
+    """The watch's own numeric options, before any file is read or written."""
+    import math
+
+    if (args.threshold is None) == (args.calibrate is None):
+        raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise UserError(f"--threshold {args.threshold:g}: give a finite focus score")
+    if not 0 <= args.percentile <= 100:  # also refuses NaN
+        raise UserError(f"--percentile {args.percentile:g}: give a number between 0 and 100")
+    # 0 would scan the folder in a busy loop
+    if not (math.isfinite(args.poll) and args.poll > 0):
+        raise UserError(f"--poll {args.poll:g}: give a number of seconds > 0")
+    # NaN would never count a file as settled, so --once would never end
+    if not (math.isfinite(args.settle) and args.settle >= 0):
+        raise UserError(f"--settle {args.settle:g}: give a number of seconds >= 0")
+
+
 def cmd_watch(args) -> int:
     """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
     import csv
@@ -279,10 +309,18 @@ def cmd_watch(args) -> int:
     from .core.files import IMAGE_SUFFIXES
 
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
+    _check_watch_options(args)  # a bad option fails here, before anything is written
+    _specs(args)  # a bad PSF file is the option's fault, not every image's
     for d, what in ((in_dir, "input"), (out_dir, "output")):
+        if d.is_file():
+            raise UserError(f"{what} folder {str(d)!r} is a file, not a folder")
         if not d.is_dir():
             raise UserError(f"{what} directory {str(d)!r} does not exist")
-    _specs(args)  # a bad option fails here, before the folder is watched
+    # the watch reads only the input folder's own files (not subfolders), so an output folder
+    # inside it is safe; the same folder would be both, and the log would land among the inputs
+    if in_dir.resolve() == out_dir.resolve():
+        raise UserError(f"output folder {str(out_dir)!r} is the watched folder; give another "
+                        "folder for the outputs")
     threshold = _watch_threshold(args)
     log_path = out_dir / WATCH_LOG
     done = set()

@@ -164,12 +164,14 @@ def _plane_scores(plane: np.ndarray, tile: int | None, device: torch.device):
             energy = band_pass_energy_map(torch.from_numpy(plane).to(device)[None])[0]
         if tile is None:
             return energy.mean().item()
-        t = tile
-        ny, nx = math.ceil(energy.shape[0] / t), math.ceil(energy.shape[1] / t)
+        # a tile larger than the plane is the whole plane (as the deblur's tiler shrinks it):
+        # padding to the tile as given could need gigabytes
+        ty, tx = min(tile, energy.shape[0]), min(tile, energy.shape[1])
+        ny, nx = math.ceil(energy.shape[0] / ty), math.ceil(energy.shape[1] / tx)
         # per-tile means with a partial last tile: pad with NaN and use nanmean
-        padded = F.pad(energy, (0, nx * t - energy.shape[1], 0, ny * t - energy.shape[0]),
+        padded = F.pad(energy, (0, nx * tx - energy.shape[1], 0, ny * ty - energy.shape[0]),
                        value=float("nan"))
-        blocks = padded.reshape(ny, t, nx, t).permute(0, 2, 1, 3).reshape(ny, nx, -1)
+        blocks = padded.reshape(ny, ty, nx, tx).permute(0, 2, 1, 3).reshape(ny, nx, -1)
         return torch.nanmean(blocks, dim=-1).cpu().numpy()
 
 
