@@ -123,3 +123,13 @@ def test_a_bad_psf_file_is_one_line_for_a_folder_of_inputs(tmp_path, image_file,
                  "--psf", str(psf)]) == 2
     assert "holds NaN" in _one_error_line(capsys)
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["deblur", "x.tif", "-o", "y.tif", "--tile", "abc"],
+                                  ["deblur", "x.tif", "-o", "y.tif", "--modality", "nonsense"],
+                                  ["deblur", "x.tif"], ["nonsense"]])
+def test_an_option_argparse_refuses_is_one_line_too(capsys, argv):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert "--help)" in _one_error_line(capsys)  # names where the usage is, not all of it

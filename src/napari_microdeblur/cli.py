@@ -465,12 +465,20 @@ def _add_watch_command(sub) -> None:
     p.set_defaults(func=cmd_watch)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one error line, like every other error here, naming
+    --help instead of printing the whole usage block. Subcommands inherit the class."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"microdeblur: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .cli_demo import add_demo_command
     from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="microdeblur",
         description="Deblur microscopy images with deep networks and classical deconvolution.",
     )
