@@ -384,3 +384,20 @@ def test_estimate_without_an_image_layer_says_when_it_will_be_estimated(make_nap
     wait_preview(qtbot, w)
     assert w.psf_preview.error is None and w.psf_preview.description is None
     assert "when the deblur runs" in w.psf_preview.caption.text()
+
+
+def test_a_psf_the_preview_refused_is_refused_before_the_run_starts(make_napari_viewer, qtbot,
+                                                                   fluo_u8, tmp_path):
+    import tifffile
+
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    bad = tmp_path / "nan_psf.tif"
+    tifffile.imwrite(bad, np.full((9, 9), np.nan, np.float32))
+    w.set_method("wiener")
+    w.psf_edit.setText(str(bad))
+    wait_preview(qtbot, w)
+    assert w.psf_preview.error is not None and "NaN" in w.psf_preview.error
+    n_layers = len(viewer.layers)
+    assert w.run() is None  # nothing started
+    assert "NaN" in w.status_label.text()
+    assert len(viewer.layers) == n_layers

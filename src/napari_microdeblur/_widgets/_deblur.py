@@ -307,6 +307,11 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             notify_info("a run is in progress; cancel it first")
             return None
         try:
+            # the preview has already read the PSF: what it refused, the run would refuse too,
+            # only after starting
+            preview = self.psf_preview
+            if self.psf_box.psf_in_use and not preview.busy and preview.error is not None:
+                raise ValueError(preview.error)
             req = self.build_request()
             run = start_deblur(self.viewer, req, on_done=self._run_done,
                                on_progress=self.show_run_progress)

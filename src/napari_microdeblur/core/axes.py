@@ -151,7 +151,10 @@ class Layout:
         shape = tuple(int(s) for s in shape)
         spatial = "ZYX" if method.spatial_dims == 3 else "YX"
         if method.spatial_dims == 3 and "Z" not in axes:
-            raise ValueError(f"method {method.name!r} is 3D but axes={axes!r} has no Z axis")
+            psf = getattr(method, "psf_shape", None)
+            why = f" (its PSF {' x '.join(map(str, psf))} is 3D: give a 2D PSF)" if psf else ""
+            raise ValueError(f"method {method.name!r} is 3D{why} but axes={axes!r} has no Z "
+                             "axis")
         channel = channel_letter(axes)
         n_channels = size(axes, shape, channel) if channel else 1
         if channel is None and method.in_channels not in (None, 1):

@@ -261,6 +261,6 @@ def best_focus_plane(stack, axes: str | None = "ZYX") -> int:
     axes = check_axes(axes, tuple(stack.shape))
     if loop_axes(axes, "YXCS") != "Z":
         raise ValueError(
-            f"axes={axes!r}: best_focus_plane takes one stack (Z plus Y, X, channel)"
+            f"axes={axes!r}: a focus stack has one Z axis (plus Y, X and perhaps a channel)"
         )
     return int(np.argmax(focus_scores(stack, axes)))

@@ -354,7 +354,7 @@ class MethodSpec:
             return None
         spatial = [a for a in "ZYX" if a in axes]
         if kernel.ndim > len(spatial):
-            raise ValueError(f"method {self.name!r} is 3D but axes={axes!r} has no Z axis")
+            raise ValueError(f"the PSF {kernel.shape} is 3D but axes={axes!r} has no Z axis")
         sizes = tuple(shape[axes.index(a)] for a in spatial[-kernel.ndim:])
         return fit_psf_to_image(kernel, sizes)[0]
 

@@ -342,8 +342,9 @@ def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor
     if h < side or val_start < side or h - by - ay - 2 * GUARD < MIN_VAL_SIDE:
         raise ValueError(
             f"{name} is {h} x {w} px: too small to hold out validation columns ({held} px) and "
-            f"train on {side} px patches left of them; accepted: a larger image, or a smaller "
-            f"patch (now {cfg.patch}) or val_fraction (now {cfg.val_fraction})")
+            f"train on {side} px crops left of them (a patch of {cfg.patch} px plus the PSF's "
+            "margins); accepted: a larger image, or a smaller patch or val_fraction (now "
+            f"{cfg.val_fraction})")
     noise = [estimate_noise(c) for c in y]
     from scipy import ndimage
 
