@@ -401,3 +401,16 @@ def test_a_psf_the_preview_refused_is_refused_before_the_run_starts(make_napari_
     assert w.run() is None  # nothing started
     assert "NaN" in w.status_label.text()
     assert len(viewer.layers) == n_layers
+
+
+def test_an_overlap_not_smaller_than_the_tile_is_refused_before_the_run(make_napari_viewer,
+                                                                       fluo_u8):
+    viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
+    w.set_method("wiener")
+    w.tile_mode.setCurrentText("custom")
+    w.tile_spin.setValue(32)
+    w.overlap_spin.setValue(64)
+    n_layers = len(viewer.layers)
+    assert w.run() is None
+    assert "Overlap (64) must be smaller than Tile (32)" in w.status_label.text()
+    assert len(viewer.layers) == n_layers

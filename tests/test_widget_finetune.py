@@ -207,6 +207,10 @@ def test_adapt_to_this_image(make_napari_viewer, qtbot, tiny_session_model, fluo
     w.psf_panel.psf_edit.setText("layer:no such layer")
     assert w.start() is None
     assert "no grayscale image layer 'no such layer'" in errors_since(start)[-1]
+    for bad, why in (("garbage", "not understood"), ("gaussian:1e4", "at most 513 px")):
+        w.psf_panel.psf_edit.setText(bad)  # refused before the run, as the Deblur dock does
+        assert w.start() is None
+        assert why in errors_since(start)[-1]
     w.psf_panel.psf_edit.setText("layer:PSF from beads")
     w.minutes_spin.setValue(0)
     assert w.start() is None

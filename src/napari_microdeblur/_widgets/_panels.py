@@ -421,6 +421,9 @@ class TilingPanel(QWidget):
 
         custom = self.tile_mode.currentText() == "custom"
         overlap = int(self.overlap_spin.value())
+        if custom and overlap >= int(self.tile_spin.value()):  # else refused once running
+            raise ValueError(f"Overlap ({overlap}) must be smaller than Tile "
+                             f"({int(self.tile_spin.value())}); lower it or choose auto")
         return TilingSpec(tile=int(self.tile_spin.value()) if custom else None,
                           overlap=None if overlap < 0 else overlap,
                           window=self.window_combo.currentText(),

@@ -61,4 +61,10 @@ class PsfPanel(QWidget):
         text = self.psf_edit.text().strip()
         if not text:
             raise ValueError(f"{needed_by} needs the {NO_PSF}")
-        return psf_of_text(self.viewer, text), text
+        from ..core.psf import parse_psf
+        from ..core.psf_estimate import is_estimate
+
+        source = psf_of_text(self.viewer, text)
+        if isinstance(source, str) and not is_estimate(source):
+            parse_psf(source)  # a bad model or file is refused now, not once the run started
+        return source, text
