@@ -428,3 +428,28 @@ def test_adapting_a_psf_aware_base_fills_the_comparison(make_napari_viewer, qtbo
     # the base and adapted networks ran on the held-out columns with the PSF (they need it)
     assert set(w.comparison) == {"input", "base", "tuned"}
     assert w.comparison["base"].data.shape == w.comparison["input"].data.shape
+
+
+def test_a_stack_the_job_would_refuse_is_refused_before_it_starts(
+        make_napari_viewer, tiny_session_model, focus_stack):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    start = len(notification_manager.records)
+    stack = viewer.add_image(focus_stack[:4], name="stack")
+    w = finetune_dock(viewer, 1, stack, steps=10)
+    w.focus_spin.setValue(50)
+    assert w.start() is None
+    assert "In-focus plane 50 is outside the stack's 4 planes" in errors_since(start)[-1]
+    one = viewer.add_image(focus_stack[:1], name="one plane")
+    w.stack_combo.set_value(one)
+    w.axes_edit.setText("ZYX")
+    w.focus_spin.setValue(-1)
+    assert w.start() is None
+    assert "has 1 plane" in errors_since(start)[-1]
+    flat = viewer.add_image(focus_stack[0], name="flat")
+    w.stack_combo.set_value(flat)
+    w.axes_edit.setText("")
+    assert w.start() is None
+    assert "has no Z axis" in errors_since(start)[-1]
+    assert w.worker is None  # nothing ever started

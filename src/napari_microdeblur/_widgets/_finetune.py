@@ -46,7 +46,13 @@ from ._finetune_self import (
     mode_defaults,
     self_adapt_config,
 )
-from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
+from ._layers import (
+    LayerCombo,
+    check_image_layer,
+    check_stack_layer,
+    guess_layer_axes,
+    layer_data,
+)
 from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import DeviceRow, MethodPanel, form_layout, row
 from ._psf_panel import PsfPanel
@@ -314,6 +320,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             st = self.stack_combo.value
             check_image_layer(st, "stack")
             focus = self.focus_spin.value()
+            check_stack_layer(st, self.axes_edit.text().strip().upper(), focus)
             return {"stack": layer_data(st), "focus": "auto" if focus < 0 else int(focus)}, \
                 st.name
         b, s = self.blurry_combo.value, self.sharp_combo.value

@@ -264,3 +264,19 @@ def visible_yx_box(viewer, layer, layer_axes: str):
     return bounds[0], bounds[1]
 
 
+def check_stack_layer(layer, axes: str, focus: int) -> None:
+    """What fine-tuning on a focus stack would refuse once started, said before: no Z axis
+    (``axes``, or guessed from the layer when empty), one plane, an in-focus plane outside the
+    stack (``focus`` < 0: found automatically)."""
+    shape = tuple(layer_data(layer).shape)
+    axes = axes or guess_layer_axes(layer)
+    if "Z" not in axes or len(axes) != len(shape):
+        raise ValueError(f"stack {layer.name!r} (axes {axes}, shape {shape}) has no Z axis; "
+                         "choose a z-stack layer or set Axes")
+    planes = shape[axes.index("Z")]
+    if planes < 2:
+        raise ValueError(f"stack {layer.name!r} has 1 plane; choose a z-stack of at least 2 "
+                         "(the in-focus plane and defocused ones)")
+    if focus >= planes:
+        raise ValueError(f"In-focus plane {focus} is outside the stack's {planes} planes; "
+                         f"choose 0 to {planes - 1}, or auto")
