@@ -276,7 +276,7 @@ def check_stack_layer(layer, axes: str, focus: int) -> None:
     planes = shape[axes.index("Z")]
     if planes < 2:
         raise ValueError(f"stack {layer.name!r} has 1 plane; choose a z-stack of at least 2 "
-                         "(the in-focus plane and defocused ones)")
+                         "planes (the in-focus plane and defocused ones)")
     if focus >= planes:
         raise ValueError(f"In-focus plane {focus} is outside the stack's {planes} planes; "
                          f"choose 0 to {planes - 1}, or auto")
