@@ -105,8 +105,7 @@ def main(argv=None) -> None:
               "minutes": round((time.perf_counter() - t0) / 60, 1)}
     print(json.dumps(result["decision"]))
     if args.json:
-        args.json.write_text(json.dumps({"provenance": provenance.record(), "results": result},
-                                        indent=1) + "\n")
+        provenance.write_json(args.json, result)
 
 
 if __name__ == "__main__":

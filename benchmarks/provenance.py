@@ -55,3 +55,11 @@ def record() -> dict:
             "platform": platform.platform(),
         },
     }
+
+
+def write_json(path, results) -> None:
+    """``results`` under their provenance (``record``), as the benchmarks' JSON files hold them."""
+    import json
+
+    Path(path).write_text(json.dumps({"provenance": record(), "results": results}, indent=1)
+                          + "\n")

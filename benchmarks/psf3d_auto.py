@@ -247,8 +247,7 @@ def main(argv=None) -> None:
     print("auto now (held-out count), widefield-like:", json.dumps(auto_verdicts))
     print("switch auto to 3D Richardson-Lucy:", switch)
     if args.json:
-        args.json.write_text(json.dumps({"provenance": provenance.record(), "results": result},
-                                        indent=1) + "\n")
+        provenance.write_json(args.json, result)
 
 
 if __name__ == "__main__":
