@@ -246,9 +246,7 @@ def _watch_threshold(args) -> float:
     from .core.files import find_inputs
     from .core.focus import calibrate_threshold, focus_score
 
-    if (args.threshold is None) == (args.calibrate is None):
-        raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
-    if args.threshold is not None:
+    if args.threshold is not None:  # one of the two, by _check_watch_options
         return float(args.threshold)
     scores = []
     for path in find_inputs(args.calibrate):

@@ -9,9 +9,8 @@ import math
 
 import numpy as np
 
-__all__ = ["AUTO_BALANCE", "AUTO_ITERATIONS", "FIXED_BALANCE", "FIXED_ITERATIONS", "check_balance",
-           "check_iterations",
-           "check_noise_scale", "check_tv_weight"]
+__all__ = ["AUTO_BALANCE", "AUTO_ITERATIONS", "FIXED_BALANCE", "FIXED_ITERATIONS",
+           "check_balance", "check_iterations", "check_noise_scale", "check_tv_weight"]
 
 
 #: Richardson-Lucy's iterations where no image settles them: a Method built without one
