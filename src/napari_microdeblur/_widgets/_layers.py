@@ -265,18 +265,9 @@ def visible_yx_box(viewer, layer, layer_axes: str):
 
 
 def check_stack_layer(layer, axes: str, focus: int) -> None:
-    """What fine-tuning on a focus stack would refuse once started, said before: no Z axis
-    (``axes``, or guessed from the layer when empty), one plane, an in-focus plane outside the
-    stack (``focus`` < 0: found automatically)."""
-    shape = tuple(layer_data(layer).shape)
-    axes = axes or guess_layer_axes(layer)
-    if "Z" not in axes or len(axes) != len(shape):
-        raise ValueError(f"stack {layer.name!r} (axes {axes}, shape {shape}) has no Z axis; "
-                         "choose a z-stack layer or set Axes")
-    planes = shape[axes.index("Z")]
-    if planes < 2:
-        raise ValueError(f"stack {layer.name!r} has 1 plane; choose a z-stack of at least 2 "
-                         "planes (the in-focus plane and defocused ones)")
-    if focus >= planes:
-        raise ValueError(f"In-focus plane {focus} is outside the stack's {planes} planes; "
-                         f"choose 0 to {planes - 1}, or auto")
+    """What fine-tuning on a focus stack would refuse once started (``pairs.check_focus_stack``),
+    said before it starts; ``axes`` empty: guessed from the layer; ``focus`` < 0: 'auto'."""
+    from ..core.pairs import check_focus_stack
+
+    check_focus_stack(layer_data(layer).shape, axes or guess_layer_axes(layer),
+                      "auto" if focus < 0 else int(focus), option="In-focus plane ")

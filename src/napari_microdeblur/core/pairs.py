@@ -252,21 +252,32 @@ def _is_count(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _stack_focus(stack: np.ndarray, axes: str, focus_plane: int | str) -> int:
-    """The in-focus plane's index: ``focus_plane`` checked, or found ("auto")."""
-    nz = stack.shape[axes.index("Z")]
-    if isinstance(focus_plane, str):
-        if focus_plane != "auto":
-            raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
-        return best_focus_plane(stack, axes)
-    if _is_count(focus_plane):
-        if not 0 <= int(focus_plane) < nz:
-            raise ValueError(
-                f"focus_plane={focus_plane} is outside the stack's {nz} planes; accepted: "
-                f"0 to {nz - 1} or 'auto'"
-            )
-        return int(focus_plane)
-    raise ValueError(f"focus_plane={focus_plane!r}; accepted: 'auto' or a plane index")
+def check_focus_stack(shape, axes: str | None, focus_plane: int | str = "auto", *,
+                      option: str = "focus_plane=") -> str:
+    """What ``pairs_from_stack`` refuses before any work, from the stack's shape and axes alone
+    (the Fine-tune dock asks before it starts; ``option`` names the focus setting in the
+    message): axes other than one Z besides Y, X and a channel, one plane, a focus plane that
+    is neither 'auto' nor in the stack. Returns the checked axes."""
+    shape = tuple(int(s) for s in shape)
+    axes = check_axes(axes, shape)
+    if loop_axes(axes, "YX" + (channel_letter(axes) or "")) != "Z":
+        why = "no Z axis" if "Z" not in axes else "axes besides Z, Y, X and a channel"
+        raise ValueError(f"stack with axes {axes!r} has {why}; accepted: a z-stack (axes Z, Y, X "
+                         "and optionally one channel axis C or S)")
+    nz = shape[axes.index("Z")]
+    if nz < 2:
+        raise ValueError(
+            f"stack has {nz} plane along Z (shape {shape}); accepted: at least 2 planes "
+            "(the in-focus plane and defocused ones)"
+        )
+    if focus_plane == "auto":
+        return axes
+    if not _is_count(focus_plane):
+        raise ValueError(f"{option}{focus_plane!r}; accepted: 'auto' or a plane index")
+    if not 0 <= int(focus_plane) < nz:
+        raise ValueError(f"{option}{focus_plane} is outside the stack's {nz} planes; accepted: "
+                         f"0 to {nz - 1} or 'auto'")
+    return axes
 
 
 def _check_counts(max_distance, target_neighbours) -> None:
@@ -302,19 +313,9 @@ def pairs_from_stack(
     as sharp (the noise of one in-focus plane is not learned, and no input is its own target).
     """
     stack = as_array(stack, "stack")
-    axes = check_axes(axes, stack.shape)
-    if loop_axes(axes, "YX" + (channel_letter(axes) or "")) != "Z":
-        raise ValueError(
-            f"axes={axes!r}: pairs_from_stack takes one z-stack (axes Z, Y, X and optionally "
-            "one channel axis C or S)"
-        )
+    axes = check_focus_stack(stack.shape, axes, focus_plane)
     nz = stack.shape[axes.index("Z")]
-    if nz < 2:
-        raise ValueError(
-            f"stack has {nz} plane along Z (shape {stack.shape}); accepted: at least 2 planes "
-            "(the in-focus plane and defocused ones)"
-        )
-    focus = _stack_focus(stack, axes, focus_plane)
+    focus = best_focus_plane(stack, axes) if focus_plane == "auto" else int(focus_plane)
     _check_counts(max_distance, target_neighbours)
     if target_neighbours and not 0 < focus < nz - 1:
         raise ValueError(
