@@ -213,6 +213,13 @@ def test_bad_inputs_raise_clear_errors():
         metrics.evaluate(ref[:, :127], ref)
     with pytest.raises(TypeError):
         metrics.psnr(ref, ref)  # data_range is required
+    for bad in (np.nan, np.inf):
+        pred = ref.astype(np.float32)
+        pred[5, 7] = bad
+        with pytest.raises(ValueError, match="prediction holds NaN or Inf"):
+            metrics.evaluate(pred, ref)
+        with pytest.raises(ValueError, match="prediction holds NaN or Inf"):
+            metrics.evaluate(torch.from_numpy(pred), torch.from_numpy(ref))
     with pytest.raises(ValueError, match="data_range"):
         metrics.ssim(ref, ref, data_range=0)
     with pytest.raises(TypeError, match="list"):

@@ -59,6 +59,14 @@ def _check_array(a, name: str):
     raise TypeError(f"{name} is a {type(a).__name__}; accepted: numpy.ndarray or torch.Tensor")
 
 
+def _check_finite(a, name: str) -> None:
+    finite = bool(torch.isfinite(a).all()) if isinstance(a, torch.Tensor) else bool(
+        np.isfinite(a).all())
+    if not finite:
+        raise ValueError(f"{name} holds NaN or Inf pixels; accepted: finite values only "
+                         "(replace them first, e.g. with numpy.nan_to_num)")
+
+
 def _device_of(*arrays) -> torch.device:
     for a in arrays:
         if isinstance(a, torch.Tensor):
@@ -367,6 +375,9 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     prediction = _check_array(prediction, "prediction")
     reference = _check_array(reference, "reference")
     _check_same_shape(prediction, reference, "prediction", "reference")
+    # NaN would come back as 'PSNR nan', which reads like a result; the reference's own
+    # check is reference_scale's
+    _check_finite(prediction, "prediction")
     if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
         raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
     offset, scale = reference_scale(reference)
