@@ -221,6 +221,15 @@ def test_several_pairs_hold_out_whole_fields_and_keep_checkpoints(tmp_path, file
                     out="o2.safetensors") == 0
     _, resumed = load_model(ck / "last.safetensors")
     assert resumed.metrics["step"] == 10
+    capsys.readouterr()
+    # another held-out field validates on other pixels: the run's best cannot be compared
+    code = finetune(tmp_path, files, "--blurry", str(tmp_path / "b" / "*.tif"), "--sharp",
+                    str(tmp_path / "s" / "*.tif"), "--steps", "12", "--val-fraction", "0.67",
+                    "--checkpoint-dir", str(ck), "--resume", out="o3.safetensors")
+    err = capsys.readouterr().err
+    assert code == 2 and "validated on other images" in err and "--checkpoint-dir" in err
+    assert not (tmp_path / "o3.safetensors").exists()
+    assert load_model(ck / "last.safetensors")[1].metrics["step"] == 10
 
 
 def test_repeated_options_pair_a_2d_image_and_a_band_is_held_out(tmp_path, files):

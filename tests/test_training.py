@@ -5,6 +5,7 @@ real test crops degraded with the protocols of docs/evaluation.md.
 """
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -363,6 +364,20 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
                  resume_from=tmp_path, callback=records.append)
     assert [r.step for r in records] == [5, 6]
     assert weights_equal(resumed.state_dict(), full.state_dict())
+
+
+def test_resume_on_other_validation_images_is_refused(train_a, val_a, tmp_path):
+    kw = dict(steps=4, batch_size=2, patch=32, lr=1e-3, device="cpu", val_every=2, seed=5)
+    run(tiny("gran"), train_a, val_a, checkpoint_dir=tmp_path, **kw)
+    other = [dataclasses.replace(p, input=p.input[:, ::-1].copy(),
+                                 target=p.target[:, ::-1].copy()) for p in val_a]
+    with pytest.raises(ValueError, match="validated on other images"):
+        training.iter_fit(tiny("gran"), TrainingConfig(**{**kw, "steps": 6}), train_a, other,
+                          resume_from=tmp_path)
+    records = []  # the same validation images resume as before
+    training.fit(tiny("gran"), TrainingConfig(**{**kw, "steps": 6}), train_a, val_a,
+                 resume_from=tmp_path, callback=records.append)
+    assert [r.step for r in records] == [5, 6]
 
 
 def test_gan_resume_restores_discriminator_and_history_buffer(train_a, tmp_path):

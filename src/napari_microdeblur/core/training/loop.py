@@ -272,6 +272,7 @@ class Trainer:
             "best_metrics": self.best_metrics,
             "baseline": self.baseline,
             "history": self.history,
+            "validation_fingerprint": self.setup.val_fingerprint,
             "extra": {"loss": c.loss, "patch": c.patch, "batch_size": c.batch_size, "lr": c.lr},
         }
 

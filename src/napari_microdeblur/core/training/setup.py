@@ -4,12 +4,14 @@ Every problem raises a ``ValueError`` naming what to change, before any training
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,6 +48,8 @@ class Setup:
     notes: list[str]
     checkpoint_dir: Path | None
     resume: dict | None
+    #: what ``validation_fingerprint`` gives for ``val_crops``; last.pt keeps it for resumes
+    val_fingerprint: str = ""
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -269,7 +273,20 @@ def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
     return disc
 
 
-def _resume(resume_from, config: TrainingConfig, model: nn.Module) -> dict | None:
+def validation_fingerprint(crops) -> str:
+    """A digest of the validation crops (inputs and targets): two runs share it only when they
+    validate on the same pixels."""
+    digest = hashlib.sha256()
+    for c in crops:
+        for array in (c.input, c.target):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _resume(resume_from, config: TrainingConfig, model: nn.Module,
+            fingerprint: str) -> dict | None:
     if resume_from is None:
         return None
     path = checkpoint_path(resume_from)
@@ -282,6 +299,16 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module) -> dict | Non
     arch = getattr(model, "arch_name", None)
     if ck.get("arch") and arch and ck["arch"] != arch:
         raise ValueError(f"resume_from holds a {ck['arch']!r} model, not {arch!r}")
+    # the kept best is the best on the run's validation pixels: on other pixels its score
+    # would be compared with numbers from another test (checkpoints before this have none)
+    earlier = ck.get("validation_fingerprint")
+    if earlier is not None and earlier != fingerprint:
+        raise ValueError(
+            f"resume_from={str(path)!r} validated on other images (other data, held-out "
+            "region or seed than this run's), so its best weights cannot be compared with "
+            "this run's; resume with the same data and options, or start a new run from its "
+            "best weights (best.safetensors) in another checkpoint folder"
+        )
     ck["where"] = str(path)
     return ck
 
@@ -317,9 +344,10 @@ def prepare(
     weights = config.weights()
     vgg = _perceptual(config, weights, notes)
     disc = _discriminator(regime, train.channels, config, dims)
+    fingerprint = validation_fingerprint(crops)
     return Setup(
         model=model, config=config, regime=regime, train=train, sources=extra,
         val_crops=crops, device=device, amp=amp, weights=weights, discriminator=disc,
         vgg=vgg, notes=notes, checkpoint_dir=_checkpoint_dir(config),
-        resume=_resume(resume_from, config, model),
+        resume=_resume(resume_from, config, model, fingerprint), val_fingerprint=fingerprint,
     )
