@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._compare_parts import MetricsTable, guess_roles, region_box
+from ._compare_parts import MetricsTable, guess_roles, region_box, undefined_roles
 from ._controls import button, label, set_checked_quietly
 from ._feedback import describe_error, notify_error, notify_info
 from ._layer_data import add_layer, difference_layer, region_layer, tile_grid_layer
@@ -380,6 +380,11 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
     def _show_result(self, result: dict, complete: bool) -> None:
         self.table.show_values(result)
+        undefined = undefined_roles(result)
+        if undefined:
+            self._show_message(
+                f"the {' and '.join(undefined)} layer holds NaN or Inf pixels: its PSNR and "
+                "SSIM are undefined (NaN); replace them (e.g. np.nan_to_num) to compare")
         if not complete and self._update_started is not None and self._first_partial:
             self.last_partial_seconds = time.perf_counter() - self._update_started
             self._first_partial = False

@@ -74,6 +74,14 @@ def region_box(viewer, layer, truth):
     return (y0, y1), (x0, x1)
 
 
+def undefined_roles(result: dict) -> list[str]:
+    """The roles ('blurry', 'deblurred') whose PSNR or SSIM in ``result`` is NaN: their layer
+    holds NaN or Inf pixels, so the metrics say nothing."""
+    return [name for name in ("blurry", "deblurred")
+            if any(result.get(f"{m}_{name}") is not None
+                   and np.isnan(result[f"{m}_{name}"]) for m in ("psnr", "ssim"))]
+
+
 class MetricsTable(QTableWidget):
     """PSNR and SSIM of blurry and deblurred against the ground truth, and the gain."""
 
@@ -101,7 +109,11 @@ class MetricsTable(QTableWidget):
         """Fill the table from a result dict (``psnr_<name>``, ``ssim_<name>``); missing
         values stay empty."""
         def fmt(v, digits):
-            return "" if v is None else ("inf" if not np.isfinite(v) else f"{v:.{digits}f}")
+            if v is None:
+                return ""
+            if np.isnan(v):  # a layer with NaN pixels: undefined, not a perfect score
+                return "NaN"
+            return "inf" if not np.isfinite(v) else f"{v:.{digits}f}"
 
         rows = [
             (result.get("psnr_blurry"), result.get("ssim_blurry")),

@@ -1,0 +1,29 @@
+"""The Compare & QC dock given a deblurred layer with NaN pixels (driven in a real viewer
+under Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PLUGIN = "napari-microdeblur"
+TIMEOUT = 60_000  # ms
+
+
+def test_a_deblurred_layer_with_nan_pixels_shows_nan_not_a_perfect_score(make_napari_viewer,
+                                                                         qtbot):
+    truth = (np.random.default_rng(0).random((64, 64)) * 200).astype(np.float32)
+    result = truth + 1
+    result[32, 32] = np.nan  # inside the border the metrics exclude
+    viewer = make_napari_viewer()
+    blurry = viewer.add_image(truth + 3, name="blurry")
+    deblurred = viewer.add_image(result, name="deblurred")
+    gt = viewer.add_image(truth, name="truth")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Compare & QC")
+    with qtbot.waitSignal(w.table_updated, timeout=TIMEOUT):
+        w.set_layers(blurry, deblurred, gt)
+    cells = [[w.table.item(r, c).text() for c in range(2)] for r in range(3)]
+    assert cells[1] == ["NaN", "NaN"]  # was "inf": a perfect score
+    assert cells[2] == ["NaN", "NaN"]
+    assert cells[0][0] not in ("", "NaN", "inf")  # the blurry row is unaffected
+    assert "deblurred layer holds NaN or Inf pixels" in w.message_label.text()
+    qtbot.waitUntil(lambda: not w._workers, timeout=TIMEOUT)
