@@ -19,12 +19,13 @@ from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, start_deblur
 from ._layer_data import source_placement
 from ._layers import layer_data, scope_selection
-from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
+from ._methods import AUTO, SESSION_MODELS, SessionModel, is_classical, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfPreview
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
+    check_psf_model_fits,
     choose_bead_layer,
     estimate_psf_of_layer,
     measure_psf_from_beads,
@@ -303,8 +304,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def run(self) -> DeblurRun | None:
         """Start a run; bad settings go to a notification and nothing starts."""
-        if self.run_handle is not None and self.run_handle.is_running:
-            notify_info("a run is in progress; cancel it first")
+        if self.refuse_while_running():
             return None
         try:
             # the preview has already read the PSF: what it refused, the run would refuse too,
@@ -313,6 +313,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             if self.psf_box.psf_in_use and not preview.busy and preview.error is not None:
                 raise ValueError(preview.error)
             req = self.build_request()
+            check_psf_model_fits(
+                self.method.psf_text, tuple(req.image.shape), req.axes, req.source_name,
+                classical=is_classical(self.method.name), tile=req.tiling.tile)
             run = start_deblur(self.viewer, req, on_done=self._run_done,
                                on_progress=self.show_run_progress)
         except (ValueError, TypeError, OSError) as error:

@@ -115,9 +115,13 @@ def resolve_request(req: DeblurRequest, device):
     (``with_estimated_psf``); a session network is copied to ``device`` if it lives elsewhere
     (the session's copy stays where it is)."""
     from ..core.axes import is_rgb
+    from ..core.inference import fit_psf_to_image_of
     from ..core.method import network_method
 
     rgb = is_rgb(req.axes, tuple(req.image.shape))
+    # a PSF file or layer as large as the image (a whole bead image) is cut to its support,
+    # as the core's deblur does for a MethodSpec; it was refused as larger than the image
+    req = replace(req, method=fit_psf_to_image_of(req.method, req.axes, tuple(req.image.shape)))
     if req.network is None:
         return req.method.resolve(rgb=rgb)
     model = req.network.model

@@ -129,6 +129,24 @@ class RunDockMixin:
         self.run_handle = self.last_run = run
         self.controls.set_running(True)
 
+    def refuse_while_running(self) -> bool:
+        """True (and the user told why) while the last run has not finished: its worker may
+        not have started yet (``is_running`` is then False), or a cancelled run may still be
+        finishing its tile. A second run would orphan the first, which Cancel could then no
+        longer stop."""
+        from ._feedback import notify_info
+
+        run = self.run_handle
+        if run is None or run.done:
+            return False
+        message = ("the cancelled run is still finishing its current tile; press Run again "
+                   "once it has stopped" if run.cancelled else
+                   "a run is in progress; cancel it first")
+        notify_info(message)
+        if not self.closed:
+            self.status_label.setText(message)
+        return True
+
     def cancel_run(self) -> None:
         if self.run_handle is not None:
             self.run_handle.cancel()
