@@ -98,7 +98,7 @@ def test_a_custom_tile_not_larger_than_the_psf_is_refused_before_the_run(make_na
     w.tile_spin.setValue(16)
     wait_preview(qtbot, w)
     assert w.run() is None
-    assert "Tile (16) is not larger than the PSF 'gaussian:3' (25 x 25 px)" in \
+    assert "tile 16 is not larger than the PSF 'gaussian:3' (25 x 25 px)" in \
         w.status_label.text()
     assert "at least 26" in w.status_label.text()
     w.tile_spin.setValue(26)  # what the message asks for runs

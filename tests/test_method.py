@@ -204,3 +204,23 @@ def test_psf_as_large_as_the_image_is_cut_to_its_support_with_a_note():
     assert len(notes) == 1 and "cut to" in notes[0]
     expected = deblur(image, axes="YX", method=MethodSpec(name="wiener", psf=g, balance=0.05))
     np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=1e-3)
+
+
+@pytest.mark.parametrize(("method", "psf", "shape", "axes", "tile", "words"), [
+    ("wiener", "gaussian:1.6", (10, 10), "YX", None, "is 15 x 15 px, larger than the image"),
+    ("richardson_lucy", "disk:3", (2, 64), "YX", None,
+     r"larger than the image \(2 x 64 px in YX\)"),
+    ("auto", "gaussian:1.6", (4, 10, 10), "ZYX", None, "larger than the image"),
+    ("wiener", "gaussian:3", (128, 128), "YX", 16, "tile 16 is not larger than the PSF"),
+])
+def test_a_psf_model_that_cannot_fit_is_refused_before_any_work(method, psf, shape, axes, tile,
+                                                                   words, monkeypatch):
+    from napari_microdeblur.core import inference
+
+    def no_work(*args):  # the 'auto' settings, estimates and network loading come after
+        raise AssertionError("prepared further than the check")
+
+    monkeypatch.setattr(inference, "spec_for_image", no_work)
+    image = np.ones(shape, np.float32)
+    with pytest.raises(ValueError, match=words):
+        prepare_deblur(image, axes, MethodSpec(name=method, psf=psf), TilingSpec(tile=tile))

@@ -19,13 +19,12 @@ from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, start_deblur
 from ._layer_data import source_placement
 from ._layers import layer_data, scope_selection
-from ._methods import AUTO, SESSION_MODELS, SessionModel, is_classical, method_card
+from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfPreview
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
-    check_psf_model_fits,
     choose_bead_layer,
     estimate_psf_of_layer,
     measure_psf_from_beads,
@@ -313,9 +312,11 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             if self.psf_box.psf_in_use and not preview.busy and preview.error is not None:
                 raise ValueError(preview.error)
             req = self.build_request()
-            check_psf_model_fits(
-                self.method.psf_text, tuple(req.image.shape), req.axes, req.source_name,
-                classical=is_classical(self.method.name), tile=req.tiling.tile)
+            from ..core.inference import check_psf_model_fits
+
+            if req.network is None:  # PSF rules the run would apply only after it started
+                check_psf_model_fits(req.method, req.axes, tuple(req.image.shape),
+                                     tile=req.tiling.tile, image=f"layer {req.source_name!r}")
             run = start_deblur(self.viewer, req, on_done=self._run_done,
                                on_progress=self.show_run_progress)
         except (ValueError, TypeError, OSError) as error:

@@ -20,10 +20,9 @@ from ._focus_views import FocusOverlays, show_slice_plot
 from ._jobs import DeblurRequest, DeblurRun, Selection, check_request, iter_focus_job
 from ._layer_data import focus_deblurred_layer, source_placement
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, unwrap
-from ._methods import AUTO, SESSION_MODELS, default_network, is_classical
+from ._methods import AUTO, SESSION_MODELS, default_network
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
-from ._psf_sources import check_psf_model_fits
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 UNITS = ("tiles", "slices")
@@ -408,8 +407,11 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             placement=source_placement(layer),
         )
         check_request(req)
-        check_psf_model_fits(self.method.psf_text, tuple(req.image.shape), axes, layer.name,
-                             classical=is_classical(self.method.name), tile=None)
+        from ..core.inference import check_psf_model_fits
+
+        if req.network is None:
+            check_psf_model_fits(req.method, axes, tuple(req.image.shape),
+                                 image=f"layer {layer.name!r}")
         halo = None if self.halo_spin.value() < 0 else int(self.halo_spin.value())
         return req, Selection(self.threshold, self.scores.copy(), tile, halo)
 

@@ -30,39 +30,6 @@ def psf_of_text(viewer, text: str):
     return np.asarray(layer_data(layer))
 
 
-def check_psf_model_fits(text: str | None, image_shape, axes: str, layer_name: str, *,
-                         classical: bool, tile: int | None) -> None:
-    """Refuse, before a run starts, a PSF model wider than the image it would deblur (the
-    core refuses it only once the run has started; a PSF file or layer that large is cut to
-    its support instead), a 3D model on an image without Z for a classical method, and a
-    classical method's custom ``tile`` no larger than the PSF. ``text``: the PSF box's text
-    (anything but a model is left to the run); ``image_shape``/``axes``: what the run deblurs.
-    The model is parsed as the core parses it (cached there, so the run reuses it)."""
-    from ..core.psf import is_psf_model, parse_psf
-
-    if text is None or not is_psf_model(text):
-        return
-    kernel_shape = tuple(int(k) for k in parse_psf(text).shape)  # ValueError says what to fix
-    size = " x ".join(map(str, kernel_shape))
-    psf_axes = "ZYX"[-len(kernel_shape):]
-    if "Z" in psf_axes and "Z" not in axes:
-        if classical:
-            raise ValueError(f"the PSF {text!r} is a 3D model ({size} px) but layer "
-                             f"{layer_name!r} has no Z axis (axes {axes}); choose a 2D PSF "
-                             "model or a z-stack")
-        psf_axes, kernel_shape = psf_axes[1:], kernel_shape[1:]
-    spatial = tuple(int(image_shape[axes.index(a)]) for a in psf_axes)
-    if any(k > n for k, n in zip(kernel_shape, spatial)):
-        raise ValueError(
-            f"the PSF {text!r} is {size} px, larger than layer {layer_name!r} "
-            f"({' x '.join(map(str, spatial))} px in {psf_axes}); choose a narrower PSF model "
-            "(e.g. a smaller sigma) or a larger image or scope")
-    halo = max(k // 2 for k in kernel_shape)
-    if classical and tile is not None and tile <= 2 * halo and max(spatial[-2:]) > tile:
-        raise ValueError(f"Tile ({tile}) is not larger than the PSF {text!r} ({size} px); "
-                         f"set Tile to at least {2 * halo + 2} or choose the model default")
-
-
 # ----------------------------------------------------------------------------- PSF from beads
 
 FROM_FILE = "a file..."
