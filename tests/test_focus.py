@@ -106,3 +106,15 @@ def test_per_tile_scores_are_the_tile_means_of_the_whole_plane_map(focus_stack):
     energy = focus.band_pass_energy_map(torch.from_numpy(plane)[None])[0].numpy()
     expected = energy.reshape(3, 32, 3, 32).mean(axis=(1, 3))
     np.testing.assert_allclose(tiles, expected, rtol=1e-4)
+
+
+def test_an_image_without_a_positive_mean_is_refused_not_scored_1e25(fluo_u8):
+    image = fluo_u8.astype(np.float32)
+    offset = image - image.mean() - 5  # background-subtracted: mean below 0
+    with pytest.raises(ValueError, match="mean intensity is -5.*add an offset"):
+        focus_score(offset, tile=16)
+    with pytest.raises(ValueError, match="mean intensity"):
+        focus_score(offset.astype(np.int16))
+    # a positive mean scores as before, and a plane of zeros scores 0
+    assert focus_score(image - image.min()) > 0
+    assert focus_score(np.zeros((32, 32), np.float32)) == 0

@@ -150,6 +150,15 @@ def _gray_plane(plane, plane_axes: str) -> np.ndarray:
     array = array.astype(np.float32, copy=False)
     if not np.all(np.isfinite(array)):
         raise ValueError("image contains NaN or Inf pixels")
+    # the score divides by the plane's squared mean: at a mean of 0 or below (an image with a
+    # negative offset) it came out near 1e25, so no threshold could tell sharp from blurred
+    mean = float(array.mean(dtype=np.float64))
+    if mean <= 0 and array.max() > array.min():
+        raise ValueError(
+            f"a plane's mean intensity is {mean:.3g}: focus scores are relative to the mean "
+            f"intensity, so they need intensities that are 0 where there is no light (this "
+            f"image goes down to {float(array.min()):.3g}, e.g. after background "
+            "subtraction); add an offset that makes them non-negative")
     return array
 
 
