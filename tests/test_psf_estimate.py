@@ -162,3 +162,17 @@ def test_an_image_without_structure_reaches_the_widest_blur_and_says_so():
     assert est.sigma_minor <= est.sigma_major <= 8.0
     assert "too little structure" in est.describe()
     assert "too little structure" not in estimate_psf(_blurred(gaussian_psf(1.6))).describe()
+
+
+def test_an_estimate_wider_than_a_small_image_is_not_used():
+    from napari_microdeblur.core.inference import spec_for_image
+
+    noise = np.random.default_rng(0).random((64, 64)).astype(np.float32)  # reaches sigma 8
+    with pytest.raises(ValueError, match=r"65 x 65 px, larger than the image \(64 x 64 px\)"):
+        spec_for_image(MethodSpec("wiener", psf="estimate"), noise, "YX")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = spec_for_image(MethodSpec("auto", modality="em"), noise, "YX")  # EM estimates
+    assert spec.psf is None  # the blind network, with the reason
+    assert any("larger than the image" in str(w.message) and "blind network" in str(w.message)
+               for w in caught)

@@ -172,7 +172,14 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
     if not spec.takes_psf():  # a blind network: nothing to estimate (resolving it says so)
         return spec
     try:
-        estimated = estimate_psf(estimation_plane(image, axes))
+        plane = estimation_plane(image, axes)
+        estimated = estimate_psf(plane)
+        if any(k > n for k, n in zip(estimated.kernel.shape, plane.shape)):
+            # a blur that wide leaves too little of a small image to deblur, or to trust
+            raise ValueError(f"the estimate, {estimated.spec}, is "
+                             f"{' x '.join(map(str, estimated.kernel.shape))} px, larger than "
+                             f"the image ({' x '.join(map(str, plane.shape))} px); give a "
+                             "PSF (file or model) instead")
     except ValueError as error:
         if default is None:  # 'estimate' asked for by name: the user hears why
             raise
