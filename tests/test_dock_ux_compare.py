@@ -27,3 +27,18 @@ def test_a_deblurred_layer_with_nan_pixels_shows_nan_not_a_perfect_score(make_na
     assert cells[0][0] not in ("", "NaN", "inf")  # the blurry row is unaffected
     assert "deblurred layer holds NaN or Inf pixels" in w.message_label.text()
     qtbot.waitUntil(lambda: not w._workers, timeout=TIMEOUT)
+
+
+def test_a_ground_truth_with_nan_pixels_is_named_in_the_message(make_napari_viewer, qtbot):
+    truth = (np.random.default_rng(0).random((64, 64)) * 200).astype(np.float32)
+    bad_truth = truth.copy()
+    bad_truth[3, 3] = np.nan
+    viewer = make_napari_viewer()
+    blurry = viewer.add_image(truth + 3, name="blurry")
+    deblurred = viewer.add_image(truth + 1, name="deblurred")
+    gt = viewer.add_image(bad_truth, name="sharp reference")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Compare & QC")
+    w.set_layers(blurry, deblurred, gt)
+    qtbot.waitUntil(lambda: "NaN or Inf" in w.message_label.text(), timeout=TIMEOUT)
+    assert "the ground-truth layer 'sharp reference'" in w.message_label.text()
+    qtbot.waitUntil(lambda: not w._workers, timeout=TIMEOUT)

@@ -311,10 +311,12 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         full_truth = layer_data(truth)
         rgb = bool(truth.rgb)
         metrics = self._plane_metrics
+        truth_name = f"the ground-truth layer {truth.name!r}"
 
         def job():
             scale = ref_scale if ref_scale is not None else \
-                metrics.metrics.reference_scale(np.asarray(full_truth))
+                metrics.metrics.reference_scale(np.asarray(full_truth),
+                                                 name=truth_name)
             result = yield from metrics.iter_plane_metrics(
                 planes, scale, border=border, box=box, rgb=rgb
             )
@@ -425,10 +427,12 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
                 arrays[role] = layer_data(layer)
         ref_scale, _ = self._reference_scale(g)
         metrics, rgb = self._plane_metrics, bool(g.rgb)
+        truth_name = f"the ground-truth layer {g.name!r}"
 
         def job():
             scale = ref_scale if ref_scale is not None else \
-                metrics.metrics.reference_scale(np.asarray(arrays["truth"]))
+                metrics.metrics.reference_scale(np.asarray(arrays["truth"]),
+                                                 name=truth_name)
             results = yield from metrics.iter_stack_metrics(arrays, scale, key_for, n,
                                                             border=border, box=box, rgb=rgb)
             return results, scale

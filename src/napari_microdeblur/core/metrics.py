@@ -104,16 +104,17 @@ def _check_data_range(data_range) -> float:
 # ----------------------------------------------------------------------------- intensity scale
 
 
-def reference_scale(ref) -> tuple[float, float]:
+def reference_scale(ref, *, name: str = "ref") -> tuple[float, float]:
     """(offset, scale) that map ``ref`` to [0, 1] as docs/evaluation.md prescribes.
 
     uint8: (0, 255); other integer types: (0, ref.max());
-    floats: (ref.min(), ref.max() - ref.min()).
+    floats: (ref.min(), ref.max() - ref.min()). ``name`` is what the errors call ``ref``
+    (the Compare & QC dock names the ground-truth layer).
     """
-    ref = _check_array(ref, "ref")
+    ref = _check_array(ref, name)
     size = ref.numel() if isinstance(ref, torch.Tensor) else ref.size
     if size == 0:
-        raise ValueError("ref is empty (size 0); accepted: a non-empty image")
+        raise ValueError(f"{name} is empty (size 0); accepted: a non-empty image")
     if isinstance(ref, torch.Tensor):
         is_uint8 = ref.dtype == torch.uint8
         is_float = ref.dtype.is_floating_point
@@ -131,17 +132,18 @@ def reference_scale(ref) -> tuple[float, float]:
     if not is_float:
         if hi <= 0:
             raise ValueError(
-                f"ref ({dtype}) has maximum {hi}; integer references other than uint8 are scaled "
-                "by their maximum, which must be positive"
+                f"{name} ({dtype}) has maximum {hi}; integer references other than uint8 are "
+                "scaled by their maximum, which must be positive"
             )
         return 0.0, float(hi)
     lo, hi = float(lo), float(hi)
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"ref ({dtype}) holds non-finite values; accepted: finite values only")
+        raise ValueError(f"{name} ({dtype}) holds NaN or Inf pixels; accepted: finite values "
+                         "only (replace them first, e.g. with numpy.nan_to_num)")
     if hi - lo <= 0:
         raise ValueError(
-            f"ref ({dtype}) is constant (min = max = {lo}); a float reference is min-max scaled, "
-            "which needs a non-zero range"
+            f"{name} ({dtype}) is constant (min = max = {lo}); a float reference is min-max "
+            "scaled, which needs a non-zero range"
         )
     return lo, hi - lo
 
@@ -380,7 +382,7 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     _check_finite(prediction, "prediction")
     if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
         raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
-    offset, scale = reference_scale(reference)
+    offset, scale = reference_scale(reference, name="reference")
     dev = _device_of(prediction, reference)
     xt, rt = _prepare_channels(prediction, reference, channel_axis, dev)
     xt, rt = (xt - offset) / scale, (rt - offset) / scale
