@@ -312,7 +312,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             if self.psf_box.psf_in_use and not preview.busy and preview.error is not None:
                 raise ValueError(preview.error)
             req = self.build_request()
-            from ..core.inference import check_psf_model_fits
+            from ..core.psf_fit import check_psf_model_fits
 
             if req.network is None:  # PSF rules the run would apply only after it started
                 check_psf_model_fits(req.method, req.axes, tuple(req.image.shape),

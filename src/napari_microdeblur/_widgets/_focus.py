@@ -407,7 +407,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             placement=source_placement(layer),
         )
         check_request(req)
-        from ..core.inference import check_psf_model_fits
+        from ..core.psf_fit import check_psf_model_fits
 
         if req.network is None:
             check_psf_model_fits(req.method, axes, tuple(req.image.shape),

@@ -115,8 +115,8 @@ def resolve_request(req: DeblurRequest, device):
     (``with_estimated_psf``); a session network is copied to ``device`` if it lives elsewhere
     (the session's copy stays where it is)."""
     from ..core.axes import is_rgb
-    from ..core.inference import fit_psf_to_image_of
     from ..core.method import network_method
+    from ..core.psf_fit import fit_psf_to_image_of
 
     rgb = is_rgb(req.axes, tuple(req.image.shape))
     # a PSF file or layer as large as the image (a whole bead image) is cut to its support,

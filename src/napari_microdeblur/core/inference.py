@@ -33,7 +33,6 @@ from .method import (
     Method,
     MethodSpec,
     NetworkRunner,
-    PsfArray,
     TilingSpec,
     auto_precision,
     classical_method,
@@ -43,12 +42,13 @@ from .method import (
 )
 from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
+from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
 
 __all__ = [
     "CLASSICAL_METHODS", "DEFAULT_TILE", "OUTPUT_DTYPES", "PRECISIONS", "STATS_MAX_ELEMENTS",
     "DeblurProgress", "DeblurResult", "Method", "MethodSpec", "NetworkRunner", "Normalization",
     "PreparedDeblur", "TilingSpec", "auto_method_name", "auto_precision", "check_axes",
-    "check_image", "check_psf_model_fits", "classical_method", "compute_normalization",
+    "check_image", "classical_method", "compute_normalization",
     "deblur", "drain", "guess_axes", "iter_deblur", "network_method", "prepare_deblur",
     "resolve_device", "resolve_method", "as_method", "split_options",
 ]
@@ -312,59 +312,6 @@ def central_volume(image, axes: str, lateral: int) -> np.ndarray:
     volume = np.asarray(image[tuple(key)], dtype=np.float32)
     kept = [a for a in axes if a in "ZYX"]
     return np.transpose(volume, [kept.index(a) for a in "ZYX" if a in kept])
-
-
-def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
-                         image: str = "the image") -> None:
-    """Refuse, before any work, a PSF *model* (a file or array that large is cut to its support
-    instead, ``fit_psf_to_image_of``) larger than the image it would deblur, a 3D model on an
-    image without Z for a classical method, and a classical method's ``tile`` no larger than
-    the PSF; each ``ValueError`` says what to change (``image`` names the image in it).
-    Cheap: the deblur's own checks come later, after the slower parts of its preparation."""
-    from .psf import is_psf_model, parse_psf
-
-    if not (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
-        return
-    kernel_shape = tuple(int(k) for k in parse_psf(spec.psf).shape)
-    size = " x ".join(map(str, kernel_shape))
-    classical = spec.name in CLASSICAL_METHODS
-    psf_axes = "ZYX"[-len(kernel_shape):]
-    if "Z" in psf_axes and "Z" not in axes:
-        if classical:
-            raise ValueError(f"the PSF {spec.psf!r} is a 3D model ({size} px) but {image} has "
-                             f"no Z axis (axes {axes}); choose a 2D PSF model or a z-stack")
-        psf_axes, kernel_shape = psf_axes[1:], kernel_shape[1:]  # its in-focus plane is used
-    spatial = tuple(int(shape[axes.index(a)]) for a in psf_axes)
-    if any(k > n for k, n in zip(kernel_shape, spatial)):
-        raise ValueError(
-            f"the PSF {spec.psf!r} is {size} px, larger than {image} "
-            f"({' x '.join(map(str, spatial))} px in {psf_axes}); choose a narrower PSF model "
-            "(e.g. a smaller sigma) or a larger image or region")
-    halo = max(k // 2 for k in kernel_shape)
-    if classical and isinstance(tile, int) and tile <= 2 * halo and max(spatial[-2:]) > tile:
-        raise ValueError(f"tile {tile} is not larger than the PSF {spec.psf!r} ({size} px); "
-                         f"use a tile of at least {2 * halo + 2} or the default tile")
-
-
-def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
-    """The spec with a PSF file or array as large as the image (a whole bead image, say) cut to
-    its support; the one-line note saying so goes out as a warning. Others are unchanged."""
-    from .psf import fit_psf_to_image, is_psf_model, parse_psf
-    from .psf_estimate import is_estimate
-
-    if spec.psf is None or (isinstance(spec.psf, str)
-                            and (is_psf_model(spec.psf) or is_estimate(spec.psf))):
-        return spec  # a model PSF wider than the image stays refused: its support is the model
-
-    kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)
-    spatial = [shape[axes.index(a)] for a in "ZYX"[-kernel.ndim :] if a in axes]
-    if len(spatial) != kernel.ndim:
-        return spec  # the method's own check names the dimension mismatch
-    fitted, note = fit_psf_to_image(kernel, tuple(spatial))
-    if note is None:
-        return spec
-    warnings.warn(note, stacklevel=2)
-    return spec.replace(psf=fitted)
 
 
 @dataclass(frozen=True)
