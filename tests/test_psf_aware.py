@@ -271,8 +271,12 @@ def test_tiled_run_matches_the_whole_image():
 def test_three_d_psf_uses_its_in_focus_plane_and_channels_run_one_by_one():
     wide, sharp = gaussian_psf(2.5, size=9), gaussian_psf(1.0, size=9)
     psf3 = np.stack([wide, sharp, wide])
-    method = psf_aware_method(_tiny(), psf3, precision="float32")
+    with pytest.warns(UserWarning, match=r"in-focus plane \(z=1 of 3\) is used for every"):
+        method = psf_aware_method(_tiny(), psf3, precision="float32")
     assert "z=1" in method.parameters["psf"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 2D PSF (or one plane) is used as it is, no line
+        psf_aware_method(_tiny(), sharp[None], precision="float32")
     assert method.parameters["colour"] == "channel by channel" and method.in_channels == 1
     rgb = np.stack([_blobs(48, seed=s) for s in range(3)], axis=-1)
     out = deblur(rgb, method=method, axes="YXC", device="cpu")

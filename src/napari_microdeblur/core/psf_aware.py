@@ -116,11 +116,16 @@ def plane_kernel(psf) -> tuple[np.ndarray, str]:
     if kernel.ndim not in (2, 3):
         raise ValueError(f"psf has shape {kernel.shape}; accepted: a 2D (Y, X) or 3D (Z, Y, X) PSF")
     # the same value checks (NaN, negatives, zeros) as every other PSF, then the in-focus plane
+    planes = kernel.shape[0] if kernel.ndim == 3 else 1
     kernel, plane = in_focus_plane(check_psf(kernel, kernel.ndim))
     if plane is not None:
         # the network sees one plane at a time: light other planes send into it stays
         spec += (f" (3D, in-focus plane z={plane} used for every plane; richardson_lucy and "
                  "wiener deconvolve in 3D)")
+        if planes > 1:
+            warnings.warn(f"the PSF-aware network takes a 2D PSF: the 3D PSF's in-focus plane "
+                          f"(z={plane} of {planes}) is used for every plane; richardson_lucy "
+                          "and wiener deconvolve in 3D", stacklevel=2)
     if kernel.sum() <= 0:
         raise ValueError("the in-focus plane of the 3D psf sums to 0; accepted: a positive sum")
     return (kernel / kernel.sum()).astype(np.float32), spec
