@@ -233,7 +233,11 @@ def test_cli_self_writes_adapted_weights(tmp_path, base_weights, capsys):
     assert "blurry.tif" in card.training_data and card.license == "CC0-1.0"
     assert "prior: the output of wiener_unet." in card.description
     assert "self_val_loss" in card.metrics
-    assert "data-consistency loss" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "data-consistency loss" in printed.out
+    notes = [line for line in printed.err.splitlines() if line.startswith("note: ")]
+    assert any("prior: the output of wiener_unet." in n for n in notes)
+    assert len(notes) == len(set(notes))  # each note once (the prior's was printed twice)
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -9,9 +9,10 @@ from pathlib import Path
 from .cli import EXIT_INTERRUPTED, UserError
 
 
-def drive_fit(run, *, quiet: bool):
+def drive_fit(run, *, quiet: bool, shown: list[str] | None = None):
     """Drive a training or fine-tuning run with a tqdm bar showing loss and validation PSNR;
-    notes (``progress.Notes``) go to stderr. Returns the run's result."""
+    notes (``progress.Notes``) go to stderr, and into ``shown`` when given (so that a result
+    listing every note prints only the later ones). Returns the run's result."""
     from tqdm import tqdm
 
     from .core.progress import Notes, drive
@@ -23,6 +24,8 @@ def drive_fit(run, *, quiet: bool):
         if isinstance(record, Notes):
             for note in record.notes:
                 print(f"note: {note}", file=sys.stderr)
+            if shown is not None:
+                shown.extend(record.notes)
             return
         if bar is None:
             bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)

@@ -423,15 +423,16 @@ def _finetune_self(args, out: Path) -> int:
     images = [image for spec in args.self_images for image in _read_images(spec, args.axes)]
     job = iter_self_adapt(model, [a for _, a, _ in images], args.psf,
                           axes=[ax for _, _, ax in images], config=config, card=base_card)
+    shown: list[str] = []
     try:
-        result = drive_fit(job, quiet=args.quiet)
+        result = drive_fit(job, quiet=args.quiet, shown=shown)
     except KeyboardInterrupt:  # closing the job loaded the best weights into the model
         save_weights(model, out, {"description": f"{args.weights} adapted with --self, "
                                   "interrupted", "license": base_card.license})
         print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    for note in result.notes:
+    for note in result.notes[len(shown):]:  # the notes of the run's end
         print(f"note: {note}", file=sys.stderr)
     what = ", ".join(name for name, _, _ in images)
     save_weights(result.model, out, result.card(base_card, base_label=str(args.weights),
