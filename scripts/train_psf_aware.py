@@ -171,6 +171,9 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=96)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=("l1", "mse"), default="l1",
+                   help="l1 (psf_v1-v4), or mse: what PSNR measures, for a last phase from "
+                        "L1-trained weights")
     p.add_argument("--p-protocol", type=float, default=0.2)
     p.add_argument("--p-optics", type=float, default=0.35,
                    help="probability that a patch's PSF comes from optics instead of the ranges")
@@ -327,7 +330,8 @@ def main(argv=None) -> int:
         # the centre only: a patch's blurred border mixes in pixels outside the patch, which the
         # network cannot see (at inference the tiler drops a tile's border the same way)
         c = LOSS_MARGIN
-        loss = torch.mean(torch.abs(out.float() - y)[..., c:-c, c:-c])
+        error = (out.float() - y)[..., c:-c, c:-c]
+        loss = torch.mean(error ** 2 if args.loss == "mse" else torch.abs(error))
         losses.append(optimiser_step(model, opt, loss))
         step += 1
         now = time.perf_counter()
@@ -404,7 +408,8 @@ def main(argv=None) -> int:
                               + (" + one optics PSF with a halo" if args.p_halo > 0 else "")
                               + (f"; planes of {args.val_sets} only" if args.val_sets else ""),
                 "steps": step, "minutes": round(minutes, 2), "batch": args.batch,
-                "patch": args.patch, "lr": args.lr, "seed": args.seed, "amp": args.amp,
+                "patch": args.patch, "lr": args.lr, "loss": args.loss, "seed": args.seed,
+                "amp": args.amp,
                 "threads": args.threads, "cpu_megapixels_per_s_1024": round(speed, 3),
                 "command": command,
             },
