@@ -6,6 +6,7 @@ import pytest
 from napari_microdeblur.core.degrade import degrade, protocol_psf
 from napari_microdeblur.core.inference import check_axes, deblur, guess_axes, iter_deblur
 from napari_microdeblur.core.metrics import evaluate
+from napari_microdeblur.core.psf import gaussian_psf
 
 
 def test_richardson_lucy_improves_a_real_image_and_keeps_units(fluo_u8):
@@ -97,7 +98,9 @@ def test_axes_guesses():
         (np.zeros((32, 32)), {"axes": "ZYX"}, ValueError, "3 letters"),
         (np.zeros((32, 32)), {"axes": "YY"}, ValueError, "at most once"),
         (np.zeros((32, 32)), {"tile": 16, "overlap": 16}, ValueError, "overlap"),
-        (np.zeros((64, 64)), {"tile": 8, "psf": "gaussian:3"}, ValueError, "receptive field"),
+        (np.zeros((64, 64)), {"tile": 8, "psf": "gaussian:3"}, ValueError,
+         "tile 8 is not larger than the PSF"),
+        (np.zeros((64, 64)), {"tile": 8, "psf": gaussian_psf(3.0)}, ValueError, "receptive field"),
         (np.zeros((1, 1)), {}, ValueError, "single pixel"),
         (np.zeros((0, 5)), {}, ValueError, "empty"),
         (np.full((32, 32), np.nan), {}, ValueError, "NaN"),
