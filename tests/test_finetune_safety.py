@@ -84,6 +84,21 @@ def test_band_holds_out_pixels_no_training_patch_can_reach():
         pairs_mod.split_band([pair], val_fraction=0.2, min_train=96)
 
 
+def test_a_layer_too_small_for_the_band_is_refused_before_its_pairs_are_built(tmp_path,
+                                                                              monkeypatch):
+    from napari_microdeblur.core import finetune
+
+    def no_pairs(*args):
+        raise AssertionError("built the pairs before the size check")
+
+    monkeypatch.setattr(finetune, "_field_pairs", no_pairs)
+    x, y = noisy_pair(0, (96, 120))
+    req = request(identity_gran(), x, y, tmp_path, patch=96)
+    with pytest.raises(ValueError, match=r"\(96 x 120\) is too small to hold out validation"):
+        drive(iter_finetune(req))
+    finetune.check_field_sizes(request(identity_gran(), x, y, tmp_path, patch=32))  # fits
+
+
 def test_overfitting_recipe_is_caught_and_the_starting_weights_come_back(tmp_path):
     """Tiny data, a high learning rate, many steps: training memorises the targets' noise,
     the held-out band sees validation fall, and the job returns the starting weights."""

@@ -452,4 +452,9 @@ def test_a_stack_the_job_would_refuse_is_refused_before_it_starts(
     w.axes_edit.setText("")
     assert w.start() is None
     assert "has no Z axis" in errors_since(start)[-1]
+    w.stack_combo.set_value(stack)
+    w.axes_edit.setText("ZYX")
+    w.patch_spin.setValue(96)  # the 96 px planes cannot hold the band, its gap and the patch
+    assert w.start() is None
+    assert "too small to hold out validation" in errors_since(start)[-1]
     assert w.worker is None  # nothing ever started

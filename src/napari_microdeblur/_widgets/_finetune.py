@@ -395,6 +395,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             return None
         try:
             req = self.build_request()
+            if not isinstance(req, SelfAdaptRequest):  # before aligning: a while on a stack
+                self._finetune.check_field_sizes(req)
         except (ValueError, TypeError, OSError) as error:
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))

@@ -64,6 +64,7 @@ __all__ = [
     "JitteredPairs",
     "PairField",
     "StackField",
+    "check_field_sizes",
     "iter_finetune",
     "opponent_planes",
 ]
@@ -251,6 +252,25 @@ def _check_request(req: FinetuneRequest) -> Path | None:
 
 
 # ----------------------------------------------------------------------------- pairs
+
+
+def check_field_sizes(req: FinetuneRequest) -> None:
+    """The size rule that needs no pixels, so a job (and the Fine-tune dock, before it starts
+    one) refuses a layer too small for the held-out band before aligning its pairs, which
+    takes a while on a large stack: ``pairs.check_band_fits`` with no alignment border (the
+    pairs are checked again, with theirs, when they are split)."""
+    fields = _fields(req)
+    if req.val_fraction == 0 or round(req.val_fraction * len(fields)) >= 1:
+        return  # no validation, or whole fields held out
+    divisor = int(getattr(req.model, "size_divisor", 1))
+    for f in fields:
+        shape = tuple(int(n) for n in np.shape(f.blurry if isinstance(f, PairField) else f.stack))
+        axes = check_axes(f.axes, shape)
+        pairs.check_band_fits(f.name, (shape[axes.index("Y")], shape[axes.index("X")]),
+                              val_fraction=req.val_fraction, min_train=req.patch,
+                              min_band=max(8, divisor))
+
+
 
 
 def _field_pairs(f: PairField | StackField, req: FinetuneRequest) -> tuple[list, int | None]:
@@ -442,6 +462,7 @@ def _prepare(req: FinetuneRequest):
         steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
         anchor_weight=req.anchor_weight, regime=req.regime))
     sources = _image_sets(req)
+    check_field_sizes(req)
     built = [_field_pairs(f, req) for f in fields]
     per_field = [ps for ps, _ in built]
     focus = built[0][1] if len(built) == 1 else None

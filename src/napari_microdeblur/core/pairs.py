@@ -427,6 +427,32 @@ def split_validation(
 BAND_GAP = 16
 
 
+def check_band_fits(name: str, shape: tuple[int, int], *, val_fraction: float,
+                    gap: int = BAND_GAP, min_train: int = 1, min_band: int = 8,
+                    border: int = 0) -> tuple[int, int, int]:
+    """Whether a (Y, X) plane of ``shape`` (after alignment cropped ``border`` px per side) can
+    hold out ``split_band``'s band: ``ValueError`` naming ``name`` when the band is narrower
+    than ``min_band`` or the training region than ``min_train``; else (the axis of the band,
+    1 for Y or 2 for X, where training stops, where the band starts). Needs no pixels, so a
+    job can check a layer before aligning it (with ``border`` 0: a necessary condition)."""
+    ny, nx = shape
+    axis = 2 if nx >= ny else 1
+    length = nx if axis == 2 else ny
+    side = length + 2 * border  # the side before alignment cropped it
+    width = max(1, round(val_fraction * side))
+    stop_train = side - width - gap - border  # in the pair's own coordinates
+    start_val = side - width - border
+    band = length - max(start_val, 0)
+    if band < min_band or stop_train < min_train:
+        raise ValueError(
+            f"{name!r} ({ny} x {nx}) is too small to hold out validation: a band of "
+            f"{width} px, a gap of {gap} px and training patches of {min_train} px need "
+            f"{width + gap + min_train + 2 * border} px and a band of at least {min_band}; "
+            "use larger images, a smaller patch or another val_fraction"
+        )
+    return axis, stop_train, start_val
+
+
 def split_band(
     pairs: Sequence[Pair],
     *,
@@ -450,20 +476,9 @@ def split_band(
     train, val = [], []
     for p in pairs:
         border = int(p.info.get("border", 0))
-        ny, nx = p.shape
-        axis = 2 if nx >= ny else 1
-        side = p.input.shape[axis] + 2 * border  # the side before alignment cropped it
-        width = max(1, round(val_fraction * side))
-        stop_train = side - width - gap - border  # in the pair's own coordinates
-        start_val = side - width - border
-        band = p.input.shape[axis] - max(start_val, 0)
-        if band < min_band or stop_train < min_train:
-            raise ValueError(
-                f"{p.group!r} ({ny} x {nx}) is too small to hold out validation: a band of "
-                f"{width} px, a gap of {gap} px and training patches of {min_train} px need "
-                f"{width + gap + min_train + 2 * border} px and a band of at least {min_band}; "
-                "use larger images, a smaller patch or another val_fraction"
-            )
+        axis, stop_train, start_val = check_band_fits(
+            p.group, p.shape, val_fraction=val_fraction, gap=gap, min_train=min_train,
+            min_band=min_band, border=border)
         for region, lo, hi in (("train", 0, stop_train),
                                ("validation", max(start_val, 0), p.input.shape[axis])):
             sl = [slice(None)] * 3
