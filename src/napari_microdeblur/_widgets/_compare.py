@@ -384,9 +384,11 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self.table.show_values(result)
         undefined = undefined_roles(result)
         if undefined:
+            which = (f"the {undefined[0]} layer holds" if len(undefined) == 1 else
+                     "the blurry and deblurred layers hold")
             self._show_message(
-                f"the {' and '.join(undefined)} layer holds NaN or Inf pixels: its PSNR and "
-                "SSIM are undefined (NaN); replace them (e.g. np.nan_to_num) to compare")
+                f"{which} NaN or Inf pixels: PSNR and SSIM are undefined (NaN) there; replace "
+                "them (e.g. np.nan_to_num) to compare")
         if not complete and self._update_started is not None and self._first_partial:
             self.last_partial_seconds = time.perf_counter() - self._update_started
             self._first_partial = False

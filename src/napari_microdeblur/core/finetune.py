@@ -255,22 +255,24 @@ def _check_request(req: FinetuneRequest) -> Path | None:
 
 
 def check_field_sizes(req: FinetuneRequest) -> None:
-    """The size rule that needs no pixels, so a job (and the Fine-tune dock, before it starts
-    one) refuses a layer too small for the held-out band before aligning its pairs, which
-    takes a while on a large stack: ``pairs.check_band_fits`` with no alignment border (the
-    pairs are checked again, with theirs, when they are split)."""
+    """The rules that need no pixels, so a job (and the Fine-tune dock, before it starts one)
+    refuses a layer before aligning its pairs, which takes a while on a large stack: a stack's
+    axes and focus plane (``pairs.check_focus_stack``), then room for the held-out band
+    (``pairs.check_band_fits`` with no alignment border; the pairs are checked again, with
+    theirs, when they are split)."""
     fields = _fields(req)
+    yx = []
+    for f in fields:
+        shape = tuple(int(n) for n in np.shape(f.blurry if isinstance(f, PairField) else f.stack))
+        axes = (pairs.check_focus_stack(shape, f.axes, f.focus) if isinstance(f, StackField)
+                else check_axes(f.axes, shape))
+        yx.append((f.name, (shape[axes.index("Y")], shape[axes.index("X")])))
     if req.val_fraction == 0 or round(req.val_fraction * len(fields)) >= 1:
         return  # no validation, or whole fields held out
     divisor = int(getattr(req.model, "size_divisor", 1))
-    for f in fields:
-        shape = tuple(int(n) for n in np.shape(f.blurry if isinstance(f, PairField) else f.stack))
-        axes = check_axes(f.axes, shape)
-        pairs.check_band_fits(f.name, (shape[axes.index("Y")], shape[axes.index("X")]),
-                              val_fraction=req.val_fraction, min_train=req.patch,
+    for name, plane in yx:
+        pairs.check_band_fits(name, plane, val_fraction=req.val_fraction, min_train=req.patch,
                               min_band=max(8, divisor))
-
-
 
 
 def _field_pairs(f: PairField | StackField, req: FinetuneRequest) -> tuple[list, int | None]:
