@@ -46,13 +46,7 @@ from ._finetune_self import (
     mode_defaults,
     self_adapt_config,
 )
-from ._layers import (
-    LayerCombo,
-    check_image_layer,
-    check_stack_layer,
-    guess_layer_axes,
-    layer_data,
-)
+from ._layers import LayerCombo, check_image_layer, check_stack_layer, guess_layer_axes, layer_data
 from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import DeviceRow, MethodPanel, form_layout, row
 from ._psf_panel import PsfPanel
@@ -378,15 +372,16 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         # a PSF-aware network trains and validates with the blurry layer's PSF
         psf = (self.psf_panel.psf(f"{name} (PSF-aware)")[0]
                if getattr(model, "needs_psf", False) else None)
-        return self._finetune.FinetuneRequest(
+        req = self._finetune.FinetuneRequest(
             mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),
             match_intensity=self.match_check.isChecked(), steps=int(self.steps_spin.value()),
             patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
             minutes=self.minutes, regime=self.regimes.regime, device=self.device_row.device,
-            checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data,
-        )
+            checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data)
+        self._finetune.check_field_sizes(req)  # now, not after aligning (a while on a stack)
+        return req
 
     def start(self):
         """Start fine-tuning in a worker; bad settings go to a notification."""
@@ -395,8 +390,6 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             return None
         try:
             req = self.build_request()
-            if not isinstance(req, SelfAdaptRequest):  # before aligning: a while on a stack
-                self._finetune.check_field_sizes(req)
         except (ValueError, TypeError, OSError) as error:
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))
