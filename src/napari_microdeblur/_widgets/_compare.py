@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._compare_parts import MetricsTable, guess_roles, region_box, undefined_roles
+from ._compare_parts import DataWatcher, MetricsTable, guess_roles, region_box, undefined_roles
 from ._controls import button, label, set_checked_quietly
 from ._feedback import describe_error, notify_error, notify_info
 from ._layer_data import add_layer, difference_layer, region_layer, tile_grid_layer
@@ -65,6 +65,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self._request_id = 0
         self._slice_worker = self._stack_worker = None
         self._region_layer = None
+        self._data_watch = DataWatcher(self._data_changed)
         self.side_by_side = SideBySide(napari_viewer)
         self.last_result: dict | None = None
         self.last_update_seconds: float | None = None  # slider move -> complete table
@@ -206,12 +207,18 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         return b, d, g
 
     def _layers_changed(self, *_) -> None:
+        self._data_watch.watch((self.blurry_combo.value, self.deblurred_combo.value,
+                                self.truth_combo.value))
         self._cache.clear()
         self.stack_results = None
         self.psnr_plot.clear()
         self.ssim_plot.clear()
         self.summary_label.setText("")
         self._settings_changed()
+
+    def _data_changed(self, *_) -> None:
+        self._scale_cache.clear()  # a new ground truth may have a new intensity scale
+        self._layers_changed()
 
     def _region_changed(self, *_) -> None:
         layer = self.region_combo.value
@@ -579,5 +586,6 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         for combo in (self.blurry_combo, self.deblurred_combo, self.truth_combo,
                       self.region_combo):
             combo.disconnect_viewer()
+        self._data_watch.release()
         if self._region_layer is not None:
             disconnect(self._region_layer.events.data, self._settings_changed)

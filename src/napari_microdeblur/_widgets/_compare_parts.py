@@ -82,6 +82,28 @@ def undefined_roles(result: dict) -> list[str]:
                    and np.isnan(result[f"{m}_{name}"]) for m in ("psnr", "ssim"))]
 
 
+class DataWatcher:
+    """Calls ``callback`` when the data of any watched layer is replaced (``layer.data = ...``),
+    so that metrics computed on the old pixels are not shown for the new ones."""
+
+    def __init__(self, callback) -> None:
+        self._callback = callback
+        self._layers: list = []
+
+    def watch(self, layers) -> None:
+        self.release()
+        self._layers = [la for la in dict.fromkeys(layers) if la is not None]
+        for layer in self._layers:
+            layer.events.data.connect(self._callback)
+
+    def release(self) -> None:
+        from ._workers import disconnect
+
+        for layer in self._layers:
+            disconnect(layer.events.data, self._callback)
+        self._layers = []
+
+
 class MetricsTable(QTableWidget):
     """PSNR and SSIM of blurry and deblurred against the ground truth, and the gain."""
 

@@ -40,7 +40,8 @@ class FocusOverlays:
         existing = self._find("heatmap", layer, heat.ndim)
         if existing is not None:
             existing.data = heat
-            for key in ("scale", "translate", "contrast_limits", "name", "metadata"):
+            for key in ("scale", "translate", "rotate", "shear", "affine", "contrast_limits",
+                        "name", "metadata"):
                 setattr(existing, key, kwargs[key])
             self.heatmap_layer = existing
         else:
@@ -59,7 +60,8 @@ class FocusOverlays:
                 existing.add_rectangles(rects, edge_width=kwargs["edge_width"],
                                         edge_color=kwargs["edge_color"],
                                         face_color="transparent")
-            for key in ("name", "scale", "translate", "metadata"):
+            for key in ("name", "scale", "translate", "rotate", "shear", "affine",
+                        "metadata"):
                 setattr(existing, key, kwargs[key])
             self.outline_layer = existing
         else:

@@ -81,6 +81,28 @@ def translate_for(placement: dict, offset: tuple[int, ...]) -> tuple[float, ...]
     return tuple(t + s * o for t, s, o in pairs)
 
 
+def overlay_transform(layer, step=None, offset=None, dims: int | None = None) -> dict:
+    """Scale, translate, rotate, shear and affine that put pixel ``j`` of an overlay on pixel
+    ``step * j + offset`` of ``layer`` (a rotated or sheared layer too); ``dims``: the overlay
+    spans only the layer's last ``dims`` dims (a 2D region over a stack)."""
+    # CompositeAffine keeps the parts as given (Affine would re-decompose its matrix)
+    from napari.utils.transforms import CompositeAffine
+
+    nd = int(layer.ndim)
+    step = np.ones(nd) if step is None else np.asarray(step, dtype=float)
+    offset = np.zeros(nd) if offset is None else np.asarray(offset, dtype=float)
+    physical = CompositeAffine(scale=layer.scale, translate=layer.translate,
+                               rotate=layer.rotate, shear=layer.shear, ndim=nd)
+    placed = CompositeAffine(scale=np.asarray(layer.scale) * step, translate=physical(offset),
+                             rotate=layer.rotate, shear=layer.shear, ndim=nd)
+    affine = layer.affine
+    if dims is not None and dims < nd:
+        axes = list(range(nd - dims, nd))
+        placed, affine = placed.set_slice(axes), affine.set_slice(axes)
+    return {"scale": tuple(placed.scale), "translate": tuple(placed.translate),
+            "rotate": placed.rotate, "shear": placed.shear, "affine": affine}
+
+
 def placed_kwargs(placement: dict, offset: tuple[int, ...]) -> dict:
     """Layer keyword arguments that show a result of a crop at ``offset`` like its source."""
     kwargs = {key: placement[key] for key in ("scale", "rotate", "shear", "affine",
@@ -158,13 +180,9 @@ def focus_deblurred_layer(req, outcome):
 
 def preview_layer(req, image):
     """A fine-tuning preview of the current slice, named after the weights' step."""
-    kwargs = {"colormap": req.placement["colormap"]} if "colormap" in req.placement else {}
-    kwargs.update(
-        name=f"{req.source_name} preview [{req.label}]", scale=req.placement["scale"],
-        translate=translate_for(req.placement, req.offset),
-        contrast_limits=req.placement["contrast_limits"], rgb=req.placement["rgb"],
-        metadata={"microdeblur": {"preview_of": req.label}},
-    )
+    kwargs = placed_kwargs(req.placement, req.offset)  # rotated layers too
+    kwargs.update(name=f"{req.source_name} preview [{req.label}]",
+                  metadata={"microdeblur": {"preview_of": req.label}})
     return image, kwargs, "image"
 
 
@@ -181,17 +199,14 @@ def heatmap_layer(layer, axes: str, scores: np.ndarray, tile: int):
     """Per-tile focus scores as an image over ``layer``: one pixel per tile, centred on it."""
     lay_axes, iy, ix = layer_yx(layer, axes)
     heat = np.moveaxis(scores.astype(np.float32), [-2, -1], [iy, ix])
-    scale = [float(s) for s in layer.scale]
-    translate = [float(t) for t in layer.translate]
-    for i in (iy, ix):
-        translate[i] += (tile - 1) / 2 * scale[i]  # tile centres on the image's pixels
-        scale[i] *= tile
+    step, centre = np.ones(layer.ndim), np.zeros(layer.ndim)
+    step[[iy, ix]], centre[[iy, ix]] = tile, (tile - 1) / 2  # tile centres on the image's pixels
     finite = heat[np.isfinite(heat)]
     limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if limits[1] <= limits[0]:
         limits = (limits[0], limits[0] + 1e-12)
     kwargs = {
-        "name": f"{layer.name} focus [tile {tile}]", "scale": scale, "translate": translate,
+        "name": f"{layer.name} focus [tile {tile}]", **overlay_transform(layer, step, centre),
         "contrast_limits": limits,
         "metadata": {"microdeblur": {"focus_heatmap_of": layer.name, "tile": tile,
                                      "axes": lay_axes}},
@@ -220,8 +235,7 @@ def soft_tiles_layer(layer, axes: str, tile: int, mask: np.ndarray, threshold: f
     kwargs = {
         "name": f"{layer.name} soft tiles [tile {tile}]", "ndim": len(lay_axes),
         "shape_type": "rectangle", "edge_color": OUTLINE_COLOR, "face_color": "transparent",
-        "edge_width": max(1.0, min(yx) / 250), "scale": tuple(layer.scale),
-        "translate": tuple(layer.translate),
+        "edge_width": max(1.0, min(yx) / 250), **overlay_transform(layer),
         "metadata": {"microdeblur": {"soft_tiles_of": layer.name, "tile": tile,
                                      "threshold": threshold, "tiles": len(rects)}},
     }
@@ -239,7 +253,7 @@ def region_layer(truth):
     kwargs = {
         "shape_type": "rectangle", "name": "QC region", "edge_color": OUTLINE_COLOR,
         "face_color": "transparent", "edge_width": max(1.0, min(ny, nx) / 200),
-        "scale": tuple(truth.scale)[-2:], "translate": tuple(truth.translate)[-2:],
+        **overlay_transform(truth, dims=2),
     }
     return [rect], kwargs, "shapes"
 
@@ -250,8 +264,8 @@ def difference_layer(deblurred, truth, diff: np.ndarray):
     if truth.rgb:
         diff = diff.mean(axis=-1)
     kwargs.update(
-        name=f"|{deblurred.name} - {truth.name}|", scale=tuple(truth.scale),
-        translate=tuple(truth.translate), blending="additive",
+        name=f"|{deblurred.name} - {truth.name}|", **overlay_transform(truth),
+        blending="additive",
         metadata={"microdeblur": {"difference_of": (deblurred.name, truth.name)}},
     )
     return diff, kwargs, "image"
@@ -280,7 +294,7 @@ def tile_grid_layer(deblurred, plan_tiles):
         "shape_type": "rectangle", "name": f"tile grid of {deblurred.name}",
         "edge_color": GRID_COLOR, "face_color": "transparent",
         "edge_width": max(1.0, min(yx) / 300), "opacity": 0.8,
-        "scale": tuple(deblurred.scale)[-2:], "translate": tuple(deblurred.translate)[-2:],
+        **overlay_transform(deblurred, dims=2),
         "metadata": {"microdeblur": {"tile": tile, "overlap": overlap, "tiles": len(rects)}},
     }
     return rects, kwargs, "shapes"

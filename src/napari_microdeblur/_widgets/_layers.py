@@ -124,6 +124,8 @@ class LayerCombo(QComboBox):
 
     def _refresh(self) -> None:
         current = self.value
+        # the layer chosen before, even if just removed: its removal must be announced
+        previous = self._chosen()
         candidates = [unwrap(la) for la in self._viewer.layers if isinstance(la, self._types)]
         self.blockSignals(True)
         try:
@@ -145,8 +147,13 @@ class LayerCombo(QComboBox):
                 )
         finally:
             self.blockSignals(False)
-        if self.value is not current:
+        if self.value is not previous:
             self.currentIndexChanged.emit(self.currentIndex())
+
+    def _chosen(self):
+        i = self.currentIndex()
+        ref = self._layers[i] if 0 <= i < len(self._layers) else None
+        return ref() if ref is not None else None
 
     def _index_of(self, layer) -> int:
         layer = unwrap(layer)

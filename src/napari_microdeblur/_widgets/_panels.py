@@ -298,8 +298,11 @@ class MethodPanel(QWidget):
         if self.runs_in_3d is not None and self.runs_in_3d():
             text = "richardson_lucy in 3D (a widefield-like 3D PSF on a z-stack)"
         else:
-            text = bundled.auto_label(MethodSpec(AUTO, psf=self.psf_text,
-                                                 modality=self.modality), self.rgb)
+            try:
+                text = bundled.auto_label(MethodSpec(AUTO, psf=self.psf_text,
+                                                     modality=self.modality), self.rgb)
+            except ValueError as error:  # no weights for this image type: the card says why
+                text = f"nothing: {str(error).split(':')[0]}"
         self.auto_label.setText(f"\u2192 {text}")
 
     def psf_source(self):
