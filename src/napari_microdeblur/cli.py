@@ -99,7 +99,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     """--scheduler: a Zarr volume chunk by chunk, or one task per file."""
     from .core import io
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
-    from .core.files import output_name
+    from .core.files import batch_pairs
 
     method, tiling = _specs(args)
     options = dict(axes=args.axes, overwrite=args.overwrite, method=method, tiling=tiling)
@@ -111,8 +111,8 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     if len(inputs) == 1 and not output.is_dir():
         pairs = [(inputs[0], output)]
     elif output.is_dir():
-        pairs = [(p, output_name(p, output)) for p in inputs]
-        pairs = [(p, o) for p, o in pairs if args.overwrite or not o.exists()]
+        pairs = [(p, o) for p, o in batch_pairs(inputs, output)
+                 if args.overwrite or not o.exists()]
     else:
         raise UserError(f"{len(inputs)} inputs need an output directory; {str(output)!r} is not")
     for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
@@ -123,7 +123,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
 
 
 def cmd_deblur(args) -> int:
-    from .core.files import find_inputs, output_name
+    from .core.files import batch_pairs, find_inputs
 
     _specs(args)  # a bad option fails here, before any file is read or written
     inputs = find_inputs(args.input)
@@ -138,8 +138,7 @@ def cmd_deblur(args) -> int:
             f"{len(inputs)} inputs need an output directory; {str(output)!r} is not one"
         )
     failed = 0
-    for source in inputs:
-        target = output_name(source, output)
+    for source, target in batch_pairs(inputs, output):
         if target.exists() and not args.overwrite:
             if not args.quiet:
                 print(f"{target}: exists, skipped", flush=True)

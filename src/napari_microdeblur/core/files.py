@@ -101,3 +101,18 @@ def output_name(source: Path, output_dir: Path, suffix: str = "_deblurred") -> P
         if name.lower().endswith(ext):
             return output_dir / f"{name[: -len(ext)]}{suffix}{ext}"
     return output_dir / f"{source.stem}{suffix}.tif"
+
+
+def batch_pairs(inputs: list[Path], output_dir: Path) -> list[tuple[Path, Path]]:
+    """(input, output) for each input of a batch into ``output_dir``, checked before any work."""
+    targets: dict[Path, list[Path]] = {}
+    for source in inputs:
+        targets.setdefault(output_name(source, output_dir), []).append(source)
+    for target, sources in targets.items():
+        # a.png and a.tif: the second was 'exists, skipped', never deblurred
+        if len(sources) > 1:
+            raise ValueError(f"{str(sources[0])!r} and {str(sources[1])!r} would both be written "
+                             f"to {str(target)!r}; rename one or deblur them separately")
+    # a second run into the inputs' own folder deblurred the first run's outputs again
+    made = {t.resolve() for t in targets}
+    return [(s[0], t) for t, s in targets.items() if s[0].resolve() not in made]

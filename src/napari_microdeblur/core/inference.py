@@ -349,6 +349,13 @@ class PreparedDeblur:
             out = np.empty(self.shape, dtype=self.output_dtype)
         elif tuple(out.shape) != self.shape:
             raise ValueError(f"out has shape {tuple(out.shape)}; expected {self.shape}")
+        elif not np.can_cast(self.output_dtype, np.dtype(out.dtype), "safe"):
+            # float results written into an integer out wrapped (negative ringing -> 65535)
+            raise TypeError(
+                f"out has dtype {np.dtype(out.dtype)} but the output is {self.output_dtype}; "
+                f"give out of dtype {self.output_dtype}"
+                + ("" if self.output_dtype == self.image.dtype else
+                   ", or output_dtype='input' for the input's dtype"))
         return _run(self.image, out, self.output_dtype, self.method, self.normalization,
                     self.layout, self.options)
 
@@ -427,13 +434,19 @@ def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOpti
             f"the PSF of {method.name!r} ({' x '.join(map(str, footprint))} px) is larger "
             f"than the image {spatial_axes} {spatial_shape}"
         )
-    tile_t = tiling.as_tuple(tile, len(spatial_axes), "tile")
-    for t, size in zip(tile_t, spatial_shape):
+    step = method.size_divisor
+    # the tiler rounds tiles down to the network's size divisor: check the tile it will run
+    # (--tile 131 ran as 128 against an overlap of 128, and 'at least 130' was wrong advice)
+    given = tiling.as_tuple(tile, len(spatial_axes), "tile")
+    tile_t = tuple(t // step * step or t for t in given)
+    for t, asked, size in zip(tile_t, given, spatial_shape):
         # an axis that fits in one tile has no seams, whatever the receptive field
         if t <= 2 * method.halo and size > t:
+            least = math.ceil((2 * method.halo + 2) / step) * step
+            ran = f" (run as {t}, a multiple of {step})" if t != asked else ""
             raise ValueError(
-                f"tile={tile} is smaller than the receptive field of {method.name!r} "
-                f"({2 * method.halo + 1} px); use a tile of at least {2 * method.halo + 2}"
+                f"tile={tile}{ran} is smaller than the receptive field of {method.name!r} "
+                f"({2 * method.halo + 1} px); use a tile of at least {least}"
             )
     overlap = spec.overlap
     if overlap is None:  # the method's default, but never as large as a small tile, and none

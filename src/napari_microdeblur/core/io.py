@@ -227,8 +227,11 @@ def _pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
             num, den = t.value
             if num:
                 sizes[axis] = unit_um * den / num
-    if "spacing" in ij and "Z" in axes:
-        sizes["Z"] = float(ij["spacing"])
+    # ImageJ's spacing, or the one our plain-TIFF outputs keep in their shaped description
+    shaped = (tif.shaped_metadata or ({},))[0] if tif.is_shaped else {}
+    spacing = ij.get("spacing", shaped.get("spacing"))
+    if spacing and "Z" in axes:
+        sizes["Z"] = float(spacing)
     return sizes
 
 
@@ -250,7 +253,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             axes = ""
         pixel_size = _pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
-        has_alpha = axes.endswith("S") and series.shape[-1] in (2, 4)
+        has_alpha = axes.endswith("S") and _has_alpha(series)
         if offset is not None:
             needed = offset + int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
             if path.stat().st_size < needed:  # else found only when the tiles are read
@@ -264,8 +267,19 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             except Exception as error:  # tifffile raises several types for broken files
                 raise ValueError(f"cannot read {str(path)!r}: the TIFF is damaged or truncated "
                                  f"({error})") from error
-            array, axes = drop_alpha(data, axes, path)
+            array, axes = drop_alpha(data, axes, path) if has_alpha else (data, axes)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
+
+
+def _has_alpha(series) -> bool:
+    """Whether the last sample of a TIFF series is alpha: marked so by the file, or the 4th of
+    RGB. An unmarked extra sample of a grayscale image is data (two channels saved Y, X, 2 had
+    the second dropped as 'alpha')."""
+    page = series.keyframe
+    extra = [int(e) for e in (page.extrasamples or ())]
+    if series.shape[-1] not in (2, 4) or not extra:
+        return False
+    return extra[-1] in (1, 2) or (int(page.photometric) == 2 and series.shape[-1] == 4)
 
 
 def _read_with_bioio(path: Path) -> ImageData:
@@ -420,6 +434,8 @@ def _tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], om
             )
     if ome and pixel_size.get("Z"):
         metadata.update(PhysicalSizeZ=pixel_size["Z"], PhysicalSizeZUnit="µm")
+    elif pixel_size.get("Z") and "Z" in axes:  # a plain .tif lost the Z spacing
+        metadata["spacing"] = float(pixel_size["Z"])
     kwargs["metadata"] = metadata
     kwargs["ome"] = ome
     return kwargs
