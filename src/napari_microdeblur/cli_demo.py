@@ -28,6 +28,8 @@ def cmd_demo(args) -> int:
     from .core.psf_aware import DEFAULT_PSF_AWARE
     from .core.tuning import tune_classical
 
+    if args.method is not None:  # before the tuning, which takes seconds
+        _check_demo_network(args.method)
     sharp = tifffile.imread(SAMPLE)
     blurred = degrade(sharp, "A", seed=0)
     psf = protocol_psf("A")
@@ -47,8 +49,6 @@ def cmd_demo(args) -> int:
          dict(method="richardson_lucy", psf=psf, iterations=iterations)),
     ]
     network = args.method or default_weights_name(rgb=False)
-    if args.method is not None:
-        _check_demo_network(args.method)
     if network and MethodSpec(network).takes_psf():  # a PSF-aware network: the oracles' PSF
         runs.append((f"{network} (given the true PSF)", dict(method=network, psf=psf)))
     elif network:
@@ -96,6 +96,20 @@ def _check_demo_network(name: str) -> None:
         raise ValueError(f"demo --method takes a bundled network name (see microdeblur methods); "
                          f"{name!r} is an architecture: run your weights with microdeblur deblur "
                          "--weights FILE")
+    # list what demo can run, not deblur's classical and architecture names
+    networks = _grayscale_networks()
+    if name not in networks:
+        raise ValueError(f"demo --method takes a bundled network name for its grayscale sample; "
+                         f"{name!r} is not one: choose one of {', '.join(networks)}")
+
+
+def _grayscale_networks() -> list[str]:
+    """The installed bundled networks that take one channel, as the demo's sample has."""
+    from .core.bundled import WEIGHTS_DIR, is_installed, list_bundled_weights
+    from .core.checkpoint import read_card
+
+    return [name for name, entry in list_bundled_weights().items()
+            if is_installed(name) and read_card(WEIGHTS_DIR / entry.file).in_channels == 1]
 
 
 def add_demo_command(sub) -> None:

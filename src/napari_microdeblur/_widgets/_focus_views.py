@@ -11,6 +11,11 @@ import numpy as np
 from ._layer_data import add_layer, heatmap_layer, layer_yx, soft_tiles_layer
 from ._layers import current_data_index, unwrap
 
+# (kind, weak ref to the image layer, weak ref to the overlay) of every overlay drawn this
+# session, shared by all docks: a reopened dock updates (and renames) the overlays an earlier
+# one drew for a layer, even one renamed since, instead of adding a second set.
+_DRAWN: list = []
+
 
 class FocusOverlays:
     """The heatmap and outline layers drawn for each image layer, updated in place while they
@@ -18,12 +23,11 @@ class FocusOverlays:
 
     def __init__(self, viewer) -> None:
         self.viewer = viewer
-        self._drawn: list = []  # (kind, weak ref to the image layer, weak ref to the overlay)
         self.heatmap_layer = None
         self.outline_layer = None
 
     def _find(self, kind: str, layer, ndim: int):
-        for k, source, overlay in self._drawn:
+        for k, source, overlay in _DRAWN:
             found = overlay()
             if k == kind and source() is unwrap(layer) and found is not None \
                     and found in self.viewer.layers and found.ndim == ndim:
@@ -31,9 +35,8 @@ class FocusOverlays:
         return None
 
     def _remember(self, kind: str, layer, overlay) -> None:
-        self._drawn = [rec for rec in self._drawn
-                       if rec[1]() is not None and rec[2]() is not None]
-        self._drawn.append((kind, weakref.ref(unwrap(layer)), weakref.ref(overlay)))
+        _DRAWN[:] = [rec for rec in _DRAWN if rec[1]() is not None and rec[2]() is not None]
+        _DRAWN.append((kind, weakref.ref(unwrap(layer)), weakref.ref(overlay)))
 
     def show_heatmap(self, layer, axes: str, scores: np.ndarray, tile: int) -> None:
         heat, kwargs, kind = heatmap_layer(layer, axes, scores, tile)

@@ -35,9 +35,10 @@ def guess_axes(shape: tuple[int, ...]) -> str:
 
 
 def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
-    """``axes`` upper-cased and checked against ``shape``; a guess when None."""
+    """``axes`` upper-cased and checked against ``shape``; a guess when None (refused, saying
+    how to give the axes, when it makes planes of a few pixels: see ``_plausible_guess``)."""
     if axes is None:
-        return guess_axes(shape)
+        return _plausible_guess(guess_axes(shape), tuple(shape))
     if not isinstance(axes, str):
         raise TypeError(f"axes must be a string such as 'ZYX', not {type(axes).__name__}")
     axes = axes.upper()
@@ -53,6 +54,24 @@ def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     if "C" in axes and "S" in axes:
         raise ValueError(f"axes={axes!r} has both C and S; use one channel axis")
     return axes
+
+
+def _plausible_guess(guess: str, shape: tuple[int, ...]) -> str:
+    """``guess`` unless it makes planes 4 px or narrower while a longer axis is looped over:
+    the narrow axis is then most likely channels (guess_axes reads a first axis of up to 4 so),
+    and the errors that would follow (a PSF larger than the image, say) would not say that the
+    axes were only guessed."""
+    plane = [int(shape[guess.index(a)]) for a in "YX"]
+    others = [int(n) for a, n in zip(guess, shape) if a not in "YX"]
+    if "S" in guess or min(plane) > 4 or min(plane) >= max(others, default=0):
+        return guess
+    hint = guess_axes(shape[:-1]) + "C" if shape[-1] <= 4 else ""
+    example = (f"e.g. axes={hint!r} (--axes {hint} on the command line)"
+               if "S" not in hint and "C" not in hint[:-1] and len(hint) == len(shape)
+               else "one letter of T, C, Z, Y, X, S per dimension (axes=..., or --axes)")
+    raise ValueError(
+        f"axes were not given and the guess {guess!r} for shape {tuple(shape)} makes each plane "
+        f"{plane[0]} x {plane[1]} px; give the axes, {example}")
 
 
 def axis_index(axis, ndim: int, name: str) -> int:

@@ -149,7 +149,8 @@ def _gray_plane(plane, plane_axes: str) -> np.ndarray:
         array = array.mean(axis=plane_axes.index("S"))
     array = array.astype(np.float32, copy=False)
     if not np.all(np.isfinite(array)):
-        raise ValueError("image contains NaN or Inf pixels")
+        raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num) "
+                         "to score its focus")
     # the score divides by the plane's squared mean: at a mean of 0 or below (an image with a
     # negative offset) it came out near 1e25, so no threshold could tell sharp from blurred
     mean = float(array.mean(dtype=np.float64))

@@ -213,6 +213,15 @@ def read_psf(path) -> np.ndarray:
     if "S" in axes:  # read as Z, Y, X it would be a 3-plane PSF of a colour image
         raise ValueError(f"{where} is a colour (RGB) image of shape {series.shape}; accepted: a "
                          "grayscale PSF (YX or ZYX), e.g. the mean of its colour channels")
+    # Channels or time points would otherwise be read as Z planes and fail later, confusingly.
+    names = {"C": "channels", "T": "time points"}
+    extra = [f"{n} {names.get(a, a + ' planes')}" for a, n in zip(axes, series.shape)
+             if n > 1 and a not in "ZYXQI"]
+    if extra:
+        raise ValueError(
+            f"{where} has {', '.join(extra)} (axes {axes}, shape {series.shape}); accepted: one "
+            "channel, 2D (YX) or 3D (ZYX): save each channel's PSF to its own file"
+        )
     if data.ndim not in (2, 3):
         raise ValueError(
             f"{where} has shape {data.shape} after dropping singleton axes; "
