@@ -77,14 +77,14 @@ class _Bar:
             self.bar.close()
 
 
-def _deblur_one(source: Path, output: Path, args) -> None:
+def _deblur_one(source: Path, output: Path, args, models=None) -> None:
     from .core.files import iter_deblur_file
     from .core.progress import drive
 
     t0 = time.perf_counter()
     method, tiling = _specs(args)
     run = iter_deblur_file(source, output, axes=args.axes, overwrite=args.overwrite,
-                           method=method, tiling=tiling)
+                           method=method, tiling=tiling, models=models)
     with _Bar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
     if not args.quiet:
@@ -123,6 +123,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
 
 
 def cmd_deblur(args) -> int:
+    from .core.checkpoint import ModelCache
     from .core.files import batch_pairs, find_inputs
 
     _specs(args)  # a bad option fails here, before any file is read or written
@@ -138,13 +139,14 @@ def cmd_deblur(args) -> int:
             f"{len(inputs)} inputs need an output directory; {str(output)!r} is not one"
         )
     failed = 0
+    models = ModelCache()  # a network is loaded once for the batch, not once per file
     for source, target in batch_pairs(inputs, output):
         if target.exists() and not args.overwrite:
             if not args.quiet:
                 print(f"{target}: exists, skipped", flush=True)
             continue
         try:
-            _deblur_one(source, target, args)
+            _deblur_one(source, target, args, models)
         except (ValueError, TypeError, OSError, RuntimeError) as error:
             failed += 1
             print(f"microdeblur: error: {source}: {error}", file=sys.stderr, flush=True)
@@ -257,7 +259,7 @@ def _watch_threshold(args) -> float:
     return threshold
 
 
-def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
+def _watch_one(path: Path, out_dir: Path, threshold: float, args, models=None) -> dict:
     from .core import io
     from .core.files import copy_atomically, output_name
     from .core.focus import focus_score
@@ -272,7 +274,7 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args) -> dict:
     # a stack is as good as its softest slice
     score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
     if score < threshold:
-        _deblur_one(path, deblurred, args)
+        _deblur_one(path, deblurred, args, models)
         decision, method = "deblurred", args.method
     else:
         copy_atomically(path, copied)
@@ -303,6 +305,7 @@ def cmd_watch(args) -> int:
     """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
     import csv
 
+    from .core.checkpoint import ModelCache
     from .core.files import IMAGE_SUFFIXES
 
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
@@ -319,6 +322,7 @@ def cmd_watch(args) -> int:
         raise UserError(f"output folder {str(out_dir)!r} is the watched folder; give another "
                         "folder for the outputs")
     threshold = _watch_threshold(args)
+    models = ModelCache()  # the network is loaded at the first soft file, then kept
     log_path = out_dir / WATCH_LOG
     done = set()
     if log_path.exists():  # restart where we left off
@@ -342,7 +346,7 @@ def cmd_watch(args) -> int:
                 ready = [p for p in pending if now - p.stat().st_mtime >= args.settle]
                 for path in ready:
                     try:
-                        row = _watch_one(path, out_dir, threshold, args)
+                        row = _watch_one(path, out_dir, threshold, args, models)
                     except (ValueError, TypeError, OSError, RuntimeError) as error:
                         # one bad file (or a failed run on it) must not stop the watch
                         print(f"microdeblur: {path.name}: unreadable, skipped: {error}",

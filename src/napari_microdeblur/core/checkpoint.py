@@ -41,6 +41,7 @@ from napari_microdeblur.core import registry
 __all__ = [
     "CARD_FORMAT_VERSION",
     "CARD_KEY",
+    "ModelCache",
     "ModelCard",
     "card_for_model",
     "check_channels",
@@ -511,6 +512,29 @@ def load_model(
         f"{path}: unknown weights format {suffix!r}; accepted: .safetensors, "
         f"{', '.join(_STATE_DICT_SUFFIXES)} (state dicts, with arch=), .zip (BioImage Model Zoo)"
     )
+
+
+class ModelCache:
+    """Networks loaded once for a batch of images: ``load`` gives the same (model, card) for
+    the same weights, so a batch of many small files does not read, verify and rebuild the
+    network (and fold its BatchNorm) for each (``benchmarks/batch_overhead.py``). A weights
+    file rewritten during the batch is loaded anew. For inference only: a model from the
+    cache must not be trained, or every later image would run the trained weights."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple, tuple[torch.nn.Module, ModelCard]] = {}
+
+    def load(self, path_or_name: str | os.PathLike, *, arch: str | None = None):
+        """``load_model(path_or_name, arch=arch)``, once per weights."""
+        path = Path(path_or_name)
+        try:
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, arch)
+        except OSError:  # a bundled name
+            key = (str(path_or_name), None, None, arch)
+        if key not in self._loaded:
+            self._loaded[key] = load_model(path_or_name, arch=arch)
+        return self._loaded[key]
 
 
 def list_user_weights(directory: str | os.PathLike) -> list[tuple[Path, ModelCard]]:

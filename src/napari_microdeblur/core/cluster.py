@@ -2,8 +2,8 @@
 
 A task that dies with its worker is rerun elsewhere (``retries``); outputs are written under a
 temporary name and renamed, so a rerun never finds half a file. Networks are loaded once per
-worker process and reused by every task it runs: the MethodSpec is hashable, so it is the key
-of the worker's cache.
+worker process and reused by every task it runs (a ``ModelCache`` per worker for files; for the
+chunks of one volume the resolved Method itself, keyed by its hashable MethodSpec).
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import ModelCache
 from .method import Method, MethodSpec, TilingSpec
+
+#: The networks a worker process has loaded, shared by its file tasks.
+_WORKER_MODELS = ModelCache()
 
 
 def _client(scheduler):
@@ -54,22 +58,20 @@ def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:
 
 def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: TilingSpec,
                       axes: str | None, overwrite: bool) -> dict:
-    """Runs on a worker: deblur one file (removing what a killed earlier attempt left)."""
+    """Runs on a worker: deblur one file (removing what a killed earlier attempt left). The
+    spec is settled for each file there (an estimated PSF, 'auto' iterations), as on one
+    machine; resolving it once per worker had refused the EM and brightfield defaults."""
     import time
 
     from . import io
-    from .axes import check_axes, is_rgb
     from .files import deblur_file
 
     target = Path(output)
     for stale in target.parent.glob(f".{target.name}.*.partial"):
         io.remove_path(stale)
     t0 = time.perf_counter()
-    data = io.read_image(source)
-    shape = tuple(int(s) for s in data.array.shape)
-    rgb = is_rgb(check_axes(axes or data.axes or None, shape), shape)
-    result = deblur_file(source, output, axes=axes, overwrite=overwrite,
-                         method=_worker_method(spec, rgb), tiling=tiling)
+    result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
+                         tiling=tiling, models=_WORKER_MODELS)
     return {"input": source, "output": output, "shape": list(result.image.shape),
             "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid()}
 

@@ -29,6 +29,7 @@ def iter_deblur_file(
     overwrite: bool = False,
     method: MethodSpec | Method | str = "auto",
     tiling: TilingSpec | None = None,
+    models=None,
     **options,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """Deblur ``source`` into ``output`` (TIFF, or Zarr for .zarr): progress records, then the
@@ -37,7 +38,9 @@ def iter_deblur_file(
     ``method`` is a MethodSpec (or a resolved Method) with ``tiling`` a TilingSpec, or a name
     with the keyword options of ``inference.iter_deblur``. Everything is checked, the input
     opened and the normalisation computed before the first record, so a bad file or option
-    fails before anything is written.
+    fails before anything is written. ``models``: a ``checkpoint.ModelCache`` shared by the
+    files of a batch, so each file's settings (an estimated PSF, say) are its own but the
+    network is loaded once.
     """
     io.check_output_path(output, overwrite=overwrite, inputs=(source,))
     if tiling is None:
@@ -46,7 +49,7 @@ def iter_deblur_file(
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     data = io.read_image(source)
     axes = check_axes(axes or data.axes or None, tuple(int(s) for s in data.array.shape))
-    prepared = prepare_deblur(data.array, axes, method, tiling)
+    prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     return _write(prepared, output, data.pixel_size, overwrite)
 
 

@@ -10,12 +10,13 @@ rebuilt when the original's parameters change (fine-tuning after a preview).
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["InferenceCopy", "fold_batchnorm"]
+__all__ = ["InferenceCopy", "fold_batchnorm", "shared_inference_copy"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -50,22 +51,44 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
 
 class InferenceCopy:
     """The folded copy of a model, rebuilt when any of the model's parameters or buffers has
-    changed since (torch counts in-place writes in each tensor's ``_version``)."""
+    changed since (torch counts in-place writes in each tensor's ``_version``). Holds the model
+    weakly, so that ``shared_inference_copy`` can keep one per model without keeping it alive."""
 
     def __init__(self, model: nn.Module):
-        self.model = model
+        self._model = weakref.ref(model)
         self._key: tuple | None = None
-        self._copy: nn.Module | None = None
+        self._copy: nn.Module | None = None  # None: nothing folded, the model runs itself
 
-    def _state_key(self) -> tuple:
-        tensors = list(self.model.parameters()) + list(self.model.buffers())
+    @property
+    def model(self) -> nn.Module:
+        model = self._model()
+        if model is None:
+            raise RuntimeError("the model of this InferenceCopy no longer exists")
+        return model
+
+    def _state_key(self, model: nn.Module) -> tuple:
+        tensors = list(model.parameters()) + list(model.buffers())
         return tuple((t.data_ptr(), t._version) for t in tensors)
 
     def get(self, memory_format: torch.memory_format | None = None) -> nn.Module:
-        key = self._state_key()
-        if key != self._key or self._copy is None:
-            self._copy, _ = fold_batchnorm(self.model.eval())
-            if memory_format is not None and self._copy is not self.model:
-                self._copy.to(memory_format=memory_format)  # the folded weights are new tensors
+        model = self.model
+        key = self._state_key(model)
+        if key != self._key:
+            folded, n = fold_batchnorm(model.eval())
+            self._copy = folded if n else None
+            if memory_format is not None and n:
+                folded.to(memory_format=memory_format)  # the folded weights are new tensors
             self._key = key
-        return self._copy
+        return model if self._copy is None else self._copy
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def shared_inference_copy(model: nn.Module) -> InferenceCopy:
+    """The one InferenceCopy of ``model``: every Method built on a model loaded once for a
+    batch of files runs the same folded copy, folded once (it was once per file)."""
+    copy_ = _SHARED.get(model)
+    if copy_ is None:
+        copy_ = _SHARED[model] = InferenceCopy(model)
+    return copy_

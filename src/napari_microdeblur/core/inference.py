@@ -130,11 +130,12 @@ def check_image(image) -> None:
         raise ValueError(f"image with shape {tuple(image.shape)} is empty or a single pixel")
 
 
-def as_method(method, axes: str, shape) -> Method:
-    """A MethodSpec (checked, then resolved for this image), a Method or a network -> Method."""
+def as_method(method, axes: str, shape, models=None) -> Method:
+    """A MethodSpec (checked, then resolved for this image, its network taken from ``models``,
+    a ``checkpoint.ModelCache``, where given), a Method or a network -> Method."""
     if isinstance(method, MethodSpec):
         spec = fit_psf_to_image_of(method.check(), axes, shape)
-        return spec.resolve(rgb=is_rgb(axes, shape))
+        return spec.resolve(rgb=is_rgb(axes, shape), models=models)
     return resolve_method(method)
 
 
@@ -371,10 +372,12 @@ def prepare_deblur(
     tiling_spec: TilingSpec | None = None,
     *,
     normalization: Normalization | None = None,
+    models=None,
 ) -> PreparedDeblur:
     """Check everything and compute the normalisation (over the whole image, unless a fixed
     ``normalization`` is given: chunks of one image share one scale). Does no tile work.
     ``method`` None is ``MethodSpec()`` ('auto'); ``tiling_spec`` None is ``TilingSpec()``.
+    ``models``: a ``checkpoint.ModelCache`` shared by a batch of images (networks load once).
 
     2D methods run plane by plane over the axes that are not Y, X (or the channel axis a
     network takes whole). The output has the input's shape; output dtype 'float32' keeps the
@@ -393,7 +396,7 @@ def prepare_deblur(
             method = method.check()
             check_psf_model_fits(method, axes, shape, tile=tiling_spec.tile)
             method = spec_for_image(method, image, axes)
-        method = as_method(method, axes, shape)
+        method = as_method(method, axes, shape, models)
         layout = Layout.for_method(axes, shape, method)
         options = _tile_options(method, layout, tiling_spec)
     if normalization is None:

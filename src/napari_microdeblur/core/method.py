@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from . import tiling
-from .fusion import InferenceCopy
+from .fusion import shared_inference_copy
 from .options import (
     AUTO_BALANCE,
     AUTO_ITERATIONS,
@@ -197,7 +197,7 @@ class NetworkRunner:
         self.model = model.eval()
         self.precision = precision
         self._device: torch.device | None = None
-        self._inference = InferenceCopy(self.model)  # BatchNorm folded, the model untouched
+        self._inference = shared_inference_copy(self.model)  # BatchNorm folded, once per model
 
     def resolved_precision(self, device: torch.device) -> str:
         return auto_precision(device) if self.precision == "auto" else self.precision
@@ -281,8 +281,7 @@ class PsfArray:
 
 
 def _bundled_names() -> tuple[str, ...]:
-    from .bundled import BUNDLED_WEIGHTS
-
+    from .bundled import BUNDLED_WEIGHTS  # imports this module
     return tuple(BUNDLED_WEIGHTS)
 
 
@@ -438,24 +437,25 @@ class MethodSpec:
         known = ("auto",) + CLASSICAL_METHODS + _bundled_names() + _arch_names()
         raise ValueError(f"method={self.name!r} is not one of {', '.join(known)}")
 
-    def resolve(self, *, rgb: bool = False) -> Method:
-        """The runnable Method (a network's weights are loaded here). ``rgb`` picks the
-        default network when the name is 'auto' and no weights file is given."""
+    def resolve(self, *, rgb: bool = False, models=None) -> Method:
+        """The runnable Method; a network is loaded here, or taken from ``models`` (a batch's
+        ``checkpoint.ModelCache``). ``rgb`` picks the default network for 'auto'."""
         if self.name in CLASSICAL_METHODS:
             return classical_method(self.name, self.psf_value, iterations=self.iterations,
                                     balance=self.balance, tv_weight=self.tv_weight)
         from .bundled import auto_method_name, auto_psf
         from .checkpoint import load_model
 
+        load = load_model if models is None else models.load
         name = auto_method_name(self, rgb)
         if self.weights is not None:
             arch = None if name == "auto" else name
-            model, card = load_model(self.weights, arch=arch)
+            model, card = load(self.weights, arch=arch)
             label = name if arch else Path(self.weights).name
         elif name in CLASSICAL_METHODS:  # the 'auto' hook picked a classical method
             return self.replace(name=name).resolve(rgb=rgb)
         else:
-            model, card = load_model(name)
+            model, card = load(name)
             label = name
         if getattr(model, "needs_psf", False):  # a PSF-aware network runs bound to the PSF
             from .psf_aware import psf_aware_method
@@ -523,7 +523,7 @@ def resolve_method(
     if isinstance(method, torch.nn.Module):
         return network_method(method, precision=precision)
     if not isinstance(method, str):
-        raise TypeError(f"method must be a name, a MethodSpec, a Method or a torch module, "
+        raise TypeError("method must be a name, a MethodSpec, a Method or a torch module, "
                         f"not {type(method).__name__}")
     spec = MethodSpec(method, psf=psf, iterations=iterations, balance=balance,
                       tv_weight=tv_weight, weights=weights, precision=precision,
