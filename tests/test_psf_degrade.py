@@ -389,3 +389,22 @@ def test_degrade_bad_inputs():
         dg.degrade(img[:20, :20], "A")
     with pytest.raises(ValueError, match="negative"):
         dg.degrade(img.astype(np.int16) - 10, "A")
+
+
+def test_a_3d_psf_wider_than_a_2d_image_is_cut_in_yx_for_the_psf_aware_network(tmp_path):
+    # a bead stack's planes wider than the image: the network uses its in-focus plane, so the
+    # PSF is cut in Y and X (it was refused: "psf shape (97, 97) is larger than the image")
+    import warnings
+
+    from napari_microdeblur.core.inference import deblur
+
+    stack = np.stack([psfs.gaussian_psf(1.5 + 0.4 * abs(z - 7), size=97) for z in range(15)])
+    image = ndimage.gaussian_filter(load("fluo_dsb2018_nuclei_u16.tif").astype(np.float32), 1.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = deblur(image, method="auto", psf=stack, device="cpu")
+    assert result.shape == image.shape and np.all(np.isfinite(result))
+    notes = [str(w.message) for w in caught]
+    assert any("larger than the image (96 x 96 px in YX): cut to (15," in n for n in notes)
+    with pytest.raises(ValueError, match="has no Z axis"):  # classical: a 3D PSF stays 3D
+        deblur(image, method="wiener", psf=stack, balance=0.01, device="cpu")

@@ -57,10 +57,17 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
 
     kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)
     spatial = [shape[axes.index(a)] for a in "ZYX"[-kernel.ndim :] if a in axes]
+    if kernel.ndim == 3 and len(spatial) == 2 and spec.name not in CLASSICAL_METHODS:
+        # a network uses the in-focus plane of a 3D PSF on an image without Z: fit it in Y and
+        # X only (a bead stack's planes wider than the image were refused as too large)
+        spatial = [kernel.shape[0] + 1, *spatial]
     if len(spatial) != kernel.ndim:
         return spec  # the method's own check names the dimension mismatch
     fitted, note = fit_psf_to_image(kernel, tuple(spatial))
     if note is None:
         return spec
+    if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
+        note = note.replace(f"the image {tuple(spatial)}",
+                            f"the image ({' x '.join(map(str, spatial[1:]))} px in YX)")
     warnings.warn(note, stacklevel=2)
     return spec.replace(psf=fitted)
