@@ -497,7 +497,26 @@ def papers_psf_text() -> str | None:
             + ".\n")
 
 
+def batch_overhead_text() -> str | None:
+    """benchmarks/batch_overhead.py: what each further file of a batch costs."""
+    run = _load("batch_overhead.json")
+    if not run:
+        return None
+    lines = ["| tile | method | before (s per further file) | now | startup and one file, now |",
+             "|---|---|---|---|---|"]
+    for r in run["results"]:
+        before, now = r["baseline"], r["this checkout"]
+        lines.append(f"| {r['size']} px | {r['method']} | {before['seconds_per_file']:.3f} | "
+                     f"{now['seconds_per_file']:.3f} | {now['startup_and_one_file']:.2f} s |")
+    est = run["estimate_psf_seconds_in_python"]
+    return ("\n".join(lines) + f"\n\n`estimate_psf` alone in a plain Python process (as napari and "
+            f"the Python API run it): {est['baseline']:.3f} s before, {est['this checkout']:.3f} "
+            f"s now per 256-px image.\n\n" + _provenance_line([("batch_overhead.json", run)])
+            + f"; before = commit `{run['baseline_commit'][:7]}`, timed alternately with it.\n")
+
+
 TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
+          "batch_overhead": batch_overhead_text,
           "psf_aware_colour": psf_aware_colour_text,
           "psf_aware_chroma": psf_aware_chroma_text,
           "finetune_recipes": finetune_recipes_text,

@@ -7,6 +7,7 @@ fails or is interrupted leaves no partial output file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_allocator import tune_allocator
 from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
 
 EXIT_ERROR = 2
@@ -31,8 +33,23 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
+#: The file of a batch being deblurred: its warning lines name it (1000 tiles, 1000 lines)
+_batch_file: str | None = None
+
+
 def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"microdeblur: warning: {message}", file=sys.stderr, flush=True)
+    where = f"{_batch_file}: " if _batch_file and _batch_file not in str(message) else ""
+    print(f"microdeblur: warning: {where}{message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _warnings_naming(source: Path):
+    global _batch_file
+    _batch_file = source.name
+    try:
+        yield
+    finally:
+        _batch_file = None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -146,7 +163,8 @@ def cmd_deblur(args) -> int:
                 print(f"{target}: exists, skipped", flush=True)
             continue
         try:
-            _deblur_one(source, target, args, models)
+            with _warnings_naming(source):
+                _deblur_one(source, target, args, models)
         except (ValueError, TypeError, OSError, RuntimeError) as error:
             failed += 1
             print(f"microdeblur: error: {source}: {error}", file=sys.stderr, flush=True)
@@ -274,7 +292,8 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models=None) -
     # a stack is as good as its softest slice
     score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
     if score < threshold:
-        _deblur_one(path, deblurred, args, models)
+        with _warnings_naming(path):
+            _deblur_one(path, deblurred, args, models)
         decision, method = "deblurred", args.method
     else:
         copy_atomically(path, copied)
@@ -543,37 +562,6 @@ def _version() -> str:
     from . import __version__
 
     return f"microdeblur {__version__}"
-
-
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-
-
-def tune_allocator() -> bool:
-    """Keep freed tile buffers in the process instead of returning them to the kernel.
-
-    glibc serves big blocks with mmap and trims the heap on free, so every tile's buffers are
-    page-faulted in afresh: 800k-965k minor faults for a 2048 x 2048 image with gran.em_v1 here.
-    No mmap and no trimming (as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` would do)
-    cut that to ~52k and the run time by 20 % (``benchmarks/malloc_env.py``). Only on glibc,
-    and not when the user set either variable or ``MICRODEBLUR_MALLOC_TUNING=0``.
-    Returns whether it was applied.
-    """
-    if os.environ.get("MICRODEBLUR_MALLOC_TUNING", "1") == "0":
-        return False
-    if "MALLOC_MMAP_MAX_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        return False
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 def main(argv: list[str] | None = None) -> int:
