@@ -464,7 +464,9 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    choices=["auto", "float32", "bfloat16", "float16"],
                    help="network arithmetic; auto: bfloat16 where the CPU/GPU has it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no line per file; warnings and errors still print "
+                   "(in a batch each names its file)")
 
 
 def _add_watch_command(sub) -> None:
