@@ -36,6 +36,16 @@ SOURCE_OPTIONS = {
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
+class OneSpec(argparse.Action):
+    """An image option taken once: a second --sharp A --sharp B silently replaced A."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice; give it once: one file, a folder or a "
+                         "quoted glob such as 'images/*.tif'")
+        setattr(namespace, self.dest, values)
+
+
 def _dest(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
 
@@ -79,11 +89,11 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
     for term, option in LOSS_WEIGHT_OPTIONS.items():
         p.add_argument(option, type=float, metavar="W", help=TERM_HELP.get(
             term, f"weight of the {term} loss term (default: the regime's paper)"))
-    p.add_argument("--unlabelled", metavar="IMAGES",
+    p.add_argument("--unlabelled", metavar="IMAGES", action=OneSpec,
                    help="sgpn: blurry images without sharp partners")
-    p.add_argument("--unpaired-blurry", metavar="IMAGES",
+    p.add_argument("--unpaired-blurry", metavar="IMAGES", action=OneSpec,
                    help="psf_cyclegan: blurry images (domain A)")
-    p.add_argument("--unpaired-sharp", metavar="IMAGES",
+    p.add_argument("--unpaired-sharp", metavar="IMAGES", action=OneSpec,
                    help="psf_cyclegan: sharp images of other fields (domain B); also the "
                    "validation images when --sharp is not given")
     p.add_argument("--vgg-weights", metavar="VGG.pth",
@@ -145,15 +155,31 @@ def check_regime_options(args) -> None:
         if getattr(args, _dest(option)) is not None and not regime.learns_psf:
             raise UserError(f"{option} is for the regime psf_cyclegan, not {args.regime!r}")
     if args.export_psf:
-        _check_psf_output(args.export_psf, args.overwrite)
+        _check_psf_output(args.export_psf, args.overwrite, _image_specs(args))
 
 
-def _check_psf_output(path: str, overwrite: bool) -> None:
+def _image_specs(args) -> list[str]:
+    return [spec for spec in (args.sharp, args.blurry, args.unlabelled, args.unpaired_blurry,
+                              args.unpaired_sharp) if spec]
+
+
+def _check_psf_output(path: str, overwrite: bool, specs: list[str]) -> None:
+    from .core.files import find_inputs
+
     out = Path(path)
     if out.suffix.lower() not in TIFF_SUFFIXES:
         raise UserError(f"--export-psf {path!r} must end in .tif or .tiff")
     if not out.parent.is_dir():
         raise UserError(f"--export-psf: the folder {str(out.parent)!r} does not exist")
+    # --overwrite replaced a training image with the PSF; the user's images are never replaced
+    for spec in specs if out.exists() else ():
+        try:
+            found = find_inputs(spec)
+        except OSError:  # refused, with its own message, when the images are read
+            continue
+        if any(out.samefile(f) for f in found):
+            raise UserError(f"--export-psf {path!r} is one of the training images; give "
+                            "another name (the images are never replaced)")
     if out.exists() and not overwrite:
         raise UserError(f"--export-psf {path!r} exists; choose another name or --overwrite")
 
@@ -254,3 +280,15 @@ def export_learned_psf(model, folder: str, path: str) -> None:
     psf = export_psf(model, tmp)
     copy_atomically(tmp, Path(path))
     print(f"{path}: learned PSF, {'x'.join(map(str, psf.shape))} px, sum 1", file=sys.stderr)
+
+
+def card_data(args, train, degradation: str, extra: dict) -> tuple[str, str]:
+    """(training_data, degradation) of the model card. psf_cyclegan learns from its unpaired
+    sets alone: the --sharp (or --unpaired-sharp) images and their blur only validate it."""
+    sets = [s.description for s in extra.values()]
+    if args.regime != "psf_cyclegan":
+        return "; ".join([train.description, *sets]), degradation
+    if train is extra.get("unpaired_sharp"):  # z-stacks: no validation set
+        return "; ".join(sets), degradation
+    return ("; ".join([*sets, f"validation: {train.description}, degradation {degradation}"]),
+            "unknown (unpaired images)")

@@ -67,6 +67,7 @@ def cli_words(text: str, lr: float | None = None) -> str:
     for api, option in (("checkpoint_dir=", "--checkpoint-dir "),
                         ("vgg_weights=", "--vgg-weights "), ("resume_from=", "--checkpoint-dir "),
                         ("discriminator=", "--discriminator-config "),
+                        ("unpaired_sharp= ", "--unpaired-sharp "),
                         (DIVERGED_ADVICE, advice)):
         text = text.replace(api, option)
     return text

@@ -30,12 +30,16 @@ from .core.job_defaults import (
 )
 
 
-def _check_weights_output(path: str, overwrite: bool) -> Path:
+def _check_weights_output(path: str, overwrite: bool, weights: str | None = None) -> Path:
     out = Path(path)
     if out.suffix != ".safetensors":
         raise UserError(f"--out {str(out)!r} must end in .safetensors")
     if not out.parent.is_dir():
         raise UserError(f"--out: the folder {str(out.parent)!r} does not exist; create it first")
+    # --overwrite replaced the starting weights; like input images, they are never replaced
+    if out.exists() and weights and Path(weights).is_file() and out.samefile(weights):
+        raise UserError(f"--out {str(out)!r} is the --weights file; give another name (the "
+                        "starting weights are never replaced)")
     if out.exists() and not overwrite:
         raise UserError(f"--out {str(out)!r} exists; choose another name or --overwrite")
     return out
@@ -109,6 +113,10 @@ def _training_pairs(args, sharp, blurry):
         pairs = []
         for (bn, b, axes), (sn, s, _) in zip(blurry, sharp, strict=True):
             pairs += data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
+        if len(pairs) < 2:  # split_validation's own error named itself and no option
+            raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
+                            "whole images or planes for validation: give two or more pairs "
+                            "(or microdeblur finetune, which holds out a band of one pair)")
         train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0)
         train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
         return train, val, "real pairs"
@@ -176,7 +184,7 @@ def cmd_train(args) -> int:
     from .core import registry, training
     from .core.files import copy_atomically
 
-    out = _check_weights_output(args.out, args.overwrite)
+    out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_val_fraction(args.val_fraction)
     cli_regimes.check_regime_options(args)
     folder = (checkpoint_folder(args.checkpoint_dir, resume=False, can_resume=False)
@@ -205,7 +213,7 @@ def cmd_train(args) -> int:
         train, val, degradation = extra["unpaired_sharp"], None, "unknown (unpaired z-stacks)"
     else:
         train, val, degradation = _training_pairs(args, sharp, blurry)
-    described = "; ".join([train.description, *(s.description for s in extra.values())])
+    described, degradation = cli_regimes.card_data(args, train, degradation, extra)
     card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
             + (f", starting from {args.weights}" if start else ""),
             "license": args.license, "degradation": degradation, "training_data": described}
@@ -328,7 +336,7 @@ def cmd_finetune(args) -> int:
     from .core.files import copy_atomically
     from .core.finetune import FinetuneRequest, iter_finetune
 
-    out = _check_weights_output(args.out, args.overwrite)
+    out = _check_weights_output(args.out, args.overwrite, args.weights)
     calibration_given = args.noise_scale_calibration != "before-and-after"
     if args.self_images and calibration_given:
         raise UserError("--noise-scale-calibration is for pairs (it scores the held-out sharp "
@@ -409,6 +417,17 @@ def _finetune_self(args, out: Path) -> int:
     if args.stack or args.blurry or args.sharp or args.resume or args.checkpoint_dir:
         raise UserError("--self adapts without a reference: leave out --stack, --blurry, "
                         "--sharp, --resume and --checkpoint-dir")
+    # options of the paired job that self-adaptation has no use for were silently ignored
+    unused = [option for option, given in (
+        ("--patience", args.patience != DEFAULT_PATIENCE), ("--no-augment", args.no_augment),
+        ("--intensity-jitter", args.intensity_jitter != DEFAULT_INTENSITY_JITTER),
+        ("--anchor-weight", args.anchor_weight != DEFAULT_ANCHOR_WEIGHT),
+        ("--min-gain", args.min_gain != DEFAULT_MIN_GAIN_DB),
+        ("--focus-plane", args.focus_plane != "auto"),
+        ("--target-neighbours", args.target_neighbours != 0)) if given]
+    if unused:
+        raise UserError(f"{', '.join(unused)}: for pairs and stacks only; --self does not use "
+                        "them, leave them out")
     if args.minutes is not None and not args.minutes > 0:
         raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
     _check_val_fraction(args.val_fraction)
@@ -461,16 +480,17 @@ def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: 
 
 def add_training_commands(sub) -> None:
     """Add `train` and `finetune` to the subcommands of the `microdeblur` parser."""
-    from .cli_regimes import add_regime_options, regimes_epilog
+    from .cli_regimes import OneSpec, add_regime_options, regimes_epilog
 
     p = sub.add_parser("train", help="train a network (synthetic blur of sharp images, or pairs)",
                        epilog=regimes_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", required=True, help="a registered architecture (see methods)")
     p.add_argument("--config", help="JSON file of config fields (default: the paper's config)")
-    p.add_argument("--sharp", help="sharp image, directory or quoted glob (required, except "
-                   "for psf_cyclegan: default --unpaired-sharp)")
-    p.add_argument("--blurry", help="blurry images paired with --sharp in sorted order")
+    p.add_argument("--sharp", action=OneSpec, help="sharp image, directory or quoted glob "
+                   "(required, except for psf_cyclegan: default --unpaired-sharp)")
+    p.add_argument("--blurry", action=OneSpec,
+                   help="blurry images paired with --sharp in sorted order")
     p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
                    help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
     p.add_argument("--axes")

@@ -83,7 +83,7 @@ def degrade01(image01, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
     psf = protocol_psf(protocol).astype(np.float64)
     if psf.shape[0] > image01.shape[ay] or psf.shape[1] > image01.shape[ax]:
         raise ValueError(
-            f"image01 has shape {image01.shape}, smaller in YX than protocol {protocol}'s PSF "
+            f"the image has shape {image01.shape}, smaller in YX than protocol {protocol}'s PSF "
             f"{psf.shape}; accepted: YX sides of at least the PSF's"
         )
     # A kernel with singleton non-YX axes blurs every plane and channel in one call.
@@ -113,7 +113,7 @@ def degrade(image, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
         raise TypeError(f"image is a {type(image).__name__}; accepted: a numpy.ndarray")
     if image.dtype.kind not in "uif":
         raise TypeError(f"image has dtype {image.dtype}; accepted: integer or float pixels")
-    offset, scale = metrics.reference_scale(image)
+    offset, scale = metrics.reference_scale(image, name="image")  # the user's word
     image01 = (image.astype(np.float64) - offset) / scale
     if image01.min() < 0:
         raise ValueError(

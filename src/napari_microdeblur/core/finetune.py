@@ -248,6 +248,10 @@ def _check_request(req: FinetuneRequest) -> Path | None:
             raise ValueError(f"resume: {where} holds a {ck['arch']!r} network, the weights "
                              f"to fine-tune are {arch!r}; give the same --weights as before")
         check_same_network(req.model, ck["model"], f"resume: {where}")
+        done = int(ck.get("step", 0))
+        if done >= req.steps:  # it would train nothing and write a card saying req.steps
+            raise ValueError(f"resume: {where} has already run {done} steps; give --steps "
+                             f"above {done} (now {req.steps}) to continue it")
     return ckdir
 
 
@@ -335,6 +339,14 @@ def opponent_planes(pair_list: Sequence[pairs.Pair]) -> list[pairs.Pair]:
             out.append(pairs.Pair(x[k : k + 1].copy(), y[k : k + 1].copy(), p.group, ref,
                                   {**p.info, "colour_plane": part}))
     return out
+
+
+def channel_planes(pair_list: Sequence[pairs.Pair]) -> list[pairs.Pair]:
+    """Multichannel pairs as one grayscale pair per channel, each keeping its pair's group
+    and reference scale (validation PSNR is then the mean over the channels)."""
+    return [pairs.Pair(p.input[c : c + 1].copy(), p.target[c : c + 1].copy(), p.group,
+                       p.to_reference, {**p.info, "channel": c})
+            for p in pair_list for c in range(p.channels)]
 
 
 def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.ndarray | None]:
@@ -474,6 +486,12 @@ def _prepare(req: FinetuneRequest):
         train_pairs = opponent_planes(train_pairs)
         val = opponent_planes(val) if val else val
         held += " (RGB as luminance and chroma planes)"
+    elif (getattr(req.model, "in_channels", 1) == 1 and not getattr(req.model, "needs_psf", 0)
+          and any(p.channels > 1 for p in [*train_pairs, *(val or [])])):
+        # a one-channel blind network runs RGB channel by channel (on the image's one
+        # normalisation): it trains on those planes, as --self adapts it
+        train_pairs, val = channel_planes(train_pairs), channel_planes(val) if val else val
+        held += " (each channel a grayscale plane)"
     psf_note, kernel = _bind_psf(req, train_pairs, val)
     ckdir = ckdir or Path(temporary_checkpoint_dir())
     averaged = sorted({f.target_neighbours for f in fields if isinstance(f, StackField)} - {0})

@@ -314,6 +314,11 @@ def _planes_of(images, axes, model: nn.Module, card) -> list[_RawPlane]:
         stack, _, plane_axes = stack_planes(n.apply(image), ax)
         if len(plane_axes) == 2:
             stack = stack[:, None]
+        # a flat plane has nothing to adapt to: its held-out loss would still "improve"
+        flat = [k for k, p in enumerate(stack) if float(p.max()) == float(p.min())]
+        if flat:
+            raise ValueError(f"image {i} plane {flat[0]} is constant (every pixel the same); "
+                             "accepted: an image with structure to adapt to")
         if OPPONENT_PLANES and getattr(model, "needs_psf", False) and is_rgb(ax, image.shape):
             # a PSF-aware network runs RGB as luminance and chroma (psf_aware.to_opponent):
             # it adapts to the planes it will be given
@@ -343,8 +348,8 @@ def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor
         raise ValueError(
             f"{name} is {h} x {w} px: too small to hold out validation columns ({held} px) and "
             f"train on {side} px crops left of them (a patch of {cfg.patch} px plus the PSF's "
-            "margins); accepted: a larger image, or a smaller patch or val_fraction (now "
-            f"{cfg.val_fraction})")
+            "margins); accepted: a larger image, a smaller patch or val_fraction (now "
+            f"{cfg.val_fraction}), or a PSF cropped to its support (now {max(kernel_shape)} px)")
     noise = [estimate_noise(c) for c in y]
     from scipy import ndimage
 

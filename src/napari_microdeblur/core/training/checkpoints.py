@@ -172,6 +172,10 @@ def write_weights(
                      "checkpoint_kept": get_regime(config.regime).checkpoint_criterion},
     }
     card["metrics"] = {**config.card.get("metrics", {}), **_card_metrics(metrics)}
+    if metrics.get("step") == 0 and card.get("description"):
+        # the card said "fine-tuned for at most N steps" of weights no step had changed
+        card["description"] += ("; kept the starting weights (no trained step beat them by "
+                                f"{getattr(config, 'min_gain_db', 0) or 0:g} dB on validation)")
     save_weights(copy_on_cpu, path, card)
 
 

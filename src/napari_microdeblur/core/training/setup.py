@@ -114,8 +114,9 @@ def _training_source(model: nn.Module, train, patch: int):
     out_ch = getattr(model, "out_channels", None)
     if in_ch is not None and train.channels != in_ch:
         raise ValueError(
-            f"the training images have {train.channels} channel(s) but the model takes {in_ch}; "
-            "build the model with in_channels/out_channels matching the data (1 gray, 3 RGB)"
+            f"the training images have {train.channels} channel(s) but the network takes "
+            f"{in_ch} (1: grayscale, 3: RGB); give {in_ch}-channel images, or start from "
+            f"weights (or a config) with in_channels {train.channels}"
         )
     if out_ch is not None and in_ch is not None and out_ch != in_ch:
         raise ValueError(f"the model maps {in_ch} to {out_ch} channels; training needs in == out")
@@ -142,7 +143,7 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
             raise ValueError(
                 f"{name} has {src.channels} channel(s), the training data {train.channels}"
             )
-        src.check_patch(patch + 2 * regime.patch_margin(name))
+        _check_patch(src, patch, regime.patch_margin(name), name)
         sources[name] = src
     missing = [name for name in regime.required_sources if name not in sources]
     if missing:
@@ -152,8 +153,23 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
         )
     for name in regime.extra_sources:
         if name not in sources:  # drawn from the training pairs
-            train.check_patch(patch + 2 * regime.patch_margin(name))
+            _check_patch(train, patch, regime.patch_margin(name), name)
     return {name: sources.get(name) for name in regime.extra_sources}
+
+
+def _check_patch(src, patch: int, margin: int, name: str) -> None:
+    """The set's check_patch asked for a patch no larger than its images, which the regime's
+    margin (the PSF's reach) around every patch makes too large: say what fits."""
+    shapes = getattr(src, "shapes", None)  # a caller's own source may not list them
+    if not margin or not shapes or min(min(s) for s in shapes) >= patch + 2 * margin:
+        return src.check_patch(patch + 2 * margin)
+    smallest = min(min(s) for s in shapes)
+    # a patch must still hold the PSF (2 margin + 1 px)
+    fits = (f"a patch of at most {smallest - 2 * margin} px, larger images"
+            if smallest > 4 * margin else f"images of at least {4 * margin + 1} px a side")
+    raise ValueError(f"{name}= patches are the patch ({patch} px) plus the PSF's reach ({margin} "
+                     f"px) on each side, {patch + 2 * margin} px: larger than its smallest image "
+                     f"side ({smallest} px); accepted: {fits} or a smaller psf_size")
 
 
 def _validation_pairs(val, channels: int) -> list | None:
