@@ -132,7 +132,8 @@ def test_a_set_event_stops_before_the_first_step():
 
 
 @pytest.mark.parametrize("images,psf,config,message", [
-    (np.zeros((40, 40), np.float32), PSF, SelfAdaptConfig(), "too small to hold out"),
+    (np.random.default_rng(0).random((40, 40), np.float32), PSF, SelfAdaptConfig(),
+     "too small to hold out"),  # not constant: a constant image is refused first
     (None, "gaussian:nope", SelfAdaptConfig(), "gaussian:nope"),
     (None, PSF, SelfAdaptConfig(minutes=0), "minutes=0"),
     (None, PSF, SelfAdaptConfig(val_fraction=1.0), "val_fraction"),
