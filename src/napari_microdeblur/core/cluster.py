@@ -38,8 +38,8 @@ def _client(scheduler):
 
 @lru_cache(maxsize=4)
 def _worker_method(spec: MethodSpec, rgb: bool) -> Method:
-    """Resolve a method once per worker process (loading a network's weights once)."""
-    return spec.resolve(rgb=rgb)
+    """Resolve a method once per worker process (its network shared with the file tasks)."""
+    return spec.resolve(rgb=rgb, models=_WORKER_MODELS)
 
 
 def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:

@@ -441,7 +441,7 @@ def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOpti
     # the tiler rounds tiles down to the network's size divisor: check the tile it will run
     # (--tile 131 ran as 128 against an overlap of 128, and 'at least 130' was wrong advice)
     given = tiling.as_tuple(tile, len(spatial_axes), "tile")
-    tile_t = tuple(t // step * step or t for t in given)
+    tile_t = tuple(tiling.rounded_tile(t, step) or t for t in given)
     for t, asked, size in zip(tile_t, given, spatial_shape):
         # an axis that fits in one tile has no seams, whatever the receptive field
         if t <= 2 * method.halo and size > t:

@@ -84,6 +84,12 @@ def _axis_starts(size: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
+def rounded_tile(tile: int, size_divisor: int) -> int:
+    """The tile side the tiler runs for ``tile``: rounded down to a multiple of ``size_divisor``
+    (0 when ``tile`` is smaller; ``plan_tiles`` refuses that)."""
+    return (tile // size_divisor) * size_divisor
+
+
 def plan_tiles(
     image_shape: Sequence[int],
     tile: int | Sequence[int],
@@ -111,7 +117,7 @@ def plan_tiles(
     for axis, (size, t, o) in enumerate(zip(image_shape, tile_t, overlap_t)):
         if o < 0:
             raise ValueError(f"overlap={overlap_t} must be >= 0")
-        t = (t // size_divisor) * size_divisor
+        t = rounded_tile(t, size_divisor)
         if t < size_divisor or t <= o:
             raise ValueError(
                 f"tile={tile_t} must be larger than overlap={overlap_t} on every axis and at "
