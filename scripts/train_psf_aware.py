@@ -67,6 +67,7 @@ from psf_aware_data import (  # noqa: E402
     validation_batch,
     validation_planes,
 )
+from widen_wiener_unet import widen_state  # noqa: E402
 
 WARMUP_STEPS = 50  # linear learning-rate warm-up
 # 16 channels at full resolution and three levels: about 3 MP/s for the U-Net alone in bf16 on
@@ -284,6 +285,11 @@ def main(argv=None) -> int:
         state = start_model.state_dict()
         if start_model.config.blurred_input and not model.config.blurred_input:
             state = without_blurred_input(state, model.mid)
+        if model.config.base_channels != start_model.config.base_channels:
+            if model.config.base_channels < start_model.config.base_channels:
+                raise SystemExit("--config base_channels narrower than the start's: only "
+                                 "widening keeps what the start learned")
+            state = widen_state(state, start_model, model)  # same output, more channels
         keys = model.load_state_dict(state, strict=False)
         if keys.unexpected_keys:
             raise SystemExit(f"--config {args.config} drops weights of {args.init}: "

@@ -293,9 +293,11 @@ def check_psf(kernel, spatial_dims: int) -> np.ndarray:
     return _normalised(_valid_values(kernel, f"psf (shape {kernel.shape})"))
 
 
-def fit_psf_to_image(kernel, image_shape) -> tuple[np.ndarray, str | None]:
+def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
+                     ) -> tuple[np.ndarray, str | None]:
     """A PSF no larger than the image: ``(kernel, None)`` when it already is, else the PSF cut
-    to its support and a one-line note saying what was done.
+    to its support and a one-line note saying what was done (naming the image ``image_label``,
+    by default its shape).
 
     ``image_shape`` is the image's spatial shape, one entry per PSF axis. A PSF as large as or
     larger than the image on any axis (e.g. a whole bead image) has its background (the median
@@ -343,7 +345,7 @@ def fit_psf_to_image(kernel, image_shape) -> tuple[np.ndarray, str | None]:
     )
     note = (
         f"the PSF {tuple(kernel.shape)} is as large as or larger than the image "
-        f"{image_shape}: cut to {cut.shape} around its centroid ({kept:.1%} of its "
+        f"{image_label or image_shape}: cut to {cut.shape} around its centroid ({kept:.1%} of its "
         f"intensity kept{subtracted}), normalised to sum 1"
     )
     return _normalised(cut), note

@@ -63,11 +63,11 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
         spatial = [kernel.shape[0] + 1, *spatial]
     if len(spatial) != kernel.ndim:
         return spec  # the method's own check names the dimension mismatch
-    fitted, note = fit_psf_to_image(kernel, tuple(spatial))
+    label = None
+    if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
+        label = f"({' x '.join(map(str, spatial[1:]))} px in YX)"
+    fitted, note = fit_psf_to_image(kernel, tuple(spatial), image_label=label)
     if note is None:
         return spec
-    if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
-        note = note.replace(f"the image {tuple(spatial)}",
-                            f"the image ({' x '.join(map(str, spatial[1:]))} px in YX)")
     warnings.warn(note, stacklevel=2)
     return spec.replace(psf=fitted)
