@@ -105,6 +105,34 @@ def test_dropping_the_blurred_input_moves_its_weights_onto_the_middle_estimate()
     assert float((a - c).abs().max()) > 1e-2  # the test can tell two networks apart
 
 
+def test_widening_keeps_what_the_network_computes():
+    """train_psf_aware --config with a wider base_channels than --init's: the widened network
+    (scripts/widen_wiener_unet.py) returns the trained one's output, at every U-Net level; a
+    wider network of its own initialisation does not (the test can tell them apart)."""
+    import torch
+
+    from napari_microdeblur.core.psf import gaussian_psf
+    from napari_microdeblur.core.registry import build_model
+
+    widen = _load("widen_wiener_unet", ROOT / "scripts" / "widen_wiener_unet.py")
+    torch.manual_seed(0)
+    config = {"base_channels": 4, "levels": 2, "wiener_gains": (10.0, 100.0, 1000.0),
+              "blurred_input": False}
+    narrow = build_model("wiener_unet", config).eval()
+    torch.nn.init.normal_(narrow.tail.weight, std=0.05)
+    wide = build_model("wiener_unet", config | {"base_channels": 6}).eval()
+    fresh = build_model("wiener_unet", config | {"base_channels": 6}).eval()
+    torch.nn.init.normal_(fresh.tail.weight, std=0.05)
+    wide.load_state_dict(widen.widen_state(narrow.state_dict(), narrow, wide))
+    x = torch.rand(2, 1, 48, 48)
+    psf = torch.from_numpy(gaussian_psf(1.5, size=9))
+    with torch.no_grad():
+        a, b, c = narrow(x, psf), wide(x, psf), fresh(x, psf)
+    assert wide.enc[1][0].weight.shape[0] == 12 and wide.dec[0][0].weight.shape[1] == 24
+    assert float((a - b).abs().max()) < 1e-5
+    assert float((a - c).abs().max()) > 1e-2
+
+
 def test_a_soup_is_the_weight_average_of_runs_with_one_configuration(tmp_path):
     """scripts/soup_psf_aware.py (how wiener_unet.psf_v4 was made): every tensor is the mean of
     the members' tensors; members of another configuration are refused in one line."""
