@@ -159,7 +159,8 @@ def variants(model, rgb: bool) -> list[dict]:
 def main() -> None:
     from napari_microdeblur.core import weights
     from napari_microdeblur.core.bundled import DEFAULTS_BY_MODALITY
-    from napari_microdeblur.core.inference import _default_network_tile, network_method
+    from napari_microdeblur.core.inference import network_method
+    from napari_microdeblur.core.tile_options import default_network_tile
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096)
@@ -178,7 +179,7 @@ def main() -> None:
             model, card = weights.load_model(name)
             rgb = card.in_channels == 3 or name in DEFAULTS_BY_MODALITY["brightfield"]
             method = network_method(model, name=name, card=card)
-            tile = method.default_tile or _default_network_tile(method, 2)
+            tile = method.default_tile or default_network_tile(method, 2)
             passes = 3 if rgb and card.in_channels == 1 else 1  # colour channel by channel
             gmacs = passes * model_gmacs_per_mp(model, card.in_channels)
             row = {"default_tile": tile, "default_batch": 1, "halo": method.halo,

@@ -24,15 +24,15 @@ def image_file(tmp_path, fluo_u8):
 
 
 BAD = [
-    (["--batch-size", "0"], "batch_size=0"),
-    (["--tile", "0"], "tile=0"),
-    (["--iterations", "0"], "iterations=0"),
-    (["--iterations", "many"], "iterations='many' must be an integer >= 1 or 'auto'"),
-    (["--balance", "0"], "balance=0"),
-    (["--balance", "lots"], "balance='lots' must be > 0 or 'auto'"),
+    (["--batch-size", "0"], "--batch-size 0"),
+    (["--tile", "0"], "--tile 0"),
+    (["--iterations", "0"], "--iterations 0"),
+    (["--iterations", "many"], "--iterations 'many' must be an integer >= 1 or 'auto'"),
+    (["--balance", "0"], "--balance 0"),
+    (["--balance", "lots"], "--balance 'lots' must be > 0 or 'auto'"),
     (["--weights", "{tmp}/missing.safetensors"], "missing.safetensors"),
     (["--psf", "gaussian:0"], "psf"),
-    (["--noise-scale", "0"], "noise_scale=0"),
+    (["--noise-scale", "0"], "--noise-scale 0"),
     (["--noise-scale", "2"], "noise_scale applies to PSF-aware networks"),
 ]
 if not torch.cuda.is_available():

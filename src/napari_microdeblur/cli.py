@@ -9,13 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
-
-import numpy as np
 
 from .cli_allocator import tune_allocator
 from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
@@ -43,7 +40,7 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 
 @contextlib.contextmanager
-def _warnings_naming(source: Path):
+def warnings_naming(source: Path):
     global _batch_file
     _batch_file = source.name
     try:
@@ -55,7 +52,7 @@ def _warnings_naming(source: Path):
 # ----------------------------------------------------------------------------- commands
 
 
-def _specs(args):
+def method_specs(args):
     """The method and tiling options as (MethodSpec, TilingSpec), checked before any work."""
     from .core.method import MethodSpec, TilingSpec
 
@@ -94,12 +91,12 @@ class _Bar:
             self.bar.close()
 
 
-def _deblur_one(source: Path, output: Path, args, models=None) -> None:
+def deblur_one(source: Path, output: Path, args, models=None) -> None:
     from .core.files import iter_deblur_file
     from .core.progress import drive
 
     t0 = time.perf_counter()
-    method, tiling = _specs(args)
+    method, tiling = method_specs(args)
     run = iter_deblur_file(source, output, axes=args.axes, overwrite=args.overwrite,
                            method=method, tiling=tiling, models=models)
     with _Bar(quiet=args.quiet, label=source.name) as bar:
@@ -118,7 +115,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
     from .core.files import batch_pairs
 
-    method, tiling = _specs(args)
+    method, tiling = method_specs(args)
     options = dict(axes=args.axes, overwrite=args.overwrite, method=method, tiling=tiling)
     t0 = time.perf_counter()
     if len(inputs) == 1 and io.is_zarr(inputs[0]) and not output.is_dir():
@@ -140,16 +137,17 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
 
 
 def cmd_deblur(args) -> int:
+    from .cli_words import error_words
     from .core.checkpoint import ModelCache
     from .core.files import batch_pairs, find_inputs
 
-    _specs(args)  # a bad option fails here, before any file is read or written
+    method_specs(args)  # a bad option fails here, before any file is read or written
     inputs = find_inputs(args.input)
     output = Path(args.output)
     if args.scheduler:
         return _deblur_on_cluster(inputs, output, args)
     if len(inputs) == 1 and not output.is_dir():
-        _deblur_one(inputs[0], output, args)
+        deblur_one(inputs[0], output, args)
         return 0
     if not output.is_dir():
         raise UserError(
@@ -163,11 +161,12 @@ def cmd_deblur(args) -> int:
                 print(f"{target}: exists, skipped", flush=True)
             continue
         try:
-            with _warnings_naming(source):
-                _deblur_one(source, target, args, models)
+            with warnings_naming(source):
+                deblur_one(source, target, args, models)
         except (ValueError, TypeError, OSError, RuntimeError) as error:
             failed += 1
-            print(f"microdeblur: error: {source}: {error}", file=sys.stderr, flush=True)
+            why = error_words(error, args)
+            print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
     return EXIT_ERROR if failed else 0
 
 
@@ -188,48 +187,6 @@ def cmd_degrade(args) -> int:
     )
     if not args.quiet:
         print(f"{args.output}: protocol {args.protocol}, seed {args.seed}, float32 {image.shape}")
-    return 0
-
-
-def _evaluate_arrays(prediction, reference, axes: str, border: int) -> dict:
-    from .core.axes import channel_index
-    from .core.metrics import evaluate
-
-    if prediction.shape != reference.shape:
-        raise UserError(
-            f"prediction has shape {prediction.shape} but reference has {reference.shape}"
-        )
-    return evaluate(prediction, reference, border=border, channel_axis=channel_index(axes))
-
-
-def cmd_evaluate(args) -> int:
-    import numpy as np
-
-    from .core import io
-    from .core.axes import check_axes
-
-    if args.border < 0:
-        raise UserError(f"--border {args.border}: give a number of pixels >= 0")
-    pred = io.read_image(args.prediction, lazy=False)
-    ref = io.read_image(args.reference, lazy=False)
-    prediction, reference = np.asarray(pred.array), np.asarray(ref.array)
-    for array, what, path in ((prediction, "prediction", args.prediction),
-                              (reference, "reference", args.reference)):
-        # NaN would print 'PSNR nan dB' and exit 0, as if it were a result
-        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
-            raise UserError(f"{what} {str(path)!r} contains NaN or Inf pixels; replace them "
-                            "(e.g. np.nan_to_num)")
-    axes = check_axes(args.axes or ref.axes or None, reference.shape)
-    scores = _evaluate_arrays(prediction, reference, axes, args.border)
-    if args.json:
-        print(json.dumps(scores))
-    else:
-        print(
-            f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
-            f"({args.border}-px border excluded; whole image: PSNR {scores['psnr_whole']:.2f} dB, "
-            f"SSIM {scores['ssim_whole']:.4f}); intensity scale from the reference "
-            f"({reference.dtype})"
-        )
     return 0
 
 
@@ -254,137 +211,6 @@ def cmd_focus(args) -> int:
         for index, value in np.ndenumerate(np.asarray(scores)):
             print(f"{index}: {value:.6g}")
     return 0
-
-
-WATCH_LOG = "microdeblur_watch.csv"
-WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds")
-
-
-def _watch_threshold(args) -> float:
-    from .core import io
-    from .core.files import find_inputs
-    from .core.focus import calibrate_threshold, focus_score
-
-    if args.threshold is not None:  # one of the two, by _check_watch_options
-        return float(args.threshold)
-    scores = []
-    for path in find_inputs(args.calibrate):
-        data = io.read_image(path, lazy=False)
-        scores.append(float(np.min(focus_score(data.array, axes=data.axes or None))))
-    threshold = calibrate_threshold(scores, percentile=args.percentile)
-    print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
-          f"known-good images in {args.calibrate}", flush=True)
-    return threshold
-
-
-def _watch_one(path: Path, out_dir: Path, threshold: float, args, models=None) -> dict:
-    from .core import io
-    from .core.files import copy_atomically, output_name
-    from .core.focus import focus_score
-
-    t0 = time.perf_counter()
-    deblurred, copied = output_name(path, out_dir), out_dir / path.name
-    if not args.overwrite and (deblurred.exists() or copied.exists()):
-        # written by an earlier run that stopped before logging it
-        return {"name": path.name, "score": "", "decision": "exists", "method": "",
-                "seconds": ""}
-    data = io.read_image(path, lazy=False)
-    # a stack is as good as its softest slice
-    score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
-    if score < threshold:
-        with _warnings_naming(path):
-            _deblur_one(path, deblurred, args, models)
-        decision, method = "deblurred", args.method
-    else:
-        copy_atomically(path, copied)
-        decision, method = "copied", ""
-    return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
-            "seconds": f"{time.perf_counter() - t0:.2f}"}
-
-
-def _check_watch_options(args) -> None:
-    """The watch's own numeric options, before any file is read or written."""
-    import math
-
-    if (args.threshold is None) == (args.calibrate is None):
-        raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
-    if args.threshold is not None and not math.isfinite(args.threshold):
-        raise UserError(f"--threshold {args.threshold:g}: give a finite focus score")
-    if not 0 <= args.percentile <= 100:  # also refuses NaN
-        raise UserError(f"--percentile {args.percentile:g}: give a number between 0 and 100")
-    # 0 would scan the folder in a busy loop
-    if not (math.isfinite(args.poll) and args.poll > 0):
-        raise UserError(f"--poll {args.poll:g}: give a number of seconds > 0")
-    # NaN would never count a file as settled, so --once would never end
-    if not (math.isfinite(args.settle) and args.settle >= 0):
-        raise UserError(f"--settle {args.settle:g}: give a number of seconds >= 0")
-
-
-def cmd_watch(args) -> int:
-    """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
-    import csv
-
-    from .core.checkpoint import ModelCache
-    from .core.files import IMAGE_SUFFIXES
-
-    in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
-    _check_watch_options(args)  # a bad option fails here, before anything is written
-    _specs(args)  # a bad PSF file is the option's fault, not every image's
-    for d, what in ((in_dir, "input"), (out_dir, "output")):
-        if d.is_file():
-            raise UserError(f"{what} folder {str(d)!r} is a file, not a folder")
-        if not d.is_dir():
-            raise UserError(f"{what} directory {str(d)!r} does not exist")
-    # the watch reads only the input folder's own files (not subfolders), so an output folder
-    # inside it is safe; the same folder would be both, and the log would land among the inputs
-    if in_dir.resolve() == out_dir.resolve():
-        raise UserError(f"output folder {str(out_dir)!r} is the watched folder; give another "
-                        "folder for the outputs")
-    threshold = _watch_threshold(args)
-    models = ModelCache()  # the network is loaded at the first soft file, then kept
-    log_path = out_dir / WATCH_LOG
-    done = set()
-    if log_path.exists():  # restart where we left off
-        with open(log_path, newline="") as f:
-            done = {row["name"] for row in csv.DictReader(f)}
-    new_log = not log_path.exists()
-    with open(log_path, "a", newline="") as log:
-        writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
-        if new_log:
-            writer.writeheader()
-            log.flush()
-        try:
-            while True:
-                now = time.time()
-                pending = [
-                    p for p in sorted(in_dir.iterdir())
-                    if p.is_file() and p.name not in done and not p.name.startswith(".")
-                    and p.suffix.lower() in IMAGE_SUFFIXES
-                ]
-                # a file counts as completely written once unchanged for --settle seconds
-                ready = [p for p in pending if now - p.stat().st_mtime >= args.settle]
-                for path in ready:
-                    try:
-                        row = _watch_one(path, out_dir, threshold, args, models)
-                    except (ValueError, TypeError, OSError, RuntimeError) as error:
-                        # one bad file (or a failed run on it) must not stop the watch
-                        print(f"microdeblur: {path.name}: unreadable, skipped: {error}",
-                              file=sys.stderr, flush=True)
-                        row = {"name": path.name, "score": "", "decision": "unreadable",
-                               "method": "", "seconds": ""}
-                    writer.writerow(row)
-                    log.flush()
-                    os.fsync(log.fileno())
-                    done.add(path.name)
-                    if not args.quiet:
-                        print(",".join(str(row[c]) for c in WATCH_COLUMNS), flush=True)
-                if args.once and len(ready) == len(pending):
-                    return 0
-                time.sleep(args.poll)
-        except KeyboardInterrupt:
-            print("microdeblur: watch stopped; finished files are logged in "
-                  f"{log_path}", file=sys.stderr)
-            return 0
 
 
 def cmd_methods(args) -> int:
@@ -421,7 +247,7 @@ def _balance(text: str):
         return text
 
 
-def _add_method_options(p: argparse.ArgumentParser) -> None:
+def add_method_options(p: argparse.ArgumentParser) -> None:
     """The deblurring options shared by deblur and watch."""
     from .core.psf import PSF_HELP
 
@@ -469,27 +295,23 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    "(in a batch each names its file)")
 
 
-def _add_watch_command(sub) -> None:
-    p = sub.add_parser(
-        "watch", help="deblur files as they appear in a folder, only those out of focus")
-    p.add_argument("input_dir")
-    p.add_argument("output_dir")
-    p.add_argument("--threshold", type=float, help="deblur files whose focus score is below T")
-    p.add_argument("--calibrate", metavar="GOOD_DIR",
-                   help="set the threshold from known-good images (see --percentile)")
-    p.add_argument("--percentile", type=float, default=5.0,
-                   help="with --calibrate: this percentile of the good images' scores")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
-    p.add_argument("--settle", type=float, default=2.0,
-                   help="a file is complete once unchanged for this many seconds")
-    p.add_argument("--once", action="store_true", help="process what is there, then exit")
-    _add_method_options(p)
-    p.set_defaults(func=cmd_watch)
-
-
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad option is one error line, like every other error here, naming
-    --help instead of printing the whole usage block. Subcommands inherit the class."""
+    --help instead of printing the whole usage block. Subcommands inherit the class, and each
+    keeps its options (dest -> '--option') in ``args.cli_options``, the words its error lines
+    use for the core's Python arguments (cli_words)."""
+
+    def __init__(self, *args, **kwargs):
+        self.options_by_dest: dict[str, str] = {}  # filled as options are added, -h first
+        super().__init__(*args, **kwargs)
+        self.set_defaults(cli_options=self.options_by_dest)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        long = [o for o in action.option_strings if o.startswith("--")]
+        if long:
+            self.options_by_dest.setdefault(action.dest, max(long, key=len))
+        return action
 
     def error(self, message):
         self.exit(EXIT_ERROR, f"microdeblur: error: {message} (see {self.prog} --help)\n")
@@ -497,8 +319,10 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from .cli_demo import add_demo_command
+    from .cli_evaluate import add_evaluate_command
     from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
+    from .cli_watch import add_watch_command
 
     parser = _OneLineParser(
         prog="microdeblur",
@@ -513,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="output .tif/.ome.tif for one input; an existing directory for several "
                    "(outputs named <input>_deblurred.tif; existing ones are skipped)")
-    _add_method_options(p)
+    add_method_options(p)
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster (tcp://host:8786): one task per "
                    "file, or per chunk of a Zarr volume")
@@ -530,13 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_degrade)
 
-    p = sub.add_parser("evaluate", help="PSNR and SSIM of a prediction against a reference")
-    p.add_argument("prediction")
-    p.add_argument("--reference", required=True)
-    p.add_argument("--axes", help="axes of both images (default: from the reference)")
-    p.add_argument("--border", type=int, default=16, help="pixels excluded at the border")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_evaluate)
+    add_evaluate_command(sub)
 
     p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
     p.add_argument("input")
@@ -546,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one JSON object: 'score' (2D) or 'scores' (per slice, in order)")
     p.set_defaults(func=cmd_focus)
 
-    _add_watch_command(sub)
+    add_watch_command(sub)
 
     add_training_commands(sub)
     add_psf_commands(sub)
@@ -583,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     # ImportError: an optional extra (psfmodels for --psf widefield:...) is not installed
     except (UserError, ValueError, TypeError, OSError, ImportError) as error:
-        return _fail(str(error))
+        from .cli_words import error_words
+
+        return _fail(error_words(error, args))
 
 
 if __name__ == "__main__":

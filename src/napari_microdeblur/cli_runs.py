@@ -56,21 +56,29 @@ def checkpoint_folder(path: str, *, resume: bool, can_resume: bool = True) -> Pa
     try:
         return check_checkpoint_dir(path, resume=resume)
     except ValueError as error:
-        raise UserError(cli_words(str(error))) from None
+        raise UserError(str(error)) from None
 
 
-def cli_words(text: str, lr: float | None = None) -> str:
-    """A core message with the CLI's option names instead of the API's."""
+def with_lr_advice(text: str, lr: float | None = None) -> str:
+    """A core message with the divergence advice in the CLI's words (lower --lr, and its value
+    now); the core's argument names become options where the error is printed (cli_words)."""
     from .core.training.loop import DIVERGED_ADVICE
 
     advice = "lower --lr" + (f" (now {lr:g})" if lr is not None else "")
-    for api, option in (("checkpoint_dir=", "--checkpoint-dir "),
-                        ("vgg_weights=", "--vgg-weights "), ("resume_from=", "--checkpoint-dir "),
-                        ("discriminator=", "--discriminator-config "),
-                        ("unpaired_sharp= ", "--unpaired-sharp "),
-                        (DIVERGED_ADVICE, advice)):
-        text = text.replace(api, option)
-    return text
+    return text.replace(DIVERGED_ADVICE, advice)
+
+
+def load_start_weights(weights: str, arch: str):
+    """(model, card) of train's --weights: a plain state dict with the tensors of --arch is
+    read as that architecture (its paper configuration); others as load_model reads them."""
+    from .core.checkpoint import ArchitectureUnknownError, load_model
+
+    try:
+        return load_model(weights)
+    except ArchitectureUnknownError as error:
+        if arch not in error.like:
+            raise
+    return load_model(weights, arch=arch)
 
 
 def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False) -> bool:
@@ -109,7 +117,7 @@ def finish_train_run(run, ckdir: Path, out: Path, *, lr: float | None, quiet: bo
                   file=sys.stderr)
         return EXIT_INTERRUPTED
     except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
-        why = cli_words(stopped_by(error), lr)
+        why = with_lr_advice(stopped_by(error), lr)
         if not keep_best_so_far(ckdir, out, trained_only=True):
             raise UserError(f"{why}; no step beat the starting weights on validation before "
                             f"that, so {out} was not written") from None

@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from .cli import EXIT_INTERRUPTED, UserError
-from .cli_runs import checkpoint_folder, cli_words, drive_fit, finish_train_run, keep_best_so_far
+from .cli_runs import (
+    checkpoint_folder,
+    drive_fit,
+    finish_train_run,
+    keep_best_so_far,
+    load_start_weights,
+    with_lr_advice,
+)
 
 # Numbers only: the training code itself is imported by the commands that run it, so that
 # `microdeblur deblur` does not pay for it (core.job_defaults says how much)
@@ -160,15 +167,18 @@ def _start_weights(args):
     and --config; None without --weights."""
     if not args.weights:
         return None
-    from .core.checkpoint import load_model
+    from .core.checkpoint import ArchitectureUnknownError
 
     if args.config:
         raise UserError("--config and --weights: the weights' model card fixes the config; "
                         "leave out --config")
     try:
-        model, card = load_model(args.weights)
+        model, card = load_start_weights(args.weights, args.arch)
+    except ArchitectureUnknownError:
+        raise  # said in the command's words where it is printed (cli_words)
     except (ValueError, OSError) as error:
-        raise UserError(f"--weights {args.weights!r}: {error}") from None
+        why = str(error).removeprefix(f"{args.weights}: ")  # the path once
+        raise UserError(f"--weights {args.weights!r}: {why}") from None
     if card.arch != args.arch:
         raise UserError(f"--weights {args.weights} is a {card.arch} network; give --arch "
                         f"{card.arch}")
@@ -227,7 +237,7 @@ def cmd_train(args) -> int:
         try:
             run = training.iter_fit(model, config, train, val, **extra)
         except ValueError as error:  # e.g. unreadable --vgg-weights, before any training
-            raise UserError(cli_words(str(error))) from None
+            raise UserError(str(error)) from None
         result = finish_train_run(run, ckdir, out, lr=args.lr, quiet=args.quiet)
         if isinstance(result, int):  # stopped early; said so, the best so far kept
             return result
@@ -392,13 +402,13 @@ def cmd_finetune(args) -> int:
                   file=sys.stderr)
             return EXIT_INTERRUPTED
         except ValueError as error:  # the job's checks (an unreadable last.pt ...)
-            raise UserError(cli_words(str(error))) from None
+            raise UserError(str(error)) from None
         if outcome.file is None:
-            raise UserError(f"fine-tuning kept nothing: {cli_words(outcome.summary)}")
+            raise UserError(f"fine-tuning kept nothing: {with_lr_advice(outcome.summary)}")
         copy_atomically(outcome.file, out)
     if outcome.diverged:
         lr = PAIRED_LR if args.lr is None else args.lr
-        print(f"microdeblur: {cli_words(outcome.diverged, lr)}; wrote the best weights so far "
+        print(f"microdeblur: {with_lr_advice(outcome.diverged, lr)}; wrote the best weights so far "
               f"to {out}", file=sys.stderr)
         return 1
     print(f"{out}: {args.weights} fine-tuned; {outcome.summary}")

@@ -17,7 +17,7 @@ from napari.viewer import Viewer
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, start_deblur
 from ._layer_data import source_placement
-from ._layers import check_image_layer, guess_layer_axes, layer_data
+from ._layers import check_image_layer, guess_layer_axes, layer_axes_note, layer_data
 from ._methods import default_network
 
 #: runs started from the menu, kept alive until they finish
@@ -59,5 +59,8 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
         return None
     RUNNING.add(run)
     what = auto_label(req.method, bool(layer.rgb))
-    notify_info(f"deblurring {layer.name!r} with {what} (progress in the activity panel)")
+    # a guess in doubt (CZYX or TZYX?) is said: this action has no axes field to show it
+    note = layer_axes_note(layer, axes, give="type {0} in the Deblur dock's Axes")
+    notify_info(f"deblurring {layer.name!r} with {what} (progress in the activity panel)"
+                + (f"; {note}" if note else ""))
     return run

@@ -40,6 +40,16 @@ LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch
                 "exported by napari-microdeblur. It becomes a method for this session.")
 
 
+def run_line(req: DeblurRequest) -> str:
+    """What a started run does, with the axes it takes (a guess may be wrong) and, for an
+    RGBA layer, what happens to the alpha."""
+    from ..core.axes import is_rgba
+    from ..core.inference import ALPHA_NOTE
+
+    line = f"deblurring {req.source_name} (axes {req.axes}) with {req.label}..."
+    return f"{line} {ALPHA_NOTE}" if is_rgba(req.axes, req.image.shape) else line
+
+
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Deblur."""
 
@@ -318,13 +328,13 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                 check_psf_model_fits(req.method, req.axes, tuple(req.image.shape),
                                      tile=req.tiling.tile, image=f"layer {req.source_name!r}")
             run = start_deblur(self.viewer, req, on_done=self._run_done,
-                               on_progress=self.show_run_progress)
+                               on_progress=self.show_run_progress, start=False)
         except (ValueError, TypeError, OSError) as error:
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))
             return None
         self.track_run(run)
-        self.status_label.setText(f"deblurring {req.source_name} with {req.label}...")
+        self.status_label.setText(run_line(req))
         return run
 
     def cancel(self) -> None:

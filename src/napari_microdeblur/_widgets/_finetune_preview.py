@@ -68,9 +68,9 @@ class TrainingPreviewMixin:
             self.worker.resume()
             self.preview_button.setEnabled(True)
             return
-        self.preview_run = DeblurRun(self.viewer, req, layer=None,
-                                     on_done=self._preview_done).start()
-        self.own_worker(self.preview_run.worker)
+        self.preview_run = DeblurRun(self.viewer, req, layer=None, on_done=self._preview_done)
+        self.own_worker(self.preview_run.worker)  # before it starts: it may finish at once
+        self.preview_run.start()
 
     def _preview_done(self, run) -> None:
         if self.worker is not None and self.worker.is_running:

@@ -28,6 +28,18 @@ from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 UNITS = ("tiles", "slices")
 
 
+def refuse_rgba(layer, axes: str) -> None:
+    """Focus scores average the S samples: an alpha would count as a colour (the Deblur dock
+    passes it through instead)."""
+    from ..core.axes import is_rgba
+
+    if is_rgba(axes, layer_data(layer).shape):
+        raise ValueError(
+            f"layer {layer.name!r} is RGBA: its alpha would be scored as a colour; add a copy "
+            "without it (layer.data[..., :3]) and score that, or deblur the whole layer in "
+            "the Deblur dock, which passes alpha through")
+
+
 def default_threshold(scores) -> float:
     """A first threshold before the user sets one: half the median score (units with less
     than half the typical band-pass energy)."""
@@ -200,6 +212,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def score_settings(self):
         """(layer, axes, tile or None) for scoring; raises ValueError saying what to fix."""
         layer, axes = self.image.checked()
+        refuse_rgba(layer, axes)
         tile = int(self.tile_spin.value()) if self.unit == "tiles" else None
         return layer, axes, tile
 
@@ -346,6 +359,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         try:
             check_image_layer(good, "known-good")
             axes = guess_layer_axes(good)
+            refuse_rgba(good, axes)
             tile = int(self.tile_spin.value()) if self.unit == "tiles" else None
             gen = self._focus.iter_focus_scores(layer_data(good), axes=axes, tile=tile)
         except (ValueError, TypeError) as error:
@@ -436,7 +450,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.viewer, req, on_done=self._run_done, on_progress=self.show_run_progress,
             job=iter_focus_job, job_args=(selection,), layer=focus_deblurred_layer,
             description=f"Deblurring soft {unit} of {req.source_name} [{req.label}]",
-        ).start()
+        )
         self.track_run(run)
         self.score_button.setEnabled(False)
         self.status_label.setText(

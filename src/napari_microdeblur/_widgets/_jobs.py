@@ -65,7 +65,7 @@ def request_card(req: DeblurRequest):
 
 def check_request(req: DeblurRequest) -> None:
     """Checks that need no pixels, run on the GUI thread so that mistakes show at once."""
-    from ..core.axes import check_axes
+    from ..core.axes import check_axes, colour_part
 
     check_axes(req.axes, tuple(req.image.shape))
     req.method.check()
@@ -74,7 +74,8 @@ def check_request(req: DeblurRequest) -> None:
     if card is None:
         return
     has_rgb = "S" in req.axes
-    n_channels = req.image.shape[req.axes.index("S")] if has_rgb else 1
+    # RGBA runs its colours (the core passes alpha through)
+    n_channels = colour_part(req.image, req.axes).shape[req.axes.index("S")] if has_rgb else 1
     # what 'auto' picks runs a grayscale network colour channel by channel, and a PSF-aware
     # network (bundled, or fine-tuned in this session) runs RGB in an opponent colour space
     # (core.psf_aware.OPPONENT): both take any RGB layer
@@ -96,6 +97,24 @@ def check_request(req: DeblurRequest) -> None:
             f"{req.label!r} expects {card.in_channels} channels (RGB) but layer "
             f"{req.source_name!r} is grayscale; choose grayscale weights or an RGB layer"
         )
+
+
+def check_finite(req: DeblurRequest) -> None:
+    """The core refuses NaN and Inf pixels (``inference.compute_normalization``), but only once
+    the run has started, and one off its strided sample only at that tile: an in-memory layer
+    is checked whole here, before the run (min and max carry a NaN, with no temporary copy:
+    30 ms for 100 M pixels). A lazy (dask, zarr, memory-mapped) layer is not read on the GUI
+    thread; its run still refuses."""
+    import numpy as np
+
+    data = req.image if req.full_image is None else req.full_image  # it sets the normalisation
+    if (not isinstance(data, np.ndarray) or isinstance(data, np.memmap)
+            or data.dtype.kind != "f" or data.size == 0):
+        return
+    if not (np.isfinite(data.min()) and np.isfinite(data.max())):
+        raise ValueError(
+            f"layer {req.source_name!r} contains NaN or Inf pixels; deblurring needs finite "
+            "intensities: add a copy with them replaced (e.g. np.nan_to_num) and deblur that")
 
 
 def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
@@ -142,12 +161,17 @@ def resolve_request(req: DeblurRequest, device):
 
 def prepared_method(req: DeblurRequest):
     """(Method, TilingSpec with an 'auto' tile sized, normalisation or None, the request with
-    its PSF estimate resolved) of a request."""
+    its PSF estimate resolved and an RGBA image's colours only) of a request."""
+    from ..core.axes import colour_part
     from ..core.inference import compute_normalization
     from ..core.memory import auto_tile_size
     from ..core.method import resolve_device
 
     device = resolve_device(req.tiling.device)
+    # RGBA: all is settled on the colours; prepare_deblur passes the alpha through
+    full = req.full_image
+    req = replace(req, image=colour_part(req.image, req.axes),
+                  full_image=None if full is None else colour_part(full, req.axes))
     req = with_estimated_psf(req)
     method = resolve_request(req, device)
     tiling = req.tiling
@@ -322,8 +346,11 @@ class DeblurRun:
             self._on_done(self)
 
 
-def start_deblur(viewer, req: DeblurRequest, **kwargs) -> DeblurRun:
-    """Check ``req`` (raises ValueError saying what to change) and start it in a worker."""
+def start_deblur(viewer, req: DeblurRequest, *, start: bool = True, **kwargs) -> DeblurRun:
+    """Check ``req`` (raises ValueError saying what to change) and start it in a worker
+    (``start=False``: the run is returned unstarted, for a dock's ``track_run``)."""
     check_request(req)
-    return DeblurRun(viewer, req, **kwargs).start()
+    check_finite(req)
+    run = DeblurRun(viewer, req, **kwargs)
+    return run.start() if start else run
 

@@ -74,6 +74,21 @@ def guess_layer_axes(layer) -> str:
     return axes
 
 
+#: How a dock's note on guessed axes says to give others (``core.axes.guess_note``)
+TYPE_AXES = "type {0} in Axes"
+
+
+def layer_axes_note(layer, axes: str, give: str = TYPE_AXES) -> str:
+    """One line saying what ``axes``, as guessed for ``layer``, assumed where its first axis of
+    2 to 4 may hold something else (``core.axes.guess_note``); '' when not in doubt, for axes
+    the user typed, and for RGB layers (napari decided those)."""
+    from ..core.axes import guess_note
+
+    if layer is None or layer.rgb or not axes or axes != guess_layer_axes(layer):
+        return ""
+    return guess_note(tuple(layer_data(layer).shape), axes, give=give) or ""
+
+
 def current_data_index(viewer, layer) -> tuple[int, ...]:
     """Integer data index of the viewer's current point in ``layer`` (one per layer dim)."""
     point = np.asarray(layer.world_to_data(viewer.dims.point), dtype=float)

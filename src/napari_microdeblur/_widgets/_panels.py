@@ -19,7 +19,14 @@ from qtpy.QtWidgets import (
 from ._cards import CardView
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error
-from ._layers import SCOPES, LayerCombo, check_image_layer, guess_layer_axes, layer_data
+from ._layers import (
+    SCOPES,
+    LayerCombo,
+    check_image_layer,
+    guess_layer_axes,
+    layer_axes_note,
+    layer_data,
+)
 from ._methods import (
     AUTO,
     SESSION_MODELS,
@@ -139,14 +146,29 @@ class ImagePanel(QWidget):
         self.axes_edit = QLineEdit()
         self.axes_edit.setToolTip(axes_tooltip)
         self.form.addRow("Axes", self.axes_edit)
+        # a guess that could as well be another (CZYX or TZYX): said, not silently run
+        self.axes_note = label("What the guessed axes assume; type others if they are wrong.")
+        self.form.addRow("", self.axes_note)
         self.layer_combo.currentIndexChanged.connect(self._guess_axes)
+        self.axes_edit.textChanged.connect(self._show_axes_note)
         self.axes_edit.editingFinished.connect(self.changed.emit)
         self._guess_axes()
 
     def _guess_axes(self, *_) -> None:
         layer = self.layer_combo.value
         self.axes_edit.setText(guess_layer_axes(layer) if layer is not None else "")
+        self._show_axes_note()
         self.changed.emit()
+
+    def _show_axes_note(self, *_) -> None:
+        note = layer_axes_note(self.layer_combo.value, self.axes_edit.text().strip().upper())
+        self.axes_note.setText(note)
+        self.axes_note.setVisible(bool(note))
+
+    @property
+    def axes_assumed(self) -> str:
+        """The note on guessed axes shown under the field ('' when none)."""
+        return self.axes_note.text()
 
     def checked(self) -> tuple:
         """(layer, axes) after checking both; ValueError says what to change."""

@@ -123,9 +123,10 @@ class PsfPreview(QWidget):
 
 def estimated_preview(data, axes: str):
     """(preview image, caption) of the PSF ``--psf estimate`` would use on ``data``."""
+    from ..core.axes import colour_part
     from ..core.psf import psf_preview
     from ..core.psf_estimate import estimate_psf, estimation_plane
 
-    estimated = estimate_psf(estimation_plane(data, axes))
+    estimated = estimate_psf(estimation_plane(colour_part(data, axes), axes))  # RGBA: no alpha
     image, description = psf_preview(estimated.kernel)
     return image, f"estimated from the image: {estimated.spec}; {description}"

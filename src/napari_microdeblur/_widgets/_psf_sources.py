@@ -103,9 +103,10 @@ def estimate_psf_of_layer(owner, layer, axes: str, *, estimated, failed):
     """Estimate a PSF from image ``layer`` (axes ``axes``) in a worker of ``owner``; on success
     ``estimated(spec, line)`` gets the PSF as a model string and one line saying what it is,
     otherwise ``failed`` gets one line. The layer is only read."""
+    from ..core.axes import colour_part
     from ..core.psf_estimate import estimate_psf, estimation_plane
 
-    data, name = layer_data(layer), layer.name
+    data, name = colour_part(layer_data(layer), axes), layer.name  # RGBA: not its alpha
 
     def estimate():
         return estimate_psf(estimation_plane(data, axes))

@@ -124,10 +124,13 @@ class RunDockMixin:
     last_run = None
 
     def track_run(self, run) -> None:
-        """Own a started run; Cancel stops it, its end resets the controls."""
+        """Own a run, then start it; Cancel stops it, its end resets the controls. Owned
+        first: a quick run's worker can finish before a dock started listening to it, and
+        the dock then waited for it forever (seen as a flaky test on 2 busy cores)."""
         self.own_worker(run.worker)
         self.run_handle = self.last_run = run
         self.controls.set_running(True)
+        run.start()
 
     def refuse_while_running(self) -> bool:
         """True (and the user told why) while the last run has not finished: its worker may

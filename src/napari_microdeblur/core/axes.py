@@ -5,6 +5,8 @@ Y and X the plane, S the samples of an RGB(A) pixel. Every module that loops ove
 channels does it through this one model: ``check_axes``/``guess_axes`` to know the axes,
 ``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
 ``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
+``guess_note`` says what a guess in doubt assumed; ``colour_part`` is an RGBA image's colours
+(its alpha is opacity, passed through rather than deblurred).
 """
 
 from __future__ import annotations
@@ -100,6 +102,87 @@ def channel_index(axes: str) -> int | None:
 def is_rgb(axes: str, shape) -> bool:
     """An RGB image: an S axis of 3 samples."""
     return "S" in axes and int(shape[axes.index("S")]) == 3
+
+
+def is_rgba(axes: str, shape) -> bool:
+    """An RGBA image: an S axis of 4 samples, the 4th alpha (opacity, not intensity)."""
+    return "S" in axes and int(shape[axes.index("S")]) == 4
+
+
+def colour_part(image, axes: str):
+    """The RGB samples of an RGBA image, as a lazy view (``FirstSamples``); any other image
+    as it is."""
+    return FirstSamples(image, axes.index("S"), 3) if is_rgba(axes, image.shape) else image
+
+
+class FirstSamples:
+    """The first ``count`` samples along axis ``axis`` of an array, indexed and assigned like
+    the array itself. Works on what has no views (``io.TiffArray``, a TIFF output), and reads
+    or writes only the region asked for."""
+
+    def __init__(self, array, axis: int, count: int):
+        self.array, self.axis, self.count = array, int(axis), int(count)
+        shape = [int(n) for n in array.shape]
+        shape[self.axis] = self.count
+        self.shape = tuple(shape)
+        self.ndim = len(shape)
+        self.dtype = np.dtype(array.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        data = np.asarray(self[(slice(None),) * self.ndim])
+        return data if dtype is None else data.astype(dtype)
+
+    def __getitem__(self, where):
+        return self.array[self._inner(where)]
+
+    def __setitem__(self, where, value) -> None:
+        self.array[self._inner(where)] = value
+
+    def _inner(self, where) -> tuple:
+        where = where if isinstance(where, tuple) else (where,)
+        if any(w is Ellipsis for w in where):
+            i = where.index(Ellipsis)
+            where = where[:i] + (slice(None),) * (self.ndim - len(where) + 1) + where[i + 1:]
+        where = where + (slice(None),) * (self.ndim - len(where))
+        part = range(self.count)[where[self.axis]]  # IndexError past the count, like numpy
+        if isinstance(part, range):
+            stop = part.stop if part.stop >= 0 else None  # a reversed range runs down to 0
+            part = slice(part.start, stop, part.step)
+        return where[:self.axis] + (part,) + where[self.axis + 1:]
+
+
+def copy_sample(source, target, axes: str, sample: int, dtype) -> None:
+    """``target``'s S sample ``sample`` set to ``source``'s, cast to ``dtype``, plane by plane
+    (a lazy source is read one plane at a time)."""
+    loop = loop_axes(axes)
+    for index in plane_indices(axes, source.shape):
+        where = key(axes, {**dict(zip(loop, index)), "S": sample})
+        target[where] = np.asarray(source[where]).astype(dtype, copy=False)
+
+
+#: A guessed first axis of 2 to 4 that could as well be something else: what the guess read
+#: it as, what else it may hold, and the axes that say so
+_OTHER_READING = {
+    "ZYX": ("Z planes", "channels", "CYX"),
+    "CZYX": ("channels", "time points", "TZYX"),
+    "SYX": ("RGB(A) samples", "channels", "CYX"),  # planar colour, by the TIFF's tag
+}
+#: How the note says to give other axes: the Python keyword and the command-line option
+GIVE_AXES = "give axes={0!r} (--axes {0} on the command line)"
+
+
+def guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
+    """One line stating what ``axes``, guessed for ``shape`` (none given, none in the file),
+    assumed where its first axis, of 2 to 4, may as well hold something else (channels or Z
+    planes, channels or time points); None where the guess is not in doubt. ``give`` formats
+    the other reading's axes (``GIVE_AXES``; a dock: 'type {0} in Axes')."""
+    other = _OTHER_READING.get(axes)
+    first = int(shape[0]) if len(shape) else 0
+    if other is None or not 2 <= first <= 4:
+        return None
+    read, instead, alternative = other
+    return (f"axes {axes} assumed for shape {tuple(int(n) for n in shape)}: its first axis "
+            f"({first}) is read as {read}; if it holds {instead}, {give.format(alternative)}")
 
 
 def size(axes: str, shape, letter: str) -> int:

@@ -39,6 +39,7 @@ from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
 __all__ = [
+    "ArchitectureUnknownError",
     "CARD_FORMAT_VERSION",
     "CARD_KEY",
     "ModelCache",
@@ -60,6 +61,23 @@ CARD_KEY = "microdeblur_card"
 CARD_FORMAT_VERSION = 2
 
 _STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+class ArchitectureUnknownError(ValueError):
+    """Weights that do not name their architecture (a plain state dict, a .safetensors file
+    without a model card): ``holds`` says what the file holds, ``like`` lists the registered
+    architectures whose tensor names it mostly has (empty: not a microdeblur network)."""
+
+    def __init__(self, where: str, found: str, names: list[str]):
+        archs = registry.list_archs()
+        share = {a: _name_share(names, a) for a in archs}
+        # half the names: a smaller config of the same architecture names fewer blocks
+        self.like = sorted((a for a in archs if share[a] >= 0.5), key=share.get, reverse=True)
+        self.holds = (f"{len(names)} tensors such as {', '.join(map(repr, names[:2]))}, named "
+                      + (f"as in a {self.like[0]} network" if self.like
+                         else f"as in none of {', '.join(archs)}"))
+        super().__init__(f"{where}: {found}; pass arch= (one of {archs}; on the command line "
+                         f"--method ARCH) and, if needed, config= ({self.holds})")
 
 
 class ModelCard(BaseModel):
@@ -281,6 +299,15 @@ def read_card(path: str | os.PathLike) -> ModelCard:
     return card
 
 
+def _name_share(names: list[str], arch: str) -> float:
+    """The share of ``names`` that ``arch`` in its paper configuration has."""
+    try:
+        own = registry.build_model(arch, {}).state_dict()
+    except Exception:  # noqa: BLE001 - an architecture that needs a config names nothing here
+        return 0.0
+    return len(set(names) & set(own)) / max(1, len(names))
+
+
 def _build(arch: str, config: Any, where: str) -> torch.nn.Module:
     try:
         return registry.build_model(arch, config)
@@ -350,11 +377,8 @@ def load_safetensors(
             raise ValueError(f"{where}: {exc}") from None
         card = _card_for_import(arch, cfg, path)
     else:
-        raise ValueError(
-            f"{where}: this .safetensors file has no napari-microdeblur model card; pass arch= "
-            f"(one of {registry.list_archs()}; on the command line --method ARCH) and, if "
-            "needed, config="
-        )
+        raise ArchitectureUnknownError(
+            where, "this .safetensors file has no napari-microdeblur model card", list(tensors))
     model = _build(card.arch, card.config, where)
     if (card.in_channels, card.out_channels) != (model.in_channels, model.out_channels):
         raise ValueError(
@@ -420,22 +444,7 @@ def _extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _load_state_dict_file(
-    path: Path, *, arch: str | None, config: Any, map_location: Any
-) -> tuple[torch.nn.Module, ModelCard]:
-    where = str(path)
-    if arch is None:
-        raise ValueError(
-            f"{where}: a PyTorch state dict does not say which architecture it belongs to; "
-            f"pass arch= (one of {registry.list_archs()}; on the command line --method ARCH) "
-            "and, if needed, config="
-        )
-    _known_arch(arch, where)
-    try:
-        cfg = registry.validate_config(arch, config)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    digest = sha256_file(path)
+def _read_state_dict_file(path: Path, where: str) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -459,7 +468,24 @@ def _load_state_dict_file(
         raise ValueError(
             f"{where}: not a readable PyTorch file (truncated or corrupt?): {exc}"
         ) from None
-    sd = _extract_state_dict(obj, where)
+    return _extract_state_dict(obj, where)
+
+
+def _load_state_dict_file(
+    path: Path, *, arch: str | None, config: Any, map_location: Any
+) -> tuple[torch.nn.Module, ModelCard]:
+    where = str(path)
+    if arch is None:  # read first, to say what the file holds
+        raise ArchitectureUnknownError(
+            where, "a PyTorch state dict does not say which architecture it belongs to",
+            list(_read_state_dict_file(path, where)))
+    _known_arch(arch, where)
+    try:
+        cfg = registry.validate_config(arch, config)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    digest = sha256_file(path)
+    sd = _read_state_dict_file(path, where)
     model = _build(arch, cfg, where)
     _fill(model, sd, where, arch)
     card = _card_for_import(arch, cfg, path)

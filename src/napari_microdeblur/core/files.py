@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 
 from . import io
-from .axes import check_axes
+from .axes import check_axes, guess_note
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
@@ -48,9 +49,22 @@ def iter_deblur_file(
     elif options:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     data = io.read_image(source)
-    axes = check_axes(axes or data.axes or None, tuple(int(s) for s in data.array.shape))
+    axes = image_axes(data, axes)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     return _write(prepared, output, data.pixel_size, overwrite)
+
+
+def image_axes(data: io.ImageData, axes: str | None = None) -> str:
+    """``axes`` when given, else the file's, else a guess (``check_axes``); where the file's
+    axes or the guess are in doubt (``axes.guess_note``), a warning says what was assumed."""
+    shape = tuple(int(s) for s in data.array.shape)
+    if axes:
+        return check_axes(axes, shape)
+    found = check_axes(data.axes or None, shape)
+    note = data.note if data.axes else guess_note(shape, found)
+    if note:
+        warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)
+    return found
 
 
 def _write(prepared: PreparedDeblur, output, pixel_size, overwrite):

@@ -44,9 +44,7 @@ from .progress import Notes
 from .psf_aware import DEFAULT_PSF_AWARE, OPPONENT_PARTS, to_opponent
 from .training.checkpoints import (
     check_checkpoint_dir,
-    check_same_network,
-    checkpoint_path,
-    load_training_checkpoint,
+    check_resumable,
     temporary_checkpoint_dir,
 )
 from .training.loop import stopped_by
@@ -241,17 +239,9 @@ def _check_request(req: FinetuneRequest) -> Path | None:
         return None
     ckdir = check_checkpoint_dir(req.checkpoint_dir, resume=req.resume)
     if req.resume:
-        where = str(checkpoint_path(ckdir))
-        ck = load_training_checkpoint(Path(where))
-        arch = getattr(req.model, "arch_name", None)
-        if ck.get("arch") and arch and ck["arch"] != arch:
-            raise ValueError(f"resume: {where} holds a {ck['arch']!r} network, the weights "
-                             f"to fine-tune are {arch!r}; give the same --weights as before")
-        check_same_network(req.model, ck["model"], f"resume: {where}")
-        done = int(ck.get("step", 0))
-        if done >= req.steps:  # it would train nothing and write a card saying req.steps
-            raise ValueError(f"resume: {where} has already run {done} steps; give --steps "
-                             f"above {done} (now {req.steps}) to continue it")
+        check_resumable(ckdir, req.model, req.steps, {
+            "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
+            "anchor_weight": req.anchor_weight})
     return ckdir
 
 

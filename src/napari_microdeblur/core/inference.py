@@ -17,13 +17,22 @@ import contextlib
 import math
 import warnings
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from . import tiling
-from .axes import Layout, check_axes, guess_axes, is_rgb
+from .axes import (
+    Layout,
+    check_axes,
+    colour_part,
+    copy_sample,
+    guess_axes,
+    guess_note,
+    is_rgb,
+    is_rgba,
+)
 from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
 from .method import (
     CLASSICAL_METHODS,
@@ -43,6 +52,7 @@ from .method import (
 from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
+from .tile_options import TileOptions, tile_options
 
 __all__ = [
     "CLASSICAL_METHODS", "DEFAULT_TILE", "OUTPUT_DTYPES", "PRECISIONS", "STATS_MAX_ELEMENTS",
@@ -154,6 +164,7 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
     Anything else is returned as it is."""
     if not isinstance(spec, MethodSpec):
         return spec
+    image = colour_part(image, axes)  # RGBA: settled on the colours, as they run
     spec = _with_psf_of(spec, image, axes, in_3d)
     return balance_for(iterations_for(spec, image, axes), image, axes)
 
@@ -315,15 +326,6 @@ def central_volume(image, axes: str, lateral: int) -> np.ndarray:
     return np.transpose(volume, [kept.index(a) for a in "ZYX" if a in kept])
 
 
-@dataclass(frozen=True)
-class _TileOptions:
-    tile: tuple[int, ...]
-    overlap: tuple[int, ...]
-    window: str
-    batch_size: int
-    device: torch.device
-
-
 @dataclass
 class PreparedDeblur:
     """A checked deblur, ready to run: the resolved method, layout, tiling and normalisation."""
@@ -332,8 +334,9 @@ class PreparedDeblur:
     method: Method
     layout: Layout
     normalization: Normalization
-    options: _TileOptions
+    options: TileOptions
     output_dtype: np.dtype
+    rgba: object = None  # an RGBA input: ``image`` is its colours, its alpha is copied as is
 
     @property
     def axes(self) -> str:
@@ -341,7 +344,7 @@ class PreparedDeblur:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.layout.shape
+        return self.layout.shape if self.rgba is None else tuple(map(int, self.rgba.shape))
 
     def iter_run(self, out=None) -> Generator[DeblurProgress, None, DeblurResult]:
         """The deblur, tile by tile, into ``out`` (a writable array of the image's shape and
@@ -357,6 +360,8 @@ class PreparedDeblur:
                 f"give out of dtype {self.output_dtype}"
                 + ("" if self.output_dtype == self.image.dtype else
                    ", or output_dtype='input' for the input's dtype"))
+        if self.rgba is not None:
+            return _run_rgba(self, out)
         return _run(self.image, out, self.output_dtype, self.method, self.normalization,
                     self.layout, self.options)
 
@@ -382,10 +387,19 @@ def prepare_deblur(
     2D methods run plane by plane over the axes that are not Y, X (or the channel axis a
     network takes whole). The output has the input's shape; output dtype 'float32' keeps the
     input's intensity units, 'input' casts back to the input dtype, clipped to its range.
+    RGBA (an S axis of 4): the colours are deblurred as RGB, the alpha copied (``ALPHA_NOTE``).
     """
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
+    guessed = axes is None
     axes = check_axes(axes, shape)
+    if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
+        warnings.warn(note, stacklevel=2)  # (2, Y, X): two planes or two channels?
+    if is_rgba(axes, shape):
+        prepared = prepare_deblur(colour_part(image, axes), axes, method, tiling_spec,
+                                  normalization=normalization, models=models)
+        warnings.warn(ALPHA_NOTE, stacklevel=2)  # after success, like the lines it settled
+        return replace(prepared, rgba=image)
     method = MethodSpec() if method is None else method
     tiling_spec = TilingSpec() if tiling_spec is None else tiling_spec
     if not isinstance(tiling_spec, TilingSpec):
@@ -398,7 +412,7 @@ def prepare_deblur(
             method = spec_for_image(method, image, axes)
         method = as_method(method, axes, shape, models)
         layout = Layout.for_method(axes, shape, method)
-        options = _tile_options(method, layout, tiling_spec)
+        options = tile_options(method, layout, tiling_spec)
     if normalization is None:
         normalization = compute_normalization(image, axes, method.normalization,
                                               *method.percentiles)
@@ -406,6 +420,11 @@ def prepare_deblur(
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
+
+
+#: The line an RGBA image's deblur gives: alpha is opacity, not light a PSF spread
+ALPHA_NOTE = ("RGBA image: the R, G and B channels are deblurred; the alpha channel (4th "
+              "sample) is passed through unchanged")
 
 
 @contextlib.contextmanager
@@ -418,57 +437,6 @@ def _warnings_after_success():
         yield
     for w in held:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-
-
-def _tile_options(method: Method, layout: Layout, spec: TilingSpec) -> _TileOptions:
-    """Tile and overlap for this method and image, checked against its reach and size."""
-    spatial_axes, spatial_shape = layout.spatial_axes, layout.spatial_shape
-    if any(s < 2 for s in spatial_shape):
-        raise ValueError(
-            f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}"
-        )
-    tile = spec.tile
-    if tile is None:
-        tile = method.tile_for(spatial_shape) if method.tile_for else method.default_tile
-        tile = tile or _default_network_tile(method, len(spatial_axes))
-    footprint = method.psf_shape or (2 * method.halo + 1,) * len(spatial_shape)
-    if method.is_classical and any(k > s for k, s in zip(footprint[::-1], spatial_shape[::-1])):
-        raise ValueError(
-            f"the PSF of {method.name!r} ({' x '.join(map(str, footprint))} px) is larger "
-            f"than the image {spatial_axes} {spatial_shape}"
-        )
-    step = method.size_divisor
-    # the tiler rounds tiles down to the network's size divisor: check the tile it will run
-    # (--tile 131 ran as 128 against an overlap of 128, and 'at least 130' was wrong advice)
-    given = tiling.as_tuple(tile, len(spatial_axes), "tile")
-    tile_t = tuple(tiling.rounded_tile(t, step) or t for t in given)
-    for t, asked, size in zip(tile_t, given, spatial_shape):
-        # an axis that fits in one tile has no seams, whatever the receptive field
-        if t <= 2 * method.halo and size > t:
-            least = math.ceil((2 * method.halo + 2) / step) * step
-            ran = f" (run as {t}, a multiple of {step})" if t != asked else ""
-            raise ValueError(
-                f"tile={tile}{ran} is smaller than the receptive field of {method.name!r} "
-                f"({2 * method.halo + 1} px); use a tile of at least {least}"
-            )
-    overlap = spec.overlap
-    if overlap is None:  # the method's default, but never as large as a small tile, and none
-        # along an axis one tile covers (a z-stack of few planes under a laterally wide PSF)
-        overlap = tuple(0 if t >= n else min(method.default_overlap, max(2 * method.halo, t // 2))
-                        for t, n in zip(tile_t, spatial_shape))
-    overlap_t = tiling.as_tuple(overlap, len(spatial_axes), "overlap")
-    for t, o in zip(tile_t, overlap_t):
-        if o >= t:
-            raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
-    return _TileOptions(tile_t, overlap_t, spec.window, int(spec.batch_size),
-                        resolve_device(spec.device))
-
-
-def _default_network_tile(method: Method, ndim: int) -> int:
-    """DEFAULT_TILE, or larger (up to 4x) for a receptive field that would leave no room."""
-    wanted = max(DEFAULT_TILE[ndim], 4 * method.halo)
-    wanted = min(wanted, 4 * DEFAULT_TILE[ndim])
-    return math.ceil(wanted / method.size_divisor) * method.size_divisor
 
 
 def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERATIONS,
@@ -523,7 +491,7 @@ def _to_output_units(norm: Normalization, block: np.ndarray, dtype: np.dtype) ->
 
 def _run(
     image, out, out_dtype, method: Method, norm: Normalization, layout: Layout,
-    options: _TileOptions,
+    options: TileOptions,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """The work of iter_deblur, once its arguments are checked; retries smaller tiles on OOM."""
     tile_now = options.tile
@@ -574,3 +542,12 @@ def _run(
         overlap=plan.overlap,
         device=str(options.device),
     )
+
+
+def _run_rgba(prepared: PreparedDeblur, out) -> Generator[DeblurProgress, None, DeblurResult]:
+    """``_run`` on the colours of an RGBA image into those of ``out``; then its alpha."""
+    result = yield from _run(prepared.image, colour_part(out, prepared.axes),
+                             prepared.output_dtype, prepared.method, prepared.normalization,
+                             prepared.layout, prepared.options)
+    copy_sample(prepared.rgba, out, prepared.axes, 3, prepared.output_dtype)
+    return replace(result, image=out)

@@ -32,6 +32,9 @@ class ImageData:
     axes: str
     pixel_size: dict[str, float] = field(default_factory=dict)
     path: str | None = None
+    # what ``axes`` assumed, where the file does not say and the guess is in doubt (a first
+    # axis of 2 to 4: Z planes or channels?); for the caller to show when it uses them
+    note: str | None = None
 
 
 def _check_input_path(path: str | os.PathLike) -> Path:
@@ -268,7 +271,19 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
                 raise ValueError(f"cannot read {str(path)!r}: the TIFF is damaged or truncated "
                                  f"({error})") from error
             array, axes = drop_alpha(data, axes, path) if has_alpha else (data, axes)
-    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
+        note = _tiff_axes_note(tif, series.axes, axes, array.shape)
+    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note)
+
+
+def _tiff_axes_note(tif, found: str, axes: str, shape) -> str | None:
+    """``axes.guess_note`` where tifffile found no axes in the file (Q: unknown, I: a page
+    sequence, both read as Z) or planar samples it reads as RGB by their colour tag alone."""
+    from .axes import guess_note
+
+    described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
+    if not axes or not found or found[0] not in "QIS" or (found[0] == "S" and described):
+        return None
+    return guess_note(shape, axes)
 
 
 def _has_alpha(series) -> bool:

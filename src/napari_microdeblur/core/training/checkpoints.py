@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import math
 import os
 import shutil
 import tempfile
@@ -26,8 +27,11 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "RUN_FILES",
+    "RESUME_SETTINGS",
     "check_checkpoint_dir",
+    "check_resumable",
     "check_same_network",
+    "check_same_settings",
     "checkpoint_path",
     "cpu_state",
     "load_training_checkpoint",
@@ -125,6 +129,48 @@ def check_same_network(model: nn.Module, state: Mapping[str, torch.Tensor], wher
             f"{where}: the checkpoint holds another network ({len(unlike)} weights differ in "
             f"name or shape, first {unlike[0]!r}); resume with the same architecture and config"
         )
+
+
+#: What a resumed run must share with its checkpoint: the optimiser it restores keeps the saved
+#: lr, and the progress and model card would report the new settings for the whole run
+RESUME_SETTINGS = ("lr", "batch_size", "patch", "loss", "loss_weights", "anchor_weight")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
+def check_same_settings(saved: Mapping[str, Any] | None, now: Mapping[str, Any],
+                        where: str) -> None:
+    """``ValueError`` (one line) naming each of ``RESUME_SETTINGS`` in ``now`` that the saved
+    run (its config; checkpoints without one are not checked) ran with another value."""
+    differ = [k for k in RESUME_SETTINGS
+              if k in now and k in (saved or {}) and not _same(saved[k], now[k])]
+    if differ:
+        was = ", ".join(f"{k}={saved[k]!r}" for k in differ)
+        given = ", ".join(f"{k}={now[k]!r}" for k in differ)
+        raise ValueError(f"{where} was run with {was}, not {given}; resume with its settings, "
+                         "or start a new run (from its best.safetensors) in another folder")
+
+
+def check_resumable(ckdir: Path, model: nn.Module, steps: int,
+                    settings: Mapping[str, Any]) -> None:
+    """``ValueError`` (one line) unless the run in ``ckdir`` can continue with ``model`` (the
+    same network), up to ``steps`` (more than it has run) with ``settings`` (its own)."""
+    where = str(checkpoint_path(ckdir))
+    ck = load_training_checkpoint(Path(where))
+    arch = getattr(model, "arch_name", None)
+    if ck.get("arch") and arch and ck["arch"] != arch:
+        raise ValueError(f"resume: {where} holds a {ck['arch']!r} network, the weights "
+                         f"to fine-tune are {arch!r}; give the same --weights as before")
+    check_same_network(model, ck["model"], f"resume: {where}")
+    done = int(ck.get("step", 0))
+    if done >= steps:  # it would train nothing and write a card saying ``steps``
+        raise ValueError(f"resume: {where} has already run {done} steps; give --steps "
+                         f"above {done} (now {steps}) to continue it")
+    check_same_settings(ck.get("config"), settings, f"resume: {where}")
 
 
 def _card_metrics(m: Mapping[str, Any]) -> dict[str, Any]:

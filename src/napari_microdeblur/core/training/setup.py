@@ -19,7 +19,7 @@ from .. import data as data_mod
 from ..data_volumes import UnpairedVolumes
 from ..method import resolve_device
 from ..psf_aware import DEFAULT_PSF_AWARE
-from .checkpoints import checkpoint_path, load_training_checkpoint
+from .checkpoints import check_same_settings, checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig
 from .losses import MicroscopyFeatures, VGGFeatures
 from .regimes import Regime, get_regime, list_regimes
@@ -325,6 +325,8 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module,
             "this run's; resume with the same data and options, or start a new run from its "
             "best weights (best.safetensors) in another checkpoint folder"
         )
+    check_same_settings(ck.get("config"), config.model_dump(mode="json"),
+                        f"resume_from={str(path)!r}")
     ck["where"] = str(path)
     return ck
 

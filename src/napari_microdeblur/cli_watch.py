@@ -1,0 +1,207 @@
+"""`microdeblur watch`: process files as they appear in a folder (registered by
+cli.build_parser). Each file is scored for focus; the soft ones are deblurred, the rest copied,
+and a CSV row logs each, so a restarted watch continues where it stopped."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .cli import UserError, deblur_one, method_specs, warnings_naming
+
+WATCH_LOG = "microdeblur_watch.csv"
+WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds")
+
+
+def _watch_threshold(args) -> float:
+    from .core import io
+    from .core.files import find_inputs
+    from .core.focus import calibrate_threshold, focus_score
+
+    if args.threshold is not None:  # one of the two, by _check_watch_options
+        return float(args.threshold)
+    scores = []
+    for path in find_inputs(args.calibrate):
+        data = io.read_image(path, lazy=False)
+        scores.append(float(np.min(focus_score(data.array, axes=data.axes or None))))
+    threshold = calibrate_threshold(scores, percentile=args.percentile)
+    print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
+          f"known-good images in {args.calibrate}", flush=True)
+    return threshold
+
+
+def _targets(path: Path, out_dir: Path) -> tuple[Path, Path]:
+    """(where a soft file is deblurred to, where a sharp one is copied to)."""
+    from .core.files import output_name
+
+    return output_name(path, out_dir), out_dir / path.name
+
+
+def _clash_row(path: Path, target: Path, owner: str, score: float) -> dict:
+    # a.png and a.tif both make a_deblurred.tif: the second was logged 'exists', never done
+    print(f"microdeblur: {path.name} and {owner} would both be written to {target.name}, which "
+          f"holds {owner}'s result; {path.name} was skipped: rename it in the watched folder "
+          "and the watch takes it as a new file", file=sys.stderr, flush=True)
+    return {"name": path.name, "score": f"{score:.6g}", "decision": "name clash", "method": "",
+            "seconds": ""}
+
+
+def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners) -> dict:
+    """Score, then deblur or copy one file; ``owners`` (output name -> the input whose result
+    it holds) keeps a second input from taking over another's output."""
+    from .core import io
+    from .core.files import copy_atomically
+    from .core.focus import focus_score
+
+    t0 = time.perf_counter()
+    deblurred, copied = _targets(path, out_dir)
+    theirs = {t: owners[t.name] for t in (deblurred, copied)
+              if owners.get(t.name, path.name) != path.name}
+    if not args.overwrite and any(t.exists() for t in (deblurred, copied) if t not in theirs):
+        # written by an earlier run that stopped before logging it
+        owners.update({t.name: path.name for t in (deblurred, copied) if t.exists()})
+        return {"name": path.name, "score": "", "decision": "exists", "method": "",
+                "seconds": ""}
+    data = io.read_image(path, lazy=False)
+    # a stack is as good as its softest slice
+    score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
+    target = deblurred if score < threshold else copied
+    if target in theirs:
+        return _clash_row(path, target, theirs[target], score)
+    if target is deblurred:
+        with warnings_naming(path):
+            deblur_one(path, deblurred, args, models)
+        decision, method = "deblurred", args.method
+    else:
+        copy_atomically(path, copied)
+        decision, method = "copied", ""
+    owners[target.name] = path.name
+    return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
+            "seconds": f"{time.perf_counter() - t0:.2f}"}
+
+
+def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict]:
+    """(names already logged, output name -> the logged input whose result it holds)."""
+    done, owners = set(), {}
+    if not log_path.exists():
+        return done, owners
+    with open(log_path, newline="") as f:
+        for row in csv.DictReader(f):
+            name = row["name"]
+            done.add(name)
+            deblurred, copied = _targets(Path(name), out_dir)
+            made = {"deblurred": [deblurred], "copied": [copied],
+                    "exists": [t for t in (deblurred, copied) if t.exists()]}
+            owners.update({t.name: name for t in made.get(row["decision"], [])})
+    return done, owners
+
+
+def _check_watch_options(args) -> None:
+    """The watch's own numeric options, before any file is read or written."""
+    import math
+
+    if (args.threshold is None) == (args.calibrate is None):
+        raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise UserError(f"--threshold {args.threshold:g}: give a finite focus score")
+    if not 0 <= args.percentile <= 100:  # also refuses NaN
+        raise UserError(f"--percentile {args.percentile:g}: give a number between 0 and 100")
+    # 0 would scan the folder in a busy loop
+    if not (math.isfinite(args.poll) and args.poll > 0):
+        raise UserError(f"--poll {args.poll:g}: give a number of seconds > 0")
+    # NaN would never count a file as settled, so --once would never end
+    if not (math.isfinite(args.settle) and args.settle >= 0):
+        raise UserError(f"--settle {args.settle:g}: give a number of seconds >= 0")
+
+
+def _check_folders(in_dir: Path, out_dir: Path) -> None:
+    for d, what in ((in_dir, "input"), (out_dir, "output")):
+        if d.is_file():
+            raise UserError(f"{what} folder {str(d)!r} is a file, not a folder")
+        if not d.is_dir():
+            raise UserError(f"{what} directory {str(d)!r} does not exist")
+    # the watch reads only the input folder's own files (not subfolders), so an output folder
+    # inside it is safe; the same folder would be both, and the log would land among the inputs
+    if in_dir.resolve() == out_dir.resolve():
+        raise UserError(f"output folder {str(out_dir)!r} is the watched folder; give another "
+                        "folder for the outputs")
+
+
+def cmd_watch(args) -> int:
+    """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
+    from .cli_words import error_words
+    from .core.checkpoint import ModelCache
+    from .core.files import IMAGE_SUFFIXES
+
+    in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
+    _check_watch_options(args)  # a bad option fails here, before anything is written
+    method_specs(args)  # a bad PSF file is the option's fault, not every image's
+    _check_folders(in_dir, out_dir)
+    threshold = _watch_threshold(args)
+    models = ModelCache()  # the network is loaded at the first soft file, then kept
+    log_path = out_dir / WATCH_LOG
+    done, owners = _read_log(log_path, out_dir)  # restart where we left off
+    new_log = not log_path.exists()
+    with open(log_path, "a", newline="") as log:
+        writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
+        if new_log:
+            writer.writeheader()
+            log.flush()
+        try:
+            while True:
+                now = time.time()
+                pending = [
+                    p for p in sorted(in_dir.iterdir())
+                    if p.is_file() and p.name not in done and not p.name.startswith(".")
+                    and p.suffix.lower() in IMAGE_SUFFIXES
+                ]
+                # a file counts as completely written once unchanged for --settle seconds
+                ready = [p for p in pending if now - p.stat().st_mtime >= args.settle]
+                for path in ready:
+                    try:
+                        row = _watch_one(path, out_dir, threshold, args, models, owners)
+                    except (ValueError, TypeError, OSError, RuntimeError) as error:
+                        # one bad file (or a failed run on it) must not stop the watch
+                        why = error_words(error, args)
+                        print(f"microdeblur: {path.name}: unreadable, skipped: {why}",
+                              file=sys.stderr, flush=True)
+                        row = {"name": path.name, "score": "", "decision": "unreadable",
+                               "method": "", "seconds": ""}
+                    writer.writerow(row)
+                    log.flush()
+                    os.fsync(log.fileno())
+                    done.add(path.name)
+                    if not args.quiet:
+                        print(",".join(str(row[c]) for c in WATCH_COLUMNS), flush=True)
+                if args.once and len(ready) == len(pending):
+                    return 0
+                time.sleep(args.poll)
+        except KeyboardInterrupt:
+            print("microdeblur: watch stopped; finished files are logged in "
+                  f"{log_path}", file=sys.stderr)
+            return 0
+
+
+def add_watch_command(sub) -> None:
+    from .cli import add_method_options
+
+    p = sub.add_parser(
+        "watch", help="deblur files as they appear in a folder, only those out of focus")
+    p.add_argument("input_dir")
+    p.add_argument("output_dir")
+    p.add_argument("--threshold", type=float, help="deblur files whose focus score is below T")
+    p.add_argument("--calibrate", metavar="GOOD_DIR",
+                   help="set the threshold from known-good images (see --percentile)")
+    p.add_argument("--percentile", type=float, default=5.0,
+                   help="with --calibrate: this percentile of the good images' scores")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
+    p.add_argument("--settle", type=float, default=2.0,
+                   help="a file is complete once unchanged for this many seconds")
+    p.add_argument("--once", action="store_true", help="process what is there, then exit")
+    add_method_options(p)
+    p.set_defaults(func=cmd_watch)

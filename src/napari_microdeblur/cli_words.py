@@ -1,0 +1,77 @@
+"""The core's messages in the words of the command line.
+
+The core names its Python arguments (``tile=8``, ``weights='w.pth'``), as its Python users
+write them; a `microdeblur` user typed options (``--tile 8``). Every error line the command
+line prints goes through :func:`in_cli_words` with the options of the command that ran, so
+the translation lives here only and the core keeps its own spelling.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Python argument -> the dest of the option that sets it, where their names differ
+ALIASES = {
+    "batch_size": "batch",  # train/finetune's --batch (deblur's --batch-size is batch_size)
+    "min_gain_db": "min_gain",
+    "resume_from": "checkpoint_dir",
+    "discriminator": "discriminator_config",
+}
+
+_ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=")
+# a quoted value (a path, the user's own text) is left as it is, even if it holds 'tile='
+_QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
+
+
+def in_cli_words(text: str, options: dict[str, str]) -> str:
+    """``text`` with each ``name=`` of a Python argument that one of ``options`` (dest -> the
+    option, e.g. ``{"tile": "--tile"}``) sets written as that option."""
+    quoted = [m.span() for m in _QUOTED.finditer(text)]
+
+    def option(match: re.Match) -> str:
+        name = match.group(1)
+        given = options.get(name) or options.get(ALIASES.get(name, ""))
+        if given is None or any(a <= match.start() < b for a, b in quoted):
+            return match.group(0)
+        after = text[match.end() : match.end() + 1]
+        # 'tile=8' -> '--tile 8', but 'give psf= an array' -> 'give --psf an array'
+        return given if after in ("", " ", ",", ";", ":", ")") else f"{given} "
+
+    return _ARGUMENT.sub(option, text)
+
+
+#: weights a command accepts besides a state dict of one of the architectures
+ACCEPTED_WEIGHTS = ("a .safetensors file written by microdeblur train or finetune, a bundled "
+                    "name such as gran.fluo_v1 (microdeblur methods lists them) or a BioImage "
+                    "Model Zoo .zip it exported")
+#: the option that names the architecture of a plain state dict, per command
+ARCH_OPTION = {"deblur": "--method", "watch": "--method", "train": "--arch"}
+
+
+def error_words(error: BaseException, args) -> str:
+    """The line an error prints in the command line's words (``in_cli_words``); weights that
+    name no architecture are said in the terms of the command that read them."""
+    import sys
+
+    checkpoint = sys.modules.get("napari_microdeblur.core.checkpoint")  # loaded if it raised
+    weights = getattr(args, "weights", None)
+    if (checkpoint is not None and weights
+            and isinstance(error, checkpoint.ArchitectureUnknownError)):
+        return _no_architecture(error, args.command, weights)
+    return in_cli_words(str(error), args.cli_options)
+
+
+def _no_architecture(error, command: str, weights: str) -> str:
+    option = ARCH_OPTION.get(command)
+    if not error.like:  # a VGG, a classifier: --method would not help
+        plain = f", or a state dict of one of its networks with {option} ARCH" if option else ""
+        return (f"--weights {weights!r} is not a microdeblur network: it holds {error.holds}; "
+                f"accepted: {ACCEPTED_WEIGHTS}{plain}")
+    arch = error.like[0]
+    if option:  # train reads it as --arch when that is its architecture
+        return (f"--weights {weights!r} has no model card naming its architecture; it holds "
+                f"{error.holds}: give {option} {arch} (its paper configuration is assumed)")
+    return (f"--weights {weights!r} has no model card naming its architecture and "
+            f"configuration; it holds {error.holds}; {command} takes {ACCEPTED_WEIGHTS} "
+            f"(microdeblur train --arch {arch} --weights FILE starts from it in the paper's "
+            "configuration)")
