@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._compare_parts import DataWatcher, MetricsTable, guess_roles, region_box, undefined_roles
+from ._compare_parts import DataWatcher, MetricsTable, guess_roles, region_box, result_message
 from ._controls import button, label, set_checked_quietly
 from ._feedback import describe_error, notify_error, notify_info
 from ._layer_data import add_layer, difference_layer, region_layer, tile_grid_layer
@@ -389,13 +389,9 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
     def _show_result(self, result: dict, complete: bool) -> None:
         self.table.show_values(result)
-        undefined = undefined_roles(result)
-        if undefined:
-            which = (f"the {undefined[0]} layer holds" if len(undefined) == 1 else
-                     "the blurry and deblurred layers hold")
-            self._show_message(
-                f"{which} NaN or Inf pixels: PSNR and SSIM are undefined (NaN) there; replace "
-                "them (e.g. np.nan_to_num) to compare")
+        message = result_message(result, self.truth_combo.value)
+        if message:
+            self._show_message(message)
         if not complete and self._update_started is not None and self._first_partial:
             self.last_partial_seconds = time.perf_counter() - self._update_started
             self._first_partial = False

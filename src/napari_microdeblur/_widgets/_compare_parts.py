@@ -82,6 +82,27 @@ def undefined_roles(result: dict) -> list[str]:
                    and np.isnan(result[f"{m}_{name}"]) for m in ("psnr", "ssim"))]
 
 
+def result_message(result: dict, truth) -> str:
+    """The line a result calls for: layers with NaN or Inf pixels, or layers whose mean
+    intensity is far from the ground truth's (``core.plane_metrics.unit_mismatch``: other
+    units, so the scores mean little); '' when none."""
+    undefined = undefined_roles(result)
+    if undefined:
+        which = (f"the {undefined[0]} layer holds" if len(undefined) == 1 else
+                 "the blurry and deblurred layers hold")
+        return (f"{which} NaN or Inf pixels: PSNR and SSIM are undefined (NaN) there; replace "
+                "them (e.g. np.nan_to_num) to compare")
+    units = result.get("units")
+    if not units:
+        return ""
+    parts = [f"the {name} layer is {ratio:.3g}x {'brighter' if ratio > 1 else 'dimmer'}"
+             for name, ratio in units.items()]
+    name = getattr(truth, "name", "ground truth")
+    return (f"{' and '.join(parts)} than the ground truth {name!r} on average: not the same "
+            "intensity units (uint8 against uint16? 0-1 against counts?), so PSNR and SSIM say "
+            "little; compare a copy rescaled to the ground truth's units")
+
+
 class DataWatcher:
     """Calls ``callback`` when the data of any watched layer is replaced (``layer.data = ...``),
     so that metrics computed on the old pixels are not shown for the new ones."""

@@ -385,7 +385,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
 
     def start(self):
         """Start fine-tuning in a worker; bad settings go to a notification."""
-        if self.worker is not None and self.worker.is_running:
+        if self.worker is not None and self.worker in self._workers:  # queued counts too
             notify_info("fine-tuning is already running")
             return None
         try:
@@ -509,6 +509,9 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         layer, sharp, axes = self._sources
         tuned = SESSION_MODELS.get(self.session_label or "")
         gone = [la for la in (layer, sharp) if la is not None and la not in self.viewer.layers]
+        if gone and not self.closed:
+            self.status_label.setText(f"{self.status_label.text()} Compare & QC not filled: "
+                                      f"layer {gone[0].name!r} was removed during the run.")
         if tuned is None or self.base_network is None or gone:
             return None
         region = self._notes.get("val_region")

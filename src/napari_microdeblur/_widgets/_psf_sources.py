@@ -70,6 +70,7 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
                "(YX or ZYX, one channel)")
         return None
     data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
+    scale = tuple(layer.scale)  # the PSF's pixels are the beads' pixels (same size on screen)
 
     def measure():
         return psf_from_beads(np.asarray(data), axes=axes)
@@ -79,7 +80,7 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
             return
         psf, report = value
         added = viewer.add_image(
-            psf, name=f"PSF from {name}", colormap="magma",
+            psf, name=f"PSF from {name}", colormap="magma", scale=scale,
             metadata={"microdeblur": {"psf_from_beads": name, "report": report.summary()}})
         measured(f"{LAYER_PREFIX}{added.name}", f"{added.name!r}: {report.summary()}")
 

@@ -25,6 +25,8 @@ _THRESHOLD_SIGMAS = 8.0  # bead peaks must stand this many noise sigmas above th
 _NEIGHBOUR_FRACTION = 0.05  # a neighbour dimmer than this fraction of a bead does not spoil it
 _OUTLIER_FACTOR = 1.25  # beads whose core is this much wider or narrower: merged, blurred, hot
 _AGGREGATE_FACTOR = 3.0  # beads this many times brighter than the median are clumps
+_WIDTH_BEADS = 5  # the PSF radius comes from the median width of this many bright beads
+_WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,28 @@ def _noise(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
-def _radius_from_width(smooth: np.ndarray, peak: tuple[int, ...], level: float) -> tuple:
-    """Crop half-size from the brightest bead's half-maximum width (in the lightly smoothed
+def _radius_from_width(smooth: np.ndarray, peaks: np.ndarray, level: float) -> tuple:
+    """Crop half-size from the bright beads' half-maximum width (in the lightly smoothed
     image): 2.5 FWHM, past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels;
-    Y and X get the same (the larger) radius."""
-    window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
-    widths = list(fwhm(np.clip(smooth[window] - level, 0.0, None)))
-    widths[-2:] = [max(widths[-2:])] * 2
-    return tuple(max(3, math.ceil(2.5 * w)) for w in widths)
+    Y and X get the same (the larger) radius. The width is the median over the brightest beads
+    (up to 5) whose half maximum lies inside the image: a bead cut by the border never falls to
+    half there, and its width (the whole window) made every bead look too close to the border."""
+    widths = []
+    for peak in peaks[:_WIDTH_PEAKS]:
+        window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
+        crop = np.clip(smooth[window] - level, 0.0, None)
+        measured = fwhm(crop)
+        if all(w < n for w, n in zip(measured, crop.shape)):
+            widths.append(measured)
+        if len(widths) == _WIDTH_BEADS:
+            break
+    if not widths:  # every bright bead is cut: the brightest decides, and is refused later
+        peak = peaks[0]
+        window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
+        widths = [fwhm(np.clip(smooth[window] - level, 0.0, None))]
+    width = list(np.median(np.array(widths), axis=0))
+    width[-2:] = [max(width[-2:])] * 2
+    return tuple(max(3, math.ceil(2.5 * w)) for w in width)
 
 
 def psf_from_beads(
@@ -128,7 +144,7 @@ def psf_from_beads(
     """The averaged PSF of the isolated beads in ``image`` and a report of what was used.
 
     ``axes`` 'YX' or 'ZYX' (None: from the number of dimensions); ``radius`` the PSF's half side
-    per axis in pixels (None: 2.5 x the brightest bead's FWHM); ``threshold`` the least peak
+    per axis in pixels (None: 2.5 x the bright beads' median FWHM); ``threshold`` the least peak
     height above the median for a bead (None: 8 noise sigmas). Returns a float32 PSF with odd
     sides, its centroid on the middle pixel, summing to 1. Raises ValueError when no bead
     qualifies, saying why the candidates were refused. The image is not modified.
@@ -140,7 +156,7 @@ def psf_from_beads(
     smooth = ndimage.gaussian_filter(data, 1.0)
     peaks, heights = _bead_peaks(smooth, threshold)
     if radii is None:
-        radii = _radius_from_width(smooth, tuple(peaks[0]), float(np.median(smooth)))
+        radii = _radius_from_width(smooth, peaks, float(np.median(smooth)))
     r = np.array(radii)
     candidates = _without_satellites(peaks, heights, r)
     kept, rejected = _isolated_beads(data, peaks, heights, candidates, r)

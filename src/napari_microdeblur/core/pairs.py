@@ -188,6 +188,7 @@ def _make_pair(
         info.update(gain=a, offset=b)
     else:
         target = ((sharp - lo) / scale).astype(np.float32)
+        _check_same_units(x, target, group)
         r_off, r_scale = dtype_reference_scale(sharp, sharp_dtype, group)
         to_ref = (scale / r_scale, (lo - r_off) / r_scale)
     return Pair(
@@ -197,6 +198,26 @@ def _make_pair(
         (float(to_ref[0]), float(to_ref[1])),
         info,
     )
+
+
+UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
+
+
+def _check_same_units(x: np.ndarray, target: np.ndarray, group: str) -> None:
+    """Without intensity matching the sharp plane must be in the blurry plane's units. Blur
+    keeps the mean, so means (above the blurry plane's floor) that differ by over
+    ``UNITS_FACTOR`` mean other units (uint8 against uint16, 0-1 against counts); training on
+    them would silently teach the network to rescale."""
+    blurry_mean, sharp_mean = float(np.mean(x)), float(np.mean(target))
+    if blurry_mean <= 1e-3:
+        return  # a plane of almost nothing but its floor: no mean to compare
+    ratio = sharp_mean / blurry_mean
+    if not 1 / UNITS_FACTOR <= ratio <= UNITS_FACTOR:
+        raise ValueError(
+            f"{group!r}: the sharp plane's mean intensity is {ratio:.3g}x the blurry plane's, "
+            "so they are not in the same units; tick 'match intensities' (match_intensity="
+            "True) or rescale one of them"
+        )
 
 
 def pairs_from_arrays(

@@ -17,6 +17,25 @@ from . import metrics
 from .progress import drive
 
 MIN_SIDE = 11  # SSIM's window
+UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
+
+
+def unit_mismatch(mapped: dict) -> dict:
+    """``{name: ratio}`` for the planes whose mean intensity is over ``UNITS_FACTOR`` times
+    above or below the ground truth's, on its scale. Blurring and deconvolution keep the
+    mean, so such a ratio means other units (uint8 against uint16, a 0-1 float against
+    counts), which would score a meaningless PSNR silently."""
+    truth = float(np.mean(mapped["truth"]))
+    out = {}
+    for name in ("blurry", "deblurred"):
+        if name not in mapped or truth <= 1e-6:
+            continue
+        mean = float(np.mean(mapped[name]))
+        if np.isfinite(mean) and mean > 0:
+            ratio = mean / truth
+            if not 1 / UNITS_FACTOR <= ratio <= UNITS_FACTOR:
+                out[name] = ratio
+    return out
 
 
 def describe_scale(dtype, offset: float, scale: float) -> str:
@@ -49,7 +68,8 @@ def iter_plane_metrics(planes: dict, ref_scale, *, border: int, box=None,
     """PSNR, then SSIM, of the ``planes['blurry']`` and ``planes['deblurred']`` (either may be
     absent) against ``planes['truth']``, on the reference scale ``(offset, scale)``.
 
-    Yields the PSNR-only dict, returns the full one (``psnr_<name>``, ``ssim_<name>``). ``box``
+    Yields the PSNR-only dict, returns the full one (``psnr_<name>``, ``ssim_<name>``, and
+    ``units`` when a plane is not in the truth's units: ``unit_mismatch``). ``box``
     ((y0, y1), (x0, x1)) restricts the metrics to a region (no border then); otherwise
     ``border`` pixels are excluded at each side.
     """
@@ -59,6 +79,9 @@ def iter_plane_metrics(planes: dict, ref_scale, *, border: int, box=None,
         k: (np.asarray(v, dtype=np.float64)[crop] - offset) / scale for k, v in planes.items()
     }
     out: dict = {}
+    units = unit_mismatch(mapped)
+    if units:
+        out["units"] = units
     for name in ("blurry", "deblurred"):
         if name in mapped:
             out[f"psnr_{name}"] = metrics.psnr(mapped[name], mapped["truth"], data_range=1.0)
