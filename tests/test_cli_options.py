@@ -33,7 +33,7 @@ BAD = [
     (["--weights", "{tmp}/missing.safetensors"], "missing.safetensors"),
     (["--psf", "gaussian:0"], "psf"),
     (["--noise-scale", "0"], "--noise-scale 0"),
-    (["--noise-scale", "2"], "noise_scale applies to PSF-aware networks"),
+    (["--noise-scale", "2"], "--noise-scale applies to PSF-aware networks"),
 ]
 if not torch.cuda.is_available():
     BAD.append((["--device", "cuda"], "CUDA is not available"))
@@ -94,7 +94,7 @@ def test_watch_logs_a_runtime_error_and_goes_on(tmp_path, image_file, fluo_u8, m
     assert main(["watch", str(image_file.parent), str(out), "--threshold", "1e9", "--once",
                  "--settle", "0", *RL]) == 0
     rows = _rows(out)
-    assert rows["a.tif"]["decision"] == "unreadable"
+    assert rows["a.tif"]["decision"] == "failed"
     assert rows["b.tif"]["decision"] == "deblurred" and (out / "b_deblurred.tif").exists()
     assert "out of memory on a.tif" in capsys.readouterr().err
 

@@ -91,13 +91,15 @@ class _Bar:
             self.bar.close()
 
 
-def deblur_one(source: Path, output: Path, args, models=None) -> None:
+def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None) -> None:
+    """``axes``: those a caller already settled for ``source`` (its guess already noted),
+    else --axes."""
     from .core.files import iter_deblur_file
     from .core.progress import drive
 
     t0 = time.perf_counter()
     method, tiling = method_specs(args)
-    run = iter_deblur_file(source, output, axes=args.axes, overwrite=args.overwrite,
+    run = iter_deblur_file(source, output, axes=axes or args.axes, overwrite=args.overwrite,
                            method=method, tiling=tiling, models=models)
     with _Bar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
@@ -174,13 +176,14 @@ def cmd_degrade(args) -> int:
     import numpy as np
 
     from .core import io
-    from .core.axes import channel_index, check_axes
+    from .core.axes import channel_index
     from .core.degrade import degrade
+    from .core.files import image_axes
 
     io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
-    axes = check_axes(args.axes or data.axes or None, image.shape)
+    axes = image_axes(data, args.axes)  # a guess in doubt says so, as deblur's does
     blurred = degrade(image, args.protocol, seed=args.seed, channel_axis=channel_index(axes))
     io.write_image(
         args.output, blurred, axes=axes, pixel_size=data.pixel_size, overwrite=args.overwrite
@@ -194,13 +197,13 @@ def cmd_focus(args) -> int:
     import numpy as np
 
     from .core import io
-    from .core.axes import check_axes
+    from .core.files import image_axes
     from .core.focus import check_focus_tile, focus_score
 
     check_focus_tile(args.tile)  # a bad --tile fails before the image is read
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
-    axes = check_axes(args.axes or data.axes or None, image.shape)
+    axes = image_axes(data, args.axes)
     scores = focus_score(image, axes=axes, tile=args.tile)
     if args.json:
         key = "score" if np.ndim(scores) == 0 else "scores"

@@ -56,7 +56,8 @@ def _db(value: float) -> str:
 
 def cmd_evaluate(args) -> int:
     from .core import io
-    from .core.axes import channel_index, check_axes
+    from .core.axes import channel_index
+    from .core.files import image_axes
     from .core.metrics import evaluate
 
     if args.border < 0:
@@ -70,7 +71,7 @@ def cmd_evaluate(args) -> int:
         if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
             raise UserError(f"{what} {str(path)!r} contains NaN or Inf pixels; replace them "
                             "(e.g. np.nan_to_num)")
-    axes = check_axes(args.axes or ref.axes or None, reference.shape)
+    axes = image_axes(ref, args.axes)
     if prediction.shape != reference.shape:
         raise UserError(
             f"prediction has shape {prediction.shape} but reference has {reference.shape}"

@@ -47,12 +47,12 @@ def cmd_psf_from_beads(args) -> int:
 
 def cmd_psf_estimate(args) -> int:
     from .core import io
-    from .core.axes import check_axes
+    from .core.files import image_axes
     from .core.psf_estimate import estimate_psf, estimation_plane
 
     io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
     data = io.read_image(args.input)
-    axes = check_axes(args.axes or data.axes or None, tuple(data.array.shape))
+    axes = image_axes(data, args.axes)
     estimated = estimate_psf(estimation_plane(data.array, axes))
     io.write_image(args.output, estimated.kernel, axes="YX", pixel_size=data.pixel_size,
                    overwrite=args.overwrite)

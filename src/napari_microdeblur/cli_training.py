@@ -54,14 +54,12 @@ def _check_weights_output(path: str, overwrite: bool, weights: str | None = None
 
 def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
     from .core import io
-    from .core.files import find_inputs
-    from .core.inference import check_axes
+    from .core.files import find_inputs, image_axes
 
     images = []
     for path in find_inputs(spec):
         data = io.read_image(path, lazy=False)
-        array = np.asarray(data.array)
-        images.append((path.name, array, check_axes(axes or data.axes or None, array.shape)))
+        images.append((path.name, np.asarray(data.array), image_axes(data, axes)))
     return images
 
 
@@ -290,13 +288,12 @@ def _check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_ax
 def _finetune_fields(args) -> list:
     """The fields of view to fine-tune on, read and checked (one line per problem)."""
     from .core import io
+    from .core.files import image_axes
     from .core.finetune import PairField, StackField
-    from .core.inference import check_axes
 
     def read(path: Path) -> tuple[np.ndarray, str]:
         image = io.read_image(path, lazy=False)
-        array = np.asarray(image.array)
-        return array, check_axes(args.axes or image.axes or None, array.shape)
+        return np.asarray(image.array), image_axes(image, args.axes)
 
     if bool(args.stack) == bool(args.blurry or args.sharp):
         raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")

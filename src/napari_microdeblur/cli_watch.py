@@ -18,9 +18,14 @@ WATCH_LOG = "microdeblur_watch.csv"
 WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds")
 
 
+class _Unreadable(Exception):
+    """The file could not be read as an image (logged 'unreadable'); any later error was the
+    scoring's, copying's or deblurring's on an image that was read fine (logged 'failed')."""
+
+
 def _watch_threshold(args) -> float:
     from .core import io
-    from .core.files import find_inputs
+    from .core.files import find_inputs, image_axes
     from .core.focus import calibrate_threshold, focus_score
 
     if args.threshold is not None:  # one of the two, by _check_watch_options
@@ -28,7 +33,7 @@ def _watch_threshold(args) -> float:
     scores = []
     for path in find_inputs(args.calibrate):
         data = io.read_image(path, lazy=False)
-        scores.append(float(np.min(focus_score(data.array, axes=data.axes or None))))
+        scores.append(float(np.min(focus_score(data.array, axes=image_axes(data)))))
     threshold = calibrate_threshold(scores, percentile=args.percentile)
     print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
           f"known-good images in {args.calibrate}", flush=True)
@@ -55,7 +60,7 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     """Score, then deblur or copy one file; ``owners`` (output name -> the input whose result
     it holds) keeps a second input from taking over another's output."""
     from .core import io
-    from .core.files import copy_atomically
+    from .core.files import copy_atomically, image_axes
     from .core.focus import focus_score
 
     t0 = time.perf_counter()
@@ -67,15 +72,19 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         owners.update({t.name: path.name for t in (deblurred, copied) if t.exists()})
         return {"name": path.name, "score": "", "decision": "exists", "method": "",
                 "seconds": ""}
-    data = io.read_image(path, lazy=False)
+    try:
+        data = io.read_image(path, lazy=False)
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        raise _Unreadable(error) from error
+    axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
     # a stack is as good as its softest slice
-    score = float(np.min(focus_score(np.asarray(data.array), axes=args.axes or data.axes or None)))
+    score = float(np.min(focus_score(np.asarray(data.array), axes=axes)))
     target = deblurred if score < threshold else copied
     if target in theirs:
         return _clash_row(path, target, theirs[target], score)
     if target is deblurred:
         with warnings_naming(path):
-            deblur_one(path, deblurred, args, models)
+            deblur_one(path, deblurred, args, models, axes=axes)
         decision, method = "deblurred", args.method
     else:
         copy_atomically(path, copied)
@@ -83,6 +92,15 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     owners[target.name] = path.name
     return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
             "seconds": f"{time.perf_counter() - t0:.2f}"}
+
+
+def _failed_row(path: Path, decision: str, error: BaseException, args) -> dict:
+    """Print why ``path`` was skipped ('unreadable' or 'failed') and return its log row."""
+    from .cli_words import error_words
+
+    print(f"microdeblur: {path.name}: {decision}, skipped: {error_words(error, args)}",
+          file=sys.stderr, flush=True)
+    return {"name": path.name, "score": "", "decision": decision, "method": "", "seconds": ""}
 
 
 def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict]:
@@ -134,7 +152,6 @@ def _check_folders(in_dir: Path, out_dir: Path) -> None:
 
 def cmd_watch(args) -> int:
     """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
-    from .cli_words import error_words
     from .core.checkpoint import ModelCache
     from .core.files import IMAGE_SUFFIXES
 
@@ -165,13 +182,11 @@ def cmd_watch(args) -> int:
                 for path in ready:
                     try:
                         row = _watch_one(path, out_dir, threshold, args, models, owners)
+                    # one bad file (or a failed run on it) must not stop the watch
+                    except _Unreadable as error:
+                        row = _failed_row(path, "unreadable", error.__cause__, args)
                     except (ValueError, TypeError, OSError, RuntimeError) as error:
-                        # one bad file (or a failed run on it) must not stop the watch
-                        why = error_words(error, args)
-                        print(f"microdeblur: {path.name}: unreadable, skipped: {why}",
-                              file=sys.stderr, flush=True)
-                        row = {"name": path.name, "score": "", "decision": "unreadable",
-                               "method": "", "seconds": ""}
+                        row = _failed_row(path, "failed", error, args)
                     writer.writerow(row)
                     log.flush()
                     os.fsync(log.fileno())

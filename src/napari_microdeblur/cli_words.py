@@ -18,21 +18,27 @@ ALIASES = {
     "discriminator": "discriminator_config",
 }
 
-_ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=")
+# 'tile=' and, without '=', a name with an underscore ('noise_scale applies to ...'), which
+# no English word has; not a method ('.state_dict', 'export_psf(') or a path ('a_b.tif')
+_ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=|"
+                       r"(?<![\w./-])([a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9])(?![\w(=/-]|\.\w)")
 # a quoted value (a path, the user's own text) is left as it is, even if it holds 'tile='
 _QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
 
 
 def in_cli_words(text: str, options: dict[str, str]) -> str:
     """``text`` with each ``name=`` of a Python argument that one of ``options`` (dest -> the
-    option, e.g. ``{"tile": "--tile"}``) sets written as that option."""
+    option, e.g. ``{"tile": "--tile"}``) sets written as that option, and each bare such name
+    that has an underscore (``noise_scale``)."""
     quoted = [m.span() for m in _QUOTED.finditer(text)]
 
     def option(match: re.Match) -> str:
-        name = match.group(1)
+        name = match.group(1) or match.group(2)
         given = options.get(name) or options.get(ALIASES.get(name, ""))
         if given is None or any(a <= match.start() < b for a, b in quoted):
             return match.group(0)
+        if match.group(2):  # a bare name: the option as it is
+            return given
         after = text[match.end() : match.end() + 1]
         # 'tile=8' -> '--tile 8', but 'give psf= an array' -> 'give --psf an array'
         return given if after in ("", " ", ",", ";", ":", ")") else f"{given} "

@@ -39,20 +39,9 @@ from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
 __all__ = [
-    "ArchitectureUnknownError",
-    "CARD_FORMAT_VERSION",
-    "CARD_KEY",
-    "ModelCache",
-    "ModelCard",
-    "card_for_model",
-    "check_channels",
-    "list_user_weights",
-    "load_model",
-    "load_safetensors",
-    "read_card",
-    "save_weights",
-    "sha256_file",
-    "write_atomically",
+    "ArchitectureUnknownError", "CARD_FORMAT_VERSION", "CARD_KEY", "ModelCache", "ModelCard",
+    "card_for_model", "check_channels", "list_user_weights", "load_model", "load_safetensors",
+    "read_card", "save_weights", "sha256_file", "write_atomically",
 ]
 
 #: safetensors metadata key holding the model card (JSON).
@@ -261,9 +250,11 @@ def _parse_card(raw: str, where: str) -> ModelCard:
             f"napari-microdeblur understands ({CARD_FORMAT_VERSION}); please upgrade"
         )
     try:
-        return ModelCard.model_validate(data)
+        card = ModelCard.model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"{where}: invalid model card: {exc}") from None
+    registry.check_file_arch(card.arch, where)  # a valid card of a network built elsewhere
+    return card
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
@@ -315,10 +306,19 @@ def _build(arch: str, config: Any, where: str) -> torch.nn.Module:
         raise ValueError(f"{where}: {exc}") from None
 
 
+#: Where the model's configuration came from, as a mismatch says it (no config=: the command
+#: line cannot give one for a state dict)
+_OTHER = "they are of another architecture, or of another configuration of it"
+_SETTING = {"paper": f"in its paper configuration ({_OTHER})",
+            "given": f"in the configuration given ({_OTHER})",
+            "card": "in the configuration its model card names (a damaged or edited file)"}
+
+
 def _fill(
-    model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], where: str, arch: str
-) -> None:
-    """Load ``tensors`` into ``model`` only if keys and shapes match exactly."""
+    model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], where: str, arch: str,
+    setting: str = "paper") -> None:
+    """Load ``tensors`` into ``model`` only if keys and shapes match exactly; ``setting``
+    (a key of ``_SETTING``) says where the model's configuration came from."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -329,8 +329,8 @@ def _fill(
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
         raise ValueError(
-            f"{where}: the weights do not fit architecture {arch!r} with this config "
-            f"(keys of another architecture or config?): " + ", ".join(parts)
+            f"{where}: the weights do not fit architecture {arch!r} {_SETTING[setting]}: "
+            + ", ".join(parts)
         )
     bad = [
         f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(v.shape)}"
@@ -339,7 +339,7 @@ def _fill(
     ]
     if bad:
         raise ValueError(
-            f"{where}: tensor shapes do not fit architecture {arch!r} with this config: "
+            f"{where}: tensor shapes do not fit architecture {arch!r} {_SETTING[setting]}: "
             + "; ".join(bad[:3])
             + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else "")
         )
@@ -385,7 +385,8 @@ def load_safetensors(
             f"{where}: card channels {card.in_channels}->{card.out_channels} do not match its "
             f"config ({model.in_channels}->{model.out_channels})"
         )
-    _fill(model, tensors, where, card.arch)
+    _fill(model, tensors, where, card.arch,
+          "card" if CARD_KEY in meta else "paper" if config is None else "given")
     card.sha256 = digest
     card.source = where
     return model.to(map_location).eval(), card
@@ -487,7 +488,7 @@ def _load_state_dict_file(
     digest = sha256_file(path)
     sd = _read_state_dict_file(path, where)
     model = _build(arch, cfg, where)
-    _fill(model, sd, where, arch)
+    _fill(model, sd, where, arch, "paper" if config is None else "given")
     card = _card_for_import(arch, cfg, path)
     card.sha256 = digest
     card.source = where

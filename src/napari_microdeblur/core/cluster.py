@@ -9,6 +9,7 @@ chunks of one volume the resolved Method itself, keyed by its hashable MethodSpe
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,10 +100,15 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
 
 def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec, rgb: bool,
                   tiling: TilingSpec) -> np.ndarray:
-    from .inference import prepare_deblur
+    import warnings
 
-    prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
-                              normalization=normalization)
+    from .inference import ALPHA_NOTE, prepare_deblur
+
+    with warnings.catch_warnings():
+        # an RGBA volume's alpha note is said once, by the client, not once per chunk
+        warnings.filterwarnings("ignore", message=re.escape(ALPHA_NOTE))
+        prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
+                                  normalization=normalization)
     return prepared.run().image
 
 
@@ -116,12 +122,13 @@ def deblur_zarr_on_cluster(
     import dask.array as da
 
     from . import io
-    from .axes import check_axes, is_rgb
+    from .axes import is_rgb, is_rgba
+    from .files import image_axes
     from .inference import prepare_deblur, spec_for_image
 
     spec, tiling = _specs(method, tiling, options)
     data = io.read_image(source)
-    axes = check_axes(axes or data.axes or None, tuple(data.array.shape))
+    axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
     # balance 'auto') is settled once here and sent to every worker
     spec = spec_for_image(spec, data.array, axes)
@@ -137,7 +144,8 @@ def deblur_zarr_on_cluster(
     depth = {i: (overlap if a in layout.spatial_axes and c < n else 0)
              for i, (a, n, c) in enumerate(zip(axes, shape, chunks))}
     array = da.from_zarr(data.array).rechunk(chunks)
-    rgb = is_rgb(axes, shape)
+    # RGBA: the colours pick the network as RGB does, as on one machine (inference.ALPHA_NOTE)
+    rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
     result = array.map_overlap(
         _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
         normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling,

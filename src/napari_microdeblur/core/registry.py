@@ -172,6 +172,20 @@ def get_arch(name: str) -> ArchRecord:
         ) from None
 
 
+def check_file_arch(name: str, where: str) -> None:
+    """``ValueError`` when a weights file (``where``) names an architecture not registered here:
+    a valid file of a newer version or another plugin, so the line says so and what to do."""
+    if name in list_archs():
+        return
+    from .. import __version__
+
+    raise ValueError(
+        f"{where}: its model card names architecture {name!r}, which this napari-microdeblur "
+        f"({__version__}) does not have (it has {', '.join(list_archs())}); the file may come "
+        "from a newer version or another plugin: update napari-microdeblur, or use weights "
+        "written by this version")
+
+
 def list_presets(name: str) -> list[str]:
     """Preset names of an architecture (always includes ``"paper"`` and ``"tiny"``)."""
     return list(get_arch(name).presets)
