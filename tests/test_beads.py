@@ -190,3 +190,13 @@ def test_cli_error_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["noise.tif"]
     with pytest.raises(SystemExit):
         main(["psf-from-beads", str(path), "-o", str(out), "--radius", "a,b"])
+
+
+def test_a_bead_stack_of_too_few_planes_says_it_needs_five():
+    """A 3-plane bead z-stack: refused as before, and the line says how many planes a stack
+    needs or to measure one plane (it said only 'at least 5 pixels per axis')."""
+    stack = np.random.default_rng(0).random((3, 64, 64))
+    with pytest.raises(ValueError, match="needs at least 5 planes"):
+        psf_from_beads(stack, axes="ZYX")
+    with pytest.raises(ValueError, match="per axis$"):
+        psf_from_beads(np.random.default_rng(0).random((64, 4)), axes="YX")

@@ -103,7 +103,11 @@ def _checked_image(image, axes) -> np.ndarray:
             "image of one channel (split channels and time points first)"
         )
     if min(image.shape) < 5:
-        raise ValueError(f"image has shape {image.shape}; accepted: at least 5 pixels per axis")
+        few_planes = axes == "ZYX" and image.shape[0] < 5 <= min(image.shape[1:])
+        raise ValueError(
+            f"image has shape {image.shape}; accepted: at least 5 pixels per axis"
+            + ("; a bead z-stack needs at least 5 planes (or measure one plane, a 2D PSF)"
+               if few_planes else ""))
     data = image.astype(np.float64)  # a copy: the user's image is not touched
     if not np.all(np.isfinite(data)):
         raise ValueError("image holds NaN or infinite values; accepted: finite pixels")
