@@ -387,6 +387,21 @@ def _version() -> str:
     return f"microdeblur {__version__}"
 
 
+@contextlib.contextmanager
+def _quiet_tifffile():
+    """tifffile logs a broken file's details ('invalid offset to first page ...') as a line of
+    its own; our error line already names the file, so errors stay one line."""
+    import logging
+
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     parser = build_parser()
@@ -395,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        with warnings.catch_warnings():  # restores the default display on return
+        with warnings.catch_warnings(), _quiet_tifffile():  # restored on return
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
             return args.func(args)

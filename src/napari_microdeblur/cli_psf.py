@@ -78,7 +78,8 @@ def add_psf_commands(sub) -> None:
         "--radius",
         type=_radius,
         help="half the PSF's side in pixels, one value or one per axis (ZYX), e.g. 12,7,7 "
-        "(default: 2.5 x the brightest bead's FWHM)",
+        "(default: 2.5 x the median FWHM of the brightest beads, up to five, that lie "
+        "wholly inside the image; a bead needs this radius + 1 px to every border, in Z too)",
     )
     p.add_argument(
         "--threshold",
