@@ -10,15 +10,17 @@ user's layers are never modified.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
 from ._controls import LogSpinBox, button, combo, double_spin, label, spin
-from ._feedback import describe_error, notify_error, notify_info
+from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._focus_views import FocusOverlays, show_slice_plot
 from ._jobs import DeblurRequest, DeblurRun, Selection, check_request, iter_focus_job
-from ._layer_data import focus_deblurred_layer, source_placement
+from ._layer_data import focus_deblurred_layer, layer_yx, source_placement
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS, default_network
 from ._panels import ImagePanel, MethodPanel, RunControls, row
@@ -50,6 +52,22 @@ def default_threshold(scores) -> float:
     return float(0.5 * np.median(values))
 
 
+def pixel_size_note(layer, axes: str, good, good_axes: str) -> str:
+    """'' when the two layers' pixels (scale along Y and X) match within 1%, else a line saying
+    that a threshold calibrated on ``good`` does not carry over to ``layer``."""
+    def yx(la, ax):
+        _, iy, ix = layer_yx(la, ax)
+        return float(la.scale[iy]), float(la.scale[ix])
+
+    here, there = yx(layer, axes), yx(good, good_axes)
+    if np.allclose(here, there, rtol=0.01, atol=0.0):
+        return ""
+    return (f"{good.name!r} has pixels of {there[0]:.4g} x {there[1]:.4g} but {layer.name!r} "
+            f"of {here[0]:.4g} x {here[1]:.4g} (layer scale): focus scores are measured in "
+            "pixels, so calibrate on a layer imaged at the same pixel size (or set the scale "
+            "of both layers if one is only unset)")
+
+
 class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Focus QC."""
 
@@ -64,6 +82,11 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.scores: np.ndarray | None = None
         self._score_key = None
         self._score_worker = None
+        self._score_layer = None  # weak reference to the layer being scored
+        self._score_stop = "scoring cancelled"  # what the status says if scoring stops early
+        # layer -> data changes seen: scores of a layer whose data was replaced or edited (and
+        # announced with layer.data = ...) are stale even when the new array reuses the old id
+        self._data_seen = weakref.WeakKeyDictionary()
         self.overlays = FocusOverlays(napari_viewer)
         self.run_handle: DeblurRun | None = None
         self.last_run: DeblurRun | None = None
@@ -180,6 +203,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.viewer.dims.events.current_step.connect(self._on_dims)
+        self.viewer.layers.events.removed.connect(self._on_layer_removed)
 
     # ------------------------------------------------------------------ settings
 
@@ -217,7 +241,21 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         return layer, axes, tile
 
     def _key_for(self, layer, axes, tile):
-        return (id(unwrap(layer)), id(layer_data(layer)), axes, tile)
+        return (id(unwrap(layer)), id(layer_data(layer)), self._data_version(layer), axes, tile)
+
+    def _data_version(self, layer) -> int:
+        """How many times ``layer``'s data changed since the dock first looked at it."""
+        layer = unwrap(layer)
+        if layer not in self._data_seen:
+            self._data_seen[layer] = 0
+            layer.events.data.connect(self._on_data_changed)
+        return self._data_seen[layer]
+
+    def _on_data_changed(self, event) -> None:
+        layer = unwrap(event.source)
+        if layer in self._data_seen:
+            self._data_seen[layer] += 1
+        self.update_threshold_view()  # the count now says to score again
 
     def scores_fresh(self) -> bool:
         """Whether the scores held describe the chosen layer with the current settings."""
@@ -253,6 +291,8 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self._score_worker = None
             if layer_ref in self.viewer.layers:
                 self.show_scores(layer_ref, axes, tile, scores, key)
+            else:  # removed just as the last plane was scored
+                self._scoring_stopped(self._removed_message(layer_ref))
 
         def failed(error):
             if worker is self._score_worker:
@@ -265,6 +305,8 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                               errored=failed, finished=lambda: self._score_finished(worker),
                               start=False)
         self._score_worker = worker
+        self._score_layer = weakref.ref(layer_ref)
+        self._score_stop = "scoring cancelled"
         self.cancel_button.setEnabled(True)
         self.progress_bar.setRange(0, 0)
         self.status_label.setText(f"scoring {layer.name}...")
@@ -274,12 +316,28 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _score_finished(self, worker) -> None:
         if worker is self._score_worker:  # quit before it returned: cancelled
             self._score_worker = None
-            if not self.closed:
-                self.status_label.setText("scoring cancelled")
-                self.progress_bar.setRange(0, 1)
-                self.progress_bar.setValue(0)
+            self._scoring_stopped(self._score_stop)
         if not self.closed and self.run_handle is None:
             self.cancel_button.setEnabled(self._score_worker is not None)
+
+    def _scoring_stopped(self, message: str) -> None:
+        if not self.closed:
+            self.status_label.setText(message)
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+
+    @staticmethod
+    def _removed_message(layer) -> str:
+        return (f"scoring stopped: layer {layer.name!r} was removed from the viewer, so no "
+                "scores were kept; choose another layer and press Score")
+
+    def _on_layer_removed(self, event) -> None:
+        """Stop scoring a layer the user removed (a large stack would score on for nothing)."""
+        layer = unwrap(event.value)
+        scoring = self._score_layer() if self._score_layer is not None else None
+        if self._score_worker is not None and scoring is layer:
+            self._score_stop = self._removed_message(layer)
+            self._score_worker.quit()
 
     def show_scores(self, layer, axes: str, tile: int | None, scores, key=None) -> None:
         """Keep ``scores`` of ``layer`` and show them (heatmap, or plot)."""
@@ -325,7 +383,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if mask is None:
             self.count_label.setText(
                 "not scored yet: press Score" if self.scores is None
-                else "settings changed: press Score again"
+                else "layer, its data or settings changed: press Score again"
             )
             return
         self.count_label.setText(
@@ -367,6 +425,11 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return None
         percentile = float(self.percentile_spin.value())
         calibrate_threshold = self._focus.calibrate_threshold
+        try:  # a different pixel size is warned about, not refused: the user may know better
+            layer, layer_axes = self.image.checked()
+            note = pixel_size_note(layer, layer_axes, good, axes)
+        except ValueError:
+            note = ""
 
         def job():
             scores = yield from gen
@@ -380,8 +443,10 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             what = f"tile scores ({tile} px)" if tile else "slice scores"
             self.status_label.setText(
                 f"threshold {threshold:.4g}: percentile {percentile:g} of {n} {what} of "
-                f"{good.name!r}"
+                f"{good.name!r}" + (f"; note: {note}" if note else "")
             )
+            if note:
+                notify_warning(f"Calibration: {note}")
 
         def failed(error):
             notify_error(f"Calibration on {good.name!r} failed: {describe_error(error)}")
@@ -489,5 +554,12 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.viewer.dims.events.current_step.disconnect(self._on_dims)
         except (TypeError, ValueError, RuntimeError):
             pass
+        try:
+            self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        for layer in list(self._data_seen):
+            layer.events.data.disconnect(self._on_data_changed)
+        self._data_seen.clear()
         self.image.release()
         self.good_combo.disconnect_viewer()

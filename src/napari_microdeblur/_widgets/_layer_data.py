@@ -199,8 +199,12 @@ def heatmap_layer(layer, axes: str, scores: np.ndarray, tile: int):
     """Per-tile focus scores as an image over ``layer``: one pixel per tile, centred on it."""
     lay_axes, iy, ix = layer_yx(layer, axes)
     heat = np.moveaxis(scores.astype(np.float32), [-2, -1], [iy, ix])
+    shape = layer_data(layer).shape
+    # a tile larger than the plane is the whole plane, as the scores take it: the heatmap
+    # pixel must not reach past the image
+    side = np.array([min(tile, shape[axes.index(a)]) for a in "YX"], dtype=float)
     step, centre = np.ones(layer.ndim), np.zeros(layer.ndim)
-    step[[iy, ix]], centre[[iy, ix]] = tile, (tile - 1) / 2  # tile centres on the image's pixels
+    step[[iy, ix]], centre[[iy, ix]] = side, (side - 1) / 2  # tile centres on the image's pixels
     finite = heat[np.isfinite(heat)]
     limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if limits[1] <= limits[0]:
