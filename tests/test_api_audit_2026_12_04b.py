@@ -211,7 +211,9 @@ def test_deblur_dock_takes_an_rgba_layer_for_an_rgb_network(make_napari_viewer):
     if "gran.hist_v1" not in w.method_choices():
         pytest.skip("the RGB network gran.hist_v1 is not installed")
     w.set_method("gran.hist_v1")
-    check_request(w.build_request())  # was: 'expects 3 channels but layer has 4'
+    req = w.build_request()
+    assert req.axes == "YXS" and req.image.shape[-1] == 4
+    assert check_request(req) is None  # was: ValueError 'expects 3 channels but layer has 4'
 
 
 def test_focus_dock_refuses_an_rgba_layer_saying_what_to_do(make_napari_viewer, notes):
