@@ -169,3 +169,43 @@ def test_cli_scheduler_option(cluster, files, tmp_path, capsys):
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [f"{i}_deblurred.tif" for i in range(4)]
     assert "_deblurred.tif" in capsys.readouterr().out
+
+
+def test_a_files_notes_come_back_from_the_worker(cluster, tmp_path, fluo_u8):
+    """One machine warns that a (3, Y, X) TIFF's first axis was read as Z; on a cluster the
+    warning was raised on the worker and never reached the user."""
+    _, client = cluster
+    image = np.stack([fluo_u8, fluo_u8.T, fluo_u8[::-1]])
+    tifffile.imwrite(tmp_path / "three.tif", image, photometric="minisblack")
+    pairs = [(tmp_path / "three.tif", tmp_path / "three_out.tif")]
+    [record] = deblur_files_on_cluster(pairs, scheduler=client, **OPTIONS)
+    with pytest.warns(UserWarning) as single:
+        deblur_file(tmp_path / "three.tif", tmp_path / "single.tif", **OPTIONS)
+    expected = [str(w.message) for w in single if "assumed for shape (3," in str(w.message)]
+    assert expected and expected[0] in record["notes"]
+
+
+def test_gray_alpha_zarr_on_a_cluster_matches_one_machine(tmp_path, fluo_u8):
+    """Gray + alpha: the gray deblurred as on one machine, the alpha passed through, and the
+    alpha note said once by the client, not once per chunk by the workers."""
+    from napari_microdeblur.core.inference import GRAY_ALPHA_NOTE
+
+    image = np.stack([np.tile(fluo_u8, (2, 2)), np.full((256, 256), 200, np.uint8)], -1)
+    image[:10, :, 1] = 0
+    src = tmp_path / "la.zarr"
+    with io.open_zarr_output(src, image.shape, image.dtype, axes="YXS",
+                             chunks=(256, 256, 2)) as target:
+        target[...] = image
+    options = dict(method="richardson_lucy", psf="gaussian:1.4", iterations=10, device="cpu",
+                   tile=64)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client, pytest.warns(UserWarning) as caught:
+        deblur_zarr_on_cluster(src, tmp_path / "out.zarr", scheduler=client, **options)
+    assert sum(str(w.message) == GRAY_ALPHA_NOTE for w in caught) == 1
+    deblur_file(src, tmp_path / "single.zarr", **options)
+    out = np.asarray(io.read_image(tmp_path / "out.zarr", keep_alpha=True).array[...])
+    single = np.asarray(io.read_image(tmp_path / "single.zarr", keep_alpha=True).array[...])
+    assert out.shape == image.shape
+    np.testing.assert_array_equal(out[..., 1], image[..., 1])
+    assert np.abs(out.astype(float) - single).max() <= 1

@@ -132,6 +132,8 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     else:
         raise UserError(f"{len(inputs)} inputs need an output directory; {str(output)!r} is not")
     for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
+        for note in record["notes"]:  # raised on the worker, said here as one machine says it
+            print(f"microdeblur: {note}", file=sys.stderr, flush=True)
         if not args.quiet:
             print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
                   flush=True)
@@ -185,9 +187,9 @@ def cmd_degrade(args) -> int:
     image = np.asarray(data.array)
     axes = image_axes(data, args.axes)  # a guess in doubt says so, as deblur's does
     blurred = degrade(image, args.protocol, seed=args.seed, channel_axis=channel_index(axes))
-    io.write_image(
-        args.output, blurred, axes=axes, pixel_size=data.pixel_size, overwrite=args.overwrite
-    )
+    # samples left after the alpha is dropped (two unmarked channels) are no alpha: written so
+    io.write_image(args.output, blurred, axes=io.samples_as_channels(axes, blurred.shape),
+                   pixel_size=data.pixel_size, overwrite=args.overwrite)
     if not args.quiet:
         print(f"{args.output}: protocol {args.protocol}, seed {args.seed}, float32 {image.shape}")
     return 0

@@ -1,6 +1,7 @@
 """`microdeblur watch`: process files as they appear in a folder (registered by
 cli.build_parser). Each file is scored for focus; the soft ones are deblurred, the rest copied,
-and a CSV row logs each, so a restarted watch continues where it stopped."""
+and a CSV row logs each, so a restarted watch continues where it stopped. A file that failed
+(or could not be read) is tried again once it changes: the row keeps its size and mtime."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ import numpy as np
 from .cli import UserError, deblur_one, method_specs, warnings_naming
 
 WATCH_LOG = "microdeblur_watch.csv"
-WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds")
+WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtime_ns")
+#: the columns printed per file (the last two are for the retry, ``_stamp``)
+SHOWN_COLUMNS = WATCH_COLUMNS[:5]
+#: the decisions tried again when the file changes (replaced by a fixed one, or finished)
+RETRIED = ("failed", "unreadable")
 
 
 class _Unreadable(Exception):
@@ -60,6 +65,7 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     """Score, then deblur or copy one file; ``owners`` (output name -> the input whose result
     it holds) keeps a second input from taking over another's output."""
     from .core import io
+    from .core.axes import colour_part
     from .core.files import copy_atomically, image_axes
     from .core.focus import focus_score
 
@@ -72,13 +78,14 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         owners.update({t.name: path.name for t in (deblurred, copied) if t.exists()})
         return {"name": path.name, "score": "", "decision": "exists", "method": "",
                 "seconds": ""}
-    try:
-        data = io.read_image(path, lazy=False)
+    try:  # read as the deblur reads it (alpha kept), so the axes settled here fit it
+        data = io.read_image(path, lazy=False, keep_alpha=True)
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
-    # a stack is as good as its softest slice
-    score = float(np.min(focus_score(np.asarray(data.array), axes=axes)))
+    # a stack is as good as its softest slice; an alpha is opacity, not sharpness
+    colours = np.asarray(colour_part(np.asarray(data.array), axes))
+    score = float(np.min(focus_score(colours, axes=axes)))
     target = deblurred if score < threshold else copied
     if target in theirs:
         return _clash_row(path, target, theirs[target], score)
@@ -103,20 +110,62 @@ def _failed_row(path: Path, decision: str, error: BaseException, args) -> dict:
     return {"name": path.name, "score": "", "decision": decision, "method": "", "seconds": ""}
 
 
-def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict]:
-    """(names already logged, output name -> the logged input whose result it holds)."""
-    done, owners = set(), {}
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of ``path``: what says a failed file changed; None when it is gone."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+def _logged_stamp(row: dict) -> tuple[int, int] | None:
+    try:
+        return int(row["size"]), int(row["mtime_ns"])
+    except (KeyError, TypeError, ValueError):  # a row of a log written before these columns
+        return None
+
+
+def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict, dict]:
+    """(names already logged, output name -> the logged input whose result it holds, name ->
+    the logged (size, mtime) of a file whose last row is 'failed' or 'unreadable')."""
+    done, owners, failed = set(), {}, {}
     if not log_path.exists():
-        return done, owners
+        return done, owners, failed
     with open(log_path, newline="") as f:
         for row in csv.DictReader(f):
             name = row["name"]
             done.add(name)
+            failed.pop(name, None)
+            if row["decision"] in RETRIED:
+                failed[name] = _logged_stamp(row)
             deblurred, copied = _targets(Path(name), out_dir)
             made = {"deblurred": [deblurred], "copied": [copied],
                     "exists": [t for t in (deblurred, copied) if t.exists()]}
             owners.update({t.name: name for t in made.get(row["decision"], [])})
-    return done, owners
+    return done, owners, failed
+
+
+def _upgrade_log(log_path: Path, in_dir: Path) -> bool:
+    """A log written before the size and mtime_ns columns, rewritten with them, so that new
+    rows line up; a failure in it gets its file's stamp now (it is retried once the file
+    changes from this). Returns whether the log holds a header (a new log does not)."""
+    if not log_path.exists() or log_path.stat().st_size == 0:
+        return False
+    with open(log_path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    if tuple(reader.fieldnames or ()) != WATCH_COLUMNS:
+        for row in rows:
+            if row["decision"] in RETRIED:
+                row["size"], row["mtime_ns"] = _stamp(in_dir / row["name"]) or ("", "")
+        tmp = log_path.with_name(f".{log_path.name}.{os.getpid()}.partial")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=WATCH_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, log_path)
+    return True
 
 
 def _check_watch_options(args) -> None:
@@ -150,10 +199,43 @@ def _check_folders(in_dir: Path, out_dir: Path) -> None:
                         "folder for the outputs")
 
 
-def cmd_watch(args) -> int:
-    """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row."""
-    from .core.checkpoint import ModelCache
+def _pending(in_dir: Path, done: set, failed: dict) -> list[Path]:
+    """The image files of ``in_dir`` to process: those not logged yet, and those logged as
+    failed or unreadable that changed since (an unchanged one is not tried again)."""
     from .core.files import IMAGE_SUFFIXES
+
+    return [p for p in sorted(in_dir.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+            and (p.name not in done or (p.name in failed and failed[p.name] != _stamp(p)))]
+
+
+def _process(path: Path, out_dir: Path, threshold: float, args, models, owners,
+             failed: dict) -> dict:
+    """The log row of one file (its stamp taken first: a change during the run is a change),
+    saying so when it is a retry; ``failed`` updated."""
+    stamp = _stamp(path)
+    if path.name in failed:
+        print(f"microdeblur: {path.name}: changed since its last try failed; retried",
+              file=sys.stderr, flush=True)
+    try:
+        row = _watch_one(path, out_dir, threshold, args, models, owners)
+    # one bad file (or a failed run on it) must not stop the watch
+    except _Unreadable as error:
+        row = _failed_row(path, "unreadable", error.__cause__, args)
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        row = _failed_row(path, "failed", error, args)
+    row["size"], row["mtime_ns"] = stamp or ("", "")
+    if row["decision"] in RETRIED:
+        failed[path.name] = stamp
+    else:
+        failed.pop(path.name, None)
+    return row
+
+
+def cmd_watch(args) -> int:
+    """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row;
+    a file that failed is tried again when it changes."""
+    from .core.checkpoint import ModelCache
 
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
     _check_watch_options(args)  # a bad option fails here, before anything is written
@@ -162,37 +244,27 @@ def cmd_watch(args) -> int:
     threshold = _watch_threshold(args)
     models = ModelCache()  # the network is loaded at the first soft file, then kept
     log_path = out_dir / WATCH_LOG
-    done, owners = _read_log(log_path, out_dir)  # restart where we left off
-    new_log = not log_path.exists()
+    has_header = _upgrade_log(log_path, in_dir)
+    done, owners, failed = _read_log(log_path, out_dir)  # restart where we left off
     with open(log_path, "a", newline="") as log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
-        if new_log:
+        if not has_header:
             writer.writeheader()
             log.flush()
         try:
             while True:
                 now = time.time()
-                pending = [
-                    p for p in sorted(in_dir.iterdir())
-                    if p.is_file() and p.name not in done and not p.name.startswith(".")
-                    and p.suffix.lower() in IMAGE_SUFFIXES
-                ]
+                pending = _pending(in_dir, done, failed)
                 # a file counts as completely written once unchanged for --settle seconds
                 ready = [p for p in pending if now - p.stat().st_mtime >= args.settle]
                 for path in ready:
-                    try:
-                        row = _watch_one(path, out_dir, threshold, args, models, owners)
-                    # one bad file (or a failed run on it) must not stop the watch
-                    except _Unreadable as error:
-                        row = _failed_row(path, "unreadable", error.__cause__, args)
-                    except (ValueError, TypeError, OSError, RuntimeError) as error:
-                        row = _failed_row(path, "failed", error, args)
+                    row = _process(path, out_dir, threshold, args, models, owners, failed)
                     writer.writerow(row)
                     log.flush()
                     os.fsync(log.fileno())
                     done.add(path.name)
                     if not args.quiet:
-                        print(",".join(str(row[c]) for c in WATCH_COLUMNS), flush=True)
+                        print(",".join(str(row[c]) for c in SHOWN_COLUMNS), flush=True)
                 if args.once and len(ready) == len(pending):
                     return 0
                 time.sleep(args.poll)

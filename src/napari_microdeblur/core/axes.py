@@ -5,8 +5,9 @@ Y and X the plane, S the samples of an RGB(A) pixel. Every module that loops ove
 channels does it through this one model: ``check_axes``/``guess_axes`` to know the axes,
 ``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
 ``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
-``guess_note`` says what a guess in doubt assumed; ``colour_part`` is an RGBA image's colours
-(its alpha is opacity, passed through rather than deblurred).
+``guess_note`` says what a guess in doubt assumed; ``colour_part`` is the colours (or the gray)
+of an image with alpha, RGBA or gray + alpha (its alpha is opacity, passed through rather than
+deblurred).
 """
 
 from __future__ import annotations
@@ -109,10 +110,24 @@ def is_rgba(axes: str, shape) -> bool:
     return "S" in axes and int(shape[axes.index("S")]) == 4
 
 
+def is_gray_alpha(axes: str, shape) -> bool:
+    """A grayscale + alpha image (a PNG in mode 'LA'): an S axis of 2 samples, the 2nd alpha.
+    Channels that are not a pixel's samples take a C axis."""
+    return "S" in axes and int(shape[axes.index("S")]) == 2
+
+
+def has_alpha(axes: str, shape) -> bool:
+    """RGBA or gray + alpha: the last S sample is alpha."""
+    return is_rgba(axes, shape) or is_gray_alpha(axes, shape)
+
+
 def colour_part(image, axes: str):
-    """The RGB samples of an RGBA image, as a lazy view (``FirstSamples``); any other image
-    as it is."""
-    return FirstSamples(image, axes.index("S"), 3) if is_rgba(axes, image.shape) else image
+    """The samples before the alpha (RGB, or gray as an S axis of 1) of an image with alpha
+    (``has_alpha``), as a lazy view (``FirstSamples``); any other image as it is."""
+    if not has_alpha(axes, image.shape):
+        return image
+    s = axes.index("S")
+    return FirstSamples(image, s, int(image.shape[s]) - 1)
 
 
 class FirstSamples:

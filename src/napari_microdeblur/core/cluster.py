@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,16 +72,25 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     for stale in target.parent.glob(f".{target.name}.*.partial"):
         io.remove_path(stale)
     t0 = time.perf_counter()
-    result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
-                         tiling=tiling, models=_WORKER_MODELS)
+    # what one machine would warn about this file (axes in doubt, alpha passed through) would
+    # otherwise stay in the worker's log: it travels back in the record as "notes"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
+                             tiling=tiling, models=_WORKER_MODELS)
+    notes = list(dict.fromkeys(str(w.message) for w in caught
+                               if issubclass(w.category, UserWarning)))
     return {"input": source, "output": output, "shape": list(result.image.shape),
-            "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid()}
+            "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid(),
+            "notes": notes}
 
 
 def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | None = None,
                             overwrite: bool = False, method: MethodSpec | str = "auto",
                             tiling: TilingSpec | None = None, **options) -> list[dict]:
-    """Deblur (input, output) file pairs, one task per file; returns a record per file.
+    """Deblur (input, output) file pairs, one task per file; returns a record per file
+    (input, output, shape, seconds, worker_pid, and "notes": the file's warnings, such as axes
+    in doubt, which one machine would have shown).
 
     ``method``/``tiling`` as in ``files.iter_deblur_file`` (a MethodSpec and TilingSpec, or a
     name and the keyword options of ``inference.iter_deblur``)."""
@@ -100,13 +110,12 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
 
 def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec, rgb: bool,
                   tiling: TilingSpec) -> np.ndarray:
-    import warnings
-
-    from .inference import ALPHA_NOTE, prepare_deblur
+    from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
 
     with warnings.catch_warnings():
-        # an RGBA volume's alpha note is said once, by the client, not once per chunk
-        warnings.filterwarnings("ignore", message=re.escape(ALPHA_NOTE))
+        # a volume's alpha note is said once, by the client, not once per chunk
+        for note in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
+            warnings.filterwarnings("ignore", message=re.escape(note))
         prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
                                   normalization=normalization)
     return prepared.run().image

@@ -39,7 +39,8 @@ def iter_deblur_file(
     ``method`` is a MethodSpec (or a resolved Method) with ``tiling`` a TilingSpec, or a name
     with the keyword options of ``inference.iter_deblur``. Everything is checked, the input
     opened and the normalisation computed before the first record, so a bad file or option
-    fails before anything is written. ``models``: a ``checkpoint.ModelCache`` shared by the
+    fails before anything is written. An alpha channel (RGBA, gray + alpha) is passed through:
+    the output has the input's samples. ``models``: a ``checkpoint.ModelCache`` shared by the
     files of a batch, so each file's settings (an estimated PSF, say) are its own but the
     network is loaded once.
     """
@@ -48,7 +49,7 @@ def iter_deblur_file(
         method, tiling = split_options(method, **options)
     elif options:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
-    data = io.read_image(source)
+    data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     return _write(prepared, output, data.pixel_size, overwrite)

@@ -30,6 +30,7 @@ from .axes import (
     copy_sample,
     guess_axes,
     guess_note,
+    has_alpha,
     is_rgb,
     is_rgba,
 )
@@ -164,7 +165,7 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
     Anything else is returned as it is."""
     if not isinstance(spec, MethodSpec):
         return spec
-    image = colour_part(image, axes)  # RGBA: settled on the colours, as they run
+    image = colour_part(image, axes)  # RGBA, gray + alpha: settled on what runs, not alpha
     spec = _with_psf_of(spec, image, axes, in_3d)
     return balance_for(iterations_for(spec, image, axes), image, axes)
 
@@ -336,7 +337,8 @@ class PreparedDeblur:
     normalization: Normalization
     options: TileOptions
     output_dtype: np.dtype
-    rgba: object = None  # an RGBA input: ``image`` is its colours, its alpha is copied as is
+    # an input with alpha (RGBA, gray + alpha): ``image`` is its colours, its alpha copied as is
+    rgba: object = None
 
     @property
     def axes(self) -> str:
@@ -387,7 +389,9 @@ def prepare_deblur(
     2D methods run plane by plane over the axes that are not Y, X (or the channel axis a
     network takes whole). The output has the input's shape; output dtype 'float32' keeps the
     input's intensity units, 'input' casts back to the input dtype, clipped to its range.
-    RGBA (an S axis of 4): the colours are deblurred as RGB, the alpha copied (``ALPHA_NOTE``).
+    RGBA (an S axis of 4): the colours are deblurred as RGB, the alpha copied (``ALPHA_NOTE``);
+    gray + alpha (an S axis of 2) likewise: the gray deblurred, the alpha copied
+    (``GRAY_ALPHA_NOTE``).
     """
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
@@ -395,10 +399,11 @@ def prepare_deblur(
     axes = check_axes(axes, shape)
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, stacklevel=2)  # (2, Y, X): two planes or two channels?
-    if is_rgba(axes, shape):
+    if has_alpha(axes, shape):
         prepared = prepare_deblur(colour_part(image, axes), axes, method, tiling_spec,
                                   normalization=normalization, models=models)
-        warnings.warn(ALPHA_NOTE, stacklevel=2)  # after success, like the lines it settled
+        # after success, like the lines it settled
+        warnings.warn(ALPHA_NOTE if is_rgba(axes, shape) else GRAY_ALPHA_NOTE, stacklevel=2)
         return replace(prepared, rgba=image)
     method = MethodSpec() if method is None else method
     tiling_spec = TilingSpec() if tiling_spec is None else tiling_spec
@@ -425,6 +430,9 @@ def prepare_deblur(
 #: The line an RGBA image's deblur gives: alpha is opacity, not light a PSF spread
 ALPHA_NOTE = ("RGBA image: the R, G and B channels are deblurred; the alpha channel (4th "
               "sample) is passed through unchanged")
+#: ... and a grayscale + alpha image's (2 samples, a PNG in mode 'LA')
+GRAY_ALPHA_NOTE = ("grayscale + alpha image: the gray channel is deblurred; the alpha channel "
+                   "(2nd sample) is passed through unchanged")
 
 
 @contextlib.contextmanager
@@ -545,9 +553,11 @@ def _run(
 
 
 def _run_rgba(prepared: PreparedDeblur, out) -> Generator[DeblurProgress, None, DeblurResult]:
-    """``_run`` on the colours of an RGBA image into those of ``out``; then its alpha."""
+    """``_run`` on the colours (or gray) of an image with alpha into those of ``out``; then
+    its alpha, the last sample."""
     result = yield from _run(prepared.image, colour_part(out, prepared.axes),
                              prepared.output_dtype, prepared.method, prepared.normalization,
                              prepared.layout, prepared.options)
-    copy_sample(prepared.rgba, out, prepared.axes, 3, prepared.output_dtype)
+    alpha = prepared.shape[prepared.axes.index("S")] - 1
+    copy_sample(prepared.rgba, out, prepared.axes, alpha, prepared.output_dtype)
     return replace(result, image=out)

@@ -46,22 +46,17 @@ def _check_input_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def drop_alpha(array: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:
-    """Grayscale + alpha (2 samples) as grayscale, RGBA as RGB; warns in one line when it drops.
-
-    Deblurring and focus scores need intensities only: an alpha plane read as a second channel
-    halves the focus score's variance and doubles the output's channels."""
-    if not axes.endswith("S") or array.shape[-1] not in (2, 4):
+def drop_alpha(array: np.ndarray, axes: str, path, keep=False) -> tuple[np.ndarray, str]:
+    """Grayscale + alpha (2 samples) as grayscale, RGBA as RGB, warning in one line; as it is
+    with ``keep`` (a deblur passes alpha through). Focus scores and training need intensities
+    only: an alpha plane read as a second channel halved the focus score's variance."""
+    if keep or not axes.endswith("S") or array.shape[-1] not in (2, 4):
         return array, axes
-    keep = array.shape[-1] - 1
-    warnings.warn(
-        f"{path}: alpha channel dropped, read as {'grayscale' if keep == 1 else 'RGB'}",
-        UserWarning, stacklevel=3,
-    )
+    gray = array.shape[-1] == 2
+    warnings.warn(f"{path}: alpha channel dropped, read as {'grayscale' if gray else 'RGB'}",
+                  UserWarning, stacklevel=3)
     # a slice, not a copy: a lazy (dask) array from bioio stays lazy
-    if keep == 1:
-        return array[..., 0], axes[:-1]
-    return array[..., :3], axes
+    return (array[..., 0], axes[:-1]) if gray else (array[..., :3], axes)
 
 
 def is_tiff(path: str | os.PathLike) -> bool:
@@ -238,8 +233,9 @@ def _pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
     return sizes
 
 
-def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
-    """Read a TIFF / OME-TIFF. Uncompressed contiguous data is returned as a lazy TiffArray."""
+def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
+    """Read a TIFF / OME-TIFF (``keep_alpha``: see ``read_image``). Uncompressed contiguous
+    data is returned as a lazy TiffArray."""
     import tifffile
 
     path = _check_input_path(path)
@@ -262,7 +258,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             if path.stat().st_size < needed:  # else found only when the tiles are read
                 raise ValueError(f"cannot read {str(path)!r}: the file is truncated (it holds "
                                  f"{path.stat().st_size} of the {needed} bytes its image needs)")
-        if lazy and offset is not None and not has_alpha:
+        if lazy and offset is not None and (keep_alpha or not has_alpha):
             array = TiffArray(path, offset, series.shape, series.dtype)
         else:
             try:
@@ -270,7 +266,9 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             except Exception as error:  # tifffile raises several types for broken files
                 raise ValueError(f"cannot read {str(path)!r}: the TIFF is damaged or truncated "
                                  f"({error})") from error
-            array, axes = drop_alpha(data, axes, path) if has_alpha else (data, axes)
+            array, axes = drop_alpha(data, axes, path, keep_alpha or not has_alpha)
+        if keep_alpha and not has_alpha:
+            axes = samples_as_channels(axes, array.shape)
         note = _tiff_axes_note(tif, series.axes, axes, array.shape)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note)
 
@@ -297,7 +295,15 @@ def _has_alpha(series) -> bool:
     return extra[-1] in (1, 2) or (int(page.photometric) == 2 and series.shape[-1] == 4)
 
 
-def _read_with_bioio(path: Path) -> ImageData:
+def samples_as_channels(axes: str, shape) -> str:
+    """``axes`` with an S axis of 2 or 4 samples the file does not mark as colour + alpha
+    (two channels saved Y, X, 2) as C: the core reads an S axis of 2 or 4 as having alpha."""
+    if axes.endswith("S") and int(shape[-1]) in (2, 4) and "C" not in axes:
+        return axes[:-1] + "C"
+    return axes
+
+
+def _read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
     try:
         from bioio import BioImage
     except ImportError:
@@ -321,7 +327,7 @@ def _read_with_bioio(path: Path) -> ImageData:
     order = str(getattr(getattr(img, "dims", None), "order", "TCZYX"))
     keep = [i for i, (a, n) in enumerate(zip(order, data.shape)) if n > 1 or a in "YXS"]
     array = data[tuple(slice(None) if i in keep else 0 for i in range(len(order)))]
-    array, axes = drop_alpha(array, "".join(order[i] for i in keep), path)
+    array, axes = drop_alpha(array, "".join(order[i] for i in keep), path, keep_alpha)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
 
 
@@ -362,16 +368,19 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
     return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path))
 
 
-def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
+def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
     """Read any supported image. TIFF and Zarr are built in; PNG/JPEG through imageio; the rest
-    via bioio (or aicsimageio)."""
+    via bioio (or aicsimageio). An alpha channel is dropped (``drop_alpha``: scores and
+    training need intensities) unless ``keep_alpha``, which deblurring gives to keep it as the
+    last S sample (the core passes it through); extra TIFF samples not marked as alpha then
+    read as channels (``samples_as_channels``)."""
     if is_zarr(path):
         if not Path(path).exists():
             raise FileNotFoundError(f"input {str(path)!r} does not exist")
         return read_zarr(path)
     path = _check_input_path(path)
     if is_tiff(path):
-        return read_tiff(path, lazy=lazy)
+        return read_tiff(path, lazy=lazy, keep_alpha=keep_alpha)
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
         import imageio.v3 as iio
 
@@ -379,9 +388,9 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True) -> ImageData:
             array = np.asarray(iio.imread(path))
         except Exception as error:
             raise ValueError(f"cannot read {str(path)!r}: {error}") from error
-        array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path)
+        array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
         return ImageData(array=array, axes=axes, path=str(path))
-    return _read_with_bioio(path)
+    return _read_with_bioio(path, keep_alpha)
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
@@ -434,10 +443,10 @@ def _check_writable(folder: Path) -> None:
 
 def _tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome: bool) -> dict:
     kwargs: dict = {"bigtiff": int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**31}
-    if axes.endswith("S") and shape[-1] in (3, 4):
-        kwargs["photometric"] = "rgb"
-    else:
-        kwargs["photometric"] = "minisblack"
+    samples = int(shape[-1]) if axes.endswith("S") else 0
+    kwargs["photometric"] = "rgb" if samples in (3, 4) else "minisblack"
+    if samples in (2, 4):  # the core's alpha (axes.has_alpha), marked so it reads back so
+        kwargs.update(planarconfig="contig", extrasamples=("unassalpha",))
     metadata: dict = {"axes": axes}
     if pixel_size.get("X") and pixel_size.get("Y"):
         kwargs["resolution"] = (1e4 / pixel_size["X"], 1e4 / pixel_size["Y"])

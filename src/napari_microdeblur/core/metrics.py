@@ -29,6 +29,7 @@ __all__ = [
     "ssim",
     "ssim_many",
     "psnr_per_slice",
+    "stack_psnr",
     "ssim_per_slice",
     "evaluate",
 ]
@@ -177,6 +178,17 @@ def psnr(x, ref, *, data_range) -> float:
     dr = _check_data_range(data_range)
     dev = _device_of(x, ref)
     return float(_psnr_t(_to_f64(x, dev), _to_f64(ref, dev), dr).item())
+
+
+def stack_psnr(plane_psnrs) -> float:
+    """The PSNR of a stack (z or time) from its planes' PSNRs: the mean over planes (each
+    scored as it would be alone, the figure docs/evaluation.md and the benchmarks report) of
+    those that differ from the reference. A plane equal to it has an infinite PSNR, which made
+    the mean infinite however much the others differ; it is left out (``psnr_per_slice`` still
+    lists it), so the stack's PSNR is infinite only when every plane equals the reference."""
+    values = np.asarray(plane_psnrs, dtype=np.float64).ravel()
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("inf")
 
 
 def psnr_per_slice(x, ref, *, data_range, axis=0) -> np.ndarray:
@@ -370,9 +382,11 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     """docs/evaluation.md end to end: reference-scaled PSNR and SSIM with data_range 1.
 
     ``psnr``/``ssim`` exclude a ``border``-pixel frame on the last two spatial axes (YX);
-    ``psnr_whole``/``ssim_whole`` use the whole image. With more than two spatial axes (ZYX) the
-    image is a stack of 2D planes: per-plane figures are returned as ``psnr_per_slice`` and
-    ``ssim_per_slice`` (border excluded), and every headline figure is the mean over planes.
+    ``psnr_whole``/``ssim_whole`` use the whole image. With more than two spatial axes (ZYX, or
+    a time series) the image is a stack of 2D planes: per-plane figures are returned as
+    ``psnr_per_slice`` and ``ssim_per_slice`` (border excluded), and every headline figure is
+    the mean over planes; a plane equal to the reference (PSNR infinite) is left out of the
+    PSNR's mean (``stack_psnr``), which is infinite only when every plane is.
     """
     prediction = _check_array(prediction, "prediction")
     reference = _check_array(reference, "reference")
@@ -409,9 +423,9 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     p_whole = _psnr_t(xs, rs, 1.0, dims=dims)
     s_whole = _ssim_map(xs, rs, 1.0, 2).mean(dim=dims)
     result = {
-        "psnr": float(p_in.mean().item()),
+        "psnr": stack_psnr(p_in.cpu().tolist()),
         "ssim": float(s_in.mean().item()),
-        "psnr_whole": float(p_whole.mean().item()),
+        "psnr_whole": stack_psnr(p_whole.cpu().tolist()),
         "ssim_whole": float(s_whole.mean().item()),
     }
     if nsp > 2:
