@@ -28,6 +28,7 @@ from numbers import Real
 import numpy as np
 import torch
 
+from napari_microdeblur.core.devices import wide_dtype
 from napari_microdeblur.core.fft_domain import (
     FFT_MEMORY_BUDGET,
     AxisExtension,
@@ -90,11 +91,14 @@ def _psf_tensor(psf, x: torch.Tensor, nsp: int) -> torch.Tensor:
     if isinstance(psf, np.ndarray):
         if psf.dtype.kind not in "uif":
             raise TypeError(f"psf has dtype {psf.dtype}; accepted: real integer or float values")
-        p = torch.from_numpy(np.array(psf, dtype=np.float64))
+        p = np.array(psf, dtype=np.float64)
     elif isinstance(psf, torch.Tensor):
         if psf.is_complex() or psf.dtype == torch.bool:
             raise TypeError(f"psf has dtype {psf.dtype}; accepted: real integer or float values")
-        p = psf.detach().to(torch.float64)
+        p = psf.detach().cpu()
+        # numpy has no bfloat16; float32 holds half precision exactly
+        p = (p.float() if p.dtype in (torch.bfloat16, torch.float16) else p).numpy()
+        p = p.astype(np.float64)
     else:
         raise TypeError(f"psf is a {type(psf).__name__}; accepted: numpy.ndarray or torch.Tensor")
     if p.ndim != nsp:
@@ -115,12 +119,13 @@ def _psf_tensor(psf, x: torch.Tensor, nsp: int) -> torch.Tensor:
             f"psf shape {tuple(p.shape)} is larger than the image's spatial shape {spatial}; "
             "accepted: a PSF no larger than the image on every axis"
         )
-    if not bool(torch.isfinite(p).all()) or bool((p < 0).any()):
+    if not bool(np.isfinite(p).all()) or bool((p < 0).any()):
         raise ValueError("psf holds negative, NaN or infinite values; accepted: finite values >= 0")
     total = p.sum()
     if total <= 0:
         raise ValueError(f"psf (shape {tuple(p.shape)}) sums to 0; accepted: a positive sum")
-    return (p / total).to(device=x.device, dtype=_compute_dtype(x))
+    # checked and normalised in float64 on the host (Apple MPS has none), then moved
+    return torch.from_numpy(p / total).to(device=x.device, dtype=_compute_dtype(x))
 
 
 def _check_number(value, name: str, accepted: str, ok) -> float:
@@ -258,15 +263,16 @@ def _is_mirror_symmetric(p: torch.Tensor) -> bool:
 def _dct_transfer(p: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
     """H[k] = sum_j h[j] prod_d cos(pi k_d j_d / n_d), j relative to the PSF's centre: the
     PSF's transfer function on the 2n-periodic mirror domain at the DCT-II frequencies."""
-    h = p.to(torch.float64)
+    # in float64 on the host (Apple MPS has none; the tables are small), then moved
+    h = p.detach().cpu().numpy().astype(np.float64)
     for d, (k, n) in enumerate(zip(p.shape, spatial)):
         if k == 1:
             continue
-        j = torch.arange(k, dtype=torch.float64, device=p.device) - k // 2
-        freq = torch.arange(n, dtype=torch.float64, device=p.device)
-        cosines = torch.cos(math.pi * freq[:, None] * j[None, :] / n)  # (n, k)
-        h = torch.tensordot(h, cosines, dims=([d], [1])).movedim(-1, d)
-    return h.to(p.dtype)
+        j = np.arange(k, dtype=np.float64) - k // 2
+        freq = np.arange(n, dtype=np.float64)
+        cosines = np.cos(math.pi * freq[:, None] * j[None, :] / n)  # (n, k)
+        h = np.moveaxis(np.tensordot(h, cosines, axes=([d], [1])), -1, d)
+    return torch.from_numpy(np.ascontiguousarray(h)).to(device=p.device, dtype=p.dtype)
 
 
 def _convolution(p: torch.Tensor, x: torch.Tensor):
@@ -372,7 +378,7 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
     for k in range(max_iterations + 1):
         blur(u, out=ratio)
         miss = blur.crop(y - ratio)
-        errors.append(float((miss * miss * hidden_here).sum(dtype=torch.float64)))  # iterate k
+        errors.append(float((miss * miss * hidden_here).sum(dtype=wide_dtype(y.device))))  # it. k
         if k == max_iterations or k - int(np.argmin(errors)) >= patience:
             break
         torch.div(y * kept, ratio.clamp_min_(0).add_(eps), out=ratio)

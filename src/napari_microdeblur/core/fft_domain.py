@@ -140,6 +140,17 @@ def _mirror_index(positions: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(idx >= n, 2 * n - 1 - idx, idx)
 
 
+def _fade_weights(fill: int, margin: int) -> torch.Tensor:
+    """(fill,) float64 raised-cosine weights: 0 for the first ``margin``, 1 for the last."""
+    j = np.arange(fill)
+    fade = fill - 2 * margin
+    ramp = (np.clip(j - margin, 0, fade) + 0.5) / fade
+    w = 0.5 - 0.5 * np.cos(math.pi * np.minimum(ramp, 1.0))
+    w[j < margin] = 0.0
+    w[j >= fill - margin] = 1.0
+    return torch.from_numpy(w)
+
+
 def extend(t: torch.Tensor, plan: Sequence[AxisExtension]) -> torch.Tensor:
     """``t`` (..., *spatial) extended along its last len(plan) axes as ``plan`` says."""
     nsp = len(plan)
@@ -154,12 +165,10 @@ def extend(t: torch.Tensor, plan: Sequence[AxisExtension]) -> torch.Tensor:
         j = torch.arange(fill, device=t.device)
         right = t.index_select(axis, _mirror_index(n + j, n))
         left = t.index_select(axis, _mirror_index(j - fill, n))
-        fade = fill - 2 * e.margin
-        ramp = ((j - e.margin).clamp(0, fade).to(torch.float64) + 0.5) / fade
-        w = (0.5 - 0.5 * torch.cos(math.pi * ramp.clamp(max=1.0)))
-        w[j < e.margin] = 0.0
-        w[j >= fill - e.margin] = 1.0
-        w = w.to(t.dtype).reshape([-1 if d == axis else 1 for d in range(t.ndim)])
+        # the fade's weights in float64 on the host (Apple MPS has no float64), then moved
+        w = _fade_weights(fill, e.margin)
+        w = w.to(device=t.device, dtype=t.dtype).reshape(
+            [-1 if d == axis else 1 for d in range(t.ndim)])
         filled = torch.lerp(right, left, w)
         t = torch.cat([filled.narrow(axis, e.after, e.before), t, filled.narrow(axis, 0, e.after)],
                       dim=axis)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import devices
 from .axes import axis_index
 
 __all__ = [
@@ -69,15 +70,17 @@ def _check_finite(a, name: str) -> None:
 
 
 def _device_of(*arrays) -> torch.device:
+    """Where the figures are computed: the tensors' device, or the CPU for arrays and for a
+    device without float64 (Apple MPS)."""
     for a in arrays:
         if isinstance(a, torch.Tensor):
-            return a.device
+            return a.device if devices.has_float64(a.device) else torch.device("cpu")
     return torch.device("cpu")
 
 
 def _to_f64(a, device: torch.device) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
-        return a.detach().to(device=device, dtype=torch.float64)
+        return a.detach().to(device).to(torch.float64)  # moved first: MPS has no float64
     # astype copies, so the caller's array is never shared with (or changed by) torch.
     return torch.from_numpy(np.asarray(a, dtype=np.float64).copy()).to(device)
 
@@ -121,7 +124,8 @@ def reference_scale(ref, *, name: str = "ref") -> tuple[float, float]:
         is_float = ref.dtype.is_floating_point
         dtype = ref.dtype
         # Integer max is exact in int64; floats go through float64 for the range.
-        vals = ref.detach().to(torch.float64) if is_float else ref.detach().to(torch.int64)
+        vals = ref.detach().cpu()  # on the host: Apple MPS has no float64
+        vals = vals.to(torch.float64) if is_float else vals.to(torch.int64)
         lo, hi = vals.min().item(), vals.max().item()
     else:
         is_uint8 = ref.dtype == np.uint8

@@ -321,7 +321,7 @@ def calibrate_noise_scale(model: nn.Module, pairs, kernel: np.ndarray
             values = []
             for p in pairs:
                 x = torch.from_numpy(np.ascontiguousarray(p.input, dtype=np.float32))[None]
-                y = tile.deconvolve(x)[0].double().numpy()
+                y = tile.deconvolve(x)[0].cpu().double().numpy()
                 gain, offset = p.to_reference
                 values.append(psnr(y * gain + offset, np.asarray(p.target, np.float64) * gain
                                    + offset, data_range=1.0))

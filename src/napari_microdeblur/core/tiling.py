@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .devices import wide_dtype
+
 WINDOWS = ("cosine", "gaussian", "constant")
 WINDOW_FLOOR = 1e-6
 
@@ -209,7 +211,7 @@ class TileMerger:
         self.device = torch.device(device)
         # float64 makes the merge exact for an identity model (x*w/w rounds back to x in float32);
         # MPS has no float64.
-        self.dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        self.dtype = wide_dtype(self.device)
         band_shape = (channels, plan.tile[0], *plan.padded_shape[1:])
         self.acc = torch.zeros(band_shape, dtype=self.dtype, device=self.device)
         self.band_start = 0

@@ -214,8 +214,9 @@ class Trainer:
                     with self.autocast() if cuda else contextlib.nullcontext():
                         pred = self.model(x).float()
                 scale, offset = c.to_reference
-                p_ref = (pred[0] * scale + offset).double()
-                t_ref = (t[0] * scale + offset).double()
+                # scored on the host in float64 (Apple MPS has no float64)
+                p_ref = (pred[0] * scale + offset).cpu().double()
+                t_ref = (t[0] * scale + offset).cpu().double()
                 ps.append(psnr(p_ref, t_ref, data_range=1.0))
                 if min(t_ref.shape[-2:]) >= 11:
                     ss.append(ssim(p_ref, t_ref, data_range=1.0, channel_axis=0))
