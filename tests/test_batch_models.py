@@ -113,8 +113,9 @@ def test_the_cluster_settles_each_file_as_one_machine_does(tiles, tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
-            with pytest.warns(UserWarning, match="PSF estimated from the image"):
-                deblur_files_on_cluster(pairs, scheduler=client, method=spec)
+            records = deblur_files_on_cluster(pairs, scheduler=client, method=spec)
+    # each file's line, said on its worker, comes back with its record
+    assert all(any("PSF estimated from the image" in n for n in r["notes"]) for r in records)
     for source in sources:
         alone = tmp_path / f"alone_{source.name}"
         with pytest.warns(UserWarning, match="PSF estimated from the image"):

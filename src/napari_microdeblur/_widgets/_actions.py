@@ -15,13 +15,19 @@ from napari.layers import Layer
 from napari.viewer import Viewer
 
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._jobs import DeblurRequest, start_deblur
+from ._jobs import DeblurRequest, removed_note, start_deblur
 from ._layer_data import source_placement
 from ._layers import check_image_layer, guess_layer_axes, layer_axes_note, layer_data
 from ._methods import default_network
 
 #: runs started from the menu, kept alive until they finish
 RUNNING: set = set()
+
+
+def run_done(run) -> None:
+    RUNNING.discard(run)
+    if run.layer is not None and run.source_removed:  # this action has no dock status line
+        notify_info(f"added {run.layer.name!r}{removed_note(run)}")
 
 
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
@@ -53,7 +59,7 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
             label=name,
             placement=source_placement(layer),
         )
-        run = start_deblur(viewer, req, on_done=RUNNING.discard)
+        run = start_deblur(viewer, req, on_done=run_done)
     except (ValueError, TypeError, OSError) as error:
         notify_error(describe_error(error))
         return None

@@ -485,12 +485,15 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         return self._stack_worker
 
     def _show_stack_summary(self, results: list) -> None:
+        from ..core.metrics import stack_psnr
+
         self.stack_results = results
         self._mark_current_slice()
         parts = []
         for name in ("blurry", "deblurred"):
             if f"psnr_{name}" in results[0]:
-                p = float(np.mean([r[f"psnr_{name}"] for r in results]))
+                # a slice equal to the truth (PSNR inf) left out, as metrics.evaluate does
+                p = stack_psnr([r[f"psnr_{name}"] for r in results])
                 s = float(np.mean([r[f"ssim_{name}"] for r in results]))
                 parts.append(f"{name}: PSNR {p:.2f} dB, SSIM {s:.4f}")
         self.summary_label.setText(f"mean over {len(results)} slice(s): " + "; ".join(parts))

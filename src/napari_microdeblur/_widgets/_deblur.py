@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 from ..core.psf_estimate import is_estimate
 from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info
-from ._jobs import DeblurRequest, DeblurRun, start_deblur
+from ._jobs import DeblurRequest, DeblurRun, removed_note, start_deblur
 from ._layer_data import source_placement
 from ._layers import layer_data, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
@@ -41,13 +41,15 @@ LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch
 
 
 def run_line(req: DeblurRequest) -> str:
-    """What a started run does, with the axes it takes (a guess may be wrong) and, for an
-    RGBA layer, what happens to the alpha."""
-    from ..core.axes import is_rgba
-    from ..core.inference import ALPHA_NOTE
+    """What a started run does, with the axes it takes (a guess may be wrong) and, for a
+    layer with alpha (RGBA, gray + alpha), what happens to the alpha."""
+    from ..core.axes import is_gray_alpha, is_rgba
+    from ..core.inference import ALPHA_NOTE, GRAY_ALPHA_NOTE
 
     line = f"deblurring {req.source_name} (axes {req.axes}) with {req.label}..."
-    return f"{line} {ALPHA_NOTE}" if is_rgba(req.axes, req.image.shape) else line
+    if is_rgba(req.axes, req.image.shape):
+        return f"{line} {ALPHA_NOTE}"
+    return f"{line} {GRAY_ALPHA_NOTE}" if is_gray_alpha(req.axes, req.image.shape) else line
 
 
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
@@ -245,8 +247,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def psf_from_beads(self, layer):
         """Measure a PSF from the bead image ``layer`` in a worker (``core.beads``); on success
-        it is added as the layer "PSF from <layer>" and becomes this dock's PSF. The bead
-        layer is only read."""
+        it is added as the layer "PSF from <layer>" (again from the same bead layer: that
+        layer is updated) and becomes this dock's PSF. The bead layer is only read."""
         self.status_label.setText(f"measuring the PSF from the beads in {layer.name!r}...")
         return measure_psf_from_beads(self, self.viewer, layer, measured=self._use_found_psf,
                                       failed=self._psf_failed)
@@ -268,6 +270,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         what it is."""
         if self.method.name == AUTO:
             self.use_psf_check.setChecked(True)
+        if self.psf_edit.text() == psf_text:  # the same PSF layer, measured again: new pixels
+            self.update_psf_preview()
         self.psf_edit.setText(psf_text)
         self.status_label.setText(line)
         notify_info(line)
@@ -353,7 +357,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             setting += f", balance {params['balance']:.3g}"
         self.status_label.setText(
             f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
-            f"(tile {meta['tile']}, overlap {meta['overlap']}{setting})"
+            f"(tile {meta['tile']}, overlap {meta['overlap']}{setting}){removed_note(run)}"
         )
 
     def release_viewer(self) -> None:

@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._finetune_compare import add_comparison, held_out_region, iter_compare_job
+from ._finetune_compare import add_comparison, held_out_region, iter_compare_job, shown_line
 from ._finetune_files import checkpoint_dir, copy_weights
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
@@ -525,8 +525,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
                 return
             self.comparison = add_comparison(self.viewer, held, self.base_network.label,
                                              tuned.label, images)
-            self.status_label.setText(f"{self.status_label.text()} Compare & QC shows the "
-                                      f"{held.text}: base model against fine-tuned.")
+            self.status_label.setText(f"{self.status_label.text()} {shown_line(self.viewer, held)}")
 
         def failed(error):
             notify_error(f"Comparing on the held-out region failed: {describe_error(error)}")

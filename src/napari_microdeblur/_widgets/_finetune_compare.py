@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._jobs import DeblurRequest, iter_deblur_job
-from ._layer_data import add_layer, placed_kwargs, source_placement
+from ._layer_data import add_layer, placed_kwargs, source_now, source_placement
 from ._layers import layer_data, unwrap
 
 PLUGIN = "napari-microdeblur"
@@ -90,7 +90,8 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
     """Add the region's input, base result, fine-tuned result (and target) as layers and show
     them in the Compare & QC dock (opened if it is not). Returns the new layers by role."""
     base, tuned = images
-    name = f"{region.layer_name} {region.text}"
+    source = source_now(viewer, region.placement)  # renamed while the comparison ran, say
+    name = f"{region.layer_name if source is None else source.name} {region.text}"
     kwargs = placed_kwargs(region.placement, region.offset)
     meta = {"finetune_comparison": region.text}
     layers = {}
@@ -112,3 +113,12 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
     # eat most of a thin band
     compare.border_check.setChecked(False)
     return layers
+
+
+def shown_line(viewer, region: HeldOutRegion) -> str:
+    """The status line once the comparison is shown (``add_comparison``)."""
+    line = f"Compare & QC shows the {region.text}: base model against fine-tuned."
+    if source_now(viewer, region.placement) is None:  # its crops were added all the same
+        line += (f" Input layer {region.layer_name!r} was removed during the comparison; its "
+                 "layers keep its old name.")
+    return line

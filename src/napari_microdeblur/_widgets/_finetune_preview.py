@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 from ._feedback import describe_error, notify_error, notify_info
-from ._jobs import DeblurRequest, DeblurRun
+from ._jobs import DeblurRequest, DeblurRun, removed_note
 from ._layer_data import add_layer, preview_layer, source_placement
 from ._layers import check_image_layer, guess_layer_axes, layer_data, scope_selection
 from ._methods import SessionModel
@@ -80,6 +80,7 @@ class TrainingPreviewMixin:
         self.preview_button.setEnabled(self.worker is not None and self.worker.is_running)
         if run.outcome is None:
             return
+        # run.req names the input layer as it is now (DeblurRun follows a rename)
         image, kwargs, kind = preview_layer(run.req, run.outcome.result.image)
         if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
             self.preview_layer.data = image
@@ -87,3 +88,7 @@ class TrainingPreviewMixin:
             self.preview_layer.translate = kwargs["translate"]
         else:
             self.preview_layer = add_layer(self.viewer, (image, kwargs, kind))
+        if run.source_removed:  # training goes on, on the data it took at the start
+            line = f"preview {kwargs['name']!r} added{removed_note(run)}"
+            self.status_label.setText(line)
+            notify_info(line)  # the next step's progress replaces the status line

@@ -18,8 +18,16 @@ from qtpy.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
 from ._controls import LogSpinBox, button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
+from ._focus_data import DataWatch, all_soft_hint, counted
 from ._focus_views import FocusOverlays, show_slice_plot
-from ._jobs import DeblurRequest, DeblurRun, Selection, check_request, iter_focus_job
+from ._jobs import (
+    DeblurRequest,
+    DeblurRun,
+    Selection,
+    check_request,
+    iter_focus_job,
+    removed_note,
+)
 from ._layer_data import focus_deblurred_layer, layer_yx, source_placement
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS, default_network
@@ -32,13 +40,15 @@ UNITS = ("tiles", "slices")
 
 def refuse_rgba(layer, axes: str) -> None:
     """Focus scores average the S samples: an alpha would count as a colour (the Deblur dock
-    passes it through instead)."""
-    from ..core.axes import is_rgba
+    passes it through instead). RGBA and gray + alpha alike."""
+    from ..core.axes import is_gray_alpha, is_rgba
 
-    if is_rgba(axes, layer_data(layer).shape):
+    shape = layer_data(layer).shape
+    if is_rgba(axes, shape) or is_gray_alpha(axes, shape):
+        kind, keep = ("RGBA", "[..., :3]") if is_rgba(axes, shape) else ("gray + alpha", "[..., 0]")
         raise ValueError(
-            f"layer {layer.name!r} is RGBA: its alpha would be scored as a colour; add a copy "
-            "without it (layer.data[..., :3]) and score that, or deblur the whole layer in "
+            f"layer {layer.name!r} is {kind}: its alpha would be scored as a colour; add a copy "
+            f"without it (layer.data{keep}) and score that, or deblur the whole layer in "
             "the Deblur dock, which passes alpha through")
 
 
@@ -84,9 +94,10 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self._score_worker = None
         self._score_layer = None  # weak reference to the layer being scored
         self._score_stop = "scoring cancelled"  # what the status says if scoring stops early
-        # layer -> data changes seen: scores of a layer whose data was replaced or edited (and
-        # announced with layer.data = ...) are stale even when the new array reuses the old id
-        self._data_seen = weakref.WeakKeyDictionary()
+        # scores of a layer whose data was replaced, or edited (in place too), are stale even
+        # when the array keeps its id
+        self.data_watch = DataWatch(self.update_threshold_view, self)
+        self._auto_threshold_of: str | None = None  # the layer whose scores set the threshold
         self.overlays = FocusOverlays(napari_viewer)
         self.run_handle: DeblurRun | None = None
         self.last_run: DeblurRun | None = None
@@ -197,7 +208,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.unit_combo.currentIndexChanged.connect(self._on_settings_changed)
         self.tile_spin.valueChanged.connect(self._on_settings_changed)
         self.axes_edit.editingFinished.connect(self._on_settings_changed)
-        self.threshold_spin.valueChanged.connect(lambda *_: self._threshold_timer.start())
+        self.threshold_spin.valueChanged.connect(self._threshold_changed)
         self.score_button.clicked.connect(self.score)
         self.calibrate_button.clicked.connect(self.calibrate)
         self.run_button.clicked.connect(self.run)
@@ -241,21 +252,8 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         return layer, axes, tile
 
     def _key_for(self, layer, axes, tile):
-        return (id(unwrap(layer)), id(layer_data(layer)), self._data_version(layer), axes, tile)
-
-    def _data_version(self, layer) -> int:
-        """How many times ``layer``'s data changed since the dock first looked at it."""
-        layer = unwrap(layer)
-        if layer not in self._data_seen:
-            self._data_seen[layer] = 0
-            layer.events.data.connect(self._on_data_changed)
-        return self._data_seen[layer]
-
-    def _on_data_changed(self, event) -> None:
-        layer = unwrap(event.source)
-        if layer in self._data_seen:
-            self._data_seen[layer] += 1
-        self.update_threshold_view()  # the count now says to score again
+        return (id(unwrap(layer)), id(layer_data(layer)), self.data_watch.version(layer), axes,
+                tile)
 
     def scores_fresh(self) -> bool:
         """Whether the scores held describe the chosen layer with the current settings."""
@@ -279,6 +277,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return None
         if self._score_worker is not None:
             self._score_worker.quit()
+        self.data_watch.check(layer)  # the pixels scored, to tell later edits by
         key = self._key_for(layer, axes, tile)
         layer_ref = unwrap(layer)
 
@@ -349,11 +348,16 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.threshold_spin.blockSignals(True)
             self.threshold_spin.setValue(default_threshold(self.scores))
             self.threshold_spin.blockSignals(False)
+            self._auto_threshold_of = layer.name
         finite = self.scores[np.isfinite(self.scores)]
         span = f"{finite.min():.3g} to {finite.max():.3g}" if finite.size else "no finite score"
-        what = f"{self.scores.size} tiles of {tile} px" if tile else \
-            f"{max(1, self.scores.size)} slice(s)"
-        self.status_label.setText(f"scored {layer.name}: {what}, scores {span}")
+        what = f"{counted(self.scores.size, 'tile')} of {tile} px" if tile else \
+            counted(max(1, self.scores.size), "slice")
+        line = f"scored {layer.name}: {what}, scores {span}"
+        if finite.size and np.all(finite < self.threshold):  # said, not only painted
+            line += all_soft_hint(finite.size, self.unit, self.threshold,
+                                  self._auto_threshold_of)
+        self.status_label.setText(line)
         if tile:
             self.overlays.show_heatmap(layer, axes, self.scores, tile)
         self.update_threshold_view()
@@ -365,6 +369,10 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.threshold_spin.setValue(float(value))
         self._threshold_timer.stop()
         self.update_threshold_view()
+
+    def _threshold_changed(self, *_) -> None:
+        self._auto_threshold_of = None  # the user's (typed, stepped or calibrated) from now on
+        self._threshold_timer.start()
 
     @property
     def threshold(self) -> float:
@@ -440,16 +448,20 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             if self.closed:
                 return
             self.set_threshold(threshold)
-            what = f"tile scores ({tile} px)" if tile else "slice scores"
+            what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
+                counted(n, "slice score")
             self.status_label.setText(
-                f"threshold {threshold:.4g}: percentile {percentile:g} of {n} {what} of "
+                f"threshold {threshold:.4g}: percentile {percentile:g} of {what} of "
                 f"{good.name!r}" + (f"; note: {note}" if note else "")
             )
             if note:
                 notify_warning(f"Calibration: {note}")
 
         def failed(error):
-            notify_error(f"Calibration on {good.name!r} failed: {describe_error(error)}")
+            message = f"Calibration on {good.name!r} failed: {describe_error(error)}"
+            notify_error(message)
+            if not self.closed:  # the notification goes away; the status line stays
+                self.status_label.setText(message)
 
         return start_worker(self, job, returned=done, errored=failed)
 
@@ -464,6 +476,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def build_request(self) -> tuple[DeblurRequest, Selection]:
         """The run's request and selection; raises ValueError saying what to fix."""
         layer, axes, tile = self.score_settings()
+        self.data_watch.check(layer)  # pixels edited in place since, without layer.refresh()
         if not self.scores_fresh():
             raise ValueError(
                 f"score {layer.name!r} first (press Score): the threshold applies to the "
@@ -518,8 +531,8 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         )
         self.track_run(run)
         self.score_button.setEnabled(False)
-        self.status_label.setText(
-            f"deblurring {n_soft} soft {self.unit} of {req.source_name} with {req.label}...")
+        self.status_label.setText(f"deblurring {counted(n_soft, 'soft ' + self.unit[:-1])} of "
+                                  f"{req.source_name} with {req.label}...")
         return run
 
     def _refuse(self, error: BaseException) -> None:
@@ -541,10 +554,11 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return
         meta = run.layer.metadata["microdeblur"]
         focus = meta["focus"]
+        unit = "tile" if focus["focus_tile"] else "slice"
         self.status_label.setText(
-            f"added {run.layer.name!r}: {focus['deblurred']} of {focus['units']} "
-            f"{'tiles' if focus['focus_tile'] else 'slices'} deblurred in "
-            f"{meta['seconds']:.1f} s on {meta['device']}"
+            f"added {run.layer.name!r}: {focus['deblurred']} of "
+            f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
+            f"{meta['device']}{removed_note(run)}"
         )
 
     def release_viewer(self) -> None:
@@ -558,8 +572,6 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         except (TypeError, ValueError, RuntimeError):
             pass
-        for layer in list(self._data_seen):
-            layer.events.data.disconnect(self._on_data_changed)
-        self._data_seen.clear()
+        self.data_watch.release()
         self.image.release()
         self.good_combo.disconnect_viewer()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._feedback import describe_error, notify_error
-from ._layer_data import add_layer, deblurred_layer
+from ._layer_data import add_layer, deblurred_layer, source_now
 from ._methods import SessionModel, method_card
 
 
@@ -115,6 +116,45 @@ def check_finite(req: DeblurRequest) -> None:
         raise ValueError(
             f"layer {req.source_name!r} contains NaN or Inf pixels; deblurring needs finite "
             "intensities: add a copy with them replaced (e.g. np.nan_to_num) and deblur that")
+
+
+def check_custom_tile(req: DeblurRequest) -> None:
+    """Refuse a custom tile the method cannot run (smaller than its reach) before the run,
+    with the rule and message of the run itself (``core.tile_options``), which applies it
+    only once the run has started. The method is resolved as the run resolves it (weights
+    load in tens of ms); the iteration count and balance the run finds on the image do not
+    change a method's reach. A PSF the run estimates from the image is not known yet: that
+    run checks its tile once it has the estimate."""
+    from ..core.axes import Layout, colour_part, is_rgb
+    from ..core.bundled import auto_psf, auto_runs_in_3d
+    from ..core.method import resolve_device
+    from ..core.options import FIXED_BALANCE, FIXED_ITERATIONS
+    from ..core.psf_estimate import is_estimate
+    from ..core.tile_options import tile_options
+
+    if req.tiling.tile is None:
+        return
+    image = colour_part(req.image, req.axes)  # RGBA: the colours run, alpha passes through
+    shape = tuple(image.shape)
+    spec = req.method
+    rgb = is_rgb(req.axes, shape)
+    if is_estimate(spec.psf) or (req.network is None and auto_psf(spec, rgb)):
+        return
+    if req.network is None and auto_runs_in_3d(spec, req.axes, shape):
+        spec = spec.replace(name="richardson_lucy")  # as inference.in_3d_where_auto_should
+    spec = spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
+    # a session network is checked where it is (resolve_request would copy it elsewhere)
+    params = req.network.model.parameters() if req.network is not None else ()
+    device = next((p.device for p in params), None) or resolve_device(req.tiling.device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the run gives them (a PSF cut to its support)
+            method = resolve_request(replace(req, method=spec, image=image), device)
+    except (ValueError, TypeError, OSError):
+        raise  # what the run would refuse, said now
+    except Exception:  # noqa: BLE001 - anything else the run reports, as it did
+        return
+    tile_options(method, Layout.for_method(req.axes, shape, method), req.tiling)
 
 
 def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
@@ -267,6 +307,7 @@ class DeblurRun:
         self.layer = None
         self.outcome: JobOutcome | None = None
         self.error: BaseException | None = None
+        self.source_removed = False  # the input layer was removed while the run went on
         self.yields_after_cancel = 0
         self._build_layer = layer
         self._on_done = on_done
@@ -309,6 +350,7 @@ class DeblurRun:
         if self.cancelled:
             return
         self.outcome = outcome
+        self._follow_source()
         if self._build_layer is None:
             return
         try:
@@ -319,6 +361,16 @@ class DeblurRun:
             return
         source = self.req.placement.get("source")
         remember_deblur(source() if source is not None else None, self.layer)
+
+    def _follow_source(self) -> None:
+        """The result is named after the input layer as it is now: the user may have renamed
+        it while the run went on. A removed one keeps its old name (the result is still added)
+        and ``source_removed`` is set, for the dock to say why."""
+        layer = source_now(self.viewer, self.req.placement)
+        if layer is None:
+            self.source_removed = "source" in self.req.placement
+        elif layer.name != self.req.source_name:
+            self.req = replace(self.req, source_name=layer.name)
 
     def _errored(self, error) -> None:
         self.error = error
@@ -346,11 +398,20 @@ class DeblurRun:
             self._on_done(self)
 
 
+def removed_note(run: DeblurRun) -> str:
+    """What a dock adds to its status when the run's input layer was removed during it."""
+    if not run.source_removed:
+        return ""
+    return (f"; input layer {run.req.source_name!r} was removed during the run (the result "
+            "is named after it)")
+
+
 def start_deblur(viewer, req: DeblurRequest, *, start: bool = True, **kwargs) -> DeblurRun:
     """Check ``req`` (raises ValueError saying what to change) and start it in a worker
     (``start=False``: the run is returned unstarted, for a dock's ``track_run``)."""
     check_request(req)
     check_finite(req)
+    check_custom_tile(req)
     run = DeblurRun(viewer, req, **kwargs)
     return run.start() if start else run
 

@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-from ._layers import layer_data, unwrap
+from ._layers import alive_in, layer_data, unwrap
 
 HEATMAP_COLORMAP = "inferno"
 HEATMAP_GAMMA = 0.5  # focus scores span decades: a gamma below 1 keeps the middling ones visible
@@ -66,6 +66,12 @@ def source_placement(layer) -> dict:
         if hasattr(layer, key):
             placement[key] = tuple(getattr(layer, key))
     return placement
+
+
+def source_now(viewer, placement: dict):
+    """The layer ``placement`` was read from, while it is still in ``viewer`` (its name may
+    have changed since); None once removed."""
+    return alive_in(viewer, placement.get("source"))
 
 
 def translate_for(placement: dict, offset: tuple[int, ...]) -> tuple[float, ...]:

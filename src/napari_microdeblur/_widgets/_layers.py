@@ -49,6 +49,14 @@ def unwrap(obj):
     return getattr(obj, "__wrapped__", obj)
 
 
+def alive_in(viewer, ref):
+    """The layer behind the weak reference ``ref`` (or None) while it is in ``viewer``."""
+    layer = ref() if ref is not None else None
+    if layer is None or not any(unwrap(la) is layer for la in viewer.layers):
+        return None
+    return layer
+
+
 def layer_data(layer):
     """The full-resolution array of an image layer (level 0 of a multiscale layer)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data

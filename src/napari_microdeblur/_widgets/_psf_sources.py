@@ -8,10 +8,12 @@ image" take their PSF through this module, so both offer the same sources."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ._feedback import describe_error
-from ._layers import guess_layer_axes, is_image_layer, layer_data
+from ._layers import alive_in, guess_layer_axes, is_image_layer, layer_data, unwrap
 from ._workers import start_worker
 
 LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
@@ -57,12 +59,27 @@ def choose_bead_layer(parent, viewer):
     return opened[0] if opened else None
 
 
+# bead layer -> weak reference to the PSF layer measured from it (neither is kept alive)
+_PSF_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def psf_layer_of(viewer, beads):
+    """The PSF layer an earlier "PSF from beads" made from the bead layer ``beads``, while it
+    is in ``viewer`` and still records being measured from beads; else None."""
+    layer = alive_in(viewer, _PSF_LAYERS.get(unwrap(beads)))
+    if layer is None:
+        return None
+    meta = layer.metadata.get("microdeblur") if isinstance(layer.metadata, dict) else None
+    return layer if isinstance(meta, dict) and "psf_from_beads" in meta else None
+
+
 def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
     """Measure a PSF from the bead image ``layer`` in a worker of ``owner`` (``core.beads``).
-    On success it is added as the layer "PSF from <layer>" and ``measured(psf_text,
-    summary)`` gets its source ('layer:NAME') and the report's line; otherwise ``failed``
-    gets one line. The bead layer is only read. Returns the worker (None: not a grayscale
-    image layer)."""
+    On success it is added as the layer "PSF from <layer>" (measured again from the same bead
+    layer: the PSF layer the first measurement made is updated, ``psf_layer_of``) and
+    ``measured(psf_text, summary)`` gets its source ('layer:NAME') and the report's line;
+    otherwise ``failed`` gets one line. The bead layer is only read. Returns the worker
+    (None: not a grayscale image layer)."""
     from ..core.beads import psf_from_beads
 
     if not is_image_layer(layer) or layer.rgb:
@@ -75,13 +92,23 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
     def measure():
         return psf_from_beads(np.asarray(data), axes=axes)
 
+    beads = unwrap(layer)
+
     def done(value):
         if owner.closed:
             return
         psf, report = value
-        added = viewer.add_image(
-            psf, name=f"PSF from {name}", colormap="magma", scale=scale,
-            metadata={"microdeblur": {"psf_from_beads": name, "report": report.summary()}})
+        meta = {"microdeblur": {"psf_from_beads": name, "report": report.summary()}}
+        added = psf_layer_of(viewer, beads)
+        if added is not None and added.ndim != psf.ndim:  # a stack now: a layer of its own
+            added = None
+        if added is None:
+            added = unwrap(viewer.add_image(psf, name=f"PSF from {name}", colormap="magma",
+                                            scale=scale, metadata=meta))
+            _PSF_LAYERS[beads] = weakref.ref(added)
+        else:  # measured again (beads re-imaged, say): one PSF layer per bead layer
+            added.data, added.scale, added.metadata = psf, scale, meta
+            added.reset_contrast_limits()
         measured(f"{LAYER_PREFIX}{added.name}", f"{added.name!r}: {report.summary()}")
 
     def error(exc):

@@ -1,0 +1,125 @@
+"""What the Focus QC dock needs to tell whether its scores still describe a layer's pixels
+(``DataWatch``), and the words of its status lines.
+
+napari says when a layer's data is replaced (``layer.data = ...``: a data event) but not when
+its pixels are edited in place: ``layer.data[...] = v`` then ``layer.refresh()`` only sends
+``set_data``, the event a slider move sends too. So a scored layer's pixels get a cheap
+fingerprint, compared again a moment after ``set_data`` events stop, and when the user asks
+for scores or a deblur.
+"""
+
+from __future__ import annotations
+
+import weakref
+import zlib
+
+import numpy as np
+from qtpy.QtCore import QTimer
+
+from ._layers import layer_data, unwrap
+from ._workers import disconnect
+
+FINGERPRINT_BYTES = 64 * 2**20  # read at most this much (crc32, ~4 GB/s: ~20 ms)
+SETTLE_MS = 250  # after the last set_data event (a slider being dragged sends many)
+
+
+def fingerprint(data) -> int | None:
+    """A checksum of an in-memory array's pixels: all of them up to FINGERPRINT_BYTES, evenly
+    spaced rows above (an edit between them goes unnoticed); None for a lazy array (dask,
+    zarr, memory-mapped), which is not read on the GUI thread."""
+    if not isinstance(data, np.ndarray) or isinstance(data, np.memmap) or data.ndim == 0:
+        return None
+    crc = zlib.crc32(f"{data.shape} {data.dtype}".encode())
+    if data.nbytes <= FINGERPRINT_BYTES:
+        return zlib.crc32(np.ascontiguousarray(data), crc)
+    step = -(-data.nbytes // FINGERPRINT_BYTES)
+    if not data.flags.c_contiguous:  # a view: copy only the sample
+        return zlib.crc32(np.ascontiguousarray(data[..., ::step, :]), crc)
+    for row in data.reshape(-1, data.shape[-1])[::step]:  # no copy
+        crc = zlib.crc32(row, crc)
+    return crc
+
+
+class DataWatch:
+    """Counts the changes of each layer's data: data events, and pixels that differ from the
+    fingerprint last taken (``check``). Only layers fingerprinted (scored) are fingerprinted
+    again after ``set_data`` events; ``changed()`` is called when one of them changed."""
+
+    def __init__(self, changed, parent) -> None:
+        self._changed = changed
+        self._versions = weakref.WeakKeyDictionary()
+        self._prints = weakref.WeakKeyDictionary()
+        self._pending = weakref.WeakSet()
+        self._timer = QTimer(parent)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SETTLE_MS)
+        self._timer.timeout.connect(self._settle)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a fingerprint comparison is waiting (tests wait until it is not)."""
+        return self._timer.isActive() or len(self._pending) > 0
+
+    def version(self, layer) -> int:
+        """How many changes of ``layer``'s data were seen since the dock first looked at it."""
+        layer = unwrap(layer)
+        if layer not in self._versions:
+            self._versions[layer] = 0
+            layer.events.data.connect(self._on_data)
+            layer.events.set_data.connect(self._on_set_data)
+        return self._versions[layer]
+
+    def check(self, layer) -> int:
+        """The version of ``layer`` once its pixels are compared with the last fingerprint
+        (and fingerprinted anew)."""
+        layer = unwrap(layer)
+        version = self.version(layer)
+        now, before = fingerprint(layer_data(layer)), self._prints.get(layer)
+        self._prints[layer] = now
+        if before is not None and now != before:
+            self._versions[layer] = version + 1
+        return self._versions[layer]
+
+    def _on_data(self, event) -> None:
+        layer = unwrap(event.source)
+        if layer in self._versions:
+            self._versions[layer] += 1
+        self._changed()
+
+    def _on_set_data(self, event) -> None:
+        layer = unwrap(event.source)
+        if self._prints.get(layer) is not None:
+            self._pending.add(layer)
+            self._timer.start()
+
+    def _settle(self) -> None:
+        layers = list(self._pending)
+        self._pending.clear()
+        before = [self._versions.get(layer) for layer in layers]
+        if [self.check(layer) for layer in layers] != before:
+            self._changed()
+
+    def release(self) -> None:
+        self._timer.stop()
+        for layer in list(self._versions):
+            disconnect(layer.events.data, self._on_data)
+            disconnect(layer.events.set_data, self._on_set_data)
+        self._versions.clear()
+        self._prints.clear()
+        self._pending.clear()
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 tile', '16 tiles' (``noun`` singular)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def all_soft_hint(n: int, unit: str, threshold: float, automatic_from: str | None) -> str:
+    """What the status adds when all ``n`` scored units (tiles or slices) are soft."""
+    where = (f", set automatically from the scores of {automatic_from!r}"
+             if automatic_from is not None else "")
+    what = f"the only {unit[:-1]} scores" if n == 1 else f"all {n} {unit} score"
+    return (f"; {what} below the threshold {threshold:.4g}{where}: "
+            "if parts of this image are in focus, the threshold does not suit this image "
+            "type; calibrate it on an in-focus layer of the same kind (Good layer, then "
+            "Calibrate from layer...) or type a lower one")
