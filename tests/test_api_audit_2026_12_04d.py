@@ -6,12 +6,12 @@ finite when only some of its planes equal the reference (the mean over the other
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import tifffile
 from scipy import ndimage
+from test_api_audit_2026_12_04b import caught
 
 from napari_microdeblur.core import io
 from napari_microdeblur.core.axes import colour_part, has_alpha
@@ -34,13 +34,6 @@ def gray_alpha(shape=(64, 64), seed=0) -> np.ndarray:
     alpha = np.full(shape, 255, np.uint8)
     alpha[:, : shape[1] // 3] = 40
     return np.stack([gray, alpha], -1)
-
-
-def caught(run):
-    with warnings.catch_warnings(record=True) as lines:
-        warnings.simplefilter("always")
-        result = run()
-    return result, [str(w.message) for w in lines]
 
 
 # ----------------------------------------------------------------------------- gray + alpha
