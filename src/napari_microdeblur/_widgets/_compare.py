@@ -26,7 +26,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._compare_parts import DataWatcher, MetricsTable, guess_roles, region_box, result_message
+from ._compare_parts import (
+    DataWatcher,
+    MetricsTable,
+    guess_roles,
+    region_box,
+    result_message,
+    truth_scale,
+)
 from ._controls import button, label, set_checked_quietly
 from ._feedback import describe_error, notify_error, notify_info
 from ._layer_data import add_layer, difference_layer, region_layer, tile_grid_layer
@@ -322,8 +329,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
         def job():
             scale = ref_scale if ref_scale is not None else \
-                metrics.metrics.reference_scale(np.asarray(full_truth),
-                                                 name=truth_name)
+                truth_scale(metrics.metrics.reference_scale, full_truth, truth_name)
             result = yield from metrics.iter_plane_metrics(
                 planes, scale, border=border, box=box, rgb=rgb
             )
@@ -436,8 +442,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
         def job():
             scale = ref_scale if ref_scale is not None else \
-                metrics.metrics.reference_scale(np.asarray(arrays["truth"]),
-                                                 name=truth_name)
+                truth_scale(metrics.metrics.reference_scale, arrays["truth"], truth_name)
             results = yield from metrics.iter_stack_metrics(arrays, scale, key_for, n,
                                                             border=border, box=box, rgb=rgb)
             return results, scale

@@ -11,6 +11,28 @@ from ._jobs import last_deblur
 from ._layers import layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
+SLAB_BYTES = 64 * 2**20  # a lazy ground truth is read this much at a time for its range
+
+
+def truth_scale(reference_scale, truth, name: str):
+    """``core.metrics.reference_scale`` of the ground truth without loading a lazy one (dask,
+    zarr) whole: its dtype, min and max decide the scale, so uint8 reads nothing and other
+    dtypes are read in slabs along the first axis (a 4 GB EM volume is not copied to memory
+    to score one slice). numpy arrays, memory-mapped ones too, are passed as they are."""
+    if isinstance(truth, np.ndarray) or truth.size == 0 or truth.ndim == 0:
+        return reference_scale(np.asarray(truth), name=name)
+    dtype = np.dtype(truth.dtype)
+    if dtype == np.uint8:
+        return reference_scale(np.zeros(1, dtype), name=name)
+    plane = max(1, int(np.prod(truth.shape[1:])) * dtype.itemsize)
+    step = max(1, SLAB_BYTES // plane)
+    lo = hi = None
+    for i in range(0, truth.shape[0], step):
+        slab = np.asarray(truth[i:i + step])
+        # np.minimum / np.maximum carry a NaN on (the core refuses it with its own message)
+        lo = slab.min() if lo is None else np.minimum(lo, slab.min())
+        hi = slab.max() if hi is None else np.maximum(hi, slab.max())
+    return reference_scale(np.array([lo, hi], dtype=dtype), name=name)
 
 
 def same_image_shape(a, b) -> bool:

@@ -21,7 +21,6 @@ import copy
 import os
 from pathlib import Path
 
-import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -291,7 +290,8 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
                 self.focus_spin.setValue(int(z))
                 notify_info(f"in-focus plane of {layer.name!r}: {z} (by focus score)")
 
-        return start_worker(self, best_focus_plane, np.asarray(layer_data(layer)), axes,
+        # a lazy (dask, zarr) stack is read in the worker, not on the GUI thread
+        return start_worker(self, best_focus_plane, layer_data(layer), axes,
                             returned=found,
                             errored=lambda e: notify_error(f"Find focus: {describe_error(e)}"))
 
