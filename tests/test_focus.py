@@ -118,3 +118,50 @@ def test_an_image_without_a_positive_mean_is_refused_not_scored_1e25(fluo_u8):
     # a positive mean scores as before, and a plane of zeros scores 0
     assert focus_score(image - image.min()) > 0
     assert focus_score(np.zeros((32, 32), np.float32)) == 0
+
+
+def _channel_stack():
+    """5 planes of 2 channels, sharpest at plane 3."""
+    from scipy import ndimage
+
+    sharp = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
+    return np.stack([ndimage.gaussian_filter(sharp, (0, abs(z - 3) * 1.5 + 0.01,
+                                                     abs(z - 3) * 1.5 + 0.01))
+                     for z in range(5)])
+
+
+def test_best_focus_plane_of_a_multichannel_stack_is_a_plane_index():
+    """focus_scores flattened (Z, C) scores, so the index pointed into them: plane 7 of 5."""
+    from napari_microdeblur.core.focus import focus_scores
+
+    stack = _channel_stack()
+    scores = focus_scores(stack, "ZCYX")
+    assert scores.shape == (5,)
+    per_channel = [focus_score(stack[:, c], axes="ZYX") for c in range(2)]
+    np.testing.assert_allclose(scores, np.mean(per_channel, axis=0), rtol=1e-6)
+    assert best_focus_plane(stack, "ZCYX") == 3
+
+
+class PlaneReader:
+    """An array-like that serves planes and refuses to be read whole (a big lazy stack)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.largest = 0
+
+    def __getitem__(self, key):
+        part = self.data[key]
+        self.largest = max(self.largest, part.size)
+        return part
+
+    def __array__(self, dtype=None, copy=None):
+        raise AssertionError("the whole stack was read")
+
+
+def test_focus_scores_read_a_lazy_stack_one_plane_at_a_time():
+    from napari_microdeblur.core.focus import focus_scores
+
+    stack = _channel_stack()
+    lazy = PlaneReader(stack)
+    np.testing.assert_array_equal(focus_scores(lazy, "ZCYX"), focus_scores(stack, "ZCYX"))
+    assert lazy.largest == stack[0].size

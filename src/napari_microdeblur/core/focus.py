@@ -240,16 +240,18 @@ def calibrate_threshold(good_scores, *, percentile: float = 5.0) -> float:
 
 def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
     """The score of every plane of a z-stack (axes Z, Y, X and perhaps a channel axis), as a
-    1D array; a plane that is constant or holds NaN/Inf pixels is an error (training data
-    pairs planes by these scores)."""
+    1D array, one score per plane (a plane's channels averaged, as RGB samples are); a plane
+    that is constant or holds NaN/Inf pixels is an error (training data pairs planes by these
+    scores). A lazy stack (dask, zarr) is read one plane at a time."""
     if not all(hasattr(stack, a) for a in ("shape", "dtype", "__getitem__")):
         raise TypeError(f"stack is a {type(stack).__name__}; accepted: an array (numpy, dask)")
-    stack = np.asarray(stack)
-    if stack.dtype.kind not in "uif":
+    if np.dtype(stack.dtype).kind not in "uif":
         raise TypeError(f"stack has dtype {stack.dtype}; accepted: integer or float pixels")
-    axes = check_axes(axes, stack.shape)
+    axes = check_axes(axes, tuple(int(n) for n in stack.shape))
     if "Z" not in axes:
         raise ValueError(f"axes={axes!r} has no Z axis; accepted: a stack such as 'ZYX'")
+    plane_axes = "".join(a for a in axes if a in "YXCS")
+    scores = []
     for _, plane in iter_planes(stack, axes, "YXCS"):
         plane = np.asarray(plane, dtype=np.float32)
         if not np.all(np.isfinite(plane)):
@@ -260,7 +262,10 @@ def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
                 f"a plane of stack is constant (every pixel {float(plane.min())}); accepted: "
                 "an image with structure to learn from"
             )
-    return np.asarray(focus_score(stack, axes=axes), dtype=np.float64).reshape(-1)
+        # a channel axis gives one score per channel: their mean is the plane's (before, the
+        # (Z, C) scores were flattened and best_focus_plane's index pointed into them)
+        scores.append(float(np.mean(focus_score(plane, axes=plane_axes))))
+    return np.asarray(scores, dtype=np.float64)
 
 
 def best_focus_plane(stack, axes: str | None = "ZYX") -> int:
