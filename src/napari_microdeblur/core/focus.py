@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .axes import check_axes, iter_planes, loop_axes, plane_indices
+from .axes import check_axes, colour_part, iter_planes, loop_axes, plane_indices
 from .progress import ScoreProgress, drive
 
 SIGMA_FINE = 2.0
@@ -143,7 +143,8 @@ def score_shape(shape, axes: str, tile: int | None = None) -> tuple[int, ...]:
 
 
 def _gray_plane(plane, plane_axes: str) -> np.ndarray:
-    """A (Y, X) float32 plane: RGB planes are scored on their luminance (mean of S)."""
+    """A (Y, X) float32 plane: RGB planes are scored on their luminance (mean of S, alpha
+    left out by the caller)."""
     array = np.asarray(plane)
     if "S" in plane_axes:
         array = array.mean(axis=plane_axes.index("S"))
@@ -203,7 +204,9 @@ def iter_focus_scores(
         raise ValueError(
             f"image planes of {ny} x {nx} px are too small to score (>= {MIN_TILE})"
         )
-    return _iter_scores(image, axes, shape, tile, torch.device(device))
+    # an alpha sample is opacity: averaged in as intensity it lowered an RGBA plane's score
+    # about 3x (gray + alpha 10x), so RGBA and RGB images of one field scored apart
+    return _iter_scores(colour_part(image, axes), axes, shape, tile, torch.device(device))
 
 
 def _iter_scores(image, axes, shape, tile, device):
@@ -250,6 +253,12 @@ def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
     axes = check_axes(axes, tuple(int(n) for n in stack.shape))
     if "Z" not in axes:
         raise ValueError(f"axes={axes!r} has no Z axis; accepted: a stack such as 'ZYX'")
+    # a T axis (or another besides Z) was looped over too, and its scores flattened into one
+    # list whose index read as a Z plane
+    if loop_axes(axes, "YXCS") != "Z":
+        raise ValueError(
+            f"axes={axes!r}: a focus stack has one Z axis (plus Y, X and perhaps a channel); "
+            "score each time point's stack on its own (e.g. stack[t] with axes 'ZYX')")
     plane_axes = "".join(a for a in axes if a in "YXCS")
     scores = []
     for _, plane in iter_planes(stack, axes, "YXCS"):
@@ -271,11 +280,4 @@ def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
 def best_focus_plane(stack, axes: str | None = "ZYX") -> int:
     """Index of the sharpest plane of a z-stack by ``focus_scores`` (one Z axis, plus Y, X and
     perhaps a channel axis)."""
-    if not hasattr(stack, "shape"):
-        raise TypeError(f"stack is a {type(stack).__name__}; accepted: an array (numpy, dask)")
-    axes = check_axes(axes, tuple(stack.shape))
-    if loop_axes(axes, "YXCS") != "Z":
-        raise ValueError(
-            f"axes={axes!r}: a focus stack has one Z axis (plus Y, X and perhaps a channel)"
-        )
     return int(np.argmax(focus_scores(stack, axes)))

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .axes import check_axes, is_rgb, stack_planes
+from .axes import check_axes, colour_part, is_rgb, stack_planes
 from .checkpoint import load_model
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
@@ -64,7 +64,7 @@ from .psf_aware import (
     psf_aware_method,
     to_opponent,
 )
-from .psf_estimate import estimate_psf, is_estimate
+from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 from .psf_safeguard import held_out_ratio
 from .training import FitProgress
 
@@ -301,8 +301,6 @@ def _planes_of(images, axes, model: nn.Module, card) -> list[_RawPlane]:
     if len(axes_list) != len(images):
         raise ValueError(f"{len(axes_list)} axes strings for {len(images)} images; accepted: "
                          "one per image, or one string for all")
-    norm = {"kind": "percentile", "low": 0.1, "high": 99.9}
-    norm.update(getattr(card, "normalization", None) or {})
     channels = int(getattr(model, "in_channels", 1))
     planes = []
     for i, (image, ax) in enumerate(zip(images, axes_list)):
@@ -310,7 +308,7 @@ def _planes_of(images, axes, model: nn.Module, card) -> list[_RawPlane]:
         if image.dtype.kind not in "uif":
             raise TypeError(f"image {i} has dtype {image.dtype}; accepted: real intensities")
         ax = check_axes(ax, image.shape)
-        n = compute_normalization(image, ax, norm["kind"], norm["low"], norm["high"])
+        n = _normalization(image, ax, card)
         stack, _, plane_axes = stack_planes(n.apply(image), ax)
         if len(plane_axes) == 2:
             stack = stack[:, None]
@@ -334,6 +332,25 @@ def _planes_of(images, axes, model: nn.Module, card) -> list[_RawPlane]:
             stack = stack.reshape(-1, 1, *stack.shape[-2:])  # every channel a plane of its own
         planes += [_RawPlane(f"image {i} plane {k}", p, i) for k, p in enumerate(stack)]
     return planes
+
+
+def _normalization(image: np.ndarray, axes: str, card) -> Normalization:
+    """The normalisation of the base weights' card (percentile 0.1-99.9 without one)."""
+    norm = {"kind": "percentile", "low": 0.1, "high": 99.9}
+    norm.update(getattr(card, "normalization", None) or {})
+    return compute_normalization(image, axes, norm["kind"], norm["low"], norm["high"])
+
+
+def _first_estimation_plane(images, axes, card) -> np.ndarray:
+    """The plane 'estimate' reads the PSF from, in model units: the first image's, as deblur
+    --psf estimate picks it (``psf_estimate.estimation_plane``: the middle of every loop axis,
+    channels averaged, alpha left out). The middle of the flattened plane list was the top
+    plane of a time point for TZYX with an even T, and one channel of a CZYX image."""
+    single = isinstance(images, np.ndarray) or not isinstance(images, Sequence)
+    first = np.asarray(images if single else images[0])
+    ax = check_axes(axes[0] if isinstance(axes, (list, tuple)) else axes, first.shape)
+    plane = estimation_plane(colour_part(first, ax), ax)
+    return _normalization(first, ax, card).apply(plane)
 
 
 def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor: int) -> _Plane:
@@ -465,8 +482,7 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
     should_stop = _stop_check(stop)
     raw = _planes_of(images, axes, model, card)
     if is_estimate(psf):  # one PSF for all, from the middle plane of the first image
-        first = [p.y for p in raw if p.image == 0 and not p.chroma]
-        estimated = estimate_psf(first[len(first) // 2].mean(axis=0))
+        estimated = estimate_psf(_first_estimation_plane(images, axes, card))
         kernel, psf_text = estimated.kernel, f"{estimated.spec} (estimated from image 0)"
     else:
         kernel, psf_text = plane_kernel(psf)
