@@ -30,8 +30,12 @@ from ._compare_parts import (
     DataWatcher,
     MetricsTable,
     guess_roles,
+    off_axis,
     region_box,
     result_message,
+    stack_axis,
+    stack_summary,
+    stale_stack_line,
     truth_scale,
 )
 from ._controls import button, label, set_checked_quietly
@@ -41,7 +45,6 @@ from ._layers import (
     LayerCombo,
     check_image_layer,
     current_data_index,
-    guess_layer_axes,
     layer_data,
 )
 from ._panels import row
@@ -80,7 +83,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self._update_started = None
         self._first_partial = True
         self.stack_results: list | None = None
-        self._stack_axis_index = None
+        self._stack_axis_index, self._stack_at = None, ()  # stack axis, other indices
         self.prefetch = True  # compute the next slice ahead, in the slider's direction
         self._prefetch_worker = self._prefetch_key = None
         self._wanted = (None, None)
@@ -368,7 +371,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         if self.closed or not where or self.prefetch is False:
             return
         g = self.truth_combo.value
-        axis = self._stack_axis(g)
+        axis = stack_axis(g)
         if axis is None or axis >= len(where):
             return
         nxt = list(where)
@@ -411,16 +414,10 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
     # ------------------------------------------------------------------ whole stack
 
-    def _stack_axis(self, truth) -> int | None:
-        if truth.ndim < 3:
-            return None
-        axes = guess_layer_axes(truth)[: truth.ndim]
-        return axes.index("Z") if "Z" in axes else 0
-
     def _stack_job(self):
         """(layers, axis, box, border, key_for, worker body) of a whole-stack run."""
         b, d, g = self.layers()
-        axis = self._stack_axis(g)
+        axis = stack_axis(g)
         box = self.region_box(g)
         border = BORDER if (self.border_check.isChecked() and box is None) else 0
         index = current_data_index(self.viewer, g)
@@ -464,7 +461,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self.psnr_plot.clear()
         self.ssim_plot.clear()
         self.stack_results = None
-        self._stack_axis_index = axis
+        self._stack_axis_index, self._stack_at = axis, off_axis(key_for(0)[: g.ndim - 2], axis)
         colors = {"blurry": "#ffb74d", "deblurred": "#4fc3f7"}
         ids = tuple(None if x is None else (id(x), id(layer_data(x))) for x in trio)
 
@@ -490,27 +487,28 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         return self._stack_worker
 
     def _show_stack_summary(self, results: list) -> None:
-        from ..core.metrics import stack_psnr
-
         self.stack_results = results
-        self._mark_current_slice()
-        parts = []
-        for name in ("blurry", "deblurred"):
-            if f"psnr_{name}" in results[0]:
-                # a slice equal to the truth (PSNR inf) left out, as metrics.evaluate does
-                p = stack_psnr([r[f"psnr_{name}"] for r in results])
-                s = float(np.mean([r[f"ssim_{name}"] for r in results]))
-                parts.append(f"{name}: PSNR {p:.2f} dB, SSIM {s:.4f}")
-        self.summary_label.setText(f"mean over {len(results)} slice(s): " + "; ".join(parts))
+        self.summary_label.setText(stack_summary(results))
+        self._mark_current_slice()  # after: a plot gone stale says so in the summary
 
     def _mark_current_slice(self) -> None:
         axis = self._stack_axis_index
         g = self.truth_combo.value
         if axis is None or g is None or not self.psnr_plot.series:
             return
-        z = current_data_index(self.viewer, g)[axis]
-        self.psnr_plot.set_marker(z)
-        self.ssim_plot.set_marker(z)
+        index = current_data_index(self.viewer, g)
+        if off_axis(index[: g.ndim - 2], axis) != self._stack_at:
+            # the slider left the T (or C) the plot was computed at: its curve is not of the
+            # slices shown, and its marker would say it is
+            if self._stack_worker is not None:
+                self._stack_worker.quit()
+            self.psnr_plot.clear()
+            self.ssim_plot.clear()
+            self.stack_results = None
+            self.summary_label.setText(stale_stack_line(self._stack_at))
+            return
+        self.psnr_plot.set_marker(index[axis])
+        self.ssim_plot.set_marker(index[axis])
 
     # ------------------------------------------------------------------ side by side
 

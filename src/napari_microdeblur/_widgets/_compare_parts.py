@@ -8,7 +8,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from ._jobs import last_deblur
-from ._layers import layer_data
+from ._layers import guess_layer_axes, layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
 SLAB_BYTES = 64 * 2**20  # a lazy ground truth is read this much at a time for its range
@@ -94,6 +94,42 @@ def region_box(viewer, layer, truth):
             " SSIM needs at least 11 x 11: enlarge the rectangle or move it onto the image"
         )
     return (y0, y1), (x0, x1)
+
+
+def stack_axis(truth) -> int | None:
+    """The axis a whole-stack run goes along: Z (else the first); None for a 2D image."""
+    if truth.ndim < 3:
+        return None
+    axes = guess_layer_axes(truth)[: truth.ndim]
+    return axes.index("Z") if "Z" in axes else 0
+
+
+def off_axis(where, axis: int | None) -> tuple:
+    """The leading (non-YX) indices ``where`` without the stack axis ``axis``: the slice of
+    the other slider axes (a T, a C) that a whole-stack run holds fixed."""
+    return tuple(int(v) for k, v in enumerate(where) if k != axis)
+
+
+def stale_stack_line(at: tuple) -> str:
+    """What the summary says once the other sliders (T, C: not the stack axis) left the index
+    ``at`` a whole-stack plot was computed at."""
+    where = ", ".join(str(i) for i in at)
+    return (f"the whole-stack plot was of index {where} of the other sliders, which have "
+            "moved since: press Whole stack again to plot the slice shown")
+
+
+def stack_summary(results: list) -> str:
+    """The means over the slices of a whole-stack run."""
+    from ..core.metrics import stack_psnr
+
+    parts = []
+    for name in ("blurry", "deblurred"):
+        if f"psnr_{name}" in results[0]:
+            # a slice equal to the truth (PSNR inf) left out, as metrics.evaluate does
+            p = stack_psnr([r[f"psnr_{name}"] for r in results])
+            s = float(np.mean([r[f"ssim_{name}"] for r in results]))
+            parts.append(f"{name}: PSNR {p:.2f} dB, SSIM {s:.4f}")
+    return f"mean over {len(results)} slice(s): " + "; ".join(parts)
 
 
 def undefined_roles(result: dict) -> list[str]:

@@ -230,6 +230,8 @@ def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool):
     layer_axes = axes[:nd]
     if scope == "whole stack":
         return (slice(None),) * len(data.shape), (0,) * nd
+    if viewer.dims.ndisplay == 2:  # a transposed view shows a ZX (or ZY) plane, not a YX one
+        check_yx_displayed(viewer, layer, layer_axes, scope)
     index = current_data_index(viewer, layer)
     key: list = []
     offset: list = []
@@ -249,6 +251,21 @@ def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool):
     return tuple(key), tuple(offset)
 
 
+def check_yx_displayed(viewer, layer, layer_axes: str, scope: str) -> tuple[int, int]:
+    """The viewer dims of the layer's Y and X; ValueError unless they are the ones on screen
+    (the slice a scope takes is a YX plane)."""
+    offset = viewer.dims.ndim - layer.ndim
+    yx = (layer_axes.index("Y") + offset, layer_axes.index("X") + offset)
+    shown = tuple(viewer.dims.displayed)
+    # Y and X swapped show the same plane, which the current slice takes whole
+    if shown != yx and (scope != "current slice" or set(shown) != set(yx)):
+        raise ValueError(
+            f"scope {scope!r} takes a Y-X plane but the view shows other axes; reset the "
+            "displayed axes (or transpose back) or choose 'whole stack'"
+        )
+    return yx
+
+
 def visible_yx_box(viewer, layer, layer_axes: str):
     """Data-pixel bounds ((y0, y1), (x0, x1)) of the part of ``layer`` the canvas shows."""
     if viewer.dims.ndisplay != 2:
@@ -257,12 +274,7 @@ def visible_yx_box(viewer, layer, layer_axes: str):
             "'current slice'"
         )
     offset = viewer.dims.ndim - layer.ndim
-    yx = (layer_axes.index("Y") + offset, layer_axes.index("X") + offset)
-    if tuple(viewer.dims.displayed) != yx:
-        raise ValueError(
-            "scope 'visible field of view' needs the Y and X axes on screen; reset the "
-            "displayed axes (or transpose back) or choose 'current slice'"
-        )
+    yx = check_yx_displayed(viewer, layer, layer_axes, "visible field of view")
     try:
         height, width = viewer.canvas.viewbox_size(viewer.layers)
     except (AttributeError, TypeError):
