@@ -1,5 +1,8 @@
 """`microdeblur train` and `microdeblur finetune`: short real runs, weights with their card."""
 
+import json
+
+import numpy as np
 import pytest
 import tifffile
 
@@ -10,7 +13,6 @@ from napari_microdeblur.core.checkpoint import load_model, save_weights
 
 @pytest.fixture
 def tiny_config(tmp_path):
-    import json
 
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(registry.get_arch("gran").tiny_config))
@@ -109,3 +111,19 @@ def test_train_bad_inputs_give_one_line_before_training(tmp_path, fluo_u8, he_rg
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_train_takes_planar_rgb_tiffs_as_rgb(tmp_path, he_rgb, capsys):
+    """A TIFF saved with separate colour planes reads as SYX: training counted it as
+    single-channel and refused it ('3 channels but the network takes 1')."""
+    sharp = tmp_path / "sharp"
+    sharp.mkdir()
+    for i, image in enumerate([he_rgb, he_rgb[::-1]]):
+        tifffile.imwrite(sharp / f"{i}.tif", np.moveaxis(image, -1, 0), photometric="rgb",
+                         planarconfig="separate")
+    out = tmp_path / "w.safetensors"
+    code = main(["train", "--arch", "c2f_unet", "--sharp", str(sharp),
+                 "--degradation", "A", "--out", str(out), "--steps", "2", "--patch", "32",
+                 "--batch", "2", "--device", "cpu", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert load_model(out)[1].in_channels == 3

@@ -54,12 +54,17 @@ def _check_weights_output(path: str, overwrite: bool, weights: str | None = None
 
 def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
     from .core import io
+    from .core.axes import to_order
     from .core.files import find_inputs, image_axes
 
     images = []
     for path in find_inputs(spec):
         data = io.read_image(path, lazy=False)
-        images.append((path.name, np.asarray(data.array), image_axes(data, axes)))
+        array, ax = np.asarray(data.array), image_axes(data, axes)
+        if "S" in ax and not ax.endswith("S"):  # planar RGB (SYX): samples last, as RGB is read
+            order = ax.replace("S", "") + "S"
+            array, ax = to_order(array, ax, order), order
+        images.append((path.name, array, ax))
     return images
 
 
