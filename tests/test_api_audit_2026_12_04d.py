@@ -154,3 +154,22 @@ def test_a_single_plane_scores_as_before():
     assert one["psnr"] == pytest.approx(evaluate(prediction[1:], reference[1:], border=8)[
         "psnr"], rel=1e-9)
     assert "psnr_per_slice" not in one
+
+
+def test_spec_before_image_settles_what_it_can_without_the_image():
+    """The check a dock runs before a run: the method a run would pick, the PSF-from-image
+    cases left to the run."""
+    from napari_microdeblur.core.inference import spec_before_image
+    from napari_microdeblur.core.options import FIXED_ITERATIONS
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    # widefield-like: little of the light in the in-focus plane (bundled.auto_runs_in_3d)
+    widefield = np.stack([0.45 * gaussian_psf(3.0, size=9), 0.1 * gaussian_psf(0.7, size=9),
+                          0.45 * gaussian_psf(3.0, size=9)])
+    in_3d = spec_before_image(MethodSpec("auto", psf=widefield), "ZYX", (6, 64, 64))
+    assert in_3d.name == "richardson_lucy" and in_3d.iterations == FIXED_ITERATIONS
+    plane = spec_before_image(MethodSpec("auto", psf="gaussian:1.6"), "YX", (64, 64))
+    assert plane.name == "auto" and plane.psf == "gaussian:1.6"
+    assert spec_before_image(MethodSpec("auto", psf="estimate"), "YX", (64, 64)) is None
+    assert spec_before_image(MethodSpec("auto", modality="em"), "YX", (64, 64)) is None
+    assert spec_before_image(MethodSpec("auto"), "YXS", (64, 64, 3)) is None  # brightfield

@@ -79,17 +79,23 @@ def em_volume(dtype, n=16, side=64):
     return volume
 
 
+def compare_at_slice_9(viewer, blurry, deblurred, truth):
+    """The Compare & QC dock on the three layers, the viewer on slice 9."""
+    viewer.dims.set_current_step(0, 9)
+    w = dock(viewer, "Compare & QC")
+    w.blurry_combo.set_value(blurry)
+    w.deblurred_combo.set_value(deblurred)
+    w.truth_combo.set_value(truth)
+    return w
+
+
 def test_qc_of_a_lazy_uint8_volume_reads_only_the_slices_it_scores(make_napari_viewer,
                                                                      qtbot):
     reads = []
     truth = em_volume(np.uint8)
     viewer = make_napari_viewer()
     b, d, g, deblurred = lazy_trio(viewer, truth, reads)
-    viewer.dims.set_current_step(0, 9)
-    w = dock(viewer, "Compare & QC")
-    w.blurry_combo.set_value(b)
-    w.deblurred_combo.set_value(d)
-    w.truth_combo.set_value(g)
+    w = compare_at_slice_9(viewer, b, d, g)
     reads.clear()
     w.schedule_update()
     result = wait_table(qtbot, w)
@@ -108,11 +114,7 @@ def test_qc_of_a_lazy_float_volume_finds_its_range_in_slabs(make_napari_viewer, 
                         4 * 128 * 128 * 4, raising=False)
     viewer = make_napari_viewer()
     b, d, g, deblurred = lazy_trio(viewer, truth, reads)
-    viewer.dims.set_current_step(0, 9)
-    w = dock(viewer, "Compare & QC")
-    w.blurry_combo.set_value(b)
-    w.deblurred_combo.set_value(d)
-    w.truth_combo.set_value(g)
+    w = compare_at_slice_9(viewer, b, d, g)
     tracemalloc.start()
     try:
         w.schedule_update()

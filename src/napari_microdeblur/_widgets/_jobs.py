@@ -125,8 +125,8 @@ def check_custom_tile(req: DeblurRequest) -> None:
     load in tens of ms); the iteration count and balance the run finds on the image do not
     change a method's reach. A PSF the run estimates from the image is not known yet: that
     run checks its tile once it has the estimate."""
-    from ..core.axes import Layout, colour_part, is_rgb
-    from ..core.bundled import auto_psf, auto_runs_in_3d
+    from ..core.axes import Layout, colour_part
+    from ..core.inference import spec_before_image
     from ..core.method import resolve_device
     from ..core.options import FIXED_BALANCE, FIXED_ITERATIONS
     from ..core.psf_estimate import is_estimate
@@ -135,14 +135,14 @@ def check_custom_tile(req: DeblurRequest) -> None:
     if req.tiling.tile is None:
         return
     image = colour_part(req.image, req.axes)  # RGBA: the colours run, alpha passes through
-    shape = tuple(image.shape)
-    spec = req.method
-    rgb = is_rgb(req.axes, shape)
-    if is_estimate(spec.psf) or (req.network is None and auto_psf(spec, rgb)):
+    if req.network is None:  # the spec a run settles, as far as it can before the image
+        spec = spec_before_image(req.method, req.axes, image.shape)
+    elif not is_estimate(req.method.psf):  # a session network: its spec as given
+        spec = req.method.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
+    else:
+        spec = None
+    if spec is None:  # the PSF comes from the image: the run checks its tile
         return
-    if req.network is None and auto_runs_in_3d(spec, req.axes, shape):
-        spec = spec.replace(name="richardson_lucy")  # as inference.in_3d_where_auto_should
-    spec = spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
     # a session network is checked where it is (resolve_request would copy it elsewhere)
     params = req.network.model.parameters() if req.network is not None else ()
     device = next((p.device for p in params), None) or resolve_device(req.tiling.device)
@@ -154,7 +154,7 @@ def check_custom_tile(req: DeblurRequest) -> None:
         raise  # what the run would refuse, said now
     except Exception:  # noqa: BLE001 - anything else the run reports, as it did
         return
-    tile_options(method, Layout.for_method(req.axes, shape, method), req.tiling)
+    tile_options(method, Layout.for_method(req.axes, tuple(image.shape), method), req.tiling)
 
 
 def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:

@@ -170,6 +170,22 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
     return balance_for(iterations_for(spec, image, axes), image, axes)
 
 
+def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
+    """The spec as ``spec_for_image`` settles it, without reading the image: what decides the
+    method's reach (and so the smallest tile it runs on), for a check before a run starts.
+    'auto' with a 3D PSF on a z-stack is Richardson-Lucy; iterations and balance 'auto' are
+    fixed (they do not change the reach). None where the PSF comes from the image itself
+    ('estimate', or 'auto' for EM and brightfield): only the image settles that one."""
+    from .psf_estimate import is_estimate
+
+    shape = tuple(int(n) for n in shape)
+    if is_estimate(spec.psf) or auto_psf(spec, is_rgb(axes, shape)) is not None:
+        return None
+    if auto_3d_kernel(spec, axes, shape) is not None:
+        spec = spec.replace(name="richardson_lucy")
+    return spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
+
+
 def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
     """``spec_for_image`` but for the iteration count and the balance."""
     from .psf_estimate import estimate_psf, estimation_plane, is_estimate
