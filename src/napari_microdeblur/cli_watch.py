@@ -65,7 +65,6 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     """Score, then deblur or copy one file; ``owners`` (output name -> the input whose result
     it holds) keeps a second input from taking over another's output."""
     from .core import io
-    from .core.axes import colour_part
     from .core.files import copy_atomically, image_axes
     from .core.focus import focus_score
 
@@ -83,9 +82,8 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
-    # a stack is as good as its softest slice; an alpha is opacity, not sharpness
-    colours = np.asarray(colour_part(np.asarray(data.array), axes))
-    score = float(np.min(focus_score(colours, axes=axes)))
+    # a stack is as good as its softest slice (an alpha is left out by focus_score)
+    score = float(np.min(focus_score(np.asarray(data.array), axes=axes)))
     target = deblurred if score < threshold else copied
     if target in theirs:
         return _clash_row(path, target, theirs[target], score)
