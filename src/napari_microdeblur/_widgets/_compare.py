@@ -332,7 +332,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
         def job():
             scale = ref_scale if ref_scale is not None else \
-                truth_scale(metrics.metrics.reference_scale, full_truth, truth_name)
+                truth_scale(full_truth, truth_name)
             result = yield from metrics.iter_plane_metrics(
                 planes, scale, border=border, box=box, rgb=rgb
             )
@@ -439,7 +439,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
 
         def job():
             scale = ref_scale if ref_scale is not None else \
-                truth_scale(metrics.metrics.reference_scale, arrays["truth"], truth_name)
+                truth_scale(arrays["truth"], truth_name)
             results = yield from metrics.iter_stack_metrics(arrays, scale, key_for, n,
                                                             border=border, box=box, rgb=rgb)
             return results, scale

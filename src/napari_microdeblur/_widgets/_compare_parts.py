@@ -14,11 +14,13 @@ ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
 SLAB_BYTES = 64 * 2**20  # a lazy ground truth is read this much at a time for its range
 
 
-def truth_scale(reference_scale, truth, name: str):
+def truth_scale(truth, name: str):
     """``core.metrics.reference_scale`` of the ground truth without loading a lazy one (dask,
     zarr) whole: its dtype, min and max decide the scale, so uint8 reads nothing and other
     dtypes are read in slabs along the first axis (a 4 GB EM volume is not copied to memory
     to score one slice). numpy arrays, memory-mapped ones too, are passed as they are."""
+    from ..core.metrics import reference_scale
+
     if isinstance(truth, np.ndarray) or truth.size == 0 or truth.ndim == 0:
         return reference_scale(np.asarray(truth), name=name)
     dtype = np.dtype(truth.dtype)
