@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .pixel_units import pixel_size_from_ome_zarr, pixel_size_from_tiff
+
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
 AXES_PATTERN = re.compile(r"^[TCZYXS]+$")
@@ -69,11 +71,14 @@ class TiffArray:
     Indexing with a tuple of ints and slices returns a numpy array, like numpy would.
     """
 
-    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple, dtype: np.dtype):
+    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple, dtype: np.dtype,
+                 byteorder: str = "="):
         self.path = str(path)
         self.offset = int(offset)
         self.shape = tuple(int(s) for s in shape)
-        self.dtype = np.dtype(dtype)
+        # the bytes are in the file's order (ImageJ saves big-endian); regions come back native
+        self._file_dtype = np.dtype(dtype).newbyteorder(byteorder)
+        self.dtype = np.dtype(dtype).newbyteorder("=")
         self.ndim = len(self.shape)
         self.size = int(np.prod(self.shape))
         self._fd = os.open(self.path, os.O_RDONLY)
@@ -101,7 +106,7 @@ class TiffArray:
             pos = sum(int(r[i]) * st for r, i, st in zip(ranges[:k], out_index, strides[:k]))
             pos += ranges[k].start * strides[k]
             raw = os.pread(self._fd, span * inner * self.dtype.itemsize, self.offset + pos)
-            row = np.frombuffer(raw, dtype=self.dtype)
+            row = np.frombuffer(raw, dtype=self._file_dtype)
             block[out_index] = row.reshape(span, *self.shape[k + 1 :])
         # the selection inside the block: a step along axis k, sub-ranges of the small axes
         select = [slice(None)] * k + [slice(None, None, ranges[k].step)]
@@ -203,36 +208,6 @@ class TiffWriteArray:
             os.pwrite(self._fd, np.ascontiguousarray(run).tobytes(), self.offset + pos)
 
 
-def _pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
-    """Physical pixel size in micrometres, from OME, ImageJ or resolution tags."""
-    sizes: dict[str, float] = {}
-    if tif.is_ome and tif.ome_metadata:
-        for axis in "XYZ":
-            m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', tif.ome_metadata)
-            if m:
-                sizes[axis] = float(m.group(1))
-        if sizes:
-            return sizes
-    tags = page.tags
-    unit = tags.get("ResolutionUnit")
-    unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value) if unit else 0)
-    ij = tif.imagej_metadata or {}
-    if ij.get("unit") in ("micron", "um", "\\u00B5m", "µm"):
-        unit_um = 1.0
-    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
-        t = tags.get(tag)
-        if t and unit_um:
-            num, den = t.value
-            if num:
-                sizes[axis] = unit_um * den / num
-    # ImageJ's spacing, or the one our plain-TIFF outputs keep in their shaped description
-    shaped = (tif.shaped_metadata or ({},))[0] if tif.is_shaped else {}
-    spacing = ij.get("spacing", shaped.get("spacing"))
-    if spacing and "Z" in axes:
-        sizes["Z"] = float(spacing)
-    return sizes
-
-
 def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
     """Read a TIFF / OME-TIFF (``keep_alpha``: see ``read_image``). Uncompressed contiguous
     data is returned as a lazy TiffArray."""
@@ -247,10 +222,11 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
         if not tif.series:
             raise ValueError(f"cannot read {str(path)!r}: the TIFF contains no image")
         series = tif.series[0]
+        _warn_other_series(tif, path)
         axes = series.axes.replace("I", "Z").replace("Q", "Z")
         if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
             axes = ""
-        pixel_size = _pixel_size_from_tiff(tif, series.pages[0], axes)
+        pixel_size = pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
         has_alpha = axes.endswith("S") and _has_alpha(series)
         if offset is not None:
@@ -259,7 +235,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
                 raise ValueError(f"cannot read {str(path)!r}: the file is truncated (it holds "
                                  f"{path.stat().st_size} of the {needed} bytes its image needs)")
         if lazy and offset is not None and (keep_alpha or not has_alpha):
-            array = TiffArray(path, offset, series.shape, series.dtype)
+            array = TiffArray(path, offset, series.shape, series.dtype, tif.byteorder)
         else:
             try:
                 data = series.asarray()
@@ -271,6 +247,17 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
             axes = samples_as_channels(axes, array.shape)
         note = _tiff_axes_note(tif, series.axes, axes, array.shape)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note)
+
+
+def _warn_other_series(tif, path: Path) -> None:
+    """A file of several images (OME positions, a thumbnail page) is read as its first: say so,
+    or a deblur of a multi-position file silently gave the first position alone."""
+    count = len(tif.series)
+    if count > 1:
+        shape = " x ".join(map(str, tif.series[0].shape))
+        warnings.warn(f"{path}: the file holds {count} images; only the first ({shape}) is "
+                      "read: save each image as its own file to process the others",
+                      UserWarning, stacklevel=4)
 
 
 def _tiff_axes_note(tif, found: str, axes: str, shape) -> str | None:
@@ -359,7 +346,7 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         axes = "".join(n.upper() for n in names)
         for transform in level.get("coordinateTransformations", []):
             if transform.get("type") == "scale":
-                pixel_size = {a: float(v) for a, v in zip(axes, transform["scale"]) if a in "ZYX"}
+                pixel_size = pixel_size_from_ome_zarr(multiscales[0], axes, transform["scale"])
         node = node[level["path"]]
     else:
         axes = "".join(str(a).upper() for a in node.attrs.get("axes", ""))
@@ -387,7 +374,9 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
         try:
             array = np.asarray(iio.imread(path))
         except Exception as error:
-            raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+            # imageio's 'no backend' message goes on over lines of plugins to install
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"cannot read {str(path)!r}: {reason}") from error
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
         return ImageData(array=array, axes=axes, path=str(path))
     return _read_with_bioio(path, keep_alpha)
@@ -580,7 +569,11 @@ def open_zarr_output(
         scale = [float((pixel_size or {}).get(a, 1.0)) for a in axes]
         group.attrs["multiscales"] = [{
             "version": "0.4",
-            "axes": [{"name": a.lower(), "type": kinds[a]} for a in axes],
+            # a known size's unit named, as readers otherwise cannot tell um from EM's nm (an
+            # unknown size, written as 1, gets none: it is not 1 um)
+            "axes": [{"name": a.lower(), "type": kinds[a],
+                      **({"unit": "micrometer"} if a in (pixel_size or {}) else {})}
+                     for a in axes],
             "datasets": [{"path": "0",
                           "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
         }]

@@ -1,0 +1,86 @@
+"""Physical pixel sizes from file metadata, always in micrometres (um per pixel).
+
+OME-TIFF, ImageJ and OME-Zarr files state a length unit next to their pixel sizes; EM files
+often use nanometres. Every size is converted to um here (what the outputs write), and a size
+in a unit we do not know (OME's "pixel", say) is left out rather than read as um.
+"""
+
+from __future__ import annotations
+
+import re
+
+# the spellings OME (its UnitsLength), ImageJ and OME-Zarr (UDUNITS-2 names) use
+UM_PER_UNIT = {
+    "pm": 1e-6, "picometer": 1e-6,
+    "å": 1e-4, "angstrom": 1e-4,
+    "nm": 1e-3, "nanometer": 1e-3, "nanometre": 1e-3,
+    "µm": 1.0, "μm": 1.0, "um": 1.0, "\\u00b5m": 1.0, "micron": 1.0, "microns": 1.0,
+    "micrometer": 1.0, "micrometre": 1.0,
+    "mm": 1e3, "millimeter": 1e3, "millimetre": 1e3,
+    "cm": 1e4, "centimeter": 1e4, "centimetre": 1e4,
+    "m": 1e6, "meter": 1e6, "metre": 1e6,
+    "inch": 25400.0, "in": 25400.0,
+}
+
+
+def um_per_unit(unit) -> float | None:
+    """Micrometres per ``unit``; None for a unit that is not a length we know."""
+    return UM_PER_UNIT.get(str(unit).strip().lower())
+
+
+def _ome_sizes(ome_metadata: str) -> dict[str, float]:
+    sizes: dict[str, float] = {}
+    for axis in "XYZ":
+        m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', ome_metadata)
+        if not m:
+            continue
+        # OME's default unit is um; the XML may spell the micro sign as an entity
+        unit = re.search(rf'PhysicalSize{axis}Unit="([^"]*)"', ome_metadata)
+        factor = um_per_unit(unit.group(1).replace("&#181;", "µ")) if unit else 1.0
+        if factor is not None:
+            sizes[axis] = float(m.group(1)) * factor
+    return sizes
+
+
+def pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
+    """Physical pixel size in micrometres, from OME, ImageJ or resolution tags."""
+    if tif.is_ome and tif.ome_metadata:
+        sizes = _ome_sizes(tif.ome_metadata)
+        if sizes:
+            return sizes
+    sizes = {}
+    tags = page.tags
+    unit = tags.get("ResolutionUnit")
+    unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value) if unit else 0)
+    ij = tif.imagej_metadata or {}
+    # ImageJ's calibration unit sets both the resolution's and the Z spacing's unit (a stack
+    # in nm lost X and Y and had its nm spacing read as um); an unknown one ("pixel"): none
+    ij_um = um_per_unit(ij["unit"]) if "unit" in ij else 1.0
+    if "unit" in ij and ij_um:
+        unit_um = ij_um
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        t = tags.get(tag)
+        if t and unit_um:
+            num, den = t.value
+            if num:
+                sizes[axis] = unit_um * den / num
+    # ImageJ's spacing, or the one our plain-TIFF outputs keep (in um) in their description
+    shaped = (tif.shaped_metadata or ({},))[0] if tif.is_shaped else {}
+    spacing = ij.get("spacing", shaped.get("spacing"))
+    if spacing and "Z" in axes and ij_um:
+        sizes["Z"] = float(spacing) * (ij_um if "spacing" in ij else 1.0)
+    return sizes
+
+
+def pixel_size_from_ome_zarr(multiscales: dict, axes: str, scale) -> dict[str, float]:
+    """The Z, Y, X sizes of an OME-Zarr level's ``scale``, in um by each axis's ``unit`` (a
+    scale without a unit is taken as um, what our outputs wrote before they named it)."""
+    units = [a.get("unit") if isinstance(a, dict) else None
+             for a in multiscales.get("axes", [])]
+    units += [None] * (len(axes) - len(units))
+    sizes = {}
+    for axis, value, unit in zip(axes, scale, units):
+        factor = 1.0 if unit is None else um_per_unit(unit)
+        if axis in "ZYX" and factor is not None:
+            sizes[axis] = float(value) * factor
+    return sizes
