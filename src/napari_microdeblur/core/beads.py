@@ -25,6 +25,7 @@ _THRESHOLD_SIGMAS = 8.0  # bead peaks must stand this many noise sigmas above th
 _NEIGHBOUR_FRACTION = 0.05  # a neighbour dimmer than this fraction of a bead does not spoil it
 _OUTLIER_FACTOR = 1.25  # beads whose core is this much wider or narrower: merged, blurred, hot
 _AGGREGATE_FACTOR = 3.0  # beads this many times brighter than the median are clumps
+_LEAST_SPREAD = 0.5  # a bead core narrower than this (pixels) is a hot pixel, not a PSF
 _WIDTH_BEADS = 5  # the PSF radius comes from the median width of this many bright beads
 _WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
 
@@ -118,21 +119,29 @@ def _noise(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
-def _radius_from_width(smooth: np.ndarray, peaks: np.ndarray, level: float) -> tuple:
+def _radius_from_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarray,
+                       level: float) -> tuple:
     """Crop half-size from the bright beads' half-maximum width (in the lightly smoothed
     image): 2.5 FWHM, past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels;
     Y and X get the same (the larger) radius. The width is the median over the brightest beads
     (up to 5) whose half maximum lies inside the image: a bead cut by the border never falls to
-    half there, and its width (the whole window) made every bead look too close to the border."""
-    widths = []
-    for peak in peaks[:_WIDTH_PEAKS]:
+    half there, and its width (the whole window) made every bead look too close to the border.
+    Beads with a neighbour within the reach that width implies (2 radii) are measured only when
+    no bead is free of one: the neighbour's light widened them, and with few beads a touching
+    pair set a radius so large that no bead was isolated."""
+    widths, crowded = [], []
+    for i, peak in enumerate(peaks[:_WIDTH_PEAKS]):
         window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
         crop = np.clip(smooth[window] - level, 0.0, None)
         measured = fwhm(crop)
         if all(w < n for w, n in zip(measured, crop.shape)):
-            widths.append(measured)
+            near = np.all(np.abs(peaks - peak) <= 5 * np.array(measured), axis=1)
+            near &= heights >= _NEIGHBOUR_FRACTION * heights[i]
+            near[i] = False
+            (crowded if near.any() else widths).append(measured)
         if len(widths) == _WIDTH_BEADS:
             break
+    widths = widths or crowded
     if not widths:  # every bright bead is cut: the brightest decides, and is refused later
         peak = peaks[0]
         window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
@@ -160,7 +169,7 @@ def psf_from_beads(
     smooth = ndimage.gaussian_filter(data, 1.0)
     peaks, heights = _bead_peaks(smooth, threshold)
     if radii is None:
-        radii = _radius_from_width(smooth, peaks, float(np.median(smooth)))
+        radii = _radius_from_width(smooth, peaks, heights, float(np.median(smooth)))
     r = np.array(radii)
     candidates = _without_satellites(peaks, heights, r)
     kept, rejected = _isolated_beads(data, peaks, heights, candidates, r)
@@ -324,7 +333,12 @@ def _border_median(box: np.ndarray) -> float:
 
 def _typical(totals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
     """Beads like the median bead: not a clump (too bright) and not merged or blurred (too wide).
-    With fewer than 3 beads there is no median to trust, and all are kept."""
+    With fewer than 3 beads there is no median to trust: of two, one much wider than the other
+    is left out (merging and defocus only widen a bead; a touching pair averaged in widened the
+    PSF by half along the pair), unless the narrower is a hot pixel (no core); else all are kept."""
+    if len(totals) == 2 and spreads.min() >= _LEAST_SPREAD \
+            and spreads.max() > _OUTLIER_FACTOR * spreads.min():
+        return spreads == spreads.min()
     if len(totals) < 3:
         return np.ones(len(totals), dtype=bool)
     total, spread = np.median(totals), np.median(spreads)

@@ -335,6 +335,11 @@ def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.
 HELD_OUT_SHARE = 0.1
 #: Fewer hidden pixels than this tell too little: the check then gives no count (None).
 MIN_HELD_OUT_PIXELS = 1000
+#: With a one-plane PSF the planes of a stack are independent: the check scores the central
+#: planes holding at least this many pixels (8 planes of 256 x 256), not all of them. On
+#: 32 x 256 x 256 stacks it then chose 54-56 iterations where all planes chose 59-62 (and
+#: another random mask moves the count as much), in 0.7 s instead of 4.1 s.
+HELD_OUT_STACK_PIXELS = 8 * 256 * 256
 
 
 @torch.no_grad()
@@ -350,13 +355,19 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
     lowest error (the error rises steadily once RL fits the noise). Clean data keep improving
     to ``max_iterations``; the more noise, the earlier the error turns up. ``x``: a (Z, Y, X)
     or (Y, X) array of intensities (negatives count as 0, as in ``richardson_lucy``); ``psf``
-    with as many dimensions. None where ``x`` is too small to hide ``MIN_HELD_OUT_PIXELS``.
+    with as many dimensions (a one-plane PSF on a stack: only its central planes holding
+    ``HELD_OUT_STACK_PIXELS`` are scored). None where ``x`` is too small to hide
+    ``MIN_HELD_OUT_PIXELS``.
     Deterministic for a given ``seed``. Runs on the CPU: callers pass a crop.
     """
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
             or max_iterations < 1:
         raise ValueError(f"max_iterations is {max_iterations!r}; accepted: a positive integer")
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3 and np.ndim(psf) == 3 and np.shape(psf)[0] == 1:
+        keep = min(len(x), -(-HELD_OUT_STACK_PIXELS // (x.shape[1] * x.shape[2])))
+        x = x[(len(x) - keep) // 2:][:keep]
+    t = torch.as_tensor(x)
     nsp = t.ndim
     t = t[None, None]
     p = _psf_tensor(psf, t, nsp)
