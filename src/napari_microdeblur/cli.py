@@ -53,9 +53,13 @@ def warnings_naming(source: Path):
 
 
 def method_specs(args):
-    """The method and tiling options as (MethodSpec, TilingSpec), checked before any work."""
+    """The method and tiling options as (MethodSpec, TilingSpec), checked before any work;
+    worked out once per command (kept on ``args``), a PSF file read once."""
     from .core.method import MethodSpec, TilingSpec
+    from .core.psf import is_psf_model
 
+    if getattr(args, "method_specs", None) is not None:
+        return args.method_specs
     method = MethodSpec(args.method, psf=args.psf, iterations=args.iterations,
                         balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
                         precision=args.precision, modality=args.modality,
@@ -65,7 +69,11 @@ def method_specs(args):
                         output_dtype=args.output_dtype)
     method, tiling = method.check(), tiling.check()
     # the PSF read once: a bad PSF file is the option's fault, said once, not once per image
-    method.psf_kernel()
+    kernel = method.psf_kernel()
+    if kernel is not None and isinstance(method.psf, str) and not is_psf_model(method.psf):
+        # a file's values carried on, so that no check or image of the batch reads it again
+        method = method.replace(psf=kernel)
+    args.method_specs = (method, tiling)
     return method, tiling
 
 
@@ -91,16 +99,17 @@ class _Bar:
             self.bar.close()
 
 
-def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None) -> None:
+def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None,
+               data=None) -> None:
     """``axes``: those a caller already settled for ``source`` (its guess already noted),
-    else --axes."""
+    else --axes; ``data``: ``source`` as the caller read it (alpha kept), else it is read."""
     from .core.files import iter_deblur_file
     from .core.progress import drive
 
     t0 = time.perf_counter()
     method, tiling = method_specs(args)
     run = iter_deblur_file(source, output, axes=axes or args.axes, overwrite=args.overwrite,
-                           method=method, tiling=tiling, models=models)
+                           method=method, tiling=tiling, models=models, data=data)
     with _Bar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
     if not args.quiet:

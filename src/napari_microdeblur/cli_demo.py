@@ -120,6 +120,6 @@ def add_demo_command(sub) -> None:
                    help="Richardson-Lucy iterations (default: tuned on another region)")
     p.add_argument("--balance", type=float, default=None,
                    help="Wiener balance (default: tuned on another region)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)

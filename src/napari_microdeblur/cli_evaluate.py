@@ -54,6 +54,33 @@ def _db(value: float) -> str:
     return f"{value:.2f} dB" if math.isfinite(value) else "infinite (no difference)"
 
 
+def _in_reference_layout(prediction: np.ndarray, file_axes: str, reference: np.ndarray,
+                         axes: str, args) -> np.ndarray:
+    """The prediction in the reference's axis order when only the order differs (a planar RGB
+    TIFF against an RGB PNG); else ``UserError`` saying how the two differ."""
+    from .core.axes import check_axes, is_rgb, to_order
+
+    pred_axes = args.axes or file_axes or None
+    try:
+        pred_axes = check_axes(pred_axes, prediction.shape)
+    except ValueError as error:
+        raise UserError(f"prediction {args.prediction!r}: {error}") from None
+    if sorted(pred_axes) == sorted(axes):
+        moved = to_order(prediction, pred_axes, axes)
+        if moved.shape == reference.shape:
+            return moved
+    what = {True: "RGB", False: "single-channel"}
+    rgb = is_rgb(pred_axes, prediction.shape), is_rgb(axes, reference.shape)
+    if rgb[0] != rgb[1]:
+        raise UserError(f"prediction {args.prediction!r} is {what[rgb[0]]} (axes {pred_axes}) "
+                        f"but reference {args.reference!r} is {what[rgb[1]]} (axes {axes}); "
+                        "score an RGB image against an RGB one, or a single-channel image "
+                        "against a single-channel one")
+    raise UserError(f"prediction {args.prediction!r} has shape {prediction.shape} (axes "
+                    f"{pred_axes}) but reference {args.reference!r} has {reference.shape} (axes "
+                    f"{axes}); score images of the same field, size and planes")
+
+
 def cmd_evaluate(args) -> int:
     from .core import io
     from .core.axes import channel_index
@@ -73,9 +100,7 @@ def cmd_evaluate(args) -> int:
                             "(e.g. np.nan_to_num)")
     axes = image_axes(ref, args.axes)
     if prediction.shape != reference.shape:
-        raise UserError(
-            f"prediction has shape {prediction.shape} but reference has {reference.shape}"
-        )
+        prediction = _in_reference_layout(prediction, pred.axes, reference, axes, args)
     scores = evaluate(prediction, reference, border=args.border,
                       channel_axis=channel_index(axes))
     warning = scale_warning(prediction, reference)

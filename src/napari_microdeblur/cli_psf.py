@@ -4,6 +4,40 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+from .cli import UserError
+
+#: the largest --radius, as core.beads accepts it
+MAX_BEAD_RADIUS = 256
+
+
+def _check_psf_output(path: str) -> None:
+    """After io.check_output_path: a PSF written as Zarr could not be given to --psf, which
+    reads a PSF from a TIFF only."""
+    if not path.lower().endswith((".tif", ".tiff")):
+        raise UserError(f"output {path!r}: write the PSF as a .tif (what --psf reads)")
+
+
+def _check_beads_options(args) -> None:
+    """--threshold and --radius in the command's words (the core names its Python arguments)."""
+    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise UserError(f"--threshold {args.threshold:g}: give a bead height > 0 above the "
+                        "median, in image units (or leave it out: 8 noise sigmas)")
+    radii = args.radius if isinstance(args.radius, tuple) else (args.radius,)
+    if args.radius is not None and not all(1 <= r <= MAX_BEAD_RADIUS for r in radii):
+        raise UserError(f"--radius {','.join(map(str, radii))}: give pixels from 1 to "
+                        f"{MAX_BEAD_RADIUS}, one value or one per axis (e.g. 7 or 12,7,7)")
+
+
+def _check_radius_count(radius, image_ndim: int, axes: str | None) -> None:
+    """One value per axis of the bead image (YX: 2, ZYX: 3), said before the beads are sought."""
+    if not isinstance(radius, tuple) or len(radius) == image_ndim:
+        return
+    if image_ndim in (2, 3) and (axes is None or set(axes) <= set("ZYX")):
+        raise UserError(f"--radius {','.join(map(str, radius))} gives {len(radius)} values but "
+                        f"the bead image is {'ZYX'[-image_ndim:]}: give one value or "
+                        f"{image_ndim}, in {'ZYX'[-image_ndim:]} order")
 
 
 def _radius(text: str):
@@ -24,6 +58,8 @@ def cmd_psf_from_beads(args) -> int:
     from .core.beads import psf_from_beads
 
     io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
+    _check_psf_output(args.output)
+    _check_beads_options(args)
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
     axes = args.axes or data.axes or None
@@ -32,6 +68,7 @@ def cmd_psf_from_beads(args) -> int:
         drop = tuple(i for i, a in enumerate(axes) if a in "CTS" and image.shape[i] == 1)
         image = np.squeeze(image, axis=drop)
         axes = "".join(a for i, a in enumerate(axes) if i not in drop)
+    _check_radius_count(args.radius, image.ndim, axes)
     psf, report = psf_from_beads(image, axes=axes, radius=args.radius, threshold=args.threshold)
     io.write_image(
         args.output,
@@ -51,6 +88,7 @@ def cmd_psf_estimate(args) -> int:
     from .core.psf_estimate import estimate_psf, estimation_plane
 
     io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
+    _check_psf_output(args.output)
     data = io.read_image(args.input)
     axes = image_axes(data, args.axes)
     estimated = estimate_psf(estimation_plane(data.array, axes))

@@ -52,6 +52,13 @@ def _check_weights_output(path: str, overwrite: bool, weights: str | None = None
     return out
 
 
+def _check_device(device: str) -> None:
+    """--device before any image is read (else a bad one was said after the data work)."""
+    from .core.method import resolve_device
+
+    resolve_device(device)  # ValueError naming device=, said as --device (cli_words)
+
+
 def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
     from .core import io
     from .core.axes import to_order
@@ -104,14 +111,23 @@ def _one_kind(images: list[tuple[str, np.ndarray, str]], option: str) -> bool:
     return bool(rgb)
 
 
-def _plane_names(images: list[tuple[str, np.ndarray, str]]) -> list[str]:
-    """One name per plane, as SyntheticData splits z-stacks (and other loop axes) into planes."""
-    names = []
+def _planes(images: list[tuple[str, np.ndarray, str]], option: str):
+    """([(plane names, planes)] per image, plane axes) of images that may differ in axes (a
+    YX PNG next to a ZYX stack): each split into planes by its own axes, as SyntheticData
+    splits one image; ``UserError`` for two files whose planes differ in channels."""
+    from .core.axes import stack_planes
+
+    split, first = [], None
     for name, array, axes in images:
-        planes = int(np.prod([n for n, ax in zip(array.shape, axes, strict=True)
-                              if ax not in "YXCS"]))
-        names += [name] if planes == 1 else [f"{name}:{j}" for j in range(planes)]
-    return names
+        stack, _, plane_axes = stack_planes(array, axes)
+        kind = (plane_axes, stack.shape[1:-2])  # e.g. ('YX', ()) or ('CYX', (2,))
+        first = first or (name, axes, kind)
+        if kind != first[2]:
+            raise UserError(f"{option} {first[0]} has axes {first[1]} but {name} has {axes}: "
+                            "their planes differ in channels; train on one kind at a time")
+        names = [name] if len(stack) == 1 else [f"{name}:{j}" for j in range(len(stack))]
+        split.append((names, list(stack)))
+    return split, first[2][0]
 
 
 def _training_pairs(args, sharp, blurry):
@@ -121,7 +137,8 @@ def _training_pairs(args, sharp, blurry):
     sharp_spec = args.sharp or args.unpaired_sharp
     if blurry is not None:
         pairs = []
-        for (bn, b, axes), (sn, s, _) in zip(blurry, sharp, strict=True):
+        for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
+            _check_same_field(bn, axes, b, sn, s_axes, s)
             pairs += data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
         if len(pairs) < 2:  # split_validation's own error named itself and no option
             raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
@@ -130,14 +147,14 @@ def _training_pairs(args, sharp, blurry):
         train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0)
         train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
         return train, val, "real pairs"
-    arrays = [a for _, a, _ in sharp]
-    n_val = int(round(len(arrays) * args.val_fraction)) if len(arrays) > 1 else 0
-    n_val = min(max(n_val, 1 if len(arrays) > 1 else 0), len(arrays) - 1)
-    axes = sharp[0][2]
-    train = data.SyntheticData(arrays[n_val:], args.degradation, axes=axes,
-                               names=_plane_names(sharp[n_val:]), seed=args.seed,
-                               description=f"sharp images {sharp_spec}")
-    held = arrays[:n_val] or arrays
+    n_val = int(round(len(sharp) * args.val_fraction)) if len(sharp) > 1 else 0
+    n_val = min(max(n_val, 1 if len(sharp) > 1 else 0), len(sharp) - 1)
+    # each file split into planes by its own axes (the first file's did not fit a z-stack)
+    split, axes = _planes(sharp, "--sharp" if args.sharp else "--unpaired-sharp")
+    train = data.SyntheticData([p for _, ps in split[n_val:] for p in ps], args.degradation,
+                               axes=axes, names=[n for ns, _ in split[n_val:] for n in ns],
+                               seed=args.seed, description=f"sharp images {sharp_spec}")
+    held = [p for _, ps in (split[:n_val] or split) for p in ps]
     if not n_val:
         print("note: one image only: validated on the training image", file=sys.stderr)
     val = []
@@ -199,6 +216,7 @@ def cmd_train(args) -> int:
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_val_fraction(args.val_fraction)
+    _check_device(args.device)
     cli_regimes.check_regime_options(args)
     folder = (checkpoint_folder(args.checkpoint_dir, resume=False, can_resume=False)
               if args.checkpoint_dir else None)
@@ -349,6 +367,7 @@ def cmd_finetune(args) -> int:
     from .core.finetune import FinetuneRequest, iter_finetune
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
+    _check_device(args.device)
     calibration_given = args.noise_scale_calibration != "before-and-after"
     if args.self_images and calibration_given:
         raise UserError("--noise-scale-calibration is for pairs (it scores the held-out sharp "
@@ -485,7 +504,7 @@ def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: 
         f" ({defaults})" if defaults else ""))
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of whole images or planes held out for validation")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
 

@@ -89,7 +89,7 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         return _clash_row(path, target, theirs[target], score)
     if target is deblurred:
         with warnings_naming(path):
-            deblur_one(path, deblurred, args, models, axes=axes)
+            deblur_one(path, deblurred, args, models, axes=axes, data=data)
         decision, method = "deblurred", args.method
     else:
         copy_atomically(path, copied)

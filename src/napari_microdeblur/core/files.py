@@ -31,6 +31,7 @@ def iter_deblur_file(
     method: MethodSpec | Method | str = "auto",
     tiling: TilingSpec | None = None,
     models=None,
+    data: io.ImageData | None = None,
     **options,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """Deblur ``source`` into ``output`` (TIFF, or Zarr for .zarr): progress records, then the
@@ -42,14 +43,16 @@ def iter_deblur_file(
     fails before anything is written. An alpha channel (RGBA, gray + alpha) is passed through:
     the output has the input's samples. ``models``: a ``checkpoint.ModelCache`` shared by the
     files of a batch, so each file's settings (an estimated PSF, say) are its own but the
-    network is loaded once.
+    network is loaded once. ``data``: ``source`` as a caller already read it (with
+    ``keep_alpha=True``), so a file is not read twice (``microdeblur watch`` scores it first).
     """
     io.check_output_path(output, overwrite=overwrite, inputs=(source,))
     if tiling is None:
         method, tiling = split_options(method, **options)
     elif options:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
-    data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
+    if data is None:
+        data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     return _write(prepared, output, data.pixel_size, overwrite)
