@@ -29,18 +29,28 @@ from qtpy.QtWidgets import (
 from ._compare_parts import (
     DataWatcher,
     MetricsTable,
+    add_tile_grid,
+    aligned,
+    check_pair,
     guess_roles,
     off_axis,
+    placed_difference,
+    plane_key,
+    plane_world,
+    planes_at,
     region_box,
     result_message,
     stack_axis,
+    stack_entries,
     stack_summary,
     stale_stack_line,
     truth_scale,
+    view_problem,
 )
+from ._compare_parts import cache_key as plane_cache_key
 from ._controls import button, label, set_checked_quietly
 from ._feedback import describe_error, notify_error, notify_info
-from ._layer_data import add_layer, difference_layer, region_layer, tile_grid_layer
+from ._layer_data import add_layer, region_layer
 from ._layers import (
     LayerCombo,
     check_image_layer,
@@ -182,6 +192,9 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self.diff_button.clicked.connect(self.add_difference_map)
         self.grid_button.clicked.connect(self.add_tile_grid)
         self.viewer.dims.events.current_step.connect(self._dims_changed)
+        # 3D or a transposed view shows no single Y-X plane: the table says so
+        self.viewer.dims.events.ndisplay.connect(self._dims_changed)
+        self.viewer.dims.events.order.connect(self._dims_changed)
 
     # ------------------------------------------------------------------ choosing layers
 
@@ -197,21 +210,10 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         if g is None:
             raise ValueError(NO_TRUTH)
         check_image_layer(g, "ground truth")
-        shape_g = tuple(layer_data(g).shape)
         for layer, role in ((b, "blurry"), (d, "deblurred")):
-            if layer is None:
-                continue
-            check_image_layer(layer, role)
-            shape = tuple(layer_data(layer).shape)
-            if shape != shape_g or layer.rgb != g.rgb:
-                hint = ""
-                if len(shape) == len(shape_g) and 1 in shape and shape[0] == 1:
-                    hint = " (a single slice: deblur with scope 'whole stack' to compare stacks)"
-                raise ValueError(
-                    f"{role} layer {layer.name!r} has shape {shape}{' RGB' if layer.rgb else ''}"
-                    f" but ground truth {g.name!r} has {shape_g}"
-                    f"{' RGB' if g.rgb else ''}{hint}; choose layers of the same shape"
-                )
+            if layer is not None:
+                check_image_layer(layer, role)
+                check_pair(layer, role, g)
         if b is None and d is None:
             raise ValueError("choose a blurry and/or a deblurred layer to compare with the truth")
         return b, d, g
@@ -220,6 +222,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self._data_watch.watch((self.blurry_combo.value, self.deblurred_combo.value,
                                 self.truth_combo.value))
         self._cache.clear()
+        self._drop_stack_run()  # its curve would be of the layers chosen before
         self.stack_results = None
         self.psnr_plot.clear()
         self.ssim_plot.clear()
@@ -256,26 +259,30 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
             self._first_partial = True
         self._timer.start()
 
+    def _chosen(self) -> dict:
+        """{role: layer} of the chosen layers, after checking them (``layers``)."""
+        roles = ("blurry", "deblurred", "truth")
+        return {r: la for r, la in zip(roles, self.layers(), strict=True) if la is not None}
+
     def _slice_request(self, where=None):
-        """(planes, box, border, cache key, leading index) of the current slice, or of the
-        slice at leading (non-YX) index ``where``."""
-        b, d, g = self.layers()
-        nd = g.ndim
+        """(planes, box, border, cache key, truth's leading index) of each layer's own plane at
+        the viewer's world point, or at that of the truth's plane at leading index ``where``."""
+        chosen = self._chosen()
+        g = chosen["truth"]
         if where is None:
-            where = tuple(current_data_index(self.viewer, g)[: nd - 2])
-        key = tuple(where) + (slice(None), slice(None))
-        if g.rgb:
-            key = key + (slice(None),)
+            problem = view_problem(self.viewer, g)
+            if problem:
+                raise ValueError(problem)
+            world = self.viewer.dims.point
+        else:
+            world = plane_world(g, where)
+        wheres = planes_at(chosen, world, self.viewer.dims.axis_labels)
         box = self.region_box(g)
         border = BORDER if (self.border_check.isChecked() and box is None) else 0
-        planes = {"truth": layer_data(g)[key]}
-        if b is not None:
-            planes["blurry"] = layer_data(b)[key]
-        if d is not None:
-            planes["deblurred"] = layer_data(d)[key]
-        ids = tuple(None if x is None else (id(x), id(layer_data(x))) for x in (b, d, g))
-        cache_key = (ids, tuple(where), box, border)
-        return planes, box, border, cache_key, tuple(where)
+        planes = {role: layer_data(la)[plane_key(wheres[role], g.rgb)]
+                  for role, la in chosen.items()}
+        key = plane_cache_key(chosen, wheres, box, border)
+        return planes, box, border, key, wheres["truth"]
 
     def region_box(self, truth):
         """Bounding box ((y0, y1), (x0, x1)) in ground-truth pixels of the region, or None."""
@@ -292,7 +299,8 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
             planes, box, border, cache_key, where = self._slice_request()
         except ValueError as error:
             self._show_message(describe_error(error))
-            self._clear_table()
+            self.table.clear_values()
+            self.slice_label.setText("")
             self._update_started = None
             return
         self._show_message("")
@@ -361,7 +369,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         def failed(error):
             if show and request_id == self._request_id and not self.closed:
                 self._show_message(describe_error(error))
-                self._clear_table()
+                self.table.clear_values()
                 self._update_started = None
 
         return start_worker(self, job, yielded=partial, returned=done, errored=failed)
@@ -393,9 +401,6 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
 
-    def _clear_table(self) -> None:
-        self.table.clear_values()
-
     def _show_result(self, result: dict, complete: bool) -> None:
         self.table.show_values(result)
         message = result_message(result, self.truth_combo.value)
@@ -415,76 +420,75 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
     # ------------------------------------------------------------------ whole stack
 
     def _stack_job(self):
-        """(layers, axis, box, border, key_for, worker body) of a whole-stack run."""
-        b, d, g = self.layers()
+        """(layers, axis, box, border, entries, worker body) of a whole-stack run."""
+        chosen = self._chosen()
+        g = chosen["truth"]
         axis = stack_axis(g)
         box = self.region_box(g)
         border = BORDER if (self.border_check.isChecked() and box is None) else 0
-        index = current_data_index(self.viewer, g)
-        n = 1 if axis is None else layer_data(g).shape[axis]
-
-        def key_for(i):
-            key = list(index[: g.ndim - 2]) + [slice(None), slice(None)]
-            if axis is not None:
-                key[axis] = i
-            return tuple(key + [slice(None)] if g.rgb else key)
-
-        arrays = {"truth": layer_data(g)}
-        for role, layer in (("blurry", b), ("deblurred", d)):
-            if layer is not None:
-                arrays[role] = layer_data(layer)
+        entries = stack_entries(self.viewer, chosen, axis)
+        arrays = {role: layer_data(la) for role, la in chosen.items()}
         ref_scale, _ = self._reference_scale(g)
-        metrics, rgb = self._plane_metrics, bool(g.rgb)
+        rgb = bool(g.rgb)
         truth_name = f"the ground-truth layer {g.name!r}"
 
         def job():
             scale = ref_scale if ref_scale is not None else \
                 truth_scale(arrays["truth"], truth_name)
-            results = yield from metrics.iter_stack_metrics(arrays, scale, key_for, n,
-                                                            border=border, box=box, rgb=rgb)
+            keyed = [(i, {role: plane_key(at, rgb) for role, at in wheres.items()})
+                     for i, wheres in entries]
+            results = yield from self._plane_metrics.iter_stack_metrics(
+                arrays, scale, keyed, border=border, box=box, rgb=rgb)
             return results, scale
 
-        return (b, d, g), axis, box, border, key_for, job
+        return chosen, axis, box, border, entries, job
 
     def compute_stack(self):
         """Per-slice metrics along Z (other slider axes at their current index), plotted."""
         try:
-            trio, axis, box, border, key_for, job = self._stack_job()
+            chosen, axis, box, border, entries, job = self._stack_job()
         except ValueError as error:
             notify_error(describe_error(error))
             self._show_message(describe_error(error))
             return None
-        g = trio[2]
+        g = chosen["truth"]
         _, scale_key = self._reference_scale(g)
-        if self._stack_worker is not None:
-            self._stack_worker.quit()
+        self._drop_stack_run()
         self.psnr_plot.clear()
         self.ssim_plot.clear()
         self.stack_results = None
-        self._stack_axis_index, self._stack_at = axis, off_axis(key_for(0)[: g.ndim - 2], axis)
+        self._stack_axis_index = axis
+        self._stack_at = off_axis(entries[0][1]["truth"], axis)
         colors = {"blurry": "#ffb74d", "deblurred": "#4fc3f7"}
-        ids = tuple(None if x is None else (id(x), id(layer_data(x))) for x in trio)
+        wheres = dict(entries)
+
+        run = {}  # this run's worker: results of a run dropped since are not shown
 
         def one(value):
             i, result = value
-            if self.closed:
+            if self.closed or self._stack_worker is not run.get("worker"):
                 return
             for name in ("blurry", "deblurred"):
                 if f"psnr_{name}" in result:
                     self.psnr_plot.append(name, i, result[f"psnr_{name}"], colors[name])
                     self.ssim_plot.append(name, i, result[f"ssim_{name}"], colors[name])
-            self._cache[(ids, tuple(key_for(i)[: g.ndim - 2]), box, border)] = result
+            self._cache[plane_cache_key(chosen, wheres[i], box, border)] = result
 
         def done(value):
             results, scale = value
             self._scale_cache[scale_key] = scale
-            if not self.closed:
+            if not self.closed and self._stack_worker is run.get("worker"):
                 self._show_stack_summary(results)
 
-        self._stack_worker = start_worker(
+        self._stack_worker = run["worker"] = start_worker(
             self, job, yielded=one, returned=done,
             errored=lambda e: notify_error(f"Whole stack: {describe_error(e)}"))
         return self._stack_worker
+
+    def _drop_stack_run(self) -> None:
+        if self._stack_worker is not None:
+            self._stack_worker.quit()  # stops at its next yield
+        self._stack_worker = None
 
     def _show_stack_summary(self, results: list) -> None:
         self.stack_results = results
@@ -500,8 +504,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         if off_axis(index[: g.ndim - 2], axis) != self._stack_at:
             # the slider left the T (or C) the plot was computed at: its curve is not of the
             # slices shown, and its marker would say it is
-            if self._stack_worker is not None:
-                self._stack_worker.quit()
+            self._drop_stack_run()
             self.psnr_plot.clear()
             self.ssim_plot.clear()
             self.stack_results = None
@@ -545,46 +548,50 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
         return layer
 
     def add_difference_map(self):
-        """Add |deblurred - ground truth| as a new layer (computed in a worker)."""
+        """Add |deblurred - ground truth| (computed in a worker): whole for in-memory layers with
+        the same planes at the same places, else of the current slice (lazy: not read whole)."""
         try:
             _, d, g = self.layers()
             if d is None:
                 raise ValueError("choose a deblurred layer for the difference map")
+            whole = g.ndim == 2 or (aligned(d, g) and all(
+                isinstance(layer_data(la), np.ndarray) for la in (d, g)))
+            where = None
+            if whole:
+                dd, gg = layer_data(d), layer_data(g)
+            else:
+                planes, *_, where = self._slice_request()
+                dd, gg = planes["deblurred"], planes["truth"]
         except ValueError as error:
             notify_error(describe_error(error))
             return None
-        dd, gg = layer_data(d), layer_data(g)
 
         def job():
-            return np.abs(np.subtract(np.asarray(dd), np.asarray(gg), dtype=np.float32))
+            diff = np.abs(np.subtract(np.asarray(dd), np.asarray(gg), dtype=np.float32))
+            return diff if where is None else diff.reshape((1,) * len(where) + diff.shape)
 
         def done(diff):
-            if not self.closed and g in self.viewer.layers:
-                add_layer(self.viewer, difference_layer(d, g, diff))
+            if self.closed or g not in self.viewer.layers:
+                return
+            add_layer(self.viewer, placed_difference(d, g, diff, where))
+            if where is not None:
+                notify_info("difference map of the current slice only (the layers are "
+                            "read lazily or placed apart): move the slider and press again "
+                            "for another slice")
 
         return start_worker(self, job, returned=done,
                             errored=lambda e: notify_error(f"Difference map: {describe_error(e)}"))
 
     def add_tile_grid(self):
         """Add the tiles the deblurred layer was computed in, as rectangles (shapes layer)."""
-        d = self.deblurred_combo.value
-        try:
-            check_image_layer(d, "deblurred")
-            grid = tile_grid_layer(d, self._tiling.plan_tiles)
-        except ValueError as error:
-            notify_error(describe_error(error))
-            return None
-        layer = add_layer(self.viewer, grid)
-        meta = grid[1]["metadata"]["microdeblur"]
-        notify_info(f"{meta['tiles']} tiles of {meta['tile']} px overlapping by "
-                    f"{meta['overlap']} px")
-        return layer
+        return add_tile_grid(self.viewer, self.deblurred_combo.value, self._tiling.plan_tiles)
 
     # ------------------------------------------------------------------ teardown
 
     def release_viewer(self) -> None:
         self._timer.stop()
-        disconnect(self.viewer.dims.events.current_step, self._dims_changed)
+        for event in ("current_step", "ndisplay", "order"):
+            disconnect(getattr(self.viewer.dims.events, event), self._dims_changed)
         for combo in (self.blurry_combo, self.deblurred_combo, self.truth_combo,
                       self.region_combo):
             combo.disconnect_viewer()

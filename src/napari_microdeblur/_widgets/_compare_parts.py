@@ -8,7 +8,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from ._jobs import last_deblur
-from ._layers import guess_layer_axes, layer_data
+from ._layers import current_data_index, guess_layer_axes, layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
 SLAB_BYTES = 64 * 2**20  # a lazy ground truth is read this much at a time for its range
@@ -96,6 +96,152 @@ def region_box(viewer, layer, truth):
             " SSIM needs at least 11 x 11: enlarge the rectangle or move it onto the image"
         )
     return (y0, y1), (x0, x1)
+
+
+def check_pair(layer, role: str, truth) -> None:
+    """ValueError unless ``layer`` can be compared plane by plane with ``truth``: the same
+    axes, Y-X size and RGB-ness. The planes may differ in number: they are matched by their
+    position in the world (a 5-plane truth placed inside a 20-plane stack)."""
+    shape, shape_g = tuple(layer_data(layer).shape), tuple(layer_data(truth).shape)
+    lead, lead_g = layer.ndim - 2, truth.ndim - 2
+    if lead != lead_g or layer.rgb != truth.rgb or shape[lead:] != shape_g[lead_g:]:
+        raise ValueError(
+            f"{role} layer {layer.name!r} has shape {shape}{' RGB' if layer.rgb else ''}"
+            f" but ground truth {truth.name!r} has {shape_g}{' RGB' if truth.rgb else ''};"
+            " choose layers of the same shape (the same Y-X size and axes)")
+
+
+def view_problem(viewer, truth) -> str:
+    """Why the view shows no single Y-X plane of ``truth`` to score ('' when it does)."""
+    offset = viewer.dims.ndim - truth.ndim
+    yx = {offset + truth.ndim - 2, offset + truth.ndim - 1}
+    shown = set(viewer.dims.displayed)
+    if shown == yx or truth.ndim == 2:  # a 2D image is its only slice, in any view
+        return ""
+    if viewer.dims.ndisplay == 3:
+        return ("the 3D view shows the whole volume, not one slice: press Whole stack for "
+                "the metrics of every slice, or switch to the 2D view for the current slice")
+    return ("the view shows a section across the Y-X planes, which the metrics do not take: "
+            "reset the displayed axes (or transpose back) to score the current slice")
+
+
+def plane_at(layer, world) -> tuple | None:
+    """Leading (non-YX) data index of the plane of ``layer`` napari shows at world point
+    ``world`` (rounded as napari slices); None when the layer has no plane there."""
+    lead = layer.ndim - 2
+    point = np.asarray(layer.world_to_data(np.asarray(world, dtype=float)), dtype=float)
+    index = tuple(int(np.round(p)) for p in point[:lead])
+    shape = layer_data(layer).shape[:lead]
+    if all(0 <= i < n for i, n in zip(index, shape, strict=True)):
+        return index
+    return None
+
+
+def planes_at(layers: dict, world, labels=()) -> dict:
+    """{role: plane_at(layer, world)} of every layer; ValueError naming a layer (and where
+    its planes lie) when it has no plane at ``world``."""
+    wheres = {}
+    for role, layer in layers.items():
+        index = plane_at(layer, world)
+        if index is None:
+            raise ValueError(no_plane_line(role, layer, world, labels))
+        wheres[role] = index
+    return wheres
+
+
+def no_plane_line(role: str, layer, world, labels=()) -> str:
+    lead = layer.ndim - 2
+    point = np.asarray(layer.world_to_data(np.asarray(world, dtype=float)), dtype=float)
+    shape = layer_data(layer).shape[:lead]
+    k = next(k for k in range(lead) if not 0 <= np.round(point[k]) < shape[k])
+    first, last = np.zeros(layer.ndim), np.zeros(layer.ndim)
+    last[k] = shape[k] - 1
+    lo, hi = (float(layer.data_to_world(p)[k]) for p in (first, last))
+    labels = tuple(labels)[-layer.ndim:] if len(labels) >= layer.ndim else ()
+    axis = labels[k] if labels else ""
+    if not axis or axis.lstrip("-").isdigit():  # napari's default labels are numbers
+        guessed = guess_layer_axes(layer)
+        axis = guessed[k] if len(guessed) > k else f"axis {k}"
+    here = float(np.asarray(world, dtype=float)[-layer.ndim:][k])
+    role = "ground-truth" if role == "truth" else role
+    return (f"the {role} layer {layer.name!r} has no plane at {axis} = {here:g} (its planes "
+            f"lie at {axis} {min(lo, hi):g} to {max(lo, hi):g}); move the slider to where "
+            "all the chosen layers have a plane")
+
+
+def plane_world(truth, where) -> np.ndarray:
+    """World point of the ground truth's plane at leading index ``where``."""
+    return np.asarray(truth.data_to_world(np.asarray(tuple(where) + (0, 0), dtype=float)))
+
+
+def stack_entries(viewer, chosen: dict, axis) -> list:
+    """[(i, {role: leading index})] of the truth's planes i along ``axis`` (other sliders at
+    the truth's current index) that every chosen layer has a plane at; ValueError if none."""
+    g = chosen["truth"]
+    at = list(current_data_index(viewer, g)[: g.ndim - 2])
+    entries, refused = [], None
+    for i in range(1 if axis is None else layer_data(g).shape[axis]):
+        if axis is not None:
+            at[axis] = i
+        try:
+            entries.append((i, planes_at(chosen, plane_world(g, at), viewer.dims.axis_labels)))
+        except ValueError as error:
+            refused = refused or error
+    if not entries:
+        raise refused
+    return entries
+
+
+def placed_difference(deblurred, truth, diff, where):
+    """``difference_layer``; a map of one plane (``where``: the truth's leading index) is
+    placed on the truth's plane it is of."""
+    from ._layer_data import difference_layer, overlay_transform
+
+    data, kwargs, kind = difference_layer(deblurred, truth, diff)
+    if where is not None:
+        kwargs.update(overlay_transform(truth, offset=tuple(where) + (0, 0)),
+                      name=f"{kwargs['name']} at {', '.join(map(str, where))}")
+    return data, kwargs, kind
+
+
+def cache_key(chosen: dict, wheres: dict, box, border) -> tuple:
+    """The key a plane's metrics are cached under: the layers, each one's plane, the region."""
+    ids = tuple((role, id(la), id(layer_data(la))) for role, la in chosen.items())
+    return ids, tuple(sorted(wheres.items())), box, border
+
+
+def add_tile_grid(viewer, deblurred, plan_tiles):
+    """Add the tiles ``deblurred`` was computed in as a shapes layer (None, said, if it has no
+    tile record)."""
+    from ._feedback import describe_error, notify_error, notify_info
+    from ._layer_data import add_layer, tile_grid_layer
+    from ._layers import check_image_layer
+
+    try:
+        check_image_layer(deblurred, "deblurred")
+        grid = tile_grid_layer(deblurred, plan_tiles)
+    except ValueError as error:
+        notify_error(describe_error(error))
+        return None
+    layer = add_layer(viewer, grid)
+    meta = grid[1]["metadata"]["microdeblur"]
+    notify_info(f"{meta['tiles']} tiles of {meta['tile']} px overlapping by "
+                f"{meta['overlap']} px")
+    return layer
+
+
+def plane_key(where, rgb: bool) -> tuple:
+    """Index of the whole Y-X (RGB) plane at leading index ``where``."""
+    key = tuple(where) + (slice(None), slice(None))
+    return key + (slice(None),) if rgb else key
+
+
+def aligned(a, b) -> bool:
+    """Whether ``a`` and ``b`` hold the same planes at the same places (one index fits both)."""
+    lead = b.ndim - 2
+    return (tuple(layer_data(a).shape) == tuple(layer_data(b).shape)
+            and np.allclose(a.scale[:lead], b.scale[:lead])
+            and np.allclose(a.translate[:lead], b.translate[:lead]))
 
 
 def stack_axis(truth) -> int | None:

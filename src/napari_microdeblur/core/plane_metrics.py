@@ -9,7 +9,7 @@ inside the stack; data_range is then 1 (see docs/evaluation.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator, Iterable
 
 import numpy as np
 
@@ -93,14 +93,15 @@ def iter_plane_metrics(planes: dict, ref_scale, *, border: int, box=None,
     return out
 
 
-def iter_stack_metrics(arrays: dict, ref_scale, key_for: Callable[[int], tuple], n: int, *,
+def iter_stack_metrics(arrays: dict, ref_scale, entries: Iterable[tuple[int, dict]], *,
                        border: int, box=None, rgb: bool = False
                        ) -> Generator[tuple[int, dict], None, list[dict]]:
-    """The metrics of every plane ``i`` in ``range(n)``, where ``key_for(i)`` indexes one 2D
-    (or RGB) plane of each array; yields ``(i, result)`` and returns the list of results."""
+    """The metrics of one 2D (or RGB) plane of each array per entry ``(i, {name: key})``,
+    ``key`` indexing that plane of ``arrays[name]`` (arrays placed differently along Z have
+    different keys for the same ``i``); yields ``(i, result)`` and returns the results."""
     results = []
-    for i in range(n):
-        planes = {k: np.asarray(a[key_for(i)]) for k, a in arrays.items()}
+    for i, keys in entries:
+        planes = {k: np.asarray(a[keys[k]]) for k, a in arrays.items()}
         result = drive(iter_plane_metrics(planes, ref_scale, border=border, box=box, rgb=rgb))
         results.append(result)
         yield i, result
