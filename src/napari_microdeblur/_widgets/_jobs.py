@@ -123,8 +123,8 @@ def check_custom_tile(req: DeblurRequest) -> None:
     with the rule and message of the run itself (``core.tile_options``), which applies it
     only once the run has started. The method is resolved as the run resolves it (weights
     load in tens of ms); the iteration count and balance the run finds on the image do not
-    change a method's reach. A PSF the run estimates from the image is not known yet: that
-    run checks its tile once it has the estimate."""
+    change a method's reach. A PSF the run estimates from the image is not known yet: the
+    tile is refused now only where every estimate refuses it (``_refused_whatever_estimate``)."""
     from ..core.axes import Layout, colour_part
     from ..core.inference import spec_before_image
     from ..core.method import resolve_device
@@ -141,11 +141,12 @@ def check_custom_tile(req: DeblurRequest) -> None:
         spec = req.method.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
     else:
         spec = None
-    if spec is None:  # the PSF comes from the image: the run checks its tile
-        return
     # a session network is checked where it is (resolve_request would copy it elsewhere)
     params = req.network.model.parameters() if req.network is not None else ()
     device = next((p.device for p in params), None) or resolve_device(req.tiling.device)
+    if spec is None:  # the PSF comes from the image
+        _refused_whatever_estimate(req, image, device)
+        return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the run gives them (a PSF cut to its support)
@@ -155,6 +156,59 @@ def check_custom_tile(req: DeblurRequest) -> None:
     except Exception:  # noqa: BLE001 - anything else the run reports, as it did
         return
     tile_options(method, Layout.for_method(req.axes, tuple(image.shape), method), req.tiling)
+
+
+def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
+    """Raise the run's tile refusal where it cannot depend on the PSF the run estimates (the
+    run would otherwise refuse only after the estimate, seconds later). An estimate is a
+    Gaussian of sigma ``SIGMA_MIN`` to ``SIGMA_MAX`` and a wider PSF only widens a method's
+    reach, so the narrowest stands in for it. Not refused here: a PSF-aware network that falls
+    back to Wiener on a wide estimate, and an 'auto' whose blind network (what runs where the
+    image gives no estimate) takes the tile."""
+    from ..core.axes import Layout, is_rgb
+    from ..core.bundled import auto_psf, default_for_modality
+    from ..core.options import FIXED_BALANCE, FIXED_ITERATIONS
+    from ..core.psf_estimate import SIGMA_MAX, SIGMA_MIN
+    from ..core.tile_options import tile_options
+
+    spec = req.method.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
+    if req.network is None and not spec.takes_psf():
+        return  # a blind network given 'estimate': the run says what to change
+    shape = tuple(image.shape)
+
+    def resolved(route):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return resolve_request(replace(req, method=route, image=image), device)
+        except Exception:  # noqa: BLE001 - the run reports what it cannot resolve
+            return None
+
+    def refusal(method) -> ValueError | None:
+        try:
+            tile_options(method, Layout.for_method(req.axes, shape, method), req.tiling)
+        except ValueError as error:
+            return error
+        return None
+
+    narrowest = resolved(spec.replace(psf=f"gaussian:{SIGMA_MIN:g}"))
+    widest = resolved(spec.replace(psf=f"gaussian:{SIGMA_MAX:g}"))
+    if narrowest is None or widest is None or "fallback_from" in widest.parameters:
+        return  # unresolved (the run says why), or a Wiener in place of the network
+    error = refusal(narrowest)
+    if error is None:
+        return
+    rgb = is_rgb(req.axes, shape)
+    if req.network is None and auto_psf(req.method, rgb) is not None:
+        try:
+            blind = resolved(spec.replace(name=default_for_modality(spec.modality, rgb)))
+        except ValueError:
+            return
+        if blind is None or refusal(blind) is None:
+            return  # where the image gives no estimate, the blind network takes this tile
+    if narrowest.halo == widest.halo:  # a network that reads no PSF: its reach as it is
+        raise error
+    raise ValueError(f"{error}, or more: the PSF estimated from the image widens it") from None
 
 
 def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:

@@ -34,7 +34,9 @@ ESTIMATE = "estimate"
 _CROP = 256  # side of the centre crop the spectrum is taken from
 _LAMBDAS = np.logspace(-6.0, 0.0, 25)  # Tikhonov balances searched with every blur
 _SIGMAS = np.round(np.arange(0.3, 6.01, 0.1), 2)  # isotropic first pass (px)
-_SIGMA_MAX = 8.0
+#: The Gaussian widths (sigma, px) an estimate can have: a PSF from the image is never narrower
+#: or wider (callers that must judge a run before its estimate use the two ends).
+SIGMA_MIN, SIGMA_MAX = 0.2, 8.0
 _MIN_SIDE = 32  # smaller images carry too few frequencies to tell blurs apart
 _GCV_CHUNK = 4  # balances scored together by _Spectrum.gcv
 
@@ -72,8 +74,8 @@ class EstimatedPsf:
     def describe(self) -> str:
         line = (f"PSF estimated from the image (GCV blur identification): {self.spec} "
                 f"(sigma in px); pass --psf {self.spec} to reuse it, or give a measured PSF")
-        if self.sigma_major >= 0.99 * _SIGMA_MAX:
-            line += (f"; it reached the widest blur searched ({_SIGMA_MAX:g} px): the image may "
+        if self.sigma_major >= 0.99 * SIGMA_MAX:
+            line += (f"; it reached the widest blur searched ({SIGMA_MAX:g} px): the image may "
                      "hold too little structure to tell its blur from noise")
         return line
 
@@ -229,8 +231,8 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
     for factor in (1.0, 1.2, 1.4, 1.7, 2.0, 2.5):
         for ratio in (0.25, 0.4, 0.55, 0.7, 0.85):
             for angle in np.arange(0.0, 180.0, 22.5):
-                major = min(iso * factor, _SIGMA_MAX)
-                cand = (major, max(major * ratio, 0.2), float(angle))
+                major = min(iso * factor, SIGMA_MAX)
+                cand = (major, max(major * ratio, SIGMA_MIN), float(angle))
                 s = score_near(*cand)
                 if s[0] < best[0][0]:
                     best = (s, cand)
@@ -244,7 +246,7 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
                          (smaj, smin * (1 + step), angle), (smaj, smin * (1 - step), angle),
                          (smaj, smin, angle + angle_step), (smaj, smin, angle - angle_step)):
                 cmaj, cmin, cang = cand
-                if not (0.2 <= cmin <= cmaj <= _SIGMA_MAX):
+                if not (SIGMA_MIN <= cmin <= cmaj <= SIGMA_MAX):
                     continue
                 s = score_near(cmaj, cmin, cang)
                 if s[0] < value:
