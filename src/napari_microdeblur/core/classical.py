@@ -285,10 +285,11 @@ def _convolution(p: torch.Tensor, x: torch.Tensor):
 def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.Tensor:
     """Richardson-Lucy deconvolution of (N, C, Y, X) or (N, C, Z, Y, X) ``x`` with ``psf``.
 
-    Negative input values are clamped to 0 (RL models photon counts). ``tv_weight`` > 0 adds the
-    total-variation prior of Dey et al. (2006): the multiplicative update is divided by
-    1 - tv_weight * div(grad u / |grad u|). ``eps`` guards the division, relative to the image
-    maximum. Returns a tensor with x's shape, dtype and device.
+    Negative input values are clamped to 0 (RL models photon counts); ``inference.deblur``
+    raises an image holding negatives by its minimum first (``compute_normalization``).
+    ``tv_weight`` > 0 adds the total-variation prior of Dey et al. (2006): the multiplicative
+    update is divided by 1 - tv_weight * div(grad u / |grad u|). ``eps`` guards the division,
+    relative to the image maximum. Returns a tensor with x's shape, dtype and device.
     """
     nsp = _check_x(x)
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
@@ -354,7 +355,8 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
     error is returned (at least 1); the check ends ``patience`` iterations after the last new
     lowest error (the error rises steadily once RL fits the noise). Clean data keep improving
     to ``max_iterations``; the more noise, the earlier the error turns up. ``x``: a (Z, Y, X)
-    or (Y, X) array of intensities (negatives count as 0, as in ``richardson_lucy``); ``psf``
+    or (Y, X) array of intensities (one holding negatives is raised by its minimum, as
+    ``inference.deblur`` raises an image for ``richardson_lucy``); ``psf``
     with as many dimensions (a one-plane PSF on a stack: only its central planes holding
     ``HELD_OUT_STACK_PIXELS`` are scored). None where ``x`` is too small to hide
     ``MIN_HELD_OUT_PIXELS``.
@@ -364,6 +366,11 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
             or max_iterations < 1:
         raise ValueError(f"max_iterations is {max_iterations!r}; accepted: a positive integer")
     x = np.asarray(x, dtype=np.float32)
+    least = float(x.min()) if x.size else 0.0
+    if least < 0:
+        # as deblur shifts the image for RL; clamping at 0 chose 102, 11 and 17 iterations for
+        # one image lowered by 100, 120 and 200 (shifted: 61 for each)
+        x = x - np.float32(least)
     if x.ndim == 3 and np.ndim(psf) == 3 and np.shape(psf)[0] == 1:
         keep = min(len(x), -(-HELD_OUT_STACK_PIXELS // (x.shape[1] * x.shape[2])))
         x = x[(len(x) - keep) // 2:][:keep]
