@@ -23,7 +23,7 @@ def _check_beads_options(args) -> None:
     """--threshold and --radius in the command's words (the core names its Python arguments)."""
     if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold > 0):
         raise UserError(f"--threshold {args.threshold:g}: give a bead height > 0 above the "
-                        "median, in image units (or leave it out: 8 noise sigmas)")
+                        "local background, in image units (or leave it out: 8 noise sigmas)")
     radii = args.radius if isinstance(args.radius, tuple) else (args.radius,)
     if args.radius is not None and not all(1 <= r <= MAX_BEAD_RADIUS for r in radii):
         raise UserError(f"--radius {','.join(map(str, radii))}: give pixels from 1 to "
@@ -107,8 +107,10 @@ def add_psf_commands(sub) -> None:
         help="measure a PSF: average the isolated beads of a bead image (2D or a z-stack)",
         description="Find isolated, unsaturated beads, align them to sub-pixel precision, "
         "average them, subtract the background and write the PSF (float32, sum 1, odd sides) "
-        "for --psf. The bead image should be taken with the same objective, wavelength and "
-        "pixel size as the images to deblur.",
+        "for --psf. Uneven illumination or autofluorescence under the beads is subtracted "
+        "before they are sought; when the camera clipped, beads with a pixel at the maximum are "
+        "left out as saturated. The bead image should be taken with the same objective, "
+        "wavelength and pixel size as the images to deblur.",
     )
     p.add_argument("input", help="bead image: YX or ZYX TIFF, one channel")
     p.add_argument("-o", "--output", required=True, help="the PSF .tif to write")
@@ -122,7 +124,8 @@ def add_psf_commands(sub) -> None:
     p.add_argument(
         "--threshold",
         type=float,
-        help="least bead height above the median, in image units (default: 8 noise sigmas)",
+        help="least bead height above the local background (a running median 31 px wide), "
+        "in image units (default: 8 noise sigmas)",
     )
     p.add_argument("--axes", help="axes of the input, YX or ZYX (default: from the file)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -1,11 +1,14 @@
 """A measured PSF from an image of sub-resolution fluorescent beads, 2D (YX) or 3D (ZYX).
 
-Steps: smooth lightly and find local maxima above a robust threshold (median + 8 noise sigmas);
-drop beads whose crop would leave the image, that have another bead (brighter than 5% of them)
-close enough for their PSFs to overlap, that are saturated (more than 2**ndim pixels near the
-peak at the image's maximum), or whose integrated intensity or half-maximum spread is far from
-the median bead's (aggregates, merged pairs, beads out of focus). Each kept bead is cut out with
-its local background (median of its crop's border) subtracted, shifted by cubic-spline
+Steps: smooth lightly, subtract the large-scale background (a running median 31 pixels wide:
+uneven illumination, autofluorescence) and find local maxima standing 8 noise sigmas (of that
+high-pass residual) above the local background; drop beads whose crop would leave the image,
+that have another bead (brighter than 5% of them) close enough for their PSFs to overlap, that
+are saturated (more than 2**ndim pixels near the peak at the image's maximum, or, when the
+camera clipped, any pixel there at the maximum), or whose integrated intensity or half-maximum
+spread is far from the median bead's (aggregates, merged pairs, beads out of focus). Each kept
+bead is cut out of the background-subtracted image with its remaining local background (median
+of its crop's border) subtracted, shifted by cubic-spline
 interpolation so that its centroid lands on the middle pixel, and the crops are summed (bright
 beads count more: they carry more signal). The sum has its residual background subtracted,
 negatives clipped, and is normalised to sum 1.
@@ -21,7 +24,9 @@ import numpy as np
 
 __all__ = ["psf_from_beads", "BeadReport", "fwhm"]
 
-_THRESHOLD_SIGMAS = 8.0  # bead peaks must stand this many noise sigmas above the median
+_THRESHOLD_SIGMAS = 8.0  # bead peaks must stand this many noise sigmas above the background
+_BACKGROUND_WIDTH = 31  # pixels: the running median that gives the large-scale background
+_CAMERA_BITS = (8, 10, 12, 14, 16)  # an integer maximum of 2**bits - 1 is an ADC's ceiling
 _NEIGHBOUR_FRACTION = 0.05  # a neighbour dimmer than this fraction of a bead does not spoil it
 _OUTLIER_FACTOR = 1.25  # beads whose core is this much wider or narrower: merged, blurred, hot
 _AGGREGATE_FACTOR = 3.0  # beads this many times brighter than the median are clumps
@@ -158,24 +163,33 @@ def psf_from_beads(
 
     ``axes`` 'YX' or 'ZYX' (None: from the number of dimensions); ``radius`` the PSF's half side
     per axis in pixels (None: 2.5 x the bright beads' median FWHM); ``threshold`` the least peak
-    height above the median for a bead (None: 8 noise sigmas). Returns a float32 PSF with odd
-    sides, its centroid on the middle pixel, summing to 1. Raises ValueError when no bead
-    qualifies, saying why the candidates were refused. The image is not modified.
+    height above the local background for a bead (None: 8 noise sigmas). The background is a
+    running median 31 pixels wide, so uneven illumination under the beads does not hide them.
+    Returns a float32 PSF with odd sides, its centroid on the middle pixel, summing to 1.
+    Raises ValueError when no bead qualifies, saying why the candidates were refused. The image
+    is not modified.
     """
     from scipy import ndimage
 
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
     data = _checked_image(image, axes)
     radii = _radii(radius, data.ndim)
     smooth = ndimage.gaussian_filter(data, 1.0)
-    peaks, heights = _bead_peaks(smooth, threshold)
+    # Beads are found and measured above the large-scale background: the spread of an uneven
+    # background inflated the noise and hid every bead.
+    background = _background(smooth)
+    peaks, heights, level = _bead_peaks(smooth - background, threshold,
+                                        float(np.abs(smooth).max()))
     if radii is None:
-        radii = _radius_from_width(smooth, peaks, heights, float(np.median(smooth)))
+        radii = _radius_from_width(smooth - background, peaks, heights, level)
     r = np.array(radii)
     candidates = _without_satellites(peaks, heights, r)
-    kept, rejected = _isolated_beads(data, peaks, heights, candidates, r)
+    kept, rejected = _isolated_beads(data, peaks, heights, candidates, r, _clipped(data, image))
 
-    pixel_noise = _noise(data)
-    measured = [_measure_bead(data, p, r, pixel_noise) for p in kept]
+    flat = data - background
+    pixel_noise = _noise(flat)
+    measured = [_measure_bead(flat, p, r, pixel_noise) for p in kept]
     crops = [m[0] for m in measured]
     centroids = [m[1] for m in measured]
     good = _typical(np.array([m[2] for m in measured]), np.array([m[3] for m in measured]))
@@ -201,8 +215,53 @@ def psf_from_beads(
     return psf, report
 
 
-def _peak_height(smooth: np.ndarray, threshold, noise: float, level: float) -> float:
-    """The least height above the median ``level`` a bead's peak must reach."""
+def _background(smooth: np.ndarray) -> np.ndarray:
+    """The large-scale background: a running median _BACKGROUND_WIDTH pixels wide (beads, a
+    few pixels across, do not move it), taken on a grid a quarter of that apart and
+    interpolated back (a full-resolution median of a z-stack takes minutes)."""
+    from scipy import ndimage
+
+    step = max(1, _BACKGROUND_WIDTH // 8)
+    # grid samples that include both ends of each axis (nothing is extrapolated)
+    samples = [np.round(np.linspace(0, n - 1, -(-(n - 1) // step) + 1)).astype(int)
+               for n in smooth.shape]
+    coarse = smooth[np.ix_(*samples)]
+    half = _BACKGROUND_WIDTH // (2 * step)
+    pads = [min(half, n - 1) for n in coarse.shape]
+    # odd reflection continues a slope past the border (an even one bent a ramp down there and
+    # made false beads along the bright edge)
+    padded = np.pad(coarse, [(q, q) for q in pads], mode="reflect", reflect_type="odd")
+    padded = ndimage.median_filter(padded, size=[2 * q + 1 for q in pads], mode="nearest")
+    # the median of noise on a grid is itself a little noisy: smooth it over a grid step
+    padded = ndimage.gaussian_filter(padded, 1.0, mode="nearest")
+    coarse = padded[tuple(slice(q, q + n) for q, n in zip(pads, coarse.shape))]
+    axes = [np.interp(np.arange(n), s, np.arange(len(s))) for n, s in zip(smooth.shape, samples)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"))
+    return ndimage.map_coordinates(coarse, grid, order=1, mode="nearest")
+
+
+def _clipped(data: np.ndarray, image: np.ndarray) -> bool:
+    """Whether the camera clipped the brightest pixels. Unclipped data cannot trigger this: an
+    integer image at its dtype's maximum (255, 65535) is at the ceiling; a plateau of more than
+    2**ndim pixels at the maximum is more than a peak between pixels makes; and integer data
+    whose maximum is a camera ceiling (4095 of 12 bits in uint16, ...) held by two separate
+    beads is clipped (ties of the maximum across noisy beads do not happen)."""
+    from scipy import ndimage
+
+    top = data.max()
+    labels, count = ndimage.label(data == top, structure=np.ones((3,) * data.ndim))
+    if np.bincount(labels.ravel())[1:].max() > 2**data.ndim:
+        return True
+    if image.dtype.kind not in "ui":
+        return False
+    if top == np.iinfo(image.dtype).max:
+        return True
+    return bool(top in [2**b - 1 for b in _CAMERA_BITS] and count >= 2)
+
+
+def _peak_height(smooth: np.ndarray, threshold, noise: float, level: float,
+                 scale: float) -> float:
+    """The least height above the background ``level`` a bead's peak must reach."""
     if threshold is None:
         height = _THRESHOLD_SIGMAS * noise
     else:
@@ -212,18 +271,20 @@ def _peak_height(smooth: np.ndarray, threshold, noise: float, level: float) -> f
         if not (math.isfinite(height) and height > 0):
             raise ValueError(f"threshold is {threshold!r}; accepted: None or a number > 0")
     # Beyond the noise, a floor at 1e-3 of the brightest bead: a noise-free (simulated) image
-    # has rounding-level maxima in every bead's tails.
-    return max(height, 1e-3 * (float(smooth.max()) - level))
+    # has rounding-level maxima in every bead's tails; and at 1e-9 of the image's values,
+    # the rounding of the background subtraction (a constant image has no bead).
+    return max(height, 1e-3 * (float(smooth.max()) - level), 1e-9 * scale)
 
 
-def _bead_peaks(smooth: np.ndarray, threshold) -> tuple[np.ndarray, np.ndarray]:
-    """The local maxima of the smoothed image that stand high enough, brightest first, and
-    their heights above the median."""
+def _bead_peaks(smooth: np.ndarray, threshold, scale: float) -> tuple[np.ndarray, np.ndarray,
+                                                                     float]:
+    """The local maxima of the smoothed, background-subtracted image that stand high enough,
+    brightest first, their heights above the background and the background's residual level."""
     from scipy import ndimage
 
     level = float(np.median(smooth))
     noise = _noise(smooth)
-    height = _peak_height(smooth, threshold, noise, level)
+    height = _peak_height(smooth, threshold, noise, level, scale)
     peaks_mask = (smooth == ndimage.maximum_filter(smooth, size=3)) & (smooth > level + height)
     # A peak between pixels is a plateau of equal maxima: one peak per connected plateau.
     labels, _ = ndimage.label(peaks_mask, structure=np.ones((3,) * smooth.ndim))
@@ -231,12 +292,12 @@ def _bead_peaks(smooth: np.ndarray, threshold) -> tuple[np.ndarray, np.ndarray]:
     if len(peaks) == 0:
         raise ValueError(
             f"image (shape {smooth.shape}) has no bead: no local maximum stands {height:.3g} "
-            f"above the median {level:.3g} (noise {noise:.3g}); accepted: an image of "
-            "fluorescent beads on a dark background"
+            f"above the local background (noise {noise:.3g}); accepted: an image of "
+            "fluorescent beads, each a few pixels across"
         )
     heights = smooth[tuple(peaks.T)] - level
     order = np.argsort(-heights)
-    return peaks[order], heights[order]
+    return peaks[order], heights[order], level
 
 
 def _without_satellites(peaks: np.ndarray, heights: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -250,12 +311,14 @@ def _without_satellites(peaks: np.ndarray, heights: np.ndarray, r: np.ndarray) -
     return np.flatnonzero(~satellite)
 
 
-def _isolated_beads(data, peaks, heights, candidates, r) -> tuple[list, dict[str, int]]:
+def _isolated_beads(data, peaks, heights, candidates, r, clipped) -> tuple[list, dict]:
     """The candidate peaks far enough from the border and from other beads, and unsaturated;
-    and how many were refused for each reason."""
+    and how many were refused for each reason. When the camera ``clipped``, a bead with even
+    one pixel near its peak at the maximum is saturated (clipped at 1-4 pixels, it widened the
+    PSF by 1.5-6 %), unless every such bead would go: then the maximum is their common peak."""
     shape = np.array(data.shape)
     rejected = {"near the border": 0, "not isolated": 0, "saturated": 0, "merged or outlier": 0}
-    kept = []
+    kept, touching = [], []
     saturation = data.max()
     for i in candidates:
         p, h = peaks[i], heights[i]
@@ -270,10 +333,15 @@ def _isolated_beads(data, peaks, heights, candidates, r) -> tuple[list, dict[str
             continue
         # a peak centred between pixels has up to 2**ndim equal maxima; a clipped one more
         core = data[tuple(slice(c - 2, c + 3) for c in p)]
-        if np.count_nonzero(core == saturation) > 2**data.ndim:
+        at_top = np.count_nonzero(core == saturation)
+        if at_top > 2**data.ndim:
             rejected["saturated"] += 1
             continue
-        kept.append(p)
+        (touching if clipped and at_top else kept).append(p)
+    if kept:
+        rejected["saturated"] += len(touching)
+    else:
+        kept = touching
     return kept, rejected
 
 
