@@ -30,9 +30,10 @@ from ._compare_parts import (
     DataWatcher,
     MetricsTable,
     add_tile_grid,
-    aligned,
     check_pair,
+    difference_planes,
     guess_roles,
+    marker_at,
     off_axis,
     placed_difference,
     plane_key,
@@ -44,6 +45,7 @@ from ._compare_parts import (
     stack_entries,
     stack_summary,
     stale_stack_line,
+    truth_gone,
     truth_scale,
     view_problem,
 )
@@ -302,6 +304,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
             self.table.clear_values()
             self.slice_label.setText("")
             self._update_started = None
+            self._mark_current_slice()  # the 3D view: no current slice to mark
             return
         self._show_message("")
         self.slice_label.setText(
@@ -510,8 +513,9 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
             self.stack_results = None
             self.summary_label.setText(stale_stack_line(self._stack_at))
             return
-        self.psnr_plot.set_marker(index[axis])
-        self.ssim_plot.set_marker(index[axis])
+        marker = marker_at(self.viewer, g, axis, index)
+        self.psnr_plot.set_marker(marker)
+        self.ssim_plot.set_marker(marker)
 
     # ------------------------------------------------------------------ side by side
 
@@ -554,14 +558,7 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
             _, d, g = self.layers()
             if d is None:
                 raise ValueError("choose a deblurred layer for the difference map")
-            whole = g.ndim == 2 or (aligned(d, g) and all(
-                isinstance(layer_data(la), np.ndarray) for la in (d, g)))
-            where = None
-            if whole:
-                dd, gg = layer_data(d), layer_data(g)
-            else:
-                planes, *_, where = self._slice_request()
-                dd, gg = planes["deblurred"], planes["truth"]
+            dd, gg, where = difference_planes(self.viewer, d, g)
         except ValueError as error:
             notify_error(describe_error(error))
             return None
@@ -571,8 +568,10 @@ class CompareWidget(WorkerOwnerMixin, QWidget):
             return diff if where is None else diff.reshape((1,) * len(where) + diff.shape)
 
         def done(diff):
-            if self.closed or g not in self.viewer.layers:
+            if self.closed:
                 return
+            if g not in self.viewer.layers:  # removed meanwhile: said, not dropped silently
+                return self._show_message(truth_gone(g))
             add_layer(self.viewer, placed_difference(d, g, diff, where))
             if where is not None:
                 notify_info("difference map of the current slice only (the layers are "

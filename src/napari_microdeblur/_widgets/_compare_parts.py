@@ -204,6 +204,43 @@ def placed_difference(deblurred, truth, diff, where):
     return data, kwargs, kind
 
 
+def difference_planes(viewer, deblurred, truth) -> tuple:
+    """(deblurred data, truth data, truth's leading index or None) of a difference map: the
+    whole layers when in memory with the same planes at the same places, else the plane each
+    shows at the viewer's point (a lazy stack is not read whole). Only these two layers
+    count: a blurry layer with no plane there does not stop the map."""
+    if truth.ndim == 2 or (aligned(deblurred, truth) and all(
+            isinstance(layer_data(la), np.ndarray) for la in (deblurred, truth))):
+        return layer_data(deblurred), layer_data(truth), None
+    problem = view_problem(viewer, truth)
+    if problem:
+        raise ValueError(problem)
+    wheres = planes_at({"deblurred": deblurred, "truth": truth}, viewer.dims.point,
+                       viewer.dims.axis_labels)
+    return (layer_data(deblurred)[plane_key(wheres["deblurred"], deblurred.rgb)],
+            layer_data(truth)[plane_key(wheres["truth"], truth.rgb)], wheres["truth"])
+
+
+def truth_gone(truth) -> str:
+    """Why a difference map computed against ``truth`` is not added: notified (a warning)
+    and returned for the dock's message line."""
+    from ._feedback import notify_warning
+
+    line = (f"difference map not added: the ground-truth layer {truth.name!r} was removed "
+            "while it was computed; choose a ground truth and press Difference map again")
+    notify_warning(line)
+    return line
+
+
+def marker_at(viewer, truth, axis: int, index) -> int | None:
+    """Where the whole-stack plots' 'current slice' marker goes: the truth's index along
+    ``axis``, or None while that axis is on screen (the 3D view, a transposed one): its
+    slider is hidden and the view shows no single slice."""
+    if viewer.dims.ndim - truth.ndim + axis in viewer.dims.displayed:
+        return None
+    return index[axis]
+
+
 def cache_key(chosen: dict, wheres: dict, box, border) -> tuple:
     """The key a plane's metrics are cached under: the layers, each one's plane, the region."""
     ids = tuple((role, id(la), id(layer_data(la))) for role, la in chosen.items())

@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._finetune_compare import add_comparison, held_out_region, iter_compare_job, shown_line
+from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_files import checkpoint_dir, copy_weights
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
@@ -518,9 +518,11 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         if isinstance(self.request, SelfAdaptRequest):
             width = layer_data(layer).shape[axes.index("X")]
             region = ("X", width - self._notes["held_out_columns"][0], width)
-        held = held_out_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"))
+        # only the arrays here: the band of a lazy stack is read in the worker
+        plan = plan_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"))
 
-        def shown(images):
+        def shown(result):
+            held, images = result
             if self.closed:
                 return
             self.comparison = add_comparison(self.viewer, held, self.base_network.label,
@@ -530,7 +532,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         def failed(error):
             notify_error(f"Comparing on the held-out region failed: {describe_error(error)}")
 
-        return start_worker(self, iter_compare_job, held, [self.base_network, tuned],
+        return start_worker(self, iter_compare_job, plan, [self.base_network, tuned],
                             self.request.device, self.request.psf, returned=shown,
                             errored=failed)
 

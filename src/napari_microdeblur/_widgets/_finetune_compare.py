@@ -38,13 +38,28 @@ class HeldOutRegion:
     text: str  # what the region is, for names and the status line
 
 
-def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None = None
-                    ) -> HeldOutRegion:
+@dataclass
+class RegionPlan:
+    """What ``read_region`` will read, fixed on the GUI thread without reading any pixel: a
+    lazy (dask, zarr) stack is only read in the compare worker, so napari does not freeze."""
+
+    layer_name: str
+    axes: str
+    data: Any  # the layer's array (not read yet)
+    sharp: Any  # the sharp layer's array, or None
+    focus: int | None
+    key: tuple
+    offset: tuple[int, ...]
+    placement: dict
+    text: str
+
+
+def plan_region(layer, axes: str, region, *, sharp=None, focus: int | None = None
+                ) -> RegionPlan:
     """The crop of ``layer`` (axes ``axes``) that validation held out. ``region``: (axis 'Y'
     or 'X', start, stop) in plane pixels, or None (no band: the whole layer). The target is
     the same crop of the ``sharp`` layer, or of the in-focus plane ``focus`` of a z-stack
-    repeated along Z, or None."""
-    data = layer_data(layer)
+    repeated along Z, or None. Reads no pixel (see ``read_region``)."""
     key = [slice(None)] * len(axes)
     offset = [0] * (len(axes) - ("S" in axes))
     if region is None:
@@ -54,24 +69,39 @@ def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None =
         where = axes.index(axis)
         key[where], offset[where] = slice(int(start), int(stop)), int(start)
         text = f"held-out band {axis} {start}-{stop}"
-    key = tuple(key)
+    focus = int(focus) if focus is not None and "Z" in axes else None
+    return RegionPlan(layer.name, axes, layer_data(layer),
+                      None if sharp is None else layer_data(sharp), focus, tuple(key),
+                      tuple(offset), source_placement(layer), text)
+
+
+def read_region(plan: RegionPlan) -> HeldOutRegion:
+    """The pixels of ``plan`` (in the compare worker: a lazy stack reads its band here)."""
+    crop = np.array(plan.data[plan.key])
     target = None
-    if sharp is not None:
-        target = np.array(layer_data(sharp)[key])
-    elif focus is not None and "Z" in axes:
-        z = axes.index("Z")
-        crop = np.asarray(data[key])
-        target = np.repeat(np.take(crop, [int(focus)], axis=z), crop.shape[z], axis=z)
-    return HeldOutRegion(layer.name, axes, np.array(data[key]), target, tuple(offset),
-                         source_placement(layer), data, text)
+    if plan.sharp is not None:
+        target = np.array(plan.sharp[plan.key])
+    elif plan.focus is not None:
+        z = plan.axes.index("Z")
+        target = np.repeat(np.take(crop, [plan.focus], axis=z), crop.shape[z], axis=z)
+    return HeldOutRegion(plan.layer_name, plan.axes, crop, target, plan.offset,
+                         plan.placement, plan.data, plan.text)
 
 
-def iter_compare_job(region: HeldOutRegion, networks, device: str, psf=None):
-    """Worker body: the region deblurred by each of ``networks`` (SessionModels), in float32
-    as validation scores it; yields the deblur progress, returns the images in order.
-    ``psf``: the PSF the run trained with, given to the networks that take one."""
+def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None = None
+                    ) -> HeldOutRegion:
+    """``plan_region`` and ``read_region`` at once (reads the pixels in the calling thread)."""
+    return read_region(plan_region(layer, axes, region, sharp=sharp, focus=focus))
+
+
+def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
+    """Worker body: the region of ``plan`` read, then deblurred by each of ``networks``
+    (SessionModels), in float32 as validation scores it; yields the deblur progress, returns
+    (the HeldOutRegion, the images in order). ``psf``: the PSF the run trained with, given to
+    the networks that take one."""
     from ..core.method import MethodSpec, TilingSpec
 
+    region = read_region(plan)
     images = []
     for network in networks:
         takes_psf = getattr(network.model, "needs_psf", False)
@@ -82,7 +112,7 @@ def iter_compare_job(region: HeldOutRegion, networks, device: str, psf=None):
                             tiling=TilingSpec(device=device), full_image=region.full_image)
         outcome = yield from iter_deblur_job(req)
         images.append(np.asarray(outcome.result.image))
-    return images
+    return region, images
 
 
 def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: str,
