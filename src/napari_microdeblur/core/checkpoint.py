@@ -185,7 +185,13 @@ def card_for_model(
     try:
         return ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"invalid model card: {exc}") from None
+        raise ValueError(f"invalid model card: {_one_line(exc)}") from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """A card's validation errors on one line (pydantic's text spans several)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e.get('loc', ()))) or 'card'}: {e.get('msg')}" for e in exc.errors())
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -244,7 +250,11 @@ def _parse_card(raw: str, where: str) -> ModelCard:
         raise ValueError(
             f"{where}: the model card in the metadata is not valid JSON ({exc})"
         ) from None
-    if isinstance(data, dict) and data.get("card_format_version", 1) > CARD_FORMAT_VERSION:
+    version = data.get("card_format_version", 1) if isinstance(data, dict) else 1
+    if not isinstance(version, int):  # a hand-edited card: compare no str with an int
+        raise ValueError(f"{where}: invalid model card: card_format_version is {version!r}, "
+                         "not a whole number")
+    if version > CARD_FORMAT_VERSION:
         raise ValueError(
             f"{where}: card format {data['card_format_version']} is newer than this "
             f"napari-microdeblur understands ({CARD_FORMAT_VERSION}); please upgrade"
@@ -252,12 +262,12 @@ def _parse_card(raw: str, where: str) -> ModelCard:
     try:
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{where}: invalid model card: {exc}") from None
+        raise ValueError(f"{where}: invalid model card: {_one_line(exc)}") from None
     registry.check_file_arch(card.arch, where)  # a valid card of a network built elsewhere
     return card
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def _read_safetensors(path: Path, where: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     from safetensors import safe_open
 
     try:
@@ -266,7 +276,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tenso
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except Exception as exc:  # SafetensorError, OSError, ... : one clear message
         raise ValueError(
-            f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}"
+            f"{where}: not a readable safetensors file (truncated or corrupt?): {exc}"
         ) from None
     return meta, tensors
 
@@ -362,7 +372,7 @@ def load_safetensors(
             f"{where}: sha256 mismatch: expected {expected_sha256}, the file {path} has {digest} "
             "(corrupt or replaced file; reinstall the package or re-download the weights)"
         )
-    meta, tensors = _read_safetensors(path)
+    meta, tensors = _read_safetensors(path, where)
     if CARD_KEY in meta:
         card = _parse_card(meta[CARD_KEY], where)
         if arch is not None and arch != card.arch:
@@ -416,14 +426,8 @@ def _extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
         if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
             sd = dict(obj)
         else:
-            for key in (
-                "state_dict",
-                "model",
-                "params_ema",
-                "params",
-                "generator",
-                "model_state_dict",
-            ):
+            for key in ("state_dict", "model", "params_ema", "params", "generator",
+                        "model_state_dict"):
                 inner = obj.get(key)
                 if (
                     isinstance(inner, Mapping)
@@ -518,6 +522,9 @@ def load_model(
     ):
         return bundled.load_bundled(path_or_name, map_location=map_location)
     path = Path(path_or_name)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a weights file; give the .safetensors, "
+                         ".pt/.pth or .zip file inside it")
     if not path.is_file():
         names = sorted(bundled.BUNDLED_WEIGHTS)
         raise ValueError(

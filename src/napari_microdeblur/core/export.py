@@ -140,6 +140,47 @@ def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndar
     return x
 
 
+def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
+    """Refuse, in one line, what would make a package the Model Zoo rejects or misruns."""
+    if getattr(model, "needs_psf", False):
+        # the package's one input is the image: a consumer has no way to give the PSF
+        raise ValueError(
+            f"export_bioimageio: {card.arch} needs the PSF as a second input, which a "
+            "BioImage Model Zoo package of napari-microdeblur does not describe; share the "
+            ".safetensors file instead (save_weights), or export a blind network"
+        )
+    if card.license.upper() in ("NOASSERTION", "NONE", "UNKNOWN", ""):
+        # 'unknown' (a card's default) was written as CC-BY-4.0: a licence nobody chose
+        raise ValueError(
+            f"export_bioimageio: the weights' licence is {card.license!r} (not chosen, or their "
+            "training data states none) and the BioImage Model Zoo needs an SPDX licence id; "
+            "pass a card with "
+            "the licence you may publish them under, e.g. "
+            "card.model_copy(update={'license': 'CC-BY-4.0'})"
+        )
+
+
+def _min_size(model: torch.nn.Module, x: np.ndarray) -> int:
+    """The smallest multiple of ``size_divisor`` (per side, up to the test input's) that the
+    model runs on: instance normalisation needs more than one pixel at the deepest level."""
+    div = model.size_divisor
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        for side in range(div, min(x.shape[2:]), div):
+            probe = torch.zeros((1, x.shape[1], *[side] * (x.ndim - 2)), device=device)
+            try:
+                with torch.no_grad():
+                    model(probe)
+            except (RuntimeError, ValueError):
+                continue
+            return side
+        return min(x.shape[2:])  # the test input runs (it made the test output)
+    finally:
+        model.train(was_training)
+
+
 def _run_and_trace(model: torch.nn.Module, xn: np.ndarray):
     """(output as numpy, TorchScript trace) of ``model`` on the normalised test input."""
     device = next(model.parameters()).device
@@ -184,7 +225,9 @@ def _readme(card: ModelCard, rdf_name: str, module_cls: type) -> bytes:
         f"- degradation: {card.degradation or 'not stated'}\n"
         f"- metrics: {json.dumps(card.metrics)}\n"
         f"- normalisation: {json.dumps(card.normalization)}\n"
-        f"- licence: {card.license}\n\n"
+        f"- licence: {card.license}\n"
+        "- output units: normalised like the input (its low/high percentiles map to 0 and 1); "
+        "napari-microdeblur maps its output back to the image's intensities\n\n"
         "## Validation\n\n"
         f"Validation metrics reported by the trainer: {json.dumps(card.metrics)}.\n\n"
         "Read back with `napari_microdeblur.core.checkpoint.load_model(path_to_zip)`.\n"
@@ -202,7 +245,8 @@ def _environment(torch_version: str) -> bytes:
 # --------------------------------------------------------------------------- rdf.yaml
 
 
-def _tensor_specs(card: ModelCard, sd: int, div: int, files: Mapping[str, bytes]):
+def _tensor_specs(card: ModelCard, sd: int, div: int, files: Mapping[str, bytes],
+                  least: int):
     """The ``inputs`` and ``outputs`` entries of the rdf."""
     spatial_ids = ["z", "y", "x"][-sd:]
     in_axes: list[dict[str, Any]] = [
@@ -214,7 +258,7 @@ def _tensor_specs(card: ModelCard, sd: int, div: int, files: Mapping[str, bytes]
         {"type": "channel", "channel_names": [f"c{i}" for i in range(card.out_channels)]},
     ]
     for ax in spatial_ids:
-        in_axes.append({"type": "space", "id": ax, "size": {"min": div, "step": div}})
+        in_axes.append({"type": "space", "id": ax, "size": {"min": least, "step": div}})
         out_axes.append({"type": "space", "id": ax, "size": {"tensor_id": "input0", "axis_id": ax}})
     preprocessing: list[dict[str, Any]] = []
     if card.normalization.get("kind") == "percentile":
@@ -284,9 +328,9 @@ def _short_description(text: str) -> str:
     return head + more
 
 
-def _rdf(card, files, *, rdf_name, sd, div, authors, cite, torch_version) -> dict[str, Any]:
+def _rdf(card, files, *, rdf_name, sd, div, least, authors, cite, torch_version) -> dict:
     arch = card.arch
-    inputs, outputs = _tensor_specs(card, sd, div, files)
+    inputs, outputs = _tensor_specs(card, sd, div, files, least)
     return {
         "type": "model",
         "format_version": "0.5.4",
@@ -297,7 +341,7 @@ def _rdf(card, files, *, rdf_name, sd, div, authors, cite, torch_version) -> dic
         "authors": authors or [{"name": "napari-microdeblur developers"}],
         "cite": cite
         or [{"text": f"napari-microdeblur {arch}", "url": "https://github.com/napari/napari"}],
-        "license": card.license if card.license not in ("", "unknown") else "CC-BY-4.0",
+        "license": card.license,
         "documentation": "README.md",
         "covers": ["cover.png"],
         "tags": ["deblurring", "microscopy", "napari-microdeblur", arch, f"{sd}d"],
@@ -331,6 +375,7 @@ def export_bioimageio(
     path_zip = Path(path_zip)
     if path_zip.suffix != ".zip":
         raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
+    _check_exportable(model, full_card)
     x = _test_tensor(model, full_card, test_input)
     xn = _normalize_like_bioimageio(x, full_card.normalization, tuple(range(2, x.ndim)))
     y, traced = _run_and_trace(model, xn)
@@ -349,6 +394,7 @@ def export_bioimageio(
     }
     rdf = _rdf(
         full_card, files, rdf_name=rdf_name, sd=model.spatial_dims, div=model.size_divisor,
+        least=_min_size(model, x),
         authors=authors, cite=cite, torch_version=torch_version,
     )
     try:
