@@ -45,6 +45,7 @@ class BeadReport:
     positions: tuple = ()  # sub-pixel centroids of the beads used, in image pixels
     radius: tuple = ()  # crop half-size per axis, pixels
     fwhm: tuple = ()  # of the averaged PSF, per axis, pixels
+    note: str = ""  # e.g. that the Z radius was limited by a short stack
 
     def summary(self) -> str:
         rejected = ", ".join(f"{n} {why}" for why, n in self.rejected.items() if n) or "none"
@@ -52,6 +53,7 @@ class BeadReport:
         return (
             f"{self.used} of {self.candidates} beads averaged (rejected: {rejected}); "
             f"PSF {tuple(2 * r + 1 for r in self.radius)} px, FWHM {width} px"
+            + (f"; {self.note}" if self.note else "")
         )
 
 
@@ -124,13 +126,13 @@ def _noise(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
-def _radius_from_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarray,
-                       level: float) -> tuple:
-    """Crop half-size from the bright beads' half-maximum width (in the lightly smoothed
-    image): 2.5 FWHM, past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels;
-    Y and X get the same (the larger) radius. The width is the median over the brightest beads
-    (up to 5) whose half maximum lies inside the image: a bead cut by the border never falls to
-    half there, and its width (the whole window) made every bead look too close to the border.
+def _bead_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarray,
+                level: float) -> list:
+    """The bright beads' half-maximum width per axis in the lightly smoothed image, pixels (the
+    crop half-size is 2.5 times it); Y and X get the same (the larger) width. The width is the
+    median over the brightest beads (up to 5) whose half maximum lies inside the image: a bead
+    cut by the border never falls to half there, and its width (the whole window) made every
+    bead look too close to the border.
     Beads with a neighbour within the reach that width implies (2 radii) are measured only when
     no bead is free of one: the neighbour's light widened them, and with few beads a touching
     pair set a radius so large that no bead was isolated."""
@@ -153,7 +155,27 @@ def _radius_from_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarra
         widths = [fwhm(np.clip(smooth[window] - level, 0.0, None))]
     width = list(np.median(np.array(widths), axis=0))
     width[-2:] = [max(width[-2:])] * 2
-    return tuple(max(3, math.ceil(2.5 * w)) for w in width)
+    return width
+
+
+def _z_radius_for_short_stack(radii: tuple, width_z: float, peaks: np.ndarray,
+                              heights: np.ndarray, planes: int) -> tuple[tuple, str]:
+    """The default radii with Z limited, and a note saying so, when the stack is too short for
+    a bead even in its middle plane to fit the default Z radius (32 planes, Z FWHM 6: radius 16,
+    and every bead was refused as near the border). The limit is the largest Z radius that fits
+    one of the bright beads (not dim satellites), kept only while it still holds the PSF's core
+    (a Z side of at least 2 FWHM); otherwise, and for longer stacks, the radii are unchanged."""
+    middle_fits = (planes - 1) // 2 - 1
+    if radii[0] <= middle_fits:
+        return radii, ""
+    bright = peaks[heights >= _NEIGHBOUR_FRACTION * heights[0]][:, 0]
+    fits = int(np.max(np.minimum(bright, planes - 1 - bright))) - 1  # one plane for the shift
+    least = max(3, math.ceil(width_z))
+    if fits < least:
+        return radii, ""
+    note = (f"Z radius limited to {fits} px (default {radii[0]}) by the stack's {planes} "
+            "planes; a longer stack or --radius gives more of the PSF's Z tails")
+    return (fits, *radii[1:]), note
 
 
 def psf_from_beads(
@@ -181,8 +203,14 @@ def psf_from_beads(
     background = _background(smooth)
     peaks, heights, level = _bead_peaks(smooth - background, threshold,
                                         float(np.abs(smooth).max()))
+    note = ""
     if radii is None:
-        radii = _radius_from_width(smooth - background, peaks, heights, level)
+        width = _bead_width(smooth - background, peaks, heights, level)
+        # 2.5 FWHM: past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels
+        radii = tuple(max(3, math.ceil(2.5 * w)) for w in width)
+        if data.ndim == 3:
+            radii, note = _z_radius_for_short_stack(radii, width[0], peaks, heights,
+                                                    data.shape[0])
     r = np.array(radii)
     candidates = _without_satellites(peaks, heights, r)
     kept, rejected = _isolated_beads(data, peaks, heights, candidates, r, _clipped(data, image))
@@ -211,6 +239,7 @@ def psf_from_beads(
         positions=tuple(positions),
         radius=tuple(int(v) for v in r),
         fwhm=fwhm(psf),
+        note=note,
     )
     return psf, report
 

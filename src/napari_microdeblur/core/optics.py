@@ -106,6 +106,14 @@ def _z_positions(nz, dz, p: dict) -> np.ndarray:
         if dz is None:
             raise ValueError(f"dz is None with nz={nz}; accepted: the z step in micrometres")
         dz = _positive(dz, "dz", "the z step in micrometres (e.g. 0.2)")
+        if p["defocus"] != 0:
+            # the stack would be centred on the focal plane, not the source: a deconvolution
+            # with it moves the whole stack by defocus / dz planes
+            raise ValueError(
+                f"defocus is {p['defocus']!r} with nz={nz}; accepted: defocus=0 for a 3D PSF "
+                f"(its planes already span the focus; a defocused one is off-centre and would "
+                f"shift the deblurred stack by {p['defocus'] / dz:.3g} planes)"
+            )
         offsets = (np.arange(nz) - nz // 2) * dz
     # psfmodels takes focal-plane positions above the coverslip; the source sits at `depth`.
     return p["depth"] + p["defocus"] + offsets
@@ -165,6 +173,23 @@ def _computed(model, zv: np.ndarray, size, p: dict, what: str) -> np.ndarray:
         side = 2 * (3 * side // 4) + 1  # the support reached the edge: a 1.5x wider field
 
 
+def _confocal(excitation: np.ndarray, emission: np.ndarray, pinhole: float, p: dict):
+    """psfmodels.confocal_psf's model: the excitation PSF times the emission PSF convolved in XY
+    with the pinhole disk (diameter ``pinhole`` Airy units: radius pinhole x 0.61 wavelength /
+    NA). The convolution is by FFT: psfmodels convolves directly with a disk as wide as the PSF,
+    which took a minute for a 31-plane stack of 175 px (seconds now, the same PSF to 1e-6)."""
+    from scipy.signal import fftconvolve
+
+    if pinhole >= 50:  # as psfmodels: an open pinhole detects everywhere alike
+        return excitation
+    side = emission.shape[-1]
+    radius = pinhole * 0.61 * p["wavelength"] / p["na"] / p["pixel"]
+    xx, yy = np.meshgrid(np.arange(side) - side // 2, np.arange(side) - side // 2)
+    disk = (np.sqrt(xx**2 + yy**2) <= radius).astype(np.float64)  # psfmodels' _top_hat
+    detected = fftconvolve(emission, disk[None], mode="same", axes=(1, 2))
+    return excitation * np.clip(detected, 0.0, None)  # FFT rounding can dip below zero
+
+
 def _finished(stack: np.ndarray) -> np.ndarray:
     stack = np.clip(np.asarray(stack, dtype=np.float64), 0.0, None)
     psf = stack[0] if stack.shape[0] == 1 else stack
@@ -189,8 +214,8 @@ def widefield_psf(
     ``wavelength`` is the emission wavelength and ``pixel`` the pixel size in the sample, both in
     micrometres; ``ni``/``ns`` the immersion and sample indices, ``depth`` the source depth below
     the coverslip (aberrated when ns != ni), ``defocus`` the focal plane's offset from the source
-    (the 2D PSF is that plane; a 3D one is centred on it), ``size`` the lateral side in pixels and
-    ``dz`` the z step of an ``nz``-plane stack.
+    (the 2D PSF is that plane; a 3D one, centred on the source, refuses a defocus), ``size`` the
+    lateral side in pixels and ``dz`` the z step of an ``nz``-plane stack.
     """
     p = _optics(na, {"wavelength": wavelength}, pixel, ni, ns, depth, defocus)
     zv = _z_positions(nz, dz, p)
@@ -240,11 +265,12 @@ def confocal_psf(
     psfmodels = _psfmodels()
 
     def model(z, side):
-        # psfmodels' pinhole_au is the radius in units of 0.61 wavelength / NA, i.e. diameter in AU.
-        return psfmodels.confocal_psf(
-            list(z), side, pinhole_au=pinhole, dxy=p["pixel"], pz=p["depth"], NA=p["na"],
-            ex_wvl=p["excitation_wavelength"], em_wvl=p["wavelength"], ns=p["ns"], ni=p["ni"],
-            ni0=p["ni"], normalize=False, model="vectorial",
-        )  # fmt: skip
+        def psf(wavelength):
+            return psfmodels.make_psf(
+                list(z), side, dxy=p["pixel"], pz=p["depth"], NA=p["na"], wvl=wavelength,
+                ns=p["ns"], ni=p["ni"], ni0=p["ni"], normalize=False, model="vectorial",
+            )  # fmt: skip
+
+        return _confocal(psf(p["excitation_wavelength"]), psf(p["wavelength"]), pinhole, p)
 
     return _finished(_computed(model, zv, size, p, "confocal"))

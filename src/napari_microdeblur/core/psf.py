@@ -62,8 +62,9 @@ _REQUIRED_OPTICS_KEYS = ("na", "wavelength", "pixel")
 PSF_HELP = (
     "the PSF: gaussian:SIGMA[,SIGMA_X] | disk:RADIUS | astig:S_MAJOR,S_MINOR,ANGLE_DEG "
     "(sigmas and radius in pixels, angle in degrees) | "
-    "widefield:na=1.4,wavelength=0.52,pixel=0.065[,ni=1.515,ns=1.33,depth=10,defocus=0.5,"
-    "nz=31,dz=0.2,size=65] | confocal:...same keys[,excitation_wavelength=0.488,pinhole=1] "
+    "widefield:na=1.4,wavelength=0.52,pixel=0.065[,ni=1.515,ns=1.33,depth=10,size=65,"
+    "defocus=0.5 (2D) or nz=31,dz=0.2 (3D)] | confocal:...same keys[,excitation_wavelength=0.488,"
+    "pinhole=1] "
     "(wavelengths, pixel, depth, defocus, dz in micrometres; pinhole in Airy units; ni/ns the "
     "immersion and sample refractive indices; needs the psfmodels package) | FILE.tif "
     "(2D YX or 3D ZYX, e.g. from psf-from-beads) | estimate (a Gaussian, possibly "
