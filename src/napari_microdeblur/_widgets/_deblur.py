@@ -21,7 +21,7 @@ from ._layer_data import source_placement
 from ._layers import layer_data, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
-from ._psf_preview import PsfPreview
+from ._psf_preview import PsfLayerWatch, PsfPreview
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
@@ -97,6 +97,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.estimate_button.clicked.connect(self.estimate_psf)
         self.method.changed.connect(self.update_psf_preview)
         self.psf_edit.textChanged.connect(self.update_psf_preview)
+        # a 'layer:NAME' PSF changes with the layer list and that layer's pixels
+        self._psf_layer_watch = PsfLayerWatch(napari_viewer, self.psf_edit.text,
+                                              self._psf_layer_changed)
         # whether 'auto' goes 3D depends on the PSF (known once previewed), image and scope
         self.method.runs_in_3d = self.auto_runs_in_3d
         self.psf_preview.shown.connect(self.method.show_auto_choice)
@@ -240,6 +243,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         image = (layer_data(layer), axes) if is_estimate(source) and layer is not None else None
         self.psf_preview.show_source(source, image)
 
+    def _psf_layer_changed(self) -> None:
+        if not self.closed:
+            self.update_psf_preview()
+
     def _choose_beads(self) -> None:
         layer = choose_bead_layer(self, self.viewer)
         if layer is not None:
@@ -361,5 +368,6 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         )
 
     def release_viewer(self) -> None:
+        self._psf_layer_watch.release()
         self.method.release()
         self.image.release()

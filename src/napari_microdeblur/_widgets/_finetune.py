@@ -366,9 +366,9 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
             return SelfAdaptRequest(layer.name, layer_data(layer), axes or None, psf, psf_text,
                                     model, name, card, config, checkpoint_dir())
         data, layer_name = self._training_data()
-        sets = self.regimes.image_sets()
         rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
         model, card, name = self._base_model(3 if rgb else 1, scratch)
+        sets = self.regimes.image_sets(model, name)  # and whether the regime trains the model
         # a PSF-aware network trains and validates with the blurry layer's PSF
         psf = (self.psf_panel.psf(f"{name} (PSF-aware)")[0]
                if getattr(model, "needs_psf", False) else None)

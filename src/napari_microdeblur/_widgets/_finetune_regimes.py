@@ -116,12 +116,31 @@ class RegimePanel(QWidget):
             config["spatial_dims"] = 2  # the dock trains on planes, as fine-tuning does
         return build_model(arch, config), f"new {arch} ({preset})"
 
-    def image_sets(self) -> dict:
+    def check_model(self, model, label: str) -> None:
+        """ValueError, in the dock's words, if the regime cannot train ``model`` (named
+        ``label``): said before the run, not by the worker after the pairs were built."""
+        from ..core.training import get_regime
+
+        regime = get_regime(self.regime)
+        try:
+            regime(None).check_model(model)  # None: no config yet, as the CLI checks it
+        except ValueError as error:
+            if regime.learns_psf:
+                raise ValueError(
+                    f"the {self.regime} regime learns the PSF layer of a psf_cyclegan network, "
+                    f"which {label!r} has not; choose a psf_cyclegan base model, 'Start from' "
+                    "a new psf_cyclegan network, or another regime") from None
+            raise ValueError(f"the {self.regime} regime cannot train {label!r}: {error}; "
+                             "choose another base model or regime") from None
+
+    def image_sets(self, model=None, label: str = "") -> dict:
         """The request's ``unpaired`` / ``unpaired_sharp`` of the chosen layers (ValueError:
-        a set the regime needs is missing)."""
+        a set the regime needs is missing, or the regime cannot train ``model``)."""
         from ..core.finetune import ImageSet
         from ..core.training import get_regime
 
+        if model is not None:
+            self.check_model(model, label)
         regime = get_regime(self.regime)
         sets = {}
         for source in regime.extra_sources:

@@ -130,3 +130,59 @@ def estimated_preview(data, axes: str):
     estimated = estimate_psf(estimation_plane(colour_part(data, axes), axes))  # RGBA: no alpha
     image, description = psf_preview(estimated.kernel)
     return image, f"estimated from the image: {estimated.spec}; {description}"
+
+
+class PsfLayerWatch:
+    """Calls ``changed()`` when the PSF a 'layer:NAME' source names may be another one: an
+    image layer added, removed or renamed, or the named layer's pixels replaced (a preview
+    otherwise kept showing a PSF layer that was gone or had new data). ``text()`` gives the
+    PSF box's current text; other sources are not affected by layers."""
+
+    def __init__(self, viewer, text, changed) -> None:
+        self.viewer, self._text, self._changed = viewer, text, changed
+        events = viewer.layers.events
+        events.inserted.connect(self._inserted)
+        events.removed.connect(self._layers_changed)
+        for layer in viewer.layers:
+            self._connect(layer)
+
+    def _name(self) -> str | None:
+        from ._psf_sources import LAYER_PREFIX
+
+        text = self._text().strip()
+        return text[len(LAYER_PREFIX):].strip() if text.startswith(LAYER_PREFIX) else None
+
+    def _connect(self, layer) -> None:
+        layer.events.name.connect(self._layers_changed)
+        layer.events.data.connect(self._data_changed)
+
+    def _inserted(self, event=None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None:
+            self._connect(layer)
+        self._layers_changed()
+
+    def _layers_changed(self, event=None) -> None:
+        if self._name() is not None:
+            self._changed()
+
+    def _data_changed(self, event=None) -> None:
+        layer = getattr(event, "source", None)
+        if self._name() is not None and getattr(layer, "name", None) == self._name():
+            self._changed()
+
+    def release(self) -> None:
+        events = self.viewer.layers.events
+        for emitter, slot in ((events.inserted, self._inserted),
+                              (events.removed, self._layers_changed)):
+            try:
+                emitter.disconnect(slot)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        for layer in self.viewer.layers:
+            for emitter, slot in ((layer.events.name, self._layers_changed),
+                                  (layer.events.data, self._data_changed)):
+                try:
+                    emitter.disconnect(slot)
+                except (TypeError, ValueError, RuntimeError):
+                    pass
