@@ -194,9 +194,7 @@ class JitteredPairs(data.PairedData):
 
     def __init__(self, pair_list, *, jitter: float, **options):
         super().__init__(pair_list, **options)
-        if not (isinstance(jitter, (int, float)) and 0 <= jitter < 1):
-            raise ValueError(f"intensity_jitter={jitter!r}; accepted: a number in [0, 1)")
-        self.jitter = float(jitter)
+        self.jitter = _check_jitter(jitter)
 
     def sample(self, rng: np.random.Generator, n: int, patch: int):
         x, y = super().sample(rng, n, patch)
@@ -209,6 +207,12 @@ class JitteredPairs(data.PairedData):
 
 
 # ----------------------------------------------------------------------------- checks
+
+
+def _check_jitter(jitter) -> float:
+    if not (isinstance(jitter, (int, float)) and 0 <= jitter < 1):
+        raise ValueError(f"intensity_jitter={jitter!r}; accepted: a number in [0, 1)")
+    return float(jitter)
 
 
 def _fields(req: FinetuneRequest) -> list[PairField | StackField]:
@@ -232,6 +236,7 @@ def _check_request(req: FinetuneRequest) -> Path | None:
                          "up to, not including, 1")
     if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
         raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
+    _check_jitter(req.intensity_jitter)  # before the pairs are aligned, which takes a while
     if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
         raise ValueError(f"noise_scale_calibration={req.noise_scale_calibration!r}; accepted: "
                          + ", ".join(map(repr, NOISE_SCALE_CALIBRATIONS)))
@@ -516,7 +521,12 @@ def _prepare(req: FinetuneRequest):
 
 def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
     """The job (see the module docstring); ``req.stop`` stops it after the current step."""
-    gen, notes, ckdir, (val, kernel) = _prepare(req)
+    try:
+        gen, notes, ckdir, (val, kernel) = _prepare(req)
+    except BaseException:  # refused after _bind_psf: the caller's network must not keep it
+        if getattr(req.model, "bound_psf", None) is not None:
+            req.model.bind_psf(None)
+        raise
     yield notes
     stopped, result, diverged, step = False, None, None, 0
     try:

@@ -539,8 +539,9 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
             loss, terms = _total(_loss_maps(model, y, var, prior, turned, z, cfg), cfg)
             if not torch.isfinite(loss):
                 stopped = "diverged"
-                notes.append(f"the loss became {float(loss)} at step {step + 1}: stopped; the "
-                             "best weights so far are kept (try a lower learning rate)")
+                notes.append(f"the loss became {float(loss.detach())} at step {step + 1}: "
+                             "stopped; the best weights so far are kept (try a lower learning "
+                             "rate)")
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
