@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import tifffile
+import torch
 from PIL import Image
 
 from napari_microdeblur.cli import main
@@ -42,6 +43,22 @@ def _train(sharp, out, config, *extra):
 
 
 # ----------------------------------------------------------------------------- train
+
+
+def test_train_with_the_same_seed_writes_the_same_weights(tmp_path, tiny_config):
+    # before: the network's starting weights came from torch's global random numbers, so two
+    # runs with --seed 0 (here in one process, as in napari) wrote different weights
+    from safetensors.torch import load_file
+
+    sharp = tmp_path / "sharp"
+    sharp.mkdir()
+    tifffile.imwrite(sharp / "a.tif", _noise((48, 48)))
+    for name in ("one", "two", "other"):
+        seed = "1" if name == "other" else "0"
+        assert _train(sharp, tmp_path / f"{name}.safetensors", tiny_config, "--seed", seed) == 0
+    one, two, other = (load_file(tmp_path / f"{n}.safetensors") for n in ("one", "two", "other"))
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert not all(torch.equal(one[k], other[k]) for k in one)
 
 
 @pytest.mark.parametrize("names", [("a.png", "b.tif"), ("b.png", "a.tif")])

@@ -36,7 +36,7 @@ def noisy_pair(seed: int, shape=(96, 96)) -> tuple[np.ndarray, np.ndarray]:
 
 def identity_gran():
     """A tiny GRAN whose output is its input (global residual, zero tail)."""
-    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config, seed=0)
     with torch.no_grad():
         model.tail.weight.zero_()
         model.tail.bias.zero_()

@@ -234,7 +234,7 @@ def cmd_train(args) -> int:
     if start and config["in_channels"] != (3 if rgb else 1):
         raise UserError(f"--weights {args.weights} takes {config['in_channels']}-channel images "
                         f"but the training images are {'RGB' if rgb else 'single-channel'}")
-    model = start[0] if start else registry.build_model(args.arch, config)
+    model = start[0] if start else registry.build_model(args.arch, config, seed=args.seed)
     cli_regimes.check_model_fits(args, model)
     options = dict(steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr,
                    device=args.device, seed=args.seed,

@@ -240,15 +240,26 @@ def validate_config(name: str, config: Mapping[str, Any] | BaseModel | None = No
     return _validate(name, record.config_cls, dict(config))
 
 
-def build_model(name: str, config: Mapping[str, Any] | BaseModel | None = None):
+def build_model(name: str, config: Mapping[str, Any] | BaseModel | None = None, *,
+                seed: int | None = None):
     """Build the network ``name`` with ``config`` (None = the paper's configuration).
 
     ``config`` may be a dict of overrides or an instance of the architecture's config class.
     Unknown or invalid fields raise ``ValueError`` naming the field and the architecture.
+    ``seed``: the starting weights come from it (else from torch's global random numbers, so
+    two trainings with the same training seed started from different weights), leaving the
+    global random state as it was.
     """
     record = get_arch(name)
     cfg = validate_config(name, config)
-    model = record.module_cls(**cfg.model_dump())
+    if seed is None:
+        model = record.module_cls(**cfg.model_dump())
+    else:
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = record.module_cls(**cfg.model_dump())
     missing = [a for a in MODEL_ATTRIBUTES if not hasattr(model, a)]
     if missing:  # pragma: no cover - guards new architectures
         raise TypeError(f"architecture {name!r} built a model without attributes {missing}")
