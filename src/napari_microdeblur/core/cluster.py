@@ -8,6 +8,7 @@ chunks of one volume the resolved Method itself, keyed by its hashable MethodSpe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -108,17 +109,70 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
             client.close()
 
 
+def _chunk_name(axes: str, depth: dict, block_info) -> str:
+    """'chunk Z 3:4, Y 0:2048, X 2048:4096': where a map_overlap block lies in the volume
+    (dask gives its bounds in the overlapped array, where every chunk grew by 2 x depth)."""
+    info = (block_info or {}).get(0)
+    if not info:
+        return "a chunk"
+    spans = []
+    for i, (a, (lo, hi), k) in enumerate(zip(axes, info["array-location"],
+                                             info["chunk-location"])):
+        grown = 2 * depth.get(i, 0)
+        spans.append(f"{a} {lo - grown * k}:{hi - grown * (k + 1)}")
+    return "chunk " + ", ".join(spans)
+
+
 def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec, rgb: bool,
-                  tiling: TilingSpec) -> np.ndarray:
+                  tiling: TilingSpec, halo: dict, block_info=None) -> np.ndarray:
     from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
 
-    with warnings.catch_warnings():
-        # a volume's alpha note is said once, by the client, not once per chunk
-        for note in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
-            warnings.filterwarnings("ignore", message=re.escape(note))
-        prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
-                                  normalization=normalization)
-    return prepared.run().image
+    try:
+        with warnings.catch_warnings():
+            # a volume's alpha note is said once, by the client, not once per chunk
+            for note in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
+                warnings.filterwarnings("ignore", message=re.escape(note))
+            prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
+                                      normalization=normalization)
+        return prepared.run().image
+    except Exception as error:
+        # the worker's reason alone did not say which of a volume's many chunks failed
+        message = f"{_chunk_name(axes, halo, block_info)} failed: {error}"
+        try:
+            named = type(error)(message)
+        except Exception:  # an exception type that takes other arguments
+            raise error from None
+        raise named from error
+
+
+def _running_keys(dask_worker) -> list:
+    """Runs on a worker: the keys of the tasks its threads are running (cancelled or not)."""
+    return [ts.key for ts in dask_worker.state.tasks.values()
+            if ts.state in ("executing", "cancelled", "resumed", "long-running")]
+
+
+def _compute_all(client, stored, retries: int, settle_s: float = 120.0) -> None:
+    """Compute ``stored``; on a failure (or Ctrl-C) cancel its other tasks and wait for the
+    running ones to end before raising. The temporary output is removed then: chunks still
+    being written after the error had recreated it (and a rerun from the same process, which
+    gets the same temporary name, could have taken in chunks of the failed run)."""
+    import time
+
+    future = client.compute(stored, retries=retries)
+    try:
+        future.result()
+    except BaseException:
+        # best effort: a scheduler that is gone must not hide the error that is raised
+        with contextlib.suppress(Exception):
+            names = set(getattr(stored.__dask_graph__(), "layers", ()))
+            client.cancel(future, force=True)
+            deadline = time.monotonic() + settle_s
+            # asked of the workers: the scheduler forgets a cancelled task while it still runs
+            while time.monotonic() < deadline and any(
+                    (k[0] if isinstance(k, tuple) else k) in names
+                    for keys in client.run(_running_keys).values() for k in keys):
+                time.sleep(0.1)
+        raise
 
 
 def deblur_zarr_on_cluster(
@@ -157,7 +211,7 @@ def deblur_zarr_on_cluster(
     rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
     result = array.map_overlap(
         _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
-        normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling,
+        normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
     )
     client, own = _client(scheduler)
     try:
@@ -165,7 +219,7 @@ def deblur_zarr_on_cluster(
                                  pixel_size=data.pixel_size, chunks=chunks,
                                  overwrite=overwrite) as target:
             stored = result.store(target, lock=False, compute=False)
-            client.compute(stored, retries=retries).result()
+            _compute_all(client, stored, retries)
     finally:
         if own:
             client.close()

@@ -214,7 +214,11 @@ def _iter_scores(image, axes, shape, tile, device):
     plane_axes = "".join(a for a in axes if a in "YXS")
     planes = plane_indices(axes, shape, "YXS")
     for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
-        out[index] = _plane_scores(_gray_plane(plane, plane_axes), tile, device)
+        gray = _gray_plane(plane, plane_axes)
+        # a constant plane has no structure: its band-pass is rounding noise, which divided by
+        # a mean at or below 0 (clamped to 1e-12) scored a blank plane 1e10, above any image
+        out[index] = (0.0 if float(gray.max()) == float(gray.min())
+                      else _plane_scores(gray, tile, device))
         yield ScoreProgress(done, len(planes))
     return float(out) if out.ndim == 0 else out
 
