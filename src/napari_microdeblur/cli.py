@@ -122,6 +122,7 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     """--scheduler: a Zarr volume chunk by chunk, or one task per file."""
+    from .cli_words import in_cli_words
     from .core import io
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
     from .core.files import batch_pairs
@@ -140,13 +141,20 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
                  if args.overwrite or not o.exists()]
     else:
         raise UserError(f"{len(inputs)} inputs need an output directory; {str(output)!r} is not")
+    failed = 0
     for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
+        if "error" in record:  # every file was tried; each failure said as one machine says it
+            failed += 1
+            why = _memory_words(record["error"], args) or in_cli_words(record["error"],
+                                                                        args.cli_options)
+            print(f"microdeblur: error: {record['input']}: {why}", file=sys.stderr, flush=True)
+            continue
         for note in record["notes"]:  # raised on the worker, said here as one machine says it
             print(f"microdeblur: {note}", file=sys.stderr, flush=True)
         if not args.quiet:
             print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
                   flush=True)
-    return 0
+    return EXIT_ERROR if failed else 0
 
 
 def cmd_deblur(args) -> int:
@@ -178,7 +186,7 @@ def cmd_deblur(args) -> int:
                 deblur_one(source, target, args, models)
         except (ValueError, TypeError, OSError, RuntimeError) as error:
             failed += 1
-            why = error_words(error, args)
+            why = _memory_words(error, args) or error_words(error, args)
             print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
     return EXIT_ERROR if failed else 0
 
@@ -413,6 +421,31 @@ def _quiet_tifffile():
         log.setLevel(level)
 
 
+#: how torch says a tensor did not fit (CUDA, MPS and CPU allocators)
+_OUT_OF_MEMORY = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
+
+
+def _memory_words(error, args) -> str | None:
+    """One line for a RuntimeError or MemoryError (or a worker's message) that says memory
+    ran out, naming the options of the command that make a run smaller; None otherwise."""
+    import torch
+
+    text = str(error)
+    if isinstance(error, BaseException) and not isinstance(error, (RuntimeError, MemoryError)):
+        return None  # the core's own ValueErrors already say what to change
+    if not (isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError))
+            or any(words.lower() in text.lower() for words in _OUT_OF_MEMORY)):
+        return None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    options = getattr(args, "cli_options", {})
+    smaller = " or ".join(options[d] for d in ("tile", "batch_size", "batch") if d in options)
+    hints = [f"a smaller {smaller}"] if smaller else []
+    if "device" in options:
+        hints.append(f"{options['device']} cpu")
+    advice = f"; try {' or '.join(hints)}" if hints else ""
+    return f"out of memory ({first or type(error).__name__}){advice}"
+
+
 def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     parser = build_parser()
@@ -433,6 +466,13 @@ def main(argv: list[str] | None = None) -> int:
         from .cli_words import error_words
 
         return _fail(error_words(error, args))
+    except (RuntimeError, MemoryError) as error:
+        # out of memory is the user's to fix (--tile, --device); any other RuntimeError is
+        # a defect, and keeps its traceback
+        words = _memory_words(error, args)
+        if words is None:
+            raise
+        return _fail(words)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import uuid
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,23 @@ from .method import Method, MethodSpec, TilingSpec
 _WORKER_MODELS = ModelCache()
 
 
+#: what ``scheduler`` takes, said when it is given something else
+SCHEDULER_HELP = ("give the address of a running dask.distributed scheduler "
+                  "(tcp://host:8786) or a distributed.Client")
+
+
+def _check_scheduler(scheduler) -> None:
+    """Refuse, before any work, what is no scheduler: dask's 'synchronous' or 'threads' (read
+    as a host without a port), or None (which had started a process LocalCluster unasked)."""
+    if isinstance(scheduler, str):
+        if "://" in scheduler or re.fullmatch(r"\S+:\d+", scheduler):
+            return
+    elif hasattr(scheduler, "scheduler_address") or hasattr(scheduler, "submit"):
+        return  # a Client, or a cluster object (LocalCluster) that Client connects to
+    raise ValueError(f"scheduler={scheduler!r} is not a dask.distributed scheduler: "
+                     f"{SCHEDULER_HELP}")
+
+
 def _client(scheduler):
     try:
         from distributed import Client
@@ -33,6 +51,7 @@ def _client(scheduler):
         ) from None
     if isinstance(scheduler, Client):
         return scheduler, False
+    _check_scheduler(scheduler)
     try:
         return Client(scheduler, timeout="8s"), True
     except (OSError, TimeoutError) as error:
@@ -77,8 +96,13 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     # otherwise stay in the worker's log: it travels back in the record as "notes"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
-                             tiling=tiling, models=_WORKER_MODELS)
+        try:
+            result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
+                                 tiling=tiling, models=_WORKER_MODELS)
+        except (ValueError, TypeError, OSError) as error:
+            # the file's own fault (unreadable, bad axes, output exists): a rerun on another
+            # worker fails the same way, so it comes back as a record, not a retried error
+            return _failure(source, output, error)
     notes = list(dict.fromkeys(str(w.message) for w in caught
                                if issubclass(w.category, UserWarning)))
     return {"input": source, "output": output, "shape": list(result.image.shape),
@@ -86,24 +110,54 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
             "notes": notes}
 
 
+def _one_line(error: BaseException) -> str:
+    """The first line of an error's message (CUDA's out-of-memory runs to several)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _failure(source: str, output: str, error: BaseException) -> dict:
+    return {"input": source, "output": output, "error": _one_line(error),
+            "error_type": type(error).__name__}
+
+
 def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | None = None,
                             overwrite: bool = False, method: MethodSpec | str = "auto",
                             tiling: TilingSpec | None = None, **options) -> list[dict]:
-    """Deblur (input, output) file pairs, one task per file; returns a record per file
-    (input, output, shape, seconds, worker_pid, and "notes": the file's warnings, such as axes
-    in doubt, which one machine would have shown).
+    """Deblur (input, output) file pairs, one task per file; returns a record per file, in
+    the order of ``pairs`` (input, output, shape, seconds, worker_pid, and "notes": the file's
+    warnings, such as axes in doubt, which one machine would have shown).
+
+    Every file is tried, as a batch on one machine does: a file that fails gets a record with
+    "error" (one line) and "error_type" instead of shape and seconds, and no output. A file's
+    own fault (ValueError, TypeError, OSError) is not retried; ``retries`` reruns a task whose
+    worker died or that raised anything else.
 
     ``method``/``tiling`` as in ``files.iter_deblur_file`` (a MethodSpec and TilingSpec, or a
     name and the keyword options of ``inference.iter_deblur``)."""
+    from distributed import wait
+
     spec, tiling = _specs(method, tiling, options)
     client, own = _client(scheduler)
     try:
+        pairs = [(str(src), str(dst)) for src, dst in pairs]
+        # a key of this run's own: another run (or client) with the same output names on
+        # this scheduler had been handed the tasks, and results, of the first
+        run = uuid.uuid4().hex[:8]
         futures = [
-            client.submit(_deblur_file_task, str(src), str(dst), spec, tiling, axes, overwrite,
-                          pure=False, retries=retries, key=f"microdeblur-{Path(dst).name}-{i}")
+            client.submit(_deblur_file_task, src, dst, spec, tiling, axes, overwrite,
+                          pure=False, retries=retries,
+                          key=f"microdeblur-{Path(dst).name}-{i}-{run}")
             for i, (src, dst) in enumerate(pairs)
         ]
-        return client.gather(futures)
+        wait(futures)  # all of them: one failure does not stop the others
+        records = []
+        for (src, dst), future in zip(pairs, futures):
+            try:
+                records.append(future.result())
+            except Exception as error:  # retries spent (a worker died each time, say)
+                records.append(_failure(src, dst, error))
+        return records
     finally:
         if own:
             client.close()
@@ -175,6 +229,22 @@ def _compute_all(client, stored, retries: int, settle_s: float = 120.0) -> None:
         raise
 
 
+def _remove_stale_partials(output) -> None:
+    """Remove the hidden ``.<name>.<pid>.partial`` a killed earlier run on this machine left
+    next to ``output``; one whose process still runs is another live run's, and is kept."""
+    import psutil  # a dependency of distributed
+
+    from . import io
+
+    target = Path(output)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.partial")
+    with contextlib.suppress(OSError):  # an output folder that does not exist has none
+        for path in target.parent.iterdir():
+            found = pattern.fullmatch(path.name)
+            if found and not psutil.pid_exists(int(found.group(1))):
+                io.remove_path(path)
+
+
 def deblur_zarr_on_cluster(
     source, output, *, scheduler, axes: str | None = None, overwrite: bool = False,
     retries: int = 3, method: MethodSpec | str = "auto", tiling: TilingSpec | None = None,
@@ -190,6 +260,7 @@ def deblur_zarr_on_cluster(
     from .inference import prepare_deblur, spec_for_image
 
     spec, tiling = _specs(method, tiling, options)
+    _check_scheduler(scheduler)  # before the volume is read and its normalisation computed
     data = io.read_image(source)
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
@@ -215,6 +286,7 @@ def deblur_zarr_on_cluster(
     )
     client, own = _client(scheduler)
     try:
+        _remove_stale_partials(output)
         with io.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
                                  pixel_size=data.pixel_size, chunks=chunks,
                                  overwrite=overwrite) as target:
