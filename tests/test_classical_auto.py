@@ -132,7 +132,7 @@ def test_richardson_lucy_with_iterations_auto_on_an_image_and_a_stack():
         auto.check().resolve()
     with pytest.raises(TypeError, match="or 'auto'"):
         MethodSpec("richardson_lucy", psf=psf2, iterations="fast").check()
-    with pytest.raises(ValueError, match="is 3D but axes='YX' has no Z axis"):
+    with pytest.raises(ValueError, match="is 3D .*has no Z axis"):
         deblur(noisy[0], method=auto.replace(psf=_cone()), device="cpu")
 
 

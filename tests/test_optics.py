@@ -101,7 +101,7 @@ def test_confocal_is_narrower_than_widefield_and_the_pinhole_matters():
         (dict(size=24), "size is 24"),
         (dict(size=5001), "size is 5001"),
         (dict(nz=4, dz=0.2), "nz is 4"),
-        (dict(nz=5), "dz is None"),
+        (dict(nz=5), "nz=5 needs dz="),
         (dict(defocus=50.0), "more than 1025 pixels"),
     ],
 )

@@ -286,6 +286,8 @@ def read_card(path: str | os.PathLike) -> ModelCard:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():  # safetensors says only "No such device (os error 19)" of a folder
+        raise ValueError(f"{path}: is a folder, not a .safetensors weights file")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}

@@ -42,11 +42,7 @@ from .job_defaults import (
 )
 from .progress import Notes
 from .psf_aware import DEFAULT_PSF_AWARE, OPPONENT_PARTS, to_opponent
-from .training.checkpoints import (
-    check_checkpoint_dir,
-    check_resumable,
-    temporary_checkpoint_dir,
-)
+from .training.checkpoints import check_checkpoint_dir, check_resumable, temporary_checkpoint_dir
 from .training.loop import stopped_by
 from .training.regimes.base import KEEP_LAST
 
@@ -468,8 +464,10 @@ def _prepare(req: FinetuneRequest):
     fields = _fields(req)
     ckdir = _check_request(req)
     training.TrainingConfig.from_options(dict(  # bad numbers fail before the pair work
-        steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
-        anchor_weight=req.anchor_weight, regime=req.regime))
+        steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr, seed=req.seed,
+        anchor_weight=req.anchor_weight, regime=req.regime, min_gain_db=req.min_gain_db))
+    if req.seed >= 2**63:  # an integer >= 0 by now; torch's generators overflow at 2**64
+        raise ValueError(f"seed={req.seed!r}; accepted: an integer from 0 to 2**63 - 1")
     sources = _image_sets(req)
     check_field_sizes(req)
     built = [_field_pairs(f, req) for f in fields]

@@ -104,7 +104,7 @@ def _z_positions(nz, dz, p: dict) -> np.ndarray:
         offsets = np.zeros(1)
     else:
         if dz is None:
-            raise ValueError(f"dz is None with nz={nz}; accepted: the z step in micrometres")
+            raise ValueError(f"nz={nz} needs dz=... (the Z step in um, e.g. dz=0.2)")
         dz = _positive(dz, "dz", "the z step in micrometres (e.g. 0.2)")
         if p["defocus"] != 0:
             # the stack would be centred on the focal plane, not the source: a deconvolution

@@ -1,5 +1,6 @@
 """A PSF against the image it deblurs, checked before any work: a file or array as large as
-the image (a whole bead image) is cut to its support, a *model* that cannot fit is refused.
+the image (a whole bead image) is cut to its support, a *model* that cannot fit is refused, and
+so is any 3D PSF (model, file or array) for a classical method on an image without Z.
 
 Both run in ``inference.prepare_deblur``, and the docks run them before a run starts (the
 preparation itself runs in their worker)."""
@@ -16,13 +17,15 @@ __all__ = ["check_psf_model_fits", "fit_psf_to_image_of"]
 def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
                          image: str = "the image") -> None:
     """Refuse, before any work, a PSF *model* (a file or array that large is cut to its support
-    instead, ``fit_psf_to_image_of``) larger than the image it would deblur, a 3D model on an
-    image without Z for a classical method, and a classical method's ``tile`` no larger than
-    the PSF; each ``ValueError`` says what to change (``image`` names the image in it).
-    Cheap: the deblur's own checks come later, after the slower parts of its preparation."""
+    instead, ``fit_psf_to_image_of``) larger than the image it would deblur, a 3D PSF (model,
+    file or array) on an image without Z for a classical method, and a classical method's
+    ``tile`` no larger than the PSF; each ``ValueError`` says what to change (``image`` names
+    the image in it). Cheap (a file's TIFF header is read, not its pixels): the deblur's own
+    checks come later, after the slower parts of its preparation."""
     from .psf import is_psf_model, parse_psf
 
     if not (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
+        _check_psf_data_fits(spec, axes, image)
         return
     kernel_shape = tuple(int(k) for k in parse_psf(spec.psf).shape)
     size = " x ".join(map(str, kernel_shape))
@@ -43,6 +46,41 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     if classical and isinstance(tile, int) and tile <= 2 * halo and max(spatial[-2:]) > tile:
         raise ValueError(f"tile {tile} is not larger than the PSF {spec.psf!r} ({size} px); "
                          f"use a tile of at least {2 * halo + 2} or the default tile")
+
+
+def _check_psf_data_fits(spec: MethodSpec, axes: str, image: str) -> None:
+    """``check_psf_model_fits`` for a PSF file or array: a 3D one on an image without Z is
+    refused for a classical method in a 3D model's words (the run itself refuses it later, and
+    in other words). Its size is not checked: one as large as the image is cut to its support."""
+    if spec.name not in CLASSICAL_METHODS or "Z" in axes:
+        return
+    shape = _psf_data_shape(spec.psf)
+    if shape is None or len(shape) != 3:
+        return
+    name = "" if isinstance(spec.psf, PsfArray) else f" {spec.psf!r}"
+    raise ValueError(f"the PSF{name} is 3D ({' x '.join(map(str, shape))} px) but {image} has "
+                     f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack")
+
+
+def _psf_data_shape(psf) -> tuple[int, ...] | None:
+    """The shape of a PSF array, or of a TIFF file's PSF from its header alone (singleton axes
+    dropped, as ``psf.read_psf`` drops them); None where that is not known here (no PSF, an
+    estimate, an unreadable file or one with channels: reading it says what is wrong)."""
+    if isinstance(psf, PsfArray):
+        return tuple(psf.shape)
+    if not (isinstance(psf, str) and psf.strip().lower().endswith((".tif", ".tiff"))):
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(psf.strip()) as tif:
+            series = tif.series[0]
+            shape, series_axes = tuple(int(n) for n in series.shape), series.axes
+    except Exception:  # noqa: BLE001 - tifffile raises several types; read_psf names them
+        return None
+    if any(n > 1 and a not in "ZYXQI" for a, n in zip(series_axes, shape)):
+        return None  # colour or channels: read_psf refuses it in its own words
+    return tuple(n for n in shape if n > 1)
 
 
 def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
