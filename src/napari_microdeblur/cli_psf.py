@@ -119,7 +119,8 @@ def add_psf_commands(sub) -> None:
         type=_radius,
         help="half the PSF's side in pixels, one value or one per axis (ZYX), e.g. 12,7,7 "
         "(default: 2.5 x the median FWHM of the brightest beads, up to five, that lie "
-        "wholly inside the image; a bead needs this radius + 1 px to every border, in Z too)",
+        "wholly inside the image, along Z limited to what a short stack holds; a bead needs "
+        "this radius + 1 px to every border, in Z too)",
     )
     p.add_argument(
         "--threshold",
