@@ -251,8 +251,11 @@ def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
             raise UserError(f"{option} and the training images differ in kind (RGB against "
                             "single-channel)")
         kinds = sorted({axes for _, _, axes in images})
-        if len(kinds) > 1:
-            raise UserError(f"{option} mixes images of axes {kinds}; give one kind")
+        if len(kinds) > 1:  # the two files named, as --sharp's mix is (cli_training._planes)
+            (first, _, axes), (second, _, other) = images[0], next(
+                i for i in images if i[2] != images[0][2])
+            raise UserError(f"{option} {first} has axes {axes} but {second} has {other}; "
+                            "give images of one kind of axes")
         sets[name] = ([a for _, a, _ in images], kinds[0], f"{option} {spec}")
         axes_by_option[option] = kinds
     return sets, axes_by_option

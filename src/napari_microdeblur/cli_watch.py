@@ -148,6 +148,8 @@ def _upgrade_log(log_path: Path, in_dir: Path) -> bool:
     """A log written before the size and mtime_ns columns, rewritten with them, so that new
     rows line up; a failure in it gets its file's stamp now (it is retried once the file
     changes from this). Returns whether the log holds a header (a new log does not)."""
+    from .core.partials import fresh_temporary_name
+
     if not log_path.exists() or log_path.stat().st_size == 0:
         return False
     with open(log_path, newline="") as f:
@@ -157,7 +159,7 @@ def _upgrade_log(log_path: Path, in_dir: Path) -> bool:
         for row in rows:
             if row["decision"] in RETRIED:
                 row["size"], row["mtime_ns"] = _stamp(in_dir / row["name"]) or ("", "")
-        tmp = log_path.with_name(f".{log_path.name}.{os.getpid()}.partial")
+        tmp = fresh_temporary_name(log_path)
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=WATCH_COLUMNS, extrasaction="ignore")
             writer.writeheader()

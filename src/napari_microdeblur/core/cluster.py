@@ -229,22 +229,6 @@ def _compute_all(client, stored, retries: int, settle_s: float = 120.0) -> None:
         raise
 
 
-def _remove_stale_partials(output) -> None:
-    """Remove the hidden ``.<name>.<pid>.partial`` a killed earlier run on this machine left
-    next to ``output``; one whose process still runs is another live run's, and is kept."""
-    import psutil  # a dependency of distributed
-
-    from . import io
-
-    target = Path(output)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.partial")
-    with contextlib.suppress(OSError):  # an output folder that does not exist has none
-        for path in target.parent.iterdir():
-            found = pattern.fullmatch(path.name)
-            if found and not psutil.pid_exists(int(found.group(1))):
-                io.remove_path(path)
-
-
 def deblur_zarr_on_cluster(
     source, output, *, scheduler, axes: str | None = None, overwrite: bool = False,
     retries: int = 3, method: MethodSpec | str = "auto", tiling: TilingSpec | None = None,
@@ -285,8 +269,7 @@ def deblur_zarr_on_cluster(
         normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
     )
     client, own = _client(scheduler)
-    try:
-        _remove_stale_partials(output)
+    try:  # open_zarr_output removes what a killed earlier run left (core.partials)
         with io.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
                                  pixel_size=data.pixel_size, chunks=chunks,
                                  overwrite=overwrite) as target:

@@ -87,8 +87,10 @@ def copy_atomically(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy ``src`` to ``dst`` through a hidden temporary file, so ``dst`` is never partial."""
     import shutil
 
+    from .partials import fresh_temporary_name
+
     dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    tmp = fresh_temporary_name(dst)
     try:
         shutil.copy2(src, tmp)
         os.replace(tmp, dst)

@@ -455,7 +455,10 @@ def _tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], om
 
 
 def _temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+    """This run's hidden name for ``path``; a killed run's left there first is removed."""
+    from .partials import fresh_temporary_name
+
+    return fresh_temporary_name(path)
 
 
 def write_image(
