@@ -12,7 +12,7 @@ the kept weights as ``best.safetensors`` with their model card and returns a
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,10 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
     from ..core.finetune import FinetuneResult
     from ..core.self_adapt import iter_self_adapt
 
-    result = yield from iter_self_adapt(req.model, np.asarray(req.image), req.psf, axes=req.axes,
-                                        config=req.config, card=req.base_card, stop=req.stop)
+    said: list[str] = []
+    run = iter_self_adapt(req.model, np.asarray(req.image), req.psf, axes=req.axes,
+                          config=req.config, card=req.base_card, stop=req.stop)
+    result = yield from with_in_focus_note(run, req.psf, said)
     best = Path(req.checkpoint_dir) / "best.safetensors"
     save_weights(result.model, best, result.card(req.base_card, base_label=req.base_label,
                                                  what=f"layer {req.layer_name!r}",
@@ -117,4 +119,43 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
     return FinetuneResult(stopped=result.stopped == "stopped", model=model, card=card,
                           result=result, file=best, diverged=diverged,
                           improved=result.improved,
-                          summary="; ".join(s for s in (diverged, how, kept) if s))
+                          summary="; ".join(s for s in (diverged, *said, how, kept) if s))
+
+
+def in_focus_note(psf) -> str | None:
+    """The line saying that a PSF with several planes adapts with its in-focus plane, which
+    blurs every plane of the image (``core.psf_aware.plane_kernel``: what the PSF-aware
+    network deblurs with, too); None for a 2D PSF or one estimated from the image."""
+    from ..core.psf import in_focus_plane, parse_psf
+    from ..core.psf_estimate import is_estimate
+
+    if isinstance(psf, str) and is_estimate(psf):
+        return None
+    kernel = parse_psf(psf) if isinstance(psf, str) else np.asarray(psf)  # a model: cached
+    if kernel.ndim != 3 or kernel.shape[0] < 2:
+        return None
+    z, planes = in_focus_plane(kernel)[1], kernel.shape[0]
+    return (f"3D PSF: its in-focus plane (z={z} of {planes}) blurs every plane of the image, "
+            "as the PSF-aware network deblurs with it")
+
+
+def with_in_focus_note(run, psf, said: list):
+    """``run``'s records, its first Notes (yielded once the core has checked the PSF) led by
+    ``in_focus_note`` (which also goes into ``said``): the core's own warning is worded for
+    deblurring and, raised on the worker, did not reach the dock."""
+    from ..core.progress import Notes
+
+    try:
+        first = next(run)
+    except StopIteration as stop:
+        return stop.value
+    note = in_focus_note(psf) if isinstance(first, Notes) else None
+    if note:
+        said.append(note)
+        first = replace(first, notes=(note, *first.notes))
+    try:
+        yield first
+    except GeneratorExit:  # the dock stopped the worker: the core restores its best weights
+        run.close()
+        raise
+    return (yield from run)
