@@ -18,7 +18,7 @@ from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, removed_note, start_deblur
 from ._layer_data import source_placement
-from ._layers import layer_data, scope_selection
+from ._layers import layer_data, lazy_part, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfLayerWatch, PsfPreview
@@ -46,10 +46,25 @@ def run_line(req: DeblurRequest) -> str:
     from ..core.axes import is_gray_alpha, is_rgba
     from ..core.inference import ALPHA_NOTE, GRAY_ALPHA_NOTE
 
-    line = f"deblurring {req.source_name} (axes {req.axes}) with {req.label}..."
+    line = f"deblurring {req.source_name} (axes {req.axes}{part_note(req)}) with {req.label}..."
     if is_rgba(req.axes, req.image.shape):
         return f"{line} {ALPHA_NOTE}"
     return f"{line} {GRAY_ALPHA_NOTE}" if is_gray_alpha(req.axes, req.image.shape) else line
+
+
+def part_note(req: DeblurRequest) -> str:
+    """Which part of the layer a run takes, when not all of it: a pyramid's full-resolution
+    level (the levels napari shows when zoomed out are not deblurred), and for a slice or
+    crop the index of each axis it fixes (e.g. 'current slice T=1, Z=2')."""
+    note = ""
+    levels = req.placement.get("levels", 1)
+    if levels > 1:
+        note += f", full-resolution level of {levels}"
+    if req.scope != "whole stack":
+        fixed = [f"{a}={o}" for a, o, n in zip(req.axes, req.offset, req.image.shape)
+                 if a not in "YXS" and n == 1]
+        note += f", {req.scope}" + (f" {', '.join(fixed)}" if fixed else "")
+    return note
 
 
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
@@ -309,7 +324,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             name = auto_method_name(spec, rgb)
         return DeblurRequest(
             source_name=layer.name,
-            image=layer_data(layer) if whole else layer_data(layer)[key],
+            image=layer_data(layer) if whole else lazy_part(layer_data(layer), key),
             axes=axes,
             method=spec,
             label=name,

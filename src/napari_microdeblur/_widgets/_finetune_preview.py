@@ -13,7 +13,13 @@ import copy
 from ._feedback import describe_error, notify_error, notify_info
 from ._jobs import DeblurRequest, DeblurRun, removed_note
 from ._layer_data import add_layer, preview_layer, source_placement
-from ._layers import check_image_layer, guess_layer_axes, layer_data, scope_selection
+from ._layers import (
+    check_image_layer,
+    guess_layer_axes,
+    layer_data,
+    lazy_part,
+    scope_selection,
+)
 from ._methods import SessionModel
 
 
@@ -45,7 +51,7 @@ class TrainingPreviewMixin:
         network = SessionModel(label_, copy.deepcopy(train.model).eval(), train.base_card,
                                "preview")
         return DeblurRequest(
-            source_name=layer.name, image=layer_data(layer)[key], axes=axes,
+            source_name=layer.name, image=lazy_part(layer_data(layer), key), axes=axes,
             # a PSF-aware network fine-tuning at a calibrated noise scale previews at it
             method=MethodSpec(psf=psf, noise_scale=getattr(train.model, "bound_noise_scale", 1.0)),
             label=label_, network=network,

@@ -59,6 +59,8 @@ def source_placement(layer) -> dict:
         "rgb": bool(layer.rgb),
         "ndim": int(layer.ndim),
         "source": weakref.ref(unwrap(layer)),
+        # a pyramid (OME-Zarr) runs its full-resolution level: the status line says so
+        "levels": len(layer.data) if getattr(layer, "multiscale", False) else 1,
     }
     if not layer.rgb:
         placement["colormap"] = layer.colormap.name

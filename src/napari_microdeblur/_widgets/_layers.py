@@ -62,6 +62,21 @@ def layer_data(layer):
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
 
 
+def lazy_part(data, key):
+    """``data[key]`` without reading pixels: a numpy (or memory-mapped) array gives a view, a
+    dask array a lazy slice, and any other array (zarr, h5py), which reads when indexed, is
+    wrapped in dask so that the part is read in the worker, not on the GUI thread."""
+    import dask.array as da
+
+    if not isinstance(data, (np.ndarray, da.Array)):
+        chunks = getattr(data, "chunks", None)
+        # meta given: dask would otherwise index the array for it, on this thread
+        meta = np.empty((0,) * len(data.shape), dtype=data.dtype)
+        data = da.from_array(data, chunks=chunks if isinstance(chunks, tuple) else "auto",
+                             meta=meta)
+    return data[key]
+
+
 def guess_layer_axes(layer) -> str:
     """Axes of an image layer: napari's RGB flag decides S; the rest as core guesses it."""
     shape = tuple(layer_data(layer).shape)
