@@ -17,7 +17,13 @@ from napari.viewer import Viewer
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, removed_note, start_deblur
 from ._layer_data import source_placement
-from ._layers import check_image_layer, guess_layer_axes, layer_axes_note, layer_data
+from ._layers import (
+    check_image_layer,
+    guess_layer_axes,
+    layer_axes_note,
+    layer_data,
+    unwrap,
+)
 from ._methods import default_network
 
 #: runs started from the menu, kept alive until they finish
@@ -30,6 +36,24 @@ def run_done(run) -> None:
         notify_info(f"added {run.layer.name!r}{removed_note(run)}")
 
 
+def running_on(layer):
+    """The unfinished run of this action on ``layer`` (None if there is none)."""
+    for run in RUNNING:
+        source = run.req.placement.get("source")
+        if not run.done and source is not None and source() is unwrap(layer):
+            return run
+    return None
+
+
+def multiscale_note(layer) -> str:
+    """What runs on a multiscale layer: its full-resolution level only, as one layer."""
+    if not getattr(layer, "multiscale", False):
+        return ""
+    shape = " x ".join(str(int(s)) for s in layer_data(layer).shape)
+    return (f"multiscale layer: its full-resolution level ({shape}) is deblurred, the result "
+            "is a single-scale layer")
+
+
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
     from ..core.bundled import auto_label
@@ -37,6 +61,10 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
 
     try:
         check_image_layer(layer)
+        if running_on(layer) is not None:  # a second click would add the same layer again
+            notify_warning(f"{layer.name!r} is already being deblurred with the default model; "
+                           "wait for that run (progress in the activity panel)")
+            return None
         name = default_network(rgb=bool(layer.rgb))
         if name is None:
             notify_warning(
@@ -66,7 +94,8 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
     RUNNING.add(run)
     what = auto_label(req.method, bool(layer.rgb))
     # a guess in doubt (CZYX or TZYX?) is said: this action has no axes field to show it
-    note = layer_axes_note(layer, axes, give="type {0} in the Deblur dock's Axes")
+    notes = [layer_axes_note(layer, axes, give="type {0} in the Deblur dock's Axes"),
+             multiscale_note(layer)]
     notify_info(f"deblurring {layer.name!r} with {what} (progress in the activity panel)"
-                + (f"; {note}" if note else ""))
+                + "".join(f"; {note}" for note in notes if note))
     return run

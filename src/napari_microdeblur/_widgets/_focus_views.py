@@ -57,8 +57,14 @@ class FocusOverlays:
         rects, kwargs, kind = soft_tiles_layer(layer, axes, tile, mask, threshold, tile_box)
         existing = self._find("outline", layer, kwargs["ndim"])
         if existing is not None:
-            existing.selected_data = set()
-            existing.data = []
+            if self.viewer.dims.ndisplay == 3:
+                # napari: after ``data = []`` in the 3D view, a 2D shapes layer refuses new
+                # rectangles (its emptied mesh has 3D vertices); removing them keeps it 2D
+                existing.selected_data = set(range(existing.nshapes))
+                existing.remove_selected()
+            else:
+                existing.selected_data = set()
+                existing.data = []
             if rects:
                 existing.add_rectangles(rects, edge_width=kwargs["edge_width"],
                                         edge_color=kwargs["edge_color"],
