@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .pixel_units import pixel_size_from_ome_zarr, pixel_size_from_tiff
+from .positioned_io import open_fd, pread, pwrite
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
@@ -81,7 +82,7 @@ class TiffArray:
         self.dtype = np.dtype(dtype).newbyteorder("=")
         self.ndim = len(self.shape)
         self.size = int(np.prod(self.shape))
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._fd = open_fd(self.path)
 
     def __del__(self):
         with contextlib.suppress(Exception):
@@ -105,7 +106,7 @@ class TiffArray:
         for out_index in itertools.product(*(range(len(r)) for r in ranges[:k])):
             pos = sum(int(r[i]) * st for r, i, st in zip(ranges[:k], out_index, strides[:k]))
             pos += ranges[k].start * strides[k]
-            raw = os.pread(self._fd, span * inner * self.dtype.itemsize, self.offset + pos)
+            raw = pread(self._fd, span * inner * self.dtype.itemsize, self.offset + pos)
             row = np.frombuffer(raw, dtype=self._file_dtype)
             block[out_index] = row.reshape(span, *self.shape[k + 1 :])
         # the selection inside the block: a step along axis k, sub-ranges of the small axes
@@ -164,7 +165,7 @@ class TiffWriteArray:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
-        self._fd = os.open(path, os.O_RDWR)
+        self._fd = open_fd(path, writable=True)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -202,10 +203,10 @@ class TiffWriteArray:
             if inner is None:
                 run = value[out_index]
             else:
-                run = np.frombuffer(os.pread(self._fd, nbytes, self.offset + pos),
+                run = np.frombuffer(pread(self._fd, nbytes, self.offset + pos),
                                     dtype=self.dtype).reshape(run_shape).copy()
                 run[(slice(None), *inner)] = value[out_index]
-            os.pwrite(self._fd, np.ascontiguousarray(run).tobytes(), self.offset + pos)
+            pwrite(self._fd, np.ascontiguousarray(run).tobytes(), self.offset + pos)
 
 
 def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
