@@ -446,7 +446,31 @@ def _memory_words(error, args) -> str | None:
     return f"out of memory ({first or type(error).__name__}){advice}"
 
 
+@contextlib.contextmanager
+def _printable_output():
+    """Printing never fails on a character the console cannot show: a file name in Chinese
+    on a Windows cp1252/cp437 console, or redirected there, would otherwise raise
+    UnicodeEncodeError after the output was written and fail the run. Restored on return."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError):  # a closed or detached stream
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
+    try:
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="strict")
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _printable_output():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     tune_allocator()
     parser = build_parser()
     args = parser.parse_args(argv)

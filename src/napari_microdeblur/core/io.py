@@ -320,7 +320,8 @@ def _read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
 
 
 def is_zarr(path: str | os.PathLike) -> bool:
-    return str(path).rstrip("/").lower().endswith(ZARR_SUFFIXES)
+    # a trailing separator of either kind (Windows: vol.zarr\ from tab completion)
+    return str(path).rstrip("/\\").lower().endswith(ZARR_SUFFIXES)
 
 
 def read_zarr(path: str | os.PathLike) -> ImageData:

@@ -398,7 +398,7 @@ class MethodSpec:
         if not isinstance(self.psf, str):
             raise TypeError(f"psf must be a TIFF path, a model string or an array, "
                             f"not {type(self.psf).__name__}")
-        from .psf import is_psf_model, parse_psf
+        from .psf import is_psf_model, parse_psf, unknown_source_message
         from .psf_estimate import is_estimate
 
         if is_estimate(self.psf):
@@ -413,9 +413,7 @@ class MethodSpec:
                     message = f"psf={self.psf!r}: {message}"
                 raise ValueError(message) from None
         elif not Path(self.psf).is_file():
-            raise ValueError(f"psf={self.psf!r} is neither a PSF model ('gaussian:1.6', "
-                             "'disk:3', 'astig:2.5,0.8,30', 'widefield:...') nor an existing "
-                             "TIFF file")
+            raise ValueError(unknown_source_message(self.psf))
 
     def _check_name_and_weights(self) -> None:
         if self.weights is not None:

@@ -203,8 +203,9 @@ def read_psf(path) -> np.ndarray:
         raise TypeError(f"path is a {type(path).__name__}; accepted: a str or os.PathLike")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"path {str(path)!r} is not a file; accepted: a .tif/.tiff PSF")
-    where = f"the PSF in {str(path)!r}"
+        raise FileNotFoundError(f"path {shown_path(path)} is not a file; accepted: a .tif/.tiff "
+                                "PSF")
+    where = f"the PSF in {shown_path(path)}"
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -373,6 +374,20 @@ def _numbers(text: str, counts: tuple[int, ...], spec: str) -> list[float]:
     return values
 
 
+def shown_path(path) -> str:
+    """A path quoted for a message: as repr() quotes it, but a Windows path keeps single
+    backslashes ('C:\\data\\psf.tif' would send the user looking for doubled ones)."""
+    text = str(path)
+    plain = "\\" in text and "'" not in text and text.isprintable()
+    return f"'{text}'" if plain else repr(text)
+
+
+def unknown_source_message(spec: str) -> str:
+    """The line for a PSF source that is neither a model nor an existing file."""
+    return (f"psf={shown_path(spec)} is not understood: no PSF model of that name and no "
+            f"such file was found; accepted: {_SPEC_FORMS}")
+
+
 def is_psf_model(text) -> bool:
     """Whether ``text`` names a computed PSF ('gaussian:1.6', 'widefield:na=...') not a file."""
     return isinstance(text, str) and text.partition(":")[0].strip().lower() in PSF_MODELS
@@ -430,23 +445,34 @@ def parse_psf(spec) -> np.ndarray:
     text = spec.strip()
     kind, sep, rest = text.partition(":")
     kind = kind.strip().lower()
-    if sep and kind == "gaussian":
-        values = _numbers(rest, (1, 2), spec)
-        return gaussian_psf(values[0] if len(values) == 1 else tuple(values), ndim=2)
-    if sep and kind == "disk":
-        return disk_psf(_numbers(rest, (1,), spec)[0])
-    if sep and kind == "astig":
-        smaj, smin, angle = _numbers(rest, (3,), spec)
-        return astigmatic_psf(smaj, smin, angle)
-    if sep and kind in ("widefield", "confocal"):
-        return _optics_psf(kind, rest, spec).copy()
-    if text.lower().endswith((".tif", ".tiff")):
+    if sep and kind in PSF_MODELS:
+        try:
+            return _model_psf(kind, rest, spec)
+        except ValueError:
+            # a file named like a model ('gaussian:v2.tif' on macOS/Linux) is still that file
+            if Path(text).is_file():
+                return read_psf(text)
+            raise
+    # any other text is a path: a drive letter ('C:\\data\\psf.tif') is no model name
+    if text.lower().endswith((".tif", ".tiff")) or Path(text).is_file():
         return read_psf(text)
     if kind == "estimate" and not sep:
         raise ValueError("psf 'estimate' is estimated from the image being deblurred and has "
                          "no value here; give a PSF file or model, or run "
                          "'microdeblur psf-estimate IMAGE -o psf.tif' first")
-    raise ValueError(f"psf spec {spec!r} is not understood; accepted: {_SPEC_FORMS}")
+    raise ValueError(unknown_source_message(spec))
+
+
+def _model_psf(kind: str, rest: str, spec: str) -> np.ndarray:
+    if kind == "gaussian":
+        values = _numbers(rest, (1, 2), spec)
+        return gaussian_psf(values[0] if len(values) == 1 else tuple(values), ndim=2)
+    if kind == "disk":
+        return disk_psf(_numbers(rest, (1,), spec)[0])
+    if kind == "astig":
+        smaj, smin, angle = _numbers(rest, (3,), spec)
+        return astigmatic_psf(smaj, smin, angle)
+    return _optics_psf(kind, rest, spec).copy()  # widefield, confocal
 
 
 def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
