@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .cli_allocator import tune_allocator
 from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
+from .core.shown import shown_path
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -140,7 +141,8 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
         pairs = [(p, o) for p, o in batch_pairs(inputs, output)
                  if args.overwrite or not o.exists()]
     else:
-        raise UserError(f"{len(inputs)} inputs need an output directory; {str(output)!r} is not")
+        raise UserError(f"{len(inputs)} inputs need an output directory; "
+                        f"{shown_path(output)} is not")
     failed = 0
     for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
         if "error" in record:  # every file was tried; each failure said as one machine says it
@@ -172,7 +174,7 @@ def cmd_deblur(args) -> int:
         return 0
     if not output.is_dir():
         raise UserError(
-            f"{len(inputs)} inputs need an output directory; {str(output)!r} is not one"
+            f"{len(inputs)} inputs need an output directory; {shown_path(output)} is not one"
         )
     failed = 0
     models = ModelCache()  # a network is loaded once for the batch, not once per file

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 from .cli import UserError
+from .core.shown import shown_path
 
 #: robust intensity ranges (0.1-99.9th percentile) further apart than this factor are taken
 #: for two intensity scales (uint8 against uint16: 257x); a deblurred image's own ringing
@@ -64,20 +65,21 @@ def _in_reference_layout(prediction: np.ndarray, file_axes: str, reference: np.n
     try:
         pred_axes = check_axes(pred_axes, prediction.shape)
     except ValueError as error:
-        raise UserError(f"prediction {args.prediction!r}: {error}") from None
+        raise UserError(f"prediction {shown_path(args.prediction)}: {error}") from None
     if sorted(pred_axes) == sorted(axes):
         moved = to_order(prediction, pred_axes, axes)
         if moved.shape == reference.shape:
             return moved
     what = {True: "RGB", False: "single-channel"}
     rgb = is_rgb(pred_axes, prediction.shape), is_rgb(axes, reference.shape)
+    pred, ref = shown_path(args.prediction), shown_path(args.reference)
     if rgb[0] != rgb[1]:
-        raise UserError(f"prediction {args.prediction!r} is {what[rgb[0]]} (axes {pred_axes}) "
-                        f"but reference {args.reference!r} is {what[rgb[1]]} (axes {axes}); "
+        raise UserError(f"prediction {pred} is {what[rgb[0]]} (axes {pred_axes}) "
+                        f"but reference {ref} is {what[rgb[1]]} (axes {axes}); "
                         "score an RGB image against an RGB one, or a single-channel image "
                         "against a single-channel one")
-    raise UserError(f"prediction {args.prediction!r} has shape {prediction.shape} (axes "
-                    f"{pred_axes}) but reference {args.reference!r} has {reference.shape} (axes "
+    raise UserError(f"prediction {pred} has shape {prediction.shape} (axes "
+                    f"{pred_axes}) but reference {ref} has {reference.shape} (axes "
                     f"{axes}); score images of the same field, size and planes")
 
 
@@ -96,8 +98,8 @@ def cmd_evaluate(args) -> int:
                               (reference, "reference", args.reference)):
         # NaN would print 'PSNR nan dB' and exit 0, as if it were a result
         if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
-            raise UserError(f"{what} {str(path)!r} contains NaN or Inf pixels; replace them "
-                            "(e.g. np.nan_to_num)")
+            raise UserError(f"{what} {shown_path(path)} contains NaN or Inf pixels; replace "
+                            "them (e.g. np.nan_to_num)")
     axes = image_axes(ref, args.axes)
     if prediction.shape != reference.shape:
         prediction = _in_reference_layout(prediction, pred.axes, reference, axes, args)

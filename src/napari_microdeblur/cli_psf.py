@@ -7,6 +7,7 @@ import argparse
 import math
 
 from .cli import UserError
+from .core.shown import shown_path
 
 #: the largest --radius, as core.beads accepts it
 MAX_BEAD_RADIUS = 256
@@ -16,7 +17,7 @@ def _check_psf_output(path: str) -> None:
     """After io.check_output_path: a PSF written as Zarr could not be given to --psf, which
     reads a PSF from a TIFF only."""
     if not path.lower().endswith((".tif", ".tiff")):
-        raise UserError(f"output {path!r}: write the PSF as a .tif (what --psf reads)")
+        raise UserError(f"output {shown_path(path)}: write the PSF as a .tif (what --psf reads)")
 
 
 def _check_beads_options(args) -> None:

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 from .cli import UserError
+from .core.shown import shown_path
 
 #: loss term -> its option; the defaults are each regime's paper weights
 LOSS_WEIGHT_OPTIONS = {
@@ -142,7 +143,7 @@ def check_regime_options(args) -> None:
         if "perceptual" not in regime.loss_weights:
             raise UserError(f"--vgg-weights: the {args.regime} regime has no perceptual loss")
         if not Path(args.vgg_weights).is_file():
-            raise UserError(f"--vgg-weights {args.vgg_weights!r} is not a file")
+            raise UserError(f"--vgg-weights {shown_path(args.vgg_weights)} is not a file")
     elif args.perceptual_weight and _perceptual_features(args) == "none":
         raise UserError("--perceptual-weight needs --vgg-weights VGG.pth (VGG-19 weights are "
                         "not downloaded) or --perceptual microscopy")
@@ -168,9 +169,9 @@ def _check_psf_output(path: str, overwrite: bool, specs: list[str]) -> None:
 
     out = Path(path)
     if out.suffix.lower() not in TIFF_SUFFIXES:
-        raise UserError(f"--export-psf {path!r} must end in .tif or .tiff")
+        raise UserError(f"--export-psf {shown_path(path)} must end in .tif or .tiff")
     if not out.parent.is_dir():
-        raise UserError(f"--export-psf: the folder {str(out.parent)!r} does not exist")
+        raise UserError(f"--export-psf: the folder {shown_path(str(out.parent))} does not exist")
     # --overwrite replaced a training image with the PSF; the user's images are never replaced
     for spec in specs if out.exists() else ():
         try:
@@ -178,10 +179,11 @@ def _check_psf_output(path: str, overwrite: bool, specs: list[str]) -> None:
         except OSError:  # refused, with its own message, when the images are read
             continue
         if any(out.samefile(f) for f in found):
-            raise UserError(f"--export-psf {path!r} is one of the training images; give "
+            raise UserError(f"--export-psf {shown_path(path)} is one of the training images; give "
                             "another name (the images are never replaced)")
     if out.exists() and not overwrite:
-        raise UserError(f"--export-psf {path!r} exists; choose another name or --overwrite")
+        raise UserError(f"--export-psf {shown_path(path)} exists; choose another name or "
+                        "--overwrite")
 
 
 def check_model_fits(args, model) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .cli import EXIT_INTERRUPTED, UserError
+from .core.shown import shown_path
 
 
 def drive_fit(run, *, quiet: bool, shown: list[str] | None = None):
@@ -51,7 +52,7 @@ def checkpoint_folder(path: str, *, resume: bool, can_resume: bool = True) -> Pa
 
     earlier = [n for n in RUN_FILES if (Path(path) / n).exists()]
     if earlier and not can_resume:  # train cannot continue a run: never overwrite one
-        raise UserError(f"--checkpoint-dir {path!r} holds an earlier run ({earlier[0]}); "
+        raise UserError(f"--checkpoint-dir {shown_path(path)} holds an earlier run ({earlier[0]}); "
                         "give another folder")
     try:
         return check_checkpoint_dir(path, resume=resume)

@@ -35,20 +35,22 @@ from .core.job_defaults import (
     TRAIN_LR,
     TRAIN_STEPS,
 )
+from .core.shown import shown_path
 
 
 def _check_weights_output(path: str, overwrite: bool, weights: str | None = None) -> Path:
     out = Path(path)
     if out.suffix != ".safetensors":
-        raise UserError(f"--out {str(out)!r} must end in .safetensors")
+        raise UserError(f"--out {shown_path(out)} must end in .safetensors")
     if not out.parent.is_dir():
-        raise UserError(f"--out: the folder {str(out.parent)!r} does not exist; create it first")
+        raise UserError(f"--out: the folder {shown_path(out.parent)} does not exist; create it "
+                        "first")
     # --overwrite replaced the starting weights; like input images, they are never replaced
     if out.exists() and weights and Path(weights).is_file() and out.samefile(weights):
-        raise UserError(f"--out {str(out)!r} is the --weights file; give another name (the "
+        raise UserError(f"--out {shown_path(out)} is the --weights file; give another name (the "
                         "starting weights are never replaced)")
     if out.exists() and not overwrite:
-        raise UserError(f"--out {str(out)!r} exists; choose another name or --overwrite")
+        raise UserError(f"--out {shown_path(out)} exists; choose another name or --overwrite")
     return out
 
 
@@ -84,13 +86,14 @@ def _read_config(path: str | None, option: str = "--config") -> dict:
     try:
         config = json.loads(path if inline else Path(path).read_text())
     except OSError as error:
-        raise UserError(f"{option} {path!r}: cannot read it ({error.strerror or error})") from None
+        why = error.strerror or error
+        raise UserError(f"{option} {shown_path(path)}: cannot read it ({why})") from None
     except json.JSONDecodeError as error:
-        raise UserError(f"{option} {path!r} is not valid JSON: {error.msg} at line "
+        raise UserError(f"{option} {shown_path(path)} is not valid JSON: {error.msg} at line "
                         f"{error.lineno}, column {error.colno}") from None
     if not isinstance(config, dict):
-        raise UserError(f"{option} {path!r}: expected a JSON object of config fields, got a "
-                        f"{type(config).__name__}")
+        raise UserError(f"{option} {shown_path(path)}: expected a JSON object of config fields, "
+                        f"got a {type(config).__name__}")
     return config
 
 
@@ -198,7 +201,7 @@ def _start_weights(args):
         raise  # said in the command's words where it is printed (cli_words)
     except (ValueError, OSError) as error:
         why = str(error).removeprefix(f"{args.weights}: ")  # the path once
-        raise UserError(f"--weights {args.weights!r}: {why}") from None
+        raise UserError(f"--weights {shown_path(args.weights)}: {why}") from None
     if card.arch != args.arch:
         raise UserError(f"--weights {args.weights} is a {card.arch} network; give --arch "
                         f"{card.arch}")

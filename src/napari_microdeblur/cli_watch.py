@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli import UserError, deblur_one, method_specs, warnings_naming
+from .core.shown import shown_path
 
 WATCH_LOG = "microdeblur_watch.csv"
 WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtime_ns")
@@ -189,13 +190,13 @@ def _check_watch_options(args) -> None:
 def _check_folders(in_dir: Path, out_dir: Path) -> None:
     for d, what in ((in_dir, "input"), (out_dir, "output")):
         if d.is_file():
-            raise UserError(f"{what} folder {str(d)!r} is a file, not a folder")
+            raise UserError(f"{what} folder {shown_path(d)} is a file, not a folder")
         if not d.is_dir():
-            raise UserError(f"{what} directory {str(d)!r} does not exist")
+            raise UserError(f"{what} directory {shown_path(d)} does not exist")
     # the watch reads only the input folder's own files (not subfolders), so an output folder
     # inside it is safe; the same folder would be both, and the log would land among the inputs
     if in_dir.resolve() == out_dir.resolve():
-        raise UserError(f"output folder {str(out_dir)!r} is the watched folder; give another "
+        raise UserError(f"output folder {shown_path(out_dir)} is the watched folder; give another "
                         "folder for the outputs")
 
 

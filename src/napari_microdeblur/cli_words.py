@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .core.shown import shown_path
+
 #: Python argument -> the dest of the option that sets it, where their names differ
 ALIASES = {
     "batch_size": "batch",  # train/finetune's --batch (deblur's --batch-size is batch_size)
@@ -71,13 +73,14 @@ def _no_architecture(error, command: str, weights: str) -> str:
     option = ARCH_OPTION.get(command)
     if not error.like:  # a VGG, a classifier: --method would not help
         plain = f", or a state dict of one of its networks with {option} ARCH" if option else ""
-        return (f"--weights {weights!r} is not a microdeblur network: it holds {error.holds}; "
-                f"accepted: {ACCEPTED_WEIGHTS}{plain}")
+        return (f"--weights {shown_path(weights)} is not a microdeblur network: it holds "
+                f"{error.holds}; accepted: {ACCEPTED_WEIGHTS}{plain}")
     arch = error.like[0]
     if option:  # train reads it as --arch when that is its architecture
-        return (f"--weights {weights!r} has no model card naming its architecture; it holds "
-                f"{error.holds}: give {option} {arch} (its paper configuration is assumed)")
-    return (f"--weights {weights!r} has no model card naming its architecture and "
+        return (f"--weights {shown_path(weights)} has no model card naming its architecture; "
+                f"it holds {error.holds}: give {option} {arch} (its paper configuration is "
+                "assumed)")
+    return (f"--weights {shown_path(weights)} has no model card naming its architecture and "
             f"configuration; it holds {error.holds}; {command} takes {ACCEPTED_WEIGHTS} "
             f"(microdeblur train --arch {arch} --weights FILE starts from it in the paper's "
             "configuration)")

@@ -36,7 +36,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from napari_microdeblur import __version__
-from napari_microdeblur.core import registry
+from napari_microdeblur.core import registry, shown
 
 __all__ = [
     "ArchitectureUnknownError", "CARD_FORMAT_VERSION", "CARD_KEY", "ModelCache", "ModelCard",
@@ -530,7 +530,7 @@ def load_model(
     if not path.is_file():
         names = sorted(bundled.BUNDLED_WEIGHTS)
         raise ValueError(
-            f"no weights file {str(path_or_name)!r} and no bundled weights of that name "
+            f"no weights file {shown.shown_path(path_or_name)} and no bundled weights of that name "
             f"(bundled: {names if names else 'none yet'})"
         )
     suffix = path.suffix.lower()

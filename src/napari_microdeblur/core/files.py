@@ -18,6 +18,7 @@ from .axes import check_axes, guess_note
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
+from .shown import shown_path
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".czi", ".nd2", ".lif", ".zarr")
 
@@ -108,12 +109,12 @@ def find_inputs(pattern: str | os.PathLike) -> list[Path]:
         found = [path]
     else:
         if not glob.has_magic(str(pattern)):
-            raise FileNotFoundError(f"input file {str(pattern)!r} does not exist")
+            raise FileNotFoundError(f"input file {shown_path(pattern)} does not exist")
         found = [Path(p) for p in sorted(glob.glob(str(pattern)))]
         if not found:
-            raise FileNotFoundError(f"input pattern {str(pattern)!r} matches no file")
+            raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
     if not found:
-        raise FileNotFoundError(f"input directory {str(pattern)!r} holds no image file")
+        raise FileNotFoundError(f"input directory {shown_path(pattern)} holds no image file")
     return found
 
 
@@ -134,8 +135,9 @@ def batch_pairs(inputs: list[Path], output_dir: Path) -> list[tuple[Path, Path]]
     for target, sources in targets.items():
         # a.png and a.tif: the second was 'exists, skipped', never deblurred
         if len(sources) > 1:
-            raise ValueError(f"{str(sources[0])!r} and {str(sources[1])!r} would both be written "
-                             f"to {str(target)!r}; rename one or deblur them separately")
+            raise ValueError(f"{shown_path(sources[0])} and {shown_path(sources[1])} would both "
+                             f"be written to {shown_path(target)}; rename one or deblur them "
+                             "separately")
     # a second run into the inputs' own folder deblurred the first run's outputs again
     made = {t.resolve() for t in targets}
     return [(s[0], t) for t, s in targets.items() if s[0].resolve() not in made]

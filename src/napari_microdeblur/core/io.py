@@ -21,6 +21,7 @@ import numpy as np
 
 from .pixel_units import pixel_size_from_ome_zarr, pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
+from .shown import shown_path
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
@@ -43,9 +44,9 @@ class ImageData:
 def _check_input_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"input file {str(path)!r} does not exist")
+        raise FileNotFoundError(f"input file {shown_path(path)} does not exist")
     if path.is_dir():
-        raise ValueError(f"input {str(path)!r} is a directory; give an image file")
+        raise ValueError(f"input {shown_path(path)} is a directory; give an image file")
     return path
 
 
@@ -218,10 +219,10 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
     try:
         tif = tifffile.TiffFile(path)
     except Exception as error:  # tifffile raises several types for broken files
-        raise ValueError(f"cannot read {str(path)!r} as TIFF: {error}") from error
+        raise ValueError(f"cannot read {shown_path(path)} as TIFF: {error}") from error
     with tif:
         if not tif.series:
-            raise ValueError(f"cannot read {str(path)!r}: the TIFF contains no image")
+            raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
         _warn_other_series(tif, path)
         axes = series.axes.replace("I", "Z").replace("Q", "Z")
@@ -233,7 +234,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
         if offset is not None:
             needed = offset + int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
             if path.stat().st_size < needed:  # else found only when the tiles are read
-                raise ValueError(f"cannot read {str(path)!r}: the file is truncated (it holds "
+                raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
                                  f"{path.stat().st_size} of the {needed} bytes its image needs)")
         if lazy and offset is not None and (keep_alpha or not has_alpha):
             array = TiffArray(path, offset, series.shape, series.dtype, tif.byteorder)
@@ -241,8 +242,8 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
             try:
                 data = series.asarray()
             except Exception as error:  # tifffile raises several types for broken files
-                raise ValueError(f"cannot read {str(path)!r}: the TIFF is damaged or truncated "
-                                 f"({error})") from error
+                raise ValueError(f"cannot read {shown_path(path)}: the TIFF is damaged or "
+                                 f"truncated ({error})") from error
             array, axes = drop_alpha(data, axes, path, keep_alpha or not has_alpha)
         if keep_alpha and not has_alpha:
             axes = samples_as_channels(axes, array.shape)
@@ -301,14 +302,14 @@ def _read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
             from aicsimageio import AICSImage as BioImage
         except ImportError:
             raise ValueError(
-                f"cannot read {str(path)!r}: only TIFF is built in. Install a reader for other "
-                "formats: pip install 'napari-microdeblur[formats]' (bioio and its readers)"
+                f"cannot read {shown_path(path)}: only TIFF is built in. Install a reader for "
+                "other formats: pip install 'napari-microdeblur[formats]' (bioio and its readers)"
             ) from None
     try:
         img = BioImage(path)
         data = img.dask_data  # TCZYX, lazy
     except Exception as error:
-        raise ValueError(f"cannot read {str(path)!r}: {error}") from error
+        raise ValueError(f"cannot read {shown_path(path)}: {error}") from error
     sizes = img.physical_pixel_sizes
     pixel_size = {k: float(v) for k, v in zip("ZYX", sizes) if v}
     # "TCZYX", or "TCZYXS" for RGB(A) samples; drop singleton T/C/Z so a 2D image comes back YX
@@ -330,19 +331,19 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         import zarr
     except ImportError:
         raise ValueError(
-            f"cannot read {str(path)!r}: Zarr support needs pip install "
+            f"cannot read {shown_path(path)}: Zarr support needs pip install "
             "'napari-microdeblur[distributed]' (zarr)"
         ) from None
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as error:
-        raise ValueError(f"cannot read {str(path)!r} as Zarr: {error}") from error
+        raise ValueError(f"cannot read {shown_path(path)} as Zarr: {error}") from error
     axes, pixel_size = "", {}
     if not hasattr(node, "shape"):  # a group: OME-Zarr multiscales
         attrs = dict(node.attrs)
         multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
         if not multiscales:
-            raise ValueError(f"{str(path)!r} is a Zarr group without OME multiscales metadata")
+            raise ValueError(f"{shown_path(path)} is a Zarr group without OME multiscales metadata")
         level = multiscales[0]["datasets"][0]
         names = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
         axes = "".join(n.upper() for n in names)
@@ -365,7 +366,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
     read as channels (``samples_as_channels``)."""
     if is_zarr(path):
         if not Path(path).exists():
-            raise FileNotFoundError(f"input {str(path)!r} does not exist")
+            raise FileNotFoundError(f"input {shown_path(path)} does not exist")
         return read_zarr(path)
     path = _check_input_path(path)
     if is_tiff(path):
@@ -378,7 +379,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
         except Exception as error:
             # imageio's 'no backend' message goes on over lines of plugins to install
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ValueError(f"cannot read {str(path)!r}: {reason}") from error
+            raise ValueError(f"cannot read {shown_path(path)}: {reason}") from error
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
         return ImageData(array=array, axes=axes, path=str(path))
     return _read_with_bioio(path, keep_alpha)
@@ -391,21 +392,23 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
     in (probed now, so the refusal comes before the work, not after it)."""
     path = Path(path)
     if path.is_dir() and not is_zarr(path):
-        raise ValueError(f"output {str(path)!r} is a directory; give a file name")
+        raise ValueError(f"output {shown_path(path)} is a directory; give a file name")
     if path.exists() and any(_same_file(path, source) for source in inputs):
-        raise ValueError(f"output {str(path)!r} is the input; give another name (the input is "
+        raise ValueError(f"output {shown_path(path)} is the input; give another name (the input is "
                          "never replaced)")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"output {str(path)!r} exists; choose another name or --overwrite")
+        raise FileExistsError(f"output {shown_path(path)} exists; choose another name or "
+                              "--overwrite")
     if not path.parent.exists():
         raise FileNotFoundError(
-            f"output directory {str(path.parent)!r} does not exist; create it first"
+            f"output directory {shown_path(path.parent)} does not exist; create it first"
         )
     if not path.parent.is_dir():
-        raise ValueError(f"output {str(path)!r}: {str(path.parent)!r} is a file, not a folder")
+        raise ValueError(f"output {shown_path(path)}: {shown_path(path.parent)} is a file, "
+                         "not a folder")
     if not (is_tiff(path) or is_zarr(path)):
         raise ValueError(
-            f"output {str(path)!r} must end in .tif or .tiff (OME-TIFF: .ome.tif) or .zarr"
+            f"output {shown_path(path)} must end in .tif or .tiff (OME-TIFF: .ome.tif) or .zarr"
         )
     _check_writable(path.parent)
     return path
@@ -426,7 +429,7 @@ def _check_writable(folder: Path) -> None:
     try:
         handle, probe = tempfile.mkstemp(dir=folder, prefix=".microdeblur-probe-")
     except OSError as error:
-        raise PermissionError(f"cannot write in the output folder {str(folder)!r} "
+        raise PermissionError(f"cannot write in the output folder {shown_path(folder)} "
                               f"({error.strerror}); choose another") from None
     os.close(handle)
     os.unlink(probe)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import tiling
+from . import shown, tiling
 from .fusion import shared_inference_copy
 from .options import (
     AUTO_BALANCE,
@@ -420,7 +420,7 @@ class MethodSpec:
             if not isinstance(self.weights, str):
                 raise TypeError(f"weights must be a file path, not {type(self.weights).__name__}")
             if not Path(self.weights).is_file():
-                raise ValueError(f"weights={self.weights!r}: no such file")
+                raise ValueError(f"weights={shown.shown_path(self.weights)}: no such file")
         if self.name == "auto" or self.name in CLASSICAL_METHODS:
             return
         if self.name in _bundled_names():

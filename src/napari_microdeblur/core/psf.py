@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .shown import shown_path
+
 __all__ = [
     "gaussian_psf",
     "disk_psf",
@@ -374,14 +376,6 @@ def _numbers(text: str, counts: tuple[int, ...], spec: str) -> list[float]:
     return values
 
 
-def shown_path(path) -> str:
-    """A path quoted for a message: as repr() quotes it, but a Windows path keeps single
-    backslashes ('C:\\data\\psf.tif' would send the user looking for doubled ones)."""
-    text = str(path)
-    plain = "\\" in text and "'" not in text and text.isprintable()
-    return f"'{text}'" if plain else repr(text)
-
-
 def unknown_source_message(spec: str) -> str:
     """The line for a PSF source that is neither a model nor an existing file."""
     return (f"psf={shown_path(spec)} is not understood: no PSF model of that name and no "
@@ -512,7 +506,7 @@ def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
         except ValueError as error:  # name the PSF, as MethodSpec.check does
             message = str(error)
             raise ValueError(message if message.startswith("psf")
-                             else f"psf={str(source)!r}: {message}") from None
+                             else f"psf={shown_path(source)}: {message}") from None
     else:
         psf = np.asarray(source)
     if psf.ndim not in (2, 3):
