@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 SAMPLES = Path(__file__).parent / "samples"
+#: pixel size of the Kather et al. 2016 H&E tiles (um per pixel, both axes)
+HE_UM_PER_PX = 0.495
 
 
 def _read(name: str) -> np.ndarray:
@@ -63,8 +65,11 @@ def make_histology_pair():
     sharp = _read("he_kather_mucosa_rgb.tif")
     blurred = _read("he_kather_mucosa_rgb_protocolA.tif")
     contrast = (0.0, 255.0)
+    # the tile set's stated pixel size (samples/README.md); the other samples' sources state
+    # none usable (the focus stack's planes are unevenly spaced), so they open at scale 1
+    physical = {"scale": (HE_UM_PER_PX, HE_UM_PER_PX), "units": ("um", "um")}
     return [
         (blurred, {"name": "H&E blurred (protocol A)", "rgb": True,
-                   "contrast_limits": contrast}, "image"),
-        (sharp, {"name": "H&E sharp (ground truth)", "rgb": True}, "image"),
+                   "contrast_limits": contrast, **physical}, "image"),
+        (sharp, {"name": "H&E sharp (ground truth)", "rgb": True, **physical}, "image"),
     ]

@@ -24,7 +24,7 @@ from ._layers import (
     layer_data,
     unwrap,
 )
-from ._methods import default_network
+from ._methods import auto_words, default_network
 
 #: runs started from the menu, kept alive until they finish
 RUNNING: set = set()
@@ -56,7 +56,6 @@ def multiscale_note(layer) -> str:
 
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
-    from ..core.bundled import auto_label
     from ..core.method import MethodSpec
 
     try:
@@ -92,7 +91,8 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
         notify_error(describe_error(error))
         return None
     RUNNING.add(run)
-    what = auto_label(req.method, bool(layer.rgb))
+    # the network is known only once the image is read: a PSF estimate may fail
+    what = auto_words(req.method, bool(layer.rgb))
     # a guess in doubt (CZYX or TZYX?) is said: this action has no axes field to show it
     notes = [layer_axes_note(layer, axes, give="type {0} in the Deblur dock's Axes"),
              multiscale_note(layer)]

@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 from ..core.psf_estimate import is_estimate
 from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info
-from ._jobs import DeblurRequest, DeblurRun, removed_note, start_deblur
+from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
 from ._layer_data import source_placement
 from ._layers import layer_data, lazy_part, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
@@ -46,7 +46,8 @@ def run_line(req: DeblurRequest) -> str:
     from ..core.axes import is_gray_alpha, is_rgba
     from ..core.inference import ALPHA_NOTE, GRAY_ALPHA_NOTE
 
-    line = f"deblurring {req.source_name} (axes {req.axes}{part_note(req)}) with {req.label}..."
+    line = (f"deblurring {req.source_name} (axes {req.axes}{part_note(req)}) with "
+            f"{planned_label(req)}...")
     if is_rgba(req.axes, req.image.shape):
         return f"{line} {ALPHA_NOTE}"
     return f"{line} {GRAY_ALPHA_NOTE}" if is_gray_alpha(req.axes, req.image.shape) else line

@@ -26,6 +26,7 @@ from ._jobs import (
     Selection,
     check_request,
     iter_focus_job,
+    planned_label,
     removed_note,
 )
 from ._layer_data import focus_deblurred_layer, layer_yx, source_placement
@@ -527,12 +528,12 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         run = DeblurRun(
             self.viewer, req, on_done=self._run_done, on_progress=self.show_run_progress,
             job=iter_focus_job, job_args=(selection,), layer=focus_deblurred_layer,
-            description=f"Deblurring soft {unit} of {req.source_name} [{req.label}]",
+            description=f"Deblurring soft {unit} of {req.source_name} [{planned_label(req)}]",
         )
         self.track_run(run)
         self.score_button.setEnabled(False)
         self.status_label.setText(f"deblurring {counted(n_soft, 'soft ' + self.unit[:-1])} of "
-                                  f"{req.source_name} with {req.label}...")
+                                  f"{req.source_name} with {planned_label(req)}...")
         return run
 
     def _refuse(self, error: BaseException) -> None:

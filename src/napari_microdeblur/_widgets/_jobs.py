@@ -223,6 +223,22 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     return replace(req, method=method, label=method.name if fell_back else req.label)
 
 
+def planned_label(req: DeblurRequest) -> str:
+    """``req.label`` as a run's start says it: where 'auto' estimates the PSF from the image,
+    also the blind network that runs when the image gives none (``with_estimated_psf``)."""
+    from ..core.axes import is_rgb
+    from ..core.bundled import auto_psf, default_for_modality
+
+    rgb = is_rgb(req.axes, tuple(req.image.shape))
+    if req.network is not None or auto_psf(req.method, rgb) is None:
+        return req.label
+    try:
+        blind = default_for_modality(req.method.modality, rgb)
+    except ValueError:  # no blind network: a failed estimate ends the run, which says why
+        return req.label
+    return req.label if blind == req.label else f"{req.label} or {blind}"
+
+
 def resolve_request(req: DeblurRequest, device):
     """The runnable core Method of a request whose PSF estimate is resolved
     (``with_estimated_psf``); a session network is copied to ``device`` if it lives elsewhere
@@ -367,7 +383,7 @@ class DeblurRun:
         self._on_done = on_done
         self._on_progress = on_progress
         self.pbar = progress(
-            total=0, desc=description or f"Deblurring {req.source_name} [{req.label}]"
+            total=0, desc=description or f"Deblurring {req.source_name} [{planned_label(req)}]"
         )
         self.worker = create_worker(job, req, *job_args, _start_thread=False,
                                     _ignore_errors=True)

@@ -116,6 +116,22 @@ def default_network(rgb: bool) -> str | None:
     return bundled.auto_method_name(MethodSpec("auto"), rgb)
 
 
+def auto_words(spec, rgb: bool) -> str:
+    """What 'auto' (``spec``) runs on an image, in words that name only networks that may run:
+    ``core.bundled.auto_label``, and where the PSF is estimated from the image the blind
+    network that runs instead when the image gives no estimate (``inference.spec_for_image``)."""
+    from ..core import bundled
+
+    words = bundled.auto_label(spec, rgb)
+    if bundled.auto_psf(spec, rgb) is None:
+        return words
+    try:
+        blind = bundled.default_for_modality(spec.modality, rgb)
+    except ValueError:  # no blind network: a failed estimate ends the run, which says why
+        return words
+    return f"{words} (or the blind network {blind} if the image gives no PSF estimate)"
+
+
 def session_model(name: str) -> SessionModel:
     item = SESSION_MODELS.get(name)
     if item is None:
