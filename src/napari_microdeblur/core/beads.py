@@ -201,11 +201,11 @@ def psf_from_beads(
     # Beads are found and measured above the large-scale background: the spread of an uneven
     # background inflated the noise and hid every bead.
     background = _background(smooth)
-    peaks, heights, level = _bead_peaks(smooth - background, threshold,
-                                        float(np.abs(smooth).max()))
+    smooth_flat = smooth - background
+    peaks, heights, level = _bead_peaks(smooth_flat, threshold, float(np.abs(smooth).max()))
     note = ""
     if radii is None:
-        width = _bead_width(smooth - background, peaks, heights, level)
+        width = _bead_width(smooth_flat, peaks, heights, level)
         # 2.5 FWHM: past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels
         radii = tuple(max(3, math.ceil(2.5 * w)) for w in width)
         if data.ndim == 3:
