@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .cli_allocator import tune_allocator
 from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
-from .core.shown import shown_path
+from .core.shown import first_line, shown_path
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -438,14 +438,14 @@ def _memory_words(error, args) -> str | None:
     if not (isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError))
             or any(words.lower() in text.lower() for words in _OUT_OF_MEMORY)):
         return None
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first_line(error)
     options = getattr(args, "cli_options", {})
     smaller = " or ".join(options[d] for d in ("tile", "batch_size", "batch") if d in options)
     hints = [f"a smaller {smaller}"] if smaller else []
     if "device" in options:
         hints.append(f"{options['device']} cpu")
     advice = f"; try {' or '.join(hints)}" if hints else ""
-    return f"out of memory ({first or type(error).__name__}){advice}"
+    return f"out of memory ({first}){advice}"
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ import numpy as np
 
 from .checkpoint import ModelCache
 from .method import Method, MethodSpec, TilingSpec
+from .shown import first_line
 
 #: The networks a worker process has loaded, shared by its file tasks.
 _WORKER_MODELS = ModelCache()
@@ -110,14 +111,8 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
             "notes": notes}
 
 
-def _one_line(error: BaseException) -> str:
-    """The first line of an error's message (CUDA's out-of-memory runs to several)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
-
-
 def _failure(source: str, output: str, error: BaseException) -> dict:
-    return {"input": source, "output": output, "error": _one_line(error),
+    return {"input": source, "output": output, "error": first_line(error),
             "error_type": type(error).__name__}
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .pixel_units import pixel_size_from_ome_zarr, pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
-from .shown import shown_path
+from .shown import first_line, shown_path
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
@@ -378,8 +378,7 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
             array = np.asarray(iio.imread(path))
         except Exception as error:
             # imageio's 'no backend' message goes on over lines of plugins to install
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ValueError(f"cannot read {shown_path(path)}: {reason}") from error
+            raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}") from error
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
         return ImageData(array=array, axes=axes, path=str(path))
     return _read_with_bioio(path, keep_alpha)

@@ -18,6 +18,7 @@ from torch import nn
 from .. import data as data_mod
 from ..memory import fast_layout
 from ..metrics import psnr, ssim
+from ..shown import first_line
 from .checkpoints import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -60,7 +61,7 @@ def stopped_by(error: BaseException, step: int | None = None) -> str:
     """One line saying why a run stopped in a step (``TrainingDiverged`` or another
     ``FloatingPointError`` / ``RuntimeError``): what fine-tuning and `train` report."""
     step = getattr(error, "step", step)
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    first = first_line(error)
     return f"training stopped at step {step}: {first}" if step else f"training stopped: {first}"
 
 

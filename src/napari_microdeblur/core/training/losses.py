@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..shown import first_line
+
 __all__ = [
     "MICROSCOPY_FEATURES",
     "MicroscopyFeatures",
@@ -102,9 +104,8 @@ class VGGFeatures(nn.Module):
             try:
                 sd = load_file(str(path))
             except Exception as exc:  # noqa: BLE001 - SafetensorError and others: one line
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ValueError(f"{unreadable} (not a readable safetensors file: {first})"
-                                 ) from None
+                raise ValueError(f"{unreadable} (not a readable safetensors file: "
+                                 f"{first_line(exc)})") from None
         else:
             try:
                 sd = torch.load(path, map_location="cpu", weights_only=True)
