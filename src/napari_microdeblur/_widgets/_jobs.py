@@ -166,7 +166,7 @@ def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
     back to Wiener on a wide estimate, and an 'auto' whose blind network (what runs where the
     image gives no estimate) takes the tile."""
     from ..core.axes import Layout, is_rgb
-    from ..core.bundled import auto_psf, default_for_modality
+    from ..core.bundled import auto_blind_fallback, auto_psf
     from ..core.options import FIXED_BALANCE, FIXED_ITERATIONS
     from ..core.psf_estimate import SIGMA_MAX, SIGMA_MIN
     from ..core.tile_options import tile_options
@@ -200,10 +200,8 @@ def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
         return
     rgb = is_rgb(req.axes, shape)
     if req.network is None and auto_psf(req.method, rgb) is not None:
-        try:
-            blind = resolved(spec.replace(name=default_for_modality(spec.modality, rgb)))
-        except ValueError:
-            return
+        fallback = auto_blind_fallback(req.method, rgb)
+        blind = resolved(spec.replace(name=fallback)) if fallback else None
         if blind is None or refusal(blind) is None:
             return  # where the image gives no estimate, the blind network takes this tile
     if narrowest.halo == widest.halo:  # a network that reads no PSF: its reach as it is
@@ -227,16 +225,12 @@ def planned_label(req: DeblurRequest) -> str:
     """``req.label`` as a run's start says it: where 'auto' estimates the PSF from the image,
     also the blind network that runs when the image gives none (``with_estimated_psf``)."""
     from ..core.axes import is_rgb
-    from ..core.bundled import auto_psf, default_for_modality
+    from ..core.bundled import auto_blind_fallback
 
-    rgb = is_rgb(req.axes, tuple(req.image.shape))
-    if req.network is not None or auto_psf(req.method, rgb) is None:
+    if req.network is not None:
         return req.label
-    try:
-        blind = default_for_modality(req.method.modality, rgb)
-    except ValueError:  # no blind network: a failed estimate ends the run, which says why
-        return req.label
-    return req.label if blind == req.label else f"{req.label} or {blind}"
+    blind = auto_blind_fallback(req.method, is_rgb(req.axes, tuple(req.image.shape)))
+    return req.label if blind in (None, req.label) else f"{req.label} or {blind}"
 
 
 def resolve_request(req: DeblurRequest, device):

@@ -123,11 +123,8 @@ def auto_words(spec, rgb: bool) -> str:
     from ..core import bundled
 
     words = bundled.auto_label(spec, rgb)
-    if bundled.auto_psf(spec, rgb) is None:
-        return words
-    try:
-        blind = bundled.default_for_modality(spec.modality, rgb)
-    except ValueError:  # no blind network: a failed estimate ends the run, which says why
+    blind = bundled.auto_blind_fallback(spec, rgb)
+    if blind is None:
         return words
     return f"{words} (or the blind network {blind} if the image gives no PSF estimate)"
 

@@ -30,6 +30,7 @@ __all__ = [
     "auto_3d_kernel",
     "auto_runs_in_3d",
     "bundled_path",
+    "auto_blind_fallback",
     "default_for_modality",
     "default_weights_name",
     "image_type",
@@ -310,6 +311,18 @@ def auto_psf(spec, rgb: bool) -> str | None:
             DEFAULT_PSF_AWARE in BUNDLED_WEIGHTS):
         return ESTIMATE
     return None
+
+
+def auto_blind_fallback(spec, rgb: bool) -> str | None:
+    """The blind network 'auto' runs instead where it estimates the PSF (``auto_psf``) and the
+    image gives none (``inference.spec_for_image``); None where 'auto' estimates no PSF, or no
+    blind network takes the image (a failed estimate then ends the run, saying why)."""
+    if auto_psf(spec, rgb) is None:
+        return None
+    try:
+        return default_for_modality(spec.modality, rgb)
+    except ValueError:
+        return None
 
 
 #: 'auto' runs Richardson-Lucy in 3D for a 3D PSF whose in-focus plane (the one holding its
