@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
+from .shown import shown_path
 
 __all__ = ["check_psf_model_fits", "fit_psf_to_image_of"]
 
@@ -57,7 +58,7 @@ def _check_psf_data_fits(spec: MethodSpec, axes: str, image: str) -> None:
     shape = _psf_data_shape(spec.psf)
     if shape is None or len(shape) != 3:
         return
-    name = "" if isinstance(spec.psf, PsfArray) else f" {spec.psf!r}"
+    name = "" if isinstance(spec.psf, PsfArray) else f" {shown_path(spec.psf)}"
     raise ValueError(f"the PSF{name} is 3D ({' x '.join(map(str, shape))} px) but {image} has "
                      f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack")
 
