@@ -548,6 +548,9 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
         if getattr(req.model, "bound_psf", None) is not None:
             req.model.bind_psf(None)
     outcome = _outcome(ckdir, stopped, result, diverged, req.regime)
+    if outcome.model is not None:  # the network trained in place deblurs as the kept file
+        req.model.load_state_dict(outcome.model.state_dict())
+    req.model.eval()
     if kernel is not None and val and outcome.model is not None:
         _record_psf_aware_metrics(outcome, val, kernel, req.base_card,
                                   calibrate=req.noise_scale_calibration != "off")

@@ -437,5 +437,10 @@ def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
         raise
     finally:
         tr.elapsed = elapsed0 + (time.perf_counter() - t_start)
+        # however the run ends, the network is handed back ready to deblur: Dropout off and
+        # BatchNorm on its running statistics, as load_model gives the saved weights
+        tr.model.eval()
+        if tr.discriminator is not None:
+            tr.discriminator.eval()
         _write_final(tr, clean)
     return _result(tr, stopped)
