@@ -17,7 +17,8 @@ unknown fields, a pickle that needs code, a missing ``arch`` for a state dict) r
 ``ValueError`` naming the file and the mismatch; a model is returned only when every tensor
 loaded (nothing is partly loaded). ``torch.load`` is only ever called with
 ``weights_only=True``. The bundled table is in :mod:`.bundled`, the BioImage Model Zoo
-format in :mod:`.export`.
+format in :mod:`.export`, the reading of plain state dicts in :mod:`.state_dict_files`, and
+the writing (temporary file, rename, one-line ``OSError``) in :mod:`.atomic_write`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
-import tempfile
+import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from napari_microdeblur import __version__
 from napari_microdeblur.core import registry, shown
+from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
+from napari_microdeblur.core.state_dict_files import read_state_dict_file
 
 __all__ = [
     "ArchitectureUnknownError", "CARD_FORMAT_VERSION", "CARD_KEY", "ModelCache", "ModelCard",
@@ -50,6 +52,7 @@ CARD_KEY = "microdeblur_card"
 CARD_FORMAT_VERSION = 2
 
 _STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+_KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
 class ArchitectureUnknownError(ValueError):
@@ -194,22 +197,6 @@ def _one_line(exc: ValidationError) -> str:
         f"{'.'.join(map(str, e.get('loc', ()))) or 'card'}: {e.get('msg')}" for e in exc.errors())
 
 
-def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 # --------------------------------------------------------------------------- save
 
 
@@ -223,7 +210,9 @@ def save_weights(
     ``card`` supplies the descriptive fields (normalisation, training data, degradation,
     metrics, licence, description); arch, config and channels are taken from the model (a
     card that contradicts them is refused). The file is written to a temporary name and
-    renamed, so an interrupted save never leaves a half-written checkpoint. Returns the card.
+    renamed, so an interrupted save never leaves a half-written checkpoint; a folder, a
+    read-only file or a full disk at ``path`` is one ``OSError`` line (:mod:`.atomic_write`),
+    and the file there before stays. Returns the card.
     """
     from safetensors.torch import save_file
 
@@ -236,7 +225,16 @@ def save_weights(
         CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}),
         "format": "pt",
     }
-    write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=meta)
+        except Exception as exc:  # SafetensorError: "I/O error: ... (os error 28) at path ..."
+            code = re.search(r"os error (\d+)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+
+    write_atomically(path, write)  # one line naming the file for a full disk, a folder ...
     return full_card
 
 
@@ -248,12 +246,12 @@ def _parse_card(raw: str, where: str) -> ModelCard:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"{where}: the model card in the metadata is not valid JSON ({exc})"
+            f"{where}: the model card in the metadata is not valid JSON ({exc}){_EDITED}"
         ) from None
     version = data.get("card_format_version", 1) if isinstance(data, dict) else 1
     if not isinstance(version, int):  # a hand-edited card: compare no str with an int
         raise ValueError(f"{where}: invalid model card: card_format_version is {version!r}, "
-                         "not a whole number")
+                         f"not a whole number{_EDITED}")
     if version > CARD_FORMAT_VERSION:
         raise ValueError(
             f"{where}: card format {data['card_format_version']} is newer than this "
@@ -262,7 +260,7 @@ def _parse_card(raw: str, where: str) -> ModelCard:
     try:
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{where}: invalid model card: {_one_line(exc)}") from None
+        raise ValueError(f"{where}: invalid model card: {_one_line(exc)}{_EDITED}") from None
     registry.check_file_arch(card.arch, where)  # a valid card of a network built elsewhere
     return card
 
@@ -275,10 +273,16 @@ def _read_safetensors(path: Path, where: str) -> tuple[dict[str, str], dict[str,
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except Exception as exc:  # SafetensorError, OSError, ... : one clear message
-        raise ValueError(
-            f"{where}: not a readable safetensors file (truncated or corrupt?): {exc}"
-        ) from None
+        raise ValueError(f"{where}: not a readable safetensors file (truncated or corrupt?): "
+                         f"{exc}; {_AGAIN}") from None
     return meta, tensors
+
+
+#: what to do with a damaged weights file, and with one whose card does not hold together
+_AGAIN = "copy or download it again, or save the weights again"
+_EDITED = "; the model card was edited or damaged: use the original file, or save it again"
+_NEWER = ("; the model card comes from another napari-microdeblur version, or was edited: "
+          "update napari-microdeblur, or use the original file")
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
@@ -288,13 +292,15 @@ def read_card(path: str | os.PathLike) -> ModelCard:
     path = Path(path)
     if path.is_dir():  # safetensors says only "No such device (os error 19)" of a folder
         raise ValueError(f"{path}: is a folder, not a .safetensors weights file")
+    if not path.is_file():  # not "truncated or corrupt?"
+        raise ValueError(f"{path}: no such file; check the name and the folder")
+    _check_readable(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
     except Exception as exc:
-        raise ValueError(
-            f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}"
-        ) from None
+        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): "
+                         f"{exc}; {_AGAIN}") from None
     if CARD_KEY not in meta:
         raise ValueError(f"{path}: no napari-microdeblur model card in the metadata")
     card = _parse_card(meta[CARD_KEY], str(path))
@@ -311,11 +317,11 @@ def _name_share(names: list[str], arch: str) -> float:
     return len(set(names) & set(own)) / max(1, len(names))
 
 
-def _build(arch: str, config: Any, where: str) -> torch.nn.Module:
+def _build(arch: str, config: Any, where: str, advice: str = "") -> torch.nn.Module:
     try:
         return registry.build_model(arch, config)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise ValueError(f"{where}: {exc}{advice}") from None
 
 
 #: Where the model's configuration came from, as a mismatch says it (no config=: the command
@@ -391,11 +397,11 @@ def load_safetensors(
     else:
         raise ArchitectureUnknownError(
             where, "this .safetensors file has no napari-microdeblur model card", list(tensors))
-    model = _build(card.arch, card.config, where)
+    model = _build(card.arch, card.config, where, _NEWER if CARD_KEY in meta else "")
     if (card.in_channels, card.out_channels) != (model.in_channels, model.out_channels):
         raise ValueError(
             f"{where}: card channels {card.in_channels}->{card.out_channels} do not match its "
-            f"config ({model.in_channels}->{model.out_channels})"
+            f"config ({model.in_channels}->{model.out_channels}){_EDITED}"
         )
     _fill(model, tensors, where, card.arch,
           "card" if CARD_KEY in meta else "paper" if config is None else "given")
@@ -423,61 +429,6 @@ def _card_for_import(arch: str, cfg: BaseModel, path: Path) -> ModelCard:
     )
 
 
-def _extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
-    if isinstance(obj, Mapping):
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            sd = dict(obj)
-        else:
-            for key in ("state_dict", "model", "params_ema", "params", "generator",
-                        "model_state_dict"):
-                inner = obj.get(key)
-                if (
-                    isinstance(inner, Mapping)
-                    and inner
-                    and all(isinstance(v, torch.Tensor) for v in inner.values())
-                ):
-                    sd = dict(inner)
-                    break
-            else:
-                raise ValueError(
-                    f"{where}: no state dict found (top-level keys: {sorted(map(str, obj))[:8]})"
-                )
-    else:
-        raise ValueError(
-            f"{where}: expected a state dict (a dict of tensors), got {type(obj).__name__}"
-        )
-    if all(k.startswith("module.") for k in sd):
-        sd = {k[len("module.") :]: v for k, v in sd.items()}
-    return sd
-
-
-def _read_state_dict_file(path: Path, where: str) -> dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's text also says "file an issue" and how to load unsafely: keep only which
-        # object the file holds. No "Unsupported global": random or foreign bytes instead.
-        detail = next((ln.strip().split(" was not an allowed global")[0]
-                       for ln in str(exc).splitlines() if "Unsupported global" in ln), "")
-        if not detail:
-            raise ValueError(
-                f"{where}: not a readable PyTorch weights file (truncated, corrupt or another "
-                "format); give a .safetensors file or one saved with "
-                "torch.save(model.state_dict(), path)"
-            ) from None
-        raise ValueError(
-            f"{where}: refused: this file contains pickled Python objects that need code to be "
-            "run to load (not a plain state dict of tensors), and loading it could execute "
-            "arbitrary code. Re-save it as torch.save(model.state_dict(), path) or as "
-            ".safetensors." + (f" ({detail})" if detail else "")
-        ) from None
-    except Exception as exc:  # truncated zip, not a torch file, ...
-        raise ValueError(
-            f"{where}: not a readable PyTorch file (truncated or corrupt?): {exc}"
-        ) from None
-    return _extract_state_dict(obj, where)
-
-
 def _load_state_dict_file(
     path: Path, *, arch: str | None, config: Any, map_location: Any
 ) -> tuple[torch.nn.Module, ModelCard]:
@@ -485,20 +436,51 @@ def _load_state_dict_file(
     if arch is None:  # read first, to say what the file holds
         raise ArchitectureUnknownError(
             where, "a PyTorch state dict does not say which architecture it belongs to",
-            list(_read_state_dict_file(path, where)))
+            list(read_state_dict_file(path, where)))
     _known_arch(arch, where)
     try:
         cfg = registry.validate_config(arch, config)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     digest = sha256_file(path)
-    sd = _read_state_dict_file(path, where)
+    sd = read_state_dict_file(path, where)
     model = _build(arch, cfg, where)
     _fill(model, sd, where, arch, "paper" if config is None else "given")
     card = _card_for_import(arch, cfg, path)
     card.sha256 = digest
     card.source = where
     return model.to(map_location).eval(), card
+
+
+def _weights_path(path_or_name: str | os.PathLike, bundled_names: list[str]) -> Path:
+    """``path_or_name`` as a readable file; else one line saying what to change."""
+    path = Path(path_or_name)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a weights file; give the .safetensors, "
+                         ".pt/.pth or .zip file inside it")
+    if not path.is_file():
+        text = str(path_or_name)
+        if ("/" in text or os.sep in text or path.suffix.lower()
+                in (".safetensors", ".zip", *_STATE_DICT_SUFFIXES, *_KERAS_SUFFIXES)):
+            # a path, not a bundled name: the bundled list would only be noise
+            raise ValueError(f"no weights file {shown.shown_path(path_or_name)}: no such file; "
+                             f"check the name and the folder (relative to {os.getcwd()})")
+        raise ValueError(
+            f"no weights file {shown.shown_path(path_or_name)} and no bundled weights of that name "
+            f"(bundled: {bundled_names if bundled_names else 'none yet'})"
+        )
+    _check_readable(path)
+    return path
+
+
+def _check_readable(path: Path) -> None:
+    """``ValueError`` for a file that cannot be opened (the readers would call it corrupt)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the file ({exc.strerror or exc}); check its "
+                         "permissions, or copy it somewhere you can read it") from None
 
 
 def load_model(
@@ -523,16 +505,7 @@ def load_model(
         and not Path(path_or_name).exists()
     ):
         return bundled.load_bundled(path_or_name, map_location=map_location)
-    path = Path(path_or_name)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a weights file; give the .safetensors, "
-                         ".pt/.pth or .zip file inside it")
-    if not path.is_file():
-        names = sorted(bundled.BUNDLED_WEIGHTS)
-        raise ValueError(
-            f"no weights file {shown.shown_path(path_or_name)} and no bundled weights of that name "
-            f"(bundled: {names if names else 'none yet'})"
-        )
+    path = _weights_path(path_or_name, sorted(bundled.BUNDLED_WEIGHTS))
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         return load_safetensors(path, arch=arch, config=config, map_location=map_location)
@@ -544,6 +517,12 @@ def load_model(
         from .export import read_bioimageio_zip  # export imports this module
 
         return read_bioimageio_zip(path, arch=arch, map_location=map_location)
+    if suffix in _KERAS_SUFFIXES:  # CSBDeep / CARE / n2v weights_best.h5
+        raise ValueError(
+            f"{path}: unknown weights format {suffix!r}: Keras (HDF5) weights, as CSBDeep/CARE "
+            "and n2v write, are not a "
+            "napari-microdeblur network and cannot be read; run them in their own tool, or "
+            "give .safetensors weights (microdeblur methods lists the bundled ones)")
     raise ValueError(
         f"{path}: unknown weights format {suffix!r}; accepted: .safetensors, "
         f"{', '.join(_STATE_DICT_SUFFIXES)} (state dicts, with arch=), .zip (BioImage Model Zoo)"

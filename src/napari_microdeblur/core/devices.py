@@ -4,13 +4,20 @@ Apple MPS has no float64: a float64 tensor on it (``.double()``, ``torch.arange(
 dtype=torch.float64, device=mps)``) raises. Code that runs on the compute device asks
 ``wide_dtype`` for its accumulators; small constants that want float64 (window ramps, cosine
 tables) are computed on the host with numpy and moved over in the working dtype.
+
+``cpu_runs_bf16`` says whether this CPU computes bfloat16 in hardware: oneDNN accepts bf16 on
+any AVX-512 x86 CPU, but without avx512_bf16 or AMX it emulates it, slower than float32.
 """
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
-__all__ = ["has_float64", "wide_dtype"]
+__all__ = ["cpu_runs_bf16", "has_float64", "wide_dtype"]
+
+_X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 
 
 def has_float64(device: torch.device | str) -> bool:
@@ -21,3 +28,26 @@ def has_float64(device: torch.device | str) -> bool:
 def wide_dtype(device: torch.device | str) -> torch.dtype:
     """float64 where ``device`` has it, else float32: for sums and accumulators."""
     return torch.float64 if has_float64(device) else torch.float32
+
+
+def _x86_bf16_units() -> bool | None:
+    """Whether this x86 CPU has bf16 units (avx512_bf16 or AMX); None if torch cannot say."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # private helpers, absent from some torch versions
+        return None
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether bfloat16 on this CPU is computed in hardware, so worth choosing over float32."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    if platform.machine().lower() in _X86:
+        units = _x86_bf16_units()
+        return True if units is None else units  # unknown: oneDNN's answer, as before
+    return True  # ARM and others: oneDNN says yes only where the CPU has bf16 instructions

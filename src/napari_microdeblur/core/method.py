@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import shown, tiling
+from . import devices, shown, tiling
 from .fusion import shared_inference_copy
 from .options import (
     AUTO_BALANCE,
@@ -175,15 +175,12 @@ def classical_method(
 
 def auto_precision(device: torch.device) -> str:
     """bfloat16 on CPUs with bf16 units and on CUDA (measured: GRAN cpu_small 4x faster on this
-    CPU, output within 61 dB PSNR of float32); float32 elsewhere (MPS, older CPUs)."""
+    CPU, output within 61 dB PSNR of float32); float32 elsewhere (MPS, older CPUs, AVX-512
+    CPUs that only emulate bf16: ``devices.cpu_runs_bf16``)."""
     if device.type == "cuda":
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
-        try:
-            if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-                return "bfloat16"
-        except (AttributeError, RuntimeError):
-            pass
+    if device.type == "cpu" and devices.cpu_runs_bf16():
+        return "bfloat16"
     return "float32"
 
 
