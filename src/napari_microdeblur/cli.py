@@ -122,7 +122,9 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
-    """--scheduler: a Zarr volume chunk by chunk, or one task per file."""
+    """--scheduler: a Zarr volume chunk by chunk, or one task per file. Into a folder, outputs
+    that exist are skipped (as on one machine; --overwrite redoes them), so rerunning an
+    interrupted run redoes only what is missing; the failed files are listed beside it."""
     from .cli_words import in_cli_words
     from .core import io
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
@@ -131,32 +133,58 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     method, tiling = method_specs(args)
     options = dict(axes=args.axes, overwrite=args.overwrite, method=method, tiling=tiling)
     t0 = time.perf_counter()
-    if len(inputs) == 1 and io.is_zarr(inputs[0]) and not output.is_dir():
+    # an existing Zarr output is a file to replace (--overwrite) or refuse, not a folder: a
+    # batch's TIFFs had been written into it
+    folder = output.is_dir() and not io.is_zarr(output)
+    if len(inputs) == 1 and io.is_zarr(inputs[0]) and not folder:
         deblur_zarr_on_cluster(inputs[0], output, scheduler=args.scheduler, **options)
-        print(f"{output}: done on {args.scheduler} in {time.perf_counter() - t0:.1f} s")
+        if not args.quiet:
+            print(f"{output}: done on {args.scheduler} in {time.perf_counter() - t0:.1f} s")
         return 0
-    if len(inputs) == 1 and not output.is_dir():
-        pairs = [(inputs[0], output)]
-    elif output.is_dir():
-        pairs = [(p, o) for p, o in batch_pairs(inputs, output)
-                 if args.overwrite or not o.exists()]
+    if len(inputs) == 1 and not folder:
+        pairs = [(inputs[0], output)]  # an existing output is refused, as on one machine
+    elif folder:
+        pairs = batch_pairs(inputs, output)
     else:
         raise UserError(f"{len(inputs)} inputs need an output directory; "
                         f"{shown_path(output)} is not")
-    failed = 0
-    for record in deblur_files_on_cluster(pairs, scheduler=args.scheduler, **options):
+    records = deblur_files_on_cluster(pairs, scheduler=args.scheduler, skip_existing=folder,
+                                      **options)
+    skipped = sum(bool(r.get("skipped")) for r in records)
+    if skipped and not args.quiet:  # one line, not one per file: a rerun may skip millions
+        print(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
+              "(--overwrite redoes them)", flush=True)
+    for record in records:
         if "error" in record:  # every file was tried; each failure said as one machine says it
-            failed += 1
             why = _memory_words(record["error"], args) or in_cli_words(record["error"],
                                                                         args.cli_options)
             print(f"microdeblur: error: {record['input']}: {why}", file=sys.stderr, flush=True)
-            continue
-        for note in record["notes"]:  # raised on the worker, said here as one machine says it
-            print(f"microdeblur: {note}", file=sys.stderr, flush=True)
-        if not args.quiet:
-            print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
-                  flush=True)
+        elif not record.get("skipped"):
+            for note in record["notes"]:  # raised on the worker, said as one machine says it
+                print(f"microdeblur: {note}", file=sys.stderr, flush=True)
+            if not args.quiet:
+                print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
+                      flush=True)
+    failed = sum("error" in r for r in records)
+    if folder:
+        _list_failures(output, records, failed)
     return EXIT_ERROR if failed else 0
+
+
+def _list_failures(output: Path, records: list[dict], failed: int) -> None:
+    """--scheduler into a folder: the failed files listed beside it, said in one line."""
+    from .core.cluster import failures_path, write_failures
+
+    try:
+        listed = write_failures(output, records)
+    except OSError as error:  # the failures were printed: an unwritable list stops nothing
+        print(f"microdeblur: warning: the failed files could not be listed in "
+              f"{shown_path(failures_path(output))} ({first_line(error)}); copy them from the "
+              "error lines above", file=sys.stderr, flush=True)
+        return
+    if listed is not None:
+        print(f"microdeblur: {failed} of {len(records)} files failed; listed in "
+              f"{shown_path(listed)}", file=sys.stderr, flush=True)
 
 
 def cmd_deblur(args) -> int:

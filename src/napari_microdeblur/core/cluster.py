@@ -86,12 +86,12 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     machine; resolving it once per worker had refused the EM and brightfield defaults."""
     import time
 
-    from . import io
     from .files import deblur_file
+    from .partials import remove_stale_partials
 
-    target = Path(output)
-    for stale in target.parent.glob(f".{target.name}.*.partial"):
-        io.remove_path(stale)
+    # only what a killed attempt on this host left: a partial of another machine (its pid means
+    # nothing here) or of a live process (another run writing the same name) is not ours
+    remove_stale_partials(output)
     t0 = time.perf_counter()
     # what one machine would warn about this file (axes in doubt, alpha passed through) would
     # otherwise stay in the worker's log: it travels back in the record as "notes"
@@ -117,8 +117,9 @@ def _failure(source: str, output: str, error: BaseException) -> dict:
 
 
 def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | None = None,
-                            overwrite: bool = False, method: MethodSpec | str = "auto",
-                            tiling: TilingSpec | None = None, **options) -> list[dict]:
+                            overwrite: bool = False, skip_existing: bool = False,
+                            method: MethodSpec | str = "auto", tiling: TilingSpec | None = None,
+                            **options) -> list[dict]:
     """Deblur (input, output) file pairs, one task per file; returns a record per file, in
     the order of ``pairs`` (input, output, shape, seconds, worker_pid, and "notes": the file's
     warnings, such as axes in doubt, which one machine would have shown).
@@ -128,6 +129,10 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
     own fault (ValueError, TypeError, OSError) is not retried; ``retries`` reruns a task whose
     worker died or that raised anything else.
 
+    ``skip_existing`` (without ``overwrite``): a pair whose output exists is not sent; its
+    record is (input, output, "skipped": True). Outputs are renamed into place only once
+    complete, so rerunning an interrupted batch this way redoes only what is missing.
+
     ``method``/``tiling`` as in ``files.iter_deblur_file`` (a MethodSpec and TilingSpec, or a
     name and the keyword options of ``inference.iter_deblur``)."""
     from distributed import wait
@@ -136,18 +141,23 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
     client, own = _client(scheduler)
     try:
         pairs = [(str(src), str(dst)) for src, dst in pairs]
+        skip = skip_existing and not overwrite
         # a key of this run's own: another run (or client) with the same output names on
         # this scheduler had been handed the tasks, and results, of the first
         run = uuid.uuid4().hex[:8]
         futures = [
+            None if skip and os.path.exists(dst) else
             client.submit(_deblur_file_task, src, dst, spec, tiling, axes, overwrite,
                           pure=False, retries=retries,
                           key=f"microdeblur-{Path(dst).name}-{i}-{run}")
             for i, (src, dst) in enumerate(pairs)
         ]
-        wait(futures)  # all of them: one failure does not stop the others
+        wait([f for f in futures if f is not None])  # all: one failure does not stop the others
         records = []
         for (src, dst), future in zip(pairs, futures):
+            if future is None:
+                records.append({"input": src, "output": dst, "skipped": True})
+                continue
             try:
                 records.append(future.result())
             except Exception as error:  # retries spent (a worker died each time, say)
@@ -156,6 +166,40 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
     finally:
         if own:
             client.close()
+
+
+def failures_path(folder) -> Path:
+    """Where the failed files of a batch into ``folder`` are listed: beside it, as
+    ``<folder>.failures.tsv`` (the folder itself holds only outputs)."""
+    folder = Path(folder).resolve()
+    return folder.with_name(f"{folder.name or 'output'}.failures.tsv")
+
+
+def write_failures(folder, records) -> Path | None:
+    """List the failed files of ``records`` in ``failures_path(folder)`` (input, output and
+    error, tab-separated, under a header), whole or not at all; the path, or None when none
+    failed. A list an earlier run left is replaced (none failed: removed), so it always names
+    what the last run could not do."""
+    from .partials import fresh_temporary_name
+
+    path = failures_path(folder)
+    failed = [r for r in records if "error" in r]
+    if not failed:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return None
+    tmp = fresh_temporary_name(path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write("input\toutput\terror\n")
+            for r in failed:  # a tab or line break inside a field would break its row
+                f.write("\t".join(re.sub(r"[\t\r\n]", " ", str(r[k]))
+                                  for k in ("input", "output", "error")) + "\n")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path
 
 
 def _chunk_name(axes: str, depth: dict, block_info) -> str:
@@ -240,6 +284,9 @@ def deblur_zarr_on_cluster(
 
     spec, tiling = _specs(method, tiling, options)
     _check_scheduler(scheduler)  # before the volume is read and its normalisation computed
+    # as on one machine, before the volume's normalisation: an existing output was found only
+    # after it, and the input given as output (with overwrite) was replaced by the result
+    io.check_output_path(output, overwrite=overwrite, inputs=(source,))
     data = io.read_image(source)
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
