@@ -197,10 +197,15 @@ def cmd_deblur(args) -> int:
     output = Path(args.output)
     if args.scheduler:
         return _deblur_on_cluster(inputs, output, args)
-    if len(inputs) == 1 and not output.is_dir():
+    from .core import io
+
+    # an existing Zarr store is an output to replace (--overwrite) or refuse, not a folder:
+    # a TIFF had been written into the user's store
+    folder = output.is_dir() and not io.is_zarr(output)
+    if len(inputs) == 1 and not folder:
         deblur_one(inputs[0], output, args)
         return 0
-    if not output.is_dir():
+    if not folder:
         raise UserError(
             f"{len(inputs)} inputs need an output directory; {shown_path(output)} is not one"
         )

@@ -1,0 +1,41 @@
+"""CLI audit of 2026-12-06: an existing Zarr store given as the output of `deblur` on one
+machine is an output to refuse (or replace with --overwrite), not a folder to write into."""
+
+import numpy as np
+import tifffile
+import zarr
+
+from napari_microdeblur.cli import main
+
+WIENER = ["--method", "wiener", "--psf", "gaussian:1.5", "-q"]
+
+
+def _store(path):
+    zarr.open_group(str(path), mode="w").create_array("0", shape=(8, 8), dtype="uint8")
+    return sorted(p.name for p in path.iterdir())
+
+
+def _inputs(tmp_path, n):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        tifffile.imwrite(folder / f"{i}.tif", (rng.random((48, 48)) * 200).astype(np.uint8))
+    return folder
+
+
+def test_one_image_onto_an_existing_zarr_store_is_refused_and_the_store_kept(tmp_path, capsys):
+    store = tmp_path / "out.zarr"
+    before = _store(store)
+    assert main(["deblur", str(_inputs(tmp_path, 1) / "0.tif"), "-o", str(store), *WIENER]) != 0
+    assert sorted(p.name for p in store.iterdir()) == before  # no TIFF written into it
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err
+
+
+def test_a_folder_of_images_onto_an_existing_zarr_store_is_refused(tmp_path, capsys):
+    store = tmp_path / "out.zarr"
+    before = _store(store)
+    assert main(["deblur", str(_inputs(tmp_path, 2)), "-o", str(store), *WIENER]) != 0
+    assert sorted(p.name for p in store.iterdir()) == before
+    assert "output directory" in capsys.readouterr().err
