@@ -36,10 +36,20 @@ def _watch_threshold(args) -> float:
 
     if args.threshold is not None:  # one of the two, by _check_watch_options
         return float(args.threshold)
-    scores = []
+    scores, blank = [], []
     for path in find_inputs(args.calibrate):
         data = io.read_image(path, lazy=False)
-        scores.append(float(np.min(focus_score(data.array, axes=image_axes(data)))))
+        # scored with the --axes the watched files are scored with (a guess here, --axes there,
+        # put the threshold above the very images it was calibrated on)
+        score = float(np.min(focus_score(data.array, axes=image_axes(data, args.axes))))
+        # a constant image (or plane) scores 0: counted, it pulled the threshold towards 0
+        (scores if score > 0 else blank).append(score if score > 0 else path.name)
+    if blank:
+        print(f"microdeblur: left out of the calibration, constant (no structure to score): "
+              f"{', '.join(blank)}", file=sys.stderr, flush=True)
+    if not scores:
+        raise UserError(f"--calibrate {shown_path(args.calibrate)}: every image there is "
+                        "constant; give a folder of in-focus images with structure")
     threshold = calibrate_threshold(scores, percentile=args.percentile)
     print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
           f"known-good images in {args.calibrate}", flush=True)
@@ -131,7 +141,7 @@ def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict, dict]:
     done, owners, failed = set(), {}, {}
     if not log_path.exists():
         return done, owners, failed
-    with open(log_path, newline="") as f:
+    with open(log_path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             name = row["name"]
             done.add(name)
@@ -153,7 +163,7 @@ def _upgrade_log(log_path: Path, in_dir: Path) -> bool:
 
     if not log_path.exists() or log_path.stat().st_size == 0:
         return False
-    with open(log_path, newline="") as f:
+    with open(log_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
     if tuple(reader.fieldnames or ()) != WATCH_COLUMNS:
@@ -161,7 +171,7 @@ def _upgrade_log(log_path: Path, in_dir: Path) -> bool:
             if row["decision"] in RETRIED:
                 row["size"], row["mtime_ns"] = _stamp(in_dir / row["name"]) or ("", "")
         tmp = fresh_temporary_name(log_path)
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=WATCH_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
@@ -210,6 +220,14 @@ def _pending(in_dir: Path, done: set, failed: dict) -> list[Path]:
             and (p.name not in done or (p.name in failed and failed[p.name] != _stamp(p)))]
 
 
+def _settled(pending: list[Path], settle: float) -> list[Path]:
+    """The files of ``pending`` unchanged for ``settle`` seconds (completely written); one gone
+    since the folder was listed is left out (its stat stopped the whole watch)."""
+    now = time.time()
+    stamps = [(p, _stamp(p)) for p in pending]
+    return [p for p, stamp in stamps if stamp is not None and now - stamp[1] / 1e9 >= settle]
+
+
 def _process(path: Path, out_dir: Path, threshold: float, args, models, owners,
              failed: dict) -> dict:
     """The log row of one file (its stamp taken first: a change during the run is a change),
@@ -247,17 +265,16 @@ def cmd_watch(args) -> int:
     log_path = out_dir / WATCH_LOG
     has_header = _upgrade_log(log_path, in_dir)
     done, owners, failed = _read_log(log_path, out_dir)  # restart where we left off
-    with open(log_path, "a", newline="") as log:
+    # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch
+    with open(log_path, "a", newline="", encoding="utf-8") as log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
         if not has_header:
             writer.writeheader()
             log.flush()
         try:
             while True:
-                now = time.time()
                 pending = _pending(in_dir, done, failed)
-                # a file counts as completely written once unchanged for --settle seconds
-                ready = [p for p in pending if now - p.stat().st_mtime >= args.settle]
+                ready = _settled(pending, args.settle)
                 for path in ready:
                     row = _process(path, out_dir, threshold, args, models, owners, failed)
                     writer.writerow(row)
@@ -282,7 +299,9 @@ def add_watch_command(sub) -> None:
         "watch", help="deblur files as they appear in a folder, only those out of focus")
     p.add_argument("input_dir")
     p.add_argument("output_dir")
-    p.add_argument("--threshold", type=float, help="deblur files whose focus score is below T")
+    p.add_argument("--threshold", type=float,
+                   help="deblur files whose focus score (as `microdeblur focus FILE` prints it; "
+                   "relative, no unit) is below T")
     p.add_argument("--calibrate", metavar="GOOD_DIR",
                    help="set the threshold from known-good images (see --percentile)")
     p.add_argument("--percentile", type=float, default=5.0,
