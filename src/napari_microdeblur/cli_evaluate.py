@@ -87,7 +87,8 @@ def cmd_evaluate(args) -> int:
     from .core import io
     from .core.axes import channel_index
     from .core.files import image_axes
-    from .core.metrics import evaluate
+    from .core.metrics import evaluate, reference_scale
+    from .core.plane_metrics import describe_scale
 
     if args.border < 0:
         raise UserError(f"--border {args.border}: give a number of pixels >= 0")
@@ -109,18 +110,21 @@ def cmd_evaluate(args) -> int:
     if warning:
         print(f"microdeblur: warning: {warning}", file=sys.stderr, flush=True)
     identical = bool(np.array_equal(prediction, reference))
+    # the figures depend on it (uint16 by its maximum, not 65535 as skimage's default): say it
+    offset, scale_ = reference_scale(reference, name="reference")
     if args.json:
         print(json.dumps({**{k: _finite_or_none(v) for k, v in scores.items()},
-                          "identical": identical}))
+                          "identical": identical, "reference_offset": offset,
+                          "reference_scale": scale_, "data_range": 1.0}))
         return 0
-    scale = f"intensity scale from the reference ({reference.dtype})"
+    scale = describe_scale(reference.dtype, offset, scale_)  # 'Intensity scale: ...'
     if identical:
         print(f"identical: the prediction equals the reference (PSNR infinite, SSIM "
-              f"{scores['ssim']:.4f}); {scale}")
+              f"{scores['ssim']:.4f}). {scale}")
         return 0
     print(f"PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({args.border}-px border "
           f"excluded; whole image: PSNR {_db(scores['psnr_whole'])}, SSIM "
-          f"{scores['ssim_whole']:.4f}); {scale}")
+          f"{scores['ssim_whole']:.4f}). {scale}")
     return 0
 
 

@@ -170,8 +170,11 @@ def to_reference_scale(x, ref) -> tuple[np.ndarray, np.ndarray]:
 
 def _psnr_t(x: torch.Tensor, ref: torch.Tensor, data_range: float, dims=None) -> torch.Tensor:
     mse = ((x - ref) ** 2).mean() if dims is None else ((x - ref) ** 2).mean(dim=dims)
-    # mse == 0 gives +inf, as scikit-image does for identical images.
-    return 10.0 * torch.log10(data_range**2 / mse)
+    # mse == 0 gives +inf, as scikit-image does for identical images. An Inf pixel gave
+    # -inf, which the QC dock showed as 'inf' and stack_psnr left out as a perfect plane:
+    # undefined (NaN), as a NaN pixel already is.
+    value = 10.0 * torch.log10(data_range**2 / mse)
+    return torch.where(torch.isfinite(mse), value, torch.full_like(value, math.nan))
 
 
 def psnr(x, ref, *, data_range) -> float:
@@ -189,8 +192,12 @@ def stack_psnr(plane_psnrs) -> float:
     scored as it would be alone, the figure docs/evaluation.md and the benchmarks report) of
     those that differ from the reference. A plane equal to it has an infinite PSNR, which made
     the mean infinite however much the others differ; it is left out (``psnr_per_slice`` still
-    lists it), so the stack's PSNR is infinite only when every plane equals the reference."""
+    lists it), so the stack's PSNR is infinite only when every plane equals the reference.
+    A NaN plane (NaN or Inf pixels) makes it NaN: a mean of the other planes read as the
+    stack's."""
     values = np.asarray(plane_psnrs, dtype=np.float64).ravel()
+    if np.isnan(values).any():
+        return float("nan")
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("inf")
 
@@ -272,10 +279,16 @@ def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
     stays within 1e-6 of float64 (measured ~1e-8; the variances' cancellation error is ~1e-8,
     against C2 = 9e-4) and a 1024 x 1024 QC slice takes ~40 % less time.
     """
-    if any(s < _SSIM_WIN for s in y.shape[y.ndim - nsp :]):
+    spatial = tuple(y.shape[y.ndim - nsp:])
+    if any(s < _SSIM_WIN for s in spatial):
+        # 'pass channel_axis' alone misled a short z-stack (5, 512, 512) or a tiny image
+        hint = ("pass channel_axis for a colour image, or score a stack of fewer planes "
+                "plane by plane (ssim_per_slice)" if nsp > 2 else
+                "pass channel_axis for a colour image; a smaller image has no SSIM (score it "
+                "with PSNR)")
         raise ValueError(
             f"SSIM needs every spatial side >= {_SSIM_WIN} (its Gaussian window), got spatial "
-            f"shape {tuple(y.shape[y.ndim - nsp:])}; pass channel_axis for colour images"
+            f"shape {spatial}; {hint}"
         )
     inv = 1.0 / data_range
     # All the moments in one float32 array, written in place (no float64 temporaries).
