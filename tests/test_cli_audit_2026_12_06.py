@@ -1,5 +1,6 @@
 """CLI audit of 2026-12-06: an existing Zarr store given as the output of `deblur` on one
-machine is an output to refuse (or replace with --overwrite), not a folder to write into."""
+machine is an output to refuse (or replace with --overwrite), not a folder to write into; the
+Compare dock's whole-stack summary of a stack with an undefined slice."""
 
 import numpy as np
 import tifffile
@@ -39,3 +40,15 @@ def test_a_folder_of_images_onto_an_existing_zarr_store_is_refused(tmp_path, cap
     assert main(["deblur", str(_inputs(tmp_path, 2)), "-o", str(store), *WIENER]) != 0
     assert sorted(p.name for p in store.iterdir()) == before
     assert "output directory" in capsys.readouterr().err
+
+
+def test_whole_stack_summary_says_undefined_for_a_slice_with_nan_pixels():
+    from napari_microdeblur._widgets._compare_parts import stack_summary
+
+    results = [{"psnr_blurry": 20.0, "ssim_blurry": 0.5, "psnr_deblurred": 25.0,
+                "ssim_deblurred": 0.7},
+               {"psnr_blurry": 21.0, "ssim_blurry": 0.6, "psnr_deblurred": float("nan"),
+                "ssim_deblurred": float("nan")}]
+    line = stack_summary(results)
+    assert "blurry: PSNR 20.50 dB, SSIM 0.5500" in line
+    assert "deblurred: PSNR and SSIM undefined" in line and "nan" not in line

@@ -337,6 +337,10 @@ def stack_summary(results: list) -> str:
             # a slice equal to the truth (PSNR inf) left out, as metrics.evaluate does
             p = stack_psnr([r[f"psnr_{name}"] for r in results])
             s = float(np.mean([r[f"ssim_{name}"] for r in results]))
+            if np.isnan(p):  # a slice with NaN or Inf pixels: no mean says anything
+                parts.append(f"{name}: PSNR and SSIM undefined (a slice holds NaN or Inf "
+                             "pixels)")
+                continue
             parts.append(f"{name}: PSNR {p:.2f} dB, SSIM {s:.4f}")
     return f"mean over {len(results)} slice(s): " + "; ".join(parts)
 
