@@ -66,8 +66,10 @@ def test_confocal_3d_psf_takes_seconds_and_matches_psfmodels():
     assert time.perf_counter() - start < 20  # about 1 s; a minute before
     assert stack.shape[0] == 31 and abs(float(stack.sum(dtype=np.float64)) - 1) < 1e-5
     for pinhole, depth, ns in [(1.0, 0.0, None), (0.3, 0.0, None), (3.0, 10.0, 1.33)]:
+        # centred on the source's nominal depth, as psfmodels is given it (by default a
+        # mismatched PSF is centred on its brightest plane: tests/test_optics_audit_2026_12_06)
         got = confocal_psf(1.4, 0.52, 0.065, excitation_wavelength=0.488, pinhole=pinhole,
-                           depth=depth, ns=ns, nz=3, dz=0.4, size=33)
+                           depth=depth, ns=ns, nz=3, dz=0.4, size=33, centre="source")
         reference = psfmodels.confocal_psf(
             [depth - 0.4, depth, depth + 0.4], 33, pinhole_au=pinhole, dxy=0.065, pz=depth,
             NA=1.4, ex_wvl=0.488, em_wvl=0.52, ns=ns or 1.515, ni=1.515, ni0=1.515,
