@@ -86,7 +86,8 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    help="training regime (see below; default supervised)")
     p.add_argument("--loss", choices=["l1", "mse", "multiscale"],
                    help="content loss (default: multiscale for c2f_unet, as its paper; l1 "
-                   "otherwise)")
+                   "otherwise); multiscale sums L1 over the network's scales, or over 2x-pooled "
+                   "copies of the output of a one-scale network; psf_cyclegan has none")
     for term, option in LOSS_WEIGHT_OPTIONS.items():
         p.add_argument(option, type=float, metavar="W", help=TERM_HELP.get(
             term, f"weight of the {term} loss term (default: the regime's paper)"))
@@ -149,6 +150,10 @@ def check_regime_options(args) -> None:
                         "not downloaded) or --perceptual microscopy")
     if args.perceptual is not None and "perceptual" not in regime.loss_weights:
         raise UserError(f"--perceptual: the {args.regime} regime has no perceptual loss")
+    if args.loss is not None and "content" not in regime.loss_weights:
+        # psf_cyclegan's cycle loss is L1 by its paper: --loss was taken and not used
+        raise UserError(f"--loss: the {args.regime} regime has no content loss; leave out "
+                        "--loss")
     if args.discriminator_config and not regime.adversarial:
         raise UserError(f"--discriminator-config is for the adversarial regimes, not "
                         f"{args.regime!r}")
@@ -193,6 +198,10 @@ def check_model_fits(args, model) -> None:
     if args.export_psf and not callable(getattr(model, "blur", None)):
         raise UserError(f"--export-psf: --arch {args.arch} has no PSF to export (only "
                         "psf_cyclegan learns one)")
+    if args.export_psf and not get_regime(args.regime).learns_psf:
+        # the PSF layer is not trained: its starting Gaussian was written as "learned"
+        raise UserError(f"--export-psf: --regime {args.regime} does not learn the PSF of --arch "
+                        f"{args.arch}; use --regime psf_cyclegan or leave out --export-psf")
     try:
         get_regime(args.regime)(None).check_model(model)
     except ValueError as error:
@@ -209,6 +218,11 @@ def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[
     stacks = {o for o, all_axes in axes_by_option.items() if any("Z" in a for a in all_axes)}
     flat = {o for o, all_axes in axes_by_option.items() if any("Z" not in a for a in all_axes)}
     dims = arch_config.setdefault("spatial_dims", 3 if stacks else 2)
+    paired = [o for o in ("--sharp", "--blurry") if axes_by_option.get(o)]
+    if dims == 3 and paired:  # a 3D model trains on the unpaired sets alone, unvalidated
+        raise UserError(f"--arch {args.arch} with spatial_dims=3 trains on --unpaired-blurry "
+                        f"and --unpaired-sharp alone, without validation; leave out "
+                        f"{' and '.join(paired)}")
     if dims == 3 and flat:
         raise UserError(f"--arch {args.arch} with spatial_dims=3 trains on z-stacks, but "
                         f"{sorted(flat)[0]} has 2D images; give z-stacks or set spatial_dims "

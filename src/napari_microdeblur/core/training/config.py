@@ -274,5 +274,11 @@ class TrainingConfig(BaseModel):
         return weights
 
     def for_card(self) -> dict[str, Any]:
-        """The config as the model card keeps it: without this machine's files and folders."""
-        return self.model_dump(mode="json", exclude={"card", "checkpoint_dir", "vgg_weights"})
+        """The config as the model card keeps it: without this machine's files and folders,
+        and with the loss weights the run used (``loss_weights`` holds only the overrides)."""
+        card = self.model_dump(mode="json", exclude={"card", "checkpoint_dir", "vgg_weights"})
+        used = self.weights()
+        if "perceptual" in used and self.vgg_weights is None and self.perceptual_features == "none":
+            used["perceptual"] = 0.0  # left out without features (setup._perceptual)
+        card["loss_weights_used"] = used
+        return card

@@ -140,8 +140,12 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
             obj, augment=name not in regime.unaugmented_sources)
         _same_dims(src, model, name)
         if src.channels != train.channels:
+            # named as the user gave it too (the CLI's "--unlabelled DIR")
+            given = getattr(src, "description", "")
+            what = f"{name}= ({given})" if given else f"{name}="
             raise ValueError(
-                f"{name} has {src.channels} channel(s), the training data {train.channels}"
+                f"{what} has {src.channels}-channel images but the training images "
+                f"{train.channels}; give {train.channels}-channel images"
             )
         _check_patch(src, patch, regime.patch_margin(name), name)
         sources[name] = src
