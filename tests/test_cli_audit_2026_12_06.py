@@ -1,12 +1,21 @@
 """CLI audit of 2026-12-06: an existing Zarr store given as the output of `deblur` on one
 machine is an output to refuse (or replace with --overwrite), not a folder to write into; the
-Compare dock's whole-stack summary of a stack with an undefined slice."""
+Compare dock's whole-stack summary of a stack with an undefined slice; `python -m`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 import zarr
 
+import napari_microdeblur
 from napari_microdeblur.cli import main
+
+SRC = str(Path(napari_microdeblur.__file__).resolve().parents[1])
 
 WIENER = ["--method", "wiener", "--psf", "gaussian:1.5", "-q"]
 
@@ -52,3 +61,18 @@ def test_whole_stack_summary_says_undefined_for_a_slice_with_nan_pixels():
     line = stack_summary(results)
     assert "blurry: PSNR 20.50 dB, SSIM 0.5500" in line
     assert "deblurred: PSNR and SSIM undefined" in line and "nan" not in line
+
+
+@pytest.mark.parametrize("module", ["napari_microdeblur", "napari_microdeblur.cli"])
+def test_python_dash_m_gives_the_one_line_error_the_command_gives(tmp_path, module):
+    """`python -m napari_microdeblur.cli` ran the module as __main__, whose own UserError the
+    commands did not catch: a traceback; `python -m napari_microdeblur` did not exist."""
+    folder = _inputs(tmp_path, 2)  # an error raised in cli_training, another module
+    done = subprocess.run([sys.executable, "-m", module, "finetune", "--weights", "gran.em_v1",
+                           "--out", str(tmp_path / "o.safetensors"), "--blurry",
+                           str(folder / "0.tif"), "--sharp", str(folder / "1.tif"),
+                           "--batch", "0"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": SRC})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "microdeblur: error: --batch 0; accepted: an integer >= 1"]

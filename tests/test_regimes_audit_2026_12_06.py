@@ -99,3 +99,17 @@ def test_the_card_states_the_loss_weights_used(options, used):
     card = TrainingConfig(steps=1, **options).for_card()
     assert card["loss_weights_used"] == used
     assert card["loss_weights"] == options.get("loss_weights", {})
+
+
+def test_a_3d_psf_cyclegan_run_says_it_had_no_validation(tmp_path, capsys):
+    """A run with no validation images printed 'validation PSNR nan dB (input nan dB)'."""
+    rng = np.random.default_rng(0)
+    stacks = [(rng.random((36, 40, 40)) * 255).astype(np.uint8) for _ in range(2)]
+    folder = write_images(tmp_path / "stacks", stacks, "ZYX")
+    argv = ["train", "--regime", "psf_cyclegan", "--arch", "psf_cyclegan", "--config",
+            tiny(tmp_path, "psf_cyclegan", spatial_dims=3), "--discriminator-config", SMALL_D,
+            "--unpaired-blurry", folder, "--unpaired-sharp", folder,
+            "--out", str(tmp_path / "out.safetensors"), *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "no validation images" in out and "nan" not in out, out

@@ -535,4 +535,8 @@ def _run(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as the package's module, not as __main__: a second copy of this file would define its
+    # own UserError, which the commands' `except UserError` does not catch (a traceback)
+    from napari_microdeblur.cli import main as package_main
+
+    sys.exit(package_main())

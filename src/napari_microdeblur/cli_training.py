@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -277,9 +278,12 @@ def cmd_train(args) -> int:
     # a kept checkpoint that scores below the blurry input itself is no result to trust
     worse = (": below the input, these weights make the validation images worse (more "
              "--steps, a lower --lr or more images)" if psnr < start else "")
+    # a run with no validation (3D psf_cyclegan trains on unpaired stacks alone) printed
+    # "validation PSNR nan dB (input nan dB)"
+    scored = (f"validation PSNR {psnr:.2f} dB (input {start:.2f} dB){worse}"
+              if math.isfinite(psnr) else "no validation images (nothing to score)")
     print(f"{out}: {args.arch}, {args.regime}, {result.steps_done} steps in "
-          f"{result.seconds / 60:.1f} min, kept the {kept} checkpoint; validation PSNR "
-          f"{psnr:.2f} dB (input {start:.2f} dB){worse}")
+          f"{result.seconds / 60:.1f} min, kept the {kept} checkpoint; {scored}")
     return 0
 
 
