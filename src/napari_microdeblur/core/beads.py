@@ -2,7 +2,10 @@
 
 Steps: smooth lightly, subtract the large-scale background (a running median 31 pixels wide:
 uneven illumination, autofluorescence) and find local maxima standing 8 noise sigmas (of that
-high-pass residual) above the local background; drop beads whose crop would leave the image,
+high-pass residual) above the local background; drop hot pixels (a peak of one pixel whose
+neighbours in the raw data hold almost none of its light, when the other peaks are wider: set
+to their neighbours' median in a working copy and counted as "hot pixels", as neighbours they
+made real beads look crowded); drop beads whose crop would leave the image,
 that have another bead (brighter than 5% of them) close enough for their PSFs to overlap, that
 are saturated (more than 2**ndim pixels near the peak at the image's maximum, or, when the
 camera clipped, any pixel there at the maximum), or whose integrated intensity or half-maximum
@@ -33,6 +36,9 @@ _NEIGHBOUR_FRACTION = 0.05  # a neighbour dimmer than this fraction of a bead do
 _OUTLIER_FACTOR = 1.25  # beads whose core is this much wider or narrower: merged, blurred, hot
 _AGGREGATE_FACTOR = 3.0  # beads this many times brighter than the median are clumps
 _LEAST_SPREAD = 0.5  # a bead core narrower than this (pixels) is a hot pixel, not a PSF
+_HOT_FRACTION = 0.05  # a peak whose neighbours average under this fraction of it: a hot pixel
+_HOT_SIGMAS = 3.0  # ... or under this many noise sigmas of the neighbours' mean
+_RESOLVED = 0.15  # ... dropped only when the other peaks' neighbours average this much of them
 _WIDTH_BEADS = 5  # the PSF radius comes from the median width of this many bright beads
 _WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
 
@@ -205,6 +211,13 @@ def psf_from_beads(
     background = _background(smooth)
     smooth_flat = smooth - background
     peaks, heights, level = _bead_peaks(smooth_flat, threshold, float(np.abs(smooth).max()))
+    flat = data - background
+    pixel_noise = _noise(flat)
+    # hot pixels go before the width and isolation checks: as neighbours they made real beads
+    # "not isolated" (20 among 36 beads left 19-22 of them used)
+    hot, spikes = _single_pixel_peaks(flat, peaks, pixel_noise)
+    peaks, heights = peaks[~hot], heights[~hot]
+    _repair(data, flat, background, spikes)
     note = ""
     if radii is None:
         width = _bead_width(smooth_flat, peaks, heights, level)
@@ -216,9 +229,10 @@ def psf_from_beads(
     r = np.array(radii)
     candidates = _without_satellites(peaks, heights, r)
     kept, rejected = _isolated_beads(data, peaks, heights, candidates, r, _clipped(data, image))
+    if hot.any():  # listed only when it happens: the report's keys stay as they were
+        rejected["hot pixels"] = int(hot.sum())
+    found = len(candidates) + int(hot.sum())
 
-    flat = data - background
-    pixel_noise = _noise(flat)
     measured = [_measure_bead(flat, p, r, pixel_noise) for p in kept]
     crops = [m[0] for m in measured]
     centroids = [m[1] for m in measured]
@@ -232,7 +246,7 @@ def psf_from_beads(
     if not good.any():
         reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
         raise ValueError(
-            f"image (shape {data.shape}) has {len(candidates)} candidate beads but none usable "
+            f"image (shape {data.shape}) has {found} candidate beads but none usable "
             f"({reasons}; PSF radius {tuple(radii)} px); accepted: beads at least the radius "
             "from the border and twice the radius from each other, unsaturated (give a smaller "
             "radius, --radius on the command line, if the beads are dense)"
@@ -240,7 +254,7 @@ def psf_from_beads(
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions = _average_aligned(chosen, r)
     report = BeadReport(
-        candidates=len(candidates),
+        candidates=found,
         used=len(positions),
         rejected=rejected,
         positions=tuple(positions),
@@ -336,6 +350,49 @@ def _bead_peaks(smooth: np.ndarray, threshold, scale: float) -> tuple[np.ndarray
     heights = smooth[tuple(peaks.T)] - level
     order = np.argsort(-heights)
     return peaks[order], heights[order], level
+
+
+def _repair(data: np.ndarray, flat: np.ndarray, background: np.ndarray, spikes) -> None:
+    """Hot pixels set to the median of their neighbours, in the working copies only (the
+    user's image is not touched): one inside a bead's crop spoilt that bead's width test."""
+    for q in spikes:
+        box = tuple(slice(max(c - 1, 0), c + 2) for c in q)
+        others = np.ones(data[box].shape, dtype=bool)
+        others[tuple(c - b.start for c, b in zip(q, box))] = False
+        data[q] = float(np.median(data[box][others]))
+        flat[q] = data[q] - background[q]
+
+
+def _single_pixel_peaks(flat: np.ndarray, peaks: np.ndarray,
+                        noise: float) -> tuple[np.ndarray, list]:
+    """Which peaks are hot pixels: in the raw (background-subtracted) data the brightest pixel
+    near the peak stands alone, the mean of its 3**ndim - 1 neighbours below 5% of it and
+    within 3 noise sigmas of that mean (a real bead spreads over several pixels: neighbours at
+    25-73% of its peak for a Gaussian FWHM of 1.5-3.5 px). An undersampled bead centred on a
+    pixel looks the same (point-sampled FWHM under 1.1 px, pixel-integrated under 0.9 px), so
+    hot pixels are dropped only when the other peaks' neighbours average at least 15% of them
+    (FWHM above about 1.2 px point-sampled, 0.95 px pixel-integrated: no bead of such a PSF
+    falls under 5%, wherever it lies on the pixel grid); otherwise none is dropped."""
+    ndim = flat.ndim
+    padded = np.pad(flat, 2, mode="reflect")  # a peak 1 px from the border still has neighbours
+    count = 3**ndim - 1
+    floor = _HOT_SIGMAS * noise / math.sqrt(count)
+    single, ratio, spikes = np.zeros(len(peaks), dtype=bool), np.zeros(len(peaks)), []
+    for i, p in enumerate(peaks + 2):
+        box = padded[tuple(slice(c - 1, c + 2) for c in p)]
+        top = p - 1 + np.array(np.unravel_index(int(np.argmax(box)), box.shape))
+        around = padded[tuple(slice(c - 1, c + 2) for c in top)]
+        peak = float(around[(1,) * ndim])
+        neighbours = (float(around.sum()) - peak) / count
+        single[i] = neighbours < max(_HOT_FRACTION * peak, floor)
+        ratio[i] = neighbours / peak if peak > 0 else 0.0
+        if single[i]:  # back from the padding (reflected about the border pixel)
+            n = np.array(flat.shape)
+            at = np.abs(top - 2)
+            spikes.append(tuple(int(v) for v in np.where(at >= n, 2 * (n - 1) - at, at)))
+    if single.all() or np.median(ratio[~single]) < _RESOLVED:
+        return np.zeros_like(single), []
+    return single, spikes
 
 
 def _without_satellites(peaks: np.ndarray, heights: np.ndarray, r: np.ndarray) -> np.ndarray:
