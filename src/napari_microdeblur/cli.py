@@ -338,7 +338,8 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
                    "fine-tuned on pairs with --psf also apply the scale calibrated then)")
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, TCZYX, YXS (RGB)")
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from the method)")
-    p.add_argument("--overlap", type=int, help="tile overlap (default: the receptive field)")
+    p.add_argument("--overlap", type=int,
+                   help="tile overlap (default: twice the network's halo, or of the PSF's)")
     p.add_argument("--window", default="cosine", choices=["cosine", "gaussian", "constant"])
     p.add_argument("--batch-size", type=int, default=1, help="tiles per forward call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -413,8 +413,8 @@ class TilingPanel(QWidget):
                               "mode is custom).", step=32)
         form.addRow("Tile", row(self.tile_mode, self.tile_spin))
         self.overlap_spin = spin(-1, 1024, -1, (
-            "Overlap between tiles in pixels; 'model default' uses the receptive field (or the "
-            "PSF's reach for classical methods)."), special="model default")
+            "Overlap between tiles in pixels; 'model default' is twice the network's halo (or "
+            "twice the PSF's reach for classical methods)."), special="model default")
         form.addRow("Overlap", self.overlap_spin)
         self.window_combo = combo(WINDOWS, "Blend window used where tiles overlap.")
         form.addRow("Blend window", self.window_combo)
