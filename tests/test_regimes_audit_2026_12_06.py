@@ -24,6 +24,13 @@ def write_images(folder, arrays, axes):
     return str(folder)
 
 
+def noise_stacks(tmp_path):
+    """A folder of two small noise z-stacks (3D psf_cyclegan's unpaired sets)."""
+    rng = np.random.default_rng(0)
+    stacks = [(rng.random((36, 40, 40)) * 255).astype(np.uint8) for _ in range(2)]
+    return write_images(tmp_path / "stacks", stacks, "ZYX")
+
+
 def tiny(tmp_path, arch, **fields):
     path = tmp_path / f"{arch}.json"
     path.write_text(json.dumps({**registry.get_arch(arch).tiny_config, **fields}))
@@ -65,9 +72,7 @@ def test_export_psf_is_refused_when_the_regime_does_not_learn_the_psf(tmp_path, 
 
 def test_a_3d_psf_cyclegan_refuses_sharp_and_blurry_it_would_ignore(tmp_path, capsys):
     """A 3D model trains on the unpaired z-stacks alone: --sharp/--blurry were dropped."""
-    rng = np.random.default_rng(0)
-    stacks = [(rng.random((36, 40, 40)) * 255).astype(np.uint8) for _ in range(2)]
-    folder = write_images(tmp_path / "stacks", stacks, "ZYX")
+    folder = noise_stacks(tmp_path)
     argv = ["train", "--regime", "psf_cyclegan", "--arch", "psf_cyclegan", "--config",
             tiny(tmp_path, "psf_cyclegan", spatial_dims=3), "--discriminator-config", SMALL_D,
             "--sharp", folder, "--blurry", folder, "--unpaired-blurry", folder,
@@ -103,9 +108,7 @@ def test_the_card_states_the_loss_weights_used(options, used):
 
 def test_a_3d_psf_cyclegan_run_says_it_had_no_validation(tmp_path, capsys):
     """A run with no validation images printed 'validation PSNR nan dB (input nan dB)'."""
-    rng = np.random.default_rng(0)
-    stacks = [(rng.random((36, 40, 40)) * 255).astype(np.uint8) for _ in range(2)]
-    folder = write_images(tmp_path / "stacks", stacks, "ZYX")
+    folder = noise_stacks(tmp_path)
     argv = ["train", "--regime", "psf_cyclegan", "--arch", "psf_cyclegan", "--config",
             tiny(tmp_path, "psf_cyclegan", spatial_dims=3), "--discriminator-config", SMALL_D,
             "--unpaired-blurry", folder, "--unpaired-sharp", folder,
