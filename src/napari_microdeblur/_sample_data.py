@@ -1,4 +1,8 @@
-"""File > Open Sample: a blurred / sharp pair of real fluorescence nuclei (numpy only)."""
+"""File > Open Sample: blurred / sharp pairs of real microscopy images (numpy + tifffile only).
+
+Every layer names its axes (the viewer's sliders read "z", not "-3") and carries its licence
+and source in ``metadata`` (samples/README.md has the full attribution and licence texts).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,25 @@ import numpy as np
 SAMPLES = Path(__file__).parent / "samples"
 #: pixel size of the Kather et al. 2016 H&E tiles (um per pixel, both axes)
 HE_UM_PER_PX = 0.495
+#: DFNN frame numbers (Abs00NN) of the focus stack's planes; frame 51 is in focus and frames
+#: are 0.05 um apart (DFNN data/test/mitochondria/stack/ReadMe.txt)
+MITO_FRAMES = (33, 36, 39, 42, 45, 48, 50, 51, 52, 54, 57, 60, 63, 65)
+MITO_UM_PER_FRAME = 0.05
+YX = ("y", "x")
+ZYX = ("z", "y", "x")
+ATTRIBUTION = "full attribution and licence texts: napari_microdeblur/samples/README.md"
+CREDITS = {
+    "nuclei": {"licence": "CC0 1.0",
+               "source": "CellProfiler/examples ExampleHuman (HT29, Hoechst); Moffat et al., "
+                         "Cell 124:1283, 2006"},
+    "em": {"licence": "CC BY 4.0 (NEUBIAS training resources); EMPIAR-10982 data CC0",
+           "source": "Tischer et al., doi:10.5281/zenodo.14264885; EMPIAR-10982"},
+    "mito": {"licence": "MIT, Copyright (c) 2023 ZJUOPTKuangLab",
+             "source": "ZJUOPTKuangLab/DFNN data/test/mitochondria/stack (commit 459cfa4)"},
+    "he": {"licence": "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)",
+           "source": "Kather et al., Sci. Rep. 6:27988, 2016; Zenodo record 53169 "
+                     "(cropped and blurred here)"},
+}
 
 
 def _read(name: str) -> np.ndarray:
@@ -17,14 +40,22 @@ def _read(name: str) -> np.ndarray:
     return tifffile.imread(SAMPLES / name)
 
 
+def _credit(key: str, **extra) -> dict:
+    # a fresh dict per layer, so editing one layer's metadata leaves its pair's alone
+    return {**CREDITS[key], "attribution": ATTRIBUTION, **extra}
+
+
 def make_nuclei_pair():
     """HT29 nuclei (Hoechst, CC-0): protocol-A blurred input and its sharp reference."""
     sharp = _read("ht29_nuclei_hoechst.tif")
     blurred = _read("ht29_nuclei_hoechst_protocolA.tif")
     contrast = (0.0, 255.0)  # both on the sharp image's 8-bit scale
+    common = {"contrast_limits": contrast, "axis_labels": YX}
     return [
-        (blurred, {"name": "nuclei blurred (protocol A)", "contrast_limits": contrast}, "image"),
-        (sharp, {"name": "nuclei sharp (ground truth)", "contrast_limits": contrast}, "image"),
+        (blurred, {"name": "nuclei blurred (protocol A)", "metadata": _credit("nuclei"),
+                   **common}, "image"),
+        (sharp, {"name": "nuclei sharp (ground truth)", "metadata": _credit("nuclei"),
+                 **common}, "image"),
     ]
 
 
@@ -33,14 +64,12 @@ def make_em_pair():
     slice 17: protocol-C (astigmatic) blurred input and its sharp reference."""
     sharp = _read("em_celegans_empiar10982_z0017.tif")
     blurred = _read("em_celegans_empiar10982_z0017_protocolC.tif")
-    contrast = (0.0, 255.0)
-    credit = {"licence": "CC BY 4.0 (NEUBIAS training resources); EMPIAR-10982 data CC0",
-              "source": "Tischer et al., doi:10.5281/zenodo.14264885; EMPIAR-10982"}
+    common = {"contrast_limits": (0.0, 255.0), "axis_labels": YX}
     return [
-        (blurred, {"name": "EM blurred (protocol C)", "contrast_limits": contrast,
-                   "metadata": credit}, "image"),
-        (sharp, {"name": "EM sharp (ground truth)", "contrast_limits": contrast,
-                 "metadata": credit}, "image"),
+        (blurred, {"name": "EM blurred (protocol C)", "metadata": _credit("em"), **common},
+         "image"),
+        (sharp, {"name": "EM sharp (ground truth)", "metadata": _credit("em"), **common},
+         "image"),
     ]
 
 
@@ -50,11 +79,15 @@ def make_fluo_stack_pair():
     recorded."""
     sharp = _read("mito_focus_stack.tif")
     blurred = _read("mito_focus_stack_protocolB.tif")
-    contrast = (float(sharp.min()), float(sharp.max()))
+    # the planes are unevenly spaced (0.05-0.15 um), so z stays in plane units; each plane's
+    # distance from focus is in the metadata
+    defocus = [round((f - 51) * MITO_UM_PER_FRAME, 3) for f in MITO_FRAMES]
+    common = {"contrast_limits": (float(sharp.min()), float(sharp.max())), "axis_labels": ZYX}
     return [
         (blurred, {"name": "mitochondria stack blurred (protocol B)",
-                   "contrast_limits": contrast}, "image"),
-        (sharp, {"name": "mitochondria stack (ground truth)", "contrast_limits": contrast},
+                   "metadata": _credit("mito", plane_defocus_um=defocus), **common}, "image"),
+        (sharp, {"name": "mitochondria stack (ground truth)",
+                 "metadata": _credit("mito", plane_defocus_um=list(defocus)), **common},
          "image"),
     ]
 
@@ -67,9 +100,11 @@ def make_histology_pair():
     contrast = (0.0, 255.0)
     # the tile set's stated pixel size (samples/README.md); the other samples' sources state
     # none usable (the focus stack's planes are unevenly spaced), so they open at scale 1
-    physical = {"scale": (HE_UM_PER_PX, HE_UM_PER_PX), "units": ("um", "um")}
+    common = {"rgb": True, "contrast_limits": contrast, "axis_labels": YX,
+              "scale": (HE_UM_PER_PX, HE_UM_PER_PX), "units": ("um", "um")}
     return [
-        (blurred, {"name": "H&E blurred (protocol A)", "rgb": True,
-                   "contrast_limits": contrast, **physical}, "image"),
-        (sharp, {"name": "H&E sharp (ground truth)", "rgb": True, **physical}, "image"),
+        (blurred, {"name": "H&E blurred (protocol A)", "metadata": _credit("he"), **common},
+         "image"),
+        (sharp, {"name": "H&E sharp (ground truth)", "metadata": _credit("he"), **common},
+         "image"),
     ]
