@@ -153,8 +153,13 @@ class DegradationRanges:
         return int(max(radii))
 
     def covers(self, protocol: str) -> bool:
-        """Whether the protocol's PSF and noise lie inside these ranges."""
+        """Whether a draw can give the protocol's PSF and noise: exactly (``p_protocol``) or
+        from inside the ranges."""
         p = PROTOCOL_PARAMS[protocol.upper()]
+        if self.p_protocol > 0 and self.protocol_weights["ABC".index(protocol.upper())] > 0:
+            return True
+        if self.p_protocol >= 1:  # every draw is a protocol: the ranges are never drawn from
+            return False
         kinds = {k for k, w in self.kind_weights if w > 0}
 
         def inside(v, r):
@@ -173,6 +178,8 @@ class DegradationRanges:
         noise_ok = inside(p.gaussian_noise, self.gaussian_noise)
         if p.poisson_peak is not None:
             noise_ok = noise_ok and self.p_poisson > 0 and inside(p.poisson_peak, self.poisson_peak)
+        else:  # Gaussian noise alone: p_poisson = 1 puts Poisson noise on every draw
+            noise_ok = noise_ok and self.p_poisson < 1
         return bool(psf_ok and noise_ok)
 
     def sample(self, rng: np.random.Generator) -> DegradationParams:

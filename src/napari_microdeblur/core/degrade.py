@@ -82,9 +82,12 @@ def degrade01(image01, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
 
     psf = protocol_psf(protocol).astype(np.float64)
     if psf.shape[0] > image01.shape[ay] or psf.shape[1] > image01.shape[ax]:
+        # An RGB(A) "YXS" array given without channel_axis lands here: its samples read as X.
+        hint = (" (for colour samples on the last axis, pass channel_axis=-1)"
+                if channel_axis is None and image01.ndim >= 3 and image01.shape[-1] <= 4 else "")
         raise ValueError(
             f"the image has shape {image01.shape}, smaller in YX than protocol {protocol}'s PSF "
-            f"{psf.shape}; accepted: YX sides of at least the PSF's"
+            f"{psf.shape}; accepted: YX sides of at least the PSF's{hint}"
         )
     # A kernel with singleton non-YX axes blurs every plane and channel in one call.
     kshape = [1] * image01.ndim

@@ -17,6 +17,12 @@ def estimate_noise(plane: np.ndarray) -> tuple[float, float]:
     from scipy import ndimage
 
     p = np.asarray(plane, dtype=np.float64)
+    # The residual needs a pixel with four neighbours; NaN would make the model NaN silently.
+    if p.ndim != 2 or min(p.shape) < 3:
+        raise ValueError(f"plane has shape {p.shape}; accepted: one 2D plane of at least 3 x 3 px")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("plane holds NaN or Inf pixels; accepted: finite values only (replace "
+                         "them first, e.g. with numpy.nan_to_num)")
     neighbours = ndimage.convolve(p, np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]) / 4.0,
                                   mode="reflect")
     residual = (p - neighbours)[1:-1, 1:-1].ravel()  # white noise: variance x 1.25
