@@ -1,4 +1,5 @@
-"""Reading and writing images: TIFF / OME-TIFF through tifffile, other formats through bioio.
+"""Reading and writing images: TIFF / OME-TIFF through tifffile, other formats through bioio
+(``io_bioio``).
 
 Large uncompressed TIFFs are not loaded: ``TiffArray`` reads the requested region with
 positional reads, and ``open_tiff_output`` writes regions the same way into a temporary file
@@ -293,31 +294,10 @@ def samples_as_channels(axes: str, shape) -> str:
 
 
 def _read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
-    try:
-        from bioio import BioImage
-    except ImportError:
-        BioImage = None
-    if BioImage is None:
-        try:
-            from aicsimageio import AICSImage as BioImage
-        except ImportError:
-            raise ValueError(
-                f"cannot read {shown_path(path)}: only TIFF is built in. Install a reader for "
-                "other formats: pip install 'napari-microdeblur[formats]' (bioio and its readers)"
-            ) from None
-    try:
-        img = BioImage(path)
-        data = img.dask_data  # TCZYX, lazy
-    except Exception as error:
-        raise ValueError(f"cannot read {shown_path(path)}: {error}") from error
-    sizes = img.physical_pixel_sizes
-    pixel_size = {k: float(v) for k, v in zip("ZYX", sizes) if v}
-    # "TCZYX", or "TCZYXS" for RGB(A) samples; drop singleton T/C/Z so a 2D image comes back YX
-    order = str(getattr(getattr(img, "dims", None), "order", "TCZYX"))
-    keep = [i for i, (a, n) in enumerate(zip(order, data.shape)) if n > 1 or a in "YXS"]
-    array = data[tuple(slice(None) if i in keep else 0 for i in range(len(order)))]
-    array, axes = drop_alpha(array, "".join(order[i] for i in keep), path, keep_alpha)
-    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path))
+    """Other formats through bioio, else aicsimageio (``io_bioio``: neither is required)."""
+    from .io_bioio import read_with_bioio  # imports this module: loaded on first use
+
+    return read_with_bioio(path, keep_alpha)
 
 
 def is_zarr(path: str | os.PathLike) -> bool:

@@ -1,0 +1,124 @@
+"""Formats other than TIFF, Zarr and PNG/JPEG (CZI, ND2, LIF, GIF, ...) through bioio.
+
+aicsimageio is archived and pins old libraries, so bioio, its maintained successor, is tried
+first and aicsimageio only after it (not installed, broken, or without a reader for the file);
+neither is a dependency. Both give TCZYX (TCZYXS for RGB samples) lazy dask data and pixel
+sizes in micrometres; a reader that names another unit (a pint unit in bioio's
+``dimension_properties``) is converted. A file of several scenes is read as its first, with a
+warning, as a TIFF of several images is.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+from .io import ImageData, drop_alpha
+from .pixel_units import um_per_unit
+from .shown import first_line, shown_path
+
+# the bioio plugin for a suffix, from bioio's README list of known plugins: bioio's own error
+# names none ("you may need to install an extra format dependency", then a paragraph)
+BIOIO_PLUGINS = {
+    ".czi": "bioio-czi", ".nd2": "bioio-nd2", ".lif": "bioio-lif", ".dv": "bioio-dv",
+    ".r3d": "bioio-dv", ".sldy": "bioio-sldy", ".imzml": "bioio-imzml",
+    ".qptiff": "bioio-qptiff", ".gif": "bioio-imageio", ".apng": "bioio-imageio",
+    ".jp2": "bioio-imageio", ".mp4": "bioio-imageio", ".avi": "bioio-imageio",
+}
+PLUGIN_LIST = "https://github.com/bioio-devs/bioio#plugins"
+
+
+def _reader_classes() -> tuple[list[tuple[str, type]], str | None]:
+    """The image classes to try, bioio's first, and why an installed bioio cannot be used."""
+    classes, broken = [], None
+    try:
+        from bioio import BioImage
+
+        classes.append(("bioio", BioImage))
+    except ImportError as error:
+        if error.name not in (None, "bioio"):  # bioio is there, a dependency is missing/old
+            broken = first_line(error)
+    except Exception as error:  # a broken install (a numpy it was not built for) raises others
+        broken = first_line(error)
+    try:
+        from aicsimageio import AICSImage
+
+        classes.append(("aicsimageio", AICSImage))
+    except Exception:  # not installed, or as broken: bioio's message is the one to give
+        pass
+    return classes, broken
+
+
+def _unsupported(error: Exception) -> bool:
+    """bioio's (bioio_base.exceptions) and aicsimageio's 'no reader for this file'."""
+    return type(error).__name__ == "UnsupportedFileFormatError"
+
+
+def _open(path: Path):
+    """The first of bioio and aicsimageio that opens ``path``, and its lazy TCZYX(S) data."""
+    classes, broken = _reader_classes()
+    if not classes:
+        if broken:
+            raise ValueError(f"cannot read {shown_path(path)}: bioio is installed but does not "
+                             f"import ({broken}); reinstall it: pip install --upgrade bioio")
+        raise ValueError(
+            f"cannot read {shown_path(path)}: only TIFF is built in. Install a reader for "
+            "other formats: pip install 'napari-microdeblur[formats]' (bioio and its readers)"
+        )
+    failures = []
+    for name, image_class in classes:
+        try:
+            img = image_class(path)
+            return img, img.dask_data
+        except Exception as error:  # the next library may read what this one cannot
+            failures.append((name, error))
+    name, error = failures[0]
+    if name == "bioio" and _unsupported(error):
+        plugin = BIOIO_PLUGINS.get(path.suffix.lower())
+        fix = (f"pip install {plugin}" if plugin else
+               f"install the bioio plugin for {path.suffix or 'it'} (list: {PLUGIN_LIST})")
+        raise ValueError(f"cannot read {shown_path(path)}: no installed bioio reader reads "
+                         f"this format; {fix}") from error
+    raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}") from error
+
+
+def _pixel_size(img) -> dict[str, float]:
+    """Z, Y, X sizes in um; an unknown, zero or non-finite size is left out."""
+    try:
+        sizes = tuple(img.physical_pixel_sizes)
+    except Exception:  # a reader whose metadata does not parse: the data can still be read
+        return {}
+    try:
+        properties = img.dimension_properties  # bioio 3: a pint unit per axis, or None
+    except Exception:  # aicsimageio, older bioio
+        properties = None
+    pixel_size = {}
+    for axis, value in zip("ZYX", sizes):
+        if value is None or not math.isfinite(float(value)) or float(value) <= 0:
+            continue
+        unit = getattr(getattr(properties, axis, None), "unit", None)
+        factor = 1.0 if unit is None else um_per_unit(unit)
+        if factor:  # a unit that is not a length we know: no size rather than a wrong one
+            pixel_size[axis] = float(value) * factor
+    return pixel_size
+
+
+def read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
+    """``path`` through bioio (else aicsimageio): its first scene, singleton T, C, Z dropped
+    (a 2D image comes back YX), still lazy."""
+    img, data = _open(path)
+    # "TCZYX", or "TCZYXS" for RGB(A) samples; drop singleton T/C/Z so a 2D image comes back YX
+    order = str(getattr(getattr(img, "dims", None), "order", "TCZYX"))
+    keep = [i for i, (a, n) in enumerate(zip(order, data.shape)) if n > 1 or a in "YXS"]
+    array = data[tuple(slice(None) if i in keep else 0 for i in range(len(order)))]
+    array, axes = drop_alpha(array, "".join(order[i] for i in keep), path, keep_alpha)
+    scenes = getattr(img, "scenes", ())
+    if len(scenes) > 1:
+        # as read_tiff's _warn_other_series: a silent first scene lost the other positions
+        shape = " x ".join(map(str, array.shape))
+        warnings.warn(f"{path}: the file holds {len(scenes)} scenes; only the first ({shape}) "
+                      "is read: save each scene as its own file to process the others",
+                      UserWarning, stacklevel=4)
+    return ImageData(array=array, axes=axes, pixel_size=_pixel_size(img),
+                     path=str(path))
