@@ -28,21 +28,24 @@ as its input. Hence:
   noise keep intensity units, so this is exact);
 * real pairs (a defocused plane against an in-focus one) differ in exposure and bleaching:
   the target, normalised by its own percentiles, is intensity-matched to the input by a
-  least-squares affine fit computed on Gaussian-smoothed copies of both (``lowpass_sigma``),
-  so that the fit measures gain and offset rather than the blur itself.
+  least-squares affine fit of the input on the target blurred by the Gaussian that best
+  explains the input (both smoothed by ``lowpass_sigma``), so that the fit measures gain
+  and offset rather than the blur itself (``pair_matching.affine_fit``).
 
 Each pair also carries ``to_reference = (scale, offset)``, the map from model units to the
 reference scale of docs/evaluation.md (synthetic: ``metrics.reference_scale`` of the sharp image;
 real pairs: the target's own percentile normalisation), so validation PSNR/SSIM use
 ``data_range = 1`` on the scale the project reports.
 
-Alignment: each input plane is registered to its target by subpixel translation (phase
-correlation, :func:`skimage.registration.phase_cross_correlation`, then
+Alignment: each input plane is registered to its target by subpixel translation (cross-
+correlation of smoothed copies, :func:`skimage.registration.phase_cross_correlation`, then
 :func:`scipy.ndimage.shift`); both are cropped to the region the shift leaves valid.
 
 Patches are sampled away from empty background: a crop whose target standard deviation is
-below ``background`` times the whole target's is redrawn (the GRAN paper, Zhang et al.,
-removes background-heavy crops too). Augmentation: the 8 flips / 90-degree rotations, the
+below ``background`` times the whole target's, or that holds no pixel rising above the
+image's background noise (``pair_matching.structure_table``: the standard deviation alone
+lets the noise of a sparse image's empty patches pass), is redrawn (the GRAN paper, Zhang et
+al., removes background-heavy crops too). Augmentation: the 8 flips / 90-degree rotations, the
 same for input and target.
 Validation splits are by whole images or planes (:func:`split_validation`), never by
 neighbouring crops.
@@ -69,6 +72,7 @@ from .degradations import (  # noqa: F401  (part of this module's interface)
     degradation_spec,
 )
 from .focus import best_focus_plane, focus_scores
+from .pair_matching import structure_count, structure_table
 from .pairs import (  # noqa: F401  (part of this module's interface)
     BACKGROUND_TRIES,
     NORMALIZATION,
@@ -135,13 +139,17 @@ def _crop_corner(rng: np.random.Generator, shape, patch: int, ratio=None) -> tup
     return best
 
 
-def _ratio(image: np.ndarray, patch: int, threshold: float):
-    """Crop std / threshold as a function of the crop corner (None when no threshold)."""
+def _ratio(image: np.ndarray, patch: int, threshold: float, table: np.ndarray | None = None):
+    """Crop std / threshold as a function of the crop corner (None when no threshold); with a
+    ``pair_matching.structure_table``, 0 for a crop without structure (only background noise)."""
     if threshold <= 0:
         return None
 
     def ratio(y0: int, x0: int) -> float:
-        return float(image[:, y0 : y0 + patch, x0 : x0 + patch].std()) / threshold
+        r = float(image[:, y0 : y0 + patch, x0 : x0 + patch].std()) / threshold
+        if table is not None:  # a count >= 1 passes; none fails whatever the noise std
+            r = min(r, structure_count(table, y0, x0, patch, patch))
+        return r
 
     return ratio
 
@@ -211,6 +219,7 @@ class PairedData(PatchSource):
         self.augment = bool(augment)
         self._std = [float(p.target.std()) for p in pairs]
         self._in_std = [float(p.input.std()) for p in pairs]
+        self._tables: dict[tuple[int, str], np.ndarray] = {}  # structure, made when first used
         groups = sorted({p.group for p in pairs})
         more = ", ..." if len(groups) > 6 else ""
         self.description = description or (
@@ -233,7 +242,12 @@ class PairedData(PatchSource):
         p = self.pairs[i]
         ref = p.target if which == "target" else p.input
         thr = self.background * (self._std[i] if which == "target" else self._in_std[i])
-        y0, x0 = _crop_corner(rng, p.shape, patch, _ratio(ref, patch, thr))
+        table = None
+        if thr > 0:
+            if (i, which) not in self._tables:
+                self._tables[i, which] = structure_table(ref)
+            table = self._tables[i, which]
+        y0, x0 = _crop_corner(rng, p.shape, patch, _ratio(ref, patch, thr, table))
         sl = (slice(None), slice(y0, y0 + patch), slice(x0, x0 + patch))
         k = int(rng.integers(8)) if self.augment else 0
         return i, sl, k
@@ -320,6 +334,7 @@ class SyntheticData(PatchSource):
             else degrade_module.protocol_psf(self.protocol).shape[0] // 2
         )
         self.groups, self.sharp01, self._padded, self.norms, self._std = [], [], [], [], []
+        self._tables = []
         rng = np.random.default_rng(seed)
         for i, (group, plane, dtype) in enumerate(planes):
             check_plane(plane, f"image {group!r}")
@@ -332,6 +347,7 @@ class SyntheticData(PatchSource):
             _, lo, sc = normalise_plane(once)
             self.norms.append((lo, sc))
             self._std.append(float(s01.std()))
+            self._tables.append(structure_table(s01) if self.background > 0 else None)
         self.channels = self.sharp01[0].shape[0]
         self.shapes = [s.shape[1:] for s in self.sharp01]
         self.seed = int(seed)
@@ -364,7 +380,8 @@ class SyntheticData(PatchSource):
     def _corner(self, rng, patch):
         i = self._pick(rng)
         thr = self.background * self._std[i]
-        y0, x0 = _crop_corner(rng, self.shapes[i], patch, _ratio(self.sharp01[i], patch, thr))
+        ratio = _ratio(self.sharp01[i], patch, thr, self._tables[i])
+        y0, x0 = _crop_corner(rng, self.shapes[i], patch, ratio)
         return i, y0, x0
 
     def _jitter(self, rng) -> tuple[float, float]:
@@ -427,13 +444,14 @@ class UnpairedImages(PatchSource):
         planes = _as_images(images, axes, "images")
         self.background = _check_background(background)
         self.augment = bool(augment)
-        self.images, self.groups, self._std = [], [], []
+        self.images, self.groups, self._std, self._tables = [], [], [], []
         for group, plane, _ in planes:
             check_plane(plane, f"image {group!r}")
             x, _, _ = normalise_plane(plane)
             self.images.append(x)
             self.groups.append(group)
             self._std.append(float(x.std()))
+            self._tables.append(structure_table(x) if self.background > 0 else None)
         self.channels = self.images[0].shape[0]
         self.shapes = [x.shape[1:] for x in self.images]
         self.description = description or f"{len(self.images)} unpaired images"
@@ -444,7 +462,8 @@ class UnpairedImages(PatchSource):
             i = self._pick(rng)
             img = self.images[i]
             thr = self.background * self._std[i]
-            y0, x0 = _crop_corner(rng, self.shapes[i], patch, _ratio(img, patch, thr))
+            ratio = _ratio(img, patch, thr, self._tables[i])
+            y0, x0 = _crop_corner(rng, self.shapes[i], patch, ratio)
             k = int(rng.integers(8)) if self.augment else 0
             out.append(_dihedral(img[:, y0 : y0 + patch, x0 : x0 + patch], k))
         return np.ascontiguousarray(np.stack(out))

@@ -16,6 +16,14 @@ from .axes import channel_letter, check_axes, loop_axes, stack_planes
 from .focus import best_focus_plane
 from .inference import compute_normalization
 from .metrics import reference_scale
+from .pair_matching import (  # noqa: F401  (gray: interface)
+    affine_fit,
+    gray,
+    register,
+    shift_confirmed,
+    structure_count,
+    structure_table,
+)
 
 #: The normalisation every network is trained with (and inference applies): a model card field.
 NORMALIZATION: dict[str, Any] = {"kind": "percentile", "low": 0.1, "high": 99.9}
@@ -63,10 +71,6 @@ def normalise_plane(plane: np.ndarray) -> tuple[np.ndarray, float, float]:
     return norm.apply(plane), float(norm.offset), float(norm.scale)
 
 
-def gray(plane: np.ndarray) -> np.ndarray:
-    return plane.mean(axis=0, dtype=np.float64)
-
-
 # ----------------------------------------------------------------------------- pairs
 
 
@@ -96,49 +100,6 @@ class Pair:
         return int(self.input.shape[1]), int(self.input.shape[2])
 
 
-def _cross_correlation_shift(reference: np.ndarray, moving: np.ndarray, upsample: int):
-    from skimage.registration import phase_cross_correlation
-
-    w = np.outer(np.hanning(reference.shape[0]), np.hanning(reference.shape[1]))
-    a = (reference - reference.mean()) * w
-    b = (moving - moving.mean()) * w
-    shift, _, _ = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
-    return np.asarray(shift, dtype=np.float64)
-
-
-def _register(moving: np.ndarray, reference: np.ndarray, upsample: int, refine: int = 2):
-    """Subpixel shift that registers ``moving`` onto ``reference`` (both (C, Y, X)).
-
-    Cross-correlation (the phase correlation of skimage without whitening, which a blurred
-    and noisy plane does not survive: the OTF of a defocus disk changes sign) of the
-    Hann-windowed, mean-free channel means, upsampled ``upsample`` times; the window pulls the
-    peak towards zero shift, so the estimate is refined ``refine`` times on the shifted plane.
-    Measured on the test crops with protocols A-C and shifts up to 3 px: mean error 0.07-0.14
-    px, worst 0.43 px (sparse 96 x 96 nuclei).
-    """
-    ref = gray(reference)
-    mov = gray(moving)
-    total = _cross_correlation_shift(ref, mov, upsample)
-    for _ in range(refine):
-        moved = ndimage.shift(mov, total, order=3, mode="nearest")
-        total = total + _cross_correlation_shift(ref, moved, upsample)
-    return total
-
-
-def _affine_fit(source: np.ndarray, dest: np.ndarray, sigma: float) -> tuple[float, float]:
-    """(a, b) minimising ||G(dest) - (a G(source) + b)||^2, G a Gaussian low-pass."""
-    s = gray(source)
-    d = gray(dest)
-    if sigma > 0:
-        s = ndimage.gaussian_filter(s, sigma)
-        d = ndimage.gaussian_filter(d, sigma)
-    s = s - s.mean()
-    var = float((s * s).mean())
-    a = float((s * (d - d.mean())).mean()) / var if var > 0 else 0.0
-    b = float(gray(dest).mean() - a * gray(source).mean())
-    return a, b
-
-
 def _make_pair(
     blurry: np.ndarray,
     sharp: np.ndarray,
@@ -159,9 +120,11 @@ def _make_pair(
     x, lo, scale = normalise_plane(blurry)
     shift = np.zeros(2)
     if align:
-        shift = _register(blurry, sharp, upsample)
+        shift = register(blurry, sharp, upsample)
         limit = max_shift if max_shift is not None else 0.1 * min(blurry.shape[1:])
-        if np.max(np.abs(shift)) > limit:
+        # over the limit: a failed registration unless the planes confirm it (a real stage
+        # shift of 15 px on a 128 px field was dropped, training a misaligned pair)
+        if np.max(np.abs(shift)) > limit and not shift_confirmed(blurry, sharp, shift):
             info["alignment"] = f"rejected shift {shift.tolist()} (over {limit:.1f} px)"
             shift = np.zeros(2)
         elif np.max(np.abs(shift)) >= 0.05:
@@ -176,16 +139,8 @@ def _make_pair(
         if min(x.shape[1:]) < 2:
             raise ValueError(f"{group!r}: the alignment shift {shift.tolist()} leaves no image")
     if match_intensity:
-        t_ref, _, _ = normalise_plane(sharp)
-        a, b = _affine_fit(t_ref, x, lowpass_sigma)
-        if not a > 0:
-            raise ValueError(
-                f"{group!r}: the blurry and sharp planes are not positively correlated "
-                f"(fitted gain {a:.3g}); are they the same field of view?"
-            )
-        target = (a * t_ref + b).astype(np.float32)
-        to_ref = (1.0 / a, -b / a)
-        info.update(gain=a, offset=b)
+        target, to_ref = _matched_target(normalise_plane(sharp)[0], x, lowpass_sigma, group,
+                                         info)
     else:
         target = ((sharp - lo) / scale).astype(np.float32)
         _check_same_units(x, target, group)
@@ -198,6 +153,30 @@ def _make_pair(
         (float(to_ref[0]), float(to_ref[1])),
         info,
     )
+
+
+def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, group: str, info: dict):
+    """(target, to_reference): the sharp plane ``t_ref`` (normalised by its own percentiles)
+    put on the scale of the input ``x`` by ``affine_fit``; ``info`` gets what was fitted.
+
+    Several channels get a gain and offset each (two acquisitions of RGB differ in white
+    balance, of fluorescence channels in exposure; one gain left a channel 18-20 % off, a
+    colour change the network would learn); a channel whose own fit is not positive (nearly
+    empty) keeps the one of all channels together, which also gives ``to_reference``."""
+    a, b, blur = affine_fit(t_ref, x, sigma)
+    if not a > 0:
+        raise ValueError(
+            f"{group!r}: the blurry and sharp planes are not positively correlated "
+            f"(fitted gain {a:.3g}); are they the same field of view?"
+        )
+    fits = [(a, b)] * len(t_ref)
+    if len(t_ref) > 1:
+        own = [affine_fit(t_ref[c : c + 1], x[c : c + 1], sigma)[:2] for c in range(len(t_ref))]
+        fits = [f if f[0] > 0 else (a, b) for f in own]
+        info["channel_gains"] = [[float(g), float(o)] for g, o in fits]
+    target = np.stack([g * t + o for (g, o), t in zip(fits, t_ref, strict=True)])
+    info.update(gain=a, offset=b, blur_sigma=blur)
+    return target.astype(np.float32), (1.0 / a, -b / a)
 
 
 UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
@@ -236,7 +215,8 @@ def pairs_from_arrays(
     ``axes`` (e.g. ``"YX"``, ``"ZYX"``, ``"YXS"``) is guessed as inference guesses it when
     not given. With ``align`` each blurry plane is registered to its sharp plane by subpixel
     translation (shifts over ``max_shift`` pixels, default 10 % of the shorter side, are
-    treated as a failed registration and not applied; ``info['alignment']`` says so). With
+    treated as a failed registration and not applied unless the planes correlate clearly
+    better after it, ``pair_matching.shift_confirmed``; ``info['alignment']`` says so). With
     ``match_intensity`` the target is affine-matched to the input (real pairs); without it the
     target uses the input's normalisation (pairs already in the same intensity units).
     """
@@ -524,7 +504,9 @@ def validation_crops(
 
     Pairs no larger than ``size`` are kept whole (cropped down to a multiple of
     ``size_divisor``); larger ones give up to ``max(1, max_crops // len(pairs))`` crops of
-    ``size`` x ``size`` chosen away from background.
+    ``size`` x ``size`` chosen away from background (a crop's target standard deviation at
+    least ``background`` times the whole target's, and some pixel of structure in it:
+    ``pair_matching.structure_table``).
     """
     pairs = list(pairs)
     if not pairs:
@@ -544,12 +526,16 @@ def validation_crops(
         whole = cy == ny // size_divisor * size_divisor and cx == nx // size_divisor * size_divisor
         n = 1 if whole else per
         thr = background * float(p.target.std())
+        # as training patches: a crop of background noise alone does not count as busy
+        table = structure_table(p.target) if thr > 0 and not whole else None
         for _ in range(n):
             best, best_std = (0, 0), -1.0
             for _ in range(BACKGROUND_TRIES):
                 y0 = int(rng.integers(0, ny - cy + 1))
                 x0 = int(rng.integers(0, nx - cx + 1))
                 s = float(p.target[:, y0 : y0 + cy, x0 : x0 + cx].std())
+                if table is not None:
+                    s = min(s, thr * structure_count(table, y0, x0, cy, cx))
                 if s > best_std:
                     best, best_std = (y0, x0), s
                 if s >= thr:
