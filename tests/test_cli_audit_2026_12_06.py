@@ -76,3 +76,24 @@ def test_python_dash_m_gives_the_one_line_error_the_command_gives(tmp_path, modu
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
         "microdeblur: error: --batch 0; accepted: an integer >= 1"]
+
+
+def test_train_with_stack_pairs_holds_out_whole_files():
+    """`train --blurry/--sharp` with z-stacks held out single planes: a neighbouring plane of the
+    same stack stayed in training, so validation could not see the stack memorised."""
+    import argparse
+
+    from scipy import ndimage
+
+    from napari_microdeblur.cli_training import _training_pairs
+
+    rng = np.random.default_rng(0)
+    sharp, blurry = [], []
+    for f in range(5):
+        stack = rng.random((4, 48, 48)).astype(np.float32)
+        sharp.append((f"s{f}.tif", stack, "ZYX"))
+        blurry.append((f"b{f}.tif", ndimage.gaussian_filter(stack, (0, 1.5, 1.5)), "ZYX"))
+    args = argparse.Namespace(val_fraction=0.2, sharp=["s"], unpaired_sharp=None, blurry=["b"])
+    _, val, _ = _training_pairs(args, sharp, blurry)
+    held = {p.group.split(":")[0] for p in val}
+    assert len(held) == 1 and len(val) == 4, [p.group for p in val]  # one whole file

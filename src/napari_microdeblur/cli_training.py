@@ -134,21 +134,36 @@ def _planes(images: list[tuple[str, np.ndarray, str]], option: str):
     return split, first[2][0]
 
 
+def _held_out_files(files: list[list[str]], args) -> list[str] | None:
+    """The pair groups of whole files held out for validation, when there are two files or
+    more: planes of one z-stack share their structure (and a stack paired with its in-focus
+    plane, its target), so a neighbouring plane in training made validation blind to
+    memorising the stack. None (planes are drawn) for a single file."""
+    if len(files) < 2:
+        return None
+    k = min(len(files) - 1, max(1, round(args.val_fraction * len(files))))
+    picked = np.random.default_rng(0).choice(len(files), size=k, replace=False)
+    return [g for i in sorted(picked) for g in files[i]]
+
+
 def _training_pairs(args, sharp, blurry):
     """(train, val, degradation) from --blurry/--sharp pairs or synthetic blur of --sharp."""
     from .core import data
 
     sharp_spec = args.sharp or args.unpaired_sharp
     if blurry is not None:
-        pairs = []
+        pairs, files = [], []
         for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
             _check_same_field(bn, axes, b, sn, s_axes, s)
-            pairs += data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
+            made = data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
+            pairs += made
+            files.append([p.group for p in made])
         if len(pairs) < 2:  # split_validation's own error named itself and no option
             raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
                             "whole images or planes for validation: give two or more pairs "
                             "(or microdeblur finetune, which holds out a band of one pair)")
-        train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0)
+        train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0,
+                                                 val_groups=_held_out_files(files, args))
         train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
         return train, val, "real pairs"
     n_val = int(round(len(sharp) * args.val_fraction)) if len(sharp) > 1 else 0
