@@ -525,7 +525,8 @@ def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: 
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate" + (
         f" ({defaults})" if defaults else ""))
     p.add_argument("--val-fraction", type=float, default=0.2,
-                   help="share of whole images or planes held out for validation")
+                   help="share of whole images or planes held out for validation (of --blurry/"
+                   "--sharp pairs: whole files when there are several)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
