@@ -8,13 +8,21 @@ import os
 
 import torch
 
+#: bytes assumed free when the device cannot say (2 GiB: a 590 px tile for a 48-wide network)
+UNKNOWN_FREE = 2 << 30
+
 
 def free_memory_bytes(device) -> int:
     """Free memory of a torch device (host RAM for the CPU); a conservative guess if unknown."""
     device = torch.device(device)
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
+        try:
+            free, _total = torch.cuda.mem_get_info(device)
+            # blocks torch's allocator holds but no tensor uses are free to this process
+            cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+            return int(free + max(0, cached))
+        except (AttributeError, RuntimeError):  # the driver cannot say: host RAM is no guide
+            return UNKNOWN_FREE
     if device.type == "mps":
         try:
             return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
@@ -29,7 +37,7 @@ def free_memory_bytes(device) -> int:
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
-        return 2 << 30
+        return UNKNOWN_FREE
 
 
 def auto_tile_size(method, device, channels: int = 1) -> int:

@@ -173,12 +173,15 @@ def classical_method(
     )
 
 
-def auto_precision(device: torch.device) -> str:
+def auto_precision(device: torch.device, model: torch.nn.Module | None = None) -> str:
     """bfloat16 on CPUs with bf16 units and on CUDA (measured: GRAN cpu_small 4x faster on this
     CPU, output within 61 dB PSNR of float32); float32 elsewhere (MPS, older CPUs, AVX-512
-    CPUs that only emulate bf16: ``devices.cpu_runs_bf16``)."""
+    CPUs that only emulate bf16: ``devices.cpu_runs_bf16``). CUDA without bf16: float16, but
+    float32 for a ``model`` whose float16 output overflows (``devices.float16_overflows``)."""
     if device.type == "cuda":
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        if torch.cuda.is_bf16_supported():
+            return "bfloat16"
+        return "float32" if devices.float16_overflows(model) else "float16"
     if device.type == "cpu" and devices.cpu_runs_bf16():
         return "bfloat16"
     return "float32"
@@ -197,7 +200,7 @@ class NetworkRunner:
         self._inference = shared_inference_copy(self.model)  # BatchNorm folded, once per model
 
     def resolved_precision(self, device: torch.device) -> str:
-        return auto_precision(device) if self.precision == "auto" else self.precision
+        return auto_precision(device, self.model) if self.precision == "auto" else self.precision
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._device != x.device:
@@ -213,14 +216,8 @@ class NetworkRunner:
             model = self._inference.get(torch.channels_last if x.ndim == 4 else None)
         if x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        precision = self.resolved_precision(x.device)
         with torch.inference_mode():
-            if precision == "float32":
-                y = model(x)
-            else:
-                dtype = getattr(torch, precision)
-                with torch.autocast(x.device.type, dtype=dtype):
-                    y = model(x)
+            y = devices.forward_in(model, x, self.resolved_precision(x.device))
             return y.float().contiguous()
 
 
