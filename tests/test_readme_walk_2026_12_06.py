@@ -246,8 +246,8 @@ def test_focus_json_per_tile_is_a_grid_of_scores(tmp_path, capsys):
 
 
 def test_auto_precision_on_cuda_without_bf16_is_float16(monkeypatch):
-    """README: "`auto` uses bfloat16 on CPUs with bf16 units and on CUDA"; a CUDA GPU without
-    bfloat16 (before Ampere) gets float16, which the README does not say (see the report)."""
+    """README: "`auto` uses bfloat16 on CPUs with bf16 units and on CUDA (float16 on GPUs
+    without bfloat16 ...)": with no model given (GRAN gets float32 there)."""
     import torch
 
     from napari_microdeblur.core.method import auto_precision
