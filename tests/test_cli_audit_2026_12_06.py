@@ -85,7 +85,7 @@ def test_train_with_stack_pairs_holds_out_whole_files():
 
     from scipy import ndimage
 
-    from napari_microdeblur.cli_training import _training_pairs
+    from napari_microdeblur.cli_training_data import training_pairs as _training_pairs
 
     rng = np.random.default_rng(0)
     sharp, blurry = [], []
@@ -97,3 +97,32 @@ def test_train_with_stack_pairs_holds_out_whole_files():
     _, val, _ = _training_pairs(args, sharp, blurry)
     held = {p.group.split(":")[0] for p in val}
     assert len(held) == 1 and len(val) == 4, [p.group for p in val]  # one whole file
+
+
+def test_paired_finetune_seed_repeats_and_changes_the_run(tmp_path):
+    """`finetune --seed` reached only --self runs: a paired run ignored it."""
+    import torch
+    from scipy import ndimage
+
+    from napari_microdeblur.core import registry
+    from napari_microdeblur.core.checkpoint import load_model, save_weights
+
+    torch.manual_seed(0)
+    base = tmp_path / "base.safetensors"
+    save_weights(registry.build_model("c2f_unet", registry.get_arch("c2f_unet").tiny_config),
+                 base, {"license": "CC0-1.0"})
+    rng = np.random.default_rng(0)
+    sharp = (ndimage.gaussian_filter(rng.random((128, 160)), 2.5) > 0.5) * 0.8 + 0.1
+    tifffile.imwrite(tmp_path / "s.tif", sharp.astype(np.float32))
+    tifffile.imwrite(tmp_path / "b.tif", ndimage.gaussian_filter(sharp, 1.6).astype(np.float32))
+    weights = []
+    for i, seed in enumerate(("5", "5", "6")):
+        out, ck = tmp_path / f"f{i}.safetensors", tmp_path / f"ck{i}"
+        assert main(["finetune", "--weights", str(base), "--blurry", str(tmp_path / "b.tif"),
+                     "--sharp", str(tmp_path / "s.tif"), "--out", str(out), "--steps", "3",
+                     "--patch", "32", "--batch", "2", "--device", "cpu", "-q",
+                     "--checkpoint-dir", str(ck), "--seed", seed]) == 0
+        # the last step's weights: the kept ones may be the start (3 steps need not gain)
+        weights.append(load_model(ck / "last.safetensors")[0].state_dict())
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
+    assert not all(torch.equal(v, weights[2][k]) for k, v in weights[0].items())

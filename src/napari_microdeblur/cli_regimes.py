@@ -267,7 +267,7 @@ def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
             raise UserError(f"{option} and the training images differ in kind (RGB against "
                             "single-channel)")
         kinds = sorted({axes for _, _, axes in images})
-        if len(kinds) > 1:  # the two files named, as --sharp's mix is (cli_training._planes)
+        if len(kinds) > 1:  # the two files named, as --sharp's mix is (cli_training_data.planes_of)
             (first, _, axes), (second, _, other) = images[0], next(
                 i for i in images if i[2] != images[0][2])
             raise UserError(f"{option} {first} has axes {axes} but {second} has {other}; "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cli_training_data as training_data
 from .cli import EXIT_INTERRUPTED, UserError
 from .cli_runs import (
     checkpoint_folder,
@@ -62,22 +63,6 @@ def _check_device(device: str) -> None:
     resolve_device(device)  # ValueError naming device=, said as --device (cli_words)
 
 
-def _read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
-    from .core import io
-    from .core.axes import to_order
-    from .core.files import find_inputs, image_axes
-
-    images = []
-    for path in find_inputs(spec):
-        data = io.read_image(path, lazy=False)
-        array, ax = np.asarray(data.array), image_axes(data, axes)
-        if "S" in ax and not ax.endswith("S"):  # planar RGB (SYX): samples last, as RGB is read
-            order = ax.replace("S", "") + "S"
-            array, ax = to_order(array, ax, order), order
-        images.append((path.name, array, ax))
-    return images
-
-
 def _read_config(path: str | None, option: str = "--config") -> dict:
     """The config of --config (or ``option``): a JSON object of config fields, in a file or
     given inline (text starting with '{' that names no file)."""
@@ -103,102 +88,6 @@ def _check_val_fraction(value: float, *, zero_allowed: bool = False) -> None:
         accepted = ("from 0 (no validation) up to, not including, 1" if zero_allowed
                     else "strictly between 0 and 1")
         raise UserError(f"--val-fraction {value}: give a share {accepted} (e.g. 0.2)")
-
-
-def _one_kind(images: list[tuple[str, np.ndarray, str]], option: str) -> bool:
-    """Whether the images are RGB; ``UserError`` for a mix of RGB and single-channel."""
-    rgb = [name for name, _, axes in images if axes.endswith("S")]
-    gray = [name for name, _, axes in images if not axes.endswith("S")]
-    if rgb and gray:
-        raise UserError(f"{option} mixes RGB images ({rgb[0]}, ...) with single-channel ones "
-                        f"({gray[0]}, ...); train one kind at a time")
-    return bool(rgb)
-
-
-def _planes(images: list[tuple[str, np.ndarray, str]], option: str):
-    """([(plane names, planes)] per image, plane axes) of images that may differ in axes (a
-    YX PNG next to a ZYX stack): each split into planes by its own axes, as SyntheticData
-    splits one image; ``UserError`` for two files whose planes differ in channels."""
-    from .core.axes import stack_planes
-
-    split, first = [], None
-    for name, array, axes in images:
-        stack, _, plane_axes = stack_planes(array, axes)
-        kind = (plane_axes, stack.shape[1:-2])  # e.g. ('YX', ()) or ('CYX', (2,))
-        first = first or (name, axes, kind)
-        if kind != first[2]:
-            raise UserError(f"{option} {first[0]} has axes {first[1]} but {name} has {axes}: "
-                            "their planes differ in channels; train on one kind at a time")
-        names = [name] if len(stack) == 1 else [f"{name}:{j}" for j in range(len(stack))]
-        split.append((names, list(stack)))
-    return split, first[2][0]
-
-
-def _held_out_files(files: list[list[str]], args) -> list[str] | None:
-    """The pair groups of whole files held out for validation, when there are two files or
-    more: planes of one z-stack share their structure (and a stack paired with its in-focus
-    plane, its target), so a neighbouring plane in training made validation blind to
-    memorising the stack. None (planes are drawn) for a single file."""
-    if len(files) < 2:
-        return None
-    k = min(len(files) - 1, max(1, round(args.val_fraction * len(files))))
-    picked = np.random.default_rng(0).choice(len(files), size=k, replace=False)
-    return [g for i in sorted(picked) for g in files[i]]
-
-
-def _training_pairs(args, sharp, blurry):
-    """(train, val, degradation) from --blurry/--sharp pairs or synthetic blur of --sharp."""
-    from .core import data
-
-    sharp_spec = args.sharp or args.unpaired_sharp
-    if blurry is not None:
-        pairs, files = [], []
-        for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
-            _check_same_field(bn, axes, b, sn, s_axes, s)
-            made = data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
-            pairs += made
-            files.append([p.group for p in made])
-        if len(pairs) < 2:  # split_validation's own error named itself and no option
-            raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
-                            "whole images or planes for validation: give two or more pairs "
-                            "(or microdeblur finetune, which holds out a band of one pair)")
-        train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0,
-                                                 val_groups=_held_out_files(files, args))
-        train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
-        return train, val, "real pairs"
-    n_val = int(round(len(sharp) * args.val_fraction)) if len(sharp) > 1 else 0
-    n_val = min(max(n_val, 1 if len(sharp) > 1 else 0), len(sharp) - 1)
-    # each file split into planes by its own axes (the first file's did not fit a z-stack)
-    split, axes = _planes(sharp, "--sharp" if args.sharp else "--unpaired-sharp")
-    train = data.SyntheticData([p for _, ps in split[n_val:] for p in ps], args.degradation,
-                               axes=axes, names=[n for ns, _ in split[n_val:] for n in ns],
-                               seed=args.seed, description=f"sharp images {sharp_spec}")
-    held = [p for _, ps in (split[:n_val] or split) for p in ps]
-    if not n_val:
-        print("note: one image only: validated on the training image", file=sys.stderr)
-    val = []
-    for protocol in ("ABC" if args.degradation == "mix" else args.degradation):
-        val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
-    return train, val, args.degradation
-
-
-def _read_training_images(args):
-    """(sharp, blurry or None, RGB?) of --sharp (psf_cyclegan: else --unpaired-sharp) and
-    --blurry, checked to pair up."""
-    if not (args.sharp or args.regime == "psf_cyclegan"):
-        raise UserError(f"--regime {args.regime} needs --sharp IMAGES")
-    sharp_option = "--sharp" if args.sharp else "--unpaired-sharp"
-    sharp = _read_images(args.sharp or args.unpaired_sharp, args.axes)
-    rgb = _one_kind(sharp, sharp_option)
-    blurry = _read_images(args.blurry, args.axes) if args.blurry else None
-    if blurry is not None:
-        if len(blurry) != len(sharp):
-            raise UserError(f"--blurry gives {len(blurry)} images but {sharp_option} "
-                            f"{len(sharp)}: they pair up in sorted order")
-        if _one_kind(blurry, "--blurry") != rgb:
-            raise UserError(f"--blurry and {sharp_option} differ in kind (RGB against "
-                            "single-channel)")
-    return sharp, blurry, rgb
 
 
 def _start_weights(args):
@@ -241,8 +130,9 @@ def cmd_train(args) -> int:
               if args.checkpoint_dir else None)
     start = _start_weights(args)  # (model, card) of --weights, or None
     config = dict(start[1].config) if start else _read_config(args.config)
-    sharp, blurry, rgb = _read_training_images(args)
-    unpaired, extra_axes = cli_regimes.read_unpaired(args, _read_images, _one_kind, rgb)
+    sharp, blurry, rgb = training_data.read_training_images(args)
+    unpaired, extra_axes = cli_regimes.read_unpaired(args, training_data.read_images,
+                                                     training_data.one_kind, rgb)
     sharp_axes = {} if (args.regime == "psf_cyclegan" and not args.sharp) else {
         "--sharp": [a for _, _, a in sharp]}
     cli_regimes.choose_spatial_dims(args, config, {
@@ -262,7 +152,7 @@ def cmd_train(args) -> int:
     if config.get("spatial_dims", 2) == 3:  # psf_cyclegan on z-stacks: no validation
         train, val, degradation = extra["unpaired_sharp"], None, "unknown (unpaired z-stacks)"
     else:
-        train, val, degradation = _training_pairs(args, sharp, blurry)
+        train, val, degradation = training_data.training_pairs(args, sharp, blurry)
     described, degradation = cli_regimes.card_data(args, train, degradation, extra)
     card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
             + (f", starting from {args.weights}" if start else ""),
@@ -302,34 +192,6 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _pair_files(blurry: list[str], sharp: list[str]) -> list[tuple[Path, Path]]:
-    """--blurry and --sharp (each given once or more: files, folders or quoted globs) paired
-    in the order given, each expanded in sorted order."""
-    from .core.files import find_inputs
-
-    b = [p for spec in blurry for p in find_inputs(spec)]
-    s = [p for spec in sharp for p in find_inputs(spec)]
-    if len(b) != len(s):
-        raise UserError(f"--blurry gives {len(b)} image(s) but --sharp {len(s)}: they pair "
-                        "up one to one in sorted order")
-    return list(zip(b, s, strict=True))
-
-
-def _check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axes: str,
-                      s: np.ndarray) -> None:
-    """One line when a blurry and a sharp image cannot be paired plane by plane."""
-    if b_axes != s_axes:
-        raise UserError(f"--blurry {b_name} has axes {b_axes} {b.shape} but --sharp {s_name} "
-                        f"has {s_axes} {s.shape}; pair images of the same kind (or give --axes)")
-    for axis, nb, ns in zip(b_axes, b.shape, s.shape, strict=True):
-        if nb != ns and axis in "TZ":
-            raise UserError(f"--blurry {b_name} has {nb} planes along {axis} but --sharp "
-                            f"{s_name} has {ns}; pair stacks with the same planes")
-    if b.shape != s.shape:
-        raise UserError(f"--blurry {b_name} has shape {b.shape} but --sharp {s_name} has "
-                        f"{s.shape} (axes {b_axes}); pair images of the same field and size")
-
-
 def _finetune_fields(args) -> list:
     """The fields of view to fine-tune on, read and checked (one line per problem)."""
     from .core import io
@@ -357,9 +219,9 @@ def _finetune_fields(args) -> list:
         return [StackField(p.name, *read(p), focus, args.target_neighbours)
                 for spec in args.stack for p in find_inputs(spec)]
     fields = []
-    for bp, sp in _pair_files(args.blurry, args.sharp):
+    for bp, sp in training_data.pair_files(args.blurry, args.sharp):
         (b, b_axes), (s, s_axes) = read(bp), read(sp)
-        _check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
+        training_data.check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
         fields.append(PairField(f"{bp.name}~{sp.name}", b, s, b_axes))
     return fields
 
@@ -431,7 +293,7 @@ def cmd_finetune(args) -> int:
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
             noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
-            checkpoint_dir=ckdir, resume=args.resume)
+            checkpoint_dir=ckdir, resume=args.resume, seed=args.seed or 0)
         job = iter_finetune(request)
         try:
             outcome = drive_fit(job, quiet=args.quiet)
@@ -461,7 +323,7 @@ def cmd_finetune(args) -> int:
 def _finetune_self(args, out: Path) -> int:
     """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
     from .core.checkpoint import load_model, save_weights
-    from .core.self_adapt import SelfAdaptConfig, iter_self_adapt
+    from .core.self_adapt import SelfAdaptConfig, interrupted_card, iter_self_adapt
 
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:..., "
@@ -490,17 +352,17 @@ def _finetune_self(args, out: Path) -> int:
                              patch=args.patch, batch_size=args.batch,
                              lr=defaults.lr if args.lr is None else args.lr,
                              val_fraction=args.val_fraction, device=args.device,
-                             prior_from=args.self_prior).check()
+                             prior_from=args.self_prior, seed=args.seed or 0).check()
     model, base_card = load_model(args.weights)
-    images = [image for spec in args.self_images for image in _read_images(spec, args.axes)]
+    images = [image for spec in args.self_images
+              for image in training_data.read_images(spec, args.axes)]
     job = iter_self_adapt(model, [a for _, a, _ in images], args.psf,
                           axes=[ax for _, _, ax in images], config=config, card=base_card)
     shown: list[str] = []
     try:
         result = drive_fit(job, quiet=args.quiet, shown=shown)
     except KeyboardInterrupt:  # closing the job loaded the best weights into the model
-        save_weights(model, out, {"description": f"{args.weights} adapted with --self, "
-                                  "interrupted", "license": base_card.license})
+        save_weights(model, out, interrupted_card(model, base_card, args.weights))
         print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -602,6 +464,8 @@ def add_training_commands(sub) -> None:
                    "says nothing: the PSF-aware default's result with the same PSF "
                    "(psf_aware), the unadapted network's own (start); auto: psf_aware for a "
                    "blind network, start for a PSF-aware one")
+    p.add_argument("--seed", type=int, help="seed of the patch (and --self: noise) draws "
+                   "(default 0; a run ended by --steps, not --minutes, repeats exactly)")
     p.add_argument("--psf", help="the PSF of the --self images, or of the blurry pairs when "
                    "--weights is PSF-aware (wiener_unet.*): TIFF, gaussian:SIGMA, "
                    "widefield:... or confocal:...")

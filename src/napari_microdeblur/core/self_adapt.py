@@ -32,7 +32,9 @@ nothing improved. Time-boxed (``minutes``), stoppable (an event or a callable) a
 
 ``iter_self_adapt`` yields a :class:`~.progress.Notes` (regions, noise), then a
 ``training.FitProgress`` per step (``val_loss`` is the validation loss, ``val_psnr`` None) and
-returns a :class:`SelfAdaptResult`; ``self_adapt`` is its blocking twin.
+returns a :class:`SelfAdaptResult`; ``self_adapt`` is its blocking twin. The planes, their
+held-out strips and the training crops (drawn where the image has structure) are
+``core.self_adapt_planes``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
 from .memory import fast_layout
 from .method import network_method, resolve_device
-from .noise import VAR_FLOOR, estimate_noise
+from .noise import estimate_noise
 from .progress import Notes, drive
 from .psf import fit_psf_to_image
 from .psf_aware import (
@@ -66,16 +68,15 @@ from .psf_aware import (
 )
 from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 from .psf_safeguard import held_out_ratio
+from .self_adapt_planes import GUARD, _batch, _crop_side, _Plane, _plane, margins
 from .training import FitProgress
 
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
-           "iter_self_adapt", "self_adapt"]
+           "interrupted_card", "iter_self_adapt", "self_adapt"]
 
 DEFAULT_MINUTES = SELF_ADAPT_MINUTES
-MIN_VAL_SIDE = 8  # fewest scored pixels across the held-out strip
 VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): bounds its cost
 VAL_PLANES = 4  # planes whose strip is scored
-GUARD = 8  # output pixels at a crop's edge that data consistency does not use
 #: A PSF-aware network adapts to an RGB image's luminance and chroma planes, what it runs on
 #: (``psf_aware.OPPONENT``); False: to its R, G and B planes (benchmarks/self_adapt_recipes.py
 #: compares the two).
@@ -186,6 +187,22 @@ class SelfAdaptResult:
         }
 
 
+def interrupted_card(model: nn.Module, base_card, base_label: str) -> dict:
+    """The model-card fields of weights whose adaptation was interrupted (no result): the base
+    card's normalisation (the weights run in its units) and, PSF-aware, the width of the PSFs
+    its start was trained on (the safeguard's limit; without it the card reads as psf_v1's)."""
+    from .psf_safeguard import TRAINED_WIDTH_KEY, trained_half_max_width
+
+    metrics = ({TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2)}
+               if getattr(model, "needs_psf", False) else {})
+    return {"description": f"{base_label} adapted without a reference, interrupted",
+            "training_data": f"{base_label} ({getattr(base_card, 'training_data', '')}) "
+                             "adapted self-supervised, interrupted",
+            "license": getattr(base_card, "license", "unknown"),
+            "normalization": dict(getattr(base_card, "normalization", None) or {}),
+            "metrics": metrics}
+
+
 # ----------------------------------------------------------------------------- pieces
 
 
@@ -197,11 +214,6 @@ def blur_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     weight = kernel.flip(-2, -1)[None, None].to(x)
     return F.conv2d(x.reshape(n * c, 1, h, w), weight).reshape(n, c, h - kernel.shape[0] + 1,
                                                                 w - kernel.shape[1] + 1)
-
-
-def margins(shape: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    """Per axis, the pixels (before, after) a PSF of ``shape`` reaches from its centre."""
-    return tuple((k - 1 - k // 2, k // 2) for k in shape)
 
 
 def _run_model(model: nn.Module, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -267,19 +279,6 @@ def _stop_check(stop) -> Callable[[], bool]:
 
 
 # ----------------------------------------------------------------------------- the planes
-
-
-@dataclass
-class _Plane:
-    """One plane in model units (C, H, W) with its noise variance, the unadapted network's
-    output (filled by the job) and where the held-out strip starts."""
-
-    name: str
-    y: np.ndarray
-    var: np.ndarray
-    val_start: int
-    noise: list[tuple[float, float]]
-    prior: np.ndarray | None = None
 
 
 class _RawPlane(NamedTuple):
@@ -353,33 +352,6 @@ def _first_estimation_plane(images, axes, card) -> np.ndarray:
     return _normalization(first, ax, card).apply(plane)
 
 
-def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor: int) -> _Plane:
-    """The plane with its noise and held-out strip; ValueError when it cannot hold both a
-    training patch and a strip of validation pixels."""
-    (by, ay), (bx, ax) = margins(kernel_shape)
-    side = _crop_side(cfg.patch, kernel_shape, divisor)
-    h, w = y.shape[-2:]
-    held = max(math.ceil(cfg.val_fraction * w), MIN_VAL_SIDE + ax + GUARD)
-    val_start = w - held
-    if h < side or val_start < side or h - by - ay - 2 * GUARD < MIN_VAL_SIDE:
-        raise ValueError(
-            f"{name} is {h} x {w} px: too small to hold out validation columns ({held} px) and "
-            f"train on {side} px crops left of them (a patch of {cfg.patch} px plus the PSF's "
-            "margins); accepted: a larger image, a smaller patch or val_fraction (now "
-            f"{cfg.val_fraction}), or a PSF cropped to its support (now {max(kernel_shape)} px)")
-    noise = [estimate_noise(c) for c in y]
-    from scipy import ndimage
-
-    var = np.stack([np.maximum(g * np.clip(ndimage.uniform_filter(c, 3), 0, None) + v, VAR_FLOOR)
-                    for (g, v), c in zip(noise, y)]).astype(np.float32)
-    return _Plane(name, y.astype(np.float32), var, val_start, noise)
-
-
-def _crop_side(patch: int, kernel_shape, divisor: int) -> int:
-    side = patch + max(kernel_shape) - 1 + 2 * GUARD
-    return math.ceil(side / divisor) * divisor
-
-
 def _prior_model(model: nn.Module, prior_from: str) -> tuple[nn.Module, str]:
     """The network whose output the prior pulls toward, and its description."""
     psf_aware = getattr(model, "needs_psf", False)
@@ -443,27 +415,6 @@ def _validate(model: nn.Module, windows: list[_Window], kernel: torch.Tensor,
     return float(np.mean(losses))
 
 
-def _batch(planes: list[_Plane], rng: np.random.Generator, cfg: SelfAdaptConfig, side: int,
-           kernel: torch.Tensor, device):
-    """Training crops (y, var, prior) left of the held-out strips, one random flip/rotation
-    for the batch, applied to the PSF as well (its blur must match the turned image)."""
-    crops = []
-    for _ in range(cfg.batch_size):
-        p = planes[int(rng.integers(len(planes)))]
-        y0 = int(rng.integers(0, p.y.shape[-2] - side + 1))
-        x0 = int(rng.integers(0, p.val_start - side + 1))
-        cut = (slice(None), slice(y0, y0 + side), slice(x0, x0 + side))
-        crops.append([a[cut] for a in (p.y, p.var, p.prior)])
-    tensors = [torch.from_numpy(np.stack(group)).to(device) for group in zip(*crops)]
-    turns, flip = int(rng.integers(4)), bool(rng.integers(2))
-
-    def turned(t):
-        t = torch.rot90(t, turns, dims=(-2, -1))
-        return t.flip(-1) if flip else t
-
-    return [turned(t).contiguous() for t in tensors], turned(kernel).contiguous()
-
-
 # ----------------------------------------------------------------------------- the job
 
 
@@ -491,6 +442,11 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
     kernel, psf_note = fit_psf_to_image(kernel, tuple(int(n) for n in smallest))
     planes = [_plane(p.name, p.y, kernel.shape, cfg, divisor) for p in raw]
     notes = [psf_note] if psf_note else []
+    if not any(p.strip_has_structure for p in planes):  # the check would score background
+        held = planes[0].y.shape[-1] - planes[0].val_start
+        notes.append(f"the held-out columns (the right {held} px) show almost none of the "
+                     "image's structures, so the held-out check scores background only: crop "
+                     "or flip the image so that structures reach its right edge")
     return _iter_job(model, planes, kernel, psf_text, cfg, should_stop, notes)
 
 

@@ -1,0 +1,151 @@
+"""Reading and pairing the images of `microdeblur train` and `finetune` (cli_training):
+--sharp/--blurry files split into planes, paired, checked, and split for validation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .cli import UserError
+
+
+def read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
+    from .core import io
+    from .core.axes import to_order
+    from .core.files import find_inputs, image_axes
+
+    images = []
+    for path in find_inputs(spec):
+        data = io.read_image(path, lazy=False)
+        array, ax = np.asarray(data.array), image_axes(data, axes)
+        if "S" in ax and not ax.endswith("S"):  # planar RGB (SYX): samples last, as RGB is read
+            order = ax.replace("S", "") + "S"
+            array, ax = to_order(array, ax, order), order
+        images.append((path.name, array, ax))
+    return images
+
+
+def one_kind(images: list[tuple[str, np.ndarray, str]], option: str) -> bool:
+    """Whether the images are RGB; ``UserError`` for a mix of RGB and single-channel."""
+    rgb = [name for name, _, axes in images if axes.endswith("S")]
+    gray = [name for name, _, axes in images if not axes.endswith("S")]
+    if rgb and gray:
+        raise UserError(f"{option} mixes RGB images ({rgb[0]}, ...) with single-channel ones "
+                        f"({gray[0]}, ...); train one kind at a time")
+    return bool(rgb)
+
+
+def planes_of(images: list[tuple[str, np.ndarray, str]], option: str):
+    """([(plane names, planes)] per image, plane axes) of images that may differ in axes (a
+    YX PNG next to a ZYX stack): each split into planes by its own axes, as SyntheticData
+    splits one image; ``UserError`` for two files whose planes differ in channels."""
+    from .core.axes import stack_planes
+
+    split, first = [], None
+    for name, array, axes in images:
+        stack, _, plane_axes = stack_planes(array, axes)
+        kind = (plane_axes, stack.shape[1:-2])  # e.g. ('YX', ()) or ('CYX', (2,))
+        first = first or (name, axes, kind)
+        if kind != first[2]:
+            raise UserError(f"{option} {first[0]} has axes {first[1]} but {name} has {axes}: "
+                            "their planes differ in channels; train on one kind at a time")
+        names = [name] if len(stack) == 1 else [f"{name}:{j}" for j in range(len(stack))]
+        split.append((names, list(stack)))
+    return split, first[2][0]
+
+
+def held_out_files(files: list[list[str]], args) -> list[str] | None:
+    """The pair groups of whole files held out for validation, when there are two files or
+    more: planes of one z-stack share their structure (and a stack paired with its in-focus
+    plane, its target), so a neighbouring plane in training made validation blind to
+    memorising the stack. None (planes are drawn) for a single file."""
+    if len(files) < 2:
+        return None
+    k = min(len(files) - 1, max(1, round(args.val_fraction * len(files))))
+    picked = np.random.default_rng(0).choice(len(files), size=k, replace=False)
+    return [g for i in sorted(picked) for g in files[i]]
+
+
+def training_pairs(args, sharp, blurry):
+    """(train, val, degradation) from --blurry/--sharp pairs or synthetic blur of --sharp."""
+    from .core import data
+
+    sharp_spec = args.sharp or args.unpaired_sharp
+    if blurry is not None:
+        pairs, files = [], []
+        for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
+            check_same_field(bn, axes, b, sn, s_axes, s)
+            made = data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
+            pairs += made
+            files.append([p.group for p in made])
+        if len(pairs) < 2:  # split_validation's own error named itself and no option
+            raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
+                            "whole images or planes for validation: give two or more pairs "
+                            "(or microdeblur finetune, which holds out a band of one pair)")
+        train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0,
+                                                 val_groups=held_out_files(files, args))
+        train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
+        return train, val, "real pairs"
+    n_val = int(round(len(sharp) * args.val_fraction)) if len(sharp) > 1 else 0
+    n_val = min(max(n_val, 1 if len(sharp) > 1 else 0), len(sharp) - 1)
+    # each file split into planes by its own axes (the first file's did not fit a z-stack)
+    split, axes = planes_of(sharp, "--sharp" if args.sharp else "--unpaired-sharp")
+    train = data.SyntheticData([p for _, ps in split[n_val:] for p in ps], args.degradation,
+                               axes=axes, names=[n for ns, _ in split[n_val:] for n in ns],
+                               seed=args.seed, description=f"sharp images {sharp_spec}")
+    held = [p for _, ps in (split[:n_val] or split) for p in ps]
+    if not n_val:
+        print("note: one image only: validated on the training image", file=sys.stderr)
+    val = []
+    for protocol in ("ABC" if args.degradation == "mix" else args.degradation):
+        val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
+    return train, val, args.degradation
+
+
+def read_training_images(args):
+    """(sharp, blurry or None, RGB?) of --sharp (psf_cyclegan: else --unpaired-sharp) and
+    --blurry, checked to pair up."""
+    if not (args.sharp or args.regime == "psf_cyclegan"):
+        raise UserError(f"--regime {args.regime} needs --sharp IMAGES")
+    sharp_option = "--sharp" if args.sharp else "--unpaired-sharp"
+    sharp = read_images(args.sharp or args.unpaired_sharp, args.axes)
+    rgb = one_kind(sharp, sharp_option)
+    blurry = read_images(args.blurry, args.axes) if args.blurry else None
+    if blurry is not None:
+        if len(blurry) != len(sharp):
+            raise UserError(f"--blurry gives {len(blurry)} images but {sharp_option} "
+                            f"{len(sharp)}: they pair up in sorted order")
+        if one_kind(blurry, "--blurry") != rgb:
+            raise UserError(f"--blurry and {sharp_option} differ in kind (RGB against "
+                            "single-channel)")
+    return sharp, blurry, rgb
+
+
+def pair_files(blurry: list[str], sharp: list[str]) -> list[tuple[Path, Path]]:
+    """--blurry and --sharp (each given once or more: files, folders or quoted globs) paired
+    in the order given, each expanded in sorted order."""
+    from .core.files import find_inputs
+
+    b = [p for spec in blurry for p in find_inputs(spec)]
+    s = [p for spec in sharp for p in find_inputs(spec)]
+    if len(b) != len(s):
+        raise UserError(f"--blurry gives {len(b)} image(s) but --sharp {len(s)}: they pair "
+                        "up one to one in sorted order")
+    return list(zip(b, s, strict=True))
+
+
+def check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axes: str,
+                      s: np.ndarray) -> None:
+    """One line when a blurry and a sharp image cannot be paired plane by plane."""
+    if b_axes != s_axes:
+        raise UserError(f"--blurry {b_name} has axes {b_axes} {b.shape} but --sharp {s_name} "
+                        f"has {s_axes} {s.shape}; pair images of the same kind (or give --axes)")
+    for axis, nb, ns in zip(b_axes, b.shape, s.shape, strict=True):
+        if nb != ns and axis in "TZ":
+            raise UserError(f"--blurry {b_name} has {nb} planes along {axis} but --sharp "
+                            f"{s_name} has {ns}; pair stacks with the same planes")
+    if b.shape != s.shape:
+        raise UserError(f"--blurry {b_name} has shape {b.shape} but --sharp {s_name} has "
+                        f"{s.shape} (axes {b_axes}); pair images of the same field and size")
