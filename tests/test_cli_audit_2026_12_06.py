@@ -126,3 +126,23 @@ def test_paired_finetune_seed_repeats_and_changes_the_run(tmp_path):
         weights.append(load_model(ck / "last.safetensors")[0].state_dict())
     assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
     assert not all(torch.equal(v, weights[2][k]) for k, v in weights[0].items())
+
+
+def test_watch_logs_the_method_that_ran_not_auto(tmp_path):
+    """The watch log's method column said 'auto' for every deblurred file."""
+    import csv
+
+    from scipy import ndimage
+
+    watched, out = tmp_path / "in", tmp_path / "out"
+    watched.mkdir()
+    out.mkdir()
+    rng = np.random.default_rng(0)
+    soft = ndimage.gaussian_filter(rng.random((96, 96)), 3) * 200 + 20
+    tifffile.imwrite(watched / "soft.tif", soft.astype(np.uint8))
+    assert main(["watch", str(watched), str(out), "--threshold", "1e9", "--once",
+                 "--settle", "0", "-q"]) == 0
+    with open(out / "microdeblur_watch.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["decision"] for r in rows] == ["deblurred"]
+    assert rows[0]["method"] not in ("", "auto"), rows[0]

@@ -101,9 +101,10 @@ class _Bar:
 
 
 def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None,
-               data=None) -> None:
+               data=None) -> str:
     """``axes``: those a caller already settled for ``source`` (its guess already noted),
-    else --axes; ``data``: ``source`` as the caller read it (alpha kept), else it is read."""
+    else --axes; ``data``: ``source`` as the caller read it (alpha kept), else it is read.
+    Returns the label of the method that ran (what ``auto`` became for this file)."""
     from .core.files import iter_deblur_file
     from .core.progress import drive
 
@@ -119,6 +120,7 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
             f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
             f"in {time.perf_counter() - t0:.1f} s", flush=True,
         )
+    return str(result.method)
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:

@@ -100,8 +100,9 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         return _clash_row(path, target, theirs[target], score)
     if target is deblurred:
         with warnings_naming(path):
-            deblur_one(path, deblurred, args, models, axes=axes, data=data)
-        decision, method = "deblurred", args.method
+            # the method that ran, not --method: 'auto' said nothing about which network
+            method = deblur_one(path, deblurred, args, models, axes=axes, data=data)
+        decision = "deblurred"
     else:
         copy_atomically(path, copied)
         decision, method = "copied", ""
