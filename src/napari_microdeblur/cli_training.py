@@ -419,7 +419,10 @@ def add_training_commands(sub) -> None:
                    "of random ones, e.g. gran.em_v1 with --regime gran_gan")
     add_regime_options(p)
     p.set_defaults(func=cmd_train)
+    _add_finetune_command(sub)
 
+
+def _add_finetune_command(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune weights on your own paired data")
     p.add_argument("--weights", required=True, help="bundled name (gran.fluo_v1) or file")
     p.add_argument("--blurry", action="append",

@@ -68,7 +68,11 @@ from .psf_aware import (
 )
 from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 from .psf_safeguard import held_out_ratio
-from .self_adapt_planes import GUARD, _batch, _crop_side, _Plane, _plane, margins
+from .self_adapt_planes import GUARD, margins
+from .self_adapt_planes import Plane as _Plane
+from .self_adapt_planes import crop_side as _crop_side
+from .self_adapt_planes import make_plane as _plane
+from .self_adapt_planes import training_batch as _batch
 from .training import FitProgress
 
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",

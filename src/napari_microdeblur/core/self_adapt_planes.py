@@ -38,7 +38,7 @@ def margins(shape: Sequence[int]) -> tuple[tuple[int, int], ...]:
 
 
 @dataclass
-class _Plane:
+class Plane:
     """One plane in model units (C, H, W) with its noise variance, the unadapted network's
     output (filled by the job), where the held-out strip starts, and a (H, W) map of its
     structure (``structure_map``): True where a crop has something to adapt to."""
@@ -70,11 +70,11 @@ def structure_map(y: np.ndarray) -> np.ndarray:
     return deviation >= SIGNAL_SHARE * max(high - median, median - low, 1e-12)
 
 
-def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor: int) -> _Plane:
+def make_plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor: int) -> Plane:
     """The plane with its noise and held-out strip; ValueError when it cannot hold both a
     training patch and a strip of validation pixels."""
     (by, ay), (bx, ax) = margins(kernel_shape)
-    side = _crop_side(cfg.patch, kernel_shape, divisor)
+    side = crop_side(cfg.patch, kernel_shape, divisor)
     h, w = y.shape[-2:]
     held = max(math.ceil(cfg.val_fraction * w), MIN_VAL_SIDE + ax + GUARD)
     val_start = w - held
@@ -89,16 +89,16 @@ def _plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor
 
     var = np.stack([np.maximum(g * np.clip(ndimage.uniform_filter(c, 3), 0, None) + v, VAR_FLOOR)
                     for (g, v), c in zip(noise, y)]).astype(np.float32)
-    return _Plane(name, y.astype(np.float32), var, val_start, noise,
+    return Plane(name, y.astype(np.float32), var, val_start, noise,
                   structure=structure_map(y))
 
 
-def _crop_side(patch: int, kernel_shape, divisor: int) -> int:
+def crop_side(patch: int, kernel_shape, divisor: int) -> int:
     side = patch + max(kernel_shape) - 1 + 2 * GUARD
     return math.ceil(side / divisor) * divisor
 
 
-def _batch(planes: list[_Plane], rng: np.random.Generator, cfg: SelfAdaptConfig, side: int,
+def training_batch(planes: list[Plane], rng: np.random.Generator, cfg: SelfAdaptConfig, side: int,
            kernel: torch.Tensor, device):
     """Training crops (y, var, prior) left of the held-out strips, drawn where the plane has
     structure, one random flip/rotation for the batch, applied to the PSF as well (its blur
