@@ -128,7 +128,7 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         file="c2f_unet.em_v2.safetensors",
         sha256="49c1bf392bbe6330acff5f517e650164d24c8d1b13165f096907ab1ba5d21898",
         license="NOASSERTION",
-        description="Blind network v2 for grayscale EM: small C2F U-Net trained on seven "
+        description="Blind network v2 for grayscale EM: small C2F U-Net trained on six "
         "microscopy sets (half EM) and many PSFs incl. optics (EPFL FIB-SEM states no licence)",
     ),
     "c2f_unet.fluorescence_v2": BundledWeights(
@@ -136,14 +136,16 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
         sha256="4733a85ef3a83f0a4a3f4badde566a9470de3e7dbfa8b5d50c36baca79551738",
         license="NOASSERTION",
         description="Blind default v2 for grayscale fluorescence: small C2F U-Net trained on "
-        "seven microscopy sets (half fluorescence) and many PSFs incl. optics",
+        "six microscopy sets (half fluorescence) and many PSFs incl. optics (EPFL FIB-SEM "
+        "states no licence)",
     ),
     "c2f_unet.brightfield_v2": BundledWeights(
         file="c2f_unet.brightfield_v2.safetensors",
         sha256="826ade021f89e659f5267a2d41f9bcb43b8270d264fe01b23cee04345de2bc25",
         license="NOASSERTION",
         description="Blind network v2 for brightfield and histology (RGB channel by channel): "
-        "small C2F U-Net trained on seven microscopy sets (half brightfield) and many PSFs",
+        "small C2F U-Net trained on six microscopy sets (half brightfield) and many PSFs "
+        "(EPFL FIB-SEM states no licence)",
     ),
     # the papers' regimes, trained by scripts/train_papers.py (one CPU thread; the cards say
     # the rounds, minutes and the kept checkpoint: the last, as for every adversarial regime)

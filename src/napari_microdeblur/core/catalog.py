@@ -9,7 +9,8 @@
 network), ``psf_aware`` (bundled weights of a network that takes the PSF) or ``architecture``
 (a registered network that needs ``--weights``). ``training_data_license`` comes from the
 bundled weights table; the modality from the table of default networks by image type, else
-the entry's own.
+the entry's own. ``installed`` is False for bundled weights whose file is missing or unreadable
+(the description then says so); the rest are listed all the same.
 """
 
 from __future__ import annotations
@@ -67,13 +68,18 @@ def _bundled_entries() -> list[MethodEntry]:
         arch, _ = split_name(name)
         record = registry.get_arch(arch)
         needs_psf = bool(getattr(record.module_cls, "needs_psf", False))
-        installed = is_installed(name)
-        dims = ((read_card(WEIGHTS_DIR / entry.file).spatial_dims,) if installed
-                else _arch_dims(record))
+        installed, dims, description = is_installed(name), _arch_dims(record), entry.description
+        if installed:
+            try:
+                dims = (read_card(WEIGHTS_DIR / entry.file).spatial_dims,)
+            except ValueError:  # truncated or corrupt: list it as unusable, list the rest
+                installed = False
+                description += (f"; its file {entry.file} is unreadable: reinstall "
+                                "napari-microdeblur")
         entries.append(MethodEntry(
             name=name, kind="psf_aware" if needs_psf else "network", arch=arch,
             modality=_modality_of(name), needs_psf=needs_psf, spatial_dims=dims,
-            training_data_license=entry.license, description=entry.description,
+            training_data_license=entry.license, description=description,
             installed=installed))
     return entries
 

@@ -499,11 +499,9 @@ def load_model(
     """
     from . import bundled  # bundled imports this module
 
-    if (
-        isinstance(path_or_name, str)
-        and path_or_name in bundled.BUNDLED_WEIGHTS
-        and not Path(path_or_name).exists()
-    ):
+    # a bundled name is always the bundled weights: a file or folder of that name in the
+    # working folder made `--method gran.em_v1` (and `auto`) fail; give it as ./gran.em_v1
+    if isinstance(path_or_name, str) and path_or_name in bundled.BUNDLED_WEIGHTS:
         return bundled.load_bundled(path_or_name, map_location=map_location)
     path = _weights_path(path_or_name, sorted(bundled.BUNDLED_WEIGHTS))
     suffix = path.suffix.lower()
@@ -541,8 +539,12 @@ class ModelCache:
 
     def load(self, path_or_name: str | os.PathLike, *, arch: str | None = None):
         """``load_model(path_or_name, arch=arch)``, once per weights."""
+        from . import bundled  # bundled imports this module
+
         path = Path(path_or_name)
         try:
+            if isinstance(path_or_name, str) and path_or_name in bundled.BUNDLED_WEIGHTS:
+                raise FileNotFoundError  # loaded by name, whatever the working folder holds
             stat = path.stat()
             key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, arch)
         except OSError:  # a bundled name

@@ -150,7 +150,7 @@ MICROSCOPY_FEATURES = "c2f_unet.em_v2"
 class MicroscopyFeatures(nn.Module):
     """Perceptual features that need no download: the first three encoder blocks (full, 1/2
     and 1/4 resolution; 8, 16, 32 channels) of the finest level of a bundled v2 blind network,
-    a C2F U-Net trained in this project on seven microscopy sets, frozen. That level reads the
+    a C2F U-Net trained in this project on six microscopy sets, frozen. That level reads the
     image together with the coarser levels' estimate of it; both are the image here. Colour
     is averaged to gray."""
 
