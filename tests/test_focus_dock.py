@@ -114,6 +114,9 @@ def test_tiles_heatmap_threshold_outlines_and_deblur(make_napari_viewer, qtbot, 
     w.tile_spin.setValue(32)
     score(qtbot, w)
     expected = focus_score(fluo_u8, axes="YX", tile=32)
+    # the 4 tiles of background noise only are left out of the threshold and the deblur
+    has = core_focus.structure_tiles(fluo_u8, axes="YX", tile=32)
+    assert has.sum() == 12
     heat = viewer.layers["nuclei focus [tile 32]"]
     assert heat is w.heatmap_layer
     assert heat.data.shape == (4, 4)
@@ -126,24 +129,24 @@ def test_tiles_heatmap_threshold_outlines_and_deblur(make_napari_viewer, qtbot, 
         )
     assert heat.colormap.name == "inferno" and heat.opacity == pytest.approx(0.5)
     assert str(heat.blending) == "additive"  # the image stays visible under it
-    # first threshold: half the median score
-    assert w.threshold == pytest.approx(0.5 * np.median(expected), rel=1e-6)
+    # first threshold: half the median score of the tiles with structure
+    assert w.threshold == pytest.approx(0.5 * np.median(expected[has]), rel=1e-6)
 
     threshold = float(np.median(expected))
     w.set_threshold(threshold)
-    k = int((expected < threshold).sum())
+    soft = (expected < threshold) & has
+    k = int(soft.sum())
     assert 0 < k < 16
     assert w.count_label.text().startswith(f"{k} of 16 tiles below threshold")
     outlines = w.outline_layer
     assert outlines.name == "nuclei soft tiles [tile 32]" and outlines.nshapes == k
     assert tuple(outlines.scale) == (0.5, 0.5) and tuple(outlines.translate) == (3.0, -2.0)
     corners = sorted((float(r[:, 0].min()), float(r[:, 1].min())) for r in outlines.data)
-    assert corners == sorted((32 * y - 0.5, 32 * x - 0.5)
-                             for y, x in np.argwhere(expected < threshold))
+    assert corners == sorted((32 * y - 0.5, 32 * x - 0.5) for y, x in np.argwhere(soft))
     w.set_threshold(0.0)
     assert w.count_label.text().startswith("0 of 16") and outlines.nshapes == 0
     w.set_threshold(10.0)
-    assert w.count_label.text().startswith("16 of 16") and outlines.nshapes == 16
+    assert w.count_label.text().startswith("12 of 16") and outlines.nshapes == 12
     w.threshold_spin.lineEdit().setText(f"{threshold:.6e}")  # typed: drawn once, shortly
     w.threshold_spin.interpretText()
     qtbot.waitUntil(lambda: outlines.nshapes == k, timeout=TIMEOUT)
@@ -182,9 +185,10 @@ def test_tiles_heatmap_threshold_outlines_and_deblur(make_napari_viewer, qtbot, 
     assert meta["method"] == "wiener" and meta["source_layer"] == "nuclei"
     assert focus["mode"] == "tiles" and focus["focus_tile"] == 32 and focus["units"] == 16
     assert focus["deblurred"] == k
-    assert focus["selected"] == [list(u) for u in np.argwhere(expected < threshold)]
+    assert focus["selected"] == [list(u) for u in np.argwhere(soft)]
     assert focus["halo"] >= 32 and focus["threshold"] == pytest.approx(threshold)
-    core = selective.deblur_selected(fluo_u8, "wiener", psf=PSF, axes="YX", scores=expected,
+    core = selective.deblur_selected(fluo_u8, "wiener", psf=PSF, axes="YX",
+                                     scores=np.where(has, expected, np.nan),
                                      threshold=threshold, tile=32, device="cpu")
     np.testing.assert_allclose(out.data, core.image, rtol=0, atol=1e-4)
     assert "added" in w.status_label.text() and w.run_button.isEnabled()
@@ -277,7 +281,8 @@ def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbo
     w = dock(viewer)
     w.tile_spin.setValue(16)  # 64 tiles
     score(qtbot, w)
-    w.set_threshold(1e6)  # every tile
+    w.set_threshold(1e6)  # every tile with structure
+    n = int(core_focus.structure_tiles(fluo_u8, axes="YX", tile=16).sum())
     w.set_method("richardson_lucy")
     w.iterations_spin.setValue(5)
     names = [la.name for la in viewer.layers]
@@ -291,7 +296,7 @@ def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbo
     wait_run(qtbot, run)
     assert run.cancelled and run.layer is None
     assert [la.name for la in viewer.layers] == names
-    assert emitted[0][1] == 64 and emitted[-1][0] < 64
+    assert emitted[0][1] == n and emitted[-1][0] < n
     assert sum(aborted for _, _, aborted in emitted) <= 1
     assert "cancelled" in w.status_label.text() and w.run_button.isEnabled()
 

@@ -1,6 +1,8 @@
 """Focus QC dock: score an image layer's focus per tile (a heatmap layer over the image) or per
 slice (a plot), set a threshold on the scores (typed, or calibrated on a known-good layer), and
-deblur only the tiles or slices below it.
+deblur only the tiles or slices below it. Tiles of background noise only
+(``core.focus.structure_tiles``: sparse fluorescence) are left out of the default threshold,
+the calibration and the deblur, and the status says how many.
 
 The scores come from ``core.focus.iter_focus_scores`` and the deblurring from
 ``core.selective.iter_deblur_selected``, both in napari workers (``_jobs.iter_focus_job``);
@@ -18,7 +20,15 @@ from qtpy.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
 from ._controls import LogSpinBox, button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._focus_data import DataWatch, all_soft_hint, counted
+from ._focus_data import (
+    DataWatch,
+    all_soft_hint,
+    counted,
+    default_threshold,
+    pixel_size_note,
+    refuse_rgba,
+    sharpest_note,
+)
 from ._focus_views import FocusOverlays, show_slice_plot
 from ._jobs import (
     DeblurRequest,
@@ -29,7 +39,7 @@ from ._jobs import (
     planned_label,
     removed_note,
 )
-from ._layer_data import focus_deblurred_layer, layer_yx, source_placement
+from ._layer_data import focus_deblurred_layer, source_placement
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS, default_network
 from ._panels import ImagePanel, MethodPanel, RunControls, row
@@ -37,46 +47,6 @@ from ._plot import LinePlot
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 UNITS = ("tiles", "slices")
-
-
-def refuse_rgba(layer, axes: str) -> None:
-    """Focus scores average the S samples: an alpha would count as a colour (the Deblur dock
-    passes it through instead). RGBA and gray + alpha alike."""
-    from ..core.axes import is_gray_alpha, is_rgba
-
-    shape = layer_data(layer).shape
-    if is_rgba(axes, shape) or is_gray_alpha(axes, shape):
-        kind, keep = ("RGBA", "[..., :3]") if is_rgba(axes, shape) else ("gray + alpha", "[..., 0]")
-        raise ValueError(
-            f"layer {layer.name!r} is {kind}: its alpha would be scored as a colour; add a copy "
-            f"without it (layer.data{keep}) and score that, or deblur the whole layer in "
-            "the Deblur dock, which passes alpha through")
-
-
-def default_threshold(scores) -> float:
-    """A first threshold before the user sets one: half the median score (units with less
-    than half the typical band-pass energy)."""
-    values = np.asarray(scores, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return 0.0
-    return float(0.5 * np.median(values))
-
-
-def pixel_size_note(layer, axes: str, good, good_axes: str) -> str:
-    """'' when the two layers' pixels (scale along Y and X) match within 1%, else a line saying
-    that a threshold calibrated on ``good`` does not carry over to ``layer``."""
-    def yx(la, ax):
-        _, iy, ix = layer_yx(la, ax)
-        return float(la.scale[iy]), float(la.scale[ix])
-
-    here, there = yx(layer, axes), yx(good, good_axes)
-    if np.allclose(here, there, rtol=0.01, atol=0.0):
-        return ""
-    return (f"{good.name!r} has pixels of {there[0]:.4g} x {there[1]:.4g} but {layer.name!r} "
-            f"of {here[0]:.4g} x {here[1]:.4g} (layer scale): focus scores are measured in "
-            "pixels, so calibrate on a layer imaged at the same pixel size (or set the scale "
-            "of both layers if one is only unset)")
 
 
 class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
@@ -91,6 +61,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.viewer = napari_viewer
         self.init_workers()
         self.scores: np.ndarray | None = None
+        self.structure: np.ndarray | None = None  # the scored tiles with structure
         self._score_key = None
         self._score_worker = None
         self._score_layer = None  # weak reference to the layer being scored
@@ -140,9 +111,12 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                               "scoring only). Smaller tiles follow the focus more closely but "
                               "score fewer structures each.", step=32, suffix=" px")
         form.addRow("Score", row(self.unit_combo, self.tile_spin))
-        self.score_button = button("Score", "Compute the focus scores (band-pass energy over "
-                                   "mean intensity squared; higher is sharper) in the "
-                                   "background and show them.")
+        self.score_button = button(
+            "Score", "Compute the focus scores (band-pass energy over mean intensity squared; "
+            "higher is sharper) in the background and show them. A camera offset or added "
+            "background lowers every score (+1 on an image of 0.1 to 0.9: about 9x lower): "
+            "compare and calibrate only layers with the same offset. Tiles of background "
+            "noise only are left out of the threshold and the deblur.")
 
     def _threshold_box(self, viewer) -> QGroupBox:
         from napari.layers import Image
@@ -281,16 +255,19 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.data_watch.check(layer)  # the pixels scored, to tell later edits by
         key = self._key_for(layer, axes, tile)
         layer_ref = unwrap(layer)
+        structure_of = self._structure_job(layer_data(layer), axes, tile)
 
         def job():
-            return (yield from gen)
+            scores = yield from structure_of(gen, 0)
+            return scores, (yield from structure_of(None, 1))
 
-        def done(scores):
+        def done(value):
             if self.closed or worker is not self._score_worker:
                 return
             self._score_worker = None
+            scores, structure = value
             if layer_ref in self.viewer.layers:
-                self.show_scores(layer_ref, axes, tile, scores, key)
+                self.show_scores(layer_ref, axes, tile, scores, key, structure=structure)
             else:  # removed just as the last plane was scored
                 self._scoring_stopped(self._removed_message(layer_ref))
 
@@ -312,6 +289,20 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.status_label.setText(f"scoring {layer.name}...")
         worker.start()
         return worker
+
+    def _structure_job(self, data, axes: str, tile: int | None):
+        """``part(scoring, 0)`` runs the scoring generator, ``part(None, 1)`` then finds the
+        tiles with structure (None for slices); in tiles, each fills half the progress bar."""
+        from ..core.progress import ScoreProgress, map_records
+
+        def part(scoring, half: int):
+            if tile is None:
+                return (yield from scoring) if scoring is not None else None
+            run = scoring or self._focus.iter_structure_tiles(data, axes=axes, tile=tile)
+            return (yield from map_records(run, lambda r: ScoreProgress(
+                r.done + half * r.total, 2 * r.total)))
+
+        return part
 
     def _score_finished(self, worker) -> None:
         if worker is self._score_worker:  # quit before it returned: cancelled
@@ -339,22 +330,28 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self._score_stop = self._removed_message(layer)
             self._score_worker.quit()
 
-    def show_scores(self, layer, axes: str, tile: int | None, scores, key=None) -> None:
-        """Keep ``scores`` of ``layer`` and show them (heatmap, or plot)."""
+    def show_scores(self, layer, axes: str, tile: int | None, scores, key=None,
+                    structure=None) -> None:
+        """Keep ``scores`` of ``layer`` and show them (heatmap, or plot). ``structure``: which
+        tiles hold structure (``focus.structure_tiles``; None: all)."""
         self.scores = np.asarray(scores, dtype=np.float64)
+        self.structure = (np.ones(self.scores.shape, dtype=bool) if structure is None
+                          else np.asarray(structure, dtype=bool))
         self._score_key = key if key is not None else self._key_for(layer, axes, tile)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         if self.threshold_spin.value() <= 0:
             self.threshold_spin.blockSignals(True)
-            self.threshold_spin.setValue(default_threshold(self.scores))
+            self.threshold_spin.setValue(default_threshold(self.scores[self.structure]))
             self.threshold_spin.blockSignals(False)
             self._auto_threshold_of = layer.name
-        finite = self.scores[np.isfinite(self.scores)]
+        finite = self.scores[np.isfinite(self.scores) & self.structure]
         span = f"{finite.min():.3g} to {finite.max():.3g}" if finite.size else "no finite score"
         what = f"{counted(self.scores.size, 'tile')} of {tile} px" if tile else \
             counted(max(1, self.scores.size), "slice")
-        line = f"scored {layer.name}: {what}, scores {span}"
+        line = f"scored {layer.name}: {what}, scores {span}{self._blank_note()}"
+        if not tile:
+            line += sharpest_note(self.scores, self._selective.score_axes(axes))
         if finite.size and np.all(finite < self.threshold):  # said, not only painted
             line += all_soft_hint(finite.size, self.unit, self.threshold,
                                   self._auto_threshold_of)
@@ -380,9 +377,16 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         return float(self.threshold_spin.value())
 
     def soft_mask(self) -> np.ndarray | None:
+        """The units below the threshold, tiles without structure left out."""
         if not self.scores_fresh():
             return None
-        return self._selective.select_below(self.scores, self.threshold)
+        return self._selective.select_below(self.scores, self.threshold) & self.structure
+
+    def _blank_note(self) -> str:
+        """'' or what the status and count say of the tiles left out for lack of structure."""
+        blank = int(self.structure.size - self.structure.sum()) if self.scores is not None else 0
+        return (f" ({counted(blank, 'tile')} of background noise only, left out)"
+                if blank else "")
 
     def update_threshold_view(self) -> None:
         """Count label, soft-tile outlines (tiles) or the plot (slices) for the threshold."""
@@ -397,7 +401,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return
         self.count_label.setText(
             f"{int(mask.sum())} of {mask.size} {self.unit} below threshold {self.threshold:.4g}"
-        )
+            + self._blank_note())
         layer, axes, tile = self.score_settings()
         if tile:
             self.overlays.show_outlines(layer, axes, tile, mask, self.threshold,
@@ -432,6 +436,7 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except (ValueError, TypeError) as error:
             self._refuse(error)
             return None
+        structure_of = self._structure_job(layer_data(good), axes, tile)
         percentile = float(self.percentile_spin.value())
         calibrate_threshold = self._focus.calibrate_threshold
         try:  # a different pixel size is warned about, not refused: the user may know better
@@ -441,19 +446,29 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             note = ""
 
         def job():
-            scores = yield from gen
-            return calibrate_threshold(scores, percentile=percentile), np.size(scores)
+            scores = np.asarray((yield from structure_of(gen, 0)))
+            structure = yield from structure_of(None, 1)
+            # a sparse layer's background tiles score their noise: calibrated on with the
+            # cells, they put the threshold among the background (none of the blurred cells
+            # fell below it)
+            kept = scores if structure is None else scores[structure]
+            if kept.size == 0:
+                raise ValueError(f"no tile of {good.name!r} holds structure above its "
+                                 "background noise; calibrate on an in-focus layer with content")
+            return (calibrate_threshold(kept, percentile=percentile), kept.size,
+                    scores.size - kept.size)
 
         def done(value):
-            threshold, n = value
+            threshold, n, blank = value
             if self.closed:
                 return
             self.set_threshold(threshold)
             what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
                 counted(n, "slice score")
+            left = f", {counted(blank, 'background tile')} left out" if blank else ""
             self.status_label.setText(
                 f"threshold {threshold:.4g}: percentile {percentile:g} of {what} of "
-                f"{good.name!r}" + (f"; note: {note}" if note else "")
+                f"{good.name!r}{left}" + (f"; note: {note}" if note else "")
             )
             if note:
                 notify_warning(f"Calibration: {note}")
@@ -506,7 +521,9 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             check_psf_model_fits(req.method, axes, tuple(req.image.shape),
                                  image=f"layer {layer.name!r}")
         halo = None if self.halo_spin.value() < 0 else int(self.halo_spin.value())
-        return req, Selection(self.threshold, self.scores.copy(), tile, halo)
+        # tiles without structure get no score, so the core never selects them
+        scores = np.where(self.structure, self.scores, np.nan)
+        return req, Selection(self.threshold, scores, tile, halo)
 
     def run(self) -> DeblurRun | None:
         """Start deblurring the soft tiles or slices; bad settings go to a notification."""

@@ -1,5 +1,5 @@
 """What the Focus QC dock needs to tell whether its scores still describe a layer's pixels
-(``DataWatch``), and the words of its status lines.
+(``DataWatch``), the words of its status lines, and its first threshold.
 
 napari says when a layer's data is replaced (``layer.data = ...``: a data event) but not when
 its pixels are edited in place: ``layer.data[...] = v`` then ``layer.refresh()`` only sends
@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 from qtpy.QtCore import QTimer
 
+from ._layer_data import layer_yx
 from ._layers import layer_data, unwrap
 from ._workers import disconnect
 
@@ -114,6 +115,17 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def sharpest_note(scores, loop: str) -> str:
+    """'; sharpest: Z 7' (the slice with the highest score, by the score axes ``loop``), or
+    '' for a single plane or no finite score."""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim == 0 or not np.isfinite(values).any():
+        return ""
+    best = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(values), values, np.nan))),
+                            values.shape)
+    return "; sharpest: " + ", ".join(f"{a} {int(i)}" for a, i in zip(loop, best, strict=True))
+
+
 def all_soft_hint(n: int, unit: str, threshold: float, automatic_from: str | None) -> str:
     """What the status adds when all ``n`` scored units (tiles or slices) are soft."""
     where = (f", set automatically from the scores of {automatic_from!r}"
@@ -123,3 +135,43 @@ def all_soft_hint(n: int, unit: str, threshold: float, automatic_from: str | Non
             "if parts of this image are in focus, the threshold does not suit this image "
             "type; calibrate it on an in-focus layer of the same kind (Good layer, then "
             "Calibrate from layer...) or type a lower one")
+
+
+def default_threshold(scores) -> float:
+    """A first threshold before the user sets one: half the median score (units with less
+    than half the typical band-pass energy)."""
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0
+    return float(0.5 * np.median(values))
+
+
+def pixel_size_note(layer, axes: str, good, good_axes: str) -> str:
+    """'' when the two layers' pixels (scale along Y and X) match within 1%, else a line saying
+    that a threshold calibrated on ``good`` does not carry over to ``layer``."""
+    def yx(la, ax):
+        _, iy, ix = layer_yx(la, ax)
+        return float(la.scale[iy]), float(la.scale[ix])
+
+    here, there = yx(layer, axes), yx(good, good_axes)
+    if np.allclose(here, there, rtol=0.01, atol=0.0):
+        return ""
+    return (f"{good.name!r} has pixels of {there[0]:.4g} x {there[1]:.4g} but {layer.name!r} "
+            f"of {here[0]:.4g} x {here[1]:.4g} (layer scale): focus scores are measured in "
+            "pixels, so calibrate on a layer imaged at the same pixel size (or set the scale "
+            "of both layers if one is only unset)")
+
+
+def refuse_rgba(layer, axes: str) -> None:
+    """Focus scores average the S samples: an alpha would count as a colour (the Deblur dock
+    passes it through instead). RGBA and gray + alpha alike."""
+    from ..core.axes import is_gray_alpha, is_rgba
+
+    shape = layer_data(layer).shape
+    if is_rgba(axes, shape) or is_gray_alpha(axes, shape):
+        kind, keep = ("RGBA", "[..., :3]") if is_rgba(axes, shape) else ("gray + alpha", "[..., 0]")
+        raise ValueError(
+            f"layer {layer.name!r} is {kind}: its alpha would be scored as a colour; add a copy "
+            f"without it (layer.data{keep}) and score that, or deblur the whole layer in "
+            "the Deblur dock, which passes alpha through")

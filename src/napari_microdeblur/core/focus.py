@@ -235,6 +235,61 @@ def focus_score(
     return drive(iter_focus_scores(image, axes=axes, tile=tile, device=device))
 
 
+# a tile holds structure when some pixel, smoothed over STRUCTURE_SIGMA px, lies this many
+# noise sigmas (of the smoothed noise) from the plane's median, brighter or darker
+STRUCTURE_SIGMA = 2.0
+STRUCTURE_NOISE_SIGMAS = 6.0
+
+
+def _structure_plane(gray: np.ndarray) -> np.ndarray:
+    """(Y, X) bool: pixels of a plane that rise above (or sink below) its background noise."""
+    from scipy import ndimage
+
+    g = gray.astype(np.float32, copy=False)
+    step = max(1, math.isqrt(g.size // 2**20))  # medians of ~1 M pixels: as good, faster
+    diff = np.diff(g[::step], axis=-1).ravel()
+    noise = 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2)
+    smooth = ndimage.gaussian_filter(g, STRUCTURE_SIGMA)
+    # white noise of sigma n smoothed by a Gaussian of sigma s has sigma n / (2 sqrt(pi) s)
+    level = STRUCTURE_NOISE_SIGMAS * noise / (2 * math.sqrt(math.pi) * STRUCTURE_SIGMA)
+    return np.abs(smooth - float(np.median(smooth[::step, ::step]))) > level
+
+
+def iter_structure_tiles(image, *, axes: str | None = None, tile: int
+                         ) -> Generator[ScoreProgress, None, np.ndarray]:
+    """Bool array shaped like ``focus_score(image, axes=axes, tile=tile)``: True for the tiles
+    with some structure above the background noise, one plane at a time (yields a
+    ScoreProgress per plane). A sparse fluorescence image's background tiles score only their
+    noise: calibrated on with the cells, they put the threshold among themselves (measured on
+    a synthetic sparse image, percentile 25: 13 of 37 background tiles selected, none of 11
+    blurred cell tiles); so the Focus dock leaves them out of calibration and selection."""
+    shape = tuple(int(s) for s in image.shape)
+    axes = check_axes(axes, shape)
+    tile = check_focus_tile(tile)
+    return _iter_structure(colour_part(image, axes), axes, shape, tile)
+
+
+def _iter_structure(image, axes, shape, tile):
+    out = np.zeros(score_shape(shape, axes, tile), dtype=bool)
+    plane_axes = "".join(a for a in axes if a in "YXS")
+    total = len(plane_indices(axes, shape, "YXS"))
+    for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
+        array = np.asarray(plane, dtype=np.float32)
+        if "S" in plane_axes:
+            array = array.mean(axis=plane_axes.index("S"))
+        mask = _structure_plane(np.nan_to_num(array))
+        ty, tx = min(tile, mask.shape[0]), min(tile, mask.shape[1])
+        rows = np.add.reduceat(mask, np.arange(0, mask.shape[0], ty), axis=0)
+        out[index] = np.add.reduceat(rows, np.arange(0, mask.shape[1], tx), axis=1) > 0
+        yield ScoreProgress(done, total)
+    return out
+
+
+def structure_tiles(image, *, axes: str | None = None, tile: int) -> np.ndarray:
+    """Blocking twin of ``iter_structure_tiles``."""
+    return drive(iter_structure_tiles(image, axes=axes, tile=tile))
+
+
 def calibrate_threshold(good_scores, *, percentile: float = 5.0) -> float:
     """A threshold from known-good images: the given percentile of their scores."""
     scores = np.asarray(good_scores, dtype=np.float64).ravel()
