@@ -19,6 +19,13 @@ tile is scaled exactly as in a whole-image run. ``iter_deblur_selected`` is a ge
 yields a ``SelectiveProgress`` after every deblurred tile (closing it stops there) and returns a
 ``SelectiveResult``; ``deblur_selected`` is its blocking twin. The scores come from
 ``focus.iter_focus_scores`` (plane by plane, with progress).
+
+Tiles of background noise only (``focus.structure_tiles``: the empty field of a sparse
+fluorescence image) are left out when the scores are computed here (``skip_background=True``,
+the default), as the Focus dock leaves them out: their score is that of noise, often below the
+threshold, and deblurring them only amplifies the noise. ``SelectiveResult.structure`` says
+which tiles held structure and ``background`` how many were left out. Scores given by the
+caller are used as they are (a NaN score is never selected).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .axes import Layout, check_axes, key, loop_axes, plane_indices
-from .focus import check_focus_tile, iter_focus_scores, score_shape
+from .focus import check_focus_tile, iter_focus_scores, iter_structure_tiles, score_shape
 from .inference import (
     Normalization,
     as_method,
@@ -94,7 +101,9 @@ class SelectiveResult:
     ``selected`` lists the units (indices into ``scores``) that were deblurred; for tiles,
     ``boxes`` gives each one's pixel bounds (y0, y1, x0, x1) in its plane. ``tile`` and
     ``overlap`` are those of the deblurring runs (for 'tiles' mode: the focus tile, no overlap),
-    so a tile-grid overlay drawn from them shows the units.
+    so a tile-grid overlay drawn from them shows the units. ``structure`` (tiles whose scores
+    were computed here with ``skip_background``; otherwise None) is True for the tiles with
+    structure above the background noise; the others were never selected.
     """
 
     image: np.ndarray
@@ -113,10 +122,21 @@ class SelectiveResult:
     tile: tuple[int, ...]
     overlap: tuple[int, ...]
     device: str
+    structure: np.ndarray | None = None
 
     @property
     def mask(self) -> np.ndarray:
-        return select_below(self.scores, self.threshold)
+        return _mask(self.scores, self.threshold, self.structure)
+
+    @property
+    def background(self) -> int:
+        """How many tiles of background noise only were left out (0 without ``structure``)."""
+        return 0 if self.structure is None else int(self.structure.size - self.structure.sum())
+
+
+def _mask(scores, threshold, structure) -> np.ndarray:
+    below = select_below(scores, threshold)
+    return below if structure is None else below & structure
 
 
 def iter_deblur_selected(
@@ -131,6 +151,7 @@ def iter_deblur_selected(
     normalization: Normalization | None = None,
     tiling: TilingSpec | None = None,
     run_tile: int | tuple[int, ...] | None = None,
+    skip_background: bool = True,
     **options,
 ) -> Generator[SelectiveProgress, None, SelectiveResult]:
     """Deblur the slices (``tile=None``) or the ``tile`` x ``tile`` tiles of ``image`` whose
@@ -142,8 +163,10 @@ def iter_deblur_selected(
     method's reach, ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling`` are
     a MethodSpec (or Method) and a TilingSpec, or a name and the keyword options of
     ``inference.iter_deblur`` (``run_tile`` standing for its ``tile``); the tiling applies to
-    the deblurring of a whole slice. With output dtype 'input' the units not selected are
-    bit-identical to the input (with float32, they are the input cast to float32).
+    the deblurring of a whole slice. ``skip_background`` (tiles whose scores are computed here)
+    leaves out the tiles of background noise only (``focus.structure_tiles``). With output
+    dtype 'input' the units not selected are bit-identical to the input (with float32, they
+    are the input cast to float32).
 
     Every argument is checked when this is called, before any work; the generator yields a
     SelectiveProgress per deblurred tile and returns a SelectiveResult.
@@ -153,6 +176,8 @@ def iter_deblur_selected(
     axes = check_axes(axes, shape)
     tile = check_focus_tile(tile)
     threshold = _check_threshold(threshold)
+    if not isinstance(skip_background, (bool, np.bool_)):
+        raise TypeError(f"skip_background must be True or False, not {skip_background!r}")
     if tiling is None:
         method, tiling = split_options(method, tile=run_tile, **options)
     elif options or run_tile is not None:
@@ -163,7 +188,7 @@ def iter_deblur_selected(
     # 3D PSF
     method = as_method(spec_for_image(method, image, axes, in_3d=False), axes, shape)
     plane_axes = _check_method_fits(method, axes, shape)
-    scores = _checked_scores(image, axes, shape, scores, tile)
+    scores, structure = _checked_scores(image, axes, shape, scores, tile, skip_background)
     if halo is None:
         halo = max(int(method.halo), int(method.default_overlap))
     if isinstance(halo, bool) or not isinstance(halo, (int, np.integer)) or halo < 0:
@@ -174,14 +199,14 @@ def iter_deblur_selected(
         )
     elif not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
-    mask = select_below(scores, threshold)
+    mask = _mask(scores, threshold, structure)
     selected = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(mask))
     if tile is None and selected:
         # check the per-slice run's arguments now (tile sizes, PSF vs plane size)
         first = image[key(axes, dict(zip(score_axes(axes), selected[0])))]
         prepare_deblur(first, plane_axes, method, tiling, normalization=normalization)
     units = _Units(axes, shape, plane_axes, tile, int(halo), method, tiling, normalization)
-    return _run_selected(image, units, scores, threshold, selected)
+    return _run_selected(image, units, scores, threshold, selected, structure)
 
 
 def _check_method_fits(method: Method, axes: str, shape) -> str:
@@ -202,10 +227,16 @@ def _check_method_fits(method: Method, axes: str, shape) -> str:
     return plane_axes
 
 
-def _checked_scores(image, axes: str, shape, scores, tile) -> np.ndarray:
+def _checked_scores(image, axes: str, shape, scores, tile, skip_background):
+    """(scores, structure): structure is None unless tile scores are computed here."""
     expected = score_shape(shape, axes, tile)
+    structure = None
     if scores is None:
         scores = drive(iter_focus_scores(image, axes=axes, tile=tile))
+        if tile is not None and skip_background:
+            # background tiles score their noise, often below any threshold (the dock's rule)
+            structure = np.asarray(
+                drive(iter_structure_tiles(image, axes=axes, tile=tile)), dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != expected:
         raise ValueError(
@@ -213,7 +244,7 @@ def _checked_scores(image, axes: str, shape, scores, tile) -> np.ndarray:
             + (f"in tiles of {tile} px " if tile else "")
             + f"has scores of shape {expected}: score it with the same axes and tile"
         )
-    return scores
+    return scores, structure
 
 
 @dataclass(frozen=True)
@@ -264,7 +295,7 @@ class _Units:
         out[key(self.axes, {**where, "Y": slice(y0, y1), "X": slice(x0, x1)})] = inner
 
 
-def _run_selected(image, units: _Units, scores, threshold, selected):
+def _run_selected(image, units: _Units, scores, threshold, selected, structure=None):
     out_dtype = np.dtype(np.float32 if units.tiling.output_dtype == "float32" else image.dtype)
     out = np.empty(units.shape, dtype=out_dtype)
     # everything starts as a copy of the input, plane by plane to bound the memory read at once
@@ -307,6 +338,7 @@ def _run_selected(image, units: _Units, scores, threshold, selected):
         tile=tuple(int(t) for t in run_tile),
         overlap=tuple(int(o) for o in run_overlap),
         device=str(resolve_device(units.tiling.device)),
+        structure=structure,
     )
 
 
