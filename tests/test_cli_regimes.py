@@ -215,8 +215,8 @@ def test_methods_json_lists_every_method_and_bundled_weights(capsys):
 
     assert main(["methods", "--json"]) == 0
     entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
-    assert set(CLASSICAL_METHODS) | set(BUNDLED_WEIGHTS) | set(registry.list_archs()) == set(
-        entries)
+    listed = {"auto"} | set(CLASSICAL_METHODS) | set(BUNDLED_WEIGHTS)
+    assert listed | set(registry.list_archs()) == set(entries)
     fields = {"name", "kind", "arch", "modality", "needs_psf", "spatial_dims",
               "training_data_license"}
     assert all(fields <= set(e) for e in entries.values())

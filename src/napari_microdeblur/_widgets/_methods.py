@@ -138,6 +138,28 @@ def session_model(name: str) -> SessionModel:
     return item
 
 
+#: how the method list marks bundled weights whose file is missing or unreadable
+NOT_INSTALLED = " (not installed)"
+
+
+def bundled_problem(name: str) -> str | None:
+    """None when the bundled weights ``name`` can be used, else one line saying their file is
+    missing or unreadable and the fix (the same test as ``core.catalog``'s ``installed``)."""
+    from ..core import bundled, checkpoint
+
+    entry = bundled.BUNDLED_WEIGHTS[name]
+    if not bundled.is_installed(name):
+        state = "is missing"
+    else:
+        try:
+            checkpoint.read_card(bundled.WEIGHTS_DIR / entry.file)
+            return None
+        except ValueError:  # truncated or corrupt (a git-lfs pointer, a cut copy)
+            state = "is unreadable"
+    return (f"bundled weights {name}: their file {entry.file} {state}; reinstall "
+            "napari-microdeblur, or choose another method")
+
+
 def method_card(name: str, rgb: bool = False, spec=None):
     """The model card of a method: None for classical methods; bundled: the file's header,
     with the sha256 of the bundled-weights table; 'auto': the card of the network 'auto'
@@ -154,6 +176,9 @@ def method_card(name: str, rgb: bool = False, spec=None):
     if is_classical(name):
         return None
     if name in bundled.BUNDLED_WEIGHTS:
+        problem = bundled_problem(name)
+        if problem is not None:  # the card line says it when chosen, and Start refuses it
+            raise ValueError(problem)
         entry = bundled.BUNDLED_WEIGHTS[name]
         card = checkpoint.read_card(bundled.WEIGHTS_DIR / entry.file)
         card.sha256 = entry.sha256
@@ -163,7 +188,8 @@ def method_card(name: str, rgb: bool = False, spec=None):
 
 def fill_method_combo(widget, *, leading=(), classical: bool = True) -> None:
     """(Re)fill a method combo box with method names as item data: ``leading`` (text, name)
-    items, the bundled weights, this session's networks and (``classical``) the classical
+    items, the bundled weights (marked ``NOT_INSTALLED`` where ``bundled_problem`` finds their
+    file missing or unreadable), this session's networks and (``classical``) the classical
     methods. The current choice is kept if it is still offered."""
     from ..core import bundled
 
@@ -174,8 +200,11 @@ def fill_method_combo(widget, *, leading=(), classical: bool = True) -> None:
         for text, name in leading:
             widget.addItem(text, name)
         for name, entry in bundled.BUNDLED_WEIGHTS.items():
-            widget.addItem(f"{name} (bundled)", name)
-            widget.setItemData(widget.count() - 1, entry.description, Qt.ToolTipRole)
+            problem = bundled_problem(name)
+            mark = NOT_INSTALLED if problem else ""
+            widget.addItem(f"{name} (bundled){mark}", name)
+            widget.setItemData(widget.count() - 1, problem or entry.description,
+                               Qt.ToolTipRole)
         for name in SESSION_MODELS.labels():
             widget.addItem(f"{name} ({SESSION_MODELS.get(name).origin})", name)
         for name, text in CLASSICAL_LABELS.items() if classical else ():
