@@ -141,7 +141,8 @@ def test_watch_reads_a_soft_file_once(tmp_path, monkeypatch):
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
     outputs.mkdir()
-    tifffile.imwrite(inputs / "soft.tif", _noise((40, 40)))
+    tifffile.imwrite(inputs / "soft.tif", _noise((40, 40)) // 4
+                     + np.kron(_noise((5, 5)), np.ones((8, 8), np.uint8)) // 2)  # structure
     reads = _count_reads(monkeypatch, io, "read_image", "soft.tif")
     assert main(["watch", str(inputs), str(outputs), "--threshold", "1e9", "--once",
                  "--settle", "0", "--method", "wiener", "--psf", "gaussian:1.2", "--balance",

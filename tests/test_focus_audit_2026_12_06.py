@@ -112,3 +112,95 @@ def test_score_invariances_on_synthetic_images():
     assert np.allclose(same, same[0], rtol=1e-3)
     rgb = np.stack([ndi.gaussian_filter(t, s) for s in (0, 0, 0)], -1)
     assert focus_score(rgb, axes="YXS") == pytest.approx(scores[0], rel=1e-4)
+
+
+# --- blank planes (2026-12-06, h24): a plane of background noise only, beyond the sample or a
+# shutter glitch, scored near 0 and made every stack holding one soft, whatever its focus
+
+
+def _noisy(image, seed):
+    noise = np.random.default_rng(seed + 100).normal(0, 3, image.shape)
+    return np.clip(image + noise, 0, 255)
+
+
+def _background(seed=7):
+    return np.clip(20 + np.random.default_rng(seed).normal(0, 3, (96, 96)), 0, 255)
+
+
+def _stack(soft, seed=0):
+    planes = [_noisy(ndi.gaussian_filter(_texture(k), 3) if soft else _texture(k), k)
+              for k in range(seed, seed + 4)]
+    return np.stack(planes + [_background(seed)]).astype(np.uint8)
+
+
+def _write_stack(path, stack):
+    tifffile.imwrite(path, stack, photometric="minisblack", metadata={"axes": "ZYX"})
+
+
+def test_a_blank_plane_does_not_make_a_sharp_stack_soft(folders, capsys):
+    """Measured (96 px texture, noise sigma 3, background plane at 20): sharp planes score
+    3.1e-3..4.0e-3, soft (3 px blur) 3.9e-4..5.3e-4, the background plane 2.3e-4; at a
+    threshold of 1e-3 the sharp stack + blank plane was 'deblurred' (score 2.3e-4), now
+    'copied' (3.1e-3); the soft stack + blank plane stays 'deblurred' (3.9e-4)."""
+    src, out, _ = folders
+    sharp, soft = _stack(soft=False), _stack(soft=True)
+    _write_stack(src / "sharp.tif", sharp)
+    _write_stack(src / "soft.tif", soft)
+    assert _watch(src, out, "--threshold", "1e-3", "--axes", "ZYX") == 0
+    rows = _rows(out)
+    assert rows["sharp.tif"]["decision"] == "copied"  # was 'deblurred'
+    assert float(rows["sharp.tif"]["score"]) == pytest.approx(
+        focus_score(sharp[:4], axes="ZYX").min(), rel=1e-5)
+    assert rows["soft.tif"]["decision"] == "deblurred"
+    assert float(rows["soft.tif"]["score"]) == pytest.approx(
+        focus_score(soft[:4], axes="ZYX").min(), rel=1e-5)
+
+
+def test_a_blank_frame_or_stack_is_copied_and_logged_blank(folders, capsys):
+    src, out, _ = folders
+    tifffile.imwrite(src / "empty field.tif", _background().astype(np.uint8))
+    _write_stack(src / "dark stack.tif", np.stack([_background(s) for s in range(3)])
+                 .astype(np.uint8))
+    assert _watch(src, out, "--threshold", "1e-3") == 0  # the files' own axes
+    rows = _rows(out)
+    for name in ("empty field.tif", "dark stack.tif"):  # were 'deblurred' (score 2.3e-4)
+        assert rows[name]["decision"] == "blank" and rows[name]["method"] == ""
+        assert (out / name).read_bytes() == (src / name).read_bytes()
+        assert not any(out.glob(f"{name[:-4]}_deblurred*"))
+    err = capsys.readouterr().err
+    assert err.count("blank (every plane is background noise only)") == 2
+
+
+def test_a_restart_knows_the_output_of_a_blank_file(folders):
+    """A 'blank' row's copy is owned by its file across a restart (as a 'copied' row's is), so
+    a later file whose result would overwrite it is logged 'name clash'; old logs hold no
+    'blank' rows and read as before."""
+    _, out, _ = folders
+    log = out / cli_watch.WATCH_LOG
+    with open(log, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=cli_watch.WATCH_COLUMNS)
+        writer.writeheader()
+        writer.writerow({"name": "x_deblurred.tif", "score": "0.0002", "decision": "blank",
+                         "method": "", "seconds": "0.01", "size": "1", "mtime_ns": "1"})
+        writer.writerow({"name": "y.tif", "score": "0.01", "decision": "copied",
+                         "method": "", "seconds": "0.01", "size": "1", "mtime_ns": "1"})
+    done, owners, failed = cli_watch._read_log(log, out)
+    assert done == {"x_deblurred.tif", "y.tif"} and failed == {}
+    assert owners == {"x_deblurred.tif": "x_deblurred.tif", "y.tif": "y.tif"}
+
+
+def test_calibration_judges_good_images_by_their_planes_with_structure(folders, capsys):
+    """Before: a good stack's blank plane set its score (2.2e-4 instead of 3.0e-3), and an
+    image of background noise only was counted as a good image."""
+    src, out, good = folders
+    stacks = [_stack(soft=False, seed=s) for s in (0, 4)]
+    for k, stack in enumerate(stacks):
+        _write_stack(good / f"good{k}.tif", stack)
+    tifffile.imwrite(good / "empty field.tif", _background().astype(np.uint8))
+    assert _watch(src, out, "--calibrate", str(good), "--percentile", "0") == 0
+    captured = capsys.readouterr()
+    threshold = float(captured.out.split()[1].rstrip(":"))
+    lowest = min(focus_score(s[:4], axes="ZYX").min() for s in stacks)
+    assert threshold == pytest.approx(lowest, rel=1e-5)
+    assert "empty field.tif" in captured.err and "background noise only" in captured.err
+    assert "of 2 known-good images" in captured.out

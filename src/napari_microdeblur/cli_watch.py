@@ -1,7 +1,9 @@
 """`microdeblur watch`: process files as they appear in a folder (registered by
 cli.build_parser). Each file is scored for focus; the soft ones are deblurred, the rest copied,
 and a CSV row logs each, so a restarted watch continues where it stopped. A file that failed
-(or could not be read) is tried again once it changes: the row keeps its size and mtime."""
+(or could not be read) is tried again once it changes: the row keeps its size and mtime.
+A file is judged by its softest plane among those with structure (``judged_score``); one
+with no structure at all (background noise only) is copied and logged 'blank'."""
 
 from __future__ import annotations
 
@@ -22,6 +24,24 @@ WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtim
 SHOWN_COLUMNS = WATCH_COLUMNS[:5]
 #: the decisions tried again when the file changes (replaced by a fixed one, or finished)
 RETRIED = ("failed", "unreadable")
+#: the decisions whose file was copied to OUT_DIR under its own name ('blank': every plane
+#: background noise only, copied as is; logs written before it have no such rows)
+COPIED = ("copied", "blank")
+
+
+def judged_score(array, axes: str) -> tuple[float, float | None]:
+    """(the softest plane's score, the softest plane's among those with structure above the
+    background noise, or None when none has any). A stack is judged by the second: a plane
+    of noise only (beyond the sample, a shutter glitch) scored near 0 and had every stack that
+    held one deblurred, whatever the focus of its other planes."""
+    from .core.focus import focus_score, structure_tiles
+
+    scores = np.asarray(focus_score(array, axes=axes), dtype=np.float64)
+    plane = max(array.shape[axes.index("Y")], array.shape[axes.index("X")])
+    # one tile as large as the plane: whether the plane holds anything at all
+    structured = structure_tiles(array, axes=axes, tile=plane).reshape(scores.shape + (-1,))
+    kept = scores[structured.any(axis=-1) & (scores > 0)]  # a constant plane scores 0
+    return float(scores.min()), (float(kept.min()) if kept.size else None)
 
 
 class _Unreadable(Exception):
@@ -32,7 +52,7 @@ class _Unreadable(Exception):
 def _watch_threshold(args) -> float:
     from .core import io
     from .core.files import find_inputs, image_axes
-    from .core.focus import calibrate_threshold, focus_score
+    from .core.focus import calibrate_threshold
 
     if args.threshold is not None:  # one of the two, by _check_watch_options
         return float(args.threshold)
@@ -40,16 +60,17 @@ def _watch_threshold(args) -> float:
     for path in find_inputs(args.calibrate):
         data = io.read_image(path, lazy=False)
         # scored with the --axes the watched files are scored with (a guess here, --axes there,
-        # put the threshold above the very images it was calibrated on)
-        score = float(np.min(focus_score(data.array, axes=image_axes(data, args.axes))))
-        # a constant image (or plane) scores 0: counted, it pulled the threshold towards 0
-        (scores if score > 0 else blank).append(score if score > 0 else path.name)
+        # put the threshold above the very images it was calibrated on), by the rule they are
+        # judged by: a blank plane's score pulled its image's, and the threshold, towards 0
+        _, score = judged_score(np.asarray(data.array), image_axes(data, args.axes))
+        (blank if score is None else scores).append(path.name if score is None else score)
     if blank:
-        print(f"microdeblur: left out of the calibration, constant (no structure to score): "
-              f"{', '.join(blank)}", file=sys.stderr, flush=True)
+        print("microdeblur: left out of the calibration, constant or background noise only "
+              f"(no structure to score): {', '.join(blank)}", file=sys.stderr, flush=True)
     if not scores:
         raise UserError(f"--calibrate {shown_path(args.calibrate)}: every image there is "
-                        "constant; give a folder of in-focus images with structure")
+                        "constant or background noise only; give a folder of in-focus images "
+                        "with structure")
     threshold = calibrate_threshold(scores, percentile=args.percentile)
     print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
           f"known-good images in {args.calibrate}", flush=True)
@@ -77,7 +98,6 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     it holds) keeps a second input from taking over another's output."""
     from .core import io
     from .core.files import copy_atomically, image_axes
-    from .core.focus import focus_score
 
     t0 = time.perf_counter()
     deblurred, copied = _targets(path, out_dir)
@@ -93,9 +113,12 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
-    # a stack is as good as its softest slice (an alpha is left out by focus_score)
-    score = float(np.min(focus_score(np.asarray(data.array), axes=axes)))
-    target = deblurred if score < threshold else copied
+    # a stack is as good as its softest slice with structure (alpha left out by focus_score)
+    lowest, judged = judged_score(np.asarray(data.array), axes)
+    # a blank file (no plane with structure) has nothing to deblur: copied, logged 'blank'
+    # with its noise's score
+    score = lowest if judged is None else judged
+    target = deblurred if judged is not None and judged < threshold else copied
     if target in theirs:
         return _clash_row(path, target, theirs[target], score)
     if target is deblurred:
@@ -105,7 +128,11 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         decision = "deblurred"
     else:
         copy_atomically(path, copied)
-        decision, method = "copied", ""
+        decision, method = ("copied" if judged is not None else "blank"), ""
+        if judged is None:
+            print(f"microdeblur: {path.name}: blank (every plane is background noise only), "
+                  "copied, not deblurred; check the acquisition if it should hold a sample",
+                  file=sys.stderr, flush=True)
     owners[target.name] = path.name
     return {"name": path.name, "score": f"{score:.6g}", "decision": decision, "method": method,
             "seconds": f"{time.perf_counter() - t0:.2f}"}
@@ -150,7 +177,7 @@ def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict, dict]:
             if row["decision"] in RETRIED:
                 failed[name] = _logged_stamp(row)
             deblurred, copied = _targets(Path(name), out_dir)
-            made = {"deblurred": [deblurred], "copied": [copied],
+            made = {"deblurred": [deblurred], **{d: [copied] for d in COPIED},
                     "exists": [t for t in (deblurred, copied) if t.exists()]}
             owners.update({t.name: name for t in made.get(row["decision"], [])})
     return done, owners, failed
@@ -253,8 +280,8 @@ def _process(path: Path, out_dir: Path, threshold: float, args, models, owners,
 
 
 def cmd_watch(args) -> int:
-    """Process files as they appear: score, deblur the soft ones, copy the rest, log a CSV row;
-    a file that failed is tried again when it changes."""
+    """Process files as they appear: score, deblur the soft ones, copy the rest (and the blank
+    ones), log a CSV row; a file that failed is tried again when it changes."""
     from .core.checkpoint import ModelCache
 
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
