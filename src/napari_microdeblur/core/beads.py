@@ -11,7 +11,8 @@ are saturated (more than 2**ndim pixels near the peak at the image's maximum, or
 camera clipped, any pixel there at the maximum), or whose integrated intensity or half-maximum
 spread is far from the median bead's (aggregates, merged pairs, beads out of focus), or whose
 second moments are stretched against the median bead's (two beads closer than the PSF's width,
-merged into one peak). Each kept
+merged into one peak); both width tests widen for undersampled beads (FWHM under about
+2.3 px), whose core covers 1-4 pixels with their sub-pixel position. Each kept
 bead is cut out of the background-subtracted image with its remaining local background (median
 of its crop's border) subtracted, shifted by cubic-spline
 interpolation so that its centroid lands on the middle pixel, and the crops are summed (bright
@@ -41,6 +42,10 @@ _HOT_SIGMAS = 3.0  # ... or under this many noise sigmas of the neighbours' mean
 _RESOLVED = 0.15  # ... dropped only when the other peaks' neighbours average this much of them
 _WIDTH_BEADS = 5  # the PSF radius comes from the median width of this many bright beads
 _WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
+_SAMPLED_MOMENT = 0.5  # px**2: a typical bead's smallest second moment above this: well sampled
+_UNDERSAMPLED_MOMENT = 0.2  # ... below this, undersampled (FWHM about 1.3 px and less)
+_PIXEL_SPREAD = 0.6  # px**2 of core-spread slack for undersampled beads (their range: 0-0.5)
+_PIXEL_MOMENT = 1.5  # px**2 added to undersampled beads' moments before the elongation test
 
 
 @dataclass(frozen=True)
@@ -236,10 +241,13 @@ def psf_from_beads(
     measured = [_measure_bead(flat, p, r, pixel_noise) for p in kept]
     crops = [m[0] for m in measured]
     centroids = [m[1] for m in measured]
-    good = _typical(np.array([m[2] for m in measured]), np.array([m[3] for m in measured]))
+    moments = np.array([m[4] for m in measured]).reshape(-1, data.ndim, data.ndim)
+    coarse = _pixelation(moments)
+    good = _typical(np.array([m[2] for m in measured]), np.array([m[3] for m in measured]),
+                    coarse)
     rejected["merged or outlier"] = int(len(kept) - good.sum())
     if len(measured):
-        elongated = _elongated(np.array([m[4] for m in measured]), good)
+        elongated = _elongated(moments, good, coarse)
         good &= ~elongated
         if elongated.any():  # listed only when it happens: the report's keys stay as they were
             rejected["elongated (two beads merged)"] = int(elongated.sum())
@@ -470,17 +478,35 @@ def _shape_moments(crop: np.ndarray, grids: list) -> np.ndarray:
     return np.array([[(a * b * weights).sum() / total for b in centred] for a in centred])
 
 
-def _elongated(moments: np.ndarray, good: np.ndarray) -> np.ndarray:
+def _pixelation(moments: np.ndarray) -> float:
+    """How coarse the pixels are for the beads, 0 (well sampled) to 1 (undersampled): from the
+    median bead's smallest second moment (``_shape_moments``, px**2; 0.4 at a FWHM of 2 px,
+    0.58 at 2.5, 0.72 at 2.8, 0.25 or less at 1.5 and below). The core of an undersampled bead
+    covers 1 to 4 pixels as it moves by a sub-pixel (core spread 0-0.71 px, second moments
+    0-0.25 px**2 at a FWHM of 0.8-1.2 px), so width and shape tests calibrated on well-sampled
+    beads rejected half the good ones."""
+    if len(moments) == 0:
+        return 0.0
+    smallest = float(np.linalg.eigvalsh(np.median(moments, axis=0)).min())
+    return float(np.clip((_SAMPLED_MOMENT - smallest)
+                         / (_SAMPLED_MOMENT - _UNDERSAMPLED_MOMENT), 0.0, 1.0))
+
+
+def _elongated(moments: np.ndarray, good: np.ndarray, coarse: float = 0.0) -> np.ndarray:
     """Beads whose shape is stretched along some direction compared with the typical bead: two
     beads closer than about the PSF's width merge into one blob (a single peak) that passed the
     width test, and 6 such blobs among 49 beads widened the averaged PSF by 2-3 %. Each bead's
     second moments are whitened by the median bead's (so a PSF anisotropic by the optics or the
     pixel sizes, e.g. long in Z, is the reference, not a circle); the ratio of the largest to the
     smallest eigenvalue is about 1 for a single bead (1.03-1.06 at 8 noise sigmas) and
-    1 + d**2/4 for a pair d PSF sigmas apart. Needs 3 typical beads for a median."""
+    1 + d**2/4 for a pair d PSF sigmas apart. Needs 3 typical beads for a median.
+    With ``coarse`` pixels (``_pixelation``) an isotropic term up to 1.5 px**2 is added to every
+    bead's moments: a single bead's core of 1 or 2 pixels (moments 0 and 0.25) made ratios of 4
+    or infinite; a pair must then stand about 1.5 px apart to count as elongated."""
     out = np.zeros(len(moments), dtype=bool)
     if good.sum() < 3:
         return out
+    moments = moments + _PIXEL_MOMENT * coarse * np.eye(moments.shape[-1])
     values, vectors = np.linalg.eigh(np.median(moments[good], axis=0))
     if values.min() <= 0:
         return out
@@ -490,6 +516,8 @@ def _elongated(moments: np.ndarray, good: np.ndarray) -> np.ndarray:
         e = np.linalg.eigvalsh(whiten @ m @ whiten)
         ratio[i] = e.max() / e.min() if e.min() > 0 else np.inf
     centre = float(np.median(ratio[good]))
+    if not math.isfinite(centre):  # most beads without a shape: nothing to compare with
+        return out
     spread = 1.4826 * float(np.median(np.abs(ratio[good] - centre)))
     # beyond 6 sigmas of the beads' own scatter (noisy beads scatter more), and at least a
     # pair 0.9 sigma apart (ratio 1.2; single beads in a z-stack reached 1.17)
@@ -530,12 +558,14 @@ def _border_median(box: np.ndarray) -> float:
     return float(np.median(shell))
 
 
-def _typical(totals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+def _typical(totals: np.ndarray, spreads: np.ndarray, coarse: float = 0.0) -> np.ndarray:
     """Beads like the median bead: not a clump (too bright) and not merged or blurred (too wide).
     With fewer than 3 beads there is no median to trust: of two, one much wider than the other
     is left out (merging and defocus only widen a bead; a touching pair averaged in widened the
     PSF by half along the pair); a hot pixel (no core) beside a bead is left out (averaged in,
-    it made the PSF of one bead a 1.6 px spike instead of 3.5 px); else all are kept."""
+    it made the PSF of one bead a 1.6 px spike instead of 3.5 px); else all are kept.
+    With ``coarse`` pixels (``_pixelation``) the squared spread may differ by up to 0.6 px**2
+    more: an undersampled bead's core spread is 0 on a pixel's centre and 0.71 px on a corner."""
     if len(totals) < 3:
         cored = spreads >= _LEAST_SPREAD
         if not cored.any():  # all one-pixel cores: an undersampled PSF, not hot pixels
@@ -545,9 +575,10 @@ def _typical(totals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
             return spreads == spreads.min()
         return cored
     total, spread = np.median(totals), np.median(spreads)
+    slack = _PIXEL_SPREAD * coarse  # 0 for well-sampled beads: the plain factor, as before
     return (
         (totals > 0)
         & (totals <= _AGGREGATE_FACTOR * total)
-        & (spreads <= _OUTLIER_FACTOR * spread)
-        & (spreads >= spread / _OUTLIER_FACTOR)
+        & (spreads**2 <= (_OUTLIER_FACTOR * spread) ** 2 + slack)
+        & (spreads**2 >= (spread / _OUTLIER_FACTOR) ** 2 - slack)
     )
