@@ -29,14 +29,18 @@ RETRIED = ("failed", "unreadable")
 COPIED = ("copied", "blank")
 
 
-def judged_score(array, axes: str) -> tuple[float, float | None]:
+def judged_score(array, axes: str, threshold: float | None = None) -> tuple[float, float | None]:
     """(the softest plane's score, the softest plane's among those with structure above the
     background noise, or None when none has any). A stack is judged by the second: a plane
     of noise only (beyond the sample, a shutter glitch) scored near 0 and had every stack that
-    held one deblurred, whatever the focus of its other planes."""
+    held one deblurred, whatever the focus of its other planes. With ``threshold``, a file
+    whose every plane scores at or above it is not checked for structure (it is copied either
+    way; the check costs ~0.15 s per 2048 px plane, 4x the score: 81 -> 65 tiles/min)."""
     from .core.focus import focus_score, structure_tiles
 
     scores = np.asarray(focus_score(array, axes=axes), dtype=np.float64)
+    if threshold is not None and scores.min() >= threshold and scores.min() > 0:
+        return float(scores.min()), float(scores.min())
     plane = max(array.shape[axes.index("Y")], array.shape[axes.index("X")])
     # one tile as large as the plane: whether the plane holds anything at all
     structured = structure_tiles(array, axes=axes, tile=plane).reshape(scores.shape + (-1,))
@@ -114,7 +118,7 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
     # a stack is as good as its softest slice with structure (alpha left out by focus_score)
-    lowest, judged = judged_score(np.asarray(data.array), axes)
+    lowest, judged = judged_score(np.asarray(data.array), axes, threshold)
     # a blank file (no plane with structure) has nothing to deblur: copied, logged 'blank'
     # with its noise's score
     score = lowest if judged is None else judged
