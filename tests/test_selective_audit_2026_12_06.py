@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _sparse_cells import cells, noisy
 from scipy import ndimage as ndi
 
 from napari_microdeblur.core import selective
@@ -15,38 +16,22 @@ TILE = 64
 RUN = {"psf": "gaussian:1.6", "balance": 0.01, "device": "cpu", "output_dtype": "input"}
 
 
-def _cells(seed, size=512, n=30):
-    """Sparse fluorescence: round cells with a filament each, all in the top half."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size))
-    yy, xx = np.mgrid[:size, :size]
-    for _ in range(n):
-        cy, cx = rng.integers(20, size // 2 - 20), rng.integers(20, size - 20)
-        img += 200 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 4.0**2))
-        img[cy - 10:cy + 10, cx] += 150
-    return img
-
-
-def _noisy(img, seed):
-    return (img + 10 + np.random.default_rng(seed).normal(0, 3, img.shape)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def sparse():
     """(image whose right half is blurred, content tiles, blurred cell tiles, threshold: the
     25th percentile of a good image's tiles with structure)."""
-    sharp = _cells(3)
+    sharp = cells(3)
     image = sharp.copy()
     image[:, 256:] = ndi.gaussian_filter(sharp, 3.0)[:, 256:]
     n = 512 // TILE
     content = (sharp > 20).reshape(n, TILE, n, TILE).any(axis=(1, 3))
     right = np.zeros((n, n), dtype=bool)
     right[:, n // 2:] = True
-    good = _noisy(_cells(1), 2)
+    good = noisy(cells(1), 2)
     scores = focus_score(good, axes="YX", tile=TILE)
     threshold = calibrate_threshold(scores[structure_tiles(good, axes="YX", tile=TILE)],
                                     percentile=25)
-    return _noisy(image, 4), content, content & right, threshold
+    return noisy(image, 4), content, content & right, threshold
 
 
 def _selected_mask(result, shape) -> np.ndarray:
