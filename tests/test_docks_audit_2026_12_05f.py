@@ -21,6 +21,13 @@ def image(shape, seed=0):
     return (np.random.default_rng(seed).random(shape) * 200).astype(np.float32)
 
 
+def structured(shape, seed=0):
+    """``image`` plus an 8 px checkerboard: every tile holds structure (the Focus dock leaves
+    tiles of background noise only out of its threshold and outlines)."""
+    yy, xx = np.indices(shape)
+    return image(shape, seed) + 300 * (((yy // 8) + (xx // 8)) % 2).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- menu action
 
 
@@ -75,7 +82,7 @@ def test_focus_outlines_follow_the_threshold_in_the_3d_view(make_napari_viewer, 
     napari's "all the input array dimensions ... must match" from the outline layer, and the
     outlines stopped following the threshold."""
     viewer = make_napari_viewer()
-    layer = viewer.add_image(image((64, 64)), name="plane", translate=(5, 6))
+    layer = viewer.add_image(structured((64, 64)), name="plane", translate=(5, 6))
     w = dock(viewer)
     w.layer_combo.set_value(layer)
     w.unit_combo.setCurrentIndex(w.unit_combo.findData("tiles"))
@@ -90,7 +97,7 @@ def test_focus_outlines_follow_the_threshold_in_the_3d_view(make_napari_viewer, 
     assert w.outline_layer.nshapes == 0 and "0 of 4 tiles" in w.count_label.text()
     w.set_threshold(1e9)
     assert w.outline_layer.nshapes == 4
-    layer.data = image((96, 64), seed=2)  # new pixels: score again, still in 3D
+    layer.data = structured((96, 64), seed=2)  # new pixels: score again, still in 3D
     assert not w.scores_fresh()
     w.score()
     wait_idle(qtbot, w)
