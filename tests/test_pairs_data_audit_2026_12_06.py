@@ -172,3 +172,18 @@ def test_validation_crops_of_a_sparse_noisy_pair_hold_nuclei():
     level = np.median(smooth) + 0.25 * (smooth.max() - np.median(smooth))
     share = np.mean([ndimage.gaussian_filter(c.target[0], 2).max() < level for c in crops])
     assert share < 0.15, share
+
+
+def test_dark_brightfield_cells_are_structure_and_the_bright_background_is_not():
+    """Only pixels brighter than the median counted: a brightfield field's dark cells were
+    no structure (and, where they fill most of it, the bright gaps were)."""
+    from napari_microdeblur.core.pair_matching import structure_count, structure_table
+
+    rng = np.random.default_rng(0)
+    plane = 0.9 + rng.normal(0, 0.01, (128, 128))
+    yy, xx = np.mgrid[:128, :128]
+    for cy, cx in ((16, 16), (40, 24), (20, 48)):  # dark cells, top left only
+        plane[(yy - cy) ** 2 + (xx - cx) ** 2 < 64] = 0.3
+    table = structure_table(plane[None].astype(np.float32))
+    assert structure_count(table, 0, 0, 64, 64) > 100  # the cells
+    assert structure_count(table, 64, 64, 64, 64) == 0  # bright background, noise only

@@ -1,6 +1,6 @@
 """Writing a file so that a failed or interrupted write leaves nothing behind.
 
-``write_atomically(path, write)`` lets ``write`` fill a temporary file ``.NAME.XXXXXXXX.tmp``
+``write_atomically(path, write)`` lets ``write`` fill a temporary file ``.NAME.<random>.tmp``
 in the target's folder and renames it onto ``path`` only once complete (same folder, so the
 rename is atomic). An error, Ctrl-C or a full disk leaves the file that was at ``path``
 untouched and removes the temporary file and any folder made for it. A failure to write is one

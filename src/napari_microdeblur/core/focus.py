@@ -241,8 +241,11 @@ STRUCTURE_SIGMA = 2.0
 STRUCTURE_NOISE_SIGMAS = 6.0
 
 
-def _structure_plane(gray: np.ndarray) -> np.ndarray:
-    """(Y, X) bool: pixels of a plane that rise above (or sink below) its background noise."""
+def structure_mask(gray: np.ndarray) -> np.ndarray:
+    """(Y, X) bool: pixels of a plane that rise above (or sink below: brightfield's dark cells)
+    its background noise: the plane smoothed by STRUCTURE_SIGMA px, more than
+    STRUCTURE_NOISE_SIGMAS noise sigmas (from neighbour differences) from its median. Also
+    what training patches are drawn on (``pair_matching.structure_table``)."""
     from scipy import ndimage
 
     g = gray.astype(np.float32, copy=False)
@@ -277,7 +280,7 @@ def _iter_structure(image, axes, shape, tile):
         array = np.asarray(plane, dtype=np.float32)
         if "S" in plane_axes:
             array = array.mean(axis=plane_axes.index("S"))
-        mask = _structure_plane(np.nan_to_num(array))
+        mask = structure_mask(np.nan_to_num(array))
         ty, tx = min(tile, mask.shape[0]), min(tile, mask.shape[1])
         rows = np.add.reduceat(mask, np.arange(0, mask.shape[0], ty), axis=0)
         out[index] = np.add.reduceat(rows, np.arange(0, mask.shape[1], tx), axis=1) > 0

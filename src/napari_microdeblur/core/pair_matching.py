@@ -113,31 +113,21 @@ def affine_fit(source: np.ndarray, dest: np.ndarray, sigma: float) -> tuple[floa
     return a, b, blur
 
 
-#: Smoothing (px) of a plane before its structure is found, and the height above the median
-#: background, in noise sigmas of the smoothed plane, that counts as structure.
-STRUCTURE_SIGMA = 2.0
-STRUCTURE_NOISE_SIGMAS = 6.0
-
-
 def structure_table(plane: np.ndarray) -> np.ndarray:
     """Summed-area table (int64, (Y + 1, X + 1)) of the pixels of a (C, Y, X) plane that hold
-    structure: the plane smoothed by :data:`STRUCTURE_SIGMA` px rising more than
-    :data:`STRUCTURE_NOISE_SIGMAS` noise sigmas above its median.
+    structure (``focus.structure_mask`` of its channel mean: smoothed, more than 6 noise
+    sigmas from the median, brighter or darker).
 
     A standard deviation alone does not tell a sparse fluorescence image's background from
     its cells: the pixel noise of an empty patch exceeds a quarter of the whole image's
-    standard deviation when the cells are few. The noise sigma is measured from neighbour
-    differences (robustly, so edges do not count), the median is the background of a sparse
-    image and half of a dense one's pixels lie above it, so a dense image keeps every patch.
-    """
-    g = gray(plane)
-    noise = _noise_sigma(g)
-    smooth = ndimage.gaussian_filter(g, STRUCTURE_SIGMA)
-    # white noise of sigma n smoothed by a Gaussian of sigma s has sigma n / (2 sqrt(pi) s)
-    level = float(np.median(smooth)) + STRUCTURE_NOISE_SIGMAS * noise / (
-        2 * np.sqrt(np.pi) * STRUCTURE_SIGMA)
-    table = np.zeros((g.shape[0] + 1, g.shape[1] + 1), dtype=np.int64)
-    table[1:, 1:] = (smooth > level).cumsum(0).cumsum(1)
+    standard deviation when the cells are few. Darker counts too: a brightfield image's cells
+    lie below its bright background (counting only brighter pixels had its background gaps
+    taken for the structure)."""
+    from .focus import structure_mask
+
+    mask = structure_mask(gray(plane))
+    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
+    table[1:, 1:] = mask.cumsum(0).cumsum(1)
     return table
 
 
