@@ -180,7 +180,7 @@ def write_failures(folder, records) -> Path | None:
     error, tab-separated, under a header), whole or not at all; the path, or None when none
     failed. A list an earlier run left is replaced (none failed: removed), so it always names
     what the last run could not do."""
-    from .partials import fresh_temporary_name
+    from .atomic_write import write_atomically
 
     path = failures_path(folder)
     failed = [r for r in records if "error" in r]
@@ -188,17 +188,15 @@ def write_failures(folder, records) -> Path | None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return None
-    tmp = fresh_temporary_name(path)
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write("input\toutput\terror\n")
             for r in failed:  # a tab or line break inside a field would break its row
                 f.write("\t".join(re.sub(r"[\t\r\n]", " ", str(r[k]))
                                   for k in ("input", "output", "error")) + "\n")
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+
+    write_atomically(path, write)
     return path
 
 
