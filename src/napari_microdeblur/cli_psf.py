@@ -79,8 +79,18 @@ def cmd_psf_from_beads(args) -> int:
         overwrite=args.overwrite,
     )
     if not args.quiet:
-        print(f"{args.output}: {report.summary()}")
+        print(f"{args.output}: {report.summary()}; {_voxel_words(data.pixel_size, psf.ndim)}")
     return 0
+
+
+def _voxel_words(pixel_size: dict, ndim: int) -> str:
+    """What the PSF file says of its voxels: a PSF is only right for images sampled alike."""
+    axes = "ZYX"[-ndim:]
+    if not all(a in pixel_size for a in axes):
+        return ("the bead image gives no pixel size, nor does the PSF: use it only on images "
+                "of the same pixel size" + (" and z-step" if ndim == 3 else ""))
+    sizes = " x ".join(f"{pixel_size[a]:.4g}" for a in axes)
+    return f"voxel {axes} {sizes} um written with it: use it on images sampled alike"
 
 
 def cmd_psf_estimate(args) -> int:

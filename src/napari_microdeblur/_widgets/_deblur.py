@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 
 from ..core.psf_estimate import is_estimate
 from ._controls import button
-from ._feedback import describe_error, notify_error, notify_info
+from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
 from ._layer_data import source_placement
 from ._layers import layer_data, lazy_part, scope_selection
@@ -29,6 +29,7 @@ from ._psf_sources import (
     estimate_psf_of_layer,
     measure_psf_from_beads,
     psf_of_text,
+    psf_scale_note,
 )
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
@@ -362,7 +363,17 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return None
         self.track_run(run)
         self.status_label.setText(run_line(req))
+        self._warn_psf_scale(req)
         return run
+
+    def _warn_psf_scale(self, req: DeblurRequest) -> None:
+        """Warn (the run goes on) when the PSF was made for other pixels than the layer's scale
+        says: a PSF at the wrong scale deblurs wrongly without any error."""
+        text = self.psf_edit.text().strip() if self.psf_box.psf_in_use else ""
+        layer = next((la for la in self.viewer.layers if la.name == req.source_name), None)
+        note = psf_scale_note(self.viewer, text, layer, req.axes) if text and layer else None
+        if note:
+            notify_warning(note)
 
     def cancel(self) -> None:
         self.cancel_run()

@@ -32,6 +32,40 @@ def psf_of_text(viewer, text: str):
     return np.asarray(layer_data(layer))
 
 
+def _layer_sizes(layer, axes: str) -> dict[str, float]:
+    """A layer's pixel sizes by axis ('Z', 'Y', 'X') from its scale; none where the scale is
+    napari's default of 1 on every axis (the layer says nothing about its pixels)."""
+    scale = [float(v) for v in layer.scale]
+    if len(axes) != len(scale) or all(v == 1.0 for v in scale):
+        return {}
+    return {a: v for a, v in zip(axes, scale) if a in "ZYX"}
+
+
+def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:
+    """One line when the PSF in the box (``text``) was made for other pixels than image
+    ``layer`` (axes ``axes``) has by its scale: an optics model's pixel= or dz=, a PSF file's
+    voxel size, or a 'layer:NAME' PSF layer's scale (a PSF from beads keeps the bead layer's);
+    None when they agree or either does not say (``core.psf.psf_scale_note``)."""
+    from ..core.psf import psf_scale_note as core_note
+
+    sizes = _layer_sizes(layer, axes)
+    image = f"layer {layer.name!r}"
+    if not sizes or not text.startswith(LAYER_PREFIX):
+        return core_note(text, sizes, axes, image=image) if sizes else None
+    name = text[len(LAYER_PREFIX):].strip()
+    psf_layer = next((la for la in viewer.layers if la.name == name), None)
+    if psf_layer is None or not is_image_layer(psf_layer):
+        return None  # psf_of_text says what is wrong with it
+    psf_sizes = _layer_sizes(psf_layer, "ZYX"[-psf_layer.ndim:] if psf_layer.ndim <= 3 else "")
+    off = [a for a in ("Z", "Y", "X") if a in psf_sizes and a in sizes and (a != "Z" or "Z" in axes)
+           and abs(psf_sizes[a] - sizes[a]) > 0.05 * sizes[a]]
+    if not off:
+        return None
+    said = ", ".join(f"{a} {psf_sizes[a]:.4g} (image {sizes[a]:.4g})" for a in off)
+    return (f"PSF layer {name!r} has pixels {said} by its scale, unlike {image}: measure the "
+            "PSF at the image's pixel size (a PSF at another scale deblurs wrongly)")
+
+
 # ----------------------------------------------------------------------------- PSF from beads
 
 FROM_FILE = "a file..."

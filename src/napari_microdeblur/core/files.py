@@ -18,6 +18,7 @@ from .axes import check_axes, guess_note
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
+from .psf import psf_scale_note
 from .shown import shown_path
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".czi", ".nd2", ".lif", ".zarr")
@@ -55,8 +56,20 @@ def iter_deblur_file(
     if data is None:
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
+    _warn_psf_scale(method, data, axes, source)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
-    return _write(prepared, output, data.pixel_size, overwrite)
+    return _write(prepared, output, data.pixel_size, overwrite, data.metadata)
+
+
+def _warn_psf_scale(method, data: io.ImageData, axes: str, source) -> None:
+    """A warning when the PSF was made for other pixels than the file's (its pixel= or dz=, or
+    a PSF file's voxel size): a PSF at the wrong scale deblurs wrongly without any error."""
+    psf = method.psf if isinstance(method, MethodSpec) else None
+    if not isinstance(psf, str):
+        return
+    note = psf_scale_note(psf, data.pixel_size, axes, image=shown_path(source))
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=3)
 
 
 def image_axes(data: io.ImageData, axes: str | None = None) -> str:
@@ -72,9 +85,11 @@ def image_axes(data: io.ImageData, axes: str | None = None) -> str:
     return found
 
 
-def _write(prepared: PreparedDeblur, output, pixel_size, overwrite):
+def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=None):
+    # metadata: the input's channel names, time interval, LUTs (io.ImageData.metadata)
     with io.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
-                        pixel_size=pixel_size, overwrite=overwrite) as target:
+                        pixel_size=pixel_size, overwrite=overwrite,
+                        metadata=metadata) as target:
         result = yield from prepared.iter_run(out=target)
     return result
 

@@ -30,6 +30,8 @@ __all__ = [
     "in_focus_plane",
     "in_focus_share",
     "psf_preview",
+    "psf_sampling",
+    "psf_scale_note",
     "PSF_MODELS",
     "PSF_HELP",
 ]
@@ -467,6 +469,69 @@ def _model_psf(kind: str, rest: str, spec: str) -> np.ndarray:
         smaj, smin, angle = _numbers(rest, (3,), spec)
         return astigmatic_psf(smaj, smin, angle)
     return _optics_psf(kind, rest, spec).copy()  # widefield, confocal
+
+
+#: Sampling differences below this share are metadata rounding, not a PSF at another scale.
+_SCALE_TOLERANCE = 0.05
+
+
+def psf_sampling(source) -> dict[str, float]:
+    """What a PSF's pixels measure, in um per axis ('X', 'Y', 'Z'), where it says: an optics
+    model's pixel= (and dz= when 3D), a PSF TIFF's voxel size (psf-from-beads writes the bead
+    image's). Empty for a model in pixels (gaussian, disk, astig), an array, or no metadata."""
+    if isinstance(source, str) and is_psf_model(source):
+        kind, _, rest = source.strip().partition(":")
+        kind = kind.strip().lower()
+        if kind not in ("widefield", "confocal"):
+            return {}
+        arguments = _optics_arguments(kind, rest, source)
+        sizes = {"X": arguments["pixel"], "Y": arguments["pixel"]}
+        if arguments.get("nz", 1) > 1 and arguments.get("dz"):
+            sizes["Z"] = arguments["dz"]
+        return sizes
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
+        return {}
+    import tifffile
+
+    from .pixel_units import pixel_size_from_tiff
+
+    try:
+        with tifffile.TiffFile(source) as tif:
+            series = tif.series[0]
+            axes = series.axes.replace("I", "Z").replace("Q", "Z")
+            return pixel_size_from_tiff(tif, series.pages[0], axes)
+    except Exception:  # noqa: BLE001 - an unreadable file is refused by read_psf, in its words
+        return {}
+
+
+def psf_scale_note(source, pixel_size, axes: str, *, image: str = "the image") -> str | None:
+    """One line when the PSF ``source`` (``psf_sampling``) was made for other pixels than the
+    image's ``pixel_size`` (um per axis, from its file or layer scale; ``axes`` its axes), by
+    more than 5% on X, Y, or Z where the PSF is 3D and the image has Z; else None. A PSF at the
+    wrong scale deblurs without an error but wrongly (too little, or rings)."""
+    psf = psf_sampling(source)
+    if not psf or not pixel_size:
+        return None
+    # psf has a Z size only when 3D; a 3D PSF on an image without Z uses its in-focus plane
+    compared = [a for a in ("Z", "Y", "X") if a in psf and a in pixel_size
+                and (a != "Z" or "Z" in axes)]
+    # beyond 50x it is a default of the file (72 dpi is 353 um) or a unit slip, not optics
+    off = [a for a in compared if abs(psf[a] - pixel_size[a]) > _SCALE_TOLERANCE * pixel_size[a]
+           and 1 / 50 < psf[a] / pixel_size[a] < 50]
+    if not off:
+        return None
+    names = {a: a for a in off}
+    if {"Y", "X"} <= set(off) and psf["Y"] == psf["X"] and pixel_size["Y"] == pixel_size["X"]:
+        names = {a: "YX" if a == "Y" else a for a in off if a != "X"}  # square pixels: once
+    said = ", ".join(f"{name} {psf[a]:.4g} um (image {pixel_size[a]:.4g} um)"
+                     for a, name in names.items())
+    if isinstance(source, str) and is_psf_model(source):
+        keys = {"X": "pixel", "Y": "pixel", "Z": "dz"}
+        fix = ", ".join(dict.fromkeys(f"{keys[a]}={pixel_size[a]:.4g}" for a in off))
+        return (f"psf {source!r} is sampled at {said} for {image}: give {fix} in it (a PSF at "
+                "another scale deblurs wrongly)")
+    return (f"the PSF {shown_path(source)} has voxels {said} for {image}: measure it at the "
+            "image's voxel size, or resample it (a PSF at another scale deblurs wrongly)")
 
 
 def in_focus_plane(psf: np.ndarray) -> tuple[np.ndarray, int | None]:
