@@ -23,6 +23,7 @@ import numpy as np
 from .pixel_units import pixel_size_from_ome_zarr, pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
 from .shown import first_line, shown_path
+from .tiff_metadata import tiff_extras, tiff_write_kwargs
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
@@ -40,6 +41,9 @@ class ImageData:
     # what ``axes`` assumed, where the file does not say and the guess is in doubt (a first
     # axis of 2 to 4: Z planes or channels?); for the caller to show when it uses them
     note: str | None = None
+    # what else the file says that an output can keep: channel names, time interval, ImageJ
+    # channel colours (``tiff_metadata.tiff_extras``); for ``open_output(metadata=...)``
+    metadata: dict = field(default_factory=dict)
 
 
 def _check_input_path(path: str | os.PathLike) -> Path:
@@ -249,7 +253,9 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
         if keep_alpha and not has_alpha:
             axes = samples_as_channels(axes, array.shape)
         note = _tiff_axes_note(tif, series.axes, axes, array.shape)
-    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note)
+        extras = tiff_extras(tif)
+    return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note,
+                     metadata=extras)
 
 
 def _warn_other_series(tif, path: Path) -> None:
@@ -414,30 +420,6 @@ def _check_writable(folder: Path) -> None:
     os.unlink(probe)
 
 
-def _tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome: bool) -> dict:
-    kwargs: dict = {"bigtiff": int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**31}
-    samples = int(shape[-1]) if axes.endswith("S") else 0
-    kwargs["photometric"] = "rgb" if samples in (3, 4) else "minisblack"
-    if samples in (2, 4):  # the core's alpha (axes.has_alpha), marked so it reads back so
-        kwargs.update(planarconfig="contig", extrasamples=("unassalpha",))
-    metadata: dict = {"axes": axes}
-    if pixel_size.get("X") and pixel_size.get("Y"):
-        kwargs["resolution"] = (1e4 / pixel_size["X"], 1e4 / pixel_size["Y"])
-        kwargs["resolutionunit"] = "CENTIMETER"
-        if ome:
-            metadata.update(
-                PhysicalSizeX=pixel_size["X"], PhysicalSizeY=pixel_size["Y"],
-                PhysicalSizeXUnit="µm", PhysicalSizeYUnit="µm",
-            )
-    if ome and pixel_size.get("Z"):
-        metadata.update(PhysicalSizeZ=pixel_size["Z"], PhysicalSizeZUnit="µm")
-    elif pixel_size.get("Z") and "Z" in axes:  # a plain .tif lost the Z spacing
-        metadata["spacing"] = float(pixel_size["Z"])
-    kwargs["metadata"] = metadata
-    kwargs["ome"] = ome
-    return kwargs
-
-
 def _temporary_name(path: Path) -> Path:
     """This run's hidden name for ``path``; a killed run's left there first is removed."""
     from .partials import fresh_temporary_name
@@ -452,14 +434,17 @@ def write_image(
     axes: str,
     pixel_size: dict[str, float] | None = None,
     overwrite: bool = False,
+    metadata: dict | None = None,
 ) -> Path:
-    """Write a TIFF (OME-TIFF for .ome.tif) atomically: a temporary name, then rename."""
+    """Write a TIFF (OME-TIFF for .ome.tif; an ImageJ hyperstack where it fits, see
+    ``tiff_metadata``) atomically: a temporary name, then rename. ``metadata``: an input's
+    ``ImageData.metadata`` (channel names, time interval, channel colours) to keep."""
     import tifffile
 
     path = check_output_path(path, overwrite=overwrite)
     array = np.asarray(array)
     ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
-    kwargs = _tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome)
+    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata)
     tmp = _temporary_name(path)
     try:
         tifffile.imwrite(tmp, array, **kwargs)
@@ -479,8 +464,10 @@ def open_tiff_output(
     axes: str,
     pixel_size: dict[str, float] | None = None,
     overwrite: bool = False,
+    metadata: dict | None = None,
 ) -> Iterator[TiffWriteArray]:
     """Yield a write-only array inside a new TIFF; the file appears at ``path`` only on success.
+    ``metadata``: as for ``write_image``.
 
     If the block raises (an error, a Ctrl-C, a cancelled generator), the temporary file is
     removed and nothing is left at ``path``.
@@ -489,7 +476,7 @@ def open_tiff_output(
 
     path = check_output_path(path, overwrite=overwrite)
     ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
-    kwargs = _tiff_write_kwargs(shape, dtype, axes, pixel_size or {}, ome)
+    kwargs = tiff_write_kwargs(shape, dtype, axes, pixel_size or {}, ome, metadata)
     tmp = _temporary_name(path)
     target = None
     try:
@@ -570,7 +557,11 @@ def open_zarr_output(
         remove_path(tmp)
 
 
-def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False):
-    """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output)."""
-    opener = open_zarr_output if is_zarr(path) else open_tiff_output
-    return opener(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=overwrite)
+def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None):
+    """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output);
+    ``metadata`` (an input's ``ImageData.metadata``) is kept in TIFF outputs."""
+    if is_zarr(path):
+        return open_zarr_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
+                                overwrite=overwrite)
+    return open_tiff_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
+                            overwrite=overwrite, metadata=metadata)

@@ -1,0 +1,152 @@
+"""What a TIFF output says about its image besides the pixels, and what an input's metadata
+carries over to it (channel names, time interval, ImageJ channel colours).
+
+A plain .tif output is an ImageJ hyperstack where ImageJ can hold it (axes in TZCYXS order,
+uint8 / uint16 / float32, RGB as uint8, no alpha, no axis of 1 but Y and X, under 2 GB), so
+Fiji opens it with its axes, Z spacing and unit; a JSON-described ("shaped") TIFF, which
+Fiji reads as one flat stack in cm, otherwise. An .ome.tif output is OME-TIFF.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# seconds per unit, for OME's TimeIncrementUnit and ImageJ's tunit
+S_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "µs": 1e-6,
+              "us": 1e-6, "min": 60.0, "minute": 60.0, "minutes": 60.0, "h": 3600.0,
+              "hour": 3600.0, "hours": 3600.0}
+IMAGEJ_MAX_BYTES = 2**31  # larger outputs are BigTIFF, which ImageJ's format is not
+
+
+def _seconds(value, unit) -> float | None:
+    factor = S_PER_UNIT.get(str(unit or "s").strip().lower())
+    try:
+        seconds = float(value) * factor if factor is not None else None
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds and np.isfinite(seconds) and seconds > 0 else None
+
+
+def _ome_extras(ome_xml: str) -> dict:
+    import tifffile
+
+    try:
+        image = tifffile.xml2dict(ome_xml)["OME"]["Image"]
+        pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}
+    extras: dict = {}
+    channels = pixels.get("Channel") or []
+    channels = [channels] if isinstance(channels, dict) else channels
+    names = [str(c.get("Name") or "") for c in channels if isinstance(c, dict)]
+    if any(names):
+        extras["channel_names"] = names
+    interval = _seconds(pixels.get("TimeIncrement"), pixels.get("TimeIncrementUnit"))
+    if interval:
+        extras["time_interval"] = interval
+    return extras
+
+
+def _imagej_extras(ij: dict) -> dict:
+    extras: dict = {}
+    interval = _seconds(ij.get("finterval"), ij.get("tunit"))
+    if interval:
+        extras["time_interval"] = interval
+    luts = ij.get("LUTs")
+    if luts is not None and all(np.shape(lut) == (3, 256) for lut in luts):
+        extras["luts"] = [np.asarray(lut, dtype=np.uint8) for lut in luts]
+        if ij.get("mode") in ("composite", "color", "grayscale"):
+            extras["imagej_mode"] = ij["mode"]  # how Fiji shows the channels
+    return extras
+
+
+def tiff_extras(tif) -> dict:
+    """Channel names (OME), time interval in seconds (OME, ImageJ) and channel colours
+    (ImageJ LUTs) of an open ``tifffile.TiffFile``; what is absent is left out."""
+    if tif.is_ome and tif.ome_metadata:
+        return _ome_extras(tif.ome_metadata)
+    if tif.is_imagej and tif.imagej_metadata:
+        return _imagej_extras(tif.imagej_metadata)
+    return {}
+
+
+def imagej_fits(shape, dtype, axes: str) -> bool:
+    """Whether ImageJ's hyperstack format holds this image as it is (see the module note)."""
+    dtype = np.dtype(dtype)
+    order = ["TZCYXS".find(a) for a in axes]
+    samples = int(shape[-1]) if axes.endswith("S") else 0
+    return (
+        bool(axes) and -1 not in order and order == sorted(order)
+        and dtype.char in ("BHf" if not samples else "B") and samples in (0, 3)
+        and all(int(n) > 1 for a, n in zip(axes, shape) if a not in "YX")
+        and int(np.prod(shape)) * dtype.itemsize <= IMAGEJ_MAX_BYTES
+    )
+
+
+def _channel_count(shape, axes: str) -> int:
+    return int(shape[axes.index("C")]) if "C" in axes else 1
+
+
+def _imagej_metadata(shape, axes: str, pixel_size: dict, extras: dict) -> dict:
+    metadata: dict = {"axes": axes}
+    if pixel_size.get("X") and pixel_size.get("Y"):
+        metadata["unit"] = "um"
+    if pixel_size.get("Z") and "Z" in axes:
+        metadata["spacing"] = float(pixel_size["Z"])
+    if extras.get("time_interval") and "T" in axes:
+        metadata["finterval"] = float(extras["time_interval"])
+    luts = extras.get("luts")
+    channels = _channel_count(shape, axes)
+    if luts is not None and len(luts) == channels and "S" not in axes:
+        metadata["LUTs"] = list(luts)
+        if channels > 1:
+            metadata["mode"] = extras.get("imagej_mode", "composite")
+    return metadata
+
+
+def _ome_metadata(shape, axes: str, pixel_size: dict, extras: dict) -> dict:
+    metadata: dict = {"axes": axes}
+    sized = "XYZ" if pixel_size.get("X") and pixel_size.get("Y") else "Z"
+    for axis in sized:
+        if pixel_size.get(axis):
+            metadata[f"PhysicalSize{axis}"] = float(pixel_size[axis])
+            metadata[f"PhysicalSize{axis}Unit"] = "µm"
+    names = extras.get("channel_names")
+    if names and len(names) == _channel_count(shape, axes) and "C" in axes:
+        metadata["Channel"] = {"Name": [str(n) for n in names]}
+    if extras.get("time_interval") and "T" in axes:
+        metadata.update(TimeIncrement=float(extras["time_interval"]), TimeIncrementUnit="s")
+    return metadata
+
+
+def tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome: bool,
+                      extras: dict | None = None) -> dict:
+    """tifffile.imwrite keywords for an output of this shape, dtype and axes: pixel sizes in
+    um, and the input's ``extras`` (``tiff_extras``) that the format can hold."""
+    extras = extras or {}
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    kwargs: dict = {"bigtiff": size > IMAGEJ_MAX_BYTES}
+    samples = int(shape[-1]) if axes.endswith("S") else 0
+    kwargs["photometric"] = "rgb" if samples in (3, 4) else "minisblack"
+    if samples in (2, 4):  # the core's alpha (axes.has_alpha), marked so it reads back so
+        kwargs.update(planarconfig="contig", extrasamples=("unassalpha",))
+    imagej = not ome and imagej_fits(shape, dtype, axes)
+    has_xy = bool(pixel_size.get("X") and pixel_size.get("Y"))
+    if imagej:
+        kwargs["imagej"] = True
+        metadata = _imagej_metadata(shape, axes, pixel_size, extras)
+        if has_xy:  # in the metadata's unit (um), as ImageJ reads it
+            kwargs["resolution"] = (1 / pixel_size["X"], 1 / pixel_size["Y"])
+    else:
+        if has_xy:
+            kwargs["resolution"] = (1e4 / pixel_size["X"], 1e4 / pixel_size["Y"])
+            kwargs["resolutionunit"] = "CENTIMETER"
+        if ome:
+            metadata = _ome_metadata(shape, axes, pixel_size, extras)
+        else:
+            metadata = {"axes": axes}
+            if pixel_size.get("Z") and "Z" in axes:  # a plain .tif lost the Z spacing
+                metadata["spacing"] = float(pixel_size["Z"])
+    kwargs["metadata"] = metadata
+    kwargs["ome"] = ome
+    return kwargs
