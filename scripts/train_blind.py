@@ -4,7 +4,7 @@
 The v1 blind defaults (GRAN) learned one training set each and a few synthetic PSF families;
 on sets they never saw they fall behind deconvolution with the true PSF and sometimes below
 their input. A v2 default is trained on the *same broad content and PSF mixture* as the
-PSF-aware network (``scripts/train_psf_aware.py``: seven training splits, Gaussian, disk,
+PSF-aware network (``scripts/train_psf_aware.py``: six training splits, Gaussian, disk,
 astigmatic, protocols A/B/C and training-range optics PSFs, Poisson/Gaussian noise), without
 being given the PSF. ``--modality`` only weights the content: half the patches come from that
 modality's sets, half from all the others; the held-out sets of the cross-dataset benchmark
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
                 "threads": args.threads, "command": command,
             },
             "license": "NOASSERTION",
-            "description": f"{description} (v2: C2F U-Net, blind, trained on seven microscopy "
+            "description": f"{description} (v2: C2F U-Net, blind, trained on six microscopy "
             "sets and many PSFs; one set, EPFL FIB-SEM, states no licence, hence NOASSERTION). "
             "Reproduce: " + command,
         },

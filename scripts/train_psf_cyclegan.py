@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         "normalization": result.normalization, "training_data": TRAINING_DATA,
         "degradation": "the blurry domain: protocol A's PSF (Gaussian sigma 1.6 px, 25 x 25), "
         "no noise added; the model is not told the PSF", "metrics": metrics,
-        "license": "CC-BY-4.0", "training": config.for_card(),
+        "license": "BSD-3-Clause AND CC-BY-4.0", "training": config.for_card(),
         "description": "PSF-CycleGAN (Lim et al., paper 003) for grayscale fluorescence, "
         "trained unpaired: a deblurring U-Net and the blur as an explicit PSF (export it with "
         "export_psf). It learned one blur, a Gaussian of sigma 1.6 px; for another, train "
