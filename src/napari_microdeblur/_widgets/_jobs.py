@@ -69,6 +69,10 @@ def check_request(req: DeblurRequest) -> None:
     from ..core.axes import check_axes, colour_part
 
     check_axes(req.axes, tuple(req.image.shape))
+    from ..core.memory import check_result_fits
+
+    # the result is held in memory (float32): refused here, not after the worker started
+    check_result_fits(tuple(req.image.shape), "float32")
     req.method.check()
     req.tiling.check()
     card = request_card(req)

@@ -297,8 +297,10 @@ def tile_grid_layer(deblurred, plan_tiles):
     yx = tuple(shape[meta["axes"].index(a)] for a in "YX")
     tile = tuple(meta["tile"])[-2:]
     overlap = tuple(meta["overlap"])[-2:]
+    # a network's tiles start on its size divisor's grid (recorded by the core since 2026-12)
+    divisor = int((meta.get("parameters") or {}).get("size_divisor", 1))
     rects = []
-    for t in plan_tiles(yx, tile, overlap).tiles:
+    for t in plan_tiles(yx, tile, overlap, size_divisor=divisor).tiles:
         (y0, x0), (y1, x1) = t.start[-2:], t.stop[-2:]
         y1, x1 = min(y1, yx[0]), min(x1, yx[1])
         rects.append(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=float) - 0.5)

@@ -13,7 +13,6 @@ modified.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from collections.abc import Generator
@@ -35,6 +34,8 @@ from .axes import (
     is_rgba,
 )
 from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
+from .deblur_notes import ALPHA_NOTE, GRAY_ALPHA_NOTE, signed_rl_note, warnings_after_success
+from .memory import check_result_fits
 from .method import (
     CLASSICAL_METHODS,
     DEFAULT_TILE,
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 STATS_MAX_ELEMENTS = 4_000_000
+#: The most planes (Z, T) the normalisation's sample reads of a stack
+STATS_MAX_PLANES = 64
 drain = drive  # the name the tests and benchmarks know
 
 
@@ -95,10 +98,23 @@ class Normalization:
 
 
 def _stats_sample(image, axes: str) -> np.ndarray:
-    """A strided subsample of at most ~STATS_MAX_ELEMENTS values, read without loading it all."""
-    shape = image.shape
-    stride = max(1, math.ceil((np.prod(shape) / STATS_MAX_ELEMENTS) ** (1 / 2)))
-    key = tuple(slice(None, None, stride) if a in "YX" else slice(None) for a in axes)
+    """A strided subsample of at most ~STATS_MAX_ELEMENTS values, read without loading it all:
+    at most ``STATS_MAX_PLANES`` planes (evenly strided over Z and T), each strided in Y, X."""
+    shape = tuple(int(n) for n in image.shape)
+    steps = [1] * len(shape)
+    plane_axes = [i for i, a in enumerate(axes) if a not in "YXSC"]
+
+    def kept(i: int) -> int:
+        return -(-shape[i] // steps[i])
+
+    # a lazy stack is read chunk by chunk: a stride in Y, X alone still reads every plane (a
+    # 'current slice' deblur of a 4 GB stack read all 2000 of its planes for this)
+    while plane_axes and math.prod(kept(i) for i in plane_axes) > STATS_MAX_PLANES:
+        steps[max(plane_axes, key=kept)] *= 2
+    total = math.prod(kept(i) if i in plane_axes else n for i, n in enumerate(shape))
+    stride = max(1, math.ceil((total / STATS_MAX_ELEMENTS) ** (1 / 2)))
+    key = tuple(slice(None, None, stride) if a in "YX" else slice(None, None, steps[i])
+                for i, a in enumerate(axes))
     sample = np.asarray(image[key])
     # other axes (Z, T, C) may still be long: thin them too
     while sample.size > 4 * STATS_MAX_ELEMENTS and sample.shape[0] > 1:
@@ -375,6 +391,9 @@ class PreparedDeblur:
         """The deblur, tile by tile, into ``out`` (a writable array of the image's shape and
         the output dtype; a new numpy array when None). Checks ``out`` before any work."""
         if out is None:
+            # np.empty reserves no pages: an output past the host's memory would fail only
+            # once the run had filled most of it
+            check_result_fits(self.shape, self.output_dtype)
             out = np.empty(self.shape, dtype=self.output_dtype)
         elif tuple(out.shape) != self.shape:
             raise ValueError(f"out has shape {tuple(out.shape)}; expected {self.shape}")
@@ -433,7 +452,7 @@ def prepare_deblur(
     if not isinstance(tiling_spec, TilingSpec):
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
     tiling_spec.check()
-    with _warnings_after_success():
+    with warnings_after_success():
         if isinstance(method, MethodSpec):
             method = method.check()
             check_psf_model_fits(method, axes, shape, tile=tiling_spec.tile)
@@ -451,33 +470,6 @@ def prepare_deblur(
         warnings.warn(signed_rl_note(normalization.offset), stacklevel=2)
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
-
-
-#: The line an RGBA image's deblur gives: alpha is opacity, not light a PSF spread
-ALPHA_NOTE = ("RGBA image: the R, G and B channels are deblurred; the alpha channel (4th "
-              "sample) is passed through unchanged")
-#: ... and a grayscale + alpha image's (2 samples, a PNG in mode 'LA')
-GRAY_ALPHA_NOTE = ("grayscale + alpha image: the gray channel is deblurred; the alpha channel "
-                   "(2nd sample) is passed through unchanged")
-
-
-def signed_rl_note(least: float) -> str:
-    """The line a Richardson-Lucy deblur of an image holding values below 0 gives."""
-    return (f"richardson_lucy needs intensities >= 0: this image (min {least:.4g}) was deblurred "
-            f"raised by {-least:.4g} and lowered back, which keeps its mean; a raised background "
-            "slows RL: to deblur harder, clip the image at 0 first (this raises its mean)")
-
-
-@contextlib.contextmanager
-def _warnings_after_success():
-    """Hold the warnings raised inside until the block succeeds: a deblur refused for another
-    reason (a tile too small for the PSF) then gives its error alone, not also the lines of
-    what it had settled first (the iterations 'auto' found)."""
-    with warnings.catch_warnings(record=True) as held:
-        warnings.simplefilter("always")
-        yield
-    for w in held:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERATIONS,
@@ -542,12 +534,14 @@ def _run(
             layout.spatial_shape, tile_now, options.overlap, size_divisor=method.size_divisor
         )
         total = len(plan) * len(planes)
+        once = len(plan) > 1 and tiling.holds_plane(image, layout.spatial_shape, layout.channels)
         try:
             done = 0
             for plane in planes:
+                read = lambda sl, plane=plane: layout.read(image, plane, sl)  # noqa: E731
                 steps = tiling.iter_tiled_apply(
                     method.forward,
-                    lambda sl, plane=plane: layout.read(image, plane, sl),
+                    tiling.read_once(read, layout.spatial_shape) if once else read,
                     lambda sl, block, plane=plane: layout.write(
                         out, plane, sl, _to_output_units(norm, block, out_dtype)
                     ),
@@ -578,7 +572,9 @@ def _run(
         method=method.name,
         axes=layout.axes,
         normalization=norm,
-        parameters=dict(method.parameters),
+        # the tile grid's starts follow the divisor (a result's tile-grid overlay needs it)
+        parameters=dict(method.parameters, **({"size_divisor": method.size_divisor}
+                                              if method.size_divisor > 1 else {})),
         tile=plan.tile,
         overlap=plan.overlap,
         device=str(options.device),

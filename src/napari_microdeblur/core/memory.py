@@ -40,6 +40,43 @@ def free_memory_bytes(device) -> int:
         return UNKNOWN_FREE
 
 
+def host_available_bytes() -> int | None:
+    """Host RAM this process can still take without swapping; None where the system cannot
+    say (``free_memory_bytes``' guess would refuse large work for no reason)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_result_fits(shape, dtype) -> None:
+    """ValueError, before any work, where an in-memory result of ``shape`` and ``dtype`` is
+    larger than the host memory available: the array would be allocated lazily and filled
+    tile by tile until the system kills the process (a whole 5D stack read lazily, 50 GB of
+    uint16, is 100 GB of float32)."""
+    import numpy as np
+
+    nbytes = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    free = host_available_bytes()
+    if free is None or nbytes <= free:
+        return
+    raise ValueError(
+        f"the result ({' x '.join(map(str, shape))} {np.dtype(dtype)}) needs "
+        f"{nbytes / 2**30:.1f} GiB of memory but {free / 2**30:.1f} GiB are available; deblur "
+        "part of it (the Deblur dock's Scope 'current slice') or write it to a file "
+        "(microdeblur deblur IMAGE -o OUT.tif)")
+
+
 def auto_tile_size(method, device, channels: int = 1) -> int:
     """A square tile side that fits a quarter of the free memory of ``device``.
 

@@ -3,7 +3,10 @@
 The plan cuts the spatial axes of one image into equal tiles that overlap by at least the
 method's receptive field; edge tiles are snapped back inside the image, so every tile has the
 same size (batching needs that) and no tile reads outside the image, except for images smaller
-than a tile, which are padded (reflect) up to one tile.
+than a tile, which are padded (reflect) up to one tile, and for a network's ``size_divisor``:
+every tile starts on its grid (a multiple of it), so the end of an axis that is not a multiple
+is padded up to the next one. A network that downsamples by its divisor then sees every tile
+as it sees the whole image, and tiles agree where they overlap.
 
 The merge accumulates ``prediction * window`` on the model's device, in a band
 that spans one tile along the first spatial axis. As soon as no later tile touches a row (a
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from .devices import wide_dtype
+from .memory import host_available_bytes
 
 WINDOWS = ("cosine", "gaussian", "constant")
 WINDOW_FLOOR = 1e-6
@@ -51,7 +55,9 @@ class TilePlan:
     """Where the tiles of one image go. Pure geometry: no arrays, no device."""
 
     image_shape: tuple[int, ...]  # spatial shape of the image
-    padded_shape: tuple[int, ...]  # image_shape padded (at the end) up to one tile where smaller
+    # image_shape padded (at the end) up to one tile where smaller, and to a multiple of the
+    # size divisor
+    padded_shape: tuple[int, ...]
     tile: tuple[int, ...]
     overlap: tuple[int, ...]
     tiles: tuple[Tile, ...]  # sorted by start along the first spatial axis
@@ -77,10 +83,11 @@ def as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...
     return values
 
 
-def _axis_starts(size: int, tile: int, overlap: int) -> list[int]:
+def _axis_starts(size: int, tile: int, overlap: int, divisor: int = 1) -> list[int]:
     if size <= tile:
         return [0]
-    step = tile - overlap
+    # a step (and so every start) on the divisor's grid where the overlap leaves room for it
+    step = (tile - overlap) // divisor * divisor or tile - overlap
     starts = list(range(0, size - tile, step))
     starts.append(size - tile)  # the edge tile snapped inside the image
     return starts
@@ -103,7 +110,8 @@ def plan_tiles(
 
     Tile sizes are rounded down to a multiple of ``size_divisor`` (the network needs it); along an
     axis shorter than a tile, the tile shrinks to the axis length rounded up to ``size_divisor``
-    and the image is padded to it.
+    and the image is padded to it. Tiles start on multiples of ``size_divisor`` (where the
+    overlap leaves a step of at least one divisor), an axis padded up to one.
     """
     image_shape = tuple(int(s) for s in image_shape)
     ndim = len(image_shape)
@@ -125,12 +133,15 @@ def plan_tiles(
                 f"tile={tile_t} must be larger than overlap={overlap_t} on every axis and at "
                 f"least size_divisor={size_divisor} (axis {axis} gives tile {t}, overlap {o})"
             )
-        if size < t:
-            t = math.ceil(size / size_divisor) * size_divisor
+        on_grid = math.ceil(size / size_divisor) * size_divisor
+        t = min(t, on_grid)
         tiles.append(t)
         overlaps.append(min(o, t - 1))
-        padded.append(max(size, t))
-    starts = [_axis_starts(p, t, o) for p, t, o in zip(padded, tiles, overlaps)]
+        # padded to the divisor's grid: a network that downsamples by it gives other values
+        # on a tile that starts off its grid (GRAN: up to 4.7% of the range on a 601 px image)
+        padded.append(max(on_grid, t))
+    starts = [_axis_starts(p, t, o, size_divisor)
+              for p, t, o in zip(padded, tiles, overlaps)]
     plan_tiles_ = []
     for i, start in enumerate(itertools.product(*starts)):
         stop = tuple(s + t for s, t in zip(start, tiles))
@@ -293,6 +304,38 @@ class TileMerger:
 
     def finish(self) -> None:
         self._flush_until(self.plan.padded_shape[0])
+
+
+#: The largest plane of a lazy image ``read_once`` holds (host memory, input dtype)
+READ_ONCE_MAX_BYTES = 1 << 30
+
+
+def holds_plane(image, plane_shape: tuple[int, ...], channels: int) -> bool:
+    """Whether ``read_once`` should read the planes of ``image``: a lazy one (dask, zarr, TIFF
+    pages; not numpy or a memory map, which read only what a tile slices) whose plane takes at
+    most ``READ_ONCE_MAX_BYTES`` and an eighth of the host memory available."""
+    if isinstance(image, np.ndarray):
+        return False
+    nbytes = math.prod(plane_shape) * channels * np.dtype(image.dtype).itemsize
+    free = host_available_bytes()
+    return nbytes <= (READ_ONCE_MAX_BYTES if free is None else
+                      min(READ_ONCE_MAX_BYTES, free // 8))
+
+
+def read_once(
+    read: Callable[[tuple[slice, ...]], np.ndarray], shape: tuple[int, ...]
+) -> Callable[[tuple[slice, ...]], np.ndarray]:
+    """``read`` for the tiles of one plane of a lazy (dask, zarr) image: the whole plane read
+    on the first tile, then sliced. Read tile by tile, such an image decodes every chunk a tile
+    touches, again for each tile (a 2048 px plane in 1024 px chunks: 25 times at 256 px tiles)."""
+    held: list[np.ndarray] = []
+
+    def cached(slices: tuple[slice, ...]) -> np.ndarray:
+        if not held:
+            held.append(np.asarray(read(tuple(slice(0, n) for n in shape))))
+        return held[0][(slice(None), *slices)]
+
+    return cached
 
 
 def read_tile(
