@@ -149,3 +149,21 @@ def test_deblur_dock_refuses_a_result_larger_than_memory_before_starting(
     said = [str(n.message) for n in notification_manager.records[start:]]
     assert any("GiB of memory" in m and "current slice" in m for m in said), said
     assert [la.name for la in viewer.layers] == ["lazy"]
+
+
+def test_an_uncompressed_tiff_is_read_tile_by_tile_not_held_whole(tmp_path, monkeypatch):
+    """A file-to-file run of a big uncompressed TIFF stays in bounded memory: its regions are
+    positioned reads with no decoding, so holding its plane (read_once) would only add the
+    plane's size to the peak (0.5 GB for the README's 16384 px uint16 image)."""
+    import tifffile
+
+    from napari_microdeblur.core import io
+
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.zeros((512, 512), np.uint16))
+    data = io.read_image(path)
+    assert isinstance(data.array, io.TiffArray)
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: 1 << 34, raising=False)
+    assert not tiling.holds_plane(data.array, (512, 512), 1)
+    lazy = da.zeros((512, 512), dtype=np.uint16, chunks=(256, 256))
+    assert tiling.holds_plane(lazy, (512, 512), 1)  # a lazy array still is held once

@@ -78,6 +78,10 @@ class TiffArray:
     Indexing with a tuple of ints and slices returns a numpy array, like numpy would.
     """
 
+    #: a region costs one positioned read, no decoding: the tiler reads it tile by tile
+    #: (``tiling.holds_plane``), which keeps a file-to-file run's memory bounded
+    cheap_regions = True
+
     def __init__(self, path: str | os.PathLike, offset: int, shape: tuple, dtype: np.dtype,
                  byteorder: str = "="):
         self.path = str(path)

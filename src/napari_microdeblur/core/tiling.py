@@ -313,8 +313,10 @@ READ_ONCE_MAX_BYTES = 1 << 30
 def holds_plane(image, plane_shape: tuple[int, ...], channels: int) -> bool:
     """Whether ``read_once`` should read the planes of ``image``: a lazy one (dask, zarr, TIFF
     pages; not numpy or a memory map, which read only what a tile slices) whose plane takes at
-    most ``READ_ONCE_MAX_BYTES`` and an eighth of the host memory available."""
-    if isinstance(image, np.ndarray):
+    most ``READ_ONCE_MAX_BYTES`` and an eighth of the host memory available. An image whose
+    regions are cheap reads (``cheap_regions``: an uncompressed TIFF read by positioned reads)
+    is read tile by tile, so a file-to-file run holds no whole plane."""
+    if isinstance(image, np.ndarray) or getattr(image, "cheap_regions", False):
         return False
     nbytes = math.prod(plane_shape) * channels * np.dtype(image.dtype).itemsize
     free = host_available_bytes()
