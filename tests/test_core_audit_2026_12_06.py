@@ -1,7 +1,7 @@
 """Audit 2026-12-06 (core): "auto" precision on CPUs that only emulate bfloat16, and loading
 and saving weights as a user does (missing, foreign, damaged files; folders in the way,
 read-only places, full disks, interrupted saves): one line naming the file and what to do,
-no ``.NAME.*.tmp`` left, the user's file untouched."""
+no ``.NAME.*.tmp`` / ``.partial`` left, the user's file untouched."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import errno
 import hashlib
 import json
 import platform
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,7 +43,7 @@ def digest(path: Path) -> str:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.rglob(".*.tmp"))
+    return sorted(str(p) for pattern in (".*.tmp", ".*.partial") for p in folder.rglob(pattern))
 
 
 def one_line_naming(error: BaseException, path: Path) -> str:
@@ -129,10 +128,16 @@ def test_saving_under_a_file_names_the_file_in_the_way(tmp_path):
 
 def test_saving_into_a_read_only_folder_says_what_to_do_and_leaves_no_folders(
         tmp_path, monkeypatch):
-    def refused(*args, dir=None, **kwargs):  # as in a read-only folder (root writes anywhere)
-        raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+    import os
 
-    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    real_open = os.open
+
+    def refused(path, *args, **kwargs):  # as in a read-only folder (root writes anywhere)
+        if str(path).endswith((".partial", ".tmp")):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refused)
     target = tmp_path / "new" / "sub" / "m.safetensors"
     with pytest.raises(PermissionError) as caught:
         save_weights(tiny_gran(), target)
@@ -310,3 +315,38 @@ def test_files_of_other_tools_give_one_line_and_stay_as_they_were(tmp_path, arch
         one_line_naming(caught.value, path)
     assert {p: digest(p) for p in files} == before
     assert sorted(tmp_path.iterdir()) == sorted(files) and not leftovers(tmp_path)
+
+
+def test_a_save_removes_what_a_killed_save_of_the_same_file_left(tmp_path):
+    """A save killed outright (SIGKILL) leaves its hidden temporary file; the next save of the
+    same file on this machine removes it once its process is gone (it stayed for ever)."""
+    import subprocess
+    import sys
+
+    from napari_microdeblur.core.partials import host_tag
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    path = tmp_path / "w.safetensors"
+    stale = tmp_path / f".w.safetensors.{host_tag()}.{int(dead.stdout)}.partial"
+    stale.write_bytes(b"half a file")
+    other = tmp_path / f".w.safetensors.otherhost.{int(dead.stdout)}.partial"
+    other.write_bytes(b"a cluster worker's")  # another machine's: never touched
+    save_weights(tiny_gran(0), path)
+    assert not stale.exists() and other.exists()
+    assert load_model(path)[1].arch == "gran"
+
+
+def test_saved_weights_get_the_permissions_of_any_new_file(tmp_path):
+    """mkstemp made the temporary file owner-only (0o600), and the rename kept that: weights
+    saved on a shared server were unreadable to the group."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "shared.safetensors"
+        save_weights(tiny_gran(0), path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

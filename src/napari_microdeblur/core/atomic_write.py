@@ -1,13 +1,16 @@
 """Writing a file so that a failed or interrupted write leaves nothing behind.
 
-``write_atomically(path, write)`` lets ``write`` fill a temporary file ``.NAME.<random>.tmp``
-in the target's folder and renames it onto ``path`` only once complete (same folder, so the
-rename is atomic). An error, Ctrl-C or a full disk leaves the file that was at ``path``
-untouched and removes the temporary file and any folder made for it. A failure to write is one
-``OSError`` line (same class and errno as the system's) naming the file and what to change: a
-folder in the way, a read-only folder or file, a full disk. A process killed outright (SIGKILL,
-power loss) can still leave the temporary file; its leading dot hides it and no ``*.safetensors``
-listing picks it up.
+``write_atomically(path, write)`` lets ``write`` fill a temporary file
+``.NAME.<host>.<pid>.partial`` (``core.partials``; ``.NAME.<random>.tmp`` when this process is
+already writing that name from another thread) in the target's folder and renames it onto
+``path`` only once complete (same folder, so the rename is atomic). An error, Ctrl-C or a full
+disk leaves the file that was at ``path`` untouched and removes the temporary file and any
+folder made for it. A failure to write is one ``OSError`` line (same class and errno as the
+system's) naming the file and what to change: a folder in the way, a read-only folder or file,
+a full disk. A process killed outright (SIGKILL, power loss) can still leave the temporary
+file; its leading dot hides it, and the next write of the same file on this machine removes it
+once its process is gone, as outputs do. The file gets the permissions of any new file (the
+umask's), not a temporary file's owner-only ones.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .partials import fresh_temporary_name
 from .shown import shown_path
 
 __all__ = ["write_atomically"]
@@ -67,6 +71,19 @@ def _why(exc: OSError) -> str:
     return f"{text} (nothing was written)"
 
 
+def _claim_temporary(path: Path) -> Path:
+    """Create and return the hidden file to write ``path`` under (module docstring), with the
+    permissions of any new file (0o666 less the umask; mkstemp's are the owner's only, and
+    saved weights were unreadable to the group on a shared server)."""
+    name = fresh_temporary_name(path)  # removes what killed writes of ``path`` left
+    while True:
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return name
+        except FileExistsError:  # another thread of this process writes the same file now
+            name = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``; on any failure remove what was made
     and leave ``path`` as it was (module docstring)."""
@@ -76,9 +93,12 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(Path(tmp))
+        tmp = _claim_temporary(path)
+        mode = stat.S_IMODE(tmp.stat().st_mode)  # a new file's: 0o666 less the umask
+        write(tmp)
+        # a writer that replaces the file keeps its own mode (safetensors: owner-only)
+        if stat.S_IMODE(tmp.stat().st_mode) != mode:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
