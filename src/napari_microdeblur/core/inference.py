@@ -34,6 +34,7 @@ from .axes import (
     is_rgba,
 )
 from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
+from .channel_psfs import channel_sources, one_psf_only, prepare_channels, run_channels
 from .deblur_notes import ALPHA_NOTE, GRAY_ALPHA_NOTE, signed_rl_note, warnings_after_success
 from .memory import check_result_fits
 from .method import (
@@ -188,6 +189,7 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
     Anything else is returned as it is."""
     if not isinstance(spec, MethodSpec):
         return spec
+    one_psf_only(spec)
     image = colour_part(image, axes)  # RGBA, gray + alpha: settled on what runs, not alpha
     spec = _with_psf_of(spec, image, axes, in_3d)
     return balance_for(iterations_for(spec, image, axes), image, axes)
@@ -202,7 +204,7 @@ def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
     from .psf_estimate import is_estimate
 
     shape = tuple(int(n) for n in shape)
-    if is_estimate(spec.psf) or auto_psf(spec, is_rgb(axes, shape)) is not None:
+    if is_estimate(spec.psf) or channel_sources(spec.psf) or auto_psf(spec, is_rgb(axes, shape)):
         return None
     if auto_3d_kernel(spec, axes, shape) is not None:
         spec = spec.replace(name="richardson_lucy")
@@ -378,6 +380,7 @@ class PreparedDeblur:
     output_dtype: np.dtype
     # an input with alpha (RGBA, gray + alpha): ``image`` is its colours, its alpha copied as is
     rgba: object = None
+    channel_runs: tuple = ()  # one PSF per channel: each channel's run (``core.channel_psfs``)
 
     @property
     def axes(self) -> str:
@@ -406,6 +409,8 @@ class PreparedDeblur:
                    ", or output_dtype='input' for the input's dtype"))
         if self.rgba is not None:
             return _run_rgba(self, out)
+        if self.channel_runs:
+            return run_channels(self, out)
         return _run(self.image, out, self.output_dtype, self.method, self.normalization,
                     self.layout, self.options)
 
@@ -433,14 +438,16 @@ def prepare_deblur(
     input's intensity units, 'input' casts back to the input dtype, clipped to its range.
     RGBA (an S axis of 4): the colours are deblurred as RGB, the alpha copied (``ALPHA_NOTE``);
     gray + alpha (an S axis of 2) likewise: the gray deblurred, the alpha copied
-    (``GRAY_ALPHA_NOTE``).
-    """
+    (``GRAY_ALPHA_NOTE``). A PSF per channel ('A;B') runs ``core.channel_psfs``."""
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
     guessed = axes is None
     axes = check_axes(axes, shape)
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, stacklevel=2)  # (2, Y, X): two planes or two channels?
+    if (per_channel := prepare_channels(image, axes, method, tiling_spec,
+                                        normalization=normalization, models=models)):
+        return per_channel
     if has_alpha(axes, shape):
         prepared = prepare_deblur(colour_part(image, axes), axes, method, tiling_spec,
                                   normalization=normalization, models=models)

@@ -327,12 +327,14 @@ class MethodSpec:
         return self.psf.array if isinstance(self.psf, PsfArray) else self.psf
 
     def psf_kernel(self):
-        """The PSF as an array (read or computed); None for none or 'estimate'."""
+        """The PSF as an array (read or computed); None for none, 'estimate' or one PSF per
+        channel ('A;B', ``core.channel_psfs``)."""
+        from .channel_psfs import channel_sources
         from .psf import parse_psf
         from .psf_estimate import is_estimate
 
         value = self.psf_value
-        if value is None or is_estimate(value):
+        if value is None or is_estimate(value) or channel_sources(value):
             return None
         return value if hasattr(value, "ndim") else parse_psf(value)
 
@@ -392,9 +394,12 @@ class MethodSpec:
         if not isinstance(self.psf, str):
             raise TypeError(f"psf must be a TIFF path, a model string or an array, "
                             f"not {type(self.psf).__name__}")
+        from .channel_psfs import channel_sources, check_channel_sources
         from .psf import is_psf_model, parse_psf, unknown_source_message
         from .psf_estimate import is_estimate
 
+        if channel_sources(self.psf):  # 'A;B': one per channel, each checked
+            return check_channel_sources(self)
         if is_estimate(self.psf):
             return  # estimated from the image when the deblur is prepared
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .channel_psfs import channel_sources
 from .shown import shown_path
 
 __all__ = [
@@ -72,7 +73,9 @@ PSF_HELP = (
     "(wavelengths, pixel, depth, defocus, dz in micrometres; pinhole in Airy units; ni/ns the "
     "immersion and sample refractive indices; needs the psfmodels package) | FILE.tif "
     "(2D YX or 3D ZYX, e.g. from psf-from-beads) | estimate (a Gaussian, possibly "
-    "astigmatic, estimated from the image itself; the deblur prints it)"
+    "astigmatic, estimated from the image itself; the deblur prints it) | one PSF per channel "
+    "of the C axis, in channel order, separated by ';' (quote it), e.g. "
+    "\"widefield:na=1.4,wavelength=0.46,pixel=0.1;widefield:na=1.4,wavelength=0.61,pixel=0.1\""
 )
 # Values more negative than this fraction of the peak are refused, not clipped: they are not
 # background-subtraction noise but a PSF that was processed wrongly.
@@ -386,7 +389,9 @@ def unknown_source_message(spec: str) -> str:
 
 def is_psf_model(text) -> bool:
     """Whether ``text`` names a computed PSF ('gaussian:1.6', 'widefield:na=...') not a file."""
-    return isinstance(text, str) and text.partition(":")[0].strip().lower() in PSF_MODELS
+    # 'widefield:...;widefield:...' is one PSF per channel, not a model
+    return (isinstance(text, str) and text.partition(":")[0].strip().lower() in PSF_MODELS
+            and not channel_sources(text))
 
 
 def _optics_arguments(kind: str, text: str, spec: str) -> dict:
@@ -509,6 +514,9 @@ def psf_scale_note(source, pixel_size, axes: str, *, image: str = "the image") -
     image's ``pixel_size`` (um per axis, from its file or layer scale; ``axes`` its axes), by
     more than 5% on X, Y, or Z where the PSF is 3D and the image has Z; else None. A PSF at the
     wrong scale deblurs without an error but wrongly (too little, or rings)."""
+    if parts := channel_sources(source):  # 'A;B': each channel's PSF, named by its channel
+        notes = [(i, psf_scale_note(p, pixel_size, axes, image=image)) for i, p in enumerate(parts)]
+        return "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
     psf = psf_sampling(source)
     if not psf or not pixel_size:
         return None

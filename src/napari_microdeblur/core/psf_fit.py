@@ -23,8 +23,18 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     ``tile`` no larger than the PSF; each ``ValueError`` says what to change (``image`` names
     the image in it). Cheap (a file's TIFF header is read, not its pixels): the deblur's own
     checks come later, after the slower parts of its preparation."""
+    from .channel_psfs import channel_sources
     from .psf import is_psf_model, parse_psf
 
+    if parts := channel_sources(spec.psf):  # each channel's PSF on a plane without C
+        for i, part in enumerate(parts):
+            try:
+                check_psf_model_fits(spec.replace(psf=part), axes.replace("C", ""),
+                                     [n for a, n in zip(axes, shape) if a != "C"], tile=tile,
+                                     image=image)
+            except ValueError as error:
+                raise ValueError(f"channel {i + 1} of psf: {error}") from None
+        return
     if not (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
         _check_psf_data_fits(spec, axes, image)
         return
@@ -87,11 +97,12 @@ def _psf_data_shape(psf) -> tuple[int, ...] | None:
 def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
     """The spec with a PSF file or array as large as the image (a whole bead image, say) cut to
     its support; the one-line note saying so goes out as a warning. Others are unchanged."""
+    from .channel_psfs import channel_sources
     from .psf import fit_psf_to_image, is_psf_model, parse_psf
     from .psf_estimate import is_estimate
 
-    if spec.psf is None or (isinstance(spec.psf, str)
-                            and (is_psf_model(spec.psf) or is_estimate(spec.psf))):
+    if spec.psf is None or (isinstance(spec.psf, str) and (
+            is_psf_model(spec.psf) or is_estimate(spec.psf) or channel_sources(spec.psf))):
         return spec  # a model PSF wider than the image stays refused: its support is the model
 
     kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)

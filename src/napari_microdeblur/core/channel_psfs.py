@@ -1,0 +1,217 @@
+"""One PSF per channel: ``psf='SOURCE;SOURCE;...'`` deblurs channel i of the image's C axis with
+the i-th source (an optics model, a gaussian, a TIFF path, 'estimate'), as a DAPI / GFP /
+mCherry stack needs (a PSF's width goes with its emission wavelength: 0.61 um is 33 % wider
+than 0.46 um).
+
+The separator is ';' (``CHANNEL_SEPARATOR``): no PSF model uses it (they use ':', ',' and '='),
+':' is a Windows drive and ',' a model's list, and it is the list separator of Windows paths
+(``os.pathsep``). A text that is itself an existing file is that file, so a Linux or macOS file
+named with a ';' is still read as one PSF.
+
+``inference.prepare_deblur`` prepares each channel as its own deblur (the channel as an image
+without C, the spec with its channel's PSF: 'auto' picks, iterations and balance 'auto', a PSF
+fitted to the image, all settled per channel) and ``run_channels`` runs them into the channels
+of one output. Each channel is normalised on its own unless a ``normalization`` is given.
+Refused before any work, each in one line: a count of PSFs other than the C axis's size, an
+image without C (RGB's S is colour, not fluorescence channels), and a mix of 2D and 3D PSFs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources",
+           "prepare_channels", "run_channels"]
+
+CHANNEL_SEPARATOR = ";"
+
+
+def channel_sources(psf) -> list[str] | None:
+    """The per-channel sources of a PSF text ('a;b' -> ['a', 'b']), or None where ``psf`` is
+    not one (no ';', not a string, or an existing file). An empty source is refused."""
+    if not isinstance(psf, str) or CHANNEL_SEPARATOR not in psf or _is_file(psf.strip()):
+        return None
+    parts = [part.strip() for part in psf.split(CHANNEL_SEPARATOR)]
+    if parts and not parts[-1]:
+        parts = parts[:-1]  # a trailing ';' ends the list
+    for i, part in enumerate(parts):
+        if not part:
+            raise ValueError(f"psf {psf!r}: channel {i + 1}'s PSF is empty; give one PSF per "
+                             f"channel, separated by '{CHANNEL_SEPARATOR}'")
+    return parts
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # four optics models are a name too long for a file
+        return False
+
+
+def _dimensions(source: str) -> int | None:
+    """2 or 3 (a PSF of more than one plane), from a model or a file's header; None where that
+    is not known here ('estimate' is 2D; an unreadable file is refused by its own check)."""
+    from .psf import is_psf_model, parse_psf
+    from .psf_estimate import is_estimate
+    from .psf_fit import _psf_data_shape
+
+    if is_estimate(source):
+        return 2
+    shape = parse_psf(source).shape if is_psf_model(source) else _psf_data_shape(source)
+    if shape is None:
+        return None
+    return 3 if len(shape) == 3 and shape[0] > 1 else 2
+
+
+def check_channel_sources(spec) -> None:
+    """``MethodSpec._check_psf`` for a per-channel PSF: each source checked as a PSF alone
+    (the error names its channel), then all 2D or all 3D."""
+    parts = channel_sources(spec.psf)
+    dims = []
+    for i, part in enumerate(parts):
+        try:
+            spec.replace(psf=part)._check_psf()
+        except ValueError as error:
+            raise ValueError(f"channel {i + 1} of psf: {error}") from None
+        dims.append(_dimensions(part))
+    known = [(i, d) for i, d in enumerate(dims) if d is not None]
+    if any(d != known[0][1] for _, d in known):
+        (i, a), (j, b) = known[0], next((k, d) for k, d in known if d != known[0][1])
+        raise ValueError(f"psf: channel {i + 1}'s PSF ({parts[i]}) is {a}D but channel {j + 1}'s "
+                         f"({parts[j]}) is {b}D; give every channel a 2D PSF, or every one a 3D "
+                         "PSF")
+
+
+def _refuse_layout(count: int, axes: str, shape) -> int:
+    """The C axis's index, or the line saying why these axes cannot take ``count`` PSFs."""
+    given = f"psf gives {count} PSFs (one per channel, separated by '{CHANNEL_SEPARATOR}')"
+    if "C" not in axes:
+        if "S" in axes:
+            raise ValueError(f"{given} but the image is RGB (axes {axes}): its colours are no "
+                             "fluorescence channels; give one PSF")
+        raise ValueError(f"{given} but axes {axes} have no channel axis C; give the axes with "
+                         "C (e.g. --axes CYX, axes='CYX'), or one PSF")
+    c = axes.index("C")
+    if int(shape[c]) != count:
+        raise ValueError(f"{given} but the image's C axis has {int(shape[c])} channels; give "
+                         f"{int(shape[c])} PSFs, in channel order")
+    return c
+
+
+class ChannelOf:
+    """Channel ``index`` of an array along axis ``axis``, indexed and assigned like an array
+    without that axis; reads or writes only the region asked for (a lazy array stays lazy)."""
+
+    def __init__(self, array, axis: int, index: int):
+        self.array, self.axis, self.index = array, int(axis), int(index)
+        self.shape = tuple(int(n) for i, n in enumerate(array.shape) if i != self.axis)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(array.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        data = np.asarray(self[(slice(None),) * self.ndim])
+        return data if dtype is None else data.astype(dtype)
+
+    def __getitem__(self, where):
+        return self.array[self._inner(where)]
+
+    def __setitem__(self, where, value) -> None:
+        self.array[self._inner(where)] = value
+
+    def _inner(self, where) -> tuple:
+        where = where if isinstance(where, tuple) else (where,)
+        if any(w is Ellipsis for w in where):
+            i = where.index(Ellipsis)
+            where = where[:i] + (slice(None),) * (self.ndim - len(where) + 1) + where[i + 1:]
+        where = where + (slice(None),) * (self.ndim - len(where))
+        return where[:self.axis] + (self.index,) + where[self.axis:]
+
+
+def channel_of(array, axis: int, index: int):
+    """A numpy view of the channel where ``array`` is numpy (no copy), else ``ChannelOf``."""
+    if isinstance(array, np.ndarray):
+        return array[(slice(None),) * axis + (index,)]
+    return ChannelOf(array, axis, index)
+
+
+def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, models):
+    """``inference.prepare_deblur`` for a spec with one PSF per channel (None for any other):
+    each channel prepared with its own PSF, the lines each settles said with its channel."""
+    from .axes import Layout
+    from .inference import prepare_deblur
+    from .method import MethodSpec
+    from .psf_fit import check_psf_model_fits
+
+    if not isinstance(spec, MethodSpec) or not (parts := channel_sources(spec.psf)):
+        return None
+    spec = spec.check()
+    c = _refuse_layout(len(parts), axes, tuple(image.shape))
+    # every channel's PSF against the image before the first channel settles anything
+    check_psf_model_fits(spec, axes, tuple(image.shape),
+                         tile=getattr(tiling_spec, "tile", None))
+    plane_axes = axes.replace("C", "")
+    prepared, said = [], []
+    for i, part in enumerate(parts):
+        with warnings.catch_warnings(record=True) as held:
+            warnings.simplefilter("always")
+            prepared.append(prepare_deblur(channel_of(image, c, i), plane_axes,
+                                           spec.replace(psf=part), tiling_spec,
+                                           normalization=normalization, models=models))
+        said += [(i, w) for w in held]
+    for i, w in said:  # after every channel was prepared, like the lines of one deblur
+        warnings.warn_explicit(f"channel {i + 1}: {w.message}", w.category, w.filename, w.lineno)
+    first = prepared[0]
+    shape = tuple(int(n) for n in image.shape)
+    return replace(first, image=image, layout=Layout.for_method(axes, shape, first.method),
+                   channel_runs=tuple(prepared))
+
+
+def _tile_count(prepared) -> int:
+    from .tiling import plan_tiles
+
+    plan = plan_tiles(prepared.layout.spatial_shape, prepared.options.tile,
+                      prepared.options.overlap, size_divisor=prepared.method.size_divisor)
+    return len(plan) * len(prepared.layout.planes)
+
+
+def run_channels(prepared, out):
+    """``PreparedDeblur.iter_run`` of ``prepare_channels``'s result, ``out`` checked: each
+    channel's deblur into its channel of ``out``; progress counts the tiles of all channels."""
+    from .progress import DeblurProgress
+
+    c = prepared.axes.index("C")
+    position = prepared.layout.loop_axes.index("C") if "C" in prepared.layout.loop_axes else 0
+    total = sum(_tile_count(part) for part in prepared.channel_runs)
+    done, results = 0, []
+    for i, part in enumerate(prepared.channel_runs):
+        run = part.iter_run(channel_of(out, c, i))
+        while True:
+            try:
+                step = next(run)
+            except StopIteration as stop:
+                results.append(stop.value)
+                break
+            done += 1
+            total = max(total, done)  # smaller tiles after running out of memory: more of them
+            plane = step.plane[:position] + (i,) + step.plane[position:]
+            yield DeblurProgress(done, total, plane, step.tile)
+    first = results[0]
+    psf = CHANNEL_SEPARATOR.join(str(r.parameters.get("psf", "")) for r in results)
+    parameters = dict(first.parameters, psf=psf,
+                      channels=[dict(r.parameters, normalization=vars(r.normalization))
+                                for r in results])
+    return replace(first, image=out, axes=prepared.axes, parameters=parameters)
+
+
+
+def one_psf_only(spec) -> None:
+    """Refuse a per-channel PSF where one PSF runs on the whole image (``spec_for_image``: the
+    docks, selective deblurring, a Zarr volume on a cluster), in one line."""
+    if channel_sources(getattr(spec, "psf", None)):
+        raise ValueError(f"psf {spec.psf!r} gives one PSF per channel, which microdeblur "
+                         "deblur and watch, deblur() and prepare_deblur() run; here give one PSF "
+                         "(or deblur each channel on its own)")
