@@ -130,17 +130,16 @@ def colour_part(image, axes: str):
     return FirstSamples(image, s, int(image.shape[s]) - 1)
 
 
-class FirstSamples:
-    """The first ``count`` samples along axis ``axis`` of an array, indexed and assigned like
-    the array itself. Works on what has no views (``io.TiffArray``, a TIFF output), and reads
-    or writes only the region asked for."""
+class AxisView:
+    """A part of an array along axis ``axis``, indexed and assigned like an array of
+    ``shape``: reads or writes only the region asked for, so it works on what has no views
+    (``io.TiffArray``, a TIFF output) and a lazy array stays lazy. Subclasses map an index of
+    the view to one of the array (``_at_axis``)."""
 
-    def __init__(self, array, axis: int, count: int):
-        self.array, self.axis, self.count = array, int(axis), int(count)
-        shape = [int(n) for n in array.shape]
-        shape[self.axis] = self.count
-        self.shape = tuple(shape)
-        self.ndim = len(shape)
+    def __init__(self, array, axis: int, shape: tuple[int, ...]):
+        self.array, self.axis = array, int(axis)
+        self.shape = tuple(int(n) for n in shape)
+        self.ndim = len(self.shape)
         self.dtype = np.dtype(array.dtype)
 
     def __array__(self, dtype=None, copy=None):
@@ -158,7 +157,21 @@ class FirstSamples:
         if any(w is Ellipsis for w in where):
             i = where.index(Ellipsis)
             where = where[:i] + (slice(None),) * (self.ndim - len(where) + 1) + where[i + 1:]
-        where = where + (slice(None),) * (self.ndim - len(where))
+        return self._at_axis(where + (slice(None),) * (self.ndim - len(where)))
+
+    def _at_axis(self, where: tuple) -> tuple:
+        raise NotImplementedError
+
+
+class FirstSamples(AxisView):
+    """The first ``count`` samples along axis ``axis`` of an array (``AxisView``)."""
+
+    def __init__(self, array, axis: int, count: int):
+        shape = [int(n) for n in array.shape]
+        shape[int(axis)] = self.count = int(count)
+        super().__init__(array, axis, tuple(shape))
+
+    def _at_axis(self, where: tuple) -> tuple:
         part = range(self.count)[where[self.axis]]  # IndexError past the count, like numpy
         if isinstance(part, range):
             stop = part.stop if part.stop >= 0 else None  # a reversed range runs down to 0

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .axes import AxisView
+
 __all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources",
            "prepare_channels", "run_channels"]
 
@@ -102,32 +104,16 @@ def _refuse_layout(count: int, axes: str, shape) -> int:
     return c
 
 
-class ChannelOf:
+class ChannelOf(AxisView):
     """Channel ``index`` of an array along axis ``axis``, indexed and assigned like an array
-    without that axis; reads or writes only the region asked for (a lazy array stays lazy)."""
+    without that axis (``axes.AxisView``)."""
 
     def __init__(self, array, axis: int, index: int):
-        self.array, self.axis, self.index = array, int(axis), int(index)
-        self.shape = tuple(int(n) for i, n in enumerate(array.shape) if i != self.axis)
-        self.ndim = len(self.shape)
-        self.dtype = np.dtype(array.dtype)
+        self.index = int(index)
+        super().__init__(array, axis,
+                         tuple(n for i, n in enumerate(array.shape) if i != int(axis)))
 
-    def __array__(self, dtype=None, copy=None):
-        data = np.asarray(self[(slice(None),) * self.ndim])
-        return data if dtype is None else data.astype(dtype)
-
-    def __getitem__(self, where):
-        return self.array[self._inner(where)]
-
-    def __setitem__(self, where, value) -> None:
-        self.array[self._inner(where)] = value
-
-    def _inner(self, where) -> tuple:
-        where = where if isinstance(where, tuple) else (where,)
-        if any(w is Ellipsis for w in where):
-            i = where.index(Ellipsis)
-            where = where[:i] + (slice(None),) * (self.ndim - len(where) + 1) + where[i + 1:]
-        where = where + (slice(None),) * (self.ndim - len(where))
+    def _at_axis(self, where: tuple) -> tuple:
         return where[:self.axis] + (self.index,) + where[self.axis:]
 
 
