@@ -13,18 +13,20 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
 
+from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
 from ._controls import button
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
 from ._layer_data import source_placement
-from ._layers import layer_data, lazy_part, scope_selection
+from ._layers import current_data_index, layer_data, lazy_part, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfLayerWatch, PsfPreview
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
+    LAYER_PREFIX,
     choose_bead_layer,
     estimate_psf_of_layer,
     measure_psf_from_beads,
@@ -121,6 +123,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.method.runs_in_3d = self.auto_runs_in_3d
         self.psf_preview.shown.connect(self.method.show_auto_choice)
         self.scope_combo.currentIndexChanged.connect(self.method.show_auto_choice)
+        # a PSF per channel: the preview shows the channel the viewer shows
+        napari_viewer.dims.events.current_step.connect(self._dims_changed)
         self.image.changed.connect(self._image_changed)
         self._image_changed()
         self.update_psf_preview()
@@ -171,7 +175,12 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         layer = self.layer_combo.value
         self.method.set_rgb(bool(getattr(layer, "rgb", False)))
         self.method.show_auto_choice()
-        if is_estimate(self.psf_edit.text()):
+        text = self.psf_edit.text()
+        if is_estimate(text) or CHANNEL_SEPARATOR in text:  # previewed on the layer's data
+            self.update_psf_preview()
+
+    def _dims_changed(self, *_) -> None:
+        if not self.closed and CHANNEL_SEPARATOR in self.psf_edit.text():
             self.update_psf_preview()
 
     def auto_runs_in_3d(self) -> bool:
@@ -232,7 +241,13 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     # ------------------------------------------------------------------ the PSF
 
     def psf_of_text(self, text: str):
-        """A PSF source as the core takes it ('layer:NAME' becomes that layer's array)."""
+        """A PSF source as the core takes it ('layer:NAME' becomes that layer's array); a PSF
+        per channel ('A;B') stays text, which takes no layer."""
+        if (parts := channel_sources(text)) is not None:
+            if any(part.startswith(LAYER_PREFIX) for part in parts):
+                raise ValueError(f"psf {text!r}: a PSF per channel takes PSF files and models, "
+                                 "not layers; save the PSF layer as a .tif and give its path")
+            return text
         return psf_of_text(self.viewer, text)
 
     def update_psf_preview(self, *_) -> None:
@@ -257,8 +272,17 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
             # 'auto' estimates the PSF itself for EM and brightfield images
             source = auto_psf(self.method.spec(AUTO), "S" in axes)
-        image = (layer_data(layer), axes) if is_estimate(source) and layer is not None else None
-        self.psf_preview.show_source(source, image)
+        image = (layer_data(layer), axes) if layer is not None else None
+        if isinstance(source, str) and (parts := channel_sources(source)):
+            self.psf_preview.show_channels(parts, self._shown_channel(layer, axes), image)
+            return
+        self.psf_preview.show_source(source, image if is_estimate(source) else None)
+
+    def _shown_channel(self, layer, axes: str) -> int:
+        """The index on the C axis that the viewer shows of ``layer`` (0 without C)."""
+        if layer is None or layer.rgb or "C" not in axes[:layer.ndim]:
+            return 0
+        return current_data_index(self.viewer, layer)[axes.index("C")]
 
     def _psf_layer_changed(self) -> None:
         if not self.closed:
@@ -395,6 +419,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         )
 
     def release_viewer(self) -> None:
+        try:
+            self.viewer.dims.events.current_step.disconnect(self._dims_changed)
+        except (TypeError, ValueError, RuntimeError):
+            pass
         self._psf_layer_watch.release()
         self.method.release()
         self.image.release()

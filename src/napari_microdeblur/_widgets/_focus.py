@@ -515,7 +515,10 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             placement=source_placement(layer),
         )
         check_request(req)
+        from ..core.channel_psfs import one_psf_only
         from ..core.psf_fit import check_psf_model_fits
+
+        one_psf_only(req.method)  # selective deblurring runs one PSF: say so before any work
 
         if req.network is None:
             check_psf_model_fits(req.method, axes, tuple(req.image.shape),

@@ -4,7 +4,9 @@ worker with its progress bar, Cancel and what happens at the end.
 A ``DeblurRequest`` is collected on the GUI thread: the image (never modified), its axes, a
 ``core.method.MethodSpec`` (or a network held in this session) and a ``TilingSpec``. The job
 resolves the method, prepares the deblur once (``core.inference.prepare_deblur``) and drains
-it; it yields the core's progress records and returns a ``JobOutcome``.
+it; it yields the core's progress records and returns a ``JobOutcome``. A PSF per channel
+('A;B', ``core.channel_psfs``) goes to the core as it is for a whole stack (each channel
+prepared with its own PSF); a slice of one channel runs that channel's PSF alone.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def check_request(req: DeblurRequest) -> None:
     from ..core.axes import check_axes, colour_part
 
     check_axes(req.axes, tuple(req.image.shape))
+    check_channel_psfs(req)
     from ..core.memory import check_result_fits
 
     # the result is held in memory (float32): refused here, not after the worker started
@@ -104,6 +107,58 @@ def check_request(req: DeblurRequest) -> None:
         )
 
 
+def channel_parts(req: DeblurRequest) -> list[str] | None:
+    """The sources of a PSF per channel ('A;B', ``core.channel_psfs``), else None."""
+    from ..core.channel_psfs import channel_sources
+
+    return channel_sources(getattr(req.method, "psf", None))
+
+
+def check_channel_psfs(req: DeblurRequest) -> None:
+    """Refuse, in the dock's words, a PSF per channel that the layer cannot take: a session
+    network (it takes one PSF), a layer without a C axis (RGB's colours are no channels; a
+    layer opened with channel_axis is one channel) and a count other than C's size. The core
+    refuses the same, but only once the worker has started."""
+    parts = channel_parts(req)
+    if not parts:
+        return
+    given = f"the PSF box gives {len(parts)} PSFs (one per channel, separated by ';')"
+    layer = f"layer {req.source_name!r}"
+    if req.network is not None:
+        raise ValueError(f"{given} but {req.label!r}, a network of this session, takes one "
+                         "PSF; give one PSF, or choose a classical or bundled method")
+    if "C" not in req.axes:
+        if "S" in req.axes:
+            raise ValueError(f"{given} but {layer} is RGB: its colours are no fluorescence "
+                             "channels; give one PSF")
+        raise ValueError(f"{given} but {layer} (axes {req.axes}) has no channel axis C; set "
+                         f"Axes to C{req.axes} if it holds channels, or give one PSF (a layer "
+                         "opened with channel_axis is one channel)")
+    whole = req.image if req.full_image is None else req.full_image
+    count = int(whole.shape[req.axes.index("C")])
+    if count != len(parts):
+        raise ValueError(f"{given} but {layer} has {count} channels on its C axis; give "
+                         f"{count} PSFs, in channel order")
+
+
+def one_channel_request(req: DeblurRequest) -> DeblurRequest:
+    """A request whose image holds one channel of a PSF per channel (a 'current slice' or
+    field of view): that channel's PSF run as one PSF, normalised on that channel of the whole
+    layer, as a whole-stack run normalises each channel. Others are returned as they are."""
+    parts = channel_parts(req)
+    if not parts or req.image.shape[c := req.axes.index("C")] != 1:
+        return req
+    index = int(req.offset[c]) if len(req.offset) > c else 0
+    full = req.full_image
+    if full is not None:
+        from ._layers import lazy_part
+
+        key = tuple(slice(index, index + 1) if i == c else slice(None)
+                    for i in range(len(full.shape)))
+        full = lazy_part(full, key)
+    return replace(req, method=req.method.replace(psf=parts[index]), full_image=full)
+
+
 def check_finite(req: DeblurRequest) -> None:
     """The core refuses NaN and Inf pixels (``inference.compute_normalization``), but only once
     the run has started, and one off its strided sample only at that tile: an in-memory layer
@@ -137,6 +192,13 @@ def check_custom_tile(req: DeblurRequest) -> None:
     from ..core.tile_options import tile_options
 
     if req.tiling.tile is None:
+        return
+    if parts := channel_parts(req):  # each channel's PSF (the stack's C is a loop axis)
+        for i, part in enumerate(parts):
+            try:
+                check_custom_tile(replace(req, method=req.method.replace(psf=part)))
+            except ValueError as error:
+                raise ValueError(f"channel {i + 1} of psf: {error}") from None
         return
     image = colour_part(req.image, req.axes)  # RGBA: the colours run, alpha passes through
     if req.network is None:  # the spec a run settles, as far as it can before the image
@@ -299,10 +361,38 @@ def iter_deblur_job(req: DeblurRequest):
     from ..core.inference import prepare_deblur
 
     start = time.perf_counter()
+    if channel_parts(req):  # the core prepares and settles each channel with its own PSF
+        tiling = req.tiling.replace(tile=channels_auto_tile(req)) if req.auto_tile \
+            else req.tiling
+        result = yield from prepare_deblur(req.image, req.axes, req.method, tiling).iter_run()
+        return JobOutcome(result, request_card(req), time.perf_counter() - start, req.label)
     method, tiling, normalization, ran = prepared_method(req)
     prepared = prepare_deblur(req.image, req.axes, method, tiling, normalization=normalization)
     result = yield from prepared.iter_run()
     return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label)
+
+
+def channels_auto_tile(req: DeblurRequest) -> int:
+    """The 'auto' tile of a PSF per channel: the largest channel's (each at least 4 x its
+    method's reach; the memory budget is the same). A PSF estimated from the image stands in
+    as the widest estimate (``SIGMA_MAX``), the PSF that needs the largest tile."""
+    from ..core.channel_psfs import channel_of
+    from ..core.inference import spec_before_image
+    from ..core.memory import auto_tile_size
+    from ..core.method import resolve_device
+    from ..core.psf_estimate import SIGMA_MAX, is_estimate
+
+    device = resolve_device(req.tiling.device)
+    c = req.axes.index("C")
+    plane = replace(req, image=channel_of(req.image, c, 0), axes=req.axes.replace("C", ""))
+    sides = []
+    for part in channel_parts(req):
+        spec = req.method.replace(psf=f"gaussian:{SIGMA_MAX:g}" if is_estimate(part) else part)
+        # auto's 3D Richardson-Lucy where it goes 3D
+        spec = spec_before_image(spec, plane.axes, plane.image.shape) or spec
+        sides.append(auto_tile_size(resolve_request(replace(plane, method=spec), device),
+                                    device))
+    return max(sides)
 
 
 @dataclass(frozen=True)
@@ -478,6 +568,7 @@ def start_deblur(viewer, req: DeblurRequest, *, start: bool = True, **kwargs) ->
     """Check ``req`` (raises ValueError saying what to change) and start it in a worker
     (``start=False``: the run is returned unstarted, for a dock's ``track_run``)."""
     check_request(req)
+    req = one_channel_request(req)  # a slice of one channel: that channel's PSF
     check_finite(req)
     check_custom_tile(req)
     run = DeblurRun(viewer, req, **kwargs)

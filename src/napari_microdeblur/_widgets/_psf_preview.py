@@ -3,6 +3,9 @@ psf_preview`` computes both); a PSF that cannot be used shows its one-line error
 
 An optics PSF takes a second or more to compute, so the preview is computed in a worker of the
 dock that owns it, a moment after the source stops changing; only the latest answer is shown.
+A PSF per channel ('A;B', ``core.channel_psfs``) shows the channel the viewer shows; every
+channel's PSF is computed once (moving the C slider shows another without recomputing), and an
+error in any channel is shown as the error.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class PsfPreview(QWidget):
         self.description: str | None = None
         self._pending = None
         self._generation = 0
+        self._channels = None  # (sources, [(image, caption) per channel]) last computed
+        self._channel = 0  # the channel shown of a PSF per channel
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._compute)
@@ -71,6 +76,29 @@ class PsfPreview(QWidget):
             return
         self._pending = (self._generation, (source, image) if is_estimate(source) else source)
         self._timer.start(SETTLE_MS)
+
+    def show_channels(self, parts, index: int, image=None) -> None:
+        """Show channel ``index``'s PSF of a PSF per channel (``parts``, one source each),
+        captioned 'channel i of n: SOURCE; ...'. ``image``: the (data, axes with C) a part to
+        estimate is estimated from, channel by channel."""
+        self._generation += 1
+        self._channel = index
+        parts = tuple(parts)
+        if self._channels is not None and self._channels[0] == parts and not any(
+                is_estimate(p) for p in parts):  # another channel of the same PSFs
+            self._timer.stop()
+            self._pending = None
+            self._show_channel()
+            return
+        self._pending = (self._generation, (_CHANNELS, parts, image))
+        self._timer.start(SETTLE_MS)
+
+    def _show_channel(self) -> None:
+        parts, shown = self._channels
+        index = min(max(int(self._channel), 0), len(parts) - 1)
+        image, text = shown[index]
+        self._show(image, f"channel {index + 1} of {len(parts)}: {parts[index]}; {text}",
+                   error=None)
 
     def show_error(self, message: str) -> None:
         """Show why the PSF cannot be used (e.g. its layer is gone) instead of an image."""
@@ -97,7 +125,16 @@ class PsfPreview(QWidget):
                 self._pending = None
                 self._show(None, describe_error(error), error=describe_error(error))
 
-        if isinstance(source, tuple):  # ('estimate', (data, axes))
+        if isinstance(source, tuple) and source[0] is _CHANNELS:
+            def channels_done(value):
+                if generation == self._generation and not self.owner.closed:
+                    self._pending = None
+                    self._channels = (source[1], value)
+                    self._show_channel()
+
+            start_worker(self.owner, channel_previews, *source[1:], returned=channels_done,
+                         errored=failed)
+        elif isinstance(source, tuple):  # ('estimate', (data, axes))
             start_worker(self.owner, estimated_preview, *source[1], returned=done,
                          errored=failed)
         else:
@@ -130,6 +167,34 @@ def estimated_preview(data, axes: str):
     estimated = estimate_psf(estimation_plane(colour_part(data, axes), axes))  # RGBA: no alpha
     image, description = psf_preview(estimated.kernel)
     return image, f"estimated from the image: {estimated.spec}; {description}"
+
+
+_CHANNELS = object()  # marks a pending PSF per channel
+
+
+def channel_previews(parts, image=None) -> list:
+    """(preview image or None, caption) of each channel's PSF; the first channel whose PSF
+    cannot be used raises its one-line error, naming the channel. A part to estimate is
+    estimated from its channel of ``image`` (data, axes with C), where the layer has as many
+    channels as PSFs; otherwise the caption says when it will be."""
+    from ..core.channel_psfs import channel_of
+    from ..core.psf import psf_preview
+
+    data, axes = image if image is not None else (None, "")
+    has_channels = "C" in axes and data.shape[axes.index("C")] == len(parts)
+    shown = []
+    for i, part in enumerate(parts):
+        try:
+            if not is_estimate(part):
+                shown.append(psf_preview(part))
+            elif has_channels:
+                channel = channel_of(data, axes.index("C"), i)
+                shown.append(estimated_preview(channel, axes.replace("C", "")))
+            else:
+                shown.append((None, "estimated from the image when the deblur runs"))
+        except (ValueError, TypeError, OSError) as error:
+            raise ValueError(f"channel {i + 1} of psf: {describe_error(error)}") from None
+    return shown
 
 
 class PsfLayerWatch:
