@@ -167,3 +167,16 @@ def test_an_uncompressed_tiff_is_read_tile_by_tile_not_held_whole(tmp_path, monk
     assert not tiling.holds_plane(data.array, (512, 512), 1)
     lazy = da.zeros((512, 512), dtype=np.uint16, chunks=(256, 256))
     assert tiling.holds_plane(lazy, (512, 512), 1)  # a lazy array still is held once
+
+
+def test_selective_deblur_refuses_a_result_larger_than_memory(monkeypatch):
+    """core.selective (the Focus QC dock's job) copies the whole input into an in-memory
+    result before deblurring the soft tiles: past the host's memory it is refused in one line,
+    before any copy or tile."""
+    from napari_microdeblur.core import selective
+
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: 1024, raising=False)
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match="GiB of memory"):
+        selective.deblur_selected(image, "wiener", psf="gaussian:1.2", axes="YX",
+                                  threshold=1e30, balance=0.01)

@@ -146,3 +146,17 @@ def test_deblur_dock_warns_when_the_psf_is_not_at_the_layer_scale(make_napari_vi
     said = [str(n.message) for n in notification_manager.records[start:]]
     assert any("give pixel=0.1" in m for m in said), said
     assert viewer.layers[-1].name.startswith("stack deblurred")
+
+
+def test_cli_deblur_warns_when_a_psf_file_has_other_voxels_than_the_stack(tmp_path, capsys):
+    """The CLI reads a PSF file once, before any image, and carried on its values only: the
+    file's voxel size never reached the check, so `deblur --psf psf.tif` said nothing."""
+    stack = imagej_stack(tmp_path / "stack.tif")
+    other = psf_file(tmp_path / "psf_dz01.tif", {"Z": 0.1, "Y": 0.1, "X": 0.1})
+    args = ["deblur", str(stack), "--method", "richardson_lucy", "--iterations", "2", "-q"]
+    assert main([*args, "-o", str(tmp_path / "a.tif"), "--psf", str(other)]) == 0
+    err = capsys.readouterr().err
+    assert "psf_dz01.tif" in err and "Z 0.1 um (image 0.3 um)" in err
+    same = psf_file(tmp_path / "psf_dz03.tif", VOXEL)
+    assert main([*args, "-o", str(tmp_path / "b.tif"), "--psf", str(same)]) == 0
+    assert "has voxels" not in capsys.readouterr().err

@@ -56,7 +56,7 @@ def warnings_naming(source: Path):
 def method_specs(args):
     """The method and tiling options as (MethodSpec, TilingSpec), checked before any work;
     worked out once per command (kept on ``args``), a PSF file read once."""
-    from .core.method import MethodSpec, TilingSpec
+    from .core.method import MethodSpec, PsfArray, TilingSpec
     from .core.psf import is_psf_model
 
     if getattr(args, "method_specs", None) is not None:
@@ -73,7 +73,8 @@ def method_specs(args):
     kernel = method.psf_kernel()
     if kernel is not None and isinstance(method.psf, str) and not is_psf_model(method.psf):
         # a file's values carried on, so that no check or image of the batch reads it again
-        method = method.replace(psf=kernel)
+        # (with its path: each image's pixel size is checked against the file's voxel size)
+        method = method.replace(psf=PsfArray.from_array(kernel, origin=method.psf))
     args.method_specs = (method, tiling)
     return method, tiling
 

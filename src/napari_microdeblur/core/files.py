@@ -16,7 +16,7 @@ from pathlib import Path
 from . import io
 from .axes import check_axes, guess_note
 from .inference import PreparedDeblur, prepare_deblur, split_options
-from .method import Method, MethodSpec, TilingSpec
+from .method import Method, MethodSpec, PsfArray, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf import psf_scale_note
 from .shown import shown_path
@@ -65,6 +65,7 @@ def _warn_psf_scale(method, data: io.ImageData, axes: str, source) -> None:
     """A warning when the PSF was made for other pixels than the file's (its pixel= or dz=, or
     a PSF file's voxel size): a PSF at the wrong scale deblurs wrongly without any error."""
     psf = method.psf if isinstance(method, MethodSpec) else None
+    psf = psf.origin if isinstance(psf, PsfArray) else psf  # a file the CLI read once
     if not isinstance(psf, str):
         return
     note = psf_scale_note(psf, data.pixel_size, axes, image=shown_path(source))

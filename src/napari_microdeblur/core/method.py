@@ -255,19 +255,21 @@ def network_method(
 
 @dataclass(frozen=True)
 class PsfArray:
-    """An in-memory PSF, hashable: its float32 values as bytes and its shape."""
+    """An in-memory PSF, hashable: its float32 values as bytes and its shape; ``origin``, the
+    file it was read from, if any (its voxel size is checked against each image's)."""
 
     data: bytes
     shape: tuple[int, ...]
+    origin: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_array(cls, array) -> PsfArray:
+    def from_array(cls, array, origin: str | None = None) -> PsfArray:
         values = np.ascontiguousarray(array, dtype=np.float32)
         if values.ndim not in (2, 3) or values.size == 0:
             raise ValueError(f"psf array has shape {values.shape}; give a 2D or 3D kernel")
         if not np.all(np.isfinite(values)):
             raise ValueError("psf array contains NaN or Inf values")
-        return cls(values.tobytes(), tuple(int(s) for s in values.shape))
+        return cls(values.tobytes(), tuple(int(s) for s in values.shape), origin)
 
     @property
     def array(self) -> np.ndarray:

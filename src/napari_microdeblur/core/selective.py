@@ -47,6 +47,7 @@ from .inference import (
     spec_for_image,
     split_options,
 )
+from .memory import check_result_fits
 from .method import Method, MethodSpec, TilingSpec, resolve_device
 from .progress import SelectiveProgress, drive, map_records
 
@@ -297,6 +298,7 @@ class _Units:
 
 def _run_selected(image, units: _Units, scores, threshold, selected, structure=None):
     out_dtype = np.dtype(np.float32 if units.tiling.output_dtype == "float32" else image.dtype)
+    check_result_fits(units.shape, out_dtype)  # a lazy stack past memory: refused, not filled
     out = np.empty(units.shape, dtype=out_dtype)
     # everything starts as a copy of the input, plane by plane to bound the memory read at once
     for _, plane_key in _plane_keys(units.axes, units.shape):
