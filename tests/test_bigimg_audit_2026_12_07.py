@@ -180,3 +180,51 @@ def test_selective_deblur_refuses_a_result_larger_than_memory(monkeypatch):
     with pytest.raises(ValueError, match="GiB of memory"):
         selective.deblur_selected(image, "wiener", psf="gaussian:1.2", axes="YX",
                                   threshold=1e30, balance=0.01)
+
+
+def test_deblur_dock_memory_check_uses_the_output_dtype(make_napari_viewer, monkeypatch):
+    """Output dtype 'as input' on a uint16 stack needs half the memory of float32: the dock
+    refused a run that fitted."""
+    from napari_microdeblur._widgets._jobs import check_request
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((10, 64, 64), np.uint16), name="stack")
+    _, w = viewer.window.add_plugin_dock_widget("napari-microdeblur", "Deblur")
+    w.layer_combo.set_value(layer)
+    w.scope_combo.setCurrentText("whole stack")
+    w.method_combo.setCurrentText("wiener")
+    nbytes = 10 * 64 * 64
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: 3 * nbytes, raising=False)
+    w.tiling.dtype_combo.setCurrentText("as input")  # 2 bytes a pixel: fits
+    check_request(w.build_request())
+    w.tiling.dtype_combo.setCurrentText("float32")  # 4 bytes a pixel: does not
+    with pytest.raises(ValueError, match="GiB of memory"):
+        check_request(w.build_request())
+
+
+@pytest.mark.parametrize("view", ["channel", "colours"])
+def test_views_of_an_uncompressed_tiff_are_read_tile_by_tile(tmp_path, view):
+    """A channel of a per-channel-PSF run, or the colours of an RGBA file, wrap the TIFF: they
+    are as cheap to read by region as the TIFF itself (they were held as whole planes)."""
+    import tifffile
+
+    from napari_microdeblur.core import io
+    from napari_microdeblur.core.axes import FirstSamples
+    from napari_microdeblur.core.channel_psfs import ChannelOf
+
+    path = tmp_path / "c.tif"
+    tifffile.imwrite(path, np.zeros((2, 256, 256), np.uint16), metadata={"axes": "CYX"})
+    array = io.read_image(path).array
+    assert isinstance(array, io.TiffArray)
+    # the colours of an RGBA file are its first three samples, like the first of two channels
+    wrapped = ChannelOf(array, 0, 1) if view == "channel" else FirstSamples(array, 0, 1)
+    assert not tiling.holds_plane(wrapped, (256, 256), 3)
+
+
+def test_an_in_memory_stack_s_normalisation_still_sees_every_plane():
+    """The 64-plane sample is for lazy stacks (reading them is the cost); a numpy stack keeps
+    every plane, so a few bright planes still set the percentiles."""
+    stack = np.full((130, 32, 32), 100.0, np.float32)
+    stack[1::4] = 5000.0
+    sample = inference._stats_sample(stack, "ZYX")
+    assert sample.max() == 5000.0 and (sample == 5000.0).mean() > 0.2

@@ -163,3 +163,7 @@ def test_focus_dock_refuses_one_psf_per_channel_before_any_work(make_napari_view
     w.psf_edit.setText("gaussian:1.2;gaussian:2.0")
     with pytest.raises(ValueError, match="one PSF per channel.*give one PSF"):
         w.build_request()
+    # a count unlike the layer's: the one-PSF rule first (not 'give 2 PSFs', then this)
+    w.psf_edit.setText("gaussian:1.2;gaussian:2.0;gaussian:3.0")
+    with pytest.raises(ValueError, match="one PSF per channel.*give one PSF"):
+        w.build_request()

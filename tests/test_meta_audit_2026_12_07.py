@@ -135,3 +135,18 @@ def test_cli_deblur_keeps_channel_names_interval_and_colours(tmp_path):
         ij = tif.imagej_metadata
     assert ij["finterval"] == pytest.approx(3.0)
     np.testing.assert_array_equal(ij["LUTs"][1], green)
+
+
+def test_a_malformed_ome_description_still_opens_the_image(tmp_path):
+    """OME-XML that does not parse (a bare '&' in a channel name) lost only its extras: it
+    raised ParseError and the file could not be deblurred at all."""
+    path = tmp_path / "bad.ome.tif"
+    data = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    tifffile.imwrite(path, data, description=(
+        '<?xml version="1.0"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" '
+        'SizeX="16" SizeY="16" SizeC="1" SizeZ="1" SizeT="1"><Channel ID="Channel:0" '
+        'Name="DAPI & GFP"/></Pixels></Image></OME>'))
+    read = io.read_image(path)
+    np.testing.assert_array_equal(np.asarray(read.array), data)
+    assert "channel_names" not in read.metadata

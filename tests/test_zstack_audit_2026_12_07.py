@@ -160,3 +160,18 @@ def test_cli_deblur_warns_when_a_psf_file_has_other_voxels_than_the_stack(tmp_pa
     same = psf_file(tmp_path / "psf_dz03.tif", VOXEL)
     assert main([*args, "-o", str(tmp_path / "b.tif"), "--psf", str(same)]) == 0
     assert "has voxels" not in capsys.readouterr().err
+
+
+def test_a_layer_scale_of_1_on_some_axes_says_nothing_about_them():
+    """A layer given only its Z step (scale (3, 1, 1)) or only Y, X ((1, 0.1, 0.1)): the axes
+    at napari's default of 1 are unknown, not 1 um (the dock said 'give pixel=1')."""
+    from napari.layers import Image
+
+    from napari_microdeblur._widgets._psf_sources import psf_scale_note
+
+    viewer = SimpleNamespace(layers=[])
+    z_only = Image(np.zeros((9, 32, 32), np.float32), name="z", scale=(3, 1, 1))
+    assert psf_scale_note(viewer, f"{OPTICS},pixel=0.1", z_only, "ZYX") is None
+    xy_only = Image(np.zeros((9, 32, 32), np.float32), name="xy", scale=(1, 0.1, 0.1))
+    assert psf_scale_note(viewer, f"{OPTICS},pixel=0.1,nz=15,dz=0.2", xy_only, "ZYX") is None
+    assert "give pixel=0.1" in psf_scale_note(viewer, f"{OPTICS},pixel=0.2", xy_only, "ZYX")

@@ -514,11 +514,11 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             network=network, scope=f"focus below threshold ({self.unit})",
             placement=source_placement(layer),
         )
-        check_request(req)
         from ..core.channel_psfs import one_psf_only
         from ..core.psf_fit import check_psf_model_fits
 
-        one_psf_only(req.method)  # selective deblurring runs one PSF: say so before any work
+        one_psf_only(req.method)  # selective deblurring runs one PSF: said before the count
+        check_request(req)
 
         if req.network is None:
             check_psf_model_fits(req.method, axes, tuple(req.image.shape),

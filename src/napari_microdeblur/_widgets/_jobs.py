@@ -74,8 +74,9 @@ def check_request(req: DeblurRequest) -> None:
     check_channel_psfs(req)
     from ..core.memory import check_result_fits
 
-    # the result is held in memory (float32): refused here, not after the worker started
-    check_result_fits(tuple(req.image.shape), "float32")
+    # the result is held in memory, in the output dtype: refused here, not in the worker
+    as_input = req.tiling.output_dtype == "input"
+    check_result_fits(tuple(req.image.shape), req.image.dtype if as_input else "float32")
     req.method.check()
     req.tiling.check()
     card = request_card(req)

@@ -33,12 +33,13 @@ def psf_of_text(viewer, text: str):
 
 
 def _layer_sizes(layer, axes: str) -> dict[str, float]:
-    """A layer's pixel sizes by axis ('Z', 'Y', 'X') from its scale; none where the scale is
-    napari's default of 1 on every axis (the layer says nothing about its pixels)."""
+    """A layer's pixel sizes by axis ('Z', 'Y', 'X') from its scale, leaving out every axis at
+    napari's default of 1 (a layer given only its Z step, scale (3, 1, 1), says nothing about
+    its Y and X pixels)."""
     scale = [float(v) for v in layer.scale]
-    if len(axes) != len(scale) or all(v == 1.0 for v in scale):
+    if len(axes) != len(scale):
         return {}
-    return {a: v for a, v in zip(axes, scale) if a in "ZYX"}
+    return {a: v for a, v in zip(axes, scale) if a in "ZYX" and v != 1.0}
 
 
 def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:

@@ -142,6 +142,11 @@ class AxisView:
         self.ndim = len(self.shape)
         self.dtype = np.dtype(array.dtype)
 
+    @property
+    def cheap_regions(self) -> bool:
+        """As the array's (``tiling.holds_plane``: an uncompressed TIFF is read tile by tile)."""
+        return bool(getattr(self.array, "cheap_regions", False))
+
     def __array__(self, dtype=None, copy=None):
         data = np.asarray(self[(slice(None),) * self.ndim])
         return data if dtype is None else data.astype(dtype)

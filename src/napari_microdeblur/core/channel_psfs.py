@@ -38,8 +38,8 @@ def channel_sources(psf) -> list[str] | None:
     if not isinstance(psf, str) or CHANNEL_SEPARATOR not in psf or _is_file(psf.strip()):
         return None
     parts = [part.strip() for part in psf.split(CHANNEL_SEPARATOR)]
-    if parts and not parts[-1]:
-        parts = parts[:-1]  # a trailing ';' ends the list
+    if len(parts) > 2 and not parts[-1]:
+        parts = parts[:-1]  # a trailing ';' ends a list ('a;b;'); 'a;' is one PSF, said below
     for i, part in enumerate(parts):
         if not part:
             raise ValueError(f"psf {psf!r}: channel {i + 1}'s PSF is empty; give one PSF per "

@@ -103,7 +103,9 @@ def _stats_sample(image, axes: str) -> np.ndarray:
     at most ``STATS_MAX_PLANES`` planes (evenly strided over Z and T), each strided in Y, X."""
     shape = tuple(int(n) for n in image.shape)
     steps = [1] * len(shape)
-    plane_axes = [i for i, a in enumerate(axes) if a not in "YXSC"]
+    # numpy holds every plane already: strided as before; a lazy stack reads only a sample
+    lazy = not isinstance(image, np.ndarray)
+    plane_axes = [i for i, a in enumerate(axes) if a not in "YXSC"] if lazy else []
 
     def kept(i: int) -> int:
         return -(-shape[i] // steps[i])

@@ -33,7 +33,7 @@ def _ome_extras(ome_xml: str) -> dict:
     try:
         image = tifffile.xml2dict(ome_xml)["OME"]["Image"]
         pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
-    except (KeyError, IndexError, TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - malformed OME-XML (ParseError): the pixels still read
         return {}
     extras: dict = {}
     channels = pixels.get("Channel") or []
