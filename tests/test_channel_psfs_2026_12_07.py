@@ -194,3 +194,21 @@ def test_progress_counts_the_tiles_of_every_channel():
     assert result.parameters["psf"] == "gaussian:1;disk:2;gaussian:2"
     assert [c["psf"] for c in result.parameters["channels"]] == ["gaussian:1", "disk:2",
                                                                  "gaussian:2"]
+
+
+def test_progress_names_planes_in_the_image_s_axis_order():
+    """ZCYX: a record's plane is (z, c), as for any other run of that image ((c, z) before)."""
+    from napari_microdeblur.core.inference import prepare_deblur
+    from napari_microdeblur.core.method import MethodSpec, TilingSpec
+
+    image = np.random.default_rng(2).random((3, 2, 24, 24), dtype=np.float32)
+    spec = MethodSpec("richardson_lucy", psf="gaussian:1.0;gaussian:2.0", iterations=2)
+    prepared = prepare_deblur(image, "ZCYX", spec, TilingSpec(device="cpu"))
+    planes, run = [], prepared.iter_run()
+    while True:
+        try:
+            planes.append(next(run).plane)
+        except StopIteration:
+            break
+    assert sorted(set(planes)) == [(z, c) for z in range(3) for c in range(2)]
+    assert planes[:3] == [(0, 0), (1, 0), (2, 0)]  # channel 1 first, each of its planes

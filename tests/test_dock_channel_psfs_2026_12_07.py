@@ -79,6 +79,7 @@ def test_a_whole_stack_deblurs_each_channel_with_its_psf(make_napari_viewer, qtb
     np.testing.assert_allclose(out.data, deblur(image, axes="CZYX", psf=";".join(PSFS), **RL),
                                rtol=1e-4, atol=1e-3)
     assert out.metadata["microdeblur"]["method_spec"]["psf"] == ";".join(PSFS)
+    assert ", 5/5/5 iterations)" in w.status_label.text()  # each channel's, not channel 1's
 
 
 def test_a_current_slice_runs_its_channels_psf(make_napari_viewer, qtbot):
@@ -167,3 +168,21 @@ def test_focus_dock_refuses_one_psf_per_channel_before_any_work(make_napari_view
     w.psf_edit.setText("gaussian:1.2;gaussian:2.0;gaussian:3.0")
     with pytest.raises(ValueError, match="one PSF per channel.*give one PSF"):
         w.build_request()
+
+
+def test_the_z_slider_does_not_recompute_a_per_channel_preview(make_napari_viewer, qtbot,
+                                                                monkeypatch):
+    """Only the C slider changes which PSF the preview shows: a Z step re-estimated every
+    'estimate' part from the whole layer."""
+    image = _channels((3, 40, 40))[:2]
+    viewer, _, w = _rl_dock(make_napari_viewer, qtbot, image, "CZYX", "estimate;gaussian:1.5")
+    wait_preview(qtbot, w)
+    calls = []
+    real = w.update_psf_preview
+    monkeypatch.setattr(w, "update_psf_preview", lambda *a: (calls.append(1), real(*a)))
+    viewer.dims.set_current_step(1, 2)  # Z
+    assert calls == []
+    viewer.dims.set_current_step(0, 1)  # C
+    assert calls == [1]
+    wait_preview(qtbot, w)
+    assert w.psf_preview.caption.text().startswith("channel 2 of 2: gaussian:1.5;")

@@ -180,7 +180,15 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.update_psf_preview()
 
     def _dims_changed(self, *_) -> None:
-        if not self.closed and CHANNEL_SEPARATOR in self.psf_edit.text():
+        """A per-channel PSF's preview follows the C slider; other sliders (Z, T) change
+        nothing it shows (an 'estimate' part was estimated again at every Z step)."""
+        if self.closed or CHANNEL_SEPARATOR not in self.psf_edit.text():
+            return
+        try:
+            layer, axes = self.image.checked()
+        except ValueError:
+            return
+        if self._shown_channel(layer, axes) != getattr(self, "_preview_channel", None):
             self.update_psf_preview()
 
     def auto_runs_in_3d(self) -> bool:
@@ -274,7 +282,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             source = auto_psf(self.method.spec(AUTO), "S" in axes)
         image = (layer_data(layer), axes) if layer is not None else None
         if isinstance(source, str) and (parts := channel_sources(source)):
-            self.psf_preview.show_channels(parts, self._shown_channel(layer, axes), image)
+            self._preview_channel = self._shown_channel(layer, axes)
+            self.psf_preview.show_channels(parts, self._preview_channel, image)
             return
         self.psf_preview.show_source(source, image if is_estimate(source) else None)
 
@@ -408,11 +417,13 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         meta = run.layer.metadata["microdeblur"]
         # the classical setting that ran: with 'auto' it was found on the image just now
         params = meta.get("parameters") or {}
+        # one PSF per channel: each channel's own setting, in channel order
+        each = params.get("channels") or [params]
         setting = ""
-        if "iterations" in params:
-            setting += f", {params['iterations']} iterations"
-        if "balance" in params:
-            setting += f", balance {params['balance']:.3g}"
+        if all("iterations" in p for p in each):
+            setting += f", {'/'.join(str(p['iterations']) for p in each)} iterations"
+        if all("balance" in p for p in each):
+            setting += f", balance {'/'.join(format(p['balance'], '.3g') for p in each)}"
         self.status_label.setText(
             f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
             f"(tile {meta['tile']}, overlap {meta['overlap']}{setting}){removed_note(run)}"

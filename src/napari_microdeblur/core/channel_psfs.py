@@ -170,7 +170,10 @@ def run_channels(prepared, out):
     from .progress import DeblurProgress
 
     c = prepared.axes.index("C")
-    position = prepared.layout.loop_axes.index("C") if "C" in prepared.layout.loop_axes else 0
+    # a channel's plane index is over its own loop axes (C left out): C goes back in where the
+    # image's axes have it (ZCYX: (z, c))
+    own_loop = prepared.channel_runs[0].layout.loop_axes
+    position = sum(1 for a in prepared.axes[:c] if a in own_loop)
     total = sum(_tile_count(part) for part in prepared.channel_runs)
     done, results = 0, []
     for i, part in enumerate(prepared.channel_runs):
