@@ -175,3 +175,14 @@ def test_a_layer_scale_of_1_on_some_axes_says_nothing_about_them():
     xy_only = Image(np.zeros((9, 32, 32), np.float32), name="xy", scale=(1, 0.1, 0.1))
     assert psf_scale_note(viewer, f"{OPTICS},pixel=0.1,nz=15,dz=0.2", xy_only, "ZYX") is None
     assert "give pixel=0.1" in psf_scale_note(viewer, f"{OPTICS},pixel=0.2", xy_only, "ZYX")
+
+
+def test_psf_from_beads_of_a_stack_without_z_step_names_the_pixel_size_it_has():
+    """A 3D bead PSF whose image gave Y, X sizes but no z-step was said to have 'no pixel
+    size'."""
+    from napari_microdeblur.cli_psf import _voxel_words
+
+    line = _voxel_words({"Y": 0.1, "X": 0.1}, 3)
+    assert "voxel YX 0.1 x 0.1 um" in line and "no z-step" in line
+    assert "no pixel size" in _voxel_words({}, 3)
+    assert _voxel_words({"Z": 0.3, "Y": 0.1, "X": 0.1}, 3).startswith("voxel ZYX 0.3 x 0.1")

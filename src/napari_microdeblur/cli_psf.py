@@ -86,11 +86,14 @@ def cmd_psf_from_beads(args) -> int:
 def _voxel_words(pixel_size: dict, ndim: int) -> str:
     """What the PSF file says of its voxels: a PSF is only right for images sampled alike."""
     axes = "ZYX"[-ndim:]
-    if not all(a in pixel_size for a in axes):
+    known = "".join(a for a in axes if a in pixel_size)
+    if "Y" not in known or "X" not in known:
         return ("the bead image gives no pixel size, nor does the PSF: use it only on images "
                 "of the same pixel size" + (" and z-step" if ndim == 3 else ""))
-    sizes = " x ".join(f"{pixel_size[a]:.4g}" for a in axes)
-    return f"voxel {axes} {sizes} um written with it: use it on images sampled alike"
+    sizes = " x ".join(f"{pixel_size[a]:.4g}" for a in known)
+    missing = " (the bead image gives no z-step: use it only on stacks of the same one)" \
+        if known != axes else ""
+    return f"voxel {known} {sizes} um written with it: use it on images sampled alike{missing}"
 
 
 def cmd_psf_estimate(args) -> int:

@@ -162,8 +162,9 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
     if any(f" {word} " in f" {card.license.upper()} " for word in ("AND", "OR", "WITH")):
         # a card names every training set's licence; the Zoo's rdf takes one SPDX id
         raise ValueError(
-            f"export_bioimageio: the weights' licence is {card.license!r} (their training "
-            "data's licences together) and the BioImage Model Zoo takes one SPDX licence id; "
+            f"export_bioimageio: the weights' licence is {card.license!r}, an SPDX expression "
+            "(a card names its training sets' licences joined by AND), and the BioImage Model "
+            "Zoo takes one SPDX licence id; "
             "pass a card with the licence you may publish them under, e.g. "
             "card.model_copy(update={'license': 'CC-BY-4.0'})"
         )
