@@ -350,3 +350,27 @@ def test_saved_weights_get_the_permissions_of_any_new_file(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_card_config_of_huge_width_is_refused_before_any_memory(tmp_path, monkeypatch):
+    """An edited card asking for 2000 features: the shapes are compared on the meta device
+    first, so the real network (1.4 GB of float32 here; 20000 features was killed by the
+    system for memory) is never built."""
+    from napari_microdeblur.core import registry
+
+    path = _with_card(tmp_path, "wide.safetensors",
+                      lambda c: json.dumps({**c, "config": {**c["config"], "n_feats": 2000}}))
+    built_on = []
+    real = registry.build_model
+
+    def recording(*args, **kwargs):
+        built_on.append(str(torch.get_default_device()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "build_model", recording)
+    with pytest.raises(ValueError, match="tensor shapes do not fit") as caught:
+        load_model(path)
+    one_line_naming(caught.value, path)
+    assert built_on == ["meta"]
+    monkeypatch.undo()
+    assert load_model(_with_card(tmp_path, "same.safetensors", lambda c: json.dumps(c)))[1]

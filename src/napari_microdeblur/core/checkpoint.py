@@ -332,12 +332,26 @@ _SETTING = {"paper": f"in its paper configuration ({_OTHER})",
             "card": "in the configuration its model card names (a damaged or edited file)"}
 
 
-def _fill(
-    model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], where: str, arch: str,
-    setting: str = "paper") -> None:
-    """Load ``tensors`` into ``model`` only if keys and shapes match exactly; ``setting``
-    (a key of ``_SETTING``) says where the model's configuration came from."""
-    expected = model.state_dict()
+def _build_on_meta(arch: str, config: Any) -> torch.nn.Module | None:
+    """The model on the meta device (shapes, no memory); None where it cannot be built so."""
+    try:
+        with torch.device("meta"):
+            return registry.build_model(arch, config)
+    except Exception:  # noqa: BLE001 - an architecture that computes values while built
+        return None
+
+
+def _check_channels(model: torch.nn.Module, card, where: str) -> None:
+    if (card.in_channels, card.out_channels) != (model.in_channels, model.out_channels):
+        raise ValueError(
+            f"{where}: card channels {card.in_channels}->{card.out_channels} do not match its "
+            f"config ({model.in_channels}->{model.out_channels}){_EDITED}"
+        )
+
+
+def _check_fits(expected: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor],
+                where: str, arch: str, setting: str) -> None:
+    """ValueError unless ``tensors`` has exactly the keys and shapes of ``expected``."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -361,7 +375,6 @@ def _fill(
             + "; ".join(bad[:3])
             + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else "")
         )
-    model.load_state_dict(dict(tensors), strict=True)
 
 
 def load_safetensors(
@@ -397,14 +410,14 @@ def load_safetensors(
     else:
         raise ArchitectureUnknownError(
             where, "this .safetensors file has no napari-microdeblur model card", list(tensors))
-    model = _build(card.arch, card.config, where, _NEWER if CARD_KEY in meta else "")
-    if (card.in_channels, card.out_channels) != (model.in_channels, model.out_channels):
-        raise ValueError(
-            f"{where}: card channels {card.in_channels}->{card.out_channels} do not match its "
-            f"config ({model.in_channels}->{model.out_channels}){_EDITED}"
-        )
-    _fill(model, tensors, where, card.arch,
-          "card" if CARD_KEY in meta else "paper" if config is None else "given")
+    setting = "card" if CARD_KEY in meta else "paper" if config is None else "given"
+    advice = _NEWER if CARD_KEY in meta else ""
+    # meta first (no memory): an edited card's 100k features allocated GBs before the check
+    for build in (_build_on_meta, lambda a, c: _build(a, c, where, advice)):
+        if (model := build(card.arch, card.config)) is not None:
+            _check_channels(model, card, where)
+            _check_fits(model.state_dict(), tensors, where, card.arch, setting)
+    model.load_state_dict(dict(tensors), strict=True)
     card.sha256 = digest
     card.source = where
     return model.to(map_location).eval(), card
@@ -445,7 +458,8 @@ def _load_state_dict_file(
     digest = sha256_file(path)
     sd = read_state_dict_file(path, where)
     model = _build(arch, cfg, where)
-    _fill(model, sd, where, arch, "paper" if config is None else "given")
+    _check_fits(model.state_dict(), sd, where, arch, "paper" if config is None else "given")
+    model.load_state_dict(dict(sd), strict=True)
     card = _card_for_import(arch, cfg, path)
     card.sha256 = digest
     card.source = where
