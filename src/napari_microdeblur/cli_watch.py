@@ -3,7 +3,10 @@ cli.build_parser). Each file is scored for focus; the soft ones are deblurred, t
 and a CSV row logs each, so a restarted watch continues where it stopped. A file that failed
 (or could not be read) is tried again once it changes: the row keeps its size and mtime.
 A file is judged by its softest plane among those with structure (``judged_score``); one
-with no structure at all (background noise only) is copied and logged 'blank'."""
+with no structure at all (background noise only) is copied and logged 'blank'. A TIFF that
+holds fewer planes than its metadata declares (a stack still being written, with pauses longer
+than --settle: ``core.tiff_complete``) is waited for, and logged 'incomplete' (neither deblurred
+nor copied) once unchanged for --incomplete-after seconds; it is looked at again if it changes."""
 
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ WATCH_LOG = "microdeblur_watch.csv"
 WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtime_ns")
 #: the columns printed per file (the last two are for the retry, ``_stamp``)
 SHOWN_COLUMNS = WATCH_COLUMNS[:5]
-#: the decisions tried again when the file changes (replaced by a fixed one, or finished)
-RETRIED = ("failed", "unreadable")
+#: the decisions tried again when the file changes (replaced by a fixed one, or finished;
+#: 'incomplete': a stack whose writer resumed after --incomplete-after)
+RETRIED = ("failed", "unreadable", "incomplete")
 #: the decisions whose file was copied to OUT_DIR under its own name ('blank': every plane
 #: background noise only, copied as is; logs written before it have no such rows)
 COPIED = ("copied", "blank")
@@ -167,9 +171,11 @@ def _logged_stamp(row: dict) -> tuple[int, int] | None:
         return None
 
 
-def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict, dict]:
+def _read_log(log_path: Path, out_dir: Path, incomplete: set | None = None) -> tuple[set, dict,
+                                                                                  dict]:
     """(names already logged, output name -> the logged input whose result it holds, name ->
-    the logged (size, mtime) of a file whose last row is 'failed' or 'unreadable')."""
+    the logged (size, mtime) of a file whose last row is 'failed', 'unreadable' or
+    'incomplete'); ``incomplete`` gets the names whose last row is 'incomplete'."""
     done, owners, failed = set(), {}, {}
     if not log_path.exists():
         return done, owners, failed
@@ -180,6 +186,8 @@ def _read_log(log_path: Path, out_dir: Path) -> tuple[set, dict, dict]:
             failed.pop(name, None)
             if row["decision"] in RETRIED:
                 failed[name] = _logged_stamp(row)
+            if incomplete is not None:
+                (incomplete.add if row["decision"] == "incomplete" else incomplete.discard)(name)
             deblurred, copied = _targets(Path(name), out_dir)
             made = {"deblurred": [deblurred], **{d: [copied] for d in COPIED},
                     "exists": [t for t in (deblurred, copied) if t.exists()]}
@@ -227,6 +235,9 @@ def _check_watch_options(args) -> None:
     # NaN would never count a file as settled, so --once would never end
     if not (math.isfinite(args.settle) and args.settle >= 0):
         raise UserError(f"--settle {args.settle:g}: give a number of seconds >= 0")
+    if not (math.isfinite(args.incomplete_after) and args.incomplete_after >= 0):
+        raise UserError(f"--incomplete-after {args.incomplete_after:g}: give a number of "
+                        "seconds >= 0")
 
 
 def _check_folders(in_dir: Path, out_dir: Path) -> None:
@@ -260,14 +271,61 @@ def _settled(pending: list[Path], settle: float) -> list[Path]:
     return [p for p, stamp in stamps if stamp is not None and now - stamp[1] / 1e9 >= settle]
 
 
+def _complete(ready: list[Path], waiting: dict, after: float) -> tuple[list, list]:
+    """(the settled files that are complete, [(path, (why, stamp))] of the TIFFs that hold
+    fewer planes than their metadata declares and have not changed for ``after`` seconds). The other
+    incomplete ones wait in ``waiting`` (name -> (stamp, why); looked at again only once they
+    change), each said once in one line."""
+    from .core.io import is_tiff
+    from .core.tiff_complete import incomplete_reason
+
+    complete, given_up, now = [], [], time.time()
+    for path in ready:
+        stamp = _stamp(path)
+        if stamp is None:  # gone since it was listed
+            continue
+        known = waiting.get(path.name)
+        why = known[1] if known and known[0] == stamp else (
+            incomplete_reason(path) if is_tiff(path) else None)
+        if why is None:
+            waiting.pop(path.name, None)
+            complete.append(path)
+        elif now - stamp[1] / 1e9 >= after:
+            waiting.pop(path.name, None)
+            given_up.append((path, (why, stamp)))
+        else:
+            if path.name not in waiting:
+                print(f"microdeblur: {path.name}: incomplete, {why}; waiting for the rest "
+                      f"(logged 'incomplete' if unchanged for {after:g} s: --incomplete-after)",
+                      file=sys.stderr, flush=True)
+            waiting[path.name] = (stamp, why)
+    return complete, given_up
+
+
+def _incomplete_row(path: Path, seen: tuple, args, failed: dict, incomplete: set) -> dict:
+    """The 'incomplete' row of a file waited for too long; ``seen``: (why, the stamp it was
+    judged by: a change since then is a change, and brings it back)."""
+    why, stamp = seen
+    print(f"microdeblur: {path.name}: incomplete, {why}, unchanged for {args.incomplete_after:g}"
+          " s: not deblurred or copied; it is looked at again once it changes (a longer pause: "
+          "raise --incomplete-after)", file=sys.stderr, flush=True)
+    failed[path.name] = stamp
+    incomplete.add(path.name)
+    return {"name": path.name, "score": "", "decision": "incomplete", "method": "",
+            "seconds": "", "size": stamp[0], "mtime_ns": stamp[1]}
+
+
 def _process(path: Path, out_dir: Path, threshold: float, args, models, owners,
-             failed: dict) -> dict:
+             failed: dict, incomplete: set) -> dict:
     """The log row of one file (its stamp taken first: a change during the run is a change),
-    saying so when it is a retry; ``failed`` updated."""
+    saying so when it is a retry; ``failed`` and ``incomplete`` (names last logged so)
+    updated."""
     stamp = _stamp(path)
     if path.name in failed:
-        print(f"microdeblur: {path.name}: changed since its last try failed; retried",
+        since = "it was logged incomplete" if path.name in incomplete else "its last try failed"
+        print(f"microdeblur: {path.name}: changed since {since}; retried",
               file=sys.stderr, flush=True)
+    incomplete.discard(path.name)
     try:
         row = _watch_one(path, out_dir, threshold, args, models, owners)
     # one bad file (or a failed run on it) must not stop the watch
@@ -283,9 +341,18 @@ def _process(path: Path, out_dir: Path, threshold: float, args, models, owners,
     return row
 
 
+def _write_row(writer, log, row: dict, args) -> None:
+    writer.writerow(row)
+    log.flush()
+    os.fsync(log.fileno())
+    if not args.quiet:
+        print(",".join(str(row[c]) for c in SHOWN_COLUMNS), flush=True)
+
+
 def cmd_watch(args) -> int:
     """Process files as they appear: score, deblur the soft ones, copy the rest (and the blank
-    ones), log a CSV row; a file that failed is tried again when it changes."""
+    ones), log a CSV row; a file that failed is tried again when it changes, a TIFF still being
+    written is waited for."""
     from .core.checkpoint import ModelCache
 
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
@@ -296,7 +363,8 @@ def cmd_watch(args) -> int:
     models = ModelCache()  # the network is loaded at the first soft file, then kept
     log_path = out_dir / WATCH_LOG
     has_header = _upgrade_log(log_path, in_dir)
-    done, owners, failed = _read_log(log_path, out_dir)  # restart where we left off
+    incomplete, waiting = set(), {}  # names logged 'incomplete'; name -> (stamp, why)
+    done, owners, failed = _read_log(log_path, out_dir, incomplete)  # restart where we left off
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch
     with open(log_path, "a", newline="", encoding="utf-8") as log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
@@ -306,16 +374,17 @@ def cmd_watch(args) -> int:
         try:
             while True:
                 pending = _pending(in_dir, done, failed)
-                ready = _settled(pending, args.settle)
-                for path in ready:
-                    row = _process(path, out_dir, threshold, args, models, owners, failed)
-                    writer.writerow(row)
-                    log.flush()
-                    os.fsync(log.fileno())
+                ready, given_up = _complete(_settled(pending, args.settle), waiting,
+                                            args.incomplete_after)
+                for path, why in [(p, None) for p in ready] + given_up:
+                    if why is None:
+                        row = _process(path, out_dir, threshold, args, models, owners, failed,
+                                       incomplete)
+                    else:  # waited for too long: logged, nothing read or written
+                        row = _incomplete_row(path, why, args, failed, incomplete)
+                    _write_row(writer, log, row, args)
                     done.add(path.name)
-                    if not args.quiet:
-                        print(",".join(str(row[c]) for c in SHOWN_COLUMNS), flush=True)
-                if args.once and len(ready) == len(pending):
+                if args.once and len(ready) + len(given_up) == len(pending):
                     return 0
                 time.sleep(args.poll)
         except KeyboardInterrupt:
@@ -341,6 +410,10 @@ def add_watch_command(sub) -> None:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
     p.add_argument("--settle", type=float, default=2.0,
                    help="a file is complete once unchanged for this many seconds")
+    p.add_argument("--incomplete-after", type=float, default=600.0, metavar="SECONDS",
+                   help="a TIFF holding fewer planes than its metadata declares (still being "
+                   "written) is waited for; unchanged this long, it is logged 'incomplete', "
+                   "neither deblurred nor copied, and looked at again once it changes")
     p.add_argument("--once", action="store_true", help="process what is there, then exit")
     add_method_options(p)
     p.set_defaults(func=cmd_watch)
