@@ -228,3 +228,19 @@ def test_an_in_memory_stack_s_normalisation_still_sees_every_plane():
     stack[1::4] = 5000.0
     sample = inference._stats_sample(stack, "ZYX")
     assert sample.max() == 5000.0 and (sample == 5000.0).mean() > 0.2
+
+
+def test_an_uncompressed_tiff_stack_s_normalisation_sees_every_plane(tmp_path):
+    """The CLI's TIFF stacks (positioned reads) keep the normalisation they had: every plane,
+    as numpy; the 64-plane sample is for dask and zarr."""
+    import tifffile
+
+    from napari_microdeblur.core import io
+
+    stack = np.full((130, 32, 32), 100, np.uint16)
+    stack[1::4] = 5000
+    tifffile.imwrite(tmp_path / "s.tif", stack, metadata={"axes": "ZYX"})
+    array = io.read_image(tmp_path / "s.tif").array
+    assert isinstance(array, io.TiffArray)
+    sample = inference._stats_sample(array, "ZYX")
+    assert (sample == 5000).mean() > 0.2

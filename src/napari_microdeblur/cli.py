@@ -477,21 +477,6 @@ def _version() -> str:
     return f"microdeblur {__version__}"
 
 
-@contextlib.contextmanager
-def _quiet_tifffile():
-    """tifffile logs a broken file's details ('invalid offset to first page ...') as a line of
-    its own; our error line already names the file, so errors stay one line."""
-    import logging
-
-    log = logging.getLogger("tifffile")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 #: how torch says a tensor did not fit (CUDA, MPS and CPU allocators)
 _OUT_OF_MEMORY = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
 
@@ -548,8 +533,10 @@ def _run(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR
+    from .core.tiff_metadata import quiet_tifffile
+
     try:
-        with warnings.catch_warnings(), _quiet_tifffile():  # restored on return
+        with warnings.catch_warnings(), quiet_tifffile():  # restored on return
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
             return args.func(args)

@@ -59,11 +59,11 @@ def _dimensions(source: str) -> int | None:
     is not known here ('estimate' is 2D; an unreadable file is refused by its own check)."""
     from .psf import is_psf_model, parse_psf
     from .psf_estimate import is_estimate
-    from .psf_fit import _psf_data_shape
+    from .psf_fit import psf_data_shape
 
     if is_estimate(source):
         return 2
-    shape = parse_psf(source).shape if is_psf_model(source) else _psf_data_shape(source)
+    shape = parse_psf(source).shape if is_psf_model(source) else psf_data_shape(source)
     if shape is None:
         return None
     return 3 if len(shape) == 3 and shape[0] > 1 else 2

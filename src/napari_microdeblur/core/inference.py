@@ -103,15 +103,15 @@ def _stats_sample(image, axes: str) -> np.ndarray:
     at most ``STATS_MAX_PLANES`` planes (evenly strided over Z and T), each strided in Y, X."""
     shape = tuple(int(n) for n in image.shape)
     steps = [1] * len(shape)
-    # numpy holds every plane already: strided as before; a lazy stack reads only a sample
-    lazy = not isinstance(image, np.ndarray)
+    # a lazy stack (dask, zarr) is read chunk by chunk: a stride in Y, X alone still read every
+    # plane (a 'current slice' deblur of a 4 GB stack read all 2000); numpy and uncompressed
+    # TIFFs (cheap_regions) keep every plane, as before
+    lazy = not isinstance(image, np.ndarray) and not getattr(image, "cheap_regions", False)
     plane_axes = [i for i, a in enumerate(axes) if a not in "YXSC"] if lazy else []
 
     def kept(i: int) -> int:
         return -(-shape[i] // steps[i])
 
-    # a lazy stack is read chunk by chunk: a stride in Y, X alone still reads every plane (a
-    # 'current slice' deblur of a 4 GB stack read all 2000 of its planes for this)
     while plane_axes and math.prod(kept(i) for i in plane_axes) > STATS_MAX_PLANES:
         steps[max(plane_axes, key=kept)] *= 2
     total = math.prod(kept(i) if i in plane_axes else n for i, n in enumerate(shape))
@@ -432,9 +432,8 @@ def prepare_deblur(
 ) -> PreparedDeblur:
     """Check everything and compute the normalisation (over the whole image, unless a fixed
     ``normalization`` is given: chunks of one image share one scale). Does no tile work.
-    ``method`` None is ``MethodSpec()`` ('auto'); ``tiling_spec`` None is ``TilingSpec()``.
+    ``method`` None is ``MethodSpec()`` ('auto'); ``tiling_spec`` None is ``TilingSpec()``;
     ``models``: a ``checkpoint.ModelCache`` shared by a batch of images (networks load once).
-
     2D methods run plane by plane over the axes that are not Y, X (or the channel axis a
     network takes whole). The output has the input's shape; output dtype 'float32' keeps the
     input's intensity units, 'input' casts back to the input dtype, clipped to its range.

@@ -65,7 +65,7 @@ def _check_psf_data_fits(spec: MethodSpec, axes: str, image: str) -> None:
     in other words). Its size is not checked: one as large as the image is cut to its support."""
     if spec.name not in CLASSICAL_METHODS or "Z" in axes:
         return
-    shape = _psf_data_shape(spec.psf)
+    shape = psf_data_shape(spec.psf)
     if shape is None or len(shape) != 3:
         return
     name = "" if isinstance(spec.psf, PsfArray) else f" {shown_path(spec.psf)}"
@@ -73,7 +73,7 @@ def _check_psf_data_fits(spec: MethodSpec, axes: str, image: str) -> None:
                      f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack")
 
 
-def _psf_data_shape(psf) -> tuple[int, ...] | None:
+def psf_data_shape(psf) -> tuple[int, ...] | None:
     """The shape of a PSF array, or of a TIFF file's PSF from its header alone (singleton axes
     dropped, as ``psf.read_psf`` drops them); None where that is not known here (no PSF, an
     estimate, an unreadable file or one with channels: reading it says what is wrong)."""

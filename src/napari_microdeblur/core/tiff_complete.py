@@ -8,25 +8,13 @@ ask at every poll."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-
-@contextlib.contextmanager
-def _quiet():
-    # a partial file is expected here: tifffile's log lines about it ('invalid page offset',
-    # 'OME series ...') would repeat at every poll
-    log = logging.getLogger("tifffile")
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
+from .tiff_metadata import quiet_tifffile
 
 
 def incomplete_reason(path: str | os.PathLike) -> str | None:
@@ -36,7 +24,8 @@ def incomplete_reason(path: str | os.PathLike) -> str | None:
     import tifffile
 
     path = Path(path)
-    with _quiet():
+    # a partial file is expected here: tifffile's lines about it would repeat at every poll
+    with quiet_tifffile(logging.CRITICAL):
         try:
             tif = tifffile.TiffFile(path)
         except Exception:  # tifffile raises several types for broken files

@@ -9,7 +9,24 @@ Fiji reads as one flat stack in cm, otherwise. An .ome.tif output is OME-TIFF.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import numpy as np
+
+
+@contextlib.contextmanager
+def quiet_tifffile(level: int = logging.ERROR):
+    """tifffile's log lines below ``level`` left out while the block runs: a broken file's
+    details ('invalid offset to first page ...') repeat what an error line already says, and
+    a file still being written gives them at every poll."""
+    log = logging.getLogger("tifffile")
+    before = log.level
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
 
 # seconds per unit, for OME's TimeIncrementUnit and ImageJ's tunit
 S_PER_UNIT = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "µs": 1e-6,
