@@ -186,3 +186,16 @@ def test_psf_from_beads_of_a_stack_without_z_step_names_the_pixel_size_it_has():
     assert "voxel YX 0.1 x 0.1 um" in line and "no z-step" in line
     assert "no pixel size" in _voxel_words({}, 3)
     assert _voxel_words({"Z": 0.3, "Y": 0.1, "X": 0.1}, 3).startswith("voxel ZYX 0.3 x 0.1")
+
+
+def test_a_3d_psf_run_plane_by_plane_is_not_blamed_for_its_z_step(tmp_path, capsys):
+    """The PSF-aware network uses a 3D PSF's in-focus plane on every plane: the PSF's z-step
+    plays no part, so a z-step unlike the stack's is not said (it was); Y, X still are."""
+    stack = imagej_stack(tmp_path / "stack.tif", shape=(3, 64, 64))
+    other_z = psf_file(tmp_path / "psf_dz01.tif", {"Z": 0.1, "Y": 0.1, "X": 0.1})
+    args = ["deblur", str(stack), "--method", "wiener_unet.psf_v4", "-q"]
+    assert main([*args, "-o", str(tmp_path / "a.tif"), "--psf", str(other_z)]) == 0
+    assert "has voxels" not in capsys.readouterr().err
+    other_yx = psf_file(tmp_path / "psf_p02.tif", {"Z": 0.3, "Y": 0.2, "X": 0.2})
+    assert main([*args, "-o", str(tmp_path / "b.tif"), "--psf", str(other_yx)]) == 0
+    assert "YX 0.2 um (image 0.1 um)" in capsys.readouterr().err

@@ -56,8 +56,11 @@ def iter_deblur_file(
     if data is None:
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
-    _warn_psf_scale(method, data, axes, source)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
+    # a 3D PSF run plane by plane uses its in-focus plane only: its z-step does not matter
+    in_3d = prepared.channel_runs[0] if prepared.channel_runs else prepared
+    _warn_psf_scale(method, data, axes if "Z" in in_3d.layout.spatial_axes
+                    else axes.replace("Z", ""), source)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata)
 
 
