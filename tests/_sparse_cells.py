@@ -1,6 +1,7 @@
 """A synthetic sparse fluorescence field shared by the focus and selective-deblur tests."""
 
 import numpy as np
+from scipy import ndimage as ndi
 
 
 def cells(seed, size=512, n=30):
@@ -18,3 +19,16 @@ def cells(seed, size=512, n=30):
 def noisy(img, seed):
     """``img`` on a background of 10 with Gaussian camera noise of sd 3, as float32."""
     return (img + 10 + np.random.default_rng(seed).normal(0, 3, img.shape)).astype(np.float32)
+
+
+def half_blurred(tile):
+    """(cells(3) with its right half blurred by a Gaussian of 3 px, which tiles of ``tile`` px
+    hold a cell, which of those lie in the blurred half)."""
+    sharp = cells(3)
+    image = sharp.copy()
+    image[:, 256:] = ndi.gaussian_filter(sharp, 3.0)[:, 256:]
+    n = 512 // tile
+    content = (sharp > 20).reshape(n, tile, n, tile).any(axis=(1, 3))
+    right = np.zeros((n, n), dtype=bool)
+    right[:, n // 2:] = True
+    return image, content, content & right

@@ -7,42 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _sparse_cells import cells, noisy
+from _sparse_cells import cells, half_blurred, noisy
 from scipy import ndimage as ndi
+from test_focus_audit_2026_12_04 import dock, score, wait_idle  # noqa: F401
 
 from napari_microdeblur.core.focus import calibrate_threshold, focus_score, structure_tiles
 
-PLUGIN = "napari-microdeblur"
-TIMEOUT = 60_000  # ms
 TILE = 64
-
-
-def dock(viewer):
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Focus QC")
-    return widget
-
-
-def wait_idle(qtbot, widget):
-    qtbot.waitUntil(lambda: not widget._workers, timeout=TIMEOUT)
-
-
-def score(qtbot, widget):
-    assert widget.score() is not None
-    wait_idle(qtbot, widget)
-    assert widget.scores_fresh()
 
 
 @pytest.fixture(scope="module")
 def sparse():
     """(good layer data, image whose right half is blurred, content tiles, blurred tiles)."""
-    sharp = cells(3)
-    image = sharp.copy()
-    image[:, 256:] = ndi.gaussian_filter(sharp, 3.0)[:, 256:]
-    n = 512 // TILE
-    content = (sharp > 20).reshape(n, TILE, n, TILE).any(axis=(1, 3))
-    right = np.zeros((n, n), dtype=bool)
-    right[:, n // 2:] = True
-    return noisy(cells(1), 2), noisy(image, 4), content, content & right
+    image, content, blurred = half_blurred(TILE)
+    return noisy(cells(1), 2), noisy(image, 4), content, blurred
 
 
 def test_structure_tiles_tell_background_from_cells(sparse):

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _sparse_cells import cells, noisy
-from scipy import ndimage as ndi
+from _sparse_cells import cells, half_blurred, noisy
 
 from napari_microdeblur.core import selective
 from napari_microdeblur.core.focus import calibrate_threshold, focus_score, structure_tiles
@@ -20,18 +19,12 @@ RUN = {"psf": "gaussian:1.6", "balance": 0.01, "device": "cpu", "output_dtype": 
 def sparse():
     """(image whose right half is blurred, content tiles, blurred cell tiles, threshold: the
     25th percentile of a good image's tiles with structure)."""
-    sharp = cells(3)
-    image = sharp.copy()
-    image[:, 256:] = ndi.gaussian_filter(sharp, 3.0)[:, 256:]
-    n = 512 // TILE
-    content = (sharp > 20).reshape(n, TILE, n, TILE).any(axis=(1, 3))
-    right = np.zeros((n, n), dtype=bool)
-    right[:, n // 2:] = True
+    image, content, blurred = half_blurred(TILE)
     good = noisy(cells(1), 2)
     scores = focus_score(good, axes="YX", tile=TILE)
     threshold = calibrate_threshold(scores[structure_tiles(good, axes="YX", tile=TILE)],
                                     percentile=25)
-    return noisy(image, 4), content, content & right, threshold
+    return noisy(image, 4), content, blurred, threshold
 
 
 def _selected_mask(result, shape) -> np.ndarray:

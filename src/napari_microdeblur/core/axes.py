@@ -12,6 +12,7 @@ deblurred).
 
 from __future__ import annotations
 
+import abc
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def colour_part(image, axes: str):
     return FirstSamples(image, s, int(image.shape[s]) - 1)
 
 
-class AxisView:
+class AxisView(abc.ABC):
     """A part of an array along axis ``axis``, indexed and assigned like an array of
     ``shape``: reads or writes only the region asked for, so it works on what has no views
     (``io.TiffArray``, a TIFF output) and a lazy array stays lazy. Subclasses map an index of
@@ -164,8 +165,9 @@ class AxisView:
             where = where[:i] + (slice(None),) * (self.ndim - len(where) + 1) + where[i + 1:]
         return self._at_axis(where + (slice(None),) * (self.ndim - len(where)))
 
+    @abc.abstractmethod
     def _at_axis(self, where: tuple) -> tuple:
-        raise NotImplementedError
+        """``where`` (a full index of the view) as an index of the array."""
 
 
 class FirstSamples(AxisView):
