@@ -12,7 +12,8 @@ import tifffile
 from napari_microdeblur.cli import main
 from napari_microdeblur.core.inference import deblur, prepare_deblur, spec_for_image
 from napari_microdeblur.core.method import MethodSpec
-from napari_microdeblur.core.psf import is_psf_model, parse_psf, psf_scale_note
+from napari_microdeblur.core.psf import is_psf_model, parse_psf
+from napari_microdeblur.core.psf_scale import psf_scale_note
 
 W = "widefield:na=1.4,wavelength={},pixel=0.065"
 PER = f"{W.format(0.46)};{W.format(0.61)}"

@@ -30,7 +30,7 @@ def psf_file(path, voxel):
 
 
 def test_optics_model_at_other_pixels_or_z_step_than_the_stack_is_said(tmp_path):
-    from napari_microdeblur.core.psf import psf_scale_note
+    from napari_microdeblur.core.psf_scale import psf_scale_note
 
     stack = io.read_image(imagej_stack(tmp_path / "stack.tif"))
     assert stack.pixel_size == pytest.approx(VOXEL)
@@ -48,7 +48,7 @@ def test_optics_model_at_other_pixels_or_z_step_than_the_stack_is_said(tmp_path)
 
 
 def test_psf_file_with_another_z_step_than_the_stack_is_said(tmp_path):
-    from napari_microdeblur.core.psf import psf_sampling, psf_scale_note
+    from napari_microdeblur.core.psf_scale import psf_sampling, psf_scale_note
 
     stack = io.read_image(imagej_stack(tmp_path / "stack.tif"))
     other = psf_file(tmp_path / "psf_dz01.tif", {"Z": 0.1, "Y": 0.1, "X": 0.1})
@@ -101,7 +101,7 @@ def test_psf_from_beads_says_the_voxel_size_it_wrote(tmp_path, capsys):
 
 
 def test_psf_file_at_a_default_72_dpi_says_nothing(tmp_path):
-    from napari_microdeblur.core.psf import psf_scale_note
+    from napari_microdeblur.core.psf_scale import psf_scale_note
 
     stack = io.read_image(imagej_stack(tmp_path / "stack.tif"))
     dpi = tmp_path / "psf_72dpi.tif"  # saved by an image editor: 72 pixels per inch

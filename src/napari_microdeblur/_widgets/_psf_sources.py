@@ -47,7 +47,8 @@ def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:
     ``layer`` (axes ``axes``) has by its scale: an optics model's pixel= or dz=, a PSF file's
     voxel size, or a 'layer:NAME' PSF layer's scale (a PSF from beads keeps the bead layer's);
     None when they agree or either does not say (``core.psf.psf_scale_note``)."""
-    from ..core.psf import psf_scale_note as core_note
+    from ..core.psf_scale import psf_scale_note as core_note
+    from ..core.psf_scale import scale_mismatch
 
     sizes = _layer_sizes(layer, axes)
     image = f"layer {layer.name!r}"
@@ -58,10 +59,10 @@ def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:
     if psf_layer is None or not is_image_layer(psf_layer):
         return None  # psf_of_text says what is wrong with it
     psf_sizes = _layer_sizes(psf_layer, "ZYX"[-psf_layer.ndim:] if psf_layer.ndim <= 3 else "")
-    off = [a for a in ("Z", "Y", "X") if a in psf_sizes and a in sizes and (a != "Z" or "Z" in axes)
-           and abs(psf_sizes[a] - sizes[a]) > 0.05 * sizes[a]]
+    off, _ = scale_mismatch(psf_sizes, sizes, axes)
     if not off:
         return None
+    # a layer's scale has no stated unit: the sizes as they are
     said = ", ".join(f"{a} {psf_sizes[a]:.4g} (image {sizes[a]:.4g})" for a in off)
     return (f"PSF layer {name!r} has pixels {said} by its scale, unlike {image}: measure the "
             "PSF at the image's pixel size (a PSF at another scale deblurs wrongly)")

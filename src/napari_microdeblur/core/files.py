@@ -18,7 +18,7 @@ from .axes import check_axes, guess_note
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
-from .psf import psf_scale_note
+from .psf_scale import psf_scale_note
 from .shown import shown_path
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".czi", ".nd2", ".lif", ".zarr")

@@ -1,0 +1,94 @@
+"""Whether a PSF was made for the pixels of the image it deblurs: what a PSF's pixels measure
+(an optics model's pixel= and dz=, a PSF TIFF's voxel size) against the image's pixel size
+(its file, or a napari layer's scale). A PSF at another scale deblurs without an error, but
+wrongly (too little, or rings), so the CLI, watch, cluster file tasks and the Deblur dock say so
+in one line."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .channel_psfs import channel_sources
+from .psf import is_psf_model, optics_arguments
+from .shown import shown_path
+
+__all__ = ["psf_sampling", "psf_scale_note", "scale_mismatch"]
+
+#: Sampling differences below this share are metadata rounding, not a PSF at another scale.
+_SCALE_TOLERANCE = 0.05
+
+
+def psf_sampling(source) -> dict[str, float]:
+    """What a PSF's pixels measure, in um per axis ('X', 'Y', 'Z'), where it says: an optics
+    model's pixel= (and dz= when 3D), a PSF TIFF's voxel size (psf-from-beads writes the bead
+    image's). Empty for a model in pixels (gaussian, disk, astig), an array, or no metadata."""
+    if isinstance(source, str) and is_psf_model(source):
+        kind, _, rest = source.strip().partition(":")
+        kind = kind.strip().lower()
+        if kind not in ("widefield", "confocal"):
+            return {}
+        arguments = optics_arguments(kind, rest, source)
+        sizes = {"X": arguments["pixel"], "Y": arguments["pixel"]}
+        if arguments.get("nz", 1) > 1 and arguments.get("dz"):
+            sizes["Z"] = arguments["dz"]
+        return sizes
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
+        return {}
+    stat = Path(source).stat()  # a batch asks once per image: the file is read once
+    return dict(_file_sampling(str(Path(source).resolve()), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)
+def _file_sampling(path: str, size: int, mtime_ns: int) -> tuple:
+    """A PSF TIFF's voxel size as (axis, um) pairs; size and mtime key the cache (a file
+    written again is read again)."""
+    import tifffile
+
+    from .pixel_units import pixel_size_from_tiff
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes = series.axes.replace("I", "Z").replace("Q", "Z")
+            return tuple(pixel_size_from_tiff(tif, series.pages[0], axes).items())
+    except Exception:  # noqa: BLE001 - an unreadable file is refused by read_psf, in its words
+        return ()
+
+
+def scale_mismatch(psf: dict, pixel_size: dict, axes: str) -> tuple[list[str], str]:
+    """(the axes on which a PSF sampled at ``psf`` um per axis is more than 5 % off the image's
+    ``pixel_size``, those sizes in words); Z only where both have it and ``axes`` has Z."""
+    compared = [a for a in ("Z", "Y", "X") if a in psf and a in (pixel_size or {})
+                and (a != "Z" or "Z" in axes)]
+    # beyond 50x it is a default of the file (72 dpi is 353 um) or a unit slip, not optics
+    off = [a for a in compared if abs(psf[a] - pixel_size[a]) > _SCALE_TOLERANCE * pixel_size[a]
+           and 1 / 50 < psf[a] / pixel_size[a] < 50]
+    names = {a: a for a in off}
+    if {"Y", "X"} <= set(off) and psf["Y"] == psf["X"] and pixel_size["Y"] == pixel_size["X"]:
+        names = {a: "YX" if a == "Y" else a for a in off if a != "X"}  # square pixels: once
+    said = ", ".join(f"{name} {psf[a]:.4g} um (image {pixel_size[a]:.4g} um)"
+                     for a, name in names.items())
+    return off, said
+
+
+def psf_scale_note(source, pixel_size, axes: str, *, image: str = "the image") -> str | None:
+    """One line when the PSF ``source`` (``psf_sampling``) was made for other pixels than the
+    image's ``pixel_size`` (um per axis, from its file or layer scale; ``axes`` its axes), by
+    more than 5% on X, Y, or Z where the PSF is 3D and the image has Z; else None. A PSF at the
+    wrong scale deblurs without an error but wrongly (too little, or rings)."""
+    if parts := channel_sources(source):  # 'A;B': each channel's PSF, named by its channel
+        notes = [(i, psf_scale_note(p, pixel_size, axes, image=image)) for i, p in enumerate(parts)]
+        return "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
+    psf = psf_sampling(source)
+    off, said = scale_mismatch(psf, pixel_size, axes)
+    if not off:
+        return None
+    if isinstance(source, str) and is_psf_model(source):
+        keys = {"X": "pixel", "Y": "pixel", "Z": "dz"}
+        fix = ", ".join(dict.fromkeys(f"{keys[a]}={pixel_size[a]:.4g}" for a in off))
+        return (f"psf {source!r} is sampled at {said} for {image}: give {fix} in it (a PSF at "
+                "another scale deblurs wrongly)")
+    return (f"the PSF {shown_path(source)} has voxels {said} for {image}: measure it at the "
+            "image's voxel size, or resample it (a PSF at another scale deblurs wrongly)")
