@@ -5,12 +5,15 @@ first and aicsimageio only after it (not installed, broken, or without a reader 
 neither is a dependency. Both give TCZYX (TCZYXS for RGB samples) lazy dask data and pixel
 sizes in micrometres; a reader that names another unit (a pint unit in bioio's
 ``dimension_properties``) is converted. A file of several scenes is read as its first, with a
-warning, as a TIFF of several images is.
+warning, as a TIFF of several images is. Channel names and the time interval go to
+``ImageData.metadata`` under the keys ``tiff_metadata.tiff_extras`` uses, so a TIFF output keeps
+them as it does a TIFF input's.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -104,6 +107,32 @@ def _pixel_size(img) -> dict[str, float]:
     return pixel_size
 
 
+# the names bioio and aicsimageio make up for channels the file does not name ("Channel:0:1")
+MADE_UP_CHANNEL = re.compile(r"^Channel:\d+:\d+$")
+
+
+def _extras(img, channels: int) -> dict:
+    """Channel names and time interval (s) as ``tiff_metadata.tiff_extras`` gives them; what
+    the reader does not give, or gives made up or in an unknown unit, is left out."""
+    extras: dict = {}
+    try:
+        names = [str(name) for name in (img.channel_names or ())]
+    except Exception:  # a reader whose metadata does not parse: the data can still be read
+        names = []
+    # names for another count of channels than the data's are not this image's
+    if len(names) == channels and any(names) and not all(map(MADE_UP_CHANNEL.match, names)):
+        extras["channel_names"] = names
+    try:
+        interval = img.time_interval  # bioio: a timedelta; aicsimageio has none
+    except Exception:
+        interval = None
+    # older bioio gave a bare number without its unit: no interval rather than a wrong one
+    seconds = interval.total_seconds() if hasattr(interval, "total_seconds") else None
+    if seconds and math.isfinite(seconds) and seconds > 0:
+        extras["time_interval"] = seconds
+    return extras
+
+
 def read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
     """``path`` through bioio (else aicsimageio): its first scene, singleton T, C, Z dropped
     (a 2D image comes back YX), still lazy."""
@@ -120,5 +149,6 @@ def read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
         warnings.warn(f"{path}: the file holds {len(scenes)} scenes; only the first ({shape}) "
                       "is read: save each scene as its own file to process the others",
                       UserWarning, stacklevel=4)
-    return ImageData(array=array, axes=axes, pixel_size=_pixel_size(img),
-                     path=str(path))
+    channels = int(data.shape[order.index("C")]) if "C" in order else 1
+    return ImageData(array=array, axes=axes, pixel_size=_pixel_size(img), path=str(path),
+                     metadata=_extras(img, channels))

@@ -225,10 +225,13 @@ def read_psf(path) -> np.ndarray:
     extra = [f"{n} {names.get(a, a + ' planes')}" for a, n in zip(axes, series.shape)
              if n > 1 and a not in "ZYXQI"]
     if extra:
-        raise ValueError(
-            f"{where} has {', '.join(extra)} (axes {axes}, shape {series.shape}); accepted: one "
-            "channel, 2D (YX) or 3D (ZYX): save each channel's PSF to its own file"
-        )
+        fix = "save one of them (or their mean) as the PSF"
+        if any(a == "C" and n > 1 for a, n in zip(axes, series.shape)):
+            # a PSF per channel is given as a list of files (core/channel_psfs.py)
+            fix = ("save each channel's PSF to its own file and give one per channel of the "
+                   "image, in order, separated by ';': --psf \"A.tif;B.tif\"")
+        raise ValueError(f"{where} has {', '.join(extra)} (axes {axes}, shape {series.shape}); "
+                         f"accepted: one channel, 2D (YX) or 3D (ZYX): {fix}")
     if data.ndim not in (2, 3):
         raise ValueError(
             f"{where} has shape {data.shape} after dropping singleton axes; "
