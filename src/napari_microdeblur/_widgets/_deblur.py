@@ -27,6 +27,7 @@ from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
     LAYER_PREFIX,
+    PsfScalePrefill,
     choose_bead_layer,
     estimate_psf_of_layer,
     measure_psf_from_beads,
@@ -45,11 +46,12 @@ LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch
 
 def run_line(req: DeblurRequest) -> str:
     """What a started run does, with the axes it takes (a guess may be wrong) and, for a
-    layer with alpha (RGBA, gray + alpha), what happens to the alpha."""
+    layer with alpha (RGBA, gray + alpha), what happens to the alpha. The name is quoted: a
+    layer name may hold a newline, and the line stays one line."""
     from ..core.axes import is_gray_alpha, is_rgba
     from ..core.inference import ALPHA_NOTE, GRAY_ALPHA_NOTE
 
-    line = (f"deblurring {req.source_name} (axes {req.axes}{part_note(req)}) with "
+    line = (f"deblurring {req.source_name!r} (axes {req.axes}{part_note(req)}) with "
             f"{planned_label(req)}...")
     if is_rgba(req.axes, req.image.shape):
         return f"{line} {ALPHA_NOTE}"
@@ -127,6 +129,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         napari_viewer.dims.events.current_step.connect(self._dims_changed)
         self.image.changed.connect(self._image_changed)
         self._image_changed()
+        # an optics PSF's pixel= and dz= follow the layer's scale (after its axes are guessed)
+        self.psf_prefill = PsfScalePrefill(
+            self.psf_edit, lambda: (self.layer_combo.value, self.axes_edit.text().strip().upper()),
+            form=psf_form, follow=(self.image.changed,))
         self.update_psf_preview()
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)

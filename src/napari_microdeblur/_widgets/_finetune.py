@@ -95,9 +95,13 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
         self.regimes.regime_combo.currentIndexChanged.connect(self._mode_defaults)
         self.regimes.start_combo.currentIndexChanged.connect(self._show_psf_panel)
-        self.blurry_combo.currentIndexChanged.connect(self._guess_axes)
-        self.stack_combo.currentIndexChanged.connect(self._guess_axes)
-        self.self_page.layer_combo.currentIndexChanged.connect(self._guess_axes)
+        layers = (self.blurry_combo, self.stack_combo, self.self_page.layer_combo)
+        for layer_combo in layers:
+            layer_combo.currentIndexChanged.connect(self._guess_axes)
+        # an optics PSF's pixel= and dz= follow the source layer's scale (axes guessed first)
+        self.psf_panel.follow_image(
+            lambda: (self._source_layer(), self.axes_edit.text().strip().upper()),
+            *(c.currentIndexChanged for c in layers), self.mode_combo.currentIndexChanged)
         self.base.changed.connect(self._base_changed)
         self.focus_button.clicked.connect(self.find_focus)
         self.start_button.clicked.connect(self.start)
@@ -259,13 +263,9 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.base.set_name(name)
 
     def _show_psf_panel(self, *_) -> None:
-        if self.mode == "self":
-            needed = True
-        elif self.regimes.from_scratch:
-            needed = self.regimes.new_network_needs_psf
-        else:
-            needed = is_psf_aware(self.base.name)
-        self.psf_panel.setVisible(needed)
+        scratch = self.regimes.from_scratch  # a new network: does its architecture take one
+        self.psf_panel.setVisible(self.mode == "self" or (
+            self.regimes.new_network_needs_psf if scratch else is_psf_aware(self.base.name)))
 
     def _base_changed(self, *_) -> None:
         self._show_psf_panel()

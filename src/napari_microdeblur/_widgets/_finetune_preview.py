@@ -46,7 +46,9 @@ class TrainingPreviewMixin:
         axes = train.axes or guess_layer_axes(layer)
         keep = getattr(train.model, "in_channels", 1) > 1
         psf = train.psf if getattr(train.model, "needs_psf", False) else None
-        key, offset = scope_selection(self.viewer, layer, axes, "current slice", keep)
+        # the preview is of the plane at the sliders, and has no other scope to offer
+        key, offset = scope_selection(self.viewer, layer, axes, "current slice", keep,
+                                      other_scope=False)
         label_ = f"{train.base_label} fine-tuning, step {self._last_step}"
         network = SessionModel(label_, copy.deepcopy(train.model).eval(), train.base_card,
                                "preview")

@@ -472,7 +472,7 @@ class DeblurRun:
         self._on_done = on_done
         self._on_progress = on_progress
         self.pbar = progress(
-            total=0, desc=description or f"Deblurring {req.source_name} [{planned_label(req)}]"
+            total=0, desc=description or f"Deblurring {req.source_name!r} [{planned_label(req)}]"
         )
         self.worker = create_worker(job, req, *job_args, _start_thread=False,
                                     _ignore_errors=True)

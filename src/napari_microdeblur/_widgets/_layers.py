@@ -233,8 +233,10 @@ class LayerCombo(QComboBox):
 
 
 
-def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool):
-    """(key into the layer's data, data offset per layer dim) for a scope.
+def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool,
+                    other_scope: bool = True):
+    """(key into the layer's data, data offset per layer dim) for a scope; ``other_scope``:
+    whether a refusal may point to another scope (the Fine-tune preview has none).
 
     'current slice' keeps Y, X (and S; and C when the model takes channels whole) and one index
     of every other axis, as singleton dimensions so the result sits at that slice.
@@ -245,13 +247,16 @@ def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool):
     layer_axes = axes[:nd]
     if scope == "whole stack":
         return (slice(None),) * len(data.shape), (0,) * nd
+    whole = "YXC" if keep_channels else "YX"  # the axes a slice keeps whole
     if viewer.dims.ndisplay == 2:  # a transposed view shows a ZX (or ZY) plane, not a YX one
         check_yx_displayed(viewer, layer, layer_axes, scope)
+    elif scope == "current slice":  # the 3D view hides the slider of the plane taken
+        check_plane_in_3d(viewer, layer, layer_axes, whole, other_scope)
     index = current_data_index(viewer, layer)
     key: list = []
     offset: list = []
     for i, a in enumerate(layer_axes):
-        if a in "YX" or (a == "C" and keep_channels):
+        if a in whole:
             key.append(slice(None))
             offset.append(0)
         else:
@@ -281,12 +286,27 @@ def check_yx_displayed(viewer, layer, layer_axes: str, scope: str) -> tuple[int,
     return yx
 
 
+def check_plane_in_3d(viewer, layer, layer_axes: str, whole: str, other_scope: bool) -> None:
+    """ValueError when the 3D view shows whole an axis that the current slice takes one index
+    of (Z of a z-stack): the plane taken is at a slider the view hides, not what is seen."""
+    offset = viewer.dims.ndim - layer.ndim
+    shown = [layer_axes[d - offset] for d in viewer.dims.displayed if d >= offset]
+    hidden = [a for a in shown if a not in whole]
+    if hidden or not set("YX") <= set(shown):
+        axis = hidden[0] if hidden else "another axis"
+        raise ValueError(
+            f"scope 'current slice' takes one Y-X plane but the 3D view shows {axis} whole; "
+            "switch the viewer to 2D (and pick the plane with the sliders)"
+            + (" or choose 'whole stack'" if other_scope else "")
+        )
+
+
 def visible_yx_box(viewer, layer, layer_axes: str):
     """Data-pixel bounds ((y0, y1), (x0, x1)) of the part of ``layer`` the canvas shows."""
     if viewer.dims.ndisplay != 2:
         raise ValueError(
             "scope 'visible field of view' needs the 2D view; switch the viewer to 2D or choose "
-            "'current slice'"
+            "'whole stack'"
         )
     offset = viewer.dims.ndim - layer.ndim
     yx = check_yx_displayed(viewer, layer, layer_axes, "visible field of view")

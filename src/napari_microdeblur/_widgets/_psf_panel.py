@@ -1,7 +1,8 @@
 """The Fine-tune dock's PSF panel: the PSF of the blurry layer, read from the same sources as
 the Deblur dock (``_psf_sources``: a model such as gaussian:1.6, optics, a TIFF, or
 ``layer:NAME``, e.g. a PSF measured from beads). Shown for "Adapt to this image", for a
-PSF-aware base network (on pairs and stacks too) and for a new PSF-aware network.
+PSF-aware base network (on pairs and stacks too) and for a new PSF-aware network. Once the dock
+calls ``follow_image``, an optics model's pixel= and dz= follow the blurry layer's scale.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from qtpy.QtWidgets import QWidget
 from ._controls import button
 from ._feedback import notify_error, notify_info
 from ._panels import ClassicalOptions, form_layout, row
-from ._psf_sources import BEADS_TOOLTIP, choose_bead_layer, measure_psf_from_beads, psf_of_text
+from ._psf_sources import (
+    BEADS_TOOLTIP,
+    PsfScalePrefill,
+    choose_bead_layer,
+    measure_psf_from_beads,
+    psf_of_text,
+)
 
 NO_PSF = ("blurry image's PSF: type a model (gaussian:1.6, "
           "widefield:na=1.4,wavelength=0.52,pixel=0.065), choose a PSF file, or give "
@@ -39,6 +46,15 @@ class PsfPanel(QWidget):
         self.psf_box.form.insertRow(2, "", row(self.beads_button))
         form.addRow(self.psf_box)
         self.beads_button.clicked.connect(self._choose_beads)
+        self.prefill: PsfScalePrefill | None = None
+
+    def follow_image(self, image_of, *signals) -> PsfScalePrefill:
+        """Fill an optics model's pixel= (and dz=) from the scale of the layer ``image_of()``
+        gives ((layer, axes) or None), again when one of ``signals`` fires (the dock's layer
+        and mode changes); a value the user typed is kept (``PsfScalePrefill``)."""
+        self.prefill = PsfScalePrefill(self.psf_edit, image_of, form=self.psf_box.form,
+                                       follow=signals)
+        return self.prefill
 
     def _choose_beads(self) -> None:
         layer = choose_bead_layer(self, self.viewer)

@@ -3,12 +3,15 @@
 what the core takes, and "PSF from beads...", which measures a PSF from a bead image in a
 worker and adds it as such a layer, and "Estimate PSF from image", which estimates one from the
 image layer itself (``core.psf_estimate``) and writes it into the PSF box as a model string.
+``PsfScalePrefill`` fills an optics model's pixel= (and dz= for a 3D one) from the image layer's
+scale, so that the PSF is made for the image's pixels (``core.psf_scale`` warns otherwise).
 The Deblur dock and the Fine-tune dock's "Adapt to this
 image" take their PSF through this module, so both offer the same sources."""
 
 from __future__ import annotations
 
 import weakref
+from pathlib import Path
 
 import numpy as np
 
@@ -184,3 +187,162 @@ def estimate_psf_of_layer(owner, layer, axes: str, *, estimated, failed):
             failed(f"PSF estimate from {name!r}: {describe_error(exc)}")
 
     return start_worker(owner, estimate, returned=done, errored=error)
+
+
+# ----------------------------------------------------------------------------- pixel prefill
+
+_OPTICS = ("widefield", "confocal")  # the models whose pixels are given in um
+_PLAUSIBLE_UM = (0.001, 10.0)  # a scale outside is no light-microscope pixel in um (nm: 65)
+
+
+def layer_sampling(layer, axes: str) -> dict[str, float]:
+    """The optics model's pixel= and dz= that ``layer`` (axes ``axes``) has by its scale: an
+    axis at napari's default of 1 says nothing (``_layer_sizes``, the rule of the Run warning);
+    pixel= needs Y and X known and equal within 5 % (the model has square pixels)."""
+    sizes = _layer_sizes(layer, axes) if layer is not None else {}
+    low, high = _PLAUSIBLE_UM
+    found = {}
+    y, x = sizes.get("Y"), sizes.get("X")
+    if y and x and abs(y - x) <= 0.05 * x and low < x < high:
+        found["pixel"] = x
+    if low < sizes.get("Z", 0) < high:
+        found["dz"] = sizes["Z"]
+    return found
+
+
+def _optics_items(part: str) -> tuple[str, list[list[str]]] | None:
+    """('kind', [[key, value], ...]) of an optics model, or None for any other source or a
+    model still being typed (an item that is no KEY=VALUE)."""
+    kind, sep, rest = part.partition(":")
+    if not sep or kind.strip().lower() not in _OPTICS:
+        return None
+    items = []
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = (p.strip() for p in item.partition("="))
+        if not eq or not key:
+            return None
+        items.append([key, value])
+    return kind, items
+
+
+def _is_3d(items) -> bool:
+    nz = next((v for k, v in items if k.lower() == "nz"), "1")
+    try:
+        return int(nz) > 1
+    except ValueError:
+        return False
+
+
+def with_sampling(text: str, values: dict[str, str], written: dict[str, str]) -> str:
+    """``text`` with pixel= and dz= (dz= only in a 3D model: nz > 1) of each optics model in
+    it (one per channel: 'A;B') set to ``values``, where the key is absent or holds what the
+    prefill ``written`` there; a value the user typed is kept."""
+    try:
+        if Path(text.strip()).is_file():
+            return text  # a PSF file, whatever its name
+    except (OSError, ValueError):
+        pass
+    parts = text.split(";")
+    for i, part in enumerate(parts):
+        parsed = _optics_items(part)
+        if parsed is None:
+            continue
+        kind, items = parsed
+        keys = {item[0].lower(): item for item in items}
+        changed = False
+        for key, value in values.items():
+            if key == "dz" and not _is_3d(items):
+                continue
+            item = keys.get(key)
+            if item is None:
+                items.append([key, value])
+                changed = True
+            elif item[1] != value and item[1] == written.get(key):
+                item[1] = value
+                changed = True
+        if changed:
+            parts[i] = f"{kind}:" + ",".join(f"{k}={v}" for k, v in items)
+    return ";".join(parts)
+
+
+class PsfScalePrefill:
+    """Keeps an optics model's pixel= (and dz= for a 3D one) in the PSF box ``psf_edit`` at the
+    scale of the image layer ``image_of()`` returns ((layer, axes) or None): filled where the
+    model lacks them, and following another layer while they hold what was filled; a value
+    the user typed is kept (the Run warning then says when it is off). A hint under the field
+    (inserted in ``form``, when given) says which layer's scale the values came from. Updates
+    when a signal of ``follow`` fires, when editing the PSF box ends, and on a text set by a
+    program (the box has no focus): never while the user types."""
+
+    def __init__(self, psf_edit, image_of, *, form=None, follow=()) -> None:
+        from qtpy.QtWidgets import QLabel
+
+        self.psf_edit, self._image_of = psf_edit, image_of
+        self._written: dict[str, tuple[str, str]] = {}  # key -> (value, layer name)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setToolTip("pixel= and dz= of the optics PSF model, taken from the image "
+                             "layer's scale (Layer > scale); type other values to keep yours.")
+        self.hint.setVisible(False)
+        if form is not None:
+            form.insertRow(_row_of(form, psf_edit) + 1, "", self.hint)
+        psf_edit.textChanged.connect(self._text_changed)
+        psf_edit.editingFinished.connect(self.update)
+        for signal in follow:
+            signal.connect(self.update)
+        self.update()
+
+    def update(self, *_) -> None:
+        """Set pixel= and dz= from the current layer's scale where they are not the user's."""
+        try:
+            image = self._image_of()
+        except (ValueError, RuntimeError):  # no usable layer, or a dock being closed
+            image = None
+        layer, axes = image if image else (None, "")
+        values = {k: f"{v:.4g}" for k, v in layer_sampling(layer, axes).items()}
+        text = self.psf_edit.text()
+        new = with_sampling(text, values, {k: v for k, (v, _) in self._written.items()})
+        if new != text:
+            before, after = _values_of(text), _values_of(new)
+            for key, value in values.items():
+                if before.get(key) != value == after.get(key):  # filled now, not typed
+                    self._written[key] = (value, layer.name)
+            self.psf_edit.setText(new)
+        self._show_hint()
+
+    def _text_changed(self, *_) -> None:
+        if not self.psf_edit.hasFocus():  # set by a program (a test, a script): fill it now
+            self.update()
+        else:
+            self._show_hint()
+
+    def _show_hint(self) -> None:
+        shown = _values_of(self.psf_edit.text())
+        kept = {k: w for k, w in self._written.items() if shown.get(k) == w[0]}
+        names = dict.fromkeys(name for _, name in kept.values())
+        said = ", ".join(f"{k}={v}" for k, (v, _) in kept.items())
+        self.hint.setText(f"{said} from layer {', '.join(map(repr, names))} scale" if kept
+                          else "")
+        self.hint.setVisible(bool(kept))
+
+
+def _values_of(text: str) -> dict[str, str]:
+    """pixel= and dz= of the optics models in ``text`` (the first where several differ)."""
+    found: dict[str, str] = {}
+    for part in text.split(";"):
+        for key, value in (_optics_items(part) or ("", []))[1]:
+            if key.lower() in ("pixel", "dz"):
+                found.setdefault(key.lower(), value)
+    return found
+
+
+def _row_of(form, widget) -> int:
+    """The form row whose field is ``widget`` or a layout holding it (-1: none: appended)."""
+    from qtpy.QtWidgets import QFormLayout
+
+    for row in range(form.rowCount()):
+        item = form.itemAt(row, QFormLayout.FieldRole)
+        if item is not None and (item.widget() is widget or (
+                item.layout() is not None and item.layout().indexOf(widget) >= 0)):
+            return row
+    return form.rowCount() - 1
