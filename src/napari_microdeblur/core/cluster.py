@@ -312,7 +312,7 @@ def deblur_zarr_on_cluster(
     try:  # open_zarr_output removes what a killed earlier run left (core.partials)
         with io.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
                                  pixel_size=data.pixel_size, chunks=chunks,
-                                 overwrite=overwrite) as target:
+                                 overwrite=overwrite, metadata=data.metadata) as target:
             stored = result.store(target, lock=False, compute=False)
             _compute_all(client, stored, retries)
     finally:

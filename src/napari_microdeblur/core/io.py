@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .pixel_units import pixel_size_from_ome_zarr, pixel_size_from_tiff
+from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
 from .shown import first_line, shown_path
 from .tiff_metadata import tiff_extras, tiff_write_kwargs
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
+ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")  # Zarr v3, v2 group, v2 array
 AXES_PATTERN = re.compile(r"^[TCZYXS]+$")
 
 
@@ -311,12 +312,19 @@ def _read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
 
 
 def is_zarr(path: str | os.PathLike) -> bool:
-    # a trailing separator of either kind (Windows: vol.zarr\ from tab completion)
-    return str(path).rstrip("/\\").lower().endswith(ZARR_SUFFIXES)
+    """A .zarr path (a trailing separator of either kind: Windows' vol.zarr\\ from tab
+    completion), or a Zarr group or array inside one (a plate's field, plate.zarr/A/1/0)."""
+    if str(path).rstrip("/\\").lower().endswith(ZARR_SUFFIXES):
+        return True
+    path = Path(path)
+    return path.is_dir() and any((path / name).is_file() for name in ZARR_MARKERS)
 
 
 def read_zarr(path: str | os.PathLike) -> ImageData:
-    """A Zarr array or an OME-Zarr image (its full-resolution level), opened lazily."""
+    """A Zarr array or an OME-Zarr image (its full-resolution level), opened lazily; channel
+    names and time interval in ``metadata`` (``zarr_metadata``)."""
+    from . import zarr_metadata as zm
+
     try:
         import zarr
     except ImportError:
@@ -328,24 +336,26 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         node = zarr.open(str(path), mode="r")
     except Exception as error:
         raise ValueError(f"cannot read {shown_path(path)} as Zarr: {error}") from error
-    axes, pixel_size = "", {}
+    axes, pixel_size, extras = "", {}, {}
     if not hasattr(node, "shape"):  # a group: OME-Zarr multiscales
-        attrs = dict(node.attrs)
-        multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+        node = zm.image_group(node, path)  # bioformats2raw's first series; plates refused
+        ome = zm.ome_attrs(node.attrs)
+        multiscales = ome.get("multiscales")
         if not multiscales:
             raise ValueError(f"{shown_path(path)} is a Zarr group without OME multiscales metadata")
         level = multiscales[0]["datasets"][0]
         names = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
         axes = "".join(n.upper() for n in names)
-        for transform in level.get("coordinateTransformations", []):
-            if transform.get("type") == "scale":
-                pixel_size = pixel_size_from_ome_zarr(multiscales[0], axes, transform["scale"])
+        pixel_size, interval = zm.multiscale_sizes(multiscales[0], axes)
         node = node[level["path"]]
+        zm.note_levels(path, multiscales[0], node.shape)
+        extras = zm.zarr_extras(ome, axes, node.shape, interval)
     else:
         axes = "".join(str(a).upper() for a in node.attrs.get("axes", ""))
     if not AXES_PATTERN.match(axes or "-") or len(axes) != node.ndim:
-        axes = ""
-    return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path))
+        axes, extras = "", {}
+    return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path),
+                     metadata=extras)
 
 
 def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
@@ -525,13 +535,18 @@ def open_zarr_output(
     pixel_size: dict[str, float] | None = None,
     chunks: tuple | None = None,
     overwrite: bool = False,
+    metadata: dict | None = None,
 ):
     """Yield a new OME-Zarr (v0.4, one level) image array; it appears at ``path`` on success only.
+    ``metadata``: an input's ``ImageData.metadata``; its channel names and time interval are
+    kept (``zarr_metadata.output_attrs``).
 
     Chunks default to one plane of at most 1024 x 1024 pixels, so band-by-band writes touch
     few chunks and memory stays bounded.
     """
     import zarr
+
+    from .zarr_metadata import output_attrs
 
     path = check_output_path(path, overwrite=overwrite)
     tmp = _temporary_name(path)
@@ -542,19 +557,7 @@ def open_zarr_output(
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         array = group.create_array("0", shape=shape, dtype=dtype, chunks=chunks,
                                    fill_value=0)
-        kinds = {"T": "time", "C": "channel", "S": "channel", "Z": "space", "Y": "space",
-                 "X": "space"}
-        scale = [float((pixel_size or {}).get(a, 1.0)) for a in axes]
-        group.attrs["multiscales"] = [{
-            "version": "0.4",
-            # a known size's unit named, as readers otherwise cannot tell um from EM's nm (an
-            # unknown size, written as 1, gets none: it is not 1 um)
-            "axes": [{"name": a.lower(), "type": kinds[a],
-                      **({"unit": "micrometer"} if a in (pixel_size or {}) else {})}
-                     for a in axes],
-            "datasets": [{"path": "0",
-                          "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
-        }]
+        group.attrs.update(output_attrs(axes, shape, pixel_size or {}, metadata))
         yield array
         _replace(tmp, path)
     finally:
@@ -563,9 +566,9 @@ def open_zarr_output(
 
 def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None):
     """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output);
-    ``metadata`` (an input's ``ImageData.metadata``) is kept in TIFF outputs."""
+    ``metadata`` (an input's ``ImageData.metadata``) is kept in either."""
     if is_zarr(path):
         return open_zarr_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
-                                overwrite=overwrite)
+                                overwrite=overwrite, metadata=metadata)
     return open_tiff_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
                             overwrite=overwrite, metadata=metadata)

@@ -1,0 +1,174 @@
+"""What an OME-Zarr (NGFF 0.4, or 0.5 with its attributes under "ome") says besides the pixels,
+read for ``io.read_zarr`` and written by ``io.open_zarr_output``.
+
+Read: the image group (a bioformats2raw layout's first series; an HCS plate or well is refused
+naming a field to give instead), channel names (``omero.channels[].label``), channel colours
+and the time interval (the ``t`` axis's scale in a time unit, in seconds), under the keys
+``tiff_metadata.tiff_extras`` uses, so a TIFF output keeps them as it does a TIFF input's.
+Written: NGFF 0.4 multiscales with each axis's unit and scale (t in seconds) and, where the
+input named its channels, an ``omero`` block, so napari-ome-zarr shows the input's names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+from .pixel_units import pixel_size_from_ome_zarr
+from .shown import shown_path
+
+# seconds per time unit: UDUNITS-2 names (what NGFF asks for) and common abbreviations
+S_PER_UNIT = {
+    "nanosecond": 1e-9, "ns": 1e-9, "microsecond": 1e-6, "us": 1e-6, "µs": 1e-6,
+    "millisecond": 1e-3, "ms": 1e-3, "second": 1.0, "s": 1.0, "sec": 1.0,
+    "minute": 60.0, "min": 60.0, "hour": 3600.0, "h": 3600.0, "day": 86400.0,
+}
+# RGB samples (S, after X) have no type: NGFF 0.4 allows one channel axis, before the space
+# axes, and ome-zarr-py (napari-ome-zarr) refuses the image otherwise; one untyped axis it takes
+KINDS = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+# colours for channels the input gave none for (napari-ome-zarr builds a colormap per colour)
+DEFAULT_COLORS = ("FF00FF", "00FF00", "00FFFF", "FF0000", "0000FF", "FFFF00")
+HEX_COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
+
+
+def ome_attrs(attrs) -> dict:
+    """The OME metadata of a group's attributes: NGFF 0.5 nests it under "ome"."""
+    attrs = dict(attrs)
+    ome = attrs.get("ome")
+    return ome if isinstance(ome, dict) else attrs
+
+
+def image_group(group, path):
+    """The group holding the image: ``group``, or a bioformats2raw layout's first series (a
+    warning when there are several). An HCS plate or well is refused with the path of its
+    first field, which can be given instead (a whole plate is no one image)."""
+    ome = ome_attrs(group.attrs)
+    if "bioformats2raw.layout" in ome and not ome.get("multiscales"):
+        series = sorted((k for k in group.group_keys() if k.isdigit()), key=int)
+        if not series:
+            raise ValueError(f"{shown_path(path)} is a bioformats2raw layout without images")
+        if len(series) > 1:
+            warnings.warn(f"{path}: the file holds {len(series)} images (series); only the "
+                          f"first is read: give {path}/N to process series N", UserWarning,
+                          stacklevel=4)
+        return group[series[0]]
+    if "plate" in ome or "well" in ome:
+        kind, field = ("plate", _first_field(group, ome)) if "plate" in ome else \
+            ("well", _well_field(ome))
+        where = f"; give one field's image, e.g. {shown_path(f'{path}/{field}')}" if field else ""
+        raise ValueError(f"{shown_path(path)} is an HCS {kind}, not one image{where}")
+    return group
+
+
+def _well_field(ome: dict) -> str | None:
+    images = (ome.get("well") or {}).get("images") or []
+    return str(images[0]["path"]) if images and isinstance(images[0], dict) else None
+
+
+def _first_field(group, ome: dict) -> str | None:
+    try:
+        well = str(ome["plate"]["wells"][0]["path"])
+        field = _well_field(ome_attrs(group[well].attrs))
+    except Exception:  # noqa: BLE001 - a plate without wells: the error names none
+        return None
+    return f"{well}/{field}" if field else None
+
+
+def multiscale_sizes(multiscale: dict, axes: str) -> tuple[dict, float | None]:
+    """Pixel sizes in um (``pixel_units``) and the time interval in s of the full-resolution
+    level: its scale, times the multiscale's own scale where NGFF 0.4 gives one."""
+    level = multiscale["datasets"][0]
+    scale = [1.0] * len(axes)
+    for transforms in (level.get("coordinateTransformations") or [],
+                       multiscale.get("coordinateTransformations") or []):
+        for transform in transforms:
+            if transform.get("type") == "scale" and len(transform["scale"]) == len(axes):
+                scale = [a * float(b) for a, b in zip(scale, transform["scale"])]
+    found = any(t.get("type") == "scale" for t in level.get("coordinateTransformations") or [])
+    pixel_size = pixel_size_from_ome_zarr(multiscale, axes, scale) if found else {}
+    return pixel_size, _time_interval(multiscale, axes, scale)
+
+
+def _time_interval(multiscale: dict, axes: str, scale) -> float | None:
+    named = multiscale.get("axes") or []
+    if "T" not in axes or len(named) != len(axes):
+        return None
+    axis = named[axes.index("T")]
+    # a time scale without a unit is no interval: ome-zarr-py writes 1 there by default
+    unit = axis.get("unit") if isinstance(axis, dict) else None
+    factor = S_PER_UNIT.get(str(unit).strip().lower()) if unit else None
+    seconds = float(scale[axes.index("T")]) * factor if factor else None
+    return seconds if seconds and math.isfinite(seconds) and seconds > 0 else None
+
+
+def zarr_extras(ome: dict, axes: str, shape, interval: float | None) -> dict:
+    """Channel names and colours (``omero``) when they are as many as the C axis's channels,
+    and the time interval in seconds; what is absent is left out."""
+    extras: dict = {}
+    if interval:
+        extras["time_interval"] = interval
+    omero = ome.get("omero")
+    channels = omero.get("channels") if isinstance(omero, dict) else None
+    if "C" not in axes or not isinstance(channels, list):
+        return extras
+    if len(channels) != int(shape[axes.index("C")]):
+        return extras  # not this image's channels
+    channels = [c if isinstance(c, dict) else {} for c in channels]
+    names = [str(c.get("label") or "") for c in channels]
+    if any(names):
+        extras["channel_names"] = names
+    colors = [str(c.get("color") or "") for c in channels]
+    if all(HEX_COLOR.match(c) for c in colors):
+        extras["channel_colors"] = [c.upper() for c in colors]
+    return extras
+
+
+def note_levels(path, multiscale: dict, shape) -> None:
+    """One line where a pyramid's full resolution (level 0) is read and the rest left out."""
+    levels = len(multiscale.get("datasets") or [])
+    if levels > 1:
+        size = " x ".join(map(str, shape))
+        warnings.warn(f"{path}: full resolution read (level 0 of {levels}, {size}); the output "
+                      "has this level only", UserWarning, stacklevel=4)
+
+
+def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None) -> dict:
+    """NGFF 0.4 attributes of a one-level output: multiscales with the axes' units and scales
+    (um, t in seconds where the input gave an interval) and the input's channel names."""
+    metadata = metadata or {}
+    interval = metadata.get("time_interval")
+    scale, entries = [], []
+    for a in axes:
+        entry = {"name": a.lower(), **({"type": KINDS[a]} if a in KINDS else {})}
+        # a known size's unit named, as readers otherwise cannot tell um from EM's nm (an
+        # unknown size, written as 1, gets none: it is not 1 um)
+        if a in pixel_size:
+            entry["unit"] = "micrometer"
+        if a == "T" and interval:
+            entry["unit"] = "second"
+        scale.append(float(interval if a == "T" and interval else pixel_size.get(a, 1.0)))
+        entries.append(entry)
+    attrs: dict = {"multiscales": [{
+        "version": "0.4", "axes": entries,
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": scale}]}],
+    }]}
+    omero = _omero(axes, shape, metadata)
+    if omero:
+        attrs["omero"] = omero
+    return attrs
+
+
+def _omero(axes: str, shape, metadata: dict) -> dict | None:
+    names, colors = metadata.get("channel_names"), metadata.get("channel_colors")
+    count = int(shape[axes.index("C")]) if "C" in axes else 0
+    names = names if names and len(names) == count else None
+    colors = colors if colors and len(colors) == count else None
+    if not (names or colors):
+        return None
+    defaults = DEFAULT_COLORS if count > 1 else ("FFFFFF",)
+    return {"channels": [
+        {"label": str(names[i]) if names else f"channel {i}", "active": True,
+         "color": colors[i] if colors else defaults[i % len(defaults)]}
+        for i in range(count)]}
