@@ -4,7 +4,8 @@ what the core takes, and "PSF from beads...", which measures a PSF from a bead i
 worker and adds it as such a layer, and "Estimate PSF from image", which estimates one from the
 image layer itself (``core.psf_estimate``) and writes it into the PSF box as a model string.
 ``PsfScalePrefill`` fills an optics model's pixel= (and dz= for a 3D one) from the image layer's
-scale, so that the PSF is made for the image's pixels (``core.psf_scale`` warns otherwise).
+scale (or, where it is 1, the file the layer was opened from: ``_layer_file``), so that the PSF
+is made for the image's pixels (``core.psf_scale`` warns otherwise).
 The Deblur dock and the Fine-tune dock's "Adapt to this
 image" take their PSF through this module, so both offer the same sources."""
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._feedback import describe_error
+from ._layer_file import layer_pixel_sizes
 from ._layers import alive_in, guess_layer_axes, is_image_layer, layer_data, unwrap
 from ._workers import start_worker
 
@@ -35,14 +37,18 @@ def psf_of_text(viewer, text: str):
     return np.asarray(layer_data(layer))
 
 
-def _layer_sizes(layer, axes: str) -> dict[str, float]:
-    """A layer's pixel sizes by axis ('Z', 'Y', 'X') from its scale, leaving out every axis at
-    napari's default of 1 (a layer given only its Z step, scale (3, 1, 1), says nothing about
-    its Y and X pixels)."""
-    scale = [float(v) for v in layer.scale]
-    if len(axes) != len(scale):
-        return {}
-    return {a: v for a, v in zip(axes, scale) if a in "ZYX" and v != 1.0}
+def _layer_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+    """A layer's pixel sizes by axis ('Z', 'Y', 'X') and where each came from: its scale,
+    leaving out every axis at napari's default of 1 (a layer given only its Z step, scale
+    (3, 1, 1), says nothing about its Y and X pixels), or, with Y and X at 1, the file it was
+    opened from (napari's reader gives a TIFF scale 1: ``_layer_file``)."""
+    return layer_pixel_sizes(layer, axes)
+
+
+def _said_where(layer, origins: dict[str, str]) -> str:
+    """The image as a message names it, with the file its pixel size came from, if any."""
+    files = [o for o in dict.fromkeys(origins.values()) if o.startswith("file ")]
+    return f"layer {layer.name!r}" + (f" (pixel size from {files[0]})" if files else "")
 
 
 def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:
@@ -53,21 +59,24 @@ def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:
     from ..core.psf_scale import psf_scale_note as core_note
     from ..core.psf_scale import scale_mismatch
 
-    sizes = _layer_sizes(layer, axes)
-    image = f"layer {layer.name!r}"
+    sizes, origins = _layer_sizes(layer, axes)
+    image = _said_where(layer, origins)
     if not sizes or not text.startswith(LAYER_PREFIX):
         return core_note(text, sizes, axes, image=image) if sizes else None
     name = text[len(LAYER_PREFIX):].strip()
     psf_layer = next((la for la in viewer.layers if la.name == name), None)
     if psf_layer is None or not is_image_layer(psf_layer):
         return None  # psf_of_text says what is wrong with it
-    psf_sizes = _layer_sizes(psf_layer, "ZYX"[-psf_layer.ndim:] if psf_layer.ndim <= 3 else "")
+    psf_axes = "ZYX"[-psf_layer.ndim:] if psf_layer.ndim <= 3 else ""
+    psf_sizes, psf_origins = _layer_sizes(psf_layer, psf_axes)
     off, _ = scale_mismatch(psf_sizes, sizes, axes)
     if not off:
         return None
     # a layer's scale has no stated unit: the sizes as they are
     said = ", ".join(f"{a} {psf_sizes[a]:.4g} (image {sizes[a]:.4g})" for a in off)
-    return (f"PSF layer {name!r} has pixels {said} by its scale, unlike {image}: measure the "
+    files = [o for o in dict.fromkeys(psf_origins[a] for a in off) if o.startswith("file ")]
+    by = f"by its {files[0]}" if files else "by its scale"
+    return (f"PSF layer {name!r} has pixels {said} {by}, unlike {image}: measure the "
             "PSF at the image's pixel size (a PSF at another scale deblurs wrongly)")
 
 
@@ -196,18 +205,25 @@ _PLAUSIBLE_UM = (0.001, 10.0)  # a scale outside is no light-microscope pixel in
 
 
 def layer_sampling(layer, axes: str) -> dict[str, float]:
-    """The optics model's pixel= and dz= that ``layer`` (axes ``axes``) has by its scale: an
-    axis at napari's default of 1 says nothing (``_layer_sizes``, the rule of the Run warning);
-    pixel= needs Y and X known and equal within 5 % (the model has square pixels)."""
-    sizes = _layer_sizes(layer, axes) if layer is not None else {}
+    """The optics model's pixel= and dz= that ``layer`` (axes ``axes``) has by its scale, or
+    its file where the scale says nothing (``sampling_with_origins``)."""
+    return sampling_with_origins(layer, axes)[0]
+
+
+def sampling_with_origins(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+    """(pixel= and dz= for ``layer`` (axes ``axes``), where each came from: "layer 'A' scale"
+    or "file cells.tif"): an axis at napari's default of 1 says nothing unless the layer's file
+    does (``_layer_sizes``, the rule of the Run warning); pixel= needs Y and X known and equal
+    within 5 % (the model has square pixels)."""
+    sizes, origins = _layer_sizes(layer, axes) if layer is not None else ({}, {})
     low, high = _PLAUSIBLE_UM
-    found = {}
+    found, where = {}, {}
     y, x = sizes.get("Y"), sizes.get("X")
     if y and x and abs(y - x) <= 0.05 * x and low < x < high:
-        found["pixel"] = x
+        found["pixel"], where["pixel"] = x, origins["X"]
     if low < sizes.get("Z", 0) < high:
-        found["dz"] = sizes["Z"]
-    return found
+        found["dz"], where["dz"] = sizes["Z"], origins["Z"]
+    return found, where
 
 
 def _optics_items(part: str) -> tuple[str, list[list[str]]] | None:
@@ -270,7 +286,8 @@ class PsfScalePrefill:
     scale of the image layer ``image_of()`` returns ((layer, axes) or None): filled where the
     model lacks them, and following another layer while they hold what was filled; a value
     the user typed is kept (the Run warning then says when it is off). A hint under the field
-    (inserted in ``form``, when given) says which layer's scale the values came from. Updates
+    (inserted in ``form``, when given) says which layer's scale (or which file, where the scale
+    is 1: ``_layer_file``) the values came from. Updates
     when a signal of ``follow`` fires, when editing the PSF box ends, and on a text set by a
     program (the box has no focus): never while the user types."""
 
@@ -278,11 +295,12 @@ class PsfScalePrefill:
         from qtpy.QtWidgets import QLabel
 
         self.psf_edit, self._image_of = psf_edit, image_of
-        self._written: dict[str, tuple[str, str]] = {}  # key -> (value, layer name)
+        self._written: dict[str, tuple[str, str]] = {}  # key -> (value, where it came from)
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setToolTip("pixel= and dz= of the optics PSF model, taken from the image "
-                             "layer's scale (Layer > scale); type other values to keep yours.")
+                             "layer's scale (Layer > scale), or, where that is 1, from the "
+                             "file the layer was opened from; type other values to keep yours.")
         self.hint.setVisible(False)
         if form is not None:
             form.insertRow(_row_of(form, psf_edit) + 1, "", self.hint)
@@ -299,14 +317,15 @@ class PsfScalePrefill:
         except (ValueError, RuntimeError):  # no usable layer, or a dock being closed
             image = None
         layer, axes = image if image else (None, "")
-        values = {k: f"{v:.4g}" for k, v in layer_sampling(layer, axes).items()}
+        found, origins = sampling_with_origins(layer, axes)
+        values = {k: f"{v:.4g}" for k, v in found.items()}
         text = self.psf_edit.text()
         new = with_sampling(text, values, {k: v for k, (v, _) in self._written.items()})
         if new != text:
             before, after = _values_of(text), _values_of(new)
             for key, value in values.items():
                 if before.get(key) != value == after.get(key):  # filled now, not typed
-                    self._written[key] = (value, layer.name)
+                    self._written[key] = (value, origins[key])
             self.psf_edit.setText(new)
         self._show_hint()
 
@@ -319,10 +338,11 @@ class PsfScalePrefill:
     def _show_hint(self) -> None:
         shown = _values_of(self.psf_edit.text())
         kept = {k: w for k, w in self._written.items() if shown.get(k) == w[0]}
-        names = dict.fromkeys(name for _, name in kept.values())
-        said = ", ".join(f"{k}={v}" for k, (v, _) in kept.items())
-        self.hint.setText(f"{said} from layer {', '.join(map(repr, names))} scale" if kept
-                          else "")
+        by_origin: dict[str, list[str]] = {}  # "layer 'A' scale" / "file cells.tif": k=v
+        for key, (value, origin) in kept.items():
+            by_origin.setdefault(origin, []).append(f"{key}={value}")
+        self.hint.setText("; ".join(f"{', '.join(said)} from {origin}"
+                                    for origin, said in by_origin.items()))
         self.hint.setVisible(bool(kept))
 
 

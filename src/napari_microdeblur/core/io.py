@@ -23,7 +23,7 @@ import numpy as np
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
 from .shown import first_line, shown_path
-from .tiff_metadata import tiff_extras, tiff_write_kwargs
+from .tiff_metadata import imagej_axes, tiff_extras, tiff_write_kwargs
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
@@ -458,6 +458,9 @@ def write_image(
     path = check_output_path(path, overwrite=overwrite)
     array = np.asarray(array)
     ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+    if not ome:  # in ImageJ's axis order where that makes it a hyperstack Fiji opens as one
+        stored = imagej_axes(array.shape, array.dtype, axes)
+        array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
     kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata)
     tmp = _temporary_name(path)
     try:
@@ -488,15 +491,21 @@ def open_tiff_output(
     """
     import tifffile
 
+    from .zarr_order import Reordered, permuted
+
     path = check_output_path(path, overwrite=overwrite)
     ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
-    kwargs = tiff_write_kwargs(shape, dtype, axes, pixel_size or {}, ome, metadata)
+    # stored in ImageJ's axis order where that makes a hyperstack; the run indexes it as given
+    stored = axes if ome else imagej_axes(shape, dtype, axes)
+    stored_shape = permuted(tuple(shape), axes, stored)
+    kwargs = tiff_write_kwargs(stored_shape, dtype, stored, pixel_size or {}, ome, metadata)
     tmp = _temporary_name(path)
     target = None
     try:
-        offset, _ = tifffile.imwrite(tmp, shape=shape, dtype=dtype, returnoffset=True, **kwargs)
-        target = TiffWriteArray(str(tmp), offset, shape, dtype)
-        yield target
+        offset, _ = tifffile.imwrite(tmp, shape=stored_shape, dtype=dtype, returnoffset=True,
+                                     **kwargs)
+        target = TiffWriteArray(str(tmp), offset, stored_shape, dtype)
+        yield target if stored == axes else Reordered(target, axes, stored)
         target.close()
         _replace(tmp, path)
     finally:
@@ -541,24 +550,30 @@ def open_zarr_output(
     ``metadata``: an input's ``ImageData.metadata``; its channel names and time interval are
     kept (``zarr_metadata.output_attrs``).
 
+    Stored in NGFF order (T, C, Z, Y, X; RGB samples last: ``zarr_order``), which NGFF
+    requires; ``shape``, ``chunks`` and the yielded array's keys are in ``axes`` order (an
+    ImageJ TZCYX input's, say: the array is then a ``zarr_order.Reordered`` view).
     Chunks default to one plane of at most 1024 x 1024 pixels, so band-by-band writes touch
     few chunks and memory stays bounded.
     """
     import zarr
 
     from .zarr_metadata import output_attrs
+    from .zarr_order import Reordered, ngff_axes, permuted
 
     path = check_output_path(path, overwrite=overwrite)
     tmp = _temporary_name(path)
     if chunks is None:
         chunks = tuple(min(n, 1024) if a in "YX" else (n if a in "CS" else 1)
                        for a, n in zip(axes, shape))
+    stored = ngff_axes(axes)
+    stored_shape = permuted(tuple(shape), axes, stored)
     try:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        array = group.create_array("0", shape=shape, dtype=dtype, chunks=chunks,
-                                   fill_value=0)
-        group.attrs.update(output_attrs(axes, shape, pixel_size or {}, metadata))
-        yield array
+        array = group.create_array("0", shape=stored_shape, dtype=dtype,
+                                   chunks=permuted(tuple(chunks), axes, stored), fill_value=0)
+        group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata))
+        yield array if stored == axes else Reordered(array, axes, stored)
         _replace(tmp, path)
     finally:
         remove_path(tmp)

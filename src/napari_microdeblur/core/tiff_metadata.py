@@ -100,6 +100,17 @@ def imagej_fits(shape, dtype, axes: str) -> bool:
     )
 
 
+def imagej_axes(shape, dtype, axes: str) -> str:
+    """The axes a plain .tif output stores: ``axes`` where ImageJ holds them as they are, or
+    the same axes in ImageJ's TZCYXS order where only that order keeps it from being a
+    hyperstack (a CZYX stack read through bioio or from OME-Zarr: Fiji opened it flat)."""
+    if imagej_fits(shape, dtype, axes) or any(a not in "TZCYXS" for a in axes):
+        return axes
+    ordered = "".join(sorted(axes, key="TZCYXS".index))
+    shape = tuple(shape[axes.index(a)] for a in ordered)
+    return ordered if imagej_fits(shape, dtype, ordered) else axes
+
+
 def _channel_count(shape, axes: str) -> int:
     return int(shape[axes.index("C")]) if "C" in axes else 1
 

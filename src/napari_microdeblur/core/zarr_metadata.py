@@ -6,7 +6,8 @@ naming a field to give instead), channel names (``omero.channels[].label``), cha
 and the time interval (the ``t`` axis's scale in a time unit, in seconds), under the keys
 ``tiff_metadata.tiff_extras`` uses, so a TIFF output keeps them as it does a TIFF input's.
 Written: NGFF 0.4 multiscales with each axis's unit and scale (t in seconds) and, where the
-input named its channels, an ``omero`` block, so napari-ome-zarr shows the input's names.
+input named its channels, an ``omero`` block, so napari-ome-zarr shows the input's names; the
+axes given in NGFF order (``io.open_zarr_output`` stores them so: ``zarr_order``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,139 @@
+"""An image layer's pixel sizes, from its scale or else from the file it was opened from.
+
+napari's builtin reader opens a TIFF at scale 1 on every axis (it does not read ImageJ or OME
+resolution), so a file dragged into the viewer has no pixel size by its scale. Where a layer's
+Y and X scale are at napari's default of 1 and ``layer.source.path`` is a file the package reads
+(TIFF / OME-TIFF / ImageJ, Zarr, other formats through bioio when it is installed), its sizes
+come from the file's metadata: headers only, read once per (path, size, mtime). Only when the
+layer's data has the file's image shape (a layer cropped, replaced or computed from it has other
+pixels or none of its own) and only on the axes where the file's and the dock's axes agree. An
+axis the layer's scale gives (not 1) keeps its scale: the layer wins over its file.
+
+A deblurred result (``layer.metadata['microdeblur']``) has no source path and records no pixel
+size, only its input's name: it keeps the input's scale, and when that is 1, nothing is known."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import warnings
+from pathlib import Path
+
+__all__ = ["layer_pixel_sizes"]
+
+_NO_SIZES = (".png", ".jpg", ".jpeg", ".bmp")  # formats without a pixel size
+_ZARR_MARKERS = ("zarr.json", ".zattrs", ".zgroup", ".zarray")  # where a Zarr's metadata lives
+
+
+def layer_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+    """({axis: size} for 'Z', 'Y', 'X', {axis: where it came from}) of image ``layer`` whose
+    axes are ``axes`` (the dock's): the layer's scale where not 1 ("layer 'A' scale"), else the
+    file's metadata ("file cells.tif") when Y and X are both at 1 (``file_sizes_of``)."""
+    scale = [float(v) for v in layer.scale]
+    if len(axes) != len(scale):
+        return {}, {}
+    sizes = {a: v for a, v in zip(axes, scale) if a in "ZYX" and v != 1.0}
+    origins = dict.fromkeys(sizes, f"layer {layer.name!r} scale")
+    if "Y" in sizes or "X" in sizes:
+        return sizes, origins  # a real scale: the layer's, as it is
+    found = file_sizes_of(layer, axes)
+    if found:
+        sizes_in_file, name = found
+        for axis, value in sizes_in_file.items():
+            if axis not in sizes:
+                sizes[axis], origins[axis] = value, f"file {name}"
+    return sizes, origins
+
+
+def file_sizes_of(layer, axes: str) -> tuple[dict[str, float], str] | None:
+    """(the sizes the file ``layer`` was opened from gives on the layer's ``axes``, the file's
+    name), or None: no such file, no size in it, or another shape than the layer's data."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if not path:
+        return None
+    try:
+        key = _file_key(Path(path))
+    except (OSError, ValueError):
+        return None
+    if key is None:
+        return None
+    file_axes, file_shape, pairs = _file_header(*key)
+    if not pairs:
+        return None
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    shape = tuple(int(n) for n in getattr(data, "shape", ()))
+    mapped = _map_axes(dict(pairs), file_axes, file_shape, shape, axes)
+    return (mapped, Path(path).name) if mapped else None
+
+
+def _map_axes(sizes: dict, file_axes: str, file_shape: tuple, shape: tuple, axes: str) -> dict:
+    """The file's ``sizes`` on the layer's ``axes``, where the layer's data ``shape`` is the
+    file's ``file_shape`` (singleton axes aside: bioio drops them, other readers may not);
+    by position, on the axes both name alike. A file without axes gives Y and X only."""
+    if not file_axes:
+        return {a: sizes[a] for a in "YX" if a in sizes and a in axes} if shape == file_shape \
+            else {}
+    kept = [i for i, n in enumerate(file_shape) if n != 1]
+    layer_kept = [i for i, n in enumerate(shape) if n != 1]
+    if [file_shape[i] for i in kept] != [shape[i] for i in layer_kept]:
+        return {}
+    found = {}
+    for fi, li in zip(kept, layer_kept):
+        a = file_axes[fi] if fi < len(file_axes) else ""
+        if a and a in "ZYX" and li < len(axes) and axes[li] == a and a in sizes:
+            found[a] = sizes[a]
+    return found
+
+
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    """(resolved path, size, mtime) of a file the package reads sizes from, else None; a Zarr
+    directory's mtime is its metadata file's (its attributes change there)."""
+    suffix = path.suffix.lower()
+    if suffix in _NO_SIZES or not path.exists():
+        return None
+    if path.is_dir():
+        marks = [path / m for m in _ZARR_MARKERS if (path / m).is_file()]
+        if not marks and suffix != ".zarr":
+            return None
+        stats = [p.stat() for p in marks] or [path.stat()]
+        return str(path.resolve()), 0, max(s.st_mtime_ns for s in stats)
+    if suffix not in (".tif", ".tiff") and importlib.util.find_spec("bioio") is None:
+        return None  # other formats are read through bioio only (never installed for this)
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=64)
+def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple]:
+    """(axes, shape, ((axis, um), ...)) of the image in file ``path``, from its headers; size
+    and mtime key the cache (a file written again is read again). Nothing for a file that does
+    not read: the layer is there, its pixel size is just not known."""
+    try:
+        with warnings.catch_warnings():  # 'several images', 'pyramid': said when it is read
+            warnings.simplefilter("ignore")
+            if path.lower().endswith((".tif", ".tiff")):
+                return _tiff_header(path)
+            from ..core.io import read_image  # Zarr and bioio: lazy, no pixels read
+
+            image = read_image(path)
+            return image.axes, tuple(int(n) for n in image.array.shape), \
+                tuple(image.pixel_size.items())
+    except Exception:  # noqa: BLE001 - any unreadable file: no size, as for a file without
+        return "", (), ()
+
+
+def _tiff_header(path: str) -> tuple[str, tuple, tuple]:
+    """A TIFF's first image as ``read_tiff`` sees it, without its pixels (a compressed TIFF
+    would be decompressed whole by ``read_image``)."""
+    import tifffile
+
+    from ..core.io import AXES_PATTERN
+    from ..core.pixel_units import pixel_size_from_tiff
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes = series.axes.replace("I", "Z").replace("Q", "Z")
+        if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
+            axes = ""
+        sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
+        return axes, tuple(int(n) for n in series.shape), tuple(sizes.items())

@@ -1,0 +1,217 @@
+"""napari's File > Save Selected Layer(s)... for one image layer, through the package's own
+writer: an ImageJ hyperstack (.tif), OME-TIFF (.ome.tif) or OME-Zarr (.zarr) that keeps what
+napari's builtin writer drops.
+
+Kept: the axes (the plugin's record in ``layer.metadata['microdeblur']['axes']``, else guessed
+as the docks guess them), the pixel sizes in um where the layer's units are lengths (nm
+converted; napari's default 'pixel' unit means unknown, and none is written), a time interval
+where the T axis has a time unit, RGB as RGB, and the plugin's provenance record (method,
+weights sha256, parameters) as JSON: ImageJ's Info (Fiji's Image > Show Info) in a .tif, the
+OME Image Description in an .ome.tif, the description's JSON in a TIFF ImageJ cannot hold
+(``tiff_metadata``), the group's ``microdeblur`` attribute in a .zarr.
+
+The file appears whole or not at all (a temporary name, then rename). An existing file is
+replaced, as by napari's own writers: napari's save dialog has asked the user already.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+
+import numpy as np
+
+#: the suffixes of the manifest's writer; .tif first: napari appends it to a bare name
+EXTENSIONS = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr")
+RECORD_KEY = "microdeblur"
+#: a scale without a length unit in this range (exclusive) is taken as um, as the docks do
+UM_RANGE = (0.001, 10.0)
+
+
+def write_image_layer(path: str, data, meta: dict) -> list[str]:
+    """npe2 single-layer writer: ``data`` and ``meta`` as in ``layer.as_layer_data_tuple()``.
+    Returns the path written."""
+    from .core.io import is_zarr
+
+    array = data[0] if meta.get("multiscale") else data  # a pyramid: its full resolution
+    axes = layer_axes(tuple(array.shape), meta)
+    record = provenance(meta)
+    if not axes:  # the pixels as napari's builtin writer saves them, and the record
+        return _write_unnamed(path, array, meta, record)
+    pixel_size, extras = layer_calibration(axes, meta)
+    if is_zarr(path):
+        _write_zarr(path, array, axes, pixel_size, extras, record)
+    else:
+        _write_tiff(path, array, axes, pixel_size, extras, record)
+    return [os.fspath(path)]
+
+
+def _record_axes(record, shape: tuple, rgb: bool) -> str | None:
+    """The axes the plugin recorded for the layer, if they still fit its data."""
+    from .core.io import AXES_PATTERN
+
+    axes = record.get("axes") if isinstance(record, dict) else None
+    if not isinstance(axes, str) or not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
+        return None
+    if len(axes) != len(shape) or axes.endswith("S") != rgb or not {"Y", "X"} <= set(axes):
+        return None
+    return axes
+
+
+def layer_axes(shape: tuple, meta: dict) -> str:
+    """The layer's axes: the plugin's record, else the docks' guess (napari's RGB flag is S);
+    '' where there is none (over 5 dims)."""
+    from types import SimpleNamespace
+
+    rgb = bool(meta.get("rgb"))
+    axes = _record_axes((meta.get("metadata") or {}).get(RECORD_KEY), shape, rgb)
+    if axes:
+        return axes
+    from ._widgets._layers import guess_layer_axes
+
+    # the docks' guess reads the layer's shape and RGB flag only
+    axes = guess_layer_axes(SimpleNamespace(data=_Shape(shape), rgb=rgb, multiscale=False))
+    return axes  # '' past 5 dims: no axes to name
+
+
+class _Shape:
+    """Stands for the layer's data where only its shape is read (no pixels are touched)."""
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+
+
+def _unit_name(unit) -> str:
+    return "" if unit is None else str(unit)
+
+
+def layer_calibration(axes: str, meta: dict) -> tuple[dict[str, float], dict]:
+    """Pixel sizes in um of the layer's Z, Y, X dims whose unit is a length, and the extras
+    (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit."""
+    from .core.pixel_units import um_per_unit
+    from .core.tiff_metadata import S_PER_UNIT
+
+    dims = axes.replace("S", "")  # napari has no dim for RGB samples
+    scale = list(meta.get("scale") or [1.0] * len(dims))
+    units = list(meta.get("units") or [None] * len(dims))
+    sizes, extras, assumed, unitless = {}, {}, [], []
+    for axis, step, unit in zip(dims, scale, units):
+        step, name = float(step), _unit_name(unit).strip().lower()
+        if not math.isfinite(step) or step <= 0:
+            continue
+        if axis in "ZYX" and um_per_unit(name) is not None:
+            sizes[axis] = step * um_per_unit(name)
+        elif axis == "T" and name in S_PER_UNIT:
+            extras["time_interval"] = step * S_PER_UNIT[name]
+        elif axis in "ZYX" and step != 1.0:
+            # no length unit (napari's default 'pixel'): um, as the docks read a scale, where
+            # it is a light-microscope size (the PSF-scale check's range); 1 is unknown
+            if UM_RANGE[0] < step < UM_RANGE[1]:
+                sizes[axis] = step
+                assumed.append(axis)
+            else:
+                unitless.append(axis)
+    if len(sizes.keys() & {"Y", "X"}) == 1:  # the outputs hold both or neither
+        sizes.pop("Y", None), sizes.pop("X", None)
+    name = meta.get("name")
+    if assumed and sizes.keys() & set(assumed):
+        _tell(f"layer {name!r}: scale of {', '.join(assumed)} has no length unit, saved as um; "
+              "set the layer's units (e.g. layer.units = 'nm') if it is in another unit")
+    if unitless:
+        _tell(f"layer {name!r}: scale of {', '.join(unitless)} has no length unit and is no "
+              "size in um, saved uncalibrated; set the layer's units (e.g. 'nm') to keep it")
+    return sizes, extras
+
+
+def _tell(message: str) -> None:
+    """A warning for scripts, and a notification for the viewer: napari's save dialog records
+    the warnings of a save that succeeds and shows none of them."""
+    warnings.warn(message, UserWarning, stacklevel=4)
+    try:
+        from napari.utils.notifications import show_warning
+    except ImportError:
+        return
+    show_warning(message)
+
+
+def _plain(value):
+    """JSON for what ``json`` does not know: numpy scalars and arrays, the rest as text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def provenance(meta: dict) -> dict | None:
+    """The plugin's record of how the layer was made, as plain JSON values; None if none."""
+    record = (meta.get("metadata") or {}).get(RECORD_KEY)
+    if not isinstance(record, dict) or not record:
+        return None
+    return json.loads(json.dumps(record, default=_plain))
+
+
+def _with_record(kwargs: dict, record: dict | None, ome: bool) -> dict:
+    """tifffile keywords that also carry the record, where each TIFF flavour keeps text."""
+    if record is None:
+        return kwargs
+    text = json.dumps({RECORD_KEY: record}, ensure_ascii=True)  # ImageJ's tags are ASCII
+    if kwargs.get("imagej"):
+        kwargs["metadata"]["Info"] = text  # Fiji: Image > Show Info
+    elif ome:
+        kwargs["metadata"]["Description"] = text
+    else:  # tifffile's JSON description, read back as shaped metadata
+        kwargs["metadata"][RECORD_KEY] = record
+    return kwargs
+
+
+def _write_tiff(path, array, axes, pixel_size, extras, record) -> None:
+    import tifffile
+
+    from .core.atomic_write import write_atomically
+    from .core.io import check_output_path
+    from .core.tiff_metadata import imagej_axes, tiff_write_kwargs
+
+    path = check_output_path(path, overwrite=True)  # suffix, folder; napari asked to replace
+    array = np.asarray(array)
+    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+    if not ome:  # ImageJ's axis order where that makes a hyperstack (as the CLI writes)
+        stored = imagej_axes(array.shape, array.dtype, axes)
+        array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
+    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size, ome, extras)
+    kwargs = _with_record(kwargs, record, ome)
+    write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs))
+
+
+def _write_unnamed(path, array, meta: dict, record) -> list[str]:
+    """A layer of more dims than the axes model names: a TIFF without axes or calibration."""
+    import tifffile
+
+    from .core.atomic_write import write_atomically
+    from .core.io import check_output_path, is_zarr
+
+    if is_zarr(path):
+        raise ValueError(f"layer {meta.get('name')!r} has {np.ndim(array)} dimensions, more than "
+                         "OME-Zarr's 5; save it as .tif")
+    path = check_output_path(path, overwrite=True)
+    array = np.asarray(array)
+    extra = {"metadata": {RECORD_KEY: record}} if record is not None else {}
+    write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **extra))
+    return [os.fspath(path)]
+
+
+def _write_zarr(path, array, axes, pixel_size, extras, record) -> None:
+    try:
+        import zarr
+    except ImportError:
+        raise ValueError("saving as .zarr needs pip install 'napari-microdeblur[distributed]' "
+                         "(zarr); or save as .tif") from None
+    from .core.io import open_zarr_output
+
+    loop = len(axes) - (3 if axes.endswith("S") else 2)  # plane by plane: a lazy layer streams
+    with open_zarr_output(path, tuple(array.shape), np.dtype(array.dtype), axes=axes,
+                          pixel_size=pixel_size, overwrite=True, metadata=extras) as target:
+        for index in np.ndindex(*array.shape[:loop]):
+            target[index] = np.asarray(array[index])
+        if record is not None:  # on the image group, next to its OME metadata
+            stored = getattr(target, "array", target)  # a zarr_order.Reordered view's array
+            group = zarr.open_group(store=stored.store, mode="r+", zarr_format=2)
+            group.attrs[RECORD_KEY] = record

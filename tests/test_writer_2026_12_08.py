@@ -1,0 +1,206 @@
+"""The plugin's npe2 writer: File > Save Selected Layer(s)... keeps a layer's calibration, axes
+and the plugin's provenance record (napari's builtin .tif writer keeps the pixels only)."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_microdeblur.core.io import read_image
+
+PLUGIN = "napari-microdeblur"
+RECORD = {"method": "richardson_lucy", "weights_sha256": "ab" * 32, "axes": "CYX",
+          "parameters": {"iterations": 20, "psf": "array(9, 9)"}, "offset": [0, 0, 0]}
+
+
+def _write(path, layer):
+    writer = importlib.import_module("napari_microdeblur._writer")  # absent on old code
+    data, meta, _ = layer.as_layer_data_tuple()
+    return writer.write_image_layer(str(path), data, meta)
+
+
+def _stack(**kwargs):
+    """Two channels the plugin recorded as CYX (the shape alone would be guessed as ZYX),
+    sampled at 65 nm."""
+    from napari.layers import Image
+
+    data = np.arange(2 * 12 * 10, dtype=np.uint16).reshape(2, 12, 10)
+    kwargs.setdefault("metadata", {"microdeblur": dict(RECORD)})
+    return Image(data, scale=(1.0, 65.0, 65.0), units=("pixel", "nm", "nm"), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["out.tif", "out.ome.tif", "out.zarr"])
+def test_saved_file_keeps_pixel_size_in_um_and_the_recorded_axes(tmp_path, name):
+    layer = _stack()
+    assert _write(tmp_path / name, layer) == [str(tmp_path / name)]
+    back = read_image(tmp_path / name)
+    assert back.axes == "CYX"
+    assert back.pixel_size["X"] == pytest.approx(0.065)
+    assert back.pixel_size["Y"] == pytest.approx(0.065)
+    assert "Z" not in back.pixel_size
+    np.testing.assert_array_equal(np.asarray(back.array), layer.data)
+
+
+def test_plain_tif_is_an_imagej_hyperstack_in_um(tmp_path):
+    _write(tmp_path / "out.tif", _stack())
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert tif.is_imagej
+        assert tif.imagej_metadata["unit"] == "um"
+        assert tif.imagej_metadata["channels"] == 2
+
+
+def _stored_record(path):
+    if path.suffix == ".zarr":
+        import zarr
+
+        return dict(zarr.open_group(str(path), mode="r").attrs)["microdeblur"]
+    with tifffile.TiffFile(path) as tif:
+        if tif.is_imagej:
+            return json.loads(tif.imagej_metadata["Info"])["microdeblur"]
+        if tif.is_ome:
+            image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+            return json.loads(image["Description"])["microdeblur"]
+        return tif.shaped_metadata[0]["microdeblur"]
+
+
+@pytest.mark.parametrize("name", ["out.tif", "out.ome.tif", "out.zarr", "float64.tif"])
+def test_provenance_record_is_in_the_file(tmp_path, name):
+    layer = _stack()
+    if name.startswith("float64"):  # not an ImageJ type: tifffile's JSON description
+        layer = _stack()
+        layer.data = layer.data.astype(np.float64)
+    layer.metadata["microdeblur"]["parameters"]["iterations"] = np.int64(20)  # numpy values
+    _write(tmp_path / name, layer)
+    assert _stored_record(tmp_path / name) == RECORD
+
+
+def test_rgb_layer_round_trips_as_rgb(tmp_path):
+    from napari.layers import Image
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (14, 11, 3), dtype=np.uint8)
+    layer = Image(data, rgb=True, scale=(0.5, 0.5), units=("um", "um"))
+    _write(tmp_path / "rgb.tif", layer)
+    back = read_image(tmp_path / "rgb.tif")
+    assert back.axes == "YXS"
+    assert back.pixel_size == pytest.approx({"X": 0.5, "Y": 0.5})
+    np.testing.assert_array_equal(np.asarray(back.array), data)
+    with tifffile.TiffFile(tmp_path / "rgb.tif") as tif:
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
+
+
+def test_zarr_output_is_ome_zarr_with_its_scale(tmp_path):
+    import zarr
+    from napari.layers import Image
+
+    data = np.arange(3 * 8 * 9, dtype=np.float32).reshape(3, 8, 9)
+    layer = Image(data, scale=(0.3, 0.1, 0.1), units=("um", "um", "um"))
+    _write(tmp_path / "vol.zarr", layer)
+    attrs = dict(zarr.open_group(str(tmp_path / "vol.zarr"), mode="r").attrs)
+    scale = attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale == pytest.approx([0.3, 0.1, 0.1])
+    back = read_image(tmp_path / "vol.zarr")
+    assert back.axes == "ZYX"
+    assert back.pixel_size == pytest.approx({"Z": 0.3, "Y": 0.1, "X": 0.1})
+    np.testing.assert_array_equal(np.asarray(back.array), data)
+
+
+def test_a_scale_without_units_is_um_as_the_docks_read_it(tmp_path):
+    """napari's default unit is 'pixel': a scale of 1 is unknown (nothing written), a
+    light-microscope size is taken as um, as the Deblur dock does, with one line saying so;
+    a scale no um size could be (40: nm given without their unit) is left out."""
+    from napari.layers import Image
+
+    _write(tmp_path / "plain.tif", Image(np.zeros((8, 9), np.uint8)))
+    assert read_image(tmp_path / "plain.tif").pixel_size == {}
+    with pytest.warns(UserWarning, match="saved as um"):
+        _write(tmp_path / "scaled.tif", Image(np.zeros((8, 9), np.uint8), scale=(0.2, 0.2)))
+    assert read_image(tmp_path / "scaled.tif").pixel_size == pytest.approx({"Y": 0.2, "X": 0.2})
+    with pytest.warns(UserWarning, match="uncalibrated"):
+        _write(tmp_path / "nm.tif", Image(np.zeros((8, 9), np.uint8), scale=(40, 40)))
+    assert read_image(tmp_path / "nm.tif").pixel_size == {}
+
+
+def test_failed_write_keeps_the_file_that_was_there(tmp_path, monkeypatch):
+    target = tmp_path / "out.tif"
+    target.write_bytes(b"the user's earlier file")
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", broken)
+    with pytest.raises(OSError, match="free some space"):
+        _write(target, _stack())
+    assert target.read_bytes() == b"the user's earlier file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+
+
+def test_save_selected_layer_with_the_plugin_in_a_viewer(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    layer = viewer.add_layer(_stack(name="nuclei deblurred"))
+    viewer.layers.selection = {layer}
+    path = tmp_path / "saved.tif"
+    saved = viewer.layers.save(str(path), selected=True, plugin=PLUGIN)
+    assert saved == [str(path)]
+    back = read_image(path)
+    assert back.axes == "CYX"
+    assert back.pixel_size["X"] == pytest.approx(0.065)
+    assert _stored_record(path) == RECORD
+    # an existing file is replaced, as napari's writers do once its dialog has asked
+    viewer.layers.save(str(path), selected=True, plugin=PLUGIN)
+    assert read_image(path).axes == "CYX"
+
+
+def test_save_dialog_lists_the_writer_for_one_image_layer(make_napari_viewer):
+    from napari.plugins import _npe2
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_layer(_stack())
+    filters, writers = _npe2.file_extensions_string_for_layers([layer])
+    ours = [w for w in writers if w.command.startswith(PLUGIN)]
+    assert len(ours) == 1 and "*.ome.tif" in filters and "*.zarr" in filters
+
+
+def test_layer_of_six_dims_is_still_saved_as_tiff(tmp_path):
+    """The writer is napari's first choice for .tif (before its builtin): a layer past the
+    axes model's 5 dims is saved as the builtin saves it, not refused."""
+    from napari.layers import Image
+
+    data = np.arange(2 * 2 * 2 * 2 * 4 * 5, dtype=np.uint8).reshape(2, 2, 2, 2, 4, 5)
+    _write(tmp_path / "six.tif", Image(data, metadata={"microdeblur": {"method": "x"}}))
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "six.tif"), data)
+    with tifffile.TiffFile(tmp_path / "six.tif") as tif:
+        assert tif.shaped_metadata[0]["microdeblur"] == {"method": "x"}
+    with pytest.raises(ValueError, match="save it as .tif"):
+        _write(tmp_path / "six.zarr", Image(data))
+    assert not (tmp_path / "six.zarr").exists()
+
+
+def test_manifest_writer_offers_the_suffixes_the_module_writes():
+    from pathlib import Path
+
+    import yaml
+
+    writer = importlib.import_module("napari_microdeblur._writer")
+    manifest = yaml.safe_load((Path(writer.__file__).parent / "napari.yaml").read_text())
+    (entry,) = manifest["contributions"]["writers"]
+    assert entry["layer_types"] == ["image"]
+    assert tuple(entry["filename_extensions"]) == writer.EXTENSIONS
+
+
+def test_a_zcyx_layer_saved_as_zarr_is_stored_in_ngff_order_with_its_record(tmp_path):
+    """ImageJ's Z-before-C order is stored as NGFF's C-before-Z; the record still reaches
+    the image group (the array handed back is then a reordering view)."""
+    import zarr
+    from napari.layers import Image
+
+    data = np.arange(3 * 2 * 8 * 9, dtype=np.uint16).reshape(3, 2, 8, 9)
+    layer = Image(data, scale=(0.5, 1, 0.1, 0.1), units=("um", "pixel", "um", "um"),
+                  metadata={"microdeblur": {"axes": "ZCYX", "method": "wiener"}})
+    _write(tmp_path / "z.zarr", layer)
+    group = zarr.open_group(str(tmp_path / "z.zarr"), mode="r")
+    assert [a["name"] for a in group.attrs["multiscales"][0]["axes"]] == ["c", "z", "y", "x"]
+    assert group.attrs["microdeblur"]["method"] == "wiener"
+    np.testing.assert_array_equal(np.asarray(group["0"]), data.transpose(1, 0, 2, 3))
