@@ -146,3 +146,12 @@ def test_an_ome_zarr_gives_its_scale(tmp_path):
         out[:] = 1
     sizes, origins = layer_pixel_sizes(fake_layer(path, (4, 16, 16)), "ZYX")
     assert sizes == {"Z": 0.5, "Y": 0.2, "X": 0.2} and origins["Y"] == "file vol.zarr"
+
+
+def test_a_layer_scale_in_nanometres_is_read_in_um(make_napari_viewer):
+    """napari layers carry units: a 65 nm scale was taken as 65 um by the docks."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((3, 16, 16), np.float32), scale=(300, 65, 65),
+                             units=("nm", "nm", "nm"))
+    sizes, _ = layer_pixel_sizes(layer, "ZYX")
+    assert sizes == pytest.approx({"Z": 0.3, "Y": 0.065, "X": 0.065})

@@ -204,3 +204,14 @@ def test_a_zcyx_layer_saved_as_zarr_is_stored_in_ngff_order_with_its_record(tmp_
     assert [a["name"] for a in group.attrs["multiscales"][0]["axes"]] == ["c", "z", "y", "x"]
     assert group.attrs["microdeblur"]["method"] == "wiener"
     np.testing.assert_array_equal(np.asarray(group["0"]), data.transpose(1, 0, 2, 3))
+
+
+def test_a_result_at_scale_1_is_saved_with_the_pixel_sizes_its_record_keeps(tmp_path):
+    """A result of a layer napari opened at scale 1 from a calibrated file records the file's
+    sizes (the docks read them from the file); saving it keeps them."""
+    from napari.layers import Image
+
+    record = {"axes": "ZYX", "method": "wiener", "pixel_size": {"Z": 0.4, "Y": 0.1, "X": 0.1}}
+    _write(tmp_path / "r.tif", Image(np.zeros((3, 8, 9), np.uint16),
+                                     metadata={"microdeblur": record}))
+    assert read_image(tmp_path / "r.tif").pixel_size == pytest.approx(record["pixel_size"])

@@ -115,6 +115,8 @@ def layer_calibration(axes: str, meta: dict) -> tuple[dict[str, float], dict]:
                 unitless.append(axis)
     if len(sizes.keys() & {"Y", "X"}) == 1:  # the outputs hold both or neither
         sizes.pop("Y", None), sizes.pop("X", None)
+    if not sizes:  # a result at scale 1 keeps its input's sizes in its record (um)
+        sizes = _recorded_sizes(dims, meta)
     name = meta.get("name")
     if assumed and sizes.keys() & set(assumed):
         _tell(f"layer {name!r}: scale of {', '.join(assumed)} has no length unit, saved as um; "
@@ -123,6 +125,18 @@ def layer_calibration(axes: str, meta: dict) -> tuple[dict[str, float], dict]:
         _tell(f"layer {name!r}: scale of {', '.join(unitless)} has no length unit and is no "
               "size in um, saved uncalibrated; set the layer's units (e.g. 'nm') to keep it")
     return sizes, extras
+
+
+def _recorded_sizes(dims: str, meta: dict) -> dict[str, float]:
+    """The input's pixel sizes a deblurred layer's record keeps (``pixel_size``, um), on the
+    layer's Z, Y and X; Y and X both or neither."""
+    record = (meta.get("metadata") or {}).get(RECORD_KEY)
+    recorded = record.get("pixel_size") if isinstance(record, dict) else None
+    if not isinstance(recorded, dict):
+        return {}
+    sizes = {a: float(v) for a, v in recorded.items() if a in "ZYX" and a in dims
+             and isinstance(v, (int, float)) and math.isfinite(v) and v > 0}
+    return sizes if {"Y", "X"} <= sizes.keys() else {}
 
 
 def _tell(message: str) -> None:

@@ -155,7 +155,29 @@ def deblur_metadata(req, outcome) -> dict:
             "scale": float(result.normalization.scale),
         },
         "seconds": round(float(outcome.seconds), 3),
+        # a result has no file to read them from: its input's, by scale or by file
+        "pixel_size": input_pixel_sizes(req),
     }
+
+
+def input_pixel_sizes(req) -> dict[str, float]:
+    """{'Z', 'Y', 'X': um} of the input of ``req`` as the docks read them (its scale, else its
+    file or record: ``_layer_file``); a scale with a length unit in um. From the placement's
+    scale once the input is gone."""
+    from ..core.pixel_units import um_per_unit
+    from ._layer_file import layer_pixel_sizes
+
+    placement = req.placement
+    dims = req.axes.replace("S", "") if placement.get("rgb") else req.axes[:placement["ndim"]]
+    layer = placement["source"]()
+    if layer is not None and tuple(layer.scale) == tuple(placement["scale"]):
+        sizes, _ = layer_pixel_sizes(layer, dims)  # in um, whatever they came from
+    else:
+        units = dict(zip(dims, placement.get("units") or ()))
+        pairs = zip(dims, placement["scale"])
+        sizes = {a: float(v) * (um_per_unit(units.get(a, "")) or 1.0) for a, v in pairs
+                 if a in "ZYX" and float(v) != 1.0}
+    return {a: float(sizes[a]) for a in "ZYX" if a in sizes}
 
 
 def deblurred_layer(req, outcome):

@@ -9,8 +9,13 @@ layer's data has the file's image shape (a layer cropped, replaced or computed f
 pixels or none of its own) and only on the axes where the file's and the dock's axes agree. An
 axis the layer's scale gives (not 1) keeps its scale: the layer wins over its file.
 
-A deblurred result (``layer.metadata['microdeblur']``) has no source path and records no pixel
-size, only its input's name: it keeps the input's scale, and when that is 1, nothing is known."""
+The file's axes (``file_axes_of``), where its metadata states them (ImageJ hyperstack, OME,
+a tifffile description with axes, OME-Zarr or a Zarr array's ``axes``; not tifffile's Q and I
+placeholders) and the layer's data has its shape (singleton axes aside: a reader may squeeze
+them): napari names no axes, and a (3, 2, Y, X) ZCYX stack guessed from its shape is CZYX.
+
+A deblurred result (``layer.metadata['microdeblur']``) has no source path: it records the pixel
+sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``)."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-__all__ = ["layer_pixel_sizes"]
+__all__ = ["file_axes_of", "layer_pixel_sizes"]
 
 _NO_SIZES = (".png", ".jpg", ".jpeg", ".bmp")  # formats without a pixel size
 _ZARR_MARKERS = ("zarr.json", ".zattrs", ".zgroup", ".zarray")  # where a Zarr's metadata lives
@@ -28,26 +33,80 @@ _ZARR_MARKERS = ("zarr.json", ".zattrs", ".zgroup", ".zarray")  # where a Zarr's
 def layer_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
     """({axis: size} for 'Z', 'Y', 'X', {axis: where it came from}) of image ``layer`` whose
     axes are ``axes`` (the dock's): the layer's scale where not 1 ("layer 'A' scale"), else the
-    file's metadata ("file cells.tif") when Y and X are both at 1 (``file_sizes_of``)."""
+    file's metadata ("file cells.tif") when Y and X are both at 1 (``file_sizes_of``). A scale
+    whose layer unit is a length (napari's ``layer.units``, 'nanometer' say) is converted to um;
+    under napari's default unit 'pixel' it is taken as um."""
+    from ..core.pixel_units import um_per_unit
+
     scale = [float(v) for v in layer.scale]
     if len(axes) != len(scale):
         return {}, {}
-    sizes = {a: v for a, v in zip(axes, scale) if a in "ZYX" and v != 1.0}
+    units = [str(u) for u in (getattr(layer, "units", None) or ())]
+    per_unit = [um_per_unit(u) or 1.0 for u in units] if len(units) == len(scale) \
+        else [1.0] * len(scale)
+    sizes = {a: v * k for a, v, k in zip(axes, scale, per_unit) if a in "ZYX" and v != 1.0}
     origins = dict.fromkeys(sizes, f"layer {layer.name!r} scale")
     if "Y" in sizes or "X" in sizes:
         return sizes, origins  # a real scale: the layer's, as it is
-    found = file_sizes_of(layer, axes)
+    found = file_sizes_of(layer, axes) or recorded_sizes(layer, axes)
     if found:
-        sizes_in_file, name = found
-        for axis, value in sizes_in_file.items():
+        sizes_found, origin = found
+        for axis, value in sizes_found.items():
             if axis not in sizes:
-                sizes[axis], origins[axis] = value, f"file {name}"
+                sizes[axis], origins[axis] = value, origin
     return sizes, origins
 
 
+def recorded_sizes(layer, axes: str) -> tuple[dict[str, float], str] | None:
+    """(the pixel sizes a deblurred layer's record keeps from its input, on the layer's
+    ``axes``, where they came from), or None: a result has no file to read them from."""
+    record = getattr(layer, "metadata", None)
+    record = record.get("microdeblur") if isinstance(record, dict) else None
+    recorded = record.get("pixel_size") if isinstance(record, dict) else None
+    if not isinstance(recorded, dict):
+        return None
+    sizes = {}
+    for axis, value in recorded.items():
+        if axis in "ZYX" and axis in axes and isinstance(value, (int, float)) and value > 0:
+            sizes[axis] = float(value)
+    source = record.get("source_layer")
+    return (sizes, f"the deblur record of {source!r}") if sizes else None
+
+
 def file_sizes_of(layer, axes: str) -> tuple[dict[str, float], str] | None:
-    """(the sizes the file ``layer`` was opened from gives on the layer's ``axes``, the file's
-    name), or None: no such file, no size in it, or another shape than the layer's data."""
+    """(the sizes the file ``layer`` was opened from gives on the layer's ``axes``, 'file
+    NAME'), or None: no such file, no size in it, or another shape than the layer's data."""
+    found = _header_of(layer)
+    if found is None:
+        return None
+    (file_axes, file_shape, pairs, _stated), name, shape = found
+    mapped = _map_axes(dict(pairs), file_axes, file_shape, shape, axes) if pairs else {}
+    return (mapped, f"file {name}") if mapped else None
+
+
+def file_axes_of(layer) -> tuple[str, str] | None:
+    """(the axes of ``layer``'s dims as the file it was opened from states them, the file's
+    name), or None: no such file, axes not stated (a bare TIFF), another shape than the
+    layer's data, or axes napari does not show so (S without napari's RGB flag)."""
+    from ..core.axes import check_axes
+
+    found = _header_of(layer)
+    if found is None:
+        return None
+    (file_axes, file_shape, _pairs, stated), name, shape = found
+    axes = _axes_on(file_axes, file_shape, shape) if stated else ""
+    if not axes or axes.endswith("S") != bool(getattr(layer, "rgb", False)):
+        return None
+    try:
+        check_axes(axes, shape)
+    except (TypeError, ValueError):
+        return None
+    return axes, name
+
+
+def _header_of(layer) -> tuple[tuple, str, tuple] | None:
+    """(``_file_header`` of the file ``layer`` was opened from, its name, the layer's data
+    shape), or None where there is no such file the package reads."""
     path = getattr(getattr(layer, "source", None), "path", None)
     if not path:
         return None
@@ -57,13 +116,26 @@ def file_sizes_of(layer, axes: str) -> tuple[dict[str, float], str] | None:
         return None
     if key is None:
         return None
-    file_axes, file_shape, pairs = _file_header(*key)
-    if not pairs:
-        return None
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     shape = tuple(int(n) for n in getattr(data, "shape", ()))
-    mapped = _map_axes(dict(pairs), file_axes, file_shape, shape, axes)
-    return (mapped, Path(path).name) if mapped else None
+    return _file_header(*key), Path(path).name, shape
+
+
+def _axes_on(file_axes: str, file_shape: tuple, shape: tuple) -> str:
+    """The file's axes on the dims of a layer of ``shape``: dim by dim in order, a file axis
+    of 1 the layer lacks skipped (squeezed by its reader); '' where the shapes differ
+    otherwise (a crop, a layer given other data) or the layer has a dim the file lacks."""
+    if len(file_axes) != len(file_shape):
+        return ""
+    found, i = [], 0
+    for n in shape:
+        while i < len(file_shape) and file_shape[i] != n and file_shape[i] == 1:
+            i += 1
+        if i == len(file_shape) or file_shape[i] != n:
+            return ""
+        found.append(file_axes[i])
+        i += 1
+    return "".join(found) if all(n == 1 for n in file_shape[i:]) else ""
 
 
 def _map_axes(sizes: dict, file_axes: str, file_shape: tuple, shape: tuple, axes: str) -> dict:
@@ -86,7 +158,7 @@ def _map_axes(sizes: dict, file_axes: str, file_shape: tuple, shape: tuple, axes
 
 
 def _file_key(path: Path) -> tuple[str, int, int] | None:
-    """(resolved path, size, mtime) of a file the package reads sizes from, else None; a Zarr
+    """(resolved path, size, mtime) of a file the package reads headers of, else None; a Zarr
     directory's mtime is its metadata file's (its attributes change there)."""
     suffix = path.suffix.lower()
     if suffix in _NO_SIZES or not path.exists():
@@ -104,10 +176,10 @@ def _file_key(path: Path) -> tuple[str, int, int] | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple]:
-    """(axes, shape, ((axis, um), ...)) of the image in file ``path``, from its headers; size
-    and mtime key the cache (a file written again is read again). Nothing for a file that does
-    not read: the layer is there, its pixel size is just not known."""
+def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple, bool]:
+    """(axes, shape, ((axis, um), ...), whether the file states its axes) of the image in file
+    ``path``, from its headers; size and mtime key the cache (a file written again is read
+    again). Nothing for a file that does not read: the layer is there, unknown as before."""
     try:
         with warnings.catch_warnings():  # 'several images', 'pyramid': said when it is read
             warnings.simplefilter("ignore")
@@ -116,15 +188,18 @@ def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple
             from ..core.io import read_image  # Zarr and bioio: lazy, no pixels read
 
             image = read_image(path)
+            # a Zarr's axes are its metadata's or none; bioio names default ones
+            stated = bool(image.axes) and Path(path).is_dir()
             return image.axes, tuple(int(n) for n in image.array.shape), \
-                tuple(image.pixel_size.items())
+                tuple(image.pixel_size.items()), stated
     except Exception:  # noqa: BLE001 - any unreadable file: no size, as for a file without
-        return "", (), ()
+        return "", (), (), False
 
 
-def _tiff_header(path: str) -> tuple[str, tuple, tuple]:
+def _tiff_header(path: str) -> tuple[str, tuple, tuple, bool]:
     """A TIFF's first image as ``read_tiff`` sees it, without its pixels (a compressed TIFF
-    would be decompressed whole by ``read_image``)."""
+    would be decompressed whole by ``read_image``); its axes are stated where ImageJ, OME or
+    tifffile's description names them all (no Q, unknown, nor I, a page sequence)."""
     import tifffile
 
     from ..core.io import AXES_PATTERN
@@ -136,4 +211,6 @@ def _tiff_header(path: str) -> tuple[str, tuple, tuple]:
         if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
             axes = ""
         sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
-        return axes, tuple(int(n) for n in series.shape), tuple(sizes.items())
+        described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
+        stated = bool(axes) and described and not set(series.axes) & set("QI")
+        return axes, tuple(int(n) for n in series.shape), tuple(sizes.items()), stated

@@ -78,7 +78,46 @@ def lazy_part(data, key):
 
 
 def guess_layer_axes(layer) -> str:
-    """Axes of an image layer: napari's RGB flag decides S; the rest as core guesses it."""
+    """Axes of an image layer: those the plugin recorded for a layer it made, else those the
+    file it was opened from states (``_layer_file.file_axes_of``), else guessed from its shape
+    (``shape_axes``)."""
+    return layer_axes_origin(layer)[0]
+
+
+def layer_axes_origin(layer) -> tuple[str, str]:
+    """(``guess_layer_axes``, where they came from: 'record', 'file NAME' or '' for a shape
+    guess). napari names no axes: its reader opens a ZCYX hyperstack as a bare array."""
+    recorded = _recorded_axes(layer)
+    if recorded:
+        return recorded, "record"
+    if getattr(layer, "source", None) is not None:  # the writer's stand-in has none
+        from ._layer_file import file_axes_of
+
+        found = file_axes_of(layer)
+        if found:
+            return found[0], f"file {found[1]}"
+    return shape_axes(layer), ""
+
+
+def _recorded_axes(layer) -> str:
+    """The axes in ``layer.metadata['microdeblur']`` (a layer the plugin made) where they
+    still fit its data and RGB flag; '' else."""
+    from ..core.axes import check_axes
+
+    metadata = getattr(layer, "metadata", None)
+    record = metadata.get("microdeblur") if isinstance(metadata, dict) else None
+    axes = record.get("axes") if isinstance(record, dict) else None
+    if not isinstance(axes, str) or axes.endswith("S") != bool(layer.rgb):
+        return ""
+    try:
+        return check_axes(axes, tuple(layer_data(layer).shape))
+    except (TypeError, ValueError):
+        return ""
+
+
+def shape_axes(layer) -> str:
+    """Axes of an image layer by its shape: napari's RGB flag decides S; the rest as core
+    guesses it."""
     shape = tuple(layer_data(layer).shape)
     if layer.rgb:
         prefix = {2: "", 3: "Z", 4: "TZ"}.get(len(shape) - 1, None)
@@ -103,12 +142,20 @@ TYPE_AXES = "type {0} in Axes"
 
 def layer_axes_note(layer, axes: str, give: str = TYPE_AXES) -> str:
     """One line saying what ``axes``, as guessed for ``layer``, assumed where its first axis of
-    2 to 4 may hold something else (``core.axes.guess_note``); '' when not in doubt, for axes
-    the user typed, and for RGB layers (napari decided those)."""
+    2 to 4 may hold something else (``core.axes.guess_note``), or that they are the file's;
+    '' when not in doubt, for axes the user typed, for the plugin's record and for RGB layers
+    (napari decided those)."""
     from ..core.axes import guess_note
 
-    if layer is None or layer.rgb or not axes or axes != guess_layer_axes(layer):
+    if layer is None or layer.rgb or not axes:
         return ""
+    guessed, origin = layer_axes_origin(layer)
+    if axes != guessed or origin == "record":
+        return ""
+    if origin:  # not the shape's guess: say whose they are, in case the file is wrong
+        shown = tuple(int(n) for n in layer_data(layer).shape)
+        return (f"axes {axes} as {origin} states them, not guessed from shape {shown}; if "
+                f"they are wrong, {give.format('others')}")
     return guess_note(tuple(layer_data(layer).shape), axes, give=give) or ""
 
 
