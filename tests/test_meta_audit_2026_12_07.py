@@ -97,7 +97,7 @@ def test_imagej_frame_interval_and_channel_colours_are_kept(tmp_path):
 
 
 @pytest.mark.parametrize(("axes", "shape", "dtype"), [
-    ("CZYX", (2, 3, 16, 16), np.float32),    # not ImageJ's TZCYX order
+    ("YXC", (16, 16, 2), np.float32),        # channels last: the planes' layout is kept
     ("ZYX", (1, 16, 16), np.float32),        # ImageJ drops an axis of 1
     ("YX", (16, 16), np.float64),            # ImageJ has no float64
     ("YXS", (16, 16, 4), np.uint8),          # alpha

@@ -102,7 +102,11 @@ def cmd_evaluate(args) -> int:
             raise UserError(f"{what} {shown_path(path)} contains NaN or Inf pixels; replace "
                             "them (e.g. np.nan_to_num)")
     axes = image_axes(ref, args.axes)
-    if prediction.shape != reference.shape:
+    # a .tif output may store its axes in ImageJ's order (CZYX as ZCYX): with as many
+    # channels as planes only the file's axes tell
+    reordered = (bool(pred.axes) and not args.axes and pred.axes != axes
+                 and sorted(pred.axes) == sorted(axes))
+    if prediction.shape != reference.shape or reordered:
         prediction = _in_reference_layout(prediction, pred.axes, reference, axes, args)
     scores = evaluate(prediction, reference, border=args.border,
                       channel_axis=channel_index(axes))

@@ -103,8 +103,11 @@ def imagej_fits(shape, dtype, axes: str) -> bool:
 def imagej_axes(shape, dtype, axes: str) -> str:
     """The axes a plain .tif output stores: ``axes`` where ImageJ holds them as they are, or
     the same axes in ImageJ's TZCYXS order where only that order keeps it from being a
-    hyperstack (a CZYX stack read through bioio or from OME-Zarr: Fiji opened it flat)."""
-    if imagej_fits(shape, dtype, axes) or any(a not in "TZCYXS" for a in axes):
+    hyperstack (a CZYX stack read through bioio or from OME-Zarr: Fiji opened it flat). Only
+    the axes before Y and X move: an image's planes keep their layout (a (Y, X, 2) array stays
+    YXC, as scripts reading the output expect)."""
+    if imagej_fits(shape, dtype, axes) or any(a not in "TZCYXS" for a in axes) \
+            or not axes.replace("S", "").endswith("YX"):
         return axes
     ordered = "".join(sorted(axes, key="TZCYXS".index))
     shape = tuple(shape[axes.index(a)] for a in ordered)
