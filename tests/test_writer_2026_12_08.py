@@ -215,3 +215,80 @@ def test_a_result_at_scale_1_is_saved_with_the_pixel_sizes_its_record_keeps(tmp_
     _write(tmp_path / "r.tif", Image(np.zeros((3, 8, 9), np.uint16),
                                      metadata={"microdeblur": record}))
     assert read_image(tmp_path / "r.tif").pixel_size == pytest.approx(record["pixel_size"])
+
+
+def _zcyx_imagej(path):
+    """An ImageJ hyperstack of 3 Z planes of 2 channels at 0.3 um / 0.1 um: napari's reader
+    opens it as a bare (3, 2, Y, X) array at scale 1 (the shape alone reads CZYX)."""
+    data = np.arange(3 * 2 * 12 * 10, dtype=np.uint16).reshape(3, 2, 12, 10)
+    tifffile.imwrite(path, data, imagej=True, resolution=(10.0, 10.0),
+                     metadata={"axes": "ZCYX", "spacing": 0.3, "unit": "um"})
+    return data
+
+
+def test_a_layer_napari_opened_is_saved_with_its_files_axes_and_sizes(make_napari_viewer,
+                                                                      tmp_path):
+    """The writer is handed the data, not the layer: it finds the layer in the viewer and
+    takes its axes and sizes as the docks do (the file napari opened it from)."""
+    data = _zcyx_imagej(tmp_path / "zcyx.tif")
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(tmp_path / "zcyx.tif"), plugin="napari")
+    viewer.layers.selection = {layer}
+    out = tmp_path / "saved.tif"
+    assert viewer.layers.save(str(out), selected=True, plugin=PLUGIN) == [str(out)]
+    back = read_image(out)
+    assert back.axes == "ZCYX"
+    assert back.pixel_size == pytest.approx({"Z": 0.3, "Y": 0.1, "X": 0.1})
+    np.testing.assert_array_equal(np.asarray(back.array), data)
+
+
+def test_a_doubtful_shape_with_no_layer_is_saved_without_axes_and_says_so(tmp_path):
+    """A script handing the writer a (2, Y, X) array (Z planes or channels?) gets the file
+    napari's builtin writer makes, not a guess labelled as fact, and one line saying so."""
+    from napari.layers import Image
+
+    data = np.arange(2 * 12 * 10, dtype=np.uint16).reshape(2, 12, 10)
+    layer = Image(data, scale=(1.0, 0.1, 0.1), units=("um", "um", "um"), name="two")
+    with pytest.warns(UserWarning) as caught:
+        _write(tmp_path / "two.tif", layer)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(notes) == 1 and "saved without axes" in notes[0] and "'CYX'" in notes[0]
+    with tifffile.TiffFile(tmp_path / "two.tif") as tif:
+        assert not tif.is_imagej and not tif.is_ome
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "two.tif"), data)
+    assert read_image(tmp_path / "two.tif").pixel_size == {}
+
+
+def test_a_doubtful_shape_saved_as_ome_keeps_the_guess_and_says_so(tmp_path):
+    """OME formats need named axes: the guess is written, with one line on how to give
+    others."""
+    from napari.layers import Image
+
+    layer = Image(np.zeros((2, 12, 10), np.uint16), scale=(1.0, 0.1, 0.1),
+                  units=("um", "um", "um"))
+    with pytest.warns(UserWarning, match="if it holds channels.*'CYX'"):
+        _write(tmp_path / "two.ome.tif", layer)
+    assert read_image(tmp_path / "two.ome.tif").axes == "ZYX"
+
+
+def test_a_layer_of_six_dims_is_refused_as_ome_tiff(tmp_path):
+    """tifffile writes it as a plain TIFF under the .ome.tif name; refused as .zarr is."""
+    from napari.layers import Image
+
+    data = np.zeros((2, 2, 2, 2, 4, 5), np.uint8)
+    with pytest.raises(ValueError, match="more than OME-TIFF's 5; save it as .tif"):
+        _write(tmp_path / "six.ome.tif", Image(data))
+    assert not (tmp_path / "six.ome.tif").exists()
+
+
+def test_a_doubtful_bare_layer_in_the_viewer_is_saved_unlabelled_not_mislabelled(
+        make_napari_viewer, tmp_path):
+    """A bare (2, Y, X) layer (channels or planes?) in the viewer: napari's writer labels
+    nothing; labelling it ZYX could be wrong, so no axes are written and one line says so."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((2, 12, 10), np.uint16), name="two")
+    with pytest.warns(UserWarning, match="may be ZYX or CYX"):
+        viewer.layers.save(str(tmp_path / "two.tif"), selected=True,
+                           plugin="napari-microdeblur")
+    with tifffile.TiffFile(tmp_path / "two.tif") as tif:
+        assert not tif.is_imagej

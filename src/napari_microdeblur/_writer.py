@@ -2,9 +2,13 @@
 writer: an ImageJ hyperstack (.tif), OME-TIFF (.ome.tif) or OME-Zarr (.zarr) that keeps what
 napari's builtin writer drops.
 
-Kept: the axes (the plugin's record in ``layer.metadata['microdeblur']['axes']``, else guessed
-as the docks guess them), the pixel sizes in um where the layer's units are lengths (nm
-converted; napari's default 'pixel' unit means unknown, and none is written), a time interval
+napari hands the writer a layer's data and state, not the layer: it is found in the current
+viewer (``viewer_layer``) and read as the docks read it. Kept: the axes (the plugin's record in
+``layer.metadata['microdeblur']['axes']``, else the file napari opened the layer from, else
+guessed from the shape as the docks guess them; with no layer in a viewer and a guess in doubt,
+a .tif is saved without axes, as napari's builtin saves it, and a line says so), the pixel sizes
+in um where the layer's units are lengths (nm converted; a unitless light-microscope scale as
+um, with a line; else those of the layer's file or record, as the docks read them), a time interval
 where the T axis has a time unit, RGB as RGB, and the plugin's provenance record (method,
 weights sha256, parameters) as JSON: ImageJ's Info (Fiji's Image > Show Info) in a .tif, the
 OME Image Description in an .ome.tif, the description's JSON in a TIFF ImageJ cannot hold
@@ -36,16 +40,73 @@ def write_image_layer(path: str, data, meta: dict) -> list[str]:
     from .core.io import is_zarr
 
     array = data[0] if meta.get("multiscale") else data  # a pyramid: its full resolution
-    axes = layer_axes(tuple(array.shape), meta)
+    layer = viewer_layer(data, meta)
+    axes = layer_axes(tuple(array.shape), meta, layer)
     record = provenance(meta)
+    from ._widgets._layers import layer_axes_origin
+
+    guessed = layer is None or not layer_axes_origin(layer)[1]  # from the shape alone
+    if axes and guessed and _in_doubt(tuple(array.shape), axes, meta, path, layer is not None):
+        return _write_unnamed(path, array, meta, record)
     if not axes:  # the pixels as napari's builtin writer saves them, and the record
         return _write_unnamed(path, array, meta, record)
-    pixel_size, extras = layer_calibration(axes, meta)
+    pixel_size, extras = layer_calibration(axes, meta, layer)
     if is_zarr(path):
         _write_zarr(path, array, axes, pixel_size, extras, record)
     else:
         _write_tiff(path, array, axes, pixel_size, extras, record)
     return [os.fspath(path)]
+
+
+def viewer_layer(data, meta: dict):
+    """The image layer of napari's current viewer that is being saved (the writer is handed
+    its data, not the layer): the one holding ``data`` itself, else the only one of that name
+    and shape; None (a script calling the writer, no viewer) where there is none."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:  # noqa: BLE001 - no napari, no Qt: a script without a viewer
+        return None
+    if viewer is None:
+        return None
+    from ._widgets._layers import is_image_layer, layer_data, unwrap
+
+    layers = [unwrap(la) for la in viewer.layers if is_image_layer(unwrap(la))]
+    array = data[0] if meta.get("multiscale") else data
+    for la in layers:
+        if la.data is data or layer_data(la) is array:
+            return la
+    shape = tuple(getattr(array, "shape", ()))
+    named = [la for la in layers if la.name == meta.get("name")
+             and tuple(layer_data(la).shape) == shape and bool(la.rgb) == bool(meta.get("rgb"))]
+    return named[0] if len(named) == 1 else None
+
+
+def _in_doubt(shape: tuple, axes: str, meta: dict, path, in_viewer: bool) -> bool:
+    """Whether ``axes``, guessed from the shape alone (no record, no file stating them), may
+    be wrong (``core.axes.guess_note``). Says so in one line: a .tif is then saved without
+    axes, as napari's builtin saves it (a wrong label is worse than none); OME formats, which
+    need axes, are saved with the guess."""
+    from .core.axes import guess_note
+    from .core.io import is_zarr
+
+    recorded = _record_axes((meta.get("metadata") or {}).get(RECORD_KEY), shape,
+                            bool(meta.get("rgb")))
+    note = guess_note(shape, axes, give="\0{0}")  # the other reading's axes after \0
+    if recorded or meta.get("rgb") or not note:
+        return False
+    other = note.split("\0")[-1]
+    fix = ("" if in_viewer else "save it from the viewer, or ") + \
+        "set layer.metadata['microdeblur'] = {{'axes': {0!r}}}"
+    name, shape = meta.get("name"), tuple(int(n) for n in shape)
+    if is_zarr(path) or str(path).lower().endswith((".ome.tif", ".ome.tiff")):
+        _tell(f"layer {name!r}: " + guess_note(shape, axes, give=fix))
+        return False
+    _tell(f"layer {name!r}: shape {shape} may be {axes} or {other}: saved without axes or "
+          f"pixel sizes, as napari's own writer saves it; to keep them, {fix.format(other)} "
+          f"(or {axes!r})")
+    return True
 
 
 def _record_axes(record, shape: tuple, rgb: bool) -> str | None:
@@ -60,17 +121,20 @@ def _record_axes(record, shape: tuple, rgb: bool) -> str | None:
     return axes
 
 
-def layer_axes(shape: tuple, meta: dict) -> str:
-    """The layer's axes: the plugin's record, else the docks' guess (napari's RGB flag is S);
-    '' where there is none (over 5 dims)."""
+def layer_axes(shape: tuple, meta: dict, layer=None) -> str:
+    """The layer's axes as the docks take them: for the viewer's ``layer``, its record, else
+    its file's axes, else its shape (``guess_layer_axes``); with no layer, the record in
+    ``meta`` else the shape (napari's RGB flag is S). '' where there is none (over 5 dims)."""
     from types import SimpleNamespace
 
+    from ._widgets._layers import guess_layer_axes
+
+    if layer is not None:
+        return guess_layer_axes(layer)
     rgb = bool(meta.get("rgb"))
     axes = _record_axes((meta.get("metadata") or {}).get(RECORD_KEY), shape, rgb)
     if axes:
         return axes
-    from ._widgets._layers import guess_layer_axes
-
     # the docks' guess reads the layer's shape and RGB flag only
     axes = guess_layer_axes(SimpleNamespace(data=_Shape(shape), rgb=rgb, multiscale=False))
     return axes  # '' past 5 dims: no axes to name
@@ -87,9 +151,11 @@ def _unit_name(unit) -> str:
     return "" if unit is None else str(unit)
 
 
-def layer_calibration(axes: str, meta: dict) -> tuple[dict[str, float], dict]:
+def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, float], dict]:
     """Pixel sizes in um of the layer's Z, Y, X dims whose unit is a length, and the extras
-    (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit."""
+    (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit. Where
+    the scale gives no Y/X size, those of the file the viewer's ``layer`` was opened from
+    (napari's reader opens it at scale 1) or of its record, as the docks read them."""
     from .core.pixel_units import um_per_unit
     from .core.tiff_metadata import S_PER_UNIT
 
@@ -115,6 +181,8 @@ def layer_calibration(axes: str, meta: dict) -> tuple[dict[str, float], dict]:
                 unitless.append(axis)
     if len(sizes.keys() & {"Y", "X"}) == 1:  # the outputs hold both or neither
         sizes.pop("Y", None), sizes.pop("X", None)
+    if layer is not None and not sizes.keys() & {"Y", "X"}:
+        sizes.update(_file_sizes(layer, dims, sizes))
     if not sizes:  # a result at scale 1 keeps its input's sizes in its record (um)
         sizes = _recorded_sizes(dims, meta)
     name = meta.get("name")
@@ -125,6 +193,17 @@ def layer_calibration(axes: str, meta: dict) -> tuple[dict[str, float], dict]:
         _tell(f"layer {name!r}: scale of {', '.join(unitless)} has no length unit and is no "
               "size in um, saved uncalibrated; set the layer's units (e.g. 'nm') to keep it")
     return sizes, extras
+
+
+def _file_sizes(layer, dims: str, known: dict) -> dict[str, float]:
+    """The sizes (um) the docks find for ``layer`` in its file or record, on the axes
+    ``known`` lacks; none that come from its scale (its units were read above)."""
+    from ._widgets._layer_file import layer_pixel_sizes
+
+    scale_origin = f"layer {layer.name!r} scale"
+    found, origins = layer_pixel_sizes(layer, dims)
+    sizes = {a: v for a, v in found.items() if origins.get(a) != scale_origin and a not in known}
+    return sizes if {"Y", "X"} <= sizes.keys() | known.keys() else {}
 
 
 def _recorded_sizes(dims: str, meta: dict) -> dict[str, float]:
@@ -202,9 +281,10 @@ def _write_unnamed(path, array, meta: dict, record) -> list[str]:
     from .core.atomic_write import write_atomically
     from .core.io import check_output_path, is_zarr
 
-    if is_zarr(path):
+    if is_zarr(path) or str(path).lower().endswith((".ome.tif", ".ome.tiff")):
+        kind = "OME-Zarr" if is_zarr(path) else "OME-TIFF"  # OME names 5 axes at most
         raise ValueError(f"layer {meta.get('name')!r} has {np.ndim(array)} dimensions, more than "
-                         "OME-Zarr's 5; save it as .tif")
+                         f"{kind}'s 5; save it as .tif")
     path = check_output_path(path, overwrite=True)
     array = np.asarray(array)
     extra = {"metadata": {RECORD_KEY: record}} if record is not None else {}
