@@ -136,3 +136,102 @@ def test_the_fine_tune_psf_panel_follows_the_blurry_layer(make_napari_viewer):
     combo.set_value(b)
     assert values(panel.psf_edit.text())["pixel"] == "0.065"
     assert panel.prefill.hint.text() == "pixel=0.065 from layer 'B' scale"
+
+
+# ----------------------------------------------------------------------------- audit 2026-12-09
+
+def typing_in(edit, monkeypatch, focused=True):
+    """The user is in the PSF box (Xvfb gives a hidden window no real focus)."""
+    monkeypatch.setattr(edit, "hasFocus", lambda: focused)
+
+
+def test_a_layer_change_while_the_user_types_waits_for_the_end_of_the_editing(
+        dock, monkeypatch):
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    viewer, w, prefill, a, b = dock
+    c = viewer.add_image(np.zeros((3, 40, 40), np.float32), name="C", scale=(1, 0.2, 0.2))
+    w.psf_edit.setText("")
+    typing_in(w.psf_edit, monkeypatch)
+    QTest.keyClicks(w.psf_edit, "widefield:na=1")
+    viewer.layers.remove(a)  # the chosen layer goes while the user types
+    assert w.layer_combo.value is not a
+    assert w.psf_edit.text() == "widefield:na=1"  # nothing put under the cursor
+    w.layer_combo.set_value(c)
+    QTest.keyClicks(w.psf_edit, ".4,wavelength=0.52")
+    assert w.psf_edit.text() == "widefield:na=1.4,wavelength=0.52"
+    QTest.keyClick(w.psf_edit, Qt.Key_Return)  # editing ends: filled now
+    assert w.psf_edit.text() == "widefield:na=1.4,wavelength=0.52,pixel=0.2"
+    assert prefill.hint.text() == "pixel=0.2 from layer 'C' scale"
+
+
+def test_a_pending_update_is_made_when_the_box_loses_focus_without_an_edit(dock, monkeypatch):
+    from qtpy.QtCore import QEvent, Qt
+    from qtpy.QtGui import QFocusEvent
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    viewer, w, prefill, a, b = dock
+    w.psf_edit.setText(MODEL)
+    typing_in(w.psf_edit, monkeypatch)  # the user is in the box and pressed Enter
+    QTest.keyClick(w.psf_edit, Qt.Key_Return)  # Qt 6: no editingFinished on focus loss now
+    w.layer_combo.set_value(b)
+    assert values(w.psf_edit.text())["pixel"] == "0.1"
+    typing_in(w.psf_edit, monkeypatch, focused=False)
+    QApplication.sendEvent(w.psf_edit, QFocusEvent(QEvent.FocusOut, Qt.MouseFocusReason))
+    assert values(w.psf_edit.text())["pixel"] == "0.065"
+
+
+def test_pixel_follows_the_layer_s_scale_and_units_set_after_it_was_chosen(dock):
+    viewer, w, prefill, a, b = dock
+    w.psf_edit.setText(MODEL)
+    assert values(w.psf_edit.text())["pixel"] == "0.1"
+    a.scale = (1, 0.065, 0.065)  # the console, or a reader plugin after opening
+    assert values(w.psf_edit.text())["pixel"] == "0.065"
+    assert prefill.hint.text() == "pixel=0.065 from layer 'A' scale"
+    a.scale = (1, 80, 80)  # no pixel in um: the filled value stays
+    assert values(w.psf_edit.text())["pixel"] == "0.065"
+    a.units = ("nm", "nm", "nm")  # 80 nm
+    assert values(w.psf_edit.text())["pixel"] == "0.08"
+    assert prefill.hint.text() == "pixel=0.08 from layer 'A' scale"
+
+
+def prefills_following(layer):
+    """The PsfScalePrefill objects connected to ``layer``'s scale and units events."""
+    from napari_microdeblur._widgets._psf_sources import PsfScalePrefill
+
+    found = []
+    for emitter in (layer.events.scale, layer.events.units):
+        for cb in emitter.callbacks:
+            obj = cb[0]() if isinstance(cb, tuple) and callable(cb[0]) else (
+                cb[0] if isinstance(cb, tuple) else getattr(cb, "__self__", None))
+            if isinstance(obj, PsfScalePrefill):
+                found.append(obj)
+    return found
+
+
+def test_the_prefill_lets_go_of_a_layer_it_no_longer_follows_and_when_the_dock_closes(dock):
+    viewer, w, prefill, a, b = dock
+    assert prefills_following(a) == [prefill, prefill]
+    w.layer_combo.set_value(b)
+    assert prefills_following(a) == [] and prefills_following(b) == [prefill, prefill]
+    w.psf_edit.setText(MODEL)
+    viewer.window.remove_dock_widget(w)  # the layer lives on
+    assert prefills_following(b) == []
+    b.scale = (0.3, 0.1, 0.1)
+    assert values(w.psf_edit.text())["pixel"] == "0.065"  # the closed dock is left alone
+
+
+def test_the_fine_tune_panel_lets_go_when_its_dock_closes(make_napari_viewer):
+    viewer = make_napari_viewer()
+    a = viewer.add_image(np.zeros((40, 40), np.float32), name="A", scale=(0.1, 0.1))
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
+    w.mode_combo.setCurrentIndex(2)  # adapt to this image
+    w.self_page.layer_combo.set_value(a)
+    w.psf_panel.psf_edit.setText(MODEL)
+    a.scale = (0.065, 0.065)
+    assert values(w.psf_panel.psf_edit.text())["pixel"] == "0.065"
+    assert prefills_following(a)
+    viewer.window.remove_dock_widget(w)
+    assert prefills_following(a) == []

@@ -242,20 +242,6 @@ def provenance(meta: dict) -> dict | None:
     return json.loads(json.dumps(record, default=_plain))
 
 
-def _with_record(kwargs: dict, record: dict | None, ome: bool) -> dict:
-    """tifffile keywords that also carry the record, where each TIFF flavour keeps text."""
-    if record is None:
-        return kwargs
-    text = json.dumps({RECORD_KEY: record}, ensure_ascii=True)  # ImageJ's tags are ASCII
-    if kwargs.get("imagej"):
-        kwargs["metadata"]["Info"] = text  # Fiji: Image > Show Info
-    elif ome:
-        kwargs["metadata"]["Description"] = text
-    else:  # tifffile's JSON description, read back as shaped metadata
-        kwargs["metadata"][RECORD_KEY] = record
-    return kwargs
-
-
 def _write_tiff(path, array, axes, pixel_size, extras, record) -> None:
     import tifffile
 
@@ -269,8 +255,8 @@ def _write_tiff(path, array, axes, pixel_size, extras, record) -> None:
     if not ome:  # ImageJ's axis order where that makes a hyperstack (as the CLI writes)
         stored = imagej_axes(array.shape, array.dtype, axes)
         array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
-    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size, ome, extras)
-    kwargs = _with_record(kwargs, record, ome)
+    # the record where the CLI's outputs keep theirs
+    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size, ome, extras, record)
     write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs))
 
 

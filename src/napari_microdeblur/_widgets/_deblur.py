@@ -441,5 +441,6 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except (TypeError, ValueError, RuntimeError):
             pass
         self._psf_layer_watch.release()
+        self.psf_prefill.release()
         self.method.release()
         self.image.release()

@@ -592,6 +592,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
                 pass
 
     def release_viewer(self) -> None:
+        self.psf_panel.prefill.release()
         self.base.release()
         self.self_page.release()
         self.regimes.release()

@@ -15,11 +15,12 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+from qtpy.QtCore import QObject
 
 from ._feedback import describe_error
 from ._layer_file import layer_pixel_sizes
 from ._layers import alive_in, guess_layer_axes, is_image_layer, layer_data, unwrap
-from ._workers import start_worker
+from ._workers import disconnect, start_worker
 
 LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
 
@@ -288,14 +289,21 @@ class PsfScalePrefill:
     the user typed is kept (the Run warning then says when it is off). A hint under the field
     (inserted in ``form``, when given) says which layer's scale (or which file, where the scale
     is 1: ``_layer_file``) the values came from. Updates
-    when a signal of ``follow`` fires, when editing the PSF box ends, and on a text set by a
-    program (the box has no focus): never while the user types."""
+    when a signal of ``follow`` fires, when the layer's scale or units change, when editing the
+    PSF box ends, and on a text set by a program (the box has no focus): never while the user
+    types (an update then waits for the end of the editing). The layer's events are let go
+    when another layer is chosen and on ``release()`` (the dock closing: the layer may
+    outlive it)."""
 
     def __init__(self, psf_edit, image_of, *, form=None, follow=()) -> None:
+        from qtpy.QtCore import QEvent
         from qtpy.QtWidgets import QLabel
 
         self.psf_edit, self._image_of = psf_edit, image_of
         self._written: dict[str, tuple[str, str]] = {}  # key -> (value, where it came from)
+        self._pending = False  # a layer change came while the user was typing in the box
+        self._layer_ref = None  # weak reference to the layer whose scale and units we follow
+        self._released = False  # the dock closed (its release_viewer calls ``release``)
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setToolTip("pixel= and dz= of the optics PSF model, taken from the image "
@@ -305,18 +313,39 @@ class PsfScalePrefill:
         if form is not None:
             form.insertRow(_row_of(form, psf_edit) + 1, "", self.hint)
         psf_edit.textChanged.connect(self._text_changed)
-        psf_edit.editingFinished.connect(self.update)
+        psf_edit.editingFinished.connect(self._apply)
+        # Qt 6 sends editingFinished on focus loss only after an edit: a pending update too
+        self._focus_watch = _EventWatch(psf_edit, self, {QEvent.FocusOut: "_focus_out"})
         for signal in follow:
             signal.connect(self.update)
         self.update()
 
     def update(self, *_) -> None:
-        """Set pixel= and dz= from the current layer's scale where they are not the user's."""
+        """Set pixel= and dz= from the current layer's scale where they are not the user's;
+        while the user is in the PSF box, once the editing ends (not under the cursor)."""
+        layer, axes = self._image()
+        self._follow_layer(layer)
+        if self.psf_edit.hasFocus():
+            self._pending = True
+            return
+        self._apply_for(layer, axes)
+
+    def _image(self):
         try:
             image = self._image_of()
         except (ValueError, RuntimeError):  # no usable layer, or a dock being closed
             image = None
-        layer, axes = image if image else (None, "")
+        return image if image else (None, "")
+
+    def _apply(self, *_) -> None:
+        self._apply_for(*self._image())
+
+    def _focus_out(self) -> None:
+        if self._pending:
+            self._apply()
+
+    def _apply_for(self, layer, axes: str) -> None:
+        self._pending = False
         found, origins = sampling_with_origins(layer, axes)
         values = {k: f"{v:.4g}" for k, v in found.items()}
         text = self.psf_edit.text()
@@ -344,6 +373,59 @@ class PsfScalePrefill:
         self.hint.setText("; ".join(f"{', '.join(said)} from {origin}"
                                     for origin, said in by_origin.items()))
         self.hint.setVisible(bool(kept))
+
+    # the layer's scale and units (the console, a reader plugin setting them after opening)
+    def _follow_layer(self, layer) -> None:
+        layer = unwrap(layer) if layer is not None else None
+        followed = self._layer_ref() if self._layer_ref is not None else None
+        if layer is followed or self._released:
+            return
+        self._let_go()
+        if layer is not None:
+            layer.events.scale.connect(self._layer_changed)
+            layer.events.units.connect(self._layer_changed)
+            self._layer_ref = weakref.ref(layer)
+
+    def _layer_changed(self, *_) -> None:
+        try:
+            self.update()
+        except RuntimeError:  # the box was deleted with its dock
+            self.release()
+
+    def _let_go(self) -> None:
+        layer = self._layer_ref() if self._layer_ref is not None else None
+        self._layer_ref = None
+        if layer is not None:
+            disconnect(layer.events.scale, self._layer_changed)
+            disconnect(layer.events.units, self._layer_changed)
+
+    def release(self) -> None:
+        """Stop following layers (the dock closes); safe to call more than once."""
+        self._released = True
+        self._let_go()
+
+
+class _EventWatch(QObject):
+    """An event filter on ``target`` calling ``prefill``'s method named ``calls[event type]``;
+    the event goes on. A child of ``target`` (it lives and dies with it) holding ``prefill``
+    weakly: a strong reference made a cycle that garbage collection emptied while Qt still
+    sent events to the filter."""
+
+    def __init__(self, target, prefill, calls: dict) -> None:
+        super().__init__(target)
+        self._prefill, self._calls = weakref.ref(prefill), calls
+        target.installEventFilter(self)
+
+    def eventFilter(self, obj, ev):  # noqa: N802 - Qt override
+        ref, calls = getattr(self, "_prefill", None), getattr(self, "_calls", None)
+        prefill = ref() if ref is not None else None  # None: being deleted
+        name = calls.get(ev.type()) if calls and prefill is not None else None
+        try:
+            if name is not None:
+                getattr(prefill, name)()
+        except RuntimeError:  # the box is deleted: an exception here would abort Qt
+            prefill.release()
+        return False
 
 
 def _values_of(text: str) -> dict[str, str]:

@@ -279,6 +279,7 @@ def deblur_zarr_on_cluster(
     from .axes import is_rgb, is_rgba
     from .files import image_axes
     from .inference import prepare_deblur, spec_for_image
+    from .provenance import RECORD_KEY, deblur_record
 
     spec, tiling = _specs(method, tiling, options)
     _check_scheduler(scheduler)  # before the volume is read and its normalisation computed
@@ -289,7 +290,7 @@ def deblur_zarr_on_cluster(
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
     # balance 'auto') is settled once here and sent to every worker
-    spec = spec_for_image(spec, data.array, axes)
+    given, spec = spec, spec_for_image(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)
     axes, shape, layout = whole.axes, whole.shape, whole.layout
@@ -312,7 +313,10 @@ def deblur_zarr_on_cluster(
     try:  # open_zarr_output removes what a killed earlier run left (core.partials)
         with io.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
                                  pixel_size=data.pixel_size, chunks=chunks,
-                                 overwrite=overwrite, metadata=data.metadata) as target:
+                                 overwrite=overwrite, metadata=data.metadata,
+                                 record=deblur_record(
+                                     whole, given, source=source, pixel_size=data.pixel_size,
+                                     previous=data.metadata.get(RECORD_KEY))) as target:
             stored = result.store(target, lock=False, compute=False)
             _compute_all(client, stored, retries)
     finally:

@@ -18,6 +18,7 @@ from .axes import check_axes, guess_note
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
+from .provenance import RECORD_KEY, deblur_record
 from .psf_scale import psf_scale_note
 from .shown import shown_path
 
@@ -47,6 +48,8 @@ def iter_deblur_file(
     files of a batch, so each file's settings (an estimated PSF, say) are its own but the
     network is loaded once. ``data``: ``source`` as a caller already read it (with
     ``keep_alpha=True``), so a file is not read twice (``microdeblur watch`` scores it first).
+    The output records how it was made (``core.provenance``: method, weights sha256, PSF,
+    settings found on the image), read back as ``io.read_image(...).metadata['microdeblur']``.
     """
     io.check_output_path(output, overwrite=overwrite, inputs=(source,))
     if tiling is None:
@@ -61,7 +64,10 @@ def iter_deblur_file(
     in_3d = prepared.channel_runs[0] if prepared.channel_runs else prepared
     _warn_psf_scale(method, data, axes if "Z" in in_3d.layout.spatial_axes
                     else axes.replace("Z", ""), source)
-    return _write(prepared, output, data.pixel_size, overwrite, data.metadata)
+    # how the output is made, in the output itself; the input's own record as 'previous'
+    record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
+                           previous=data.metadata.get(RECORD_KEY))
+    return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record)
 
 
 def _warn_psf_scale(method, data: io.ImageData, axes: str, source) -> None:
@@ -89,11 +95,13 @@ def image_axes(data: io.ImageData, axes: str | None = None) -> str:
     return found
 
 
-def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=None):
-    # metadata: the input's channel names, time interval, LUTs (io.ImageData.metadata)
+def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=None,
+           record=None):
+    # metadata: the input's channel names, time interval, LUTs (io.ImageData.metadata);
+    # record: this run's (core.provenance)
     with io.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
                         pixel_size=pixel_size, overwrite=overwrite,
-                        metadata=metadata) as target:
+                        metadata=metadata, record=record) as target:
         result = yield from prepared.iter_run(out=target)
     return result
 

@@ -43,7 +43,8 @@ class ImageData:
     # axis of 2 to 4: Z planes or channels?); for the caller to show when it uses them
     note: str | None = None
     # what else the file says that an output can keep: channel names, time interval, ImageJ
-    # channel colours (``tiff_metadata.tiff_extras``); for ``open_output(metadata=...)``
+    # channel colours (``tiff_metadata.tiff_extras``); for ``open_output(metadata=...)``; and
+    # 'microdeblur': how the file was made, if this package made it (``provenance``)
     metadata: dict = field(default_factory=dict)
 
 
@@ -449,10 +450,12 @@ def write_image(
     pixel_size: dict[str, float] | None = None,
     overwrite: bool = False,
     metadata: dict | None = None,
+    record: dict | None = None,
 ) -> Path:
     """Write a TIFF (OME-TIFF for .ome.tif; an ImageJ hyperstack where it fits, see
     ``tiff_metadata``) atomically: a temporary name, then rename. ``metadata``: an input's
-    ``ImageData.metadata`` (channel names, time interval, channel colours) to keep."""
+    ``ImageData.metadata`` (channel names, time interval, channel colours) to keep; ``record``:
+    how this output was made (``provenance``; the input's own record is not copied)."""
     import tifffile
 
     path = check_output_path(path, overwrite=overwrite)
@@ -461,7 +464,8 @@ def write_image(
     if not ome:  # in ImageJ's axis order where that makes it a hyperstack Fiji opens as one
         stored = imagej_axes(array.shape, array.dtype, axes)
         array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
-    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata)
+    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata,
+                               record)
     tmp = _temporary_name(path)
     try:
         tifffile.imwrite(tmp, array, **kwargs)
@@ -482,9 +486,10 @@ def open_tiff_output(
     pixel_size: dict[str, float] | None = None,
     overwrite: bool = False,
     metadata: dict | None = None,
+    record: dict | None = None,
 ) -> Iterator[TiffWriteArray]:
     """Yield a write-only array inside a new TIFF; the file appears at ``path`` only on success.
-    ``metadata``: as for ``write_image``.
+    ``metadata``, ``record``: as for ``write_image``.
 
     If the block raises (an error, a Ctrl-C, a cancelled generator), the temporary file is
     removed and nothing is left at ``path``.
@@ -498,7 +503,8 @@ def open_tiff_output(
     # stored in ImageJ's axis order where that makes a hyperstack; the run indexes it as given
     stored = axes if ome else imagej_axes(shape, dtype, axes)
     stored_shape = permuted(tuple(shape), axes, stored)
-    kwargs = tiff_write_kwargs(stored_shape, dtype, stored, pixel_size or {}, ome, metadata)
+    kwargs = tiff_write_kwargs(stored_shape, dtype, stored, pixel_size or {}, ome, metadata,
+                               record)
     tmp = _temporary_name(path)
     target = None
     try:
@@ -545,10 +551,11 @@ def open_zarr_output(
     chunks: tuple | None = None,
     overwrite: bool = False,
     metadata: dict | None = None,
+    record: dict | None = None,
 ):
     """Yield a new OME-Zarr (v0.4, one level) image array; it appears at ``path`` on success only.
     ``metadata``: an input's ``ImageData.metadata``; its channel names and time interval are
-    kept (``zarr_metadata.output_attrs``).
+    kept (``zarr_metadata.output_attrs``); ``record``: as for ``write_image``.
 
     Stored in NGFF order (T, C, Z, Y, X; RGB samples last: ``zarr_order``), which NGFF
     requires; ``shape``, ``chunks`` and the yielded array's keys are in ``axes`` order (an
@@ -572,18 +579,17 @@ def open_zarr_output(
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         array = group.create_array("0", shape=stored_shape, dtype=dtype,
                                    chunks=permuted(tuple(chunks), axes, stored), fill_value=0)
-        group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata))
+        group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata, record))
         yield array if stored == axes else Reordered(array, axes, stored)
         _replace(tmp, path)
     finally:
         remove_path(tmp)
 
 
-def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None):
+def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None,
+                record=None):
     """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output);
-    ``metadata`` (an input's ``ImageData.metadata``) is kept in either."""
-    if is_zarr(path):
-        return open_zarr_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
-                                overwrite=overwrite, metadata=metadata)
-    return open_tiff_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
-                            overwrite=overwrite, metadata=metadata)
+    ``metadata`` (an input's ``ImageData.metadata``) is kept in either, with ``record``."""
+    opener = open_zarr_output if is_zarr(path) else open_tiff_output
+    return opener(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=overwrite,
+                  metadata=metadata, record=record)

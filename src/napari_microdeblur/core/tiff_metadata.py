@@ -14,6 +14,8 @@ import logging
 
 import numpy as np
 
+from .provenance import RECORD_KEY, parse_record, with_record
+
 
 @contextlib.contextmanager
 def quiet_tifffile(level: int = logging.ERROR):
@@ -53,6 +55,9 @@ def _ome_extras(ome_xml: str) -> dict:
     except Exception:  # noqa: BLE001 - malformed OME-XML (ParseError): the pixels still read
         return {}
     extras: dict = {}
+    record = parse_record((image[0] if isinstance(image, list) else image).get("Description"))
+    if record:  # how the file was made (``provenance``)
+        extras[RECORD_KEY] = record
     channels = pixels.get("Channel") or []
     channels = [channels] if isinstance(channels, dict) else channels
     names = [str(c.get("Name") or "") for c in channels if isinstance(c, dict)]
@@ -66,6 +71,9 @@ def _ome_extras(ome_xml: str) -> dict:
 
 def _imagej_extras(ij: dict) -> dict:
     extras: dict = {}
+    record = parse_record(ij.get("Info"))
+    if record:  # how the file was made (``provenance``)
+        extras[RECORD_KEY] = record
     interval = _seconds(ij.get("finterval"), ij.get("tunit"))
     if interval:
         extras["time_interval"] = interval
@@ -78,13 +86,20 @@ def _imagej_extras(ij: dict) -> dict:
 
 
 def tiff_extras(tif) -> dict:
-    """Channel names (OME), time interval in seconds (OME, ImageJ) and channel colours
-    (ImageJ LUTs) of an open ``tifffile.TiffFile``; what is absent is left out."""
+    """Channel names (OME), time interval in seconds (OME, ImageJ), channel colours (ImageJ
+    LUTs) and the deblur record (``provenance``, under 'microdeblur') of an open
+    ``tifffile.TiffFile``; what is absent or malformed is left out."""
     if tif.is_ome and tif.ome_metadata:
         return _ome_extras(tif.ome_metadata)
     if tif.is_imagej and tif.imagej_metadata:
         return _imagej_extras(tif.imagej_metadata)
-    return {}
+    try:
+        shaped = tif.shaped_metadata or ()
+    except Exception:  # noqa: BLE001 - a malformed JSON description: the pixels still read
+        shaped = ()
+    record = parse_record(shaped[0].get(RECORD_KEY)) if shaped and isinstance(
+        shaped[0], dict) else None
+    return {RECORD_KEY: record} if record else {}
 
 
 def imagej_fits(shape, dtype, axes: str) -> bool:
@@ -151,9 +166,10 @@ def _ome_metadata(shape, axes: str, pixel_size: dict, extras: dict) -> dict:
 
 
 def tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome: bool,
-                      extras: dict | None = None) -> dict:
+                      extras: dict | None = None, record: dict | None = None) -> dict:
     """tifffile.imwrite keywords for an output of this shape, dtype and axes: pixel sizes in
-    um, and the input's ``extras`` (``tiff_extras``) that the format can hold."""
+    um, the input's ``extras`` (``tiff_extras``) that the format can hold, and this output's
+    deblur ``record`` (``provenance``; an input's own record in ``extras`` is not written)."""
     extras = extras or {}
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     kwargs: dict = {"bigtiff": size > IMAGEJ_MAX_BYTES}
@@ -180,4 +196,4 @@ def tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome
                 metadata["spacing"] = float(pixel_size["Z"])
     kwargs["metadata"] = metadata
     kwargs["ome"] = ome
-    return kwargs
+    return with_record(kwargs, record, ome)

@@ -17,6 +17,7 @@ import re
 import warnings
 
 from .pixel_units import pixel_size_from_ome_zarr
+from .provenance import RECORD_KEY, parse_record
 from .shown import shown_path
 
 # seconds per time unit: UDUNITS-2 names (what NGFF asks for) and common abbreviations
@@ -105,8 +106,12 @@ def _time_interval(multiscale: dict, axes: str, scale) -> float | None:
 
 def zarr_extras(ome: dict, axes: str, shape, interval: float | None) -> dict:
     """Channel names and colours (``omero``) when they are as many as the C axis's channels,
-    and the time interval in seconds; what is absent is left out."""
+    the time interval in seconds, and the deblur record (``provenance``: the group attribute
+    'microdeblur'); what is absent or malformed is left out."""
     extras: dict = {}
+    record = parse_record(ome.get(RECORD_KEY))
+    if record:
+        extras[RECORD_KEY] = record
     if interval:
         extras["time_interval"] = interval
     omero = ome.get("omero")
@@ -134,9 +139,11 @@ def note_levels(path, multiscale: dict, shape) -> None:
                       "has this level only", UserWarning, stacklevel=4)
 
 
-def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None) -> dict:
+def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None,
+                 record: dict | None = None) -> dict:
     """NGFF 0.4 attributes of a one-level output: multiscales with the axes' units and scales
-    (um, t in seconds where the input gave an interval) and the input's channel names."""
+    (um, t in seconds where the input gave an interval), the input's channel names, and this
+    output's deblur ``record`` (``provenance``; never the input's own)."""
     metadata = metadata or {}
     interval = metadata.get("time_interval")
     scale, entries = [], []
@@ -158,6 +165,8 @@ def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None) -> d
     omero = _omero(axes, shape, metadata)
     if omero:
         attrs["omero"] = omero
+    if record:  # where the napari writer puts it: one reader for both
+        attrs[RECORD_KEY] = record
     return attrs
 
 

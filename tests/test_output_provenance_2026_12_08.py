@@ -1,0 +1,185 @@
+"""Outputs of microdeblur deblur (and every file-to-file path: batch, watch, cluster file
+tasks, deblur_file) record how they were made (core.provenance), where the napari writer puts
+the dock's record, and io.read_image gives it back."""
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_microdeblur.cli import main
+from napari_microdeblur.core import io
+from napari_microdeblur.core.checkpoint import sha256_file
+
+
+@pytest.fixture
+def blurred(tmp_path, fluo_u16):
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, fluo_u16[:96, :96])
+    return path
+
+
+@pytest.fixture
+def tiny_gran(tmp_path):
+    import torch
+
+    from napari_microdeblur.core import registry, weights
+
+    torch.manual_seed(0)
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    path = tmp_path / "tiny_gran.safetensors"
+    weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
+                                       "in_channels": 1, "out_channels": 1,
+                                       "license": "BSD-3-Clause",
+                                       "training_data": "none: random weights for a test"})
+    return path
+
+
+def _deblur(source, out, *options) -> dict:
+    assert main(["deblur", str(source), "-o", str(out), "--device", "cpu", "-q",
+                 *options]) == 0
+    record = io.read_image(out).metadata.get("microdeblur")
+    assert isinstance(record, dict), f"{out.name} carries no record"
+    json.dumps(record)  # plain JSON values only
+    return record
+
+
+@pytest.mark.parametrize("name", ["out.tif", "out.ome.tif", "out.zarr"])
+def test_rl_auto_output_records_method_psf_and_the_iterations_found(tmp_path, blurred, name):
+    pytest.importorskip("zarr") if name.endswith(".zarr") else None
+    out = tmp_path / name
+    record = _deblur(blurred, out, "--method", "richardson_lucy", "--psf", "gaussian:1.6")
+    assert record["method"] == "richardson_lucy"
+    assert record["psf"] == "gaussian:1.6"
+    assert record["method_spec"]["iterations"] == "auto"  # as given ...
+    found = record["parameters"]["iterations"]  # ... and as found on the image
+    assert isinstance(found, int) and 1 <= found <= 100
+    assert record["source_file"] == "cells.tif" and record["axes"] == "YX"
+    assert record["weights_sha256"] is None and "T" in record["created"]
+    assert record["normalization"]["kind"] == "scale"
+    from napari_microdeblur import __version__
+    assert record["software_version"] == __version__
+
+
+def test_each_tiff_flavour_holds_the_record_where_the_napari_writer_puts_it(tmp_path, blurred):
+    ij = _deblur(blurred, tmp_path / "ij.tif", "--method", "wiener", "--psf", "gaussian:1.6")
+    with tifffile.TiffFile(tmp_path / "ij.tif") as tif:  # Fiji: Image > Show Info
+        assert tif.is_imagej
+        info = tif.imagej_metadata["Info"]
+    assert info.isascii() and json.loads(info)["microdeblur"] == ij
+    assert isinstance(ij["parameters"]["balance"], float)  # balance 'auto' as found
+    _deblur(blurred, tmp_path / "o.ome.tif", "--method", "wiener", "--psf", "gaussian:1.6")
+    with tifffile.TiffFile(tmp_path / "o.ome.tif") as tif:
+        image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+    assert json.loads(image["Description"])["microdeblur"]["method"] == "wiener"
+
+
+def test_a_shaped_tif_output_carries_the_record(tmp_path, fluo_u16):
+    two = np.stack([fluo_u16[:64, :64], fluo_u16[32:96, 32:96]], axis=-1)  # Y, X, 2 channels
+    source = tmp_path / "two.tif"
+    tifffile.imwrite(source, two)
+    out = tmp_path / "two_out.tif"
+    record = _deblur(source, out, "--axes", "YXC", "--method", "richardson_lucy", "--psf",
+                     "gaussian:1.2", "--iterations", "5")
+    with tifffile.TiffFile(out) as tif:
+        assert not tif.is_imagej and tif.shaped_metadata[0]["microdeblur"] == record
+    assert record["axes"] == "YXC" and record["parameters"]["iterations"] == 5
+    assert record["psf"] == "gaussian:1.2"
+
+
+def test_network_output_records_the_weights_sha256(tmp_path, blurred, tiny_gran):
+    pytest.importorskip("zarr")
+    for name in ("net.tif", "net.zarr"):
+        record = _deblur(blurred, tmp_path / name, "--method", "gran", "--weights",
+                         str(tiny_gran), "--tile", "64")
+        assert record["weights_sha256"] == sha256_file(tiny_gran)
+        assert record["arch"] == "gran" and record["method"] == "gran"
+        assert record["precision"] in ("float32", "bfloat16", "float16")
+        assert record["tile"] == [64, 64]
+
+
+def test_psf_file_is_recorded_by_name_and_sha256(tmp_path, blurred):
+    from napari_microdeblur.core.psf import parse_psf
+
+    psf = tmp_path / "bead_psf.tif"
+    tifffile.imwrite(psf, parse_psf("gaussian:1.5"))
+    record = _deblur(blurred, tmp_path / "o.tif", "--method", "wiener", "--psf", str(psf),
+                     "--balance", "0.05")
+    assert record["psf"] == "bead_psf.tif" and record["psf_sha256"] == sha256_file(psf)
+    assert record["method_spec"]["psf"] == "bead_psf.tif"  # not the array's values
+
+
+def test_deblurring_an_output_again_records_the_new_run(tmp_path, blurred):
+    first = tmp_path / "first.tif"
+    _deblur(blurred, first, "--method", "richardson_lucy", "--psf", "gaussian:1.6",
+            "--iterations", "7")
+    second = _deblur(first, tmp_path / "second.tif", "--method", "wiener", "--psf",
+                     "gaussian:1.0", "--balance", "0.1")
+    assert second["method"] == "wiener" and second["psf"] == "gaussian:1.0"
+    assert second["source_file"] == "first.tif"
+    assert second["parameters"] == {"psf": "gaussian:1.0", "balance": 0.1}
+    previous = second["previous"]  # the input's record, one step back
+    assert previous["method"] == "richardson_lucy" and previous["parameters"]["iterations"] == 7
+    assert "previous" not in previous
+    # a third run keeps one step back only
+    third = _deblur(tmp_path / "second.tif", tmp_path / "third.zarr", "--method", "wiener",
+                    "--psf", "gaussian:1.0", "--balance", "0.2")
+    assert third["previous"]["method"] == "wiener" and "previous" not in third["previous"]
+
+
+def test_the_input_record_does_not_leak_into_a_degraded_output(tmp_path, blurred):
+    first = tmp_path / "first.tif"
+    _deblur(blurred, first, "--method", "wiener", "--psf", "gaussian:1.6", "--balance", "0.1")
+    assert main(["degrade", str(first), "-o", str(tmp_path / "d.tif"), "--protocol", "A",
+                 "-q"]) == 0
+    assert "microdeblur" not in io.read_image(tmp_path / "d.tif").metadata  # not deblurred
+
+
+@pytest.mark.parametrize("info", ['{"microdeblur": {"method": "wie', '{"microdeblur": [1, 2]}',
+                                  "Bio-Formats says microdeblur here", '"microdeblur"',
+                                  '[{"microdeblur": {}}]'])
+def test_a_malformed_record_never_stops_reading(tmp_path, info):
+    image = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    bad = tmp_path / "bad.tif"
+    tifffile.imwrite(bad, image, imagej=True, metadata={"axes": "YX", "Info": info})
+    data = io.read_image(bad)
+    assert "microdeblur" not in data.metadata
+    np.testing.assert_array_equal(np.asarray(data.array), image)
+    # a well-formed one beside it reads back
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, image, imagej=True,
+                     metadata={"axes": "YX", "Info": '{"microdeblur": {"method": "wiener"}}'})
+    assert io.read_image(good).metadata["microdeblur"] == {"method": "wiener"}
+
+
+def test_record_written_by_the_napari_writer_reads_back(tmp_path):
+    pytest.importorskip("zarr")
+    from napari_microdeblur._writer import write_image_layer
+
+    record = {"method": "richardson_lucy", "axes": "YX", "parameters": {"iterations": 9}}
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    for name in ("w.tif", "w.ome.tif", "w.zarr"):
+        write_image_layer(str(tmp_path / name), image,
+                          {"name": "x", "metadata": {"microdeblur": record}})
+        assert io.read_image(tmp_path / name).metadata["microdeblur"] == record
+
+
+def test_a_zarr_volume_deblurred_on_a_cluster_records_how(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    zarr = pytest.importorskip("zarr")
+    from napari_microdeblur.core.cluster import deblur_zarr_on_cluster
+
+    src = tmp_path / "vol.zarr"
+    volume = (np.random.default_rng(4).random((3, 48, 48)) * 1000).astype(np.uint16)
+    with io.open_zarr_output(src, volume.shape, volume.dtype, axes="ZYX") as target:
+        target[...] = volume
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        deblur_zarr_on_cluster(src, tmp_path / "out.zarr", scheduler=client,
+                               method="richardson_lucy", psf="gaussian:1.5", device="cpu")
+    record = io.read_image(tmp_path / "out.zarr").metadata["microdeblur"]
+    assert record["method"] == "richardson_lucy" and record["psf"] == "gaussian:1.5"
+    assert record["source_file"] == "vol.zarr"
+    assert zarr.open_group(str(tmp_path / "out.zarr"), mode="r").attrs["microdeblur"] == record
