@@ -195,3 +195,11 @@ def test_a_zarr_volume_deblurred_on_a_cluster_keeps_channel_names_and_interval(t
     assert back.metadata["channel_names"] == ["DAPI", "GFP"]
     assert back.metadata["time_interval"] == pytest.approx(150.0)
     assert back.pixel_size == pytest.approx({"Y": 0.065, "X": 0.065})
+
+
+def test_a_zarr_output_of_an_image_without_pixel_size_reads_back_without_one(tmp_path):
+    """Unknown sizes are written as scale 1 with no unit; they read back as 1 um."""
+    image = np.random.default_rng(5).random((24, 24)).astype(np.float32)
+    with io.open_zarr_output(tmp_path / "u.zarr", image.shape, image.dtype, axes="YX") as target:
+        target[...] = image
+    assert io.read_image(tmp_path / "u.zarr").pixel_size == {}

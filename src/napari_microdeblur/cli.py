@@ -413,6 +413,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .cli_demo import add_demo_command
     from .cli_evaluate import add_evaluate_command
+    from .cli_info import add_info_command
     from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
     from .cli_watch import add_watch_command
@@ -448,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_degrade)
 
     add_evaluate_command(sub)
+    add_info_command(sub)
 
     p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
     p.add_argument("input")

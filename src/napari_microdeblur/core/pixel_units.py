@@ -74,13 +74,16 @@ def pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
 
 def pixel_size_from_ome_zarr(multiscales: dict, axes: str, scale) -> dict[str, float]:
     """The Z, Y, X sizes of an OME-Zarr level's ``scale``, in um by each axis's ``unit`` (a
-    scale without a unit is taken as um, what our outputs wrote before they named it)."""
+    scale without a unit is taken as um, what our outputs wrote before they named it, except
+    1: what writers, ours too, give an axis whose size they do not know)."""
     units = [a.get("unit") if isinstance(a, dict) else None
              for a in multiscales.get("axes", [])]
     units += [None] * (len(axes) - len(units))
     sizes = {}
     for axis, value, unit in zip(axes, scale, units):
         factor = 1.0 if unit is None else um_per_unit(unit)
+        if unit is None and float(value) == 1.0:
+            continue
         if axis in "ZYX" and factor is not None:
             sizes[axis] = float(value) * factor
     return sizes

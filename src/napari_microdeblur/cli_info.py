@@ -1,0 +1,149 @@
+"""`microdeblur info FILE [FILE ...] [--json]` (cli.build_parser): each file's shape, dtype,
+axes (stated or guessed), pixel sizes, channel names, time interval and how an output was made
+(``core.provenance``), without its pixels (a TIFF's header, compressed too; Zarr and bioio lazily;
+a PNG/JPEG is decoded). An unreadable file is one error line, the others still shown (exit 2)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from .cli import EXIT_ERROR
+from .core.shown import first_line, shown_path
+
+PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
+
+
+def _tiff_header(path: Path):
+    """(whether the TIFF states its axes, an ImageData from its header where its pixels are
+    compressed or tiled, which io.read_image would decode whole; else None: read lazily)."""
+    import tifffile
+
+    from .core.io import AXES_PATTERN, ImageData
+    from .core.pixel_units import pixel_size_from_tiff
+    from .core.tiff_metadata import tiff_extras
+
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception:  # noqa: BLE001 - io.read_image says why, in its words
+        return False, None
+    with tif, contextlib.suppress(Exception):  # a malformed description: io reads on
+        stated = bool(tif.is_ome or tif.is_imagej or "axes" in (tif.shaped_metadata or [{}])[0])
+        if not tif.series or tif.series[0].dataoffset is not None:
+            return stated, None
+        series = tif.series[0]
+        axes = series.axes.replace("I", "Z").replace("Q", "Z")
+        axes = axes if AXES_PATTERN.match(axes) and len(set(axes)) == len(axes) else ""
+        return stated, ImageData(SimpleNamespace(shape=series.shape, dtype=series.dtype), axes,
+                                 pixel_size_from_tiff(tif, series.pages[0], axes), str(path),
+                                 metadata=tiff_extras(tif))
+    return False, None
+
+
+def describe(path: str) -> dict:
+    """Everything ``info --json`` prints for one file (the full record under 'microdeblur')."""
+    from .core import io
+    from .core.axes import check_axes, guess_note
+
+    stated, data = True, None
+    if io.is_tiff(path) and Path(path).is_file():
+        stated, data = _tiff_header(Path(path))
+    elif not io.is_zarr(path) and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+        stated = False  # these formats store no axes: YX or YXS by the number of dimensions
+    if data is None:  # keep_alpha: the file's samples as deblur reads them, lazily
+        data = io.read_image(path, keep_alpha=True)
+    shape = tuple(int(n) for n in data.array.shape)
+    stated = stated and bool(data.axes) and not data.note
+    try:
+        axes = check_axes(data.axes or None, shape)
+        note = data.note or (None if stated else guess_note(shape, axes))
+    except ValueError as error:  # a guess of planes a few pixels wide is refused
+        axes, note = "", first_line(error)
+    extras = {k: v for k, v in data.metadata.items() if k != "microdeblur"}
+    return {"file": str(path), "shape": list(shape), "dtype": str(data.array.dtype),
+            "axes": axes, "axes_stated": stated, "axes_note": note,
+            "pixel_size_um": dict(data.pixel_size), **extras,
+            "microdeblur": data.metadata.get("microdeblur")}
+
+
+def _short(sha) -> str:
+    return f" (sha256 {sha[:12]})" if isinstance(sha, str) and sha else ""
+
+
+def _run_line(record: dict) -> str:
+    """'method, weights NAME (sha256 ...), PSF ... (sha256 ...), iterations 30' of a record."""
+    parts = [str(record.get("method"))]
+    if record.get("weights_sha256") or record.get("weights_source"):
+        name = record.get("weights_source") or record.get("arch") or "file"
+        parts.append(f"weights {name}{_short(record.get('weights_sha256'))}")
+    if record.get("psf"):
+        parts.append(f"PSF {record['psf']}{_short(record.get('psf_sha256'))}")
+    found = record.get("parameters")
+    found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
+    return ", ".join(parts + [f"{k.replace('_', ' ')} {found[k]}" for k in PARAMETERS
+                              if found.get(k) not in (None, 0.0)])
+
+
+def _made(record: dict) -> str:
+    return (f"from {record.get('source_file')}, {record.get('created')}, microdeblur "
+            f"{record.get('software_version')}")
+
+
+def text_block(info: dict) -> str:
+    """The few lines ``info`` prints for one file."""
+    how = "stated by the file" if info["axes_stated"] else "guessed"
+    lines = [f"{info['file']}:",  # as typed, as deblur's lines name their files
+             f"  shape {tuple(info['shape'])} {info['dtype']}, axes {info['axes'] or 'none'} "
+             f"({how})"]
+    if info["axes_note"]:
+        lines.append(f"  {info['axes_note']}")
+    sizes = sorted(info["pixel_size_um"].items(), key=lambda item: "TZYX".find(item[0]))
+    lines.append("  pixel size: " + (", ".join(f"{a} {v:g}" for a, v in sizes) + " um"
+                                     if sizes else "not stated"))
+    if info.get("channel_names"):
+        lines.append("  channels: " + ", ".join(map(str, info["channel_names"])))
+    if info.get("time_interval") is not None:
+        lines.append(f"  time interval: {info['time_interval']:g} s")
+    if not (record := info["microdeblur"]):
+        return "\n".join([*lines, "  deblur record: none"])
+    lines += [f"  deblurred: {_run_line(record)}", f"  made {_made(record)}"]
+    runs = record.get("channels") if isinstance(record.get("channels"), list) else []
+    lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs) if isinstance(r, dict)]
+    if isinstance(previous := record.get("previous"), dict):
+        lines.append(f"  previous: {_run_line(previous)}; {_made(previous)}")
+    return "\n".join(lines)
+
+
+def cmd_info(args) -> int:
+    from .cli_words import error_words
+
+    found = []
+    for path in args.files:
+        try:
+            info = describe(path)
+        except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
+            why = first_line(error_words(error, args))
+            if shown_path(path) not in why and str(path) not in why:  # io's messages name it
+                why = f"{shown_path(path)}: {why}"
+            print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
+            info = {"file": path, "error": why}
+        found.append(info)
+        if not args.json and "error" not in info:
+            print(text_block(info), flush=True)
+    if args.json:  # one object, or a list of one a line (a million files: grep, jq)
+        lines = [json.dumps(info, default=str) for info in found]
+        print(lines[0] if len(lines) == 1 else "[\n" + ",\n".join(lines) + "\n]")
+    return EXIT_ERROR if any("error" in info for info in found) else 0
+
+
+def add_info_command(sub) -> None:
+    p = sub.add_parser("info", help="shape, axes, pixel sizes and how a file was made "
+                       "(the deblur record of an output), without reading its pixels")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="images (.tif, .ome.tif, .zarr, .png; other formats with [formats])")
+    p.add_argument("--json", action="store_true", help="one JSON object per file (a list "
+                   "for several, one a line), with the whole record")
+    p.set_defaults(func=cmd_info)
