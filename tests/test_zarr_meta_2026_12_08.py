@@ -203,3 +203,11 @@ def test_a_zarr_output_of_an_image_without_pixel_size_reads_back_without_one(tmp
     with io.open_zarr_output(tmp_path / "u.zarr", image.shape, image.dtype, axes="YX") as target:
         target[...] = image
     assert io.read_image(tmp_path / "u.zarr").pixel_size == {}
+
+
+def test_multiscales_without_datasets_is_one_line_not_a_traceback(tmp_path):
+    group = zarr.open_group(str(tmp_path / "bad.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", data=np.zeros((8, 8), np.uint8))
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": _axes("yx", {})}]
+    with pytest.raises(ValueError, match="naming its levels"):
+        io.read_image(tmp_path / "bad.zarr")

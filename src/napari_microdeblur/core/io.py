@@ -342,9 +342,11 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         node = zm.image_group(node, path)  # bioformats2raw's first series; plates refused
         ome = zm.ome_attrs(node.attrs)
         multiscales = ome.get("multiscales")
-        if not multiscales:
-            raise ValueError(f"{shown_path(path)} is a Zarr group without OME multiscales metadata")
-        level = multiscales[0]["datasets"][0]
+        datasets = multiscales[0].get("datasets") if multiscales else None
+        if not datasets or not isinstance(datasets[0], dict) or "path" not in datasets[0]:
+            raise ValueError(f"{shown_path(path)} is a Zarr group without OME multiscales "
+                             "metadata naming its levels (multiscales[0].datasets[].path)")
+        level = datasets[0]
         names = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
         axes = "".join(n.upper() for n in names)
         pixel_size, interval = zm.multiscale_sizes(multiscales[0], axes)
