@@ -1,10 +1,10 @@
 """Reading and writing images: TIFF / OME-TIFF through tifffile, other formats through bioio
 (``io_bioio``).
 
-Large uncompressed TIFFs are not loaded: ``TiffArray`` reads the requested region with
-positional reads, and ``open_tiff_output`` writes regions the same way into a temporary file
-that is renamed into place only when the run finishes. Neither maps the file into memory, so
-the process's resident memory depends on the tile size, not on the image size.
+Large TIFFs are not loaded: ``TiffArray`` reads an uncompressed one region by region with
+positional reads (a compressed one: ``tiff_lazy``), ``open_tiff_output`` writes regions the
+same way into a temporary file renamed into place only when the run finishes. Nothing is
+memory-mapped, so the process's resident memory depends on the tile size, not the image's.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
 from .shown import first_line, shown_path
+from .tiff_lazy import open_compressed
 from .tiff_metadata import imagej_axes, tiff_extras, tiff_write_kwargs
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -105,7 +106,7 @@ class TiffArray:
         return data if dtype is None else data.astype(dtype)
 
     def __getitem__(self, key) -> np.ndarray:
-        ranges, drop = _normalise_key(key, self.shape)
+        ranges, drop = normalise_key(key, self.shape)
         # Trailing axes read whole (selected whole, or small such as RGB samples) go into one
         # contiguous run per index of the axes before them: one pread per 3 bytes of an RGB
         # row made a 4096 x 4096 RGB file read at 0.1 MP/s.
@@ -146,7 +147,7 @@ def _block_start(ranges: list[range], shape: tuple, small: int = 0) -> int:
     return k
 
 
-def _normalise_key(key, shape) -> tuple[list[range], set[int]]:
+def normalise_key(key, shape) -> tuple[list[range], set[int]]:
     if not isinstance(key, tuple):
         key = (key,)
     if any(k is Ellipsis for k in key):
@@ -186,7 +187,7 @@ class TiffWriteArray:
             self._fd = None
 
     def __setitem__(self, key, value) -> None:
-        ranges, drop = _normalise_key(key, self.shape)
+        ranges, drop = normalise_key(key, self.shape)
         full_shape = tuple(len(r) for r in ranges)
         value = np.broadcast_to(
             np.asarray(value, dtype=self.dtype).reshape(
@@ -222,8 +223,8 @@ class TiffWriteArray:
 
 
 def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
-    """Read a TIFF / OME-TIFF (``keep_alpha``: see ``read_image``). Uncompressed contiguous
-    data is returned as a lazy TiffArray."""
+    """Read a TIFF / OME-TIFF (``keep_alpha``: see ``read_image``), lazily where ``lazy``:
+    uncompressed as a TiffArray, compressed (large, zarr installed) as ``tiff_lazy``'s."""
     import tifffile
 
     path = _check_input_path(path)
@@ -247,9 +248,11 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
             if path.stat().st_size < needed:  # else found only when the tiles are read
                 raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
                                  f"{path.stat().st_size} of the {needed} bytes its image needs)")
-        if lazy and offset is not None and (keep_alpha or not has_alpha):
-            array = TiffArray(path, offset, series.shape, series.dtype, tif.byteorder)
-        else:
+        array = None
+        if lazy and (keep_alpha or not has_alpha):  # an alpha dropped: read whole
+            array = (TiffArray(path, offset, series.shape, series.dtype, tif.byteorder)
+                     if offset is not None else open_compressed(series, path))
+        if array is None:
             try:
                 data = series.asarray()
             except Exception as error:  # tifffile raises several types for broken files
