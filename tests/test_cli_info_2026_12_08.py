@@ -155,3 +155,24 @@ def test_a_zarr_output_is_described_without_reading_its_chunks(tmp_path, blurred
     assert main(["info", str(out), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["microdeblur"]["method"] == "wiener" and shown["shape"] == [64, 64]
+
+
+def test_a_folder_is_described_file_by_file_as_deblur_takes_it(tmp_path, capsys):
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for name in ("a.tif", "b.tif"):
+        tifffile.imwrite(folder / name, np.zeros((16, 16), np.uint8))
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert str(folder / "a.tif") in out and str(folder / "b.tif") in out
+
+
+def test_two_unmarked_samples_are_channels_compressed_or_not(tmp_path, capsys):
+    """deblur reads (Y, X, 2) without an alpha mark as two channels; info said YXS when the
+    file was compressed (its header path) and YXC when not."""
+    image = np.zeros((64, 64, 2), np.uint16)
+    for name, kwargs in (("plain.tif", {}), ("zlib.tif", {"compression": "zlib"})):
+        tifffile.imwrite(tmp_path / name, image, photometric="minisblack",
+                         planarconfig="contig", **kwargs)
+        assert main(["info", str(tmp_path / name), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["axes"] == "YXC"

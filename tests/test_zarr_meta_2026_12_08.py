@@ -211,3 +211,15 @@ def test_multiscales_without_datasets_is_one_line_not_a_traceback(tmp_path):
     group.attrs["multiscales"] = [{"version": "0.4", "axes": _axes("yx", {})}]
     with pytest.raises(ValueError, match="naming its levels"):
         io.read_image(tmp_path / "bad.zarr")
+
+
+def test_a_legacy_unitless_z_step_of_1_next_to_smaller_pixels_stays_1_um(tmp_path):
+    """Outputs written before units were named: Z 1, Y and X 0.1, no units. The 1 is a size
+    there (1 um steps are common), not the 'unknown' of a scale that is all 1."""
+    group = zarr.open_group(str(tmp_path / "old.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", data=np.zeros((3, 8, 8), np.uint8))
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": _axes("zyx", {}), "datasets": [
+        {"path": "0", "coordinateTransformations": [{"type": "scale",
+                                                     "scale": [1.0, 0.1, 0.1]}]}]}]
+    assert io.read_image(tmp_path / "old.zarr").pixel_size == pytest.approx(
+        {"Z": 1.0, "Y": 0.1, "X": 0.1})

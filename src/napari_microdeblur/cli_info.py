@@ -22,7 +22,7 @@ def _tiff_header(path: Path):
     compressed or tiled, which io.read_image would decode whole; else None: read lazily)."""
     import tifffile
 
-    from .core.io import AXES_PATTERN, ImageData
+    from .core.io import AXES_PATTERN, ImageData, marks_alpha, samples_as_channels
     from .core.pixel_units import pixel_size_from_tiff
     from .core.tiff_metadata import tiff_extras
 
@@ -37,6 +37,8 @@ def _tiff_header(path: Path):
         series = tif.series[0]
         axes = series.axes.replace("I", "Z").replace("Q", "Z")
         axes = axes if AXES_PATTERN.match(axes) and len(set(axes)) == len(axes) else ""
+        if axes.endswith("S") and not marks_alpha(series):  # as deblur reads them: channels
+            axes = samples_as_channels(axes, series.shape)
         return stated, ImageData(SimpleNamespace(shape=series.shape, dtype=series.dtype), axes,
                                  pixel_size_from_tiff(tif, series.pages[0], axes), str(path),
                                  metadata=tiff_extras(tif))
@@ -117,11 +119,26 @@ def text_block(info: dict) -> str:
     return "\n".join(lines)
 
 
+def _expanded(files: list[str]) -> list[str]:
+    """Each argument as ``deblur`` takes it: a folder's images, a quoted glob's matches, else
+    the path itself (a missing file is reported by ``describe``, with the others)."""
+    from .core.files import find_inputs
+
+    paths = []
+    for given in files:
+        try:
+            paths += [str(p) for p in find_inputs(given)] if not Path(given).is_file() \
+                else [given]
+        except FileNotFoundError:
+            paths.append(given)
+    return paths
+
+
 def cmd_info(args) -> int:
     from .cli_words import error_words
 
     found = []
-    for path in args.files:
+    for path in _expanded(args.files):
         try:
             info = describe(path)
         except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
@@ -143,7 +160,8 @@ def add_info_command(sub) -> None:
     p = sub.add_parser("info", help="shape, axes, pixel sizes and how a file was made "
                        "(the deblur record of an output), without reading its pixels")
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="images (.tif, .ome.tif, .zarr, .png; other formats with [formats])")
+                   help="images (.tif, .ome.tif, .zarr, .png; other formats with [formats]), "
+                   "folders of images or quoted globs, as deblur takes them")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a list "
                    "for several, one a line), with the whole record")
     p.set_defaults(func=cmd_info)

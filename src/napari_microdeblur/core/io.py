@@ -242,7 +242,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
             axes = ""
         pixel_size = pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
-        has_alpha = axes.endswith("S") and _has_alpha(series)
+        has_alpha = axes.endswith("S") and marks_alpha(series)
         if offset is not None:
             needed = offset + int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
             if path.stat().st_size < needed:  # else found only when the tiles are read
@@ -289,7 +289,7 @@ def _tiff_axes_note(tif, found: str, axes: str, shape) -> str | None:
     return guess_note(shape, axes)
 
 
-def _has_alpha(series) -> bool:
+def marks_alpha(series) -> bool:
     """Whether the last sample of a TIFF series is alpha: marked so by the file, or the 4th of
     RGB. An unmarked extra sample of a grayscale image is data (two channels saved Y, X, 2 had
     the second dropped as 'alpha')."""

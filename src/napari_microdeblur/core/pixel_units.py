@@ -73,16 +73,21 @@ def pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
 
 
 def pixel_size_from_ome_zarr(multiscales: dict, axes: str, scale) -> dict[str, float]:
-    """The Z, Y, X sizes of an OME-Zarr level's ``scale``, in um by each axis's ``unit`` (a
-    scale without a unit is taken as um, what our outputs wrote before they named it, except
-    1: what writers, ours too, give an axis whose size they do not know)."""
+    """The Z, Y, X sizes of an OME-Zarr level's ``scale``, in um by each axis's ``unit``. A
+    scale without a unit is taken as um, what our outputs wrote before they named it, except 1
+    where it says nothing: where every unit-less size is 1 (writers, ours too, give 1 to an
+    axis whose size they do not know), or where other axes name their unit (ours name it for
+    each size they know); a legacy Z step of 1 next to Y and X of 0.1 stays 1 um."""
     units = [a.get("unit") if isinstance(a, dict) else None
              for a in multiscales.get("axes", [])]
     units += [None] * (len(axes) - len(units))
+    spatial = [(v, u) for a, v, u in zip(axes, scale, units) if a in "ZYX"]
+    unknown_ones = any(u is not None for _, u in spatial) or all(
+        float(v) == 1.0 for v, u in spatial if u is None)
     sizes = {}
     for axis, value, unit in zip(axes, scale, units):
         factor = 1.0 if unit is None else um_per_unit(unit)
-        if unit is None and float(value) == 1.0:
+        if unit is None and float(value) == 1.0 and unknown_ones:
             continue
         if axis in "ZYX" and factor is not None:
             sizes[axis] = float(value) * factor
