@@ -183,3 +183,184 @@ def test_a_zarr_volume_deblurred_on_a_cluster_records_how(tmp_path):
     assert record["method"] == "richardson_lucy" and record["psf"] == "gaussian:1.5"
     assert record["source_file"] == "vol.zarr"
     assert zarr.open_group(str(tmp_path / "out.zarr"), mode="r").attrs["microdeblur"] == record
+
+
+# ----------------------------------------------------------------------------- review 2
+
+
+def _no_folder(record, *folders):
+    text = json.dumps(record)
+    for folder in folders:
+        assert str(folder) not in text and str(folder).replace("\\", "\\\\") not in text
+
+
+def test_per_channel_psf_files_are_recorded_by_name_and_sha256_without_folders(tmp_path):
+    from napari_microdeblur.core.psf import parse_psf
+
+    rng = np.random.default_rng(1)
+    source = tmp_path / "c2.tif"
+    tifffile.imwrite(source, (rng.random((2, 48, 48)) * 1000).astype(np.uint16), imagej=True,
+                     metadata={"axes": "CYX"})
+    folder = tmp_path / "alice_private"
+    folder.mkdir()
+    psfs = [folder / "psfA.tif", folder / "psfB.tif"]
+    tifffile.imwrite(psfs[0], parse_psf("gaussian:1.2"))
+    tifffile.imwrite(psfs[1], parse_psf("gaussian:1.8"))
+    record = _deblur(source, tmp_path / "o.tif", "--method", "richardson_lucy", "--iterations",
+                     "3", "--psf", ";".join(map(str, psfs)))
+    _no_folder(record, folder)
+    assert record["psf"] == "psfA.tif;psfB.tif"
+    assert record["method_spec"]["psf"] == "psfA.tif;psfB.tif"
+    assert record["psf_sha256"] == [sha256_file(p) for p in psfs]
+    # each channel's settings, and no top-level 'parameters' repeating channel 0's
+    assert "parameters" not in record
+    assert [c["parameters"]["psf"] for c in record["channels"]] == ["psfA.tif", "psfB.tif"]
+    models = _deblur(source, tmp_path / "m.tif", "--method", "richardson_lucy", "--iterations",
+                     "3", "--psf", "gaussian:1;gaussian:2")
+    assert models["psf"] == "gaussian:1;gaussian:2" and "psf_sha256" not in models
+    assert "parameters" not in models
+    assert [c["parameters"]["psf"] for c in models["channels"]] == ["gaussian:1", "gaussian:2"]
+
+
+def test_a_psf_file_and_weights_file_leave_no_folder_in_the_record(tmp_path, blurred,
+                                                                  tiny_gran):
+    from napari_microdeblur.core.psf import parse_psf
+
+    psf = tmp_path / "bead_psf.tif"
+    tifffile.imwrite(psf, parse_psf("gaussian:1.5"))
+    record = _deblur(blurred, tmp_path / "o.tif", "--method", "wiener", "--psf", str(psf),
+                     "--balance", "0.05")
+    _no_folder(record, tmp_path)
+    assert record["psf"] == "bead_psf.tif" and record["psf_sha256"] == sha256_file(psf)
+    record = _deblur(blurred, tmp_path / "net.tif", "--method", "gran", "--weights",
+                     str(tiny_gran), "--tile", "64")
+    _no_folder(record, tmp_path)
+    assert record["weights_source"] == "tiny_gran.safetensors"
+    assert record["method_spec"]["weights"] == "tiny_gran.safetensors"
+    assert record["weights_sha256"] == sha256_file(tiny_gran)
+
+
+def test_file_names_keep_models_and_names_and_drop_every_folder():
+    from napari_microdeblur.core.provenance import file_names
+
+    record = {
+        "psf": "/home/alice/psfA.tif;gaussian:2;C:\\Users\\alice\\psfB.tif",
+        "weights_source": "gran.fluo_v1",  # a bundled name stays
+        "parameters": {"psf": "/home/alice/My PSFs/psf3d.tif (3D, in-focus plane z=3 used for "
+                              "every plane; richardson_lucy and wiener deconvolve in 3D)",
+                       "balance": 0.1, "note": "/srv/data/x.tif"},
+        "previous": {"method_spec": {"weights": "~/nets/w.safetensors"},
+                     "source": "\\\\server\\share\\in.tif"},
+        "tile": (64, 64), "created": "2026-12-08T10:00:00+00:00", "method": "wiener",
+    }
+    out = file_names(record)
+    assert out["psf"] == "psfA.tif;gaussian:2;psfB.tif"
+    assert out["weights_source"] == "gran.fluo_v1"
+    assert out["parameters"]["psf"].startswith("psf3d.tif (3D, in-focus plane z=3")
+    assert out["parameters"]["psf"].endswith("; richardson_lucy and wiener deconvolve in 3D)")
+    assert out["parameters"]["note"] == "x.tif" and out["parameters"]["balance"] == 0.1
+    assert out["previous"] == {"method_spec": {"weights": "w.safetensors"}, "source": "in.tif"}
+    assert out["tile"] == (64, 64) and out["created"] == record["created"]
+    assert "alice" not in json.dumps(out) and "server" not in json.dumps(out)
+
+
+def _ij_with_info(path, info: str):
+    image = (np.random.default_rng(0).random((48, 48)) * 1000).astype(np.uint16)
+    tifffile.imwrite(path, image, imagej=True, metadata={"axes": "YX", "Info": info})
+    return path
+
+
+def test_a_deeply_nested_input_record_is_no_record_and_the_deblur_runs(tmp_path):
+    from napari_microdeblur.core.provenance import parse_record
+
+    deep = "[" * 500 + "]" * 500  # about 1 KB of JSON
+    source = _ij_with_info(tmp_path / "hostile.tif",
+                           '{"microdeblur": {"method": "x", "junk": ' + deep + "}}")
+    record = _deblur(source, tmp_path / "o.tif", "--method", "wiener", "--psf", "gaussian:1.2",
+                     "--balance", "0.1")  # it raised RecursionError
+    assert record["method"] == "wiener" and "previous" not in record
+    assert "microdeblur" not in io.read_image(source).metadata
+    # this package's records, and anything up to the limit, still read
+    from napari_microdeblur.core.provenance import MAX_RECORD_DEPTH
+
+    nested = {"method": "wiener"}
+    for _ in range(MAX_RECORD_DEPTH - 1):
+        nested = {"n": nested}
+    assert parse_record(json.dumps({"microdeblur": nested})) == nested
+    assert parse_record({"n": nested}) is None
+    assert parse_record({"method": "x", "bad": object()}) is None  # not JSON
+    assert parse_record({1: "x"}) is None
+
+
+def test_an_input_record_near_the_cap_is_summarised_so_the_output_keeps_its_record(tmp_path):
+    from napari_microdeblur.core.provenance import MAX_RECORD_CHARS
+
+    big = {"method": "richardson_lucy", "created": "2026-12-01T09:00:00+00:00",
+           "software_version": "0.0.9", "notes": "x"}
+    size = len(json.dumps({"microdeblur": big}))
+    big["notes"] = "x" * (MAX_RECORD_CHARS - 300 - size)  # just under the cap
+    info = json.dumps({"microdeblur": big})
+    assert 64_000 < len(info) < MAX_RECORD_CHARS
+    source = _ij_with_info(tmp_path / "big.tif", info)
+    assert io.read_image(source).metadata["microdeblur"] == big
+    record = _deblur(source, tmp_path / "o.tif", "--method", "wiener", "--psf", "gaussian:1.2",
+                     "--balance", "0.1")  # it had none: over the cap
+    assert record["method"] == "wiener"
+    previous = record["previous"]
+    assert {k: previous[k] for k in ("method", "created", "software_version")} == {
+        k: big[k] for k in ("method", "created", "software_version")}
+    assert "notes" not in previous and len(json.dumps(record)) < 128_000
+    # a small one is kept whole
+    again = _deblur(tmp_path / "o.tif", tmp_path / "o2.tif", "--method", "wiener", "--psf",
+                    "gaussian:1.2", "--balance", "0.2")
+    assert {k: v for k, v in record.items() if k != "previous"} == again["previous"]
+
+
+def test_dock_metadata_records_a_psf_array_by_name_not_its_values(tmp_path):
+    from types import SimpleNamespace
+
+    from napari_microdeblur._widgets._layer_data import deblur_metadata
+    from napari_microdeblur.core.method import MethodSpec, TilingSpec
+    from napari_microdeblur.core.psf import parse_psf
+
+    psf = np.ones((31, 65, 65), np.float32) / (31 * 65 * 65)  # a measured 3D PSF layer
+    req = SimpleNamespace(
+        source_name="/cells", method=MethodSpec("richardson_lucy", psf=psf, iterations=5),
+        network=None, scope="whole stack", offset=(0, 0), tiling=TilingSpec(),
+        placement={"rgb": False, "ndim": 2, "scale": (1.0, 1.0), "source": lambda: None},
+        axes="YX")
+    result = SimpleNamespace(parameters={"psf": psf, "iterations": 5}, axes="YX",
+                             tile=(64, 64), overlap=(8, 8), device="cpu",
+                             normalization=SimpleNamespace(kind="scale", offset=0.0, scale=9.0))
+    card = {"source": "/home/alice/nets/mine.safetensors", "sha256": "ab" * 32, "arch": "gran"}
+    outcome = SimpleNamespace(result=result, card=card, seconds=1.0, label="richardson_lucy")
+    meta = deblur_metadata(req, outcome)
+    assert meta["method_spec"]["psf"] == "array" and meta["method_spec"]["iterations"] == 5
+    assert len(json.dumps(meta)) < 4000  # the values were 5 MB of JSON
+    assert meta["weights_source"] == "mine.safetensors" and "alice" not in json.dumps(meta)
+    # the layer's name as the docks find the layer by it, tuples as the docks read them
+    assert meta["tile"] == (64, 64) and meta["source_layer"] == "/cells"
+    # a PSF file by its name, its folder left out
+    tifffile.imwrite(tmp_path / "bead.tif", parse_psf("gaussian:1.5"))
+    req.method = MethodSpec("richardson_lucy", psf=str(tmp_path / "bead.tif"))
+    result.parameters = {"psf": str(tmp_path / "bead.tif"), "iterations": 5}
+    meta = deblur_metadata(req, outcome)
+    assert meta["method_spec"]["psf"] == "bead.tif" and meta["parameters"]["psf"] == "bead.tif"
+    _no_folder(meta, tmp_path)
+
+
+def test_a_psf_estimated_from_the_image_is_recorded_as_the_model_found(tmp_path):
+    """'auto' on EM estimates a PSF per image: the record said only 'estimate', though the
+    CLI prints the model to reuse; now it names it (the same kernel: psf_estimate rounds)."""
+    from pathlib import Path
+
+    import napari_microdeblur
+
+    sample = Path(napari_microdeblur.__file__).parent / "samples" / \
+        "em_celegans_empiar10982_z0017_protocolC.tif"
+    assert main(["deblur", str(sample), "-o", str(tmp_path / "o.tif"), "--modality", "em",
+                 "-q"]) == 0
+    record = io.read_image(tmp_path / "o.tif").metadata["microdeblur"]
+    assert record["psf_estimated"] is True
+    assert record["psf"].startswith(("gaussian:", "astig:"))
+    assert record["parameters"]["psf"] == record["psf"]

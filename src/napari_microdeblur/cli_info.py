@@ -82,7 +82,8 @@ def _run_line(record: dict) -> str:
         name = record.get("weights_source") or record.get("arch") or "file"
         parts.append(f"weights {name}{_short(record.get('weights_sha256'))}")
     if record.get("psf"):
-        parts.append(f"PSF {record['psf']}{_short(record.get('psf_sha256'))}")
+        found = " (estimated from the image)" if record.get("psf_estimated") else ""
+        parts.append(f"PSF {record['psf']}{found}{_short(record.get('psf_sha256'))}")
     found = record.get("parameters")
     found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
     return ", ".join(parts + [f"{k.replace('_', ' ')} {found[k]}" for k in PARAMETERS

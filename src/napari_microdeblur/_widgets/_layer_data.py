@@ -130,13 +130,17 @@ def result_name(source_name: str, method_label: str) -> str:
 
 
 def deblur_metadata(req, outcome) -> dict:
-    """What a deblurred layer records about how it was made (``layer.metadata['microdeblur']``)."""
+    """What a deblurred layer records about how it was made (``layer.metadata['microdeblur']``):
+    as a file's record (``core.provenance``), a PSF array as 'array' (not its values: File >
+    Save writes this into the file) and files by their names, not the user's folders."""
+    from ..core.provenance import file_names, spec_dict
+
     result, card = outcome.result, outcome.card
     parameters = {k: v for k, v in result.parameters.items() if k != "card"}
-    return {
+    return file_names({
         "source_layer": req.source_name,
         "method": outcome.label,
-        "method_spec": plain(req.method.to_dict()) if req.network is None else None,
+        "method_spec": spec_dict(req.method) if req.network is None else None,
         "weights_sha256": card_field(card, "sha256"),
         "weights_source": card_field(card, "source"),
         "arch": card_field(card, "arch"),
@@ -157,7 +161,7 @@ def deblur_metadata(req, outcome) -> dict:
         "seconds": round(float(outcome.seconds), 3),
         # a result has no file to read them from: its input's, by scale or by file
         "pixel_size": input_pixel_sizes(req),
-    }
+    })
 
 
 def input_pixel_sizes(req) -> dict[str, float]:

@@ -244,7 +244,7 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
                       f"network {blind} instead", stacklevel=2)
         return spec.replace(name=blind, psf=None)
     warnings.warn(estimated.describe(), stacklevel=2)
-    return spec.replace(psf=estimated.kernel)
+    return spec.replace(psf=estimated.spec)  # the same kernel, named (psf_estimate rounds)
 
 
 #: The lateral size of the central crop (all its planes) on which the settings found per image

@@ -13,7 +13,17 @@ seconds a run took are not in it. ``io.read_image`` gives it back as
 
 An output deblurred again gets its own record; its input's record is kept under
 ``previous``, without the input's own ``previous`` (one step back: the record stays small,
-and the input file still holds the rest).
+and the input file still holds the rest); an input record over ``MAX_PREVIOUS_CHARS`` is kept
+as its method, time and version only (with the rest, the output's record could pass
+``MAX_RECORD_CHARS`` and read back as none).
+
+Records travel inside shared files: no folder of the user's is recorded (``file_names``). A
+file (PSF, weights, input) is recorded by its name, a PSF file with its sha256 and a network's
+weights with theirs; with one PSF per channel ('A.tif;gaussian:2'), each part by its name and
+``psf_sha256`` a list in channel order (None for a part that is no file). A per-channel run
+records each channel's settled parameters under ``channels`` and no top-level ``parameters``.
+A record read from a file (``parse_record``) is plain JSON no deeper than
+``MAX_RECORD_DEPTH``: anything else is no record.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import datetime
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +40,16 @@ import numpy as np
 RECORD_KEY = "microdeblur"
 #: a record larger than this (characters of JSON) is not read back: not one this package wrote
 MAX_RECORD_CHARS = 1_000_000
+#: an input's record larger than this (characters of JSON) is summarised under 'previous'
+MAX_PREVIOUS_CHARS = 64_000
+#: a record nested deeper than this is not read back (this package's are about 6 deep)
+MAX_RECORD_DEPTH = 20
+#: keys whose text names a file (each ';' part): recorded as the file's name only
+PATH_KEYS = frozenset({"psf", "weights", "weights_source", "source", "source_file", "origin"})
+_FOLDERS = re.compile(r"^.*[/\\]", re.DOTALL)  # a part up to its last separator
+_ABSOLUTE = re.compile(r"^(?:[/\\~]|[A-Za-z]:[/\\])")  # '/..', '~/..', 'C:\..', '\\server'
+_SUMMARY_KEYS = ("method", "created", "software_version")
+_LAYER_KEYS = frozenset({"source_layer"})  # a layer's name, as the docks find the layer by
 
 
 def _plain(value):
@@ -59,9 +80,38 @@ def _sha256(path) -> str | None:
         return None
 
 
+def file_name(text: str) -> str:
+    """``text`` without folders: '/home/a/psfA.tif;C:\\b\\psfB.tif' -> 'psfA.tif;psfB.tif' (each
+    ';' part); a model ('gaussian:1.6'), a bundled weights name or 'estimate' is unchanged."""
+    return ";".join(_FOLDERS.sub("", part) for part in text.split(";"))
+
+
+def file_names(value, key: str | None = None):
+    """A copy of the record ``value`` where no folder of the user's is left: the text of a
+    ``PATH_KEYS`` key, and any text but a layer's name that starts as an absolute path, is
+    its file name (``file_name``). Containers keep their type."""
+    if isinstance(value, dict):
+        return {k: file_names(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(file_names(v, key) for v in value)
+    if isinstance(value, str) and key not in _LAYER_KEYS and (
+            key in PATH_KEYS or _ABSOLUTE.match(value)):
+        return file_name(value)
+    return value
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return os.path.isfile(text)
+    except (OSError, ValueError):  # an optics model is a name too long for a file
+        return False
+
+
 def psf_given(spec) -> dict:
     """The PSF as the user gave it: a model string ('gaussian:1.6', 'estimate'), a file's name
-    and sha256, or 'array' for an array; the array itself is not recorded."""
+    and sha256, or 'array' for an array; the array itself is not recorded. One PSF per channel
+    ('A;B'): each part so, ``psf_sha256`` a list in channel order (None: not a file)."""
+    from .channel_psfs import channel_sources
     from .method import PsfArray
 
     psf = getattr(spec, "psf", None)
@@ -73,9 +123,14 @@ def psf_given(spec) -> dict:
         return {"psf": None}
     if not isinstance(psf, str):
         return {"psf": "array"}
-    if os.path.isfile(psf):
-        return {"psf": Path(psf).name, "psf_sha256": _sha256(psf)}
-    return {"psf": psf}
+    parts = channel_sources(psf)
+    if parts is None:
+        if _is_file(psf):
+            return {"psf": Path(psf).name, "psf_sha256": _sha256(psf)}
+        return {"psf": file_name(psf)}  # a model, or a file gone since: its name
+    shas = [_sha256(part) if _is_file(part) else None for part in parts]
+    given = {"psf": file_name(";".join(parts))}
+    return {**given, "psf_sha256": shas} if any(shas) else given
 
 
 def _card(parameters: dict) -> dict:
@@ -130,7 +185,7 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
     record = {
         "source_file": Path(source).name if source is not None else None,
         **_run_fields(prepared),
-        "method_spec": _spec_dict(spec),
+        "method_spec": spec_dict(spec),
         **psf_given(spec),
         "axes": prepared.axes,
         "output_dtype": str(np.dtype(prepared.output_dtype)),
@@ -138,22 +193,41 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
         "software_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    if record["psf"] is None and record["parameters"].get("psf") == "array":
-        record["psf"] = "estimate"  # 'auto' estimated one from the image (EM, brightfield)
-    if prepared.channel_runs:  # one PSF per channel: each channel's run
+    used = record["parameters"].get("psf")
+    if record["psf"] in (None, "estimate") and isinstance(used, str) and used != "array":
+        # 'estimate', or 'auto' for EM and brightfield: the PSF found on this image, as the
+        # model string the CLI prints for reuse (inference.spec_for_image settles it so)
+        record["psf"], record["psf_estimated"] = used, True
+    if prepared.channel_runs:  # one PSF per channel: each channel's run, not channel 0's
         record["channels"] = [_run_fields(run) for run in prepared.channel_runs]
-    if isinstance(previous, dict) and previous:
-        record["previous"] = {k: v for k, v in previous.items() if k != "previous"}
-    return _plain(record)
+        del record["parameters"]
+    if previous := _previous(previous):
+        record["previous"] = previous
+    return file_names(_plain(record))
 
 
-def _spec_dict(spec) -> dict | None:
-    """The spec as given, its PSF as ``psf_given`` names it (not an array's values)."""
+def _previous(previous) -> dict | None:
+    """The input's record as ``previous`` keeps it: without its own ``previous``; over
+    ``MAX_PREVIOUS_CHARS``, its method, time and version only. None for no (or a bad) one."""
+    previous = parse_record(previous) if isinstance(previous, dict) else None
+    if not previous:
+        return None
+    kept = {k: v for k, v in previous.items() if k != "previous"}
+    if len(json.dumps(kept, default=str)) <= MAX_PREVIOUS_CHARS:
+        return kept
+    summary = {k: kept[k] for k in _SUMMARY_KEYS
+               if isinstance(kept.get(k), str) and len(kept[k]) <= 200}
+    return {**summary, "summarised": "the rest is in the input file's record"}
+
+
+def spec_dict(spec) -> dict | None:
+    """The MethodSpec ``spec`` as given, plain JSON: its PSF as ``psf_given`` names it (not
+    an array's values), files by their names (``file_names``). None for no spec."""
     if not hasattr(spec, "to_dict"):
         return None
     out = spec.to_dict()
     out["psf"] = psf_given(spec)["psf"]
-    return _plain(out)
+    return file_names(_plain(out))
 
 
 def record_text(record: dict) -> str:
@@ -175,9 +249,30 @@ def with_record(kwargs: dict, record: dict | None, ome: bool) -> dict:
     return kwargs
 
 
+def _plain_json(value) -> bool:
+    """Whether ``value`` is JSON-like (dicts with text keys, lists, text, numbers, None) no
+    deeper than ``MAX_RECORD_DEPTH``; checked without recursion (a hostile record is deep)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth > MAX_RECORD_DEPTH:
+                return False
+            if isinstance(item, dict):
+                if not all(isinstance(k, str) for k in item):
+                    return False
+                item = item.values()
+            stack.extend((v, depth + 1) for v in item)
+        elif not (item is None or isinstance(item, (str, bool, int, float, np.number,
+                                                      np.bool_))):
+            return False
+    return True
+
+
 def parse_record(value) -> dict | None:
     """The record in ``value``: a dict, or JSON text ``{"microdeblur": {...}}`` (ImageJ Info, an
-    OME Description). None for anything else (free text, malformed JSON): never raises."""
+    OME Description). None for anything else (free text, malformed JSON, a record deeper than
+    ``MAX_RECORD_DEPTH`` or with values JSON has not): never raises."""
     if isinstance(value, (str, bytes)):
         if len(value) > MAX_RECORD_CHARS or RECORD_KEY not in str(value):
             return None
@@ -186,4 +281,4 @@ def parse_record(value) -> dict | None:
         except (ValueError, RecursionError):
             return None
         value = value.get(RECORD_KEY) if isinstance(value, dict) else None
-    return value if isinstance(value, dict) else None
+    return value if isinstance(value, dict) and _plain_json(value) else None
