@@ -347,6 +347,9 @@ def test_dock_metadata_records_a_psf_array_by_name_not_its_values(tmp_path):
     meta = deblur_metadata(req, outcome)
     assert meta["method_spec"]["psf"] == "bead.tif" and meta["parameters"]["psf"] == "bead.tif"
     _no_folder(meta, tmp_path)
+    # a PSF layer ('layer:NAME' in the PSF box) by its name, not 'array'
+    req.method, req.psf_text = MethodSpec("richardson_lucy", psf=psf, iterations=5), "layer:beads"
+    assert deblur_metadata(req, outcome)["method_spec"]["psf"] == "layer:beads"
 
 
 def test_a_psf_estimated_from_the_image_is_recorded_as_the_model_found(tmp_path):

@@ -376,6 +376,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             offset=offset,
             placement=source_placement(layer),
             full_image=None if whole else layer_data(layer),
+            psf_text=self.psf_edit.text().strip() if self.psf_box.psf_in_use else "",
         )
 
     def run(self) -> DeblurRun | None:

@@ -41,6 +41,7 @@ class DeblurRequest:
     # for a slice or crop: the whole layer, whose intensities fix the normalisation, so that a
     # slice comes out as it would in a whole-stack run
     full_image: Any = None
+    psf_text: str = ""  # the PSF box as typed ('layer:beads psf' is named so in the record)
 
     def __post_init__(self):
         if self.tiling is None:

@@ -137,10 +137,13 @@ def deblur_metadata(req, outcome) -> dict:
 
     result, card = outcome.result, outcome.card
     parameters = {k: v for k, v in result.parameters.items() if k != "card"}
+    method_spec = spec_dict(req.method) if req.network is None else None
+    if method_spec and getattr(req, "psf_text", "").startswith("layer:"):
+        method_spec["psf"] = req.psf_text  # the PSF layer by name, not 'array'
     return file_names({
         "source_layer": req.source_name,
         "method": outcome.label,
-        "method_spec": spec_dict(req.method) if req.network is None else None,
+        "method_spec": method_spec,
         "weights_sha256": card_field(card, "sha256"),
         "weights_source": card_field(card, "source"),
         "arch": card_field(card, "arch"),
