@@ -109,3 +109,20 @@ def _no_worker_outlives_its_test(request):
         pool.waitForDone(100)
     pytest.fail(f"{pool.activeThreadCount()} background worker(s) still running 60 s after "
                 "the test ended: stop them (close the dock or quit the worker) in the test")
+
+
+@pytest.fixture
+def tiny_gran_weights(tmp_path):
+    """A GRAN of its tiny config with random weights, saved as a .safetensors with its card."""
+    import torch
+
+    from napari_microdeblur.core import registry, weights
+
+    torch.manual_seed(0)
+    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
+    path = tmp_path / "tiny_gran.safetensors"
+    weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
+                                       "in_channels": 1, "out_channels": 1,
+                                       "license": "BSD-3-Clause",
+                                       "training_data": "none: random weights for a test"})
+    return path

@@ -8,17 +8,24 @@ test_bioio_audit_2026_12_06: bioio 3 gives ``channel_names`` (a list of str, mad
 bioio gave a bare number without a unit; aicsimageio has channel names and no time interval.
 """
 
-import sys
 import types
 from datetime import timedelta
 
 import numpy as np
 import pytest
 import tifffile
+from test_bioio_audit_2026_12_06 import install
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import io
 from napari_microdeblur.core.psf import gaussian_psf, read_psf
+
+
+@pytest.fixture
+def czi(tmp_path):
+    path = tmp_path / "x.czi"
+    path.write_bytes(b"read by the stand-ins only")
+    return path
 
 
 def without_record(metadata: dict) -> dict:
@@ -44,20 +51,6 @@ def stand_in(data, channel_names=None, time_interval=None, sizes=(None, 0.1, 0.1
                 self.time_interval = time_interval
 
     return Image
-
-
-def install(monkeypatch, bioio=None, aicsimageio=None):
-    monkeypatch.setitem(sys.modules, "bioio",
-                        types.SimpleNamespace(BioImage=bioio) if bioio else None)
-    monkeypatch.setitem(sys.modules, "aicsimageio",
-                        types.SimpleNamespace(AICSImage=aicsimageio) if aicsimageio else None)
-
-
-@pytest.fixture
-def czi(tmp_path):
-    path = tmp_path / "x.czi"
-    path.write_bytes(b"read by the stand-ins only")
-    return path
 
 
 def _two_channels_three_frames():

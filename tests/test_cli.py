@@ -256,22 +256,6 @@ def test_console_script_help_runs_without_a_traceback():
         assert done.returncode == 0 and "usage" in done.stdout
 
 
-@pytest.fixture
-def tiny_gran_weights(tmp_path):
-    import torch
-
-    from napari_microdeblur.core import registry, weights
-
-    torch.manual_seed(0)
-    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
-    path = tmp_path / "tiny_gran.safetensors"
-    weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
-                                       "in_channels": 1, "out_channels": 1,
-                                       "license": "BSD-3-Clause",
-                                       "training_data": "none: random weights for a test"})
-    return path
-
-
 def test_deblur_with_a_weights_file_matches_the_python_api(tmp_path, blurred_file,
                                                            tiny_gran_weights):
     from napari_microdeblur.core.checkpoint import load_model

@@ -16,22 +16,6 @@ from napari_microdeblur.core.checkpoint import sha256_file
 
 
 @pytest.fixture
-def tiny_gran(tmp_path):
-    import torch
-
-    from napari_microdeblur.core import registry, weights
-
-    torch.manual_seed(0)
-    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
-    path = tmp_path / "tiny_gran.safetensors"
-    weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
-                                       "in_channels": 1, "out_channels": 1,
-                                       "license": "BSD-3-Clause",
-                                       "training_data": "none: random weights for a test"})
-    return path
-
-
-@pytest.fixture
 def blurred(tmp_path, fluo_u16):
     path = tmp_path / "cells.tif"
     tifffile.imwrite(path, fluo_u16[:64, :64])
@@ -55,9 +39,9 @@ def _no_pixel_reads(monkeypatch):
 
 
 def test_info_shows_the_method_and_weights_sha256_prefix_of_a_deblurred_tif(
-        tmp_path, blurred, tiny_gran, capsys, monkeypatch):
+        tmp_path, blurred, tiny_gran_weights, capsys, monkeypatch):
     out = _deblur(blurred, tmp_path / "net.tif", "--method", "gran", "--weights",
-                  str(tiny_gran), "--tile", "64")
+                  str(tiny_gran_weights), "--tile", "64")
     capsys.readouterr()
     _no_pixel_reads(monkeypatch)
     assert main(["info", str(out)]) == 0
@@ -65,8 +49,8 @@ def test_info_shows_the_method_and_weights_sha256_prefix_of_a_deblurred_tif(
     assert text.startswith(f"{out}:")
     assert "shape (64, 64) float32, axes YX (stated by the file)" in text
     assert "deblurred: gran, weights" in text
-    assert f"(sha256 {sha256_file(tiny_gran)[:12]})" in text
-    assert sha256_file(tiny_gran) not in text  # the prefix only: one short block
+    assert f"(sha256 {sha256_file(tiny_gran_weights)[:12]})" in text
+    assert sha256_file(tiny_gran_weights) not in text  # the prefix only: one short block
     assert "from cells.tif" in text
 
 

@@ -20,22 +20,6 @@ def blurred(tmp_path, fluo_u16):
     return path
 
 
-@pytest.fixture
-def tiny_gran(tmp_path):
-    import torch
-
-    from napari_microdeblur.core import registry, weights
-
-    torch.manual_seed(0)
-    model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
-    path = tmp_path / "tiny_gran.safetensors"
-    weights.save_weights(model, path, {"arch": "gran", "config": model.config.model_dump(),
-                                       "in_channels": 1, "out_channels": 1,
-                                       "license": "BSD-3-Clause",
-                                       "training_data": "none: random weights for a test"})
-    return path
-
-
 def _deblur(source, out, *options) -> dict:
     assert main(["deblur", str(source), "-o", str(out), "--device", "cpu", "-q",
                  *options]) == 0
@@ -88,12 +72,12 @@ def test_a_shaped_tif_output_carries_the_record(tmp_path, fluo_u16):
     assert record["psf"] == "gaussian:1.2"
 
 
-def test_network_output_records_the_weights_sha256(tmp_path, blurred, tiny_gran):
+def test_network_output_records_the_weights_sha256(tmp_path, blurred, tiny_gran_weights):
     pytest.importorskip("zarr")
     for name in ("net.tif", "net.zarr"):
         record = _deblur(blurred, tmp_path / name, "--method", "gran", "--weights",
-                         str(tiny_gran), "--tile", "64")
-        assert record["weights_sha256"] == sha256_file(tiny_gran)
+                         str(tiny_gran_weights), "--tile", "64")
+        assert record["weights_sha256"] == sha256_file(tiny_gran_weights)
         assert record["arch"] == "gran" and record["method"] == "gran"
         assert record["precision"] in ("float32", "bfloat16", "float16")
         assert record["tile"] == [64, 64]
@@ -223,7 +207,7 @@ def test_per_channel_psf_files_are_recorded_by_name_and_sha256_without_folders(t
 
 
 def test_a_psf_file_and_weights_file_leave_no_folder_in_the_record(tmp_path, blurred,
-                                                                  tiny_gran):
+                                                                  tiny_gran_weights):
     from napari_microdeblur.core.psf import parse_psf
 
     psf = tmp_path / "bead_psf.tif"
@@ -233,11 +217,11 @@ def test_a_psf_file_and_weights_file_leave_no_folder_in_the_record(tmp_path, blu
     _no_folder(record, tmp_path)
     assert record["psf"] == "bead_psf.tif" and record["psf_sha256"] == sha256_file(psf)
     record = _deblur(blurred, tmp_path / "net.tif", "--method", "gran", "--weights",
-                     str(tiny_gran), "--tile", "64")
+                     str(tiny_gran_weights), "--tile", "64")
     _no_folder(record, tmp_path)
     assert record["weights_source"] == "tiny_gran.safetensors"
     assert record["method_spec"]["weights"] == "tiny_gran.safetensors"
-    assert record["weights_sha256"] == sha256_file(tiny_gran)
+    assert record["weights_sha256"] == sha256_file(tiny_gran_weights)
 
 
 def test_file_names_keep_models_and_names_and_drop_every_folder():

@@ -20,7 +20,6 @@ replaced, as by napari's own writers: napari's save dialog has asked the user al
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -229,17 +228,14 @@ def _tell(message: str) -> None:
     show_warning(message)
 
 
-def _plain(value):
-    """JSON for what ``json`` does not know: numpy scalars and arrays, the rest as text."""
-    return value.tolist() if hasattr(value, "tolist") else str(value)
-
-
 def provenance(meta: dict) -> dict | None:
     """The plugin's record of how the layer was made, as plain JSON values; None if none."""
+    from .core.provenance import plain_values
+
     record = (meta.get("metadata") or {}).get(RECORD_KEY)
     if not isinstance(record, dict) or not record:
         return None
-    return json.loads(json.dumps(record, default=_plain))
+    return plain_values(record)  # arrays summarised, as a file's record
 
 
 def _write_tiff(path, array, axes, pixel_size, extras, record) -> None:

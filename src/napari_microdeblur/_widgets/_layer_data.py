@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from ..core.provenance import plain_values
 from ._layers import alive_in, layer_data, unwrap
 
 HEATMAP_COLORMAP = "inferno"
@@ -23,17 +24,6 @@ def add_layer(viewer, layer_tuple):
     """Add a ``(data, kwargs, kind)`` tuple to the viewer; returns the new layer."""
     data, kwargs, kind = layer_tuple
     return getattr(viewer, f"add_{kind}")(data, **kwargs)
-
-
-def plain(value):
-    """JSON-friendly copy of parameters (arrays summarised)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return f"array{tuple(value.shape)}"
-    return value
 
 
 def card_field(card, name: str):
@@ -147,7 +137,7 @@ def deblur_metadata(req, outcome) -> dict:
         "weights_sha256": card_field(card, "sha256"),
         "weights_source": card_field(card, "source"),
         "arch": card_field(card, "arch"),
-        "parameters": plain(parameters),
+        "parameters": plain_values(parameters),
         "axes": result.axes,
         "scope": req.scope,
         "offset": tuple(int(o) for o in req.offset),
@@ -201,7 +191,7 @@ def focus_deblurred_layer(req, outcome):
     result = outcome.result
     kwargs["name"] = (f"{req.source_name} deblurred [{outcome.label}] "
                       f"(focus < {result.threshold:.3g})")
-    kwargs["metadata"]["microdeblur"]["focus"] = plain({
+    kwargs["metadata"]["microdeblur"]["focus"] = plain_values({
         "mode": result.mode,
         "score_axes": result.unit_axes,
         "threshold": float(result.threshold),

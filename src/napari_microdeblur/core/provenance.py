@@ -52,12 +52,13 @@ _SUMMARY_KEYS = ("method", "created", "software_version")
 _LAYER_KEYS = frozenset({"source_layer"})  # a layer's name, as the docks find the layer by
 
 
-def _plain(value):
-    """JSON numbers, strings, lists and dicts only (arrays summarised, NaN as None)."""
+def plain_values(value):
+    """JSON numbers, strings, lists and dicts only (arrays summarised, NaN as None, other
+    objects as text): what a record may hold, in a file or on a layer."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_values(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_values(v) for v in value]
     if isinstance(value, np.ndarray):
         return f"array{tuple(value.shape)}"
     if isinstance(value, (bool, np.bool_)):
@@ -165,7 +166,7 @@ def _run_fields(prepared) -> dict:
         "weights_sha256": card.get("sha256"),
         "weights_source": card.get("source"),
         "arch": card.get("arch"),
-        "parameters": _plain(parameters),
+        "parameters": plain_values(parameters),
         "precision": _precision(prepared),
         "tile": [int(t) for t in plan.tile],
         "overlap": [int(o) for o in plan.overlap],
@@ -203,7 +204,7 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
         del record["parameters"]
     if previous := _previous(previous):
         record["previous"] = previous
-    return file_names(_plain(record))
+    return file_names(plain_values(record))
 
 
 def _previous(previous) -> dict | None:
@@ -227,7 +228,7 @@ def spec_dict(spec) -> dict | None:
         return None
     out = spec.to_dict()
     out["psf"] = psf_given(spec)["psf"]
-    return file_names(_plain(out))
+    return file_names(plain_values(out))
 
 
 def record_text(record: dict) -> str:
