@@ -102,9 +102,10 @@ class _Bar:
 
 
 def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None,
-               data=None) -> str:
+               data=None, record_extra: dict | None = None) -> str:
     """``axes``: those a caller already settled for ``source`` (its guess already noted),
-    else --axes; ``data``: ``source`` as the caller read it (alpha kept), else it is read.
+    else --axes; ``data``: ``source`` as the caller read it (alpha kept), else it is read;
+    ``record_extra``: fields added to the output's record (watch: why it was deblurred).
     Returns the label of the method that ran (what ``auto`` became for this file)."""
     from .core.files import iter_deblur_file
     from .core.progress import drive
@@ -112,7 +113,8 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
     t0 = time.perf_counter()
     method, tiling = method_specs(args)
     run = iter_deblur_file(source, output, axes=axes or args.axes, overwrite=args.overwrite,
-                           method=method, tiling=tiling, models=models, data=data)
+                           method=method, tiling=tiling, models=models, data=data,
+                           record_extra=record_extra)
     with _Bar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
     if not args.quiet:

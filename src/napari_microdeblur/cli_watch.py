@@ -6,7 +6,10 @@ A file is judged by its softest plane among those with structure (``judged_score
 with no structure at all (background noise only) is copied and logged 'blank'. A TIFF that
 holds fewer planes than its metadata declares (a stack still being written, with pauses longer
 than --settle: ``core.tiff_complete``) is waited for, and logged 'incomplete' (neither deblurred
-nor copied) once unchanged for --incomplete-after seconds; it is looked at again if it changes."""
+nor copied) once unchanged for --incomplete-after seconds; it is looked at again if it changes.
+Each deblurred output records why (``focus`` in its ``core.provenance`` record: the score, the
+threshold and where it came from, the decision, the soft planes); a copied file is left as it
+was, byte for byte (nothing was done to it)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import csv
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,16 @@ RETRIED = ("failed", "unreadable", "incomplete")
 #: the decisions whose file was copied to OUT_DIR under its own name ('blank': every plane
 #: background noise only, copied as is; logs written before it have no such rows)
 COPIED = ("copied", "blank")
+#: a stack with more planes than this records its plane counts in 'focus', not each plane
+MAX_RECORDED_PLANES = 512
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The watch's threshold and where it came from (``origin``, plain JSON for the record)."""
+
+    value: float
+    origin: dict
 
 
 def judged_score(array, axes: str, threshold: float | None = None) -> tuple[float, float | None]:
@@ -40,16 +54,53 @@ def judged_score(array, axes: str, threshold: float | None = None) -> tuple[floa
     held one deblurred, whatever the focus of its other planes. With ``threshold``, a file
     whose every plane scores at or above it is not checked for structure (it is copied either
     way; the check costs ~0.15 s per 2048 px plane, 4x the score: 81 -> 65 tiles/min)."""
+    return _judged(*plane_scores(array, axes, threshold))
+
+
+def plane_scores(array, axes: str, threshold: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(each plane's score, over the axes but Y, X, S; whether each plane has structure and
+    scores above 0, or None where every plane scores at or above ``threshold``: not checked,
+    as ``judged_score`` says)."""
     from .core.focus import focus_score, structure_tiles
 
     scores = np.asarray(focus_score(array, axes=axes), dtype=np.float64)
     if threshold is not None and scores.min() >= threshold and scores.min() > 0:
-        return float(scores.min()), float(scores.min())
+        return scores, None
     plane = max(array.shape[axes.index("Y")], array.shape[axes.index("X")])
     # one tile as large as the plane: whether the plane holds anything at all
     structured = structure_tiles(array, axes=axes, tile=plane).reshape(scores.shape + (-1,))
-    kept = scores[structured.any(axis=-1) & (scores > 0)]  # a constant plane scores 0
-    return float(scores.min()), (float(kept.min()) if kept.size else None)
+    return scores, structured.any(axis=-1) & (scores > 0)  # a constant plane scores 0
+
+
+def _judged(scores: np.ndarray, kept: np.ndarray | None) -> tuple[float, float | None]:
+    """``judged_score``'s pair from ``plane_scores``'s."""
+    lowest = float(scores.min())
+    if kept is None:
+        return lowest, lowest
+    return lowest, (float(scores[kept].min()) if kept.any() else None)
+
+
+def focus_entry(scores: np.ndarray, kept: np.ndarray, axes: str, threshold: Threshold,
+                score: float) -> dict:
+    """The ``focus`` field of a deblurred output's record: why the watch deblurred it, in the
+    words of its log (``WATCH_LOG``, the row named by the record's ``source_file``)."""
+    entry = {"score": score, "threshold": threshold.value, "threshold_from": threshold.origin,
+             "decision": "deblurred", "rule": "deblurred below the threshold, copied at or "
+             "above it", "log": WATCH_LOG}
+    if scores.ndim == 0:
+        return entry
+    soft = kept & (scores < threshold.value)
+    planes = {"axes": "".join(a for a in axes if a not in "YXS"), "count": int(scores.size),
+              "soft_count": int(soft.sum()), "no_structure_count": int((~kept).sum())}
+    if scores.size <= MAX_RECORDED_PLANES:
+        # plane indices along those axes ([z] for a z-stack, [c, z] ...): the soft planes are
+        # those with structure below the threshold; planes without structure were not judged
+        flat = scores.ndim == 1
+        planes.update(scores=scores.tolist(),
+                      soft=[i[0] if flat else i for i in np.argwhere(soft).tolist()],
+                      no_structure=[i[0] if flat else i for i in np.argwhere(~kept).tolist()])
+    return {**entry, "planes": planes}
 
 
 class _Unreadable(Exception):
@@ -57,13 +108,13 @@ class _Unreadable(Exception):
     scoring's, copying's or deblurring's on an image that was read fine (logged 'failed')."""
 
 
-def _watch_threshold(args) -> float:
+def _watch_threshold(args) -> Threshold:
     from .core import io
     from .core.files import find_inputs, image_axes
     from .core.focus import calibrate_threshold
 
     if args.threshold is not None:  # one of the two, by _check_watch_options
-        return float(args.threshold)
+        return Threshold(float(args.threshold), {"option": "--threshold"})
     scores, blank = [], []
     for path in find_inputs(args.calibrate):
         data = io.read_image(path, lazy=False)
@@ -82,7 +133,11 @@ def _watch_threshold(args) -> float:
     threshold = calibrate_threshold(scores, percentile=args.percentile)
     print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
           f"known-good images in {args.calibrate}", flush=True)
-    return threshold
+    # the folder's name only: records travel inside shared files (core.provenance)
+    origin = {"option": "--calibrate", "folder": Path(args.calibrate).resolve().name,
+              "percentile": float(args.percentile), "images": len(scores),
+              "left_out": len(blank)}
+    return Threshold(threshold, origin)
 
 
 def _targets(path: Path, out_dir: Path) -> tuple[Path, Path]:
@@ -101,7 +156,7 @@ def _clash_row(path: Path, target: Path, owner: str, score: float) -> dict:
             "seconds": ""}
 
 
-def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners) -> dict:
+def _watch_one(path: Path, out_dir: Path, threshold: Threshold, args, models, owners) -> dict:
     """Score, then deblur or copy one file; ``owners`` (output name -> the input whose result
     it holds) keeps a second input from taking over another's output."""
     from .core import io
@@ -122,17 +177,20 @@ def _watch_one(path: Path, out_dir: Path, threshold: float, args, models, owners
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
     # a stack is as good as its softest slice with structure (alpha left out by focus_score)
-    lowest, judged = judged_score(np.asarray(data.array), axes, threshold)
+    scores, kept = plane_scores(np.asarray(data.array), axes, threshold.value)
+    lowest, judged = _judged(scores, kept)
     # a blank file (no plane with structure) has nothing to deblur: copied, logged 'blank'
     # with its noise's score
     score = lowest if judged is None else judged
-    target = deblurred if judged is not None and judged < threshold else copied
+    target = deblurred if judged is not None and judged < threshold.value else copied
     if target in theirs:
         return _clash_row(path, target, theirs[target], score)
     if target is deblurred:
         with warnings_naming(path):
             # the method that ran, not --method: 'auto' said nothing about which network
-            method = deblur_one(path, deblurred, args, models, axes=axes, data=data)
+            method = deblur_one(path, deblurred, args, models, axes=axes, data=data,
+                                record_extra={"focus": focus_entry(scores, kept, axes,
+                                                                   threshold, judged)})
         decision = "deblurred"
     else:
         copy_atomically(path, copied)
@@ -315,7 +373,7 @@ def _incomplete_row(path: Path, seen: tuple, args, failed: dict, incomplete: set
             "seconds": "", "size": stamp[0], "mtime_ns": stamp[1]}
 
 
-def _process(path: Path, out_dir: Path, threshold: float, args, models, owners,
+def _process(path: Path, out_dir: Path, threshold: Threshold, args, models, owners,
              failed: dict, incomplete: set) -> dict:
     """The log row of one file (its stamp taken first: a change during the run is a change),
     saying so when it is a retry; ``failed`` and ``incomplete`` (names last logged so)

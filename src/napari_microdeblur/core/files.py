@@ -35,6 +35,7 @@ def iter_deblur_file(
     tiling: TilingSpec | None = None,
     models=None,
     data: io.ImageData | None = None,
+    record_extra: dict | None = None,
     **options,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """Deblur ``source`` into ``output`` (TIFF, or Zarr for .zarr): progress records, then the
@@ -49,7 +50,9 @@ def iter_deblur_file(
     network is loaded once. ``data``: ``source`` as a caller already read it (with
     ``keep_alpha=True``), so a file is not read twice (``microdeblur watch`` scores it first).
     The output records how it was made (``core.provenance``: method, weights sha256, PSF,
-    settings found on the image), read back as ``io.read_image(...).metadata['microdeblur']``.
+    settings found on the image), read back as ``io.read_image(...).metadata['microdeblur']``;
+    ``record_extra``: a caller's own fields added to that record (``microdeblur watch``: why
+    the file was deblurred), checked with the rest before anything is written.
     """
     io.check_output_path(output, overwrite=overwrite, inputs=(source,))
     if tiling is None:
@@ -66,7 +69,7 @@ def iter_deblur_file(
                     else axes.replace("Z", ""), source)
     # how the output is made, in the output itself; the input's own record as 'previous'
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
-                           previous=data.metadata.get(RECORD_KEY))
+                           previous=data.metadata.get(RECORD_KEY), extra=record_extra)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record)
 
 

@@ -49,6 +49,9 @@ PATH_KEYS = frozenset({"psf", "weights", "weights_source", "source", "source_fil
 _FOLDERS = re.compile(r"^.*[/\\]", re.DOTALL)  # a part up to its last separator
 _ABSOLUTE = re.compile(r"^(?:[/\\~]|[A-Za-z]:[/\\])")  # '/..', '~/..', 'C:\..', '\\server'
 _SUMMARY_KEYS = ("method", "created", "software_version")
+#: fields a record holds only for some runs: never a caller's (deblur_record's ``extra``)
+_OPTIONAL_KEYS = frozenset({"previous", "channels", "parameters", "psf_estimated",
+                            "psf_sha256"})
 _LAYER_KEYS = frozenset({"source_layer"})  # a layer's name, as the docks find the layer by
 
 
@@ -177,10 +180,13 @@ def _run_fields(prepared) -> dict:
     }
 
 
-def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous=None) -> dict:
+def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous=None,
+                  extra: dict | None = None) -> dict:
     """The record of a deblur ``prepared`` (``inference.prepare_deblur``) of the file ``source``
     with ``spec`` (the MethodSpec as given, 'auto' and all), its pixel sizes in um and the
-    input's own record (``previous``). Plain JSON values."""
+    input's own record (``previous``). ``extra``: a caller's own fields (``microdeblur watch``:
+    ``focus``, why the file was deblurred), added beside these; one that would replace a field
+    of the run is an error. Plain JSON values."""
     from .. import __version__
 
     record = {
@@ -204,6 +210,12 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
         del record["parameters"]
     if previous := _previous(previous):
         record["previous"] = previous
+    if extra:
+        # a caller's field never overwrites how the output was made
+        taken = sorted(set(extra) & (set(record) | _OPTIONAL_KEYS))
+        if taken:
+            raise ValueError(f"record fields {taken} are the run's own; give other names")
+        record.update(extra)
     return file_names(plain_values(record))
 
 
