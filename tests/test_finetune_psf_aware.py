@@ -73,6 +73,11 @@ def test_the_psf_given_is_the_one_the_network_trains_and_validates_with(tmp_path
     # safeguard's limit for them), is in the card of the file the job returns
     ratio = right.card.metrics["blocked_correction_ratio"]
     assert ratio >= 0 and load_model(right.file)[1].metrics["blocked_correction_ratio"] == ratio
+    # the card names that file as a load would (the dock's Save... printed card.sha256[:12]
+    # and crashed on None; records named no weights)
+    from napari_microdeblur.core.checkpoint import sha256_file
+
+    assert right.card.sha256 == sha256_file(right.file) and right.card.source == str(right.file)
     # and the widest PSF the start knew (no start card here: psf_v1's parametric ranges)
     from napari_microdeblur.core import psf_safeguard
 

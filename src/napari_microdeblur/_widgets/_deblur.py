@@ -73,6 +73,39 @@ def part_note(req: DeblurRequest) -> str:
     return note
 
 
+def psf_runs_in_3d(req: DeblurRequest) -> bool:
+    """Whether ``req``'s run deconvolves with its PSF over Z (the core lays out a method of
+    spatial_dims 3 as ZYX: ``Layout.for_method``). Plane by plane, a 3D PSF's Z step does not
+    matter: a network takes its in-focus plane (a PSF-aware Method is 2D), and so does a run of
+    one plane. A PSF per channel: whether any channel's runs in 3D."""
+    if req.network is not None:  # a session network: PSF-aware (2D) or blind
+        return False
+    return _spec_runs_in_3d(req.method, req.axes, tuple(int(n) for n in req.image.shape))
+
+
+def _spec_runs_in_3d(spec, axes: str, shape: tuple[int, ...]) -> bool:
+    from ..core.inference import spec_before_image
+    from ..core.method import CLASSICAL_METHODS
+
+    if "Z" not in axes or shape[axes.index("Z")] < 2:
+        return False
+    if (parts := channel_sources(spec.psf)) is not None:  # each channel run without C
+        if "C" not in axes:
+            return False  # refused before the run
+        c = axes.index("C")
+        return any(_spec_runs_in_3d(spec.replace(psf=p), axes.replace("C", ""),
+                                    shape[:c] + shape[c + 1:]) for p in parts)
+    # as the run settles it: 'auto' with a widefield-like 3D PSF becomes Richardson-Lucy
+    spec = spec_before_image(spec, axes, shape)
+    if spec is None or spec.name not in CLASSICAL_METHODS:
+        return False  # a PSF estimated in 2D, or a network
+    try:  # a classical Method's spatial_dims: its PSF's, as fitted to the image
+        kernel = spec.psf_for_image(axes, shape)
+    except (ValueError, TypeError, OSError):
+        return False  # the run says what is wrong with it
+    return kernel is not None and kernel.ndim == 3
+
+
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Deblur."""
 
@@ -403,15 +436,18 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return None
         self.track_run(run)
         self.status_label.setText(run_line(req))
-        self._warn_psf_scale(req)
+        self._warn_psf_scale(run.req)  # as it runs: a slice of one channel has its PSF
         return run
 
     def _warn_psf_scale(self, req: DeblurRequest) -> None:
         """Warn (the run goes on) when the PSF was made for other pixels than the layer's scale
-        says: a PSF at the wrong scale deblurs wrongly without any error."""
+        says: a PSF at the wrong scale deblurs wrongly without any error. Its Z step only where
+        the run deconvolves in 3D (``psf_runs_in_3d``), as ``microdeblur deblur`` says it."""
         text = self.psf_edit.text().strip() if self.psf_box.psf_in_use else ""
         layer = next((la for la in self.viewer.layers if la.name == req.source_name), None)
-        note = psf_scale_note(self.viewer, text, layer, req.axes) if text and layer else None
+        if not (text and layer):
+            return
+        note = psf_scale_note(self.viewer, text, layer, req.axes, in_3d=psf_runs_in_3d(req))
         if note:
             notify_warning(note)
 

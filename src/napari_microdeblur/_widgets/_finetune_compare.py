@@ -7,6 +7,10 @@ Compare & QC gets the base model's result as 'Blurry' (what the fine-tuned one i
 against), the fine-tuned result as 'Deblurred' and, with paired data, the sharp target of the
 region as 'Ground truth': its 'gain' row is then the gain of the fine-tuning. The input of the
 region is added as a layer too. The region is scored whole (no 16-px border excluded).
+
+The base and fine-tuned layers record which weights made them (``method``, ``weights_sha256``,
+``weights_source``, ``arch`` in ``layer.metadata['microdeblur']``, as a Deblur dock result):
+File > Save writes that record into the file.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._jobs import DeblurRequest, iter_deblur_job
-from ._layer_data import add_layer, placed_kwargs, source_now, source_placement
+from ._layer_data import add_layer, card_field, placed_kwargs, source_now, source_placement
 from ._layers import layer_data, unwrap
 
 PLUGIN = "napari-microdeblur"
@@ -36,6 +40,7 @@ class HeldOutRegion:
     placement: dict
     full_image: Any  # the whole layer: it fixes the intensity normalisation, as in a deblur
     text: str  # what the region is, for names and the status line
+    weights: tuple = ()  # per network of the comparison, its ``weights_record``
 
 
 @dataclass
@@ -94,11 +99,26 @@ def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None =
     return read_region(plan_region(layer, axes, region, sharp=sharp, focus=focus))
 
 
+def weights_record(network) -> dict:
+    """What a comparison layer records of the network that made it: its label and its card's
+    sha256, source (a file by its name, not the user's folder) and architecture."""
+    from ..core.provenance import file_names
+
+    card = network.card
+    return file_names({
+        "method": network.label,
+        "weights_sha256": card_field(card, "sha256"),
+        "weights_source": card_field(card, "source"),
+        # a new network (no card) still says what it is
+        "arch": card_field(card, "arch") or getattr(network.model, "arch_name", None),
+    })
+
+
 def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
     """Worker body: the region of ``plan`` read, then deblurred by each of ``networks``
     (SessionModels), in float32 as validation scores it; yields the deblur progress, returns
-    (the HeldOutRegion, the images in order). ``psf``: the PSF the run trained with, given to
-    the networks that take one."""
+    (the HeldOutRegion, with each network's ``weights_record``, the images in order). ``psf``:
+    the PSF the run trained with, given to the networks that take one."""
     from ..core.method import MethodSpec, TilingSpec
 
     region = read_region(plan)
@@ -112,6 +132,7 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
                             tiling=TilingSpec(device=device), full_image=region.full_image)
         outcome = yield from iter_deblur_job(req)
         images.append(np.asarray(outcome.result.image))
+    region.weights = tuple(weights_record(network) for network in networks)
     return region, images
 
 
@@ -124,6 +145,7 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
     name = f"{region.layer_name if source is None else source.name} {region.text}"
     kwargs = placed_kwargs(region.placement, region.offset)
     meta = {"finetune_comparison": region.text}
+    made_by = dict(zip(("base", "tuned"), region.weights))  # which weights made the result
     layers = {}
     for role, image, label in (("input", region.image, "input"),
                                ("base", base, f"[{base_label}]"),
@@ -131,8 +153,9 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
                                ("target", region.target, "sharp target")):
         if image is None:
             continue
+        record = {**made_by.get(role, {}), **meta, "role": role}
         layer_kwargs = {**kwargs, "name": f"{name}: {label}",
-                        "metadata": {"microdeblur": {**meta, "role": role}}}
+                        "metadata": {"microdeblur": record}}
         layers[role] = unwrap(add_layer(viewer, (image, layer_kwargs, "image")))
     _, compare = viewer.window.add_plugin_dock_widget(PLUGIN, COMPARE_DOCK)
     compare.set_layers(blurry=layers["base"], deblurred=layers["tuned"],

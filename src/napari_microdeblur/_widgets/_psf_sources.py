@@ -52,25 +52,28 @@ def _said_where(layer, origins: dict[str, str]) -> str:
     return f"layer {layer.name!r}" + (f" (pixel size from {files[0]})" if files else "")
 
 
-def psf_scale_note(viewer, text: str, layer, axes: str) -> str | None:
+def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True) -> str | None:
     """One line when the PSF in the box (``text``) was made for other pixels than image
     ``layer`` (axes ``axes``) has by its scale: an optics model's pixel= or dz=, a PSF file's
     voxel size, or a 'layer:NAME' PSF layer's scale (a PSF from beads keeps the bead layer's);
-    None when they agree or either does not say (``core.psf.psf_scale_note``)."""
+    None when they agree or either does not say (``core.psf.psf_scale_note``). ``in_3d``
+    False: the run goes plane by plane, where a 3D PSF's Z step does not matter (not compared,
+    as ``core.files`` does for the CLI)."""
     from ..core.psf_scale import psf_scale_note as core_note
     from ..core.psf_scale import scale_mismatch
 
     sizes, origins = _layer_sizes(layer, axes)
     image = _said_where(layer, origins)
+    compared = axes if in_3d else axes.replace("Z", "")  # the layer's sizes need all its axes
     if not sizes or not text.startswith(LAYER_PREFIX):
-        return core_note(text, sizes, axes, image=image) if sizes else None
+        return core_note(text, sizes, compared, image=image) if sizes else None
     name = text[len(LAYER_PREFIX):].strip()
     psf_layer = next((la for la in viewer.layers if la.name == name), None)
     if psf_layer is None or not is_image_layer(psf_layer):
         return None  # psf_of_text says what is wrong with it
     psf_axes = "ZYX"[-psf_layer.ndim:] if psf_layer.ndim <= 3 else ""
     psf_sizes, psf_origins = _layer_sizes(psf_layer, psf_axes)
-    off, _ = scale_mismatch(psf_sizes, sizes, axes)
+    off, _ = scale_mismatch(psf_sizes, sizes, compared)
     if not off:
         return None
     # a layer's scale has no stated unit: the sizes as they are

@@ -394,7 +394,7 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
     when it is not 1."""
     import torch
 
-    from .checkpoint import save_weights
+    from .checkpoint import save_weights, sha256_file
     from .psf_aware import CALIBRATED_NOISE_SCALE_KEY, calibrate_noise_scale
     from .psf_safeguard import TRAINED_WIDTH_KEY, held_out_ratio, trained_half_max_width
 
@@ -412,6 +412,7 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
                                                        for s, v in scores.items()}}
                           if scores else {})}
     outcome.card = save_weights(outcome.model, outcome.file, card)
+    outcome.card.sha256, outcome.card.source = sha256_file(outcome.file), str(outcome.file)
     if scale != 1:
         outcome.summary += (f"; noise scale {scale:g} calibrated on validation "
                             f"({scores[scale] - scores[1.0]:+.2f} dB)")

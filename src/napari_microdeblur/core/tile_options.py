@@ -26,8 +26,11 @@ def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOption
     """Tile and overlap for this method and image, checked against its reach and size."""
     spatial_axes, spatial_shape = layout.spatial_axes, layout.spatial_shape
     if any(s < 2 for s in spatial_shape):
+        # a 3D PSF deconvolves over Z: one plane (a slice of a stack) cannot hold it
+        fix = ("; a 3D PSF needs the stack's planes: give the whole stack, or a 2D PSF"
+               if len(spatial_axes) == 3 and spatial_shape[0] < 2 else "")
         raise ValueError(
-            f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}"
+            f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}{fix}"
         )
     tile = spec.tile
     if tile is None:
