@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import io
 from .axes import check_axes, guess_note
+from .channel_psfs import channel_sources
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
@@ -63,26 +64,40 @@ def iter_deblur_file(
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
-    # a 3D PSF run plane by plane uses its in-focus plane only: its z-step does not matter
-    in_3d = prepared.channel_runs[0] if prepared.channel_runs else prepared
-    _warn_psf_scale(method, data, axes if "Z" in in_3d.layout.spatial_axes
-                    else axes.replace("Z", ""), source)
+    _warn_psf_scale(method, data, axes, prepared, source)
     # how the output is made, in the output itself; the input's own record as 'previous'
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
                            previous=data.metadata.get(RECORD_KEY), extra=record_extra)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record)
 
 
-def _warn_psf_scale(method, data: io.ImageData, axes: str, source) -> None:
+def _warn_psf_scale(method, data: io.ImageData, axes: str, prepared: PreparedDeblur,
+                    source) -> None:
     """A warning when the PSF was made for other pixels than the file's (its pixel= or dz=, or
-    a PSF file's voxel size): a PSF at the wrong scale deblurs wrongly without any error."""
+    a PSF file's voxel size): a PSF at the wrong scale deblurs wrongly without any error. Its
+    Z step only where its run deconvolves over Z: a 3D PSF run plane by plane uses its
+    in-focus plane only. One PSF per channel: each channel's against its own run, since
+    'auto' may run one channel in 3D and another plane by plane."""
     psf = method.psf if isinstance(method, MethodSpec) else None
     psf = psf.origin if isinstance(psf, PsfArray) else psf  # a file the CLI read once
     if not isinstance(psf, str):
         return
-    note = psf_scale_note(psf, data.pixel_size, axes, image=shown_path(source))
+    image = shown_path(source)
+    parts, runs = channel_sources(psf), prepared.channel_runs
+    if parts and len(parts) == len(runs):
+        notes = [(i, psf_scale_note(part, data.pixel_size, _compared_axes(axes, run),
+                                    image=image))
+                 for i, (part, run) in enumerate(zip(parts, runs))]
+        note = "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
+    else:
+        note = psf_scale_note(psf, data.pixel_size, _compared_axes(axes, prepared), image=image)
     if note:
         warnings.warn(note, UserWarning, stacklevel=3)
+
+
+def _compared_axes(axes: str, run: PreparedDeblur) -> str:
+    """``axes``, without Z where ``run`` deblurs plane by plane (its layout has no Z)."""
+    return axes if "Z" in run.layout.spatial_axes else axes.replace("Z", "")
 
 
 def image_axes(data: io.ImageData, axes: str | None = None) -> str:

@@ -1,6 +1,7 @@
 """A PSF against the image it deblurs, checked before any work: a file or array as large as
-the image (a whole bead image) is cut to its support, a *model* that cannot fit is refused, and
-so is any 3D PSF (model, file or array) for a classical method on an image without Z.
+the image (a whole bead image) is cut to its support, a *model* that cannot fit is refused (its
+depth only where the run deconvolves over Z), and so is any 3D PSF (model, file or array) for a
+classical method on an image without Z or on one plane of a stack.
 
 Both run in ``inference.prepare_deblur``, and the docks run them before a run starts (the
 preparation itself runs in their worker)."""
@@ -14,15 +15,21 @@ from .shown import shown_path
 
 __all__ = ["check_psf_model_fits", "fit_psf_to_image_of"]
 
+#: What to change where a classical method gets a 3D PSF and one plane of a stack (a 'current
+#: slice' run in the Deblur dock): the words of ``tile_options``, which refuses it in the run.
+ONE_PLANE_FIX = "a 3D PSF needs the stack's planes: give the whole stack, or a 2D PSF"
+
 
 def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
                          image: str = "the image") -> None:
     """Refuse, before any work, a PSF *model* (a file or array that large is cut to its support
     instead, ``fit_psf_to_image_of``) larger than the image it would deblur, a 3D PSF (model,
-    file or array) on an image without Z for a classical method, and a classical method's
-    ``tile`` no larger than the PSF; each ``ValueError`` says what to change (``image`` names
-    the image in it). Cheap (a file's TIFF header is read, not its pixels): the deblur's own
-    checks come later, after the slower parts of its preparation."""
+    file or array) on an image without Z or on one plane of a stack for a classical method,
+    and a classical method's ``tile`` no larger than the PSF; each ``ValueError`` says what to
+    change (``image`` names the image in it). A 3D model's depth is compared with the stack's
+    only where the run deconvolves over Z (``_deconvolves_in_3d``): plane by plane only its
+    in-focus plane is used. Cheap (a file's TIFF header is read, not its pixels): the deblur's
+    own checks come later, after the slower parts of its preparation."""
     from .channel_psfs import channel_sources
     from .psf import is_psf_model, parse_psf
 
@@ -30,23 +37,27 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
         for i, part in enumerate(parts):
             try:
                 check_psf_model_fits(spec.replace(psf=part), axes.replace("C", ""),
-                                     [n for a, n in zip(axes, shape) if a != "C"], tile=tile,
+                                     tuple(n for a, n in zip(axes, shape) if a != "C"), tile=tile,
                                      image=image)
             except ValueError as error:
                 raise ValueError(f"channel {i + 1} of psf: {error}") from None
         return
     if not (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
-        _check_psf_data_fits(spec, axes, image)
+        _check_psf_data_fits(spec, axes, shape, image)
         return
     kernel_shape = tuple(int(k) for k in parse_psf(spec.psf).shape)
     size = " x ".join(map(str, kernel_shape))
     classical = spec.name in CLASSICAL_METHODS
     psf_axes = "ZYX"[-len(kernel_shape):]
-    if "Z" in psf_axes and "Z" not in axes:
-        if classical:
-            raise ValueError(f"the PSF {spec.psf!r} is a 3D model ({size} px) but {image} has "
-                             f"no Z axis (axes {axes}); choose a 2D PSF model or a z-stack")
-        psf_axes, kernel_shape = psf_axes[1:], kernel_shape[1:]  # its in-focus plane is used
+    if "Z" in psf_axes and "Z" not in axes and classical:
+        raise ValueError(f"the PSF {spec.psf!r} is a 3D model ({size} px) but {image} has "
+                         f"no Z axis (axes {axes}); choose a 2D PSF model or a z-stack")
+    if "Z" in psf_axes and classical and shape[axes.index("Z")] < 2:
+        raise ValueError(f"the PSF {spec.psf!r} is a 3D model ({size} px) but {image} has one "
+                         f"plane; {ONE_PLANE_FIX} model")
+    if "Z" in psf_axes and not _deconvolves_in_3d(spec, axes, shape):
+        # plane by plane (a network, or 'auto' that runs one): only its in-focus plane is used
+        psf_axes, kernel_shape = psf_axes[1:], kernel_shape[1:]
     spatial = tuple(int(shape[axes.index(a)]) for a in psf_axes)
     if any(k > n for k, n in zip(kernel_shape, spatial)):
         raise ValueError(
@@ -59,17 +70,33 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
                          f"use a tile of at least {2 * halo + 2} or the default tile")
 
 
-def _check_psf_data_fits(spec: MethodSpec, axes: str, image: str) -> None:
-    """``check_psf_model_fits`` for a PSF file or array: a 3D one on an image without Z is
-    refused for a classical method in a 3D model's words (the run itself refuses it later, and
-    in other words). Its size is not checked: one as large as the image is cut to its support."""
-    if spec.name not in CLASSICAL_METHODS or "Z" in axes:
+def _deconvolves_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
+    """Whether ``spec`` deconvolves a z-stack with its 3D PSF over Z, as the run settles it: a
+    classical method does; 'auto' where it becomes Richardson-Lucy in 3D
+    (``bundled.auto_runs_in_3d``); a network (PSF-aware ones are 2D) never does."""
+    from .bundled import auto_runs_in_3d
+
+    if "Z" not in axes:
+        return False
+    return spec.name in CLASSICAL_METHODS or auto_runs_in_3d(spec, axes, tuple(shape))
+
+
+def _check_psf_data_fits(spec: MethodSpec, axes: str, shape, image: str) -> None:
+    """``check_psf_model_fits`` for a PSF file or array: a 3D one on an image without Z, or
+    on one plane of a stack, is refused for a classical method in a 3D model's words (the run
+    itself refuses it later, and in other words). Its size is not checked: one as large as
+    the image is cut to its support."""
+    if spec.name not in CLASSICAL_METHODS or ("Z" in axes and shape[axes.index("Z")] > 1):
         return
-    shape = psf_data_shape(spec.psf)
-    if shape is None or len(shape) != 3:
+    psf_shape = psf_data_shape(spec.psf)
+    if psf_shape is None or len(psf_shape) != 3:
         return
     name = "" if isinstance(spec.psf, PsfArray) else f" {shown_path(spec.psf)}"
-    raise ValueError(f"the PSF{name} is 3D ({' x '.join(map(str, shape))} px) but {image} has "
+    size = " x ".join(map(str, psf_shape))
+    if "Z" in axes:
+        raise ValueError(f"the PSF{name} is 3D ({size} px) but {image} has one plane; "
+                         f"{ONE_PLANE_FIX}")
+    raise ValueError(f"the PSF{name} is 3D ({size} px) but {image} has "
                      f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack")
 
 
