@@ -204,6 +204,9 @@ def test_per_channel_psf_files_are_recorded_by_name_and_sha256_without_folders(t
     assert models["psf"] == "gaussian:1;gaussian:2" and "psf_sha256" not in models
     assert "parameters" not in models
     assert [c["parameters"]["psf"] for c in models["channels"]] == ["gaussian:1", "gaussian:2"]
+    # each channel's intensity normalisation is its own; a top-level one was channel 0's
+    assert "normalization" not in models
+    assert all(c["normalization"]["kind"] for c in models["channels"])
 
 
 def test_a_psf_file_and_weights_file_leave_no_folder_in_the_record(tmp_path, blurred,

@@ -207,7 +207,8 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
         record["psf"], record["psf_estimated"] = used, True
     if prepared.channel_runs:  # one PSF per channel: each channel's run, not channel 0's
         record["channels"] = [_run_fields(run) for run in prepared.channel_runs]
-        del record["parameters"]
+        for key in ("parameters", "normalization"):  # each channel's own, under 'channels'
+            del record[key]
     if previous := _previous(previous):
         record["previous"] = previous
     if extra:
