@@ -141,3 +141,47 @@ def test_a_3d_psf_on_one_plane_says_what_to_change():
     with pytest.raises(ValueError, match="give the whole stack, or a 2D PSF"):
         deblur(np.random.default_rng(0).random((1, 32, 32)).astype(np.float32), axes="ZYX",
                method="richardson_lucy", psf=psf, iterations=5)
+
+
+@pytest.mark.parametrize("psfs, in_3d", [
+    (f"{PLANAR};{WIDEFIELD}", 2),  # channel 1 to the network, channel 2 Richardson-Lucy in 3D
+    (f"{WIDEFIELD};{PLANAR}", 1),
+])
+def test_a_psf_per_channel_says_each_channels_z_step_where_its_run_is_3d(dock, qtbot, psfs,
+                                                                          in_3d):
+    """Both PSFs have another Z step than the layer's 0.3: only the channel 'auto' deconvolves
+    in 3D is said, 'channel N: ...' as microdeblur deblur says it (the dock said both channels'
+    dz= whenever any channel ran in 3D)."""
+    viewer, w, warned = dock
+    data = np.random.default_rng(1).random((2, 9, 32, 32)).astype(np.float32)
+    layer = viewer.add_image(data, name="cells", scale=(1, 0.3, 0.1, 0.1))
+    w.layer_combo.set_value(layer)
+    w.axes_edit.setText("CZYX")
+    use(qtbot, w, "auto", psfs)
+    run_through(qtbot, w)
+    assert viewer.layers[-1].name.startswith("cells deblurred")
+    assert len(warned) == 1 and "\n" not in warned[0]
+    assert warned[0].startswith(f"channel {in_3d}: psf ") and "give dz=0.3" in warned[0]
+    assert f"channel {3 - in_3d}:" not in warned[0]
+    # one plane of a channel ('current slice') runs plane by plane: nothing to say
+    warned.clear()
+    viewer.dims.set_current_step(0, in_3d - 1)
+    w.scope_combo.setCurrentText("current slice")
+    w._warn_psf_scale(w.build_request())
+    assert warned == []
+
+
+def test_a_psf_per_channel_says_a_2d_channels_pixel_size_without_its_z_step(dock, qtbot):
+    """Channel 1 runs plane by plane at the wrong pixel size, channel 2 in 3D at the wrong Z
+    step: one line, each channel's own fix (channel 1 was also told its dz=)."""
+    viewer, w, warned = dock
+    data = np.random.default_rng(1).random((2, 9, 32, 32)).astype(np.float32)
+    layer = viewer.add_image(data, name="cells", scale=(1, 0.3, 0.1, 0.1))
+    w.layer_combo.set_value(layer)
+    w.axes_edit.setText("CZYX")
+    use(qtbot, w, "auto", f"{OPTICS},pixel=0.2,nz=5,dz=0.5;{WIDEFIELD}")
+    w._warn_psf_scale(w.build_request())
+    assert len(warned) == 1 and "\n" not in warned[0]
+    first, second = warned[0].split("; channel 2: ")
+    assert first.startswith("channel 1: psf ") and "give pixel=0.1 in it" in first
+    assert "give dz=0.3 in it" in second and "pixel=" not in second.split("give")[1]

@@ -114,3 +114,27 @@ def test_cli_compares_each_channels_z_step_where_its_run_is_3d(tmp_path, capsys,
     assert "Richardson-Lucy in 3D" in err
     assert f"channel {in_3d}: psf" in err and "give dz=0.3" in err
     assert f"channel {3 - in_3d}: psf" not in err
+
+
+@pytest.mark.parametrize("planes, nz", [(5, 5), (6, 5)])
+def test_a_model_deeper_than_the_stack_is_told_to_take_fewer_planes(planes, nz):
+    """Richardson-Lucy on a 5- or 6-plane stack with a 31-plane optics model was told to
+    'choose a narrower PSF model (e.g. a smaller sigma)', which an optics model has no sigma
+    for: it is told the nz= that fits (odd: a middle plane), or a 2D model."""
+    with pytest.raises(ValueError) as caught:
+        check_psf_model_fits(MethodSpec("richardson_lucy", psf=DEEP), "ZYX", (planes, 48, 48),
+                             image="layer 'stack'")
+    message = str(caught.value)
+    assert f"give nz={nz} or fewer in it" in message and "a 2D PSF model" in message
+    assert "sigma" not in message and "\n" not in message
+    # per channel: that channel's, in the same words
+    with pytest.raises(ValueError, match=r"^channel 2 of psf: .* give nz=5 or fewer in it"):
+        check_psf_model_fits(MethodSpec("wiener", psf=f"{PLANAR};{DEEP}"), "CZYX",
+                             (2, planes, 48, 48))
+
+
+def test_a_model_too_wide_still_says_narrower_and_two_planes_say_2d():
+    with pytest.raises(ValueError, match=r"a smaller sigma\) or a larger image or region$"):
+        check_psf_model_fits(MethodSpec("richardson_lucy", psf="gaussian:5"), "YX", (20, 48))
+    with pytest.raises(ValueError, match=r"choose a 2D PSF model \(no nz\), or a deeper stack$"):
+        check_psf_model_fits(MethodSpec("richardson_lucy", psf=DEEP), "ZYX", (2, 48, 48))

@@ -77,10 +77,35 @@ def psf_runs_in_3d(req: DeblurRequest) -> bool:
     """Whether ``req``'s run deconvolves with its PSF over Z (the core lays out a method of
     spatial_dims 3 as ZYX: ``Layout.for_method``). Plane by plane, a 3D PSF's Z step does not
     matter: a network takes its in-focus plane (a PSF-aware Method is 2D), and so does a run of
-    one plane. A PSF per channel: whether any channel's runs in 3D."""
+    one plane. A PSF per channel: whether any channel's runs in 3D (``channel_runs_in_3d``)."""
     if req.network is not None:  # a session network: PSF-aware (2D) or blind
         return False
+    if (parts := channel_sources(req.method.psf)) is not None:
+        return any(in_3d for _, in_3d in channel_runs_in_3d(req, parts))
     return _spec_runs_in_3d(req.method, req.axes, tuple(int(n) for n in req.image.shape))
+
+
+def channel_runs_in_3d(req: DeblurRequest, parts: list[str]) -> list[tuple[int, bool]]:
+    """For a PSF per channel (``parts``, in channel order): (channel index, whether that
+    channel's run deconvolves over Z) for each channel ``req``'s run deblurs. Each channel runs
+    as an image without C with its own PSF ('auto' may take one to Richardson-Lucy in 3D and
+    keep another to the network), as the CLI judges it (``core.files``); a slice of one channel
+    (``_jobs.one_channel_request``) runs that channel's PSF alone. Empty where the run is
+    refused (no C axis, another count, a session network)."""
+    shape = tuple(int(n) for n in req.image.shape)
+    if req.network is not None or "C" not in req.axes:
+        return []
+    c = req.axes.index("C")
+    if shape[c] == 1 and len(parts) > 1:  # one channel of the layer: the slice's
+        index = int(req.offset[c]) if len(req.offset) > c else 0
+        if index >= len(parts):
+            return []
+        return [(index, _spec_runs_in_3d(req.method.replace(psf=parts[index]), req.axes, shape))]
+    if shape[c] != len(parts):
+        return []
+    axes, plane = req.axes.replace("C", ""), shape[:c] + shape[c + 1:]
+    return [(i, _spec_runs_in_3d(req.method.replace(psf=p), axes, plane))
+            for i, p in enumerate(parts)]
 
 
 def _spec_runs_in_3d(spec, axes: str, shape: tuple[int, ...]) -> bool:
@@ -89,12 +114,6 @@ def _spec_runs_in_3d(spec, axes: str, shape: tuple[int, ...]) -> bool:
 
     if "Z" not in axes or shape[axes.index("Z")] < 2:
         return False
-    if (parts := channel_sources(spec.psf)) is not None:  # each channel run without C
-        if "C" not in axes:
-            return False  # refused before the run
-        c = axes.index("C")
-        return any(_spec_runs_in_3d(spec.replace(psf=p), axes.replace("C", ""),
-                                    shape[:c] + shape[c + 1:]) for p in parts)
     # as the run settles it: 'auto' with a widefield-like 3D PSF becomes Richardson-Lucy
     spec = spec_before_image(spec, axes, shape)
     if spec is None or spec.name not in CLASSICAL_METHODS:
@@ -447,7 +466,14 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         layer = next((la for la in self.viewer.layers if la.name == req.source_name), None)
         if not (text and layer):
             return
-        note = psf_scale_note(self.viewer, text, layer, req.axes, in_3d=psf_runs_in_3d(req))
+        if (parts := channel_sources(text)) is not None:
+            # each channel's PSF against its own run, worded 'channel N: ...' as the CLI does
+            notes = [(i, psf_scale_note(self.viewer, parts[i], layer, req.axes, in_3d=in_3d))
+                     for i, in_3d in channel_runs_in_3d(req, parts)]
+            note = "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
+        else:
+            note = psf_scale_note(self.viewer, text, layer, req.axes,
+                                  in_3d=psf_runs_in_3d(req))
         if note:
             notify_warning(note)
 

@@ -62,12 +62,25 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     if any(k > n for k, n in zip(kernel_shape, spatial)):
         raise ValueError(
             f"the PSF {spec.psf!r} is {size} px, larger than {image} "
-            f"({' x '.join(map(str, spatial))} px in {psf_axes}); choose a narrower PSF model "
-            "(e.g. a smaller sigma) or a larger image or region")
+            f"({' x '.join(map(str, spatial))} px in {psf_axes}); "
+            f"{_smaller_model_fix(psf_axes, kernel_shape, spatial)}")
     halo = max(k // 2 for k in kernel_shape)
     if classical and isinstance(tile, int) and tile <= 2 * halo and max(spatial[-2:]) > tile:
         raise ValueError(f"tile {tile} is not larger than the PSF {spec.psf!r} ({size} px); "
                          f"use a tile of at least {2 * halo + 2} or the default tile")
+
+
+def _smaller_model_fix(psf_axes: str, kernel_shape, spatial) -> str:
+    """What to change where a PSF model is larger than the image: a 3D model deeper than the
+    stack (only optics models have planes, from nz=) takes fewer planes, odd so it has a
+    middle one, or a 2D model (its 'smaller sigma' was no fix); a wider one a narrower model."""
+    wide = any(k > n for k, n in zip(kernel_shape[-2:], spatial[-2:]))
+    if psf_axes[0] != "Z" or kernel_shape[0] <= spatial[0]:
+        return "choose a narrower PSF model (e.g. a smaller sigma) or a larger image or region"
+    odd = spatial[0] if spatial[0] % 2 else spatial[0] - 1  # nz is odd: the in-focus middle
+    fewer = (f"give nz={odd} or fewer in it (odd, at most the stack's {spatial[0]} planes) "
+             "or a 2D PSF model (no nz)") if odd > 1 else "choose a 2D PSF model (no nz)"
+    return fewer + (", and a smaller size= or a larger region" if wide else ", or a deeper stack")
 
 
 def _deconvolves_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
