@@ -58,8 +58,13 @@ def test_a_network_run_takes_a_3d_model_deeper_than_the_stack(name, shape):
 
 
 def test_per_channel_models_on_one_plane_are_checked_per_plane():
+    """'auto' runs each channel plane by plane on one plane (in-focus only): not refused, where
+    Richardson-Lucy, which would need the planes, is (for its first channel)."""
     spec = MethodSpec("auto", psf=f"{DEEP};{DEEP}").check()
-    check_psf_model_fits(spec, "CZYX", (2, 1, 48, 48))
+    assert check_psf_model_fits(spec, "CZYX", (2, 1, 48, 48)) is None
+    with pytest.raises(ValueError, match="channel 1 of psf"):
+        check_psf_model_fits(MethodSpec("richardson_lucy", psf=f"{DEEP};{DEEP}"), "CZYX",
+                             (2, 1, 48, 48))
 
 
 def test_auto_in_3d_still_compares_the_depth():

@@ -78,11 +78,13 @@ def psf_runs_in_3d(req: DeblurRequest) -> bool:
     spatial_dims 3 as ZYX: ``Layout.for_method``). Plane by plane, a 3D PSF's Z step does not
     matter: a network takes its in-focus plane (a PSF-aware Method is 2D), and so does a run of
     one plane. A PSF per channel: whether any channel's runs in 3D (``channel_runs_in_3d``)."""
+    from ..core.psf_fit import runs_in_3d
+
     if req.network is not None:  # a session network: PSF-aware (2D) or blind
         return False
     if (parts := channel_sources(req.method.psf)) is not None:
         return any(in_3d for _, in_3d in channel_runs_in_3d(req, parts))
-    return _spec_runs_in_3d(req.method, req.axes, tuple(int(n) for n in req.image.shape))
+    return runs_in_3d(req.method, req.axes, tuple(int(n) for n in req.image.shape))
 
 
 def channel_runs_in_3d(req: DeblurRequest, parts: list[str]) -> list[tuple[int, bool]]:
@@ -92,6 +94,8 @@ def channel_runs_in_3d(req: DeblurRequest, parts: list[str]) -> list[tuple[int, 
     keep another to the network), as the CLI judges it (``core.files``); a slice of one channel
     (``_jobs.one_channel_request``) runs that channel's PSF alone. Empty where the run is
     refused (no C axis, another count, a session network)."""
+    from ..core.psf_fit import runs_in_3d
+
     shape = tuple(int(n) for n in req.image.shape)
     if req.network is not None or "C" not in req.axes:
         return []
@@ -100,29 +104,12 @@ def channel_runs_in_3d(req: DeblurRequest, parts: list[str]) -> list[tuple[int, 
         index = int(req.offset[c]) if len(req.offset) > c else 0
         if index >= len(parts):
             return []
-        return [(index, _spec_runs_in_3d(req.method.replace(psf=parts[index]), req.axes, shape))]
+        return [(index, runs_in_3d(req.method.replace(psf=parts[index]), req.axes, shape))]
     if shape[c] != len(parts):
         return []
     axes, plane = req.axes.replace("C", ""), shape[:c] + shape[c + 1:]
-    return [(i, _spec_runs_in_3d(req.method.replace(psf=p), axes, plane))
+    return [(i, runs_in_3d(req.method.replace(psf=p), axes, plane))
             for i, p in enumerate(parts)]
-
-
-def _spec_runs_in_3d(spec, axes: str, shape: tuple[int, ...]) -> bool:
-    from ..core.inference import spec_before_image
-    from ..core.method import CLASSICAL_METHODS
-
-    if "Z" not in axes or shape[axes.index("Z")] < 2:
-        return False
-    # as the run settles it: 'auto' with a widefield-like 3D PSF becomes Richardson-Lucy
-    spec = spec_before_image(spec, axes, shape)
-    if spec is None or spec.name not in CLASSICAL_METHODS:
-        return False  # a PSF estimated in 2D, or a network
-    try:  # a classical Method's spatial_dims: its PSF's, as fitted to the image
-        kernel = spec.psf_for_image(axes, shape)
-    except (ValueError, TypeError, OSError):
-        return False  # the run says what is wrong with it
-    return kernel is not None and kernel.ndim == 3
 
 
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):

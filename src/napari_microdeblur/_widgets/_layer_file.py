@@ -10,9 +10,10 @@ pixels or none of its own) and only on the axes where the file's and the dock's 
 axis the layer's scale gives (not 1) keeps its scale: the layer wins over its file.
 
 The file's axes (``file_axes_of``), where its metadata states them (ImageJ hyperstack, OME,
-a tifffile description with axes, OME-Zarr or a Zarr array's ``axes``; not tifffile's Q and I
-placeholders) and the layer's data has its shape (singleton axes aside: a reader may squeeze
-them): napari names no axes, and a (3, 2, Y, X) ZCYX stack guessed from its shape is CZYX.
+a tifffile description with axes, OME-Zarr or a Zarr array's ``axes``; not the Q and I that
+tifffile gives axes it cannot name) and the layer's data has its shape (singleton axes
+aside: a reader may squeeze them): napari names no axes, and a (3, 2, Y, X) ZCYX stack
+guessed from its shape is CZYX.
 
 A deblurred result (``layer.metadata['microdeblur']``) has no source path: it records the pixel
 sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``)."""

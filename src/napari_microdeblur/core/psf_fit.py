@@ -13,7 +13,7 @@ import warnings
 from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
 from .shown import shown_path
 
-__all__ = ["check_psf_model_fits", "fit_psf_to_image_of"]
+__all__ = ["check_psf_model_fits", "fit_psf_to_image_of", "runs_in_3d"]
 
 #: What to change where a classical method gets a 3D PSF and one plane of a stack (a 'current
 #: slice' run in the Deblur dock): the words of ``tile_options``, which refuses it in the run.
@@ -27,7 +27,7 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     file or array) on an image without Z or on one plane of a stack for a classical method,
     and a classical method's ``tile`` no larger than the PSF; each ``ValueError`` says what to
     change (``image`` names the image in it). A 3D model's depth is compared with the stack's
-    only where the run deconvolves over Z (``_deconvolves_in_3d``): plane by plane only its
+    only where the run deconvolves over Z (``runs_in_3d``): plane by plane only its
     in-focus plane is used. Cheap (a file's TIFF header is read, not its pixels): the deblur's
     own checks come later, after the slower parts of its preparation."""
     from .channel_psfs import channel_sources
@@ -55,7 +55,7 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     if "Z" in psf_axes and classical and shape[axes.index("Z")] < 2:
         raise ValueError(f"the PSF {spec.psf!r} is a 3D model ({size} px) but {image} has one "
                          f"plane; {ONE_PLANE_FIX} model")
-    if "Z" in psf_axes and not _deconvolves_in_3d(spec, axes, shape):
+    if "Z" in psf_axes and not runs_in_3d(spec, axes, shape):
         # plane by plane (a network, or 'auto' that runs one): only its in-focus plane is used
         psf_axes, kernel_shape = psf_axes[1:], kernel_shape[1:]
     spatial = tuple(int(shape[axes.index(a)]) for a in psf_axes)
@@ -83,15 +83,26 @@ def _smaller_model_fix(psf_axes: str, kernel_shape, spatial) -> str:
     return fewer + (", and a smaller size= or a larger region" if wide else ", or a deeper stack")
 
 
-def _deconvolves_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
-    """Whether ``spec`` deconvolves a z-stack with its 3D PSF over Z, as the run settles it: a
-    classical method does; 'auto' where it becomes Richardson-Lucy in 3D
-    (``bundled.auto_runs_in_3d``); a network (PSF-aware ones are 2D) never does."""
-    from .bundled import auto_runs_in_3d
+def runs_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
+    """Whether a run of ``spec`` on an image of ``axes`` and ``shape`` deconvolves over Z with a
+    3D PSF, as the run settles it without reading the image: a classical method (or 'auto'
+    that becomes Richardson-Lucy in 3D, ``inference.spec_before_image``) whose PSF, fitted to
+    the image, is 3D, on more than one plane. A network (PSF-aware ones are 2D), a PSF
+    estimated from the image, or one plane: plane by plane, a 3D PSF's in-focus plane only.
+    The Deblur dock asks it too (its PSF-scale note compares Z only then)."""
+    from .inference import spec_before_image
 
-    if "Z" not in axes:
+    shape = tuple(int(n) for n in shape)
+    if "Z" not in axes or shape[axes.index("Z")] < 2:
         return False
-    return spec.name in CLASSICAL_METHODS or auto_runs_in_3d(spec, axes, tuple(shape))
+    spec = spec_before_image(spec, axes, shape)
+    if spec is None or spec.name not in CLASSICAL_METHODS:
+        return False
+    try:  # a classical Method's spatial dims: its PSF's, as fitted to the image
+        kernel = spec.psf_for_image(axes, shape)
+    except (ValueError, TypeError, OSError):
+        return False  # the run says what is wrong with it
+    return kernel is not None and kernel.ndim == 3
 
 
 def _check_psf_data_fits(spec: MethodSpec, axes: str, shape, image: str) -> None:
