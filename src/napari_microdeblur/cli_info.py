@@ -5,7 +5,6 @@ a PNG/JPEG is decoded). An unreadable file is one error line, the others still s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -20,29 +19,18 @@ PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on t
 def _tiff_header(path: Path):
     """(whether the TIFF states its axes, an ImageData from its header where its pixels are
     compressed or tiled, which io.read_image would decode whole; else None: read lazily)."""
-    import tifffile
-
-    from .core.io import AXES_PATTERN, ImageData, marks_alpha, samples_as_channels
-    from .core.pixel_units import pixel_size_from_tiff
-    from .core.tiff_metadata import tiff_extras
+    from .core.io import ImageData
+    from .core.tiff_header import read_tiff_header
 
     try:
-        tif = tifffile.TiffFile(path)
+        header = read_tiff_header(path, extras=True)
     except Exception:  # noqa: BLE001 - io.read_image says why, in its words
         return False, None
-    with tif, contextlib.suppress(Exception):  # a malformed description: io reads on
-        stated = bool(tif.is_ome or tif.is_imagej or "axes" in (tif.shaped_metadata or [{}])[0])
-        if not tif.series or tif.series[0].dataoffset is not None:
-            return stated, None
-        series = tif.series[0]
-        axes = series.axes.replace("I", "Z").replace("Q", "Z")
-        axes = axes if AXES_PATTERN.match(axes) and len(set(axes)) == len(axes) else ""
-        if axes.endswith("S") and not marks_alpha(series):  # as deblur reads them: channels
-            axes = samples_as_channels(axes, series.shape)
-        return stated, ImageData(SimpleNamespace(shape=series.shape, dtype=series.dtype), axes,
-                                 pixel_size_from_tiff(tif, series.pages[0], axes), str(path),
-                                 metadata=tiff_extras(tif))
-    return False, None
+    if header.contiguous:
+        return header.stated, None
+    return header.stated, ImageData(SimpleNamespace(shape=header.shape, dtype=header.dtype),
+                                    header.axes, header.pixel_size, str(path),
+                                    metadata=header.metadata)
 
 
 def describe(path: str) -> dict:

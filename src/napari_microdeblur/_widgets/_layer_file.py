@@ -198,20 +198,8 @@ def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple
 
 
 def _tiff_header(path: str) -> tuple[str, tuple, tuple, bool]:
-    """A TIFF's first image as ``read_tiff`` sees it, without its pixels (a compressed TIFF
-    would be decompressed whole by ``read_image``); its axes are stated where ImageJ, OME or
-    tifffile's description names them all (no Q, unknown, nor I, a page sequence)."""
-    import tifffile
+    """``_file_header`` of a TIFF, from its headers (``core.tiff_header``)."""
+    from ..core.tiff_header import read_tiff_header
 
-    from ..core.io import AXES_PATTERN
-    from ..core.pixel_units import pixel_size_from_tiff
-
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        axes = series.axes.replace("I", "Z").replace("Q", "Z")
-        if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
-            axes = ""
-        sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
-        described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
-        stated = bool(axes) and described and not set(series.axes) & set("QI")
-        return axes, tuple(int(n) for n in series.shape), tuple(sizes.items()), stated
+    header = read_tiff_header(path)
+    return header.axes, header.shape, tuple(header.pixel_size.items()), header.stated

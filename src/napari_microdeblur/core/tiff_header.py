@@ -1,0 +1,47 @@
+"""A TIFF's first image as ``io.read_tiff`` describes it, from its headers only: no pixel is
+decoded (``io.read_image`` decodes a small or, without zarr, any compressed TIFF whole).
+
+Read by ``microdeblur info`` and by the docks for a layer napari opened from a file
+(``_widgets/_layer_file``: its pixel sizes and stated axes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TiffHeader:
+    axes: str  # as read_tiff names them ('' where tifffile cannot name them all)
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    pixel_size: dict[str, float]  # um
+    stated: bool  # ImageJ, OME or tifffile's description names every axis (no Q, no I)
+    contiguous: bool  # uncompressed, one block: io.read_tiff reads it lazily itself
+    metadata: dict = field(default_factory=dict)  # tiff_metadata.tiff_extras, where asked
+
+
+def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
+    """The header of ``path``'s first image; ``extras``: its channel names, time interval and
+    record too (``tiff_metadata.tiff_extras``). Unmarked extra samples (2 or 4) are channels,
+    as io.read_tiff keeps them. Raises what tifffile raises for a file it cannot read."""
+    import tifffile
+
+    from .io import AXES_PATTERN, marks_alpha, samples_as_channels
+    from .pixel_units import pixel_size_from_tiff
+    from .tiff_metadata import tiff_extras
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes = series.axes.replace("I", "Z").replace("Q", "Z")
+        if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
+            axes = ""
+        sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
+        described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
+        stated = bool(axes) and bool(described) and not set(series.axes) & set("QI")
+        if axes.endswith("S") and not marks_alpha(series):
+            axes = samples_as_channels(axes, series.shape)
+        return TiffHeader(axes, tuple(int(n) for n in series.shape), np.dtype(series.dtype),
+                          sizes, stated, series.dataoffset is not None,
+                          tiff_extras(tif) if extras else {})
