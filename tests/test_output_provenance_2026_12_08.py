@@ -354,3 +354,24 @@ def test_a_psf_estimated_from_the_image_is_recorded_as_the_model_found(tmp_path)
     assert record["psf_estimated"] is True
     assert record["psf"].startswith(("gaussian:", "astig:"))
     assert record["parameters"]["psf"] == record["psf"]
+
+
+def test_per_channel_fields_that_differ_are_not_stated_once_for_all_channels(tmp_path):
+    # a wider PSF needs a wider overlap: a top-level overlap would be channel 0's only
+    from napari_microdeblur.cli_info import text_block
+
+    rng = np.random.default_rng(2)
+    source = tmp_path / "c2.tif"
+    tifffile.imwrite(source, (rng.random((2, 96, 96)) * 1000).astype(np.uint16), imagej=True,
+                     metadata={"axes": "CYX"})
+    record = _deblur(source, tmp_path / "o.tif", "--method", "richardson_lucy", "--iterations",
+                     "3", "--psf", "gaussian:1;gaussian:6", "--tile", "64")
+    overlaps = [c["overlap"] for c in record["channels"]]
+    assert overlaps[0] != overlaps[1]
+    assert "overlap" not in record
+    # what the channels share stays at the top level
+    assert record["method"] == "richardson_lucy"
+    assert all(c["method"] == "richardson_lucy" for c in record["channels"])
+    info = {"file": "o.tif", "shape": [2, 96, 96], "dtype": "uint16", "axes": "CYX",
+            "axes_stated": True, "axes_note": "", "pixel_size_um": {}, "microdeblur": record}
+    assert "deblurred: richardson_lucy" in text_block(info)

@@ -21,7 +21,9 @@ Records travel inside shared files: no folder of the user's is recorded (``file_
 file (PSF, weights, input) is recorded by its name, a PSF file with its sha256 and a network's
 weights with theirs; with one PSF per channel ('A.tif;gaussian:2'), each part by its name and
 ``psf_sha256`` a list in channel order (None for a part that is no file). A per-channel run
-records each channel's settled parameters under ``channels`` and no top-level ``parameters``.
+records each channel's settled parameters under ``channels`` and no top-level ``parameters``;
+a run field that differs between channels (the overlap a wider PSF needs) is under ``channels``
+only.
 A record read from a file (``parse_record``) is plain JSON no deeper than
 ``MAX_RECORD_DEPTH``: anything else is no record.
 """
@@ -206,9 +208,13 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
         # model string the CLI prints for reuse (inference.spec_for_image settles it so)
         record["psf"], record["psf_estimated"] = used, True
     if prepared.channel_runs:  # one PSF per channel: each channel's run, not channel 0's
-        record["channels"] = [_run_fields(run) for run in prepared.channel_runs]
-        for key in ("parameters", "normalization"):  # each channel's own, under 'channels'
-            del record[key]
+        runs = record["channels"] = [_run_fields(run) for run in prepared.channel_runs]
+        for key in runs[0]:
+            # each channel's own, under 'channels'; the top level keeps what all share (a
+            # wider PSF's channel cuts wider overlaps: channel 0's would misstate the others)
+            if key in ("parameters", "normalization") or any(r[key] != runs[0][key]
+                                                               for r in runs):
+                del record[key]
     if previous := _previous(previous):
         record["previous"] = previous
     if extra:
