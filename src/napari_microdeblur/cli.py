@@ -196,6 +196,7 @@ def cmd_deblur(args) -> int:
     from .cli_words import error_words
     from .core.checkpoint import ModelCache
     from .core.files import batch_pairs, find_inputs
+    from .core.partials import swept_once
 
     method_specs(args)  # a bad option fails here, before any file is read or written
     inputs = find_inputs(args.input)
@@ -216,18 +217,20 @@ def cmd_deblur(args) -> int:
         )
     failed = 0
     models = ModelCache()  # a network is loaded once for the batch, not once per file
-    for source, target in batch_pairs(inputs, output):
-        if target.exists() and not args.overwrite:
-            if not args.quiet:
-                print(f"{target}: exists, skipped", flush=True)
-            continue
-        try:
-            with warnings_naming(source):
-                deblur_one(source, target, args, models)
-        except (ValueError, TypeError, OSError, RuntimeError) as error:
-            failed += 1
-            why = _memory_words(error, args) or error_words(error, args)
-            print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
+    pairs = batch_pairs(inputs, output)
+    with swept_once(target for _, target in pairs):  # one listing of the folder, not one a file
+        for source, target in pairs:
+            if target.exists() and not args.overwrite:
+                if not args.quiet:
+                    print(f"{target}: exists, skipped", flush=True)
+                continue
+            try:
+                with warnings_naming(source):
+                    deblur_one(source, target, args, models)
+            except (ValueError, TypeError, OSError, RuntimeError) as error:
+                failed += 1
+                why = _memory_words(error, args) or error_words(error, args)
+                print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
     return EXIT_ERROR if failed else 0
 
 

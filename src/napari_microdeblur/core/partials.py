@@ -12,6 +12,8 @@ before, as this machine's.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 import shutil
@@ -52,34 +54,85 @@ def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
     """Remove the temporary outputs of ``output`` written on this host whose writing process
     is gone; the paths removed. Only names of exactly this output's pattern are touched, never
     a link."""
-    target = Path(output)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:([A-Za-z0-9_-]+)\.)?(\d+)\.partial")
-    host = host_tag()
+    return remove_stale_partials_of([output])
+
+
+def remove_stale_partials_of(outputs) -> list[Path]:
+    """``remove_stale_partials`` for each path of ``outputs``, listing each folder once (a
+    listing per output made a batch into a folder of N outputs cost N listings of it)."""
+    names_by_folder: dict[Path, set[str]] = {}
+    for output in outputs:
+        target = Path(output)
+        names_by_folder.setdefault(target.parent, set()).add(target.name)
     removed = []
-    try:
-        entries = list(target.parent.iterdir())
-    except OSError:  # an output folder that does not exist (or cannot be listed) has none
-        return removed
-    for path in entries:
-        found = pattern.fullmatch(path.name)
-        if (not found or found.group(1) not in (None, host) or path.is_symlink()
-                or not process_is_gone(int(found.group(2)))):
-            continue
+    for folder, names in names_by_folder.items():
         try:
-            if path.is_dir():  # a Zarr store
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        except FileNotFoundError:  # another run removed it first
-            pass
-        except OSError:  # not ours to remove after all (permissions): left, the run goes on
+            entries = list(folder.iterdir())
+        except OSError:  # an output folder that does not exist (or cannot be listed) has none
             continue
-        removed.append(path)
+        removed += [path for path in entries if _is_stale(path, names) and _removed(path)]
     return removed
+
+
+#: a temporary name ``.<name>.<host>.<pid>.partial`` or ``.<name>.<pid>.partial``, read both
+#: ways (a name may end in what looks like a host: 'a.tif' + '.123.partial')
+_SPLITS = (re.compile(r"\.(.+)\.([A-Za-z0-9_-]+)\.(\d+)\.partial"),
+           re.compile(r"\.(.+)\.()(\d+)\.partial"))
+
+
+def _is_stale(path: Path, names: set[str]) -> bool:
+    """Whether ``path`` is a temporary of one of ``names`` written on this host by a process
+    that is gone (what the per-output prefix test gave: every reading of the name is tried)."""
+    if not path.name.endswith(".partial") or path.is_symlink():
+        return False
+    host = host_tag()
+    for split in _SPLITS:
+        found = split.fullmatch(path.name)
+        # no host: written before the host was named, judged as this machine's
+        if (found and found.group(1) in names and found.group(2) in ("", host)
+                and process_is_gone(int(found.group(3)))):
+            return True
+    return False
+
+
+def _removed(path: Path) -> bool:
+    """Remove ``path`` (a file, or a Zarr store's folder); False where it is not ours to remove
+    after all (permissions): left, the run goes on."""
+    try:
+        if path.is_dir():  # a Zarr store
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:  # another run removed it first
+        pass
+    except OSError:
+        return False
+    return True
+
+
+#: folders whose outputs' killed temporaries were removed up front (``swept_once``)
+_SWEPT: contextvars.ContextVar[frozenset] = contextvars.ContextVar(
+    "microdeblur_swept_folders", default=frozenset())
+
+
+@contextlib.contextmanager
+def swept_once(outputs):
+    """Remove the killed runs' temporaries of ``outputs`` (a batch's output paths) once, here;
+    within the block, writing one of them does not list its folder again. Listing a folder
+    of N outputs before each write made a batch quadratic (68 ms per file at 20 000)."""
+    outputs = [Path(o) for o in outputs]
+    remove_stale_partials_of(outputs)
+    swept = {folder.resolve() for folder in {o.parent for o in outputs}}
+    token = _SWEPT.set(_SWEPT.get() | swept)
+    try:
+        yield
+    finally:
+        _SWEPT.reset(token)
 
 
 def fresh_temporary_name(path: str | os.PathLike) -> Path:
     """``temporary_name(path)``, after removing what killed runs left for ``path``."""
     path = Path(path)
-    remove_stale_partials(path)
+    if path.parent.resolve() not in _SWEPT.get():  # else removed before the batch began
+        remove_stale_partials(path)
     return temporary_name(path)
