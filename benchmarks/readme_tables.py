@@ -515,7 +515,21 @@ def batch_overhead_text() -> str | None:
             + f"; before = commit `{run['baseline_commit'][:7]}`, timed alternately with it.\n")
 
 
-TABLES = {"quality": quality_table, "papers_psf": papers_psf_text,
+def peers_quality_text() -> str | None:
+    """Ours against CAREamics' CARE on the fine-tuning scenario (benchmarks/peers_quality.py)."""
+    names = sorted(p.name for p in RESULTS.glob("peers_quality_*.json"))
+    runs = [(name, _load(name)) for name in names]
+    if not runs:
+        return None
+    sys.path.insert(0, str(Path(__file__).parent))
+    from peers_quality import table
+
+    rows = [row for _, run in runs for row in run["results"]["rows"]]
+    return table(rows) + "\n" + _provenance_line(runs) + ".\n"
+
+
+TABLES = {"quality": quality_table, "peers_quality": peers_quality_text,
+          "papers_psf": papers_psf_text,
           "batch_overhead": batch_overhead_text,
           "psf_aware_colour": psf_aware_colour_text,
           "psf_aware_chroma": psf_aware_chroma_text,
