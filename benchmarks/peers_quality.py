@@ -213,7 +213,9 @@ def run_set(set_name: str, args, save, crop=None, test=None) -> dict:
     return row
 
 
-COLUMNS = (("ours", "ours"), ("peer", "CARE"), ("peer_control", "CARE control"),
+COLUMNS = (("ours", "ours"), ("peer", "CARE"),
+           ("peer_no_early_stopping", "CARE, no early stopping"),
+           ("peer_control", "CARE control"),
            ("peer_control_no_early_stopping", "CARE control, no early stopping"))
 
 
@@ -224,7 +226,14 @@ def table(rows: list) -> str:
         merged.setdefault(r["set"], {}).update(r)
     cols = [(k, name) for k, name in COLUMNS if any(k in r for r in merged.values())]
     fig = lambda r: f"{r['psnr']:.2f} / {r['ssim']:.3f}" if r else "-"  # noqa: E731
-    mins = lambda r: f" ({r['minutes']:g} min)" if r and "minutes" in r else ""  # noqa: E731
+    def mins(r):  # the budget, and the time trained where early stopping ended it sooner
+        if not r or "minutes" not in r:
+            return ""
+        trained = (r.get("peer") or {}).get("train_seconds")
+        if trained is None or trained >= 60 * r["minutes"] - 5:
+            return f" ({r['minutes']:g} min)"
+        return f" ({trained / 60:.1f} of {r['minutes']:g} min)"
+
     lines = ["| set | input | best classical | " + " | ".join(n for _, n in cols) + " |",
              "|---" * (3 + len(cols)) + "|"]
     for name, r in merged.items():

@@ -375,3 +375,8 @@ def test_per_channel_fields_that_differ_are_not_stated_once_for_all_channels(tmp
     info = {"file": "o.tif", "shape": [2, 96, 96], "dtype": "uint16", "axes": "CYX",
             "axes_stated": True, "axes_note": "", "pixel_size_um": {}, "microdeblur": record}
     assert "deblurred: richardson_lucy" in text_block(info)
+    # a record with no method at all (edited by hand) does not claim channels it lacks
+    bare = {k: v for k, v in record.items() if k not in ("method", "channels")}
+    assert "deblurred: method not recorded" in text_block({**info, "microdeblur": bare})
+    per_channel = {k: v for k, v in record.items() if k != "method"}
+    assert "deblurred: one method per channel" in text_block({**info, "microdeblur": per_channel})

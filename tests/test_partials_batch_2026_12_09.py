@@ -55,8 +55,11 @@ def test_a_batch_lists_its_output_folder_once_and_still_removes_what_killed_runs
 def test_outside_a_batch_each_write_still_removes_its_own(tmp_path, dead_pid):
     stale = _stale(tmp_path, "x.tif", dead_pid)
     with partials.swept_once([tmp_path / "a.tif"]):
-        pass
-    assert stale.exists()  # not one of the batch's outputs: untouched
+        assert stale.exists()  # not one of the batch's outputs: untouched
+        # written in the batch's folder but not one of its outputs: still looked for
+        partials.fresh_temporary_name(tmp_path / "x.tif")
+        assert not stale.exists()
+    stale = _stale(tmp_path, "x.tif", dead_pid)
     partials.fresh_temporary_name(tmp_path / "x.tif")
     assert not stale.exists()
 

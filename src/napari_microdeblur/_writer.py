@@ -1,4 +1,4 @@
-"""napari's File > Save Selected Layer(s)... for one image layer, through the package's own
+"""napari's File > Save Selected Layers... for one image layer, through the package's own
 writer: an ImageJ hyperstack (.tif), OME-TIFF (.ome.tif) or OME-Zarr (.zarr) that keeps what
 napari's builtin writer drops.
 

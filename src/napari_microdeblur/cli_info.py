@@ -65,7 +65,10 @@ def _short(sha) -> str:
 
 def _run_line(record: dict) -> str:
     """'method, weights NAME (sha256 ...), PSF ... (sha256 ...), iterations 30' of a record."""
-    parts = [str(record.get("method") or "one method per channel")]
+    method = record.get("method") or ("one method per channel"
+                                      if isinstance(record.get("channels"), list)
+                                      else "method not recorded")
+    parts = [str(method)]
     if record.get("weights_sha256") or record.get("weights_source"):
         name = record.get("weights_source") or record.get("arch") or "file"
         parts.append(f"weights {name}{_short(record.get('weights_sha256'))}")

@@ -110,20 +110,24 @@ def _removed(path: Path) -> bool:
     return True
 
 
-#: folders whose outputs' killed temporaries were removed up front (``swept_once``)
-_SWEPT: contextvars.ContextVar[frozenset] = contextvars.ContextVar(
-    "microdeblur_swept_folders", default=frozenset())
+#: outputs whose killed temporaries were removed up front (``swept_once``), by folder
+_SWEPT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("microdeblur_swept",
+                                                                    default=None)
 
 
 @contextlib.contextmanager
 def swept_once(outputs):
     """Remove the killed runs' temporaries of ``outputs`` (a batch's output paths) once, here;
-    within the block, writing one of them does not list its folder again. Listing a folder
-    of N outputs before each write made a batch quadratic (68 ms per file at 20 000)."""
+    within the block, writing one of them does not list its folder again (any other output
+    still does). Listing a folder of N outputs before each write made a batch quadratic: 17 ms
+    per output at 20 000 (benchmarks/results/output_folder_scan.json)."""
     outputs = [Path(o) for o in outputs]
     remove_stale_partials_of(outputs)
-    swept = {folder.resolve() for folder in {o.parent for o in outputs}}
-    token = _SWEPT.set(_SWEPT.get() | swept)
+    swept = {folder: set(names) for folder, names in (_SWEPT.get() or {}).items()}
+    resolved = {folder: folder.resolve() for folder in {o.parent for o in outputs}}
+    for output in outputs:
+        swept.setdefault(resolved[output.parent], set()).add(output.name)
+    token = _SWEPT.set(swept)
     try:
         yield
     finally:
@@ -133,6 +137,7 @@ def swept_once(outputs):
 def fresh_temporary_name(path: str | os.PathLike) -> Path:
     """``temporary_name(path)``, after removing what killed runs left for ``path``."""
     path = Path(path)
-    if path.parent.resolve() not in _SWEPT.get():  # else removed before the batch began
+    swept = _SWEPT.get() or {}
+    if path.name not in swept.get(path.parent.resolve(), ()):  # else removed up front
         remove_stale_partials(path)
     return temporary_name(path)

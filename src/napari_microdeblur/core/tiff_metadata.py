@@ -46,21 +46,54 @@ def _seconds(value, unit) -> float | None:
     return seconds if seconds and np.isfinite(seconds) and seconds > 0 else None
 
 
-def _ome_extras(ome_xml: str) -> dict:
-    import tifffile
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]  # 'Pixels' of '{http://www.openmicroscopy.org/...}Pixels'
 
+
+def _first_image(ome_xml: str, chunk: int = 1 << 20):
+    """(the first Image's Description text, its Pixels element with its Channel children)
+    of OME-XML, parsed up to the end of that Image only: a time-lapse's thousands of Planes
+    and the StructuredAnnotations after it (tens of MB) took seconds as a whole dict. Elements
+    read are cleared as they end but Description and Channel. Raises ParseError, ValueError."""
+    from xml.etree.ElementTree import XMLPullParser
+
+    parser = XMLPullParser(events=("start", "end"))
+    depth, image, description, pixels = 0, False, None, None
+    for start in range(0, len(ome_xml), chunk):
+        parser.feed(ome_xml[start:start + chunk])
+        for event, elem in parser.read_events():
+            name = _local(elem.tag)
+            if event == "start":
+                depth += 1
+                if depth == 1 and name != "OME":
+                    raise ValueError("not OME-XML")
+                image = image or (depth == 2 and name == "Image")
+                continue
+            depth -= 1
+            if image and depth == 1:  # the first Image ended: nothing after it is needed
+                return description, pixels
+            if image and depth == 2 and name == "Description" and description is None:
+                description = elem.text
+            elif image and depth == 2 and name == "Pixels" and pixels is None:
+                pixels = elem
+            elif not (image and depth == 3 and name == "Channel"):
+                elem.clear()
+    parser.close()
+    return description, pixels
+
+
+def _ome_extras(ome_xml: str) -> dict:
     try:
-        image = tifffile.xml2dict(ome_xml)["OME"]["Image"]
-        pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+        description, pixels = _first_image(ome_xml)
     except Exception:  # noqa: BLE001 - malformed OME-XML (ParseError): the pixels still read
         return {}
+    if pixels is None:  # no Image, or an Image without Pixels
+        return {}
     extras: dict = {}
-    record = parse_record((image[0] if isinstance(image, list) else image).get("Description"))
+    record = parse_record(description)
     if record:  # how the file was made (``provenance``)
         extras[RECORD_KEY] = record
-    channels = pixels.get("Channel") or []
-    channels = [channels] if isinstance(channels, dict) else channels
-    names = [str(c.get("Name") or "") for c in channels if isinstance(c, dict)]
+    names = [c.get("Name") or "" for c in pixels if _local(c.tag) == "Channel"]
     if any(names):
         extras["channel_names"] = names
     interval = _seconds(pixels.get("TimeIncrement"), pixels.get("TimeIncrementUnit"))
