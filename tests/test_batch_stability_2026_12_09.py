@@ -5,13 +5,13 @@ of files, as RSS and fds of the running process)."""
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
 import tracemalloc
 import warnings
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 from napari_microdeblur import cli
 from napari_microdeblur.core.checkpoint import ModelCache
@@ -28,11 +28,8 @@ MAX_OBJECTS_LEFT = 60
 
 
 def _benchmark():
-    path = Path(__file__).parents[1] / "benchmarks" / "batch_stability.py"
-    spec = importlib.util.spec_from_file_location("batch_stability_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/batch_stability.py", "batch_stability_benchmark",
+                       on_path=False)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import tifffile
+from _scripts import load_script
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.core.inference import deblur, prepare_deblur, spec_for_image
@@ -21,14 +22,7 @@ PER = f"{W.format(0.46)};{W.format(0.61)}"
 
 def _benchmark():
     """benchmarks/channel_psfs.py, whose synthetic image and PSNR the figure is measured with."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[1] / "benchmarks" / "channel_psfs.py"
-    spec = importlib.util.spec_from_file_location("channel_psfs_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/channel_psfs.py", "channel_psfs_benchmark", on_path=False)
 
 
 # measured (benchmarks/results/channel_psfs.json, noise seeds 0-3; here seed 0): RL 30 it.

@@ -1,22 +1,17 @@
 """Pieces of benchmarks/papers.py: training splits only, the no-reference blur match, tables."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _scripts import load_script
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    spec.loader.exec_module(module)
-    return module
+    return load_script(str(path.relative_to(ROOT)), name)
 
 
 papers = _load("papers", ROOT / "benchmarks" / "papers.py")

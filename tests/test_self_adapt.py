@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from _scripts import load_script
 from scipy import ndimage
 
 from napari_microdeblur.cli import main
@@ -266,13 +267,7 @@ def test_cli_self_prior_with_pairs_is_refused(tmp_path, base_weights, capsys):
 
 def finetune_benchmark():
     """benchmarks/finetune.py as a module (it is a script, not part of the package)."""
-    import importlib.util
-
-    script = Path(__file__).parent.parent / "benchmarks" / "finetune.py"
-    spec = importlib.util.spec_from_file_location("finetune_benchmark", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmarks/finetune.py", "finetune_benchmark", on_path=False)
 
 
 @pytest.mark.skipif(
