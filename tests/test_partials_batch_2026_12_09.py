@@ -80,3 +80,10 @@ def test_each_reading_of_a_temporary_name_is_judged_as_the_one_output_test_judge
         partials.remove_stale_partials(one_by_one / name)
     assert stale.exists() is not removed
     assert copy.exists() is not removed
+
+
+def test_a_name_with_a_newline_is_judged_as_any_other(tmp_path, dead_pid):
+    # the per-output test took any character of the name; '.' in the readings must too
+    stale = _stale(tmp_path, "a\nb.tif", dead_pid)
+    partials.remove_stale_partials_of([tmp_path / "a\nb.tif"])
+    assert not stale.exists()

@@ -76,8 +76,8 @@ def remove_stale_partials_of(outputs) -> list[Path]:
 
 #: a temporary name ``.<name>.<host>.<pid>.partial`` or ``.<name>.<pid>.partial``, read both
 #: ways (a name may end in what looks like a host: 'a.tif' + '.123.partial')
-_SPLITS = (re.compile(r"\.(.+)\.([A-Za-z0-9_-]+)\.(\d+)\.partial"),
-           re.compile(r"\.(.+)\.()(\d+)\.partial"))
+_SPLITS = (re.compile(r"\.(.+)\.([A-Za-z0-9_-]+)\.(\d+)\.partial", re.DOTALL),
+           re.compile(r"\.(.+)\.()(\d+)\.partial", re.DOTALL))  # a name may hold a newline
 
 
 def _is_stale(path: Path, names: set[str]) -> bool:
