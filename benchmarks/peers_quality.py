@@ -17,6 +17,18 @@ protocol A, PSNR/SSIM with a 16-px border left out), in one run so the machine i
         [--json benchmarks/results/peers_quality.json]
     python benchmarks/peers_quality.py --table FILE.json [FILE.json ...]
 
+The peer's environment, as measured: careamics 0.3.5 pins an older torch than this project's,
+so it was installed beside our torch 2.13.0 without its dependencies, then the pure-Python ones
+it imports:
+
+    python -m venv --system-site-packages /tmp/venv_peer
+    /tmp/venv_peer/bin/pip install --no-deps careamics==0.3.5 lightning==2.6.6 \
+        lightning-utilities==0.15.3 torchmetrics==1.8.2 microssim==0.0.5
+    /tmp/venv_peer/bin/pip install matplotlib
+
+No torchvision for this torch installs here; the worker stands a stub in for it
+(``stub_torchvision``), which fails loudly if careamics calls it (CARE does not).
+
 The ssTEM sets are non-commercial: used for evaluation only; trained weights are deleted.
 """
 
