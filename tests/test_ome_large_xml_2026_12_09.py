@@ -75,3 +75,23 @@ def test_info_of_an_ome_tiff_with_large_xml_prints_its_extras(tmp_path, capsys):
     assert "shape (300, 8, 8) uint8, axes TYX (stated by the file)" in out
     assert "channels: GFP" in out and "time interval: 0.5 s" in out
     assert "deblurred: wiener" in out
+
+
+def test_info_parses_a_contiguous_tiffs_extras_once(tmp_path, monkeypatch, capsys):
+    """The header check parsed them too and threw them away (io.read_tiff reads them)."""
+    from napari_microdeblur.core import io, tiff_metadata
+
+    path = tmp_path / "c.ome.tif"
+    tifffile.imwrite(path, np.zeros((3, 16, 16), np.uint8), metadata={"axes": "CYX",
+                     "Channel": {"Name": ["a", "b", "c"]}})
+    calls = []
+
+    def counted(tif):
+        calls.append(tif)
+        return tiff_extras(tif)
+
+    monkeypatch.setattr(tiff_metadata, "tiff_extras", counted)
+    monkeypatch.setattr(io, "tiff_extras", counted)
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["channel_names"] == ["a", "b", "c"]
+    assert len(calls) == 1

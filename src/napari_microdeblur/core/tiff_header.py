@@ -19,13 +19,15 @@ class TiffHeader:
     pixel_size: dict[str, float]  # um
     stated: bool  # ImageJ, OME or tifffile's description names every axis (no Q, no I)
     contiguous: bool  # uncompressed, one block: io.read_tiff reads it lazily itself
-    metadata: dict = field(default_factory=dict)  # tiff_metadata.tiff_extras, where asked
+    metadata: dict = field(default_factory=dict)  # tiff_metadata.tiff_extras: see extras=
 
 
 def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
     """The header of ``path``'s first image; ``extras``: its channel names, time interval and
-    record too (``tiff_metadata.tiff_extras``). Unmarked extra samples (2 or 4) are channels,
-    as io.read_tiff keeps them. Raises what tifffile raises for a file it cannot read."""
+    record too (``tiff_metadata.tiff_extras``) where its pixels are not contiguous (a
+    contiguous file is read lazily by io.read_tiff, which reads them itself: parsing them here
+    too took seconds on a large OME-XML). Unmarked extra samples (2 or 4) are channels, as
+    io.read_tiff keeps them. Raises what tifffile raises for a file it cannot read."""
     import tifffile
 
     from .io import AXES_PATTERN, marks_alpha, samples_as_channels
@@ -42,6 +44,7 @@ def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
         stated = bool(axes) and bool(described) and not set(series.axes) & set("QI")
         if axes.endswith("S") and not marks_alpha(series):
             axes = samples_as_channels(axes, series.shape)
+        contiguous = series.dataoffset is not None
         return TiffHeader(axes, tuple(int(n) for n in series.shape), np.dtype(series.dtype),
-                          sizes, stated, series.dataoffset is not None,
-                          tiff_extras(tif) if extras else {})
+                          sizes, stated, contiguous,
+                          tiff_extras(tif) if extras and not contiguous else {})
