@@ -26,11 +26,10 @@ import warnings
 
 import numpy as np
 
+from .core.provenance import RECORD_KEY
+
 #: the suffixes of the manifest's writer; .tif first: napari appends it to a bare name
 EXTENSIONS = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr")
-RECORD_KEY = "microdeblur"
-#: a scale without a length unit in this range (exclusive) is taken as um, as the docks do
-UM_RANGE = (0.001, 10.0)
 
 
 def write_image_layer(path: str, data, meta: dict) -> list[str]:
@@ -155,7 +154,7 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
     (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit. Where
     the scale gives no Y/X size, those of the file the viewer's ``layer`` was opened from
     (napari's reader opens it at scale 1) or of its record, as the docks read them."""
-    from .core.pixel_units import um_per_unit
+    from .core.pixel_units import PLAUSIBLE_UM, um_per_unit
     from .core.tiff_metadata import S_PER_UNIT
 
     dims = axes.replace("S", "")  # napari has no dim for RGB samples
@@ -173,7 +172,7 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
         elif axis in "ZYX" and step != 1.0:
             # no length unit (napari's default 'pixel'): um, as the docks read a scale, where
             # it is a light-microscope size (the PSF-scale check's range); 1 is unknown
-            if UM_RANGE[0] < step < UM_RANGE[1]:
+            if PLAUSIBLE_UM[0] < step < PLAUSIBLE_UM[1]:
                 sizes[axis] = step
                 assumed.append(axis)
             else:
@@ -276,18 +275,16 @@ def _write_unnamed(path, array, meta: dict, record) -> list[str]:
 
 def _write_zarr(path, array, axes, pixel_size, extras, record) -> None:
     try:
-        import zarr
+        import zarr  # noqa: F401  (said here, before the store is begun)
     except ImportError:
         raise ValueError("saving as .zarr needs pip install 'napari-microdeblur[distributed]' "
                          "(zarr); or save as .tif") from None
     from .core.io import open_zarr_output
 
     loop = len(axes) - (3 if axes.endswith("S") else 2)  # plane by plane: a lazy layer streams
+    # the record goes on the image group, next to its OME metadata (zarr_metadata.output_attrs)
     with open_zarr_output(path, tuple(array.shape), np.dtype(array.dtype), axes=axes,
-                          pixel_size=pixel_size, overwrite=True, metadata=extras) as target:
+                          pixel_size=pixel_size, overwrite=True, metadata=extras,
+                          record=record) as target:
         for index in np.ndindex(*array.shape[:loop]):
             target[index] = np.asarray(array[index])
-        if record is not None:  # on the image group, next to its OME metadata
-            stored = getattr(target, "array", target)  # a zarr_order.Reordered view's array
-            group = zarr.open_group(store=stored.store, mode="r+", zarr_format=2)
-            group.attrs[RECORD_KEY] = record

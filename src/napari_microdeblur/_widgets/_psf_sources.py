@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import QObject
 
+from ..core.pixel_units import PLAUSIBLE_UM
 from ._feedback import describe_error
 from ._layer_file import layer_pixel_sizes
 from ._layers import alive_in, guess_layer_axes, is_image_layer, layer_data, unwrap
@@ -38,14 +39,6 @@ def psf_of_text(viewer, text: str):
     return np.asarray(layer_data(layer))
 
 
-def _layer_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
-    """A layer's pixel sizes by axis ('Z', 'Y', 'X') and where each came from: its scale,
-    leaving out every axis at napari's default of 1 (a layer given only its Z step, scale
-    (3, 1, 1), says nothing about its Y and X pixels), or, with Y and X at 1, the file it was
-    opened from (napari's reader gives a TIFF scale 1: ``_layer_file``)."""
-    return layer_pixel_sizes(layer, axes)
-
-
 def _said_where(layer, origins: dict[str, str]) -> str:
     """The image as a message names it, with the file its pixel size came from, if any."""
     files = [o for o in dict.fromkeys(origins.values()) if o.startswith("file ")]
@@ -62,7 +55,7 @@ def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True) -
     from ..core.psf_scale import psf_scale_note as core_note
     from ..core.psf_scale import scale_mismatch
 
-    sizes, origins = _layer_sizes(layer, axes)
+    sizes, origins = layer_pixel_sizes(layer, axes)
     image = _said_where(layer, origins)
     compared = axes if in_3d else axes.replace("Z", "")  # the layer's sizes need all its axes
     if not sizes or not text.startswith(LAYER_PREFIX):
@@ -72,7 +65,7 @@ def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True) -
     if psf_layer is None or not is_image_layer(psf_layer):
         return None  # psf_of_text says what is wrong with it
     psf_axes = "ZYX"[-psf_layer.ndim:] if psf_layer.ndim <= 3 else ""
-    psf_sizes, psf_origins = _layer_sizes(psf_layer, psf_axes)
+    psf_sizes, psf_origins = layer_pixel_sizes(psf_layer, psf_axes)
     off, _ = scale_mismatch(psf_sizes, sizes, compared)
     if not off:
         return None
@@ -205,22 +198,15 @@ def estimate_psf_of_layer(owner, layer, axes: str, *, estimated, failed):
 # ----------------------------------------------------------------------------- pixel prefill
 
 _OPTICS = ("widefield", "confocal")  # the models whose pixels are given in um
-_PLAUSIBLE_UM = (0.001, 10.0)  # a scale outside is no light-microscope pixel in um (nm: 65)
-
-
-def layer_sampling(layer, axes: str) -> dict[str, float]:
-    """The optics model's pixel= and dz= that ``layer`` (axes ``axes``) has by its scale, or
-    its file where the scale says nothing (``sampling_with_origins``)."""
-    return sampling_with_origins(layer, axes)[0]
 
 
 def sampling_with_origins(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
     """(pixel= and dz= for ``layer`` (axes ``axes``), where each came from: "layer 'A' scale"
     or "file cells.tif"): an axis at napari's default of 1 says nothing unless the layer's file
-    does (``_layer_sizes``, the rule of the Run warning); pixel= needs Y and X known and equal
+    does (``layer_pixel_sizes``, the rule of the Run warning); pixel= needs Y and X known and equal
     within 5 % (the model has square pixels)."""
-    sizes, origins = _layer_sizes(layer, axes) if layer is not None else ({}, {})
-    low, high = _PLAUSIBLE_UM
+    sizes, origins = layer_pixel_sizes(layer, axes) if layer is not None else ({}, {})
+    low, high = PLAUSIBLE_UM
     found, where = {}, {}
     y, x = sizes.get("Y"), sizes.get("X")
     if y and x and abs(y - x) <= 0.05 * x and low < x < high:

@@ -22,6 +22,10 @@ UM_PER_UNIT = {
     "inch": 25400.0, "in": 25400.0,
 }
 
+#: pixel sizes a light microscope has, in um: a unit-less scale outside is no such size (a
+#: scale of 65 is nm), and the docks and the writer leave it alone
+PLAUSIBLE_UM = (0.001, 10.0)
+
 
 def um_per_unit(unit) -> float | None:
     """Micrometres per ``unit``; None for a unit that is not a length we know."""
