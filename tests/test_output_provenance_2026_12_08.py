@@ -380,3 +380,18 @@ def test_per_channel_fields_that_differ_are_not_stated_once_for_all_channels(tmp
     assert "deblurred: method not recorded" in text_block({**info, "microdeblur": bare})
     per_channel = {k: v for k, v in record.items() if k != "method"}
     assert "deblurred: one method per channel" in text_block({**info, "microdeblur": per_channel})
+
+
+def test_a_psf_files_sha256_is_read_once_per_record(tmp_path, monkeypatch):
+    from napari_microdeblur.core import provenance
+    from napari_microdeblur.core.psf import parse_psf
+
+    source, psf = tmp_path / "a.tif", tmp_path / "psf.tif"
+    tifffile.imwrite(source, (np.random.default_rng(3).random((48, 48)) * 255).astype(np.uint8))
+    tifffile.imwrite(psf, parse_psf("gaussian:1.2"))
+    calls, sha256 = [], provenance._sha256
+    monkeypatch.setattr(provenance, "_sha256", lambda p: calls.append(p) or sha256(p))
+    record = _deblur(source, tmp_path / "o.tif", "--method", "richardson_lucy", "--iterations",
+                     "3", "--psf", str(psf))
+    assert record["psf_sha256"] == sha256(psf) and record["method_spec"]["psf"] == "psf.tif"
+    assert len(calls) == 1

@@ -191,11 +191,12 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
     of the run is an error. Plain JSON values."""
     from .. import __version__
 
+    given = psf_given(spec)
     record = {
         "source_file": Path(source).name if source is not None else None,
         **_run_fields(prepared),
-        "method_spec": spec_dict(spec),
-        **psf_given(spec),
+        "method_spec": spec_dict(spec, given),
+        **given,
         "axes": prepared.axes,
         "output_dtype": str(np.dtype(prepared.output_dtype)),
         "pixel_size": {a: float(v) for a, v in (pixel_size or {}).items() if a in "ZYX"},
@@ -240,13 +241,14 @@ def _previous(previous) -> dict | None:
     return {**summary, "summarised": "the rest is in the input file's record"}
 
 
-def spec_dict(spec) -> dict | None:
+def spec_dict(spec, given: dict | None = None) -> dict | None:
     """The MethodSpec ``spec`` as given, plain JSON: its PSF as ``psf_given`` names it (not
-    an array's values), files by their names (``file_names``). None for no spec."""
+    an array's values; ``given``: its result, where the caller has it: a PSF file's sha256 is
+    read once), files by their names (``file_names``). None for no spec."""
     if not hasattr(spec, "to_dict"):
         return None
     out = spec.to_dict()
-    out["psf"] = psf_given(spec)["psf"]
+    out["psf"] = (given or psf_given(spec))["psf"]
     return file_names(plain_values(out))
 
 
