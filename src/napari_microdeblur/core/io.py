@@ -23,6 +23,7 @@ import numpy as np
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread, pwrite
 from .shown import first_line, shown_path
+from .tiff_header import tiff_series_axes
 from .tiff_lazy import open_compressed
 from .tiff_metadata import imagej_axes, tiff_extras, tiff_write_kwargs
 
@@ -237,9 +238,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
         _warn_other_series(tif, path)
-        axes = series.axes.replace("I", "Z").replace("Q", "Z")
-        if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
-            axes = ""
+        axes = tiff_series_axes(series)
         pixel_size = pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
         has_alpha = axes.endswith("S") and marks_alpha(series)

@@ -22,6 +22,15 @@ class TiffHeader:
     metadata: dict = field(default_factory=dict)  # tiff_metadata.tiff_extras: see extras=
 
 
+def tiff_series_axes(series) -> str:
+    """A tifffile series' axes as this package names them: tifffile's unknown axes I and Q
+    as Z; "" where the result is no axes string it accepts (a letter twice, say)."""
+    from .io import AXES_PATTERN  # here: io imports this module
+
+    axes = series.axes.replace("I", "Z").replace("Q", "Z")
+    return axes if AXES_PATTERN.match(axes) and len(set(axes)) == len(axes) else ""
+
+
 def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
     """The header of ``path``'s first image; ``extras``: its channel names, time interval and
     record too (``tiff_metadata.tiff_extras``) where its pixels are not contiguous (a
@@ -30,15 +39,13 @@ def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
     io.read_tiff keeps them. Raises what tifffile raises for a file it cannot read."""
     import tifffile
 
-    from .io import AXES_PATTERN, marks_alpha, samples_as_channels
+    from .io import marks_alpha, samples_as_channels
     from .pixel_units import pixel_size_from_tiff
     from .tiff_metadata import tiff_extras
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        axes = series.axes.replace("I", "Z").replace("Q", "Z")
-        if not AXES_PATTERN.match(axes) or len(set(axes)) != len(axes):
-            axes = ""
+        axes = tiff_series_axes(series)
         sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
         described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
         stated = bool(axes) and bool(described) and not set(series.axes) & set("QI")
