@@ -14,7 +14,7 @@ the model load left out: one file is run first), measures
 * ``read_s``: the batch's reading as iter_deblur_file does it before computing
   (``io.read_image(keep_alpha=True)``, ``image_axes``) plus loading the pixels into memory (an
   uncompressed TIFF is read lazily, tile by tile, inside the compute: loaded here to count it);
-* ``write_s``: writing each float32 result (``io.write_image``, atomic as deblur's output);
+* ``write_s``: writing each float32 result (``io_write.write_image``, atomic as deblur's output);
 * ``batch_s``: the whole batch through ``cli.main(["deblur", DIR, "-o", OUT, "-q", ...])``,
   ``--repeats`` times; ``read_share`` and ``write_share`` are against the fastest of them (the
   least disturbed by other processes), so ``read_share`` is an upper bound on what reading
@@ -54,7 +54,7 @@ import json, sys, time
 from pathlib import Path
 import numpy as np
 from napari_microdeblur import cli
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 from napari_microdeblur.core.files import image_axes
 tiles, tmp, repeats, options = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 files = sorted(tiles.iterdir())
@@ -66,8 +66,8 @@ for i, path in enumerate(files):
     axes = image_axes(data, None)
     image = np.asarray(data.array)
     t1 = time.perf_counter()
-    io.write_image(tmp / f"part_{i}.tif", image.astype(np.float32), axes=axes,
-                   pixel_size=data.pixel_size)
+    io_write.write_image(tmp / f"part_{i}.tif", image.astype(np.float32), axes=axes,
+                         pixel_size=data.pixel_size)
     write += time.perf_counter() - t1
     read += t1 - t0
 times = []

@@ -63,7 +63,7 @@ def test_rgba_auto_runs_what_auto_runs_on_its_colours():
 
 
 def test_rgba_lazy_tiff_into_a_tiff_output_passes_alpha_through(tmp_path):
-    from napari_microdeblur.core import io
+    from napari_microdeblur.core import io, io_write
 
     image = rgba()
     path = tmp_path / "raw.tif"
@@ -73,8 +73,8 @@ def test_rgba_lazy_tiff_into_a_tiff_output_passes_alpha_through(tmp_path):
     lazy = io.TiffArray(path, offset, image.shape, image.dtype)
     spec = MethodSpec("richardson_lucy", psf="gaussian:1.5", iterations=5)
     prepared, _ = caught(lambda: prepare_deblur(lazy, "YXS", spec))
-    with io.open_tiff_output(tmp_path / "out.tif", prepared.shape, prepared.output_dtype,
-                             axes="YXS") as target:
+    with io_write.open_tiff_output(tmp_path / "out.tif", prepared.shape, prepared.output_dtype,
+                                   axes="YXS") as target:
         prepared.run(out=target)
     written = tifffile.imread(tmp_path / "out.tif")
     np.testing.assert_array_equal(written[..., 3], image[..., 3])

@@ -13,7 +13,7 @@ import tifffile
 from scipy import ndimage
 from test_api_audit_2026_12_04b import caught
 
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 from napari_microdeblur.core.axes import colour_part, has_alpha
 from napari_microdeblur.core.inference import (
     ALPHA_NOTE,
@@ -64,13 +64,13 @@ def test_gray_alpha_auto_runs_what_auto_runs_on_its_gray():
 
 def test_gray_alpha_lazy_tiff_into_a_tiff_output_passes_alpha_through(tmp_path):
     image = gray_alpha()
-    io.write_image(tmp_path / "la.tif", image, axes="YXS")
+    io_write.write_image(tmp_path / "la.tif", image, axes="YXS")
     data = io.read_image(tmp_path / "la.tif", keep_alpha=True)
     assert isinstance(data.array, io.TiffArray) and data.axes == "YXS"
     prepared, lines = caught(lambda: prepare_deblur(data.array, data.axes, MethodSpec(
         "wiener", psf="gaussian:1.5", balance=0.01)))
-    with io.open_tiff_output(tmp_path / "out.tif", prepared.shape, prepared.output_dtype,
-                             axes="YXS") as target:
+    with io_write.open_tiff_output(tmp_path / "out.tif", prepared.shape, prepared.output_dtype,
+                                   axes="YXS") as target:
         prepared.run(out=target)
     out = tifffile.imread(tmp_path / "out.tif")
     np.testing.assert_array_equal(out[..., 1], image[..., 1])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 
 RNG = np.random.default_rng(5)
 STACK = (RNG.random((3, 24, 40)) * 60000).astype(np.uint16)
@@ -100,8 +100,8 @@ def test_an_ome_zarr_in_nanometres_is_read_in_um_and_written_with_its_unit(tmp_p
     data = io.read_image(src)
     assert data.pixel_size == pytest.approx({"Z": 0.03, "Y": 0.004, "X": 0.004})
     out = tmp_path / "out.zarr"
-    with io.open_zarr_output(out, STACK.shape, STACK.dtype, axes="ZYX",
-                             pixel_size=data.pixel_size) as target:
+    with io_write.open_zarr_output(out, STACK.shape, STACK.dtype, axes="ZYX",
+                                   pixel_size=data.pixel_size) as target:
         target[...] = STACK
     axes = zarr.open_group(str(out), mode="r").attrs["multiscales"][0]["axes"]
     assert [a.get("unit") for a in axes] == ["micrometer"] * 3

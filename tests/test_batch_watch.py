@@ -121,14 +121,14 @@ def test_a_corrupt_file_among_many_is_logged_and_skipped(folder, capsys):
 def test_a_full_disk_removes_the_partial_output_and_says_so(folder, monkeypatch, capsys):
     import errno
 
-    from napari_microdeblur.core import io
+    from napari_microdeblur.core import io_write
 
     src, out = folder
 
     def full(self, key, value):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(io.TiffWriteArray, "__setitem__", full)
+    monkeypatch.setattr(io_write.TiffWriteArray, "__setitem__", full)
     assert main(["deblur", str(src / "a.tif"), "-o", str(out / "a.tif"), *PSF]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert list(out.iterdir()) == []  # no partial output left behind

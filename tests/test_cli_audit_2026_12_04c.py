@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.cli_words import in_cli_words
-from napari_microdeblur.core import io, registry
+from napari_microdeblur.core import io, io_write, registry
 from napari_microdeblur.core.checkpoint import CARD_KEY, load_model, save_weights
 
 NOTE = "axes ZYX assumed for shape (2, 48, 48)"
@@ -182,8 +182,8 @@ def test_rgba_zarr_on_a_cluster_matches_one_machine(tmp_path):
     rgba[..., 3] = 200
     rgba[:10, :, 3] = 0
     src = tmp_path / "rgba.zarr"
-    with io.open_zarr_output(src, rgba.shape, rgba.dtype, axes="YXS",
-                             chunks=(160, 160, 4)) as target:
+    with io_write.open_zarr_output(src, rgba.shape, rgba.dtype, axes="YXS",
+                                   chunks=(160, 160, 4)) as target:
         target[...] = rgba
     options = dict(method="auto", psf="gaussian:1.4", device="cpu")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,

@@ -10,7 +10,7 @@ import tifffile
 
 distributed = pytest.importorskip("distributed")
 
-from napari_microdeblur.core import io  # noqa: E402
+from napari_microdeblur.core import io, io_write  # noqa: E402
 from napari_microdeblur.core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster  # noqa: E402
 from napari_microdeblur.core.files import deblur_file  # noqa: E402
 
@@ -75,8 +75,8 @@ def test_zarr_volume_chunk_by_chunk_matches_single_process(cluster, tmp_path, fo
     _, client = cluster
     stack = np.tile(focus_stack[:2], (1, 3, 3))  # 2 x 288 x 288
     src = tmp_path / "vol.zarr"
-    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
-                             chunks=(1, 128, 128)) as target:
+    with io_write.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                                   chunks=(1, 128, 128)) as target:
         target[...] = stack
     out = tmp_path / "vol_out.zarr"
     deblur_zarr_on_cluster(src, out, scheduler=client, **OPTIONS)
@@ -91,8 +91,8 @@ def _zarr_on_cluster(client, tmp_path, stack, chunks, options, warning):
     """(source, result): ``stack`` written as a Zarr of ``chunks`` and deblurred on the
     cluster with ``options``, which warns ``warning``."""
     src = tmp_path / "vol.zarr"
-    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
-                             chunks=chunks) as target:
+    with io_write.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                                   chunks=chunks) as target:
         target[...] = stack
     out = tmp_path / "vol_out.zarr"
     with pytest.warns(UserWarning, match=warning):
@@ -193,8 +193,8 @@ def test_gray_alpha_zarr_on_a_cluster_matches_one_machine(tmp_path, fluo_u8):
     image = np.stack([np.tile(fluo_u8, (2, 2)), np.full((256, 256), 200, np.uint8)], -1)
     image[:10, :, 1] = 0
     src = tmp_path / "la.zarr"
-    with io.open_zarr_output(src, image.shape, image.dtype, axes="YXS",
-                             chunks=(256, 256, 2)) as target:
+    with io_write.open_zarr_output(src, image.shape, image.dtype, axes="YXS",
+                                   chunks=(256, 256, 2)) as target:
         target[...] = image
     options = dict(method="richardson_lucy", psf="gaussian:1.4", iterations=10, device="cpu",
                    tile=64)

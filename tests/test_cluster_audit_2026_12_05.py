@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from napari_microdeblur.core import inference, io
+from napari_microdeblur.core import inference, io_write
 from napari_microdeblur.core.focus import focus_score
 
 OPTIONS = dict(method="richardson_lucy", psf="gaussian:1.6", iterations=3, device="cpu",
@@ -22,8 +22,8 @@ def _volume(tmp_path, marker_plane: int):
     stack = (rng.random((6, 40, 36)) * 200).astype(np.uint8)
     stack[marker_plane, 7, 9] = 255
     src = tmp_path / "vol.zarr"
-    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
-                             chunks=(1, 40, 36)) as target:
+    with io_write.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                                   chunks=(1, 40, 36)) as target:
         target[...] = stack
     return src
 

@@ -13,7 +13,7 @@ import tifffile
 
 from napari_microdeblur import cli
 from napari_microdeblur.core import files as core_files
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io_write
 
 distributed = pytest.importorskip("distributed")
 
@@ -140,8 +140,8 @@ def test_cli_on_a_cluster_reports_each_failure_and_exits_2(client, folder, capsy
 def test_stale_partial_of_a_killed_run_is_removed_a_live_ones_kept(client, tmp_path):
     stack = (np.random.default_rng(1).random((2, 32, 32)) * 200).astype(np.uint8)
     src = tmp_path / "vol.zarr"
-    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
-                             chunks=(1, 32, 32)) as target:
+    with io_write.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                                   chunks=(1, 32, 32)) as target:
         target[...] = stack
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

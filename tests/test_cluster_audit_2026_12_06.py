@@ -16,7 +16,7 @@ import tifffile
 
 from napari_microdeblur import cli
 from napari_microdeblur.core import files as core_files
-from napari_microdeblur.core import io, partials
+from napari_microdeblur.core import io, io_write, partials
 
 distributed = pytest.importorskip("distributed")
 
@@ -172,8 +172,8 @@ def test_quiet_zarr_run_prints_nothing(client, tmp_path, capsys):
     """-q: 'no line per file'; a Zarr volume on a cluster still printed its done line."""
     stack = (np.random.default_rng(1).random((2, 32, 32)) * 200).astype(np.uint8)
     src = tmp_path / "vol.zarr"
-    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
-                             chunks=(1, 32, 32)) as target:
+    with io_write.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                                   chunks=(1, 32, 32)) as target:
         target[...] = stack
     assert _run(client, src, tmp_path / "out.zarr", "--axes", "ZYX", "-q") == 0
     assert capsys.readouterr().out == ""
@@ -181,8 +181,8 @@ def test_quiet_zarr_run_prints_nothing(client, tmp_path, capsys):
 
 
 def _zarr(path, stack):
-    with io.open_zarr_output(path, stack.shape, stack.dtype, axes="ZYX",
-                             chunks=(1, 32, 32)) as target:
+    with io_write.open_zarr_output(path, stack.shape, stack.dtype, axes="ZYX",
+                                   chunks=(1, 32, 32)) as target:
         target[...] = stack
     return path
 

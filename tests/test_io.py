@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 
 
 def test_tiff_array_reads_regions_like_numpy(tmp_path, focus_stack):
@@ -21,12 +21,12 @@ def test_tiff_array_reads_regions_like_numpy(tmp_path, focus_stack):
 
 def test_pixel_size_and_axes_survive_a_round_trip(tmp_path, he_rgb, fluo_u16):
     path = tmp_path / "nuclei.ome.tif"
-    io.write_image(path, fluo_u16, axes="YX", pixel_size={"X": 0.65, "Y": 0.65})
+    io_write.write_image(path, fluo_u16, axes="YX", pixel_size={"X": 0.65, "Y": 0.65})
     back = io.read_image(path)
     assert back.axes == "YX"
     assert back.pixel_size["X"] == pytest.approx(0.65)
     path = tmp_path / "he.tif"
-    io.write_image(path, he_rgb, axes="YXS", pixel_size={"X": 0.5, "Y": 0.5})
+    io_write.write_image(path, he_rgb, axes="YXS", pixel_size={"X": 0.5, "Y": 0.5})
     back = io.read_image(path)
     assert back.axes == "YXS"
     assert back.pixel_size["Y"] == pytest.approx(0.5, rel=1e-4)
@@ -36,11 +36,11 @@ def test_pixel_size_and_axes_survive_a_round_trip(tmp_path, he_rgb, fluo_u16):
 def test_output_is_atomic_and_removed_on_failure(tmp_path, fluo_u16):
     path = tmp_path / "out.tif"
     with pytest.raises(RuntimeError):
-        with io.open_tiff_output(path, fluo_u16.shape, np.float32, axes="YX") as target:
+        with io_write.open_tiff_output(path, fluo_u16.shape, np.float32, axes="YX") as target:
             target[0:10, :] = fluo_u16[0:10].astype(np.float32)
             raise RuntimeError("cancelled")
     assert list(tmp_path.iterdir()) == []
-    with io.open_tiff_output(path, fluo_u16.shape, np.float32, axes="YX") as target:
+    with io_write.open_tiff_output(path, fluo_u16.shape, np.float32, axes="YX") as target:
         target[:, :] = fluo_u16.astype(np.float32)
     np.testing.assert_array_equal(tifffile.imread(path), fluo_u16.astype(np.float32))
 
@@ -49,11 +49,11 @@ def test_output_refusals(tmp_path, fluo_u16):
     existing = tmp_path / "exists.tif"
     existing.write_bytes(b"x")
     with pytest.raises(FileExistsError, match="overwrite"):
-        io.check_output_path(existing)
+        io_write.check_output_path(existing)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        io.check_output_path(tmp_path / "missing_dir" / "out.tif")
+        io_write.check_output_path(tmp_path / "missing_dir" / "out.tif")
     with pytest.raises(ValueError, match=".tif"):
-        io.check_output_path(tmp_path / "out.png")
+        io_write.check_output_path(tmp_path / "out.png")
 
 
 def test_input_errors(tmp_path):
@@ -88,8 +88,8 @@ def test_zarr_in_and_out_keep_axes_and_match_the_python_api(tmp_path, focus_stac
 
     stack = focus_stack[:3]
     src = tmp_path / "stack.ome.zarr"
-    with io.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
-                             pixel_size={"Z": 0.05, "Y": 0.1, "X": 0.1}) as target:
+    with io_write.open_zarr_output(src, stack.shape, stack.dtype, axes="ZYX",
+                                   pixel_size={"Z": 0.05, "Y": 0.1, "X": 0.1}) as target:
         target[...] = stack
     data = io.read_image(src)
     assert data.axes == "ZYX" and data.pixel_size["Z"] == pytest.approx(0.05)
@@ -104,7 +104,7 @@ def test_zarr_in_and_out_keep_axes_and_match_the_python_api(tmp_path, focus_stac
 
 def test_failed_zarr_output_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
-        with io.open_zarr_output(tmp_path / "x.zarr", (8, 8), np.float32, axes="YX"):
+        with io_write.open_zarr_output(tmp_path / "x.zarr", (8, 8), np.float32, axes="YX"):
             raise RuntimeError("cancelled")
     assert list(tmp_path.iterdir()) == []
 
@@ -203,7 +203,7 @@ def test_one_colour_of_an_rgb_tile_is_written_a_row_at_a_time(tmp_path, monkeypa
     tifffile.imwrite(path, np.zeros((40, 50, 3), np.uint16), metadata={"axes": "YXS"})
     with tifffile.TiffFile(path) as tif:
         offset = tif.pages[0].dataoffsets[0]
-    target = io.TiffWriteArray(str(path), offset, (40, 50, 3), np.uint16)
+    target = io_write.TiffWriteArray(str(path), offset, (40, 50, 3), np.uint16)
     expected = np.zeros((40, 50, 3), np.uint16)
     rng = np.random.default_rng(1)
     writes = []

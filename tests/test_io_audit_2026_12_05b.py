@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from napari_microdeblur.cli import main
-from napari_microdeblur.core import io, partials, registry
+from napari_microdeblur.core import io, io_write, partials, registry
 
 
 @pytest.fixture
@@ -42,16 +42,16 @@ def _partials(folder, name, pids):
 
 
 def _write_tiff(path):
-    io.write_image(path, np.ones((8, 8), np.uint8), axes="YX")
+    io_write.write_image(path, np.ones((8, 8), np.uint8), axes="YX")
 
 
 def _open_tiff(path):
-    with io.open_tiff_output(path, (8, 8), np.uint8, axes="YX") as target:
+    with io_write.open_tiff_output(path, (8, 8), np.uint8, axes="YX") as target:
         target[...] = np.ones((8, 8), np.uint8)
 
 
 def _open_zarr(path):
-    with io.open_zarr_output(path, (8, 8), np.uint8, axes="YX") as target:
+    with io_write.open_zarr_output(path, (8, 8), np.uint8, axes="YX") as target:
         target[...] = np.ones((8, 8), np.uint8)
 
 

@@ -138,7 +138,7 @@ def test_the_header_is_read_without_pixels_and_again_when_the_file_changes(
 
 def test_an_ome_zarr_gives_its_scale(tmp_path):
     pytest.importorskip("zarr")
-    from napari_microdeblur.core.io import open_output
+    from napari_microdeblur.core.io_write import open_output
 
     path = tmp_path / "vol.zarr"
     with open_output(path, (4, 16, 16), np.uint8, axes="ZYX",

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_microdeblur.cli import main
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 
 
 def without_record(metadata: dict) -> dict:
@@ -73,8 +73,8 @@ def test_ome_channel_names_and_time_increment_are_kept(tmp_path):
     read = io.read_image(source)
     assert read.metadata == {"channel_names": ["DAPI", "GFP"],
                              "time_interval": pytest.approx(1.5)}
-    with io.open_output(out, data.shape, np.float32, axes=read.axes,
-                        pixel_size=read.pixel_size, metadata=read.metadata) as target:
+    with io_write.open_output(out, data.shape, np.float32, axes=read.axes,
+                              pixel_size=read.pixel_size, metadata=read.metadata) as target:
         target[...] = data
     with tifffile.TiffFile(out) as tif:
         pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
@@ -93,8 +93,8 @@ def test_imagej_frame_interval_and_channel_colours_are_kept(tmp_path):
     data = _imagej_stack(source, finterval=2.0, LUTs=[green, magenta], mode="composite")
     read = io.read_image(source)
     assert read.metadata["time_interval"] == pytest.approx(2.0)
-    io.write_image(out, np.asarray(data, np.float32), axes=read.axes,
-                   pixel_size=read.pixel_size, metadata=read.metadata)
+    io_write.write_image(out, np.asarray(data, np.float32), axes=read.axes,
+                         pixel_size=read.pixel_size, metadata=read.metadata)
     with tifffile.TiffFile(out) as tif:
         ij = tif.imagej_metadata
     assert ij["finterval"] == pytest.approx(2.0) and ij["mode"] == "composite"
@@ -112,7 +112,7 @@ def test_imagej_frame_interval_and_channel_colours_are_kept(tmp_path):
 def test_outputs_imagej_cannot_hold_keep_their_shape_and_axes(tmp_path, axes, shape, dtype):
     out = tmp_path / "o.tif"
     data = (np.random.default_rng(2).random(shape) * 200).astype(dtype)
-    io.write_image(out, data, axes=axes, pixel_size={"X": 0.3, "Y": 0.3, "Z": 1.0})
+    io_write.write_image(out, data, axes=axes, pixel_size={"X": 0.3, "Y": 0.3, "Z": 1.0})
     with tifffile.TiffFile(out) as tif:
         assert not tif.is_imagej
     back = io.read_image(out, keep_alpha=True)

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from napari_microdeblur.cli import main
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 from napari_microdeblur.core.checkpoint import sha256_file
 
 
@@ -156,7 +156,7 @@ def test_a_zarr_volume_deblurred_on_a_cluster_records_how(tmp_path):
 
     src = tmp_path / "vol.zarr"
     volume = (np.random.default_rng(4).random((3, 48, 48)) * 1000).astype(np.uint16)
-    with io.open_zarr_output(src, volume.shape, volume.dtype, axes="ZYX") as target:
+    with io_write.open_zarr_output(src, volume.shape, volume.dtype, axes="ZYX") as target:
         target[...] = volume
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as local, \

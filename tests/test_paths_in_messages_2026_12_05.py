@@ -8,7 +8,7 @@ import pytest
 
 from napari_microdeblur.cli import UserError
 from napari_microdeblur.cli_training import _check_weights_output
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 from napari_microdeblur.core.checkpoint import load_model
 from napari_microdeblur.core.files import find_inputs
 from napari_microdeblur.core.method import MethodSpec
@@ -42,7 +42,7 @@ def test_existing_output_is_refused_with_single_backslashes(tmp_path, monkeypatc
     name = "C:\\data\\out.tif"
     (tmp_path / name).write_bytes(b"")
     with pytest.raises(FileExistsError) as error:
-        io.check_output_path(name)
+        io_write.check_output_path(name)
     _single(str(error.value), name)
 
 

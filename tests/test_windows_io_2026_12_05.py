@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 
 
 @pytest.fixture
@@ -43,7 +43,8 @@ def test_a_lazy_tiff_reads_without_pread(tmp_path, no_positioned_calls):
 def test_a_tiff_output_is_written_region_by_region_without_pwrite(tmp_path,
                                                                  no_positioned_calls):
     data = _stack((2, 40, 50, 3), np.uint8)  # RGB: a colour at a time reads the row back
-    with io.open_tiff_output(tmp_path / "out.tif", data.shape, data.dtype, axes="ZYXS") as out:
+    with io_write.open_tiff_output(tmp_path / "out.tif", data.shape, data.dtype,
+                                   axes="ZYXS") as out:
         for z in range(2):
             for c in range(3):
                 out[z, :, :, c] = data[z, :, :, c]

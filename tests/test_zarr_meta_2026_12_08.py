@@ -5,7 +5,7 @@ and HCS plates."""
 import numpy as np
 import pytest
 
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 from napari_microdeblur.core.files import deblur_file
 
 zarr = pytest.importorskip("zarr")
@@ -168,8 +168,8 @@ def test_an_rgb_zarr_output_has_the_axis_types_ngff_allows(tmp_path):
     """RGB samples typed 'channel' after X: ome-zarr-py (napari-ome-zarr) refuses such axes
     ("'space' axes must come after 'channel'")."""
     out = tmp_path / "rgb.zarr"
-    with io.open_zarr_output(out, (8, 8, 3), np.uint8, axes="YXS",
-                             pixel_size={"Y": 0.5, "X": 0.5}) as target:
+    with io_write.open_zarr_output(out, (8, 8, 3), np.uint8, axes="YXS",
+                                   pixel_size={"Y": 0.5, "X": 0.5}) as target:
         target[...] = 7
     kinds = [a.get("type") for a in zarr.open_group(str(out), mode="r").attrs[
         "multiscales"][0]["axes"]]
@@ -200,7 +200,8 @@ def test_a_zarr_volume_deblurred_on_a_cluster_keeps_channel_names_and_interval(t
 def test_a_zarr_output_of_an_image_without_pixel_size_reads_back_without_one(tmp_path):
     """Unknown sizes are written as scale 1 with no unit; they read back as 1 um."""
     image = np.random.default_rng(5).random((24, 24)).astype(np.float32)
-    with io.open_zarr_output(tmp_path / "u.zarr", image.shape, image.dtype, axes="YX") as target:
+    with io_write.open_zarr_output(tmp_path / "u.zarr", image.shape, image.dtype,
+                                   axes="YX") as target:
         target[...] = image
     assert io.read_image(tmp_path / "u.zarr").pixel_size == {}
 

@@ -5,7 +5,7 @@ forbids and ome-zarr-py (napari-ome-zarr) refuses."""
 import numpy as np
 import pytest
 
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 from napari_microdeblur.core.files import deblur_file
 
 zarr = pytest.importorskip("zarr")
@@ -68,8 +68,8 @@ def test_a_zarr_target_is_indexed_in_the_callers_axes_order(tmp_path):
     axes say, and reads back so."""
     data = _planes(2)  # Z, C, Y, X
     out = tmp_path / "t.zarr"
-    with io.open_zarr_output(out, data.shape, data.dtype, axes="ZCYX",
-                             chunks=(1, 2, 8, 20)) as target:
+    with io_write.open_zarr_output(out, data.shape, data.dtype, axes="ZCYX",
+                                   chunks=(1, 2, 8, 20)) as target:
         assert target.shape == data.shape and target.ndim == 4
         assert target.chunks == (1, 2, 8, 20)
         target[0] = data[0]

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from napari_microdeblur.cli import main
-from napari_microdeblur.core import io
+from napari_microdeblur.core import io, io_write
 
 VOXEL = {"Z": 0.3, "Y": 0.1, "X": 0.1}
 OPTICS = "widefield:na=1.4,wavelength=0.52"
@@ -25,7 +25,7 @@ def imagej_stack(path, shape=(9, 32, 32), spacing=0.3, pixel=0.1):
 def psf_file(path, voxel):
     z, y, x = np.indices((7, 9, 9)) - np.array([3, 4, 4])[:, None, None, None]
     psf = np.exp(-(z * z / 4 + y * y / 2 + x * x / 2)).astype(np.float32)
-    io.write_image(path, psf / psf.sum(), axes="ZYX", pixel_size=voxel)
+    io_write.write_image(path, psf / psf.sum(), axes="ZYX", pixel_size=voxel)
     return path
 
 

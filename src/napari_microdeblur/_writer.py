@@ -36,6 +36,7 @@ def write_image_layer(path: str, data, meta: dict) -> list[str]:
     """npe2 single-layer writer: ``data`` and ``meta`` as in ``layer.as_layer_data_tuple()``.
     Returns the path written."""
     from .core.io import is_zarr
+    from .core.io_write import write_image
 
     array = data[0] if meta.get("multiscale") else data  # a pyramid: its full resolution
     layer = viewer_layer(data, meta)
@@ -51,8 +52,9 @@ def write_image_layer(path: str, data, meta: dict) -> list[str]:
     pixel_size, extras = layer_calibration(axes, meta, layer)
     if is_zarr(path):
         _write_zarr(path, array, axes, pixel_size, extras, record)
-    else:
-        _write_tiff(path, array, axes, pixel_size, extras, record)
+    else:  # overwrite: napari's save dialog asked to replace; the record as the CLI keeps it
+        write_image(path, array, axes=axes, pixel_size=pixel_size, overwrite=True,
+                    metadata=extras, record=record)
     return [os.fspath(path)]
 
 
@@ -237,30 +239,13 @@ def provenance(meta: dict) -> dict | None:
     return plain_values(record)  # arrays summarised, as a file's record
 
 
-def _write_tiff(path, array, axes, pixel_size, extras, record) -> None:
-    import tifffile
-
-    from .core.atomic_write import write_atomically
-    from .core.io import check_output_path
-    from .core.tiff_metadata import imagej_axes, tiff_write_kwargs
-
-    path = check_output_path(path, overwrite=True)  # suffix, folder; napari asked to replace
-    array = np.asarray(array)
-    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
-    if not ome:  # ImageJ's axis order where that makes a hyperstack (as the CLI writes)
-        stored = imagej_axes(array.shape, array.dtype, axes)
-        array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
-    # the record where the CLI's outputs keep theirs
-    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size, ome, extras, record)
-    write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs))
-
-
 def _write_unnamed(path, array, meta: dict, record) -> list[str]:
     """A layer of more dims than the axes model names: a TIFF without axes or calibration."""
     import tifffile
 
     from .core.atomic_write import write_atomically
-    from .core.io import check_output_path, is_zarr
+    from .core.io import is_zarr
+    from .core.io_write import check_output_path
 
     if is_zarr(path) or str(path).lower().endswith((".ome.tif", ".ome.tiff")):
         kind = "OME-Zarr" if is_zarr(path) else "OME-TIFF"  # OME names 5 axes at most
@@ -279,7 +264,7 @@ def _write_zarr(path, array, axes, pixel_size, extras, record) -> None:
     except ImportError:
         raise ValueError("saving as .zarr needs pip install 'napari-microdeblur[distributed]' "
                          "(zarr); or save as .tif") from None
-    from .core.io import open_zarr_output
+    from .core.io_write import open_zarr_output
 
     loop = len(axes) - (3 if axes.endswith("S") else 2)  # plane by plane: a lazy layer streams
     # the record goes on the image group, next to its OME metadata (zarr_metadata.output_attrs)

@@ -14,7 +14,7 @@ MAX_BEAD_RADIUS = 256
 
 
 def _check_psf_output(path: str) -> None:
-    """After io.check_output_path: a PSF written as Zarr could not be given to --psf, which
+    """After io_write.check_output_path: a PSF written as Zarr could not be given to --psf, which
     reads a PSF from a TIFF only."""
     if not path.lower().endswith((".tif", ".tiff")):
         raise UserError(f"output {shown_path(path)}: write the PSF as a .tif (what --psf reads)")
@@ -55,10 +55,10 @@ def _radius(text: str):
 def cmd_psf_from_beads(args) -> int:
     import numpy as np
 
-    from .core import io
+    from .core import io, io_write
     from .core.beads import psf_from_beads
 
-    io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
+    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
     _check_psf_output(args.output)
     _check_beads_options(args)
     data = io.read_image(args.input, lazy=False)
@@ -71,7 +71,7 @@ def cmd_psf_from_beads(args) -> int:
         axes = "".join(a for i, a in enumerate(axes) if i not in drop)
     _check_radius_count(args.radius, image.ndim, axes)
     psf, report = psf_from_beads(image, axes=axes, radius=args.radius, threshold=args.threshold)
-    io.write_image(
+    io_write.write_image(
         args.output,
         psf,
         axes="YX" if psf.ndim == 2 else "ZYX",
@@ -97,17 +97,17 @@ def _voxel_words(pixel_size: dict, ndim: int) -> str:
 
 
 def cmd_psf_estimate(args) -> int:
-    from .core import io
+    from .core import io, io_write
     from .core.files import image_axes
     from .core.psf_estimate import estimate_psf, estimation_plane
 
-    io.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
+    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
     _check_psf_output(args.output)
     data = io.read_image(args.input)
     axes = image_axes(data, args.axes)
     estimated = estimate_psf(estimation_plane(data.array, axes))
-    io.write_image(args.output, estimated.kernel, axes="YX", pixel_size=data.pixel_size,
-                   overwrite=args.overwrite)
+    io_write.write_image(args.output, estimated.kernel, axes="YX", pixel_size=data.pixel_size,
+                         overwrite=args.overwrite)
     if not args.quiet:
         print(f"{args.output}: {estimated.describe()}")
     return 0

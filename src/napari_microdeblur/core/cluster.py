@@ -275,7 +275,7 @@ def deblur_zarr_on_cluster(
     halo); one intensity normalisation for the whole volume, so chunks agree at their seams."""
     import dask.array as da
 
-    from . import io
+    from . import io, io_write
     from .axes import is_rgb, is_rgba
     from .files import image_axes
     from .inference import prepare_deblur, spec_for_image
@@ -285,7 +285,7 @@ def deblur_zarr_on_cluster(
     _check_scheduler(scheduler)  # before the volume is read and its normalisation computed
     # as on one machine, before the volume's normalisation: an existing output was found only
     # after it, and the input given as output (with overwrite) was replaced by the result
-    io.check_output_path(output, overwrite=overwrite, inputs=(source,))
+    io_write.check_output_path(output, overwrite=overwrite, inputs=(source,))
     data = io.read_image(source)
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
@@ -311,12 +311,13 @@ def deblur_zarr_on_cluster(
     )
     client, own = _client(scheduler)
     try:  # open_zarr_output removes what a killed earlier run left (core.partials)
-        with io.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
-                                 pixel_size=data.pixel_size, chunks=chunks,
-                                 overwrite=overwrite, metadata=data.metadata,
-                                 record=deblur_record(
-                                     whole, given, source=source, pixel_size=data.pixel_size,
-                                     previous=data.metadata.get(RECORD_KEY))) as target:
+        with io_write.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
+                                       pixel_size=data.pixel_size, chunks=chunks,
+                                       overwrite=overwrite, metadata=data.metadata,
+                                       record=deblur_record(
+                                           whole, given, source=source,
+                                           pixel_size=data.pixel_size,
+                                           previous=data.metadata.get(RECORD_KEY))) as target:
             stored = result.store(target, lock=False, compute=False)
             _compute_all(client, stored, retries)
     finally:

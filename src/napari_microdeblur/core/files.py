@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Generator
 from pathlib import Path
 
-from . import io
+from . import io, io_write
 from .axes import check_axes, guess_note
 from .channel_psfs import channel_sources
 from .inference import PreparedDeblur, prepare_deblur, split_options
@@ -55,7 +55,7 @@ def iter_deblur_file(
     ``record_extra``: a caller's own fields added to that record (``microdeblur watch``: why
     the file was deblurred), checked with the rest before anything is written.
     """
-    io.check_output_path(output, overwrite=overwrite, inputs=(source,))
+    io_write.check_output_path(output, overwrite=overwrite, inputs=(source,))
     if tiling is None:
         method, tiling = split_options(method, **options)
     elif options:
@@ -117,9 +117,9 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
            record=None):
     # metadata: the input's channel names, time interval, LUTs (io.ImageData.metadata);
     # record: this run's (core.provenance)
-    with io.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
-                        pixel_size=pixel_size, overwrite=overwrite,
-                        metadata=metadata, record=record) as target:
+    with io_write.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
+                              pixel_size=pixel_size, overwrite=overwrite,
+                              metadata=metadata, record=record) as target:
         result = yield from prepared.iter_run(out=target)
     return result
 

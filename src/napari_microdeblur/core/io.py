@@ -1,10 +1,10 @@
-"""Reading and writing images: TIFF / OME-TIFF through tifffile, other formats through bioio
-(``io_bioio``).
+"""Reading images: TIFF / OME-TIFF through tifffile, other formats through bioio
+(``io_bioio``); writing them is ``io_write``.
 
 Large TIFFs are not loaded: ``TiffArray`` reads an uncompressed one region by region with
-positional reads (a compressed one: ``tiff_lazy``), ``open_tiff_output`` writes regions the
-same way into a temporary file renamed into place only when the run finishes. Nothing is
-memory-mapped, so the process's resident memory depends on the tile size, not the image's.
+positional reads (a compressed one: ``tiff_lazy``); ``io_write.open_tiff_output`` writes regions
+the same way. Nothing is memory-mapped, so the process's resident memory depends on the tile
+size, not the image's.
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ import itertools
 import os
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .pixel_units import pixel_size_from_tiff
-from .positioned_io import open_fd, pread, pwrite
+from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
 from .tiff_header import tiff_series_axes
 from .tiff_lazy import open_compressed
-from .tiff_metadata import imagej_axes, tiff_extras, tiff_write_kwargs
+from .tiff_metadata import tiff_extras
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
@@ -45,7 +44,7 @@ class ImageData:
     # axis of 2 to 4: Z planes or channels?); for the caller to show when it uses them
     note: str | None = None
     # what else the file says that an output can keep: channel names, time interval, ImageJ
-    # channel colours (``tiff_metadata.tiff_extras``); for ``open_output(metadata=...)``; and
+    # channel colours (``tiff_metadata.tiff_extras``); for ``io_write.open_output(metadata=)``; and
     # 'microdeblur': how the file was made, if this package made it (``provenance``)
     metadata: dict = field(default_factory=dict)
 
@@ -111,7 +110,7 @@ class TiffArray:
         # Trailing axes read whole (selected whole, or small such as RGB samples) go into one
         # contiguous run per index of the axes before them: one pread per 3 bytes of an RGB
         # row made a 4096 x 4096 RGB file read at 0.1 MP/s.
-        k = _block_start(ranges, self.shape, small=SMALL_AXIS)
+        k = block_start(ranges, self.shape, small=SMALL_AXIS)
         span = ranges[k][-1] - ranges[k].start + 1 if len(ranges[k]) else 0
         inner = int(np.prod(self.shape[k + 1 :], dtype=np.int64))
         strides = np.cumprod((1,) + self.shape[:0:-1])[::-1] * self.dtype.itemsize
@@ -135,7 +134,7 @@ class TiffArray:
 SMALL_AXIS = 16  # trailing axes up to this size are read whole and selected in memory
 
 
-def _block_start(ranges: list[range], shape: tuple, small: int = 0) -> int:
+def block_start(ranges: list[range], shape: tuple, small: int = 0) -> int:
     """The first axis of the trailing block moved in one run per index of the axes before it:
     every axis after it is selected whole with step 1 (or, with ``small``, is that small)."""
     k = len(shape) - 1
@@ -170,70 +169,15 @@ def normalise_key(key, shape) -> tuple[list[range], set[int]]:
     return ranges, drop
 
 
-class TiffWriteArray:
-    """Write-only, array-like target inside an uncompressed TIFF written in advance."""
-
-    def __init__(self, path: str, offset: int, shape: tuple, dtype: np.dtype):
-        self.path = path
-        self.offset = int(offset)
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.ndim = len(self.shape)
-        self._fd = open_fd(path, writable=True)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
-
-    def __setitem__(self, key, value) -> None:
-        ranges, drop = normalise_key(key, self.shape)
-        full_shape = tuple(len(r) for r in ranges)
-        value = np.broadcast_to(
-            np.asarray(value, dtype=self.dtype).reshape(
-                [len(r) for i, r in enumerate(ranges) if i not in drop]
-            ).reshape(full_shape),
-            full_shape,
-        )
-        strides = np.cumprod((1,) + self.shape[:0:-1])[::-1] * self.dtype.itemsize
-        k = _block_start(ranges, self.shape)  # whole trailing axes: one write per run
-        # part of a small trailing axis (one colour of an RGB row, written channel by
-        # channel): read the row, set the part, write the row back, instead of a pwrite per
-        # pixel (0.1 MP/s on a 4096 x 4096 RGB file)
-        k_small = _block_start(ranges, self.shape, small=SMALL_AXIS)
-        if k_small < k:
-            k = k_small
-            inner = tuple(slice(r.start, r.stop, r.step) for r in ranges[k + 1 :])
-        else:
-            inner = None
-        if ranges[k].step != 1:
-            raise ValueError("TiffWriteArray writes contiguous runs along the last axis only")
-        run_shape = (len(ranges[k]), *self.shape[k + 1 :])
-        nbytes = int(np.prod(run_shape, dtype=np.int64)) * self.dtype.itemsize
-        for out_index in itertools.product(*(range(len(r)) for r in ranges[:k])):
-            pos = sum(int(r[i]) * st for r, i, st in zip(ranges[:k], out_index, strides[:k]))
-            pos += ranges[k].start * strides[k]
-            if inner is None:
-                run = value[out_index]
-            else:
-                run = np.frombuffer(pread(self._fd, nbytes, self.offset + pos),
-                                    dtype=self.dtype).reshape(run_shape).copy()
-                run[(slice(None), *inner)] = value[out_index]
-            pwrite(self._fd, np.ascontiguousarray(run).tobytes(), self.offset + pos)
-
-
-def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
+def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
+              opened=None) -> ImageData:
     """Read a TIFF / OME-TIFF (``keep_alpha``: see ``read_image``), lazily where ``lazy``:
-    uncompressed as a TiffArray, compressed (large, zarr installed) as ``tiff_lazy``'s."""
-    import tifffile
-
+    uncompressed as a TiffArray, compressed (large, zarr installed) as ``tiff_lazy``'s.
+    ``opened``: ``path`` as an open ``tifffile.TiffFile``, read from, not opened again (each
+    opening parses the file's OME-XML again), and left open for its caller to close."""
     path = _check_input_path(path)
-    try:
-        tif = tifffile.TiffFile(path)
-    except Exception as error:  # tifffile raises several types for broken files
-        raise ValueError(f"cannot read {shown_path(path)} as TIFF: {error}") from error
-    with tif:
+    tif = opened if opened is not None else _open_tiff(path)
+    with contextlib.nullcontext() if opened is not None else tif:
         if not tif.series:
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
@@ -264,6 +208,15 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -
         extras = tiff_extras(tif)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note,
                      metadata=extras)
+
+
+def _open_tiff(path: Path):
+    import tifffile
+
+    try:
+        return tifffile.TiffFile(path)
+    except Exception as error:  # tifffile raises several types for broken files
+        raise ValueError(f"cannot read {shown_path(path)} as TIFF: {error}") from error
 
 
 def _warn_other_series(tif, path: Path) -> None:
@@ -387,213 +340,3 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
         return ImageData(array=array, axes=axes, path=str(path))
     return _read_with_bioio(path, keep_alpha)
-
-
-def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
-                      inputs: tuple = ()) -> Path:
-    """Refuse an existing output (unless overwrite), one of the ``inputs`` (even with overwrite:
-    the user's data is never replaced), and a folder that does not exist or cannot be written
-    in (probed now, so the refusal comes before the work, not after it)."""
-    path = Path(path)
-    if path.is_dir() and not is_zarr(path):
-        raise ValueError(f"output {shown_path(path)} is a directory; give a file name")
-    if path.exists() and any(_same_file(path, source) for source in inputs):
-        raise ValueError(f"output {shown_path(path)} is the input; give another name (the input is "
-                         "never replaced)")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"output {shown_path(path)} exists; choose another name or "
-                              "--overwrite")
-    if not path.parent.exists():
-        raise FileNotFoundError(
-            f"output directory {shown_path(path.parent)} does not exist; create it first"
-        )
-    if not path.parent.is_dir():
-        raise ValueError(f"output {shown_path(path)}: {shown_path(path.parent)} is a file, "
-                         "not a folder")
-    if not (is_tiff(path) or is_zarr(path)):
-        raise ValueError(
-            f"output {shown_path(path)} must end in .tif or .tiff (OME-TIFF: .ome.tif) or .zarr"
-        )
-    _check_writable(path.parent)
-    return path
-
-
-def _same_file(path: Path, source) -> bool:
-    try:
-        return path.samefile(source)
-    except OSError:  # the source is not a file here (a URL, gone): not this output
-        return False
-
-
-def _check_writable(folder: Path) -> None:
-    """Create and remove a small file in ``folder``: permission bits say too little (as root,
-    on a read-only mount, in /sys)."""
-    import tempfile
-
-    try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".microdeblur-probe-")
-    except OSError as error:
-        raise PermissionError(f"cannot write in the output folder {shown_path(folder)} "
-                              f"({error.strerror}); choose another") from None
-    os.close(handle)
-    os.unlink(probe)
-
-
-def _temporary_name(path: Path) -> Path:
-    """This run's hidden name for ``path``; a killed run's left there first is removed."""
-    from .partials import fresh_temporary_name
-
-    return fresh_temporary_name(path)
-
-
-def write_image(
-    path: str | os.PathLike,
-    array: np.ndarray,
-    *,
-    axes: str,
-    pixel_size: dict[str, float] | None = None,
-    overwrite: bool = False,
-    metadata: dict | None = None,
-    record: dict | None = None,
-) -> Path:
-    """Write a TIFF (OME-TIFF for .ome.tif; an ImageJ hyperstack where it fits, see
-    ``tiff_metadata``) atomically: a temporary name, then rename. ``metadata``: an input's
-    ``ImageData.metadata`` (channel names, time interval, channel colours) to keep; ``record``:
-    how this output was made (``provenance``; the input's own record is not copied)."""
-    import tifffile
-
-    path = check_output_path(path, overwrite=overwrite)
-    array = np.asarray(array)
-    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
-    if not ome:  # in ImageJ's axis order where that makes it a hyperstack Fiji opens as one
-        stored = imagej_axes(array.shape, array.dtype, axes)
-        array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
-    kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata,
-                               record)
-    tmp = _temporary_name(path)
-    try:
-        tifffile.imwrite(tmp, array, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-@contextlib.contextmanager
-def open_tiff_output(
-    path: str | os.PathLike,
-    shape: tuple,
-    dtype,
-    *,
-    axes: str,
-    pixel_size: dict[str, float] | None = None,
-    overwrite: bool = False,
-    metadata: dict | None = None,
-    record: dict | None = None,
-) -> Iterator[TiffWriteArray]:
-    """Yield a write-only array inside a new TIFF; the file appears at ``path`` only on success.
-    ``metadata``, ``record``: as for ``write_image``.
-
-    If the block raises (an error, a Ctrl-C, a cancelled generator), the temporary file is
-    removed and nothing is left at ``path``.
-    """
-    import tifffile
-
-    from .zarr_order import Reordered, permuted
-
-    path = check_output_path(path, overwrite=overwrite)
-    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
-    # stored in ImageJ's axis order where that makes a hyperstack; the run indexes it as given
-    stored = axes if ome else imagej_axes(shape, dtype, axes)
-    stored_shape = permuted(tuple(shape), axes, stored)
-    kwargs = tiff_write_kwargs(stored_shape, dtype, stored, pixel_size or {}, ome, metadata,
-                               record)
-    tmp = _temporary_name(path)
-    target = None
-    try:
-        offset, _ = tifffile.imwrite(tmp, shape=stored_shape, dtype=dtype, returnoffset=True,
-                                     **kwargs)
-        target = TiffWriteArray(str(tmp), offset, stored_shape, dtype)
-        yield target if stored == axes else Reordered(target, axes, stored)
-        target.close()
-        _replace(tmp, path)
-    finally:
-        if target is not None:
-            target.close()
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    """Move a finished temporary output into place (a Zarr store is a directory)."""
-    import shutil
-
-    if path.is_dir():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-
-
-def remove_path(path: Path) -> None:
-    """Delete a file or a directory tree (a Zarr store), if it exists."""
-    import shutil
-
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
-
-
-@contextlib.contextmanager
-def open_zarr_output(
-    path: str | os.PathLike,
-    shape: tuple,
-    dtype,
-    *,
-    axes: str,
-    pixel_size: dict[str, float] | None = None,
-    chunks: tuple | None = None,
-    overwrite: bool = False,
-    metadata: dict | None = None,
-    record: dict | None = None,
-):
-    """Yield a new OME-Zarr (v0.4, one level) image array; it appears at ``path`` on success only.
-    ``metadata``: an input's ``ImageData.metadata``; its channel names and time interval are
-    kept (``zarr_metadata.output_attrs``); ``record``: as for ``write_image``.
-
-    Stored in NGFF order (T, C, Z, Y, X; RGB samples last: ``zarr_order``), which NGFF
-    requires; ``shape``, ``chunks`` and the yielded array's keys are in ``axes`` order (an
-    ImageJ TZCYX input's, say: the array is then a ``zarr_order.Reordered`` view).
-    Chunks default to one plane of at most 1024 x 1024 pixels, so band-by-band writes touch
-    few chunks and memory stays bounded.
-    """
-    import zarr
-
-    from .zarr_metadata import output_attrs
-    from .zarr_order import Reordered, ngff_axes, permuted
-
-    path = check_output_path(path, overwrite=overwrite)
-    tmp = _temporary_name(path)
-    if chunks is None:
-        chunks = tuple(min(n, 1024) if a in "YX" else (n if a in "CS" else 1)
-                       for a, n in zip(axes, shape))
-    stored = ngff_axes(axes)
-    stored_shape = permuted(tuple(shape), axes, stored)
-    try:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        array = group.create_array("0", shape=stored_shape, dtype=dtype,
-                                   chunks=permuted(tuple(chunks), axes, stored), fill_value=0)
-        group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata, record))
-        yield array if stored == axes else Reordered(array, axes, stored)
-        _replace(tmp, path)
-    finally:
-        remove_path(tmp)
-
-
-def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None,
-                record=None):
-    """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output);
-    ``metadata`` (an input's ``ImageData.metadata``) is kept in either, with ``record``."""
-    opener = open_zarr_output if is_zarr(path) else open_tiff_output
-    return opener(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=overwrite,
-                  metadata=metadata, record=record)

@@ -32,26 +32,33 @@ def tiff_series_axes(series) -> str:
 
 
 def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
-    """The header of ``path``'s first image; ``extras``: its channel names, time interval and
-    record too (``tiff_metadata.tiff_extras``) where its pixels are not contiguous (a
-    contiguous file is read lazily by io.read_tiff, which reads them itself: parsing them here
-    too took seconds on a large OME-XML). Unmarked extra samples (2 or 4) are channels, as
-    io.read_tiff keeps them. Raises what tifffile raises for a file it cannot read."""
+    """The header of ``path``'s first image (``tiff_header``). Raises what tifffile raises for
+    a file it cannot read."""
     import tifffile
 
+    with tifffile.TiffFile(path) as tif:
+        return tiff_header(tif, extras=extras)
+
+
+def tiff_header(tif, *, extras: bool = False) -> TiffHeader:
+    """The header of an open ``tifffile.TiffFile``'s first image; ``extras``: its channel
+    names, time interval and record too (``tiff_metadata.tiff_extras``) where its pixels are
+    not contiguous (a contiguous file is read lazily by io.read_tiff, which reads them itself:
+    parsing them here too took seconds on a large OME-XML). Unmarked extra samples (2 or 4)
+    are channels, as io.read_tiff keeps them. Raises what tifffile raises for a file it
+    cannot read."""
     from .io import marks_alpha, samples_as_channels
     from .pixel_units import pixel_size_from_tiff
     from .tiff_metadata import tiff_extras
 
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        axes = tiff_series_axes(series)
-        sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
-        described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
-        stated = bool(axes) and bool(described) and not set(series.axes) & set("QI")
-        if axes.endswith("S") and not marks_alpha(series):
-            axes = samples_as_channels(axes, series.shape)
-        contiguous = series.dataoffset is not None
-        return TiffHeader(axes, tuple(int(n) for n in series.shape), np.dtype(series.dtype),
-                          sizes, stated, contiguous,
-                          tiff_extras(tif) if extras and not contiguous else {})
+    series = tif.series[0]
+    axes = tiff_series_axes(series)
+    sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
+    described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
+    stated = bool(axes) and bool(described) and not set(series.axes) & set("QI")
+    if axes.endswith("S") and not marks_alpha(series):
+        axes = samples_as_channels(axes, series.shape)
+    contiguous = series.dataoffset is not None
+    return TiffHeader(axes, tuple(int(n) for n in series.shape), np.dtype(series.dtype),
+                      sizes, stated, contiguous,
+                      tiff_extras(tif) if extras and not contiguous else {})

@@ -1,5 +1,5 @@
 """What an OME-Zarr (NGFF 0.4, or 0.5 with its attributes under "ome") says besides the pixels,
-read for ``io.read_zarr`` and written by ``io.open_zarr_output``.
+read for ``io.read_zarr`` and written by ``io_write.open_zarr_output``.
 
 Read: the image group (a bioformats2raw layout's first series; an HCS plate or well is refused
 naming a field to give instead), channel names (``omero.channels[].label``), channel colours
@@ -7,7 +7,7 @@ and the time interval (the ``t`` axis's scale in a time unit, in seconds), under
 ``tiff_metadata.tiff_extras`` uses, so a TIFF output keeps them as it does a TIFF input's.
 Written: NGFF 0.4 multiscales with each axis's unit and scale (t in seconds) and, where the
 input named its channels, an ``omero`` block, so napari-ome-zarr shows the input's names; the
-axes given in NGFF order (``io.open_zarr_output`` stores them so: ``zarr_order``).
+axes given in NGFF order (``io_write.open_zarr_output`` stores them so: ``zarr_order``).
 """
 
 from __future__ import annotations
