@@ -4,6 +4,15 @@ A task that dies with its worker is rerun elsewhere (``retries``); outputs are w
 temporary name and renamed, so a rerun never finds half a file. Networks are loaded once per
 worker process and reused by every task it runs (a ``ModelCache`` per worker for files; for the
 chunks of one volume the resolved Method itself, keyed by its hashable MethodSpec).
+
+What killed runs left (``core.partials``) is removed once per run, not once per file: each task
+had listed its output folder, so a run into one folder was quadratic in its size. One task lists
+each output folder for the temporaries of the run's outputs, and every worker removes, of those
+found, the ones its own host wrote with a process now gone (only there can a pid be judged).
+This is done before the files are sent (what earlier runs left) and again once all are done
+(what a task killed in this run left: its retry may have run on another process or host, and
+no task looks for it any more). The tasks write under their own process's temporary name, so
+an output is never taken from another attempt's half-written file either way.
 """
 
 from __future__ import annotations
@@ -87,15 +96,13 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     import time
 
     from .files import deblur_file
-    from .partials import remove_stale_partials
+    from .partials import already_swept
 
-    # only what a killed attempt on this host left: a partial of another machine (its pid means
-    # nothing here) or of a live process (another run writing the same name) is not ours
-    remove_stale_partials(output)
     t0 = time.perf_counter()
     # what one machine would warn about this file (axes in doubt, alpha passed through) would
-    # otherwise stay in the worker's log: it travels back in the record as "notes"
-    with warnings.catch_warnings(record=True) as caught:
+    # otherwise stay in the worker's log: it travels back in the record as "notes"; what killed
+    # runs left is removed by the run, before and after (module docstring), not listed per file
+    with warnings.catch_warnings(record=True) as caught, already_swept([output]):
         warnings.simplefilter("always")
         try:
             result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
@@ -109,6 +116,44 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     return {"input": source, "output": output, "shape": list(result.image.shape),
             "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid(),
             "notes": notes}
+
+
+def _partials_task(outputs: list[str]) -> dict[str, list[str]]:
+    """Runs on one worker: the temporaries named for ``outputs``, each with the output names it
+    reads as (one listing per folder; whether they are stale is judged on their own hosts)."""
+    from .partials import partials_of
+
+    return {str(path): sorted(names) for path, names in partials_of(outputs).items()}
+
+
+async def _remove_stale_here(found: dict[str, list[str]]) -> int:
+    """Runs on every worker (Client.run): remove, of ``found``, those its host wrote with a
+    process now gone; how many. In a thread: removing a big Zarr temporary must not hold up the
+    worker's event loop (its heartbeats)."""
+    import asyncio
+
+    from .partials import remove_if_stale
+
+    removed = await asyncio.to_thread(
+        remove_if_stale, {Path(path): set(names) for path, names in found.items()})
+    return len(removed)
+
+
+def _sweep(client, outputs: list[str], key: str, retries: int) -> None:
+    """Remove what killed runs left for ``outputs``: one listing of each folder (a task), then
+    each worker removes what its host can prove stale. Best effort: what is left stays hidden,
+    and the next run to these outputs looks again; a failure here says so and stops nothing."""
+    if not outputs:
+        return
+    try:
+        found = client.submit(_partials_task, outputs, pure=False, retries=retries,
+                              key=key).result()
+        if found:  # every worker, each judging its own host's (a worker that fails raises)
+            client.run(_remove_stale_here, found)
+    except Exception as error:  # the run's files matter more than its leftovers
+        warnings.warn(f"temporaries that killed runs left beside the outputs may remain (hidden "
+                      f".partial files; the next run removes them): {first_line(error)}",
+                      stacklevel=3)
 
 
 def _failure(source: str, output: str, error: BaseException) -> dict:
@@ -145,14 +190,18 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
         # a key of this run's own: another run (or client) with the same output names on
         # this scheduler had been handed the tasks, and results, of the first
         run = uuid.uuid4().hex[:8]
-        futures = [
-            None if skip and os.path.exists(dst) else
-            client.submit(_deblur_file_task, src, dst, spec, tiling, axes, overwrite,
-                          pure=False, retries=retries,
-                          key=f"microdeblur-{Path(dst).name}-{i}-{run}")
-            for i, (src, dst) in enumerate(pairs)
-        ]
+        sent = [i for i, (_, dst) in enumerate(pairs) if not (skip and os.path.exists(dst))]
+        outputs = [pairs[i][1] for i in sent]
+        # once per run, not per file (module docstring): what earlier runs left ...
+        _sweep(client, outputs, f"microdeblur-sweep-before-{run}", retries)
+        futures = [None] * len(pairs)
+        for i in sent:
+            src, dst = pairs[i]
+            futures[i] = client.submit(_deblur_file_task, src, dst, spec, tiling, axes,
+                                       overwrite, pure=False, retries=retries,
+                                       key=f"microdeblur-{Path(dst).name}-{i}-{run}")
         wait([f for f in futures if f is not None])  # all: one failure does not stop the others
+        _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)  # ... and this one
         records = []
         for (src, dst), future in zip(pairs, futures):
             if future is None:

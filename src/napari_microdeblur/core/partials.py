@@ -60,24 +60,48 @@ def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
 def remove_stale_partials_of(outputs) -> list[Path]:
     """``remove_stale_partials`` for each path of ``outputs``, listing each folder once (a
     listing per output made a batch into a folder of N outputs cost N listings of it)."""
+    return remove_if_stale(partials_of(outputs))
+
+
+def partials_of(outputs) -> dict[Path, set[str]]:
+    """The temporaries in the folders of ``outputs`` named for one of them, written on any host
+    by any process, each with the names of ``outputs`` it reads as; one listing per folder.
+    Whether one is stale only its own host can tell (``remove_if_stale`` there): a cluster
+    lists a folder once and has each worker judge what was found, not list it again."""
     names_by_folder: dict[Path, set[str]] = {}
     for output in outputs:
         target = Path(output)
         names_by_folder.setdefault(target.parent, set()).add(target.name)
-    removed = []
+    found = {}
     for folder, names in names_by_folder.items():
         try:
             entries = list(folder.iterdir())
         except OSError:  # an output folder that does not exist (or cannot be listed) has none
             continue
-        removed += [path for path in entries if _is_stale(path, names) and _removed(path)]
-    return removed
+        for path in entries:
+            readings = _output_names(path) & names
+            if readings:
+                found[path] = readings
+    return found
+
+
+def remove_if_stale(found: dict[Path, set[str]]) -> list[Path]:
+    """Of temporaries ``partials_of`` found (path: output names it reads as), remove those
+    written on this host by a process that is gone; the paths removed. Lists no folder."""
+    return [path for path, names in found.items() if _is_stale(path, names) and _removed(path)]
 
 
 #: a temporary name ``.<name>.<host>.<pid>.partial`` or ``.<name>.<pid>.partial``, read both
 #: ways (a name may end in what looks like a host: 'a.tif' + '.123.partial')
 _SPLITS = (re.compile(r"\.(.+)\.([A-Za-z0-9_-]+)\.(\d+)\.partial", re.DOTALL),
            re.compile(r"\.(.+)\.()(\d+)\.partial", re.DOTALL))  # a name may hold a newline
+
+
+def _output_names(path: Path) -> set[str]:
+    """The output names a temporary name ``path`` reads as (none for any other name)."""
+    if not path.name.endswith(".partial"):
+        return set()
+    return {found.group(1) for split in _SPLITS if (found := split.fullmatch(path.name))}
 
 
 def _is_stale(path: Path, names: set[str]) -> bool:
@@ -123,6 +147,16 @@ def swept_once(outputs):
     per output at 20 000 (benchmarks/results/output_folder_scan.json)."""
     outputs = [Path(o) for o in outputs]
     remove_stale_partials_of(outputs)
+    with already_swept(outputs):
+        yield
+
+
+@contextlib.contextmanager
+def already_swept(outputs):
+    """Within the block, writing one of ``outputs`` does not list its folder for what killed
+    runs left: the caller removed that (``swept_once``; on a cluster, ``core.cluster`` before
+    and after the run), and listing it per output is what made a run quadratic."""
+    outputs = [Path(o) for o in outputs]
     swept = {folder: set(names) for folder, names in (_SWEPT.get() or {}).items()}
     resolved = {folder: folder.resolve() for folder in {o.parent for o in outputs}}
     for output in outputs:
