@@ -1,7 +1,7 @@
 """Temporary outputs (``.<name>.<host>.<pid>.partial``) that a killed run left behind.
 
 An output is written under a hidden temporary name and renamed into place on success
-(:mod:`.io`); a run killed outright (SIGKILL, power loss) cannot remove its own, so the next
+(:mod:`.io_write`); a run killed outright (SIGKILL, power loss) cannot remove its own, so the next
 run writing the same output removes those whose process is gone. A process id only means
 something on its own machine, so the name carries the host: one written on another host
 (a cluster's worker on a shared folder), one whose process still runs (another run writing the

@@ -1,10 +1,10 @@
 """Reads and writes at a byte offset of a file descriptor, on every platform.
 
 ``os.pread`` and ``os.pwrite`` exist on Linux and macOS only; on Windows the region reader and
-writer of uncompressed TIFFs (:mod:`.io`) fell over on the first read. There a seek and a read
-(or write) under one lock stand in, so threads sharing a descriptor do not move each other's
-position. Files open in binary mode (Windows' default for ``os.open`` is text, which would
-translate line endings inside the pixels).
+writer of uncompressed TIFFs (:mod:`.io`, :mod:`.io_write`) fell over on the first read. There a
+seek and a read (or write) under one lock stand in, so threads sharing a descriptor do not move
+each other's position. Files open in binary mode (Windows' default for ``os.open`` is text, which
+would translate line endings inside the pixels).
 """
 
 from __future__ import annotations
