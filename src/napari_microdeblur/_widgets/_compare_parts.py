@@ -273,22 +273,34 @@ def cache_key(chosen: dict, wheres: dict, box, border) -> tuple:
 
 def add_tile_grid(viewer, deblurred, plan_tiles):
     """Add the tiles ``deblurred`` was computed in as a shapes layer (None, said, if it has no
-    tile record)."""
+    tile record); where its channels had tilings of their own (a PSF per channel), those of
+    the channel the viewer shows, said."""
     from ._feedback import describe_error, notify_error, notify_info
     from ._layer_data import add_layer, tile_grid_layer
     from ._layers import check_image_layer
 
     try:
         check_image_layer(deblurred, "deblurred")
-        grid = tile_grid_layer(deblurred, plan_tiles)
+        grid = tile_grid_layer(deblurred, plan_tiles, shown_channel(viewer, deblurred))
     except ValueError as error:
         notify_error(describe_error(error))
         return None
     layer = add_layer(viewer, grid)
     meta = grid[1]["metadata"]["microdeblur"]
-    notify_info(f"{meta['tiles']} tiles of {meta['tile']} px overlapping by "
+    which = (f"{meta['channel']} (channels were tiled differently: move the C slider and add "
+             "the grid again for another): ") if meta["channel"] else ""
+    notify_info(f"{which}{meta['tiles']} tiles of {meta['tile']} px overlapping by "
                 f"{meta['overlap']} px")
     return layer
+
+
+def shown_channel(viewer, layer) -> int | None:
+    """The index on the C axis of ``layer``'s record (its axes) the viewer shows, or None."""
+    meta = layer.metadata.get("microdeblur") if isinstance(layer.metadata, dict) else None
+    axes = meta.get("axes") if isinstance(meta, dict) else None
+    if not isinstance(axes, str) or "C" not in axes or layer.rgb or len(axes) != layer.ndim:
+        return None
+    return current_data_index(viewer, layer)[axes.index("C")]
 
 
 def plane_key(where, rgb: bool) -> tuple:

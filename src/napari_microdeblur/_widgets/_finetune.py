@@ -22,40 +22,33 @@ import os
 from pathlib import Path
 
 from qtpy.QtWidgets import (
-    QCheckBox,
     QFileDialog,
     QFormLayout,
-    QLineEdit,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
+from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
 from ._finetune_files import checkpoint_dir, copy_weights
-from ._finetune_plots import BASE_COLOR, INPUT_COLOR, TrainingPlots, minutes_seconds
+from ._finetune_plots import BASE_COLOR, INPUT_COLOR, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
 from ._finetune_self import (
-    SelfAdaptPage,
     SelfAdaptRequest,
     iter_self_adapt_job,
     mode_defaults,
     self_adapt_config,
 )
-from ._layers import LayerCombo, check_image_layer, check_stack_layer, guess_layer_axes, layer_data
+from ._header_reads import AxesPrefill
+from ._layers import check_image_layer, check_stack_layer, guess_layer_axes, layer_data
 from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
-from ._panels import DeviceRow, MethodPanel, form_layout, row
-from ._psf_panel import PsfPanel
+from ._panels import MethodPanel
 from ._workers import WorkerOwnerMixin, start_worker
 
-MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane",
-         "adapt to this image (no reference)")
-MODE_KEYS = ("pair", "stack", "self")
 
-class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
+class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Fine-tune."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -95,13 +88,13 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
         self.regimes.regime_combo.currentIndexChanged.connect(self._mode_defaults)
         self.regimes.start_combo.currentIndexChanged.connect(self._show_psf_panel)
-        layers = (self.blurry_combo, self.stack_combo, self.self_page.layer_combo)
-        for layer_combo in layers:
-            layer_combo.currentIndexChanged.connect(self._guess_axes)
-        # an optics PSF's pixel= and dz= follow the source layer's scale (axes guessed first)
-        self.psf_panel.follow_image(
-            lambda: (self._source_layer(), self.axes_edit.text().strip().upper()),
-            *(c.currentIndexChanged for c in layers), self.mode_combo.currentIndexChanged)
+        # an optics PSF's pixel= and dz= follow the source layer's scale, once its axes are
+        # guessed (which may wait for its file's header: ``AxesPrefill``)
+        prefill = self.psf_panel.follow_image(
+            lambda: (self._source_layer(), self.axes_edit.text().strip().upper()))
+        self.axes_prefill = AxesPrefill(self.axes_edit, self._source_layer, then=prefill.update)
+        for layer_combo in (self.blurry_combo, self.stack_combo, self.self_page.layer_combo):
+            layer_combo.currentIndexChanged.connect(self.axes_prefill.guess)
         self.base.changed.connect(self._base_changed)
         self.focus_button.clicked.connect(self.find_focus)
         self.start_button.clicked.connect(self.start)
@@ -111,113 +104,6 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self._base_changed()
         self._mode_changed()
         self._set_running(False)
-
-    # ------------------------------------------------------------------ assembling
-
-    def _add_pair_controls(self, form: QFormLayout) -> None:
-        from napari.layers import Image
-
-        viewer = self.viewer
-        self.mode_combo = combo(MODES, (
-            "Where training pairs come from: two layers of the same shape (blurry input, sharp "
-            "target, paired plane by plane), one z-stack whose planes are all paired to its "
-            "in-focus plane, or no reference at all: adapt to one blurry layer with its PSF "
-            "(the network's output, re-blurred by the PSF, must match the image)."))
-        form.addRow("Pairs from", self.mode_combo)
-        pair_page, stack_page = QWidget(), QWidget()
-        pair_form, stack_form = form_layout(pair_page), form_layout(stack_page)
-        self.blurry_combo = LayerCombo(viewer, (Image,),
-                                       tooltip="Blurry (input) layer of the training pairs.")
-        self.sharp_combo = LayerCombo(viewer, (Image,),
-                                      tooltip="Sharp (target) layer, same shape as the blurry.")
-        pair_form.addRow("Blurry", self.blurry_combo)
-        pair_form.addRow("Sharp", self.sharp_combo)
-        self.stack_combo = LayerCombo(viewer, (Image,),
-                                      tooltip="A z-stack (ZYX) through focus of one field.")
-        stack_form.addRow("Stack", self.stack_combo)
-        self.focus_spin = spin(-1, 100000, -1, (
-            "Index of the in-focus plane; 'auto' picks the sharpest plane by focus score "
-            "when training starts."), special="auto")
-        self.focus_button = button("Find", "Find the in-focus plane now by focus score; you "
-                                   "can edit it.")
-        stack_form.addRow("In-focus plane", row(self.focus_spin, self.focus_button))
-        self.pages = QStackedWidget()
-        self.pages.addWidget(pair_page)
-        self.pages.addWidget(stack_page)
-        self.self_page = SelfAdaptPage(viewer)
-        self.pages.addWidget(self.self_page)
-        form.addRow(self.pages)
-        self.psf_panel = PsfPanel(viewer, self)  # adapting, or a PSF-aware base on pairs
-        form.addRow(self.psf_panel)
-        self.axes_edit = QLineEdit()
-        self.axes_edit.setToolTip(
-            "Axes of the training layer(s), e.g. YX, ZYX, YXS (RGB); guessed, edit if wrong.")
-        form.addRow("Axes", self.axes_edit)
-        self.align_check = QCheckBox("align planes")
-        self.align_check.setToolTip(
-            "Register each input plane to its target by subpixel translation (phase correlation).")
-        self.match_check = QCheckBox("match intensities")
-        self.match_check.setToolTip(
-            "Affine-match the target's intensities to the input (real pairs differ in exposure "
-            "and bleaching). Untick for synthetic pairs already in the same units.")
-        for check in (self.align_check, self.match_check):
-            check.setChecked(True)
-        form.addRow("", row(self.align_check, self.match_check))
-
-    def _training_controls(self) -> QWidget:
-        self._shown_defaults = steps, lr, minutes = mode_defaults("pair", "supervised")
-        box = QWidget()
-        form = form_layout(box)
-        self.steps_spin = spin(1, 1_000_000, steps, "Training steps (each one batch of patches).")
-        self.patch_spin = spin(8, 1024, 64, (
-            "Side of the square training patches in pixels (a multiple of the network's size "
-            "divisor; at most the size of the images)."), step=16)
-        self.batch_spin = spin(1, 512, 8, "Patches per step.")
-        self.lr_spin = double_spin(0.000001, 1.0, lr, "Peak learning rate "
-                                   "(Adam, warm-up then cosine decay).", decimals=6, step=0.00005)
-        # at most half: one field holds out a band, and a larger share is refused by the core
-        self.val_spin = double_spin(0.0, 0.5, 0.2, (
-            "Share held out for validation: a band of every plane (the last share of its "
-            "longer axis, 16 px apart from what trains; adapting without a reference: the last "
-            "columns), never seen by a training patch. The starting weights are kept unless "
-            "a later validation beats them. 0 (paired data only): no validation, the last "
-            "weights are kept."), decimals=2, step=0.05)
-        self.minutes_spin = double_spin(0.0, 10_000.0, minutes, (
-            "Time limit of the run in minutes; Steps is then the upper bound. 'no limit': the "
-            "run ends after Steps (or when validation stops improving). Adapting without a "
-            "reference always has a limit (3 by default)."), decimals=2, step=0.5)
-        self.minutes_spin.setSpecialValueText("no limit")
-        self.device_row = DeviceRow("Where to train: auto picks CUDA, then MPS, then the CPU.")
-        self.device_combo = self.device_row.combo
-        for text, widget in (("Steps", self.steps_spin), ("Minutes", self.minutes_spin),
-                             ("Patch size", self.patch_spin),
-                             ("Batch size", self.batch_spin), ("Learning rate", self.lr_spin),
-                             ("Validation fraction", self.val_spin),
-                             ("Device", self.device_row)):
-            form.addRow(text, widget)
-        return box
-
-    def _add_run_controls(self, layout) -> None:
-        self.start_button = button("Start", "Build the training pairs and start fine-tuning.")
-        self.stop_button = button("Stop", "Stop after the current step and keep the best "
-                                  "weights so far.")
-        self.preview_button = button("Preview", (
-            "Pause training and deblur the current slice with the weights as they are now; "
-            "training resumes when the preview is shown."))
-        self.save_button = button("Save...", "Write the fine-tuned weights (.safetensors with "
-                                  "their model card).")
-        layout.addLayout(row(self.start_button, self.stop_button, self.preview_button,
-                             self.save_button))
-        from qtpy.QtWidgets import QProgressBar
-
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setToolTip("Training steps done.")
-        layout.addWidget(self.progress_bar)
-        self.status_label = label("Step, loss, validation and the estimated time left.")
-        layout.addWidget(self.status_label)
-        self.plots = TrainingPlots()
-        self.loss_plot, self.val_plot = self.plots.loss_plot, self.plots.val_plot
-        layout.addWidget(self.plots)
 
     # ------------------------------------------------------------------ controls
 
@@ -233,7 +119,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         self._mode_defaults()
         if self.mode == "self" and self.minutes_spin.value() == 0:
             self.minutes_spin.setValue(mode_defaults("self")[2])  # the adaptation is time-boxed
-        self._guess_axes()
+        self.axes_prefill.guess()
 
     def _mode_defaults(self, *_) -> None:
         """Steps, learning rate and time limit follow the defaults of the mode and regime
@@ -254,10 +140,6 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
         """The time limit; None for 'no limit' (the core refuses 0 minutes)."""
         value = float(self.minutes_spin.value())
         return value if value > 0 else None
-
-    def _guess_axes(self, *_) -> None:
-        layer = self._source_layer()
-        self.axes_edit.setText(guess_layer_axes(layer) if layer is not None else "")
 
     def set_base(self, name: str) -> None:
         self.base.set_name(name)
@@ -592,6 +474,7 @@ class FinetuneWidget(TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
                 pass
 
     def release_viewer(self) -> None:
+        self.axes_prefill.release()
         self.psf_panel.prefill.release()
         self.base.release()
         self.self_page.release()

@@ -6,8 +6,9 @@ the calibration and the deblur, and the status says how many.
 
 The scores come from ``core.focus.iter_focus_scores`` and the deblurring from
 ``core.selective.iter_deblur_selected``, both in napari workers (``_jobs.iter_focus_job``);
-the method panel, the run and the result layer's placement are the Deblur dock's parts. The
-user's layers are never modified.
+the method panel, the run and the result layer's placement are the Deblur dock's parts; the
+threshold's views and calibration are ``_focus_threshold``. The user's layers are never
+modified.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
 from ._controls import LogSpinBox, button, combo, double_spin, label, spin
-from ._feedback import describe_error, notify_error, notify_info, notify_warning
+from ._feedback import describe_error, notify_error, notify_info
 from ._focus_data import (
     DataWatch,
     all_soft_hint,
     counted,
     default_threshold,
-    pixel_size_note,
     refuse_rgba,
     sharpest_note,
 )
-from ._focus_views import FocusOverlays, show_slice_plot
+from ._focus_threshold import ThresholdMixin
+from ._focus_views import FocusOverlays
 from ._jobs import (
     DeblurRequest,
     DeblurRun,
@@ -40,7 +41,7 @@ from ._jobs import (
     removed_note,
 )
 from ._layer_data import focus_deblurred_layer, source_placement
-from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data, unwrap
+from ._layers import LayerCombo, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS, default_network
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
@@ -49,7 +50,7 @@ from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 UNITS = ("tiles", "slices")
 
 
-class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
+class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Focus QC."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -359,127 +360,6 @@ class FocusWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if tile:
             self.overlays.show_heatmap(layer, axes, self.scores, tile)
         self.update_threshold_view()
-
-    # ------------------------------------------------------------------ threshold
-
-    def set_threshold(self, value: float) -> None:
-        """Set the threshold and update the count, outlines and plot at once."""
-        self.threshold_spin.setValue(float(value))
-        self._threshold_timer.stop()
-        self.update_threshold_view()
-
-    def _threshold_changed(self, *_) -> None:
-        self._auto_threshold_of = None  # the user's (typed, stepped or calibrated) from now on
-        self._threshold_timer.start()
-
-    @property
-    def threshold(self) -> float:
-        return float(self.threshold_spin.value())
-
-    def soft_mask(self) -> np.ndarray | None:
-        """The units below the threshold, tiles without structure left out."""
-        if not self.scores_fresh():
-            return None
-        return self._selective.select_below(self.scores, self.threshold) & self.structure
-
-    def _blank_note(self) -> str:
-        """'' or what the status and count say of the tiles left out for lack of structure."""
-        blank = int(self.structure.size - self.structure.sum()) if self.scores is not None else 0
-        return (f" ({counted(blank, 'tile')} of background noise only, left out)"
-                if blank else "")
-
-    def update_threshold_view(self) -> None:
-        """Count label, soft-tile outlines (tiles) or the plot (slices) for the threshold."""
-        if self.closed:
-            return
-        mask = self.soft_mask()
-        if mask is None:
-            self.count_label.setText(
-                "not scored yet: press Score" if self.scores is None
-                else "layer, its data or settings changed: press Score again"
-            )
-            return
-        self.count_label.setText(
-            f"{int(mask.sum())} of {mask.size} {self.unit} below threshold {self.threshold:.4g}"
-            + self._blank_note())
-        layer, axes, tile = self.score_settings()
-        if tile:
-            self.overlays.show_outlines(layer, axes, tile, mask, self.threshold,
-                                        self._selective.tile_box)
-        else:
-            self._show_plot(layer, axes, mask)
-
-    def _show_plot(self, layer, axes: str, mask) -> None:
-        show_slice_plot(self.plot, self.viewer, layer, axes, self._selective.score_axes(axes),
-                        self.scores, mask, self.threshold)
-
-    def _on_dims(self, event=None) -> None:
-        if self.closed or self.unit != "slices" or not self.plot.series:
-            return
-        mask = self.soft_mask()
-        if mask is not None:
-            layer, axes, _ = self.score_settings()
-            self._show_plot(layer, axes, mask)
-
-    # ------------------------------------------------------------------ calibration
-
-    def calibrate(self):
-        """Score the known-good layer like the image (same tiles, or per slice) and set the
-        threshold to the chosen percentile of its scores."""
-        good = self.good_combo.value
-        try:
-            check_image_layer(good, "known-good")
-            axes = guess_layer_axes(good)
-            refuse_rgba(good, axes)
-            tile = int(self.tile_spin.value()) if self.unit == "tiles" else None
-            gen = self._focus.iter_focus_scores(layer_data(good), axes=axes, tile=tile)
-        except (ValueError, TypeError) as error:
-            self._refuse(error)
-            return None
-        structure_of = self._structure_job(layer_data(good), axes, tile)
-        percentile = float(self.percentile_spin.value())
-        calibrate_threshold = self._focus.calibrate_threshold
-        try:  # a different pixel size is warned about, not refused: the user may know better
-            layer, layer_axes = self.image.checked()
-            note = pixel_size_note(layer, layer_axes, good, axes)
-        except ValueError:
-            note = ""
-
-        def job():
-            scores = np.asarray((yield from structure_of(gen, 0)))
-            structure = yield from structure_of(None, 1)
-            # a sparse layer's background tiles score their noise: calibrated on with the
-            # cells, they put the threshold among the background (none of the blurred cells
-            # fell below it)
-            kept = scores if structure is None else scores[structure]
-            if kept.size == 0:
-                raise ValueError(f"no tile of {good.name!r} holds structure above its "
-                                 "background noise; calibrate on an in-focus layer with content")
-            return (calibrate_threshold(kept, percentile=percentile), kept.size,
-                    scores.size - kept.size)
-
-        def done(value):
-            threshold, n, blank = value
-            if self.closed:
-                return
-            self.set_threshold(threshold)
-            what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
-                counted(n, "slice score")
-            left = f", {counted(blank, 'background tile')} left out" if blank else ""
-            self.status_label.setText(
-                f"threshold {threshold:.4g}: percentile {percentile:g} of {what} of "
-                f"{good.name!r}{left}" + (f"; note: {note}" if note else "")
-            )
-            if note:
-                notify_warning(f"Calibration: {note}")
-
-        def failed(error):
-            message = f"Calibration on {good.name!r} failed: {describe_error(error)}"
-            notify_error(message)
-            if not self.closed:  # the notification goes away; the status line stays
-                self.status_label.setText(message)
-
-        return start_worker(self, job, returned=done, errored=failed)
 
     # ------------------------------------------------------------------ running
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._feedback import describe_error, notify_error
-from ._layer_data import add_layer, deblurred_layer, source_now
+from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
 from ._methods import SessionModel, method_card
 
 
@@ -366,7 +366,8 @@ def iter_deblur_job(req: DeblurRequest):
     if channel_parts(req):  # the core prepares and settles each channel with its own PSF
         tiling = req.tiling.replace(tile=channels_auto_tile(req)) if req.auto_tile \
             else req.tiling
-        result = yield from prepare_deblur(req.image, req.axes, req.method, tiling).iter_run()
+        prepared = prepare_deblur(req.image, req.axes, req.method, tiling)
+        result = with_channel_tiles((yield from prepared.iter_run()), prepared)
         return JobOutcome(result, request_card(req), time.perf_counter() - start, req.label)
     method, tiling, normalization, ran = prepared_method(req)
     prepared = prepare_deblur(req.image, req.axes, method, tiling, normalization=normalization)

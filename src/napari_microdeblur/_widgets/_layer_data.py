@@ -302,9 +302,47 @@ def difference_layer(deblurred, truth, diff: np.ndarray):
     return diff, kwargs, "image"
 
 
-def tile_grid_layer(deblurred, plan_tiles):
+def with_channel_tiles(result, prepared):
+    """``result`` of a PSF per channel (``core.channel_psfs``) with each channel's tile and
+    overlap in ``parameters['channels']`` (the core keeps channel 1's as the result's, yet each
+    PSF has its own overlap): as each channel's run planned them, where the core has not
+    recorded them itself."""
+    from dataclasses import replace
+
+    from ..core.tiling import plan_tiles
+
+    channels = result.parameters.get("channels")
+    if not isinstance(channels, list) or len(channels) != len(prepared.channel_runs):
+        return result
+    found = []
+    for run, entry in zip(prepared.channel_runs, channels):
+        plan = plan_tiles(run.layout.spatial_shape, run.options.tile, run.options.overlap,
+                          size_divisor=run.method.size_divisor)
+        found.append({"tile": tuple(plan.tile), "overlap": tuple(plan.overlap), **entry})
+    return replace(result, parameters=dict(result.parameters, channels=found))
+
+
+def grid_tiling(meta: dict, channel: int | None) -> tuple[tuple, tuple, str]:
+    """(tile, overlap, which channel's: '' where all channels share them) of a result's record
+    ``meta``: channel ``channel``'s (0-based) where channels were deblurred with tilings of
+    their own (a PSF per channel), else the result's."""
+    tile, overlap = tuple(meta["tile"])[-2:], tuple(meta["overlap"])[-2:]
+    channels = (meta.get("parameters") or {}).get("channels")
+    if not isinstance(channels, list) or not all(
+            isinstance(c, dict) and "tile" in c and "overlap" in c for c in channels):
+        return tile, overlap, ""
+    tilings = [(tuple(c["tile"])[-2:], tuple(c["overlap"])[-2:]) for c in channels]
+    if len(set(tilings)) == 1:
+        return (*tilings[0], "")
+    k = min(max(int(channel or 0), 0), len(tilings) - 1)
+    return (*tilings[k], f"channel {k + 1} of {len(tilings)}")
+
+
+def tile_grid_layer(deblurred, plan_tiles, channel: int | None = None):
     """The tiles ``deblurred`` was computed in (from its metadata), as rectangles;
-    ``plan_tiles`` is ``core.tiling.plan_tiles``. ValueError if the layer has no record."""
+    ``plan_tiles`` is ``core.tiling.plan_tiles``. Channels deblurred with tilings of their own
+    (a PSF per channel): those of channel ``channel`` (0-based), said in the layer's name.
+    ValueError if the layer has no record."""
     meta = deblurred.metadata.get("microdeblur") if isinstance(deblurred.metadata, dict) \
         else None
     if not meta or "tile" not in meta:
@@ -314,8 +352,7 @@ def tile_grid_layer(deblurred, plan_tiles):
         )
     shape = layer_data(deblurred).shape
     yx = tuple(shape[meta["axes"].index(a)] for a in "YX")
-    tile = tuple(meta["tile"])[-2:]
-    overlap = tuple(meta["overlap"])[-2:]
+    tile, overlap, which = grid_tiling(meta, channel)
     # a network's tiles start on its size divisor's grid (recorded by the core since 2026-12)
     divisor = int((meta.get("parameters") or {}).get("size_divisor", 1))
     rects = []
@@ -324,10 +361,12 @@ def tile_grid_layer(deblurred, plan_tiles):
         y1, x1 = min(y1, yx[0]), min(x1, yx[1])
         rects.append(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=float) - 0.5)
     kwargs = {
-        "shape_type": "rectangle", "name": f"tile grid of {deblurred.name}",
+        "shape_type": "rectangle",
+        "name": f"tile grid of {deblurred.name}" + (f" ({which})" if which else ""),
         "edge_color": GRID_COLOR, "face_color": "transparent",
         "edge_width": max(1.0, min(yx) / 300), "opacity": 0.8,
         **overlay_transform(deblurred, dims=2),
-        "metadata": {"microdeblur": {"tile": tile, "overlap": overlap, "tiles": len(rects)}},
+        "metadata": {"microdeblur": {"tile": tile, "overlap": overlap, "tiles": len(rects),
+                                     "channel": which}},
     }
     return rects, kwargs, "shapes"

@@ -16,19 +16,34 @@ aside: a reader may squeeze them): napari names no axes, and a (3, 2, Y, X) ZCYX
 guessed from its shape is CZYX.
 
 A deblurred result (``layer.metadata['microdeblur']``) has no source path: it records the pixel
-sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``)."""
+sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``).
+
+A header can take seconds to read (tens of MB of OME-XML): within ``unread_headers_deferred()``
+a header not read yet is not read on this thread (taken as no file, its key listed), so that
+a dock reads it in the background (``read_header``, ``_header_reads``) and asks again once it
+is there."""
 
 from __future__ import annotations
 
-import functools
 import importlib.util
+import threading
 import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
-__all__ = ["file_axes_of", "layer_pixel_sizes"]
+__all__ = ["file_axes_of", "file_key_of", "header_read", "layer_pixel_sizes", "read_header",
+           "unread_headers_deferred"]
 
 _NO_SIZES = (".png", ".jpg", ".jpeg", ".bmp")  # formats without a pixel size
-_ZARR_MARKERS = ("zarr.json", ".zattrs", ".zgroup", ".zarray")  # where a Zarr's metadata lives
+_ZARR_ATTRIBUTES = ".zattrs"  # a Zarr v2's attributes (its pixel sizes) change here
+_CACHED = 64  # headers kept, the last read
+_HEADERS: OrderedDict = OrderedDict()  # file key -> header
+_READING: dict = {}  # file key -> Event set when the thread reading it is done
+_LOCK = threading.Lock()
+_DEFERRED: ContextVar[list | None] = ContextVar("microdeblur_deferred_headers", default=None)
 
 
 def layer_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
@@ -105,21 +120,81 @@ def file_axes_of(layer) -> tuple[str, str] | None:
     return axes, name
 
 
-def _header_of(layer) -> tuple[tuple, str, tuple] | None:
-    """(``_file_header`` of the file ``layer`` was opened from, its name, the layer's data
-    shape), or None where there is no such file the package reads."""
+def file_key_of(layer) -> tuple[str, int, int] | None:
+    """The key ``read_header`` takes for the file ``layer`` was opened from (resolved path,
+    size, mtime), or None where there is no such file the package reads. Stats the file only."""
     path = getattr(getattr(layer, "source", None), "path", None)
     if not path:
         return None
     try:
-        key = _file_key(Path(path))
+        return _file_key(Path(path))
     except (OSError, ValueError):
         return None
+
+
+def header_read(key: tuple) -> bool:
+    """Whether the header of ``key`` (``file_key_of``) is read already (answers at once)."""
+    with _LOCK:
+        return key in _HEADERS
+
+
+def read_header(key: tuple, elsewhere=None) -> tuple[str, tuple, tuple, bool]:
+    """``_file_header`` of ``key``, read once per key: from the cache, else read by
+    ``elsewhere(key)`` where given (another process, say; None from it: read here) or here,
+    or, while another thread reads it, when that thread is done (each reads once)."""
+    while True:
+        with _LOCK:
+            if key in _HEADERS:
+                _HEADERS.move_to_end(key)
+                return _HEADERS[key]
+            reading = _READING.get(key)
+            if reading is None:
+                reading = _READING[key] = threading.Event()
+                break
+        reading.wait()
+    try:
+        header = elsewhere(key) if elsewhere is not None else None
+        if header is None:
+            header = _file_header(*key)
+        with _LOCK:
+            _HEADERS[key] = header
+            while len(_HEADERS) > _CACHED:
+                _HEADERS.popitem(last=False)
+        return header
+    finally:
+        with _LOCK:
+            _READING.pop(key, None)
+        reading.set()
+
+
+@contextmanager
+def unread_headers_deferred() -> Iterator[list]:
+    """Within: a header not read yet is not read on this thread, its file taken as none (no
+    sizes, no axes from it) and its key appended to the list given (a dock reads those in a
+    worker and asks again). Headers already read answer as always."""
+    missed: list = []
+    token = _DEFERRED.set(missed)
+    try:
+        yield missed
+    finally:
+        _DEFERRED.reset(token)
+
+
+def _header_of(layer) -> tuple[tuple, str, tuple] | None:
+    """(``read_header`` of the file ``layer`` was opened from, its name, the layer's data
+    shape), or None where there is no such file the package reads, or its header is not read
+    yet within ``unread_headers_deferred``."""
+    key = file_key_of(layer)
     if key is None:
+        return None
+    missed = _DEFERRED.get()
+    if missed is not None and not header_read(key):
+        if key not in missed:
+            missed.append(key)
         return None
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     shape = tuple(int(n) for n in getattr(data, "shape", ()))
-    return _file_header(*key), Path(path).name, shape
+    return read_header(key), Path(layer.source.path).name, shape
 
 
 def _axes_on(file_axes: str, file_shape: tuple, shape: tuple) -> str:
@@ -165,7 +240,10 @@ def _file_key(path: Path) -> tuple[str, int, int] | None:
     if suffix in _NO_SIZES or not path.exists():
         return None
     if path.is_dir():
-        marks = [path / m for m in _ZARR_MARKERS if (path / m).is_file()]
+        from ..core.io import ZARR_MARKERS  # what makes a folder a Zarr, as the reader says
+
+        names = (*ZARR_MARKERS, _ZARR_ATTRIBUTES)
+        marks = [path / m for m in names if (path / m).is_file()]
         if not marks and suffix != ".zarr":
             return None
         stats = [p.stat() for p in marks] or [path.stat()]
@@ -176,11 +254,11 @@ def _file_key(path: Path) -> tuple[str, int, int] | None:
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
-@functools.lru_cache(maxsize=64)
 def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple, bool]:
     """(axes, shape, ((axis, um), ...), whether the file states its axes) of the image in file
-    ``path``, from its headers; size and mtime key the cache (a file written again is read
-    again). Nothing for a file that does not read: the layer is there, unknown as before."""
+    ``path``, from its headers; size and mtime key ``read_header``'s cache (a file written
+    again is read again). Nothing for a file that does not read: the layer is there, unknown
+    as before."""
     try:
         with warnings.catch_warnings():  # 'several images', 'pyramid': said when it is read
             warnings.simplefilter("ignore")

@@ -19,11 +19,12 @@ from qtpy.QtWidgets import (
 from ._cards import CardView
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error
+from ._header_reads import AxesPrefill
+from ._layer_file import unread_headers_deferred
 from ._layers import (
     SCOPES,
     LayerCombo,
     check_image_layer,
-    guess_layer_axes,
     layer_axes_note,
     layer_data,
 )
@@ -132,7 +133,8 @@ class ClassicalOptions(QGroupBox):
 
 
 class ImagePanel(QWidget):
-    """An image layer and its axes (guessed when the layer changes; the user may edit them)."""
+    """An image layer and its axes (guessed when the layer changes; the user may edit them).
+    Axes its file states come once its header is read, in a worker (``AxesPrefill``)."""
 
     changed = Signal()
 
@@ -149,19 +151,23 @@ class ImagePanel(QWidget):
         # a guess that could as well be another (CZYX or TZYX): said, not silently run
         self.axes_note = label("What the guessed axes assume; type others if they are wrong.")
         self.form.addRow("", self.axes_note)
+        self.axes_prefill = AxesPrefill(self.axes_edit, lambda: self.layer_combo.value,
+                                        then=self._axes_set)
         self.layer_combo.currentIndexChanged.connect(self._guess_axes)
         self.axes_edit.textChanged.connect(self._show_axes_note)
         self.axes_edit.editingFinished.connect(self.changed.emit)
         self._guess_axes()
 
     def _guess_axes(self, *_) -> None:
-        layer = self.layer_combo.value
-        self.axes_edit.setText(guess_layer_axes(layer) if layer is not None else "")
+        self.axes_prefill.guess()
+
+    def _axes_set(self) -> None:
         self._show_axes_note()
         self.changed.emit()
 
     def _show_axes_note(self, *_) -> None:
-        note = layer_axes_note(self.layer_combo.value, self.axes_edit.text().strip().upper())
+        with unread_headers_deferred():  # a header still being read: noted when it is
+            note = layer_axes_note(self.layer_combo.value, self.axes_edit.text().strip().upper())
         self.axes_note.setText(note)
         self.axes_note.setVisible(bool(note))
 
@@ -181,6 +187,7 @@ class ImagePanel(QWidget):
         return layer, axes
 
     def release(self) -> None:
+        self.axes_prefill.release()
         self.layer_combo.disconnect_viewer()
 
 

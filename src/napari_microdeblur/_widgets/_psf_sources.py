@@ -19,6 +19,7 @@ from qtpy.QtCore import QObject
 
 from ..core.pixel_units import PLAUSIBLE_UM
 from ._feedback import describe_error
+from ._header_reads import HeaderReads
 from ._layer_file import layer_pixel_sizes
 from ._layers import alive_in, guess_layer_axes, is_image_layer, layer_data, unwrap
 from ._workers import disconnect, start_worker
@@ -280,7 +281,8 @@ class PsfScalePrefill:
     is 1: ``_layer_file``) the values came from. Updates
     when a signal of ``follow`` fires, when the layer's scale or units change, when editing the
     PSF box ends, and on a text set by a program (the box has no focus): never while the user
-    types (an update then waits for the end of the editing). The layer's events are let go
+    types (an update then waits for the end of the editing). A file's sizes come once its
+    header is read, in a worker (``HeaderReads``). The layer's events are let go
     when another layer is chosen and on ``release()`` (the dock closing: the layer may
     outlive it)."""
 
@@ -293,6 +295,7 @@ class PsfScalePrefill:
         self._pending = False  # a layer change came while the user was typing in the box
         self._layer_ref = None  # weak reference to the layer whose scale and units we follow
         self._released = False  # the dock closed (its release_viewer calls ``release``)
+        self._reads = HeaderReads()
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setToolTip("pixel= and dz= of the optics PSF model, taken from the image "
@@ -317,7 +320,7 @@ class PsfScalePrefill:
         if self.psf_edit.hasFocus():
             self._pending = True
             return
-        self._apply_for(layer, axes)
+        self._apply()
 
     def _image(self):
         try:
@@ -327,7 +330,9 @@ class PsfScalePrefill:
         return image if image else (None, "")
 
     def _apply(self, *_) -> None:
-        self._apply_for(*self._image())
+        # a file header still being read: filled when it arrives, unless typed in meanwhile
+        self._reads.run(lambda: self._apply_for(*self._image()), self._image()[0],
+                        refresh=self.update)
 
     def _focus_out(self) -> None:
         if self._pending:
@@ -391,6 +396,7 @@ class PsfScalePrefill:
     def release(self) -> None:
         """Stop following layers (the dock closes); safe to call more than once."""
         self._released = True
+        self._reads.release()
         self._let_go()
 
 

@@ -1,0 +1,188 @@
+"""What a dock shows from the file a layer was opened from (its axes, its pixel sizes: see
+``_layer_file``), without reading the file's header on napari's GUI thread: a header of tens
+of MB of OME-XML froze the viewer for seconds the first time its layer was chosen.
+
+``HeaderReads.run(update, layer)`` calls ``update()`` at once where the header is read already
+(as it always did). Else the header is read in a worker: where it arrives within ``WAIT_S``
+(a small file) ``update()`` runs with it, as before; past that ``update()`` runs without it
+(the shape's axes, the layer's scale) and ``refresh()`` runs when it arrives, unless another
+``run`` came meanwhile (another layer chosen: the stale answer is dropped) or the dock closed.
+``AxesPrefill`` fills an Axes box so, keeping axes the user typed while the header was read.
+
+A TIFF with a long description is read by a helper process (``in_helper_process``): tifffile
+parses an OME-XML in one call that holds the GIL (1.2 s for 41 MB), which stalled the GUI
+thread as much from a worker thread as on it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from ._layer_file import file_key_of, header_read, read_header, unread_headers_deferred
+
+WAIT_S = 0.1  # a small file's header arrives within this: shown at once, no flicker
+_LONG_DESCRIPTION = 1_000_000  # characters: an XML tifffile parses in one GIL-holding call
+_CHILD = ("import sys\n"
+          "from napari_microdeblur._widgets._layer_file import read_header\n"
+          "print(repr(read_header((sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))))")
+
+
+def in_helper_process(key: tuple):
+    """The header of ``key`` (``_layer_file.read_header``) read by a helper Python process
+    where it is a TIFF with a long description (tens of MB of OME-XML); None (read it here)
+    for any other file, or where that process cannot run (a frozen app) or fails."""
+    import ast
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if getattr(sys, "frozen", False) or _description_length(key[0]) < _LONG_DESCRIPTION:
+        return None
+    env = dict(os.environ)  # the package where this process has it, first
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHILD, *map(str, key)], env=env,
+                              capture_output=True, text=True, timeout=300, check=True,
+                              creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        header = ast.literal_eval(done.stdout.strip())
+    except (OSError, ValueError, SyntaxError, subprocess.SubprocessError):
+        return None
+    return header if isinstance(header, tuple) and len(header) == 4 else None
+
+
+def _description_length(path: str) -> int:
+    """Characters of the first ImageDescription of TIFF ``path`` (0: none, or no TIFF)."""
+    if not path.lower().endswith((".tif", ".tiff")):
+        return 0
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages.first.tags.get(270)
+            return len(tag.value) if tag is not None else 0
+    except Exception:  # noqa: BLE001 - unreadable here: the reader says so where it reads
+        return 0
+
+
+class HeaderReads:
+    """The file-header reads of one part of a dock (``run``); ``release()`` when it closes."""
+
+    def __init__(self) -> None:
+        self._generation = 0  # one per run: an answer for an older run is stale
+        self._awaited: tuple | None = None  # (generation, keys, refresh) of the last run
+        self._workers: list = []  # running (a worker without a reference may be collected)
+        self.released = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a header this part waits for is still being read."""
+        return self._awaited is not None
+
+    def run(self, update: Callable[[], None], layer=None,
+            refresh: Callable[[], None] | None = None) -> None:
+        """``update()`` with the file headers it reads, none read on this thread: see the
+        module. ``layer``: the layer whose header it needs (waited for up to ``WAIT_S``);
+        ``refresh``: what to call when a header it lacked arrives (``update`` by default)."""
+        self._generation += 1
+        generation = self._generation
+        key = file_key_of(layer) if layer is not None else None
+        started = []
+        if key is not None and not header_read(key) and not _within_a_run():
+            started.append(key)
+            self._read(started, generation).wait(WAIT_S)
+        with unread_headers_deferred() as missed:
+            _RUNNING.depth += 1
+            try:
+                update()
+            finally:
+                _RUNNING.depth -= 1
+        self._awaited = (generation, tuple(missed), refresh or update) if missed else None
+        unread = [k for k in missed if k not in started]
+        if unread:
+            self._read(unread, generation)
+
+    def release(self) -> None:
+        """Drop any answer still to come (the dock closes)."""
+        self.released = True
+        self._awaited = None
+
+    def _read(self, keys: list, generation: int) -> threading.Event:
+        """Read the headers of ``keys`` in a worker; the event is set once they are read."""
+        from napari.qt.threading import create_worker
+
+        done = threading.Event()
+
+        def read() -> None:
+            try:
+                for key in keys:
+                    read_header(key, in_helper_process)
+            finally:
+                done.set()
+
+        worker = create_worker(read, _start_thread=False, _ignore_errors=True)
+        worker.finished.connect(lambda: self._arrived(worker, generation))
+        self._workers.append(worker)
+        worker.start()
+        return done
+
+    def _arrived(self, worker, generation: int) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+        awaited = self._awaited
+        if self.released or awaited is None or awaited[0] != generation:
+            return  # stale (another run since), answered within WAIT_S, or closed
+        _, keys, refresh = awaited
+        if all(header_read(k) for k in keys):
+            self._awaited = None
+            try:
+                refresh()
+            except RuntimeError:  # its widgets were deleted with the dock
+                self.release()
+
+
+class _Depth(threading.local):
+    depth = 0
+
+
+_RUNNING = _Depth()  # runs under way on this thread (a layer change starts one in another)
+
+
+def _within_a_run() -> bool:
+    """Whether a ``run`` is under way on this thread: it waited for the header already, and a
+    second wait would only add to the first."""
+    return _RUNNING.depth > 0
+
+
+class AxesPrefill:
+    """Sets the Axes box ``axes_edit`` to the axes of the layer ``layer_of()`` gives
+    (``_layers.guess_layer_axes``: its record, its file's, or its shape's) on ``guess()``,
+    then calls ``then()``; when its file's header arrives later (``HeaderReads``), again,
+    unless the user typed other axes meanwhile (kept: ``then()`` only)."""
+
+    def __init__(self, axes_edit, layer_of: Callable, then: Callable[[], None] | None = None):
+        self.axes_edit, self._layer_of, self._then = axes_edit, layer_of, then
+        self.reads = HeaderReads()
+        self._guessed = ""
+
+    def guess(self, *_) -> None:
+        self.reads.run(self._set, self._layer_of(), refresh=self._arrived)
+
+    def _set(self) -> None:
+        from ._layers import guess_layer_axes
+
+        layer = self._layer_of()
+        self._guessed = guess_layer_axes(layer) if layer is not None else ""
+        self.axes_edit.setText(self._guessed)
+        if self._then is not None:
+            self._then()
+
+    def _arrived(self) -> None:
+        if self.axes_edit.text() == self._guessed:
+            self.guess()
+        elif self._then is not None:
+            self.reads.run(self._then)
+
+    def release(self) -> None:
+        self.reads.release()
