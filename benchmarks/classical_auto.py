@@ -2,11 +2,11 @@
 tuned settings, and against the PSF-aware network, on the cross-dataset rows of
 benchmarks/generalization.py.
 
-- ``iterations='auto'`` (``inference.iterations_for``) hides a random tenth of the pixels of
+- ``iterations='auto'`` (``image_settings.iterations_for``) hides a random tenth of the pixels of
   a central 256 px crop, runs Richardson-Lucy on the rest and keeps the count at which its
   blurred estimate best predicts the hidden pixels (``classical.held_out_iterations``, at most
   100).
-- ``balance='auto'`` (``inference.balance_for``) takes the balance minimising generalised
+- ``balance='auto'`` (``image_settings.balance_for``) takes the balance minimising generalised
   cross-validation for the known PSF on the centre crop of the image
   (``psf_estimate.gcv_balance``, 41 values from 1e-6 to 100).
 
@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import generalization as gen  # noqa: E402
 import provenance  # noqa: E402
 
-from napari_microdeblur.core.inference import balance_for, deblur, iterations_for  # noqa: E402
+from napari_microdeblur.core.image_settings import balance_for, iterations_for  # noqa: E402
+from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE  # noqa: E402

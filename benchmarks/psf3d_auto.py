@@ -69,7 +69,8 @@ from napari_microdeblur.core.archs.wiener_unet import noise_sigma  # noqa: E402
 from napari_microdeblur.core.bundled import IN_FOCUS_SHARE_FOR_3D  # noqa: E402
 from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.fft_domain import crop, extend, extension_plan  # noqa: E402
-from napari_microdeblur.core.inference import deblur, in_3d_where_auto_should  # noqa: E402
+from napari_microdeblur.core.image_settings import in_3d_where_auto_should  # noqa: E402
+from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
 from napari_microdeblur.core.psf import in_focus_share  # noqa: E402

@@ -159,7 +159,7 @@ def test_a_single_plane_scores_as_before():
 def test_spec_before_image_settles_what_it_can_without_the_image():
     """The check a dock runs before a run: the method a run would pick, the PSF-from-image
     cases left to the run."""
-    from napari_microdeblur.core.inference import spec_before_image
+    from napari_microdeblur.core.image_settings import spec_before_image
     from napari_microdeblur.core.options import FIXED_ITERATIONS
     from napari_microdeblur.core.psf import gaussian_psf
 

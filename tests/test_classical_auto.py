@@ -8,7 +8,8 @@ import pytest
 from scipy.signal import fftconvolve
 
 from napari_microdeblur.core.classical import held_out_iterations
-from napari_microdeblur.core.inference import central_volume, deblur
+from napari_microdeblur.core.image_settings import central_volume
+from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.method import MethodSpec
 from napari_microdeblur.core.psf import gaussian_psf
 
@@ -109,7 +110,7 @@ def test_central_volume_reads_the_centre_of_one_stack():
 def test_richardson_lucy_with_iterations_auto_on_an_image_and_a_stack():
     """By name, iterations='auto' runs the held-out count (at most 100), on a 2D image and on
     every plane of a stack with a 2D PSF; without an image it cannot be decided."""
-    from napari_microdeblur.core.inference import held_out_count
+    from napari_microdeblur.core.image_settings import held_out_count
 
     psf2 = gaussian_psf(2.0, size=15)
     sharp = _textured_stack((2, 160, 160), seed=4)
@@ -171,7 +172,7 @@ def test_gcv_balance_grows_with_the_noise_and_wiener_auto_uses_it():
 def test_a_psf_as_large_as_the_image_is_cut_for_both_checks():
     """A PSF file as large as the image (a whole bead image) is cut to its support before the
     per-image checks, as before the deblur; a PSF wider than 128 px gets a wider crop."""
-    from napari_microdeblur.core.inference import balance_for, iterations_for
+    from napari_microdeblur.core.image_settings import balance_for, iterations_for
     from napari_microdeblur.core.psf import fit_psf_to_image
     from napari_microdeblur.core.psf_estimate import gcv_balance
 
@@ -200,7 +201,7 @@ def test_auto_is_the_default_and_a_3d_psf_caps_or_fixes_it():
     with a 3D PSF, RL's check stops at 30 (it overshoots on smooth samples) and Wiener, whose
     GCV judges a 2D PSF, runs the fixed 0.01 and says so. A Method built without an image
     needs numbers, and has them by default."""
-    from napari_microdeblur.core.inference import AUTO_ITERATIONS_MAX_3D, held_out_count
+    from napari_microdeblur.core.image_settings import AUTO_ITERATIONS_MAX_3D, held_out_count
     from napari_microdeblur.core.method import resolve_method
     from napari_microdeblur.core.options import FIXED_BALANCE, FIXED_ITERATIONS
 

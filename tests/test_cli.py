@@ -37,7 +37,7 @@ def test_deblur_file_to_file_matches_the_python_api(tmp_path, blurred_file, caps
 
 def test_deblur_with_iterations_auto_runs_the_held_out_count(tmp_path, fluo_u8, capsys):
     from napari_microdeblur.core.degrade import degrade
-    from napari_microdeblur.core.inference import held_out_count
+    from napari_microdeblur.core.image_settings import held_out_count
     from napari_microdeblur.core.psf import parse_psf
 
     blurred = tmp_path / "blurred.tif"  # 128 px: large enough to hold pixels out of

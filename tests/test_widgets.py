@@ -198,7 +198,7 @@ def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
 
 
 def test_deblur_dock_iterations_and_balance_auto_by_default(make_napari_viewer, qtbot, fluo_u8):
-    from napari_microdeblur.core.inference import held_out_count
+    from napari_microdeblur.core.image_settings import held_out_count
     from napari_microdeblur.core.psf import parse_psf
 
     viewer = make_napari_viewer()

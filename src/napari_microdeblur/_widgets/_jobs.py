@@ -187,7 +187,7 @@ def check_custom_tile(req: DeblurRequest) -> None:
     change a method's reach. A PSF the run estimates from the image is not known yet: the
     tile is refused now only where every estimate refuses it (``_refused_whatever_estimate``)."""
     from ..core.axes import Layout, colour_part
-    from ..core.inference import spec_before_image
+    from ..core.image_settings import spec_before_image
     from ..core.method import resolve_device
     from ..core.options import FIXED_BALANCE, FIXED_ITERATIONS
     from ..core.psf_estimate import is_estimate
@@ -282,7 +282,7 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     estimated from the image this run deblurs (the scope the user chose). Where the image gives
     no estimate and 'auto' runs the blind network instead, or 'auto' runs Richardson-Lucy in 3D
     (a 3D PSF on a z-stack), the label names what runs."""
-    from ..core.inference import spec_for_image
+    from ..core.image_settings import spec_for_image
 
     method = spec_for_image(req.method, req.image, req.axes)
     fell_back = req.network is None and method.name != req.method.name
@@ -380,7 +380,7 @@ def channels_auto_tile(req: DeblurRequest) -> int:
     method's reach; the memory budget is the same). A PSF estimated from the image stands in
     as the widest estimate (``SIGMA_MAX``), the PSF that needs the largest tile."""
     from ..core.channel_psfs import channel_of
-    from ..core.inference import spec_before_image
+    from ..core.image_settings import spec_before_image
     from ..core.memory import auto_tile_size
     from ..core.method import resolve_device
     from ..core.psf_estimate import SIGMA_MAX, is_estimate

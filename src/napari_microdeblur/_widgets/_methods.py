@@ -119,7 +119,8 @@ def default_network(rgb: bool) -> str | None:
 def auto_words(spec, rgb: bool) -> str:
     """What 'auto' (``spec``) runs on an image, in words that name only networks that may run:
     ``core.bundled.auto_label``, and where the PSF is estimated from the image the blind
-    network that runs instead when the image gives no estimate (``inference.spec_for_image``)."""
+    network that runs instead when the image gives no estimate
+    (``image_settings.spec_for_image``)."""
     from ..core import bundled
 
     words = bundled.auto_label(spec, rgb)

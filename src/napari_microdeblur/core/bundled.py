@@ -364,7 +364,7 @@ def auto_psf(spec, rgb: bool) -> str | None:
 
 def auto_blind_fallback(spec, rgb: bool) -> str | None:
     """The blind network 'auto' runs instead where it estimates the PSF (``auto_psf``) and the
-    image gives none (``inference.spec_for_image``); None where 'auto' estimates no PSF, or no
+    image gives none (``image_settings.spec_for_image``); None where 'auto' estimates no PSF, or no
     blind network takes the image (a failed estimate then ends the run, saying why)."""
     if auto_psf(spec, rgb) is None:
         return None

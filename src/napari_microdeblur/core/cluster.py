@@ -327,7 +327,8 @@ def deblur_zarr_on_cluster(
     from . import io, io_write
     from .axes import is_rgb, is_rgba
     from .files import image_axes
-    from .inference import prepare_deblur, spec_for_image
+    from .image_settings import spec_for_image
+    from .inference import prepare_deblur
     from .provenance import RECORD_KEY, deblur_record
 
     spec, tiling = _specs(method, tiling, options)

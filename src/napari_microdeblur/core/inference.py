@@ -33,9 +33,10 @@ from .axes import (
     is_rgb,
     is_rgba,
 )
-from .bundled import auto_3d_kernel, auto_method_name, auto_psf, default_for_modality
-from .channel_psfs import channel_sources, one_psf_only, prepare_channels, run_channels
+from .bundled import auto_method_name
+from .channel_psfs import prepare_channels, run_channels
 from .deblur_notes import ALPHA_NOTE, GRAY_ALPHA_NOTE, signed_rl_note, warnings_after_success
+from .image_settings import spec_for_image
 from .memory import check_result_fits
 from .method import (
     CLASSICAL_METHODS,
@@ -52,7 +53,7 @@ from .method import (
     resolve_device,
     resolve_method,
 )
-from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
+from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
 from .tile_options import TileOptions, tile_options
@@ -174,200 +175,6 @@ def as_method(method, axes: str, shape, models=None) -> Method:
         spec = fit_psf_to_image_of(method.check(), axes, shape)
         return spec.resolve(rgb=is_rgb(axes, shape), models=models)
     return resolve_method(method)
-
-
-def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
-    """The spec as it runs on ``image``: what only the image can settle, settled once per
-    image before any tile work.
-
-    ``psf='estimate'`` is replaced by the PSF estimated from ``image``
-    (``core.psf_estimate``); the line saying which goes out as a warning. So is 'auto' without
-    a PSF for an image type that estimates one (``bundled.auto_psf``: EM, brightfield); where
-    its image gives no estimate (too small, constant), that 'auto' runs the image type's blind
-    network instead and says so. 'auto' with a 3D PSF for a z-stack becomes Richardson-Lucy
-    in 3D (``in_3d_where_auto_should``) unless ``in_3d`` is False (a caller that deblurs
-    plane by plane). Richardson-Lucy with ``iterations='auto'`` gets its count from the image
-    (``iterations_for``), Wiener with ``balance='auto'`` its balance (``balance_for``).
-    Anything else is returned as it is."""
-    if not isinstance(spec, MethodSpec):
-        return spec
-    one_psf_only(spec)
-    image = colour_part(image, axes)  # RGBA, gray + alpha: settled on what runs, not alpha
-    spec = _with_psf_of(spec, image, axes, in_3d)
-    return balance_for(iterations_for(spec, image, axes), image, axes)
-
-
-def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
-    """The spec as ``spec_for_image`` settles it, without reading the image: what decides the
-    method's reach (and so the smallest tile it runs on), for a check before a run starts.
-    'auto' with a 3D PSF on a z-stack is Richardson-Lucy; iterations and balance 'auto' are
-    fixed (they do not change the reach). None where the PSF comes from the image itself
-    ('estimate', or 'auto' for EM and brightfield): only the image settles that one."""
-    from .psf_estimate import is_estimate
-
-    shape = tuple(int(n) for n in shape)
-    if is_estimate(spec.psf) or channel_sources(spec.psf) or auto_psf(spec, is_rgb(axes, shape)):
-        return None
-    if auto_3d_kernel(spec, axes, shape) is not None:
-        spec = spec.replace(name="richardson_lucy")
-    return spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
-
-
-def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
-    """``spec_for_image`` but for the iteration count and the balance."""
-    from .psf_estimate import estimate_psf, estimation_plane, is_estimate
-
-    if in_3d:
-        spec = in_3d_where_auto_should(spec, image, axes)
-    rgb = is_rgb(axes, tuple(image.shape))
-    default = auto_psf(spec, rgb)
-    if default is not None:
-        spec = spec.replace(psf=default)
-    if not is_estimate(spec.psf):
-        return spec
-    if not spec.takes_psf():  # a blind network: nothing to estimate (resolving it says so)
-        return spec
-    try:
-        plane = estimation_plane(image, axes)
-        estimated = estimate_psf(plane)
-        if any(k > n for k, n in zip(estimated.kernel.shape, plane.shape)):
-            # a blur that wide leaves too little of a small image to deblur, or to trust
-            raise ValueError(f"the estimate, {estimated.spec}, is "
-                             f"{' x '.join(map(str, estimated.kernel.shape))} px, larger than "
-                             f"the image ({' x '.join(map(str, plane.shape))} px); give a "
-                             "PSF (file or model) instead")
-    except ValueError as error:
-        if default is None:  # 'estimate' asked for by name: the user hears why
-            raise
-        blind = default_for_modality(spec.modality, rgb)
-        warnings.warn(f"no PSF could be estimated from this image ({error}); ran the blind "
-                      f"network {blind} instead", stacklevel=2)
-        return spec.replace(name=blind, psf=None)
-    warnings.warn(estimated.describe(), stacklevel=2)
-    return spec.replace(psf=estimated.spec)  # the same kernel, named (psf_estimate rounds)
-
-
-#: The lateral size of the central crop (all its planes) on which the settings found per image
-#: are checked: Richardson-Lucy's iterations (``classical.held_out_iterations``, which scores
-#: the central 8 planes of a stack under a one-plane PSF: 0.7 s at up to 100 iterations on this
-#: project's 2-core CPU; every plane under a 3D PSF) and Wiener's balance (``gcv_balance``).
-CHECK_CROP = 256
-#: The most iterations ``iterations='auto'`` lets that check choose with a 2D PSF.
-AUTO_ITERATIONS_MAX = 100
-#: ... and with a 3D PSF, deconvolving in 3D: on a smooth confocal nucleus (the test split of
-#: benchmarks/psf3d_auto.py, seen when this was chosen) the check ran to 100 where 20 was best,
-#: 1.5 to 4.4 dB below 30; at most 30 it stops earlier only where the stack's noise says so.
-AUTO_ITERATIONS_MAX_3D = FIXED_ITERATIONS
-
-
-def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
-    """'auto' given a 3D PSF for a grayscale z-stack as Richardson-Lucy in 3D
-    (``bundled.auto_runs_in_3d``), with a line saying so; any other spec as it is. It runs at
-    most ``spec.iterations`` (``AUTO_ITERATIONS_MAX_3D`` for 'auto'), fewer where a held-out check
-    on a central crop of the stack (``held_out_count``) finds that RL fits the noise sooner: on
-    a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
-    (benchmarks/psf3d_auto.py)."""
-    kernel = auto_3d_kernel(spec, axes, tuple(image.shape))
-    if kernel is None:
-        return spec
-    most = AUTO_ITERATIONS_MAX_3D if spec.iterations == AUTO_ITERATIONS else spec.iterations
-    iterations = held_out_count(kernel, image, axes, most) or min(most, FIXED_ITERATIONS)
-    count = (_iterations_text(iterations) if iterations == most else
-             f"{_iterations_text(iterations)}: past that it fitted the noise of the stack, by a "
-             f"check on voxels held out of it; at most {most}")
-    warnings.warn(
-        f"method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D ({count}), which "
-        "removes the light other planes send into each plane; the PSF-aware network sees one "
-        "plane at a time (choose it by name to run it with the PSF's in-focus plane)",
-        stacklevel=3)
-    return spec.replace(name="richardson_lucy", iterations=iterations)
-
-
-def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
-    """Richardson-Lucy with ``iterations='auto'`` with the count ``held_out_count`` finds on
-    ``image`` (at most ``AUTO_ITERATIONS_MAX``, ``AUTO_ITERATIONS_MAX_3D`` for a 3D PSF), and a
-    line saying it; other specs as they are."""
-    if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
-        return spec
-    kernel = spec.psf_for_image(axes, tuple(image.shape))
-    if kernel is None:
-        return spec
-    most = AUTO_ITERATIONS_MAX_3D if is_3d_kernel(kernel) else AUTO_ITERATIONS_MAX
-    iterations = held_out_count(kernel, image, axes, most)
-    if iterations is None:
-        iterations = FIXED_ITERATIONS
-        why = "the image is too small to hold pixels out of it"
-    else:
-        why = ("where its blurred estimate best predicted pixels held out of the image; at most "
-               f"{most}")
-    warnings.warn(f"richardson_lucy: {_iterations_text(iterations)} (iterations 'auto': {why})",
-                  stacklevel=3)
-    return spec.replace(iterations=iterations)
-
-
-def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
-    """Wiener with ``balance='auto'`` with the balance ``psf_estimate.gcv_balance`` finds on the
-    centre crop of the image's middle plane, first channel (each channel is deconvolved with
-    the balance, and a mean of channels would show less noise than any of them: on the RGB
-    rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
-    one), and a line saying it; other specs as they are. GCV judges a 2D PSF: a 3D one (or one
-    wider than the crop) runs ``FIXED_BALANCE``, and the line says why."""
-    from .psf_estimate import gcv_balance
-
-    if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
-        return spec
-    kernel = spec.psf_for_image(axes, tuple(image.shape))
-    if kernel is None:
-        return spec
-    plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
-    try:
-        balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane,
-                              kernel[0] if kernel.ndim == 3 and not is_3d_kernel(kernel)
-                              else kernel)
-        why = "by generalised cross-validation on the image"
-    except ValueError as error:  # a 3D PSF, or one wider than the image offers
-        balance, why = FIXED_BALANCE, f"the fixed value; {error}"
-    warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': {why})", stacklevel=3)
-    return spec.replace(balance=balance)
-
-
-def _iterations_text(count: int) -> str:
-    return "1 iteration" if count == 1 else f"{count} iterations"
-
-
-def is_3d_kernel(kernel: np.ndarray) -> bool:
-    """Whether a PSF deconvolves in 3D (more than one plane)."""
-    return kernel.ndim == 3 and kernel.shape[0] > 1
-
-
-def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int | None:
-    """The Richardson-Lucy iteration count, at most ``most``, that
-    ``classical.held_out_iterations`` finds on a central crop of ``image`` (every plane, at
-    least ``CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
-    point) with ``kernel`` (a 2D one on a stack deconvolves each plane); None for an image too
-    small to tell."""
-    from .classical import held_out_iterations
-
-    crop = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape[-2:])))
-    if crop.ndim == 3 and kernel.ndim == 2:
-        kernel = kernel[None]
-    return held_out_iterations(crop, kernel, max_iterations=int(most))
-
-
-def central_volume(image, axes: str, lateral: int) -> np.ndarray:
-    """The (Z, Y, X) (or (Y, X) without Z) float32 volume at the centre of ``image``: every
-    plane, at most ``lateral`` pixels along Y and X, the first index of any other axis (time,
-    channel, RGB). Reads only that part of a lazy (dask, zarr) array."""
-    key = []
-    for axis, n in zip(axes, image.shape):
-        if axis in "YX":
-            start = max(0, (n - lateral) // 2)
-            key.append(slice(start, start + lateral))
-        else:
-            key.append(slice(None) if axis == "Z" else 0)
-    volume = np.asarray(image[tuple(key)], dtype=np.float32)
-    kept = [a for a in axes if a in "ZYX"]
-    return np.transpose(volume, [kept.index(a) for a in "ZYX" if a in kept])
 
 
 @dataclass

@@ -12,12 +12,12 @@ Method names:
   ``weights=FILE``, the network that file describes; with a PSF given, the bundled PSF-aware
   network (``core.psf_aware``) bound to that PSF (but Richardson-Lucy in 3D for a
   widefield-like 3D PSF on a z-stack: ``bundled.auto_runs_in_3d``, applied by
-  ``inference.spec_for_image``, which sees the image); without one, for EM and brightfield
+  ``image_settings.spec_for_image``, which sees the image); without one, for EM and brightfield
   images the same network given a PSF estimated from the image (``bundled.auto_psf``), for
   fluorescence the blind network;
 - ``'richardson_lucy'``, ``'wiener'``: classical deconvolution with ``psf``; their default
   ``iterations='auto'`` and ``balance='auto'`` are found on the image
-  (``inference.iterations_for``, ``inference.balance_for``);
+  (``image_settings.iterations_for``, ``image_settings.balance_for``);
 - a bundled ``arch.tag`` such as ``'gran.em_v1'``;
 - a registered architecture name (``'gran'``) together with ``weights=FILE``.
 

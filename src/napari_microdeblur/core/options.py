@@ -1,6 +1,6 @@
 """The numeric options a ``MethodSpec`` carries, and their checks: each names the option and
 what it accepts. Richardson-Lucy's ``iterations`` and Wiener's ``balance`` may be 'auto', which
-the deblur settles per image (``inference.spec_for_image``), and 'auto' is their default; a
+the deblur settles per image (``image_settings.spec_for_image``), and 'auto' is their default; a
 Method built without an image needs numbers (``FIXED_ITERATIONS``, ``FIXED_BALANCE``)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["AUTO_BALANCE", "AUTO_ITERATIONS", "FIXED_BALANCE", "FIXED_ITERATIONS
 #: (``method.classical_method``, ``resolve_method``) and an image too small for the check below.
 FIXED_ITERATIONS = 30
 #: ``iterations`` for Richardson-Lucy that the deblur decides per image, the default: the count
-#: a check on held-out pixels finds (``inference.held_out_count``). Against 30 iterations on
+#: a check on held-out pixels finds (``image_settings.held_out_count``). Against 30 iterations on
 #: the training-split images of benchmarks/classical_defaults.py it scored +0.2 to +16.5 dB on
 #: 15 of 15 rows, and 30 iterations left 6 of the 30 images below the blurred input, 'auto' none.
 AUTO_ITERATIONS = "auto"
@@ -39,7 +39,7 @@ def check_iterations(iterations, *, auto: bool = True) -> None:
 #: Wiener's balance where no image settles it (as ``FIXED_ITERATIONS``), and for a 3D PSF.
 FIXED_BALANCE = 0.01
 #: ``balance`` for Wiener that the deblur decides per image, by generalised cross-validation
-#: (``inference.balance_for``), the default: against 0.01 on the same rows +0.2 to +15.3 dB on
+#: (``image_settings.balance_for``), the default: against 0.01 on the same rows +0.2 to +15.3 dB on
 #: 15 of 15, and 0.01 left 8 of the 30 images below the input, 'auto' none.
 AUTO_BALANCE = "auto"
 

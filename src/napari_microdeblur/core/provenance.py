@@ -206,7 +206,7 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
     used = record["parameters"].get("psf")
     if record["psf"] in (None, "estimate") and isinstance(used, str) and used != "array":
         # 'estimate', or 'auto' for EM and brightfield: the PSF found on this image, as the
-        # model string the CLI prints for reuse (inference.spec_for_image settles it so)
+        # model string the CLI prints for reuse (image_settings.spec_for_image settles it so)
         record["psf"], record["psf_estimated"] = used, True
     if prepared.channel_runs:  # one PSF per channel: each channel's run, not channel 0's
         runs = record["channels"] = [_run_fields(run) for run in prepared.channel_runs]

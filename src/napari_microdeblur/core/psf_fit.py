@@ -86,11 +86,11 @@ def _smaller_model_fix(psf_axes: str, kernel_shape, spatial) -> str:
 def runs_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
     """Whether a run of ``spec`` on an image of ``axes`` and ``shape`` deconvolves over Z with a
     3D PSF, as the run settles it without reading the image: a classical method (or 'auto'
-    that becomes Richardson-Lucy in 3D, ``inference.spec_before_image``) whose PSF, fitted to
+    that becomes Richardson-Lucy in 3D, ``image_settings.spec_before_image``) whose PSF, fitted to
     the image, is 3D, on more than one plane. A network (PSF-aware ones are 2D), a PSF
     estimated from the image, or one plane: plane by plane, a 3D PSF's in-focus plane only.
     The Deblur dock asks it too (its PSF-scale note compares Z only then)."""
-    from .inference import spec_before_image
+    from .image_settings import spec_before_image
 
     shape = tuple(int(n) for n in shape)
     if "Z" not in axes or shape[axes.index("Z")] < 2:
