@@ -123,17 +123,33 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
             f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
             f"in {time.perf_counter() - t0:.1f} s", flush=True,
         )
+        _say_modality(args, method, result)
     return str(result.method)
+
+
+def _say_modality(args, method, result) -> None:
+    """Once per command, where --modality auto took a grayscale image for fluorescence (by
+    design): an EM image got the fluorescence network and nothing said that EM has its own."""
+    from .core.axes import is_rgb, is_rgba
+    from .core.bundled import image_type
+
+    rgb = is_rgb(result.axes, result.image.shape) or is_rgba(result.axes, result.image.shape)
+    plain = method.name == "auto" and method.psf is None and method.weights is None
+    if (plain and method.modality == "auto" and image_type("auto", rgb) == "fluorescence"
+            and not getattr(args, "modality_said", False)):
+        args.modality_said = True
+        print("  (--modality auto: grayscale, so run as fluorescence; for EM images give "
+              "--modality em)", flush=True)
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     """--scheduler: a Zarr volume chunk by chunk, or one task per file. Into a folder, outputs
     that exist are skipped (as on one machine; --overwrite redoes them), so rerunning an
     interrupted run redoes only what is missing; the failed files are listed beside it."""
+    from .cli_batch import folder_pairs
     from .cli_words import in_cli_words
     from .core import io
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
-    from .core.files import batch_pairs
 
     method, tiling = method_specs(args)
     options = dict(axes=args.axes, overwrite=args.overwrite, method=method, tiling=tiling)
@@ -149,7 +165,9 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     if len(inputs) == 1 and not folder:
         pairs = [(inputs[0], output)]  # an existing output is refused, as on one machine
     elif folder:
-        pairs = batch_pairs(inputs, output)
+        pairs = folder_pairs(inputs, output, args)
+        for folder_made in {target.parent for _, target in pairs}:  # --recursive's subfolders
+            folder_made.mkdir(parents=True, exist_ok=True)
     else:
         raise UserError(f"{len(inputs)} inputs need an output directory; "
                         f"{shown_path(output)} is not")
@@ -193,14 +211,14 @@ def _list_failures(output: Path, records: list[dict], failed: int) -> None:
 
 
 def cmd_deblur(args) -> int:
+    from .cli_batch import batch_inputs, folder_pairs
     from .cli_words import error_words
     from .core.checkpoint import ModelCache
-    from .core.files import batch_pairs, find_inputs
     from .core.partials import swept_once
 
     method_specs(args)  # a bad option fails here, before any file is read or written
-    inputs = find_inputs(args.input)
     output = Path(args.output)
+    inputs = batch_inputs(args, output)
     if args.scheduler:
         return _deblur_on_cluster(inputs, output, args)
     from .core import io
@@ -217,7 +235,7 @@ def cmd_deblur(args) -> int:
         )
     failed = 0
     models = ModelCache()  # a network is loaded once for the batch, not once per file
-    pairs = batch_pairs(inputs, output)
+    pairs = folder_pairs(inputs, output, args)
     with swept_once(target for _, target in pairs):  # one listing of the folder, not one a file
         for source, target in pairs:
             if target.exists() and not args.overwrite:
@@ -225,6 +243,7 @@ def cmd_deblur(args) -> int:
                     print(f"{target}: exists, skipped", flush=True)
                 continue
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
                 with warnings_naming(source):
                     deblur_one(source, target, args, models)
             except (ValueError, TypeError, OSError, RuntimeError) as error:
@@ -437,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output .tif/.ome.tif for one input; an existing directory for several "
                    "(outputs named <input>_deblurred.tif; existing ones are skipped)")
     add_method_options(p)
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="with a directory: its subfolders' images too, each output in the same "
+                   "subfolder of the output directory (created as needed)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster (tcp://host:8786): one task per "
                    "file, or per chunk of a Zarr volume")

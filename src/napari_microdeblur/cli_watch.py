@@ -17,7 +17,7 @@ import csv
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +176,8 @@ def _watch_one(path: Path, out_dir: Path, threshold: Threshold, args, models, ow
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
+    # ... and said once: the deblur below takes them as the file's own
+    data = replace(data, axes=axes, note=None)
     # a stack is as good as its softest slice with structure (alpha left out by focus_score)
     scores, kept = plane_scores(np.asarray(data.array), axes, threshold.value)
     lowest, judged = _judged(scores, kept)

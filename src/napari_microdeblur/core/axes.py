@@ -5,7 +5,8 @@ Y and X the plane, S the samples of an RGB(A) pixel. Every module that loops ove
 channels does it through this one model: ``check_axes``/``guess_axes`` to know the axes,
 ``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
 ``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
-``guess_note`` says what a guess in doubt assumed; ``colour_part`` is the colours (or the gray)
+``guess_note``/``guessed_axes_note`` say what a guess in doubt assumed, ``given_axes_notes`` what
+given axes that differ from a file's own do; ``colour_part`` is the colours (or the gray)
 of an image with alpha, RGBA or gray + alpha (its alpha is opacity, passed through rather than
 deblurred).
 """
@@ -218,6 +219,58 @@ def guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
     read, instead, alternative = other
     return (f"axes {axes} assumed for shape {tuple(int(n) for n in shape)}: its first axis "
             f"({first}) is read as {read}; if it holds {instead}, {give.format(alternative)}")
+
+
+#: A guess of several axes before Y, X whose order the file does not give, and an order
+#: such a file often has instead (Fiji's hyperstacks are TZCYX)
+_OTHER_ORDER = {"TCZYX": "TZCYX", "TZYX": "ZCYX"}
+
+
+def guessed_axes_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
+    """``guess_note``, or for a guess of several axes before Y, X (``_OTHER_ORDER``) one line
+    saying that their order was assumed; None where the guess is not in doubt."""
+    note = guess_note(shape, axes, give)
+    if note or axes not in _OTHER_ORDER:
+        return note
+    return (f"axes {axes} assumed for shape {tuple(int(n) for n in shape)}: the file does not "
+            f"say which axis is which; if they are in another order, "
+            f"{give.format(_OTHER_ORDER[axes])}")
+
+
+#: What one index along each axis is, for a line saying how axes were read
+_ITEMS = {"T": "time points", "C": "channels", "Z": "Z planes", "Y": "rows", "X": "columns",
+          "S": "samples"}
+
+
+def given_axes_notes(given: str, found: str, stated: bool, shape) -> list[str]:
+    """Lines on ``given`` axes (checked) for an image of ``shape`` read with axes ``found`` (''
+    where none; ``stated``: named by the file itself), none where they agree: that they differ
+    from the file's, and that Y, X are not last (a slow read). Given axes win: a file's stated
+    axes can be wrong (Z and C swapped by the software that saved it), and the user who types
+    them is the one who knows; the line says what they change, as a typo is likelier."""
+    notes = []
+    if given == found:
+        return notes
+    if stated and found:
+        read = " and ".join(f"its {int(shape[i])} {_ITEMS[f]} as {_ITEMS[g]}"
+                            for i, (f, g) in enumerate(zip(found, given)) if f != g)
+        if sorted(given) == sorted(found):
+            notes.append(f"axes={given!r} (--axes) puts the file's own axes {found} in another "
+                         f"order, which reads {read}; using it as given (right only where the "
+                         "file's axes are wrong: leave out --axes to use them)")
+        else:
+            notes.append(f"axes={given!r} (--axes) differs from the file's own axes {found}; "
+                         f"using it as given, which reads {read}")
+    last = given.rstrip("S")
+    if last.endswith("C") and int(shape[len(last) - 1]) <= 16:  # read whole with each pixel
+        last = last[:-1]
+    if set(last[-2:]) != set("YX"):
+        after = "".join(a for a in last[min(last.index("Y"), last.index("X")):] if a not in "YX")
+        notes.append(f"axes={given!r} (--axes) puts {after} after Y and X: the image is read a "
+                     "few pixels at a time, about 10 times slower than with Y, X last; check "
+                     "that this is the file's order (saved as "
+                     f"{after}{''.join(a for a in given if a not in after)} it runs faster)")
+    return notes
 
 
 def size(axes: str, shape, letter: str) -> int:

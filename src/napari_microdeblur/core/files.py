@@ -14,7 +14,7 @@ from collections.abc import Generator
 from pathlib import Path
 
 from . import io, io_write
-from .axes import check_axes, guess_note
+from .axes import check_axes, given_axes_notes, guessed_axes_note
 from .channel_psfs import channel_sources
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray, TilingSpec
@@ -102,12 +102,16 @@ def _compared_axes(axes: str, run: PreparedDeblur) -> str:
 
 def image_axes(data: io.ImageData, axes: str | None = None) -> str:
     """``axes`` when given, else the file's, else a guess (``check_axes``); where the file's
-    axes or the guess are in doubt (``axes.guess_note``), a warning says what was assumed."""
+    axes or the guess are in doubt (``axes.guessed_axes_note``), a warning says what was
+    assumed; given axes that contradict the file's are refused or said (``given_axes_notes``)."""
     shape = tuple(int(s) for s in data.array.shape)
     if axes:
-        return check_axes(axes, shape)
+        given = check_axes(axes, shape)
+        for note in given_axes_notes(given, data.axes, data.stated, shape):
+            warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)
+        return given
     found = check_axes(data.axes or None, shape)
-    note = data.note if data.axes else guess_note(shape, found)
+    note = data.note if data.axes else guessed_axes_note(shape, found)
     if note:
         warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)
     return found
@@ -144,12 +148,13 @@ def copy_atomically(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def find_inputs(pattern: str | os.PathLike) -> list[Path]:
-    """A file, every image file in a directory, or the files a glob matches, sorted."""
+def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
+                skip: str | os.PathLike | None = None) -> list[Path]:
+    """A file, every image file in a directory (``recursive``: ``folder_images``), or the
+    files a glob matches, sorted."""
     path = Path(pattern)
     if path.is_dir() and not io.is_zarr(path):
-        found = [p for p in sorted(path.iterdir())
-                 if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+        found = folder_images(path, recursive, skip)
     elif path.exists():
         found = [path]
     else:
@@ -163,6 +168,20 @@ def find_inputs(pattern: str | os.PathLike) -> list[Path]:
     return found
 
 
+def folder_images(folder: Path, recursive: bool = False,
+                  skip: str | os.PathLike | None = None) -> list[Path]:
+    """The image files in ``folder`` (``recursive``: and in its subfolders, but not in ``skip``,
+    a batch's output folder inside it), sorted; hidden ones left out, a Zarr store one image."""
+    found, skip = [], skip and os.path.abspath(skip)
+    for root, dirs, files in os.walk(folder):
+        names = [n for n in dirs + files
+                 if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith(".")]
+        found += [Path(root) / n for n in names]
+        dirs[:] = [d for d in dirs if recursive and d not in names and not d.startswith(".")
+                   and os.path.abspath(os.path.join(root, d)) != skip]
+    return sorted(found)
+
+
 def output_name(source: Path, output_dir: Path, suffix: str = "_deblurred") -> Path:
     """OUTPUT_DIR/<stem><suffix>.tif (.ome.tif kept) for one input of a batch."""
     name = source.name
@@ -172,11 +191,15 @@ def output_name(source: Path, output_dir: Path, suffix: str = "_deblurred") -> P
     return output_dir / f"{source.stem}{suffix}.tif"
 
 
-def batch_pairs(inputs: list[Path], output_dir: Path) -> list[tuple[Path, Path]]:
-    """(input, output) for each input of a batch into ``output_dir``, checked before any work."""
+def batch_pairs(inputs: list[Path], output_dir: Path,
+                root: Path | None = None) -> list[tuple[Path, Path]]:
+    """(input, output) for each input of a batch into ``output_dir``, checked before any work;
+    with ``root`` (the folder read with its subfolders), in ``output_dir``'s twin of the input's
+    subfolder of ``root``."""
     targets: dict[Path, list[Path]] = {}
     for source in inputs:
-        targets.setdefault(output_name(source, output_dir), []).append(source)
+        folder = output_dir / source.parent.relative_to(root) if root else output_dir
+        targets.setdefault(output_name(source, folder), []).append(source)
     for target, sources in targets.items():
         # a.png and a.tif: the second was 'exists, skipped', never deblurred
         if len(sources) > 1:

@@ -22,7 +22,7 @@ import numpy as np
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
-from .tiff_header import tiff_series_axes
+from .tiff_header import states_axes, tiff_series_axes
 from .tiff_lazy import open_compressed
 from .tiff_metadata import tiff_extras
 
@@ -47,6 +47,9 @@ class ImageData:
     # channel colours (``tiff_metadata.tiff_extras``); for ``io_write.open_output(metadata=)``; and
     # 'microdeblur': how the file was made, if this package made it (``provenance``)
     metadata: dict = field(default_factory=dict)
+    # the file names its axes itself (ImageJ, OME, tifffile's description; OME-Zarr): an axes
+    # string given in their place that differs is a contradiction (``files.image_axes``)
+    stated: bool = False
 
 
 def _check_input_path(path: str | os.PathLike) -> Path:
@@ -206,8 +209,9 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
             axes = samples_as_channels(axes, array.shape)
         note = _tiff_axes_note(tif, series.axes, axes, array.shape)
         extras = tiff_extras(tif)
+        stated = bool(axes) and states_axes(tif, series)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note,
-                     metadata=extras)
+                     metadata=extras, stated=stated)
 
 
 def _open_tiff(path: Path):
@@ -313,7 +317,7 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
     if not AXES_PATTERN.match(axes or "-") or len(axes) != node.ndim:
         axes, extras = "", {}
     return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path),
-                     metadata=extras)
+                     metadata=extras, stated=bool(axes))
 
 
 def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:

@@ -466,8 +466,9 @@ class MethodSpec:
                     f"method='auto' runs {label} with a PSF estimated from the image for "
                     f"{image_type(self.modality, rgb)} images: deblur() and prepare_deblur() "
                     "estimate it; or give psf=...")
-            if self.psf is None:
-                raise ValueError(f"method={label!r} is PSF-aware and needs a PSF: give psf=...")
+            if self.psf is None:  # 'auto' with weights: the user named the file, not a method
+                option = "weights" if name == "auto" else "method"
+                raise ValueError(f"{option}={label!r} is PSF-aware and needs a PSF: give psf=...")
             return psf_aware_method(model, self.psf_value, card, precision=self.precision,
                                     name=label, noise_scale=self.noise_scale, rgb=rgb)
         if self.noise_scale != 1:

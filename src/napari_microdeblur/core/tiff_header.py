@@ -31,6 +31,13 @@ def tiff_series_axes(series) -> str:
     return axes if AXES_PATTERN.match(axes) and len(set(axes)) == len(axes) else ""
 
 
+def states_axes(tif, series) -> bool:
+    """Whether the file names every axis of ``series`` itself: ImageJ, OME or tifffile's own
+    description, with no axis tifffile could not name (Q unknown, I a page sequence)."""
+    described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
+    return bool(described) and not set(series.axes) & set("QI")
+
+
 def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
     """The header of ``path``'s first image (``tiff_header``). Raises what tifffile raises for
     a file it cannot read."""
@@ -54,8 +61,7 @@ def tiff_header(tif, *, extras: bool = False) -> TiffHeader:
     series = tif.series[0]
     axes = tiff_series_axes(series)
     sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
-    described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
-    stated = bool(axes) and bool(described) and not set(series.axes) & set("QI")
+    stated = bool(axes) and states_axes(tif, series)
     if axes.endswith("S") and not marks_alpha(series):
         axes = samples_as_channels(axes, series.shape)
     contiguous = series.dataoffset is not None
