@@ -22,7 +22,6 @@ from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QFormLayout,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -47,6 +46,7 @@ from ._compare_parts import (
 from ._compare_parts import cache_key as plane_cache_key
 from ._compare_stack import BORDER, StackMetricsMixin
 from ._controls import button, label, set_checked_quietly
+from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info
 from ._layer_data import add_layer, region_layer
 from ._layers import (
@@ -94,7 +94,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._prefetch_worker = self._prefetch_key = None
         self._wanted = (None, None)
         self._last_where = None
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         self._add_layer_controls(layout)
         self._add_table(layout)
         self._add_stack_controls(layout)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtWidgets import QFileDialog, QInputDialog, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
 from ._controls import button
+from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
 from ._layer_data import source_placement
@@ -123,6 +124,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.init_workers()
         self.run_handle: DeblurRun | None = None
         self.last_run: DeblurRun | None = None
+        self._scale_warning = ""  # the PSF-scale warning of the last run, kept in its status
         self.image = ImagePanel(
             napari_viewer,
             "Image layer to deblur (2D, 3D, 4D, multichannel or RGB). Labels, points and "
@@ -147,7 +149,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             "Run", "Deblur in the background; the result is added as a new layer.",
             "Stop after the current tile; no layer is added.", "Tiles done over all planes.",
             "What the last run did.")
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         for panel in (self.image, self.method, self.tiling, self.controls):
             layout.addWidget(panel)
         layout.addStretch(1)
@@ -422,6 +424,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         """Start a run; bad settings go to a notification and nothing starts."""
         if self.refuse_while_running():
             return None
+        if self.psf_box.psf_in_use:  # pixel= filled for another layer: the chosen one's now
+            self.psf_prefill.settle()
         try:
             # the preview has already read the PSF: what it refused, the run would refuse too,
             # only after starting
@@ -441,18 +445,20 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.status_label.setText(describe_error(error))
             return None
         self.track_run(run)
-        self.status_label.setText(run_line(req))
-        self._warn_psf_scale(run.req)  # as it runs: a slice of one channel has its PSF
+        # as it runs: a slice of one channel has its PSF. In the dock too: a notification
+        # is gone after a while (and was off screen when the docks were taller than it)
+        self._scale_warning = self._warn_psf_scale(run.req)
+        self.status_label.setText(run_line(req) + self._scale_warning)
         return run
 
-    def _warn_psf_scale(self, req: DeblurRequest) -> None:
+    def _warn_psf_scale(self, req: DeblurRequest) -> str:
         """Warn (the run goes on) when the PSF was made for other pixels than the layer's scale
         says: a PSF at the wrong scale deblurs wrongly without any error. Its Z step only where
         the run deconvolves in 3D (``psf_runs_in_3d``), as ``microdeblur deblur`` says it."""
         text = self.psf_edit.text().strip() if self.psf_box.psf_in_use else ""
         layer = next((la for la in self.viewer.layers if la.name == req.source_name), None)
         if not (text and layer):
-            return
+            return ""
         if (parts := channel_sources(text)) is not None:
             # each channel's PSF against its own run, worded 'channel N: ...' as the CLI does
             notes = [(i, psf_scale_note(self.viewer, parts[i], layer, req.axes, in_3d=in_3d))
@@ -463,6 +469,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                                   in_3d=psf_runs_in_3d(req))
         if note:
             notify_warning(note)
+        return f" Warning: {note}" if note else ""
 
     def cancel(self) -> None:
         self.cancel_run()
@@ -483,7 +490,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.status_label.setText(
             f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
             f"(tile {meta['tile']}, overlap {meta['overlap']}{setting}){removed_note(run)}"
-        )
+            + self._scale_warning)
 
     def release_viewer(self) -> None:
         try:

@@ -24,10 +24,10 @@ from pathlib import Path
 from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
-    QVBoxLayout,
     QWidget,
 )
 
+from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
@@ -42,7 +42,13 @@ from ._finetune_self import (
     self_adapt_config,
 )
 from ._header_reads import AxesPrefill
-from ._layers import check_image_layer, check_stack_layer, guess_layer_axes, layer_data
+from ._layers import (
+    check_image_layer,
+    check_stack_layer,
+    guess_layer_axes,
+    layer_data,
+    layer_modality,
+)
 from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import MethodPanel
 from ._workers import WorkerOwnerMixin, start_worker
@@ -69,7 +75,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
         self._sources: tuple = (None, None, "")  # (layer, sharp layer, axes) of the run
         self._last_step = 0
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         form = QFormLayout()
         layout.addLayout(form)
         self._add_pair_controls(form)
@@ -95,6 +101,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.axes_prefill = AxesPrefill(self.axes_edit, self._source_layer, then=prefill.update)
         for layer_combo in (self.blurry_combo, self.stack_combo, self.self_page.layer_combo):
             layer_combo.currentIndexChanged.connect(self.axes_prefill.guess)
+            layer_combo.currentIndexChanged.connect(self._default_base)
+        self._base_chosen = False  # the user picked a base model: it no longer follows
+        self.base_combo.activated.connect(self._base_picked)
         self.base.changed.connect(self._base_changed)
         self.focus_button.clicked.connect(self.find_focus)
         self.start_button.clicked.connect(self.start)
@@ -103,6 +112,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.save_button.clicked.connect(self._choose_save)
         self._base_changed()
         self._mode_changed()
+        self._default_base()
         self._set_running(False)
 
     # ------------------------------------------------------------------ controls
@@ -117,6 +127,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             widget.setVisible(self.mode != "self")
         self._show_psf_panel()
         self._mode_defaults()
+        self._default_base()
         if self.mode == "self" and self.minutes_spin.value() == 0:
             self.minutes_spin.setValue(mode_defaults("self")[2])  # the adaptation is time-boxed
         self.axes_prefill.guess()
@@ -142,7 +153,28 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         return value if value > 0 else None
 
     def set_base(self, name: str) -> None:
+        self._base_chosen = True
         self.base.set_name(name)
+
+    def _base_picked(self, *_) -> None:
+        self._base_chosen = True
+
+    def _default_base(self, *_) -> None:
+        """Until the user picks one, the base model is the bundled default for the image type
+        of the layer trained on (``core.bundled.default_for_modality``: its metadata's
+        'modality', else RGB brightfield, grayscale fluorescence); the first in the list was
+        the EM network, for a fluorescence sample too."""
+        from ..core.bundled import default_for_modality
+
+        layer = self._source_layer()
+        if self._base_chosen or layer is None:
+            return
+        try:
+            name = default_for_modality(layer_modality(layer), bool(layer.rgb))
+        except ValueError:  # no bundled network for it: the list's first stays
+            return
+        if name in self.base.choices():
+            self.base.set_name(name)
 
     def _show_psf_panel(self, *_) -> None:
         scratch = self.regimes.from_scratch  # a new network: does its architecture take one

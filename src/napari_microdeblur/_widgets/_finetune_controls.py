@@ -10,7 +10,7 @@ from qtpy.QtWidgets import QCheckBox, QFormLayout, QLineEdit, QStackedWidget, QW
 from ._controls import button, combo, double_spin, label, spin
 from ._finetune_plots import TrainingPlots
 from ._finetune_self import SelfAdaptPage, mode_defaults
-from ._layers import LayerCombo
+from ._layers import LayerCombo, input_rank, reference_rank
 from ._panels import DeviceRow, form_layout, row
 from ._psf_panel import PsfPanel
 
@@ -35,13 +35,16 @@ class FinetuneControlsMixin:
         form.addRow("Pairs from", self.mode_combo)
         pair_page, stack_page = QWidget(), QWidget()
         pair_form, stack_form = form_layout(pair_page), form_layout(stack_page)
-        self.blurry_combo = LayerCombo(viewer, (Image,),
+        # by name: the blurry and the sharp layer of a pair (a sample's), never one layer twice
+        self.blurry_combo = LayerCombo(viewer, (Image,), rank=input_rank,
                                        tooltip="Blurry (input) layer of the training pairs.")
-        self.sharp_combo = LayerCombo(viewer, (Image,),
+        self.sharp_combo = LayerCombo(viewer, (Image,), rank=reference_rank,
+                                      avoid=lambda: self.blurry_combo.value,
                                       tooltip="Sharp (target) layer, same shape as the blurry.")
+        self.blurry_combo.currentIndexChanged.connect(self.sharp_combo.reconsider)
         pair_form.addRow("Blurry", self.blurry_combo)
         pair_form.addRow("Sharp", self.sharp_combo)
-        self.stack_combo = LayerCombo(viewer, (Image,),
+        self.stack_combo = LayerCombo(viewer, (Image,), rank=input_rank,
                                       tooltip="A z-stack (ZYX) through focus of one field.")
         stack_form.addRow("Stack", self.stack_combo)
         self.focus_spin = spin(-1, 100000, -1, (

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QWidget
 
-from ._layers import LayerCombo, check_image_layer
+from ._layers import LayerCombo, check_image_layer, input_rank
 from ._panels import form_layout
 
 
@@ -68,7 +68,7 @@ class SelfAdaptPage(QWidget):
 
         super().__init__(parent)
         form = form_layout(self)
-        self.layer_combo = LayerCombo(viewer, (Image,), tooltip=(
+        self.layer_combo = LayerCombo(viewer, (Image,), rank=input_rank, tooltip=(
             "The blurry image to adapt the network to (no sharp reference needed): every plane "
             "is used; the last 'Validation fraction' of its columns is held out."))
         form.addRow("Blurry image", self.layer_combo)

@@ -17,9 +17,10 @@ import weakref
 
 import numpy as np
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFormLayout, QGroupBox, QWidget
 
 from ._controls import LogSpinBox, button, combo, double_spin, label, spin
+from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info
 from ._focus_data import (
     DataWatch,
@@ -74,7 +75,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.overlays = FocusOverlays(napari_viewer)
         self.run_handle: DeblurRun | None = None
         self.last_run: DeblurRun | None = None
-        layout = QVBoxLayout(self)
+        layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         self.image = ImagePanel(
             napari_viewer,
             "Image layer to score and deblur (2D, a stack, or RGB). Labels, points and "

@@ -4,12 +4,18 @@ of layers kept in sync with the layer list, and the part of a layer a scope sele
 from __future__ import annotations
 
 import math
+import re
 import weakref
 
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QWidget
 
 SCOPES = ("whole stack", "current slice", "visible field of view")
+#: words of a layer name that make it a sharp reference, or a blurry input (the samples'
+#: "nuclei sharp (ground truth)" and "nuclei blurred (protocol A)")
+REFERENCE_WORDS = ("truth", "sharp", "reference", "gt")
+INPUT_WORDS = ("blur", "input", "raw", "degraded")
+MODALITIES = ("em", "fluorescence", "brightfield")
 
 def is_image_layer(layer) -> bool:
     from napari.layers import Image
@@ -167,8 +173,60 @@ def current_data_index(viewer, layer) -> tuple[int, ...]:
 
 
 
+def _name_words(layer) -> list[str]:
+    return re.split(r"[^a-z0-9]+", str(getattr(layer, "name", "")).lower())
+
+
+def _is_result(layer, words: list[str]) -> bool:
+    metadata = getattr(layer, "metadata", None)
+    return any(w.startswith("deblur") for w in words) or (
+        isinstance(metadata, dict) and "microdeblur" in metadata)
+
+
+def _is_reference(words: list[str]) -> bool:
+    return any(w.startswith(r) if r != "gt" else w == r for w in words for r in REFERENCE_WORDS)
+
+
+def input_rank(layer) -> int:
+    """How well ``layer`` fits as the image to deblur, by its name (lower is better): 0 named
+    blurry/input, 1 any other, 2 a deblurred result, 3 a sharp reference (ground truth)."""
+    words = _name_words(layer)
+    if _is_reference(words):
+        return 3
+    if _is_result(layer, words):
+        return 2
+    return 0 if any(w.startswith(i) for w in words for i in INPUT_WORDS) else 1
+
+
+def reference_rank(layer) -> int:
+    """How well ``layer`` fits as the sharp reference of a pair (lower is better): 0 named
+    sharp/ground truth, 1 any other, 2 a deblurred result, 3 named blurry/input."""
+    return {3: 0, 1: 1, 2: 2, 0: 3}[input_rank(layer)]
+
+
+def layer_modality(layer) -> str:
+    """The image type ``layer``'s metadata states ('modality': em, fluorescence, brightfield;
+    also in the plugin's 'microdeblur' record), else 'auto' (RGB brightfield, grayscale
+    fluorescence: ``core.bundled.image_type``)."""
+    metadata = getattr(layer, "metadata", None)
+    if not isinstance(metadata, dict):
+        return "auto"
+    record = metadata.get("microdeblur")
+    for said in (metadata.get("modality"),
+                 record.get("modality") if isinstance(record, dict) else None):
+        if isinstance(said, str) and said.strip().lower() in MODALITIES:
+            return said.strip().lower()
+    return "auto"
+
+
 class LayerCombo(QComboBox):
-    """A combo box of the viewer's layers of some types, kept in sync with the layer list."""
+    """A combo box of the viewer's layers of some types, kept in sync with the layer list.
+
+    ``rank`` (layer -> int, lower is better; e.g. ``input_rank``): until the user chooses a
+    layer, the combo takes the best ranked one (the selected layer among equals), and moves
+    to a better one added later; ``avoid`` (no arguments -> a layer) ranks that layer last
+    (the Sharp combo avoids the Blurry choice; ``reconsider()`` when it changes). Without
+    ``rank``: the selected layer, else the first. A choice of the user's is kept."""
 
     def __init__(
         self,
@@ -177,12 +235,17 @@ class LayerCombo(QComboBox):
         *,
         none_label: str | None = None,
         tooltip: str = "",
+        rank=None,
+        avoid=None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._viewer = viewer
         self._types = types
         self._none_label = none_label
+        self._rank, self._avoid = rank, avoid
+        self._user_chose = False  # a layer picked in the list (or set_value): kept
+        self.activated.connect(self._chosen_by_user)
         self._layers: list = []  # weak references, index-aligned with the items
         self.setToolTip(tooltip)
         self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
@@ -222,18 +285,44 @@ class LayerCombo(QComboBox):
             for layer in candidates:
                 self.addItem(layer.name)
                 self._layers.append(weakref.ref(unwrap(layer)))
-            if current is not None and current in candidates:
+            if current is None or current not in candidates:
+                self._user_chose = False
+            kept = current is not None and current in candidates
+            if kept and not self._better(current, candidates):
                 self.setCurrentIndex(self._index_of(current))
-            elif candidates and self._none_label is None:
-                # prefer the selected layer if it fits
-                active = unwrap(self._viewer.layers.selection.active)
-                self.setCurrentIndex(
-                    self._index_of(active) if active in candidates else 0
-                )
+            elif candidates and (self._none_label is None or kept):
+                self.setCurrentIndex(self._index_of(self._best(candidates)))
         finally:
             self.blockSignals(False)
         if self.value is not previous:
             self.currentIndexChanged.emit(self.currentIndex())
+
+    def _score(self, layer) -> int:
+        avoided = self._avoid() if self._avoid is not None else None
+        if avoided is not None and unwrap(avoided) is layer:
+            return 99
+        return self._rank(layer) if self._rank is not None else 0
+
+    def _best(self, candidates: list):
+        """The best ranked of ``candidates``; among equals the selected layer, else the
+        first."""
+        active = unwrap(self._viewer.layers.selection.active)
+        return min(candidates, key=lambda la: (self._score(la), la is not active,
+                                               candidates.index(la)))
+
+    def _better(self, current, candidates: list) -> bool:
+        """Whether a layer fits better than ``current``, the combo's own pick (never the
+        user's)."""
+        if self._user_chose or (self._rank is None and self._avoid is None):
+            return False
+        return self._score(self._best(candidates)) < self._score(current)
+
+    def _chosen_by_user(self, *_) -> None:
+        self._user_chose = self.value is not None
+
+    def reconsider(self, *_) -> None:
+        """Pick again by rank (what ``avoid`` returns changed), unless the user chose."""
+        self.refresh()
 
     def _chosen(self):
         i = self.currentIndex()
@@ -259,6 +348,7 @@ class LayerCombo(QComboBox):
         i = self._index_of(layer)
         if i < 0:
             raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not offered here")
+        self._user_chose = True
         self.setCurrentIndex(i)
 
     def disconnect_viewer(self) -> None:

@@ -25,6 +25,7 @@ from ._layers import (
     SCOPES,
     LayerCombo,
     check_image_layer,
+    input_rank,
     layer_axes_note,
     layer_data,
 )
@@ -143,7 +144,8 @@ class ImagePanel(QWidget):
 
         super().__init__(parent)
         self.form = form_layout(self)
-        self.layer_combo = LayerCombo(viewer, (Image,), tooltip=layer_tooltip)
+        # a sharp reference (the samples' ground truth) is not what a user means to deblur
+        self.layer_combo = LayerCombo(viewer, (Image,), tooltip=layer_tooltip, rank=input_rank)
         self.form.addRow("Image", self.layer_combo)
         self.axes_edit = QLineEdit()
         self.axes_edit.setToolTip(axes_tooltip)

@@ -20,7 +20,7 @@ from qtpy.QtCore import QObject
 from ..core.pixel_units import PLAUSIBLE_UM
 from ._feedback import describe_error
 from ._header_reads import HeaderReads
-from ._layer_file import layer_pixel_sizes
+from ._layer_file import layer_pixel_sizes, unread_headers_deferred
 from ._layers import alive_in, guess_layer_axes, is_image_layer, layer_data, unwrap
 from ._workers import disconnect, start_worker
 
@@ -302,8 +302,16 @@ class PsfScalePrefill:
                              "layer's scale (Layer > scale), or, where that is 1, from the "
                              "file the layer was opened from; type other values to keep yours.")
         self.hint.setVisible(False)
+        # said before Run: a pixel= or dz= off the layer's (typed, or filled for another layer
+        # and waiting for the end of the editing); the Run warning says it again
+        self.scale_note = QLabel()
+        self.scale_note.setWordWrap(True)
+        self.scale_note.setToolTip("The PSF's pixel= or dz= differs by over 5 % from what the "
+                                   "image layer's scale or file states.")
+        self.scale_note.setVisible(False)
         if form is not None:
             form.insertRow(_row_of(form, psf_edit) + 1, "", self.hint)
+            form.insertRow(_row_of(form, psf_edit) + 2, "", self.scale_note)
         psf_edit.textChanged.connect(self._text_changed)
         psf_edit.editingFinished.connect(self._apply)
         # Qt 6 sends editingFinished on focus loss only after an edit: a pending update too
@@ -319,6 +327,7 @@ class PsfScalePrefill:
         self._follow_layer(layer)
         if self.psf_edit.hasFocus():
             self._pending = True
+            self._show_hint()  # the values still there may be another layer's: said
             return
         self._apply()
 
@@ -337,6 +346,13 @@ class PsfScalePrefill:
     def _focus_out(self) -> None:
         if self._pending:
             self._apply()
+
+    def settle(self) -> None:
+        """Make an update still waiting (for the end of the editing, or for a file header
+        being read) now, reading the header here: a run starts with the chosen layer's
+        pixel= (Run was pressed, the box may still have the focus)."""
+        if self._pending or self._reads.busy:
+            self._apply_for(*self._image())
 
     def _apply_for(self, layer, axes: str) -> None:
         self._pending = False
@@ -367,6 +383,40 @@ class PsfScalePrefill:
         self.hint.setText("; ".join(f"{', '.join(said)} from {origin}"
                                     for origin, said in by_origin.items()))
         self.hint.setVisible(bool(kept))
+        note = self._scale_mismatch(shown)
+        self.scale_note.setText(note)
+        self.scale_note.setVisible(bool(note))
+
+    def _scale_mismatch(self, shown: dict[str, str]) -> str:
+        """One line for each pixel= or dz= in the box more than 5 % off what the chosen layer
+        states (a header still being read states nothing yet), '' when none is."""
+        from ..core.psf_scale import scale_mismatch
+
+        layer, axes = self._image()
+        if layer is None:
+            return ""
+        with unread_headers_deferred():
+            found, origins = sampling_with_origins(layer, axes)
+        notes = []
+        for key, value in found.items():
+            try:
+                given = float(shown[key])
+            except (KeyError, ValueError):
+                continue
+            along = ("Y", "X") if key == "pixel" else ("Z",)
+            off, _ = scale_mismatch(dict.fromkeys(along, given), dict.fromkeys(along, value),
+                                    "ZYX")
+            if not off:
+                continue
+            wanted, written = f"{value:.4g}", self._written.get(key)
+            if written is not None and written[0] == shown[key]:  # filled for another layer
+                notes.append(f"{key}={shown[key]} is from {written[1]}, not {origins[key]} "
+                             f"({wanted} um): updated when you leave the PSF box or press Run")
+            else:
+                notes.append(f"{key}={shown[key]} differs from {origins[key]} ({wanted} um): "
+                             f"give {key}={wanted} unless yours is right (a PSF at another "
+                             "scale deblurs wrongly)")
+        return "; ".join(notes)
 
     # the layer's scale and units (the console, a reader plugin setting them after opening)
     def _follow_layer(self, layer) -> None:
