@@ -40,9 +40,15 @@ def _read(name: str) -> np.ndarray:
     return tifffile.imread(SAMPLES / name)
 
 
+#: Each pair's image type, in its layers' metadata: the docks choose the matching default
+#: network from it (``_widgets._layers.layer_modality``); a grayscale EM image would otherwise
+#: be taken for fluorescence
+MODALITY = {"nuclei": "fluorescence", "em": "em", "mito": "fluorescence", "he": "brightfield"}
+
+
 def _credit(key: str, **extra) -> dict:
     # a fresh dict per layer, so editing one layer's metadata leaves its pair's alone
-    return {**CREDITS[key], "attribution": ATTRIBUTION, **extra}
+    return {**CREDITS[key], "attribution": ATTRIBUTION, "modality": MODALITY[key], **extra}
 
 
 def make_nuclei_pair():

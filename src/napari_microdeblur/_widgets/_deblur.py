@@ -20,7 +20,7 @@ from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
 from ._layer_data import source_placement
-from ._layers import current_data_index, layer_data, lazy_part, scope_selection
+from ._layers import current_data_index, layer_data, layer_modality, lazy_part, scope_selection
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfLayerWatch, PsfPreview
@@ -168,6 +168,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.scope_combo.currentIndexChanged.connect(self.method.show_auto_choice)
         # a PSF per channel: the preview shows the channel the viewer shows
         napari_viewer.dims.events.current_step.connect(self._dims_changed)
+        # the Image type follows what a layer's metadata states until the user picks one
+        self._modality_picked = False
+        self.modality_combo.activated.connect(self._modality_was_picked)
         self.image.changed.connect(self._image_changed)
         self._image_changed()
         # an optics PSF's pixel= and dz= follow the layer's scale (after its axes are guessed)
@@ -217,9 +220,16 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
                              "brightfield")
         self.modality_combo.setCurrentIndex(index)
+        self._modality_was_picked()
+
+    def _modality_was_picked(self, *_) -> None:
+        self._modality_picked = True
 
     def _image_changed(self) -> None:
         layer = self.layer_combo.value
+        if not self._modality_picked:  # 'auto' where the layer states none
+            index = self.modality_combo.findData(layer_modality(layer) if layer else "auto")
+            self.modality_combo.setCurrentIndex(max(index, 0))
         self.method.set_rgb(bool(getattr(layer, "rgb", False)))
         self.method.show_auto_choice()
         text = self.psf_edit.text()
