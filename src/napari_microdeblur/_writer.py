@@ -236,7 +236,27 @@ def provenance(meta: dict) -> dict | None:
     record = (meta.get("metadata") or {}).get(RECORD_KEY)
     if not isinstance(record, dict) or not record:
         return None
-    return plain_values(record)  # arrays summarised, as a file's record
+    record = plain_values(record)  # arrays summarised, as a file's record
+    if "source_layer" in record or "method_spec" in record:
+        record = _as_file_record(record)
+    return record
+
+
+def _as_file_record(record: dict) -> dict:
+    """A deblurred layer's record (``_layer_data.deblur_metadata``) with what the CLI's outputs
+    hold and the layer's lacks: the PSF at the top level (from its method spec), the package
+    version that made it (this session's: the docks made it) and when it was saved."""
+    import datetime
+
+    from . import __version__
+
+    spec = record.get("method_spec")
+    psf = spec.get("psf") if isinstance(spec, dict) else None
+    if "psf" not in record and isinstance(psf, str):
+        record["psf"] = psf
+    record.setdefault("software_version", __version__)
+    record["saved"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return record
 
 
 def _write_unnamed(path, array, meta: dict, record) -> list[str]:

@@ -58,6 +58,7 @@ def method_specs(args):
     worked out once per command (kept on ``args``), a PSF file read once."""
     from .core.method import MethodSpec, PsfArray, TilingSpec
     from .core.psf import is_psf_model
+    from .core.psf_fit import check_spec_before_image
 
     if getattr(args, "method_specs", None) is not None:
         return args.method_specs
@@ -68,9 +69,10 @@ def method_specs(args):
     tiling = TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
                         batch_size=args.batch_size, device=args.device,
                         output_dtype=args.output_dtype)
-    method, tiling = method.check(), tiling.check()
+    # an optics PSF lacking pixel= (or dz=) is completed from each file's calibration
+    method, tiling = check_spec_before_image(method), tiling.check()
     # the PSF read once: a bad PSF file is the option's fault, said once, not once per image
-    kernel = method.psf_kernel()
+    kernel = None if is_psf_model(method.psf) else method.psf_kernel()
     if kernel is not None and isinstance(method.psf, str) and not is_psf_model(method.psf):
         # a file's values carried on, so that no check or image of the batch reads it again
         # (with its path: each image's pixel size is checked against the file's voxel size)

@@ -81,9 +81,11 @@ def _run_line(record: dict) -> str:
     if record.get("weights_sha256") or record.get("weights_source"):
         name = record.get("weights_source") or record.get("arch") or "file"
         parts.append(f"weights {name}{_short(record.get('weights_sha256'))}")
-    if record.get("psf"):
+    spec = record.get("method_spec") if isinstance(record.get("method_spec"), dict) else {}
+    psf = record.get("psf") or spec.get("psf")  # a layer saved by an older version: its spec's
+    if psf:
         found = " (estimated from the image)" if record.get("psf_estimated") else ""
-        parts.append(f"PSF {record['psf']}{found}{_short(record.get('psf_sha256'))}")
+        parts.append(f"PSF {psf}{found}{_short(record.get('psf_sha256'))}")
     found = record.get("parameters")
     found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
     return ", ".join(parts + [f"{k.replace('_', ' ')} {found[k]}" for k in PARAMETERS
@@ -91,8 +93,16 @@ def _run_line(record: dict) -> str:
 
 
 def _made(record: dict) -> str:
-    return (f"from {record.get('source_file')}, {record.get('created')}, microdeblur "
-            f"{record.get('software_version')}")
+    """'from FILE, TIME, microdeblur VERSION': a layer saved from napari names its layer and
+    when it was saved; what a record lacks is left out, not printed as None."""
+    source = (record.get("source_file") or
+              (f"napari layer {record['source_layer']!r}" if record.get("source_layer")
+               else None))
+    when = record.get("created") or (f"saved {record['saved']}" if record.get("saved") else None)
+    version = record.get("software_version")
+    parts = [f"from {source}" if source else "from an unrecorded source", when,
+             f"microdeblur {version}" if version else None]
+    return ", ".join(p for p in parts if p)
 
 
 def text_block(info: dict) -> str:

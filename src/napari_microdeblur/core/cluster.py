@@ -77,6 +77,7 @@ def _worker_method(spec: MethodSpec, rgb: bool) -> Method:
 def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:
     """(MethodSpec, TilingSpec) from either form, checked before any task is sent."""
     from .inference import split_options
+    from .psf_fit import check_spec_before_image
 
     if tiling is None:
         method, tiling = split_options(method, **options)
@@ -85,7 +86,8 @@ def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:
     if not isinstance(method, MethodSpec):
         raise TypeError(f"method is a {type(method).__name__}; on a cluster give a method name "
                         "or a MethodSpec (workers resolve it; a loaded network is not sent)")
-    return method.check(), tiling.check()
+    # an optics PSF lacking pixel= (or dz=) is completed from each file's calibration there
+    return check_spec_before_image(method), tiling.check()
 
 
 def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: TilingSpec,
@@ -330,6 +332,7 @@ def deblur_zarr_on_cluster(
     from .image_settings import spec_for_image
     from .inference import prepare_deblur
     from .provenance import RECORD_KEY, deblur_record
+    from .psf_fit import psf_from_calibration
 
     spec, tiling = _specs(method, tiling, options)
     _check_scheduler(scheduler)  # before the volume is read and its normalisation computed
@@ -340,6 +343,7 @@ def deblur_zarr_on_cluster(
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
     # balance 'auto') is settled once here and sent to every worker
+    spec = psf_from_calibration(spec, data.pixel_size)  # optics pixel= from the file, as a file's
     given, spec = spec, spec_for_image(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)

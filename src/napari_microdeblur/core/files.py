@@ -20,6 +20,7 @@ from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray, TilingSpec
 from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
+from .psf_fit import psf_from_calibration
 from .psf_scale import psf_scale_note
 from .shown import shown_path
 
@@ -63,6 +64,8 @@ def iter_deblur_file(
     if data is None:
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
+    # an optics PSF without pixel= (or dz=) takes the file's calibration, said in one line
+    method = psf_from_calibration(method, data.pixel_size)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     _warn_psf_scale(method, data, axes, prepared, source)
     # how the output is made, in the output itself; the input's own record as 'previous'

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .channel_psfs import channel_sources
+from .psf_likeness import not_a_psf
 from .shown import shown_path
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "in_focus_plane",
     "in_focus_share",
     "psf_preview",
+    "calibration_gaps",
+    "with_calibration",
     "PSF_MODELS",
     "PSF_HELP",
 ]
@@ -69,7 +72,8 @@ PSF_HELP = (
     "defocus=0.5 (2D) or nz=31,dz=0.2 (3D)] | confocal:...same keys[,excitation_wavelength=0.488,"
     "pinhole=1] "
     "(wavelengths, pixel, depth, defocus, dz in micrometres; pinhole in Airy units; ni/ns the "
-    "immersion and sample refractive indices; needs the psfmodels package) | FILE.tif "
+    "immersion and sample refractive indices; pixel= and dz= may be left out where the image "
+    "file states its pixel size; needs the psfmodels package) | FILE.tif "
     "(2D YX or 3D ZYX, e.g. from psf-from-beads) | estimate (a Gaussian, possibly "
     "astigmatic, estimated from the image itself; the deblur prints it) | one PSF per channel "
     "of the C axis, in channel order, separated by ';' (quote it), e.g. "
@@ -200,7 +204,7 @@ def read_psf(path) -> np.ndarray:
     5% of the peak) clipped to 0, and each even-length axis padded by one zero plane on the side
     that brings the intensity centroid closer to the centre, so the PSF has a centre pixel.
     Returns float32 summing to 1. A PSF of any size is read; ``fit_psf_to_image`` crops one that
-    is too large for its image.
+    is too large for its image. An ordinary image is refused (``psf_likeness.not_a_psf``).
     """
     import tifffile
 
@@ -238,6 +242,10 @@ def read_psf(path) -> np.ndarray:
             "accepted: 2D (YX) or 3D (ZYX)"
         )
     psf = _valid_values(data, where)
+    if reason := not_a_psf(psf):  # an image given as the PSF: refused before any work
+        raise ValueError(f"{shown_path(path)} does not look like a PSF: {reason}; accepted: one "
+                         "spot on a dark background (e.g. from psf-from-beads), or a model such "
+                         "as 'gaussian:1.6'")
     total = psf.sum()
     for axis, n in enumerate(psf.shape):
         if n % 2 == 0:
@@ -304,10 +312,10 @@ def check_psf(kernel, spatial_dims: int) -> np.ndarray:
 
 
 def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
-                     ) -> tuple[np.ndarray, str | None]:
+                     psf_label: str | None = None) -> tuple[np.ndarray, str | None]:
     """A PSF no larger than the image: ``(kernel, None)`` when it already is, else the PSF cut
     to its support and a one-line note saying what was done (naming the image ``image_label``,
-    by default its shape).
+    by default its shape, and the PSF ``psf_label``, by default its shape).
 
     ``image_shape`` is the image's spatial shape, one entry per PSF axis. A PSF as large as or
     larger than the image on any axis (e.g. a whole bead image) has its background (the median
@@ -354,7 +362,7 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
         f", background {100 * background / peak:.2g}% of the peak subtracted" if background else ""
     )
     note = (
-        f"the PSF {tuple(kernel.shape)} is as large as or larger than the image "
+        f"the PSF {psf_label or tuple(kernel.shape)} is as large as or larger than the image "
         f"{image_label or image_shape}: cut to {cut.shape} around its centroid ({kept:.1%} of its "
         f"intensity kept{subtracted}), normalised to sum 1"
     )
@@ -395,7 +403,8 @@ def is_psf_model(text) -> bool:
             and not channel_sources(text))
 
 
-def optics_arguments(kind: str, text: str, spec: str) -> dict:
+def optics_arguments(kind: str, text: str, spec: str,
+                     required: tuple[str, ...] = _REQUIRED_OPTICS_KEYS) -> dict:
     keys = _CONFOCAL_KEYS if kind == "confocal" else _OPTICS_KEYS
     accepted = ", ".join(keys)
     arguments = {}
@@ -416,13 +425,58 @@ def optics_arguments(kind: str, text: str, spec: str) -> dict:
             raise ValueError(
                 f"psf spec {spec!r}: {key}={value!r} is not {kind_of}; accepted: {key}=<{kind_of}>"
             ) from None
-    missing = [k for k in _REQUIRED_OPTICS_KEYS if k not in arguments]
+    missing = [k for k in required if k not in arguments]
     if missing:
         raise ValueError(
             f"psf spec {spec!r} lacks {', '.join(missing)}; accepted: "
             f"'{kind}:na=1.4,wavelength=0.52,pixel=0.065' (micrometres) plus any of {accepted}"
         )
     return arguments
+
+
+def calibration_gaps(spec) -> list[str]:
+    """The keys an image's calibration can give that the optics spec ``spec`` lacks: 'pixel'
+    (from its X/Y size) and 'dz' (from its Z step, where nz= makes it 3D); [] for anything
+    else (another model, a file, a spec that lacks na= or wavelength= too)."""
+    if not (isinstance(spec, str) and is_psf_model(spec)):
+        return []
+    kind, _, rest = spec.strip().partition(":")
+    kind = kind.strip().lower()
+    if kind not in ("widefield", "confocal"):
+        return []
+    keys = [item.partition("=")[0].strip().lower() for item in rest.split(",")]
+    if "na" not in keys or "wavelength" not in keys:
+        return []
+    gaps = ["pixel"] if "pixel" not in keys else []
+    nz = [item.partition("=")[2] for item in rest.split(",")
+          if item.partition("=")[0].strip().lower() == "nz"]
+    three_d = bool(nz) and nz[0].strip() not in ("", "1")
+    return gaps + (["dz"] if three_d and "dz" not in keys else [])
+
+
+def with_calibration(spec: str, pixel_size) -> tuple[str, str | None]:
+    """An optics spec lacking pixel= (or dz= with nz=) completed from an image's pixel size
+    (um per axis, ``pixel_size``), and one line saying so; ``(spec, None)`` where it lacks
+    none, or where the image does not state them (Y and X within 5 % of each other, a Z step
+    for dz=): the spec's own check then refuses it. What the image states is filled."""
+    from .pixel_units import PLAUSIBLE_UM
+
+    gaps = calibration_gaps(spec)
+    # a size no light microscope has (a TIFF's 72 dpi default: 353 um) is no calibration
+    sizes = {a: float(v) for a, v in (pixel_size or {}).items()
+             if isinstance(v, Real) and PLAUSIBLE_UM[0] < v < PLAUSIBLE_UM[1]}
+    added = {}
+    if "pixel" in gaps and {"Y", "X"} <= sizes.keys() \
+            and abs(sizes["Y"] - sizes["X"]) <= 0.05 * sizes["X"]:
+        added["pixel"] = sizes["X"]
+    if "dz" in gaps and "Z" in sizes:
+        added["dz"] = sizes["Z"]
+    if not added:
+        return spec, None
+    text = spec.strip().rstrip(",") + "".join(f",{k}={v:.6g}" for k, v in added.items())
+    kind = spec.strip().partition(":")[0].strip().lower()
+    said = " and ".join(f"{k}={v:.6g} um" for k, v in added.items())
+    return text, f"{kind} PSF: {said} from the file's calibration"
 
 
 @functools.lru_cache(maxsize=16)

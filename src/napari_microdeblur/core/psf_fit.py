@@ -13,7 +13,8 @@ import warnings
 from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
 from .shown import shown_path
 
-__all__ = ["check_psf_model_fits", "fit_psf_to_image_of", "runs_in_3d"]
+__all__ = ["check_psf_model_fits", "check_spec_before_image", "fit_psf_to_image_of",
+           "psf_from_calibration", "runs_in_3d"]
 
 #: What to change where a classical method gets a 3D PSF and one plane of a stack (a 'current
 #: slice' run in the Deblur dock): the words of ``tile_options``, which refuses it in the run.
@@ -115,13 +116,19 @@ def _check_psf_data_fits(spec: MethodSpec, axes: str, shape, image: str) -> None
     psf_shape = psf_data_shape(spec.psf)
     if psf_shape is None or len(psf_shape) != 3:
         return
-    name = "" if isinstance(spec.psf, PsfArray) else f" {shown_path(spec.psf)}"
+    # a file the CLI read once: its own size, not the odd size read_psf padded it to
+    origin = spec.psf.origin if isinstance(spec.psf, PsfArray) else spec.psf
+    if isinstance(origin, str) and len(psf_data_shape(origin) or ()) == 3:
+        psf_shape = psf_data_shape(origin)
+    name = f" {shown_path(origin)}" if isinstance(origin, str) else ""
     size = " x ".join(map(str, psf_shape))
+    sizes = " x ".join(str(int(n)) for a, n in zip(axes, shape) if a in "ZYX")
     if "Z" in axes:
         raise ValueError(f"the PSF{name} is 3D ({size} px) but {image} has one plane; "
-                         f"{ONE_PLANE_FIX}")
+                         f"{ONE_PLANE_FIX} ({image}: {sizes} px)")
     raise ValueError(f"the PSF{name} is 3D ({size} px) but {image} has "
-                     f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack")
+                     f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack ({image}: {sizes} "
+                     "px)")
 
 
 def psf_data_shape(psf) -> tuple[int, ...] | None:
@@ -164,11 +171,62 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
         spatial = [kernel.shape[0] + 1, *spatial]
     if len(spatial) != kernel.ndim:
         return spec  # the method's own check names the dimension mismatch
-    label = None
+    label = f"({' x '.join(map(str, spatial))} px)"  # in the words of the PSF's size
     if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
         label = f"({' x '.join(map(str, spatial[1:]))} px in YX)"
-    fitted, note = fit_psf_to_image(kernel, tuple(spatial), image_label=label)
+    fitted, note = fit_psf_to_image(kernel, tuple(spatial), image_label=label,
+                                    psf_label=_file_label(spec.psf))
     if note is None:
         return spec
     warnings.warn(note, stacklevel=2)
     return spec.replace(psf=fitted)
+
+
+def _file_label(psf) -> str | None:
+    """'NAME (14 x 224 x 305 px)' for a PSF file (or one the CLI read once): its own size, not
+    the odd size ``read_psf`` pads it to; None for an array."""
+    origin = psf.origin if isinstance(psf, PsfArray) else psf
+    shape = psf_data_shape(origin) if isinstance(origin, str) else None
+    return f"{shown_path(origin)} ({' x '.join(map(str, shape))} px)" if shape else None
+
+
+def psf_from_calibration(spec, pixel_size) -> MethodSpec:
+    """``spec`` with an optics PSF that lacks pixel= (or dz= with nz=) given the pixel size
+    the image file states (``psf.with_calibration``; each part of one PSF per channel), one
+    line saying so as a warning; anything else unchanged. The record then holds the PSF as
+    it ran. An array has no file, so ``inference.deblur`` still refuses such a spec."""
+    from .channel_psfs import CHANNEL_SEPARATOR, channel_sources
+    from .psf import with_calibration
+
+    if not isinstance(spec, MethodSpec) or not isinstance(spec.psf, str):
+        return spec
+    parts = channel_sources(spec.psf)
+    done = [with_calibration(part, pixel_size) for part in parts or [spec.psf]]
+    if not any(note for _, note in done):
+        return spec
+    for i, (_, note) in enumerate(done):
+        if note:
+            lead = f"channel {i + 1}: " if parts else ""
+            warnings.warn(lead + note, UserWarning, stacklevel=3)
+    return spec.replace(psf=CHANNEL_SEPARATOR.join(text for text, _ in done))
+
+
+def check_spec_before_image(spec: MethodSpec) -> MethodSpec:
+    """``spec.check()``, except that an optics PSF lacking only what an image file's
+    calibration gives (pixel=, dz=: ``psf.calibration_gaps``) has its keys checked here and
+    its values once each file fills them in (``psf_from_calibration``): the files of a batch
+    may differ. Returns ``spec`` as given."""
+    from .channel_psfs import CHANNEL_SEPARATOR, channel_sources
+    from .psf import calibration_gaps, optics_arguments
+
+    parts = channel_sources(spec.psf) if isinstance(spec.psf, str) else None
+    sources = parts or [spec.psf]
+    if not any(calibration_gaps(source) for source in sources):
+        return spec.check()
+    for source in filter(calibration_gaps, sources):
+        kind, _, rest = source.strip().partition(":")
+        optics_arguments(kind.strip().lower(), rest, source, required=("na", "wavelength"))
+    # the other options checked as usual, the pending PSF standing as a small 2D model
+    stand_in = [("gaussian:1" if calibration_gaps(source) else source) for source in sources]
+    spec.replace(psf=CHANNEL_SEPARATOR.join(stand_in)).check()
+    return spec
