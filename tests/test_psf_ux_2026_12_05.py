@@ -302,3 +302,14 @@ def test_the_cli_takes_an_optics_pixel_from_the_file(tmp_path, capsys):
     assert "widefield PSF: pixel=0.1132 um from the file's calibration" in err
     record = io.read_image(tmp_path / "o.tif").metadata["microdeblur"]
     assert record["psf"] == "widefield:na=1.4,wavelength=0.52,pixel=0.1132"
+
+
+def test_an_unknown_psf_spec_names_the_optional_keys_in_its_one_line():
+    """The one-line error said '(optional keys below)' with nothing below it."""
+    from napari_microdeblur.core.psf import parse_psf
+
+    with pytest.raises(ValueError) as caught:
+        parse_psf("nonsense:1")
+    message = str(caught.value)
+    assert "below" not in message and "\n" not in message
+    assert "ni, ns, depth, defocus, size, nz, dz" in message

@@ -46,7 +46,8 @@ _SPEC_FORMS = (
     "'gaussian:SIGMA' (e.g. 'gaussian:1.6'), 'gaussian:SIGMA_Y,SIGMA_X' (e.g. 'gaussian:2.0,1.0'), "
     "'disk:RADIUS' (e.g. 'disk:3'), 'astig:SIGMA_MAJOR,SIGMA_MINOR,ANGLE_DEG' "
     "(e.g. 'astig:2.5,0.8,30'), 'widefield:na=1.4,wavelength=0.52,pixel=0.065' or "
-    "'confocal:na=1.4,wavelength=0.52,pixel=0.065' (optional keys below), or a path to a .tif/.tiff"
+    "'confocal:na=1.4,wavelength=0.52,pixel=0.065' (optional keys: ni, ns, depth, defocus, size, "
+    "nz, dz; confocal also excitation_wavelength, pinhole), or a path to a .tif/.tiff"
 )
 
 # Keys of the optics forms: the keyword arguments of core.optics, lengths in micrometres.
