@@ -134,3 +134,14 @@ def tiny_gran_weights(tmp_path):
                                        "license": "BSD-3-Clause",
                                        "training_data": "none: random weights for a test"})
     return path
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A dask.distributed client of an in-process cluster of two single-thread workers, for
+    the cluster tests of one module (skipped without dask.distributed)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        yield client

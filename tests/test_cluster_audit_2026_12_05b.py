@@ -30,14 +30,6 @@ CUDA_OOM = ("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has 1.5 GiB 
             "If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF")
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as local, \
-            distributed.Client(local) as client:
-        yield client
-
-
 @pytest.fixture
 def folder(tmp_path):
     """in/ with a.tif, b.tif (a corrupt TIFF) and c.tif; out/ empty."""

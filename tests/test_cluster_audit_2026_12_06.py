@@ -28,14 +28,6 @@ CLI_OPTIONS = ["--method", "richardson_lucy", "--psf", "gaussian:1.4", "--iterat
                "--device", "cpu", "--tile", "64"]
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as local, \
-            distributed.Client(local) as client:
-        yield client
-
-
 @pytest.fixture
 def folder(tmp_path):
     """in/ with a.tif, b.tif, c.tif; out/ empty."""

@@ -23,14 +23,6 @@ OPTIONS = dict(method="richardson_lucy", psf="gaussian:1.4", iterations=2, devic
                tile=64)
 
 
-@pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as local, \
-            distributed.Client(local) as client:
-        yield client
-
-
 @pytest.fixture
 def pids():
     """(pid of a process that has ended, pid of one that runs)."""
