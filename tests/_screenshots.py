@@ -12,14 +12,16 @@ screenshots = pytest.mark.skipif(
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
-def take_screenshot(viewer, qtbot, name: str, *, reset_view: bool = False) -> None:
-    """Write the whole window (docks included) to docs/images/<name>."""
+def take_screenshot(viewer, qtbot, name: str, *, reset_view: bool = False,
+                    size: tuple[int, int] = (1500, 950)) -> None:
+    """Write the whole window (docks included), ``size`` px, to docs/images/<name>; the docks
+    scroll, so a dock taller than the window shows only its top."""
     from napari._qt.dialogs.qt_notification import NapariQtNotification
     from skimage.io import imsave
 
     for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
         toast.close()  # transient toasts would cover the canvas
-    viewer.window._qt_window.resize(1500, 950)
+    viewer.window._qt_window.resize(*size)
     qtbot.wait(300)
     if reset_view:
         viewer.reset_view()  # fit the image to the canvas at its final size

@@ -1084,4 +1084,13 @@ def test_screenshot_finetune_dock(make_napari_viewer, qtbot, tmp_path):
     qtbot.waitUntil(lambda: w.preview_layer is not None, timeout=120_000)
     qtbot.waitUntil(lambda: not w._workers or w._last_step >= 150, timeout=600_000)
     wait_idle(qtbot, w, timeout=600_000)
-    take_screenshot(viewer, qtbot, "finetune_dock.png")
+    # tall enough for the whole Fine-tune dock (its plots) and the Compare & QC it filled in,
+    # each given the height its content needs (the docks scroll, and share what is left)
+    from qtpy.QtCore import Qt
+
+    window = viewer.window._qt_window
+    window.resize(1500, 1900)
+    docks = [viewer.window._dock_widgets[name] for name in viewer.window._dock_widgets
+             if "Fine-tune" in name or "Compare" in name]
+    window.resizeDocks(docks, [1000, 800], Qt.Orientation.Vertical)
+    take_screenshot(viewer, qtbot, "finetune_dock.png", size=(1500, 1900))
