@@ -126,7 +126,8 @@ def test_a_folder_batch_says_how_many_images_its_subfolders_hold(tmp_path, capsy
     out.mkdir()
     assert main(["deblur", str(root), "-o", str(out), *WIENER, "-q"]) == 0
     lines = [w for w in _warnings(capsys.readouterr().err) if "subfolders" in w]
-    assert len(lines) == 1 and "2 image files" in lines[0] and "--recursive" in lines[0]
+    assert len(lines) == 1 and "1 image file directly in them" in lines[0]
+    assert "--recursive" in lines[0]
     assert sorted(p.name for p in out.iterdir()) == ["top_deblurred.tif"]
 
 
@@ -136,7 +137,7 @@ def test_a_folder_with_images_only_in_subfolders_names_them_and_recursive(tmp_pa
     out.mkdir()
     assert main(["deblur", str(root), "-o", str(out), *WIENER, "-q"]) == 2
     err = capsys.readouterr().err
-    assert "holds no image file itself" in err and "2 image files" in err
+    assert "holds no image file itself" in err and "1 image file directly in them" in err
     assert "--recursive" in err
 
 
@@ -240,3 +241,36 @@ def test_recursive_on_a_cluster_mirrors_the_subfolders(tmp_path):
                      "--scheduler", local.scheduler_address]) == 0
     made = sorted(str(p.relative_to(out)) for p in out.rglob("*.tif"))
     assert made == ["sub/a_deblurred.tif", "sub/deeper/b_deblurred.tif", "top_deblurred.tif"]
+
+
+def test_recursive_follows_a_linked_subfolder_once(tmp_path):
+    """os.walk does not follow links: a linked subfolder's images were left out silently; a
+    link back up the tree is entered once (no loop)."""
+    root, out = _tree(tmp_path), tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tifffile.imwrite(elsewhere / "linked.tif", _image((32, 32)))
+    try:
+        (root / "link").symlink_to(elsewhere, target_is_directory=True)
+        (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    except OSError:
+        pytest.skip("no symbolic links here")
+    out.mkdir()
+    assert main(["deblur", str(root), "-o", str(out), "--recursive", *WIENER, "-q"]) == 0
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*.tif"))
+    assert made == ["link/linked_deblurred.tif", "sub/a_deblurred.tif",
+                    "sub/deeper/b_deblurred.tif", "top_deblurred.tif"]
+
+
+def test_recursive_on_a_zarr_input_into_a_folder(tmp_path):
+    """-r with a Zarr store (a folder) as input failed: "'z' is not in the subpath of ..."."""
+    pytest.importorskip("zarr")
+    from napari_microdeblur.core.io_write import open_output
+
+    source = tmp_path / "vol.zarr"
+    with open_output(source, (32, 32), np.uint8, axes="YX") as target:
+        target[...] = _image((32, 32))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["deblur", str(source), "-o", str(out), "-r", *WIENER, "-q"]) == 0
+    assert [p.name for p in out.iterdir()] == ["vol_deblurred.tif"]

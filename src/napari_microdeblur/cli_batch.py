@@ -22,26 +22,39 @@ def batch_inputs(args, output: Path) -> list[Path]:
     if args.recursive:  # outputs written inside the input folder are not inputs
         return find_inputs(given, recursive=True, skip=output)
     found = folder_images(given)
-    nested = len(folder_images(given, recursive=True, skip=output)) - len(found)
-    files = f"{nested} image file{'s' * (nested > 1)}"
+    # one level down only: walking a whole tree (a chunked volume of millions of files) to
+    # count what is left out would cost more than the batch's own listing
+    nested = sum(len(folder_images(sub)) for sub in _subfolders(given, output))
+    files = f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
     recurse = ("--recursive deblurs them too, each output in the same subfolder of the output "
                "folder")
     if nested and not found:
         raise UserError(f"input directory {shown_path(given)} holds no image file itself, but "
-                        f"its subfolders hold {files}: {recurse}")
+                        f"its subfolders do ({files}): {recurse}")
     if nested:
-        print(f"microdeblur: warning: {files} in subfolders of {shown_path(given)} "
-              f"{'are' if nested > 1 else 'is'} left out: {recurse}", file=sys.stderr,
-              flush=True)
+        print(f"microdeblur: warning: images in subfolders of {shown_path(given)} are left out "
+              f"({files}): {recurse}", file=sys.stderr, flush=True)
     return find_inputs(given)
+
+
+def _subfolders(folder: Path, output: Path) -> list[Path]:
+    """The folders directly in ``folder`` a --recursive batch would enter (not hidden, not
+    an image itself such as a .zarr store, not the output folder)."""
+    from .core.files import IMAGE_SUFFIXES
+
+    skip = output.resolve()
+    return [sub for sub in sorted(folder.iterdir())
+            if sub.is_dir() and not sub.name.startswith(".")
+            and sub.suffix.lower() not in IMAGE_SUFFIXES and sub.resolve() != skip]
 
 
 def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Path]]:
     """(input, output) of a batch into the folder ``output``, refused once where the folder
     cannot be written in (each file said so, one line per file)."""
-    from .core import io_write
+    from .core import io, io_write
     from .core.files import batch_pairs
 
     io_write.check_output_path(output / "microdeblur-write-check.tif", overwrite=True)
-    root = Path(args.input) if args.recursive and Path(args.input).is_dir() else None
+    given = Path(args.input)
+    root = given if args.recursive and given.is_dir() and not io.is_zarr(given) else None
     return batch_pairs(inputs, output, root)
