@@ -313,3 +313,17 @@ def test_an_unknown_psf_spec_names_the_optional_keys_in_its_one_line():
     message = str(caught.value)
     assert "below" not in message and "\n" not in message
     assert "ni, ns, depth, defocus, size, nz, dz" in message
+
+
+def test_a_far_defocused_widefield_psf_is_not_taken_for_an_image():
+    """At 8 um defocus (NA 1.4) most of a widefield PSF's light is in its rings, outside the
+    spot at its maximum: it was refused ('only 30 % of its light ...'); its symmetry shows it
+    is one point's light."""
+    pytest.importorskip("psfmodels")
+    from napari_microdeblur.core.psf import parse_psf
+    from napari_microdeblur.core.psf_likeness import not_a_psf
+
+    for defocus in (4, 8):
+        kernel = parse_psf(f"widefield:na=1.4,wavelength=0.52,pixel=0.065,defocus={defocus},"
+                           "size=129")
+        assert not_a_psf(kernel) is None, defocus

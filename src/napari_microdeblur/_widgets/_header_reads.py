@@ -18,13 +18,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ._layer_file import file_key_of, header_read, read_header, unread_headers_deferred
+from ._layer_file import (
+    file_key_of,
+    header_read,
+    in_background,
+    read_header,
+    unread_headers_deferred,
+)
 
 WAIT_S = 0.1  # a small file's header arrives within this: shown at once, no flicker
 _LONG_DESCRIPTION = 1_000_000  # characters: an XML tifffile parses in one GIL-holding call
+_MARK = "microdeblur-header:"  # the answer's line (a sitecustomize may print other lines)
 _CHILD = ("import sys\n"
+          "sys.path.insert(0, sys.argv[4])\n"  # this package, where this process has it
           "from napari_microdeblur._widgets._layer_file import read_header\n"
-          "print(repr(read_header((sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))))")
+          f"print({_MARK!r} + repr(read_header((sys.argv[1], int(sys.argv[2]), "
+          "int(sys.argv[3])))))")
 
 
 def in_helper_process(key: tuple):
@@ -32,21 +41,19 @@ def in_helper_process(key: tuple):
     where it is a TIFF with a long description (tens of MB of OME-XML); None (read it here)
     for any other file, or where that process cannot run (a frozen app) or fails."""
     import ast
-    import os
     import subprocess
     import sys
     from pathlib import Path
 
     if getattr(sys, "frozen", False) or _description_length(key[0]) < _LONG_DESCRIPTION:
         return None
-    env = dict(os.environ)  # the package where this process has it, first
     package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
     try:
-        done = subprocess.run([sys.executable, "-c", _CHILD, *map(str, key)], env=env,
-                              capture_output=True, text=True, timeout=300, check=True,
+        done = subprocess.run([sys.executable, "-c", _CHILD, *map(str, key), package_root],
+                              capture_output=True, text=True, timeout=120, check=True,
                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-        header = ast.literal_eval(done.stdout.strip())
+        answer = [line for line in done.stdout.splitlines() if line.startswith(_MARK)]
+        header = ast.literal_eval(answer[-1][len(_MARK):]) if answer else None
     except (OSError, ValueError, SyntaxError, subprocess.SubprocessError):
         return None
     return header if isinstance(header, tuple) and len(header) == 4 else None
@@ -89,7 +96,8 @@ class HeaderReads:
         generation = self._generation
         key = file_key_of(layer) if layer is not None else None
         started = []
-        if key is not None and not header_read(key) and not _within_a_run():
+        if (key is not None and in_background(key[0]) and not header_read(key)
+                and not _within_a_run()):
             started.append(key)
             self._read(started, generation).wait(WAIT_S)
         with unread_headers_deferred() as missed:

@@ -132,16 +132,28 @@ def file_key_of(layer) -> tuple[str, int, int] | None:
         return None
 
 
+def in_background(path: str) -> bool:
+    """Whether the header of file ``path`` is read off the GUI thread: TIFFs (their OME-XML
+    can be tens of MB); a Zarr's or bioio's is read where it is asked for, as it warns."""
+    return path.lower().endswith((".tif", ".tiff"))
+
+
 def header_read(key: tuple) -> bool:
     """Whether the header of ``key`` (``file_key_of``) is read already (answers at once)."""
     with _LOCK:
         return key in _HEADERS
 
 
+#: The longest a thread waits for another one reading the same header before it reads it
+#: itself (Run pressed while a worker reads it: Run must not hang on a stuck reader)
+WAIT_FOR_READER_S = 20.0
+
+
 def read_header(key: tuple, elsewhere=None) -> tuple[str, tuple, tuple, bool]:
     """``_file_header`` of ``key``, read once per key: from the cache, else read by
     ``elsewhere(key)`` where given (another process, say; None from it: read here) or here,
-    or, while another thread reads it, when that thread is done (each reads once)."""
+    or, while another thread reads it, when that thread is done (each reads once; after
+    ``WAIT_FOR_READER_S``, read here as well)."""
     while True:
         with _LOCK:
             if key in _HEADERS:
@@ -151,7 +163,8 @@ def read_header(key: tuple, elsewhere=None) -> tuple[str, tuple, tuple, bool]:
             if reading is None:
                 reading = _READING[key] = threading.Event()
                 break
-        reading.wait()
+        if not reading.wait(WAIT_FOR_READER_S):
+            return _file_header(*key)
     try:
         header = elsewhere(key) if elsewhere is not None else None
         if header is None:
@@ -188,7 +201,7 @@ def _header_of(layer) -> tuple[tuple, str, tuple] | None:
     if key is None:
         return None
     missed = _DEFERRED.get()
-    if missed is not None and not header_read(key):
+    if missed is not None and not header_read(key) and in_background(key[0]):
         if key not in missed:
             missed.append(key)
         return None
@@ -260,10 +273,12 @@ def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple
     again is read again). Nothing for a file that does not read: the layer is there, unknown
     as before."""
     try:
-        with warnings.catch_warnings():  # 'several images', 'pyramid': said when it is read
+        if in_background(path):  # headers only, no warnings: safe in a worker thread
+            return _tiff_header(path)
+        # 'several images', 'pyramid': said when it is read. catch_warnings changes the
+        # process's filters, so only the GUI thread reads these (``in_background``)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if path.lower().endswith((".tif", ".tiff")):
-                return _tiff_header(path)
             from ..core.io import read_image  # Zarr and bioio: lazy, no pixels read
 
             image = read_image(path)

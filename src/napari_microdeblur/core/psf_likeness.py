@@ -52,12 +52,13 @@ def not_a_psf(data) -> str | None:
     labels, _ = ndimage.label(kept > 0)
     blob = labels == labels[np.unravel_index(int(np.argmax(light)), light.shape)]
     share = float(kept[blob].sum() / kept.sum())
-    if share < 0.5:
+    # a defocused PSF's rings are other blobs and maxima too, but symmetric about its centre
+    symmetric = _point_symmetry(kept) >= _SYMMETRY
+    if share < 0.5 and not symmetric:
         return (f"only {share:.0%} of its light lies in the spot around its maximum, the rest "
                 "in other objects (a PSF is one spot)")
     maxima = ndimage.label(h_maxima(np.clip(light, 0.0, None) / peak, _PROMINENCE))[1]
-    # a defocused PSF's rings are several maxima too, but symmetric about its centre
-    if maxima > _MAX_OBJECTS and _point_symmetry(kept) < _SYMMETRY:
+    if maxima > _MAX_OBJECTS and not symmetric:
         return f"it holds {maxima} separate bright objects (a PSF is one spot)"
     return None
 
