@@ -73,7 +73,7 @@ def method_specs(args):
     method, tiling = check_spec_before_image(method), tiling.check()
     # the PSF read once: a bad PSF file is the option's fault, said once, not once per image
     kernel = None if is_psf_model(method.psf) else method.psf_kernel()
-    if kernel is not None and isinstance(method.psf, str) and not is_psf_model(method.psf):
+    if kernel is not None and isinstance(method.psf, str):
         # a file's values carried on, so that no check or image of the batch reads it again
         # (with its path: each image's pixel size is checked against the file's voxel size)
         method = method.replace(psf=PsfArray.from_array(kernel, origin=method.psf))

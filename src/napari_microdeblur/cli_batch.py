@@ -24,7 +24,7 @@ def batch_inputs(args, output: Path) -> list[Path]:
     found = folder_images(given)
     # one level down only: walking a whole tree (a chunked volume of millions of files) to
     # count what is left out would cost more than the batch's own listing
-    nested = sum(len(folder_images(sub)) for sub in _subfolders(given, output))
+    nested = len(folder_images(given, recursive=True, skip=output, depth=1)) - len(found)
     files = f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
     recurse = ("--recursive deblurs them too, each output in the same subfolder of the output "
                "folder")
@@ -35,17 +35,6 @@ def batch_inputs(args, output: Path) -> list[Path]:
         print(f"microdeblur: warning: images in subfolders of {shown_path(given)} are left out "
               f"({files}): {recurse}", file=sys.stderr, flush=True)
     return find_inputs(given)
-
-
-def _subfolders(folder: Path, output: Path) -> list[Path]:
-    """The folders directly in ``folder`` a --recursive batch would enter (not hidden, not
-    an image itself such as a .zarr store, not the output folder)."""
-    from .core.files import IMAGE_SUFFIXES
-
-    skip = output.resolve()
-    return [sub for sub in sorted(folder.iterdir())
-            if sub.is_dir() and not sub.name.startswith(".")
-            and sub.suffix.lower() not in IMAGE_SUFFIXES and sub.resolve() != skip]
 
 
 def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Path]]:

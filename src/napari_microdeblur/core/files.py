@@ -172,20 +172,22 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
 
 
 def folder_images(folder: Path, recursive: bool = False,
-                  skip: str | os.PathLike | None = None) -> list[Path]:
-    """The image files in ``folder`` (``recursive``: and in its subfolders, but not in ``skip``,
-    a batch's output folder inside it), sorted; hidden ones left out, a Zarr store one image."""
+                  skip: str | os.PathLike | None = None, depth: int | None = None) -> list[Path]:
+    """The image files in ``folder`` (``recursive``: and in its subfolders, ``depth`` levels
+    down at most, but not in ``skip``, a batch's output folder inside it), sorted; hidden ones
+    left out, a Zarr store one image."""
     found, skip = [], skip and os.path.realpath(skip)
     seen = {os.path.realpath(folder)}  # linked subfolders are followed, each once (no loops)
     for root, dirs, files in os.walk(folder, followlinks=True):
         names = [n for n in dirs + files
                  if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith(".")]
         found += [Path(root) / n for n in names]
+        deeper = depth is None or len(Path(root).relative_to(folder).parts) < depth
         entered = []
         for d in dirs:
             real = os.path.realpath(os.path.join(root, d))
-            if (recursive and d not in names and not d.startswith(".") and real != skip
-                    and real not in seen):
+            if (recursive and deeper and d not in names and not d.startswith(".")
+                    and real != skip and real not in seen):
                 seen.add(real)
                 entered.append(d)
         dirs[:] = entered
