@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import QObject
 
-from ..core.pixel_units import PLAUSIBLE_UM
+from ..core.psf import calibration_values
 from ._feedback import describe_error
 from ._header_reads import HeaderReads
 from ._layer_file import layer_pixel_sizes, unread_headers_deferred
@@ -207,14 +207,8 @@ def sampling_with_origins(layer, axes: str) -> tuple[dict[str, float], dict[str,
     does (``layer_pixel_sizes``, the rule of the Run warning); pixel= needs Y and X known and equal
     within 5 % (the model has square pixels)."""
     sizes, origins = layer_pixel_sizes(layer, axes) if layer is not None else ({}, {})
-    low, high = PLAUSIBLE_UM
-    found, where = {}, {}
-    y, x = sizes.get("Y"), sizes.get("X")
-    if y and x and abs(y - x) <= 0.05 * x and low < x < high:
-        found["pixel"], where["pixel"] = x, origins["X"]
-    if low < sizes.get("Z", 0) < high:
-        found["dz"], where["dz"] = sizes["Z"], origins["Z"]
-    return found, where
+    found = calibration_values(sizes)  # the rule the CLI applies to a file's sizes
+    return found, {key: origins["X" if key == "pixel" else "Z"] for key in found}
 
 
 def _optics_items(part: str) -> tuple[str, list[list[str]]] | None:

@@ -33,6 +33,7 @@ __all__ = [
     "in_focus_share",
     "psf_preview",
     "calibration_gaps",
+    "calibration_values",
     "with_calibration",
     "PSF_MODELS",
     "PSF_HELP",
@@ -455,23 +456,30 @@ def calibration_gaps(spec) -> list[str]:
     return gaps + (["dz"] if three_d and "dz" not in keys else [])
 
 
-def with_calibration(spec: str, pixel_size) -> tuple[str, str | None]:
-    """An optics spec lacking pixel= (or dz= with nz=) completed from an image's pixel size
-    (um per axis, ``pixel_size``), and one line saying so; ``(spec, None)`` where it lacks
-    none, or where the image does not state them (Y and X within 5 % of each other, a Z step
-    for dz=): the spec's own check then refuses it. What the image states is filled."""
+def calibration_values(pixel_size) -> dict[str, float]:
+    """The pixel= and dz= an optics PSF takes from an image's pixel sizes (um per axis):
+    pixel= where Y and X are both given and within 5 % of each other (the model has square
+    pixels), dz= from a Z step. A size no light microscope has (a TIFF's 72 dpi default:
+    353 um) is no calibration. The CLI's files and the docks' layers use the same rule."""
     from .pixel_units import PLAUSIBLE_UM
 
-    gaps = calibration_gaps(spec)
-    # a size no light microscope has (a TIFF's 72 dpi default: 353 um) is no calibration
     sizes = {a: float(v) for a, v in (pixel_size or {}).items()
              if isinstance(v, Real) and PLAUSIBLE_UM[0] < v < PLAUSIBLE_UM[1]}
-    added = {}
-    if "pixel" in gaps and {"Y", "X"} <= sizes.keys() \
-            and abs(sizes["Y"] - sizes["X"]) <= 0.05 * sizes["X"]:
-        added["pixel"] = sizes["X"]
-    if "dz" in gaps and "Z" in sizes:
-        added["dz"] = sizes["Z"]
+    found = {}
+    if {"Y", "X"} <= sizes.keys() and abs(sizes["Y"] - sizes["X"]) <= 0.05 * sizes["X"]:
+        found["pixel"] = sizes["X"]
+    if "Z" in sizes:
+        found["dz"] = sizes["Z"]
+    return found
+
+
+def with_calibration(spec: str, pixel_size) -> tuple[str, str | None]:
+    """An optics spec lacking pixel= (or dz= with nz=) completed from an image's pixel size
+    (um per axis, ``pixel_size``: ``calibration_values``), and one line saying so;
+    ``(spec, None)`` where it lacks none, or where the image does not state them: the spec's
+    own check then refuses it. What the image states is filled."""
+    gaps = calibration_gaps(spec)
+    added = {k: v for k, v in calibration_values(pixel_size).items() if k in gaps}
     if not added:
         return spec, None
     text = spec.strip().rstrip(",") + "".join(f",{k}={v:.6g}" for k, v in added.items())
