@@ -15,7 +15,6 @@ SCOPES = ("whole stack", "current slice", "visible field of view")
 #: "nuclei sharp (ground truth)" and "nuclei blurred (protocol A)")
 REFERENCE_WORDS = ("truth", "sharp", "reference", "gt")
 INPUT_WORDS = ("blur", "input", "raw", "degraded")
-MODALITIES = ("em", "fluorescence", "brightfield")
 
 def is_image_layer(layer) -> bool:
     from napari.layers import Image
@@ -208,13 +207,15 @@ def layer_modality(layer) -> str:
     """The image type ``layer``'s metadata states ('modality': em, fluorescence, brightfield;
     also in the plugin's 'microdeblur' record), else 'auto' (RGB brightfield, grayscale
     fluorescence: ``core.bundled.image_type``)."""
+    from ..core.method import MODALITIES
+
     metadata = getattr(layer, "metadata", None)
     if not isinstance(metadata, dict):
         return "auto"
     record = metadata.get("microdeblur")
     for said in (metadata.get("modality"),
                  record.get("modality") if isinstance(record, dict) else None):
-        if isinstance(said, str) and said.strip().lower() in MODALITIES:
+        if isinstance(said, str) and said.strip().lower() in MODALITIES:  # 'auto' too
             return said.strip().lower()
     return "auto"
 
