@@ -145,3 +145,15 @@ def client():
                                   dashboard_address=None) as local, \
             distributed.Client(local) as client:
         yield client
+
+
+@pytest.fixture
+def pids():
+    """(pid of a process that has ended, pid of one that runs): temporaries named for each
+    are stale and live on this host."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield dead.pid, live.pid
+    live.kill()
+    live.wait()

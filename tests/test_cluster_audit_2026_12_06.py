@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -38,17 +36,6 @@ def folder(tmp_path):
     for name in "abc":
         tifffile.imwrite(src / f"{name}.tif", (rng.random((32, 32)) * 200).astype(np.uint8))
     return src, out
-
-
-@pytest.fixture
-def pids():
-    """(pid of a process that has ended, pid of one that runs)."""
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield dead.pid, live.pid
-    live.kill()
-    live.wait()
 
 
 def _counting(monkeypatch):

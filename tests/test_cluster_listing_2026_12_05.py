@@ -5,8 +5,6 @@ size. Killed runs' and killed tasks' temporaries are still removed, on their own
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,17 +19,6 @@ from napari_microdeblur.core.cluster import deblur_files_on_cluster  # noqa: E40
 
 OPTIONS = dict(method="richardson_lucy", psf="gaussian:1.4", iterations=2, device="cpu",
                tile=64)
-
-
-@pytest.fixture
-def pids():
-    """(pid of a process that has ended, pid of one that runs)."""
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield dead.pid, live.pid
-    live.kill()
-    live.wait()
 
 
 def _inputs(tmp_path, n):

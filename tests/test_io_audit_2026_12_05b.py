@@ -5,7 +5,6 @@ and `train` names the two files of an unpaired image set whose axes differ."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import numpy as np
@@ -14,17 +13,6 @@ import tifffile
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import io, io_write, partials, registry
-
-
-@pytest.fixture
-def pids():
-    """(pid of a process that has ended, pid of one that runs)."""
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    live = subprocess.Popen(["sleep", "60"])
-    yield dead.pid, live.pid
-    live.kill()
-    live.wait()
 
 
 def _partials(folder, name, pids):
