@@ -9,7 +9,7 @@ import torch
 
 from napari_microdeblur.core import inference, memory, tiling
 from napari_microdeblur.core.inference import Method, deblur, prepare_deblur
-from napari_microdeblur.core.method import TilingSpec
+from napari_microdeblur.core.tiling_spec import TilingSpec
 
 
 def pooled(x: torch.Tensor) -> torch.Tensor:

@@ -187,7 +187,8 @@ def test_progress_counts_the_tiles_of_every_channel():
 def test_progress_names_planes_in_the_image_s_axis_order():
     """ZCYX: a record's plane is (z, c), as for any other run of that image ((c, z) before)."""
     from napari_microdeblur.core.inference import prepare_deblur
-    from napari_microdeblur.core.method import MethodSpec, TilingSpec
+    from napari_microdeblur.core.method import MethodSpec
+    from napari_microdeblur.core.tiling_spec import TilingSpec
 
     image = np.random.default_rng(2).random((3, 2, 24, 24), dtype=np.float32)
     spec = MethodSpec("richardson_lucy", psf="gaussian:1.0;gaussian:2.0", iterations=2)

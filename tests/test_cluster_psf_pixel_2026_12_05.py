@@ -10,7 +10,8 @@ pytest.importorskip("psfmodels")
 from napari_microdeblur.core import io  # noqa: E402
 from napari_microdeblur.core.cluster import deblur_files_on_cluster  # noqa: E402
 from napari_microdeblur.core.io_write import write_image  # noqa: E402
-from napari_microdeblur.core.method import MethodSpec, TilingSpec  # noqa: E402
+from napari_microdeblur.core.method import MethodSpec  # noqa: E402
+from napari_microdeblur.core.tiling_spec import TilingSpec  # noqa: E402
 
 
 def test_a_cluster_run_takes_an_optics_pixel_from_each_file(tmp_path):

@@ -9,10 +9,11 @@ import torch
 from napari_microdeblur.core import axes as axes_model
 from napari_microdeblur.core.bundled import auto_method_name
 from napari_microdeblur.core.inference import deblur, prepare_deblur
-from napari_microdeblur.core.method import MethodSpec, PsfArray, TilingSpec
+from napari_microdeblur.core.method import MethodSpec, PsfArray
 from napari_microdeblur.core.progress import drive
 from napari_microdeblur.core.psf import gaussian_psf
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
+from napari_microdeblur.core.tiling_spec import TilingSpec
 
 # ----------------------------------------------------------------------------- MethodSpec
 

@@ -307,8 +307,9 @@ def test_dock_metadata_records_a_psf_array_by_name_not_its_values(tmp_path):
     from types import SimpleNamespace
 
     from napari_microdeblur._widgets._layer_data import deblur_metadata
-    from napari_microdeblur.core.method import MethodSpec, TilingSpec
+    from napari_microdeblur.core.method import MethodSpec
     from napari_microdeblur.core.psf import parse_psf
+    from napari_microdeblur.core.tiling_spec import TilingSpec
 
     psf = np.ones((31, 65, 65), np.float32) / (31 * 65 * 65)  # a measured 3D PSF layer
     req = SimpleNamespace(

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from napari_microdeblur.core.inference import prepare_deblur
-from napari_microdeblur.core.method import MethodSpec, TilingSpec
+from napari_microdeblur.core.method import MethodSpec
 from napari_microdeblur.core.tiling import plan_tiles
+from napari_microdeblur.core.tiling_spec import TilingSpec
 
 PLUGIN = "napari-microdeblur"
 PSFS = ("gaussian:1", "gaussian:6")

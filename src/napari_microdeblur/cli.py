@@ -56,9 +56,10 @@ def warnings_naming(source: Path):
 def method_specs(args):
     """The method and tiling options as (MethodSpec, TilingSpec), checked before any work;
     worked out once per command (kept on ``args``), a PSF file read once."""
-    from .core.method import MethodSpec, PsfArray, TilingSpec
+    from .core.method import MethodSpec, PsfArray
     from .core.psf import is_psf_model
     from .core.psf_fit import check_spec_before_image
+    from .core.tiling_spec import TilingSpec
 
     if getattr(args, "method_specs", None) is not None:
         return args.method_specs

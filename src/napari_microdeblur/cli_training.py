@@ -58,7 +58,7 @@ def _check_weights_output(path: str, overwrite: bool, weights: str | None = None
 
 def _check_device(device: str) -> None:
     """--device before any image is read (else a bad one was said after the data work)."""
-    from .core.method import resolve_device
+    from .core.devices import resolve_device
 
     resolve_device(device)  # ValueError naming device=, said as --device (cli_words)
 

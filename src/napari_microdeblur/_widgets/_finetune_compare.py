@@ -119,7 +119,8 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
     (SessionModels), in float32 as validation scores it; yields the deblur progress, returns
     (the HeldOutRegion, with each network's ``weights_record``, the images in order). ``psf``:
     the PSF the run trained with, given to the networks that take one."""
-    from ..core.method import MethodSpec, TilingSpec
+    from ..core.method import MethodSpec
+    from ..core.tiling_spec import TilingSpec
 
     region = read_region(plan)
     images = []

@@ -38,7 +38,8 @@ class TrainingPreviewMixin:
         return self.worker
 
     def _preview_request(self) -> DeblurRequest:
-        from ..core.method import MethodSpec, TilingSpec
+        from ..core.method import MethodSpec
+        from ..core.tiling_spec import TilingSpec
 
         layer = self._source_layer()
         check_image_layer(layer)

@@ -33,7 +33,7 @@ class DeblurRequest:
     method: Any  # core.method.MethodSpec; for a session network, its precision only
     label: str  # the method as layer names and metadata show it
     network: SessionModel | None = None  # a network of this session, run instead of a spec
-    tiling: Any = None  # core.method.TilingSpec; None: the defaults
+    tiling: Any = None  # core.tiling_spec.TilingSpec; None: the defaults
     auto_tile: bool = False  # size the tiles to a quarter of the device's free memory
     scope: str = "whole stack"
     offset: tuple[int, ...] = ()  # data offset of ``image`` inside the layer, per layer dim
@@ -45,7 +45,7 @@ class DeblurRequest:
 
     def __post_init__(self):
         if self.tiling is None:
-            from ..core.method import TilingSpec
+            from ..core.tiling_spec import TilingSpec
 
             self.tiling = TilingSpec()
 
@@ -187,8 +187,8 @@ def check_custom_tile(req: DeblurRequest) -> None:
     change a method's reach. A PSF the run estimates from the image is not known yet: the
     tile is refused now only where every estimate refuses it (``_refused_whatever_estimate``)."""
     from ..core.axes import Layout, colour_part
+    from ..core.devices import resolve_device
     from ..core.image_settings import spec_before_image
-    from ..core.method import resolve_device
     from ..core.options import FIXED_BALANCE, FIXED_ITERATIONS
     from ..core.psf_estimate import is_estimate
     from ..core.tile_options import tile_options
@@ -335,9 +335,9 @@ def prepared_method(req: DeblurRequest):
     """(Method, TilingSpec with an 'auto' tile sized, normalisation or None, the request with
     its PSF estimate resolved and an RGBA image's colours only) of a request."""
     from ..core.axes import colour_part
+    from ..core.devices import resolve_device
     from ..core.inference import compute_normalization
     from ..core.memory import auto_tile_size
-    from ..core.method import resolve_device
 
     device = resolve_device(req.tiling.device)
     # RGBA: all is settled on the colours; prepare_deblur passes the alpha through
@@ -380,9 +380,9 @@ def channels_auto_tile(req: DeblurRequest) -> int:
     method's reach; the memory budget is the same). A PSF estimated from the image stands in
     as the widest estimate (``SIGMA_MAX``), the PSF that needs the largest tile."""
     from ..core.channel_psfs import channel_of
+    from ..core.devices import resolve_device
     from ..core.image_settings import spec_before_image
     from ..core.memory import auto_tile_size
-    from ..core.method import resolve_device
     from ..core.psf_estimate import SIGMA_MAX, is_estimate
 
     device = resolve_device(req.tiling.device)

@@ -395,7 +395,7 @@ class DeviceRow(QWidget):
         return self.combo.currentText()
 
     def _update(self, *_) -> None:
-        from ..core.method import resolve_device
+        from ..core.devices import resolve_device
 
         name = self.device
         try:
@@ -451,7 +451,7 @@ class TilingPanel(QWidget):
 
     def tiling_spec(self):
         """The TilingSpec of the controls (an 'auto' tile is sized when the method is known)."""
-        from ..core.method import TilingSpec
+        from ..core.tiling_spec import TilingSpec
 
         custom = self.tile_mode.currentText() == "custom"
         overlap = int(self.overlap_spin.value())

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import ModelCache
-from .method import Method, MethodSpec, TilingSpec
+from .method import Method, MethodSpec
 from .shown import first_line
+from .tiling_spec import TilingSpec
 
 #: The networks a worker process has loaded, shared by its file tasks.
 _WORKER_MODELS = ModelCache()

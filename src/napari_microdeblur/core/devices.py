@@ -1,4 +1,5 @@
-"""What a compute device lacks that the code must ask about.
+"""Which compute device runs (``resolve_device``), and what a device lacks that the code must
+ask about.
 
 Apple MPS has no float64: a float64 tensor on it (``.double()``, ``torch.arange(...,
 dtype=torch.float64, device=mps)``) raises. Code that runs on the compute device asks
@@ -18,8 +19,28 @@ import torch
 
 __all__ = [
     "FLOAT16_OVERFLOWS", "cpu_runs_bf16", "float16_overflows", "forward_in", "has_float64",
-    "wide_dtype",
+    "resolve_device", "wide_dtype",
 ]
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; other names are checked."""
+    if isinstance(device, torch.device):
+        return device
+    name = str(device).lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available here; use 'auto' or 'cpu'")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
+    if not (name == "cpu" or name == "mps" or name.startswith("cuda")):
+        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+    return torch.device(name)
+
 
 _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 

@@ -17,12 +17,13 @@ from . import io, io_write
 from .axes import check_axes, given_axes_notes, guessed_axes_note
 from .channel_psfs import channel_sources
 from .inference import PreparedDeblur, prepare_deblur, split_options
-from .method import Method, MethodSpec, PsfArray, TilingSpec
+from .method import Method, MethodSpec, PsfArray
 from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
 from .psf_fit import psf_from_calibration
 from .psf_scale import psf_scale_note
 from .shown import shown_path
+from .tiling_spec import TilingSpec
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".czi", ".nd2", ".lif", ".zarr")
 

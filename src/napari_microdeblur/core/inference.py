@@ -36,27 +36,26 @@ from .axes import (
 from .bundled import auto_method_name
 from .channel_psfs import prepare_channels, run_channels
 from .deblur_notes import ALPHA_NOTE, GRAY_ALPHA_NOTE, signed_rl_note, warnings_after_success
+from .devices import resolve_device
 from .image_settings import spec_for_image
 from .memory import check_result_fits
 from .method import (
     CLASSICAL_METHODS,
     DEFAULT_TILE,
-    OUTPUT_DTYPES,
     PRECISIONS,
     Method,
     MethodSpec,
     NetworkRunner,
-    TilingSpec,
     auto_precision,
     classical_method,
     network_method,
-    resolve_device,
     resolve_method,
 )
 from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
 from .tile_options import TileOptions, tile_options
+from .tiling_spec import OUTPUT_DTYPES, TilingSpec
 
 __all__ = [
     "CLASSICAL_METHODS", "DEFAULT_TILE", "OUTPUT_DTYPES", "PRECISIONS", "STATS_MAX_ELEMENTS",

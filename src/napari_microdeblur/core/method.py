@@ -1,10 +1,10 @@
-"""What to run and how to tile it: ``MethodSpec`` and ``TilingSpec``, and the runnable ``Method``.
+"""What to run: ``MethodSpec`` and the runnable ``Method`` (how to tile it: ``tiling_spec``).
 
 A ``MethodSpec`` names a method and its options (PSF source, iterations, balance, weights ...).
 It is frozen, hashable and JSON-serialisable, so the CLI, the docks, the cluster path and
 batch files all carry the same object; ``check()`` validates it without loading anything heavy
-and ``resolve()`` turns it into the ``Method`` the tiler runs. ``TilingSpec`` holds the tiling
-options (tile, overlap, window, batch size, device, output dtype) in the same way.
+and ``resolve()`` turns it into the ``Method`` the tiler runs. ``tiling_spec.TilingSpec`` holds
+the tiling options (tile, overlap, window, batch size, device, output dtype) in the same way.
 
 Method names:
 
@@ -31,13 +31,13 @@ import functools
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import devices, shown, tiling
+from . import devices, shown
 from .fusion import shared_inference_copy
 from .options import (
     AUTO_BALANCE,
@@ -49,35 +49,13 @@ from .options import (
     check_noise_scale,
     check_tv_weight,
 )
+from .tiling_spec import known_keys
 
 CLASSICAL_METHODS = ("richardson_lucy", "wiener")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 MODALITIES = ("auto", "em", "fluorescence", "brightfield")
 OUTPUT_DTYPES = ("float32", "input")
 DEFAULT_TILE = {2: 256, 3: 64}
-
-
-# ----------------------------------------------------------------------------- device
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then the CPU; other names are checked."""
-    if isinstance(device, torch.device):
-        return device
-    name = str(device).lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available here; use 'auto' or 'cpu'")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
-    if not (name == "cpu" or name == "mps" or name.startswith("cuda")):
-        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
-    return torch.device(name)
 
 
 # ----------------------------------------------------------------------------- runnable method
@@ -496,7 +474,7 @@ class MethodSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> MethodSpec:
-        data = _known_keys(cls, data, "method spec")
+        data = known_keys(cls, data, "method spec")
         psf = data.get("psf")
         if isinstance(psf, dict):
             data["psf"] = np.asarray(psf["values"], dtype=np.float32).reshape(psf["shape"])
@@ -529,72 +507,3 @@ def resolve_method(
                       tv_weight=tv_weight, weights=weights, precision=precision,
                       noise_scale=noise_scale)
     return spec.resolve(rgb=rgb)
-
-
-# ----------------------------------------------------------------------------- tiling
-
-
-@dataclass(frozen=True)
-class TilingSpec:
-    """How a deblur is tiled and where it runs. ``tile``/``overlap`` None: the method's own."""
-
-    tile: int | tuple[int, ...] | None = None
-    overlap: int | tuple[int, ...] | None = None
-    window: str = "cosine"
-    batch_size: int = 1
-    device: str = "auto"
-    output_dtype: str = "float32"  # 'float32' keeps intensity units; 'input' casts back
-
-    def __post_init__(self):
-        for name in ("tile", "overlap"):
-            value = getattr(self, name)
-            if isinstance(value, list):
-                object.__setattr__(self, name, tuple(value))
-        if isinstance(self.device, torch.device):
-            object.__setattr__(self, "device", str(self.device))
-
-    def replace(self, **changes) -> TilingSpec:
-        return replace(self, **changes)
-
-    def check(self) -> TilingSpec:
-        """Validate every option without doing work; raises ValueError/TypeError naming it."""
-        for name, least in (("tile", 1), ("overlap", 0)):
-            value = getattr(self, name)
-            values = value if isinstance(value, tuple) else (value,)
-            if value is None:
-                continue
-            for v in values:
-                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                    raise TypeError(f"{name}={value!r} must be an integer or a tuple of integers")
-                if v < least:
-                    raise ValueError(f"{name}={value!r} must be >= {least}")
-        if self.window not in tiling.WINDOWS:
-            raise ValueError(f"window={self.window!r} is not one of {tiling.WINDOWS}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size,
-                                                               (int, np.integer)):
-            raise TypeError(f"batch_size={self.batch_size!r} must be an integer >= 1")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
-        if self.output_dtype not in OUTPUT_DTYPES:
-            raise ValueError(f"output_dtype={self.output_dtype!r} is not one of {OUTPUT_DTYPES}")
-        resolve_device(self.device)
-        return self
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        for name in ("tile", "overlap"):
-            if isinstance(out[name], tuple):
-                out[name] = list(out[name])
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TilingSpec:
-        return cls(**_known_keys(cls, data, "tiling spec"))
-
-
-def _known_keys(cls, data: dict, what: str) -> dict:
-    """A copy of ``data``, or ValueError naming keys that are not fields of ``cls``."""
-    names = {f.name for f in fields(cls)}
-    if unknown := set(data) - names:
-        raise ValueError(f"{what} has unknown keys {sorted(unknown)}; accepted: {sorted(names)}")
-    return dict(data)

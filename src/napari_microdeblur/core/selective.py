@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .axes import Layout, check_axes, key, loop_axes, plane_indices
+from .devices import resolve_device
 from .focus import check_focus_tile, iter_focus_scores, iter_structure_tiles, score_shape
 from .inference import (
     Normalization,
@@ -48,8 +49,9 @@ from .inference import (
     split_options,
 )
 from .memory import check_result_fits
-from .method import Method, MethodSpec, TilingSpec, resolve_device
+from .method import Method, MethodSpec
 from .progress import SelectiveProgress, drive, map_records
+from .tiling_spec import TilingSpec
 
 __all__ = [
     "SelectiveProgress", "SelectiveResult", "deblur_selected", "iter_deblur_selected",

@@ -52,10 +52,11 @@ from torch import nn
 
 from .axes import check_axes, colour_part, is_rgb, stack_planes
 from .checkpoint import load_model
+from .devices import resolve_device
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
 from .memory import fast_layout
-from .method import network_method, resolve_device
+from .method import network_method
 from .noise import estimate_noise
 from .progress import Notes, drive
 from .psf import fit_psf_to_image

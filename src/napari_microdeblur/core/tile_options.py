@@ -10,7 +10,9 @@ import torch
 
 from . import tiling
 from .axes import Layout
-from .method import DEFAULT_TILE, Method, TilingSpec, resolve_device
+from .devices import resolve_device
+from .method import DEFAULT_TILE, Method
+from .tiling_spec import TilingSpec
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import data as data_mod
 from ..data_volumes import UnpairedVolumes
-from ..method import resolve_device
+from ..devices import resolve_device
 from ..psf_aware import DEFAULT_PSF_AWARE
 from .checkpoints import check_same_settings, checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig

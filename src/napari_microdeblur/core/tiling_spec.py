@@ -1,0 +1,81 @@
+"""How a deblur is tiled and where it runs: ``TilingSpec`` (tile, overlap, window, batch size,
+device, output dtype), frozen and JSON-serialisable like ``method.MethodSpec``, so the CLI, the
+docks, the cluster path and batch files carry the same object."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+import torch
+
+from . import tiling
+from .devices import resolve_device
+
+OUTPUT_DTYPES = ("float32", "input")
+
+
+@dataclass(frozen=True)
+class TilingSpec:
+    """How a deblur is tiled and where it runs. ``tile``/``overlap`` None: the method's own."""
+
+    tile: int | tuple[int, ...] | None = None
+    overlap: int | tuple[int, ...] | None = None
+    window: str = "cosine"
+    batch_size: int = 1
+    device: str = "auto"
+    output_dtype: str = "float32"  # 'float32' keeps intensity units; 'input' casts back
+
+    def __post_init__(self):
+        for name in ("tile", "overlap"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", str(self.device))
+
+    def replace(self, **changes) -> TilingSpec:
+        return replace(self, **changes)
+
+    def check(self) -> TilingSpec:
+        """Validate every option without doing work; raises ValueError/TypeError naming it."""
+        for name, least in (("tile", 1), ("overlap", 0)):
+            value = getattr(self, name)
+            values = value if isinstance(value, tuple) else (value,)
+            if value is None:
+                continue
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise TypeError(f"{name}={value!r} must be an integer or a tuple of integers")
+                if v < least:
+                    raise ValueError(f"{name}={value!r} must be >= {least}")
+        if self.window not in tiling.WINDOWS:
+            raise ValueError(f"window={self.window!r} is not one of {tiling.WINDOWS}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size,
+                                                               (int, np.integer)):
+            raise TypeError(f"batch_size={self.batch_size!r} must be an integer >= 1")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
+        if self.output_dtype not in OUTPUT_DTYPES:
+            raise ValueError(f"output_dtype={self.output_dtype!r} is not one of {OUTPUT_DTYPES}")
+        resolve_device(self.device)
+        return self
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for name in ("tile", "overlap"):
+            if isinstance(out[name], tuple):
+                out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TilingSpec:
+        return cls(**known_keys(cls, data, "tiling spec"))
+
+
+def known_keys(cls, data: dict, what: str) -> dict:
+    """A copy of ``data``, or ValueError naming keys that are not fields of ``cls``."""
+    names = {f.name for f in fields(cls)}
+    if unknown := set(data) - names:
+        raise ValueError(f"{what} has unknown keys {sorted(unknown)}; accepted: {sorted(names)}")
+    return dict(data)
