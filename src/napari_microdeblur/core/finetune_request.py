@@ -1,0 +1,168 @@
+"""What a fine-tuning run is asked to do (``FinetuneRequest``: its fields of pairs, its options)
+and the checks made on it before any work: the dock and `microdeblur finetune` build one,
+``finetune.iter_finetune`` runs it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .job_defaults import (
+    DEFAULT_ANCHOR_WEIGHT,
+    DEFAULT_INTENSITY_JITTER,
+    DEFAULT_MIN_GAIN_DB,
+    DEFAULT_PATIENCE,
+    PAIRED_LR,
+    PAIRED_STEPS,
+)
+from .training.checkpoints import check_checkpoint_dir, check_resumable
+
+__all__ = [
+    "NOISE_SCALE_CALIBRATIONS", "FinetuneRequest", "ImageSet", "PairField", "StackField",
+    "check_jitter", "check_request", "request_fields",
+]
+
+#: When the job calibrates a PSF-aware network's noise scale (``FinetuneRequest``). "before
+#: and after" by measurement (benchmarks/finetune_recipes.py on ssTEM training slices): "after"
+#: alone changed nothing there (training at scale 1 had moved the best scale to 1).
+NOISE_SCALE_CALIBRATIONS = ("off", "after", "before and after")
+DEFAULT_NOISE_SCALE_CALIBRATION = "before and after"
+
+
+@dataclass
+class PairField:
+    """One field of view: a blurry and a sharp array of the same shape and axes."""
+
+    name: str
+    blurry: Any
+    sharp: Any
+    axes: str | None = None
+
+
+@dataclass
+class StackField:
+    """One field of view as a z-stack; every plane is paired to the in-focus one (or, with
+    ``target_neighbours`` k, to the mean of the k planes each side of it and itself, the
+    input's own plane left out: see ``pairs.pairs_from_stack``)."""
+
+    name: str
+    stack: Any
+    axes: str | None = "ZYX"
+    focus: int | str = "auto"
+    target_neighbours: int = 0
+
+
+@dataclass
+class ImageSet:
+    """Images without partners that a regime uses besides the pairs (sgpn's unlabelled blurry
+    images, psf_cyclegan's unpaired blurry or sharp ones), all of the same axes."""
+
+    name: str
+    images: Sequence[Any]
+    axes: str | None = None
+
+
+@dataclass
+class FinetuneRequest:
+    """Everything a fine-tuning run needs (the dock collects it on the GUI thread).
+
+    ``fields`` lists several :class:`PairField` / :class:`StackField`; when empty, the one
+    field of ``mode`` ("pair": ``blurry``/``sharp``; "stack": ``stack``/``focus``) named
+    ``layer_name``. ``minutes`` bounds the run (``steps`` is then the upper bound);
+    ``resume`` continues the run whose ``last.pt`` is in ``checkpoint_dir``. ``psf`` is the
+    PSF of the blurry images (a model text such as ``gaussian:1.6``, a TIFF path or an array;
+    a 3D one gives its in-focus plane) for a PSF-aware network (``needs_psf``), which trains
+    on grayscale or RGB pairs given that PSF (RGB as luminance and chroma planes,
+    :func:`opponent_planes`); other networks refuse one. ``noise_scale_calibration`` (a
+    PSF-aware network with validation): "after" tries the noise scales of
+    ``psf_aware.NOISE_SCALE_GRID`` on the held-out region once training ends and writes the best
+    into the card; "before and after" also trains at the one the starting weights score best
+    with; "off" neither. ``regime`` is a
+    training regime of ``core.training`` (``microdeblur train --regime``), with its image sets
+    without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
+    adversarial regimes keep their last checkpoint, not the best one.
+    """
+
+    mode: str  # "pair" | "stack"
+    layer_name: str
+    axes: str
+    model: Any  # a copy of the base network; trained in place
+    base_label: str
+    base_card: Any
+    blurry: Any = None
+    sharp: Any = None
+    stack: Any = None
+    focus: int | str = "auto"
+    target_neighbours: int = 0
+    psf: Any = None
+    fields: Sequence[PairField | StackField] = ()
+    align: bool = True
+    match_intensity: bool = True
+    steps: int = PAIRED_STEPS
+    patch: int = 64
+    batch_size: int = 8
+    lr: float = PAIRED_LR
+    val_fraction: float = 0.2
+    val_every: int | None = None
+    patience: int | None = DEFAULT_PATIENCE
+    augment: bool = True
+    intensity_jitter: float = DEFAULT_INTENSITY_JITTER
+    anchor_weight: float = DEFAULT_ANCHOR_WEIGHT
+    min_gain_db: float = DEFAULT_MIN_GAIN_DB
+    minutes: float | None = None
+    regime: str = "supervised"
+    unpaired: ImageSet | None = None
+    unpaired_sharp: ImageSet | None = None
+    device: str = "auto"
+    amp: str = "auto"
+    checkpoint_dir: str = ""
+    resume: bool = False
+    seed: int = 0
+    noise_scale_calibration: str = DEFAULT_NOISE_SCALE_CALIBRATION
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def check_jitter(jitter) -> float:
+    if not (isinstance(jitter, (int, float)) and 0 <= jitter < 1):
+        raise ValueError(f"intensity_jitter={jitter!r}; accepted: a number in [0, 1)")
+    return float(jitter)
+
+
+def request_fields(req: FinetuneRequest) -> list[PairField | StackField]:
+    if req.fields:
+        return list(req.fields)
+    if req.mode == "pair":
+        return [PairField(req.layer_name, req.blurry, req.sharp, req.axes or None)]
+    if req.mode == "stack":
+        return [StackField(req.layer_name, req.stack, req.axes or None, req.focus,
+                           req.target_neighbours)]
+    raise ValueError(f"mode={req.mode!r}; accepted: 'pair' or 'stack'")
+
+
+def check_request(req: FinetuneRequest) -> Path | None:
+    """Options checked before any work; the checkpoint folder (None: none was given)."""
+    if req.minutes is not None and not (isinstance(req.minutes, (int, float))
+                                        and np.isfinite(req.minutes) and req.minutes > 0):
+        raise ValueError(f"minutes={req.minutes!r}; accepted: a number of minutes > 0")
+    if not 0 <= req.val_fraction < 1:
+        raise ValueError(f"val_fraction={req.val_fraction!r}; accepted: 0 (no validation) "
+                         "up to, not including, 1")
+    if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
+        raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
+    check_jitter(req.intensity_jitter)  # before the pairs are aligned, which takes a while
+    if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
+        raise ValueError(f"noise_scale_calibration={req.noise_scale_calibration!r}; accepted: "
+                         + ", ".join(map(repr, NOISE_SCALE_CALIBRATIONS)))
+    if not req.checkpoint_dir:
+        return None
+    ckdir = check_checkpoint_dir(req.checkpoint_dir, resume=req.resume)
+    if req.resume:
+        check_resumable(ckdir, req.model, req.steps, {
+            "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
+            "anchor_weight": req.anchor_weight})
+    return ckdir
