@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 import warnings
@@ -277,75 +276,6 @@ def cmd_degrade(args) -> int:
     return 0
 
 
-def cmd_focus(args) -> int:
-    import numpy as np
-
-    from .core import io
-    from .core.files import image_axes
-    from .core.focus import check_focus_tile, focus_score
-
-    check_focus_tile(args.tile)  # a bad --tile fails before the image is read
-    data = io.read_image(args.input, lazy=False)
-    image = np.asarray(data.array)
-    axes = image_axes(data, args.axes)
-    scores = focus_score(image, axes=axes, tile=args.tile)
-    if args.json:
-        key = "score" if np.ndim(scores) == 0 else "scores"
-        print(json.dumps({key: np.asarray(scores).tolist(), "axes": axes, "tile": args.tile}))
-    elif np.ndim(scores) == 0:
-        print(f"{args.input}: focus score {scores:.6g}")
-    else:
-        for index, value in np.ndenumerate(np.asarray(scores)):
-            print(f"{index}: {value:.6g}")
-    return 0
-
-
-def cmd_methods(args) -> int:
-    """The methods, 'auto' (the default) first: what it runs is worded by core.bundled's own
-    rules (auto_label, auto_blind_fallback, auto_method_name), so the text cannot drift."""
-    from .core import bundled
-    from .core.catalog import CLASSICAL_DIMS, MethodEntry, list_methods
-    from .core.method import MethodSpec
-
-    def runs(spec, rgb):  # (words, networks named) of what 'auto' picks; ValueError: none
-        words, name = bundled.auto_label(spec, rgb), bundled.auto_method_name(spec, rgb)
-        blind = bundled.auto_blind_fallback(spec, rgb)
-        if blind is not None:
-            words += f" (or {blind} where the image gives no PSF estimate)"
-        return words, {name} | ({blind} if blind else set())
-
-    parts, networks, refused = [], set(), False
-    cases = [(f"{m}: ", MethodSpec("auto", modality=m), m == "brightfield")
-             for m in ("em", "fluorescence", "brightfield")]
-    for lead, spec, rgb in [*cases, ("", MethodSpec("auto", psf="gaussian:2"), False)]:
-        try:
-            words, names = runs(spec, rgb)
-        except ValueError as error:  # no usable weights for it: say why, mark it
-            words, names, refused = f"none ({error})", set(), True
-        parts.append(lead + words)
-        networks |= names
-    listed = list_methods()
-    usable = {e.name for e in listed if e.installed}  # present and readable (catalog)
-    share = round(100 * bundled.IN_FOCUS_SHARE_FOR_3D)
-    auto = MethodEntry(
-        name="auto", kind="auto", arch=None, modality="any", needs_psf=False,
-        spatial_dims=CLASSICAL_DIMS, training_data_license=None,
-        description=("the default; without --psf, by --modality (auto: brightfield for RGB, "
-                     f"fluorescence for grayscale): {'; '.join(parts[:3])}. With --psf: "
-                     f"{parts[3]}, or richardson_lucy in 3D for a widefield-like 3D PSF "
-                     f"(in-focus plane under {share}% of its light) on a z-stack"),
-        installed=not refused and networks <= usable)
-    entries = [auto, *listed]
-    if args.json:  # a JSON list with one object per line
-        print("[\n" + ",\n".join(json.dumps(e.as_dict()) for e in entries) + "\n]")
-        return 0
-    width = max(len(e.name) for e in entries)
-    for e in entries:
-        missing = "" if e.installed else " (file not installed)"
-        print(f"{e.name:<{width}}  {e.kind:<12}  {e.description}{missing}")
-    return 0
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -440,7 +370,9 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .cli_demo import add_demo_command
     from .cli_evaluate import add_evaluate_command
+    from .cli_focus import add_focus_command
     from .cli_info import add_info_command
+    from .cli_methods import add_methods_command
     from .cli_psf import add_psf_commands
     from .cli_training import add_training_commands
     from .cli_watch import add_watch_command
@@ -481,24 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_command(sub)
     add_info_command(sub)
 
-    p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
-    p.add_argument("input")
-    p.add_argument("--axes", help="axes of the input (default: from the file, else a guess)")
-    p.add_argument("--tile", type=int, help="score square tiles of N px instead of whole planes")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order)")
-    p.set_defaults(func=cmd_focus)
-
+    add_focus_command(sub)
     add_watch_command(sub)
 
     add_training_commands(sub)
     add_psf_commands(sub)
 
-    p = sub.add_parser("methods", help="list every method and weight this installation offers")
-    p.add_argument("--json", action="store_true", help="a JSON list, one object per method "
-                   "(name, kind, arch, modality, needs_psf, spatial_dims, training data licence)")
-    p.set_defaults(func=cmd_methods)
-
+    add_methods_command(sub)
     add_demo_command(sub)
     return parser
 

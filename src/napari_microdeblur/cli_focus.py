@@ -1,0 +1,39 @@
+"""`microdeblur focus IMAGE [--tile N] [--json]` (cli.build_parser): the focus (sharpness) score
+of an image, of each of its slices, or of its tiles (``core.focus``)."""
+
+from __future__ import annotations
+
+import json
+
+
+def cmd_focus(args) -> int:
+    import numpy as np
+
+    from .core import io
+    from .core.files import image_axes
+    from .core.focus import check_focus_tile, focus_score
+
+    check_focus_tile(args.tile)  # a bad --tile fails before the image is read
+    data = io.read_image(args.input, lazy=False)
+    image = np.asarray(data.array)
+    axes = image_axes(data, args.axes)
+    scores = focus_score(image, axes=axes, tile=args.tile)
+    if args.json:
+        key = "score" if np.ndim(scores) == 0 else "scores"
+        print(json.dumps({key: np.asarray(scores).tolist(), "axes": axes, "tile": args.tile}))
+    elif np.ndim(scores) == 0:
+        print(f"{args.input}: focus score {scores:.6g}")
+    else:
+        for index, value in np.ndenumerate(np.asarray(scores)):
+            print(f"{index}: {value:.6g}")
+    return 0
+
+
+def add_focus_command(sub) -> None:
+    p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
+    p.add_argument("input")
+    p.add_argument("--axes", help="axes of the input (default: from the file, else a guess)")
+    p.add_argument("--tile", type=int, help="score square tiles of N px instead of whole planes")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order)")
+    p.set_defaults(func=cmd_focus)
