@@ -32,6 +32,7 @@ from ._focus_data import (
 )
 from ._focus_threshold import ThresholdMixin
 from ._focus_views import FocusOverlays
+from ._header_reads import HeaderReads
 from ._jobs import (
     DeblurRequest,
     DeblurRun,
@@ -73,6 +74,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.data_watch = DataWatch(self.update_threshold_view, self)
         self._auto_threshold_of: str | None = None  # the layer whose scores set the threshold
         self.overlays = FocusOverlays(napari_viewer)
+        self.calibration_reads = HeaderReads()  # the known-good layer's file header
         self.run_handle: DeblurRun | None = None
         self.last_run: DeblurRun | None = None
         layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
@@ -113,12 +115,20 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
                               "scoring only). Smaller tiles follow the focus more closely but "
                               "score fewer structures each.", step=32, suffix=" px")
         form.addRow("Score", row(self.unit_combo, self.tile_spin))
+        self.offset_spin = double_spin(
+            0.0, 1e9, 0.0, "The camera's dark level (offset) in the layer's units, e.g. 100 "
+            "for many sCMOS cameras: subtracted (clipped at 0) before scoring. An offset left "
+            "in lowers every score by (mean / (mean - offset))^2, so a threshold would not "
+            "carry to an acquisition of other brightness. Calibrate with the same value you "
+            "score with. 0: the pixels as they are.", decimals=3, step=10.0)
+        form.addRow("Camera offset", self.offset_spin)
         self.score_button = button(
             "Score", "Compute the focus scores (band-pass energy over mean intensity squared; "
             "higher is sharper) in the background and show them. A camera offset or added "
             "background lowers every score (+1 on an image of 0.1 to 0.9: about 9x lower): "
-            "compare and calibrate only layers with the same offset. Tiles of background "
-            "noise only are left out of the threshold and the deblur.")
+            "set Camera offset to the dark level, or compare and calibrate only layers with "
+            "the same offset. Tiles of background noise only are left out of the threshold "
+            "and the deblur.")
 
     def _threshold_box(self, viewer) -> QGroupBox:
         from napari.layers import Image
@@ -184,6 +194,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
         self.unit_combo.currentIndexChanged.connect(self._on_settings_changed)
         self.tile_spin.valueChanged.connect(self._on_settings_changed)
+        self.offset_spin.valueChanged.connect(self._on_settings_changed)
         self.axes_edit.editingFinished.connect(self._on_settings_changed)
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
         self.score_button.clicked.connect(self.score)
@@ -198,6 +209,11 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
     @property
     def unit(self) -> str:
         return self.unit_combo.currentData()
+
+    @property
+    def camera_offset(self) -> float:
+        """The dark level subtracted before scoring (``core.focus.focus_score``)."""
+        return float(self.offset_spin.value())
 
     @property
     def heatmap_layer(self):
@@ -230,7 +246,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def _key_for(self, layer, axes, tile):
         return (id(unwrap(layer)), id(layer_data(layer)), self.data_watch.version(layer), axes,
-                tile)
+                tile, self.camera_offset)
 
     def scores_fresh(self) -> bool:
         """Whether the scores held describe the chosen layer with the current settings."""
@@ -248,7 +264,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         """Score the chosen layer in a worker; the heatmap or the plot follows."""
         try:
             layer, axes, tile = self.score_settings()
-            gen = self._focus.iter_focus_scores(layer_data(layer), axes=axes, tile=tile)
+            gen = self._focus.iter_focus_scores(layer_data(layer), axes=axes, tile=tile,
+                                                camera_offset=self.camera_offset)
         except (ValueError, TypeError) as error:
             self._refuse(error)
             return None
@@ -475,5 +492,6 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         except (TypeError, ValueError, RuntimeError):
             pass
         self.data_watch.release()
+        self.calibration_reads.release()
         self.image.release()
         self.good_combo.disconnect_viewer()

@@ -17,6 +17,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from ._layer_data import layer_yx
+from ._layer_file import file_key_of, header_read, in_background, layer_pixel_sizes
 from ._layers import layer_data, unwrap
 from ._workers import disconnect
 
@@ -148,19 +149,33 @@ def default_threshold(scores) -> float:
 
 
 def pixel_size_note(layer, axes: str, good, good_axes: str) -> str:
-    """'' when the two layers' pixels (scale along Y and X) match within 1%, else a line saying
-    that a threshold calibrated on ``good`` does not carry over to ``layer``."""
+    """'' when the two layers' pixels along Y and X match within 1%, else a line saying that a
+    threshold calibrated on ``good`` does not carry over to ``layer``. Pixel sizes as the
+    other docks read them (``layer_pixel_sizes``: the scale, else the file's header, which a
+    caller reads in the background first); 1 where neither gives one."""
     def yx(la, ax):
         _, iy, ix = layer_yx(la, ax)
-        return float(la.scale[iy]), float(la.scale[ix])
+        sizes, origins = layer_pixel_sizes(la, ax)
+        values = (sizes.get("Y", float(la.scale[iy])), sizes.get("X", float(la.scale[ix])))
+        return values, origins.get("Y") or origins.get("X") or f"layer {la.name!r} unset"
 
-    here, there = yx(layer, axes), yx(good, good_axes)
+    (here, here_from), (there, there_from) = yx(layer, axes), yx(good, good_axes)
     if np.allclose(here, there, rtol=0.01, atol=0.0):
         return ""
     return (f"{good.name!r} has pixels of {there[0]:.4g} x {there[1]:.4g} but {layer.name!r} "
-            f"of {here[0]:.4g} x {here[1]:.4g} (layer scale): focus scores are measured in "
-            "pixels, so calibrate on a layer imaged at the same pixel size (or set the scale "
-            "of both layers if one is only unset)")
+            f"of {here[0]:.4g} x {here[1]:.4g} (by {there_from}; {here_from}): focus scores "
+            "are measured in pixels, so calibrate on a layer imaged at the same pixel size (or "
+            "set the scale of both layers if one is only unset)")
+
+
+def headers_unread(*layers) -> bool:
+    """Whether the file header of one of ``layers`` (None: skipped) is one the docks read in
+    the background (``_header_reads``) and not read yet."""
+    for layer in layers:
+        key = file_key_of(layer) if layer is not None else None
+        if key is not None and in_background(key[0]) and not header_read(key):
+            return True
+    return False
 
 
 def refuse_rgba(layer, axes: str) -> None:

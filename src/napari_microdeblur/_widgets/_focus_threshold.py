@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._feedback import describe_error, notify_error, notify_warning
-from ._focus_data import counted, pixel_size_note, refuse_rgba
+from ._focus_data import counted, headers_unread, pixel_size_note, refuse_rgba
 from ._focus_views import show_slice_plot
 from ._layers import check_image_layer, guess_layer_axes, layer_data
 from ._workers import start_worker
@@ -18,7 +18,8 @@ class ThresholdMixin:
     """``set_threshold``, ``soft_mask``, ``update_threshold_view`` and ``calibrate``; list it
     before ``WorkerOwnerMixin`` among the bases. Needs the dock's ``threshold_spin`` and its
     ``_threshold_timer``, ``count_label``, ``plot``, ``overlays``, ``status_label``,
-    ``good_combo``, ``percentile_spin``, ``tile_spin``, ``image``, ``scores``, ``structure``,
+    ``good_combo``, ``percentile_spin``, ``tile_spin``, ``camera_offset``, ``calibration_reads``,
+    ``image``, ``scores``, ``structure``,
     ``unit``, ``score_settings``, ``scores_fresh``, ``_structure_job``, ``_refuse`` and the
     core modules it holds (``_focus``, ``_selective``)."""
 
@@ -85,25 +86,54 @@ class ThresholdMixin:
 
     def calibrate(self):
         """Score the known-good layer like the image (same tiles, or per slice) and set the
-        threshold to the chosen percentile of its scores."""
+        threshold to the chosen percentile of its scores. The layers' file headers (the good
+        layer's axes, both layers' pixel sizes) are read in a worker (``HeaderReads``), never
+        on the GUI thread: the scoring starts once they are in. Returns the scoring worker
+        when it started at once; None when refused or waiting for a header."""
         good = self.good_combo.value
         try:
             check_image_layer(good, "known-good")
-            axes = guess_layer_axes(good)
+        except (ValueError, TypeError) as error:
+            self._refuse(error)
+            return None
+        started = []
+        reads = self.calibration_reads
+
+        def update():
+            started.append(self._calibrate_on(good))
+
+        # again within a run when the headers arrive: a header missed meanwhile (another
+        # image layer chosen) is read in the background too
+        reads.run(update, good, refresh=lambda: reads.run(update, good))
+        return started[0] if started else None
+
+    def _calibrate_on(self, good):
+        """``calibrate`` once the headers it needs are read (else a status that says so)."""
+        axes = guess_layer_axes(good)
+        try:
+            layer, layer_axes = self.image.checked()
+            # another pixel size is warned about, not refused: the user may know better
+            note = pixel_size_note(layer, layer_axes, good, axes)
+        except ValueError:  # no usable image layer: no pixel size to compare with
+            layer, note = None, ""
+        if headers_unread(good, layer):
+            self.status_label.setText(
+                f"reading the file header of {good.name!r} (its axes and pixel size) in the "
+                "background; the calibration starts when it is in")
+            return None
+        try:
             refuse_rgba(good, axes)
             tile = int(self.tile_spin.value()) if self.unit == "tiles" else None
-            gen = self._focus.iter_focus_scores(layer_data(good), axes=axes, tile=tile)
+            gen = self._focus.iter_focus_scores(layer_data(good), axes=axes, tile=tile,
+                                                camera_offset=self.camera_offset)
         except (ValueError, TypeError) as error:
             self._refuse(error)
             return None
         structure_of = self._structure_job(layer_data(good), axes, tile)
         percentile = float(self.percentile_spin.value())
         calibrate_threshold = self._focus.calibrate_threshold
-        try:  # a different pixel size is warned about, not refused: the user may know better
-            layer, layer_axes = self.image.checked()
-            note = pixel_size_note(layer, layer_axes, good, axes)
-        except ValueError:
-            note = ""
+        # said: a threshold holds only for scores with the same offset subtracted
+        offset = f" less camera offset {self.camera_offset:g}" if self.camera_offset else ""
 
         def job():
             scores = np.asarray((yield from structure_of(gen, 0)))
@@ -128,7 +158,7 @@ class ThresholdMixin:
             left = f", {counted(blank, 'background tile')} left out" if blank else ""
             self.status_label.setText(
                 f"threshold {threshold:.4g}: percentile {percentile:g} of {what} of "
-                f"{good.name!r}{left}" + (f"; note: {note}" if note else "")
+                f"{good.name!r}{offset}{left}" + (f"; note: {note}" if note else "")
             )
             if note:
                 notify_warning(f"Calibration: {note}")

@@ -155,6 +155,7 @@ def iter_deblur_selected(
     tiling: TilingSpec | None = None,
     run_tile: int | tuple[int, ...] | None = None,
     skip_background: bool = True,
+    camera_offset: float = 0.0,
     **options,
 ) -> Generator[SelectiveProgress, None, SelectiveResult]:
     """Deblur the slices (``tile=None``) or the ``tile`` x ``tile`` tiles of ``image`` whose
@@ -162,9 +163,10 @@ def iter_deblur_selected(
 
     ``scores`` are the focus scores of the units, shaped ``score_shape(image.shape, axes,
     tile)`` (as ``focus_score(image, axes=axes, tile=tile)`` returns them); computed here if
-    not given. ``halo`` (tiles mode) is how far a tile's crop reaches beyond it: by default the
-    method's reach, ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling`` are
-    a MethodSpec (or Method) and a TilingSpec, or a name and the keyword options of
+    not given, less ``camera_offset`` (``focus.focus_score``: use the threshold's). ``halo``
+    (tiles mode) is how far a tile's crop reaches beyond it: by default the method's reach,
+    ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling`` are a MethodSpec
+    (or Method) and a TilingSpec, or a name and the keyword options of
     ``inference.iter_deblur`` (``run_tile`` standing for its ``tile``); the tiling applies to
     the deblurring of a whole slice. ``skip_background`` (tiles whose scores are computed here)
     leaves out the tiles of background noise only (``focus.structure_tiles``). With output
@@ -191,7 +193,8 @@ def iter_deblur_selected(
     # 3D PSF
     method = as_method(spec_for_image(method, image, axes, in_3d=False), axes, shape)
     plane_axes = _check_method_fits(method, axes, shape)
-    scores, structure = _checked_scores(image, axes, shape, scores, tile, skip_background)
+    scores, structure = _checked_scores(image, axes, shape, scores, tile, skip_background,
+                                        camera_offset)
     if halo is None:
         halo = max(int(method.halo), int(method.default_overlap))
     if isinstance(halo, bool) or not isinstance(halo, (int, np.integer)) or halo < 0:
@@ -230,12 +233,13 @@ def _check_method_fits(method: Method, axes: str, shape) -> str:
     return plane_axes
 
 
-def _checked_scores(image, axes: str, shape, scores, tile, skip_background):
+def _checked_scores(image, axes: str, shape, scores, tile, skip_background, camera_offset):
     """(scores, structure): structure is None unless tile scores are computed here."""
     expected = score_shape(shape, axes, tile)
     structure = None
     if scores is None:
-        scores = drive(iter_focus_scores(image, axes=axes, tile=tile))
+        scores = drive(iter_focus_scores(image, axes=axes, tile=tile,
+                                         camera_offset=camera_offset))
         if tile is not None and skip_background:
             # background tiles score their noise, often below any threshold (the dock's rule)
             structure = np.asarray(
