@@ -39,6 +39,10 @@ def guess_axes(shape: tuple[int, ...]) -> str:
     raise ValueError(f"image has {ndim} dimensions (shape {shape}); give axes explicitly")
 
 
+#: the most samples a pixel has (RGBA); a longer axis is channels or planes, not S
+MAX_SAMPLES = 4
+
+
 def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     """``axes`` upper-cased and checked against ``shape``; a guess when None (refused, saying
     how to give the axes, when it makes planes of a few pixels: see ``_plausible_guess``)."""
@@ -58,6 +62,12 @@ def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
         raise ValueError(f"axes={axes!r} must contain Y and X")
     if "C" in axes and "S" in axes:
         raise ValueError(f"axes={axes!r} has both C and S; use one channel axis")
+    if "S" in axes and shape[axes.index("S")] > MAX_SAMPLES:
+        # read so, a stack's planes became colours of one wrong image, written without error
+        raise ValueError(
+            f"axes={axes!r} makes S (the colour samples of a pixel: 3 for RGB, 4 for RGBA) "
+            f"{shape[axes.index('S')]} long in shape {tuple(shape)}; S is at most "
+            f"{MAX_SAMPLES} long: use C for channels, Z or T for planes")
     return axes
 
 
