@@ -2,6 +2,8 @@
 (3300 planes of 8 x 8 px, 28000 annotations) is chosen in the Deblur dock for the first time:
 the largest gap of a 5 ms QTimer from the choice until the dock shows the file's axes (TYX),
 and the time spent inside the choice itself. Run under a display (``xvfb-run -a``).
+``--no-helper``: the header read in napari's process (a worker thread), as a frozen app does,
+not by the helper process (``_header_reads.in_helper_process``).
 
     xvfb-run -a python benchmarks/header_read_stall.py \
         --json benchmarks/results/header_read_stall.json
@@ -31,10 +33,15 @@ def _settle(app, seconds: float) -> None:
         time.sleep(0.005)
 
 
-def measure(path: Path) -> dict:
+def measure(path: Path, helper: bool = True) -> dict:
     import napari
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
+
+    from napari_microdeblur._widgets import _header_reads
+
+    if not helper:  # as where no helper process can run (a frozen app)
+        _header_reads.in_helper_process = lambda key: None
 
     viewer = napari.Viewer(show=False)
     app = QApplication.instance()
@@ -61,7 +68,8 @@ def measure(path: Path) -> dict:
         _settle(app, 0.1)
         timer.stop()
         gaps = np.diff([t for t in ticks if t >= start - 0.05])
-        return {"choice_s": round(in_call, 3), "longest_stall_s": round(float(gaps.max()), 3),
+        return {"helper_process": helper, "choice_s": round(in_call, 3),
+                "longest_stall_s": round(float(gaps.max()), 3),
                 "file_axes_shown_after_s": round(shown, 3),
                 "file_axes_shown": dock.axes_edit.text() == "TYX"}
     finally:
@@ -71,6 +79,8 @@ def measure(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-helper", action="store_true",
+                        help="read the header in this process (a worker thread)")
     args = parser.parse_args()
     import tifffile
 
@@ -78,7 +88,7 @@ def main() -> None:
         path = Path(tmp) / "big.ome.tif"
         tifffile.imwrite(path, np.zeros((3300, 8, 8), np.uint8), contiguous=True, metadata=None,
                          description=_ome_xml(3300, 28000, names=("GFP",)).encode())
-        row = measure(path)
+        row = measure(path, helper=not args.no_helper)
     print(row)
     if args.json:
         write_json(args.json, [row])

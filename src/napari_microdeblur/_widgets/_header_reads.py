@@ -10,8 +10,10 @@ of MB of OME-XML froze the viewer for seconds the first time its layer was chose
 ``AxesPrefill`` fills an Axes box so, keeping axes the user typed while the header was read.
 
 A TIFF with a long description is read by a helper process (``in_helper_process``): tifffile
-parses an OME-XML in one call that holds the GIL (1.2 s for 41 MB), which stalled the GUI
-thread as much from a worker thread as on it."""
+parsed an OME-XML in one call that held the GIL (1.2 s for 41 MB). Only its first Image is
+parsed now (``core.ome_first_image``), but tifffile's reading of the pages (0.3 s of Python for
+3300 planes) in a worker thread still stalled the GUI thread 0.18-0.42 s against 0.11 s from
+the helper (``benchmarks/header_read_stall.py --no-helper``)."""
 
 from __future__ import annotations
 
