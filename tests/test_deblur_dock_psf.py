@@ -132,7 +132,7 @@ def test_auto_with_a_3d_psf_on_a_stack_runs_and_is_named_richardson_lucy_in_3d(
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
     out = viewer.layers[-1]
-    assert out.name == "stack deblurred [richardson_lucy]"
+    assert out.name == "stack deblurred [richardson_lucy, PSF psf3.tif]"
     expected = deblur(stack, method="richardson_lucy", psf=psf3, iterations=30, axes="ZYX",
                       device="cpu")
     np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-4)
@@ -204,7 +204,7 @@ def test_psf_from_beads_adds_a_layer_that_becomes_the_psf(make_napari_viewer, qt
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
     out = viewer.layers[-1]
-    assert out.name == "nuclei deblurred [wiener]"
+    assert out.name == "nuclei deblurred [wiener, PSF layer:PSF from beads]"
     expected = deblur(fluo_u8, method="wiener", psf=np.asarray(psf_layer.data), device="cpu")
     np.testing.assert_array_equal(out.data, expected)
 
@@ -241,7 +241,8 @@ def test_auto_with_a_psf_runs_the_psf_aware_network_on_rgb_in_the_opponent_space
     w.run_button.click()
     qtbot.waitUntil(lambda: w.last_run is not None and w.last_run.done, timeout=TIMEOUT)
     out = viewer.layers[-1]
-    assert out.name == f"he deblurred [{DEFAULT_PSF_AWARE}]" and out.data.shape == he_rgb.shape
+    assert out.name == f"he deblurred [{DEFAULT_PSF_AWARE}, PSF gaussian:1.2]"
+    assert out.data.shape == he_rgb.shape
     assert out.metadata["microdeblur"]["method_spec"]["psf"] == "gaussian:1.2"
     expected = deblur(he_rgb, method="auto", psf="gaussian:1.2", axes="YXS", device="cpu")
     np.testing.assert_array_equal(out.data, expected)

@@ -164,8 +164,8 @@ def test_a_layer_renamed_during_the_run_names_the_result(make_napari_viewer, qtb
     run = w.run()
     layer.name = "cells 2025-01-07"
     wait_run(qtbot, run)
-    # was: 'cells deblurred [wiener]', after a layer that no longer has that name
-    assert run.layer.name == "cells 2025-01-07 deblurred [wiener]"
+    # was: 'cells deblurred [...]', after a layer that no longer has that name
+    assert run.layer.name == "cells 2025-01-07 deblurred [wiener, PSF gaussian:1.6]"
     assert run.layer.metadata["microdeblur"]["source_layer"] == "cells 2025-01-07"
     assert "removed" not in w.status_label.text()
 
@@ -177,9 +177,9 @@ def test_a_layer_removed_during_the_run_still_gets_its_result(make_napari_viewer
     run = w.run()
     viewer.layers.remove(layer)
     wait_run(qtbot, run)
-    assert names(viewer) == ["cells deblurred [wiener]"]  # nothing is lost
+    assert names(viewer) == ["cells deblurred [wiener, PSF gaussian:1.6]"]  # nothing is lost
     status = w.status_label.text()
-    assert status.startswith("added 'cells deblurred [wiener]'")
+    assert status.startswith("added 'cells deblurred [wiener, PSF gaussian:1.6]'")
     assert "input layer 'cells' was removed during the run" in status
 
 

@@ -185,7 +185,7 @@ def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
     wait_run(qtbot, run)
     assert snapshot(viewer) == before + [snapshot(viewer)[-1]]  # nothing else changed
     out = viewer.layers[-1]
-    assert out.name == "nuclei blurred (protocol A) deblurred [wiener]"
+    assert out.name == "nuclei blurred (protocol A) deblurred [wiener, PSF gaussian:1.6]"
     assert tuple(out.scale) == (0.5, 0.5) and tuple(out.translate) == (3.0, -2.0)
     assert tuple(out.contrast_limits) == (10.0, 200.0)
     meta = out.metadata["microdeblur"]

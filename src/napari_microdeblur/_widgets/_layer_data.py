@@ -115,8 +115,28 @@ def placed_kwargs(placement: dict, offset: tuple[int, ...]) -> dict:
 # ----------------------------------------------------------------------------- deblur results
 
 
-def result_name(source_name: str, method_label: str) -> str:
-    return f"{source_name} deblurred [{method_label}]"
+#: a PSF named in a layer name is cut to this many characters (optics texts are long)
+PSF_NAME_CHARS = 40
+
+
+def result_name(source_name: str, method_label: str, psf_text: str = "") -> str:
+    """``<name> deblurred [<method>]``, with ``, PSF <source>`` where the user gave a PSF, so
+    that runs of one layer with other PSFs are told apart (napari only numbered them)."""
+    psf = psf_label(psf_text)
+    return f"{source_name} deblurred [{method_label}{f', PSF {psf}' if psf else ''}]"
+
+
+def psf_label(psf_text: str) -> str:
+    """The PSF box's text as a layer name shows it: a file by its name, 'estimated' for
+    'estimate', a model or a layer as typed, long texts cut; '' for none."""
+    from pathlib import PureWindowsPath
+
+    text = (psf_text or "").strip()
+    if text.lower() == "estimate":
+        return "estimated"
+    if text.lower().endswith((".tif", ".tiff")) and ";" not in text:
+        text = PureWindowsPath(text).name  # splits at / and \ alike
+    return text if len(text) <= PSF_NAME_CHARS else text[:PSF_NAME_CHARS - 3] + "..."
 
 
 def deblur_metadata(req, outcome) -> dict:
@@ -178,9 +198,11 @@ def input_pixel_sizes(req) -> dict[str, float]:
 
 
 def deblurred_layer(req, outcome):
-    """``<name> deblurred [<method>]``, placed and contrasted like its input."""
+    """``<name> deblurred [<method>(, PSF <source>)]``, placed and contrasted like its
+    input."""
     kwargs = placed_kwargs(req.placement, req.offset)
-    kwargs.update(name=result_name(req.source_name, outcome.label), multiscale=False,
+    kwargs.update(name=result_name(req.source_name, outcome.label, getattr(req, "psf_text", "")),
+                  multiscale=False,
                   metadata={"microdeblur": deblur_metadata(req, outcome)})
     return outcome.result.image, kwargs, "image"
 
@@ -189,8 +211,7 @@ def focus_deblurred_layer(req, outcome):
     """A selective deblur's result: ``... (focus < T)``, recording what was deblurred."""
     data, kwargs, kind = deblurred_layer(req, outcome)
     result = outcome.result
-    kwargs["name"] = (f"{req.source_name} deblurred [{outcome.label}] "
-                      f"(focus < {result.threshold:.3g})")
+    kwargs["name"] = f"{kwargs['name']} (focus < {result.threshold:.3g})"
     kwargs["metadata"]["microdeblur"]["focus"] = plain_values({
         "mode": result.mode,
         "score_axes": result.unit_axes,
