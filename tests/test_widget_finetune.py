@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _finetune_docks import any_gain_counts
 from scipy import ndimage
 from test_beads import bead_image
 from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixture
@@ -153,11 +154,13 @@ def test_stop_also_fills_the_comparison(make_napari_viewer, qtbot, tiny_session_
     viewer = make_napari_viewer()
     stack = viewer.add_image(focus_stack, name="stack")
     w = finetune_dock(viewer, 1, stack, steps=100_000)
+    any_gain_counts(w)
     w.start_button.click()
     qtbot.waitUntil(lambda: w._last_step >= 2, timeout=TIMEOUT)
     w.stop_button.click()
     wait_idle(qtbot, w)
     assert w.outcome.stopped and "stopped after" in w.status_label.text()
+    assert not w.outcome.kept_start
     assert set(w.comparison) == {"input", "base", "tuned", "target"}
     assert w.comparison["tuned"].name.endswith("[tiny_gran fine-tuned on stack]")
 
@@ -395,10 +398,11 @@ def test_a_psf_aware_base_fine_tunes_on_pairs_with_the_psf_panel(
     w.patch_spin.setValue(32)
     w.batch_spin.setValue(2)
     w.device_combo.setCurrentText("cpu")
+    any_gain_counts(w)
     before = snapshot(viewer)
     w.start_button.click()
     wait_idle(qtbot, w)
-    assert w.outcome.model is not None
+    assert w.outcome.model is not None and not w.outcome.kept_start
     assert "PSF: gaussian:1.6" in w.outcome.card.training_data
     assert "luminance and chroma planes" in w.outcome.card.training_data
     assert snapshot(viewer)[: len(before)] == before

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _finetune_docks import any_gain_counts
 from _screenshots import screenshots, take_screenshot
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
@@ -761,6 +762,7 @@ def test_finetune_stop_and_preview(make_napari_viewer, qtbot, tiny_session_model
     stack = viewer.add_image(focus_stack, name="stack")
     viewer.dims.set_current_step(0, 4)
     w = setup_finetune(viewer, stack, steps=100_000)
+    any_gain_counts(w)
     w.start_button.click()
     qtbot.waitUntil(lambda: w._last_step >= 1, timeout=TIMEOUT)
     w.preview_button.click()

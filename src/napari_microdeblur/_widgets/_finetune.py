@@ -9,7 +9,9 @@ PSF from that same PSF panel. Validation holds out a band of every plane. A run 
 Steps and, optionally, Minutes. Stop ends the run after the current step and keeps the best
 checkpoint, written as ``best.safetensors`` with its model card; it becomes a method of the
 Deblur dock, ``<base> fine-tuned on <layer>``, and the held-out region deblurred by the base
-and the kept weights fills the Compare & QC dock (``_finetune_compare``). Save... copies that
+and the kept weights fills the Compare & QC dock (``_finetune_compare``). A run that returns
+its starting weights (no validation beat them) adds no method, fills no comparison and has
+nothing to save: the status says so and what to change. Save... copies that
 file (``_finetune_files``; its sha256 is the one recorded in layers deblurred with it). Preview
 pauses the training between two steps and deblurs the current slice with the weights as they
 are.
@@ -214,7 +216,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.stop_button.setEnabled(running)
         self.preview_button.setEnabled(running)
         self.save_button.setEnabled(not running and self.outcome is not None
-                                    and self.outcome.model is not None)
+                                    and self.outcome.model is not None
+                                    and not self.outcome.kept_start)
         for w in (self.mode_combo, self.base_combo, self.steps_spin, self.minutes_spin,
                   self.patch_spin, self.batch_spin, self.lr_spin, self.val_spin,
                   self.device_combo, self.regimes):
@@ -309,7 +312,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             self.status_label.setText(describe_error(error))
             return None
         self.request, self.outcome, self._last_step, self._notes = req, None, 0, {}
-        self.comparison = {}
+        self.comparison, self.session_label = {}, None
         self.base_network = SessionModel(req.base_label, copy.deepcopy(req.model).eval(),
                                          req.base_card, "base")
         layer = self._source_layer()
@@ -391,6 +394,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             self.status_label.setText("stopped before the first step: nothing to keep")
             return
         self._draw_references(outcome.result)
+        if outcome.kept_start:
+            self._nothing_learned(outcome)
+            return
         req = self.request
         verb = "trained" if req.base_card is None else "fine-tuned"  # no card: a new network
         label = SESSION_MODELS.add(SessionModel(
@@ -405,6 +411,23 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         )
         notify_info(f"fine-tuning {how}: {label!r} is available in the Deblur dock")
         self.compare()
+
+    def _nothing_learned(self, outcome) -> None:
+        """The run returned its starting weights: no method is added (it would be the base
+        under a new name) and Compare & QC is not filled (base against itself)."""
+        from ..core.finetune import STARTING_WEIGHTS_RETURNED
+
+        self.session_label = None
+        how = "stopped" if outcome.stopped else "finished"
+        again = ("more Minutes, or another Learning rate"
+                 if isinstance(self.request, SelfAdaptRequest)
+                 else "more Minutes or Steps, more training planes, or another Learning rate")
+        self.status_label.setText(
+            f"{how} after {self._last_step} step(s); "
+            f"{outcome.summary.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
+            f"Nothing was added to the Deblur dock. To try again: {again}.")
+        notify_info(f"fine-tuning {how}: no validation beat the starting weights of "
+                    f"{self.request.base_label!r}; nothing was added to the Deblur dock")
 
     def _draw_references(self, fit) -> None:
         """The input's and the base model's validation as flat lines across the run."""
@@ -476,6 +499,10 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         """Copy the fine-tuned checkpoint (weights + model card) to ``path``."""
         if self.outcome is None or self.outcome.file is None:
             notify_error("nothing to save yet: run (or stop) a fine-tuning first")
+            return None
+        if self.outcome.kept_start:
+            notify_error("nothing to save: the last run kept the starting weights (the base "
+                         "model unchanged); run again longer or with more data")
             return None
         try:
             path = copy_weights(self.outcome.file, path)

@@ -98,7 +98,7 @@ def self_adapt_config(*, minutes: float | None, steps: int, patch: int, batch_si
 def iter_self_adapt_job(req: SelfAdaptRequest):
     """Worker body: adapt, write the kept weights with their card, return a FinetuneResult."""
     from ..core.checkpoint import load_model, save_weights
-    from ..core.finetune import FinetuneResult
+    from ..core.finetune import STARTING_WEIGHTS_RETURNED, FinetuneResult
     from ..core.self_adapt import iter_self_adapt
 
     said: list[str] = []
@@ -113,12 +113,12 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
     kept = (f"held-out loss {result.start_val_loss:.3f} -> {result.best_val_loss:.3f} "
             f"(kept step {result.best_step})" if result.improved else
             f"no step beat the starting weights on the held-out columns "
-            f"({result.start_val_loss:.3f}): the starting weights are returned")
+            f"({result.start_val_loss:.3f}): {STARTING_WEIGHTS_RETURNED}")
     diverged = next((n for n in result.notes if "the loss became" in n), None)
     how = {"time_limit": "time limit reached", "stopped": "stopped"}.get(result.stopped, "")
     return FinetuneResult(stopped=result.stopped == "stopped", model=model, card=card,
                           result=result, file=best, diverged=diverged,
-                          improved=result.improved,
+                          improved=result.improved, kept_start=not result.improved,
                           summary="; ".join(s for s in (diverged, *said, how, kept) if s))
 
 

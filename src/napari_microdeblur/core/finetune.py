@@ -54,6 +54,7 @@ from .training.loop import stopped_by
 from .training.regimes.base import KEEP_LAST
 
 __all__ = [
+    "STARTING_WEIGHTS_RETURNED",
     "DEFAULT_ANCHOR_WEIGHT",
     "DEFAULT_INTENSITY_JITTER",
     "DEFAULT_MIN_GAIN_DB",
@@ -70,15 +71,21 @@ __all__ = [
     "opponent_planes",
 ]
 
+#: how a summary ends when no validation beat the starting weights (the dock rewords it)
+STARTING_WEIGHTS_RETURNED = "the starting weights are returned"
 #: at most this many steps between two validations (time-boxed runs have many steps)
 MAX_VAL_EVERY = 50
+
+
 @dataclass
 class FinetuneResult:
     """The kept weights (loaded back from ``file``), or ``model=None`` when the run ended
     before a checkpoint was written; ``stopped`` when the user stopped it; ``diverged`` says
     why a diverging run ended; ``improved`` is False when no validation beat the starting
-    weights (they are returned), None without validation; ``summary`` is one line for the
-    user."""
+    weights (they are returned), None without validation; ``kept_start`` when the weights
+    returned are the starting ones (the kept checkpoint is step 0 and, PSF-aware, the noise
+    scale calibrated is the base's: nothing was learned, so the dock adds no method);
+    ``summary`` is one line for the user."""
 
     stopped: bool
     model: Any
@@ -88,6 +95,7 @@ class FinetuneResult:
     diverged: str | None = None
     improved: bool | None = None
     summary: str = ""
+    kept_start: bool = False
 
 
 class JitteredPairs(data.PairedData):
@@ -166,6 +174,13 @@ def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
     axis, lo, hi = val[0].info["band"]
     return train, val, (f"a band of every plane ({axis} {lo}-{hi}, the last "
                         f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
+
+
+def _source_noun(req: FinetuneRequest, fields) -> str:
+    """'layer' or 'file' as the card calls the sources; plural for several fields or a pair
+    of files (a dock pair is named after its blurry layer)."""
+    several = len(fields) > 1 or (req.source_kind == "file" and isinstance(fields[0], PairField))
+    return req.source_kind + ("s" if several else "")
 
 
 def _opponent_planes_wanted(req: FinetuneRequest, fields) -> bool:
@@ -258,7 +273,11 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
     import torch
 
     from .checkpoint import save_weights, sha256_file
-    from .psf_aware import CALIBRATED_NOISE_SCALE_KEY, calibrate_noise_scale
+    from .psf_aware import (
+        CALIBRATED_NOISE_SCALE_KEY,
+        calibrate_noise_scale,
+        calibrated_noise_scale,
+    )
     from .psf_safeguard import TRAINED_WIDTH_KEY, held_out_ratio, trained_half_max_width
 
     model = outcome.model.eval()
@@ -274,6 +293,8 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
                        **({"val_psnr_by_noise_scale": {f"{s:g}": round(v, 3)
                                                        for s, v in scores.items()}}
                           if scores else {})}
+    if scale != calibrated_noise_scale(base_card):  # the start at another noise scale: a gain
+        outcome.kept_start = False
     outcome.card = save_weights(outcome.model, outcome.file, card)
     outcome.card.sha256, outcome.card.source = sha256_file(outcome.file), str(outcome.file)
     if scale != 1:
@@ -356,7 +377,8 @@ def _prepare(req: FinetuneRequest):
               "and the focus plane, the input's own plane left out)" if averaged else "")
     source = f"stack, in focus at plane {focus}{target}" if focus is not None else (
         "blurry/sharp pair" if len(fields) == 1 else f"{len(fields)} fields")
-    what = f"layer {req.layer_name!r}: {source}, {len(train_pairs)} training plane(s)"
+    what = f"{_source_noun(req, fields)} {req.layer_name!r}: {source}, {len(train_pairs)} " \
+           "training plane(s)"
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
                           description=what)
     base = req.base_card
@@ -434,7 +456,8 @@ def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
            "time_limit": "time limit reached"}.get(getattr(result, "stopped", ""), "")
     summary = "; ".join(s for s in (diverged, "stopped" if stopped else how, kept) if s)
     return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best,
-                          diverged=diverged, improved=improved, summary=summary)
+                          diverged=diverged, improved=improved, summary=summary,
+                          kept_start=int((card.metrics or {}).get("step", -1)) == 0)
 
 
 def _kept(metrics: dict, result, regime: str) -> tuple[bool | None, str]:
@@ -455,7 +478,7 @@ def _kept(metrics: dict, result, regime: str) -> tuple[bool | None, str]:
     by = f" by {margin:g} dB" if margin else ""
     best = f"; best trained step {max(trained):.2f} dB" if trained else ""
     return False, (f"no step beat the starting weights{by} on validation ({psnr:.2f} dB{best})"
-                   ": the starting weights are returned")
+                   f": {STARTING_WEIGHTS_RETURNED}")
 
 
 def _start_psnr(result) -> float | None:

@@ -23,8 +23,8 @@ from .job_defaults import (
 from .training.checkpoints import check_checkpoint_dir, check_resumable
 
 __all__ = [
-    "NOISE_SCALE_CALIBRATIONS", "FinetuneRequest", "ImageSet", "PairField", "StackField",
-    "check_jitter", "check_request", "request_fields",
+    "NOISE_SCALE_CALIBRATIONS", "SOURCE_KINDS", "FinetuneRequest", "ImageSet", "PairField",
+    "StackField", "check_jitter", "check_request", "request_fields",
 ]
 
 #: When the job calibrates a PSF-aware network's noise scale (``FinetuneRequest``). "before
@@ -32,6 +32,8 @@ __all__ = [
 #: alone changed nothing there (training at scale 1 had moved the best scale to 1).
 NOISE_SCALE_CALIBRATIONS = ("off", "after", "before and after")
 DEFAULT_NOISE_SCALE_CALIBRATION = "before and after"
+#: What the model card calls the sources trained on (``FinetuneRequest.source_kind``).
+SOURCE_KINDS = ("layer", "file")
 
 
 @dataclass
@@ -85,7 +87,8 @@ class FinetuneRequest:
     with; "off" neither. ``regime`` is a
     training regime of ``core.training`` (``microdeblur train --regime``), with its image sets
     without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
-    adversarial regimes keep their last checkpoint, not the best one.
+    adversarial regimes keep their last checkpoint, not the best one. ``source_kind`` is what
+    the model card calls the named sources: "layer" (the dock) or "file" (the CLI).
     """
 
     mode: str  # "pair" | "stack"
@@ -124,6 +127,7 @@ class FinetuneRequest:
     resume: bool = False
     seed: int = 0
     noise_scale_calibration: str = DEFAULT_NOISE_SCALE_CALIBRATION
+    source_kind: str = "layer"
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -158,6 +162,9 @@ def check_request(req: FinetuneRequest) -> Path | None:
     if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
         raise ValueError(f"noise_scale_calibration={req.noise_scale_calibration!r}; accepted: "
                          + ", ".join(map(repr, NOISE_SCALE_CALIBRATIONS)))
+    if req.source_kind not in SOURCE_KINDS:
+        raise ValueError(f"source_kind={req.source_kind!r}; accepted: "
+                         + ", ".join(map(repr, SOURCE_KINDS)))
     if not req.checkpoint_dir:
         return None
     ckdir = check_checkpoint_dir(req.checkpoint_dir, resume=req.resume)
