@@ -136,4 +136,4 @@ def test_ctrl_c_keeps_the_best_with_its_model_card(tmp_path, base, capsys, monke
     _, best = load_model(ck / "best.safetensors")
     # the copy the user gets is the best checkpoint, its card saying what it was trained on
     assert (tmp_path / "o.safetensors").read_bytes() == (ck / "best.safetensors").read_bytes()
-    assert "val_psnr" in card.metrics and "fine-tuned on layer" in card.training_data
+    assert "val_psnr" in card.metrics and "fine-tuned on files" in card.training_data

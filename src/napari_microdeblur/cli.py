@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 import warnings
@@ -19,6 +20,9 @@ from .core.shown import first_line, shown_path
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: the reader of the output went away (`| head`): the shell's code for a process that
+#: SIGPIPE ended, so `set -o pipefail` scripts see what they see from cat or grep
+EXIT_BROKEN_PIPE = 141
 
 
 class UserError(Exception):
@@ -171,8 +175,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
         for folder_made in {target.parent for _, target in pairs}:  # --recursive's subfolders
             folder_made.mkdir(parents=True, exist_ok=True)
     else:
-        raise UserError(f"{len(inputs)} inputs need an output directory; "
-                        f"{shown_path(output)} is not")
+        raise UserError(several_need_a_folder(len(inputs), output))
     records = deblur_files_on_cluster(pairs, scheduler=args.scheduler, skip_existing=folder,
                                       **options)
     skipped = sum(bool(r.get("skipped")) for r in records)
@@ -212,6 +215,15 @@ def _list_failures(output: Path, records: list[dict], failed: int) -> None:
               f"{shown_path(listed)}", file=sys.stderr, flush=True)
 
 
+def several_need_a_folder(count: int, output: Path) -> str:
+    """Why ``output`` cannot take ``count`` inputs: a missing folder is not made (a typo
+    would scatter a batch into a new folder), as a single file's missing folder is not."""
+    if not output.exists():
+        return (f"{count} inputs need an output directory; {shown_path(output)} does not "
+                "exist; create it first")
+    return f"{count} inputs need an output directory; {shown_path(output)} is not one"
+
+
 def cmd_deblur(args) -> int:
     from .cli_batch import batch_inputs, folder_pairs
     from .cli_words import error_words
@@ -232,9 +244,7 @@ def cmd_deblur(args) -> int:
         deblur_one(inputs[0], output, args)
         return 0
     if not folder:
-        raise UserError(
-            f"{len(inputs)} inputs need an output directory; {shown_path(output)} is not one"
-        )
+        raise UserError(several_need_a_folder(len(inputs), output))
     failed = 0
     models = ModelCache()  # a network is loaded once for the batch, not once per file
     pairs = folder_pairs(inputs, output, args)
@@ -248,6 +258,8 @@ def cmd_deblur(args) -> int:
                 target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
                 with warnings_naming(source):
                     deblur_one(source, target, args, models)
+            except BrokenPipeError:  # the output's reader went away (| head): not this file's
+                raise
             except (ValueError, TypeError, OSError, RuntimeError) as error:
                 failed += 1
                 why = _memory_words(error, args) or error_words(error, args)
@@ -475,8 +487,23 @@ def _printable_output():
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _printable_output():
-        return _run(argv)
+    try:
+        with _printable_output():
+            code = _run(argv)
+            sys.stdout.flush()  # a reader gone (| head) is found here, not at exit
+        return code
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    """The rest of the output to nowhere: the interpreter's flush at exit would otherwise
+    print 'Exception ignored ... BrokenPipeError' after the command ended."""
+    with contextlib.suppress(OSError, ValueError):  # no file descriptor (a captured stream)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _run(argv: list[str] | None) -> int:
@@ -496,6 +523,8 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("microdeblur: interrupted; no partial output was left", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # said by main, as nothing: the reader stopped reading
+        raise
     # ImportError: an optional extra (psfmodels for --psf widefield:...) is not installed
     except (UserError, ValueError, TypeError, OSError, ImportError) as error:
         from .cli_words import error_words

@@ -1,44 +1,124 @@
-"""`microdeblur focus IMAGE [--tile N] [--camera-offset ADU] [--json]` (cli.build_parser): the
-focus (sharpness) score of an image, of each of its slices, or of its tiles (``core.focus``)."""
+"""`microdeblur focus IMAGE [IMAGE ...] [--tile N] [--camera-offset ADU] [--json]`
+(cli.build_parser): the focus (sharpness) score of an image, of each of its slices, or of its
+tiles (``core.focus``). Several files (folders, quoted globs, as deblur takes them) print one
+line, or one JSON object, per file; an unreadable one is one error line, the others still
+scored (exit 2)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+
+from .cli import EXIT_ERROR
+from .core.shown import first_line, shown_path
+
+
+def _scores(path: str, args):
+    """(the scores of ``path``, its axes)."""
+    import numpy as np
+
+    from .core import io
+    from .core.files import image_axes
+    from .core.focus import focus_score
+
+    data = io.read_image(path, lazy=False)
+    image = np.asarray(data.array)
+    axes = image_axes(data, args.axes)
+    return focus_score(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset), axes
+
+
+def _json_object(scores, axes: str, args) -> dict:
+    import numpy as np
+
+    key = "score" if np.ndim(scores) == 0 else "scores"
+    return {key: np.asarray(scores).tolist(), "axes": axes, "tile": args.tile,
+            "camera_offset": args.camera_offset}
+
+
+def _one_line(scores) -> str:
+    """Scores of a stack or of tiles on one line, nested as their array is."""
+    import numpy as np
+
+    return np.array2string(np.asarray(scores), separator=", ", threshold=sys.maxsize,
+                           max_line_width=sys.maxsize,
+                           formatter={"float_kind": lambda v: f"{v:.6g}"})
+
+
+def expanded(inputs: list[str]) -> list[str]:
+    """Each argument as ``deblur`` takes it: a folder's images, a quoted glob's matches, else
+    the path itself (a missing file is said when it is read, with the others)."""
+    from .core.files import find_inputs
+
+    paths = []
+    for given in inputs:
+        try:
+            paths += [given] if Path(given).is_file() else [str(p) for p in find_inputs(given)]
+        except FileNotFoundError:
+            paths.append(given)
+    return paths
 
 
 def cmd_focus(args) -> int:
     import numpy as np
 
-    from .core import io
-    from .core.files import image_axes
-    from .core.focus import check_camera_offset, check_focus_tile, focus_score
+    from .core.focus import check_camera_offset, check_focus_tile
 
     check_focus_tile(args.tile)  # bad options fail before the image is read
     check_camera_offset(args.camera_offset)
-    data = io.read_image(args.input, lazy=False)
-    image = np.asarray(data.array)
-    axes = image_axes(data, args.axes)
-    scores = focus_score(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset)
+    paths = expanded(args.input)
+    if len(paths) == 1:  # one file: its lines and its JSON object as they always were
+        scores, axes = _scores(paths[0], args)
+        if args.json:
+            print(json.dumps(_json_object(scores, axes, args)))
+        elif np.ndim(scores) == 0:
+            print(f"{paths[0]}: focus score {scores:.6g}")
+        else:
+            for index, value in np.ndenumerate(np.asarray(scores)):
+                print(f"{index}: {value:.6g}")
+        return 0
+    return _several(paths, args)
+
+
+def _several(paths: list[str], args) -> int:
+    """One line (or JSON object, a list of one a line) per file, an error line per file that
+    cannot be scored; exit 2 when any could not."""
+    import numpy as np
+
+    from .cli_words import error_words
+
+    objects, failed = [], 0
+    for path in paths:
+        try:
+            scores, axes = _scores(path, args)
+        except (ValueError, TypeError, OSError, RuntimeError) as error:  # as info's files
+            failed += 1
+            why = first_line(error_words(error, args))
+            if shown_path(path) not in why and str(path) not in why:  # io's messages name it
+                why = f"{shown_path(path)}: {why}"
+            print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
+            objects.append({"file": path, "error": why})
+            continue
+        objects.append({"file": path, **_json_object(scores, axes, args)})
+        if not args.json:
+            said = (f"focus score {scores:.6g}" if np.ndim(scores) == 0
+                    else f"focus scores {_one_line(scores)} ({axes})")
+            print(f"{path}: {said}", flush=True)
     if args.json:
-        key = "score" if np.ndim(scores) == 0 else "scores"
-        print(json.dumps({key: np.asarray(scores).tolist(), "axes": axes, "tile": args.tile,
-                          "camera_offset": args.camera_offset}))
-    elif np.ndim(scores) == 0:
-        print(f"{args.input}: focus score {scores:.6g}")
-    else:
-        for index, value in np.ndenumerate(np.asarray(scores)):
-            print(f"{index}: {value:.6g}")
-    return 0
+        print("[\n" + ",\n".join(json.dumps(o) for o in objects) + "\n]")
+    return EXIT_ERROR if failed else 0
 
 
 def add_focus_command(sub) -> None:
     p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
-    p.add_argument("input")
+    p.add_argument("input", nargs="+", metavar="IMAGE",
+                   help="images, folders of images or quoted globs, as deblur takes them")
     p.add_argument("--axes", help="axes of the input (default: from the file, else a guess)")
     p.add_argument("--tile", type=int, help="score square tiles of N px instead of whole planes")
     p.add_argument("--camera-offset", type=float, default=0.0, metavar="ADU",
                    help="the camera's dark level, subtracted before scoring (e.g. 100 for many "
                    "sCMOS cameras; default 0); compare scores made with the same value")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order)")
+                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order); for "
+                   "several files a list of them, one a line, each with its 'file'")
     p.set_defaults(func=cmd_focus)

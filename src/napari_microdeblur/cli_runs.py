@@ -10,10 +10,11 @@ from .cli import EXIT_INTERRUPTED, UserError
 from .core.shown import shown_path
 
 
-def drive_fit(run, *, quiet: bool, shown: list[str] | None = None):
+def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str = ""):
     """Drive a training or fine-tuning run with a tqdm bar showing loss and validation PSNR;
     notes (``progress.Notes``) go to stderr, and into ``shown`` when given (so that a result
-    listing every note prints only the later ones). Returns the run's result."""
+    listing every note prints only the later ones); ``started``, a line printed at the first
+    step, once the run's own checks passed. Returns the run's result."""
     from tqdm import tqdm
 
     from .core.progress import Notes, drive
@@ -29,6 +30,8 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None):
                 shown.extend(record.notes)
             return
         if bar is None:
+            if started:
+                print(started, file=sys.stderr, flush=True)
             bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
         postfix = {"loss": f"{record.loss:.4f}"}
         if record.val_psnr is not None:
@@ -98,6 +101,50 @@ def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False) -> b
             return False
     copy_atomically(best, out)
     return True
+
+
+def interrupted_words(out: Path) -> str:
+    """What Ctrl-C left in ``out`` (the run's best checkpoint so far): said as the starting
+    weights where no validation beat them (its card says step 0), which "the best weights
+    so far" hid."""
+    from .core.checkpoint import read_card
+
+    if int((read_card(out).metrics or {}).get("step", -1)) == 0:
+        return (f"interrupted before any validation beat the starting weights: {out} holds "
+                "them unchanged")
+    return f"interrupted; wrote the best weights so far to {out}"
+
+
+def say_finetuned(outcome, out: Path, weights: str, lr: float) -> int:
+    """The last line of a paired fine-tune and its exit code (1: it diverged). Where no
+    validation beat the start, the file holds it, said so: "fine-tuned" said otherwise."""
+    start_kept = outcome.kept_start
+    if outcome.diverged:
+        kept = " (the starting weights, unchanged)" if start_kept else ""
+        print(f"microdeblur: {with_lr_advice(outcome.diverged, lr)}; wrote the best weights so far"
+              f"{kept} to {out}", file=sys.stderr)
+        return 1
+    done = (f"holds the starting weights of {weights}, unchanged" if start_kept
+            else f"{weights} fine-tuned")
+    print(f"{out}: {done}; {outcome.summary}")
+    return 0
+
+
+def resumed_words(ckdir: str) -> str:
+    """One line saying where a --resume continues: the step of its last.pt and the best
+    validation so far (the run's own log is gone with the process that wrote it)."""
+    from .core.training.checkpoints import checkpoint_path, read_checkpoint_info
+
+    info = read_checkpoint_info(ckdir)
+    best = info.get("best_metrics") or {}
+    if "val_psnr" not in best:
+        so_far = "no validation so far"
+    elif int(best.get("step", 0)) == 0:
+        so_far = f"best so far: the starting weights, {best['val_psnr']:.2f} dB on validation"
+    else:
+        so_far = f"best so far: {best['val_psnr']:.2f} dB on validation, step {best['step']}"
+    return (f"microdeblur: resuming from step {info['step']} of "
+            f"{shown_path(checkpoint_path(ckdir))} ({so_far})")
 
 
 def finish_train_run(run, ckdir: Path, out: Path, *, lr: float | None, quiet: bool):

@@ -16,8 +16,11 @@ from .cli_runs import (
     checkpoint_folder,
     drive_fit,
     finish_train_run,
+    interrupted_words,
     keep_best_so_far,
     load_start_weights,
+    resumed_words,
+    say_finetuned,
     with_lr_advice,
 )
 
@@ -264,6 +267,8 @@ def cmd_finetune(args) -> int:
     _check_finetune_options(args)
     if args.checkpoint_dir:
         checkpoint_folder(args.checkpoint_dir, resume=args.resume)
+    # read before the run writes last.pt again; said once its checks pass
+    started = resumed_words(args.checkpoint_dir) if args.resume else ""
     model, base_card = load_model(args.weights)
     if args.psf and not getattr(model, "needs_psf", False):
         from .core.psf_aware import DEFAULT_PSF_AWARE
@@ -287,7 +292,7 @@ def cmd_finetune(args) -> int:
             base_label=str(args.weights), base_card=base_card,
             steps=PAIRED_STEPS if args.steps is None else args.steps, patch=args.patch,
             batch_size=args.batch, lr=PAIRED_LR if args.lr is None else args.lr,
-            device=args.device,
+            device=args.device, source_kind="file",
             val_fraction=args.val_fraction, patience=args.patience,
             minutes=PAIRED_MINUTES if args.minutes is None else args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
@@ -296,28 +301,21 @@ def cmd_finetune(args) -> int:
             checkpoint_dir=ckdir, resume=args.resume, seed=args.seed or 0)
         job = iter_finetune(request)
         try:
-            outcome = drive_fit(job, quiet=args.quiet)
+            outcome = drive_fit(job, quiet=args.quiet, started=started)
         except KeyboardInterrupt:
             job.close()  # the run writes its best checkpoint when closed
             if not keep_best_so_far(Path(ckdir), out):
                 print("microdeblur: interrupted before the first checkpoint; nothing written",
                       file=sys.stderr)
                 return EXIT_INTERRUPTED
-            print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
-                  file=sys.stderr)
+            print(f"microdeblur: {interrupted_words(out)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except ValueError as error:  # the job's checks (an unreadable last.pt ...)
             raise UserError(str(error)) from None
         if outcome.file is None:
             raise UserError(f"fine-tuning kept nothing: {with_lr_advice(outcome.summary)}")
         copy_atomically(outcome.file, out)
-    if outcome.diverged:
-        lr = PAIRED_LR if args.lr is None else args.lr
-        print(f"microdeblur: {with_lr_advice(outcome.diverged, lr)}; wrote the best weights so far "
-              f"to {out}", file=sys.stderr)
-        return 1
-    print(f"{out}: {args.weights} fine-tuned; {outcome.summary}")
-    return 0
+    return say_finetuned(outcome, out, args.weights, PAIRED_LR if args.lr is None else args.lr)
 
 
 def _finetune_self(args, out: Path) -> int:

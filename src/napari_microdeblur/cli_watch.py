@@ -45,26 +45,31 @@ class Threshold:
 
     value: float
     origin: dict
+    #: the dark level subtracted before every score, the calibration's and the files' alike
+    camera_offset: float = 0.0
 
 
-def judged_score(array, axes: str, threshold: float | None = None) -> tuple[float, float | None]:
+def judged_score(array, axes: str, threshold: float | None = None,
+                 camera_offset: float = 0.0) -> tuple[float, float | None]:
     """(the softest plane's score, the softest plane's among those with structure above the
     background noise, or None when none has any). A stack is judged by the second: a plane
     of noise only (beyond the sample, a shutter glitch) scored near 0 and had every stack that
     held one deblurred, whatever the focus of its other planes. With ``threshold``, a file
     whose every plane scores at or above it is not checked for structure (it is copied either
-    way; the check costs ~0.15 s per 2048 px plane, 4x the score: 81 -> 65 tiles/min)."""
-    return _judged(*plane_scores(array, axes, threshold))
+    way; the check costs ~0.15 s per 2048 px plane, 4x the score: 81 -> 65 tiles/min).
+    ``camera_offset``: the dark level subtracted before scoring (``core.focus``)."""
+    return _judged(*plane_scores(array, axes, threshold, camera_offset))
 
 
-def plane_scores(array, axes: str, threshold: float | None = None
+def plane_scores(array, axes: str, threshold: float | None = None, camera_offset: float = 0.0
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """(each plane's score, over the axes but Y, X, S; whether each plane has structure and
     scores above 0, or None where every plane scores at or above ``threshold``: not checked,
     as ``judged_score`` says)."""
     from .core.focus import focus_score, structure_tiles
 
-    scores = np.asarray(focus_score(array, axes=axes), dtype=np.float64)
+    scores = np.asarray(focus_score(array, axes=axes, camera_offset=camera_offset),
+                        dtype=np.float64)
     if threshold is not None and scores.min() >= threshold and scores.min() > 0:
         return scores, None
     plane = max(array.shape[axes.index("Y")], array.shape[axes.index("X")])
@@ -86,8 +91,8 @@ def focus_entry(scores: np.ndarray, kept: np.ndarray, axes: str, threshold: Thre
     """The ``focus`` field of a deblurred output's record: why the watch deblurred it, in the
     words of its log (``WATCH_LOG``, the row named by the record's ``source_file``)."""
     entry = {"score": score, "threshold": threshold.value, "threshold_from": threshold.origin,
-             "decision": "deblurred", "rule": "deblurred below the threshold, copied at or "
-             "above it", "log": WATCH_LOG}
+             "camera_offset": threshold.camera_offset, "decision": "deblurred",
+             "rule": "deblurred below the threshold, copied at or above it", "log": WATCH_LOG}
     if scores.ndim == 0:
         return entry
     soft = kept & (scores < threshold.value)
@@ -113,15 +118,17 @@ def _watch_threshold(args) -> Threshold:
     from .core.files import find_inputs, image_axes
     from .core.focus import calibrate_threshold
 
+    offset = args.camera_offset
     if args.threshold is not None:  # one of the two, by _check_watch_options
-        return Threshold(float(args.threshold), {"option": "--threshold"})
+        return Threshold(float(args.threshold), {"option": "--threshold"}, offset)
     scores, blank = [], []
     for path in find_inputs(args.calibrate):
         data = io.read_image(path, lazy=False)
         # scored with the --axes the watched files are scored with (a guess here, --axes there,
         # put the threshold above the very images it was calibrated on), by the rule they are
         # judged by: a blank plane's score pulled its image's, and the threshold, towards 0
-        _, score = judged_score(np.asarray(data.array), image_axes(data, args.axes))
+        _, score = judged_score(np.asarray(data.array), image_axes(data, args.axes),
+                                camera_offset=offset)
         (blank if score is None else scores).append(path.name if score is None else score)
     if blank:
         print("microdeblur: left out of the calibration, constant or background noise only "
@@ -131,13 +138,14 @@ def _watch_threshold(args) -> Threshold:
                         "constant or background noise only; give a folder of in-focus images "
                         "with structure")
     threshold = calibrate_threshold(scores, percentile=args.percentile)
+    less = f", camera offset {offset:g} subtracted" if offset else ""
     print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
-          f"known-good images in {args.calibrate}", flush=True)
+          f"known-good images in {args.calibrate}{less}", flush=True)
     # the folder's name only: records travel inside shared files (core.provenance)
     origin = {"option": "--calibrate", "folder": Path(args.calibrate).resolve().name,
               "percentile": float(args.percentile), "images": len(scores),
               "left_out": len(blank)}
-    return Threshold(threshold, origin)
+    return Threshold(threshold, origin, offset)
 
 
 def _targets(path: Path, out_dir: Path) -> tuple[Path, Path]:
@@ -179,7 +187,8 @@ def _watch_one(path: Path, out_dir: Path, threshold: Threshold, args, models, ow
     # ... and said once: the deblur below takes them as the file's own
     data = replace(data, axes=axes, note=None)
     # a stack is as good as its softest slice with structure (alpha left out by focus_score)
-    scores, kept = plane_scores(np.asarray(data.array), axes, threshold.value)
+    scores, kept = plane_scores(np.asarray(data.array), axes, threshold.value,
+                                threshold.camera_offset)
     lowest, judged = _judged(scores, kept)
     # a blank file (no plane with structure) has nothing to deblur: copied, logged 'blank'
     # with its noise's score
@@ -283,6 +292,9 @@ def _check_watch_options(args) -> None:
     """The watch's own numeric options, before any file is read or written."""
     import math
 
+    from .core.focus import check_camera_offset
+
+    check_camera_offset(args.camera_offset)
     if (args.threshold is None) == (args.calibrate is None):
         raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
     if args.threshold is not None and not math.isfinite(args.threshold):
@@ -389,6 +401,8 @@ def _process(path: Path, out_dir: Path, threshold: Threshold, args, models, owne
     try:
         row = _watch_one(path, out_dir, threshold, args, models, owners)
     # one bad file (or a failed run on it) must not stop the watch
+    except BrokenPipeError:  # the output's reader went away (| head): not this file's fault
+        raise
     except _Unreadable as error:
         row = _failed_row(path, "unreadable", error.__cause__, args)
     except (ValueError, TypeError, OSError, RuntimeError) as error:
@@ -467,6 +481,10 @@ def add_watch_command(sub) -> None:
                    help="set the threshold from known-good images (see --percentile)")
     p.add_argument("--percentile", type=float, default=5.0,
                    help="with --calibrate: this percentile of the good images' scores")
+    p.add_argument("--camera-offset", type=float, default=0.0, metavar="ADU",
+                   help="the camera's dark level, subtracted before every focus score (the "
+                   "calibration's and the files'), as `microdeblur focus --camera-offset` "
+                   "does; default 0")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
     p.add_argument("--settle", type=float, default=2.0,
                    help="a file is complete once unchanged for this many seconds")

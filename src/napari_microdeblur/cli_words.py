@@ -20,10 +20,19 @@ ALIASES = {
     "discriminator": "discriminator_config",
 }
 
+#: one-word arguments the core's messages open a clause with ('tile 20 is not larger than
+#: ...', 'psf has shape ...'): English has 'tile' too, so only these, and only before a verb
+SUBJECTS = ("psf", "tile", "overlap", "axes", "iterations", "balance", "method", "device",
+            "modality", "precision", "window", "percentile", "border", "weights")
+_SUBJECT_VERBS = r"(?:is|are|has|have|of shape|must|spec|array|holds|sums|do|does|needs|gives)"
 # 'tile=' and, without '=', a name with an underscore ('noise_scale applies to ...'), which
-# no English word has; not a method ('.state_dict', 'export_psf(') or a path ('a_b.tif')
+# no English word has; not a method ('.state_dict', 'export_psf(') or a path ('a_b.tif');
+# a SUBJECTS word opening a clause; an argument the user is told to give ('give psf a path')
 _ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=|"
-                       r"(?<![\w./-])([a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9])(?![\w(=/-]|\.\w)")
+                       r"(?<![\w./-])([a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9])(?![\w(=/-]|\.\w)|"
+                       rf"(?:^|(?<=: )|(?<=; ))({'|'.join(SUBJECTS)})"
+                       rf"(?= {_SUBJECT_VERBS}\b| ['\"(\d])|"
+                       r"(?<=\bgive )([a-z][a-z0-9]*)(?=[ ,;:)]|$)(?! of\b)")
 # a quoted value (a path, the user's own text) is left as it is, even if it holds 'tile='
 _QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
 
@@ -31,15 +40,16 @@ _QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
 def in_cli_words(text: str, options: dict[str, str]) -> str:
     """``text`` with each ``name=`` of a Python argument that one of ``options`` (dest -> the
     option, e.g. ``{"tile": "--tile"}``) sets written as that option, and each bare such name
-    that has an underscore (``noise_scale``)."""
+    that has an underscore (``noise_scale``), opens a clause (``SUBJECTS``) or follows
+    'give'."""
     quoted = [m.span() for m in _QUOTED.finditer(text)]
 
     def option(match: re.Match) -> str:
-        name = match.group(1) or match.group(2)
+        name = next(g for g in match.groups() if g)
         given = options.get(name) or options.get(ALIASES.get(name, ""))
         if given is None or any(a <= match.start() < b for a, b in quoted):
             return match.group(0)
-        if match.group(2):  # a bare name: the option as it is
+        if not match.group(1):  # a bare name: the option as it is
             return given
         after = text[match.end() : match.end() + 1]
         # 'tile=8' -> '--tile 8', but 'give psf= an array' -> 'give --psf an array'

@@ -14,7 +14,7 @@ from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
 from .shown import shown_path
 
 __all__ = ["check_psf_model_fits", "check_spec_before_image", "fit_psf_to_image_of",
-           "psf_from_calibration", "runs_in_3d"]
+           "psf_from_calibration", "runs_in_3d", "uncalibrated"]
 
 #: What to change where a classical method gets a 3D PSF and one plane of a stack (a 'current
 #: slice' run in the Deblur dock): the words of ``tile_options``, which refuses it in the run.
@@ -196,12 +196,16 @@ def psf_from_calibration(spec, pixel_size) -> MethodSpec:
     line saying so as a warning; anything else unchanged. The record then holds the PSF as
     it ran. An array has no file, so ``inference.deblur`` still refuses such a spec."""
     from .channel_psfs import CHANNEL_SEPARATOR, channel_sources
-    from .psf import with_calibration
+    from .psf import calibration_gaps, with_calibration
 
     if not isinstance(spec, MethodSpec) or not isinstance(spec.psf, str):
         return spec
     parts = channel_sources(spec.psf)
     done = [with_calibration(part, pixel_size) for part in parts or [spec.psf]]
+    for i, (text, _) in enumerate(done):
+        if calibration_gaps(text):  # the spec's own check said only 'lacks pixel'
+            lead = f"channel {i + 1}: " if parts else ""
+            raise ValueError(lead + uncalibrated(text, pixel_size))
     if not any(note for _, note in done):
         return spec
     for i, (_, note) in enumerate(done):
@@ -209,6 +213,27 @@ def psf_from_calibration(spec, pixel_size) -> MethodSpec:
             lead = f"channel {i + 1}: " if parts else ""
             warnings.warn(lead + note, UserWarning, stacklevel=3)
     return spec.replace(psf=CHANNEL_SEPARATOR.join(text for text, _ in done))
+
+
+def uncalibrated(spec: str, pixel_size) -> str:
+    """Why the optics ``spec`` still lacks pixel= (or dz=) after the image file's sizes were
+    looked at: what the file states, and what to add to the spec."""
+    from .psf import calibration_gaps
+
+    sizes = {a: v for a, v in (pixel_size or {}).items() if a in "ZYX"}
+    gaps = calibration_gaps(spec)
+    if "pixel" in gaps and {"Y", "X"} <= sizes.keys():
+        stated = (f"states Y {sizes['Y']:g} and X {sizes['X']:g} um, which give none (unequal, "
+                  "or no microscope's, such as a TIFF's 72 dpi default)")
+    elif "pixel" in gaps:
+        stated = "states no pixel size"
+    else:
+        stated = "states no Z step"
+    example = spec.rstrip(",") + "".join(f",{k}={'0.065' if k == 'pixel' else '0.2'}"
+                                         for k in gaps)
+    return (f"psf={shown_path(spec)} lacks {' and '.join(f'{k}=' for k in gaps)} and the image "
+            f"file {stated}; add {'them' if len(gaps) > 1 else 'it'} in um, e.g. "
+            f"{shown_path(example)}")
 
 
 def check_spec_before_image(spec: MethodSpec) -> MethodSpec:

@@ -14,6 +14,10 @@ from .devices import resolve_device
 from .method import DEFAULT_TILE, Method
 from .tiling_spec import TilingSpec
 
+#: the fewest pixels along a spatial axis a deblur runs on (a 2 x 256 image ran with the
+#: bundled networks); a PSF's method needs the PSF's size, said by its own check
+MIN_SPATIAL = 2
+
 
 @dataclass(frozen=True)
 class TileOptions:
@@ -27,10 +31,12 @@ class TileOptions:
 def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOptions:
     """Tile and overlap for this method and image, checked against its reach and size."""
     spatial_axes, spatial_shape = layout.spatial_axes, layout.spatial_shape
-    if any(s < 2 for s in spatial_shape):
+    if any(s < MIN_SPATIAL for s in spatial_shape):
         # a 3D PSF deconvolves over Z: one plane (a slice of a stack) cannot hold it
         fix = ("; a 3D PSF needs the stack's planes: give the whole stack, or a 2D PSF"
-               if len(spatial_axes) == 3 and spatial_shape[0] < 2 else "")
+               if len(spatial_axes) == 3 and spatial_shape[0] < 2
+               else f"; every method needs at least {MIN_SPATIAL} px along each of "
+               f"{spatial_axes} (with a PSF, its size): give a larger image or region")
         raise ValueError(
             f"image is too small: spatial axes {spatial_axes} have size {spatial_shape}{fix}"
         )
