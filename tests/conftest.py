@@ -157,3 +157,25 @@ def pids():
     yield dead.pid, live.pid
     live.kill()
     live.wait()
+
+
+@pytest.fixture
+def slow_reads(monkeypatch):
+    """The TIFF header reader takes _slow_header.SLOW_S (a huge OME-XML); its calls, by thread."""
+    import threading
+    import time
+
+    from _slow_header import SLOW_S
+
+    from napari_microdeblur.core import tiff_header
+
+    read = tiff_header.read_tiff_header
+    threads = []
+
+    def slow_read(path, *args, **kwargs):
+        threads.append(threading.current_thread())
+        time.sleep(SLOW_S)
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(tiff_header, "read_tiff_header", slow_read)
+    return threads

@@ -13,13 +13,12 @@ import time
 import numpy as np
 import pytest
 import tifffile
+from _slow_header import SLOW_S
 from scipy import ndimage
 
-from napari_microdeblur.core import tiff_header
 from napari_microdeblur.core.focus import calibrate_threshold, focus_score
 
 PLUGIN = "napari-microdeblur"
-SLOW_S = 2.0  # the header reader's time; the GUI thread must be back well before
 TIMEOUT = 60_000
 
 
@@ -35,23 +34,10 @@ def imagej(path, data, axes, pixel_um):
     return path
 
 
-@pytest.fixture
-def slow(monkeypatch):
-    """The TIFF header reader takes SLOW_S (a huge OME-XML); its calls, by thread."""
-    read = tiff_header.read_tiff_header
-    threads = []
-
-    def slow_read(path, *args, **kwargs):
-        threads.append(threading.current_thread())
-        time.sleep(SLOW_S)
-        return read(path, *args, **kwargs)
-
-    monkeypatch.setattr(tiff_header, "read_tiff_header", slow_read)
-    return threads
 
 
 def test_calibrate_reads_the_good_layers_header_in_a_worker(make_napari_viewer, qtbot,
-                                                            tmp_path, slow):
+                                                            tmp_path, slow_reads):
     data = blobs((3, 2, 32, 32))  # ZCYX: napari's reader gives a bare (3, 2, 32, 32) array
     viewer = make_napari_viewer()
     viewer.add_image(blobs((4, 32, 32), seed=1), name="soft", scale=(1.0, 0.2, 0.2))
@@ -73,7 +59,7 @@ def test_calibrate_reads_the_good_layers_header_in_a_worker(make_napari_viewer, 
     # the file's pixel size (scale 1 in napari) against the layer's scale
     assert ("'good' has pixels of 0.1 x 0.1 but 'soft' of 0.2 x 0.2 (by file good.tif; "
             "layer 'soft' scale)") in w.status_label.text()
-    assert slow and threading.main_thread() not in slow
+    assert slow_reads and threading.main_thread() not in slow_reads
 
 
 def test_a_header_read_already_calibrates_at_once(make_napari_viewer, qtbot, tmp_path):

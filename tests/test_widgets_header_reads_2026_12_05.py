@@ -14,14 +14,13 @@ import time
 import numpy as np
 import pytest
 import tifffile
+from _slow_header import SLOW_S
 from test_ome_large_xml_2026_12_09 import _ome_xml
 
-from napari_microdeblur.core import tiff_header
 from napari_microdeblur.core.axes import guess_axes
 
 PLUGIN = "napari-microdeblur"
 MODEL = "widefield:na=1.4,wavelength=0.52,size=9"
-SLOW_S = 2.0  # the header reader's time; the GUI thread must be back well before
 
 
 def values(text):
@@ -36,19 +35,6 @@ def imagej_zcyx(path):
     return path
 
 
-@pytest.fixture
-def slow(monkeypatch):
-    """The TIFF header reader takes SLOW_S (a huge OME-XML); its calls, by thread."""
-    read = tiff_header.read_tiff_header
-    threads = []
-
-    def slow_read(path, *args, **kwargs):
-        threads.append(threading.current_thread())
-        time.sleep(SLOW_S)
-        return read(path, *args, **kwargs)
-
-    monkeypatch.setattr(tiff_header, "read_tiff_header", slow_read)
-    return threads
 
 
 @pytest.fixture
@@ -66,7 +52,7 @@ def deblur(make_napari_viewer, tmp_path):
     return viewer, w, layer, other
 
 
-def test_choosing_a_layer_does_not_wait_for_its_file_header(deblur, slow, qtbot):
+def test_choosing_a_layer_does_not_wait_for_its_file_header(deblur, slow_reads, qtbot):
     viewer, w, layer, other = deblur
     start = time.perf_counter()
     w.layer_combo.set_value(layer)
@@ -77,31 +63,32 @@ def test_choosing_a_layer_does_not_wait_for_its_file_header(deblur, slow, qtbot)
     qtbot.waitUntil(lambda: values(w.psf_edit.text()).get("pixel") == "0.1", timeout=5_000)
     assert w.psf_prefill.hint.text() == "pixel=0.1 from file cells.tif"
     assert "file cells.tif" in w.image.axes_assumed
-    assert threading.main_thread() not in slow and len(slow) == 1  # read once, in a worker
+    # read once, in a worker
+    assert threading.main_thread() not in slow_reads and len(slow_reads) == 1
 
 
-def test_a_header_read_already_answers_at_once(deblur, slow, qtbot):
+def test_a_header_read_already_answers_at_once(deblur, slow_reads, qtbot):
     viewer, w, layer, other = deblur
     w.layer_combo.set_value(layer)
     qtbot.waitUntil(lambda: w.axes_edit.text() == "ZCYX", timeout=4 * SLOW_S * 1000)
     w.layer_combo.set_value(other)
     w.layer_combo.set_value(layer)  # cached: as it always was, with no worker
     assert w.axes_edit.text() == "ZCYX" and values(w.psf_edit.text())["pixel"] == "0.1"
-    assert len(slow) == 1
+    assert len(slow_reads) == 1
 
 
-def test_an_answer_for_a_layer_no_longer_chosen_is_dropped(deblur, slow, qtbot):
+def test_an_answer_for_a_layer_no_longer_chosen_is_dropped(deblur, slow_reads, qtbot):
     viewer, w, layer, other = deblur
     w.layer_combo.set_value(layer)
     w.layer_combo.set_value(other)
-    qtbot.waitUntil(lambda: not w.image.axes_prefill.reads.busy and len(slow) == 1,
+    qtbot.waitUntil(lambda: not w.image.axes_prefill.reads.busy and len(slow_reads) == 1,
                     timeout=4 * SLOW_S * 1000)
     qtbot.wait(int(SLOW_S * 1000))  # the worker's answer has come and gone
     assert w.layer_combo.value is other and w.axes_edit.text() == "ZYX"
     assert "pixel" not in values(w.psf_edit.text()) and not w.psf_prefill.hint.text()
 
 
-def test_axes_typed_while_the_header_is_read_are_kept(deblur, slow, qtbot):
+def test_axes_typed_while_the_header_is_read_are_kept(deblur, slow_reads, qtbot):
     viewer, w, layer, other = deblur
     w.layer_combo.set_value(layer)
     w.axes_edit.setText("TCYX")
@@ -110,7 +97,7 @@ def test_axes_typed_while_the_header_is_read_are_kept(deblur, slow, qtbot):
     assert w.axes_edit.text() == "TCYX" and not w.image.axes_assumed
 
 
-def test_the_fine_tune_dock_does_not_wait_either(make_napari_viewer, tmp_path, slow, qtbot):
+def test_the_fine_tune_dock_does_not_wait_either(make_napari_viewer, tmp_path, slow_reads, qtbot):
     viewer = make_napari_viewer()
     layer = viewer.open(str(imagej_zcyx(tmp_path / "cells.tif")), plugin="napari")[0]
     other = viewer.add_image(np.zeros((4, 24, 24), np.float32), name="other")
@@ -118,17 +105,18 @@ def test_the_fine_tune_dock_does_not_wait_either(make_napari_viewer, tmp_path, s
     w.mode_combo.setCurrentIndex(2)  # adapt to this image: the PSF panel follows the layer
     w.self_page.layer_combo.set_value(other)
     w.psf_panel.psf_edit.setText(MODEL)
-    slow.clear()
+    slow_reads.clear()
     start = time.perf_counter()
     w.self_page.layer_combo.set_value(layer)
     assert time.perf_counter() - start < SLOW_S / 4
     qtbot.waitUntil(lambda: w.axes_edit.text() == "ZCYX", timeout=4 * SLOW_S * 1000)
     qtbot.waitUntil(lambda: values(w.psf_panel.psf_edit.text()).get("pixel") == "0.1",
                     timeout=5_000)
-    assert threading.main_thread() not in slow
+    assert threading.main_thread() not in slow_reads
 
 
-def test_a_long_ome_xml_is_parsed_by_a_helper_process(make_napari_viewer, tmp_path, slow, qtbot):
+def test_a_long_ome_xml_is_parsed_by_a_helper_process(make_napari_viewer, tmp_path, slow_reads,
+                                                      qtbot):
     path = tmp_path / "timelapse.ome.tif"
     xml = _ome_xml(3, 1000, names=("GFP",))  # 3 time points, 1.2 MB of annotations
     assert len(xml) > 1_000_000
@@ -144,4 +132,4 @@ def test_a_long_ome_xml_is_parsed_by_a_helper_process(make_napari_viewer, tmp_pa
     assert time.perf_counter() - start < SLOW_S / 4
     assert w.axes_edit.text() == "ZYX"  # the shape's guess, until the file's axes come
     qtbot.waitUntil(lambda: w.axes_edit.text() == "TYX", timeout=60_000)
-    assert slow == []  # parsed by another process: this one's reader never ran
+    assert slow_reads == []  # parsed by another process: this one's reader never ran
