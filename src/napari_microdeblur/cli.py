@@ -153,7 +153,6 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     that exist are skipped (as on one machine; --overwrite redoes them), so rerunning an
     interrupted run redoes only what is missing; the failed files are listed beside it."""
     from .cli_batch import folder_pairs
-    from .cli_words import in_cli_words
     from .core import io
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
 
@@ -176,27 +175,40 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
             folder_made.mkdir(parents=True, exist_ok=True)
     else:
         raise UserError(several_need_a_folder(len(inputs), output))
-    records = deblur_files_on_cluster(pairs, scheduler=args.scheduler, skip_existing=folder,
-                                      **options)
+    # each file said as its task ends, as one machine says it (all had waited for the last)
+    records = deblur_files_on_cluster(
+        pairs, scheduler=args.scheduler, skip_existing=folder,
+        on_record=lambda record: _say_cluster_record(record, args, batch=folder), **options)
     skipped = sum(bool(r.get("skipped")) for r in records)
     if skipped and not args.quiet:  # one line, not one per file: a rerun may skip millions
         print(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
               "(--overwrite redoes them)", flush=True)
-    for record in records:
-        if "error" in record:  # every file was tried; each failure said as one machine says it
-            why = _memory_words(record["error"], args) or in_cli_words(record["error"],
-                                                                        args.cli_options)
-            print(f"microdeblur: error: {record['input']}: {why}", file=sys.stderr, flush=True)
-        elif not record.get("skipped"):
-            for note in record["notes"]:  # raised on the worker, said as one machine says it
-                print(f"microdeblur: {note}", file=sys.stderr, flush=True)
-            if not args.quiet:
-                print(f"{record['output']}: {tuple(record['shape'])} in {record['seconds']} s",
-                      flush=True)
     failed = sum("error" in r for r in records)
     if folder:
         _list_failures(output, records, failed)
     return EXIT_ERROR if failed else 0
+
+
+def _say_cluster_record(record: dict, args, batch: bool) -> None:
+    """One file of a cluster run, in the words of one machine: its error, or its warnings
+    (naming the file in a batch) and, unless --quiet, its line."""
+    from .cli_words import in_cli_words
+
+    if "error" in record:  # every file was tried; each failure said as one machine says it
+        why = _memory_words(record["error"], args) or in_cli_words(record["error"],
+                                                                    args.cli_options)
+        print(f"microdeblur: error: {record['input']}: {why}", file=sys.stderr, flush=True)
+        return
+    if record.get("skipped"):
+        return  # counted in one line at the end
+    # raised on the worker, said as one machine's warnings_naming says them
+    with warnings_naming(Path(record["input"])) if batch else contextlib.nullcontext():
+        for note in record["notes"]:
+            _warn_in_one_line(note, UserWarning, "", 0)
+    if not args.quiet:
+        print(f"{record['output']}: {record['method']} on {record['axes']} "
+              f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
+              f"overlap {tuple(record['overlap'])}) in {record['seconds']:.1f} s", flush=True)
 
 
 def _list_failures(output: Path, records: list[dict], failed: int) -> None:

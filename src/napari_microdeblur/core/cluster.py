@@ -22,6 +22,7 @@ import os
 import re
 import uuid
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -116,9 +117,12 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
             return _failure(source, output, error)
     notes = list(dict.fromkeys(str(w.message) for w in caught
                                if issubclass(w.category, UserWarning)))
+    # how it was made, so that the command's line for the file says what one machine's says
     return {"input": source, "output": output, "shape": list(result.image.shape),
             "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid(),
-            "notes": notes}
+            "notes": notes, "method": str(result.method), "axes": result.axes,
+            "device": str(result.device), "tile": list(result.tile),
+            "overlap": list(result.overlap)}
 
 
 def _partials_task(outputs: list[str]) -> dict[str, list[str]]:
@@ -164,13 +168,45 @@ def _failure(source: str, output: str, error: BaseException) -> dict:
             "error_type": type(error).__name__}
 
 
+def _records_as_done(pairs: list[tuple[str, str]], futures: list, on_record) -> list[dict]:
+    """The record of each pair (None future: skipped), in the order of ``pairs``; each passed
+    to ``on_record`` as its task ends (waiting for all first had held every file's line back
+    until the last file was done)."""
+    from distributed import as_completed
+
+    records: list[dict | None] = [None] * len(pairs)
+    index = {}
+    for i, ((src, dst), future) in enumerate(zip(pairs, futures)):
+        if future is None:
+            records[i] = {"input": src, "output": dst, "skipped": True}
+            if on_record is not None:
+                on_record(records[i])
+        else:
+            index[future.key] = i
+    for future in as_completed([f for f in futures if f is not None]):
+        i = index[future.key]
+        try:
+            records[i] = future.result()
+        except Exception as error:  # retries spent (a worker died each time, say)
+            records[i] = _failure(*pairs[i], error)
+        if on_record is not None:
+            on_record(records[i])
+    return records
+
+
 def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | None = None,
                             overwrite: bool = False, skip_existing: bool = False,
                             method: MethodSpec | str = "auto", tiling: TilingSpec | None = None,
+                            on_record: Callable[[dict], None] | None = None,
                             **options) -> list[dict]:
     """Deblur (input, output) file pairs, one task per file; returns a record per file, in
-    the order of ``pairs`` (input, output, shape, seconds, worker_pid, and "notes": the file's
-    warnings, such as axes in doubt, which one machine would have shown).
+    the order of ``pairs`` (input, output, shape, seconds, worker_pid, "notes": the file's
+    warnings, such as axes in doubt, which one machine would have shown, and method, axes,
+    device, tile and overlap as the file was run).
+
+    ``on_record(record)`` is called with each record as soon as it is known: the skipped ones
+    first, then each file's as its task ends (in the order they end, not that of ``pairs``),
+    so that a caller can report progress; what it raises stops the run.
 
     Every file is tried, as a batch on one machine does: a file that fails gets a record with
     "error" (one line) and "error_type" instead of shape and seconds, and no output. A file's
@@ -183,8 +219,6 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
 
     ``method``/``tiling`` as in ``files.iter_deblur_file`` (a MethodSpec and TilingSpec, or a
     name and the keyword options of ``inference.iter_deblur``)."""
-    from distributed import wait
-
     spec, tiling = _specs(method, tiling, options)
     client, own = _client(scheduler)
     try:
@@ -203,17 +237,8 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
             futures[i] = client.submit(_deblur_file_task, src, dst, spec, tiling, axes,
                                        overwrite, pure=False, retries=retries,
                                        key=f"microdeblur-{Path(dst).name}-{i}-{run}")
-        wait([f for f in futures if f is not None])  # all: one failure does not stop the others
+        records = _records_as_done(pairs, futures, on_record)  # one failure stops no other
         _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)  # ... and this one
-        records = []
-        for (src, dst), future in zip(pairs, futures):
-            if future is None:
-                records.append({"input": src, "output": dst, "skipped": True})
-                continue
-            try:
-                records.append(future.result())
-            except Exception as error:  # retries spent (a worker died each time, say)
-                records.append(_failure(src, dst, error))
         return records
     finally:
         if own:
