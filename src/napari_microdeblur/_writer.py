@@ -14,6 +14,11 @@ weights sha256, parameters) as JSON: ImageJ's Info (Fiji's Image > Show Info) in
 OME Image Description in an .ome.tif, the description's JSON in a TIFF ImageJ cannot hold
 (``tiff_metadata``), the group's ``microdeblur`` attribute in a .zarr.
 
+napari lists its own writer first in that dialog unless this plugin was found first (the
+order Python finds installed packages in), so ``save_calibrated`` (File > IO Utilities > Save
+image layer with calibration..., the Deblur dock's "Save result...") saves through this writer
+whatever the dialog offers first.
+
 The file appears whole or not at all (a temporary name, then rename). An existing file is
 replaced, as by napari's own writers: napari's save dialog has asked the user already.
 """
@@ -32,14 +37,57 @@ from .core.provenance import RECORD_KEY
 EXTENSIONS = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr")
 
 
+#: the calibrated save's file types (File > IO Utilities and the Deblur dock's Save result...),
+#: each with the suffix a name typed without one gets
+SAVE_TYPES = (("ImageJ TIFF", (".tif", ".tiff")), ("OME-TIFF", (".ome.tif", ".ome.tiff")),
+              ("OME-Zarr", (".zarr", ".ome.zarr")))
+#: formats napari's own writers save and this one does not: refused, not renamed to .tif
+OTHER_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy", ".npz", ".csv", ".svg")
+
+
 def write_image_layer(path: str, data, meta: dict) -> list[str]:
     """npe2 single-layer writer: ``data`` and ``meta`` as in ``layer.as_layer_data_tuple()``.
     Returns the path written."""
+    return _write_layer(path, data, meta, viewer_layer(data, meta))
+
+
+def save_filter() -> str:
+    """The save dialog's file types, in Qt's ';;' form; ImageJ TIFF first (Qt's default)."""
+    return ";;".join(f"{kind} ({' '.join('*' + e for e in exts)})" for kind, exts in SAVE_TYPES)
+
+
+def calibrated_path(path, chosen_filter: str = "") -> str:
+    """``path`` with the suffix of the file type chosen in the dialog where it has none of
+    this writer's (a layer name such as 'img 1.5um deblurred' keeps its dots)."""
+    name = os.fspath(path)
+    if name.lower().endswith(EXTENSIONS):
+        return name
+    if name.lower().endswith(OTHER_FORMATS):
+        raise ValueError(f"{os.path.basename(name)!r}: a calibrated save is an ImageJ TIFF (.tif), "
+                         "OME-TIFF (.ome.tif) or OME-Zarr (.zarr); other formats are in File > "
+                         "Save Selected Layers...")
+    kinds = [exts[0] for kind, exts in SAVE_TYPES if chosen_filter.startswith(kind)]
+    return name + (kinds[0] if kinds else EXTENSIONS[0])
+
+
+def save_calibrated(layer, path, chosen_filter: str = "") -> list[str]:
+    """Save the image ``layer`` through this writer, whichever writer napari's own save dialog
+    lists first (that follows the order Python finds the installed plugins in)."""
+    from ._widgets._layers import is_image_layer
+
+    if not is_image_layer(layer):
+        raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not an image layer; select "
+                         "the image layer to save")
+    data, meta, _ = layer.as_layer_data_tuple()
+    return _write_layer(calibrated_path(path, chosen_filter), data, meta, layer)
+
+
+def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
+    """The writer for ``layer``, the viewer's layer holding ``data`` (None: none found)."""
     from .core.io import is_zarr
     from .core.io_write import write_image
 
     array = data[0] if meta.get("multiscale") else data  # a pyramid: its full resolution
-    layer = viewer_layer(data, meta)
     axes = layer_axes(tuple(array.shape), meta, layer)
     record = provenance(meta)
     from ._widgets._layers import layer_axes_origin

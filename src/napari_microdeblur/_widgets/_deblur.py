@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from napari.layers import Layer
+from napari.viewer import Viewer
 from qtpy.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
@@ -20,7 +22,14 @@ from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
 from ._layer_data import source_placement
-from ._layers import current_data_index, layer_data, layer_modality, lazy_part, scope_selection
+from ._layers import (
+    current_data_index,
+    is_image_layer,
+    layer_data,
+    layer_modality,
+    lazy_part,
+    scope_selection,
+)
 from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import PsfLayerWatch, PsfPreview
@@ -111,6 +120,36 @@ def channel_runs_in_3d(req: DeblurRequest, parts: list[str]) -> list[tuple[int, 
     axes, plane = req.axes.replace("C", ""), shape[:c] + shape[c + 1:]
     return [(i, runs_in_3d(req.method.replace(psf=p), axes, plane))
             for i, p in enumerate(parts)]
+SAVE_TOOLTIP = ("Save the last result (else the selected image layer) as ImageJ TIFF, "
+                "OME-TIFF or OME-Zarr with its axes, pixel size and deblur record. File > Save "
+                "Selected Layers... may pick napari's own writer, which keeps the pixels only.")
+
+
+def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
+    """File > IO Utilities > Save image layer with calibration...: the selected image layer
+    through this plugin's writer; napari's own save dialog may preselect its builtin writer.
+    Returns the paths written ([] if cancelled or refused, said in a notification)."""
+    import re
+
+    from napari.utils.history import get_save_history
+
+    from .._writer import save_calibrated, save_filter
+
+    if not is_image_layer(layer):
+        notify_warning("select an image layer in the layer list, then save it with calibration")
+        return []
+    start = Path(get_save_history()[0]) / re.sub(r'[\\/:*?"<>|]', "_", layer.name)
+    path, chosen = QFileDialog.getSaveFileName(
+        None, f"Save {layer.name!r} with its calibration", str(start), save_filter())
+    if not path:
+        return []
+    try:
+        written = save_calibrated(layer, path, chosen)
+    except (ValueError, OSError) as error:
+        notify_error(describe_error(error))
+        return []
+    notify_info(f"saved {layer.name!r} to {written[0]} with its axes, pixel size and record")
+    return written
 
 
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
@@ -149,6 +188,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             "Run", "Deblur in the background; the result is added as a new layer.",
             "Stop after the current tile; no layer is added.", "Tiles done over all planes.",
             "What the last run did.")
+        self.save_button = button("Save result...", SAVE_TOOLTIP)
+        self.controls.layout().addRow(self.save_button)
         layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         for panel in (self.image, self.method, self.tiling, self.controls):
             layout.addWidget(panel)
@@ -180,6 +221,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.update_psf_preview()
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.save_button.clicked.connect(self.save_result)
 
     def _name_controls(self) -> None:
         """The controls as attributes of the dock (what tests and scripts drive)."""
@@ -483,6 +525,14 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def cancel(self) -> None:
         self.cancel_run()
+
+    def save_result(self) -> list[str]:
+        """The last result, while it is in the viewer, else the selected layer, with its
+        calibration (``save_calibrated_dialog``)."""
+        result = self.last_run.layer if self.last_run is not None else None
+        if result is None or result not in self.viewer.layers:
+            result = self.viewer.layers.selection.active
+        return save_calibrated_dialog(result, self.viewer)
 
     def _run_done(self, run: DeblurRun) -> None:
         if not self.run_finished(run) or run.layer is None:
