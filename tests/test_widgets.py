@@ -1024,7 +1024,7 @@ def test_screenshot_deblur_dock(make_napari_viewer, qtbot):
     wait_run(qtbot, run)
     viewer.layers[1].visible = False
     viewer.layers.selection.active = run.layer
-    assert run.layer.name.endswith("deblurred [wiener]")
+    assert run.layer.name.endswith("deblurred [wiener, PSF astig:2.5,0.8,30]")
     take_screenshot(viewer, qtbot, "deblur_dock.png")
 
 

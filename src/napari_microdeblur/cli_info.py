@@ -88,8 +88,14 @@ def _run_line(record: dict) -> str:
         parts.append(f"PSF {psf}{found}{_short(record.get('psf_sha256'))}")
     found = record.get("parameters")
     found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
-    return ", ".join(parts + [f"{k.replace('_', ' ')} {found[k]}" for k in PARAMETERS
+    return ", ".join(parts + [f"{k.replace('_', ' ')} {_value(found[k])}" for k in PARAMETERS
                               if found.get(k) not in (None, 0.0)])
+
+
+def _value(v) -> str:
+    """4 significant digits ('balance 3.981e-05', not 3.9810717055349695e-05); --json keeps
+    the full value."""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _made(record: dict) -> str:

@@ -28,7 +28,8 @@ _SUBJECT_VERBS = r"(?:is|are|has|have|of shape|must|spec|array|holds|sums|do|doe
 # 'tile=' and, without '=', a name with an underscore ('noise_scale applies to ...'), which
 # no English word has; not a method ('.state_dict', 'export_psf(') or a path ('a_b.tif');
 # a SUBJECTS word opening a clause; an argument the user is told to give ('give psf a path')
-_ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=|"
+# a flag's 'overwrite=True' is the option alone ('--overwrite', not '--overwrite True')
+_ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?:True\b)?|"
                        r"(?<![\w./-])([a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9])(?![\w(=/-]|\.\w)|"
                        rf"(?:^|(?<=: )|(?<=; ))({'|'.join(SUBJECTS)})"
                        rf"(?= {_SUBJECT_VERBS}\b| ['\"(\d])|"

@@ -38,6 +38,7 @@ from ._compare_parts import (
     planes_at,
     region_box,
     result_message,
+    slice_words,
     stack_axis,
     truth_gone,
     truth_scale,
@@ -302,7 +303,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             return
         self._show_message("")
         self.slice_label.setText(
-            "current slice: " + (", ".join(f"{i}" for i in where) if where else "2D image")
+            "current slice: " + (slice_words(self.viewer, self.truth_combo.value, where)
+                                 if where else "2D image")
             + (f"; region {box[0][1] - box[0][0]} x {box[1][1] - box[1][0]} px" if box else "")
             + ("" if box or not border else f"; {border}-px border excluded")
         )

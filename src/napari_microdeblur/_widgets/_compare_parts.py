@@ -303,6 +303,17 @@ def shown_channel(viewer, layer) -> int | None:
     return current_data_index(viewer, layer)[axes.index("C")]
 
 
+def slice_words(viewer, truth, where) -> str:
+    """The current slice as the viewer's sliders read it ('7'), for a ground truth placed
+    inside a longer stack too (its own plane there is 2), which is then added after it."""
+    lead, offset = truth.ndim - 2, viewer.dims.ndim - truth.ndim
+    steps = tuple(int(s) for s in viewer.dims.current_step[offset:offset + lead])
+    text = ", ".join(map(str, steps))
+    if steps != tuple(where):
+        text += f" (the ground truth's plane {', '.join(map(str, where))})"
+    return text
+
+
 def plane_key(where, rgb: bool) -> tuple:
     """Index of the whole Y-X (RGB) plane at leading index ``where``."""
     key = tuple(where) + (slice(None), slice(None))

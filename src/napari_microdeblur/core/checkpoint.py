@@ -216,6 +216,10 @@ def save_weights(
     """
     from safetensors.torch import save_file
 
+    if not isinstance(path, (str, os.PathLike)) or isinstance(card, (str, os.PathLike)):
+        # export_bioimageio takes (model, card, path): the swap raised pathlib's TypeError
+        raise TypeError(f"save_weights takes (model, path, card), got a {type(path).__name__} "
+                        f"as path; call save_weights(model, 'name.safetensors', card)")
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"save_weights: path must end in .safetensors, got {str(path)!r}")

@@ -126,6 +126,10 @@ def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndar
     """``test_input`` as (1, C, [Z,] Y, X) float32, checked against the model."""
     sd = model.spatial_dims
     x = np.asarray(test_input, dtype=np.float32)
+    c = card.in_channels
+    if x.ndim == sd + 1 and x.shape[-1] == c and x.shape[0] != c:
+        # channels last, as tifffile and napari give RGB (Y, X, 3): the package stores C first
+        x = np.moveaxis(x, -1, 0)
     if x.ndim == sd:
         x = x[None, None]
     elif x.ndim == sd + 1:
@@ -133,7 +137,7 @@ def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndar
     if x.ndim != sd + 2 or x.shape[1] != card.in_channels:
         raise ValueError(
             f"test_input must be ([C,] {'Z, ' if sd == 3 else ''}Y, X) "
-            f"with C={card.in_channels}; got shape {np.shape(test_input)}"
+            f"with C={card.in_channels} (or channels last); got shape {np.shape(test_input)}"
         )
     div = model.size_divisor
     if any(s % div for s in x.shape[2:]):
@@ -383,8 +387,9 @@ def export_bioimageio(
 ) -> Path:
     """Write a BioImage Model Zoo package (format 0.5) for ``model`` (see the module docstring).
 
-    ``test_input`` is a raw image with axes ``[C,] [Z,] Y, X`` (or already ``(1, C, ...)``);
-    its spatial sizes must be multiples of the model's ``size_divisor``.
+    ``test_input`` is a raw image with axes ``[C,] [Z,] Y, X`` (or already ``(1, C, ...)``),
+    or channels last (``Y, X, C`` as tifffile and napari give RGB: moved to ``C, Y, X``, the
+    package's order); its spatial sizes must be multiples of the model's ``size_divisor``.
     """
     full_card = card_for_model(model, card)
     path_zip = Path(path_zip)

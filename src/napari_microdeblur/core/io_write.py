@@ -90,8 +90,9 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
         raise ValueError(f"output {shown_path(path)} is the input; give another name (the input is "
                          "never replaced)")
     if path.exists() and not overwrite:
+        # the Python API's words; the command line says --overwrite (cli_words)
         raise FileExistsError(f"output {shown_path(path)} exists; choose another name or "
-                              "--overwrite")
+                              "overwrite=True")
     if path.is_file() and not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         # the rename that replaces an output would succeed (only the folder's permission
         # counts), but the user marked the file read-only: it is kept, as write_image keeps it

@@ -424,6 +424,13 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
             "accepted: at least two spatial axes (YX)"
         )
     ny, nx = xt.shape[-2:]
+    if min(ny, nx) - 2 * border < _SSIM_WIN and channel_axis is None and nx in (3, 4):
+        # an RGB(A) array's colours read as X: 'border=16 leaves 118 x -29 pixels' said why
+        # only to who knew; asked, not guessed (a 3 px wide stack is an image too)
+        raise ValueError(
+            f"prediction has shape {tuple(prediction.shape)}: its last axis ({nx}) is read as "
+            "X; for an RGB(A) image pass channel_axis=-1 (--axes YXS on the command line)"
+        )
     if min(ny, nx) - 2 * border < _SSIM_WIN:
         raise ValueError(
             f"border={border} leaves {ny - 2 * border} x {nx - 2 * border} pixels of a "
