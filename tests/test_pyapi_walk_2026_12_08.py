@@ -129,10 +129,12 @@ def test_info_prints_parameters_with_four_significant_digits(tmp_path, capsys):
 
 def test_a_tile_that_multiplies_the_work_is_said_once():
     image = _image((512, 512))
-    with pytest.warns(UserWarning, match=r"tile=96 cuts each plane into 729 tiles") as caught:
+    with pytest.warns(UserWarning, match=r"a tile of 96 px cuts each plane into 729 tiles"
+                      ) as caught:
         iter_deblur(image, method="gran.em_v1", tile=96)
-    lines = [w for w in caught if "tile=96" in str(w.message)]
+    lines = [w for w in caught if "tile of 96 px" in str(w.message)]
     assert len(lines) == 1 and "default tile (256 x 256" in str(lines[0].message)
+    assert "--tile" not in str(lines[0].message)  # one wording for the docks, CLI and Python
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         iter_deblur(image, method="gran.em_v1", tile=200)  # 1.3x the default's pixels

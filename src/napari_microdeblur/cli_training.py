@@ -361,8 +361,9 @@ def _finetune_self(args, out: Path) -> int:
         result = drive_fit(job, quiet=args.quiet, shown=shown)
     except KeyboardInterrupt:  # closing the job loaded the best weights into the model
         save_weights(model, out, interrupted_card(model, base_card, args.weights))
-        print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
-              file=sys.stderr)
+        # the job may not have beaten its start yet: said so, as the paired run's words do
+        print(f"microdeblur: interrupted; wrote the weights kept so far to {out} (the starting "
+              "ones where no held-out check beat them yet)", file=sys.stderr)
         return EXIT_INTERRUPTED
     for note in result.notes[len(shown):]:  # the notes of the run's end
         print(f"note: {note}", file=sys.stderr)

@@ -336,10 +336,12 @@ def small_tile_note(method: Method, layout: Layout, options: TileOptions, tile) 
     if ratio <= 3:
         return ""
     side = " x ".join(map(str, usual.tile))
-    return (f"tile={tile} cuts each plane into {len(given)} tiles that overlap by "
-            f"{max(options.overlap)} px: {ratio:.1f}x the work of the default tile ({side}, "
-            f"{len(usual)} tile{'s' * (len(usual) > 1)}); leave tile out (--tile on the command "
-            "line) to use the default")
+    # one wording for every front end (the docks' Tile box, --tile, tile=): warnings are not
+    # reworded per front end as errors are
+    return (f"a tile of {tile} px cuts each plane into {len(given)} tiles that overlap by "
+            f"{max(options.overlap)} px: {ratio:.1f}x the work of the method's default tile "
+            f"({side}, {len(usual)} tile{'s' * (len(usual) > 1)}), which is faster unless "
+            "memory is short")
 
 
 # ----------------------------------------------------------------------------- the run
