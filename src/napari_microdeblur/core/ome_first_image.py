@@ -3,14 +3,14 @@ OME-XML: tifffile parses the whole description in one call that holds Python's l
 40 MB of per-plane metadata and annotations), where a header needs the first Image only.
 
 ``first_ome_series(tif)`` gives tifffile (its ``omexml=`` option) a document of the root and
-the first Image only, so the series is tifffile's own reading of that Image. A fault in
-a later Image that makes tifffile's full parse fail (Channels of differing SamplesPerPixel)
-is not seen here: the header shows the first Image, and reading the file fails as before.
-None, where it could read otherwise than the whole document does (the caller then reads
-``tif.series``): a description under ``LONG_OME_XML``, a format tifffile tries before OME, a modulo annotation
-anywhere (annotations after the Images change their axes), a BinaryOnly before the Image,
-XML that does not parse up to the end of that Image, a first Image without pixels in this
-file (tifffile then starts at the next one) or with pages in other files."""
+the first Image only, so the series is tifffile's own reading of that Image. A fault in a later
+Image that makes tifffile's full parse fail (Channels of differing SamplesPerPixel) is not seen
+here: the header shows the first Image, and reading the file fails as before. None, where it
+could read otherwise than the whole document does (the caller then reads ``tif.series``): a
+description under ``LONG_OME_XML``, a format tifffile tries before OME, a modulo annotation
+anywhere (annotations after the Images change their axes), a BinaryOnly before the Image, XML
+that does not parse up to the end of that Image, a first Image without pixels in this file
+(tifffile then starts at the next one) or with pages in other files."""
 
 from __future__ import annotations
 
