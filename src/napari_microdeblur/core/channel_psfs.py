@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .axes import AxisView
+from .thread_warnings import caught
 
 __all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources",
            "prepare_channels", "run_channels"]
@@ -142,8 +143,7 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
     plane_axes = axes.replace("C", "")
     prepared, said = [], []
     for i, part in enumerate(parts):
-        with warnings.catch_warnings(record=True) as held:
-            warnings.simplefilter("always")
+        with caught() as held:
             prepared.append(prepare_deblur(channel_of(image, c, i), plane_axes,
                                            spec.replace(psf=part), tiling_spec,
                                            normalization=normalization, models=models))

@@ -101,13 +101,14 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
 
     from .files import deblur_file
     from .partials import already_swept
+    from .thread_warnings import caught
 
     t0 = time.perf_counter()
     # what one machine would warn about this file (axes in doubt, alpha passed through) would
     # otherwise stay in the worker's log: it travels back in the record as "notes"; what killed
-    # runs left is removed by the run, before and after (module docstring), not listed per file
-    with warnings.catch_warnings(record=True) as caught, already_swept([output]):
-        warnings.simplefilter("always")
+    # runs left is removed by the run, before and after (module docstring), not listed per file;
+    # caught(): this task's alone, as a worker's tasks run in threads of one process
+    with caught() as held, already_swept([output]):
         try:
             result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
                                  tiling=tiling, models=_WORKER_MODELS)
@@ -115,7 +116,7 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
             # the file's own fault (unreadable, bad axes, output exists): a rerun on another
             # worker fails the same way, so it comes back as a record, not a retried error
             return _failure(source, output, error)
-    notes = list(dict.fromkeys(str(w.message) for w in caught
+    notes = list(dict.fromkeys(str(w.message) for w in held
                                if issubclass(w.category, UserWarning)))
     # how it was made, so that the command's line for the file says what one machine's says
     return {"input": source, "output": output, "shape": list(result.image.shape),
@@ -294,14 +295,16 @@ def _chunk_name(axes: str, depth: dict, block_info) -> str:
 def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec, rgb: bool,
                   tiling: TilingSpec, halo: dict, block_info=None) -> np.ndarray:
     from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
+    from .thread_warnings import caught
 
     try:
-        with warnings.catch_warnings():
-            # a volume's alpha note is said once, by the client, not once per chunk
-            for note in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
-                warnings.filterwarnings("ignore", message=re.escape(note))
+        # chunks run side by side in a worker's threads: caught per thread (thread_warnings)
+        with caught() as held:
             prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
                                       normalization=normalization)
+        for w in held:  # a volume's alpha note is said once, by the client, not once per chunk
+            if str(w.message) not in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return prepared.run().image
     except Exception as error:
         # the worker's reason alone did not say which of a volume's many chunks failed

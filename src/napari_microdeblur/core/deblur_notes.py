@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+from .thread_warnings import caught
+
 #: The line an RGBA image's deblur gives: alpha is opacity, not light a PSF spread
 ALPHA_NOTE = ("RGBA image: the R, G and B channels are deblurred; the alpha channel (4th "
               "sample) is passed through unchanged")
@@ -27,8 +29,7 @@ def warnings_after_success():
     """Hold the warnings raised inside until the block succeeds: a deblur refused for another
     reason (a tile too small for the PSF) then gives its error alone, not also the lines of
     what it had settled first (the iterations 'auto' found)."""
-    with warnings.catch_warnings(record=True) as held:
-        warnings.simplefilter("always")
+    with caught() as held:  # this thread's alone (a dock's deblur runs in a worker thread)
         yield
     for w in held:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
