@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+
+from ..core.thread_warnings import caught
 
 __all__ = ["file_axes_of", "file_key_of", "header_read", "layer_pixel_sizes", "read_header",
            "unread_headers_deferred"]
@@ -275,10 +276,9 @@ def _file_header(path: str, size: int, mtime_ns: int) -> tuple[str, tuple, tuple
     try:
         if in_background(path):  # headers only, no warnings: safe in a worker thread
             return _tiff_header(path)
-        # 'several images', 'pyramid': said when it is read. catch_warnings changes the
-        # process's filters, so only the GUI thread reads these (``in_background``)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        # 'several images', 'pyramid': said when it is read; dropped for this thread only
+        # (catch_warnings swapped the process's recorder under a deblur's worker thread)
+        with caught():
             from ..core.io import read_image  # Zarr and bioio: lazy, no pixels read
 
             image = read_image(path)
