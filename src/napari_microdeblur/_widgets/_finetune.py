@@ -10,8 +10,12 @@ Steps and, optionally, Minutes. Stop ends the run after the current step and kee
 checkpoint, written as ``best.safetensors`` with its model card; it becomes a method of the
 Deblur dock, ``<base> fine-tuned on <layer>``, and the held-out region deblurred by the base
 and the kept weights fills the Compare & QC dock (``_finetune_compare``). A run that returns
-its starting weights (no validation beat them) adds no method, fills no comparison and has
-nothing to save: the status says so and what to change. Save... copies that
+its starting weights (no validation beat them, or it ended before its first validation after
+the start) adds no method, fills no comparison and has nothing to save: the status says so and
+what to change. Kept weights that score below the unprocessed input on validation are added
+all the same (an adversarial regime keeps its last step; a new network is the user's to
+inspect), with a warning that they make images worse. From the dock's second run on, the
+comparison layers' names carry the run's number. Save... copies that
 file (``_finetune_files``; its sha256 is the one recorded in layers deblurred with it). Preview
 pauses the training between two steps and deblurs the current slice with the weights as they
 are.
@@ -39,6 +43,7 @@ from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
 from ._finetune_self import (
     SelfAdaptRequest,
+    is_info_note,
     iter_self_adapt_job,
     mode_defaults,
     self_adapt_config,
@@ -77,6 +82,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
         self._sources: tuple = (None, None, "")  # (layer, sharp layer, axes) of the run
         self._last_step = 0
+        self.run_number = 0  # this dock's runs, naming their comparison layers
         layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         form = QFormLayout()
         layout.addLayout(form)
@@ -312,6 +318,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             self.status_label.setText(describe_error(error))
             return None
         self.request, self.outcome, self._last_step, self._notes = req, None, 0, {}
+        self.run_number += 1
         self.comparison, self.session_label = {}, None
         self.base_network = SessionModel(req.base_label, copy.deepcopy(req.model).eval(),
                                          req.base_card, "base")
@@ -368,8 +375,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             notify_info(record.message)
 
     def _show_notes(self, notes) -> None:
-        for note in notes.notes:
-            notify_warning(note)
+        for note in notes.notes:  # what the job does is info; what may go wrong, a warning
+            (notify_info if is_info_note(note) else notify_warning)(note)
         self._notes = dict(notes.info)
         self.plots.begin()
         if isinstance(self.request, SelfAdaptRequest):
@@ -405,29 +412,41 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         ))
         self.session_label = label
         how = "stopped" if outcome.stopped else "finished"
+        below = self._finetune.scores_below_input(outcome)
+        worse = " (below the input: compare before deblurring with it)" if below else ""
         self.status_label.setText(
             f"{how} after {self._last_step} step(s); {outcome.summary}. Added method {label!r} "
-            "to the Deblur dock. Save... writes it to a file."
+            f"to the Deblur dock{worse}. Save... writes it to a file."
         )
-        notify_info(f"fine-tuning {how}: {label!r} is available in the Deblur dock")
+        if below:
+            notify_warning(f"fine-tuning {how}: {label!r} is in the Deblur dock but scores "
+                           f"below the unprocessed input ({below[0]:.2f} dB vs {below[1]:.2f} "
+                           "dB on validation): it makes images worse")
+        else:
+            notify_info(f"fine-tuning {how}: {label!r} is available in the Deblur dock")
         self.compare()
 
     def _nothing_learned(self, outcome) -> None:
         """The run returned its starting weights: no method is added (it would be the base
         under a new name) and Compare & QC is not filled (base against itself)."""
-        from ..core.finetune import STARTING_WEIGHTS_RETURNED
+        from ..core.finetune import BEFORE_FIRST_VALIDATION, STARTING_WEIGHTS_RETURNED
 
         self.session_label = None
         how = "stopped" if outcome.stopped else "finished"
+        early = BEFORE_FIRST_VALIDATION in outcome.summary  # no trained weights were scored
         again = ("more Minutes, or another Learning rate"
                  if isinstance(self.request, SelfAdaptRequest)
                  else "more Minutes or Steps, more training planes, or another Learning rate")
+        if early:
+            again = "let the run go past its first validation (more Minutes or Steps)"
         self.status_label.setText(
             f"{how} after {self._last_step} step(s); "
             f"{outcome.summary.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
             f"Nothing was added to the Deblur dock. To try again: {again}.")
-        notify_info(f"fine-tuning {how}: no validation beat the starting weights of "
-                    f"{self.request.base_label!r}; nothing was added to the Deblur dock")
+        base = repr(self.request.base_label)
+        why = (f"it ended {BEFORE_FIRST_VALIDATION}, so {base} is unchanged" if early
+               else f"no validation beat the starting weights of {base}")
+        notify_info(f"fine-tuning {how}: {why}; nothing was added to the Deblur dock")
 
     def _draw_references(self, fit) -> None:
         """The input's and the base model's validation as flat lines across the run."""
@@ -457,13 +476,14 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             region = ("X", width - self._notes["held_out_columns"][0], width)
         # only the arrays here: the band of a lazy stack is read in the worker
         plan = plan_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"))
+        run = self.run_number  # the run being compared, even if another starts meanwhile
 
         def shown(result):
             held, images = result
             if self.closed:
                 return
             self.comparison = add_comparison(self.viewer, held, self.base_network.label,
-                                             tuned.label, images)
+                                             tuned.label, images, run=run)
             self.status_label.setText(f"{self.status_label.text()} {shown_line(self.viewer, held)}")
 
         def failed(error):

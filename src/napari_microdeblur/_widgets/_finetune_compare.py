@@ -138,12 +138,16 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
 
 
 def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: str,
-                   images) -> dict:
+                   images, run: int = 1) -> dict:
     """Add the region's input, base result, fine-tuned result (and target) as layers and show
-    them in the Compare & QC dock (opened if it is not). Returns the new layers by role."""
+    them in the Compare & QC dock (opened if it is not). Returns the new layers by role.
+    ``run``: the dock's run number, in the names from the second run on (napari's own
+    "[1]" suffix did not say which run a layer came from)."""
     base, tuned = images
     source = source_now(viewer, region.placement)  # renamed while the comparison ran, say
     name = f"{region.layer_name if source is None else source.name} {region.text}"
+    if run > 1:
+        name += f", run {run}"
     kwargs = placed_kwargs(region.placement, region.offset)
     meta = {"finetune_comparison": region.text}
     made_by = dict(zip(("base", "tuned"), region.weights))  # which weights made the result

@@ -22,6 +22,15 @@ from qtpy.QtWidgets import QWidget
 from ._layers import LayerCombo, check_image_layer, input_rank
 from ._panels import form_layout
 
+#: how the notes that say what the job does begin (core.self_adapt's "prior: ..."); the
+#: others say what may go wrong (a PSF cropped, a held-out strip of background) and warn
+INFO_NOTE_PREFIXES = ("prior: ",)
+
+
+def is_info_note(note: str) -> bool:
+    """Whether a job's note is information (a notification of severity info) or a warning."""
+    return note.startswith(INFO_NOTE_PREFIXES)
+
 
 def mode_defaults(mode: str, regime: str = "supervised") -> tuple[int, float, float]:
     """(steps, learning rate, minutes) a run starts with: adapting without a reference ("self")

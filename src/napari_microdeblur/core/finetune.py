@@ -54,6 +54,7 @@ from .training.loop import stopped_by
 from .training.regimes.base import KEEP_LAST
 
 __all__ = [
+    "BEFORE_FIRST_VALIDATION",
     "STARTING_WEIGHTS_RETURNED",
     "DEFAULT_ANCHOR_WEIGHT",
     "DEFAULT_INTENSITY_JITTER",
@@ -69,10 +70,13 @@ __all__ = [
     "check_field_sizes",
     "iter_finetune",
     "opponent_planes",
+    "scores_below_input",
 ]
 
 #: how a summary ends when no validation beat the starting weights (the dock rewords it)
 STARTING_WEIGHTS_RETURNED = "the starting weights are returned"
+#: how a summary says that no validation came after the start's (the dock words its advice)
+BEFORE_FIRST_VALIDATION = "before its first validation after the start"
 #: at most this many steps between two validations (time-boxed runs have many steps)
 MAX_VAL_EVERY = 50
 
@@ -324,8 +328,12 @@ def _band_region(val) -> tuple[str, int, int] | None:
     return axis, lo + border, hi + border
 
 
+def _val_every(req: FinetuneRequest) -> int:
+    return req.val_every or max(1, min(req.steps // 10, MAX_VAL_EVERY))
+
+
 def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
-    val_every = req.val_every or max(1, min(req.steps // 10, MAX_VAL_EVERY))
+    val_every = _val_every(req)
     time_limit = None
     if req.minutes is not None:
         time_limit = req.minutes * 60
@@ -433,7 +441,8 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
         gen.close()  # closed from outside (Ctrl-C in the caller): the best is written too
         if getattr(req.model, "bound_psf", None) is not None:
             req.model.bind_psf(None)
-    outcome = _outcome(ckdir, stopped, result, diverged, req.regime)
+    outcome = _outcome(ckdir, stopped, result, diverged, req.regime,
+                       ended=(step, _val_every(req)))
     if outcome.model is not None:  # the network trained in place deblurs as the kept file
         req.model.load_state_dict(outcome.model.state_dict())
     req.model.eval()
@@ -444,14 +453,15 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
 
 
 def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
-             regime: str = "supervised") -> FinetuneResult:
+             regime: str = "supervised", ended: tuple[int, int] = (0, 1)) -> FinetuneResult:
+    """``ended``: (the last step done, the steps between two validations)."""
     best = ckdir / "best.safetensors"
     if not best.is_file():
         why = diverged or "stopped before the first checkpoint"
         return FinetuneResult(stopped=stopped, model=None, card=None, result=result,
                               diverged=diverged, summary=f"{why}; nothing to keep")
     model, card = load_model(best)
-    improved, kept = _kept(card.metrics or {}, result, regime)
+    improved, kept = _kept(card.metrics or {}, result, regime, ended)
     how = {"early_stop": "stopped early (no better validation)",
            "time_limit": "time limit reached"}.get(getattr(result, "stopped", ""), "")
     summary = "; ".join(s for s in (diverged, "stopped" if stopped else how, kept) if s)
@@ -460,25 +470,66 @@ def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
                           kept_start=int((card.metrics or {}).get("step", -1)) == 0)
 
 
-def _kept(metrics: dict, result, regime: str) -> tuple[bool | None, str]:
-    """(improved, what was kept) of the kept checkpoint's metrics."""
+def _kept(metrics: dict, result, regime: str, ended: tuple[int, int] = (0, 1)
+          ) -> tuple[bool | None, str]:
+    """(improved, what was kept) of the kept checkpoint's metrics, saying when they score
+    below the unprocessed input (the validation of the input itself)."""
     if "val_psnr" not in metrics:
         return None, "no validation: the last weights are kept"
+    improved, kept = _kept_words(metrics, result, regime, ended)
+    below = _below(metrics["val_psnr"], getattr(result, "baseline", None) or {})
+    if below:
+        kept += f"; {below}"
+    return improved, kept
+
+
+def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
+                ) -> tuple[bool | None, str]:
     psnr, start = metrics["val_psnr"], _start_psnr(result)
     from_start = "" if start is None else f" (start {start:.2f} dB)"
+    at_start = int(metrics.get("step", 0)) == 0
+    trained = [h["val_psnr"] for h in getattr(result, "history", None) or [] if h["step"] > 0]
+    step, every = ended
+    if at_start and not trained and (result is not None or step < every):
+        # stopped before any weights after the start were validated: none could be kept
+        return False, (f"the run ended at step {step}, {BEFORE_FIRST_VALIDATION} (every "
+                       f"{every} steps; validation PSNR {psnr:.2f} dB): "
+                       f"{STARTING_WEIGHTS_RETURNED}")
     if training.get_regime(regime).checkpoint_criterion == KEEP_LAST:
+        if at_start:  # every later validation gave a non-finite output, never kept
+            return False, (f"no later step gave a finite output on validation ({psnr:.2f} dB "
+                           f"at the start): {STARTING_WEIGHTS_RETURNED}")
         # validation only reports here: the regime keeps its last weights whatever they score
         return (None if start is None else psnr > start,
                 f"kept the last step ({regime} keeps the last checkpoint): validation PSNR "
                 f"{psnr:.2f} dB{from_start}")
-    if int(metrics.get("step", 0)) > 0:
+    if not at_start:
         return True, f"kept step {metrics['step']}: validation PSNR {psnr:.2f} dB{from_start}"
-    trained = [h["val_psnr"] for h in getattr(result, "history", None) or [] if h["step"] > 0]
     margin = getattr(getattr(result, "config", None), "min_gain_db", 0.0)
     by = f" by {margin:g} dB" if margin else ""
     best = f"; best trained step {max(trained):.2f} dB" if trained else ""
     return False, (f"no step beat the starting weights{by} on validation ({psnr:.2f} dB{best})"
                    f": {STARTING_WEIGHTS_RETURNED}")
+
+
+def _below(psnr: float, baseline: dict) -> str:
+    """The words for weights scoring below the input itself on validation ("" otherwise)."""
+    unprocessed = baseline.get("val_psnr")
+    if unprocessed is None or not psnr < unprocessed:
+        return ""
+    return (f"below the unprocessed input ({psnr:.2f} dB vs {unprocessed:.2f} dB on "
+            "validation): these weights make images worse")
+
+
+def scores_below_input(outcome: FinetuneResult) -> tuple[float, float] | None:
+    """(the kept weights' validation PSNR, the input's) when the kept weights score below the
+    unprocessed input; None otherwise or when either is unknown (a stopped run has no
+    input figure)."""
+    psnr = ((outcome.card.metrics or {}) if outcome.card is not None else {}).get("val_psnr")
+    unprocessed = (getattr(outcome.result, "baseline", None) or {}).get("val_psnr")
+    if psnr is None or unprocessed is None or not psnr < unprocessed:
+        return None
+    return float(psnr), float(unprocessed)
 
 
 def _start_psnr(result) -> float | None:

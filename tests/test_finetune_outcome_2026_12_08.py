@@ -1,0 +1,174 @@
+"""From a walkthrough (2026-12-08): the Fine-tune outcome words. A psf_cyclegan run stopped
+before its first validation said "kept the last step" and added nothing; weights scoring far
+below the unprocessed input were announced as any other; "prior: ..." of Adapt to this image
+came as a warning; a second run on a layer added comparison layers napari numbered "[1]".
+Core runs are a few steps of a tiny GRAN; the dock is driven in a real viewer (Xvfb)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from _finetune_docks import any_gain_counts
+from test_widget_finetune import finetune_dock, tiny_session_model  # noqa: F401
+from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixture
+    TIMEOUT,
+    _clean_session,
+    notes,
+    wait_idle,
+    write_tiny_gran,
+)
+
+from napari_microdeblur.core.checkpoint import load_model
+
+
+def gan_request(tmp_path, focus_stack, **options):
+    """gran_gan (an adversarial regime: it keeps its last checkpoint) on a tiny GRAN."""
+    from napari_microdeblur.core.finetune import FinetuneRequest
+
+    model, card = load_model(write_tiny_gran(tmp_path))
+    return FinetuneRequest(model=model, base_label="tiny", base_card=card, patch=64,
+                           val_fraction=0.1,  # room for 64-px patches in 96 px
+                           batch_size=2, device="cpu", mode="stack", layer_name="s",
+                           axes="ZYX", stack=focus_stack, focus=7, regime="gran_gan",
+                           checkpoint_dir=tmp_path / "ck", **options)
+
+
+def test_keep_last_stopped_before_its_first_validation_says_so(tmp_path, focus_stack):
+    from napari_microdeblur.core.finetune import iter_finetune
+
+    req = gan_request(tmp_path, focus_stack, steps=1000, val_every=10)
+    job = iter_finetune(req)
+    next(job)  # the notes
+    assert next(job).step == 1
+    req.stop.set()
+    with pytest.raises(StopIteration) as done:
+        next(job)
+    outcome = done.value.value
+    assert outcome.kept_start and outcome.improved is False
+    assert "kept the last step" not in outcome.summary
+    assert ("the run ended at step 1, before its first validation after the start (every 10 "
+            "steps; validation PSNR") in outcome.summary
+    assert outcome.summary.endswith("the starting weights are returned")
+
+
+def test_kept_weights_below_the_input_are_said_to_make_images_worse(tmp_path, focus_stack):
+    from napari_microdeblur.core.finetune import iter_finetune, scores_below_input
+
+    job = iter_finetune(gan_request(tmp_path, focus_stack, steps=2, val_every=1))
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(job)
+    outcome = done.value.value
+    kept = outcome.card.metrics["val_psnr"]
+    unprocessed = outcome.result.baseline["val_psnr"]
+    assert not outcome.kept_start and "kept the last step" in outcome.summary
+    assert kept < unprocessed  # two adversarial steps of a tiny GRAN: 23.9 vs 34.3 dB
+    assert scores_below_input(outcome) == (pytest.approx(kept), pytest.approx(unprocessed))
+    assert (f"below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB on "
+            "validation): these weights make images worse") in outcome.summary
+    # either way round, on figures given
+    card = SimpleNamespace(metrics={"val_psnr": 20.0})
+    below = replace(outcome, card=card, result=SimpleNamespace(baseline={"val_psnr": 25.5}))
+    above = replace(below, result=SimpleNamespace(baseline={"val_psnr": 19.0}))
+    assert scores_below_input(below) == (20.0, 25.5)
+    assert scores_below_input(above) is None
+    assert scores_below_input(replace(below, result=None)) is None  # stopped: input unknown
+
+
+def psf_cyclegan_dock(viewer, fluo_u8, steps: int):
+    from scipy import ndimage
+
+    sharp = fluo_u8.astype(np.float32)
+    blurry = viewer.add_image(ndimage.gaussian_filter(sharp, 1.5), name="blurry")
+    target = viewer.add_image(sharp, name="sharp")
+    w = finetune_dock(viewer, 0, blurry, steps=steps)
+    w.sharp_combo.set_value(target)
+    w.patch_spin.setValue(64)  # its default discriminator needs 64-px patches
+    w.regimes.set_start("psf_cyclegan", "tiny")
+    w.regimes.set_regime("psf_cyclegan")
+    return w
+
+
+def test_dock_keep_last_stopped_early_says_it_ended_before_validating(
+        make_napari_viewer, qtbot, notes, tiny_session_model, fluo_u8):  # noqa: F811
+    from napari_microdeblur._widgets._methods import SESSION_MODELS
+
+    viewer = make_napari_viewer()
+    w = psf_cyclegan_dock(viewer, fluo_u8, steps=100_000)  # validates every 50 steps
+    methods = SESSION_MODELS.labels()
+    w.start_button.click()
+    qtbot.waitUntil(lambda: w._last_step >= 1, timeout=TIMEOUT)
+    w.stop_button.click()
+    wait_idle(qtbot, w)
+    assert w.outcome.kept_start and SESSION_MODELS.labels() == methods
+    status = w.status_label.text()
+    assert "kept the last step" not in status and "Nothing was added" in status
+    assert "before its first validation after the start (every 50 steps" in status
+    assert "let the run go past its first validation" in status
+    said = [m for _, m in notes.all() if m.startswith("fine-tuning stopped")]
+    assert said == ["fine-tuning stopped: it ended before its first validation after the "
+                    "start, so 'new psf_cyclegan (tiny)' is unchanged; nothing was added to "
+                    "the Deblur dock"]
+
+
+def test_dock_warns_when_the_kept_weights_score_below_the_input(
+        make_napari_viewer, qtbot, notes, tiny_session_model, fluo_u8):  # noqa: F811
+    viewer = make_napari_viewer()
+    w = psf_cyclegan_dock(viewer, fluo_u8, steps=1)
+    w.start_button.click()
+    wait_idle(qtbot, w)
+    kept = w.outcome.card.metrics["val_psnr"]
+    unprocessed = w.outcome.result.baseline["val_psnr"]
+    assert kept < unprocessed  # a new psf_cyclegan after one step: far below its input
+    # still added (an adversarial regime keeps its last step), with the warning
+    assert w.session_label == "new psf_cyclegan (tiny) trained on blurry"
+    status = w.status_label.text()
+    assert f"below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB" in status
+    assert "Added method 'new psf_cyclegan (tiny) trained on blurry' to the Deblur dock " \
+           "(below the input: compare before deblurring with it)" in status
+    assert notes.warnings()[-1] == (
+        "fine-tuning finished: 'new psf_cyclegan (tiny) trained on blurry' is in the Deblur "
+        f"dock but scores below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB "
+        "on validation): it makes images worse")
+    assert not any(m.startswith("fine-tuning finished") for _, m in notes.all()
+                   if m not in notes.warnings())
+
+
+def test_adapting_sends_the_prior_note_as_info(
+        make_napari_viewer, qtbot, notes, tiny_session_model, fluo_u8):  # noqa: F811
+    viewer = make_napari_viewer()
+    blurry = viewer.add_image(fluo_u8.astype(np.float32), name="blurry")
+    w = finetune_dock(viewer, 2, blurry, steps=2)
+    w.psf_panel.psf_edit.setText("gaussian:1.5")
+    w.minutes_spin.setValue(0.05)
+    w.patch_spin.setValue(16)
+    w.start_button.click()
+    wait_idle(qtbot, w)
+    infos = [m for s, m in notes.all() if s.lower() == "info"]
+    assert any(m.startswith("prior: ") for m in infos)
+    assert not any(m.startswith("prior: ") for m in notes.warnings())
+
+
+def test_a_second_run_names_its_comparison_layers_after_the_run(
+        make_napari_viewer, qtbot, tiny_session_model, focus_stack):  # noqa: F811
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(focus_stack, name="stack")
+    w = finetune_dock(viewer, 1, stack, steps=3)
+    w.focus_spin.setValue(7)
+    any_gain_counts(w)
+    names = []
+    for _ in range(2):
+        w.start_button.click()
+        wait_idle(qtbot, w)
+        assert set(w.comparison) == {"input", "base", "tuned", "target"}
+        names.append({role: layer.name for role, layer in w.comparison.items()})
+    first, second = names
+    axis, lo, hi = w._notes["val_region"]
+    assert first["input"] == f"stack held-out band {axis} {lo}-{hi}: input"
+    assert second["input"] == f"stack held-out band {axis} {lo}-{hi}, run 2: input"
+    assert second["target"] == f"stack held-out band {axis} {lo}-{hi}, run 2: sharp target"
+    assert second["tuned"].endswith(", run 2: [tiny_gran fine-tuned on stack (2)]")
+    assert not any(layer.name.endswith(" [1]") for layer in viewer.layers)
