@@ -104,7 +104,7 @@ def test_a_run_diverging_after_a_better_validation_writes_it(files, capsys, monk
     assert code == 1, err
     assert len(err.splitlines()) == 1 and err.startswith("microdeblur: training stopped at "
                                                          "step 5: training diverged"), err
-    assert "wrote the best weights so far" in err and "lower --lr" in err
+    assert "wrote the weights kept so far (the best on validation" in err and "lower --lr" in err
     _, card = load_model(files / "o.safetensors")
     assert card.metrics["step"] == 4
     assert (ck / "best.safetensors").is_file()
@@ -149,7 +149,7 @@ def test_ctrl_c_keeps_the_best_so_far(files, capsys, monkeypatch):
     ck = files / "ck"
     assert train(files, "--steps", "10", "--checkpoint-dir", str(ck)) == 130
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "wrote the best weights so far" in err, err
+    assert len(err.splitlines()) == 1 and "wrote the weights kept so far (the best on validation" in err, err
     assert (files / "o.safetensors").is_file() and (ck / "best.safetensors").is_file()
 
 

@@ -147,6 +147,11 @@ def resumed_words(ckdir: str) -> str:
             f"{shown_path(checkpoint_path(ckdir))} ({so_far})")
 
 
+#: what `train` keeps when it stops early: an adversarial regime keeps its last checked step,
+#: not the best one (the regime's card says which)
+KEPT_SO_FAR = "the weights kept so far (the best on validation; adversarial regimes: the last)"
+
+
 def finish_train_run(run, ckdir: Path, out: Path, *, lr: float | None, quiet: bool):
     """Drive a `train` run; its result, or the exit code where it stopped early: Ctrl-C
     (``EXIT_INTERRUPTED``) or a divergence after a validated step (1), each keeping the best
@@ -161,13 +166,12 @@ def finish_train_run(run, ckdir: Path, out: Path, *, lr: float | None, quiet: bo
             print("microdeblur: interrupted before a validated checkpoint; nothing written",
                   file=sys.stderr)
         else:
-            print(f"microdeblur: interrupted; wrote the best weights so far to {out}",
-                  file=sys.stderr)
+            print(f"microdeblur: interrupted; wrote {KEPT_SO_FAR} to {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
         why = with_lr_advice(stopped_by(error), lr)
         if not keep_best_so_far(ckdir, out, trained_only=True):
-            raise UserError(f"{why}; no step beat the starting weights on validation before "
+            raise UserError(f"{why}; no step after the start was kept on validation before "
                             f"that, so {out} was not written") from None
-        print(f"microdeblur: {why}; wrote the best weights so far to {out}", file=sys.stderr)
+        print(f"microdeblur: {why}; wrote {KEPT_SO_FAR} to {out}", file=sys.stderr)
         return 1
