@@ -149,7 +149,8 @@ def test_ctrl_c_keeps_the_best_so_far(files, capsys, monkeypatch):
     ck = files / "ck"
     assert train(files, "--steps", "10", "--checkpoint-dir", str(ck)) == 130
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "wrote the weights kept so far (the best on validation" in err, err
+    assert len(err.splitlines()) == 1, err
+    assert "wrote the weights kept so far (the best on validation" in err, err
     assert (files / "o.safetensors").is_file() and (ck / "best.safetensors").is_file()
 
 
