@@ -64,7 +64,7 @@ def test_each_file_of_a_batch_gets_its_own_estimated_psf(tiles, tmp_path, load_c
     assert cli.main(["deblur", str(tiles), "-o", str(out), "--modality", "em", "-q"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines()
              if "PSF estimated from the image" in line]
-    estimates = [line.split("--psf ")[1].split(" ")[0] for line in lines]
+    estimates = [line.split("as the PSF '")[1].split("'")[0] for line in lines]
     assert len(estimates) == 3 and len(set(estimates)) > 1
     # with -q there is no per-file log line: each warning names its file
     assert [line.split(": ")[2] for line in lines] == ["t0.tif", "t1.tif", "t2.tif"]

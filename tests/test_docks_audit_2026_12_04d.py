@@ -199,13 +199,13 @@ def test_focus_dock_names_the_result_after_the_renamed_layer(make_napari_viewer,
     assert run is not None
     layer.name = "nuclei fixed"
     wait_run(qtbot, run)
-    assert run.layer.name.startswith("nuclei fixed deblurred [wiener] (focus < ")
+    assert run.layer.name.startswith("nuclei fixed deblurred [wiener, PSF gaussian:1.6] (focus < ")
     # and removed: the result is still added, the status says why it has the old name
     run = w.run()
     viewer.layers.remove(layer)
     wait_run(qtbot, run)
     assert run.layer is not None and run.layer in viewer.layers
-    assert run.layer.name.startswith("nuclei fixed deblurred [wiener]")
+    assert run.layer.name.startswith("nuclei fixed deblurred [wiener, PSF gaussian:1.6]")
     assert "input layer 'nuclei fixed' was removed during the run" in w.status_label.text()
 
 

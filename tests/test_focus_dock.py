@@ -177,7 +177,7 @@ def test_tiles_heatmap_threshold_outlines_and_deblur(make_napari_viewer, qtbot, 
     assert snapshot(viewer, {"nuclei"}) == before  # the input is untouched
     out = viewer.layers[-1]
     assert out.name == run.layer.name
-    assert out.name == f"nuclei deblurred [wiener] (focus < {threshold:.3g})"
+    assert out.name == f"nuclei deblurred [wiener, PSF {PSF}] (focus < {threshold:.3g})"
     assert tuple(out.scale) == (0.5, 0.5) and tuple(out.translate) == (3.0, -2.0)
     assert tuple(out.contrast_limits) == (10.0, 200.0)
     meta = out.metadata["microdeblur"]
@@ -227,7 +227,7 @@ def test_stack_plot_threshold_and_soft_slices(make_napari_viewer, qtbot, focus_s
     run = w.run()
     wait_run(qtbot, run)
     out = run.layer
-    assert out.name == f"stack deblurred [wiener] (focus < {threshold:.3g})"
+    assert out.name == f"stack deblurred [wiener, PSF gaussian:1.6] (focus < {threshold:.3g})"
     assert tuple(out.scale) == (2.0, 1.0, 1.0)
     np.testing.assert_array_equal(out.data[~soft], focus_stack[~soft].astype(np.float32))
     for z in np.flatnonzero(soft):

@@ -85,7 +85,7 @@ def test_deblur_with_psf_estimate_says_which_psf_and_uses_it():
         warnings.simplefilter("always")
         out = deblur(image, method=MethodSpec("richardson_lucy", psf="estimate", iterations=10))
     notes = [str(w.message) for w in caught if "estimated from the image" in str(w.message)]
-    assert len(notes) == 1 and "--psf gaussian:" in notes[0]
+    assert len(notes) == 1 and "reuse it as the PSF 'gaussian:" in notes[0]
     kernel = estimate_psf(image).kernel
     same = deblur(image, method=MethodSpec("richardson_lucy", psf=kernel, iterations=10))
     np.testing.assert_allclose(out, same, rtol=1e-5, atol=1e-3)
@@ -123,7 +123,9 @@ def test_estimated_psf_describes_itself():
     est = EstimatedPsf(1.6, 1.6, 0.0, 0.01)
     assert est.spec == "gaussian:1.60"
     np.testing.assert_allclose(est.kernel, gaussian_psf(1.6))
-    assert "--psf gaussian:1.60" in est.describe()
+    # one wording for the CLI, Python and the docks (a dock has no --psf option)
+    assert "reuse it as the PSF 'gaussian:1.60'" in est.describe()
+    assert "--psf" not in est.describe()
 
 
 def test_a_selective_deblur_estimates_one_psf_for_the_whole_stack():
@@ -136,7 +138,7 @@ def test_a_selective_deblur_estimates_one_psf_for_the_whole_stack():
                                  axes="ZYX", psf="estimate", balance=0.01)
     notes = [w for w in caught if "estimated from the image" in str(w.message)]
     assert len(notes) == 1  # once, from the middle plane, not per slice
-    spec = str(notes[0].message).split("--psf ")[1].split()[0]
+    spec = str(notes[0].message).split("as the PSF '")[1].split("'")[0]
     expected = deblur(stack[1].astype(np.float32), method="wiener", psf=spec, balance=0.01)
     np.testing.assert_allclose(result.image[1], expected, rtol=1e-5, atol=1e-4)
 

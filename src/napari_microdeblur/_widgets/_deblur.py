@@ -20,7 +20,7 @@ from ..core.psf_estimate import is_estimate
 from ._controls import button
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note, start_deblur
+from ._jobs import DeblurRequest, DeblurRun, start_deblur
 from ._layer_data import source_placement
 from ._layers import (
     current_data_index,
@@ -44,6 +44,7 @@ from ._psf_sources import (
     psf_of_text,
     psf_scale_note,
 )
+from ._run_status import done_line, run_line
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF the PSF-aware "
@@ -52,35 +53,6 @@ METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF t
 LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch .pt/.pth state "
                 "dict (you will be asked for its architecture), or a BioImage Model Zoo .zip "
                 "exported by napari-microdeblur. It becomes a method for this session.")
-
-
-def run_line(req: DeblurRequest) -> str:
-    """What a started run does, with the axes it takes (a guess may be wrong) and, for a
-    layer with alpha (RGBA, gray + alpha), what happens to the alpha. The name is quoted: a
-    layer name may hold a newline, and the line stays one line."""
-    from ..core.axes import is_gray_alpha, is_rgba
-    from ..core.inference import ALPHA_NOTE, GRAY_ALPHA_NOTE
-
-    line = (f"deblurring {req.source_name!r} (axes {req.axes}{part_note(req)}) with "
-            f"{planned_label(req)}...")
-    if is_rgba(req.axes, req.image.shape):
-        return f"{line} {ALPHA_NOTE}"
-    return f"{line} {GRAY_ALPHA_NOTE}" if is_gray_alpha(req.axes, req.image.shape) else line
-
-
-def part_note(req: DeblurRequest) -> str:
-    """Which part of the layer a run takes, when not all of it: a pyramid's full-resolution
-    level (the levels napari shows when zoomed out are not deblurred), and for a slice or
-    crop the index of each axis it fixes (e.g. 'current slice T=1, Z=2')."""
-    note = ""
-    levels = req.placement.get("levels", 1)
-    if levels > 1:
-        note += f", full-resolution level of {levels}"
-    if req.scope != "whole stack":
-        fixed = [f"{a}={o}" for a, o, n in zip(req.axes, req.offset, req.image.shape)
-                 if a not in "YXS" and n == 1]
-        note += f", {req.scope}" + (f" {', '.join(fixed)}" if fixed else "")
-    return note
 
 
 def psf_runs_in_3d(req: DeblurRequest) -> bool:
@@ -535,22 +507,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         return save_calibrated_dialog(result, self.viewer)
 
     def _run_done(self, run: DeblurRun) -> None:
-        if not self.run_finished(run) or run.layer is None:
-            return
-        meta = run.layer.metadata["microdeblur"]
-        # the classical setting that ran: with 'auto' it was found on the image just now
-        params = meta.get("parameters") or {}
-        # one PSF per channel: each channel's own setting, in channel order
-        each = params.get("channels") or [params]
-        setting = ""
-        if all("iterations" in p for p in each):
-            setting += f", {'/'.join(str(p['iterations']) for p in each)} iterations"
-        if all("balance" in p for p in each):
-            setting += f", balance {'/'.join(format(p['balance'], '.3g') for p in each)}"
-        self.status_label.setText(
-            f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
-            f"(tile {meta['tile']}, overlap {meta['overlap']}{setting}){removed_note(run)}"
-            + self._scale_warning)
+        if self.run_finished(run) and run.layer is not None:
+            self.status_label.setText(done_line(run, self._scale_warning))
 
     def release_viewer(self) -> None:
         try:

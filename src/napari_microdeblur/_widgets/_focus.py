@@ -47,6 +47,7 @@ from ._layers import LayerCombo, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS, default_network
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
+from ._run_status import fallback_note
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 UNITS = ("tiles", "slices")
@@ -411,6 +412,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
             method=self.method.spec(AUTO if (auto or network is not None) else name), label=name,
             network=network, scope=f"focus below threshold ({self.unit})",
             placement=source_placement(layer),
+            psf_text=self.method.psf_text or "",  # named in the result, as the Deblur dock does
         )
         from ..core.channel_psfs import one_psf_only
         from ..core.psf_fit import check_psf_model_fits
@@ -477,7 +479,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.status_label.setText(
             f"added {run.layer.name!r}: {focus['deblurred']} of "
             f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
-            f"{meta['device']}{removed_note(run)}"
+            f"{meta['device']}{fallback_note(run)}{removed_note(run)}"
         )
 
     def release_viewer(self) -> None:

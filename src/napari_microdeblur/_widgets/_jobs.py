@@ -18,6 +18,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..core.thread_warnings import caught
 from ._feedback import describe_error, notify_error
 from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
 from ._methods import SessionModel, method_card
@@ -42,6 +43,8 @@ class DeblurRequest:
     # slice comes out as it would in a whole-stack run
     full_image: Any = None
     psf_text: str = ""  # the PSF box as typed ('layer:beads psf' is named so in the record)
+    # why 'auto' ran its blind network (no PSF estimate from the image), set in the worker
+    fallback: str = ""
 
     def __post_init__(self):
         if self.tiling is None:
@@ -59,6 +62,7 @@ class JobOutcome:
     card: Any
     seconds: float
     label: str
+    fallback: str = ""  # why 'auto' ran its blind network (``with_estimated_psf``), else ''
 
 
 def request_card(req: DeblurRequest):
@@ -216,8 +220,7 @@ def check_custom_tile(req: DeblurRequest) -> None:
         _refused_whatever_estimate(req, image, device)
         return
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the run gives them (a PSF cut to its support)
+        with caught():  # dropped: the run gives them (a PSF cut to its support)
             method = resolve_request(replace(req, method=spec, image=image), device)
     except (ValueError, TypeError, OSError):
         raise  # what the run would refuse, said now
@@ -246,8 +249,7 @@ def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
 
     def resolved(route):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with caught():  # dropped, for this thread only (a deblur may run beside it)
                 return resolve_request(replace(req, method=route, image=image), device)
         except Exception:  # noqa: BLE001 - the run reports what it cannot resolve
             return None
@@ -281,12 +283,22 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     """The request with a PSF to estimate ('estimate', or 'auto' for EM and brightfield)
     estimated from the image this run deblurs (the scope the user chose). Where the image gives
     no estimate and 'auto' runs the blind network instead, or 'auto' runs Richardson-Lucy in 3D
-    (a 3D PSF on a z-stack), the label names what runs."""
+    (a 3D PSF on a z-stack), the label names what runs; ``fallback`` keeps the core's line on
+    why the blind network ran (the dock's status line and the layer's record say it)."""
+    from ..core.axes import is_rgb
+    from ..core.bundled import auto_blind_fallback
     from ..core.image_settings import spec_for_image
 
-    method = spec_for_image(req.method, req.image, req.axes)
-    fell_back = req.network is None and method.name != req.method.name
-    return replace(req, method=method, label=method.name if fell_back else req.label)
+    with caught() as held:  # this thread's lines, passed on below: they still notify
+        method = spec_for_image(req.method, req.image, req.axes)
+    for w in held:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if req.network is not None or method.name == req.method.name:
+        return replace(req, method=method)
+    blind = auto_blind_fallback(req.method, is_rgb(req.axes, tuple(req.image.shape)))
+    why = next((str(w.message) for w in held if method.name == blind and blind in
+                str(w.message)), "")
+    return replace(req, method=method, label=method.name, fallback=why)
 
 
 def planned_label(req: DeblurRequest) -> str:
@@ -372,7 +384,8 @@ def iter_deblur_job(req: DeblurRequest):
     method, tiling, normalization, ran = prepared_method(req)
     prepared = prepare_deblur(req.image, req.axes, method, tiling, normalization=normalization)
     result = yield from prepared.iter_run()
-    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label)
+    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label,
+                      ran.fallback)
 
 
 def channels_auto_tile(req: DeblurRequest) -> int:
@@ -420,7 +433,8 @@ def iter_focus_job(req: DeblurRequest, selection: Selection):
         req.image, method, threshold=selection.threshold, axes=req.axes,
         scores=selection.scores, tile=selection.tile, halo=selection.halo, tiling=tiling,
     )
-    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label)
+    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label,
+                      ran.fallback)
 
 
 # ----------------------------------------------------------------------------- the last deblur
@@ -515,7 +529,10 @@ class DeblurRun:
         if self._build_layer is None:
             return
         try:
-            self.layer = add_layer(self.viewer, self._build_layer(self.req, outcome))
+            data, kwargs, kind = self._build_layer(self.req, outcome)
+            if outcome.fallback and "microdeblur" in kwargs.get("metadata", {}):
+                kwargs["metadata"]["microdeblur"]["fallback"] = outcome.fallback  # the record
+            self.layer = add_layer(self.viewer, (data, kwargs, kind))
         except Exception as error:  # noqa: BLE001 - the viewer may be closing
             self.error = error
             notify_error(f"could not add the result layer: {describe_error(error)}")

@@ -73,7 +73,8 @@ class EstimatedPsf:
 
     def describe(self) -> str:
         line = (f"PSF estimated from the image (GCV blur identification): {self.spec} "
-                f"(sigma in px); pass --psf {self.spec} to reuse it, or give a measured PSF")
+                f"(sigma in px); reuse it as the PSF '{self.spec}' (no estimate again), or "
+                "give a measured PSF")
         if self.sigma_major >= 0.99 * SIGMA_MAX:
             line += (f"; it reached the widest blur searched ({SIGMA_MAX:g} px): the image may "
                      "hold too little structure to tell its blur from noise")

@@ -1,0 +1,68 @@
+"""The Deblur dock's status lines for a run: the line when it starts and the line when its
+layer is added. Both name the axes it runs with, the part of the layer it takes and what
+happens to an alpha channel; the last line also says why 'auto' ran its blind network, since
+the dock keeps only its last line."""
+
+from __future__ import annotations
+
+from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note
+
+
+def run_line(req: DeblurRequest) -> str:
+    """What a started run does, with the axes it takes (a guess may be wrong) and, for a
+    layer with alpha (RGBA, gray + alpha), what happens to the alpha. The name is quoted: a
+    layer name may hold a newline, and the line stays one line."""
+    return (f"deblurring {req.source_name!r} (axes {req.axes}{part_note(req)}) with "
+            f"{planned_label(req)}...{alpha_note(req)}")
+
+
+def alpha_note(req: DeblurRequest) -> str:
+    """' <note>' for a layer with alpha (RGBA, gray + alpha), else ''."""
+    from ..core.axes import is_gray_alpha, is_rgba
+    from ..core.inference import ALPHA_NOTE, GRAY_ALPHA_NOTE
+
+    if is_rgba(req.axes, req.image.shape):
+        return f" {ALPHA_NOTE}"
+    return f" {GRAY_ALPHA_NOTE}" if is_gray_alpha(req.axes, req.image.shape) else ""
+
+
+def part_note(req: DeblurRequest) -> str:
+    """Which part of the layer a run takes, when not all of it: a pyramid's full-resolution
+    level (the levels napari shows when zoomed out are not deblurred), and for a slice or
+    crop the index of each axis it fixes (e.g. 'current slice T=1, Z=2')."""
+    note = ""
+    levels = req.placement.get("levels", 1)
+    if levels > 1:
+        note += f", full-resolution level of {levels}"
+    if req.scope != "whole stack":
+        fixed = [f"{a}={o}" for a, o, n in zip(req.axes, req.offset, req.image.shape)
+                 if a not in "YXS" and n == 1]
+        note += f", {req.scope}" + (f" {', '.join(fixed)}" if fixed else "")
+    return note
+
+
+def done_line(run: DeblurRun, warning: str = "") -> str:
+    """The line once ``run``'s layer is added: where and how it ran, the classical setting it
+    found on the image, and the start line's notes (axes, part, alpha), which it replaces;
+    then why 'auto' ran its blind network, a removed input and ``warning`` (PSF scale)."""
+    req, meta = run.req, run.layer.metadata["microdeblur"]
+    # the classical setting that ran: with 'auto' it was found on the image just now
+    params = meta.get("parameters") or {}
+    # one PSF per channel: each channel's own setting, in channel order
+    each = params.get("channels") or [params]
+    setting = ""
+    if all("iterations" in p for p in each):
+        setting += f", {'/'.join(str(p['iterations']) for p in each)} iterations"
+    if all("balance" in p for p in each):
+        setting += f", balance {'/'.join(format(p['balance'], '.3g') for p in each)}"
+    return (f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
+            f"(axes {req.axes}{part_note(req)}, tile {meta['tile']}, overlap "
+            f"{meta['overlap']}{setting}){alpha_note(req)}{fallback_note(run)}"
+            f"{removed_note(run)}{warning}")
+
+
+def fallback_note(run: DeblurRun) -> str:
+    """What a dock adds to its status when 'auto' ran its blind network: the core's line on
+    why (the layer's record keeps it as 'fallback')."""
+    why = run.outcome.fallback if run.outcome is not None else ""
+    return f"; {why}" if why else ""
