@@ -30,9 +30,15 @@ from ._layers import (
     lazy_part,
     scope_selection,
 )
-from ._methods import AUTO, SESSION_MODELS, SessionModel, method_card
+from ._methods import (
+    AUTO,
+    SESSION_MODELS,
+    add_loaded_weights,
+    load_failure_line,
+    method_card,
+)
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
-from ._psf_preview import PsfLayerWatch, PsfPreview
+from ._psf_preview import PsfLayerWatch, PsfPreview, fit_check_of
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
@@ -178,6 +184,11 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         # whether 'auto' goes 3D depends on the PSF (known once previewed), image and scope
         self.method.runs_in_3d = self.auto_runs_in_3d
         self.psf_preview.shown.connect(self.method.show_auto_choice)
+        # the preview runs Run's check of the PSF against the chosen layer and scope
+        self.psf_preview.fit_check = fit_check_of(self.build_request)
+        self.method.psf_error = lambda: self.psf_preview.error
+        self.image.changed.connect(self.psf_preview.recheck)
+        self.scope_combo.currentIndexChanged.connect(self.psf_preview.recheck)
         self.scope_combo.currentIndexChanged.connect(self.method.show_auto_choice)
         # a PSF per channel: the preview shows the channel the viewer shows
         napari_viewer.dims.events.current_step.connect(self._dims_changed)
@@ -304,13 +315,16 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         def loaded(value):
             if self.closed:
                 return
-            model, card = value
-            label = SESSION_MODELS.add(SessionModel(Path(path).stem, model, card, "loaded"))
+            label, line = add_loaded_weights(path, *value)
             self.set_method(label)
-            notify_info(f"loaded {card.arch} weights from {Path(path).name} as {label!r}")
+            self.status_label.setText(line)
+            notify_info(line)
 
         def failed(error):
-            notify_error(f"could not load weights: {describe_error(error)}")
+            line = load_failure_line(path, describe_error(error), arch)
+            if not self.closed:  # the status line kept the last run's line
+                self.status_label.setText(line)
+            notify_error(line)
 
         def load():
             return load_model(str(path), arch=arch)
@@ -454,6 +468,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             # the preview has already read the PSF: what it refused, the run would refuse too,
             # only after starting
             preview = self.psf_preview
+            preview.recheck()  # against the layer and scope chosen now
             if self.psf_box.psf_in_use and not preview.busy and preview.error is not None:
                 raise ValueError(preview.error)
             req = self.build_request()

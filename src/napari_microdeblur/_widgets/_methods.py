@@ -42,6 +42,11 @@ class SessionModels:
         self._items: dict[str, SessionModel] = {}
 
     def add(self, item: SessionModel) -> str:
+        """The label ``item`` is offered under: a new one, or where the same weights file
+        (its sha256) was loaded already, that one's label (a second load added 'ft (2)',
+        identical to 'ft')."""
+        if (same := self.loaded_as(item)) is not None:
+            return same
         label = item.label
         n = 2
         while label in core_method_names() or (
@@ -52,6 +57,16 @@ class SessionModels:
         self._items[label] = item
         self.changed.emit()
         return label
+
+    def loaded_as(self, item: SessionModel) -> str | None:
+        """The label of the loaded weights with ``item``'s sha256 (loaded ones only: a
+        fine-tuned network is new even where it kept its start); None where there are none."""
+        digest = getattr(item.card, "sha256", None)
+        if item.origin != "loaded" or not digest:
+            return None
+        return next((label for label, other in self._items.items()
+                     if other.origin == "loaded"
+                     and getattr(other.card, "sha256", None) == digest), None)
 
     def get(self, label: str) -> SessionModel | None:
         return self._items.get(label)
@@ -128,6 +143,42 @@ def auto_words(spec, rgb: bool) -> str:
     if blind is None:
         return words
     return f"{words} (or the blind network {blind} if the image gives no PSF estimate)"
+
+
+def add_loaded_weights(path, model, card) -> tuple[str, str]:
+    """Offer weights loaded from ``path`` as a session network: (its label, the line saying
+    so). The same file loaded again (its sha256) is the network already offered, and the
+    line says that."""
+    from pathlib import Path
+
+    item = SessionModel(Path(path).stem, model, card, "loaded")
+    already = SESSION_MODELS.loaded_as(item)
+    label = SESSION_MODELS.add(item)
+    if already is not None:
+        return label, (f"{Path(path).name} is already loaded as {label!r} (the same sha256); "
+                       "chose it")
+    return label, f"loaded {card.arch} weights from {Path(path).name} as {label!r}"
+
+
+#: words of ``core.checkpoint`` where a state dict does not fit an architecture's paper
+#: configuration, the only one a dock can build
+_NOT_PAPER = "in its paper configuration"
+
+
+def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
+    """The line for weights that could not be loaded; a state dict of another configuration
+    (the dock builds the paper one) says how to load it in Python and save it with its card."""
+    from pathlib import Path
+
+    line = f"could not load weights: {error_text}"
+    if _NOT_PAPER not in error_text:
+        return line
+    stem = Path(path).stem
+    return (f"{line}. A dock loads a state dict in the architecture's paper configuration only: "
+            "in Python, from napari_microdeblur.core.checkpoint import load_model, "
+            f"save_weights; model, card = load_model({str(path)!r}, arch={arch or 'ARCH'!r}, "
+            f"config={{...its settings...}}); save_weights(model, '{stem}.safetensors', "
+            "card), then load that .safetensors here (its card records the configuration)")
 
 
 def session_model(name: str) -> SessionModel:

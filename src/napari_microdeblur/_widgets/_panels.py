@@ -202,7 +202,9 @@ class MethodPanel(QWidget):
     PSF text into what the spec takes (e.g. 'layer:NAME' into the layer's array).
     ``runs_in_3d`` (settable, no arguments): whether 'auto' will run Richardson-Lucy in 3D,
     which depends on the image and the PSF (``core.bundled.auto_runs_in_3d``); the image-type
-    line then says so (``show_auto_choice``).
+    line then says so (``show_auto_choice``). ``psf_error`` (settable, no arguments): the
+    given PSF's one-line error (the PSF preview's) or None; while there is one, the line says
+    'auto' runs nothing until the PSF is fixed, as Run refuses it.
     """
 
     changed = Signal()
@@ -217,6 +219,7 @@ class MethodPanel(QWidget):
         self._network_psf = network_psf
         self.psf_value = None
         self.runs_in_3d = None
+        self.psf_error = None
         self.rgb = False  # the image's kind, for the card of the network 'auto' picks
         self.combo = combo([], tooltip)
         self.form.addRow(title, self.combo)
@@ -326,7 +329,9 @@ class MethodPanel(QWidget):
 
         if self.modality_combo is None or self.name != AUTO or not bundled.BUNDLED_WEIGHTS:
             return
-        if self.runs_in_3d is not None and self.runs_in_3d():
+        if self.psf_text is not None and self.psf_error is not None and self.psf_error():
+            text = "nothing until the PSF is fixed (its error is under the PSF)"
+        elif self.runs_in_3d is not None and self.runs_in_3d():
             text = "richardson_lucy in 3D (a widefield-like 3D PSF on a z-stack)"
         else:
             try:
