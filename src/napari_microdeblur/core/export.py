@@ -31,6 +31,7 @@ from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
 from .checkpoint import ModelCard, card_for_model, load_safetensors, save_weights, write_atomically
+from .thread_warnings import caught
 
 __all__ = ["export_bioimageio", "read_bioimageio_zip"]
 
@@ -203,8 +204,7 @@ def _run_and_trace(model: torch.nn.Module, xn: np.ndarray):
     with torch.no_grad():
         example = torch.from_numpy(xn).to(device)
         y = model(example).cpu().numpy().astype(np.float32)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with caught():  # the tracer's warnings dropped, for this thread only
             traced = torch.jit.trace(model, example, check_trace=False)
     model.train(was_training)
     return y, traced
@@ -216,10 +216,11 @@ def _weights_files(model: torch.nn.Module, traced, card: ModelCard) -> dict[str,
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     files["weights_state_dict.pt"] = buf.getvalue()
     buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # torch.jit is deprecated, still read everywhere
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with caught() as held:  # for this thread only (thread_warnings)
         torch.jit.save(traced, buf)
+    for w in held:  # torch.jit is deprecated, still read everywhere: that one is dropped
+        if not issubclass(w.category, DeprecationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     files["weights_torchscript.pt"] = buf.getvalue()
     with tempfile.TemporaryDirectory() as tmp:
         st_path = Path(tmp) / f"{card.arch}.safetensors"
