@@ -129,17 +129,19 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
             f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
             f"in {time.perf_counter() - t0:.1f} s", flush=True,
         )
-        _say_modality(args, method, result)
+        _say_modality(args, method, result.axes, result.image.shape)
     return str(result.method)
 
 
-def _say_modality(args, method, result) -> None:
-    """Once per command, where --modality auto took a grayscale image for fluorescence (by
-    design): an EM image got the fluorescence network and nothing said that EM has its own."""
+def _say_modality(args, method, axes: str, shape) -> None:
+    """Once per command, where --modality auto took a grayscale image (``axes``, ``shape``)
+    for fluorescence (by design): an EM image got the fluorescence network and nothing said
+    that EM has its own."""
     from .core.axes import is_rgb, is_rgba
     from .core.bundled import image_type
 
-    rgb = is_rgb(result.axes, result.image.shape) or is_rgba(result.axes, result.image.shape)
+    shape = tuple(shape)
+    rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
     plain = method.name == "auto" and method.psf is None and method.weights is None
     if (plain and method.modality == "auto" and image_type("auto", rgb) == "fluorescence"
             and not getattr(args, "modality_said", False)):
@@ -178,7 +180,8 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     # each file said as its task ends, as one machine says it (all had waited for the last)
     records = deblur_files_on_cluster(
         pairs, scheduler=args.scheduler, skip_existing=folder,
-        on_record=lambda record: _say_cluster_record(record, args, batch=folder), **options)
+        on_record=lambda record: _say_cluster_record(record, args, method, batch=folder),
+        **options)
     skipped = sum(bool(r.get("skipped")) for r in records)
     if skipped and not args.quiet:  # one line, not one per file: a rerun may skip millions
         print(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
@@ -189,7 +192,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     return EXIT_ERROR if failed else 0
 
 
-def _say_cluster_record(record: dict, args, batch: bool) -> None:
+def _say_cluster_record(record: dict, args, method, batch: bool) -> None:
     """One file of a cluster run, in the words of one machine: its error, or its warnings
     (naming the file in a batch) and, unless --quiet, its line."""
     from .cli_words import in_cli_words
@@ -209,6 +212,7 @@ def _say_cluster_record(record: dict, args, batch: bool) -> None:
         print(f"{record['output']}: {record['method']} on {record['axes']} "
               f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
               f"overlap {tuple(record['overlap'])}) in {record['seconds']:.1f} s", flush=True)
+        _say_modality(args, method, record["axes"], record["shape"])
 
 
 def _list_failures(output: Path, records: list[dict], failed: int) -> None:
