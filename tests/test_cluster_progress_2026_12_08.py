@@ -150,15 +150,10 @@ def test_cli_notes_name_their_file_and_quiet_keeps_them(one_worker, folder, monk
                                          str(out / "three_deblurred.tif")})
 
 
-def test_cli_on_a_cluster_gives_the_modality_hint_once(client, tmp_path, capsys):
+def test_cli_on_a_cluster_gives_the_modality_hint_once(client, folder, capsys):
     """One machine says once that --modality auto ran a grayscale image as fluorescence; the
     cluster path said nothing."""
-    src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    rng = np.random.default_rng(1)
-    for name in ("a", "b"):
-        tifffile.imwrite(src / f"{name}.tif", (rng.random((48, 48)) * 200).astype(np.uint8))
+    src, out = folder
     code = cli.main(["deblur", str(src), "-o", str(out), "--device", "cpu",
                      "--scheduler", client.scheduler.address])
     said = capsys.readouterr().out
