@@ -20,8 +20,8 @@ from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixt
 )
 
 from napari_microdeblur._widgets._methods import SESSION_MODELS, load_failure_line
-from napari_microdeblur._widgets._psf_preview import describe_psf, principal_fwhm
 from napari_microdeblur.core.psf import parse_psf, psf_preview
+from napari_microdeblur.core.psf_shape import principal_fwhm
 
 DEEP = "widefield:na=1.2,wavelength=0.52,ni=1.33,nz=15,pixel=0.1,dz=0.3"
 
@@ -36,13 +36,13 @@ def settled(qtbot, w):
 
 def test_a_round_or_axis_aligned_psf_keeps_its_y_and_x_widths():
     for source in ("gaussian:1.6", "gaussian:2,1", "astig:2,1,90", "disk:3"):
-        assert describe_psf(source)[1] == psf_preview(source)[1]
+        assert "along its axes" not in psf_preview(source)[1]
         assert principal_fwhm(parse_psf(source)) is None
 
 
 def test_an_oblique_psf_is_measured_along_its_own_axes():
     # was: 'FWHM 1.6 x 2.7 px', the profiles along Y and X of a PSF 5.4 px long at 30 deg
-    text = describe_psf("astig:2.31,0.61,30")[1]
+    text = psf_preview("astig:2.31,0.61,30")[1]
     assert "FWHM 5.3 x 1.5 px along its axes at 30 and 120 deg" in text
     long_axis, short_axis, angle = principal_fwhm(parse_psf("astig:3,1.5,30"))
     assert long_axis == pytest.approx(3 * 2.3548, rel=0.01)
@@ -54,7 +54,7 @@ def test_an_oblique_psf_is_measured_along_its_own_axes():
 def test_a_3d_psf_keeps_its_z_width_with_the_oblique_plane():
     plane = parse_psf("astig:2,1,45")
     stack = np.stack([0.3 * plane, plane, 0.3 * plane])
-    text = describe_psf(stack)[1]
+    text = psf_preview(stack)[1]
     assert text.startswith("3D PSF 3 x 17 x 17 px, FWHM ")
     assert " px along its axes at 45 and 135 deg" in text
 

@@ -1,6 +1,6 @@
 """The PSF a deblur will use, shown as a small image with its size and FWHM (``core.psf.
-psf_preview`` computes both; an obliquely elongated PSF's FWHM is measured along its own axes,
-``describe_psf``); a PSF that cannot be used shows its one-line error instead, and so does one
+psf_preview`` computes both; an obliquely elongated PSF's FWHM along its own axes); a PSF that
+cannot be used shows its one-line error instead, and so does one
 that does not fit the image the run would take (``fit_check``: Run's own check).
 
 An optics PSF takes a second or more to compute, so the preview is computed in a worker of the
@@ -12,10 +12,6 @@ error in any channel is shown as the error.
 
 from __future__ import annotations
 
-import math
-import os
-
-import numpy as np
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
@@ -26,8 +22,6 @@ from ._workers import start_worker
 
 SIDE = 96  # pixels of the preview image on screen
 SETTLE_MS = 300  # wait this long after the last change before computing
-ROUND_SHAPE = 0.05  # second moments this close: a round PSF, no long axis to name
-AXIS_ALIGNED_DEG = 2.0  # a long axis this close to Y or X: the Y and X profiles are its widths
 
 
 class PsfPreview(QWidget):
@@ -123,6 +117,8 @@ class PsfPreview(QWidget):
         self._show(None, message, error=message)
 
     def _compute(self) -> None:
+        from ..core.psf import psf_preview
+
         if self._pending is None or self.owner.closed:
             return
         generation, source = self._pending
@@ -151,7 +147,7 @@ class PsfPreview(QWidget):
             start_worker(self.owner, estimated_preview, *source[1], returned=done,
                          errored=failed)
         else:
-            start_worker(self.owner, describe_psf, source, returned=done, errored=failed)
+            start_worker(self.owner, psf_preview, source, returned=done, errored=failed)
 
     def recheck(self) -> None:
         """Ask ``fit_check`` again about the PSF shown (the image or scope changed); a PSF
@@ -192,10 +188,11 @@ class PsfPreview(QWidget):
 def estimated_preview(data, axes: str):
     """(preview image, caption) of the PSF ``--psf estimate`` would use on ``data``."""
     from ..core.axes import colour_part
+    from ..core.psf import psf_preview
     from ..core.psf_estimate import estimate_psf, estimation_plane
 
     estimated = estimate_psf(estimation_plane(colour_part(data, axes), axes))  # RGBA: no alpha
-    image, description = describe_psf(estimated.kernel)
+    image, description = psf_preview(estimated.kernel)
     return image, f"estimated from the image: {estimated.spec}; {description}"
 
 
@@ -227,81 +224,13 @@ def check_run_psf(req) -> None:
                              image=f"layer {req.source_name!r}")
 
 
-def describe_psf(source) -> tuple[np.ndarray, str]:
-    """``core.psf.psf_preview`` of ``source``, with the FWHM of a PSF elongated obliquely
-    measured along its own axes (``principal_fwhm``): the profiles along Y and X understate
-    its long axis ('astig:2.31,0.61,30' read 1.6 x 2.7 px; its long axis is 5.4 px)."""
-    from ..core.beads import fwhm
-    from ..core.psf import in_focus_plane, parse_psf, psf_preview
-
-    image, description = psf_preview(source)
-    kernel = parse_psf(source) if isinstance(source, (str, os.PathLike)) else source
-    kernel = np.asarray(kernel, dtype=np.float64)
-    principal = principal_fwhm(in_focus_plane(kernel)[0])
-    if principal is None:
-        return image, description
-    long_axis, short_axis, angle = principal
-    widths = fwhm(kernel)  # what psf_preview wrote: Z (of a 3D PSF), Y, X
-    depth = f"{widths[0]:.2g} x " if kernel.ndim == 3 else ""
-    shown = "FWHM " + " x ".join(f"{w:.2g}" for w in widths) + " px"
-    along = (f"FWHM {depth}{long_axis:.2g} x {short_axis:.2g} px along its axes at "
-             f"{angle:.0f} and {(angle + 90) % 180:.0f} deg")
-    return image, description.replace(shown, along, 1)
-
-
-def principal_fwhm(plane) -> tuple[float, float, float] | None:
-    """(FWHM along the long axis, along the short axis, the long axis's angle in degrees from
-    +X towards +Y, as 'astig:' takes it) of a 2D PSF elongated obliquely, its axes those of
-    its second moments above a tenth of the peak (no background; a soft cut, as a hard one
-    turned the axes by a degree or two on the pixel grid); None for a round PSF or
-    one elongated along Y or X, whose widths the profiles along Y and X give."""
-    plane = np.asarray(plane, dtype=np.float64)
-    peak = np.unravel_index(int(np.argmax(plane)), plane.shape)
-    weights = np.clip(plane - 0.1 * plane[peak], 0.0, None)
-    gy, gx = np.indices(plane.shape, dtype=np.float64)
-    total = weights.sum()
-    dy = gy - (weights * gy).sum() / total
-    dx = gx - (weights * gx).sum() / total
-    moments = np.array([[(weights * dy * dy).sum(), (weights * dy * dx).sum()],
-                        [(weights * dy * dx).sum(), (weights * dx * dx).sum()]]) / total
-    values, vectors = np.linalg.eigh(moments)  # ascending: the long axis last
-    if values[1] - values[0] <= ROUND_SHAPE * values.sum():
-        return None
-    angle = math.degrees(math.atan2(vectors[0, 1], vectors[1, 1])) % 180.0
-    if min(angle % 90.0, 90.0 - angle % 90.0) < AXIS_ALIGNED_DEG:
-        return None
-    return (_profile_fwhm(plane, peak, angle), _profile_fwhm(plane, peak, angle + 90.0),
-            angle)
-
-
-def _profile_fwhm(plane: np.ndarray, peak, angle: float, step: float = 0.05) -> float:
-    """FWHM of the profile through ``peak`` at ``angle`` (degrees from +X towards +Y), cubic
-    interpolation between pixels; a side that never falls to half counts to the edge."""
-    from scipy.ndimage import map_coordinates
-
-    t = math.radians(angle)
-    reach = np.arange(0.0, float(np.hypot(*plane.shape)), step)
-    width = 0.0
-    for sign in (1.0, -1.0):
-        y, x = peak[0] + sign * reach * math.sin(t), peak[1] + sign * reach * math.cos(t)
-        inside = (y >= 0) & (y <= plane.shape[0] - 1) & (x >= 0) & (x <= plane.shape[1] - 1)
-        n = len(reach) if inside.all() else int(np.argmin(inside))
-        line = map_coordinates(plane, [y[:n], x[:n]], order=3) / plane[peak]
-        below = np.nonzero(line < 0.5)[0]
-        if below.size == 0:
-            width += reach[n - 1]
-            continue
-        i = int(below[0])
-        width += reach[i - 1] + step * (line[i - 1] - 0.5) / (line[i - 1] - line[i])
-    return float(width)
-
-
 def channel_previews(parts, image=None) -> list:
     """(preview image or None, caption) of each channel's PSF; the first channel whose PSF
     cannot be used raises its one-line error, naming the channel. A part to estimate is
     estimated from its channel of ``image`` (data, axes with C), where the layer has as many
     channels as PSFs; otherwise the caption says when it will be."""
     from ..core.channel_psfs import channel_of
+    from ..core.psf import psf_preview
 
     data, axes = image if image is not None else (None, "")
     has_channels = "C" in axes and data.shape[axes.index("C")] == len(parts)
@@ -309,7 +238,7 @@ def channel_previews(parts, image=None) -> list:
     for i, part in enumerate(parts):
         try:
             if not is_estimate(part):
-                shown.append(describe_psf(part))
+                shown.append(psf_preview(part))
             elif has_channels:
                 channel = channel_of(data, axes.index("C"), i)
                 shown.append(estimated_preview(channel, axes.replace("C", "")))

@@ -567,7 +567,7 @@ def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
     deconvolution rings are visible; the description is one line with the PSF's size and FWHM.
     Raises the same one-line ValueError/TypeError/OSError as the deblur would for a bad PSF.
     """
-    from .beads import fwhm
+    from .psf_shape import fwhm_words
 
     if isinstance(decades, bool) or not (isinstance(decades, Real) and decades > 0):
         raise ValueError(f"decades is {decades!r}; accepted: a number > 0")
@@ -589,8 +589,7 @@ def psf_preview(source, *, decades: float = 3.0) -> tuple[np.ndarray, str]:
         where = f", in-focus plane z={z} shown ({in_focus_share(psf):.0%} of the light)"
     relative = np.maximum(plane / plane.max(), 10.0 ** -decades)
     image = np.rint(255 * (1 + np.log10(relative) / decades)).astype(np.uint8)
-    size = " x ".join(str(n) for n in psf.shape)
-    width = " x ".join(f"{w:.2g}" for w in fwhm(psf))
-    description = (f"{psf.ndim}D PSF {size} px, FWHM {width} px{where} "
+    size = " x ".join(str(n) for n in psf.shape)  # FWHM along a slanted PSF's own axes
+    description = (f"{psf.ndim}D PSF {size} px, {fwhm_words(psf, plane)}{where} "
                    f"(log scale, {decades:g} decades)")
     return image, description
