@@ -477,9 +477,9 @@ def _kept(metrics: dict, result, regime: str, ended: tuple[int, int] = (0, 1)
     if "val_psnr" not in metrics:
         return None, "no validation: the last weights are kept"
     improved, kept = _kept_words(metrics, result, regime, ended)
-    below = _below(metrics["val_psnr"], getattr(result, "baseline", None) or {})
-    if below:
-        kept += f"; {below}"
+    if below := _below_input(metrics["val_psnr"], result):
+        kept += (f"; below the unprocessed input ({below[0]:.2f} dB vs {below[1]:.2f} dB on "
+                 "validation): these weights make images worse")
     return improved, kept
 
 
@@ -512,24 +512,20 @@ def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
                    f": {STARTING_WEIGHTS_RETURNED}")
 
 
-def _below(psnr: float, baseline: dict) -> str:
-    """The words for weights scoring below the input itself on validation ("" otherwise)."""
-    unprocessed = baseline.get("val_psnr")
-    if unprocessed is None or not psnr < unprocessed:
-        return ""
-    return (f"below the unprocessed input ({psnr:.2f} dB vs {unprocessed:.2f} dB on "
-            "validation): these weights make images worse")
+def _below_input(psnr: float | None, result) -> tuple[float, float] | None:
+    """(``psnr``, the unprocessed input's validation PSNR) where ``psnr`` is below it; None
+    otherwise or when either is unknown (a stopped run has no input figure)."""
+    unprocessed = (getattr(result, "baseline", None) or {}).get("val_psnr")
+    if psnr is None or unprocessed is None or not psnr < unprocessed:
+        return None
+    return float(psnr), float(unprocessed)
 
 
 def scores_below_input(outcome: FinetuneResult) -> tuple[float, float] | None:
     """(the kept weights' validation PSNR, the input's) when the kept weights score below the
-    unprocessed input; None otherwise or when either is unknown (a stopped run has no
-    input figure)."""
-    psnr = ((outcome.card.metrics or {}) if outcome.card is not None else {}).get("val_psnr")
-    unprocessed = (getattr(outcome.result, "baseline", None) or {}).get("val_psnr")
-    if psnr is None or unprocessed is None or not psnr < unprocessed:
-        return None
-    return float(psnr), float(unprocessed)
+    unprocessed input; None otherwise or when either is unknown."""
+    metrics = (outcome.card.metrics or {}) if outcome.card is not None else {}
+    return _below_input(metrics.get("val_psnr"), outcome.result)
 
 
 def _start_psnr(result) -> float | None:
