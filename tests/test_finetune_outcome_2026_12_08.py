@@ -47,11 +47,12 @@ def test_keep_last_stopped_before_its_first_validation_says_so(tmp_path, focus_s
     with pytest.raises(StopIteration) as done:
         next(job)
     outcome = done.value.value
-    assert outcome.kept_start and outcome.improved is False
+    assert outcome.kept_start and outcome.improved is False and outcome.unvalidated
     assert "kept the last step" not in outcome.summary
     assert ("the run ended at step 1, before its first validation after the start (every 10 "
             "steps; validation PSNR") in outcome.summary
-    assert outcome.summary.endswith("the starting weights are returned")
+    assert "steps; validation PSNR" in outcome.summary
+    assert "the starting weights are returned" in outcome.summary
 
 
 def test_kept_weights_below_the_input_are_said_to_make_images_worse(tmp_path, focus_stack):
@@ -71,11 +72,31 @@ def test_kept_weights_below_the_input_are_said_to_make_images_worse(tmp_path, fo
             "validation): these weights make images worse") in outcome.summary
     # either way round, on figures given
     card = SimpleNamespace(metrics={"val_psnr": 20.0})
-    below = replace(outcome, card=card, result=SimpleNamespace(baseline={"val_psnr": 25.5}))
-    above = replace(below, result=SimpleNamespace(baseline={"val_psnr": 19.0}))
+    below = replace(outcome, card=card, input_val_psnr=25.5)
     assert scores_below_input(below) == (20.0, 25.5)
-    assert scores_below_input(above) is None
-    assert scores_below_input(replace(below, result=None)) is None  # stopped: input unknown
+    assert scores_below_input(replace(below, input_val_psnr=19.0)) is None
+    assert scores_below_input(replace(below, input_val_psnr=None)) is None  # no validation
+
+
+def test_a_stopped_run_below_the_input_is_said_to_make_images_worse(tmp_path, focus_stack):
+    """A stopped run returns no FitResult: the input's figure is read back from its last.pt."""
+    from napari_microdeblur.core.finetune import iter_finetune, scores_below_input
+
+    req = gan_request(tmp_path, focus_stack, steps=1000, val_every=1)
+    job = iter_finetune(req)
+    next(job)  # the notes
+    while next(job).step < 2:
+        pass
+    req.stop.set()
+    with pytest.raises(StopIteration) as done:
+        next(job)
+    outcome = done.value.value
+    assert outcome.stopped and outcome.result is None and not outcome.unvalidated
+    kept = outcome.card.metrics["val_psnr"]
+    assert outcome.input_val_psnr is not None and kept < outcome.input_val_psnr
+    assert scores_below_input(outcome) == (pytest.approx(kept),
+                                           pytest.approx(outcome.input_val_psnr))
+    assert "these weights make images worse" in outcome.summary
 
 
 def psf_cyclegan_dock(viewer, fluo_u8, steps: int):

@@ -433,7 +433,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
 
         self.session_label = None
         how = "stopped" if outcome.stopped else "finished"
-        early = BEFORE_FIRST_VALIDATION in outcome.summary  # no trained weights were scored
+        early = outcome.unvalidated  # no trained weights were scored
         again = ("more Minutes, or another Learning rate"
                  if isinstance(self.request, SelfAdaptRequest)
                  else "more Minutes or Steps, more training planes, or another Learning rate")

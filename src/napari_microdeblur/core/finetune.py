@@ -89,7 +89,10 @@ class FinetuneResult:
     weights (they are returned), None without validation; ``kept_start`` when the weights
     returned are the starting ones (the kept checkpoint is step 0 and, PSF-aware, the noise
     scale calibrated is the base's: nothing was learned, so the dock adds no method);
-    ``summary`` is one line for the user."""
+    ``summary`` is one line for the user; ``input_val_psnr`` is the unprocessed input's
+    validation PSNR (for a stopped run too, read back from its ``last.pt``), None without
+    validation; ``unvalidated`` when the run ended before any weights after the start were
+    validated (the starting weights are returned: the advice is to run longer)."""
 
     stopped: bool
     model: Any
@@ -100,6 +103,8 @@ class FinetuneResult:
     improved: bool | None = None
     summary: str = ""
     kept_start: bool = False
+    input_val_psnr: float | None = None
+    unvalidated: bool = False
 
 
 class JitteredPairs(data.PairedData):
@@ -461,26 +466,49 @@ def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
         return FinetuneResult(stopped=stopped, model=None, card=None, result=result,
                               diverged=diverged, summary=f"{why}; nothing to keep")
     model, card = load_model(best)
-    improved, kept = _kept(card.metrics or {}, result, regime, ended)
+    metrics = card.metrics or {}
+    unprocessed = _input_psnr(result, ckdir)
+    improved, kept = _kept(metrics, result, regime, ended, unprocessed)
     how = {"early_stop": "stopped early (no better validation)",
            "time_limit": "time limit reached"}.get(getattr(result, "stopped", ""), "")
     summary = "; ".join(s for s in (diverged, "stopped" if stopped else how, kept) if s)
     return FinetuneResult(stopped=stopped, model=model, card=card, result=result, file=best,
                           diverged=diverged, improved=improved, summary=summary,
-                          kept_start=int((card.metrics or {}).get("step", -1)) == 0)
+                          kept_start=int(metrics.get("step", -1)) == 0,
+                          input_val_psnr=unprocessed,
+                          unvalidated=("val_psnr" in metrics
+                                       and _ended_unvalidated(metrics, result, ended)))
 
 
-def _kept(metrics: dict, result, regime: str, ended: tuple[int, int] = (0, 1)
-          ) -> tuple[bool | None, str]:
+def _input_psnr(result, ckdir: Path) -> float | None:
+    """The unprocessed input's validation PSNR: from the run's result or, for a stopped run
+    (which has none), from the ``last.pt`` its cancel wrote."""
+    baseline = getattr(result, "baseline", None)
+    if baseline is None and (ckdir / "last.pt").is_file():
+        baseline = training.read_checkpoint_info(ckdir).get("baseline")
+    return (baseline or {}).get("val_psnr")
+
+
+def _kept(metrics: dict, result, regime: str, ended: tuple[int, int] = (0, 1),
+          unprocessed: float | None = None) -> tuple[bool | None, str]:
     """(improved, what was kept) of the kept checkpoint's metrics, saying when they score
-    below the unprocessed input (the validation of the input itself)."""
+    below the unprocessed input (``unprocessed``, the validation of the input itself)."""
     if "val_psnr" not in metrics:
         return None, "no validation: the last weights are kept"
     improved, kept = _kept_words(metrics, result, regime, ended)
-    if below := _below_input(metrics["val_psnr"], result):
+    if below := _below_input(metrics["val_psnr"], unprocessed):
         kept += (f"; below the unprocessed input ({below[0]:.2f} dB vs {below[1]:.2f} dB on "
                  "validation): these weights make images worse")
     return improved, kept
+
+
+def _ended_unvalidated(metrics: dict, result, ended: tuple[int, int]) -> bool:
+    """The kept weights are the start's and no weights after it were validated: the run
+    ended before its first validation (``ended``: last step, steps between validations)."""
+    trained = [h for h in getattr(result, "history", None) or [] if h["step"] > 0]
+    step, every = ended
+    return (int(metrics.get("step", 0)) == 0 and not trained
+            and (result is not None or step < every))
 
 
 def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
@@ -490,7 +518,7 @@ def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
     at_start = int(metrics.get("step", 0)) == 0
     trained = [h["val_psnr"] for h in getattr(result, "history", None) or [] if h["step"] > 0]
     step, every = ended
-    if at_start and not trained and (result is not None or step < every):
+    if _ended_unvalidated(metrics, result, ended):
         # stopped before any weights after the start were validated: none could be kept
         return False, (f"the run ended at step {step}, {BEFORE_FIRST_VALIDATION} (every "
                        f"{every} steps; validation PSNR {psnr:.2f} dB): "
@@ -512,10 +540,10 @@ def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
                    f": {STARTING_WEIGHTS_RETURNED}")
 
 
-def _below_input(psnr: float | None, result) -> tuple[float, float] | None:
+def _below_input(psnr: float | None, unprocessed: float | None
+                 ) -> tuple[float, float] | None:
     """(``psnr``, the unprocessed input's validation PSNR) where ``psnr`` is below it; None
-    otherwise or when either is unknown (a stopped run has no input figure)."""
-    unprocessed = (getattr(result, "baseline", None) or {}).get("val_psnr")
+    otherwise or when either is unknown."""
     if psnr is None or unprocessed is None or not psnr < unprocessed:
         return None
     return float(psnr), float(unprocessed)
@@ -525,7 +553,7 @@ def scores_below_input(outcome: FinetuneResult) -> tuple[float, float] | None:
     """(the kept weights' validation PSNR, the input's) when the kept weights score below the
     unprocessed input; None otherwise or when either is unknown."""
     metrics = (outcome.card.metrics or {}) if outcome.card is not None else {}
-    return _below_input(metrics.get("val_psnr"), outcome.result)
+    return _below_input(metrics.get("val_psnr"), outcome.input_val_psnr)
 
 
 def _start_psnr(result) -> float | None:

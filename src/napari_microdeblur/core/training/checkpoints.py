@@ -111,11 +111,12 @@ def load_training_checkpoint(p: Path) -> dict:
 
 
 def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
-    """Step, total steps, regime, arch, seed, elapsed seconds, best metrics and config of a
-    training checkpoint (a ``last.pt`` or its folder)."""
+    """Step, total steps, regime, arch, seed, elapsed seconds, best metrics, config and the
+    unprocessed input's validation figures (``baseline``) of a training checkpoint (a
+    ``last.pt`` or its folder)."""
     ck = load_training_checkpoint(checkpoint_path(path))
     keys = ("step", "steps", "regime", "arch", "seed", "elapsed", "best_metrics", "extra",
-            "config")
+            "config", "baseline")
     return {k: ck.get(k) for k in keys}
 
 
