@@ -89,6 +89,26 @@ def test_records_arrive_as_each_file_ends(client, folder, monkeypatch):
     assert records[0]["method"] and records[0]["axes"] == "YX" and records[0]["tile"]
 
 
+def test_on_record_raising_cancels_the_rest_and_still_sweeps(client, folder, pids):
+    """What on_record raises ends the run; the temporaries that killed runs left beside the
+    outputs are removed all the same (the old code skipped the sweep after the tasks)."""
+    import re
+    import socket
+
+    src, out = folder
+    host = re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname())
+    stale = out / f".fast.tif.{host}.{pids[0]}.partial"
+
+    def on_record(record):  # a worker killed after the first sweep leaves its temporary
+        stale.write_bytes(b"half a tiff")
+        raise KeyboardInterrupt
+
+    pairs = [(src / "fast.tif", out / "fast.tif"), (src / "slow.tif", out / "slow.tif")]
+    with pytest.raises(KeyboardInterrupt):
+        deblur_files_on_cluster(pairs, scheduler=client, on_record=on_record, **OPTIONS)
+    assert not stale.exists()
+
+
 def test_cli_says_each_file_as_it_ends_in_one_machines_words(client, folder, monkeypatch,
                                                              capsys):
     src, out = folder

@@ -207,7 +207,8 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
 
     ``on_record(record)`` is called with each record as soon as it is known: the skipped ones
     first, then each file's as its task ends (in the order they end, not that of ``pairs``),
-    so that a caller can report progress; what it raises stops the run.
+    so that a caller can report progress; what it raises stops the run: the tasks not yet
+    started are cancelled, the temporaries of killed runs are still swept, and it is raised.
 
     Every file is tried, as a batch on one machine does: a file that fails gets a record with
     "error" (one line) and "error_type" instead of shape and seconds, and no output. A file's
@@ -238,9 +239,13 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
             futures[i] = client.submit(_deblur_file_task, src, dst, spec, tiling, axes,
                                        overwrite, pure=False, retries=retries,
                                        key=f"microdeblur-{Path(dst).name}-{i}-{run}")
-        records = _records_as_done(pairs, futures, on_record)  # one failure stops no other
-        _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)  # ... and this one
-        return records
+        try:
+            return _records_as_done(pairs, futures, on_record)  # one failure stops no other
+        except BaseException:  # on_record raised (Ctrl-C, a closed pipe): send no more work
+            client.cancel([f for f in futures if f is not None])
+            raise
+        finally:  # ... and this one; a task still running keeps its own (its process lives)
+            _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)
     finally:
         if own:
             client.close()
