@@ -44,6 +44,19 @@ def scale_warning(prediction: np.ndarray, reference: np.ndarray) -> str | None:
             "at the same bit depth and scale (deblur's float32 output keeps its input's)")
 
 
+def nonfinite_words(array: np.ndarray, what: str) -> str | None:
+    """``what`` holds how many NaN or Inf pixels, and what to do about them on the command line
+    (one line), or None when every pixel is finite."""
+    if array.dtype.kind not in "fc":
+        return None
+    count = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if not count:
+        return None
+    return (f"{what} holds {count} NaN or Inf pixel{'s' if count > 1 else ''} (of "
+            f"{array.size}); scores need finite intensities: replace them in the file "
+            "(e.g. with np.nan_to_num in Python) and save it again")
+
+
 def _finite_or_none(value):
     """JSON has no Infinity: a PSNR without a difference to measure is null."""
     if isinstance(value, list):
@@ -98,9 +111,9 @@ def cmd_evaluate(args) -> int:
     for array, what, path in ((prediction, "prediction", args.prediction),
                               (reference, "reference", args.reference)):
         # NaN would print 'PSNR nan dB' and exit 0, as if it were a result
-        if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
-            raise UserError(f"{what} {shown_path(path)} contains NaN or Inf pixels; replace "
-                            "them (e.g. np.nan_to_num)")
+        bad = nonfinite_words(array, f"{what} {shown_path(path)}")
+        if bad:
+            raise UserError(bad)
     axes = image_axes(ref, args.axes)
     # a .tif output may store its axes in ImageJ's order (CZYX as ZCYX): with as many
     # channels as planes only the file's axes tell
@@ -139,7 +152,8 @@ def add_evaluate_command(sub) -> None:
                    "it is not)")
     p.add_argument("--reference", required=True,
                    help="the ground-truth image; it sets the intensity scale both are scored "
-                   "on: uint8 0-255, other integers 0 to its maximum, floats its min-max range")
+                   "on: uint8 0-255, other integers 0 to its maximum, floats (and integers "
+                   "holding negative values) their min-max range")
     p.add_argument("--axes", help="axes of both images (default: from the reference)")
     p.add_argument("--border", type=int, default=16, help="pixels excluded at the border")
     p.add_argument("--json", action="store_true", help=JSON_HELP)

@@ -18,12 +18,17 @@ def _scores(path: str, args):
     """(the scores of ``path``, its axes)."""
     import numpy as np
 
+    from .cli_evaluate import nonfinite_words
     from .core import io
     from .core.files import image_axes
     from .core.focus import focus_score
 
     data = io.read_image(path, lazy=False)
     image = np.asarray(data.array)
+    # core.focus's words suit a Python caller; the CLI names the file and what to do there
+    bad = nonfinite_words(image, f"image {shown_path(path)}")
+    if bad:
+        raise ValueError(bad)
     axes = image_axes(data, args.axes)
     return focus_score(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset), axes
 
@@ -74,10 +79,25 @@ def cmd_focus(args) -> int:
         elif np.ndim(scores) == 0:
             print(f"{paths[0]}: focus score {scores:.6g}")
         else:
+            heading = _heading(paths[0], axes, args.tile)
+            if heading:
+                print(heading)
             for index, value in np.ndenumerate(np.asarray(scores)):
                 print(f"{index}: {value:.6g}")
         return 0
     return _several(paths, args)
+
+
+def _heading(path: str, axes: str, tile: int | None) -> str | None:
+    """The line above a stack's index lines naming the file, its axes and what each index
+    counts (they read '(0, 0, 0): 1.1e-05' alone); a 2D image's tile lines stay as they were."""
+    from .core.axes import loop_axes
+
+    names = list(loop_axes(axes, "YXS"))
+    if not names:
+        return None
+    names += ["tile row", "tile column"] if tile else []
+    return f"{path} ({axes}): focus scores, one per ({', '.join(names)}):"
 
 
 def _several(paths: list[str], args) -> int:

@@ -118,12 +118,8 @@ def degrade(image, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
         raise TypeError(f"image has dtype {image.dtype}; accepted: integer or float pixels")
     offset, scale = metrics.reference_scale(image, name="image")  # the user's word
     image01 = (image.astype(np.float64) - offset) / scale
-    if image01.min() < 0:
-        raise ValueError(
-            f"image ({image.dtype}) has negative values (min {image.min()}); integer images are "
-            "scaled by their maximum as in docs/evaluation.md, which needs non-negative pixels"
-        )
-    # Float images map exactly onto [0, 1]; clipping only removes rounding past the ends.
+    # Float images (and integers holding negative values) map onto [0, 1] by their min-max,
+    # the others from 0; clipping only removes rounding past the ends.
     image01 = np.clip(image01, 0.0, 1.0)
     out01 = degrade01(image01, protocol, seed=seed, channel_axis=channel_axis)
     return (out01.astype(np.float64) * scale + offset).astype(np.float32)

@@ -180,7 +180,9 @@ def _gray_plane(plane, plane_axes: str, camera_offset: float = 0.0) -> np.ndarra
             f"a plane's mean intensity is {mean:.3g}: focus scores are relative to the mean "
             f"intensity, so they need intensities that are 0 where there is no light (this "
             f"image goes down to {float(array.min()):.3g}, e.g. after background "
-            "subtraction); add an offset that makes them non-negative")
+            "subtraction); score the image from before the subtraction, or add an offset that "
+            "makes every pixel >= 0 (on the command line, to the file: --camera-offset only "
+            "subtracts a dark level >= 0)")
     return array
 
 

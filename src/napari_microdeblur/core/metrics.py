@@ -111,9 +111,9 @@ def _check_data_range(data_range) -> float:
 def reference_scale(ref, *, name: str = "ref") -> tuple[float, float]:
     """(offset, scale) that map ``ref`` to [0, 1] as docs/evaluation.md prescribes.
 
-    uint8: (0, 255); other integer types: (0, ref.max());
-    floats: (ref.min(), ref.max() - ref.min()). ``name`` is what the errors call ``ref``
-    (the Compare & QC dock names the ground-truth layer).
+    uint8: (0, 255); other integer types: (0, ref.max()), or min-max as floats when ref
+    holds negative values; floats: (ref.min(), ref.max() - ref.min()). ``name`` is what the
+    errors call ``ref`` (the Compare & QC dock names the ground-truth layer).
     """
     ref = _check_array(ref, name)
     size = ref.numel() if isinstance(ref, torch.Tensor) else ref.size
@@ -134,21 +134,23 @@ def reference_scale(ref, *, name: str = "ref") -> tuple[float, float]:
         lo, hi = ref.min().item(), ref.max().item()
     if is_uint8:
         return 0.0, 255.0
-    if not is_float:
+    if not is_float and lo >= 0:
         if hi <= 0:
             raise ValueError(
                 f"{name} ({dtype}) has maximum {hi}; integer references other than uint8 are "
                 "scaled by their maximum, which must be positive"
             )
         return 0.0, float(hi)
+    # negative integers: zero is not the dark level (a background-subtracted int16), and
+    # dividing by the maximum made the scores depend on a constant offset: min-max, as floats
     lo, hi = float(lo), float(hi)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} ({dtype}) holds NaN or Inf pixels; accepted: finite values "
                          "only (replace them first, e.g. with numpy.nan_to_num)")
     if hi - lo <= 0:
         raise ValueError(
-            f"{name} ({dtype}) is constant (min = max = {lo}); a float reference is min-max "
-            "scaled, which needs a non-zero range"
+            f"{name} ({dtype}) is constant (min = max = {lo}); a float reference (or an "
+            "integer one holding negative values) is min-max scaled, which needs a non-zero range"
         )
     return lo, hi - lo
 

@@ -2,9 +2,10 @@
 progress generators (the Compare & QC dock shows PSNR while SSIM is computed).
 
 Intensities are first mapped with the ground truth's reference scale
-(``metrics.reference_scale``: uint8 / 255, other integers / their maximum, floats min-max), the
-scale of the whole ground-truth image, so a plane is scored as ``metrics.evaluate`` scores it
-inside the stack; data_range is then 1 (see docs/evaluation.md).
+(``metrics.reference_scale``: uint8 / 255, other integers / their maximum, floats and integers
+holding negative values min-max), the scale of the whole ground-truth image, so a plane is
+scored as ``metrics.evaluate`` scores it inside the stack; data_range is then 1 (see
+docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def describe_scale(dtype, offset: float, scale: float) -> str:
     dtype = np.dtype(dtype)
     if dtype == np.uint8:
         rule = "uint8 ground truth: divided by 255"
+    elif dtype.kind in "iu" and offset < 0:
+        # reference_scale's offset is non-zero for an integer only when it holds negatives
+        rule = (f"{dtype} ground truth with negative values: min-max [{offset:g}, "
+                f"{offset + scale:g}] mapped to [0, 1]")
     elif dtype.kind in "iu":
         rule = f"{dtype} ground truth: divided by its maximum ({scale:g})"
     else:
