@@ -252,7 +252,9 @@ def cmd_deblur(args) -> int:
     if args.scheduler:
         return _deblur_on_cluster(inputs, output, args)
     from .core import io
+    from .core.io_write import check_name_length
 
+    check_name_length(output)  # is_dir() raised 'File name too long' naming no limit
     # an existing Zarr store is an output to replace (--overwrite) or refuse, not a folder:
     # a TIFF had been written into the user's store
     folder = output.is_dir() and not io.is_zarr(output)

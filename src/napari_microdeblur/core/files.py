@@ -25,7 +25,8 @@ from .psf_scale import psf_scale_note
 from .shown import shown_path
 from .tiling_spec import TilingSpec
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".czi", ".nd2", ".lif", ".zarr")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".npy", ".czi", ".nd2",
+                  ".lif", ".zarr")
 
 
 def iter_deblur_file(

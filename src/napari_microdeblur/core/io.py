@@ -321,9 +321,10 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
 
 
 def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
-    """Read any supported image. TIFF and Zarr are built in; PNG/JPEG through imageio; the rest
-    via bioio (or aicsimageio). An alpha channel is dropped (``drop_alpha``: scores and
-    training need intensities) unless ``keep_alpha``, which deblurring gives to keep it as the
+    """Read any supported image. TIFF and Zarr are built in; PNG/JPEG/BMP through imageio (a
+    gray palette as gray: ``gray_palette``); NumPy .npy (``read_npy``); the rest via bioio (or
+    aicsimageio). An alpha channel is dropped (``drop_alpha``: scores and training need
+    intensities) unless ``keep_alpha``, which deblurring gives to keep it as the
     last S sample (the core passes it through); extra TIFF samples not marked as alpha then
     read as channels (``samples_as_channels``)."""
     if is_zarr(path):
@@ -337,10 +338,77 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
         import imageio.v3 as iio
 
         try:
-            array = np.asarray(iio.imread(path))
+            array = gray_palette(path)
+            array = np.asarray(iio.imread(path)) if array is None else array
         except Exception as error:
             # imageio's 'no backend' message goes on over lines of plugins to install
             raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}") from error
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
         return ImageData(array=array, axes=axes, path=str(path))
+    if path.suffix.lower() == ".npy":
+        return read_npy(path)
     return _read_with_bioio(path, keep_alpha)
+
+
+def gray_palette(path: Path) -> np.ndarray | None:
+    """A palette image (PNG, BMP) whose colours are all gray, as its gray values (uint8); None
+    for any other (a coloured palette, one with transparency: imageio's RGB(A)). imageio gave
+    a gray palette's 8 bits as RGB, which ran a fluorescence image on the brightfield path;
+    a palette TIFF reads as gray."""
+    try:
+        from PIL import Image
+    except ImportError:  # imageio's own plugins read it, as RGB
+        return None
+    with Image.open(path) as image:
+        if image.mode != "P" or "transparency" in image.info:
+            return None
+        palette = np.asarray(image.getpalette() or [], np.uint8).reshape(-1, 3)
+        if not len(palette) or (palette != palette[:, :1]).any():
+            return None
+        index = np.asarray(image)
+    lut = np.zeros(256, np.uint8)
+    lut[: len(palette)] = palette[:256, 0]
+    return lut[index]
+
+
+def read_npy(path: Path) -> ImageData:
+    """A NumPy .npy array of numbers (pickled objects are refused, never loaded), read region
+    by region as an uncompressed TIFF is; .npy names no axes: they are guessed, as for a
+    TIFF without metadata."""
+    from numpy.lib import format as npy
+
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    try:
+        with open(path, "rb") as handle:
+            version = npy.read_magic(handle)
+            header = readers[version](handle) if version in readers else None
+            offset = handle.tell()
+    except ValueError as error:  # not a .npy (no magic string), or a damaged header
+        raise ValueError(f"cannot read {shown_path(path)} as a NumPy .npy file: "
+                         f"{first_line(error)}") from error
+    if header is None or header[1]:  # a newer header, or Fortran order: read whole
+        array = _load_npy(path)
+        shape, dtype = array.shape, array.dtype
+    else:
+        shape, dtype = header[0], np.dtype(header[2])
+    if dtype.hasobject or dtype.names or dtype.kind not in "biuf":
+        raise ValueError(f"cannot read {shown_path(path)}: it holds {dtype} values, not an "
+                         "image's numbers; save the image as a number array or a TIFF")
+    if len(shape) < 2:
+        raise ValueError(f"cannot read {shown_path(path)}: its array has shape {shape}; an "
+                         "image needs 2 or more dimensions")
+    if header is not None and not header[1]:
+        needed = offset + int(np.prod(shape)) * dtype.itemsize
+        if path.stat().st_size < needed:
+            raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
+                             f"{path.stat().st_size} of the {needed} bytes its array needs)")
+        array = TiffArray(path, offset, shape, dtype, dtype.byteorder)
+    return ImageData(array=array, axes="", path=str(path))
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.ascontiguousarray(np.load(path, allow_pickle=False))
+    except ValueError as error:  # pickled objects, a damaged file
+        raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}; save the image "
+                         "as a number array or a TIFF") from error

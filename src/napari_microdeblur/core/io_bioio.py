@@ -53,6 +53,21 @@ def _reader_classes() -> tuple[list[tuple[str, type]], str | None]:
     return classes, broken
 
 
+#: what ``io.read_image`` reads without bioio (Zarr folders need zarr, the [distributed] extra)
+BUILT_IN = "TIFF/OME-TIFF, PNG, JPEG, BMP, NumPy .npy and Zarr folders"
+
+
+def not_built_in(path: Path) -> str:
+    """Why ``path`` is not read without bioio, and what to install: [formats] is bioio with
+    its OME-TIFF and OME-Zarr readers only; CZI, ND2, LIF ... each need their bioio plugin."""
+    plugin = BIOIO_PLUGINS.get(path.suffix.lower())
+    reader = (f"pip install 'napari-microdeblur[formats]' {plugin}" if plugin else
+              f"pip install 'napari-microdeblur[formats]' and the bioio plugin for "
+              f"{path.suffix or 'it'} (list: {PLUGIN_LIST})")
+    return (f"{path.suffix or 'this format'} is not built in ({BUILT_IN} are); other formats "
+            f"are read through bioio: {reader}")
+
+
 def _unsupported(error: Exception) -> bool:
     """bioio's (bioio_base.exceptions) and aicsimageio's 'no reader for this file'."""
     return type(error).__name__ == "UnsupportedFileFormatError"
@@ -65,10 +80,7 @@ def _open(path: Path):
         if broken:
             raise ValueError(f"cannot read {shown_path(path)}: bioio is installed but does not "
                              f"import ({broken}); reinstall it: pip install --upgrade bioio")
-        raise ValueError(
-            f"cannot read {shown_path(path)}: only TIFF is built in. Install a reader for "
-            "other formats: pip install 'napari-microdeblur[formats]' (bioio and its readers)"
-        )
+        raise ValueError(f"cannot read {shown_path(path)}: {not_built_in(path)}")
     failures = []
     for name, image_class in classes:
         try:

@@ -84,6 +84,7 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
     the user's data is never replaced), and a folder that does not exist or cannot be written
     in (probed now, so the refusal comes before the work, not after it)."""
     path = Path(path)
+    check_name_length(path)
     if path.is_dir() and not is_zarr(path):
         raise ValueError(f"output {shown_path(path)} is a directory; give a file name")
     if path.exists() and any(_same_file(path, source) for source in inputs):
@@ -111,6 +112,18 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
         )
     _check_writable(path.parent)
     return path
+
+
+def check_name_length(path: Path) -> None:
+    """Refuse a name longer than the output folder's file system takes, naming the user's name
+    (the 'File name too long' error named the hidden temporary name, ``partials``)."""
+    from .partials import name_max
+
+    limit = name_max(path.parent)  # 255 where the folder is not there (refused below)
+    length = len(os.fsencode(path.name))
+    if length > limit:
+        raise ValueError(f"output name {path.name!r} is {length} bytes long; the file system "
+                         f"takes names of up to {limit}: choose a shorter name")
 
 
 def _same_file(path: Path, source) -> bool:

@@ -8,12 +8,17 @@ something on its own machine, so the name carries the host: one written on anoth
 same name now), or one whose process cannot be told, is kept. A name without a host
 (``.<name>.<pid>.partial``, written by versions before the host was named) is judged as
 before, as this machine's.
+
+A name that would pass the file system's limit on a name's length (an output name of 237 to 255
+bytes) is written shortened, ``.<start of name>~<hash of name>.<host>.<pid>.partial``
+(``temporary_name``); the sweep reads it as the output whose name starts so and has that hash.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import os
 import re
 import shutil
@@ -26,9 +31,33 @@ def host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname()) or "_"
 
 
+def name_max(folder: str | os.PathLike) -> int:
+    """The longest file name ``folder``'s file system takes, in bytes (255 where unknown)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):  # Windows, a folder not there yet
+        return 255
+
+
+def name_digest(name: str) -> str:
+    """The hash a shortened temporary name carries of the output name it stands for."""
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+
+
 def temporary_name(path: Path) -> Path:
-    """The hidden name ``path`` is written under by this process until it is complete."""
-    return path.with_name(f".{path.name}.{host_tag()}.{os.getpid()}.partial")
+    """The hidden name ``path`` is written under by this process until it is complete; where
+    the full one would pass the file system's limit, its start and a hash of ``path.name`` (an
+    output name of 240 characters failed with 'File name too long' on its temporary name)."""
+    tail = f".{host_tag()}.{os.getpid()}.partial"
+    full = f".{path.name}{tail}"
+    limit = name_max(path.parent)
+    if len(os.fsencode(full)) <= limit:
+        return path.with_name(full)
+    tail = f"~{name_digest(path.name)}{tail}"
+    stem = path.name
+    while stem and len(os.fsencode(f".{stem}{tail}")) > limit:
+        stem = stem[:-1]
+    return path.with_name(f".{stem}{tail}")
 
 
 def process_is_gone(pid: int) -> bool:
@@ -79,7 +108,7 @@ def partials_of(outputs) -> dict[Path, set[str]]:
         except OSError:  # an output folder that does not exist (or cannot be listed) has none
             continue
         for path in entries:
-            readings = _output_names(path) & names
+            readings = _output_names(path, names)
             if readings:
                 found[path] = readings
     return found
@@ -95,13 +124,27 @@ def remove_if_stale(found: dict[Path, set[str]]) -> list[Path]:
 #: ways (a name may end in what looks like a host: 'a.tif' + '.123.partial')
 _SPLITS = (re.compile(r"\.(.+)\.([A-Za-z0-9_-]+)\.(\d+)\.partial", re.DOTALL),
            re.compile(r"\.(.+)\.()(\d+)\.partial", re.DOTALL))  # a name may hold a newline
+#: the name part of a shortened temporary name: the output name's start, ~, its hash
+_SHORTENED = re.compile(r"(.*)~([0-9a-f]{16})", re.DOTALL)
 
 
-def _output_names(path: Path) -> set[str]:
-    """The output names a temporary name ``path`` reads as (none for any other name)."""
+def _reads_as(stem: str, names: set[str]) -> set[str]:
+    """Which of ``names`` the name part ``stem`` of a temporary name stands for: itself, or the
+    one a shortened name starts and hashes as (``temporary_name``)."""
+    found = {stem} & names
+    short = _SHORTENED.fullmatch(stem)
+    if short:
+        found |= {n for n in names
+                  if n.startswith(short.group(1)) and name_digest(n) == short.group(2)}
+    return found
+
+
+def _output_names(path: Path, names: set[str]) -> set[str]:
+    """Which of ``names`` a temporary name ``path`` reads as (none for any other name)."""
     if not path.name.endswith(".partial"):
         return set()
-    return {found.group(1) for split in _SPLITS if (found := split.fullmatch(path.name))}
+    return {name for split in _SPLITS if (found := split.fullmatch(path.name))
+            for name in _reads_as(found.group(1), names)}
 
 
 def _is_stale(path: Path, names: set[str]) -> bool:
@@ -113,7 +156,7 @@ def _is_stale(path: Path, names: set[str]) -> bool:
     for split in _SPLITS:
         found = split.fullmatch(path.name)
         # no host: written before the host was named, judged as this machine's
-        if (found and found.group(1) in names and found.group(2) in ("", host)
+        if (found and _reads_as(found.group(1), names) and found.group(2) in ("", host)
                 and process_is_gone(int(found.group(3)))):
             return True
     return False

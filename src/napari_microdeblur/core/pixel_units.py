@@ -27,6 +27,36 @@ UM_PER_UNIT = {
 PLAUSIBLE_UM = (0.001, 10.0)
 
 
+#: the units of a print or screen resolution (72 dpi, 300 dpi, 150 pixels per cm)
+PRINT_UNITS_UM = {25400.0: "inch", 10000.0: "cm"}
+
+
+def is_print_resolution(sizes: dict[str, float], unit_um) -> bool:
+    """Whether resolution tags in inches or cm give pixels larger than a light microscope's
+    (``PLAUSIBLE_UM``: over 10 um, what 2400 dpi and any coarser print or screen resolution
+    give): a print resolution an image editor wrote (72 dpi: 352.8 um), no calibration."""
+    return unit_um in PRINT_UNITS_UM and any(v > PLAUSIBLE_UM[1] for v in sizes.values())
+
+
+#: (file, line) already said: a file's header is read more than once (``info`` reads it twice)
+_SAID: set[tuple[str, str]] = set()
+
+
+def _say_ignored(tif, sizes: dict[str, float], unit_um: float) -> None:
+    """One warning line, once per file and process, naming what was ignored and why."""
+    import warnings
+
+    per_unit = unit_um / max(sizes.values())
+    name = getattr(tif, "filename", "") or "the file"
+    line = (f"{name}: resolution {per_unit:.4g} pixels per {PRINT_UNITS_UM[unit_um]} ignored: a "
+            f"print resolution (a pixel of {max(sizes.values()):.4g} um), not a microscope's "
+            "pixel size")
+    key = (str(getattr(getattr(tif, "filehandle", None), "path", name)), line)
+    if key not in _SAID:
+        _SAID.add(key)
+        warnings.warn(line, UserWarning, stacklevel=4)
+
+
 def um_per_unit(unit) -> float | None:
     """Micrometres per ``unit``; None for a unit that is not a length we know."""
     return UM_PER_UNIT.get(str(unit).strip().lower())
@@ -68,6 +98,9 @@ def pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
             num, den = t.value
             if num:
                 sizes[axis] = unit_um * den / num
+    if is_print_resolution(sizes, unit_um):
+        _say_ignored(tif, sizes, unit_um)
+        sizes, ij_um = {}, None  # an ImageJ Z spacing in inches is as little a calibration
     # ImageJ's spacing, or the one our plain-TIFF outputs keep (in um) in their description
     shaped = (tif.shaped_metadata or ({},))[0] if tif.is_shaped else {}
     spacing = ij.get("spacing", shaped.get("spacing"))
