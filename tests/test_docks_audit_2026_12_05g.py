@@ -49,7 +49,8 @@ def test_a_zarr_layer_slice_is_read_in_the_worker_not_on_the_gui_thread(
     assert on_gui.count(True) == 0  # was: one read of the plane, on the GUI thread
     assert reads and run.layer.data.shape == (1, 48, 48)
     assert tuple(run.layer.translate) == (2, 0, 0)
-    assert names(viewer) == ["cells", "cells deblurred [wiener, PSF gaussian:1.0]"]
+    # a current slice names its slice (was: named like a whole-stack result)
+    assert names(viewer) == ["cells", "cells deblurred [wiener, PSF gaussian:1.0] (Z=2)"]
 
 
 def test_a_pyramid_run_says_it_takes_the_full_resolution_level(make_napari_viewer, qtbot):

@@ -46,6 +46,9 @@ def source_placement(layer) -> dict:
         "affine": layer.affine,
         "contrast_limits": tuple(layer.contrast_limits),
         "gamma": float(layer.gamma),
+        # channels opened with channel_axis are 'additive': a result on top stays a composite
+        "blending": str(layer.blending),
+        "opacity": float(layer.opacity),
         "rgb": bool(layer.rgb),
         "ndim": int(layer.ndim),
         "source": weakref.ref(unwrap(layer)),
@@ -112,31 +115,123 @@ def placed_kwargs(placement: dict, offset: tuple[int, ...]) -> dict:
     return kwargs
 
 
+def shown_like(placement: dict) -> dict:
+    """The blending and opacity of the source, for a result shown in its place (a deblurred
+    channel of a composite keeps 'additive' and does not hide the others)."""
+    return {key: placement[key] for key in ("blending", "opacity") if key in placement}
+
+
 # ----------------------------------------------------------------------------- deblur results
 
 
 #: a PSF named in a layer name is cut to this many characters (optics texts are long)
 PSF_NAME_CHARS = 40
+#: a PSF per channel is cut to this many, with a tag of the whole text so runs stay apart
+CHANNEL_PSFS_CHARS = 64
 
 
-def result_name(source_name: str, method_label: str, psf_text: str = "") -> str:
+def result_name(source_name: str, method_label: str, psf_text: str = "",
+                part: str = "") -> str:
     """``<name> deblurred [<method>]``, with ``, PSF <source>`` where the user gave a PSF, so
-    that runs of one layer with other PSFs are told apart (napari only numbered them)."""
+    that runs of one layer with other PSFs are told apart (napari only numbered them), and
+    `` (<part>)`` for a part of the layer (``part_words``: 'Z=7')."""
     psf = psf_label(psf_text)
-    return f"{source_name} deblurred [{method_label}{f', PSF {psf}' if psf else ''}]"
+    name = f"{source_name} deblurred [{method_label}{f', PSF {psf}' if psf else ''}]"
+    return f"{name} ({part})" if part else name
+
+
+def part_words(req) -> str:
+    """The part of the layer a run of ``req`` took, for its result's name: the index of each
+    axis a slice fixes ('T=1, Z=7'), 'field of view' before them for a crop; '' for a whole
+    stack (or a slice of a 2D layer, which is all of it) and the Focus QC's selection, which
+    its name says itself."""
+    fixed = ", ".join(fixed_indices(req))
+    if req.scope == "current slice":
+        return fixed
+    if req.scope == "visible field of view":
+        return f"field of view, {fixed}" if fixed else "field of view"
+    return ""
+
+
+def fixed_indices(req) -> list[str]:
+    """'A=i' for each axis but Y, X, S that the run of ``req`` takes one index of."""
+    return [f"{a}={o}" for a, o, n in zip(req.axes, req.offset, req.image.shape)
+            if a not in "YXS" and n == 1]
 
 
 def psf_label(psf_text: str) -> str:
     """The PSF box's text as a layer name shows it: a file by its name, 'estimated' for
-    'estimate', a model or a layer as typed, long texts cut; '' for none."""
-    from pathlib import PureWindowsPath
+    'estimate', a model or a layer as typed, long texts cut; one PSF per channel as
+    'c1 <PSF>, c2 <PSF>' (``channel_psfs_label``); '' for none."""
+    from ..core.channel_psfs import channel_sources
 
     text = (psf_text or "").strip()
+    try:
+        parts = channel_sources(text)
+    except ValueError:  # an empty channel: refused by the run, shown as typed
+        parts = None
+    if parts:
+        return channel_psfs_label(text, parts)
+    text = one_psf_label(text)
+    return text if len(text) <= PSF_NAME_CHARS else text[:PSF_NAME_CHARS - 3] + "..."
+
+
+def one_psf_label(text: str) -> str:
+    """A file by its name (not its folders), 'estimated' for 'estimate', others as typed."""
+    from pathlib import PureWindowsPath
+
     if text.lower() == "estimate":
         return "estimated"
-    if text.lower().endswith((".tif", ".tiff")) and ";" not in text:
-        text = PureWindowsPath(text).name  # splits at / and \ alike
-    return text if len(text) <= PSF_NAME_CHARS else text[:PSF_NAME_CHARS - 3] + "..."
+    if text.lower().endswith((".tif", ".tiff")):
+        return PureWindowsPath(text).name  # splits at / and \ alike
+    return text
+
+
+def channel_psfs_label(text: str, parts: list[str]) -> str:
+    """'widefield c1 0.46um, c2 0.52um (na=1.2,ni=1.33)': channels numbered as the dock's
+    lines number them, files by name; optics models of one kind by what differs between
+    channels (wavelengths in um), the kind and the values they share said once. A label over
+    ``CHANNEL_PSFS_CHARS`` is cut and ends with a tag of the whole text, so runs that differ
+    anywhere keep apart."""
+    import hashlib
+
+    optics = [optics_values(p) for p in parts]
+    one_kind = all(optics) and len({kind for kind, _ in optics}) == 1
+    shared: dict[str, str] = {}
+    if one_kind:
+        shared = {k: v for k, v in optics[0][1].items()
+                  if all(o[1].get(k) == v for o in optics)}
+    words = []
+    for i, (part, model) in enumerate(zip(parts, optics)):
+        if model is None:
+            words.append(f"c{i + 1} {one_psf_label(part)}")
+            continue
+        kind, values = model
+        own = {k: v for k, v in values.items() if k not in shared}
+        wavelength = own.pop("wavelength", None)
+        words.append(" ".join([f"c{i + 1}", *([] if one_kind else [kind]),
+                               *([f"{wavelength}um"] if wavelength else []),
+                               *([" ".join(f"{k}={v}" for k, v in own.items())] if own
+                                 else [])]))
+    label = (f"{optics[0][0]} " if one_kind else "") + ", ".join(words)
+    if shared:
+        label += f" ({','.join(f'{k}={v}' for k, v in shared.items())})"
+    if len(label) <= CHANNEL_PSFS_CHARS:
+        return label
+    tag = hashlib.blake2s(text.encode(), digest_size=2).hexdigest()
+    return f"{label[:CHANNEL_PSFS_CHARS - 9].rstrip(', (')}... #{tag}"
+
+
+def optics_values(part: str) -> tuple[str, dict[str, str]] | None:
+    """(kind, {key: value as typed}) of a widefield or confocal model, else None."""
+    kind, colon, rest = part.partition(":")
+    kind = kind.strip().lower()
+    if not colon or kind not in ("widefield", "confocal"):
+        return None
+    pairs = [item.partition("=") for item in rest.split(",") if item.strip()]
+    if not all(eq for _, eq, _ in pairs):
+        return None
+    return kind, {k.strip().lower(): v.strip() for k, _, v in pairs}
 
 
 def deblur_metadata(req, outcome) -> dict:
@@ -198,10 +293,11 @@ def input_pixel_sizes(req) -> dict[str, float]:
 
 
 def deblurred_layer(req, outcome):
-    """``<name> deblurred [<method>(, PSF <source>)]``, placed and contrasted like its
-    input."""
-    kwargs = placed_kwargs(req.placement, req.offset)
-    kwargs.update(name=result_name(req.source_name, outcome.label, getattr(req, "psf_text", "")),
+    """``<name> deblurred [<method>(, PSF <source>)]`` (`` (Z=7)`` for a slice), placed,
+    contrasted and blended like its input."""
+    kwargs = {**placed_kwargs(req.placement, req.offset), **shown_like(req.placement)}
+    kwargs.update(name=result_name(req.source_name, outcome.label, getattr(req, "psf_text", ""),
+                                   part_words(req)),
                   multiscale=False,
                   metadata={"microdeblur": deblur_metadata(req, outcome)})
     return outcome.result.image, kwargs, "image"
@@ -228,7 +324,8 @@ def focus_deblurred_layer(req, outcome):
 
 def preview_layer(req, image):
     """A fine-tuning preview of the current slice, named after the weights' step."""
-    kwargs = placed_kwargs(req.placement, req.offset)  # rotated layers too
+    # rotated layers too; a channel of a composite keeps its blending
+    kwargs = {**placed_kwargs(req.placement, req.offset), **shown_like(req.placement)}
     kwargs.update(name=f"{req.source_name} preview [{req.label}]",
                   metadata={"microdeblur": {"preview_of": req.label}})
     return image, kwargs, "image"

@@ -6,6 +6,7 @@ the dock keeps only its last line."""
 from __future__ import annotations
 
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note
+from ._layer_data import fixed_indices
 
 
 def run_line(req: DeblurRequest) -> str:
@@ -35,8 +36,7 @@ def part_note(req: DeblurRequest) -> str:
     if levels > 1:
         note += f", full-resolution level of {levels}"
     if req.scope != "whole stack":
-        fixed = [f"{a}={o}" for a, o, n in zip(req.axes, req.offset, req.image.shape)
-                 if a not in "YXS" and n == 1]
+        fixed = fixed_indices(req)
         note += f", {req.scope}" + (f" {', '.join(fixed)}" if fixed else "")
     return note
 
@@ -44,7 +44,8 @@ def part_note(req: DeblurRequest) -> str:
 def done_line(run: DeblurRun, warning: str = "") -> str:
     """The line once ``run``'s layer is added: where and how it ran, the classical setting it
     found on the image, and the start line's notes (axes, part, alpha), which it replaces;
-    then why 'auto' ran its blind network, a removed input and ``warning`` (PSF scale)."""
+    then why 'auto' ran its blind network, a 3D PSF a 2D network took one plane of, a removed
+    input and ``warning`` (PSF scale)."""
     req, meta = run.req, run.layer.metadata["microdeblur"]
     # the classical setting that ran: with 'auto' it was found on the image just now
     params = meta.get("parameters") or {}
@@ -58,7 +59,7 @@ def done_line(run: DeblurRun, warning: str = "") -> str:
     return (f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
             f"(axes {req.axes}{part_note(req)}, tile {meta['tile']}, overlap "
             f"{meta['overlap']}{setting}){alpha_note(req)}{fallback_note(run)}"
-            f"{removed_note(run)}{warning}")
+            f"{in_focus_note(run)}{removed_note(run)}{warning}")
 
 
 def fallback_note(run: DeblurRun) -> str:
@@ -66,3 +67,44 @@ def fallback_note(run: DeblurRun) -> str:
     why (the layer's record keeps it as 'fallback')."""
     why = run.outcome.fallback if run.outcome is not None else ""
     return f"; {why}" if why else ""
+
+
+def in_focus_note(run: DeblurRun) -> str:
+    """'; ...' where a 2D PSF-aware network ran with a 3D PSF: every plane was deblurred with
+    the PSF's in-focus plane only (the core warns so in the worker, which the dock's line did
+    not say; the record has it in ``parameters['psf']``). A PSF per channel: each channel's."""
+    from ..core.channel_psfs import channel_sources
+
+    if run.outcome is None:
+        return ""
+    req, params = run.req, run.outcome.result.parameters
+    parts, entries = channel_sources(req.method.psf), params.get("channels")
+    if parts and isinstance(entries, list) and len(entries) == len(parts):
+        pairs = list(zip(parts, entries))
+    else:
+        pairs = [(req.method.psf, params)]
+    found = []
+    for i, (psf, entry) in enumerate(pairs):
+        # a PSF-aware network records its card and PSF; classical and blind runs do not both
+        plane = in_focus_of(req.method.replace(psf=psf)) if {"card", "psf"} <= set(entry) \
+            else None
+        if plane is not None:
+            found.append((f"channel {i + 1} " if len(pairs) > 1 else "") + plane)
+    if not found:
+        return ""
+    return (f"; 3D PSF reduced to its in-focus plane ({', '.join(found)}) for every plane: "
+            f"{run.outcome.label} is a 2D network (richardson_lucy and wiener deconvolve in 3D)")
+
+
+def in_focus_of(spec) -> str | None:
+    """'z=2 of 5' for the in-focus plane of ``spec``'s PSF where it has several planes, else
+    None (2D, estimated, unreadable: the run said what it could not read)."""
+    from ..core.psf import in_focus_plane
+
+    try:
+        kernel = spec.psf_kernel()  # a model is cached; a PSF file is small
+    except (ValueError, OSError):
+        return None
+    if kernel is None or kernel.ndim != 3 or kernel.shape[0] < 2:
+        return None
+    return f"z={in_focus_plane(kernel)[1]} of {kernel.shape[0]}"
