@@ -262,7 +262,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         return {r: la for r, la in zip(roles, self.layers(), strict=True) if la is not None}
 
     def _slice_request(self, where=None):
-        """(planes, box, border, cache key, truth's leading index) of each layer's own plane at
+        """(planes, box, border, cache key, {role: leading index}) of each layer's own plane at
         the viewer's world point, or at that of the truth's plane at leading index ``where``."""
         chosen = self._chosen()
         g = chosen["truth"]
@@ -273,13 +273,13 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             world = self.viewer.dims.point
         else:
             world = plane_world(g, where)
-        wheres = planes_at(chosen, world, self.viewer.dims.axis_labels)
+        wheres = planes_at(chosen, world, self.viewer.dims)
         box = self.region_box(g)
         border = BORDER if (self.border_check.isChecked() and box is None) else 0
         planes = {role: layer_data(la)[plane_key(wheres[role], g.rgb)]
                   for role, la in chosen.items()}
         key = plane_cache_key(chosen, wheres, box, border)
-        return planes, box, border, key, wheres["truth"]
+        return planes, box, border, key, wheres
 
     def region_box(self, truth):
         """Bounding box ((y0, y1), (x0, x1)) in ground-truth pixels of the region, or None."""
@@ -293,7 +293,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         if self.closed:
             return
         try:
-            planes, box, border, cache_key, where = self._slice_request()
+            planes, box, border, cache_key, wheres = self._slice_request()
         except ValueError as error:
             self._show_message(describe_error(error))
             self.table.clear_values()
@@ -302,8 +302,9 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             self._mark_current_slice()  # the 3D view: no current slice to mark
             return
         self._show_message("")
+        where = wheres["truth"]
         self.slice_label.setText(
-            "current slice: " + (slice_words(self.viewer, self.truth_combo.value, where)
+            "current slice: " + (slice_words(self.viewer, self._chosen(), wheres)
                                  if where else "2D image")
             + (f"; region {box[0][1] - box[0][0]} x {box[1][1] - box[1][0]} px" if box else "")
             + ("" if box or not border else f"; {border}-px border excluded")

@@ -161,36 +161,75 @@ def plane_at(layer, world) -> tuple | None:
     return None
 
 
-def planes_at(layers: dict, world, labels=()) -> dict:
+def planes_at(layers: dict, world, dims) -> dict:
     """{role: plane_at(layer, world)} of every layer; ValueError naming a layer (and where
-    its planes lie) when it has no plane at ``world``."""
+    its planes lie, on the slider) when it has no plane at ``world``."""
     wheres = {}
     for role, layer in layers.items():
         index = plane_at(layer, world)
         if index is None:
-            raise ValueError(no_plane_line(role, layer, world, labels))
+            raise ValueError(no_plane_line(role, layer, world, dims))
         wheres[role] = index
     return wheres
 
 
-def no_plane_line(role: str, layer, world, labels=()) -> str:
-    lead = layer.ndim - 2
-    point = np.asarray(layer.world_to_data(np.asarray(world, dtype=float)), dtype=float)
-    shape = layer_data(layer).shape[:lead]
-    k = next(k for k in range(lead) if not 0 <= np.round(point[k]) < shape[k])
-    first, last = np.zeros(layer.ndim), np.zeros(layer.ndim)
-    last[k] = shape[k] - 1
-    lo, hi = (float(layer.data_to_world(p)[k]) for p in (first, last))
+def axis_name(layer, k: int, labels=()) -> str:
+    """The name of ``layer``'s axis ``k``: the viewer's label, else the guessed axis letter."""
     labels = tuple(labels)[-layer.ndim:] if len(labels) >= layer.ndim else ()
     axis = labels[k] if labels else ""
     if not axis or axis.lstrip("-").isdigit():  # napari's default labels are numbers
         guessed = guess_layer_axes(layer)
         axis = guessed[k] if len(guessed) > k else f"axis {k}"
+    return axis
+
+
+def on_slider(dims, layer, k: int, axis: str, values, after: str = "") -> str:
+    """World coordinates ``values`` on ``layer``'s axis ``k`` as the slider reads them ('4',
+    '10 to 14'), the world coordinate and unit added where they differ ('4 (world Z = 6.2
+    um)'; ``after`` goes between): a message that named world coordinates alone read as
+    slider positions."""
+    rng = dims.range[dims.ndim - layer.ndim + k]
+    steps = [round((v - rng.start) / (rng.step or 1)) for v in values]
+    text = " to ".join(dict.fromkeys(map(str, steps))) + after
+    if np.allclose(values, steps):
+        return text
+    units = getattr(layer, "units", None)
+    unit = str(units[k]) if units is not None and len(units) > k else "pixel"
+    unit = "" if unit == "pixel" else f" {format(units[k], '~')}"
+    world = " to ".join(dict.fromkeys(f"{float(v):g}" for v in values))
+    return f"{text} (world {axis} = {world}{unit})"
+
+
+def no_plane_line(role: str, layer, world, dims) -> str:
+    """Where the slider is, where ``layer``'s planes are (slider first, world beside it) and
+    what to do: move the slider there, or deblur the whole stack for a partial result."""
+    lead = layer.ndim - 2
+    point = np.asarray(layer.world_to_data(np.asarray(world, dtype=float)), dtype=float)
+    shape = layer_data(layer).shape[:lead]
+    k = next(k for k in range(lead) if not 0 <= np.round(point[k]) < shape[k])
+    axis = axis_name(layer, k, dims.axis_labels)
     here = float(np.asarray(world, dtype=float)[-layer.ndim:][k])
+    held = plane_extent(layer, k)
+    lies = (f"it holds only the plane at slider {axis} = {on_slider(dims, layer, k, axis, held)}"
+            if len(held) == 1 else
+            f"its planes lie at slider {axis} {on_slider(dims, layer, k, axis, held)}")
+    meta = layer.metadata.get("microdeblur") if isinstance(layer.metadata, dict) else None
+    scope = meta.get("scope") if isinstance(meta, dict) else None
+    partial = role == "deblurred" and scope not in (None, "whole stack")
     role = "ground-truth" if role == "truth" else role
-    return (f"the {role} layer {layer.name!r} has no plane at {axis} = {here:g} (its planes "
-            f"lie at {axis} {min(lo, hi):g} to {max(lo, hi):g}); move the slider to where "
-            "all the chosen layers have a plane")
+    return (f"the {role} layer {layer.name!r} has no plane at {axis} = "
+            f"{on_slider(dims, layer, k, axis, [here], ' on the slider')}; {lies}: move the "
+            f"{axis} slider there" + (", or deblur the whole stack (Deblur dock, Scope: whole "
+                                      "stack)" if partial else ""))
+
+
+def plane_extent(layer, k: int) -> list[float]:
+    """World coordinates of ``layer``'s first and last plane along axis ``k`` (one if one)."""
+    n = layer_data(layer).shape[k]
+    first, last = np.zeros(layer.ndim), np.zeros(layer.ndim)
+    last[k] = n - 1
+    ends = sorted(float(layer.data_to_world(p)[k]) for p in (first, last))
+    return ends[:1] if n == 1 else ends
 
 
 def plane_world(truth, where) -> np.ndarray:
@@ -208,12 +247,26 @@ def stack_entries(viewer, chosen: dict, axis) -> list:
         if axis is not None:
             at[axis] = i
         try:
-            entries.append((i, planes_at(chosen, plane_world(g, at), viewer.dims.axis_labels)))
+            entries.append((i, planes_at(chosen, plane_world(g, at), viewer.dims)))
         except ValueError as error:
             refused = refused or error
     if not entries:
-        raise refused
+        raise refused if axis is None else ValueError(no_overlap_line(viewer.dims, chosen, axis))
     return entries
+
+
+def no_overlap_line(dims, chosen: dict, k: int) -> str:
+    """Why Whole stack has no plane to score: where each layer's planes lie along axis ``k``
+    (the old line told to move the slider, which Whole stack does not read)."""
+    g = chosen["truth"]
+    axis = axis_name(g, k, dims.axis_labels)
+    roles = sorted(chosen, key=lambda role: role != "truth")  # the truth first
+    where = "; ".join(
+        f"{'ground truth' if role == 'truth' else role} {chosen[role].name!r} at slider "
+        f"{axis} {on_slider(dims, chosen[role], k, axis, plane_extent(chosen[role], k))}"
+        for role in roles)
+    return (f"Whole stack: at no plane of the ground truth along {axis} do all the chosen "
+            f"layers have a plane ({where}); choose layers whose planes overlap along {axis}")
 
 
 def placed_difference(deblurred, truth, diff, where):
@@ -240,7 +293,7 @@ def difference_planes(viewer, deblurred, truth) -> tuple:
     if problem:
         raise ValueError(problem)
     wheres = planes_at({"deblurred": deblurred, "truth": truth}, viewer.dims.point,
-                       viewer.dims.axis_labels)
+                       viewer.dims)
     return (layer_data(deblurred)[plane_key(wheres["deblurred"], deblurred.rgb)],
             layer_data(truth)[plane_key(wheres["truth"], truth.rgb)], wheres["truth"])
 
@@ -303,14 +356,22 @@ def shown_channel(viewer, layer) -> int | None:
     return current_data_index(viewer, layer)[axes.index("C")]
 
 
-def slice_words(viewer, truth, where) -> str:
-    """The current slice as the viewer's sliders read it ('7'), for a ground truth placed
-    inside a longer stack too (its own plane there is 2), which is then added after it."""
+def slice_words(viewer, chosen: dict, wheres: dict) -> str:
+    """The current slice as the viewer's sliders read it ('7'), then each layer's own plane
+    where it is another ('(the ground truth's plane 2, the deblurred layer's plane 4)': a
+    truth inside a longer stack, layers of other Z scale or translate), so the label says
+    which planes the table compares."""
+    truth = chosen["truth"]
     lead, offset = truth.ndim - 2, viewer.dims.ndim - truth.ndim
     steps = tuple(int(s) for s in viewer.dims.current_step[offset:offset + lead])
     text = ", ".join(map(str, steps))
-    if steps != tuple(where):
-        text += f" (the ground truth's plane {', '.join(map(str, where))})"
+    names = {"truth": "the ground truth's", "deblurred": "the deblurred layer's",
+             "blurry": "the blurry layer's"}
+    own = [f"{names[role]} plane {', '.join(map(str, wheres[role]))}"
+           for role in ("truth", "deblurred", "blurry")
+           if role in wheres and tuple(wheres[role]) != steps]
+    if own:
+        text += f" ({', '.join(own)})"
     return text
 
 
