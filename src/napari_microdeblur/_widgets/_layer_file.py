@@ -52,16 +52,16 @@ def layer_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str
     axes are ``axes`` (the dock's): the layer's scale where not 1 ("layer 'A' scale"), else the
     file's metadata ("file cells.tif") when Y and X are both at 1 (``file_sizes_of``). A scale
     whose layer unit is a length (napari's ``layer.units``, 'nanometer' say) is converted to um;
-    under napari's default unit 'pixel' it is taken as um."""
-    from ..core.pixel_units import um_per_unit
-
+    under napari's default unit 'pixel' it is taken as um; under any other unit ('second' on a
+    time axis the Axes box calls Z) it is no pixel size: a time step never becomes dz=."""
     scale = [float(v) for v in layer.scale]
     if len(axes) != len(scale):
         return {}, {}
     units = [str(u) for u in (getattr(layer, "units", None) or ())]
-    per_unit = [um_per_unit(u) or 1.0 for u in units] if len(units) == len(scale) \
-        else [1.0] * len(scale)
-    sizes = {a: v * k for a, v, k in zip(axes, scale, per_unit) if a in "ZYX" and v != 1.0}
+    per_unit = ([_um_per(u) for u in units] if len(units) == len(scale)
+                else [1.0] * len(scale))
+    sizes = {a: v * k for a, v, k in zip(axes, scale, per_unit)
+             if a in "ZYX" and v != 1.0 and k is not None}
     origins = dict.fromkeys(sizes, f"layer {layer.name!r} scale")
     if "Y" in sizes or "X" in sizes:
         return sizes, origins  # a real scale: the layer's, as it is
@@ -72,6 +72,19 @@ def layer_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str
             if axis not in sizes:
                 sizes[axis], origins[axis] = value, origin
     return sizes, origins
+
+
+#: napari's units that state no unit: a scale under them is taken as um
+NO_UNIT = ("", "pixel", "px", "dimensionless")
+
+
+def _um_per(unit: str) -> float | None:
+    """um per ``unit`` (napari's unit names), 1.0 for no unit, None for one that is no length."""
+    from ..core.pixel_units import um_per_unit
+
+    if unit.strip().lower() in NO_UNIT:
+        return 1.0
+    return um_per_unit(unit)
 
 
 def recorded_sizes(layer, axes: str) -> tuple[dict[str, float], str] | None:

@@ -89,9 +89,16 @@ def guess_layer_axes(layer) -> str:
     return layer_axes_origin(layer)[0]
 
 
+#: where ``layer_axes_origin`` found axes in the layer's napari axis labels
+LABELS = "axis labels"
+
+
 def layer_axes_origin(layer) -> tuple[str, str]:
-    """(``guess_layer_axes``, where they came from: 'record', 'file NAME' or '' for a shape
-    guess). napari names no axes: its reader opens a ZCYX hyperstack as a bare array."""
+    """(``guess_layer_axes``, where they came from: 'record', 'file NAME', ``LABELS`` or '' for
+    a shape guess). napari's own reader names no axes (a ZCYX hyperstack opens as a bare
+    array); a reader plugin that sets ``layer.axis_labels`` takes them from the file's header,
+    which is read here too, so the file ranks above the labels (they agree but for a reader's
+    mistake), and the labels above the shape's guess."""
     recorded = _recorded_axes(layer)
     if recorded:
         return recorded, "record"
@@ -101,7 +108,38 @@ def layer_axes_origin(layer) -> tuple[str, str]:
         found = file_axes_of(layer)
         if found:
             return found[0], f"file {found[1]}"
+    labelled = label_axes(layer)
+    if labelled:
+        return labelled, LABELS
     return shape_axes(layer), ""
+
+
+#: napari axis labels (case aside) that name an axis; napari's default labels ('-3', '-2',
+#: '-1', or '0', '1', '2') name none
+LABEL_LETTERS = {
+    "t": "T", "time": "T", "z": "Z", "c": "C", "ch": "C", "channel": "C", "channels": "C",
+    "y": "Y", "x": "X", "s": "S", "rgb": "S", "rgba": "S", "sample": "S", "samples": "S",
+}
+
+
+def label_axes(layer) -> str:
+    """The axes ``layer.axis_labels`` (napari 0.6+) name, where every label names one
+    (``LABEL_LETTERS``) and they fit the layer's data; '' else. napari labels no colour axis
+    of an RGB layer: S is added for it."""
+    from ..core.axes import check_axes
+
+    labels = tuple(str(a).strip().lower() for a in (getattr(layer, "axis_labels", None) or ()))
+    letters = "".join(LABEL_LETTERS.get(a, "?") for a in labels)
+    if not letters or "?" in letters:
+        return ""
+    if getattr(layer, "rgb", False) and not letters.endswith("S"):
+        letters += "S"
+    if letters.endswith("S") != bool(getattr(layer, "rgb", False)):
+        return ""
+    try:
+        return check_axes(letters, tuple(layer_data(layer).shape))
+    except (TypeError, ValueError):  # a letter twice, no Y or X, another number of dims
+        return ""
 
 
 def _recorded_axes(layer) -> str:
@@ -147,21 +185,24 @@ TYPE_AXES = "type {0} in Axes"
 
 def layer_axes_note(layer, axes: str, give: str = TYPE_AXES) -> str:
     """One line saying what ``axes``, as guessed for ``layer``, assumed where its first axis of
-    2 to 4 may hold something else (``core.axes.guess_note``), or that they are the file's;
-    '' when not in doubt, for axes the user typed, for the plugin's record and for RGB layers
-    (napari decided those)."""
-    from ..core.axes import guess_note
+    2 to 4 may hold something else (``core.axes.guess_note``) or a longer one read as Z may
+    hold time points (``core.axes.z_guess_note``), or that they are the file's or the axis
+    labels'; '' for axes the user typed, for the plugin's record and for RGB layers (napari
+    decided those)."""
+    from ..core.axes import guess_note, z_guess_note
 
     if layer is None or layer.rgb or not axes:
         return ""
     guessed, origin = layer_axes_origin(layer)
     if axes != guessed or origin == "record":
         return ""
+    shape = tuple(int(n) for n in layer_data(layer).shape)
     if origin:  # not the shape's guess: say whose they are, in case the file is wrong
-        shown = tuple(int(n) for n in layer_data(layer).shape)
-        return (f"axes {axes} as {origin} states them, not guessed from shape {shown}; if "
-                f"they are wrong, {give.format('others')}")
-    return guess_note(tuple(layer_data(layer).shape), axes, give=give) or ""
+        said = (f"the layer's axis labels {tuple(layer.axis_labels)} state" if origin == LABELS
+                else f"{origin} states")
+        return (f"axes {axes} as {said} them, not guessed from shape {shape}; if they are "
+                f"wrong, {give.format('others')}")
+    return guess_note(shape, axes, give=give) or z_guess_note(shape, axes, give=give) or ""
 
 
 def current_data_index(viewer, layer) -> tuple[int, ...]:

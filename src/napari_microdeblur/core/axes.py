@@ -5,10 +5,10 @@ Y and X the plane, S the samples of an RGB(A) pixel. Every module that loops ove
 channels does it through this one model: ``check_axes``/``guess_axes`` to know the axes,
 ``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
 ``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
-``guess_note``/``guessed_axes_note`` say what a guess in doubt assumed, ``given_axes_notes`` what
-given axes that differ from a file's own do; ``colour_part`` is the colours (or the gray)
-of an image with alpha, RGBA or gray + alpha (its alpha is opacity, passed through rather than
-deblurred).
+``guess_note``/``guessed_axes_note``/``z_guess_note`` say what a guess in doubt assumed,
+``given_axes_notes`` what given axes that differ from a file's own do; ``colour_part`` is the
+colours (or the gray) of an image with alpha, RGBA or gray + alpha (its alpha is opacity,
+passed through rather than deblurred).
 """
 
 from __future__ import annotations
@@ -229,6 +229,19 @@ def guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
     read, instead, alternative = other
     return (f"axes {axes} assumed for shape {tuple(int(n) for n in shape)}: its first axis "
             f"({first}) is read as {read}; if it holds {instead}, {give.format(alternative)}")
+
+
+def z_guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
+    """One line stating that a guessed ZYX read a first axis longer than 4 (where
+    ``guess_note`` says nothing) as Z: a time series has the same shape, and a 3D PSF or a
+    Z step would then treat its time points as planes; None for any other guess. The docks
+    say it (their Axes box is there to retype); the CLI and the writer, which keep a stack
+    guessed so, do not."""
+    first = int(shape[0]) if len(shape) else 0
+    if axes != "ZYX" or len(shape) != 3 or first <= 4:
+        return None
+    return (f"first axis read as Z ({first} planes) for shape {tuple(int(n) for n in shape)}; "
+            f"if it holds time points, {give.format('TYX')}")
 
 
 #: A guess of several axes before Y, X whose order the file does not give, and an order
