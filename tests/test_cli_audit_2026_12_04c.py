@@ -84,7 +84,7 @@ def test_watch_tells_a_failed_deblur_from_an_unreadable_file(tmp_path, capsys):
     (src / "broken.tif").write_bytes(b"II*\x00not a tiff")
     tifffile.imwrite(src / "ok.tif", _texture())
     assert main(["watch", str(src), str(out), "--threshold", "1e9", "--once", "--settle", "0",
-                 "--method", "wiener", "--psf", "gaussian:3", "--device", "cpu", "-q"]) == 0
+                 "--method", "wiener", "--psf", "gaussian:3", "--device", "cpu", "-q"]) == 2
     err = capsys.readouterr().err
     with open(out / "microdeblur_watch.csv", newline="") as f:
         rows = {r["name"]: r["decision"] for r in csv.DictReader(f)}

@@ -175,7 +175,7 @@ WATCH = ["--threshold", "1e9", "--once", "--settle", "0", "--method", "wiener", 
 
 def test_watch_retries_a_failed_file_once_it_is_replaced_across_a_restart(folders, capsys):
     src, out = folders
-    assert main(["watch", str(src), str(out), *WATCH]) == 0
+    assert main(["watch", str(src), str(out), *WATCH]) == 2
     assert {n: r["decision"] for n, r in _log(out).items()} == {
         "small.tif": "failed", "broken.tif": "unreadable"}
     capsys.readouterr()

@@ -92,7 +92,7 @@ def test_watch_logs_a_runtime_error_and_goes_on(tmp_path, image_file, fluo_u8, m
     out = tmp_path / "out"
     out.mkdir()
     assert main(["watch", str(image_file.parent), str(out), "--threshold", "1e9", "--once",
-                 "--settle", "0", *RL]) == 0
+                 "--settle", "0", *RL]) == 2
     rows = _rows(out)
     assert rows["a.tif"]["decision"] == "failed"
     assert rows["b.tif"]["decision"] == "deblurred" and (out / "b_deblurred.tif").exists()

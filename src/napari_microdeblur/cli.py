@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -36,21 +37,26 @@ def _fail(message: str) -> int:
 
 #: The file of a batch being deblurred: its warning lines name it (1000 tiles, 1000 lines)
 _batch_file: str | None = None
+#: the batch's cli_batch.BatchLog, which counts a warning repeated file after file under -q
+_batch_log = None
 
 
 def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    if _batch_log is not None and _batch_log.repeated(str(message), _batch_file or ""):
+        return
     where = f"{_batch_file}: " if _batch_file and _batch_file not in str(message) else ""
     print(f"microdeblur: warning: {where}{message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def warnings_naming(source: Path):
-    global _batch_file
-    _batch_file = source.name
+def warnings_naming(source: Path, log=None):
+    """Warnings raised inside name ``source``; ``log``: the batch's BatchLog."""
+    global _batch_file, _batch_log
+    _batch_file, _batch_log = source.name, log
     try:
         yield
     finally:
-        _batch_file = None
+        _batch_file, _batch_log = None, None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -123,7 +129,7 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
                            record_extra=record_extra)
     with _Bar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
-    if not args.quiet:
+    if not args.quiet and not getattr(args, "json", False):  # --json: stdout is JSON only
         print(
             f"{output}: {result.method} on {result.axes} {tuple(result.image.shape)} "
             f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
@@ -154,7 +160,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     """--scheduler: a Zarr volume chunk by chunk, or one task per file. Into a folder, outputs
     that exist are skipped (as on one machine; --overwrite redoes them), so rerunning an
     interrupted run redoes only what is missing; the failed files are listed beside it."""
-    from .cli_batch import folder_pairs
+    from .cli_batch import BatchLog, file_object, folder_pairs
     from .core import io
     from .core.cluster import deblur_files_on_cluster, deblur_zarr_on_cluster
 
@@ -166,7 +172,11 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     folder = output.is_dir() and not io.is_zarr(output)
     if len(inputs) == 1 and io.is_zarr(inputs[0]) and not folder:
         deblur_zarr_on_cluster(inputs[0], output, scheduler=args.scheduler, **options)
-        if not args.quiet:
+        if args.json:  # the method that ran, as its record says ('auto' says nothing)
+            ran = (io.read_image(output).metadata.get("microdeblur") or {}).get("method")
+            print(json.dumps(file_object(inputs[0], output, "ok", ran,
+                                         time.perf_counter() - t0)), flush=True)
+        elif not args.quiet:
             print(f"{output}: done on {args.scheduler} in {time.perf_counter() - t0:.1f} s")
         return 0
     if len(inputs) == 1 and not folder:
@@ -177,58 +187,57 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
             folder_made.mkdir(parents=True, exist_ok=True)
     else:
         raise UserError(several_need_a_folder(len(inputs), output))
+    log = BatchLog(output, quiet=args.quiet, json=args.json)
     # each file said as its task ends, as one machine says it (all had waited for the last)
     records = deblur_files_on_cluster(
         pairs, scheduler=args.scheduler, skip_existing=folder,
-        on_record=lambda record: _say_cluster_record(record, args, method, batch=folder),
-        **options)
+        on_record=lambda record: _say_cluster_record(record, args, method, log if folder
+                                                     else None), **options)
     skipped = sum(bool(r.get("skipped")) for r in records)
-    if skipped and not args.quiet:  # one line, not one per file: a rerun may skip millions
+    if skipped and not args.quiet and not args.json:  # one line: a rerun may skip millions
         print(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
               "(--overwrite redoes them)", flush=True)
-    failed = sum("error" in r for r in records)
     if folder:
-        _list_failures(output, records, failed)
-    return EXIT_ERROR if failed else 0
+        return log.close()
+    return EXIT_ERROR if any("error" in r for r in records) else 0
 
 
-def _say_cluster_record(record: dict, args, method, batch: bool) -> None:
+def _say_cluster_record(record: dict, args, method, log) -> None:
     """One file of a cluster run, in the words of one machine: its error, or its warnings
-    (naming the file in a batch) and, unless --quiet, its line."""
+    (naming the file in a batch, whose BatchLog is ``log``) and, unless --quiet, its line."""
     from .cli_words import in_cli_words
 
+    source, target = record["input"], record["output"]
     if "error" in record:  # every file was tried; each failure said as one machine says it
-        why = _memory_words(record["error"], args) or in_cli_words(record["error"],
+        why = memory_words(record["error"], args) or in_cli_words(record["error"],
                                                                     args.cli_options)
-        print(f"microdeblur: error: {record['input']}: {why}", file=sys.stderr, flush=True)
+        print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
+        _cluster_outcome(log, args, source, target, "failed", error=why)
         return
-    if record.get("skipped"):
-        return  # counted in one line at the end
+    if record.get("skipped"):  # counted in one line at the end
+        _cluster_outcome(log, args, source, target, "skipped")
+        return
     # raised on the worker, said as one machine's warnings_naming says them
-    with warnings_naming(Path(record["input"])) if batch else contextlib.nullcontext():
+    with warnings_naming(Path(source), log) if log else contextlib.nullcontext():
         for note in record["notes"]:
             _warn_in_one_line(note, UserWarning, "", 0)
-    if not args.quiet:
+    _cluster_outcome(log, args, source, target, "ok", method=str(record["method"]),
+                     seconds=record["seconds"])
+    if not args.quiet and not args.json:
         print(f"{record['output']}: {record['method']} on {record['axes']} "
               f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
               f"overlap {tuple(record['overlap'])}) in {record['seconds']:.1f} s", flush=True)
         _say_modality(args, method, record["axes"], record["shape"])
 
 
-def _list_failures(output: Path, records: list[dict], failed: int) -> None:
-    """--scheduler into a folder: the failed files listed beside it, said in one line."""
-    from .core.cluster import failures_path, write_failures
+def _cluster_outcome(log, args, source, target, status: str, **fields) -> None:
+    """A cluster file's outcome to the batch's ``log``; one file (no log): its --json line."""
+    from .cli_batch import file_object
 
-    try:
-        listed = write_failures(output, records)
-    except OSError as error:  # the failures were printed: an unwritable list stops nothing
-        print(f"microdeblur: warning: the failed files could not be listed in "
-              f"{shown_path(failures_path(output))} ({first_line(error)}); copy them from the "
-              "error lines above", file=sys.stderr, flush=True)
-        return
-    if listed is not None:
-        print(f"microdeblur: {failed} of {len(records)} files failed; listed in "
-              f"{shown_path(listed)}", file=sys.stderr, flush=True)
+    if log is not None:
+        log.add(source, target, status, **fields)
+    elif args.json:
+        print(json.dumps(file_object(source, target, status, **fields)), flush=True)
 
 
 def several_need_a_folder(count: int, output: Path) -> str:
@@ -241,8 +250,7 @@ def several_need_a_folder(count: int, output: Path) -> str:
 
 
 def cmd_deblur(args) -> int:
-    from .cli_batch import batch_inputs, folder_pairs
-    from .cli_words import error_words
+    from .cli_batch import BatchLog, batch_inputs, deblur_in_batch, deblur_single, folder_pairs
     from .core.checkpoint import ModelCache
     from .core.partials import swept_once
 
@@ -259,30 +267,21 @@ def cmd_deblur(args) -> int:
     # a TIFF had been written into the user's store
     folder = output.is_dir() and not io.is_zarr(output)
     if len(inputs) == 1 and not folder:
-        deblur_one(inputs[0], output, args)
-        return 0
+        return deblur_single(inputs[0], output, args)
     if not folder:
         raise UserError(several_need_a_folder(len(inputs), output))
-    failed = 0
     models = ModelCache()  # a network is loaded once for the batch, not once per file
     pairs = folder_pairs(inputs, output, args)
+    log = BatchLog(output, quiet=args.quiet, json=args.json)
     with swept_once(target for _, target in pairs):  # one listing of the folder, not one a file
         for source, target in pairs:
             if target.exists() and not args.overwrite:
-                if not args.quiet:
+                if not args.quiet and not args.json:
                     print(f"{target}: exists, skipped", flush=True)
+                log.add(source, target, "skipped")
                 continue
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
-                with warnings_naming(source):
-                    deblur_one(source, target, args, models)
-            except BrokenPipeError:  # the output's reader went away (| head): not this file's
-                raise
-            except (ValueError, TypeError, OSError, RuntimeError) as error:
-                failed += 1
-                why = _memory_words(error, args) or error_words(error, args)
-                print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
-    return EXIT_ERROR if failed else 0
+            deblur_in_batch(source, target, args, models, log)
+    return log.close()
 
 
 def cmd_degrade(args) -> int:
@@ -372,7 +371,8 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no line per file; warnings and errors still print "
-                   "(in a batch each names its file)")
+                   "(in a batch each names its file; a warning repeated with only its numbers "
+                   "changed is said for the first file and counted in deblur's closing line)")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -419,11 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "a directory of images, or a quoted glob such as 'tiles/*.tif'")
     p.add_argument("-o", "--output", required=True,
                    help="output .tif/.ome.tif for one input; an existing directory for several "
-                   "(outputs named <input>_deblurred.tif; existing ones are skipped)")
+                   "(outputs named <input>_deblurred.tif; existing ones are skipped; the batch "
+                   "ends with 'N done, M skipped, K failed' on stderr, -q too, lists the failed "
+                   "files in <OUTPUT>.failures.tsv beside it, and exits 2 if any failed)")
     add_method_options(p)
     p.add_argument("-r", "--recursive", action="store_true",
                    help="with a directory: its subfolders' images too, each output in the same "
                    "subfolder of the output directory (created as needed)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object a line per file, as each ends (input, output, seconds, "
+                   "method, status ok/skipped/failed, error: null unless failed), instead of "
+                   "the lines per file on stdout")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster (tcp://host:8786): one task per "
                    "file, or per chunk of a Zarr volume")
@@ -464,7 +470,7 @@ def _version() -> str:
 _OUT_OF_MEMORY = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
 
 
-def _memory_words(error, args) -> str | None:
+def memory_words(error, args) -> str | None:
     """One line for a RuntimeError or MemoryError (or a worker's message) that says memory
     ran out, naming the options of the command that make a run smaller; None otherwise."""
     import torch
@@ -551,7 +557,7 @@ def _run(argv: list[str] | None) -> int:
     except (RuntimeError, MemoryError) as error:
         # out of memory is the user's to fix (--tile, --device); any other RuntimeError is
         # a defect, and keeps its traceback
-        words = _memory_words(error, args)
+        words = memory_words(error, args)
         if words is None:
             raise
         return _fail(words)

@@ -3,11 +3,15 @@ else counted and said), where each output goes, and the output folder checked on
 
 from __future__ import annotations
 
+import json
+import re
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import UserError
-from .core.shown import shown_path
+from .core.shown import first_line, shown_path
 
 
 def batch_inputs(args, output: Path) -> list[Path]:
@@ -47,3 +51,138 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
     given = Path(args.input)
     root = given if args.recursive and given.is_dir() and not io.is_zarr(given) else None
     return batch_pairs(inputs, output, root)
+
+
+def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
+    """One file of a batch into a folder: its failure said and logged, not raised."""
+    from .cli import deblur_one, memory_words, warnings_naming
+    from .cli_words import error_words
+
+    t0 = time.perf_counter()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
+        with warnings_naming(source, log):
+            method = deblur_one(source, target, args, models)
+    except BrokenPipeError:  # the output's reader went away (| head): not this file's
+        raise
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        why = memory_words(error, args) or error_words(error, args)
+        print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
+        log.add(source, target, "failed", seconds=time.perf_counter() - t0, error=why)
+        return
+    log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0)
+
+
+def deblur_single(source: Path, output: Path, args) -> int:
+    """One file (no folder): an error ends the command (said by cli._run); with --json, its
+    object is printed first, as a batch's file's would be."""
+    from .cli import deblur_one, memory_words
+    from .cli_words import error_words
+
+    t0 = time.perf_counter()
+    try:
+        method = deblur_one(source, output, args)
+    except (ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
+        if args.json and not isinstance(error, BrokenPipeError):
+            why = memory_words(error, args) or error_words(error, args)
+            print(json.dumps(file_object(source, output, "failed",
+                                         seconds=time.perf_counter() - t0, error=why)),
+                  flush=True)
+        raise
+    if args.json:
+        print(json.dumps(file_object(source, output, "ok", method,
+                                     time.perf_counter() - t0)), flush=True)
+    return 0
+
+
+#: a number inside a warning (a sigma, a count, a file's index): masked to tell a warning
+#: that repeats from file to file with only its numbers changed
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+@dataclass
+class BatchLog:
+    """What a batch into a folder did, file by file: each file's --json line as it ends, the
+    failed files listed beside the folder (as ``core.cluster.write_failures`` lists them) and
+    one closing line on stderr. Under -q, a warning that repeats from file to file, its
+    opening words the same (the PSF estimated from each EM tile: 100k lines), is said for the
+    first file and counted in one line before the closing one."""
+
+    output: Path
+    quiet: bool
+    json: bool
+    records: list = field(default_factory=list)
+    #: a warning's opening words, numbers masked -> [the first file it was said for, those
+    #: words, how many files after that one had it]
+    repeats: dict = field(default_factory=dict)
+
+    def add(self, source, target, status: str, *, method=None, seconds=None,
+            error: str | None = None) -> None:
+        """One file's outcome: ``status`` 'ok', 'skipped' or 'failed' (with ``error``)."""
+        record = {"input": str(source), "output": str(target), "status": status}
+        if error is not None:  # write_failures lists the records that hold an error
+            record["error"] = error
+        self.records.append(record)
+        if self.json:  # one object a line, as each file ends (jq reads JSON lines)
+            print(json.dumps(file_object(source, target, status, method, seconds, error)),
+                  flush=True)
+
+    def repeated(self, message: str, file: str) -> bool:
+        """Whether ``message``, said for ``file``, is to be counted, not said: under -q, the
+        same warning as one said for an earlier file, numbers aside."""
+        if not self.quiet:
+            return False
+        # a warning is known by its opening clause ('PSF estimated from the image (GCV blur
+        # identification)'): what follows is the file's own (gaussian:1.41, astig:1.54,...)
+        words = (message.replace(file, "") if file else message).strip(": ").split(": ")[0]
+        key = _NUMBER.sub("#", words)
+        seen = self.repeats.get(key)
+        if seen is None:
+            self.repeats[key] = [file, words, 0]
+            return False
+        seen[2] += 1
+        return True
+
+    def close(self) -> int:
+        """The repeated warnings counted, the failures listed, the closing line; the exit
+        code (2 where a file failed, as a single file's failure)."""
+        from .cli import EXIT_ERROR
+
+        for file, words, more in self.repeats.values():
+            if more:
+                print(f"microdeblur: warning: {words}: also for {more} more "
+                      f"file{'s' * (more > 1)}, each with its own details (said above for "
+                      f"{file}; without -q each is said)", file=sys.stderr, flush=True)
+        counts = {s: sum(r["status"] == s for r in self.records)
+                  for s in ("ok", "skipped", "failed")}
+        list_failures(self.output, self.records, counts["failed"])
+        # said with -q too: one line whatever the batch's size, and the one scripts grep
+        print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
+              f"{counts['skipped']} skipped (output exists), {counts['failed']} failed",
+              file=sys.stderr, flush=True)
+        return EXIT_ERROR if counts["failed"] else 0
+
+
+def file_object(source, target, status: str, method=None, seconds=None,
+                error: str | None = None) -> dict:
+    """The --json object of one file of deblur (one, or each of a batch)."""
+    return {"input": str(source), "output": str(target),
+            "seconds": None if seconds is None else round(float(seconds), 3),
+            "method": method, "status": status, "error": error}
+
+
+def list_failures(output: Path, records: list[dict], failed: int) -> None:
+    """A batch into a folder: its failed files listed beside it, said in one line; a list an
+    earlier run left is replaced, or removed when none failed (``write_failures``)."""
+    from .core.cluster import failures_path, write_failures
+
+    try:
+        listed = write_failures(output, records)
+    except OSError as error:  # the failures were printed: an unwritable list stops nothing
+        print(f"microdeblur: warning: the failed files could not be listed in "
+              f"{shown_path(failures_path(output))} ({first_line(error)}); copy them from the "
+              "error lines above", file=sys.stderr, flush=True)
+        return
+    if listed is not None:
+        print(f"microdeblur: {failed} of {len(records)} files failed; listed in "
+              f"{shown_path(listed)}", file=sys.stderr, flush=True)

@@ -32,6 +32,10 @@ SHOWN_COLUMNS = WATCH_COLUMNS[:5]
 #: the decisions tried again when the file changes (replaced by a fixed one, or finished;
 #: 'incomplete': a stack whose writer resumed after --incomplete-after)
 RETRIED = ("failed", "unreadable", "incomplete")
+#: the decisions whose file failed: --once exits 2 when this run logged one ('incomplete'
+#: too: given up on after --incomplete-after, its output is missing as a failed file's is, and
+#: a script must not move on without it; a 'name clash' is a skip said at once, as 'exists')
+NOT_DONE = RETRIED
 #: the decisions whose file was copied to OUT_DIR under its own name ('blank': every plane
 #: background noise only, copied as is; logs written before it have no such rows)
 COPIED = ("copied", "blank")
@@ -445,6 +449,7 @@ def cmd_watch(args) -> int:
         if not has_header:
             writer.writeheader()
             log.flush()
+        not_done: dict[str, str] = {}  # name -> the decision of this run that left it undone
         try:
             while True:
                 pending = _pending(in_dir, done, failed)
@@ -458,13 +463,31 @@ def cmd_watch(args) -> int:
                         row = _incomplete_row(path, why, args, failed, incomplete)
                     _write_row(writer, log, row, args)
                     done.add(path.name)
+                    if row["decision"] in NOT_DONE:
+                        not_done[path.name] = row["decision"]
+                    else:  # retried and done
+                        not_done.pop(path.name, None)
                 if args.once and len(ready) + len(given_up) == len(pending):
-                    return 0
+                    return _once_code(not_done, log_path)
                 time.sleep(args.poll)
         except KeyboardInterrupt:
             print("microdeblur: watch stopped; finished files are logged in "
                   f"{log_path}", file=sys.stderr)
             return 0
+
+
+def _once_code(not_done: dict, log_path: Path) -> int:
+    """--once's exit code: 2 (as deblur's for a failed file) when a file of this run was left
+    neither deblurred nor copied, said in one line; 0 otherwise."""
+    from .cli import EXIT_ERROR
+
+    if not not_done:
+        return 0
+    counts = {d: list(not_done.values()).count(d) for d in NOT_DONE if d in not_done.values()}
+    print(f"microdeblur: {len(not_done)} file{'s' * (len(not_done) > 1)} not deblurred or "
+          f"copied ({', '.join(f'{n} {d}' for d, n in counts.items())}); logged in "
+          f"{shown_path(log_path)}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
 
 
 def add_watch_command(sub) -> None:
@@ -492,6 +515,8 @@ def add_watch_command(sub) -> None:
                    help="a TIFF holding fewer planes than its metadata declares (still being "
                    "written) is waited for; unchanged this long, it is logged 'incomplete', "
                    "neither deblurred nor copied, and looked at again once it changes")
-    p.add_argument("--once", action="store_true", help="process what is there, then exit")
+    p.add_argument("--once", action="store_true",
+                   help="process what is there, then exit: 2 if this run logged a file "
+                   "failed, unreadable or incomplete (neither deblurred nor copied), else 0")
     add_method_options(p)
     p.set_defaults(func=cmd_watch)
