@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .allocator import release_memory, tune_dask_worker
 from .checkpoint import ModelCache
 from .method import Method, MethodSpec
 from .shown import first_line
@@ -104,6 +105,7 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     from .thread_warnings import caught
 
     t0 = time.perf_counter()
+    tuned = tune_dask_worker()  # dask's MALLOC_TRIM_THRESHOLD_ made the EM default 10x slower
     # what one machine would warn about this file (axes in doubt, alpha passed through) would
     # otherwise stay in the worker's log: it travels back in the record as "notes"; what killed
     # runs left is removed by the run, before and after (module docstring), not listed per file;
@@ -116,6 +118,9 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
             # the file's own fault (unreadable, bad axes, output exists): a rerun on another
             # worker fails the same way, so it comes back as a record, not a retried error
             return _failure(source, output, error)
+        finally:
+            if tuned:  # what dask's variable was for: the worker's free memory back to the OS
+                release_memory()
     notes = list(dict.fromkeys(str(w.message) for w in held
                                if issubclass(w.category, UserWarning)))
     # how it was made, so that the command's line for the file says what one machine's says
@@ -123,7 +128,7 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
             "seconds": round(time.perf_counter() - t0, 2), "worker_pid": os.getpid(),
             "notes": notes, "method": str(result.method), "axes": result.axes,
             "device": str(result.device), "tile": list(result.tile),
-            "overlap": list(result.overlap)}
+            "overlap": list(result.overlap), "allocator_tuned": tuned}
 
 
 def _partials_task(outputs: list[str]) -> dict[str, list[str]]:
@@ -203,7 +208,8 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
     """Deblur (input, output) file pairs, one task per file; returns a record per file, in
     the order of ``pairs`` (input, output, shape, seconds, worker_pid, "notes": the file's
     warnings, such as axes in doubt, which one machine would have shown, and method, axes,
-    device, tile and overlap as the file was run).
+    device, tile and overlap as the file was run; allocator_tuned: whether the worker's glibc
+    allocator was tuned, ``core.allocator.tune_dask_worker``).
 
     ``on_record(record)`` is called with each record as soon as it is known: the skipped ones
     first, then each file's as its task ends (in the order they end, not that of ``pairs``),
@@ -302,6 +308,7 @@ def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSp
     from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
     from .thread_warnings import caught
 
+    tuned = tune_dask_worker()  # as for a file task
     try:
         # chunks run side by side in a worker's threads: caught per thread (thread_warnings)
         with caught() as held:
@@ -319,6 +326,9 @@ def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSp
         except Exception:  # an exception type that takes other arguments
             raise error from None
         raise named from error
+    finally:
+        if tuned:  # the chunk's free memory back to the OS, as dask's variable meant
+            release_memory()
 
 
 def _running_keys(dask_worker) -> list:
