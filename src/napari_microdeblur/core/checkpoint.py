@@ -536,9 +536,9 @@ def load_model(
     if suffix in _KERAS_SUFFIXES:  # CSBDeep / CARE / n2v weights_best.h5
         raise ValueError(
             f"{path}: unknown weights format {suffix!r}: Keras (HDF5) weights, as CSBDeep/CARE "
-            "and n2v write, are not a "
-            "napari-microdeblur network and cannot be read; run them in their own tool, or "
-            "give .safetensors weights (microdeblur methods lists the bundled ones)")
+            "and n2v write, are not a napari-microdeblur network and cannot be read; run them "
+            "in their own tool, or give .safetensors weights (microdeblur methods lists the "
+            "bundled ones)")
     raise ValueError(
         f"{path}: unknown weights format {suffix!r}; accepted: .safetensors, "
         f"{', '.join(_STATE_DICT_SUFFIXES)} (state dicts, with arch=), .zip (BioImage Model Zoo)"
@@ -555,8 +555,9 @@ class ModelCache:
     def __init__(self) -> None:
         self._loaded: dict[tuple, tuple[torch.nn.Module, ModelCard]] = {}
 
-    def load(self, path_or_name: str | os.PathLike, *, arch: str | None = None):
-        """``load_model(path_or_name, arch=arch)``, once per weights."""
+    @staticmethod
+    def key(path_or_name: str | os.PathLike, arch: str | None = None) -> tuple:
+        """A network's identity: its file (path, mtime, size) or bundled name, and ``arch``."""
         from . import bundled  # bundled imports this module
 
         path = Path(path_or_name)
@@ -564,19 +565,21 @@ class ModelCache:
             if isinstance(path_or_name, str) and path_or_name in bundled.BUNDLED_WEIGHTS:
                 raise FileNotFoundError  # loaded by name, whatever the working folder holds
             stat = path.stat()
-            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, arch)
+            return (str(path.resolve()), stat.st_mtime_ns, stat.st_size, arch)
         except OSError:  # a bundled name
-            key = (str(path_or_name), None, None, arch)
+            return (str(path_or_name), None, None, arch)
+
+    def load(self, path_or_name: str | os.PathLike, *, arch: str | None = None):
+        """``load_model(path_or_name, arch=arch)``, once per weights."""
+        key = self.key(path_or_name, arch)
         if key not in self._loaded:
             self._loaded[key] = load_model(path_or_name, arch=arch)
         return self._loaded[key]
 
 
 def list_user_weights(directory: str | os.PathLike) -> list[tuple[Path, ModelCard]]:
-    """``(path, card)`` of every readable ``*.safetensors`` file in ``directory`` (headers only).
-
-    Files without a readable card are skipped with a warning.
-    """
+    """``(path, card)`` of every readable ``*.safetensors`` file in ``directory`` (headers only);
+    files without a readable card are skipped with a warning."""
     out = []
     for p in sorted(Path(directory).glob("*.safetensors")):
         try:
