@@ -10,6 +10,7 @@ rebuilt when the original's parameters change (fine-tuning after a preview).
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
 
 import torch
@@ -52,12 +53,19 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
 class InferenceCopy:
     """The folded copy of a model, rebuilt when any of the model's parameters or buffers has
     changed since (torch counts in-place writes in each tensor's ``_version``). Holds the model
-    weakly, so that ``shared_inference_copy`` can keep one per model without keeping it alive."""
+    weakly, so that ``shared_inference_copy`` can keep one per model without keeping it alive.
+
+    ``lock`` is held while the copy is rebuilt, and by whoever moves the model (to a device,
+    channels-last: ``method.NetworkRunner``): threads sharing one model (a cluster worker's,
+    the Python API's recent networks) had run a copy folded from half-moved weights, or before
+    its own re-layout, whose other kernels round bfloat16 otherwise: results that depended on
+    which thread came first."""
 
     def __init__(self, model: nn.Module):
         self._model = weakref.ref(model)
         self._key: tuple | None = None
         self._copy: nn.Module | None = None  # None: nothing folded, the model runs itself
+        self.lock = threading.Lock()
 
     @property
     def model(self) -> nn.Module:
@@ -72,14 +80,14 @@ class InferenceCopy:
 
     def get(self, memory_format: torch.memory_format | None = None) -> nn.Module:
         model = self.model
-        key = self._state_key(model)
-        if key != self._key:
-            folded, n = fold_batchnorm(model.eval())
-            self._copy = folded if n else None
-            if memory_format is not None and n:
-                folded.to(memory_format=memory_format)  # the folded weights are new tensors
-            self._key = key
-        return model if self._copy is None else self._copy
+        with self.lock:
+            key = self._state_key(model)
+            if key != self._key:
+                folded, n = fold_batchnorm(model.eval())
+                if memory_format is not None and n:
+                    folded.to(memory_format=memory_format)  # the folded weights are new tensors
+                self._copy, self._key = (folded if n else None), key
+            return model if self._copy is None else self._copy
 
 
 _SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

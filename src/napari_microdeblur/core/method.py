@@ -184,8 +184,9 @@ class NetworkRunner:
         if self._device != x.device:
             # The tiler calls us inside inference mode: parameters moved or re-laid-out there
             # would become inference tensors, and the model could never be trained again
-            # (fine-tuning after a preview, say).
-            with torch.inference_mode(False):
+            # (fine-tuning after a preview, say). Under the copy's lock: another thread may
+            # be folding or running the same model (fusion.InferenceCopy).
+            with self._inference.lock, torch.inference_mode(False):
                 self.model.to(x.device)
                 if x.ndim == 4:
                     self.model.to(memory_format=torch.channels_last)
