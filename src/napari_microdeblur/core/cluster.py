@@ -387,7 +387,8 @@ def deblur_zarr_on_cluster(
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
     # balance 'auto') is settled once here and sent to every worker
-    spec = psf_from_calibration(spec, data.pixel_size)  # optics pixel= from the file, as a file's
+    # optics pixel= from the file, as a file's
+    spec = psf_from_calibration(spec, data.pixel_size, axes)
     given, spec = spec, spec_for_image(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)

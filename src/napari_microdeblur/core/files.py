@@ -67,7 +67,7 @@ def iter_deblur_file(
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
     # an optics PSF without pixel= (or dz=) takes the file's calibration, said in one line
-    method = psf_from_calibration(method, data.pixel_size)
+    method = psf_from_calibration(method, data.pixel_size, axes)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     _warn_psf_scale(method, data, axes, prepared, source)
     # how the output is made, in the output itself; the input's own record as 'previous'

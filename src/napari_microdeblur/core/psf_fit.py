@@ -190,11 +190,13 @@ def _file_label(psf) -> str | None:
     return f"{shown_path(origin)} ({' x '.join(map(str, shape))} px)" if shape else None
 
 
-def psf_from_calibration(spec, pixel_size) -> MethodSpec:
+def psf_from_calibration(spec, pixel_size, axes: str | None = None) -> MethodSpec:
     """``spec`` with an optics PSF that lacks pixel= (or dz= with nz=) given the pixel size
     the image file states (``psf.with_calibration``; each part of one PSF per channel), one
     line saying so as a warning; anything else unchanged. The record then holds the PSF as
-    it ran. An array has no file, so ``inference.deblur`` still refuses such a spec."""
+    it ran. An array has no file, so ``inference.deblur`` still refuses such a spec.
+    ``axes``, the image's: a 3D model lacking dz= on an image without Z is told to drop nz=
+    (it was told to add a dz=, and then refused as 3D)."""
     from .channel_psfs import CHANNEL_SEPARATOR, channel_sources
     from .psf import calibration_gaps, with_calibration
 
@@ -205,7 +207,7 @@ def psf_from_calibration(spec, pixel_size) -> MethodSpec:
     for i, (text, _) in enumerate(done):
         if calibration_gaps(text):  # the spec's own check said only 'lacks pixel'
             lead = f"channel {i + 1}: " if parts else ""
-            raise ValueError(lead + uncalibrated(text, pixel_size))
+            raise ValueError(lead + uncalibrated(text, pixel_size, axes))
     if not any(note for _, note in done):
         return spec
     for i, (_, note) in enumerate(done):
@@ -215,13 +217,18 @@ def psf_from_calibration(spec, pixel_size) -> MethodSpec:
     return spec.replace(psf=CHANNEL_SEPARATOR.join(text for text, _ in done))
 
 
-def uncalibrated(spec: str, pixel_size) -> str:
+def uncalibrated(spec: str, pixel_size, axes: str | None = None) -> str:
     """Why the optics ``spec`` still lacks pixel= (or dz=) after the image file's sizes were
-    looked at: what the file states, and what to add to the spec."""
+    looked at: what the file states, and what to add to the spec (or, for a 3D model lacking
+    only dz= on an image of ``axes`` without Z, what to leave out)."""
     from .psf import calibration_gaps
 
     sizes = {a: v for a, v in (pixel_size or {}).items() if a in "ZYX"}
     gaps = calibration_gaps(spec)
+    if gaps == ["dz"] and axes is not None and "Z" not in axes:
+        return (f"psf={shown_path(spec)} is a 3D model (nz=) but the image has no Z axis "
+                f"(axes {axes}): leave out nz= for a 2D PSF (dz=, a Z step in um, is for "
+                "z-stacks)")
     if "pixel" in gaps and {"Y", "X"} <= sizes.keys():
         stated = (f"states Y {sizes['Y']:g} and X {sizes['X']:g} um, which give none (unequal, "
                   "or no microscope's, such as a TIFF's 72 dpi default)")
