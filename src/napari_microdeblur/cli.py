@@ -41,8 +41,16 @@ _batch_file: str | None = None
 _batch_log = None
 
 
+#: warning categories said once per run (``core.io_write.OutputHint``), not once per file
+_said_once: set = set()
+
+
 def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
-    if _batch_log is not None and _batch_log.repeated(str(message), _batch_file or ""):
+    from .cli_batch import once_a_run
+
+    message = once_a_run(message, category, _said_once)
+    if message is None or (_batch_log is not None
+                           and _batch_log.repeated(str(message), _batch_file or "")):
         return
     where = f"{_batch_file}: " if _batch_file and _batch_file not in str(message) else ""
     print(f"microdeblur: warning: {where}{message}", file=sys.stderr, flush=True)
@@ -364,7 +372,9 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", default="cosine", choices=["cosine", "gaussian", "constant"])
     p.add_argument("--batch-size", type=int, default=1, help="tiles per forward call")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--output-dtype", default="float32", choices=["float32", "input"])
+    p.add_argument("--output-dtype", default="float32", choices=["float32", "input"],
+                   help="input: the input's type, values clipped to its range (8-bit RGB opens "
+                   "in any viewer); a .png output is always the input's 8 or 16 bits")
     p.add_argument("--precision", default="auto",
                    choices=["auto", "float32", "bfloat16", "float16"],
                    help="network arithmetic; auto: bfloat16 where the CPU/GPU has it")
@@ -543,6 +553,7 @@ def _run(argv: list[str] | None) -> int:
         with warnings.catch_warnings(), quiet_tifffile():  # restored on return
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
+            _said_once.clear()
             return args.func(args)
     except KeyboardInterrupt:
         print("microdeblur: interrupted; no partial output was left", file=sys.stderr)

@@ -73,6 +73,21 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0)
 
 
+def once_a_run(message, category, said: set):
+    """A hint about the output (``io_write.OutputHint``) in the command line's words, the
+    first time this run (``said``: the categories said); None after that. Other warnings as
+    they are."""
+    from .cli_words import in_cli_words
+    from .core.io_write import OutputHint
+
+    if not issubclass(category, OutputHint):
+        return message
+    if category in said:
+        return None
+    said.add(category)
+    return in_cli_words(str(message), {"output_dtype": "--output-dtype"})
+
+
 def deblur_single(source: Path, output: Path, args) -> int:
     """One file (no folder): an error ends the command (said by cli._run); with --json, its
     object is printed first, as a batch's file's would be."""

@@ -11,10 +11,13 @@ import glob
 import os
 import warnings
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from . import io, io_write
-from .axes import check_axes, given_axes_notes, guessed_axes_note
+from .axes import check_axes, given_axes_notes, guessed_axes_note, is_rgb, is_rgba
 from .channel_psfs import channel_sources
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray
@@ -42,8 +45,9 @@ def iter_deblur_file(
     record_extra: dict | None = None,
     **options,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
-    """Deblur ``source`` into ``output`` (TIFF, or Zarr for .zarr): progress records, then the
-    DeblurResult.
+    """Deblur ``source`` into ``output`` (TIFF, Zarr for .zarr, or for one 8- or 16-bit plane
+    a PNG of the input's type, its values clipped to that range: ``io_write.png_dtype``):
+    progress records, then the DeblurResult.
 
     ``method`` is a MethodSpec (or a resolved Method) with ``tiling`` a TilingSpec, or a name
     with the keyword options of ``inference.iter_deblur``. Everything is checked, the input
@@ -58,7 +62,7 @@ def iter_deblur_file(
     ``record_extra``: a caller's own fields added to that record (``microdeblur watch``: why
     the file was deblurred), checked with the rest before anything is written.
     """
-    io_write.check_output_path(output, overwrite=overwrite, inputs=(source,))
+    io_write.check_output_path(output, overwrite=overwrite, inputs=(source,), png=True)
     if tiling is None:
         method, tiling = split_options(method, **options)
     elif options:
@@ -66,14 +70,34 @@ def iter_deblur_file(
     if data is None:
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
+    png = None
+    if io_write.is_png(output):  # the input's 8 or 16 bits; run in float32 to count clipping
+        png = io_write.png_dtype(output, data.array.dtype, axes, data.array.shape)
+        tiling = replace(tiling, output_dtype="float32")
     # an optics PSF without pixel= (or dz=) takes the file's calibration, said in one line
     method = psf_from_calibration(method, data.pixel_size, axes)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
     _warn_psf_scale(method, data, axes, prepared, source)
+    _hint_viewable(output, data, axes, prepared)
     # how the output is made, in the output itself; the input's own record as 'previous'
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
                            previous=data.metadata.get(RECORD_KEY), extra=record_extra)
+    if png is not None:  # one plane in memory, written whole: PNG has no regions
+        return _write_png(prepared, output, data.pixel_size, overwrite, png)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record)
+
+
+def _hint_viewable(output, data: io.ImageData, axes: str, prepared: PreparedDeblur) -> None:
+    """8-bit RGB(A) written as float32 TIFF (the default, values beyond 0-255 kept): most
+    viewers (Pillow, browsers, an OS's preview) cannot open it; say what gives one they can."""
+    shape = tuple(data.array.shape)
+    colour = is_rgb(axes, shape) or is_rgba(axes, shape)
+    if (colour and io.is_tiff(output) and np.dtype(data.array.dtype) == np.uint8
+            and np.dtype(prepared.output_dtype) == np.float32):
+        warnings.warn(io_write.OutputHint(
+            "8-bit RGB written as float32 TIFF, which many viewers cannot open; "
+            "output_dtype='input' writes 8-bit RGB (values clipped to 0-255), as a .png "
+            "output does"), stacklevel=3)
 
 
 def _warn_psf_scale(method, data: io.ImageData, axes: str, prepared: PreparedDeblur,
@@ -129,6 +153,14 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
     with io_write.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
                               pixel_size=pixel_size, overwrite=overwrite,
                               metadata=metadata, record=record) as target:
+        result = yield from prepared.iter_run(out=target)
+    return result
+
+
+def _write_png(prepared: PreparedDeblur, output, pixel_size, overwrite, stored):
+    with io_write.open_png_output(output, prepared.shape, prepared.output_dtype,
+                                  axes=prepared.axes, stored=stored,
+                                  pixel_size=pixel_size, overwrite=overwrite) as target:
         result = yield from prepared.iter_run(out=target)
     return result
 

@@ -185,6 +185,10 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
         _warn_other_series(tif, path)
+        if len(series.levels) > 1:  # a pyramid: said in the same line as an OME-Zarr's
+            from .zarr_metadata import note_levels
+
+            note_levels(path, {"datasets": series.levels}, series.shape)
         axes = tiff_series_axes(series)
         pixel_size = pixel_size_from_tiff(tif, series.pages[0], axes)
         offset = series.dataoffset
@@ -339,12 +343,13 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
 
         try:
             array = gray_palette(path)
+            array = png_16bit_colour(path) if array is None else array
             array = np.asarray(iio.imread(path)) if array is None else array
         except Exception as error:
             # imageio's 'no backend' message goes on over lines of plugins to install
             raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}") from error
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
-        return ImageData(array=array, axes=axes, path=str(path))
+        return ImageData(array=array, axes=axes, path=str(path), pixel_size=png_pixel_size(path))
     if path.suffix.lower() == ".npy":
         return read_npy(path)
     return _read_with_bioio(path, keep_alpha)
@@ -369,6 +374,46 @@ def gray_palette(path: Path) -> np.ndarray | None:
     lut = np.zeros(256, np.uint8)
     lut[: len(palette)] = palette[:256, 0]
     return lut[index]
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_16bit_colour(path: Path) -> np.ndarray | None:
+    """A 16-bit PNG in colour or with alpha, read with its 16 bits (imagecodecs' libpng);
+    None for any other file. Pillow, under imageio, gave such a file as 8 bits."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    # IHDR is the first chunk: bit depth at byte 24, colour type at 25 (2 RGB, 4 gray + alpha,
+    # 6 RGBA)
+    if head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR" or head[24:25] != b"\x10":
+        return None
+    if head[25] not in (2, 4, 6):
+        return None
+    import imagecodecs
+
+    return np.asarray(imagecodecs.png_decode(path.read_bytes()))
+
+
+def png_pixel_size(path: Path) -> dict[str, float]:
+    """The pixel size (um) a PNG states in metres (pHYs, as ``io_write.png_bytes`` writes it);
+    none for a print resolution (72 dpi: 353 um, ``pixel_units.PLAUSIBLE_UM``) or another
+    format."""
+    from .pixel_units import PLAUSIBLE_UM
+
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            # Pillow gives pHYs in metres as dots per inch, and other units not at all
+            dpi = image.info.get("dpi") if image.format == "PNG" else None
+    except (ImportError, OSError):
+        return {}
+    if not dpi or min(dpi) <= 0:
+        return {}
+    sizes = {"Y": 25400.0 / float(dpi[1]), "X": 25400.0 / float(dpi[0])}
+    low, high = PLAUSIBLE_UM
+    return sizes if all(low <= v <= high for v in sizes.values()) else {}
 
 
 def read_npy(path: Path) -> ImageData:

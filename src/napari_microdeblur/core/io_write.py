@@ -1,6 +1,6 @@
 """Writing images: checked output paths (``check_output_path``), a whole TIFF
-(``write_image``), and outputs written region by region (``open_output``: TIFF or OME-Zarr)
-that appear at their path only when complete.
+(``write_image``), outputs written region by region (``open_output``: TIFF or OME-Zarr)
+that appear at their path only when complete, and a deblur's 8- or 16-bit PNG (``open_png_output``).
 
 A region-by-region TIFF (``open_tiff_output``) is written in advance, then filled with
 positioned writes (``TiffWriteArray``) under a temporary name renamed into place when the run
@@ -23,6 +23,13 @@ from .io import SMALL_AXIS, block_start, is_tiff, is_zarr, normalise_key
 from .positioned_io import open_fd, pread, pwrite
 from .shown import shown_path
 from .tiff_metadata import imagej_axes, tiff_write_kwargs
+
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+class OutputHint(UserWarning):
+    """How to get an output that more programs open (8-bit RGB written as float32 TIFF); the
+    command line says it once per run, not once per file of a batch."""
 
 
 class TiffWriteArray:
@@ -79,10 +86,11 @@ class TiffWriteArray:
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
-                      inputs: tuple = ()) -> Path:
+                      inputs: tuple = (), png: bool = False) -> Path:
     """Refuse an existing output (unless overwrite), one of the ``inputs`` (even with overwrite:
     the user's data is never replaced), and a folder that does not exist or cannot be written
-    in (probed now, so the refusal comes before the work, not after it)."""
+    in (probed now, so the refusal comes before the work, not after it); a .png only where the
+    caller writes one (``png``: a deblur, ``open_png_output``), a JPEG always."""
     path = Path(path)
     check_name_length(path)
     if path.is_dir() and not is_zarr(path):
@@ -106,12 +114,24 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
     if not path.parent.is_dir():
         raise ValueError(f"output {shown_path(path)}: {shown_path(path.parent)} is a file, "
                          "not a folder")
-    if not (is_tiff(path) or is_zarr(path)):
-        raise ValueError(
-            f"output {shown_path(path)} must end in .tif or .tiff (OME-TIFF: .ome.tif) or .zarr"
-        )
+    check_output_suffix(path, png)
     _check_writable(path.parent)
     return path
+
+
+def check_output_suffix(path: Path, png: bool = False) -> None:
+    """A TIFF or Zarr output, or a PNG where ``png``; a JPEG refused saying why."""
+    if str(path).lower().endswith(LOSSY_SUFFIXES):
+        raise ValueError(f"output {shown_path(path)}: JPEG is lossy and adds the compression "
+                         "artefacts that deblurring removes; write "
+                         f"{'.png or ' if png else ''}.tif")
+    if not (is_tiff(path) or is_zarr(path) or (png and is_png(path))):
+        raise ValueError(f"output {shown_path(path)} must end in .tif or .tiff (OME-TIFF: "
+                         f".ome.tif){', .png' if png else ''} or .zarr")
+
+
+def is_png(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(".png")
 
 
 def check_name_length(path: Path) -> None:
@@ -301,3 +321,97 @@ def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, m
     opener = open_zarr_output if is_zarr(path) else open_tiff_output
     return opener(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=overwrite,
                   metadata=metadata, record=record)
+
+
+def png_dtype(path, dtype, axes: str, shape) -> np.dtype:
+    """The type of a deblur's .png output: the input's 8 or 16 bits (``dtype``). Refused, before
+    any work, where PNG cannot hold the image: a float or other input type (rescaled to 8 or
+    16 bits it would no longer be the input's intensities), or more than one gray or RGB(A)
+    plane (``axes``, ``shape``: the input's)."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.uint8), np.dtype(np.uint16)):
+        raise ValueError(f"output {shown_path(path)}: PNG holds 8- or 16-bit values and the input "
+                         f"is {dtype}; write .tif (float32 keeps the values)")
+    if png_axes(axes, shape) is None:
+        size = " x ".join(map(str, shape))
+        raise ValueError(f"output {shown_path(path)}: PNG holds one gray or RGB(A) plane and the "
+                         f"image is {axes} {size}; write .tif")
+    return dtype
+
+
+def png_axes(axes: str, shape) -> str | None:
+    """``axes`` without its axes of size 1, where that is one PNG plane (YX, or YXS of 2 to 4
+    samples: gray + alpha, RGB, RGBA); None where it is not."""
+    kept = "".join(a for a, n in zip(axes, shape) if int(n) > 1 or a in "YX")
+    samples = int(shape[axes.index("S")]) if "S" in kept else 1
+    return kept if kept in ("YX", "YXS") and samples <= 4 else None
+
+
+@contextlib.contextmanager
+def open_png_output(path, shape, dtype, *, axes: str, stored, pixel_size=None,
+                    overwrite: bool = False):
+    """Yield an in-memory array of ``shape`` and ``dtype`` (the run's: float32, so that values
+    outside ``stored``'s range are counted, not silently cut); when the block completes it
+    is written as a PNG of dtype ``stored`` (``png_dtype``, ``write_png``); on an error
+    nothing is written."""
+    from .memory import check_result_fits
+
+    path = check_output_path(path, overwrite=overwrite, png=True)
+    check_result_fits(shape, dtype)
+    out = np.empty(shape, dtype)
+    yield out
+    write_png(path, out, axes=axes, dtype=stored, pixel_size=pixel_size)
+
+
+def write_png(path, array, *, axes: str, dtype, pixel_size=None) -> Path:
+    """``array`` (one plane, ``png_axes``) as an 8- or 16-bit PNG, atomically; values rounded
+    and clipped to ``dtype``'s range, the pixels clipped counted in one warning line. The pixel
+    size (um) is kept as PNG's pHYs (pixels per metre) where X and Y have one."""
+    import warnings
+
+    dtype = np.dtype(dtype)
+    kept = png_axes(axes, array.shape)
+    plane = np.asarray(array).reshape([n for a, n in zip(axes, array.shape) if a in kept])
+    info = np.iinfo(dtype)
+    if plane.dtype.kind == "f":
+        plane = np.rint(plane)
+    outside = (plane < info.min) | (plane > info.max)
+    outside = outside.any(axis=-1) if kept == "YXS" else outside
+    clipped = int(np.count_nonzero(outside))
+    if clipped:
+        warnings.warn(f"{shown_path(path)}: {clipped} of {outside.size} pixels "
+                      f"({100 * clipped / outside.size:.2g} %) clipped to {info.min}-{info.max} "
+                      f"for the {info.bits}-bit PNG; write .tif to keep their values (float32)",
+                      UserWarning, stacklevel=4)
+    plane = np.clip(plane, info.min, info.max).astype(dtype)
+    data = png_bytes(plane, pixel_size or {})
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+    return Path(path)
+
+
+def png_bytes(plane: np.ndarray, pixel_size: dict[str, float]) -> bytes:
+    """A PNG file of ``plane`` (Y, X[, samples]; uint8 or uint16). Written here, not by Pillow,
+    which writes no 16-bit RGB(A) and no pixel size in metres."""
+    import struct
+    import zlib
+
+    height, width = plane.shape[:2]
+    samples = plane.shape[2] if plane.ndim == 3 else 1
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[samples]  # gray, gray + alpha, RGB, RGBA
+    rows = np.ascontiguousarray(plane, plane.dtype.newbyteorder(">")).view(np.uint8)
+    rows = rows.reshape(height, -1)
+    up = rows.copy()
+    up[1:] -= rows[:-1]  # filter 'Up' on every row: differences compress better than values
+    filtered = np.concatenate([np.full((height, 1), 2, np.uint8), up], axis=1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8 * plane.dtype.itemsize, colour, 0, 0, 0)
+    parts = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header)]
+    per_metre = [round(1e6 / pixel_size[a]) if pixel_size.get(a, 0) > 0 else 0 for a in "XY"]
+    if all(0 < n < 2**31 for n in per_metre):
+        parts.append(chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))  # unit 1: the metre
+    parts += [chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)), chunk(b"IEND", b"")]
+    return b"".join(parts)
