@@ -182,7 +182,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         for combo in (self.blurry_combo, self.deblurred_combo, self.truth_combo):
             combo.currentIndexChanged.connect(self._layers_changed)
         self.region_combo.currentIndexChanged.connect(self._region_changed)
-        self.border_check.toggled.connect(self._settings_changed)
+        self.border_check.toggled.connect(self._border_toggled)
         self.side_button.toggled.connect(self._side_toggled)
         self.region_button.clicked.connect(self.add_region)
         self.stack_button.clicked.connect(self.compute_stack)
@@ -241,6 +241,10 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
 
     def _settings_changed(self, *_) -> None:
         self._cache.clear()
+        self.schedule_update()
+
+    def _border_toggled(self, *_) -> None:
+        # the cache keeps both borders' figures (computed together): no need to clear it
         self.schedule_update()
 
     def _dims_changed(self, *_) -> None:
@@ -338,24 +342,31 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         metrics = self._plane_metrics
         truth_name = f"the ground-truth layer {truth.name!r}"
 
+        borders = (border,)
+        other = 0 if border else BORDER
+        if box is None and min(planes["truth"].shape[:2]) - 2 * other >= metrics.MIN_SIDE:
+            borders = (border, other)  # one SSIM map gives both: the toggle is then cached
+
         def job():
             scale = ref_scale if ref_scale is not None else \
                 truth_scale(full_truth, truth_name)
-            result = yield from metrics.iter_plane_metrics(
-                planes, scale, border=border, box=box, rgb=rgb
+            results = yield from metrics.iter_plane_metrics_borders(
+                planes, scale, borders=borders, box=box, rgb=rgb
             )
-            return result, scale
+            return results, scale
 
         def partial(result):
             if show and request_id == self._request_id and not self.closed:
                 self._show_result(result, complete=False)
 
         def done(value):
-            result, scale = value
+            results, scale = value
+            result = results[border]
             self._scale_cache[scale_key] = scale
             if self.closed:
                 return
-            self._cache[cache_key] = result
+            for b, res in results.items():  # the key's last item is the border
+                self._cache[(*cache_key[:-1], b)] = res
             wanted_key, wanted_id = self._wanted
             if not show and wanted_key == cache_key and wanted_id == self._request_id:
                 show_now = True  # a prefetch the slider caught up with

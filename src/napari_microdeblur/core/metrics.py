@@ -1,8 +1,8 @@
 """Image-quality metrics (docs/evaluation.md): PSNR and SSIM with an explicit data range.
 
 The arithmetic runs in torch (float64; SSIM's filtered moments in float32, within 1e-6) on the
-device of the first tensor given, so metrics can be computed where a model runs; numpy arrays
-are evaluated on the CPU. Results come back as Python floats or numpy arrays.
+device of the first tensor given, numpy arrays on the CPU; 2D images in row bands
+(``plane_scores``: no full-size float64 copies). Results are Python floats or numpy arrays.
 
 SSIM is Wang et al. (2004) exactly as scikit-image computes it with
 ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``: an 11-tap Gaussian window
@@ -172,6 +172,10 @@ def to_reference_scale(x, ref) -> tuple[np.ndarray, np.ndarray]:
 
 def _psnr_t(x: torch.Tensor, ref: torch.Tensor, data_range: float, dims=None) -> torch.Tensor:
     mse = ((x - ref) ** 2).mean() if dims is None else ((x - ref) ** 2).mean(dim=dims)
+    return _psnr_from_mse(mse, data_range)
+
+
+def _psnr_from_mse(mse: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     # mse == 0 gives +inf, as scikit-image does for identical images. An Inf pixel gave
     # -inf, which the QC dock showed as 'inf' and stack_psnr left out as a perfect plane:
     # undefined (NaN), as a NaN pixel already is.
@@ -273,15 +277,7 @@ def _gauss_filter(a: torch.Tensor, nsp: int, kernel: torch.Tensor) -> torch.Tens
     return a
 
 
-def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
-    """SSIM maps (float64) of each of ``xs`` against ``y`` over the last ``nsp`` axes, with the
-    window radius cropped from each of them. The reference's moments are filtered once for all.
-
-    The moments are filtered and combined in float32 on the ``x / data_range`` scale: SSIM
-    stays within 1e-6 of float64 (measured ~1e-8; the variances' cancellation error is ~1e-8,
-    against C2 = 9e-4) and a 1024 x 1024 QC slice takes ~40 % less time.
-    """
-    spatial = tuple(y.shape[y.ndim - nsp:])
+def _check_window(spatial: tuple, nsp: int) -> None:
     if any(s < _SSIM_WIN for s in spatial):
         # 'pass channel_axis' alone misled a short z-stack (5, 512, 512) or a tiny image
         hint = ("pass channel_axis for a colour image, or score a stack of fewer planes "
@@ -292,6 +288,27 @@ def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
             f"SSIM needs every spatial side >= {_SSIM_WIN} (its Gaussian window), got spatial "
             f"shape {spatial}; {hint}"
         )
+
+
+def _as_planes(a, channel_axis):
+    """A (P, C, Y, X) view of ``a`` (numpy or tensor): channels at -3, other axes as planes."""
+    if channel_axis is None:
+        a = a[..., None, :, :]
+    else:
+        ca = axis_index(channel_axis, a.ndim, "channel_axis")
+        a = torch.movedim(a, ca, -3) if isinstance(a, torch.Tensor) else np.moveaxis(a, ca, -3)
+    return a.reshape(-1, *a.shape[-3:])
+
+
+def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
+    """SSIM maps (float64) of each of ``xs`` against ``y`` over the last ``nsp`` axes, with the
+    window radius cropped from each of them. The reference's moments are filtered once for all.
+
+    The moments are filtered and combined in float32 on the ``x / data_range`` scale: SSIM
+    stays within 1e-6 of float64 (measured ~1e-8; the variances' cancellation error is ~1e-8,
+    against C2 = 9e-4) and a 1024 x 1024 QC slice takes ~40 % less time.
+    """
+    _check_window(tuple(y.shape[y.ndim - nsp:]), nsp)
     inv = 1.0 / data_range
     # All the moments in one float32 array, written in place (no float64 temporaries).
     stack = torch.empty((2 + 3 * len(xs), *y.shape), dtype=torch.float32, device=y.device)
@@ -321,9 +338,135 @@ def _ssim_maps(xs: list, y: torch.Tensor, data_range: float, nsp: int) -> list:
     return maps
 
 
-def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float, nsp: int) -> torch.Tensor:
-    """SSIM map over the last ``nsp`` axes, with the window radius cropped from each of them."""
-    return _ssim_maps([x], y, data_range, nsp)[0]
+_BAND_ELEMS = 1 << 17  # per moment map and band on the CPU: cache-sized (1 MB of float32)
+
+
+def _band_rows(a, idx: np.ndarray):
+    """Rows ``idx`` (axis -2) of a (P, C, Y, X) array or tensor: a view where they run on."""
+    if idx.size and idx[-1] - idx[0] == idx.size - 1 and (np.diff(idx) == 1).all():
+        return a[..., int(idx[0]):int(idx[-1]) + 1, :]
+    if isinstance(a, torch.Tensor):
+        return a.index_select(-2, torch.from_numpy(idx).to(a.device))
+    return a[..., idx, :]
+
+
+def _mapped(a, idx, planes: slice, dev, offset: float, scale: float) -> torch.Tensor:
+    """float64 ``(a - offset) / scale`` of rows ``idx`` of planes ``planes``; a new tensor."""
+    rows = _band_rows(a[planes], idx)
+    if isinstance(rows, torch.Tensor):
+        t = rows.detach().to(dev).to(torch.float64)  # moved first: MPS has no float64
+    else:
+        t = torch.from_numpy(np.array(rows, dtype=np.float64)).to(dev)
+    return (t - offset) / scale
+
+
+def _filter_band(m: torch.Tensor, rows: int, k: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian of a band padded by the window radius on its last two axes, as
+    shifted-slice sums (vectorised float32; scipy's filter runs a scalar loop, ~5x slower)."""
+    r, taps = _SSIM_RADIUS, k.tolist()
+    v = m[..., r:r + rows, :] * taps[r]
+    for j in range(r):
+        v.add_(m[..., j:j + rows, :], alpha=taps[j]).add_(m[..., 2 * r - j:2 * r - j + rows, :],
+                                                          alpha=taps[j])
+    nx = m.shape[-1] - 2 * r
+    h = v[..., r:r + nx] * taps[r]
+    for j in range(r):
+        h.add_(v[..., j:j + nx], alpha=taps[j]).add_(v[..., 2 * r - j:2 * r - j + nx],
+                                                     alpha=taps[j])
+    return h
+
+
+def _ssim_band(xs: list, y: torch.Tensor, rows: int, k: torch.Tensor) -> list:
+    """float32 SSIM maps (data_range 1) of the unpadded part of a band padded along Y; the
+    X padding is written here (an index_select of the whole band cost ~15 % of the time)."""
+    r, nx = _SSIM_RADIUS, y.shape[-1]
+    edge = _symmetric_index(nx, r, y.device)
+    edge = torch.cat([edge[:r], edge[-r:]])
+    m = torch.empty((2 + 3 * len(xs), *y.shape[:-1], nx + 2 * r), dtype=torch.float32,
+                    device=y.device)
+    slots = [0] + [2 + 3 * i for i in range(len(xs))]
+    for slot, src in zip(slots, [y, *xs], strict=True):
+        sides = src.index_select(-1, edge)
+        m[slot, ..., r:r + nx].copy_(src)
+        m[slot, ..., :r].copy_(sides[..., :r])
+        m[slot, ..., r + nx:].copy_(sides[..., r:])
+    torch.mul(m[0], m[0], out=m[1])
+    for i in range(len(xs)):
+        torch.mul(m[2 + 3 * i], m[2 + 3 * i], out=m[3 + 3 * i])
+        torch.mul(m[2 + 3 * i], m[0], out=m[4 + 3 * i])
+    f = _filter_band(m, rows, k)
+    uy = f[0]
+    uy2 = uy * uy
+    vy = f[1] - uy2
+    two_uy = 2 * uy
+    maps = []
+    for i in range(len(xs)):
+        ux, uxx, uxy = f[2 + 3 * i:5 + 3 * i]
+        ux2 = ux * ux
+        num = (two_uy * ux).add_(_K1**2).mul_((uxy - ux * uy).mul_(2).add_(_K2**2))
+        den = (ux2 + uy2).add_(_K1**2).mul_((uxx - ux2).add_(vy).add_(_K2**2))
+        maps.append(num.div_(den))
+    return maps
+
+
+def _window_sums(a: torch.Tensor, y0: int, shape, borders, margin: int) -> list:
+    """float64 sums per plane of band ``a`` (its first row is image row ``y0``) inside each
+    border's window [border + margin, side - border - margin) on both axes."""
+    ny, nx = shape
+    a = a.to(torch.float64)
+    out = []
+    for b in borders:
+        lo, hi = max(b + margin - y0, 0), min(ny - b - margin - y0, a.shape[-2])
+        part = a[..., max(lo, 0):max(hi, 0), b + margin:nx - b - margin]
+        out.append(part.sum(dim=(-3, -2, -1)))
+    return out
+
+
+def plane_scores(xs, ref, *, ref_scale=(0.0, 1.0), borders=(0,), psnr=True, ssim=True):
+    """PSNR and SSIM of each of ``xs`` against ``ref``, all of shape (P, C, Y, X) (P planes of
+    C channels; numpy arrays or tensors, mapped with ``ref_scale`` (offset, scale) to
+    data_range 1), for each border in ``borders`` excluded from Y and X, in one pass.
+
+    Returns {"psnr": [[(P,) per border] per x], "ssim": ...} (float64). Rows go in cache-sized
+    bands (memory: the inputs plus a few MB); every border's SSIM is the whole-image map over
+    its window (away from the edge the map does not depend on the padding).
+    """
+    offset, scale = float(ref_scale[0]), float(ref_scale[1])
+    dev = _device_of(*xs, ref)
+    npl, nch, ny, nx = ref.shape
+    r = _SSIM_RADIUS
+    if ssim and min(ny, nx) - 2 * max(borders) < _SSIM_WIN:
+        raise ValueError(f"SSIM needs every spatial side >= {_SSIM_WIN} (its Gaussian window) "
+                         f"after the border, got {ny} x {nx} with border {max(borders)}")
+    target, plane = (_BAND_ELEMS if dev.type == "cpu" else 1 << 26), nch * (nx + 2 * r)
+    per = max(1, target // (plane * (ny + 2 * r)))  # planes per band when a plane fits
+    band = ny if per > 1 else max(8, target // plane - 2 * r)
+    k = _gauss_kernel(dev).to(torch.float32) if ssim else None
+    rows_all = _symmetric_index(ny, r, torch.device("cpu")).numpy()
+    acc = torch.zeros((2, len(xs), len(borders), npl), dtype=torch.float64)  # SSE, SSIM sums
+    for p0 in range(0, npl, per):
+        planes = slice(p0, min(npl, p0 + per))
+        for y0 in range(0, ny, band):
+            y1 = min(ny, y0 + band)
+            idx = rows_all[y0:y1 + 2 * r] if ssim else np.arange(y0, y1)
+            yt = _mapped(ref, idx, planes, dev, offset, scale)
+            xts = [_mapped(x, idx, planes, dev, offset, scale) for x in xs]
+            pad = r if ssim else 0
+            for i, xt in enumerate(xts if psnr else []):
+                d = (xt - yt)[..., pad:pad + y1 - y0, :]
+                for j, s in enumerate(_window_sums(d * d, y0, (ny, nx), borders, 0)):
+                    acc[0, i, j, planes] += s.cpu()
+            for i, mp in enumerate(_ssim_band(xts, yt, y1 - y0, k) if ssim else []):
+                for j, s in enumerate(_window_sums(mp, y0, (ny, nx), borders, r)):
+                    acc[1, i, j, planes] += s.cpu()
+    out = {}
+    for n, (key, margin) in enumerate((("psnr", 0), ("ssim", r))):
+        if psnr if n == 0 else ssim:
+            counts = torch.tensor([nch * (ny - 2 * b - 2 * margin) * (nx - 2 * b - 2 * margin)
+                                   for b in borders], dtype=torch.float64)
+            vals = acc[n] / counts[:, None]
+            out[key] = list((_psnr_from_mse(vals) if n == 0 else vals).numpy())
+    return out
 
 
 def _prepare_channels(x, ref, channel_axis, dev):
@@ -341,11 +484,7 @@ def ssim(x, ref, *, data_range, channel_axis=None) -> float:
     ref = _check_array(ref, "ref")
     _check_same_shape(x, ref)
     dr = _check_data_range(data_range)
-    xt, rt = _prepare_channels(x, ref, channel_axis, _device_of(x, ref))
-    nsp = xt.ndim - 1
-    if nsp < 1:
-        raise ValueError(f"x has shape {tuple(x.shape)}; accepted: an image with spatial axes")
-    return float(_ssim_map(xt, rt, dr, nsp).mean().item())
+    return ssim_many([x], ref, data_range=dr, channel_axis=channel_axis)[0]
 
 
 def ssim_many(xs, ref, *, data_range, channel_axis=None) -> list[float]:
@@ -358,12 +497,18 @@ def ssim_many(xs, ref, *, data_range, channel_axis=None) -> list[float]:
     if not xs:
         return []
     dr = _check_data_range(data_range)
+    nsp = ref.ndim - (channel_axis is not None)
+    if nsp < 1:
+        raise ValueError(f"ref has shape {tuple(ref.shape)}; accepted: an image with spatial axes")
+    if nsp == 2:  # images: banded, no full-size float64 copies
+        ca = None if channel_axis is None else axis_index(channel_axis, ref.ndim, "channel_axis")
+        _check_window(tuple(s for i, s in enumerate(ref.shape) if i != ca), nsp)
+        out = plane_scores([_as_planes(x, ca) for x in xs], _as_planes(ref, ca),
+                           ref_scale=(0.0, dr), psnr=False)["ssim"]
+        return [float(v[0][0]) for v in out]
     dev = _device_of(*xs, ref)
     pairs = [_prepare_channels(x, ref, channel_axis, dev) for x in xs]
     rt = pairs[0][1]
-    nsp = rt.ndim - 1
-    if nsp < 1:
-        raise ValueError(f"ref has shape {tuple(ref.shape)}; accepted: an image with spatial axes")
     maps = _ssim_maps([xt for xt, _ in pairs], rt, dr, nsp)
     return [float(m.mean().item()) for m in maps]
 
@@ -381,17 +526,18 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
             f"x has shape {tuple(x.shape)}; accepted: a stack of 2D images, i.e. {expected} "
             f"dimensions with channel_axis={channel_axis!r}"
         )
-    dev = _device_of(x, ref)
-    xt, rt = _to_f64(x, dev), _to_f64(ref, dev)
-    if channel_axis is None:
-        xt, rt = torch.movedim(xt, axis, 0).unsqueeze(1), torch.movedim(rt, axis, 0).unsqueeze(1)
-    else:
-        ca = axis_index(channel_axis, x.ndim, "channel_axis")
-        if ca == axis:
-            raise ValueError(f"axis and channel_axis are both {axis}; accepted: different axes")
-        xt, rt = torch.movedim(xt, (axis, ca), (0, 1)), torch.movedim(rt, (axis, ca), (0, 1))
-    s = _ssim_map(xt, rt, dr, 2)  # (slices, C, y, x)
-    return s.mean(dim=(1, 2, 3)).cpu().numpy()
+    def planes(a):  # (slices, C, Y, X) views
+        move = torch.movedim if isinstance(a, torch.Tensor) else np.moveaxis
+        if channel_axis is None:
+            return move(a, axis, 0)[:, None]
+        return move(a, (axis, ca), (0, 1))
+
+    ca = None if channel_axis is None else axis_index(channel_axis, x.ndim, "channel_axis")
+    if ca == axis:
+        raise ValueError(f"axis and channel_axis are both {axis}; accepted: different axes")
+    xp, rp = planes(x), planes(ref)
+    _check_window(tuple(rp.shape[-2:]), 2)
+    return plane_scores([xp], rp, ref_scale=(0.0, dr), psnr=False)["ssim"][0][0]
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -416,16 +562,16 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
         raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
     offset, scale = reference_scale(reference, name="reference")
-    dev = _device_of(prediction, reference)
-    xt, rt = _prepare_channels(prediction, reference, channel_axis, dev)
-    xt, rt = (xt - offset) / scale, (rt - offset) / scale
-    nsp = xt.ndim - 1
+    ca = None if channel_axis is None else axis_index(channel_axis, prediction.ndim,
+                                                      "channel_axis")
+    nsp = prediction.ndim - (ca is not None)
     if nsp < 2:
         raise ValueError(
             f"prediction has shape {tuple(prediction.shape)} with channel_axis={channel_axis!r}; "
             "accepted: at least two spatial axes (YX)"
         )
-    ny, nx = xt.shape[-2:]
+    rs = _as_planes(reference, ca)  # (slices, C, Y, X): leading spatial axes become planes
+    ny, nx = rs.shape[-2:]
     if min(ny, nx) - 2 * border < _SSIM_WIN and channel_axis is None and nx in (3, 4):
         # an RGB(A) array's colours read as X: 'border=16 leaves 118 x -29 pixels' said why
         # only to who knew; asked, not guessed (a 3 px wide stack is an image too)
@@ -438,23 +584,17 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
             f"border={border} leaves {ny - 2 * border} x {nx - 2 * border} pixels of a "
             f"{ny} x {nx} image; accepted: a border leaving at least {_SSIM_WIN} x {_SSIM_WIN}"
         )
-    # (slices, C, Y, X): every leading spatial axis becomes a plane index.
-    xs = torch.movedim(xt, 0, -3).reshape(-1, xt.shape[0], ny, nx)
-    rs = torch.movedim(rt, 0, -3).reshape(-1, xt.shape[0], ny, nx)
-    inner = (Ellipsis, slice(border, ny - border), slice(border, nx - border))
-    xi, ri = xs[inner], rs[inner]
-    dims = (1, 2, 3)
-    p_in = _psnr_t(xi, ri, 1.0, dims=dims)
-    s_in = _ssim_map(xi, ri, 1.0, 2).mean(dim=dims)
-    p_whole = _psnr_t(xs, rs, 1.0, dims=dims)
-    s_whole = _ssim_map(xs, rs, 1.0, 2).mean(dim=dims)
+    # both figures from one banded pass: the border's SSIM is the whole map over its window
+    got = plane_scores([_as_planes(prediction, ca)], rs, ref_scale=(offset, scale),
+                       borders=(border, 0))
+    (p_in, p_whole), (s_in, s_whole) = got["psnr"][0], got["ssim"][0]
     result = {
-        "psnr": stack_psnr(p_in.cpu().tolist()),
-        "ssim": float(s_in.mean().item()),
-        "psnr_whole": stack_psnr(p_whole.cpu().tolist()),
-        "ssim_whole": float(s_whole.mean().item()),
+        "psnr": stack_psnr(p_in.tolist()),
+        "ssim": float(s_in.mean()),
+        "psnr_whole": stack_psnr(p_whole.tolist()),
+        "ssim_whole": float(s_whole.mean()),
     }
     if nsp > 2:
-        result["psnr_per_slice"] = [float(v) for v in p_in.cpu().tolist()]
-        result["ssim_per_slice"] = [float(v) for v in s_in.cpu().tolist()]
+        result["psnr_per_slice"] = [float(v) for v in p_in.tolist()]
+        result["ssim_per_slice"] = [float(v) for v in s_in.tolist()]
     return result
