@@ -484,6 +484,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def release_viewer(self) -> None:
         self._threshold_timer.stop()
+        self.overlays.stop()
         self.method.release()
         try:
             self.viewer.dims.events.current_step.disconnect(self._on_dims)
