@@ -280,10 +280,10 @@ def prepare_deblur(
         if tiling_spec.tile is not None and (note := small_tile_note(
                 method, layout, options, tiling_spec.tile)):
             warnings.warn(note, stacklevel=2)
-    if normalization is None:
-        normalization = compute_normalization(image, axes, method.normalization,
-                                              *method.percentiles)
-    elif not isinstance(normalization, Normalization):
+        if normalization is None:  # inside: an image with NaNs gives its error alone
+            normalization = compute_normalization(image, axes, method.normalization,
+                                                  *method.percentiles)
+    if not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
             and normalization.offset < 0:
