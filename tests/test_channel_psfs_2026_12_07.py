@@ -1,6 +1,6 @@
 """One PSF per channel (core.channel_psfs): psf='A;B' deblurs channel i of C with source i, by
 Richardson-Lucy, Wiener, 3D RL and the PSF-aware network 'auto' picks, in the Python API and
-the CLI; a count other than C's size, an image without C (or RGB) and mixed 2D/3D PSFs are
+the CLI; a count other than C's size, an image without C and mixed 2D/3D PSFs are
 refused before any work; per-channel PSFs beat one shared PSF on a DAPI/mCherry-like image."""
 
 import warnings
@@ -96,8 +96,8 @@ def test_auto_runs_the_psf_aware_network_with_each_channels_psf():
     ("ZYX", (2, 32, 32), "gaussian:1;gaussian:2",
      "but axes ZYX have no channel axis C; give the axes with C (e.g. --axes CYX"),
     ("YX", (32, 32), "gaussian:1;gaussian:2", "have no channel axis C"),
-    ("YXS", (32, 32, 3), "gaussian:1;gaussian:2;gaussian:3",
-     "but the image is RGB (axes YXS): its colours are no fluorescence channels; give one PSF"),
+    ("YXS", (32, 32, 3), "gaussian:1;gaussian:2",
+     "but the RGB image (axes YXS) has 3 colours; give 3 PSFs, in R;G;B order"),
     ("CZYX", (2, 8, 32, 32),
      "gaussian:1;widefield:na=1.2,wavelength=0.5,pixel=0.1,nz=5,dz=0.3,size=11",
      "psf: channel 1's PSF (gaussian:1) is 2D but channel 2's"),

@@ -135,8 +135,9 @@ def check_channel_psfs(req: DeblurRequest) -> None:
                          "PSF; give one PSF, or choose a classical or bundled method")
     if "C" not in req.axes:
         if "S" in req.axes:
-            raise ValueError(f"{given} but {layer} is RGB: its colours are no fluorescence "
-                             "channels; give one PSF")
+            raise ValueError(f"{given} but {layer} is RGB: one PSF per colour runs in "
+                             "`microdeblur deblur` and deblur() with richardson_lucy or "
+                             "wiener; here give one PSF")
         raise ValueError(f"{given} but {layer} (axes {req.axes}) has no channel axis C; set "
                          f"Axes to C{req.axes} if it holds channels, or give one PSF (a layer "
                          "opened with channel_axis is one channel)")

@@ -12,8 +12,14 @@ named with a ';' is still read as one PSF.
 without C, the spec with its channel's PSF: 'auto' picks, iterations and balance 'auto', a PSF
 fitted to the image, all settled per channel) and ``run_channels`` runs them into the channels
 of one output. Each channel is normalised on its own unless a ``normalization`` is given.
-Refused before any work, each in one line: a count of PSFs other than the C axis's size, an
-image without C (RGB's S is colour, not fluorescence channels), and a mix of 2D and 3D PSFs.
+
+An RGB image (an S axis of 3, or RGBA's 4 with the alpha copied as is) without C takes one PSF
+per colour, in R;G;B order, for the classical methods (brightfield blur differs by
+wavelength): each colour runs as a channel does. Networks are refused: the PSF-aware network's
+colour path takes one PSF and a blind network none.
+Refused before any work, each in one line: a count of PSFs other than the C axis's size (or
+the number of colours), an image without C or colours, one PSF per colour for a network, and a
+mix of 2D and 3D PSFs.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ import numpy as np
 from .axes import AxisView
 from .thread_warnings import caught
 
-__all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources",
-           "prepare_channels", "run_channels"]
+__all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources", "part_axis",
+           "part_label", "prepare_channels", "run_channels"]
 
 CHANNEL_SEPARATOR = ";"
 
@@ -89,20 +95,53 @@ def check_channel_sources(spec) -> None:
                          "PSF")
 
 
-def _refuse_layout(count: int, axes: str, shape) -> int:
-    """The C axis's index, or the line saying why these axes cannot take ``count`` PSFs."""
+def part_axis(axes: str) -> str | None:
+    """The axis whose parts take one PSF each: C, else the colours of S (RGB), else None."""
+    return "C" if "C" in axes else ("S" if "S" in axes else None)
+
+
+#: RGB's colours in sample order, as one PSF per colour names them
+COLOURS = "RGB"
+
+
+def part_label(axes: str, index: int) -> str:
+    """'channel 2' for C (or no axis known); 'colour G' for RGB's samples (S, no C)."""
+    if part_axis(axes) == "S" and index < len(COLOURS):
+        return f"colour {COLOURS[index]}"
+    return f"channel {index + 1}"
+
+
+def _refuse_layout(count: int, axes: str, shape, method: str) -> int:
+    """The index of the axis the PSFs go to (``part_axis``; RGBA: its 3 colours take one each,
+    the alpha is copied), or the line saying why these axes cannot take ``count`` PSFs."""
     given = f"psf gives {count} PSFs (one per channel, separated by '{CHANNEL_SEPARATOR}')"
-    if "C" not in axes:
-        if "S" in axes:
-            raise ValueError(f"{given} but the image is RGB (axes {axes}): its colours are no "
-                             "fluorescence channels; give one PSF")
+    letter = part_axis(axes)
+    if letter is None:
         raise ValueError(f"{given} but axes {axes} have no channel axis C; give the axes with "
                          "C (e.g. --axes CYX, axes='CYX'), or one PSF")
-    c = axes.index("C")
-    if int(shape[c]) != count:
-        raise ValueError(f"{given} but the image's C axis has {int(shape[c])} channels; give "
-                         f"{int(shape[c])} PSFs, in channel order")
-    return c
+    index, size = axes.index(letter), int(shape[axes.index(letter)])
+    if letter == "C":
+        if size != count:
+            raise ValueError(f"{given} but the image's C axis has {size} channels; give "
+                             f"{size} PSFs, in channel order")
+        return index
+    from .axes import has_alpha
+    from .method import CLASSICAL_METHODS
+
+    given = given.replace("per channel", "per colour")
+    if method not in CLASSICAL_METHODS:
+        raise ValueError(f"{given} but method={method!r} runs a network, which takes one PSF "
+                         f"(or none) for an RGB image (axes {axes}); only richardson_lucy and "
+                         "wiener take one PSF per colour: choose one of them, or give one PSF")
+    colours = size - 1 if has_alpha(axes, shape) else size
+    if colours == 1:
+        raise ValueError(f"{given} but the image (axes {axes}, {size} samples) has one colour "
+                         "(gray + alpha); give one PSF")
+    if colours != count:
+        alpha = ", its alpha passed through" if colours < size else ""
+        raise ValueError(f"{given} but the RGB image (axes {axes}) has {colours} colours"
+                         f"{alpha}; give {colours} PSFs, in R;G;B order")
+    return index
 
 
 class ChannelOf(AxisView):
@@ -127,8 +166,10 @@ def channel_of(array, axis: int, index: int):
 
 def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, models):
     """``inference.prepare_deblur`` for a spec with one PSF per channel (None for any other):
-    each channel prepared with its own PSF, the lines each settles said with its channel."""
-    from .axes import Layout
+    each channel (or RGB colour) prepared with its own PSF, the lines each settles said with
+    its channel (or colour); RGBA's alpha is copied by ``run_channels``."""
+    from .axes import Layout, has_alpha
+    from .deblur_notes import ALPHA_NOTE
     from .inference import prepare_deblur
     from .method import MethodSpec
     from .psf_fit import check_psf_model_fits
@@ -136,11 +177,11 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
     if not isinstance(spec, MethodSpec) or not (parts := channel_sources(spec.psf)):
         return None
     spec = spec.check()
-    c = _refuse_layout(len(parts), axes, tuple(image.shape))
+    shape = tuple(int(n) for n in image.shape)
+    c = _refuse_layout(len(parts), axes, shape, spec.name)
     # every channel's PSF against the image before the first channel settles anything
-    check_psf_model_fits(spec, axes, tuple(image.shape),
-                         tile=getattr(tiling_spec, "tile", None))
-    plane_axes = axes.replace("C", "")
+    check_psf_model_fits(spec, axes, shape, tile=getattr(tiling_spec, "tile", None))
+    plane_axes = axes.replace(axes[c], "")
     prepared, said = [], []
     for i, part in enumerate(parts):
         with caught() as held:
@@ -149,9 +190,11 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
                                            normalization=normalization, models=models))
         said += [(i, w) for w in held]
     for i, w in said:  # after every channel was prepared, like the lines of one deblur
-        warnings.warn_explicit(f"channel {i + 1}: {w.message}", w.category, w.filename, w.lineno)
+        warnings.warn_explicit(f"{part_label(axes, i)}: {w.message}", w.category, w.filename,
+                               w.lineno)
+    if axes[c] == "S" and has_alpha(axes, shape):
+        warnings.warn(ALPHA_NOTE, stacklevel=3)
     first = prepared[0]
-    shape = tuple(int(n) for n in image.shape)
     return replace(first, image=image, layout=Layout.for_method(axes, shape, first.method),
                    channel_runs=tuple(prepared))
 
@@ -166,10 +209,13 @@ def _tile_count(prepared) -> int:
 
 def run_channels(prepared, out):
     """``PreparedDeblur.iter_run`` of ``prepare_channels``'s result, ``out`` checked: each
-    channel's deblur into its channel of ``out``; progress counts the tiles of all channels."""
+    channel's deblur into its channel of ``out`` (RGBA: then the alpha copied); progress
+    counts the tiles of all channels."""
+    from .axes import copy_sample
     from .progress import DeblurProgress
 
-    c = prepared.axes.index("C")
+    letter = part_axis(prepared.axes)
+    c = prepared.axes.index(letter)
     # a channel's plane index is over its own loop axes (C left out): C goes back in where the
     # image's axes have it (ZCYX: (z, c))
     own_loop = prepared.channel_runs[0].layout.loop_axes
@@ -188,13 +234,15 @@ def run_channels(prepared, out):
             total = max(total, done)  # smaller tiles after running out of memory: more of them
             plane = step.plane[:position] + (i,) + step.plane[position:]
             yield DeblurProgress(done, total, plane, step.tile)
+    if len(results) < prepared.shape[c]:  # RGBA: the alpha, the last sample, as it is
+        copy_sample(prepared.image, out, prepared.axes, prepared.shape[c] - 1,
+                    prepared.output_dtype)
     first = results[0]
     psf = CHANNEL_SEPARATOR.join(str(r.parameters.get("psf", "")) for r in results)
     parameters = dict(first.parameters, psf=psf,
                       channels=[dict(r.parameters, normalization=vars(r.normalization))
                                 for r in results])
     return replace(first, image=out, axes=prepared.axes, parameters=parameters)
-
 
 
 def one_psf_only(spec) -> None:

@@ -31,17 +31,18 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     only where the run deconvolves over Z (``runs_in_3d``): plane by plane only its
     in-focus plane is used. Cheap (a file's TIFF header is read, not its pixels): the deblur's
     own checks come later, after the slower parts of its preparation."""
-    from .channel_psfs import channel_sources
+    from .channel_psfs import channel_sources, part_axis, part_label
     from .psf import is_psf_model, parse_psf
 
-    if parts := channel_sources(spec.psf):  # each channel's PSF on a plane without C
+    if parts := channel_sources(spec.psf):  # each channel's (RGB: colour's) PSF on its plane
+        letter = part_axis(axes) or "C"
         for i, part in enumerate(parts):
             try:
-                check_psf_model_fits(spec.replace(psf=part), axes.replace("C", ""),
-                                     tuple(n for a, n in zip(axes, shape) if a != "C"), tile=tile,
-                                     image=image)
+                check_psf_model_fits(spec.replace(psf=part), axes.replace(letter, ""),
+                                     tuple(n for a, n in zip(axes, shape) if a != letter),
+                                     tile=tile, image=image)
             except ValueError as error:
-                raise ValueError(f"channel {i + 1} of psf: {error}") from None
+                raise ValueError(f"{part_label(axes, i)} of psf: {error}") from None
         return
     if not (isinstance(spec.psf, str) and is_psf_model(spec.psf)):
         _check_psf_data_fits(spec, axes, shape, image)
@@ -197,7 +198,7 @@ def psf_from_calibration(spec, pixel_size, axes: str | None = None) -> MethodSpe
     it ran. An array has no file, so ``inference.deblur`` still refuses such a spec.
     ``axes``, the image's: a 3D model lacking dz= on an image without Z is told to drop nz=
     (it was told to add a dz=, and then refused as 3D)."""
-    from .channel_psfs import CHANNEL_SEPARATOR, channel_sources
+    from .channel_psfs import CHANNEL_SEPARATOR, channel_sources, part_label
     from .psf import calibration_gaps, with_calibration
 
     if not isinstance(spec, MethodSpec) or not isinstance(spec.psf, str):
@@ -206,13 +207,13 @@ def psf_from_calibration(spec, pixel_size, axes: str | None = None) -> MethodSpe
     done = [with_calibration(part, pixel_size) for part in parts or [spec.psf]]
     for i, (text, _) in enumerate(done):
         if calibration_gaps(text):  # the spec's own check said only 'lacks pixel'
-            lead = f"channel {i + 1}: " if parts else ""
+            lead = f"{part_label(axes or '', i)}: " if parts else ""
             raise ValueError(lead + uncalibrated(text, pixel_size, axes))
     if not any(note for _, note in done):
         return spec
     for i, (_, note) in enumerate(done):
         if note:
-            lead = f"channel {i + 1}: " if parts else ""
+            lead = f"{part_label(axes or '', i)}: " if parts else ""
             warnings.warn(lead + note, UserWarning, stacklevel=3)
     return spec.replace(psf=CHANNEL_SEPARATOR.join(text for text, _ in done))
 
