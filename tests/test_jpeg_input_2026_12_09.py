@@ -101,7 +101,22 @@ def test_balance_line_names_jpeg_and_the_lower_bound(monkeypatch):
         balance_for(spec, _jpeg(_blurred_u8(0), 85), "YX")
     assert "smallest balance" not in str(record[0].message)
     # GCV at its lower bound (as it was on JPEG input): the line says so
-    monkeypatch.setattr(pe, "gcv_balance", lambda plane, psf: float(pe.GCV_BALANCES[0]))
+    monkeypatch.setattr(pe, "gcv_balance_read",
+                        lambda plane, psf: (float(pe.GCV_BALANCES[0]), False))
     with pytest.warns(UserWarning, match="the smallest balance searched") as record:
         balance_for(spec, _blurred_u8(0), "YX")
     assert "JPEG" not in str(record[0].message)
+
+
+def test_blocky_content_that_is_no_jpeg_keeps_its_whole_band_estimate():
+    """An 8-px calibration grid looks blocky; its estimate did not collapse, so the band is not
+    used (it had given 3.9 x 0.2 px for a blur of 1.2, the whole band 1.8)."""
+    import napari_microdeblur.core.psf_estimate as pe
+
+    yy, xx = np.mgrid[:256, :256]
+    grid = np.where((yy % 8 == 0) | (xx % 8 == 0), 1.0, 0.2)
+    blurred = ndimage.gaussian_filter(grid, 1.2, mode="wrap")
+    blurred = blurred + np.random.default_rng(0).normal(0, 0.01, blurred.shape)
+    est = pe.estimate_psf(blurred)
+    assert not est.jpeg_like and "JPEG" not in est.describe()
+    assert est.sigma_major > pe.COLLAPSED_SIGMA

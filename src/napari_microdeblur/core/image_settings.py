@@ -155,8 +155,7 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. GCV judges a 2D PSF: a 3D one (or one
     wider than the crop) runs ``FIXED_BALANCE``, and the line says why."""
-    from .jpeg_blocks import looks_jpeg
-    from .psf_estimate import GCV_BALANCES, JPEG_BAND, gcv_balance
+    from .psf_estimate import GCV_BALANCES, JPEG_BAND, gcv_balance_read
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
         return spec
@@ -165,11 +164,11 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
         return spec
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     try:
-        balance = gcv_balance(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane,
-                              kernel[0] if kernel.ndim == 3 and not is_3d_kernel(kernel)
-                              else kernel)
+        balance, band_limited = gcv_balance_read(
+            plane[plane.shape[0] // 2] if plane.ndim == 3 else plane,
+            kernel[0] if kernel.ndim == 3 and not is_3d_kernel(kernel) else kernel)
         why = "by generalised cross-validation on the image"
-        if looks_jpeg(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane):
+        if band_limited:
             why += (f"; it shows JPEG's 8x8 blocks, so only frequencies below {JPEG_BAND:g} "
                     "cycles/px were read")
         if balance <= GCV_BALANCES[0]:

@@ -45,6 +45,10 @@ _GCV_CHUNK = 4  # balances scored together by _Spectrum.gcv
 #: balance (training crops of benchmarks/jpeg_input.py: estimate error 1.49 -> 0.41 px mean;
 #: 0.15 and 0.25 did worse; chosen on training crops only).
 JPEG_BAND = 0.2
+#: ... but only where the whole band collapsed, as it does on JPEG (to 0.2-0.35 px, GCV's lower
+#: balance): an 8-px grid, an image upscaled 4x or 8-px periodic content also look blocky, and
+#: the band made their (sound) estimates worse (a calibration grid 1.8 -> 3.9 x 0.2 px)
+COLLAPSED_SIGMA = 0.5
 
 
 @dataclass(frozen=True)
@@ -109,15 +113,16 @@ class _Spectrum:
     """|X|^2 of the periodic component of a centre crop (Moisan's periodic-plus-smooth
     decomposition: no edge jump, and unlike a mirror extension the blur's orientation stays),
     with the frequency grids GCV needs; the frequency axes (fx = 0, fy = 0) carry no weight,
-    nor, on a crop that shows JPEG's 8x8 blocks (``jpeg_like``), frequencies above
-    ``JPEG_BAND``."""
+    nor, when ``band_limited`` (``jpeg_like``: a blocky crop whose whole band collapsed),
+    frequencies above ``JPEG_BAND``; ``blocky``: the crop shows an 8x8 grid (``looks_jpeg``)."""
 
-    def __init__(self, plane: np.ndarray, crop: int = _CROP):
+    def __init__(self, plane: np.ndarray, crop: int = _CROP, band_limited: bool = False):
         h, w = plane.shape
         c = min(crop, h, w)
         y0, x0 = (h - c) // 2, (w - c) // 2
         x = plane[y0 : y0 + c, x0 : x0 + c].astype(np.float64)
-        self.jpeg_like = looks_jpeg(x)
+        self.blocky = looks_jpeg(x)  # JPEG's 8x8 grid, or content that looks like it
+        self.jpeg_like = band_limited
         x = _without_spikes(x)
         x_hat = np.fft.fft2(x - x.mean())
         # the smooth component: the solution of a Laplace equation driven by the edge jumps
@@ -186,14 +191,23 @@ def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
     the 2D ``psf`` on the centre crop of a 2D ``plane`` (256 px, or twice the PSF where that is
     larger): how well the restoration predicts each frequency of the data from the others,
     Reeves and Mersereau's criterion with the blur known. No reference needed;
-    ``balance='auto'``. On a crop that shows JPEG's 8x8 blocks only frequencies below
-    ``JPEG_BAND`` count (quantisation removed the noise above: GCV took 1e-6, and the output
-    fell 10-20 dB below the input)."""
+    ``balance='auto'``. On a crop that shows JPEG's 8x8 blocks, the larger of the balances
+    of the whole band and of the frequencies below ``JPEG_BAND`` (quantisation removed the
+    noise above: GCV took 1e-6, and the output fell 10-20 dB below the input)."""
     kernel = np.asarray(psf, dtype=np.float64)
     if kernel.ndim != 2:
         raise ValueError(f"psf of shape {kernel.shape}: balance 'auto' needs a 2D PSF; give a "
                          "number for a 3D one")
-    spectrum = _Spectrum(np.asarray(plane, dtype=np.float64), max(_CROP, 2 * max(kernel.shape)))
+    return gcv_balance_read(plane, psf)[0]
+
+
+def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool]:
+    """(``gcv_balance``, whether only the frequencies below ``JPEG_BAND`` were read: on a
+    blocky crop, where they give a larger balance than the whole band, as JPEG's do)."""
+    kernel = np.asarray(psf, dtype=np.float64)
+    plane = np.asarray(plane, dtype=np.float64)
+    crop = max(_CROP, 2 * max(kernel.shape))
+    spectrum = _Spectrum(plane, crop)
     side = spectrum.lap2.shape[0]
     if max(kernel.shape) > side:
         raise ValueError(f"psf of shape {kernel.shape} is larger than the {side} px the image "
@@ -202,7 +216,15 @@ def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel / kernel.sum()
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
     otf2 = np.abs(np.fft.rfft2(padded)) ** 2
-    return float(GCV_BALANCES[int(np.argmin(spectrum.gcv(otf2, GCV_BALANCES)))])
+    balance = float(GCV_BALANCES[int(np.argmin(spectrum.gcv(otf2, GCV_BALANCES)))])
+    if not spectrum.blocky:
+        return balance, False
+    # blocky: JPEG's took balances far too small (1e-6 to 1e-5: output 10 dB below the
+    # input); the larger of the two readings, so content that only looks blocky (an 8 px
+    # grid) is at worst regularised a little more, never less
+    band = _Spectrum(plane, crop, band_limited=True)
+    limited = float(GCV_BALANCES[int(np.argmin(band.gcv(otf2, GCV_BALANCES)))])
+    return (limited, True) if limited > balance else (balance, False)
 
 
 def is_estimate(source) -> bool:
@@ -249,6 +271,15 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
     if float(np.ptp(plane)) == 0:
         raise ValueError("image is constant: it holds no blur to estimate a PSF from")
     spectrum = _Spectrum(plane)
+    found = _best_blur(spectrum)
+    if spectrum.blocky and found.sigma_major <= COLLAPSED_SIGMA:
+        # collapsed, as on JPEG: quantisation took the noise GCV needs above JPEG_BAND
+        found = _best_blur(_Spectrum(plane, band_limited=True))
+    return found
+
+
+def _best_blur(spectrum: _Spectrum) -> EstimatedPsf:
+    """The GCV search of ``estimate_psf`` on one spectrum."""
 
     def score(s_major, s_minor, angle, lambdas=_LAMBDAS):
         values = spectrum.gcv(spectrum.gaussian_otf2(s_major, s_minor, angle), lambdas)
