@@ -152,3 +152,16 @@ def test_a_cluster_batch_closes_and_prints_json_as_one_machine_does(tmp_path, ca
     assert captured.err.strip().splitlines()[-1] == (
         f"microdeblur: {shown_path(out)}: 1 done, 1 skipped (output exists), 1 failed")
     assert failures_path(out).is_file()
+
+
+def test_with_q_warnings_that_name_their_file_by_path_are_told_apart(tmp_path):
+    """Review 2026-12-09: the key kept the folder ('in/: ...'), so a different warning of
+    another file of the folder was counted as the first one and never said."""
+    from napari_microdeblur.cli_batch import BatchLog
+
+    log = BatchLog(output=tmp_path / "out", quiet=True, json=False)
+    assert not log.repeated("in/a.tif: holds 2 series; the first is read", "a.tif")
+    assert not log.repeated("in/b.tif: full resolution read (level 0 of 2)", "b.tif")
+    assert not log.repeated("'in/c.tif': an axis of 3 read as Z", "c.tif")
+    # the same warning for another file, numbers aside, is counted
+    assert log.repeated("in/d.tif: full resolution read (level 0 of 3)", "d.tif")

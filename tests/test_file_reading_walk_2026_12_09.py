@@ -212,3 +212,12 @@ def test_real_calibrations_are_kept(tmp_path, write, expected):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert io.read_image(path).pixel_size == pytest.approx({"X": expected, "Y": expected})
+
+
+def test_a_truncated_fortran_order_npy_is_said_to_be_truncated(tmp_path):
+    """Review 2026-12-09: a Fortran-order file cut short said to save it as a number array."""
+    path = tmp_path / "f.npy"
+    np.save(path, np.asfortranarray(np.stack([GRAY, GRAY])))
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="the file is truncated"):
+        io.read_image(path)

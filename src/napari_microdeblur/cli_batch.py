@@ -149,7 +149,11 @@ class BatchLog:
             return False
         # a warning is known by its opening clause ('PSF estimated from the image (GCV blur
         # identification)'): what follows is the file's own (gaussian:1.41, astig:1.54,...)
-        words = (message.replace(file, "") if file else message).strip(": ").split(": ")[0]
+        # the file's whole path goes, quoted or not ('in/b.tif: ...' had left 'in/' as the
+        # key, so every warning naming a file of that folder counted as the first)
+        if file:
+            message = re.sub(rf"\S*{re.escape(file)}['\"]?", "", message)
+        words = message.strip(" :'\"").split(": ")[0]
         key = _NUMBER.sub("#", words)
         seen = self.repeats.get(key)
         if seen is None:

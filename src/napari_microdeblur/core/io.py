@@ -431,6 +431,11 @@ def read_npy(path: Path) -> ImageData:
     except ValueError as error:  # not a .npy (no magic string), or a damaged header
         raise ValueError(f"cannot read {shown_path(path)} as a NumPy .npy file: "
                          f"{first_line(error)}") from error
+    if header is not None and not np.dtype(header[2]).hasobject:  # Fortran order too
+        needed = offset + int(np.prod(header[0])) * np.dtype(header[2]).itemsize
+        if path.stat().st_size < needed:
+            raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
+                             f"{path.stat().st_size} of the {needed} bytes its array needs)")
     if header is None or header[1]:  # a newer header, or Fortran order: read whole
         array = _load_npy(path)
         shape, dtype = array.shape, array.dtype
@@ -443,10 +448,6 @@ def read_npy(path: Path) -> ImageData:
         raise ValueError(f"cannot read {shown_path(path)}: its array has shape {shape}; an "
                          "image needs 2 or more dimensions")
     if header is not None and not header[1]:
-        needed = offset + int(np.prod(shape)) * dtype.itemsize
-        if path.stat().st_size < needed:
-            raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
-                             f"{path.stat().st_size} of the {needed} bytes its array needs)")
         array = TiffArray(path, offset, shape, dtype, dtype.byteorder)
     return ImageData(array=array, axes="", path=str(path))
 
