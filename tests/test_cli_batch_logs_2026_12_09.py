@@ -165,3 +165,32 @@ def test_with_q_warnings_that_name_their_file_by_path_are_told_apart(tmp_path):
     assert not log.repeated("'in/c.tif': an axis of 3 read as Z", "c.tif")
     # the same warning for another file, numbers aside, is counted
     assert log.repeated("in/d.tif: full resolution read (level 0 of 3)", "d.tif")
+
+
+def test_ctrl_c_in_a_folder_batch_closes_with_what_was_done(tmp_path, capsys, monkeypatch):
+    """Review 2026-12-09: Ctrl-C mid-batch gave no closing line and left an earlier run's
+    failures list in place."""
+    from napari_microdeblur import cli
+
+    src, out = _folder(tmp_path, good=2)
+    assert main(["deblur", str(src), "-o", str(out), *WIENER, "-q"]) == 2  # junk.tif listed
+    listed = failures_path(out)
+    assert listed.exists()
+    (src / "junk.tif").unlink()
+    for p in out.iterdir():
+        p.unlink()
+    real, calls = cli.deblur_one, []
+
+    def interrupted_on_the_second(source, target, args, models=None):
+        calls.append(source)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(source, target, args, models)
+
+    monkeypatch.setattr(cli, "deblur_one", interrupted_on_the_second)
+    capsys.readouterr()
+    assert main(["deblur", str(src), "-o", str(out), *WIENER, "-q"]) == cli.EXIT_INTERRUPTED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2] == (f"microdeblur: {shown_path(out)}: 1 done, 0 skipped (output exists), "
+                       "0 failed; interrupted: the same command again finishes the rest")
+    assert "interrupted" in err[-1] and not listed.exists()

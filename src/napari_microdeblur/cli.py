@@ -281,14 +281,18 @@ def cmd_deblur(args) -> int:
     models = ModelCache()  # a network is loaded once for the batch, not once per file
     pairs = folder_pairs(inputs, output, args)
     log = BatchLog(output, quiet=args.quiet, json=args.json)
-    with swept_once(target for _, target in pairs):  # one listing of the folder, not one a file
-        for source, target in pairs:
-            if target.exists() and not args.overwrite:
-                if not args.quiet and not args.json:
-                    print(f"{target}: exists, skipped", flush=True)
-                log.add(source, target, "skipped")
-                continue
-            deblur_in_batch(source, target, args, models, log)
+    try:
+        with swept_once(target for _, target in pairs):  # one listing of the folder
+            for source, target in pairs:
+                if target.exists() and not args.overwrite:
+                    if not args.quiet and not args.json:
+                        print(f"{target}: exists, skipped", flush=True)
+                    log.add(source, target, "skipped")
+                    continue
+                deblur_in_batch(source, target, args, models, log)
+    except KeyboardInterrupt:
+        log.close(interrupted=True)
+        raise
     return log.close()
 
 

@@ -151,8 +151,10 @@ class BatchLog:
         # identification)'): what follows is the file's own (gaussian:1.41, astig:1.54,...)
         # the file's whole path goes, quoted or not ('in/b.tif: ...' had left 'in/' as the
         # key, so every warning naming a file of that folder counted as the first)
+        # (by words, not a regex made per file name: re caches each, and a batch of millions
+        # of names grew it; tests/test_batch_stability_2026_12_09.py)
         if file:
-            message = re.sub(rf"\S*{re.escape(file)}['\"]?", "", message)
+            message = " ".join(w for w in message.split(" ") if file not in w)
         words = message.strip(" :'\"").split(": ")[0]
         key = _NUMBER.sub("#", words)
         seen = self.repeats.get(key)
@@ -162,9 +164,11 @@ class BatchLog:
         seen[2] += 1
         return True
 
-    def close(self) -> int:
+    def close(self, interrupted: bool = False) -> int:
         """The repeated warnings counted, the failures listed, the closing line; the exit
-        code (2 where a file failed, as a single file's failure)."""
+        code (2 where a file failed, as a single file's failure). ``interrupted`` (Ctrl-C):
+        what was done so far, and that a rerun finishes it (no line, and an earlier run's
+        failures list left in place, had said nothing of the run)."""
         from .cli import EXIT_ERROR
 
         for file, words, more in self.repeats.values():
@@ -177,8 +181,9 @@ class BatchLog:
         list_failures(self.output, self.records, counts["failed"])
         # said with -q too: one line whatever the batch's size, and the one scripts grep
         print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
-              f"{counts['skipped']} skipped (output exists), {counts['failed']} failed",
-              file=sys.stderr, flush=True)
+              f"{counts['skipped']} skipped (output exists), {counts['failed']} failed"
+              + ("; interrupted: the same command again finishes the rest" if interrupted
+                 else ""), file=sys.stderr, flush=True)
         return EXIT_ERROR if counts["failed"] else 0
 
 
