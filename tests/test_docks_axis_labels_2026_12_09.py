@@ -116,3 +116,38 @@ def test_the_docks_note_a_guessed_z_that_may_be_time(make_napari_viewer, qtbot):
         assert w.image.axes_note.isVisibleTo(w)
         w.axes_edit.setText("TYX")  # the user's own axes: nothing more to say
         assert w.image.axes_assumed == ""
+
+
+def test_the_axes_box_follows_labels_set_after_the_layer_was_chosen(make_napari_viewer, qtbot):
+    viewer, layer, (deblur, focus) = open_docks(make_napari_viewer, stack((5, 64, 64)))
+    assert deblur.axes_edit.text() == "ZYX"
+    layer.axis_labels = ("t", "y", "x")  # a user or a script, after the dock opened
+    for w in (deblur, focus):
+        assert w.axes_edit.text() == "TYX"  # was: ZYX until the layer was chosen again
+        assert "axis labels" in w.image.axes_assumed
+    deblur.axes_edit.setText("ZYX")  # typed: the user's own axes are kept
+    layer.axis_labels = ("z", "y", "x")
+    assert deblur.axes_edit.text() == "ZYX"
+    layer.axis_labels = ("t", "y", "x")
+    assert deblur.axes_edit.text() == "ZYX" and focus.axes_edit.text() == "TYX"
+    other = viewer.add_image(stack((3, 64, 64)), name="other")
+    deblur.layer_combo.set_value(other)
+    assert deblur.axes_edit.text() == "ZYX"
+    layer.axis_labels = ("c", "y", "x")  # no longer chosen: no longer followed
+    assert deblur.axes_edit.text() == "ZYX" and focus.axes_edit.text() == "CYX"
+
+
+def followers(layer, obj) -> int:
+    """How many of ``obj``'s methods follow ``layer``'s axis labels (napari keeps a bound
+    method as (weakref to its object, its name))."""
+    return sum(1 for cb in layer.events.axis_labels.callbacks
+               if isinstance(cb, tuple) and callable(cb[0]) and cb[0]() is obj)
+
+
+def test_a_closed_dock_no_longer_follows_the_labels(make_napari_viewer, qtbot):
+    viewer, layer, (deblur, _) = open_docks(make_napari_viewer, stack((5, 64, 64)))
+    prefill = deblur.image.axes_prefill
+    assert followers(layer, prefill) == 1
+    viewer.window.remove_dock_widget(deblur)  # closing releases the dock's parts
+    assert followers(layer, prefill) == 0
+    layer.axis_labels = ("t", "y", "x")  # no error from a closed dock's box

@@ -167,17 +167,22 @@ def _within_a_run() -> bool:
 
 class AxesPrefill:
     """Sets the Axes box ``axes_edit`` to the axes of the layer ``layer_of()`` gives
-    (``_layers.guess_layer_axes``: its record, its file's, or its shape's) on ``guess()``,
-    then calls ``then()``; when its file's header arrives later (``HeaderReads``), again,
-    unless the user typed other axes meanwhile (kept: ``then()`` only)."""
+    (``_layers.guess_layer_axes``: its record, its file's, its napari axis labels or its
+    shape's) on ``guess()``, then calls ``then()``; when its file's header arrives later
+    (``HeaderReads``) or its axis labels are set later (by the user or a script), again,
+    unless the user typed other axes meanwhile (kept: ``then()`` only). Only the layer of the
+    last ``guess()`` is followed, until ``release()``."""
 
     def __init__(self, axes_edit, layer_of: Callable, then: Callable[[], None] | None = None):
         self.axes_edit, self._layer_of, self._then = axes_edit, layer_of, then
         self.reads = HeaderReads()
         self._guessed = ""
+        self._followed = None  # weak reference to the layer whose axis labels are followed
 
     def guess(self, *_) -> None:
-        self.reads.run(self._set, self._layer_of(), refresh=self._arrived)
+        layer = self._layer_of()
+        self._follow(layer)
+        self.reads.run(self._set, layer, refresh=self._arrived)
 
     def _set(self) -> None:
         from ._layers import guess_layer_axes
@@ -194,5 +199,38 @@ class AxesPrefill:
         elif self._then is not None:
             self.reads.run(self._then)
 
+    def _follow(self, layer) -> None:
+        """Follow ``layer``'s axis labels (napari 0.5+), and no other layer's."""
+        import weakref
+
+        if layer is not None and self._followed_layer() is layer:
+            return
+        self._unfollow()
+        emitter = getattr(getattr(layer, "events", None), "axis_labels", None)
+        if emitter is not None and not self.reads.released:
+            emitter.connect(self._labels_set)
+            self._followed = weakref.ref(layer)
+
+    def _followed_layer(self):
+        return self._followed() if self._followed is not None else None
+
+    def _unfollow(self) -> None:
+        from ._workers import disconnect
+
+        layer = self._followed_layer()
+        if layer is not None:
+            disconnect(layer.events.axis_labels, self._labels_set)
+        self._followed = None
+
+    def _labels_set(self, *_) -> None:
+        layer = self._followed_layer()
+        if self.reads.released or layer is None or self._layer_of() is not layer:
+            return  # another layer chosen without a guess() yet: its own guess decides
+        try:
+            self._arrived()  # as a header arriving late: typed axes are kept
+        except RuntimeError:  # its widgets were deleted with the dock
+            self.release()
+
     def release(self) -> None:
         self.reads.release()
+        self._unfollow()

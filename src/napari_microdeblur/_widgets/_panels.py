@@ -135,7 +135,8 @@ class ClassicalOptions(QGroupBox):
 
 class ImagePanel(QWidget):
     """An image layer and its axes (guessed when the layer changes; the user may edit them).
-    Axes its file states come once its header is read, in a worker (``AxesPrefill``)."""
+    Axes its file states come once its header is read, in a worker, and napari axis labels
+    set later refill the box too, unless the user typed axes (``AxesPrefill``)."""
 
     changed = Signal()
 
