@@ -194,3 +194,17 @@ def test_ctrl_c_in_a_folder_batch_closes_with_what_was_done(tmp_path, capsys, mo
     assert err[-2] == (f"microdeblur: {shown_path(out)}: 1 done, 0 skipped (output exists), "
                        "0 failed; interrupted: the same command again finishes the rest")
     assert "interrupted" in err[-1] and not listed.exists()
+
+
+def test_with_q_two_warnings_of_one_opening_are_both_said_and_files_counted_once(tmp_path):
+    """Review 2026-12-09: 'colour R: 30 iterations' hid 'colour R: balance ...' (one key per
+    opening clause), and a file with two such warnings was counted twice."""
+    from napari_microdeblur.cli_batch import BatchLog
+
+    log = BatchLog(output=tmp_path / "out", quiet=True, json=False)
+    assert not log.repeated("colour R: 30 iterations (auto)", "a.tif")
+    assert not log.repeated("colour R: balance 0.01 (auto)", "a.tif")
+    assert log.repeated("colour R: 25 iterations (auto)", "b.tif")
+    assert log.repeated("colour R: balance 0.02 (auto)", "b.tif")
+    assert log.repeated("colour R: 20 iterations (auto)", "c.tif")
+    assert sorted(len(others) for _, _, others in log.repeats.values()) == [1, 2]

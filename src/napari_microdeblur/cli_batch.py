@@ -112,7 +112,9 @@ def deblur_single(source: Path, output: Path, args) -> int:
 
 #: a number inside a warning (a sigma, a count, a file's index): masked to tell a warning
 #: that repeats from file to file with only its numbers changed
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+#: a word holding a digit: a number, or a PSF written with them ('astig:1.54,1.2,30' and
+#: 'gaussian:1.7' are the same warning's details)
+_WITH_DIGITS = re.compile(r"\S*\d\S*")
 
 
 @dataclass
@@ -127,8 +129,8 @@ class BatchLog:
     quiet: bool
     json: bool
     records: list = field(default_factory=list)
-    #: a warning's opening words, numbers masked -> [the first file it was said for, those
-    #: words, how many files after that one had it]
+    #: a warning, numbers masked -> [the first file it was said for, its opening words,
+    #: the other files that had it]
     repeats: dict = field(default_factory=dict)
 
     def add(self, source, target, status: str, *, method=None, seconds=None,
@@ -155,14 +157,18 @@ class BatchLog:
         # of names grew it; tests/test_batch_stability_2026_12_09.py)
         if file:
             message = " ".join(w for w in message.split(" ") if file not in w)
-        words = message.strip(" :'\"").split(": ")[0]
-        key = _NUMBER.sub("#", words)
+        message = message.strip(" :'\"")
+        words = message.split(": ")[0]
+        # the whole warning, numbers aside, is the key ('colour R: 30 iterations' and 'colour
+        # R: balance ...' are two warnings), counted once per file
+        key = _WITH_DIGITS.sub("#", message)
         seen = self.repeats.get(key)
         if seen is None:
-            self.repeats[key] = [file, words, 0]
+            self.repeats[key] = [file, words, set()]
             return False
-        seen[2] += 1
-        return True
+        if file != seen[0]:
+            seen[2].add(file)
+        return file != seen[0]
 
     def close(self, interrupted: bool = False) -> int:
         """The repeated warnings counted, the failures listed, the closing line; the exit
@@ -171,8 +177,8 @@ class BatchLog:
         failures list left in place, had said nothing of the run)."""
         from .cli import EXIT_ERROR
 
-        for file, words, more in self.repeats.values():
-            if more:
+        for file, words, others in self.repeats.values():
+            if more := len(others):
                 print(f"microdeblur: warning: {words}: also for {more} more "
                       f"file{'s' * (more > 1)}, each with its own details (said above for "
                       f"{file}; without -q each is said)", file=sys.stderr, flush=True)

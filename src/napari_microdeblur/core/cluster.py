@@ -213,8 +213,8 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
 
     ``on_record(record)`` is called with each record as soon as it is known: the skipped ones
     first, then each file's as its task ends (in the order they end, not that of ``pairs``),
-    so that a caller can report progress; what it raises stops the run: the tasks not yet
-    started are cancelled, the temporaries of killed runs are still swept, and it is raised.
+    so that a caller can report progress; what it raises stops the run at once: the tasks
+    not yet started are cancelled (those running finish), and it is raised.
 
     Every file is tried, as a batch on one machine does: a file that fails gets a record with
     "error" (one line) and "error_type" instead of shape and seconds, and no output. A file's
@@ -246,12 +246,14 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
                                        overwrite, pure=False, retries=retries,
                                        key=f"microdeblur-{Path(dst).name}-{i}-{run}")
         try:
-            return _records_as_done(pairs, futures, on_record)  # one failure stops no other
+            records = _records_as_done(pairs, futures, on_record)  # one failure stops none
         except BaseException:  # on_record raised (Ctrl-C, a closed pipe): send no more work
+            # and return now: a sweep would wait behind the tasks still running (15 s in a
+            # review); the next run to these outputs sweeps what this one leaves
             client.cancel([f for f in futures if f is not None])
             raise
-        finally:  # ... and this one; a task still running keeps its own (its process lives)
-            _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)
+        _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)  # ... and this one
+        return records
     finally:
         if own:
             client.close()
