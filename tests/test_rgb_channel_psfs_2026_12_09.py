@@ -165,3 +165,21 @@ def test_a_psf_too_large_for_the_image_names_its_colour():
     with pytest.raises(ValueError, match=f"colour B of psf: the PSF 'gaussian:9' is {big} x "):
         prepare_deblur(np.ones((32, 32, 3), dtype=np.float32), "YXS",
                        MethodSpec("wiener", psf="gaussian:1;gaussian:1;gaussian:9"))
+
+
+def test_the_psf_scale_warning_names_colours(tmp_path):
+    """Review 2026-12-09: the PSF-scale line said 'channel 1' for RGB's colours."""
+    from napari_microdeblur.core.files import deblur_file
+
+    pytest.importorskip("psfmodels")
+    rgb = (np.random.default_rng(0).random((96, 96, 3)) * 200).astype(np.uint8)
+    source = tmp_path / "rgb.ome.tif"
+    tifffile.imwrite(source, rgb, photometric="rgb",
+                      metadata={"axes": "YXS", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    psf = ";".join(f"widefield:na=0.75,wavelength={w},pixel=0.25" for w in (0.61, 0.54, 0.46))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        deblur_file(source, tmp_path / "out.tif", method="wiener", psf=psf, balance=0.05,
+                    device="cpu")
+    said = [str(w.message) for w in seen if "pixel=0.5" in str(w.message)]
+    assert said and "colour R: " in said[0] and "channel 1" not in said[0]

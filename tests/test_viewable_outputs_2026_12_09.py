@@ -134,3 +134,19 @@ def test_pyramidal_tiff_said_read_at_full_resolution(tmp_path, capsys):
         deblur_file(source, tmp_path / "api.tif", method="wiener", psf="gaussian:1.5",
                     balance=0.01, device="cpu")
     assert any("full resolution read (level 0 of 3" in str(w.message) for w in caught)
+
+
+def test_a_planar_rgb_tiff_writes_a_png(tmp_path):
+    """Review 2026-12-09: a planar RGB TIFF (read SYX) was refused as 'one gray or RGB(A)
+    plane ... SYX 3 x 64 x 64'."""
+    planar = (np.random.default_rng(0).random((3, 64, 64)) * 200).astype(np.uint8)
+    source = tmp_path / "planar.tif"
+    tifffile.imwrite(source, planar, photometric="rgb", planarconfig="separate")
+    options = ["--method", "wiener", "--psf", "gaussian:1.2", "--balance", "0.01", "-q"]
+    assert main(["deblur", str(source), "-o", str(tmp_path / "x.png"), *options]) == 0
+    assert main(["deblur", str(source), "-o", str(tmp_path / "x.tif"), *options,
+                 "--output-dtype", "input"]) == 0
+    png = np.asarray(Image.open(tmp_path / "x.png"))
+    tif = tifffile.imread(tmp_path / "x.tif")
+    assert png.shape == (64, 64, 3)
+    np.testing.assert_array_equal(png, tif if tif.shape == png.shape else np.moveaxis(tif, 0, -1))

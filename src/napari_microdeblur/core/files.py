@@ -18,7 +18,7 @@ import numpy as np
 
 from . import io, io_write
 from .axes import check_axes, given_axes_notes, guessed_axes_note, is_rgb, is_rgba
-from .channel_psfs import channel_sources
+from .channel_psfs import channel_sources, part_label
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray
 from .progress import DeblurProgress, DeblurResult, drive
@@ -117,7 +117,7 @@ def _warn_psf_scale(method, data: io.ImageData, axes: str, prepared: PreparedDeb
         notes = [(i, psf_scale_note(part, data.pixel_size, _compared_axes(axes, run),
                                     image=image))
                  for i, (part, run) in enumerate(zip(parts, runs))]
-        note = "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
+        note = "; ".join(f"{part_label(axes, i)}: {n}" for i, n in notes if n) or None
     else:
         note = psf_scale_note(psf, data.pixel_size, _compared_axes(axes, prepared), image=image)
     if note:

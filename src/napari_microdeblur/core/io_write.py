@@ -344,7 +344,8 @@ def png_axes(axes: str, shape) -> str | None:
     samples: gray + alpha, RGB, RGBA); None where it is not."""
     kept = "".join(a for a, n in zip(axes, shape) if int(n) > 1 or a in "YX")
     samples = int(shape[axes.index("S")]) if "S" in kept else 1
-    return kept if kept in ("YX", "YXS") and samples <= 4 else None
+    # S anywhere (a planar RGB TIFF reads SYX): written with its samples last
+    return kept if sorted(kept) in (sorted("YX"), sorted("YXS")) and samples <= 4 else None
 
 
 @contextlib.contextmanager
@@ -372,6 +373,8 @@ def write_png(path, array, *, axes: str, dtype, pixel_size=None) -> Path:
     dtype = np.dtype(dtype)
     kept = png_axes(axes, array.shape)
     plane = np.asarray(array).reshape([n for a, n in zip(axes, array.shape) if a in kept])
+    plane = np.transpose(plane, [kept.index(a) for a in ("YXS" if "S" in kept else "YX")])
+    kept = "YXS" if "S" in kept else "YX"
     info = np.iinfo(dtype)
     if plane.dtype.kind == "f":
         plane = np.rint(plane)
