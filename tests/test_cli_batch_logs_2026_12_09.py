@@ -207,4 +207,4 @@ def test_with_q_two_warnings_of_one_opening_are_both_said_and_files_counted_once
     assert log.repeated("colour R: 25 iterations (auto)", "b.tif")
     assert log.repeated("colour R: balance 0.02 (auto)", "b.tif")
     assert log.repeated("colour R: 20 iterations (auto)", "c.tif")
-    assert sorted(len(others) for _, _, others in log.repeats.values()) == [1, 2]
+    assert sorted(more for _, _, more, _ in log.repeats.values()) == [1, 2]

@@ -110,10 +110,9 @@ def deblur_single(source: Path, output: Path, args) -> int:
     return 0
 
 
-#: a number inside a warning (a sigma, a count, a file's index): masked to tell a warning
-#: that repeats from file to file with only its numbers changed
-#: a word holding a digit: a number, or a PSF written with them ('astig:1.54,1.2,30' and
-#: 'gaussian:1.7' are the same warning's details)
+#: a word holding a digit (a sigma, a count, a PSF written with them: 'astig:1.54,1.2,30' and
+#: 'gaussian:1.7'): masked to tell a warning that repeats from file to file with only those
+#: details changed
 _WITH_DIGITS = re.compile(r"\S*\d\S*")
 
 
@@ -121,16 +120,16 @@ _WITH_DIGITS = re.compile(r"\S*\d\S*")
 class BatchLog:
     """What a batch into a folder did, file by file: each file's --json line as it ends, the
     failed files listed beside the folder (as ``core.cluster.write_failures`` lists them) and
-    one closing line on stderr. Under -q, a warning that repeats from file to file, its
-    opening words the same (the PSF estimated from each EM tile: 100k lines), is said for the
+    one closing line on stderr. Under -q, a warning that repeats from file to file with only
+    its details changed (the PSF estimated from each EM tile: 100k lines) is said for the
     first file and counted in one line before the closing one."""
 
     output: Path
     quiet: bool
     json: bool
     records: list = field(default_factory=list)
-    #: a warning, numbers masked -> [the first file it was said for, its opening words,
-    #: the other files that had it]
+    #: a warning, details masked -> [the first file it was said for, its opening words,
+    #: how many other files had it, the last of them]
     repeats: dict = field(default_factory=dict)
 
     def add(self, source, target, status: str, *, method=None, seconds=None,
@@ -149,26 +148,24 @@ class BatchLog:
         same warning as one said for an earlier file, numbers aside."""
         if not self.quiet:
             return False
-        # a warning is known by its opening clause ('PSF estimated from the image (GCV blur
-        # identification)'): what follows is the file's own (gaussian:1.41, astig:1.54,...)
-        # the file's whole path goes, quoted or not ('in/b.tif: ...' had left 'in/' as the
-        # key, so every warning naming a file of that folder counted as the first)
-        # (by words, not a regex made per file name: re caches each, and a batch of millions
-        # of names grew it; tests/test_batch_stability_2026_12_09.py)
+        # the words naming the file go, its whole path with them ('in/b.tif: ...' had left
+        # 'in/'); by words, not a regex per file name, which re caches (a batch of millions
+        # of names grew it: tests/test_batch_stability_2026_12_09.py)
         if file:
             message = " ".join(w for w in message.split(" ") if file not in w)
         message = message.strip(" :'\"")
-        words = message.split(": ")[0]
-        # the whole warning, numbers aside, is the key ('colour R: 30 iterations' and 'colour
-        # R: balance ...' are two warnings), counted once per file
+        # the whole warning, details masked, is the key ('colour R: 30 iterations' and
+        # 'colour R: balance ...' are two warnings)
         key = _WITH_DIGITS.sub("#", message)
         seen = self.repeats.get(key)
         if seen is None:
-            self.repeats[key] = [file, words, set()]
+            self.repeats[key] = [file, message.split(": ")[0], 0, file]
             return False
-        if file != seen[0]:
-            seen[2].add(file)
-        return file != seen[0]
+        if file == seen[0]:
+            return False
+        if file != seen[3]:  # a batch's files come one after another: counted once each
+            seen[2], seen[3] = seen[2] + 1, file
+        return True
 
     def close(self, interrupted: bool = False) -> int:
         """The repeated warnings counted, the failures listed, the closing line; the exit
@@ -177,8 +174,8 @@ class BatchLog:
         failures list left in place, had said nothing of the run)."""
         from .cli import EXIT_ERROR
 
-        for file, words, others in self.repeats.values():
-            if more := len(others):
+        for file, words, more, _ in self.repeats.values():
+            if more:
                 print(f"microdeblur: warning: {words}: also for {more} more "
                       f"file{'s' * (more > 1)}, each with its own details (said above for "
                       f"{file}; without -q each is said)", file=sys.stderr, flush=True)
