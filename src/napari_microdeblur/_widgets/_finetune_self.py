@@ -135,17 +135,17 @@ def in_focus_note(psf) -> str | None:
     """The line saying that a PSF with several planes adapts with its in-focus plane, which
     blurs every plane of the image (``core.psf_aware.plane_kernel``: what the PSF-aware
     network deblurs with, too); None for a 2D PSF or one estimated from the image."""
-    from ..core.psf import in_focus_plane, parse_psf
+    from ..core.psf import parse_psf
     from ..core.psf_estimate import is_estimate
+    from ..core.psf_shape import in_focus_words
 
     if isinstance(psf, str) and is_estimate(psf):
         return None
     kernel = parse_psf(psf) if isinstance(psf, str) else np.asarray(psf)  # a model: cached
-    if kernel.ndim != 3 or kernel.shape[0] < 2:
-        return None
-    z, planes = in_focus_plane(kernel)[1], kernel.shape[0]
-    return (f"3D PSF: its in-focus plane (z={z} of {planes}) blurs every plane of the image, "
-            "as the PSF-aware network deblurs with it")
+    plane = in_focus_words(kernel)
+    return None if plane is None else (
+        f"3D PSF: its in-focus plane ({plane}) blurs every plane of the image, as the "
+        "PSF-aware network deblurs with it")
 
 
 def with_in_focus_note(run, psf, said: list):

@@ -99,12 +99,10 @@ def in_focus_note(run: DeblurRun) -> str:
 def in_focus_of(spec) -> str | None:
     """'z=2 of 5' for the in-focus plane of ``spec``'s PSF where it has several planes, else
     None (2D, estimated, unreadable: the run said what it could not read)."""
-    from ..core.psf import in_focus_plane
+    from ..core.psf_shape import in_focus_words
 
     try:
         kernel = spec.psf_kernel()  # a model is cached; a PSF file is small
     except (ValueError, OSError):
         return None
-    if kernel is None or kernel.ndim != 3 or kernel.shape[0] < 2:
-        return None
-    return f"z={in_focus_plane(kernel)[1]} of {kernel.shape[0]}"
+    return None if kernel is None else in_focus_words(kernel)

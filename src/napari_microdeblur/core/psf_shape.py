@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-__all__ = ["fwhm_words", "principal_fwhm", "profile_fwhm"]
+__all__ = ["fwhm_words", "in_focus_words", "principal_fwhm", "profile_fwhm"]
 
 ROUND_SHAPE = 0.05  # second moments this close: a round PSF, no long axis to name
 AXIS_ALIGNED_DEG = 2.0  # a long axis this close to Y or X: the Y and X profiles are its widths
@@ -75,3 +75,14 @@ def profile_fwhm(plane: np.ndarray, peak, angle: float, step: float = 0.05) -> f
         i = int(below[0])
         width += reach[i - 1] + step * (line[i - 1] - 0.5) / (line[i - 1] - line[i])
     return float(width)
+
+
+def in_focus_words(kernel) -> str | None:
+    """'z=2 of 5': the in-focus plane (``psf.in_focus_plane``) of a PSF with several planes,
+    as the docks name the plane a 2D network takes; None for a 2D (or one-plane) PSF."""
+    from .psf import in_focus_plane
+
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 3 or kernel.shape[0] < 2:
+        return None
+    return f"z={in_focus_plane(kernel)[1]} of {kernel.shape[0]}"
