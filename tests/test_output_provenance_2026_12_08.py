@@ -29,7 +29,7 @@ def _deblur(source, out, *options) -> dict:
     return record
 
 
-@pytest.mark.parametrize("name", ["out.tif", "out.ome.tif", "out.zarr"])
+@pytest.mark.parametrize("name", ["out.tif", "out.ome.tif", "out.zarr", "out.png"])
 def test_rl_auto_output_records_method_psf_and_the_iterations_found(tmp_path, blurred, name):
     pytest.importorskip("zarr") if name.endswith(".zarr") else None
     out = tmp_path / name

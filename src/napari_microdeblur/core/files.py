@@ -83,7 +83,7 @@ def iter_deblur_file(
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
                            previous=data.metadata.get(RECORD_KEY), extra=record_extra)
     if png is not None:  # one plane in memory, written whole: PNG has no regions
-        return _write_png(prepared, output, data.pixel_size, overwrite, png)
+        return _write_png(prepared, output, data.pixel_size, overwrite, png, record)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record)
 
 
@@ -157,10 +157,10 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
     return result
 
 
-def _write_png(prepared: PreparedDeblur, output, pixel_size, overwrite, stored):
+def _write_png(prepared: PreparedDeblur, output, pixel_size, overwrite, stored, record):
     with io_write.open_png_output(output, prepared.shape, prepared.output_dtype,
-                                  axes=prepared.axes, stored=stored,
-                                  pixel_size=pixel_size, overwrite=overwrite) as target:
+                                  axes=prepared.axes, stored=stored, pixel_size=pixel_size,
+                                  overwrite=overwrite, record=record) as target:
         result = yield from prepared.iter_run(out=target)
     return result
 

@@ -349,7 +349,8 @@ def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) 
             # imageio's 'no backend' message goes on over lines of plugins to install
             raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}") from error
         array, axes = drop_alpha(array, "YX" if array.ndim == 2 else "YXS", path, keep_alpha)
-        return ImageData(array=array, axes=axes, path=str(path), pixel_size=png_pixel_size(path))
+        return ImageData(array=array, axes=axes, path=str(path), pixel_size=png_pixel_size(path),
+                         metadata=png_record(path))
     if path.suffix.lower() == ".npy":
         return read_npy(path)
     return _read_with_bioio(path, keep_alpha)
@@ -393,6 +394,22 @@ def png_16bit_colour(path: Path) -> np.ndarray | None:
     import imagecodecs
 
     return np.asarray(imagecodecs.png_decode(path.read_bytes()))
+
+
+def png_record(path: Path) -> dict:
+    """``{'microdeblur': record}`` where a PNG holds this plugin's record of how it was made
+    (a tEXt chunk, ``io_write.png_bytes``); empty for any other image or text."""
+    from .provenance import RECORD_KEY, parse_record
+
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            text = image.info.get(RECORD_KEY) if image.format == "PNG" else None
+    except (ImportError, OSError):
+        return {}
+    record = parse_record(text)
+    return {RECORD_KEY: record} if record else {}
 
 
 def png_pixel_size(path: Path) -> dict[str, float]:

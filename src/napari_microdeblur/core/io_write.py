@@ -350,24 +350,25 @@ def png_axes(axes: str, shape) -> str | None:
 
 @contextlib.contextmanager
 def open_png_output(path, shape, dtype, *, axes: str, stored, pixel_size=None,
-                    overwrite: bool = False):
+                    overwrite: bool = False, record: dict | None = None):
     """Yield an in-memory array of ``shape`` and ``dtype`` (the run's: float32, so that values
     outside ``stored``'s range are counted, not silently cut); when the block completes it
-    is written as a PNG of dtype ``stored`` (``png_dtype``, ``write_png``); on an error
-    nothing is written."""
+    is written as a PNG of dtype ``stored`` (``png_dtype``, ``write_png``) holding ``record``;
+    on an error nothing is written."""
     from .memory import check_result_fits
 
     path = check_output_path(path, overwrite=overwrite, png=True)
     check_result_fits(shape, dtype)
     out = np.empty(shape, dtype)
     yield out
-    write_png(path, out, axes=axes, dtype=stored, pixel_size=pixel_size)
+    write_png(path, out, axes=axes, dtype=stored, pixel_size=pixel_size, record=record)
 
 
-def write_png(path, array, *, axes: str, dtype, pixel_size=None) -> Path:
+def write_png(path, array, *, axes: str, dtype, pixel_size=None, record=None) -> Path:
     """``array`` (one plane, ``png_axes``) as an 8- or 16-bit PNG, atomically; values rounded
     and clipped to ``dtype``'s range, the pixels clipped counted in one warning line. The pixel
-    size (um) is kept as PNG's pHYs (pixels per metre) where X and Y have one."""
+    size (um) is kept as PNG's pHYs (pixels per metre) where X and Y have one; ``record`` (how
+    the output was made, ``provenance``) as a text chunk, read back by ``io.read_image``."""
     import warnings
 
     dtype = np.dtype(dtype)
@@ -387,14 +388,15 @@ def write_png(path, array, *, axes: str, dtype, pixel_size=None) -> Path:
                       f"for the {info.bits}-bit PNG; write .tif to keep their values (float32)",
                       UserWarning, stacklevel=4)
     plane = np.clip(plane, info.min, info.max).astype(dtype)
-    data = png_bytes(plane, pixel_size or {})
+    data = png_bytes(plane, pixel_size or {}, record)
     write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
     return Path(path)
 
 
-def png_bytes(plane: np.ndarray, pixel_size: dict[str, float]) -> bytes:
+def png_bytes(plane: np.ndarray, pixel_size: dict[str, float], record: dict | None = None) -> bytes:
     """A PNG file of ``plane`` (Y, X[, samples]; uint8 or uint16). Written here, not by Pillow,
-    which writes no 16-bit RGB(A) and no pixel size in metres."""
+    which writes no 16-bit RGB(A) and no pixel size in metres. ``record``: a tEXt chunk keyed
+    ``microdeblur`` holding ``provenance.record_text`` (ASCII JSON)."""
     import struct
     import zlib
 
@@ -416,5 +418,9 @@ def png_bytes(plane: np.ndarray, pixel_size: dict[str, float]) -> bytes:
     per_metre = [round(1e6 / pixel_size[a]) if pixel_size.get(a, 0) > 0 else 0 for a in "XY"]
     if all(0 < n < 2**31 for n in per_metre):
         parts.append(chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))  # unit 1: the metre
+    if record:  # before the pixels, where readers that stop early still find it
+        from .provenance import RECORD_KEY, record_text
+
+        parts.append(chunk(b"tEXt", RECORD_KEY.encode() + b"\0" + record_text(record).encode()))
     parts += [chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)), chunk(b"IEND", b"")]
     return b"".join(parts)
