@@ -12,7 +12,10 @@ um, with a line; else those of the layer's file or record, as the docks read the
 where the T axis has a time unit, RGB as RGB, and the plugin's provenance record (method,
 weights sha256, parameters) as JSON: ImageJ's Info (Fiji's Image > Show Info) in a .tif, the
 OME Image Description in an .ome.tif, the description's JSON in a TIFF ImageJ cannot hold
-(``tiff_metadata``), the group's ``microdeblur`` attribute in a .zarr.
+(``tiff_metadata``), the group's ``microdeblur`` attribute in a .zarr. A layer napari opened
+from such a file (its reader keeps no record) is saved with the file's record, as it was, and
+an entry under ``resaved`` (``file_provenance``); a layer whose data is no longer the file's
+image (another shape or dtype) without it, in one line.
 
 napari lists its own writer first in that dialog unless this plugin was found first (the
 order Python finds installed packages in), so ``save_calibrated`` (File > IO Utilities > Save
@@ -88,8 +91,10 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     from .core.io_write import write_image
 
     array = data[0] if meta.get("multiscale") else data  # a pyramid: its full resolution
-    axes = layer_axes(tuple(array.shape), meta, layer)
     record = provenance(meta)
+    if record is None and layer is not None:  # napari's reader leaves a file's record out
+        record, meta = file_provenance(meta, layer)
+    axes = layer_axes(tuple(array.shape), meta, layer)
     from ._widgets._layers import layer_axes_origin
 
     guessed = layer is None or not layer_axes_origin(layer)[1]  # from the shape alone
@@ -288,6 +293,45 @@ def provenance(meta: dict) -> dict | None:
     if "source_layer" in record or "method_spec" in record:
         record = _as_file_record(record)
     return record
+
+
+#: what a record copied from the file a layer was opened from says of the pixels saved
+RESAVED_NOTE = ("the pixels as the napari layer opened from that file held them when saved; "
+                "a change made to them in napari is not recorded")
+
+
+def file_provenance(meta: dict, layer) -> tuple[dict | None, dict]:
+    """(the record in the file the viewer's ``layer`` was opened from, kept as it is with an
+    entry under ``resaved`` for this save; ``meta`` with it, for the axes and pixel sizes it
+    records), or (None, ``meta``): no such file or record, or the layer's data is not the
+    file's image (cropped, another dtype): said in one line, the record being of other pixels."""
+    from ._widgets._layer_file import file_record_of
+
+    found = file_record_of(layer)
+    if found is None:
+        return None, meta
+    record, name, differs = found
+    if differs:
+        _tell(f"layer {meta.get('name')!r}: saved without the deblur record of file {name}, "
+              f"whose pixels it no longer holds ({differs})")
+        return None, meta
+    meta = {**meta, "metadata": {**(meta.get("metadata") or {}), RECORD_KEY: record}}
+    return _resaved(record, name), meta
+
+
+def _resaved(record: dict, name: str) -> dict:
+    """A copy of a file's ``record`` with this save of its pixels to another file listed last
+    under ``resaved`` (each save of a save adds one); its own fields as they were."""
+    import datetime
+
+    from . import __version__
+
+    entry = {"from_file": name, "software_version": __version__,
+             "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "note": RESAVED_NOTE}
+    earlier = record.get("resaved")
+    earlier = earlier if isinstance(earlier, list) else [] if earlier is None else [earlier]
+    return {**record, "resaved": [*earlier, entry]}
 
 
 def _as_file_record(record: dict) -> dict:

@@ -17,6 +17,8 @@ guessed from its shape is CZYX.
 
 A deblurred result (``layer.metadata['microdeblur']``) has no source path: it records the pixel
 sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``).
+A layer opened from such a result has its record in the file only (``file_record_of``: the
+writer keeps it in a file saved again).
 
 A header can take seconds to read (tens of MB of OME-XML): within ``unread_headers_deferred()``
 a header not read yet is not read on this thread (taken as no file, its key listed), so that
@@ -33,10 +35,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+import numpy as np
+
 from ..core.thread_warnings import caught
 
-__all__ = ["file_axes_of", "file_key_of", "header_read", "layer_pixel_sizes", "read_header",
-           "unread_headers_deferred"]
+__all__ = ["file_axes_of", "file_key_of", "file_record_of", "header_read", "layer_pixel_sizes",
+           "read_header", "unread_headers_deferred"]
 
 _NO_SIZES = (".png", ".jpg", ".jpeg", ".bmp")  # formats without a pixel size
 _ZARR_ATTRIBUTES = ".zattrs"  # a Zarr v2's attributes (its pixel sizes) change here
@@ -132,6 +136,54 @@ def file_axes_of(layer) -> tuple[str, str] | None:
     except (TypeError, ValueError):
         return None
     return axes, name
+
+
+def file_record_of(layer) -> tuple[dict, str, str] | None:
+    """(the plugin's deblur record in the file ``layer`` was opened from, the file's name, ''
+    where the layer's data has the file's image shape and dtype, else what differs), or None:
+    no such file, or no record in it. Headers only, read when asked (a save), not
+    cached: the record is not part of ``read_header``'s header."""
+    from ..core.provenance import RECORD_KEY
+
+    key = file_key_of(layer)
+    if key is None:
+        return None
+    try:
+        with caught():  # a Zarr's notes ('pyramid') were said when napari opened it
+            shape, dtype, extras = _file_record_header(key[0])
+    except Exception:  # noqa: BLE001 - a file moved or changed since: no record from it
+        return None
+    record = extras.get(RECORD_KEY)
+    if not isinstance(record, dict) or not record:
+        return None
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    mine = tuple(int(n) for n in data.shape)
+    differs = ""
+    if [n for n in mine if n != 1] != [n for n in shape if n != 1]:  # a reader may squeeze
+        differs = f"the layer's data has shape {mine}, the file's {shape}"
+    elif np.dtype(data.dtype) != dtype:
+        differs = f"the layer's data is {np.dtype(data.dtype)}, the file's {dtype}"
+    return record, Path(layer.source.path).name, differs
+
+
+def _file_record_header(path: str) -> tuple[tuple, np.dtype, dict]:
+    """(shape, dtype, extras with the record) of the first image in ``path``, no pixel read:
+    a TIFF's from tifffile's headers, a Zarr's from its lazy array; other formats (bioio) hold
+    no record this package writes."""
+    if in_background(path):
+        import tifffile
+
+        from ..core.tiff_metadata import tiff_extras
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return tuple(int(n) for n in series.shape), np.dtype(series.dtype), tiff_extras(tif)
+    from ..core.io import is_zarr, read_zarr
+
+    if not is_zarr(path):
+        return (), np.dtype("u1"), {}
+    image = read_zarr(path)
+    return tuple(int(n) for n in image.array.shape), np.dtype(image.array.dtype), image.metadata
 
 
 def file_key_of(layer) -> tuple[str, int, int] | None:
