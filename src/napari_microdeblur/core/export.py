@@ -175,23 +175,33 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
         )
 
 
-def _min_size(model: torch.nn.Module, x: np.ndarray) -> int:
-    """The smallest multiple of ``size_divisor`` (per side, up to the test input's) that the
-    model runs on: instance normalisation needs more than one pixel at the deepest level."""
+def _runs_alike(model: torch.nn.Module, traced, probe: torch.Tensor) -> bool:
+    """Whether the model and its TorchScript trace both run on ``probe`` and agree: a trace
+    keeps sizes it saw (c2f_unet's 32-px mirror, which the model narrows on small inputs)."""
+    try:
+        with torch.no_grad():
+            want = model(probe)
+            got = traced(probe)
+    except (RuntimeError, ValueError):  # torch.jit.Error is a RuntimeError
+        return False
+    return got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-3, atol=1e-4))
+
+
+def _min_size(model: torch.nn.Module, traced, xn: np.ndarray) -> int:
+    """The smallest multiple of ``size_divisor`` (per side, up to the test input's) that both
+    weights of the package run on, probed with crops of the normalised test input: instance
+    normalisation needs more than one pixel at the deepest level, and the trace keeps sizes."""
     div = model.size_divisor
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        for side in range(div, min(x.shape[2:]), div):
-            probe = torch.zeros((1, x.shape[1], *[side] * (x.ndim - 2)), device=device)
-            try:
-                with torch.no_grad():
-                    model(probe)
-            except (RuntimeError, ValueError):
-                continue
-            return side
-        return min(x.shape[2:])  # the test input runs (it made the test output)
+        for side in range(div, min(xn.shape[2:]), div):
+            crop = xn[(..., *[slice(0, side)] * (xn.ndim - 2))]
+            probe = torch.from_numpy(np.ascontiguousarray(crop)).to(device)
+            if _runs_alike(model, traced, probe):
+                return side
+        return min(xn.shape[2:])  # the test input runs (it made the test output)
     finally:
         model.train(was_training)
 
@@ -415,7 +425,7 @@ def export_bioimageio(
     }
     rdf = _rdf(
         full_card, files, rdf_name=rdf_name, sd=model.spatial_dims, div=model.size_divisor,
-        least=_min_size(model, x),
+        least=_min_size(model, traced, xn),
         authors=authors, cite=cite, torch_version=torch_version,
     )
     try:
