@@ -34,8 +34,10 @@ as its input. Hence:
 
 Each pair also carries ``to_reference = (scale, offset)``, the map from model units to the
 reference scale of docs/evaluation.md (synthetic: ``metrics.reference_scale`` of the sharp image;
-real pairs: the target's own percentile normalisation), so validation PSNR/SSIM use
-``data_range = 1`` on the scale the project reports.
+real pairs: the same scale of the sharp plane's raw values, through the inverse of the intensity
+match: ``pairs.evaluation_scale``), so validation PSNR/SSIM use ``data_range = 1`` on the scale
+the project reports: the numbers Compare & QC and ``microdeblur evaluate`` give the same pixels
+(the target's own percentile scale, used before, read 11 dB lower on an 8-bit brightfield pair).
 
 Alignment: each input plane is registered to its target by subpixel translation (cross-
 correlation of smoothed copies, :func:`skimage.registration.phase_cross_correlation`, then

@@ -131,6 +131,10 @@ def _make_pair(
             x = np.stack([ndimage.shift(c, shift, order=3, mode="nearest") for c in x])
             x = x.astype(np.float32)
     info["shift"] = [float(s) for s in shift]
+    # the scale Compare & QC and `microdeblur evaluate` score the sharp image on, uncropped
+    # (pairs in the same units keep their refusal of negative integers)
+    scale_of = evaluation_scale if match_intensity else dtype_reference_scale
+    r_off, r_scale = scale_of(sharp, sharp_dtype, group)
     margin = int(math.ceil(float(np.max(np.abs(shift))))) if np.any(shift) else 0
     info["border"] = margin  # cropped from every side: split_band works in image coordinates
     if margin:
@@ -139,12 +143,15 @@ def _make_pair(
         if min(x.shape[1:]) < 2:
             raise ValueError(f"{group!r}: the alignment shift {shift.tolist()} leaves no image")
     if match_intensity:
-        target, to_ref = _matched_target(normalise_plane(sharp)[0], x, lowpass_sigma, group,
-                                         info)
+        t_ref, s_lo, s_scale = normalise_plane(sharp)
+        target, (a, b) = _matched_target(t_ref, x, lowpass_sigma, group, info)
+        # model units -> the sharp plane's own percentiles (1/a, -b/a) -> its raw values ->
+        # the evaluation scale: validation PSNR/SSIM are then Compare & QC's (the target's
+        # own percentile scale read 11 dB lower on a low-contrast 8-bit brightfield pair)
+        to_ref = (s_scale / (a * r_scale), (s_lo - r_off - b * s_scale / a) / r_scale)
     else:
         target = ((sharp - lo) / scale).astype(np.float32)
         _check_same_units(x, target, group)
-        r_off, r_scale = dtype_reference_scale(sharp, sharp_dtype, group)
         to_ref = (scale / r_scale, (lo - r_off) / r_scale)
     return Pair(
         np.ascontiguousarray(x, dtype=np.float32),
@@ -156,19 +163,17 @@ def _make_pair(
 
 
 def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, group: str, info: dict):
-    """(target, to_reference): the sharp plane ``t_ref`` (normalised by its own percentiles)
-    put on the scale of the input ``x`` by ``affine_fit``; ``info`` gets what was fitted.
+    """(target, (a, b)): the sharp plane ``t_ref`` (normalised by its own percentiles) put on
+    the scale of the input ``x`` by ``affine_fit`` (``target = a * t_ref + b``); ``info`` gets
+    what was fitted.
 
     Several channels get a gain and offset each (two acquisitions of RGB differ in white
     balance, of fluorescence channels in exposure; one gain left a channel 18-20 % off, a
     colour change the network would learn); a channel whose own fit is not positive (nearly
-    empty) keeps the one of all channels together, which also gives ``to_reference``."""
+    empty) keeps the one of all channels together, which is the (a, b) returned."""
     a, b, blur = affine_fit(t_ref, x, sigma)
     if not a > 0:
-        raise ValueError(
-            f"{group!r}: the blurry and sharp planes are not positively correlated "
-            f"(fitted gain {a:.3g}); are they the same field of view?"
-        )
+        raise ValueError(_inverted_message(group, a, info))
     fits = [(a, b)] * len(t_ref)
     if len(t_ref) > 1:
         own = [affine_fit(t_ref[c : c + 1], x[c : c + 1], sigma)[:2] for c in range(len(t_ref))]
@@ -176,7 +181,25 @@ def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, group: str, 
         info["channel_gains"] = [[float(g), float(o)] for g, o in fits]
     target = np.stack([g * t + o for (g, o), t in zip(fits, t_ref, strict=True)])
     info.update(gain=a, offset=b, blur_sigma=blur)
-    return target.astype(np.float32), (1.0 / a, -b / a)
+    return target.astype(np.float32), (a, b)
+
+
+def _inverted_message(group: str, gain: float, info: dict) -> str:
+    """Why a pair is refused when its planes are anti-correlated. Brightfield and phase
+    contrast invert the contrast of transparent objects on one side of focus (a real pair
+    10 um below focus: gain -0.52; of the twenty 256-px crops of 2 fields at 10 and 25 um,
+    9-12 crops below focus and none above it had a negative gain): a target matched with a
+    negative gain would teach the network to invert its input, so the pair is refused."""
+    fit = f"not positively correlated (fitted gain {gain:.3g})"
+    why = ("in brightfield or phase contrast the contrast of transparent objects inverts on "
+           "one side of focus (or the planes are not of the same field)")
+    if "distance" not in info:  # a blurry/sharp pair
+        return (f"{group!r}: the blurry and sharp planes are {fit}: {why}; pair a blurry plane "
+                "from the other side of focus")
+    z, focus = info["z"], info["focus_plane"]
+    side = f"z < {focus}" if z < focus else f"z > {focus}"
+    return (f"{group!r}: plane {z} and the in-focus plane {focus} are {fit}: {why}; train on "
+            f"the planes on the other side of focus (a stack without the planes {side})")
 
 
 UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
@@ -369,6 +392,15 @@ def dtype_reference_scale(plane: np.ndarray, dtype: np.dtype, group: str) -> tup
     if dtype.kind in "iu":
         return 0.0, float(plane.max())
     return reference_scale(plane)
+
+
+def evaluation_scale(plane: np.ndarray, dtype: np.dtype, group: str) -> tuple[float, float]:
+    """(offset, scale) ``metrics.reference_scale`` gives the plane in its original ``dtype``
+    (what Compare & QC and ``evaluate`` score it on): ``dtype_reference_scale``, and min-max
+    for integers holding negative values instead of a refusal, as metrics does."""
+    if np.dtype(dtype).kind in "iu" and float(plane.min()) < 0:
+        return reference_scale(plane)  # a float plane: min-max
+    return dtype_reference_scale(plane, dtype, group)
 
 
 def reference01(plane: np.ndarray, dtype: np.dtype, group: str) -> np.ndarray:
