@@ -102,7 +102,7 @@ def test_balance_line_names_jpeg_and_the_lower_bound(monkeypatch):
     assert "smallest balance" not in str(record[0].message)
     # GCV at its lower bound (as it was on JPEG input): the line says so
     monkeypatch.setattr(pe, "gcv_balance_read",
-                        lambda plane, psf: (float(pe.GCV_BALANCES[0]), False))
+                        lambda plane, psf: (pe.FIXED_BALANCE, False, True))
     with pytest.warns(UserWarning, match="the smallest balance searched") as record:
         balance_for(spec, _blurred_u8(0), "YX")
     assert "JPEG" not in str(record[0].message)

@@ -155,7 +155,7 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. GCV judges a 2D PSF: a 3D one (or one
     wider than the crop) runs ``FIXED_BALANCE``, and the line says why."""
-    from .psf_estimate import GCV_BALANCES, JPEG_BAND, gcv_balance_read
+    from .psf_estimate import FLOOR_NOTE, JPEG_BAND, gcv_balance_read
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
         return spec
@@ -164,16 +164,13 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
         return spec
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     try:
-        balance, band_limited = gcv_balance_read(
+        balance, band_limited, at_floor = gcv_balance_read(
             plane[plane.shape[0] // 2] if plane.ndim == 3 else plane,
             kernel[0] if kernel.ndim == 3 and not is_3d_kernel(kernel) else kernel)
-        why = "by generalised cross-validation on the image"
+        why = FLOOR_NOTE if at_floor else "by generalised cross-validation on the image"
         if band_limited:
             why += (f"; it shows JPEG's 8x8 blocks, so only frequencies below {JPEG_BAND:g} "
                     "cycles/px were read")
-        if balance <= GCV_BALANCES[0]:
-            why += ("; the smallest balance searched: the image shows too little noise for GCV "
-                    "to judge, so give a number (e.g. 0.01) if the output looks noisy")
     except ValueError as error:  # a 3D PSF, or one wider than the image offers
         balance, why = FIXED_BALANCE, f"the fixed value; {error}"
     warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': {why})", stacklevel=3)

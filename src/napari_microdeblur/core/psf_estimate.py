@@ -19,11 +19,13 @@ has one. Everything is computed on one Fourier grid of the periodic component of
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .jpeg_blocks import looks_jpeg
+from .options import FIXED_BALANCE
 from .psf import astigmatic_psf, gaussian_psf
 
 __all__ = ["ESTIMATE", "EstimatedPsf", "estimate_psf", "estimation_plane", "gcv_balance",
@@ -193,17 +195,38 @@ def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
     Reeves and Mersereau's criterion with the blur known. No reference needed;
     ``balance='auto'``. On a crop that shows JPEG's 8x8 blocks, the larger of the balances
     of the whole band and of the frequencies below ``JPEG_BAND`` (quantisation removed the
-    noise above: GCV took 1e-6, and the output fell 10-20 dB below the input)."""
+    noise above: GCV took 1e-6, and the output fell 10-20 dB below the input). Where GCV's
+    minimum is the smallest balance searched, ``FIXED_BALANCE`` and a line saying why
+    (``gcv_balance_read``)."""
     kernel = np.asarray(psf, dtype=np.float64)
     if kernel.ndim != 2:
         raise ValueError(f"psf of shape {kernel.shape}: balance 'auto' needs a 2D PSF; give a "
                          "number for a 3D one")
-    return gcv_balance_read(plane, psf)[0]
+    balance, _, at_floor = gcv_balance_read(plane, psf)
+    if at_floor:
+        warnings.warn(f"balance 'auto': {FLOOR_NOTE}", stacklevel=2)
+    return balance
 
 
-def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool]:
+#: why balance 'auto' took FIXED_BALANCE where GCV's minimum was the smallest balance searched
+FLOOR_NOTE = (
+    f"GCV found no noise to regularise (its minimum was the smallest balance searched, "
+    f"{GCV_BALANCES[0]:g}): the PSF looks wider than the image's blur, or the image is not "
+    f"blurred; took the fixed balance {FIXED_BALANCE:g} instead. Give a narrower PSF (or "
+    "'estimate' to measure the blur), or a balance number (e.g. 0.1)")
+
+
+def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, bool]:
     """(``gcv_balance``, whether only the frequencies below ``JPEG_BAND`` were read: on a
-    blocky crop, where they give a larger balance than the whole band, as JPEG's do)."""
+    blocky crop, where they give a larger balance than the whole band, as JPEG's do, whether
+    GCV's minimum was at the floor and ``FIXED_BALANCE`` was taken: ``FLOOR_NOTE``).
+
+    GCV's minimum at the smallest balance searched means it found no noise to regularise: the
+    image holds detail the PSF would have removed (a PSF wider than the image's blur, or an
+    unblurred image), and that balance amplified it to garbage (a sharp 8-bit EM crop with
+    gaussian:1.6: output -5743..5634, 91 % of pixels outside 0-255). No benchmark row of
+    benchmarks/classical_auto.py chose below 0.004; there ``FIXED_BALANCE`` is taken instead,
+    said by the caller in one line."""
     kernel = np.asarray(psf, dtype=np.float64)
     plane = np.asarray(plane, dtype=np.float64)
     crop = max(_CROP, 2 * max(kernel.shape))
@@ -216,15 +239,21 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool]:
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel / kernel.sum()
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
     otf2 = np.abs(np.fft.rfft2(padded)) ** 2
-    balance = float(GCV_BALANCES[int(np.argmin(spectrum.gcv(otf2, GCV_BALANCES)))])
-    if not spectrum.blocky:
-        return balance, False
-    # blocky: JPEG's took balances far too small (1e-6 to 1e-5: output 10 dB below the
-    # input); the larger of the two readings, so content that only looks blocky (an 8 px
-    # grid) is at worst regularised a little more, never less
-    band = _Spectrum(plane, crop, band_limited=True)
-    limited = float(GCV_BALANCES[int(np.argmin(band.gcv(otf2, GCV_BALANCES)))])
-    return (limited, True) if limited > balance else (balance, False)
+    balance, band_limited = _gcv_minimum(spectrum, otf2), False
+    if spectrum.blocky:
+        # blocky: JPEG's took balances far too small (1e-6 to 1e-5: output 10 dB below the
+        # input); the larger of the two readings, so content that only looks blocky (an 8 px
+        # grid) is at worst regularised a little more, never less
+        limited = _gcv_minimum(_Spectrum(plane, crop, band_limited=True), otf2)
+        if limited > balance:
+            balance, band_limited = limited, True
+    if balance > GCV_BALANCES[0]:
+        return balance, band_limited, False
+    return FIXED_BALANCE, False, True
+
+
+def _gcv_minimum(spectrum: _Spectrum, otf2: np.ndarray) -> float:
+    return float(GCV_BALANCES[int(np.argmin(spectrum.gcv(otf2, GCV_BALANCES)))])
 
 
 def is_estimate(source) -> bool:
