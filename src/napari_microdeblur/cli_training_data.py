@@ -76,7 +76,7 @@ def training_pairs(args, sharp, blurry):
     if blurry is not None:
         pairs, files = [], []
         for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
-            check_same_field(bn, axes, b, sn, s_axes, s)
+            s = check_same_field(bn, axes, b, sn, s_axes, s, planes_held_out=len(blurry) < 2)
             made = data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
             pairs += made
             files.append([p.group for p in made])
@@ -137,11 +137,26 @@ def pair_files(blurry: list[str], sharp: list[str]) -> list[tuple[Path, Path]]:
 
 
 def check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axes: str,
-                      s: np.ndarray) -> None:
-    """One line when a blurry and a sharp image cannot be paired plane by plane."""
+                      s: np.ndarray, *, planes_held_out: bool = False) -> np.ndarray:
+    """The sharp array to pair with ``b`` plane by plane: ``s``, or ``s`` repeated for every
+    plane of a blurry stack when it is one plane of its field (``core.axes.repeated_target``;
+    not with ``planes_held_out``: validating on planes that share the training target sees
+    nothing).
+    One line when they cannot be paired."""
+    from .core.axes import repeated_target
+
     if b_axes != s_axes:
+        repeated = repeated_target(s, s_axes, b.shape, b_axes)
+        if repeated is not None and not planes_held_out:
+            return repeated
+        if repeated is not None:
+            raise UserError(f"--sharp {s_name} is one in-focus plane for the {b_axes} "
+                            f"stack --blurry {b_name}: microdeblur train holds out planes, "
+                            "which would share its target; use microdeblur finetune --blurry "
+                            f"{b_name} --sharp {s_name} (it holds out a band of every plane)")
         raise UserError(f"--blurry {b_name} has axes {b_axes} {b.shape} but --sharp {s_name} "
-                        f"has {s_axes} {s.shape}; pair images of the same kind (or give --axes)")
+                        f"has {s_axes} {s.shape}; pair images of the same kind, or a stack "
+                        "with one in-focus plane of its size (or give --axes)")
     for axis, nb, ns in zip(b_axes, b.shape, s.shape, strict=True):
         if nb != ns and axis in "TZ":
             raise UserError(f"--blurry {b_name} has {nb} planes along {axis} but --sharp "
@@ -149,3 +164,4 @@ def check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axe
     if b.shape != s.shape:
         raise UserError(f"--blurry {b_name} has shape {b.shape} but --sharp {s_name} has "
                         f"{s.shape} (axes {b_axes}); pair images of the same field and size")
+    return s

@@ -60,6 +60,9 @@ from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import MethodPanel
 from ._workers import WorkerOwnerMixin, start_worker
 
+#: the progress bar's range under a time limit (per mille of the run's expected time)
+TIME_TICKS = 1000
+
 
 class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Fine-tune."""
@@ -245,11 +248,21 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         check_image_layer(s, "sharp")
         if b is s:
             raise ValueError("blurry and sharp are the same layer; choose two layers")
-        if tuple(layer_data(b).shape) != tuple(layer_data(s).shape):
-            raise ValueError(f"blurry {b.name!r} has shape {tuple(layer_data(b).shape)} but sharp "
-                             f"{s.name!r} has {tuple(layer_data(s).shape)}; choose layers of "
-                             "the same shape")
-        return {"blurry": layer_data(b), "sharp": layer_data(s)}, b.name
+        b_shape, s_shape = tuple(layer_data(b).shape), tuple(layer_data(s).shape)
+        if b_shape == s_shape:
+            return {"blurry": layer_data(b), "sharp": layer_data(s)}, b.name
+        from ..core.axes import repeated_target
+
+        # a z-stack of defocused planes against one separately recorded in-focus image: each
+        # plane is paired with it (the hold-out is a band of every plane, never whole planes)
+        target = repeated_target(layer_data(s), guess_layer_axes(s), b_shape,
+                                 self.axes_edit.text().strip().upper() or guess_layer_axes(b))
+        if target is None:
+            raise ValueError(f"blurry {b.name!r} has shape {b_shape} but sharp {s.name!r} has "
+                             f"{s_shape}; choose layers of the same shape, or a stack and one "
+                             "in-focus plane of its size (or 'z-stack + in-focus plane' for a "
+                             "stack holding its in-focus plane)")
+        return {"blurry": layer_data(b), "sharp": target}, b.name
 
     def _base_model(self, channels: int = 1, scratch: bool = False) -> tuple:
         """(a copy of the base network to train, its card, its name); with ``scratch``, a new
@@ -326,6 +339,11 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._sources = (layer, self.sharp_combo.value if self.mode == "pair" else None,
                          req.axes or guess_layer_axes(layer))
         self.plots.start()
+        timed = self._time_bound()
+        self.progress_bar.setFormat("%p% of the time" if timed else "%v/%m steps")
+        self.progress_bar.setToolTip("Time gone of the run's time limit (Minutes), or of its "
+                                     "Steps if they end it sooner." if timed else
+                                     "Training steps done.")
         adapting = isinstance(req, SelfAdaptRequest)
         self.plots.set_kind("loss" if adapting else "psnr")
         job = iter_self_adapt_job if adapting else self._finetune.iter_finetune
@@ -356,9 +374,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             self._show_notes(record)
             return
         self._last_step = record.step
-        self.progress_bar.setRange(0, record.steps)
-        self.progress_bar.setValue(record.step)
         seconds = self.plots.add(record)
+        self._show_progress(record, seconds)
         val = ""
         if record.val_psnr is not None:
             val = f" · val PSNR {record.val_psnr:.2f} dB"
@@ -367,12 +384,31 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         minutes = getattr(self.request, "minutes", None) or getattr(
             getattr(self.request, "config", None), "minutes", None)
         limit = f" of {minutes:g} min" if minutes else ""
+        # adapting estimates its step total from the time limit: it changes as the run goes
+        of = f" (~{record.steps} in the time)" if isinstance(self.request, SelfAdaptRequest) \
+            else f"/{record.steps}"
         self.status_label.setText(
-            f"step {record.step}/{record.steps} · loss {record.loss:.4g}{val} · "
+            f"step {record.step}{of} · loss {record.loss:.4g}{val} · "
             f"{minutes_seconds(seconds)}{limit} · {minutes_seconds(record.seconds_left)} left"
         )
         if record.message:
             notify_info(record.message)
+
+    def _show_progress(self, record, seconds: float) -> None:
+        """Under a time limit the bar shows the time gone of the run's expected length (the
+        limit, or sooner the last step): a run ending on Minutes stopped at a few % of Steps."""
+        if not self._time_bound():
+            self.progress_bar.setRange(0, record.steps)
+            self.progress_bar.setValue(record.step)
+            return
+        total = seconds + max(0.0, record.seconds_left)
+        self.progress_bar.setRange(0, TIME_TICKS)
+        self.progress_bar.setValue(int(TIME_TICKS * min(1.0, seconds / total)) if total else 0)
+
+    def _time_bound(self) -> bool:
+        req = self.request
+        return bool(getattr(req, "minutes", None)
+                    or getattr(getattr(req, "config", None), "minutes", None))
 
     def _show_notes(self, notes) -> None:
         for note in notes.notes:  # what the job does is info; what may go wrong, a warning
@@ -475,7 +511,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             width = layer_data(layer).shape[axes.index("X")]
             region = ("X", width - self._notes["held_out_columns"][0], width)
         # only the arrays here: the band of a lazy stack is read in the worker
-        plan = plan_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"))
+        plan = plan_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"),
+                           sharp_data=getattr(self.request, "sharp", None))
         run = self.run_number  # the run being compared, even if another starts meanwhile
 
         def shown(result):
@@ -501,6 +538,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
     def _finished(self) -> None:
         if self.closed:
             return
+        self.progress_bar.setFormat("%p%")
         self.progress_bar.setRange(0, 1)
         kept = self.outcome is not None and self.outcome.model is not None
         self.progress_bar.setValue(1 if kept else 0)

@@ -59,12 +59,13 @@ class RegionPlan:
     text: str
 
 
-def plan_region(layer, axes: str, region, *, sharp=None, focus: int | None = None
-                ) -> RegionPlan:
+def plan_region(layer, axes: str, region, *, sharp=None, focus: int | None = None,
+                sharp_data=None) -> RegionPlan:
     """The crop of ``layer`` (axes ``axes``) that validation held out. ``region``: (axis 'Y'
     or 'X', start, stop) in plane pixels, or None (no band: the whole layer). The target is
-    the same crop of the ``sharp`` layer, or of the in-focus plane ``focus`` of a z-stack
-    repeated along Z, or None. Reads no pixel (see ``read_region``)."""
+    the same crop of the ``sharp`` layer (of ``sharp_data`` when given: the array trained on,
+    e.g. one in-focus image repeated along the stack), or of the in-focus plane ``focus`` of
+    a z-stack repeated along Z, or None. Reads no pixel (see ``read_region``)."""
     key = [slice(None)] * len(axes)
     offset = [0] * (len(axes) - ("S" in axes))
     if region is None:
@@ -75,8 +76,9 @@ def plan_region(layer, axes: str, region, *, sharp=None, focus: int | None = Non
         key[where], offset[where] = slice(int(start), int(stop)), int(start)
         text = f"held-out band {axis} {start}-{stop}"
     focus = int(focus) if focus is not None and "Z" in axes else None
-    return RegionPlan(layer.name, axes, layer_data(layer),
-                      None if sharp is None else layer_data(sharp), focus, tuple(key),
+    if sharp_data is None and sharp is not None:
+        sharp_data = layer_data(sharp)
+    return RegionPlan(layer.name, axes, layer_data(layer), sharp_data, focus, tuple(key),
                       tuple(offset), source_placement(layer), text)
 
 

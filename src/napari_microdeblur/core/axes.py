@@ -422,3 +422,21 @@ class Layout:
         block = block if self.channel_axis else block[0]
         order = [self.block_axes.index(a) for a in self.region_axes]
         out[self.index(plane, spatial_slices)] = block.transpose(order)
+
+
+def repeated_target(sharp, sharp_axes: str, blurry_shape: tuple, blurry_axes: str):
+    """``sharp`` repeated for every plane of a blurry z-stack (or time series) when it is one
+    plane of the stack's field (YX against ZYX, YXS against ZYXS): a separately recorded
+    in-focus image paired with each defocused plane. None when it is not such a plane. A
+    read-only view: the planes share the one target, so only a band of each plane (or whole files)
+    may be held out for validation, never some of its planes."""
+    stack_only = [a for a in blurry_axes if a not in sharp_axes]
+    if not stack_only or set(stack_only) - set("TZ") or \
+            [a for a in blurry_axes if a in sharp_axes] != list(sharp_axes):
+        return None
+    sharp = np.asarray(sharp)
+    if sharp.ndim != len(sharp_axes) or any(
+            n != blurry_shape[blurry_axes.index(a)] for a, n in zip(sharp_axes, sharp.shape)):
+        return None
+    kept = [blurry_axes.index(a) for a in stack_only]
+    return np.broadcast_to(np.expand_dims(sharp, tuple(kept)), tuple(blurry_shape))
