@@ -79,7 +79,8 @@ def test_a_layer_whose_data_has_another_shape_does_not_take_the_file_s_size(open
     assert "give pixel=0.1" in psf_scale_note(viewer, f"{MODEL},pixel=0.2", layer, "ZYX")
     layer.data = np.zeros((5, 16, 32), np.float32)  # replaced: not the file's pixels
     w.psf_edit.setText(MODEL)
-    assert w.psf_edit.text() == MODEL and not w.psf_prefill.hint.text()
+    assert w.psf_edit.text() == MODEL
+    assert "states no pixel size" in w.psf_prefill.hint.text()  # nothing to fill pixel= from
     assert psf_scale_note(viewer, f"{MODEL},pixel=0.2", layer, "ZYX") is None
 
 

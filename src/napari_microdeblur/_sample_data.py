@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 
 SAMPLES = Path(__file__).parent / "samples"
-#: pixel size of the Kather et al. 2016 H&E tiles (um per pixel, both axes)
+#: pixel size of the Kather et al. 2016 H&E tiles (um per pixel, both axes): stated by the
+#: data set (Zenodo record 53169: 150 px = 74 um), samples/README.md and shared/data's
+#: histology_brightfield_rgb/PROVENANCE.md. The only sample whose source states one: the
+#: HT29 nuclei's files record none (fluorescence_2d/PROVENANCE.md), the EM slices' calibration
+#: is wrong (1 px = 1 unit; em_neubias_tem_sem_volume/PROVENANCE.md), and the DFNN stack's
+#: files state none (its ~0.105 um is inferred from other files' bounding box, unit unstated:
+#: focus_stack_lightsheet_dfnn/PROVENANCE.md), so those open at scale 1
 HE_UM_PER_PX = 0.495
 #: DFNN frame numbers (Abs00NN) of the focus stack's planes; frame 51 is in focus and frames
 #: are 0.05 um apart (DFNN data/test/mitochondria/stack/ReadMe.txt)
@@ -104,10 +110,12 @@ def make_histology_pair():
     sharp = _read("he_kather_mucosa_rgb.tif")
     blurred = _read("he_kather_mucosa_rgb_protocolA.tif")
     contrast = (0.0, 255.0)
-    # the tile set's stated pixel size (samples/README.md); the other samples' sources state
-    # none usable (the focus stack's planes are unevenly spaced), so they open at scale 1
+    # the tile set's stated pixel size (HE_UM_PER_PX), under napari's default unit as every
+    # other sample's: 'um' here beside the others' 'pixel' made napari warn "Inconsistent units
+    # across layers" on every layer added. The docks and the writer read a unitless scale of a
+    # light microscope's size as um, so an optics PSF still takes pixel=0.495
     common = {"rgb": True, "contrast_limits": contrast, "axis_labels": YX,
-              "scale": (HE_UM_PER_PX, HE_UM_PER_PX), "units": ("um", "um")}
+              "scale": (HE_UM_PER_PX, HE_UM_PER_PX)}
     return [
         (blurred, {"name": "H&E blurred (protocol A)", "metadata": _credit("he"), **common},
          "image"),

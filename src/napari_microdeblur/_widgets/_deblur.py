@@ -470,7 +470,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             preview = self.psf_preview
             preview.recheck()  # against the layer and scope chosen now
             if self.psf_box.psf_in_use and not preview.busy and preview.error is not None:
-                raise ValueError(preview.error)
+                # an optics model lacking pixel= on a layer with no pixel size: said in the
+                # layer's terms (the core's line gives an example value that reads as the one)
+                raise ValueError(self.psf_prefill.missing_pixel() or preview.error)
             req = self.build_request()
             from ..core.psf_fit import check_psf_model_fits
 

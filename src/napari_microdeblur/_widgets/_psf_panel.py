@@ -80,6 +80,9 @@ class PsfPanel(QWidget):
         from ..core.psf import parse_psf
         from ..core.psf_estimate import is_estimate
 
+        missing = self.prefill.missing_pixel() if self.prefill is not None else ""
+        if missing:  # said in the layer's terms: the core's line gives an example value
+            raise ValueError(missing)
         source = psf_of_text(self.viewer, text)
         if isinstance(source, str) and not is_estimate(source):
             parse_psf(source)  # a bad model or file is refused now, not once the run started

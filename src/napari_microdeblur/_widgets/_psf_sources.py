@@ -56,7 +56,7 @@ def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True) -
     from ..core.psf_scale import psf_scale_note as core_note
     from ..core.psf_scale import scale_mismatch
 
-    sizes, origins = layer_pixel_sizes(layer, axes)
+    sizes, origins = image_pixel_sizes(layer, axes)
     image = _said_where(layer, origins)
     compared = axes if in_3d else axes.replace("Z", "")  # the layer's sizes need all its axes
     if not sizes or not text.startswith(LAYER_PREFIX):
@@ -206,9 +206,43 @@ def sampling_with_origins(layer, axes: str) -> tuple[dict[str, float], dict[str,
     or "file cells.tif"): an axis at napari's default of 1 says nothing unless the layer's file
     does (``layer_pixel_sizes``, the rule of the Run warning); pixel= needs Y and X known and equal
     within 5 % (the model has square pixels)."""
-    sizes, origins = layer_pixel_sizes(layer, axes) if layer is not None else ({}, {})
+    sizes, origins = image_pixel_sizes(layer, axes) if layer is not None else ({}, {})
     found = calibration_values(sizes)  # the rule the CLI applies to a file's sizes
     return found, {key: origins["X" if key == "pixel" else "Z"] for key in found}
+
+
+def image_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str]]:
+    """``layer_pixel_sizes`` of image ``layer`` under the dock's ``axes``: an RGB layer's
+    axes end in S, a dim napari does not give it (its scale is Y, X only), which left the H&E
+    sample's 0.495 um unread."""
+    if getattr(layer, "rgb", False):
+        axes = axes.replace("S", "")
+    return layer_pixel_sizes(layer, axes)
+
+
+def missing_pixel_note(text: str, layer, axes: str) -> str | None:
+    """One line when an optics model in the PSF box (``text``) lacks pixel= and image
+    ``layer`` (axes ``axes``) states no pixel size to fill it with: what the user can change
+    (the core's own message gives an example value that reads as the one to use). None where
+    nothing lacks pixel=, or the layer gives one (the prefill fills it)."""
+    from ..core.channel_psfs import channel_sources
+    from ..core.psf import calibration_gaps
+
+    try:
+        parts = channel_sources(text) or [text]
+    except ValueError:  # an empty channel: the PSF's own check says so
+        return None
+    lacking = next((p.strip() for p in parts if "pixel" in calibration_gaps(p.strip())), None)
+    if layer is None or lacking is None or "pixel" in sampling_with_origins(layer, axes)[0]:
+        return None
+    sizes, _ = image_pixel_sizes(layer, axes)
+    if {"Y", "X"} <= sizes.keys():
+        stated = (f"states Y {sizes['Y']:.4g} and X {sizes['X']:.4g} um, no pixel size "
+                  "(unequal, or no light microscope's)")
+    else:
+        stated = "states no pixel size (scale 1)"
+    return (f"psf {lacking!r} lacks pixel= and layer {layer.name!r} {stated}: add pixel= (um "
+            "per pixel) to the PSF, or set the layer's scale in um (napari: layer.scale)")
 
 
 def _optics_items(part: str) -> tuple[str, list[list[str]]] | None:
@@ -272,7 +306,8 @@ class PsfScalePrefill:
     model lacks them, and following another layer while they hold what was filled; a value
     the user typed is kept (the Run warning then says when it is off). A hint under the field
     (inserted in ``form``, when given) says which layer's scale (or which file, where the scale
-    is 1: ``_layer_file``) the values came from. Updates
+    is 1: ``_layer_file``) the values came from, or, where the layer states no pixel size, that
+    it does not and what to give (``missing_pixel_note``). Updates
     when a signal of ``follow`` fires, when the layer's scale or units change, when editing the
     PSF box ends, and on a text set by a program (the box has no focus): never while the user
     types (an update then waits for the end of the editing). A file's sizes come once its
@@ -374,12 +409,24 @@ class PsfScalePrefill:
         by_origin: dict[str, list[str]] = {}  # "layer 'A' scale" / "file cells.tif": k=v
         for key, (value, origin) in kept.items():
             by_origin.setdefault(origin, []).append(f"{key}={value}")
-        self.hint.setText("; ".join(f"{', '.join(said)} from {origin}"
-                                    for origin, said in by_origin.items()))
-        self.hint.setVisible(bool(kept))
+        line = "; ".join(f"{', '.join(said)} from {origin}" for origin, said in by_origin.items())
+        # nothing to fill from: why the model is refused, under the field, in this layer's terms
+        line = line or self.missing_pixel()
+        self.hint.setText(line)
+        self.hint.setVisible(bool(line))
         note = self._scale_mismatch(shown)
         self.scale_note.setText(note)
         self.scale_note.setVisible(bool(note))
+
+    def missing_pixel(self) -> str:
+        """``missing_pixel_note`` for the PSF box and the chosen layer ('' when none, or while
+        the layer's file header is still being read: its pixel size may be there)."""
+        layer, axes = self._image()
+        if layer is None or self._reads.busy:
+            return ""
+        with unread_headers_deferred() as unread:
+            note = missing_pixel_note(self.psf_edit.text(), layer, axes)
+        return "" if unread else note or ""
 
     def _scale_mismatch(self, shown: dict[str, str]) -> str:
         """One line for each pixel= or dz= in the box more than 5 % off what the chosen layer
