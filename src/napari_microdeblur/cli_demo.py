@@ -80,7 +80,7 @@ def cmd_demo(args) -> int:
         print(f"{name:<50} {s['psnr']:>8.2f} {s['ssim']:>7.4f} {s['psnr_whole']:>11.2f} "
               f"{seconds:>8.2f}{gain}")
         results[name] = s
-    print("seconds: each method's second run (the first also loads its network)")
+    print("seconds: a second run of each method (the first also loads its network)")
     if not network:
         print("no bundled network is installed: only the classical methods ran")
     if args.json:

@@ -172,8 +172,19 @@ def psf_label(psf_text: str) -> str:
         parts = None
     if parts:
         return channel_psfs_label(text, parts)
-    text = one_psf_label(text)
-    return text if len(text) <= PSF_NAME_CHARS else text[:PSF_NAME_CHARS - 3] + "..."
+    label = one_psf_label(text)
+    if len(label) <= PSF_NAME_CHARS:
+        return label
+    # cut, with a tag of the whole text: optics models that differ past the cut (pixel=, nz=)
+    # had one name, and napari told their results apart by [1], [2] only
+    return f"{label[:PSF_NAME_CHARS - 9].rstrip(', ')}... #{text_tag(text)}"
+
+
+def text_tag(text: str) -> str:
+    """Four hex digits of ``text``'s hash: long labels cut at the same place stay apart."""
+    import hashlib
+
+    return hashlib.blake2s(text.encode(), digest_size=2).hexdigest()
 
 
 def one_psf_label(text: str) -> str:
@@ -193,8 +204,6 @@ def channel_psfs_label(text: str, parts: list[str]) -> str:
     channels (wavelengths in um), the kind and the values they share said once. A label over
     ``CHANNEL_PSFS_CHARS`` is cut and ends with a tag of the whole text, so runs that differ
     anywhere keep apart."""
-    import hashlib
-
     optics = [optics_values(p) for p in parts]
     one_kind = all(optics) and len({kind for kind, _ in optics}) == 1
     shared: dict[str, str] = {}
@@ -218,8 +227,7 @@ def channel_psfs_label(text: str, parts: list[str]) -> str:
         label += f" ({','.join(f'{k}={v}' for k, v in shared.items())})"
     if len(label) <= CHANNEL_PSFS_CHARS:
         return label
-    tag = hashlib.blake2s(text.encode(), digest_size=2).hexdigest()
-    return f"{label[:CHANNEL_PSFS_CHARS - 9].rstrip(', (')}... #{tag}"
+    return f"{label[:CHANNEL_PSFS_CHARS - 9].rstrip(', (')}... #{text_tag(text)}"
 
 
 def optics_values(part: str) -> tuple[str, dict[str, str]] | None:
