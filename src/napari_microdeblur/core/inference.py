@@ -394,9 +394,39 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
     return prepared.iter_run(out)
 
 
-def deblur(image, *, method, **kwargs) -> np.ndarray:
-    """Blocking twin of ``iter_deblur`` (same keywords, ``models`` too): the deblurred array."""
-    return drive(iter_deblur(image, method=method, **kwargs)).image
+# the defaults ``deblur`` shows are the specs' own fields, so they cannot drift from them
+_METHOD_DEFAULTS = MethodSpec()
+_TILING_DEFAULTS = TilingSpec()
+
+
+def deblur(
+    image, *, method, modality: str = _METHOD_DEFAULTS.modality, axes: str | None = None,
+    tile=_TILING_DEFAULTS.tile, overlap=_TILING_DEFAULTS.overlap,
+    window: str = _TILING_DEFAULTS.window, device=_TILING_DEFAULTS.device,
+    psf=_METHOD_DEFAULTS.psf, iterations: int | str = _METHOD_DEFAULTS.iterations,
+    balance: float | str = _METHOD_DEFAULTS.balance,
+    tv_weight: float = _METHOD_DEFAULTS.tv_weight, weights: str | None = _METHOD_DEFAULTS.weights,
+    output_dtype: str = _TILING_DEFAULTS.output_dtype,
+    batch_size: int = _TILING_DEFAULTS.batch_size, precision: str = _METHOD_DEFAULTS.precision,
+    noise_scale: float = _METHOD_DEFAULTS.noise_scale, normalization=None, out=None, models=None,
+) -> np.ndarray:
+    """Blocking twin of ``iter_deblur``: the deblurred array (float32 in the input's units, or
+    the input's dtype with ``output_dtype='input'``).
+
+    ``method``: a name ('auto', 'wiener', 'richardson_lucy', a bundled network such as
+    'gran.em_v1'), a ``MethodSpec``, a ``Method`` or a network; the method keywords (``psf``,
+    ``iterations``, ``balance``, ``tv_weight``, ``weights``, ``precision``, ``modality``,
+    ``noise_scale``) apply to a name, as ``MethodSpec`` fields. ``axes`` e.g. 'ZYX' (None:
+    guessed); ``tile``, ``overlap`` (None: the method's own), ``window``, ``batch_size``,
+    ``device``, ``output_dtype`` are ``TilingSpec`` fields. ``normalization``: a fixed
+    ``Normalization`` (None: computed over the image); ``out``: a writable array to fill;
+    ``models``: a ``checkpoint.ModelCache`` (None: ``RECENT_MODELS``)."""
+    options = dict(modality=modality, tile=tile, overlap=overlap, window=window, device=device,
+                   psf=psf, iterations=iterations, balance=balance, tv_weight=tv_weight,
+                   weights=weights, output_dtype=output_dtype, batch_size=batch_size,
+                   precision=precision, noise_scale=noise_scale)
+    return drive(iter_deblur(image, method=method, axes=axes, normalization=normalization,
+                             out=out, models=models, **options)).image
 
 
 def small_tile_note(method: Method, layout: Layout, options: TileOptions, tile) -> str:
