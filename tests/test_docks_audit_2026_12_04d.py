@@ -283,33 +283,6 @@ def test_a_failed_calibration_shows_in_the_status(make_napari_viewer, qtbot, not
     assert w.status_label.text().startswith("Calibration on 'good' failed:")
 
 
-def test_every_tile_soft_at_the_automatic_threshold_is_said(make_napari_viewer, qtbot,
-                                                           fluo_u8):
-    viewer = make_napari_viewer()
-    layer, w = focus_dock(viewer, fluo_u8)
-    score(qtbot, w)  # sets the threshold to half the median of these scores
-    assert "below the threshold" not in w.status_label.text()
-    # a bright, low-contrast image of another kind (brightfield-like)
-    other = viewer.add_image(ndimage.gaussian_filter(fluo_u8.astype(np.float32), 1.5) * 0.5
-                             + 400, name="brightfield")
-    w.layer_combo.set_value(other)
-    score(qtbot, w)
-    assert w.count_label.text().startswith("16 of 16 tiles below threshold")
-    status = w.status_label.text()
-    # was: only 'scored brightfield: 16 tiles of 32 px, ...', and every tile painted soft
-    assert "all 16 tiles score below the threshold" in status
-    assert "set automatically from the scores of 'nuclei'" in status
-    assert "Calibrate from layer" in status
-    # a threshold the user calibrated is theirs: no hint about the automatic one
-    good = viewer.add_image(ndimage.gaussian_filter(fluo_u8.astype(np.float32), 0.5) * 0.5
-                            + 400, name="good brightfield")
-    w.good_combo.set_value(good)
-    w.calibrate()
-    wait_idle(qtbot, w)
-    score(qtbot, w)
-    assert "set automatically" not in w.status_label.text()
-
-
 def test_pixels_edited_in_place_then_refreshed_make_the_scores_stale(make_napari_viewer,
                                                                     qtbot, fluo_u8):
     viewer = make_napari_viewer()

@@ -4,9 +4,11 @@ layer list's right-click menu; the manifest also names ``napari/layers/context``
 versions that do.
 
 Runs the Deblur dock's job (``_jobs.start_deblur``) on the whole layer with method 'auto' for
-its kind of image (RGB, brightfield: the PSF-aware network with a PSF estimated from the image;
-grayscale, fluorescence: the blind network); progress shows in napari's activity dock, errors
-in a notification. Nothing is added if the run fails or the viewer closes first.
+its image type, as the Deblur dock takes it: the type its metadata states (the samples set it;
+``_layers.layer_modality``), else RGB brightfield, grayscale fluorescence. EM and brightfield
+run the PSF-aware network with a PSF estimated from the image, fluorescence the blind network;
+progress shows in napari's activity dock, errors in a notification. Nothing is added if the
+run fails or the viewer closes first.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from ._layers import (
     guess_layer_axes,
     layer_axes_note,
     layer_data,
+    layer_modality,
     unwrap,
 )
-from ._methods import auto_words, default_network
+from ._methods import auto_words
 
 #: runs started from the menu, kept alive until they finish
 RUNNING: set = set()
@@ -56,6 +59,7 @@ def multiscale_note(layer) -> str:
 
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
+    from ..core import bundled
     from ..core.method import MethodSpec
 
     try:
@@ -64,8 +68,7 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
             notify_warning(f"{layer.name!r} is already being deblurred with the default model; "
                            "wait for that run (progress in the activity panel)")
             return None
-        name = default_network(rgb=bool(layer.rgb))
-        if name is None:
+        if not bundled.BUNDLED_WEIGHTS:
             notify_warning(
                 "No default weights are installed (the bundled weights table is empty). Open "
                 "Plugins > napari-microdeblur > Deblur to load weights or to use Richardson-Lucy "
@@ -78,12 +81,14 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
                 f"cannot tell the axes of layer {layer.name!r} (shape {layer.data.shape}); use "
                 "the Deblur dock and enter them"
             )
+        # the image type as the Deblur dock takes it, so the same layer runs the same network
+        spec = MethodSpec("auto", modality=layer_modality(layer))
         req = DeblurRequest(
             source_name=layer.name,
             image=layer_data(layer),
             axes=axes,
-            method=MethodSpec("auto"),  # runs ``name``; RGB may run channel by channel
-            label=name,
+            method=spec,  # RGB may run a grayscale network channel by channel
+            label=bundled.auto_method_name(spec, "S" in axes),
             placement=source_placement(layer),
         )
         run = start_deblur(viewer, req, on_done=run_done)
@@ -92,7 +97,7 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
         return None
     RUNNING.add(run)
     # the network is known only once the image is read: a PSF estimate may fail
-    what = auto_words(req.method, bool(layer.rgb))
+    what = auto_words(req.method, "S" in axes)
     # a guess in doubt (CZYX or TZYX?) is said: this action has no axes field to show it
     notes = [layer_axes_note(layer, axes, give="type {0} in the Deblur dock's Axes"),
              multiscale_note(layer)]

@@ -25,6 +25,7 @@ from ._feedback import describe_error, notify_error, notify_info
 from ._focus_data import (
     DataWatch,
     all_soft_hint,
+    auto_focus_tile,
     counted,
     default_threshold,
     refuse_rgba,
@@ -43,8 +44,8 @@ from ._jobs import (
     removed_note,
 )
 from ._layer_data import focus_deblurred_layer, source_placement
-from ._layers import LayerCombo, layer_data, unwrap
-from ._methods import AUTO, SESSION_MODELS, default_network
+from ._layers import LayerCombo, layer_data, layer_modality, unwrap
+from ._methods import AUTO, SESSION_MODELS
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
 from ._run_status import fallback_note
@@ -73,7 +74,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # scores of a layer whose data was replaced, or edited (in place too), are stale even
         # when the array keeps its id
         self.data_watch = DataWatch(self.update_threshold_view, self)
-        self._auto_threshold_of: str | None = None  # the layer whose scores set the threshold
+        self._auto_threshold = True  # set from each scoring until the user types or calibrates
+        self._tile_picked = False  # until the user sets a tile, each layer gets auto_focus_tile
         self.overlays = FocusOverlays(napari_viewer)
         self.calibration_reads = HeaderReads()  # the known-good layer's file header
         self.run_handle: DeblurRun | None = None
@@ -114,7 +116,9 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
                                 "against the slice, and only soft planes are deblurred.")
         self.tile_spin = spin(8, 8192, 256, "Side of the scored squares in pixels (per-tile "
                               "scoring only). Smaller tiles follow the focus more closely but "
-                              "score fewer structures each.", step=32, suffix=" px")
+                              "score fewer structures each. Until you set one, each layer "
+                              "gets the largest of 256, 128, 64 or 32 px that cuts its shorter "
+                              "side into 4 or more.", step=32, suffix=" px")
         form.addRow("Score", row(self.unit_combo, self.tile_spin))
         self.offset_spin = double_spin(
             0.0, 1e9, 0.0, "The camera's dark level (offset) in the layer's units, e.g. 100 "
@@ -139,8 +143,9 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.threshold_spin = LogSpinBox()
         self.threshold_spin.setToolTip(
             "Tiles or slices scoring below this are 'soft' and get deblurred. Type a value "
-            "(e.g. 0.002 or 2e-3); the arrows step by about 26% (ten steps a decade). While "
-            "it is 0, scoring sets it to half the median score.")
+            "(e.g. 0.002 or 2e-3); the arrows step by about 26% (ten steps a decade). Until "
+            "you type or calibrate one (or while it is 0), each scoring sets it to half the "
+            "median score of the layer scored.")
         form.addRow("Focus below", self.threshold_spin)
         self.good_combo = LayerCombo(
             viewer, (Image,), none_label="(known-good layer)",
@@ -163,9 +168,11 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
     def _add_method_controls(self, layout) -> None:
         self.method = MethodPanel(
             "Method", "How the soft tiles or slices are deblurred: the bundled default model "
-            "for the layer (RGB or grayscale), other bundled or session weights (as in the "
-            "Deblur dock), or a classical deconvolution with a PSF.",
-            leading=[("default model (RGB or grayscale)", AUTO)])
+            "for the layer's image type (as the Deblur dock's 'auto' picks it: the type the "
+            "layer's metadata states, else RGB brightfield, grayscale fluorescence; EM and "
+            "brightfield with a PSF estimated from the image), other bundled or session "
+            "weights, or a classical deconvolution with a PSF.",
+            leading=[("default model (the layer's image type)", AUTO)])
         self.method_combo = self.method.combo
         self.psf_box = self.method.classical_box
         self.psf_edit = self.psf_box.psf_edit
@@ -194,7 +201,9 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self._threshold_timer.timeout.connect(self.update_threshold_view)
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
         self.unit_combo.currentIndexChanged.connect(self._on_settings_changed)
+        self.tile_spin.valueChanged.connect(self._tile_was_picked)
         self.tile_spin.valueChanged.connect(self._on_settings_changed)
+        self.image.changed.connect(self._on_axes_set)  # axes from a file header, read later
         self.offset_spin.valueChanged.connect(self._on_settings_changed)
         self.axes_edit.editingFinished.connect(self._on_settings_changed)
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
@@ -229,7 +238,38 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.unit_combo.blockSignals(True)
         self.unit_combo.setCurrentIndex(UNITS.index("slices" if stack else "tiles"))
         self.unit_combo.blockSignals(False)
+        self._set_auto_tile()
         self._on_settings_changed()
+
+    def _tile_was_picked(self, *_) -> None:
+        self._tile_picked = True
+
+    def _on_axes_set(self) -> None:
+        if self._set_auto_tile():
+            self._on_settings_changed()
+
+    def _set_auto_tile(self) -> bool:
+        """Give the chosen layer ``auto_focus_tile`` unless the user has set a tile; whether
+        the tile changed. A 256 px default on a 256 px image made one tile, which can never
+        score below half its own score."""
+        layer = self.layer_combo.value
+        if self._tile_picked or layer is None:
+            return False
+        shape = layer_data(layer).shape
+        axes = self.axes_edit.text().strip().upper()
+        if len(axes) == len(shape) and "Y" in axes and "X" in axes:
+            yx = (shape[axes.index("Y")], shape[axes.index("X")])
+        else:  # axes not readable yet: napari's last two spatial dims
+            yx = shape[-3:-1] if layer.rgb else shape[-2:]
+        if len(yx) < 2:
+            return False
+        tile = auto_focus_tile(*yx)
+        if tile == self.tile_spin.value():
+            return False
+        self.tile_spin.blockSignals(True)  # not the user's choice
+        self.tile_spin.setValue(tile)
+        self.tile_spin.blockSignals(False)
+        return True
 
     def _on_settings_changed(self, *_) -> None:
         tiles = self.unit == "tiles"
@@ -360,11 +400,12 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self._score_key = key if key is not None else self._key_for(layer, axes, tile)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
-        if self.threshold_spin.value() <= 0:
+        # an automatic threshold follows the layer scored; a typed or calibrated one stays
+        if self.threshold_spin.value() <= 0 or self._auto_threshold:
             self.threshold_spin.blockSignals(True)
             self.threshold_spin.setValue(default_threshold(self.scores[self.structure]))
             self.threshold_spin.blockSignals(False)
-            self._auto_threshold_of = layer.name
+            self._auto_threshold = True
         finite = self.scores[np.isfinite(self.scores) & self.structure]
         span = f"{finite.min():.3g} to {finite.max():.3g}" if finite.size else "no finite score"
         what = f"{counted(self.scores.size, 'tile')} of {tile} px" if tile else \
@@ -372,9 +413,10 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         line = f"scored {layer.name}: {what}, scores {span}{self._blank_note()}"
         if not tile:
             line += sharpest_note(self.scores, self._selective.score_axes(axes))
+        if self._auto_threshold:  # it changes with each layer scored: said
+            line += f"; threshold {self.threshold:.4g}: half the median score (automatic)"
         if finite.size and np.all(finite < self.threshold):  # said, not only painted
-            line += all_soft_hint(finite.size, self.unit, self.threshold,
-                                  self._auto_threshold_of)
+            line += all_soft_hint(finite.size, self.unit, self.threshold)
         self.status_label.setText(line)
         if tile:
             self.overlays.show_heatmap(layer, axes, self.scores, tile)
@@ -398,18 +440,13 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
                 "scores of the chosen layer with the current tile setting"
             )
         name = self.method.name
-        auto = name == AUTO
-        if auto:  # label only: the spec stays 'auto', so a grayscale default runs RGB per channel
-            name = default_network(bool(layer.rgb))
-            if name is None:
-                raise ValueError(
-                    "no default weights are installed; choose a classical method (with a PSF) "
-                    "or load weights in the Deblur dock"
-                )
         network = SESSION_MODELS.get(name)
+        spec = self.method.spec(AUTO if (name == AUTO or network is not None) else name)
+        if name == AUTO:  # the spec stays 'auto', so a grayscale default runs RGB per channel
+            spec, name = self._default_model(layer, axes, spec)
         req = DeblurRequest(
             source_name=layer.name, image=layer_data(layer), axes=axes,
-            method=self.method.spec(AUTO if (auto or network is not None) else name), label=name,
+            method=spec, label=name,
             network=network, scope=f"focus below threshold ({self.unit})",
             placement=source_placement(layer),
             psf_text=self.method.psf_text or "",  # named in the result, as the Deblur dock does
@@ -427,6 +464,19 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # tiles without structure get no score, so the core never selects them
         scores = np.where(self.structure, self.scores, np.nan)
         return req, Selection(self.threshold, scores, tile, halo)
+
+    @staticmethod
+    def _default_model(layer, axes: str, spec):
+        """('auto' for the layer's image type, the network it runs): the type as the Deblur
+        dock and the Layers-menu action take it (``layer_modality``), so a layer gets the same
+        network in all three."""
+        from ..core import bundled
+
+        if not bundled.BUNDLED_WEIGHTS:
+            raise ValueError("no default weights are installed; choose a classical method (with "
+                             "a PSF) or load weights in the Deblur dock")
+        spec = spec.replace(modality=layer_modality(layer))
+        return spec, bundled.auto_method_name(spec, "S" in axes)
 
     def run(self) -> DeblurRun | None:
         """Start deblurring the soft tiles or slices; bad settings go to a notification."""

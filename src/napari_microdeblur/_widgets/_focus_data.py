@@ -145,15 +145,27 @@ def sharpest_note(scores, loop: str) -> str:
     return "; sharpest: " + ", ".join(f"{a} {int(i)}" for a, i in zip(loop, best, strict=True))
 
 
-def all_soft_hint(n: int, unit: str, threshold: float, automatic_from: str | None) -> str:
-    """What the status adds when all ``n`` scored units (tiles or slices) are soft."""
-    where = (f", set automatically from the scores of {automatic_from!r}"
-             if automatic_from is not None else "")
+def all_soft_hint(n: int, unit: str, threshold: float) -> str:
+    """What the status adds when all ``n`` scored units (tiles or slices) are soft: only under
+    a typed or calibrated threshold, as the automatic one is half the median of the scores."""
     what = f"the only {unit[:-1]} scores" if n == 1 else f"all {n} {unit} score"
-    return (f"; {what} below the threshold {threshold:.4g}{where}: "
+    return (f"; {what} below the threshold {threshold:.4g}: "
             "if parts of this image are in focus, the threshold does not suit this image "
             "type; calibrate it on an in-focus layer of the same kind (Good layer, then "
             "Calibrate from layer...) or type a lower one")
+
+
+#: the Focus dock's tile sizes when the user has set none: the largest that cuts the shorter
+#: side of a plane into MIN_TILES_PER_SIDE or more (256 px from 1024 px up; 64 px on a 256 px
+#: sample: 16 tiles). One tile alone can never score below half its own median
+AUTO_TILES = (256, 128, 64, 32)
+MIN_TILES_PER_SIDE = 4
+
+
+def auto_focus_tile(ny: int, nx: int) -> int:
+    """The tile side (px) for a plane of ``ny`` x ``nx`` when the user has set none."""
+    side = min(int(ny), int(nx))
+    return next((t for t in AUTO_TILES if side >= MIN_TILES_PER_SIDE * t), AUTO_TILES[-1])
 
 
 def default_threshold(scores) -> float:

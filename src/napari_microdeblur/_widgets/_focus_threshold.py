@@ -26,11 +26,12 @@ class ThresholdMixin:
     def set_threshold(self, value: float) -> None:
         """Set the threshold and update the count, outlines and plot at once."""
         self.threshold_spin.setValue(float(value))
+        self._auto_threshold = False  # the user's, even where the value did not change
         self._threshold_timer.stop()
         self.update_threshold_view()
 
     def _threshold_changed(self, *_) -> None:
-        self._auto_threshold_of = None  # the user's (typed, stepped or calibrated) from now on
+        self._auto_threshold = False  # the user's (typed, stepped or calibrated) from now on
         self._threshold_timer.start()
 
     @property

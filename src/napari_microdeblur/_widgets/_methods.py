@@ -118,19 +118,6 @@ def is_psf_aware(name: str | None) -> bool:
     return bool(getattr(registry.get_arch(arch).module_cls, "needs_psf", False))
 
 
-def default_network(rgb: bool) -> str | None:
-    """The network method 'auto' runs on an image without a PSF or image type (RGB:
-    brightfield, grayscale: fluorescence; ``core.bundled.auto_method_name``): what "Deblur with
-    default model" and the Focus dock name their results after. None when no weights for it
-    are installed."""
-    from ..core import bundled
-    from ..core.method import MethodSpec
-
-    if bundled.default_weights_name(rgb) is None:
-        return None
-    return bundled.auto_method_name(MethodSpec("auto"), rgb)
-
-
 def auto_words(spec, rgb: bool) -> str:
     """What 'auto' (``spec``) runs on an image, in words that name only networks that may run:
     ``core.bundled.auto_label``, and where the PSF is estimated from the image the blind
