@@ -131,3 +131,23 @@ def test_time_limited_run_shows_time_on_the_bar(make_napari_viewer, tiny_session
     w._yielded(FitProgress(step=40, steps=2000, loss=0.1, lr=1e-4, val_psnr=None,
                            val_ssim=None, val_loss=None, seconds_left=15.0))
     assert (w.progress_bar.value(), w.progress_bar.maximum()) == (40, 2000)
+
+
+def test_finetune_cli_pairs_a_blurry_stack_with_one_in_focus_image(tmp_path, focus_stack,
+                                                                  capsys):
+    """`microdeblur finetune --blurry stack.tif --sharp focus.tif` runs (was refused: "pair
+    images of the same kind"; with only the pairing in place, core's "blurry has shape")."""
+    import tifffile
+
+    from napari_microdeblur.cli import main
+
+    stack, plane = _stack_and_plane(focus_stack)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "focus.tif", plane)
+    out = tmp_path / "tuned.safetensors"
+    rc = main(["finetune", "--weights", "c2f_unet.fluorescence_v2", "--blurry",
+               str(tmp_path / "stack.tif"), "--sharp", str(tmp_path / "focus.tif"),
+               "--out", str(out), "--steps", "4", "--patch", "32", "--device", "cpu", "-q"])
+    said = capsys.readouterr()
+    assert rc == 0, said.err
+    assert out.exists() and said.out.startswith(f"{out}: ")  # its closing line, no error

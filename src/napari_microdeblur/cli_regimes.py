@@ -218,6 +218,7 @@ def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[
     stacks = {o for o, all_axes in axes_by_option.items() if any("Z" in a for a in all_axes)}
     flat = {o for o, all_axes in axes_by_option.items() if any("Z" not in a for a in all_axes)}
     dims = arch_config.setdefault("spatial_dims", 3 if stacks else 2)
+    refuse_3d_outside_cycle(args, dims, sorted(stacks))
     paired = [o for o in ("--sharp", "--blurry") if axes_by_option.get(o)]
     if dims == 3 and paired:  # a 3D model trains on the unpaired sets alone, unvalidated
         raise UserError(f"--arch {args.arch} with spatial_dims=3 trains on --unpaired-blurry "
@@ -232,12 +233,41 @@ def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[
                         f"{sorted(stacks)[0]}; give 2D images or set spatial_dims 3 in --config")
 
 
+def refuse_3d_outside_cycle(args, dims: int, stacks: list[str]) -> None:
+    """A 3D model trains in psf_cyclegan only (on unpaired z-stacks): in another regime the
+    checks that follow contradicted each other (leave out --sharp, then: needs --sharp)."""
+    if dims != 3 or args.regime == "psf_cyclegan":
+        return
+    why = f"z-stacks in {stacks[0]}" if stacks else "spatial_dims 3 in --config"
+    raise UserError(f"--arch {args.arch} in 3D ({why}) trains in --regime psf_cyclegan only; "
+                    f"give that regime, or 2D images and spatial_dims 2 in --config for "
+                    f"--regime {args.regime}")
+
+
+def check_image_specs(args) -> None:
+    """Each image option names files that exist, said with the option ('input file 'nosuch/'
+    does not exist' named none), before any image is read."""
+    from .core.files import find_inputs
+
+    for option in ("--sharp", "--blurry", *sorted({o for opts in SOURCE_OPTIONS.values()
+                                                   for o in opts.values()})):
+        spec = getattr(args, _dest(option))
+        if spec is None:
+            continue
+        try:
+            find_inputs(spec)
+        except OSError as error:
+            raise UserError(f"{option}: {error}") from None
+
+
 def _perceptual_features(args) -> str:
     return args.perceptual if args.perceptual is not None else _perceptual_default()
 
 
 def training_options(args, model, read_config) -> dict:
     """TrainingConfig fields of the regime options (the loss default follows the model)."""
+    from .core.training import TrainingConfig, get_regime
+
     # the multi-scale loss of the C2F U-Net paper needs the network's pyramid of outputs
     loss = args.loss or ("multiscale" if hasattr(model, "forward_pyramid") else "l1")
     weights = {term: getattr(args, _dest(option)) for term, option in LOSS_WEIGHT_OPTIONS.items()
@@ -246,6 +276,9 @@ def training_options(args, model, read_config) -> dict:
     for field in ("psf_lr", "psf_warmup"):
         if getattr(args, field) is not None:
             options[field] = getattr(args, field)
+    if get_regime(args.regime).learns_psf:  # the values used, not null, in the model card
+        config = TrainingConfig.from_options({"steps": args.steps, **options})
+        options.update(psf_lr=config.psf_learning_rate(), psf_warmup=config.psf_warmup_steps())
     if args.vgg_weights is not None:
         options["vgg_weights"] = args.vgg_weights
     options["perceptual_features"] = _perceptual_features(args)
@@ -301,13 +334,37 @@ def export_learned_psf(model, folder: str, path: str) -> None:
     print(f"{path}: learned PSF, {'x'.join(map(str, psf.shape))} px, sum 1", file=sys.stderr)
 
 
-def card_data(args, train, degradation: str, extra: dict) -> tuple[str, str]:
+def hold_out_validation(args, sets: dict, train) -> str:
+    """What a 2D psf_cyclegan run is validated on, in words (the card and the closing line
+    say it). Without --sharp, the --unpaired-sharp images held out for validation leave its
+    sharp set in ``sets``: they trained the cycle too, so the score was on images it had seen
+    (and blurred by a synthetic degradation, not the blur it learns)."""
+    from .core.files import find_inputs
+
+    if args.blurry:
+        return f"held-out pairs of --blurry {args.blurry} and --sharp {args.sharp}"
+    blurred = (f"degradation {args.degradation} (synthetic, not the blur of "
+               "--unpaired-blurry)")
+    if args.sharp:
+        return f"sharp images --sharp {args.sharp}, {blurred}"
+    arrays, axes, description = sets["unpaired_sharp"]
+    names = [path.name for path in find_inputs(args.unpaired_sharp)]
+    trained = [any(g == n or g.startswith(f"{n}:") for g in train.groups) for n in names]
+    held = [n for n, kept in zip(names, trained, strict=True) if not kept]
+    if not held:  # one image: split_validation's note says it validates on it
+        return f"sharp images {names[0]} of --unpaired-sharp (also trained on), {blurred}"
+    sets["unpaired_sharp"] = ([a for a, kept in zip(arrays, trained, strict=True) if kept], axes,
+                              f"{description} less {', '.join(held)} (held out for validation)")
+    return f"sharp images {', '.join(held)} held out of --unpaired-sharp, {blurred}"
+
+
+def card_data(args, train, degradation: str, extra: dict,
+              validated_on: str = "") -> tuple[str, str]:
     """(training_data, degradation) of the model card. psf_cyclegan learns from its unpaired
-    sets alone: the --sharp (or --unpaired-sharp) images and their blur only validate it."""
+    sets alone: the images of ``validated_on`` (:func:`hold_out_validation`) only score it."""
     sets = [s.description for s in extra.values()]
     if args.regime != "psf_cyclegan":
         return "; ".join([train.description, *sets]), degradation
     if train is extra.get("unpaired_sharp"):  # z-stacks: no validation set
         return "; ".join(sets), degradation
-    return ("; ".join([*sets, f"validation: {train.description}, degradation {degradation}"]),
-            "unknown (unpaired images)")
+    return "; ".join([*sets, f"validation: {validated_on}"]), "unknown (unpaired images)"

@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cli import EXIT_INTERRUPTED, UserError
 from .core.shown import shown_path
 
 
-def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str = ""):
+def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str = "",
+              time_limit: float | None = None, latest: dict | None = None):
     """Drive a training or fine-tuning run with a tqdm bar showing loss and validation PSNR;
     notes (``progress.Notes``) go to stderr, and into ``shown`` when given (so that a result
     listing every note prints only the later ones); ``started``, a line printed at the first
-    step, once the run's own checks passed. Returns the run's result."""
+    step, once the run's own checks passed. ``time_limit``: this session's seconds when a time
+    limit bounds the run: the bar then follows the clock, not the step total (which said
+    "87/2000 [00:17<05:10" with 0:00 left). ``latest`` gets the step and step total of the
+    latest record (what an interrupted run reached). Returns the run's result."""
     from tqdm import tqdm
 
     from .core.progress import Notes, drive
@@ -29,17 +34,29 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str 
             if shown is not None:
                 shown.extend(record.notes)
             return
+        if latest is not None:
+            latest.update(step=record.step, steps=record.steps)
         if bar is None:
             if started:
                 print(started, file=sys.stderr, flush=True)
-            bar = tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
-        postfix = {"loss": f"{record.loss:.4f}"}
+            bar = (tqdm(total=record.steps, unit="step", disable=quiet, file=sys.stderr)
+                   if time_limit is None else
+                   tqdm(total=time_limit, disable=quiet, file=sys.stderr,
+                        bar_format="{percentage:3.0f}%|{bar}| {elapsed}{postfix}"))
+        postfix = {} if time_limit is None else {"step": f"{record.step}/{record.steps}"}
+        postfix["loss"] = f"{record.loss:.4f}"
         if record.val_psnr is not None:
             postfix["val PSNR"] = f"{record.val_psnr:.2f}"
         minutes, seconds = divmod(int(round(record.seconds_left)), 60)
         postfix["left"] = f"{minutes}:{seconds:02d}"  # to the last step or the time limit
         bar.set_postfix(postfix, refresh=False)
-        bar.update(record.step - bar.n)
+        if time_limit is None:
+            bar.update(record.step - bar.n)
+        else:  # the share of the time to the end, whichever bound (steps or clock) comes first
+            spent = bar.format_dict["elapsed"]
+            bar.total = spent + record.seconds_left
+            bar.n = spent
+            bar.refresh()
 
     try:
         return drive(run, show)
@@ -48,15 +65,12 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str 
             bar.close()
 
 
-def checkpoint_folder(path: str, *, resume: bool, can_resume: bool = True) -> Path:
+def checkpoint_folder(path: str, *, resume: bool) -> Path:
     """--checkpoint-dir checked before any work (core ``check_checkpoint_dir``: a folder, made
-    if missing, that a file can really be written in), its message naming the option."""
-    from .core.training.checkpoints import RUN_FILES, check_checkpoint_dir
+    if missing, that a file can really be written in, holding no earlier run unless
+    ``resume``), its message naming the option."""
+    from .core.training.checkpoints import check_checkpoint_dir
 
-    earlier = [n for n in RUN_FILES if (Path(path) / n).exists()]
-    if earlier and not can_resume:  # train cannot continue a run: never overwrite one
-        raise UserError(f"--checkpoint-dir {shown_path(path)} holds an earlier run ({earlier[0]}); "
-                        "give another folder")
     try:
         return check_checkpoint_dir(path, resume=resume)
     except ValueError as error:
@@ -83,6 +97,30 @@ def load_start_weights(weights: str, arch: str):
         if arch not in error.like:
             raise
     return load_model(weights, arch=arch)
+
+
+#: licences that assert nothing: weights trained on such data assert nothing either
+UNASSERTED_LICENSES = ("", "UNKNOWN", "NOASSERTION", "NONE")
+
+
+def combined_license(start: str, given: str | None) -> str:
+    """The licence of weights trained from ``start``'s weights on data under ``given`` (None:
+    not given, the start's): both as an SPDX AND, the unasserted one where either is."""
+    if given is None or given == start or given in start.split(" AND "):
+        return start
+    for text in (start, given):
+        if text.upper() in UNASSERTED_LICENSES:
+            return text
+    return f"{f'({start})' if ' OR ' in start else start} AND {given}"
+
+
+def continued_card(label: str, start_card, training_data: str, license: str | None) -> dict:
+    """The training data and licence of weights `train --weights` trained further from
+    ``start_card``'s: the start's data and licence kept with the new ones, as finetune's card
+    keeps them (the card said the new set only, licence unknown)."""
+    return {"training_data": f"{label} ({start_card.training_data}) trained further on "
+                             f"{training_data}",
+            "license": combined_license(start_card.license, license)}
 
 
 def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False) -> bool:
@@ -147,31 +185,88 @@ def resumed_words(ckdir: str) -> str:
             f"{shown_path(checkpoint_path(ckdir))} ({so_far})")
 
 
-#: what `train` keeps when it stops early: an adversarial regime keeps its last checked step,
-#: not the best one (the regime's card says which)
-KEPT_SO_FAR = "the weights kept so far (the best on validation; adversarial regimes: the last)"
+def kept_so_far(regime: str, validated: bool = True) -> str:
+    """What `train` keeps when it stops early, for ``regime`` alone: an adversarial regime
+    keeps its last validated step, not the best one (both were said, whatever the regime);
+    a run without validation (3D psf_cyclegan), its last weights."""
+    from .core.training import get_regime
+    from .core.training.regimes.base import KEEP_LAST
+
+    if not validated:
+        return "the last weights (the run has no validation)"
+    if get_regime(regime).checkpoint_criterion == KEEP_LAST:
+        return f"the weights kept so far (the last validated step, as {regime} keeps)"
+    return "the weights kept so far (the best on validation)"
 
 
-def finish_train_run(run, ckdir: Path, out: Path, *, lr: float | None, quiet: bool):
+def mark_stopped(out: Path, why: str) -> None:
+    """Say in the card of ``out`` (copied from the run's best checkpoint) that the run stopped
+    early: its ``training.steps`` is the planned total, which read as a finished run."""
+    from .core.checkpoint import load_model, save_weights
+
+    model, card = load_model(out)
+    description = f"{card.description}; {why}" if card.description else why
+    save_weights(model, out, card.model_copy(update={
+        "description": description, "metrics": {**card.metrics, "stopped": why}}))
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """How `train` drives a run: its output, regime, --lr, --checkpoint-dir (None: a
+    temporary folder), the validation interval and the time limit of this session."""
+
+    out: Path
+    regime: str
+    lr: float
+    quiet: bool
+    folder: Path | None = None
+    val_every: int = 1
+    time_limit: float | None = None
+    started: str = ""
+
+    def resume_hint(self, written: bool) -> str:
+        """How to continue: last.pt is written every ``val_every`` steps, and on a Ctrl-C
+        between two steps (not within one: the step's state is half made)."""
+        if self.folder is None:  # its last.pt went with the temporary folder
+            return " (--checkpoint-dir DIR keeps a run that --resume can continue)"
+        if not (self.folder / "last.pt").is_file():
+            return ""
+        return (f"; the same command with --resume{' --overwrite' if written else ''} "
+                f"continues it from {shown_path(self.folder / 'last.pt')}")
+
+
+def finish_train_run(run, ckdir: Path, how: TrainRun):
     """Drive a `train` run; its result, or the exit code where it stopped early: Ctrl-C
     (``EXIT_INTERRUPTED``) or a divergence after a validated step (1), each keeping the best
-    weights so far in ``out``, as finetune does. A divergence before any is one error line."""
+    weights so far in ``how.out``, as finetune does, its card saying the run stopped there. A
+    divergence before any is one error line."""
     from .core.training.loop import stopped_by
 
+    out, latest = how.out, {"step": 0, "steps": 0}
     try:
-        return drive_fit(run, quiet=quiet)
+        return drive_fit(run, quiet=how.quiet, started=how.started, time_limit=how.time_limit,
+                         latest=latest)
     except KeyboardInterrupt:
-        run.close()  # the run writes its best checkpoint when closed
-        if not keep_best_so_far(ckdir, out, trained_only=True):
-            print("microdeblur: interrupted before a validated checkpoint; nothing written",
-                  file=sys.stderr)
+        run.close()  # the run writes its best checkpoint (and last.pt) when closed
+        step, validated = f"step {latest['step']} of {latest['steps']}", how.val_every > 0
+        # unvalidated, the last weights are the run's result: kept once a step changed them
+        if not (validated or latest["step"]) or not keep_best_so_far(ckdir, out,
+                                                                     trained_only=validated):
+            before = (f"the first validation (every {how.val_every} steps)" if validated
+                      else "any trained step")
+            print(f"microdeblur: interrupted at {step}, before {before}; nothing written to "
+                  f"{out}{how.resume_hint(False)}", file=sys.stderr)
         else:
-            print(f"microdeblur: interrupted; wrote {KEPT_SO_FAR} to {out}", file=sys.stderr)
+            mark_stopped(out, f"interrupted (Ctrl-C) at {step}")
+            print(f"microdeblur: interrupted at {step}; wrote "
+                  f"{kept_so_far(how.regime, validated)} to {out}{how.resume_hint(True)}",
+                  file=sys.stderr)
         return EXIT_INTERRUPTED
     except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
-        why = with_lr_advice(stopped_by(error), lr)
+        why = with_lr_advice(stopped_by(error), how.lr)
         if not keep_best_so_far(ckdir, out, trained_only=True):
             raise UserError(f"{why}; no step after the start was kept on validation before "
                             f"that, so {out} was not written") from None
-        print(f"microdeblur: {why}; wrote {KEPT_SO_FAR} to {out}", file=sys.stderr)
+        mark_stopped(out, stopped_by(error).split(":")[0])
+        print(f"microdeblur: {why}; wrote {kept_so_far(how.regime)} to {out}", file=sys.stderr)
         return 1

@@ -13,12 +13,15 @@ import numpy as np
 from . import cli_training_data as training_data
 from .cli import EXIT_INTERRUPTED, UserError
 from .cli_runs import (
+    TrainRun,
     checkpoint_folder,
+    continued_card,
     drive_fit,
     finish_train_run,
     interrupted_words,
     keep_best_so_far,
     load_start_weights,
+    mark_stopped,
     resumed_words,
     say_finetuned,
     with_lr_advice,
@@ -38,6 +41,7 @@ from .core.job_defaults import (
     SELF_ADAPT_MAX_STEPS,
     SELF_ADAPT_MINUTES,
     TRAIN_LR,
+    TRAIN_MAX_VAL_EVERY,
     TRAIN_STEPS,
 )
 from .core.shown import shown_path
@@ -116,6 +120,60 @@ def _start_weights(args):
     return model, card
 
 
+def _check_bounds(args) -> None:
+    """--minutes and --resume (train and finetune word them alike)."""
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
+    if args.resume and not args.checkpoint_dir:
+        raise UserError("--resume continues the run in --checkpoint-dir DIR; give that folder")
+
+
+def _check_resumed_run(args) -> float:
+    """The run --resume continues is one of --arch in --regime (one line, before any image is
+    read); the seconds it has run (--minutes are this session's)."""
+    from .core.training.checkpoints import checkpoint_path, read_checkpoint_info
+
+    try:
+        info = read_checkpoint_info(args.checkpoint_dir)
+    except ValueError as error:
+        raise UserError(f"--resume: {error}") from None
+    if (info["arch"] or args.arch) != args.arch or info["regime"] != args.regime:
+        where = shown_path(checkpoint_path(args.checkpoint_dir))
+        raise UserError(f"--resume: {where} is a {info['arch']} run in --regime "
+                        f"{info['regime']}; give --arch {info['arch']} --regime "
+                        f"{info['regime']}, or another --checkpoint-dir for a new run")
+    return float(info["elapsed"] or 0)
+
+
+def _train_data(args, sharp, blurry, unpaired: dict, dims: int):
+    """(train, val, extra sources, card training_data, card degradation, what the validation
+    is on: psf_cyclegan's words, else '')."""
+    from . import cli_regimes
+
+    validated_on = ""
+    if dims == 3:  # psf_cyclegan on z-stacks: no validation
+        extra = cli_regimes.unpaired_sources(unpaired, dims, args.regime)
+        train, val, degradation = extra["unpaired_sharp"], None, "unknown (unpaired z-stacks)"
+    else:
+        train, val, degradation = training_data.training_pairs(args, sharp, blurry)
+        if args.regime == "psf_cyclegan":  # its held-out images leave its sharp set
+            validated_on = cli_regimes.hold_out_validation(args, unpaired, train)
+        extra = cli_regimes.unpaired_sources(unpaired, dims, args.regime)
+    described, degradation = cli_regimes.card_data(args, train, degradation, extra,
+                                                   validated_on)
+    return train, val, extra, described, degradation, validated_on
+
+
+def _train_card(args, start_card, described: str, degradation: str) -> dict:
+    card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
+            + (f", starting from {args.weights}" if start_card else ""),
+            "license": args.license or "unknown", "degradation": degradation,
+            "training_data": described}
+    if start_card is not None:
+        card.update(continued_card(args.weights, start_card, described, args.license))
+    return card
+
+
 def cmd_train(args) -> int:
     """Train a registered architecture in one of the regimes (the papers' training) on sharp
     images (synthetic blur) or blurry/sharp pairs, plus the regime's unpaired image sets."""
@@ -124,15 +182,21 @@ def cmd_train(args) -> int:
     from . import cli_regimes
     from .core import registry, training
     from .core.files import copy_atomically
+    from .core.training.checkpoints import check_resumable
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_val_fraction(args.val_fraction)
+    _check_bounds(args)
     _check_device(args.device)
     cli_regimes.check_regime_options(args)
-    folder = (checkpoint_folder(args.checkpoint_dir, resume=False, can_resume=False)
+    folder = (checkpoint_folder(args.checkpoint_dir, resume=args.resume)
               if args.checkpoint_dir else None)
+    ran = _check_resumed_run(args) if args.resume else 0.0
+    started = resumed_words(args.checkpoint_dir) if args.resume else ""
     start = _start_weights(args)  # (model, card) of --weights, or None
     config = dict(start[1].config) if start else _read_config(args.config)
+    cli_regimes.refuse_3d_outside_cycle(args, config.get("spatial_dims", 2), [])
+    cli_regimes.check_image_specs(args)
     sharp, blurry, rgb = training_data.read_training_images(args)
     unpaired, extra_axes = cli_regimes.read_unpaired(args, training_data.read_images,
                                                      training_data.one_kind, rgb)
@@ -140,7 +204,6 @@ def cmd_train(args) -> int:
         "--sharp": [a for _, _, a in sharp]}
     cli_regimes.choose_spatial_dims(args, config, {
         **sharp_axes, "--blurry": [a for _, _, a in blurry or []], **extra_axes})
-    extra = cli_regimes.unpaired_sources(unpaired, config.get("spatial_dims", 2), args.regime)
     config.setdefault("in_channels", 3 if rgb else 1)
     config.setdefault("out_channels", config["in_channels"])
     if start and config["in_channels"] != (3 if rgb else 1):
@@ -152,31 +215,44 @@ def cmd_train(args) -> int:
                    device=args.device, seed=args.seed,
                    **cli_regimes.training_options(args, model, _read_config))
     training.TrainingConfig.from_options(options)  # bad options fail before the data work
-    if config.get("spatial_dims", 2) == 3:  # psf_cyclegan on z-stacks: no validation
-        train, val, degradation = extra["unpaired_sharp"], None, "unknown (unpaired z-stacks)"
-    else:
-        train, val, degradation = training_data.training_pairs(args, sharp, blurry)
-    described, degradation = cli_regimes.card_data(args, train, degradation, extra)
-    card = {"description": f"{args.arch} trained with microdeblur train --regime {args.regime}"
-            + (f", starting from {args.weights}" if start else ""),
-            "license": args.license, "degradation": degradation, "training_data": described}
+    if args.resume:  # the same network, more steps, the same settings: before the data work
+        check_resumable(folder, model, args.steps, options)
+    train, val, extra, described, degradation, validated_on = _train_data(
+        args, sharp, blurry, unpaired, config.get("spatial_dims", 2))
+    card = _train_card(args, start[1] if start else None, described, degradation)
+    val_every = max(1, min(args.steps // 10, TRAIN_MAX_VAL_EVERY))
+    how = TrainRun(out=out, regime=args.regime, lr=args.lr, quiet=args.quiet, folder=folder,
+                   val_every=val_every if val is not None else 0, started=started,
+                   time_limit=None if args.minutes is None else args.minutes * 60)
     # --checkpoint-dir keeps the run's best and last checkpoints; without it they live in a
     # temporary folder, which also holds the --export-psf file until it is copied
     with tempfile.TemporaryDirectory(prefix="microdeblur-train-") as scratch:
         ckdir = folder or Path(scratch)
         config = training.TrainingConfig.from_options(
-            {**options, "checkpoint_dir": str(ckdir),
-             "checkpoint_every": max(1, args.steps // 10), "card": card})
+            {**options, "checkpoint_dir": str(ckdir), "val_every": val_every,
+             "checkpoint_every": val_every, "card": card,
+             "time_limit": None if how.time_limit is None else how.time_limit + ran})
         try:
-            run = training.iter_fit(model, config, train, val, **extra)
+            run = training.iter_fit(model, config, train, val, **extra,
+                                    resume_from=folder if args.resume else None)
         except ValueError as error:  # e.g. unreadable --vgg-weights, before any training
             raise UserError(str(error)) from None
-        result = finish_train_run(run, ckdir, out, lr=args.lr, quiet=args.quiet)
+        result = finish_train_run(run, ckdir, how)
         if isinstance(result, int):  # stopped early; said so, the best so far kept
             return result
         copy_atomically(ckdir / "best.safetensors", out)
+        if result.stopped == "time_limit":  # the card's training.steps is the planned bound
+            mark_stopped(out, f"stopped by --minutes {args.minutes:g} at step "
+                              f"{result.steps_done} of {args.steps}")
         if args.export_psf:
             cli_regimes.export_learned_psf(model, scratch, args.export_psf)
+    return _say_trained(args, out, result, validated_on)
+
+
+def _say_trained(args, out: Path, result, validated_on: str) -> int:
+    """The notes of the run's end and its closing line."""
+    from .core import training
+
     for note in result.notes:  # e.g. the perceptual loss left out without VGG weights
         print(f"note: {note}", file=sys.stderr)
     metrics = result.best_metrics or {}
@@ -186,12 +262,16 @@ def cmd_train(args) -> int:
     # a kept checkpoint that scores below the blurry input itself is no result to trust
     worse = (": below the input, these weights make the validation images worse (more "
              "--steps, a lower --lr or more images)" if psnr < start else "")
+    # psf_cyclegan's validation is no test of the blur it learns: said what it is on
+    on = f" on {validated_on}" if validated_on else ""
     # a run with no validation (3D psf_cyclegan trains on unpaired stacks alone) printed
     # "validation PSNR nan dB (input nan dB)"
-    scored = (f"validation PSNR {psnr:.2f} dB (input {start:.2f} dB){worse}"
+    scored = (f"validation PSNR {psnr:.2f} dB (input {start:.2f} dB){on}{worse}"
               if math.isfinite(psnr) else "no validation images (nothing to score)")
+    timed = (f" (the --minutes {args.minutes:g} limit, before --steps {args.steps})"
+             if result.stopped == "time_limit" else "")
     print(f"{out}: {args.arch}, {args.regime}, {result.steps_done} steps in "
-          f"{result.seconds / 60:.1f} min, kept the {kept} checkpoint; {scored}")
+          f"{result.seconds / 60:.1f} min{timed}, kept the {kept} checkpoint; {scored}")
     return 0
 
 
@@ -224,16 +304,14 @@ def _finetune_fields(args) -> list:
     fields = []
     for bp, sp in training_data.pair_files(args.blurry, args.sharp):
         (b, b_axes), (s, s_axes) = read(bp), read(sp)
-        training_data.check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
+        # a separately recorded in-focus image pairs with every plane of a blurry stack
+        s = training_data.check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
         fields.append(PairField(f"{bp.name}~{sp.name}", b, s, b_axes))
     return fields
 
 
 def _check_finetune_options(args) -> None:
-    if args.minutes is not None and not args.minutes > 0:
-        raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
-    if args.resume and not args.checkpoint_dir:
-        raise UserError("--resume continues the run in --checkpoint-dir DIR; give that folder")
+    _check_bounds(args)
     if args.patience is not None and args.patience < 1:
         raise UserError(f"--patience {args.patience}: give a number of validations >= 1")
     _check_val_fraction(args.val_fraction, zero_allowed=True)
@@ -301,7 +379,8 @@ def cmd_finetune(args) -> int:
             checkpoint_dir=ckdir, resume=args.resume, seed=args.seed or 0)
         job = iter_finetune(request)
         try:
-            outcome = drive_fit(job, quiet=args.quiet, started=started)
+            outcome = drive_fit(job, quiet=args.quiet, started=started,
+                                time_limit=60 * request.minutes)
         except KeyboardInterrupt:
             job.close()  # the run writes its best checkpoint when closed
             if not keep_best_so_far(Path(ckdir), out):
@@ -341,8 +420,7 @@ def _finetune_self(args, out: Path) -> int:
     if unused:
         raise UserError(f"{', '.join(unused)}: for pairs and stacks only; --self does not use "
                         "them, leave them out")
-    if args.minutes is not None and not args.minutes > 0:
-        raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
+    _check_bounds(args)  # --resume is refused above
     _check_val_fraction(args.val_fraction)
     defaults = SelfAdaptConfig()
     config = SelfAdaptConfig(minutes=SELF_ADAPT_MINUTES if args.minutes is None else args.minutes,
@@ -358,7 +436,7 @@ def _finetune_self(args, out: Path) -> int:
                           axes=[ax for _, _, ax in images], config=config, card=base_card)
     shown: list[str] = []
     try:
-        result = drive_fit(job, quiet=args.quiet, shown=shown)
+        result = drive_fit(job, quiet=args.quiet, shown=shown, time_limit=60 * config.minutes)
     except KeyboardInterrupt:  # closing the job loaded the best weights into the model
         save_weights(model, out, interrupted_card(model, base_card, args.weights))
         # the job may not have beaten its start yet: said so, as the paired run's words do
@@ -380,11 +458,14 @@ def _finetune_self(args, out: Path) -> int:
 def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: float | None,
                           defaults: str = "") -> None:
     p.add_argument("--out", required=True, help="output .safetensors (with its model card)")
-    p.add_argument("--steps", type=int, default=steps, help=defaults or None)
-    p.add_argument("--patch", type=int, default=64, help="training patch size in pixels")
-    p.add_argument("--batch", type=int, default=8, help="patches per step")
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate" + (
-        f" ({defaults})" if defaults else ""))
+    # train's defaults are numbers: --help said none of them
+    p.add_argument("--steps", type=int, default=steps,
+                   help=defaults or "training steps (default %(default)s)")
+    p.add_argument("--patch", type=int, default=64,
+                   help="training patch size in pixels (default %(default)s)")
+    p.add_argument("--batch", type=int, default=8, help="patches per step (default %(default)s)")
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate (" + (
+        defaults or "default %(default)g") + ")")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of whole images or planes held out for validation (of --blurry/"
                    "--sharp pairs: whole files when there are several)")
@@ -410,10 +491,17 @@ def add_training_commands(sub) -> None:
                    help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
     p.add_argument("--axes")
     _add_training_options(p, steps=TRAIN_STEPS, lr=TRAIN_LR)
+    p.add_argument("--minutes", type=float,
+                   help="time limit; --steps is then the upper bound (default: none, the run "
+                   "ends after --steps)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--license", default="unknown", help="SPDX licence of the training data")
+    p.add_argument("--license", help="SPDX licence of the training data (default unknown; with "
+                   "--weights, the starting weights' licence, combined with this one)")
     p.add_argument("--checkpoint-dir", help="keep the run's best/last .safetensors and last.pt "
                    "here (a new or empty folder; default: a temporary one)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --checkpoint-dir from its last checkpoint (the "
+                   "same options; --steps may be raised)")
     p.add_argument("--weights", help="start from these weights (bundled name or file) instead "
                    "of random ones, e.g. gran.em_v1 with --regime gran_gan")
     add_regime_options(p)
