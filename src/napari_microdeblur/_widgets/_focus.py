@@ -27,7 +27,6 @@ from ._focus_data import (
     all_soft_hint,
     auto_focus_tile,
     counted,
-    default_threshold,
     refuse_rgba,
     sharpest_note,
 )
@@ -75,6 +74,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # when the array keeps its id
         self.data_watch = DataWatch(self.update_threshold_view, self)
         self._auto_threshold = True  # set from each scoring until the user types or calibrates
+        self.calibration = None  # the last calibration (_focus_data.Calibration) until typed
         self._tile_picked = False  # until the user sets a tile, each layer gets auto_focus_tile
         self.overlays = FocusOverlays(napari_viewer)
         self.calibration_reads = HeaderReads()  # the known-good layer's file header
@@ -158,7 +158,9 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         form.addRow("Good layer", row(self.good_combo, self.percentile_spin))
         self.calibrate_button = button(
             "Calibrate from layer...", "Score the known-good layer the same way (same tiles "
-            "or per slice) and set the threshold to the chosen percentile of its scores.")
+            "or per slice) and set the threshold to the chosen percentile of its scores. It "
+            "holds for that unit, tile and camera offset: a Score with others uses the "
+            "automatic threshold and says so.")
         form.addRow("", self.calibrate_button)
         self.count_label = label("How many tiles or slices are below the threshold.",
                                  "not scored yet", wrap=False)
@@ -400,12 +402,9 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self._score_key = key if key is not None else self._key_for(layer, axes, tile)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
-        # an automatic threshold follows the layer scored; a typed or calibrated one stays
-        if self.threshold_spin.value() <= 0 or self._auto_threshold:
-            self.threshold_spin.blockSignals(True)
-            self.threshold_spin.setValue(default_threshold(self.scores[self.structure]))
-            self.threshold_spin.blockSignals(False)
-            self._auto_threshold = True
+        # an automatic threshold follows the layer scored; a typed one stays, a calibrated one
+        # with its settings (the key's last item: the camera offset of these scores)
+        threshold_note = self.threshold_for_scores(tile, self._score_key[-1])
         finite = self.scores[np.isfinite(self.scores) & self.structure]
         span = f"{finite.min():.3g} to {finite.max():.3g}" if finite.size else "no finite score"
         what = f"{counted(self.scores.size, 'tile')} of {tile} px" if tile else \
@@ -413,8 +412,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         line = f"scored {layer.name}: {what}, scores {span}{self._blank_note()}"
         if not tile:
             line += sharpest_note(self.scores, self._selective.score_axes(axes))
-        if self._auto_threshold:  # it changes with each layer scored: said
-            line += f"; threshold {self.threshold:.4g}: half the median score (automatic)"
+        line += threshold_note
         if finite.size and np.all(finite < self.threshold):  # said, not only painted
             line += all_soft_hint(finite.size, self.unit, self.threshold)
         self.status_label.setText(line)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 from qtpy.QtCore import QTimer
@@ -153,6 +154,40 @@ def all_soft_hint(n: int, unit: str, threshold: float) -> str:
             "if parts of this image are in focus, the threshold does not suit this image "
             "type; calibrate it on an in-focus layer of the same kind (Good layer, then "
             "Calibrate from layer...) or type a lower one")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A threshold calibrated on a known-good layer and the settings it was scored with: it
+    holds only for scores of the same unit ('tiles' or 'slices'), tile side and camera offset
+    (a per-slice threshold put 19 of 28 tiles of the same in-focus image below it)."""
+
+    threshold: float
+    layer: str  # the known-good layer's name, for the status line
+    unit: str
+    tile: int | None
+    camera_offset: float
+
+
+def _offset_words(offset: float) -> str:
+    return f"with camera offset {offset:g}" if offset else "with no camera offset"
+
+
+def calibration_change(cal: Calibration, unit: str, tile: int | None,
+                       camera_offset: float) -> str:
+    """'' when scores of these settings compare with ``cal``'s, else the settings that
+    differ, then and now: 'per slice, now per tile'."""
+    then, now = [], []
+    if cal.unit != unit:
+        then.append(f"per {cal.unit[:-1]}")
+        now.append(f"per {unit[:-1]}")
+    elif unit == "tiles" and cal.tile != tile:
+        then.append(f"with {cal.tile} px tiles")
+        now.append(f"with {tile} px tiles")
+    if float(cal.camera_offset) != float(camera_offset):
+        then.append(_offset_words(cal.camera_offset))
+        now.append(_offset_words(camera_offset))
+    return f"{' '.join(then)}, now {' '.join(now)}" if then else ""
 
 
 #: the Focus dock's tile sizes when the user has set none: the largest that cuts the shorter

@@ -8,7 +8,15 @@ from __future__ import annotations
 import numpy as np
 
 from ._feedback import describe_error, notify_error, notify_warning
-from ._focus_data import counted, headers_unread, pixel_size_note, refuse_rgba
+from ._focus_data import (
+    Calibration,
+    calibration_change,
+    counted,
+    default_threshold,
+    headers_unread,
+    pixel_size_note,
+    refuse_rgba,
+)
 from ._focus_views import show_slice_plot
 from ._layers import check_image_layer, guess_layer_axes, layer_data
 from ._workers import start_worker
@@ -19,20 +27,50 @@ class ThresholdMixin:
     before ``WorkerOwnerMixin`` among the bases. Needs the dock's ``threshold_spin`` and its
     ``_threshold_timer``, ``count_label``, ``plot``, ``overlays``, ``status_label``,
     ``good_combo``, ``percentile_spin``, ``tile_spin``, ``camera_offset``, ``calibration_reads``,
-    ``image``, ``scores``, ``structure``,
-    ``unit``, ``score_settings``, ``scores_fresh``, ``_structure_job``, ``_refuse`` and the
-    core modules it holds (``_focus``, ``_selective``)."""
+    ``image``, ``scores``, ``structure``, ``calibration`` (a ``Calibration`` or None),
+    ``_auto_threshold``, ``unit``, ``score_settings``, ``scores_fresh``, ``_structure_job``,
+    ``_refuse`` and the core modules it holds (``_focus``, ``_selective``)."""
 
     def set_threshold(self, value: float) -> None:
         """Set the threshold and update the count, outlines and plot at once."""
         self.threshold_spin.setValue(float(value))
         self._auto_threshold = False  # the user's, even where the value did not change
+        self.calibration = None
         self._threshold_timer.stop()
         self.update_threshold_view()
 
     def _threshold_changed(self, *_) -> None:
         self._auto_threshold = False  # the user's (typed, stepped or calibrated) from now on
+        self.calibration = None  # a calibration sets it quietly: a change here was typed
         self._threshold_timer.start()
+
+    def _set_quietly(self, value: float) -> None:
+        self.threshold_spin.blockSignals(True)  # not the user's typing
+        self.threshold_spin.setValue(float(value))
+        self.threshold_spin.blockSignals(False)
+
+    def threshold_for_scores(self, tile: int | None, camera_offset: float) -> str:
+        """Set the threshold for the scores just kept and return what the status line says
+        of it: a typed one stays; a calibration applies only to scores of its unit, tile and
+        camera offset, else (and with neither) half the median score is used and said."""
+        cal = self.calibration
+        unit = "tiles" if tile else "slices"
+        change = calibration_change(cal, unit, tile, camera_offset) if cal else ""
+        if cal is not None and not change and cal.threshold > 0:
+            self._set_quietly(cal.threshold)  # again after a score with other settings
+            self._auto_threshold = False
+            return f"; threshold {cal.threshold:.4g}: calibrated on {cal.layer!r}"
+        if cal is None and not self._auto_threshold and self.threshold > 0:
+            return ""  # typed: the user's
+        # a stale calibration is kept for when the settings match again, not applied: its
+        # count and outlines would call in-focus tiles soft, and Deblur would deblur them
+        self._set_quietly(default_threshold(self.scores[self.structure]))
+        self._auto_threshold = True
+        note = f"; threshold {self.threshold:.4g}: half the median score (automatic)"
+        if change:
+            note += (f", not the {cal.threshold:.4g} calibrated on {cal.layer!r} {change}: "
+                     "calibrate again")
+        return note
 
     @property
     def threshold(self) -> float:
@@ -135,6 +173,7 @@ class ThresholdMixin:
         calibrate_threshold = self._focus.calibrate_threshold
         # said: a threshold holds only for scores with the same offset subtracted
         offset = f" less camera offset {self.camera_offset:g}" if self.camera_offset else ""
+        settings = (self.unit, tile, self.camera_offset)  # as scored, for the Score to compare
 
         def job():
             scores = np.asarray((yield from structure_of(gen, 0)))
@@ -154,6 +193,7 @@ class ThresholdMixin:
             if self.closed:
                 return
             self.set_threshold(threshold)
+            self.calibration = Calibration(float(threshold), good.name, *settings)
             what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
                 counted(n, "slice score")
             left = f", {counted(blank, 'background tile')} left out" if blank else ""
