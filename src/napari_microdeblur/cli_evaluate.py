@@ -12,36 +12,31 @@ import numpy as np
 from .cli import UserError
 from .core.shown import shown_path
 
-#: robust intensity ranges (0.1-99.9th percentile) further apart than this factor are taken
-#: for two intensity scales (uint8 against uint16: 257x); a deblurred image's own ringing
-#: stays well within it
-SCALE_FACTOR = 4.0
-
 JSON_HELP = ("print one JSON object; a PSNR with no difference to measure (identical pixels: "
              "infinite, which JSON cannot hold) is null, and 'identical' says whether the two "
              "images are equal")
 
 
-def _robust_range(array: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(array, (0.1, 99.9))
-    return float(lo), float(hi)
+def scale_warning(prediction: np.ndarray, reference: np.ndarray, channel_axis=None,
+                  dark: float = 0.0) -> str | None:
+    """One line when the two images look like two intensity scales
+    (``plane_metrics.scale_mismatch``: a uint8 prediction of a uint16 reference scored 4.8 dB
+    as if it were a result; a widefield stack and its RL output against a confocal one
+    rewarded a wrong PSF), with what to do; None otherwise."""
+    from .core.plane_metrics import SCALE_SIGMA, scale_mismatch
 
-
-def scale_warning(prediction: np.ndarray, reference: np.ndarray) -> str | None:
-    """One line when the two images look saved on different intensity scales (a uint8
-    prediction of a uint16 reference scored 4.8 dB as if it were a result); None otherwise."""
-    (plo, phi), (rlo, rhi) = _robust_range(prediction), _robust_range(reference)
-    spread, ref_spread = phi - plo, rhi - rlo
-    if spread <= 0 or ref_spread <= 0:  # a constant image has no scale to compare
+    ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
+    if ratio is None:
         return None
-    ratio = ref_spread / spread
-    if 1 / SCALE_FACTOR <= ratio <= SCALE_FACTOR:
-        return None
-    wider = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
-    return (f"the prediction's intensities span {plo:.4g} to {phi:.4g} ({prediction.dtype}) but "
-            f"the reference's {rlo:.4g} to {rhi:.4g} ({reference.dtype}), {wider}, as if saved "
-            "on two intensity scales; both are scored on the reference's as they are: save both "
-            "at the same bit depth and scale (deblur's float32 output keeps its input's)")
+    plo, phi = np.percentile(prediction, (0.1, 99.9))
+    rlo, rhi = np.percentile(reference, (0.1, 99.9))
+    return (f"the prediction's intensities span {plo:.4g} to {phi:.4g} ({prediction.dtype}) and "
+            f"the reference's {rlo:.4g} to {rhi:.4g} ({reference.dtype}); their contrast over "
+            f"{SCALE_SIGMA:g} px (or mean), which blurring and deblurring keep, differs "
+            f"{max(ratio, 1 / ratio):.3g}x, as if on two intensity scales; both are scored as "
+            "they are on the reference's: save both at the same bit depth and scale (deblur's "
+            "float32 output keeps its input's), or for a pair recorded apart (real defocus, "
+            "another exposure or microscope) add --match")
 
 
 def nonfinite_words(array: np.ndarray, what: str) -> str | None:
@@ -55,6 +50,14 @@ def nonfinite_words(array: np.ndarray, what: str) -> str | None:
     return (f"{what} holds {count} NaN or Inf pixel{'s' if count > 1 else ''} (of "
             f"{array.size}); scores need finite intensities: replace them in the file "
             "(e.g. with np.nan_to_num in Python) and save it again")
+
+MATCH_HELP = ("a real pair (a reference recorded apart: real defocus, another exposure or "
+              "microscope): register the reference onto the prediction by a subpixel "
+              "translation (in Y, X and Z of 8 planes or more; planes the shift uncovers are "
+              "left out, the border widened to the shift), fit the prediction's gain and "
+              "offset onto it by least squares, then score on the reference's scale; prints "
+              "the shift and gain. Score the input and every result with it alike "
+              "(docs/evaluation.md)")
 
 
 def _finite_or_none(value):
@@ -101,7 +104,7 @@ def cmd_evaluate(args) -> int:
     from .core.axes import channel_index
     from .core.files import image_axes
     from .core.metrics import evaluate, reference_scale
-    from .core.plane_metrics import describe_scale
+    from .core.plane_metrics import describe_scale, match_to_reference, match_words
 
     if args.border < 0:
         raise UserError(f"--border {args.border}: give a number of pixels >= 0")
@@ -121,25 +124,37 @@ def cmd_evaluate(args) -> int:
                  and sorted(pred.axes) == sorted(axes))
     if prediction.shape != reference.shape or reordered:
         prediction = _in_reference_layout(prediction, pred.axes, reference, axes, args)
-    scores = evaluate(prediction, reference, border=args.border,
-                      channel_axis=channel_index(axes))
-    warning = scale_warning(prediction, reference)
-    if warning:
-        print(f"microdeblur: warning: {warning}", file=sys.stderr, flush=True)
-    identical = bool(np.array_equal(prediction, reference))
     # the figures depend on it (uint16 by its maximum, not 65535 as skimage's default): say it
     offset, scale_ = reference_scale(reference, name="reference")
+    channel_axis = channel_index(axes)
+    border, match = args.border, None
+    if args.match:
+        match = match_to_reference(prediction, reference, axes=axes, border=args.border)
+        border = match["border"]
+        keep = match["keep"]
+        scores = evaluate(match["image"][keep], match["reference"][keep], border=border,
+                          channel_axis=channel_axis, ref_scale=(offset, scale_))
+    else:
+        scores = evaluate(prediction, reference, border=border, channel_axis=channel_axis)
+        warning = scale_warning(prediction, reference, channel_axis, dark=offset)
+        if warning:
+            print(f"microdeblur: warning: {warning}", file=sys.stderr, flush=True)
+    identical = bool(np.array_equal(prediction, reference))
     if args.json:
+        extra = {} if match is None else {"match": {
+            k: match[k] for k in ("shift", "gain", "offset", "border", "planes")}}
         print(json.dumps({**{k: _finite_or_none(v) for k, v in scores.items()},
                           "identical": identical, "reference_offset": offset,
-                          "reference_scale": scale_, "data_range": 1.0}))
+                          "reference_scale": scale_, "data_range": 1.0, **extra}))
         return 0
+    if match is not None:
+        print(match_words(match))
     scale = describe_scale(reference.dtype, offset, scale_)  # 'Intensity scale: ...'
     if identical:
         print(f"identical: the prediction equals the reference (PSNR infinite, SSIM "
               f"{scores['ssim']:.4f}). {scale}")
         return 0
-    print(f"PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({args.border}-px border "
+    print(f"PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({border}-px border "
           f"excluded; whole image: PSNR {_db(scores['psnr_whole'])}, SSIM "
           f"{scores['ssim_whole']:.4f}). {scale}")
     return 0
@@ -156,5 +171,6 @@ def add_evaluate_command(sub) -> None:
                    "holding negative values) their min-max range")
     p.add_argument("--axes", help="axes of both images (default: from the reference)")
     p.add_argument("--border", type=int, default=16, help="pixels excluded at the border")
+    p.add_argument("--match", action="store_true", help=MATCH_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_evaluate)

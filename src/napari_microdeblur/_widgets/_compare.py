@@ -15,6 +15,7 @@ chosen.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -26,12 +27,15 @@ from qtpy.QtWidgets import (
 )
 
 from ._compare_parts import (
+    MATCH_LABEL,
     DataWatcher,
     MetricsTable,
     add_tile_grid,
     check_pair,
     difference_planes,
     guess_roles,
+    matched_layers,
+    matched_words,
     placed_difference,
     plane_key,
     plane_world,
@@ -79,6 +83,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self.init_workers()
         self._cache: dict = {}
         self._scale_cache: dict = {}
+        self._matches: dict = {}  # matched_layers' results, by layer pair
+        self._match_lock = threading.Lock()
         self._request_id = 0
         self._slice_worker = self._stack_worker = None
         self._region_layer = None
@@ -147,6 +153,14 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             f"The evaluation protocol (docs/evaluation.md) excludes a {BORDER}-pixel border; "
             "untick for the whole-image figure.")
         form2.addRow("", self.border_check)
+        self.match_check = QCheckBox(MATCH_LABEL)
+        self.match_check.setToolTip(
+            "For a ground truth recorded apart (real defocus, another exposure or microscope): "
+            "register it onto each layer by a subpixel translation (Y, X and Z of 8 slices or "
+            "more) and fit each layer's gain and offset onto it by least squares, then score "
+            "on the ground truth's scale, as 'microdeblur evaluate --match' (docs/"
+            "evaluation.md); reads the layers whole.")
+        form2.addRow("", self.match_check)
         layout.addLayout(form2)
 
     def _add_table(self, layout) -> None:
@@ -183,6 +197,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             combo.currentIndexChanged.connect(self._layers_changed)
         self.region_combo.currentIndexChanged.connect(self._region_changed)
         self.border_check.toggled.connect(self._border_toggled)
+        self.match_check.toggled.connect(self._layers_changed)
         self.side_button.toggled.connect(self._side_toggled)
         self.region_button.clicked.connect(self.add_region)
         self.stack_button.clicked.connect(self.compute_stack)
@@ -219,6 +234,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._data_watch.watch((self.blurry_combo.value, self.deblurred_combo.value,
                                 self.truth_combo.value))
         self._cache.clear()
+        self._matches.clear()
         self._drop_stack_run()  # its curve would be of the layers chosen before
         self.stack_results = None
         self.psnr_plot.clear()
@@ -330,11 +346,13 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
                 and self._prefetch_key == cache_key):
             return  # the slice is being computed ahead already: it will be shown when done
         self._slice_worker = self._compute(planes, box, border, cache_key, self._request_id,
-                                           where, step or 1)
+                                           where, step or 1, wheres=wheres)
 
-    def _compute(self, planes, box, border, cache_key, request_id, where, step, show=True):
+    def _compute(self, planes, box, border, cache_key, request_id, where, step, show=True,
+                 wheres=None):
         """Metrics of one slice in a worker; shown if still the latest request, always cached.
-        A slice shown is followed by a prefetch of the next one in the slider's direction."""
+        A slice shown is followed by a prefetch of the next one in the slider's direction.
+        With matching, each layer's plane (at ``wheres``) against its matched ground truth."""
         truth = self.truth_combo.value
         ref_scale, scale_key = self._reference_scale(truth)
         full_truth = layer_data(truth)
@@ -347,20 +365,29 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         if box is None and min(planes["truth"].shape[:2]) - 2 * other >= metrics.MIN_SIDE:
             borders = (border, other)  # one SSIM map gives both: the toggle is then cached
 
+        chosen = self._chosen() if self.match_check.isChecked() else None
+
         def job():
             scale = ref_scale if ref_scale is not None else \
                 truth_scale(full_truth, truth_name)
-            results = yield from metrics.iter_plane_metrics_borders(
-                planes, scale, borders=borders, box=box, rgb=rgb
-            )
-            return results, scale
+            if chosen is None:
+                results = yield from metrics.iter_plane_metrics_borders(
+                    planes, scale, borders=borders, box=box, rgb=rgb)
+                return results, scale, ""
+            found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
+            keys = {role: plane_key(wheres[role], rgb) for role in found}
+            pairs = {role: (m["reference"][keys[role]], m["image"][keys[role]])
+                     for role, m in found.items()}
+            results = yield from metrics.iter_pair_metrics_borders(
+                pairs, scale, borders=borders, box=box, rgb=rgb)
+            return results, scale, " " + matched_words(found)
 
         def partial(result):
             if show and request_id == self._request_id and not self.closed:
                 self._show_result(result, complete=False)
 
         def done(value):
-            results, scale = value
+            results, scale, words = value
             result = results[border]
             self._scale_cache[scale_key] = scale
             if self.closed:
@@ -373,7 +400,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             else:
                 show_now = show and request_id == self._request_id
             if show_now:
-                self.scale_label.setText(metrics.describe_scale(full_truth.dtype, *scale))
+                self.scale_label.setText(metrics.describe_scale(full_truth.dtype, *scale)
+                                         + words)
                 self._show_result(result, complete=True)
                 self._prefetch(where, step)
 
@@ -398,7 +426,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         if not 0 <= nxt[axis] < layer_data(g).shape[axis]:
             return
         try:
-            planes, box, border, cache_key, _ = self._slice_request(tuple(nxt))
+            planes, box, border, cache_key, wheres = self._slice_request(tuple(nxt))
         except ValueError:
             return
         if cache_key in self._cache or (self._prefetch_worker is not None
@@ -406,7 +434,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             return
         self._prefetch_key = cache_key
         self._prefetch_worker = self._compute(planes, box, border, cache_key, None,
-                                              tuple(nxt), step, show=False)
+                                              tuple(nxt), step, show=False, wheres=wheres)
 
     def _show_message(self, text: str) -> None:
         self.message_label.setText(text)

@@ -37,6 +37,57 @@ def truth_scale(truth, name: str):
     return reference_scale(np.array([lo, hi], dtype=dtype), name=name)
 
 
+MATCH_LABEL = "match intensities and position (real pairs)"
+
+
+def match_axes(truth) -> str:
+    """The ground truth's axes for matching (``guess_layer_axes``; unknown leading axes are
+    not registered)."""
+    from ._layers import guess_layer_axes
+
+    ndim = layer_data(truth).ndim
+    axes = guess_layer_axes(truth)
+    if len(axes) == ndim and "Y" in axes and "X" in axes:
+        return axes
+    rgb = bool(truth.rgb)
+    return "C" * (ndim - 2 - rgb) + "YX" + "S" * rgb
+
+
+def matched_layers(chosen: dict, cache: dict, lock, border: int) -> dict:
+    """``{role: core.plane_metrics.match_to_reference(role's layer, ground truth)}`` for the
+    chosen layers, each computed once per layer pair (kept in ``cache``, under ``lock``: the
+    slice, prefetch and stack workers share it); the layers are read whole."""
+    from ..core.plane_metrics import match_to_reference
+
+    g = chosen["truth"]
+    out = {}
+    with lock:
+        for role, la in chosen.items():
+            if role == "truth":
+                continue
+            shape, shape_g = tuple(layer_data(la).shape), tuple(layer_data(g).shape)
+            if shape != shape_g:
+                raise ValueError(
+                    f"{role} layer {la.name!r} has shape {shape} but ground truth {g.name!r} "
+                    f"has {shape_g}; '{MATCH_LABEL}' registers whole layers: choose layers "
+                    "of the same shape, or untick it")
+            key = (role, id(la), id(layer_data(la)), id(g), id(layer_data(g)), border)
+            if key not in cache:
+                cache[key] = match_to_reference(np.asarray(layer_data(la)),
+                                                np.asarray(layer_data(g)),
+                                                axes=match_axes(g), border=border)
+            out[role] = cache[key]
+    return out
+
+
+def matched_words(matches: dict) -> str:
+    """What matching did to each layer (``plane_metrics.match_words``), one sentence each."""
+    from ..core.plane_metrics import match_words
+
+    return " ".join(match_words(m, f"the {role} layer", scored=False) + "."
+                    for role, m in matches.items())
+
+
 def same_image_shape(a, b) -> bool:
     return tuple(layer_data(a).shape) == tuple(layer_data(b).shape) and a.rgb == b.rgb
 
@@ -438,9 +489,9 @@ def undefined_roles(result: dict) -> list[str]:
 
 
 def result_message(result: dict, truth) -> str:
-    """The line a result calls for: layers with NaN or Inf pixels, or layers whose mean
-    intensity is far from the ground truth's (``core.plane_metrics.unit_mismatch``: other
-    units, so the scores mean little); '' when none."""
+    """The line a result calls for: layers with NaN or Inf pixels, or layers on another
+    intensity scale than the ground truth (``core.plane_metrics.unit_mismatch``: other units
+    or exposure, so the scores mean little); '' when none."""
     undefined = undefined_roles(result)
     if undefined:
         which = (f"the {undefined[0]} layer holds" if len(undefined) == 1 else
@@ -450,12 +501,14 @@ def result_message(result: dict, truth) -> str:
     units = result.get("units")
     if not units:
         return ""
-    parts = [f"the {name} layer is {ratio:.3g}x {'brighter' if ratio > 1 else 'dimmer'}"
+    parts = [f"the {name} layer is on a {max(ratio, 1 / ratio):.3g}x "
+             f"{'larger' if ratio > 1 else 'smaller'} intensity scale"
              for name, ratio in units.items()]
     name = getattr(truth, "name", "ground truth")
-    return (f"{' and '.join(parts)} than the ground truth {name!r} on average: not the same "
-            "intensity units (uint8 against uint16? 0-1 against counts?), so PSNR and SSIM say "
-            "little; compare a copy rescaled to the ground truth's units")
+    return (f"{' and '.join(parts)} than the ground truth {name!r}: not the same "
+            "intensity units (uint8 against uint16? 0-1 against counts? another exposure?), "
+            "so PSNR and SSIM say little; compare a copy rescaled to the ground truth's "
+            f"units, or for a pair recorded apart tick '{MATCH_LABEL}'")
 
 
 class DataWatcher:

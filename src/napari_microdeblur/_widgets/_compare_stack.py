@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._compare_parts import cache_key as plane_cache_key
 from ._compare_parts import (
     marker_at,
+    matched_layers,
     off_axis,
     plane_key,
     stack_axis,
@@ -26,8 +27,9 @@ BORDER = 16  # pixels excluded at the image border (docs/evaluation.md)
 class StackMetricsMixin:
     """``compute_stack`` and its plot; list it before ``WorkerOwnerMixin`` among the bases.
     Needs the dock's ``psnr_plot``, ``ssim_plot``, ``summary_label``, ``border_check``,
-    ``truth_combo``, ``_chosen``, ``region_box``, ``_reference_scale``, ``_plane_metrics``,
-    ``_cache``, ``_scale_cache`` and the ``_stack_*`` attributes it sets in ``__init__``."""
+    ``truth_combo``, ``match_check``, ``_chosen``, ``region_box``, ``_reference_scale``,
+    ``_plane_metrics``, ``_cache``, ``_scale_cache``, ``_matches``, ``_match_lock`` and the
+    ``_stack_*`` attributes it sets in ``__init__``."""
 
     def _stack_job(self):
         """(layers, axis, box, border, entries, worker body) of a whole-stack run."""
@@ -41,14 +43,20 @@ class StackMetricsMixin:
         ref_scale, _ = self._reference_scale(g)
         rgb = bool(g.rgb)
         truth_name = f"the ground-truth layer {g.name!r}"
+        match = self.match_check.isChecked()
 
         def job():
             scale = ref_scale if ref_scale is not None else \
                 truth_scale(arrays["truth"], truth_name)
             keyed = [(i, {role: plane_key(at, rgb) for role, at in wheres.items()})
                      for i, wheres in entries]
+            references = None
+            if match:  # each layer matched, against the ground truth registered onto it
+                found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
+                arrays.update({role: m["image"] for role, m in found.items()})
+                references = {role: m["reference"] for role, m in found.items()}
             results = yield from self._plane_metrics.iter_stack_metrics(
-                arrays, scale, keyed, border=border, box=box, rgb=rgb)
+                arrays, scale, keyed, border=border, box=box, rgb=rgb, references=references)
             return results, scale
 
         return chosen, axis, box, border, entries, job

@@ -543,7 +543,7 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
+def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=None) -> dict:
     """docs/evaluation.md end to end: reference-scaled PSNR and SSIM with data_range 1.
 
     ``psnr``/``ssim`` exclude a ``border``-pixel frame on the last two spatial axes (YX);
@@ -551,8 +551,8 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     a time series) the image is a stack of 2D planes: per-plane figures are returned as
     ``psnr_per_slice`` and ``ssim_per_slice`` (border excluded), and every headline figure is
     the mean over planes; a plane equal to the reference (PSNR infinite) is left out of the
-    PSNR's mean (``stack_psnr``), which is infinite only when every plane is.
-    """
+    PSNR's mean (``stack_psnr``), infinite only when every plane is. ``ref_scale``: the
+    (offset, scale) of another image (the reference before registration), not its own."""
     prediction = _check_array(prediction, "prediction")
     reference = _check_array(reference, "reference")
     _check_same_shape(prediction, reference, "prediction", "reference")
@@ -561,7 +561,7 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None) -> dict:
     _check_finite(prediction, "prediction")
     if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
         raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
-    offset, scale = reference_scale(reference, name="reference")
+    offset, scale = ref_scale or reference_scale(reference, name="reference")
     ca = None if channel_axis is None else axis_index(channel_axis, prediction.ndim,
                                                       "channel_axis")
     nsp = prediction.ndim - (ca is not None)

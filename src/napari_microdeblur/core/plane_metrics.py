@@ -10,33 +10,158 @@ docs/evaluation.md).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterable
 
 import numpy as np
+from scipy import ndimage
 
 from . import metrics
 from .progress import drive
 
 MIN_SIDE = 11  # SSIM's window
 UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
+#: Gaussian sigma (px, in Y and X) of the low-pass at which two images' contrasts are compared:
+#: blurring and deblurring change detail finer than this and keep what is left (synthetic
+#: protocols A and B, inputs and RL outputs: within 1.04x), a gain between two recordings does
+#: not (widefield against confocal of one field: 2.8-3.9x, inputs and deblurred alike)
+SCALE_SIGMA = 8.0
+#: low-pass contrasts further apart than this factor: two intensity scales
+SCALE_FACTOR = 2.0
+SCALE_PIXELS = 512 * 512  # larger planes are mean-binned first (a low-pass needs no more)
+SCALE_PLANES = 32  # a stack's contrast from at most this many planes, evenly spread
 
 
-def unit_mismatch(mapped: dict) -> dict:
-    """``{name: ratio}`` for the planes whose mean intensity is over ``UNITS_FACTOR`` times
-    above or below the ground truth's, on its scale. Blurring and deconvolution keep the
-    mean, so such a ratio means other units (uint8 against uint16, a 0-1 float against
-    counts), which would score a meaningless PSNR silently."""
-    truth = float(np.mean(mapped["truth"]))
+def _lowpass_sd(image, channel_axis) -> float:
+    """Standard deviation of ``image`` smoothed by ``SCALE_SIGMA`` px in its last two spatial
+    axes (Y, X), every plane and channel apart."""
+    a = np.asarray(image)
+    if channel_axis is not None:
+        a = np.moveaxis(a, channel_axis, 0)
+    a = a.reshape(-1, *a.shape[-2:])
+    a = a[np.unique(np.linspace(0, len(a) - 1, min(len(a), SCALE_PLANES)).round().astype(int))]
+    f = max(1, math.ceil(math.sqrt(a.shape[1] * a.shape[2] / SCALE_PIXELS)))
+    ny, nx = a.shape[1] // f * f, a.shape[2] // f * f
+    a = a[:, :ny, :nx].reshape(len(a), ny // f, f, nx // f, f).mean(axis=(2, 4),
+                                                                     dtype=np.float64)
+    return float(ndimage.gaussian_filter(a, (0, SCALE_SIGMA / f, SCALE_SIGMA / f)).std())
+
+
+def scale_mismatch(image, reference, *, channel_axis=None, dark: float = 0.0) -> float | None:
+    """How many times ``image``'s intensity scale is the reference's when they look like two
+    scales (None when they do not): the ratio of their contrasts smoothed over
+    ``SCALE_SIGMA`` px when over ``SCALE_FACTOR`` apart, else that of their means above
+    ``dark`` (the reference's dark level) when over ``UNITS_FACTOR`` apart. Blurring and
+    deblurring keep both, so such a ratio means other units (uint8 against uint16), another
+    exposure or gain (a real pair recorded apart), which would score a PSNR that says little.
+    The one check of ``microdeblur evaluate`` and the Compare & QC dock."""
+    sd_ref = _lowpass_sd(reference, channel_axis)
+    if sd_ref > 0 and math.isfinite(sd_ref):
+        ratio = _lowpass_sd(image, channel_axis) / sd_ref
+        if ratio > 0 and math.isfinite(ratio) and not 1 / SCALE_FACTOR <= ratio <= SCALE_FACTOR:
+            return ratio
+    ref_mean = float(np.mean(reference, dtype=np.float64)) - dark
+    mean = float(np.mean(image, dtype=np.float64)) - dark
+    if ref_mean > 0 and mean > 0 and math.isfinite(mean) and math.isfinite(ref_mean):
+        ratio = mean / ref_mean
+        if not 1 / UNITS_FACTOR <= ratio <= UNITS_FACTOR:
+            return ratio
+    return None
+
+
+def unit_mismatch(planes: dict, *, rgb: bool = False, dark: float = 0.0) -> dict:
+    """``{name: ratio}`` for the ``'blurry'`` and ``'deblurred'`` planes on another intensity
+    scale than ``planes['truth']`` (``scale_mismatch``)."""
     out = {}
     for name in ("blurry", "deblurred"):
-        if name not in mapped or truth <= 1e-6:
-            continue
-        mean = float(np.mean(mapped[name]))
-        if np.isfinite(mean) and mean > 0:
-            ratio = mean / truth
-            if not 1 / UNITS_FACTOR <= ratio <= UNITS_FACTOR:
+        if name in planes:
+            ratio = scale_mismatch(planes[name], planes["truth"], dark=dark,
+                                   channel_axis=-1 if rgb else None)
+            if ratio is not None:
                 out[name] = ratio
     return out
+
+
+MATCH_MIN_PLANES = 8  # a Z axis with fewer planes is not registered (its window would be 0)
+MATCH_UPSAMPLE = 10  # registration to a tenth of a pixel
+
+
+def _translation(moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Subpixel shift moving ``moving`` onto ``fixed`` (2D or 3D): ``pair_matching.register``
+    in 2D; in 3D the same smoothed, Hann-windowed cross-correlation over all three axes."""
+    from skimage.registration import phase_cross_correlation
+
+    from .pair_matching import REGISTER_SIGMA, register
+
+    if moving.ndim == 2:
+        return register(moving[None], fixed[None], MATCH_UPSAMPLE)
+    window = np.ones(())
+    for n in fixed.shape:
+        window = np.multiply.outer(window, np.hanning(n))
+    f = ndimage.gaussian_filter(fixed, REGISTER_SIGMA)
+    m = ndimage.gaussian_filter(moving, REGISTER_SIGMA)
+
+    def step(a):
+        shift, _, _ = phase_cross_correlation((f - f.mean()) * window, (a - a.mean()) * window,
+                                              upsample_factor=MATCH_UPSAMPLE, normalization=None)
+        return np.asarray(shift, dtype=np.float64)
+
+    total = step(m)
+    for _ in range(2):  # the window pulls the peak towards 0: refined on the shifted stack
+        total = total + step(ndimage.shift(m, total, order=3, mode="nearest"))
+    return total
+
+
+def match_to_reference(image, reference, *, axes: str, border: int) -> dict:
+    """A real pair's scoring (docs/evaluation.md): ``reference`` registered onto ``image`` by
+    a subpixel translation along its Y, X (and Z, of 8 planes or more) axes, then ``image``'s
+    least-squares gain and offset onto the registered reference over the pixels scored (the
+    planes the shift leaves covered, ``border`` px or the shift's width off Y and X).
+
+    Returns ``image`` (gain * image + offset) and ``reference`` (the shifted one), both float64
+    and of the image's shape, ``keep`` (the index of the planes to score), ``shift`` ({axis:
+    px} moving the reference onto the image), ``gain``, ``offset`` (reference units),
+    ``border`` and ``planes`` ((start, stop) along Z, or None). Every image scored against one
+    reference gets the same treatment."""
+    image = np.asarray(image, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    reg = [i for i, a in enumerate(axes) if a in "YX"
+           or (a == "Z" and image.shape[i] >= MATCH_MIN_PLANES)]
+    others = tuple(i for i in range(image.ndim) if i not in reg)
+    found = _translation(ref.mean(axis=others), image.mean(axis=others))
+    shift = np.zeros(image.ndim)
+    shift[reg] = found
+    moved = ndimage.shift(ref, shift, order=3, mode="nearest")
+    keep = [slice(None)] * image.ndim
+    planes = None
+    for i in reg:
+        if axes[i] == "Z":  # the planes the shift uncovers hold copies of an edge plane
+            n, m = image.shape[i], min(image.shape[i] - 1, math.ceil(abs(shift[i]) - 1e-6))
+            planes = (m, n) if shift[i] > 0 else (0, n - m)
+            keep[i] = slice(*planes)
+    wide = max([border] + [math.ceil(abs(shift[i]) - 1e-6) for i in reg if axes[i] in "YX"])
+    inner = list(keep)
+    for i in (axes.index("Y"), axes.index("X")):
+        if image.shape[i] > 2 * wide:
+            inner[i] = slice(wide, image.shape[i] - wide)
+    p, r = image[tuple(inner)].ravel(), moved[tuple(inner)].ravel()
+    var = float(np.var(p))
+    gain = float(np.mean((p - p.mean()) * (r - r.mean()))) / var if var > 0 else 0.0
+    offset = float(r.mean() - gain * p.mean())
+    return {"image": gain * image + offset, "reference": moved, "keep": tuple(keep), "gain": gain,
+            "offset": offset, "shift": {axes[i]: float(shift[i]) for i in reg},
+            "border": wide, "planes": planes}
+
+
+def match_words(match: dict, what: str = "the prediction", scored: bool = True) -> str:
+    """One line on a ``match_to_reference``: the shift, the gain and offset, the planes."""
+    shift = ", ".join(f"{a.lower()} {v:+.2f}" for a, v in match["shift"].items())
+    planes = match["planes"]
+    kept = "" if planes is None else f"; the shifted reference covers planes {planes[0]}-" \
+        f"{planes[1] - 1}" + (" (the others are not scored)" if scored else "")
+    return (f"matched: reference shifted by ({shift}) px onto {what}; {what} x "
+            f"{match['gain']:.4g} {match['offset']:+.4g} (gain, offset in the reference's "
+            f"units){kept}")
 
 
 def describe_scale(dtype, offset: float, scale: float) -> str:
@@ -89,7 +214,7 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
     ``borders[0]``); returns ``{border: result}``. Every border's SSIM comes from one SSIM
     map, so the dock's border option costs no second computation. With ``box`` the region
     is scored alone and ``borders`` must be ``(0,)``."""
-    offset, scale = ref_scale
+    offset = ref_scale[0]
     if box is not None:
         (y0, y1), (x0, x1) = box
         planes = {k: v[y0:y1, x0:x1] for k, v in planes.items()}
@@ -97,9 +222,8 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
     if box is None:
         for b in reversed(borders):
             first = _crop(planes["truth"], b, None)  # says which border is too wide
-    # means on the truth's scale without full float64 copies (the 4x test needs no more)
-    means = {k: (np.mean(np.asarray(v)[first], dtype=np.float64) - offset) / scale
-             for k, v in planes.items()}
+    units = unit_mismatch({k: np.asarray(v)[first] for k, v in planes.items()}, rgb=rgb,
+                          dark=offset)
     names = [n for n in ("blurry", "deblurred") if n in planes]
     ca = -1 if rgb else None
 
@@ -111,7 +235,6 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
     psnrs = metrics.plane_scores([as_planes(planes[n]) for n in names], truth,
                                  ref_scale=ref_scale, borders=borders, ssim=False)["psnr"]
     out = {b: {} for b in borders}
-    units = unit_mismatch(means)
     for b in borders:
         if units:
             out[b]["units"] = units
@@ -126,14 +249,46 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
     return out
 
 
+def iter_pair_metrics_borders(pairs: dict, ref_scale, *, borders=(16, 0), box=None,
+                              rgb: bool = False) -> Generator[dict, None, dict]:
+    """``iter_plane_metrics_borders`` of each ``pairs[name] = (truth, plane)`` against its own
+    ground-truth plane (matched pairs: the truth registered onto each image), merged: yields
+    the figures so far, returns ``{border: result}``. No ``units``: a plane of a stack fitted
+    as a whole keeps its own contrast (a widefield plane's haze), not another scale."""
+    out = {b: {} for b in borders}
+    for name, (truth, plane) in pairs.items():
+        gen = iter_plane_metrics_borders({"truth": truth, name: plane}, ref_scale,
+                                         borders=borders, box=box, rgb=rgb)
+        while True:
+            try:
+                part = next(gen)
+            except StopIteration as stop:
+                for b in borders:
+                    out[b].update({k: v for k, v in stop.value[b].items() if k != "units"})
+                break
+            part.pop("units", None)
+            yield {**out[borders[0]], **part}
+    return out
+
+
 def iter_stack_metrics(arrays: dict, ref_scale, entries: Iterable[tuple[int, dict]], *,
-                       border: int, box=None, rgb: bool = False
+                       border: int, box=None, rgb: bool = False, references=None
                        ) -> Generator[tuple[int, dict], None, list[dict]]:
     """The metrics of one 2D (or RGB) plane of each array per entry ``(i, {name: key})``,
     ``key`` indexing that plane of ``arrays[name]`` (arrays placed differently along Z have
-    different keys for the same ``i``); yields ``(i, result)`` and returns the results."""
+    different keys for the same ``i``); yields ``(i, result)`` and returns the results.
+    ``references`` ({name: array}, matched pairs): each array against its own ground truth
+    (indexed by its own key) instead of ``arrays['truth']``."""
     results = []
     for i, keys in entries:
+        if references is not None:
+            pairs = {k: (np.asarray(references[k][keys[k]]), np.asarray(a[keys[k]]))
+                     for k, a in arrays.items() if k != "truth"}
+            result = drive(iter_pair_metrics_borders(pairs, ref_scale, borders=(border,),
+                                                     box=box, rgb=rgb))[border]
+            results.append(result)
+            yield i, result
+            continue
         planes = {k: np.asarray(a[keys[k]]) for k, a in arrays.items()}
         result = drive(iter_plane_metrics(planes, ref_scale, border=border, box=box, rgb=rgb))
         results.append(result)
