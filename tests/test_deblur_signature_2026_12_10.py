@@ -132,3 +132,20 @@ def test_method_and_options_stay_keyword_only():
         deblur(IMAGE)
     out = deblur(image=IMAGE, method="wiener", psf="gaussian:1.2", balance=0.05)
     assert out.shape == IMAGE.shape
+
+
+def test_a_method_setting_beside_a_spec_is_refused_not_lost():
+    """A MethodSpec holds its own settings: balance=0.3 beside one was silently ignored (a
+    test of ours passed precision='float32' that way and ran in bfloat16)."""
+    import numpy as np
+
+    from napari_microdeblur.core.inference import deblur
+    from napari_microdeblur.core.method import MethodSpec
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    with pytest.raises(TypeError, match=r"balance=0.3 beside method=MethodSpec\(\.\.\.\)"):
+        deblur(image, method=MethodSpec("wiener", psf="gaussian:1.6"), balance=0.3)
+    # the same settings in the spec, or the default values beside it, run
+    out = deblur(image, method=MethodSpec("wiener", psf="gaussian:1.6", balance=0.3),
+                 device="cpu")
+    assert out.shape == image.shape

@@ -107,8 +107,8 @@ def test_a_blind_network_is_pulled_toward_the_psf_aware_result():
 
     _, blurred = blurred_scene()
     model = tiny_model()
-    teacher = deblur(blurred, method=MethodSpec(DEFAULT_PSF_AWARE, psf=PSF), axes="YX",
-                     device="cpu", precision="float32")
+    teacher = deblur(blurred, method=MethodSpec(DEFAULT_PSF_AWARE, psf=PSF,
+                                                precision="float32"), axes="YX", device="cpu")
     before = deblur(blurred, method=model, axes="YX", device="cpu", precision="float32")
     result = self_adapt(model, blurred, PSF, axes="YX", config=quick(prior_weight=5.0))
     after = deblur(blurred, method=result.model, axes="YX", device="cpu", precision="float32")

@@ -370,12 +370,22 @@ def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERA
                   noise_scale: float = 1.0):
     """Keyword options (the ``iter_deblur`` form) -> (method, TilingSpec). A name becomes a
     MethodSpec; a Method or network is passed through."""
+    given = dict(psf=psf, iterations=iterations, balance=balance, tv_weight=tv_weight,
+                 weights=weights, precision=precision, modality=modality,
+                 noise_scale=noise_scale)
     if isinstance(method, str):
-        method = MethodSpec(method, psf=psf, iterations=iterations, balance=balance,
-                            tv_weight=tv_weight, weights=weights, precision=precision,
-                            modality=modality, noise_scale=noise_scale)
-    elif isinstance(method, torch.nn.Module):
-        method = network_method(method, precision=precision)
+        method = MethodSpec(method, **given)
+    else:  # a spec, Method or network holds its own settings: one given beside it was lost
+        defaults = MethodSpec()
+        lost = [k for k, v in given.items() if v != getattr(defaults, k)
+                and not (k == "precision" and isinstance(method, torch.nn.Module))]
+        if lost:
+            shown = ", ".join(f"{k}={given[k]!r}" for k in lost)
+            raise TypeError(f"{shown} beside method={type(method).__name__}(...), which "
+                            "holds its own settings: give them in it (MethodSpec(..., "
+                            f"{lost[0]}=...)) or pass the method's name")
+        if isinstance(method, torch.nn.Module):
+            method = network_method(method, precision=precision)
     return method, TilingSpec(tile=tile, overlap=overlap, window=window, batch_size=batch_size,
                               device=device, output_dtype=output_dtype)
 
