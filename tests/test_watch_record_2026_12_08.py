@@ -71,7 +71,8 @@ def test_calibrated_stack_records_its_soft_planes(tmp_path, focus_stack):
                  "--once", "--settle", "0", *RL]) == 0
     focus = _record(out / "stack_deblurred.tif")["focus"]
     assert focus["threshold_from"] == {"option": "--calibrate", "folder": "good",
-                                       "percentile": 50.0, "images": 3, "left_out": 0}
+                                       "percentile": 50.0, "images": 3, "left_out": 0,
+                                       "margin": 1.0}
     scores = focus_score(stack, axes="ZYX")
     planes = focus["planes"]
     assert planes["axes"] == "Z" and planes["count"] == 6

@@ -111,6 +111,39 @@ def _made(record: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def _threshold_from(origin) -> str:
+    """Where a watch's threshold came from, in a few words (``cli_watch_calibration``)."""
+    if not isinstance(origin, dict):
+        return "an unrecorded origin"
+    if origin.get("option") != "--calibrate":
+        return str(origin.get("option", "an unrecorded option"))
+    images = f"{origin.get('images', '?')} good images in {origin.get('folder', '?')}"
+    percentile = f"percentile {_value(origin.get('percentile'))}"
+    if origin.get("bad_folder"):
+        return (f"--calibrate, between {percentile} of {images} and "
+                f"{origin.get('bad_images', '?')} soft images in {origin['bad_folder']}")
+    margin = f"{_value(origin['margin'])} x " if "margin" in origin else ""
+    return f"--calibrate, {margin}{percentile} of {images}"
+
+
+def _focus_lines(focus: dict) -> list[str]:
+    """Why `microdeblur watch` deblurred the file: its ``focus`` record in a line or two."""
+    score, threshold = focus.get("score"), focus.get("threshold")
+    line = (f"  focus: score {_value(score)}, threshold {_value(threshold)} (from "
+            f"{_threshold_from(focus.get('threshold_from'))})")
+    if focus.get("camera_offset"):
+        line += f", camera offset {_value(focus['camera_offset'])}"
+    planes = focus.get("planes") if isinstance(focus.get("planes"), dict) else {}
+    if planes:
+        line += (f"; {planes.get('soft_count', '?')} of {planes.get('count', '?')} planes "
+                 f"({planes.get('axes', '?')}) soft")
+    lines = [f"{line}: {focus.get('decision', 'decision not recorded')}"]
+    if focus.get("unlike_calibration"):
+        lines.append("  unlike the calibration images: "
+                     + "; ".join(map(str, focus["unlike_calibration"])))
+    return lines
+
+
 def text_block(info: dict) -> str:
     """The few lines ``info`` prints for one file."""
     how = "stated by the file" if info["axes_stated"] else "guessed"
@@ -129,6 +162,8 @@ def text_block(info: dict) -> str:
     if not (record := info["microdeblur"]):
         return "\n".join([*lines, "  deblur record: none"])
     lines += [f"  deblurred: {_run_line(record)}", f"  made {_made(record)}"]
+    if isinstance(record.get("focus"), dict):  # made by `microdeblur watch`: why
+        lines += _focus_lines(record["focus"])
     runs = record.get("channels") if isinstance(record.get("channels"), list) else []
     lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs) if isinstance(r, dict)]
     if isinstance(previous := record.get("previous"), dict):

@@ -7,6 +7,9 @@ with no structure at all (background noise only) is copied and logged 'blank'. A
 holds fewer planes than its metadata declares (a stack still being written, with pauses longer
 than --settle: ``core.tiff_complete``) is waited for, and logged 'incomplete' (neither deblurred
 nor copied) once unchanged for --incomplete-after seconds; it is looked at again if it changes.
+A file that cannot be read and changed within READ_RETRY_SETTLES x --settle is taken as still
+being written too (read again when it changes). The threshold and the checks of files unlike
+the calibration images: ``cli_watch_calibration``; Ctrl-C mid-file: ``cli_watch_stop``.
 Each deblurred output records why (``focus`` in its ``core.provenance`` record: the score, the
 threshold and where it came from, the decision, the soft planes); a copied file is left as it
 was, byte for byte (nothing was done to it)."""
@@ -17,12 +20,14 @@ import csv
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .cli import UserError, deblur_one, method_specs, warnings_naming
+from .cli_watch_calibration import DEFAULT_MARGIN, Threshold, image_profile, watch_threshold
+from .cli_watch_stop import FinishCurrentFile
 from .core.shown import shown_path
 
 WATCH_LOG = "microdeblur_watch.csv"
@@ -41,16 +46,6 @@ NOT_DONE = RETRIED
 COPIED = ("copied", "blank")
 #: a stack with more planes than this records its plane counts in 'focus', not each plane
 MAX_RECORDED_PLANES = 512
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """The watch's threshold and where it came from (``origin``, plain JSON for the record)."""
-
-    value: float
-    origin: dict
-    #: the dark level subtracted before every score, the calibration's and the files' alike
-    camera_offset: float = 0.0
 
 
 def judged_score(array, axes: str, threshold: float | None = None,
@@ -117,41 +112,6 @@ class _Unreadable(Exception):
     scoring's, copying's or deblurring's on an image that was read fine (logged 'failed')."""
 
 
-def _watch_threshold(args) -> Threshold:
-    from .core import io
-    from .core.files import find_inputs, image_axes
-    from .core.focus import calibrate_threshold
-
-    offset = args.camera_offset
-    if args.threshold is not None:  # one of the two, by _check_watch_options
-        return Threshold(float(args.threshold), {"option": "--threshold"}, offset)
-    scores, blank = [], []
-    for path in find_inputs(args.calibrate):
-        data = io.read_image(path, lazy=False)
-        # scored with the --axes the watched files are scored with (a guess here, --axes there,
-        # put the threshold above the very images it was calibrated on), by the rule they are
-        # judged by: a blank plane's score pulled its image's, and the threshold, towards 0
-        _, score = judged_score(np.asarray(data.array), image_axes(data, args.axes),
-                                camera_offset=offset)
-        (blank if score is None else scores).append(path.name if score is None else score)
-    if blank:
-        print("microdeblur: left out of the calibration, constant or background noise only "
-              f"(no structure to score): {', '.join(blank)}", file=sys.stderr, flush=True)
-    if not scores:
-        raise UserError(f"--calibrate {shown_path(args.calibrate)}: every image there is "
-                        "constant or background noise only; give a folder of in-focus images "
-                        "with structure")
-    threshold = calibrate_threshold(scores, percentile=args.percentile)
-    less = f", camera offset {offset:g} subtracted" if offset else ""
-    print(f"threshold {threshold:.6g}: percentile {args.percentile} of {len(scores)} "
-          f"known-good images in {args.calibrate}{less}", flush=True)
-    # the folder's name only: records travel inside shared files (core.provenance)
-    origin = {"option": "--calibrate", "folder": Path(args.calibrate).resolve().name,
-              "percentile": float(args.percentile), "images": len(scores),
-              "left_out": len(blank)}
-    return Threshold(threshold, origin, offset)
-
-
 def _targets(path: Path, out_dir: Path) -> tuple[Path, Path]:
     """(where a soft file is deblurred to, where a sharp one is copied to)."""
     from .core.files import output_name
@@ -190,6 +150,9 @@ def _watch_one(path: Path, out_dir: Path, threshold: Threshold, args, models, ow
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file
     # ... and said once: the deblur below takes them as the file's own
     data = replace(data, axes=axes, note=None)
+    # a file unlike the calibration images: said once per kind, and kept in its record
+    unlike = (threshold.profile.warn(path.name, image_profile(data.array, axes))
+              if threshold.profile is not None else [])
     # a stack is as good as its softest slice with structure (alpha left out by focus_score)
     scores, kept = plane_scores(np.asarray(data.array), axes, threshold.value,
                                 threshold.camera_offset)
@@ -203,9 +166,11 @@ def _watch_one(path: Path, out_dir: Path, threshold: Threshold, args, models, ow
     if target is deblurred:
         with warnings_naming(path):
             # the method that ran, not --method: 'auto' said nothing about which network
+            focus = focus_entry(scores, kept, axes, threshold, judged)
+            if unlike:
+                focus["unlike_calibration"] = unlike
             method = deblur_one(path, deblurred, args, models, axes=axes, data=data,
-                                record_extra={"focus": focus_entry(scores, kept, axes,
-                                                                   threshold, judged)})
+                                record_extra={"focus": focus})
         decision = "deblurred"
     else:
         copy_atomically(path, copied)
@@ -303,6 +268,13 @@ def _check_watch_options(args) -> None:
         raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
     if args.threshold is not None and not math.isfinite(args.threshold):
         raise UserError(f"--threshold {args.threshold:g}: give a finite focus score")
+    if args.calibrate_bad is not None and args.calibrate is None:
+        raise UserError("--calibrate-bad SOFT_DIR goes with --calibrate GOOD_DIR: give both")
+    if args.margin is not None and args.calibrate_bad is not None:
+        raise UserError("--margin is not used with --calibrate-bad (the threshold lies between "
+                        "the two groups): give one of them")
+    if args.margin is not None and not 0 < args.margin <= 1:  # also refuses NaN
+        raise UserError(f"--margin {args.margin:g}: give a number > 0 and <= 1")
     if not 0 <= args.percentile <= 100:  # also refuses NaN
         raise UserError(f"--percentile {args.percentile:g}: give a number between 0 and 100")
     # 0 would scan the folder in a busy loop
@@ -347,11 +319,18 @@ def _settled(pending: list[Path], settle: float) -> list[Path]:
     return [p for p, stamp in stamps if stamp is not None and now - stamp[1] / 1e9 >= settle]
 
 
+#: a file that cannot be read while it changed less than this many --settle ago (capped by
+#: --incomplete-after) is taken as still being written: a PNG or TIFF copied in chunks 4 s
+#: apart (--settle 2) was logged 'unreadable' twice, then done (two wrong rows)
+READ_RETRY_SETTLES = 5
+
+
 def _complete(ready: list[Path], waiting: dict, after: float) -> tuple[list, list]:
-    """(the settled files that are complete, [(path, (why, stamp))] of the TIFFs that hold
-    fewer planes than their metadata declares and have not changed for ``after`` seconds). The other
-    incomplete ones wait in ``waiting`` (name -> (stamp, why); looked at again only once they
-    change), each said once in one line."""
+    """(the settled files that are complete, [(path, (why, stamp, decision))] of those waited
+    for that have not changed for their time: TIFFs holding fewer planes than their metadata
+    declares, unchanged for ``after`` seconds ('incomplete'), and files that could not be read
+    yet ('unreadable', ``_still_written``)). The others wait in ``waiting`` (name -> (stamp,
+    why, decision, seconds); looked at again only once they change), each said once."""
     from .core.io import is_tiff
     from .core.tiff_complete import incomplete_reason
 
@@ -361,41 +340,70 @@ def _complete(ready: list[Path], waiting: dict, after: float) -> tuple[list, lis
         if stamp is None:  # gone since it was listed
             continue
         known = waiting.get(path.name)
-        why = known[1] if known and known[0] == stamp else (
-            incomplete_reason(path) if is_tiff(path) else None)
-        if why is None:
-            waiting.pop(path.name, None)
-            complete.append(path)
-        elif now - stamp[1] / 1e9 >= after:
-            waiting.pop(path.name, None)
-            given_up.append((path, (why, stamp)))
+        if known and known[0] == stamp:
+            why, decision, seconds = known[1:]
         else:
-            if path.name not in waiting:
+            why = incomplete_reason(path) if is_tiff(path) else None
+            decision, seconds = "incomplete", after
+        if why is None:
+            if not known or known[2] != "unreadable":  # kept: said once, while it changes
+                waiting.pop(path.name, None)
+            complete.append(path)
+        elif now - stamp[1] / 1e9 >= seconds:
+            waiting.pop(path.name, None)
+            given_up.append((path, (why, stamp, decision)))
+        else:
+            said = path.name in waiting and waiting[path.name][2] == "incomplete"
+            if decision == "incomplete" and not said:  # 'unreadable': _still_written said it
                 print(f"microdeblur: {path.name}: incomplete, {why}; waiting for the rest "
                       f"(logged 'incomplete' if unchanged for {after:g} s: --incomplete-after)",
                       file=sys.stderr, flush=True)
-            waiting[path.name] = (stamp, why)
+            waiting[path.name] = (stamp, why, decision, seconds)
     return complete, given_up
 
 
-def _incomplete_row(path: Path, seen: tuple, args, failed: dict, incomplete: set) -> dict:
-    """The 'incomplete' row of a file waited for too long; ``seen``: (why, the stamp it was
-    judged by: a change since then is a change, and brings it back)."""
-    why, stamp = seen
-    print(f"microdeblur: {path.name}: incomplete, {why}, unchanged for {args.incomplete_after:g}"
-          " s: not deblurred or copied; it is looked at again once it changes (a longer pause: "
-          "raise --incomplete-after)", file=sys.stderr, flush=True)
+def _still_written(path: Path, stamp, error: BaseException, args, waiting: dict) -> bool:
+    """Whether ``path``, which could not be read, changed so recently that it is taken as
+    still being written (put in ``waiting``, said once) rather than logged 'unreadable'."""
+    from .cli_words import error_words
+
+    seconds = min(args.incomplete_after, READ_RETRY_SETTLES * args.settle)
+    if stamp is None or time.time() - stamp[1] / 1e9 >= seconds:
+        return False
+    why = error_words(error, args)
+    if path.name not in waiting:  # said once per file, however many chunks it comes in
+        print(f"microdeblur: {path.name}: cannot be read yet ({why}); taken as still being "
+              f"written: read again when it changes, logged 'unreadable' if unchanged for "
+              f"{seconds:g} s ({READ_RETRY_SETTLES} x --settle)", file=sys.stderr, flush=True)
+    waiting[path.name] = (stamp, why, "unreadable", seconds)
+    return True
+
+
+def _waited_row(path: Path, seen: tuple, args, failed: dict, incomplete: set) -> dict:
+    """The row of a file waited for too long ('incomplete' or 'unreadable'); ``seen``: (why,
+    the stamp it was judged by: a change since then is a change, and brings it back, the
+    decision)."""
+    why, stamp, decision = seen
+    if decision == "incomplete":
+        print(f"microdeblur: {path.name}: incomplete, {why}, unchanged for "
+              f"{args.incomplete_after:g} s: not deblurred or copied; it is looked at again "
+              "once it changes (a longer pause: raise --incomplete-after)",
+              file=sys.stderr, flush=True)
+        incomplete.add(path.name)
+    else:
+        print(f"microdeblur: {path.name}: unreadable, skipped: {why}", file=sys.stderr,
+              flush=True)
     failed[path.name] = stamp
-    incomplete.add(path.name)
-    return {"name": path.name, "score": "", "decision": "incomplete", "method": "",
+    return {"name": path.name, "score": "", "decision": decision, "method": "",
             "seconds": "", "size": stamp[0], "mtime_ns": stamp[1]}
 
 
-def _process(path: Path, out_dir: Path, threshold: Threshold, args, models, owners,
-             failed: dict, incomplete: set) -> dict:
+def _process(path: Path, out_dir: Path, threshold: Threshold, args, models, state
+             ) -> dict | None:
     """The log row of one file (its stamp taken first: a change during the run is a change),
-    saying so when it is a retry; ``failed`` and ``incomplete`` (names last logged so)
-    updated."""
+    saying so when it is a retry, or None for a file that cannot be read yet and changed
+    recently (``_still_written``); ``state``'s failed and incomplete names updated."""
+    failed, incomplete = state.failed, state.incomplete
     stamp = _stamp(path)
     if path.name in failed:
         since = "it was logged incomplete" if path.name in incomplete else "its last try failed"
@@ -403,11 +411,13 @@ def _process(path: Path, out_dir: Path, threshold: Threshold, args, models, owne
               file=sys.stderr, flush=True)
     incomplete.discard(path.name)
     try:
-        row = _watch_one(path, out_dir, threshold, args, models, owners)
+        row = _watch_one(path, out_dir, threshold, args, models, state.owners)
     # one bad file (or a failed run on it) must not stop the watch
     except BrokenPipeError:  # the output's reader went away (| head): not this file's fault
         raise
     except _Unreadable as error:
+        if _still_written(path, stamp, error.__cause__, args, state.waiting):
+            return None
         row = _failed_row(path, "unreadable", error.__cause__, args)
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         row = _failed_row(path, "failed", error, args)
@@ -427,9 +437,52 @@ def _write_row(writer, log, row: dict, args) -> None:
         print(",".join(str(row[c]) for c in SHOWN_COLUMNS), flush=True)
 
 
+@dataclass
+class _State:
+    """What a watch knows of its files: names logged, output name -> its input, name -> the
+    stamp of a file last logged failed, unreadable or incomplete, the names logged
+    'incomplete', those waited for (``_complete``), and this run's undone ones."""
+
+    done: set
+    owners: dict
+    failed: dict
+    incomplete: set = field(default_factory=set)
+    waiting: dict = field(default_factory=dict)
+    not_done: dict = field(default_factory=dict)  # name -> the decision that left it undone
+
+
+def _scan(in_dir: Path, out_dir: Path, threshold: Threshold, args, models, state: _State,
+          write) -> bool:
+    """One look at the folder: every file ready is processed and logged (``write(row)``);
+    returns whether each pending file got a row (--once may end). A Ctrl-C during a file
+    lets it finish and be logged, then stops (``FinishCurrentFile``)."""
+    pending = _pending(in_dir, state.done, state.failed)
+    ready, given_up = _complete(_settled(pending, args.settle), state.waiting,
+                                args.incomplete_after)
+    logged, stopper = 0, FinishCurrentFile()
+    for path, why in [(p, None) for p in ready] + given_up:
+        with stopper.file(path.name):
+            if why is None:
+                row = _process(path, out_dir, threshold, args, models, state)
+            else:  # waited for too long: logged, nothing read or written
+                row = _waited_row(path, why, args, state.failed, state.incomplete)
+            if row is not None:  # None: still being written, not logged yet
+                state.waiting.pop(path.name, None)
+                write(row)
+                logged += 1
+                state.done.add(path.name)
+                if row["decision"] in NOT_DONE:
+                    state.not_done[path.name] = row["decision"]
+                else:  # retried and done
+                    state.not_done.pop(path.name, None)
+        if stopper.requested:
+            raise KeyboardInterrupt
+    return logged == len(pending)
+
+
 def cmd_watch(args) -> int:
     """Process files as they appear: score, deblur the soft ones, copy the rest (and the blank
-    ones), log a CSV row; a file that failed is tried again when it changes, a TIFF still being
+    ones), log a CSV row; a file that failed is tried again when it changes, a file still being
     written is waited for."""
     from .core.checkpoint import ModelCache
 
@@ -437,38 +490,24 @@ def cmd_watch(args) -> int:
     _check_watch_options(args)  # a bad option fails here, before anything is written
     method_specs(args)  # a bad PSF file is the option's fault, not every image's
     _check_folders(in_dir, out_dir)
-    threshold = _watch_threshold(args)
+    threshold = watch_threshold(args)
     models = ModelCache()  # the network is loaded at the first soft file, then kept
     log_path = out_dir / WATCH_LOG
     has_header = _upgrade_log(log_path, in_dir)
-    incomplete, waiting = set(), {}  # names logged 'incomplete'; name -> (stamp, why)
-    done, owners, failed = _read_log(log_path, out_dir, incomplete)  # restart where we left off
+    incomplete = set()
+    # restart where we left off
+    state = _State(*_read_log(log_path, out_dir, incomplete), incomplete=incomplete)
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch
     with open(log_path, "a", newline="", encoding="utf-8") as log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
         if not has_header:
             writer.writeheader()
             log.flush()
-        not_done: dict[str, str] = {}  # name -> the decision of this run that left it undone
         try:
             while True:
-                pending = _pending(in_dir, done, failed)
-                ready, given_up = _complete(_settled(pending, args.settle), waiting,
-                                            args.incomplete_after)
-                for path, why in [(p, None) for p in ready] + given_up:
-                    if why is None:
-                        row = _process(path, out_dir, threshold, args, models, owners, failed,
-                                       incomplete)
-                    else:  # waited for too long: logged, nothing read or written
-                        row = _incomplete_row(path, why, args, failed, incomplete)
-                    _write_row(writer, log, row, args)
-                    done.add(path.name)
-                    if row["decision"] in NOT_DONE:
-                        not_done[path.name] = row["decision"]
-                    else:  # retried and done
-                        not_done.pop(path.name, None)
-                if args.once and len(ready) + len(given_up) == len(pending):
-                    return _once_code(not_done, log_path)
+                if (_scan(in_dir, out_dir, threshold, args, models, state,
+                          lambda row: _write_row(writer, log, row, args)) and args.once):
+                    return _once_code(state.not_done, log_path)
                 time.sleep(args.poll)
         except KeyboardInterrupt:
             print("microdeblur: watch stopped; finished files are logged in "
@@ -503,7 +542,17 @@ def add_watch_command(sub) -> None:
     p.add_argument("--calibrate", metavar="GOOD_DIR",
                    help="set the threshold from known-good images (see --percentile)")
     p.add_argument("--percentile", type=float, default=5.0,
-                   help="with --calibrate: this percentile of the good images' scores")
+                   help="with --calibrate: this percentile of the good images' scores "
+                   "(with --calibrate-bad: and 100 minus it of the soft ones')")
+    p.add_argument("--margin", type=float, default=None, metavar="F",
+                   help="with --calibrate: the threshold is F x that percentile (0 < F <= 1; "
+                   f"default {DEFAULT_MARGIN:g}, the percentile itself); below 1 leaves room "
+                   "for in-focus fields scoring below the good images, and copies more soft "
+                   "ones")
+    p.add_argument("--calibrate-bad", metavar="SOFT_DIR",
+                   help="with --calibrate: known out-of-focus images; the threshold is the "
+                   "geometric mean of the good images' percentile and the soft ones' 100 - "
+                   "percentile (no --margin)")
     p.add_argument("--camera-offset", type=float, default=0.0, metavar="ADU",
                    help="the camera's dark level, subtracted before every focus score (the "
                    "calibration's and the files'), as `microdeblur focus --camera-offset` "

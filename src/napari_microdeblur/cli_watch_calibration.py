@@ -1,0 +1,174 @@
+"""The threshold of `microdeblur watch` (``cli_watch``) and what the calibration images were
+like. ``--calibrate GOOD_DIR`` puts it at ``--margin`` (default 1: the percentile itself) x a
+percentile of the good images' scores, or with ``--calibrate-bad SOFT_DIR`` between the good and
+the soft images. A margin below 1 leaves room for in-focus fields scoring below the good
+images, at a cost: on BBBC006 (9 in-focus fields, 14 defocused), calibrated on every 4 of the
+in-focus fields, 0.4 was the largest of 1.0, 0.8 ... 0.25 under which none of the other 5 was
+deblurred (1.0: 126 of 630; 0.5: 35), but on two other sets it copied soft files 1.0 had
+deblurred (DFNN mitochondria 1 of 9 defocused planes deblurred, 1.0: 9 of 9; sephace
+brightfield 2 of 4, 1.0: 3 of 4), so the default stays 1 and a few good images get a warning
+pointing to ``--calibrate-bad`` (0 in-focus deblurred on all three, 5 of 9 and 3 of 4 soft).
+A watched file unlike every calibration image (another dtype, axes, a plane far smaller or
+larger, a light background where they had a dark one) is said once per kind of difference: its
+score need not compare with the threshold."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cli import UserError
+from .core.shown import shown_path
+
+#: the threshold as a fraction of the good images' percentile (see the module's docstring)
+DEFAULT_MARGIN = 1.0
+#: a plane's median above this fraction of its intensity range: a light background
+#: (brightfield, EM: 0.43-0.89 measured on the shared data sets), below it a dark one
+#: (fluorescence: 0.01-0.34)
+LIGHT_BACKGROUND = 0.4
+#: a plane this many times smaller or larger (either side) than every calibration image's
+PLANE_SIZE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The watch's threshold and where it came from (``origin``, plain JSON for the record)."""
+
+    value: float
+    origin: dict
+    #: the dark level subtracted before every score, the calibration's and the files' alike
+    camera_offset: float = 0.0
+    #: what the calibration images were like (None with --threshold)
+    profile: CalibrationProfile | None = None
+
+
+def background(array) -> str:
+    """'light' or 'dark': where the median of ``array`` lies in its intensity range."""
+    flat = np.asarray(array).ravel()
+    flat = flat[:: max(1, flat.size // 2**18)].astype(np.float32)  # ~0.26 M samples: enough
+    low, high, median = np.percentile(flat, [0.1, 99.9, 50])
+    return "light" if median - low > LIGHT_BACKGROUND * max(high - low, 1e-12) else "dark"
+
+
+def image_profile(array, axes: str) -> dict:
+    """What a file is like, in the terms ``CalibrationProfile`` compares."""
+    array = np.asarray(array)
+    return {"dtype": str(array.dtype), "axes": axes,
+            "plane": (int(array.shape[axes.index("Y")]), int(array.shape[axes.index("X")])),
+            "background": background(array)}
+
+
+@dataclass
+class CalibrationProfile:
+    """The calibration images' dtypes, axes, plane sizes and backgrounds; ``said``: the
+    differences already warned about (once per kind and value)."""
+
+    profiles: list
+    said: set = field(default_factory=set)
+
+    def differences(self, profile: dict) -> list[str]:
+        """How ``profile`` differs from every calibration image, in words."""
+        found = []
+        for kind, words in (("dtype", "dtype"), ("axes", "axes"),
+                            ("background", "background")):
+            theirs = sorted({p[kind] for p in self.profiles})
+            if profile[kind] not in theirs:
+                found.append(f"{words} {profile[kind]} (calibration: {'/'.join(theirs)})")
+        ny, nx = profile["plane"]
+        low = min(min(p["plane"]) for p in self.profiles)
+        high = max(max(p["plane"]) for p in self.profiles)
+        if min(ny, nx) * PLANE_SIZE_FACTOR < low or max(ny, nx) > PLANE_SIZE_FACTOR * high:
+            found.append(f"plane {ny} x {nx} px (calibration: {low}-{high} px a side)")
+        return found
+
+    def warn(self, name: str, profile: dict) -> list[str]:
+        """The differences of one file (for its record), each kind said once in one line."""
+        found = self.differences(profile)
+        new = [d for d in found if d not in self.said]
+        if new:
+            self.said.update(new)
+            print(f"microdeblur: warning: {name} is unlike the calibration images: "
+                  f"{'; '.join(new)}; its score may not compare with the threshold (calibrate "
+                  "on images like it; said once per kind of file)", file=sys.stderr, flush=True)
+        return found
+
+
+def _score_folder(folder: str, args) -> tuple[list, list, list]:
+    """(scores, names left out as blank, profiles) of a calibration folder's images."""
+    from .cli_watch import judged_score
+    from .core import io
+    from .core.files import find_inputs, image_axes
+
+    scores, blank, profiles = [], [], []
+    for path in find_inputs(folder):
+        data = io.read_image(path, lazy=False)
+        axes = image_axes(data, args.axes)
+        array = np.asarray(data.array)
+        # scored with the --axes the watched files are scored with (a guess here, --axes there,
+        # put the threshold above the very images it was calibrated on), by the rule they are
+        # judged by: a blank plane's score pulled its image's, and the threshold, towards 0
+        _, score = judged_score(array, axes, camera_offset=args.camera_offset)
+        if score is None:
+            blank.append(path.name)
+        else:
+            scores.append(score)
+            profiles.append(image_profile(array, axes))
+    if blank:
+        print("microdeblur: left out of the calibration, constant or background noise only "
+              f"(no structure to score): {', '.join(blank)}", file=sys.stderr, flush=True)
+    if not scores:
+        option = "--calibrate-bad" if folder == args.calibrate_bad else "--calibrate"
+        raise UserError(f"{option} {shown_path(folder)}: every image there is constant or "
+                        "background noise only; give a folder of images with structure")
+    return scores, blank, profiles
+
+
+def _few_images(count: int, percentile: float, margin: float) -> None:
+    # the percentile of so few scores lies between the two lowest: about the lowest, no margin
+    if 0 < percentile and percentile * (count - 1) < 100:
+        print(f"microdeblur: warning: {count} known-good image{'s' * (count > 1)}: percentile "
+              f"{percentile:g} of so few scores is about the lowest, and an in-focus field "
+              f"scoring lower is deblurred; the threshold is {margin:g} x it (--margin); "
+              f"{int(100 / percentile) + 1} or more images, or --calibrate-bad SOFT_DIR, place "
+              "it better", file=sys.stderr, flush=True)
+
+
+def watch_threshold(args) -> Threshold:
+    """The threshold of --threshold, or calibrated on --calibrate (and --calibrate-bad)."""
+    from .core.focus import calibrate_threshold
+
+    offset = args.camera_offset
+    if args.threshold is not None:  # one of the two, by check_watch_options
+        return Threshold(float(args.threshold), {"option": "--threshold"}, offset)
+    scores, blank, profiles = _score_folder(args.calibrate, args)
+    margin = DEFAULT_MARGIN if args.margin is None else args.margin
+    less = f", camera offset {offset:g} subtracted" if offset else ""
+    # the folder's name only: records travel inside shared files (core.provenance)
+    origin = {"option": "--calibrate", "folder": Path(args.calibrate).resolve().name,
+              "percentile": float(args.percentile), "images": len(scores),
+              "left_out": len(blank)}
+    if args.calibrate_bad is None:
+        _few_images(len(scores), args.percentile, margin)
+        threshold = calibrate_threshold(scores, percentile=args.percentile, margin=margin)
+        print(f"threshold {threshold:.6g}: {margin:g} x percentile {args.percentile} of "
+              f"{len(scores)} known-good images in {args.calibrate}{less}", flush=True)
+        return Threshold(threshold, {**origin, "margin": float(margin)}, offset,
+                         CalibrationProfile(profiles))
+    bad, bad_blank, bad_profiles = _score_folder(args.calibrate_bad, args)
+    threshold = calibrate_threshold(scores, percentile=args.percentile, bad_scores=bad)
+    good_low = float(np.percentile(scores, args.percentile))
+    bad_high = float(np.percentile(bad, 100 - args.percentile))
+    print(f"threshold {threshold:.6g}: between percentile {args.percentile} of {len(scores)} "
+          f"known-good images in {args.calibrate} ({good_low:.6g}) and percentile "
+          f"{100 - args.percentile:g} of {len(bad)} known-soft images in {args.calibrate_bad} "
+          f"({bad_high:.6g}), their geometric mean{less}", flush=True)
+    if bad_high >= good_low:
+        print(f"microdeblur: warning: the known-soft images score as high as the known-good "
+              f"ones ({bad_high:.6g} >= {good_low:.6g}): no threshold tells them apart; check "
+              "the two folders, or lower --percentile", file=sys.stderr, flush=True)
+    origin.update(bad_folder=Path(args.calibrate_bad).resolve().name, bad_images=len(bad),
+                  bad_left_out=len(bad_blank), good_score=good_low, bad_score=bad_high)
+    return Threshold(threshold, origin, offset, CalibrationProfile(profiles + bad_profiles))
