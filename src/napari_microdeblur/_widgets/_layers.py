@@ -217,14 +217,22 @@ def _name_words(layer) -> list[str]:
     return re.split(r"[^a-z0-9]+", str(getattr(layer, "name", "")).lower())
 
 
-def _is_result(layer, words: list[str]) -> bool:
+def made_here(layer) -> bool:
+    """Whether the plugin made ``layer`` (a result, preview, heatmap...): its metadata holds
+    the plugin's 'microdeblur' record."""
     metadata = getattr(layer, "metadata", None)
-    return any(w.startswith("deblur") for w in words) or (
-        isinstance(metadata, dict) and "microdeblur" in metadata)
+    return isinstance(metadata, dict) and "microdeblur" in metadata
+
+
+def _is_result(layer, words: list[str]) -> bool:
+    return any(w.startswith("deblur") for w in words) or made_here(layer)
 
 
 def _is_reference(words: list[str]) -> bool:
     return any(w.startswith(r) if r != "gt" else w == r for w in words for r in REFERENCE_WORDS)
+
+
+FITTING_RANK = 1  # a rank up to this fits the role; above, a result or the other role
 
 
 def input_rank(layer) -> int:
@@ -268,7 +276,13 @@ class LayerCombo(QComboBox):
     layer, the combo takes the best ranked one (the selected layer among equals), and moves
     to a better one added later; ``avoid`` (no arguments -> a layer) ranks that layer last
     (the Sharp combo avoids the Blurry choice; ``reconsider()`` when it changes). Without
-    ``rank``: the selected layer, else the first. A choice of the user's is kept."""
+    ``rank``: the selected layer, else the first. A choice of the user's is kept.
+
+    With ``rank``, once filled, the combo never picks by itself a layer the plugin made (a
+    result of the Run about to be pressed again), and when the chosen layer is removed it
+    takes only a layer that fits (rank up to ``FITTING_RANK``), else none, until one comes:
+    the Deblur dock's Image box moved to the result of its removed input, which the next Run
+    would have deblurred again."""
 
     def __init__(
         self,
@@ -287,6 +301,8 @@ class LayerCombo(QComboBox):
         self._none_label = none_label
         self._rank, self._avoid = rank, avoid
         self._user_chose = False  # a layer picked in the list (or set_value): kept
+        self._filled = False  # the first fill may pick any layer
+        self._lost = False  # the chosen layer was removed and no fitting one came since
         self.activated.connect(self._chosen_by_user)
         self._layers: list = []  # weak references, index-aligned with the items
         self.setToolTip(tooltip)
@@ -330,14 +346,27 @@ class LayerCombo(QComboBox):
             if current is None or current not in candidates:
                 self._user_chose = False
             kept = current is not None and current in candidates
-            if kept and not self._better(current, candidates):
+            self._lost = not kept and (self._lost or previous is not None)
+            pool = self._pool(candidates)
+            if kept and not self._better(current, pool):
                 self.setCurrentIndex(self._index_of(current))
-            elif candidates and (self._none_label is None or kept):
-                self.setCurrentIndex(self._index_of(self._best(candidates)))
+            elif pool and (self._none_label is None or kept):
+                self.setCurrentIndex(self._index_of(self._best(pool)))
+            elif self._lost and self._rank is not None:
+                self.setCurrentIndex(0 if self._none_label is not None else -1)
+            self._lost = self._lost and self.value is None
+            self._filled = True
         finally:
             self.blockSignals(False)
         if self.value is not previous:
             self.currentIndexChanged.emit(self.currentIndex())
+
+    def _pool(self, candidates: list) -> list:
+        """The layers the combo may pick by itself (see the class docstring)."""
+        if self._rank is None or not self._filled:
+            return candidates
+        pool = [la for la in candidates if not made_here(la)]
+        return [la for la in pool if self._score(la) <= FITTING_RANK] if self._lost else pool
 
     def _score(self, layer) -> int:
         avoided = self._avoid() if self._avoid is not None else None
@@ -355,7 +384,7 @@ class LayerCombo(QComboBox):
     def _better(self, current, candidates: list) -> bool:
         """Whether a layer fits better than ``current``, the combo's own pick (never the
         user's)."""
-        if self._user_chose or (self._rank is None and self._avoid is None):
+        if self._user_chose or not candidates or (self._rank is None and self._avoid is None):
             return False
         return self._score(self._best(candidates)) < self._score(current)
 

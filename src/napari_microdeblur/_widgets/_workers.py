@@ -3,7 +3,8 @@ viewer closes) and a helper that creates, connects and starts one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from functools import partial
 
 from qtpy.QtCore import QEvent, QObject, QTimer
 
@@ -33,6 +34,34 @@ def disconnect(signal, handler) -> None:
         pass
 
 
+# every signal a napari worker may have (FunctionWorker and GeneratorWorker)
+WORKER_SIGNALS = ("started", "yielded", "returned", "errored", "warned", "finished",
+                  "aborted", "paused", "resumed")
+
+
+def release_handlers(worker) -> None:
+    """Disconnect every handler of a finished worker's signals: napari keeps each worker
+    for the window's life (its task list holds ``worker.quit``), and the handlers (a dock's
+    methods, closures over it) then kept every closed dock alive until the viewer closed."""
+    for name in WORKER_SIGNALS:
+        signal = getattr(worker, name, None)
+        if signal is None:
+            continue
+        try:
+            signal.disconnect()
+        except (TypeError, RuntimeError):  # nothing connected, or its Qt side is gone
+            pass
+
+
+def _worker_finished(owner, worker) -> None:
+    dock = owner()
+    if dock is not None:
+        dock.forget_worker(worker)
+    # later, once the handlers this finish queued have run (a handler connected after this
+    # one has not run yet)
+    QTimer.singleShot(0, partial(release_handlers, worker))
+
+
 class WorkerOwnerMixin:
     """Bookkeeping for docks that run napari workers: every worker is quit when the dock is
     closed or removed from the window, or when the viewer closes; handlers see ``closed``.
@@ -47,9 +76,9 @@ class WorkerOwnerMixin:
     def own_worker(self, worker) -> None:
         self._watch_window()
         self._workers.append(worker)
-        worker.finished.connect(lambda w=worker: self._forget(w))
+        worker.finished.connect(partial(_worker_finished, weakref.ref(self), worker))
 
-    def _forget(self, worker) -> None:
+    def forget_worker(self, worker) -> None:
         if worker in self._workers:
             self._workers.remove(worker)
 
@@ -71,6 +100,7 @@ class WorkerOwnerMixin:
         self.closed = True
         self.quit_workers()
         self.release_viewer()
+        self._unwatch_window()
 
     def release_viewer(self) -> None:  # docks override
         pass
@@ -105,8 +135,22 @@ class WorkerOwnerMixin:
             return
         if not isinstance(window, QMainWindow):
             return
-        self._window_watcher = _CloseWatcher(self.shutdown, window)
+        self._window_watcher = _CloseWatcher(self, window)
         window.installEventFilter(self._window_watcher)
+
+    def _unwatch_window(self) -> None:
+        """Take the watcher off the main window: it lives as long as the window, and a
+        watcher left there kept every closed dock alive until the viewer closed."""
+        watcher, self._window_watcher = self._window_watcher, None
+        if watcher is None:
+            return
+        try:
+            parent = watcher.parent()
+            if parent is not None:
+                parent.removeEventFilter(watcher)
+            watcher.deleteLater()
+        except RuntimeError:  # already deleted with the window
+            pass
 
     def closeEvent(self, ev):  # noqa: N802 - Qt override
         self.shutdown()
@@ -184,16 +228,19 @@ class RunDockMixin:
 
 
 class _CloseWatcher(QObject):
-    """Event filter that calls back when the watched window receives its Close event."""
+    """Event filter that shuts ``owner`` down when the watched window receives its Close
+    event. It holds the owner weakly: a child of the main window, it must not keep a closed
+    dock alive."""
 
-    def __init__(self, callback: Callable[[], None], parent: QObject) -> None:
+    def __init__(self, owner, parent: QObject) -> None:
         super().__init__(parent)
-        self._callback = callback
+        self._owner = weakref.ref(owner)
 
     def eventFilter(self, obj, ev):  # noqa: N802 - Qt override
-        if ev.type() == QEvent.Close:
+        owner = self._owner() if ev.type() == QEvent.Close else None
+        if owner is not None:
             try:
-                self._callback()
+                owner.shutdown()
             except RuntimeError:  # the dock's Qt side is already gone
                 pass
         return False
