@@ -154,7 +154,7 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
                               pixel_size=pixel_size, overwrite=overwrite,
                               metadata=metadata, record=record) as target:
         result = yield from prepared.iter_run(out=target)
-    return result
+    return _as_written(result, output)
 
 
 def _write_png(prepared: PreparedDeblur, output, pixel_size, overwrite, stored, record):
@@ -162,11 +162,21 @@ def _write_png(prepared: PreparedDeblur, output, pixel_size, overwrite, stored, 
                                   axes=prepared.axes, stored=stored, pixel_size=pixel_size,
                                   overwrite=overwrite, record=record) as target:
         result = yield from prepared.iter_run(out=target)
-    return result
+    return _as_written(result, output)
+
+
+def _as_written(result: DeblurResult, output) -> DeblurResult:
+    """``result`` whose image is the written file, opened lazily: the run's target was a
+    temporary writer, closed (TIFF) or renamed (Zarr) once complete, and a caller reading
+    ``result.image`` got an unusable object or, for a .zarr, zeros."""
+    from dataclasses import replace
+
+    return replace(result, image=io.read_image(output, lazy=True, keep_alpha=True).array)
 
 
 def deblur_file(source, output, **options) -> DeblurResult:
-    """Blocking twin of iter_deblur_file."""
+    """Blocking twin of iter_deblur_file: the DeblurResult, whose ``image`` is the written
+    file opened lazily (read from disk when used)."""
     return drive(iter_deblur_file(source, output, **options))
 
 
