@@ -259,10 +259,12 @@ def several_need_a_folder(count: int, output: Path) -> str:
 
 def cmd_deblur(args) -> int:
     from .cli_batch import BatchLog, batch_inputs, deblur_in_batch, deblur_single, folder_pairs
+    from .cli_selective import check_focus_options
     from .core.checkpoint import ModelCache
     from .core.partials import swept_once
 
     method_specs(args)  # a bad option fails here, before any file is read or written
+    check_focus_options(args)
     output = Path(args.output)
     inputs = batch_inputs(args, output)
     if args.scheduler:
@@ -418,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_info import add_info_command
     from .cli_methods import add_methods_command
     from .cli_psf import add_psf_commands
+    from .cli_selective import add_focus_options
     from .cli_training import add_training_commands
     from .cli_watch import add_watch_command
 
@@ -447,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster (tcp://host:8786): one task per "
                    "file, or per chunk of a Zarr volume")
+    add_focus_options(p)
     p.set_defaults(func=cmd_deblur)
 
     p = sub.add_parser("degrade",

@@ -55,14 +55,14 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
 
 def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     """One file of a batch into a folder: its failure said and logged, not raised."""
-    from .cli import deblur_one, memory_words, warnings_naming
+    from .cli import memory_words, warnings_naming
     from .cli_words import error_words
 
     t0 = time.perf_counter()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
         with warnings_naming(source, log):
-            method = deblur_one(source, target, args, models)
+            method = deblur_file_as_asked(source, target, args, models)
     except BrokenPipeError:  # the output's reader went away (| head): not this file's
         raise
     except (ValueError, TypeError, OSError, RuntimeError) as error:
@@ -71,6 +71,18 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
         log.add(source, target, "failed", seconds=time.perf_counter() - t0, error=why)
         return
     log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0)
+
+
+def deblur_file_as_asked(source: Path, target: Path, args, models=None) -> str:
+    """The whole file (``cli.deblur_one``), or with --focus-below its soft slices or tiles
+    only (``cli_selective.deblur_soft``); the label of the method that ran."""
+    if getattr(args, "focus_below", None) is not None:
+        from .cli_selective import deblur_soft
+
+        return deblur_soft(source, target, args)
+    from .cli import deblur_one
+
+    return deblur_one(source, target, args, models)
 
 
 def once_a_run(message, category, said: set):
@@ -91,12 +103,12 @@ def once_a_run(message, category, said: set):
 def deblur_single(source: Path, output: Path, args) -> int:
     """One file (no folder): an error ends the command (said by cli._run); with --json, its
     object is printed first, as a batch's file's would be."""
-    from .cli import deblur_one, memory_words
+    from .cli import memory_words
     from .cli_words import error_words
 
     t0 = time.perf_counter()
     try:
-        method = deblur_one(source, output, args)
+        method = deblur_file_as_asked(source, output, args)
     except (ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
         if args.json and not isinstance(error, BrokenPipeError):
             why = memory_words(error, args) or error_words(error, args)

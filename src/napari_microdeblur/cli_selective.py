@@ -1,0 +1,271 @@
+"""`microdeblur deblur --focus-below T|auto`: deblur only the soft (out-of-focus) slices of a
+stack, or tiles of each plane (``--focus-unit tile``), of each file; the rest is written
+unchanged (bit-identical with ``--output-dtype input``). The Focus QC dock's rules, for files:
+
+- scores: ``core.focus`` per plane, or per ``--focus-tile`` square (default: the dock's, the
+  largest of 256/128/64/32 px that cuts the shorter side into 4 or more);
+- units without structure are never deblurred, as in the dock: tiles of background noise only
+  (``focus.structure_tiles``) and blank planes (no structure, or a constant plane scoring 0,
+  as ``microdeblur watch`` judges them): their score is noise's, often below any threshold;
+- ``auto``: half the median score of the units with structure (the dock's automatic threshold);
+- the output records the selection under ``focus``, with the fields the dock's layer records.
+
+The deblurring is ``core.selective.iter_deblur_selected``'s; the output is written whole once
+done (it holds the result in memory, as the dock does)."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .cli import UserError
+
+FOCUS_UNITS = ("slice", "tile")
+#: the Focus dock's tile sides when none is given, and how many tiles a side gets at least
+AUTO_TILES = (256, 128, 64, 32)
+MIN_TILES_PER_SIDE = 4
+AUTO_WORDS = "half the median score of the units with structure"
+AUTO_RULE = f"auto: {AUTO_WORDS}"
+
+
+def focus_below(text: str):
+    """--focus-below: a number, or 'auto'; anything else reaches ``check_focus_options`` as
+    it is, which refuses it in one line (argparse would print its usage too)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def add_focus_options(p) -> None:
+    """deblur's options for deblurring only the soft slices or tiles."""
+    p.add_argument("--focus-below", type=focus_below, metavar="T|auto",
+                   help="deblur only the slices (or tiles, --focus-unit tile) whose focus score "
+                   "(as `microdeblur focus` prints it) is below T; the rest is written "
+                   "unchanged (bit-identical with --output-dtype input). auto: half the median "
+                   "score, as the Focus QC dock. Units of background noise only are never "
+                   "deblurred; the output's record lists what was")
+    p.add_argument("--focus-unit", choices=FOCUS_UNITS,
+                   help="with --focus-below: score and deblur whole slices (default; needs a "
+                   "stack) or square tiles of each plane")
+    p.add_argument("--focus-tile", type=int, metavar="N",
+                   help="with --focus-unit tile: the tile side in px (default: the largest of "
+                   "256, 128, 64, 32 that cuts the shorter side of a plane into 4 or more)")
+
+
+def check_focus_options(args) -> None:
+    """The --focus-* options, refused in one line before any file is read."""
+    from .core.focus import check_focus_tile
+
+    given = args.focus_below
+    if given is None:
+        for dest in ("focus_unit", "focus_tile"):
+            if getattr(args, dest) is not None:
+                option = "--" + dest.replace("_", "-")
+                raise UserError(f"{option} needs --focus-below T (a focus score) or "
+                                "--focus-below auto")
+        return
+    if given != "auto" and (isinstance(given, str) or not math.isfinite(given) or given <= 0):
+        raise UserError(f"--focus-below {given} is not a focus score: give a number > 0 (as "
+                        "`microdeblur focus` prints them, e.g. 0.002) or auto")
+    if args.focus_tile is not None and args.focus_unit != "tile":
+        raise UserError("--focus-tile sets the side of the tiles scored: give --focus-unit "
+                        "tile with it")
+    if args.focus_tile is not None:
+        try:
+            check_focus_tile(args.focus_tile)
+        except (TypeError, ValueError) as error:
+            raise UserError(f"--focus-tile {args.focus_tile}: {error}") from None
+    if args.scheduler:
+        raise UserError("--focus-below runs on this machine only: leave out --scheduler")
+
+
+def auto_tile(ny: int, nx: int) -> int:
+    """The dock's tile side for a plane of ``ny`` x ``nx`` when none is given."""
+    side = min(int(ny), int(nx))
+    return next((t for t in AUTO_TILES if side >= MIN_TILES_PER_SIDE * t), AUTO_TILES[-1])
+
+
+def auto_threshold(scores, kept) -> float:
+    """Half the median of the finite scores of the units with structure (0.0 for none)."""
+    values = np.asarray(scores, dtype=np.float64)[np.asarray(kept, dtype=bool)]
+    values = values[np.isfinite(values)]
+    return float(0.5 * np.median(values)) if values.size else 0.0
+
+
+def unit_scores(image, axes: str, tile: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(each unit's score, whether it holds structure): planes judged as watch judges them
+    (a constant plane scores 0 and holds none), tiles as the dock judges them."""
+    from .cli_watch import plane_scores
+    from .core.focus import focus_score, structure_tiles
+
+    if tile is None:
+        scores, kept = plane_scores(image, axes)
+        return scores, np.asarray(kept, dtype=bool)
+    scores = np.asarray(focus_score(image, axes=axes, tile=tile), dtype=np.float64)
+    return scores, np.asarray(structure_tiles(image, axes=axes, tile=tile), dtype=bool)
+
+
+def _unit_tile(args, source: Path, axes: str, shape) -> int | None:
+    """The focus tile (None for slices); a single plane with slices refused in one line."""
+    from .core.axes import loop_axes
+
+    if args.focus_unit != "tile":
+        if not loop_axes(axes, "YXS"):
+            raise UserError(f"{source.name} is a single plane ({axes}): --focus-unit slice has "
+                            "no slices to choose from; give --focus-unit tile to deblur its "
+                            "soft tiles")
+        return None
+    if args.focus_tile is not None:
+        return int(args.focus_tile)
+    return auto_tile(shape[axes.index("Y")], shape[axes.index("X")])
+
+
+def deblur_soft(source: Path, output: Path, args) -> str:
+    """Deblur the soft units of ``source`` into ``output``; prints its line; returns the
+    label of the method that ran."""
+    from .cli import method_specs
+    from .core import io, io_write
+    from .core.files import image_axes
+    from .core.progress import drive
+    from .core.psf_fit import psf_from_calibration
+    from .core.selective import iter_deblur_selected
+
+    t0 = time.perf_counter()
+    io_write.check_output_path(output, overwrite=args.overwrite, inputs=(source,), png=True)
+    spec, tiling = method_specs(args)
+    data = io.read_image(source, lazy=False)
+    axes = image_axes(data, args.axes)
+    image = np.asarray(data.array)
+    tile = _unit_tile(args, source, axes, image.shape)
+    png = (io_write.png_dtype(output, image.dtype, axes, image.shape)
+           if io_write.is_png(output) else None)
+    spec = psf_from_calibration(spec, data.pixel_size, axes)
+    scores, kept = unit_scores(image, axes, tile)
+    threshold = (auto_threshold(scores, kept) if args.focus_below == "auto"
+                 else float(args.focus_below))
+    # units without structure get no score, so the core never selects them (the dock's way)
+    run = iter_deblur_selected(image, spec, threshold=threshold, axes=axes,
+                               scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling)
+    with _Progress(quiet=args.quiet, label=source.name) as bar:
+        result = drive(run, bar)
+    seconds = time.perf_counter() - t0
+    record = selective_record(result, spec, source, data, kept, args.focus_below, seconds)
+    _write(output, result.image, axes, data, record, png, args.overwrite)
+    if not args.quiet and not getattr(args, "json", False):
+        print(soft_line(output, result, kept, args.focus_below, seconds), flush=True)
+    return str(result.method)
+
+
+def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:
+    from .core import io_write
+
+    if png is not None:
+        io_write.write_png(output, image, axes=axes, dtype=png, pixel_size=data.pixel_size,
+                           record=record)
+        return
+    with io_write.open_output(output, image.shape, image.dtype, axes=axes,
+                              pixel_size=data.pixel_size, overwrite=overwrite,
+                              metadata=data.metadata, record=record) as target:
+        target[tuple(slice(None) for _ in image.shape)] = image
+
+
+def soft_line(output: Path, result, kept, given, seconds: float) -> str:
+    """'OUT: 2 of 34 slices below 0.00115 (auto: ...) deblurred with M (cpu), 32 unchanged
+    (1 without structure, never deblurred), in 4.2 s'."""
+    total, done = int(result.scores.size), len(result.selected)
+    unit = "slice" if result.focus_tile is None else "tile"
+    unit += "s" * (total != 1) + ("" if result.focus_tile is None
+                                  else f" ({result.focus_tile} px)")
+    how = f" ({AUTO_RULE})" if given == "auto" else ""
+    line = (f"{output}: {done} of {total} {unit} below "
+            f"{result.threshold:.4g}{how} deblurred with {result.method} ({result.device}), "
+            f"{total - done} unchanged")
+    blank = int(np.size(kept) - np.count_nonzero(kept))
+    if blank:
+        line += f" ({blank} without structure, never deblurred)"
+    return f"{line}, in {seconds:.1f} s"
+
+
+def selective_record(result, spec, source: Path, data, kept, given, seconds: float) -> dict:
+    """The output's record: how the deblurred units were made, as a deblur's record says it,
+    and ``focus``: the selection, with the fields the Focus QC dock's layers record."""
+    from . import __version__
+    from .core.provenance import RECORD_KEY, file_names, plain_values, psf_given, spec_dict
+
+    parameters = dict(result.parameters)
+    card = parameters.pop("card", None)
+    card = card.model_dump() if hasattr(card, "model_dump") else card
+    card = card if isinstance(card, dict) else {}
+    given_psf = psf_given(spec)
+    norm = result.normalization
+    previous = data.metadata.get(RECORD_KEY)
+    record = {
+        "source_file": source.name, "method": result.method,
+        "weights_sha256": card.get("sha256"), "weights_source": card.get("source"),
+        "arch": card.get("arch"), "parameters": plain_values(parameters),
+        "tile": list(result.tile), "overlap": list(result.overlap), "device": result.device,
+        "normalization": {"kind": norm.kind, "offset": float(norm.offset),
+                          "scale": float(norm.scale)},
+        "method_spec": spec_dict(spec, given_psf), **given_psf, "axes": result.axes,
+        "output_dtype": str(result.image.dtype), "seconds": round(float(seconds), 3),
+        "pixel_size": {a: float(v) for a, v in (data.pixel_size or {}).items() if a in "ZYX"},
+        "software_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "focus": focus_entry(result, kept, given),
+    }
+    if isinstance(previous, dict) and previous:
+        record["previous"] = {k: v for k, v in previous.items() if k != "previous"}
+    return file_names(plain_values(record))
+
+
+def focus_entry(result, kept, given) -> dict:
+    """The record's ``focus``: the dock's fields, and those `microdeblur info` prints of a
+    watch's (the softest score with structure, where the threshold came from, the decision)."""
+    kept = np.asarray(kept, dtype=bool)
+    finite = result.scores[kept & np.isfinite(result.scores)]
+    unit = "slice" if result.focus_tile is None else "tile"
+    total, done = int(result.scores.size), len(result.selected)
+    option = f"--focus-below auto ({AUTO_WORDS})" if given == "auto" else "--focus-below"
+    return {
+        "score": float(finite.min()) if finite.size else None,
+        "threshold": float(result.threshold), "threshold_from": {"option": option},
+        "decision": f"{done} of {total} {unit}s deblurred (below the threshold), "
+                    f"{total - done} unchanged",
+        "mode": result.mode, "score_axes": result.unit_axes,
+        "focus_tile": result.focus_tile, "halo": int(result.halo),
+        "units": int(result.scores.size), "deblurred": len(result.selected),
+        "no_structure": int(kept.size - np.count_nonzero(kept)),
+        "selected": [list(u) for u in result.selected],
+        "boxes": [list(b) for b in result.boxes],
+    }
+
+
+class _Progress:
+    """A tqdm bar over a selective run's deblurring tiles, created at its first record."""
+
+    def __init__(self, *, quiet: bool, label: str):
+        self.bar, self.quiet, self.label = None, quiet, label
+
+    def __call__(self, record) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=record.total, unit="tile", desc=self.label,
+                            disable=self.quiet, file=sys.stderr, leave=False)
+        self.bar.total = max(self.bar.total or 0, record.total)
+        self.bar.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
