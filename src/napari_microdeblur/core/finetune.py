@@ -40,6 +40,7 @@ from .finetune_request import (
     check_request,
     request_fields,
 )
+from .finetune_simple import finetune
 from .job_defaults import (
     DEFAULT_ANCHOR_WEIGHT,
     DEFAULT_INTENSITY_JITTER,
@@ -68,6 +69,7 @@ __all__ = [
     "PairField",
     "StackField",
     "check_field_sizes",
+    "finetune",
     "iter_finetune",
     "opponent_planes",
     "scores_below_input",

@@ -63,16 +63,19 @@ from .tiling_spec import OUTPUT_DTYPES, TilingSpec
 __all__ = [
     "CLASSICAL_METHODS", "DEFAULT_TILE", "OUTPUT_DTYPES", "PRECISIONS", "STATS_MAX_ELEMENTS",
     "DeblurProgress", "DeblurResult", "Method", "MethodSpec", "NetworkRunner", "Normalization",
-    "PreparedDeblur", "RECENT_MODELS", "RecentModels", "TilingSpec", "auto_method_name",
-    "auto_precision", "check_axes", "check_image", "classical_method", "compute_normalization",
-    "deblur", "drain", "guess_axes", "iter_deblur", "network_method", "prepare_deblur",
-    "resolve_device", "resolve_method", "as_method", "split_options",
+    "PreparedDeblur", "RECENT_MODELS", "RecentModels", "TilingSpec", "WEIGHTS_SUFFIXES",
+    "as_method", "auto_method_name", "auto_precision", "check_axes", "check_image", "check_out",
+    "classical_method", "compute_normalization", "deblur", "drain", "guess_axes", "image_array",
+    "iter_deblur", "network_method", "prepare_deblur", "resolve_device", "resolve_method",
+    "split_options",
 ]
 
 STATS_MAX_ELEMENTS = 4_000_000
 #: The most planes (Z, T) the normalisation's sample reads of a stack
 STATS_MAX_PLANES = 64
 drain = drive  # the name the tests and benchmarks know
+#: what a weights file's name ends with: given as method=, it is refused with weights= named
+WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".zip")
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -155,7 +158,10 @@ def compute_normalization(image, axes: str, kind: str, low=0.1, high=99.9) -> No
 
 
 def check_image(image) -> None:
-    """An array-like of real intensities with more than one pixel, or TypeError/ValueError."""
+    """An array-like of real intensities with more than one pixel, or TypeError/ValueError.
+    A torch tensor is refused here: ``image_array`` turns a CPU one into numpy first."""
+    if isinstance(image, torch.Tensor):
+        raise TypeError("image is a torch tensor; pass image.detach().cpu().numpy()")
     if not all(hasattr(image, a) for a in ("shape", "dtype", "__getitem__")):
         raise TypeError(
             f"image must be an array (numpy, memmap, dask, zarr), not {type(image).__name__}"
@@ -168,6 +174,41 @@ def check_image(image) -> None:
         )
     if int(np.prod(image.shape)) <= 1:
         raise ValueError(f"image with shape {tuple(image.shape)} is empty or a single pixel")
+
+
+def image_array(image):
+    """``image``, a CPU torch tensor as the numpy array sharing its memory (never written: the
+    input is not modified); anything else as it is. A tensor on another device, or of a dtype
+    numpy lacks (bfloat16), is refused in one line."""
+    if not isinstance(image, torch.Tensor):
+        return image
+    if image.device.type != "cpu":
+        raise TypeError(f"image is a torch tensor on {image.device}; pass "
+                        "image.detach().cpu().numpy()")
+    if image.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
+        raise TypeError(f"image is a {image.dtype} tensor, which numpy cannot hold; pass "
+                        "image.float().numpy()")
+    return image.detach().resolve_conj().resolve_neg().numpy()
+
+
+def check_out(out, shape, output_dtype, input_dtype) -> None:
+    """A given ``out`` has ``shape``, a dtype that holds ``output_dtype`` and can be written,
+    or TypeError/ValueError; run before any work (a read-only one failed after a tile)."""
+    shape, output_dtype = tuple(shape), np.dtype(output_dtype)
+    if tuple(out.shape) != shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}; expected {shape}")
+    if not np.can_cast(output_dtype, np.dtype(out.dtype), "safe"):
+        # float results written into an integer out wrapped (negative ringing -> 65535)
+        raise TypeError(
+            f"out has dtype {np.dtype(out.dtype)} but the output is {output_dtype}; "
+            f"give out of dtype {output_dtype}"
+            + ("" if output_dtype == np.dtype(input_dtype) else
+               ", or output_dtype='input' for the input's dtype"))
+    flags = getattr(out, "flags", None)
+    if (flags is not None and not flags.writeable) or getattr(out, "read_only", False):
+        raise ValueError(f"out is read-only ({type(out).__name__}); give a writable array: "
+                         "np.empty, np.lib.format.open_memmap(PATH, mode='w+', ...) or a zarr "
+                         "array opened with mode='w' or 'r+'")
 
 
 def as_method(method, axes: str, shape, models=None) -> Method:
@@ -209,15 +250,8 @@ class PreparedDeblur:
             # once the run had filled most of it
             check_result_fits(self.shape, self.output_dtype)
             out = np.empty(self.shape, dtype=self.output_dtype)
-        elif tuple(out.shape) != self.shape:
-            raise ValueError(f"out has shape {tuple(out.shape)}; expected {self.shape}")
-        elif not np.can_cast(self.output_dtype, np.dtype(out.dtype), "safe"):
-            # float results written into an integer out wrapped (negative ringing -> 65535)
-            raise TypeError(
-                f"out has dtype {np.dtype(out.dtype)} but the output is {self.output_dtype}; "
-                f"give out of dtype {self.output_dtype}"
-                + ("" if self.output_dtype == self.image.dtype else
-                   ", or output_dtype='input' for the input's dtype"))
+        else:
+            check_out(out, self.shape, self.output_dtype, self.image.dtype)
         if self.rgba is not None:
             return _run_rgba(self, out)
         if self.channel_runs:
@@ -248,7 +282,9 @@ def prepare_deblur(
     input's intensity units, 'input' casts back to the input dtype, clipped to its range.
     RGBA (an S axis of 4): the colours are deblurred as RGB, the alpha copied (``ALPHA_NOTE``);
     gray + alpha (an S axis of 2) likewise: the gray deblurred, the alpha copied
-    (``GRAY_ALPHA_NOTE``). A PSF per channel ('A;B') runs ``core.channel_psfs``."""
+    (``GRAY_ALPHA_NOTE``). A PSF per channel ('A;B') runs ``core.channel_psfs``. A CPU torch
+    tensor is read as numpy (``image_array``)."""
+    image = image_array(image)
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
     guessed = axes is None
@@ -374,6 +410,10 @@ def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERA
                  weights=weights, precision=precision, modality=modality,
                  noise_scale=noise_scale)
     if isinstance(method, str):
+        if method.lower().endswith(WEIGHTS_SUFFIXES) or "/" in method or "\\" in method:
+            raise ValueError(f"method={method!r} is a file: give weights={method!r} (with "
+                             "method='auto'; a .pt/.pth state dict with its architecture, e.g. "
+                             "method='gran')")
         method = MethodSpec(method, **given)
     else:  # a spec, Method or network holds its own settings: one given beside it was lost
         defaults = MethodSpec()
@@ -393,10 +433,20 @@ def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERA
 def iter_deblur(image, *, method, axes: str | None = None, normalization=None, out=None,
                 models=None, **options) -> Generator[DeblurProgress, None, DeblurResult]:
     """``prepare_deblur(...).iter_run(out)`` with the options as keywords (see
-    ``split_options``). Every argument is checked when this is called, before any work.
+    ``split_options``). Every argument is checked when this is called, before any work;
+    ``out`` (and the memory an in-memory result needs) before the image is read.
     ``models``: a ``checkpoint.ModelCache`` to take networks from; None: ``RECENT_MODELS``
     (the last two networks stay loaded, so a loop over tiles loads its network once)."""
     spec, tiling_spec = split_options(method, **options)
+    image = image_array(image)
+    check_image(image)
+    tiling_spec.check()
+    # before the image is read (an automatic balance or PSF search can take a while)
+    out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
+    if out is None:
+        check_result_fits(image.shape, out_dtype, caller="python")
+    else:
+        check_out(out, tuple(int(n) for n in image.shape), out_dtype, image.dtype)
     if models is None:
         models = RECENT_MODELS.on(tiling_spec.device)
     prepared = prepare_deblur(image, axes, spec, tiling_spec, normalization=normalization,
@@ -421,7 +471,7 @@ def deblur(
     noise_scale: float = _METHOD_DEFAULTS.noise_scale, normalization=None, out=None, models=None,
 ) -> np.ndarray:
     """Blocking twin of ``iter_deblur``: the deblurred array (float32 in the input's units, or
-    the input's dtype with ``output_dtype='input'``).
+    the input's dtype with ``output_dtype='input'``) of ``image`` (numpy-like or CPU tensor).
 
     ``method``: a name ('auto', 'wiener', 'richardson_lucy', a bundled network such as
     'gran.em_v1'), a ``MethodSpec``, a ``Method`` or a network; the method keywords (``psf``,

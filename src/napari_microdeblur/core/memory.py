@@ -59,22 +59,36 @@ def host_available_bytes() -> int | None:
     return None
 
 
-def check_result_fits(shape, dtype) -> None:
+#: what each front end says to do about a result too large for memory (``check_result_fits``)
+RESULT_REMEDIES = {
+    "python": "give out= a writable array on disk (np.lib.format.open_memmap(PATH, mode='w+', "
+              "shape=..., dtype=...) or a zarr array) or deblur part of it",
+    "cli": "write it to a file (microdeblur deblur IMAGE -o OUT.tif or OUT.zarr)",
+    "dock": "deblur part of it (the Deblur dock's Scope 'current slice') or write it to a file "
+            "(microdeblur deblur IMAGE -o OUT.tif)",
+}
+#: the remedy of a caller that does not say who it is: every front end's, briefly
+ANY_REMEDY = ("write it to disk: from Python out= (a np.memmap or zarr array), on the command "
+              "line -o OUT.tif, in the Deblur dock Scope 'current slice'")
+
+
+def check_result_fits(shape, dtype, *, caller: str | None = None) -> None:
     """ValueError, before any work, where an in-memory result of ``shape`` and ``dtype`` is
     larger than the host memory available: the array would be allocated lazily and filled
     tile by tile until the system kills the process (a whole 5D stack read lazily, 50 GB of
-    uint16, is 100 GB of float32)."""
+    uint16, is 100 GB of float32). ``caller`` ('python', 'cli', 'dock'; None: not known)
+    picks the remedy the message names (``RESULT_REMEDIES``)."""
     import numpy as np
 
     nbytes = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
     free = host_available_bytes()
     if free is None or nbytes <= free:
         return
+    remedy = ANY_REMEDY if caller is None else RESULT_REMEDIES[caller]
     raise ValueError(
         f"the result ({' x '.join(map(str, shape))} {np.dtype(dtype)}) needs "
-        f"{nbytes / 2**30:.1f} GiB of memory but {free / 2**30:.1f} GiB are available; deblur "
-        "part of it (the Deblur dock's Scope 'current slice') or write it to a file "
-        "(microdeblur deblur IMAGE -o OUT.tif)")
+        f"{nbytes / 2**30:.1f} GiB of memory but {free / 2**30:.1f} GiB are available; "
+        + remedy)
 
 
 def auto_tile_size(method, device, channels: int = 1) -> int:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -554,6 +554,18 @@ def _steps_estimate(step: int, elapsed: float, limit: float, cfg: SelfAdaptConfi
     return min(cfg.max_steps, max(step, int(step * limit / max(elapsed, 1e-9))))
 
 
-def self_adapt(model: nn.Module, images, psf, *, callback=None, **options) -> SelfAdaptResult:
-    """Blocking twin of ``iter_self_adapt``: records go to ``callback``."""
-    return drive(iter_self_adapt(model, images, psf, **options), callback)
+def self_adapt(model: nn.Module, images, psf, *, axes=None,
+               config: SelfAdaptConfig | None = None, card=None, stop=None, callback=None,
+               **fields) -> SelfAdaptResult:
+    """Blocking twin of ``iter_self_adapt``: records go to ``callback``. ``fields`` are
+    ``SelfAdaptConfig`` fields (``minutes=0.5, max_steps=200, device='cpu'`` ...), taken over
+    ``config`` (None: the defaults, those of `microdeblur finetune --self`); another keyword
+    is refused in one line."""
+    known = SelfAdaptConfig.__dataclass_fields__
+    unknown = [k for k in fields if k not in known]
+    if unknown:
+        raise TypeError(f"self_adapt() got {', '.join(map(repr, unknown))}; accepted: "
+                        f"axes, config, card, stop, callback and {', '.join(known)}")
+    config = replace(config or SelfAdaptConfig(), **fields)
+    return drive(iter_self_adapt(model, images, psf, axes=axes, config=config, card=card,
+                                 stop=stop), callback)

@@ -1,0 +1,65 @@
+"""``finetune(weights, blurry, sharp)``: fine-tuning from Python in one blocking call, over the
+jobs the CLI and the Fine-tune dock run (``finetune.iter_finetune`` with a pair,
+``self_adapt.self_adapt`` without one), with `microdeblur finetune`'s defaults. Re-exported by
+``core.finetune``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoint import load_model, save_weights
+from .finetune_request import FinetuneRequest
+from .job_defaults import PAIRED_MINUTES
+from .progress import drive
+
+__all__ = ["finetune"]
+
+
+def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
+             minutes: float | None = None, out=None, callback=None, **options):
+    """Fine-tune a network, blocking: the job of `microdeblur finetune` with its defaults.
+    With ``sharp`` (the same field, in focus) the paired job (``iter_finetune``; ``psf`` only
+    for a PSF-aware network); without, the self-supervised adaptation of `--self` (needs
+    ``psf``: 'gaussian:1.6', a TIFF, an array or 'estimate'; ``core.self_adapt``).
+
+    ``weights``: a bundled name ('gran.fluo_v1'), a weights file, or a ``(network, card)``
+    pair as ``load_model`` returns it (that network is trained in place). ``minutes`` bounds
+    the run (None: 5 with a pair, 3 without). ``options``: ``FinetuneRequest`` fields with a
+    pair (``steps``, ``lr``, ``patience``, ``val_fraction``, ``device``, ``checkpoint_dir``
+    ...), ``SelfAdaptConfig`` fields without (``max_steps``, ``lr``, ``device`` ...).
+    ``out``: a .safetensors path the kept weights are written to, with their model card
+    (then ``deblur(img, method='auto', weights=out)``). Records go to ``callback``.
+    Returns the job's ``FinetuneResult`` (pair) or ``SelfAdaptResult``."""
+    from .finetune import iter_finetune  # finetune re-exports this function
+    from .self_adapt import self_adapt
+
+    model, card = load_model(weights) if isinstance(weights, (str, Path)) else weights
+    label = str(weights) if isinstance(weights, (str, Path)) else type(model).__name__
+    if sharp is None:
+        if minutes is not None:
+            options["minutes"] = minutes
+        result = self_adapt(model, blurry, psf, axes=axes, card=card, callback=callback,
+                            **options)
+        if out is not None:
+            save_weights(result.model, out, result.card(card, base_label=label, what="image",
+                                                        psf_text=psf if isinstance(psf, str)
+                                                        else ""))
+        return result
+    taken = set(FinetuneRequest.__dataclass_fields__) - {
+        "mode", "layer_name", "axes", "model", "base_label", "base_card", "blurry", "sharp",
+        "psf", "minutes", "source_kind"}
+    if unknown := sorted(set(options) - taken):
+        raise TypeError(f"finetune() got {', '.join(map(repr, unknown))}; accepted with a "
+                        f"pair: {', '.join(sorted(taken))}")
+    request = FinetuneRequest(
+        mode="pair", layer_name="image", axes=axes or "", model=model, base_label=label,
+        base_card=card, blurry=blurry, sharp=sharp, psf=psf,
+        minutes=PAIRED_MINUTES if minutes is None else minutes, **options)
+    outcome = drive(iter_finetune(request), callback)
+    if out is not None:
+        if outcome.file is None:
+            raise ValueError(f"fine-tuning kept nothing to write to {out}: {outcome.summary}")
+        from .files import copy_atomically
+
+        copy_atomically(outcome.file, out)
+    return outcome
