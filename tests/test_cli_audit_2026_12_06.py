@@ -59,7 +59,7 @@ def test_whole_stack_summary_says_undefined_for_a_slice_with_nan_pixels():
                {"psnr_blurry": 21.0, "ssim_blurry": 0.6, "psnr_deblurred": float("nan"),
                 "ssim_deblurred": float("nan")}]
     line = stack_summary(results)
-    assert "blurry: PSNR 20.50 dB, SSIM 0.5500" in line
+    assert "blurry: PSNR 20.50 dB (pooled over all: 20.47 dB), SSIM 0.5500" in line
     assert "deblurred: PSNR and SSIM undefined" in line and "nan" not in line
 
 

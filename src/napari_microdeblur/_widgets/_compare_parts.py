@@ -463,20 +463,29 @@ def stale_stack_line(at: tuple) -> str:
 
 
 def stack_summary(results: list) -> str:
-    """The means over the slices of a whole-stack run."""
+    """The whole-stack figures of a run: the mean over the slices that differ from the truth
+    (``metrics.stack_psnr``, as ``evaluate`` scores a stack) and the PSNR of the squared error
+    pooled over every slice (``plane_metrics.pooled_stack_psnr``), the mean SSIM, and how many
+    slices equal the truth. The mean alone had covered other slices for blurry and deblurred
+    (5 against 14 on an EM volume whose sharp sections the deblur had damaged: 'blurry 28.43,
+    deblurred 31.23 dB'); the pooled figure shows the damage."""
     from ..core.metrics import stack_psnr
+    from ..core.plane_metrics import pooled_stack_psnr
 
     parts = []
     for name in ("blurry", "deblurred"):
         if f"psnr_{name}" in results[0]:
-            # a slice equal to the truth (PSNR inf) left out, as metrics.evaluate does
-            p = stack_psnr([r[f"psnr_{name}"] for r in results])
+            psnrs = np.array([r[f"psnr_{name}"] for r in results], dtype=np.float64)
+            p = stack_psnr(psnrs)
             s = float(np.mean([r[f"ssim_{name}"] for r in results]))
             if np.isnan(p):  # a slice with NaN or Inf pixels: no mean says anything
                 parts.append(f"{name}: PSNR and SSIM undefined (a slice holds NaN or Inf "
                              "pixels)")
                 continue
-            parts.append(f"{name}: PSNR {p:.2f} dB, SSIM {s:.4f}")
+            same = int(np.isposinf(psnrs).sum())
+            note = f", {same} slice(s) equal to the truth left out" if same else ""
+            parts.append(f"{name}: PSNR {p:.2f} dB (pooled over all: "
+                         f"{pooled_stack_psnr(psnrs):.2f} dB{note}), SSIM {s:.4f}")
     return f"mean over {len(results)} slice(s): " + "; ".join(parts)
 
 

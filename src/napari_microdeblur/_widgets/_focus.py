@@ -27,6 +27,7 @@ from ._focus_data import (
     all_soft_hint,
     auto_focus_tile,
     counted,
+    image_type_note,
     refuse_rgba,
     sharpest_note,
 )
@@ -170,12 +171,15 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
     def _add_method_controls(self, layout) -> None:
         self.method = MethodPanel(
             "Method", "How the soft tiles or slices are deblurred: the bundled default model "
-            "for the layer's image type (as the Deblur dock's 'auto' picks it: the type the "
-            "layer's metadata states, else RGB brightfield, grayscale fluorescence; EM and "
+            "for the Image type below (as the Deblur dock's 'auto' picks it; EM and "
             "brightfield with a PSF estimated from the image), other bundled or session "
             "weights, or a classical deconvolution with a PSF.",
-            leading=[("default model (the layer's image type)", AUTO)])
+            leading=[("default model (the layer's image type)", AUTO)], image_types=True)
         self.method_combo = self.method.combo
+        # as in the Deblur dock: the type the layer's metadata states until the user picks one
+        # (a file opened by the user states none: 'auto', grayscale ran fluorescence on EM)
+        self.modality_combo = self.method.modality_combo
+        self._modality_picked = False
         self.psf_box = self.method.classical_box
         self.psf_edit = self.psf_box.psf_edit
         self.iterations_spin = self.psf_box.iterations_spin
@@ -202,6 +206,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
     def _connect(self) -> None:
         self._threshold_timer.timeout.connect(self.update_threshold_view)
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
+        self.modality_combo.activated.connect(self._modality_was_picked)
         self.unit_combo.currentIndexChanged.connect(self._on_settings_changed)
         self.tile_spin.valueChanged.connect(self._tile_was_picked)
         self.tile_spin.valueChanged.connect(self._on_settings_changed)
@@ -241,7 +246,29 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.unit_combo.setCurrentIndex(UNITS.index("slices" if stack else "tiles"))
         self.unit_combo.blockSignals(False)
         self._set_auto_tile()
+        self._follow_layer_type()
         self._on_settings_changed()
+
+    def set_modality(self, modality: str) -> None:
+        """Choose the default model's image type ('auto', 'em', 'fluorescence',
+        'brightfield'); it then stays across layers."""
+        index = self.modality_combo.findData(modality)
+        if index < 0:
+            raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
+                             "brightfield")
+        self.modality_combo.setCurrentIndex(index)
+        self._modality_was_picked()
+
+    def _modality_was_picked(self, *_) -> None:
+        self._modality_picked = True
+
+    def _follow_layer_type(self) -> None:
+        layer = self.layer_combo.value
+        if not self._modality_picked:
+            index = self.modality_combo.findData(layer_modality(layer) if layer else "auto")
+            self.modality_combo.setCurrentIndex(max(index, 0))
+        self.method.set_rgb(bool(getattr(layer, "rgb", False)))
+        self.method.show_auto_choice()
 
     def _tile_was_picked(self, *_) -> None:
         self._tile_picked = True
@@ -441,7 +468,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         network = SESSION_MODELS.get(name)
         spec = self.method.spec(AUTO if (name == AUTO or network is not None) else name)
         if name == AUTO:  # the spec stays 'auto', so a grayscale default runs RGB per channel
-            spec, name = self._default_model(layer, axes, spec)
+            spec, name = self._default_model(axes, spec)
         req = DeblurRequest(
             source_name=layer.name, image=layer_data(layer), axes=axes,
             method=spec, label=name,
@@ -464,16 +491,14 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         return req, Selection(self.threshold, scores, tile, halo)
 
     @staticmethod
-    def _default_model(layer, axes: str, spec):
-        """('auto' for the layer's image type, the network it runs): the type as the Deblur
-        dock and the Layers-menu action take it (``layer_modality``), so a layer gets the same
-        network in all three."""
+    def _default_model(axes: str, spec):
+        """('auto' for the dock's Image type, the network it runs): the spec carries the Image
+        type, which follows the layer's metadata as the Deblur dock's does until picked."""
         from ..core import bundled
 
         if not bundled.BUNDLED_WEIGHTS:
             raise ValueError("no default weights are installed; choose a classical method (with "
                              "a PSF) or load weights in the Deblur dock")
-        spec = spec.replace(modality=layer_modality(layer))
         return spec, bundled.auto_method_name(spec, "S" in axes)
 
     def run(self) -> DeblurRun | None:
@@ -527,7 +552,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.status_label.setText(
             f"added {run.layer.name!r}: {focus['deblurred']} of "
             f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
-            f"{meta['device']}{fallback_note(run)}{removed_note(run)}"
+            f"{meta['device']}{image_type_note(run.req)}{fallback_note(run)}{removed_note(run)}"
         )
 
     def release_viewer(self) -> None:

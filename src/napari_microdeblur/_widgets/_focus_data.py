@@ -20,6 +20,7 @@ from qtpy.QtCore import QTimer
 from ._layer_data import layer_yx
 from ._layer_file import file_key_of, header_read, in_background, layer_pixel_sizes
 from ._layers import layer_data, unwrap
+from ._panels import IMAGE_TYPES
 from ._workers import disconnect
 
 FINGERPRINT_BYTES = 64 * 2**20  # read at most this much (crc32, ~2-4 GB/s: ~20-40 ms)
@@ -133,6 +134,25 @@ class DataWatch:
 def counted(n: int, noun: str) -> str:
     """'1 tile', '16 tiles' (``noun`` singular)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def image_type_note(req) -> str:
+    """'; image type EM' where the default model ran: the Image type it ran for; under 'auto'
+    also what auto took the layer for, as a layer opened from a file states no type (an EM
+    volume ran the fluorescence network without a word)."""
+    from ..core.axes import is_rgb
+    from ..core.bundled import image_type
+
+    spec = req.method
+    if req.network is not None or spec.name != "auto":
+        return ""
+    if spec.modality != "auto":  # in the combo's words ('EM')
+        return f"; image type {dict((v, k) for k, v in IMAGE_TYPES).get(spec.modality)}"
+    rgb = is_rgb(req.axes, tuple(req.image.shape))
+    kind = image_type("auto", rgb)
+    others = " or ".join(t for t in ("EM", "fluorescence", "brightfield") if t != kind)
+    return (f"; image type auto: {kind} for {'an RGB' if rgb else 'a grayscale'} layer (set "
+            f"Image type if it is {others})")
 
 
 def sharpest_note(scores, loop: str) -> str:

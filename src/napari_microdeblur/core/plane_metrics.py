@@ -47,6 +47,20 @@ def _lowpass_sd(image, channel_axis) -> float:
     return float(ndimage.gaussian_filter(a, (0, SCALE_SIGMA / f, SCALE_SIGMA / f)).std())
 
 
+def pooled_stack_psnr(plane_psnrs) -> float:
+    """The PSNR of the squared error pooled over a stack's planes (each scored on one data
+    range), from their PSNRs: the stack as one array. Beside ``metrics.stack_psnr`` (the mean
+    of the planes that differ from the reference, the figure docs/evaluation.md reports): a
+    plane equal to the reference counts here as no error, where that mean leaves it out, so a
+    deblur that damaged sharp planes (equal to the truth in the blurry stack) shows here and
+    not there. Infinite only when every plane is; NaN if a plane is NaN or none is given."""
+    values = np.asarray(plane_psnrs, dtype=np.float64).ravel()
+    if values.size == 0 or np.isnan(values).any():
+        return float("nan")
+    mse = float(np.mean(10.0 ** (-values / 10.0)))  # MSE / data_range^2 of each plane
+    return float(-10.0 * np.log10(mse)) if mse > 0 else float("inf")
+
+
 def scale_mismatch(image, reference, *, channel_axis=None, dark: float = 0.0) -> float | None:
     """How many times ``image``'s intensity scale is the reference's when they look like two
     scales (None when they do not): the ratio of their contrasts smoothed over
