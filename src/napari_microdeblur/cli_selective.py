@@ -26,9 +26,6 @@ import numpy as np
 from .cli import UserError
 
 FOCUS_UNITS = ("slice", "tile")
-#: the Focus dock's tile sides when none is given, and how many tiles a side gets at least
-AUTO_TILES = (256, 128, 64, 32)
-MIN_TILES_PER_SIDE = 4
 AUTO_WORDS = "half the median score of the units with structure"
 AUTO_RULE = f"auto: {AUTO_WORDS}"
 
@@ -87,17 +84,12 @@ def check_focus_options(args) -> None:
         raise UserError("--focus-below runs on this machine only: leave out --scheduler")
 
 
-def auto_tile(ny: int, nx: int) -> int:
-    """The dock's tile side for a plane of ``ny`` x ``nx`` when none is given."""
-    side = min(int(ny), int(nx))
-    return next((t for t in AUTO_TILES if side >= MIN_TILES_PER_SIDE * t), AUTO_TILES[-1])
-
-
 def auto_threshold(scores, kept) -> float:
-    """Half the median of the finite scores of the units with structure (0.0 for none)."""
-    values = np.asarray(scores, dtype=np.float64)[np.asarray(kept, dtype=bool)]
-    values = values[np.isfinite(values)]
-    return float(0.5 * np.median(values)) if values.size else 0.0
+    """The dock's automatic threshold (``core.focus_defaults.default_threshold``) over the
+    units with structure (``kept``)."""
+    from .core.focus_defaults import default_threshold
+
+    return default_threshold(np.asarray(scores, dtype=np.float64)[np.asarray(kept, dtype=bool)])
 
 
 def unit_scores(image, axes: str, tile: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +117,9 @@ def _unit_tile(args, source: Path, axes: str, shape) -> int | None:
         return None
     if args.focus_tile is not None:
         return int(args.focus_tile)
-    return auto_tile(shape[axes.index("Y")], shape[axes.index("X")])
+    from .core.focus_defaults import auto_focus_tile
+
+    return auto_focus_tile(shape[axes.index("Y")], shape[axes.index("X")])
 
 
 def deblur_soft(source: Path, output: Path, args) -> str:

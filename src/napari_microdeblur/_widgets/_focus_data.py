@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from qtpy.QtCore import QTimer
 
+from ..core.focus_defaults import auto_focus_tile, default_threshold  # noqa: F401 - the dock's
 from ._layer_data import layer_yx
 from ._layer_file import file_key_of, header_read, in_background, layer_pixel_sizes
 from ._layers import layer_data, unwrap
@@ -208,29 +209,6 @@ def calibration_change(cal: Calibration, unit: str, tile: int | None,
         then.append(_offset_words(cal.camera_offset))
         now.append(_offset_words(camera_offset))
     return f"{' '.join(then)}, now {' '.join(now)}" if then else ""
-
-
-#: the Focus dock's tile sizes when the user has set none: the largest that cuts the shorter
-#: side of a plane into MIN_TILES_PER_SIDE or more (256 px from 1024 px up; 64 px on a 256 px
-#: sample: 16 tiles). One tile alone can never score below half its own median
-AUTO_TILES = (256, 128, 64, 32)
-MIN_TILES_PER_SIDE = 4
-
-
-def auto_focus_tile(ny: int, nx: int) -> int:
-    """The tile side (px) for a plane of ``ny`` x ``nx`` when the user has set none."""
-    side = min(int(ny), int(nx))
-    return next((t for t in AUTO_TILES if side >= MIN_TILES_PER_SIDE * t), AUTO_TILES[-1])
-
-
-def default_threshold(scores) -> float:
-    """A first threshold before the user sets one: half the median score (units with less
-    than half the typical band-pass energy)."""
-    values = np.asarray(scores, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return 0.0
-    return float(0.5 * np.median(values))
 
 
 def pixel_size_note(layer, axes: str, good, good_axes: str) -> str:
