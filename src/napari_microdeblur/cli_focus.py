@@ -2,7 +2,9 @@
 (cli.build_parser): the focus (sharpness) score of an image, of each of its slices, or of its
 tiles (``core.focus``). Several files (folders, quoted globs, as deblur takes them) print one
 line, or one JSON object, per file; an unreadable one is one error line, the others still
-scored (exit 2)."""
+scored (exit 2). A plane or tile with no structure (``focus.structure_planes``,
+``structure_tiles``: blank, or background noise only) is labelled BLANK: its score (0 for a
+blank section) ranked it softest, though it holds nothing to deblur."""
 
 from __future__ import annotations
 
@@ -13,15 +15,17 @@ from pathlib import Path
 from .cli import EXIT_ERROR
 from .core.shown import first_line, shown_path
 
+BLANK = "blank (no structure)"
+
 
 def _scores(path: str, args):
-    """(the scores of ``path``, its axes)."""
+    """(the scores of ``path``, its axes, whether each plane or tile has structure)."""
     import numpy as np
 
     from .cli_evaluate import nonfinite_words
     from .core import io
     from .core.files import image_axes
-    from .core.focus import focus_score
+    from .core.focus import focus_score, structure_planes, structure_tiles
 
     data = io.read_image(path, lazy=False)
     image = np.asarray(data.array)
@@ -30,15 +34,32 @@ def _scores(path: str, args):
     if bad:
         raise ValueError(bad)
     axes = image_axes(data, args.axes)
-    return focus_score(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset), axes
+    scores = focus_score(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset)
+    structure = (structure_planes(image, axes=axes) if args.tile is None
+                 else structure_tiles(image, axes=axes, tile=args.tile))
+    return scores, axes, np.asarray(structure, dtype=bool)
 
 
-def _json_object(scores, axes: str, args) -> dict:
+def _json_object(scores, axes: str, args, structure) -> dict:
     import numpy as np
 
     key = "score" if np.ndim(scores) == 0 else "scores"
-    return {key: np.asarray(scores).tolist(), "axes": axes, "tile": args.tile,
-            "camera_offset": args.camera_offset}
+    # 'structure' is shaped as the scores: false for a blank plane or tile
+    return {key: np.asarray(scores).tolist(), "structure": structure.tolist(), "axes": axes,
+            "tile": args.tile, "camera_offset": args.camera_offset}
+
+
+def _said(score, structure) -> str:
+    """'focus score 0.0021', or 'focus score 0 blank (no structure)'."""
+    return f"focus score {score:.6g}{'' if structure else ' ' + BLANK}"
+
+
+def _blank_note(structure) -> str:
+    """'; blank (no structure): (26,), (30,)' for a stack's one line, '' when none is."""
+    import numpy as np
+
+    blank = [str(tuple(int(i) for i in index)) for index in np.argwhere(~structure)]
+    return f"; {BLANK}: {', '.join(blank)}" if blank else ""
 
 
 def _one_line(scores) -> str:
@@ -73,17 +94,17 @@ def cmd_focus(args) -> int:
     check_camera_offset(args.camera_offset)
     paths = expanded(args.input)
     if len(paths) == 1:  # one file: its lines and its JSON object as they always were
-        scores, axes = _scores(paths[0], args)
+        scores, axes, structure = _scores(paths[0], args)
         if args.json:
-            print(json.dumps(_json_object(scores, axes, args)))
+            print(json.dumps(_json_object(scores, axes, args, structure)))
         elif np.ndim(scores) == 0:
-            print(f"{paths[0]}: focus score {scores:.6g}")
+            print(f"{paths[0]}: {_said(scores, structure)}")
         else:
             heading = _heading(paths[0], axes, args.tile)
             if heading:
                 print(heading)
             for index, value in np.ndenumerate(np.asarray(scores)):
-                print(f"{index}: {value:.6g}")
+                print(f"{index}: {value:.6g}{'' if structure[index] else ' ' + BLANK}")
         return 0
     return _several(paths, args)
 
@@ -110,7 +131,7 @@ def _several(paths: list[str], args) -> int:
     objects, failed = [], 0
     for path in paths:
         try:
-            scores, axes = _scores(path, args)
+            scores, axes, structure = _scores(path, args)
         except (ValueError, TypeError, OSError, RuntimeError) as error:  # as info's files
             failed += 1
             why = first_line(error_words(error, args))
@@ -119,10 +140,10 @@ def _several(paths: list[str], args) -> int:
             print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
             objects.append({"file": path, "error": why})
             continue
-        objects.append({"file": path, **_json_object(scores, axes, args)})
+        objects.append({"file": path, **_json_object(scores, axes, args, structure)})
         if not args.json:
-            said = (f"focus score {scores:.6g}" if np.ndim(scores) == 0
-                    else f"focus scores {_one_line(scores)} ({axes})")
+            said = (_said(scores, structure) if np.ndim(scores) == 0
+                    else f"focus scores {_one_line(scores)} ({axes}){_blank_note(structure)}")
             print(f"{path}: {said}", flush=True)
     if args.json:
         print("[\n" + ",\n".join(json.dumps(o) for o in objects) + "\n]")
@@ -139,6 +160,7 @@ def add_focus_command(sub) -> None:
                    help="the camera's dark level, subtracted before scoring (e.g. 100 for many "
                    "sCMOS cameras; default 0); compare scores made with the same value")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order); for "
-                   "several files a list of them, one a line, each with its 'file'")
+                   help="one JSON object: 'score' (2D) or 'scores' (per slice, in order) and "
+                   "'structure' (shaped alike: false where blank); for several files a list "
+                   "of them, one a line, each with its 'file'")
     p.set_defaults(func=cmd_focus)

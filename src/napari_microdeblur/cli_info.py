@@ -112,7 +112,10 @@ def _made(record: dict) -> str:
 
 
 def _threshold_from(origin) -> str:
-    """Where a watch's threshold came from, in a few words (``cli_watch_calibration``)."""
+    """Where a watch's threshold came from, in a few words (``cli_watch_calibration``); a
+    string (a Focus dock's words) as it is."""
+    if isinstance(origin, str) and origin:
+        return origin
     if not isinstance(origin, dict):
         return "an unrecorded origin"
     if origin.get("option") != "--calibrate":
@@ -126,8 +129,38 @@ def _threshold_from(origin) -> str:
     return f"--calibrate, {margin}{percentile} of {images}"
 
 
+MAX_LISTED = 20  # units named on a selective record's line; --json has them all
+
+
+def _selection_line(focus: dict) -> str:
+    """What a selective deblur (the Focus dock, ``core.selective``) deblurred: its ``focus``
+    record (mode, score_axes, threshold, units, deblurred, selected) in one line."""
+    tiles = focus.get("mode") == "tiles"
+    size = f" of {focus['focus_tile']} px" if tiles and focus.get("focus_tile") else ""
+    names = [{"y": "tile row", "x": "tile column"}.get(a, a)
+             for a in str(focus.get("score_axes") or "")]
+    where = f" ({', '.join(names)})" if names else ""
+    line = (f"  focus: threshold {_value(focus.get('threshold'))} (from "
+            f"{_threshold_from(focus.get('threshold_from'))}); "
+            f"{focus.get('deblurred', '?')} of {focus.get('units', '?')} "
+            f"{'tiles' if tiles else 'slices'}{size}{where} below it deblurred")
+    selected = focus.get("selected") if isinstance(focus.get("selected"), list) else []
+    shown = [", ".join(map(str, u)) if isinstance(u, list) and len(u) == 1
+             else f"({', '.join(map(str, u))})" if isinstance(u, list) else str(u)
+             for u in selected[:MAX_LISTED]]
+    if shown:
+        more = f", ... ({len(selected) - MAX_LISTED} more)" if len(selected) > MAX_LISTED else ""
+        line += f": {', '.join(shown)}{more}"
+    if focus.get("background"):
+        line += f"; {focus['background']} blank or background-only left out"
+    return line
+
+
 def _focus_lines(focus: dict) -> list[str]:
-    """Why `microdeblur watch` deblurred the file: its ``focus`` record in a line or two."""
+    """Why `microdeblur watch` deblurred the file, or what a selective deblur (the Focus
+    dock) did: its ``focus`` record in a line or two."""
+    if "mode" in focus:  # the dock's record: no 'score' or 'decision', units and a threshold
+        return [_selection_line(focus)]
     score, threshold = focus.get("score"), focus.get("threshold")
     line = (f"  focus: score {_value(score)}, threshold {_value(threshold)} (from "
             f"{_threshold_from(focus.get('threshold_from'))})")
@@ -162,7 +195,7 @@ def text_block(info: dict) -> str:
     if not (record := info["microdeblur"]):
         return "\n".join([*lines, "  deblur record: none"])
     lines += [f"  deblurred: {_run_line(record)}", f"  made {_made(record)}"]
-    if isinstance(record.get("focus"), dict):  # made by `microdeblur watch`: why
+    if isinstance(record.get("focus"), dict):  # made by `microdeblur watch` or the Focus dock
         lines += _focus_lines(record["focus"])
     runs = record.get("channels") if isinstance(record.get("channels"), list) else []
     lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs) if isinstance(r, dict)]

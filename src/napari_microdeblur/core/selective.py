@@ -23,9 +23,11 @@ yields a ``SelectiveProgress`` after every deblurred tile (closing it stops ther
 Tiles of background noise only (``focus.structure_tiles``: the empty field of a sparse
 fluorescence image) are left out when the scores are computed here (``skip_background=True``,
 the default), as the Focus dock leaves them out: their score is that of noise, often below the
-threshold, and deblurring them only amplifies the noise. ``SelectiveResult.structure`` says
-which tiles held structure and ``background`` how many were left out. Scores given by the
-caller are used as they are (a NaN score is never selected).
+threshold, and deblurring them only amplifies the noise. So are slices with no structure
+(``focus.structure_planes``, the test ``watch`` uses: a blank section of a volume scored 0,
+was ranked softest and 'deblurred', its zeros made non-zero). ``SelectiveResult.structure``
+says which units held structure and ``background`` how many were left out. Scores given by
+the caller are used as they are (a NaN score is never selected).
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ import numpy as np
 
 from .axes import Layout, check_axes, key, loop_axes, plane_indices
 from .devices import resolve_device
-from .focus import check_focus_tile, iter_focus_scores, iter_structure_tiles, score_shape
+from .focus import (
+    check_focus_tile,
+    iter_focus_scores,
+    iter_structure_planes,
+    iter_structure_tiles,
+    score_shape,
+)
 from .inference import (
     Normalization,
     as_method,
@@ -104,9 +112,9 @@ class SelectiveResult:
     ``selected`` lists the units (indices into ``scores``) that were deblurred; for tiles,
     ``boxes`` gives each one's pixel bounds (y0, y1, x0, x1) in its plane. ``tile`` and
     ``overlap`` are those of the deblurring runs (for 'tiles' mode: the focus tile, no overlap),
-    so a tile-grid overlay drawn from them shows the units. ``structure`` (tiles whose scores
-    were computed here with ``skip_background``; otherwise None) is True for the tiles with
-    structure above the background noise; the others were never selected.
+    so a tile-grid overlay drawn from them shows the units. ``structure`` (units whose scores
+    were computed here with ``skip_background``; otherwise None) is True for the tiles or
+    slices with structure above the background noise; the others were never selected.
     """
 
     image: np.ndarray
@@ -133,7 +141,8 @@ class SelectiveResult:
 
     @property
     def background(self) -> int:
-        """How many tiles of background noise only were left out (0 without ``structure``)."""
+        """How many tiles or slices of background noise only (or blank) were left out (0
+        without ``structure``)."""
         return 0 if self.structure is None else int(self.structure.size - self.structure.sum())
 
 
@@ -168,8 +177,9 @@ def iter_deblur_selected(
     ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling`` are a MethodSpec
     (or Method) and a TilingSpec, or a name and the keyword options of
     ``inference.iter_deblur`` (``run_tile`` standing for its ``tile``); the tiling applies to
-    the deblurring of a whole slice. ``skip_background`` (tiles whose scores are computed here)
-    leaves out the tiles of background noise only (``focus.structure_tiles``). With output
+    the deblurring of a whole slice. ``skip_background`` (scores computed here) leaves out the
+    tiles, or slices, of background noise only (``focus.structure_tiles``, ``structure_planes``;
+    ``SelectiveResult.background`` counts them). With output
     dtype 'input' the units not selected are bit-identical to the input (with float32, they
     are the input cast to float32).
 
@@ -234,16 +244,18 @@ def _check_method_fits(method: Method, axes: str, shape) -> str:
 
 
 def _checked_scores(image, axes: str, shape, scores, tile, skip_background, camera_offset):
-    """(scores, structure): structure is None unless tile scores are computed here."""
+    """(scores, structure): structure is None unless the scores are computed here."""
     expected = score_shape(shape, axes, tile)
     structure = None
     if scores is None:
         scores = drive(iter_focus_scores(image, axes=axes, tile=tile,
                                          camera_offset=camera_offset))
-        if tile is not None and skip_background:
-            # background tiles score their noise, often below any threshold (the dock's rule)
-            structure = np.asarray(
-                drive(iter_structure_tiles(image, axes=axes, tile=tile)), dtype=bool)
+        if skip_background:
+            # background tiles score their noise, often below any threshold (the dock's rule);
+            # a blank slice scores 0 (watch's rule)
+            found = (iter_structure_planes(image, axes=axes) if tile is None
+                     else iter_structure_tiles(image, axes=axes, tile=tile))
+            structure = np.asarray(drive(found), dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != expected:
         raise ValueError(
