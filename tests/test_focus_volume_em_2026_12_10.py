@@ -193,3 +193,20 @@ def test_info_prints_the_focus_docks_record_of_tiles():
                            "tiles of 128 px (Z, tile row, tile column) below it deblurred: "
                            "(0, 0, 0), (0, 0, 1), ")
     assert line.endswith(", ... (5 more)")  # 20 named; --json has them all
+
+
+def test_focus_qc_per_slice_leaves_a_blank_slice_out(make_napari_viewer, qtbot):
+    """The Focus QC dock per slice: a blank slice scored softest was selected and 'deblurred'
+    (its zeros made non-zero); now it is left out and the status says so."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_stack_with_a_blank_plane().astype(np.float32), name="volume")
+    _, w = viewer.window.add_plugin_dock_widget("napari-microdeblur", "Focus QC")
+    w.layer_combo.set_value(layer)
+    w.unit_combo.setCurrentIndex(1)  # per slice
+    assert w.score() is not None
+    qtbot.waitUntil(lambda: not w._workers, timeout=60000)
+    np.testing.assert_array_equal(w.structure, [True, True, False, True])
+    assert "1 slice of background noise only, left out" in w.status_label.text()
+    w.set_threshold(float(np.nanmax(w.scores)) * 2)  # every slice with structure below it
+    mask = w.soft_mask()
+    assert mask is not None and not mask[2] and mask[[0, 1, 3]].all()  # never the blank one

@@ -381,13 +381,17 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def _structure_job(self, data, axes: str, tile: int | None):
         """``part(scoring, 0)`` runs the scoring generator, ``part(None, 1)`` then finds the
-        tiles with structure (None for slices); in tiles, each fills half the progress bar."""
+        tiles (or slices) with structure; each fills half the progress bar. A blank slice,
+        scored softest, had been selected and 'deblurred' (its zeros made non-zero)."""
         from ..core.progress import ScoreProgress, map_records
 
         def part(scoring, half: int):
-            if tile is None:
-                return (yield from scoring) if scoring is not None else None
-            run = scoring or self._focus.iter_structure_tiles(data, axes=axes, tile=tile)
+            if scoring is not None:
+                run = scoring
+            elif tile is None:
+                run = self._focus.iter_structure_planes(data, axes=axes)
+            else:
+                run = self._focus.iter_structure_tiles(data, axes=axes, tile=tile)
             return (yield from map_records(run, lambda r: ScoreProgress(
                 r.done + half * r.total, 2 * r.total)))
 

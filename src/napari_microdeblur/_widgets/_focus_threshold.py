@@ -85,8 +85,11 @@ class ThresholdMixin:
     def _blank_note(self) -> str:
         """'' or what the status and count say of the tiles left out for lack of structure."""
         blank = int(self.structure.size - self.structure.sum()) if self.scores is not None else 0
-        return (f" ({counted(blank, 'tile')} of background noise only, left out)"
-                if blank else "")
+        if not blank:
+            return ""
+        per_tile = self._score_key is not None and self._score_key[4] is not None  # key: tile
+        unit = "tile" if per_tile else "slice"
+        return f" ({counted(blank, unit)} of background noise only, left out)"
 
     def update_threshold_view(self) -> None:
         """Count label, soft-tile outlines (tiles) or the plot (slices) for the threshold."""
