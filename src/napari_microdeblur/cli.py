@@ -99,8 +99,9 @@ def method_specs(args):
     return method, tiling
 
 
-class _Bar:
-    """A tqdm bar for progress records with ``total``, created at the first record."""
+class ProgressBar:
+    """A tqdm bar for progress records with ``total``, created at the first record; a total
+    that grows (a selective run's tiles, counted as it goes) grows the bar."""
 
     def __init__(self, *, quiet: bool, label: str = "", unit: str = "tile"):
         self.bar, self.quiet, self.label, self.unit = None, quiet, label, unit
@@ -111,6 +112,7 @@ class _Bar:
         if self.bar is None:
             self.bar = tqdm(total=record.total, unit=self.unit, desc=self.label or None,
                             disable=self.quiet, file=sys.stderr, leave=False)
+        self.bar.total = max(self.bar.total or 0, record.total)
         self.bar.update(1)
 
     def __enter__(self):
@@ -135,7 +137,7 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
     run = iter_deblur_file(source, output, axes=axes or args.axes, overwrite=args.overwrite,
                            method=method, tiling=tiling, models=models, data=data,
                            record_extra=record_extra)
-    with _Bar(quiet=args.quiet, label=source.name) as bar:
+    with ProgressBar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
     if not args.quiet and not getattr(args, "json", False):  # --json: stdout is JSON only
         print(

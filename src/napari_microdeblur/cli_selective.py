@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import datetime
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from .cli import ProgressBar, UserError
 
 FOCUS_UNITS = ("slice", "tile")
 AUTO_WORDS = "half the median score of the units with structure"
@@ -148,7 +147,7 @@ def deblur_soft(source: Path, output: Path, args) -> str:
     # units without structure get no score, so the core never selects them (the dock's way)
     run = iter_deblur_selected(image, spec, threshold=threshold, axes=axes,
                                scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling)
-    with _Progress(quiet=args.quiet, label=source.name) as bar:
+    with ProgressBar(quiet=args.quiet, label=source.name) as bar:
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
     record = selective_record(result, spec, source, data, kept, args.focus_below, seconds)
@@ -240,26 +239,3 @@ def focus_entry(result, kept, given) -> dict:
         "selected": [list(u) for u in result.selected],
         "boxes": [list(b) for b in result.boxes],
     }
-
-
-class _Progress:
-    """A tqdm bar over a selective run's deblurring tiles, created at its first record."""
-
-    def __init__(self, *, quiet: bool, label: str):
-        self.bar, self.quiet, self.label = None, quiet, label
-
-    def __call__(self, record) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=record.total, unit="tile", desc=self.label,
-                            disable=self.quiet, file=sys.stderr, leave=False)
-        self.bar.total = max(self.bar.total or 0, record.total)
-        self.bar.update(1)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -26,7 +26,6 @@ from ._layers import (
     current_data_index,
     is_image_layer,
     layer_data,
-    layer_modality,
     lazy_part,
     scope_selection,
 )
@@ -193,8 +192,6 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         # a PSF per channel: the preview shows the channel the viewer shows
         napari_viewer.dims.events.current_step.connect(self._dims_changed)
         # the Image type follows what a layer's metadata states until the user picks one
-        self._modality_picked = False
-        self.modality_combo.activated.connect(self._modality_was_picked)
         self.image.changed.connect(self._image_changed)
         self._image_changed()
         # an optics PSF's pixel= and dz= follow the layer's scale (after its axes are guessed)
@@ -239,24 +236,12 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.method.set_name(name)
 
     def set_modality(self, modality: str) -> None:
-        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield')."""
-        index = self.modality_combo.findData(modality)
-        if index < 0:
-            raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
-                             "brightfield")
-        self.modality_combo.setCurrentIndex(index)
-        self._modality_was_picked()
-
-    def _modality_was_picked(self, *_) -> None:
-        self._modality_picked = True
+        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield'); it then stays
+        across layers (``MethodPanel.set_modality``)."""
+        self.method.set_modality(modality)
 
     def _image_changed(self) -> None:
-        layer = self.layer_combo.value
-        if not self._modality_picked:  # 'auto' where the layer states none
-            index = self.modality_combo.findData(layer_modality(layer) if layer else "auto")
-            self.modality_combo.setCurrentIndex(max(index, 0))
-        self.method.set_rgb(bool(getattr(layer, "rgb", False)))
-        self.method.show_auto_choice()
+        self.method.follow_layer(self.layer_combo.value)
         text = self.psf_edit.text()
         if is_estimate(text) or CHANNEL_SEPARATOR in text:  # previewed on the layer's data
             self.update_psf_preview()

@@ -44,7 +44,7 @@ from ._jobs import (
     removed_note,
 )
 from ._layer_data import focus_deblurred_layer, source_placement
-from ._layers import LayerCombo, layer_data, layer_modality, unwrap
+from ._layers import LayerCombo, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
@@ -179,7 +179,6 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # as in the Deblur dock: the type the layer's metadata states until the user picks one
         # (a file opened by the user states none: 'auto', grayscale ran fluorescence on EM)
         self.modality_combo = self.method.modality_combo
-        self._modality_picked = False
         self.psf_box = self.method.classical_box
         self.psf_edit = self.psf_box.psf_edit
         self.iterations_spin = self.psf_box.iterations_spin
@@ -206,7 +205,6 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
     def _connect(self) -> None:
         self._threshold_timer.timeout.connect(self.update_threshold_view)
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
-        self.modality_combo.activated.connect(self._modality_was_picked)
         self.unit_combo.currentIndexChanged.connect(self._on_settings_changed)
         self.tile_spin.valueChanged.connect(self._tile_was_picked)
         self.tile_spin.valueChanged.connect(self._on_settings_changed)
@@ -250,25 +248,12 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self._on_settings_changed()
 
     def set_modality(self, modality: str) -> None:
-        """Choose the default model's image type ('auto', 'em', 'fluorescence',
-        'brightfield'); it then stays across layers."""
-        index = self.modality_combo.findData(modality)
-        if index < 0:
-            raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
-                             "brightfield")
-        self.modality_combo.setCurrentIndex(index)
-        self._modality_was_picked()
-
-    def _modality_was_picked(self, *_) -> None:
-        self._modality_picked = True
+        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield'); it then stays
+        across layers (``MethodPanel.set_modality``)."""
+        self.method.set_modality(modality)
 
     def _follow_layer_type(self) -> None:
-        layer = self.layer_combo.value
-        if not self._modality_picked:
-            index = self.modality_combo.findData(layer_modality(layer) if layer else "auto")
-            self.modality_combo.setCurrentIndex(max(index, 0))
-        self.method.set_rgb(bool(getattr(layer, "rgb", False)))
-        self.method.show_auto_choice()
+        self.method.follow_layer(self.layer_combo.value)
 
     def _tile_was_picked(self, *_) -> None:
         self._tile_picked = True

@@ -28,6 +28,7 @@ from ._layers import (
     input_rank,
     layer_axes_note,
     layer_data,
+    layer_modality,
 )
 from ._methods import (
     AUTO,
@@ -234,6 +235,8 @@ class MethodPanel(QWidget):
             self.auto_label = label("What 'auto' runs on this image.", wrap=False)
             self.form.addRow("Image type", row(self.modality_combo, self.auto_label))
             self.modality_combo.currentIndexChanged.connect(self._update)
+            self.modality_picked = False  # until the user picks one, it follows the layer
+            self.modality_combo.activated.connect(self._modality_was_picked)
         self.precision_combo = combo(PRECISIONS, (
             "Arithmetic of a network: auto picks bfloat16 where the CPU or GPU has it (about 4x "
             "faster on such CPUs, output within 61 dB PSNR of float32), float32 elsewhere."))
@@ -274,6 +277,28 @@ class MethodPanel(QWidget):
     @property
     def modality(self) -> str:
         return self.modality_combo.currentData() if self.modality_combo is not None else "auto"
+
+    def set_modality(self, modality: str) -> None:
+        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield'); it then stays
+        across layers."""
+        index = self.modality_combo.findData(modality)
+        if index < 0:
+            raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
+                             "brightfield")
+        self.modality_combo.setCurrentIndex(index)
+        self._modality_was_picked()
+
+    def _modality_was_picked(self, *_) -> None:
+        self.modality_picked = True
+
+    def follow_layer(self, layer) -> None:
+        """The chosen ``layer``: the image type it states ('auto' where none) until the user
+        picks one, RGB or not, and what 'auto' then runs (the Deblur and Focus QC docks)."""
+        if self.modality_combo is not None and not self.modality_picked:
+            index = self.modality_combo.findData(layer_modality(layer) if layer else "auto")
+            self.modality_combo.setCurrentIndex(max(index, 0))
+        self.set_rgb(bool(getattr(layer, "rgb", False)))
+        self.show_auto_choice()
 
     def set_rgb(self, rgb: bool) -> None:
         """The image is RGB (or not): 'auto' may pick another network, and show its card."""
