@@ -133,18 +133,25 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
                "(YX or ZYX, one channel)")
         return None
     data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
-    scale = tuple(layer.scale)  # the PSF's pixels are the beads' pixels (same size on screen)
+    layer_scale, psf_axes = tuple(layer.scale), axes or "ZYX"[-layer.ndim:]
 
     def measure():
-        return psf_from_beads(np.asarray(data), axes=axes)
+        psf, report = psf_from_beads(np.asarray(data), axes=axes)
+        # the PSF's pixels are the beads' pixels, in um where the layer's scale or its file
+        # says (a TIFF napari opened at scale 1 kept 1: the PSF-vs-image checks never fired);
+        # here, as a file's header can take seconds to read
+        sizes, _ = layer_pixel_sizes(layer, psf_axes)
+        return psf, report, sizes
 
     beads = unwrap(layer)
 
     def done(value):
         if owner.closed:
             return
-        psf, report = value
-        meta = {"microdeblur": {"psf_from_beads": name, "report": report.summary()}}
+        psf, report, sizes = value
+        scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
+        meta = {"microdeblur": {"psf_from_beads": name, "report": report.summary(),
+                                "pixel_size": dict(sizes)}}  # as the CLI's PSF TIFF keeps
         added = psf_layer_of(viewer, beads)
         if added is not None and added.ndim != psf.ndim:  # a stack now: a layer of its own
             added = None

@@ -40,12 +40,11 @@ _LEAST_SPREAD = 0.5  # a bead core narrower than this (pixels) is a hot pixel, n
 _HOT_FRACTION = 0.05  # a peak whose neighbours average under this fraction of it: a hot pixel
 _HOT_SIGMAS = 3.0  # ... or under this many noise sigmas of the neighbours' mean
 _RESOLVED = 0.15  # ... dropped only when the other peaks' neighbours average this much of them
-_WIDTH_BEADS = 5  # the PSF radius comes from the median width of this many bright beads
-_WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
 _SAMPLED_MOMENT = 0.5  # px**2: a typical bead's smallest second moment above this: well sampled
 _UNDERSAMPLED_MOMENT = 0.2  # ... below this, undersampled (FWHM about 1.3 px and less)
 _PIXEL_SPREAD = 0.6  # px**2 of core-spread slack for undersampled beads (their range: 0-0.5)
 _PIXEL_MOMENT = 1.5  # px**2 added to undersampled beads' moments before the elongation test
+_FAINT_FRACTION = 0.05  # peaks under this fraction of the typical bead: ring maxima, not beads
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,8 @@ class BeadReport:
     radius: tuple = ()  # crop half-size per axis, pixels
     fwhm: tuple = ()  # of the averaged PSF, per axis, pixels
     note: str = ""  # e.g. that the Z radius was limited by a short stack
+    faint: int = 0  # peaks far fainter than the typical bead, left out
+    light: float | None = None  # 3D: fraction of the beads' measured light inside the box
 
     def summary(self) -> str:
         rejected = ", ".join(f"{n} {why}" for why, n in self.rejected.items() if n) or "none"
@@ -66,6 +67,10 @@ class BeadReport:
         return (
             f"{self.used} of {self.candidates} beads averaged (rejected: {rejected}); "
             f"PSF {tuple(2 * r + 1 for r in self.radius)} px, FWHM {width} px"
+            + (f", holding {100 * self.light:.0f} % of the beads' measured light"
+               if self.light is not None else "")
+            + (f"; {self.faint} faint peaks left out (under {100 * _FAINT_FRACTION:.0f} % of "
+               "the typical bead's height)" if self.faint else "")
             + (f"; {self.note}" if self.note else "")
         )
 
@@ -139,57 +144,6 @@ def _noise(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
-def _bead_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarray,
-                level: float) -> list:
-    """The bright beads' half-maximum width per axis in the lightly smoothed image, pixels (the
-    crop half-size is 2.5 times it); Y and X get the same (the larger) width. The width is the
-    median over the brightest beads (up to 5) whose half maximum lies inside the image: a bead
-    cut by the border never falls to half there, and its width (the whole window) made every
-    bead look too close to the border.
-    Beads with a neighbour within the reach that width implies (2 radii) are measured only when
-    no bead is free of one: the neighbour's light widened them, and with few beads a touching
-    pair set a radius so large that no bead was isolated."""
-    widths, crowded = [], []
-    for i, peak in enumerate(peaks[:_WIDTH_PEAKS]):
-        window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
-        crop = np.clip(smooth[window] - level, 0.0, None)
-        measured = fwhm(crop)
-        if all(w < n for w, n in zip(measured, crop.shape)):
-            near = np.all(np.abs(peaks - peak) <= 5 * np.array(measured), axis=1)
-            near &= heights >= _NEIGHBOUR_FRACTION * heights[i]
-            near[i] = False
-            (crowded if near.any() else widths).append(measured)
-        if len(widths) == _WIDTH_BEADS:
-            break
-    widths = widths or crowded
-    if not widths:  # every bright bead is cut: the brightest decides, and is refused later
-        peak = peaks[0]
-        window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
-        widths = [fwhm(np.clip(smooth[window] - level, 0.0, None))]
-    width = list(np.median(np.array(widths), axis=0))
-    width[-2:] = [max(width[-2:])] * 2
-    return width
-
-
-def _z_radius_for_short_stack(radii: tuple, width_z: float, peaks: np.ndarray,
-                              heights: np.ndarray, planes: int) -> tuple[tuple, str]:
-    """The default radii with Z limited, and a note saying so, when the stack is too short for
-    a bead even in its middle plane to fit the default Z radius (32 planes, Z FWHM 6: radius 16,
-    and every bead was refused as near the border). The limit is the largest Z radius that fits
-    one of the bright beads (not dim satellites), kept only while it still holds the PSF's core
-    (a Z side of at least 2 FWHM); otherwise, and for longer stacks, the radii are unchanged."""
-    middle_fits = (planes - 1) // 2 - 1
-    if radii[0] <= middle_fits:
-        return radii, ""
-    bright = peaks[heights >= _NEIGHBOUR_FRACTION * heights[0]][:, 0]
-    fits = int(np.max(np.minimum(bright, planes - 1 - bright))) - 1  # one plane for the shift
-    least = max(3, math.ceil(width_z))
-    if fits < least:
-        return radii, ""
-    note = (f"Z radius limited to {fits} px (default {radii[0]}) by the stack's {planes} "
-            "planes; a longer stack or --radius gives more of the PSF's Z tails")
-    return (fits, *radii[1:]), note
-
 
 def psf_from_beads(
     image, *, axes=None, radius=None, threshold=None
@@ -205,6 +159,8 @@ def psf_from_beads(
     is not modified.
     """
     from scipy import ndimage
+
+    from .beads_box import faint_peaks
 
     if hasattr(image, "detach"):
         image = image.detach().cpu().numpy()
@@ -223,17 +179,11 @@ def psf_from_beads(
     hot, spikes = _single_pixel_peaks(flat, peaks, pixel_noise)
     peaks, heights = peaks[~hot], heights[~hot]
     _repair(data, flat, background, spikes)
-    note = ""
-    if radii is None:
-        width = _bead_width(smooth_flat, peaks, heights, level)
-        # 2.5 FWHM: past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels
-        radii = tuple(max(3, math.ceil(2.5 * w)) for w in width)
-        if data.ndim == 3:
-            radii, note = _z_radius_for_short_stack(radii, width[0], peaks, heights,
-                                                    data.shape[0])
-    r = np.array(radii)
-    candidates = _without_satellites(peaks, heights, r)
-    kept, rejected = _isolated_beads(data, peaks, heights, candidates, r, _clipped(data, image))
+    faint = faint_peaks(heights, _FAINT_FRACTION)
+    r, candidates, kept, rejected, note, light = _box_and_beads(
+        data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,
+        _clipped(data, image))
+    faint = rejected.pop("faint")
     if hot.any():  # listed only when it happens: the report's keys stay as they were
         rejected["hot pixels"] = int(hot.sum())
     found = len(candidates) + int(hot.sum())
@@ -255,9 +205,9 @@ def psf_from_beads(
         reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
         raise ValueError(
             f"image (shape {data.shape}) has {found} candidate beads but none usable "
-            f"({reasons}; PSF radius {tuple(radii)} px); accepted: beads at least the radius "
-            "from the border and twice the radius from each other, unsaturated (give a smaller "
-            "radius, --radius on the command line, if the beads are dense)"
+            f"({reasons}; PSF radius {tuple(int(v) for v in r)} px); accepted: beads at least "
+            "the radius from the border and twice the radius from each other, unsaturated (give "
+            "a smaller radius, --radius on the command line, if the beads are dense)"
         )
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions = _average_aligned(chosen, r)
@@ -269,8 +219,56 @@ def psf_from_beads(
         radius=tuple(int(v) for v in r),
         fwhm=fwhm(psf),
         note=note,
+        faint=faint,
+        light=light,
     )
     return psf, report
+
+
+def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,
+                   clipped):
+    """(radii, candidate indices, beads kept, rejections, note, light held) for the PSF box:
+    given, or 2.5 x the bright beads' FWHM; a 3D box grown to the beads' light
+    (``beads_box.stack_box``), its beads found again at that size."""
+    from .beads_box import LITTLE_LIGHT, bead_width, stack_box, z_radius_for_short_stack
+
+    note, given = "", radii is not None
+    if radii is None:
+        width = bead_width(smooth_flat, peaks, heights, level, _NEIGHBOUR_FRACTION)
+        # 2.5 FWHM: past the first Airy ring and a Gaussian's 1e-3 level, at least 3 pixels
+        radii = tuple(max(3, math.ceil(2.5 * w)) for w in width)
+        if data.ndim == 3:
+            radii, note = z_radius_for_short_stack(radii, width[0], peaks, heights,
+                                                   data.shape[0], _NEIGHBOUR_FRACTION)
+    r = np.array(radii)
+
+    def beads_at(r):
+        found = _without_satellites(peaks, heights, r)
+        candidates = [i for i in found if not faint[i]]
+        kept, rejected = _isolated_beads(data, peaks, heights, candidates, r, clipped)
+        rejected["faint"] = len(found) - len(candidates)  # not beads: said apart, then popped
+        return candidates, kept, rejected
+
+    candidates, kept, rejected = beads_at(r)
+    if data.ndim != 3:
+        return r, candidates, kept, rejected, note, None
+    box = stack_box(flat, kept, peaks, heights, r, pixel_noise, grow=not given,
+                    neighbour=_NEIGHBOUR_FRACTION)
+    if box.radii != tuple(int(v) for v in r):
+        if box.radii[0] != r[0]:
+            note = ""  # a short stack's Z limit no longer says what set the box
+        r = np.array(box.radii)
+        candidates, kept, rejected = beads_at(r)
+    if box.limited:
+        note = "; ".join(filter(None, [note, (
+            f"the beads' light is still above the noise at the edge of the room their "
+            f"neighbours and the stack leave (half sides {box.region} px): the PSF reaches "
+            "further, and a larger --radius keeps more of it, from fewer beads")]))
+    if box.held is not None and box.held < LITTLE_LIGHT:
+        note = "; ".join(filter(None, [note, (
+            f"warning: the box holds only {100 * box.held:.0f} % of the light measured "
+            f"around the beads (half sides {box.region} px): give a larger --radius")]))
+    return r, candidates, kept, rejected, note, box.held
 
 
 def _background(smooth: np.ndarray) -> np.ndarray:

@@ -1,0 +1,192 @@
+"""The box a 3D bead PSF is cut to, from the beads' own light (``core.beads``).
+
+A widefield PSF keeps about the same light in every plane, spread ever wider with defocus, so
+the 2D rule (2.5 x FWHM, past the first Airy ring) kept 40 % of its light in a bead z-stack and
+3D Richardson-Lucy with it gained 0.2 dB instead of 2.4 (the true PSF). Here the box grows to
+where the beads' background-subtracted light, averaged over beads, falls to the noise: along Y
+and X per square shell around the bead (all planes), along Z per plane inside that box; never
+past what the stack holds around the beads or their isolation allows (half the beads, at least
+three, must stay usable), and never smaller than the 2D rule's box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .beads import fwhm
+
+__all__ = ["StackBox", "bead_width", "faint_peaks", "stack_box", "z_radius_for_short_stack"]
+
+_SIGMAS = 3.0  # light above this many noise sigmas (of the averaged beads) is the PSF's
+_WINDOW = 3  # shells or planes summed together, so one noisy shell does not end the PSF
+_WIDTH_BEADS = 5  # the 2D rule's radius comes from the median width of this many bright beads
+_WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
+LITTLE_LIGHT = 0.8  # a box holding less of the measured light than this is said as a warning
+
+
+@dataclass(frozen=True)
+class StackBox:
+    radii: tuple  # half sides (Z, Y, X), pixels
+    # fraction of the beads' measured light inside ``radii``; None where unmeasured, or where
+    # the box is the whole region measured (it said "100 %" of a PSF that reached further)
+    held: float | None
+    region: tuple  # the half sides the light was measured over
+    limited: bool = False  # grown to the region's edge with the light still above the noise
+
+
+def stack_box(flat: np.ndarray, kept, peaks: np.ndarray, heights: np.ndarray, radii,
+              noise: float, *, grow: bool, neighbour: float) -> StackBox:
+    """The box for beads ``kept`` (integer peaks usable at ``radii``) of the background-
+    subtracted stack ``flat`` (pixel noise ``noise``): ``radii`` grown to the beads' light
+    when ``grow`` (else as given), and how much of the measured light it holds. ``peaks`` and
+    ``heights`` are every peak (neighbours brighter than ``neighbour`` x a bead spoil it)."""
+    radii = tuple(int(v) for v in radii)
+    if not len(kept):
+        return StackBox(radii, None, ())
+    kept = np.array(kept, dtype=int)
+    zc, lc, chosen = _region(flat.shape, kept, peaks, heights, neighbour)
+    if zc < 1 or lc < 1:
+        return StackBox(radii, None, ())
+    mean = np.mean([flat[p[0] - zc:p[0] + zc + 1, p[1] - lc:p[1] + lc + 1,
+                         p[2] - lc:p[2] + lc + 1] for p in kept[chosen]], axis=0)
+    beads = int(chosen.sum())
+    limited = False
+    if grow:
+        reach = _lateral_reach(mean, noise, beads)
+        lateral = max(radii[1], radii[2], reach)
+        depth_reach = _axial_reach(mean, min(lateral, lc), noise, beads)
+        depth = max(radii[0], depth_reach)
+        radii = (depth, lateral, lateral)
+        limited = reach >= lc or depth_reach >= zc  # the light went on past the room left
+    inside = (min(radii[0], zc), min(radii[1], lc), min(radii[2], lc))
+    held = _held(mean, inside) if inside != (zc, lc, lc) else None
+    return StackBox(radii, held, (zc, lc, lc), limited)
+
+
+def _region(shape, kept: np.ndarray, peaks, heights, neighbour: float):
+    """(Z, lateral) half sides that half the kept beads (at least 3, or all) fit, within the
+    stack and away from their neighbours (the isolation test of ``core.beads``: a neighbour
+    is harmless when some axis puts it over twice the half side away); and which beads fit."""
+    nz, ny, nx = shape
+    room_z = np.minimum(kept[:, 0], nz - 1 - kept[:, 0]) - 1  # one plane for the shift
+    need = max(min(3, len(kept)), math.ceil(len(kept) / 2))
+    zc = int(np.sort(room_z)[::-1][need - 1])
+    room = np.minimum.reduce([kept[:, 1], ny - 1 - kept[:, 1], kept[:, 2],
+                              nx - 1 - kept[:, 2]]) - 1
+    for i, p in enumerate(kept):
+        d = np.abs(peaks - p)
+        near = (heights >= neighbour * heights[np.all(peaks == p, axis=1)].max()) \
+            & (d[:, 0] <= 2 * zc) & (d.sum(axis=1) > 0)
+        if near.any():
+            room[i] = min(room[i], int((np.max(d[near, 1:], axis=1).min() - 1) // 2))
+    fits_z = room_z >= zc
+    if not fits_z.any():
+        return 0, 0, fits_z
+    lc = int(np.sort(room[fits_z])[::-1][min(need, int(fits_z.sum())) - 1])
+    return zc, lc, fits_z & (room >= lc)
+
+
+def _lateral_reach(mean: np.ndarray, noise: float, beads: int) -> int:
+    """The last square shell (distance from the bead in Y or X) whose light, with its
+    neighbours', stands over the noise."""
+    c = mean.shape[1] // 2
+    y, x = np.indices(mean.shape[1:])
+    ring = np.maximum(np.abs(y - c), np.abs(x - c)).ravel()
+    light = np.bincount(ring, mean.sum(axis=0).ravel())
+    count = np.bincount(ring) * mean.shape[0]
+    return _last_above(light, count, noise, beads)
+
+
+def _axial_reach(mean: np.ndarray, lateral: int, noise: float, beads: int) -> int:
+    """The last plane pair (above and below the bead) whose light inside the box of half side
+    ``lateral`` stands over the noise."""
+    c, m = mean.shape[0] // 2, mean.shape[1] // 2
+    planes = mean[:, m - lateral:m + lateral + 1, m - lateral:m + lateral + 1].sum(axis=(1, 2))
+    light = np.array([planes[c]] + [planes[c - k] + planes[c + k] for k in range(1, c + 1)])
+    count = np.array([1] + [2] * c) * (2 * lateral + 1) ** 2
+    return _last_above(light, count, noise, beads)
+
+
+def _last_above(light: np.ndarray, count: np.ndarray, noise: float, beads: int) -> int:
+    kernel = np.ones(_WINDOW)
+    summed = np.convolve(light, kernel, mode="same")
+    sigma = noise * np.sqrt(np.convolve(count, kernel, mode="same") / beads)
+    above = np.flatnonzero(summed > _SIGMAS * sigma)
+    return int(above.max()) if len(above) else 0
+
+
+def _held(mean: np.ndarray, radii) -> float:
+    """The fraction of ``mean``'s light inside the central box of half sides ``radii``."""
+    centre = [n // 2 for n in mean.shape]
+    inner = mean[tuple(slice(c - r, c + r + 1) for c, r in zip(centre, radii))].sum()
+    total = mean.sum()
+    return float(np.clip(inner / total, 0.0, 1.0)) if total > 0 else 0.0
+
+
+def z_radius_for_short_stack(radii: tuple, width_z: float, peaks: np.ndarray,
+                             heights: np.ndarray, planes: int,
+                             neighbour: float) -> tuple[tuple, str]:
+    """The default radii with Z limited, and a note saying so, when the stack is too short for
+    a bead even in its middle plane to fit the default Z radius (32 planes, Z FWHM 6: radius 16,
+    and every bead was refused as near the border). The limit is the largest Z radius that fits
+    one of the bright beads (not dim satellites), kept only while it still holds the PSF's core
+    (a Z side of at least 2 FWHM); otherwise, and for longer stacks, the radii are unchanged."""
+    middle_fits = (planes - 1) // 2 - 1
+    if radii[0] <= middle_fits:
+        return radii, ""
+    bright = peaks[heights >= neighbour * heights[0]][:, 0]
+    fits = int(np.max(np.minimum(bright, planes - 1 - bright))) - 1  # one plane for the shift
+    least = max(3, math.ceil(width_z))
+    if fits < least:
+        return radii, ""
+    note = (f"Z radius limited to {fits} px (default {radii[0]}) by the stack's {planes} "
+            "planes; a longer stack or --radius gives more of the PSF's Z tails")
+    return (fits, *radii[1:]), note
+
+
+def faint_peaks(heights: np.ndarray, fraction: float) -> np.ndarray:
+    """Peaks (``heights`` brightest first) under ``fraction`` (5 %) of the typical bead's
+    height: the median of the peaks at least that fraction as high as the brightest (and of
+    the 5 brightest, so one bright clump does not set it). In a widefield z-stack the rings of
+    a bright bead make dozens of such maxima (57 at 1 % of a saturated bead's peak among 15
+    beads), counted as beads "near the border"."""
+    if len(heights) == 0:
+        return np.zeros(0, dtype=bool)
+    bright = max(int(np.count_nonzero(heights >= fraction * heights[0])),
+                 min(5, len(heights)))
+    return heights < fraction * float(np.median(heights[:bright]))
+
+
+def bead_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarray, level: float,
+               neighbour: float) -> list:
+    """The bright beads' half-maximum width per axis in the lightly smoothed image, pixels (the
+    crop half-size is 2.5 times it); Y and X get the same (the larger) width. The width is the
+    median over the brightest beads (up to 5) whose half maximum lies inside the image: a bead
+    cut by the border never falls to half there, and its width (the whole window) made every
+    bead look too close to the border.
+    Beads with a neighbour within the reach that width implies (2 radii) are measured only when
+    no bead is free of one: the neighbour's light widened them, and with few beads a touching
+    pair set a radius so large that no bead was isolated."""
+    widths, crowded = [], []
+    for i, peak in enumerate(peaks[:_WIDTH_PEAKS]):
+        window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
+        crop = np.clip(smooth[window] - level, 0.0, None)
+        measured = fwhm(crop)
+        if all(w < n for w, n in zip(measured, crop.shape)):
+            near = np.all(np.abs(peaks - peak) <= 5 * np.array(measured), axis=1)
+            near &= heights >= neighbour * heights[i]
+            near[i] = False
+            (crowded if near.any() else widths).append(measured)
+        if len(widths) == _WIDTH_BEADS:
+            break
+    widths = widths or crowded
+    if not widths:  # every bright bead is cut: the brightest decides, and is refused later
+        peak = peaks[0]
+        window = tuple(slice(max(0, c - 32), c + 33) for c in peak)
+        widths = [fwhm(np.clip(smooth[window] - level, 0.0, None))]
+    width = list(np.median(np.array(widths), axis=0))
+    width[-2:] = [max(width[-2:])] * 2
+    return width
