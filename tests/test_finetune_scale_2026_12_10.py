@@ -91,3 +91,18 @@ def test_an_inverted_stack_plane_names_the_planes_to_leave_out(focus_stack):
     assert "'stack:z0': plane 0 and the in-focus plane 2" in message
     assert "brightfield or phase contrast" in message
     assert "a stack without the planes z < 2" in message
+
+
+def test_an_inverted_pair_in_the_same_units_is_refused_too():
+    """match_intensity=False skipped the sign check: a contrast-inverted brightfield pair was
+    trained on (a walkthrough, 2026-12-10)."""
+    from scipy import ndimage
+
+    from napari_microdeblur.core import data
+
+    rng = np.random.default_rng(0)
+    sharp = ndimage.gaussian_filter(rng.random((96, 96)), 2.0) * 100 + 100
+    inverted = 300.0 - ndimage.gaussian_filter(sharp, 1.5)  # same units, contrast flipped
+    with pytest.raises(ValueError, match="not positively correlated"):
+        data.pairs_from_arrays(inverted, sharp, match_intensity=False)
+    data.pairs_from_arrays(ndimage.gaussian_filter(sharp, 1.5), sharp, match_intensity=False)

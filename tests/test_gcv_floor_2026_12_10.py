@@ -58,3 +58,19 @@ def test_a_matching_psf_keeps_the_gcv_balance_and_says_nothing_more():
         warnings.simplefilter("error")  # no floor line
         balance = gcv_balance(image, psf)
     assert GCV_BALANCES[0] < balance < FIXED_BALANCE  # its own choice (0.0025), not the fallback
+
+
+def test_a_3d_psf_takes_the_fixed_balance_with_a_line_not_a_numpy_error():
+    """Wiener 'auto' with a 3D PSF on a z-stack said "the fixed value; could not broadcast
+    input array from shape (23,21,21) into shape (23,21)" (a bead walkthrough, 2026-12-10)."""
+    rng = np.random.default_rng(0)
+    stack = rng.random((12, 64, 64)).astype(np.float32)
+    zz, yy, xx = np.mgrid[-3:4, -5:6, -5:6]
+    psf = np.exp(-(xx ** 2 + yy ** 2) / 4.0 - zz ** 2 / 2.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        deblur(stack, method=MethodSpec("wiener", psf=psf, balance="auto"), axes="ZYX",
+               device="cpu")
+    lines = [str(w.message) for w in caught if str(w.message).startswith("wiener: balance")]
+    assert lines == [f"wiener: balance {FIXED_BALANCE:g} (balance 'auto': the fixed value; GCV "
+                     "judges a 2D PSF and this one has 7 planes: give a number to set it)"], lines

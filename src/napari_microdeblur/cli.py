@@ -163,7 +163,8 @@ def _say_modality(args, method, axes: str, shape) -> None:
             and not getattr(args, "modality_said", False)):
         args.modality_said = True
         print("  (--modality auto: grayscale, so run as fluorescence; for EM images give "
-              "--modality em)", flush=True)
+              "--modality em, for gray brightfield or phase contrast --modality brightfield)",
+              flush=True)
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:

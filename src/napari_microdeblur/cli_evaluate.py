@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -104,7 +105,12 @@ def cmd_evaluate(args) -> int:
     from .core.axes import channel_index
     from .core.files import image_axes
     from .core.metrics import evaluate, reference_scale
-    from .core.plane_metrics import describe_scale, match_to_reference, match_words
+    from .core.plane_metrics import (
+        describe_scale,
+        match_doubt,
+        match_to_reference,
+        match_words,
+    )
 
     if args.border < 0:
         raise UserError(f"--border {args.border}: give a number of pixels >= 0")
@@ -130,6 +136,10 @@ def cmd_evaluate(args) -> int:
     border, match = args.border, None
     if args.match:
         match = match_to_reference(prediction, reference, axes=axes, border=args.border)
+        doubt = match_doubt(match)
+        if doubt:
+            print(f"microdeblur: warning: {Path(args.prediction).name}: {doubt}", file=sys.stderr,
+                  flush=True)
         border = match["border"]
         keep = match["keep"]
         scores = evaluate(match["image"][keep], match["reference"][keep], border=border,

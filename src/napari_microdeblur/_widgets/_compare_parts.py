@@ -82,10 +82,14 @@ def matched_layers(chosen: dict, cache: dict, lock, border: int) -> dict:
 
 def matched_words(matches: dict) -> str:
     """What matching did to each layer (``plane_metrics.match_words``), one sentence each."""
-    from ..core.plane_metrics import match_words
+    from ..core.plane_metrics import match_doubt, match_words
 
-    return " ".join(match_words(m, f"the {role} layer", scored=False) + "."
-                    for role, m in matches.items())
+    words = []
+    for role, m in matches.items():
+        doubt = match_doubt(m)
+        words.append(match_words(m, f"the {role} layer", scored=False) + "."
+                     + (f" The {role} layer is {doubt}." if doubt else ""))
+    return " ".join(words)
 
 
 def same_image_shape(a, b) -> bool:

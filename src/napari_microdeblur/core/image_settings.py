@@ -162,6 +162,11 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     kernel = spec.psf_for_image(axes, tuple(image.shape))
     if kernel is None:
         return spec
+    if is_3d_kernel(kernel):  # GCV judges a 2D PSF (a 3D one had shown numpy's broadcast error)
+        warnings.warn(f"wiener: balance {FIXED_BALANCE:.3g} (balance 'auto': the fixed value; "
+                      f"GCV judges a 2D PSF and this one has {kernel.shape[0]} planes: give a "
+                      "number to set it)", stacklevel=3)
+        return spec.replace(balance=FIXED_BALANCE)
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     try:
         balance, band_limited, at_floor = gcv_balance_read(

@@ -152,6 +152,10 @@ def _make_pair(
     else:
         target = ((sharp - lo) / scale).astype(np.float32)
         _check_same_units(x, target, group)
+        # the sign check of matched pairs: an inverted pair in the same units was trained on
+        gain = affine_fit(target, x, lowpass_sigma)[0]
+        if not gain > 0:
+            raise ValueError(_inverted_message(group, gain, info))
         to_ref = (scale / r_scale, (lo - r_off) / r_scale)
     return Pair(
         np.ascontiguousarray(x, dtype=np.float32),
