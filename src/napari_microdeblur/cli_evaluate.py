@@ -1,5 +1,6 @@
 """`microdeblur evaluate`: PSNR and SSIM of a prediction against a reference (registered by
-cli.build_parser), as docs/evaluation.md computes them (``core.metrics.evaluate``)."""
+cli.build_parser), as docs/evaluation.md computes them (``core.metrics.evaluate``); an image
+with channels (C, not RGB) also per channel (``core.channel_metrics``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from .core.shown import shown_path
 
 JSON_HELP = ("print one JSON object; a PSNR with no difference to measure (identical pixels: "
              "infinite, which JSON cannot hold) is null, and 'identical' says whether the two "
-             "images are equal")
+             "images are equal; a stack's per-slice lists come with 'slice_labels' (their T/Z "
+             "indices), and an image with channels (C) adds 'channels' (each scored on its own "
+             "reference range) and 'per_slice' (every T, C, Z slice, labelled)")
 
 
 def scale_warning(prediction: np.ndarray, reference: np.ndarray, channel_axis=None,
@@ -100,9 +103,60 @@ def _in_reference_layout(prediction: np.ndarray, file_axes: str, reference: np.n
                     f"{axes}); score images of the same field, size and planes")
 
 
+def _channel_report(pred, ref, prediction, reference, axes, border, match, whole) -> dict:
+    """{'channels': per-channel scores, 'per_slice': labelled (T, C, Z) rows} of a
+    multichannel (C) image, each channel on its own reference range; {} for other images."""
+    from .core.channel_metrics import channel_names, channel_scores, is_multichannel, per_slice_rows
+
+    if not is_multichannel(axes, reference.shape):
+        return {}
+    count = int(reference.shape[axes.index("C")])
+    names = channel_names(count, ref.metadata, pred.metadata)
+    theirs = channel_names(count, pred.metadata)
+    if theirs != channel_names(count) and theirs != names:
+        # a channel order that differs between the files scores DAPI against GFP
+        print(f"microdeblur: warning: the prediction names its channels {', '.join(theirs)} "
+              f"and the reference {', '.join(names)}; scored in file order under the "
+              "reference's names: save both with their channels in one order", file=sys.stderr,
+              flush=True)
+    starts, source = {}, reference
+    if match is not None:
+        starts = {a: s.start or 0 for a, s in zip(axes, match["keep"]) if a not in "YXC"}
+        prediction, reference = match["image"][match["keep"]], match["reference"][match["keep"]]
+    channels = channel_scores(prediction, reference, axes, border=border, names=names,
+                              scale_source=source,
+                              whole_scale=whole)
+    return {"channels": channels,
+            "per_slice": per_slice_rows(axes, reference.shape, channels, starts)}
+
+
+def _print_channels(report: dict, axes: str, border: int) -> None:
+    """The per-channel lines and the labelled per-slice table of ``_channel_report``."""
+    print("Per channel, each on its own range (docs/evaluation.md's rule applied to that "
+          "channel of the reference; data_range 1):")
+    for ch in report["channels"]:
+        print(f"  {ch['name']} (C{ch['index']}): PSNR {_db(ch['psnr'])}, SSIM {ch['ssim']:.4f} "
+              f"(whole image: PSNR {_db(ch['psnr_whole'])}, SSIM {ch['ssim_whole']:.4f}); "
+              f"{ch['scale_rule']}")
+    rows = report["per_slice"]
+    if not rows:
+        return
+    letters = [a for a in axes if a in rows[0]]
+    width = max(len(ch["name"]) for ch in report["channels"])
+    print(f"Per slice, each channel on its own range ({border}-px border excluded):")
+    print("  " + "  ".join(a.ljust(width) if a == "C" else a.rjust(3) for a in letters)
+          + "  PSNR (dB)    SSIM")
+    for row in rows:
+        cells = [row["channel"].ljust(width) if a == "C" else str(row[a]).rjust(3)
+                 for a in letters]
+        psnr = f"{row['psnr']:.2f}" if np.isfinite(row["psnr"]) else "inf"
+        print("  " + "  ".join(cells) + f"  {psnr:>9}  {row['ssim']:.4f}")
+
+
 def cmd_evaluate(args) -> int:
     from .core import io
     from .core.axes import channel_index
+    from .core.channel_metrics import is_multichannel
     from .core.files import image_axes
     from .core.metrics import evaluate, reference_scale
     from .core.plane_metrics import (
@@ -149,13 +203,12 @@ def cmd_evaluate(args) -> int:
         warning = scale_warning(prediction, reference, channel_axis, dark=offset)
         if warning:
             print(f"microdeblur: warning: {warning}", file=sys.stderr, flush=True)
+    report = _channel_report(pred, ref, prediction, reference, axes, border, match,
+                             (offset, scale_))
     identical = bool(np.array_equal(prediction, reference))
     if args.json:
-        extra = {} if match is None else {"match": {
-            k: match[k] for k in ("shift", "gain", "offset", "border", "planes")}}
-        print(json.dumps({**{k: _finite_or_none(v) for k, v in scores.items()},
-                          "identical": identical, "reference_offset": offset,
-                          "reference_scale": scale_, "data_range": 1.0, **extra}))
+        shape = reference.shape if match is None else match["reference"][match["keep"]].shape
+        _print_json(scores, report, identical, (offset, scale_), match, axes, shape)
         return 0
     if match is not None:
         print(match_words(match))
@@ -164,10 +217,32 @@ def cmd_evaluate(args) -> int:
         print(f"identical: the prediction equals the reference (PSNR infinite, SSIM "
               f"{scores['ssim']:.4f}). {scale}")
         return 0
-    print(f"PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({border}-px border "
+    together = ("All channels together, on the whole reference's range: "
+                if is_multichannel(axes, reference.shape) else "")
+    print(f"{together}PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({border}-px border "
           f"excluded; whole image: PSNR {_db(scores['psnr_whole'])}, SSIM "
           f"{scores['ssim_whole']:.4f}). {scale}")
+    if report:
+        _print_channels(report, axes, border)
     return 0
+
+
+def _print_json(scores, report, identical, ref_scale, match, axes, shape) -> None:
+    from .core.channel_metrics import slice_labels
+
+    extra = {} if match is None else {"match": {
+        k: match[k] for k in ("shift", "gain", "offset", "border", "planes")}}
+    if "psnr_per_slice" in scores:  # which (T, Z) each pooled entry is
+        starts = {} if match is None else {a: s.start or 0 for a, s in zip(axes, match["keep"])}
+        extra["slice_labels"] = slice_labels(axes, shape, starts)
+    if report:
+        extra["channels"] = [{k: _finite_or_none(v) if isinstance(v, (float, list)) else v
+                              for k, v in ch.items()} for ch in report["channels"]]
+        extra["per_slice"] = [{**row, "psnr": _finite_or_none(row["psnr"])}
+                              for row in report["per_slice"]]
+    print(json.dumps({**{k: _finite_or_none(v) for k, v in scores.items()},
+                      "identical": identical, "reference_offset": ref_scale[0],
+                      "reference_scale": ref_scale[1], "data_range": 1.0, **extra}))
 
 
 def add_evaluate_command(sub) -> None:
