@@ -1,13 +1,20 @@
 """The lines a deblur gives about what it did to an image (alpha passed through, a signed
-image raised for Richardson-Lucy), and holding a deblur's lines until it is settled; used by
-``inference.prepare_deblur``, which re-exports the notes."""
+image raised for Richardson-Lucy, a tile much smaller than the method's own), and holding a
+deblur's lines until it is settled; used by ``inference.prepare_deblur``, which re-exports
+the notes. A network's clipped pixels: ``saturation.clip_note``."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 
+from . import tiling
+from .axes import Layout
+from .method import Method
 from .thread_warnings import caught
+from .tile_options import TileOptions, tile_options
+from .tiling_spec import TilingSpec
 
 #: The line an RGBA image's deblur gives: alpha is opacity, not light a PSF spread
 ALPHA_NOTE = ("RGBA image: the R, G and B channels are deblurred; the alpha channel (4th "
@@ -22,6 +29,29 @@ def signed_rl_note(least: float) -> str:
     return (f"richardson_lucy needs intensities >= 0: this image (min {least:.4g}) was deblurred "
             f"raised by {-least:.4g} and lowered back, which keeps its mean; a raised background "
             "slows RL: to deblur harder, clip the image at 0 first (this raises its mean)")
+
+
+def small_tile_note(method: Method, layout: Layout, options: TileOptions, tile) -> str:
+    """The line a given ``tile`` gets when its tiles, mostly overlap, cost more than 3x the
+    pixels of the method's default tiling for this image ('' otherwise): tile=96 ran a
+    512 x 512 image in 729 tiles."""
+    try:
+        default = tile_options(method, layout, TilingSpec(device=options.device))
+    except ValueError:  # no default tiling to compare with
+        return ""
+    shape, step = layout.spatial_shape, method.size_divisor
+    given = tiling.plan_tiles(shape, options.tile, options.overlap, size_divisor=step)
+    usual = tiling.plan_tiles(shape, default.tile, default.overlap, size_divisor=step)
+    ratio = (len(given) * math.prod(given.tile)) / (len(usual) * math.prod(usual.tile))
+    if ratio <= 3:
+        return ""
+    side = " x ".join(map(str, usual.tile))
+    # one wording for every front end (the docks' Tile box, --tile, tile=): warnings are not
+    # reworded per front end as errors are
+    return (f"a tile of {tile} px cuts each plane into {len(given)} tiles that overlap by "
+            f"{max(options.overlap)} px: {ratio:.1f}x the work of the method's default tile "
+            f"({side}, {len(usual)} tile{'s' * (len(usual) > 1)}), which is faster unless "
+            "memory is short")
 
 
 @contextlib.contextmanager

@@ -38,7 +38,13 @@ from .axes import (
 )
 from .bundled import auto_method_name
 from .channel_psfs import prepare_channels, run_channels
-from .deblur_notes import ALPHA_NOTE, GRAY_ALPHA_NOTE, signed_rl_note, warnings_after_success
+from .deblur_notes import (
+    ALPHA_NOTE,
+    GRAY_ALPHA_NOTE,
+    signed_rl_note,
+    small_tile_note,
+    warnings_after_success,
+)
 from .devices import resolve_device
 from .image_settings import spec_for_image
 from .memory import check_result_fits
@@ -57,6 +63,7 @@ from .method import (
 from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
+from .saturation import NETWORK_INPUT_RANGE, clip_note, clipped_forward, clips, count_beyond
 from .tile_options import TileOptions, tile_options
 from .tiling_spec import OUTPUT_DTYPES, TilingSpec
 
@@ -324,8 +331,24 @@ def prepare_deblur(
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
             and normalization.offset < 0:
         warnings.warn(signed_rl_note(normalization.offset), stacklevel=2)
+    if clips(method, normalization):
+        method = _clip_note(image, axes, method, normalization)
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
+
+
+def _clip_note(image, axes: str, method: Method, norm: Normalization) -> Method:
+    """Warn of the pixels a network's input clips (``core.saturation``) and record them in the
+    method's parameters (the result's and the provenance record's)."""
+    sample = _stats_sample(image, axes)
+    count = count_beyond(sample, norm)
+    if not count:
+        return method
+    pixels = round(count * math.prod(image.shape) / sample.size)
+    warnings.warn(clip_note(count, sample.size, math.prod(image.shape), norm), stacklevel=3)
+    limits = [float(norm.undo(np.float32(v))) for v in NETWORK_INPUT_RANGE]
+    return replace(method, parameters=method.parameters | {
+        "input_clipped": {"pixels": pixels, "range": limits}})
 
 
 class RecentModels:
@@ -489,29 +512,6 @@ def deblur(
                              out=out, models=models, **options)).image
 
 
-def small_tile_note(method: Method, layout: Layout, options: TileOptions, tile) -> str:
-    """The line a given ``tile`` gets when its tiles, mostly overlap, cost more than 3x the
-    pixels of the method's default tiling for this image ('' otherwise): tile=96 ran a
-    512 x 512 image in 729 tiles."""
-    try:
-        default = tile_options(method, layout, TilingSpec(device=options.device))
-    except ValueError:  # no default tiling to compare with
-        return ""
-    shape, step = layout.spatial_shape, method.size_divisor
-    given = tiling.plan_tiles(shape, options.tile, options.overlap, size_divisor=step)
-    usual = tiling.plan_tiles(shape, default.tile, default.overlap, size_divisor=step)
-    ratio = (len(given) * math.prod(given.tile)) / (len(usual) * math.prod(usual.tile))
-    if ratio <= 3:
-        return ""
-    side = " x ".join(map(str, usual.tile))
-    # one wording for every front end (the docks' Tile box, --tile, tile=): warnings are not
-    # reworded per front end as errors are
-    return (f"a tile of {tile} px cuts each plane into {len(given)} tiles that overlap by "
-            f"{max(options.overlap)} px: {ratio:.1f}x the work of the method's default tile "
-            f"({side}, {len(usual)} tile{'s' * (len(usual) > 1)}), which is faster unless "
-            "memory is short")
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -548,7 +548,7 @@ def _run(
             for plane in planes:
                 read = lambda sl, plane=plane: layout.read(image, plane, sl)  # noqa: E731
                 steps = tiling.iter_tiled_apply(
-                    method.forward,
+                    clipped_forward(method.forward) if clips(method, norm) else method.forward,
                     tiling.read_once(read, layout.spatial_shape) if once else read,
                     lambda sl, block, plane=plane: layout.write(
                         out, plane, sl, _to_output_units(norm, block, out_dtype)
