@@ -45,7 +45,7 @@ def _tiff_data(path: Path):
 def describe(path: str) -> dict:
     """Everything ``info --json`` prints for one file (the full record under 'microdeblur')."""
     from .core import io
-    from .core.axes import check_axes, guess_note
+    from .core.axes import check_axes, guess_note, narrow_plane_note
 
     stated, data = True, None
     if io.is_tiff(path) and Path(path).is_file():
@@ -59,6 +59,11 @@ def describe(path: str) -> dict:
     try:
         axes = check_axes(data.axes or None, shape)
         note = data.note or (None if stated else guess_note(shape, axes))
+        # axes the file does not name are a guess, refused as deblur refuses it (a 128 x 128 x 2
+        # TIFF written without axes showed 'ZYX (guessed)', 128 planes of 128 x 2 px)
+        narrow = None if stated else narrow_plane_note(shape, axes)
+        if narrow:
+            axes, note = "", f"axes not read: the guess {narrow}"
     except ValueError as error:  # a guess of planes a few pixels wide is refused
         axes, note = "", first_line(error)
     extras = {k: v for k, v in data.metadata.items() if k != "microdeblur"}

@@ -158,40 +158,65 @@ def _recorded_axes(layer) -> str:
         return ""
 
 
+#: How a dock's note on guessed axes says to give others (``core.axes.guess_note``)
+TYPE_AXES = "type {0} in Axes"
+
+
 def shape_axes(layer) -> str:
     """Axes of an image layer by its shape: napari's RGB flag decides S; the rest as core
-    guesses it."""
+    guesses it, '' where that guess makes planes of a few pixels (``narrow_guess_note`` says
+    what to type instead: core refuses such a guess, and a 128 x 128 x 2 layer ran as 128
+    planes of 128 x 2 px)."""
+    from ..core.axes import narrow_plane_note
+
     shape = tuple(layer_data(layer).shape)
     if layer.rgb:
         prefix = {2: "", 3: "Z", 4: "TZ"}.get(len(shape) - 1, None)
         if prefix is None:
             prefix = "TZ"[: max(0, len(shape) - 3)]
         return prefix + "YXS"
+    axes = _grey_guess(shape)
+    return "" if axes and narrow_plane_note(shape, axes) else axes
+
+
+def _grey_guess(shape: tuple[int, ...]) -> str:
+    """core's guess for ``shape`` with no S axis: napari decides RGB itself, and a grey stack
+    whose last side is 3 or 4 is not RGB here; '' where core has no guess."""
     from ..core.axes import guess_axes
 
     try:
         axes = guess_axes(shape)
     except ValueError:
         return ""
-    # napari decides RGB itself: a grey stack whose last side is 3 or 4 is not RGB here
-    if axes.endswith("S"):
-        axes = {3: "ZYX", 4: "TZYX"}.get(len(shape), axes)
-    return axes
+    return {3: "ZYX", 4: "TZYX"}.get(len(shape), axes) if axes.endswith("S") else axes
 
 
-#: How a dock's note on guessed axes says to give others (``core.axes.guess_note``)
-TYPE_AXES = "type {0} in Axes"
+def narrow_guess_note(layer, give: str = TYPE_AXES) -> str:
+    """The line on why ``shape_axes`` left a layer's axes out (its shape's guess makes planes
+    of a few pixels: ``core.axes.narrow_plane_note``); '' where it did not."""
+    from ..core.axes import narrow_plane_note
+
+    if layer is None or layer.rgb or layer_axes_origin(layer) != ("", ""):
+        return ""
+    shape = tuple(int(n) for n in layer_data(layer).shape)
+    axes = _grey_guess(shape)
+    note = axes and narrow_plane_note(
+        shape, axes, give=give,
+        give_any=give.format("one letter of T, C, Z, Y, X, S per dimension"))
+    return f"axes not filled in: the guess {note}" if note else ""
 
 
 def layer_axes_note(layer, axes: str, give: str = TYPE_AXES) -> str:
     """One line saying what ``axes``, as guessed for ``layer``, assumed where its first axis of
     2 to 4 may hold something else (``core.axes.guess_note``) or a longer one read as Z may
     hold time points (``core.axes.z_guess_note``), or that they are the file's or the axis
-    labels'; '' for axes the user typed, for the plugin's record and for RGB layers (napari
-    decided those)."""
+    labels'; for no axes, why none were filled in (``narrow_guess_note``); '' for axes the user
+    typed, for the plugin's record and for RGB layers (napari decided those)."""
     from ..core.axes import guess_note, z_guess_note
 
-    if layer is None or layer.rgb or not axes:
+    if not axes:
+        return narrow_guess_note(layer, give)
+    if layer is None or layer.rgb:
         return ""
     guessed, origin = layer_axes_origin(layer)
     if axes != guessed or origin == "record":

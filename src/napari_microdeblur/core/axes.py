@@ -6,7 +6,8 @@ channels does it through this one model: ``check_axes``/``guess_axes`` to know t
 ``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
 ``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
 ``guess_note``/``guessed_axes_note``/``z_guess_note`` say what a guess in doubt assumed,
-``given_axes_notes`` what given axes that differ from a file's own do; ``colour_part`` is the
+``given_axes_notes`` what given axes that differ from a file's own do, ``narrow_plane_note``
+when a guess makes planes of a few pixels; ``colour_part`` is the
 colours (or the gray) of an image with alpha, RGBA or gray + alpha (its alpha is opacity,
 passed through rather than deblurred).
 """
@@ -45,12 +46,17 @@ MAX_SAMPLES = 4
 
 def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     """``axes`` upper-cased and checked against ``shape``; a guess when None (refused, saying
-    how to give the axes, when it makes planes of a few pixels: see ``_plausible_guess``)."""
+    how to give the axes, when it makes planes of a few pixels: see ``narrow_plane_note``)."""
     if axes is None:
         return _plausible_guess(guess_axes(shape), tuple(shape))
     if not isinstance(axes, str):
         raise TypeError(f"axes must be a string such as 'ZYX', not {type(axes).__name__}")
     axes = axes.upper()
+    if not axes:  # a dock's empty Axes box: why none was filled in, in no one tool's words
+        narrow = _guess_narrow_note(tuple(shape))
+        raise ValueError(f"no axes given, and the guess {narrow}" if narrow else
+                         f"no axes given for shape {tuple(shape)}; give one letter of T, C, Z, "
+                         "Y, X, S per dimension")
     if len(axes) != len(shape):
         raise ValueError(
             f"axes={axes!r} has {len(axes)} letters but the image has {len(shape)} dimensions "
@@ -71,22 +77,48 @@ def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     return axes
 
 
+#: How the narrow-plane line says to give axes: an example, and any axes where it has none
+EXAMPLE_AXES = "give the axes, e.g. axes={0!r} (--axes {0} on the command line)"
+ANY_AXES = "give the axes, one letter of T, C, Z, Y, X, S per dimension (axes=..., or --axes)"
+
+
 def _plausible_guess(guess: str, shape: tuple[int, ...]) -> str:
-    """``guess`` unless it makes planes 4 px or narrower while a longer axis is looped over:
-    the narrow axis is then most likely channels (guess_axes reads a first axis of up to 4 so),
-    and the errors that would follow (a PSF larger than the image, say) would not say that the
-    axes were only guessed."""
-    plane = [int(shape[guess.index(a)]) for a in "YX"]
-    others = [int(n) for a, n in zip(guess, shape) if a not in "YX"]
-    if "S" in guess or min(plane) > 4 or min(plane) >= max(others, default=0):
-        return guess
-    hint = guess_axes(shape[:-1]) + "C" if shape[-1] <= 4 else ""
-    example = (f"e.g. axes={hint!r} (--axes {hint} on the command line)"
-               if "S" not in hint and "C" not in hint[:-1] and len(hint) == len(shape)
-               else "one letter of T, C, Z, Y, X, S per dimension (axes=..., or --axes)")
-    raise ValueError(
-        f"axes were not given and the guess {guess!r} for shape {tuple(shape)} makes each plane "
-        f"{plane[0]} x {plane[1]} px; give the axes, {example}")
+    """``guess`` unless ``narrow_plane_note`` has a line on it: then refused with that line."""
+    note = narrow_plane_note(shape, guess)
+    if note:
+        raise ValueError(f"axes were not given and the guess {note}")
+    return guess
+
+
+def _guess_narrow_note(shape: tuple[int, ...]) -> str | None:
+    """``narrow_plane_note`` of the guess for ``shape``; None where there is no guess."""
+    try:
+        return narrow_plane_note(shape, guess_axes(shape), "give the axes, e.g. {0}")
+    except ValueError:  # more dimensions than a guess reaches
+        return None
+
+
+def narrow_plane_note(shape, axes: str, give: str = EXAMPLE_AXES,
+                      give_any: str = ANY_AXES) -> str | None:
+    """One line (to follow 'the guess ') where ``axes``, guessed or read from a file that does
+    not name them (tifffile's unknown axis Q read as Z), make planes 4 px or narrower while a
+    longer axis is looped over: the narrow axis is then most likely channels (guess_axes reads
+    a first axis of up to 4 so), and the errors that would follow (a PSF larger than the image,
+    say) would not say that the axes were only guessed; None where they do not. ``give``
+    formats the axes to give instead (a dock: 'type {0} in Axes'), ``give_any`` where there
+    is no example."""
+    shape = tuple(int(n) for n in shape)
+    plane = [shape[axes.index(a)] for a in "YX"]
+    others = [n for a, n in zip(axes, shape) if a not in "YX"]
+    if "S" in axes or min(plane) > 4 or min(plane) >= max(others, default=0):
+        return None
+    try:  # the last axis as channels, the rest as guess_axes reads them
+        hint = guess_axes(shape[:-1]) + "C" if shape[-1] <= MAX_SAMPLES else ""
+    except ValueError:
+        hint = ""
+    fits = "S" not in hint and "C" not in hint[:-1] and len(hint) == len(shape)
+    return (f"{axes!r} for shape {shape} makes each plane {plane[0]} x {plane[1]} px; "
+            f"{give.format(hint) if fits else give_any}")
 
 
 def axis_index(axis, ndim: int, name: str) -> int:

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from . import io, io_write
-from .axes import check_axes, given_axes_notes, guessed_axes_note, is_rgb, is_rgba
+from .axes import (
+    check_axes,
+    given_axes_notes,
+    guessed_axes_note,
+    is_rgb,
+    is_rgba,
+    narrow_plane_note,
+)
 from .channel_psfs import channel_sources, part_label
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray
@@ -129,10 +136,17 @@ def _compared_axes(axes: str, run: PreparedDeblur) -> str:
     return axes if "Z" in run.layout.spatial_axes else axes.replace("Z", "")
 
 
+#: How image_axes says to give the axes: the command line writes axes= as --axes itself
+_GIVE_FILE_AXES = ("give the axes, e.g. axes={0!r}",
+                   "give the axes, one letter of T, C, Z, Y, X, S per dimension (axes=...)")
+
+
 def image_axes(data: io.ImageData, axes: str | None = None) -> str:
-    """``axes`` when given, else the file's, else a guess (``check_axes``); where the file's
-    axes or the guess are in doubt (``axes.guessed_axes_note``), a warning says what was
-    assumed; given axes that contradict the file's are refused or said (``given_axes_notes``)."""
+    """``axes`` when given, else the file's, else a guess (``check_axes``), refused where the
+    file does not name them and they make planes of a few pixels (``narrow_plane_note``);
+    where the file's axes or the guess are in doubt (``axes.guessed_axes_note``), a warning
+    says what was assumed; given axes that contradict the file's are refused or said
+    (``given_axes_notes``)."""
     shape = tuple(int(s) for s in data.array.shape)
     if axes:
         given = check_axes(axes, shape)
@@ -140,6 +154,13 @@ def image_axes(data: io.ImageData, axes: str | None = None) -> str:
             warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)
         return given
     found = check_axes(data.axes or None, shape)
+    # axes the file does not name (tifffile's unknown Q read as Z) are a guess: checked as one,
+    # or a 128 x 128 x 2 image ran as 128 planes of 128 x 2 px without an error
+    narrow = (narrow_plane_note(shape, found, *_GIVE_FILE_AXES)
+              if data.axes and not data.stated else None)
+    if narrow:
+        raise ValueError(f"{shown_path(data.path)} does not name its axes, and reading them as "
+                         f"{narrow}")
     note = data.note if data.axes else guessed_axes_note(shape, found)
     if note:
         warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)

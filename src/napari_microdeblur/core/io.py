@@ -224,7 +224,32 @@ def _open_tiff(path: Path):
     try:
         return tifffile.TiffFile(path)
     except Exception as error:  # tifffile raises several types for broken files
-        raise ValueError(f"cannot read {shown_path(path)} as TIFF: {error}") from error
+        raise ValueError(f"cannot read {shown_path(path)}{not_tiff_reason(path, error)}"
+                         ) from error
+
+
+#: First bytes of the formats a file named .tif may hold instead, their name and suffix
+OTHER_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG", ".png"), (b"\xff\xd8\xff", "JPEG", ".jpg"),
+                    (b"BM", "BMP", ".bmp"), (b"\x93NUMPY", "NumPy", ".npy"),
+                    (b"ZISRAWFILE", "CZI", ".czi"))
+
+
+def not_tiff_reason(path: Path, error: Exception) -> str:
+    """What follows 'cannot read PATH' where tifffile refused ``path``: that it is empty, or
+    another format (by its first bytes) to rename, else tifffile's ``error``. tifffile said
+    "not a TIFF file: header=b'\\x89PNG'" of a PNG named .tif and "header=b''" of an empty one."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(16)
+    except OSError:
+        head = None
+    if head == b"":
+        return ": the file is empty (0 bytes); save or copy the image again"
+    for signature, name, suffix in OTHER_SIGNATURES if head else ():
+        if head.startswith(signature):
+            return (f" as TIFF: it is a {name} file named {path.suffix}; rename it to "
+                    f"{path.stem}{suffix}")
+    return f" as TIFF: {error}"
 
 
 def _warn_other_series(tif, path: Path) -> None:
