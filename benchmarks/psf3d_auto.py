@@ -43,11 +43,22 @@ going to 100 where 20 was best, 1.5 to 4.4 dB below 30 iterations. So the check 
 volume, as the table's verdict line says.
 
   python benchmarks/psf3d_auto.py --json benchmarks/results/psf3d_auto.json
+
+Short stacks (``--short``, added 2026-12-05 after a 6-plane time lapse stayed 2D): the two
+fluorescence volumes, a central crop of ``SHORT_SIDE`` pixels, are blurred whole (the four
+noises), then cut to their central 4, 6 or 8 planes, and given PSFs one plane shallower than the
+stack (kept as they are), one plane deeper and 21 planes deep (both cut to the stack by
+``psf.fit_psf_to_image``). Each row records the in-focus share of the PSF as given and as cut,
+3D Richardson-Lucy as 'auto' would run it (held-out count, at most 30) and the PSF-aware network
+plane by plane; ``rules`` counts the cases each candidate rule sends to the better of the two::
+
+  python benchmarks/psf3d_auto.py --short --json benchmarks/results/psf3d_auto_short.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -66,10 +77,17 @@ import splits  # noqa: E402
 
 from napari_microdeblur.core import optics  # noqa: E402
 from napari_microdeblur.core.archs.wiener_unet import noise_sigma  # noqa: E402
-from napari_microdeblur.core.bundled import IN_FOCUS_SHARE_FOR_3D  # noqa: E402
+from napari_microdeblur.core.bundled import (  # noqa: E402
+    IN_FOCUS_SHARE_FOR_3D,
+    auto_runs_in_3d,
+    in_focus_share_for_3d,
+)
 from napari_microdeblur.core.checkpoint import load_model  # noqa: E402
 from napari_microdeblur.core.fft_domain import crop, extend, extension_plan  # noqa: E402
-from napari_microdeblur.core.image_settings import in_3d_where_auto_should  # noqa: E402
+from napari_microdeblur.core.image_settings import (  # noqa: E402
+    held_out_count,
+    in_3d_where_auto_should,
+)
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.method import MethodSpec  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
@@ -193,13 +211,95 @@ def run_case(sharp, psf, noise, seed, model) -> dict:
     }
 
 
+SHORT_VOLUMES = ("drosophila_nuclear_envelope (training split)", "confocal nucleus (test split)")
+SHORT_DEPTHS = (4, 6, 8)
+SHORT_SIDE = 96
+
+
+def short_case(sharp, psf, depth, noise, seed, model) -> dict:
+    """The volume blurred whole by ``psf``, then its central ``depth`` planes deblurred as 'auto'
+    may: 3D Richardson-Lucy (held-out count, at most 30, as image_settings runs it) or the
+    PSF-aware network plane by plane."""
+    x = blurred(sharp, psf, noise, seed)
+    z0 = (sharp.shape[0] - depth) // 2
+    x, truth = x[z0 : z0 + depth], sharp[z0 : z0 + depth]
+    spec = MethodSpec("auto", psf=psf)
+    cut = spec.psf_for_image("ZYX", x.shape)
+    iterations = held_out_count(cut, x, "ZYX", 30) or 30
+    rl = deblur(x, method=MethodSpec("richardson_lucy", psf=psf, iterations=iterations),
+                axes="ZYX", device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the in-focus-plane line
+        planes = deblur(x, method=MethodSpec("wiener_unet.psf_v4", psf=psf), axes="ZYX",
+                        device="cpu")
+
+    def psnr(out):
+        return round(float(evaluate(out, truth, border=BORDER)["psnr"]), 3)
+
+    return {"stack_planes": depth, "psf_shape": list(psf.shape), "cut_shape": list(cut.shape),
+            "share_given": round(in_focus_share(psf), 4),
+            "share_cut": round(in_focus_share(cut), 4), "input": psnr(x), "rl_3d": psnr(rl),
+            "rl_iterations": iterations, "psf_aware_planes": psnr(planes),
+            "auto_in_3d_now": auto_runs_in_3d(spec, "ZYX", x.shape)}
+
+
+#: candidate rules for 'auto' on a short stack: True = 3D Richardson-Lucy
+SHORT_RULES = {
+    "cut share < 0.2 (before 2026-12-05)": lambda r: r["share_cut"] < 0.2,
+    "given share < 0.2": lambda r: r["share_given"] < 0.2,
+    "cut share < bundled.in_focus_share_for_3d(cut planes)": lambda r: (
+        r["share_cut"] < in_focus_share_for_3d(r["cut_shape"][0])),
+    "every widefield PSF (the most a share rule keeping confocal 2D can get)": lambda r: (
+        r["psf"].startswith("widefield")),
+    "auto as run": lambda r: r["auto_in_3d_now"],
+}
+
+
+def run_short(model) -> dict:
+    rows = []
+    for vname in SHORT_VOLUMES:
+        sharp = volume(*VOLUMES[vname])
+        y0, x0 = ((n - SHORT_SIDE) // 2 for n in sharp.shape[1:])
+        sharp = sharp[:, y0 : y0 + SHORT_SIDE, x0 : x0 + SHORT_SIDE]
+        for depth in SHORT_DEPTHS:
+            for nz in (depth - 1, depth + 1, 21):
+                for (pname, make), (i, (nname, noise)) in itertools.product(
+                        PSFS.items(), enumerate(NOISES.items())):
+                    psf = make(nz).astype(np.float64)
+                    psf /= psf.sum()
+                    row = {"volume": vname, "psf": pname, "noise": nname,
+                           **short_case(sharp, psf, depth, noise, i, model)}
+                    rows.append(row)
+                    print(f"{vname[:10]} | Z {depth} | {pname} | {nname} | nz {nz} -> "
+                          f"{row['cut_shape'][0]} | share {row['share_given']:.3f} -> "
+                          f"{row['share_cut']:.3f} | input {row['input']:.2f} | RL3D "
+                          f"{row['rl_3d']:.2f} ({row['rl_iterations']}) | planes "
+                          f"{row['psf_aware_planes']:.2f} | auto 3D {row['auto_in_3d_now']}",
+                          flush=True)
+    rules = {}
+    for name, rule in SHORT_RULES.items():
+        right = [rule(r) == (r["rl_3d"] > r["psf_aware_planes"]) for r in rows]
+        rules[name] = {"right": sum(right), "cases": len(rows),
+                       "confocal_right": sum(ok for ok, r in zip(right, rows)
+                                             if r["psf"].startswith("confocal"))}
+    print(json.dumps(rules, indent=1))
+    return {"rows": rows, "rules": rules, "side": SHORT_SIDE}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--short", action="store_true",
+                        help="only the short-stack cases (4, 6, 8 planes)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     model, _ = load_model("wiener_unet.psf_v4")
     model.eval()
+    if args.short:
+        result = {**run_short(model), "minutes": round((time.perf_counter() - t0) / 60, 1)}
+        if args.json:
+            provenance.write_json(args.json, result)
+        return
     rows = []
     for vname, (path, channel, planes) in VOLUMES.items():
         sharp = volume(path, channel, planes)

@@ -24,6 +24,7 @@ __all__ = [
     "WEIGHTS_DIR",
     "DEFAULTS_BY_MODALITY",
     "ESTIMATED_PSF_MODALITIES",
+    "EVEN_SHARE_FACTOR_FOR_3D",
     "IN_FOCUS_SHARE_FOR_3D",
     "BundledWeights",
     "auto_label",
@@ -36,6 +37,7 @@ __all__ = [
     "default_for_modality",
     "default_weights_name",
     "image_type",
+    "in_focus_share_for_3d",
     "is_installed",
     "list_bundled_weights",
     "load_bundled",
@@ -381,10 +383,27 @@ def auto_blind_fallback(spec, rgb: bool) -> str | None:
 #: it won 3 of 12 cases and lost up to 13 dB on the others).
 IN_FOCUS_SHARE_FOR_3D = 0.2
 
+#: A widefield PSF spreads its light about evenly over its planes, so cut to a short stack's
+#: few planes its in-focus plane holds about 1/planes of it (0.33 of 3, 0.20-0.22 of 5), over
+#: 0.2 though 3D Richardson-Lucy still won; a confocal one holds more (0.48 of 3, 0.42 of 5).
+#: 'auto' goes 3D below this many times the even share too (``in_focus_share_for_3d``):
+#: benchmarks/results/psf3d_auto_short.json.
+EVEN_SHARE_FACTOR_FOR_3D = 1.25
+
+
+def in_focus_share_for_3d(planes: int) -> float:
+    """The in-focus share under which 'auto' runs a PSF of ``planes`` planes in 3D:
+    ``IN_FOCUS_SHARE_FOR_3D``, or more for a PSF of few planes (``EVEN_SHARE_FACTOR_FOR_3D``
+    times the share of an even spread), 0.42 for 3 planes, 0.25 for 5, 0.2 from 7; 2 planes
+    were not measured and keep 0.2."""
+    if planes < 3:
+        return IN_FOCUS_SHARE_FOR_3D
+    return max(IN_FOCUS_SHARE_FOR_3D, EVEN_SHARE_FACTOR_FOR_3D / planes)
+
 
 def auto_runs_in_3d(spec, axes: str, shape) -> bool:
     """Whether 'auto' runs Richardson-Lucy in 3D on this image rather than a network: given a
-    widefield-like 3D PSF (``IN_FOCUS_SHARE_FOR_3D``) for a grayscale z-stack. The PSF is
+    widefield-like 3D PSF (``in_focus_share_for_3d``) for a grayscale z-stack. The PSF is
     judged as the deblur will use it: one as deep as the stack or deeper is first cut to its
     central planes (``psf.fit_psf_to_image``, as for every method), and it must keep more than
     one. The PSF-aware network is 2D and would deconvolve each plane with the PSF's in-focus
@@ -396,16 +415,24 @@ def auto_3d_kernel(spec, axes: str, shape):
     """The 3D PSF as 'auto' deconvolves this image with in 3D (cut to the stack), or None where
     it does not (``auto_runs_in_3d``)."""
     from .axes import is_rgb
-    from .psf import in_focus_share
+    from .psf import in_focus_share, is_psf_model
 
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
         return None
     fitted = spec.psf_for_image(axes, shape)
-    if (fitted is not None and fitted.ndim == 3 and fitted.shape[0] > 1
-            and in_focus_share(fitted) < IN_FOCUS_SHARE_FOR_3D):
-        return fitted
-    return None
+    if fitted is None or fitted.ndim != 3 or fitted.shape[0] < 2:
+        return None
+    cut_off = in_focus_share_for_3d(fitted.shape[0])
+    if isinstance(spec.psf, str) and is_psf_model(spec.psf):
+        # a model runs as it is (never cut), and one deeper than the stack is refused in 3D
+        # with the fix (psf_fit): that only for a clearly widefield-like one, as before
+        model = spec.psf_kernel()
+        if model.shape[0] <= shape[axes.index("Z")]:
+            fitted, cut_off = model, in_focus_share_for_3d(model.shape[0])
+        else:
+            cut_off = IN_FOCUS_SHARE_FOR_3D
+    return fitted if in_focus_share(fitted) < cut_off else None
 
 
 def auto_label(spec, rgb: bool) -> str:
