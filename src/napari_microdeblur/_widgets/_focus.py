@@ -32,7 +32,7 @@ from ._focus_data import (
     sharpest_note,
 )
 from ._focus_threshold import ThresholdMixin
-from ._focus_views import FocusOverlays
+from ._focus_views import FocusOverlays, time_plot
 from ._header_reads import HeaderReads
 from ._jobs import (
     DeblurRequest,
@@ -75,6 +75,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # when the array keeps its id
         self.data_watch = DataWatch(self.update_threshold_view, self)
         self._auto_threshold = True  # set from each scoring until the user types or calibrates
+        self.channel_thresholds = None  # one per channel (C axis), else the spin box's for all
+        self._channel_how = ""
         self.calibration = None  # the last calibration (_focus_data.Calibration) until typed
         self._tile_picked = False  # until the user sets a tile, each layer gets auto_focus_tile
         self.overlays = FocusOverlays(napari_viewer)
@@ -98,6 +100,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
             "the dashed line marks the current slice.")
         self.plot.setVisible(False)
         layout.addWidget(self.plot)
+        self.time_plot = time_plot()  # shown for a stack with a T axis: focus drift
+        layout.addWidget(self.time_plot)
         self._add_method_controls(layout)
         layout.addStretch(1)
         self._threshold_timer = QTimer(self)
@@ -427,9 +431,11 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
             counted(max(1, self.scores.size), "slice")
         line = f"scored {layer.name}: {what}, scores {span}{self._blank_note()}"
         if not tile:
-            line += sharpest_note(self.scores, self._selective.score_axes(axes))
+            loop = self._selective.score_axes(axes)
+            line += self.sharpest_line(loop, sharpest_note(self.scores, loop))
         line += threshold_note
-        if finite.size and np.all(finite < self.threshold):  # said, not only painted
+        mask = self.soft_mask()
+        if finite.size and mask is not None and mask.sum() == finite.size:  # said, not painted
             line += all_soft_hint(finite.size, self.unit, self.threshold)
         self.status_label.setText(line)
         if tile:
@@ -475,9 +481,10 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
             check_psf_model_fits(req.method, axes, tuple(req.image.shape),
                                  image=f"layer {layer.name!r}")
         halo = None if self.halo_spin.value() < 0 else int(self.halo_spin.value())
-        # tiles without structure get no score, so the core never selects them
-        scores = np.where(self.structure, self.scores, np.nan)
-        return req, Selection(self.threshold, scores, tile, halo)
+        # tiles without structure get no score, so the core never selects them; per-channel
+        # thresholds reach the core's one threshold as the selected units' scores only
+        scores, threshold, self._result_layer = self.selection_for_core(focus_deblurred_layer)
+        return req, Selection(threshold, scores, tile, halo)
 
     @staticmethod
     def _default_model(axes: str, spec):
@@ -509,7 +516,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         unit = "tiles" if selection.tile else "slices"
         run = DeblurRun(
             self.viewer, req, on_done=self._run_done, on_progress=self.show_run_progress,
-            job=iter_focus_job, job_args=(selection,), layer=focus_deblurred_layer,
+            job=iter_focus_job, job_args=(selection,), layer=self._result_layer,
             description=f"Deblurring soft {unit} of {req.source_name} [{planned_label(req)}]",
         )
         self.track_run(run)

@@ -188,6 +188,8 @@ class Calibration:
     unit: str
     tile: int | None
     camera_offset: float
+    # one per channel when both layers have the same C axis (channels score on their own levels)
+    thresholds: tuple | None = None
 
 
 def _offset_words(offset: float) -> str:

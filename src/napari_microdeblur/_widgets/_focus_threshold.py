@@ -8,6 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from ._feedback import describe_error, notify_error, notify_warning
+from ._focus_channels import (
+    auto_thresholds,
+    below,
+    calibrated_thresholds,
+    channel_axis,
+    counts_words,
+    for_core,
+    listed,
+    per_channel_layer,
+    sharpest_words,
+)
 from ._focus_data import (
     Calibration,
     calibration_change,
@@ -17,8 +28,9 @@ from ._focus_data import (
     pixel_size_note,
     refuse_rgba,
 )
-from ._focus_views import show_slice_plot
-from ._layers import check_image_layer, guess_layer_axes, layer_data
+from ._focus_views import show_slice_plot, show_time_plot
+from ._layer_data import layer_yx
+from ._layers import check_image_layer, current_data_index, guess_layer_axes, layer_data
 from ._workers import start_worker
 
 
@@ -36,12 +48,14 @@ class ThresholdMixin:
         self.threshold_spin.setValue(float(value))
         self._auto_threshold = False  # the user's, even where the value did not change
         self.calibration = None
+        self.channel_thresholds = None  # one value for all channels
         self._threshold_timer.stop()
         self.update_threshold_view()
 
     def _threshold_changed(self, *_) -> None:
         self._auto_threshold = False  # the user's (typed, stepped or calibrated) from now on
         self.calibration = None  # a calibration sets it quietly: a change here was typed
+        self.channel_thresholds = None  # typed: one value for all channels (said)
         self._threshold_timer.start()
 
     def _set_quietly(self, value: float) -> None:
@@ -56,17 +70,31 @@ class ThresholdMixin:
         cal = self.calibration
         unit = "tiles" if tile else "slices"
         change = calibration_change(cal, unit, tile, camera_offset) if cal else ""
+        axis = self._channel_axis()
+        self.channel_thresholds = None
         if cal is not None and not change and cal.threshold > 0:
             self._set_quietly(cal.threshold)  # again after a score with other settings
             self._auto_threshold = False
-            return f"; threshold {cal.threshold:.4g}: calibrated on {cal.layer!r}"
+            if cal.thresholds is not None and axis is not None \
+                    and len(cal.thresholds) == self.scores.shape[axis]:
+                self._use_channels(cal.thresholds, f"calibrated on {cal.layer!r}")
+                return (f"; thresholds per channel, calibrated on {cal.layer!r}: "
+                        f"{listed(cal.thresholds)}")
+            return (f"; threshold {cal.threshold:.4g}: calibrated on {cal.layer!r}"
+                    + self._one_for_all(axis))
         if cal is None and not self._auto_threshold and self.threshold > 0:
-            return ""  # typed: the user's
+            return self._one_for_all(axis)  # typed: the user's
         # a stale calibration is kept for when the settings match again, not applied: its
         # count and outlines would call in-focus tiles soft, and Deblur would deblur them
-        self._set_quietly(default_threshold(self.scores[self.structure]))
         self._auto_threshold = True
-        note = f"; threshold {self.threshold:.4g}: half the median score (automatic)"
+        if axis is not None:  # channels score on their own levels: pooled, one judged neither
+            values = auto_thresholds(self.scores, self.structure, axis)
+            self._use_channels(values, "half the median score of each channel (automatic)")
+            note = ("; thresholds per channel, half the median score of each channel "
+                    f"(automatic): {listed(values)}")
+        else:
+            self._set_quietly(default_threshold(self.scores[self.structure]))
+            note = f"; threshold {self.threshold:.4g}: half the median score (automatic)"
         if change:
             note += (f", not the {cal.threshold:.4g} calibrated on {cal.layer!r} {change}: "
                      "calibrate again")
@@ -74,12 +102,67 @@ class ThresholdMixin:
 
     @property
     def threshold(self) -> float:
+        """The threshold shown: with per-channel thresholds, the current channel's."""
         return float(self.threshold_spin.value())
 
+    # ------------------------------------------------------------------ channels
+
+    def _channel_axis(self) -> int | None:
+        """Index of C among the scores' axes (None: no C axis, or nothing scored)."""
+        if self._score_key is None:
+            return None
+        axes = self._score_key[3]
+        return channel_axis(axes, self._selective.score_axes(axes))
+
+    def _use_channels(self, values, how: str) -> None:
+        self.channel_thresholds = np.asarray(values, dtype=np.float64)
+        self._channel_how = how
+        self._show_channel_threshold()
+
+    def _show_channel_threshold(self) -> None:
+        """Put the current channel's threshold in the spin box (quietly: not typed)."""
+        if self.channel_thresholds is None:
+            return
+        c = 0
+        try:
+            layer, axes, _ = self.score_settings()
+            lay_axes, _, _ = layer_yx(layer, axes)
+            c = int(current_data_index(self.viewer, layer)[lay_axes.index("C")])
+        except (ValueError, IndexError):  # no layer or no C axis any more: the first
+            pass
+        self._set_quietly(self.channel_thresholds[min(max(c, 0), self.channel_thresholds.size - 1)])
+
+    def _one_for_all(self, axis: int | None) -> str:
+        if axis is None:
+            return ""
+        n = self.scores.shape[axis]
+        return (f"; one threshold {self.threshold:.4g} for all {n} channels (typed or "
+                "calibrated on one channel; channels score on their own levels)")
+
+    def selection_for_core(self, make_layer):
+        """(scores, threshold, layer maker) for the deblur: per-channel thresholds reach
+        ``core.selective``'s single threshold as scores of the selected units only."""
+        scores = np.where(self.structure, self.scores, np.nan)
+        if self.channel_thresholds is None:
+            return scores, self.threshold, make_layer
+        scores, threshold = for_core(self.scores, self.soft_mask())
+        return scores, threshold, per_channel_layer(make_layer, self.channel_thresholds,
+                                                    self._channel_how)
+
+    def sharpest_line(self, loop: str, default: str) -> str:
+        """The status's sharpest slice: one per channel where there is a C axis."""
+        axis = self._channel_axis()
+        return default if axis is None else \
+            sharpest_words(self.scores, self.structure, loop, axis)
+
     def soft_mask(self) -> np.ndarray | None:
-        """The units below the threshold, tiles without structure left out."""
+        """The units below the threshold (their channel's, if per channel), tiles without
+        structure left out."""
         if not self.scores_fresh():
             return None
+        axis = self._channel_axis()
+        if self.channel_thresholds is not None and axis is not None:
+            return below(self.scores, self.structure, self.channel_thresholds, axis)
         return self._selective.select_below(self.scores, self.threshold) & self.structure
 
     def _blank_note(self) -> str:
@@ -102,22 +185,34 @@ class ThresholdMixin:
                 else "layer, its data or settings changed: press Score again"
             )
             return
-        self.count_label.setText(
-            f"{int(mask.sum())} of {mask.size} {self.unit} below threshold {self.threshold:.4g}"
-            + self._blank_note())
+        axis = self._channel_axis()
+        if self.channel_thresholds is not None and axis is not None:
+            count = counts_words(mask, self.channel_thresholds, axis, self.unit)
+        else:
+            count = (f"{int(mask.sum())} of {mask.size} {self.unit} below threshold "
+                     f"{self.threshold:.4g}" + (" (all channels)" if axis is not None else ""))
+        self.count_label.setText(count + self._blank_note())
         layer, axes, tile = self.score_settings()
         if tile:
+            self.time_plot.setVisible(False)
             self.overlays.show_outlines(layer, axes, tile, mask, self.threshold,
                                         self._selective.tile_box)
         else:
             self._show_plot(layer, axes, mask)
 
     def _show_plot(self, layer, axes: str, mask) -> None:
-        show_slice_plot(self.plot, self.viewer, layer, axes, self._selective.score_axes(axes),
-                        self.scores, mask, self.threshold)
+        loop = self._selective.score_axes(axes)
+        show_slice_plot(self.plot, self.viewer, layer, axes, loop, self.scores, mask,
+                        self.threshold)
+        show_time_plot(self.time_plot, self.viewer, layer, axes, loop, self.scores, mask,
+                       self.structure, self.threshold)
 
     def _on_dims(self, event=None) -> None:
-        if self.closed or self.unit != "slices" or not self.plot.series:
+        if self.closed:
+            return
+        if self.channel_thresholds is not None and self.scores_fresh():
+            self._show_channel_threshold()  # the spin box shows the current channel's
+        if self.unit != "slices" or not self.plot.series:
             return
         mask = self.soft_mask()
         if mask is not None:
@@ -149,6 +244,19 @@ class ThresholdMixin:
         reads.run(update, good, refresh=lambda: reads.run(update, good))
         return started[0] if started else None
 
+    def _layer_channels_note(self, channels) -> str:
+        """What the calibration's status adds for an image with channels calibrated on a
+        layer without the same ones: its one value is applied to every channel."""
+        try:
+            layer, axes = self.image.checked()
+        except ValueError:
+            return ""
+        if channels is not None or "C" not in axes:
+            return ""
+        n = layer_data(layer).shape[axes.index("C")]
+        return (f"; applied to all {n} channels of {layer.name!r} (calibrate on a layer with "
+                "the same channels for one threshold each)")
+
     def _calibrate_on(self, good):
         """``calibrate`` once the headers it needs are read (else a status that says so)."""
         axes = guess_layer_axes(good)
@@ -157,7 +265,7 @@ class ThresholdMixin:
             # another pixel size is warned about, not refused: the user may know better
             note = pixel_size_note(layer, layer_axes, good, axes)
         except ValueError:  # no usable image layer: no pixel size to compare with
-            layer, note = None, ""
+            layer, layer_axes, note = None, "", ""
         if headers_unread(good, layer):
             self.status_label.setText(
                 f"reading the file header of {good.name!r} (its axes and pixel size) in the "
@@ -177,33 +285,43 @@ class ThresholdMixin:
         # said: a threshold holds only for scores with the same offset subtracted
         offset = f" less camera offset {self.camera_offset:g}" if self.camera_offset else ""
         settings = (self.unit, tile, self.camera_offset)  # as scored, for the Score to compare
+        axis = same_channels(good, axes, layer, layer_axes)
 
         def job():
             scores = np.asarray((yield from structure_of(gen, 0)))
             structure = yield from structure_of(None, 1)
+            structure = np.ones(scores.shape, bool) if structure is None else structure
             # a sparse layer's background tiles score their noise: calibrated on with the
             # cells, they put the threshold among the background (none of the blurred cells
             # fell below it)
-            kept = scores if structure is None else scores[structure]
+            kept = scores[structure]
             if kept.size == 0:
                 raise ValueError(f"no tile of {good.name!r} holds structure above its "
                                  "background noise; calibrate on an in-focus layer with content")
+            channels = None if axis is None else tuple(calibrated_thresholds(
+                scores, structure, axis, lambda k: calibrate_threshold(k, percentile=percentile),
+                good.name))
             return (calibrate_threshold(kept, percentile=percentile), kept.size,
-                    scores.size - kept.size)
+                    scores.size - kept.size, channels)
 
         def done(value):
-            threshold, n, blank = value
+            threshold, n, blank, channels = value
             if self.closed:
                 return
             self.set_threshold(threshold)
-            self.calibration = Calibration(float(threshold), good.name, *settings)
+            self.calibration = Calibration(float(threshold), good.name, *settings, channels)
+            if channels is not None and self.scores_fresh() \
+                    and self._channel_axis() is not None:
+                self._use_channels(channels, f"calibrated on {good.name!r}")
+                self.update_threshold_view()
             what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
                 counted(n, "slice score")
             left = f", {counted(blank, 'background tile')} left out" if blank else ""
+            said = (f"thresholds per channel ({listed(channels)})" if channels is not None
+                    else f"threshold {threshold:.4g}")
             self.status_label.setText(
-                f"threshold {threshold:.4g}: percentile {percentile:g} of {what} of "
-                f"{good.name!r}{offset}{left}" + (f"; note: {note}" if note else "")
-            )
+                f"{said}: percentile {percentile:g} of {what} of {good.name!r}{offset}{left}"
+                + (f"; note: {note}" if note else "") + self._layer_channels_note(channels))
             if note:
                 notify_warning(f"Calibration: {note}")
 
@@ -214,3 +332,15 @@ class ThresholdMixin:
                 self.status_label.setText(message)
 
         return start_worker(self, job, returned=done, errored=failed)
+
+
+def same_channels(good, good_axes: str, layer, axes: str) -> int | None:
+    """The score axis of C when the known-good layer and the image have the same number of
+    channels (each then gets its own calibrated threshold), else None."""
+    if layer is None or "C" not in good_axes or "C" not in axes:
+        return None
+    if layer_data(good).shape[good_axes.index("C")] != layer_data(layer).shape[axes.index("C")]:
+        return None
+    from ..core.axes import loop_axes
+
+    return channel_axis(good_axes, loop_axes(good_axes, "YXS"))

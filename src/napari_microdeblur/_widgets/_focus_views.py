@@ -11,6 +11,7 @@ from qtpy.QtCore import QTimer
 
 from ._layer_data import add_layer, heatmap_layer, layer_yx, soft_tiles_layer
 from ._layers import current_data_index, unwrap
+from ._plot import LinePlot
 
 # (kind, weak ref to the image layer, weak ref to the overlay) of every overlay drawn this
 # session, shared by all docks: a reopened dock updates (and renames) the overlays an earlier
@@ -182,3 +183,46 @@ def show_slice_plot(plot, viewer, layer, axes: str, loop: str, scores, mask,
     plot.set_series("below threshold", xs,
                     [y if s else math.nan for y, s in zip(ys, soft, strict=True)], "#e57373")
     plot.set_series(f"threshold {threshold:.3g}", [xs[0], xs[-1]], [threshold] * 2, "#9e9e9e")
+
+
+def time_plot() -> LinePlot:
+    """The per-slice view's second plot, for a stack with a T axis: focus against time (a
+    drift check over a time-lapse), hidden until such scores are shown."""
+    plot = LinePlot("focus score over time", "T (time point)")
+    plot.setToolTip(
+        "For a time-lapse: the score of the current slice at every time point (blue; soft "
+        "ones red), the best slice of each time point (orange; focus drift shows as a fall), "
+        "and the threshold (grey); the dashed line marks the current time point.")
+    plot.setVisible(False)
+    return plot
+
+
+def show_time_plot(plot, viewer, layer, axes: str, loop: str, scores, mask, structure,
+                   threshold: float) -> None:
+    """Scores against T through the current slice, and each time point's best over Z (slices
+    with structure); hidden without a T axis or where the main plot already runs along T."""
+    axis, here = plot_axis(viewer, layer, axes, loop)
+    if axis is None or "T" not in loop or loop[axis] == "T":
+        plot.setVisible(False)
+        return
+    t = loop.index("T")
+    key = list(here)
+    key[t] = slice(None)
+    ys = [float(v) for v in scores[tuple(key)]]
+    soft = list(mask[tuple(key)])
+    xs = list(range(len(ys)))
+    plot.clear()
+    plot.set_series("this slice", xs, ys, "#4fc3f7")
+    plot.set_series("below threshold", xs,
+                    [y if s else math.nan for y, s in zip(ys, soft, strict=True)], "#e57373")
+    if "Z" in loop:
+        key[loop.index("Z")] = slice(None)  # (T, Z) or (Z, T): as the score axes run
+        values = np.where(structure[tuple(key)], scores[tuple(key)], np.nan)
+        z_first = loop.index("Z") < t
+        with np.errstate(all="ignore"):
+            best = [float(np.nanmax(row)) if np.isfinite(row).any() else math.nan
+                    for row in (values.T if z_first else values)]
+        plot.set_series("best Z", xs, best, "#ffb74d")
+    plot.set_series(f"threshold {threshold:.3g}", [xs[0], xs[-1]], [threshold] * 2, "#9e9e9e")
+    plot.set_marker(here[t])
+    plot.setVisible(True)
