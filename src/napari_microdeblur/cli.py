@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from .cli_allocator import tune_allocator
+from .cli_progress import ProgressBar, say
 from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
 from .core.shown import first_line, shown_path
 
@@ -35,7 +36,8 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
-#: The file of a batch being deblurred: its warning lines name it (1000 tiles, 1000 lines)
+#: The file of a batch being deblurred, as its lines name it (``BatchLog.name``: its path
+#: under the input folder; 1000 tiles, 1000 lines, many of them of one name)
 _batch_file: str | None = None
 #: the batch's cli_batch.BatchLog, which counts a warning repeated file after file under -q
 _batch_log = None
@@ -53,18 +55,27 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
                            and _batch_log.repeated(str(message), _batch_file or "")):
         return
     where = f"{_batch_file}: " if _batch_file and _batch_file not in str(message) else ""
-    print(f"microdeblur: warning: {where}{message}", file=sys.stderr, flush=True)
+    say(f"microdeblur: warning: {where}{message}", sys.stderr)
 
 
 @contextlib.contextmanager
 def warnings_naming(source: Path, log=None):
-    """Warnings raised inside name ``source``; ``log``: the batch's BatchLog."""
+    """Warnings raised inside name ``source`` (in a batch, ``log``'s name for it: its path
+    under the input folder), tifffile's log lines with them (``cli_batch.tifffile_held``)."""
+    from .cli_batch import tifffile_held
+
     global _batch_file, _batch_log
-    _batch_file, _batch_log = source.name, log
+    _batch_file, _batch_log = log.name(source) if log else source.name, log
     try:
-        yield
+        with tifffile_held():
+            yield
     finally:
         _batch_file, _batch_log = None, None
+
+
+def file_label(source: Path) -> str:
+    """How a progress bar names ``source``: as its warnings do in a batch, else its name."""
+    return _batch_file or source.name
 
 
 # ----------------------------------------------------------------------------- commands
@@ -99,30 +110,6 @@ def method_specs(args):
     return method, tiling
 
 
-class ProgressBar:
-    """A tqdm bar for progress records with ``total``, created at the first record; a total
-    that grows (a selective run's tiles, counted as it goes) grows the bar."""
-
-    def __init__(self, *, quiet: bool, label: str = "", unit: str = "tile"):
-        self.bar, self.quiet, self.label, self.unit = None, quiet, label, unit
-
-    def __call__(self, record) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=record.total, unit=self.unit, desc=self.label or None,
-                            disable=self.quiet, file=sys.stderr, leave=False)
-        self.bar.total = max(self.bar.total or 0, record.total)
-        self.bar.update(1)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None,
                data=None, record_extra: dict | None = None) -> str:
     """``axes``: those a caller already settled for ``source`` (its guess already noted),
@@ -137,14 +124,12 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
     run = iter_deblur_file(source, output, axes=axes or args.axes, overwrite=args.overwrite,
                            method=method, tiling=tiling, models=models, data=data,
                            record_extra=record_extra)
-    with ProgressBar(quiet=args.quiet, label=source.name) as bar:
+    with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     if not args.quiet and not getattr(args, "json", False):  # --json: stdout is JSON only
-        print(
-            f"{output}: {result.method} on {result.axes} {tuple(result.image.shape)} "
+        say(f"{output}: {result.method} on {result.axes} {tuple(result.image.shape)} "
             f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
-            f"in {time.perf_counter() - t0:.1f} s", flush=True,
-        )
+            f"in {time.perf_counter() - t0:.1f} s")
         _say_modality(args, method, result.axes, result.image.shape)
     return str(result.method)
 
@@ -162,9 +147,8 @@ def _say_modality(args, method, axes: str, shape) -> None:
     if (plain and method.modality == "auto" and image_type("auto", rgb) == "fluorescence"
             and not getattr(args, "modality_said", False)):
         args.modality_said = True
-        print("  (--modality auto: grayscale, so run as fluorescence; for EM images give "
-              "--modality em, for gray brightfield or phase contrast --modality brightfield)",
-              flush=True)
+        say("  (--modality auto: grayscale, so run as fluorescence; for EM images give "
+            "--modality em, for gray brightfield --modality brightfield)")
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
@@ -198,16 +182,17 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
             folder_made.mkdir(parents=True, exist_ok=True)
     else:
         raise UserError(several_need_a_folder(len(inputs), output))
-    log = BatchLog(output, quiet=args.quiet, json=args.json)
+    log = BatchLog(output, quiet=args.quiet, json=args.json).begin(s for s, _ in pairs)
     # each file said as its task ends, as one machine says it (all had waited for the last)
-    records = deblur_files_on_cluster(
-        pairs, scheduler=args.scheduler, skip_existing=folder,
-        on_record=lambda record: _say_cluster_record(record, args, method, log if folder
-                                                     else None), **options)
+    with log.bar_closed_on_error():
+        records = deblur_files_on_cluster(
+            pairs, scheduler=args.scheduler, skip_existing=folder,
+            on_record=lambda record: _say_cluster_record(record, args, method, log if folder
+                                                         else None), **options)
     skipped = sum(bool(r.get("skipped")) for r in records)
     if skipped and not args.quiet and not args.json:  # one line: a rerun may skip millions
-        print(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
-              "(--overwrite redoes them)", flush=True)
+        say(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
+            "(--overwrite redoes them)")
     if folder:
         return log.close()
     return EXIT_ERROR if any("error" in r for r in records) else 0
@@ -222,7 +207,7 @@ def _say_cluster_record(record: dict, args, method, log) -> None:
     if "error" in record:  # every file was tried; each failure said as one machine says it
         why = memory_words(record["error"], args) or in_cli_words(record["error"],
                                                                     args.cli_options)
-        print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
+        say(f"microdeblur: error: {source}: {why}", sys.stderr)
         _cluster_outcome(log, args, source, target, "failed", error=why)
         return
     if record.get("skipped"):  # counted in one line at the end
@@ -235,9 +220,9 @@ def _say_cluster_record(record: dict, args, method, log) -> None:
     _cluster_outcome(log, args, source, target, "ok", method=str(record["method"]),
                      seconds=record["seconds"])
     if not args.quiet and not args.json:
-        print(f"{record['output']}: {record['method']} on {record['axes']} "
-              f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
-              f"overlap {tuple(record['overlap'])}) in {record['seconds']:.1f} s", flush=True)
+        say(f"{record['output']}: {record['method']} on {record['axes']} "
+            f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
+            f"overlap {tuple(record['overlap'])}) in {record['seconds']:.1f} s")
         _say_modality(args, method, record["axes"], record["shape"])
 
 
@@ -285,13 +270,14 @@ def cmd_deblur(args) -> int:
         raise UserError(several_need_a_folder(len(inputs), output))
     models = ModelCache()  # a network is loaded once for the batch, not once per file
     pairs = folder_pairs(inputs, output, args)
-    log = BatchLog(output, quiet=args.quiet, json=args.json)
+    log = BatchLog(output, quiet=args.quiet, json=args.json).begin(s for s, _ in pairs)
     try:
-        with swept_once(target for _, target in pairs):  # one listing of the folder
+        # swept_once: one listing of the folder
+        with log.bar_closed_on_error(), swept_once(target for _, target in pairs):
             for source, target in pairs:
                 if target.exists() and not args.overwrite:
                     if not args.quiet and not args.json:
-                        print(f"{target}: exists, skipped", flush=True)
+                        say(f"{target}: exists, skipped")
                     log.add(source, target, "skipped")
                     continue
                 deblur_in_batch(source, target, args, models, log)
@@ -356,7 +342,9 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
                    "brightfield"], help="image type, for --method auto without --psf: em and "
                    "brightfield run the PSF-aware network with a PSF estimated from the image "
                    "(as --psf estimate), fluorescence its blind network; auto is brightfield "
-                   "for RGB, fluorescence for grayscale")
+                   "for RGB, fluorescence for grayscale. Phase contrast and DIC images are not "
+                   "blurred absorption images: deblurring sharpens their halos rather than "
+                   "removing them")
     p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
                    ".safetensors file names its own architecture, so --method may be left out")
     p.add_argument("--psf", help=PSF_HELP)
@@ -558,10 +546,11 @@ def _run(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR
+    from .cli_batch import tifffile_as_warnings
     from .core.tiff_metadata import quiet_tifffile
 
-    try:
-        with warnings.catch_warnings(), quiet_tifffile():  # restored on return
+    try:  # restored on return
+        with warnings.catch_warnings(), quiet_tifffile(), tifffile_as_warnings():
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
             _said_once.clear()

@@ -3,14 +3,19 @@ else counted and said), where each output goes, and the output folder checked on
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import UserError
+from .cli_progress import FilesBar, say
 from .core.shown import first_line, shown_path
 
 
@@ -67,7 +72,7 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
         raise
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         why = memory_words(error, args) or error_words(error, args)
-        print(f"microdeblur: error: {source}: {why}", file=sys.stderr, flush=True)
+        say(f"microdeblur: error: {source}: {why}", sys.stderr)
         log.add(source, target, "failed", seconds=time.perf_counter() - t0, error=why)
         return
     log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0)
@@ -143,6 +148,38 @@ class BatchLog:
     #: a warning, details masked -> [the first file it was said for, its opening words,
     #: how many other files had it, the last of them]
     repeats: dict = field(default_factory=dict)
+    #: the folder the files are named under (``name``); None: by their whole path
+    root: Path | None = None
+    bar: FilesBar | None = None
+
+    def begin(self, sources) -> BatchLog:
+        """The batch's files (``sources``): the folder they are named under, and their bar."""
+        sources = [Path(s) for s in sources]
+        self.root = common_folder(sources)
+        self.bar = FilesBar(len(sources), quiet=self.quiet)
+        return self
+
+    @contextlib.contextmanager
+    def bar_closed_on_error(self):
+        """The files bar closed before an error (a refused scheduler) is printed."""
+        try:
+            yield
+        except BaseException:
+            if self.bar is not None:
+                self.bar.close()
+            raise
+
+    def name(self, source) -> str:
+        """``source`` as the batch's lines name it: its path under the folder of all the
+        batch's files (one name in many folders, 'tile_0_0.tif', told apart; one folder's
+        files by their names), else its whole path."""
+        source = Path(source)
+        if self.root is None:
+            return str(source)
+        try:
+            return str(Path(os.path.abspath(source)).relative_to(self.root))
+        except ValueError:  # not under it (a file added after ``begin``)
+            return str(source)
 
     def add(self, source, target, status: str, *, method=None, seconds=None,
             error: str | None = None) -> None:
@@ -151,21 +188,17 @@ class BatchLog:
         if error is not None:  # write_failures lists the records that hold an error
             record["error"] = error
         self.records.append(record)
+        if self.bar is not None:
+            self.bar.skipped() if status == "skipped" else self.bar.done()
         if self.json:  # one object a line, as each file ends (jq reads JSON lines)
-            print(json.dumps(file_object(source, target, status, method, seconds, error)),
-                  flush=True)
+            say(json.dumps(file_object(source, target, status, method, seconds, error)))
 
     def repeated(self, message: str, file: str) -> bool:
         """Whether ``message``, said for ``file``, is to be counted, not said: under -q, the
         same warning as one said for an earlier file, numbers aside."""
         if not self.quiet:
             return False
-        # the words naming the file go, its whole path with them ('in/b.tif: ...' had left
-        # 'in/'); by words, not a regex per file name, which re caches (a batch of millions
-        # of names grew it: tests/test_batch_stability_2026_12_09.py)
-        if file:
-            message = " ".join(w for w in message.split(" ") if file not in w)
-        message = message.strip(" :'\"")
+        message = without_file(message, file).strip(" :'\"")
         # the whole warning, details masked, is the key ('colour R: 30 iterations' and
         # 'colour R: balance ...' are two warnings)
         key = _WITH_DIGITS.sub("#", message)
@@ -186,6 +219,8 @@ class BatchLog:
         failures list left in place, had said nothing of the run)."""
         from .cli import EXIT_ERROR
 
+        if self.bar is not None:  # the lines below print after it, not through it
+            self.bar.close()
         for file, words, more, _ in self.repeats.values():
             if more:
                 print(f"microdeblur: warning: {words}: also for {more} more "
@@ -200,6 +235,82 @@ class BatchLog:
               + ("; interrupted: the same command again finishes the rest" if interrupted
                  else ""), file=sys.stderr, flush=True)
         return EXIT_ERROR if counts["failed"] else 0
+
+
+def without_file(message: str, file: str) -> str:
+    """``message`` without the words naming ``file``, its whole path with them ('in/b.tif:
+    ...' had left 'in/'), a name holding spaces too; by string search, not a regex per file
+    name, which re caches (a batch of millions of names grew it:
+    tests/test_batch_stability_2026_12_09.py)."""
+    kept, rest = [], message
+    while file and file in rest:
+        before, rest = rest.split(file, 1)
+        kept.append(before.rsplit(" ", 1)[0] if " " in before else "")  # 'in/', "'"
+        rest = rest.split(" ", 1)[1] if " " in rest else ""  # "':", ':'
+    return " ".join(w for w in [*kept, rest] if w)
+
+
+def common_folder(sources: list[Path]) -> Path | None:
+    """The deepest folder holding all ``sources`` (absolute), or None where there is none
+    but the file system's root (or another drive): their whole paths name them then."""
+    if not sources:
+        return None
+    try:
+        root = Path(os.path.commonpath([os.path.abspath(s.parent) for s in sources]))
+    except ValueError:  # Windows: files on two drives
+        return None
+    return None if root == root.parent else root
+
+
+#: tifffile's log lines while a file is read in a batch (``tifffile_held``); None: none held
+_held: list[str] | None = None
+
+
+def tifffile_words(text: str) -> str:
+    """A tifffile log line without its object ("<tifffile.TiffFile 'tile_0_0.tif'> ImageJ
+    series metadata invalid ..."), whose name is the bare file name: the CLI names the file."""
+    if text.startswith("<tifffile.") and "> " in text:
+        text = text.split("> ", 1)[1]
+    return f"tifffile: {text}"
+
+
+class _TifffileLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        text = tifffile_words(record.getMessage())
+        if _held is not None:
+            _held.append(text)
+        else:  # said now, as the CLI's warnings are (a raw line had passed -q, unprefixed)
+            warnings.showwarning(text, UserWarning, "", 0)
+
+
+@contextlib.contextmanager
+def tifffile_as_warnings():
+    """tifffile's log lines (those ``quiet_tifffile`` lets through) as the command line's
+    warnings, not as raw lines on stderr; restored on return."""
+    log = logging.getLogger("tifffile")
+    handler, before = _TifffileLines(), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = before
+
+
+@contextlib.contextmanager
+def tifffile_held():
+    """tifffile's log lines while one file is deblurred: said as its warnings (naming it)
+    when it is done; left out when it fails, whose error line says what is wrong with it."""
+    global _held
+    outer, _held = _held, []
+    try:
+        yield
+        held = _held
+    finally:
+        _held = outer
+    for text in held:
+        warnings.showwarning(text, UserWarning, "", 0)
 
 
 def file_object(source, target, status: str, method=None, seconds=None,

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import ProgressBar, UserError
+from .cli import UserError
+from .cli_progress import ProgressBar, say
 
 FOCUS_UNITS = ("slice", "tile")
 AUTO_WORDS = "half the median score of the units with structure"
@@ -124,7 +125,7 @@ def _unit_tile(args, source: Path, axes: str, shape) -> int | None:
 def deblur_soft(source: Path, output: Path, args) -> str:
     """Deblur the soft units of ``source`` into ``output``; prints its line; returns the
     label of the method that ran."""
-    from .cli import method_specs
+    from .cli import file_label, method_specs
     from .core import io, io_write
     from .core.files import image_axes
     from .core.progress import drive
@@ -147,13 +148,13 @@ def deblur_soft(source: Path, output: Path, args) -> str:
     # units without structure get no score, so the core never selects them (the dock's way)
     run = iter_deblur_selected(image, spec, threshold=threshold, axes=axes,
                                scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling)
-    with ProgressBar(quiet=args.quiet, label=source.name) as bar:
+    with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
     record = selective_record(result, spec, source, data, kept, args.focus_below, seconds)
     _write(output, result.image, axes, data, record, png, args.overwrite)
     if not args.quiet and not getattr(args, "json", False):
-        print(soft_line(output, result, kept, args.focus_below, seconds), flush=True)
+        say(soft_line(output, result, kept, args.focus_below, seconds))
     return str(result.method)
 
 

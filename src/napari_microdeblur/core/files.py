@@ -228,7 +228,7 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
     else:
         if not glob.has_magic(str(pattern)):
             raise FileNotFoundError(f"input file {shown_path(pattern)} does not exist")
-        found = [Path(p) for p in sorted(glob.glob(str(pattern)))]
+        found = [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True))]  # ** any depth
         if not found:
             raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
     if not found:
