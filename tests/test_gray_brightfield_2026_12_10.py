@@ -14,4 +14,4 @@ def test_the_auto_line_names_brightfield_for_gray_images(tmp_path, capsys):
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "--modality auto: grayscale, so run as fluorescence" in out
-    assert "for gray brightfield or phase contrast --modality brightfield" in out
+    assert "for gray brightfield --modality brightfield)" in out

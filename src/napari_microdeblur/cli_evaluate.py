@@ -153,6 +153,28 @@ def _print_channels(report: dict, axes: str, border: int) -> None:
         print("  " + "  ".join(cells) + f"  {psnr:>9}  {row['ssim']:.4f}")
 
 
+def _refuse_a_shift_that_leaves_too_little(match: dict, args) -> None:
+    """``UserError`` when --match widened the border to a shift that leaves less than SSIM's
+    window: an anti-correlated brightfield pair 10 um from focus registered by a spurious
+    136 px shift in a 256 px crop, and evaluate said '--border 136 leaves -16 x -16 pixels',
+    a border the user never gave."""
+    from .core.plane_metrics import MIN_SIDE, match_reason
+
+    wide, sizes = match["border"], [match["field"].get(a, 0) for a in "YX"]
+    left = [n - 2 * wide for n in sizes]
+    if wide <= args.border or min(left) >= MIN_SIDE:
+        return  # a border the user gave is checked, and said, by metrics.evaluate
+    shift = ", ".join(f"{a.lower()} {v:+.1f} px" for a, v in match["shift"].items())
+    reason = match_reason(match)
+    raise UserError(f"--match: {shown_path(args.reference)} registers onto "
+                    f"{shown_path(args.prediction)} only by a shift of {shift}, too wide to "
+                    f"leave SSIM's {MIN_SIDE} x {MIN_SIDE} window of {sizes[0]} x {sizes[1]} "
+                    "pixels to score"
+                    + (f" ({reason})" if reason else "")
+                    + "; check that the two images show one field at nearly one focus, or "
+                    "score without --match")
+
+
 def cmd_evaluate(args) -> int:
     from .core import io
     from .core.axes import channel_index
@@ -190,6 +212,7 @@ def cmd_evaluate(args) -> int:
     border, match = args.border, None
     if args.match:
         match = match_to_reference(prediction, reference, axes=axes, border=args.border)
+        _refuse_a_shift_that_leaves_too_little(match, args)
         doubt = match_doubt(match)
         if doubt:
             print(f"microdeblur: warning: {Path(args.prediction).name}: {doubt}", file=sys.stderr,

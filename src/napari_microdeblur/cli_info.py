@@ -42,11 +42,41 @@ def _tiff_data(path: Path):
                                     metadata=header.metadata)
 
 
+def _card_info(path: str) -> dict:
+    """``info`` of a weights file: its model card (the reader said '.safetensors is not built
+    in' and sent the user to a bioio plugin), with the image type and the training sets it was
+    made for (``core.catalog``)."""
+    from .core.catalog import card_image_type, card_training_sets
+    from .core.checkpoint import read_card
+
+    card = read_card(path)
+    return {"file": str(path), "model_card": card.model_dump(mode="json"),
+            "image_type": card_image_type(card),
+            "training_sets": list(card_training_sets(card))}
+
+
+def _card_lines(info: dict) -> list[str]:
+    """The lines ``info`` prints for a weights file: what a user chooses weights by."""
+    card = info["model_card"]
+    sets = info["training_sets"]
+    data = (f"training splits of {', '.join(sets)}" if sets
+            else " ".join(str(card.get("training_data") or "not stated").split()))
+    return [f"{info['file']}:",
+            f"  model card: {card['arch']} ({card['in_channels']}->{card['out_channels']} ch, "
+            f"{card['spatial_dims']}D)",
+            f"  image type: {info['image_type']}",
+            f"  training data: {data}",
+            f"  licence: {card.get('license')}"]
+
+
 def describe(path: str) -> dict:
-    """Everything ``info --json`` prints for one file (the full record under 'microdeblur')."""
+    """Everything ``info --json`` prints for one file (the full record under 'microdeblur');
+    a weights file's model card (``_card_info``)."""
     from .core import io
     from .core.axes import check_axes, guess_note, narrow_plane_note
 
+    if Path(path).suffix.lower() == ".safetensors":
+        return _card_info(path)
     stated, data = True, None
     if io.is_tiff(path) and Path(path).is_file():
         stated, data = _tiff_data(Path(path))
@@ -184,6 +214,8 @@ def _focus_lines(focus: dict) -> list[str]:
 
 def text_block(info: dict) -> str:
     """The few lines ``info`` prints for one file."""
+    if "model_card" in info:
+        return "\n".join(_card_lines(info))
     how = "stated by the file" if info["axes_stated"] else "guessed"
     lines = [f"{info['file']}:",  # as typed, as deblur's lines name their files
              f"  shape {tuple(info['shape'])} {info['dtype']}, axes {info['axes'] or 'none'} "
@@ -251,7 +283,8 @@ def add_info_command(sub) -> None:
                        "(the deblur record of an output), without reading its pixels")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="images (.tif, .ome.tif, .zarr, .png; other formats with [formats]), "
-                   "folders of images or quoted globs, as deblur takes them")
+                   "folders of images or quoted globs, as deblur takes them; a .safetensors "
+                   "weights file: its model card")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a list "
                    "for several, one a line), with the whole record")
     p.set_defaults(func=cmd_info)

@@ -8,6 +8,7 @@ import html
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
+from ..core.catalog import card_image_type
 from ._controls import label
 
 SUMMARY_TEXT_CHARS = 140  # training data longer than this is cut at a word
@@ -21,9 +22,15 @@ def _shorten(text: str, limit: int = SUMMARY_TEXT_CHARS) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
 
 
-def image_type(card) -> str:
-    channels = {1: "grayscale", 3: "RGB"}.get(card.in_channels, f"{card.in_channels}-channel")
-    return f"{channels} {'volumes (ZYX)' if card.spatial_dims == 3 else 'images (YX)'}"
+def training_data(card) -> str:
+    """Bundled weights' training sets named whole (their card's text, cut at 140 characters,
+    ended after its first set); other cards' text, cut at a word."""
+    from ..core.catalog import card_training_sets
+
+    sets = card_training_sets(card)
+    if sets:
+        return f"training splits of {', '.join(sets)} (the whole text under Details)"
+    return _shorten(card.training_data) or "not stated"
 
 
 #: the network's own validation PSNR, first found wins: a card that also scores other methods
@@ -70,8 +77,8 @@ def card_summary(card) -> str:
     return _rows_html([
         ("architecture", f"{card.arch} ({card.in_channels}\u2192{card.out_channels} ch, "
                          f"{card.spatial_dims}D)"),
-        ("image type", image_type(card)),
-        ("training data", _shorten(card.training_data) or "not stated"),
+        ("image type", card_image_type(card)),
+        ("training data", training_data(card)),
         ("licence", card.license),
         ("validation PSNR", validation_psnr(card)),
         ("speed", speed(card)),

@@ -19,10 +19,14 @@ from dataclasses import asdict, dataclass
 
 from .method import CLASSICAL_METHODS
 
-__all__ = ["MethodEntry", "list_methods"]
+__all__ = ["MethodEntry", "card_image_type", "card_training_sets", "list_methods"]
 
 #: deconvolution of planes or of whole z-stacks with a 3D PSF
 CLASSICAL_DIMS = (2, 3)
+
+#: the image type bundled weights were trained for, as a model card says it
+MODALITY_WORDS = {"em": "electron micrographs (EM)", "fluorescence": "fluorescence",
+                  "brightfield": "brightfield and histology", "any": "any image type"}
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,39 @@ def list_methods() -> list[MethodEntry]:
             spatial_dims=_arch_dims(record), training_data_license=None,
             description=f"needs --weights FILE; {record.description}"))
     return entries
+
+
+def _bundled_name(card) -> str | None:
+    """The bundled weights ``card`` was read from (its source is their file), else None."""
+    from pathlib import Path
+
+    from .bundled import BUNDLED_WEIGHTS, WEIGHTS_DIR
+
+    if not card.source:
+        return None
+    source = Path(card.source).resolve()
+    return next((name for name, entry in BUNDLED_WEIGHTS.items()
+                 if (WEIGHTS_DIR / entry.file).resolve() == source), None)
+
+
+def card_image_type(card) -> str:
+    """A model card's image type: what bundled weights were trained for (a brightfield
+    network's card said only 'grayscale images (YX)'), then the arrays it takes."""
+    channels = {1: "grayscale", 3: "RGB"}.get(card.in_channels, f"{card.in_channels}-channel")
+    arrays = f"{channels} {'volumes (ZYX)' if card.spatial_dims == 3 else 'images (YX)'}"
+    if card.in_channels == 1:  # deblur runs an RGB image through it one channel at a time
+        arrays += ", RGB ones a channel at a time"
+    name = _bundled_name(card)
+    if name is None:
+        return arrays
+    modality = _modality_of(name)
+    return f"{MODALITY_WORDS.get(modality, modality)}; {arrays}"
+
+
+def card_training_sets(card) -> tuple[str, ...]:
+    """The data sets whose training splits bundled weights learned, named whole (the dock cut
+    the card's text after its first set); () for other weights."""
+    from .bundled import BUNDLED_WEIGHTS
+
+    name = _bundled_name(card)
+    return BUNDLED_WEIGHTS[name].training_sets if name else ()

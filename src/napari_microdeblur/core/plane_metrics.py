@@ -176,11 +176,18 @@ MATCH_MIN_CORRELATION = 0.5
 
 def match_doubt(match: dict) -> str | None:
     """One line when a ``match_to_reference`` says the two images hardly describe one field,
-    else None: a gain at or below 0 (anti-correlated: brightfield or phase contrast inverts on
-    one side of focus), a correlation under ``MATCH_MIN_CORRELATION``, or a shift over a
-    tenth of the field along Y or X. Real brightfield pairs 10 um from focus were scored with
-    gains -0.33 to 0.31 and a 55 px shift in a 256 px crop, silently: the fit then matched
-    the background, and a re-blurred input scored as well as any deblur."""
+    else None: ``match_reason`` and what it means for the scores."""
+    why = match_reason(match)
+    return None if why is None else f"{why}; the PSNR and SSIM then say little"
+
+
+def match_reason(match: dict) -> str | None:
+    """Why a ``match_to_reference`` hardly describes one field, else None: a gain at or below
+    0 (anti-correlated: brightfield or phase contrast inverts on one side of focus), a
+    correlation under ``MATCH_MIN_CORRELATION``, or a shift over a tenth of the field along Y
+    or X. Real brightfield pairs 10 um from focus were scored with gains -0.33 to 0.31 and a
+    55 px shift in a 256 px crop, silently: the fit then matched the background, and a
+    re-blurred input scored as well as any deblur."""
     far = [f"{a.lower()} {v:+.1f} px" for a, v in match["shift"].items()
            if a in "YX" and abs(v) > 0.1 * match.get("field", {}).get(a, math.inf)]
     if match["gain"] <= 0:
@@ -195,7 +202,7 @@ def match_doubt(match: dict) -> str | None:
                "that they are the same field")
     else:
         return None
-    return f"{why}; the PSNR and SSIM then say little"
+    return why
 
 
 def match_words(match: dict, what: str = "the prediction", scored: bool = True) -> str:
