@@ -247,21 +247,25 @@ def short_case(sharp, psf, depth, noise, seed, model) -> dict:
 SHORT_RULES = {
     "cut share < 0.2 (before 2026-12-05)": lambda r: r["share_cut"] < 0.2,
     "given share < 0.2": lambda r: r["share_given"] < 0.2,
-    "cut share < bundled.in_focus_share_for_3d(cut planes)": lambda r: (
-        r["share_cut"] < in_focus_share_for_3d(r["cut_shape"][0])),
+    "cut share < max(0.2, 1.25 / cut planes) (2026-12-05)": lambda r: (
+        r["share_cut"] < max(0.2, 1.25 / r["cut_shape"][0])),
+    "cut share < bundled.in_focus_share_for_3d(stack planes)": lambda r: (
+        r["share_cut"] < in_focus_share_for_3d(r["stack_planes"])),
     "every widefield PSF (the most a share rule keeping confocal 2D can get)": lambda r: (
         r["psf"].startswith("widefield")),
     "auto as run": lambda r: r["auto_in_3d_now"],
 }
 
 
-def run_short(model) -> dict:
+def run_stacks(model, depths) -> list:
+    """``short_case`` for every volume of ``SHORT_VOLUMES`` deep enough, at every depth, with PSFs
+    one plane shallower and one deeper than the stack and 21 planes deep, under every noise."""
     rows = []
     for vname in SHORT_VOLUMES:
         sharp = volume(*VOLUMES[vname])
         y0, x0 = ((n - SHORT_SIDE) // 2 for n in sharp.shape[1:])
         sharp = sharp[:, y0 : y0 + SHORT_SIDE, x0 : x0 + SHORT_SIDE]
-        for depth in SHORT_DEPTHS:
+        for depth in (d for d in depths if d <= sharp.shape[0]):  # Drosophila has 14 planes
             for nz in (depth - 1, depth + 1, 21):
                 for (pname, make), (i, (nname, noise)) in itertools.product(
                         PSFS.items(), enumerate(NOISES.items())):
@@ -276,6 +280,10 @@ def run_short(model) -> dict:
                           f"{row['rl_3d']:.2f} ({row['rl_iterations']}) | planes "
                           f"{row['psf_aware_planes']:.2f} | auto 3D {row['auto_in_3d_now']}",
                           flush=True)
+    return rows
+
+
+def short_rule_counts(rows) -> dict:
     rules = {}
     for name, rule in SHORT_RULES.items():
         right = [rule(r) == (r["rl_3d"] > r["psf_aware_planes"]) for r in rows]
@@ -283,7 +291,129 @@ def run_short(model) -> dict:
                        "confocal_right": sum(ok for ok, r in zip(right, rows)
                                              if r["psf"].startswith("confocal"))}
     print(json.dumps(rules, indent=1))
-    return {"rows": rows, "rules": rules, "side": SHORT_SIDE}
+    return rules
+
+
+def run_short(model) -> dict:
+    rows = run_stacks(model, SHORT_DEPTHS)
+    return {"rows": rows, "rules": short_rule_counts(rows), "side": SHORT_SIDE}
+
+
+MID_DEPTHS = (10, 12, 16)
+DEEP_MODEL = "widefield:na=1.4,wavelength=0.52,pixel=0.1,dz=0.3,nz={nz}"
+
+
+def full_depth_confocal(model) -> list:
+    """The full-depth run's confocal cases (its PSF depth, odd, at most 21 planes) as 'auto'
+    would run them in 3D: held-out count, at most 30 (the full run scored 30 iterations)."""
+    rows = []
+    make = PSFS["confocal NA 1.35 oil, 0.62 / 0.56 um"]
+    for vname, (path, channel, planes) in VOLUMES.items():
+        sharp = volume(path, channel, planes)
+        psf = make(min(21, sharp.shape[0] - (1 - sharp.shape[0] % 2))).astype(np.float64)
+        psf /= psf.sum()
+        for i, (nname, noise) in enumerate(NOISES.items()):
+            row = {"volume": vname, "psf": "confocal NA 1.35 oil, 0.62 / 0.56 um",
+                   "noise": nname, **short_case(sharp, psf, sharp.shape[0], noise, i, model)}
+            rows.append(row)
+            print(f"full {vname[:10]} | confocal | {nname} | RL3D {row['rl_3d']:.2f} "
+                  f"({row['rl_iterations']}) | planes {row['psf_aware_planes']:.2f}", flush=True)
+    return rows
+
+
+def deep_model_rows(model) -> list:
+    """A text model deeper than the stack (``DEEP_MODEL``, nz 11 and 21) on 6 and 8 planes: the
+    volume blurred whole by the model, its central planes deblurred by 3D Richardson-Lucy with
+    the model recomputed at the stack's depth (nz = the largest odd number <= planes; held-out
+    count, at most 30) and by the PSF-aware network given the deep model (its in-focus plane)."""
+    from napari_microdeblur.core.psf import parse_psf
+
+    rows = []
+    for vname in SHORT_VOLUMES:
+        sharp = volume(*VOLUMES[vname])
+        y0, x0 = ((n - SHORT_SIDE) // 2 for n in sharp.shape[1:])
+        sharp = sharp[:, y0 : y0 + SHORT_SIDE, x0 : x0 + SHORT_SIDE]
+        for depth, nz, (i, (nname, noise)) in itertools.product(
+                (6, 8), (11, 21), list(enumerate(NOISES.items()))[::2]):
+            x = blurred(sharp, parse_psf(DEEP_MODEL.format(nz=nz)), noise, i)
+            z0 = (sharp.shape[0] - depth) // 2
+            x, truth = x[z0 : z0 + depth], sharp[z0 : z0 + depth]
+            at_depth = DEEP_MODEL.format(nz=depth - 1 + depth % 2)
+            kernel = parse_psf(at_depth)
+            iterations = held_out_count(kernel, x, "ZYX", 30) or 30
+            rl = deblur(x, method=MethodSpec("richardson_lucy", psf=at_depth,
+                                             iterations=iterations), axes="ZYX", device="cpu")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the in-focus-plane line
+                planes = deblur(x, method=MethodSpec("wiener_unet.psf_v4",
+                                                     psf=DEEP_MODEL.format(nz=nz)),
+                                axes="ZYX", device="cpu")
+            row = {"volume": vname, "noise": nname, "stack_planes": depth, "model_nz": nz,
+                   "model_at_depth": at_depth, "share_at_depth": round(in_focus_share(kernel), 4),
+                   "rl_3d_at_depth": round(float(evaluate(rl, truth, border=BORDER)["psnr"]), 3),
+                   "rl_iterations": iterations, "psf_aware_planes": round(float(evaluate(
+                       planes, truth, border=BORDER)["psnr"]), 3)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def decided(r) -> dict:
+    """A row of any run as the rules see it: stack planes, cut PSF's planes and in-focus share,
+    and whether 3D Richardson-Lucy (as 'auto' runs it) beat the network plane by plane."""
+    if "stack_planes" in r:
+        return {"planes": r["stack_planes"], "cut_planes": r["cut_shape"][0],
+                "share": r["share_cut"], "won_3d": r["rl_3d"] > r["psf_aware_planes"],
+                "psf": r["psf"]}
+    return {"planes": r["shape"][0], "cut_planes": r["psf_shape"][0],
+            "share": r["in_focus_share"], "psf": r["psf"],
+            "won_3d": r["auto"]["psnr"] > r["psf_aware_planes"]["psnr"]}
+
+
+#: candidate rules over every depth (share: the cut PSF's in-focus share); True = 3D
+BAND_RULES = {
+    "cut share < 0.2 (before 2026-12-05)": lambda d: d["share"] < 0.2,
+    "cut share < max(0.2, 1.25 / cut planes) (2026-12-05)": lambda d: d["share"] < max(
+        0.2, 1.25 / d["cut_planes"]),
+    **{f"always 3D up to {n} planes, then cut share < 0.2": (
+        lambda d, n=n: d["planes"] <= n or d["share"] < 0.2) for n in (8, 10, 12, 14, 16)},
+    "always 3D": lambda d: True,
+    "bundled.in_focus_share_for_3d (as run)": lambda d: d["share"] < in_focus_share_for_3d(
+        d["planes"]),
+}
+
+
+
+def band_rule_counts(bands: dict) -> dict:
+    """For each rule, the cases it sends to the better method, per depth band and in all."""
+    counts = {}
+    for name, rule in BAND_RULES.items():
+        per = {band: {"right": sum(rule(d) == d["won_3d"] for d in rows), "cases": len(rows),
+                      "confocal_right": sum(rule(d) == d["won_3d"] for d in rows
+                                            if d["psf"].startswith("confocal"))}
+               for band, rows in bands.items()}
+        per["all"] = {k: sum(v[k] for v in per.values()) for k in ("right", "cases")}
+        counts[name] = per
+    return counts
+
+
+def run_mid(model, results: Path) -> dict:
+    """``--mid``: stacks of ``MID_DEPTHS`` planes as ``--short``, the full run's confocal cases
+    with the held-out count, the deep-model cases, and the rules counted over the short rows
+    (``psf3d_auto_short.json``), these and the full run's (``psf3d_auto.json``)."""
+    mid = run_stacks(model, MID_DEPTHS)
+    confocal = full_depth_confocal(model)
+    deep = deep_model_rows(model)
+    short = json.loads((results / "psf3d_auto_short.json").read_text())["results"]["rows"]
+    full = [r for r in json.loads((results / "psf3d_auto.json").read_text())["results"]["rows"]
+            if r["psf"].startswith("widefield")]
+    bands = {"4-8 planes (short)": [decided(r) for r in short],
+             "10-16 planes (mid)": [decided(r) for r in mid],
+             "14 and 32 planes (full depth)": [decided(r) for r in full + confocal]}
+    counts = band_rule_counts(bands)
+    print(json.dumps({k: v["all"] for k, v in counts.items()}, indent=1))
+    return {"rows": mid, "full_depth_confocal": confocal, "deep_model": deep,
+            "rules": counts, "side": SHORT_SIDE}
 
 
 def main(argv=None) -> None:
@@ -291,12 +421,17 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--short", action="store_true",
                         help="only the short-stack cases (4, 6, 8 planes)")
+    parser.add_argument("--mid", action="store_true",
+                        help="stacks of 10, 12 and 16 planes, the full run's confocal cases at "
+                        "the held-out count, a text model deeper than the stack, and the rules "
+                        "over every depth (reads the short and full results)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     model, _ = load_model("wiener_unet.psf_v4")
     model.eval()
-    if args.short:
-        result = {**run_short(model), "minutes": round((time.perf_counter() - t0) / 60, 1)}
+    if args.short or args.mid:
+        result = {**(run_mid(model, Path(__file__).parent / "results") if args.mid
+                     else run_short(model)), "minutes": round((time.perf_counter() - t0) / 60, 1)}
         if args.json:
             provenance.write_json(args.json, result)
         return

@@ -16,7 +16,7 @@ from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
 PLUGIN = "napari-microdeblur"
 TIMEOUT = 60_000  # ms
 OPTICS = "widefield:na=1.4,wavelength=0.52,size=9"
-PLANAR = f"{OPTICS},pixel=0.1,nz=5,dz=0.5"  # 'auto' keeps it to the PSF-aware network
+PLANAR = f"{OPTICS},pixel=0.1,nz=3,dz=1.5"  # 0.84 in focus: auto keeps the PSF-aware network
 WIDEFIELD = f"{OPTICS},pixel=0.1,nz=7,dz=0.2"  # 'auto' runs it in 3D (bundled.auto_runs_in_3d)
 
 
@@ -179,7 +179,7 @@ def test_a_psf_per_channel_says_a_2d_channels_pixel_size_without_its_z_step(dock
     layer = viewer.add_image(data, name="cells", scale=(1, 0.3, 0.1, 0.1))
     w.layer_combo.set_value(layer)
     w.axes_edit.setText("CZYX")
-    use(qtbot, w, "auto", f"{OPTICS},pixel=0.2,nz=5,dz=0.5;{WIDEFIELD}")
+    use(qtbot, w, "auto", f"{OPTICS},pixel=0.2,nz=3,dz=1.5;{WIDEFIELD}")
     w._warn_psf_scale(w.build_request())
     assert len(warned) == 1 and "\n" not in warned[0]
     first, second = warned[0].split("; channel 2: ")

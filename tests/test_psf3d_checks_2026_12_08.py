@@ -28,7 +28,7 @@ from napari_microdeblur.core.psf_fit import check_psf_model_fits
 
 DEEP = "widefield:na=1.4,wavelength=0.52,pixel=0.1,nz=31,dz=0.2,size=9"  # 31 planes
 OPTICS = "widefield:na=1.4,wavelength=0.52,size=9"
-PLANAR = f"{OPTICS},pixel=0.1,nz=5,dz=0.5"  # 'auto' keeps it to the PSF-aware network
+PLANAR = f"{OPTICS},pixel=0.1,nz=3,dz=1.5"  # 0.84 in focus: auto keeps the PSF-aware network
 WIDEFIELD = f"{OPTICS},pixel=0.1,nz=7,dz=0.2"  # 'auto' runs it in 3D
 ONE_PLANE = "a 3D PSF needs the stack's planes: give the whole stack, or a 2D PSF"
 

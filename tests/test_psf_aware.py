@@ -409,8 +409,8 @@ def test_auto_with_a_3d_psf_on_a_z_stack_runs_richardson_lucy_in_3d():
     assert not auto_runs_in_3d(auto, "ZYXS", (4, 48, 48, 3))  # RGB: the opponent network
     assert not auto_runs_in_3d(MethodSpec("auto", psf="gaussian:1.6"), "ZYX", (4, 48, 48))
     assert not auto_runs_in_3d(MethodSpec("auto", psf=psf3[1:2]), "ZYX", (4, 48, 48))
-    # a confocal-like PSF (half its light in focus; a confocal one cut to 3 planes held 0.48,
-    # a widefield one 0.33): the PSF-aware network, plane by plane
+    # half its light in focus, at the short-stack cap (bundled.SHORT_STACK_SHARE_FOR_3D; the
+    # confocal PSFs measured held 0.37-0.49 and go 3D): the PSF-aware network, plane by plane
     confocal = MethodSpec("auto", psf=_psf_3d(3, in_focus=0.5))
     assert in_focus_share(confocal.psf_value) == pytest.approx(0.5, rel=1e-3)
     assert not auto_runs_in_3d(confocal, "ZYX", (4, 48, 48))

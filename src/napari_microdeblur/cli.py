@@ -334,7 +334,8 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--method", default="auto",
                    help="auto (with --psf, the bundled PSF-aware network, or Richardson-Lucy "
-                   "in 3D for a widefield-like 3D PSF on a z-stack; without, the default "
+                   "in 3D for a 3D PSF on a z-stack: one with under 50%% of its light in "
+                   "focus on up to 16 planes, under 20%% on deeper stacks; without, the default "
                    "of the --modality; with --weights, the network that file describes), "
                    "richardson_lucy, wiener, an architecture with --weights, or a bundled "
                    "arch.tag such as gran.em_v1 (EM)")

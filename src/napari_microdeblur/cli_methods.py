@@ -33,13 +33,15 @@ def cmd_methods(args) -> int:
     listed = list_methods()
     usable = {e.name for e in listed if e.installed}  # present and readable (catalog)
     share = round(100 * bundled.IN_FOCUS_SHARE_FOR_3D)
+    short = round(100 * bundled.SHORT_STACK_SHARE_FOR_3D)
     auto = MethodEntry(
         name="auto", kind="auto", arch=None, modality="any", needs_psf=False,
         spatial_dims=CLASSICAL_DIMS, training_data_license=None,
         description=("the default; without --psf, by --modality (auto: brightfield for RGB, "
                      f"fluorescence for grayscale): {'; '.join(parts[:3])}. With --psf: "
-                     f"{parts[3]}, or richardson_lucy in 3D for a widefield-like 3D PSF "
-                     f"(in-focus plane under {share}% of its light) on a z-stack"),
+                     f"{parts[3]}, or richardson_lucy in 3D for a 3D PSF on a z-stack: "
+                     f"in-focus plane under {short}% of its light on up to "
+                     f"{bundled.MOST_PLANES_FOR_ANY_3D} planes, under {share}% on more"),
         installed=not refused and networks <= usable)
     entries = [auto, *listed]
     if args.json:  # a JSON list with one object per line
@@ -48,7 +50,11 @@ def cmd_methods(args) -> int:
     width = max(len(e.name) for e in entries)
     for e in entries:
         missing = "" if e.installed else " (file not installed)"
-        print(f"{e.name:<{width}}  {e.kind:<12}  {e.description}{missing}")
+        dims = "/".join(f"{d}D" for d in e.spatial_dims)
+        print(f"{e.name:<{width}}  {e.kind:<12}  {dims:<5}  {e.description}{missing}")
+    # --json's spatial_dims, in words: a 2D network on a z-stack is no 3D deconvolution
+    print("2D: plane by plane on a z-stack; 2D/3D: a z-stack as one volume too (with a 3D PSF, "
+          "or an architecture trained on volumes)")
     return 0
 
 

@@ -231,7 +231,8 @@ class MethodPanel(QWidget):
                 "Image type, for the method 'auto' without a PSF: EM and brightfield run the "
                 "PSF-aware network with a PSF estimated from the image, fluorescence its blind "
                 "network. auto: brightfield for an RGB image, fluorescence for a grayscale "
-                "one."))
+                "one. Phase contrast and DIC images are not blurred absorption images: "
+                "deblurring sharpens their halos rather than removing them."))
             self.auto_label = label("What 'auto' runs on this image.", wrap=False)
             self.form.addRow("Image type", row(self.modality_combo, self.auto_label))
             self.modality_combo.currentIndexChanged.connect(self._update)
@@ -358,7 +359,8 @@ class MethodPanel(QWidget):
         if self.psf_text is not None and self.psf_error is not None and self.psf_error():
             text = "nothing until the PSF is fixed (its error is under the PSF)"
         elif self.runs_in_3d is not None and self.runs_in_3d():
-            text = "richardson_lucy in 3D (a widefield-like 3D PSF on a z-stack)"
+            text = (f"richardson_lucy in 3D (a 3D PSF on a z-stack of up to "
+                    f"{bundled.MOST_PLANES_FOR_ANY_3D} planes, or a widefield-like one)")
         else:
             try:
                 text = bundled.auto_label(MethodSpec(AUTO, psf=self.psf_text,

@@ -24,7 +24,8 @@ __all__ = [
     "WEIGHTS_DIR",
     "DEFAULTS_BY_MODALITY",
     "ESTIMATED_PSF_MODALITIES",
-    "EVEN_SHARE_FACTOR_FOR_3D",
+    "MOST_PLANES_FOR_ANY_3D",
+    "SHORT_STACK_SHARE_FOR_3D",
     "IN_FOCUS_SHARE_FOR_3D",
     "BundledWeights",
     "auto_label",
@@ -380,25 +381,31 @@ def auto_blind_fallback(spec, rgb: bool) -> str | None:
 #: brightest pixel) holds less than this share of its light (``psf.in_focus_share``):
 #: widefield-like PSFs (6-9 % for the optics PSFs of benchmarks/psf3d_auto.py, where 3D
 #: Richardson-Lucy won every case on the two fluorescence volumes), not confocal ones (37 %:
-#: it won 3 of 12 cases and lost up to 13 dB on the others).
+#: it won 3 of 12 cases and lost up to 13 dB on the others). Stacks of up to
+#: ``MOST_PLANES_FOR_ANY_3D`` planes go 3D for more (``in_focus_share_for_3d``).
 IN_FOCUS_SHARE_FOR_3D = 0.2
 
-#: A widefield PSF spreads its light about evenly over its planes, so cut to a short stack's
-#: few planes its in-focus plane holds about 1/planes of it (0.33 of 3, 0.20-0.22 of 5), over
-#: 0.2 though 3D Richardson-Lucy still won; a confocal one holds more (0.48 of 3, 0.42 of 5).
-#: 'auto' goes 3D below this many times the even share too (``in_focus_share_for_3d``):
-#: benchmarks/results/psf3d_auto_short.json.
-EVEN_SHARE_FACTOR_FOR_3D = 1.25
+#: On a stack of at most this many planes 'auto' runs 3D Richardson-Lucy for confocal-like PSFs
+#: too (``in_focus_share_for_3d``): over stacks of 4-16 planes cut from the two fluorescence
+#: volumes (benchmarks/results/psf3d_auto_short.json, psf3d_auto_mid.json) it beat the network
+#: plane by plane in all 132 confocal cases (cut shares 0.37-0.49) and 311 of 396 widefield ones;
+#: on the full 32-plane nucleus the confocal PSF lost all 4 (2.3-4.9 dB). Between 17 and 31 planes
+#: nothing was measured: the deep rule (``IN_FOCUS_SHARE_FOR_3D``) holds there.
+MOST_PLANES_FOR_ANY_3D = 16
+
+#: ... a PSF whose in-focus plane holds at least this share stays with the network even there:
+#: nearly 2D (the confocal PSFs measured, cut to 3-15 planes, held 0.37-0.49).
+SHORT_STACK_SHARE_FOR_3D = 0.5
 
 
 def in_focus_share_for_3d(planes: int) -> float:
-    """The in-focus share under which 'auto' runs a PSF of ``planes`` planes in 3D:
-    ``IN_FOCUS_SHARE_FOR_3D``, or more for a PSF of few planes (``EVEN_SHARE_FACTOR_FOR_3D``
-    times the share of an even spread), 0.42 for 3 planes, 0.25 for 5, 0.2 from 7; 2 planes
-    were not measured and keep 0.2."""
-    if planes < 3:
-        return IN_FOCUS_SHARE_FOR_3D
-    return max(IN_FOCUS_SHARE_FOR_3D, EVEN_SHARE_FACTOR_FOR_3D / planes)
+    """The in-focus share of the PSF (as cut to the stack) under which 'auto' runs a z-stack of
+    ``planes`` planes in 3D: ``SHORT_STACK_SHARE_FOR_3D`` for 3 to ``MOST_PLANES_FOR_ANY_3D``
+    planes, ``IN_FOCUS_SHARE_FOR_3D`` for deeper stacks; 2 planes were not measured and keep
+    the deep rule."""
+    if 3 <= planes <= MOST_PLANES_FOR_ANY_3D:
+        return SHORT_STACK_SHARE_FOR_3D
+    return IN_FOCUS_SHARE_FOR_3D
 
 
 def auto_runs_in_3d(spec, axes: str, shape) -> bool:
@@ -423,13 +430,13 @@ def auto_3d_kernel(spec, axes: str, shape):
     fitted = spec.psf_for_image(axes, shape)
     if fitted is None or fitted.ndim != 3 or fitted.shape[0] < 2:
         return None
-    cut_off = in_focus_share_for_3d(fitted.shape[0])
+    cut_off = in_focus_share_for_3d(shape[axes.index("Z")])
     if isinstance(spec.psf, str) and is_psf_model(spec.psf):
         # a model runs as it is (never cut), and one deeper than the stack is refused in 3D
         # with the fix (psf_fit): that only for a clearly widefield-like one, as before
         model = spec.psf_kernel()
         if model.shape[0] <= shape[axes.index("Z")]:
-            fitted, cut_off = model, in_focus_share_for_3d(model.shape[0])
+            fitted = model
         else:
             cut_off = IN_FOCUS_SHARE_FOR_3D
     return fitted if in_focus_share(fitted) < cut_off else None
