@@ -8,7 +8,6 @@ import html
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
-from ..core.catalog import card_image_type
 from ._controls import label
 
 SUMMARY_TEXT_CHARS = 140  # training data longer than this is cut at a word
@@ -72,6 +71,8 @@ def _rows_html(rows) -> str:
 
 def card_summary(card) -> str:
     """Rich text: the six facts a user chooses weights by."""
+    from ..core.catalog import card_image_type  # the catalog imports torch: only when shown
+
     if card is None:
         return ""
     return _rows_html([
