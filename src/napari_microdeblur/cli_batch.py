@@ -84,7 +84,7 @@ def deblur_file_as_asked(source: Path, target: Path, args, models=None) -> str:
     if getattr(args, "focus_below", None) is not None:
         from .cli_selective import deblur_soft
 
-        return deblur_soft(source, target, args)
+        return deblur_soft(source, target, args, models)
     from .cli import deblur_one
 
     return deblur_one(source, target, args, models)

@@ -7,7 +7,10 @@ unchanged (bit-identical with ``--output-dtype input``). The Focus QC dock's rul
 - units without structure are never deblurred, as in the dock: tiles of background noise only
   (``focus.structure_tiles``) and blank planes (no structure, or a constant plane scoring 0,
   as ``microdeblur watch`` judges them): their score is noise's, often below any threshold;
-- ``auto``: half the median score of the units with structure (the dock's automatic threshold);
+- ``auto``: half the median score of the units with structure (the dock's automatic threshold),
+  of each channel's own units where the image has a C axis (channels score on their own levels:
+  DAPI 1.4-1.8e-4 beside GFP 2.5-7.1e-4; half the median of both pooled judged neither), as the
+  dock sets it; a typed number is one threshold for all channels (said);
 - the output records the selection under ``focus``, with the fields the dock's layer records.
 
 The deblurring is ``core.selective.iter_deblur_selected``'s; the output is written whole once
@@ -28,6 +31,7 @@ from .cli_progress import ProgressBar, say
 FOCUS_UNITS = ("slice", "tile")
 AUTO_WORDS = "half the median score of the units with structure"
 AUTO_RULE = f"auto: {AUTO_WORDS}"
+CHANNEL_WORDS = "half the median score of each channel's units with structure"
 
 
 def focus_below(text: str):
@@ -47,7 +51,8 @@ def add_focus_options(p) -> None:
                    help="deblur only the slices (or tiles, --focus-unit tile) whose focus score "
                    "(as `microdeblur focus` prints it) is below T; the rest is written "
                    "unchanged (bit-identical with --output-dtype input). auto: half the median "
-                   "score, as the Focus QC dock. Units of background noise only are never "
+                   "score, as the Focus QC dock (per channel where the image has channels; T "
+                   "is one for all). Units of background noise only are never "
                    "deblurred; the output's record lists what was")
     p.add_argument("--focus-unit", choices=FOCUS_UNITS,
                    help="with --focus-below: score and deblur whole slices (default; needs a "
@@ -82,6 +87,27 @@ def check_focus_options(args) -> None:
             raise UserError(f"--focus-tile {args.focus_tile}: {error}") from None
     if args.scheduler:
         raise UserError("--focus-below runs on this machine only: leave out --scheduler")
+
+
+def channel_axis(axes: str, tile: int | None) -> int | None:
+    """Index of C among the axes of the unit scores (tile scores add a row and a column after
+    the others), or None without a C axis (RGB samples are S: scored as one)."""
+    from .core.selective import score_axes
+
+    loop = score_axes(axes)
+    return loop.index("C") if "C" in loop else None
+
+
+def thresholds_for(given, scores, kept, axis: int | None) -> float | tuple[float, ...]:
+    """--focus-below's threshold: a typed number for all channels; auto: one per channel
+    (``focus_defaults.channel_thresholds``) with a C axis, else one over every unit."""
+    from .core.focus_defaults import channel_thresholds
+
+    if given != "auto":
+        return float(given)
+    if axis is None:
+        return auto_threshold(scores, kept)
+    return channel_thresholds(scores, kept, axis)
 
 
 def auto_threshold(scores, kept) -> float:
@@ -122,9 +148,10 @@ def _unit_tile(args, source: Path, axes: str, shape) -> int | None:
     return auto_focus_tile(shape[axes.index("Y")], shape[axes.index("X")])
 
 
-def deblur_soft(source: Path, output: Path, args) -> str:
+def deblur_soft(source: Path, output: Path, args, models=None) -> str:
     """Deblur the soft units of ``source`` into ``output``; prints its line; returns the
-    label of the method that ran."""
+    label of the method that ran. ``models``: a batch's ``checkpoint.ModelCache`` (None:
+    ``inference.RECENT_MODELS``, which keeps the last networks too)."""
     from .cli import file_label, method_specs
     from .core import io, io_write
     from .core.files import image_axes
@@ -143,11 +170,11 @@ def deblur_soft(source: Path, output: Path, args) -> str:
            if io_write.is_png(output) else None)
     spec = psf_from_calibration(spec, data.pixel_size, axes)
     scores, kept = unit_scores(image, axes, tile)
-    threshold = (auto_threshold(scores, kept) if args.focus_below == "auto"
-                 else float(args.focus_below))
+    threshold = thresholds_for(args.focus_below, scores, kept, channel_axis(axes, tile))
     # units without structure get no score, so the core never selects them (the dock's way)
     run = iter_deblur_selected(image, spec, threshold=threshold, axes=axes,
-                               scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling)
+                               scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling,
+                               models=models)
     with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
@@ -171,6 +198,30 @@ def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: b
         target[tuple(slice(None) for _ in image.shape)] = image
 
 
+def channel_counts(result) -> str:
+    """'C 0: 1 of 48 below 3.76e-05, C 1: 2 of 48 below 0.000103' (per-channel thresholds)."""
+    axis = result.unit_axes.index("C")
+    mask = result.mask
+    return ", ".join(f"C {c}: {int(np.take(mask, c, axis=axis).sum())} of "
+                     f"{np.take(mask, c, axis=axis).size} below {t:.4g}"
+                     for c, t in enumerate(result.threshold))
+
+
+def below_words(result, given) -> str:
+    """What the units were compared with: 'below 0.00115 (auto: ...)', 'below 0.002 (one
+    threshold for all 2 channels)' or 'below their channel's threshold (auto per channel: ...;
+    C 0: ...)'."""
+    if isinstance(result.threshold, tuple):
+        return (f"below their channel's threshold (auto per channel: {CHANNEL_WORDS}; "
+                f"{channel_counts(result)})")
+    if given == "auto":
+        return f"below {result.threshold:.4g} ({AUTO_RULE})"
+    if "C" in result.unit_axes:
+        channels = result.scores.shape[result.unit_axes.index("C")]
+        return f"below {result.threshold:.4g} (one threshold for all {channels} channels)"
+    return f"below {result.threshold:.4g}"
+
+
 def soft_line(output: Path, result, kept, given, seconds: float) -> str:
     """'OUT: 2 of 34 slices below 0.00115 (auto: ...) deblurred with M (cpu), 32 unchanged
     (1 without structure, never deblurred), in 4.2 s'."""
@@ -178,10 +229,8 @@ def soft_line(output: Path, result, kept, given, seconds: float) -> str:
     unit = "slice" if result.focus_tile is None else "tile"
     unit += "s" * (total != 1) + ("" if result.focus_tile is None
                                   else f" ({result.focus_tile} px)")
-    how = f" ({AUTO_RULE})" if given == "auto" else ""
-    line = (f"{output}: {done} of {total} {unit} below "
-            f"{result.threshold:.4g}{how} deblurred with {result.method} ({result.device}), "
-            f"{total - done} unchanged")
+    line = (f"{output}: {done} of {total} {unit} {below_words(result, given)} deblurred with "
+            f"{result.method} ({result.device}), {total - done} unchanged")
     blank = int(np.size(kept) - np.count_nonzero(kept))
     if blank:
         line += f" ({blank} without structure, never deblurred)"
@@ -227,12 +276,17 @@ def focus_entry(result, kept, given) -> dict:
     finite = result.scores[kept & np.isfinite(result.scores)]
     unit = "slice" if result.focus_tile is None else "tile"
     total, done = int(result.scores.size), len(result.selected)
-    option = f"--focus-below auto ({AUTO_WORDS})" if given == "auto" else "--focus-below"
+    per_channel = isinstance(result.threshold, tuple)
     return {
         "score": float(finite.min()) if finite.size else None,
-        "threshold": float(result.threshold), "threshold_from": {"option": option},
-        "decision": f"{done} of {total} {unit}s deblurred (below the threshold), "
-                    f"{total - done} unchanged",
+        # per channel: C 0's first, 6 digits as the Focus QC dock records them
+        "threshold": ([float(f"{t:.6g}") for t in result.threshold] if per_channel
+                      else float(result.threshold)),
+        "threshold_from": {"option": threshold_origin(result, given)},
+        "decision": (f"{done} of {total} {unit}s deblurred (below their channel's threshold: "
+                     f"{channel_counts(result)})" if per_channel else
+                     f"{done} of {total} {unit}s deblurred (below the threshold)")
+                    + f", {total - done} unchanged",
         "mode": result.mode, "score_axes": result.unit_axes,
         "focus_tile": result.focus_tile, "halo": int(result.halo),
         "units": int(result.scores.size), "deblurred": len(result.selected),
@@ -240,3 +294,16 @@ def focus_entry(result, kept, given) -> dict:
         "selected": [list(u) for u in result.selected],
         "boxes": [list(b) for b in result.boxes],
     }
+
+
+def threshold_origin(result, given) -> str:
+    """Where the recorded threshold came from, as `microdeblur info` prints it."""
+    if isinstance(result.threshold, tuple):
+        return (f"--focus-below auto, one per channel (C 0 to C {len(result.threshold) - 1}): "
+                f"{CHANNEL_WORDS}")
+    if given == "auto":
+        return f"--focus-below auto ({AUTO_WORDS})"
+    if "C" in result.unit_axes:
+        channels = result.scores.shape[result.unit_axes.index("C")]
+        return f"--focus-below, one for all {channels} channels"
+    return "--focus-below"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.focus_defaults import default_threshold
+from ..core.focus_defaults import channel_thresholds
 
 
 def channel_axis(axes: str, loop: str) -> int | None:
@@ -25,10 +25,9 @@ def along(values, axis: int, c: int):
 
 
 def auto_thresholds(scores, structure, axis: int) -> np.ndarray:
-    """Half the median score (``default_threshold``) of each channel's units with structure."""
-    n = np.asarray(scores).shape[axis]
-    return np.array([default_threshold(along(scores, axis, c)[along(structure, axis, c)])
-                     for c in range(n)], dtype=np.float64)
+    """Half the median score of each channel's units with structure, as the CLI's
+    ``--focus-below auto`` takes it (``core.focus_defaults.channel_thresholds``)."""
+    return np.array(channel_thresholds(scores, structure, axis), dtype=np.float64)
 
 
 def calibrated_thresholds(scores, structure, axis: int, calibrate, name: str) -> np.ndarray:

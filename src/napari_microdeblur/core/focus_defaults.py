@@ -27,3 +27,13 @@ def default_threshold(scores) -> float:
     if values.size == 0:
         return 0.0
     return float(0.5 * np.median(values))
+
+
+def channel_thresholds(scores, structure, axis: int) -> tuple[float, ...]:
+    """``default_threshold`` of each channel alone: its units with ``structure``, the channel
+    being index ``axis`` of ``scores``. Channels score on their own levels (DAPI 1.4-1.8e-4
+    beside GFP 2.5-7.1e-4 in one time-lapse): half the median of both pooled judged neither."""
+    scores = np.asarray(scores, dtype=np.float64)
+    structure = np.broadcast_to(np.asarray(structure, dtype=bool), scores.shape)
+    return tuple(default_threshold(np.take(scores, c, axis=axis)[np.take(structure, c, axis=axis)])
+                 for c in range(scores.shape[axis]))
