@@ -8,8 +8,10 @@ viewer (``viewer_layer``) and read as the docks read it. Kept: the axes (the plu
 guessed from the shape as the docks guess them; with no layer in a viewer and a guess in doubt,
 a .tif is saved without axes, as napari's builtin saves it, and a line says so), the pixel sizes
 in um where the layer's units are lengths (nm converted; a unitless light-microscope scale as
-um, with a line; else those of the layer's file or record, as the docks read them), a time interval
-where the T axis has a time unit, RGB as RGB, and the plugin's provenance record (method,
+um, with a line; else those of the layer's file or record, as the docks read them), a time
+interval where the T axis has a time unit, else the one the record or the layer's file gives,
+the channel names the record or the layer's file gives (``source_channels``; OME and OME-Zarr
+hold names, ImageJ's .tif none), RGB as RGB, and the plugin's provenance record (method,
 weights sha256, parameters) as JSON: ImageJ's Info (Fiji's Image > Show Info) in a .tif, the
 OME Image Description in an .ome.tif, the description's JSON in a TIFF ImageJ cannot hold
 (``tiff_metadata``), the group's ``microdeblur`` attribute in a .zarr. A layer napari opened
@@ -103,6 +105,7 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     if not axes:  # the pixels as napari's builtin writer saves them, and the record
         return _write_unnamed(path, array, meta, record)
     pixel_size, extras = layer_calibration(axes, meta, layer)
+    extras = {**source_channels(meta, layer), **extras}  # the layer's own T scale wins
     if is_zarr(path):
         _write_zarr(path, array, axes, pixel_size, extras, record)
     else:  # overwrite: napari's save dialog asked to replace; the record as the CLI keeps it
@@ -246,6 +249,27 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
         _tell(f"layer {name!r}: scale of {', '.join(unitless)} has no length unit and is no "
               "size in um, saved uncalibrated; set the layer's units (e.g. 'nm') to keep it")
     return sizes, extras
+
+
+def source_channels(meta: dict, layer=None) -> dict:
+    """The channel names and time interval (s) of the layer's source, as the CLI keeps its
+    input's (``tiff_metadata.tiff_extras``): its record's (a deblurred layer's input's), else
+    those of the file the viewer's ``layer`` was opened from (napari's reader drops them).
+    The writer's formats keep names only where they count the layer's channels."""
+    from ._widgets._layer_file import file_channels_of
+
+    record = (meta.get("metadata") or {}).get(RECORD_KEY)
+    record = record if isinstance(record, dict) else {}
+    found = {}
+    names = record.get("channel_names")
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        found["channel_names"] = list(names)
+    interval = record.get("time_interval")
+    if isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0:
+        found["time_interval"] = float(interval)
+    if layer is not None and len(found) < 2:  # headers only, and only what the record lacks
+        found = {**file_channels_of(layer), **found}
+    return found
 
 
 def _file_sizes(layer, dims: str, known: dict) -> dict[str, float]:

@@ -277,7 +277,17 @@ def deblur_metadata(req, outcome) -> dict:
         "seconds": round(float(outcome.seconds), 3),
         # a result has no file to read them from: its input's, by scale or by file
         "pixel_size": input_pixel_sizes(req),
+        **input_channels(req),
     })
+
+
+def input_channels(req) -> dict:
+    """The input's channel names and time interval (its record's, else its file's headers), so
+    that Save writes them with the result as the CLI does (napari's reader drops them)."""
+    from .._writer import source_channels
+
+    layer = req.placement["source"]()
+    return {} if layer is None else source_channels({"metadata": layer.metadata}, layer)
 
 
 def input_pixel_sizes(req) -> dict[str, float]:

@@ -18,7 +18,8 @@ guessed from its shape is CZYX.
 A deblurred result (``layer.metadata['microdeblur']``) has no source path: it records the pixel
 sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``).
 A layer opened from such a result has its record in the file only (``file_record_of``: the
-writer keeps it in a file saved again).
+writer keeps it in a file saved again), and a layer opened from an OME-TIFF, ImageJ TIFF or
+OME-Zarr its channel names and time interval (``file_channels_of``: napari's reader drops them).
 
 A header can take seconds to read (tens of MB of OME-XML): within ``unread_headers_deferred()``
 a header not read yet is not read on this thread (taken as no file, its key listed), so that
@@ -39,8 +40,8 @@ import numpy as np
 
 from ..core.thread_warnings import caught
 
-__all__ = ["file_axes_of", "file_key_of", "file_record_of", "header_read", "layer_pixel_sizes",
-           "read_header", "unread_headers_deferred"]
+__all__ = ["file_axes_of", "file_channels_of", "file_key_of", "file_record_of", "header_read",
+           "layer_pixel_sizes", "read_header", "unread_headers_deferred"]
 
 _NO_SIZES = (".png", ".jpg", ".jpeg", ".bmp")  # formats without a pixel size
 _ZARR_ATTRIBUTES = ".zattrs"  # a Zarr v2's attributes (its pixel sizes) change here
@@ -145,16 +146,37 @@ def file_record_of(layer) -> tuple[dict, str, str] | None:
     cached: the record is not part of ``read_header``'s header."""
     from ..core.provenance import RECORD_KEY
 
+    found = _file_extras_of(layer)
+    if found is None:
+        return None
+    extras, name, differs = found
+    record = extras.get(RECORD_KEY)
+    if not isinstance(record, dict) or not record:
+        return None
+    return record, name, differs
+
+
+def file_channels_of(layer) -> dict:
+    """The channel names and time interval (s) the file ``layer`` was opened from states
+    (``tiff_extras``, a Zarr's metadata) where the layer's data has the file's image shape
+    (its dtype aside: a retyped layer keeps its channels and time steps); {} otherwise.
+    Headers only, read when asked (a save)."""
+    found = _file_extras_of(layer)
+    if found is None or found[2].startswith("the layer's data has shape"):
+        return {}
+    return {k: found[0][k] for k in ("channel_names", "time_interval") if k in found[0]}
+
+
+def _file_extras_of(layer) -> tuple[dict, str, str] | None:
+    """(the extras of the file ``layer`` was opened from, its name, '' where the layer's data
+    has the file's image shape and dtype, else what differs), or None: no such file."""
     key = file_key_of(layer)
     if key is None:
         return None
     try:
         with caught():  # a Zarr's notes ('pyramid') were said when napari opened it
             shape, dtype, extras = _file_record_header(key[0])
-    except Exception:  # noqa: BLE001 - a file moved or changed since: no record from it
-        return None
-    record = extras.get(RECORD_KEY)
-    if not isinstance(record, dict) or not record:
+    except Exception:  # noqa: BLE001 - a file moved or changed since: nothing from it
         return None
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     mine = tuple(int(n) for n in data.shape)
@@ -163,13 +185,13 @@ def file_record_of(layer) -> tuple[dict, str, str] | None:
         differs = f"the layer's data has shape {mine}, the file's {shape}"
     elif np.dtype(data.dtype) != dtype:
         differs = f"the layer's data is {np.dtype(data.dtype)}, the file's {dtype}"
-    return record, Path(layer.source.path).name, differs
+    return extras, Path(layer.source.path).name, differs
 
 
 def _file_record_header(path: str) -> tuple[tuple, np.dtype, dict]:
-    """(shape, dtype, extras with the record) of the first image in ``path``, no pixel read:
-    a TIFF's from tifffile's headers, a Zarr's from its lazy array; other formats (bioio) hold
-    no record this package writes."""
+    """(shape, dtype, extras: record, channel names, time interval) of the first image in
+    ``path``, no pixel read: a TIFF's from tifffile's headers, a Zarr's from its lazy array;
+    other formats (bioio) hold no record this package writes."""
     if in_background(path):
         import tifffile
 
