@@ -151,8 +151,10 @@ def test_auto_with_a_3d_psf_says_the_network_took_its_in_focus_plane(
 
     from napari_microdeblur.core.psf import gaussian_psf
 
-    # 5 planes, 20 % of the light in focus: over auto's share for 3D, so the network runs
-    psf3 = np.stack([0.2 * gaussian_psf(s, size=31) for s in (3.0, 2.0, 1.0, 2.0, 3.0)])
+    # 5 planes, 60 % of the light in focus (confocal-like): over auto's share for 3D on a
+    # short stack (50 %), so the network runs
+    psf3 = np.stack([w * gaussian_psf(s, size=31)
+                     for w, s in zip((0.05, 0.15, 0.6, 0.15, 0.05), (3.0, 2.0, 1.0, 2.0, 3.0))])
     path = tmp_path / "psf5.tif"
     tifffile.imwrite(path, psf3.astype(np.float32), photometric="minisblack")
     viewer = make_napari_viewer()
