@@ -112,11 +112,13 @@ def _make_pair(
     sharp_dtype: np.dtype | type = np.float32,
     upsample: int = 20,
     info: dict | None = None,
+    where: str | None = None,
 ) -> Pair:
-    """Align, normalise and intensity-match one (C, Y, X) plane pair."""
+    """Align, normalise and intensity-match one (C, Y, X) plane pair (``where``: messages')."""
     info = dict(info or {})
-    check_plane(blurry, f"the blurry plane {group!r}")
-    check_plane(sharp, f"the sharp plane {group!r}")
+    where = where or repr(group)
+    check_plane(blurry, f"the blurry plane of {where}")
+    check_plane(sharp, f"the sharp plane of {where}")
     x, lo, scale = normalise_plane(blurry)
     shift = np.zeros(2)
     if align:
@@ -141,32 +143,27 @@ def _make_pair(
         crop = (slice(None), slice(margin, -margin), slice(margin, -margin))
         x, sharp = x[crop], sharp[crop]
         if min(x.shape[1:]) < 2:
-            raise ValueError(f"{group!r}: the alignment shift {shift.tolist()} leaves no image")
+            raise ValueError(f"{where}: the alignment shift {shift.tolist()} leaves no image")
     if match_intensity:
         t_ref, s_lo, s_scale = normalise_plane(sharp)
-        target, (a, b) = _matched_target(t_ref, x, lowpass_sigma, group, info)
+        target, (a, b) = _matched_target(t_ref, x, lowpass_sigma, where, info)
         # model units -> the sharp plane's own percentiles (1/a, -b/a) -> its raw values ->
-        # the evaluation scale: validation PSNR/SSIM are then Compare & QC's (the target's
-        # own percentile scale read 11 dB lower on a low-contrast 8-bit brightfield pair)
+        # this plane's evaluation scale (its percentile scale read 11 dB low on an 8-bit
+        # brightfield pair). The target is matched onto the input: scored as evaluate --match
         to_ref = (s_scale / (a * r_scale), (s_lo - r_off - b * s_scale / a) / r_scale)
     else:
         target = ((sharp - lo) / scale).astype(np.float32)
-        _check_same_units(x, target, group)
+        _check_same_units(x, target, where)
         # the sign check of matched pairs: an inverted pair in the same units was trained on
         gain = affine_fit(target, x, lowpass_sigma)[0]
         if not gain > 0:
-            raise ValueError(_inverted_message(group, gain, info))
+            raise ValueError(_inverted_message(where, gain, info))
         to_ref = (scale / r_scale, (lo - r_off) / r_scale)
-    return Pair(
-        np.ascontiguousarray(x, dtype=np.float32),
-        np.ascontiguousarray(target),
-        group,
-        (float(to_ref[0]), float(to_ref[1])),
-        info,
-    )
+    return Pair(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(target), group,
+                (float(to_ref[0]), float(to_ref[1])), info)
 
 
-def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, group: str, info: dict):
+def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, where: str, info: dict):
     """(target, (a, b)): the sharp plane ``t_ref`` (normalised by its own percentiles) put on
     the scale of the input ``x`` by ``affine_fit`` (``target = a * t_ref + b``); ``info`` gets
     what was fitted.
@@ -177,7 +174,7 @@ def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, group: str, 
     empty) keeps the one of all channels together, which is the (a, b) returned."""
     a, b, blur = affine_fit(t_ref, x, sigma)
     if not a > 0:
-        raise ValueError(_inverted_message(group, a, info))
+        raise ValueError(_inverted_message(where, a, info))
     fits = [(a, b)] * len(t_ref)
     if len(t_ref) > 1:
         own = [affine_fit(t_ref[c : c + 1], x[c : c + 1], sigma)[:2] for c in range(len(t_ref))]
@@ -188,7 +185,7 @@ def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, group: str, 
     return target.astype(np.float32), (a, b)
 
 
-def _inverted_message(group: str, gain: float, info: dict) -> str:
+def _inverted_message(where: str, gain: float, info: dict) -> str:
     """Why a pair is refused when its planes are anti-correlated. Brightfield and phase
     contrast invert the contrast of transparent objects on one side of focus (a real pair
     10 um below focus: gain -0.52; of the twenty 256-px crops of 2 fields at 10 and 25 um,
@@ -198,29 +195,32 @@ def _inverted_message(group: str, gain: float, info: dict) -> str:
     why = ("in brightfield or phase contrast the contrast of transparent objects inverts on "
            "one side of focus (or the planes are not of the same field)")
     if "distance" not in info:  # a blurry/sharp pair
-        return (f"{group!r}: the blurry and sharp planes are {fit}: {why}; pair a blurry plane "
+        return (f"{where}: the blurry and sharp planes are {fit}: {why}; pair a blurry plane "
                 "from the other side of focus")
     z, focus = info["z"], info["focus_plane"]
     side = f"z < {focus}" if z < focus else f"z > {focus}"
-    return (f"{group!r}: plane {z} and the in-focus plane {focus} are {fit}: {why}; train on "
+    return (f"{where}: plane {z} and the in-focus plane {focus} are {fit}: {why}; train on "
             f"the planes on the other side of focus (a stack without the planes {side})")
 
 
 UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
 
 
-def _check_same_units(x: np.ndarray, target: np.ndarray, group: str) -> None:
+def _check_same_units(x: np.ndarray, target: np.ndarray, where: str) -> None:
     """Without intensity matching the sharp plane must be in the blurry plane's units. Blur
-    keeps the mean, so means (above the blurry plane's floor) that differ by over
-    ``UNITS_FACTOR`` mean other units (uint8 against uint16, 0-1 against counts); training on
-    them would silently teach the network to rescale."""
-    blurry_mean, sharp_mean = float(np.mean(x)), float(np.mean(target))
+    keeps the mean, so means differing by over ``UNITS_FACTOR`` mean other units (uint8
+    against uint16, 0-1 against counts): training would teach the network to rescale. Means
+    are above the lower floor (0.1th percentile) of the two: the blurry one's alone made a
+    dim sharp plane's mean negative (camera offset 168, none in the truth: -0.167x)."""
+    low = NORMALIZATION["low"]
+    floor = min(float(np.percentile(x, low)), float(np.percentile(target, low)))
+    blurry_mean, sharp_mean = float(np.mean(x)) - floor, float(np.mean(target)) - floor
     if blurry_mean <= 1e-3:
         return  # a plane of almost nothing but its floor: no mean to compare
     ratio = sharp_mean / blurry_mean
     if not 1 / UNITS_FACTOR <= ratio <= UNITS_FACTOR:
         raise ValueError(
-            f"{group!r}: the sharp plane's mean intensity is {ratio:.3g}x the blurry plane's, "
+            f"{where}: the sharp plane's mean intensity is {ratio:.3g}x the blurry plane's, "
             "so they are not in the same units; tick 'match intensities' (match_intensity="
             "True) or rescale one of them"
         )
@@ -255,6 +255,7 @@ def pairs_from_arrays(
             "the same shape and axes"
         )
     axes = check_axes(axes, blurry.shape)
+    loop = loop_axes(axes, "YX" + (channel_letter(axes) or ""))
     if not lowpass_sigma >= 0:
         raise ValueError(f"lowpass_sigma={lowpass_sigma!r}; accepted: a number >= 0 (pixels)")
     pairs = []
@@ -271,9 +272,16 @@ def pairs_from_arrays(
                 lowpass_sigma=lowpass_sigma,
                 sharp_dtype=sharp.dtype,
                 info={"plane": list(idx)},
+                where=plane_label(name, loop, idx),
             )
         )
     return pairs
+
+
+def plane_label(name: str, loop: str, idx: Sequence[int]) -> str:
+    """``'name' at T 0, Z 3``: the group's ``name:0:3`` does not say which axes."""
+    where = ", ".join(f"{a} {i}" for a, i in zip(loop, idx, strict=True))
+    return f"{name!r} at {where}" if where else repr(name)
 
 
 def _is_count(v) -> bool:
