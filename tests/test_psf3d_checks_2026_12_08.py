@@ -41,11 +41,12 @@ def tiny_bundled(monkeypatch, tmp_path):
     monkeypatch.setattr(bundled, "BUNDLED_WEIGHTS", table)
 
 
-@pytest.mark.parametrize("name", ["auto", DEFAULT_PSF_AWARE])
-@pytest.mark.parametrize("shape", [(1, 48, 48), (5, 48, 48)])
+@pytest.mark.parametrize(("name", "shape"), [
+    ("auto", (1, 48, 48)), (DEFAULT_PSF_AWARE, (1, 48, 48)), (DEFAULT_PSF_AWARE, (5, 48, 48))])
 def test_a_network_run_takes_a_3d_model_deeper_than_the_stack(name, shape):
-    """One plane (the dock's 'current slice') or a short stack: the network runs plane by plane
-    with the in-focus plane; it was refused as '31 x 9 x 9 px, larger than the image'."""
+    """One plane (the dock's 'current slice'), or a short stack for the network by name: the
+    network runs plane by plane with the in-focus plane; it was refused as '31 x 9 x 9 px,
+    larger than the image' (auto on a short stack recomputes the model: the test below)."""
     spec = MethodSpec(name, psf=DEEP).check()
     assert not auto_runs_in_3d(spec, "ZYX", shape)
     check_psf_model_fits(spec, "ZYX", shape, image="layer 'stack'")
@@ -67,13 +68,16 @@ def test_per_channel_models_on_one_plane_are_checked_per_plane():
                              (2, 1, 48, 48))
 
 
-def test_auto_in_3d_still_compares_the_depth():
+def test_auto_in_3d_computes_a_deep_model_at_the_stack_depth():
     """'auto' that becomes Richardson-Lucy in 3D deconvolves over Z: a model deeper than the
-    stack is refused before the run (the run would refuse it after its preparation)."""
+    stack (it was refused) is computed at the stack's depth, nz=19 on 20 planes; a method
+    chosen by name is still refused it, with the nz to give."""
     spec = MethodSpec("auto", psf=DEEP).check()
     assert auto_runs_in_3d(spec, "ZYX", (20, 48, 48))
+    assert check_psf_model_fits(spec, "ZYX", (20, 48, 48)) is None
     with pytest.raises(ValueError, match=r"31 x 9 x 9 px, larger than the image"):
-        check_psf_model_fits(spec, "ZYX", (20, 48, 48))
+        check_psf_model_fits(MethodSpec("richardson_lucy", psf=DEEP).check(), "ZYX",
+                             (20, 48, 48))
 
 
 @pytest.mark.parametrize("method", ["richardson_lucy", "wiener"])

@@ -269,7 +269,14 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return False
         try:
             layer, axes = self.image.checked()
-            return auto_runs_in_3d(self.method.spec(AUTO), axes, tuple(layer_data(layer).shape))
+            spec, shape = self.method.spec(AUTO), tuple(layer_data(layer).shape)
+            parts = channel_sources(spec.psf)
+            if parts is not None and "C" in axes and shape[axes.index("C")] == len(parts):
+                # a PSF per channel: each channel runs on its own ('A;B' as one PSF said 2D)
+                c = axes.index("C")
+                return any(auto_runs_in_3d(spec.replace(psf=p), axes.replace("C", ""),
+                                           shape[:c] + shape[c + 1:]) for p in parts)
+            return auto_runs_in_3d(spec, axes, shape)
         except (ValueError, TypeError, OSError):  # said where the run would say it
             return False
 

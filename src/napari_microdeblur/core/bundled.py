@@ -32,6 +32,7 @@ __all__ = [
     "auto_method_name",
     "auto_psf",
     "auto_3d_kernel",
+    "auto_3d_psf",
     "auto_runs_in_3d",
     "bundled_path",
     "auto_blind_fallback",
@@ -419,27 +420,35 @@ def auto_runs_in_3d(spec, axes: str, shape) -> bool:
 
 
 def auto_3d_kernel(spec, axes: str, shape):
-    """The 3D PSF as 'auto' deconvolves this image with in 3D (cut to the stack), or None where
-    it does not (``auto_runs_in_3d``)."""
+    """The 3D PSF as 'auto' deconvolves this image with in 3D (cut to the stack; a model deeper
+    than the stack computed at its depth, ``auto_3d_psf``), or None where it does not
+    (``auto_runs_in_3d``)."""
     from .axes import is_rgb
-    from .psf import in_focus_share, is_psf_model
+    from .psf import in_focus_share, is_psf_model, parse_psf
 
     if (spec.name != "auto" or spec.weights is not None or spec.psf is None
             or "Z" not in axes or is_rgb(axes, shape)):
         return None
+    planes = shape[axes.index("Z")]
     fitted = spec.psf_for_image(axes, shape)
     if fitted is None or fitted.ndim != 3 or fitted.shape[0] < 2:
         return None
-    cut_off = in_focus_share_for_3d(shape[axes.index("Z")])
     if isinstance(spec.psf, str) and is_psf_model(spec.psf):
-        # a model runs as it is (never cut), and one deeper than the stack is refused in 3D
-        # with the fix (psf_fit): that only for a clearly widefield-like one, as before
-        model = spec.psf_kernel()
-        if model.shape[0] <= shape[axes.index("Z")]:
-            fitted = model
-        else:
-            cut_off = IN_FOCUS_SHARE_FOR_3D
-    return fitted if in_focus_share(fitted) < cut_off else None
+        # a model runs as it is (never cut); one deeper than the stack as computed at its depth
+        # (none under 3 planes: then plane by plane)
+        psf = auto_3d_psf(spec, axes, shape)
+        if psf == spec.psf and spec.psf_kernel().shape[0] > planes:
+            return None
+        fitted = parse_psf(psf)
+    return fitted if in_focus_share(fitted) < in_focus_share_for_3d(planes) else None
+
+
+def auto_3d_psf(spec, axes: str, shape):
+    """The PSF 'auto' gives Richardson-Lucy where it runs in 3D: ``spec.psf``, or a PSF model
+    deeper than the stack computed at the stack's depth (``psf_fit.model_at_stack_depth``)."""
+    from .psf_fit import model_at_stack_depth
+
+    return model_at_stack_depth(spec, axes, shape) or spec.psf
 
 
 def auto_label(spec, rgb: bool) -> str:

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from .axes import colour_part, is_rgb
-from .bundled import auto_3d_kernel, auto_psf, default_for_modality
+from .bundled import auto_3d_kernel, auto_3d_psf, auto_psf, default_for_modality
 from .channel_psfs import channel_sources, one_psf_only
 from .method import MethodSpec
 from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
@@ -43,7 +43,8 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
 def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
     """The spec as ``spec_for_image`` settles it, without reading the image: what decides the
     method's reach (and so the smallest tile it runs on), for a check before a run starts.
-    'auto' with a 3D PSF on a z-stack is Richardson-Lucy; iterations and balance 'auto' are
+    'auto' with a 3D PSF on a z-stack is Richardson-Lucy (a model deeper than the stack computed
+    at its depth, as ``in_3d_where_auto_should`` runs it); iterations and balance 'auto' are
     fixed (they do not change the reach). None where the PSF comes from the image itself
     ('estimate', or 'auto' for EM and brightfield): only the image settles that one."""
     from .psf_estimate import is_estimate
@@ -52,7 +53,7 @@ def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
     if is_estimate(spec.psf) or channel_sources(spec.psf) or auto_psf(spec, is_rgb(axes, shape)):
         return None
     if auto_3d_kernel(spec, axes, shape) is not None:
-        spec = spec.replace(name="richardson_lucy")
+        spec = spec.replace(name="richardson_lucy", psf=auto_3d_psf(spec, axes, shape))
     return spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
 
 
@@ -105,10 +106,11 @@ AUTO_ITERATIONS_MAX_3D = FIXED_ITERATIONS
 
 def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """'auto' given a 3D PSF for a grayscale z-stack as Richardson-Lucy in 3D
-    (``bundled.auto_runs_in_3d``), with a line saying so; any other spec as it is. It runs at
-    most ``spec.iterations`` (``AUTO_ITERATIONS_MAX_3D`` for 'auto'), fewer where a held-out check
-    on a central crop of the stack (``held_out_count``) finds that RL fits the noise sooner: on
-    a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
+    (``bundled.auto_runs_in_3d``), with a line saying so (a PSF model deeper than the stack
+    computed at its depth, ``bundled.auto_3d_psf``, the line says that); any other spec as it
+    is. It runs at most ``spec.iterations`` (``AUTO_ITERATIONS_MAX_3D`` for 'auto'), fewer where
+    a held-out check on a central crop of the stack (``held_out_count``) finds that RL fits the
+    noise sooner: on a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
     (benchmarks/psf3d_auto.py)."""
     kernel = auto_3d_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
@@ -118,12 +120,23 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     count = (_iterations_text(iterations) if iterations == most else
              f"{_iterations_text(iterations)}: past that it fitted the noise of the stack, by a "
              f"check on voxels held out of it; at most {most}")
+    psf = auto_3d_psf(spec, axes, tuple(image.shape))
+    lead = ("method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D"
+            if psf == spec.psf else _deeper_model_text(spec.psf, psf, image.shape[axes.index("Z")]))
     warnings.warn(
-        f"method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D ({count}), which "
-        "removes the light other planes send into each plane; the PSF-aware network sees one "
-        "plane at a time (choose it by name to run it with the PSF's in-focus plane)",
-        stacklevel=3)
-    return spec.replace(name="richardson_lucy", iterations=iterations)
+        f"{lead} ({count}), which removes the light other planes send into each plane; the "
+        "PSF-aware network sees one plane at a time (choose it by name to run it with the PSF's "
+        "in-focus plane)", stacklevel=3)
+    return spec.replace(name="richardson_lucy", iterations=iterations, psf=psf)
+
+
+def _deeper_model_text(given: str, computed: str, planes: int) -> str:
+    """What 'auto' did with a PSF model deeper than the stack (``bundled.auto_3d_psf``)."""
+    from .psf import parse_psf
+
+    return (f"the PSF model's nz={parse_psf(given).shape[0]} is deeper than the {planes}-plane "
+            f"stack: auto computed it with nz={parse_psf(computed).shape[0]} and deconvolves in "
+            "3D with Richardson-Lucy")
 
 
 def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:

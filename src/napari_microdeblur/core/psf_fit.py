@@ -14,7 +14,7 @@ from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
 from .shown import shown_path
 
 __all__ = ["check_psf_model_fits", "check_spec_before_image", "fit_psf_to_image_of",
-           "psf_from_calibration", "runs_in_3d", "uncalibrated"]
+           "model_at_stack_depth", "psf_from_calibration", "runs_in_3d", "uncalibrated"]
 
 #: What to change where a classical method gets a 3D PSF and one plane of a stack (a 'current
 #: slice' run in the Deblur dock): the words of ``tile_options``, which refuses it in the run.
@@ -60,6 +60,11 @@ def check_psf_model_fits(spec: MethodSpec, axes: str, shape, *, tile=None,
     if "Z" in psf_axes and not runs_in_3d(spec, axes, shape):
         # plane by plane (a network, or 'auto' that runs one): only its in-focus plane is used
         psf_axes, kernel_shape = psf_axes[1:], kernel_shape[1:]
+    elif "Z" in psf_axes and (deeper := model_at_stack_depth(spec, axes, shape)):
+        # 'auto' in 3D runs the model computed at the stack's depth (image_settings), which
+        # is narrower too (an optics model's side follows its depth)
+        kernel_shape = tuple(int(k) for k in parse_psf(deeper).shape)
+        spec, size = spec.replace(psf=deeper), " x ".join(map(str, kernel_shape))
     spatial = tuple(int(shape[axes.index(a)]) for a in psf_axes)
     if any(k > n for k, n in zip(kernel_shape, spatial)):
         raise ValueError(
@@ -83,6 +88,33 @@ def _smaller_model_fix(psf_axes: str, kernel_shape, spatial) -> str:
     fewer = (f"give nz={odd} or fewer in it (odd, at most the stack's {spatial[0]} planes) "
              "or a 2D PSF model (no nz)") if odd > 1 else "choose a 2D PSF model (no nz)"
     return fewer + (", and a smaller size= or a larger region" if wide else ", or a deeper stack")
+
+
+def model_at_stack_depth(spec: MethodSpec, axes: str, shape) -> str | None:
+    """For 'auto', an optics PSF model deeper than the z-stack (nz= above its planes) as text
+    with nz= the largest odd number of planes the stack holds, the rest (dz= too) as given;
+    None for any other spec, or where that leaves under 3 planes. A method chosen by name is
+    refused such a model with the fix (``check_psf_model_fits``); 'auto' judges the model at
+    this depth for 3D (``bundled.auto_3d_kernel``): on 6 and 8 planes 3D Richardson-Lucy with
+    it beat the network given the deep model in all 16 cases (psf3d_auto_mid.json, deep_model)."""
+    from .psf import is_psf_model, parse_psf
+
+    if (spec.name != "auto" or spec.weights is not None or "Z" not in axes
+            or not (isinstance(spec.psf, str) and is_psf_model(spec.psf))):
+        return None
+    planes = int(shape[axes.index("Z")])
+    try:
+        kernel = parse_psf(spec.psf)
+    except ValueError:
+        return None  # the spec's own check says what is wrong with it
+    odd = planes if planes % 2 else planes - 1
+    if kernel.ndim != 3 or kernel.shape[0] <= planes or odd < 3:
+        return None
+    kind, _, rest = spec.psf.strip().partition(":")
+    items = [item.strip() for item in rest.split(",") if item.strip()]
+    items = [f"nz={odd}" if item.partition("=")[0].strip().lower() == "nz" else item
+             for item in items]
+    return f"{kind.strip()}:{','.join(items)}"
 
 
 def runs_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
