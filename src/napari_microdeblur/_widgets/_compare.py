@@ -7,10 +7,10 @@ The dock opens on what the user just did: the last deblur's input and result, an
 truth only when a layer of the same shape that is neither exists; otherwise it asks for one.
 
 Metrics are ``core.plane_metrics`` (see docs/evaluation.md): the ground-truth *layer* fixes the
-intensity scale (uint8 / 255; other integers / the layer's maximum; floats: its min-max), so a
-slice is scored on the same scale as the whole stack and as ``core.metrics.evaluate`` would
-score it; PSNR and SSIM use data_range 1, with a 16-pixel border excluded unless a region is
-chosen.
+intensity scale (uint8 / 255; other integers / the layer's maximum; floats: its min-max), each
+channel of a C axis its own (``core.channel_metrics``), so a slice is scored on the same scale
+as the whole stack and as ``core.metrics.evaluate`` would score it; PSNR and SSIM use
+data_range 1, with a 16-pixel border excluded unless a region is chosen.
 """
 
 from __future__ import annotations
@@ -45,11 +45,16 @@ from ._compare_parts import (
     slice_words,
     stack_axis,
     truth_gone,
-    truth_scale,
     view_problem,
 )
 from ._compare_parts import cache_key as plane_cache_key
-from ._compare_stack import BORDER, StackMetricsMixin
+from ._compare_stack import (
+    BORDER,
+    StackMetricsMixin,
+    channel_axis,
+    channel_words,
+    scale_line,
+)
 from ._controls import button, label, set_checked_quietly
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info
@@ -239,6 +244,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self.stack_results = None
         self.psnr_plot.clear()
         self.ssim_plot.clear()
+        self._title_plots()
         self.summary_label.setText("")
         self._settings_changed()
 
@@ -305,10 +311,6 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         """Bounding box ((y0, y1), (x0, x1)) in ground-truth pixels of the region, or None."""
         return region_box(self.viewer, self.region_combo.value, truth)
 
-    def _reference_scale(self, truth):
-        key = (id(truth), id(layer_data(truth)))
-        return self._scale_cache.get(key), key
-
     def _start_slice_job(self) -> None:
         if self.closed:
             return
@@ -354,11 +356,14 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         A slice shown is followed by a prefetch of the next one in the slider's direction.
         With matching, each layer's plane (at ``wheres``) against its matched ground truth."""
         truth = self.truth_combo.value
-        ref_scale, scale_key = self._reference_scale(truth)
         full_truth = layer_data(truth)
-        rgb = bool(truth.rgb)
+        rgb, c_axis = bool(truth.rgb), channel_axis(truth)
+        channel = where[c_axis] if c_axis is not None else None  # its own range: evaluate's
         metrics = self._plane_metrics
         truth_name = f"the ground-truth layer {truth.name!r}"
+        key = (id(truth), id(full_truth))
+        layers = [truth] + [la for la in (self.blurry_combo.value, self.deblurred_combo.value)
+                            if la is not None]
 
         borders = (border,)
         other = 0 if border else BORDER
@@ -368,28 +373,28 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         chosen = self._chosen() if self.match_check.isChecked() else None
 
         def job():
-            scale = ref_scale if ref_scale is not None else \
-                truth_scale(full_truth, truth_name)
+            scale, rule = self._truth_scale(key, full_truth, truth_name, c_axis, channel)
+            line = scale_line(full_truth.dtype, scale, rule, "" if rule is None else
+                              channel_words(layers, c_axis, channel))
             if chosen is None:
                 results = yield from metrics.iter_plane_metrics_borders(
                     planes, scale, borders=borders, box=box, rgb=rgb)
-                return results, scale, ""
+                return results, line
             found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
             keys = {role: plane_key(wheres[role], rgb) for role in found}
             pairs = {role: (m["reference"][keys[role]], m["image"][keys[role]])
                      for role, m in found.items()}
             results = yield from metrics.iter_pair_metrics_borders(
                 pairs, scale, borders=borders, box=box, rgb=rgb)
-            return results, scale, " " + matched_words(found)
+            return results, line + " " + matched_words(found)
 
         def partial(result):
             if show and request_id == self._request_id and not self.closed:
                 self._show_result(result, complete=False)
 
         def done(value):
-            results, scale, words = value
+            results, line = value
             result = results[border]
-            self._scale_cache[scale_key] = scale
             if self.closed:
                 return
             for b, res in results.items():  # the key's last item is the border
@@ -400,8 +405,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             else:
                 show_now = show and request_id == self._request_id
             if show_now:
-                self.scale_label.setText(metrics.describe_scale(full_truth.dtype, *scale)
-                                         + words)
+                self.scale_label.setText(line)
                 self._show_result(result, complete=True)
                 self._prefetch(where, step)
 

@@ -466,13 +466,14 @@ def stale_stack_line(at: tuple) -> str:
             "moved since: press Whole stack again to plot the slice shown")
 
 
-def stack_summary(results: list) -> str:
+def stack_summary(results: list, where: str = "") -> str:
     """The whole-stack figures of a run: the mean over the slices that differ from the truth
     (``metrics.stack_psnr``, as ``evaluate`` scores a stack) and the PSNR of the squared error
     pooled over every slice (``plane_metrics.pooled_stack_psnr``), the mean SSIM, and how many
     slices equal the truth. The mean alone had covered other slices for blurry and deblurred
     (5 against 14 on an EM volume whose sharp sections the deblur had damaged: 'blurry 28.43,
-    deblurred 31.23 dB'); the pooled figure shows the damage."""
+    deblurred 31.23 dB'); the pooled figure shows the damage. ``where``: which slices (' of Z
+    at T 3, C 1 (GFP)')."""
     from ..core.metrics import stack_psnr
     from ..core.plane_metrics import pooled_stack_psnr
 
@@ -490,7 +491,7 @@ def stack_summary(results: list) -> str:
             note = f", {same} slice(s) equal to the truth left out" if same else ""
             parts.append(f"{name}: PSNR {p:.2f} dB (pooled over all: "
                          f"{pooled_stack_psnr(psnrs):.2f} dB{note}), SSIM {s:.4f}")
-    return f"mean over {len(results)} slice(s): " + "; ".join(parts)
+    return f"mean over {len(results)} slice(s){where}: " + "; ".join(parts)
 
 
 def undefined_roles(result: dict) -> list[str]:

@@ -1,12 +1,21 @@
 """The Compare & QC dock's "Whole stack": PSNR and SSIM of every slice along the stack axis
 (other slider axes at their current index) computed in a worker and plotted, the plot's marker
 following the slider, and the plot dropped once the slider leaves the T (or C) it was computed
-at. A mixin of ``_compare.CompareWidget``, whose controls and caches it uses."""
+at; the summary and plot titles name that T and C. A mixin of ``_compare.CompareWidget``, whose
+controls and caches it uses.
+
+A ground truth with a C axis (not RGB) is scaled per channel, as ``microdeblur evaluate``
+scores it (``core.channel_metrics``): on one range a bright DAPI channel set the range a dim
+GFP one was scored on, 4.5 dB off ``evaluate``'s figure for the same slice."""
 
 from __future__ import annotations
 
-from ._compare_parts import cache_key as plane_cache_key
+from itertools import groupby
+
+import numpy as np
+
 from ._compare_parts import (
+    axis_name,
     marker_at,
     matched_layers,
     off_axis,
@@ -17,19 +26,126 @@ from ._compare_parts import (
     stale_stack_line,
     truth_scale,
 )
+from ._compare_parts import cache_key as plane_cache_key
 from ._feedback import describe_error, notify_error
-from ._layers import current_data_index, layer_data
+from ._layer_file import file_key_of
+from ._layers import current_data_index, layer_axes_origin, layer_data
 from ._workers import start_worker
 
 BORDER = 16  # pixels excluded at the image border (docs/evaluation.md)
+_FILE_NAMES: dict = {}  # file key -> the channel names its header gives (read once)
+
+
+def channel_axis(truth) -> int | None:
+    """The ground truth's C axis (two channels or more, a slider axis, not RGB), or None; only
+    where the axes are stated (a record, the file, axis labels): a C guessed from the shape
+    alone (3 leading planes) may be T or Z, whose planes share one range."""
+    from ..core.channel_metrics import is_multichannel
+
+    axes, origin = layer_axes_origin(truth)
+    if truth.rgb or not origin or len(axes) != truth.ndim or not is_multichannel(
+            axes, layer_data(truth).shape):
+        return None
+    c = axes.index("C")
+    return c if c < truth.ndim - 2 else None
+
+
+def channel_scale(truth, name: str, c_axis: int | None, channel: int | None):
+    """((offset, scale), rule or None) of the ground truth's data ``truth``: of its channel
+    ``channel`` on axis ``c_axis`` (``channel_metrics.channel_scores``' rule: a constant
+    channel takes the whole truth's range), else of the whole truth (rule None)."""
+    from ..core.channel_metrics import CONSTANT_RULE, scale_rule
+
+    if c_axis is None or channel is None:
+        return truth_scale(truth, name), None
+    try:
+        scale = truth_scale(truth[(slice(None),) * c_axis + (int(channel),)],
+                            f"channel {channel} of {name}")
+    except ValueError:
+        return truth_scale(truth, name), CONSTANT_RULE
+    return scale, scale_rule(truth.dtype, *scale)
+
+
+def scale_line(dtype, scale, rule: str | None, channel: str) -> str:
+    """The dock's scale line: ``describe_scale`` of a whole truth, else naming the channel."""
+    from ..core.plane_metrics import describe_scale
+
+    if rule is None:
+        return describe_scale(dtype, *scale)
+    return (f"Intensity scale of channel {channel} of the {np.dtype(dtype)} ground truth: "
+            f"{rule} (each channel on its own range, as evaluate); data_range 1.")
+
+
+def file_channel_names(layer) -> list:
+    """The channel names in the header of the file ``layer`` was opened from (OME-TIFF,
+    ImageJ, Zarr; read once per file, off the GUI thread: OME-XML can be large), or []."""
+    key = file_key_of(layer)
+    if key is None:
+        return []
+    if key not in _FILE_NAMES:
+        try:
+            if key[0].lower().endswith((".tif", ".tiff")):
+                import tifffile
+
+                from ..core.tiff_metadata import tiff_extras
+
+                with tifffile.TiffFile(key[0]) as tif:
+                    extras = tiff_extras(tif)
+            else:
+                from ..core.io import is_zarr, read_zarr
+
+                extras = read_zarr(key[0]).metadata if is_zarr(key[0]) else {}
+        except Exception:  # noqa: BLE001 - an unreadable header: channels go by number
+            extras = {}
+        _FILE_NAMES[key] = list(extras.get("channel_names") or [])
+    return _FILE_NAMES[key]
+
+
+def channel_words(layers, c_axis: int, channel: int, named: bool = True) -> str:
+    """'C 1 (GFP)': the channel's index, and its name where a layer's metadata or file
+    (``layers`` in that order) names every channel; 'C 1' without ``named`` (no file read)."""
+    from ..core.channel_metrics import channel_names
+
+    text = f"C {channel}"
+    if not named:
+        return text
+    count = int(layer_data(layers[0]).shape[c_axis])
+    metas = []
+    for layer in layers:
+        metas += [layer.metadata if isinstance(layer.metadata, dict) else {},
+                  {"channel_names": file_channel_names(layer)}]
+    name = channel_names(count, *metas)[channel]
+    return text if name == f"C{channel}" else f"{text} ({name})"
+
+
+def stack_where(labels, layers, axis: int | None, at: tuple, named: bool = True) -> tuple:
+    """(the stack axis's name, the indices held fixed: 'T 3, C 1 (GFP)') of a whole-stack
+    run along ``axis`` at the truth's (``layers[0]``) other indices ``at``; ``labels``: the
+    viewer's axis labels. ('', '') for a 2D image."""
+    g = layers[0]
+    if axis is None:
+        return "", ""
+    c_axis = channel_axis(g)
+    fixed = [k for k in range(g.ndim - 2) if k != axis]
+    parts = [channel_words(layers, k, i, named) if k == c_axis else
+             f"{axis_name(g, k, labels)} {i}" for k, i in zip(fixed, at, strict=True)]
+    return axis_name(g, axis, labels), ", ".join(parts)
 
 
 class StackMetricsMixin:
     """``compute_stack`` and its plot; list it before ``WorkerOwnerMixin`` among the bases.
     Needs the dock's ``psnr_plot``, ``ssim_plot``, ``summary_label``, ``border_check``,
-    ``truth_combo``, ``match_check``, ``_chosen``, ``region_box``, ``_reference_scale``,
-    ``_plane_metrics``, ``_cache``, ``_scale_cache``, ``_matches``, ``_match_lock`` and the
-    ``_stack_*`` attributes it sets in ``__init__``."""
+    ``truth_combo``, ``match_check``, ``_chosen``, ``region_box``, ``_plane_metrics``,
+    ``_cache``, ``_scale_cache``, ``_matches``, ``_match_lock`` and the ``_stack_*``
+    attributes it sets in ``__init__``."""
+
+    def _truth_scale(self, key: tuple, data, name: str, c_axis, channel) -> tuple:
+        """``channel_scale`` of the truth's ``data``, cached under ``key`` (the layer's and
+        its data's ids) and the channel; called in workers (one dict item set at a time)."""
+        key = (*key, channel)
+        if key not in self._scale_cache:
+            self._scale_cache[key] = channel_scale(data, name, c_axis, channel)
+        return self._scale_cache[key]
 
     def _stack_job(self):
         """(layers, axis, box, border, entries, worker body) of a whole-stack run."""
@@ -40,24 +156,31 @@ class StackMetricsMixin:
         border = BORDER if (self.border_check.isChecked() and box is None) else 0
         entries = stack_entries(self.viewer, chosen, axis)
         arrays = {role: layer_data(la) for role, la in chosen.items()}
-        ref_scale, _ = self._reference_scale(g)
-        rgb = bool(g.rgb)
+        rgb, c_axis = bool(g.rgb), channel_axis(g)
+        key, truth_data = (id(g), id(arrays["truth"])), arrays["truth"]
         truth_name = f"the ground-truth layer {g.name!r}"
         match = self.match_check.isChecked()
+        layers = [g] + [la for role, la in chosen.items() if role != "truth"]
+        where = (tuple(self.viewer.dims.axis_labels), layers, axis,
+                 off_axis(entries[0][1]["truth"], axis))
 
         def job():
-            scale = ref_scale if ref_scale is not None else \
-                truth_scale(arrays["truth"], truth_name)
-            keyed = [(i, {role: plane_key(at, rgb) for role, at in wheres.items()})
-                     for i, wheres in entries]
             references = None
             if match:  # each layer matched, against the ground truth registered onto it
                 found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
                 arrays.update({role: m["image"] for role, m in found.items()})
                 references = {role: m["reference"] for role, m in found.items()}
-            results = yield from self._plane_metrics.iter_stack_metrics(
-                arrays, scale, keyed, border=border, box=box, rgb=rgb, references=references)
-            return results, scale
+            results = []
+            # a stack along C scores each slice on its channel's range: runs of one channel
+            for channel, group in groupby(entries, key=lambda e: None if c_axis is None
+                                          else e[1]["truth"][c_axis]):
+                scale, _ = self._truth_scale(key, truth_data, truth_name, c_axis, channel)
+                keyed = [(i, {role: plane_key(at, rgb) for role, at in wheres.items()})
+                         for i, wheres in group]
+                results += yield from self._plane_metrics.iter_stack_metrics(
+                    arrays, scale, keyed, border=border, box=box, rgb=rgb,
+                    references=references)
+            return results, stack_where(*where)
 
         return chosen, axis, box, border, entries, job
 
@@ -70,13 +193,15 @@ class StackMetricsMixin:
             self._show_message(describe_error(error))
             return None
         g = chosen["truth"]
-        _, scale_key = self._reference_scale(g)
         self._drop_stack_run()
         self.psnr_plot.clear()
         self.ssim_plot.clear()
         self.stack_results = None
         self._stack_axis_index = axis
         self._stack_at = off_axis(entries[0][1]["truth"], axis)
+        layers = [g] + [la for role, la in chosen.items() if role != "truth"]
+        self._title_plots(*stack_where(self.viewer.dims.axis_labels, layers, axis,
+                                       self._stack_at, named=False))  # names: read in job
         colors = {"blurry": "#ffb74d", "deblurred": "#4fc3f7"}
         wheres = dict(entries)
 
@@ -93,24 +218,33 @@ class StackMetricsMixin:
             self._cache[plane_cache_key(chosen, wheres[i], box, border)] = result
 
         def done(value):
-            results, scale = value
-            self._scale_cache[scale_key] = scale
+            results, where = value
             if not self.closed and self._stack_worker is run.get("worker"):
-                self._show_stack_summary(results)
+                self._title_plots(*where)
+                self._show_stack_summary(results, *where)
 
         self._stack_worker = run["worker"] = start_worker(
             self, job, yielded=one, returned=done,
             errored=lambda e: notify_error(f"Whole stack: {describe_error(e)}"))
         return self._stack_worker
 
+    def _title_plots(self, axis: str = "", fixed: str = "") -> None:
+        """Plot titles and x label naming the stack axis and the indices held fixed ('PSNR
+        (dB) per Z slice at T 3, C 1 (GFP)'): 'per slice' alone did not say which T or C."""
+        per = (f"per {axis} slice" if axis else "per slice") + (f" at {fixed}" if fixed else "")
+        for plot, what in ((self.psnr_plot, "PSNR (dB)"), (self.ssim_plot, "SSIM")):
+            plot.title, plot.xlabel = f"{what} {per}", axis or "slice"
+            plot.update()
+
     def _drop_stack_run(self) -> None:
         if self._stack_worker is not None:
             self._stack_worker.quit()  # stops at its next yield
         self._stack_worker = None
 
-    def _show_stack_summary(self, results: list) -> None:
+    def _show_stack_summary(self, results: list, axis: str = "", fixed: str = "") -> None:
         self.stack_results = results
-        self.summary_label.setText(stack_summary(results))
+        where = (f" of {axis}" if axis else "") + (f" at {fixed}" if fixed else "")
+        self.summary_label.setText(stack_summary(results, where))
         self._mark_current_slice()  # after: a plot gone stale says so in the summary
 
     def _mark_current_slice(self) -> None:
@@ -126,6 +260,7 @@ class StackMetricsMixin:
             self.psnr_plot.clear()
             self.ssim_plot.clear()
             self.stack_results = None
+            self._title_plots()
             self.summary_label.setText(stale_stack_line(self._stack_at))
             return
         marker = marker_at(self.viewer, g, axis, index)

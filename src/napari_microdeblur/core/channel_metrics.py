@@ -12,9 +12,12 @@ import numpy as np
 
 from .metrics import evaluate, reference_scale
 
-__all__ = ["is_multichannel", "channel_names", "plane_letters", "slice_labels",
+__all__ = ["CONSTANT_RULE", "is_multichannel", "channel_names", "plane_letters", "slice_labels",
            "channel_scores", "per_slice_rows", "scale_rule"]
 
+
+#: The rule a channel constant in the reference is scored by (here and in Compare & QC)
+CONSTANT_RULE = "constant in the reference: the whole reference's range"
 
 def is_multichannel(axes: str, shape) -> bool:
     """A C axis of two channels or more (RGB is an S axis and stays pooled)."""
@@ -62,7 +65,7 @@ def _channel_scale(ref_channel: np.ndarray, whole: tuple[float, float]):
     try:
         offset, scale = reference_scale(ref_channel, name="reference channel")
     except ValueError:
-        return whole[0], whole[1], "constant in the reference: the whole reference's range"
+        return whole[0], whole[1], CONSTANT_RULE
     return offset, scale, scale_rule(ref_channel.dtype, offset, scale)
 
 
