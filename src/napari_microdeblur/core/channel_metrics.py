@@ -19,6 +19,7 @@ __all__ = ["CONSTANT_RULE", "is_multichannel", "channel_names", "plane_letters",
 #: The rule a channel constant in the reference is scored by (here and in Compare & QC)
 CONSTANT_RULE = "constant in the reference: the whole reference's range"
 
+
 def is_multichannel(axes: str, shape) -> bool:
     """A C axis of two channels or more (RGB is an S axis and stays pooled)."""
     return "C" in axes and int(shape[axes.index("C")]) > 1
