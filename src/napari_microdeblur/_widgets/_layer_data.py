@@ -54,6 +54,8 @@ def source_placement(layer) -> dict:
         "source": weakref.ref(unwrap(layer)),
         # a pyramid (OME-Zarr) runs its full-resolution level: the status line says so
         "levels": len(layer.data) if getattr(layer, "multiscale", False) else 1,
+        # the file it was opened from, for the result's record (read now: it may be removed)
+        "source_path": getattr(getattr(layer, "source", None), "path", None),
     }
     if not layer.rgb:
         placement["colormap"] = layer.colormap.name
@@ -244,9 +246,12 @@ def optics_values(part: str) -> tuple[str, dict[str, str]] | None:
 
 def deblur_metadata(req, outcome) -> dict:
     """What a deblurred layer records about how it was made (``layer.metadata['microdeblur']``):
-    as a file's record (``core.provenance``), a PSF array as 'array' (not its values: File >
-    Save writes this into the file) and files by their names, not the user's folders."""
+    as a file's record (``core.provenance``), files by their names, not the user's folders.
+    A PSF array (a PSF layer) is 'array' in the spec, with its shape, sha256 and (small) values
+    and its layer's origin beside it (``_layer_record``: File > Save writes this into the
+    file); the precision a network ran in, 'auto' resolved; the input's file."""
     from ..core.provenance import file_names, spec_dict
+    from ._layer_record import input_file, psf_array_fields, ran_precision
 
     result, card = outcome.result, outcome.card
     parameters = {k: v for k, v in result.parameters.items() if k != "card"}
@@ -255,12 +260,15 @@ def deblur_metadata(req, outcome) -> dict:
         method_spec["psf"] = req.psf_text  # the PSF layer by name, not 'array'
     return file_names({
         "source_layer": req.source_name,
+        "source_file": input_file(req.placement),
         "method": outcome.label,
         "method_spec": method_spec,
         "weights_sha256": card_field(card, "sha256"),
         "weights_source": card_field(card, "source"),
         "arch": card_field(card, "arch"),
         "parameters": plain_values(parameters),
+        "precision": ran_precision(req, result),  # 'auto' as it ran: bf16 or float32 differ
+        **psf_array_fields(req),
         "axes": result.axes,
         "scope": req.scope,
         "offset": tuple(int(o) for o in req.offset),

@@ -134,6 +134,9 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
         return None
     data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
     layer_scale, psf_axes = tuple(layer.scale), axes or "ZYX"[-layer.ndim:]
+    # the bead file by name (no folders): a result deblurred with this PSF records it
+    bead_path = getattr(layer.source, "path", None)
+    bead_file = Path(str(bead_path).replace("\\", "/")).name if bead_path else None
 
     def measure():
         psf, report = psf_from_beads(np.asarray(data), axes=axes)
@@ -150,7 +153,8 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
             return
         psf, report, sizes = value
         scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
-        meta = {"microdeblur": {"psf_from_beads": name, "report": report.summary(),
+        meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
+                                "report": report.summary(),
                                 "pixel_size": dict(sizes)}}  # as the CLI's PSF TIFF keeps
         added = psf_layer_of(viewer, beads)
         if added is not None and added.ndim != psf.ndim:  # a stack now: a layer of its own
