@@ -77,13 +77,11 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    card_format_version: int = Field(
-        CARD_FORMAT_VERSION, description="Layout version of this card."
-    )
+    card_format_version: int = Field(CARD_FORMAT_VERSION,
+                                     description="Layout version of this card.")
     arch: str = Field(description="Registered architecture name (see registry.list_archs()).")
-    config: dict[str, Any] = Field(
-        default_factory=dict, description="Architecture config (fields of the arch's config class)."
-    )
+    config: dict[str, Any] = Field(default_factory=dict, description="Architecture config "
+                                   "(fields of the arch's config class).")
     in_channels: int = Field(ge=1, description="Image channels the model expects (1 gray, 3 RGB).")
     out_channels: int = Field(ge=1, description="Channels the model returns.")
     spatial_dims: int = Field(2, ge=2, le=3, description="2 for images (YX), 3 for volumes (ZYX).")
@@ -96,9 +94,8 @@ class ModelCard(BaseModel):
     )
     training_data: str = Field("", description="What the model was trained on.")
     degradation: str = Field("", description="The blur/noise it was trained to remove.")
-    metrics: dict[str, Any] = Field(
-        default_factory=dict, description="Validation metrics, e.g. {'psnr': 31.2}."
-    )
+    metrics: dict[str, Any] = Field(default_factory=dict,
+                                    description="Validation metrics, e.g. {'psnr': 31.2}.")
     training: dict[str, Any] = Field(
         default_factory=dict,
         description="The TrainingConfig of the run that made the weights (empty if unknown).",
@@ -112,16 +109,13 @@ class ModelCard(BaseModel):
             "architecture's theoretical receptive field and the default tile."
         ),
     )
-    software_version: str = Field(
-        __version__, description="napari-microdeblur version that wrote the file."
-    )
+    software_version: str = Field(__version__,
+                                  description="napari-microdeblur version that wrote the file.")
     description: str = Field("", description="Free text.")
-    sha256: str | None = Field(
-        None, description="sha256 of the weights file; filled on load, never stored."
-    )
-    source: str | None = Field(
-        None, description="Where the weights were loaded from; filled on load, never stored."
-    )
+    sha256: str | None = Field(None, description="sha256 of the weights file; filled on load, "
+                                                 "never stored.")
+    source: str | None = Field(None, description="Where the weights were loaded from; filled on "
+                                                 "load, never stored.")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -212,10 +206,9 @@ def save_weights(
     card that contradicts them is refused). The file is written to a temporary name and
     renamed, so an interrupted save never leaves a half-written checkpoint; a folder, a
     read-only file or a full disk at ``path`` is one ``OSError`` line (:mod:`.atomic_write`),
-    and the file there before stays. Returns the card.
+    and the file there before stays. The same weights and card give the same bytes (one
+    sha256, the weights' identity in a deblur's record). Returns the card.
     """
-    from safetensors.torch import save_file
-
     if not isinstance(path, (str, os.PathLike)) or isinstance(card, (str, os.PathLike)):
         # export_bioimageio takes (model, card, path): the swap raised pathlib's TypeError
         raise TypeError(f"save_weights takes (model, path, card), got a {type(path).__name__} "
@@ -225,21 +218,32 @@ def save_weights(
         raise ValueError(f"save_weights: path must end in .safetensors, got {str(path)!r}")
     full_card = card_for_model(model, card)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    meta = {
-        CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}),
-        "format": "pt",
-    }
-    def write(tmp: Path) -> None:
-        try:
-            save_file(tensors, str(tmp), metadata=meta)
-        except Exception as exc:  # SafetensorError: "I/O error: ... (os error 28) at path ..."
-            code = re.search(r"os error (\d+)", str(exc))
-            if code is None:
-                raise
-            raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
-
-    write_atomically(path, write)  # one line naming the file for a full disk, a folder ...
+    meta = {CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}), "format": "pt"}
+    # one line naming the file for a full disk, a folder ...
+    write_atomically(path, lambda tmp: _write_safetensors(tensors, meta, tmp))
     return full_card
+
+
+def _write_safetensors(tensors: dict[str, torch.Tensor], meta: dict[str, str], tmp: Path) -> None:
+    """A safetensors file whose bytes depend on ``tensors`` and ``meta`` only: safetensors
+    writes the metadata keys in a random order (a Rust HashMap), so a repeated fine-tune gave
+    the same weights and card under two sha256s, the file's identity in a deblur's record."""
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, str(tmp), metadata=meta)
+    except Exception as exc:  # SafetensorError: "I/O error: ... (os error 28) at path ..."
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+    raw = tmp.read_bytes()
+    end = 8 + int.from_bytes(raw[:8], "little")  # u64 header size, JSON header, data
+    header = json.loads(raw[8:end])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))  # keeps its place
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # spaces to 8 bytes, as safetensors pads; offsets unchanged
+    tmp.write_bytes(len(text).to_bytes(8, "little") + text + raw[end:])
 
 
 # --------------------------------------------------------------------------- load
@@ -436,14 +440,10 @@ def _known_arch(arch: str, where: str) -> bool:
 
 
 def _card_for_import(arch: str, cfg: BaseModel, path: Path) -> ModelCard:
-    return ModelCard(
-        arch=arch,
-        config=cfg.model_dump(mode="json"),
-        in_channels=cfg.in_channels,
-        out_channels=cfg.out_channels,
-        spatial_dims=getattr(cfg, "spatial_dims", 2),
-        description=f"imported from {path.name} (no model card; normalisation assumed)",
-    )
+    return ModelCard(arch=arch, config=cfg.model_dump(mode="json"), in_channels=cfg.in_channels,
+                     out_channels=cfg.out_channels, spatial_dims=getattr(cfg, "spatial_dims", 2),
+                     description=f"imported from {path.name} (no model card; normalisation "
+                                 "assumed)")
 
 
 def _load_state_dict_file(
