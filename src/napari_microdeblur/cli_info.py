@@ -146,6 +146,21 @@ def _made(record: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def _ran_line(record: dict) -> str:
+    """'on cpu (CPU NAME), bfloat16, tile (96, 96), overlap (0, 0), window cosine': where and
+    how a record's run ran (what --json has); '' where a record names none of it."""
+    device = record.get("device")
+    parts = [f"on {device}" + (f" ({record['device_name']})" if record.get("device_name")
+                               else "") if device else None,
+             record.get("precision")]
+    for key in ("tile", "overlap"):
+        if isinstance(record.get(key), list) and record[key]:
+            parts.append(f"{key} ({', '.join(map(str, record[key]))})")
+    if record.get("window"):
+        parts.append(f"window {record['window']}")
+    return ", ".join(str(p) for p in parts if p)
+
+
 def _threshold_from(origin) -> str:
     """Where a watch's threshold came from, in a few words (``cli_watch_calibration``); a
     string (a Focus dock's words) as it is."""
@@ -232,6 +247,8 @@ def text_block(info: dict) -> str:
     if not (record := info["microdeblur"]):
         return "\n".join([*lines, "  deblur record: none"])
     lines += [f"  deblurred: {_run_line(record)}", f"  made {_made(record)}"]
+    if ran := _ran_line(record):
+        lines.append(f"  ran {ran}")
     if isinstance(record.get("focus"), dict):  # made by `microdeblur watch` or the Focus dock
         lines += _focus_lines(record["focus"])
     runs = record.get("channels") if isinstance(record.get("channels"), list) else []
@@ -239,6 +256,94 @@ def text_block(info: dict) -> str:
     if isinstance(previous := record.get("previous"), dict):
         lines.append(f"  previous: {_run_line(previous)}; {_made(previous)}")
     return "\n".join(lines)
+
+
+def _rerun_name(path: str) -> str:
+    """'a_deblurred.ome.tif' -> 'a_deblurred_rerun.ome.tif': beside the file, not over it."""
+    name = Path(path).name
+    lower = name.lower()
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *Path(name).suffixes[-1:]):
+        if lower.endswith(suffix):
+            return f"{name[:len(name) - len(suffix)]}_rerun{name[len(name) - len(suffix):]}"
+    return f"{name}_rerun"
+
+
+def _one_number(key: str, values, record: dict, info: dict) -> int | None:
+    """--tile or --overlap as one number that gives the run's per-axis ``values`` again:
+    their largest, where each smaller one is that number cut by the image (a tile to an
+    axis's length, an overlap to its tile's - 1); else None (the option cannot say it)."""
+    if not isinstance(values, list) or not values:
+        return None
+    axes, shape = str(record.get("axes") or info.get("axes") or ""), info.get("shape") or []
+    sizes = [shape[axes.index(a)] for a in "ZYX" if a in axes and len(axes) == len(shape)]
+    largest = max(values)
+    if key == "tile":
+        bounds = sizes[-len(values):] if len(sizes) >= len(values) else [None] * len(values)
+        fits = all(v == largest or (b is not None and v >= b) for v, b in zip(values, bounds))
+    else:
+        tiles = record.get("tile") if isinstance(record.get("tile"), list) else []
+        fits = all(v == largest or (len(tiles) == len(values) and v == t - 1)
+                   for v, t in zip(values, tiles + [None] * len(values)))
+    return int(largest) if fits else None
+
+
+def _focus_words(focus) -> list[str]:
+    """--focus-below (and --focus-unit, --focus-tile) of a selective run's ``focus``: the
+    threshold that ran in full; one per channel: auto (the same thresholds on the same
+    input; the record keeps them to 6 digits)."""
+    if not isinstance(focus, dict) or "mode" not in focus:
+        return []  # no focus record, or a watch's: the whole file was deblurred
+    threshold = focus.get("threshold")
+    words = ["--focus-below", "auto" if isinstance(threshold, list) else repr(float(threshold))]
+    if focus.get("mode") == "tiles":
+        words += ["--focus-unit", "tile", "--focus-tile", str(focus.get("focus_tile"))]
+    return words
+
+
+def rerun_command(info: dict) -> str:
+    """The `microdeblur deblur IN -o OUT ...` command that remakes the file ``info``
+    describes (``describe``) from its input: every value that ran (method, weights, the PSF
+    as it ran, an estimated one's model string included, iterations, balance in full, noise
+    scale, image type, precision, tile, overlap, window, device, axes, output dtype, the focus
+    threshold of a selective run). Run where the input and the files it names are. A value
+    the options cannot say (a PSF array, per-axis tiles no one number gives, a selective
+    run's tiles of its --focus-unit tile crops) is left to its default; ValueError where the
+    file holds no record of a run."""
+    import shlex
+
+    name = Path(info["file"]).name
+    record = info.get("microdeblur")
+    spec = record.get("method_spec") if isinstance(record, dict) else None
+    if not (isinstance(spec, dict) and record.get("source_file")):
+        raise ValueError(f"{name} holds no record of a deblur naming its input and method: "
+                         "no command remakes it (give a file written by microdeblur)")
+    if record.get("psf") == "array":
+        raise ValueError(f"{name} was deblurred with a PSF array (napari layer), which no "
+                         "option gives: save the PSF as a .tif and deblur with --psf FILE")
+    words = ["microdeblur", "deblur", record["source_file"], "-o", _rerun_name(info["file"])]
+    found = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
+    focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
+    method = record.get("method") or spec.get("name")
+    options = {
+        "--weights": spec.get("weights"),
+        "--method": method if not spec.get("weights") or spec.get("name") != "auto" else None,
+        "--modality": spec.get("modality"), "--psf": record.get("psf"),
+        "--iterations": found.get("iterations"),
+        "--balance": repr(found["balance"]) if isinstance(found.get("balance"), float) else None,
+        "--tv-weight": repr(found["tv_weight"]) if found.get("tv_weight") else None,
+        "--noise-scale": repr(float(spec.get("noise_scale") or 1.0)),
+        "--precision": record.get("precision") or spec.get("precision"),
+        "--window": record.get("window"), "--device": record.get("device"),
+        "--axes": record.get("axes"),
+        "--output-dtype": "float32" if record.get("output_dtype") == "float32" else "input",
+    }
+    if focus.get("mode") != "tiles":  # a --focus-unit tile run records its focus tiles
+        options["--tile"] = _one_number("tile", record.get("tile"), record, info)
+        options["--overlap"] = _one_number("overlap", record.get("overlap"), record, info)
+    for flag, value in options.items():
+        if value is not None and value != "":
+            words += [flag, str(value)]
+    return shlex.join(words + _focus_words(focus))
 
 
 def _expanded(files: list[str]) -> list[str]:
@@ -269,9 +374,15 @@ def cmd_info(args) -> int:
                 why = f"{shown_path(path)}: {why}"
             print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
             info = {"file": path, "error": why}
+        if args.command and "error" not in info:
+            try:
+                info["command"] = rerun_command(info)
+            except ValueError as error:
+                print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
+                info = {"file": path, "error": str(error)}
         found.append(info)
-        if not args.json and "error" not in info:
-            print(text_block(info), flush=True)
+        if not args.json and "error" not in info:  # --command: the command only
+            print(info["command"] if args.command else text_block(info), flush=True)
     if args.json:  # one object, or a list of one a line (a million files: grep, jq)
         lines = [json.dumps(info, default=str) for info in found]
         print(lines[0] if len(lines) == 1 else "[\n" + ",\n".join(lines) + "\n]")
@@ -287,4 +398,8 @@ def add_info_command(sub) -> None:
                    "weights file: its model card")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a list "
                    "for several, one a line), with the whole record")
+    p.add_argument("--command", action="store_true", help="print the `microdeblur deblur` "
+                   "command that remakes each deblurred FILE from its input (the values that "
+                   "ran: method, PSF, iterations, balance, precision, tiling, ...); run it in "
+                   "the folder that holds the input (and the PSF or weights files it names)")
     p.set_defaults(func=cmd_info)

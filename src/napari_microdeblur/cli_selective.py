@@ -18,7 +18,6 @@ done (it holds the result in memory, as the dock does)."""
 
 from __future__ import annotations
 
-import datetime
 import math
 import time
 from pathlib import Path
@@ -171,18 +170,32 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> str:
     spec = psf_from_calibration(spec, data.pixel_size, axes)
     scores, kept = unit_scores(image, axes, tile)
     threshold = thresholds_for(args.focus_below, scores, kept, channel_axis(axes, tile))
+    method = selected_method(spec, image, axes, tiling, models)
     # units without structure get no score, so the core never selects them (the dock's way)
-    run = iter_deblur_selected(image, spec, threshold=threshold, axes=axes,
+    run = iter_deblur_selected(image, method, threshold=threshold, axes=axes,
                                scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling,
                                models=models)
     with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
-    record = selective_record(result, spec, source, data, kept, args.focus_below, seconds)
+    record = selective_record(result, method, spec, source, data, kept, args.focus_below,
+                              seconds, window=tiling.window)
     _write(output, result.image, axes, data, record, png, args.overwrite)
     if not args.quiet and not getattr(args, "json", False):
         say(soft_line(output, result, kept, args.focus_below, seconds))
     return str(result.method)
+
+
+def selected_method(spec, image, axes: str, tiling, models):
+    """The Method that deblurs the units, settled once on the whole image as
+    ``selective.iter_deblur_selected`` settles a spec (estimated PSF, 'auto' counts, in 2D):
+    settled here, its record states the precision it ran in (``provenance.run_fields``)."""
+    from .core.image_settings import spec_for_image
+    from .core.inference import RECENT_MODELS, as_method
+
+    if models is None:
+        models = RECENT_MODELS.on(tiling.device)
+    return as_method(spec_for_image(spec, image, axes, in_3d=False), axes, image.shape, models)
 
 
 def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:
@@ -237,36 +250,21 @@ def soft_line(output: Path, result, kept, given, seconds: float) -> str:
     return f"{line}, in {seconds:.1f} s"
 
 
-def selective_record(result, spec, source: Path, data, kept, given, seconds: float) -> dict:
-    """The output's record: how the deblurred units were made, as a deblur's record says it,
-    and ``focus``: the selection, with the fields the Focus QC dock's layers record."""
-    from . import __version__
-    from .core.provenance import RECORD_KEY, file_names, plain_values, psf_given, spec_dict
+def selective_record(result, method, spec, source: Path, data, kept, given, seconds: float,
+                     *, window: str) -> dict:
+    """The output's record: how the deblurred units were made, with the fields a deblur's
+    record has (``provenance.run_record``; ``method``: the Method that ran, its precision
+    resolved; ``window``: the blend window), and ``focus``: the selection, with the fields
+    the Focus QC dock's layers record."""
+    from .core.provenance import RECORD_KEY, run_fields, run_record
 
-    parameters = dict(result.parameters)
-    card = parameters.pop("card", None)
-    card = card.model_dump() if hasattr(card, "model_dump") else card
-    card = card if isinstance(card, dict) else {}
-    given_psf = psf_given(spec)
-    norm = result.normalization
-    previous = data.metadata.get(RECORD_KEY)
-    record = {
-        "source_file": source.name, "method": result.method,
-        "weights_sha256": card.get("sha256"), "weights_source": card.get("source"),
-        "arch": card.get("arch"), "parameters": plain_values(parameters),
-        "tile": list(result.tile), "overlap": list(result.overlap), "device": result.device,
-        "normalization": {"kind": norm.kind, "offset": float(norm.offset),
-                          "scale": float(norm.scale)},
-        "method_spec": spec_dict(spec, given_psf), **given_psf, "axes": result.axes,
-        "output_dtype": str(result.image.dtype), "seconds": round(float(seconds), 3),
-        "pixel_size": {a: float(v) for a, v in (data.pixel_size or {}).items() if a in "ZYX"},
-        "software_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "focus": focus_entry(result, kept, given),
-    }
-    if isinstance(previous, dict) and previous:
-        record["previous"] = {k: v for k, v in previous.items() if k != "previous"}
-    return file_names(plain_values(record))
+    fields = run_fields(method, result.normalization, tile=result.tile,
+                        overlap=result.overlap, window=window, device=result.device)
+    return run_record(fields, spec, source=source, axes=result.axes,
+                      output_dtype=result.image.dtype, pixel_size=data.pixel_size,
+                      previous=data.metadata.get(RECORD_KEY),
+                      extra={"seconds": round(float(seconds), 3),
+                             "focus": focus_entry(result, kept, given)})
 
 
 def focus_entry(result, kept, given) -> dict:

@@ -1,6 +1,8 @@
 """How an output was made, as a JSON record written into the file itself: the method, the
 network's weights (sha256), the PSF as given, what was found on the image (iterations,
-balance), tiling, normalisation, the input file, the package version and a UTC time.
+balance), precision, device (and its hardware's name: bf16 results depend on it), tiling,
+blend window, normalisation, the input file (its name, and its sha256 where it is one file:
+not a Zarr store or folder), the package and torch versions and a UTC time.
 
 The record has the key names of the napari dock's ``layer.metadata['microdeblur']``
 (``_widgets/_layer_data.deblur_metadata``) where they mean the same, and it is stored where
@@ -31,9 +33,11 @@ A record read from a file (``parse_record``) is plain JSON no deeper than
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import os
+import platform
 import re
 from pathlib import Path
 
@@ -53,7 +57,7 @@ _ABSOLUTE = re.compile(r"^(?:[/\\~]|[A-Za-z]:[/\\])")  # '/..', '~/..', 'C:\..',
 _SUMMARY_KEYS = ("method", "created", "software_version")
 #: fields a record holds only for some runs: never a caller's (deblur_record's ``extra``)
 _OPTIONAL_KEYS = frozenset({"previous", "channels", "parameters", "psf_estimated",
-                            "psf_sha256"})
+                            "psf_sha256", "input_sha256"})
 _LAYER_KEYS = frozenset({"source_layer"})  # a layer's name, as the docks find the layer by
 
 
@@ -146,40 +150,88 @@ def _card(parameters: dict) -> dict:
     return card if isinstance(card, dict) else {}
 
 
-def _precision(prepared) -> str | None:
-    """The arithmetic a network runs in on its device ('auto' resolved); None for others."""
-    resolved = getattr(prepared.method.forward, "resolved_precision", None)
+def _precision(method, device) -> str | None:
+    """The arithmetic a network runs in on ``device`` ('auto' resolved); None for others."""
+    import torch
+
+    resolved = getattr(method.forward, "resolved_precision", None)
     try:
-        return resolved(prepared.options.device) if resolved else None
+        return resolved(torch.device(device)) if resolved else None
     except Exception:  # noqa: BLE001 - a record never stops a run
         return None
 
 
-def _run_fields(prepared) -> dict:
-    """What one prepared run settled: method, weights, parameters, tiling, normalisation."""
-    from .tiling import plan_tiles
-
-    parameters = dict(prepared.method.parameters)
+def run_fields(method, normalization, *, tile, overlap, window, device) -> dict:
+    """What one run of the Method ``method`` settled: method, weights, parameters, precision
+    ('auto' resolved for ``device``), the tiles and overlaps it cut, the blend ``window`` and
+    normalisation. Shared by a deblur's record and a selective one's (``--focus-below``)."""
+    parameters = dict(method.parameters)
     card = _card(parameters)
     parameters.pop("card", None)
-    norm = prepared.normalization
-    # the tiles the run cuts (a tile larger than the image is the image), as the dock records
-    plan = plan_tiles(prepared.layout.spatial_shape, prepared.options.tile,
-                      prepared.options.overlap, size_divisor=prepared.method.size_divisor)
     return {
-        "method": prepared.method.name,
+        "method": method.name,
         "weights_sha256": card.get("sha256"),
         "weights_source": card.get("source"),
         "arch": card.get("arch"),
         "parameters": plain_values(parameters),
-        "precision": _precision(prepared),
-        "tile": [int(t) for t in plan.tile],
-        "overlap": [int(o) for o in plan.overlap],
-        "window": prepared.options.window,
-        "device": str(prepared.options.device),
-        "normalization": {"kind": norm.kind, "offset": float(norm.offset),
-                          "scale": float(norm.scale)},
+        "precision": _precision(method, device),
+        "tile": [int(t) for t in tile],
+        "overlap": [int(o) for o in overlap],
+        "window": window,
+        "device": str(device),
+        "normalization": {"kind": normalization.kind, "offset": float(normalization.offset),
+                          "scale": float(normalization.scale)},
     }
+
+
+def _run_fields(prepared) -> dict:
+    """``run_fields`` of one prepared run, with the tiles it cuts (a tile larger than the
+    image is the image), as the dock records them."""
+    from .tiling import plan_tiles
+
+    plan = plan_tiles(prepared.layout.spatial_shape, prepared.options.tile,
+                      prepared.options.overlap, size_divisor=prepared.method.size_divisor)
+    return run_fields(prepared.method, prepared.normalization, tile=plan.tile,
+                      overlap=plan.overlap, window=prepared.options.window,
+                      device=prepared.options.device)
+
+
+def input_sha256(source) -> str | None:
+    """sha256 of the input file ``source``; None for a folder (a Zarr store: its chunks are
+    many files, not hashed) or a file that cannot be read again. It reads the file once more: 0.4 s
+    for 500 MB from the page cache here (2 shared cores), 1.7 s just after writing it; a cold
+    disk's read speed bounds it."""
+    from .checkpoint import sha256_file
+
+    if source is None or not _is_file(str(source)):
+        return None
+    try:
+        return sha256_file(source)
+    except OSError:  # gone since it was read: its name is still recorded
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def device_name(device: str) -> str | None:
+    """The hardware a run used, by name: the GPU's (bf16 and float16 results depend on it),
+    else the CPU's model name (Linux: /proc/cpuinfo; elsewhere ``platform.processor``)."""
+    import torch
+
+    try:
+        if device.startswith("cuda"):
+            return torch.cuda.get_device_name(torch.device(device))
+        if device.startswith("mps"):
+            return f"Apple MPS ({platform.machine()})"
+    except Exception:  # noqa: BLE001 - a record never stops a run
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or platform.machine() or None
 
 
 def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous=None,
@@ -189,27 +241,47 @@ def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous
     input's own record (``previous``). ``extra``: a caller's own fields (``microdeblur watch``:
     ``focus``, why the file was deblurred), added beside these; one that would replace a field
     of the run is an error. Plain JSON values."""
+    runs = [_run_fields(run) for run in prepared.channel_runs]
+    return run_record(_run_fields(prepared), spec, source=source, axes=prepared.axes,
+                      output_dtype=prepared.output_dtype, pixel_size=pixel_size,
+                      previous=previous, extra=extra, channels=runs)
+
+
+def run_record(fields: dict, spec=None, *, source=None, axes: str, output_dtype,
+               pixel_size=None, previous=None, extra: dict | None = None,
+               channels: list | None = None) -> dict:
+    """The record of a run whose ``run_fields`` are ``fields`` (``channels``: each channel's,
+    one PSF per channel) of the file ``source`` (by name, its ``input_sha256``), with the
+    versions of this package and torch and the device's name (``device_name``); the other
+    arguments as ``deblur_record``'s."""
+    import torch
+
     from .. import __version__
 
     given = psf_given(spec)
     record = {
         "source_file": Path(source).name if source is not None else None,
-        **_run_fields(prepared),
+        "input_sha256": input_sha256(source),
+        **fields,
+        "device_name": device_name(str(fields["device"])),
         "method_spec": spec_dict(spec, given),
         **given,
-        "axes": prepared.axes,
-        "output_dtype": str(np.dtype(prepared.output_dtype)),
+        "axes": axes,
+        "output_dtype": str(np.dtype(output_dtype)),
         "pixel_size": {a: float(v) for a, v in (pixel_size or {}).items() if a in "ZYX"},
         "software_version": __version__,
+        "torch_version": torch.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    if record["input_sha256"] is None:
+        del record["input_sha256"]
     used = record["parameters"].get("psf")
     if record["psf"] in (None, "estimate") and isinstance(used, str) and used != "array":
         # 'estimate', or 'auto' for EM and brightfield: the PSF found on this image, as the
         # model string the CLI prints for reuse (image_settings.spec_for_image settles it so)
         record["psf"], record["psf_estimated"] = used, True
-    if prepared.channel_runs:  # one PSF per channel: each channel's run, not channel 0's
-        runs = record["channels"] = [_run_fields(run) for run in prepared.channel_runs]
+    if channels:  # one PSF per channel: each channel's run, not channel 0's
+        runs = record["channels"] = channels
         for key in runs[0]:
             # each channel's own, under 'channels'; the top level keeps what all share (a
             # wider PSF's channel cuts wider overlaps: channel 0's would misstate the others)
