@@ -109,6 +109,7 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     if is_zarr(path):
         _write_zarr(path, array, axes, pixel_size, extras, record)
     else:  # overwrite: napari's save dialog asked to replace; the record as the CLI keeps it
+        _hint_float_rgb(array, axes, meta)
         write_image(path, array, axes=axes, pixel_size=pixel_size, overwrite=True,
                     metadata=extras, record=record)
     return [os.fspath(path)]
@@ -293,6 +294,18 @@ def _recorded_sizes(dims: str, meta: dict) -> dict[str, float]:
     sizes = {a: float(v) for a, v in recorded.items() if a in "ZYX" and a in dims
              and isinstance(v, (int, float)) and math.isfinite(v) and v > 0}
     return sizes if {"Y", "X"} <= sizes.keys() else {}
+
+
+def _hint_float_rgb(array, axes: str, meta: dict) -> None:
+    """RGB(A) saved as a float TIFF (a deblurred 8-bit RGB layer, by default): most viewers
+    (Pillow, browsers, an OS's preview) cannot open it, as the command line warns too."""
+    from .core.axes import is_rgb, is_rgba
+
+    shape = tuple(array.shape)
+    if (is_rgb(axes, shape) or is_rgba(axes, shape)) and np.dtype(array.dtype).kind == "f":
+        _tell(f"layer {meta.get('name')!r}: RGB written as {np.dtype(array.dtype)} TIFF, which "
+              "many viewers cannot open; the Deblur dock's Output dtype 'as input' gives 8-bit "
+              "RGB (values clipped to 0-255)")
 
 
 def _tell(message: str) -> None:

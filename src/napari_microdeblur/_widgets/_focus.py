@@ -48,7 +48,7 @@ from ._layers import LayerCombo, layer_data, unwrap
 from ._methods import AUTO, SESSION_MODELS
 from ._panels import ImagePanel, MethodPanel, RunControls, row
 from ._plot import LinePlot
-from ._run_status import fallback_note
+from ._run_status import fallback_note, warnings_note
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 UNITS = ("tiles", "slices")
@@ -549,6 +549,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
             f"added {run.layer.name!r}: {focus['deblurred']} of "
             f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
             f"{meta['device']}{image_type_note(run.req)}{fallback_note(run)}{removed_note(run)}"
+            f"{warnings_note(run)}"
         )
 
     def release_viewer(self) -> None:

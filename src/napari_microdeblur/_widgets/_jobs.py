@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.thread_warnings import caught
-from ._feedback import describe_error, notify_error
+from ._feedback import describe_error, notify_error, warning_relay
 from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
 from ._methods import SessionModel, method_card
 
@@ -290,7 +290,7 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     from ..core.bundled import auto_blind_fallback
     from ..core.image_settings import spec_for_image
 
-    with caught() as held:  # this thread's lines, passed on below: they still notify
+    with caught() as held:  # this thread's lines, passed on below to the worker's `warned`
         method = spec_for_image(req.method, req.image, req.axes)
     for w in held:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
@@ -482,6 +482,7 @@ class DeblurRun:
         self.done = False  # set when the worker has finished and its handlers ran
         self.layer = None
         self.outcome: JobOutcome | None = None
+        self.warnings: list[str] = []  # the first line of each warning the run raised
         self.error: BaseException | None = None
         self.source_removed = False  # the input layer was removed while the run went on
         self.yields_after_cancel = 0
@@ -493,6 +494,7 @@ class DeblurRun:
         )
         self.worker = create_worker(job, req, *job_args, _start_thread=False,
                                     _ignore_errors=True)
+        self.worker.warned.connect(warning_relay(self.warnings))
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
         self.worker.errored.connect(self._errored)

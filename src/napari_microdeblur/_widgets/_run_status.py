@@ -59,7 +59,18 @@ def done_line(run: DeblurRun, warning: str = "") -> str:
     return (f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
             f"(axes {req.axes}{part_note(req)}, tile {meta['tile']}, overlap "
             f"{meta['overlap']}{setting}){alpha_note(req)}{fallback_note(run)}"
-            f"{in_focus_note(run)}{removed_note(run)}{warning}")
+            f"{in_focus_note(run)}{removed_note(run)}{warning}{warnings_note(run)}")
+
+
+def warnings_note(run: DeblurRun) -> str:
+    """'; warned: ...' with the first line of each warning the run raised (each was also a
+    notification), but for what the line says already: why 'auto' ran its blind network
+    (``fallback_note``) and the in-focus plane of a 3D PSF (``in_focus_note``)."""
+    said = run.outcome.fallback if run.outcome is not None else ""
+    in_focus = bool(in_focus_note(run))
+    lines = [line for line in run.warnings if not (said and line in said)
+             and not (in_focus and "in-focus plane" in line)]
+    return f"; warned: {' | '.join(lines)}" if lines else ""
 
 
 def fallback_note(run: DeblurRun) -> str:

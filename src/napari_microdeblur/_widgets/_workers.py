@@ -15,7 +15,10 @@ def start_worker(owner, func, *args, yielded=None, returned=None, errored=None,
     owned by ``owner`` (a ``WorkerOwnerMixin`` dock) and started unless ``start`` is False."""
     from napari.qt.threading import create_worker
 
+    from ._feedback import warning_relay
+
     worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
+    worker.warned.connect(warning_relay([]))  # napari 0.9.2 relays no worker's warnings
     for signal, handler in (("yielded", yielded), ("returned", returned),
                             ("errored", errored), ("finished", finished)):
         if handler is not None:
