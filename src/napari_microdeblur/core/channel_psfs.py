@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .axes import AxisView
+from .notes import DeblurNote
 from .thread_warnings import caught
 
 __all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources", "part_axis",
@@ -193,7 +194,7 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
         warnings.warn_explicit(f"{part_label(axes, i)}: {w.message}", w.category, w.filename,
                                w.lineno)
     if axes[c] == "S" and has_alpha(axes, shape):
-        warnings.warn(ALPHA_NOTE, stacklevel=3)
+        warnings.warn(ALPHA_NOTE, DeblurNote, stacklevel=3)
     first = prepared[0]
     return replace(first, image=image, layout=Layout.for_method(axes, shape, first.method),
                    channel_runs=tuple(prepared))

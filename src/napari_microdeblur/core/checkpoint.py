@@ -36,7 +36,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from napari_microdeblur import __version__
-from napari_microdeblur.core import registry, shown
+from napari_microdeblur.core import notes, registry, shown
 from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
 from napari_microdeblur.core.state_dict_files import read_state_dict_file
 
@@ -585,7 +585,7 @@ def list_user_weights(directory: str | os.PathLike) -> list[tuple[Path, ModelCar
         try:
             out.append((p, read_card(p)))
         except ValueError as exc:
-            warnings.warn(f"skipping {p}: {exc}", stacklevel=2)
+            warnings.warn(f"skipping {p}: {exc}", notes.DeblurWarning, stacklevel=2)
     return out
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from .allocator import release_memory, tune_dask_worker
 from .checkpoint import ModelCache
 from .method import Method, MethodSpec
+from .notes import DeblurWarning
 from .shown import first_line
 from .tiling_spec import TilingSpec
 
@@ -166,7 +167,7 @@ def _sweep(client, outputs: list[str], key: str, retries: int) -> None:
     except Exception as error:  # the run's files matter more than its leftovers
         warnings.warn(f"temporaries that killed runs left beside the outputs may remain (hidden "
                       f".partial files; the next run removes them): {first_line(error)}",
-                      stacklevel=3)
+                      DeblurWarning, stacklevel=3)
 
 
 def _failure(source: str, output: str, error: BaseException) -> dict:

@@ -28,6 +28,7 @@ from .axes import (
 from .channel_psfs import channel_sources, part_label
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray
+from .notes import DeblurWarning
 from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
 from .psf_fit import psf_from_calibration
@@ -128,7 +129,7 @@ def _warn_psf_scale(method, data: io.ImageData, axes: str, prepared: PreparedDeb
     else:
         note = psf_scale_note(psf, data.pixel_size, _compared_axes(axes, prepared), image=image)
     if note:
-        warnings.warn(note, UserWarning, stacklevel=3)
+        warnings.warn(note, DeblurWarning, stacklevel=3)
 
 
 def _compared_axes(axes: str, run: PreparedDeblur) -> str:
@@ -151,7 +152,7 @@ def image_axes(data: io.ImageData, axes: str | None = None) -> str:
     if axes:
         given = check_axes(axes, shape)
         for note in given_axes_notes(given, data.axes, data.stated, shape):
-            warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)
+            warnings.warn(f"{data.path}: {note}", DeblurWarning, stacklevel=2)
         return given
     found = check_axes(data.axes or None, shape)
     # axes the file does not name (tifffile's unknown Q read as Z) are a guess: checked as one,
@@ -163,7 +164,7 @@ def image_axes(data: io.ImageData, axes: str | None = None) -> str:
                          f"{narrow}")
     note = data.note if data.axes else guessed_axes_note(shape, found)
     if note:
-        warnings.warn(f"{data.path}: {note}", UserWarning, stacklevel=2)
+        warnings.warn(f"{data.path}: {note}", DeblurWarning, stacklevel=2)
     return found
 
 

@@ -16,6 +16,7 @@ from .axes import colour_part, is_rgb
 from .bundled import auto_3d_kernel, auto_3d_psf, auto_psf, default_for_modality
 from .channel_psfs import channel_sources, one_psf_only
 from .method import MethodSpec
+from .notes import DeblurNote, DeblurWarning
 from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
 
 
@@ -85,9 +86,11 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
             raise
         blind = default_for_modality(spec.modality, rgb)
         warnings.warn(f"no PSF could be estimated from this image ({error}); ran the blind "
-                      f"network {blind} instead", stacklevel=2)
+                      f"network {blind} instead", DeblurWarning, stacklevel=2)
         return spec.replace(name=blind, psf=None)
-    warnings.warn(estimated.describe(), stacklevel=2)
+    line = estimated.describe()  # a caveat appended (JPEG blocks, the widest blur): a risk
+    warnings.warn(line, DeblurNote if line.endswith("give a measured PSF") else DeblurWarning,
+                  stacklevel=2)
     return spec.replace(psf=estimated.spec)  # the same kernel, named (psf_estimate rounds)
 
 
@@ -126,7 +129,7 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     warnings.warn(
         f"{lead} ({count}), which removes the light other planes send into each plane; the "
         "PSF-aware network sees one plane at a time (choose it by name to run it with the PSF's "
-        "in-focus plane)", stacklevel=3)
+        "in-focus plane)", DeblurNote, stacklevel=3)
     return spec.replace(name="richardson_lucy", iterations=iterations, psf=psf)
 
 
@@ -157,7 +160,7 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
         why = ("where its blurred estimate best predicted pixels held out of the image; at most "
                f"{most}")
     warnings.warn(f"richardson_lucy: {_iterations_text(iterations)} (iterations 'auto': {why})",
-                  stacklevel=3)
+                  DeblurNote, stacklevel=3)
     return spec.replace(iterations=iterations)
 
 
@@ -178,7 +181,7 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     if is_3d_kernel(kernel):  # GCV judges a 2D PSF (a 3D one had shown numpy's broadcast error)
         warnings.warn(f"wiener: balance {FIXED_BALANCE:.3g} (balance 'auto': the fixed value; "
                       f"GCV judges a 2D PSF and this one has {kernel.shape[0]} planes: give a "
-                      "number to set it)", stacklevel=3)
+                      "number to set it)", DeblurNote, stacklevel=3)
         return spec.replace(balance=FIXED_BALANCE)
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     try:
@@ -191,7 +194,9 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
                     "cycles/px were read")
     except ValueError as error:  # a 3D PSF, or one wider than the image offers
         balance, why = FIXED_BALANCE, f"the fixed value; {error}"
-    warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': {why})", stacklevel=3)
+    # a floor, JPEG blocks or an error add '; ...' to why: a risk, not only a choice
+    warnings.warn(f"wiener: balance {balance:.3g} (balance 'auto': {why})",
+                  DeblurWarning if "; " in why else DeblurNote, stacklevel=3)
     return spec.replace(balance=balance)
 
 

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from . import bundled, checkpoint, tiling
+from . import bundled, checkpoint, notes, tiling
 from .axes import (
     Layout,
     check_axes,
@@ -63,7 +63,7 @@ from .method import (
 from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
-from .saturation import NETWORK_INPUT_RANGE, clip_note, clipped_forward, clips, count_beyond
+from .saturation import clip_and_record, clipped_forward, clips
 from .tile_options import TileOptions, tile_options
 from .tiling_spec import OUTPUT_DTYPES, TilingSpec
 
@@ -297,7 +297,7 @@ def prepare_deblur(
     guessed = axes is None
     axes = check_axes(axes, shape)
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
-        warnings.warn(note, stacklevel=2)  # (2, Y, X): two planes or two channels?
+        warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # (2, Y, X): planes or channels?
     if (per_channel := prepare_channels(image, axes, method, tiling_spec,
                                         normalization=normalization, models=models)):
         return per_channel
@@ -305,7 +305,8 @@ def prepare_deblur(
         prepared = prepare_deblur(colour_part(image, axes), axes, method, tiling_spec,
                                   normalization=normalization, models=models)
         # after success, like the lines it settled
-        warnings.warn(ALPHA_NOTE if is_rgba(axes, shape) else GRAY_ALPHA_NOTE, stacklevel=2)
+        warnings.warn(ALPHA_NOTE if is_rgba(axes, shape) else GRAY_ALPHA_NOTE, notes.DeblurNote,
+                      stacklevel=2)
         return replace(prepared, rgba=image)
     method = MethodSpec() if method is None else method
     tiling_spec = TilingSpec() if tiling_spec is None else tiling_spec
@@ -322,7 +323,7 @@ def prepare_deblur(
         options = tile_options(method, layout, tiling_spec)
         if tiling_spec.tile is not None and (note := small_tile_note(
                 method, layout, options, tiling_spec.tile)):
-            warnings.warn(note, stacklevel=2)
+            warnings.warn(note, notes.DeblurWarning, stacklevel=2)
         if normalization is None:  # inside: an image with NaNs gives its error alone
             normalization = compute_normalization(image, axes, method.normalization,
                                                   *method.percentiles)
@@ -330,25 +331,11 @@ def prepare_deblur(
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
             and normalization.offset < 0:
-        warnings.warn(signed_rl_note(normalization.offset), stacklevel=2)
+        warnings.warn(signed_rl_note(normalization.offset), notes.DeblurNote, stacklevel=2)
     if clips(method, normalization):
-        method = _clip_note(image, axes, method, normalization)
+        method = clip_and_record(_stats_sample(image, axes), image.shape, method, normalization)
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
-
-
-def _clip_note(image, axes: str, method: Method, norm: Normalization) -> Method:
-    """Warn of the pixels a network's input clips (``core.saturation``) and record them in the
-    method's parameters (the result's and the provenance record's)."""
-    sample = _stats_sample(image, axes)
-    count = count_beyond(sample, norm)
-    if not count:
-        return method
-    pixels = round(count * math.prod(image.shape) / sample.size)
-    warnings.warn(clip_note(count, sample.size, math.prod(image.shape), norm), stacklevel=3)
-    limits = [float(norm.undo(np.float32(v))) for v in NETWORK_INPUT_RANGE]
-    return replace(method, parameters=method.parameters | {
-        "input_clipped": {"pixels": pixels, "range": limits}})
 
 
 class RecentModels:

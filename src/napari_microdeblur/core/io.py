@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .notes import DeblurNote, DeblurWarning
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
@@ -69,7 +70,7 @@ def drop_alpha(array: np.ndarray, axes: str, path, keep=False) -> tuple[np.ndarr
         return array, axes
     gray = array.shape[-1] == 2
     warnings.warn(f"{path}: alpha channel dropped, read as {'grayscale' if gray else 'RGB'}",
-                  UserWarning, stacklevel=3)
+                  DeblurNote, stacklevel=3)
     # a slice, not a copy: a lazy (dask) array from bioio stays lazy
     return (array[..., 0], axes[:-1]) if gray else (array[..., :3], axes)
 
@@ -260,7 +261,7 @@ def _warn_other_series(tif, path: Path) -> None:
         shape = " x ".join(map(str, tif.series[0].shape))
         warnings.warn(f"{path}: the file holds {count} images; only the first ({shape}) is "
                       "read: save each image as its own file to process the others",
-                      UserWarning, stacklevel=4)
+                      DeblurWarning, stacklevel=4)
 
 
 def _tiff_axes_note(tif, found: str, axes: str, shape) -> str | None:

@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from .io import ImageData, drop_alpha
+from .notes import DeblurWarning
 from .pixel_units import um_per_unit
 from .shown import first_line, shown_path
 
@@ -160,7 +161,7 @@ def read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
         shape = " x ".join(map(str, array.shape))
         warnings.warn(f"{path}: the file holds {len(scenes)} scenes; only the first ({shape}) "
                       "is read: save each scene as its own file to process the others",
-                      UserWarning, stacklevel=4)
+                      DeblurWarning, stacklevel=4)
     channels = int(data.shape[order.index("C")]) if "C" in order else 1
     return ImageData(array=array, axes=axes, pixel_size=_pixel_size(img), path=str(path),
                      metadata=_extras(img, channels))

@@ -20,6 +20,7 @@ import numpy as np
 
 from .atomic_write import write_atomically
 from .io import SMALL_AXIS, block_start, is_tiff, is_zarr, normalise_key
+from .notes import DeblurWarning
 from .positioned_io import open_fd, pread, pwrite
 from .shown import shown_path
 from .tiff_metadata import imagej_axes, tiff_write_kwargs
@@ -386,7 +387,7 @@ def write_png(path, array, *, axes: str, dtype, pixel_size=None, record=None) ->
         warnings.warn(f"{shown_path(path)}: {clipped} of {outside.size} pixels "
                       f"({100 * clipped / outside.size:.2g} %) clipped to {info.min}-{info.max} "
                       f"for the {info.bits}-bit PNG; write .tif to keep their values (float32)",
-                      UserWarning, stacklevel=4)
+                      DeblurWarning, stacklevel=4)
     plane = np.clip(plane, info.min, info.max).astype(dtype)
     data = png_bytes(plane, pixel_size or {}, record)
     write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))

@@ -39,6 +39,7 @@ import torch
 
 from . import devices, shown
 from .fusion import shared_inference_copy
+from .notes import DeblurWarning
 from .options import (
     AUTO_BALANCE,
     AUTO_ITERATIONS,
@@ -456,7 +457,7 @@ class MethodSpec:
         if self.psf is not None:
             warnings.warn(f"{label!r} is a blind network (it takes no PSF): the PSF given is not "
                           "used; for a method that uses it, choose auto, a PSF-aware network or "
-                          "richardson_lucy / wiener", stacklevel=2)
+                          "richardson_lucy / wiener", DeblurWarning, stacklevel=2)
         return network_method(model, name=label, card=card, precision=self.precision)
 
     def takes_psf(self) -> bool:

@@ -26,6 +26,8 @@ from numbers import Real
 
 import numpy as np
 
+from .notes import DeblurWarning
+
 __all__ = ["widefield_psf", "confocal_psf"]
 
 _SUPPORT_LEVEL = 1e-3  # pixels below this fraction of the peak are outside the PSF's support
@@ -218,7 +220,7 @@ def _warn_if_cut(stack: np.ndarray, side: int) -> np.ndarray:
         warnings.warn(
             f"size={side} cuts the PSF off where it is still {100 * edge / stack.max():.2g}% of "
             "its peak; accepted: a larger odd size, or no size (the PSF's own support)",
-            stacklevel=4,
+            DeblurWarning, stacklevel=4,
         )
     return stack
 

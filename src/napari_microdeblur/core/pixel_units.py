@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .notes import DeblurNote
+
 # the spellings OME (its UnitsLength), ImageJ and OME-Zarr (UDUNITS-2 names) use
 UM_PER_UNIT = {
     "pm": 1e-6, "picometer": 1e-6,
@@ -54,7 +56,7 @@ def _say_ignored(tif, sizes: dict[str, float], unit_um: float) -> None:
     key = (str(getattr(getattr(tif, "filehandle", None), "path", name)), line)
     if key not in _SAID:
         _SAID.add(key)
-        warnings.warn(line, UserWarning, stacklevel=4)
+        warnings.warn(line, DeblurNote, stacklevel=4)
 
 
 def um_per_unit(unit) -> float | None:

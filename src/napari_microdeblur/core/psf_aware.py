@@ -28,6 +28,7 @@ from torch import nn
 from . import classical, psf_safeguard
 from .archs.wiener_unet import noise_sigma
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
+from .notes import DeblurNote, DeblurWarning
 from .psf import in_focus_plane
 
 __all__ = [
@@ -125,7 +126,7 @@ def plane_kernel(psf) -> tuple[np.ndarray, str]:
         if planes > 1:
             warnings.warn(f"the PSF-aware network takes a 2D PSF: the 3D PSF's in-focus plane "
                           f"(z={plane} of {planes}) is used for every plane; richardson_lucy "
-                          "and wiener deconvolve in 3D", stacklevel=2)
+                          "and wiener deconvolve in 3D", DeblurNote, stacklevel=2)
     if kernel.sum() <= 0:
         raise ValueError("the in-focus plane of the 3D psf sums to 0; accepted: a positive sum")
     return (kernel / kernel.sum()).astype(np.float32), spec
@@ -225,7 +226,7 @@ class _BoundPsf(nn.Module):
             warnings.warn(
                 f"{self.label}: the result holds {float(ratio.max()):.0f} x the input's energy at "
                 "frequencies the PSF blocks (the PSF or noise model does not fit this image); "
-                + how, stacklevel=2)
+                + how, DeblurWarning, stacklevel=2)
         self.fallback_tiles += int(bad.sum())
         return y
 
@@ -342,7 +343,7 @@ def _untrained_psf_fallback(kernel: np.ndarray, spec: str, label: str, reason: s
     as the classical Wiener, with the safeguard's regulariser (``conservative_wiener``)."""
     balance = psf_safeguard.FALLBACK_BALANCE
     warnings.warn(f"{label}: {reason}; running a conservative Wiener deconvolution (balance "
-                  f"{balance:g}) instead", stacklevel=3)
+                  f"{balance:g}) instead", DeblurWarning, stacklevel=3)
     method = classical_method("wiener", kernel, balance=balance)
     kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .jpeg_blocks import looks_jpeg
+from .notes import DeblurWarning
 from .options import FIXED_BALANCE
 from .psf import astigmatic_psf, gaussian_psf
 
@@ -204,7 +205,7 @@ def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
                          "number for a 3D one")
     balance, _, at_floor = gcv_balance_read(plane, psf)
     if at_floor:
-        warnings.warn(f"balance 'auto': {FLOOR_NOTE}", stacklevel=2)
+        warnings.warn(f"balance 'auto': {FLOOR_NOTE}", DeblurWarning, stacklevel=2)
     return balance
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
+from .notes import DeblurWarning
 from .shown import shown_path
 
 __all__ = ["check_psf_model_fits", "check_spec_before_image", "fit_psf_to_image_of",
@@ -211,7 +212,7 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
                                     psf_label=_file_label(spec.psf))
     if note is None:
         return spec
-    warnings.warn(note, stacklevel=2)
+    warnings.warn(note, DeblurWarning, stacklevel=2)
     return spec.replace(psf=fitted)
 
 
@@ -246,7 +247,7 @@ def psf_from_calibration(spec, pixel_size, axes: str | None = None) -> MethodSpe
     for i, (_, note) in enumerate(done):
         if note:
             lead = f"{part_label(axes or '', i)}: " if parts else ""
-            warnings.warn(lead + note, UserWarning, stacklevel=3)
+            warnings.warn(lead + note, DeblurWarning, stacklevel=3)
     return spec.replace(psf=CHANNEL_SEPARATOR.join(text for text, _ in done))
 
 

@@ -21,7 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["NETWORK_INPUT_RANGE", "clip_note", "clipped_forward", "clips", "count_beyond"]
+__all__ = ["NETWORK_INPUT_RANGE", "clip_and_record", "clip_note", "clipped_forward", "clips",
+           "count_beyond"]
 
 #: (low, high) of a network's input in normalised units (0 and 1: the 0.1 and 99.9
 #: percentiles); pixels beyond are clipped for the network and their excess added back
@@ -68,3 +69,24 @@ def clip_note(count: int, sampled: int, total: int, norm) -> str:
     return (f"{many} pixel{'s' * (many != '1')} lie outside {low:.4g} .. {high:.4g} (saturated, "
             "hot or dead pixels?): the network saw them clipped to that range, which keeps them "
             "from disturbing the pixels around them, and their excess was added back unchanged")
+
+
+def clip_and_record(sample: np.ndarray, shape, method, norm):
+    """``method`` with the pixels its network input clips recorded in its parameters (the
+    result's and the provenance record's: 'input_clipped'), and one warning line saying how
+    many; ``method`` unchanged where none are. ``sample``: the image's statistics sample (in
+    its units), ``shape`` the whole image's."""
+    import math
+    import warnings
+    from dataclasses import replace
+
+    from . import notes
+
+    count = count_beyond(sample, norm)
+    if not count:
+        return method
+    total = math.prod(shape)
+    warnings.warn(clip_note(count, sample.size, total, norm), notes.DeblurWarning, stacklevel=3)
+    limits = [float(norm.undo(np.float32(v))) for v in NETWORK_INPUT_RANGE]
+    return replace(method, parameters=method.parameters | {
+        "input_clipped": {"pixels": round(count * total / sample.size), "range": limits}})

@@ -16,6 +16,7 @@ import math
 import re
 import warnings
 
+from .notes import DeblurNote, DeblurWarning
 from .pixel_units import pixel_size_from_ome_zarr
 from .provenance import RECORD_KEY, parse_record
 from .shown import shown_path
@@ -52,7 +53,7 @@ def image_group(group, path):
             raise ValueError(f"{shown_path(path)} is a bioformats2raw layout without images")
         if len(series) > 1:
             warnings.warn(f"{path}: the file holds {len(series)} images (series); only the "
-                          f"first is read: give {path}/N to process series N", UserWarning,
+                          f"first is read: give {path}/N to process series N", DeblurWarning,
                           stacklevel=4)
         return group[series[0]]
     if "plate" in ome or "well" in ome:
@@ -136,7 +137,7 @@ def note_levels(path, multiscale: dict, shape) -> None:
     if levels > 1:
         size = " x ".join(map(str, shape))
         warnings.warn(f"{path}: full resolution read (level 0 of {levels}, {size}); the output "
-                      "has this level only", UserWarning, stacklevel=4)
+                      "has this level only", DeblurNote, stacklevel=4)
 
 
 def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None,
