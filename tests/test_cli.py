@@ -139,9 +139,11 @@ def test_demo_scores_every_row_with_tuned_oracles(capsys):
     given the PSF) is behind the tuned oracles in PSNR on this image and ahead in SSIM; the
     PSF-aware network, given their PSF, is ahead of them in both."""
     assert main(["demo", "--device", "cpu", "--json"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    results = json.loads(out[-1])
-    assert "classical settings tuned on ht29_nuclei_hoechst_tuning.tif" in "\n".join(out)
+    demo = json.loads(capsys.readouterr().out)  # --json: one object, nothing else
+    assert demo["tuned_on"] == "ht29_nuclei_hoechst_tuning.tif"
+    results = {row["label"]: row for row in demo["rows"]}
+    assert [row["row"] for row in demo["rows"]] == ["degraded", "wiener", "richardson_lucy",
+                                                    "network", "auto_psf"]
     names = list(results)
     assert names[0] == "degraded input (protocol A)"
     assert names[1].startswith("Wiener, true PSF, balance") and names[1].endswith("(tuned)")
@@ -161,19 +163,21 @@ def test_demo_scores_every_row_with_tuned_oracles(capsys):
 def test_demo_given_settings_are_used_and_not_tuned(capsys):
     assert main(["demo", "--device", "cpu", "--json", "--balance", "0.01",
                  "--iterations", "5"]) == 0
-    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    demo = json.loads(capsys.readouterr().out)
+    assert demo["tuned_on"] is None
+    results = [row["label"] for row in demo["rows"]]
     assert "Wiener, true PSF, balance 0.01 (given)" in results
     assert "Richardson-Lucy, true PSF, 5 it. (given)" in results
     # a network given with --method replaces both network rows
     assert main(["demo", "--device", "cpu", "--json", "--balance", "0.01", "--iterations", "5",
                  "--method", "gran.fluo_v1"]) == 0
-    names = list(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    names = [row["label"] for row in json.loads(capsys.readouterr().out)["rows"]]
     assert names[3:] == ["gran.fluo_v1 (network, no PSF given)"]
     # a PSF-aware network is given the oracles' PSF; a classical name or a bare architecture
     # is refused in one line naming what --method takes
     assert main(["demo", "--device", "cpu", "--json", "--balance", "0.01", "--iterations", "5",
                  "--method", "wiener_unet.psf_v4"]) == 0
-    names = list(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    names = [row["label"] for row in json.loads(capsys.readouterr().out)["rows"]]
     assert names[3:] == ["wiener_unet.psf_v4 (given the true PSF)"]
     for name, why in (("wiener", "classical rows always run"), ("c2f_unet", "an architecture")):
         assert main(["demo", "--method", name]) == 2
@@ -367,5 +371,7 @@ def test_the_parser_and_a_deblur_do_not_import_the_training_pipeline(tmp_path):
     from napari_microdeblur.core.finetune import FinetuneRequest
     from napari_microdeblur.core.self_adapt import SelfAdaptConfig
 
-    assert f"default {FinetuneRequest.steps} steps, lr {FinetuneRequest.lr}" in help_text
-    assert f"{SelfAdaptConfig.max_steps} steps, lr {SelfAdaptConfig.lr}" in help_text
+    assert (f"training steps (default {FinetuneRequest.steps} with pairs, "
+            f"{SelfAdaptConfig.max_steps} with --self;") in help_text
+    assert (f"peak learning rate (default {FinetuneRequest.lr:g} with pairs, "
+            f"{SelfAdaptConfig.lr:g} with --self)") in help_text

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .cli_allocator import tune_allocator
 from .cli_progress import ProgressBar, say
-from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
 from .core.shown import first_line, shown_path
 
 EXIT_ERROR = 2
@@ -108,6 +107,43 @@ def method_specs(args):
         method = method.replace(psf=PsfArray.from_array(kernel, origin=method.psf))
     args.method_specs = (method, tiling)
     return method, tiling
+
+
+def check_tile_reach(args, models=None) -> None:
+    """--tile (and --overlap) against the method before a run that has no image yet (watch):
+    a tile below the receptive field failed every file, one by one. The method for 'auto' is
+    the image's (grayscale or RGB): the tile is refused only if too small for each; an estimated
+    PSF stands in as a small Gaussian, so only a tile certain to fail is refused."""
+    import math
+
+    from .core import tiling
+    from .core.bundled import auto_psf
+    from .core.method import CLASSICAL_METHODS, FIXED_BALANCE, FIXED_ITERATIONS
+
+    method, tiling_spec = method_specs(args)
+    tile, overlap = tiling_spec.tile, tiling_spec.overlap
+    if tile is None:
+        return
+    if overlap is not None and overlap >= tile:
+        raise UserError(f"--overlap {overlap} must be smaller than --tile {tile}")
+    resolved = []
+    for rgb in ((False, True) if method.name == "auto" and method.weights is None else (False,)):
+        spec = method.replace(psf="gaussian:1") if auto_psf(method, rgb) else method
+        if spec.name in CLASSICAL_METHODS:  # their reach is the PSF's, whatever the setting
+            spec = spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
+        try:
+            with warnings.catch_warnings():  # each file's deblur says them
+                warnings.simplefilter("ignore")
+                resolved.append(spec.resolve(rgb=rgb, models=models))
+        except (ValueError, TypeError, ImportError, OSError):
+            return  # only an image settles the method (a PSF lacking pixel=): checked per file
+    reach = min(resolved, key=lambda m: m.halo)
+    step = reach.size_divisor
+    if (tiling.rounded_tile(tile, step) or tile) <= 2 * reach.halo:
+        least = math.ceil((2 * reach.halo + 2) / step) * step
+        raise UserError(f"--tile {tile} is smaller than the receptive field of {reach.name!r} "
+                        f"({2 * reach.halo + 1} px), so every file larger than the tile would "
+                        f"fail; use a tile of at least {least}")
 
 
 def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None,
@@ -311,78 +347,6 @@ def cmd_degrade(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def _iterations(text: str):
-    """--iterations: an integer, or 'auto'; anything else reaches the method's check as it is,
-    which refuses it in one line (argparse would print its usage too)."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _balance(text: str):
-    """--balance: a number, or 'auto'; anything else as ``_iterations``."""
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def add_method_options(p: argparse.ArgumentParser) -> None:
-    """The deblurring options shared by deblur and watch."""
-    from .core.psf import PSF_HELP
-
-    p.add_argument("--method", default="auto",
-                   help="auto (with --psf, the bundled PSF-aware network, or Richardson-Lucy "
-                   "in 3D for a 3D PSF on a z-stack: one with under 50%% of its light in "
-                   "focus on up to 16 planes, under 20%% on deeper stacks; without, the default "
-                   "of the --modality; with --weights, the network that file describes), "
-                   "richardson_lucy, wiener, an architecture with --weights, or a bundled "
-                   "arch.tag such as gran.em_v1 (EM)")
-    p.add_argument("--modality", default="auto", choices=["auto", "em", "fluorescence",
-                   "brightfield"], help="image type, for --method auto without --psf: em and "
-                   "brightfield run the PSF-aware network with a PSF estimated from the image "
-                   "(as --psf estimate), fluorescence its blind network; auto is brightfield "
-                   "for RGB, fluorescence for grayscale. Phase contrast and DIC images are not "
-                   "blurred absorption images: deblurring sharpens their halos rather than "
-                   "removing them")
-    p.add_argument("--weights", help="weights file of a network (.safetensors/.pt/.zip); a "
-                   ".safetensors file names its own architecture, so --method may be left out")
-    p.add_argument("--psf", help=PSF_HELP)
-    p.add_argument("--iterations", type=_iterations, default=AUTO_ITERATIONS,
-                   help="Richardson-Lucy iterations, or 'auto' (default): the count at which its "
-                   "blurred estimate best predicts pixels held out of the image (at most 100; "
-                   "30 for a 3D PSF). --method auto in 3D runs at most this many (auto: 30), "
-                   "fewer where that check says so")
-    p.add_argument("--tv-weight", type=float, default=0.0,
-                   help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
-    p.add_argument("--balance", type=_balance, default=AUTO_BALANCE,
-                   help="Wiener balance (regularisation), or 'auto' (default): chosen per image "
-                   "by generalised cross-validation (a 3D PSF runs 0.01)")
-    p.add_argument("--noise-scale", type=float, default=1.0,
-                   help="PSF-aware networks: x the noise level they estimate; about 2 smooths more "
-                   "for a PSF that is only roughly right (fitted, guessed); default 1 (weights "
-                   "fine-tuned on pairs with --psf also apply the scale calibrated then)")
-    p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, TCZYX, YXS (RGB)")
-    p.add_argument("--tile", type=int, help="tile size in pixels (default: from the method)")
-    p.add_argument("--overlap", type=int,
-                   help="tile overlap (default: twice the network's halo, or of the PSF's)")
-    p.add_argument("--window", default="cosine", choices=["cosine", "gaussian", "constant"])
-    p.add_argument("--batch-size", type=int, default=1, help="tiles per forward call")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--output-dtype", default="float32", choices=["float32", "input"],
-                   help="input: the input's type, values clipped to its range (8-bit RGB opens "
-                   "in any viewer); a .png output is always the input's 8 or 16 bits")
-    p.add_argument("--precision", default="auto",
-                   choices=["auto", "float32", "bfloat16", "float16"],
-                   help="network arithmetic; auto: bfloat16 where the CPU/GPU has it")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress bar and no line per file; warnings and errors still print "
-                   "(in a batch each names its file; a warning repeated with only its numbers "
-                   "changed is said for the first file and counted in deblur's closing line)")
-
-
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad option is one error line, like every other error here, naming
     --help instead of printing the whole usage block. Subcommands inherit the class, and each
@@ -391,6 +355,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         self.options_by_dest: dict[str, str] = {}  # filled as options are added, -h first
+        self.commands: dict = {}  # the top parser's: subcommand name -> its parser
         super().__init__(*args, **kwargs)
         self.set_defaults(cli_options=self.options_by_dest)
 
@@ -400,6 +365,13 @@ class _OneLineParser(argparse.ArgumentParser):
         if long:
             self.options_by_dest.setdefault(action.dest, max(long, key=len))
         return action
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # said by the subcommand's parser: its --help lists its options, ours not
+            where = self.commands.get(getattr(parsed, "command", None), self)
+            where.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
     def error(self, message):
         self.exit(EXIT_ERROR, f"microdeblur: error: {message} (see {self.prog} --help)\n")
@@ -411,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_focus import add_focus_command
     from .cli_info import add_info_command
     from .cli_methods import add_methods_command
+    from .cli_options import add_degrade_command, add_method_options, psf_epilog
     from .cli_psf import add_psf_commands
     from .cli_selective import add_focus_options
     from .cli_training import add_training_commands
@@ -422,8 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices
 
-    p = sub.add_parser("deblur", help="deblur image files into new TIFFs")
+    p = sub.add_parser("deblur", help="deblur image files into new TIFFs", **psf_epilog())
     p.add_argument("input", help="an image (TIFF/OME-TIFF, PNG; other formats with [formats]), "
                    "a directory of images, or a quoted glob such as 'tiles/*.tif'")
     p.add_argument("-o", "--output", required=True,
@@ -445,16 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_focus_options(p)
     p.set_defaults(func=cmd_deblur)
 
-    p = sub.add_parser("degrade",
-                       help="apply a degradation protocol (A, B or C of docs/evaluation.md)")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--protocol", required=True, choices=["A", "B", "C"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--axes")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.set_defaults(func=cmd_degrade)
+    add_degrade_command(sub, cmd_degrade)
 
     add_evaluate_command(sub)
     add_info_command(sub)

@@ -17,23 +17,56 @@ TUNING_SAMPLE = SAMPLE.with_name("ht29_nuclei_hoechst_tuning.tif")
 def cmd_demo(args) -> int:
     """Degrade the bundled sample (protocol A), deblur it with the classical oracles (true PSF,
     settings tuned on another region of the same field unless given), the default network and
-    the PSF-aware network given the same PSF; print PSNR/SSIM of each."""
+    the PSF-aware network given the same PSF; print PSNR/SSIM of each (--json: one object)."""
     import tifffile
 
-    from .core.bundled import default_weights_name, is_installed
     from .core.degrade import degrade, protocol_psf
     from .core.inference import deblur
-    from .core.method import MethodSpec
     from .core.metrics import evaluate
-    from .core.psf_aware import DEFAULT_PSF_AWARE
-    from .core.tuning import tune_classical
 
     if args.method is not None:  # before the tuning, which takes seconds
         _check_demo_network(args.method)
     sharp = tifffile.imread(SAMPLE)
     blurred = degrade(sharp, "A", seed=0)
-    psf = protocol_psf("A")
-    rows = [("degraded input (protocol A)", blurred, 0.0)]
+    runs, tuned, network = _demo_runs(args, protocol_psf("A"))
+    rows = [dict(row="degraded", label="degraded input (protocol A)", method=None,
+                 **_scores(evaluate(np.asarray(blurred), sharp, border=16)), seconds=0.0)]
+    for key, label, options, setting in runs:
+        # timed on a second run: the first also reads the weights and sets the network up
+        # (0.8 s of psf_v4's first call against 0.03 s for the next, measured here)
+        deblur(blurred, device=args.device, **options)
+        t0 = time.perf_counter()
+        out = deblur(blurred, device=args.device, **options)
+        seconds = time.perf_counter() - t0
+        method = options["method"]
+        rows.append(dict(row=key, label=label, method=getattr(method, "name", method),
+                         **_scores(evaluate(np.asarray(out), sharp, border=16)),
+                         seconds=seconds, **setting))
+    for row in rows:
+        row["gain_db"] = row["psnr"] - rows[0]["psnr"]
+    if args.json:  # one object, keyed by what each row is, not by its label
+        print(json.dumps(dict(sample=SAMPLE.name, shape=list(sharp.shape), protocol="A",
+                              border=16, tuned_on=TUNING_SAMPLE.name if tuned else None,
+                              rows=rows)))
+        return 0
+    _print_table(sharp, rows, tuned, network)
+    return 0
+
+
+def _scores(scores: dict) -> dict:
+    return {k: float(scores[k]) for k in ("psnr", "ssim", "psnr_whole")}
+
+
+def _demo_runs(args, psf) -> tuple[list, bool, str | None]:
+    """(row key, label, deblur options, settings) of each method; whether the classical
+    settings were tuned; the network shown (None: no bundled network installed)."""
+    import tifffile
+
+    from .core.bundled import default_weights_name, is_installed
+    from .core.method import MethodSpec
+    from .core.psf_aware import DEFAULT_PSF_AWARE
+    from .core.tuning import tune_classical
+
     tuned = {}
     if args.balance is None or args.iterations is None:
         tuned = tune_classical([tifffile.imread(TUNING_SAMPLE)], "A")
@@ -41,29 +74,31 @@ def cmd_demo(args) -> int:
     iterations = (args.iterations if args.iterations is not None
                   else tuned["richardson_lucy"]["value"])
     runs = [
-        (f"Wiener, true PSF, balance {balance}"
+        ("wiener", f"Wiener, true PSF, balance {balance}"
          f" ({'given' if args.balance is not None else 'tuned'})",
-         dict(method="wiener", psf=psf, balance=balance)),
-        (f"Richardson-Lucy, true PSF, {iterations} it."
+         dict(method="wiener", psf=psf, balance=balance),
+         dict(balance=float(balance), tuned=args.balance is None)),
+        ("richardson_lucy", f"Richardson-Lucy, true PSF, {iterations} it."
          f" ({'given' if args.iterations is not None else 'tuned'})",
-         dict(method="richardson_lucy", psf=psf, iterations=iterations)),
+         dict(method="richardson_lucy", psf=psf, iterations=iterations),
+         dict(iterations=int(iterations), tuned=args.iterations is None)),
     ]
     network = args.method or default_weights_name(rgb=False)
     if network and MethodSpec(network).takes_psf():  # a PSF-aware network: the oracles' PSF
-        runs.append((f"{network} (given the true PSF)", dict(method=network, psf=psf)))
+        runs.append(("network", f"{network} (given the true PSF)",
+                     dict(method=network, psf=psf), dict(psf_given=True)))
     elif network:
-        runs.append((f"{network} (network, no PSF given)", dict(method=network)))
+        runs.append(("network", f"{network} (network, no PSF given)", dict(method=network),
+                     dict(psf_given=False)))
     if args.method is None and is_installed(DEFAULT_PSF_AWARE):
         # what `deblur --psf` runs: the learned method given the same PSF as the oracles
-        runs.append((f"{DEFAULT_PSF_AWARE} (auto given the true PSF)",
-                     dict(method=MethodSpec("auto", psf=psf))))
-    for name, options in runs:
-        # timed on a second run: the first also reads the weights and sets the network up
-        # (0.8 s of psf_v4's first call against 0.03 s for the next, measured here)
-        deblur(blurred, device=args.device, **options)
-        t0 = time.perf_counter()
-        out = deblur(blurred, device=args.device, **options)
-        rows.append((name, out, time.perf_counter() - t0))
+        runs.append(("auto_psf", f"{DEFAULT_PSF_AWARE} (auto given the true PSF)",
+                     dict(method=MethodSpec("auto", psf=psf)),
+                     dict(psf_given=True, network=DEFAULT_PSF_AWARE)))
+    return runs, bool(tuned), network
+
+
+def _print_table(sharp, rows: list[dict], tuned: bool, network: str | None) -> None:
     print(f"sample: {SAMPLE.name} {sharp.shape} {sharp.dtype} (HT29 nuclei, CC-0)")
     print("metrics as in docs/evaluation.md: 8-bit scale /255, data_range 1, "
           "16-px border excluded")
@@ -71,21 +106,13 @@ def cmd_demo(args) -> int:
         print(f"classical settings tuned on {TUNING_SAMPLE.name} (another region of the same "
               "field), protocol A with other noise seeds")
     print(f"{'':<50} {'PSNR dB':>8} {'SSIM':>7} {'PSNR whole':>11} {'seconds':>8}")
-    base = None
-    results = {}
-    for name, image, seconds in rows:
-        s = evaluate(np.asarray(image), sharp, border=16)
-        base = s["psnr"] if base is None else base
-        gain = f"  ({s['psnr'] - base:+.2f} dB)" if name != rows[0][0] else ""
-        print(f"{name:<50} {s['psnr']:>8.2f} {s['ssim']:>7.4f} {s['psnr_whole']:>11.2f} "
-              f"{seconds:>8.2f}{gain}")
-        results[name] = s
+    for row in rows:
+        gain = f"  ({row['gain_db']:+.2f} dB)" if row["row"] != "degraded" else ""
+        print(f"{row['label']:<50} {row['psnr']:>8.2f} {row['ssim']:>7.4f} "
+              f"{row['psnr_whole']:>11.2f} {row['seconds']:>8.2f}{gain}")
     print("seconds: a second run of each method (the first also loads its network)")
     if not network:
         print("no bundled network is installed: only the classical methods ran")
-    if args.json:
-        print(json.dumps(results))
-    return 0
 
 
 def _check_demo_network(name: str) -> None:
@@ -125,5 +152,11 @@ def add_demo_command(sub) -> None:
     p.add_argument("--balance", type=float, default=None,
                    help="Wiener balance (default: tuned on another region)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of the table: sample, shape, protocol, "
+                   "border, tuned_on (null when --balance and --iterations are given) and rows, "
+                   "a list of {row: degraded, wiener, richardson_lucy, network or auto_psf, "
+                   "label (the table's), method, psnr, ssim, psnr_whole, seconds, gain_db "
+                   "(over the degraded input)} plus the row's balance/iterations and tuned, "
+                   "or psf_given")
     p.set_defaults(func=cmd_demo)

@@ -278,7 +278,8 @@ def add_evaluate_command(sub) -> None:
                    "on: uint8 0-255, other integers 0 to its maximum, floats (and integers "
                    "holding negative values) their min-max range")
     p.add_argument("--axes", help="axes of both images (default: from the reference)")
-    p.add_argument("--border", type=int, default=16, help="pixels excluded at the border")
+    p.add_argument("--border", type=int, default=16, help="pixels left out along each edge "
+                   "(default %(default)s, as docs/evaluation.md)")
     p.add_argument("--match", action="store_true", help=MATCH_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_evaluate)

@@ -144,7 +144,8 @@ def add_psf_commands(sub) -> None:
     )
     p.add_argument("--axes", help="axes of the input, YX or ZYX (default: from the file)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no line describing the PSF written; warnings and errors still print")
     p.set_defaults(func=cmd_psf_from_beads)
 
     p = sub.add_parser(
@@ -160,5 +161,6 @@ def add_psf_commands(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="the PSF .tif to write")
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, YXS (default: from the file)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no line describing the PSF written; warnings and errors still print")
     p.set_defaults(func=cmd_psf_estimate)

@@ -455,23 +455,29 @@ def _finetune_self(args, out: Path) -> int:
     return 1 if result.stopped == "diverged" else 0
 
 
+#: --axes of train and finetune
+AXES_HELP = "axes of the images, e.g. YX, ZYX, YXS (RGB) (default: from each file)"
+
+
 def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: float | None,
-                          defaults: str = "") -> None:
+                          defaults: str = "", lr_default: str = "") -> None:
+    """``defaults``/``lr_default``: --steps'/--lr's defaults in words, where not one number."""
     p.add_argument("--out", required=True, help="output .safetensors (with its model card)")
     # train's defaults are numbers: --help said none of them
     p.add_argument("--steps", type=int, default=steps,
-                   help=defaults or "training steps (default %(default)s)")
+                   help="training steps (" + (defaults or "default %(default)s") + ")")
     p.add_argument("--patch", type=int, default=64,
                    help="training patch size in pixels (default %(default)s)")
     p.add_argument("--batch", type=int, default=8, help="patches per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate (" + (
-        defaults or "default %(default)g") + ")")
+        lr_default or "default %(default)g") + ")")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of whole images or planes held out for validation (of --blurry/"
-                   "--sharp pairs: whole files when there are several)")
+                   "--sharp pairs: whole files when there are several; default %(default)g)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar; notes, warnings and the closing line still print")
 
 
 def add_training_commands(sub) -> None:
@@ -489,12 +495,14 @@ def add_training_commands(sub) -> None:
                    help="blurry images paired with --sharp in sorted order")
     p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
                    help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
-    p.add_argument("--axes")
+    p.add_argument("--axes", help=AXES_HELP)
     _add_training_options(p, steps=TRAIN_STEPS, lr=TRAIN_LR)
     p.add_argument("--minutes", type=float,
                    help="time limit; --steps is then the upper bound (default: none, the run "
                    "ends after --steps)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights and of the patch and blur draws (default "
+                   "%(default)s)")
     p.add_argument("--license", help="SPDX licence of the training data (default unknown; with "
                    "--weights, the starting weights' licence, combined with this one)")
     p.add_argument("--checkpoint-dir", help="keep the run's best/last .safetensors and last.pt "
@@ -510,8 +518,14 @@ def add_training_commands(sub) -> None:
 
 
 def _add_finetune_command(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune weights on your own paired data")
-    p.add_argument("--weights", required=True, help="bundled name (gran.fluo_v1) or file")
+    from .cli_options import psf_epilog
+
+    p = sub.add_parser("finetune", help="fine-tune weights on your own paired data",
+                       **psf_epilog("finetune: one 2D PSF (a 3D one gives its in-focus plane); "
+                                    "estimate with --self only; no per-channel PSFs",
+                                    per_channel=False))
+    p.add_argument("--weights", required=True, help="bundled name (gran.fluo_v1; `microdeblur "
+                   "methods` lists every name) or file")
     p.add_argument("--blurry", action="append",
                    help="blurry image, folder or quoted glob (repeatable; with --sharp)")
     p.add_argument("--sharp", action="append",
@@ -523,21 +537,26 @@ def _add_finetune_command(sub) -> None:
                    help="with --stack: the target is the mean of the in-focus plane and K "
                    "planes each side of it, the input's own plane left out (a less noisy "
                    "target when the planes next to focus are nearly as sharp; default 0)")
-    p.add_argument("--axes")
-    _add_training_options(p, steps=None, lr=None, defaults=(
-        f"default {PAIRED_STEPS} steps, lr {PAIRED_LR} with pairs; with --self "
-        f"{SELF_ADAPT_MAX_STEPS} steps, lr {SELF_ADAPT_LR}; both time-boxed"))
+    p.add_argument("--axes", help=AXES_HELP)
+    _add_training_options(
+        p, steps=None, lr=None,
+        defaults=f"default {PAIRED_STEPS} with pairs, {SELF_ADAPT_MAX_STEPS} with --self; "
+        "both time-boxed by --minutes",
+        lr_default=f"default {PAIRED_LR:g} with pairs, {SELF_ADAPT_LR:g} with --self")
     p.add_argument("--minutes", type=float,
                    help=f"time limit; --steps is then the upper bound (default {PAIRED_MINUTES:g} "
                    f"with pairs, {SELF_ADAPT_MINUTES:g} with --self)")
     p.add_argument("--patience", type=int, default=DEFAULT_PATIENCE,
-                   help="stop after this many validations without a better one")
+                   help="stop after this many validations without a better one (default "
+                   "%(default)s)")
     p.add_argument("--no-augment", action="store_true",
                    help="no flips and 90-degree rotations of the patches")
     p.add_argument("--intensity-jitter", type=float, default=DEFAULT_INTENSITY_JITTER,
-                   help="random gain/offset of each patch pair (0: none)")
+                   help="random gain/offset of each patch pair (default %(default)g; 0 turns "
+                   "it off)")
     p.add_argument("--anchor-weight", type=float, default=DEFAULT_ANCHOR_WEIGHT,
-                   help="L2-SP: weight of sum((w - w_start)^2) (0: none)")
+                   help="L2-SP: weight of sum((w - w_start)^2), pulling the weights toward "
+                   "the starting ones (default %(default)g: off)")
     p.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN_DB, metavar="DB",
                    help="keep fine-tuned weights only if they beat the starting ones on the "
                    "held-out region by this many dB; otherwise the starting weights are "
@@ -557,8 +576,9 @@ def _add_finetune_command(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of the patch (and --self: noise) draws "
                    "(default 0; a run ended by --steps, not --minutes, repeats exactly)")
     p.add_argument("--psf", help="the PSF of the --self images, or of the blurry pairs when "
-                   "--weights is PSF-aware (wiener_unet.*): TIFF, gaussian:SIGMA, "
-                   "widefield:... or confocal:...")
+                   "--weights is PSF-aware (wiener_unet.*): a TIFF, gaussian:, disk:, astig:, "
+                   "widefield: or confocal:, or estimate (--self only); forms and examples "
+                   "below the options")
     p.add_argument("--noise-scale-calibration", default="before-and-after",
                    choices=["before-and-after", "after", "off"],
                    help="PSF-aware --weights with pairs: try noise scales 0.5-2 on the held-out "

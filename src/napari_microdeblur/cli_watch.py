@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError, deblur_one, method_specs, warnings_naming
+from .cli import UserError, check_tile_reach, deblur_one, method_specs, warnings_naming
 from .cli_watch_calibration import DEFAULT_MARGIN, Threshold, image_profile, watch_threshold
 from .cli_watch_stop import FinishCurrentFile
 from .core.shown import shown_path
@@ -490,8 +490,9 @@ def cmd_watch(args) -> int:
     _check_watch_options(args)  # a bad option fails here, before anything is written
     method_specs(args)  # a bad PSF file is the option's fault, not every image's
     _check_folders(in_dir, out_dir)
-    threshold = watch_threshold(args)
     models = ModelCache()  # the network is loaded at the first soft file, then kept
+    check_tile_reach(args, models)  # a tile too small would fail every file
+    threshold = watch_threshold(args)
     log_path = out_dir / WATCH_LOG
     has_header = _upgrade_log(log_path, in_dir)
     incomplete = set()
@@ -530,20 +531,26 @@ def _once_code(not_done: dict, log_path: Path) -> int:
 
 
 def add_watch_command(sub) -> None:
-    from .cli import add_method_options
+    from .cli_options import add_method_options, psf_epilog
 
     p = sub.add_parser(
-        "watch", help="deblur files as they appear in a folder, only those out of focus")
-    p.add_argument("input_dir")
-    p.add_argument("output_dir")
+        "watch", help="deblur files as they appear in a folder, only those out of focus",
+        description="Give exactly one of --threshold or --calibrate.", **psf_epilog())
+    p.add_argument("input_dir", help="the folder to watch (must exist; its own image files "
+                   "only, not its subfolders)")
+    p.add_argument("output_dir", help=f"an existing folder, not input_dir: soft files are "
+                   f"deblurred into it as <name>_deblurred.tif, in-focus (and blank) ones copied "
+                   f"as they are, and each file logged in {WATCH_LOG} there")
     p.add_argument("--threshold", type=float,
                    help="deblur files whose focus score (as `microdeblur focus FILE` prints it; "
-                   "relative, no unit) is below T")
+                   "relative, no unit) is below T; or give --calibrate")
     p.add_argument("--calibrate", metavar="GOOD_DIR",
-                   help="set the threshold from known-good images (see --percentile)")
+                   help="set the threshold from known-good images (see --percentile); or "
+                   "give --threshold")
     p.add_argument("--percentile", type=float, default=5.0,
                    help="with --calibrate: this percentile of the good images' scores "
-                   "(with --calibrate-bad: and 100 minus it of the soft ones')")
+                   "(with --calibrate-bad: and 100 minus it of the soft ones'); default "
+                   "%(default)g")
     p.add_argument("--margin", type=float, default=None, metavar="F",
                    help="with --calibrate: the threshold is F x that percentile (0 < F <= 1; "
                    f"default {DEFAULT_MARGIN:g}, the percentile itself); below 1 leaves room "
@@ -557,13 +564,16 @@ def add_watch_command(sub) -> None:
                    help="the camera's dark level, subtracted before every focus score (the "
                    "calibration's and the files'), as `microdeblur focus --camera-offset` "
                    "does; default 0")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between folder scans")
+    p.add_argument("--poll", type=float, default=1.0,
+                   help="seconds between folder scans (default %(default)g)")
     p.add_argument("--settle", type=float, default=2.0,
-                   help="a file is complete once unchanged for this many seconds")
+                   help="a file is complete once unchanged for this many seconds (default "
+                   "%(default)g)")
     p.add_argument("--incomplete-after", type=float, default=600.0, metavar="SECONDS",
                    help="a TIFF holding fewer planes than its metadata declares (still being "
                    "written) is waited for; unchanged this long, it is logged 'incomplete', "
-                   "neither deblurred nor copied, and looked at again once it changes")
+                   "neither deblurred nor copied, and looked at again once it changes "
+                   "(default %(default)g)")
     p.add_argument("--once", action="store_true",
                    help="process what is there, then exit: 2 if this run logged a file "
                    "failed, unreadable or incomplete (neither deblurred nor copied), else 0")
