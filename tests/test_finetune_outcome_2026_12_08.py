@@ -184,7 +184,7 @@ def test_a_second_run_names_its_comparison_layers_after_the_run(
     for _ in range(2):
         w.start_button.click()
         wait_idle(qtbot, w)
-        assert set(w.comparison) == {"input", "base", "tuned", "target"}
+        assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
         names.append({role: layer.name for role, layer in w.comparison.items()})
     first, second = names
     axis, lo, hi = w._notes["val_region"]

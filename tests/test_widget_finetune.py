@@ -118,7 +118,7 @@ def test_compare_dock_gets_the_held_out_band(make_napari_viewer, qtbot, tiny_ses
     before = snapshot(viewer)
     w.start_button.click()
     wait_idle(qtbot, w)
-    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
     assert snapshot(viewer)[: len(before)] == before  # the user's layers are untouched
     # the band the core held out: the last 20 % of X (96 px), in the stack's coordinates
     axis, lo, hi = w._notes["val_region"]
@@ -161,7 +161,7 @@ def test_stop_also_fills_the_comparison(make_napari_viewer, qtbot, tiny_session_
     wait_idle(qtbot, w)
     assert w.outcome.stopped and "stopped after" in w.status_label.text()
     assert not w.outcome.kept_start
-    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
     assert w.comparison["tuned"].name.endswith("[tiny_gran fine-tuned on stack]")
 
 
@@ -282,7 +282,7 @@ def test_regimes_and_training_a_new_network(make_napari_viewer, qtbot, tiny_sess
     assert "layer 'more blurry'" in w.outcome.card.training_data
     assert "kept the last step (sgpn keeps the last checkpoint)" in w.status_label.text()
     assert w.session_label == "new sgpn (tiny) trained on stack"
-    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
 
 
 def test_psf_cyclegan_from_the_dock_with_unpaired_layers(make_napari_viewer, qtbot,
@@ -407,7 +407,7 @@ def test_a_psf_aware_base_fine_tunes_on_pairs_with_the_psf_panel(
     assert "luminance and chroma planes" in w.outcome.card.training_data
     assert snapshot(viewer)[: len(before)] == before
     # Compare & QC gets the held-out band deblurred by both networks with that PSF, in RGB
-    assert set(w.comparison) == {"input", "base", "tuned", "target"}
+    assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
     assert w.comparison["base"].data.shape == w.comparison["input"].data.shape
     assert w.comparison["base"].rgb
 

@@ -91,9 +91,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         layout.addLayout(form)
         self._add_pair_controls(form)
         self.base = MethodPanel(
-            "Base model", "The network to start from: bundled weights or weights loaded (or "
-            "fine-tuned) in this session (Deblur dock > Load weights...).", classical=False,
-            card_tooltip="Model card of the base model.")
+            "Base model", "The network to start from: by default the image type's blind network "
+            "(what auto runs without a PSF estimate), or weights loaded (Load weights...).",
+            classical=False, card_tooltip="Model card of the base model.")
         self.base_combo = self.base.combo
         self.card_label = self.base.card_view.summary_label
         layout.addWidget(self.base)
@@ -171,10 +171,10 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._base_chosen = True
 
     def _default_base(self, *_) -> None:
-        """Until the user picks one, the base model is the bundled default for the image type
-        of the layer trained on (``core.bundled.default_for_modality``: its metadata's
-        'modality', else RGB brightfield, grayscale fluorescence); the first in the list was
-        the EM network, for a fluorescence sample too."""
+        """Until the user picks one, the base model is the blind network of the layer's image
+        type (``core.bundled.default_for_modality``: its metadata's 'modality', else RGB
+        brightfield, grayscale fluorescence), not what 'auto' runs with a PSF estimate (EM,
+        brightfield); the comparison shows auto too. The list's first was the EM network."""
         from ..core.bundled import default_for_modality
 
         layer = self._source_layer()
@@ -506,10 +506,10 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
                                       f"layer {gone[0].name!r} was removed during the run.")
         if tuned is None or self.base_network is None or gone:
             return None
-        region = self._notes.get("val_region")
+        region, auto = self._notes.get("val_region"), layer_modality(layer)  # auto: paired only
         if isinstance(self.request, SelfAdaptRequest):
             width = layer_data(layer).shape[axes.index("X")]
-            region = ("X", width - self._notes["held_out_columns"][0], width)
+            region, auto = ("X", width - self._notes["held_out_columns"][0], width), None
         # only the arrays here: the band of a lazy stack is read in the worker
         plan = plan_region(layer, axes, region, sharp=sharp, focus=self._notes.get("focus"),
                            sharp_data=getattr(self.request, "sharp", None))
@@ -527,7 +527,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             notify_error(f"Comparing on the held-out region failed: {describe_error(error)}")
 
         return start_worker(self, iter_compare_job, plan, [self.base_network, tuned],
-                            self.request.device, self.request.psf, returned=shown,
+                            self.request.device, self.request.psf, auto, returned=shown,
                             errored=failed)
 
     def _errored(self, error) -> None:

@@ -8,6 +8,11 @@ against), the fine-tuned result as 'Deblurred' and, with paired data, the sharp 
 region as 'Ground truth': its 'gain' row is then the gain of the fine-tuning. The input of the
 region is added as a layer too. The region is scored whole (no 16-px border excluded).
 
+After a paired run the region is also deblurred by ``auto`` (the Deblur dock's default for the
+image type: for brightfield and EM the PSF-aware network with a PSF estimated from the image,
+not the blind network the base defaults to), added as a layer ``[auto: ...]``; the status line
+says the fine-tuned result's PSNR against auto's, so a model below the default is not adopted.
+
 The base and fine-tuned layers record which weights made them (``method``, ``weights_sha256``,
 ``weights_source``, ``arch`` in ``layer.metadata['microdeblur']``, as a Deblur dock result):
 File > Save writes that record into the file.
@@ -41,6 +46,9 @@ class HeldOutRegion:
     full_image: Any  # the whole layer: it fixes the intensity normalisation, as in a deblur
     text: str  # what the region is, for names and the status line
     weights: tuple = ()  # per network of the comparison, its ``weights_record``
+    auto_label: str = ""  # what 'auto' ran on the region ('' where it did not run)
+    auto_psf: str | None = None  # the PSF auto estimated on the whole layer, if any
+    scores: dict | None = None  # PSNR (dB) of each role against the target, when there is one
 
 
 @dataclass
@@ -116,12 +124,43 @@ def weights_record(network) -> dict:
     })
 
 
-def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
+def auto_words(spec, outcome_label: str, rgb: bool, given: bool = False) -> str:
+    """'auto: NAME + estimated PSF' (what 'auto' ran on the region, ``spec`` settled on the
+    whole layer: a PSF there is the estimate unless the run's PSF was ``given``), or
+    'auto: BLIND' where the layer gave none."""
+    from ..core.bundled import auto_method_name
+
+    if spec.name != "auto" or outcome_label != spec.name:  # the blind network, or RL in 3D
+        return f"auto: {spec.name if spec.name != 'auto' else outcome_label}"
+    extra = "" if spec.psf is None else " + the run's PSF" if given else " + estimated PSF"
+    return f"auto: {auto_method_name(spec, rgb)}{extra}"
+
+
+def region_scores(region: HeldOutRegion, images) -> dict | None:
+    """PSNR (dB) of base, tuned (and auto) on the whole region against its target, on the
+    target's scale (``metrics.reference_scale``); None without a target."""
+    from ..core.metrics import psnr, to_reference_scale
+
+    if region.target is None:
+        return None
+    scores = {}
+    for role, image in zip(("base", "tuned", "auto"), images):
+        x, ref = to_reference_scale(np.asarray(image, np.float32), region.target)
+        scores[role] = psnr(x, ref, data_range=1.0)
+    return scores
+
+
+def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None, auto=None):
     """Worker body: the region of ``plan`` read, then deblurred by each of ``networks``
     (SessionModels), in float32 as validation scores it; yields the deblur progress, returns
     (the HeldOutRegion, with each network's ``weights_record``, the images in order). ``psf``:
-    the PSF the run trained with, given to the networks that take one."""
+    the PSF the run trained with, given to the networks that take one (and to 'auto').
+    ``auto``: the layer's image type ('auto', 'brightfield', ...) to deblur the region with
+    method 'auto' as well, its image last (its PSF estimated on the whole layer), or None."""
+    from ..core.axes import is_rgb
+    from ..core.image_settings import spec_for_image
     from ..core.method import MethodSpec
+    from ..core.thread_warnings import caught
     from ..core.tiling_spec import TilingSpec
 
     region = read_region(plan)
@@ -136,6 +175,20 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None):
         outcome = yield from iter_deblur_job(req)
         images.append(np.asarray(outcome.result.image))
     region.weights = tuple(weights_record(network) for network in networks)
+    if auto is not None:  # its PSF estimated on the whole layer, as a deblur of it: a thin
+        # band (30 px) gave none, and auto fell back to the blind network, the base
+        with caught():  # its estimate is named in the layer's name and record, not warned
+            spec = spec_for_image(MethodSpec(modality=auto, precision="float32", psf=psf),
+                                  region.full_image, region.axes)
+        region.auto_psf = spec.psf if isinstance(spec.psf, str) else None
+        req = DeblurRequest(source_name=region.layer_name, image=region.image,
+                            axes=region.axes, method=spec, label=spec.name,
+                            tiling=TilingSpec(device=device), full_image=region.full_image)
+        outcome = yield from iter_deblur_job(req)
+        images.append(np.asarray(outcome.result.image))
+        rgb = is_rgb(region.axes, tuple(region.image.shape))
+        region.auto_label = auto_words(spec, outcome.label, rgb, given=psf is not None)
+    region.scores = region_scores(region, images)
     return region, images
 
 
@@ -145,7 +198,7 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
     them in the Compare & QC dock (opened if it is not). Returns the new layers by role.
     ``run``: the dock's run number, in the names from the second run on (napari's own
     "[1]" suffix did not say which run a layer came from)."""
-    base, tuned = images
+    base, tuned, *auto = images
     source = source_now(viewer, region.placement)  # renamed while the comparison ran, say
     name = f"{region.layer_name if source is None else source.name} {region.text}"
     if run > 1:
@@ -153,10 +206,12 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
     kwargs = placed_kwargs(region.placement, region.offset)
     meta = {"finetune_comparison": region.text}
     made_by = dict(zip(("base", "tuned"), region.weights))  # which weights made the result
+    made_by["auto"] = {"method": region.auto_label, "psf": region.auto_psf}
     layers = {}
     for role, image, label in (("input", region.image, "input"),
                                ("base", base, f"[{base_label}]"),
                                ("tuned", tuned, f"[{tuned_label}]"),
+                               ("auto", auto[0] if auto else None, f"[{region.auto_label}]"),
                                ("target", region.target, "sharp target")):
         if image is None:
             continue
@@ -178,6 +233,15 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
 def shown_line(viewer, region: HeldOutRegion) -> str:
     """The status line once the comparison is shown (``add_comparison``)."""
     line = f"Compare & QC shows the {region.text}: base model against fine-tuned."
+    scores = region.scores or {}
+    if "auto" in scores:  # the Deblur dock's default, which the base may not be
+        gain = scores["tuned"] - scores["auto"]
+        line += (f" Fine-tuned {scores['tuned']:.2f} dB vs {region.auto_label} "
+                 f"{scores['auto']:.2f} dB ({gain:+.2f} dB): "
+                 + ("it beats the default Deblur here." if gain > 0 else
+                    "the default Deblur ('auto') does better here."))
+    elif region.auto_label:
+        line += f" Layer [{region.auto_label}] shows what the default Deblur gives."
     if source_now(viewer, region.placement) is None:  # its crops were added all the same
         line += (f" Input layer {region.layer_name!r} was removed during the comparison; its "
                  "layers keep its old name.")

@@ -282,14 +282,15 @@ def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
 
 def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
     """The request with a PSF to estimate ('estimate', or 'auto' for EM and brightfield)
-    estimated from the image this run deblurs (the scope the user chose). Where the image gives
-    no estimate and 'auto' runs the blind network instead, or 'auto' runs Richardson-Lucy in 3D
-    (a 3D PSF on a z-stack), the label names what runs; ``fallback`` keeps the core's line on
-    why the blind network ran (the dock's status line and the layer's record say it)."""
+    estimated from the image deblurred; none for a session network that takes no PSF. Where
+    the image gives none and 'auto' runs the blind network, or Richardson-Lucy in 3D, the label
+    names what runs; ``fallback`` keeps the core's line on why the blind network ran."""
     from ..core.axes import is_rgb
     from ..core.bundled import auto_blind_fallback
     from ..core.image_settings import spec_for_image
 
+    if req.network is not None and not getattr(req.network.model, "needs_psf", False):
+        return req
     with caught() as held:  # this thread's lines, passed on below to the worker's `warned`
         method = spec_for_image(req.method, req.image, req.axes)
     for w in held:

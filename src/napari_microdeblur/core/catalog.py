@@ -19,10 +19,16 @@ from dataclasses import asdict, dataclass
 
 from .method import CLASSICAL_METHODS
 
-__all__ = ["MethodEntry", "card_image_type", "card_training_sets", "list_methods"]
+__all__ = ["IMAGE_TYPE_KEY", "TRAINING_SETS_KEY", "MethodEntry", "card_image_type",
+           "card_modality", "card_training_sets", "finetuned_lineage", "list_methods"]
 
 #: deconvolution of planes or of whole z-stacks with a 3D PSF
 CLASSICAL_DIMS = (2, 3)
+
+#: the metrics keys under which a fine-tuned network's card carries its base's image type and
+#: the training sets behind it (ModelCard has no field of its own for them)
+IMAGE_TYPE_KEY = "image_type"
+TRAINING_SETS_KEY = "training_sets"
 
 #: the image type bundled weights were trained for, as a model card says it
 MODALITY_WORDS = {"em": "electron micrographs (EM)", "fluorescence": "fluorescence",
@@ -108,13 +114,18 @@ def list_methods() -> list[MethodEntry]:
 
 
 def _bundled_name(card) -> str | None:
-    """The bundled weights ``card`` was read from (its source is their file), else None."""
+    """The bundled weights ``card`` was read from (its source is their file, or their name as
+    ``load_bundled`` sets it, or its sha256 theirs), else None."""
     from pathlib import Path
 
     from .bundled import BUNDLED_WEIGHTS, WEIGHTS_DIR
 
-    if not card.source:
-        return None
+    if card.source in BUNDLED_WEIGHTS:
+        return card.source
+    by_hash = next((name for name, entry in BUNDLED_WEIGHTS.items()
+                    if card.sha256 and entry.sha256 == card.sha256), None)
+    if by_hash is not None or not card.source:
+        return by_hash
     source = Path(card.source).resolve()
     return next((name for name, entry in BUNDLED_WEIGHTS.items()
                  if (WEIGHTS_DIR / entry.file).resolve() == source), None)
@@ -127,17 +138,40 @@ def card_image_type(card) -> str:
     arrays = f"{channels} {'volumes (ZYX)' if card.spatial_dims == 3 else 'images (YX)'}"
     if card.in_channels == 1:  # deblur runs an RGB image through it one channel at a time
         arrays += ", RGB ones a channel at a time"
-    name = _bundled_name(card)
-    if name is None:
+    modality = card_modality(card)
+    if modality is None:
         return arrays
-    modality = _modality_of(name)
     return f"{MODALITY_WORDS.get(modality, modality)}; {arrays}"
+
+
+def card_modality(card) -> str | None:
+    """The image type ('em', 'brightfield', ...) of bundled weights, or the one a fine-tuned
+    network's card carries from its base (``IMAGE_TYPE_KEY``); None when unknown."""
+    name = _bundled_name(card)
+    if name is not None:
+        return _modality_of(name)
+    value = (card.metrics or {}).get(IMAGE_TYPE_KEY)
+    return str(value) if value else None
 
 
 def card_training_sets(card) -> tuple[str, ...]:
     """The data sets whose training splits bundled weights learned, named whole (the dock cut
-    the card's text after its first set); () for other weights."""
+    the card's text after its first set); for a fine-tuned network, its base's sets and then
+    the data it was fine-tuned on (``TRAINING_SETS_KEY``); () for other weights."""
     from .bundled import BUNDLED_WEIGHTS
 
     name = _bundled_name(card)
-    return BUNDLED_WEIGHTS[name].training_sets if name else ()
+    if name is not None:
+        return BUNDLED_WEIGHTS[name].training_sets
+    return tuple(str(s) for s in (card.metrics or {}).get(TRAINING_SETS_KEY) or ())
+
+
+def finetuned_lineage(base, own: str) -> dict:
+    """For a fine-tuned network's card metrics: its base card's image type and training sets,
+    then ``own``, the data trained on (no base: a new network): `info` showed no image type
+    and no training sets for a fine-tuned network."""
+    if base is None:
+        return {TRAINING_SETS_KEY: [own]}
+    modality = card_modality(base)
+    return {**({IMAGE_TYPE_KEY: modality} if modality else {}),
+            TRAINING_SETS_KEY: [*card_training_sets(base), own]}

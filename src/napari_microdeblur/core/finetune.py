@@ -31,6 +31,7 @@ import numpy as np
 
 from . import data, pairs, training
 from .axes import check_axes, is_rgb
+from .catalog import finetuned_lineage
 from .checkpoint import ModelCard, load_model
 from .finetune_request import (
     FinetuneRequest,
@@ -195,6 +196,16 @@ def _source_noun(req: FinetuneRequest, fields) -> str:
     of files (a dock pair is named after its blurry layer)."""
     several = len(fields) > 1 or (req.source_kind == "file" and isinstance(fields[0], PairField))
     return req.source_kind + ("s" if several else "")
+
+
+def _narrow_validation(req: FinetuneRequest, val) -> str:
+    """A short clause when validation rests on 2 or fewer fields (a band of one acquisition,
+    say): an H&E fine-tune that gained there lost 0.4-1.5 dB on an unseen blood smear."""
+    n = len({p.group.split(":")[0] for p in val or ()})
+    if not val or n > 2:
+        return ""
+    return (f"validation rests on {n} {req.source_kind}{'s' if n > 1 else ''}: a gain there "
+            "says little about other samples")
 
 
 def _opponent_planes_wanted(req: FinetuneRequest, fields) -> bool:
@@ -418,11 +429,14 @@ def _prepare(req: FinetuneRequest):
     start = (f"{req.base_label} ({getattr(base, 'training_data', '')}) {verb}"
              if base is not None else f"{req.base_label} {verb}")
     extra = "".join(f"; {name}: {s.description}" for name, s in sources.items())
+    narrow = _narrow_validation(req, val)
     card = {
         "training_data": f"{start} on {what}{extra}{psf_note}; validation: {held}",
         "license": getattr(base, "license", "unknown"),
         "description": f"{req.base_label} {verb} for at most {req.steps} steps"
-                       + ("" if req.regime == "supervised" else f", regime {req.regime}"),
+                       + ("" if req.regime == "supervised" else f", regime {req.regime}")
+                       + (f"; {narrow}" if narrow else ""),
+        "metrics": finetuned_lineage(base, f"{verb} on {what}"),
     }
     config = _config(req, ckdir, card, validate=val is not None)
     gen = training.iter_fit(req.model, config, train, val, **sources,
@@ -431,7 +445,8 @@ def _prepare(req: FinetuneRequest):
     info = {"pairs": sum(len(ps) for ps in per_field), "train": len(train_pairs),
             "val": len(val) if val else 0, "focus": focus, "holdout": held,
             "val_region": _band_region(val), "checkpoint_dir": str(ckdir),
-            "val_scored": validation_scored(req.match_intensity) if val else None}
+            "val_scored": validation_scored(req.match_intensity) if val else None,
+            "narrow_validation": narrow}
     return gen, Notes(tuple(notes), tuple(info.items())), ckdir, (val, kernel)
 
 
@@ -469,6 +484,9 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
                        ended=(step, _val_every(req)))
     if val and outcome.card is not None and "val_psnr" in (outcome.card.metrics or {}):
         outcome.summary += f" ({validation_scored(req.match_intensity)})"
+    narrow = _narrow_validation(req, val)
+    if narrow and outcome.model is not None:
+        outcome.summary += f"; {narrow}"
     if outcome.model is not None:  # the network trained in place deblurs as the kept file
         req.model.load_state_dict(outcome.model.state_dict())
     req.model.eval()
