@@ -59,7 +59,8 @@ def test_psf_file_with_another_z_step_than_the_stack_is_said(tmp_path):
     assert psf_scale_note(str(same), stack.pixel_size, stack.axes) is None
     bare = tmp_path / "bare.tif"
     tifffile.imwrite(bare, tifffile.imread(same))  # no voxel size: nothing to compare
-    assert psf_scale_note(str(bare), stack.pixel_size, stack.axes) is None
+    assert psf_scale_note(str(bare), stack.pixel_size, stack.axes).endswith(
+        "states no microscope's voxel size: taken to have the image's (Z 0.3 um, YX 0.1 um)")
 
 
 def test_dock_psf_unlike_the_layer_scale_is_said():
@@ -107,7 +108,8 @@ def test_psf_file_at_a_default_72_dpi_says_nothing(tmp_path):
     dpi = tmp_path / "psf_72dpi.tif"  # saved by an image editor: 72 pixels per inch
     tifffile.imwrite(dpi, np.ones((5, 5), np.float32), resolution=(72, 72), resolutionunit=2)
     assert "X" not in io.read_image(dpi).pixel_size  # a print resolution: no pixel size
-    assert psf_scale_note(str(dpi), stack.pixel_size, stack.axes) is None
+    said = psf_scale_note(str(dpi), stack.pixel_size, stack.axes)  # no mismatch, an assumption
+    assert "has voxels" not in said and "taken to have the image's" in said
     tifffile.imwrite(dpi, np.ones((5, 5), np.float32), resolution=(5, 5), resolutionunit=3)
     assert "YX 2000" not in (psf_scale_note(str(dpi), stack.pixel_size, stack.axes) or "")
     tifffile.imwrite(dpi, np.ones((5, 5), np.float32), resolution=(5e4, 5e4), resolutionunit=3)

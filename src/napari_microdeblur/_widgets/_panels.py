@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.options import TV_WEIGHT_MAX
 from ._cards import CardView
 from ._controls import button, combo, double_spin, label, spin
 from ._feedback import describe_error
@@ -90,8 +91,9 @@ class ClassicalOptions(QGroupBox):
             special="auto")
         form.addRow("Iterations", self.iterations_spin)
         self.tv_spin = double_spin(
-            0.0, 1.0, 0.0, "Richardson-Lucy total-variation weight: smooths noise while "
-            "iterating (0: off; around 0.002 for noisy images).", decimals=4, step=0.001)
+            0.0, TV_WEIGHT_MAX, 0.0, "Richardson-Lucy total-variation weight: smooths noise "
+            f"while iterating (0: off; 0.002-0.02 for noisy images; at most {TV_WEIGHT_MAX:g}).",
+            decimals=4, step=0.001)
         form.addRow("TV weight", self.tv_spin)
         self.balance_spin = double_spin(
             0.0, 100.0, 0.0, "Wiener balance: noise-to-signal regularisation (> 0). auto "

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .channel_psfs import channel_sources
+from .psf_file import clean_psf, remember_notes
 from .psf_likeness import not_a_psf
 from .shown import shown_path
 
@@ -203,9 +204,10 @@ def read_psf(path) -> np.ndarray:
     """Read a 2D (YX) or 3D (ZYX) PSF from a TIFF file.
 
     Singleton axes are dropped, small negative values (background-subtraction undershoot, down to
-    5% of the peak) clipped to 0, and each even-length axis padded by one zero plane on the side
-    that brings the intensity centroid closer to the centre, so the PSF has a centre pixel.
-    Returns float32 summing to 1. A PSF of any size is read; ``fit_psf_to_image`` crops one that
+    5% of the peak) clipped to 0, a constant background subtracted, and the PSF padded with zero
+    planes so that its centroid is its middle voxel and every side odd (``psf_file.clean_psf``;
+    ``psf_file.file_notes`` says what changed). Returns float32 summing to 1.
+    A PSF of any size is read; ``fit_psf_to_image`` crops one that
     is too large for its image. An ordinary image is refused (``psf_likeness.not_a_psf``).
     """
     import tifffile
@@ -248,16 +250,9 @@ def read_psf(path) -> np.ndarray:
         raise ValueError(f"{shown_path(path)} does not look like a PSF: {reason}; accepted: one "
                          "spot on a dark background (e.g. from psf-from-beads), or a model such "
                          "as 'gaussian:1.6'")
-    total = psf.sum()
-    for axis, n in enumerate(psf.shape):
-        if n % 2 == 0:
-            profile = psf.sum(axis=tuple(a for a in range(psf.ndim) if a != axis))
-            centroid = float((profile * np.arange(n)).sum() / total)
-            # After padding to n + 1 the centre index is n / 2; padding in front shifts by one.
-            front = abs(centroid + 1 - n / 2) < abs(centroid - n / 2)
-            widths = [(0, 0)] * psf.ndim
-            widths[axis] = (1, 0) if front else (0, 1)
-            psf = np.pad(psf, widths)
+    # the file's own values: its negatives, background and centre are judged on them
+    psf, notes = clean_psf(np.asarray(data, dtype=np.float64))
+    remember_notes(path, notes)
     return _normalised(psf)
 
 

@@ -112,6 +112,21 @@ def _without_spikes(x: np.ndarray) -> np.ndarray:
     return np.where(x - hi > 5 * spread, hi, np.where(lo - x > 5 * spread, lo, x))
 
 
+def _quantisation(x: np.ndarray) -> float:
+    """The quantisation step of the values of ``x``, at most 8-bit's (its range / 255): the
+    step between its levels where they lie on one grid of at most 65536 levels (8- or 16-bit
+    data, as integers or scaled), else 0 (float data)."""
+    eight_bit = float(np.ptp(x)) / 255.0
+    levels = np.unique(x)
+    if len(levels) < 2 or len(levels) > 65536:
+        return 0.0 if len(levels) > 65536 else eight_bit
+    step = float(np.diff(levels).min())
+    grid = (levels - levels[0]) / step
+    if step <= 0 or np.abs(grid - np.round(grid)).max() > 1e-3:
+        return 0.0
+    return min(step, eight_bit)
+
+
 class _Spectrum:
     """|X|^2 of the periodic component of a centre crop (Moisan's periodic-plus-smooth
     decomposition: no edge jump, and unlike a mirror extension the blur's orientation stays),
@@ -119,7 +134,8 @@ class _Spectrum:
     nor, when ``band_limited`` (``jpeg_like``: a blocky crop whose whole band collapsed),
     frequencies above ``JPEG_BAND``; ``blocky``: the crop shows an 8x8 grid (``looks_jpeg``)."""
 
-    def __init__(self, plane: np.ndarray, crop: int = _CROP, band_limited: bool = False):
+    def __init__(self, plane: np.ndarray, crop: int = _CROP, band_limited: bool = False,
+                 data_floor: bool = False):
         h, w = plane.shape
         c = min(crop, h, w)
         y0, x0 = (h - c) // 2, (w - c) // 2
@@ -141,8 +157,10 @@ class _Spectrum:
         smooth[0, 0] = 0.0
         periodic = (x_hat - smooth)[:, : c // 2 + 1]
         # at least the noise of 8-bit quantisation: without any noise (a smoothed float
-        # image) every blur fits with a tiny balance and GCV cannot choose among them
-        floor = x.size * (float(np.ptp(x)) / 255.0) ** 2 / 12.0
+        # image) every blur fits with a tiny balance and GCV cannot choose among them;
+        # ``data_floor`` (a known PSF's balance): the data's own quantisation, as 16-bit and
+        # float data hold far less (floor.py of the 'classic' walkthrough: up to 1.17 dB)
+        floor = x.size * (_quantisation(x) if data_floor else float(np.ptp(x)) / 255.0) ** 2 / 12
         fy = np.fft.fftfreq(c)[:, None]
         fx = np.fft.rfftfreq(c)[None, :]
         self.fy, self.fx = fy, fx
@@ -160,6 +178,7 @@ class _Spectrum:
             weight[np.hypot(fy, fx) >= JPEG_BAND] = 0.0
         self.weight = weight / weight.sum()
         self.weighted_power = self.weight * (np.abs(periodic) ** 2 + floor)
+        self.periodic = periodic
 
     def gcv(self, otf2: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
         """GCV for one blur (|H|^2 on the grid) at each balance."""
@@ -209,10 +228,22 @@ def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
     return balance
 
 
+#: The most GCV's balance may widen the range of the crop (its periodic component through the
+#: Wiener filter, over its own): above it, as at the floor, the filter amplifies detail the PSF
+#: cannot explain (a PSF wider than the blur), and ``FIXED_BALANCE`` is taken. PSFs 1.5x the
+#: blur's width gave 5.2-11.2 (ISBI EM crop, 1.58e-6: output -4.0..4.8 on 0..1, 0.5 dB; discs,
+#: 1.6e-5: 8 dB, input 24); matched PSFs at noise 0.0005-0.03 at most 2.1 above the floor.
+GAIN_MAX = 4.0
+#: A plane under this many PSF sides per side is shorter than the crop GCV reads (twice the
+#: PSF) and gives it too few frequencies (a 32 px image with a 25 px PSF chose 4e-5-1.6e-4 and
+#: came out 1.5-8 dB below the fixed balance)
+MIN_GCV_PSF_WIDTHS = 2
 #: why balance 'auto' took FIXED_BALANCE where GCV's minimum was the smallest balance searched
+#: or widened the crop's range over ``GAIN_MAX``-fold
 FLOOR_NOTE = (
-    f"GCV found no noise to regularise (its minimum was the smallest balance searched, "
-    f"{GCV_BALANCES[0]:g}): the PSF looks wider than the image's blur, or the image is not "
+    f"GCV found no noise to regularise (its balance would widen the image's range over "
+    f"{GAIN_MAX:g}-fold, or was the smallest balance searched, {GCV_BALANCES[0]:g}): the PSF "
+    "looks wider than the image's blur, or the image is not "
     f"blurred; took the fixed balance {FIXED_BALANCE:g} instead. Give a narrower PSF (or "
     "'estimate' to measure the blur), or a balance number (e.g. 0.1)")
 
@@ -231,26 +262,39 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, b
     kernel = np.asarray(psf, dtype=np.float64)
     plane = np.asarray(plane, dtype=np.float64)
     crop = max(_CROP, 2 * max(kernel.shape))
-    spectrum = _Spectrum(plane, crop)
+    spectrum = _Spectrum(plane, crop, data_floor=True)
     side = spectrum.lap2.shape[0]
     if max(kernel.shape) > side:
         raise ValueError(f"psf of shape {kernel.shape} is larger than the {side} px the image "
                          "offers to judge balance 'auto' on; give a number")
+    if min(plane.shape) < MIN_GCV_PSF_WIDTHS * max(kernel.shape):
+        raise ValueError(f"the image is too small for GCV to judge it ({plane.shape[0]} x "
+                         f"{plane.shape[1]} px; accepted: {MIN_GCV_PSF_WIDTHS} x the PSF's "
+                         f"{max(kernel.shape)} px per side or more)")
     padded = np.zeros((side, side))
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel / kernel.sum()
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
-    otf2 = np.abs(np.fft.rfft2(padded)) ** 2
+    otf = np.fft.rfft2(padded)
+    otf2 = np.abs(otf) ** 2
     balance, band_limited = _gcv_minimum(spectrum, otf2), False
     if spectrum.blocky:
         # blocky: JPEG's took balances far too small (1e-6 to 1e-5: output 10 dB below the
         # input); the larger of the two readings, so content that only looks blocky (an 8 px
         # grid) is at worst regularised a little more, never less
-        limited = _gcv_minimum(_Spectrum(plane, crop, band_limited=True), otf2)
+        limited = _gcv_minimum(_Spectrum(plane, crop, True, data_floor=True), otf2)
         if limited > balance:
             balance, band_limited = limited, True
-    if balance > GCV_BALANCES[0]:
+    if balance > GCV_BALANCES[0] and _range_gain(spectrum, otf, balance) <= GAIN_MAX:
         return balance, band_limited, False
     return FIXED_BALANCE, False, True
+
+
+def _range_gain(spectrum: _Spectrum, otf: np.ndarray, balance: float) -> float:
+    """The range of the crop's periodic component through the Wiener filter over its own."""
+    side = spectrum.lap2.shape[0]
+    filtered = spectrum.periodic * otf.conj() / (np.abs(otf) ** 2 + balance * spectrum.lap2)
+    before = float(np.ptp(np.fft.irfft2(spectrum.periodic, s=(side, side))))
+    return float(np.ptp(np.fft.irfft2(filtered, s=(side, side)))) / max(before, 1e-300)
 
 
 def _gcv_minimum(spectrum: _Spectrum, otf2: np.ndarray) -> float:

@@ -14,7 +14,7 @@ from .channel_psfs import channel_sources
 from .psf import is_psf_model, optics_arguments
 from .shown import shown_path
 
-__all__ = ["psf_sampling", "psf_scale_note", "scale_mismatch"]
+__all__ = ["psf_for_image", "psf_sampling", "psf_scale_note", "scale_mismatch"]
 
 #: Sampling differences below this share are metadata rounding, not a PSF at another scale.
 _SCALE_TOLERANCE = 0.05
@@ -83,12 +83,75 @@ def psf_scale_note(source, pixel_size, axes: str, *, image: str = "the image") -
         return "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
     psf = psf_sampling(source)
     off, said = scale_mismatch(psf, pixel_size, axes)
+    lines = _file_lines(source, psf, pixel_size, axes)
     if not off:
-        return None
+        return "; ".join(lines) or None
     if isinstance(source, str) and is_psf_model(source):
         keys = {"X": "pixel", "Y": "pixel", "Z": "dz"}
         fix = ", ".join(dict.fromkeys(f"{keys[a]}={pixel_size[a]:.4g}" for a in off))
         return (f"psf {source!r} is sampled at {said} for {image}: give {fix} in it (a PSF at "
                 "another scale deblurs wrongly)")
-    return (f"the PSF {shown_path(source)} has voxels {said} for {image}: measure it at the "
-            "image's voxel size, or resample it (a PSF at another scale deblurs wrongly)")
+    return "; ".join([f"the PSF {shown_path(source)} has voxels {said} for {image}: measure it "
+                      "at the image's voxel size, or resample it (a PSF at another scale "
+                      "deblurs wrongly)", *lines])
+
+
+def _file_lines(source, psf: dict, pixel_size, axes: str) -> list[str]:
+    """What reading the PSF file ``source`` changed (``psf_file.file_notes``), and, where it
+    states no voxel size but the image does, that it is taken to have the image's."""
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
+        return []
+    from .pixel_units import PLAUSIBLE_UM
+    from .psf_file import file_notes
+
+    try:
+        lines = file_notes(source)
+    except (ValueError, TypeError, OSError):
+        return []  # the run refuses the file in read_psf's words
+    from .psf_fit import psf_data_shape
+
+    three_d = len(psf_data_shape(str(source)) or ()) == 3  # a 2D PSF has no Z step to take
+    stated = {a: v for a, v in (pixel_size or {}).items()
+              if a in "YX" or (a == "Z" and "Z" in axes and three_d)}
+    if not psf and {"Y", "X"} <= stated.keys() and all(
+            PLAUSIBLE_UM[0] < v < PLAUSIBLE_UM[1] for v in stated.values()):
+        if stated["Y"] == stated["X"]:  # square pixels: said once
+            stated = {("YX" if a == "Y" else a): v for a, v in stated.items() if a != "X"}
+        sizes = ", ".join(f"{a} {v:.4g} um" for a, v in sorted(stated.items(), key=_zyx))
+        lines.append(f"it states no microscope's voxel size: taken to have the image's ({sizes})")
+    return [f"the PSF {shown_path(source)}: {'; '.join(lines)}"] if lines else []
+
+
+def _zyx(item) -> int:
+    return "ZYX".index(item[0][0])
+
+
+def psf_for_image(spec, pixel_size, axes: str, *, image: str = "the image"):
+    """``(spec, note)``: a MethodSpec whose PSF file (or array read from one) states a voxel
+    size more than 5 % off the image's ``pixel_size`` (on Y, X, and Z where ``axes`` has it)
+    with the PSF resampled to the image's (``psf_file.resample_psf``), and the one line for
+    the run to warn with (what was resampled, and ``psf_scale_note``'s other lines); else
+    ``spec`` as given and ``psf_scale_note``'s line."""
+    from .method import PsfArray
+    from .psf import parse_psf
+    from .psf_file import resample_psf
+
+    psf = getattr(spec, "psf", None)
+    origin = psf.origin if isinstance(psf, PsfArray) else psf
+    if not isinstance(origin, str) or is_psf_model(origin) or channel_sources(origin):
+        return spec, psf_scale_note(origin, pixel_size, axes, image=image)
+    sizes = psf_sampling(origin)
+    off, said = scale_mismatch(sizes, pixel_size, axes)
+    if not off:
+        return spec, psf_scale_note(origin, pixel_size, axes, image=image)
+    kernel = psf.array if isinstance(psf, PsfArray) else parse_psf(origin)
+    kernel_axes = "ZYX"[-kernel.ndim:]
+    # an axis not compared (Z run plane by plane) keeps its sampling
+    psf_um = [sizes[a] if a in off else 1.0 for a in kernel_axes]
+    image_um = [pixel_size[a] if a in off else 1.0 for a in kernel_axes]
+    resampled = resample_psf(kernel, psf_um, image_um)
+    lines = [f"the PSF {shown_path(origin)} has voxels {said} for {image}: resampled to the "
+             f"image's voxels ({' x '.join(map(str, kernel.shape))} -> "
+             f"{' x '.join(map(str, resampled.shape))})",
+             *_file_lines(origin, sizes, pixel_size, axes)]
+    return spec.replace(psf=PsfArray.from_array(resampled, origin=origin)), "; ".join(lines)
