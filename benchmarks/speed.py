@@ -19,6 +19,7 @@ For every bundled model (default: the v2 blind defaults and the v1 GRANs):
 Timings on a shared machine are noisy: the load average is recorded with every figure.
 
   python benchmarks/speed.py [--size 4096] [--models gran.em_v1] [--variants]
+                             [--auto em,fluorescence,brightfield]
                              [--json benchmarks/results/speed.json]
 
 Without --json the JSON goes to bench_out/speed.json (not committed).
@@ -89,13 +90,13 @@ def model_gmacs_per_mp(model, channels: int) -> float:
     return counter.get_total_flops() / 2 / 1e9 / (256 * 256 / 1e6)
 
 
-def file_to_file(name: str, size: int, rgb: bool, work: Path) -> dict:
+def file_to_file(name: str, size: int, rgb: bool, work: Path, extra: tuple = ()) -> dict:
     src = work / f"in_{size}_{'rgb' if rgb else 'gray'}.tif"
     if not src.exists():
         tifffile.imwrite(src, mosaic(size, rgb), metadata={"axes": "YXS" if rgb else "YX"})
-    dst = work / f"out_{name}.tif"
+    dst = work / f"out_{name}{''.join(extra)}.tif"
     cmd = [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(dst),
-           "--method", name, "--device", "cpu", "-q", "--overwrite"]
+           "--method", name, *extra, "--device", "cpu", "-q", "--overwrite"]
     before = load()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
@@ -156,6 +157,19 @@ def variants(model, rgb: bool) -> list[dict]:
     return rows
 
 
+def auto_rows(args) -> dict:
+    """{'auto': {modality: file-to-file row}} of ``--method auto --modality M``."""
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for modality in [m for m in args.auto.split(",") if m]:
+            rows[modality] = row = file_to_file("auto", args.size, modality == "brightfield",
+                                                Path(tmp), ("--modality", modality))
+            print(f"auto --modality {modality}: {row['megapixels_per_s']} MP/s file to file "
+                  f"({row['seconds']} s, {row['peak_rss_mb']} MB, load "
+                  f"{row['load_average_1min']})", flush=True)
+    return {"auto": rows}
+
+
 def main() -> None:
     from napari_microdeblur.core import weights
     from napari_microdeblur.core.bundled import DEFAULTS_BY_MODALITY
@@ -166,6 +180,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--variants", action="store_true")
+    # what --method auto runs per --modality without a PSF (EM and brightfield: the PSF-aware
+    # network with a PSF estimated from the image), file to file, instead of --models
+    parser.add_argument("--auto", help="comma-separated modalities, e.g. em,fluorescence,"
+                        "brightfield (brightfield on an RGB mosaic)")
     # the committed table input is written only when asked for (--json benchmarks/results/...),
     # so a one-model check cannot overwrite it
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench_out" / "speed.json")
@@ -174,6 +192,9 @@ def main() -> None:
     result = {"command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
               "size": args.size, "conv_peak_gmac_s": peaks,
               "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(), "models": {}}
+    if args.auto:
+        result.update(auto_rows(args))
+        args.models = ""
     with tempfile.TemporaryDirectory() as tmp:
         for name in [m for m in args.models.split(",") if m]:
             model, card = weights.load_model(name)
