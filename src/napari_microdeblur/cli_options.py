@@ -114,7 +114,8 @@ def _add_method_choice(p: argparse.ArgumentParser) -> None:
                    "30 for a 3D PSF). --method auto in 3D runs at most this many (auto: 30), "
                    "fewer where that check says so")
     p.add_argument("--tv-weight", type=float, default=0.0,
-                   help="Richardson-Lucy total-variation weight (0 = off, e.g. 0.002)")
+                   help="Richardson-Lucy total-variation weight (0 = off, the default; 0.002-0.02 "
+                   "smooths noise; at most 0.1)")
     p.add_argument("--balance", type=_balance, default=AUTO_BALANCE,
                    help="Wiener balance (regularisation), or 'auto' (default): chosen per image "
                    "by generalised cross-validation (a 3D PSF runs 0.01)")
