@@ -51,7 +51,7 @@ def test_the_comparison_reads_a_lazy_stack_in_its_worker(make_napari_viewer, qtb
     assert {z for z, gui in reads if not gui} >= set(range(len(focus_stack)))
     _, lo, hi = w._notes["val_region"]
     second = w.comparison
-    assert second is not first and set(second) == {"input", "base", "tuned", "target"}
+    assert second is not first and set(second) == {"input", "base", "tuned", "target", "auto"}
     np.testing.assert_array_equal(second["input"].data, focus_stack[:, :, lo:hi])
     np.testing.assert_array_equal(second["target"].data[2], focus_stack[7, :, lo:hi])
     np.testing.assert_array_equal(second["base"].data, first["base"].data)
