@@ -139,7 +139,12 @@ def _stats_sample(image, axes: str) -> np.ndarray:
 
 
 def compute_normalization(image, axes: str, kind: str, low=0.1, high=99.9) -> Normalization:
-    sample = _stats_sample(image, axes).astype(np.float32, copy=False)
+    return _normalization_of(_stats_sample(image, axes), kind, low, high)
+
+
+def _normalization_of(sample: np.ndarray, kind: str, low, high) -> Normalization:
+    """``compute_normalization`` of the image's statistics sample (``_stats_sample``)."""
+    sample = sample.astype(np.float32, copy=False)
     if not np.all(np.isfinite(sample)):
         raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
     if kind == "none":
@@ -310,6 +315,7 @@ def prepare_deblur(
         return replace(prepared, rgba=image)
     method = MethodSpec() if method is None else method
     tiling_spec = TilingSpec() if tiling_spec is None else tiling_spec
+    sample = None  # the image's statistics sample, once read
     if not isinstance(tiling_spec, TilingSpec):
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
     tiling_spec.check()
@@ -325,15 +331,18 @@ def prepare_deblur(
                 method, layout, options, tiling_spec.tile)):
             warnings.warn(note, notes.DeblurWarning, stacklevel=2)
         if normalization is None:  # inside: an image with NaNs gives its error alone
-            normalization = compute_normalization(image, axes, method.normalization,
-                                                  *method.percentiles)
+            # read once: the clip check below counts its pixels too (a lazy image's I/O)
+            sample = _stats_sample(image, axes)
+            normalization = _normalization_of(sample, method.normalization,
+                                              *method.percentiles)
     if not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
             and normalization.offset < 0:
         warnings.warn(signed_rl_note(normalization.offset), notes.DeblurNote, stacklevel=2)
     if clips(method, normalization):
-        method = clip_and_record(_stats_sample(image, axes), image.shape, method, normalization)
+        sample = _stats_sample(image, axes) if sample is None else sample
+        method = clip_and_record(sample, image.shape, method, normalization)
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
 
