@@ -187,15 +187,11 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> str:
 
 
 def selected_method(spec, image, axes: str, tiling, models):
-    """The Method that deblurs the units, settled once on the whole image as
-    ``selective.iter_deblur_selected`` settles a spec (estimated PSF, 'auto' counts, in 2D):
+    """The Method ``selective.iter_deblur_selected`` would settle (``selective.settled_method``):
     settled here, its record states the precision it ran in (``provenance.run_fields``)."""
-    from .core.image_settings import spec_for_image
-    from .core.inference import RECENT_MODELS, as_method
+    from .core.selective import settled_method
 
-    if models is None:
-        models = RECENT_MODELS.on(tiling.device)
-    return as_method(spec_for_image(spec, image, axes, in_3d=False), axes, image.shape, models)
+    return settled_method(spec, image, axes, tiling, models)
 
 
 def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:

@@ -69,7 +69,8 @@ from .tiling_spec import TilingSpec
 
 __all__ = [
     "SelectiveProgress", "SelectiveResult", "deblur_selected", "iter_deblur_selected",
-    "iter_focus_scores", "score_axes", "score_shape", "select_below", "tile_box",
+    "iter_focus_scores", "score_axes", "score_shape", "select_below", "settled_method",
+    "tile_box",
 ]
 
 
@@ -186,6 +187,16 @@ def _mask(scores, threshold, structure, unit_axes: str) -> np.ndarray:
     return below if structure is None else below & structure
 
 
+def settled_method(method, image, axes: str, tiling, models=None):
+    """The Method that deblurs the units, settled once on the whole image (an estimated PSF
+    from its middle plane, iterations or balance 'auto'); units are planes or tiles, so 'auto'
+    stays 2D even with a 3D PSF. ``models`` None: ``inference.RECENT_MODELS``."""
+    if models is None:
+        models = RECENT_MODELS.on(tiling.device)
+    return as_method(spec_for_image(method, image, axes, in_3d=False), axes,
+                     tuple(int(s) for s in image.shape), models)
+
+
 def iter_deblur_selected(
     image,
     method: MethodSpec | Method | str = "auto",
@@ -237,12 +248,7 @@ def iter_deblur_selected(
     elif options or run_tile is not None:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     tiling.check()
-    # settled once for every unit (an estimated PSF from the whole image's middle plane,
-    # iterations or balance 'auto'); units are planes or tiles, so 'auto' stays 2D even with a
-    # 3D PSF
-    if models is None:
-        models = RECENT_MODELS.on(tiling.device)
-    method = as_method(spec_for_image(method, image, axes, in_3d=False), axes, shape, models)
+    method = settled_method(method, image, axes, tiling, models)
     plane_axes = _check_method_fits(method, axes, shape)
     scores, structure = _checked_scores(image, axes, shape, scores, tile, skip_background,
                                         camera_offset)
