@@ -12,6 +12,8 @@ After a paired run the region is also deblurred by ``auto`` (the Deblur dock's d
 image type: for brightfield and EM the PSF-aware network with a PSF estimated from the image,
 not the blind network the base defaults to), added as a layer ``[auto: ...]``; the status line
 says the fine-tuned result's PSNR against auto's, so a model below the default is not adopted.
+Where auto runs the base model itself (a grayscale fluorescence layer, no PSF: the blind
+default), the region is not deblurred twice and the status line says the base row is auto's.
 
 The base and fine-tuned layers record which weights made them (``method``, ``weights_sha256``,
 ``weights_source``, ``arch`` in ``layer.metadata['microdeblur']``, as a Deblur dock result):
@@ -48,6 +50,7 @@ class HeldOutRegion:
     weights: tuple = ()  # per network of the comparison, its ``weights_record``
     auto_label: str = ""  # what 'auto' ran on the region ('' where it did not run)
     auto_psf: str | None = None  # the PSF auto estimated on the whole layer, if any
+    auto_is_base: bool = False  # auto runs the base model here: its row is the base row
     scores: dict | None = None  # PSNR (dB) of each role against the target, when there is one
 
 
@@ -136,6 +139,14 @@ def auto_words(spec, outcome_label: str, rgb: bool, given: bool = False) -> str:
     return f"auto: {auto_method_name(spec, rgb)}{extra}"
 
 
+def auto_runs_base(spec, rgb: bool, base_label: str) -> bool:
+    """Whether 'auto' (``spec`` settled on the layer) runs the base model itself: no PSF
+    given or estimated, and the blind default of the image type is the base."""
+    from ..core.bundled import auto_method_name
+
+    return spec.psf is None and auto_method_name(spec, rgb) == base_label
+
+
 def region_scores(region: HeldOutRegion, images) -> dict | None:
     """PSNR (dB) of base, tuned (and auto) on the whole region against its target, on the
     target's scale (``metrics.reference_scale``); None without a target."""
@@ -181,12 +192,16 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None, auto=Non
             spec = spec_for_image(MethodSpec(modality=auto, precision="float32", psf=psf),
                                   region.full_image, region.axes)
         region.auto_psf = spec.psf if isinstance(spec.psf, str) else None
+        rgb = is_rgb(region.axes, tuple(region.image.shape))
+        if auto_runs_base(spec, rgb, networks[0].label):  # the same result a second time
+            region.auto_label, region.auto_is_base = f"auto: {networks[0].label}", True
+            region.scores = region_scores(region, images)
+            return region, images
         req = DeblurRequest(source_name=region.layer_name, image=region.image,
                             axes=region.axes, method=spec, label=spec.name,
                             tiling=TilingSpec(device=device), full_image=region.full_image)
         outcome = yield from iter_deblur_job(req)
         images.append(np.asarray(outcome.result.image))
-        rgb = is_rgb(region.axes, tuple(region.image.shape))
         region.auto_label = auto_words(spec, outcome.label, rgb, given=psf is not None)
     region.scores = region_scores(region, images)
     return region, images
@@ -240,6 +255,9 @@ def shown_line(viewer, region: HeldOutRegion) -> str:
                  f"{scores['auto']:.2f} dB ({gain:+.2f} dB): "
                  + ("it beats the default Deblur here." if gain > 0 else
                     "the default Deblur ('auto') does better here."))
+    elif region.auto_is_base:
+        line += (f" The default Deblur ('auto') runs the base model on this layer: the base "
+                 f"row is what it gives ({region.auto_label}).")
     elif region.auto_label:
         line += f" Layer [{region.auto_label}] shows what the default Deblur gives."
     if source_now(viewer, region.placement) is None:  # its crops were added all the same
