@@ -47,7 +47,7 @@ def test_sample_pair_opens_in_a_viewer(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-microdeblur", "nuclei_pair")
     names = [layer.name for layer in viewer.layers]
-    assert names == ["nuclei blurred (protocol A)", "nuclei sharp (ground truth)"]
+    assert names == ["nuclei sharp (ground truth)", "nuclei blurred (protocol A)"]
     assert viewer.layers[0].data.shape == viewer.layers[1].data.shape == (256, 256)
 
 

@@ -156,7 +156,7 @@ def test_samples_open_as_pairs(make_napari_viewer):
         viewer.layers.clear()
         viewer.open_sample(PLUGIN, key)
         assert len(viewer.layers) == 2
-        blurred, sharp = viewer.layers
+        sharp, blurred = viewer.layers  # the reference first
         assert "blurred" in blurred.name and "ground truth" in sharp.name
         assert blurred.data.shape == sharp.data.shape == shape
         assert blurred.data.dtype == np.float32
@@ -169,7 +169,7 @@ def test_samples_open_as_pairs(make_napari_viewer):
 def test_deblur_dock_run_on_sample_matches_core(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "nuclei_pair")
-    blurred = viewer.layers[0]
+    blurred = viewer.layers[1]  # the sample adds its reference first
     blurred.scale = (0.5, 0.5)
     blurred.translate = (3.0, -2.0)
     blurred.contrast_limits = (10.0, 200.0)
@@ -528,7 +528,7 @@ def stack_trio(make_napari_viewer):
     """The fluorescence z-stack sample plus a Wiener result of it (whole stack)."""
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "fluo_stack_pair")
-    blurred, truth = viewer.layers
+    truth, blurred = viewer.layers  # the reference first
     result = deblur(blurred.data, method="wiener", psf="disk:3", balance=0.05, axes="ZYX",
                     device="cpu")
     deblurred = viewer.add_image(result, name="mitochondria deblurred [wiener]")
@@ -568,7 +568,7 @@ def test_qc_table_equals_core_metrics_and_follows_the_slider(stack_trio, qtbot):
 def test_qc_2d_pair_equals_evaluate(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "nuclei_pair")
-    blurred, truth = viewer.layers
+    truth, blurred = viewer.layers  # the reference first
     out = deblur(blurred.data, method="wiener", psf="gaussian:1.6", device="cpu")
     d = viewer.add_image(out, name="nuclei deblurred [wiener]")
     w = dock(viewer, "Compare & QC")
@@ -1014,7 +1014,7 @@ def test_screenshot_deblur_dock(make_napari_viewer, qtbot):
     """EM sample (protocol C) deblurred by Wiener with the true astigmatic PSF from the dock."""
     viewer = make_napari_viewer(show=True)
     viewer.open_sample(PLUGIN, "em_pair")
-    blurred = viewer.layers[0]
+    blurred = viewer.layers[1]
     w = dock(viewer, "Deblur")
     w.layer_combo.set_value(blurred)
     w.set_method("wiener")
@@ -1022,7 +1022,7 @@ def test_screenshot_deblur_dock(make_napari_viewer, qtbot):
     w.balance_spin.setValue(0.02)
     run = w.run()
     wait_run(qtbot, run)
-    viewer.layers[1].visible = False
+    viewer.layers[0].visible = False
     viewer.layers.selection.active = run.layer
     assert run.layer.name.endswith("deblurred [wiener, PSF astig:2.5,0.8,30]")
     take_screenshot(viewer, qtbot, "deblur_dock.png")
@@ -1034,7 +1034,7 @@ def test_screenshot_compare_dock(make_napari_viewer, qtbot):
     compared side by side with per-slice curves (the Deblur dock closed to make room)."""
     viewer = make_napari_viewer(show=True)
     viewer.open_sample(PLUGIN, "fluo_stack_pair")
-    blurred = viewer.layers[0]
+    blurred = viewer.layers[1]
     dw = dock(viewer, "Deblur")
     dw.layer_combo.set_value(blurred)
     dw.set_method("richardson_lucy")
@@ -1045,7 +1045,7 @@ def test_screenshot_compare_dock(make_napari_viewer, qtbot):
     viewer.dims.set_current_step(0, 7)
     viewer.window.remove_dock_widget(dw)
     w = dock(viewer, "Compare & QC")
-    w.set_layers(blurry=blurred, deblurred=run.layer, truth=viewer.layers[1])
+    w.set_layers(blurry=blurred, deblurred=run.layer, truth=viewer.layers[0])
     w.side_button.click()
     w.stack_button.click()
     qtbot.waitUntil(lambda: w.stack_results is not None, timeout=300_000)
@@ -1068,8 +1068,8 @@ def test_screenshot_finetune_dock(make_napari_viewer, qtbot, tmp_path):
     SESSION_MODELS.add(SessionModel("small gran (untrained)", model, card, "loaded"))
     viewer = make_napari_viewer(show=True)
     viewer.open_sample(PLUGIN, "fluo_stack_pair")
-    stack = viewer.layers[1]
-    viewer.layers[0].visible = False
+    stack = viewer.layers[0]
+    viewer.layers[1].visible = False
     viewer.dims.set_current_step(0, 3)
     w = dock(viewer, "Fine-tune")
     w.mode_combo.setCurrentIndex(1)

@@ -78,7 +78,7 @@ def test_the_sample_pair_opens_on_the_blurred_layer_and_the_sharp_reference(
 
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "nuclei_pair")
-    assert viewer.layers.selection.active.name == SHARP  # napari selects the last added
+    assert viewer.layers.selection.active.name == BLURRED  # napari selects the last added
     _, deblur = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
     _, focus = viewer.window.add_plugin_dock_widget(PLUGIN, "Focus QC")
     _, tune = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")

@@ -1,5 +1,8 @@
 """File > Open Sample: blurred / sharp pairs of real microscopy images (numpy + tifffile only).
 
+Each pair opens with its blurred layer on top and active (what Layers > Filter deblurs), the
+sharp reference under it; ``metadata["sample_role"]`` says which is which.
+
 Every layer names its axes (the viewer's sliders read "z", not "-3") and carries its licence
 and source in ``metadata`` (samples/README.md has the full attribution and licence texts).
 """
@@ -57,18 +60,44 @@ def _credit(key: str, **extra) -> dict:
     return {**CREDITS[key], "attribution": ATTRIBUTION, "modality": MODALITY[key], **extra}
 
 
+#: Each pair's synthetic blur (docs/evaluation.md) and its true PSF as a PSF spec, in the
+#: blurred layer's metadata: deblurring with this PSF is the oracle the README's tables compare
+BLUR = {"nuclei": ("A", "gaussian:1.6"), "em": ("C", "astig:2.5,0.8,30"),
+        "mito": ("B", "disk:3"), "he": ("A", "gaussian:1.6")}
+
+
+def _pair(key: str, sample: str, blurred, sharp, names: tuple[str, str], common: dict,
+          **extra) -> list:
+    """The layer data tuples of a pair, sharp reference first and blurred input last: napari
+    adds them in this order and makes the last one added the active layer, which Layers >
+    Filter and the docks act on. Both stay visible (the blurred one on top). ``sample_role``
+    in the metadata tells the pair apart without trusting names a user may change."""
+    blurred_name, sharp_name = names
+    protocol, psf = BLUR[key]
+
+    def meta(role: str, **more) -> dict:
+        # lists copied so that the two layers share no mutable value
+        copied = {k: list(v) if isinstance(v, list) else v for k, v in extra.items()}
+        return _credit(key, sample=sample, sample_role=role,
+                       sample_layers={"blurred": blurred_name, "ground truth": sharp_name},
+                       **copied, **more)
+
+    return [
+        (sharp, {"name": sharp_name, "metadata": meta("ground truth"), **common}, "image"),
+        (blurred, {"name": blurred_name,
+                   "metadata": meta("blurred", protocol=protocol, true_psf=psf), **common},
+         "image"),
+    ]
+
+
 def make_nuclei_pair():
     """HT29 nuclei (Hoechst, CC-0): protocol-A blurred input and its sharp reference."""
     sharp = _read("ht29_nuclei_hoechst.tif")
     blurred = _read("ht29_nuclei_hoechst_protocolA.tif")
     contrast = (0.0, 255.0)  # both on the sharp image's 8-bit scale
     common = {"contrast_limits": contrast, "axis_labels": YX}
-    return [
-        (blurred, {"name": "nuclei blurred (protocol A)", "metadata": _credit("nuclei"),
-                   **common}, "image"),
-        (sharp, {"name": "nuclei sharp (ground truth)", "metadata": _credit("nuclei"),
-                 **common}, "image"),
-    ]
+    return _pair("nuclei", "nuclei_pair", blurred, sharp,
+                 ("nuclei blurred (protocol A)", "nuclei sharp (ground truth)"), common)
 
 
 def make_em_pair():
@@ -77,31 +106,30 @@ def make_em_pair():
     sharp = _read("em_celegans_empiar10982_z0017.tif")
     blurred = _read("em_celegans_empiar10982_z0017_protocolC.tif")
     common = {"contrast_limits": (0.0, 255.0), "axis_labels": YX}
-    return [
-        (blurred, {"name": "EM blurred (protocol C)", "metadata": _credit("em"), **common},
-         "image"),
-        (sharp, {"name": "EM sharp (ground truth)", "metadata": _credit("em"), **common},
-         "image"),
-    ]
+    return _pair("em", "em_pair", blurred, sharp,
+                 ("EM blurred (protocol C)", "EM sharp (ground truth)"), common)
+
+
+#: the focus series' in-focus plane (frame 51), as napari's z slider counts
+MITO_IN_FOCUS = MITO_FRAMES.index(51)
 
 
 def make_fluo_stack_pair():
-    """Light-sheet focus series of mitochondria (DFNN, MIT), 14 planes, in focus at plane 7:
-    every plane degraded with protocol B (defocus disk, Poisson noise), and the planes as
-    recorded."""
+    """Light-sheet focus series of mitochondria (DFNN, MIT), 14 planes, in focus at plane 7
+    only: the planes as recorded (the reference of the synthetic blur, sharp at plane 7 alone)
+    and every plane degraded with protocol B (defocus disk, Poisson noise)."""
     sharp = _read("mito_focus_stack.tif")
     blurred = _read("mito_focus_stack_protocolB.tif")
     # the planes are unevenly spaced (0.05-0.15 um), so z stays in plane units; each plane's
     # distance from focus is in the metadata
     defocus = [round((f - 51) * MITO_UM_PER_FRAME, 3) for f in MITO_FRAMES]
     common = {"contrast_limits": (float(sharp.min()), float(sharp.max())), "axis_labels": ZYX}
-    return [
-        (blurred, {"name": "mitochondria stack blurred (protocol B)",
-                   "metadata": _credit("mito", plane_defocus_um=defocus), **common}, "image"),
-        (sharp, {"name": "mitochondria stack (ground truth)",
-                 "metadata": _credit("mito", plane_defocus_um=list(defocus)), **common},
-         "image"),
-    ]
+    # napari opens a stack at its middle plane (6 of 14) and a sample function has no viewer
+    # to move the slider: the in-focus plane is in the names and in metadata["in_focus_plane"]
+    names = ("mitochondria focus series blurred (protocol B)",
+             f"mitochondria focus series, in focus at z={MITO_IN_FOCUS} only (ground truth)")
+    return _pair("mito", "fluo_stack_pair", blurred, sharp, names, common,
+                 plane_defocus_um=defocus, in_focus_plane=MITO_IN_FOCUS, focus_series=True)
 
 
 def make_histology_pair():
@@ -116,9 +144,5 @@ def make_histology_pair():
     # light microscope's size as um, so an optics PSF still takes pixel=0.495
     common = {"rgb": True, "contrast_limits": contrast, "axis_labels": YX,
               "scale": (HE_UM_PER_PX, HE_UM_PER_PX)}
-    return [
-        (blurred, {"name": "H&E blurred (protocol A)", "metadata": _credit("he"), **common},
-         "image"),
-        (sharp, {"name": "H&E sharp (ground truth)", "metadata": _credit("he"), **common},
-         "image"),
-    ]
+    return _pair("he", "histology_pair", blurred, sharp,
+                 ("H&E blurred (protocol A)", "H&E sharp (ground truth)"), common)

@@ -8,7 +8,8 @@ its image type, as the Deblur dock takes it: the type its metadata states (the s
 ``_layers.layer_modality``), else RGB brightfield, grayscale fluorescence. EM and brightfield
 run the PSF-aware network with a PSF estimated from the image, fluorescence the blind network;
 progress shows in napari's activity dock, errors in a notification. Nothing is added if the
-run fails or the viewer closes first.
+run fails or the viewer closes first. Run on a sample's sharp reference (its metadata's
+``sample_role``), it still runs, with a warning that names the sample's blurred layer.
 """
 
 from __future__ import annotations
@@ -57,6 +58,32 @@ def multiscale_note(layer) -> str:
             "is a single-scale layer")
 
 
+def sample_role(layer) -> str | None:
+    """'ground truth' or 'blurred' for a layer of a bundled sample (``_sample_data`` writes it
+    into the metadata, which survives a renamed layer), else None."""
+    metadata = getattr(layer, "metadata", None)
+    return metadata.get("sample_role") if isinstance(metadata, dict) else None
+
+
+def sharp_reference_warning(layer, viewer) -> str:
+    """One line when ``layer`` is a sample's sharp reference: deblurring it is rarely meant
+    (Compare & QC then scores the reference's own deblurred copy against it), so it names the
+    sample's blurred layer; '' for any other layer."""
+    if sample_role(layer) != "ground truth":
+        return ""
+    sample = layer.metadata.get("sample")
+    blurred = [la.name for la in viewer.layers
+               if sample_role(la) == "blurred" and la.metadata.get("sample") == sample]
+    if blurred:  # the latest opened of the sample, if it was opened more than once
+        where = f"the blurred one is {blurred[-1]!r}: select it and run again"
+    else:
+        named = (layer.metadata.get("sample_layers") or {}).get("blurred")
+        where = (f"its blurred layer{f' {named!r}' if named else ''} is not in the viewer: "
+                 "open the sample again")
+    return (f"{layer.name!r} is the sample's sharp reference (ground truth), deblurred anyway; "
+            f"{where}, and keep this one as Compare & QC's ground truth")
+
+
 def deblur_with_default_model(layer: Layer, viewer: Viewer):
     """Deblur the right-clicked image layer with the default model; returns the run (or None)."""
     from ..core import bundled
@@ -96,6 +123,9 @@ def deblur_with_default_model(layer: Layer, viewer: Viewer):
         notify_error(describe_error(error))
         return None
     RUNNING.add(run)
+    warning = sharp_reference_warning(layer, viewer)
+    if warning:
+        notify_warning(warning)
     # the network is known only once the image is read: a PSF estimate may fail
     what = auto_words(req.method, "S" in axes)
     # a guess in doubt (CZYX or TZYX?) is said: this action has no axes field to show it
