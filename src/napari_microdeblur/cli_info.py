@@ -66,7 +66,32 @@ def _card_lines(info: dict) -> list[str]:
             f"{card['spatial_dims']}D)",
             f"  image type: {info['image_type']}",
             f"  training data: {data}",
-            f"  licence: {card.get('license')}"]
+            f"  licence: {card.get('license')}", *_card_metric_lines(card)]
+
+
+def _card_metric_lines(card: dict) -> list[str]:
+    """The card's validation PSNR (the weights', the starting weights' and the unprocessed
+    input's, where recorded), the pixel size trained at and its notes: a fine-tune kept below
+    the input showed none of them."""
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    # psf_cyclegan's cards name the network's own val_psnr_network (as the docks read them)
+    keys = ("val_psnr_network", "val_psnr", "val_psnr_start", "val_psnr_input")
+    psnr = {k.replace("_network", ""): metrics[k] for k in keys
+            if isinstance(metrics.get(k), (int, float))}
+    lines = []
+    if "val_psnr" in psnr:
+        others = [f"{word} {psnr[k]:.2f} dB" for word, k in (
+            ("starting weights", "val_psnr_start"), ("unprocessed input", "val_psnr_input"))
+            if k in psnr]
+        below = (", below the unprocessed input: these weights make images worse"
+                 if psnr["val_psnr"] < psnr.get("val_psnr_input", float("-inf")) else "")
+        lines.append(f"  validation PSNR: {psnr['val_psnr']:.2f} dB"
+                     + (f" ({', '.join(others)}{below})" if others else ""))
+    if isinstance(metrics.get("pixel_size_um"), (int, float)):
+        lines.append(f"  trained at pixel size: {metrics['pixel_size_um']:.4g} um")
+    if card.get("description"):
+        lines.append(f"  notes: {' '.join(str(card['description']).split())}")
+    return lines
 
 
 def describe(path: str) -> dict:

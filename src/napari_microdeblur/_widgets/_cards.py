@@ -1,5 +1,6 @@
 """Model cards in the docks: a short summary (architecture, image type, training data and its
-licence, validation PSNR, speed) and the whole card behind a Details toggle."""
+licence, validation PSNR, pixel size where stated, speed) and the whole card behind a Details
+toggle."""
 
 from __future__ import annotations
 
@@ -51,9 +52,19 @@ def validation_psnr(card) -> str:
     value = _first_number(metrics, PSNR_KEYS)
     if value is None:
         return "not recorded"
-    before = metrics.get("val_psnr_input")
-    gain = f" (input {before:.2f} dB)" if isinstance(before, (int, float)) else ""
-    return f"{value:.2f} dB{gain}"
+    # a fine-tune's card also keeps its starting weights' figure: beside the input's, a
+    # result below either says it makes images worse
+    others = [f"{word} {metrics[k]:.2f} dB" for word, k in (("start", "val_psnr_start"),
+                                                            ("input", "val_psnr_input"))
+              if isinstance(metrics.get(k), (int, float))]
+    return f"{value:.2f} dB" + (f" ({', '.join(others)})" if others else "")
+
+
+def pixel_size(card) -> str | None:
+    """The pixel size the weights were trained at (fine-tuned cards state it), or None."""
+    value = (card.metrics or {}).get("pixel_size_um")
+    return f"{value:.4g} um (of the training images)" if isinstance(value, (int, float)) \
+        else None
 
 
 def speed(card) -> str:
@@ -70,7 +81,8 @@ def _rows_html(rows) -> str:
 
 
 def card_summary(card) -> str:
-    """Rich text: the six facts a user chooses weights by."""
+    """Rich text: the six facts a user chooses weights by (and the pixel size trained at,
+    where the card states it)."""
     from ..core.catalog import card_image_type  # the catalog imports torch: only when shown
 
     if card is None:
@@ -82,6 +94,7 @@ def card_summary(card) -> str:
         ("training data", training_data(card)),
         ("licence", card.license),
         ("validation PSNR", validation_psnr(card)),
+        *([("pixel size", size)] if (size := pixel_size(card)) else []),
         ("speed", speed(card)),
     ])
 

@@ -20,7 +20,7 @@ from ..core.psf_estimate import is_estimate
 from ._controls import button
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
-from ._jobs import DeblurRequest, DeblurRun, start_deblur
+from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
 from ._layer_data import source_placement
 from ._layers import (
     current_data_index,
@@ -37,7 +37,14 @@ from ._methods import (
     method_card,
 )
 from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
-from ._psf_preview import PsfLayerWatch, PsfPreview, fit_check_of
+from ._psf_preview import (
+    PsfLayerWatch,
+    PsfPreview,
+    fit_check_of,
+    record_psf_resampling,
+    used_psf_of,
+    with_layer_psf,
+)
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
@@ -45,6 +52,7 @@ from ._psf_sources import (
     PsfScalePrefill,
     choose_bead_layer,
     estimate_psf_of_layer,
+    image_pixel_sizes,
     measure_psf_from_beads,
     psf_of_text,
     psf_scale_note,
@@ -185,6 +193,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.psf_preview.shown.connect(self.method.show_auto_choice)
         # the preview runs Run's check of the PSF against the chosen layer and scope
         self.psf_preview.fit_check = fit_check_of(self.build_request)
+        self.psf_preview.used_psf = used_psf_of(self.build_request)  # a file as Run resamples it
         self.method.psf_error = lambda: self.psf_preview.error
         self.image.changed.connect(self.psf_preview.recheck)
         self.scope_combo.currentIndexChanged.connect(self.psf_preview.recheck)
@@ -434,7 +443,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             from ..core.bundled import auto_method_name
 
             name = auto_method_name(spec, rgb)
-        return DeblurRequest(
+        req = DeblurRequest(
             source_name=layer.name,
             image=layer_data(layer) if whole else lazy_part(layer_data(layer), key),
             axes=axes,
@@ -449,6 +458,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             full_image=None if whole else layer_data(layer),
             psf_text=self.psf_edit.text().strip() if self.psf_box.psf_in_use else "",
         )
+        # a PSF file at other voxels than the layer's: resampled to them, as the CLI does
+        return with_layer_psf(req, layer, psf_runs_in_3d)
 
     def run(self) -> DeblurRun | None:
         """Start a run; bad settings go to a notification and nothing starts."""
@@ -480,7 +491,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.track_run(run)
         # as it runs: a slice of one channel has its PSF. In the dock too: a notification
         # is gone after a while (and was off screen when the docks were taller than it)
-        self._scale_warning = self._warn_psf_scale(run.req)
+        self._scale_warning = self._warn_psf_scale(run.req) + self._warn_pixel_size(run.req)
         self.status_label.setText(run_line(req) + self._scale_warning)
         return run
 
@@ -499,7 +510,22 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             note = "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
         else:
             note = psf_scale_note(self.viewer, text, layer, req.axes,
-                                  in_3d=psf_runs_in_3d(req))
+                                  in_3d=psf_runs_in_3d(req), used=req.method.psf)
+        if note:
+            notify_warning(note)
+        return f" Warning: {note}" if note else ""
+
+    def _warn_pixel_size(self, req: DeblurRequest) -> str:
+        """Warn (the run goes on) when fine-tuned weights were trained at a pixel size far
+        from the layer's (``files.card_pixel_note``, as ``microdeblur deblur`` warns)."""
+        from ..core.files import card_pixel_note
+
+        layer = next((la for la in self.viewer.layers if la.name == req.source_name), None)
+        card = request_card(req) if layer is not None else None
+        if card is None:
+            return ""
+        sizes, _ = image_pixel_sizes(layer, req.axes)
+        note = card_pixel_note(card, sizes, image=f"layer {layer.name!r}")
         if note:
             notify_warning(note)
         return f" Warning: {note}" if note else ""
@@ -517,6 +543,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def _run_done(self, run: DeblurRun) -> None:
         if self.run_finished(run) and run.layer is not None:
+            record_psf_resampling(run.layer, run.req.method.psf)  # from what to what
             self.status_label.setText(done_line(run, self._scale_warning))
 
     def release_viewer(self) -> None:

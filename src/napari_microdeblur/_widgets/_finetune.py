@@ -15,10 +15,9 @@ the start) adds no method, fills no comparison and has nothing to save: the stat
 what to change. Kept weights that score below the unprocessed input on validation are added
 all the same (an adversarial regime keeps its last step; a new network is the user's to
 inspect), with a warning that they make images worse. From the dock's second run on, the
-comparison layers' names carry the run's number. Save... copies that
-file (``_finetune_files``; its sha256 is the one recorded in layers deblurred with it). Preview
-pauses the training between two steps and deblurs the current slice with the weights as they
-are.
+comparison layers' names carry the run's number. Save... copies that file (``_finetune_files``;
+its sha256 is the one recorded in layers deblurred with it; its card, the layer's pixel size).
+Preview pauses the training between two steps and deblurs the current slice with the weights.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
-from ._finetune_files import checkpoint_dir, copy_weights
+from ._finetune_files import checkpoint_dir, copy_weights, trained_pixel_size
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR, minutes_seconds
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
@@ -315,7 +314,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             patch=int(self.patch_spin.value()), batch_size=int(self.batch_spin.value()),
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
             minutes=self.minutes, regime=self.regimes.regime, device=self.device_row.device,
-            checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data)
+            checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data,
+            pixel_size_um=trained_pixel_size(self._source_layer(), axes))
         self._finetune.check_field_sizes(req)  # now, not after aligning (a while on a stack)
         return req
 

@@ -1,7 +1,9 @@
 """The PSF a deblur will use, shown as a small image with its size and FWHM (``core.psf.
 psf_preview`` computes both; an obliquely elongated PSF's FWHM along its own axes); a PSF that
 cannot be used shows its one-line error instead, and so does one
-that does not fit the image the run would take (``fit_check``: Run's own check).
+that does not fit the image the run would take (``fit_check``: Run's own check). A PSF file
+stating other voxels than the layer's is shown as the run takes it, resampled to the layer's
+(``used_psf``, ``with_layer_psf``: the CLI's ``core.psf_scale.psf_resampling``).
 
 An optics PSF takes a second or more to compute, so the preview is computed in a worker of the
 dock that owns it, a moment after the source stops changing; only the latest answer is shown.
@@ -12,12 +14,16 @@ error in any channel is shown as the error.
 
 from __future__ import annotations
 
+import weakref
+from pathlib import Path
+
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from ..core.psf_estimate import is_estimate
 from ._feedback import describe_error
+from ._psf_sources import image_pixel_sizes, said_where
 from ._workers import start_worker
 
 SIDE = 96  # pixels of the preview image on screen
@@ -35,6 +41,10 @@ class PsfPreview(QWidget):
     does not fit the image the run would take (``check_run_psf``); it is asked each time a PSF
     is shown and by ``recheck()`` (the owner calls it when the image or scope changes), and its
     line is shown under the PSF's image as the preview's error.
+
+    ``used_psf``: None, or a callable giving the PSF the run takes for a source (``used_psf_of``:
+    a PSF file resampled to the layer's voxels); the preview shows that one, and ``recheck()``
+    shows it again where the image or scope now gives another.
     """
 
     shown = Signal()
@@ -58,6 +68,8 @@ class PsfPreview(QWidget):
         self.error: str | None = None  # the one-line error of the last source, if any
         self.description: str | None = None
         self.fit_check = None
+        self.used_psf = None
+        self._source = None  # (source, used) of the file or model shown, for recheck()
         self._shown_psf = None  # (image, caption) of the PSF shown, for recheck()
         self._pending = None
         self._generation = 0
@@ -77,12 +89,17 @@ class PsfPreview(QWidget):
         ``image``: the (data, axes) the deblur will run on, from which 'estimate' is
         estimated for the preview (without it, the preview says when it will be)."""
         self._generation += 1
+        self._source = None
         if source is None or (is_estimate(source) and image is None):
             self._timer.stop()
             self._pending = None
             self._show(None, "no PSF given" if source is None else
                        "estimated from the image when the deblur runs", error=None)
             return
+        if isinstance(source, str) and not is_estimate(source) and self.used_psf is not None:
+            used = self.used_psf(source)
+            self._source = (source, used)
+            source = used
         self._pending = (self._generation, (source, image) if is_estimate(source) else source)
         self._timer.start(SETTLE_MS)
 
@@ -91,6 +108,7 @@ class PsfPreview(QWidget):
         captioned 'channel i of n: SOURCE; ...'. ``image``: the (data, axes with C) a part to
         estimate is estimated from, channel by channel."""
         self._generation += 1
+        self._source = None
         self._channel = index
         parts = tuple(parts)
         if self._channels is not None and self._channels[0] == parts and not any(
@@ -112,6 +130,7 @@ class PsfPreview(QWidget):
     def show_error(self, message: str) -> None:
         """Show why the PSF cannot be used (e.g. its layer is gone) instead of an image."""
         self._generation += 1
+        self._source = None
         self._timer.stop()
         self._pending = None
         self._show(None, message, error=message)
@@ -146,12 +165,22 @@ class PsfPreview(QWidget):
         elif isinstance(source, tuple):  # ('estimate', (data, axes))
             start_worker(self.owner, estimated_preview, *source[1], returned=done,
                          errored=failed)
+        elif (resampled := psf_resampling_of(source)) is not None:  # a file at the layer's
+            start_worker(self.owner, resampled_preview, source, resampled[1], returned=done,
+                         errored=failed)
         else:
             start_worker(self.owner, psf_preview, source, returned=done, errored=failed)
 
     def recheck(self) -> None:
         """Ask ``fit_check`` again about the PSF shown (the image or scope changed); a PSF
-        being computed is checked once shown."""
+        being computed is checked once shown. A PSF file the run now takes at other voxels
+        (another layer's scale) is shown anew."""
+        if self._source is not None and not self.busy and not self.owner.closed:
+            source, shown = self._source
+            used = self.used_psf(source)
+            if not (used is shown or (type(used) is type(shown) and used == shown)):
+                self.show_source(source)
+                return
         if self._shown_psf is not None and not self.busy and not self.owner.closed:
             self._show(*self._shown_psf, error=None)
 
@@ -247,6 +276,103 @@ def channel_previews(parts, image=None) -> list:
         except (ValueError, TypeError, OSError) as error:
             raise ValueError(f"channel {i + 1} of psf: {describe_error(error)}") from None
     return shown
+
+
+# ----------------------------------------------------------------------------- PSF file scale
+# the PSF a run takes: a PSF file at other voxels than the layer's, resampled to them
+
+
+_RESAMPLED: dict = {}  # (file, size, mtime, sizes, axes, image) -> PsfArray or None, the last 4
+# a resampled PSF (held by a request, a run) -> (the run's line, what was resampled)
+_DONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def with_layer_psf(req, layer, runs_in_3d):
+    """``req`` (a ``DeblurRequest`` on image ``layer``) with its PSF file resampled to the
+    layer's pixel size (``image_pixel_sizes``) where the file states voxels more than 5 % off
+    it, as ``microdeblur deblur`` does (``core.psf_scale.psf_resampling``; Z only where
+    ``runs_in_3d(req)``); else ``req``. Kept while the file is the same: Run and the preview
+    ask for it again and again."""
+    from dataclasses import replace
+
+    from ..core.method import MethodSpec
+    from ..core.psf import is_psf_model
+    from ..core.psf_scale import psf_resampling
+
+    psf = getattr(req.method, "psf", None)
+    try:
+        if not isinstance(psf, str) or is_psf_model(psf) or not Path(psf).is_file():
+            return req
+        stat = Path(psf).stat()
+    except (OSError, ValueError):  # no file by that name: Run says what the text is
+        return req
+    sizes, origins = image_pixel_sizes(layer, req.axes)
+    if not sizes:
+        return req
+    compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
+    image = said_where(layer, origins)
+    key = (str(Path(psf).resolve()), stat.st_size, stat.st_mtime_ns,
+           tuple(sorted(sizes.items())), compared, image)
+    if key not in _RESAMPLED:
+        spec, note, done = psf_resampling(MethodSpec(psf=psf), sizes, compared, image=image)
+        _RESAMPLED[key] = spec.psf if done else None
+        if done:
+            _DONE[spec.psf] = (note, done)
+        while len(_RESAMPLED) > 4:
+            del _RESAMPLED[next(iter(_RESAMPLED))]
+    used = _RESAMPLED[key]
+    return req if used is None else replace(req, method=req.method.replace(psf=used))
+
+
+def psf_resampling_of(psf) -> tuple[str, dict] | None:
+    """(the run's one line, ``psf_resampling``'s record) where ``psf`` is a PSF file as
+    ``with_layer_psf`` resampled it; else None."""
+    from ..core.method import PsfArray
+
+    # a file's (a layer's PSF of the same values has no origin, and was not resampled)
+    return _DONE.get(psf) if isinstance(psf, PsfArray) and psf.origin else None
+
+
+def record_psf_resampling(layer, psf) -> None:
+    """Add ``psf_resampled`` (``psf_resampling``'s: the um resampled from and to, the shapes)
+    to result ``layer``'s record where its PSF ``psf`` was resampled (``with_layer_psf``)."""
+    found = psf_resampling_of(psf)
+    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+    if found is not None and isinstance(meta.get("microdeblur"), dict):
+        layer.metadata = {**meta, "microdeblur": {**meta["microdeblur"],
+                                                  "psf_resampled": found[1]}}
+
+
+def used_psf_of(build_request):
+    """A ``PsfPreview.used_psf`` for a dock whose ``build_request()`` gives the run's request
+    (``with_layer_psf`` in it): the PSF file ``source`` as the run takes it, resampled where it
+    is; ``source`` itself otherwise, and where the request is refused (Run says why)."""
+    def used(source):
+        if not isinstance(source, str):
+            return source
+        try:
+            psf = build_request().method.psf
+        except (ValueError, TypeError, OSError):
+            return source
+        resampled = psf_resampling_of(psf) is not None and psf.origin == source
+        return psf if resampled else source
+
+    return used
+
+
+def resampled_preview(psf, done: dict):
+    """(preview image, caption) of a PSF file resampled to the layer's voxels (``psf``, a
+    PsfArray; ``done``: ``psf_resampling``'s record): the caption says from what to what."""
+    from ..core.psf import psf_preview
+
+    def at(um: dict) -> str:
+        return ", ".join(f"{a} {v:.4g}" for a, v in um.items())
+
+    image, description = psf_preview(psf.array)
+    shapes = [" x ".join(map(str, done[k])) for k in ("shape", "resampled_shape")]
+    return image, (f"{Path(psf.origin).name} resampled to the layer's voxels: {shapes[0]} at "
+                   f"{at(done['psf_um'])} um -> {shapes[1]} at {at(done['image_um'])} um; "
+                   f"{description}")
 
 
 class PsfLayerWatch:

@@ -40,24 +40,29 @@ def psf_of_text(viewer, text: str):
     return np.asarray(layer_data(layer))
 
 
-def _said_where(layer, origins: dict[str, str]) -> str:
+def said_where(layer, origins: dict[str, str]) -> str:
     """The image as a message names it, with the file its pixel size came from, if any."""
     files = [o for o in dict.fromkeys(origins.values()) if o.startswith("file ")]
     return f"layer {layer.name!r}" + (f" (pixel size from {files[0]})" if files else "")
 
 
-def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True) -> str | None:
+def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True,
+                   used=None) -> str | None:
     """One line when the PSF in the box (``text``) was made for other pixels than image
     ``layer`` (axes ``axes``) has by its scale: an optics model's pixel= or dz=, a PSF file's
     voxel size, or a 'layer:NAME' PSF layer's scale (a PSF from beads keeps the bead layer's);
     None when they agree or either does not say (``core.psf.psf_scale_note``). ``in_3d``
     False: the run goes plane by plane, where a 3D PSF's Z step does not matter (not compared,
-    as ``core.files`` does for the CLI)."""
+    as ``core.files`` does for the CLI). ``used``: the PSF the run takes; where
+    ``_psf_preview.with_layer_psf`` resampled it, the line saying so (the CLI's)."""
     from ..core.psf_scale import psf_scale_note as core_note
     from ..core.psf_scale import scale_mismatch
+    from ._psf_preview import psf_resampling_of
 
+    if used is not None and (resampled := psf_resampling_of(used)) is not None:
+        return resampled[0]
     sizes, origins = image_pixel_sizes(layer, axes)
-    image = _said_where(layer, origins)
+    image = said_where(layer, origins)
     compared = axes if in_3d else axes.replace("Z", "")  # the layer's sizes need all its axes
     if not sizes or not text.startswith(LAYER_PREFIX):
         return core_note(text, sizes, compared, image=image) if sizes else None

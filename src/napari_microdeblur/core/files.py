@@ -91,13 +91,51 @@ def iter_deblur_file(
         warnings.warn(resampled, DeblurWarning, stacklevel=2)
     else:
         _warn_psf_scale(method, data, axes, prepared, source)
+    for card in _network_cards(prepared):
+        if note := card_pixel_note(card, data.pixel_size, image=shown_path(source)):
+            warnings.warn(note, DeblurWarning, stacklevel=2)
     _hint_viewable(output, data, axes, prepared)
     # how the output is made, in the output itself; the input's own record as 'previous'
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
                            previous=data.metadata.get(RECORD_KEY), extra=record_extra)
     if png is not None:  # one plane in memory, written whole: PNG has no regions
         return _write_png(prepared, output, data.pixel_size, overwrite, png, record)
-    return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record)
+    return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record,
+                  like=data.array)
+
+
+#: how far the image's pixel size may be from the one the weights were trained at (either way)
+PIXEL_SIZE_RATIO = 2.0
+
+
+def card_pixel_note(card, pixel_size, *, image: str = "the image") -> str | None:
+    """One line when weights whose card states the pixel size of their training images
+    (``metrics['pixel_size_um']``, written by fine-tuning) run on an image whose Y/X pixel
+    size (``pixel_size``: um per axis, from its file or layer scale) differs by more than
+    ``PIXEL_SIZE_RATIO`` either way; None where they agree or either does not say. Weights
+    fine-tuned at 0.512 um ran on a 0.105 um stack (5x finer) without a word."""
+    from .finetune_request import stated_pixel_size
+
+    card = card.model_dump() if hasattr(card, "model_dump") else card
+    trained = ((card or {}).get("metrics") or {}).get("pixel_size_um")
+    size = stated_pixel_size([pixel_size])
+    if not isinstance(trained, (int, float)) or not trained > 0 or size is None:
+        return None
+    ratio = max(trained / size, size / trained)
+    if ratio <= PIXEL_SIZE_RATIO:
+        return None
+    name = card.get("source") or card.get("arch") or "the network"
+    finer = "finer" if size < trained else "coarser"
+    return (f"weights {shown_path(name)} were trained on images of {trained:.3g} um pixels; "
+            f"{image} has {size:.3g} um pixels ({ratio:.1f}x {finer}): "
+            f"results may be worse; resample the image to about {trained:.3g} um pixels, or "
+            "fine-tune the weights on images at this pixel size")
+
+
+def _network_cards(prepared: PreparedDeblur) -> list:
+    """The model cards of the networks a prepared deblur runs (one per channel run)."""
+    runs = prepared.channel_runs or (prepared,)
+    return [c for run in runs if (c := (run.method.parameters or {}).get("card"))]
 
 
 def _hint_viewable(output, data: io.ImageData, axes: str, prepared: PreparedDeblur) -> None:
@@ -190,12 +228,12 @@ def image_axes(data: io.ImageData, axes: str | None = None) -> str:
 
 
 def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=None,
-           record=None):
+           record=None, like=None):
     # metadata: the input's channel names, time interval, LUTs (io.ImageData.metadata);
     # record: this run's (core.provenance)
     with io_write.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
                               pixel_size=pixel_size, overwrite=overwrite,
-                              metadata=metadata, record=record) as target:
+                              metadata=metadata, record=record, like=like) as target:
         result = yield from prepared.iter_run(out=target)
     return _as_written(result, output)
 

@@ -41,6 +41,7 @@ from .finetune_request import (
     check_jitter,
     check_request,
     request_fields,
+    validation_scored,
 )
 from .finetune_simple import finetune
 from .job_defaults import (
@@ -57,24 +58,10 @@ from .training.loop import stopped_by
 from .training.regimes.base import KEEP_LAST
 
 __all__ = [
-    "BEFORE_FIRST_VALIDATION",
-    "STARTING_WEIGHTS_RETURNED",
-    "DEFAULT_ANCHOR_WEIGHT",
-    "DEFAULT_INTENSITY_JITTER",
-    "DEFAULT_MIN_GAIN_DB",
-    "DEFAULT_PATIENCE",
-    "PAIRED_MINUTES",
-    "FinetuneRequest",
-    "FinetuneResult",
-    "ImageSet",
-    "JitteredPairs",
-    "PairField",
-    "StackField",
-    "check_field_sizes",
-    "finetune",
-    "iter_finetune",
-    "opponent_planes",
-    "scores_below_input",
+    "BEFORE_FIRST_VALIDATION", "STARTING_WEIGHTS_RETURNED", "DEFAULT_ANCHOR_WEIGHT",
+    "DEFAULT_INTENSITY_JITTER", "DEFAULT_MIN_GAIN_DB", "DEFAULT_PATIENCE", "PAIRED_MINUTES",
+    "FinetuneRequest", "FinetuneResult", "ImageSet", "JitteredPairs", "PairField", "StackField",
+    "check_field_sizes", "finetune", "iter_finetune", "opponent_planes", "scores_below_input",
 ]
 
 #: how a summary ends when no validation beat the starting weights (the dock rewords it)
@@ -327,6 +314,22 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
                             f"({scores[scale] - scores[1.0]:+.2f} dB)")
 
 
+def _record_reference_psnr(outcome: FinetuneResult) -> None:
+    """Write the input's and the start's validation PSNR beside the kept weights' (a card
+    below the input showed "46.00 dB" alone, not the input's 46.09 dB that beat it)."""
+    from .checkpoint import save_weights, sha256_file
+
+    metrics = dict(outcome.card.metrics or {})
+    start = (metrics.get("val_psnr") if int(metrics.get("step", -1)) == 0
+             else _start_psnr(outcome.result))
+    found = {"val_psnr_input": outcome.input_val_psnr, "val_psnr_start": start}
+    metrics.update({k: float(v) for k, v in found.items() if v is not None})
+    if "val_psnr" in metrics and metrics != outcome.card.metrics:
+        outcome.card = save_weights(outcome.model, outcome.file,
+                                    {**outcome.card.model_dump(), "metrics": metrics})
+        outcome.card.sha256, outcome.card.source = sha256_file(outcome.file), str(outcome.file)
+
+
 def _image_sets(req: FinetuneRequest) -> dict:
     """The regime's image sets as iter_fit's patch sources (``unpaired``, ``unpaired_sharp``)."""
     sources = {}
@@ -336,19 +339,6 @@ def _image_sets(req: FinetuneRequest) -> dict:
             sources[name] = data.UnpairedImages([np.asarray(a) for a in given.images],
                                                 axes=given.axes, description=given.name)
     return sources
-
-
-def validation_scored(match_intensity: bool) -> str:
-    """What validation PSNR/SSIM are measured against (``pairs._make_pair``): a walkthrough
-    read 37.8 dB on validation where evaluate gave the same band 21.2 dB, the blurry image
-    holding a camera offset its simulated truth did not."""
-    scale = "each plane on its own reference scale (16-bit: its maximum)"
-    if match_intensity:
-        return (f"validation PSNR is against the intensity-matched sharp planes, {scale}; "
-                "evaluate and Compare & QC score the unmatched sharp image, evaluate --match "
-                "a matched one")
-    return (f"validation PSNR is against the sharp planes in the blurry planes' units, {scale}, "
-            "not the whole image's as evaluate and Compare & QC")
 
 
 def _band_region(val) -> tuple[str, int, int] | None:
@@ -436,7 +426,10 @@ def _prepare(req: FinetuneRequest):
         "description": f"{req.base_label} {verb} for at most {req.steps} steps"
                        + ("" if req.regime == "supervised" else f", regime {req.regime}")
                        + (f"; {narrow}" if narrow else ""),
-        "metrics": finetuned_lineage(base, f"{verb} on {what}"),
+        # the images' pixel size: a deblur at another scale warns (files.card_pixel_note)
+        "metrics": {**finetuned_lineage(base, f"{verb} on {what}"),
+                    **({"pixel_size_um": float(req.pixel_size_um)}
+                       if req.pixel_size_um is not None else {})},
     }
     config = _config(req, ckdir, card, validate=val is not None)
     gen = training.iter_fit(req.model, config, train, val, **sources,
@@ -489,6 +482,7 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
         outcome.summary += f"; {narrow}"
     if outcome.model is not None:  # the network trained in place deblurs as the kept file
         req.model.load_state_dict(outcome.model.state_dict())
+        _record_reference_psnr(outcome)
     req.model.eval()
     if kernel is not None and val and outcome.model is not None:
         _record_psf_aware_metrics(outcome, val, kernel, req.base_card,

@@ -24,7 +24,8 @@ from .training.checkpoints import check_checkpoint_dir, check_resumable
 
 __all__ = [
     "NOISE_SCALE_CALIBRATIONS", "SOURCE_KINDS", "FinetuneRequest", "ImageSet", "PairField",
-    "StackField", "check_jitter", "check_request", "request_fields",
+    "StackField", "check_jitter", "check_request", "request_fields", "stated_pixel_size",
+    "validation_scored",
 ]
 
 #: When the job calibrates a PSF-aware network's noise scale (``FinetuneRequest``). "before
@@ -89,6 +90,9 @@ class FinetuneRequest:
     without partners in ``unpaired`` / ``unpaired_sharp`` (:class:`ImageSet`); the
     adversarial regimes keep their last checkpoint, not the best one. ``source_kind`` is what
     the model card calls the named sources: "layer" (the dock) or "file" (the CLI).
+    ``pixel_size_um``: the Y/X pixel size of the images, in um, where their files or layers
+    state it (``stated_pixel_size``); the card records it (``metrics['pixel_size_um']``) so a
+    deblur of images at another scale warns (``files.card_pixel_note``).
     """
 
     mode: str  # "pair" | "stack"
@@ -128,6 +132,7 @@ class FinetuneRequest:
     seed: int = 0
     noise_scale_calibration: str = DEFAULT_NOISE_SCALE_CALIBRATION
     source_kind: str = "layer"
+    pixel_size_um: float | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -162,6 +167,11 @@ def check_request(req: FinetuneRequest) -> Path | None:
     if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
         raise ValueError(f"noise_scale_calibration={req.noise_scale_calibration!r}; accepted: "
                          + ", ".join(map(repr, NOISE_SCALE_CALIBRATIONS)))
+    size = req.pixel_size_um
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float))
+                             or not (np.isfinite(size) and size > 0)):
+        raise ValueError(f"pixel_size_um={size!r}; accepted: None (not stated) or the images' "
+                         "pixel size in um, a number > 0")
     if req.source_kind not in SOURCE_KINDS:
         raise ValueError(f"source_kind={req.source_kind!r}; accepted: "
                          + ", ".join(map(repr, SOURCE_KINDS)))
@@ -173,3 +183,36 @@ def check_request(req: FinetuneRequest) -> Path | None:
             "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
             "anchor_weight": req.anchor_weight})
     return ckdir
+
+
+def stated_pixel_size(sizes) -> float | None:
+    """The Y/X pixel size (um) that every image of ``sizes`` states (each a dict of um per
+    axis, as ``io.ImageData.pixel_size`` or a calibrated layer's scale), for
+    ``FinetuneRequest.pixel_size_um``: the geometric mean of Y and X; None where one states
+    none, states a size no microscope has (``pixel_units.PLAUSIBLE_UM``: a print resolution)
+    or the images differ by more than 5 %."""
+    from .pixel_units import PLAUSIBLE_UM
+
+    found = []
+    for size in sizes:
+        y, x = (size or {}).get("Y"), (size or {}).get("X")
+        if not all(isinstance(v, (int, float)) and PLAUSIBLE_UM[0] < v < PLAUSIBLE_UM[1]
+                   for v in (y, x)):
+            return None
+        found.append(float(np.sqrt(y * x)))
+    if not found or max(found) > 1.05 * min(found):
+        return None
+    return float(np.mean(found))
+
+
+def validation_scored(match_intensity: bool) -> str:
+    """What validation PSNR/SSIM are measured against (``pairs._make_pair``): a walkthrough
+    read 37.8 dB on validation where evaluate gave the same band 21.2 dB, the blurry image
+    holding a camera offset its simulated truth did not."""
+    scale = "each plane on its own reference scale (16-bit: its maximum)"
+    if match_intensity:
+        return (f"validation PSNR is against the intensity-matched sharp planes, {scale}; "
+                "evaluate and Compare & QC score the unmatched sharp image, evaluate --match "
+                "a matched one")
+    return (f"validation PSNR is against the sharp planes in the blurry planes' units, {scale}, "
+            "not the whole image's as evaluate and Compare & QC")

@@ -25,8 +25,10 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     ``weights``: a bundled name ('gran.fluo_v1'), a weights file, or a ``(network, card)``
     pair as ``load_model`` returns it (that network is trained in place). ``minutes`` bounds
     the run (None: 5 with a pair, 3 without). ``options``: ``FinetuneRequest`` fields with a
-    pair (``steps``, ``lr``, ``patience``, ``val_fraction``, ``device``, ``checkpoint_dir``
-    ...), ``SelfAdaptConfig`` fields without (``max_steps``, ``lr``, ``device`` ...).
+    pair (``steps``, ``lr``, ``patience``, ``val_fraction``, ``device``, ``checkpoint_dir``,
+    ``pixel_size_um``: the images' pixel size, which the card records so a deblur of images
+    at another scale warns ...), ``SelfAdaptConfig`` fields without (``max_steps``, ``lr``,
+    ``device`` ...).
     ``out``: a .safetensors path the kept weights are written to, with their model card
     (then ``deblur(img, method='auto', weights=out)``). Records go to ``callback``.
     Returns the job's ``FinetuneResult`` (pair) or ``SelfAdaptResult``."""

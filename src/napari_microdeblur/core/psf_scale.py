@@ -14,7 +14,8 @@ from .channel_psfs import channel_sources
 from .psf import is_psf_model, optics_arguments
 from .shown import shown_path
 
-__all__ = ["psf_for_image", "psf_sampling", "psf_scale_note", "scale_mismatch"]
+__all__ = ["psf_for_image", "psf_resampling", "psf_sampling", "psf_scale_note",
+           "scale_mismatch"]
 
 #: Sampling differences below this share are metadata rounding, not a PSF at another scale.
 _SCALE_TOLERANCE = 0.05
@@ -132,6 +133,15 @@ def psf_for_image(spec, pixel_size, axes: str, *, image: str = "the image"):
     with the PSF resampled to the image's (``psf_file.resample_psf``), and the one line for
     the run to warn with (what was resampled, and ``psf_scale_note``'s other lines); else
     ``spec`` as given and ``psf_scale_note``'s line."""
+    spec, note, _ = psf_resampling(spec, pixel_size, axes, image=image)
+    return spec, note
+
+
+def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image"):
+    """``psf_for_image``'s ``(spec, note)`` and what it resampled, for a record: ``{"psf_um":
+    {axis: um}, "image_um": {axis: um}}`` of the axes it resampled, ``"shape"`` (the PSF's, as
+    read) and ``"resampled_shape"``; None where it did not (the Deblur dock takes the same PSF
+    as the CLI from here, and says from what to what)."""
     from .method import PsfArray
     from .psf import parse_psf
     from .psf_file import resample_psf
@@ -139,11 +149,11 @@ def psf_for_image(spec, pixel_size, axes: str, *, image: str = "the image"):
     psf = getattr(spec, "psf", None)
     origin = psf.origin if isinstance(psf, PsfArray) else psf
     if not isinstance(origin, str) or is_psf_model(origin) or channel_sources(origin):
-        return spec, psf_scale_note(origin, pixel_size, axes, image=image)
+        return spec, psf_scale_note(origin, pixel_size, axes, image=image), None
     sizes = psf_sampling(origin)
     off, said = scale_mismatch(sizes, pixel_size, axes)
     if not off:
-        return spec, psf_scale_note(origin, pixel_size, axes, image=image)
+        return spec, psf_scale_note(origin, pixel_size, axes, image=image), None
     kernel = psf.array if isinstance(psf, PsfArray) else parse_psf(origin)
     kernel_axes = "ZYX"[-kernel.ndim:]
     # an axis not compared (Z run plane by plane) keeps its sampling
@@ -154,4 +164,8 @@ def psf_for_image(spec, pixel_size, axes: str, *, image: str = "the image"):
              f"image's voxels ({' x '.join(map(str, kernel.shape))} -> "
              f"{' x '.join(map(str, resampled.shape))})",
              *_file_lines(origin, sizes, pixel_size, axes)]
-    return spec.replace(psf=PsfArray.from_array(resampled, origin=origin)), "; ".join(lines)
+    done = {"psf_um": {a: float(sizes[a]) for a in kernel_axes if a in off},
+            "image_um": {a: float(pixel_size[a]) for a in kernel_axes if a in off},
+            "shape": [int(n) for n in kernel.shape],
+            "resampled_shape": [int(n) for n in resampled.shape]}
+    return spec.replace(psf=PsfArray.from_array(resampled, origin=origin)), "; ".join(lines), done
