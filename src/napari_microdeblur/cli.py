@@ -397,11 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.commands = sub.choices
 
-    p = sub.add_parser("deblur", help="deblur image files into new TIFFs", **psf_epilog())
-    p.add_argument("input", help="an image (TIFF/OME-TIFF, PNG; other formats with [formats]), "
-                   "a directory of images, or a quoted glob such as 'tiles/*.tif'")
+    p = sub.add_parser("deblur", help="deblur image files into new TIFF, OME-Zarr or PNG files",
+                       **psf_epilog())
+    p.add_argument("input", help="an image (TIFF/OME-TIFF, PNG, JPEG, BMP, NumPy .npy; a Zarr "
+                   "array or OME-Zarr image, .zarr, read lazily, with [distributed]; CZI, ND2, "
+                   "LIF and other formats with [formats]), a directory of images, or a quoted "
+                   "glob such as 'tiles/*.tif'")
     p.add_argument("-o", "--output", required=True,
-                   help="output .tif/.ome.tif for one input; an existing directory for several "
+                   help="output for one input: .tif/.ome.tif, .zarr/.ome.zarr (OME-Zarr, written "
+                   "chunk by chunk: for results larger than memory, napari opens it lazily) or "
+                   ".png (one plane of an 8/16-bit input); an existing directory for several "
                    "(outputs named <input>_deblurred.tif; existing ones are skipped; the batch "
                    "ends with 'N done, M skipped, K failed' on stderr, -q too, lists the failed "
                    "files in <OUTPUT>.failures.tsv beside it, and exits 2 if any failed)")

@@ -482,20 +482,39 @@ def grid_tiling(meta: dict, channel: int | None) -> tuple[tuple, tuple, str]:
     return (*tilings[k], f"channel {k + 1} of {len(tilings)}")
 
 
+def tiling_record(layer) -> dict:
+    """The deblur record holding ``layer``'s tiles: its metadata's (a result of a dock), else
+    the one in the file napari opened it from (a CLI or saved .tif, .zarr, .ome.zarr output:
+    napari's reader keeps no metadata). ValueError saying what to do where neither has one."""
+    from ._layer_file import file_record_of
+
+    meta = layer.metadata.get("microdeblur") if isinstance(layer.metadata, dict) else None
+    if isinstance(meta, dict) and "tile" in meta and "axes" in meta:
+        return meta
+    found = file_record_of(layer)
+    if found is not None and "tile" in found[0] and "axes" in found[0]:
+        record, name, differs = found
+        if not differs or differs.startswith("the layer's data is "):  # a dtype: same tiles
+            return record
+        raise ValueError(f"layer {layer.name!r} no longer holds the pixels of file {name}, "
+                         f"whose record gives the tiles ({differs}); open the file again")
+    raise ValueError(
+        f"layer {layer.name!r} has no record of its tiles (in its metadata, or in a file it was "
+        "opened from); deblur it with this plugin, or open the output file it wrote"
+    )
+
+
 def tile_grid_layer(deblurred, plan_tiles, channel: int | None = None):
-    """The tiles ``deblurred`` was computed in (from its metadata), as rectangles;
-    ``plan_tiles`` is ``core.tiling.plan_tiles``. Channels deblurred with tilings of their own
-    (a PSF per channel): those of channel ``channel`` (0-based), said in the layer's name.
-    ValueError if the layer has no record."""
-    meta = deblurred.metadata.get("microdeblur") if isinstance(deblurred.metadata, dict) \
-        else None
-    if not meta or "tile" not in meta:
-        raise ValueError(
-            f"layer {deblurred.name!r} has no record of its tiles; deblur it with this plugin "
-            "(the result layer's metadata holds the tile plan)"
-        )
+    """The tiles ``deblurred`` was computed in (from its record: ``tiling_record``), as
+    rectangles; ``plan_tiles`` is ``core.tiling.plan_tiles``. Channels deblurred with tilings
+    of their own (a PSF per channel): those of channel ``channel`` (0-based), said in the
+    layer's name. ValueError if the layer has no record."""
+    meta = tiling_record(deblurred)
     shape = layer_data(deblurred).shape
-    yx = tuple(shape[meta["axes"].index(a)] for a in "YX")
+    axes = str(meta["axes"])
+    # a reader may squeeze a file's axes of 1 (C of 1): Y and X counted from the end then
+    yx = tuple(shape[axes.index(a) - (len(axes) if len(axes) != len(shape) else 0)]
+               for a in "YX")
     tile, overlap, which = grid_tiling(meta, channel)
     # a network's tiles start on its size divisor's grid (recorded by the core since 2026-12)
     divisor = int((meta.get("parameters") or {}).get("size_divisor", 1))

@@ -289,8 +289,7 @@ def open_zarr_output(
     Stored in NGFF order (T, C, Z, Y, X; RGB samples last: ``zarr_order``), which NGFF
     requires; ``shape``, ``chunks`` and the yielded array's keys are in ``axes`` order (an
     ImageJ TZCYX input's, say: the array is then a ``zarr_order.Reordered`` view).
-    Chunks default to one plane of at most 1024 x 1024 pixels, so band-by-band writes touch
-    few chunks and memory stays bounded.
+    Chunks: ``output_chunks`` (one plane, at most 1024 x 1024 pixels, or as a Zarr input's).
     """
     import zarr
 
@@ -300,8 +299,7 @@ def open_zarr_output(
     path = check_output_path(path, overwrite=overwrite)
     tmp = _temporary_name(path)
     if chunks is None:
-        chunks = tuple(min(n, 1024) if a in "YX" else (n if a in "CS" else 1)
-                       for a, n in zip(axes, shape))
+        chunks = output_chunks(axes, shape, dtype)
     stored = ngff_axes(axes)
     stored_shape = permuted(tuple(shape), axes, stored)
     try:
@@ -316,12 +314,70 @@ def open_zarr_output(
 
 
 def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None,
-                record=None):
+                record=None, like=None):
     """TIFF or Zarr output by the path's suffix (see open_tiff_output, open_zarr_output);
-    ``metadata`` (an input's ``ImageData.metadata``) is kept in either, with ``record``."""
-    opener = open_zarr_output if is_zarr(path) else open_tiff_output
-    return opener(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=overwrite,
-                  metadata=metadata, record=record)
+    ``metadata`` (an input's ``ImageData.metadata``) is kept in either, with ``record``.
+    ``like``: the input array (``ImageData.array``); a Zarr output takes its chunks on Y and X
+    where they are sensible (``output_chunks``)."""
+    if is_zarr(path):
+        return open_zarr_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
+                                chunks=output_chunks(axes, shape, dtype, like),
+                                overwrite=overwrite, metadata=metadata, record=record)
+    return open_tiff_output(path, shape, dtype, axes=axes, pixel_size=pixel_size,
+                            overwrite=overwrite, metadata=metadata, record=record)
+
+
+#: the default chunk side on Y and X of a Zarr output (a plane larger is cut into these)
+CHUNK_SIDE = 1024
+#: a Zarr input's chunk side on Y or X is kept between these: smaller ones make a file per
+#: few pixels (a 16 px chunk: 65 536 files for a 4096 x 4096 plane); larger ones are read,
+#: decompressed and written again whole for each band of tile rows the run writes into them
+#: (a 4096 px chunk some 18 times at 256 px tiles)
+CHUNK_SIDES_KEPT = (64, 2048)
+#: nor a chunk (one plane of it, all channels, in the output's type) past this many bytes
+CHUNK_BYTES_KEPT = 64 << 20
+
+
+def output_chunks(axes: str, shape, dtype, like=None) -> tuple[int, ...]:
+    """The chunks of a Zarr output of ``shape`` (in ``axes`` order): one plane along Z and T
+    (the run writes plane by plane, band by band: a chunk over several planes would be
+    decompressed and written again for each of them) and whole along C and S (the samples of
+    a pixel are written together); on Y and X the chunks of ``like``, a Zarr input of the
+    same axes, where each side is within ``CHUNK_SIDES_KEPT`` and a chunk's plane within
+    ``CHUNK_BYTES_KEPT``, else at most ``CHUNK_SIDE`` pixels."""
+    shape = tuple(int(n) for n in shape)
+    chunks = [min(n, CHUNK_SIDE) if a in "YX" else (n if a in "CS" else 1)
+              for a, n in zip(axes, shape)]
+    sides = _input_sides(axes, shape, like)
+    if sides is None:
+        return tuple(chunks)
+    low, high = CHUNK_SIDES_KEPT
+    kept = {a: min(c, shape[axes.index(a)]) for a, c in sides.items()}
+    # an input chunk spanning a whole small axis (a 40 px wide image) is no small chunk
+    if not all((low <= c or c == shape[axes.index(a)]) and c <= high for a, c in kept.items()):
+        return tuple(chunks)
+    plane = [kept.get(a, c) for a, c in zip(axes, chunks) if a in "YXCS"]
+    if int(np.prod(plane, dtype=np.int64)) * np.dtype(dtype).itemsize > CHUNK_BYTES_KEPT:
+        return tuple(chunks)
+    return tuple(kept.get(a, c) for a, c in zip(axes, chunks))
+
+
+def _input_sides(axes: str, shape: tuple, like) -> dict[str, int] | None:
+    """{'Y': side, 'X': side} of the chunks of ``like`` (a Zarr array: one side per axis),
+    where it has the output's Y and X; None for an input without such chunks (a TIFF, a NumPy
+    array, a dask array from a reader, whose blocks say how it was read, not stored) or of
+    other dims."""
+    chunks = getattr(like, "chunks", None)
+    if chunks is None or len(chunks) != len(axes) or "Y" not in axes or "X" not in axes:
+        return None
+    sides = {}
+    for a in "YX":
+        i = axes.index(a)
+        c = chunks[i]
+        if not isinstance(c, (int, np.integer)) or c < 1 or int(like.shape[i]) != shape[i]:
+            return None
+        sides[a] = int(c)
+    return sides
 
 
 def png_dtype(path, dtype, axes: str, shape) -> np.dtype:

@@ -59,17 +59,22 @@ def host_available_bytes() -> int | None:
     return None
 
 
+#: the command line's output for a result past memory: written chunk by chunk, and napari
+#: opens a Zarr lazily where its reader reads a TIFF whole into memory
+ZARR_OUTPUT = ("microdeblur deblur IMAGE -o OUT.zarr (an OME-Zarr, which napari opens without "
+               "reading it whole, unlike -o OUT.tif)")
 #: what each front end says to do about a result too large for memory (``check_result_fits``)
 RESULT_REMEDIES = {
     "python": "give out= a writable array on disk (np.lib.format.open_memmap(PATH, mode='w+', "
               "shape=..., dtype=...) or a zarr array) or deblur part of it",
     "cli": "write it to a file (microdeblur deblur IMAGE -o OUT.tif or OUT.zarr)",
     "dock": "deblur part of it (the Deblur dock's Scope 'current slice') or write it to a file "
-            "(microdeblur deblur IMAGE -o OUT.tif)",
+            f"on the command line: {ZARR_OUTPUT}",
 }
-#: the remedy of a caller that does not say who it is: every front end's, briefly
+#: the remedy of a caller that does not say who it is (the dock's run, a .png output): every
+#: front end's, briefly
 ANY_REMEDY = ("write it to disk: from Python out= (a np.memmap or zarr array), on the command "
-              "line -o OUT.tif, in the Deblur dock Scope 'current slice'")
+              f"line {ZARR_OUTPUT}, in the Deblur dock Scope 'current slice'")
 
 
 def check_result_fits(shape, dtype, *, caller: str | None = None) -> None:
