@@ -17,8 +17,9 @@ unknown fields, a pickle that needs code, a missing ``arch`` for a state dict) r
 ``ValueError`` naming the file and the mismatch; a model is returned only when every tensor
 loaded (nothing is partly loaded). ``torch.load`` is only ever called with
 ``weights_only=True``. The bundled table is in :mod:`.bundled`, the BioImage Model Zoo
-format in :mod:`.export`, the reading of plain state dicts in :mod:`.state_dict_files`, and
-the writing (temporary file, rename, one-line ``OSError``) in :mod:`.atomic_write`.
+format in :mod:`.export`, the reading of plain state dicts and the safetensors bytes (a
+sha256 of the tensors, checked on load) in :mod:`.state_dict_files`, and the writing
+(temporary file, rename, one-line ``OSError``) in :mod:`.atomic_write`.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from napari_microdeblur import __version__
 from napari_microdeblur.core import notes, registry, shown
+from napari_microdeblur.core import state_dict_files as sd_files
 from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
-from napari_microdeblur.core.state_dict_files import read_state_dict_file
 
 __all__ = [
     "ArchitectureUnknownError", "CARD_FORMAT_VERSION", "CARD_KEY", "ModelCache", "ModelCard",
@@ -207,7 +208,8 @@ def save_weights(
     renamed, so an interrupted save never leaves a half-written checkpoint; a folder, a
     read-only file or a full disk at ``path`` is one ``OSError`` line (:mod:`.atomic_write`),
     and the file there before stays. The same weights and card give the same bytes (one
-    sha256, the weights' identity in a deblur's record). Returns the card.
+    sha256, the weights' identity in a deblur's record); the metadata hold a sha256 of the
+    tensors, checked on load (bit-rot in a copy is refused, not run). Returns the card.
     """
     if not isinstance(path, (str, os.PathLike)) or isinstance(card, (str, os.PathLike)):
         # export_bioimageio takes (model, card, path): the swap raised pathlib's TypeError
@@ -220,30 +222,8 @@ def save_weights(
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     meta = {CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}), "format": "pt"}
     # one line naming the file for a full disk, a folder ...
-    write_atomically(path, lambda tmp: _write_safetensors(tensors, meta, tmp))
+    write_atomically(path, lambda tmp: sd_files.write_safetensors(tensors, meta, tmp))
     return full_card
-
-
-def _write_safetensors(tensors: dict[str, torch.Tensor], meta: dict[str, str], tmp: Path) -> None:
-    """A safetensors file whose bytes depend on ``tensors`` and ``meta`` only: safetensors
-    writes the metadata keys in a random order (a Rust HashMap), so a repeated fine-tune gave
-    the same weights and card under two sha256s, the file's identity in a deblur's record."""
-    from safetensors.torch import save_file
-
-    try:
-        save_file(tensors, str(tmp), metadata=meta)
-    except Exception as exc:  # SafetensorError: "I/O error: ... (os error 28) at path ..."
-        code = re.search(r"os error (\d+)", str(exc))
-        if code is None:
-            raise
-        raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
-    raw = tmp.read_bytes()
-    end = 8 + int.from_bytes(raw[:8], "little")  # u64 header size, JSON header, data
-    header = json.loads(raw[8:end])
-    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))  # keeps its place
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    text += b" " * (-len(text) % 8)  # spaces to 8 bytes, as safetensors pads; offsets unchanged
-    tmp.write_bytes(len(text).to_bytes(8, "little") + text + raw[end:])
 
 
 # --------------------------------------------------------------------------- load
@@ -254,7 +234,8 @@ def _parse_card(raw: str, where: str) -> ModelCard:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"{where}: the model card in the metadata is not valid JSON ({exc}){_EDITED}"
+            f"{where}: the model card in the metadata is not valid JSON ({sd_files.clipped(exc)})"
+            f"{_EDITED}"
         ) from None
     version = data.get("card_format_version", 1) if isinstance(data, dict) else 1
     if not isinstance(version, int):  # a hand-edited card: compare no str with an int
@@ -268,47 +249,56 @@ def _parse_card(raw: str, where: str) -> ModelCard:
     try:
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{where}: invalid model card: {_one_line(exc)}{_EDITED}") from None
+        raise ValueError(f"{where}: {_card_problem(exc, data)}") from None
     registry.check_file_arch(card.arch, where)  # a valid card of a network built elsewhere
     return card
 
 
-def _read_safetensors(path: Path, where: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except Exception as exc:  # SafetensorError, OSError, ... : one clear message
-        raise ValueError(f"{where}: not a readable safetensors file (truncated or corrupt?): "
-                         f"{exc}; {_AGAIN}") from None
-    return meta, tensors
+def _release(version: Any) -> tuple[int, ...] | None:
+    """``'0.2.0'`` as ``(0, 2, 0)``; None for what is no version."""
+    found = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version) if isinstance(version, str) else None
+    return tuple(int(n or 0) for n in found.groups()) if found else None
 
 
-#: what to do with a damaged weights file, and with one whose card does not hold together
-_AGAIN = "copy or download it again, or save the weights again"
+def _card_problem(exc: ValidationError, data: Any) -> str:
+    """Why a card is refused: fields a newer napari-microdeblur added (its card says which
+    version wrote it) are not called an edit. Refused either way: a field this version does
+    not know may change how the weights must be used (pixel size, ...), so ignoring it could
+    give a wrong image without a word."""
+    writer = data.get("software_version") if isinstance(data, dict) else None
+    ours, theirs = _release(__version__), _release(writer)
+    unknown = [sd_files.clipped(repr(e["loc"][0]), 40) for e in exc.errors()
+               if e.get("type") == "extra_forbidden" and e.get("loc")]
+    only_unknown = bool(unknown) and len(unknown) == len(exc.errors())
+    what = (f"does not know its card field(s) {', '.join(unknown)}" if only_unknown
+            else f"cannot read its model card ({_one_line(exc)})")
+    if theirs is not None and ours is not None and theirs > ours:
+        return (f"written by napari-microdeblur {sd_files.clipped(writer, 20)}, newer than this "
+                f"one ({__version__}), which {what}: update napari-microdeblur "
+                "(pip install -U napari-microdeblur) to use it")
+    if only_unknown and theirs == ours:  # a newer development build of the same version
+        return (f"this napari-microdeblur ({__version__}) {what}: the file was written by a "
+                "newer build (update napari-microdeblur), or the model card was edited or "
+                "damaged (use the original file, or save it again)")
+    return f"invalid model card: {_one_line(exc)}{_EDITED}"
+
+
+#: what to do with a card that does not hold together
 _EDITED = "; the model card was edited or damaged: use the original file, or save it again"
 _NEWER = ("; the model card comes from another napari-microdeblur version, or was edited: "
           "update napari-microdeblur, or use the original file")
 
 
 def read_card(path: str | os.PathLike) -> ModelCard:
-    """The card of a ``.safetensors`` checkpoint, reading the header only."""
-    from safetensors import safe_open
-
+    """The card of a ``.safetensors`` checkpoint, reading the header (and the tensors, where
+    the file has their hash, to check it: ``info`` of a damaged file said nothing)."""
     path = Path(path)
     if path.is_dir():  # safetensors says only "No such device (os error 19)" of a folder
         raise ValueError(f"{path}: is a folder, not a .safetensors weights file")
     if not path.is_file():  # not "truncated or corrupt?"
         raise ValueError(f"{path}: no such file; check the name and the folder")
     _check_readable(path)
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable safetensors file (truncated or corrupt?): "
-                         f"{exc}; {_AGAIN}") from None
+    meta, _ = sd_files.read_safetensors_file(path, str(path), tensors=False)
     if CARD_KEY not in meta:
         raise ValueError(f"{path}: no napari-microdeblur model card in the metadata")
     card = _parse_card(meta[CARD_KEY], str(path))
@@ -401,7 +391,7 @@ def load_safetensors(
             f"{where}: sha256 mismatch: expected {expected_sha256}, the file {path} has {digest} "
             "(corrupt or replaced file; reinstall the package or re-download the weights)"
         )
-    meta, tensors = _read_safetensors(path, where)
+    meta, tensors = sd_files.read_safetensors_file(path, where)
     if CARD_KEY in meta:
         card = _parse_card(meta[CARD_KEY], where)
         if arch is not None and arch != card.arch:
@@ -453,14 +443,14 @@ def _load_state_dict_file(
     if arch is None:  # read first, to say what the file holds
         raise ArchitectureUnknownError(
             where, "a PyTorch state dict does not say which architecture it belongs to",
-            list(read_state_dict_file(path, where)))
+            list(sd_files.read_state_dict_file(path, where)))
     _known_arch(arch, where)
     try:
         cfg = registry.validate_config(arch, config)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     digest = sha256_file(path)
-    sd = read_state_dict_file(path, where)
+    sd = sd_files.read_state_dict_file(path, where)
     model = _build(arch, cfg, where)
     _check_fits(model.state_dict(), sd, where, arch, "paper" if config is None else "given")
     model.load_state_dict(dict(sd), strict=True)
@@ -523,6 +513,12 @@ def load_model(
         return bundled.load_bundled(path_or_name, map_location=map_location)
     path = _weights_path(path_or_name, sorted(bundled.BUNDLED_WEIGHTS))
     suffix = path.suffix.lower()
+    if suffix != ".safetensors" and sd_files.looks_like_safetensors(path):  # renamed by mail
+        named = f"its name ends in {suffix}" if suffix else "its name has no ending"
+        warnings.warn(f"{path}: holds .safetensors weights but {named}; read as .safetensors "
+                      f"(rename it to {path.stem}.safetensors)",
+                      notes.DeblurNote, stacklevel=2)
+        suffix = ".safetensors"
     if suffix == ".safetensors":
         return load_safetensors(path, arch=arch, config=config, map_location=map_location)
     if suffix in _STATE_DICT_SUFFIXES:
