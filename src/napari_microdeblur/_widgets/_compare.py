@@ -4,7 +4,9 @@ per-slice curves over the whole stack (``_compare_stack``), a region of interest
 map and the tile grid of a deblurred layer.
 
 The dock opens on what the user just did: the last deblur's input and result, and a ground
-truth only when a layer of the same shape that is neither exists; otherwise it asks for one.
+truth only when a layer of the same shape that is neither exists; otherwise it asks for one
+(``_compare_roles``). Layers added later fill the roles still empty, and a new result of the
+blurry layer becomes Deblurred; a role the user chose in its list is never changed.
 
 Metrics are ``core.plane_metrics`` (see docs/evaluation.md): the ground-truth *layer* fixes the
 intensity scale (uint8 / 255; other integers / the layer's maximum; floats: its min-max), each
@@ -33,7 +35,6 @@ from ._compare_parts import (
     add_tile_grid,
     check_pair,
     difference_planes,
-    guess_roles,
     matched_layers,
     matched_words,
     placed_difference,
@@ -48,6 +49,7 @@ from ._compare_parts import (
     view_problem,
 )
 from ._compare_parts import cache_key as plane_cache_key
+from ._compare_roles import RoleKeeper, guess_roles
 from ._compare_stack import (
     BORDER,
     StackMetricsMixin,
@@ -102,6 +104,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._first_partial = True
         self.stack_results: list | None = None
         self._stack_axis_index, self._stack_at = None, ()  # stack axis, other indices
+        self._stack_drawn = {"layers": "", "axis": "", "fixed": ""}  # the plot's layers, slices
         self.prefetch = True  # compute the next slice ahead, in the slider's direction
         self._prefetch_worker = self._prefetch_key = None
         self._wanted = (None, None)
@@ -114,8 +117,13 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
+        # roles are filled a turn after a layer is added: the layer lists of the combo boxes
+        # are refreshed by then, and the deblur that added a result has recorded its input
+        self._roles_timer = QTimer(self)
+        self._roles_timer.setSingleShot(True)
+        self._roles_timer.setInterval(0)
         self._connect()
-        self.set_layers(**guess_roles(napari_viewer))
+        self.roles.take(guess_roles(napari_viewer))
         self._layers_changed()
 
     # ------------------------------------------------------------------ assembling
@@ -135,7 +143,12 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         form.addRow("Blurry", self.blurry_combo)
         form.addRow("Deblurred", self.deblurred_combo)
         form.addRow("Ground truth", self.truth_combo)
+        self.roles = RoleKeeper(viewer, (self.blurry_combo, self.deblurred_combo,
+                                         self.truth_combo))
         layout.addLayout(form)
+        self.roles_label = label("Why a role changed by itself, and whether the deblurred "
+                                 "layer was made from the ground truth.")
+        layout.addWidget(self.roles_label)
         self.message_label = label("Why the chosen layers cannot be compared, if they cannot.")
         self.message_label.setStyleSheet("color: #ff8a65")
         layout.addWidget(self.message_label)
@@ -200,6 +213,9 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._timer.timeout.connect(self._start_slice_job)
         for combo in (self.blurry_combo, self.deblurred_combo, self.truth_combo):
             combo.currentIndexChanged.connect(self._layers_changed)
+            combo.activated.connect(self._picked_by_hand)  # the user's pick, in the list
+        self._roles_timer.timeout.connect(self._fill_roles)
+        self.viewer.layers.events.inserted.connect(self._layer_inserted)
         self.region_combo.currentIndexChanged.connect(self._region_changed)
         self.border_check.toggled.connect(self._border_toggled)
         self.match_check.toggled.connect(self._layers_changed)
@@ -216,10 +232,28 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
     # ------------------------------------------------------------------ choosing layers
 
     def set_layers(self, blurry=None, deblurred=None, truth=None) -> None:
-        for layer, combo in ((blurry, self.blurry_combo), (deblurred, self.deblurred_combo),
-                             (truth, self.truth_combo)):
-            if layer is not None:
-                combo.set_value(layer)
+        """Choose layers for roles, as the user would: layers added later leave them."""
+        self.roles.take({"blurry": blurry, "deblurred": deblurred, "truth": truth},
+                        by_hand=True)
+
+    def _picked_by_hand(self, *_) -> None:
+        self.roles.picked_by_hand(self.sender())
+        self._show_roles()  # the note of a role that moved by itself goes
+
+    def _layer_inserted(self, event=None) -> None:
+        if getattr(event, "value", None) is not None and not self.closed:
+            self.roles.added(event.value)
+            self._roles_timer.start()
+
+    def _fill_roles(self) -> None:
+        if not self.closed:
+            self.roles.fill()
+            self._show_roles()
+
+    def _show_roles(self) -> None:
+        text = self.roles.line()
+        self.roles_label.setText(text)
+        self.roles_label.setVisible(bool(text))
 
     def layers(self) -> tuple:
         """(blurry, deblurred, truth) after checking them; ValueError says what to change."""
@@ -238,6 +272,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
     def _layers_changed(self, *_) -> None:
         self._data_watch.watch((self.blurry_combo.value, self.deblurred_combo.value,
                                 self.truth_combo.value))
+        self._show_roles()
         self._cache.clear()
         self._matches.clear()
         self._drop_stack_run()  # its curve would be of the layers chosen before
@@ -532,6 +567,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
 
     def release_viewer(self) -> None:
         self._timer.stop()
+        self._roles_timer.stop()
+        disconnect(self.viewer.layers.events.inserted, self._layer_inserted)
         for event in ("current_step", "ndisplay", "order"):
             disconnect(getattr(self.viewer.dims.events, event), self._dims_changed)
         for combo in (self.blurry_combo, self.deblurred_combo, self.truth_combo,

@@ -1,5 +1,5 @@
-"""Parts of the Compare & QC dock: which layers it opens on, the region a shapes layer marks,
-and the table of PSNR and SSIM."""
+"""Parts of the Compare & QC dock: the region a shapes layer marks, the table of PSNR and SSIM
+(which layers it opens on: ``_compare_roles``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
-from ._jobs import last_deblur
 from ._layers import current_data_index, guess_layer_axes, layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
@@ -90,42 +89,6 @@ def matched_words(matches: dict) -> str:
         words.append(match_words(m, f"the {role} layer", scored=False) + "."
                      + (f" The {role} layer is {doubt}." if doubt else ""))
     return " ".join(words)
-
-
-def same_image_shape(a, b) -> bool:
-    return tuple(layer_data(a).shape) == tuple(layer_data(b).shape) and a.rgb == b.rgb
-
-
-def guess_roles(viewer) -> dict:
-    """Layers for the roles 'blurry', 'deblurred', 'truth' (absent: nobody fits).
-
-    After a deblur of a whole layer: its input and result, and a ground truth only when
-    another image layer of the same shape exists (one named '...truth/sharp...' first).
-    Otherwise by name: '...deblurred...', '...blur...', '...truth/sharp...'.
-    """
-    from napari.layers import Image
-
-    images = [la for la in viewer.layers if isinstance(la, Image)]
-    named_truth = [la for la in images if "truth" in la.name.lower()
-                   or "sharp" in la.name.lower()]
-    last = last_deblur(viewer)
-    if last is not None and same_image_shape(*last):
-        picks = {"blurry": last[0], "deblurred": last[1]}
-        others = [la for la in named_truth + images
-                  if la not in last and same_image_shape(la, last[0])]
-        if others:
-            picks["truth"] = others[0]
-        return picks
-    picks = {}
-    for layer in images:
-        name = layer.name.lower()
-        if "deblurred" in name:
-            picks.setdefault("deblurred", layer)
-        elif "blur" in name:
-            picks.setdefault("blurry", layer)
-        elif layer in named_truth:
-            picks.setdefault("truth", layer)
-    return picks
 
 
 def region_box(viewer, layer, truth):
@@ -456,14 +419,6 @@ def off_axis(where, axis: int | None) -> tuple:
     """The leading (non-YX) indices ``where`` without the stack axis ``axis``: the slice of
     the other slider axes (a T, a C) that a whole-stack run holds fixed."""
     return tuple(int(v) for k, v in enumerate(where) if k != axis)
-
-
-def stale_stack_line(at: tuple) -> str:
-    """What the summary says once the other sliders (T, C: not the stack axis) left the index
-    ``at`` a whole-stack plot was computed at."""
-    where = ", ".join(str(i) for i in at)
-    return (f"the whole-stack plot was of index {where} of the other sliders, which have "
-            "moved since: press Whole stack again to plot the slice shown")
 
 
 def stack_summary(results: list, where: str = "") -> str:

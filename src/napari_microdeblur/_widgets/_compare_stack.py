@@ -23,7 +23,6 @@ from ._compare_parts import (
     stack_axis,
     stack_entries,
     stack_summary,
-    stale_stack_line,
     truth_scale,
 )
 from ._compare_parts import cache_key as plane_cache_key
@@ -52,18 +51,17 @@ def channel_axis(truth) -> int | None:
 
 def channel_scale(truth, name: str, c_axis: int | None, channel: int | None):
     """((offset, scale), rule or None) of the ground truth's data ``truth``: of its channel
-    ``channel`` on axis ``c_axis`` (``channel_metrics.channel_scores``' rule: a constant
-    channel takes the whole truth's range), else of the whole truth (rule None)."""
-    from ..core.channel_metrics import CONSTANT_RULE, scale_rule
+    ``channel`` on axis ``c_axis`` by ``evaluate``'s own rule (``channel_metrics.
+    channel_scale``: a constant channel takes the whole truth's range), read in slabs
+    (``truth_scale``), else of the whole truth (rule None)."""
+    from ..core import channel_metrics
 
     if c_axis is None or channel is None:
         return truth_scale(truth, name), None
-    try:
-        scale = truth_scale(truth[(slice(None),) * c_axis + (int(channel),)],
-                            f"channel {channel} of {name}")
-    except ValueError:
-        return truth_scale(truth, name), CONSTANT_RULE
-    return scale, scale_rule(truth.dtype, *scale)
+    offset, scale, rule = channel_metrics.channel_scale(
+        truth[(slice(None),) * c_axis + (int(channel),)], lambda: truth_scale(truth, name),
+        name=f"channel {channel} of {name}", scale_of=truth_scale)
+    return (offset, scale), rule
 
 
 def scale_line(dtype, scale, rule: str | None, channel: str) -> str:
@@ -132,12 +130,32 @@ def stack_where(labels, layers, axis: int | None, at: tuple, named: bool = True)
     return axis_name(g, axis, labels), ", ".join(parts)
 
 
+def plotted_layers(chosen: dict) -> str:
+    """The layers of a whole-stack run as its stale line names them: "blurry 'a' and
+    deblurred 'b' against ground truth 'c'"."""
+    compared = [f"{role} {chosen[role].name!r}" for role in ("blurry", "deblurred")
+                if role in chosen]
+    return f"{' and '.join(compared)} against ground truth {chosen['truth'].name!r}"
+
+
+def stale_stack_line(drawn: dict, at: tuple, now: str) -> str:
+    """What the summary says once the other sliders (T, C: not the stack axis) left the index
+    ``at`` a whole-stack plot was computed at: the layers and the slices the plot was of
+    (``drawn``: 'layers', 'axis', 'fixed') and where the sliders are ``now`` ('T 0'); the
+    old line named bare indices ('index 2 of the other sliders') and no layer."""
+    index = ", ".join(str(i) for i in at)
+    return (f"the whole-stack plot was of the {drawn['axis']} slices at {drawn['fixed']} "
+            f"(index {index} of the other sliders) of {drawn['layers']}; the sliders are now "
+            f"at {now}: press Whole stack again to plot the slice shown")
+
+
 class StackMetricsMixin:
     """``compute_stack`` and its plot; list it before ``WorkerOwnerMixin`` among the bases.
     Needs the dock's ``psnr_plot``, ``ssim_plot``, ``summary_label``, ``border_check``,
     ``truth_combo``, ``match_check``, ``_chosen``, ``region_box``, ``_plane_metrics``,
     ``_cache``, ``_scale_cache``, ``_matches``, ``_match_lock`` and the ``_stack_*``
-    attributes it sets in ``__init__``."""
+    attributes it sets in ``__init__`` (``_stack_drawn``: what the plot is of, for the line
+    that says it went stale)."""
 
     def _truth_scale(self, key: tuple, data, name: str, c_axis, channel) -> tuple:
         """``channel_scale`` of the truth's ``data``, cached under ``key`` (the layer's and
@@ -200,8 +218,11 @@ class StackMetricsMixin:
         self._stack_axis_index = axis
         self._stack_at = off_axis(entries[0][1]["truth"], axis)
         layers = [g] + [la for role, la in chosen.items() if role != "truth"]
-        self._title_plots(*stack_where(self.viewer.dims.axis_labels, layers, axis,
-                                       self._stack_at, named=False))  # names: read in job
+        where = stack_where(self.viewer.dims.axis_labels, layers, axis, self._stack_at,
+                            named=False)  # channel names: read in the job
+        self._title_plots(*where)
+        self._stack_drawn = {"layers": plotted_layers(chosen), "axis": where[0],
+                             "fixed": where[1]}
         colors = {"blurry": "#ffb74d", "deblurred": "#4fc3f7"}
         wheres = dict(entries)
 
@@ -221,6 +242,7 @@ class StackMetricsMixin:
             results, where = value
             if not self.closed and self._stack_worker is run.get("worker"):
                 self._title_plots(*where)
+                self._stack_drawn.update(axis=where[0], fixed=where[1])
                 self._show_stack_summary(results, *where)
 
         self._stack_worker = run["worker"] = start_worker(
@@ -261,7 +283,10 @@ class StackMetricsMixin:
             self.ssim_plot.clear()
             self.stack_results = None
             self._title_plots()
-            self.summary_label.setText(stale_stack_line(self._stack_at))
+            now = stack_where(self.viewer.dims.axis_labels, [g], axis,
+                              off_axis(index[: g.ndim - 2], axis), named=False)[1]
+            self.summary_label.setText(stale_stack_line(self._stack_drawn, self._stack_at,
+                                                        now))
             return
         marker = marker_at(self.viewer, g, axis, index)
         self.psnr_plot.set_marker(marker)

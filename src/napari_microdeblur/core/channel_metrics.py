@@ -13,7 +13,7 @@ import numpy as np
 from .metrics import evaluate, reference_scale
 
 __all__ = ["CONSTANT_RULE", "is_multichannel", "channel_names", "plane_letters", "slice_labels",
-           "channel_scores", "per_slice_rows", "scale_rule"]
+           "channel_scale", "channel_scores", "per_slice_rows", "scale_rule"]
 
 
 #: The rule a channel constant in the reference is scored by (here and in Compare & QC)
@@ -60,13 +60,18 @@ def scale_rule(dtype, offset: float, scale: float) -> str:
     return f"this channel's min-max [{offset:g}, {offset + scale:g}]"
 
 
-def _channel_scale(ref_channel: np.ndarray, whole: tuple[float, float]):
-    """(offset, scale, rule) of one reference channel; a constant channel has no range of its
-    own and is scored on the whole reference's (saying so) rather than failing the others."""
+def channel_scale(ref_channel, whole, *, name: str = "reference channel", scale_of=None):
+    """(offset, scale, rule) of one reference channel: ``metrics.reference_scale`` (or
+    ``scale_of``, e.g. one that reads a lazy array in slabs) of that channel, else, for a
+    channel with no range of its own (constant), the whole reference's ``whole`` (a pair, or
+    a function giving it, called only then), said in the rule, rather than failing the other
+    channels. The one rule of ``evaluate`` and of the Compare & QC dock."""
+    scale_of = scale_of or reference_scale
     try:
-        offset, scale = reference_scale(ref_channel, name="reference channel")
+        offset, scale = scale_of(ref_channel, name=name)
     except ValueError:
-        return whole[0], whole[1], CONSTANT_RULE
+        offset, scale = whole() if callable(whole) else whole
+        return offset, scale, CONSTANT_RULE
     return offset, scale, scale_rule(ref_channel.dtype, offset, scale)
 
 
@@ -83,7 +88,7 @@ def channel_scores(prediction: np.ndarray, reference: np.ndarray, axes: str, *, 
     whole = whole_scale or reference_scale(source, name="reference")
     out = []
     for i, name in enumerate(names):
-        offset, scale, rule = _channel_scale(np.take(source, i, axis=c), whole)
+        offset, scale, rule = channel_scale(np.take(source, i, axis=c), whole)
         scores = evaluate(np.take(prediction, i, axis=c), np.take(reference, i, axis=c),
                           border=border, ref_scale=(offset, scale))
         out.append({"index": i, "name": name, **scores, "reference_offset": offset,

@@ -1,0 +1,245 @@
+"""Which layers the Compare & QC dock takes as blurry, deblurred and ground truth: what it
+opens on, what it fills in as layers are added, and the line that warns when the deblurred
+layer was made from the sharp reference.
+
+A layer's role comes first from what the plugin wrote: a deblur result's record
+(``metadata['microdeblur']``, whose 'source_layer' names the layer it was made from: that
+layer is a deblur input), a 'role' in its metadata; then from its name ('... deblurred
+[...]', '... sharp (ground truth)', '... blurred (protocol A)'). A layer marked blurred, a
+deblur input or a result is never guessed as the ground truth.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+
+from ._compare_parts import check_pair
+from ._jobs import last_deblur
+from ._layers import INPUT_WORDS, REFERENCE_WORDS, alive_in, layer_data, made_here, unwrap
+
+ROLES = ("blurry", "deblurred", "truth")
+#: a layer's metadata 'role' (lower case) -> the dock's role
+SAID_ROLES = {"ground truth": "truth", "truth": "truth", "sharp": "truth",
+              "reference": "truth", "blurred": "blurry", "blurry": "blurry",
+              "input": "blurry", "deblurred": "deblurred"}
+
+
+def image_layers(viewer) -> list:
+    from napari.layers import Image
+
+    return [unwrap(la) for la in viewer.layers if isinstance(la, Image)]
+
+
+def same_image_shape(a, b) -> bool:
+    return tuple(layer_data(a).shape) == tuple(layer_data(b).shape) and a.rgb == b.rgb
+
+
+def deblur_record(layer) -> dict | None:
+    """The plugin's record of a deblur result (it names its input layer), else None."""
+    metadata = getattr(layer, "metadata", None)
+    record = metadata.get("microdeblur") if isinstance(metadata, dict) else None
+    return record if isinstance(record, dict) and "source_layer" in record else None
+
+
+def own_mark(layer) -> str:
+    """'deblurred', 'truth', 'blurry', 'plugin' (made by the plugin but no deblur result: a
+    preview, heatmap or difference map, never a role) or '' by the layer alone."""
+    if deblur_record(layer) is not None:
+        return "deblurred"
+    if made_here(layer):
+        return "plugin"
+    metadata = layer.metadata if isinstance(layer.metadata, dict) else {}
+    said = metadata.get("role") or metadata.get("sample_role")  # the samples write the latter
+    if isinstance(said, str) and said.strip().lower() in SAID_ROLES:
+        return SAID_ROLES[said.strip().lower()]
+    words = re.split(r"[^a-z0-9]+", str(layer.name).lower())
+    # a result's name starts with its input's: 'nuclei sharp (ground truth) deblurred [...]'
+    if any(w.startswith("deblur") for w in words):
+        return "deblurred"
+    if any(w.startswith(r) if r != "gt" else w == r for w in words for r in REFERENCE_WORDS):
+        return "truth"
+    return "blurry" if any(w.startswith(i) for w in words for i in INPUT_WORDS) else ""
+
+
+def marks(images: list) -> dict:
+    """{layer: own_mark}, with an unmarked layer that a result was made from as 'blurry'."""
+    out = {la: own_mark(la) for la in images}
+    inputs = {deblur_record(la)["source_layer"] for la in images
+              if deblur_record(la) is not None}
+    return {la: "blurry" if mark == "" and la.name in inputs else mark
+            for la, mark in out.items()}
+
+
+def input_of(viewer, layer):
+    """The layer ``layer`` was deblurred from (the last deblur's, else the one its record
+    names), or None."""
+    last = last_deblur(viewer)
+    if last is not None and unwrap(last[1]) is layer:
+        return unwrap(last[0])
+    record = deblur_record(layer)
+    name = record.get("source_layer") if record is not None else None
+    return next((la for la in image_layers(viewer) if la.name == name and la is not layer),
+                None)
+
+
+def pick_truth(images: list, kinds: dict, like, taken) -> object | None:
+    """A ground truth of ``like``'s shape, not ``taken``: a marked one first, then an
+    unmarked one; never a blurred layer, a deblur input or a result."""
+    fits = [la for la in images if la not in taken and same_image_shape(la, like)]
+    return next((la for kind in ("truth", "") for la in fits if kinds[la] == kind), None)
+
+
+def guess_roles(viewer) -> dict:
+    """Layers for the roles 'blurry', 'deblurred', 'truth' (absent: nobody fits).
+
+    After a deblur of a whole layer: its input and result, and a ground truth only when a
+    layer of the same shape that is neither exists (``pick_truth``). When that input is
+    marked as the sharp reference, it stays the ground truth and the blurry is a marked
+    blurred layer of its shape (``made_from_truth_line`` says so). Otherwise by the marks."""
+    images = image_layers(viewer)
+    kinds = marks(images)
+    last = last_deblur(viewer)
+    if last is not None and same_image_shape(*last):
+        source, result = (unwrap(la) for la in last)
+        if kinds.get(source) == "truth":
+            picks = {"deblurred": result, "truth": source}
+            blurry = next((la for la in images if kinds[la] == "blurry" and la is not result
+                           and same_image_shape(la, source)), None)
+        else:
+            picks = {"blurry": source, "deblurred": result}
+            blurry, picks["truth"] = None, pick_truth(images, kinds, source, (source, result))
+        picks.setdefault("blurry", blurry)
+        return {role: la for role, la in picks.items() if la is not None}
+    picks = {role: next((la for la in images if kinds[la] == role), None)
+             for role in ("blurry", "truth")}
+    results = [la for la in images if kinds[la] == "deblurred"]
+    made_from = {la: input_of(viewer, la) for la in results}
+    # a result of the blurry layer first (the newest), then one not made from the truth
+    own = [la for la in results if picks["blurry"] is not None
+           and made_from[la] is picks["blurry"]]
+    other = [la for la in results if picks["truth"] is None
+             or made_from[la] is not picks["truth"]]
+    picks["deblurred"] = (own[-1:] or other[:1] or results[:1] or [None])[0]
+    return {role: la for role, la in picks.items() if la is not None}
+
+
+def fits(role: str, layer, chosen: dict) -> bool:
+    """Whether ``layer`` can be scored in ``role`` beside the other ``chosen`` layers
+    (``check_pair``): a role is not filled with a layer the table would refuse (a sharp
+    layer of another shape beside a fine-tuning comparison's crops)."""
+    others = {r: la for r, la in chosen.items() if la is not None and r != role}
+    try:
+        if role == "truth":
+            for other_role, other in others.items():
+                check_pair(other, other_role, layer)
+        elif "truth" in others:
+            check_pair(layer, role, others["truth"])
+    except ValueError:
+        return False
+    return True
+
+
+def roles_to_fill(viewer, chosen: dict, held: set, added: list) -> tuple[dict, str]:
+    """({role: layer}, note) to set now that the layers ``added`` came: each role still empty
+    and not ``held`` (chosen by hand) takes the guess, and Deblurred moves to the newest added
+    result of the chosen blurry layer unless held; the note says that it moved."""
+    guess = guess_roles(viewer)
+    picks = {}
+    for role in ROLES:
+        layer = guess.get(role)
+        if (chosen.get(role) is None and role not in held and layer is not None
+                and layer not in chosen.values() and layer not in picks.values()
+                and fits(role, layer, {**chosen, **picks})):
+            picks[role] = layer
+    blurry, truth = (chosen.get(r) if chosen.get(r) is not None else picks.get(r)
+                     for r in ("blurry", "truth"))
+    if "deblurred" in picks and input_of(viewer, picks["deblurred"]) not in (None, blurry,
+                                                                               truth):
+        del picks["deblurred"]  # a result of another input than the blurry layer kept
+    fresh = [la for la in added if deblur_record(la) is not None and blurry is not None
+             and input_of(viewer, la) is blurry and la is not chosen.get("deblurred")
+             and fits("deblurred", la, {**chosen, **picks})]
+    if fresh and "deblurred" not in held:
+        picks["deblurred"] = fresh[-1]
+        return picks, (f"Deblurred is now {fresh[-1].name!r}, the new result of "
+                       f"{blurry.name!r} (a layer chosen in the list stays chosen)")
+    return picks, ""
+
+
+def made_from_truth_line(viewer, blurry, deblurred, truth) -> str:
+    """One line when the deblurred layer was made from the ground truth (or from another
+    layer marked as a sharp reference): its scores are of a deblurred sharp image."""
+    source = input_of(viewer, deblurred) if deblurred is not None else None
+    if source is None or truth is None or not (source is truth or own_mark(source) == "truth"):
+        return ""
+    other = f" {blurry.name!r}" if blurry is not None and blurry is not source else ""
+    return (f"{deblurred.name!r} was made from the sharp reference {source.name!r}: its "
+            "scores are of a deblurred sharp image; to judge the deblur, deblur the blurry "
+            f"layer{other} and choose its result as Deblurred")
+
+
+class RoleKeeper:
+    """The dock's role combo boxes as they change by themselves: the roles the user chose
+    (in the list, or by ``take(by_hand=True)``), which are kept while their layer is there,
+    the layers added since the last ``fill`` and the note of a Deblurred that moved."""
+
+    def __init__(self, viewer, combos: tuple) -> None:
+        self.viewer = viewer
+        self.combos = dict(zip(ROLES, combos, strict=True))
+        self.by_hand: dict = {}  # {role: weak reference, or None: '(none)' chosen}
+        self._added: list = []  # weak references
+        self._note = (None, "")  # (weak reference to the Deblurred layer it is about, text)
+
+    def chosen(self) -> dict:
+        return {role: combo.value for role, combo in self.combos.items()}
+
+    def take(self, picks: dict, by_hand: bool = False) -> None:
+        for role, layer in picks.items():
+            if layer is None:
+                continue
+            if by_hand:  # a layer not offered raises: the caller's mistake, said
+                self.by_hand[role] = weakref.ref(unwrap(layer))
+                self.combos[role].set_value(layer)
+            else:
+                try:
+                    self.combos[role].set_value(layer)
+                except ValueError:  # not in its list (yet): the guess is left out
+                    pass
+
+    def picked_by_hand(self, combo) -> None:
+        role = next((r for r, c in self.combos.items() if c is combo), None)
+        if role is not None:
+            layer = combo.value
+            self.by_hand[role] = None if layer is None else weakref.ref(layer)
+
+    def held(self) -> set:
+        """The roles chosen by hand whose choice still stands."""
+        return {role for role, ref in self.by_hand.items()
+                if ref is None or alive_in(self.viewer, ref) is not None}
+
+    def added(self, layer) -> None:
+        self._added.append(weakref.ref(unwrap(layer)))
+
+    def fill(self) -> None:
+        """Fill the roles from the layers added since the last call (``roles_to_fill``)."""
+        added = [la for la in (alive_in(self.viewer, ref) for ref in self._added)
+                 if la is not None]
+        self._added.clear()
+        if not added:
+            return
+        picks, note = roles_to_fill(self.viewer, self.chosen(), self.held(), added)
+        if note:
+            self._note = (weakref.ref(picks["deblurred"]), note)
+        self.take(picks)
+
+    def line(self) -> str:
+        """Why Deblurred moved by itself (while it shows that layer and the user has not
+        picked one since), and whether it was made from the ground truth."""
+        chosen = self.chosen()
+        ref, note = self._note
+        d = chosen["deblurred"]
+        moved = note if (d is not None and ref is not None and ref() is d
+                         and "deblurred" not in self.held()) else ""
+        warn = made_from_truth_line(self.viewer, chosen["blurry"], d, chosen["truth"])
+        return " ".join(t for t in (moved, warn) if t)
