@@ -245,3 +245,29 @@ def test_the_deblur_dock_warns_of_weights_trained_at_another_pixel_size(
         hits = [line for line in said if "were trained on images of 0.5 um pixels" in line]
         assert bool(hits) is warned, said
         assert ("5.0x finer" in w.status_label.text() or not warned)
+
+
+def test_microdeblur_finetune_records_the_files_pixel_size(tmp_path):
+    """`microdeblur finetune` gave the core no pixel size: its cards had none."""
+    from scipy import ndimage
+
+    from napari_microdeblur.cli import main
+
+    torch.manual_seed(0)
+    model = registry.build_model("gran", {"in_channels": 1, "out_channels": 1, "n_feats": 8,
+                                          "n_resblocks": 1, "use_grab": False})
+    base = tmp_path / "base.safetensors"
+    save_weights(model, base, {"arch": "gran", "training_data": "synthetic"})
+    sharp = ndimage.gaussian_filter(np.random.default_rng(1).random((96, 96)), 1.0)
+    sharp = (60000 * sharp / sharp.max()).astype(np.uint16)
+    blurry = ndimage.gaussian_filter(sharp, 1.5)
+    meta = {"axes": "YX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25,
+            "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
+    for name, image in (("b.ome.tif", blurry), ("s.ome.tif", sharp)):
+        tifffile.imwrite(tmp_path / name, image, metadata=meta)
+    out = tmp_path / "tuned.safetensors"
+    assert main(["finetune", "--weights", str(base), "--blurry", str(tmp_path / "b.ome.tif"),
+                 "--sharp", str(tmp_path / "s.ome.tif"), "--out", str(out), "--steps", "2",
+                 "--patch", "32", "--batch", "2", "--device", "cpu", "-q",
+                 "--min-gain", "0"]) == 0
+    assert abs(read_card(out).metrics["pixel_size_um"] - 0.25) < 1e-6

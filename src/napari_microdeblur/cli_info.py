@@ -271,6 +271,8 @@ def text_block(info: dict) -> str:
         lines.append(f"  time interval: {info['time_interval']:g} s")
     if not (record := info["microdeblur"]):
         return "\n".join([*lines, "  deblur record: none"])
+    if isinstance(record.get("psf_export"), dict):  # a PSF exported from weights, not a result
+        return "\n".join([*lines, f"  PSF: {record.get('method')}", f"  made {_made(record)}"])
     lines += [f"  deblurred: {_run_line(record)}", f"  made {_made(record)}"]
     if ran := _ran_line(record):
         lines.append(f"  ran {ran}")

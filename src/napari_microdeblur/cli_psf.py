@@ -1,5 +1,6 @@
-"""`microdeblur psf-from-beads` (a PSF measured from an image of fluorescent beads) and
-`microdeblur psf-estimate` (a PSF estimated from the blurred image itself)."""
+"""`microdeblur psf-from-beads` (a PSF measured from an image of fluorescent beads),
+`microdeblur psf-estimate` (a PSF estimated from the blurred image itself) and
+`microdeblur psf-from-weights` (the PSF a psf_cyclegan weights file learned)."""
 
 from __future__ import annotations
 
@@ -113,9 +114,55 @@ def cmd_psf_estimate(args) -> int:
     return 0
 
 
+def _weights_run(card) -> tuple[int | None, float | None]:
+    """(steps, minutes) a weights file's card records of its training, where it does: a
+    bundled card's own figures, else the step of its kept checkpoint and the --minutes limit
+    that stopped it."""
+    metrics = card.metrics or {}
+    steps = metrics.get("steps", metrics.get("step"))
+    minutes = metrics.get("minutes")
+    limit = (card.training or {}).get("time_limit")
+    if minutes is None and limit and str(metrics.get("stopped", "")).startswith("stopped by"):
+        minutes = limit / 60
+    return (int(steps) if isinstance(steps, (int, float)) else None,
+            float(minutes) if isinstance(minutes, (int, float)) else None)
+
+
+def cmd_psf_from_weights(args) -> int:
+    """The PSF layer of a psf_cyclegan weights file, without training: checked
+    (``core.psf_quality``: a warning line for a degenerate one) and written with a record of
+    where it came from (``microdeblur info`` shows it)."""
+    from .core import io_write
+    from .core.archs.psf_cyclegan import PSFCycleGAN
+    from .core.checkpoint import load_model
+    from .core.psf_quality import choose_export, export_record, write_psf
+
+    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.weights,))
+    _check_psf_output(args.output)
+    try:
+        model, card = load_model(args.weights)
+    except (ValueError, OSError) as error:
+        why = str(error).removeprefix(f"{args.weights}: ")
+        raise UserError(f"{shown_path(args.weights)}: {why}") from None
+    if not isinstance(model, PSFCycleGAN):
+        raise UserError(f"{shown_path(args.weights)} is a {card.arch} network, which holds no "
+                        "PSF: only psf_cyclegan weights learn one (`microdeblur psf-estimate` "
+                        "estimates a PSF from a blurry image)")
+    kernel = model.psf.kernel().detach().to("cpu").float().numpy()
+    chosen = choose_export(kernel, where=f"the PSF of {shown_path(args.weights)}")
+    steps, minutes = _weights_run(card)
+    write_psf(args.output, chosen,
+              export_record(chosen, weights=str(args.weights), steps=steps, minutes=minutes),
+              overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"{args.output}: the PSF of {args.weights}, {'x'.join(map(str, kernel.shape))} "
+              f"px, sum 1; {chosen.figures.words()}")
+    return 0
+
+
 def add_psf_commands(sub) -> None:
-    """Add `psf-from-beads` and `psf-estimate` to the subcommands of the `microdeblur`
-    parser."""
+    """Add `psf-from-beads`, `psf-estimate` and `psf-from-weights` to the subcommands of the
+    `microdeblur` parser."""
     p = sub.add_parser(
         "psf-from-beads",
         help="measure a PSF: average the isolated beads of a bead image (2D or a z-stack)",
@@ -164,3 +211,20 @@ def add_psf_commands(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no line describing the PSF written; warnings and errors still print")
     p.set_defaults(func=cmd_psf_estimate)
+
+    p = sub.add_parser(
+        "psf-from-weights",
+        help="write the PSF a psf_cyclegan weights file learned (no training)",
+        description="Write the PSF layer of psf_cyclegan weights (a file, or a bundled name "
+        "such as psf_cyclegan.fluo_v1) as a PSF .tif for --psf, as `train --export-psf` does "
+        "at the end of a run. Its FWHM, peak share, centre offsets and the share of its bright "
+        "part in the peak's blob are printed and recorded in the file (`microdeblur info`); a "
+        "fragmented kernel gets a warning. Check a learned PSF against `microdeblur "
+        "psf-estimate` on a blurry image.",
+    )
+    p.add_argument("weights", help="psf_cyclegan weights: a .safetensors file or a bundled name")
+    p.add_argument("-o", "--output", required=True, help="the PSF .tif to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no line describing the PSF written; warnings and errors still print")
+    p.set_defaults(func=cmd_psf_from_weights)

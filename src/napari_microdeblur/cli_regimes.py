@@ -278,7 +278,9 @@ def training_options(args, model, read_config) -> dict:
             options[field] = getattr(args, field)
     if get_regime(args.regime).learns_psf:  # the values used, not null, in the model card
         config = TrainingConfig.from_options({"steps": args.steps, **options})
-        options.update(psf_lr=config.psf_learning_rate(), psf_warmup=config.psf_warmup_steps())
+        options["psf_lr"] = config.psf_learning_rate()
+        if args.minutes is None:  # with --minutes the warm-up is also a share of the time
+            options["psf_warmup"] = config.psf_warmup_steps()
     if args.vgg_weights is not None:
         options["vgg_weights"] = args.vgg_weights
     options["perceptual_features"] = _perceptual_features(args)
@@ -323,15 +325,81 @@ def unpaired_sources(sets: dict, spatial_dims: int, regime: str) -> dict:
             for name, (arrays, axes, description) in sets.items()}
 
 
-def export_learned_psf(model, folder: str, path: str) -> None:
-    """Write the model's learned PSF to ``path`` (via a temporary file: never half-written)."""
+def finish_psf_run(args, out: Path, ckdir: Path, scratch: str, model, result) -> str:
+    """After a run that learns a PSF: the card of ``out`` says where the PSF-only warm-up
+    ended (and that the deblurring network was not trained where the run ended inside it),
+    and --export-psf writes the PSF, checked (``core.psf_quality``). Returns '' or what the
+    closing line says of a run that ended inside the warm-up."""
+    from .core.training import get_regime
+    from .core.training.checkpoints import load_training_checkpoint
+    from .core.training.regimes.cycle import psf_run_state
+
+    if not get_regime(args.regime).learns_psf:
+        return ""
+    try:  # the regime's state: where the warm-up ended, the PSF the run started from
+        state = load_training_checkpoint(Path(ckdir) / "last.pt").get("regime_state")
+    except (ValueError, OSError):
+        state = None
+    run = psf_run_state(state)
+    untrained = ""
+    if run["warmup_ended"] is None and state is not None and result.steps_done:
+        more = (f"more --minutes (the warm-up takes {_warmup_share()} of them)"
+                if args.psf_warmup is None else
+                f"more --steps or --minutes than --psf-warmup {args.psf_warmup}, or a smaller "
+                "--psf-warmup")
+        untrained = (f"the run ended inside the PSF-only warm-up (step {result.steps_done}), so "
+                     f"the deblurring network was not trained: give {more}")
+    _note_warmup(out, run["warmup_ended"], result.steps_done if untrained else None)
+    if args.export_psf:
+        export_learned_psf(model, scratch, args.export_psf, weights=str(out),
+                           steps=result.steps_done, minutes=result.seconds / 60, run=run)
+    return untrained
+
+
+def _warmup_share() -> str:
+    from .core.training.config import PSF_WARMUP_SHARE
+
+    return f"{PSF_WARMUP_SHARE:.0%}"
+
+
+def _note_warmup(out: Path, ended: int | None, untrained_at: int | None) -> None:
+    """The card of ``out``: the step the cycle phase began (``psf_warmup`` is null in it
+    when the warm-up was a share of --minutes), and, for a run that ended inside the warm-up
+    (at step ``untrained_at``), that its deblurring network was not trained (``info``)."""
+    from .core.checkpoint import load_model, save_weights
+
+    model, card = load_model(out)
+    update = {"metrics": {**card.metrics, "psf_warmup_ended_at_step": ended}}
+    if untrained_at is not None:
+        why = (f"the deblurring network was not trained (the run ended inside the PSF-only "
+               f"warm-up, at step {untrained_at}): only its PSF was fitted")
+        update["description"] = f"{card.description}; {why}" if card.description else why
+    save_weights(model, out, card.model_copy(update=update))
+
+
+def export_learned_psf(model, folder: str, path: str, *, weights: str, steps: int | None = None,
+                       minutes: float | None = None, run: dict | None = None) -> None:
+    """Write the model's learned PSF to ``path`` (via a temporary file: never half-written),
+    checked against the PSF its run started from (``run``: ``psf_run_state``); a degenerate
+    one started from the spectra is replaced by that start, with a warning line."""
     from .core.archs.psf_cyclegan import export_psf
     from .core.files import copy_atomically
+    from .core.psf_quality import choose_export, export_record, write_psf
 
+    run = run or {}
+    learned = export_psf(model, Path(folder) / "learned_psf_raw.tif")
+    start = run.get("start")
+    chosen = choose_export(learned, None if start is None else start.numpy(),
+                           run.get("start_kind"))
+    record = export_record(chosen, weights=weights, steps=steps, minutes=minutes,
+                           start_kind=run.get("start_kind"))
     tmp = Path(folder) / "learned_psf.tif"
-    psf = export_psf(model, tmp)
+    write_psf(tmp, chosen, record, overwrite=True)
     copy_atomically(tmp, Path(path))
-    print(f"{path}: learned PSF, {'x'.join(map(str, psf.shape))} px, sum 1", file=sys.stderr)
+    what = ("learned PSF" if chosen.which == "learned"
+            else "the run's starting PSF (spectral fit; not the degenerate learned one)")
+    print(f"{path}: {what}, {'x'.join(map(str, chosen.kernel.shape))} px, sum 1; learned "
+          f"kernel: {chosen.figures.words()}", file=sys.stderr)
 
 
 def hold_out_validation(args, sets: dict, train) -> str:

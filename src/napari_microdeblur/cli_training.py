@@ -244,13 +244,13 @@ def cmd_train(args) -> int:
         if result.stopped == "time_limit":  # the card's training.steps is the planned bound
             mark_stopped(out, f"stopped by --minutes {args.minutes:g} at step "
                               f"{result.steps_done} of {args.steps}")
-        if args.export_psf:
-            cli_regimes.export_learned_psf(model, scratch, args.export_psf)
-    return _say_trained(args, out, result, validated_on)
+        untrained = cli_regimes.finish_psf_run(args, out, ckdir, scratch, model, result)
+    return _say_trained(args, out, result, validated_on, untrained)
 
 
-def _say_trained(args, out: Path, result, validated_on: str) -> int:
-    """The notes of the run's end and its closing line."""
+def _say_trained(args, out: Path, result, validated_on: str, untrained: str = "") -> int:
+    """The notes of the run's end and its closing line (``untrained``: why the network was
+    not trained, said instead of advice that would not help)."""
     from .core import training
 
     for note in result.notes:  # e.g. the perceptual loss left out without VGG weights
@@ -260,8 +260,10 @@ def _say_trained(args, out: Path, result, validated_on: str) -> int:
     psnr, start = (metrics.get("val_psnr", float("nan")),
                    result.baseline.get("val_psnr", float("nan")))
     # a kept checkpoint that scores below the blurry input itself is no result to trust
+    more = "--minutes" if result.stopped == "time_limit" else "--steps"  # the bound it hit
     worse = (": below the input, these weights make the validation images worse (more "
-             "--steps, a lower --lr or more images)" if psnr < start else "")
+             f"{more}, a lower --lr or more images)" if psnr < start else "")
+    worse = f"; {untrained}" if untrained else worse
     # psf_cyclegan's validation is no test of the blur it learns: said what it is on
     on = f" on {validated_on}" if validated_on else ""
     # a run with no validation (3D psf_cyclegan trains on unpaired stacks alone) printed
@@ -275,14 +277,17 @@ def _say_trained(args, out: Path, result, validated_on: str) -> int:
     return 0
 
 
-def _finetune_fields(args) -> list:
-    """The fields of view to fine-tune on, read and checked (one line per problem)."""
+def _finetune_fields(args, sizes: list | None = None) -> list:
+    """The fields of view to fine-tune on, read and checked (one line per problem); each
+    file's pixel size (um per axis) is appended to ``sizes`` (for the card)."""
     from .core import io
     from .core.files import image_axes
     from .core.finetune import PairField, StackField
 
     def read(path: Path) -> tuple[np.ndarray, str]:
         image = io.read_image(path, lazy=False)
+        if sizes is not None:
+            sizes.append(image.pixel_size)
         return np.asarray(image.array), image_axes(image, args.axes)
 
     if bool(args.stack) == bool(args.blurry or args.sharp):
@@ -330,6 +335,7 @@ def cmd_finetune(args) -> int:
     from .core.checkpoint import load_model
     from .core.files import copy_atomically
     from .core.finetune import FinetuneRequest, iter_finetune
+    from .core.finetune_request import stated_pixel_size
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_device(args.device)
@@ -360,7 +366,8 @@ def cmd_finetune(args) -> int:
     if calibration_given and not getattr(model, "needs_psf", False):
         raise UserError(f"--noise-scale-calibration is for PSF-aware --weights (wiener_unet.*); "
                         f"{args.weights} takes no noise scale: leave it out")
-    fields = _finetune_fields(args)
+    sizes: list = []  # the files' pixel sizes, for the card
+    fields = _finetune_fields(args, sizes)
     temporary = args.checkpoint_dir is None
     with (tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") if temporary
           else nullcontext(args.checkpoint_dir)) as ckdir:
@@ -376,7 +383,8 @@ def cmd_finetune(args) -> int:
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
             noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
-            checkpoint_dir=ckdir, resume=args.resume, seed=args.seed or 0)
+            checkpoint_dir=ckdir, resume=args.resume, seed=args.seed or 0,
+            pixel_size_um=stated_pixel_size(sizes))
         job = iter_finetune(request)
         try:
             outcome = drive_fit(job, quiet=args.quiet, started=started,

@@ -103,6 +103,10 @@ def in_focus_note(run: DeblurRun) -> str:
             found.append((f"channel {i + 1} " if len(pairs) > 1 else "") + plane)
     if not found:
         return ""
+    if "Z" not in req.axes:  # richardson_lucy and wiener refuse a 3D PSF on a 2D image
+        return (f"; 3D PSF reduced to its in-focus plane ({', '.join(found)}): "
+                f"{run.outcome.label} is a 2D network and the image is 2D (a 3D PSF is for "
+                "z-stacks: give a 2D PSF)")
     return (f"; 3D PSF reduced to its in-focus plane ({', '.join(found)}) for every plane: "
             f"{run.outcome.label} is a 2D network (richardson_lucy and wiener deconvolve in 3D)")
 

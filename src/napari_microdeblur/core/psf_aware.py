@@ -120,13 +120,16 @@ def plane_kernel(psf) -> tuple[np.ndarray, str]:
     planes = kernel.shape[0] if kernel.ndim == 3 else 1
     kernel, plane = in_focus_plane(check_psf(kernel, kernel.ndim))
     if plane is not None:
-        # the network sees one plane at a time: light other planes send into it stays
-        spec += (f" (3D, in-focus plane z={plane} used for every plane; richardson_lucy and "
-                 "wiener deconvolve in 3D)")
+        # the network sees one plane at a time: light other planes send into it stays. The
+        # image is not known here: the words hold for a 2D image too, on which richardson_lucy
+        # and wiener refuse a 3D PSF (they said 'deconvolve in 3D' there as well)
+        spec += f" (3D, in-focus plane z={plane} of {planes} used: the network takes a 2D PSF)"
         if planes > 1:
-            warnings.warn(f"the PSF-aware network takes a 2D PSF: the 3D PSF's in-focus plane "
-                          f"(z={plane} of {planes}) is used for every plane; richardson_lucy "
-                          "and wiener deconvolve in 3D", DeblurNote, stacklevel=2)
+            warnings.warn(f"the PSF-aware network takes a 2D PSF: the 3D PSF's in-focus "
+                          f"plane (z={plane} of {planes}) is used for every plane of the image; "
+                          "a 3D PSF is for z-stacks (richardson_lucy and wiener deconvolve "
+                          "them in 3D), a 2D image takes a 2D PSF (they refuse a 3D one)",
+                          DeblurNote, stacklevel=2)
     if kernel.sum() <= 0:
         raise ValueError("the in-focus plane of the 3D psf sums to 0; accepted: a positive sum")
     return (kernel / kernel.sum()).astype(np.float32), spec

@@ -9,8 +9,9 @@ model), cycle consistency (lambda_1 = 3) and the paper's sparsity penalty on the
 
 What makes the PSF converge (measured in benchmarks/papers_psf.py): the PSF layer has its own
 optimiser group at ``psf_lr`` (default 0.01; the network's 1e-4 leaves it where it started);
-the first ``psf_warmup`` steps (default 30 %) fit only the PSF, by the re-blur direction alone
-(sharp -> PSF -> judged against real blurry images by D_A), before the deblurring network joins;
+the first ``psf_warmup`` steps (default 30 % of the steps and, under a time limit, of the time:
+whichever ends first) fit only the PSF, by the re-blur direction alone (sharp -> PSF -> judged
+against real blurry images by D_A), before the deblurring network joins;
 the PSF learns from that adversarial term only (the cycle losses see it as a constant: their
 gradient pulls it toward a delta); the blurry patches are not flipped or turned (that would
 average the PSF over orientations); sharp patches are blurred with a margin and cropped; and two
@@ -19,9 +20,12 @@ roughness term against a spike. Ours, not the paper's (``psf_spectrum``, weight 
 off): the PSF starts as the Gaussian whose transfer function best explains the ratio of the two
 sets' power spectra, and a term keeps matching those spectra while it trains
 (:mod:`.spectrum_match`). With the adversarial term alone the learned PSF was 15-20 % too wide
-in 2D (flat-topped, tails cut) and 36-54 % in 3D. Blurry images come from ``unpaired=``
-(default: the training inputs), sharp ones from ``unpaired_sharp=`` (default: the training
-targets), each drawn independently.
+in 2D (flat-topped, tails cut) and 36-54 % in 3D. A network whose PSF is no longer its
+configured start (weights loaded to train further) keeps its PSF. The regime's state keeps the
+PSF the run started from and the step the warm-up ended (``psf_run_state`` reads them from a
+``last.pt``): what an export checks the learned PSF against (``core.psf_quality``). Blurry
+images come from ``unpaired=`` (default: the training inputs), sharp ones from
+``unpaired_sharp=`` (default: the training targets), each drawn independently.
 """
 
 from __future__ import annotations
@@ -115,6 +119,9 @@ class PsfCycleGan(Regime):
         self.spatial_dims = 2
         self.margin = 0
         self.spectrum = SpectrumMatch(2)
+        self.psf_start: torch.Tensor | None = None  # the kernel the run started from (CPU)
+        self.psf_start_kind: str | None = None  # "spectral fit", "configured" or "given"
+        self.warmup_ended: int | None = None  # the first step of the cycle phase
 
     def notes(self, sources: Mapping[str, Any]) -> list[str]:
         notes = []
@@ -180,24 +187,53 @@ class PsfCycleGan(Regime):
         total = sum(w[name] * value for name, value in terms.items())
         return total, {name: as_float(value) for name, value in terms.items()}
 
-    def start_psf_from_spectra(self, trainer) -> None:
-        """Before the first step: the PSF starts as the Gaussian whose transfer function best
-        explains the two sets' power spectra (``SPECTRUM_BATCHES`` batches of each), instead of
-        its configured width (a start far from the truth left the 3D PSF where it began)."""
+    def gather_spectra(self, trainer) -> None:
+        """``SPECTRUM_BATCHES`` batches of each set into the running spectra."""
         for _ in range(SPECTRUM_BATCHES):
             a = trainer.sample_source("unpaired", "input")
             b = trainer.sample_source("unpaired_sharp", "target")
             self.spectrum.update(a, b)
+
+    def start_psf_from_spectra(self, trainer) -> None:
+        """Before the first step: the PSF starts as the Gaussian whose transfer function best
+        explains the two sets' power spectra (``SPECTRUM_BATCHES`` batches of each), instead of
+        its configured width (a start far from the truth left the 3D PSF where it began)."""
+        self.gather_spectra(trainer)
         layer = trainer.model.psf
         with torch.no_grad():
             kernel = self.spectrum.fit_gaussian(layer.size).to(layer.amplitude)
             layer.amplitude.copy_(kernel.sqrt())
 
-    def step(self, trainer) -> dict[str, float]:
-        if trainer.weights["psf_spectrum"] and trainer.step == 0 and not self.spectrum.counts[
-                "blurry"]:  # a fresh run: a resumed one keeps its PSF
+    def start_psf(self, trainer) -> None:
+        """The first step of a run: a fresh network's PSF starts from the spectra (with the
+        spectrum term); a PSF trained or loaded before (``train --weights``) is kept, as the
+        restart replaced it (an exported fluo_v1 PSF was this data's Gaussian fit)."""
+        fresh = configured_start(trainer.model)
+        spectra = bool(trainer.weights["psf_spectrum"])
+        if spectra and fresh:
             self.start_psf_from_spectra(trainer)
-        if trainer.step < self.config.psf_warmup_steps():
+        elif spectra:
+            self.gather_spectra(trainer)  # the spectrum term starts from as many patches
+        self.psf_start_kind = ("spectral fit" if spectra else "configured") if fresh else "given"
+        self.psf_start = trainer.model.psf.kernel().detach().to("cpu", torch.float32).clone()
+
+    def in_psf_warmup(self, trainer) -> bool:
+        """Whether this step fits the PSF alone: within ``psf_warmup_steps`` and, under a time
+        limit, ``psf_warmup_seconds``; once ended, never again (a resume with more --minutes
+        would have moved the time share past steps the cycle already ran)."""
+        if self.warmup_ended is not None:
+            return False
+        c = self.config
+        seconds = c.psf_warmup_seconds()
+        if trainer.step < c.psf_warmup_steps() and (seconds is None or trainer.elapsed < seconds):
+            return True
+        self.warmup_ended = trainer.step
+        return False
+
+    def step(self, trainer) -> dict[str, float]:
+        if trainer.step == 0 and self.psf_start is None:  # a fresh run: a resumed one keeps it
+            self.start_psf(trainer)
+        if self.in_psf_warmup(trainer):
             return self.psf_step(trainer)
         return self.cycle_step(trainer)
 
@@ -262,10 +298,40 @@ class PsfCycleGan(Regime):
 
     def state_dict(self) -> dict[str, Any]:
         return {"pools": {k: p.state() for k, p in self.pools.items()},
-                "spectrum": self.spectrum.state_dict()}
+                "spectrum": self.spectrum.state_dict(), "psf_start": self.psf_start,
+                "psf_start_kind": self.psf_start_kind, "psf_warmup_ended": self.warmup_ended}
 
     def load_state_dict(self, state: Mapping[str, Any], device: torch.device) -> None:
         pools = state.get("pools") or {}
         for k, p in self.pools.items():
             p.load(pools.get(k), device)
         self.spectrum.load_state_dict(state.get("spectrum") or {}, device)
+        run = psf_run_state(state)
+        self.psf_start, self.psf_start_kind = run["start"], run["start_kind"]
+        self.warmup_ended = run["warmup_ended"]
+
+
+def configured_start(model: nn.Module) -> bool:
+    """Whether ``model``'s PSF is still the Gaussian its config starts it from (a freshly
+    built network), not one trained or loaded from weights."""
+    layer = model.psf
+    sigma = getattr(getattr(model, "config", None), "psf_init_sigma", None)
+    if sigma is None:  # not built from a config: nothing to tell a trained PSF by
+        return True
+    built = type(layer)(layer.spatial_dims, layer.size, sigma, layer.symmetry).amplitude
+    amplitude = layer.amplitude.detach().to("cpu", torch.float32)
+    return amplitude.shape == built.shape and torch.allclose(amplitude, built, rtol=0,
+                                                             atol=1e-7)
+
+
+def psf_run_state(regime_state: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a run's regime state (``last.pt``'s ``regime_state``) says of its PSF: ``start``
+    (the kernel it started from, a CPU tensor, or None), ``start_kind`` ("spectral fit",
+    "configured", "given" or None) and ``warmup_ended`` (the first step of the cycle phase;
+    None: the run ended inside the PSF-only warm-up, or a checkpoint older than this)."""
+    state = regime_state or {}
+    start = state.get("psf_start")
+    ended = state.get("psf_warmup_ended")
+    return {"start": start if isinstance(start, torch.Tensor) else None,
+            "start_kind": state.get("psf_start_kind"),
+            "warmup_ended": int(ended) if ended is not None else None}
