@@ -109,6 +109,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self._threshold_timer.setInterval(120)  # typing or holding an arrow: redraw once
         self._connect()
         self._on_layer_changed()
+        self.connect_good_combo()  # a sharp reference open: the Good layer box takes it
 
     # ------------------------------------------------------------------ assembling
 
@@ -567,4 +568,5 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.data_watch.release()
         self.calibration_reads.release()
         self.image.release()
+        self.release_good_combo()
         self.good_combo.disconnect_viewer()

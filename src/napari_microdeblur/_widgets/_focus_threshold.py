@@ -5,6 +5,8 @@ or the per-slice plot (slices) that follow it, and its calibration on a known-go
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ._feedback import describe_error, notify_error, notify_warning
@@ -30,7 +32,16 @@ from ._focus_data import (
 )
 from ._focus_views import show_slice_plot, show_time_plot
 from ._layer_data import layer_yx
-from ._layers import check_image_layer, current_data_index, guess_layer_axes, layer_data
+from ._layers import (
+    check_image_layer,
+    current_data_index,
+    guess_layer_axes,
+    is_image_layer,
+    layer_data,
+    made_here,
+    reference_rank,
+    unwrap,
+)
 from ._workers import start_worker
 
 
@@ -221,6 +232,58 @@ class ThresholdMixin:
 
     # ------------------------------------------------------------------ calibration
 
+    def connect_good_combo(self) -> None:
+        """Preselect a sharp reference in the Good layer box now and as layers come, until
+        the user picks in it (``preselect_good``)."""
+        self._good_picked = False
+        self._good_auto = None  # weak reference to the layer the box took by itself
+        self.good_combo.activated.connect(self._good_was_picked)
+        self.viewer.layers.events.inserted.connect(self.preselect_good, position="last")
+        self.image.layer_combo.currentIndexChanged.connect(self.preselect_good)
+        self.preselect_good()
+
+    def release_good_combo(self) -> None:
+        try:
+            self.viewer.layers.events.inserted.disconnect(self.preselect_good)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+
+    def _good_was_picked(self, *_) -> None:
+        self._good_picked = True  # the user's choice, '(known-good layer)' too: kept
+
+    def preselect_good(self, *_) -> None:
+        """Fill an empty Good layer box, the user not having picked in it, with the layer that
+        marks itself a sharp reference: a sample's ground truth, or named sharp / ground truth
+        / reference / gt; never the image scored, nor a layer the plugin made (a heatmap of
+        the sharp layer carries its name). A layer it took that becomes the image is let go."""
+        if self.closed or self._good_picked:
+            return
+        current, image = self.good_combo.value, self.image.layer_combo.value
+        ours = self._good_auto() if self._good_auto is not None else None
+        if current is not None and not (current is ours and current is image):
+            return  # one set by code, or ours and still apt
+        found = known_good_candidate(self.viewer.layers, image)
+        if found is not None:
+            self.good_combo.set_value(found)
+        elif current is not None:
+            self.good_combo.setCurrentIndex(0)  # '(known-good layer)': not the image itself
+        self._good_auto = weakref.ref(found) if found is not None else None
+
+    def _no_good_layer(self) -> ValueError:
+        """What Calibrate says with no known-good layer chosen: pick one in the box."""
+        image = self.image.layer_combo.value
+        others = [la.name for la in self.viewer.layers
+                  if is_image_layer(la) and la is not image and not made_here(la)]
+        box = ("no known-good layer chosen: pick the in-focus layer to calibrate on in the "
+               "'Good layer' box (beside the percentile), then press 'Calibrate from "
+               "layer...' again")
+        if not others:
+            return ValueError(f"{box}; open one first: an in-focus image of the same kind "
+                              "of sample and imaging")
+        listed_names = ", ".join(repr(n) for n in others[:3]) + (", ..." if len(others) > 3
+                                                                  else "")
+        return ValueError(f"{box}; other image layers open: {listed_names}")
+
     def calibrate(self):
         """Score the known-good layer like the image (same tiles, or per slice) and set the
         threshold to the chosen percentile of its scores. The layers' file headers (the good
@@ -228,6 +291,9 @@ class ThresholdMixin:
         on the GUI thread: the scoring starts once they are in. Returns the scoring worker
         when it started at once; None when refused or waiting for a header."""
         good = self.good_combo.value
+        if good is None:
+            self._refuse(self._no_good_layer())
+            return None
         try:
             check_image_layer(good, "known-good")
         except (ValueError, TypeError) as error:
@@ -344,3 +410,21 @@ def same_channels(good, good_axes: str, layer, axes: str) -> int | None:
     from ..core.axes import loop_axes
 
     return channel_axis(good_axes, loop_axes(good_axes, "YXS"))
+
+
+def known_good_candidate(layers, image=None):
+    """The layer of ``layers`` that marks itself a sharp reference, else None: a bundled
+    sample's ground truth (its metadata 'sample_role'), else the first named sharp / ground
+    truth / reference / gt (``reference_rank`` 0). Never ``image`` nor a layer the plugin
+    made."""
+    image = unwrap(image) if image is not None else None
+    fitting = [unwrap(la) for la in layers if is_image_layer(la) and not made_here(la)
+               and unwrap(la) is not image]
+
+    def role(layer) -> str | None:
+        metadata = getattr(layer, "metadata", None)
+        return metadata.get("sample_role") if isinstance(metadata, dict) else None
+
+    marked = [la for la in fitting if role(la) == "ground truth"]
+    named = [la for la in fitting if role(la) is None and reference_rank(la) == 0]
+    return (marked or named or [None])[0]
