@@ -5,15 +5,15 @@
     export_bioimageio(model, card, "gran.zip", test_input=image)   # rdf.yaml, weights, tests
     model, card = read_bioimageio_zip("gran.zip")                  # via the attached checkpoint
 
-The zip holds ``rdf.yaml``; weights as ``pytorch_state_dict`` (architecture imported from
-``napari_microdeblur.core.archs.<arch>``) and ``torchscript`` (runs without this package);
-``test_input.npy``/``test_output.npy``; a cover PNG; and, as attachments, our
-``.safetensors`` checkpoint and its card as JSON, which :func:`read_bioimageio_zip` reads.
+The zip holds ``rdf.yaml`` (written by ``export_specs``); weights as ``pytorch_state_dict``
+(``zoo_network.PaddedNetwork`` around the architecture, so any image size runs) and
+``torchscript`` (the same, runs without this package); ``test_input.npy``/``test_output.npy``;
+a cover PNG; and, as attachments, our ``.safetensors`` checkpoint and its card as JSON, which
+:func:`read_bioimageio_zip` reads.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -31,9 +31,17 @@ from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
 from .checkpoint import ModelCard, card_for_model, load_safetensors, save_weights, write_atomically
+from .export_specs import (
+    DESCRIPTION_LIMIT,
+    build_rdf,
+    declared_halo,
+    package_readme,
+    smallest_input,
+)
 from .thread_warnings import caught
+from .zoo_network import PaddedNetwork
 
-__all__ = ["export_bioimageio", "read_bioimageio_zip"]
+__all__ = ["DESCRIPTION_LIMIT", "export_bioimageio", "read_bioimageio_zip"]
 
 
 def read_bioimageio_zip(
@@ -91,10 +99,6 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
 def _to_uint8(a: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(a, [0.5, 99.5])
     return (np.clip((a - lo) / (hi - lo + 1e-12), 0, 1) * 255).astype(np.uint8)
@@ -142,7 +146,13 @@ def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndar
         )
     div = model.size_divisor
     if any(s % div for s in x.shape[2:]):
-        raise ValueError(f"test_input spatial sizes {x.shape[2:]} must be multiples of {div}")
+        # the package runs on any size; its test tensor must fit the declared size rule
+        fit = tuple(s // div * div for s in x.shape[2:])
+        raise ValueError(
+            f"export_bioimageio: test_input spatial sizes {x.shape[2:]} must be multiples of "
+            f"{div}; crop it to {fit}, e.g. image[..., :{fit[-2]}, :{fit[-1]}] (the package "
+            "itself runs on images of any size)"
+        )
     return x
 
 
@@ -220,14 +230,17 @@ def _run_and_trace(model: torch.nn.Module, xn: np.ndarray):
     return y, traced
 
 
-def _weights_files(model: torch.nn.Module, traced, card: ModelCard) -> dict[str, bytes]:
+def _weights_files(model: torch.nn.Module, traced, card: ModelCard,
+                   runs_from: int) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    # keys as PaddedNetwork holds the network (the rdf's architecture)
+    torch.save({f"net.{k}": v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     files["weights_state_dict.pt"] = buf.getvalue()
     buf = io.BytesIO()
     with caught() as held:  # for this thread only (thread_warnings)
-        torch.jit.save(traced, buf)
+        wrapped = PaddedNetwork(net=traced, size_divisor=model.size_divisor, min_size=runs_from)
+        torch.jit.save(torch.jit.script(wrapped), buf)
     for w in held:  # torch.jit is deprecated, still read everywhere: that one is dropped
         if not issubclass(w.category, DeprecationWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -242,148 +255,12 @@ def _weights_files(model: torch.nn.Module, traced, card: ModelCard) -> dict[str,
     return files
 
 
-def _readme(card: ModelCard, rdf_name: str, module_cls: type) -> bytes:
-    return (
-        f"# {rdf_name}\n\n{card.description or module_cls.__doc__.splitlines()[0]}\n\n"
-        f"Architecture `{card.arch}` of napari-microdeblur.\n\n"
-        f"- training data: {card.training_data or 'not stated'}\n"
-        f"- degradation: {card.degradation or 'not stated'}\n"
-        f"- metrics: {json.dumps(card.metrics)}\n"
-        f"- normalisation: {json.dumps(card.normalization)}\n"
-        f"- licence: {card.license}\n"
-        "- output units: normalised like the input (its low/high percentiles map to 0 and 1); "
-        "napari-microdeblur maps its output back to the image's intensities\n"
-        "- precision: the test output is float32; `microdeblur deblur --precision float32` "
-        "reproduces it (the default 'auto' runs bfloat16 on CUDA and bf16-capable CPUs, "
-        "typically within 0.5 % of the intensity range)\n\n"
-        "## Validation\n\n"
-        f"Validation metrics reported by the trainer: {json.dumps(card.metrics)}.\n\n"
-        "Read back with `napari_microdeblur.core.checkpoint.load_model(path_to_zip)`.\n"
-    ).encode()
-
-
 def _environment(torch_version: str) -> bytes:
     return (
         "name: napari-microdeblur\nchannels: [conda-forge]\ndependencies:\n"
         f"  - python>=3.10\n  - pip\n  - pip:\n    - napari-microdeblur>={__version__}\n"
         f"    - torch>={torch_version}\n"
     ).encode()
-
-
-# --------------------------------------------------------------------------- rdf.yaml
-
-
-def _tensor_specs(card: ModelCard, sd: int, div: int, files: Mapping[str, bytes],
-                  least: int):
-    """The ``inputs`` and ``outputs`` entries of the rdf."""
-    spatial_ids = ["z", "y", "x"][-sd:]
-    in_axes: list[dict[str, Any]] = [
-        {"type": "batch"},
-        {"type": "channel", "channel_names": [f"c{i}" for i in range(card.in_channels)]},
-    ]
-    out_axes: list[dict[str, Any]] = [
-        {"type": "batch"},
-        {"type": "channel", "channel_names": [f"c{i}" for i in range(card.out_channels)]},
-    ]
-    for ax in spatial_ids:
-        in_axes.append({"type": "space", "id": ax, "size": {"min": least, "step": div}})
-        out_axes.append({"type": "space", "id": ax, "size": {"tensor_id": "input0", "axis_id": ax}})
-    preprocessing: list[dict[str, Any]] = []
-    if card.normalization.get("kind") == "percentile":
-        kwargs = {
-            # channels jointly, as microdeblur deblur normalises (one offset and scale per
-            # image): per channel, an RGB package's output was ~17 % of the range off
-            "axes": ["channel", *spatial_ids],
-            "min_percentile": float(card.normalization.get("low", 0.1)),
-            "max_percentile": float(card.normalization.get("high", 99.9)),
-        }
-        preprocessing.append({"id": "scale_range", "kwargs": kwargs})
-
-    def tensor(tid: str, axes: list, test: str, sample: str) -> dict[str, Any]:
-        return {
-            "id": tid,
-            "axes": axes,
-            "test_tensor": {"source": test, "sha256": _sha(files[test])},
-            "sample_tensor": {"source": sample, "sha256": _sha(files[sample])},
-            "data": {"type": "float32"},
-        }
-
-    inputs = [
-        {
-            **tensor("input0", in_axes, "test_input.npy", "sample_input.tif"),
-            "preprocessing": preprocessing,
-        }
-    ]
-    outputs = [tensor("output0", out_axes, "test_output.npy", "sample_output.tif")]
-    return inputs, outputs
-
-
-def _weights_spec(card: ModelCard, files: Mapping[str, bytes], torch_version: str):
-    module_cls = registry.get_arch(card.arch).module_cls
-    return {
-        "pytorch_state_dict": {
-            "source": "weights_state_dict.pt",
-            "sha256": _sha(files["weights_state_dict.pt"]),
-            "architecture": {
-                "callable": module_cls.__name__,
-                "import_from": module_cls.__module__,
-                "kwargs": card.config,
-            },
-            "pytorch_version": torch_version,
-            "dependencies": {
-                "source": "environment.yaml",
-                "sha256": _sha(files["environment.yaml"]),
-            },
-        },
-        "torchscript": {
-            "source": "weights_torchscript.pt",
-            "sha256": _sha(files["weights_torchscript.pt"]),
-            "pytorch_version": torch_version,
-            "parent": "pytorch_state_dict",
-        },
-    }
-
-
-DESCRIPTION_LIMIT = 512  # bioimageio.spec warns above this; the whole text is in README.md
-
-
-def _short_description(text: str) -> str:
-    """The description cut to the Model Zoo's limit at a sentence (else a word) boundary."""
-    if len(text) <= DESCRIPTION_LIMIT:
-        return text
-    more = " (more in README.md)"
-    head = text[: DESCRIPTION_LIMIT - len(more)]
-    end = head.rfind(". ")
-    head = head[: end + 1] if end > 0 else head[: head.rfind(" ")].rstrip(",;:") + "..."
-    return head + more
-
-
-def _rdf(card, files, *, rdf_name, sd, div, least, authors, cite, torch_version) -> dict:
-    arch = card.arch
-    inputs, outputs = _tensor_specs(card, sd, div, files, least)
-    return {
-        "type": "model",
-        "format_version": "0.5.4",
-        "name": rdf_name,
-        "description": _short_description(
-            card.description or f"napari-microdeblur {arch} deblurring network"
-        ),
-        "authors": authors or [{"name": "napari-microdeblur developers"}],
-        "cite": cite
-        or [{"text": f"napari-microdeblur {arch}", "url": "https://github.com/napari/napari"}],
-        "license": card.license,
-        "documentation": "README.md",
-        "covers": ["cover.png"],
-        "tags": ["deblurring", "microscopy", "napari-microdeblur", arch, f"{sd}d"],
-        "inputs": inputs,
-        "outputs": outputs,
-        "weights": _weights_spec(card, files, torch_version),
-        "attachments": [
-            {"source": f"{arch}.safetensors", "sha256": _sha(files[f"{arch}.safetensors"])},
-            {"source": "microdeblur_card.json", "sha256": _sha(files["microdeblur_card.json"])},
-        ],
-        "config": {"napari_microdeblur": {"arch": arch, "card": "microdeblur_card.json"}},
-    }
 
 
 def export_bioimageio(
@@ -395,12 +272,19 @@ def export_bioimageio(
     name: str | None = None,
     authors: list[dict[str, str]] | None = None,
     cite: list[dict[str, str]] | None = None,
+    halo: int | str | None = None,
 ) -> Path:
     """Write a BioImage Model Zoo package (format 0.5) for ``model`` (see the module docstring).
 
     ``test_input`` is a raw image with axes ``[C,] [Z,] Y, X`` (or already ``(1, C, ...)``),
     or channels last (``Y, X, C`` as tifffile and napari give RGB: moved to ``C, Y, X``, the
-    package's order); its spatial sizes must be multiples of the model's ``size_divisor``.
+    package's order); its spatial sizes must be multiples of the model's ``size_divisor``
+    (the package runs on any size). ``halo``: the pixels per side the package declares a
+    tile's output depends on; None: none, so that a whole-image predict normalises as the
+    plugin does; "plugin": the one napari-microdeblur tiles with (the card's measured
+    ``tiling['halo']``, else the receptive field), for tiled prediction without seams; the
+    smallest tile is over twice it.
+    ``cite``: None cites the architecture's paper.
     """
     full_card = card_for_model(model, card)
     path_zip = Path(path_zip)
@@ -408,8 +292,11 @@ def export_bioimageio(
         raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
     _check_exportable(model, full_card)
     x = _test_tensor(model, full_card, test_input)
+    div, sd = model.size_divisor, model.spatial_dims
+    margin = declared_halo(model, full_card, halo, div, min(x.shape[2:]))
     xn = _normalize_like_bioimageio(x, full_card.normalization, tuple(range(1, x.ndim)))
     y, traced = _run_and_trace(model, xn)
+    runs_from = _min_size(model, traced, xn)
     torch_version = torch.__version__.split("+")[0]
     rdf_name = name or f"napari-microdeblur {full_card.arch}"
     module_cls = registry.get_arch(full_card.arch).module_cls
@@ -419,14 +306,16 @@ def export_bioimageio(
         "cover.png": _cover(x, y),
         "sample_input.tif": _tiff_bytes(x[0]),
         "sample_output.tif": _tiff_bytes(y[0]),
-        **_weights_files(model, traced, full_card),
+        **_weights_files(model, traced, full_card, runs_from),
         "environment.yaml": _environment(torch_version),
-        "README.md": _readme(full_card, rdf_name, module_cls),
     }
-    rdf = _rdf(
-        full_card, files, rdf_name=rdf_name, sd=model.spatial_dims, div=model.size_divisor,
-        least=_min_size(model, traced, xn),
-        authors=authors, cite=cite, torch_version=torch_version,
+    least = smallest_input(runs_from, margin, div)
+    files["README.md"] = package_readme(full_card, rdf_name, module_cls, sd=sd, step=div,
+                                        least=least, halo=margin)
+    rdf = build_rdf(
+        full_card, files, rdf_name=rdf_name, sd=sd, step=div, least=least,
+        runs_from=runs_from, halo=margin, authors=authors, cite=cite,
+        torch_version=torch_version,
     )
     try:
         import yaml
