@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from napari_microdeblur.core.memory import host_available_bytes
 
 __all__ = [
     "psf_halo",
@@ -29,17 +32,34 @@ __all__ = [
     "psf_key",
     "cached_otf",
     "fft_working_bytes",
+    "fft_memory_budget",
     "plan_fft_tile",
     "FFT_MEMORY_BUDGET",
+    "FFT_AVAILABLE_SHARE",
 ]
 
 _MIN_HALO = 32  # see psf_halo
 _MIN_FADE = 16  # shortest cross-fade between the two mirrors (pixels)
-# Buffers the Richardson-Lucy loop holds, in units of one real array of the FFT shape: data,
-# estimate, ratio, spectrum (half a complex array = 1), transfer function (1) and the copy of
-# the spectrum a complex-to-real FFT makes.
-_RL_ARRAYS = 6
+# What one classical tile holds at its peak, measured by peak RSS on 4096 and 8192 px planes
+# (tests/test_fft_memory_2026_12_09.py checks the count). In arrays of the FFT shape:
+# Richardson-Lucy's loop holds data, estimate and ratio (real) and the transfer function
+# (half spectrum); inside a blur, the image's spectrum, the copy of it a complex-to-real FFT
+# makes and the real result torch's irfftn(out=) writes before copying it into ``out``: 4 real
+# + 3 spectra. The total-variation step holds the loop's arrays less the spectrum and its
+# copies, plus one gradient per blurred axis and their norm. Wiener holds at most 2 real + 4
+# spectra, the DCT path fewer, and both less at any other step. Plus the input tile the caller
+# passes in. The old count (6 arrays; no input, no total variation) was short: on an 8192 px
+# plane RL held 2.16 GB, and 3.2 GB with total variation (now 2.16), against 1.6 GB counted.
+_LOOP_REAL = 4
+_LOOP_SPECTRA = 3
+_TV_REAL = 4  # data, estimate, ratio, gradient norm; plus one gradient per blurred axis
+# FFT library workspace and what the C allocator keeps of freed arrays: 15-40 MB measured above
+# the arrays' count, on 1024 to 8192 px planes
+_FFT_SLACK = 64 * 1024**2
 FFT_MEMORY_BUDGET = 2 * 1024**3  # bytes of FFT working set below which an image runs whole
+#: the share of the host memory available now that one tile may take (the rest: the image, its
+#: result, the tiler's band and other work); the budget is the smaller of this and the above
+FFT_AVAILABLE_SHARE = 0.25
 
 
 def _check_shape(value, name: str) -> tuple[int, ...]:
@@ -187,33 +207,40 @@ def crop(t: torch.Tensor, plan: Sequence[AxisExtension], spatial) -> torch.Tenso
 class TransferCache:
     """The transfer functions of recent PSFs, keyed by the PSF's values and the FFT shape, so
     the tiles of one image (and repeated runs) transform the PSF once. Holds at most
-    ``max_bytes``; a larger transfer function is built for its call and not kept."""
+    ``max_bytes``; a larger transfer function is built for its call and not kept. Safe to
+    share between threads (two ``deblur`` calls at once): a lookup and an eviction of another
+    thread could meet between the membership test and the read."""
 
     def __init__(self, max_bytes: int = 256 * 1024**2):
         self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if key in self._entries:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        self.misses += 1
-        value = build()
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self.hits += 1
+                self._entries.move_to_end(key)
+                return value
+            self.misses += 1
+        value = build()  # outside the lock: another thread's PSF need not wait for this one
         size = value.numel() * value.element_size()
         if size <= self.max_bytes:
-            self._entries[key] = value
-            while sum(v.numel() * v.element_size() for v in self._entries.values()) > (
-                self.max_bytes
-            ):
-                self._entries.popitem(last=False)
+            with self._lock:
+                self._entries[key] = value
+                while sum(v.numel() * v.element_size() for v in self._entries.values()) > (
+                    self.max_bytes
+                ):
+                    self._entries.popitem(last=False)
         return value
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.hits = self.misses = 0
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
 
 
 transfer_cache = TransferCache()
@@ -254,20 +281,40 @@ def cached_otf(p: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def fft_working_bytes(image_shape, psf_shape, *, itemsize: int = 4) -> int:
-    """Bytes the Richardson-Lucy loop holds for one image (or tile) of ``image_shape``."""
-    shape = fft_shape(_check_shape(image_shape, "image_shape"),
-                       extension_plan(image_shape, psf_shape))
-    return _RL_ARRAYS * itemsize * math.prod(shape)
+    """Bytes a classical deconvolution (Richardson-Lucy with or without total variation, or
+    Wiener) holds at its peak for one image (or tile) of ``image_shape``, its input included."""
+    image_shape = _check_shape(image_shape, "image_shape")
+    psf_shape = _check_shape(psf_shape, "psf_shape")
+    shape = fft_shape(image_shape, extension_plan(image_shape, psf_shape))
+    real = itemsize * math.prod(shape)
+    blurred = [d for d, k in enumerate(psf_shape) if k > 1]
+    # the half spectrum over the last blurred axis, complex: two values per frequency
+    last = shape[blurred[-1]] if blurred else 2
+    spectrum = 2 * itemsize * math.prod(shape) // last * (last // 2 + 1)
+    loop = _LOOP_REAL * real + _LOOP_SPECTRA * spectrum
+    tv = (_TV_REAL + len(blurred)) * real + spectrum
+    return max(loop, tv) + itemsize * math.prod(image_shape) + _FFT_SLACK
+
+
+def fft_memory_budget(available: int | None = None) -> int:
+    """Bytes one tile of classical deconvolution may hold: FFT_MEMORY_BUDGET, or
+    FFT_AVAILABLE_SHARE of the host memory ``available`` (default: what is available now)
+    where that is less, so a small machine or a full one cuts smaller tiles."""
+    free = host_available_bytes() if available is None else available
+    if free is None:  # the system cannot say
+        return FFT_MEMORY_BUDGET
+    return max(1, min(FFT_MEMORY_BUDGET, int(free * FFT_AVAILABLE_SHARE)))
 
 
 def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None) -> tuple[int, ...]:
-    """The tile for FFT deconvolution of an image: the image itself when its working set fits
-    ``budget_bytes`` (default FFT_MEMORY_BUDGET), otherwise the largest tile that fits, evened
-    out so the tiles (overlapping by ``psf_halo``) cover the image with little waste, and sized
-    so that the tile plus its extension is a fast FFT length."""
+    """The tile for FFT deconvolution of an image: the image itself when its working set
+    (``fft_working_bytes``) fits ``budget_bytes`` (default ``fft_memory_budget()``), otherwise
+    the largest tile that fits, evened out so the tiles (overlapping by ``psf_halo``) cover the
+    image with little waste, and sized so that the tile plus its extension is a fast FFT
+    length (the tile itself too where that costs no longer FFT)."""
     image_shape = _check_shape(image_shape, "image_shape")
     psf_shape = _check_shape(psf_shape, "psf_shape")
-    budget = FFT_MEMORY_BUDGET if budget_bytes is None else budget_bytes
+    budget = fft_memory_budget() if budget_bytes is None else budget_bytes
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
         raise ValueError(f"budget_bytes is {budget_bytes!r}; accepted: a positive integer")
     if fft_working_bytes(image_shape, psf_shape) <= budget:
@@ -280,14 +327,26 @@ def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None) -> tu
         if tile[axis] <= 4 * max(halo[axis], 1):
             break  # smaller tiles would be mostly overlap: take the smallest sensible one
         tile[axis] = max(4 * max(halo[axis], 1), int(tile[axis] * 0.8))
-    out = []
-    for n, t, h, e in zip(image_shape, tile, halo, extension_plan(tuple(tile), psf_shape)):
-        if t >= n:
-            out.append(n)
-            continue
-        count = math.ceil((n - 2 * h) / (t - 2 * h))  # tiles along this axis
-        even = math.ceil((n + (count - 1) * 2 * h) / count)
-        # grow to the fast length the extension would reach anyway (no extra FFT cost)
-        fast = fast_length(even + e.before + e.after) - (e.before + e.after) if h else even
-        out.append(min(n, max(even, fast if fast <= t else even)))
-    return tuple(out)
+    return tuple(
+        n if t >= n else _even_length(n, t, h, e.before + e.after)
+        for n, t, h, e in zip(image_shape, tile, halo, extension_plan(tuple(tile), psf_shape))
+    )
+
+
+def _even_length(n: int, t: int, h: int, fill: int) -> int:
+    """The tile length along an axis of ``n`` px that tiles of at most ``t`` px, overlapping by
+    ``h``, cover evenly; ``fill``: the extension of a ``t`` px tile."""
+    count = math.ceil((n - 2 * h) / (t - 2 * h))  # tiles along this axis
+    even = math.ceil((n + (count - 1) * 2 * h) / count)
+    if not h:
+        return min(n, even)
+    # a fast length itself where its padded FFT is no longer: the DCT path (a symmetric PSF on
+    # the CPU) transforms the tile unpadded: the halves of an 8192 px plane came out 4153 px
+    # (prime), whose DCTs took 2.3x as long as at 4200 px
+    smooth = fast_length(even)
+    if smooth <= t and fast_length(smooth + 2 * h + _MIN_FADE) <= fast_length(
+            even + 2 * h + _MIN_FADE):
+        return min(n, smooth)
+    # grow to the fast length the extension would reach anyway (no extra FFT cost)
+    fast = fast_length(even + fill) - fill
+    return min(n, max(even, fast if fast <= t else even))
