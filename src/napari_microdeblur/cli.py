@@ -173,18 +173,13 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
 def _say_modality(args, method, axes: str, shape) -> None:
     """Once per command, where --modality auto took a grayscale image (``axes``, ``shape``)
     for fluorescence (by design): an EM image got the fluorescence network and nothing said
-    that EM has its own."""
-    from .core.axes import is_rgb, is_rgba
-    from .core.bundled import image_type
+    that EM has its own. The rule and words are the Python note's (``gray_auto``), so they
+    cannot drift; the core does not note it on this path (``iter_deblur`` does)."""
+    from .core.image_settings import gray_auto, gray_auto_words
 
-    shape = tuple(shape)
-    rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
-    plain = method.name == "auto" and method.psf is None and method.weights is None
-    if (plain and method.modality == "auto" and image_type("auto", rgb) == "fluorescence"
-            and not getattr(args, "modality_said", False)):
+    if gray_auto(method, axes, shape) and not getattr(args, "modality_said", False):
         args.modality_said = True
-        say("  (--modality auto: grayscale, so run as fluorescence; for EM images give "
-            "--modality em, for gray brightfield --modality brightfield)")
+        say(f"  ({gray_auto_words('--modality {}'.format)})")
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:

@@ -328,6 +328,30 @@ def given_axes_notes(given: str, found: str, stated: bool, shape) -> list[str]:
     return notes
 
 
+def channel_hint(axes: str, shape, channels: int) -> str:
+    """'; its Z axis has 3: if it holds the channels, give axes='CYX'' for an image without a
+    channel axis that has an axis of ``channels`` (an H&E array read as ZYX had said only that
+    the axis was missing); a last axis of 3 or 4 (RGB, RGBA) as S, a planar RGBA moved last;
+    '' where no axis fits."""
+    shape = tuple(int(n) for n in shape)
+    last = len(axes) - 1
+    rgba = channels == 3  # an RGB network also takes RGBA (its alpha passed through)
+    fits = [i for i, n in enumerate(shape) if n == channels or (rgba and n == 4)]
+    i = next((i for i in fits if axes[i] not in "YX"), fits[-1] if fits else None)
+    if i is None or len(axes) < 3:
+        return ""
+    rest = [a for j, a in enumerate(axes) if j != i]
+    if axes[i] in "YX":  # a channel axis read as Y or X: the others are the image's planes
+        rest = list("TZYX"[-len(rest):])
+    if shape[i] == 4 or i == last:
+        what = "RGBA" if shape[i] == 4 else "RGB"
+        move = "" if i == last else f"move it last (np.moveaxis(image, {i}, -1)) and "
+        return (f"; its {axes[i]} axis has {shape[i]}: if it holds the {what} samples, {move}"
+                f"give axes={''.join(rest) + 'S'!r}")
+    return (f"; its {axes[i]} axis has {shape[i]}: if it holds the channels, give "
+            f"axes={''.join(rest[:i] + ['C'] + rest[i:])!r}")
+
+
 def size(axes: str, shape, letter: str) -> int:
     """The length of axis ``letter`` (1 when ``axes`` does not have it)."""
     return int(shape[axes.index(letter)]) if letter in axes else 1
@@ -405,8 +429,8 @@ class Layout:
         if channel is None and method.in_channels not in (None, 1):
             raise ValueError(
                 f"method {method.name!r} expects {method.in_channels} channels but axes={axes!r} "
-                "has no channel axis (C, or S for RGB)"
-            )
+                "has no channel axis (C, or S for RGB)" + channel_hint(axes, shape,
+                                                                       method.in_channels))
         # a model with a fixed channel count takes the channel axis whole; otherwise it loops
         if channel and method.in_channels not in (None, n_channels):
             if method.in_channels != 1:

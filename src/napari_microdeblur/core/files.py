@@ -256,8 +256,11 @@ def _as_written(result: DeblurResult, output) -> DeblurResult:
 
 
 def deblur_file(source, output, **options) -> DeblurResult:
-    """Blocking twin of iter_deblur_file: the DeblurResult, whose ``image`` is the written
-    file opened lazily (read from disk when used)."""
+    """Blocking twin of ``iter_deblur_file``: deblur the file ``source`` into ``output``
+    (TIFF/OME-TIFF; OME-Zarr for ``.zarr``; PNG of the input's 8 or 16 bits for one plane)
+    and return the DeblurResult, whose ``image`` is the written file opened lazily (read from
+    disk when used). Options: ``axes``, ``overwrite``, ``method`` and the keywords of
+    ``inference.deblur`` (see ``help(deblur)``)."""
     return drive(iter_deblur_file(source, output, **options))
 
 

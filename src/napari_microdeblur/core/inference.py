@@ -46,7 +46,7 @@ from .deblur_notes import (
     warnings_after_success,
 )
 from .devices import resolve_device
-from .image_settings import spec_for_image
+from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
 from .memory import check_result_fits
 from .method import (
     CLASSICAL_METHODS,
@@ -101,9 +101,8 @@ class Normalization:
     def apply(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "none":
             return x.astype(np.float32)
-        return ((x.astype(np.float32) - np.float32(self.offset)) / np.float32(self.scale)).astype(
-            np.float32
-        )
+        return ((x.astype(np.float32) - np.float32(self.offset))
+                / np.float32(self.scale)).astype(np.float32)
 
     def undo(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "none":
@@ -451,14 +450,16 @@ def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERA
 
 def iter_deblur(image, *, method, axes: str | None = None, normalization=None, out=None,
                 models=None, **options) -> Generator[DeblurProgress, None, DeblurResult]:
-    """``prepare_deblur(...).iter_run(out)`` with the options as keywords (see
-    ``split_options``). Every argument is checked when this is called, before any work;
-    ``out`` (and the memory an in-memory result needs) before the image is read.
-    ``models``: a ``checkpoint.ModelCache`` to take networks from; None: ``RECENT_MODELS``
-    (the last two networks stay loaded, so a loop over tiles loads its network once)."""
-    spec, tiling_spec = split_options(method, **options)
+    """Generator twin of ``deblur``, with its keywords (listed in ``help(deblur)``; the
+    ``split_options`` names): a ``DeblurProgress`` per tile, then returns the ``DeblurResult``
+    (``image``, ``method`` that ran, ``normalization``, ``tile`` ...; ``core.progress.drive``
+    runs it to the end and returns it). Every argument is checked when this is called, before
+    any work; ``out`` (and the memory an in-memory result needs) before the image is read."""
     image = image_array(image)
     check_image(image)
+    if "output_dtype" in options:  # np.float32 or the input's own dtype, as their names
+        options["output_dtype"] = output_dtype_word(options["output_dtype"], image.dtype)
+    spec, tiling_spec = split_options(method, **options)
     tiling_spec.check()
     # before the image is read (an automatic balance or PSF search can take a while)
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
@@ -470,6 +471,7 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
         models = RECENT_MODELS.on(tiling_spec.device)
     prepared = prepare_deblur(image, axes, spec, tiling_spec, normalization=normalization,
                               models=models)
+    note_gray_auto(spec, prepared.method.name, prepared.axes, prepared.shape)
     return prepared.iter_run(out)
 
 
@@ -485,19 +487,26 @@ def deblur(
     psf=_METHOD_DEFAULTS.psf, iterations: int | str = _METHOD_DEFAULTS.iterations,
     balance: float | str = _METHOD_DEFAULTS.balance,
     tv_weight: float = _METHOD_DEFAULTS.tv_weight, weights: str | None = _METHOD_DEFAULTS.weights,
-    output_dtype: str = _TILING_DEFAULTS.output_dtype,
+    output_dtype: str | np.dtype | type = _TILING_DEFAULTS.output_dtype,
     batch_size: int = _TILING_DEFAULTS.batch_size, precision: str = _METHOD_DEFAULTS.precision,
     noise_scale: float = _METHOD_DEFAULTS.noise_scale, normalization=None, out=None, models=None,
 ) -> np.ndarray:
-    """Blocking twin of ``iter_deblur``: the deblurred array (float32 in the input's units, or
-    the input's dtype with ``output_dtype='input'``) of ``image`` (numpy-like or CPU tensor).
+    """The deblurred array of ``image`` (numpy-like or CPU tensor), of its shape; blocking
+    twin of ``iter_deblur``, which takes the same keywords.
+
+    ``output_dtype='float32'`` (or ``np.float32``): float32 in the input's units but not its
+    range: deconvolution rings, so values can be negative or exceed what the input's dtype
+    holds (Wiener on uint8 EM gave -168..392; skimage's ``img_as_ubyte`` refuses it).
+    ``'input'`` (or the input's numpy dtype): rounded and clipped to the input's dtype.
 
     ``method``: a name ('auto', 'wiener', 'richardson_lucy', a bundled network such as
     'gran.em_v1'), a ``MethodSpec``, a ``Method`` or a network; the method keywords (``psf``,
     ``iterations``, ``balance``, ``tv_weight``, ``weights``, ``precision``, ``modality``,
-    ``noise_scale``) apply to a name, as ``MethodSpec`` fields. ``axes`` e.g. 'ZYX' (None:
-    guessed); ``tile``, ``overlap`` (None: the method's own), ``window``, ``batch_size``,
-    ``device``, ``output_dtype`` are ``TilingSpec`` fields. ``normalization``: a fixed
+    ``noise_scale``) apply to a name, as ``MethodSpec`` fields. 'auto' without a PSF runs the
+    network of ``modality`` ('em', 'fluorescence', 'brightfield'; 'auto': RGB brightfield,
+    grayscale fluorescence, with a DeblurNote: EM needs ``modality='em'``). ``axes`` e.g. 'ZYX'
+    (None: guessed); ``tile``, ``overlap`` (None: the method's own), ``window``,
+    ``batch_size``, ``device`` are ``TilingSpec`` fields. ``normalization``: a fixed
     ``Normalization`` (None: computed over the image); ``out``: a writable array to fill;
     ``models``: a ``checkpoint.ModelCache`` (None: ``RECENT_MODELS``)."""
     options = dict(modality=modality, tile=tile, overlap=overlap, window=window, device=device,
@@ -534,9 +543,8 @@ def _run(
     tile_now = options.tile
     planes = layout.planes
     while True:
-        plan = tiling.plan_tiles(
-            layout.spatial_shape, tile_now, options.overlap, size_divisor=method.size_divisor
-        )
+        plan = tiling.plan_tiles(layout.spatial_shape, tile_now, options.overlap,
+                                 size_divisor=method.size_divisor)
         total = len(plan) * len(planes)
         once = len(plan) > 1 and tiling.holds_plane(image, layout.spatial_shape, layout.channels)
         try:
@@ -572,17 +580,11 @@ def _run(
                 torch.cuda.empty_cache()
             tile_now = smaller  # start again with smaller tiles
     return DeblurResult(
-        image=out,
-        method=method.name,
-        axes=layout.axes,
-        normalization=norm,
+        image=out, method=method.name, axes=layout.axes, normalization=norm,
         # the tile grid's starts follow the divisor (a result's tile-grid overlay needs it)
         parameters=dict(method.parameters, **({"size_divisor": method.size_divisor}
                                               if method.size_divisor > 1 else {})),
-        tile=plan.tile,
-        overlap=plan.overlap,
-        device=str(options.device),
-    )
+        tile=plan.tile, overlap=plan.overlap, device=str(options.device))
 
 
 def _run_rgba(prepared: PreparedDeblur, out) -> Generator[DeblurProgress, None, DeblurResult]:
