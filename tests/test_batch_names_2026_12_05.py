@@ -101,7 +101,9 @@ def test_a_batch_counts_its_files_and_a_one_tile_file_has_no_bar(tmp_path, capsy
     assert "files:" not in capsys.readouterr().err
 
 
-def test_a_file_of_several_tiles_has_its_bar_named_by_its_folders(tmp_path, capsys):
+def test_a_file_of_several_tiles_has_its_bar_named_by_its_folders(tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # bars are drawn on terminals
     src, out = _tiles(tmp_path, size=96)
     assert main(["deblur", str(src), "-o", str(out), "-r", *WIENER, "--tile", "48",
                  "--overlap", "8"]) == 0

@@ -124,30 +124,37 @@ def _heading(path: str, axes: str, tile: int | None) -> str | None:
 def _several(paths: list[str], args) -> int:
     """One line (or JSON object, a list of one a line) per file, an error line per file that
     cannot be scored; exit 2 when any could not."""
+    from .cli_progress import RepeatedNotes
+
+    objects = []
+    with RepeatedNotes():  # a folder saved at 72 dpi: one line for it, not one per file
+        for path in paths:
+            objects.append(_file_object(path, args))
+    failed = sum("error" in o for o in objects)
+    if args.json:
+        print("[\n" + ",\n".join(json.dumps(o) for o in objects) + "\n]")
+    return EXIT_ERROR if failed else 0
+
+
+def _file_object(path: str, args) -> dict:
+    """One file of several: its --json object, its line printed (or its error line)."""
     import numpy as np
 
     from .cli_words import error_words
 
-    objects, failed = [], 0
-    for path in paths:
-        try:
-            scores, axes, structure = _scores(path, args)
-        except (ValueError, TypeError, OSError, RuntimeError) as error:  # as info's files
-            failed += 1
-            why = first_line(error_words(error, args))
-            if shown_path(path) not in why and str(path) not in why:  # io's messages name it
-                why = f"{shown_path(path)}: {why}"
-            print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
-            objects.append({"file": path, "error": why})
-            continue
-        objects.append({"file": path, **_json_object(scores, axes, args, structure)})
-        if not args.json:
-            said = (_said(scores, structure) if np.ndim(scores) == 0
-                    else f"focus scores {_one_line(scores)} ({axes}){_blank_note(structure)}")
-            print(f"{path}: {said}", flush=True)
-    if args.json:
-        print("[\n" + ",\n".join(json.dumps(o) for o in objects) + "\n]")
-    return EXIT_ERROR if failed else 0
+    try:
+        scores, axes, structure = _scores(path, args)
+    except (ValueError, TypeError, OSError, RuntimeError) as error:  # as info's files
+        why = first_line(error_words(error, args))
+        if shown_path(path) not in why and str(path) not in why:  # io's messages name it
+            why = f"{shown_path(path)}: {why}"
+        print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
+        return {"file": path, "error": why}
+    if not args.json:
+        said = (_said(scores, structure) if np.ndim(scores) == 0
+                else f"focus scores {_one_line(scores)} ({axes}){_blank_note(structure)}")
+        print(f"{path}: {said}", flush=True)
+    return {"file": path, **_json_object(scores, axes, args, structure)}
 
 
 def add_focus_command(sub) -> None:

@@ -389,27 +389,29 @@ def _expanded(files: list[str]) -> list[str]:
 
 
 def cmd_info(args) -> int:
+    from .cli_progress import RepeatedNotes
     from .cli_words import error_words
 
     found = []
-    for path in _expanded(args.files):
-        try:
-            info = describe(path)
-        except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
-            why = first_line(error_words(error, args))
-            if shown_path(path) not in why and str(path) not in why:  # io's messages name it
-                why = f"{shown_path(path)}: {why}"
-            print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
-            info = {"file": path, "error": why}
-        if args.command and "error" not in info:
+    with RepeatedNotes():  # a folder of 72-dpi files: that line once, then a count
+        for path in _expanded(args.files):
             try:
-                info["command"] = rerun_command(info)
-            except ValueError as error:
-                print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
-                info = {"file": path, "error": str(error)}
-        found.append(info)
-        if not args.json and "error" not in info:  # --command: the command only
-            print(info["command"] if args.command else text_block(info), flush=True)
+                info = describe(path)
+            except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
+                why = first_line(error_words(error, args))
+                if shown_path(path) not in why and str(path) not in why:  # io's messages name it
+                    why = f"{shown_path(path)}: {why}"
+                print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
+                info = {"file": path, "error": why}
+            if args.command and "error" not in info:
+                try:
+                    info["command"] = rerun_command(info)
+                except ValueError as error:
+                    print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
+                    info = {"file": path, "error": str(error)}
+            found.append(info)
+            if not args.json and "error" not in info:  # --command: the command only
+                print(info["command"] if args.command else text_block(info), flush=True)
     if args.json:  # one object, or a list of one a line (a million files: grep, jq)
         lines = [json.dumps(info, default=str) for info in found]
         print(lines[0] if len(lines) == 1 else "[\n" + ",\n".join(lines) + "\n]")

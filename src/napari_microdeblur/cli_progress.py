@@ -1,9 +1,13 @@
 """The command line's progress on stderr (tqdm): a file's tiles, a batch's files, and the
-lines printed while bars are shown (above them, not through them)."""
+lines printed while bars are shown (above them, not through them); bars on a terminal only (a
+log file got every redraw of a watch's tile bar). A batch's notes repeated for every file
+(``RepeatedNotes``) are said for its first file and counted at its end."""
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 
 
 def say(text: str, stream=None) -> None:
@@ -32,8 +36,9 @@ class ProgressBar:
             self.before += 1
             return
         if self.bar is None:
+            # disable=None: no bar where stderr is not a terminal (a log file, a pipe)
             self.bar = tqdm(total=record.total, unit=self.unit, desc=self.label or None,
-                            file=sys.stderr, leave=False, initial=self.before)
+                            file=sys.stderr, leave=False, initial=self.before, disable=None)
         self.bar.total = max(self.bar.total or 0, record.total)
         self.bar.update(1)
 
@@ -54,6 +59,8 @@ class FilesBar:
     def __init__(self, total: int, *, quiet: bool):
         from tqdm import tqdm
 
+        # the bar lasts as long as the batch: so do its notes said once (``RepeatedNotes``)
+        self.notes = RepeatedNotes().__enter__()
         self.bar = None if quiet else tqdm(total=total, unit="file", desc="files",
                                            file=sys.stderr, dynamic_ncols=True, disable=None)
 
@@ -71,3 +78,50 @@ class FilesBar:
             self.bar.leave = self.bar.n > 0  # a batch refused before any file: no bar left
             self.bar.close()
             self.bar = None
+        self.notes.__exit__(None, None, None)
+
+
+#: ``core.pixel_units``' note on a file's print resolution ('a01.tif: resolution 72 pixels
+#: per inch ignored: ...'): the same for every file an image editor saved (13 lines a folder)
+_PRINT_RESOLUTION = re.compile(r"resolution \S+ pixels per \w+ ignored: a print resolution")
+
+
+class RepeatedNotes:
+    """While open (``with``, or a batch's ``FilesBar``), the command line's notes that each
+    file of a batch repeats word for word but for its name (a print resolution ignored) are
+    said for the first file only, and once more on closing with how many other files had
+    them; other warnings pass as they are. Closing twice is closing once."""
+
+    def __init__(self):
+        self.shown = None  # the showwarning of before, while open
+        self.seen: dict[str, list] = {}  # the words after the name -> [first file, others]
+
+    def __enter__(self) -> RepeatedNotes:
+        self.shown, warnings.showwarning = warnings.showwarning, self._show
+        return self
+
+    def _show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        found = _PRINT_RESOLUTION.search(text)
+        if found is None:
+            self.shown(message, category, filename, lineno, file, line)
+            return
+        words = text[found.start():]
+        seen = self.seen.get(words)
+        if seen is not None:
+            seen[1] += 1
+            return
+        self.seen[words] = [text[:found.start()].rstrip(": ") or "the first file", 0]
+        self.shown(message, category, filename, lineno, file, line)
+
+    def __exit__(self, *exc) -> None:
+        if self.shown is None:
+            return
+        if warnings.showwarning == self._show:  # not if another has been put in since
+            warnings.showwarning = self.shown
+        self.shown = None
+        for words, (first, others) in self.seen.items():
+            if others:
+                said = words.split(": a print resolution")[0]
+                say(f"microdeblur: warning: {said} for {others} more file"
+                    f"{'s' * (others > 1)} too (said above for {first})", sys.stderr)

@@ -19,6 +19,7 @@ done (it holds the result in memory, as the dock does)."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -54,8 +55,9 @@ def add_focus_options(p) -> None:
                    "is one for all). Units of background noise only are never "
                    "deblurred; the output's record lists what was")
     p.add_argument("--focus-unit", choices=FOCUS_UNITS,
-                   help="with --focus-below: score and deblur whole slices (default; needs a "
-                   "stack) or square tiles of each plane")
+                   help="with --focus-below: score and deblur whole slices (default; a "
+                   "single-plane file is its one slice: deblurred below T, else written "
+                   "unchanged, as `watch --once` decides) or square tiles of each plane")
     p.add_argument("--focus-tile", type=int, metavar="N",
                    help="with --focus-unit tile: the tile side in px (default: the largest of "
                    "256, 128, 64, 32 that cuts the shorter side of a plane into 4 or more)")
@@ -131,20 +133,46 @@ def unit_scores(image, axes: str, tile: int | None) -> tuple[np.ndarray, np.ndar
 
 
 def _unit_tile(args, source: Path, axes: str, shape) -> int | None:
-    """The focus tile (None for slices); a single plane with slices refused in one line."""
+    """The focus tile (None for slices); a single plane is its one slice
+    (``_plane_as_slice``)."""
     from .core.axes import loop_axes
 
     if args.focus_unit != "tile":
         if not loop_axes(axes, "YXS"):
-            raise UserError(f"{source.name} is a single plane ({axes}): --focus-unit slice has "
-                            "no slices to choose from; give --focus-unit tile to deblur its "
-                            "soft tiles")
+            _plane_as_slice(args, source, axes)
         return None
     if args.focus_tile is not None:
         return int(args.focus_tile)
     from .core.focus_defaults import auto_focus_tile
 
     return auto_focus_tile(shape[axes.index("Y")], shape[axes.index("X")])
+
+
+def _plane_as_slice(args, source: Path, axes: str) -> None:
+    """A single plane under --focus-unit slice is the one slice: deblurred when its score is
+    below T, else written unchanged, as `watch --once` decides a file (a folder of one field
+    per file stopped at its first file). Said once a run; auto is refused: half the median of
+    one score is never above it."""
+    if args.focus_below == "auto":
+        raise UserError(f"{source.name} is a single plane ({axes}): --focus-below auto is half "
+                        "the median score of a file's own slices, which one plane is never "
+                        "below; give a number (calibrate it with `microdeblur focus` or "
+                        "`microdeblur watch --calibrate`) or --focus-unit tile to deblur its "
+                        "soft tiles")
+    if getattr(args, "plane_as_slice_said", False) or args.quiet:
+        return
+    args.plane_as_slice_said = True  # args is this run's: once a run, however many files
+    say(f"microdeblur: single-plane files ({source.name} first) have no slices: each is scored "
+        f"whole, deblurred when below {args.focus_below:g}, else written unchanged, as "
+        "`microdeblur watch --once` decides; --focus-unit tile deblurs their soft tiles",
+        sys.stderr)
+
+
+def unit_word(result) -> str:
+    """What one unit of ``result`` is: 'slice', 'tile', or 'plane' (a single-plane file)."""
+    if result.focus_tile is not None:
+        return "tile"
+    return "plane" if np.ndim(result.scores) == 0 else "slice"
 
 
 def deblur_soft(source: Path, output: Path, args, models=None) -> str:
@@ -235,9 +263,8 @@ def soft_line(output: Path, result, kept, given, seconds: float) -> str:
     """'OUT: 2 of 34 slices below 0.00115 (auto: ...) deblurred with M (cpu), 32 unchanged
     (1 without structure, never deblurred), in 4.2 s'."""
     total, done = int(result.scores.size), len(result.selected)
-    unit = "slice" if result.focus_tile is None else "tile"
-    unit += "s" * (total != 1) + ("" if result.focus_tile is None
-                                  else f" ({result.focus_tile} px)")
+    unit = unit_word(result) + "s" * (total != 1) + ("" if result.focus_tile is None
+                                                     else f" ({result.focus_tile} px)")
     line = (f"{output}: {done} of {total} {unit} {below_words(result, given)} deblurred with "
             f"{result.method} ({result.device}), {total - done} unchanged")
     blank = int(np.size(kept) - np.count_nonzero(kept))
@@ -268,8 +295,8 @@ def focus_entry(result, kept, given) -> dict:
     watch's (the softest score with structure, where the threshold came from, the decision)."""
     kept = np.asarray(kept, dtype=bool)
     finite = result.scores[kept & np.isfinite(result.scores)]
-    unit = "slice" if result.focus_tile is None else "tile"
     total, done = int(result.scores.size), len(result.selected)
+    units = unit_word(result) + "s" * (total != 1)
     per_channel = isinstance(result.threshold, tuple)
     return {
         "score": float(finite.min()) if finite.size else None,
@@ -277,9 +304,9 @@ def focus_entry(result, kept, given) -> dict:
         "threshold": ([float(f"{t:.6g}") for t in result.threshold] if per_channel
                       else float(result.threshold)),
         "threshold_from": {"option": threshold_origin(result, given)},
-        "decision": (f"{done} of {total} {unit}s deblurred (below their channel's threshold: "
+        "decision": (f"{done} of {total} {units} deblurred (below their channel's threshold: "
                      f"{channel_counts(result)})" if per_channel else
-                     f"{done} of {total} {unit}s deblurred (below the threshold)")
+                     f"{done} of {total} {units} deblurred (below the threshold)")
                     + f", {total - done} unchanged",
         "mode": result.mode, "score_axes": result.unit_axes,
         "focus_tile": result.focus_tile, "halo": int(result.halo),

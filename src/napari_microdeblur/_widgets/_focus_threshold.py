@@ -352,6 +352,7 @@ class ThresholdMixin:
         offset = f" less camera offset {self.camera_offset:g}" if self.camera_offset else ""
         settings = (self.unit, tile, self.camera_offset)  # as scored, for the Score to compare
         axis = same_channels(good, axes, layer, layer_axes)
+        unit = "tile" if tile else "slice"  # what was scored, for the words said of it
 
         def job():
             scores = np.asarray((yield from structure_of(gen, 0)))
@@ -362,7 +363,7 @@ class ThresholdMixin:
             # fell below it)
             kept = scores[structure]
             if kept.size == 0:
-                raise ValueError(f"no tile of {good.name!r} holds structure above its "
+                raise ValueError(f"no {unit} of {good.name!r} holds structure above its "
                                  "background noise; calibrate on an in-focus layer with content")
             channels = None if axis is None else tuple(calibrated_thresholds(
                 scores, structure, axis, lambda k: calibrate_threshold(k, percentile=percentile),
@@ -382,7 +383,7 @@ class ThresholdMixin:
                 self.update_threshold_view()
             what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
                 counted(n, "slice score")
-            left = f", {counted(blank, 'background tile')} left out" if blank else ""
+            left = f", {counted(blank, 'background ' + unit)} left out" if blank else ""
             said = (f"thresholds per channel ({listed(channels)})" if channels is not None
                     else f"threshold {threshold:.4g}")
             self.status_label.setText(
