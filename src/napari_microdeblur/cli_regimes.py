@@ -14,7 +14,8 @@ from pathlib import Path
 from .cli import UserError
 from .core.shown import shown_path
 
-#: loss term -> its option; the defaults are each regime's paper weights
+#: loss term -> its option; each regime's defaults say where they come from (a paper or ours:
+#: ``Regime.loss_weight_sources``)
 LOSS_WEIGHT_OPTIONS = {
     "content": "--content-weight",
     "adversarial": "--adv-weight",
@@ -55,13 +56,12 @@ def regimes_epilog() -> str:
     """The regimes, the paper each follows and their default loss weights (for --help)."""
     from .core.training import get_regime, list_regimes
 
-    lines = ["regimes (--regime), the paper each follows and its default loss weights:"]
+    lines = [textwrap.fill("regimes (--regime), the paper each follows, and its default loss "
+                           "weights with where each comes from (a paper, or ours):", 88)]
     for name in list_regimes():
         regime = get_regime(name)
-        weights = ", ".join(f"{LOSS_WEIGHT_OPTIONS.get(t, t)} {w:g}"
-                            for t, w in regime.loss_weights.items())
         needs = " ".join(f"{o} IMAGES" for o in SOURCE_OPTIONS.get(name, {}).values())
-        text = (f"{name}: {regime.summary}. Weights: {weights}."
+        text = (f"{name}: {regime.summary}. Default weights: {_weight_sources(regime)}."
                 + (f" Needs {needs}." if needs else "")
                 + f" Keeps the {regime.checkpoint_criterion.split(' (')[0]} checkpoint.")
         lines.append(textwrap.fill(text, 88, initial_indent="  ", subsequent_indent="    ",
@@ -69,8 +69,42 @@ def regimes_epilog() -> str:
     lines.append(textwrap.fill("The perceptual loss uses VGG-19 with --vgg-weights (ImageNet "
                                "weights are not downloaded), else offline microscopy features "
                                "(--perceptual microscopy, the default); --perceptual none "
-                               "leaves it out and a note says so.", 88))
+                               "leaves it out and a note says so. supervised's perceptual "
+                               "weight is 0: --perceptual microscopy needs --perceptual-weight "
+                               "W there.", 88))
     return "\n".join(lines)
+
+
+def _weight_sources(regime) -> str:
+    """The regime's default weights, each group followed by where it comes from: --help said
+    "the regime's paper" of weights the paper does not give (gran_gan's, psf_cyclegan's
+    priors)."""
+    groups: list[tuple[str, list[str]]] = []
+    for term, weight in regime.loss_weights.items():
+        text = f"{LOSS_WEIGHT_OPTIONS.get(term, term)} {weight:g}"
+        source = regime.loss_weight_sources.get(term, "the paper's")
+        if groups and groups[-1][0] == source:
+            groups[-1][1].append(text)
+        else:
+            groups.append((source, [text]))
+    words = []
+    for source, texts in groups:
+        fixed = [t.split()[0] for t in texts if not t.startswith("--")]
+        no_option = f"; {' and '.join(fixed)} {'have' if fixed[1:] else 'has'} no option"
+        words.append(f"{', '.join(texts)} ({source}{no_option if fixed else ''})")
+    return "; ".join(words)
+
+
+def _weight_help(term: str) -> str:
+    """An option's help: its default in each regime that has the term."""
+    from .core.training import get_regime, list_regimes
+
+    users = [r for r in list_regimes() if term in get_regime(r).loss_weights]
+    defaults = ", ".join(f"{r} {get_regime(r).loss_weights[term]:g}" for r in users)
+    many = len(users) > 1
+    return (f"weight of the {'PSF sparsity' if term == 'psf' else term} loss term "
+            f"(default{'s' if many else ''}: {defaults}; where {'each' if many else 'it'} "
+            "comes from, a paper or ours: see the regimes below)")
 
 
 def _perceptual_default() -> str:
@@ -89,8 +123,8 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    "otherwise); multiscale sums L1 over the network's scales, or over 2x-pooled "
                    "copies of the output of a one-scale network; psf_cyclegan has none")
     for term, option in LOSS_WEIGHT_OPTIONS.items():
-        p.add_argument(option, type=float, metavar="W", help=TERM_HELP.get(
-            term, f"weight of the {term} loss term (default: the regime's paper)"))
+        p.add_argument(option, type=float, metavar="W",
+                       help=TERM_HELP.get(term) or _weight_help(term))
     p.add_argument("--unlabelled", metavar="IMAGES", action=OneSpec,
                    help="sgpn: blurry images without sharp partners")
     p.add_argument("--unpaired-blurry", metavar="IMAGES", action=OneSpec,
@@ -150,6 +184,7 @@ def check_regime_options(args) -> None:
                         "not downloaded) or --perceptual microscopy")
     if args.perceptual is not None and "perceptual" not in regime.loss_weights:
         raise UserError(f"--perceptual: the {args.regime} regime has no perceptual loss")
+    _check_perceptual_runs(args, regime)
     if args.loss is not None and "content" not in regime.loss_weights:
         # psf_cyclegan's cycle loss is L1 by its paper: --loss was taken and not used
         raise UserError(f"--loss: the {args.regime} regime has no content loss; leave out "
@@ -162,6 +197,23 @@ def check_regime_options(args) -> None:
             raise UserError(f"{option} is for the regime psf_cyclegan, not {args.regime!r}")
     if args.export_psf:
         _check_psf_output(args.export_psf, args.overwrite, _image_specs(args))
+
+
+def _check_perceptual_runs(args, regime) -> None:
+    """--perceptual names the features of a term that runs: it was accepted and did nothing
+    beside --vgg-weights (VGG-19 is used) or where the weight is 0 (supervised's default)."""
+    if args.perceptual is None:
+        return
+    if args.vgg_weights is not None:
+        raise UserError(f"--perceptual {args.perceptual}: with --vgg-weights the perceptual "
+                        "loss uses VGG-19; leave out --perceptual")
+    weight = (regime.loss_weights["perceptual"] if args.perceptual_weight is None
+              else args.perceptual_weight)
+    if args.perceptual == "microscopy" and weight == 0:
+        given = "by default" if args.perceptual_weight is None else "as given"
+        raise UserError(f"--perceptual microscopy: the {args.regime} regime's perceptual weight "
+                        f"is 0 {given}, so the term would not run; add --perceptual-weight W "
+                        "(W > 0), or leave out --perceptual")
 
 
 def _image_specs(args) -> list[str]:
@@ -436,3 +488,78 @@ def card_data(args, train, degradation: str, extra: dict,
     if train is extra.get("unpaired_sharp"):  # z-stacks: no validation set
         return "; ".join(sets), degradation
     return "; ".join([*sets, f"validation: {validated_on}"]), "unknown (unpaired images)"
+
+
+def say_trained(args, out: Path, result, validated_on: str, untrained: str = "") -> int:
+    """The notes of the run's end and its closing line (``untrained``: why the network was
+    not trained, said instead of advice that would not help)."""
+    from .core.training import get_regime
+    from .core.training.regimes.base import KEEP_LAST
+
+    for note in result.notes:  # e.g. the perceptual loss left out without VGG weights
+        print(f"note: {note}", file=sys.stderr)
+    metrics = result.best_metrics or {}
+    criterion = get_regime(args.regime).checkpoint_criterion
+    kept = criterion.split(" (")[0]
+    if criterion == KEEP_LAST and args.checkpoint_dir:  # its best.safetensors is no best
+        kept += (f" checkpoint ({shown_path(Path(args.checkpoint_dir) / 'best.safetensors')} "
+                 "is that last validated step too)")
+    else:
+        kept += " checkpoint"
+    psnr, start = (metrics.get("val_psnr", float("nan")),
+                   result.baseline.get("val_psnr", float("nan")))
+    more = "--minutes" if result.stopped == "time_limit" else "--steps"  # the bound it hit
+    # a kept checkpoint that scores below the blurry input itself is no result to trust
+    worse = (": below the input, these weights make the validation images worse"
+             if psnr < start else "")
+    starting = starting_kept(args, result)
+    if untrained:
+        worse = f"; {untrained}"
+    elif starting:  # step 0 kept: "trained" weights that no step changed
+        kept += f"; {STARTING_KEPT}"
+        worse += f"; {starting}"
+    elif worse:
+        worse += f" (more {more}, a lower --lr or more images)"
+    # psf_cyclegan's validation is no test of the blur it learns: said what it is on
+    on = f" on {validated_on}" if validated_on else ""
+    # a run with no validation (3D psf_cyclegan trains on unpaired stacks alone) printed
+    # "validation PSNR nan dB (input nan dB)"
+    scored = (f"validation PSNR {psnr:.2f} dB (input {start:.2f} dB){on}{worse}"
+              if math.isfinite(psnr) else "no validation images (nothing to score)")
+    timed = (f" (the --minutes {args.minutes:g} limit, before --steps {args.steps})"
+             if result.stopped == "time_limit" else "")
+    print(f"{out}: {args.arch}, {args.regime}, {result.steps_done} steps in "
+          f"{result.seconds / 60:.1f} min{timed}, kept the {kept}; {scored}")
+    return 0
+
+
+#: what the closing line says when the kept checkpoint is step 0 (the card's words too,
+#: ``core.training.checkpoints.starting_weights_kept``)
+STARTING_KEPT = "no step beat the starting weights (step 0): these are the starting weights"
+
+
+def starting_kept(args, result) -> str:
+    """'' unless the kept checkpoint is the run's step 0 (validated): then what those weights
+    are and what to change. Trained from scratch, they are the random initial weights."""
+    metrics = result.best_metrics or {}
+    if "val_psnr" not in metrics or int(metrics.get("step", -1)) != 0:
+        return ""
+    more = ("more --minutes (or --steps)" if result.stopped == "time_limit"
+            else "more --steps (or --minutes)")
+    if args.weights:
+        return (f"the weights of --weights {args.weights}, unchanged: give {more}, a lower "
+                "--lr or more images")
+    # a tiny network trained from scratch may never beat the input (walkthrough: 20 steps of
+    # a 4-channel c2f_unet kept its random weights, 10.98 dB against the input's 28.29 dB)
+    larger = f", a larger --config than {args.config}" if args.config else ""
+    return f"untrained (random) weights: give {more}{larger}, a lower --lr or more images"
+
+
+def note_starting_kept(out: Path, words: str) -> None:
+    """Add to the card of ``out`` what the kept step-0 weights are and what to change (the
+    core's card says no step beat them; the options to change are the CLI's)."""
+    from .core.checkpoint import load_model, save_weights
+
+    model, card = load_model(out)
+    description = f"{card.description}; {words}" if card.description else words
+    save_weights(model, out, card.model_copy(update={"description": description}))

@@ -245,36 +245,10 @@ def cmd_train(args) -> int:
             mark_stopped(out, f"stopped by --minutes {args.minutes:g} at step "
                               f"{result.steps_done} of {args.steps}")
         untrained = cli_regimes.finish_psf_run(args, out, ckdir, scratch, model, result)
-    return _say_trained(args, out, result, validated_on, untrained)
-
-
-def _say_trained(args, out: Path, result, validated_on: str, untrained: str = "") -> int:
-    """The notes of the run's end and its closing line (``untrained``: why the network was
-    not trained, said instead of advice that would not help)."""
-    from .core import training
-
-    for note in result.notes:  # e.g. the perceptual loss left out without VGG weights
-        print(f"note: {note}", file=sys.stderr)
-    metrics = result.best_metrics or {}
-    kept = training.get_regime(args.regime).checkpoint_criterion.split(" (")[0]
-    psnr, start = (metrics.get("val_psnr", float("nan")),
-                   result.baseline.get("val_psnr", float("nan")))
-    # a kept checkpoint that scores below the blurry input itself is no result to trust
-    more = "--minutes" if result.stopped == "time_limit" else "--steps"  # the bound it hit
-    worse = (": below the input, these weights make the validation images worse (more "
-             f"{more}, a lower --lr or more images)" if psnr < start else "")
-    worse = f"; {untrained}" if untrained else worse
-    # psf_cyclegan's validation is no test of the blur it learns: said what it is on
-    on = f" on {validated_on}" if validated_on else ""
-    # a run with no validation (3D psf_cyclegan trains on unpaired stacks alone) printed
-    # "validation PSNR nan dB (input nan dB)"
-    scored = (f"validation PSNR {psnr:.2f} dB (input {start:.2f} dB){on}{worse}"
-              if math.isfinite(psnr) else "no validation images (nothing to score)")
-    timed = (f" (the --minutes {args.minutes:g} limit, before --steps {args.steps})"
-             if result.stopped == "time_limit" else "")
-    print(f"{out}: {args.arch}, {args.regime}, {result.steps_done} steps in "
-          f"{result.seconds / 60:.1f} min{timed}, kept the {kept} checkpoint; {scored}")
-    return 0
+        starting = cli_regimes.starting_kept(args, result)
+        if starting and not untrained:  # what the kept step-0 weights are, in the card too
+            cli_regimes.note_starting_kept(out, starting)
+    return cli_regimes.say_trained(args, out, result, validated_on, untrained)
 
 
 def _finetune_fields(args, sizes: list | None = None) -> list:
@@ -513,8 +487,10 @@ def add_training_commands(sub) -> None:
                    "%(default)s)")
     p.add_argument("--license", help="SPDX licence of the training data (default unknown; with "
                    "--weights, the starting weights' licence, combined with this one)")
-    p.add_argument("--checkpoint-dir", help="keep the run's best/last .safetensors and last.pt "
-                   "here (a new or empty folder; default: a temporary one)")
+    p.add_argument("--checkpoint-dir", help="keep the run's kept checkpoint best.safetensors "
+                   "(supervised: the best validation PSNR; the adversarial regimes: the last "
+                   "validated step), last.safetensors and last.pt here (a new or empty folder; "
+                   "default: a temporary one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --checkpoint-dir from its last checkpoint (the "
                    "same options; --steps may be raised)")

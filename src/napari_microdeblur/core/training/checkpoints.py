@@ -37,6 +37,7 @@ __all__ = [
     "load_training_checkpoint",
     "read_checkpoint_info",
     "save_atomically",
+    "starting_weights_kept",
     "temporary_checkpoint_dir",
     "unreadable_reason",
     "write_best",
@@ -185,6 +186,7 @@ def write_best(
     metrics: Mapping[str, Any],
     config,
     train,
+    baseline: Mapping[str, Any] | None = None,
 ) -> None:
     """``best.pt`` and, for registry-built models, ``best.safetensors`` (see
     :func:`write_weights`)."""
@@ -192,7 +194,8 @@ def write_best(
         {"model": dict(state), "metrics": dict(metrics), "regime": config.regime},
         directory / "best.pt",
     )
-    write_weights(directory / "best.safetensors", model, state, metrics, config, train)
+    write_weights(directory / "best.safetensors", model, state, metrics, config, train,
+                  baseline)
 
 
 def write_weights(
@@ -202,10 +205,13 @@ def write_weights(
     metrics: Mapping[str, Any],
     config,
     train,
+    baseline: Mapping[str, Any] | None = None,
 ) -> None:
     """``state`` as a ``.safetensors`` file whose card holds the training data and
     degradation of ``train``, the metrics, ``config`` and how the regime chose the kept
-    weights; nothing for models the registry did not build (they have no card)."""
+    weights; nothing for models the registry did not build (they have no card).
+    ``baseline``: the unprocessed input's validation figures (its PSNR is written beside the
+    weights' as ``val_psnr_input``)."""
     if not getattr(model, "arch_name", None):
         return
     copy_on_cpu = copy.deepcopy(model).to("cpu")
@@ -219,11 +225,25 @@ def write_weights(
                      "checkpoint_kept": get_regime(config.regime).checkpoint_criterion},
     }
     card["metrics"] = {**config.card.get("metrics", {}), **_card_metrics(metrics)}
+    start = (baseline or {}).get("val_psnr")
+    if "val_psnr" in card["metrics"] and isinstance(start, (int, float)) \
+            and math.isfinite(start):
+        # the closing line compared the weights with the input; the card showed their PSNR
+        # alone, so info and the docks could not say they make images worse
+        card["metrics"]["val_psnr_input"] = float(start)
     if metrics.get("step") == 0 and card.get("description"):
         # the card said "fine-tuned for at most N steps" of weights no step had changed
-        card["description"] += ("; kept the starting weights (no trained step beat them by "
-                                f"{getattr(config, 'min_gain_db', 0) or 0:g} dB on validation)")
+        card["description"] += starting_weights_kept(getattr(config, "min_gain_db", 0) or 0)
     save_weights(copy_on_cpu, path, card)
+
+
+def starting_weights_kept(min_gain_db: float = 0.0) -> str:
+    """What a card's description adds when the kept checkpoint is step 0 (no step beat the
+    weights the run started from: random ones, for a network trained from scratch)."""
+    if min_gain_db > 0:  # fine-tuning's margin: a smaller gain did not count
+        return ("; kept the starting weights (no trained step beat them by "
+                f"{min_gain_db:g} dB on validation)")
+    return "; no step beat the starting weights (step 0): these are the starting weights"
 
 
 def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:

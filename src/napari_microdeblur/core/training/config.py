@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..job_defaults import TRAIN_LR, TRAIN_STEPS  # noqa: F401 (re-exported)
 from .regimes import get_regime
+from .regimes.base import KEEP_LAST
 
 __all__ = ["AMP_MODES", "LOSSES", "PSF_WARMUP_SHARE", "SCHEDULES", "TrainingConfig"]
 
@@ -288,10 +289,22 @@ class TrainingConfig(BaseModel):
 
     def for_card(self) -> dict[str, Any]:
         """The config as the model card keeps it: without this machine's files and folders,
-        and with the loss weights the run used (``loss_weights`` holds only the overrides)."""
+        with the loss weights the run used (``loss_weights`` holds only the overrides), and
+        what ran rather than the unused defaults: ``loss`` None for a regime without a content
+        loss, ``restore_best`` False where the regime keeps the last step, and
+        ``perceptual_features`` ('vgg19' with VGG weights) only when the term ran."""
         card = self.model_dump(mode="json", exclude={"card", "checkpoint_dir", "vgg_weights"})
         used = self.weights()
         if "perceptual" in used and self.vgg_weights is None and self.perceptual_features == "none":
             used["perceptual"] = 0.0  # left out without features (setup._perceptual)
         card["loss_weights_used"] = used
+        regime = get_regime(self.regime)
+        if "content" not in regime.loss_weights:  # psf_cyclegan: "l1" was never used
+            card["loss"] = None
+        if regime.checkpoint_criterion == KEEP_LAST:  # the kept weights are the last ones
+            card["restore_best"] = False
+        card.pop("perceptual_features")
+        if used.get("perceptual", 0) > 0:
+            card["perceptual_features"] = ("vgg19" if self.vgg_weights is not None
+                                           else self.perceptual_features)
         return card

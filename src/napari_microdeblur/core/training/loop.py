@@ -318,7 +318,7 @@ class Trainer:
         validated_now = self.last_val.get("step") == self.step
         write_weights(ckdir / "last.safetensors", self.model, cpu_state(self.model),
                       self.last_val if validated_now else {"step": self.step}, self.config,
-                      self.setup.train)
+                      self.setup.train, self.baseline)
 
     def write_best(self) -> None:
         if self.setup.checkpoint_dir is None:
@@ -326,7 +326,7 @@ class Trainer:
         state = self.best_state if self.best_state is not None else cpu_state(self.model)
         metrics = self.best_metrics or {"step": self.step}
         write_best_files(self.setup.checkpoint_dir, self.model, state, metrics, self.config,
-                         self.setup.train)
+                         self.setup.train, self.baseline)
 
 
 # ----------------------------------------------------------------------------- the generator

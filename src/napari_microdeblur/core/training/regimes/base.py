@@ -40,6 +40,9 @@ class Regime(ABC):
     summary: ClassVar[str]
     #: the loss terms and their default weights (``loss_weights=`` overrides single terms)
     loss_weights: ClassVar[Mapping[str, float]]
+    #: where each default weight comes from, in words ("the paper's", another paper's, or
+    #: "ours"): ``--help`` says it beside the weight (a term not named: the regime's paper)
+    loss_weight_sources: ClassVar[Mapping[str, str]] = {}
     #: whether the regime trains a discriminator (``discriminator=`` overrides its config)
     adversarial: ClassVar[bool] = False
     #: extra image sets the regime can use besides the pairs: "unpaired", "unpaired_sharp"

@@ -104,6 +104,9 @@ class PsfCycleGan(Regime):
     # with 0.1, 9 % and 0.99 after 500
     loss_weights = {"adversarial": 1.0, "cycle": 3.0, "psf": 0.01, "psf_roughness": 0.1,
                     "psf_centre": 1.0, "psf_spectrum": 10.0}
+    loss_weight_sources = {"adversarial": "the paper's", "cycle": "the paper's lambda_1",
+                           "psf": "the paper's lambda_2", "psf_roughness": "ours",
+                           "psf_centre": "ours", "psf_spectrum": "ours"}
     adversarial = True
     learns_psf = True
     trains_volumes = True

@@ -25,6 +25,9 @@ class GranGan(Regime):
     # realistic single image super-resolution using a generative adversarial network", 2017)
     # and SGPN's 0.02 perceptual weight
     loss_weights = {"content": 1.0, "adversarial": 1e-3, "perceptual": 0.02}
+    loss_weight_sources = {"content": "ours: the paper gives no weights",
+                           "adversarial": "SRGAN's, Ledig et al. 2017",
+                           "perceptual": "SGPN's, Cheng et al."}
     adversarial = True
 
     def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module:

@@ -27,6 +27,7 @@ class SemiSupervised(Regime):
     summary = ("pairs + unlabelled blurry images, LSGAN + unsupervised consistency "
                "(SGPN, Cheng et al.)")
     loss_weights = {"content": 1.0, "adversarial": 0.1, "unsupervised": 0.01, "perceptual": 0.02}
+    loss_weight_sources = dict.fromkeys(loss_weights, "the paper's, Sec. 4.1")
     adversarial = True
     extra_sources = ("unpaired",)
     required_sources = ("unpaired",)
