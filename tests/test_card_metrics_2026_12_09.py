@@ -271,3 +271,47 @@ def test_microdeblur_finetune_records_the_files_pixel_size(tmp_path):
                  "--patch", "32", "--batch", "2", "--device", "cpu", "-q",
                  "--min-gain", "0"]) == 0
     assert abs(read_card(out).metrics["pixel_size_um"] - 0.25) < 1e-6
+
+
+def test_weights_below_the_input_on_their_validation_are_warned_of(tmp_path):
+    """`train` cards now record the input's validation PSNR beside the network's; weights
+    scoring below it (11.44 against 28.29 dB in a walkthrough) ran without a word."""
+    from napari_microdeblur.core.files import card_below_input_note, deblur_file
+
+    assert card_below_input_note({"metrics": {"val_psnr": 11.44, "val_psnr_input": 28.29},
+                                  "source": "/x/sup_l1.safetensors"}).startswith(
+        "weights 'sup_l1.safetensors' scored below the unprocessed input on their own "
+        "validation (11.44 dB against 28.29 dB)")
+    for metrics in ({"val_psnr": 30.0, "val_psnr_input": 28.0}, {"val_psnr": 30.0}, {}):
+        assert card_below_input_note({"metrics": metrics}) is None
+    torch.manual_seed(0)
+    model = registry.build_model("gran", {"in_channels": 1, "out_channels": 1, "n_feats": 8,
+                                          "n_resblocks": 1, "use_grab": False})
+    path = tmp_path / "worse.safetensors"
+    save_weights(model, path, {"arch": "gran", "training_data": "synthetic",
+                               "metrics": {"val_psnr": 11.0, "val_psnr_input": 28.0}})
+    image = tmp_path / "img.tif"
+    tifffile.imwrite(image, np.random.default_rng(0).random((48, 48)).astype(np.float32))
+    with pytest.warns(DeblurWarning, match="'worse.safetensors' scored below the unprocessed"):
+        deblur_file(image, tmp_path / "out.tif", weights=str(path))
+
+
+def test_the_deblur_dock_warns_of_weights_below_the_input(make_napari_viewer, qtbot, tmp_path):
+    from test_widgets import dock, wait_run
+
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
+
+    torch.manual_seed(0)
+    model = registry.build_model("gran", {"in_channels": 1, "out_channels": 1, "n_feats": 8,
+                                          "n_resblocks": 1, "use_grab": False})
+    path = tmp_path / "below.safetensors"
+    save_weights(model, path, {"arch": "gran", "training_data": "synthetic",
+                               "metrics": {"val_psnr": 11.0, "val_psnr_input": 28.0}})
+    SESSION_MODELS.add(SessionModel("below_input", *load_model(path), "loaded"))
+    viewer = make_napari_viewer()
+    viewer.add_image(np.random.default_rng(0).random((48, 48)).astype(np.float32), name="img")
+    w = dock(viewer, "Deblur")
+    w.layer_combo.set_value(viewer.layers["img"])
+    w.set_method("below_input")
+    wait_run(qtbot, w.run())
+    assert "scored below the unprocessed input" in w.status_label.text()

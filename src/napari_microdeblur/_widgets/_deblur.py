@@ -517,15 +517,18 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def _warn_pixel_size(self, req: DeblurRequest) -> str:
         """Warn (the run goes on) when fine-tuned weights were trained at a pixel size far
-        from the layer's (``files.card_pixel_note``, as ``microdeblur deblur`` warns)."""
-        from ..core.files import card_pixel_note
+        from the layer's (``files.card_pixel_note``), or scored below the unprocessed input
+        on their validation (``files.card_below_input_note``), as ``microdeblur deblur`` warns."""
+        from ..core.files import card_below_input_note, card_pixel_note
 
         layer = next((la for la in self.viewer.layers if la.name == req.source_name), None)
         card = request_card(req) if layer is not None else None
         if card is None:
             return ""
         sizes, _ = image_pixel_sizes(layer, req.axes)
-        note = card_pixel_note(card, sizes, image=f"layer {layer.name!r}")
+        notes = (card_pixel_note(card, sizes, image=f"layer {layer.name!r}"),
+                 card_below_input_note(card))
+        note = "; ".join(n for n in notes if n)
         if note:
             notify_warning(note)
         return f" Warning: {note}" if note else ""

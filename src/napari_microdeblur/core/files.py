@@ -8,6 +8,7 @@ exist and are skipped, unfinished ones left nothing behind.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import warnings
 from collections.abc import Generator
@@ -92,8 +93,10 @@ def iter_deblur_file(
     else:
         _warn_psf_scale(method, data, axes, prepared, source)
     for card in _network_cards(prepared):
-        if note := card_pixel_note(card, data.pixel_size, image=shown_path(source)):
-            warnings.warn(note, DeblurWarning, stacklevel=2)
+        for note in (card_pixel_note(card, data.pixel_size, image=shown_path(source)),
+                     card_below_input_note(card)):
+            if note:
+                warnings.warn(note, DeblurWarning, stacklevel=2)
     _hint_viewable(output, data, axes, prepared)
     # how the output is made, in the output itself; the input's own record as 'previous'
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
@@ -130,6 +133,23 @@ def card_pixel_note(card, pixel_size, *, image: str = "the image") -> str | None
             f"{image} has {size:.3g} um pixels ({ratio:.1f}x {finer}): "
             f"results may be worse; resample the image to about {trained:.3g} um pixels, or "
             "fine-tune the weights on images at this pixel size")
+
+
+def card_below_input_note(card) -> str | None:
+    """One line when weights scored below the unprocessed input on their own validation
+    (``metrics['val_psnr']`` under ``metrics['val_psnr_input']``, as training and fine-tuning
+    write them): such weights make images worse, and ran without a word."""
+    card = card.model_dump() if hasattr(card, "model_dump") else card
+    metrics = (card or {}).get("metrics") or {}
+    tuned, given = metrics.get("val_psnr"), metrics.get("val_psnr_input")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (tuned, given)):
+        return None
+    if tuned >= given:
+        return None
+    name = card.get("source") or card.get("arch") or "the network"
+    return (f"weights {Path(str(name)).name!r} scored below the unprocessed input on their own "
+            f"validation ({tuned:.2f} dB against {given:.2f} dB): they may make images worse; "
+            "train or fine-tune them longer, or use another method")
 
 
 def _network_cards(prepared: PreparedDeblur) -> list:
