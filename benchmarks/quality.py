@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--protocols", default="A,B,C")
     parser.add_argument("--model", action="append", default=[],
                         help="bundled name (gran.em_v1), weights file, or 'default' (the "
-                        "modality's default model); repeatable")
+                        "modality's v1 GRAN of the in-distribution table, DEFAULT_MODELS; "
+                        "not the package's v2 default); repeatable")
     parser.add_argument("--max-images", type=int, default=None, help="test images per set")
     parser.add_argument("--tune-images", type=int, default=3)
     parser.add_argument("--crop", type=int, default=None, help="centre crop size (speed)")
