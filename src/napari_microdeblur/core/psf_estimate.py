@@ -14,13 +14,17 @@ Gaussian, astigmatic and, approximately, defocus-disk PSFs of fluorescence, EM a
 images; a measured or optics PSF (``--psf FILE``, ``widefield:...``) is better when the user
 has one. Everything is computed on one Fourier grid of the periodic component of a centre crop
 (256 px at most), so an estimate takes about a second on a CPU.
+
+Where copies of the estimate made narrower or wider fit about as well (``FLAT_SHARE``,
+``FLAT_RATIO``: at low noise GCV took a Gaussian blur of 4 px for 1.6-3 px, a narrower blur with
+a larger balance making nearly the same filter), the estimate records that range and warns.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +56,20 @@ JPEG_BAND = 0.2
 #: balance): an 8-px grid, an image upscaled 4x or 8-px periodic content also look blocky, and
 #: the band made their (sound) estimates worse (a calibration grid 1.8 -> 3.9 x 0.2 px)
 COLLAPSED_SIGMA = 0.5
+#: Copies of the estimate made wider or narrower (both axes by one factor) whose GCV lies within
+#: this share of the crop's power of the estimate's own fit the image about equally well ...
+FLAT_SHARE = 1e-5
+#: ... and where the widest of them is this many times the narrowest, the estimate says its
+#: width is poorly determined (``EstimatedPsf.sigma_range``). Chosen on the 15 test-split crops
+#: of the psf-estimate walkthrough: of the Gaussian blurs of sigma 3 and 4 at noise 0.1 and
+#: 0.5/255 where the PSF-aware network lost more than 1 dB given the estimate rather than the
+#: true PSF (estimates 1.4-3.8 px), 43 of 44 flagged, and each range held the true sigma; of
+#: the blurs at noise 2/255 where it lost 0.3 dB or less, 3 of 50. A share of the power, not
+#: of GCV's minimum: relative to the minimum the width looked better determined at low noise
+#: than at 2/255, the opposite of where it went wrong (there the image's content, which is no
+#: Tikhonov-Laplacian prior, not its noise, pulls GCV toward narrower blurs).
+FLAT_RATIO = 2.5
+_FLAT_STEP = 1.1  # the widening per step of that search; its ends are then bisected to ~1 %
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,10 @@ class EstimatedPsf:
     angle_deg: float
     balance: float
     jpeg_like: bool = False  # judged on JPEG_BAND only: the image showed JPEG's 8x8 blocks
+    #: (narrowest, widest) major-axis sigma, px, of the copies that fit GCV about as well
+    #: (``FLAT_SHARE``) where that range is wide (``FLAT_RATIO``), else None
+    sigma_range: tuple[float, float] | None = None
+    blocky: bool = False  # the crop shows an 8x8 grid (JPEG's, or content that looks like it)
 
     @property
     def isotropic_sigma(self) -> float | None:
@@ -87,15 +109,48 @@ class EstimatedPsf:
 
     def describe(self) -> str:
         line = (f"PSF estimated from the image (GCV blur identification): {self.spec} "
-                f"(sigma in px); reuse it as the PSF '{self.spec}' (no estimate again), or "
-                "give a measured PSF")
+                f"(sigma in px{self._range_words()}); reuse it as the PSF '{self.spec}' (no "
+                "estimate again), or give a measured PSF")
         if self.sigma_major >= 0.99 * SIGMA_MAX:
             line += (f"; it reached the widest blur searched ({SIGMA_MAX:g} px): the image may "
                      "hold too little structure to tell its blur from noise")
+        return line + self._jpeg_words()
+
+    @property
+    def minor_collapsed(self) -> bool:
+        """An astigmatic estimate whose minor axis is the narrowest searched on a blocky crop:
+        JPEG's quantisation took the noise GCV needs there (an astigmatic blur on JPEG q90 got
+        2.25 x 0.2 px for 2.5 x 0.8, the PSF-aware network 0.7-1.8 dB below the true PSF)."""
+        return self.blocky and self.sigma_minor <= SIGMA_MIN < self.sigma_major
+
+    def _range_words(self) -> str:
+        if self.sigma_range is None:
+            return ""
+        axis = "sigmas" if self.isotropic_sigma is not None else "major-axis sigmas"
+        return (f"; {axis} {self.sigma_range[0]:.1f}-{self.sigma_range[1]:.1f} px fit "
+                "about equally well")
+
+    def _jpeg_words(self) -> str:
+        if not (self.jpeg_like or self.minor_collapsed):
+            return ""
+        words = "; the image shows JPEG's 8x8 blocks"
         if self.jpeg_like:
-            line += (f"; the image shows JPEG's 8x8 blocks, so only its frequencies below "
-                     f"{JPEG_BAND:g} cycles/px were read (a lossless copy estimates better)")
-        return line
+            words += f", so only its frequencies below {JPEG_BAND:g} cycles/px were read"
+        if self.minor_collapsed:
+            words += (f", and its minor axis reached the narrowest blur searched "
+                      f"({SIGMA_MIN:g} px): the astigmatism is not trustworthy on this JPEG")
+        return words + " (a lossless copy estimates better)"
+
+    def flat_warning(self) -> str | None:
+        """The line ``estimate_psf`` warns with where the width is poorly determined."""
+        if self.sigma_range is None:
+            return None
+        low, high = self.sigma_range
+        axis = "sigma" if self.isotropic_sigma is not None else "major-axis sigma"
+        return (f"PSF estimate {self.spec}: the blur width is poorly determined by this image "
+                f"({axis} {low:.1f}-{high:.1f} px fit about equally well); a PSF from beads or "
+                "optics (psf-from-beads, or 'widefield:na=...,wavelength=...,pixel=...') will "
+                "do better")
 
 
 def _without_spikes(x: np.ndarray) -> np.ndarray:
@@ -348,8 +403,45 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
     found = _best_blur(spectrum)
     if spectrum.blocky and found.sigma_major <= COLLAPSED_SIGMA:
         # collapsed, as on JPEG: quantisation took the noise GCV needs above JPEG_BAND
-        found = _best_blur(_Spectrum(plane, band_limited=True))
+        spectrum = _Spectrum(plane, band_limited=True)
+        found = _best_blur(spectrum)
+    low, high = _width_range(spectrum, found)
+    if high >= FLAT_RATIO * low:  # only a flag: the estimate itself stays as found
+        found = replace(found, sigma_range=(round(low, 2), round(high, 2)))
+        warnings.warn(found.flat_warning(), DeblurWarning, stacklevel=2)
     return found
+
+
+def _width_range(spectrum: _Spectrum, found: EstimatedPsf) -> tuple[float, float]:
+    """(narrowest, widest) major-axis sigma of the copies of ``found`` scaled in width (both
+    axes by one factor, within SIGMA_MIN-SIGMA_MAX) whose GCV, at its best balance, exceeds
+    that of ``found`` by at most ``FLAT_SHARE`` of the crop's power."""
+    smaj, smin, angle = found.sigma_major, found.sigma_minor, found.angle_deg
+    power = float(spectrum.weighted_power.sum())
+
+    def gcv(factor: float) -> float:
+        otf2 = spectrum.gaussian_otf2(factor * smaj, max(factor * smin, SIGMA_MIN), angle)
+        return float(spectrum.gcv(otf2, _LAMBDAS).min())
+
+    best = gcv(1.0)
+
+    def fits(factor: float) -> bool:
+        return gcv(factor) - best <= FLAT_SHARE * power
+
+    ends = []
+    for step, limit in ((1 / _FLAT_STEP, SIGMA_MIN / smaj), (_FLAT_STEP, SIGMA_MAX / smaj)):
+        inside, outside = 1.0, None
+        while outside is None and inside != limit:
+            factor = max(inside * step, limit) if step < 1 else min(inside * step, limit)
+            if fits(factor):
+                inside = factor
+            else:
+                outside = factor
+        for _ in range(3 if outside is not None else 0):  # the end to 1.1 ** (1 / 8)
+            middle = math.sqrt(inside * outside)
+            inside, outside = (middle, outside) if fits(middle) else (inside, middle)
+        ends.append(inside * smaj)
+    return ends[0], ends[1]
 
 
 def _best_blur(spectrum: _Spectrum) -> EstimatedPsf:
@@ -397,4 +489,5 @@ def _best_blur(spectrum: _Spectrum) -> EstimatedPsf:
     _, balance = score(smaj, smin, angle)
     # rounded as the spec string writes them, so the spec and the kernel are the same PSF
     return EstimatedPsf(round(float(smaj), 2), round(float(smin), 2),
-                        float(round(angle) % 180), balance, spectrum.jpeg_like)
+                        float(round(angle) % 180), balance, spectrum.jpeg_like,
+                        blocky=spectrum.blocky)
