@@ -79,7 +79,7 @@ def test_a_bad_pixel_size_is_refused_before_any_work(tmp_path, size):
 
 
 def test_stated_pixel_size_of_the_training_images():
-    from napari_microdeblur.core.finetune_request import stated_pixel_size
+    from napari_microdeblur.core.pixel_units import stated_pixel_size
 
     assert stated_pixel_size([{"Z": 0.5, "Y": 0.512, "X": 0.512}]) == pytest.approx(0.512)
     assert stated_pixel_size([{"Y": 0.4, "X": 0.9}]) == pytest.approx(0.6)  # geometric mean

@@ -309,7 +309,7 @@ def cmd_finetune(args) -> int:
     from .core.checkpoint import load_model
     from .core.files import copy_atomically
     from .core.finetune import FinetuneRequest, iter_finetune
-    from .core.finetune_request import stated_pixel_size
+    from .core.pixel_units import stated_pixel_size
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_device(args.device)

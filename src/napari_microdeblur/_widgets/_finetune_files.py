@@ -36,7 +36,7 @@ def trained_pixel_size(layer, axes: str) -> float | None:
     """The Y/X pixel size (um) of the layer trained on, for the card
     (``FinetuneRequest.pixel_size_um``), as the Deblur dock reads it (scale or file); None
     where it states none. A deblur at another pixel size then warns."""
-    from ..core.finetune_request import stated_pixel_size
+    from ..core.pixel_units import stated_pixel_size
     from ._layers import guess_layer_axes
     from ._psf_sources import image_pixel_sizes
 

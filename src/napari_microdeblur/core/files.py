@@ -117,7 +117,7 @@ def card_pixel_note(card, pixel_size, *, image: str = "the image") -> str | None
     size (``pixel_size``: um per axis, from its file or layer scale) differs by more than
     ``PIXEL_SIZE_RATIO`` either way; None where they agree or either does not say. Weights
     fine-tuned at 0.512 um ran on a 0.105 um stack (5x finer) without a word."""
-    from .finetune_request import stated_pixel_size
+    from .pixel_units import stated_pixel_size
 
     card = card.model_dump() if hasattr(card, "model_dump") else card
     trained = ((card or {}).get("metrics") or {}).get("pixel_size_um")

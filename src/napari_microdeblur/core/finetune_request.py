@@ -24,7 +24,7 @@ from .training.checkpoints import check_checkpoint_dir, check_resumable
 
 __all__ = [
     "NOISE_SCALE_CALIBRATIONS", "SOURCE_KINDS", "FinetuneRequest", "ImageSet", "PairField",
-    "StackField", "check_jitter", "check_request", "request_fields", "stated_pixel_size",
+    "StackField", "check_jitter", "check_request", "request_fields",
     "validation_scored",
 ]
 
@@ -91,8 +91,9 @@ class FinetuneRequest:
     adversarial regimes keep their last checkpoint, not the best one. ``source_kind`` is what
     the model card calls the named sources: "layer" (the dock) or "file" (the CLI).
     ``pixel_size_um``: the Y/X pixel size of the images, in um, where their files or layers
-    state it (``stated_pixel_size``); the card records it (``metrics['pixel_size_um']``) so a
-    deblur of images at another scale warns (``files.card_pixel_note``).
+    state it (``pixel_units.stated_pixel_size``); the card records it
+    (``metrics['pixel_size_um']``) so a deblur of images at another scale warns
+    (``files.card_pixel_note``).
     """
 
     mode: str  # "pair" | "stack"
@@ -183,26 +184,6 @@ def check_request(req: FinetuneRequest) -> Path | None:
             "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
             "anchor_weight": req.anchor_weight})
     return ckdir
-
-
-def stated_pixel_size(sizes) -> float | None:
-    """The Y/X pixel size (um) that every image of ``sizes`` states (each a dict of um per
-    axis, as ``io.ImageData.pixel_size`` or a calibrated layer's scale), for
-    ``FinetuneRequest.pixel_size_um``: the geometric mean of Y and X; None where one states
-    none, states a size no microscope has (``pixel_units.PLAUSIBLE_UM``: a print resolution)
-    or the images differ by more than 5 %."""
-    from .pixel_units import PLAUSIBLE_UM
-
-    found = []
-    for size in sizes:
-        y, x = (size or {}).get("Y"), (size or {}).get("X")
-        if not all(isinstance(v, (int, float)) and PLAUSIBLE_UM[0] < v < PLAUSIBLE_UM[1]
-                   for v in (y, x)):
-            return None
-        found.append(float(np.sqrt(y * x)))
-    if not found or max(found) > 1.05 * min(found):
-        return None
-    return float(np.mean(found))
 
 
 def validation_scored(match_intensity: bool) -> str:

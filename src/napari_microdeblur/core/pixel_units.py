@@ -7,6 +7,7 @@ in a unit we do not know (OME's "pixel", say) is left out rather than read as um
 
 from __future__ import annotations
 
+import math
 import re
 
 from .notes import DeblurNote
@@ -131,3 +132,21 @@ def pixel_size_from_ome_zarr(multiscales: dict, axes: str, scale) -> dict[str, f
         if axis in "ZYX" and factor is not None:
             sizes[axis] = float(value) * factor
     return sizes
+
+
+def stated_pixel_size(sizes) -> float | None:
+    """The Y/X pixel size (um) that every image of ``sizes`` states (each a dict of um per
+    axis, as ``io.ImageData.pixel_size`` or a calibrated layer's scale), for
+    ``FinetuneRequest.pixel_size_um``: the geometric mean of Y and X; None where one states
+    none, states a size no microscope has (``pixel_units.PLAUSIBLE_UM``: a print resolution)
+    or the images differ by more than 5 %."""
+    found = []
+    for size in sizes:
+        y, x = (size or {}).get("Y"), (size or {}).get("X")
+        if not all(isinstance(v, (int, float)) and PLAUSIBLE_UM[0] < v < PLAUSIBLE_UM[1]
+                   for v in (y, x)):
+            return None
+        found.append(math.sqrt(y * x))
+    if not found or max(found) > 1.05 * min(found):
+        return None
+    return sum(found) / len(found)
