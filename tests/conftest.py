@@ -67,6 +67,18 @@ def pytest_collection_finish(session):
         pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
+def pytest_runtest_setup(item):
+    """Before each GUI test, collect and freeze what earlier tests left alive.
+
+    napari's full gc.collect() at a viewer's teardown scans every unfrozen object, and what
+    2,500 tests leave behind (caches, modules imported lazily) made that teardown take ~0.75 s
+    late in the suite against ~0.17 s in a file run alone. Garbage is collected first, so only
+    objects still reachable are frozen; nothing a test creates escapes napari's leak checks."""
+    if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
+        gc.collect()
+        gc.freeze()
+
+
 def load(name: str) -> np.ndarray:
     import tifffile
 
