@@ -111,6 +111,16 @@ def iter_deblur_file(
 PIXEL_SIZE_RATIO = 2.0
 
 
+def _card_and_name(card) -> tuple[dict, str]:
+    """A model card (pydantic or dict, or None) as a dict with ``metrics`` always a dict, and
+    the name the card notes give the weights: their file's name (the whole path made the
+    dock's one-line status too long to read), else their architecture."""
+    card = dict((card.model_dump() if hasattr(card, "model_dump") else card) or {})
+    card["metrics"] = card.get("metrics") or {}
+    name = card.get("source") or card.get("arch")
+    return card, shown_path(Path(str(name)).name) if name else "the network"
+
+
 def card_pixel_note(card, pixel_size, *, image: str = "the image") -> str | None:
     """One line when weights whose card states the pixel size of their training images
     (``metrics['pixel_size_um']``, written by fine-tuning) run on an image whose Y/X pixel
@@ -119,17 +129,16 @@ def card_pixel_note(card, pixel_size, *, image: str = "the image") -> str | None
     fine-tuned at 0.512 um ran on a 0.105 um stack (5x finer) without a word."""
     from .pixel_units import stated_pixel_size
 
-    card = card.model_dump() if hasattr(card, "model_dump") else card
-    trained = ((card or {}).get("metrics") or {}).get("pixel_size_um")
+    card, name = _card_and_name(card)
+    trained = card["metrics"].get("pixel_size_um")
     size = stated_pixel_size([pixel_size])
     if not isinstance(trained, (int, float)) or not trained > 0 or size is None:
         return None
     ratio = max(trained / size, size / trained)
     if ratio <= PIXEL_SIZE_RATIO:
         return None
-    name = card.get("source") or card.get("arch") or "the network"
     finer = "finer" if size < trained else "coarser"
-    return (f"weights {shown_path(name)} were trained on images of {trained:.3g} um pixels; "
+    return (f"weights {name} were trained on images of {trained:.3g} um pixels; "
             f"{image} has {size:.3g} um pixels ({ratio:.1f}x {finer}): "
             f"results may be worse; resample the image to about {trained:.3g} um pixels, or "
             "fine-tune the weights on images at this pixel size")
@@ -139,15 +148,14 @@ def card_below_input_note(card) -> str | None:
     """One line when weights scored below the unprocessed input on their own validation
     (``metrics['val_psnr']`` under ``metrics['val_psnr_input']``, as training and fine-tuning
     write them): such weights make images worse, and ran without a word."""
-    card = card.model_dump() if hasattr(card, "model_dump") else card
-    metrics = (card or {}).get("metrics") or {}
+    card, name = _card_and_name(card)
+    metrics = card["metrics"]
     tuned, given = metrics.get("val_psnr"), metrics.get("val_psnr_input")
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (tuned, given)):
         return None
     if tuned >= given:
         return None
-    name = card.get("source") or card.get("arch") or "the network"
-    return (f"weights {Path(str(name)).name!r} scored below the unprocessed input on their own "
+    return (f"weights {name} scored below the unprocessed input on their own "
             f"validation ({tuned:.2f} dB against {given:.2f} dB): they may make images worse; "
             "train or fine-tune them longer, or use another method")
 
