@@ -3,7 +3,7 @@ the classical options), the device, the tiling and output, and the run controls.
 
 from __future__ import annotations
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -40,7 +40,7 @@ from ._methods import (
     method_card,
 )
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+ALWAYS_DEVICES = ("auto", "cpu")  # offered on every machine; the rest only where they exist
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 TILE_MODES = ("model default", "auto (fits free memory)", "custom")
 WINDOWS = ("cosine", "gaussian", "constant")
@@ -409,6 +409,23 @@ class MethodPanel(QWidget):
             pass
 
 
+def device_choices() -> tuple[str, ...]:
+    """The device combo's entries: auto and cpu, then the devices this machine has: 'cuda' (the
+    current GPU) and, with several GPUs, each as 'cuda:N' (what the CLI and API accept); 'mps'.
+    Devices absent here are not offered (each would only say 'not available')."""
+    import torch  # docks import no torch at module level
+
+    names = list(ALWAYS_DEVICES)
+    if torch.cuda.is_available():
+        names.append("cuda")
+        count = torch.cuda.device_count()
+        if count > 1:
+            names += [f"cuda:{i}" for i in range(count)]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return tuple(names)
+
+
 class DeviceRow(QWidget):
     """The device combo box and what 'auto' resolves to on this machine."""
 
@@ -417,7 +434,8 @@ class DeviceRow(QWidget):
         layout = row()
         layout.setContentsMargins(0, 0, 0, 0)
         self.setLayout(layout)
-        self.combo = combo(DEVICES, tooltip)
+        self.combo = combo(device_choices(), tooltip)
+        self._gpu_tooltips()
         self.resolved_label = label("The device 'auto' resolves to on this machine.",
                                     wrap=False)
         layout.addWidget(self.combo)
@@ -428,6 +446,15 @@ class DeviceRow(QWidget):
     @property
     def device(self) -> str:
         return self.combo.currentText()
+
+    def _gpu_tooltips(self) -> None:
+        """Each 'cuda:N' entry's tooltip names its GPU."""
+        from ..core.devices import gpu_names
+
+        for i, text in enumerate(gpu_names()):
+            index = self.combo.findText(f"cuda:{i}")
+            if index >= 0:
+                self.combo.setItemData(index, text, Qt.ToolTipRole)
 
     def _update(self, *_) -> None:
         from ..core.devices import resolve_device

@@ -12,34 +12,102 @@ any AVX-512 x86 CPU, but without avx512_bf16 or AMX it emulates it, slower than 
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import re
 import warnings
 
 import torch
 
+from .notes import DeblurNote
+
 __all__ = [
-    "FLOAT16_OVERFLOWS", "cpu_runs_bf16", "float16_overflows", "forward_in", "has_float64",
+    "DEVICE_FORMS", "FLOAT16_OVERFLOWS", "autocast_supported", "cpu_runs_bf16",
+    "float16_overflows", "forward_in", "full_precision", "gpu_names", "has_float64",
     "resolve_device", "wide_dtype",
 ]
 
+#: the device names accepted, in words
+DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' (N from 0), 'mps'"
+_NAME = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then the CPU; other names are checked."""
+    """'auto' picks CUDA, then Apple MPS, then the CPU; other names are checked, each refusal
+    one line: the form ('cuda:x' is no device), the backend (CUDA or MPS not here), the GPU
+    index (against ``torch.cuda.device_count()``). 'cpu:0' and 'mps:0' are 'cpu' and 'mps'."""
     if isinstance(device, torch.device):
+        if device.type == "cuda" and device.index is not None:
+            _check_gpu_index(device, device.index)
         return device
-    name = str(device).lower()
+    name = str(device).strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"device={device!r} is not one of {DEVICE_FORMS}")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r}: CUDA is not available here; use 'auto' or 'cpu'")
-    if name == "mps" and not torch.backends.mps.is_available():
+    if kind == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r}: Apple MPS is not available here; use 'auto' or 'cpu'")
-    if not (name == "cpu" or name == "mps" or name.startswith("cuda")):
-        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
-    return torch.device(name)
+    if kind == "cuda":
+        return torch.device("cuda") if index is None else _check_gpu_index(device, int(index))
+    if index is not None and int(index) != 0:  # one CPU device, one MPS device
+        raise ValueError(f"device={device!r}: there is one {kind.upper()} device; use {kind!r}")
+    return torch.device(kind)  # 'cpu:0' and 'mps:0' normalised: one name per device
+
+
+def gpu_names() -> list[str]:
+    """'cuda:N (its name)' for each CUDA device here; empty without CUDA."""
+    if not torch.cuda.is_available():
+        return []
+    names = []
+    for i in range(torch.cuda.device_count()):
+        try:
+            names.append(f"cuda:{i} ({torch.cuda.get_device_name(i)})")
+        except (RuntimeError, AssertionError):  # a GPU the driver cannot describe
+            names.append(f"cuda:{i}")
+    return names
+
+
+def _check_gpu_index(device, index: int) -> torch.device:
+    """``cuda:index`` if that GPU exists (else torch fails only at the first tile)."""
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise ValueError(
+                f"device={str(device)!r}: there is no GPU {index}; this machine has {count}: "
+                f"{', '.join(gpu_names())}; use one of those, 'cuda' or 'auto'")
+    return torch.device("cuda", index)
+
+
+def autocast_supported(device_type: str) -> bool:
+    """Whether this torch has autocast for ``device_type``: CPU and CUDA always (torch>=2.1);
+    MPS only where ``torch.amp.is_autocast_available`` says so (torch 2.1-2.4 raise on
+    ``torch.autocast('mps')`` even with ``enabled=False``)."""
+    if device_type in ("cpu", "cuda"):
+        return True
+    available = getattr(getattr(torch, "amp", None), "is_autocast_available", None)
+    if available is None:  # torch < 2.4: CPU and CUDA only, for our devices
+        return False
+    try:
+        return bool(available(device_type))
+    except (RuntimeError, ValueError):
+        return False
+
+
+def full_precision(device_type: str):
+    """A context in which nothing is autocast on ``device_type``: ``torch.autocast(...,
+    enabled=False)`` where this torch has autocast there, else a no-op (nothing there can be
+    autocast either)."""
+    if autocast_supported(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
@@ -97,8 +165,16 @@ def float16_overflows(model: torch.nn.Module | None) -> bool:
 def forward_in(model: torch.nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
     """``model(x)`` in ``precision`` (float32, or autocast to bfloat16 / float16). A float16
     result holding inf or NaN where ``x`` is finite (an overflow: float16 stops at 65504) is
-    computed again in float32, with one warning line, rather than returned as a blank tile."""
+    computed again in float32, with one warning line, rather than returned as a blank tile.
+    On a device this torch has no autocast for (MPS before torch 2.5) the tile runs in
+    float32, with one ``DeblurNote``: the result is the float32 one, only slower."""
     if precision == "float32":
+        return model(x)
+    if not autocast_supported(x.device.type):
+        warnings.warn(
+            f"precision {precision!r} needs autocast on {x.device.type}, which torch "
+            f"{torch.__version__} lacks; computed in float32 (torch >= 2.5 has it on MPS; "
+            "choose precision float32 to silence this line)", DeblurNote, stacklevel=3)
         return model(x)
     with torch.autocast(x.device.type, dtype=getattr(torch, precision)):
         y = model(x)

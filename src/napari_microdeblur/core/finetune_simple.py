@@ -28,7 +28,8 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     pair (``steps``, ``lr``, ``patience``, ``val_fraction``, ``device``, ``checkpoint_dir``,
     ``pixel_size_um``: the images' pixel size, which the card records so a deblur of images
     at another scale warns ...), ``SelfAdaptConfig`` fields without (``max_steps``, ``lr``,
-    ``device`` ...).
+    ``device`` ...). ``steps`` bounds the steps of either job (without a pair it is
+    ``max_steps``, which is also taken there).
     ``out``: a .safetensors path the kept weights are written to, with their model card
     (then ``deblur(img, method='auto', weights=out)``). Records go to ``callback``.
     Returns the job's ``FinetuneResult`` (pair) or ``SelfAdaptResult``."""
@@ -40,6 +41,7 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     if sharp is None:
         if minutes is not None:
             options["minutes"] = minutes
+        options = _steps_as_max_steps(options)
         result = self_adapt(model, blurry, psf, axes=axes, card=card, callback=callback,
                             **options)
         if out is not None:
@@ -65,3 +67,17 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
 
         copy_atomically(outcome.file, out)
     return outcome
+
+
+def _steps_as_max_steps(options: dict) -> dict:
+    """The self-adaptation's options with ``steps`` (the paired job's keyword, so one call
+    pattern serves both) given as ``SelfAdaptConfig.max_steps``."""
+    if "steps" not in options:
+        return options
+    options = dict(options)
+    steps = options.pop("steps")
+    if "max_steps" in options and options["max_steps"] != steps:
+        raise TypeError(f"finetune() got steps={steps!r} and max_steps="
+                        f"{options['max_steps']!r}; give one (both bound the steps)")
+    options["max_steps"] = steps
+    return options

@@ -27,6 +27,7 @@ from torch import nn
 
 from . import classical, psf_safeguard
 from .archs.wiener_unet import noise_sigma
+from .devices import full_precision
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 from .notes import DeblurNote, DeblurWarning
 from .psf import in_focus_plane
@@ -180,7 +181,7 @@ class _BoundPsf(nn.Module):
         if not self.opponent:
             return self.deconvolve(x)
         # the colour mix (and the shared noise level) in float32 even under bfloat16 autocast
-        with torch.autocast(x.device.type, enabled=False):
+        with full_precision(x.device.type):
             z = to_opponent(x)
             sigma = None
             if SHARE_NOISE_LEVEL:
@@ -191,7 +192,7 @@ class _BoundPsf(nn.Module):
         # by channel (benchmarks/psf_aware_colour.py)
         levels = [sigma] * 3 if sigma is None else [sigma, *[sigma * CHROMA_NOISE_SCALE] * 2]
         y = torch.cat([self.deconvolve(z[:, c : c + 1], levels[c]) for c in range(3)], dim=1)
-        with torch.autocast(x.device.type, enabled=False):
+        with full_precision(x.device.type):
             return from_opponent(y)
 
     def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
@@ -207,12 +208,12 @@ class _BoundPsf(nn.Module):
             mode = "reflect" if min(x.shape[-2:]) > m else "replicate"
             padded = torch.nn.functional.pad(x, (m, m, m, m), mode=mode)
             if self.takes_sigma and "sigma" not in options:
-                with torch.autocast(x.device.type, enabled=False):
+                with full_precision(x.device.type):
                     options["sigma"] = noise_sigma(x.float(), self.psf)
             y = self.model(padded, self.psf, **options)[..., m:-m, m:-m]
         if not self.safeguard:
             return y
-        with torch.autocast(x.device.type, enabled=False):
+        with full_precision(x.device.type):
             ratio = psf_safeguard.blocked_correction_ratio(x, y, self.psf)
             share = psf_safeguard.network_share(ratio, self.limit)
             bad = share < 1.0

@@ -138,10 +138,11 @@ def conservative_wiener(x: torch.Tensor, psf: torch.Tensor,
     tile) and the regulariser |L|^2 + FALLBACK_FLAT (1 - |OTF|^2): the Laplacian where the PSF
     passes, a flat term where it attenuates (see the module note). Float32, mirror-extended."""
     from .archs.wiener_unet import Fourier
+    from .devices import full_precision
 
     k = psf.float().to(x.device)
     k = (k / k.sum()).expand(x.shape[0], *k.shape[-2:])
-    with torch.autocast(x.device.type, enabled=False):
+    with full_precision(x.device.type):
         fourier = Fourier(x.float(), k)
         h2 = fourier.otf.abs() ** 2
         reg = fourier.lap2 + FALLBACK_FLAT * (1.0 - h2).clamp_min(0.0)

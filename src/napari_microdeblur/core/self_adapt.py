@@ -164,6 +164,26 @@ class SelfAdaptResult:
     #: whose output the prior pulled toward, in words
     prior_text: str = ""
 
+    @property
+    def summary(self) -> str:
+        """One paragraph for the user, as ``FinetuneResult.summary`` is: how the run ended, the
+        held-out loss from the start to the weights kept, the PSF and the prior."""
+        how = {"time_limit": "time limit reached", "max_steps": "step limit reached"}.get(
+            self.stopped, self.stopped)
+        diverged = [n for n in self.notes if n.startswith("the loss became")]
+        kept = (f"held-out data-consistency loss {self.start_val_loss:.3f} -> "
+                f"{self.best_val_loss:.3f} (kept step {self.best_step})" if self.improved else
+                "no step beat the starting weights on the held-out columns (loss "
+                f"{self.start_val_loss:.3f}): the starting weights are returned")
+        ratio = (None if self.blocked_correction_ratio is None else "correction at "
+                 f"frequencies the PSF blocks: {self.blocked_correction_ratio:.2f}x the input's "
+                 "there (held-out columns)")
+        parts = (f"adapted without a reference for {self.steps_done} steps "
+                 f"({self.seconds / 60:.1f} min, {how})", *diverged, kept,
+                 self.psf_text and f"PSF {self.psf_text}",
+                 self.prior_text and f"prior: {self.prior_text}", ratio)
+        return "; ".join(p for p in parts if p)
+
     def card(self, base_card=None, *, base_label: str = "", what: str = "",
              psf_text: str = "") -> dict:
         """The model-card fields of the adapted weights (for ``checkpoint.save_weights``);

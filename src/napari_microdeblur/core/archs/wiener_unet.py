@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from napari_microdeblur.core.classical import crop, extend, extension_plan
+from napari_microdeblur.core.devices import full_precision
 from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = [
@@ -365,7 +366,7 @@ class WienerUNet(nn.Module):
                 f"psf shape {tuple(psf.shape[1:])} is larger than the image ({h}, {w}); "
                 "accepted: a PSF no larger than the image"
             )
-        with torch.autocast(x.device.type, enabled=False):
+        with full_precision(x.device.type):
             x32 = x.float()
             sigma = (noise_sigma(x32, psf) if sigma is None
                      else sigma.float().reshape(-1, 1, 1, 1).to(x.device)) * noise_scale
@@ -376,7 +377,7 @@ class WienerUNet(nn.Module):
         y = est[:, self.mid : self.mid + 1] + residual
         if self.config.data_step is None:
             return y
-        with torch.autocast(x.device.type, enabled=False):
+        with full_precision(x.device.type):
             return fourier.data_step(y, self.log_data_step.exp())
 
     def unet_residual(self, est: torch.Tensor, sigma: torch.Tensor, unet_pad: int = 0,

@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import data as data_mod
 from ..data_volumes import UnpairedVolumes
-from ..devices import resolve_device
+from ..devices import autocast_supported, resolve_device
 from ..psf_aware import DEFAULT_PSF_AWARE
 from .checkpoints import check_same_settings, checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig
@@ -62,6 +62,9 @@ def resolve_amp(amp: str, device: torch.device) -> str:
         raise ValueError(
             f"amp='fp16' needs a CUDA device (device is {device}); use 'bf16' or 'off'"
         )
+    if amp == "bf16" and not autocast_supported(device.type):
+        raise ValueError(f"amp='bf16' needs autocast on {device.type}, which torch "
+                         f"{torch.__version__} lacks (MPS has it from torch 2.5); use 'off'")
     return amp
 
 
