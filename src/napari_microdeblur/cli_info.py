@@ -148,6 +148,8 @@ def _run_line(record: dict) -> str:
         parts.append(f"PSF {psf}{found}{_short(record.get('psf_sha256'))}")
     found = record.get("parameters")
     found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
+    if isinstance(record.get("channels"), list):  # a dock's record keeps channel 1's on top
+        found = {}  # each channel's line gives its own
     return ", ".join(parts + [f"{k.replace('_', ' ')} {_value(found[k])}" for k in PARAMETERS
                               if found.get(k) not in (None, 0.0)])
 
@@ -279,7 +281,9 @@ def text_block(info: dict) -> str:
     if isinstance(record.get("focus"), dict):  # made by `microdeblur watch` or the Focus dock
         lines += _focus_lines(record["focus"])
     runs = record.get("channels") if isinstance(record.get("channels"), list) else []
-    lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs) if isinstance(r, dict)]
+    # numbered from 1, as deblur's lines and the docks number channels
+    lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs, 1)
+              if isinstance(r, dict)]
     if isinstance(previous := record.get("previous"), dict):
         lines.append(f"  previous: {_run_line(previous)}; {_made(previous)}")
     return "\n".join(lines)

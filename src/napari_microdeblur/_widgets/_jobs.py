@@ -6,7 +6,7 @@ A ``DeblurRequest`` is collected on the GUI thread: the image (never modified), 
 resolves the method, prepares the deblur once (``core.inference.prepare_deblur``) and drains
 it; it yields the core's progress records and returns a ``JobOutcome``. A PSF per channel
 ('A;B', ``core.channel_psfs``) goes to the core as it is for a whole stack (each channel
-prepared with its own PSF); a slice of one channel runs that channel's PSF alone.
+prepared with its own PSF, named after what ran); a slice of one channel runs its PSF alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..core.channel_psfs import channel_sources, channels_ran, methods_label, planned_methods
 from ..core.thread_warnings import caught
 from ._feedback import describe_error, notify_error, warning_relay
 from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
@@ -63,6 +64,7 @@ class JobOutcome:
     seconds: float
     label: str
     fallback: str = ""  # why 'auto' ran its blind network (``with_estimated_psf``), else ''
+    record: dict = field(default_factory=dict)  # a PSF per channel: ``channels_ran``'s fields
 
 
 def request_card(req: DeblurRequest):
@@ -115,8 +117,6 @@ def check_request(req: DeblurRequest) -> None:
 
 def channel_parts(req: DeblurRequest) -> list[str] | None:
     """The sources of a PSF per channel ('A;B', ``core.channel_psfs``), else None."""
-    from ..core.channel_psfs import channel_sources
-
     return channel_sources(getattr(req.method, "psf", None))
 
 
@@ -305,12 +305,15 @@ def with_estimated_psf(req: DeblurRequest) -> DeblurRequest:
 
 def planned_label(req: DeblurRequest) -> str:
     """``req.label`` as a run's start says it: where 'auto' estimates the PSF from the image,
-    also the blind network that runs when the image gives none (``with_estimated_psf``)."""
+    also the blind network that runs when the image gives none (``with_estimated_psf``); for
+    a PSF per channel, what each channel runs (``channel_psfs.planned_methods``)."""
     from ..core.axes import is_rgb
     from ..core.bundled import auto_blind_fallback
 
     if req.network is not None:
         return req.label
+    if channel_parts(req):
+        return methods_label(planned_methods(req.method, req.axes, tuple(req.image.shape)))
     blind = auto_blind_fallback(req.method, is_rgb(req.axes, tuple(req.image.shape)))
     return req.label if blind in (None, req.label) else f"{req.label} or {blind}"
 
@@ -378,11 +381,11 @@ def iter_deblur_job(req: DeblurRequest):
 
     start = time.perf_counter()
     if channel_parts(req):  # the core prepares and settles each channel with its own PSF
-        tiling = req.tiling.replace(tile=channels_auto_tile(req)) if req.auto_tile \
-            else req.tiling
+        tiling = req.tiling.replace(tile=channels_auto_tile(req)) if req.auto_tile else req.tiling
         prepared = prepare_deblur(req.image, req.axes, req.method, tiling)
         result = with_channel_tiles((yield from prepared.iter_run()), prepared)
-        return JobOutcome(result, request_card(req), time.perf_counter() - start, req.label)
+        label, card, record = channels_ran(prepared)  # what ran, not what 'auto' names
+        return JobOutcome(result, card, time.perf_counter() - start, label, record=record)
     method, tiling, normalization, ran = prepared_method(req)
     prepared = prepare_deblur(req.image, req.axes, method, tiling, normalization=normalization)
     result = yield from prepared.iter_run()
@@ -406,10 +409,8 @@ def channels_auto_tile(req: DeblurRequest) -> int:
     sides = []
     for part in channel_parts(req):
         spec = req.method.replace(psf=f"gaussian:{SIGMA_MAX:g}" if is_estimate(part) else part)
-        # auto's 3D Richardson-Lucy where it goes 3D
-        spec = spec_before_image(spec, plane.axes, plane.image.shape) or spec
-        sides.append(auto_tile_size(resolve_request(replace(plane, method=spec), device),
-                                    device))
+        spec = spec_before_image(spec, plane.axes, plane.image.shape) or spec  # 'auto': RL in 3D
+        sides.append(auto_tile_size(resolve_request(replace(plane, method=spec), device), device))
     return max(sides)
 
 
@@ -493,8 +494,7 @@ class DeblurRun:
         self.pbar = progress(
             total=0, desc=description or f"Deblurring {req.source_name!r} [{planned_label(req)}]"
         )
-        self.worker = create_worker(job, req, *job_args, _start_thread=False,
-                                    _ignore_errors=True)
+        self.worker = create_worker(job, req, *job_args, _start_thread=False, _ignore_errors=True)
         self.worker.warned.connect(warning_relay(self.warnings))
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
@@ -534,8 +534,8 @@ class DeblurRun:
             return
         try:
             data, kwargs, kind = self._build_layer(self.req, outcome)
-            if outcome.fallback and "microdeblur" in kwargs.get("metadata", {}):
-                kwargs["metadata"]["microdeblur"]["fallback"] = outcome.fallback  # the record
+            meta, why = kwargs.get("metadata", {}).get("microdeblur", {}), outcome.fallback
+            meta.update(outcome.record, **{"fallback": why} if why else {})  # the core's lacks
             self.layer = add_layer(self.viewer, (data, kwargs, kind))
         except Exception as error:  # noqa: BLE001 - the viewer may be closing
             self.error = error

@@ -34,8 +34,9 @@ from .axes import AxisView
 from .notes import DeblurNote
 from .thread_warnings import caught
 
-__all__ = ["CHANNEL_SEPARATOR", "channel_sources", "check_channel_sources", "part_axis",
-           "part_label", "prepare_channels", "run_channels"]
+__all__ = ["CHANNEL_SEPARATOR", "channel_sources", "channels_ran", "check_channel_sources",
+           "methods_label", "part_axis", "part_label", "planned_methods", "prepare_channels",
+           "run_channels"]
 
 CHANNEL_SEPARATOR = ";"
 
@@ -253,3 +254,54 @@ def one_psf_only(spec) -> None:
         raise ValueError(f"psf {spec.psf!r} gives one PSF per channel, which microdeblur "
                          "deblur and watch, deblur() and prepare_deblur() run; here give one PSF "
                          "(or deblur each channel on its own)")
+
+
+def methods_label(names: list[str]) -> str:
+    """The method of a per-channel run as a name shows it: the one every channel ran, else
+    each channel's ('c1 richardson_lucy, c2 wiener_unet.psf_v4'), as the PSF's label is."""
+    if len(set(names)) == 1:
+        return names[0]
+    return ", ".join(f"c{i + 1} {name}" for i, name in enumerate(names))
+
+
+def planned_methods(spec, axes: str, shape) -> list[str]:
+    """What each channel of ``spec`` (one PSF per channel) runs, as far as it is known before
+    the image is read (``image_settings.spec_before_image``): 'auto' with a 3D PSF on a
+    z-stack is richardson_lucy; where the PSF comes from the image, 'X or BLIND' (the blind
+    network runs where the image gives no estimate). 'auto' of the whole request names the
+    PSF-aware network, which may run on no channel."""
+    from .axes import is_rgb
+    from .bundled import auto_blind_fallback, auto_method_name
+    from .image_settings import spec_before_image
+
+    c = axes.index(part_axis(axes))
+    plane_axes = axes[:c] + axes[c + 1:]
+    plane = tuple(int(n) for i, n in enumerate(shape) if i != c)
+    rgb = is_rgb(plane_axes, plane)
+    names = []
+    for part in channel_sources(spec.psf):
+        one = spec.replace(psf=part)
+        settled = spec_before_image(one, plane_axes, plane)
+        name = auto_method_name(settled or one, rgb)
+        blind = None if settled is not None else auto_blind_fallback(one, rgb)
+        names.append(name if blind in (None, name) else f"{name} or {blind}")
+    return names
+
+
+def channels_ran(prepared) -> tuple[str, object, dict]:
+    """What a per-channel run (``prepare_channels``) ran, for a record made after it: (the
+    method as ``methods_label`` names it; the network's card where every channel ran the same
+    weights, else None; the fields the record adds: each channel's run under ``channels`` as
+    the CLI's record keeps it, and no one ``method`` where the channels ran different ones)."""
+    from .provenance import deblur_record
+
+    runs = prepared.channel_runs
+    names = [run.method.name for run in runs]
+    cards = [run.method.parameters.get("card") for run in runs]
+    shas = {card.get("sha256") if isinstance(card, dict) else getattr(card, "sha256", None)
+            for card in cards}  # a resolved network's card is a dict
+    card = cards[0] if len(set(names)) == 1 and len(shas) == 1 and None not in shas else None
+    fields = {"channels": deblur_record(prepared)["channels"]}
+    if len(set(names)) > 1:
+        fields["method"] = None  # as the CLI's record: each channel's is under 'channels'
+    return methods_label(names), card, fields

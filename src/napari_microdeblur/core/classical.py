@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from numbers import Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -47,8 +48,11 @@ from napari_microdeblur.core.fft_domain import (
 )
 
 __all__ = [
+    "HeldOutCount",
+    "held_out_check",
     "held_out_iterations",
     "richardson_lucy",
+    "still_improving_text",
     "wiener",
     # re-exported from fft_domain, where they live
     "psf_halo", "AxisExtension", "extension_plan", "extend", "crop", "fast_length",
@@ -362,9 +366,33 @@ MIN_HELD_OUT_PIXELS = 1000
 HELD_OUT_STACK_PIXELS = 8 * 256 * 256
 
 
-@torch.no_grad()
+class HeldOutCount(NamedTuple):
+    """What ``held_out_check`` found: the iteration count, and whether the held-out error was
+    still falling at ``max_iterations`` (its lowest at the last iteration run: the cap, not
+    the noise, stopped it, and more iterations may gain more)."""
+
+    iterations: int
+    still_improving: bool
+
+
 def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_SHARE,
                         seed: int = 0, patience: int = 20, eps: float = 1e-6) -> int | None:
+    """The count of ``held_out_check`` (None where it gives none)."""
+    found = held_out_check(x, psf, max_iterations=max_iterations, share=share, seed=seed,
+                           patience=patience, eps=eps)
+    return None if found is None else found.iterations
+
+
+def still_improving_text(cap: int) -> str:
+    """What a note on iterations 'auto' adds where ``held_out_check`` was still improving at
+    the cap ``cap``: the count is the cap's, not the image's."""
+    return (f"stopped at the cap of {cap} while the held-out check was still improving: give "
+            f"iterations a number above {cap} (e.g. {max(100, 2 * cap)}) for more")
+
+
+@torch.no_grad()
+def held_out_check(x, psf, *, max_iterations: int, share: float = HELD_OUT_SHARE,
+                   seed: int = 0, patience: int = 20, eps: float = 1e-6) -> HeldOutCount | None:
     """How many Richardson-Lucy iterations, at most ``max_iterations``, ``x`` takes before RL
     starts fitting its noise: cross-validation, as Coakley (1991) stops the EM algorithm.
 
@@ -378,7 +406,8 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
     ``inference.deblur`` raises an image for ``richardson_lucy``); ``psf``
     with as many dimensions (a one-plane PSF on a stack: only its central planes holding
     ``HELD_OUT_STACK_PIXELS`` are scored). None where ``x`` is too small to hide
-    ``MIN_HELD_OUT_PIXELS``.
+    ``MIN_HELD_OUT_PIXELS``. ``still_improving``: the lowest error came at ``max_iterations``
+    (a widefield bead stack capped at 30 gained 4-9 dB more at 100-200 iterations).
     Deterministic for a given ``seed``. Runs on the CPU: callers pass a crop.
     """
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
@@ -421,7 +450,8 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
         torch.div(y * kept, ratio.clamp_min_(0).add_(eps), out=ratio)
         blur(ratio, out=ratio, adjoint=True)
         u.mul_(ratio.div_(weight)).clamp_min_(0)
-    return max(1, int(np.argmin(errors)))
+    best = int(np.argmin(errors))
+    return HeldOutCount(max(1, best), best == max_iterations)
 
 
 def _laplacian_gain(shape: tuple[int, ...], blurred: list[int], half_last: bool, mirror: bool,

@@ -162,14 +162,19 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     a held-out check on a central crop of the stack (``held_out_count``) finds that RL fits the
     noise sooner: on a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
     (benchmarks/psf3d_auto.py)."""
+    from .classical import still_improving_text
+
     kernel = auto_3d_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
         return spec
     most = AUTO_ITERATIONS_MAX_3D if spec.iterations == AUTO_ITERATIONS else spec.iterations
-    iterations = held_out_count(kernel, image, axes, most) or min(most, FIXED_ITERATIONS)
+    found = held_out_found(kernel, image, axes, most)
+    iterations = found.iterations if found else min(most, FIXED_ITERATIONS)
     count = (_iterations_text(iterations) if iterations == most else
              f"{_iterations_text(iterations)}: past that it fitted the noise of the stack, by a "
              f"check on voxels held out of it; at most {most}")
+    if found and found.still_improving and spec.iterations == AUTO_ITERATIONS:  # the cap did
+        count += f"; {still_improving_text(most)}"
     psf = auto_3d_psf(spec, axes, tuple(image.shape))
     lead = ("method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D"
             if psf == spec.psf else _deeper_model_text(spec.psf, psf, image.shape[axes.index("Z")]))
@@ -193,19 +198,24 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """Richardson-Lucy with ``iterations='auto'`` with the count ``held_out_count`` finds on
     ``image`` (at most ``AUTO_ITERATIONS_MAX``, ``AUTO_ITERATIONS_MAX_3D`` for a 3D PSF), and a
     line saying it; other specs as they are."""
+    from .classical import still_improving_text
+
     if spec.name != "richardson_lucy" or spec.iterations != AUTO_ITERATIONS:
         return spec
     kernel = spec.psf_for_image(axes, tuple(image.shape))
     if kernel is None:
         return spec
     most = AUTO_ITERATIONS_MAX_3D if is_3d_kernel(kernel) else AUTO_ITERATIONS_MAX
-    iterations = held_out_count(kernel, image, axes, most)
-    if iterations is None:
+    found = held_out_found(kernel, image, axes, most)
+    if found is None:
         iterations = FIXED_ITERATIONS
         why = "the image is too small to hold pixels out of it"
     else:
+        iterations = found.iterations
         why = ("where its blurred estimate best predicted pixels held out of the image; at most "
                f"{most}")
+        if found.still_improving and most != AUTO_ITERATIONS_MAX:  # 2D's cap: said below
+            why += f"; {still_improving_text(most)}"
     # at the cap the held-out check saw no noise being fitted: a PSF wider than the image's
     # blur runs there too (a gaussian:3 PSF on a sigma-2 blur: 2.4-5.3 dB below the input)
     capped = iterations == most == AUTO_ITERATIONS_MAX  # 3D's cap of 30 is for speed
@@ -268,12 +278,19 @@ def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int | Non
     least ``CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
     point) with ``kernel`` (a 2D one on a stack deconvolves each plane); None for an image too
     small to tell."""
-    from .classical import held_out_iterations
+    found = held_out_found(kernel, image, axes, most)
+    return None if found is None else found.iterations
+
+
+def held_out_found(kernel: np.ndarray, image, axes: str, most: int):
+    """``held_out_count``'s check as ``classical.held_out_check`` gives it: the count and
+    whether it was still improving at ``most``; None for an image too small to tell."""
+    from .classical import held_out_check
 
     crop = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape[-2:])))
     if crop.ndim == 3 and kernel.ndim == 2:
         kernel = kernel[None]
-    return held_out_iterations(crop, kernel, max_iterations=int(most))
+    return held_out_check(crop, kernel, max_iterations=int(most))
 
 
 def central_volume(image, axes: str, lateral: int) -> np.ndarray:
