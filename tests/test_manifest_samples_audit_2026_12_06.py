@@ -28,11 +28,13 @@ def _resolve(python_name: str):
 
 def test_every_command_resolves_to_a_callable_napari_can_call():
     """Widgets take the viewer as ``napari_viewer``; samples take no argument; the writer
-    takes (path, data, meta); the menu action takes the active layer and the viewer."""
+    takes (path, data, meta); the reader takes a path; the menu action takes the active layer
+    and the viewer."""
     contributions = MANIFEST["contributions"]
     widgets = {w["command"] for w in contributions["widgets"]}
     samples = {s["command"] for s in contributions["sample_data"]}
     writers = {w["command"] for w in contributions.get("writers", [])}
+    readers = {r["command"] for r in contributions.get("readers", [])}
     for command in contributions["commands"]:
         target = _resolve(command["python_name"])
         assert callable(target), command["id"]
@@ -43,6 +45,8 @@ def test_every_command_resolves_to_a_callable_napari_can_call():
             assert params == [], command["id"]
         elif command["id"] in writers:  # npe2's single-layer writer
             assert params == ["path", "data", "meta"], command["id"]
+        elif command["id"] in readers:  # npe2's reader: path in, a layer-data function out
+            assert params == ["path"], command["id"]
         else:
             assert params == ["layer", "viewer"], command["id"]
 

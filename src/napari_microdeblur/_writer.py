@@ -2,22 +2,22 @@
 writer: an ImageJ hyperstack (.tif), OME-TIFF (.ome.tif) or OME-Zarr (.zarr) that keeps what
 napari's builtin writer drops.
 
-napari hands the writer a layer's data and state, not the layer: it is found in the current
-viewer (``viewer_layer``) and read as the docks read it. Kept: the axes (the plugin's record in
-``layer.metadata['microdeblur']['axes']``, else the file napari opened the layer from, else
-guessed from the shape as the docks guess them; with no layer in a viewer and a guess in doubt,
-a .tif is saved without axes, as napari's builtin saves it, and a line says so), the pixel sizes
-in um where the layer's units are lengths (nm converted; a unitless light-microscope scale as
-um, with a line; else those of the layer's file or record, as the docks read them), a time
-interval where the T axis has a time unit, else the one the record or the layer's file gives,
-the channel names the record or the layer's file gives (``source_channels``; OME and OME-Zarr
-hold names, ImageJ's .tif none), RGB as RGB, and the plugin's provenance record (method,
-weights sha256, parameters) as JSON: ImageJ's Info (Fiji's Image > Show Info) in a .tif, the
-OME Image Description in an .ome.tif, the description's JSON in a TIFF ImageJ cannot hold
-(``tiff_metadata``), the group's ``microdeblur`` attribute in a .zarr. A layer napari opened
-from such a file (its reader keeps no record) is saved with the file's record, as it was, and
-an entry under ``resaved`` (``file_provenance``); a layer whose data is no longer the file's
-image (another shape or dtype) without it, in one line.
+napari hands the writer a layer's data and state, not the layer: it is found by its data in the
+open viewers (``viewer_layer``) and read as the docks read it. Kept: the axes (the plugin's
+record in ``layer.metadata['microdeblur']['axes']``, else the file napari opened the layer
+from, else guessed from the shape as the docks guess them; with no layer in a viewer and a
+guess in doubt, a .tif is saved without axes, as napari's builtin saves it, and a line says
+so), the pixel sizes in um where the layer's units are lengths (nm converted; a unitless
+light-microscope scale as um, with a line; else those of the layer's file or record, as the
+docks read them), a time interval where the T axis has a time unit, else the one the record or
+the layer's file gives, the channel names the record or the layer's file gives
+(``source_channels``; OME and OME-Zarr hold names, ImageJ's .tif none), RGB as RGB, and the
+plugin's provenance record (method, weights sha256, parameters) as JSON: ImageJ's Info (Fiji's
+Image > Show Info) in a .tif, the OME Image Description in an .ome.tif, the description's JSON
+in a TIFF ImageJ cannot hold (``tiff_metadata``), the group's ``microdeblur`` attribute in a
+.zarr. A layer napari opened from such a file (its reader keeps no record) is saved with the
+file's record, as it was, and an entry under ``resaved`` (``file_provenance``); a layer whose
+data is no longer the file's image (another shape or dtype) without it, in one line.
 
 napari lists its own writer first in that dialog unless this plugin was found first (the
 order Python finds installed packages in), so ``save_calibrated`` (File > IO Utilities > Save
@@ -116,20 +116,17 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
 
 
 def viewer_layer(data, meta: dict):
-    """The image layer of napari's current viewer that is being saved (the writer is handed
-    its data, not the layer): the one holding ``data`` itself, else the only one of that name
-    and shape; None (a script calling the writer, no viewer) where there is none."""
-    try:
-        import napari
-
-        viewer = napari.current_viewer()
-    except Exception:  # noqa: BLE001 - no napari, no Qt: a script without a viewer
-        return None
-    if viewer is None:
+    """The image layer being saved (the writer is handed its data, not the layer), in any open
+    viewer: the one holding ``data`` itself, else the only one of that name and shape in all
+    of them (two viewers may each show a file of the same name and shape: neither is taken);
+    None where there is none (a script calling the writer without a viewer). With viewers open
+    and no layer found, one line says the layer's file calibration and record are not kept."""
+    viewers = open_viewers()
+    if not viewers:
         return None
     from ._widgets._layers import is_image_layer, layer_data, unwrap
 
-    layers = [unwrap(la) for la in viewer.layers if is_image_layer(unwrap(la))]
+    layers = [unwrap(la) for v in viewers for la in v.layers if is_image_layer(unwrap(la))]
     array = data[0] if meta.get("multiscale") else data
     for la in layers:
         if la.data is data or layer_data(la) is array:
@@ -137,7 +134,28 @@ def viewer_layer(data, meta: dict):
     shape = tuple(getattr(array, "shape", ()))
     named = [la for la in layers if la.name == meta.get("name")
              and tuple(layer_data(la).shape) == shape and bool(la.rgb) == bool(meta.get("rgb"))]
-    return named[0] if len(named) == 1 else None
+    if len(named) == 1:
+        return named[0]
+    why, fix = ((f"{len(named)} layers of that name and shape are open", "save it with File > IO "
+                 "Utilities > Save image layer with calibration... in its viewer") if named else
+                ("it is in no open viewer", "add it to a viewer before saving"))
+    _tell(f"layer {meta.get('name')!r}: {why}, so the pixel sizes, axes and record of the file "
+          f"it was opened from are not read: saved with the layer's own scale and units only; "
+          f"to keep them, {fix}, or set its scale and units (e.g. layer.units = 'um')")
+    return None
+
+
+def open_viewers() -> list:
+    """napari's open viewers, the current one first; [] without napari or Qt. napari has no
+    public list of them: its Viewer class keeps one (``Viewer.close_all`` reads it)."""
+    try:
+        import napari
+
+        current = napari.current_viewer()
+    except Exception:  # noqa: BLE001 - no napari, no Qt: a script without a viewer
+        return []
+    others = list(getattr(napari.Viewer, "_instances", ()))
+    return ([current] if current is not None else []) + [v for v in others if v is not current]
 
 
 def _in_doubt(shape: tuple, axes: str, meta: dict, path, in_viewer: bool) -> bool:

@@ -10,13 +10,18 @@ On the training crops of benchmarks/jpeg_input.py (brightfield sets, blurred by 
 C, 8-bit) lossless images scored 1.002-1.039 (also cropped 3 and 5 px off the grid, or the
 red channel alone), JPEG quality 95 1.059-1.43, quality 75 1.24-3.1: ``JPEG_BLOCKINESS``
 lies between.
+
+Baseline JPEG holds 8 bits per sample, so only a plane whose values lie within 0-255 (uint8,
+8-bit values in a wider type, their mean over colour channels) is judged: small uncompressed
+16-bit planes scored up to 1.08 by their content alone (7 of the 45 130 x 133 planes of the
+NEUBIAS confocal/widefield DNA stack), which set Wiener's balance 'auto' as for JPEG.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["JPEG_BLOCKINESS", "blockiness", "looks_jpeg"]
+__all__ = ["JPEG_BLOCKINESS", "blockiness", "in_8bit_range", "looks_jpeg"]
 
 #: A plane whose ``blockiness`` exceeds this is treated as JPEG-compressed.
 JPEG_BLOCKINESS = 1.05
@@ -44,7 +49,20 @@ def blockiness(plane: np.ndarray) -> float:
     return min(scores)
 
 
+def in_8bit_range(plane: np.ndarray) -> bool:
+    """Whether ``plane`` can hold a JPEG's decoded values: 8-bit integers, or any values within
+    0-255 (a JPEG read into a float or 16-bit array, or the mean of its colour channels)."""
+    x = np.asarray(plane)
+    if x.dtype in (np.uint8, np.bool_):
+        return True
+    if x.size == 0 or x.dtype.kind not in "uif":
+        return False
+    low, high = float(np.nanmin(x)), float(np.nanmax(x))
+    return low >= 0.0 and high <= 255.0
+
+
 def looks_jpeg(plane: np.ndarray) -> bool:
     """Whether a 2D plane shows JPEG's 8 x 8 block grid (``blockiness`` above
-    ``JPEG_BLOCKINESS``)."""
-    return blockiness(plane) > JPEG_BLOCKINESS
+    ``JPEG_BLOCKINESS``); never for values outside 0-255, which no baseline JPEG decodes to
+    (``in_8bit_range``)."""
+    return in_8bit_range(plane) and blockiness(plane) > JPEG_BLOCKINESS

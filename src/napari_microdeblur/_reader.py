@@ -1,0 +1,146 @@
+"""napari's File > Open for TIFF / OME-TIFF / ImageJ TIFF and (OME-)Zarr, read as the package
+reads its inputs (``core.io.read_image``): the image at its pixel size in um (and a time step
+in seconds) with napari's units, its axes as axis labels, named after its file, one layer per
+channel where the file has a channel axis, and the plugin's deblur record of an output in
+``layer.metadata['microdeblur_file']``. napari's own reader opens these files at scale 1 (a
+wrong scale bar) and names a Zarr's layer after its array ('res [1]').
+
+The record is kept under its own key, not the 'microdeblur' key of a layer the plugin made in
+this session: the Compare & QC dock takes such a layer for a preview or heatmap, and the writer
+saves that record as the layer's own; a layer opened here is saved with its file's record and
+a 'resaved' entry, as one napari's reader opened (``_writer.file_provenance``).
+
+Axes are named (labels, channels split) only where the file states them (ImageJ, OME,
+tifffile's description, OME-Zarr): a plain TIFF's leading axes are tifffile's guess, and
+napari's defaults are kept for them. Files it cannot read (no TIFF, a Zarr without an image,
+several files at once) are declined (None), and napari's other readers take them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: metadata key of the deblur record of the file a layer was opened from
+FILE_RECORD_KEY = "microdeblur_file"
+#: what the manifest's reader takes; .ome.tif, .ome.tiff and .ome.zarr end in these
+SUFFIXES = (".tif", ".tiff", ".zarr")
+#: the compound suffixes left out of a layer's name, longest first
+NAME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr")
+#: a TIFF up to this size is read whole, as napari's own reader reads every TIFF; a larger
+#: one plane by plane as napari shows it (dask), so that opening it reads nothing
+READ_WHOLE_BYTES = 1 << 30
+#: napari's units of the axes this package calibrates
+UNITS = {"Z": "micrometer", "Y": "micrometer", "X": "micrometer", "T": "second"}
+
+
+def get_reader(path):
+    """npe2 reader: a function that reads ``path`` into layer data, or None where this reader
+    cannot read it (napari then offers its other readers)."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:  # a stack of files: napari's own reader stacks them
+            return None
+        path = path[0]
+    path = os.fspath(path)
+    if not path.rstrip("/\\").lower().endswith(SUFFIXES):
+        return None
+    try:
+        image = _read(path)
+    except Exception:  # noqa: BLE001 - no TIFF, a damaged one, a Zarr without an image
+        return None
+    return lambda _path: layer_data(image, path)
+
+
+def _read(path: str):
+    from .core.io import read_image
+
+    # headers only for an uncompressed TIFF and a Zarr; an alpha channel kept, as shown
+    return read_image(path, lazy=True, keep_alpha=True)
+
+
+def layer_name(path: str) -> str:
+    """The file's name without its image suffix ('cells.ome.tif' -> 'cells')."""
+    name = Path(path.rstrip("/\\")).name
+    for suffix in NAME_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def layer_data(image, path: str) -> list[tuple]:
+    """napari layer data tuples of ``image`` (``core.io.ImageData``) read from ``path``."""
+    array, axes = _viewable(image.array), image.axes
+    shape = tuple(int(n) for n in array.shape)
+    name = layer_name(path)
+    metadata = _metadata(image)
+    if not axes or len(axes) != len(shape):  # nothing known of its axes: napari's defaults
+        return [(array, {"name": name, "metadata": metadata}, "image")]
+    rgb = axes.endswith("S") and shape[-1] in (3, 4)
+    dims = axes[:-1] if rgb else axes.replace("S", "C")  # samples napari cannot show: channels
+    kwargs = {"name": name, "rgb": rgb, "metadata": metadata}
+    if not image.stated:  # leading axes guessed by tifffile: only the plane's size is sure
+        scale, units = _calibration(dims, image, only="YX")
+        return [(array, {**kwargs, "scale": scale, "units": units}, "image")]
+    if "C" not in dims:
+        scale, units = _calibration(dims, image)
+        labels = tuple(a.lower() for a in dims)
+        return [(array, {**kwargs, "scale": scale, "units": units, "axis_labels": labels},
+                 "image")]
+    channel = dims.index("C")
+    rest = dims.replace("C", "")
+    scale, units = _calibration(rest, image)
+    n = shape[channel]
+    names = image.metadata.get("channel_names")
+    names = names if isinstance(names, list) and len(names) == n else None
+    # napari splits along channel_axis; a list per channel for each per-axis value (a
+    # 3-tuple of labels beside 3 channels would be read as one label per channel)
+    return [(array, {
+        "name": [f"{name} ({names[i] if names else f'channel {i}'})" for i in range(n)],
+        "channel_axis": channel, "rgb": False, "scale": [scale] * n, "units": [units] * n,
+        "axis_labels": [tuple(a.lower() for a in rest)] * n,
+        "metadata": [dict(metadata) for _ in range(n)]}, "image")]
+
+
+def _calibration(dims: str, image, only: str = "ZYXT") -> tuple[tuple, tuple]:
+    """(scale, units) of napari's ``dims``: um for the file's pixel sizes, seconds for its time
+    interval, 1 'pixel' (napari's default) for any axis the file gives no size."""
+    sizes = dict(image.pixel_size)
+    interval = image.metadata.get("time_interval")
+    if isinstance(interval, (int, float)) and np.isfinite(interval) and interval > 0:
+        sizes["T"] = float(interval)
+    scale, units = [], []
+    for axis in dims:
+        size = sizes.get(axis) if axis in only else None
+        known = isinstance(size, (int, float)) and np.isfinite(size) and size > 0
+        scale.append(float(size) if known else 1.0)
+        units.append(UNITS[axis] if known else "pixel")
+    return tuple(scale), tuple(units)
+
+
+def _metadata(image) -> dict:
+    from .core.provenance import RECORD_KEY
+
+    record = image.metadata.get(RECORD_KEY)
+    return {FILE_RECORD_KEY: record} if isinstance(record, dict) and record else {}
+
+
+def _viewable(array):
+    """An array napari can slice: a numpy or Zarr array as it is; ``core.io``'s lazy TIFF read
+    whole up to ``READ_WHOLE_BYTES``, else wrapped in dask one plane per chunk."""
+    if isinstance(array, np.ndarray) or type(array).__module__.startswith(("zarr", "dask")):
+        return array
+    shape = tuple(int(n) for n in array.shape)
+    dtype = np.dtype(array.dtype)
+    if int(np.prod(shape)) * dtype.itemsize <= READ_WHOLE_BYTES:
+        return np.asarray(array)
+    import uuid
+
+    import dask.array as da
+
+    plane = 3 if len(shape) >= 3 and shape[-1] <= 4 else 2  # RGB samples stay with the plane
+    chunks = (1,) * (len(shape) - plane) + shape[-plane:]
+    # named: dask's token pickles the array, and the copy's end closed the file it reads
+    return da.from_array(array, chunks=chunks, meta=np.empty((0,) * len(shape), dtype),
+                         name=f"microdeblur-file-{uuid.uuid4().hex}")
