@@ -99,15 +99,22 @@ class Normalization:
     high: float = 99.9
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in model units, float32; worked in float64 where float32 loses ``x``."""
         if self.kind == "none":
             return x.astype(np.float32)
-        return ((x.astype(np.float32) - np.float32(self.offset))
-                / np.float32(self.scale)).astype(np.float32)
+        t = tiling.work_type(x.dtype)
+        return tiling.map_in_pieces(x, np.float32, lambda p: np.divide(
+            np.subtract(p, t(self.offset), out=p), t(self.scale), out=p), t)
 
-    def undo(self, x: np.ndarray) -> np.ndarray:
-        if self.kind == "none":
-            return x
-        return x * np.float32(self.scale) + np.float32(self.offset)
+    def undo(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
+        """``x`` (model units) in the image's units as ``dtype`` (``tiling.work_type``); an
+        integer one rounded and clipped to its range (``tiling.map_in_pieces``)."""
+        if self.kind == "none" and np.dtype(dtype).kind == "f":
+            return x.astype(dtype, copy=False)
+        t = tiling.work_type(dtype)
+        scale, offset = (1, 0) if self.kind == "none" else (self.scale, self.offset)
+        return tiling.map_in_pieces(x, dtype, lambda p: np.add(
+            np.multiply(p, t(scale), out=p), t(offset), out=p), t)
 
 
 def _stats_sample(image, axes: str) -> np.ndarray:
@@ -142,9 +149,10 @@ def compute_normalization(image, axes: str, kind: str, low=0.1, high=99.9) -> No
 
 
 def _normalization_of(sample: np.ndarray, kind: str, low, high) -> Normalization:
-    """``compute_normalization`` of the image's statistics sample (``_stats_sample``)."""
-    sample = sample.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(sample)):
+    """``compute_normalization`` of ``_stats_sample``, in float64 where float32 loses it."""
+    if tiling.work_type(sample.dtype) is np.float32:  # as before; wider ones left as they are
+        sample = sample.astype(np.float32, copy=False)
+    if sample.dtype.kind == "f" and not np.all(np.isfinite(sample)):
         raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
     if kind == "none":
         return Normalization(0.0, 1.0, kind="none", low=0.0, high=100.0)
@@ -521,18 +529,12 @@ def deblur(
 
 
 def _to_model_units(norm: Normalization, block: np.ndarray) -> np.ndarray:
-    x = norm.apply(block)
-    if not np.all(np.isfinite(x)):
+    if not np.all(np.isfinite(x := norm.apply(block))):
         raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
     return x
 
 
-def _to_output_units(norm: Normalization, block: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    y = norm.undo(block)
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(y), info.min, info.max).astype(dtype)
-    return y.astype(dtype, copy=False)
+_to_output_units = Normalization.undo  # (norm, block, dtype); a name tests can wrap
 
 
 def _run(

@@ -425,6 +425,50 @@ def _apply_whole(forward, read, write, plan: TilePlan, device, prepare) -> Itera
     yield TileProgress(1, 1, tile)
 
 
+#: elements of one piece ``map_in_pieces`` works on: its float64 copies stay at 8 MB each
+PIECE_ELEMENTS = 1 << 20
+
+
+def work_type(dtype) -> type:
+    """np.float32 where it holds every value of ``dtype`` (floats up to 32 bits, integers up
+    to 16), np.float64 where not: float32 rounds 2**32 - 1 to 2**32 and 1e6 to 0.0625 steps."""
+    dtype = np.dtype(dtype)
+    return np.float32 if dtype.itemsize <= (4 if dtype.kind == "f" else 2) else np.float64
+
+
+def map_in_pieces(x, dtype, fn: Callable[[np.ndarray], np.ndarray], work=np.float64):
+    """A new array of ``dtype`` and ``x``'s shape (a scalar for a scalar): ``fn`` of a copy of
+    ``x`` as ``work`` (``fn`` may change it in place), for an integer ``dtype`` rounded and
+    clipped to its range, a piece of at most ``PIECE_ELEMENTS`` at a time, so no float64
+    copy of a whole image or tile is held."""
+    x, dtype = np.asarray(x), np.dtype(dtype)
+    step_of = fn
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        # the top as a value of ``work`` that casts back inside: float64(2**63 - 1) is 2**63
+        high = np.dtype(work).type(info.max)
+        high = high if int(high) <= info.max else np.nextafter(high, 0)
+
+        def step_of(p: np.ndarray) -> np.ndarray:
+            p = fn(p)
+            return np.clip(np.rint(p, out=p), info.min, high, out=p)
+
+    out = np.empty(x.shape, dtype)
+    shape, k, inner = x.shape, x.ndim, 1
+    while k and inner * shape[k - 1] <= PIECE_ELEMENTS:  # trailing axes a piece holds whole
+        k -= 1
+        inner *= shape[k]
+    if k == 0:
+        out[...] = step_of(x.astype(work))
+        return out[()]
+    step = max(1, PIECE_ELEMENTS // inner)
+    for lead in np.ndindex(*shape[:k - 1]):
+        for first in range(0, shape[k - 1], step):
+            piece = (*lead, slice(first, first + step))
+            out[piece] = step_of(x[piece].astype(work))
+    return out
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """True for a device out-of-memory error (CUDA or MPS), which smaller tiles can avoid."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
