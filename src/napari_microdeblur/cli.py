@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -21,6 +22,7 @@ from .core.shown import first_line, shown_path
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process it ended
 #: the reader of the output went away (`| head`): the shell's code for a process that
 #: SIGPIPE ended, so `set -o pipefail` scripts see what they see from cat or grep
 EXIT_BROKEN_PIPE = 141
@@ -28,6 +30,31 @@ EXIT_BROKEN_PIPE = 141
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, a cluster's time limit or scancel, kill), raised as Ctrl-C is: every
+    cleanup Ctrl-C runs (the hidden partial output removed, a batch log closed) runs for it."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises ``Terminated`` within the block; Python's default ended the process at
+    once and left the partial output (432 MB for a 6k image). Only the main thread may set a
+    handler: elsewhere SIGTERM keeps its own."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        previous = _raise_terminated
+    try:
+        yield
+    finally:
+        if previous is not _raise_terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _fail(message: str) -> int:
@@ -213,7 +240,7 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
             folder_made.mkdir(parents=True, exist_ok=True)
     else:
         raise UserError(several_need_a_folder(len(inputs), output))
-    log = BatchLog(output, quiet=args.quiet, json=args.json).begin(s for s, _ in pairs)
+    log = BatchLog(output, quiet=args.quiet, json=args.json).begin((s for s, _ in pairs), args)
     # each file said as its task ends, as one machine says it (all had waited for the last)
     with log.bar_closed_on_error():
         records = deblur_files_on_cluster(
@@ -249,7 +276,7 @@ def _say_cluster_record(record: dict, args, method, log) -> None:
         for note in record["notes"]:
             _warn_in_one_line(note, UserWarning, "", 0)
     _cluster_outcome(log, args, source, target, "ok", method=str(record["method"]),
-                     seconds=record["seconds"])
+                     seconds=record["seconds"], allocator_tuned=record.get("allocator_tuned"))
     if not args.quiet and not args.json:
         say(f"{record['output']}: {record['method']} on {record['axes']} "
             f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
@@ -301,7 +328,7 @@ def cmd_deblur(args) -> int:
         raise UserError(several_need_a_folder(len(inputs), output))
     models = ModelCache()  # a network is loaded once for the batch, not once per file
     pairs = folder_pairs(inputs, output, args)
-    log = BatchLog(output, quiet=args.quiet, json=args.json).begin(s for s, _ in pairs)
+    log = BatchLog(output, quiet=args.quiet, json=args.json).begin((s for s, _ in pairs), args)
     try:
         # swept_once: one listing of the folder
         with log.bar_closed_on_error(), swept_once(target for _, target in pairs):
@@ -516,14 +543,17 @@ def _run(argv: list[str] | None) -> int:
     from .core.tiff_metadata import quiet_tifffile
 
     try:  # restored on return
-        with warnings.catch_warnings(), quiet_tifffile(), tifffile_as_warnings():
+        with (warnings.catch_warnings(), quiet_tifffile(), tifffile_as_warnings(),
+              _sigterm_as_interrupt()):
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
             _said_once.clear()
             return args.func(args)
-    except KeyboardInterrupt:
-        print("microdeblur: interrupted; no partial output was left", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; no "
+              "partial output was left", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:  # said by main, as nothing: the reader stopped reading
         raise
     # ImportError: an optional extra (psfmodels for --psf widefield:...) is not installed

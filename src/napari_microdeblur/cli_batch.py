@@ -67,27 +67,30 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
         with warnings_naming(source, log):
-            method = deblur_file_as_asked(source, target, args, models)
+            method, fields = deblur_file_as_asked(source, target, args, models)
     except BrokenPipeError:  # the output's reader went away (| head): not this file's
         raise
-    except (ValueError, TypeError, OSError, RuntimeError) as error:
+    # UserError: this file refused (a single plane under --focus-below auto), the others
+    # may be deblurred; MemoryError: this file too big. Both had ended the batch, unsummed.
+    except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
         why = memory_words(error, args) or error_words(error, args)
         say(f"microdeblur: error: {source}: {why}", sys.stderr)
         log.add(source, target, "failed", seconds=time.perf_counter() - t0, error=why)
         return
-    log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0)
+    log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0, **fields)
 
 
-def deblur_file_as_asked(source: Path, target: Path, args, models=None) -> str:
+def deblur_file_as_asked(source: Path, target: Path, args, models=None):
     """The whole file (``cli.deblur_one``), or with --focus-below its soft slices or tiles
-    only (``cli_selective.deblur_soft``); the label of the method that ran."""
+    only (``cli_selective.deblur_soft``): (the label of the method that ran, None where
+    nothing was below T; the fields its --json line adds: what --focus-below decided)."""
     if getattr(args, "focus_below", None) is not None:
         from .cli_selective import deblur_soft
 
         return deblur_soft(source, target, args, models)
     from .cli import deblur_one
 
-    return deblur_one(source, target, args, models)
+    return deblur_one(source, target, args, models), {}
 
 
 def once_a_run(message, category, said: set):
@@ -113,8 +116,8 @@ def deblur_single(source: Path, output: Path, args) -> int:
 
     t0 = time.perf_counter()
     try:
-        method = deblur_file_as_asked(source, output, args)
-    except (ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
+        method, fields = deblur_file_as_asked(source, output, args)
+    except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
         if args.json and not isinstance(error, BrokenPipeError):
             why = memory_words(error, args) or error_words(error, args)
             print(json.dumps(file_object(source, output, "failed",
@@ -123,7 +126,7 @@ def deblur_single(source: Path, output: Path, args) -> int:
         raise
     if args.json:
         print(json.dumps(file_object(source, output, "ok", method,
-                                     time.perf_counter() - t0)), flush=True)
+                                     time.perf_counter() - t0, **fields)), flush=True)
     return 0
 
 
@@ -151,9 +154,16 @@ class BatchLog:
     #: the folder the files are named under (``name``); None: by their whole path
     root: Path | None = None
     bar: FilesBar | None = None
+    #: this run's settings (``requested``) that a skipped output's record is compared with;
+    #: None: not compared
+    request: dict | None = None
+    stale: StaleOutputs = field(default_factory=lambda: StaleOutputs())  # defined below
 
-    def begin(self, sources) -> BatchLog:
-        """The batch's files (``sources``): the folder they are named under, and their bar."""
+    def begin(self, sources, args=None) -> BatchLog:
+        """The batch's files (``sources``): the folder they are named under, and their bar;
+        ``args``: the command's, whose settings a skipped output's record is compared with."""
+        if args is not None:
+            self.request = requested(args)
         sources = [Path(s) for s in sources]
         self.root = common_folder(sources)
         self.bar = FilesBar(len(sources), quiet=self.quiet)
@@ -161,11 +171,20 @@ class BatchLog:
 
     @contextlib.contextmanager
     def bar_closed_on_error(self):
-        """The files bar closed before an error (a refused scheduler) is printed."""
+        """The files bar closed before an error (a refused scheduler) is printed; an error
+        that stops a batch after some files were done (one not a file's own) closes it with
+        its summary line too, saying it stopped (the error follows): it had ended with the
+        error alone, what was done not said."""
         try:
             yield
-        except BaseException:
+        except (KeyboardInterrupt, BrokenPipeError):  # the caller closes it, or no one reads
             if self.bar is not None:
+                self.bar.close()
+            raise
+        except BaseException:
+            if self.records:
+                self.close(stopped=True)
+            elif self.bar is not None:
                 self.bar.close()
             raise
 
@@ -182,16 +201,24 @@ class BatchLog:
             return str(source)
 
     def add(self, source, target, status: str, *, method=None, seconds=None,
-            error: str | None = None) -> None:
-        """One file's outcome: ``status`` 'ok', 'skipped' or 'failed' (with ``error``)."""
+            error: str | None = None, **fields) -> None:
+        """One file's outcome: ``status`` 'ok', 'skipped' or 'failed' (with ``error``);
+        ``fields``: more for its --json line (what --focus-below decided, allocator_tuned).
+        A skipped output made with other settings than ``request``'s is counted (and its
+        line says which differ)."""
         record = {"input": str(source), "output": str(target), "status": status}
         if error is not None:  # write_failures lists the records that hold an error
             record["error"] = error
         self.records.append(record)
+        if status == "skipped" and self.request is not None:
+            differ = self.stale.check(target, self.request)
+            if differ:
+                fields = {**fields, "settings_differ": differ}
         if self.bar is not None:
             self.bar.skipped() if status == "skipped" else self.bar.done()
         if self.json:  # one object a line, as each file ends (jq reads JSON lines)
-            say(json.dumps(file_object(source, target, status, method, seconds, error)))
+            say(json.dumps(file_object(source, target, status, method, seconds, error,
+                                       **fields)))
 
     def repeated(self, message: str, file: str) -> bool:
         """Whether ``message``, said for ``file``, is to be counted, not said: under -q, the
@@ -212,11 +239,12 @@ class BatchLog:
             seen[2], seen[3] = seen[2] + 1, file
         return True
 
-    def close(self, interrupted: bool = False) -> int:
+    def close(self, interrupted: bool = False, stopped: bool = False) -> int:
         """The repeated warnings counted, the failures listed, the closing line; the exit
         code (2 where a file failed, as a single file's failure). ``interrupted`` (Ctrl-C):
         what was done so far, and that a rerun finishes it (no line, and an earlier run's
-        failures list left in place, had said nothing of the run)."""
+        failures list left in place, had said nothing of the run); ``stopped``: as
+        interrupted, by the error printed next."""
         from .cli import EXIT_ERROR
 
         if self.bar is not None:  # the lines below print after it, not through it
@@ -228,12 +256,14 @@ class BatchLog:
                       f"{file}; without -q each is said)", file=sys.stderr, flush=True)
         counts = {s: sum(r["status"] == s for r in self.records)
                   for s in ("ok", "skipped", "failed")}
+        self.stale.say()
         list_failures(self.output, self.records, counts["failed"])
         # said with -q too: one line whatever the batch's size, and the one scripts grep
         print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
               f"{counts['skipped']} skipped (output exists), {counts['failed']} failed"
               + ("; interrupted: the same command again finishes the rest" if interrupted
-                 else ""), file=sys.stderr, flush=True)
+                 else "; stopped by the error below: the same command again finishes the rest"
+                 if stopped else ""), file=sys.stderr, flush=True)
         return EXIT_ERROR if counts["failed"] else 0
 
 
@@ -314,11 +344,12 @@ def tifffile_held():
 
 
 def file_object(source, target, status: str, method=None, seconds=None,
-                error: str | None = None) -> dict:
-    """The --json object of one file of deblur (one, or each of a batch)."""
+                error: str | None = None, **fields) -> dict:
+    """The --json object of one file of deblur (one, or each of a batch); ``fields`` after
+    the six every line has (what --focus-below decided, a cluster's allocator_tuned)."""
     return {"input": str(source), "output": str(target),
             "seconds": None if seconds is None else round(float(seconds), 3),
-            "method": method, "status": status, "error": error}
+            "method": method, "status": status, "error": error, **fields}
 
 
 def list_failures(output: Path, records: list[dict], failed: int) -> None:
@@ -336,3 +367,120 @@ def list_failures(output: Path, records: list[dict], failed: int) -> None:
     if listed is not None:
         print(f"microdeblur: {failed} of {len(records)} files failed; listed in "
               f"{shown_path(listed)}", file=sys.stderr, flush=True)
+
+
+#: skipped outputs whose records are read, at most (0.6-0.9 ms each from the page cache
+#: here: a rerun that skips a million outputs is not held up by it)
+CHECKED_AT_MOST = 1000
+#: what a skipped output's record is compared on: the method spec's fields as given (names,
+#: not what 'auto' became), with the words a warning names them by
+COMPARED = {"name": "method", "weights": "weights", "psf": "PSF", "modality": "modality"}
+
+
+def requested(args) -> dict:
+    """This run's settings that an existing output's record is compared with (``COMPARED``,
+    and --focus-below: a number, 'auto' or None), as ``provenance.spec_dict`` records them."""
+    from .cli import method_specs
+    from .core.provenance import spec_dict
+
+    given = spec_dict(method_specs(args)[0]) or {}
+    return {**{key: given.get(key) for key in COMPARED},
+            "focus_below": getattr(args, "focus_below", None)}
+
+
+def output_record(path: Path) -> dict | None:
+    """The record of how the existing output ``path`` was made, from its header only (no
+    pixel is read); None where it holds none or cannot be read (not compared then)."""
+    from .core import io
+    from .core.io_write import is_png
+    from .core.provenance import RECORD_KEY
+
+    try:
+        if is_png(path):
+            return io.png_record(path).get(RECORD_KEY)
+        if not io.is_tiff(path) or not path.is_file():
+            return None  # a Zarr store: not opened for this
+        import tifffile
+
+        from .core.tiff_metadata import tiff_extras
+
+        with tifffile.TiffFile(path) as tif:
+            return tiff_extras(tif).get(RECORD_KEY)
+    except Exception:  # noqa: BLE001 - a skipped output's record only warns; never stops
+        return None
+
+
+def recorded_settings(record: dict) -> dict | None:
+    """A record's settings in ``requested``'s terms; None where it names no method spec (a
+    record of an older version, or of a layer saved from napari)."""
+    spec = record.get("method_spec")
+    if not isinstance(spec, dict):
+        return None
+    focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
+    if "mode" not in focus:  # none, or a watch's: the whole file deblurred
+        below = None
+    elif "auto" in str(focus.get("threshold_from")):
+        below = "auto"
+    else:
+        below = focus.get("threshold")
+    return {**{key: spec.get(key) for key in COMPARED}, "focus_below": below}
+
+
+def same_setting(key: str, theirs, ours) -> bool:
+    """An optics PSF completed from the file's calibration ('widefield:...,pixel=0.1') is the
+    one given without it."""
+    if theirs == ours:
+        return True
+    if key == "psf" and isinstance(theirs, str) and isinstance(ours, str):
+        return theirs.startswith(ours + ",")
+    if key == "focus_below" and None not in (theirs, ours) and "auto" not in (theirs, ours):
+        return float(theirs) == float(ours)
+    return False
+
+
+def setting_words(key: str, value) -> str:
+    if key == "focus_below":
+        return "whole file (no --focus-below)" if value is None else f"--focus-below {value}"
+    return f"{COMPARED[key]} {value if value is not None else 'not given'}"
+
+
+@dataclass
+class StaleOutputs:
+    """Skipped outputs whose record says they were made with other settings than this run
+    asks for: counted, the first one described, said in one line before the closing one
+    (skipped, they had passed for this run's: `--method wiener` over the default's outputs
+    said '59 skipped' and nothing else)."""
+
+    count: int = 0
+    first: str | None = None
+    read: int = 0  # records read: up to CHECKED_AT_MOST
+
+    def check(self, target, request: dict) -> list[str]:
+        """The settings ``target``'s record differs from ``request`` in (method, weights, psf,
+        modality, focus_below); [] where it does not, names none, or past the first
+        ``CHECKED_AT_MOST`` skipped outputs."""
+        if self.read >= CHECKED_AT_MOST:
+            return []
+        self.read += 1
+        record = output_record(Path(target))
+        theirs = recorded_settings(record) if isinstance(record, dict) else None
+        if theirs is None:
+            return []
+        differ = [k for k in request if not same_setting(k, theirs.get(k), request[k])]
+        if differ:
+            self.count += 1
+            if self.first is None:
+                self.first = (f"{Path(target).name}: "
+                              + ", ".join(f"{setting_words(k, theirs.get(k))} (this run: "
+                                          f"{setting_words(k, request[k])})" for k in differ))
+        return [{"name": "method"}.get(k, k) for k in differ]  # --json: the options' names
+
+    def say(self) -> None:
+        if self.count:
+            of = (f" (of the first {CHECKED_AT_MOST} skipped, whose records were read)"
+                  if self.read >= CHECKED_AT_MOST else "")
+            print(f"microdeblur: warning: {self.count} skipped output"
+                  f"{'s were' if self.count > 1 else ' was'} made with other settings than "
+                  f"this run's{of} ({self.first}"
+                  f"{'; and others' if self.count > 1 else ''}): pass --overwrite to redo "
+                  f"{'them' if self.count > 1 else 'it'}", file=sys.stderr, flush=True)

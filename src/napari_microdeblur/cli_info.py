@@ -275,7 +275,10 @@ def text_block(info: dict) -> str:
         return "\n".join([*lines, "  deblur record: none"])
     if isinstance(record.get("psf_export"), dict):  # a PSF exported from weights, not a result
         return "\n".join([*lines, f"  PSF: {record.get('method')}", f"  made {_made(record)}"])
-    lines += [f"  deblurred: {_run_line(record)}", f"  made {_made(record)}"]
+    # a --focus-below output with no unit below its threshold: written unchanged
+    done = (f"unchanged: {record['unchanged']}" if isinstance(record.get("unchanged"), str)
+            else f"deblurred: {_run_line(record)}")
+    lines += [f"  {done}", f"  made {_made(record)}"]
     if ran := _ran_line(record):
         lines.append(f"  ran {ran}")
     if isinstance(record.get("focus"), dict):  # made by `microdeblur watch` or the Focus dock

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -175,10 +176,12 @@ def unit_word(result) -> str:
     return "plane" if np.ndim(result.scores) == 0 else "slice"
 
 
-def deblur_soft(source: Path, output: Path, args, models=None) -> str:
+def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | None, dict]:
     """Deblur the soft units of ``source`` into ``output``; prints its line; returns the
-    label of the method that ran. ``models``: a batch's ``checkpoint.ModelCache`` (None:
-    ``inference.RECENT_MODELS``, which keeps the last networks too)."""
+    label of the method that ran (None: no unit was below T, the file written unchanged,
+    no method settled) and the selection as the --json line gives it (``json_fields``).
+    ``models``: a batch's ``checkpoint.ModelCache`` (None: ``inference.RECENT_MODELS``,
+    which keeps the last networks too)."""
     from .cli import file_label, method_specs
     from .core import io, io_write
     from .core.files import image_axes
@@ -198,11 +201,15 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> str:
     spec = psf_from_calibration(spec, data.pixel_size, axes)
     scores, kept = unit_scores(image, axes, tile)
     threshold = thresholds_for(args.focus_below, scores, kept, channel_axis(axes, tile))
-    method = selected_method(spec, image, axes, tiling, models)
     # units without structure get no score, so the core never selects them (the dock's way)
-    run = iter_deblur_selected(image, method, threshold=threshold, axes=axes,
-                               scores=np.where(kept, scores, np.nan), tile=tile, tiling=tiling,
-                               models=models)
+    scores = np.where(kept, scores, np.nan)
+    none = nothing_below(image, axes, scores, threshold, tile, tiling.output_dtype)
+    if none is not None:  # no PSF estimate, no network: they cost a deblur's time for nothing
+        _write_unchanged(none, output, spec, source, data, kept, args, png, t0)
+        return None, json_fields(none, args.focus_below)
+    method = selected_method(spec, image, axes, tiling, models)
+    run = iter_deblur_selected(image, method, threshold=threshold, axes=axes, scores=scores,
+                               tile=tile, tiling=tiling, models=models)
     with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
@@ -211,7 +218,97 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> str:
     _write(output, result.image, axes, data, record, png, args.overwrite)
     if not args.quiet and not getattr(args, "json", False):
         say(soft_line(output, result, kept, args.focus_below, seconds))
-    return str(result.method)
+    return str(result.method), json_fields(result, args.focus_below)
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A file none of whose units is below T: what ``focus_entry`` and the lines read of a
+    ``SelectiveResult``, with the input (cast to the output dtype) as its image."""
+
+    image: np.ndarray
+    axes: str
+    unit_axes: str
+    scores: np.ndarray
+    threshold: float | tuple[float, ...]
+    focus_tile: int | None
+    mask: np.ndarray
+    selected: tuple = ()
+    boxes: tuple = ()
+    halo: int = 0
+
+    @property
+    def mode(self) -> str:
+        return "slices" if self.focus_tile is None else "tiles"
+
+
+def nothing_below(image, axes: str, scores, threshold, tile, output_dtype: str):
+    """An ``Unchanged`` where no unit of ``scores`` (NaN: no structure) is below
+    ``threshold``, found as ``core.selective`` selects; None where one is."""
+    from .core.selective import check_thresholds, score_axes, selection_mask
+
+    threshold = check_thresholds(threshold, axes, image.shape)
+    unit_axes = score_axes(axes) + ("" if tile is None else "yx")
+    mask = selection_mask(scores, threshold, None, unit_axes)
+    if mask.any():
+        return None
+    dtype = np.float32 if output_dtype == "float32" else image.dtype
+    return Unchanged(image=image.astype(dtype, copy=False), axes=axes, unit_axes=unit_axes,
+                     scores=np.asarray(scores, dtype=np.float64), threshold=threshold,
+                     focus_tile=tile, mask=mask)
+
+
+def _write_unchanged(none: Unchanged, output: Path, spec, source: Path, data, kept, args,
+                     png, t0: float) -> None:
+    seconds = time.perf_counter() - t0
+    why = unchanged_words(none, args.focus_below, data.array.dtype)
+    record = unchanged_record(none, spec, source, data, kept, args.focus_below, seconds, why)
+    _write(output, none.image, none.axes, data, record, png, args.overwrite)
+    if not args.quiet and not getattr(args, "json", False):
+        blank = int(np.size(kept) - np.count_nonzero(kept))
+        more = f" ({blank} without structure, never deblurred)" if blank else ""
+        say(f"{output}: {why}{more}, in {time.perf_counter() - t0:.1f} s")
+
+
+def unchanged_words(none: Unchanged, given, input_dtype) -> str:
+    """'0 of 1 plane below 1e-05: written unchanged (copied as is, as float32; nothing
+    deblurred, no PSF estimated)'."""
+    total = int(none.scores.size)
+    unit = unit_word(none) + "s" * (total != 1) + ("" if none.focus_tile is None
+                                                   else f" ({none.focus_tile} px)")
+    cast = "" if np.dtype(input_dtype) == none.image.dtype else f", as {none.image.dtype}"
+    return (f"0 of {total} {unit} {below_words(none, given)}: written unchanged (copied as "
+            f"is{cast}; nothing deblurred, no PSF estimated)")
+
+
+def unchanged_record(none: Unchanged, spec, source: Path, data, kept, given, seconds: float,
+                     why: str) -> dict:
+    """The record of a file written unchanged: no method (``method`` None), ``unchanged``
+    saying why, the method asked for under ``method_spec`` (`microdeblur info --rerun`
+    remakes it), and ``focus`` as a selective run's."""
+    from .core.provenance import RECORD_KEY, run_record
+
+    fields = {"method": None, "parameters": {}, "device": "cpu"}
+    record = run_record(fields, spec, source=source, axes=none.axes,
+                        output_dtype=none.image.dtype, pixel_size=data.pixel_size,
+                        previous=data.metadata.get(RECORD_KEY),
+                        extra={"unchanged": why, "seconds": round(float(seconds), 3),
+                               "focus": focus_entry(none, kept, given)})
+    for key in ("device", "device_name"):  # nothing ran anywhere
+        record.pop(key, None)
+    return record
+
+
+def json_fields(result, given) -> dict:
+    """What --focus-below decided for one file, on its --json line: the threshold as given
+    (a number or 'auto') and as taken (one per channel: a list), the unit, how many units
+    there were and how many were deblurred (0: the output is the input, unchanged)."""
+    threshold = result.threshold
+    return {"focus_below": given if given == "auto" else float(given),
+            "threshold": ([float(t) for t in threshold] if isinstance(threshold, tuple)
+                          else float(threshold)),
+            "focus_unit": unit_word(result), "units": int(np.size(result.scores)),
+            "deblurred_units": len(result.selected)}
 
 
 def selected_method(spec, image, axes: str, tiling, models):

@@ -8,6 +8,8 @@ from functools import partial
 
 from qtpy.QtCore import QEvent, QObject, QTimer
 
+from ._worker_exit import outlive_exit
+
 
 def start_worker(owner, func, *args, yielded=None, returned=None, errored=None,
                  finished=None, start: bool = True):
@@ -95,6 +97,9 @@ class WorkerOwnerMixin:
                 worker.quit()
             except RuntimeError:  # its Qt side is already gone
                 pass
+        # a worker sees the quit only at its next yield: the interpreter's exit after the
+        # viewer's close must not delete its signals under it (Qt aborted the process)
+        outlive_exit(list(self._workers))
 
     def shutdown(self) -> None:
         """Quit workers, disconnect from the viewer; safe to call more than once."""

@@ -69,8 +69,8 @@ from .tiling_spec import TilingSpec
 
 __all__ = [
     "SelectiveProgress", "SelectiveResult", "deblur_selected", "iter_deblur_selected",
-    "iter_focus_scores", "score_axes", "score_shape", "select_below", "settled_method",
-    "tile_box",
+    "check_thresholds", "iter_focus_scores", "score_axes", "score_shape", "select_below",
+    "selection_mask", "settled_method", "tile_box",
 ]
 
 
@@ -170,7 +170,7 @@ class SelectiveResult:
 
     @property
     def mask(self) -> np.ndarray:
-        return _mask(self.scores, self.threshold, self.structure, self.unit_axes)
+        return selection_mask(self.scores, self.threshold, self.structure, self.unit_axes)
 
     @property
     def background(self) -> int:
@@ -179,7 +179,11 @@ class SelectiveResult:
         return 0 if self.structure is None else int(self.structure.size - self.structure.sum())
 
 
-def _mask(scores, threshold, structure, unit_axes: str) -> np.ndarray:
+def selection_mask(scores, threshold, structure, unit_axes: str) -> np.ndarray:
+    """The units ``iter_deblur_selected`` deblurs: scores (over ``unit_axes``) below
+    ``threshold`` (a number, or one per channel, as ``check_thresholds`` returns it), finite,
+    and with structure where ``structure`` (None: all) says so. A caller can tell from it,
+    before any method is settled, that nothing will be deblurred."""
     values = np.asarray(scores, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         below = np.less(values, threshold_limits(threshold, unit_axes, values.ndim))
@@ -263,7 +267,7 @@ def iter_deblur_selected(
     elif not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     unit_axes = score_axes(axes) + ("" if tile is None else "yx")
-    mask = _mask(scores, threshold, structure, unit_axes)
+    mask = selection_mask(scores, threshold, structure, unit_axes)
     selected = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(mask))
     if tile is None and selected:
         # check the per-slice run's arguments now (tile sizes, PSF vs plane size)
