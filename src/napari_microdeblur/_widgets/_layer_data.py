@@ -276,6 +276,7 @@ def deblur_metadata(req, outcome) -> dict:
         "overlap": tuple(int(o) for o in result.overlap),
         "window": req.tiling.window,
         "device": result.device,
+        **cli_fields(req, result),  # psf (an estimated one's model), psf_sha256, device_name
         "output_dtype": req.tiling.output_dtype,
         "normalization": {
             "kind": result.normalization.kind,
@@ -287,6 +288,28 @@ def deblur_metadata(req, outcome) -> dict:
         "pixel_size": input_pixel_sizes(req),
         **input_channels(req),
     })
+
+
+#: fields of the CLI's record (``provenance.run_record``) that a dock's result records too
+CLI_FIELDS = ("psf", "psf_estimated", "psf_sha256", "device_name")
+
+
+def cli_fields(req, result) -> dict:
+    """What the CLI's record holds at its top level and a dock's lacked: the PSF as the user
+    gave it, one estimated from the image as the model string found (``psf_estimated``), so
+    that ``microdeblur info`` shows it and its ``--command`` passes it as ``--psf``; a PSF
+    file's sha256; the device's hardware by name. Taken from ``provenance.run_record`` itself,
+    so the two records cannot drift. A session network (its spec holds the precision only)
+    records the device's name only."""
+    from ..core.provenance import run_record
+
+    parameters = {k: v for k, v in result.parameters.items() if k != "card"}
+    network = req.network is not None
+    record = run_record({"device": str(result.device), "parameters": parameters},
+                        None if network else req.method, axes=str(result.axes),
+                        output_dtype="float32")
+    keys = ("device_name",) if network else CLI_FIELDS
+    return {k: record[k] for k in keys if k in record}
 
 
 def input_channels(req) -> dict:

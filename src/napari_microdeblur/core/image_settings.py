@@ -126,8 +126,8 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
             # a blur that wide leaves too little of a small image to deblur, or to trust
             raise ValueError(f"the estimate, {estimated.spec}, is "
                              f"{' x '.join(map(str, estimated.kernel.shape))} px, larger than "
-                             f"the image ({' x '.join(map(str, plane.shape))} px); give a "
-                             "PSF (file or model) instead")
+                             f"the image ({yx_words(image, axes)}); give a PSF (file or model) "
+                             "instead")
     except ValueError as error:
         if default is None:  # 'estimate' asked for by name: the user hears why
             raise
@@ -145,6 +145,7 @@ def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
 #: are checked: Richardson-Lucy's iterations (``classical.held_out_iterations``, which scores
 #: the central 8 planes of a stack under a one-plane PSF: 0.7 s at up to 100 iterations on this
 #: project's 2-core CPU; every plane under a 3D PSF) and Wiener's balance (``gcv_balance``).
+#: A plane narrower than this gives its other side the pixels it leaves (``crop_sides``).
 CHECK_CROP = 256
 #: The most iterations ``iterations='auto'`` lets that check choose with a 2D PSF.
 AUTO_ITERATIONS_MAX = 100
@@ -209,7 +210,7 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     found = held_out_found(kernel, image, axes, most)
     if found is None:
         iterations = FIXED_ITERATIONS
-        why = "the image is too small to hold pixels out of it"
+        why = too_few_to_hold_out(image, axes)
     else:
         iterations = found.iterations
         why = ("where its blurred estimate best predicted pixels held out of the image; at most "
@@ -234,7 +235,7 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. GCV judges a 2D PSF: a 3D one (or one
     wider than the crop) runs ``FIXED_BALANCE``, and the line says why."""
-    from .psf_estimate import FLOOR_NOTE, JPEG_BAND, gcv_balance_read
+    from .psf_estimate import FLOOR_NOTE, JPEG_BAND, gcv_balance_read, gcv_size_check
 
     if spec.name != "wiener" or spec.balance != AUTO_BALANCE:
         return spec
@@ -248,6 +249,8 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
         return spec.replace(balance=FIXED_BALANCE)
     plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
     try:
+        # said in the user's size: GCV's own check sees the crop (256 x 20 of 4000 x 20)
+        gcv_size_check(*plane_yx(image, axes), max(kernel.shape[-2:]))
         balance, band_limited, at_floor = gcv_balance_read(
             plane[plane.shape[0] // 2] if plane.ndim == 3 else plane,
             kernel[0] if kernel.ndim == 3 and not is_3d_kernel(kernel) else kernel)
@@ -275,9 +278,9 @@ def is_3d_kernel(kernel: np.ndarray) -> bool:
 def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int | None:
     """The Richardson-Lucy iteration count, at most ``most``, that
     ``classical.held_out_iterations`` finds on a central crop of ``image`` (every plane, at
-    least ``CHECK_CROP`` pixels wide and twice the PSF, the first channel or time
-    point) with ``kernel`` (a 2D one on a stack deconvolves each plane); None for an image too
-    small to tell."""
+    least ``CHECK_CROP`` pixels wide and twice the PSF, longer along one side where the other
+    is short: ``crop_sides``; the first channel or time point) with ``kernel`` (a 2D one on a
+    stack deconvolves each plane); None for an image too small to tell."""
     found = held_out_found(kernel, image, axes, most)
     return None if found is None else found.iterations
 
@@ -293,15 +296,55 @@ def held_out_found(kernel: np.ndarray, image, axes: str, most: int):
     return held_out_check(crop, kernel, max_iterations=int(most))
 
 
+def plane_yx(image, axes: str) -> tuple[int, int]:
+    """The image's (Y, X) size in pixels."""
+    return int(image.shape[axes.index("Y")]), int(image.shape[axes.index("X")])
+
+
+def yx_words(image, axes: str) -> str:
+    """'4000 x 20 px': the user's plane (Y x X), for a message."""
+    ny, nx = plane_yx(image, axes)
+    return f"{ny} x {nx} px"
+
+
+def too_few_to_hold_out(image, axes: str) -> str:
+    """Why ``held_out_found`` found nothing, in the image's own size: the pixels the check
+    hides (``classical.HELD_OUT_SHARE`` of those it reads) fall short of what it needs."""
+    from .classical import HELD_OUT_SHARE, MIN_HELD_OUT_PIXELS
+
+    sizes = [int(n) for a, n in zip(axes, image.shape) if a in "ZYX"]
+    needed = int(np.ceil(MIN_HELD_OUT_PIXELS / HELD_OUT_SHARE))
+    return (f"the image is too small to hold pixels out of it: "
+            f"{' x '.join(map(str, sizes))} px ({''.join(a for a in axes if a in 'ZYX')}), "
+            f"{int(np.prod(sizes)):,} pixels; the check hides {HELD_OUT_SHARE:.0%} of them and "
+            f"needs {MIN_HELD_OUT_PIXELS:,} hidden, so about {needed:,} pixels or more")
+
+
+def crop_sides(ny: int, nx: int, lateral: int) -> tuple[int, int]:
+    """The Y and X sides of a central crop of an ``ny`` x ``nx`` plane holding at most
+    ``lateral`` squared pixels: ``lateral`` each, but where one side of the plane is shorter,
+    the other takes the pixels it leaves (a 4000 x 20 strip: 3276 x 20, not 256 x 20, which
+    was too few for the held-out check)."""
+    budget = lateral * lateral
+    sy, sx = min(ny, lateral), min(nx, lateral)
+    if sy < lateral:
+        sx = min(nx, max(lateral, budget // max(sy, 1)))
+    elif sx < lateral:
+        sy = min(ny, max(lateral, budget // max(sx, 1)))
+    return sy, sx
+
+
 def central_volume(image, axes: str, lateral: int) -> np.ndarray:
     """The (Z, Y, X) (or (Y, X) without Z) float32 volume at the centre of ``image``: every
-    plane, at most ``lateral`` pixels along Y and X, the first index of any other axis (time,
-    channel, RGB). Reads only that part of a lazy (dask, zarr) array."""
+    plane, a central crop of each holding at most ``lateral`` squared pixels (``crop_sides``:
+    ``lateral`` along Y and X, more along one where the other is shorter), the first index of
+    any other axis (time, channel, RGB). Reads only that part of a lazy (dask, zarr) array."""
+    sides = dict(zip("YX", crop_sides(*plane_yx(image, axes), lateral)))
     key = []
     for axis, n in zip(axes, image.shape):
         if axis in "YX":
-            start = max(0, (n - lateral) // 2)
-            key.append(slice(start, start + lateral))
+            start = max(0, (n - sides[axis]) // 2)
+            key.append(slice(start, start + sides[axis]))
         else:
             key.append(slice(None) if axis == "Z" else 0)
     volume = np.asarray(image[tuple(key)], dtype=np.float32)

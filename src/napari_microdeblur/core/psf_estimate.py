@@ -303,6 +303,15 @@ FLOOR_NOTE = (
     "'estimate' to measure the blur), or a balance number (e.g. 0.1)")
 
 
+def gcv_size_check(ny: int, nx: int, psf_side: int) -> None:
+    """ValueError where an ``ny`` x ``nx`` image is too small for GCV to judge a balance for a
+    PSF ``psf_side`` px wide (``MIN_GCV_PSF_WIDTHS``), naming the size and the size needed."""
+    if min(ny, nx) < MIN_GCV_PSF_WIDTHS * psf_side:
+        raise ValueError(f"the image is too small for GCV to judge it ({ny} x {nx} px, Y x X; "
+                         f"accepted: {MIN_GCV_PSF_WIDTHS} x the PSF's {psf_side} px, "
+                         f"{MIN_GCV_PSF_WIDTHS * psf_side} px, along both or more)")
+
+
 def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, bool]:
     """(``gcv_balance``, whether only the frequencies below ``JPEG_BAND`` were read: on a
     blocky crop, where they give a larger balance than the whole band, as JPEG's do, whether
@@ -323,9 +332,7 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, b
         raise ValueError(f"psf of shape {kernel.shape} is larger than the {side} px the image "
                          "offers to judge balance 'auto' on; give a number")
     if min(plane.shape) < MIN_GCV_PSF_WIDTHS * max(kernel.shape):
-        raise ValueError(f"the image is too small for GCV to judge it ({plane.shape[0]} x "
-                         f"{plane.shape[1]} px; accepted: {MIN_GCV_PSF_WIDTHS} x the PSF's "
-                         f"{max(kernel.shape)} px per side or more)")
+        gcv_size_check(*plane.shape, max(kernel.shape))
     padded = np.zeros((side, side))
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel / kernel.sum()
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
@@ -368,6 +375,8 @@ def estimation_plane(image, axes: str) -> np.ndarray:
     if len(axes) != len(image.shape) or "Y" not in axes or "X" not in axes:
         raise ValueError(f"axes {axes!r} do not describe an image of shape {tuple(image.shape)} "
                          "with Y and X: a PSF is estimated on YX planes")
+    # said here, in the image's own size: estimate_psf sees only the crop (256 x 20 of 4000 x 20)
+    small_plane_check(int(image.shape[axes.index("Y")]), int(image.shape[axes.index("X")]))
     index = []
     for a, n in zip(axes, image.shape):
         if a in "YX":
@@ -383,6 +392,15 @@ def estimation_plane(image, axes: str) -> np.ndarray:
     return data
 
 
+def small_plane_check(ny: int, nx: int) -> None:
+    """ValueError where an ``ny`` x ``nx`` plane is too small to estimate a PSF from, naming
+    its size and the size needed: the estimate reads a square of at least ``_MIN_SIDE`` px."""
+    if min(ny, nx) < _MIN_SIDE:
+        raise ValueError(f"the image plane is {ny} x {nx} px (Y x X), too small to estimate a "
+                         f"PSF from: that needs at least {_MIN_SIDE} px along both Y and X "
+                         f"({_MIN_SIDE} x {_MIN_SIDE} or more); give a PSF (file or model)")
+
+
 def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
     """The anisotropic Gaussian PSF that best explains a 2D blurred ``plane`` by GCV.
 
@@ -392,9 +410,7 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
     plane = np.asarray(plane)
     if plane.ndim != 2:
         raise ValueError(f"a PSF is estimated from a 2D plane; got shape {plane.shape}")
-    if min(plane.shape) < _MIN_SIDE:
-        raise ValueError(f"image plane {plane.shape} is too small to estimate a PSF from; "
-                         f"accepted: at least {_MIN_SIDE} x {_MIN_SIDE} px, or give a PSF")
+    small_plane_check(*plane.shape)
     if not np.all(np.isfinite(plane)):
         raise ValueError("image holds NaN or infinite values; a PSF cannot be estimated from it")
     if float(np.ptp(plane)) == 0:
