@@ -156,13 +156,13 @@ def _normalization_of(sample: np.ndarray, kind: str, low, high) -> Normalization
         raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
     if kind == "none":
         return Normalization(0.0, 1.0, kind="none", low=0.0, high=100.0)
-    if kind == "scale":
+    if kind in ("scale", "shift"):  # shift: by the minimum always (``Method.shift_invariant``)
         least = float(np.min(sample))
-        if least < 0:
+        if least < 0 or kind == "shift":
             # Richardson-Lucy needs x >= 0 and clamped negatives to 0, which raised the mean of
             # background-subtracted images: shift by the minimum instead (undone on the way out)
             span = float(np.max(sample)) - least
-            return Normalization(least, span if span > 0 else 1.0, kind="scale", low=0.0,
+            return Normalization(least, span if span > 0 else 1.0, kind=kind, low=0.0,
                                  high=100.0)
         top = float(np.max(np.abs(sample)))
         return Normalization(0.0, top if top > 0 else 1.0, kind="scale", low=0.0, high=100.0)
@@ -301,8 +301,8 @@ def prepare_deblur(
     input's intensity units, 'input' casts back to the input dtype, clipped to its range.
     RGBA (an S axis of 4): the colours are deblurred as RGB, the alpha copied (``ALPHA_NOTE``);
     gray + alpha (an S axis of 2) likewise: the gray deblurred, the alpha copied
-    (``GRAY_ALPHA_NOTE``). A PSF per channel ('A;B') runs ``core.channel_psfs``. A CPU torch
-    tensor is read as numpy (``image_array``)."""
+    (``GRAY_ALPHA_NOTE``). A PSF per channel ('A;B') runs ``core.channel_psfs``; RGB with three
+    identical channels runs as grey (``core.grey_rgb``). A CPU torch tensor is read as numpy."""
     image = image_array(image)
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
@@ -316,13 +316,14 @@ def prepare_deblur(
     if has_alpha(axes, shape):
         prepared = prepare_deblur(colour_part(image, axes), axes, method, tiling_spec,
                                   normalization=normalization, models=models)
-        # after success, like the lines it settled
-        warnings.warn(ALPHA_NOTE if is_rgba(axes, shape) else GRAY_ALPHA_NOTE, notes.DeblurNote,
-                      stacklevel=2)
+        note = ALPHA_NOTE if is_rgba(axes, shape) else GRAY_ALPHA_NOTE  # after its lines
+        warnings.warn(note, notes.DeblurNote, stacklevel=2)
         return replace(prepared, rgba=image)
-    method = MethodSpec() if method is None else method
+    from .grey_rgb import prepare_grey_rgb  # here: it subclasses PreparedDeblur
+    if grey := prepare_grey_rgb(image, axes, method, tiling_spec, normalization, models):
+        return grey
+    method, sample = MethodSpec() if method is None else method, None  # sample: read once
     tiling_spec = TilingSpec() if tiling_spec is None else tiling_spec
-    sample = None  # the image's statistics sample, once read
     if not isinstance(tiling_spec, TilingSpec):
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
     tiling_spec.check()
@@ -340,7 +341,7 @@ def prepare_deblur(
         if normalization is None:  # inside: an image with NaNs gives its error alone
             # read once: the clip check below counts its pixels too (a lazy image's I/O)
             sample = _stats_sample(image, axes)
-            normalization = _normalization_of(sample, method.normalization,
+            normalization = _normalization_of(sample, method.normalization_kind,
                                               *method.percentiles)
     if not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
@@ -590,11 +591,10 @@ def _run(
 
 
 def _run_rgba(prepared: PreparedDeblur, out) -> Generator[DeblurProgress, None, DeblurResult]:
-    """``_run`` on the colours (or gray) of an image with alpha into those of ``out``; then
-    its alpha, the last sample."""
+    """``_run`` on the colours (or gray) of an image with alpha into ``out``'s; then its alpha."""
     result = yield from _run(prepared.image, colour_part(out, prepared.axes),
                              prepared.output_dtype, prepared.method, prepared.normalization,
                              prepared.layout, prepared.options)
-    alpha = prepared.shape[prepared.axes.index("S")] - 1
-    copy_sample(prepared.rgba, out, prepared.axes, alpha, prepared.output_dtype)
+    copy_sample(prepared.rgba, out, prepared.axes, prepared.shape[prepared.axes.index("S")] - 1,
+                prepared.output_dtype)
     return replace(result, image=out)

@@ -86,6 +86,20 @@ class Method:
     # a classical method's PSF shape, per spatial axis: what must fit in the image (a z-stack
     # of few planes takes a PSF laterally wider than its plane count)
     psf_shape: tuple[int, ...] | None = None
+    # this method for one grey channel, where it runs RGB its own way (the PSF-aware network's
+    # opponent colour path): an RGB image with identical channels runs it (``core.grey_rgb``)
+    grey: Callable[[], Method] | None = None
+    # the result of x + c is the result of x plus c (Wiener: a constant passes its filter
+    # unchanged), so "scale" may shift by the image's minimum: a small signal on a large offset
+    # keeps its float32 precision (1e6 + 0.05 * b came out in 9 distinct values, divided by 1e6)
+    shift_invariant: bool = False
+
+    @property
+    def normalization_kind(self) -> str:
+        """The kind of ``inference.Normalization`` a run computes: 'shift' where a shift-invariant
+        method's "scale" shifts by the minimum."""
+        return "shift" if self.shift_invariant and self.normalization == "scale" else \
+            self.normalization
 
     @property
     def default_overlap(self) -> int:
@@ -149,6 +163,7 @@ def classical_method(
         default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * overlap),
         tile_for=functools.partial(classical.plan_fft_tile, psf_shape=kernel.shape),
         psf_shape=tuple(int(k) for k in kernel.shape),
+        shift_invariant=name == "wiener",  # Richardson-Lucy is not: it needs x >= 0 as it is
     )
 
 

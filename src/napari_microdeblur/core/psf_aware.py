@@ -18,6 +18,7 @@ line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import warnings
 
@@ -300,7 +301,16 @@ def psf_aware_method(
         # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
         # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
         default_tile=max(4 * DEFAULT_TILE[2], 4 * overlap),
+        grey=functools.partial(_grey_twin, model, psf, card, precision=precision, name=label,
+                               safeguard=safeguard, noise_scale=noise_scale) if rgb else None,
     )
+
+
+def _grey_twin(model: nn.Module, psf, card, **options) -> Method:
+    """``psf_aware_method`` for one grey channel; the PSF's lines were said for the RGB one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeblurNote)
+        return psf_aware_method(model, psf, card, rgb=False, **options)
 
 
 def calibrated_noise_scale(card) -> float:
