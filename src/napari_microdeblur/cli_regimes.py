@@ -223,14 +223,13 @@ def _image_specs(args) -> list[str]:
 
 def _check_psf_output(path: str, overwrite: bool, specs: list[str]) -> None:
     from .core.files import find_inputs
+    from .core.io_write import check_output_path
 
     out = Path(path)
     if out.suffix.lower() not in TIFF_SUFFIXES:
         raise UserError(f"--export-psf {shown_path(path)} must end in .tif or .tiff")
-    if not out.parent.is_dir():
-        raise UserError(f"--export-psf: the folder {shown_path(str(out.parent))} does not exist")
     # --overwrite replaced a training image with the PSF; the user's images are never replaced
-    for spec in specs if out.exists() else ():
+    for spec in specs if out.is_file() else ():
         try:
             found = find_inputs(spec)
         except OSError:  # refused, with its own message, when the images are read
@@ -238,9 +237,22 @@ def _check_psf_output(path: str, overwrite: bool, specs: list[str]) -> None:
         if any(out.samefile(f) for f in found):
             raise UserError(f"--export-psf {shown_path(path)} is one of the training images; give "
                             "another name (the images are never replaced)")
-    if out.exists() and not overwrite:
-        raise UserError(f"--export-psf {shown_path(path)} exists; choose another name or "
-                        "--overwrite")
+    try:  # the folder probed now: it was found unwritable only after the training
+        check_output_path(out, overwrite=overwrite, suffixes=TIFF_SUFFIXES)
+    except (ValueError, OSError) as error:
+        raise output_refused(error, "--export-psf", out) from None
+
+
+def output_refused(error: Exception, option: str, path: Path) -> UserError:
+    """The core's refusal of ``path`` (``io_write.check_output_path``) naming the ``option``
+    that gave it ('output X is read-only' -> '--out X is read-only') and the options to
+    change (cli_words, with these commands' options)."""
+    from .cli_words import in_cli_words
+
+    text, named = str(error), f"output {shown_path(path)}"
+    text = in_cli_words(text, {"overwrite": "--overwrite", "weights": "--weights"})
+    return UserError(f"{option}{text[len('output'):]}" if text.startswith(named)
+                     else f"{option}: {text}")
 
 
 def check_model_fits(args, model) -> None:

@@ -184,14 +184,16 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | No
     which keeps the last networks too)."""
     from .cli import file_label, method_specs
     from .core import io, io_write
-    from .core.files import image_axes
+    from .core.files import files_read, image_axes
     from .core.progress import drive
     from .core.psf_fit import psf_from_calibration
     from .core.selective import iter_deblur_selected
 
     t0 = time.perf_counter()
-    io_write.check_output_path(output, overwrite=args.overwrite, inputs=(source,), png=True)
     spec, tiling = method_specs(args)
+    # its PSF and weights files too (--psf mypsf.tif -o mypsf.tif --overwrite replaced it)
+    io_write.check_output_path(output, overwrite=args.overwrite, inputs=files_read(source, spec),
+                               png=True)
     data = io.read_image(source, lazy=False)
     axes = image_axes(data, args.axes)
     image = np.asarray(data.array)

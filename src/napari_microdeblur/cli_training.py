@@ -48,19 +48,18 @@ from .core.shown import shown_path
 
 
 def _check_weights_output(path: str, overwrite: bool, weights: str | None = None) -> Path:
+    """--out before any work (``core.files.check_weights_output``): a folder that cannot be
+    written in was found only when the trained weights were saved, and they were lost."""
+    from .cli_regimes import output_refused
+    from .core.files import check_weights_output
+
     out = Path(path)
     if out.suffix != ".safetensors":
         raise UserError(f"--out {shown_path(out)} must end in .safetensors")
-    if not out.parent.is_dir():
-        raise UserError(f"--out: the folder {shown_path(out.parent)} does not exist; create it "
-                        "first")
-    # --overwrite replaced the starting weights; like input images, they are never replaced
-    if out.exists() and weights and Path(weights).is_file() and out.samefile(weights):
-        raise UserError(f"--out {shown_path(out)} is the --weights file; give another name (the "
-                        "starting weights are never replaced)")
-    if out.exists() and not overwrite:
-        raise UserError(f"--out {shown_path(out)} exists; choose another name or --overwrite")
-    return out
+    try:
+        return check_weights_output(out, overwrite=overwrite, starting=weights)
+    except (ValueError, OSError) as error:
+        raise output_refused(error, "--out", out) from None
 
 
 def _check_device(device: str) -> None:

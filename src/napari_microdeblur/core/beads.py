@@ -121,6 +121,14 @@ def _checked_image(image, axes) -> np.ndarray:
     if image.dtype.kind not in "uif":
         raise TypeError(f"image has dtype {image.dtype}; accepted: integer or float pixels")
     expected = {2: "YX", 3: "ZYX"}
+    if axes is not None and not isinstance(axes, str):
+        raise TypeError(f"axes is a {type(axes).__name__}; accepted: 'YX', 'ZYX' or None")
+    if axes is None and image.ndim == 3 and image.shape[-1] <= 4 < min(image.shape[:2]):
+        # read as a z-stack of 3 pixels in X, it was refused for its size
+        raise ValueError(
+            f"image has shape {image.shape}: {image.shape[-1]} samples per pixel (a colour image);"
+            " accepted: one channel, 2D (YX) or a z-stack (ZYX): give one colour (image[..., 1]"
+            " for green) or a gray image")
     if axes is None:
         axes = expected.get(image.ndim)
     if axes not in ("YX", "ZYX") or len(axes) != image.ndim:
@@ -202,13 +210,7 @@ def psf_from_beads(
         if elongated.any():  # listed only when it happens: the report's keys stay as they were
             rejected["elongated (two beads merged)"] = int(elongated.sum())
     if not good.any():
-        reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
-        raise ValueError(
-            f"image (shape {data.shape}) has {found} candidate beads but none usable "
-            f"({reasons}; PSF radius {tuple(int(v) for v in r)} px); accepted: beads at least "
-            "the radius from the border and twice the radius from each other, unsaturated (give "
-            "a smaller radius, --radius on the command line, if the beads are dense)"
-        )
+        raise _none_usable(data.shape, found, rejected, r)
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions = _average_aligned(chosen, r)
     report = BeadReport(
@@ -223,6 +225,19 @@ def psf_from_beads(
         light=light,
     )
     return psf, report
+
+
+def _none_usable(shape, found: int, rejected: dict, r) -> ValueError:
+    """Why no bead is usable, and what to change."""
+    reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
+    return ValueError(
+        f"image (shape {shape}) has {found} candidate beads but none usable "
+        f"({reasons}; PSF radius {tuple(int(v) for v in r)} px); accepted: beads at least "
+        "the radius from the border and twice the radius from each other, unsaturated (give "
+        "a smaller radius, --radius on the command line, if the beads are dense"
+        + ("; a bead with a pixel at the camera's ceiling is clipped: record the beads with a "
+           "shorter exposure or lower gain" if rejected.get("saturated") else "") + ")"
+    )
 
 
 def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,
@@ -416,7 +431,8 @@ def _isolated_beads(data, peaks, heights, candidates, r, clipped) -> tuple[list,
     """The candidate peaks far enough from the border and from other beads, and unsaturated;
     and how many were refused for each reason. When the camera ``clipped``, a bead with even
     one pixel near its peak at the maximum is saturated (clipped at 1-4 pixels, it widened the
-    PSF by 1.5-6 %), unless every such bead would go: then the maximum is their common peak."""
+    PSF by 1.5-6 %), unless two or more would go and no other bead stays: then the maximum is
+    their common peak (identical, noise-free beads); a lone bead there is saturated."""
     shape = np.array(data.shape)
     rejected = {"near the border": 0, "not isolated": 0, "saturated": 0, "merged or outlier": 0}
     kept, touching = [], []
@@ -439,9 +455,10 @@ def _isolated_beads(data, peaks, heights, candidates, r, clipped) -> tuple[list,
             rejected["saturated"] += 1
             continue
         (touching if clipped and at_top else kept).append(p)
-    if kept:
+    if kept or len(touching) < 2:
+        # a lone bead at the ceiling is what clipping looks like (it was averaged in)
         rejected["saturated"] += len(touching)
-    else:
+    else:  # several beads share the maximum and none is below it: their common peak
         kept = touching
     return kept, rejected
 

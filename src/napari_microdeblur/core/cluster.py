@@ -375,7 +375,7 @@ def deblur_zarr_on_cluster(
 
     from . import io, io_write
     from .axes import is_rgb, is_rgba
-    from .files import image_axes
+    from .files import files_read, image_axes
     from .image_settings import spec_for_image
     from .inference import prepare_deblur
     from .provenance import RECORD_KEY, deblur_record
@@ -385,7 +385,7 @@ def deblur_zarr_on_cluster(
     _check_scheduler(scheduler)  # before the volume is read and its normalisation computed
     # as on one machine, before the volume's normalisation: an existing output was found only
     # after it, and the input given as output (with overwrite) was replaced by the result
-    io_write.check_output_path(output, overwrite=overwrite, inputs=(source,))
+    io_write.check_output_path(output, overwrite=overwrite, inputs=files_read(source, spec))
     data = io.read_image(source)
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or

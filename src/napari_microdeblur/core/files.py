@@ -71,11 +71,13 @@ def iter_deblur_file(
     ``record_extra``: a caller's own fields added to that record (``microdeblur watch``: why
     the file was deblurred), checked with the rest before anything is written.
     """
-    io_write.check_output_path(output, overwrite=overwrite, inputs=(source,), png=True)
     if tiling is None:
         method, tiling = split_options(method, **options)
     elif options:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
+    # the PSF and weights files too: with overwrite, -o mypsf.tif --psf mypsf.tif replaced it
+    io_write.check_output_path(output, overwrite=overwrite, inputs=files_read(source, method),
+                               png=True)
     if data is None:
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
     axes = image_axes(data, axes)
@@ -281,6 +283,41 @@ def _as_written(result: DeblurResult, output) -> DeblurResult:
     from dataclasses import replace
 
     return replace(result, image=io.read_image(output, lazy=True, keep_alpha=True).array)
+
+
+def files_read(source, method) -> tuple:
+    """The files a deblur of ``source`` with ``method`` (a ``MethodSpec``) reads: the image, its
+    PSF file (one per channel for 'a.tif;b.tif') and weights file. An output is none of them
+    (``io_write.check_output_path``'s ``inputs``: never replaced, even with overwrite); a PSF
+    model ('gaussian:1.6') or a bundled name is no file there and matches no output; a PSF
+    already read (``PsfArray``) names its file as ``origin``."""
+    read = [source]
+    if isinstance(method, MethodSpec):
+        if isinstance(method.psf, PsfArray) and method.psf.origin:  # the CLI reads it first
+            read.append(method.psf.origin)
+        elif isinstance(method.psf, str):
+            try:
+                read += channel_sources(method.psf) or [method.psf]
+            except ValueError:  # an empty channel's PSF: refused with its own words later
+                read.append(method.psf)
+        if method.weights:
+            read.append(method.weights)
+    return tuple(read)
+
+
+def check_weights_output(path, *, overwrite: bool = True, starting=None) -> Path:
+    """Where trained weights will be written, checked before the training, not after it (the
+    run's work was lost): a .safetensors name, not the ``starting`` weights file (never
+    replaced, even with overwrite), not a read-only file (kept), in a folder that exists and
+    can be written in (``io_write.check_output_path``). ``overwrite``: an existing file may be
+    replaced (``finetune(out=...)`` replaces one)."""
+    path = Path(path)
+    if starting is not None and not isinstance(starting, (str, os.PathLike)):
+        starting = None  # a (network, card) pair: no file
+    if starting is not None and path.is_file() and io_write.same_file(path, starting):
+        raise ValueError(f"output {shown_path(path)} is the weights= file; give another name "
+                         "(the starting weights are never replaced)")
+    return io_write.check_output_path(path, overwrite=overwrite, suffixes=(".safetensors",))
 
 
 def deblur_file(source, output, **options) -> DeblurResult:

@@ -36,6 +36,10 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     from .finetune import iter_finetune  # finetune re-exports this function
     from .self_adapt import self_adapt
 
+    if out is not None:  # before the run: a folder that cannot be written lost all its work
+        from .files import check_weights_output
+
+        check_weights_output(out, starting=weights)
     model, card = load_model(weights) if isinstance(weights, (str, Path)) else weights
     label = str(weights) if isinstance(weights, (str, Path)) else type(model).__name__
     if sharp is None:

@@ -87,18 +87,25 @@ class TiffWriteArray:
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
-                      inputs: tuple = (), png: bool = False) -> Path:
-    """Refuse an existing output (unless overwrite), one of the ``inputs`` (even with overwrite:
-    the user's data is never replaced), and a folder that does not exist or cannot be written
-    in (probed now, so the refusal comes before the work, not after it); a .png only where the
-    caller writes one (``png``: a deblur, ``open_png_output``), a JPEG always."""
+                      inputs: tuple = (), png: bool = False,
+                      suffixes: tuple[str, ...] | None = None) -> Path:
+    """Refuse an existing output (unless overwrite), one of the ``inputs`` (the image first, then
+    any PSF or weights file the run reads; even with overwrite: the user's data is never
+    replaced), and a folder that does not exist or cannot be written in (probed now, so the
+    refusal comes before the work, not after it); a .png only where the caller writes one
+    (``png``: a deblur, ``open_png_output``), a JPEG always. ``suffixes``: the endings taken
+    instead of an image's (trained weights: ``('.safetensors',)``)."""
     path = Path(path)
     check_name_length(path)
     if path.is_dir() and not is_zarr(path):
         raise ValueError(f"output {shown_path(path)} is a directory; give a file name")
-    if path.exists() and any(_same_file(path, source) for source in inputs):
+    matched = [i for i, source in enumerate(inputs) if path.exists() and same_file(path, source)]
+    if matched and matched[0] == 0:
         raise ValueError(f"output {shown_path(path)} is the input; give another name (the input is "
                          "never replaced)")
+    if matched:  # the caller's other inputs: a PSF or weights file the run reads
+        raise ValueError(f"output {shown_path(path)} is a file this run reads (the PSF or weights "
+                         "given); give another name (what a run reads is never replaced)")
     if path.exists() and not overwrite:
         # the Python API's words; the command line says --overwrite (cli_words)
         raise FileExistsError(f"output {shown_path(path)} exists; choose another name or "
@@ -115,7 +122,10 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
     if not path.parent.is_dir():
         raise ValueError(f"output {shown_path(path)}: {shown_path(path.parent)} is a file, "
                          "not a folder")
-    check_output_suffix(path, png)
+    if suffixes is None:
+        check_output_suffix(path, png)
+    elif not str(path).lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise ValueError(f"output {shown_path(path)} must end in {' or '.join(suffixes)}")
     _check_writable(path.parent)
     return path
 
@@ -147,10 +157,11 @@ def check_name_length(path: Path) -> None:
                          f"takes names of up to {limit}: choose a shorter name")
 
 
-def _same_file(path: Path, source) -> bool:
+def same_file(path: Path, source) -> bool:
+    """Whether ``path`` is the file ``source`` names; False where ``source`` is no file here."""
     try:
-        return path.samefile(source)
-    except OSError:  # the source is not a file here (a URL, gone): not this output
+        return Path(path).samefile(source)
+    except (OSError, ValueError, TypeError):  # a URL, gone, a PSF model, a NUL in the text
         return False
 
 

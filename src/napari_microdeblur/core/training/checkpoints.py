@@ -255,6 +255,8 @@ def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
     if p.exists() and not p.is_dir():
         raise ValueError(f"{option} is a file; give a folder")
     folder = p if p.exists() else p.parent
+    if folder.exists() and not folder.is_dir():  # 'afile/ck' was said to be missing
+        raise ValueError(f"{option}: {str(folder)!r} is a file, not a folder")
     if not folder.is_dir():
         raise ValueError(f"{option}: its parent folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or not _can_write(p):
