@@ -3,11 +3,16 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+# the Fine-tune dock keeps each run's weights in the user's cache: not the real one in tests
+os.environ.setdefault("MICRODEBLUR_FINETUNED_DIR",
+                      tempfile.mkdtemp(prefix="microdeblur-finetuned-tests-"))
 
 # Tests use tiny tensors: one thread avoids thread start-up and contention costs that make
 # small convolutions ~100x slower on a busy 2-core machine.

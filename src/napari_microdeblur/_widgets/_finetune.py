@@ -15,8 +15,8 @@ the start) adds no method, fills no comparison and has nothing to save: the stat
 what to change. Kept weights that score below the unprocessed input on validation are added
 all the same (an adversarial regime keeps its last step; a new network is the user's to
 inspect), with a warning that they make images worse. From the dock's second run on, the
-comparison layers' names carry the run's number. Save... copies that file (``_finetune_files``;
-its sha256 is the one recorded in layers deblurred with it; its card, the layer's pixel size).
+comparison layers' names carry the run's number. The kept file outlives the run's folder (gone at
+exit) as a copy in ``_finetune_files.kept_weights_dir``, which Save... copies (same sha256).
 Preview pauses the training between two steps and deblurs the current slice with the weights.
 """
 
@@ -36,8 +36,8 @@ from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
-from ._finetune_files import checkpoint_dir, copy_weights, trained_pixel_size
-from ._finetune_plots import BASE_COLOR, INPUT_COLOR, minutes_seconds
+from ._finetune_files import checkpoint_dir, copy_weights, keep_run_weights, trained_pixel_size
+from ._finetune_plots import BASE_COLOR, INPUT_COLOR
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
 from ._finetune_self import (
@@ -47,6 +47,7 @@ from ._finetune_self import (
     mode_defaults,
     self_adapt_config,
 )
+from ._finetune_status import WarmupHint, ending, kept_line, progress_line, starting_line
 from ._header_reads import AxesPrefill
 from ._layers import (
     check_image_layer,
@@ -84,6 +85,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
         self._sources: tuple = (None, None, "")  # (layer, sharp layer, axes) of the run
         self._last_step = 0
+        # the starting weights' validation PSNR, whether trained weights were validated yet,
+        # and the warm-up hint of the run (``_finetune_status``)
+        self._start_psnr, self._validated, self._hint = None, False, WarmupHint(1, None)
         self.run_number = 0  # this dock's runs, naming their comparison layers
         layout = scroll_body(self)  # a dock fits a 1080-px screen: it scrolls
         form = QFormLayout()
@@ -331,7 +335,11 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             self.status_label.setText(describe_error(error))
             return None
         self.request, self.outcome, self._last_step, self._notes = req, None, 0, {}
+        adapting = isinstance(req, SelfAdaptRequest)
+        self._start_psnr, self._validated = None, False  # adapting has no warm-up to plan:
+        self._hint = WarmupHint(req.steps, self.minutes) if not adapting else WarmupHint(1, None)
         self.run_number += 1
+        before = self.session_label  # the last run's weights: a base for this one if chosen
         self.comparison, self.session_label = {}, None
         self.base_network = SessionModel(req.base_label, copy.deepcopy(req.model).eval(),
                                          req.base_card, "base")
@@ -344,15 +352,13 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.progress_bar.setToolTip("Time gone of the run's time limit (Minutes), or of its "
                                      "Steps if they end it sooner." if timed else
                                      "Training steps done.")
-        adapting = isinstance(req, SelfAdaptRequest)
         self.plots.set_kind("loss" if adapting else "psnr")
         job = iter_self_adapt_job if adapting else self._finetune.iter_finetune
         self.worker = start_worker(self, job, req,
                                    yielded=self._yielded, returned=self._returned,
                                    errored=self._errored, finished=self._finished, start=False)
         self.progress_bar.setRange(0, 0)
-        self.status_label.setText("estimating the noise and the base model's output..."
-                                  if adapting else "building and aligning training pairs...")
+        self.status_label.setText(starting_line(req, adapting, before))
         self._set_running(True)
         self.worker.start()
         return self.worker
@@ -376,21 +382,15 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._last_step = record.step
         seconds = self.plots.add(record)
         self._show_progress(record, seconds)
-        val = ""
-        if record.val_psnr is not None:
-            val = f" · val PSNR {record.val_psnr:.2f} dB"
-        elif isinstance(self.request, SelfAdaptRequest) and record.val_loss is not None:
-            val = f" · held-out loss {record.val_loss:.4g}"
+        if not (self._validated or record.validated) and self._start_psnr is None:
+            self._start_psnr = record.val_psnr  # until a validation: the start's
         minutes = getattr(self.request, "minutes", None) or getattr(
             getattr(self.request, "config", None), "minutes", None)
-        limit = f" of {minutes:g} min" if minutes else ""
-        # adapting estimates its step total from the time limit: it changes as the run goes
-        of = f" (~{record.steps} in the time)" if isinstance(self.request, SelfAdaptRequest) \
-            else f"/{record.steps}"
-        self.status_label.setText(
-            f"step {record.step}{of} · loss {record.loss:.4g}{val} · "
-            f"{minutes_seconds(seconds)}{limit} · {minutes_seconds(record.seconds_left)} left"
-        )
+        line = progress_line(record, seconds, minutes=minutes, validated=self._validated,
+                             adapting=isinstance(self.request, SelfAdaptRequest))
+        self._validated = self._validated or record.validated
+        hint = self._hint.observe(record.step, seconds)
+        self.status_label.setText(f"{line}\n{hint}" if hint else line)
         if record.message:
             notify_info(record.message)
 
@@ -442,18 +442,18 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             return
         req = self.request
         verb = "trained" if req.base_card is None else "fine-tuned"  # no card: a new network
+        name = f"{req.base_label} {verb} on {req.layer_name}"
+        kept = keep_run_weights(outcome, name)
         label = SESSION_MODELS.add(SessionModel(
-            f"{req.base_label} {verb} on {req.layer_name}", outcome.model, outcome.card,
-            "fine-tuned", {"file": str(outcome.file)},
-        ))
+            name, outcome.model, outcome.card, "fine-tuned", {"file": str(outcome.file)}))
         self.session_label = label
         how = "stopped" if outcome.stopped else "finished"
         below = self._finetune.scores_below_input(outcome)
         worse = " (below the input: compare before deblurring with it)" if below else ""
+        ended, details = ending(outcome, self._last_step, getattr(req, "steps", None))
         self.status_label.setText(
-            f"{how} after {self._last_step} step(s); {outcome.summary}. Added method {label!r} "
-            f"to the Deblur dock{worse}. Save... writes it to a file."
-        )
+            f"{ended}: {kept_line(outcome, self._start_psnr)}. Added method {label!r} to the "
+            f"Deblur dock{worse}. {kept} Details: {details}.")
         if below:
             notify_warning(f"fine-tuning {how}: {label!r} is in the Deblur dock but scores "
                            f"below the unprocessed input ({below[0]:.2f} dB vs {below[1]:.2f} "
@@ -475,9 +475,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
                  else "more Minutes or Steps, more training planes, or another Learning rate")
         if early:
             again = "let the run go past its first validation (more Minutes or Steps)"
+        ended, details = ending(outcome, self._last_step, getattr(self.request, "steps", None))
         self.status_label.setText(
-            f"{how} after {self._last_step} step(s); "
-            f"{outcome.summary.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
+            f"{ended}; {details.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
             f"Nothing was added to the Deblur dock. To try again: {again}.")
         base = repr(self.request.base_label)
         why = (f"it ended {BEFORE_FIRST_VALIDATION}, so {base} is unchanged" if early

@@ -1,11 +1,39 @@
 """Files of the Fine-tune dock's runs: a fresh checkpoint folder per run (removed when Python
-exits) and Save..., which copies the kept weights file so that its sha256, recorded in layers
-deblurred with it, stays the same."""
+exits), the kept weights of a run copied to a per-user folder that outlives the session
+(``kept_weights_dir``), and Save..., which copies the kept weights file so that its sha256,
+recorded in layers deblurred with it, stays the same."""
 
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
+
+#: where the dock keeps every run's fine-tuned weights (tests point it at a temporary folder)
+KEPT_DIR_ENV = "MICRODEBLUR_FINETUNED_DIR"
+
+
+def kept_weights_dir() -> Path:
+    """``$MICRODEBLUR_FINETUNED_DIR``, else ``~/.cache/napari-microdeblur/finetuned``: the
+    run's checkpoint folder is removed when Python exits, and with it the only copy of
+    weights not saved (layers deblurred with them record their sha256)."""
+    given = os.environ.get(KEPT_DIR_ENV)
+    if given:
+        return Path(given).expanduser()
+    return Path.home() / ".cache" / "napari-microdeblur" / "finetuned"
+
+
+def keep_weights(source: Path, name: str) -> Path:
+    """Copy the weights file ``source`` to ``kept_weights_dir()`` as
+    ``<timestamp>_<name>.safetensors`` (never over another file); OSError when it cannot."""
+    folder = kept_weights_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)[:80]}"
+    path, n = folder / f"{stem}.safetensors", 2
+    while path.exists():
+        path, n = folder / f"{stem}_{n}.safetensors", n + 1
+    return copy_weights(source, path)
 
 
 def checkpoint_dir() -> str:
@@ -30,6 +58,22 @@ def copy_weights(source: Path, path: str | os.PathLike) -> Path:
 
     copy_atomically(source, path)
     return path
+
+
+def keep_run_weights(outcome, name: str) -> str:
+    """Copy a run's kept weights out of its temporary folder (removed at exit) with
+    ``keep_weights``; ``outcome.file`` then names the copy. The sentence for the status."""
+    try:
+        outcome.file = keep_weights(outcome.file, name)
+        if outcome.card is not None:  # the card names the file it was read from
+            outcome.card.source = str(outcome.file)
+    except OSError as error:
+        from ._feedback import notify_warning
+
+        notify_warning(f"could not keep the fine-tuned weights: {error}")
+        return ("Weights NOT kept after napari closes (could not write the kept-weights "
+                f"folder: {error}): Save... them.")
+    return f"Weights kept in {outcome.file} (Save... copies them elsewhere)."
 
 
 def trained_pixel_size(layer, axes: str) -> float | None:
