@@ -369,8 +369,8 @@ def prepared_method(req: DeblurRequest):
         tiling = tiling.replace(tile=auto_tile_size(method, device, channels))
     normalization = None
     if req.full_image is not None:
-        normalization = compute_normalization(req.full_image, req.axes, method.normalization,
-                                              *method.percentiles)
+        normalization = compute_normalization(req.full_image, req.axes,
+                                              method.normalization_kind, *method.percentiles)
     return method, tiling, normalization, req
 
 

@@ -261,8 +261,8 @@ def iter_deblur_selected(
     if isinstance(halo, bool) or not isinstance(halo, (int, np.integer)) or halo < 0:
         raise ValueError(f"halo={halo!r} must be a number of pixels >= 0")
     if normalization is None:
-        normalization = compute_normalization(
-            image, axes, method.normalization, *method.percentiles
+        normalization = compute_normalization(  # as a whole-image deblur's (Wiener: shift)
+            image, axes, method.normalization_kind, *method.percentiles
         )
     elif not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
