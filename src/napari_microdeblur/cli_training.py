@@ -54,9 +54,7 @@ def _check_weights_output(path: str, overwrite: bool, weights: str | None = None
     from .core.files import check_weights_output
 
     out = Path(path)
-    if out.suffix != ".safetensors":
-        raise UserError(f"--out {shown_path(out)} must end in .safetensors")
-    try:
+    try:  # its words: '--out X must end in .safetensors', '--out X is read-only' ...
         return check_weights_output(out, overwrite=overwrite, starting=weights)
     except (ValueError, OSError) as error:
         raise output_refused(error, "--out", out) from None
