@@ -424,6 +424,9 @@ def _prepare(req: FinetuneRequest):
         "training_data": f"{start} on {what}{extra}{psf_note}; validation: {held}",
         "license": getattr(base, "license", "unknown"),
         "description": f"{req.base_label} {verb} for at most {req.steps} steps"
+                       # a minutes-bounded run usually stops long before its step cap
+                       + (f" or {req.minutes:g} minute(s), whichever came first"
+                          if req.minutes is not None else "")
                        + ("" if req.regime == "supervised" else f", regime {req.regime}")
                        + (f"; {narrow}" if narrow else ""),
         # the images' pixel size: a deblur at another scale warns (files.card_pixel_note)
