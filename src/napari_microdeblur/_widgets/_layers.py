@@ -71,9 +71,11 @@ def lazy_part(data, key):
     """``data[key]`` without reading pixels: a numpy (or memory-mapped) array gives a view, a
     dask array a lazy slice, and any other array (zarr, h5py), which reads when indexed, is
     wrapped in dask so that the part is read in the worker, not on the GUI thread."""
+    if isinstance(data, np.ndarray):  # importing dask took 1.6-2 s on the GUI thread
+        return data[key]
     import dask.array as da
 
-    if not isinstance(data, (np.ndarray, da.Array)):
+    if not isinstance(data, da.Array):
         chunks = getattr(data, "chunks", None)
         # meta given: dask would otherwise index the array for it, on this thread
         meta = np.empty((0,) * len(data.shape), dtype=data.dtype)
