@@ -116,9 +116,13 @@ class PSFLayer(nn.Module):
         self.spatial_dims = spatial_dims
         self.size = size
         self.symmetry = symmetry
-        r2 = sum(g**2 for g in self._grids())
-        # sqrt of the Gaussian: the kernel starts as the Gaussian itself
-        self.amplitude = nn.Parameter(torch.exp(-r2 / (4 * init_sigma**2)))
+        # sqrt of the Gaussian: the kernel starts as the Gaussian itself. Computed in numpy:
+        # a tensor op here, under the loader's meta device, imported torch's compiler stack
+        # (1.2 s and 70 MB per process)
+        coords = np.arange(size, dtype=np.float32) - (size - 1) / 2
+        r2 = sum(g**2 for g in np.meshgrid(*([coords] * spatial_dims), indexing="ij"))
+        self.amplitude = nn.Parameter(torch.tensor(np.exp(-r2 / (4 * init_sigma**2)),
+                                                   dtype=torch.float32))
 
     def _grids(self) -> list[torch.Tensor]:
         coords = torch.arange(self.size, dtype=torch.float32) - (self.size - 1) / 2
