@@ -36,6 +36,8 @@ CLI_SETTINGS = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2**31 - 1}
 WORKER_SETTINGS = {M_MMAP_THRESHOLD: 32 * 2**20, M_TRIM_THRESHOLD: 64 * 2**20}
 #: the value of ``distributed.nanny.pre-spawn-environ``'s MALLOC_TRIM_THRESHOLD_ as dask ships it
 DASK_TRIM_DEFAULT = "65536"
+#: glibc's own variables: where the user set one, the command line leaves the allocator alone
+USER_VARIABLES = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 #: set to 0 to leave glibc's allocator as it is (command line and cluster tasks)
 OPT_OUT = "MICRODEBLUR_MALLOC_TUNING"
 
@@ -72,11 +74,12 @@ def tune_allocator() -> bool:
     """The command line's tuning: keep freed tile buffers in the process instead of returning
     them to the kernel (800k-965k minor faults down to ~52k for a 2048 x 2048 image with
     gran.em_v1, 20 % faster; ``benchmarks/malloc_env.py``). Not when the user set
-    ``MALLOC_MMAP_MAX_`` or ``MALLOC_TRIM_THRESHOLD_``, or ``MICRODEBLUR_MALLOC_TUNING=0``.
-    Returns whether it was applied."""
+    ``MALLOC_MMAP_MAX_``, ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_`` (the
+    README's way to a lower peak: no mmap would override it), or
+    ``MICRODEBLUR_MALLOC_TUNING=0``. Returns whether it was applied."""
     if os.environ.get(OPT_OUT, "1") == "0":
         return False
-    if "MALLOC_MMAP_MAX_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+    if any(name in os.environ for name in USER_VARIABLES):
         return False
     return apply_settings(CLI_SETTINGS)
 
