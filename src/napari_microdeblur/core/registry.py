@@ -7,7 +7,7 @@ file (docs/architecture.md, rule 4). The registry is explicit and refuses duplic
 Typical use::
 
     from napari_microdeblur.core.registry import build_model, list_archs, preset_config
-    list_archs()                                   # ['c2f_unet', 'gran', 'psf_cyclegan', 'sgpn']
+    list_archs()  # ['c2f_unet', 'gran', 'psf_cyclegan', 'sgpn', 'wiener_unet']
     model = build_model("gran")                    # the paper's configuration
     model = build_model("gran", preset_config("gran", "cpu_small"))
     model = build_model("gran", {"n_resblocks": 8, "use_grab": False})
