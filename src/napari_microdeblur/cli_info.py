@@ -42,19 +42,6 @@ def _tiff_data(path: Path):
                                     metadata=header.metadata)
 
 
-def _card_info(path: str) -> dict:
-    """``info`` of a weights file: its model card (the reader said '.safetensors is not built
-    in' and sent the user to a bioio plugin), with the image type and the training sets it was
-    made for (``core.catalog``)."""
-    from .core.catalog import card_image_type, card_training_sets
-    from .core.checkpoint import read_card
-
-    card = read_card(path)
-    return {"file": str(path), "model_card": card.model_dump(mode="json"),
-            "image_type": card_image_type(card),
-            "training_sets": list(card_training_sets(card))}
-
-
 def _card_lines(info: dict) -> list[str]:
     """The lines ``info`` prints for a weights file: what a user chooses weights by."""
     card = info["model_card"]
@@ -96,12 +83,13 @@ def _card_metric_lines(card: dict) -> list[str]:
 
 def describe(path: str) -> dict:
     """Everything ``info --json`` prints for one file (the full record under 'microdeblur');
-    a weights file's model card (``_card_info``)."""
+    weights' model card, or what a state dict holds (``cli_info_weights``)."""
+    from .cli_info_weights import weights_info, weights_kind
     from .core import io
     from .core.axes import check_axes, guess_note, narrow_plane_note
 
-    if Path(path).suffix.lower() == ".safetensors":
-        return _card_info(path)
+    if kind := weights_kind(path):  # read as --weights reads it, not as an image
+        return weights_info(path, kind)
     stated, data = True, None
     if io.is_tiff(path) and Path(path).is_file():
         stated, data = _tiff_data(Path(path))
@@ -256,8 +244,12 @@ def _focus_lines(focus: dict) -> list[str]:
 
 def text_block(info: dict) -> str:
     """The few lines ``info`` prints for one file."""
+    from .cli_info_weights import state_dict_lines, weights_lines
+
+    if "state_dict" in info:
+        return "\n".join(state_dict_lines(info))
     if "model_card" in info:
-        return "\n".join(_card_lines(info))
+        return "\n".join(_card_lines(info) + weights_lines(info))
     how = "stated by the file" if info["axes_stated"] else "guessed"
     lines = [f"{info['file']}:",  # as typed, as deblur's lines name their files
              f"  shape {tuple(info['shape'])} {info['dtype']}, axes {info['axes'] or 'none'} "
@@ -430,8 +422,9 @@ def add_info_command(sub) -> None:
                        "(the deblur record of an output), without reading its pixels")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="images (.tif, .ome.tif, .zarr, .png; other formats with [formats]), "
-                   "folders of images or quoted globs, as deblur takes them; a .safetensors "
-                   "weights file: its model card")
+                   "folders of images or quoted globs, as deblur takes them; weights as --weights "
+                   "takes them (.safetensors, a bundled name, a Zoo .zip, a .pt/.pth state "
+                   "dict): the model card, or what a state dict holds")
     p.add_argument("--json", action="store_true", help="one JSON object per file (a list "
                    "for several, one a line), with the whole record")
     p.add_argument("--command", action="store_true", help="print the `microdeblur deblur` "

@@ -30,10 +30,18 @@ import torch
 from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
-from .checkpoint import ModelCard, card_for_model, load_safetensors, save_weights, write_atomically
+from .checkpoint import (
+    ModelCard,
+    card_for_model,
+    load_safetensors,
+    read_card,
+    save_weights,
+    write_atomically,
+)
 from .export_specs import (
     DESCRIPTION_LIMIT,
     build_rdf,
+    check_zoo_licence,
     declared_halo,
     package_readme,
     smallest_input,
@@ -41,13 +49,13 @@ from .export_specs import (
 from .thread_warnings import caught
 from .zoo_network import PaddedNetwork
 
-__all__ = ["DESCRIPTION_LIMIT", "export_bioimageio", "read_bioimageio_zip"]
+__all__ = ["DESCRIPTION_LIMIT", "export_bioimageio", "read_bioimageio_card",
+           "read_bioimageio_zip"]
 
 
-def read_bioimageio_zip(
-    path: Path, *, arch: str | None = None, map_location: Any = "cpu"
-) -> tuple[torch.nn.Module, ModelCard]:
-    """The model and card of a package written by :func:`export_bioimageio`."""
+def _read_attached(path: Path, read):
+    """``read(file, where)`` of the ``.safetensors`` checkpoint attached to a package written
+    by :func:`export_bioimageio`, copied to a temporary file; one ``ValueError`` else."""
     where = str(path)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -60,17 +68,34 @@ def read_bioimageio_zip(
             with tempfile.TemporaryDirectory() as tmp:
                 target = Path(tmp) / Path(attached[0]).name
                 target.write_bytes(zf.read(attached[0]))
-                return load_safetensors(
-                    target,
-                    arch=arch,
-                    config=None,
-                    map_location=map_location,
-                    source=f"{where}:{attached[0]}",
-                )
+                return read(target, f"{where}:{attached[0]}")
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(
             f"{where}: not a readable zip file (truncated or corrupt?): {exc}"
         ) from None
+
+
+def read_bioimageio_zip(
+    path: Path, *, arch: str | None = None, map_location: Any = "cpu"
+) -> tuple[torch.nn.Module, ModelCard]:
+    """The model and card of a package written by :func:`export_bioimageio`."""
+    return _read_attached(Path(path), lambda target, where: load_safetensors(
+        target, arch=arch, config=None, map_location=map_location, source=where))
+
+
+def read_bioimageio_card(path: str | os.PathLike) -> ModelCard:
+    """The model card of a package written by :func:`export_bioimageio`, as
+    :func:`read_bioimageio_zip` reads it, without building the model (``info``)."""
+
+    def card(target: Path, where: str) -> ModelCard:
+        try:
+            found = read_card(target)
+        except ValueError as exc:  # the temporary copy's name means nothing to the user
+            raise ValueError(str(exc).replace(str(target), where)) from None
+        found.source = where
+        return found
+
+    return _read_attached(Path(path), card)
 
 
 # --------------------------------------------------------------------------- file contents
@@ -183,6 +208,8 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
             "pass a card with the licence you may publish them under, e.g. "
             "card.model_copy(update={'license': 'CC-BY-4.0'})"
         )
+    # written, the package failed bioimageio.core's test with the list of every SPDX id
+    check_zoo_licence(card.license)
 
 
 def _runs_alike(model: torch.nn.Module, traced, probe: torch.Tensor) -> bool:

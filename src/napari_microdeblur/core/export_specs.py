@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import typing
 import warnings
 from collections.abc import Mapping
 from importlib import metadata
@@ -26,8 +28,9 @@ from .notes import DeblurWarning
 from .zoo_network import PaddedNetwork
 
 __all__ = [
-    "ARCH_PAPERS", "DESCRIPTION_LIMIT", "build_rdf", "cite_entries", "declared_halo",
-    "package_description", "package_readme", "pixel_size_um", "smallest_input", "short_text",
+    "ARCH_PAPERS", "DESCRIPTION_LIMIT", "build_rdf", "check_zoo_licence", "cite_entries",
+    "declared_halo", "package_description", "package_readme", "pixel_size_um",
+    "smallest_input", "short_text", "zoo_licence_ids",
 ]
 
 DESCRIPTION_LIMIT = 512  # bioimageio.spec warns above this; the whole text is in README.md
@@ -313,3 +316,68 @@ def package_readme(card, rdf_name: str, module_cls: type, *, sd: int, step: int,
         f"Validation metrics reported by the trainer: {json.dumps(card.metrics)}.\n\n"
         "Read back with `napari_microdeblur.core.checkpoint.load_model(path_to_zip)`.\n"
     ).encode()
+
+
+# --------------------------------------------------------------------------- licence
+
+
+def zoo_licence_ids() -> tuple[str, frozenset[str]] | None:
+    """(where the list is from, the SPDX licence ids an rdf may name): bioimageio.spec's, the
+    Zoo's own validator (deprecated ids too: it accepts them with a warning), where it is
+    installed (the ``bioimageio`` extra); else None (``packaging`` checks, see
+    :func:`check_zoo_licence`)."""
+    from .thread_warnings import caught
+
+    try:
+        with caught():  # its pydantic deprecation warnings are none of the user's business
+            from bioimageio.spec.model.v0_5 import DeprecatedLicenseId, LicenseId
+    except ImportError:
+        return None
+    ids = set()
+    for kind in (LicenseId, DeprecatedLicenseId):  # Literal[...] inside a RootModel
+        ids.update(typing.get_args(kind.root_model.model_fields["root"].annotation))
+    return "bioimageio.spec", frozenset(ids)
+
+
+def _packaging_id(licence: str) -> str | None:
+    """``licence`` as packaging spells the SPDX id ('mit' -> 'MIT'); None if it knows none;
+    ``licence`` itself where packaging (24.2 or later) is not there (nothing to check with)."""
+    try:
+        from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+    except ImportError:
+        return licence
+    try:
+        found = canonicalize_license_expression(licence)
+    except InvalidLicenseExpression:
+        return None
+    return found if re.fullmatch(r"[A-Za-z0-9.+-]+", found) else None
+
+
+def _spelling(licence: str) -> str:
+    """'CC BY_4.0 ' -> 'cc-by-4.0': ids that differ only so are the same licence."""
+    return re.sub(r"[\s_]+", "-", licence.strip()).lower()
+
+
+def check_zoo_licence(licence: str) -> None:
+    """``ValueError`` unless ``licence`` is an SPDX licence id the BioImage Model Zoo accepts,
+    naming the id meant where one differs only in case, spaces or underscores ('cc-by 4.0'
+    is 'CC-BY-4.0'): a package with another one was written, and bioimageio.core.test_model
+    then failed with its whole list of licence ids."""
+    known = zoo_licence_ids()
+    if known is None:
+        source = "packaging"
+        if _packaging_id(licence) == licence:
+            return
+        meant = _packaging_id(_spelling(licence))
+    else:
+        source, ids = known
+        if licence in ids:
+            return
+        meant = {_spelling(i): i for i in ids}.get(_spelling(licence))
+    what = (f"is not an SPDX licence id; did you mean {meant!r}?" if meant else
+            f"is not an SPDX licence id the BioImage Model Zoo accepts (checked with {source}; "
+            "https://spdx.org/licenses/ lists them).")
+    raise ValueError(
+        f"export_bioimageio: the weights' licence {licence!r} {what} Pass a card with the "
+        "licence you may publish them under, e.g. "
+        f"card.model_copy(update={{'license': {meant or 'CC-BY-4.0'!r}}})")

@@ -10,6 +10,9 @@ tensors and metadata, with a sha256 of the tensors (names, dtypes, shapes, bytes
 files, bundled ones and other tools' have none and load as before), so bit-rot inside the
 tensors is refused instead of giving a wrong image. Every failure is one ``ValueError``
 naming the file and what to do. :mod:`.checkpoint` builds the model around the tensors.
+:func:`fitting_configs` names the configurations of an architecture whose tensors a file
+has (a plain state dict of weights trained in another configuration than the paper's), and
+:func:`other_config_advice` says how to convert such a file to a ``.safetensors`` one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["TENSORS_HASH_KEY", "clipped", "extract_state_dict", "looks_like_safetensors",
+__all__ = ["TENSORS_HASH_KEY", "clipped", "conversion_code", "converted_name",
+           "extract_state_dict",
+           "fitting_configs", "looks_like_safetensors", "named_as", "other_config_advice",
            "read_safetensors_file", "read_state_dict_file", "write_safetensors"]
 
 #: safetensors metadata key of the sha256 of the tensors, written by :func:`write_safetensors`
@@ -201,3 +206,157 @@ def write_safetensors(tensors: dict[str, torch.Tensor], meta: dict[str, str], tm
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     text += b" " * (-len(text) % 8)  # spaces to 8 bytes, as safetensors pads; offsets unchanged
     tmp.write_bytes(len(text).to_bytes(8, "little") + text + raw[end:])
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+def _model_shapes(arch: str, config: Mapping[str, Any]) -> dict[str, tuple] | None:
+    """Tensor names and shapes of ``arch`` in ``config``, built on the meta device (no
+    memory); None where the config is invalid or the model cannot be built so."""
+    from . import registry
+
+    try:
+        with torch.device("meta"):
+            model = registry.build_model(arch, dict(config))
+    except Exception:  # noqa: BLE001 - an invalid candidate, or an arch that computes values
+        return None
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _gran_from_shapes(shapes: Mapping[str, tuple]) -> list[dict[str, Any]]:
+    """GRAN configs the tensor shapes point to: channels, width, blocks, down steps and
+    GRAB's embedding (its position in all three places); each is checked by the caller."""
+    head, tail = shapes.get("head.weight"), shapes.get("tail.weight")
+    if not (head and tail and len(head) == 4 and len(tail) == 4):
+        return []
+    blocks = sum(1 for k in shapes if re.fullmatch(r"body\.\d+\.conv1\.weight", k))
+    theta = [v for k, v in shapes.items() if re.fullmatch(r"body\.\d+\.theta\.weight", k)]
+    steps = sum(1 for k in shapes if re.fullmatch(r"down\.\d+\.weight", k))
+    base = {"in_channels": head[1], "out_channels": tail[0], "n_feats": head[0],
+            "n_resblocks": blocks, "scale": 2 ** steps, "use_grab": bool(theta)}
+    if not theta:
+        return [base]
+    embed = None if theta[0][0] == head[0] else theta[0][0]
+    return [{**base, "grab_position": where, "grab_embed_channels": embed}
+            for where in ("high", "low", "middle")]
+
+
+#: config fields no tensor shape shows: a config read from the shapes takes the defaults
+_NOT_IN_SHAPES = {"gran": ("res_scale", "grab_normalize")}
+
+
+def _candidates(arch: str, shapes: Mapping[str, tuple]) -> list[tuple[int, str, dict]]:
+    """(rank, where from, config overrides) worth trying for ``arch``: the paper's, the
+    presets', the bundled weights' (rank 0), one read from the shapes (1), and each of
+    the others as gray and RGB (2); a config is named by its lowest-ranked labels."""
+    from . import bundled, registry
+    from .checkpoint import CARD_KEY  # checkpoint imports this module
+
+    found = [(0, "the paper configuration", {})]
+    found += [(0, f"preset {name!r}", registry.preset_config(arch, name))
+              for name in registry.list_presets(arch) if name != "paper"]
+    for name in sorted(bundled.BUNDLED_WEIGHTS):
+        if name.split(".")[0] == arch and bundled.is_installed(name):
+            try:
+                card = read_safetensors_file(bundled.bundled_path(name), name,
+                                             tensors=False)[0].get(CARD_KEY)
+                found.append((0, f"bundled {name}", json.loads(card)["config"]))
+            except (ValueError, TypeError, KeyError):  # a damaged file: not a candidate
+                continue
+    if arch == "gran":
+        unseen = " and ".join(_NOT_IN_SHAPES["gran"])
+        found += [(1, f"read from the tensor shapes; {unseen}, which they do not show, are "
+                   "assumed the defaults", config) for config in _gran_from_shapes(shapes)]
+    return found + [(2, f"{label} with {c} channel{'s' * (c > 1)}",
+                     {**config, "in_channels": c, "out_channels": c})
+                    for _, label, config in found for c in (1, 3)]
+
+
+def fitting_configs(arch: str, tensors: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(where from, config)`` of each known configuration of ``arch`` (paper, presets,
+    bundled weights', read from the shapes) whose tensor names and shapes are exactly those
+    of ``tensors`` (tensors or shapes), first found first; ``config`` holds the fields that
+    differ from the paper's, as ``load_model(..., config=)`` takes them."""
+    from . import registry
+
+    shapes = {k: tuple(getattr(v, "shape", v)) for k, v in tensors.items()}
+    default = registry.validate_config(arch).model_dump(mode="json")
+    labels: dict[str, list[tuple[int, str]]] = {}  # full config as JSON -> where from
+    fits: dict[str, dict[str, Any]] = {}
+    for rank, label, config in _candidates(arch, shapes):
+        try:
+            full = registry.validate_config(arch, config).model_dump(mode="json")
+        except ValueError:
+            continue
+        key = json.dumps(full, sort_keys=True)
+        if key not in labels:
+            labels[key] = []
+            if _model_shapes(arch, full) == shapes:
+                fits[key] = {k: v for k, v in full.items() if default.get(k) != v}
+        labels[key].append((rank, label))
+    return [(_label([text for rank, text in labels[key]
+                     if rank == min(r for r, _ in labels[key])]), config)
+            for key, config in fits.items()]
+
+
+def _label(texts: list[str]) -> str:
+    """'preset 'x'; the configuration of bundled a, b' of a config's labels."""
+    names = [t[len("bundled "):] for t in texts if t.startswith("bundled ")]
+    others = [t for t in texts if not t.startswith("bundled ")]
+    return "; ".join(others + ([f"the configuration of bundled {', '.join(names)}"]
+                               if names else []))
+
+
+def named_as(names: list[str]) -> list[str]:
+    """The architectures in whose paper configuration most of ``names`` are found."""
+    from . import registry
+
+    share = {}
+    for arch in registry.list_archs():
+        own = _model_shapes(arch, {}) or {}
+        share[arch] = len(set(names) & set(own)) / max(1, len(names))
+    return sorted((a for a in share if share[a] >= 0.5), key=share.get, reverse=True)
+
+
+def converted_name(where: str) -> str:
+    """The ``.safetensors`` file a conversion of ``where`` writes, beside it."""
+    path = Path(where)
+    stem = f"{path.stem}_with_card" if path.suffix.lower() == ".safetensors" else path.stem
+    return str(path.with_name(f"{stem}.safetensors"))
+
+
+def conversion_code(where: str, arch: str, config: Mapping[str, Any] | str) -> str:
+    """The two Python lines that write ``where``'s tensors with a model card."""
+    given = config if isinstance(config, str) else repr(dict(config))
+    return (f"model, card = load_model({where!r}, arch={arch!r}, config={given}); "
+            f"save_weights(model, {converted_name(where)!r}, card)")
+
+
+def other_config_advice(arch: str, tensors: Mapping[str, Any], where: str) -> str:
+    """What to append to a message saying that the tensors of the card-less file ``where``
+    do not fit ``arch`` in the configuration tried: the configuration they do fit (where one
+    of the known ones does), and how to convert the file once so that it loads by itself
+    (a state dict is read in the paper configuration on the command line). Several fitting
+    configs (fields no shape shows) are all named, none chosen. The Python code is in double
+    quotes, which the command line's wording leaves as it is."""
+    like = named_as(list(tensors))
+    if arch not in like:  # not another configuration: another network
+        return (f"; its tensors are named as in a {like[0]} network, not a {arch} one"
+                if like else "")
+    fits = fitting_configs(arch, tensors)
+    if fits and not fits[0][1]:  # config= was given, and the file is of the paper's
+        return f"; its tensors fit the paper configuration of {arch}: leave config= out"
+    how = ("convert it once, in Python (napari_microdeblur.core.checkpoint)"
+           + (", with the config it was trained with" if len(fits) != 1 else ""))
+    code = conversion_code(where, arch, fits[0][1] if len(fits) == 1 else "{...}")
+    then = (f", then it loads by itself (--weights {converted_name(where)}, or "
+            "load_model of that file)")
+    if not fits:
+        return (f"; if the file holds another configuration of {arch} (its tensors fit none "
+                f"of the paper's, the presets' or the bundled weights'), {how}: \"{code}\"{then}")
+    found = " or ".join(f"config={config!r} ({label})" for label, config in fits)
+    several = (", which differ in what no tensor shape shows: choose the one it was "
+               "trained with" if len(fits) > 1 else "")
+    return (f"; the file holds another configuration of {arch}: its tensors fit {found}"
+            f"{several}; {how}: \"{code}\"{then}")

@@ -1,0 +1,153 @@
+"""`microdeblur info` of weights, read as ``--weights`` reads them (``core.checkpoint``): a
+``.safetensors`` file, a bundled name (``c2f_unet.em_v2``: 'input file does not exist'), a
+BioImage Model Zoo ``.zip`` exported by napari-microdeblur, a ``.pt``/``.pth`` that holds
+``.safetensors`` weights under another name, and a plain PyTorch state dict, which has no model
+card: what it holds, the configurations its tensors fit and how to convert it (these were
+read as images and sent the user to a bioio plugin)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+#: endings of PyTorch pickles that ``--weights`` reads as state dicts (core.checkpoint)
+STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+#: what a state dict lacks that a model card holds
+LACKS = ("architecture and configuration (it is read in the paper configuration of the "
+         "architecture --method names), normalisation, training data and licence")
+
+
+def weights_kind(path: str) -> str | None:
+    """How ``--weights`` would read ``path``: 'bundled', 'zoo', 'safetensors' (also a file
+    renamed to .pt or with no ending), 'state_dict'; None for an image (or nothing)."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".safetensors":
+        return "safetensors"
+    if "/" not in path and "\\" not in path:  # a name, as load_model takes it
+        from .core.bundled import BUNDLED_WEIGHTS  # whatever the working folder holds
+
+        if path in BUNDLED_WEIGHTS:
+            return "bundled"
+    if not file.is_file():
+        return None
+    if suffix == ".zip":  # a package has rdf.yaml; ours a .safetensors attachment too
+        try:
+            with zipfile.ZipFile(file) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "zoo"  # read_bioimageio_zip says what is wrong with it
+        return "zoo" if "rdf.yaml" in names or any(
+            n.endswith(".safetensors") for n in names) else None
+    if suffix in (*STATE_DICT_SUFFIXES, ""):
+        from .core.state_dict_files import looks_like_safetensors
+
+        if looks_like_safetensors(file):
+            return "safetensors"
+        return "state_dict" if suffix else None
+    return None
+
+
+def _card_info(path: str, card, weights: dict) -> dict:
+    from .core.catalog import card_image_type, card_training_sets
+
+    return {"file": str(path), "weights": weights, "model_card": card.model_dump(mode="json"),
+            "image_type": card_image_type(card),
+            "training_sets": list(card_training_sets(card))}
+
+
+def _bundled_card(name: str):
+    """The card of bundled weights, their file checked against its sha256 as a load does."""
+    from .core import bundled
+    from .core.checkpoint import read_card, sha256_file
+
+    path = bundled.bundled_path(name)
+    if sha256_file(path) != bundled.BUNDLED_WEIGHTS[name].sha256:
+        raise ValueError(f"{name}: sha256 mismatch: the file {path} is corrupt or replaced; "
+                         "reinstall napari-microdeblur")
+    card = read_card(path)
+    card.source = name
+    return card
+
+
+def weights_info(path: str, kind: str) -> dict:
+    """``info --json`` of weights: the model card (``weights``: how they are read), or for a
+    state dict what it holds and lacks."""
+    from .core.checkpoint import read_card
+
+    if kind == "bundled":
+        return _card_info(path, _bundled_card(path),
+                          {"kind": "bundled", "use": f"--method {path}"})
+    if kind == "zoo":
+        from .core.export import read_bioimageio_card
+
+        card = read_bioimageio_card(path)
+        return _card_info(path, card, {"kind": "bioimageio_zip", "attachment": card.source})
+    if kind == "state_dict":
+        return state_dict_info(path)
+    weights = {"kind": "safetensors"}
+    if Path(path).suffix.lower() != ".safetensors":  # renamed: --weights reads it so too
+        weights["renamed"] = str(Path(path).with_suffix(".safetensors").name)
+    return _card_info(path, read_card(path), weights)
+
+
+def state_dict_info(path: str) -> dict:
+    """What a plain state dict holds: tensors, parameters, the architecture they are named
+    as, the configurations they fit, and how to convert it to a file with a model card."""
+    from .core import state_dict_files as sd_files
+
+    tensors = sd_files.read_state_dict_file(Path(path), str(path))
+    like = sd_files.named_as(list(tensors))
+    found = {"tensors": len(tensors),
+             "parameters": int(sum(t.numel() for t in tensors.values())),
+             "named_as": like[0] if like else None, "fits": [], "lacks": LACKS}
+    if like:
+        found["fits"] = [{"config": config, "from": label}
+                         for label, config in sd_files.fitting_configs(like[0], tensors)]
+        known = found["fits"][0]["config"] if len(found["fits"]) == 1 else "{...}"
+        found["convert"] = sd_files.conversion_code(str(path), like[0], known)
+        found["converted"] = sd_files.converted_name(str(path))
+    return {"file": str(path), "state_dict": found}
+
+
+def state_dict_lines(info: dict) -> list[str]:
+    """The lines ``info`` prints for a state dict."""
+    found, arch = info["state_dict"], info["state_dict"]["named_as"]
+    lines = [f"{info['file']}:",
+             f"  PyTorch state dict without a model card: {found['tensors']} tensors, "
+             f"{found['parameters']:,} parameters, "
+             + (f"named as in a {arch} network" if arch else "named as in no microdeblur "
+                "network: not weights napari-microdeblur can run")]
+    if not arch:
+        return lines
+    fits = found["fits"]
+    if not fits:
+        lines.append(f"  configuration: none of {arch}'s known ones (paper, presets, bundled "
+                     "weights') has these tensor shapes")
+    for fit in fits:
+        config = fit["config"] or "the paper configuration"
+        lines.append(f"  fits {arch} config={config} ({fit['from']})")
+    if len(fits) > 1:
+        lines.append("  (these differ in what no tensor shape shows: use the one it was "
+                     "trained with)")
+    lines.append(f"  lacks: {found['lacks']}")
+    if fits and not fits[0]["config"] and len(fits) == 1:
+        lines.append(f"  use: --weights {info['file']} --method {arch}, or convert it as below")
+    lines.append(f"  convert once, in Python (napari_microdeblur.core.checkpoint): "
+                 f"{found['convert']}; then --weights {found['converted']}")
+    return lines
+
+
+def weights_lines(info: dict) -> list[str]:
+    """The line that says how weights with a model card are read, after the card's lines."""
+    weights = info.get("weights") or {}
+    if weights.get("kind") == "bundled":
+        return [f"  bundled weights: {weights['use']} (or --weights {info['file']})"]
+    if weights.get("kind") == "bioimageio_zip":
+        return [f"  BioImage Model Zoo package exported by napari-microdeblur; --weights reads "
+                f"its attached {weights['attachment'].rsplit(':', 1)[-1]}"]
+    if weights.get("renamed"):
+        return [f"  holds .safetensors weights under another name (read as such); rename it "
+                f"to {weights['renamed']}"]
+    return []
