@@ -83,9 +83,10 @@ def test_text_shows_channels_and_a_labelled_table(tmp_path, capsys):
     assert main(["evaluate", *_write(tmp_path, pred, ref, names=None)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("All channels together")
-    assert lines[2].startswith("  C0 (C0): PSNR") and lines[3].startswith("  C1 (C1): PSNR")
+    # unnamed channels numbered from 1, as info numbers them (2026-12-10)
+    assert lines[2].startswith("  channel 1: PSNR") and lines[3].startswith("  channel 2: PSNR")
     assert lines[5].split() == ["T", "C", "Z", "PSNR", "(dB)", "SSIM"]
-    assert lines[6].split()[:3] == ["0", "C0", "0"]
+    assert lines[6].split()[:4] == ["0", "channel", "1", "0"]
     assert len(lines) == 6 + 12
 
 

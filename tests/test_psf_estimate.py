@@ -128,19 +128,26 @@ def test_estimated_psf_describes_itself():
     assert "--psf" not in est.describe()
 
 
-def test_a_selective_deblur_estimates_one_psf_for_the_whole_stack():
+def test_a_selective_deblur_estimates_the_psf_of_each_plane_it_deblurs():
+    """Each selected plane gets the PSF estimated from itself: one estimate from the middle
+    plane (the rule before 2026-12-10) was a sharp plane's blur where --focus-below picks the
+    soft ones."""
     from napari_microdeblur.core.selective import deblur_selected
 
-    stack = np.stack([_blurred(gaussian_psf(s), seed=i) for i, s in enumerate((0.6, 1.6, 2.0))])
+    sigmas = (0.6, 1.6, 2.0)
+    stack = np.stack([_blurred(gaussian_psf(s), seed=i) for i, s in enumerate(sigmas)])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = deblur_selected(stack.astype(np.float32), "wiener", threshold=1e30,
                                  axes="ZYX", psf="estimate", balance=0.01)
-    notes = [w for w in caught if "estimated from the image" in str(w.message)]
-    assert len(notes) == 1  # once, from the middle plane, not per slice
-    spec = str(notes[0].message).split("as the PSF '")[1].split("'")[0]
-    expected = deblur(stack[1].astype(np.float32), method="wiener", psf=spec, balance=0.01)
-    np.testing.assert_allclose(result.image[1], expected, rtol=1e-5, atol=1e-4)
+    assert [part.plane for part in result.settled] == [(0,), (1,), (2,)]
+    specs = [part.method.parameters["psf"] for part in result.settled]
+    widths = [float(spec.split(":")[1]) for spec in specs]
+    assert widths == sorted(widths) and abs(widths[1] - 1.6) < 0.3  # each plane's own blur
+    assert sum("settled on the soft part of each plane" in str(w.message) for w in caught) == 1
+    for z, spec in enumerate(specs):
+        expected = deblur(stack[z].astype(np.float32), method="wiener", psf=spec, balance=0.01)
+        np.testing.assert_allclose(result.image[z], expected, rtol=1e-5, atol=1e-4)
 
 
 def test_a_blind_network_given_a_psf_says_it_is_not_used_and_estimates_nothing(monkeypatch):

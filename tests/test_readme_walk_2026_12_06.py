@@ -86,6 +86,7 @@ def test_readme_method_list_names_methods_that_exist():
     names = re.search(r"`--method ([\w.]+(?:\|[\w.]+)+)`", README).group(1).split("|")
     known = {"auto", "ARCH"} | set(CLASSICAL_METHODS) | set(BUNDLED_WEIGHTS)
     assert set(names) - known == set()
+    assert set(BUNDLED_WEIGHTS) <= set(names)  # every bundled name (gran.gan_em_v1 was left out)
     # and the blind v1/v2 networks the README lists are all there is of them
     blind = {n for n in BUNDLED_WEIGHTS if n.split(".")[0] in ("gran", "c2f_unet")
              and re.fullmatch(r"\w+\.\w+_v[12]", n) and "gan" not in n}

@@ -54,10 +54,12 @@ def test_auto_takes_one_threshold_per_channel_and_says_them(tmp_path, channels, 
     focus = _focus(out)
     assert focus["selected"] == SOFT
     assert focus["threshold"] == pytest.approx(expected, rel=1e-5)
-    assert "one per channel" in focus["threshold_from"]["option"]
+    assert "one per channel (channels 1 to 2)" in focus["threshold_from"]["option"]
     line = capsys.readouterr().out
     assert "2 of 8 slices below their channel's threshold (auto per channel" in line
-    assert f"C 0: 1 of 4 below {expected[0]:.4g}, C 1: 1 of 4 below {expected[1]:.4g}" in line
+    # numbered from 1, as info numbers channels (2026-12-10)
+    assert (f"channel 1: 1 of 4 below {expected[0]:.4g}, channel 2: 1 of 4 below "
+            f"{expected[1]:.4g}") in line
     after = tifffile.imread(out)
     for c in (0, 1):
         for z in range(4):

@@ -130,24 +130,36 @@ def _channel_report(pred, ref, prediction, reference, axes, border, match, whole
             "per_slice": per_slice_rows(axes, reference.shape, channels, starts)}
 
 
+def channel_label(name: str, index: int, full: bool = False) -> str:
+    """A channel as text output names it: numbered from 1, as info and deblur number channels
+    ('channel 1'), a name the file gave first ('DAPI', ``full``: 'DAPI (channel 1)'); --json
+    keeps the index and the name (C0 for an unnamed channel) as they are."""
+    number = f"channel {index + 1}"
+    if name == f"C{index}":  # channel_names' stand-in: the file named none
+        return number
+    return f"{name} ({number})" if full else name
+
+
 def _print_channels(report: dict, axes: str, border: int) -> None:
     """The per-channel lines and the labelled per-slice table of ``_channel_report``."""
     print("Per channel, each on its own range (docs/evaluation.md's rule applied to that "
           "channel of the reference; data_range 1):")
     for ch in report["channels"]:
-        print(f"  {ch['name']} (C{ch['index']}): PSNR {_db(ch['psnr'])}, SSIM {ch['ssim']:.4f} "
+        print(f"  {channel_label(ch['name'], ch['index'], full=True)}: PSNR {_db(ch['psnr'])}, "
+              f"SSIM {ch['ssim']:.4f} "
               f"(whole image: PSNR {_db(ch['psnr_whole'])}, SSIM {ch['ssim_whole']:.4f}); "
               f"{ch['scale_rule']}")
     rows = report["per_slice"]
     if not rows:
         return
     letters = [a for a in axes if a in rows[0]]
-    width = max(len(ch["name"]) for ch in report["channels"])
+    width = max(len(channel_label(ch["name"], ch["index"])) for ch in report["channels"])
     print(f"Per slice, each channel on its own range ({border}-px border excluded):")
     print("  " + "  ".join(a.ljust(width) if a == "C" else a.rjust(3) for a in letters)
           + "  PSNR (dB)    SSIM")
     for row in rows:
-        cells = [row["channel"].ljust(width) if a == "C" else str(row[a]).rjust(3)
+        cells = [channel_label(row["channel"], row["C"]).ljust(width) if a == "C"
+                 else str(row[a]).rjust(3)
                  for a in letters]
         psnr = f"{row['psnr']:.2f}" if np.isfinite(row["psnr"]) else "inf"
         print("  " + "  ".join(cells) + f"  {psnr:>9}  {row['ssim']:.4f}")

@@ -209,18 +209,20 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | No
     if none is not None:  # no PSF estimate, no network: they cost a deblur's time for nothing
         _write_unchanged(none, output, spec, source, data, kept, args, png, t0)
         return None, json_fields(none, args.focus_below)
-    method = selected_method(spec, image, axes, tiling, models)
-    run = iter_deblur_selected(image, method, threshold=threshold, axes=axes, scores=scores,
+    # the spec, not a Method: its PSF estimate and 'auto' settings are settled on the soft
+    # part of each plane it deblurs (``selective.settled_parts``), not on the whole image
+    run = iter_deblur_selected(image, spec, threshold=threshold, axes=axes, scores=scores,
                                tile=tile, tiling=tiling, models=models)
     with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
-    record = selective_record(result, method, spec, source, data, kept, args.focus_below,
-                              seconds, window=tiling.window)
+    record = selective_record(result, result.settled[0].method, spec, source, data, kept,
+                              args.focus_below, seconds, window=tiling.window)
     _write(output, result.image, axes, data, record, png, args.overwrite)
     if not args.quiet and not getattr(args, "json", False):
-        say(soft_line(output, result, kept, args.focus_below, seconds))
-    return str(result.method), json_fields(result, args.focus_below)
+        say(soft_line(output, result, kept, args.focus_below, seconds, spec))
+    return str(result.method), {**json_fields(result, args.focus_below),
+                                "settled_on": settled_entries(result, spec)}
 
 
 @dataclass(frozen=True)
@@ -313,12 +315,45 @@ def json_fields(result, given) -> dict:
             "deblurred_units": len(result.selected)}
 
 
-def selected_method(spec, image, axes: str, tiling, models):
-    """The Method ``selective.iter_deblur_selected`` would settle (``selective.settled_method``):
-    settled here, its record states the precision it ran in (``provenance.run_fields``)."""
-    from .core.selective import settled_method
+def settled_entries(result, spec) -> list[dict]:
+    """What each plane's deblurred units ran with and where it was found, as the record's
+    ``focus.settled`` and the --json line's ``settled_on`` give it: 'from' (the plane, and the
+    box of its soft tiles read), 'plane', 'box', 'method', the PSF, iterations and balance
+    it ran with, and ``found``: those of them settled on that part ('estimate' or 'auto')."""
+    from .core.selective import part_words, score_axes
 
-    return settled_method(spec, image, axes, tiling, models)
+    loop = score_axes(result.axes)
+    yx = tuple(result.image.shape[result.axes.index(a)] for a in "YX")
+    return [{"from": part_words(loop, part.plane, part.box, yx), "plane": list(part.plane),
+             "box": [int(b) for b in part.box], "method": part.method.name, **part.settings,
+             "found": found_settings(spec, part.settings)} for part in result.settled]
+
+
+def found_settings(spec, settings: dict) -> list[str]:
+    """Which of ``settings`` the image settled: a PSF where none or 'estimate' was given,
+    iterations or balance where 'auto' was."""
+    from .core.psf_estimate import is_estimate
+
+    given = {"psf": spec.psf, "iterations": spec.iterations, "balance": spec.balance}
+    return [k for k in settings if k in given and (
+        given[k] == "auto" or (k == "psf" and (given[k] is None or is_estimate(given[k]))))]
+
+
+def settled_words(result, spec) -> str:
+    """', settings found on each soft slice (Z 2: PSF astig:...; Z 5: PSF gaussian:1.20)':
+    where the image settled a setting (4 planes named; the record lists all); '' where not."""
+    from .core.selective import settings_words
+
+    entries = [e for e in settled_entries(result, spec) if e["found"]]
+    if not entries:
+        return ""
+    shown = "; ".join(f"{e['from']}: {settings_words({k: e[k] for k in e['found']})}"
+                      for e in entries[:4])
+    more = f"; {len(entries) - 4} more in the record" if len(entries) > 4 else ""
+    where = ("each plane's soft tiles" if result.focus_tile is not None
+             else f"each soft {unit_word(result)}" if len(entries) > 1
+             else f"the soft {unit_word(result)}")
+    return f", settings found on {where} ({shown}{more})"
 
 
 def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:
@@ -335,10 +370,11 @@ def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: b
 
 
 def channel_counts(result) -> str:
-    """'C 0: 1 of 48 below 3.76e-05, C 1: 2 of 48 below 0.000103' (per-channel thresholds)."""
+    """'channel 1: 1 of 48 below 3.76e-05, channel 2: 2 of 48 below 0.000103' (per-channel
+    thresholds; numbered from 1, as info numbers channels)."""
     axis = result.unit_axes.index("C")
     mask = result.mask
-    return ", ".join(f"C {c}: {int(np.take(mask, c, axis=axis).sum())} of "
+    return ", ".join(f"channel {c + 1}: {int(np.take(mask, c, axis=axis).sum())} of "
                      f"{np.take(mask, c, axis=axis).size} below {t:.4g}"
                      for c, t in enumerate(result.threshold))
 
@@ -346,7 +382,7 @@ def channel_counts(result) -> str:
 def below_words(result, given) -> str:
     """What the units were compared with: 'below 0.00115 (auto: ...)', 'below 0.002 (one
     threshold for all 2 channels)' or 'below their channel's threshold (auto per channel: ...;
-    C 0: ...)'."""
+    channel 1: ...)'."""
     if isinstance(result.threshold, tuple):
         return (f"below their channel's threshold (auto per channel: {CHANNEL_WORDS}; "
                 f"{channel_counts(result)})")
@@ -358,14 +394,16 @@ def below_words(result, given) -> str:
     return f"below {result.threshold:.4g}"
 
 
-def soft_line(output: Path, result, kept, given, seconds: float) -> str:
-    """'OUT: 2 of 34 slices below 0.00115 (auto: ...) deblurred with M (cpu), 32 unchanged
-    (1 without structure, never deblurred), in 4.2 s'."""
+def soft_line(output: Path, result, kept, given, seconds: float, spec=None) -> str:
+    """'OUT: 2 of 34 slices below 0.00115 (auto: ...) deblurred with M (cpu), settings found
+    on each soft slice (Z 2: PSF ...; Z 5: PSF ...), 32 unchanged (1 without structure, never
+    deblurred), in 4.2 s' (the settings where ``spec`` left them to the image)."""
     total, done = int(result.scores.size), len(result.selected)
     unit = unit_word(result) + "s" * (total != 1) + ("" if result.focus_tile is None
                                                      else f" ({result.focus_tile} px)")
+    found = settled_words(result, spec) if spec is not None else ""
     line = (f"{output}: {done} of {total} {unit} {below_words(result, given)} deblurred with "
-            f"{result.method} ({result.device}), {total - done} unchanged")
+            f"{result.method} ({result.device}){found}, {total - done} unchanged")
     blank = int(np.size(kept) - np.count_nonzero(kept))
     if blank:
         line += f" ({blank} without structure, never deblurred)"
@@ -382,11 +420,21 @@ def selective_record(result, method, spec, source: Path, data, kept, given, seco
 
     fields = run_fields(method, result.normalization, tile=result.tile,
                         overlap=result.overlap, window=window, device=result.device)
-    return run_record(fields, spec, source=source, axes=result.axes,
-                      output_dtype=result.image.dtype, pixel_size=data.pixel_size,
-                      previous=data.metadata.get(RECORD_KEY),
-                      extra={"seconds": round(float(seconds), 3),
-                             "focus": focus_entry(result, kept, given)})
+    settled = settled_entries(result, spec)
+    varied = {k for e in settled for k in e["found"] if e.get(k) != settled[0].get(k)}
+    for k in varied:  # each plane's own, under focus.settled; a rerun settles them again
+        fields["parameters"].pop(k, None)
+    focus = focus_entry(result, kept, given)
+    if settled:
+        focus["settled"] = settled
+    record = run_record(fields, spec, source=source, axes=result.axes,
+                        output_dtype=result.image.dtype, pixel_size=data.pixel_size,
+                        previous=data.metadata.get(RECORD_KEY),
+                        extra={"seconds": round(float(seconds), 3), "focus": focus})
+    if "psf" in varied:  # `info --rerun` gives --psf estimate: each plane estimated again
+        record["psf"] = "estimate"
+        record.pop("psf_estimated", None)
+    return record
 
 
 def focus_entry(result, kept, given) -> dict:
@@ -419,7 +467,7 @@ def focus_entry(result, kept, given) -> dict:
 def threshold_origin(result, given) -> str:
     """Where the recorded threshold came from, as `microdeblur info` prints it."""
     if isinstance(result.threshold, tuple):
-        return (f"--focus-below auto, one per channel (C 0 to C {len(result.threshold) - 1}): "
+        return (f"--focus-below auto, one per channel (channels 1 to {len(result.threshold)}): "
                 f"{CHANNEL_WORDS}")
     if given == "auto":
         return f"--focus-below auto ({AUTO_WORDS})"

@@ -289,11 +289,16 @@ def _check_watch_options(args) -> None:
 
 
 def _check_folders(in_dir: Path, out_dir: Path) -> None:
+    from .core import io_write
+
     for d, what in ((in_dir, "input"), (out_dir, "output")):
         if d.is_file():
             raise UserError(f"{what} folder {shown_path(d)} is a file, not a folder")
-        if not d.is_dir():
-            raise UserError(f"{what} directory {shown_path(d)} does not exist")
+    if not in_dir.is_dir():
+        raise UserError(f"input directory {shown_path(in_dir)} does not exist")
+    # deblur's check of its output folder, in its words ('... does not exist; create it
+    # first'); an unwritable folder is said here, not as the log's bare PermissionError
+    io_write.check_output_path(out_dir / "microdeblur-write-check.tif", overwrite=True)
     # the watch reads only the input folder's own files (not subfolders), so an output folder
     # inside it is safe; the same folder would be both, and the log would land among the inputs
     if in_dir.resolve() == out_dir.resolve():

@@ -262,9 +262,14 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
 
 def failures_path(folder) -> Path:
     """Where the failed files of a batch into ``folder`` are listed: beside it, as
-    ``<folder>.failures.tsv`` (the folder itself holds only outputs)."""
-    folder = Path(folder).resolve()
-    return folder.with_name(f"{folder.name or 'output'}.failures.tsv")
+    ``<folder>.failures.tsv`` (the folder itself holds only outputs), in the form the folder
+    was given ('out' -> 'out.failures.tsv'), as messages quote paths as typed."""
+    folder = Path(folder)
+    if folder.name not in ("", ".", ".."):
+        return folder.with_name(f"{folder.name}.failures.tsv")
+    real = folder.resolve()  # '.' has no name of its own: its real one, beside it
+    listed = real.with_name(f"{real.name or 'output'}.failures.tsv")
+    return listed if folder.is_absolute() else Path(os.path.relpath(listed))
 
 
 def write_failures(folder, records) -> Path | None:

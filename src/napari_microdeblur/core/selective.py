@@ -29,6 +29,11 @@ was ranked softest and 'deblurred', its zeros made non-zero). ``SelectiveResult.
 says which units held structure and ``background`` how many were left out. Scores given by
 the caller are used as they are (a NaN score is never selected).
 
+What only the image settles (an estimated PSF, as 'auto' gives EM and brightfield; iterations
+and balance 'auto') is settled per plane on the soft part deblurred (``settled_parts``; the
+sharp middle slice had given sigma 0.4 for a slice blurred 1.8, and one slice's PSF on a less
+blurred slice took 3.6 dB off it); ``SelectiveResult.settled`` says what and from where.
+
 The threshold is one number, or one per channel (a sequence as long as the C axis): channels
 score on their own levels (DAPI 1.4-1.8e-4 beside GFP 2.5-7.1e-4 in one time-lapse), so one
 threshold can judge neither. Networks come from ``inference.RECENT_MODELS`` unless ``models``
@@ -38,6 +43,7 @@ is given, so a loop over files loads its network once, as ``iter_deblur`` does.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
@@ -64,13 +70,16 @@ from .inference import (
 )
 from .memory import check_result_fits
 from .method import Method, MethodSpec
+from .notes import DeblurNote
 from .progress import SelectiveProgress, drive, map_records
+from .thread_warnings import caught
 from .tiling_spec import TilingSpec
 
 __all__ = [
-    "SelectiveProgress", "SelectiveResult", "deblur_selected", "iter_deblur_selected",
-    "check_thresholds", "iter_focus_scores", "score_axes", "score_shape", "select_below",
-    "selection_mask", "settled_method", "tile_box",
+    "SelectiveProgress", "SelectiveResult", "SettledPart", "deblur_selected",
+    "iter_deblur_selected", "check_thresholds", "iter_focus_scores", "part_words",
+    "score_axes", "score_shape", "select_below", "selection_mask", "settle_box",
+    "settled_method", "settled_parts", "tile_box",
 ]
 
 
@@ -167,6 +176,7 @@ class SelectiveResult:
     overlap: tuple[int, ...]
     device: str
     structure: np.ndarray | None = None
+    settled: tuple[SettledPart, ...] = ()  # per plane with selected units (a spec given)
 
     @property
     def mask(self) -> np.ndarray:
@@ -191,14 +201,125 @@ def selection_mask(scores, threshold, structure, unit_axes: str) -> np.ndarray:
     return below if structure is None else below & structure
 
 
-def settled_method(method, image, axes: str, tiling, models=None):
-    """The Method that deblurs the units, settled once on the whole image (an estimated PSF
-    from its middle plane, iterations or balance 'auto'); units are planes or tiles, so 'auto'
-    stays 2D even with a 3D PSF. ``models`` None: ``inference.RECENT_MODELS``."""
+def settled_method(method, image, axes: str, tiling, models=None, *, part=None):
+    """The Method that deblurs the units of ``image``: an estimated PSF, iterations or balance
+    'auto' settled on ``part`` ((array, its axes): the soft part of one plane, as
+    ``settled_parts`` cuts it; None: the whole image, its middle plane); units are planes or
+    tiles, so 'auto' stays 2D even with a 3D PSF. ``models`` None: ``inference.RECENT_MODELS``."""
     if models is None:
         models = RECENT_MODELS.on(tiling.device)
-    return as_method(spec_for_image(method, image, axes, in_3d=False), axes,
+    on, on_axes = (image, axes) if part is None else part
+    return as_method(spec_for_image(method, on, on_axes, in_3d=False), axes,
                      tuple(int(s) for s in image.shape), models)
+
+
+#: The box a plane's selected tiles settle on is at most the PSF estimate's crop (256 px a
+#: side) and at least 128 px: on a lone soft-scoring 32 px tile of a sharp EM slice, 64 px
+#: estimated sigma 1.8 (41.2 dB where the input was 45.9), 96 and 128 px 0.4-0.5.
+SETTLE_MAX, SETTLE_MIN = 256, 128
+#: The parameters a plane's soft part settles, as ``SettledPart.settings`` gives them.
+SETTINGS = ("psf", "iterations", "balance")
+
+
+@dataclass(frozen=True)
+class SettledPart:
+    """What the selected units of one plane ran with, and the box of that plane it was settled
+    on (``settle_box``)."""
+
+    plane: tuple[int, ...]  # its index over score_axes(axes); () for a single plane
+    box: tuple[int, int, int, int]  # (y0, y1, x0, x1) read in that plane
+    method: Method
+
+    @property
+    def settings(self) -> dict:
+        """The PSF, iterations and balance the method has (``SETTINGS``)."""
+        return {k: self.method.parameters[k] for k in SETTINGS if k in self.method.parameters}
+
+
+def settle_box(tiles, tile: int | None, shape_yx) -> tuple[int, int, int, int]:
+    """The box (y0, y1, x0, x1) of a plane of ``shape_yx`` that its selected ``tiles`` ((ty,
+    tx) pairs) settle on: their bounding box, at most ``SETTLE_MAX`` px a side (around their
+    median centre), at least ``SETTLE_MIN`` (grown around it, within the plane). ``tile`` None
+    (slices): the whole plane. On 4 blurred tiles of 64 px in a sharp 256 px plane the box gave
+    a PSF of sigma 1.9, the whole plane 1.8 x 1.1 (0.16 dB less)."""
+    ny, nx = (int(n) for n in shape_yx)
+    if tile is None:
+        return 0, ny, 0, nx
+    boxes = np.array([tile_box(ty, tx, tile, (ny, nx)) for ty, tx in tiles], dtype=np.float64)
+    spans = []
+    for lo, hi, n in ((boxes[:, 0], boxes[:, 1], ny), (boxes[:, 2], boxes[:, 3], nx)):
+        a, b = lo.min(), hi.max()
+        side = int(min(max(b - a, SETTLE_MIN), SETTLE_MAX, n))
+        centre = float(np.median((lo + hi) / 2)) if b - a > side else (a + b) / 2
+        start = int(np.clip(round(centre - side / 2), 0, n - side))
+        spans += [start, start + side]
+    return tuple(spans)
+
+
+def part_words(loop: str, plane, box=None, shape_yx=None) -> str:
+    """'Z 2', 'T 3, C 1' or 'the image' (no loop axes); with a ``box`` short of the plane
+    (``shape_yx``), its bounds too: 'Z 2 (y 128-256, x 0-128)'."""
+    words = ", ".join(f"{a} {int(i)}" for a, i in zip(loop, plane)) or "the image"
+    if box is not None and tuple(box) != (0, shape_yx[0], 0, shape_yx[1]):
+        words += f" (y {box[0]}-{box[1]}, x {box[2]}-{box[3]})"
+    return words
+
+
+def settings_words(settings: dict) -> str:
+    """'PSF astig:1.80,1.61,175, 32 iterations' of ``SettledPart.settings``."""
+    words = [f"PSF {settings['psf']}"] if isinstance(settings.get("psf"), str) else []
+    if isinstance(settings.get("iterations"), int):
+        words.append(f"{settings['iterations']} iterations")
+    if isinstance(settings.get("balance"), float):
+        words.append(f"balance {settings['balance']:.3g}")
+    return ", ".join(words) or "its fixed settings"
+
+
+def settled_parts(spec: MethodSpec, image, axes: str, tiling, selected, tile, models=None):
+    """{plane: SettledPart}: ``spec`` settled (``settled_method``) on the soft part of each
+    plane holding ``selected`` units: a slice on its whole plane, tiles on ``settle_box``.
+    The lines settling says are passed on once (``_pass_on``)."""
+    loop = score_axes(axes)
+    yx = (int(image.shape[axes.index("Y")]), int(image.shape[axes.index("X")]))
+    planes: dict[tuple[int, ...], list] = {}
+    for unit in selected:
+        planes.setdefault(tuple(unit[: len(loop)]), []).append(tuple(unit[len(loop):]))
+    plane_axes = "".join(a for a in axes if a in "YXS")
+    parts, held = {}, {}
+    for plane, tiles in planes.items():
+        box = settle_box(tiles, tile, yx)
+        where = {**dict(zip(loop, plane)), "Y": slice(box[0], box[1]), "X": slice(box[2], box[3])}
+        with caught() as held[plane]:
+            method = settled_method(spec, image, axes, tiling, models,
+                                    part=(np.asarray(image[key(axes, where)]), plane_axes))
+        parts[plane] = SettledPart(plane, box, method)
+    _pass_on(held, parts, loop, yx)
+    return parts
+
+
+def _pass_on(held: dict, parts: dict, loop: str, yx) -> None:
+    """The lines settling each plane said: one plane's as they were; of several, a line all
+    said once, a risk (DeblurWarning) with the planes that said it, and the notes that differ
+    (the PSF, iterations, balance found) as one note naming each plane's settings."""
+    said: dict[tuple, list] = {}
+    for plane, lines in held.items():
+        for line in lines:
+            said.setdefault((line.category, str(line.message)), []).append(plane)
+    differ = False
+    for (category, text), planes in said.items():
+        if len(planes) == len(held):
+            warnings.warn(text, category, stacklevel=4)
+        elif issubclass(category, DeblurNote):
+            differ = True
+        else:
+            where = "; ".join(part_words(loop, p, parts[p].box, yx) for p in planes)
+            warnings.warn(f"{where}: {text}", category, stacklevel=4)
+    if differ:
+        shown = [f"{part_words(loop, p.plane, p.box, yx)}: {settings_words(p.settings)}"
+                 for p in list(parts.values())[:6]]
+        more = f"; and {len(parts) - 6} more" if len(parts) > 6 else ""
+        warnings.warn("settled on the soft part of each plane it deblurs, not the whole "
+                      f"image: {'; '.join(shown)}{more}", DeblurNote, stacklevel=4)
 
 
 def iter_deblur_selected(
@@ -230,14 +351,17 @@ def iter_deblur_selected(
     ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling`` are a MethodSpec
     (or Method) and a TilingSpec, or a name and the keyword options of
     ``inference.iter_deblur`` (``run_tile`` standing for its ``tile``); the tiling applies to
-    the deblurring of a whole slice. ``skip_background`` (scores computed here) leaves out the
-    tiles, or slices, of background noise only (``focus.structure_tiles``, ``structure_planes``;
-    ``SelectiveResult.background`` counts them). With output
-    dtype 'input' the units not selected are bit-identical to the input (with float32, they
-    are the input cast to float32). ``models``: a ``checkpoint.ModelCache`` to take networks
-    from; None: ``inference.RECENT_MODELS`` (a batch of files loads its network once).
+    the deblurring of a whole slice. A MethodSpec is settled per plane on the soft part it
+    deblurs, after the scores (``settled_parts``); a Method runs as it is.
+    ``skip_background`` (scores computed here) leaves out the tiles, or slices, of background
+    noise only (``focus.structure_tiles``, ``structure_planes``; ``SelectiveResult.background``
+    counts them). With output dtype 'input' the units not selected are bit-identical to the
+    input (with float32, they are the input cast to float32). ``models``: a
+    ``checkpoint.ModelCache`` to take networks from; None: ``inference.RECENT_MODELS`` (a batch
+    of files loads its network once).
 
-    Every argument is checked when this is called, before any work; the generator yields a
+    Every argument is checked when this is called, before any work (a MethodSpec's settling
+    reads the soft parts, so it follows the scores); the generator yields a
     SelectiveProgress per deblurred tile and returns a SelectiveResult.
     """
     check_image(image)
@@ -252,29 +376,66 @@ def iter_deblur_selected(
     elif options or run_tile is not None:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
     tiling.check()
-    method = settled_method(method, image, axes, tiling, models)
-    plane_axes = _check_method_fits(method, axes, shape)
+    if halo is not None and (isinstance(halo, bool) or not isinstance(halo, (int, np.integer))
+                             or halo < 0):
+        raise ValueError(f"halo={halo!r} must be a number of pixels >= 0")
+    if normalization is not None and not isinstance(normalization, Normalization):
+        raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
+    spec = method.check() if isinstance(method, MethodSpec) else None
+    if spec is None:  # a Method (or network): settled already, checked before the scores
+        method = settled_method(method, image, axes, tiling, models)
+        _check_method_fits(method, axes, shape)
     scores, structure = _checked_scores(image, axes, shape, scores, tile, skip_background,
                                         camera_offset)
-    if halo is None:
-        halo = max(int(method.halo), int(method.default_overlap))
-    if isinstance(halo, bool) or not isinstance(halo, (int, np.integer)) or halo < 0:
-        raise ValueError(f"halo={halo!r} must be a number of pixels >= 0")
-    if normalization is None:
-        normalization = compute_normalization(  # as a whole-image deblur's (Wiener: shift)
-            image, axes, method.normalization_kind, *method.percentiles
-        )
-    elif not isinstance(normalization, Normalization):
-        raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     unit_axes = score_axes(axes) + ("" if tile is None else "yx")
     mask = selection_mask(scores, threshold, structure, unit_axes)
     selected = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(mask))
-    if tile is None and selected:
-        # check the per-slice run's arguments now (tile sizes, PSF vs plane size)
-        first = image[key(axes, dict(zip(score_axes(axes), selected[0])))]
-        prepare_deblur(first, plane_axes, method, tiling, normalization=normalization)
-    units = _Units(axes, shape, plane_axes, tile, int(halo), method, tiling, normalization)
-    return _run_selected(image, units, scores, threshold, selected, structure)
+    parts = {}
+    if spec is not None and selected:  # settled on the soft part each plane deblurs
+        parts = settled_parts(spec, image, axes, tiling, selected, tile, models)
+    elif spec is not None:  # nothing selected: settled on the whole image, as it always was
+        method = settled_method(spec, image, axes, tiling, models)
+    units = _checked_units(image, axes, tile, halo, method, parts, tiling, normalization,
+                           selected)
+    return _run_selected(image, units, scores, threshold, selected, structure,
+                         tuple(parts.values()))
+
+
+def _checked_units(image, axes: str, tile, halo, method, parts: dict, tiling, normalization,
+                   selected) -> _Units:
+    """The _Units of a run: ``method``, or each plane's of ``parts``, checked on the planes
+    they deblur; ``halo`` None: the widest reach of those methods."""
+    shape = tuple(int(s) for s in image.shape)
+    methods = {plane: part.method for plane, part in parts.items()}
+    method = next(iter(methods.values()), method)
+    for each in (method, *methods.values()):
+        plane_axes = _check_method_fits(each, axes, shape)
+    if halo is None:
+        halo = max(max(int(m.halo), int(m.default_overlap)) for m in (method, *methods.values()))
+    norms = _normalizations(image, axes, method, methods, normalization)
+    units = _Units(axes, shape, plane_axes, tile, int(halo), method, tiling, norms[()],
+                   methods, norms)
+    for unit in selected[: len(selected) if methods else 1] if tile is None else ():
+        # check each slice's run now (tile sizes, PSF vs plane size); one method: the first
+        each, norm = units.of(unit)
+        prepare_deblur(image[key(axes, dict(zip(units.loop, unit)))], plane_axes, each, tiling,
+                       normalization=norm)
+    return units
+
+
+def _normalizations(image, axes: str, method: Method, methods: dict, given) -> dict:
+    """{plane: Normalization} for each plane's method, {(): ...} for ``method``'s: ``given``
+    for all, else computed once per kind on the whole image, as a whole-image deblur's
+    (Wiener: shift)."""
+    found: dict = {}
+
+    def of(m: Method) -> Normalization:
+        kind = (m.normalization_kind, *m.percentiles)
+        if kind not in found:
+            found[kind] = given or compute_normalization(image, axes, *kind)
+        return found[kind]
+
+    return {(): of(method), **{plane: of(m) for plane, m in methods.items()}}
 
 
 def _check_method_fits(method: Method, axes: str, shape) -> str:
@@ -330,30 +491,39 @@ class _Units:
     method: Method
     tiling: TilingSpec
     normalization: Normalization
+    methods: dict | None = None  # {plane: Method} settled per plane (``settled_parts``)
+    normalizations: dict | None = None  # {plane: Normalization} of those
 
     @property
     def loop(self) -> str:
         return score_axes(self.axes)
 
+    def of(self, unit) -> tuple[Method, Normalization]:
+        """The method and normalisation a unit runs with: its plane's, else the one."""
+        plane = tuple(unit[: len(self.loop)])
+        return ((self.methods or {}).get(plane, self.method),
+                (self.normalizations or {}).get(plane, self.normalization))
+
     def run(self, image, out, unit):
         """The deblur of one unit: (its generator, the tile's box and crop origin or None)."""
         where = dict(zip(self.loop, unit[: len(self.loop)]))
+        method, normalization = self.of(unit)
         if self.tile is None:
             where_key = key(self.axes, where)
-            prepared = prepare_deblur(image[where_key], self.plane_axes, self.method,
-                                      self.tiling, normalization=self.normalization)
+            prepared = prepare_deblur(image[where_key], self.plane_axes, method, self.tiling,
+                                      normalization=normalization)
             return prepared.iter_run(out[where_key]), None
         yx = (self.shape[self.axes.index("Y")], self.shape[self.axes.index("X")])
         y0, y1, x0, x1 = tile_box(*unit[len(self.loop):], self.tile, yx)
         cy0, cy1 = max(0, y0 - self.halo), min(yx[0], y1 + self.halo)
         cx0, cx1 = max(0, x0 - self.halo), min(yx[1], x1 + self.halo)
         crop = image[key(self.axes, {**where, "Y": slice(cy0, cy1), "X": slice(cx0, cx1)})]
-        div = max(1, int(self.method.size_divisor))
+        div = max(1, int(method.size_divisor))
         # the whole crop in one tile (rounded up to the size divisor and padded)
         one = tuple(math.ceil(s / div) * div for s in (cy1 - cy0, cx1 - cx0))
-        prepared = prepare_deblur(crop, self.plane_axes, self.method,
+        prepared = prepare_deblur(crop, self.plane_axes, method,
                                   self.tiling.replace(tile=one, overlap=0),
-                                  normalization=self.normalization)
+                                  normalization=normalization)
         return prepared.iter_run(), (y0, y1, x0, x1, cy0, cx0)
 
     def paste(self, out, unit, box, result) -> None:
@@ -366,7 +536,8 @@ class _Units:
         out[key(self.axes, {**where, "Y": slice(y0, y1), "X": slice(x0, x1)})] = inner
 
 
-def _run_selected(image, units: _Units, scores, threshold, selected, structure=None):
+def _run_selected(image, units: _Units, scores, threshold, selected, structure=None,
+                  settled=()):
     out_dtype = np.dtype(np.float32 if units.tiling.output_dtype == "float32" else image.dtype)
     check_result_fits(units.shape, out_dtype)  # a lazy stack past memory: refused, not filled
     out = np.empty(units.shape, dtype=out_dtype)
@@ -411,6 +582,7 @@ def _run_selected(image, units: _Units, scores, threshold, selected, structure=N
         overlap=tuple(int(o) for o in run_overlap),
         device=str(resolve_device(units.tiling.device)),
         structure=structure,
+        settled=settled,
     )
 
 
