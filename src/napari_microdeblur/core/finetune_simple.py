@@ -36,6 +36,12 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     from .finetune import iter_finetune  # finetune re-exports this function
     from .self_adapt import self_adapt
 
+    if sharp is None and psf is None:  # else self_adapt failed late, on 'psf is a NoneType'
+        raise ValueError(
+            "finetune() needs sharp= or psf=: sharp= (the same field, in focus) for paired "
+            "fine-tuning, or psf= to adapt to the image without a reference (a TIFF path, "
+            "an array, a model such as 'gaussian:1.6', 'widefield:...' or 'confocal:...', or "
+            "'estimate')")
     if out is not None:  # before the run: a folder that cannot be written lost all its work
         from .files import check_weights_output
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .channel_psfs import channel_sources
-from .psf_file import clean_psf, remember_notes
+from .psf_file import clean_psf, remember_notes, similar_psf_file
 from .psf_likeness import not_a_psf
 from .shown import shown_path
 
@@ -216,8 +216,8 @@ def read_psf(path) -> np.ndarray:
         raise TypeError(f"path is a {type(path).__name__}; accepted: a str or os.PathLike")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"path {shown_path(path)} is not a file; accepted: a .tif/.tiff "
-                                "PSF")
+        raise FileNotFoundError(f"path {shown_path(path)} is not a file{_meant(path)}; accepted: "
+                                "a .tif/.tiff PSF")
     where = f"the PSF in {shown_path(path)}"
     try:
         with tifffile.TiffFile(path) as tif:
@@ -390,7 +390,12 @@ def _numbers(text: str, counts: tuple[int, ...], spec: str) -> list[float]:
 def unknown_source_message(spec: str) -> str:
     """The line for a PSF source that is neither a model nor an existing file."""
     return (f"psf={shown_path(spec)} is not understood: no PSF model of that name and no "
-            f"such file was found; accepted: {_SPEC_FORMS}")
+            f"such file was found{_meant(spec)}; accepted: {_SPEC_FORMS}")
+
+
+def _meant(given) -> str:  # 'psf' given, 'psf.tif' there (Windows hides the extension)
+    found = similar_psf_file(given)
+    return f" (did you mean {shown_path(found)}?)" if found else ""
 
 
 def is_psf_model(text) -> bool:

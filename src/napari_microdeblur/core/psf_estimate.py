@@ -272,7 +272,7 @@ def gcv_balance(plane: np.ndarray, psf: np.ndarray) -> float:
     of the whole band and of the frequencies below ``JPEG_BAND`` (quantisation removed the
     noise above: GCV took 1e-6, and the output fell 10-20 dB below the input). Where GCV's
     minimum is the smallest balance searched, ``FIXED_BALANCE`` and a line saying why
-    (``gcv_balance_read``)."""
+    (``gcv_balance_read``); at the largest, that balance and a DeblurWarning (``TOP_NOTE``)."""
     kernel = np.asarray(psf, dtype=np.float64)
     if kernel.ndim != 2:
         raise ValueError(f"psf of shape {kernel.shape}: balance 'auto' needs a 2D PSF; give a "
@@ -301,6 +301,12 @@ FLOOR_NOTE = (
     "looks wider than the image's blur, or the image is not "
     f"blurred; took the fixed balance {FIXED_BALANCE:g} instead. Give a narrower PSF (or "
     "'estimate' to measure the blur), or a balance number (e.g. 0.1)")
+#: why balance 'auto' warns where GCV's minimum was the largest balance searched (kept)
+TOP_NOTE = (
+    f"GCV chose {GCV_BALANCES[-1]:g}, the largest balance searched: the image holds little "
+    "structure above its noise (near-empty or mostly noise), and the output is smoothed "
+    "nearly flat. Give a balance number (e.g. 0.1) to keep more detail, or deblur a region "
+    "with more structure")
 
 
 def gcv_size_check(ny: int, nx: int, psf_side: int) -> None:
@@ -322,7 +328,9 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, b
     unblurred image), and that balance amplified it to garbage (a sharp 8-bit EM crop with
     gaussian:1.6: output -5743..5634, 91 % of pixels outside 0-255). No benchmark row of
     benchmarks/classical_auto.py chose below 0.004; there ``FIXED_BALANCE`` is taken instead,
-    said by the caller in one line."""
+    said by the caller in one line. GCV's minimum at the largest balance searched is kept but
+    warned of here (``TOP_NOTE``, a DeblurWarning): it flattens the output (a near-empty 96 px
+    8-bit crop, std 0.73, came out std 0.12)."""
     kernel = np.asarray(psf, dtype=np.float64)
     plane = np.asarray(plane, dtype=np.float64)
     crop = max(_CROP, 2 * max(kernel.shape))
@@ -347,6 +355,10 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, b
         if limited > balance:
             balance, band_limited = limited, True
     if balance > GCV_BALANCES[0] and _range_gain(spectrum, otf, balance) <= GAIN_MAX:
+        if balance >= GCV_BALANCES[-1]:
+            # the top is a bound, not a minimum, as the floor is; its output is smooth, not
+            # garbage, so it stands, but flattened (std 0.73 -> 0.12), which the user must know
+            warnings.warn(f"balance 'auto': {TOP_NOTE}", DeblurWarning, stacklevel=3)
         return balance, band_limited, False
     return FIXED_BALANCE, False, True
 

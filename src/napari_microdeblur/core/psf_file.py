@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["clean_psf", "file_notes", "remember_notes", "resample_psf", "BACKGROUND_LEVEL"]
+__all__ = ["clean_psf", "file_notes", "remember_notes", "resample_psf", "similar_psf_file",
+           "BACKGROUND_LEVEL"]
 
 #: A border median above this share of the peak and ``_BACKGROUND_SIGMAS`` noise sigmas of the
 #: border is background, not the PSF's own wings: computed PSFs' borders held 0.02-7 % of the
@@ -155,3 +156,27 @@ def file_notes(path) -> list[str]:
 
         read_psf(path)
     return list(_NOTES[_key(path)])
+
+
+#: what a PSF file's name may end with (read_psf reads TIFF), lower case
+_TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")
+
+
+def similar_psf_file(given) -> str | None:
+    """The one file beside ``given`` (a path that is no file) named as it plus a TIFF suffix,
+    as the user would type it ('psf' -> 'psf.tif': Windows hides extensions, so a user sees
+    'psf'); None where there is none or more than one (which one was meant is not known)."""
+    import os
+
+    text = os.fspath(given).strip()
+    name = os.path.basename(text).lower()
+    if not name:
+        return None
+    folder = os.path.dirname(text)
+    try:
+        found = [entry.name for entry in os.scandir(folder or ".")
+                 if entry.name.lower().startswith(name)
+                 and entry.name.lower()[len(name):] in _TIFF_SUFFIXES and entry.is_file()]
+    except (OSError, ValueError):  # no such folder, or a name no folder can hold
+        return None
+    return os.path.join(folder, found[0]) if len(found) == 1 else None
