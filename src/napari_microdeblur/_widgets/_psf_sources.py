@@ -157,9 +157,11 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
         if owner.closed:
             return
         psf, report, sizes = value
+        # the core warns of few or dim beads in the worker thread: said here, or not at all
+        said = report.summary() + (f"; warning: {report.warning}" if report.warning else "")
         scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
         meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
-                                "report": report.summary(),
+                                "report": said,
                                 "pixel_size": dict(sizes)}}  # as the CLI's PSF TIFF keeps
         added = psf_layer_of(viewer, beads)
         if added is not None and added.ndim != psf.ndim:  # a stack now: a layer of its own
@@ -171,7 +173,7 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
         else:  # measured again (beads re-imaged, say): one PSF layer per bead layer
             added.data, added.scale, added.metadata = psf, scale, meta
             added.reset_contrast_limits()
-        measured(f"{LAYER_PREFIX}{added.name}", f"{added.name!r}: {report.summary()}")
+        measured(f"{LAYER_PREFIX}{added.name}", f"{added.name!r}: {said}")
 
     def error(exc):
         if not owner.closed:

@@ -9,7 +9,8 @@ made real beads look crowded); drop beads whose crop would leave the image,
 that have another bead (brighter than 5% of them) close enough for their PSFs to overlap, that
 are saturated (more than 2**ndim pixels near the peak at the image's maximum, or, when the
 camera clipped, any pixel there at the maximum), or whose integrated intensity or half-maximum
-spread is far from the median bead's (aggregates, merged pairs, beads out of focus), or whose
+spread is far from the median bead's (aggregates, merged pairs, beads out of focus; the spread
+of noisy beads, peaks under 20 noise sigmas, measured lightly smoothed), or whose
 second moments are stretched against the median bead's (two beads closer than the PSF's width,
 merged into one peak); both width tests widen for undersampled beads (FWHM under about
 2.3 px), whose core covers 1-4 pixels with their sub-pixel position. Each kept
@@ -17,7 +18,8 @@ bead is cut out of the background-subtracted image with its remaining local back
 of its crop's border) subtracted, shifted by cubic-spline
 interpolation so that its centroid lands on the middle pixel, and the crops are summed (bright
 beads count more: they carry more signal). The sum has its residual background subtracted,
-negatives clipped, and is normalised to sum 1.
+negatives clipped, and is normalised to sum 1. A PSF from fewer than 5 beads, or from beads
+whose peak stands under 20 noise sigmas, is noisy: a DeblurWarning says so, with the numbers.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class BeadReport:
     note: str = ""  # e.g. that the Z radius was limited by a short stack
     faint: int = 0  # peaks far fainter than the typical bead, left out
     light: float | None = None  # 3D: fraction of the beads' measured light inside the box
+    # the mean bead's peak over the background's pixel noise (inf in a noise-free image)
+    snr: float | None = None
+    warning: str = ""  # the line warned when the beads are too few or too dim, else ""
 
     def summary(self) -> str:
         rejected = ", ".join(f"{n} {why}" for why, n in self.rejected.items() if n) or "none"
@@ -168,7 +173,7 @@ def psf_from_beads(
     """
     from scipy import ndimage
 
-    from .beads_box import faint_peaks
+    from .beads_box import LOW_SNR, faint_peaks, measure_bead, typical_peak, warn_if_weak
 
     if hasattr(image, "detach"):
         image = image.detach().cpu().numpy()
@@ -196,7 +201,10 @@ def psf_from_beads(
         rejected["hot pixels"] = int(hot.sum())
     found = len(candidates) + int(hot.sum())
 
-    measured = [_measure_bead(flat, p, r, pixel_noise) for p in kept]
+    # noisy beads' core spreads are measured lightly smoothed: raw, single beads at a peak of
+    # 4 noise sigmas scattered by 8-27 %, and a quarter fell outside the width test's 1.25 x
+    noisy = typical_peak(flat, kept) < LOW_SNR * pixel_noise
+    measured = [measure_bead(flat, p, r, pixel_noise, noisy) for p in kept]
     crops = [m[0] for m in measured]
     centroids = [m[1] for m in measured]
     moments = np.array([m[4] for m in measured]).reshape(-1, data.ndim, data.ndim)
@@ -212,7 +220,8 @@ def psf_from_beads(
     if not good.any():
         raise _none_usable(data.shape, found, rejected, r)
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
-    psf, positions = _average_aligned(chosen, r)
+    psf, positions, peak = _average_aligned(chosen, r)
+    snr, weak = warn_if_weak(len(positions), peak, pixel_noise)
     report = BeadReport(
         candidates=found,
         used=len(positions),
@@ -223,6 +232,8 @@ def psf_from_beads(
         note=note,
         faint=faint,
         light=light,
+        snr=snr,
+        warning=weak,
     )
     return psf, report
 
@@ -463,39 +474,9 @@ def _isolated_beads(data, peaks, heights, candidates, r, clipped) -> tuple[list,
     return kept, rejected
 
 
-def _measure_bead(data: np.ndarray, p, r: np.ndarray, pixel_noise: float) -> tuple:
-    """A bead's background-subtracted crop (one pixel wider than the PSF), its centroid, its
-    total above the noise and the spread of its half-maximum core."""
-    box = data[tuple(slice(c - q - 1, c + q + 2) for c, q in zip(p, r))]
-    crop = box - _border_median(box)
-    # centroid and spread of the pixels clearly above the noise, so noise far out in the
-    # crop does not pull them
-    weights = np.where(crop > min(3 * pixel_noise, 0.5 * crop.max()), crop, 0.0)
-    grids = [g.astype(np.float64) for g in np.indices(crop.shape)]
-    total = weights.sum()
-    centroid = np.array([(g * weights).sum() / total for g in grids])
-    # spread of the half-maximum core: like the FWHM, the same for dim and bright beads
-    core = np.where(crop >= 0.5 * crop.max(), crop, 0.0)
-    core_centroid = [(g * core).sum() / core.sum() for g in grids]
-    variance = sum(
-        ((g - c) ** 2 * core).sum() / core.sum() for g, c in zip(grids, core_centroid)
-    )
-    return crop, centroid, total, math.sqrt(variance), _shape_moments(crop, grids)
-
-
-def _shape_moments(crop: np.ndarray, grids: list) -> np.ndarray:
-    """The second-moment matrix of a bead's light above 20% of its peak (weights: the excess
-    over that level, so pixels crossing it as the bead moves by a sub-pixel do not jump in):
-    its shape, for telling two merged beads (elongated along their axis) from one."""
-    weights = np.clip(crop - 0.2 * crop.max(), 0.0, None)
-    total = max(weights.sum(), 1e-300)
-    centred = [g - (g * weights).sum() / total for g in grids]
-    return np.array([[(a * b * weights).sum() / total for b in centred] for a in centred])
-
-
 def _pixelation(moments: np.ndarray) -> float:
     """How coarse the pixels are for the beads, 0 (well sampled) to 1 (undersampled): from the
-    median bead's smallest second moment (``_shape_moments``, px**2; 0.4 at a FWHM of 2 px,
+    median bead's smallest second moment (``beads_box.measure_bead``, px**2; 0.4 at a FWHM of 2 px,
     0.58 at 2.5, 0.72 at 2.8, 0.25 or less at 1.5 and below). The core of an undersampled bead
     covers 1 to 4 pixels as it moves by a sub-pixel (core spread 0-0.71 px, second moments
     0-0.25 px**2 at a FWHM of 0.8-1.2 px), so width and shape tests calibrated on well-sampled
@@ -539,10 +520,14 @@ def _elongated(moments: np.ndarray, good: np.ndarray, coarse: float = 0.0) -> np
     return good & (ratio > max(1.2, centre + 6 * spread))
 
 
-def _average_aligned(chosen, r: np.ndarray) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+def _average_aligned(chosen, r: np.ndarray) -> tuple[np.ndarray, list[tuple[float, ...]],
+                                                     float]:
     """The mean of the ``(crop, centroid, peak)`` beads shifted so their centroids meet on the
-    middle pixel, background removed, normalised to sum 1; and the beads' positions."""
+    middle pixel, background removed, normalised to sum 1; the beads' positions; and the mean
+    bead's peak above its background."""
     from scipy import ndimage
+
+    from .beads_box import border_median
 
     middle = r + 1
     total_psf = np.zeros(tuple(2 * r + 1))
@@ -551,10 +536,10 @@ def _average_aligned(chosen, r: np.ndarray) -> tuple[np.ndarray, list[tuple[floa
         aligned = ndimage.shift(crop, middle - centroid, order=3, mode="nearest")
         total_psf += aligned[tuple(slice(1, -1) for _ in crop.shape)]
         positions.append(tuple(float(v) for v in p - middle + centroid))
-    psf = np.clip(total_psf - max(_border_median(total_psf), 0.0), 0.0, None)
+    psf = np.clip(total_psf - max(border_median(total_psf), 0.0), 0.0, None)
     if psf.sum() <= 0:
         raise ValueError("the averaged beads have nothing above their background")
-    return (psf / psf.sum()).astype(np.float32), positions
+    return (psf / psf.sum()).astype(np.float32), positions, float(psf.max()) / len(chosen)
 
 
 def _first_pixels(labels: np.ndarray) -> np.ndarray:
@@ -566,11 +551,6 @@ def _first_pixels(labels: np.ndarray) -> np.ndarray:
         for k, box in enumerate(ndimage.find_objects(labels), start=1)
     ]
     return np.array(rows, dtype=int).reshape(-1, labels.ndim)
-
-
-def _border_median(box: np.ndarray) -> float:
-    shell = np.concatenate([np.moveaxis(box, a, 0)[[0, -1]].ravel() for a in range(box.ndim)])
-    return float(np.median(shell))
 
 
 def _typical(totals: np.ndarray, spreads: np.ndarray, coarse: float = 0.0) -> np.ndarray:

@@ -7,24 +7,35 @@ where the beads' background-subtracted light, averaged over beads, falls to the 
 and X per square shell around the bead (all planes), along Z per plane inside that box; never
 past what the stack holds around the beads or their isolation allows (half the beads, at least
 three, must stay usable), and never smaller than the 2D rule's box.
+
+Also the measures of single beads ``core.beads`` uses (``measure_bead``: centroid, core spread,
+shape; ``border_median``), and the warning of a PSF from too few or too dim beads
+(``warn_if_weak``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .beads import fwhm
+from .notes import DeblurWarning
 
-__all__ = ["StackBox", "bead_width", "faint_peaks", "stack_box", "z_radius_for_short_stack"]
+__all__ = ["StackBox", "bead_width", "border_median", "faint_peaks", "measure_bead",
+           "stack_box", "typical_peak", "warn_if_weak", "weak_beads_warning",
+           "z_radius_for_short_stack"]
 
 _SIGMAS = 3.0  # light above this many noise sigmas (of the averaged beads) is the PSF's
 _WINDOW = 3  # shells or planes summed together, so one noisy shell does not end the PSF
 _WIDTH_BEADS = 5  # the 2D rule's radius comes from the median width of this many bright beads
 _WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
 LITTLE_LIGHT = 0.8  # a box holding less of the measured light than this is said as a warning
+_CLEAR_SIGMAS = 5.0  # a crop's pixel this many noise sigmas up is light (1 in 3.5e6 by chance)
+FEW_BEADS = 5  # a PSF from fewer beads than this is said to be unreliable
+LOW_SNR = 20.0  # ... and one from beads whose peak stands under this many noise sigmas
 
 
 @dataclass(frozen=True)
@@ -190,3 +201,111 @@ def bead_width(smooth: np.ndarray, peaks: np.ndarray, heights: np.ndarray, level
     width = list(np.median(np.array(widths), axis=0))
     width[-2:] = [max(width[-2:])] * 2
     return width
+
+
+def measure_bead(data: np.ndarray, p, r: np.ndarray, pixel_noise: float,
+                 smooth: bool = False) -> tuple:
+    """A bead's background-subtracted crop (one pixel wider than the PSF), its centroid, its
+    total above the noise, the spread of its half-maximum core (of the crop lightly smoothed
+    when ``smooth``: noisy beads) and its shape. Each is measured on the pixels over its level
+    that touch the bead's peak or stand clear of the noise (``_real``): at a peak of 4 noise
+    sigmas, half the maximum is 2.5-3 sigmas, and the crop's noise pixels over it made the core
+    spreads of single beads 3.5-8.3 px (true 1.7), half of them "outliers", and pulled their
+    centroids by up to 1.5 px."""
+    from scipy import ndimage
+
+    box = data[tuple(slice(c - q - 1, c + q + 2) for c, q in zip(p, r))]
+    crop = box - border_median(box)
+    grids = [g.astype(np.float64) for g in np.indices(crop.shape)]
+    top, real = _peak_and_blob(crop, r, pixel_noise)
+    # centroid and spread of the pixels clearly above the noise, so noise far out in the
+    # crop does not pull them
+    weights = crop * real(crop > min(3 * pixel_noise, 0.5 * top))
+    total = weights.sum()
+    centroid = np.array([(g * weights).sum() / total for g in grids])
+    shape = _shape_moments(crop * real(crop > 0.2 * top), top, grids)
+    lit = crop
+    if smooth:  # the noise of a sigma-1 Gaussian's mean: (4 pi)**(-ndim/4) of the pixels'
+        lit = ndimage.gaussian_filter(crop, 1.0)
+        top, real = _peak_and_blob(lit, r, pixel_noise * (4 * math.pi) ** (-crop.ndim / 4))
+    # spread of the half-maximum core: like the FWHM, the same for dim and bright beads
+    core = lit * real(lit >= 0.5 * top)
+    core_centroid = [(g * core).sum() / core.sum() for g in grids]
+    variance = sum(
+        ((g - c) ** 2 * core).sum() / core.sum() for g, c in zip(grids, core_centroid)
+    )
+    return crop, centroid, total, math.sqrt(variance), shape
+
+
+def _peak_and_blob(crop: np.ndarray, r, noise: float):
+    """The bead's peak near the crop's middle (a noise spike elsewhere in the crop can be
+    higher), and a function giving the pixels of a mask that are the bead's (``_real``)."""
+    near = crop[tuple(slice(q - 1, q + 4) for q in r)]
+    seed = tuple(q - 1 + int(i) for q, i in zip(r, np.unravel_index(int(np.argmax(near)),
+                                                                     near.shape)))
+    clear = crop > _CLEAR_SIGMAS * noise
+    return float(near.max()), lambda mask: _real(mask, seed, clear)
+
+
+def _real(mask: np.ndarray, seed: tuple, clear: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` connected (by faces, edges or corners) to ``seed``, or ``clear``
+    of the noise: a second bead merged with this one still counts (its core may not touch
+    the first's), and for bright beads, every pixel of whose level is clear, nothing changes."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask, structure=np.ones((3,) * mask.ndim))
+    return mask & (clear | (labels == labels[seed])) if labels[seed] else mask & clear
+
+
+def _shape_moments(crop: np.ndarray, top: float, grids: list) -> np.ndarray:
+    """The second-moment matrix of a bead's light above 20% of its peak ``top`` (weights: the
+    excess over that level, so pixels crossing it as the bead moves by a sub-pixel do not jump
+    in): its shape, for telling two merged beads (elongated along their axis) from one."""
+    weights = np.clip(crop - 0.2 * top, 0.0, None)
+    total = max(weights.sum(), 1e-300)
+    centred = [g - (g * weights).sum() / total for g in grids]
+    return np.array([[(a * b * weights).sum() / total for b in centred] for a in centred])
+
+
+def border_median(box: np.ndarray) -> float:
+    shell = np.concatenate([np.moveaxis(box, a, 0)[[0, -1]].ravel() for a in range(box.ndim)])
+    return float(np.median(shell))
+
+
+def typical_peak(flat: np.ndarray, kept) -> float:
+    """The median bead's brightest pixel near its peak, above the background (0: no bead)."""
+    if not len(kept):
+        return 0.0
+    return float(np.median([flat[tuple(slice(max(c - 1, 0), c + 2) for c in p)].max()
+                            for p in kept]))
+
+
+def warn_if_weak(used: int, peak: float, noise: float) -> tuple[float, str]:
+    """The beads' peak signal-to-noise (``peak``: the mean bead's, over the background's pixel
+    ``noise``), and the DeblurWarning line said when the PSF rests on few or dim beads
+    (``weak_beads_warning``; else ""): such a PSF is noisy, and nothing else said so (a deblur
+    with one from dim beads tripped the safeguard)."""
+    snr = peak / noise if noise > 0 else math.inf
+    line = weak_beads_warning(used, snr)
+    if line:  # stacklevel: the caller of core.beads.psf_from_beads
+        warnings.warn(line, DeblurWarning, stacklevel=3)
+    return snr, line
+
+
+def weak_beads_warning(used: int, snr: float) -> str:
+    """One line when the PSF rests on fewer than 5 beads or on beads whose peak stands under
+    20 noise sigmas (``snr``: the mean bead's peak over the background's pixel noise), else "".
+    Measured on Gaussian beads (FWHM 4.7 px, 30 images each), the FWHM's error, mean and
+    largest: 12 beads at a peak SNR of 4, 8 % and 26 % (the same from the true centres), at 10,
+    4 % and 16 %, at 20, 2 % and 9 %; 3 beads at 40, 2 % and 6 %; 12 bright beads, 0.3 % and
+    0.8 %. A few beads also carry any flaw of one (a merged pair, a speck) into the PSF."""
+    if used >= FEW_BEADS and snr >= LOW_SNR:
+        return ""
+    dim = snr < LOW_SNR
+    why = " and ".join(filter(None, ["too few" if used < FEW_BEADS else "",
+                                     "too dim" if dim else ""]))
+    return (f"the PSF rests on {used} bead{'s' if used != 1 else ''} at a peak signal-to-noise "
+            f"of {snr:.1f} (the mean bead's peak over the background's noise), {why} for a "
+            f"steady PSF (its width can be off by {'10 % or more' if dim else 'a few %'}): "
+            "image more isolated beads, expose longer or average repeated frames (aim for "
+            f"{FEW_BEADS} or more beads at a peak signal-to-noise of {LOW_SNR:.0f} or more)")
