@@ -187,7 +187,7 @@ def test_sgpn_no_longer_falls_back_to_the_labelled_inputs(fluo_u8):
     ({"spatial_dims": 3}, "sharp", "spatial_dims=3 trains on z-stacks"),
     ({"spatial_dims": 2}, "stack", "spatial_dims=2 got z-stacks"),
     # chosen from the stacks: 3D (trained since issue 15), and 4 planes are thinner than the patch
-    ({}, "stack", "--patch 32 is larger than 1 of the z-stacks"),
+    ({}, "stack", "--unpaired-sharp patches are the patch (32 px)"),
 ])
 def test_a_3d_model_on_2d_images_and_the_reverse_are_refused(config, data, message, tmp_path,
                                                              images, capsys):

@@ -257,7 +257,7 @@ def test_psf_cyclegan_3d_patch_refusal_counts_the_psf_margin(tmp_path, capsys):
                  "--batch", "1", "--device", "cpu", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "--unpaired-sharp patches are the patch (24 px)" in err, err
-    assert "(10 px)" in err and "images of at least 41 px a side" in err, err
+    assert "(10 px)" in err and "z-stacks of at least 44 planes and 44 px a side" in err, err
 
 
 def test_card_of_returned_starting_weights_says_so(tmp_path, fluo_u8, capsys):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -30,6 +31,13 @@ TERM_HELP = {
                     "the paper's; default 10); 0 also keeps the configured starting PSF instead "
                     "of the Gaussian fitted to the spectra",
 }
+#: (regime, term) -> where its default comes from, in options: the core's words name no
+#: option ('0.02 ... with VGG weights' read as a switch of its own; it is --vgg-weights)
+SOURCE_WORDS = {
+    ("supervised", "perceptual"): "ours: off; --vgg-weights VGG.pth alone turns it on at "
+                                  "0.02, SGPN's; with the offline microscopy features give "
+                                  "--perceptual-weight W",
+}
 #: regime -> its image sets without partners (iter_fit's argument -> option); all required
 SOURCE_OPTIONS = {
     "sgpn": {"unpaired": "--unlabelled"},
@@ -46,6 +54,12 @@ class OneSpec(argparse.Action):
             parser.error(f"{option_string} given twice; give it once: one file, a folder or a "
                          "quoted glob such as 'images/*.tif'")
         setattr(namespace, self.dest, values)
+
+
+def shell_json(text: str) -> str:
+    """The core's ``discriminator={"n_layers": 3}`` quoted for the shell: said as
+    ``--discriminator-config '{"n_layers": 3}'`` (unquoted, the shell splits it)."""
+    return re.sub(r"\bdiscriminator=(\{[^{}']*\})", r"discriminator='\1'", text)
 
 
 def _dest(option: str) -> str:
@@ -70,8 +84,9 @@ def regimes_epilog() -> str:
                                "weights are not downloaded), else offline microscopy features "
                                "(--perceptual microscopy, the default); --perceptual none "
                                "leaves it out and a note says so. supervised's perceptual "
-                               "weight is 0: --perceptual microscopy needs --perceptual-weight "
-                               "W there.", 88))
+                               "weight is 0: --perceptual-weight W turns the term on (with the "
+                               "microscopy features, or VGG-19 with --vgg-weights, which alone "
+                               "sets 0.02).", 88))
     return "\n".join(lines)
 
 
@@ -82,7 +97,8 @@ def _weight_sources(regime) -> str:
     groups: list[tuple[str, list[str]]] = []
     for term, weight in regime.loss_weights.items():
         text = f"{LOSS_WEIGHT_OPTIONS.get(term, term)} {weight:g}"
-        source = regime.loss_weight_sources.get(term, "the paper's")
+        source = SOURCE_WORDS.get((regime.name, term)) or regime.loss_weight_sources.get(
+            term, "the paper's")
         if groups and groups[-1][0] == source:
             groups[-1][1].append(text)
         else:

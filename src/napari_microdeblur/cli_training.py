@@ -233,7 +233,7 @@ def cmd_train(args) -> int:
             run = training.iter_fit(model, config, train, val, **extra,
                                     resume_from=folder if args.resume else None)
         except ValueError as error:  # e.g. unreadable --vgg-weights, before any training
-            raise UserError(str(error)) from None
+            raise UserError(cli_regimes.shell_json(str(error))) from None
         result = finish_train_run(run, ckdir, how)
         if isinstance(result, int):  # stopped early; said so, the best so far kept
             return result
@@ -411,16 +411,19 @@ def _finetune_self(args, out: Path) -> int:
     model, base_card = load_model(args.weights)
     images = [image for spec in args.self_images
               for image in training_data.read_images(spec, args.axes)]
-    job = iter_self_adapt(model, [a for _, a, _ in images], args.psf,
-                          axes=[ax for _, _, ax in images], config=config, card=base_card)
+    start = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    records: list = []  # its held-out checks: which weights a Ctrl-C kept
+    job = _recorded(iter_self_adapt(model, [a for _, a, _ in images], args.psf,
+                                    axes=[ax for _, _, ax in images], config=config,
+                                    card=base_card), records)
     shown: list[str] = []
     try:
         result = drive_fit(job, quiet=args.quiet, shown=shown, time_limit=60 * config.minutes)
-    except KeyboardInterrupt:  # closing the job loaded the best weights into the model
+    except KeyboardInterrupt:
+        job.close()  # closing the job loads its best weights into the model
         save_weights(model, out, interrupted_card(model, base_card, args.weights))
-        # the job may not have beaten its start yet: said so, as the paired run's words do
-        print(f"microdeblur: interrupted; wrote the weights kept so far to {out} (the starting "
-              "ones where no held-out check beat them yet)", file=sys.stderr)
+        kept = _interrupted_kept(model, start, records)  # it said 'the starting or the best'
+        print(f"microdeblur: interrupted; wrote {kept} to {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     for note in result.notes[len(shown):]:  # the notes of the run's end
         print(f"note: {note}", file=sys.stderr)
@@ -432,6 +435,32 @@ def _finetune_self(args, out: Path) -> int:
           f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"
           + ("" if result.improved else " (no improvement: the starting weights)"))
     return 1 if result.stopped == "diverged" else 0
+
+
+def _recorded(job, records: list):
+    """``job`` with each record kept in ``records``; closing it closes ``job``."""
+    try:
+        while True:
+            try:
+                record = next(job)
+            except StopIteration as stop:
+                return stop.value
+            records.append(record)
+            yield record
+    finally:
+        job.close()
+
+
+def _interrupted_kept(model, start: dict, records: list) -> str:
+    """Which weights an interrupted --self run holds (the job keeps its first lowest check)."""
+    checks = [r for r in records if getattr(r, "validated", False) and r.val_loss is not None]
+    if all(model.state_dict()[k].detach().cpu().equal(v) for k, v in start.items()):
+        return "the starting weights (" + (f"none of {len(checks)} held-out check(s) beat "
+                                           "them)" if checks else "no held-out check yet)")
+    best = min(checks, key=lambda r: r.val_loss, default=None)  # None: its check unrecorded
+    return ("the weights of its last held-out check" if best is None else f"the weights of "
+            f"step {best.step} (held-out data-consistency loss {best.val_loss:.3f}, below the "
+            "starting weights')")
 
 
 #: --axes of train and finetune
@@ -473,7 +502,8 @@ def add_training_commands(sub) -> None:
     p.add_argument("--blurry", action=OneSpec,
                    help="blurry images paired with --sharp in sorted order")
     p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
-                   help="synthetic blur and noise for --sharp alone (mix spans A, B, C)")
+                   help="synthetic blur and noise for --sharp alone (default %(default)s: "
+                   "random Gaussian, defocus and astigmatic PSFs and noise spanning A, B, C)")
     p.add_argument("--axes", help=AXES_HELP)
     _add_training_options(p, steps=TRAIN_STEPS, lr=TRAIN_LR)
     p.add_argument("--minutes", type=float,

@@ -110,7 +110,7 @@ def _same_dims(source, model: nn.Module, name: str) -> None:
                      "images or a model with spatial_dims=3")
 
 
-def _training_source(model: nn.Module, train, patch: int):
+def _training_source(model: nn.Module, train):
     train = data_mod.as_training_data(train, "train")
     _same_dims(train, model, "train")
     in_ch = getattr(model, "in_channels", None)
@@ -123,12 +123,11 @@ def _training_source(model: nn.Module, train, patch: int):
         )
     if out_ch is not None and in_ch is not None and out_ch != in_ch:
         raise ValueError(f"the model maps {in_ch} to {out_ch} channels; training needs in == out")
-    train.check_patch(patch)
     return train
 
 
 def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
-                   model: nn.Module) -> dict:
+                   model: nn.Module, divisor: int = 1) -> dict:
     """The regime's extra image sets as patch sources (None: drawn from ``train``)."""
     sources: dict[str, Any] = {}
     for name, obj in given.items():
@@ -150,8 +149,11 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
                 f"{what} has {src.channels}-channel images but the training images "
                 f"{train.channels}; give {train.channels}-channel images"
             )
-        _check_patch(src, patch, regime.patch_margin(name), name)
         sources[name] = src
+    # the sets with the widest margin first: the blurry z-stacks' plain check said 'a patch of
+    # at most 24' where the sharp ones, with the PSF's margin, then asked for 44 px
+    for name in sorted(sources, key=lambda n: -regime.patch_margin(n)):
+        _check_patch(sources[name], patch, regime.patch_margin(name), name, divisor)
     missing = [name for name in regime.required_sources if name not in sources]
     if missing:
         raise ValueError(
@@ -160,23 +162,40 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
         )
     for name in regime.extra_sources:
         if name not in sources:  # drawn from the training pairs
-            _check_patch(train, patch, regime.patch_margin(name), name)
+            _check_patch(train, patch, regime.patch_margin(name), name, divisor)
     return {name: sources.get(name) for name in regime.extra_sources}
 
 
-def _check_patch(src, patch: int, margin: int, name: str) -> None:
+def _check_patch(src, patch: int, margin: int, name: str, divisor: int = 1) -> None:
     """The set's check_patch asked for a patch no larger than its images, which the regime's
-    margin (the PSF's reach) around every patch makes too large: say what fits."""
+    margin (the PSF's reach) around every patch makes too large: say what fits, in numbers
+    that hold for the patch given (it said 'images of at least 41 px' to --patch 24, which
+    needs 44: 41 held for a 21-px patch only)."""
     shapes = getattr(src, "shapes", None)  # a caller's own source may not list them
     if not margin or not shapes or min(min(s) for s in shapes) >= patch + 2 * margin:
         return src.check_patch(patch + 2 * margin)
     smallest = min(min(s) for s in shapes)
-    # a patch must still hold the PSF (2 margin + 1 px)
-    fits = (f"a patch of at most {smallest - 2 * margin} px, larger images"
-            if smallest > 4 * margin else f"images of at least {4 * margin + 1} px a side")
+    # a patch must still hold the PSF (2 margin + 1 px) and be a multiple of the divisor
+    least = -(-(2 * margin + 1) // divisor) * divisor
+    largest = (smallest - 2 * margin) // divisor * divisor
+
+    def images(side: int) -> str:
+        if spatial_dims(src) == 3:
+            return f"z-stacks of at least {side} planes and {side} px a side"
+        return f"images of at least {side} px a side"
+
+    if largest >= least:
+        fits = f"patch={largest} or smaller, or {images(patch + 2 * margin)}"
+    elif patch > least:
+        multiple = f"multiple of {divisor} " if divisor > 1 else "patch "
+        fits = (f"{images(patch + 2 * margin)}, or patch={least} (the smallest {multiple}that "
+                f"holds the {2 * margin + 1}-px PSF) with {images(least + 2 * margin)}")
+    else:
+        fits = images(patch + 2 * margin)
     raise ValueError(f"{name}= patches are the patch ({patch} px) plus the PSF's reach ({margin} "
                      f"px) on each side, {patch + 2 * margin} px: larger than its smallest image "
-                     f"side ({smallest} px); accepted: {fits} or a smaller psf_size")
+                     f"side ({smallest} px); accepted: {fits}, or a smaller psf_size in the "
+                     "model's config")
 
 
 def _validation_pairs(val, channels: int) -> list | None:
@@ -267,7 +286,7 @@ def discriminator_fields(regime: Regime, channels: int) -> list[str]:
 
 
 def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
-                   dims: int) -> nn.Module | None:
+                   dims: int, divisor: int = 1) -> nn.Module | None:
     """The regime's discriminator, built under the run's seed and tried on a patch."""
     if not regime.adversarial:
         return None
@@ -289,11 +308,97 @@ def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
         with torch.no_grad():
             regime.probe_discriminator(disc, torch.zeros(2, channels, *(config.patch,) * dims))
     except (RuntimeError, ValueError) as exc:
-        raise ValueError(
-            f"patch={config.patch} is too small for the {regime.name} discriminator ({exc}); "
-            "use a larger patch or a discriminator with fewer layers"
-        ) from None
+        raise ValueError(_too_small(regime, disc, channels, config.patch, dims, divisor,
+                                    overrides, exc)) from None
     return disc
+
+
+#: the config fields that set a discriminator's depth (sgpn's and psf_cyclegan's; GRAN's)
+DEPTH_FIELDS = ("n_layers", "n_blocks")
+
+
+def _takes(regime: Regime, disc: nn.Module, channels: int, patch: int, dims: int) -> bool:
+    """Whether ``disc`` scores a batch of ``patch``-sized zeros (its random crops aside)."""
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            regime.probe_discriminator(disc, torch.zeros(2, channels, *(patch,) * dims))
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def _smallest_patch(regime: Regime, disc: nn.Module, channels: int, patch: int, dims: int,
+                   divisor: int = 1) -> int | None:
+    """The smallest multiple of ``divisor`` above ``patch`` (which ``disc`` refuses) that
+    ``disc`` takes; None past 128 px in 3D, 1024 in 2D (probes grow as the patch's volume)."""
+    cap = (128 if dims == 3 else 1024) // divisor
+    low, step = patch // divisor, 1  # in multiples of the divisor; low is refused
+    while not _takes(regime, disc, channels, (low + step) * divisor, dims):
+        low += step
+        step = min(step * 2, cap - low)
+        if step <= 0:
+            return None
+    high = low + step
+    while high - low > 1:  # the sizes a stride-2 stack refuses all lie below those it takes
+        middle = (low + high) // 2
+        low, high = (low, middle) if _takes(regime, disc, channels, middle * divisor,
+                                            dims) else (middle, high)
+    return high * divisor
+
+
+def _depth_now(disc: nn.Module, overrides: Mapping[str, Any], field: str) -> int | None:
+    """The discriminator's ``field`` (its config's, else its class's default), or None."""
+    import inspect
+
+    if field in overrides:
+        return int(overrides[field])
+    for module in disc.modules():
+        config = getattr(module, "config", None)
+        if config is not None and isinstance(getattr(config, field, None), int):
+            return int(getattr(config, field))
+        if not type(module).__module__.startswith("torch"):
+            param = inspect.signature(type(module)).parameters.get(field)
+            if param is not None and isinstance(param.default, int):
+                return param.default
+    return None
+
+
+def _shallower(regime: Regime, disc: nn.Module, channels: int, patch: int, dims: int,
+               overrides: Mapping[str, Any]) -> dict | None:
+    """The deepest discriminator config with fewer layers that takes ``patch`` (the user's
+    overrides kept), or None."""
+    fields = discriminator_fields(regime, channels)
+    for field in (f for f in DEPTH_FIELDS if f in fields):
+        now = _depth_now(disc, overrides, field)
+        for depth in range((now or 1) - 1, 0, -1):
+            option = {**overrides, field: depth}
+            with torch.random.fork_rng(devices=[]):
+                try:
+                    smaller = regime.build_discriminator(channels, option)
+                except (TypeError, ValueError):
+                    break
+            if _takes(regime, smaller, channels, patch, dims):
+                return option
+    return None
+
+
+def _too_small(regime: Regime, disc: nn.Module, channels: int, patch: int, dims: int,
+               divisor: int, overrides: Mapping[str, Any], exc: Exception) -> str:
+    """The one line of a patch the discriminator cannot score: the smallest patch it takes,
+    and the config with fewer layers that takes this one (torch's words said neither)."""
+    import json
+
+    least = _smallest_patch(regime, disc, channels, patch, dims, divisor)
+    which = f"the {regime.name} discriminator" + (" in 3D" if dims == 3 else "")
+    if overrides:
+        which += f" of discriminator={json.dumps(dict(overrides))}"
+    takes = (f"it takes patch={least} or larger"
+             + (f" (a multiple of {divisor}, the network's size divisor)" if divisor > 1 else "")
+             if least else f"({_one_line(exc)}); use a larger patch")
+    option = _shallower(regime, disc, channels, patch, dims, overrides)
+    fewer = (f"; or keep patch={patch} with fewer layers: discriminator={json.dumps(option)}"
+             if option else "; or a discriminator with fewer layers")
+    return f"patch={patch} is too small for {which}: {takes}{fewer}"
 
 
 def validation_fingerprint(crops) -> str:
@@ -361,14 +466,17 @@ def prepare(
     device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
     regime.check_model(model)
-    train = _training_source(model, train, config.patch)
-    extra = _extra_sources(regime, sources, train, config.patch, model)
+    train = _training_source(model, train)
+    # the sets with a margin first: a 3D run's training set is its unpaired_sharp set, and
+    # its plain check said 'a patch of at most 24' where the margin then asked for 44 px
+    extra = _extra_sources(regime, sources, train, config.patch, model, divisor)
+    train.check_patch(config.patch)
     notes = regime.notes(extra)
     dims = spatial_dims(model)
     crops = _validation_crops(val, train.channels, config, divisor, dims)
     weights = config.weights()
     vgg = _perceptual(config, weights, notes)
-    disc = _discriminator(regime, train.channels, config, dims)
+    disc = _discriminator(regime, train.channels, config, dims, divisor)
     fingerprint = validation_fingerprint(crops)
     return Setup(
         model=model, config=config, regime=regime, train=train, sources=extra,
