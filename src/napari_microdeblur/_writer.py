@@ -17,7 +17,9 @@ Image > Show Info) in a .tif, the OME Image Description in an .ome.tif, the desc
 in a TIFF ImageJ cannot hold (``tiff_metadata``), the group's ``microdeblur`` attribute in a
 .zarr. A layer napari opened from such a file (its reader keeps no record) is saved with the
 file's record, as it was, and an entry under ``resaved`` (``file_provenance``); a layer whose
-data is no longer the file's image (another shape or dtype) without it, in one line.
+data is no longer the file's image (another shape or dtype) without it, in one line. A .zarr
+keeps the Y and X chunks of the Zarr the layer (or the layer a result was deblurred from) was
+opened from, by the CLI's rule (``io_write.output_chunks``: 64-2048 px).
 
 napari lists its own writer first in that dialog unless this plugin was found first (the
 order Python finds installed packages in), so ``save_calibrated`` (File > IO Utilities > Save
@@ -107,7 +109,8 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     pixel_size, extras = layer_calibration(axes, meta, layer)
     extras = {**source_channels(meta, layer), **extras}  # the layer's own T scale wins
     if is_zarr(path):
-        _write_zarr(path, array, axes, pixel_size, extras, record)
+        _write_zarr(path, array, axes, pixel_size, extras, record,
+                    like=stored_like(array, axes, meta, layer))
     else:  # overwrite: napari's save dialog asked to replace; the record as the CLI keeps it
         _hint_float_rgb(array, axes, meta)
         write_image(path, array, axes=axes, pixel_size=pixel_size, overwrite=True,
@@ -425,18 +428,88 @@ def _write_unnamed(path, array, meta: dict, record) -> list[str]:
     return [os.fspath(path)]
 
 
-def _write_zarr(path, array, axes, pixel_size, extras, record) -> None:
+def _write_zarr(path, array, axes, pixel_size, extras, record, like=None) -> None:
     try:
         import zarr  # noqa: F401  (said here, before the store is begun)
     except ImportError:
         raise ValueError("saving as .zarr needs pip install 'napari-microdeblur[distributed]' "
                          "(zarr); or save as .tif") from None
-    from .core.io_write import open_zarr_output
+    from .core.io_write import open_zarr_output, output_chunks
 
+    shape, dtype = tuple(array.shape), np.dtype(array.dtype)
     loop = len(axes) - (3 if axes.endswith("S") else 2)  # plane by plane: a lazy layer streams
     # the record goes on the image group, next to its OME metadata (zarr_metadata.output_attrs)
-    with open_zarr_output(path, tuple(array.shape), np.dtype(array.dtype), axes=axes,
-                          pixel_size=pixel_size, overwrite=True, metadata=extras,
+    with open_zarr_output(path, shape, dtype, axes=axes, pixel_size=pixel_size, overwrite=True,
+                          chunks=output_chunks(axes, shape, dtype, like), metadata=extras,
                           record=record) as target:
         for index in np.ndindex(*array.shape[:loop]):
             target[index] = np.asarray(array[index])
+
+
+class _Chunked:
+    """Stands for an input Zarr array where only its shape and chunks are read."""
+
+    def __init__(self, shape: tuple, chunks: tuple):
+        self.shape, self.chunks = shape, chunks
+
+
+def stored_like(array, axes: str, meta: dict, layer=None):
+    """What the saved Zarr takes its Y and X chunks from (``io_write.output_chunks``, as the
+    CLI keeps a Zarr input's): ``array`` itself where it is a Zarr array, else the Zarr file
+    the viewer's ``layer`` was opened from, else that of the layer a deblurred result was made
+    from (its record's ``source_layer`` and ``source_file``, still open in a viewer). None
+    where none is known: the default chunks."""
+    if isinstance(getattr(array, "chunks", None), tuple) and all(
+            isinstance(c, (int, np.integer)) for c in array.chunks):
+        return array  # a dask array's chunks are tuples of blocks: how it was read, not stored
+    if layer is None:
+        return None
+    path = _zarr_path(layer) or _source_zarr_path(meta, layer)
+    return _file_chunks(path, axes, tuple(array.shape)) if path else None
+
+
+def _zarr_path(layer) -> str | None:
+    from .core.io import is_zarr
+
+    path = getattr(getattr(layer, "source", None), "path", None)
+    return str(path) if path and is_zarr(str(path)) else None
+
+
+def _source_zarr_path(meta: dict, layer) -> str | None:
+    """The Zarr file of the layer the result ``layer`` was deblurred from, where exactly one
+    layer of the record's ``source_layer`` name, opened from its ``source_file``, is open in
+    a viewer holding ``layer`` (in any open viewer where none holds it)."""
+    record = (meta.get("metadata") or {}).get(RECORD_KEY)
+    if not isinstance(record, dict) or not record.get("source_layer") or not record.get(
+            "source_file"):
+        return None
+    from ._widgets._layers import unwrap
+
+    viewers = open_viewers()
+    own = [v for v in viewers if any(unwrap(la) is layer for la in v.layers)]
+    paths = {_zarr_path(unwrap(la)) for v in (own or viewers) for la in v.layers
+             if unwrap(la).name == record["source_layer"]}
+    named = {p for p in paths if p and os.path.basename(p.rstrip("/\\")) == record["source_file"]}
+    return named.pop() if len(named) == 1 else None
+
+
+def _file_chunks(path: str, axes: str, shape: tuple):
+    """The Y and X chunks of the Zarr ``path``'s full-resolution level, placed on the saved
+    image's ``axes`` (one on the others: only Y and X are kept); None where it is unreadable
+    or names no Y and X (a plain array: its last two dims)."""
+    from .core.io import read_zarr
+    from .core.thread_warnings import caught
+
+    try:
+        with caught():  # its notes ('a pyramid') were said when napari opened it
+            image = read_zarr(path)
+    except Exception:  # noqa: BLE001 - moved or changed since: the default chunks
+        return None
+    ndim, chunks = len(image.array.shape), getattr(image.array, "chunks", None)
+    file_axes = image.axes or "-" * (ndim - 2) + "YX"
+    if len(file_axes) != ndim or chunks is None or not {"Y", "X"} <= set(axes) & set(file_axes):
+        return None
+    found = {a: (int(image.array.shape[file_axes.index(a)]), int(chunks[file_axes.index(a)]))
+             for a in "YX"}
+    return _Chunked(tuple(found[a][0] if a in found else n for a, n in zip(axes, shape)),
+                    tuple(found[a][1] if a in found else 1 for a in axes))

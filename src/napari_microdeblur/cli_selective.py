@@ -28,6 +28,7 @@ import numpy as np
 
 from .cli import UserError
 from .cli_progress import ProgressBar, say
+from .core.selective_words import settled_entries, settled_words, unit_word
 
 FOCUS_UNITS = ("slice", "tile")
 AUTO_WORDS = "half the median score of the units with structure"
@@ -169,13 +170,6 @@ def _plane_as_slice(args, source: Path, axes: str) -> None:
         sys.stderr)
 
 
-def unit_word(result) -> str:
-    """What one unit of ``result`` is: 'slice', 'tile', or 'plane' (a single-plane file)."""
-    if result.focus_tile is not None:
-        return "tile"
-    return "plane" if np.ndim(result.scores) == 0 else "slice"
-
-
 def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | None, dict]:
     """Deblur the soft units of ``source`` into ``output``; prints its line; returns the
     label of the method that ran (None: no unit was below T, the file written unchanged,
@@ -313,47 +307,6 @@ def json_fields(result, given) -> dict:
                           else float(threshold)),
             "focus_unit": unit_word(result), "units": int(np.size(result.scores)),
             "deblurred_units": len(result.selected)}
-
-
-def settled_entries(result, spec) -> list[dict]:
-    """What each plane's deblurred units ran with and where it was found, as the record's
-    ``focus.settled`` and the --json line's ``settled_on`` give it: 'from' (the plane, and the
-    box of its soft tiles read), 'plane', 'box', 'method', the PSF, iterations and balance
-    it ran with, and ``found``: those of them settled on that part ('estimate' or 'auto')."""
-    from .core.selective import part_words, score_axes
-
-    loop = score_axes(result.axes)
-    yx = tuple(result.image.shape[result.axes.index(a)] for a in "YX")
-    return [{"from": part_words(loop, part.plane, part.box, yx), "plane": list(part.plane),
-             "box": [int(b) for b in part.box], "method": part.method.name, **part.settings,
-             "found": found_settings(spec, part.settings)} for part in result.settled]
-
-
-def found_settings(spec, settings: dict) -> list[str]:
-    """Which of ``settings`` the image settled: a PSF where none or 'estimate' was given,
-    iterations or balance where 'auto' was."""
-    from .core.psf_estimate import is_estimate
-
-    given = {"psf": spec.psf, "iterations": spec.iterations, "balance": spec.balance}
-    return [k for k in settings if k in given and (
-        given[k] == "auto" or (k == "psf" and (given[k] is None or is_estimate(given[k]))))]
-
-
-def settled_words(result, spec) -> str:
-    """', settings found on each soft slice (Z 2: PSF astig:...; Z 5: PSF gaussian:1.20)':
-    where the image settled a setting (4 planes named; the record lists all); '' where not."""
-    from .core.selective import settings_words
-
-    entries = [e for e in settled_entries(result, spec) if e["found"]]
-    if not entries:
-        return ""
-    shown = "; ".join(f"{e['from']}: {settings_words({k: e[k] for k in e['found']})}"
-                      for e in entries[:4])
-    more = f"; {len(entries) - 4} more in the record" if len(entries) > 4 else ""
-    where = ("each plane's soft tiles" if result.focus_tile is not None
-             else f"each soft {unit_word(result)}" if len(entries) > 1
-             else f"the soft {unit_word(result)}")
-    return f", settings found on {where} ({shown}{more})"
 
 
 def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:

@@ -5,7 +5,8 @@ deblur only the tiles or slices below it. Tiles of background noise only
 the calibration and the deblur, and the status says how many.
 
 The scores come from ``core.focus.iter_focus_scores`` and the deblurring from
-``core.selective.iter_deblur_selected``, both in napari workers (``_jobs.iter_focus_job``);
+``core.selective.iter_deblur_selected``, both in napari workers (``_focus_job.iter_focus_job``:
+an estimated PSF and 'auto' settings settled on each soft plane, as the command line does);
 the method panel, the run and the result layer's placement are the Deblur dock's parts; the
 threshold's views and calibration are ``_focus_threshold``. The user's layers are never
 modified.
@@ -31,15 +32,14 @@ from ._focus_data import (
     refuse_rgba,
     sharpest_note,
 )
+from ._focus_job import Selection, iter_focus_job, settled_layer, settled_note
 from ._focus_threshold import ThresholdMixin
 from ._focus_views import FocusOverlays, time_plot
 from ._header_reads import HeaderReads
 from ._jobs import (
     DeblurRequest,
     DeblurRun,
-    Selection,
     check_request,
-    iter_focus_job,
     planned_label,
     removed_note,
 )
@@ -484,7 +484,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         halo = None if self.halo_spin.value() < 0 else int(self.halo_spin.value())
         # tiles without structure get no score, so the core never selects them; per-channel
         # thresholds reach the core's one threshold as the selected units' scores only
-        scores, threshold, self._result_layer = self.selection_for_core(focus_deblurred_layer)
+        scores, threshold, made = self.selection_for_core(focus_deblurred_layer)
+        self._result_layer = settled_layer(made)  # each soft plane's settings recorded
         return req, Selection(threshold, scores, tile, halo)
 
     @staticmethod
@@ -549,8 +550,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.status_label.setText(
             f"added {run.layer.name!r}: {focus['deblurred']} of "
             f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
-            f"{meta['device']}{image_type_note(run.req)}{fallback_note(run)}{removed_note(run)}"
-            f"{warnings_note(run)}"
+            f"{meta['device']}{settled_note(run)}{image_type_note(run.req)}{fallback_note(run)}"
+            f"{removed_note(run)}{warnings_note(run)}"
         )
 
     def release_viewer(self) -> None:

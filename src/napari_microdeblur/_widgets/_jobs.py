@@ -7,6 +7,7 @@ resolves the method, prepares the deblur once (``core.inference.prepare_deblur``
 it; it yields the core's progress records and returns a ``JobOutcome``. A PSF per channel
 ('A;B', ``core.channel_psfs``) goes to the core as it is for a whole stack (each channel
 prepared with its own PSF, named after what ran); a slice of one channel runs its PSF alone.
+The Focus QC dock's selective job is ``_focus_job``'s.
 """
 
 from __future__ import annotations
@@ -412,32 +413,6 @@ def channels_auto_tile(req: DeblurRequest) -> int:
         spec = spec_before_image(spec, plane.axes, plane.image.shape) or spec  # 'auto': RL in 3D
         sides.append(auto_tile_size(resolve_request(replace(plane, method=spec), device), device))
     return max(sides)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which units a selective deblur takes: scores below ``threshold``, per ``tile`` (None:
-    per slice), each tile read with ``halo`` pixels around it (None: the method's reach)."""
-
-    threshold: float
-    scores: Any
-    tile: int | None
-    halo: int | None
-
-
-def iter_focus_job(req: DeblurRequest, selection: Selection):
-    """Worker body: deblur only the units that score below the threshold
-    (``core.selective``); yields its progress records and returns a JobOutcome."""
-    from ..core.selective import iter_deblur_selected
-
-    start = time.perf_counter()
-    method, tiling, _, ran = prepared_method(req)
-    result = yield from iter_deblur_selected(
-        req.image, method, threshold=selection.threshold, axes=req.axes,
-        scores=selection.scores, tile=selection.tile, halo=selection.halo, tiling=tiling,
-    )
-    return JobOutcome(result, request_card(ran), time.perf_counter() - start, ran.label,
-                      ran.fallback)
 
 
 # ----------------------------------------------------------------------------- the last deblur

@@ -369,13 +369,28 @@ def _compute_all(client, stored, retries: int, settle_s: float = 120.0) -> None:
         raise
 
 
+def whole_chunks(tasks: tuple, stored: tuple, shape: tuple) -> tuple[int, ...]:
+    """The task chunks ``tasks`` made a whole number of ``stored`` chunks on every axis (all of
+    an axis one stored chunk spans; else rounded down to a multiple, one stored chunk at
+    least), so that every task's region starts and ends on stored chunk boundaries."""
+    aligned = []
+    for task, side, n in zip(tasks, stored, shape):
+        if task >= n or side >= n:
+            aligned.append(int(n))
+        else:
+            aligned.append(max(side, task // side * side))
+    return tuple(aligned)
+
+
 def deblur_zarr_on_cluster(
     source, output, *, scheduler, axes: str | None = None, overwrite: bool = False,
     retries: int = 3, method: MethodSpec | str = "auto", tiling: TilingSpec | None = None,
     **options,
 ) -> None:
     """Deblur a Zarr volume chunk by chunk on a cluster (dask map_overlap with the method's
-    halo); one intensity normalisation for the whole volume, so chunks agree at their seams."""
+    halo); one intensity normalisation for the whole volume, so chunks agree at their seams.
+    The output has the chunks one machine gives it (``io_write.output_chunks``: the input's on
+    Y and X where sensible); each task writes a whole number of them (``whole_chunks``)."""
     import dask.array as da
 
     from . import io, io_write
@@ -402,9 +417,13 @@ def deblur_zarr_on_cluster(
     whole = prepare_deblur(data.array, axes, spec, tiling)
     axes, shape, layout = whole.axes, whole.shape, whole.layout
     overlap = tiling.overlap or whole.method.default_overlap
-    # chunks: whole along channels and the model's other inputs, big along space
-    chunks = tuple(n if a == layout.channel_axis else (1 if a in layout.loop_axes else min(n, 2048))
-                   for a, n in zip(axes, shape))
+    # the output's chunks as one machine writes them (the input's on Y and X where sensible);
+    # tasks: whole along channels and the model's other inputs, big along space, each a whole
+    # number of output chunks (two tasks writing one chunk would each rewrite it: a race)
+    stored_chunks = io_write.output_chunks(axes, shape, whole.output_dtype, like=data.array)
+    chunks = whole_chunks(tuple(
+        n if a == layout.channel_axis else (1 if a in layout.loop_axes else min(n, 2048))
+        for a, n in zip(axes, shape)), stored_chunks, shape)
     # no overlap along an axis one chunk spans (the Z of a 3D method's stack, say: dask refuses
     # a depth beyond the array, and the method extends its own borders)
     depth = {i: (overlap if a in layout.spatial_axes and c < n else 0)
@@ -416,10 +435,12 @@ def deblur_zarr_on_cluster(
         _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
         normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
     )
+    if result.chunks != array.chunks:  # dask moved a boundary: a last block under the depth
+        result = result.rechunk(chunks)  # grows to it (2018 + 32 px for 2050 px)
     client, own = _client(scheduler)
     try:  # open_zarr_output removes what a killed earlier run left (core.partials)
         with io_write.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
-                                       pixel_size=data.pixel_size, chunks=chunks,
+                                       pixel_size=data.pixel_size, chunks=stored_chunks,
                                        overwrite=overwrite, metadata=data.metadata,
                                        record=deblur_record(
                                            whole, given, source=source,
