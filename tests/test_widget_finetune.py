@@ -144,6 +144,8 @@ def test_compare_dock_gets_the_held_out_band(make_napari_viewer, qtbot, tiny_ses
     assert compare.blurry_combo.value is layers["base"]
     assert compare.deblurred_combo.value is layers["tuned"]
     assert compare.truth_combo.value is layers["target"]
+    headers = [compare.table.verticalHeaderItem(r).text() for r in range(3)]
+    assert headers == ["base model vs GT", "fine-tuned vs GT", "gain"]  # not 'blurry vs GT'
     qtbot.waitUntil(lambda: compare.last_result is not None, timeout=TIMEOUT)
     assert compare.message_label.text() == ""
     assert "Compare & QC shows the held-out band" in w.status_label.text()

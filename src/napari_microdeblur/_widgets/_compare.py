@@ -231,12 +231,17 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
 
     # ------------------------------------------------------------------ choosing layers
 
-    def set_layers(self, blurry=None, deblurred=None, truth=None) -> None:
-        """Choose layers for roles, as the user would: layers added later leave them."""
+    def set_layers(self, blurry=None, deblurred=None, truth=None, rows=None) -> None:
+        """Choose layers for roles, as the user would: layers added later leave them. ``rows``:
+        what the table calls the first two layers, e.g. ('base model', 'fine-tuned'), until
+        the user picks another layer."""
         self.roles.take({"blurry": blurry, "deblurred": deblurred, "truth": truth},
                         by_hand=True)
+        self.table.name_rows(*(rows or ()))
 
     def _picked_by_hand(self, *_) -> None:
+        if self.sender() is not self.truth_combo:  # the rows' names were for those layers
+            self.table.name_rows()
         self.roles.picked_by_hand(self.sender())
         self._show_roles()  # the note of a role that moved by itself goes
 

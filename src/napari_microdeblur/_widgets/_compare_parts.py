@@ -520,6 +520,11 @@ class MetricsTable(QTableWidget):
                             + len(ROWS) * self.verticalHeader().defaultSectionSize()
                             + 2 * self.frameWidth() + 2)
 
+    def name_rows(self, before: str = "blurry", after: str = "deblurred") -> None:
+        """Row headers '<before> vs GT', '<after> vs GT' (the Fine-tune dock compares the base
+        model's result with the fine-tuned one: 'blurry' named the base model's)."""
+        self.setVerticalHeaderLabels([f"{before} vs GT", f"{after} vs GT", ROWS[2]])
+
     def clear_values(self) -> None:
         for r in range(len(ROWS)):
             for c in range(2):

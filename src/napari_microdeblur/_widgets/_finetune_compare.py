@@ -236,7 +236,7 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
         layers[role] = unwrap(add_layer(viewer, (image, layer_kwargs, "image")))
     _, compare = viewer.window.add_plugin_dock_widget(PLUGIN, COMPARE_DOCK)
     compare.set_layers(blurry=layers["base"], deblurred=layers["tuned"],
-                       truth=layers.get("target"))
+                       truth=layers.get("target"), rows=("base model", "fine-tuned"))
     if "target" not in layers:
         compare.truth_combo.setCurrentIndex(0)  # no reference: '(choose a ground truth)'
     # the region is a crop of its own: the 16-px image border the protocol excludes would
