@@ -136,8 +136,9 @@ def note_levels(path, multiscale: dict, shape) -> None:
     levels = len(multiscale.get("datasets") or [])
     if levels > 1:
         size = " x ".join(map(str, shape))
-        warnings.warn(f"{path}: full resolution read (level 0 of {levels}, {size}); the output "
-                      "has this level only", DeblurNote, stacklevel=4)
+        # 'the output' puzzled `info` users, who write none
+        warnings.warn(f"{path}: full resolution read (level 0 of {levels}, {size}); a deblurred "
+                      "output holds this level only", DeblurNote, stacklevel=4)
 
 
 def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None,
