@@ -185,6 +185,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self.slice_label = label("The slice the table describes.", wrap=False)
         layout.addWidget(self.slice_label)
         self.table = MetricsTable()
+        self._named_pair = None  # the layers the table's rows are named for (set_layers)
         layout.addWidget(self.table)
         self.scale_label = label("How intensities were mapped before computing the metrics.")
         layout.addWidget(self.scale_label)
@@ -238,10 +239,10 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self.roles.take({"blurry": blurry, "deblurred": deblurred, "truth": truth},
                         by_hand=True)
         self.table.name_rows(*(rows or ()))
+        # the names hold for these two layers only (a pick, or a removed layer, ends them)
+        self._named_pair = (blurry, deblurred) if rows else None
 
     def _picked_by_hand(self, *_) -> None:
-        if self.sender() is not self.truth_combo:  # the rows' names were for those layers
-            self.table.name_rows()
         self.roles.picked_by_hand(self.sender())
         self._show_roles()  # the note of a role that moved by itself goes
 
@@ -275,8 +276,12 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         return b, d, g
 
     def _layers_changed(self, *_) -> None:
-        self._data_watch.watch((self.blurry_combo.value, self.deblurred_combo.value,
-                                self.truth_combo.value))
+        pair = (self.blurry_combo.value, self.deblurred_combo.value)
+        named = self._named_pair
+        if named is not None and any(a is not b for a, b in zip(pair, named, strict=True)):
+            self._named_pair = None
+            self.table.name_rows()
+        self._data_watch.watch((*pair, self.truth_combo.value))
         self._show_roles()
         self._cache.clear()
         self._matches.clear()
