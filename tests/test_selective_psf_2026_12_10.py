@@ -165,3 +165,11 @@ def test_settled_note_category(soft_stack):
         selective.deblur_selected(soft_stack, ESTIMATE, threshold=0.1, axes="ZYX")
     notes = [w for w in said if str(w.message).startswith("settled on the soft part")]
     assert len(notes) == 1 and notes[0].category is DeblurNote
+
+
+def test_one_iteration_is_said_in_the_singular():
+    from napari_microdeblur.core.selective import settings_words
+
+    assert settings_words({"psf": "gaussian:1.00", "iterations": 1}) == \
+        "PSF gaussian:1.00, 1 iteration"
+    assert settings_words({"iterations": 32}) == "32 iterations"

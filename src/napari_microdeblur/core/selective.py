@@ -269,7 +269,8 @@ def settings_words(settings: dict) -> str:
     """'PSF astig:1.80,1.61,175, 32 iterations' of ``SettledPart.settings``."""
     words = [f"PSF {settings['psf']}"] if isinstance(settings.get("psf"), str) else []
     if isinstance(settings.get("iterations"), int):
-        words.append(f"{settings['iterations']} iterations")
+        count = settings["iterations"]
+        words.append(f"{count} iteration{'s' * (count != 1)}")
     if isinstance(settings.get("balance"), float):
         words.append(f"balance {settings['balance']:.3g}")
     return ", ".join(words) or "its fixed settings"
