@@ -415,6 +415,7 @@ def deblur_zarr_on_cluster(
     given, spec = spec, spec_for_image(spec, data.array, axes)
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)
+    whole.held = None  # the client runs no tile: a plane read for the sample is not kept
     axes, shape, layout = whole.axes, whole.shape, whole.layout
     overlap = tiling.overlap or whole.method.default_overlap
     # the output's chunks as one machine writes them (the input's on Y and X where sensible);

@@ -14,17 +14,16 @@ modified.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import warnings
 from collections.abc import Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from . import bundled, checkpoint, notes, tiling
+from . import bundled, checkpoint, inference_lazy, notes, tiling
 from .axes import (
     Layout,
     check_axes,
@@ -117,31 +116,9 @@ class Normalization:
             np.multiply(p, t(scale), out=p), t(offset), out=p), t)
 
 
-def _stats_sample(image, axes: str) -> np.ndarray:
-    """A strided subsample of at most ~STATS_MAX_ELEMENTS values, read without loading it all:
-    at most ``STATS_MAX_PLANES`` planes (evenly strided over Z and T), each strided in Y, X."""
-    shape = tuple(int(n) for n in image.shape)
-    steps = [1] * len(shape)
-    # a lazy stack (dask, zarr) is read chunk by chunk: a stride in Y, X alone still read every
-    # plane (a 'current slice' deblur of a 4 GB stack read all 2000); numpy and uncompressed
-    # TIFFs (cheap_regions) keep every plane, as before
-    lazy = not isinstance(image, np.ndarray) and not getattr(image, "cheap_regions", False)
-    plane_axes = [i for i, a in enumerate(axes) if a not in "YXSC"] if lazy else []
-
-    def kept(i: int) -> int:
-        return -(-shape[i] // steps[i])
-
-    while plane_axes and math.prod(kept(i) for i in plane_axes) > STATS_MAX_PLANES:
-        steps[max(plane_axes, key=kept)] *= 2
-    total = math.prod(kept(i) if i in plane_axes else n for i, n in enumerate(shape))
-    stride = max(1, math.ceil((total / STATS_MAX_ELEMENTS) ** (1 / 2)))
-    key = tuple(slice(None, None, stride) if a in "YX" else slice(None, None, steps[i])
-                for i, a in enumerate(axes))
-    sample = np.asarray(image[key])
-    # other axes (Z, T, C) may still be long: thin them too
-    while sample.size > 4 * STATS_MAX_ELEMENTS and sample.shape[0] > 1:
-        sample = sample[::2]
-    return sample
+def _stats_sample(image, axes: str, whole: np.ndarray | None = None) -> np.ndarray:
+    """``inference_lazy.stats_sample`` under this module's limits (``whole``: read already)."""
+    return inference_lazy.stats_sample(image, axes, STATS_MAX_ELEMENTS, STATS_MAX_PLANES, whole)
 
 
 def compute_normalization(image, axes: str, kind: str, low=0.1, high=99.9) -> Normalization:
@@ -252,6 +229,9 @@ class PreparedDeblur:
     # an input with alpha (RGBA, gray + alpha): ``image`` is its colours, its alpha copied as is
     rgba: object = None
     channel_runs: tuple = ()  # one PSF per channel: each channel's run (``core.channel_psfs``)
+    # (image, its values) read whole for the normalisation, for the next run's tiles
+    # (``inference_lazy``); a copy made by ``replace`` with another image does not use it
+    held: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def axes(self) -> str:
@@ -271,11 +251,13 @@ class PreparedDeblur:
             out = np.empty(self.shape, dtype=self.output_dtype)
         else:
             check_out(out, self.shape, self.output_dtype, self.image.dtype)
+        held, self.held = self.held, None  # a kept PreparedDeblur holds no plane after
+        image = held[1] if held is not None and held[0] is self.image else self.image
         if self.rgba is not None:
-            return _run_rgba(self, out)
+            return _run_rgba(self, image, out)
         if self.channel_runs:
             return run_channels(self, out)
-        return _run(self.image, out, self.output_dtype, self.method, self.normalization,
+        return _run(image, out, self.output_dtype, self.method, self.normalization,
                     self.layout, self.options)
 
     def run(self, out=None, callback=None) -> DeblurResult:
@@ -322,7 +304,7 @@ def prepare_deblur(
     from .grey_rgb import prepare_grey_rgb  # here: it subclasses PreparedDeblur
     if grey := prepare_grey_rgb(image, axes, method, tiling_spec, normalization, models):
         return grey
-    method, sample = MethodSpec() if method is None else method, None  # sample: read once
+    method, sample, whole = MethodSpec() if method is None else method, None, None
     tiling_spec = TilingSpec() if tiling_spec is None else tiling_spec
     if not isinstance(tiling_spec, TilingSpec):
         raise TypeError(f"tiling must be a TilingSpec, not {type(tiling_spec).__name__}")
@@ -339,8 +321,9 @@ def prepare_deblur(
                 method, layout, options, tiling_spec.tile)):
             warnings.warn(note, notes.DeblurWarning, stacklevel=2)
         if normalization is None:  # inside: an image with NaNs gives its error alone
-            # read once: the clip check below counts its pixels too (a lazy image's I/O)
-            sample = _stats_sample(image, axes)
+            # read once: the clip check below counts its pixels too, the tiles slice ``whole``
+            whole = inference_lazy.read_whole(image, layout)
+            sample = _stats_sample(image, axes, whole)
             normalization = _normalization_of(sample, method.normalization_kind,
                                               *method.percentiles)
     if not isinstance(normalization, Normalization):
@@ -349,10 +332,13 @@ def prepare_deblur(
             and normalization.offset < 0:
         warnings.warn(signed_rl_note(normalization.offset), notes.DeblurNote, stacklevel=2)
     if clips(method, normalization):
-        sample = _stats_sample(image, axes) if sample is None else sample
+        if sample is None:
+            whole = inference_lazy.read_whole(image, layout)
+            sample = _stats_sample(image, axes, whole)
         method = clip_and_record(sample, image.shape, method, normalization)
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
-    return PreparedDeblur(image, method, layout, normalization, options, out_dtype)
+    return PreparedDeblur(image, method, layout, normalization, options, out_dtype,
+                          held=None if whole is None else (image, whole))
 
 
 class RecentModels:
@@ -590,9 +576,11 @@ def _run(
         tile=plan.tile, overlap=plan.overlap, device=str(options.device))
 
 
-def _run_rgba(prepared: PreparedDeblur, out) -> Generator[DeblurProgress, None, DeblurResult]:
-    """``_run`` on the colours (or gray) of an image with alpha into ``out``'s; then its alpha."""
-    result = yield from _run(prepared.image, colour_part(out, prepared.axes),
+def _run_rgba(prepared: PreparedDeblur, image, out) -> Generator[DeblurProgress, None,
+                                                                  DeblurResult]:
+    """``_run`` on ``image``, the colours (or gray) of an image with alpha (``prepared.image``
+    or its values), into ``out``'s; then its alpha."""
+    result = yield from _run(image, colour_part(out, prepared.axes),
                              prepared.output_dtype, prepared.method, prepared.normalization,
                              prepared.layout, prepared.options)
     copy_sample(prepared.rgba, out, prepared.axes, prepared.shape[prepared.axes.index("S")] - 1,

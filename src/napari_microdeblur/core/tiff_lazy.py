@@ -5,9 +5,11 @@ compressed one (zlib, LZW, zstd; striped or tiled) was decoded whole into memory
 file-to-file deblur of a compressed stack of several GB needed it all in RAM before its
 first tile. Here its series is opened with ``series.aszarr()`` and zarr (an optional
 dependency): the tiler then decodes the strips or tiles of one plane at a time
-(``tiling.read_once``). Small images (``LAZY_MIN_BYTES`` decoded) stay whole reads: one
-decode, no per-chunk overhead. Without zarr, or where the store does not open as the same
-array (a tifffile too old for the installed zarr), the caller reads the image whole, as before.
+(``tiling.read_once``; an image of one such plane once per run, the normalisation's sample
+taken from the same read: ``inference_lazy``). Small images (``LAZY_MIN_BYTES`` decoded) stay
+whole reads: one decode, no per-chunk overhead. Without zarr, or where the store does not open
+as the same array (a tifffile too old for the installed zarr), the caller reads the image whole,
+as before.
 """
 
 from __future__ import annotations
