@@ -173,3 +173,13 @@ def test_one_iteration_is_said_in_the_singular():
     assert settings_words({"psf": "gaussian:1.00", "iterations": 1}) == \
         "PSF gaussian:1.00, 1 iteration"
     assert settings_words({"iterations": 32}) == "32 iterations"
+
+
+def test_a_plane_of_a_channel_is_named_with_the_channel_numbered_from_1():
+    """A recheck: 'channel 1: 1 of 4 below ...' and 'Z 1, C 0: PSF ...' on one line."""
+    from napari_microdeblur.core.selective import part_words
+
+    assert part_words("ZC", (1, 0)) == "Z 1, channel 1"
+    assert part_words("TC", (3, 1), (0, 64, 0, 64), (128, 128)) == \
+        "T 3, channel 2 (y 0-64, x 0-64)"
+    assert part_words("", ()) == "the image"

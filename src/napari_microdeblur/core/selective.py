@@ -257,9 +257,11 @@ def settle_box(tiles, tile: int | None, shape_yx) -> tuple[int, int, int, int]:
 
 
 def part_words(loop: str, plane, box=None, shape_yx=None) -> str:
-    """'Z 2', 'T 3, C 1' or 'the image' (no loop axes); with a ``box`` short of the plane
-    (``shape_yx``), its bounds too: 'Z 2 (y 128-256, x 0-128)'."""
-    words = ", ".join(f"{a} {int(i)}" for a, i in zip(loop, plane)) or "the image"
+    """'Z 2', 'T 3, channel 2' or 'the image' (no loop axes); with a ``box`` short of the
+    plane (``shape_yx``), its bounds too: 'Z 2 (y 128-256, x 0-128)'. Channels are numbered
+    from 1, as the command line's other lines number them; planes from 0, as napari does."""
+    words = ", ".join(f"channel {int(i) + 1}" if a == "C" else f"{a} {int(i)}"
+                      for a, i in zip(loop, plane)) or "the image"
     if box is not None and tuple(box) != (0, shape_yx[0], 0, shape_yx[1]):
         words += f" (y {box[0]}-{box[1]}, x {box[2]}-{box[3]})"
     return words
