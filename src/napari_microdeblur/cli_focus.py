@@ -22,22 +22,58 @@ def _scores(path: str, args):
     """(the scores of ``path``, its axes, whether each plane or tile has structure)."""
     import numpy as np
 
-    from .cli_evaluate import nonfinite_words
     from .core import io
+    from .core.axes import iter_planes
     from .core.files import image_axes
+    from .core.focus import iter_focus_scores, score_shape
+
+    # lazy where the format allows (uncompressed or large compressed TIFF, Zarr): read and
+    # scored a plane at a time, its scores and structure from one read; read whole, a
+    # (7, 16384, 16384) 8-bit stack peaked at 10.5 GB
+    data = io.read_image(path)
+    axes = image_axes(data, args.axes)
+    image = data.array
+    shape = tuple(int(n) for n in image.shape)
+    # the image's dtype and plane size are refused here, before a plane is read
+    iter_focus_scores(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset)
+    scores = np.zeros(score_shape(shape, axes, args.tile), dtype=np.float64)
+    structure = np.zeros(scores.shape, dtype=bool)
+    plane_axes = "".join(a for a in axes if a in "YXS")
+    nonfinite = 0
+    for index, plane in iter_planes(image, axes, "YXS"):
+        plane = np.asarray(plane)
+        if plane.dtype.kind == "f":
+            nonfinite += plane.size - int(np.count_nonzero(np.isfinite(plane)))
+        if not nonfinite:  # else only counted, for the error
+            scores[index], structure[index] = _plane_scores(plane, plane_axes, args)
+    if nonfinite:
+        raise ValueError(_nonfinite_words(path, nonfinite, int(np.prod(shape))))
+    return (float(scores) if scores.ndim == 0 else scores), axes, structure
+
+
+def _plane_scores(plane, plane_axes: str, args):
+    """The score (or tile scores) of one plane and whether it (or each tile) has structure."""
     from .core.focus import focus_score, structure_planes, structure_tiles
 
-    data = io.read_image(path, lazy=False)
-    image = np.asarray(data.array)
+    score = focus_score(plane, axes=plane_axes, tile=args.tile,
+                        camera_offset=args.camera_offset)
+    found = (structure_planes(plane, axes=plane_axes) if args.tile is None
+             else structure_tiles(plane, axes=plane_axes, tile=args.tile))
+    return score, found
+
+
+def _nonfinite_words(path: str, count: int, size: int) -> str:
+    """``cli_evaluate.nonfinite_words`` of an image counted plane by plane: the whole image
+    is never in memory to count at once."""
+    import numpy as np
+
+    from .cli_evaluate import nonfinite_words
+
     # core.focus's words suit a Python caller; the CLI names the file and what to do there
-    bad = nonfinite_words(image, f"image {shown_path(path)}")
-    if bad:
-        raise ValueError(bad)
-    axes = image_axes(data, args.axes)
-    scores = focus_score(image, axes=axes, tile=args.tile, camera_offset=args.camera_offset)
-    structure = (structure_planes(image, axes=axes) if args.tile is None
-                 else structure_tiles(image, axes=axes, tile=args.tile))
-    return scores, axes, np.asarray(structure, dtype=bool)
+    words = nonfinite_words(np.array([np.nan]), "")
+    advice = words.partition("; ")[2] or words  # what to do: its words, as the other commands
+    return (f"image {shown_path(path)} holds {count} NaN or Inf pixel{'s' if count > 1 else ''}"
+            f" (of {size}); {advice}")
 
 
 def _json_object(scores, axes: str, args, structure) -> dict:

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .axes import check_axes, colour_part, iter_planes, loop_axes, plane_indices
+from .focus_defaults import calibrate_threshold as calibrate_threshold  # callers import it here
 from .progress import ScoreProgress, drive
 
 SIGMA_FINE = 2.0
@@ -99,38 +100,63 @@ def _cosine_transfer(taps: np.ndarray, n: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _dog_transfer(ny: int, nx: int) -> np.ndarray:
-    """(ny, nx) float32 DCT-domain transfer function of G_2 - G_4."""
-    fine, extra = _gaussian_taps_np(SIGMA_FINE), _gaussian_taps_np(_SIGMA_EXTRA)
-    fy, fx = _cosine_transfer(fine, ny), _cosine_transfer(fine, nx)
-    ey, ex = _cosine_transfer(extra, ny), _cosine_transfer(extra, nx)
-    h = np.outer(fy, fx) * (1.0 - np.outer(ey, ex))
-    h.flags.writeable = False
-    return h.astype(np.float32)
+def _dog_factors(ny: int, nx: int) -> tuple[np.ndarray, ...]:
+    """The 1D cosine transfer functions (fine Y, fine X, extra Y, extra X) of a plane shape."""
+    taps = _gaussian_taps_np(SIGMA_FINE), _gaussian_taps_np(_SIGMA_EXTRA)
+    return tuple(_cosine_transfer(t, n) for t in taps for n in (ny, nx))
 
 
-def _spectral_band_pass(plane: np.ndarray) -> tuple[np.ndarray, float]:
-    """DoG-filtered DCT coefficients of a (Y, X) float32 plane, and the plane's mean."""
+def _build_transfer(ny: int, nx: int) -> np.ndarray:
+    """The (ny, nx) float32 DCT-domain transfer function of G_2 - G_4, made in float64 bands
+    of BAND_PX (the same numbers, bit for bit, as made whole: 8 GB at 16384 x 16384)."""
+    fy, fx, ey, ex = _dog_factors(ny, nx)
+    h = np.empty((ny, nx), dtype=np.float32)
+    step = max(1, BAND_PX // nx)
+    for a in range(0, ny, step):
+        h[a:a + step] = np.outer(fy[a:a + step], fx) * (1.0 - np.outer(ey[a:a + step], ex))
+    return h
+
+
+BAND_PX = 1 << 18  # pixels per band where a plane-sized temporary is made in bands
+# planes up to TRANSFER_CACHE_PX (16 MB of transfer function) keep theirs for 8 shapes; a
+# larger plane's is kept for its shape alone (1 GB at 16384 x 16384; 8 of those were kept)
+TRANSFER_CACHE_PX = 1 << 22
+_dog_transfer = functools.lru_cache(maxsize=8)(_build_transfer)
+_large_transfer = functools.lru_cache(maxsize=1)(_build_transfer)
+
+
+def _apply_transfer(coeffs: np.ndarray) -> None:
+    """Multiply (Y, X) DCT coefficients by the DoG transfer function, in place."""
+    ny, nx = coeffs.shape
+    coeffs *= (_dog_transfer if ny * nx <= TRANSFER_CACHE_PX else _large_transfer)(ny, nx)
+
+
+def _spectral_band_pass(plane: np.ndarray, own: bool = False) -> tuple[np.ndarray, float]:
+    """DoG-filtered DCT coefficients of a (Y, X) float32 plane, and the plane's mean; ``own``:
+    the plane is a scratch copy, transformed in place (one plane of memory less)."""
     from scipy import fft
 
-    coeffs = fft.dctn(plane, type=2, norm="ortho", workers=1)
+    coeffs = fft.dctn(plane, type=2, norm="ortho", workers=1, overwrite_x=own)
     mean = float(coeffs[0, 0]) / math.sqrt(plane.size)  # the DC coefficient, orthonormal
-    coeffs *= _dog_transfer(*plane.shape)
+    _apply_transfer(coeffs)
     return coeffs, mean
 
 
-def _spectral_score(plane: np.ndarray) -> float:
-    coeffs, mean = _spectral_band_pass(plane)
-    energy = float(np.einsum("ij,ij->", coeffs, coeffs, dtype=np.float64)) / plane.size
+def _spectral_score(plane: np.ndarray, own: bool = False) -> float:
+    coeffs, mean = _spectral_band_pass(plane, own)
+    energy = float(np.einsum("ij,ij->", coeffs, coeffs, dtype=np.float64)) / coeffs.size
     return energy / max(mean, 1e-12) ** 2
 
 
-def _spectral_energy_map(plane: np.ndarray) -> np.ndarray:
+def _spectral_energy_map(plane: np.ndarray, own: bool = False) -> np.ndarray:
     from scipy import fft
 
-    coeffs, mean = _spectral_band_pass(plane)
-    band = fft.idctn(coeffs, type=2, norm="ortho", workers=1)
-    return band * band / max(mean, 1e-12) ** 2
+    coeffs, mean = _spectral_band_pass(plane, own)
+    # the coefficients are this function's: inverse-transformed and squared in their memory
+    band = fft.idctn(coeffs, type=2, norm="ortho", workers=1, overwrite_x=True)
+    np.multiply(band, band, out=band)
+    band /= max(mean, 1e-12) ** 2
+    return band
 
 
 MIN_TILE = 8  # pixels: the band-pass needs this much of a plane
@@ -170,18 +196,31 @@ def check_camera_offset(camera_offset) -> float:
     return value
 
 
-def _gray_plane(plane, plane_axes: str, camera_offset: float = 0.0) -> np.ndarray:
+def _sample_mean(array: np.ndarray, axis: int) -> np.ndarray:
+    """``array.mean(axis=axis)`` as float32, in bands (no 8-byte-a-pixel float64 mean)."""
+    out = np.empty(array.shape[:axis] + array.shape[axis + 1:], dtype=np.float32)
+    step = max(1, BAND_PX // max(1, out.size // max(1, out.shape[0])))
+    for start in range(0, out.shape[0], step):
+        band = (slice(None),) * (axis == 0) + (slice(start, start + step),)
+        out[start:start + step] = array[band].mean(axis=axis)
+    return out
+
+
+def _gray_plane(plane, plane_axes: str, camera_offset: float = 0.0) -> tuple[np.ndarray, bool]:
     """A (Y, X) float32 plane: RGB planes are scored on their luminance (mean of S, alpha
-    left out by the caller), less ``camera_offset`` (clipped at 0)."""
-    array = np.asarray(plane)
-    if "S" in plane_axes:
-        array = array.mean(axis=plane_axes.index("S"))
+    left out by the caller), less ``camera_offset`` (clipped at 0); and whether it is a copy
+    made here, which the caller may overwrite."""
+    given = np.asarray(plane)
+    array = _sample_mean(given, plane_axes.index("S")) if "S" in plane_axes else given
     array = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
+    owned = array is not given
+    # integer pixels are finite as float32 (2^64 < 3.4e38): no look at every pixel for them
+    if given.dtype.kind not in "iub" and not np.all(np.isfinite(array)):
         raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num) "
                          "to score its focus")
     if camera_offset:  # 0: the plane as it is, bit for bit (negative pixels included)
-        array = np.maximum(array - np.float32(camera_offset), np.float32(0))
+        array = np.subtract(array, np.float32(camera_offset), out=array if owned else None)
+        array, owned = np.maximum(array, np.float32(0), out=array), True
     # the score divides by the plane's squared mean: at a mean of 0 or below (an image with a
     # negative offset) it came out near 1e25, so no threshold could tell sharp from blurred
     mean = float(array.mean(dtype=np.float64))
@@ -193,20 +232,20 @@ def _gray_plane(plane, plane_axes: str, camera_offset: float = 0.0) -> np.ndarra
             "subtraction); score the image from before the subtraction, or add an offset that "
             "makes every pixel >= 0 (on the command line, to the file: --camera-offset only "
             "subtracts a dark level >= 0)")
-    return array
+    return array, owned
 
 
 def _plane_scores(plane: np.ndarray, tile: int | None, device: torch.device,
-                  valid: np.ndarray | None = None):
+                  valid: np.ndarray | None = None, own: bool = False):
     """The score of one (Y, X) plane, or its per-tile scores; ``valid`` (``scored_region``):
-    the pixels scored, None for all."""
+    the pixels scored, None for all; ``own``: ``plane`` is scratch, overwritten (CPU)."""
     with torch.inference_mode():
         if valid is not None:
             return _region_scores(plane, valid, tile, device)
         if device.type == "cpu" and tile is None:
-            return _spectral_score(plane)
+            return _spectral_score(plane, own)
         if device.type == "cpu":
-            energy = torch.from_numpy(_spectral_energy_map(plane))
+            energy = torch.from_numpy(_spectral_energy_map(plane, own))
         else:
             energy = band_pass_energy_map(torch.from_numpy(plane).to(device)[None])[0]
         if tile is None:
@@ -219,12 +258,20 @@ def _tile_means(energy: torch.Tensor, tile: int) -> torch.Tensor:
     # a tile larger than the plane is the whole plane (as the deblur's tiler shrinks it):
     # padding to the tile as given could need gigabytes
     ty, tx = min(tile, energy.shape[0]), min(tile, energy.shape[1])
-    ny, nx = math.ceil(energy.shape[0] / ty), math.ceil(energy.shape[1] / tx)
-    # per-tile means with a partial last tile: pad with NaN and use nanmean
-    padded = F.pad(energy, (0, nx * tx - energy.shape[1], 0, ny * ty - energy.shape[0]),
-                   value=float("nan"))
-    blocks = padded.reshape(ny, ty, nx, tx).permute(0, 2, 1, 3).reshape(ny, nx, -1)
-    return torch.nanmean(blocks, dim=-1)
+    nx = math.ceil(energy.shape[1] / tx)
+    # bands of tile rows (the same means, bit for bit): padded, reordered and nanmean'd whole,
+    # a 16384 x 16384 map took several GB
+    rows = max(1, BAND_PX // (ty * nx * tx))
+    means = []
+    for start in range(0, energy.shape[0], rows * ty):
+        band = energy[start:start + rows * ty]
+        ny = math.ceil(band.shape[0] / ty)
+        # per-tile means with a partial last tile: pad with NaN and use nanmean
+        padded = F.pad(band, (0, nx * tx - band.shape[1], 0, ny * ty - band.shape[0]),
+                       value=float("nan"))
+        blocks = padded.reshape(ny, ty, nx, tx).permute(0, 2, 1, 3).reshape(ny, nx, -1)
+        means.append(torch.nanmean(blocks, dim=-1))
+    return torch.cat(means)
 
 
 def _region_scores(plane: np.ndarray, valid: np.ndarray, tile: int | None,
@@ -235,12 +282,13 @@ def _region_scores(plane: np.ndarray, valid: np.ndarray, tile: int | None,
     from scipy import fft
 
     if device.type == "cpu":
-        band = fft.idctn(_spectral_band_pass(plane)[0], type=2, norm="ortho", workers=1)
-        energy = torch.from_numpy(band * band)
+        band = fft.idctn(_spectral_band_pass(plane)[0], type=2, norm="ortho", workers=1,
+                         overwrite_x=True)
+        energy = torch.from_numpy(np.multiply(band, band, out=band))
     else:
         energy = _dog_energy(torch.from_numpy(plane).to(device)[None])[0]
     mean = float(plane[valid].mean(dtype=np.float64))
-    energy = energy / max(mean, 1e-12) ** 2
+    energy /= max(mean, 1e-12) ** 2
     energy[~torch.from_numpy(valid).to(energy.device)] = float("nan")
     if tile is None:
         return torch.nanmean(energy).item()
@@ -293,6 +341,8 @@ def _edge_border(same: np.ndarray) -> np.ndarray | None:
     from scipy import ndimage
 
     solid = ndimage.binary_opening(same, np.ones((BORDER_WIDTH, BORDER_WIDTH), dtype=bool))
+    if not solid.any():  # scattered pixels at the min or max: no int32 label plane to make
+        return None
     labels, _ = ndimage.label(solid)
     touching = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = np.isin(labels, touching[touching > 0])
@@ -348,12 +398,13 @@ def _iter_scores(image, axes, shape, tile, device, offset):
     plane_axes = "".join(a for a in axes if a in "YXS")
     planes = plane_indices(axes, shape, "YXS")
     for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
-        gray = _gray_plane(plane, plane_axes, offset)
+        gray, owned = _gray_plane(plane, plane_axes, offset)
         low, high = float(gray.min()), float(gray.max())
         # a constant plane has no structure: its band-pass is rounding noise, which divided by
         # a mean at or below 0 (clamped to 1e-12) scored a blank plane 1e10, above any image
-        out[index] = (0.0 if high == low else
-                      _plane_scores(gray, tile, device, scored_region(gray, low, high)))
+        out[index] = (0.0 if high == low else _plane_scores(
+            gray, tile, device, scored_region(gray, low, high), own=owned))
+        del gray  # transformed in place when owned: not held while the next plane is read
         yield ScoreProgress(done, len(planes))
     return float(out) if out.ndim == 0 else out
 
@@ -392,9 +443,9 @@ def noise_unmeasured(diff: np.ndarray, mad: float) -> bool:
     nothing of the noise: ``mad`` is 0, or no more than the grey-level step (the smallest
     non-zero difference: 1 in an integer image, 1/3 in the mean of three 8-bit channels). A
     clean 8-bit image or a noise-free float one; a noisy image's ``mad`` spans several steps."""
-    steps = np.abs(diff[diff != 0])
+    steps = diff[diff != 0]
     # a MAD of whole steps: 1.5 tells 1 from 2 through float rounding of the steps
-    return mad == 0 or steps.size == 0 or mad <= 1.5 * float(steps.min())
+    return mad == 0 or steps.size == 0 or mad <= 1.5 * float(np.abs(steps, out=steps).min())
 
 
 def structure_mask(gray: np.ndarray, *, min_contrast: float = 0.0) -> np.ndarray:
@@ -406,17 +457,24 @@ def structure_mask(gray: np.ndarray, *, min_contrast: float = 0.0) -> np.ndarray
     ``min_contrast`` (the focus tiles' test passes STRUCTURE_MIN_CONTRAST) applies only where
     ``noise_unmeasured``: there a pixel must also lie that share of the plane's contrast from
     the median, as the noise no longer keeps background shading and specks out."""
+    return _structure_mask(gray.astype(np.float32, copy=False), min_contrast, overwrite=False)
+
+
+def _structure_mask(g: np.ndarray, min_contrast: float, overwrite: bool) -> np.ndarray:
+    """``structure_mask`` of a float32 plane; ``overwrite``: ``g`` is scratch, smoothed in place."""
     from scipy import ndimage
 
-    g = gray.astype(np.float32, copy=False)
     step = max(1, math.isqrt(g.size // 2**20))  # medians of ~1 M pixels: as good, faster
     diff = np.diff(g[::step], axis=-1).ravel()
-    mad = float(np.median(np.abs(diff - np.median(diff))))
+    deviation = diff - np.median(diff)
+    mad = float(np.median(np.abs(deviation, out=deviation), overwrite_input=True))
+    del deviation  # a copy of the differences: not held while the plane is smoothed
     noise = 1.4826 * mad / math.sqrt(2)
-    smooth = ndimage.gaussian_filter(g, STRUCTURE_SIGMA)
+    smooth = ndimage.gaussian_filter(g, STRUCTURE_SIGMA, output=g if overwrite else None)
     # white noise of sigma n smoothed by a Gaussian of sigma s has sigma n / (2 sqrt(pi) s)
     level = STRUCTURE_NOISE_SIGMAS * noise / (2 * math.sqrt(math.pi) * STRUCTURE_SIGMA)
-    distance = np.abs(smooth - float(np.median(smooth[::step, ::step])))
+    distance = np.subtract(smooth, float(np.median(smooth[::step, ::step])), out=smooth)
+    np.abs(distance, out=distance)  # in smooth's memory: this function's, or scratch
     if min_contrast > 0 and noise_unmeasured(diff, mad):
         contrast = float(np.percentile(distance[::step, ::step], 99.9))
         level = max(level, min_contrast * contrast)
@@ -444,15 +502,25 @@ def _iter_structure(image, axes, shape, tile):
     plane_axes = "".join(a for a in axes if a in "YXS")
     total = len(plane_indices(axes, shape, "YXS"))
     for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
-        array = np.asarray(plane, dtype=np.float32)
-        if "S" in plane_axes:
-            array = array.mean(axis=plane_axes.index("S"))
-        mask = structure_mask(np.nan_to_num(array), min_contrast=STRUCTURE_MIN_CONTRAST)
+        mask = _structure_mask(_scratch_float_plane(plane, plane_axes),
+                               STRUCTURE_MIN_CONTRAST, overwrite=True)
         ty, tx = min(tile, mask.shape[0]), min(tile, mask.shape[1])
-        rows = np.add.reduceat(mask, np.arange(0, mask.shape[0], ty), axis=0)
-        out[index] = np.add.reduceat(rows, np.arange(0, mask.shape[1], tx), axis=1) > 0
+        # whether any pixel of each tile: an OR, not an int64 count (2-10x faster)
+        rows = np.logical_or.reduceat(mask, np.arange(0, mask.shape[0], ty), axis=0)
+        out[index] = np.logical_or.reduceat(rows, np.arange(0, mask.shape[1], tx), axis=1)
         yield ScoreProgress(done, total)
     return out
+
+
+def _scratch_float_plane(plane, plane_axes: str) -> np.ndarray:
+    """``np.nan_to_num`` of a plane's float32 (channel mean), a copy the caller may overwrite."""
+    given = np.asarray(plane)
+    array = given.astype(np.float32, copy=False)
+    if "S" in plane_axes:
+        array = array.mean(axis=plane_axes.index("S"))
+    if given.dtype.kind in "iub" and array is not given:  # a new copy, and finite already
+        return array
+    return np.nan_to_num(array, copy=array is given)
 
 
 def structure_tiles(image, *, axes: str | None = None, tile: int) -> np.ndarray:
@@ -480,36 +548,6 @@ def _reshaped(tiles, shape):
 def structure_planes(image, *, axes: str | None = None) -> np.ndarray:
     """Blocking twin of ``iter_structure_planes``."""
     return drive(iter_structure_planes(image, axes=axes))
-
-
-def calibrate_threshold(good_scores, *, percentile: float = 5.0, margin: float = 1.0,
-                        bad_scores=None) -> float:
-    """A threshold from known-good images: ``margin`` x the given percentile of their scores.
-    With ``bad_scores`` (known-soft images) it lies between the groups instead: the geometric
-    mean of the good images' ``percentile`` and the bad images' ``100 - percentile`` (scores
-    are ratios, so the middle is taken on a log scale); ``margin`` is then not used. A few
-    good images' 5th percentile is about their lowest score: an in-focus field scoring lower
-    was deblurred (BBBC006: 1 of 5), which ``margin`` < 1 leaves room for."""
-    scores = np.asarray(good_scores, dtype=np.float64).ravel()
-    if scores.size == 0:
-        raise ValueError("calibration needs at least one known-good image score")
-    if not 0 <= percentile <= 100:
-        raise ValueError(f"percentile={percentile} must be between 0 and 100")
-    if isinstance(margin, bool) or not (isinstance(margin, (int, float, np.number))
-                                        and 0 < margin <= 1):
-        raise ValueError(f"margin={margin!r} must be a number > 0 and <= 1 (the threshold "
-                         "as a fraction of the good images' percentile)")
-    good = float(np.percentile(scores, percentile))
-    if bad_scores is None:
-        return float(margin) * good
-    bad = np.asarray(bad_scores, dtype=np.float64).ravel()
-    if bad.size == 0:
-        raise ValueError("bad_scores is empty; give at least one known-soft image score")
-    soft = float(np.percentile(bad, 100 - percentile))
-    if good <= 0 or soft <= 0:
-        raise ValueError("known-good and known-soft scores must be > 0 (images with "
-                         "structure) to place a threshold between them")
-    return math.sqrt(good * soft)
 
 
 def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:

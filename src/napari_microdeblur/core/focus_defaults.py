@@ -1,7 +1,11 @@
 """What focus-based selection uses when the user sets nothing, shared by the Focus QC dock and
-`microdeblur deblur --focus-below` so that both pick the same tiles and slices."""
+`microdeblur deblur --focus-below` so that both pick the same tiles and slices; and the
+threshold calibrated on known-good images (``calibrate_threshold``, also
+``core.focus.calibrate_threshold``)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -37,3 +41,33 @@ def channel_thresholds(scores, structure, axis: int) -> tuple[float, ...]:
     structure = np.broadcast_to(np.asarray(structure, dtype=bool), scores.shape)
     return tuple(default_threshold(np.take(scores, c, axis=axis)[np.take(structure, c, axis=axis)])
                  for c in range(scores.shape[axis]))
+
+
+def calibrate_threshold(good_scores, *, percentile: float = 5.0, margin: float = 1.0,
+                        bad_scores=None) -> float:
+    """A threshold from known-good images: ``margin`` x the given percentile of their scores.
+    With ``bad_scores`` (known-soft images) it lies between the groups instead: the geometric
+    mean of the good images' ``percentile`` and the bad images' ``100 - percentile`` (scores
+    are ratios, so the middle is taken on a log scale); ``margin`` is then not used. A few
+    good images' 5th percentile is about their lowest score: an in-focus field scoring lower
+    was deblurred (BBBC006: 1 of 5), which ``margin`` < 1 leaves room for."""
+    scores = np.asarray(good_scores, dtype=np.float64).ravel()
+    if scores.size == 0:
+        raise ValueError("calibration needs at least one known-good image score")
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"percentile={percentile} must be between 0 and 100")
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float, np.number))
+                                        and 0 < margin <= 1):
+        raise ValueError(f"margin={margin!r} must be a number > 0 and <= 1 (the threshold "
+                         "as a fraction of the good images' percentile)")
+    good = float(np.percentile(scores, percentile))
+    if bad_scores is None:
+        return float(margin) * good
+    bad = np.asarray(bad_scores, dtype=np.float64).ravel()
+    if bad.size == 0:
+        raise ValueError("bad_scores is empty; give at least one known-soft image score")
+    soft = float(np.percentile(bad, 100 - percentile))
+    if good <= 0 or soft <= 0:
+        raise ValueError("known-good and known-soft scores must be > 0 (images with "
+                         "structure) to place a threshold between them")
+    return math.sqrt(good * soft)
