@@ -87,9 +87,12 @@ def describe(path: str) -> dict:
     from .cli_info_weights import weights_info, weights_kind
     from .core import io
     from .core.axes import check_axes, guess_note, narrow_plane_note
+    from .core.method import bundled_name_hint
 
     if kind := weights_kind(path):  # read as --weights reads it, not as an image
         return weights_info(path, kind)
+    if not Path(path).exists() and (hint := bundled_name_hint(path, as_method=False)):
+        raise FileNotFoundError(f"input file {shown_path(path)} does not exist{hint}")
     stated, data = True, None
     if io.is_tiff(path) and Path(path).is_file():
         stated, data = _tiff_data(Path(path))

@@ -271,6 +271,24 @@ class PsfArray:
         return np.frombuffer(self.data, dtype=np.float32).reshape(self.shape).copy()
 
 
+def bundled_name_hint(path: str, *, as_method: bool = True) -> str:
+    """' (... bundled ...)' where a path that is no file is, or nearly is, a bundled weights
+    name (``--weights c2f_unet.em`` said only 'no such file'); else ''. ``as_method``: say
+    that a bundled name is given as the method (weights=), not for ``info``, which takes it."""
+    import difflib
+
+    if any(sep in path for sep in "/\\"):
+        return ""
+    names = _bundled_names()
+    if path in names and as_method:
+        return (f" ({path!r} is a bundled network: give it as the method, "
+                f"method={path!r}; `microdeblur methods` lists them)")
+    close = difflib.get_close_matches(path, names, n=1, cutoff=0.75)
+    how = "give it as the method; " if as_method else ""
+    return (f" (did you mean the bundled {close[0]!r}? {how}`microdeblur methods` lists them)"
+            if close else "")
+
+
 def _bundled_names() -> tuple[str, ...]:
     from .bundled import BUNDLED_WEIGHTS  # imports this module
     return tuple(BUNDLED_WEIGHTS)
@@ -416,7 +434,8 @@ class MethodSpec:
             if not isinstance(self.weights, str):
                 raise TypeError(f"weights must be a file path, not {type(self.weights).__name__}")
             if not Path(self.weights).is_file():
-                raise ValueError(f"weights={shown.shown_path(self.weights)}: no such file")
+                raise ValueError(f"weights={shown.shown_path(self.weights)}: no such file"
+                                 + bundled_name_hint(self.weights))
         if self.name == "auto" or self.name in CLASSICAL_METHODS:
             return
         if self.name in _bundled_names():
