@@ -5,7 +5,9 @@ Every problem raises a ``ValueError`` naming what to change, before any training
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +129,7 @@ def _training_source(model: nn.Module, train):
 
 
 def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
-                   model: nn.Module, divisor: int = 1) -> dict:
+                   model: nn.Module, advice: PatchAdvice | None = None) -> dict:
     """The regime's extra image sets as patch sources (None: drawn from ``train``)."""
     sources: dict[str, Any] = {}
     for name, obj in given.items():
@@ -150,52 +152,153 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
                 f"{train.channels}; give {train.channels}-channel images"
             )
         sources[name] = src
-    # the sets with the widest margin first: the blurry z-stacks' plain check said 'a patch of
-    # at most 24' where the sharp ones, with the PSF's margin, then asked for 44 px
-    for name in sorted(sources, key=lambda n: -regime.patch_margin(n)):
-        _check_patch(sources[name], patch, regime.patch_margin(name), name, divisor)
     missing = [name for name in regime.required_sources if name not in sources]
     if missing:
         raise ValueError(
             f"regime {regime.name!r} needs {' and '.join(f'{n}=' for n in missing)} (images "
             "without partners); it does not draw them from the training pairs"
         )
-    for name in regime.extra_sources:
-        if name not in sources:  # drawn from the training pairs
-            _check_patch(train, patch, regime.patch_margin(name), name, divisor)
+    checked = [(sources[n], regime.patch_margin(n), n) for n in sources]
+    checked += [(train, regime.patch_margin(n), n) for n in regime.extra_sources
+                if n not in sources]  # drawn from the training pairs
+    if advice is not None:
+        advice.sets = [(src, margin) for src, margin, _ in checked] + [(train, 0)]
+    # the sets with the widest margin first: the blurry z-stacks' plain check said 'a patch of
+    # at most 24' where the sharp ones, with the PSF's margin, then asked for 44 px
+    for src, margin, name in sorted(checked, key=lambda c: -c[1]):
+        _check_patch(src, patch, margin, name, advice)
     return {name: sources.get(name) for name in regime.extra_sources}
 
 
-def _check_patch(src, patch: int, margin: int, name: str, divisor: int = 1) -> None:
+def _check_patch(src, patch: int, margin: int, name: str, advice: PatchAdvice | None = None
+                 ) -> None:
     """The set's check_patch asked for a patch no larger than its images, which the regime's
     margin (the PSF's reach) around every patch makes too large: say what fits, in numbers
-    that hold for the patch given (it said 'images of at least 41 px' to --patch 24, which
-    needs 44: 41 held for a 21-px patch only)."""
+    that pass every check before training (``advice``: it said --patch 24 to 48-plane stacks,
+    which the discriminator then refused)."""
     shapes = getattr(src, "shapes", None)  # a caller's own source may not list them
     if not margin or not shapes or min(min(s) for s in shapes) >= patch + 2 * margin:
         return src.check_patch(patch + 2 * margin)
     smallest = min(min(s) for s in shapes)
-    # a patch must still hold the PSF (2 margin + 1 px) and be a multiple of the divisor
-    least = -(-(2 * margin + 1) // divisor) * divisor
-    largest = (smallest - 2 * margin) // divisor * divisor
-
-    def images(side: int) -> str:
-        if spatial_dims(src) == 3:
-            return f"z-stacks of at least {side} planes and {side} px a side"
-        return f"images of at least {side} px a side"
-
-    if largest >= least:
-        fits = f"patch={largest} or smaller, or {images(patch + 2 * margin)}"
-    elif patch > least:
-        multiple = f"multiple of {divisor} " if divisor > 1 else "patch "
-        fits = (f"{images(patch + 2 * margin)}, or patch={least} (the smallest {multiple}that "
-                f"holds the {2 * margin + 1}-px PSF) with {images(least + 2 * margin)}")
-    else:
-        fits = images(patch + 2 * margin)
+    fits = advice.ways_out(patch) if advice else f"images of at least {patch + 2 * margin} px"
     raise ValueError(f"{name}= patches are the patch ({patch} px) plus the PSF's reach ({margin} "
                      f"px) on each side, {patch + 2 * margin} px: larger than its smallest image "
                      f"side ({smallest} px); accepted: {fits}, or a smaller psf_size in the "
                      "model's config")
+
+
+class PatchAdvice:
+    """The patches (and discriminator configs, and image sizes) that pass every check before
+    training together: the size divisor, the regime's own check of the model, the image sets
+    with their margins and the discriminator; each refusal's way out is said in these."""
+
+    def __init__(self, model: nn.Module, config: TrainingConfig, divisor: int, channels: int):
+        self.model, self.config, self.divisor, self.channels = model, config, divisor, channels
+        self.dims = spatial_dims(model)
+        self.sets: list[tuple[Any, int]] = []  # (image set, margin); _extra_sources fills it
+        self.overrides = dict(config.discriminator or {})
+        self._regime, self._disc = None, None  # built once, when first needed
+
+    def regime_at(self, patch: int) -> Regime | None:
+        """The regime at ``patch``, its model checked, or None when it refuses the model."""
+        regime = get_regime(self.config.regime)(self.config.model_copy(update={"patch": patch}))
+        try:
+            regime.check_model(self.model)
+        except ValueError:
+            return None
+        return regime
+
+    def least(self) -> int | None:
+        """The smallest multiple of the divisor the regime takes the model at (None: none)."""
+        cap = 128 if self.dims == 3 else 1024
+        return next((p for p in range(self.divisor, cap + 1, self.divisor)
+                     if self.regime_at(p) is not None), None)
+
+    def largest(self) -> int | None:
+        """The largest multiple of the divisor every set's images hold (with their margins)."""
+        sides = [min(min(s) for s in src.shapes) - 2 * margin for src, margin in self.sets
+                 if getattr(src, "shapes", None)]
+        return min(sides) // self.divisor * self.divisor if sides else None
+
+    def images(self, patch: int) -> str:  # what every set needs for ``patch``
+        side = patch + 2 * max((m for _, m in self.sets), default=0)
+        if self.dims == 3:
+            return f"z-stacks of at least {side} planes and {side} px a side"
+        return f"images of at least {side} px a side"
+
+    def _discriminator(self, least: int) -> tuple[Regime, nn.Module] | None:
+        regime = self._regime or self.regime_at(least)
+        if regime is None or not regime.adversarial:
+            return None
+        if self._disc is None:
+            with torch.random.fork_rng(devices=[]):
+                self._disc = regime.build_discriminator(self.channels, self.overrides)
+        self._regime = regime
+        return regime, self._disc
+
+    def disc_least(self, least: int) -> int:
+        """The smallest patch the discriminator in effect takes (``least`` without one)."""
+        built = self._discriminator(least)
+        if built is None or _takes(built[0], built[1], self.channels, least, self.dims):
+            return least
+        return _smallest_patch(built[0], built[1], self.channels, least, self.dims,
+                               self.divisor) or 10 ** 6
+
+    def with_disc(self, patch: int, least: int) -> str | None:
+        """'' when the discriminator in effect takes ``patch``, else the shallower config
+        that does (' with discriminator={...}'), or None."""
+        built = self._discriminator(least)
+        if built is None or _takes(built[0], built[1], self.channels, patch, self.dims):
+            return ""
+        option = _shallower(built[0], built[1], self.channels, patch, self.dims, self.overrides)
+        return f" with discriminator={json.dumps(option)}" if option else None
+
+    def ways_out(self, given: int | None = None) -> str:
+        """The ways out, each passing every check: patches the images hold (with the
+        discriminator config they need), or the images a patch needs."""
+        least = self.least()
+        if least is None:
+            return "a smaller psf_size in the model's config"
+        top, low = self.largest(), max(least, self.disc_least(least))
+        ways, small = [], top if top is not None and least <= top < low else least
+        shallow = self.with_disc(small, least) if small < low else None
+        if top is not None and top >= low:  # below the discriminator's least: fewer layers
+            below = f"; patch={small}{shallow}" if shallow else ""
+            ways.append(f"patch={top} or smaller" + (
+                f" (the discriminator takes {low} and up{below})" if low > least else ""))
+        elif (top is None or top >= least) and shallow:
+            ways.append(f"patch={small}{shallow}")
+        if given is not None and given >= least and given % self.divisor == 0:
+            extra = self.with_disc(given, least)
+            if extra is not None:
+                ways.append(f"{self.images(given)}{extra.replace(' with', ' and')}")
+        if top is None or top < least:
+            extra = self.with_disc(least, least)
+            psf = 2 * max((m for _, m in self.sets), default=0) + 1
+            if extra is not None and given != least:
+                multiple = f"multiple of {self.divisor} " if self.divisor > 1 else "patch "
+                ways.append(f"patch={least} (the smallest {multiple}that holds the {psf}-px PSF)"
+                            f" with {self.images(least)}{extra.replace(' with', ' and')}")
+        if low < 10 ** 6 and (top is None or top < low) and given != low:
+            ways.append(f"patch={low} (the smallest the discriminator takes) with "
+                        f"{self.images(low)}")
+        return ", or ".join(dict.fromkeys(ways)) or "a smaller psf_size in the model's config"
+
+    def regime_refusal(self, exc: Exception, train, sources: Mapping[str, Any]) -> str:
+        """The regime's refusal of the model at this patch ('give a patch of at least 21 px':
+        21 is no multiple of 8) with the patches that pass every check."""
+        least = self.least()
+        regime = self.regime_at(least) if least else None
+        if regime is not None:
+            try:  # fills self.sets; a set's own refusal is said once the patch passes
+                _extra_sources(regime, sources, _training_source(self.model, train),
+                               least, self.model, self)
+            except ValueError:
+                pass
+        text, ways = str(exc), self.ways_out()
+        found = re.search(r"a patch of at least \d+ px", text)
+        return (text[:found.start()] + ways + text[found.end():] if found
+                else f"{text}; accepted: {ways}")
 
 
 def _validation_pairs(val, channels: int) -> list | None:
@@ -286,7 +389,8 @@ def discriminator_fields(regime: Regime, channels: int) -> list[str]:
 
 
 def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
-                   dims: int, divisor: int = 1) -> nn.Module | None:
+                   dims: int, divisor: int = 1, advice: PatchAdvice | None = None
+                   ) -> nn.Module | None:
     """The regime's discriminator, built under the run's seed and tried on a patch."""
     if not regime.adversarial:
         return None
@@ -309,7 +413,7 @@ def _discriminator(regime: Regime, channels: int, config: TrainingConfig,
             regime.probe_discriminator(disc, torch.zeros(2, channels, *(config.patch,) * dims))
     except (RuntimeError, ValueError) as exc:
         raise ValueError(_too_small(regime, disc, channels, config.patch, dims, divisor,
-                                    overrides, exc)) from None
+                                    overrides, exc, advice)) from None
     return disc
 
 
@@ -383,11 +487,11 @@ def _shallower(regime: Regime, disc: nn.Module, channels: int, patch: int, dims:
 
 
 def _too_small(regime: Regime, disc: nn.Module, channels: int, patch: int, dims: int,
-               divisor: int, overrides: Mapping[str, Any], exc: Exception) -> str:
-    """The one line of a patch the discriminator cannot score: the smallest patch it takes,
-    and the config with fewer layers that takes this one (torch's words said neither)."""
-    import json
-
+               divisor: int, overrides: Mapping[str, Any], exc: Exception,
+               advice: PatchAdvice | None = None) -> str:
+    """The one line of a patch the discriminator cannot score: the smallest patch it takes
+    (and the images that patch needs), and the config with fewer layers that takes this one
+    (torch's words said neither)."""
     least = _smallest_patch(regime, disc, channels, patch, dims, divisor)
     which = f"the {regime.name} discriminator" + (" in 3D" if dims == 3 else "")
     if overrides:
@@ -395,6 +499,11 @@ def _too_small(regime: Regime, disc: nn.Module, channels: int, patch: int, dims:
     takes = (f"it takes patch={least} or larger"
              + (f" (a multiple of {divisor}, the network's size divisor)" if divisor > 1 else "")
              if least else f"({_one_line(exc)}); use a larger patch")
+    top = advice.largest() if advice and least else None
+    if top is not None and top < least:  # 48-plane stacks hold no 40-px patch with the PSF
+        takes += f", which needs {advice.images(least)}"
+    elif top is not None:
+        takes += f", up to {top} with these images"
     option = _shallower(regime, disc, channels, patch, dims, overrides)
     fewer = (f"; or keep patch={patch} with fewer layers: discriminator={json.dumps(option)}"
              if option else "; or a discriminator with fewer layers")
@@ -465,18 +574,23 @@ def prepare(
     divisor = _check_model(model, config, regime)
     device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
-    regime.check_model(model)
+    advice = PatchAdvice(model, config, divisor, int(getattr(model, "in_channels", 1) or 1))
+    try:
+        regime.check_model(model)
+    except ValueError as exc:
+        raise ValueError(advice.regime_refusal(exc, train, sources)) from None
     train = _training_source(model, train)
+    advice.channels = train.channels
     # the sets with a margin first: a 3D run's training set is its unpaired_sharp set, and
     # its plain check said 'a patch of at most 24' where the margin then asked for 44 px
-    extra = _extra_sources(regime, sources, train, config.patch, model, divisor)
+    extra = _extra_sources(regime, sources, train, config.patch, model, advice)
     train.check_patch(config.patch)
     notes = regime.notes(extra)
     dims = spatial_dims(model)
     crops = _validation_crops(val, train.channels, config, divisor, dims)
     weights = config.weights()
     vgg = _perceptual(config, weights, notes)
-    disc = _discriminator(regime, train.channels, config, dims, divisor)
+    disc = _discriminator(regime, train.channels, config, dims, divisor, advice)
     fingerprint = validation_fingerprint(crops)
     return Setup(
         model=model, config=config, regime=regime, train=train, sources=extra,
