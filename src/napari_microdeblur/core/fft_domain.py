@@ -36,6 +36,7 @@ __all__ = [
     "plan_fft_tile",
     "FFT_MEMORY_BUDGET",
     "FFT_AVAILABLE_SHARE",
+    "FFT_TILE_SIDE",
 ]
 
 _MIN_HALO = 32  # see psf_halo
@@ -56,7 +57,17 @@ _TV_REAL = 4  # data, estimate, ratio, gradient norm; plus one gradient per blur
 # FFT library workspace and what the C allocator keeps of freed arrays: 15-40 MB measured above
 # the arrays' count, on 1024 to 8192 px planes
 _FFT_SLACK = 64 * 1024**2
+#: how much longer a tile's padded FFT may be for the tile itself to be a fast length (4096 px
+#: in two: 2100 px, padded to 2187, rather than 2067 = 3 x 13 x 53, padded to 2160)
+_PADDED_SLACK = 1.03
 FFT_MEMORY_BUDGET = 2 * 1024**3  # bytes of FFT working set below which an image runs whole
+#: the longest side (px, plus the overlap on both ends) of a default classical tile along a
+#: blurred axis. Larger tiles were slower as well as larger: on an 8192 px uint8 plane the
+#: 2 GiB budget's 4200 x 8192 tiles ran Richardson-Lucy (10 iterations) in 31 s and 1.1 GB
+#: at 1 thread, 2100 px tiles in 18 s and 0.5 GB (1080 px: 12.5 s, 0.3 GB, but with 2
+#: threads beside another busy process 37 s against 32 s and 23 s at 2100 px); Wiener alike.
+#: tests/test_classical_tile_2026_12_10.py has the table.
+FFT_TILE_SIDE = 2048
 #: the share of the host memory available now that one tile may take (the rest: the image, its
 #: result, the tiler's band and other work); the budget is the smaller of this and the above
 FFT_AVAILABLE_SHARE = 0.25
@@ -306,21 +317,29 @@ def fft_memory_budget(available: int | None = None) -> int:
     return max(1, min(FFT_MEMORY_BUDGET, int(free * FFT_AVAILABLE_SHARE)))
 
 
-def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None) -> tuple[int, ...]:
-    """The tile for FFT deconvolution of an image: the image itself when its working set
-    (``fft_working_bytes``) fits ``budget_bytes`` (default ``fft_memory_budget()``), otherwise
-    the largest tile that fits, evened out so the tiles (overlapping by ``psf_halo``) cover the
-    image with little waste, and sized so that the tile plus its extension is a fast FFT
-    length (the tile itself too where that costs no longer FFT)."""
+def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None,
+                  side: int | None = None) -> tuple[int, ...]:
+    """The tile for FFT deconvolution of an image: the image itself when no blurred axis is
+    longer than ``side`` (default ``FFT_TILE_SIDE``) plus twice its ``psf_halo`` and its
+    working set (``fft_working_bytes``) fits ``budget_bytes`` (default
+    ``fft_memory_budget()``); otherwise tiles of at most that side that fit the budget, evened
+    out so the tiles (overlapping by ``psf_halo``) cover the image in as few as that allows,
+    and sized so that the tile plus its extension is a fast FFT length (the tile itself too
+    where that makes its padded FFT at most 3% longer)."""
     image_shape = _check_shape(image_shape, "image_shape")
     psf_shape = _check_shape(psf_shape, "psf_shape")
     budget = fft_memory_budget() if budget_bytes is None else budget_bytes
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0:
         raise ValueError(f"budget_bytes is {budget_bytes!r}; accepted: a positive integer")
-    if fft_working_bytes(image_shape, psf_shape) <= budget:
-        return image_shape
+    side = FFT_TILE_SIDE if side is None else side
+    if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 1:
+        raise ValueError(f"side is {side!r}; accepted: a positive integer")
     halo = psf_halo(psf_shape)
-    tile = list(image_shape)
+    # an axis the PSF does not blur has no FFT along it: only the budget bounds it
+    longest = [n if h == 0 else int(side) + 2 * h for n, h in zip(image_shape, halo)]
+    tile = [min(n, m) for n, m in zip(image_shape, longest)]
+    if tuple(tile) == image_shape and fft_working_bytes(image_shape, psf_shape) <= budget:
+        return image_shape
     # shrink the longest axis (relative to its halo) until the working set fits
     while fft_working_bytes(tuple(tile), psf_shape) > budget:
         axis = max(range(len(tile)), key=lambda d: tile[d] / max(1, 4 * halo[d]))
@@ -336,17 +355,26 @@ def plan_fft_tile(image_shape, psf_shape, budget_bytes: int | None = None) -> tu
 def _even_length(n: int, t: int, h: int, fill: int) -> int:
     """The tile length along an axis of ``n`` px that tiles of at most ``t`` px, overlapping by
     ``h``, cover evenly; ``fill``: the extension of a ``t`` px tile."""
-    count = math.ceil((n - 2 * h) / (t - 2 * h))  # tiles along this axis
-    even = math.ceil((n + (count - 1) * 2 * h) / count)
+    # the tiler overlaps classical tiles by h (``Method.overlap``); counted as 2h, an 8192 px
+    # axis in tiles of at most 2112 px came out 2104 px, between two fast lengths
+    count = math.ceil((n - h) / (t - h))  # tiles along this axis
+    even = math.ceil((n + (count - 1) * h) / count)
     if not h:
         return min(n, even)
-    # a fast length itself where its padded FFT is no longer: the DCT path (a symmetric PSF on
-    # the CPU) transforms the tile unpadded: the halves of an 8192 px plane came out 4153 px
-    # (prime), whose DCTs took 2.3x as long as at 4200 px
-    smooth = fast_length(even)
-    if smooth <= t and fast_length(smooth + 2 * h + _MIN_FADE) <= fast_length(
-            even + 2 * h + _MIN_FADE):
-        return min(n, smooth)
     # grow to the fast length the extension would reach anyway (no extra FFT cost)
     fast = fast_length(even + fill) - fill
-    return min(n, max(even, fast if fast <= t else even))
+    pick = max(even, fast if fast <= t else even)
+    # but a fast length itself where its padded FFT is at most _PADDED_SLACK longer: the DCT
+    # path (a symmetric PSF on the CPU) transforms the tile unpadded: the halves of an 8192 px
+    # plane came out 4153 px (prime), whose DCTs took 2.3x as long as at 4200 px
+    smooth = [m for m in range(even, t + 1) if fast_length(m) == m]
+    if smooth:
+        best = min(smooth, key=lambda m: (_padded_length(m, h), m))
+        if _padded_length(best, h) <= _PADDED_SLACK * _padded_length(pick, h):
+            pick = best
+    return min(n, pick)
+
+
+def _padded_length(n: int, h: int) -> int:
+    """The FFT length of an ``n`` px axis with a halo of ``h``, as ``extension_plan`` pads it."""
+    return fast_length(n + 2 * h + _MIN_FADE)

@@ -103,7 +103,8 @@ def auto_tile_size(method, device, channels: int = 1) -> int:
     widest layer alive per pixel (its config's ``n_feats``/``features``/``width``, 64 if not
     stated); a classical method about 16 float32 values per pixel (FFT buffers). The side is
     clamped to [64, 2048], a multiple of the method's size divisor, and at least
-    4 x its receptive field.
+    4 x its receptive field; a classical method's at most ``fft_domain.FFT_TILE_SIDE`` plus its
+    overlap on both ends, a fast FFT length (larger FFT tiles are slower too).
     """
     card = (method.parameters or {}).get("card") or {}
     config = card.get("config", {}) if isinstance(card, dict) else {}
@@ -116,9 +117,23 @@ def auto_tile_size(method, device, channels: int = 1) -> int:
     per_pixel = 4 * 8 * width * max(1, channels)
     budget = free_memory_bytes(device) / 4
     side = int(math.sqrt(max(budget, 1) / per_pixel))
-    side = max(64, min(2048, side), 4 * method.halo)
+    side = max(64, min(_largest_side(method), side), 4 * method.halo)
     div = max(1, int(method.size_divisor))
     return max(div, (side // div) * div)
+
+
+def _largest_side(method) -> int:
+    """2048 px; for a classical method (one with a ``tile_for`` plan), the FFT planner's side
+    plus the overlap on both ends, down to a fast FFT length (2112 -> 2100: a 4096 px plane
+    in 2 x 2 tiles, where 2048 px tiles overlapping by 32 px needed 3 x 3)."""
+    if getattr(method, "tile_for", None) is None:  # duck-typed methods may not have it
+        return 2048
+    from .fft_domain import FFT_TILE_SIDE, fast_length
+
+    cap = FFT_TILE_SIDE + 2 * method.default_overlap
+    while fast_length(cap) != cap:
+        cap -= 1
+    return cap
 
 
 def fast_layout(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
