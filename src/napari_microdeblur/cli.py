@@ -235,7 +235,6 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
     if len(inputs) == 1 and not folder:
         pairs = [(inputs[0], output)]  # an existing output is refused, as on one machine
     elif folder:
-        one_folder_per_name(inputs, output, args)
         pairs = folder_pairs(inputs, output, args)
         for folder_made in {target.parent for _, target in pairs}:  # --recursive's subfolders
             folder_made.mkdir(parents=True, exist_ok=True)
@@ -304,21 +303,6 @@ def several_need_a_folder(count: int, output: Path) -> str:
     return f"{count} inputs need an output directory; {shown_path(output)} is not one"
 
 
-def one_folder_per_name(inputs: list[Path], output: Path, args) -> None:
-    """A glob's files of one name in two folders, refused with -r as the way out (the README's)."""
-    from .core.files import output_name
-
-    first: dict[Path, Path] = {}
-    for source in [] if args.recursive and Path(args.input).is_dir() else inputs:
-        other = first.setdefault(output_name(source, output), source)
-        if other.parent != source.parent:  # -r puts each in its twin subfolder of output
-            top = Path(os.path.commonpath([other, source]))
-            raise UserError(f"{shown_path(other)} and {shown_path(source)} would both be written "
-                            f"to {shown_path(output_name(source, output))}; give their folder "
-                            f"with -r instead ({shown_path(top)} -r: each output in the same "
-                            f"subfolder of {shown_path(output)}), or rename one")
-
-
 def cmd_deblur(args) -> int:
     from .cli_batch import BatchLog, batch_inputs, deblur_in_batch, deblur_single, folder_pairs
     from .cli_selective import check_focus_options
@@ -343,7 +327,6 @@ def cmd_deblur(args) -> int:
     if not folder:
         raise UserError(several_need_a_folder(len(inputs), output))
     models = ModelCache()  # a network is loaded once for the batch, not once per file
-    one_folder_per_name(inputs, output, args)
     pairs = folder_pairs(inputs, output, args)
     log = BatchLog(output, quiet=args.quiet, json=args.json).begin((s for s, _ in pairs), args)
     try:

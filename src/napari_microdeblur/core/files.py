@@ -408,9 +408,14 @@ def batch_pairs(inputs: list[Path], output_dir: Path,
     for target, sources in targets.items():
         # a.png and a.tif: the second was 'exists, skipped', never deblurred
         if len(sources) > 1:
-            raise ValueError(f"{shown_path(sources[0])} and {shown_path(sources[1])} would both "
-                             f"be written to {shown_path(target)}; rename one or deblur them "
-                             "separately")
+            one, two = sources[:2]
+            way = "rename one or deblur them separately"
+            if one.parent != two.parent:  # a glob's files of one name in two folders
+                top = Path(os.path.commonpath([one, two]))
+                way = (f"give their folder with -r instead ({shown_path(top)} -r: each output in "
+                       f"the same subfolder of {shown_path(output_dir)}), or rename one")
+            raise ValueError(f"{shown_path(one)} and {shown_path(two)} would both be written "
+                             f"to {shown_path(target)}; {way}")
     # a second run into the inputs' own folder deblurred the first run's outputs again
     made = {t.resolve() for t in targets}
     return [(s[0], t) for t, s in targets.items() if s[0].resolve() not in made]
