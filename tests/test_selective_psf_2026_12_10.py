@@ -157,6 +157,10 @@ def test_cli_says_and_records_where_each_setting_came_from(tmp_path, soft_stack,
     assert main(["info", "--command", str(out)]) == 0
     command = capsys.readouterr().out.strip()
     assert "--psf estimate" in command and "--balance" not in command
+    assert main(["info", str(out)]) == 0  # each plane's own settings, as the run said them
+    (line,) = [t for t in capsys.readouterr().out.splitlines() if "settings found per" in t]
+    assert line.strip() == ("settings found per deblurred plane: " + "; ".join(
+        f"{e['from']}: PSF {e['psf']}, balance {e['balance']:.3g}" for e in settled))
 
 
 def test_settled_note_category(soft_stack):

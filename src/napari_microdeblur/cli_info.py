@@ -224,11 +224,23 @@ def _selection_line(focus: dict) -> str:
     return line
 
 
+def _settled_lines(focus: dict) -> list[str]:
+    """What each deblurred plane settled for itself (``focus.settled``: an estimated PSF, 'auto'
+    iterations or balance), as the run's line said it; nothing where all was given."""
+    from .core.selective import settings_words
+
+    entries = [e for e in focus.get("settled") or [] if isinstance(e, dict) and e.get("found")]
+    shown = [f"{e.get('from', '?')}: {settings_words({k: e.get(k) for k in e['found']})}"
+             for e in entries[:MAX_LISTED]]
+    more = f"; ... ({len(entries) - MAX_LISTED} more)" if len(entries) > MAX_LISTED else ""
+    return [f"  settings found per deblurred plane: {'; '.join(shown)}{more}"] if shown else []
+
+
 def _focus_lines(focus: dict) -> list[str]:
     """Why `microdeblur watch` deblurred the file, or what a selective deblur (the Focus
     dock) did: its ``focus`` record in a line or two."""
     if "mode" in focus:  # the dock's record: no 'score' or 'decision', units and a threshold
-        return [_selection_line(focus)]
+        return [_selection_line(focus), *_settled_lines(focus)]
     score, threshold = focus.get("score"), focus.get("threshold")
     line = (f"  focus: score {_value(score)}, threshold {_value(threshold)} (from "
             f"{_threshold_from(focus.get('threshold_from'))})")
