@@ -282,6 +282,10 @@ def text_block(info: dict) -> str:
         return "\n".join([*lines, "  deblur record: none"])
     if isinstance(record.get("psf_export"), dict):  # a PSF exported from weights, not a result
         return "\n".join([*lines, f"  PSF: {record.get('method')}", f"  made {_made(record)}"])
+    if record.get("psf_from_beads"):  # psf-from-beads, or the dock's PSF layer saved
+        return "\n".join([*lines, f"  PSF from beads {record['psf_from_beads']}: "
+                                   f"{record.get('report', 'report not recorded')}",
+                                   f"  made {_made(record)}"])
     # a --focus-below output with no unit below its threshold: written unchanged
     done = (f"unchanged: {record['unchanged']}" if isinstance(record.get("unchanged"), str)
             else f"deblurred: {_run_line(record)}")

@@ -78,10 +78,28 @@ def cmd_psf_from_beads(args) -> int:
         axes="YX" if psf.ndim == 2 else "ZYX",
         pixel_size=data.pixel_size,
         overwrite=args.overwrite,
+        record=_beads_record(args.input, report, psf.ndim),
     )
     if not args.quiet:
         print(f"{args.output}: {report.summary()}; {_voxel_words(data.pixel_size, psf.ndim)}")
     return 0
+
+
+def _beads_record(source, report, ndim: int) -> dict:
+    """The PSF TIFF's record (``microdeblur info`` prints it): the fields the Deblur dock's
+    "PSF from beads" layer records, its warning of few or dim beads included, so a PSF made
+    from weak beads still says so when it is picked up later."""
+    import datetime
+    from pathlib import Path
+
+    from . import __version__
+
+    name = Path(str(source)).name  # records travel in shared files: no folder of the user's
+    said = report.summary() + (f"; warning: {report.warning}" if report.warning else "")
+    return {"psf_from_beads": name, "bead_file": name, "report": said,
+            "axes": "YX" if ndim == 2 else "ZYX", "source_file": name,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "software_version": __version__}
 
 
 def _voxel_words(pixel_size: dict, ndim: int) -> str:
