@@ -70,6 +70,15 @@ def _client(scheduler):
         return Client(scheduler, timeout="8s"), True
     except (OSError, TimeoutError) as error:
         raise ValueError(f"cannot reach the dask scheduler at {scheduler!r}: {error}") from error
+    except ValueError as error:
+        if not str(scheduler).startswith("inproc://"):
+            raise
+        # dask's own message for a foreign inproc address is an unpacking error
+        raise ValueError(
+            f"no dask scheduler at {scheduler!r} in this Python process: an inproc:// address "
+            "reaches only a scheduler started in the same process (LocalCluster(processes="
+            "False)); from the command line or another process, start one with `dask "
+            "scheduler` and give its tcp:// address") from error
 
 
 @lru_cache(maxsize=4)
