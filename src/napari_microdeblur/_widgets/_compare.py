@@ -30,7 +30,6 @@ from qtpy.QtWidgets import (
 
 from ._compare_parts import (
     MATCH_LABEL,
-    DataWatcher,
     MetricsTable,
     add_tile_grid,
     check_pair,
@@ -49,13 +48,11 @@ from ._compare_parts import (
     view_problem,
 )
 from ._compare_parts import cache_key as plane_cache_key
-from ._compare_roles import RoleKeeper, guess_roles
+from ._compare_roles import DataWatcher, RoleKeeper, guess_roles
 from ._compare_stack import (
     BORDER,
     StackMetricsMixin,
     channel_axis,
-    channel_words,
-    scale_line,
 )
 from ._controls import button, label, set_checked_quietly
 from ._dock_scroll import scroll_body
@@ -95,7 +92,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._request_id = 0
         self._slice_worker = self._stack_worker = None
         self._region_layer = None
-        self._data_watch = DataWatcher(self._data_changed)
+        self._data_watch = DataWatcher(self._data_changed, napari_viewer.dims)
         self.side_by_side = SideBySide(napari_viewer)
         self.last_result: dict | None = None
         self.last_update_seconds: float | None = None  # slider move -> complete table
@@ -284,7 +281,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._data_watch.watch((*pair, self.truth_combo.value))
         self._show_roles()
         self._cache.clear()
-        self._matches.clear()
+        self._matches = {}  # a matching worker still running fills the old one
         self._drop_stack_run()  # its curve would be of the layers chosen before
         self.stack_results = None
         self.psnr_plot.clear()
@@ -294,7 +291,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._settings_changed()
 
     def _data_changed(self, *_) -> None:
-        self._scale_cache.clear()  # a new ground truth may have a new intensity scale
+        self._scale_cache.clear()  # new truth pixels may have a new intensity scale
         self._layers_changed()
 
     def _region_changed(self, *_) -> None:
@@ -349,7 +346,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         border = BORDER if (self.border_check.isChecked() and box is None) else 0
         planes = {role: layer_data(la)[plane_key(wheres[role], g.rgb)]
                   for role, la in chosen.items()}
-        key = plane_cache_key(chosen, wheres, box, border)
+        key = plane_cache_key(chosen, wheres, box, border, self._data_watch.version)
         return planes, box, border, key, wheres
 
     def region_box(self, truth):
@@ -363,7 +360,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             planes, box, border, cache_key, wheres = self._slice_request()
         except ValueError as error:
             self._show_message(describe_error(error))
-            self.table.clear_values()
+            self._clear_table()
             self.slice_label.setText("")
             self._update_started = None
             self._mark_current_slice()  # the 3D view: no current slice to mark
@@ -383,8 +380,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self._last_where = where
         self._request_id += 1
         self._wanted = (cache_key, self._request_id)
-        if cache_key in self._cache:
-            self._show_result(self._cache[cache_key], complete=True)
+        if cache_key in self._cache:  # (figures, the scale line they were computed on)
+            self._show_result(*self._cache[cache_key], complete=True)
             self._prefetch(where, step or 1)
             return
         if self._slice_worker is not None:
@@ -406,7 +403,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         channel = where[c_axis] if c_axis is not None else None  # its own range: evaluate's
         metrics = self._plane_metrics
         truth_name = f"the ground-truth layer {truth.name!r}"
-        key = (id(truth), id(full_truth))
+        key = (id(truth), id(full_truth), self._data_watch.version(truth))
         layers = [truth] + [la for la in (self.blurry_combo.value, self.deblurred_combo.value)
                             if la is not None]
 
@@ -416,26 +413,28 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             borders = (border, other)  # one SSIM map gives both: the toggle is then cached
 
         chosen = self._chosen() if self.match_check.isChecked() else None
+        shown = {}  # the scale line, set before the first partial figures are yielded
 
         def job():
-            scale, rule = self._truth_scale(key, full_truth, truth_name, c_axis, channel)
-            line = scale_line(full_truth.dtype, scale, rule, "" if rule is None else
-                              channel_words(layers, c_axis, channel))
+            scale, line = self._truth_scale(key, full_truth, truth_name, c_axis, channel,
+                                            layers)
+            shown["line"] = line
             if chosen is None:
                 results = yield from metrics.iter_plane_metrics_borders(
                     planes, scale, borders=borders, box=box, rgb=rgb)
                 return results, line
             found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
+            shown["line"] = line = line + " " + matched_words(found)
             keys = {role: plane_key(wheres[role], rgb) for role in found}
             pairs = {role: (m["reference"][keys[role]], m["image"][keys[role]])
                      for role, m in found.items()}
             results = yield from metrics.iter_pair_metrics_borders(
                 pairs, scale, borders=borders, box=box, rgb=rgb)
-            return results, line + " " + matched_words(found)
+            return results, line
 
         def partial(result):
             if show and request_id == self._request_id and not self.closed:
-                self._show_result(result, complete=False)
+                self._show_result(result, shown.get("line"), complete=False)
 
         def done(value):
             results, line = value
@@ -443,21 +442,20 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             if self.closed:
                 return
             for b, res in results.items():  # the key's last item is the border
-                self._cache[(*cache_key[:-1], b)] = res
+                self._cache[(*cache_key[:-1], b)] = res, line
             wanted_key, wanted_id = self._wanted
             if not show and wanted_key == cache_key and wanted_id == self._request_id:
                 show_now = True  # a prefetch the slider caught up with
             else:
                 show_now = show and request_id == self._request_id
             if show_now:
-                self.scale_label.setText(line)
-                self._show_result(result, complete=True)
+                self._show_result(result, line, complete=True)
                 self._prefetch(where, step)
 
         def failed(error):
             if show and request_id == self._request_id and not self.closed:
                 self._show_message(describe_error(error))
-                self.table.clear_values()
+                self._clear_table()
                 self._update_started = None
 
         return start_worker(self, job, yielded=partial, returned=done, errored=failed)
@@ -489,8 +487,16 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
 
-    def _show_result(self, result: dict, complete: bool) -> None:
+    def _clear_table(self) -> None:
+        self.table.clear_values()
+        self.scale_label.setText("")  # it describes figures no longer shown
+
+    def _show_result(self, result: dict, line: str | None, complete: bool) -> None:
+        """Figures and the scale line they were computed on (a cached slice had shown its
+        figures under the line of the channel last computed)."""
         self.table.show_values(result)
+        if line is not None:
+            self.scale_label.setText(line)
         message = result_message(result, self.truth_combo.value)
         if message:
             self._show_message(message)
@@ -517,11 +523,14 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
     def set_side_by_side(self, on: bool) -> None:
         """Grid mode with blurry, deblurred, truth left to right (names shown, contrast linked),
         or back to the viewer as it was."""
+        # the layers it shows and links refresh: not a change of their pixels
         if on and not self.side_by_side.active:
             b, d, g = self.layers()
-            self.side_by_side.enter([layer for layer in (b, d, g) if layer is not None])
+            with self._data_watch.quiet():
+                self.side_by_side.enter([layer for layer in (b, d, g) if layer is not None])
         elif not on and self.side_by_side.active:
-            self.side_by_side.leave()
+            with self._data_watch.quiet():
+                self.side_by_side.leave()
         if self.side_button.isChecked() != on:
             set_checked_quietly(self.side_button, on)
 

@@ -336,9 +336,11 @@ def marker_at(viewer, truth, axis: int, index) -> int | None:
     return index[axis]
 
 
-def cache_key(chosen: dict, wheres: dict, box, border) -> tuple:
-    """The key a plane's metrics are cached under: the layers, each one's plane, the region."""
-    ids = tuple((role, id(la), id(layer_data(la))) for role, la in chosen.items())
+def cache_key(chosen: dict, wheres: dict, box, border, version=None) -> tuple:
+    """The key a plane's metrics are cached under: the layers (and ``version(layer)``, their
+    refreshes: ``DataWatcher.version``), each one's plane, the region."""
+    ids = tuple((role, id(la), id(layer_data(la)), version(la) if version else 0)
+                for role, la in chosen.items())
     return ids, tuple(sorted(wheres.items())), box, border
 
 
@@ -478,28 +480,6 @@ def result_message(result: dict, truth) -> str:
             "intensity units (uint8 against uint16? 0-1 against counts? another exposure?), "
             "so PSNR and SSIM say little; compare a copy rescaled to the ground truth's "
             f"units, or for a pair recorded apart tick '{MATCH_LABEL}'")
-
-
-class DataWatcher:
-    """Calls ``callback`` when the data of any watched layer is replaced (``layer.data = ...``),
-    so that metrics computed on the old pixels are not shown for the new ones."""
-
-    def __init__(self, callback) -> None:
-        self._callback = callback
-        self._layers: list = []
-
-    def watch(self, layers) -> None:
-        self.release()
-        self._layers = [la for la in dict.fromkeys(layers) if la is not None]
-        for layer in self._layers:
-            layer.events.data.connect(self._callback)
-
-    def release(self) -> None:
-        from ._workers import disconnect
-
-        for layer in self._layers:
-            disconnect(layer.events.data, self._callback)
-        self._layers = []
 
 
 class MetricsTable(QTableWidget):

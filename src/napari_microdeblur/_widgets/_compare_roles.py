@@ -1,6 +1,7 @@
 """Which layers the Compare & QC dock takes as blurry, deblurred and ground truth: what it
 opens on, what it fills in as layers are added, and the line that warns when the deblurred
-layer was made from the sharp reference.
+layer was made from the sharp reference; and the watch on the chosen layers' pixels
+(``DataWatcher``: replaced, or changed in place and refreshed).
 
 A layer's role comes first from what the plugin wrote: a deblur result's record
 (``metadata['microdeblur']``, whose 'source_layer' names the layer it was made from: that
@@ -13,6 +14,9 @@ from __future__ import annotations
 
 import re
 import weakref
+from contextlib import contextmanager
+
+import numpy as np
 
 from ._compare_parts import check_pair
 from ._jobs import last_deblur
@@ -243,3 +247,90 @@ class RoleKeeper:
                          and "deblurred" not in self.held()) else ""
         warn = made_from_truth_line(self.viewer, chosen["blurry"], d, chosen["truth"])
         return " ".join(t for t in (moved, warn) if t)
+
+
+class DataWatcher:
+    """Calls ``callback`` when the data of a watched layer is replaced (``layer.data = ...``)
+    or changed in place and refreshed (``layer.refresh()``), so that metrics computed on the
+    old pixels are not shown for the new ones; ``version(layer)`` counts its refreshes (cache
+    keys hold it: a worker still on the old pixels caches under the old version).
+
+    napari's ``refresh()`` emits ``events.set_data`` (``events.reload`` with asynchronous
+    slicing), as does every re-slice (a slider move, 2D/3D, a multiscale level): a set_data at
+    the layer's view of its last one (``view_of``) is a refresh, at another a re-slice, and
+    that of a hidden layer shown again is its re-slice. Pixels changed in place without
+    ``refresh()`` emit nothing: they are not seen. ``quiet()`` holds the refreshes napari
+    makes while the dock itself sets visibility or contrast (side by side)."""
+
+    def __init__(self, callback, dims) -> None:
+        self._callback, self._dims = callback, dims
+        self._layers: list = []
+        self._views: dict = {}  # id(layer) -> its view at its last set_data
+        self._shown: dict = {}  # id(layer) -> visible, as of its last visible event
+        self._versions: dict = {}  # id(layer) -> refreshes; kept: keys of a layer chosen again
+        self._quiet = False
+
+    def watch(self, layers) -> None:
+        layers = [la for la in dict.fromkeys(layers) if la is not None]
+        if layers == self._layers:
+            return  # the same layers: their last views stay (the next set_data is compared)
+        self.release()
+        self._layers = layers
+        for layer in layers:
+            self._views[id(layer)] = view_of(layer, self._dims)
+            self._shown[id(layer)] = bool(layer.visible)
+            layer.events.data.connect(self._callback)
+            layer.events.set_data.connect(self._set_data)
+            layer.events.reload.connect(self._refreshed)
+            layer.events.visible.connect(self._visible)
+
+    def version(self, layer) -> int:
+        return self._versions.get(id(layer), 0)
+
+    @contextmanager
+    def quiet(self):
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+            for layer in self._layers:  # what napari re-sliced meanwhile is the view now
+                self._views[id(layer)] = view_of(layer, self._dims)
+
+    def _set_data(self, event) -> None:
+        layer = event.source
+        view, key = view_of(layer, self._dims), id(layer)
+        same = view == self._views.get(key) and self._shown.get(key, True)
+        self._views[key] = view
+        if same and not self._quiet:
+            self._refreshed(event)
+
+    def _visible(self, event) -> None:
+        self._shown[id(event.source)] = bool(event.source.visible)
+
+    def _refreshed(self, event) -> None:
+        layer = event.source
+        if any(la is layer for la in self._layers) and not self._quiet:
+            self._versions[id(layer)] = self.version(layer) + 1
+            self._callback(event)
+
+    def release(self) -> None:
+        from ._workers import disconnect
+
+        for layer in self._layers:
+            for name, handler in (("data", self._callback), ("set_data", self._set_data),
+                                  ("reload", self._refreshed), ("visible", self._visible)):
+                disconnect(getattr(layer.events, name), handler)
+        self._layers = []
+
+
+def view_of(layer, dims) -> tuple:
+    """What napari slices ``layer`` by (its ``_SliceInput``: the dims point and margins of its
+    axes, their order, 2D or 3D; a multiscale layer's level and corners too): napari emits
+    ``set_data`` for a re-slice only when this changed."""
+    n, off = layer.ndim, dims.ndim - layer.ndim
+    view = (dims.ndisplay, tuple(a - off for a in dims.order if a >= off),
+            *(tuple(v)[-n:] for v in (dims.point, dims.margin_left, dims.margin_right)))
+    if getattr(layer, "multiscale", False):
+        view += (layer.data_level, np.asarray(layer.corner_pixels).tobytes())
+    return view

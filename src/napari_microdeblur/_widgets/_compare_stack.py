@@ -18,6 +18,7 @@ from ._compare_parts import (
     axis_name,
     marker_at,
     matched_layers,
+    matched_words,
     off_axis,
     plane_key,
     stack_axis,
@@ -153,20 +154,25 @@ class StackMetricsMixin:
     """``compute_stack`` and its plot; list it before ``WorkerOwnerMixin`` among the bases.
     Needs the dock's ``psnr_plot``, ``ssim_plot``, ``summary_label``, ``border_check``,
     ``truth_combo``, ``match_check``, ``_chosen``, ``region_box``, ``_plane_metrics``,
-    ``_cache``, ``_scale_cache``, ``_matches``, ``_match_lock`` and the ``_stack_*``
+    ``_cache``, ``_scale_cache``, ``_matches``, ``_match_lock``, ``_data_watch`` and the
+    ``_stack_*``
     attributes it sets in ``__init__`` (``_stack_drawn``: what the plot is of, for the line
     that says it went stale)."""
 
-    def _truth_scale(self, key: tuple, data, name: str, c_axis, channel) -> tuple:
-        """``channel_scale`` of the truth's ``data``, cached under ``key`` (the layer's and
-        its data's ids) and the channel; called in workers (one dict item set at a time)."""
+    def _truth_scale(self, key: tuple, data, name: str, c_axis, channel, layers) -> tuple:
+        """(scale, its line) of the truth's ``data`` (``channel_scale``), cached under ``key``
+        (the layer's and its data's ids, its refreshes) and the channel, the line naming the
+        channel of ``layers``; called in workers (one dict item set at a time)."""
         key = (*key, channel)
         if key not in self._scale_cache:
             self._scale_cache[key] = channel_scale(data, name, c_axis, channel)
-        return self._scale_cache[key]
+        scale, rule = self._scale_cache[key]
+        return scale, scale_line(data.dtype, scale, rule, "" if rule is None else
+                                 channel_words(layers, c_axis, channel))
 
     def _stack_job(self):
-        """(layers, axis, box, border, entries, worker body) of a whole-stack run."""
+        """(layers, axis, box, border, entries, worker body, {entry: its scale line}) of a
+        whole-stack run (the lines are filled by the worker before it yields the entries)."""
         chosen = self._chosen()
         g = chosen["truth"]
         axis = stack_axis(g)
@@ -175,7 +181,8 @@ class StackMetricsMixin:
         entries = stack_entries(self.viewer, chosen, axis)
         arrays = {role: layer_data(la) for role, la in chosen.items()}
         rgb, c_axis = bool(g.rgb), channel_axis(g)
-        key, truth_data = (id(g), id(arrays["truth"])), arrays["truth"]
+        key = (id(g), id(arrays["truth"]), self._data_watch.version(g))
+        truth_data, lines = arrays["truth"], {}
         truth_name = f"the ground-truth layer {g.name!r}"
         match = self.match_check.isChecked()
         layers = [g] + [la for role, la in chosen.items() if role != "truth"]
@@ -183,29 +190,32 @@ class StackMetricsMixin:
                  off_axis(entries[0][1]["truth"], axis))
 
         def job():
-            references = None
+            references, matched = None, ""
             if match:  # each layer matched, against the ground truth registered onto it
                 found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
                 arrays.update({role: m["image"] for role, m in found.items()})
                 references = {role: m["reference"] for role, m in found.items()}
+                matched = " " + matched_words(found)
             results = []
             # a stack along C scores each slice on its channel's range: runs of one channel
             for channel, group in groupby(entries, key=lambda e: None if c_axis is None
                                           else e[1]["truth"][c_axis]):
-                scale, _ = self._truth_scale(key, truth_data, truth_name, c_axis, channel)
+                scale, line = self._truth_scale(key, truth_data, truth_name, c_axis, channel,
+                                                layers)
                 keyed = [(i, {role: plane_key(at, rgb) for role, at in wheres.items()})
                          for i, wheres in group]
+                lines.update((i, line + matched) for i, _ in keyed)
                 results += yield from self._plane_metrics.iter_stack_metrics(
                     arrays, scale, keyed, border=border, box=box, rgb=rgb,
                     references=references)
             return results, stack_where(*where)
 
-        return chosen, axis, box, border, entries, job
+        return chosen, axis, box, border, entries, job, lines
 
     def compute_stack(self):
         """Per-slice metrics along Z (other slider axes at their current index), plotted."""
         try:
-            chosen, axis, box, border, entries, job = self._stack_job()
+            chosen, axis, box, border, entries, job, lines = self._stack_job()
         except ValueError as error:
             notify_error(describe_error(error))
             self._show_message(describe_error(error))
@@ -236,7 +246,9 @@ class StackMetricsMixin:
                 if f"psnr_{name}" in result:
                     self.psnr_plot.append(name, i, result[f"psnr_{name}"], colors[name])
                     self.ssim_plot.append(name, i, result[f"ssim_{name}"], colors[name])
-            self._cache[plane_cache_key(chosen, wheres[i], box, border)] = result
+            # with its scale line: a slice served from the cache shows the line of its channel
+            key = plane_cache_key(chosen, wheres[i], box, border, self._data_watch.version)
+            self._cache[key] = result, lines.get(i)
 
         def done(value):
             results, where = value
