@@ -193,10 +193,15 @@ def test_watch_retries_a_failed_file_once_it_is_replaced_across_a_restart(folder
         "small.tif": "deblurred", "broken.tif": "deblurred"}
     assert (out / "small_deblurred.tif").exists() and (out / "broken_deblurred.tif").exists()
     assert len(_rows(out)) == 4
-    # done now: not tried again, even when touched
-    os.utime(src / "small.tif", ns=(1, 1))
+    # done now: not tried again while unchanged; touched (a new modification time), it is
+    # processed again, as a file written again under its name is
     assert main(["watch", str(src), str(out), *WATCH]) == 0
     assert len(_rows(out)) == 4
+    os.utime(src / "small.tif", ns=(1, 1))
+    capsys.readouterr()
+    assert main(["watch", str(src), str(out), *WATCH]) == 0
+    assert len(_rows(out)) == 5
+    assert "small.tif: changed since it was processed" in capsys.readouterr().err
 
 
 def test_watch_retries_a_changed_failed_file_while_it_runs(folders, monkeypatch, capsys):
@@ -214,7 +219,7 @@ def test_watch_retries_a_changed_failed_file_while_it_runs(folders, monkeypatch,
 
     monkeypatch.setattr(cli_watch.time, "sleep", between_scans)
     args = [a for a in WATCH if a != "--once"]
-    assert main(["watch", str(src), str(out), *args]) == 0
+    assert main(["watch", str(src), str(out), *args]) == 130  # stopped by Ctrl-C
     rows = _rows(out)
     assert [(r["name"], r["decision"]) for r in rows] == [
         ("broken.tif", "unreadable"), ("small.tif", "failed"), ("small.tif", "deblurred")]

@@ -80,7 +80,7 @@ def test_watch_waits_for_a_stack_still_being_written(folders, monkeypatch, capsy
 
     monkeypatch.setattr(cli_watch.time, "sleep", between_scans)
     try:
-        assert main(["watch", str(src), str(out), *COPY]) == 0
+        assert main(["watch", str(src), str(out), *COPY]) == 130  # stopped by Ctrl-C
     finally:
         tw.close()
     assert _rows(out) == [("stack.tif", "copied")]  # was logged after the first scan

@@ -9,8 +9,8 @@ deblurred (DFNN mitochondria 1 of 9 defocused planes deblurred, 1.0: 9 of 9; sep
 brightfield 2 of 4, 1.0: 3 of 4), so the default stays 1 and a few good images get a warning
 pointing to ``--calibrate-bad`` (0 in-focus deblurred on all three, 5 of 9 and 3 of 4 soft).
 A watched file unlike every calibration image (another dtype, axes, a plane far smaller or
-larger, a light background where they had a dark one) is said once per kind of difference: its
-score need not compare with the threshold."""
+larger, a light background where they had a dark one; a field of background noise alone has
+neither) is said once per kind of difference: its score need not compare with the threshold."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ DEFAULT_MARGIN = 1.0
 #: (brightfield, EM: 0.43-0.89 measured on the shared data sets), below it a dark one
 #: (fluorescence: 0.01-0.34)
 LIGHT_BACKGROUND = 0.4
+#: an intensity range (0.1 to 99.9th percentile) within this many noise sigmas is noise alone,
+#: its background neither light nor dark (Gaussian noise spans 6.2; background-only crops of
+#: BBBC006 6.0 and 6.4; the shared data sets' images 13.3 (EM, whose texture counts as noise
+#: here) to 2160)
+NOISE_ONLY_RANGE = 8.0
 #: a plane this many times smaller or larger (either side) than every calibration image's
 PLANE_SIZE_FACTOR = 2.0
 
@@ -45,12 +50,29 @@ class Threshold:
     profile: CalibrationProfile | None = None
 
 
-def background(array) -> str:
-    """'light' or 'dark': where the median of ``array`` lies in its intensity range."""
-    flat = np.asarray(array).ravel()
+def background(array, axes: str) -> str | None:
+    """'light' or 'dark': where the median of ``array`` lies in its intensity range; None where
+    that range is noise alone (a background-only field: the median of noise lies mid-range, so
+    a dark fluorescence field's empty crop was called 'light')."""
+    array = np.asarray(array)
+    flat = array.ravel()
     flat = flat[:: max(1, flat.size // 2**18)].astype(np.float32)  # ~0.26 M samples: enough
     low, high, median = np.percentile(flat, [0.1, 99.9, 50])
+    if high - low <= NOISE_ONLY_RANGE * _noise(array, axes):
+        return None
     return "light" if median - low > LIGHT_BACKGROUND * max(high - low, 1e-12) else "dark"
+
+
+def _noise(array: np.ndarray, axes: str) -> float:
+    """The noise sigma, from the differences of neighbours along X (their MAD, as
+    ``core.focus.structure_mask`` measures it), on ~0.26 M of them."""
+    rows = np.moveaxis(array, axes.index("X"), -1)
+    rows = rows.reshape(-1, rows.shape[-1])
+    rows = rows[:: max(1, rows.size // 2**18)].astype(np.float32)
+    diff = np.diff(rows, axis=-1).ravel()
+    if diff.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2))
 
 
 def image_profile(array, axes: str) -> dict:
@@ -58,7 +80,7 @@ def image_profile(array, axes: str) -> dict:
     array = np.asarray(array)
     return {"dtype": str(array.dtype), "axes": axes,
             "plane": (int(array.shape[axes.index("Y")]), int(array.shape[axes.index("X")])),
-            "background": background(array)}
+            "background": background(array, axes)}
 
 
 @dataclass
@@ -74,8 +96,9 @@ class CalibrationProfile:
         found = []
         for kind, words in (("dtype", "dtype"), ("axes", "axes"),
                             ("background", "background")):
-            theirs = sorted({p[kind] for p in self.profiles})
-            if profile[kind] not in theirs:
+            # a background of noise alone (None) is compared with nothing
+            theirs = sorted({p[kind] for p in self.profiles} - {None})
+            if profile[kind] is not None and theirs and profile[kind] not in theirs:
                 found.append(f"{words} {profile[kind]} (calibration: {'/'.join(theirs)})")
         ny, nx = profile["plane"]
         low = min(min(p["plane"]) for p in self.profiles)

@@ -1,0 +1,154 @@
+"""The log of `microdeblur watch` (``cli_watch``): one CSV row per file, appended as each is
+logged; a restarted watch continues from it. Each row keeps the file's size and mtime as they
+were when it was read: a failed file is tried again, and a processed one processed again, once
+they differ (a name written twice, or a plain TIFF appended to a page at a time after its first
+page was processed, had been passed over for good). ``logged_utc`` says when the row was logged
+(ISO 8601, UTC), so a script can measure the delay after its file was written. A log written
+before a column existed is rewritten with it when the watch starts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+WATCH_LOG = "microdeblur_watch.csv"
+WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtime_ns",
+                 "logged_utc")
+#: the columns printed per file (size and mtime_ns are for the retry, ``stamp``)
+SHOWN_COLUMNS = WATCH_COLUMNS[:5]
+#: the decisions tried again when the file changes (replaced by a fixed one, or finished;
+#: 'incomplete': a stack whose writer resumed after --incomplete-after)
+RETRIED = ("failed", "unreadable", "incomplete")
+#: the decisions whose file failed: --once exits 2 when this run logged one ('incomplete'
+#: too: given up on after --incomplete-after, its output is missing as a failed file's is, and
+#: a script must not move on without it; a 'name clash' is a skip said at once, as 'exists')
+NOT_DONE = RETRIED
+#: the decisions whose file was copied to OUT_DIR under its own name ('blank': every plane
+#: background noise only, copied as is; logs written before it have no such rows)
+COPIED = ("copied", "blank")
+#: the decisions whose output the watch wrote itself: processed again, that output replaced,
+#: once the file changes ('exists' and 'name clash' wrote nothing, and are not)
+WROTE = ("deblurred", *COPIED)
+
+
+def targets(name: str, out_dir: Path) -> tuple[Path, Path]:
+    """(where a soft file is deblurred to, where a sharp one is copied to); ``name``: the file's
+    path under the watched folder (with --recursive, a sub-folder's file goes to that
+    sub-folder of ``out_dir``)."""
+    from .core.files import output_name
+
+    return output_name(Path(name), out_dir / Path(name).parent), out_dir / name
+
+
+def stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of ``path``: what says a file changed; None when it is gone."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+def logged_stamp(row: dict) -> tuple[int, int] | None:
+    try:
+        return int(row["size"]), int(row["mtime_ns"])
+    except (KeyError, TypeError, ValueError):  # a row of a log written before these columns
+        return None
+
+
+@dataclass
+class WatchState:
+    """What a watch knows of its files (a file's name: its path under ``root``, the watched
+    folder): names logged, output (its path under OUT_DIR) -> the name whose result it holds,
+    name -> the stamp of a file last logged failed, unreadable or incomplete (``failed``) or
+    deblurred, copied or blank (``processed``), name -> the output the watch wrote for it, the
+    names last logged 'incomplete', those waited for (``cli_watch_wait``), this run's undone
+    ones (name -> decision)."""
+
+    root: Path
+    out_dir: Path
+    done: set = field(default_factory=set)
+    owners: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)
+    processed: dict = field(default_factory=dict)
+    wrote: dict = field(default_factory=dict)
+    incomplete: set = field(default_factory=set)
+    waiting: dict = field(default_factory=dict)
+    not_done: dict = field(default_factory=dict)
+
+    def name(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def output(self, target: Path) -> str:
+        """``owners``' and ``wrote``'s key of an output."""
+        return target.relative_to(self.out_dir).as_posix()
+
+    def record(self, row: dict) -> None:
+        """What a logged row says (read back from the log, or just written)."""
+        name, decision = row["name"], row["decision"]
+        self.done.add(name)
+        self.failed.pop(name, None)
+        self.processed.pop(name, None)
+        if decision in RETRIED:
+            self.failed[name] = logged_stamp(row)
+        (self.incomplete.add if decision == "incomplete" else self.incomplete.discard)(name)
+        deblurred, copied = targets(name, self.out_dir)
+        if decision in WROTE:
+            self.processed[name] = logged_stamp(row)
+            self.wrote[name] = self.output(deblurred if decision == "deblurred" else copied)
+        made = {"deblurred": [deblurred], **{d: [copied] for d in COPIED},
+                "exists": [t for t in (deblurred, copied) if t.exists()]}
+        self.owners.update({self.output(t): name for t in made.get(decision, [])})
+
+
+def read_log(log_path: Path, out_dir: Path, root: Path) -> WatchState:
+    """The state a watch restarts from: its log's rows, each name's last row counting."""
+    state = WatchState(root, out_dir)
+    if log_path.exists():
+        with open(log_path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                state.record(row)
+    return state
+
+
+def upgrade_log(log_path: Path, in_dir: Path) -> bool:
+    """A log written before the size, mtime_ns or logged_utc columns, rewritten with them, so
+    that new rows line up; a row with no stamp (failed, or processed) gets its file's stamp now
+    (it is looked at again once the file changes from this). Returns whether the log holds a
+    header (a new log does not)."""
+    from .core.partials import fresh_temporary_name
+
+    if not log_path.exists() or log_path.stat().st_size == 0:
+        return False
+    with open(log_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    if tuple(reader.fieldnames or ()) != WATCH_COLUMNS:
+        for row in rows:
+            if row["decision"] in RETRIED + WROTE and logged_stamp(row) is None:
+                row["size"], row["mtime_ns"] = stamp(in_dir / row["name"]) or ("", "")
+        tmp = fresh_temporary_name(log_path)
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=WATCH_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, log_path)
+    return True
+
+
+def write_row(writer, log, row: dict, quiet: bool) -> None:
+    """Append ``row`` to the log (on disk before the next file), and print its first columns
+    quoted as the log quotes them (a name with a comma shifted the printed columns)."""
+    row["logged_utc"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    writer.writerow(row)
+    log.flush()
+    os.fsync(log.fileno())
+    if not quiet:
+        line = io.StringIO()
+        csv.writer(line, lineterminator="").writerow([row[c] for c in SHOWN_COLUMNS])
+        print(line.getvalue(), file=sys.stdout, flush=True)

@@ -1,0 +1,96 @@
+"""Files `microdeblur watch` (``cli_watch``) waits for: written less than --settle ago, TIFFs
+holding fewer planes than their metadata declares (``core.tiff_complete``), and files that
+cannot be read yet and changed recently (still being written). Each is said once, and logged
+'incomplete' or 'unreadable' once unchanged for its time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .cli_watch_log import WatchState, stamp
+
+#: a file that cannot be read while it changed less than this many --settle ago (capped by
+#: --incomplete-after) is taken as still being written: a PNG or TIFF copied in chunks 4 s
+#: apart (--settle 2) was logged 'unreadable' twice, then done (two wrong rows)
+READ_RETRY_SETTLES = 5
+
+
+def settled(pending: list[Path], settle: float) -> list[Path]:
+    """The files of ``pending`` unchanged for ``settle`` seconds (completely written); one gone
+    since the folder was listed is left out (its stat stopped the whole watch)."""
+    now = time.time()
+    stamps = [(p, stamp(p)) for p in pending]
+    return [p for p, s in stamps if s is not None and now - s[1] / 1e9 >= settle]
+
+
+def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, list]:
+    """(the settled files that are complete, [(path, (why, stamp, decision))] of those waited
+    for that have not changed for their time: TIFFs holding fewer planes than their metadata
+    declares, unchanged for ``after`` seconds ('incomplete'), and files that could not be read
+    yet ('unreadable', ``still_written``)). The others wait in ``state.waiting`` (name ->
+    (stamp, why, decision, seconds); looked at again only once they change), each said once."""
+    from .core.io import is_tiff
+    from .core.tiff_complete import incomplete_reason
+
+    waiting, done, given_up, now = state.waiting, [], [], time.time()
+    for path in ready:
+        name, now_stamp = state.name(path), stamp(path)
+        if now_stamp is None:  # gone since it was listed
+            continue
+        known = waiting.get(name)
+        if known and known[0] == now_stamp:
+            why, decision, seconds = known[1:]
+        else:
+            why = incomplete_reason(path) if is_tiff(path) else None
+            decision, seconds = "incomplete", after
+        if why is None:
+            if not known or known[2] != "unreadable":  # kept: said once, while it changes
+                waiting.pop(name, None)
+            done.append(path)
+        elif now - now_stamp[1] / 1e9 >= seconds:
+            waiting.pop(name, None)
+            given_up.append((path, (why, now_stamp, decision)))
+        else:
+            said = name in waiting and waiting[name][2] == "incomplete"
+            if decision == "incomplete" and not said:  # 'unreadable': still_written said it
+                print(f"microdeblur: {name}: incomplete, {why}; waiting for the rest "
+                      f"(logged 'incomplete' if unchanged for {after:g} s: --incomplete-after)",
+                      file=sys.stderr, flush=True)
+            waiting[name] = (now_stamp, why, decision, seconds)
+    return done, given_up
+
+
+def still_written(path: Path, when, error: BaseException, args, state: WatchState) -> bool:
+    """Whether ``path``, which could not be read (``when``: its stamp), changed so recently that
+    it is taken as still being written (put in ``state.waiting``, said once) rather than logged
+    'unreadable'."""
+    from .cli_words import error_words
+
+    seconds = min(args.incomplete_after, READ_RETRY_SETTLES * args.settle)
+    if when is None or time.time() - when[1] / 1e9 >= seconds:
+        return False
+    why, name = error_words(error, args), state.name(path)
+    if name not in state.waiting:  # said once per file, however many chunks it comes in
+        print(f"microdeblur: {name}: cannot be read yet ({why}); taken as still being "
+              f"written: read again when it changes, logged 'unreadable' if unchanged for "
+              f"{seconds:g} s ({READ_RETRY_SETTLES} x --settle)", file=sys.stderr, flush=True)
+    state.waiting[name] = (when, why, "unreadable", seconds)
+    return True
+
+
+def waited_row(name: str, seen: tuple, args) -> dict:
+    """The row of a file waited for too long ('incomplete' or 'unreadable'); ``seen``: (why,
+    the stamp it was judged by: a change since then is a change, and brings it back, the
+    decision)."""
+    why, when, decision = seen
+    if decision == "incomplete":
+        print(f"microdeblur: {name}: incomplete, {why}, unchanged for "
+              f"{args.incomplete_after:g} s: not deblurred or copied; it is looked at again "
+              "once it changes (a longer pause: raise --incomplete-after)",
+              file=sys.stderr, flush=True)
+    else:
+        print(f"microdeblur: {name}: unreadable, skipped: {why}", file=sys.stderr, flush=True)
+    return {"name": name, "score": "", "decision": decision, "method": "",
+            "seconds": "", "size": when[0], "mtime_ns": when[1]}
