@@ -18,7 +18,7 @@ from napari_microdeblur.core.shown import shown_path
 
 WIENER = ["--method", "wiener", "--psf", "gaussian:1.5", "--balance", "0.01", "--device", "cpu"]
 # a threshold below every score: each complete file is copied (the cheapest decision)
-COPY = ["--threshold", "-1", "--settle", "0", "--incomplete-after", "0", "--device", "cpu",
+COPY = ["--threshold", "1e-12", "--settle", "0", "--incomplete-after", "0", "--device", "cpu",
         "-q"]
 
 

@@ -161,7 +161,7 @@ def test_watch_into_a_subfolder_of_the_watched_one_works(watched, capsys):
     sub = in_dir / "done"
     sub.mkdir()
     # the watcher lists only the folder's own files, so its outputs are not picked up again
-    assert main(["watch", str(in_dir), str(sub), "--once", "--threshold", "0", "-q"]) == 0
+    assert main(["watch", str(in_dir), str(sub), "--once", "--threshold", "1e-12", "-q"]) == 0
     assert _listing(sub) == ["a.tif", "microdeblur_watch.csv"]
     assert _listing(in_dir) == ["a.tif", "done"]
 

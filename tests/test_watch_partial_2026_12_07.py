@@ -18,7 +18,7 @@ from napari_microdeblur.core.tiff_complete import incomplete_reason
 
 IMAGEJ_10 = "ImageJ=1.11a\nimages=10\nslices=10\nloop=false\n"
 # a threshold below every score: each complete file is copied (the cheapest decision)
-COPY = ["--threshold", "-1", "--settle", "0", "--device", "cpu", "-q"]
+COPY = ["--threshold", "1e-12", "--settle", "0", "--device", "cpu", "-q"]
 
 
 def _planes(n=10, seed=0):

@@ -7,9 +7,13 @@ from .cli import UserError
 from .cli_watch_calibration import DEFAULT_MARGIN
 from .cli_watch_log import WATCH_LOG
 
+#: --calibrate's percentile of the good images' scores where --percentile is not given
+DEFAULT_PERCENTILE = 5.0
+
 
 def check_watch_options(args) -> None:
-    """The watch's own numeric options, before any file is read or written."""
+    """The watch's own numeric options, before any file is read or written; an unset
+    --percentile becomes ``DEFAULT_PERCENTILE`` (None tells whether it was given)."""
     import math
 
     from .core.focus import check_camera_offset
@@ -19,6 +23,18 @@ def check_watch_options(args) -> None:
         raise UserError("give exactly one of --threshold T or --calibrate GOOD_DIR")
     if args.threshold is not None and not math.isfinite(args.threshold):
         raise UserError(f"--threshold {args.threshold:g}: give a finite focus score")
+    if args.threshold is not None and args.threshold <= 0:
+        # no score is below 0: every file would be copied, none deblurred
+        raise UserError(f"--threshold {args.threshold:g}: give a focus score > 0 (as "
+                        "`microdeblur focus` prints them)")
+    given = [o for o, v in (("--percentile", args.percentile), ("--margin", args.margin))
+             if v is not None]
+    if args.threshold is not None and given:  # they only shape a calibrated threshold
+        raise UserError(f"{' and '.join(given)} set{'s' * (len(given) == 1)} how --calibrate "
+                        "puts the threshold; with --threshold T it is T: drop "
+                        f"{' and '.join(given)}, or calibrate instead of --threshold")
+    if args.percentile is None:
+        args.percentile = DEFAULT_PERCENTILE
     if args.calibrate_bad is not None and args.calibrate is None:
         raise UserError("--calibrate-bad SOFT_DIR goes with --calibrate GOOD_DIR: give both")
     if args.margin is not None and args.calibrate_bad is not None:
@@ -54,10 +70,10 @@ def add_watch_arguments(p) -> None:
     p.add_argument("--calibrate", metavar="GOOD_DIR",
                    help="set the threshold from known-good images (see --percentile); or "
                    "give --threshold")
-    p.add_argument("--percentile", type=float, default=5.0,
+    p.add_argument("--percentile", type=float, default=None,
                    help="with --calibrate: this percentile of the good images' scores "
                    "(with --calibrate-bad: and 100 minus it of the soft ones'); default "
-                   "%(default)g")
+                   f"{DEFAULT_PERCENTILE:g}")
     p.add_argument("--margin", type=float, default=None, metavar="F",
                    help="with --calibrate: the threshold is F x that percentile (0 < F <= 1; "
                    f"default {DEFAULT_MARGIN:g}, the percentile itself); below 1 leaves room "
