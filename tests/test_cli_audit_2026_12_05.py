@@ -37,8 +37,10 @@ def tiny_config(tmp_path):
 
 
 def _train(sharp, out, config, *extra):
+    # --degradation is for --sharp alone: refused beside --blurry pairs
+    degradation = [] if "--blurry" in extra else ["--degradation", "A"]
     return main(["train", "--arch", "gran", "--config", str(config), "--sharp", str(sharp),
-                 "--degradation", "A", "--out", str(out), "--steps", "2", "--patch", "32",
+                 *degradation, "--out", str(out), "--steps", "2", "--patch", "32",
                  "--batch", "2", "--device", "cpu", "-q", *extra])
 
 

@@ -106,8 +106,12 @@ def test_cli_defaults_the_readme_states():
         "window": "cosine", "output_dtype": "float32", "precision": "auto", "device": "auto",
         "noise_scale": 1.0}
     watch = defaults("watch", "in", "out", "--threshold", "1")
-    # README: percentile default 5, "at the CLI's defaults (`--settle 2 --poll 1`)"
-    assert (watch["percentile"], watch["settle"], watch["poll"]) == (5, 2, 1)
+    # README: percentile default 5, "at the CLI's defaults (`--settle 2 --poll 1`)"; an unset
+    # --percentile is None (so it can be refused beside --threshold), 5 once checked
+    from napari_microdeblur.cli_watch_options import DEFAULT_PERCENTILE
+
+    assert (watch["percentile"], watch["settle"], watch["poll"]) == (None, 2, 1)
+    assert DEFAULT_PERCENTILE == 5
     assert defaults("evaluate", "x.tif", "--reference", "r.tif")["border"] == 16
     tune = defaults("finetune", "--weights", "w", "--blurry", "b", "--sharp", "s", "--out", "o")
     assert (tune["val_fraction"], tune["min_gain"], tune["patience"]) == (0.2, 0.1, 5)

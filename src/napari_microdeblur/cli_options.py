@@ -97,7 +97,8 @@ def _add_method_choice(p: argparse.ArgumentParser) -> None:
                    "richardson_lucy, wiener, an architecture with --weights, or a bundled "
                    "arch.tag such as gran.em_v1 (EM); `microdeblur methods` lists every name")
     p.add_argument("--modality", default="auto", choices=["auto", "em", "fluorescence",
-                   "brightfield"], help="image type, for --method auto without --psf: em and "
+                   "brightfield"], help="image type, for --method auto without --psf or "
+                   "--weights (it does not apply with --weights or a named method): em and "
                    "brightfield run the PSF-aware network with a PSF estimated from the image "
                    "(as --psf estimate), fluorescence its blind network; auto is brightfield "
                    "for RGB, fluorescence for grayscale. Phase contrast and DIC images are not "
@@ -127,11 +128,19 @@ def _add_method_choice(p: argparse.ArgumentParser) -> None:
 
 
 def _add_tiling_options(p: argparse.ArgumentParser) -> None:
+    # the defaults as core.tile_options finds them (a 300 px image ran as one 304 px tile of
+    # the default network, whose card says 1024; the help said 256)
     p.add_argument("--tile", type=int,
-                   help="tile side in pixels (default: from the method: 256 in 2D, 64 in 3D for "
-                   "most networks, the whole image for wiener/richardson_lucy while it fits); "
-                   "the least depends on the method: more than its receptive field (a network's "
-                   "halo, a PSF's size), said when a tile is too small")
+                   help="tile side in pixels (default: from the method: the tile a network's "
+                   "model card states: 1024 for the bundled c2f_unet networks, the default "
+                   "without --psf; 1024 for the PSF-aware networks (4x the overlap for a wide "
+                   "PSF); other networks 256 in 2D, 64 in 3D, raised to 4x their halo up to "
+                   "1024 (3D: 256): gran and psf_cyclegan 256, sgpn 912; wiener and "
+                   "richardson_lucy: the whole image while its FFT fits in memory, else tiles "
+                   "of about 2048 px; an image smaller than the tile runs as one tile, padded "
+                   "to the network's size multiple); the least depends on the method: more "
+                   "than its receptive field (a network's halo, a PSF's size), said when a "
+                   "tile is too small")
     p.add_argument("--overlap", type=int,
                    help="pixels two neighbouring tiles share (the whole overlap, not per side; "
                    "default: twice the network's halo, or of the PSF's)")

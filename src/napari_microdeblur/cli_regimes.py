@@ -304,6 +304,10 @@ def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[
         raise UserError(f"--arch {args.arch} with spatial_dims=3 trains on --unpaired-blurry "
                         f"and --unpaired-sharp alone, without validation; leave out "
                         f"{' and '.join(paired)}")
+    if dims == 3 and args.degradation is not None:  # nothing is blurred synthetically
+        raise UserError(f"--degradation {args.degradation}: --arch {args.arch} with "
+                        "spatial_dims=3 trains on --unpaired-blurry and --unpaired-sharp alone, "
+                        "without validation, and blurs nothing: leave out --degradation")
     if dims == 3 and flat:
         raise UserError(f"--arch {args.arch} with spatial_dims=3 trains on z-stacks, but "
                         f"{sorted(flat)[0]} has 2D images; give z-stacks or set spatial_dims "
@@ -487,11 +491,12 @@ def hold_out_validation(args, sets: dict, train) -> str:
     say it). Without --sharp, the --unpaired-sharp images held out for validation leave its
     sharp set in ``sets``: they trained the cycle too, so the score was on images it had seen
     (and blurred by a synthetic degradation, not the blur it learns)."""
+    from .cli_training_data import synthetic_degradation
     from .core.files import find_inputs
 
     if args.blurry:
         return f"held-out pairs of --blurry {args.blurry} and --sharp {args.sharp}"
-    blurred = (f"degradation {args.degradation} (synthetic, not the blur of "
+    blurred = (f"degradation {synthetic_degradation(args)} (synthetic, not the blur of "
                "--unpaired-blurry)")
     if args.sharp:
         return f"sharp images --sharp {args.sharp}, {blurred}"

@@ -186,6 +186,7 @@ def cmd_train(args) -> int:
     _check_bounds(args)
     _check_device(args.device)
     cli_regimes.check_regime_options(args)
+    training_data.check_degradation(args)
     folder = (checkpoint_folder(args.checkpoint_dir, resume=args.resume)
               if args.checkpoint_dir else None)
     ran = _check_resumed_run(args) if args.resume else 0.0
@@ -265,13 +266,7 @@ def _finetune_fields(args, sizes: list | None = None) -> list:
         raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
     if not args.stack and not (args.blurry and args.sharp):
         raise UserError("--blurry and --sharp go together")
-    focus: int | str = "auto"
-    if args.focus_plane != "auto":
-        try:
-            focus = int(args.focus_plane)
-        except ValueError:
-            message = f"--focus-plane {args.focus_plane!r}: give auto or a plane index"
-            raise UserError(message) from None
+    focus = training_data.focus_plane(args)  # 'auto' or an index; refused with pairs
     if args.stack:
         from .core.files import find_inputs
 
@@ -294,6 +289,7 @@ def _check_finetune_options(args) -> None:
     if args.target_neighbours < 0 or (args.target_neighbours and not args.stack):
         raise UserError(f"--target-neighbours {args.target_neighbours}: give K >= 0, with "
                         "--stack (it averages planes of a z-stack into the target)")
+    training_data.focus_plane(args)  # before the weights load: refused with pairs
     if not args.min_gain >= 0:
         raise UserError(f"--min-gain {args.min_gain}: give a PSNR margin >= 0 dB")
 
@@ -394,7 +390,7 @@ def _finetune_self(args, out: Path) -> int:
         ("--intensity-jitter", args.intensity_jitter != DEFAULT_INTENSITY_JITTER),
         ("--anchor-weight", args.anchor_weight != DEFAULT_ANCHOR_WEIGHT),
         ("--min-gain", args.min_gain != DEFAULT_MIN_GAIN_DB),
-        ("--focus-plane", args.focus_plane != "auto"),
+        ("--focus-plane", args.focus_plane is not None),
         ("--target-neighbours", args.target_neighbours != 0)) if given]
     if unused:
         raise UserError(f"{', '.join(unused)}: for pairs and stacks only; --self does not use "
@@ -501,9 +497,11 @@ def add_training_commands(sub) -> None:
                    "(required, except for psf_cyclegan: default --unpaired-sharp)")
     p.add_argument("--blurry", action=OneSpec,
                    help="blurry images paired with --sharp in sorted order")
-    p.add_argument("--degradation", default="mix", choices=["A", "B", "C", "mix"],
-                   help="synthetic blur and noise for --sharp alone (default %(default)s: "
-                   "random Gaussian, defocus and astigmatic PSFs and noise spanning A, B, C)")
+    p.add_argument("--degradation", choices=["A", "B", "C", "mix"],
+                   help="synthetic blur and noise of --sharp alone (default "
+                   f"{training_data.DEFAULT_DEGRADATION}: random Gaussian, defocus and "
+                   "astigmatic PSFs and noise spanning A, B, C; psf_cyclegan: of its "
+                   "validation images); not with --blurry pairs")
     p.add_argument("--axes", help=AXES_HELP)
     _add_training_options(p, steps=TRAIN_STEPS, lr=TRAIN_LR)
     p.add_argument("--minutes", type=float,
@@ -543,7 +541,8 @@ def _add_finetune_command(sub) -> None:
                    help="sharp images of the same fields, paired with --blurry in sorted order")
     p.add_argument("--stack", action="append",
                    help="a z-stack (repeatable): each plane is paired to the in-focus plane")
-    p.add_argument("--focus-plane", default="auto", help="auto (focus score) or a plane index")
+    p.add_argument("--focus-plane", help="with --stack: its in-focus plane, auto (by focus "
+                   "score, the default) or a plane index")
     p.add_argument("--target-neighbours", type=int, default=0, metavar="K",
                    help="with --stack: the target is the mean of the in-focus plane and K "
                    "planes each side of it, the input's own plane left out (a less noisy "

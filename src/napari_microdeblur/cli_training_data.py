@@ -92,16 +92,52 @@ def training_pairs(args, sharp, blurry):
     n_val = min(max(n_val, 1 if len(sharp) > 1 else 0), len(sharp) - 1)
     # each file split into planes by its own axes (the first file's did not fit a z-stack)
     split, axes = planes_of(sharp, "--sharp" if args.sharp else "--unpaired-sharp")
-    train = data.SyntheticData([p for _, ps in split[n_val:] for p in ps], args.degradation,
+    degradation = synthetic_degradation(args)
+    train = data.SyntheticData([p for _, ps in split[n_val:] for p in ps], degradation,
                                axes=axes, names=[n for ns, _ in split[n_val:] for n in ns],
                                seed=args.seed, description=f"sharp images {sharp_spec}")
     held = [p for _, ps in (split[:n_val] or split) for p in ps]
     if not n_val:
         print("note: one image only: validated on the training image", file=sys.stderr)
     val = []
-    for protocol in ("ABC" if args.degradation == "mix" else args.degradation):
+    for protocol in ("ABC" if degradation == "mix" else degradation):
         val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
-    return train, val, args.degradation
+    return train, val, degradation
+
+
+#: train's --degradation when not given: the mix of protocols A, B and C
+DEFAULT_DEGRADATION = "mix"
+
+
+def synthetic_degradation(args) -> str:
+    """The synthetic blur of --sharp alone: --degradation, or ``DEFAULT_DEGRADATION`` (its
+    default is None, so that one given with --blurry pairs, which it does not apply to, is
+    refused: ``check_degradation``)."""
+    return getattr(args, "degradation", None) or DEFAULT_DEGRADATION
+
+
+def check_degradation(args) -> None:
+    """--degradation with --blurry pairs was taken and not used (the pairs' blur is their own):
+    refused in one line, before any image is read."""
+    if args.degradation is not None and args.blurry:
+        raise UserError(f"--degradation {args.degradation}: the synthetic blur of --sharp "
+                        "alone; --blurry pairs bring their own blur: leave out --degradation")
+
+
+def focus_plane(args) -> int | str:
+    """finetune's --focus-plane: 'auto' or a plane index, for --stack only (its default None
+    is auto); given with --blurry/--sharp pairs it was taken and not used: refused."""
+    given = args.focus_plane
+    if given is not None and not args.stack and (args.blurry or args.sharp):
+        raise UserError(f"--focus-plane {given}: for --stack only (it picks each z-stack's "
+                        "in-focus plane); --blurry pairs have --sharp as their target: leave "
+                        "out --focus-plane")
+    if given is None or given == "auto":
+        return "auto"
+    try:
+        return int(given)
+    except ValueError:
+        raise UserError(f"--focus-plane {given!r}: give auto or a plane index") from None
 
 
 def read_training_images(args):
