@@ -59,25 +59,47 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
 
 
 def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
-    """One file of a batch into a folder: its failure said and logged, not raised."""
-    from .cli import memory_words, warnings_naming
-    from .cli_words import error_words
+    """One file of a batch into a folder: its failure said and logged, not raised. An output
+    that another run wrote meanwhile (the same command started twice) is skipped, as it would
+    have been had it been there first: the caller skips those that exist before the file."""
+    from .cli import warnings_naming
+    from .core.atomic_write import OutputExistsError, make_folder_for
 
     t0 = time.perf_counter()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)  # --recursive's subfolders
+        make_folder_for(target)  # --recursive's subfolders; a file in the way said so
         with warnings_naming(source, log):
             method, fields = deblur_file_as_asked(source, target, args, models)
     except BrokenPipeError:  # the output's reader went away (| head): not this file's
         raise
+    except OutputExistsError as error:
+        if args.overwrite or not same_path(error.path, target):
+            say_failed(source, target, error, args, log, t0)
+            return
+        if not args.quiet and not args.json:
+            say(f"{target}: written by another run while this one ran; kept, skipped")
+        log.add(source, target, "skipped", seconds=time.perf_counter() - t0)
+        return
     # UserError: this file refused (a single plane under --focus-below auto), the others
     # may be deblurred; MemoryError: this file too big. Both had ended the batch, unsummed.
     except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
-        why = memory_words(error, args) or error_words(error, args)
-        say(f"microdeblur: error: {source}: {why}", sys.stderr)
-        log.add(source, target, "failed", seconds=time.perf_counter() - t0, error=why)
+        say_failed(source, target, error, args, log, t0)
         return
     log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0, **fields)
+
+
+def say_failed(source, target, error, args, log, t0: float) -> None:
+    """A batch file's failure: said in one line and logged (the batch goes on)."""
+    from .cli import memory_words
+    from .cli_words import error_words
+
+    why = memory_words(error, args) or error_words(error, args)
+    say(f"microdeblur: error: {source}: {why}", sys.stderr)
+    log.add(source, target, "failed", seconds=time.perf_counter() - t0, error=why)
+
+
+def same_path(one, other) -> bool:
+    return os.path.abspath(one) == os.path.abspath(other)
 
 
 def deblur_file_as_asked(source: Path, target: Path, args, models=None):
@@ -158,13 +180,18 @@ class BatchLog:
     #: None: not compared
     request: dict | None = None
     stale: StaleOutputs = field(default_factory=lambda: StaleOutputs())  # defined below
+    #: --overwrite: a rerun redoes every file (``rest_words``); the batch's file count
+    overwrite: bool = False
+    total: int = 0
 
     def begin(self, sources, args=None) -> BatchLog:
         """The batch's files (``sources``): the folder they are named under, and their bar;
         ``args``: the command's, whose settings a skipped output's record is compared with."""
         if args is not None:
             self.request = requested(args)
+            self.overwrite = bool(getattr(args, "overwrite", False))
         sources = [Path(s) for s in sources]
+        self.total = len(sources)
         self.root = common_folder(sources)
         self.bar = FilesBar(len(sources), quiet=self.quiet)
         return self
@@ -261,10 +288,26 @@ class BatchLog:
         # said with -q too: one line whatever the batch's size, and the one scripts grep
         print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
               f"{counts['skipped']} skipped (output exists), {counts['failed']} failed"
-              + ("; interrupted: the same command again finishes the rest" if interrupted
-                 else "; stopped by the error below: the same command again finishes the rest"
-                 if stopped else ""), file=sys.stderr, flush=True)
+              + (self.rest_words("interrupted") if interrupted
+                 else self.rest_words("stopped by the error below") if stopped else ""),
+              file=sys.stderr, flush=True)
         return EXIT_ERROR if counts["failed"] else 0
+
+    def rest_words(self, how: str) -> str:
+        """How to finish a batch ended early (``how``). A rerun skips every output that
+        exists: the rest, without --overwrite; with it, the same command redoes every file,
+        and one without it would keep the old outputs this run did not reach, so which were
+        redone is said."""
+        if not self.overwrite:
+            return f"; {how}: the same command again finishes the rest"
+        done = [r for r in self.records if r["status"] == "ok"]
+        if not done:
+            return f"; {how} before an output was redone: the same command again redoes them all"
+        total = max(self.total, len(self.records))
+        return (f"; {how}: this run redid {len(done)} of {total} outputs (the last for "
+                f"{self.name(done[-1]['input'])}); the same command again redoes all {total}, "
+                "and without --overwrite it would skip every output that exists, the old ones "
+                "not redone too")
 
 
 def without_file(message: str, file: str) -> str:

@@ -11,6 +11,11 @@ a full disk. A process killed outright (SIGKILL, power loss) can still leave the
 file; its leading dot hides it, and the next write of the same file on this machine removes it
 once its process is gone, as outputs do. The file gets the permissions of any new file (the
 umask's), not a temporary file's owner-only ones.
+
+With ``overwrite=False`` the rename refuses a file that appeared at ``path`` while ``write`` ran
+(another run writing the same name): ``move_into_place`` links the temporary file to ``path``,
+which fails if anything is there, atomically, where a rename would have replaced it silently.
+That file is left as it is, the temporary removed, and ``OutputExistsError`` raised.
 """
 
 from __future__ import annotations
@@ -19,14 +24,35 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .partials import fresh_temporary_name
 from .shown import shown_path
 
-__all__ = ["write_atomically"]
+__all__ = ["OutputExistsError", "check_target", "discard", "make_folder_for", "move_into_place",
+           "write_atomically", "write_error"]
+
+
+class OutputExistsError(FileExistsError):
+    """An output that exists where the caller did not ask to replace it; ``path``: that output,
+    as given. ``appeared``: it was not there when the run began (another run wrote it)."""
+
+    def __init__(self, message: str, path, appeared: bool = False):
+        super().__init__(message)
+        self.path = Path(path)
+        self.appeared = appeared
+
+
+def appeared_error(path: Path) -> OutputExistsError:
+    """The refusal of an output that another run (or program) wrote while this one ran."""
+    return OutputExistsError(
+        f"output {shown_path(path)} appeared while this run wrote it (another run wrote it); "
+        "it was left as it is and this run's result not kept: choose another name, or "
+        "overwrite=True to replace it", path, appeared=True)
 
 
 def _fail(exc_type: type[OSError], code: int | None, path: Path, why: str) -> OSError:
@@ -37,10 +63,11 @@ def _fail(exc_type: type[OSError], code: int | None, path: Path, why: str) -> OS
     except TypeError:  # a subclass with another constructor
         error = OSError(f"cannot write {shown_path(path)}: {why}")
     error.errno = code  # str() stays the one line: it has no strerror
+    error.worded = True  # write_error leaves it as it is
     return error
 
 
-def _check_target(path: Path) -> None:
+def check_target(path: Path) -> None:
     """Refuse, before anything is written, a target that is a folder, a read-only file, or
     that lies under a file."""
     if path.is_dir():
@@ -68,6 +95,9 @@ def _why(exc: OSError) -> str:
         return f"{text}; free some space or choose another disk (nothing was written)"
     if exc.errno == errno.ENAMETOOLONG:
         return f"{text}; choose a shorter name or folder"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):  # the rename, after the folder went
+        return (f"{text} (its folder was moved, removed or replaced by a file while it was "
+                "written; nothing was written)")
     return f"{text} (nothing was written)"
 
 
@@ -84,11 +114,116 @@ def _claim_temporary(path: Path) -> Path:
             name = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
+def write_error(exc: OSError, path: Path) -> OSError:
+    """``exc``, raised while ``path`` was written, as one line naming ``path`` (not the hidden
+    temporary name the system's text has) and what to change; an ``OutputExistsError`` as it is."""
+    if isinstance(exc, OutputExistsError) or getattr(exc, "worded", False):
+        return exc
+    return _fail(type(exc), exc.errno, Path(path), _why(exc))
+
+
+def discard(tmp: Path) -> bool:
+    """Remove the temporary file or folder ``tmp`` where it can be (a folder made read-only
+    meanwhile keeps it); whether it is gone."""
+    with contextlib.suppress(OSError):
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp)
+        elif os.path.lexists(tmp):
+            os.unlink(tmp)
+    return not os.path.lexists(tmp)
+
+
+def make_folder_for(path: Path) -> None:
+    """The folder ``path`` goes in, made where missing; a file in its way (the output folder
+    replaced by a file mid-batch) or an unwritable parent is one line naming ``path``."""
+    check_target(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, path) from None
+
+
+#: errors of os.link on a file system without hard links (FAT, exFAT, some network shares)
+_NO_LINKS = {errno.EPERM, errno.ENOSYS, errno.EXDEV, errno.EMLINK,
+             getattr(errno, "ENOTSUP", errno.EPERM), getattr(errno, "EOPNOTSUPP", errno.EPERM)}
+
+
+def _rename_no_replace(tmp: Path, path: Path) -> bool:
+    """Linux's renameat2(RENAME_NOREPLACE): a rename that fails if ``path`` exists, for a
+    folder (a .zarr) or where hard links are not had. False where the system or the file
+    system lacks it (nothing done)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library before glibc 2.28
+        return False
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    here = -100  # AT_FDCWD
+    if call(here, os.fsencode(tmp), here, os.fsencode(path), 1) == 0:  # 1: RENAME_NOREPLACE
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS) or code in _NO_LINKS - {errno.EPERM}:
+        return False
+    raise OSError(code, os.strerror(code), str(tmp))
+
+
+def _place_new(tmp: Path, path: Path) -> None:
+    """``tmp`` onto ``path`` only where nothing is there, atomically where the system can."""
+    if not tmp.is_dir():
+        try:
+            os.link(tmp, path)  # fails if ``path`` exists, as a rename would not
+        except (AttributeError, NotImplementedError):
+            pass
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+        else:
+            with contextlib.suppress(OSError):  # the caller removes it if it is still there
+                os.unlink(tmp)
+            return
+    if os.name == "nt":
+        os.rename(tmp, path)  # refuses an existing ``path`` there
+    elif not _rename_no_replace(tmp, path):
+        # no atomic way left: checked just before; rename refuses a folder with files anyway
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+        os.rename(tmp, path)
+
+
+def move_into_place(tmp: Path, path: Path, overwrite: bool = True) -> None:
+    """Rename the finished ``tmp`` (a file, or a .zarr folder) onto ``path`` in the same
+    folder. ``overwrite``: what is there is replaced (a folder removed first); else an output
+    that appeared meanwhile is left as it is and ``OutputExistsError`` raised. Other failures
+    are one line naming ``path`` (``write_error``); ``tmp`` is the caller's to remove."""
+    tmp, path = Path(tmp), Path(path)
+    try:
+        if not overwrite:
+            _place_new(tmp, path)
+            return
+        if tmp.is_dir() and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if not overwrite and os.path.lexists(path) and os.path.lexists(tmp):
+            raise appeared_error(path) from None
+        raise write_error(exc, path) from None
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], object], *,
+                     overwrite: bool = True) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``; on any failure remove what was made
-    and leave ``path`` as it was (module docstring)."""
+    and leave ``path`` as it was (module docstring). ``overwrite=False``: the caller refused
+    an existing output when its run began (``io_write.check_output_path``); one there now, or
+    appearing while ``write`` runs, was written since (``OutputExistsError``), and is kept."""
     path = Path(path)
-    _check_target(path)
+    check_target(path)
+    if not overwrite and os.path.lexists(path):  # not worth writing: the rename would refuse
+        raise appeared_error(path)
     made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # deepest first
     tmp = None
     try:
@@ -99,14 +234,13 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -
         # a writer that replaces the file keeps its own mode (safetensors: owner-only)
         if stat.S_IMODE(tmp.stat().st_mode) != mode:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        move_into_place(tmp, path, overwrite)
     except BaseException as exc:
         if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            discard(tmp)
         for folder in made:  # only folders this call made, and only if still empty
             with contextlib.suppress(OSError):
                 folder.rmdir()
         if isinstance(exc, OSError):
-            raise _fail(type(exc), exc.errno, path, _why(exc)) from None
+            raise write_error(exc, path) from None
         raise

@@ -4,7 +4,9 @@ that appear at their path only when complete, and a deblur's 8- or 16-bit PNG (`
 
 A region-by-region TIFF (``open_tiff_output``) is written in advance, then filled with
 positioned writes (``TiffWriteArray``) under a temporary name renamed into place when the run
-finishes; nothing is memory-mapped. Reading is ``io``.
+finishes; nothing is memory-mapped. Without ``overwrite``, an output that another run wrote
+while this one ran is kept and this run's refused (``atomic_write.move_into_place``:
+``OutputExistsError``), not silently replaced. Reading is ``io``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic_write import write_atomically
+from .atomic_write import (
+    OutputExistsError,
+    discard,
+    move_into_place,
+    write_atomically,
+    write_error,
+)
 from .io import SMALL_AXIS, block_start, is_tiff, is_zarr, normalise_key
 from .notes import DeblurWarning
 from .positioned_io import open_fd, pread, pwrite
@@ -46,9 +54,11 @@ class TiffWriteArray:
 
     def close(self) -> None:
         if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:  # closed even where fsync fails (a full disk): no descriptor left open
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def __setitem__(self, key, value) -> None:
         ranges, drop = normalise_key(key, self.shape)
@@ -108,8 +118,8 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
                          "given); give another name (what a run reads is never replaced)")
     if path.exists() and not overwrite:
         # the Python API's words; the command line says --overwrite (cli_words)
-        raise FileExistsError(f"output {shown_path(path)} exists; choose another name or "
-                              "overwrite=True")
+        raise OutputExistsError(f"output {shown_path(path)} exists; choose another name or "
+                                "overwrite=True", path)
     if path.is_file() and not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         # the rename that replaces an output would succeed (only the folder's permission
         # counts), but the user marked the file read-only: it is kept, as write_image keeps it
@@ -212,7 +222,8 @@ def write_image(
         array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
     kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata,
                                record)
-    write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs))
+    write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs),
+                     overwrite=overwrite)
     return path
 
 
@@ -248,26 +259,29 @@ def open_tiff_output(
     tmp = _temporary_name(path)
     target = None
     try:
-        offset, _ = tifffile.imwrite(tmp, shape=stored_shape, dtype=dtype, returnoffset=True,
-                                     **kwargs)
-        target = TiffWriteArray(str(tmp), offset, stored_shape, dtype)
+        with _named(path):
+            offset, _ = tifffile.imwrite(tmp, shape=stored_shape, dtype=dtype,
+                                         returnoffset=True, **kwargs)
+            target = TiffWriteArray(str(tmp), offset, stored_shape, dtype)
         yield target if stored == axes else Reordered(target, axes, stored)
-        target.close()
-        _replace(tmp, path)
+        with _named(path):
+            target.close()
+            move_into_place(tmp, path, overwrite)
     finally:
         if target is not None:
-            target.close()
-        if tmp.exists():
-            tmp.unlink()
+            with contextlib.suppress(OSError):  # an error of its own was said above
+                target.close()
+        discard(tmp)  # not where the folder went read-only: the next run removes it
 
 
-def _replace(tmp: Path, path: Path) -> None:
-    """Move a finished temporary output into place (a Zarr store is a directory)."""
-    import shutil
-
-    if path.is_dir():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def _named(path: Path):
+    """An error writing the output (not one of the caller's block) as one line naming
+    ``path`` as given: the system's named the hidden temporary file."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(exc, path) from None
 
 
 def remove_path(path: Path) -> None:
@@ -314,14 +328,17 @@ def open_zarr_output(
     stored = ngff_axes(axes)
     stored_shape = permuted(tuple(shape), axes, stored)
     try:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        array = group.create_array("0", shape=stored_shape, dtype=dtype,
-                                   chunks=permuted(tuple(chunks), axes, stored), fill_value=0)
-        group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata, record))
+        with _named(path):
+            group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+            array = group.create_array("0", shape=stored_shape, dtype=dtype,
+                                       chunks=permuted(tuple(chunks), axes, stored),
+                                       fill_value=0)
+            group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata,
+                                            record))
         yield array if stored == axes else Reordered(array, axes, stored)
-        _replace(tmp, path)
+        move_into_place(tmp, path, overwrite)
     finally:
-        remove_path(tmp)
+        discard(tmp)
 
 
 def open_output(path, shape, dtype, *, axes, pixel_size=None, overwrite=False, metadata=None,
@@ -429,14 +446,18 @@ def open_png_output(path, shape, dtype, *, axes: str, stored, pixel_size=None,
     check_result_fits(shape, dtype)
     out = np.empty(shape, dtype)
     yield out
-    write_png(path, out, axes=axes, dtype=stored, pixel_size=pixel_size, record=record)
+    write_png(path, out, axes=axes, dtype=stored, pixel_size=pixel_size, record=record,
+              overwrite=overwrite)
 
 
-def write_png(path, array, *, axes: str, dtype, pixel_size=None, record=None) -> Path:
+def write_png(path, array, *, axes: str, dtype, pixel_size=None, record=None,
+              overwrite: bool = True) -> Path:
     """``array`` (one plane, ``png_axes``) as an 8- or 16-bit PNG, atomically; values rounded
     and clipped to ``dtype``'s range, the pixels clipped counted in one warning line. The pixel
     size (um) is kept as PNG's pHYs (pixels per metre) where X and Y have one; ``record`` (how
-    the output was made, ``provenance``) as a text chunk, read back by ``io.read_image``."""
+    the output was made, ``provenance``) as a text chunk, read back by ``io.read_image``.
+    ``overwrite=False``: a file at ``path``, or one another run writes meanwhile, is kept
+    (``OutputExistsError``)."""
     import warnings
 
     dtype = np.dtype(dtype)
@@ -457,7 +478,7 @@ def write_png(path, array, *, axes: str, dtype, pixel_size=None, record=None) ->
                       DeblurWarning, stacklevel=4)
     plane = np.clip(plane, info.min, info.max).astype(dtype)
     data = png_bytes(plane, pixel_size or {}, record)
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=overwrite)
     return Path(path)
 
 
