@@ -229,7 +229,7 @@ def test_install_requires_is_the_readme_list():
     cfg.read(ROOT / "setup.cfg", encoding="utf-8")
     have = {re.split(r"[<>=!;\[ ]", line.strip())[0].lower()
             for line in cfg["options"]["install_requires"].splitlines() if line.strip()}
-    said = re.search(r"`pip install napari-microdeblur` pulls (.*?), but no Qt", README,
+    said = re.search(r"`pip install -e \.` pulls (.*?), but no Qt", README,
                      re.S).group(1)
     named = {re.sub(r" \d+$", "", w.strip()).lower()
              for w in re.split(r",| and ", said.replace("\n", " ")) if w.strip()}
