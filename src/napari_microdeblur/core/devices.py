@@ -22,9 +22,9 @@ import torch
 from .notes import DeblurNote
 
 __all__ = [
-    "DEVICE_FORMS", "FLOAT16_OVERFLOWS", "autocast_supported", "cpu_runs_bf16",
-    "float16_overflows", "forward_in", "full_precision", "gpu_names", "has_float64",
-    "resolve_device", "wide_dtype",
+    "DEVICE_FORMS", "FLOAT16_OVERFLOWS", "autocast_supported", "autocasts_to", "cpu_runs_bf16",
+    "cuda_auto_precision", "cuda_has_bf16", "float16_overflows", "forward_in", "full_precision",
+    "gpu_names", "has_float64", "resolve_device", "runs_in", "wide_dtype",
 ]
 
 #: the device names accepted, in words
@@ -101,6 +101,53 @@ def autocast_supported(device_type: str) -> bool:
         return False
 
 
+#: (device type, dtype, torch.autocast) -> whether autocast there computes in that dtype
+_AUTOCASTS: dict[tuple, bool] = {}
+
+
+def autocasts_to(device_type: str, dtype: torch.dtype) -> bool:
+    """Whether ``torch.autocast(device_type, dtype=dtype)`` computes in ``dtype``, asked of
+    torch.autocast itself, as torch validates: on MPS torch 2.5 autocast float16 only, 2.6
+    added bfloat16 (macOS 14+), and a dtype it refuses is switched off with a warning, so the
+    run was float32 while the record said bfloat16. Needs no device of that type. CUDA: True
+    (torch raises for a dtype the GPU lacks rather than run float32)."""
+    if device_type == "cuda":
+        return True
+    key = (device_type, dtype, torch.autocast)
+    if key not in _AUTOCASTS:  # once per process: catch_warnings is not thread-safe
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                with torch.autocast(device_type, dtype=dtype):
+                    on = torch.is_autocast_enabled(device_type)
+                    _AUTOCASTS[key] = bool(on) and torch.get_autocast_dtype(device_type) == dtype
+            except TypeError:  # torch < 2.4 takes no device here: CPU and CUDA only
+                _AUTOCASTS[key] = device_type == "cpu" and dtype == torch.bfloat16
+            except (RuntimeError, ValueError, AssertionError, AttributeError):
+                _AUTOCASTS[key] = False
+    return _AUTOCASTS[key]
+
+
+def runs_in(device_type: str, precision: str) -> str:
+    """The arithmetic ``forward_in`` computes ``precision`` in on ``device_type``: itself, or
+    'float32' where this torch has no autocast to it there (what a run's record should say)."""
+    if precision == "float32":
+        return precision
+    if autocast_supported(device_type) and autocasts_to(device_type, getattr(torch, precision)):
+        return precision
+    return "float32"
+
+
+def cuda_has_bf16() -> bool:
+    """Whether the current CUDA GPU computes bfloat16 natively (Ampere and later).
+    ``torch.cuda.is_bf16_supported()`` also says yes where bf16 is only emulated (T4, V100:
+    slower than float16)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.3: native only
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def full_precision(device_type: str):
     """A context in which nothing is autocast on ``device_type``: ``torch.autocast(...,
     enabled=False)`` where this torch has autocast there, else a no-op (nothing there can be
@@ -162,19 +209,29 @@ def float16_overflows(model: torch.nn.Module | None) -> bool:
                for m in model.modules())
 
 
+def cuda_auto_precision(model: torch.nn.Module | None = None) -> str:
+    """What a CUDA GPU runs ``model`` in when left to choose: 'bfloat16' with bf16 units;
+    without (T4, V100) 'float16', but 'float32' for a model that ``float16_overflows``."""
+    if cuda_has_bf16():
+        return "bfloat16"
+    return "float32" if float16_overflows(model) else "float16"
+
+
 def forward_in(model: torch.nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
     """``model(x)`` in ``precision`` (float32, or autocast to bfloat16 / float16). A float16
     result holding inf or NaN where ``x`` is finite (an overflow: float16 stops at 65504) is
     computed again in float32, with one warning line, rather than returned as a blank tile.
-    On a device this torch has no autocast for (MPS before torch 2.5) the tile runs in
-    float32, with one ``DeblurNote``: the result is the float32 one, only slower."""
+    On a device this torch has no autocast to ``precision`` for (MPS before torch 2.5;
+    bfloat16 on MPS before 2.6: ``runs_in``) the tile runs in float32, with one
+    ``DeblurNote``: the result is the float32 one, only slower."""
     if precision == "float32":
         return model(x)
-    if not autocast_supported(x.device.type):
+    if runs_in(x.device.type, precision) == "float32":
         warnings.warn(
-            f"precision {precision!r} needs autocast on {x.device.type}, which torch "
-            f"{torch.__version__} lacks; computed in float32 (torch >= 2.5 has it on MPS; "
-            "choose precision float32 to silence this line)", DeblurNote, stacklevel=3)
+            f"precision {precision!r} needs autocast to {precision} on {x.device.type}, "
+            f"which torch {torch.__version__} lacks; computed in float32 (on MPS torch >= 2.5 "
+            "has float16, >= 2.6 bfloat16 on macOS 14+; choose precision float32 to silence "
+            "this line)", DeblurNote, stacklevel=3)
         return model(x)
     with torch.autocast(x.device.type, dtype=getattr(torch, precision)):
         y = model(x)

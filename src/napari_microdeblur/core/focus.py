@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .axes import check_axes, colour_part, iter_planes, loop_axes, plane_indices
+from .devices import resolve_device
 from .focus_defaults import calibrate_threshold as calibrate_threshold  # callers import it here
 from .progress import ScoreProgress, drive
 
@@ -389,7 +390,7 @@ def iter_focus_scores(
         )
     # an alpha sample is opacity: averaged in as intensity it lowered an RGBA plane's score
     # about 3x (gray + alpha 10x), so RGBA and RGB images of one field scored apart
-    return _iter_scores(colour_part(image, axes), axes, shape, tile, torch.device(device),
+    return _iter_scores(colour_part(image, axes), axes, shape, tile, resolve_device(device),
                         offset)
 
 

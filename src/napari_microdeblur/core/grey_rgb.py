@@ -118,16 +118,35 @@ def _run_grey(prepared: GreyRgbDeblur, out):
     return replace(result, image=out, axes=axes)
 
 
+def _names_rgb_only(spec: MethodSpec) -> bool:
+    """Whether ``spec`` names a network that takes 3 channels only (gran.hist_v1): as grey it
+    was refused ('expects 3 channels but axes='YX' has no channel axis'), so it gets the RGB
+    image as it is. Its card says (weights file or bundled name); the name alone does not."""
+    from .bundled import BUNDLED_WEIGHTS, bundled_path
+    from .checkpoint import read_card
+
+    try:
+        if spec.weights is not None:
+            return read_card(spec.weights).in_channels not in (None, 1)
+        if spec.name in BUNDLED_WEIGHTS:
+            return read_card(bundled_path(spec.name)).in_channels not in (None, 1)
+    except (ValueError, OSError):  # a missing or damaged file: refused later, in its words
+        return False
+    return False
+
+
 def prepare_grey_rgb(image, axes: str, method, tiling_spec, normalization, models):
     """``inference.prepare_deblur`` of an RGB image with identical channels (None for any
-    other image, and for a network or ``Method`` that takes RGB only): its first channel
-    prepared as a grey image, its record's ``colour`` ``GREY_RGB_COLOUR``, with one
+    other image, and for a network, ``Method`` or spec naming one, that takes RGB only): its
+    first channel prepared as a grey image, its record's ``colour`` ``GREY_RGB_COLOUR``, with one
     DeblurNote. A ``MethodSpec`` is resolved as for a grey image; a ``Method`` resolved for
     RGB (the docks') runs its grey twin (``Method.grey``), one that takes any channel count
     runs as it is."""
     ready = isinstance(method, Method)
     if not (method is None or isinstance(method, MethodSpec) or (ready and (
             method.grey is not None or method.in_channels in (None, 1)))):
+        return None
+    if isinstance(method, MethodSpec) and _names_rgb_only(method):
         return None
     if not identical_channels(image, axes):
         return None

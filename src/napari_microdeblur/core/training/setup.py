@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .. import data as data_mod
+from .. import devices
 from ..data_volumes import UnpairedVolumes
 from ..devices import autocast_supported, resolve_device
 from ..psf_aware import DEFAULT_PSF_AWARE
@@ -54,20 +55,29 @@ class Setup:
     val_fingerprint: str = ""
 
 
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """The mixed precision a run uses on ``device`` ("off", "bf16" or "fp16")."""
+def resolve_amp(amp: str, device: torch.device, model: nn.Module | None = None) -> str:
+    """The mixed precision a run uses on ``device`` ("off", "bf16" or "fp16"). 'auto' on a GPU
+    without bf16 units (T4, V100): fp16, but "off" for a ``model`` that ``float16_overflows``."""
     if amp == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "off"
+        auto = devices.cuda_auto_precision(model) if device.type == "cuda" else "float32"
+        return {"bfloat16": "bf16", "float16": "fp16"}.get(auto, "off")
     if amp == "fp16" and device.type != "cuda":
-        raise ValueError(
-            f"amp='fp16' needs a CUDA device (device is {device}); use 'bf16' or 'off'"
-        )
-    if amp == "bf16" and not autocast_supported(device.type):
-        raise ValueError(f"amp='bf16' needs autocast on {device.type}, which torch "
-                         f"{torch.__version__} lacks (MPS has it from torch 2.5); use 'off'")
+        raise ValueError(f"amp='fp16' needs a CUDA device (device: {device}); use bf16 or off")
+    if amp == "bf16" and not (autocast_supported(device.type)
+                              and devices.autocasts_to(device.type, torch.bfloat16)):
+        raise ValueError(f"amp='bf16' needs autocast on {device.type} to bfloat16, which torch "
+                         f"{torch.__version__} lacks (MPS: torch >= 2.6, macOS 14+); use 'off'")
     return amp
+
+
+def amp_notes(amp: str, resolved: str, device: torch.device, model: nn.Module) -> list[str]:
+    """Why amp 'auto' trains in float32 on this GPU, or that an fp16 asked for may overflow."""
+    if device.type != "cuda" or amp == "off" or resolved == "bf16" \
+            or not devices.float16_overflows(model):
+        return []
+    why = "the model's GRAB block overflows in float16 (inf/NaN from 384 px crops)"
+    return [f"amp auto: float32, no autocast: this GPU has no bf16 and {why}" if amp == "auto"
+            else f"amp fp16: {why}; amp 'off' avoids it"]
 
 
 def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
@@ -78,8 +88,7 @@ def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
         volume_regimes = [r for r in list_regimes() if get_regime(r).trains_volumes]
         raise ValueError(
             f"model works on volumes (spatial_dims=3); the {regime.name} regime trains 2D "
-            f"models (YX planes); 3D training: regime {' or '.join(volume_regimes)}"
-        )
+            f"models (YX planes); 3D training: regime {' or '.join(volume_regimes)}")
     if getattr(model, "needs_psf", False) and getattr(model, "bound_psf", None) is None:
         raise ValueError(
             f"{getattr(model, 'arch_name', type(model).__name__)} is PSF-aware and trains "
@@ -91,8 +100,7 @@ def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
     if patch % divisor:
         raise ValueError(
             f"patch={patch} is not a multiple of the model's size_divisor {divisor}; use "
-            f"{max(divisor, patch // divisor * divisor)} or {(patch // divisor + 1) * divisor}"
-        )
+            f"{max(divisor, patch // divisor * divisor)} or {(patch // divisor + 1) * divisor}")
     return divisor
 
 
@@ -121,8 +129,7 @@ def _training_source(model: nn.Module, train):
         raise ValueError(
             f"the training images have {train.channels} channel(s) but the network takes "
             f"{in_ch} (1: grayscale, 3: RGB); give {in_ch}-channel images, or start from "
-            f"weights (or a config) with in_channels {train.channels}"
-        )
+            f"weights (or a config) with in_channels {train.channels}")
     if out_ch is not None and in_ch is not None and out_ch != in_ch:
         raise ValueError(f"the model maps {in_ch} to {out_ch} channels; training needs in == out")
     return train
@@ -149,15 +156,13 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
             what = f"{name}= ({given})" if given else f"{name}="
             raise ValueError(
                 f"{what} has {src.channels}-channel images but the training images "
-                f"{train.channels}; give {train.channels}-channel images"
-            )
+                f"{train.channels}; give {train.channels}-channel images")
         sources[name] = src
     missing = [name for name in regime.required_sources if name not in sources]
     if missing:
         raise ValueError(
             f"regime {regime.name!r} needs {' and '.join(f'{n}=' for n in missing)} (images "
-            "without partners); it does not draw them from the training pairs"
-        )
+            "without partners); it does not draw them from the training pairs")
     checked = [(sources[n], regime.patch_margin(n), n) for n in sources]
     checked += [(train, regime.patch_margin(n), n) for n in regime.extra_sources
                 if n not in sources]  # drawn from the training pairs
@@ -313,8 +318,7 @@ def _validation_pairs(val, channels: int) -> list | None:
     else:
         raise ValueError(
             f"val is a {type(val).__name__}; accepted: None, a list of data.Pair, a patch "
-            "source (its validation_pairs()), or a (blurry, sharp) tuple of arrays"
-        )
+            "source (its validation_pairs()), or a (blurry, sharp) tuple of arrays")
     bad = {p.channels for p in pairs} - {channels}
     if bad:
         raise ValueError(f"validation pairs have {sorted(bad)} channels, training data {channels}")
@@ -333,8 +337,7 @@ def _validation_crops(val, channels: int, config: TrainingConfig, divisor: int,
     if not pairs:
         return []
     return data_mod.validation_crops(
-        pairs, size=size, size_divisor=divisor, max_crops=config.val_crops, seed=config.seed
-    )
+        pairs, size=size, size_divisor=divisor, max_crops=config.val_crops, seed=config.seed)
 
 
 def _perceptual(config: TrainingConfig, weights: dict[str, float], notes: list[str]):
@@ -531,8 +534,7 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module,
     if ck.get("regime") != config.regime:
         raise ValueError(
             f"resume_from={str(path)!r} was trained in regime {ck.get('regime')!r}, "
-            f"not {config.regime!r}"
-        )
+            f"not {config.regime!r}")
     arch = getattr(model, "arch_name", None)
     if ck.get("arch") and arch and ck["arch"] != arch:
         raise ValueError(f"resume_from holds a {ck['arch']!r} model, not {arch!r}")
@@ -544,8 +546,7 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module,
             f"resume_from={str(path)!r} validated on other images (other data, held-out "
             "region or seed than this run's), so its best weights cannot be compared with "
             "this run's; resume with the same data and options, or start a new run from its "
-            "best weights (best.safetensors) in another checkpoint folder"
-        )
+            "best weights (best.safetensors) in another checkpoint folder")
     check_same_settings(ck.get("config"), config.model_dump(mode="json"),
                         f"resume_from={str(path)!r}")
     ck["where"] = str(path)
@@ -573,7 +574,7 @@ def prepare(
     regime = get_regime(config.regime)(config)
     divisor = _check_model(model, config, regime)
     device = resolve_device(config.device)
-    amp = resolve_amp(config.amp, device)
+    amp = resolve_amp(config.amp, device, model)
     advice = PatchAdvice(model, config, divisor, int(getattr(model, "in_channels", 1) or 1))
     try:
         regime.check_model(model)
@@ -585,7 +586,7 @@ def prepare(
     # its plain check said 'a patch of at most 24' where the margin then asked for 44 px
     extra = _extra_sources(regime, sources, train, config.patch, model, advice)
     train.check_patch(config.patch)
-    notes = regime.notes(extra)
+    notes = regime.notes(extra) + amp_notes(config.amp, amp, device, model)
     dims = spatial_dims(model)
     crops = _validation_crops(val, train.channels, config, divisor, dims)
     weights = config.weights()
@@ -596,5 +597,4 @@ def prepare(
         model=model, config=config, regime=regime, train=train, sources=extra,
         val_crops=crops, device=device, amp=amp, weights=weights, discriminator=disc,
         vgg=vgg, notes=notes, checkpoint_dir=_checkpoint_dir(config),
-        resume=_resume(resume_from, config, model, fingerprint), val_fingerprint=fingerprint,
-    )
+        resume=_resume(resume_from, config, model, fingerprint), val_fingerprint=fingerprint)

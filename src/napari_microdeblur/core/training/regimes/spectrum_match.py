@@ -53,7 +53,7 @@ class SpectrumMatch:
 
     def _power(self, x: torch.Tensor) -> torch.Tensor:
         axes = tuple(range(-self.dims, 0))
-        x = x.detach().to(STATS_DEVICE, torch.float64)
+        x = x.detach().to(STATS_DEVICE).double()  # moved first: MPS has no float64
         x = (x - x.mean(dim=axes, keepdim=True)) * _window(x.shape[-self.dims:], x.device)
         power = torch.fft.fftn(x, dim=axes).abs() ** 2
         return power.reshape(-1, *power.shape[-self.dims:])  # one spectrum per patch and channel
@@ -98,16 +98,17 @@ class SpectrumMatch:
             raise ValueError(f"psf_spectrum: the PSF ({tuple(kernel.shape)}) is larger than the "
                              f"training patches ({shape}); use a larger patch")
         device = kernel.device
-        kernel = kernel.to(STATS_DEVICE, torch.float64)  # the gradient flows back to the device
+        # moved, then widened (MPS has no float64); the gradient flows back to the device
+        kernel = kernel.to(STATS_DEVICE).double()
         if int(mask.sum()) < 4:
-            return (kernel.sum() * 0.0).to(device, torch.float32)
+            return (kernel.sum() * 0.0).float().to(device)
         padded = kernel.new_zeros(shape)
         padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
         transfer = torch.fft.fftn(padded).abs() ** 2  # |H|^2 does not depend on the shift
         model = self._windowed(transfer * sharp)[mask]
         log_gain = self._fit_gain(model.detach(), noise, target)
         loss = ((log_gain.exp() * model + noise).log() - target).pow(2).mean()
-        return loss.to(device, torch.float32)
+        return loss.float().to(device)  # narrowed on the host, then moved
 
     def _windowed(self, spectrum: torch.Tensor) -> torch.Tensor:
         """What the Hann window makes of ``spectrum``: its circular convolution with the
