@@ -190,3 +190,24 @@ def test_an_rgb_only_network_gets_a_grey_rgb_image_as_rgb():
         grey_out = deblur(rgb, method="c2f_unet.brightfield_v2", axes="YXS", device="cpu")
     assert any(GREY_RGB_NOTE in str(w.message) for w in caught)
     assert np.array_equal(grey_out[..., 0], grey_out[..., 2])
+
+
+def test_training_batches_copy_asynchronously_only_to_cuda(monkeypatch):
+    """A non-blocking host-to-MPS copy can read a batch after it is freed (pytorch#139550):
+    the trainer's batches go asynchronously to CUDA only."""
+    from napari_microdeblur.core.training.loop import Trainer
+
+    asked = []
+    real_to = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("non_blocking"))
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    trainer = object.__new__(Trainer)  # only the device matters to tensor()
+    for device, expected in (("cpu", False), ("meta", False)):
+        trainer.device = torch.device(device)
+        asked.clear()
+        out = trainer.tensor(np.zeros((2, 3), np.float32))
+        assert out.device.type == device and asked == [expected]

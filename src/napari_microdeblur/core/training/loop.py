@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .. import data as data_mod
+from ..devices import forward_in
 from ..memory import fast_layout
 from ..metrics import psnr, ssim
 from ..shown import first_line
@@ -127,7 +128,9 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def tensor(self, a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a).to(self.device, non_blocking=True)
+        # asynchronous only to CUDA: a non-blocking copy to Apple MPS can read the batch
+        # after it is freed (pytorch#139550), corrupting it silently
+        return torch.from_numpy(a).to(self.device, non_blocking=self.device.type == "cuda")
 
     def backward_step(self, loss: torch.Tensor, name: str, params) -> None:
         """Back-propagate ``loss`` and step optimiser ``name`` ("G" or "D")."""
@@ -210,10 +213,12 @@ class Trainer:
                 if identity:
                     pred = x
                 else:
-                    # CPU bf16 is for training speed only: validation runs in float32
+                    # CPU bf16 is for training speed only: validation runs in float32; on
+                    # CUDA a float16 overflow (GRAN's GRAB block) is computed again in float32
                     cuda = self.device.type == "cuda"
-                    with self.autocast() if cuda else contextlib.nullcontext():
-                        pred = self.model(x).float()
+                    precision = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
+                        self.dtype, "float32") if cuda else "float32"
+                    pred = forward_in(self.model, x, precision).float()
                 scale, offset = c.to_reference
                 # scored on the host in float64 (Apple MPS has no float64)
                 p_ref = (pred[0] * scale + offset).cpu().double()
