@@ -312,8 +312,9 @@ def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: b
     from .core import io_write
 
     if png is not None:
+        # without --overwrite a PNG another run wrote meanwhile is kept (write_png replaced it)
         io_write.write_png(output, image, axes=axes, dtype=png, pixel_size=data.pixel_size,
-                           record=record)
+                           record=record, overwrite=overwrite)
         return
     with io_write.open_output(output, image.shape, image.dtype, axes=axes,
                               pixel_size=data.pixel_size, overwrite=overwrite,

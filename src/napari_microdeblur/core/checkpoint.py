@@ -37,7 +37,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from napari_microdeblur import __version__
-from napari_microdeblur.core import notes, registry, shown
+from napari_microdeblur.core import atomic_write, notes, registry, shown
 from napari_microdeblur.core import state_dict_files as sd_files
 from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
 
@@ -198,19 +198,16 @@ def _one_line(exc: ValidationError) -> str:
 def save_weights(
     model: torch.nn.Module,
     path: str | os.PathLike,
-    card: ModelCard | Mapping[str, Any] | None = None,
+    card: ModelCard | Mapping[str, Any] | None = None, *, overwrite: bool = True,
 ) -> ModelCard:
     """Write ``model``'s weights to ``path`` (``.safetensors``) with its card in the metadata.
 
     ``card`` supplies the descriptive fields (normalisation, training data, degradation,
     metrics, licence, description); arch, config and channels are taken from the model (a
-    card that contradicts them is refused). The file is written to a temporary name and
-    renamed, so an interrupted save never leaves a half-written checkpoint; a folder, a
-    read-only file or a full disk at ``path`` is one ``OSError`` line (:mod:`.atomic_write`),
-    and the file there before stays. The same weights and card give the same bytes (one
-    sha256, the weights' identity in a deblur's record); the metadata hold a sha256 of the
-    tensors, checked on load (bit-rot in a copy is refused, not run). Returns the card.
-    """
+    card that contradicts them is refused). Written to a temporary name, then renamed: a
+    folder, read-only file or full disk is one ``OSError`` line, the file there kept; so is,
+    without ``overwrite``, one there or written meanwhile by another run (``OutputExistsError``).
+    Same weights and card, same bytes; the tensors' sha256 in the metadata is checked on load."""
     if not isinstance(path, (str, os.PathLike)) or isinstance(card, (str, os.PathLike)):
         # export_bioimageio takes (model, card, path): the swap raised pathlib's TypeError
         raise TypeError(f"save_weights takes (model, path, card), got a {type(path).__name__} "
@@ -218,11 +215,14 @@ def save_weights(
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"save_weights: path must end in .safetensors, got {str(path)!r}")
+    if not overwrite and os.path.lexists(path):  # there before: it did not 'appear meanwhile'
+        raise atomic_write.OutputExistsError(f"output {shown.shown_path(path)} exists; "
+                                             "choose another name or overwrite=True", path)
     full_card = card_for_model(model, card)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     meta = {CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}), "format": "pt"}
-    # one line naming the file for a full disk, a folder ...
-    write_atomically(path, lambda tmp: sd_files.write_safetensors(tensors, meta, tmp))
+    write_atomically(path, lambda tmp: sd_files.write_safetensors(tensors, meta, tmp),
+                     overwrite=overwrite)  # one line naming the file for a full disk ...
     return full_card
 
 

@@ -30,6 +30,7 @@ import torch
 from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
+from .atomic_write import OutputExistsError
 from .checkpoint import (
     ModelCard,
     card_for_model,
@@ -46,6 +47,7 @@ from .export_specs import (
     package_readme,
     smallest_input,
 )
+from .shown import shown_path
 from .thread_warnings import caught
 from .zoo_network import PaddedNetwork
 
@@ -300,6 +302,7 @@ def export_bioimageio(
     authors: list[dict[str, str]] | None = None,
     cite: list[dict[str, str]] | None = None,
     halo: int | str | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write a BioImage Model Zoo package (format 0.5) for ``model`` (see the module docstring).
 
@@ -312,11 +315,16 @@ def export_bioimageio(
     ``tiling['halo']``, else the receptive field), for tiled prediction without seams; the
     smallest tile is over twice it.
     ``cite``: None cites the architecture's paper.
+    ``overwrite``: a file at ``path_zip`` is replaced; False keeps one there before (refused
+    before the work) or written by another export meanwhile (``OutputExistsError``).
     """
     full_card = card_for_model(model, card)
     path_zip = Path(path_zip)
     if path_zip.suffix != ".zip":
         raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
+    if not overwrite and os.path.lexists(path_zip):  # before the tracing, not after it
+        raise OutputExistsError(f"output {shown_path(path_zip)} exists; choose another name or "
+                                "overwrite=True", path_zip)
     _check_exportable(model, full_card)
     x = _test_tensor(model, full_card, test_input)
     div, sd = model.size_divisor, model.spatial_dims
@@ -357,5 +365,5 @@ def export_bioimageio(
             for fname, content in files.items():
                 zf.writestr(fname, content)
 
-    write_atomically(path_zip, write)
+    write_atomically(path_zip, write, overwrite=overwrite)
     return path_zip

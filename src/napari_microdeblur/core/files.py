@@ -7,6 +7,7 @@ exist and are skipped, unfinished ones left nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import os
@@ -329,17 +330,24 @@ def deblur_file(source, output, **options) -> DeblurResult:
     return drive(iter_deblur_file(source, output, **options))
 
 
-def copy_atomically(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy ``src`` to ``dst`` through a hidden temporary file, so ``dst`` is never partial."""
+def copy_atomically(src: str | os.PathLike, dst: str | os.PathLike, *,
+                    overwrite: bool = True) -> None:
+    """Copy ``src`` to ``dst`` through a hidden temporary file, so ``dst`` is never partial.
+    ``overwrite=False`` (a run whose output was checked free when it began, as train --out
+    without --overwrite): a file at ``dst`` now, written by another run meanwhile, is kept
+    (``atomic_write.OutputExistsError``); True replaces it (a Save dialog already asked)."""
     import shutil
 
+    from .atomic_write import appeared_error, move_into_place
     from .partials import fresh_temporary_name
 
     dst = Path(dst)
+    if not overwrite and os.path.lexists(dst):  # not worth copying: the rename would refuse
+        raise appeared_error(dst)
     tmp = fresh_temporary_name(dst)
     try:
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
+        shutil.copy2(src, tmp)  # the mode and times of ``src`` kept, as before
+        move_into_place(tmp, dst, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -350,6 +358,11 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
     files a glob matches, sorted."""
     path = Path(pattern)
     if path.is_dir() and not io.is_zarr(path):
+        from .io_bioio import not_read
+
+        if path.suffix.lower() == ".n5":  # a container, not a folder of images (its own name
+            # only: a folder of TIFFs inside one is read)
+            raise ValueError(f"cannot read {shown_path(path)}: {not_read(path)}")
         found = folder_images(path, recursive, skip)
     elif path.exists():
         found = [path]
@@ -360,8 +373,28 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
         if not found:
             raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
     if not found:
-        raise FileNotFoundError(f"input directory {shown_path(pattern)} holds no image file")
+        raise FileNotFoundError(f"input directory {shown_path(pattern)} holds no image file"
+                                f"{not_read_in(path)}")
     return found
+
+
+def not_read_in(folder: Path) -> str:
+    """'; its 12 .mrc files: MRC files are not read: convert ...' for a folder of a format no
+    reader reads (an EM folder of .mrc was 'holds no image file', nothing said of its files);
+    '' for any other."""
+    from .io_bioio import not_read
+
+    counts: dict[str, list[Path]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            suffix = Path(entry.name).suffix.lower()
+            if not entry.name.startswith(".") and not_read(Path(entry.name)):
+                counts.setdefault(suffix, []).append(Path(entry.path))
+    if not counts:
+        return ""
+    suffix, paths = max(counts.items(), key=lambda item: len(item[1]))
+    return (f"; its {len(paths)} {suffix} file{'s' * (len(paths) > 1)}: "
+            f"{not_read(min(paths), where='')}")
 
 
 def folder_images(folder: Path, recursive: bool = False,
@@ -388,12 +421,17 @@ def folder_images(folder: Path, recursive: bool = False,
 
 
 def output_name(source: Path, output_dir: Path, suffix: str = "_deblurred") -> Path:
-    """OUTPUT_DIR/<stem><suffix>.tif (.ome.tif kept) for one input of a batch."""
+    """OUTPUT_DIR/<stem><suffix>.tif (.ome.tif kept) for one input of a batch; another
+    format's .ome goes with its suffix (img.ome.zarr: img_deblurred.tif, a TIFF as any other
+    format's, not img.ome_deblurred.tif)."""
     name = source.name
     for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
         if name.lower().endswith(ext):
             return output_dir / f"{name[: -len(ext)]}{suffix}{ext}"
-    return output_dir / f"{source.stem}{suffix}.tif"
+    stem = source.stem
+    if stem.lower().endswith(".ome") and len(stem) > 4:  # '.ome.zarr' alone: a hidden name
+        stem = stem[:-4]
+    return output_dir / f"{stem}{suffix}.tif"
 
 
 def batch_pairs(inputs: list[Path], output_dir: Path,

@@ -58,7 +58,12 @@ def _check_input_path(path: str | os.PathLike) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"input file {shown_path(path)} does not exist")
     if path.is_dir():
-        raise ValueError(f"input {shown_path(path)} is a directory; give an image file")
+        from .io_bioio import not_read  # imports this module
+
+        # an N5 container is a folder too: 'give an image file' led nowhere
+        why = not_read(path)
+        raise ValueError(f"cannot read {shown_path(path)}: {why}" if why else
+                         f"input {shown_path(path)} is a directory; give an image file")
     return path
 
 

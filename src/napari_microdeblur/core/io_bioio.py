@@ -22,8 +22,9 @@ from .notes import DeblurWarning
 from .pixel_units import um_per_unit
 from .shown import first_line, shown_path
 
-# the bioio plugin for a suffix, from bioio's README list of known plugins: bioio's own error
-# names none ("you may need to install an extra format dependency", then a paragraph)
+# the bioio plugin for a suffix, from bioio's README list of known plugins (each on PyPI, its
+# suffixes as its get_supported_extensions gives them): bioio's own error names none ("you may
+# need to install an extra format dependency", then a paragraph)
 BIOIO_PLUGINS = {
     ".czi": "bioio-czi", ".nd2": "bioio-nd2", ".lif": "bioio-lif", ".dv": "bioio-dv",
     ".r3d": "bioio-dv", ".sldy": "bioio-sldy", ".imzml": "bioio-imzml",
@@ -58,15 +59,55 @@ def _reader_classes() -> tuple[list[tuple[str, type]], str | None]:
 BUILT_IN = "TIFF/OME-TIFF, PNG, JPEG, BMP, NumPy .npy and Zarr folders"
 
 
-def not_built_in(path: Path) -> str:
+# formats common in EM and connectomics that no bioio plugin on PyPI is named for (no
+# bioio-mrc, -hdf5, -h5 or -n5): a conversion, not an install, is what reads them
+MRC = ("MRC files", "with mrcfile: tifffile.imwrite('{stem}.tif', mrcfile.read('{name}'))")
+HDF5 = ("HDF5 files", "with h5py: tifffile.imwrite('{stem}.tif', "
+                      "h5py.File('{name}')['<dataset>'][()])")
+NOT_READ = {
+    ".mrc": MRC, ".mrcs": MRC, ".h5": HDF5, ".hdf5": HDF5,
+    ".n5": ("N5 folders", "into a Zarr folder with zarr 2: zarr.copy_store(zarr.N5Store('{name}'), "
+                          "zarr.DirectoryStore('{stem}.zarr'))"),
+}
+READ = (f" (built in: {BUILT_IN}; with 'napari-microdeblur[formats]': CZI, ND2, LIF and "
+        "others, each with its bioio plugin)")
+TRIED = " (nor by the bioio readers installed)"  # bioio is there: its readers were tried
+
+
+def n5_of(path: Path) -> Path | None:
+    """The N5 container ``path`` is, or is a dataset inside (data.n5/raw/s0), if any."""
+    return next((p for p in (path, *path.parents) if p.suffix.lower() == ".n5"), None)
+
+
+def not_read(path: Path, where: str = READ) -> str | None:
+    """Why a format no bioio plugin is named for is not read, and the conversion that reads it
+    (MRC, HDF5, N5); None for another suffix. ``where``: what is read (``READ``, ``TRIED``)."""
+    n5 = n5_of(path)
+    path = n5 or path
+    known = NOT_READ.get(path.suffix.lower())
+    if known is None:
+        return None
+    kind, how = known
+    # the file's own names in the example, so that it runs as shown
+    how = how.format(stem=path.name[: -len(path.suffix)], name=path.name)
+    return f"{kind} are not read{where}: convert the image to TIFF or OME-Zarr, e.g. {how}"
+
+
+def not_built_in(path: Path, where: str = READ) -> str:
     """Why ``path`` is not read without bioio, and what to install: [formats] is bioio with
-    its OME-TIFF and OME-Zarr readers only; CZI, ND2, LIF ... each need their bioio plugin."""
+    its OME-TIFF and OME-Zarr readers only; CZI, ND2, LIF ... each need their bioio plugin.
+    A suffix no plugin is known for gets a conversion, a plugin only 'if there is one'."""
     plugin = BIOIO_PLUGINS.get(path.suffix.lower())
-    reader = (f"pip install 'napari-microdeblur[formats]' {plugin}" if plugin else
-              f"pip install 'napari-microdeblur[formats]' and the bioio plugin for "
-              f"{path.suffix or 'it'} (list: {PLUGIN_LIST})")
-    return (f"{path.suffix or 'this format'} is not built in ({BUILT_IN} are); other formats "
-            f"are read through bioio: {reader}")
+    if plugin:
+        return (f"{path.suffix} is not built in ({BUILT_IN} are); other formats are read "
+                f"through bioio: pip install 'napari-microdeblur[formats]' {plugin}")
+    known = not_read(path, where)
+    if known:
+        return known
+    what = f"{path.suffix} files" if path.suffix else "files of this format"
+    return (f"{what} are not read{where}: convert the image to TIFF "
+            f"or OME-Zarr, or install the bioio plugin for {path.suffix or 'it'} if there is "
+            f"one (list: {PLUGIN_LIST})")
 
 
 def _unsupported(error: Exception) -> bool:
@@ -92,10 +133,9 @@ def _open(path: Path):
     name, error = failures[0]
     if name == "bioio" and _unsupported(error):
         plugin = BIOIO_PLUGINS.get(path.suffix.lower())
-        fix = (f"pip install {plugin}" if plugin else
-               f"install the bioio plugin for {path.suffix or 'it'} (list: {PLUGIN_LIST})")
-        raise ValueError(f"cannot read {shown_path(path)}: no installed bioio reader reads "
-                         f"this format; {fix}") from error
+        fix = (f"no installed bioio reader reads this format; pip install {plugin}" if plugin
+               else not_built_in(path, TRIED))
+        raise ValueError(f"cannot read {shown_path(path)}: {fix}") from error
     raise ValueError(f"cannot read {shown_path(path)}: {first_line(error)}") from error
 
 
