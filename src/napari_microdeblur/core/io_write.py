@@ -214,6 +214,9 @@ def write_image(
     made (``provenance``; the input's own record is not copied)."""
     import tifffile
 
+    if not is_tiff(path):  # a TIFF under a .zarr or .png name opens as nothing else reads it
+        raise ValueError(f"output {shown_path(Path(path))}: this writes a TIFF; name it .tif or "
+                         ".tiff (.ome.tif for OME-TIFF)")
     path = check_output_path(path, overwrite=overwrite)
     array = np.asarray(array)
     ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
