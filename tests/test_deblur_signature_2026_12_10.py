@@ -77,7 +77,9 @@ WIENER = {"method": "wiener", "psf": "gaussian:1.2", "balance": 0.05}
 def call_cases():
     weights = str(bundled.WEIGHTS_DIR / bundled.BUNDLED_WEIGHTS["gran.em_v1"].file)
     return {
-        "modality": {"method": "auto", "modality": "em"},
+        # WIENER's balance goes back to 'auto' and its PSF to None: 'auto' without a PSF
+        # runs a network, which reads no balance (refused as given)
+        "modality": {"method": "auto", "modality": "em", "balance": "auto", "psf": None},
         "axes": {"axes": "YX"},
         "tile": {"tile": 32, "overlap": 8},
         "overlap": {"overlap": 4},

@@ -211,3 +211,29 @@ def test_training_batches_copy_asynchronously_only_to_cuda(monkeypatch):
         asked.clear()
         out = trainer.tensor(np.zeros((2, 3), np.float32))
         assert out.device.type == device and asked == [expected]
+
+
+def test_network_auto_precision_on_cuda_counts_only_real_bf16_units(monkeypatch):
+    """A T4 or V100 only emulates bf16 (torch.cuda.is_bf16_supported() says yes): a network
+    left to choose runs float16 there, float32 where it overflows in float16."""
+    from napari_microdeblur.core import method
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(devices, "cuda_has_bf16", lambda: False)
+    small = torch.nn.Conv2d(1, 1, 3)
+    assert method.auto_precision(torch.device("cuda"), small) == "float16"
+    monkeypatch.setattr(devices, "float16_overflows", lambda model: True)
+    assert method.auto_precision(torch.device("cuda"), small) == "float32"
+    monkeypatch.setattr(devices, "cuda_has_bf16", lambda: True)
+    assert method.auto_precision(torch.device("cuda"), small) == "bfloat16"
+
+
+def test_the_record_says_float32_where_torch_has_no_autocast_to_the_precision(monkeypatch):
+    from napari_microdeblur.core.method import NetworkRunner
+
+    monkeypatch.setattr(devices, "autocasts_to", lambda device_type, dtype: False)
+    runner = NetworkRunner(torch.nn.Conv2d(1, 1, 3), precision="bfloat16")
+    assert runner.resolved_precision(torch.device("mps")) == "float32"
+    assert runner.resolved_precision(torch.device("cpu")) == "float32"
+    monkeypatch.setattr(devices, "autocasts_to", lambda device_type, dtype: True)
+    assert runner.resolved_precision(torch.device("cpu")) == "bfloat16"

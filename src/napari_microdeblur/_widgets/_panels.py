@@ -394,13 +394,18 @@ class MethodPanel(QWidget):
             box = self.classical_box
             noise_scale = (float(box.noise_scale_spin.value())
                            if box is not None and psf is not None else 1.0)
-            return MethodSpec(name, psf=psf, precision=self.precision_combo.currentText(),
+            spec = MethodSpec(name, psf=psf, precision=self.precision_combo.currentText(),
                               modality=self.modality, noise_scale=noise_scale)
-        box = self.classical_box
-        return MethodSpec(name, psf=self.psf_source(),
-                          iterations=int(box.iterations_spin.value()) or AUTO_ITERATIONS,
-                          tv_weight=float(box.tv_spin.value()),
-                          balance=float(box.balance_spin.value()) or AUTO_BALANCE)
+        else:
+            box = self.classical_box
+            spec = MethodSpec(name, psf=self.psf_source(),
+                              iterations=int(box.iterations_spin.value()) or AUTO_ITERATIONS,
+                              tv_weight=float(box.tv_spin.value()),
+                              balance=float(box.balance_spin.value()) or AUTO_BALANCE)
+        # every field is filled from the dock: what this method does not read (the other
+        # classical method's box, the image type beside a named network) goes back to its
+        # default rather than being refused as given (MethodSpec.check)
+        return spec.without_unused()
 
     def release(self) -> None:
         try:

@@ -46,6 +46,7 @@ from .deblur_notes import (
 )
 from .devices import resolve_device
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
+from .inference_settings import auto_unused_message
 from .memory import check_result_fits
 from .method import (
     CLASSICAL_METHODS,
@@ -209,9 +210,13 @@ def check_out(out, shape, output_dtype, input_dtype) -> None:
 
 def as_method(method, axes: str, shape, models=None) -> Method:
     """A MethodSpec (checked, then resolved for this image, its network taken from ``models``,
-    a ``checkpoint.ModelCache``, where given), a Method or a network -> Method."""
+    a ``checkpoint.ModelCache``, where given), a Method or a network -> Method. The spec is
+    the one ``spec_for_image`` settled: 'auto' given iterations is refused where it stayed
+    'auto' (a network), not Richardson-Lucy in 3D."""
     if isinstance(method, MethodSpec):
         spec = fit_psf_to_image_of(method.check(), axes, shape)
+        if refusal := auto_unused_message(spec, is_rgb(axes, shape)):
+            raise ValueError(refusal)  # settled: 'auto' given iterations stayed a network
         return spec.resolve(rgb=is_rgb(axes, shape), models=models)
     return resolve_method(method)
 

@@ -172,10 +172,8 @@ def auto_precision(device: torch.device, model: torch.nn.Module | None = None) -
     CPU, output within 61 dB PSNR of float32); float32 elsewhere (MPS, older CPUs, AVX-512
     CPUs that only emulate bf16: ``devices.cpu_runs_bf16``). CUDA without bf16: float16, but
     float32 for a ``model`` whose float16 output overflows (``devices.float16_overflows``)."""
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return "bfloat16"
-        return "float32" if devices.float16_overflows(model) else "float16"
+    if device.type == "cuda":  # bf16 units only: torch's is_bf16_supported() counts emulation
+        return devices.cuda_auto_precision(model)
     if device.type == "cpu" and devices.cpu_runs_bf16():
         return "bfloat16"
     return "float32"
@@ -194,7 +192,10 @@ class NetworkRunner:
         self._inference = shared_inference_copy(self.model)  # BatchNorm folded, once per model
 
     def resolved_precision(self, device: torch.device) -> str:
-        return auto_precision(device, self.model) if self.precision == "auto" else self.precision
+        """What the tiles compute in (the run's record): a precision this torch has no autocast
+        to on ``device`` runs float32 (``devices.runs_in``), and the record says so."""
+        chosen = auto_precision(device, self.model) if self.precision == "auto" else self.precision
+        return devices.runs_in(device.type, chosen)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._device != x.device:
@@ -372,8 +373,9 @@ class MethodSpec:
         return replace(self, **changes)
 
     def check(self) -> MethodSpec:
-        """Validate every option (files exist, numbers in range, names known); loads nothing
-        heavy. Raises ValueError/TypeError naming the option; returns the spec."""
+        """Validate every option (files exist, numbers in range, names known, and each setting
+        given read by the method named: ``core.inference_settings``); loads nothing heavy.
+        Raises ValueError/TypeError naming the option; returns the spec."""
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"method={self.name!r} must be a method name (a string)")
         check_iterations(self.iterations)
@@ -391,6 +393,10 @@ class MethodSpec:
             raise ValueError(f"modality={self.modality!r} is not one of {MODALITIES}")
         self._check_psf()
         self._check_name_and_weights()
+        from .inference_settings import unused_message
+
+        if refusal := unused_message(self):  # a setting given that the method does not read
+            raise ValueError(refusal)
         return self
 
     def _check_psf(self) -> None:
@@ -493,6 +499,13 @@ class MethodSpec:
                           "used; for a method that uses it, choose auto, a PSF-aware network or "
                           "richardson_lucy / wiener", DeblurWarning, stacklevel=2)
         return network_method(model, name=label, card=card, precision=self.precision)
+
+    def without_unused(self) -> MethodSpec:
+        """This spec with each setting its method does not read at its default, for a caller
+        that fills every field on the user's behalf (``check`` refuses them)."""
+        from .inference_settings import without_unused
+
+        return without_unused(self)
 
     def takes_psf(self) -> bool:
         """Whether the method this spec names uses a PSF, as far as the name tells (a weights
