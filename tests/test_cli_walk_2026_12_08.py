@@ -68,7 +68,9 @@ def test_ctrl_c_before_any_better_validation_says_the_start_was_kept(pair, capsy
     assert code == 130, err
     assert read_card(pair / "ft.safetensors").metrics["step"] == 0
     assert err.endswith("interrupted before any validation beat the starting weights: "
-                        f"{pair / 'ft.safetensors'} holds them unchanged"), err
+                        f"{pair / 'ft.safetensors'} holds them unchanged; the same command "
+                        "with --resume --overwrite continues it from "
+                        f"'{pair / 'ck' / 'last.pt'}'"), err
     assert "best weights so far" not in err
 
 

@@ -375,11 +375,31 @@ class _OneLineParser(argparse.ArgumentParser):
     keeps its options (dest -> '--option') in ``args.cli_options``, the words its error lines
     use for the core's Python arguments (cli_words)."""
 
+    #: adds this parser's options when they are first needed (``defer``)
+    _fill = None
+
     def __init__(self, *args, **kwargs):
         self.options_by_dest: dict[str, str] = {}  # filled as options are added, -h first
         self.commands: dict = {}  # the top parser's: subcommand name -> its parser
         super().__init__(*args, **kwargs)
         self.set_defaults(cli_options=self.options_by_dest)
+
+    def defer(self, fill) -> None:
+        """``fill(self)`` adds the options once they are first needed: the command is parsed,
+        its help shown or its options listed. train's come from the training code, which
+        imports torch: `microdeblur --help` or `deblur` took 2-4 s more for them."""
+        self._fill = fill
+
+    @property
+    def _actions(self) -> list:  # every use of the options by argparse passes here
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill(self)
+        return self.__dict__["_actions"]
+
+    @_actions.setter
+    def _actions(self, actions: list) -> None:
+        self.__dict__["_actions"] = actions
 
     def add_argument(self, *args, **kwargs):
         action = super().add_argument(*args, **kwargs)
@@ -513,11 +533,18 @@ def _printable_output():
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM and Ctrl-C are taken from the start: a Ctrl-C while the parser was built printed
+    # a 20-line traceback from inside the imports
     try:
-        with _printable_output():
+        with _printable_output(), _sigterm_as_interrupt():
             code = _run(argv)
             sys.stdout.flush()  # a reader gone (| head) is found here, not at exit
         return code
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; no "
+              "partial output was left", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
@@ -543,17 +570,11 @@ def _run(argv: list[str] | None) -> int:
     from .core.tiff_metadata import quiet_tifffile
 
     try:  # restored on return
-        with (warnings.catch_warnings(), quiet_tifffile(), tifffile_as_warnings(),
-              _sigterm_as_interrupt()):
+        with warnings.catch_warnings(), quiet_tifffile(), tifffile_as_warnings():
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
             _said_once.clear()
             return args.func(args)
-    except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated)
-        print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; no "
-              "partial output was left", file=sys.stderr)
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:  # said by main, as nothing: the reader stopped reading
         raise
     # ImportError: an optional extra (psfmodels for --psf widefield:...) is not installed

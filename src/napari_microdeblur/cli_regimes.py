@@ -409,13 +409,13 @@ def unpaired_sources(sets: dict, spatial_dims: int, regime: str) -> dict:
             for name, (arrays, axes, description) in sets.items()}
 
 
-def finish_psf_run(args, out: Path, ckdir: Path, scratch: str, model, result) -> str:
+def finish_psf_run(args, out: Path, ckdir: Path, model, result) -> str:
     """After a run that learns a PSF: the card of ``out`` says where the PSF-only warm-up
     ended (and that the deblurring network was not trained where the run ended inside it),
     and --export-psf writes the PSF, checked (``core.psf_quality``). Returns '' or what the
     closing line says of a run that ended inside the warm-up."""
     from .core.training import get_regime
-    from .core.training.checkpoints import load_training_checkpoint
+    from .core.training.checkpoints import load_training_checkpoint, run_folder
     from .core.training.regimes.cycle import psf_run_state
 
     if not get_regime(args.regime).learns_psf:
@@ -434,9 +434,10 @@ def finish_psf_run(args, out: Path, ckdir: Path, scratch: str, model, result) ->
         untrained = (f"the run ended inside the PSF-only warm-up (step {result.steps_done}), so "
                      f"the deblurring network was not trained: give {more}")
     _note_warmup(out, run["warmup_ended"], result.steps_done if untrained else None)
-    if args.export_psf:
-        export_learned_psf(model, scratch, args.export_psf, weights=str(out),
-                           steps=result.steps_done, minutes=result.seconds / 60, run=run)
+    if args.export_psf:  # written beside no user's file, then copied
+        with run_folder(None, "train") as scratch:
+            export_learned_psf(model, str(scratch), args.export_psf, weights=str(out),
+                               steps=result.steps_done, minutes=result.seconds / 60, run=run)
     return untrained
 
 

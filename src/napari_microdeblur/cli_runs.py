@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import EXIT_INTERRUPTED, UserError
+from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, UserError
 from .core.shown import shown_path
 
 
@@ -141,16 +141,78 @@ def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False) -> b
     return True
 
 
-def interrupted_words(out: Path) -> str:
-    """What Ctrl-C left in ``out`` (the run's best checkpoint so far): said as the starting
-    weights where no validation beat them (its card says step 0), which "the best weights
-    so far" hid."""
+def stop_words(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """How a run's stop is said, and its exit code: SIGTERM (`timeout`, a cluster's time limit,
+    scancel) as `deblur` says it, 143, which scripts tell from Ctrl-C's 130."""
+    if isinstance(stop, Terminated):
+        return "stopped by SIGTERM", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
+
+
+def interrupted_words(out: Path, stopped: str = "interrupted") -> str:
+    """What Ctrl-C (or ``stopped``: SIGTERM) left in ``out`` (the run's best checkpoint so
+    far): said as the starting weights where no validation beat them (its card says step 0),
+    which "the best weights so far" hid."""
     from .core.checkpoint import read_card
 
     if int((read_card(out).metrics or {}).get("step", -1)) == 0:
-        return (f"interrupted before any validation beat the starting weights: {out} holds "
+        return (f"{stopped} before any validation beat the starting weights: {out} holds "
                 "them unchanged")
-    return f"interrupted; wrote the best weights so far to {out}"
+    return f"{stopped}; wrote the best weights so far to {out}"
+
+
+def resume_hint(folder: Path | None, written: bool) -> str:
+    """How to continue a stopped run of checkpoint ``folder`` (None: a temporary one, gone
+    with it), ``written``: whether its --out was written (a rerun without --overwrite is then
+    refused). last.pt is written every validation interval, and on a stop between two steps
+    (not within one: the step's state is half made)."""
+    if folder is None:  # its last.pt went with the temporary folder
+        return " (--checkpoint-dir DIR keeps a run that --resume can continue)"
+    if not (Path(folder) / "last.pt").is_file():
+        return ""
+    return (f"; the same command with --resume{' --overwrite' if written else ''} "
+            f"continues it from {shown_path(Path(folder) / 'last.pt')}")
+
+
+def finetune_stopped(stop: KeyboardInterrupt, ckdir: Path, out: Path, *,
+                     resumable: bool) -> int:
+    """What a paired fine-tune stopped by ``stop`` (Ctrl-C or SIGTERM) kept: its best
+    checkpoint so far in ``ckdir`` copied to ``out``, said in one line naming the resume
+    command where the folder is the user's (``resumable``: --checkpoint-dir); the exit code."""
+    stopped, code = stop_words(stop)
+    hint = (lambda written: resume_hint(Path(ckdir), written)) if resumable else (lambda _: "")
+    if not keep_best_so_far(Path(ckdir), out):
+        print(f"microdeblur: {stopped} before the first checkpoint; nothing written"
+              f"{hint(False)}", file=sys.stderr)
+    else:
+        print(f"microdeblur: {interrupted_words(out, stopped)}{hint(True)}", file=sys.stderr)
+    return code
+
+
+def recorded(job, records: list):
+    """``job`` with each record kept in ``records``; closing it closes ``job``."""
+    try:
+        while True:
+            try:
+                record = next(job)
+            except StopIteration as stop:
+                return stop.value
+            records.append(record)
+            yield record
+    finally:
+        job.close()
+
+
+def interrupted_kept(model, start: dict, records: list) -> str:
+    """Which weights an interrupted --self run holds (the job keeps its first lowest check)."""
+    checks = [r for r in records if getattr(r, "validated", False) and r.val_loss is not None]
+    if all(model.state_dict()[k].detach().cpu().equal(v) for k, v in start.items()):
+        return "the starting weights (" + (f"none of {len(checks)} held-out check(s) beat "
+                                           "them)" if checks else "no held-out check yet)")
+    best = min(checks, key=lambda r: r.val_loss, default=None)  # None: its check unrecorded
+    return ("the weights of its last held-out check" if best is None else f"the weights of "
+            f"step {best.step} (held-out data-consistency loss {best.val_loss:.3f}, below the "
+            "starting weights')")
 
 
 def say_finetuned(outcome, out: Path, weights: str, lr: float) -> int:
@@ -225,43 +287,39 @@ class TrainRun:
     started: str = ""
 
     def resume_hint(self, written: bool) -> str:
-        """How to continue: last.pt is written every ``val_every`` steps, and on a Ctrl-C
-        between two steps (not within one: the step's state is half made)."""
-        if self.folder is None:  # its last.pt went with the temporary folder
-            return " (--checkpoint-dir DIR keeps a run that --resume can continue)"
-        if not (self.folder / "last.pt").is_file():
-            return ""
-        return (f"; the same command with --resume{' --overwrite' if written else ''} "
-                f"continues it from {shown_path(self.folder / 'last.pt')}")
+        """How to continue (``resume_hint``)."""
+        return resume_hint(self.folder, written)
 
 
 def finish_train_run(run, ckdir: Path, how: TrainRun):
     """Drive a `train` run; its result, or the exit code where it stopped early: Ctrl-C
-    (``EXIT_INTERRUPTED``) or a divergence after a validated step (1), each keeping the best
-    weights so far in ``how.out``, as finetune does, its card saying the run stopped there. A
-    divergence before any is one error line."""
+    (``EXIT_INTERRUPTED``), SIGTERM (``EXIT_TERMINATED``) or a divergence after a validated
+    step (1), each keeping the best weights so far in ``how.out``, as finetune does, its card
+    saying the run stopped there. A divergence before any is one error line."""
     from .core.training.loop import stopped_by
 
     out, latest = how.out, {"step": 0, "steps": 0}
     try:
         return drive_fit(run, quiet=how.quiet, started=how.started, time_limit=how.time_limit,
                          latest=latest)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
         run.close()  # the run writes its best checkpoint (and last.pt) when closed
+        stopped, code = stop_words(stop)
         step, validated = f"step {latest['step']} of {latest['steps']}", how.val_every > 0
         # unvalidated, the last weights are the run's result: kept once a step changed them
         if not (validated or latest["step"]) or not keep_best_so_far(ckdir, out,
                                                                      trained_only=validated):
             before = (f"the first validation (every {how.val_every} steps)" if validated
                       else "any trained step")
-            print(f"microdeblur: interrupted at {step}, before {before}; nothing written to "
+            print(f"microdeblur: {stopped} at {step}, before {before}; nothing written to "
                   f"{out}{how.resume_hint(False)}", file=sys.stderr)
         else:
-            mark_stopped(out, f"interrupted (Ctrl-C) at {step}")
-            print(f"microdeblur: interrupted at {step}; wrote "
+            by = "interrupted (Ctrl-C)" if code == EXIT_INTERRUPTED else stopped
+            mark_stopped(out, f"{by} at {step}")
+            print(f"microdeblur: {stopped} at {step}; wrote "
                   f"{kept_so_far(how.regime, validated)} to {out}{how.resume_hint(True)}",
                   file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return code
     except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
         why = with_lr_advice(stopped_by(error), how.lr)
         if not keep_best_so_far(ckdir, out, trained_only=True):

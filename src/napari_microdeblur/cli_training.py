@@ -11,19 +11,21 @@ from pathlib import Path
 import numpy as np
 
 from . import cli_training_data as training_data
-from .cli import EXIT_INTERRUPTED, UserError
+from .cli import UserError
 from .cli_runs import (
     TrainRun,
     checkpoint_folder,
     continued_card,
     drive_fit,
+    finetune_stopped,
     finish_train_run,
-    interrupted_words,
-    keep_best_so_far,
+    interrupted_kept,
     load_start_weights,
     mark_stopped,
+    recorded,
     resumed_words,
     say_finetuned,
+    stop_words,
     with_lr_advice,
 )
 
@@ -174,12 +176,10 @@ def _train_card(args, start_card, described: str, degradation: str) -> dict:
 def cmd_train(args) -> int:
     """Train a registered architecture in one of the regimes (the papers' training) on sharp
     images (synthetic blur) or blurry/sharp pairs, plus the regime's unpaired image sets."""
-    import tempfile
-
     from . import cli_regimes
     from .core import registry, training
     from .core.files import copy_atomically
-    from .core.training.checkpoints import check_resumable
+    from .core.training.checkpoints import check_resumable, run_folder
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_val_fraction(args.val_fraction)
@@ -223,9 +223,8 @@ def cmd_train(args) -> int:
                    val_every=val_every if val is not None else 0, started=started,
                    time_limit=None if args.minutes is None else args.minutes * 60)
     # --checkpoint-dir keeps the run's best and last checkpoints; without it they live in a
-    # temporary folder, which also holds the --export-psf file until it is copied
-    with tempfile.TemporaryDirectory(prefix="microdeblur-train-") as scratch:
-        ckdir = folder or Path(scratch)
+    # temporary folder (named so that the next run removes it if this one is killed)
+    with run_folder(folder, "train") as ckdir:
         config = training.TrainingConfig.from_options(
             {**options, "checkpoint_dir": str(ckdir), "val_every": val_every,
              "checkpoint_every": val_every, "card": card,
@@ -242,7 +241,7 @@ def cmd_train(args) -> int:
         if result.stopped == "time_limit":  # the card's training.steps is the planned bound
             mark_stopped(out, f"stopped by --minutes {args.minutes:g} at step "
                               f"{result.steps_done} of {args.steps}")
-        untrained = cli_regimes.finish_psf_run(args, out, ckdir, scratch, model, result)
+        untrained = cli_regimes.finish_psf_run(args, out, ckdir, model, result)
         starting = cli_regimes.starting_kept(args, result)
         if starting and not untrained:  # what the kept step-0 weights are, in the card too
             cli_regimes.note_starting_kept(out, starting)
@@ -296,13 +295,11 @@ def _check_finetune_options(args) -> None:
 
 def cmd_finetune(args) -> int:
     """Fine-tune weights on the user's blurry/sharp pairs or z-stacks (core.finetune)."""
-    import tempfile
-    from contextlib import nullcontext
-
     from .core.checkpoint import load_model
     from .core.files import copy_atomically
     from .core.finetune import FinetuneRequest, iter_finetune
     from .core.pixel_units import stated_pixel_size
+    from .core.training.checkpoints import run_folder
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_device(args.device)
@@ -335,9 +332,9 @@ def cmd_finetune(args) -> int:
                         f"{args.weights} takes no noise scale: leave it out")
     sizes: list = []  # the files' pixel sizes, for the card
     fields = _finetune_fields(args, sizes)
-    temporary = args.checkpoint_dir is None
-    with (tempfile.TemporaryDirectory(prefix="microdeblur-finetune-") if temporary
-          else nullcontext(args.checkpoint_dir)) as ckdir:
+    # without --checkpoint-dir a temporary folder, named so that the next run removes it if
+    # this one is killed
+    with run_folder(args.checkpoint_dir, "finetune") as ckdir:
         request = FinetuneRequest(
             mode="stack" if args.stack else "pair", axes=args.axes or "",
             layer_name=", ".join(f.name for f in fields), fields=fields, model=model,
@@ -350,20 +347,15 @@ def cmd_finetune(args) -> int:
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
             noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
-            checkpoint_dir=ckdir, resume=args.resume, seed=args.seed or 0,
+            checkpoint_dir=str(ckdir), resume=args.resume, seed=args.seed or 0,
             pixel_size_um=stated_pixel_size(sizes))
         job = iter_finetune(request)
         try:
             outcome = drive_fit(job, quiet=args.quiet, started=started,
                                 time_limit=60 * request.minutes)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
             job.close()  # the run writes its best checkpoint when closed
-            if not keep_best_so_far(Path(ckdir), out):
-                print("microdeblur: interrupted before the first checkpoint; nothing written",
-                      file=sys.stderr)
-                return EXIT_INTERRUPTED
-            print(f"microdeblur: {interrupted_words(out)}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return finetune_stopped(stop, ckdir, out, resumable=bool(args.checkpoint_dir))
         except ValueError as error:  # the job's checks (an unreadable last.pt ...)
             raise UserError(str(error)) from None
         if outcome.file is None:
@@ -409,18 +401,19 @@ def _finetune_self(args, out: Path) -> int:
               for image in training_data.read_images(spec, args.axes)]
     start = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     records: list = []  # its held-out checks: which weights a Ctrl-C kept
-    job = _recorded(iter_self_adapt(model, [a for _, a, _ in images], args.psf,
+    job = recorded(iter_self_adapt(model, [a for _, a, _ in images], args.psf,
                                     axes=[ax for _, _, ax in images], config=config,
                                     card=base_card), records)
     shown: list[str] = []
     try:
         result = drive_fit(job, quiet=args.quiet, shown=shown, time_limit=60 * config.minutes)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
         job.close()  # closing the job loads its best weights into the model
         save_weights(model, out, interrupted_card(model, base_card, args.weights))
-        kept = _interrupted_kept(model, start, records)  # it said 'the starting or the best'
-        print(f"microdeblur: interrupted; wrote {kept} to {out}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        kept = interrupted_kept(model, start, records)  # it said 'the starting or the best'
+        stopped, code = stop_words(stop)
+        print(f"microdeblur: {stopped}; wrote {kept} to {out}", file=sys.stderr)
+        return code
     for note in result.notes[len(shown):]:  # the notes of the run's end
         print(f"note: {note}", file=sys.stderr)
     what = ", ".join(name for name, _, _ in images)
@@ -431,32 +424,6 @@ def _finetune_self(args, out: Path) -> int:
           f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"
           + ("" if result.improved else " (no improvement: the starting weights)"))
     return 1 if result.stopped == "diverged" else 0
-
-
-def _recorded(job, records: list):
-    """``job`` with each record kept in ``records``; closing it closes ``job``."""
-    try:
-        while True:
-            try:
-                record = next(job)
-            except StopIteration as stop:
-                return stop.value
-            records.append(record)
-            yield record
-    finally:
-        job.close()
-
-
-def _interrupted_kept(model, start: dict, records: list) -> str:
-    """Which weights an interrupted --self run holds (the job keeps its first lowest check)."""
-    checks = [r for r in records if getattr(r, "validated", False) and r.val_loss is not None]
-    if all(model.state_dict()[k].detach().cpu().equal(v) for k, v in start.items()):
-        return "the starting weights (" + (f"none of {len(checks)} held-out check(s) beat "
-                                           "them)" if checks else "no held-out check yet)")
-    best = min(checks, key=lambda r: r.val_loss, default=None)  # None: its check unrecorded
-    return ("the weights of its last held-out check" if best is None else f"the weights of "
-            f"step {best.step} (held-out data-consistency loss {best.val_loss:.3f}, below the "
-            "starting weights')")
 
 
 #: --axes of train and finetune
@@ -485,12 +452,19 @@ def _add_training_options(p: argparse.ArgumentParser, *, steps: int | None, lr: 
 
 
 def add_training_commands(sub) -> None:
-    """Add `train` and `finetune` to the subcommands of the `microdeblur` parser."""
+    """Add `train` and `finetune` to the subcommands of the `microdeblur` parser. train's
+    options are added when first needed (``defer``): its regimes are the training code's, which
+    imports torch (2-4 s), and `microdeblur --help` or `deblur` paid that for nothing."""
+    p = sub.add_parser("train", help="train a network (synthetic blur of sharp images, or pairs)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.defer(_add_train_options)
+    _add_finetune_command(sub)
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .cli_regimes import OneSpec, add_regime_options, regimes_epilog
 
-    p = sub.add_parser("train", help="train a network (synthetic blur of sharp images, or pairs)",
-                       epilog=regimes_epilog(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.epilog = regimes_epilog()
     p.add_argument("--arch", required=True, help="a registered architecture (see methods)")
     p.add_argument("--config", help="JSON file of config fields (default: the paper's config)")
     p.add_argument("--sharp", action=OneSpec, help="sharp image, directory or quoted glob "
@@ -523,7 +497,6 @@ def add_training_commands(sub) -> None:
                    "of random ones, e.g. gran.em_v1 with --regime gran_gan")
     add_regime_options(p)
     p.set_defaults(func=cmd_train)
-    _add_finetune_command(sub)
 
 
 def _add_finetune_command(sub) -> None:

@@ -7,12 +7,14 @@ weights_only=True)``."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import math
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from torch import nn
 
 from .. import data as data_mod
 from ..checkpoint import save_weights, write_atomically
+from ..partials import host_tag, process_is_gone
 from .regimes import get_regime
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "cpu_state",
     "load_training_checkpoint",
     "read_checkpoint_info",
+    "remove_stale_run_dirs",
+    "run_folder",
     "save_atomically",
     "starting_weights_kept",
     "temporary_checkpoint_dir",
@@ -51,15 +56,64 @@ CHECKPOINT_VERSION = 2
 
 _TEMPORARY_DIRS: list[str] = []
 
+#: a run's temporary folder, ``microdeblur-<kind>-<host>.<pid>.<random>``: the host and the
+#: process id tell a later run whether the process that made it is gone (as ``core.partials``
+#: tells a killed run's partial outputs); a killed run (SIGKILL, the OOM killer) cannot
+#: remove its own, which held its last.pt (70 MB for a small network) for ever
+_RUN_DIR = re.compile(r"microdeblur-(?:train|finetune)-([A-Za-z0-9_-]+)\.(\d+)\.\w+")
 
-def temporary_checkpoint_dir() -> str:
+
+def temporary_checkpoint_dir(kind: str = "finetune") -> str:
     """A fresh folder for one run's checkpoints, removed when Python exits: a run given no
-    folder keeps its weights there for as long as the session may still use or save them."""
+    folder keeps its weights there for as long as the session may still use or save them.
+    Those that killed runs left are removed first (``remove_stale_run_dirs``)."""
     if not _TEMPORARY_DIRS:
         atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _TEMPORARY_DIRS])
-    path = tempfile.mkdtemp(prefix="microdeblur-finetune-")
+    remove_stale_run_dirs()
+    path = tempfile.mkdtemp(prefix=f"microdeblur-{kind}-{host_tag()}.{os.getpid()}.")
     _TEMPORARY_DIRS.append(path)
     return path
+
+
+def remove_stale_run_dirs(folder: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the temporary run folders in ``folder`` (default: the temporary folder) made on
+    this host by a process that is gone; the folders removed. A folder of another host, of a
+    process still running (a run now), of another user or of a name without host and process
+    (made before they were named: nothing tells whether its run still goes on) is kept."""
+    host, removed = host_tag(), []
+    try:
+        entries = list(os.scandir(folder or tempfile.gettempdir()))
+    except OSError:  # a temporary folder that cannot be listed holds none of ours
+        return removed
+    for entry in entries:
+        found = _RUN_DIR.fullmatch(entry.name)
+        try:
+            ours = (found is not None and found.group(1) == host
+                    and entry.is_dir(follow_symlinks=False)
+                    and getattr(os, "getuid", lambda: None)() in (None, entry.stat().st_uid))
+        except OSError:
+            continue
+        if ours and process_is_gone(int(found.group(2))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            if not os.path.lexists(entry.path):
+                removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def run_folder(given: str | os.PathLike | None, kind: str) -> Iterator[Path]:
+    """The checkpoint folder of a `train` or `finetune` run (``kind``): ``given`` (made by no
+    one here: a temporary folder beside it was left empty by each run), else a temporary one
+    removed at the end. Either way the folders that killed runs left are removed first."""
+    remove_stale_run_dirs()
+    if given is not None:
+        yield Path(given)
+        return
+    path = tempfile.mkdtemp(prefix=f"microdeblur-{kind}-{host_tag()}.{os.getpid()}.")
+    try:
+        yield Path(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def save_atomically(obj: Any, path: Path) -> None:
