@@ -37,6 +37,7 @@ from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
 from ._finetune_files import checkpoint_dir, copy_weights, keep_run_weights, trained_pixel_size
+from ._finetune_pairs import pair_data
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
@@ -47,7 +48,14 @@ from ._finetune_self import (
     mode_defaults,
     self_adapt_config,
 )
-from ._finetune_status import WarmupHint, ending, kept_line, progress_line, starting_line
+from ._finetune_status import (
+    WarmupHint,
+    ending,
+    kept_line,
+    progress_line,
+    psf_words,
+    starting_line,
+)
 from ._header_reads import AxesPrefill
 from ._layers import (
     check_image_layer,
@@ -69,9 +77,6 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from ..core import finetune
-
-        self._finetune = finetune
         self.viewer = napari_viewer
         self.init_workers()
         self.worker = None
@@ -84,6 +89,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.comparison: dict = {}  # the layers the last comparison added, by role
         self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
         self._sources: tuple = (None, None, "")  # (layer, sharp layer, axes) of the run
+        self._psf_text = ""  # the PSF box's text a paired run took (a PSF-aware base)
         self._last_step = 0
         # the starting weights' validation PSNR, whether trained weights were validated yet,
         # and the warm-up hint of the run (``_finetune_status``)
@@ -128,6 +134,14 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._mode_changed()
         self._default_base()
         self._set_running(False)
+
+    @property
+    def _finetune(self):
+        """``core.finetune``, imported when first used (Start), not when the dock opens: its
+        pair and training pipeline (data, focus, pairs) was 473 more modules there."""
+        from ..core import finetune
+
+        return finetune
 
     # ------------------------------------------------------------------ controls
 
@@ -201,28 +215,6 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             self.base.card_view.show_message(
                 "no network yet: load weights in the Deblur dock (Load weights...)")
 
-    def find_focus(self):
-        """Find the in-focus plane of the stack layer in a worker and put it in the spin box."""
-        from ..core.focus import best_focus_plane
-
-        layer = self.stack_combo.value
-        try:
-            check_image_layer(layer, "stack")
-        except ValueError as error:
-            notify_error(describe_error(error))
-            return None
-        axes = self.axes_edit.text().strip().upper() or None
-
-        def found(z):
-            if not self.closed:
-                self.focus_spin.setValue(int(z))
-                notify_info(f"in-focus plane of {layer.name!r}: {z} (by focus score)")
-
-        # a lazy (dask, zarr) stack is read in the worker, not on the GUI thread
-        return start_worker(self, best_focus_plane, layer_data(layer), axes,
-                            returned=found,
-                            errored=lambda e: notify_error(f"Find focus: {describe_error(e)}"))
-
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
@@ -251,21 +243,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         check_image_layer(s, "sharp")
         if b is s:
             raise ValueError("blurry and sharp are the same layer; choose two layers")
-        b_shape, s_shape = tuple(layer_data(b).shape), tuple(layer_data(s).shape)
-        if b_shape == s_shape:
-            return {"blurry": layer_data(b), "sharp": layer_data(s)}, b.name
-        from ..core.axes import repeated_target
-
-        # a z-stack of defocused planes against one separately recorded in-focus image: each
-        # plane is paired with it (the hold-out is a band of every plane, never whole planes)
-        target = repeated_target(layer_data(s), guess_layer_axes(s), b_shape,
-                                 self.axes_edit.text().strip().upper() or guess_layer_axes(b))
-        if target is None:
-            raise ValueError(f"blurry {b.name!r} has shape {b_shape} but sharp {s.name!r} has "
-                             f"{s_shape}; choose layers of the same shape, or a stack and one "
-                             "in-focus plane of its size (or 'z-stack + in-focus plane' for a "
-                             "stack holding its in-focus plane)")
-        return {"blurry": layer_data(b), "sharp": target}, b.name
+        return pair_data(b, s, self.axes_edit.text().strip().upper()), b.name
 
     def _base_model(self, channels: int = 1, scratch: bool = False) -> tuple:
         """(a copy of the base network to train, its card, its name); with ``scratch``, a new
@@ -309,8 +287,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         model, card, name = self._base_model(3 if rgb else 1, scratch)
         sets = self.regimes.image_sets(model, name)  # and whether the regime trains the model
         # a PSF-aware network trains and validates with the blurry layer's PSF
-        psf = (self.psf_panel.psf(f"{name} (PSF-aware)")[0]
-               if getattr(model, "needs_psf", False) else None)
+        psf, self._psf_text = (self.psf_panel.psf(f"{name} (PSF-aware)")
+                               if getattr(model, "needs_psf", False) else (None, ""))
         req = self._finetune.FinetuneRequest(
             mode=self.mode, layer_name=layer_name, axes=axes,
             model=model, base_label=name, base_card=card, align=self.align_check.isChecked(),
@@ -358,10 +336,18 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
                                    yielded=self._yielded, returned=self._returned,
                                    errored=self._errored, finished=self._finished, start=False)
         self.progress_bar.setRange(0, 0)
-        self.status_label.setText(starting_line(req, adapting, before))
+        self.status_label.setText(starting_line(req, adapting, before, self.psf_text))
         self._set_running(True)
         self.worker.start()
         return self.worker
+
+    @property
+    def psf_text(self) -> str:
+        """The PSF of the run, as the PSF box gave it ('' for a run without one)."""
+        req = self.request
+        if isinstance(req, SelfAdaptRequest):
+            return req.psf_text
+        return self._psf_text if getattr(req, "psf", None) is not None else ""
 
     def stop(self) -> None:
         """Stop after the current step (any moment: also while pairs are built or paused)."""
@@ -416,6 +402,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._notes = dict(notes.info)
         self.plots.begin()
         if isinstance(self.request, SelfAdaptRequest):
+            self.plots.add_start(notes.get("start_val_loss"))  # the base line's value
             held = (notes.get("held_out_columns") or ["?"])[0]
             self.status_label.setText(f"{notes.get('planes')} plane(s), the last {held} "
                                       "columns held out; adapting...")
@@ -452,7 +439,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         worse = " (below the input: compare before deblurring with it)" if below else ""
         ended, details = ending(outcome, self._last_step, getattr(req, "steps", None))
         self.status_label.setText(
-            f"{ended}: {kept_line(outcome, self._start_psnr)}. Added method {label!r} to the "
+            f"{ended}: {kept_line(outcome, self._start_psnr)}{psf_words(self.psf_text)}. "
+            f"Added method {label!r} to the "
             f"Deblur dock{worse}. {kept} Details: {details}.")
         if below:
             notify_warning(f"fine-tuning {how}: {label!r} is in the Deblur dock but scores "
@@ -477,7 +465,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             again = "let the run go past its first validation (more Minutes or Steps)"
         ended, details = ending(outcome, self._last_step, getattr(self.request, "steps", None))
         self.status_label.setText(
-            f"{ended}; {details.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
+            f"{ended}{psf_words(self.psf_text)}; "
+            f"{details.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
             f"Nothing was added to the Deblur dock. To try again: {again}.")
         base = repr(self.request.base_label)
         why = (f"it ended {BEFORE_FIRST_VALIDATION}, so {base} is unchanged" if early

@@ -8,11 +8,14 @@ from __future__ import annotations
 from qtpy.QtWidgets import QCheckBox, QFormLayout, QLineEdit, QStackedWidget, QWidget
 
 from ._controls import button, combo, double_spin, label, spin
+from ._feedback import describe_error, notify_error, notify_info
+from ._finetune_pairs import pair_ranks
 from ._finetune_plots import TrainingPlots
 from ._finetune_self import SelfAdaptPage, mode_defaults
-from ._layers import LayerCombo, input_rank, reference_rank
+from ._layers import LayerCombo, check_image_layer, layer_data
 from ._panels import DeviceRow, form_layout, row
 from ._psf_panel import PsfPanel
+from ._workers import start_worker
 
 MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane",
          "adapt to this image (no reference)")
@@ -21,7 +24,8 @@ MODE_KEYS = ("pair", "stack", "self")
 
 class FinetuneControlsMixin:
     """``_add_pair_controls``, ``_training_controls`` and ``_add_run_controls``: they make the
-    dock's widgets its attributes (``mode_combo``, ``steps_spin``, ``start_button``, ...)."""
+    dock's widgets its attributes (``mode_combo``, ``steps_spin``, ``start_button``, ...);
+    ``find_focus``, the Find button's."""
 
     def _add_pair_controls(self, form: QFormLayout) -> None:
         from napari.layers import Image
@@ -35,16 +39,18 @@ class FinetuneControlsMixin:
         form.addRow("Pairs from", self.mode_combo)
         pair_page, stack_page = QWidget(), QWidget()
         pair_form, stack_form = form_layout(pair_page), form_layout(stack_page)
-        # by name: the blurry and the sharp layer of a pair (a sample's), never one layer twice
-        self.blurry_combo = LayerCombo(viewer, (Image,), rank=input_rank,
+        # by name, then shape (a stack's in-focus image is Sharp): the blurry and the sharp
+        # layer of a pair, never one layer twice
+        blurry_rank, sharp_rank = pair_ranks(viewer)
+        self.blurry_combo = LayerCombo(viewer, (Image,), rank=blurry_rank,
                                        tooltip="Blurry (input) layer of the training pairs.")
-        self.sharp_combo = LayerCombo(viewer, (Image,), rank=reference_rank,
+        self.sharp_combo = LayerCombo(viewer, (Image,), rank=sharp_rank,
                                       avoid=lambda: self.blurry_combo.value,
                                       tooltip="Sharp (target) layer, same shape as the blurry.")
         self.blurry_combo.currentIndexChanged.connect(self.sharp_combo.reconsider)
         pair_form.addRow("Blurry", self.blurry_combo)
         pair_form.addRow("Sharp", self.sharp_combo)
-        self.stack_combo = LayerCombo(viewer, (Image,), rank=input_rank,
+        self.stack_combo = LayerCombo(viewer, (Image,), rank=blurry_rank,
                                       tooltip="A z-stack (ZYX) through focus of one field.")
         stack_form.addRow("Stack", self.stack_combo)
         self.focus_spin = spin(-1, 100000, -1, (
@@ -112,7 +118,8 @@ class FinetuneControlsMixin:
     def _add_run_controls(self, layout) -> None:
         self.start_button = button("Start", "Build the training pairs and start fine-tuning.")
         self.stop_button = button("Stop", "Stop after the current step and keep the best "
-                                  "weights so far.")
+                                  "validated weights so far (pairs validate every 50 steps at "
+                                  "most and after 12 s of training without a validation).")
         self.preview_button = button("Preview", (
             "Pause training and deblur the current slice with the weights as they are now; "
             "training resumes when the preview is shown."))
@@ -130,3 +137,25 @@ class FinetuneControlsMixin:
         self.plots = TrainingPlots()
         self.loss_plot, self.val_plot = self.plots.loss_plot, self.plots.val_plot
         layout.addWidget(self.plots)
+
+    def find_focus(self):
+        """Find the in-focus plane of the stack layer in a worker and put it in the spin box."""
+        from ..core.focus import best_focus_plane
+
+        layer = self.stack_combo.value
+        try:
+            check_image_layer(layer, "stack")
+        except ValueError as error:
+            notify_error(describe_error(error))
+            return None
+        axes = self.axes_edit.text().strip().upper() or None
+
+        def found(z):
+            if not self.closed:
+                self.focus_spin.setValue(int(z))
+                notify_info(f"in-focus plane of {layer.name!r}: {z} (by focus score)")
+
+        # a lazy (dask, zarr) stack is read in the worker, not on the GUI thread
+        return start_worker(self, best_focus_plane, layer_data(layer), axes,
+                            returned=found,
+                            errored=lambda e: notify_error(f"Find focus: {describe_error(e)}"))

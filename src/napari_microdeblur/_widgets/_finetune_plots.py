@@ -11,6 +11,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from ._plot import LinePlot
 
 MINUTES_AFTER_S = 120  # the time axis switches from seconds to minutes after this
+HELD_OUT = "held-out loss"  # the validation curve of adapting without a reference
 LOSS_COLOR, VAL_COLOR, INPUT_COLOR, BASE_COLOR = "#ffb74d", "#4fc3f7", "#9e9e9e", "#81c784"
 VAL_TOOLTIP = {
     "psnr": ("Validation PSNR on the held-out region (reference scale, see docs/evaluation.md) "
@@ -79,12 +80,19 @@ class TrainingPlots(QWidget):
         x = seconds / self.unit
         self.loss_plot.append("loss", x, record.loss, LOSS_COLOR)
         value = record.val_psnr if self.kind == "psnr" else record.val_loss
-        name = "validation PSNR" if self.kind == "psnr" else "held-out loss"
+        name = "validation PSNR" if self.kind == "psnr" else HELD_OUT
         if value is not None and (record.validated or start):
             # the first record carries the validation of the starting weights (time 0)
             self.val_plot.append(name, 0.0 if start and not record.validated else x, value,
                                  VAL_COLOR)
         return seconds
+
+    def add_start(self, value: float | None) -> None:
+        """The starting weights' validation at 0 s, known before the first step (adapting:
+        the first record may carry a validation after that step, which was drawn at 0 s)."""
+        if value is not None:
+            self.val_plot.append(HELD_OUT, 0.0, value, VAL_COLOR)
+            self.first = False
 
     def add_reference(self, name: str, value: float | None, color: str) -> None:
         """A flat line across the run at ``value`` (e.g. the input's own PSNR)."""

@@ -36,14 +36,12 @@ def mode_defaults(mode: str, regime: str = "supervised") -> tuple[int, float, fl
     """(steps, learning rate, minutes) a run starts with: adapting without a reference ("self")
     takes core.self_adapt's, pairs and stacks core.finetune's (both time-boxed, measured), the
     adversarial regimes `microdeblur train`'s learning rate."""
-    from ..core.finetune import PAIRED_MINUTES, FinetuneRequest
-    from ..core.self_adapt import DEFAULT_MINUTES, SelfAdaptConfig
-    from ..core.training.config import TRAIN_LR
+    from ..core import job_defaults as d  # numbers only: no torch while the dock opens
 
     if mode == "self":
-        return SelfAdaptConfig.max_steps, SelfAdaptConfig.lr, DEFAULT_MINUTES
-    lr = FinetuneRequest.lr if regime == "supervised" else TRAIN_LR
-    return FinetuneRequest.steps, lr, PAIRED_MINUTES
+        return d.SELF_ADAPT_MAX_STEPS, d.SELF_ADAPT_LR, d.SELF_ADAPT_MINUTES
+    lr = d.PAIRED_LR if regime == "supervised" else d.TRAIN_LR
+    return d.PAIRED_STEPS, lr, d.PAIRED_MINUTES
 
 
 @dataclass
@@ -121,14 +119,22 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
     model, card = load_model(best)
     kept = (f"held-out loss {result.start_val_loss:.3f} -> {result.best_val_loss:.3f} "
             f"(kept step {result.best_step})" if result.improved else
-            f"no step beat the starting weights on the held-out columns "
-            f"({result.start_val_loss:.3f}): {STARTING_WEIGHTS_RETURNED}")
+            f"no step beat the starting weights by {req.config.min_gain:.1%} on the held-out "
+            f"columns ({result.start_val_loss:.3f}{best_trained(result)}): "
+            f"{STARTING_WEIGHTS_RETURNED}")
     diverged = next((n for n in result.notes if "the loss became" in n), None)
     how = {"time_limit": "time limit reached", "stopped": "stopped"}.get(result.stopped, "")
     return FinetuneResult(stopped=result.stopped == "stopped", model=model, card=card,
                           result=result, file=best, diverged=diverged,
                           improved=result.improved, kept_start=not result.improved,
                           summary="; ".join(s for s in (diverged, *said, how, kept) if s))
+
+
+def best_trained(result) -> str:
+    """', best step N L' of an adaptation's validations after the start ('' without)."""
+    trained = [h for h in result.history if h["step"] > 0]
+    best = min(trained, key=lambda h: h["val_loss"], default=None)
+    return "" if best is None else f", best step {best['step']} {best['val_loss']:.3f}"
 
 
 def in_focus_note(psf) -> str | None:

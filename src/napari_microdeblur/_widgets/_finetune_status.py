@@ -106,13 +106,20 @@ def kept_line(outcome, start_psnr: float | None) -> str:
     return f"{kept}, val PSNR {start}{psnr:.2f} dB"
 
 
-def starting_line(req, adapting: bool, last: str | None) -> str:
+def psf_words(psf_text: str, lead: str = " ") -> str:
+    """The PSF a run used, as the status names it ('' for a run without one)."""
+    return f"{lead}(PSF {psf_text})" if psf_text else ""
+
+
+def starting_line(req, adapting: bool, last: str | None, psf_text: str = "") -> str:
     """The status as a run starts, naming what it starts from: the Base model, not the last
-    run's weights (``last``, its method label; offered in the Base model list)."""
+    run's weights (``last``, its method label; offered in the Base model list), and the PSF
+    (``psf_text``, as the PSF box gave it) of a run that uses one."""
     doing = ("estimating the noise and the base model's output..." if adapting
              else "building and aligning training pairs...")
+    psf = f"; PSF {psf_text}" if psf_text else ""
     if req.base_card is None:  # no card: a new network
-        return f"{doing} (starting from a new network)"
+        return f"{doing} (starting from a new network{psf})"
     again = ("" if last is None or last == req.base_label else
              f"; to go on from the last run, choose {last!r} as Base model")
-    return f"{doing} (starting from the base model {req.base_label!r}{again})"
+    return f"{doing} (starting from the base model {req.base_label!r}{psf}{again})"

@@ -12,8 +12,9 @@ from qtpy.QtWidgets import QComboBox, QWidget
 
 SCOPES = ("whole stack", "current slice", "visible field of view")
 #: words of a layer name that make it a sharp reference, or a blurry input (the samples'
-#: "nuclei sharp (ground truth)" and "nuclei blurred (protocol A)")
-REFERENCE_WORDS = ("truth", "sharp", "reference", "gt")
+#: "nuclei sharp (ground truth)" and "nuclei blurred (protocol A)"; "mito in-focus" beside its
+#: stack: "in focus" is read as one word, "defocus", "unfocused", "out-of-focus" are not it)
+REFERENCE_WORDS = ("truth", "sharp", "reference", "gt", "infocus", "focused")
 INPUT_WORDS = ("blur", "input", "raw", "degraded")
 
 def is_image_layer(layer) -> bool:
@@ -241,7 +242,10 @@ def current_data_index(viewer, layer) -> tuple[int, ...]:
 
 
 def _name_words(layer) -> list[str]:
-    return re.split(r"[^a-z0-9]+", str(getattr(layer, "name", "")).lower())
+    name = str(getattr(layer, "name", "")).lower()
+    # "in focus", "in-focus", "in_focus": the one word "infocus" ("out-of-focus" stays apart)
+    name = re.sub(r"(?<![a-z0-9])in[^a-z0-9]*focus", "infocus", name)
+    return re.split(r"[^a-z0-9]+", name)
 
 
 def made_here(layer) -> bool:

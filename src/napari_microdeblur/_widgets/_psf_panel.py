@@ -26,6 +26,9 @@ NO_PSF = ("blurry image's PSF: type a model (gaussian:1.6, "
           "widefield:na=1.4,wavelength=0.52,pixel=0.065), choose a PSF file, or give "
           "layer:NAME (e.g. a PSF measured from beads in the Deblur dock)")
 
+#: what the empty PSF box shows: the forms it takes
+PLACEHOLDER = "required: gaussian:1.6, widefield:na=..., confocal:..., a PSF file, layer:NAME"
+
 
 class PsfPanel(QWidget):
     """The PSF of the blurry layer: what "Adapt to this image" re-blurs with, and what a
@@ -42,6 +45,10 @@ class PsfPanel(QWidget):
                                 "reference re-blurs the network's output with it; a PSF-aware "
                                 "network trains and validates with it.")
         self.psf_edit = self.psf_box.psf_edit
+        # no PSF until the user gives one (the Deblur dock's box starts at gaussian:1.6):
+        # adapting with a PSF nobody chose ran on it silently
+        self.psf_edit.clear()
+        self.psf_edit.setPlaceholderText(PLACEHOLDER)
         self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
         self.psf_box.form.insertRow(2, "", row(self.beads_button))
         form.addRow(self.psf_box)
