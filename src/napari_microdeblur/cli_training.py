@@ -237,7 +237,7 @@ def cmd_train(args) -> int:
         result = finish_train_run(run, ckdir, how)
         if isinstance(result, int):  # stopped early; said so, the best so far kept
             return result
-        copy_atomically(ckdir / "best.safetensors", out)
+        copy_atomically(ckdir / "best.safetensors", out, overwrite=args.overwrite)
         if result.stopped == "time_limit":  # the card's training.steps is the planned bound
             mark_stopped(out, f"stopped by --minutes {args.minutes:g} at step "
                               f"{result.steps_done} of {args.steps}")
@@ -360,7 +360,7 @@ def cmd_finetune(args) -> int:
             raise UserError(str(error)) from None
         if outcome.file is None:
             raise UserError(f"fine-tuning kept nothing: {with_lr_advice(outcome.summary)}")
-        copy_atomically(outcome.file, out)
+        copy_atomically(outcome.file, out, overwrite=args.overwrite)
     return say_finetuned(outcome, out, args.weights, PAIRED_LR if args.lr is None else args.lr)
 
 
@@ -409,7 +409,8 @@ def _finetune_self(args, out: Path) -> int:
         result = drive_fit(job, quiet=args.quiet, shown=shown, time_limit=60 * config.minutes)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
         job.close()  # closing the job loads its best weights into the model
-        save_weights(model, out, interrupted_card(model, base_card, args.weights))
+        save_weights(model, out, interrupted_card(model, base_card, args.weights),
+                     overwrite=args.overwrite)
         kept = interrupted_kept(model, start, records)  # it said 'the starting or the best'
         stopped, code = stop_words(stop)
         print(f"microdeblur: {stopped}; wrote {kept} to {out}", file=sys.stderr)
@@ -418,7 +419,8 @@ def _finetune_self(args, out: Path) -> int:
         print(f"note: {note}", file=sys.stderr)
     what = ", ".join(name for name, _, _ in images)
     save_weights(result.model, out, result.card(base_card, base_label=str(args.weights),
-                                                what=what, psf_text=args.psf))
+                                                what=what, psf_text=args.psf),
+                 overwrite=args.overwrite)
     print(f"{out}: {args.weights} adapted to {what} in {result.steps_done} steps "
           f"({result.seconds / 60:.1f} min); held-out data-consistency loss "
           f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"
