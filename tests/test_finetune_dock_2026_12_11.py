@@ -104,6 +104,18 @@ def test_a_stop_before_the_step_rule_keeps_a_time_validated_checkpoint(tmp_path,
     assert kept in (3, 5) and not outcome.kept_start
 
 
+def test_a_stopped_run_that_kept_its_start_names_the_margin(tmp_path, focus_stack, monkeypatch):
+    """A Stop leaves no result to read min_gain_db from: the summary had said "no step beat
+    the starting weights" where a step had, by less than the 0.1 dB margin."""
+    clock = FakeClock()
+    monkeypatch.setattr(finetune, "time", clock, raising=False)
+    req = paired_request(tmp_path, focus_stack, steps=2000, val_every=2, lr=1e-9,
+                         min_gain_db=50.0)  # nothing beats the start by 50 dB
+    _, outcome = drive(req, clock, 0.1, stop_after=4)
+    assert outcome.stopped and outcome.kept_start
+    assert "no step beat the starting weights by 50 dB on validation" in outcome.summary
+
+
 def test_time_validations_do_not_count_for_patience(tmp_path, focus_stack, monkeypatch):
     """``patience`` validations without a better one stop a run: counted in the step rule's
     validations, as before (the time rule would otherwise halve the patience on a CPU)."""

@@ -137,7 +137,7 @@ def test_no_plugin_layer_nor_the_image_is_preselected(make_napari_viewer):
 def test_calibrate_without_a_good_layer_says_to_pick_one_in_the_box(make_napari_viewer):
     viewer = make_napari_viewer()
     soft = viewer.add_image(np.random.default_rng(0).random((64, 64)), name="soft")
-    viewer.add_image(np.random.default_rng(1).random((64, 64)), name="in focus")
+    viewer.add_image(np.random.default_rng(1).random((64, 64)), name="field 2")
     w = dock(viewer)
     w.layer_combo.set_value(soft)
     assert w.good_combo.value is None  # no name marks a reference
@@ -145,5 +145,10 @@ def test_calibrate_without_a_good_layer_says_to_pick_one_in_the_box(make_napari_
     assert w.calibrate() is None
     text = w.status_label.text()
     assert "open or select an image layer first" not in text
-    assert "'Good layer' box" in text and "other image layers open: 'in focus'" in text, text
+    assert "'Good layer' box" in text and "other image layers open: 'field 2'" in text, text
     assert len(viewer.layers) == layers_before
+    # a layer named in focus is a reference (as 'sharp' is): the box starts on it
+    focused = viewer.add_image(np.random.default_rng(2).random((64, 64)), name="in focus")
+    w2 = dock(viewer)
+    w2.layer_combo.set_value(soft)
+    assert w2.good_combo.value is focused

@@ -95,10 +95,11 @@ def test_auto_refuses_balance_and_iterations_without_a_psf():
         MethodSpec("auto", iterations=10).check()
 
 
-def test_auto_iterations_with_a_2d_psf_is_refused_for_the_image_before_any_work():
+def test_auto_iterations_with_a_3d_psf_on_a_plane_is_refused_for_the_image_before_any_work():
+    # a 3D PSF could make 'auto' run in 3D: the image (one plane) says it runs the network
     with pytest.raises(ValueError, match=r"iterations=12 applies to richardson_lucy, not to "
                        r"method='auto' on this image \(it runs wiener_unet\.psf_v4; "):
-        prepare_deblur(_image(), "YX", MethodSpec("auto", psf=PSF, iterations=12))
+        prepare_deblur(_image(), "YX", MethodSpec("auto", psf=PSF_3D, iterations=12))
 
 
 def test_auto_iterations_with_a_3d_psf_on_a_z_stack_runs_richardson_lucy_with_them():
@@ -161,3 +162,31 @@ def test_the_command_line_refuses_them_before_any_output(tmp_path, capsys, optio
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
     assert not output.exists()
+
+
+@pytest.mark.parametrize("psf", ["gaussian:2", "disk:3", "astig:2,1,30", "gaussian:1;gaussian:2"])
+def test_auto_with_a_one_plane_psf_refuses_iterations_before_any_image(psf):
+    """A one-plane PSF never makes 'auto' run Richardson-Lucy in 3D: iterations are refused
+    at once (a watch had accepted them and then failed every file it was given)."""
+    spec = MethodSpec("auto", psf=psf, iterations=5)
+    with pytest.raises(ValueError, match="with a one-plane PSF .it runs a network."):
+        spec.check()
+
+
+def test_auto_with_a_psf_that_may_be_3d_waits_for_the_image(tmp_path):
+    tifffile.imwrite(tmp_path / "psf.tif", np.ones((3, 5, 5), np.float32))
+    for psf in ("widefield:na=1.4,wavelength=0.52,pixel=0.065", str(tmp_path / "psf.tif")):
+        MethodSpec("auto", psf=psf, iterations=5).check()  # the image decides
+
+
+def test_watch_refuses_iterations_with_auto_and_a_plane_psf_before_any_file(tmp_path, capsys):
+    from napari_microdeblur.cli import main
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    tifffile.imwrite(src / "a.tif", np.zeros((32, 32), np.uint8))
+    assert main(["watch", str(src), str(out), "--threshold", "1e9", "--once", "--psf",
+                 "gaussian:2", "--iterations", "5"]) == 2
+    assert "--iterations 5 applies to richardson_lucy" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # no log: nothing was tried, nothing to retry

@@ -23,9 +23,15 @@ def test_write_image_still_writes_tiff_and_ome_tiff(tmp_path):
         assert tifffile.imread(tmp_path / name).shape == (8, 8)
 
 
-def test_degrade_to_a_zarr_name_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["d.zarr", "d.png"])
+@pytest.mark.parametrize("command", ["degrade", "psf-from-beads"])
+def test_tiff_only_commands_name_tiff_alone(tmp_path, capsys, name, command):
+    """degrade and psf-from-beads write TIFF only: both refuse other names before any work,
+    in one line naming .tif/.tiff (a .png had been told '.tif, .tiff or .zarr', then a .zarr
+    that it writes a TIFF)."""
     src = tmp_path / "in.tif"
     tifffile.imwrite(src, np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8))
-    assert main(["degrade", str(src), "-o", str(tmp_path / "d.zarr"), "--protocol", "A"]) == 2
-    assert "this writes a TIFF; name it .tif" in capsys.readouterr().err
-    assert not (tmp_path / "d.zarr").exists()
+    extra = ["--protocol", "A"] if command == "degrade" else []
+    assert main([command, str(src), "-o", str(tmp_path / name), *extra]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{name}' must end in .tif or .tiff")
+    assert not (tmp_path / name).exists()

@@ -353,7 +353,8 @@ def cmd_degrade(args) -> int:
     from .core.degrade import degrade
     from .core.files import image_axes
 
-    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))
+    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,),
+                               suffixes=(".tif", ".tiff"))  # written as TIFF only
     data = io.read_image(args.input, lazy=False)
     image = np.asarray(data.array)
     axes = image_axes(data, args.axes)  # a guess in doubt says so, as deblur's does

@@ -382,6 +382,8 @@ def rerun_command(info: dict) -> str:
         "--axes": record.get("axes"),
         "--output-dtype": "float32" if record.get("output_dtype") == "float32" else "input",
     }
+    for key in _unread(options):  # an older version recorded them: today they are refused
+        options[f"--{key.replace('_', '-')}"] = None
     if focus.get("mode") != "tiles":  # a --focus-unit tile run records its focus tiles
         options["--tile"] = _one_number("tile", record.get("tile"), record, info)
         options["--overlap"] = _one_number("overlap", record.get("overlap"), record, info)
@@ -389,6 +391,22 @@ def rerun_command(info: dict) -> str:
         if value is not None and value != "":
             words += [flag, str(value)]
     return shlex.join(words + _focus_words(focus))
+
+
+def _unread(options: dict) -> list[str]:
+    """The settings among a rerun's ``options`` that its method does not read
+    (``inference_settings.unused``): outputs of versions that recorded them, e.g. the image
+    type beside a named network."""
+    from types import SimpleNamespace
+
+    from .core.inference_settings import DEFAULTS, unused
+
+    given = {k: options.get(f"--{k.replace('_', '-')}") for k in DEFAULTS}
+    probe = SimpleNamespace(name=options.get("--method") or "auto", psf=options.get("--psf"),
+                            **{k: DEFAULTS[k] if v is None else v for k, v in given.items()})
+    if probe.tv_weight != DEFAULTS["tv_weight"]:
+        probe.tv_weight = float(probe.tv_weight)
+    return unused(probe)
 
 
 def _expanded(files: list[str]) -> list[str]:

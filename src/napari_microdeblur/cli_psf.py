@@ -59,7 +59,8 @@ def cmd_psf_from_beads(args) -> int:
     from .core import io, io_write
     from .core.beads import psf_from_beads
 
-    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
+    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,),
+                               suffixes=(".tif", ".tiff"))  # first; a PSF is a TIFF
     _check_psf_output(args.output)
     _check_beads_options(args)
     data = io.read_image(args.input, lazy=False)
@@ -120,7 +121,8 @@ def cmd_psf_estimate(args) -> int:
     from .core.files import image_axes
     from .core.psf_estimate import estimate_psf, estimation_plane
 
-    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,))  # first
+    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,),
+                               suffixes=(".tif", ".tiff"))  # first; a PSF is a TIFF
     _check_psf_output(args.output)
     data = io.read_image(args.input)
     axes = image_axes(data, args.axes)

@@ -439,10 +439,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         keep_channels = card is not None and card.in_channels > 1
         key, offset = scope_selection(self.viewer, layer, axes, scope, keep_channels)
         whole = scope == "whole stack"
-        if name == AUTO:  # results are named after the network that runs
+        if name == AUTO:  # results are named after what runs: a network, or RL in 3D
             from ..core.bundled import auto_method_name
 
-            name = auto_method_name(spec, rgb)
+            name = "richardson_lucy" if self.auto_runs_in_3d() else auto_method_name(spec, rgb)
         req = DeblurRequest(
             source_name=layer.name,
             image=layer_data(layer) if whole else lazy_part(layer_data(layer), key),

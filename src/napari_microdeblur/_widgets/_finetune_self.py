@@ -119,7 +119,7 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
     model, card = load_model(best)
     kept = (f"held-out loss {result.start_val_loss:.3f} -> {result.best_val_loss:.3f} "
             f"(kept step {result.best_step})" if result.improved else
-            f"no step beat the starting weights by {req.config.min_gain:.1%} on the held-out "
+            f"no step beat the starting weights{by_share(req.config.min_gain)} on the held-out "
             f"columns ({result.start_val_loss:.3f}{best_trained(result)}): "
             f"{STARTING_WEIGHTS_RETURNED}")
     diverged = next((n for n in result.notes if "the loss became" in n), None)
@@ -128,6 +128,11 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
                           result=result, file=best, diverged=diverged,
                           improved=result.improved, kept_start=not result.improved,
                           summary="; ".join(s for s in (diverged, *said, how, kept) if s))
+
+
+def by_share(min_gain: float) -> str:
+    """' by 1.0%' of a self-adaptation's ``min_gain``; '' for its default, any gain."""
+    return f" by {min_gain:.1%}" if min_gain else ""
 
 
 def best_trained(result) -> str:

@@ -394,8 +394,10 @@ class MethodPanel(QWidget):
             box = self.classical_box
             noise_scale = (float(box.noise_scale_spin.value())
                            if box is not None and psf is not None else 1.0)
+            # the image type chooses among networks for 'auto' only (greyed out otherwise)
             spec = MethodSpec(name, psf=psf, precision=self.precision_combo.currentText(),
-                              modality=self.modality, noise_scale=noise_scale)
+                              modality=self.modality if name == "auto" else "auto",
+                              noise_scale=noise_scale)
         else:
             box = self.classical_box
             spec = MethodSpec(name, psf=self.psf_source(),

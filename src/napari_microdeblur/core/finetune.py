@@ -477,7 +477,8 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
     if result is not None:  # every validation, by steps and by time
         result.history = sorted(result.history + timed, key=lambda h: h["step"])
     outcome = _outcome(ckdir, stopped, result, diverged, req.regime,
-                       ended=(step, min([_val_every(req), *(h["step"] for h in timed)])))
+                       ended=(step, min([_val_every(req), *(h["step"] for h in timed)])),
+                       margin=req.min_gain_db)
     if val and outcome.card is not None and "val_psnr" in (outcome.card.metrics or {}):
         outcome.summary += f" ({validation_scored(req.match_intensity)})"
     narrow = _narrow_validation(req, val)
@@ -494,8 +495,10 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
 
 
 def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
-             regime: str = "supervised", ended: tuple[int, int] = (0, 1)) -> FinetuneResult:
-    """``ended``: (the last step done, the step of the first validation after the start)."""
+             regime: str = "supervised", ended: tuple[int, int] = (0, 1),
+             margin: float = 0.0) -> FinetuneResult:
+    """``ended``: (the last step done, the step of the first validation after the start);
+    ``margin``: the request's min_gain_db (a stopped run has no result to read it from)."""
     best = ckdir / "best.safetensors"
     if not best.is_file():
         why = diverged or "stopped before the first checkpoint"
@@ -504,7 +507,7 @@ def _outcome(ckdir: Path, stopped: bool, result, diverged: str | None,
     model, card = load_model(best)
     metrics = card.metrics or {}
     unprocessed = _input_psnr(result, ckdir)
-    improved, kept = _kept(metrics, result, regime, ended, unprocessed)
+    improved, kept = _kept(metrics, result, regime, ended, unprocessed, margin)
     how = {"early_stop": "stopped early (no better validation)",
            "time_limit": "time limit reached"}.get(getattr(result, "stopped", ""), "")
     summary = "; ".join(s for s in (diverged, "stopped" if stopped else how, kept) if s)
@@ -526,12 +529,12 @@ def _input_psnr(result, ckdir: Path) -> float | None:
 
 
 def _kept(metrics: dict, result, regime: str, ended: tuple[int, int] = (0, 1),
-          unprocessed: float | None = None) -> tuple[bool | None, str]:
+          unprocessed: float | None = None, margin: float = 0.0) -> tuple[bool | None, str]:
     """(improved, what was kept) of the kept checkpoint's metrics, saying when they score
     below the unprocessed input (``unprocessed``, the validation of the input itself)."""
     if "val_psnr" not in metrics:
         return None, "no validation: the last weights are kept"
-    improved, kept = _kept_words(metrics, result, regime, ended)
+    improved, kept = _kept_words(metrics, result, regime, ended, margin)
     if below := _below_input(metrics["val_psnr"], unprocessed):
         kept += (f"; below the unprocessed input ({below[0]:.2f} dB vs {below[1]:.2f} dB on "
                  "validation): these weights make images worse")
@@ -547,8 +550,8 @@ def _ended_unvalidated(metrics: dict, result, ended: tuple[int, int]) -> bool:
             and (result is not None or step < every))
 
 
-def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
-                ) -> tuple[bool | None, str]:
+def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int],
+                margin: float = 0.0) -> tuple[bool | None, str]:
     psnr, start = metrics["val_psnr"], _start_psnr(result)
     from_start = "" if start is None else f" (start {start:.2f} dB)"
     at_start = int(metrics.get("step", 0)) == 0
@@ -569,7 +572,7 @@ def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int]
                 f"{psnr:.2f} dB{from_start}")
     if not at_start:
         return True, f"kept step {metrics['step']}: validation PSNR {psnr:.2f} dB{from_start}"
-    margin = getattr(getattr(result, "config", None), "min_gain_db", 0.0)
+    margin = getattr(getattr(result, "config", None), "min_gain_db", margin)
     by = f" by {margin:g} dB" if margin else ""
     best = f"; best trained step {max(trained):.2f} dB" if trained else ""
     return False, (f"no step beat the starting weights{by} on validation ({psnr:.2f} dB{best})"

@@ -77,13 +77,29 @@ def _reads(spec) -> set[str]:
     if spec.name == WIENER:
         return {"balance", "modality"}
     if spec.name == "auto" and spec.weights is None:
-        # Richardson-Lucy in 3D only with a PSF given (an estimated one is 2D): the image says
-        may_3d = spec.psf is not None and not is_estimate(spec.psf)
+        # Richardson-Lucy in 3D only with a PSF that can be 3D (not estimated, not a 2D model):
+        # the image says
+        may_3d = spec.psf is not None and not is_estimate(spec.psf) and not _is_2d(spec.psf)
         return {"modality"} | ({"iterations", "tv_weight"} if may_3d else set())
     reads = {"weights"}  # a network: bundled, an architecture with weights, 'auto' with weights
     if spec.weights is None and network_modality(spec.name) in ("any", spec.modality):
         reads.add("modality")  # says what the network is for: nothing is lost
     return reads
+
+
+#: PSF models that are always one plane (core.psf): 'auto' never runs them in 3D
+PLANE_MODELS = ("gaussian", "disk", "astig")
+
+
+def _is_2d(psf) -> bool:
+    """Whether ``psf`` is one plane whatever the image: a 2D array, or text whose every part
+    ('A;B': a PSF per channel) is a plane model; files and optics models may be 3D."""
+    shape = getattr(psf, "shape", None)
+    if shape is not None:
+        return len(shape) == 2
+    parts = str(psf).split(";") if isinstance(psf, str) else [None]
+    return all(p is not None and p.strip().partition(":")[0].strip().lower() in PLANE_MODELS
+               and ":" in p for p in parts)
 
 
 def unused(spec) -> list[str]:
@@ -103,8 +119,11 @@ def _method_words(spec) -> str:
     if spec.weights is not None:
         return f"method={spec.name!r} with weights= (a network)"
     if spec.name == "auto":
-        return ("method='auto' without a PSF (it runs a network)" if spec.psf is None else
-                "method='auto' (it runs a network, or richardson_lucy for a 3D PSF on a z-stack)")
+        if spec.psf is None:
+            return "method='auto' without a PSF (it runs a network)"
+        if _is_2d(spec.psf):
+            return "method='auto' with a one-plane PSF (it runs a network)"
+        return "method='auto' (it runs a network, or richardson_lucy for a 3D PSF on a z-stack)"
     modality = network_modality(spec.name)
     kind = f"a {modality} network" if modality not in (None, "any") else "a network"
     return f"method={spec.name!r} ({kind})"
