@@ -22,9 +22,9 @@ def test_a_deblurred_layer_with_nan_pixels_shows_nan_not_a_perfect_score(make_na
     with qtbot.waitSignal(w.table_updated, timeout=TIMEOUT):
         w.set_layers(blurry, deblurred, gt)
     cells = [[w.table.item(r, c).text() for c in range(2)] for r in range(3)]
-    assert cells[1] == ["NaN", "NaN"]  # was "inf": a perfect score
-    assert cells[2] == ["NaN", "NaN"]
-    assert cells[0][0] not in ("", "NaN", "inf")  # the blurry row is unaffected
+    assert cells[1] == ["\u2013", "\u2013"]  # was "inf": a perfect score; then "NaN"
+    assert cells[2] == ["\u2013", "\u2013"]
+    assert cells[0][0] not in ("", "NaN", "inf", "\u2013")  # the blurry row is unaffected
     assert "deblurred layer holds NaN or Inf pixels" in w.message_label.text()
     qtbot.waitUntil(lambda: not w._workers, timeout=TIMEOUT)
 

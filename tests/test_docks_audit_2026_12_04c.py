@@ -83,6 +83,9 @@ def test_compare_says_when_layers_are_in_other_intensity_units(make_napari_viewe
     b = viewer.add_image((truth / 257).astype(np.uint8), name="blurry")
     d = viewer.add_image(truth.astype(np.float32) / 65535, name="deblurred")
     g = viewer.add_image(truth, name="truth")
+    # copies of the truth in its units (one layer in several roles is refused)
+    b_same = viewer.add_image(truth.copy(), name="blurry, same units")
+    d_same = viewer.add_image(truth.copy(), name="deblurred, same units")
     before = snapshot(viewer)
     w = dock(viewer, "Compare & QC")
     with qtbot.waitSignal(w.table_updated, timeout=TIMEOUT):
@@ -93,7 +96,7 @@ def test_compare_says_when_layers_are_in_other_intensity_units(make_napari_viewe
     assert "rescaled" in message
     # in the same units the line goes away
     with qtbot.waitSignal(w.table_updated, timeout=TIMEOUT):
-        w.set_layers(blurry=g, deblurred=g)
+        w.set_layers(blurry=b_same, deblurred=d_same)
     assert w.message_label.text() == ""
     wait_idle(qtbot, w)
     assert snapshot(viewer) == before

@@ -32,7 +32,6 @@ from ._compare_parts import (
     MATCH_LABEL,
     MetricsTable,
     add_tile_grid,
-    check_pair,
     difference_planes,
     matched_layers,
     matched_words,
@@ -48,7 +47,13 @@ from ._compare_parts import (
     view_problem,
 )
 from ._compare_parts import cache_key as plane_cache_key
-from ._compare_roles import DataWatcher, RoleKeeper, guess_roles
+from ._compare_roles import (
+    DataWatcher,
+    RoleKeeper,
+    checked_roles,
+    guess_roles,
+    same_layer_line,
+)
 from ._compare_stack import (
     BORDER,
     StackMetricsMixin,
@@ -69,8 +74,6 @@ from ._side_by_side import SideBySide
 from ._workers import WorkerOwnerMixin, disconnect, start_worker
 
 CHOOSE_TRUTH = "(choose a ground truth)"
-NO_TRUTH = ("choose a ground truth: the sharp reference image, of the same shape as the "
-            "blurry and deblurred layers; the table shows once one is chosen")
 
 
 class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
@@ -260,17 +263,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
 
     def layers(self) -> tuple:
         """(blurry, deblurred, truth) after checking them; ValueError says what to change."""
-        b, d, g = self.blurry_combo.value, self.deblurred_combo.value, self.truth_combo.value
-        if g is None:
-            raise ValueError(NO_TRUTH)
-        check_image_layer(g, "ground truth")
-        for layer, role in ((b, "blurry"), (d, "deblurred")):
-            if layer is not None:
-                check_image_layer(layer, role)
-                check_pair(layer, role, g)
-        if b is None and d is None:
-            raise ValueError("choose a blurry and/or a deblurred layer to compare with the truth")
-        return b, d, g
+        return checked_roles(self.blurry_combo.value, self.deblurred_combo.value,
+                             self.truth_combo.value)
 
     def _layers_changed(self, *_) -> None:
         pair = (self.blurry_combo.value, self.deblurred_combo.value)
@@ -365,7 +359,9 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             self._update_started = None
             self._mark_current_slice()  # the 3D view: no current slice to mark
             return
-        self._show_message("")
+        # one layer as Blurry and Deblurred: scored, and said (the truth's twin is refused)
+        self._show_message(same_layer_line(self.blurry_combo.value,
+                                           self.deblurred_combo.value, None))
         where = wheres["truth"]
         self.slice_label.setText(
             "current slice: " + (slice_words(self.viewer, self._chosen(), wheres)
@@ -420,16 +416,18 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
                                             layers)
             shown["line"] = line
             if chosen is None:
-                results = yield from metrics.iter_plane_metrics_borders(
-                    planes, scale, borders=borders, box=box, rgb=rgb)
+                with np.errstate(invalid="ignore"):  # NaN pixels: the message line says so
+                    results = yield from metrics.iter_plane_metrics_borders(
+                        planes, scale, borders=borders, box=box, rgb=rgb)
                 return results, line
             found = matched_layers(chosen, self._matches, self._match_lock, BORDER)
             shown["line"] = line = line + " " + matched_words(found)
             keys = {role: plane_key(wheres[role], rgb) for role in found}
             pairs = {role: (m["reference"][keys[role]], m["image"][keys[role]])
                      for role, m in found.items()}
-            results = yield from metrics.iter_pair_metrics_borders(
-                pairs, scale, borders=borders, box=box, rgb=rgb)
+            with np.errstate(invalid="ignore"):
+                results = yield from metrics.iter_pair_metrics_borders(
+                    pairs, scale, borders=borders, box=box, rgb=rgb)
             return results, line
 
         def partial(result):
@@ -561,7 +559,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             return None
 
         def job():
-            diff = np.abs(np.subtract(np.asarray(dd), np.asarray(gg), dtype=np.float32))
+            with np.errstate(invalid="ignore"):  # Inf - Inf: NaN, without numpy's warning
+                diff = np.abs(np.subtract(np.asarray(dd), np.asarray(gg), dtype=np.float32))
             return diff if where is None else diff.reshape((1,) * len(where) + diff.shape)
 
         def done(diff):

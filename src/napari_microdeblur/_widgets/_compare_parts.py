@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 from ._layers import current_data_index, guess_layer_axes, layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
+UNDEFINED = "\u2013"  # a dash: the table's undefined figure (NaN or Inf pixels)
 SLAB_BYTES = 64 * 2**20  # a lazy ground truth is read this much at a time for its range
 
 
@@ -512,23 +513,43 @@ class MetricsTable(QTableWidget):
 
     def show_values(self, result: dict) -> None:
         """Fill the table from a result dict (``psnr_<name>``, ``ssim_<name>``); missing
-        values stay empty."""
-        def fmt(v, digits):
-            if v is None:
-                return ""
-            if np.isnan(v):  # a layer with NaN pixels: undefined, not a perfect score
-                return "NaN"
-            return "inf" if not np.isfinite(v) else f"{v:.{digits}f}"
+        values stay empty, undefined ones (NaN: a layer with NaN or Inf pixels; the gain of
+        two perfect scores, inf - inf) show a dash whose tooltip says why."""
+        rows = [tuple(None if result.get(f"{m}_{name}") is None
+                      else float(result[f"{m}_{name}"]) for m in ("psnr", "ssim"))
+                for name in ("blurry", "deblurred")]
+        rows.append(tuple(gain(b, d) for b, d in zip(rows[0], rows[1], strict=True)))
+        why = {name: f"undefined: the {name} layer holds NaN or Inf pixels"
+               for name in ("blurry", "deblurred")}
+        whys = (why["blurry"], why["deblurred"],
+                "undefined: a layer holds NaN or Inf pixels, or both score perfectly")
+        for r, values in enumerate(rows):
+            for c, (value, digits) in enumerate(zip(values, (2, 4), strict=True)):
+                item = QTableWidgetItem(cell_text(value, digits, signed=r == 2))
+                if value is not None and np.isnan(value):
+                    item.setToolTip(whys[r])
+                self.setItem(r, c, item)
 
-        rows = [
-            (result.get("psnr_blurry"), result.get("ssim_blurry")),
-            (result.get("psnr_deblurred"), result.get("ssim_deblurred")),
-        ]
-        rows.append(tuple((d - b) if (b is not None and d is not None) else None
-                          for b, d in zip(rows[0], rows[1], strict=True)))
-        for r, (p, s) in enumerate(rows):
-            sign = "+" if r == 2 else ""
-            self.setItem(r, 0, QTableWidgetItem(
-                (sign if p is not None and p >= 0 else "") + fmt(p, 2)))
-            self.setItem(r, 1, QTableWidgetItem(
-                (sign if s is not None and s >= 0 else "") + fmt(s, 4)))
+
+def gain(before: float | None, after: float | None) -> float | None:
+    """``after - before`` (None if either is missing), NaN where undefined: either NaN, or
+    both infinite (two perfect scores gain nothing measurable); Python floats: numpy's
+    scalars warned 'invalid value encountered in scalar subtract' for inf - inf."""
+    if before is None or after is None:
+        return None
+    if np.isinf(before) and np.isinf(after):
+        return float("nan")
+    return after - before
+
+
+def cell_text(value: float | None, digits: int, signed: bool = False) -> str:
+    """A table cell: '' (not computed), a dash (NaN: undefined, not a perfect score or a
+    number), 'inf', or the value ('+' before a non-negative gain)."""
+    if value is None:
+        return ""
+    if np.isnan(value):
+        return UNDEFINED
+    sign = "+" if signed and value >= 0 else ""
+    if np.isinf(value):
+        return sign + ("inf" if value > 0 else "-inf")
+    return f"{sign}{value:.{digits}f}"

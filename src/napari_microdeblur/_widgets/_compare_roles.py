@@ -20,10 +20,20 @@ import numpy as np
 
 from ._compare_parts import check_pair
 from ._jobs import last_deblur
-from ._layers import INPUT_WORDS, REFERENCE_WORDS, alive_in, layer_data, made_here, unwrap
+from ._layers import (
+    INPUT_WORDS,
+    REFERENCE_WORDS,
+    alive_in,
+    check_image_layer,
+    layer_data,
+    made_here,
+    unwrap,
+)
 
 ROLES = ("blurry", "deblurred", "truth")
 #: a layer's metadata 'role' (lower case) -> the dock's role
+NO_TRUTH = ("choose a ground truth: the sharp reference image, of the same shape as the "
+            "blurry and deblurred layers; the table shows once one is chosen")
 SAID_ROLES = {"ground truth": "truth", "truth": "truth", "sharp": "truth",
               "reference": "truth", "blurred": "blurry", "blurry": "blurry",
               "input": "blurry", "deblurred": "deblurred"}
@@ -169,6 +179,45 @@ def roles_to_fill(viewer, chosen: dict, held: set, added: list) -> tuple[dict, s
         return picks, (f"Deblurred is now {fresh[-1].name!r}, the new result of "
                        f"{blurry.name!r} (a layer chosen in the list stays chosen)")
     return picks, ""
+
+
+def checked_roles(blurry, deblurred, truth) -> tuple:
+    """(blurry, deblurred, truth) after checking them; ValueError says what to change: no
+    ground truth, one layer that holds the ground truth and another role
+    (``same_layer_line``), layers that cannot be compared plane by plane (``check_pair``)."""
+    if truth is None:
+        raise ValueError(NO_TRUTH)
+    check_image_layer(truth, "ground truth")
+    if any(la is truth for la in (blurry, deblurred)):
+        raise ValueError(same_layer_line(blurry, deblurred, truth))
+    for layer, role in ((blurry, "blurry"), (deblurred, "deblurred")):
+        if layer is not None:
+            check_image_layer(layer, role)
+            check_pair(layer, role, truth)
+    if blurry is None and deblurred is None:
+        raise ValueError("choose a blurry and/or a deblurred layer to compare with the truth")
+    return blurry, deblurred, truth
+
+
+def same_layer_line(blurry, deblurred, truth) -> str:
+    """Which roles hold one layer, and what to pick instead ('' when each role has its own
+    layer). The ground truth scored against itself read PSNR inf, SSIM 1.0000 and a gain of
+    'NaN' (inf - inf), and its difference map was all zeros, without a word; a blurry layer
+    that is the deblurred one makes the gain 0 by construction."""
+    shared = [name for name, la in (("Blurry", blurry), ("Deblurred", deblurred))
+              if la is not None and la is truth]
+    if shared:
+        other = ("the deblur result in the Deblurred box" if "Deblurred" in shared else
+                 "the blurry input in the Blurry box")
+        pick = f" and {other}" if len(shared) == 2 else f" (or {other})"
+        return (f"{', '.join(shared)} and Ground truth hold the same layer {truth.name!r}: "
+                "it would be scored against itself (PSNR inf, SSIM 1, no gain); choose the "
+                f"sharp reference layer in the Ground truth box{pick}")
+    if blurry is not None and blurry is deblurred:
+        return (f"Blurry and Deblurred hold the same layer {blurry.name!r}: both rows score "
+                "the same image and the gain is 0; choose the deblur result in the "
+                "Deblurred box")
+    return ""
 
 
 def made_from_truth_line(viewer, blurry, deblurred, truth) -> str:

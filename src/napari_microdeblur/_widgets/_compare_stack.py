@@ -205,9 +205,10 @@ class StackMetricsMixin:
                 keyed = [(i, {role: plane_key(at, rgb) for role, at in wheres.items()})
                          for i, wheres in group]
                 lines.update((i, line + matched) for i, _ in keyed)
-                results += yield from self._plane_metrics.iter_stack_metrics(
-                    arrays, scale, keyed, border=border, box=box, rgb=rgb,
-                    references=references)
+                with np.errstate(invalid="ignore"):  # NaN pixels: the summary says so
+                    results += yield from self._plane_metrics.iter_stack_metrics(
+                        arrays, scale, keyed, border=border, box=box, rgb=rgb,
+                        references=references)
             return results, stack_where(*where)
 
         return chosen, axis, box, border, entries, job, lines

@@ -34,7 +34,7 @@ from ._focus_data import (
 )
 from ._focus_job import Selection, iter_focus_job, settled_layer, settled_note
 from ._focus_threshold import ThresholdMixin
-from ._focus_views import FocusOverlays, time_plot
+from ._focus_views import FocusOverlays, one_unit_hint, plane_yx, tiles_words, time_plot
 from ._header_reads import HeaderReads
 from ._jobs import (
     DeblurRequest,
@@ -428,13 +428,14 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         threshold_note = self.threshold_for_scores(tile, self._score_key[-1])
         finite = self.scores[np.isfinite(self.scores) & self.structure]
         span = f"{finite.min():.3g} to {finite.max():.3g}" if finite.size else "no finite score"
-        what = f"{counted(self.scores.size, 'tile')} of {tile} px" if tile else \
+        shape = layer_data(layer).shape
+        what = tiles_words(self.scores.size, tile, plane_yx(shape, axes)) if tile else \
             counted(max(1, self.scores.size), "slice")
         line = f"scored {layer.name}: {what}, scores {span}{self._blank_note()}"
         if not tile:
             loop = self._selective.score_axes(axes)
             line += self.sharpest_line(loop, sharpest_note(self.scores, loop))
-        line += threshold_note
+        line += threshold_note + self._one_unit_note(shape, axes)
         mask = self.soft_mask()
         if finite.size and mask is not None and mask.sum() == finite.size:  # said, not painted
             line += all_soft_hint(finite.size, self.unit, self.threshold)
@@ -442,6 +443,14 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         if tile:
             self.overlays.show_heatmap(layer, axes, self.scores, tile)
         self.update_threshold_view()
+
+    def _one_unit_note(self, shape, axes: str) -> str:
+        """``one_unit_hint`` where one tile or slice alone was scored under the automatic
+        threshold (''): it can never select anything."""
+        if self.scores is None or self.scores.size != 1 or not self._auto_threshold:
+            return ""
+        yx = plane_yx(shape, axes)
+        return one_unit_hint(self.unit, yx, auto_focus_tile(*yx))
 
     # ------------------------------------------------------------------ running
 
@@ -511,7 +520,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         n_soft = int(self._selective.select_below(selection.scores, selection.threshold).sum())
         if n_soft == 0:
             message = (f"no {self.unit} of {req.source_name!r} score below "
-                       f"{selection.threshold:.4g}: nothing to deblur, no layer added")
+                       f"{selection.threshold:.4g}: nothing to deblur, no layer added"
+                       + self._one_unit_note(req.image.shape, req.axes))
             notify_info(message)
             self.status_label.setText(message)
             return None
@@ -547,12 +557,11 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         meta = run.layer.metadata["microdeblur"]
         focus = meta["focus"]
         unit = "tile" if focus["focus_tile"] else "slice"
-        self.status_label.setText(
-            f"added {run.layer.name!r}: {focus['deblurred']} of "
-            f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
-            f"{meta['device']}{settled_note(run)}{image_type_note(run.req)}{fallback_note(run)}"
-            f"{removed_note(run)}{warnings_note(run)}"
-        )
+        line = (f"added {run.layer.name!r}: {focus['deblurred']} of "
+                f"{counted(focus['units'], unit)} deblurred in {meta['seconds']:.1f} s on "
+                f"{meta['device']}{settled_note(run)}{image_type_note(run.req)}"
+                f"{fallback_note(run)}{removed_note(run)}")
+        self.status_label.setText(line + warnings_note(run, line))  # nothing said twice
 
     def release_viewer(self) -> None:
         self._threshold_timer.stop()

@@ -9,8 +9,9 @@ import weakref
 import numpy as np
 from qtpy.QtCore import QTimer
 
+from ._focus_data import counted
 from ._layer_data import add_layer, heatmap_layer, layer_yx, soft_tiles_layer
-from ._layers import current_data_index, unwrap
+from ._layers import current_data_index, layer_data, unwrap
 from ._plot import LinePlot
 
 # (kind, weak ref to the image layer, weak ref to the overlay) of every overlay drawn this
@@ -44,7 +45,7 @@ class FocusOverlays:
         _DRAWN.append((kind, weakref.ref(unwrap(layer)), weakref.ref(overlay)))
 
     def show_heatmap(self, layer, axes: str, scores: np.ndarray, tile: int) -> None:
-        heat, kwargs, kind = heatmap_layer(layer, axes, scores, tile)
+        heat, kwargs, kind = heatmap_layer(layer, axes, scores, scored_tile(layer, axes, tile))
         existing = self._find("heatmap", layer, heat.ndim)
         if existing is not None:
             existing.data = heat
@@ -63,6 +64,7 @@ class FocusOverlays:
         triangulates each rectangle in Python (~0.25 ms): past OUTLINE_BATCH they are added a
         batch per event-loop turn, so 3840 tiles no longer block the GUI for 0.9 s."""
         self._batches.stop()
+        tile = scored_tile(layer, axes, tile)
         rects, kwargs, kind = soft_tiles_layer(layer, axes, tile, mask, threshold, tile_box)
         rects = self._shown_plane_first(layer, axes, mask, rects)
         existing = self._find("outline", layer, kwargs["ndim"])
@@ -105,6 +107,41 @@ class FocusOverlays:
 
     def stop(self) -> None:
         self._batches.stop()
+
+
+def plane_yx(shape, axes: str) -> tuple[int, int]:
+    """(Y, X) size of one plane of data of ``shape`` with ``axes``."""
+    return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
+
+
+def scored_tile(layer, axes: str, tile: int) -> int:
+    """The tile as the core scores it: one larger than the plane is the whole plane, named by
+    the plane's larger side (the overlays were named '[tile 8192]' on a 64 px image). The
+    same tiles: the core cuts a plane into min(tile, side) px along each side."""
+    return min(int(tile), max(plane_yx(layer_data(layer).shape, axes)))
+
+
+def tiles_words(n: int, tile: int, yx) -> str:
+    """'16 tiles of 256 px'; a tile the plane's size or larger covers the plane, said by the
+    plane's size ('1 tile of 64 x 64 px (the whole plane: ...)'; it read '1 tile of 8192 px'
+    when 100000 was typed on a 64 x 64 image)."""
+    ny, nx = yx
+    if tile < max(ny, nx):
+        return f"{counted(n, 'tile')} of {tile} px"
+    larger = f": the tile, {tile} px, is larger than the image" if tile > max(ny, nx) else ""
+    return f"{counted(n, 'tile')} of {ny} x {nx} px (the whole plane{larger})"
+
+
+def one_unit_hint(unit: str, yx, auto_tile: int) -> str:
+    """What the status adds when one tile or slice alone was scored under the automatic
+    threshold: half the median is half that unit's own score, which selects nothing;
+    ``auto_tile``: the tile suggested (``auto_focus_tile`` of the plane ``yx``)."""
+    smaller = (f"choose a smaller tile (e.g. {auto_tile} px) to compare parts of the image, "
+               if unit == "tiles" and auto_tile < max(yx) else
+               "score per tile to compare parts of the image, " if unit == "slices" else "")
+    return (f"; one {unit[:-1]} cannot be compared with others, so the automatic threshold "
+            f"(half the median: half its own score) selects nothing: {smaller}or type a "
+            "threshold (or Calibrate from layer...) to judge the image as a whole")
 
 
 class OutlineBatches:

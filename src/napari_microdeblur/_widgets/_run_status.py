@@ -56,20 +56,25 @@ def done_line(run: DeblurRun, warning: str = "") -> str:
         setting += f", {'/'.join(str(p['iterations']) for p in each)} iterations"
     if all("balance" in p for p in each):
         setting += f", balance {'/'.join(format(p['balance'], '.3g') for p in each)}"
-    return (f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
+    head = (f"added {run.layer.name!r} in {meta['seconds']:.1f} s on {meta['device']} "
             f"(axes {req.axes}{part_note(req)}, tile {meta['tile']}, overlap "
-            f"{meta['overlap']}{setting}){alpha_note(req)}{fallback_note(run)}"
-            f"{in_focus_note(run)}{removed_note(run)}{warning}{warnings_note(run)}")
+            f"{meta['overlap']}{setting})")
+    tail = f"{fallback_note(run)}{in_focus_note(run)}{removed_note(run)}{warning}"
+    warned, alpha = warnings_note(run, head + tail), alpha_note(req)
+    # the core warns the alpha note too: said once, among the warnings (it was said twice)
+    return head + ("" if alpha.strip() and alpha.strip() in warned else alpha) + tail + warned
 
 
-def warnings_note(run: DeblurRun) -> str:
+def warnings_note(run: DeblurRun, shown: str = "") -> str:
     """'; warned: ...' with the first line of each warning the run raised (each was also a
     notification), but for what the line says already: why 'auto' ran its blind network
-    (``fallback_note``) and the in-focus plane of a 3D PSF (``in_focus_note``)."""
+    (``fallback_note``), the in-focus plane of a 3D PSF (``in_focus_note``) and any warning
+    found word for word in ``shown``, the line before it (an RGBA layer's alpha note was
+    said twice: once from the start line, again after 'warned:')."""
     said = run.outcome.fallback if run.outcome is not None else ""
     in_focus = bool(in_focus_note(run))
     lines = [line for line in run.warnings if not (said and line in said)
-             and not (in_focus and "in-focus plane" in line)]
+             and not (in_focus and "in-focus plane" in line) and line not in shown]
     return f"; warned: {' | '.join(lines)}" if lines else ""
 
 
