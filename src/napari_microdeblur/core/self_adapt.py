@@ -553,9 +553,8 @@ def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
         model.eval()
     improved = best["step"] > 0
     if not improved:
-        by = f" {cfg.min_gain:.1%}" if cfg.min_gain else ""
-        notes.append(f"no validation scored{by} below the start ({start:.4f}): the starting "
-                     "weights are returned")
+        notes.append(f"no validation scored{f' {cfg.min_gain:.1%}' if cfg.min_gain else ''} "
+                     f"below the start ({start:.4f}): the starting weights are returned")
     ratio = (held_out_ratio(model, [y for w in windows for y in w.y.split(1, dim=1)], kernel)
              if getattr(model, "needs_psf", False) else None)  # the safeguard's limit
     return SelfAdaptResult(model=model, improved=improved, start_val_loss=start,
