@@ -255,8 +255,9 @@ def test_one_tile_is_one_tile(make_napari_viewer, qtbot, fluo_u8):
     viewer = make_napari_viewer()
     layer, w = focus_dock(viewer, fluo_u8, tile=256)  # a 128 px image: one tile
     score(qtbot, w)
-    # was: '1 tiles of 256 px'
-    assert "scored nuclei: 1 tile of 256 px, scores" in w.status_label.text()
+    # was: '1 tiles of 256 px', then '1 tile of 256 px' (the tile, not the image)
+    assert ("scored nuclei: 1 tile of 128 x 128 px (the whole plane: the tile, 256 px, is "
+            "larger than the image), scores") in w.status_label.text()
     w.set_method("wiener")
     w.psf_edit.setText("gaussian:1.6")
     w.set_threshold(10.0)
