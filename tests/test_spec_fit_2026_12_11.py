@@ -17,6 +17,7 @@ from napari_microdeblur.cli import main
 from napari_microdeblur.core.bundled import WEIGHTS_DIR
 from napari_microdeblur.core.image_settings import spec_for_image
 from napari_microdeblur.core.inference import prepare_deblur
+from napari_microdeblur.core.inference_settings import unused
 from napari_microdeblur.core.method import MethodSpec
 
 WEIGHTS = str(WEIGHTS_DIR / "gran.fluo_v1.safetensors")
@@ -72,10 +73,13 @@ def test_modality_is_refused_with_weights_or_a_network_of_another_image_type():
 
 def test_modality_that_fits_the_network_stays_accepted():
     # what `info --command` writes for an 'auto' run: the network that ran and the modality
-    MethodSpec("gran.em_v1", modality="em").check()
-    MethodSpec("c2f_unet.fluorescence_v2", modality="fluorescence").check()
-    MethodSpec("wiener_unet.psf_v4", psf=PSF, modality="em").check()  # any image type
-    MethodSpec("auto", psf=PSF, modality="em").check()  # the PSF-aware network for any
+    specs = [MethodSpec("gran.em_v1", modality="em"),
+             MethodSpec("c2f_unet.fluorescence_v2", modality="fluorescence"),
+             MethodSpec("wiener_unet.psf_v4", psf=PSF, modality="em"),  # any image type
+             MethodSpec("auto", psf=PSF, modality="em")]  # the PSF-aware network for any
+    for spec in specs:
+        assert unused(spec) == [] and spec.check().modality == spec.modality
+        assert spec.without_unused() == spec  # nothing to reset either
 
 
 @pytest.mark.parametrize("name", ["auto", "wiener", "richardson_lucy", "gran.fluo_v1"])
