@@ -16,7 +16,8 @@ __all__ = ["finetune"]
 
 
 def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
-             minutes: float | None = None, out=None, callback=None, **options):
+             minutes: float | None = None, out=None, overwrite: bool = False, callback=None,
+             **options):
     """Fine-tune a network, blocking: the job of `microdeblur finetune` with its defaults.
     With ``sharp`` (the same field, in focus) the paired job (``iter_finetune``; ``psf`` only
     for a PSF-aware network); without, the self-supervised adaptation of `--self` (needs
@@ -31,7 +32,9 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     ``device`` ...). ``steps`` bounds the steps of either job (without a pair it is
     ``max_steps``, which is also taken there).
     ``out``: a .safetensors path the kept weights are written to, with their model card
-    (then ``deblur(img, method='auto', weights=out)``). Records go to ``callback``.
+    (then ``deblur(img, method='auto', weights=out)``); a file there already is kept and
+    refused before the run unless ``overwrite=True`` (a notebook cell run again had replaced
+    the weights the first run kept). Records go to ``callback``.
     Returns the job's ``FinetuneResult`` (pair) or ``SelfAdaptResult``."""
     from .finetune import iter_finetune  # finetune re-exports this function
     from .self_adapt import self_adapt
@@ -45,7 +48,7 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     if out is not None:  # before the run: a folder that cannot be written lost all its work
         from .files import check_weights_output
 
-        check_weights_output(out, starting=weights)
+        check_weights_output(out, overwrite=overwrite, starting=weights)
     model, card = load_model(weights) if isinstance(weights, (str, Path)) else weights
     label = str(weights) if isinstance(weights, (str, Path)) else type(model).__name__
     if sharp is None:
@@ -57,7 +60,8 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
         if out is not None:
             save_weights(result.model, out, result.card(card, base_label=label, what="image",
                                                         psf_text=psf if isinstance(psf, str)
-                                                        else ""))
+                                                        else ""),
+                         overwrite=overwrite)
         return result
     taken = set(FinetuneRequest.__dataclass_fields__) - {
         "mode", "layer_name", "axes", "model", "base_label", "base_card", "blurry", "sharp",
@@ -75,7 +79,7 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
             raise ValueError(f"fine-tuning kept nothing to write to {out}: {outcome.summary}")
         from .files import copy_atomically
 
-        copy_atomically(outcome.file, out)
+        copy_atomically(outcome.file, out, overwrite=overwrite)
     return outcome
 
 
