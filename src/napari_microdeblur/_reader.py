@@ -12,19 +12,31 @@ a 'resaved' entry, as one napari's reader opened (``_writer.file_provenance``).
 
 Axes are named (labels, channels split) only where the file states them (ImageJ, OME,
 tifffile's description, OME-Zarr): a plain TIFF's leading axes are tifffile's guess, and
-napari's defaults are kept for them. Files it cannot read (no TIFF, a Zarr without an image,
-several files at once) are declined (None), and napari's other readers take them.
+napari's defaults are kept for them. A layer split from a file's channel axis keeps which
+channel it is in ``layer.metadata['microdeblur_file_channel']`` (the writer saves it with the
+file's record and channel name: it holds that channel's pixels, not other ones).
+
+Files it cannot read are declined (None), and napari's other readers take them; a file it
+claims (.tif, .tiff, a Zarr folder) but cannot read, or a folder that is no Zarr, is declined
+with the reason in a warning and a napari notification (``core.io.read_image``'s: a PNG named
+.tif, a truncated file): napari itself says only that the reader refused it. npe2 0.10 offers
+a reader that accepts folders for every folder (its filename patterns are not matched against
+folders, npe2 issue #155), so napari asks which reader to use for any folder dropped.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 #: metadata key of the deblur record of the file a layer was opened from
 FILE_RECORD_KEY = "microdeblur_file"
+#: metadata key of the channel a layer is of the file it was opened from, where the reader
+#: split the file's channel axis: {'axis': its index in 'shape', 'index', 'shape': the file's}
+FILE_CHANNEL_KEY = "microdeblur_file_channel"
 #: what the manifest's reader takes; .ome.tif, .ome.tiff and .ome.zarr end in these
 SUFFIXES = (".tif", ".tiff", ".zarr")
 #: the compound suffixes left out of a layer's name, longest first
@@ -44,13 +56,39 @@ def get_reader(path):
             return None
         path = path[0]
     path = os.fspath(path)
-    if not path.rstrip("/\\").lower().endswith(SUFFIXES):
+    if os.path.isdir(path):  # npe2 hands this reader every folder (accepts_directories)
+        from .core.io import is_zarr
+
+        if not is_zarr(path):
+            _tell(f"Microscopy Deblur opens Zarr folders (.zarr, .ome.zarr) only, not folder "
+                  f"{Path(path).name!r}: open it with napari's own reader ('napari' in the "
+                  "reader dialog, or viewer.open(path, plugin='napari'))")
+            return None
+    elif not path.rstrip("/\\").lower().endswith(SUFFIXES):
         return None
     try:
         image = _read(path)
-    except Exception:  # noqa: BLE001 - no TIFF, a damaged one, a Zarr without an image
+    except Exception as error:  # noqa: BLE001 - no TIFF, a damaged one, a Zarr without an image
+        # napari only says the reader refused the file: the reason is said here
+        reason = str(error) if isinstance(error, (ValueError, OSError)) else \
+            f"{type(error).__name__}: {error}"
+        _tell(f"Microscopy Deblur cannot open {Path(path).name!r}: {reason}")
         return None
     return lambda _path: layer_data(image, path)
+
+
+def _tell(message: str) -> None:
+    """A warning for scripts and a napari notification for the viewer: under ``napari.run()``
+    napari shows warnings as notifications itself, each message once per session only, so
+    there the notification alone (a file dropped again is told again)."""
+    try:
+        from napari.utils.notifications import notification_manager, show_warning
+    except ImportError:
+        warnings.warn(message, UserWarning, stacklevel=3)
+        return
+    if warnings.showwarning != notification_manager.receive_warning:
+        warnings.warn(message, UserWarning, stacklevel=3)
+    show_warning(message)
 
 
 def _read(path: str):
@@ -100,7 +138,9 @@ def layer_data(image, path: str) -> list[tuple]:
         "name": [f"{name} ({names[i] if names else f'channel {i}'})" for i in range(n)],
         "channel_axis": channel, "rgb": False, "scale": [scale] * n, "units": [units] * n,
         "axis_labels": [tuple(a.lower() for a in rest)] * n,
-        "metadata": [dict(metadata) for _ in range(n)]}, "image")]
+        "metadata": [{**metadata, FILE_CHANNEL_KEY: {"axis": channel, "index": i,
+                                                     "shape": list(shape)}}
+                     for i in range(n)]}, "image")]
 
 
 def _calibration(dims: str, image, only: str = "ZYXT") -> tuple[tuple, tuple]:

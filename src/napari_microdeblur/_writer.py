@@ -16,8 +16,10 @@ plugin's provenance record (method, weights sha256, parameters) as JSON: ImageJ'
 Image > Show Info) in a .tif, the OME Image Description in an .ome.tif, the description's JSON
 in a TIFF ImageJ cannot hold (``tiff_metadata``), the group's ``microdeblur`` attribute in a
 .zarr. A layer napari opened from such a file (its reader keeps no record) is saved with the
-file's record, as it was, and an entry under ``resaved`` (``file_provenance``); a layer whose
-data is no longer the file's image (another shape or dtype) without it, in one line. A .zarr
+file's record, as it was, and an entry under ``resaved`` (``file_provenance``; a layer the
+plugin's reader split from the file's channel axis: that channel's shape, and its index and
+name in the entry); a layer whose data is no longer the file's image (another shape or dtype)
+without it, in one line. A .zarr
 keeps the Y and X chunks of the Zarr the layer (or the layer a result was deblurred from) was
 opened from, by the CLI's rule (``io_write.output_chunks``: 64-2048 px).
 
@@ -54,8 +56,16 @@ OTHER_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy", ".npz", ".csv"
 
 def write_image_layer(path: str, data, meta: dict) -> list[str]:
     """npe2 single-layer writer: ``data`` and ``meta`` as in ``layer.as_layer_data_tuple()``.
-    Returns the path written."""
-    return _write_layer(path, data, meta, viewer_layer(data, meta))
+    Returns the path written. A refusal (ValueError) is also warned: napari's
+    ``layer.save(..., plugin=)`` and ``napari.save_layers`` drop the error and say only that
+    the plugin "is not a valid writer"; napari's save dialog records warnings and shows the
+    error itself."""
+    try:
+        return _write_layer(path, data, meta, viewer_layer(data, meta))
+    except ValueError as error:
+        warnings.warn(f"napari-microdeblur did not save {os.path.basename(os.fspath(path))!r}: "
+                      f"{error}", UserWarning, stacklevel=2)
+        raise
 
 
 def save_filter() -> str:
@@ -87,6 +97,59 @@ def save_calibrated(layer, path, chosen_filter: str = "") -> list[str]:
                          "the image layer to save")
     data, meta, _ = layer.as_layer_data_tuple()
     return _write_layer(calibrated_path(path, chosen_filter), data, meta, layer)
+
+
+def saved_contents(path) -> str:
+    """What the file ``path`` just written holds of the layer's calibration, read back from
+    its headers (no pixel read): 'with axes ZYX, pixel size 0.1 x 0.1 um, z step 0.3 um and
+    its deblur record', and what it lacks ('; without axes, pixel size'): a save may leave
+    them out (axes in doubt, a scale with no unit), each said in a line of its own. '' where
+    it cannot be read back."""
+    from .core.thread_warnings import caught
+
+    try:
+        with caught():  # its notes were said when it was written
+            axes, sizes, extras = _saved_header(os.fspath(path))
+    except Exception:  # noqa: BLE001 - written, but not readable here: nothing claimed
+        return ""
+    kept, lacking = [], []
+    (kept if axes else lacking).append(f"axes {axes}" if axes else "axes")
+    if sizes.get("Y") and sizes.get("X"):
+        kept.append(f"pixel size {sizes['Y']:.4g} x {sizes['X']:.4g} um")
+    else:
+        lacking.append("pixel size")
+    if sizes.get("Z") and "Z" in axes:
+        kept.append(f"z step {sizes['Z']:.4g} um")
+    names = extras.get("channel_names")
+    if isinstance(names, list) and any(names):
+        kept.append("channel names " + ", ".join(map(str, names)))
+    if extras.get("time_interval"):
+        kept.append(f"time interval {extras['time_interval']:.4g} s")
+    (kept if extras.get(RECORD_KEY) else lacking).append(
+        "its deblur record" if extras.get(RECORD_KEY) else "deblur record")
+    said = ("with " + ", ".join(kept[:-1]) + (" and " if len(kept) > 1 else "") + kept[-1]
+            if kept else "")
+    return ((said + "; ") if said and lacking else said) + (
+        "without " + ", ".join(lacking) if lacking else "")
+
+
+def _saved_header(path: str) -> tuple[str, dict, dict]:
+    """(the axes ``path`` states, '' for none; its pixel sizes in um; its extras: record,
+    channel names, time interval), from its headers."""
+    from .core.io import is_zarr, read_zarr
+
+    if is_zarr(path):
+        image = read_zarr(path)  # lazy: metadata only
+        return image.axes or "", dict(image.pixel_size), dict(image.metadata)
+    import tifffile
+
+    from .core.tiff_header import read_tiff_header
+    from .core.tiff_metadata import tiff_extras
+
+    header = read_tiff_header(path)
+    with tifffile.TiffFile(path) as tif:
+        extras = tiff_extras(tif)
+    return (header.axes if header.stated else ""), dict(header.pixel_size), extras
 
 
 def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
@@ -363,7 +426,8 @@ def file_provenance(meta: dict, layer) -> tuple[dict | None, dict]:
     entry under ``resaved`` for this save; ``meta`` with it, for the axes and pixel sizes it
     records), or (None, ``meta``): no such file or record, or the layer's data is not the
     file's image (cropped, another dtype): said in one line, the record being of other pixels."""
-    from ._widgets._layer_file import file_record_of
+    from ._reader import FILE_CHANNEL_KEY
+    from ._widgets._layer_file import file_channel_of, file_record_of
 
     found = file_record_of(layer)
     if found is None:
@@ -374,12 +438,14 @@ def file_provenance(meta: dict, layer) -> tuple[dict | None, dict]:
               f"whose pixels it no longer holds ({differs})")
         return None, meta
     meta = {**meta, "metadata": {**(meta.get("metadata") or {}), RECORD_KEY: record}}
-    return _resaved(record, name), meta
+    split = isinstance(layer.metadata, dict) and FILE_CHANNEL_KEY in layer.metadata
+    return _resaved(record, name, file_channel_of(layer) if split else None), meta
 
 
-def _resaved(record: dict, name: str) -> dict:
+def _resaved(record: dict, name: str, channel: dict | None = None) -> dict:
     """A copy of a file's ``record`` with this save of its pixels to another file listed last
-    under ``resaved`` (each save of a save adds one); its own fields as they were."""
+    under ``resaved`` (each save of a save adds one; ``channel``: the one channel of the file
+    saved, ``_layer_file.file_channel_of``); its own fields as they were."""
     import datetime
 
     from . import __version__
@@ -387,6 +453,8 @@ def _resaved(record: dict, name: str) -> dict:
     entry = {"from_file": name, "software_version": __version__,
              "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "note": RESAVED_NOTE}
+    if channel:
+        entry["channel"] = channel
     earlier = record.get("resaved")
     earlier = earlier if isinstance(earlier, list) else [] if earlier is None else [earlier]
     return {**record, "resaved": [*earlier, entry]}

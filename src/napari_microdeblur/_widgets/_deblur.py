@@ -118,7 +118,7 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
 
     from napari.utils.history import get_save_history
 
-    from .._writer import save_calibrated, save_filter
+    from .._writer import save_calibrated, save_filter, saved_contents
 
     if not is_image_layer(layer):
         notify_warning("select an image layer in the layer list, then save it with calibration")
@@ -133,7 +133,9 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
     except (ValueError, OSError) as error:
         notify_error(describe_error(error))
         return []
-    notify_info(f"saved {layer.name!r} to {written[0]} with its axes, pixel size and record")
+    # what the file holds, read back: a save may leave axes, sizes or the record out (said)
+    contents = saved_contents(written[0])
+    notify_info(f"saved {layer.name!r} to {written[0]}" + (f" {contents}" if contents else ""))
     return written
 
 

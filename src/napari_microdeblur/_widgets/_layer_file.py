@@ -20,6 +20,8 @@ sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_s
 A layer opened from such a result has its record in the file only (``file_record_of``: the
 writer keeps it in a file saved again), and a layer opened from an OME-TIFF, ImageJ TIFF or
 OME-Zarr its channel names and time interval (``file_channels_of``: napari's reader drops them).
+A layer the plugin's reader split from the file's channel axis holds one channel of it
+(``file_channel_of``): it is compared with that channel's shape, and has that channel's name.
 
 A header can take seconds to read (tens of MB of OME-XML): within ``unread_headers_deferred()``
 a header not read yet is not read on this thread (taken as no file, its key listed), so that
@@ -40,8 +42,8 @@ import numpy as np
 
 from ..core.thread_warnings import caught
 
-__all__ = ["file_axes_of", "file_channels_of", "file_key_of", "file_record_of", "header_read",
-           "layer_pixel_sizes", "read_header", "unread_headers_deferred"]
+__all__ = ["file_axes_of", "file_channel_of", "file_channels_of", "file_key_of", "file_record_of",
+           "header_read", "layer_pixel_sizes", "read_header", "unread_headers_deferred"]
 
 _NO_SIZES = (".png", ".jpg", ".jpeg", ".bmp")  # formats without a pixel size
 _ZARR_ATTRIBUTES = ".zattrs"  # a Zarr v2's attributes (its pixel sizes) change here
@@ -159,7 +161,8 @@ def file_record_of(layer) -> tuple[dict, str, str] | None:
 def file_channels_of(layer) -> dict:
     """The channel names and time interval (s) the file ``layer`` was opened from states
     (``tiff_extras``, a Zarr's metadata) where the layer's data has the file's image shape
-    (its dtype aside: a retyped layer keeps its channels and time steps); {} otherwise.
+    (its dtype aside: a retyped layer keeps its channels and time steps); {} otherwise. A
+    layer of one channel of the file (``file_channel_of``) has that channel's name alone.
     Headers only, read when asked (a save)."""
     found = _file_extras_of(layer)
     if found is None or found[2].startswith("the layer's data has shape"):
@@ -167,9 +170,21 @@ def file_channels_of(layer) -> dict:
     return {k: found[0][k] for k in ("channel_names", "time_interval") if k in found[0]}
 
 
+def file_channel_of(layer) -> dict | None:
+    """{'index': i, 'count': n, 'name': the file's name of it or None} of the channel of its
+    file ``layer`` holds, where the plugin's reader split the file's channel axis into layers
+    and the file still has that shape; None otherwise. Headers only."""
+    found = _file_extras_of(layer)
+    return found[0].get(_CHANNEL) if found is not None else None
+
+
+_CHANNEL = "file_channel"  # where ``_file_extras_of`` puts ``file_channel_of``'s answer
+
+
 def _file_extras_of(layer) -> tuple[dict, str, str] | None:
     """(the extras of the file ``layer`` was opened from, its name, '' where the layer's data
-    has the file's image shape and dtype, else what differs), or None: no such file."""
+    has the file's image shape and dtype, else what differs), or None: no such file. For a
+    layer of one channel of the file: that channel's shape, and its name alone."""
     key = file_key_of(layer)
     if key is None:
         return None
@@ -178,14 +193,43 @@ def _file_extras_of(layer) -> tuple[dict, str, str] | None:
             shape, dtype, extras = _file_record_header(key[0])
     except Exception:  # noqa: BLE001 - a file moved or changed since: nothing from it
         return None
+    expected, extras = _channel_slice(layer, shape, extras)
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     mine = tuple(int(n) for n in data.shape)
     differs = ""
-    if [n for n in mine if n != 1] != [n for n in shape if n != 1]:  # a reader may squeeze
-        differs = f"the layer's data has shape {mine}, the file's {shape}"
+    if [n for n in mine if n != 1] != [n for n in expected if n != 1]:  # a reader may squeeze
+        whose = f"the file's {shape}" if expected == shape else \
+            f"its channel of the file's {shape}: {expected}"
+        differs = f"the layer's data has shape {mine}, {whose}"
     elif np.dtype(data.dtype) != dtype:
         differs = f"the layer's data is {np.dtype(data.dtype)}, the file's {dtype}"
     return extras, Path(layer.source.path).name, differs
+
+
+def _channel_slice(layer, shape: tuple, extras: dict) -> tuple[tuple, dict]:
+    """(the shape of the file's image that ``layer`` holds, the file's ``extras`` for it):
+    ``shape`` and ``extras`` as they are, or, for a layer the plugin's reader split from the
+    file's channel axis (``_reader.FILE_CHANNEL_KEY``) while the file keeps the shape it was
+    read with, ``shape`` without that axis, its channel (``file_channel_of``) and its name."""
+    from .._reader import FILE_CHANNEL_KEY
+
+    meta = getattr(layer, "metadata", None)
+    info = meta.get(FILE_CHANNEL_KEY) if isinstance(meta, dict) else None
+    try:
+        read = tuple(int(n) for n in info["shape"])
+        axis, index = int(info["axis"]), int(info["index"])
+    except (TypeError, KeyError, ValueError):
+        return shape, extras
+    if not (0 <= axis < len(read) and 0 <= index < read[axis]) or \
+            [n for n in read if n != 1] != [n for n in shape if n != 1]:
+        return shape, extras  # another file under that name now: compared whole
+    names = extras.get("channel_names")
+    name = names[index] if isinstance(names, list) and len(names) == read[axis] else None
+    extras = {k: v for k, v in extras.items() if k != "channel_names"}
+    if name:
+        extras["channel_names"] = [name]
+    extras[_CHANNEL] = {"index": index, "count": read[axis], "name": name or None}
+    return read[:axis] + read[axis + 1:], extras
 
 
 def _file_record_header(path: str) -> tuple[tuple, np.dtype, dict]:
