@@ -24,7 +24,7 @@ import numpy as np
 
 from .cli import check_tile_reach, deblur_one, method_specs, warnings_naming
 from .cli_watch_calibration import Threshold, image_profile, watch_threshold
-from .cli_watch_folders import SubfolderHint, check_folders, watched_files
+from .cli_watch_folders import SubfolderHint, UnreadHint, check_folders, watched_files
 from .cli_watch_log import (
     NOT_DONE,
     WATCH_COLUMNS,
@@ -222,12 +222,13 @@ def _read_log(log_path: Path, out_dir: Path, incomplete: set | None = None) -> t
     return state.done, state.owners, state.failed
 
 
-def _pending(state: WatchState, args) -> list[Path]:
+def _pending(state: WatchState, args, unread: list | None = None) -> list[Path]:
     """The image files to process: those not logged yet, and those logged that changed since
     (size or mtime not the logged ones): failed, unreadable or incomplete ones are tried again,
-    processed ones processed again (an unchanged one is never redone)."""
+    processed ones processed again (an unchanged one is never redone). ``unread`` gets the
+    files of a format no reader reads (``watched_files``)."""
     found = []
-    for path in watched_files(state.root, state.out_dir, args.recursive):
+    for path in watched_files(state.root, state.out_dir, args.recursive, unread):
         name = state.name(path)
         logged = state.failed.get(name, state.processed.get(name, False))
         if name not in state.done or (logged is not False and logged != stamp(path)):
@@ -267,11 +268,15 @@ def _process(path: Path, threshold: Threshold, args, models, state: WatchState) 
 
 
 def _scan(state: WatchState, threshold: Threshold, args, models, write,
-          stopper: FinishCurrentFile) -> bool:
+          stopper: FinishCurrentFile, unread_hint: UnreadHint | None = None) -> bool:
     """One look at the folder: every file ready is processed and logged (``write(row)``);
     returns whether each pending file got a row (--once may end). A Ctrl-C or SIGTERM during
-    a file lets it finish and be logged, then stops (``FinishCurrentFile``)."""
-    pending = _pending(state, args)
+    a file lets it finish and be logged, then stops (``FinishCurrentFile``). Files of a format
+    no reader reads are said by ``unread_hint`` (not logged: they are not watched)."""
+    unread: list[Path] = []
+    pending = _pending(state, args, unread)
+    if unread_hint is not None:
+        unread_hint.say(unread)
     ready, given_up = complete(settled(pending, args.settle), state, args.incomplete_after)
     logged = 0
     for path, why in [(p, None) for p in ready] + given_up:
@@ -313,6 +318,7 @@ def cmd_watch(args) -> int:
     has_header = upgrade_log(log_path, in_dir)
     state = read_log(log_path, out_dir, in_dir)  # restart where we left off
     hint, stopper = SubfolderHint(in_dir, out_dir), FinishCurrentFile()
+    unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch
     with open(log_path, "a", newline="", encoding="utf-8") as log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
@@ -324,7 +330,8 @@ def cmd_watch(args) -> int:
                 if not args.recursive:
                     hint.say()
                 if (_scan(state, threshold, args, models,
-                          lambda row: write_row(writer, log, row, args.quiet), stopper)
+                          lambda row: write_row(writer, log, row, args.quiet), stopper,
+                          unread_hint)
                         and args.once):
                     return _once_code(state.not_done, log_path)
                 time.sleep(args.poll)

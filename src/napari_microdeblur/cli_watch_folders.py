@@ -32,12 +32,39 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
                         "folder for the outputs")
 
 
-def watched_files(in_dir: Path, out_dir: Path, recursive: bool) -> list[Path]:
+def watched_files(in_dir: Path, out_dir: Path, recursive: bool,
+                  unread: list | None = None) -> list[Path]:
     """The image files of ``in_dir`` (``recursive``: and of its sub-folders but ``out_dir``),
-    hidden ones left out, sorted (a Zarr store, a folder, is not watched)."""
+    hidden ones left out, sorted (a Zarr store, a folder, is not watched); ``unread`` gets
+    the files of a format no reader reads met on the way (``core.files.folder_images``)."""
     from .core.files import folder_images
 
-    return [p for p in folder_images(in_dir, recursive, skip=out_dir) if p.is_file()]
+    return [p for p in folder_images(in_dir, recursive, skip=out_dir, unread=unread)
+            if p.is_file()]
+
+
+class UnreadHint:
+    """``say(unread)`` at each scan: one line naming the files of a format no reader reads
+    (MRC, HDF5, N5) not said yet, each kind with its count and conversion. They are not
+    watched: never listed, so no row and no retry (a folder of .mrc files had the watch wait
+    without a word). A file said is said again only once removed and back."""
+
+    def __init__(self, in_dir: Path):
+        self.in_dir = in_dir
+        self.said: set[Path] = set()
+
+    def say(self, unread: list[Path]) -> None:
+        from .core.files import unread_said
+
+        new = [p for p in unread if p not in self.said]
+        first = not self.said
+        self.said = set(unread)  # one removed and written again is news again
+        if not new:
+            return
+        held = "holds" if first else "now holds more"
+        print(f"microdeblur: {shown_path(self.in_dir)} {held} files that are not watched: "
+              f"{unread_said(new, lead='')}; to have them watched, write them converted to TIFF "
+              "into the folder (a Zarr folder is not watched)", file=sys.stderr, flush=True)
 
 
 class SubfolderHint:
