@@ -209,7 +209,9 @@ def test_finetune_out_is_checked_before_the_run(tmp_path, monkeypatch, where):
     (tmp_path / "ro.safetensors").chmod(0o444)
     model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
     sharp, blurry = _lead_pair()
-    with pytest.raises((OSError, ValueError), match="does not exist|is a file|is read-only"):
+    # a file there (read-only or not) is kept: without overwrite=True finetune refuses it
+    with pytest.raises((OSError, ValueError), match="does not exist|is a file|ro.safetensors' "
+                                                    "exists; choose another name"):
         finetune((model, None), blurry, sharp, steps=2, out=tmp_path / where)
     assert (tmp_path / "ro.safetensors").read_bytes() == b"kept"
 
