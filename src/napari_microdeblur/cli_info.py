@@ -204,6 +204,8 @@ def _selection_line(focus: dict) -> str:
     """What a selective deblur (the Focus dock, ``core.selective``) deblurred: its ``focus``
     record (mode, score_axes, threshold, units, deblurred, selected) in one line."""
     tiles = focus.get("mode") == "tiles"
+    if _one_image(focus):
+        return _one_image_line(focus)
     size = f" of {focus['focus_tile']} px" if tiles and focus.get("focus_tile") else ""
     names = [{"y": "tile row", "x": "tile column"}.get(a, a)
              for a in str(focus.get("score_axes") or "")]
@@ -211,7 +213,8 @@ def _selection_line(focus: dict) -> str:
     line = (f"  focus: threshold {_value(focus.get('threshold'))} (from "
             f"{_threshold_from(focus.get('threshold_from'))}); "
             f"{focus.get('deblurred', '?')} of {focus.get('units', '?')} "
-            f"{'tiles' if tiles else 'slices'}{size}{where} below it deblurred")
+            f"{'tile' if tiles else 'slice'}{'' if focus.get('units') == 1 else 's'}"
+            f"{size}{where} below it deblurred")
     selected = focus.get("selected") if isinstance(focus.get("selected"), list) else []
     shown = [", ".join(map(str, u)) if isinstance(u, list) and len(u) == 1
              else f"({', '.join(map(str, u))})" if isinstance(u, list) else str(u)
@@ -224,14 +227,37 @@ def _selection_line(focus: dict) -> str:
     return line
 
 
+def _one_image(focus: dict) -> bool:
+    """Whether a selective record scored one image whole (a single plane, slices mode):
+    '1 of 1 slices ... ()' was said of it."""
+    return (focus.get("mode") != "tiles" and not focus.get("score_axes")
+            and focus.get("units") == 1)
+
+
+def _one_image_line(focus: dict) -> str:
+    """A single plane's focus line: its score against the threshold, and what was done."""
+    score = focus.get("score")
+    if focus.get("no_structure"):
+        scored = "the image has no structure (blank or background only)"
+    else:
+        below = "below" if focus.get("deblurred") else "not below"
+        scored = (f"the image scored {_value(score)}, {below} it" if score is not None
+                  else f"the image was {below} it")
+    done = "deblurred" if focus.get("deblurred") else "written unchanged"
+    return (f"  focus: threshold {_value(focus.get('threshold'))} (from "
+            f"{_threshold_from(focus.get('threshold_from'))}); {scored}: {done}")
+
+
 def _settled_lines(focus: dict) -> list[str]:
     """What each deblurred plane settled for itself (``focus.settled``: an estimated PSF, 'auto'
     iterations or balance), as the run's line said it; nothing where all was given."""
     from .core.selective import settings_words
 
     entries = [e for e in focus.get("settled") or [] if isinstance(e, dict) and e.get("found")]
-    shown = [f"{e.get('from', '?')}: {settings_words({k: e.get(k) for k in e['found']})}"
-             for e in entries[:MAX_LISTED]]
+    said = [settings_words({k: e.get(k) for k in e["found"]}) for e in entries[:MAX_LISTED]]
+    if said and _one_image(focus):  # 'per deblurred plane: the image: ...' of one image
+        return [f"  settings found on the image: {said[0]}"]
+    shown = [f"{e.get('from', '?')}: {words}" for e, words in zip(entries, said)]
     more = f"; ... ({len(entries) - MAX_LISTED} more)" if len(entries) > MAX_LISTED else ""
     return [f"  settings found per deblurred plane: {'; '.join(shown)}{more}"] if shown else []
 
@@ -358,10 +384,14 @@ def rerun_command(info: dict) -> str:
 
     name = Path(info["file"]).name
     record = info.get("microdeblur")
+    if isinstance(record, dict) and (record.get("psf_from_beads")
+                                     or isinstance(record.get("psf_export"), dict)):
+        return psf_command(info)[0]  # a PSF microdeblur wrote: the psf-... command
     spec = record.get("method_spec") if isinstance(record, dict) else None
     if not (isinstance(spec, dict) and record.get("source_file")):
         raise ValueError(f"{name} holds no record of a deblur naming its input and method: "
-                         "no command remakes it (give a file written by microdeblur)")
+                         "no command remakes it (give an output of microdeblur deblur, "
+                         "psf-from-beads or psf-from-weights)")
     if record.get("psf") == "array":
         raise ValueError(f"{name} was deblurred with a PSF array (napari layer), which no "
                          "option gives: save the PSF as a .tif and deblur with --psf FILE")
@@ -391,6 +421,47 @@ def rerun_command(info: dict) -> str:
         if value is not None and value != "":
             words += [flag, str(value)]
     return shlex.join(words + _focus_words(focus))
+
+
+def psf_command(info: dict) -> tuple[str, str | None]:
+    """(the command that remakes the PSF ``info`` describes, a note of what its record does
+    not keep, or None): `microdeblur psf-from-beads BEADS -o ... --radius R` (R the PSF's own
+    half sides: the default radius, given, gives the same PSF) or `psf-from-weights WEIGHTS
+    -o ...`; ValueError, saying why, where no command remakes it. Its record had been refused
+    as that of no file microdeblur wrote."""
+    import shlex
+
+    name, record = Path(info["file"]).name, info["microdeblur"]
+    out = _rerun_name(info["file"])
+    export = record.get("psf_export")
+    if isinstance(export, dict):
+        if export.get("kernel") != "learned" or not export.get("weights"):
+            raise ValueError(f"{name} holds the PSF a psf_cyclegan training run started from "
+                             "(written by train --export-psf in place of a degenerate learned "
+                             "one): psf-from-weights writes the learned PSF, so no command "
+                             f"remakes it; keep {name} itself")
+        return shlex.join(["microdeblur", "psf-from-weights", str(export["weights"]),
+                           "-o", out]), None
+    beads = record.get("source_file") or record.get("bead_file")
+    if not beads:  # the Deblur dock's PSF of a layer napari opened from no file
+        raise ValueError(f"{name} was measured in napari from the layer "
+                         f"{record.get('psf_from_beads')!r}, opened from no file: no command "
+                         "remakes it; save that layer as a .tif and run microdeblur "
+                         "psf-from-beads on it")
+    radii = {(int(n) - 1) // 2 for n in info.get("shape") or []}
+    radius = (str(radii.pop()) if len(radii) == 1
+              else ",".join(str((int(n) - 1) // 2) for n in info["shape"]))
+    words = ["microdeblur", "psf-from-beads", str(beads), "-o", out, "--radius", radius]
+    if record.get("source_file") is None:  # the dock: its defaults, on the layer as opened
+        return shlex.join(words), (f"{name} was measured in napari from the layer "
+                                   f"{record.get('psf_from_beads')!r} of {beads}: the command "
+                                   "remakes it where that layer was the file as it opened")
+    if "threshold" in record:  # a record that keeps the options given
+        words += ["--threshold", repr(record["threshold"])] if record["threshold"] else []
+        words += ["--axes", str(record["input_axes"])] if record.get("input_axes") else []
+        return shlex.join(words), None
+    return shlex.join(words), (f"{name}'s record keeps no --threshold or --axes that "
+                               "psf-from-beads was given: add any you gave")
 
 
 def _unread(options: dict) -> list[str]:
@@ -424,6 +495,15 @@ def _expanded(files: list[str]) -> list[str]:
     return paths
 
 
+def _say_command_note(info: dict) -> None:
+    """The note of what a PSF's record leaves out of its command, on stderr and in --json."""
+    record = info.get("microdeblur")
+    if isinstance(record, dict) and record.get("psf_from_beads"):
+        if note := psf_command(info)[1]:
+            info["command_note"] = note
+            print(f"microdeblur: note: {note}", file=sys.stderr, flush=True)
+
+
 def cmd_info(args) -> int:
     from .cli_progress import RepeatedNotes
     from .cli_words import error_words
@@ -442,6 +522,7 @@ def cmd_info(args) -> int:
             if args.command and "error" not in info:
                 try:
                     info["command"] = rerun_command(info)
+                    _say_command_note(info)
                 except ValueError as error:
                     print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
                     info = {"file": path, "error": str(error)}
@@ -466,6 +547,7 @@ def add_info_command(sub) -> None:
                    "for several, one a line), with the whole record")
     p.add_argument("--command", action="store_true", help="print the `microdeblur deblur` "
                    "command that remakes each deblurred FILE from its input (the values that "
-                   "ran: method, PSF, iterations, balance, precision, tiling, ...); run it in "
+                   "ran: method, PSF, iterations, balance, precision, tiling, ...), or the "
+                   "psf-from-beads or psf-from-weights command of a PSF they wrote; run it in "
                    "the folder that holds the input (and the PSF or weights files it names)")
     p.set_defaults(func=cmd_info)

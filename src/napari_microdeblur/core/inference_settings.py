@@ -42,6 +42,9 @@ READERS = {
 }
 #: what the classical methods read, said beside a refusal
 READS = {RL: " (which reads iterations= and tv_weight=)", WIENER: " (which reads balance=)"}
+#: a bundled network's image type as a message names it ('a em network' was said)
+NETWORK_KINDS = {"em": "an EM network", "fluorescence": "a fluorescence network",
+                 "brightfield": "a brightfield network"}
 
 
 def given(spec, key: str) -> bool:
@@ -97,9 +100,12 @@ def _is_2d(psf) -> bool:
     shape = getattr(psf, "shape", None)
     if shape is not None:
         return len(shape) == 2
+    from .psf_estimate import is_estimate
+
     parts = str(psf).split(";") if isinstance(psf, str) else [None]
-    return all(p is not None and p.strip().partition(":")[0].strip().lower() in PLANE_MODELS
-               and ":" in p for p in parts)
+    # an estimate is one plane too (psf_estimate: a Gaussian fitted on the middle plane)
+    return all(p is not None and (is_estimate(p) or ":" in p and p.strip().partition(":")[0]
+                                  .strip().lower() in PLANE_MODELS) for p in parts)
 
 
 def unused(spec) -> list[str]:
@@ -114,6 +120,8 @@ def _value(spec, key: str) -> str:
 
 
 def _method_words(spec) -> str:
+    from .psf_estimate import is_estimate
+
     if spec.name in _classical():
         return f"method={spec.name!r}{READS[spec.name]}"
     if spec.weights is not None:
@@ -121,12 +129,14 @@ def _method_words(spec) -> str:
     if spec.name == "auto":
         if spec.psf is None:
             return "method='auto' without a PSF (it runs a network)"
+        if is_estimate(spec.psf):  # never 3D: '3D PSF on a z-stack' was said of it
+            return ("method='auto' with psf='estimate' (an estimated PSF is one plane: it runs "
+                    "a network)")
         if _is_2d(spec.psf):
             return "method='auto' with a one-plane PSF (it runs a network)"
         return "method='auto' (it runs a network, or richardson_lucy for a 3D PSF on a z-stack)"
     modality = network_modality(spec.name)
-    kind = f"a {modality} network" if modality not in (None, "any") else "a network"
-    return f"method={spec.name!r} ({kind})"
+    return f"method={spec.name!r} ({NETWORK_KINDS.get(modality, 'a network')})"
 
 
 def message(spec, keys: list[str], method_words: str | None = None) -> str:
@@ -143,6 +153,11 @@ def message(spec, keys: list[str], method_words: str | None = None) -> str:
     target = targets.pop() if len(targets) == 1 else None
     choose = (f" or choose method={target!r}" if target is not None and target != spec.name
               else "")
+    if keys == ["modality"] and spec.weights is not None:
+        # 'auto' with weights= is refused the modality too: the weights fix the network
+        choose = (" (the weights fix the network), or drop weights="
+                  + (" and choose method='auto'" if spec.name != "auto" else "")
+                  + " to run the bundled network for that image type")
     return (f"{', '.join(parts)}, not to {method_words or _method_words(spec)}: drop "
             f"{' and '.join(f'{key}=' for key in keys)}{choose}")
 
