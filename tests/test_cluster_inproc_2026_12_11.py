@@ -18,8 +18,8 @@ def test_cli_names_what_to_give_for_a_foreign_inproc_address(tmp_path, address):
     src.mkdir()
     tifffile.imwrite(src / "a.tif", np.zeros((32, 32), np.uint8))
     out = tmp_path / "out"
-    # in its own process: a Client that fails to connect leaves itself dask's default
-    # scheduler, and later dask computations in this process would fail (left alone)
+    # in its own process, as a user runs it (the in-process case, and that a failed connection
+    # leaves dask's settings as they were, is tests/test_cluster_client_2026_12_13.py)
     done = subprocess.run([sys.executable, "-m", "napari_microdeblur", "deblur", str(src), "-o",
                            str(out), "--method", "wiener", "--psf", "gaussian:1.5",
                            "--scheduler", address], capture_output=True, text=True, timeout=120)

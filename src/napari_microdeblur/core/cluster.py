@@ -56,6 +56,26 @@ def _check_scheduler(scheduler) -> None:
                      f"{SCHEDULER_HELP}")
 
 
+@lru_cache(maxsize=1)
+def _closing_client():
+    """distributed.Client, closed at once when it fails to connect: distributed leaves open
+    one that raised anything but OSError (an inproc:// address of no scheduler here), and, not
+    being the default client, its close when Python exited waited 16 s, then printed a
+    traceback."""
+    from distributed import Client
+
+    class ClosingClient(Client):
+        def start(self, **kwargs):
+            try:
+                return super().start(**kwargs)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the connection's error is the one raised
+                    self.close(timeout=2)
+                raise
+
+    return ClosingClient
+
+
 def _client(scheduler):
     try:
         from distributed import Client
@@ -67,7 +87,10 @@ def _client(scheduler):
         return scheduler, False
     _check_scheduler(scheduler)
     try:
-        return Client(scheduler, timeout="8s"), True
+        # not the process's default: one that failed to connect (inproc) stayed dask's
+        # scheduler, and later dask work in the process (a lazy image's deblur) hung or found
+        # "no Client active"; every call of this module uses the client it is given
+        return _closing_client()(scheduler, timeout="8s", set_as_default=False), True
     except (OSError, TimeoutError) as error:
         raise ValueError(f"cannot reach the dask scheduler at {scheduler!r}: {error}") from error
     except ValueError as error:
@@ -184,7 +207,8 @@ def _failure(source: str, output: str, error: BaseException) -> dict:
             "error_type": type(error).__name__}
 
 
-def _records_as_done(pairs: list[tuple[str, str]], futures: list, on_record) -> list[dict]:
+def _records_as_done(client, pairs: list[tuple[str, str]], futures: list,
+                     on_record) -> list[dict]:
     """The record of each pair (None future: skipped), in the order of ``pairs``; each passed
     to ``on_record`` as its task ends (waiting for all first had held every file's line back
     until the last file was done)."""
@@ -199,7 +223,8 @@ def _records_as_done(pairs: list[tuple[str, str]], futures: list, on_record) -> 
                 on_record(records[i])
         else:
             index[future.key] = i
-    for future in as_completed([f for f in futures if f is not None]):
+    # the client's loop: as_completed looks for the process's default client, which ours is not
+    for future in as_completed([f for f in futures if f is not None], loop=client.loop):
         i = index[future.key]
         try:
             records[i] = future.result()
@@ -256,7 +281,7 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
                                        overwrite, pure=False, retries=retries,
                                        key=f"microdeblur-{Path(dst).name}-{i}-{run}")
         try:
-            records = _records_as_done(pairs, futures, on_record)  # one failure stops none
+            records = _records_as_done(client, pairs, futures, on_record)  # one failure stops none
         except BaseException:  # on_record raised (Ctrl-C, a closed pipe): send no more work
             # and return now: a sweep would wait behind the tasks still running (15 s in a
             # review); the next run to these outputs sweeps what this one leaves
