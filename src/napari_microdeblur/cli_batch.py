@@ -158,6 +158,17 @@ def deblur_single(source: Path, output: Path, args) -> int:
 _WITH_DIGITS = re.compile(r"\S*\d\S*")
 
 
+def warning_head(message: str) -> str:
+    """The words of a warning before its details: up to its first ': ' outside brackets (the
+    first ': ' inside '(image is constant: ...' had left a bracket open in -q's summary)."""
+    depth = 0
+    for i, char in enumerate(message):
+        depth += (char in "([{") - (char in ")]}")
+        if depth <= 0 and message.startswith(": ", i):
+            return message[:i]
+    return message
+
+
 @dataclass
 class BatchLog:
     """What a batch into a folder did, file by file: each file's --json line as it ends, the
@@ -258,7 +269,7 @@ class BatchLog:
         key = _WITH_DIGITS.sub("#", message)
         seen = self.repeats.get(key)
         if seen is None:
-            self.repeats[key] = [file, message.split(": ")[0], 0, file]
+            self.repeats[key] = [file, warning_head(message), 0, file]
             return False
         if file == seen[0]:
             return False
