@@ -508,7 +508,11 @@ class TilingPanel(QWidget):
         self._update()
 
     def _update(self, *_) -> None:
-        self.tile_spin.setEnabled(self.tile_mode.currentText() == "custom")
+        # shown only when custom: a greyed 256 read as the tile that would run (the method's
+        # default ran 1024-2100 px tiles; the status says the tile each run used)
+        custom = self.tile_mode.currentText() == "custom"
+        self.tile_spin.setEnabled(custom)
+        self.tile_spin.setVisible(custom)
 
     @property
     def auto_tile(self) -> bool:

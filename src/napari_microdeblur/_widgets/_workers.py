@@ -198,8 +198,10 @@ class RunDockMixin:
                    "once it has stopped" if run.cancelled else
                    "a run is in progress; cancel it first")
         notify_info(message)
-        if not self.closed:
-            self.status_label.setText(message)
+        if not self.closed:  # under the line of what is running (it had replaced it)
+            shown = self.status_label.text()
+            if message not in shown:
+                self.status_label.setText(f"{shown}\n{message}" if shown else message)
         return True
 
     def cancel_run(self) -> None:
