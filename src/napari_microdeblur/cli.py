@@ -387,8 +387,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def defer(self, fill) -> None:
         """``fill(self)`` adds the options once they are first needed: the command is parsed,
-        its help shown or its options listed. train's come from the training code, which
-        imports torch: `microdeblur --help` or `deblur` took 2-4 s more for them."""
+        its help shown or its options listed. train's are the regimes' (their torch-free
+        declarations), which other commands need not build."""
         self._fill = fill
 
     @property

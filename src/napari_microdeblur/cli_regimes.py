@@ -67,15 +67,15 @@ def _dest(option: str) -> str:
 
 
 def regimes_epilog() -> str:
-    """The regimes, the paper each follows and their default loss weights (for --help)."""
-    from .core.training import get_regime, list_regimes
+    """The regimes, the paper each follows and their default loss weights (for --help; read
+    from ``regime_facts``, which the regime classes take theirs from, without torch)."""
+    from .core.training.regime_facts import REGIME_FACTS
 
     lines = [textwrap.fill("regimes (--regime), the paper each follows, and its default loss "
                            "weights with where each comes from (a paper, or ours):", 88)]
-    for name in list_regimes():
-        regime = get_regime(name)
+    for name, regime in REGIME_FACTS.items():
         needs = " ".join(f"{o} IMAGES" for o in SOURCE_OPTIONS.get(name, {}).values())
-        text = (f"{name}: {regime.summary}. Default weights: {_weight_sources(regime)}."
+        text = (f"{name}: {regime.summary}. Default weights: {_weight_sources(name, regime)}."
                 + (f" Needs {needs}." if needs else "")
                 + f" Keeps the {regime.checkpoint_criterion.split(' (')[0]} checkpoint.")
         lines.append(textwrap.fill(text, 88, initial_indent="  ", subsequent_indent="    ",
@@ -90,14 +90,14 @@ def regimes_epilog() -> str:
     return "\n".join(lines)
 
 
-def _weight_sources(regime) -> str:
+def _weight_sources(name: str, regime) -> str:
     """The regime's default weights, each group followed by where it comes from: --help said
     "the regime's paper" of weights the paper does not give (gran_gan's, psf_cyclegan's
     priors)."""
     groups: list[tuple[str, list[str]]] = []
     for term, weight in regime.loss_weights.items():
         text = f"{LOSS_WEIGHT_OPTIONS.get(term, term)} {weight:g}"
-        source = SOURCE_WORDS.get((regime.name, term)) or regime.loss_weight_sources.get(
+        source = SOURCE_WORDS.get((name, term)) or regime.loss_weight_sources.get(
             term, "the paper's")
         if groups and groups[-1][0] == source:
             groups[-1][1].append(text)
@@ -113,28 +113,24 @@ def _weight_sources(regime) -> str:
 
 def _weight_help(term: str) -> str:
     """An option's help: its default in each regime that has the term."""
-    from .core.training import get_regime, list_regimes
+    from .core.training.regime_facts import REGIME_FACTS
 
-    users = [r for r in list_regimes() if term in get_regime(r).loss_weights]
-    defaults = ", ".join(f"{r} {get_regime(r).loss_weights[term]:g}" for r in users)
+    users = [r for r, facts in REGIME_FACTS.items() if term in facts.loss_weights]
+    defaults = ", ".join(f"{r} {REGIME_FACTS[r].loss_weights[term]:g}" for r in users)
     many = len(users) > 1
     return (f"weight of the {'PSF sparsity' if term == 'psf' else term} loss term "
             f"(default{'s' if many else ''}: {defaults}; where {'each' if many else 'it'} "
             "comes from, a paper or ours: see the regimes below)")
 
 
-def _perceptual_default() -> str:
-    from .core.training.config import TrainingConfig
-
-    return TrainingConfig.model_fields["perceptual_features"].default
-
-
 def add_regime_options(p: argparse.ArgumentParser) -> None:
-    from .core.training import list_regimes
+    """The regime options of `train`, from ``regime_facts`` (torch-free: `train --help`
+    imported torch for them, 1.3 s and 200 MB)."""
+    from .core.training import regime_facts as facts
 
-    p.add_argument("--regime", default="supervised", choices=list_regimes(),
+    p.add_argument("--regime", default="supervised", choices=tuple(facts.REGIME_FACTS),
                    help="training regime (see below; default supervised)")
-    p.add_argument("--loss", choices=["l1", "mse", "multiscale"],
+    p.add_argument("--loss", choices=facts.LOSSES,
                    help="content loss (default: multiscale for c2f_unet, as its paper; l1 "
                    "otherwise); multiscale sums L1 over the network's scales, or over 2x-pooled "
                    "copies of the output of a one-scale network; psf_cyclegan has none")
@@ -151,10 +147,10 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vgg-weights", metavar="VGG.pth",
                    help="torchvision VGG-19 state dict (.pth/.safetensors) for the perceptual "
                    "loss of gran_gan and sgpn (default: see --perceptual)")
-    p.add_argument("--perceptual", choices=["microscopy", "none"],
+    p.add_argument("--perceptual", choices=facts.PERCEPTUAL_FEATURES,
                    help="features of the perceptual loss without --vgg-weights: microscopy "
                    "(the encoder of the bundled c2f_unet.em_v2, offline) or none (left out); "
-                   f"default: {_perceptual_default()}")
+                   f"default: {facts.DEFAULT_PERCEPTUAL_FEATURES}")
     p.add_argument("--discriminator-config", metavar="JSON",
                    help="the discriminator's config fields (adversarial regimes) as a JSON "
                    "object, inline ('{\"base_channels\": 32}') or in a .json file")
@@ -345,7 +341,9 @@ def check_image_specs(args) -> None:
 
 
 def _perceptual_features(args) -> str:
-    return args.perceptual if args.perceptual is not None else _perceptual_default()
+    from .core.training.regime_facts import DEFAULT_PERCEPTUAL_FEATURES
+
+    return args.perceptual if args.perceptual is not None else DEFAULT_PERCEPTUAL_FEATURES
 
 
 def training_options(args, model, read_config) -> dict:

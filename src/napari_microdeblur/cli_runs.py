@@ -123,22 +123,58 @@ def continued_card(label: str, start_card, training_data: str, license: str | No
             "license": combined_license(start_card.license, license)}
 
 
-def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False) -> bool:
-    """Copy the run's best checkpoint so far (written by the run when it stopped) to ``out``;
-    False when there is none, or, with ``trained_only``, when it is no validated trained
-    step (a network trained from scratch: the random start or unvalidated weights)."""
+#: what a stopped run's weights are named beside an --out another run wrote meanwhile
+STOPPED_NAME = "{stem}.stopped{n}{suffix}"
+
+
+def write_kept(write, out: Path, overwrite: bool) -> Path:
+    """Write a stopped run's weights, ``write(path, overwrite)``, to ``out``; where ``out``
+    appeared while the run ran (another run wrote it; checked free when this one began) and
+    there is no --overwrite, it is kept, as a finished run keeps it (``copy_atomically``'s
+    no-overwrite rename), and the weights go to the first free name beside it,
+    OUT.stopped.safetensors, OUT.stopped-2.safetensors ... (they had been written over it).
+    Where they went."""
+    from .core.atomic_write import OutputExistsError
+
+    for n in range(1000):
+        path = out if n == 0 else out.with_name(STOPPED_NAME.format(
+            stem=out.stem, n="" if n == 1 else f"-{n}", suffix=out.suffix))
+        try:
+            write(path, overwrite and n == 0)
+            return path
+        except OutputExistsError:  # written by another run meanwhile: the next name
+            continue
+    raise UserError(f"{out} and 999 names beside it exist; this run's weights were not kept")
+
+
+def taken_words(out: Path, kept: Path) -> str:
+    """What a stop says after 'wrote ... to KEPT' where ``kept`` is not ``out``."""
+    return ("" if kept == out else f" instead of {out}, which another run wrote while this "
+            "one ran (kept: without --overwrite no file is replaced)")
+
+
+def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False,
+                     overwrite: bool = False, why: str = "") -> Path | None:
+    """Copy the run's best checkpoint so far (written by the run when it stopped) to ``out``
+    (``write_kept``: beside it where another run wrote it meanwhile), its card saying ``why``
+    the run stopped where given (``mark_stopped``); where it went, None when there is none,
+    or, with ``trained_only``, when it is no validated trained step (a network trained from
+    scratch: the random start or unvalidated weights)."""
     from .core.checkpoint import read_card
     from .core.files import copy_atomically
 
     best = ckdir / "best.safetensors"
     if not best.is_file():
-        return False
+        return None
     if trained_only:
         metrics = read_card(best).metrics or {}
         if "val_psnr" not in metrics or not int(metrics.get("step", 0)) > 0:
-            return False
-    copy_atomically(best, out)
-    return True
+            return None
+    if why:  # written with its mark at once: marked after, another run could write between
+        return write_kept(lambda path, replace: mark_stopped(path, why, source=best,
+                                                             overwrite=replace), out, overwrite)
+    return write_kept(lambda path, replace: copy_atomically(best, path, overwrite=replace),
+                      out, overwrite)
 
 
 def stop_words(stop: KeyboardInterrupt) -> tuple[str, int]:
@@ -149,43 +185,53 @@ def stop_words(stop: KeyboardInterrupt) -> tuple[str, int]:
     return "interrupted", EXIT_INTERRUPTED
 
 
-def interrupted_words(out: Path, stopped: str = "interrupted") -> str:
+def interrupted_words(out: Path, stopped: str = "interrupted", stepped: bool = True) -> str:
     """What Ctrl-C (or ``stopped``: SIGTERM) left in ``out`` (the run's best checkpoint so
     far): said as the starting weights where no validation beat them (its card says step 0),
-    which "the best weights so far" hid."""
+    which "the best weights so far" hid; ``stepped``: whether a training step was done."""
     from .core.checkpoint import read_card
 
     if int((read_card(out).metrics or {}).get("step", -1)) == 0:
+        if not stepped:
+            return (f"{stopped} before the first training step: {out} holds the starting "
+                    "weights unchanged")
         return (f"{stopped} before any validation beat the starting weights: {out} holds "
                 "them unchanged")
     return f"{stopped}; wrote the best weights so far to {out}"
 
 
-def resume_hint(folder: Path | None, written: bool) -> str:
+def resume_hint(folder: Path | None, written: bool, taken: bool = False) -> str:
     """How to continue a stopped run of checkpoint ``folder`` (None: a temporary one, gone
     with it), ``written``: whether its --out was written (a rerun without --overwrite is then
-    refused). last.pt is written every validation interval, and on a stop between two steps
-    (not within one: the step's state is half made)."""
+    refused); ``taken``: another run wrote --out meanwhile (the rerun wants another --out, not
+    --overwrite, which replaces that run's file). last.pt is written every validation
+    interval, and on a stop between two steps (not within one: the step's state is half made)."""
     if folder is None:  # its last.pt went with the temporary folder
         return " (--checkpoint-dir DIR keeps a run that --resume can continue)"
     if not (Path(folder) / "last.pt").is_file():
         return ""
-    return (f"; the same command with --resume{' --overwrite' if written else ''} "
-            f"continues it from {shown_path(Path(folder) / 'last.pt')}")
+    rerun = " and another --out" if taken else " --overwrite" if written else ""
+    return (f"; the same command with --resume{rerun} continues it from "
+            f"{shown_path(Path(folder) / 'last.pt')}")
 
 
-def finetune_stopped(stop: KeyboardInterrupt, ckdir: Path, out: Path, *,
-                     resumable: bool) -> int:
+def finetune_stopped(stop: KeyboardInterrupt, ckdir: Path, out: Path, *, resumable: bool,
+                     overwrite: bool = False, stepped: bool = True) -> int:
     """What a paired fine-tune stopped by ``stop`` (Ctrl-C or SIGTERM) kept: its best
-    checkpoint so far in ``ckdir`` copied to ``out``, said in one line naming the resume
-    command where the folder is the user's (``resumable``: --checkpoint-dir); the exit code."""
+    checkpoint so far in ``ckdir`` copied to ``out`` (beside it where another run wrote
+    ``out`` meanwhile: ``write_kept``), said in one line naming the resume command where the
+    folder is the user's (``resumable``: --checkpoint-dir); ``stepped``: whether a training
+    step was done. The exit code."""
     stopped, code = stop_words(stop)
-    hint = (lambda written: resume_hint(Path(ckdir), written)) if resumable else (lambda _: "")
-    if not keep_best_so_far(Path(ckdir), out):
-        print(f"microdeblur: {stopped} before the first checkpoint; nothing written"
-              f"{hint(False)}", file=sys.stderr)
+    kept = keep_best_so_far(Path(ckdir), out, overwrite=overwrite)
+    hint = resume_hint(Path(ckdir), kept is not None, taken=kept not in (None, out)) \
+        if resumable else ""
+    if kept is None:
+        when = "the first checkpoint" if stepped else "the first training step"
+        print(f"microdeblur: {stopped} before {when}; nothing written{hint}", file=sys.stderr)
     else:
-        print(f"microdeblur: {interrupted_words(out, stopped)}{hint(True)}", file=sys.stderr)
+        print(f"microdeblur: {interrupted_words(kept, stopped, stepped)}"
+              f"{taken_words(out, kept)}{hint}", file=sys.stderr)
     return code
 
 
@@ -261,15 +307,18 @@ def kept_so_far(regime: str, validated: bool = True) -> str:
     return "the weights kept so far (the best on validation)"
 
 
-def mark_stopped(out: Path, why: str) -> None:
-    """Say in the card of ``out`` (copied from the run's best checkpoint) that the run stopped
-    early: its ``training.steps`` is the planned total, which read as a finished run."""
+def mark_stopped(out: Path, why: str, *, source: Path | None = None,
+                 overwrite: bool = True) -> None:
+    """Say in the card of ``out`` (copied from the run's best checkpoint, or written from
+    ``source``, that checkpoint, with ``overwrite`` as save_weights takes it) that the run
+    stopped early: its ``training.steps`` is the planned total, which read as a finished run."""
     from .core.checkpoint import load_model, save_weights
 
-    model, card = load_model(out)
+    model, card = load_model(out if source is None else source)
     description = f"{card.description}; {why}" if card.description else why
     save_weights(model, out, card.model_copy(update={
-        "description": description, "metrics": {**card.metrics, "stopped": why}}))
+        "description": description, "metrics": {**card.metrics, "stopped": why}}),
+        overwrite=overwrite)
 
 
 @dataclass(frozen=True)
@@ -285,17 +334,19 @@ class TrainRun:
     val_every: int = 1
     time_limit: float | None = None
     started: str = ""
+    overwrite: bool = False  # --overwrite: else an --out that appeared meanwhile is kept
 
-    def resume_hint(self, written: bool) -> str:
+    def resume_hint(self, written: bool, taken: bool = False) -> str:
         """How to continue (``resume_hint``)."""
-        return resume_hint(self.folder, written)
+        return resume_hint(self.folder, written, taken)
 
 
 def finish_train_run(run, ckdir: Path, how: TrainRun):
     """Drive a `train` run; its result, or the exit code where it stopped early: Ctrl-C
     (``EXIT_INTERRUPTED``), SIGTERM (``EXIT_TERMINATED``) or a divergence after a validated
-    step (1), each keeping the best weights so far in ``how.out``, as finetune does, its card
-    saying the run stopped there. A divergence before any is one error line."""
+    step (1), each keeping the best weights so far in ``how.out`` (beside it where another run
+    wrote it meanwhile: ``write_kept``), as finetune does, its card saying the run stopped
+    there. A divergence before any is one error line."""
     from .core.training.loop import stopped_by
 
     out, latest = how.out, {"step": 0, "steps": 0}
@@ -304,27 +355,44 @@ def finish_train_run(run, ckdir: Path, how: TrainRun):
                          latest=latest)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
         run.close()  # the run writes its best checkpoint (and last.pt) when closed
-        stopped, code = stop_words(stop)
-        step, validated = f"step {latest['step']} of {latest['steps']}", how.val_every > 0
-        # unvalidated, the last weights are the run's result: kept once a step changed them
-        if not (validated or latest["step"]) or not keep_best_so_far(ckdir, out,
-                                                                     trained_only=validated):
-            before = (f"the first validation (every {how.val_every} steps)" if validated
-                      else "any trained step")
-            print(f"microdeblur: {stopped} at {step}, before {before}; nothing written to "
-                  f"{out}{how.resume_hint(False)}", file=sys.stderr)
-        else:
-            by = "interrupted (Ctrl-C)" if code == EXIT_INTERRUPTED else stopped
-            mark_stopped(out, f"{by} at {step}")
-            print(f"microdeblur: {stopped} at {step}; wrote "
-                  f"{kept_so_far(how.regime, validated)} to {out}{how.resume_hint(True)}",
-                  file=sys.stderr)
-        return code
+        return say_train_stopped(stop, ckdir, how, latest)
     except (FloatingPointError, RuntimeError) as error:  # best.* written in its finally
         why = with_lr_advice(stopped_by(error), how.lr)
-        if not keep_best_so_far(ckdir, out, trained_only=True):
+        kept = keep_best_so_far(ckdir, out, trained_only=True, overwrite=how.overwrite,
+                                why=stopped_by(error).split(":")[0])
+        if kept is None:
             raise UserError(f"{why}; no step after the start was kept on validation before "
                             f"that, so {out} was not written") from None
-        mark_stopped(out, stopped_by(error).split(":")[0])
-        print(f"microdeblur: {why}; wrote {kept_so_far(how.regime)} to {out}", file=sys.stderr)
+        print(f"microdeblur: {why}; wrote {kept_so_far(how.regime)} to {kept}"
+              f"{taken_words(out, kept)}", file=sys.stderr)
         return 1
+
+
+def say_train_stopped(stop: KeyboardInterrupt, ckdir: Path, how: TrainRun,
+                      latest: dict) -> int:
+    """Keep what a `train` run stopped by ``stop`` (Ctrl-C or SIGTERM) had (``latest``: the
+    step and step total of its latest record; none before the first step), say it in one
+    line, and give its exit code."""
+    stopped, code = stop_words(stop)
+    validated = how.val_every > 0
+    if latest["steps"]:
+        at = f"at step {latest['step']} of {latest['steps']}"
+    else:  # no record yet: "at step 0 of 0" said nothing true (started: said by --resume)
+        at = "before the first training step" + (" of this session" if how.started else "")
+    kept = None
+    # unvalidated, the last weights are the run's result: kept once a step changed them
+    if validated or latest["step"]:
+        by = "interrupted (Ctrl-C)" if code == EXIT_INTERRUPTED else stopped
+        kept = keep_best_so_far(ckdir, how.out, trained_only=validated,
+                                overwrite=how.overwrite, why=f"{by} {at}")
+    if kept is None:
+        before = ("" if not latest["steps"] else
+                  f", before the first validation (every {how.val_every} steps)" if validated
+                  else ", before any trained step")
+        print(f"microdeblur: {stopped} {at}{before}; nothing written to {how.out}"
+              f"{how.resume_hint(False)}", file=sys.stderr)
+    else:
+        print(f"microdeblur: {stopped} {at}; wrote {kept_so_far(how.regime, validated)} to "
+              f"{kept}{taken_words(how.out, kept)}"
+              f"{how.resume_hint(True, taken=kept != how.out)}", file=sys.stderr)
+    return code

@@ -28,7 +28,9 @@ continues from it, bit for bit on the same machine.
 
 The layout: :mod:`.config` (the :class:`TrainingConfig`), :mod:`.regimes` (one file per
 regime, registered by name: supervised, gran_gan, sgpn, psf_cyclegan), :mod:`.losses`,
-:mod:`.checkpoints`, :mod:`.setup` (the checks before the first step) and :mod:`.loop`.
+:mod:`.checkpoints`, :mod:`.setup` (the checks before the first step) and :mod:`.loop`;
+:mod:`.regime_facts` holds the built-in regimes' declarations as plain data (`train --help`
+reads them without torch). The names below are imported when first used.
 
 The perceptual loss (gran_gan and sgpn ask for it) uses VGG-19 features at conv3_3, as in
 SGPN, when ``vgg_weights`` names a local torchvision-layout state dict (``.pth``/
@@ -48,28 +50,43 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Generator, Mapping
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..progress import drive
-from .config import AMP_MODES, LOSSES, TrainingConfig
-from .losses import MicroscopyFeatures, VGGFeatures, diff_augment, multiscale_l1
-from .records import FitProgress, FitResult
-from .regimes import Regime, get_regime, list_regimes, register_regime
 
-# Imported on first use: they pull in the data pipeline (scipy.signal and friends, about
-# 0.9 s and 80 MB), which the CLI's help and a `deblur` run must not pay for.
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .config import TrainingConfig
+    from .records import FitProgress, FitResult
+
+# Imported on first use: the regimes, losses and records import torch (1.3 s, 200 MB), and
+# the checkpoints and setup the data pipeline (scipy.signal and friends, about 0.9 s and
+# 80 MB), which the CLI's help (regime_facts is read without them) and a `deblur` run must not
+# pay for.
 _LAZY = {"CHECKPOINT_FORMAT": ".checkpoints", "read_checkpoint_info": ".checkpoints",
-         "SKIPPED_PERCEPTUAL": ".setup"}
+         "SKIPPED_PERCEPTUAL": ".setup", "AMP_MODES": ".config", "LOSSES": ".config",
+         "TrainingConfig": ".config", "MicroscopyFeatures": ".losses",
+         "VGGFeatures": ".losses", "diff_augment": ".losses", "multiscale_l1": ".losses",
+         "FitProgress": ".records", "FitResult": ".records", "Regime": ".regimes",
+         "get_regime": ".regimes", "list_regimes": ".regimes", "register_regime": ".regimes"}
+#: the submodules, reachable as attributes as when this module imported them all
+_SUBMODULES = ("checkpoints", "config", "loop", "losses", "records", "regime_facts", "regimes",
+               "setup")
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name], __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
 
 
 __all__ = [
@@ -97,6 +114,8 @@ __all__ = [
 
 def default_loss_weights() -> dict[str, dict[str, float]]:
     """The loss terms and default weights of every registered regime."""
+    from .regimes import get_regime, list_regimes
+
     return {name: dict(get_regime(name).loss_weights) for name in list_regimes()}
 
 
@@ -126,6 +145,7 @@ def iter_fit(
 
     Everything is checked here, before any training: a ``ValueError`` names what to change.
     """
+    from .config import TrainingConfig
     from .loop import Trainer, run
     from .setup import prepare
 

@@ -20,12 +20,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..job_defaults import TRAIN_LR, TRAIN_STEPS  # noqa: F401 (re-exported)
+from .regime_facts import DEFAULT_PERCEPTUAL_FEATURES, KEEP_LAST, LOSSES
 from .regimes import get_regime
-from .regimes.base import KEEP_LAST
 
 __all__ = ["AMP_MODES", "LOSSES", "PSF_WARMUP_SHARE", "SCHEDULES", "TrainingConfig"]
 
-LOSSES = ("l1", "mse", "multiscale")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 SCHEDULES = ("cosine", "constant")
 #: psf_cyclegan: the share of the run the PSF-only warm-up takes when ``psf_warmup`` is not
@@ -97,9 +96,10 @@ class TrainingConfig(BaseModel):
         default_factory=dict, description="Overrides of the regime's loss weights.")
     perceptual_weight: float | None = Field(None, description="Weight of the VGG loss.")
     vgg_weights: str | None = Field(None, description="Local VGG-19 state dict file.")
+    # regime_facts.PERCEPTUAL_FEATURES (--help reads them there)
     perceptual_features: Literal["microscopy", "none"] = Field(
-        "microscopy", description="Features of the perceptual loss of the regimes that have "
-        "one, without vgg_weights: 'microscopy' (a bundled network's encoder, "
+        DEFAULT_PERCEPTUAL_FEATURES, description="Features of the perceptual loss of the "
+        "regimes that have one, without vgg_weights: 'microscopy' (a bundled network's encoder, "
         "losses.MicroscopyFeatures; measured in benchmarks/results/perceptual_offline.json) or "
         "'none' (the term is left out).")
     discriminator: dict[str, Any] | None = Field(

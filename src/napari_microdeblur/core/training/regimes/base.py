@@ -2,7 +2,9 @@
 discriminator and its checkpoint criterion, and does one training step.
 
 A new regime is one file with a subclass of :class:`Regime` and one ``register_regime`` line in
-``regimes/__init__.py``. Its ``step`` gets the :class:`~..loop.Trainer`, which samples
+``regimes/__init__.py``; a built-in one is declared with ``declared="name"`` and its entry in
+``regime_facts`` (its summary and loss weights, which `train --help` reads without torch).
+Its ``step`` gets the :class:`~..loop.Trainer`, which samples
 patches (``sample_pairs``, ``sample_source``), computes the content and perceptual loss
 (``generator_loss``), runs mixed precision (``autocast``) and steps the optimisers
 (``backward_step("G" | "D", ...)``); ``trainer.discriminator`` is what
@@ -18,11 +20,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["KEEP_LAST", "Regime", "as_float"]
+from ..regime_facts import KEEP_BEST, KEEP_LAST, REGIME_FACTS
 
-#: the checkpoint criterion of the adversarial regimes: the best validation PSNR would pick the
-#: least adversarial weights (the ones closest to a plain L1 fit), undoing the GAN training
-KEEP_LAST = "last step (adversarial: validation PSNR would favour the least adversarial weights)"
+__all__ = ["KEEP_LAST", "Regime", "as_float"]
 
 
 def as_float(t: torch.Tensor) -> float:
@@ -59,10 +59,15 @@ class Regime(ABC):
     discriminator_betas: ClassVar[tuple[float, float]] = (0.9, 0.999)
     #: how the kept checkpoint is chosen, stated in the model card (KEEP_LAST: the last one;
     #: the default of the adversarial regimes)
-    checkpoint_criterion: ClassVar[str] = "best validation PSNR"
+    checkpoint_criterion: ClassVar[str] = KEEP_BEST
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, declared: str | None = None, **kwargs):
         super().__init_subclass__(**kwargs)
+        if declared is not None:  # a built-in regime: the torch-free declaration is the one
+            facts = REGIME_FACTS[declared]
+            cls.name, cls.summary, cls.adversarial = declared, facts.summary, facts.adversarial
+            cls.loss_weights = facts.loss_weights
+            cls.loss_weight_sources = facts.loss_weight_sources
         if cls.adversarial and "checkpoint_criterion" not in cls.__dict__:
             cls.checkpoint_criterion = KEEP_LAST
 

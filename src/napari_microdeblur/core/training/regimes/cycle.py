@@ -95,19 +95,7 @@ def _adversarial(scores) -> torch.Tensor:
     return sum(((x.float() - 1) ** 2).mean() for x in scores)
 
 
-class PsfCycleGan(Regime):
-    name = "psf_cyclegan"
-    summary = ("unpaired blurry and sharp images (2D or z-stacks), cycle consistency with an "
-               "explicit PSF layer (PSF-CycleGAN, Lim et al.)")
-    # psf_roughness 0.1: with 0.01 the PSF overshot to a narrow, elongated kernel (FWHM error
-    # 34 %, NCC 0.93 after 600 PSF-only steps on the Gaussian case of benchmarks/papers_psf.py);
-    # with 0.1, 9 % and 0.99 after 500
-    loss_weights = {"adversarial": 1.0, "cycle": 3.0, "psf": 0.01, "psf_roughness": 0.1,
-                    "psf_centre": 1.0, "psf_spectrum": 10.0}
-    loss_weight_sources = {"adversarial": "the paper's", "cycle": "the paper's lambda_1",
-                           "psf": "the paper's lambda_2", "psf_roughness": "ours",
-                           "psf_centre": "ours", "psf_spectrum": "ours"}
-    adversarial = True
+class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regime_facts
     learns_psf = True
     trains_volumes = True
     extra_sources = ("unpaired", "unpaired_sharp")

@@ -18,17 +18,7 @@ from torch import nn
 from .base import Regime, as_float
 
 
-class GranGan(Regime):
-    name = "gran_gan"
-    summary = "pairs, content + relativistic adversarial loss (GRAN_GAN, Zhang et al.)"
-    # the paper gives no weights: SRGAN's 1e-3 adversarial weight (Ledig et al., "Photo-
-    # realistic single image super-resolution using a generative adversarial network", 2017)
-    # and SGPN's 0.02 perceptual weight
-    loss_weights = {"content": 1.0, "adversarial": 1e-3, "perceptual": 0.02}
-    loss_weight_sources = {"content": "ours: the paper gives no weights",
-                           "adversarial": "SRGAN's, Ledig et al. 2017",
-                           "perceptual": "SGPN's, Cheng et al."}
-    adversarial = True
+class GranGan(Regime, declared="gran_gan"):  # its weights (SRGAN's, SGPN's): regime_facts
 
     def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module:
         from ...archs.gran import GRANDiscriminator

@@ -22,13 +22,7 @@ from ..losses import diff_augment
 from .base import Regime, as_float
 
 
-class SemiSupervised(Regime):
-    name = "sgpn"
-    summary = ("pairs + unlabelled blurry images, LSGAN + unsupervised consistency "
-               "(SGPN, Cheng et al.)")
-    loss_weights = {"content": 1.0, "adversarial": 0.1, "unsupervised": 0.01, "perceptual": 0.02}
-    loss_weight_sources = dict.fromkeys(loss_weights, "the paper's, Sec. 4.1")
-    adversarial = True
+class SemiSupervised(Regime, declared="sgpn"):  # its weights (the paper's): regime_facts
     extra_sources = ("unpaired",)
     required_sources = ("unpaired",)
     discriminator_betas = (0.5, 0.999)

@@ -6,13 +6,7 @@ from __future__ import annotations
 from .base import Regime, as_float
 
 
-class Supervised(Regime):
-    name = "supervised"
-    summary = "pairs, content loss only (l1, mse, or multiscale: C2F U-Net, Wang and Han)"
-    loss_weights = {"content": 1.0, "perceptual": 0.0}
-    # the perceptual term is off unless asked for (VGG weights alone ask for SGPN's 0.02)
-    loss_weight_sources = {"content": "the only term",
-                           "perceptual": "ours: off; 0.02, SGPN's, with VGG weights"}
+class Supervised(Regime, declared="supervised"):  # its weights: regime_facts
 
     def step(self, trainer) -> dict[str, float]:
         x, y = trainer.sample_pairs()
