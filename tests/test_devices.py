@@ -50,7 +50,7 @@ CASES = {
                                          dict(method="richardson_lucy", psf="gaussian:1.6")),
     "Wiener": (lambda: _image((96, 96)), "YX", dict(method="wiener", psf="gaussian:1.6")),
     "Richardson-Lucy 3D": (lambda: _image((6, 64, 64)), "ZYX", dict(
-        method="richardson_lucy", psf="widefield:na=1.2,wavelength=0.52,pixel=0.1,dz=0.3")),
+        method="richardson_lucy", psf="widefield:na=1.2,wavelength=0.52,pixel=0.1,dz=0.3,nz=5")),
 }
 
 

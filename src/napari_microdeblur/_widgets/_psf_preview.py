@@ -15,6 +15,7 @@ error in any channel is shown as the error.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtpy.QtCore import Qt, QTimer, Signal
@@ -43,8 +44,12 @@ class PsfPreview(QWidget):
     line is shown under the PSF's image as the preview's error.
 
     ``used_psf``: None, or a callable giving the PSF the run takes for a source (``used_psf_of``:
-    a PSF file resampled to the layer's voxels); the preview shows that one, and ``recheck()``
-    shows it again where the image or scope now gives another.
+    a PSF file resampled to the layer's voxels, or cut to the image, ``RunPsf``); the preview
+    shows that one, and ``recheck()`` shows it again where the image or scope now gives another.
+
+    ``layer_note``: None, or a callable giving Run's line for an optics model lacking pixel=
+    that the chosen layer cannot give ('' when none); None asks the owner's ``psf_prefill``
+    (``missing_pixel``). Where it has one, an error is shown as that line, as Run says it.
     """
 
     shown = Signal()
@@ -69,6 +74,7 @@ class PsfPreview(QWidget):
         self.description: str | None = None
         self.fit_check = None
         self.used_psf = None
+        self.layer_note = None
         self._source = None  # (source, used) of the file or model shown, for recheck()
         self._shown_psf = None  # (image, caption) of the PSF shown, for recheck()
         self._pending = None
@@ -162,6 +168,8 @@ class PsfPreview(QWidget):
 
             start_worker(self.owner, channel_previews, *source[1:], returned=channels_done,
                          errored=failed)
+        elif isinstance(source, RunPsf):  # a file as the run takes it on this image
+            start_worker(self.owner, run_psf_preview, source, returned=done, errored=failed)
         elif isinstance(source, tuple):  # ('estimate', (data, axes))
             start_worker(self.owner, estimated_preview, *source[1], returned=done,
                          errored=failed)
@@ -183,6 +191,21 @@ class PsfPreview(QWidget):
                 return
         if self._shown_psf is not None and not self.busy and not self.owner.closed:
             self._show(*self._shown_psf, error=None)
+        elif self.error is not None and not self.busy and not self.owner.closed:
+            note = self._layer_note()  # the layer chosen now may state a pixel size, or not
+            if note and note != self.error:
+                self._show(None, note, error=note)
+
+    def _layer_note(self) -> str:
+        """Run's line for an optics model lacking pixel= that the chosen layer cannot give
+        (``layer_note``, else the owner's ``psf_prefill.missing_pixel``); '' where none."""
+        note = self.layer_note
+        if note is None:
+            note = getattr(getattr(self.owner, "psf_prefill", None), "missing_pixel", None)
+        try:
+            return (note() or "") if callable(note) else ""
+        except (ValueError, TypeError, RuntimeError):  # no layer, or a dock being closed
+            return ""
 
     def _fit_error(self) -> str | None:
         if self.fit_check is None:
@@ -194,6 +217,9 @@ class PsfPreview(QWidget):
         return None
 
     def _show(self, image, text: str, *, error: str | None) -> None:
+        if error is not None and (note := self._layer_note()):
+            # the core's "lacks pixel" reads as a spec to fix; Run says to set the layer's scale
+            text = error = note
         self._shown_psf = (image, text) if error is None and image is not None else None
         if self._shown_psf is not None and (misfit := self._fit_error()) is not None:
             text = error = misfit  # the image stays: the PSF is fine, not on this image
@@ -345,19 +371,113 @@ def record_psf_resampling(layer, psf) -> None:
 
 def used_psf_of(build_request):
     """A ``PsfPreview.used_psf`` for a dock whose ``build_request()`` gives the run's request
-    (``with_layer_psf`` in it): the PSF file ``source`` as the run takes it, resampled where it
-    is; ``source`` itself otherwise, and where the request is refused (Run says why)."""
+    (``with_layer_psf`` in it): the PSF file ``source`` as the run takes it on the request's
+    image (``RunPsf``: resampled where it is, cut where it is as large as the image);
+    ``source`` itself for any other source, and where the request is refused (Run says why)."""
     def used(source):
         if not isinstance(source, str):
             return source
         try:
-            psf = build_request().method.psf
+            req = build_request()
         except (ValueError, TypeError, OSError):
             return source
+        psf, shape = req.method.psf, tuple(int(n) for n in req.image.shape)
         resampled = psf_resampling_of(psf) is not None and psf.origin == source
-        return psf if resampled else source
+        if not (resampled or (psf == source and _is_psf_file(source))):
+            return source
+        if not _may_be_cut(psf, req.axes, shape, req.method.name):
+            # as before: not recomputed where only the scope changed
+            return psf if resampled else source
+        return RunPsf(source, psf, req.axes, shape, req.method.name, req.method)
 
     return used
+
+
+def _may_be_cut(psf, axes: str, shape, name: str) -> bool:
+    """Whether the run may cut the PSF file ``psf`` to an image of ``axes`` and ``shape``
+    (``fit_psf_to_image_of``: as large as the image on an axis), from its header; True where
+    that does not say."""
+    from ..core.method import CLASSICAL_METHODS
+    from ..core.psf_fit import psf_data_shape
+
+    kernel = psf_data_shape(psf)
+    if kernel is None:
+        return True
+    kernel = tuple(k + (k % 2 == 0) for k in kernel)  # read_psf pads an even side to odd
+    spatial = [shape[axes.index(a)] for a in "ZYX"[-len(kernel):] if a in axes]
+    if len(kernel) == 3 and len(spatial) == 2 and name not in CLASSICAL_METHODS:
+        spatial = [kernel[0] + 1, *spatial]  # a network takes its in-focus plane: Y, X only
+    if len(spatial) == 3 and spatial[0] == 1:  # one plane takes the in-focus plane: Y, X only
+        kernel, spatial = kernel[1:], spatial[1:]
+    return len(spatial) == len(kernel) and any(k >= n for k, n in zip(kernel, spatial))
+
+
+def _is_psf_file(source: str) -> bool:
+    from ..core.channel_psfs import channel_sources
+    from ..core.psf import is_psf_model
+
+    if is_psf_model(source) or is_estimate(source) or channel_sources(source):
+        return False
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class RunPsf:
+    """A PSF file ``source`` as a run takes it on an image of ``axes`` and ``shape``: ``psf``
+    (the file, or its ``with_layer_psf`` resampling) in ``spec``, the run's method (named
+    ``name``), cut to the image where it is as large (``run_psf_preview``). Equal while those
+    are: the preview is computed again only when the image or the PSF changes."""
+
+    source: str
+    psf: object
+    axes: str
+    shape: tuple
+    name: str
+    spec: object = field(compare=False)
+
+
+def run_psf_preview(run: RunPsf):
+    """(preview image, caption) of the PSF file of ``run`` as the run takes it: resampled to
+    the layer's voxels (said), and where as large as the image, cut to it as the run cuts it
+    (``core.psf_fit.fit_psf_to_image_of``: said, and the size and in-focus share shown are the
+    cut's, which 'auto' judges; a 31 x 201 x 201 file read "3% of the light" uncut)."""
+    import re
+    import warnings
+
+    from ..core.psf import parse_psf, psf_preview
+    from ..core.psf_fit import fit_psf_to_image_of
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit_psf_to_image_of(run.spec, run.axes, run.shape)
+    done = psf_resampling_of(run.psf)
+    if fitted is run.spec:  # not cut
+        return resampled_preview(run.psf, done[1]) if done else psf_preview(run.source)
+    whole = run.psf.shape if done else parse_psf(run.source).shape
+    cut = fitted.psf.array
+    image, description = psf_preview(cut)
+    # "3D PSF 23 x 55 x 55 px, FWHM ...": the FWHM and in-focus share are the cut's
+    size = " x ".join(map(str, cut.shape))
+    rest = description.removeprefix(f"{cut.ndim}D PSF {size} px, ")
+    kept = next((m.group(1) for w in caught if (m := re.search(
+        r"\(([\d.]+%) of its intensity kept", str(w.message)))), None)
+    said = [_resampled_words(run.psf, done[1])] if done else []
+    said.append(f"{cut.ndim}D PSF {' x '.join(map(str, whole))} px, as large as the layer or "
+                f"larger: cut by the run to {size} px around its centroid"
+                + (f" ({kept} of its light kept)" if kept else "") + f", {rest}")
+    return image, "; ".join(said)
+
+
+def _resampled_words(psf, done: dict) -> str:
+    def at(um: dict) -> str:
+        return ", ".join(f"{a} {v:.4g}" for a, v in um.items())
+
+    shapes = [" x ".join(map(str, done[k])) for k in ("shape", "resampled_shape")]
+    return (f"{Path(psf.origin).name} resampled to the layer's voxels: {shapes[0]} at "
+            f"{at(done['psf_um'])} um -> {shapes[1]} at {at(done['image_um'])} um")
 
 
 def resampled_preview(psf, done: dict):
@@ -365,14 +485,8 @@ def resampled_preview(psf, done: dict):
     PsfArray; ``done``: ``psf_resampling``'s record): the caption says from what to what."""
     from ..core.psf import psf_preview
 
-    def at(um: dict) -> str:
-        return ", ".join(f"{a} {v:.4g}" for a, v in um.items())
-
     image, description = psf_preview(psf.array)
-    shapes = [" x ".join(map(str, done[k])) for k in ("shape", "resampled_shape")]
-    return image, (f"{Path(psf.origin).name} resampled to the layer's voxels: {shapes[0]} at "
-                   f"{at(done['psf_um'])} um -> {shapes[1]} at {at(done['image_um'])} um; "
-                   f"{description}")
+    return image, f"{_resampled_words(psf, done)}; {description}"
 
 
 class PsfLayerWatch:

@@ -62,6 +62,9 @@ class BeadReport:
     note: str = ""  # e.g. that the Z radius was limited by a short stack
     faint: int = 0  # peaks far fainter than the typical bead, left out
     light: float | None = None  # 3D: fraction of the beads' measured light inside the box
+    # 3D, where the beads' light went on past the room measured: the fraction of the PSF's
+    # light probably past the box, at least (``beads_box.stack_box``)
+    missing: float | None = None
     # the mean bead's peak over the background's pixel noise (inf in a noise-free image)
     snr: float | None = None
     warning: str = ""  # the line warned when the beads are too few or too dim, else ""
@@ -72,8 +75,10 @@ class BeadReport:
         return (
             f"{self.used} of {self.candidates} beads averaged (rejected: {rejected}); "
             f"PSF {tuple(2 * r + 1 for r in self.radius)} px, FWHM {width} px"
+            # the light measured is not all the PSF's where it went on past: the note says
+            # how much is probably missing instead ("100 %" read as all of it)
             + (f", holding {100 * self.light:.0f} % of the beads' measured light"
-               if self.light is not None else "")
+               if self.light is not None and self.missing is None else "")
             + (f"; {self.faint} faint peaks left out (under {100 * _FAINT_FRACTION:.0f} % of "
                "the typical bead's height)" if self.faint else "")
             + (f"; {self.note}" if self.note else "")
@@ -193,7 +198,7 @@ def psf_from_beads(
     peaks, heights = peaks[~hot], heights[~hot]
     _repair(data, flat, background, spikes)
     faint = faint_peaks(heights, _FAINT_FRACTION)
-    r, candidates, kept, rejected, note, light = _box_and_beads(
+    r, candidates, kept, rejected, note, light, missing = _box_and_beads(
         data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,
         _clipped(data, image))
     faint = rejected.pop("faint")
@@ -232,6 +237,7 @@ def psf_from_beads(
         note=note,
         faint=faint,
         light=light,
+        missing=missing,
         snr=snr,
         warning=weak,
     )
@@ -253,10 +259,16 @@ def _none_usable(shape, found: int, rejected: dict, r) -> ValueError:
 
 def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,
                    clipped):
-    """(radii, candidate indices, beads kept, rejections, note, light held) for the PSF box:
-    given, or 2.5 x the bright beads' FWHM; a 3D box grown to the beads' light
-    (``beads_box.stack_box``), its beads found again at that size."""
-    from .beads_box import LITTLE_LIGHT, bead_width, stack_box, z_radius_for_short_stack
+    """(radii, candidate indices, beads kept, rejections, note, light held, light probably
+    missing) for the PSF box: given, or 2.5 x the bright beads' FWHM; a 3D box grown to the
+    beads' light (``beads_box.stack_box``), its beads found again at that size."""
+    from .beads_box import (
+        LARGER_RADIUS,
+        LITTLE_LIGHT,
+        bead_width,
+        stack_box,
+        z_radius_for_short_stack,
+    )
 
     note, given = "", radii is not None
     if radii is None:
@@ -277,7 +289,7 @@ def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_
 
     candidates, kept, rejected = beads_at(r)
     if data.ndim != 3:
-        return r, candidates, kept, rejected, note, None
+        return r, candidates, kept, rejected, note, None, None
     box = stack_box(flat, kept, peaks, heights, r, pixel_noise, grow=not given,
                     neighbour=_NEIGHBOUR_FRACTION)
     if box.radii != tuple(int(v) for v in r):
@@ -286,15 +298,18 @@ def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_
         r = np.array(box.radii)
         candidates, kept, rejected = beads_at(r)
     if box.limited:
+        # an estimate, not the share of the light measured: that was "100 %" in the same line
         note = "; ".join(filter(None, [note, (
             f"the beads' light is still above the noise at the edge of the room their "
             f"neighbours and the stack leave (half sides {box.region} px): the PSF reaches "
-            "further, and a larger --radius keeps more of it, from fewer beads")]))
+            f"further, and probably at least {max(1, round(100 * box.missing))} % of its light "
+            "lies past the box, missing from this PSF (the light at the edge, extrapolated); "
+            f"beads further apart (or a longer stack) and {LARGER_RADIUS} keep more of it")]))
     if box.held is not None and box.held < LITTLE_LIGHT:
         note = "; ".join(filter(None, [note, (
             f"warning: the box holds only {100 * box.held:.0f} % of the light measured "
-            f"around the beads (half sides {box.region} px): give a larger --radius")]))
-    return r, candidates, kept, rejected, note, box.held
+            f"around the beads (half sides {box.region} px): give {LARGER_RADIUS}")]))
+    return r, candidates, kept, rejected, note, box.held, box.missing
 
 
 def _background(smooth: np.ndarray) -> np.ndarray:

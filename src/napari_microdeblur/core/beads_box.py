@@ -24,18 +24,21 @@ import numpy as np
 from .beads import fwhm
 from .notes import DeblurWarning
 
-__all__ = ["StackBox", "bead_width", "border_median", "faint_peaks", "measure_bead",
-           "stack_box", "typical_peak", "warn_if_weak", "weak_beads_warning",
+__all__ = ["LARGER_RADIUS", "StackBox", "bead_width", "border_median", "faint_peaks",
+           "measure_bead", "stack_box", "typical_peak", "warn_if_weak", "weak_beads_warning",
            "z_radius_for_short_stack"]
 
 _SIGMAS = 3.0  # light above this many noise sigmas (of the averaged beads) is the PSF's
 _WINDOW = 3  # shells or planes summed together, so one noisy shell does not end the PSF
+_TAIL = 5  # the last shells (or plane pairs) whose line, extrapolated, estimates the light past
 _WIDTH_BEADS = 5  # the 2D rule's radius comes from the median width of this many bright beads
 _WIDTH_PEAKS = 50  # ... looked for among this many brightest peaks
 LITTLE_LIGHT = 0.8  # a box holding less of the measured light than this is said as a warning
 _CLEAR_SIGMAS = 5.0  # a crop's pixel this many noise sigmas up is light (1 in 3.5e6 by chance)
 FEW_BEADS = 5  # a PSF from fewer beads than this is said to be unreliable
 LOW_SNR = 20.0  # ... and one from beads whose peak stands under this many noise sigmas
+# the radius in words every caller can act on: the Deblur dock's "PSF from beads..." has none
+LARGER_RADIUS = "a larger radius (microdeblur psf-from-beads --radius)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class StackBox:
     held: float | None
     region: tuple  # the half sides the light was measured over
     limited: bool = False  # grown to the region's edge with the light still above the noise
+    # where ``limited``: the fraction of the PSF's light probably past the box, at least
+    # (``_missing``); None otherwise
+    missing: float | None = None
 
 
 def stack_box(flat: np.ndarray, kept, peaks: np.ndarray, heights: np.ndarray, radii,
@@ -74,7 +80,10 @@ def stack_box(flat: np.ndarray, kept, peaks: np.ndarray, heights: np.ndarray, ra
         limited = reach >= lc or depth_reach >= zc  # the light went on past the room left
     inside = (min(radii[0], zc), min(radii[1], lc), min(radii[2], lc))
     held = _held(mean, inside) if inside != (zc, lc, lc) else None
-    return StackBox(radii, held, (zc, lc, lc), limited)
+    missing = None
+    if limited:  # the measured light is not all the PSF's: how much lies past, estimated
+        missing = _missing(mean, inside, lateral=reach >= lc, axial=depth_reach >= zc)
+    return StackBox(radii, held, (zc, lc, lc), limited, missing)
 
 
 def _region(shape, kept: np.ndarray, peaks, heights, neighbour: float):
@@ -129,6 +138,46 @@ def _last_above(light: np.ndarray, count: np.ndarray, noise: float, beads: int) 
     return int(above.max()) if len(above) else 0
 
 
+def _missing(mean: np.ndarray, radii, *, lateral: bool, axial: bool) -> float:
+    """The fraction of the PSF's light probably outside the central box ``radii`` of the
+    beads' mean ``mean``, at least: the light measured outside it plus, along the axes where
+    the light was still above the noise at ``mean``'s edge (``lateral``, ``axial``), the
+    light per square shell (or per plane pair) there extrapolated to zero (``_tail``)."""
+    c, m = mean.shape[0] // 2, mean.shape[1] // 2
+    y, x = np.indices(mean.shape[1:])
+    ring = np.maximum(np.abs(y - m), np.abs(x - m)).ravel()
+    planes = mean.sum(axis=(1, 2))
+    past = 0.0
+    if lateral:
+        past += _tail(np.bincount(ring, mean.sum(axis=0).ravel()))
+    if axial:
+        past += _tail(np.array([planes[c]] + [planes[c - k] + planes[c + k]
+                                              for k in range(1, c + 1)]))
+    total = float(planes.sum()) + past
+    if total <= 0:
+        return 0.0
+    return float(np.clip(1.0 - _held(mean, radii) * planes.sum() / total, 0.0, 1.0))
+
+
+def _tail(light: np.ndarray) -> float:
+    """The light past the end of a profile falling with distance (per shell or plane pair):
+    the straight line through its last ``_TAIL`` values, extrapolated to zero. A defocused
+    PSF's profile falls ever more slowly (convex), so the line falls to zero first: the tail
+    is at least that. A profile not falling at its end (a widefield PSF's planes each hold
+    about the same light) carries on for an unknown while: at least one step more."""
+    n = min(_TAIL, len(light))
+    if n < 2:
+        return 0.0
+    slope, intercept = np.polyfit(np.arange(n), light[-n:], 1)
+    end = float(intercept + slope * (n - 1))
+    if end <= 0:
+        return 0.0
+    if slope >= -end / len(light):  # flat or rising: no end in sight
+        return end
+    steps = np.arange(1, math.ceil(end / -slope))
+    return float(np.sum(end + slope * steps))
+
+
 def _held(mean: np.ndarray, radii) -> float:
     """The fraction of ``mean``'s light inside the central box of half sides ``radii``."""
     centre = [n // 2 for n in mean.shape]
@@ -154,7 +203,7 @@ def z_radius_for_short_stack(radii: tuple, width_z: float, peaks: np.ndarray,
     if fits < least:
         return radii, ""
     note = (f"Z radius limited to {fits} px (default {radii[0]}) by the stack's {planes} "
-            "planes; a longer stack or --radius gives more of the PSF's Z tails")
+            f"planes; a longer stack, or {LARGER_RADIUS}, gives more of the PSF's Z tails")
     return (fits, *radii[1:]), note
 
 

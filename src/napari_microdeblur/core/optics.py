@@ -28,7 +28,11 @@ import numpy as np
 
 from .notes import DeblurWarning
 
-__all__ = ["widefield_psf", "confocal_psf"]
+__all__ = ["DZ_WITHOUT_NZ", "widefield_psf", "confocal_psf"]
+
+# A z step without planes built a 2D PSF, and a z-stack then ran plane by plane, unsaid.
+DZ_WITHOUT_NZ = ("dz= has no effect without nz= (a 2D PSF has one plane); add nz=N (odd, e.g. "
+                 "nz=17, at most the stack's planes) for a 3D PSF, or drop dz= for a 2D PSF")
 
 _SUPPORT_LEVEL = 1e-3  # pixels below this fraction of the peak are outside the PSF's support
 _MAX_SIDE = 1025  # lateral pixels; a larger PSF would take minutes to convolve and is a unit slip
@@ -121,6 +125,8 @@ def _optics(na, wavelengths: dict, pixel, ni, ns, depth, defocus, centre="peak")
 def _z_offsets(nz, dz, p: dict) -> np.ndarray:
     """Focal-plane positions relative to the PSF's peak: ``defocus`` in 2D, a stack around it."""
     nz = _odd_count(nz, "nz", _MAX_PLANES, "planes")
+    if nz == 1 and dz is not None:
+        raise ValueError(f"dz is {dz!r} with nz=1: {DZ_WITHOUT_NZ}")
     if nz == 1:
         return np.array([p["defocus"]])
     if dz is None:

@@ -427,6 +427,11 @@ def optics_arguments(kind: str, text: str, spec: str,
             raise ValueError(
                 f"psf spec {spec!r}: {key}={value!r} is not {kind_of}; accepted: {key}=<{kind_of}>"
             ) from None
+    if "dz" in arguments and arguments.get("nz", 1) == 1:
+        from .optics import DZ_WITHOUT_NZ
+
+        # it built a 2D PSF: a stack then ran plane by plane (RL ended below its input)
+        raise ValueError(f"psf spec {spec!r}: {DZ_WITHOUT_NZ}")
     missing = [k for k in required if k not in arguments]
     if missing:
         raise ValueError(
