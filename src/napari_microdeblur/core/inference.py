@@ -63,7 +63,7 @@ from .method import (
 from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
-from .saturation import clip_and_record, clipped_forward, clips
+from .saturation import clip_and_record, clipped_forward, clips, percentile_range
 from .tile_options import TileOptions, tile_options
 from .tiling_spec import OUTPUT_DTYPES, TilingSpec
 
@@ -97,6 +97,7 @@ class Normalization:
     kind: str = "percentile"
     low: float = 0.1
     high: float = 99.9
+    isolated: float = field(default=0.0, compare=False)  # left out as hot/dead: saturation
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """``x`` in model units, float32; worked in float64 where float32 loses ``x``."""
@@ -123,11 +124,13 @@ def _stats_sample(image, axes: str, whole: np.ndarray | None = None) -> np.ndarr
 
 
 def compute_normalization(image, axes: str, kind: str, low=0.1, high=99.9) -> Normalization:
-    return _normalization_of(_stats_sample(image, axes), kind, low, high)
+    return _normalization_of(_stats_sample(image, axes), kind, low, high, axes, image.shape)
 
 
-def _normalization_of(sample: np.ndarray, kind: str, low, high) -> Normalization:
-    """``compute_normalization`` of ``_stats_sample``, in float64 where float32 loses it."""
+def _normalization_of(sample: np.ndarray, kind: str, low, high, axes=None,
+                      shape=None) -> Normalization:
+    """``compute_normalization`` of ``_stats_sample``, in float64 where float32 loses it;
+    "percentile" leaves isolated hot or dead pixels out (``saturation.percentile_range``)."""
     if tiling.work_type(sample.dtype) is np.float32:  # as before; wider ones left as they are
         sample = sample.astype(np.float32, copy=False)
     if sample.dtype.kind == "f" and not np.all(np.isfinite(sample)):
@@ -144,11 +147,8 @@ def _normalization_of(sample: np.ndarray, kind: str, low, high) -> Normalization
                                  high=100.0)
         top = float(np.max(np.abs(sample)))
         return Normalization(0.0, top if top > 0 else 1.0, kind="scale", low=0.0, high=100.0)
-    lo, hi = (float(v) for v in np.percentile(sample, [low, high]))
-    if hi - lo <= 0:
-        lo, hi = float(sample.min()), float(sample.max())
-    scale = hi - lo if hi > lo else 1.0
-    return Normalization(lo, scale, kind="percentile", low=low, high=high)
+    lo, scale, isolated = percentile_range(sample, low, high, axes, shape)
+    return Normalization(lo, scale, kind="percentile", low=low, high=high, isolated=isolated)
 
 
 # ----------------------------------------------------------------------------- preparing
@@ -169,6 +169,10 @@ def check_image(image) -> None:
             f"image has dtype {dtype}; give real-valued intensities (integer or float), not "
             "complex, boolean or object data"
         )
+    if np.ma.is_masked(image):  # the run would read the values under the mask
+        raise TypeError(f"image is a masked array with {np.ma.count_masked(image)} masked pixels, "
+                        "which a deblur cannot leave out: fill them first, e.g. "
+                        "image.filled(np.ma.median(image))")
     if int(np.prod(image.shape)) <= 1:
         raise ValueError(f"image with shape {tuple(image.shape)} is empty or a single pixel")
 
@@ -246,6 +250,7 @@ class PreparedDeblur:
     def shape(self) -> tuple[int, ...]:
         return self.layout.shape if self.rgba is None else tuple(map(int, self.rgba.shape))
 
+    @notes.said_at_caller  # its warnings at the caller's line, not this package's
     def iter_run(self, out=None) -> Generator[DeblurProgress, None, DeblurResult]:
         """The deblur, tile by tile, into ``out`` (a writable array of the image's shape and
         the output dtype; a new numpy array when None). Checks ``out`` before any work."""
@@ -270,6 +275,7 @@ class PreparedDeblur:
         return drive(self.iter_run(out), callback)
 
 
+@notes.said_at_caller
 def prepare_deblur(
     image,
     axes: str | None = None,
@@ -330,7 +336,7 @@ def prepare_deblur(
             whole = inference_lazy.read_whole(image, layout)
             sample = _stats_sample(image, axes, whole)
             normalization = _normalization_of(sample, method.normalization_kind,
-                                              *method.percentiles)
+                                              *method.percentiles, axes, shape)
     if not isinstance(normalization, Normalization):
         raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
@@ -448,6 +454,7 @@ def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERA
                               device=device, output_dtype=output_dtype)
 
 
+@notes.said_at_caller
 def iter_deblur(image, *, method, axes: str | None = None, normalization=None, out=None,
                 models=None, **options) -> Generator[DeblurProgress, None, DeblurResult]:
     """Generator twin of ``deblur``, with its keywords (listed in ``help(deblur)``; the
