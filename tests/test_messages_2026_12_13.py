@@ -91,13 +91,28 @@ def test_info_command_of_a_psf_from_beads_remakes_it(tmp_path, capsys, monkeypat
     command = shlex.split(out.strip())
     assert command[:6] == ["microdeblur", "psf-from-beads", "beads.tif", "-o",
                            "psf_rerun.tif", "--radius"]
-    # the record keeps no --threshold: said, not hidden
-    assert "keeps no --threshold or --axes" in err
+    # the record keeps the --threshold and --axes given (none here): nothing to add
+    assert "keeps no --threshold" not in err and "--threshold" not in command
     assert main([*command[1:], "-q"]) == 0
     assert np.array_equal(tifffile.imread("psf.tif"), tifffile.imread("psf_rerun.tif"))
     assert main(["info", "--command", "--json", "psf.tif"]) == 0
     found = json.loads(capsys.readouterr().out)
-    assert found["command"] == out.strip() and "--threshold" in found["command_note"]
+    assert found["command"] == out.strip() and not found.get("command_note")
+
+
+def test_info_command_of_a_psf_from_beads_repeats_its_threshold_and_axes(tmp_path, capsys,
+                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _beads(tmp_path / "beads.tif", (128, 128))
+    assert main(["psf-from-beads", "beads.tif", "-o", "psf.tif", "--threshold", "5",
+                 "--axes", "YX", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", "--command", "psf.tif"]) == 0
+    out, err = capsys.readouterr()
+    command = shlex.split(out.strip())
+    assert command[-4:] == ["--threshold", "5.0", "--axes", "YX"] and "keeps no" not in err
+    assert main([*command[1:], "-q"]) == 0
+    assert np.array_equal(tifffile.imread("psf.tif"), tifffile.imread("psf_rerun.tif"))
 
 
 def test_info_command_of_psf_records_that_keep_or_lack_what_is_needed(tmp_path):

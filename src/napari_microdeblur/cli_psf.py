@@ -79,17 +79,19 @@ def cmd_psf_from_beads(args) -> int:
         axes="YX" if psf.ndim == 2 else "ZYX",
         pixel_size=data.pixel_size,
         overwrite=args.overwrite,
-        record=_beads_record(args.input, report, psf.ndim),
+        record=_beads_record(args.input, report, psf.ndim, threshold=args.threshold,
+                             input_axes=args.axes),
     )
     if not args.quiet:
         print(f"{args.output}: {report.summary()}; {_voxel_words(data.pixel_size, psf.ndim)}")
     return 0
 
 
-def _beads_record(source, report, ndim: int) -> dict:
+def _beads_record(source, report, ndim: int, *, threshold=None, input_axes=None) -> dict:
     """The PSF TIFF's record (``microdeblur info`` prints it): the fields the Deblur dock's
     "PSF from beads" layer records, its warning of few or dim beads included, so a PSF made
-    from weak beads still says so when it is picked up later."""
+    from weak beads still says so when it is picked up later; the --threshold and --axes given
+    (None: the defaults), so that `info --command` remakes it whole."""
     import datetime
     from pathlib import Path
 
@@ -100,7 +102,8 @@ def _beads_record(source, report, ndim: int) -> dict:
     return {"psf_from_beads": name, "bead_file": name, "report": said,
             "axes": "YX" if ndim == 2 else "ZYX", "source_file": name,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "software_version": __version__}
+            "software_version": __version__, "threshold": threshold,
+            "input_axes": input_axes}
 
 
 def _voxel_words(pixel_size: dict, ndim: int) -> str:
