@@ -139,13 +139,23 @@ def test_a_state_dict_of_another_configuration_says_how_to_load_it(make_napari_v
     w.load_weights(path, arch="gran")
     wait_idle(qtbot, w)
     line = notes.errors()[-1]
-    assert "paper configuration" in line and "save_weights(model, 'sd.safetensors', card)" \
-        in line and "arch='gran'" in line
+    # the core's conversion (the path as loaded, the config the tensors fit), given once
+    assert "paper configuration" in line and "sd.safetensors', card)" in line \
+        and "arch='gran'" in line and line.count("load_model(") == 1
+    assert line.endswith("then load sd.safetensors here (its card records the configuration)")
     assert w.status_label.text() == line  # was: the last run's line stayed
 
 
 def test_the_failure_line_adds_advice_only_for_another_configuration():
-    other = "x.pt: the weights do not fit architecture 'gran' in its paper configuration (...)"
-    assert "load_model('x.pt', arch='gran'" in load_failure_line("x.pt", other, "gran")
+    other = ("x.pt: the weights do not fit architecture 'gran' in its paper configuration "
+             "(...): 2 missing (e.g. ['a']); the file holds another configuration of gran: its "
+             "tensors fit config={'n_feats': 8} (preset 'tiny'); convert it once, in Python: "
+             "\"model, card = load_model('x.pt', arch='gran', config={'n_feats': 8}); "
+             "save_weights(model, 'x.safetensors', card)\", then it loads by itself")
+    line = load_failure_line("x.pt", other, "gran")
+    assert line.count("load_model('x.pt', arch='gran'") == 1 and "missing" not in line
+    # the core found no architecture the tensors are named as: another tool's, no recipe
+    foreign = "x.pt: the weights do not fit architecture 'gran' in its paper configuration (...)"
+    assert "load_model(" not in load_failure_line("x.pt", foreign, "gran")
     plain = "x.pt: no such file; check the name and the folder"
     assert load_failure_line("x.pt", plain) == f"could not load weights: {plain}"

@@ -232,7 +232,8 @@ def run_cli_self(tmp_path, base_weights, psf: str, steps: int):
 
 def test_cli_self_writes_adapted_weights(tmp_path, base_weights, capsys):
     _, card = run_cli_self(tmp_path, base_weights, "gaussian:1.6", steps=3)
-    assert "blurry.tif" in card.training_data and card.license == "CC0-1.0"
+    # the start's licence AND the image's, which --self does not state
+    assert "blurry.tif" in card.training_data and card.license == "CC0-1.0 AND NOASSERTION"
     assert "prior: the output of wiener_unet." in card.description
     assert "self_val_loss" in card.metrics
     printed = capsys.readouterr()

@@ -3,15 +3,27 @@
 BioImage Model Zoo ``.zip`` exported by napari-microdeblur, a ``.pt``/``.pth`` that holds
 ``.safetensors`` weights under another name, and a plain PyTorch state dict, which has no model
 card: what it holds, the configurations its tensors fit and how to convert it (these were
-read as images and sent the user to a bioio plugin)."""
+read as images and sent the user to a bioio plugin). Keras weights (``.keras``, an ``.h5`` whose
+root names Keras attributes) get the line ``--weights`` gives them, another ``.h5`` a line for
+an HDF5 image and for Keras weights alike; any ``.zip`` but a zipped Zarr is read as a package
+(``info model.h5`` sent the user to h5py, ``info other.zip`` to a bioio plugin)."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
 
+from .core.shown import shown_path
+
 #: endings of PyTorch pickles that ``--weights`` reads as state dicts (core.checkpoint)
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+#: HDF5 endings: Keras weights (CSBDeep/CARE, n2v weights_best.h5) or an image
+HDF5_SUFFIXES = (".h5", ".hdf5")
+#: attribute names Keras writes on an HDF5 file's root (save, save_weights), near its start
+KERAS_MARKERS = (b"keras_version", b"layer_names", b"model_weights")
+#: the files of a Zarr store, which a zipped Zarr holds (read as an image would be)
+ZARR_FILES = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 #: what a state dict lacks that a model card holds
 LACKS = ("architecture and configuration (it is read in the paper configuration of the "
@@ -20,7 +32,8 @@ LACKS = ("architecture and configuration (it is read in the paper configuration 
 
 def weights_kind(path: str) -> str | None:
     """How ``--weights`` would read ``path``: 'bundled', 'zoo', 'safetensors' (also a file
-    renamed to .pt or with no ending), 'state_dict'; None for an image (or nothing)."""
+    renamed to .pt or with no ending), 'state_dict', 'keras' (refused as --weights refuses
+    it), 'hdf5' (an image or Keras weights: neither is read); None for an image (or nothing)."""
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".safetensors":
@@ -32,14 +45,18 @@ def weights_kind(path: str) -> str | None:
             return "bundled"
     if not file.is_file():
         return None
+    if suffix == ".keras":
+        return "keras"
+    if suffix in HDF5_SUFFIXES:
+        return "keras" if _names_keras(file) else "hdf5"
     if suffix == ".zip":  # a package has rdf.yaml; ours a .safetensors attachment too
         try:
             with zipfile.ZipFile(file) as zf:
                 names = zf.namelist()
         except (zipfile.BadZipFile, OSError):
             return "zoo"  # read_bioimageio_zip says what is wrong with it
-        return "zoo" if "rdf.yaml" in names or any(
-            n.endswith(".safetensors") for n in names) else None
+        # read_bioimageio_card says what a zip other than ours is; a zipped Zarr an image
+        return None if any(n.rsplit("/", 1)[-1] in ZARR_FILES for n in names) else "zoo"
     if suffix in (*STATE_DICT_SUFFIXES, ""):
         from .core.state_dict_files import looks_like_safetensors
 
@@ -47,6 +64,29 @@ def weights_kind(path: str) -> str | None:
             return "safetensors"
         return "state_dict" if suffix else None
     return None
+
+
+def _names_keras(file: Path) -> bool:
+    """Whether an HDF5 file's first MiB names the root attributes Keras writes."""
+    try:
+        with open(file, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return False
+    return any(marker in head for marker in KERAS_MARKERS)
+
+
+def _not_weights(path: str, kind: str) -> None:
+    """Raise the line for Keras weights (``--weights``'s) or an HDF5 file of either kind."""
+    from .core.checkpoint import load_model
+
+    if kind == "keras":
+        load_model(path)  # raises: Keras weights cannot be read, run them in their own tool
+    from .core.io_bioio import not_read
+
+    raise ValueError(f"{shown_path(path)}: {not_read(Path(path))}; if it holds Keras weights "
+                     "(CSBDeep/CARE or n2v .h5), they are not a napari-microdeblur network: "
+                     "run them in their own tool")
 
 
 def _card_info(path: str, card, weights: dict) -> dict:
@@ -86,6 +126,8 @@ def weights_info(path: str, kind: str) -> dict:
         return _card_info(path, card, {"kind": "bioimageio_zip", "attachment": card.source})
     if kind == "state_dict":
         return state_dict_info(path)
+    if kind in ("keras", "hdf5"):
+        _not_weights(path, kind)
     weights = {"kind": "safetensors"}
     if Path(path).suffix.lower() != ".safetensors":  # renamed: --weights reads it so too
         weights["renamed"] = str(Path(path).with_suffix(".safetensors").name)

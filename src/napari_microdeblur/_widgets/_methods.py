@@ -8,6 +8,7 @@ The core (and torch) is imported inside functions: the docks load it when they o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,24 +149,60 @@ def add_loaded_weights(path, model, card) -> tuple[str, str]:
 
 
 #: words of ``core.checkpoint`` where a state dict does not fit an architecture's paper
-#: configuration, the only one a dock can build
+#: configuration, the only one a dock can build, and of what it then found the file to be
+#: (``state_dict_files.other_config_advice``)
 _NOT_PAPER = "in its paper configuration"
+_OTHER_CONFIG = ("; the file holds another configuration of ",
+                 "; if the file holds another configuration of ")
+_OTHER_NETWORK = re.compile(r"; its tensors are named as in an? (\w+) network, not an? \w+ one")
+#: what Load weights takes, as ``cli_words.ACCEPTED_WEIGHTS`` says it for --weights
+_ACCEPTED = ("a .safetensors file written by microdeblur train or finetune (or the Fine-tune "
+             "dock), a BioImage Model Zoo .zip it exported, or a state dict of one of its "
+             "networks")
+
+
+def _holds(path) -> str:
+    """'it holds N tensors such as 'a', 'b', named' of a state dict file, as the command line
+    says it ('its tensors are named' where it cannot be read again)."""
+    from pathlib import Path
+
+    from ..core import state_dict_files
+
+    try:
+        names = list(state_dict_files.read_state_dict_file(Path(path), str(path)))
+    except (ValueError, OSError):
+        return "its tensors are named"
+    return f"it holds {len(names)} tensors such as {', '.join(map(repr, names[:2]))}, named"
 
 
 def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
-    """The line for weights that could not be loaded; a state dict of another configuration
-    (the dock builds the paper one) says how to load it in Python and save it with its card."""
+    """The line for weights that could not be loaded. A state dict that does not fit the
+    architecture chosen in its paper configuration (the one a dock builds) is said as what it
+    is, once: another tool's network (the command line's words), another of our
+    architectures (choose it), or another configuration (the core's conversion, then load
+    the converted file here); the tensor lists of the mismatch are left out."""
     from pathlib import Path
+
+    from ..core.registry import list_archs
+    from ..core.state_dict_files import converted_name
 
     line = f"could not load weights: {error_text}"
     if _NOT_PAPER not in error_text:
         return line
-    stem = Path(path).stem
-    return (f"{line}. A dock loads a state dict in the architecture's paper configuration only: "
-            "in Python, from napari_microdeblur.core.checkpoint import load_model, "
-            f"save_weights; model, card = load_model({str(path)!r}, arch={arch or 'ARCH'!r}, "
-            f"config={{...its settings...}}); save_weights(model, '{stem}.safetensors', "
-            "card), then load that .safetensors here (its card records the configuration)")
+    name = Path(path).name
+    for marker in _OTHER_CONFIG:
+        if marker in error_text:  # the core's conversion, with the config the tensors fit
+            advice = error_text[error_text.index(marker) + 2:].split(", then it loads by")[0]
+            converted = Path(converted_name(str(path))).name
+            return (f"could not load weights: {name} does not fit {arch or 'the architecture'} "
+                    f"in its paper configuration, the only one a dock builds; {advice}, then "
+                    f"load {converted} here (its card records the configuration)")
+    if found := _OTHER_NETWORK.search(error_text):
+        return (f"could not load weights: {name} is not a {arch} network: its tensors are "
+                f"named as in a {found[1]} network; load it again and choose {found[1]} as its "
+                "architecture")
+    return (f"could not load weights: {name} is not a microdeblur network: {_holds(path)} "
+            f"as in none of {', '.join(list_archs())}; accepted: {_ACCEPTED}")
 
 
 def session_model(name: str) -> SessionModel:

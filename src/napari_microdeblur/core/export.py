@@ -171,6 +171,7 @@ def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndar
             f"test_input must be ([C,] {'Z, ' if sd == 3 else ''}Y, X) "
             f"with C={card.in_channels} (or channels last); got shape {np.shape(test_input)}"
         )
+    _check_test_values(x)
     div = model.size_divisor
     if any(s % div for s in x.shape[2:]):
         # the package runs on any size; its test tensor must fit the declared size rule
@@ -183,6 +184,44 @@ def _test_tensor(model: torch.nn.Module, card: ModelCard, test_input) -> np.ndar
     return x
 
 
+def _check_test_values(x: np.ndarray) -> None:
+    """Refuse a test input the package's test cannot rest on: with NaN or infinite pixels the
+    test output was all NaN and ``bioimageio test`` still passed; a constant one gave an
+    output the Zoo's validator refuses ("Output values are too small")."""
+    finite = np.isfinite(x)
+    if not finite.all():
+        raise ValueError(
+            f"export_bioimageio: test_input holds NaN or infinite pixels ({1 - finite.mean():.1%}"
+            " of them), which make the package's whole test output NaN; give a finite image: a "
+            "crop without them, or np.nan_to_num(image)")
+    if x.min() == x.max():
+        raise ValueError(
+            f"export_bioimageio: test_input is constant (every pixel {float(x.flat[0]):g}), so "
+            "the test output is too and the BioImage Model Zoo refuses it; give a crop of a "
+            "real image of the kind the network deblurs")
+
+
+def _check_test_output(y: np.ndarray) -> None:
+    """Refuse a test output the Zoo's validator refuses, or one that tests nothing."""
+    if not np.isfinite(y).all():
+        raise ValueError(
+            "export_bioimageio: the network gives NaN or infinite values on test_input; check "
+            "the weights (they may be damaged or diverged), or give another test_input")
+    if np.abs(y).max() < 1e-4:  # bioimageio.spec: "Output values are too small"
+        raise ValueError(
+            "export_bioimageio: the network's output on test_input is within 1e-4 of 0 "
+            "everywhere, which the BioImage Model Zoo refuses as too small to test with; give "
+            "a test_input with more structure (a crop of a real image), or check the weights "
+            "(untrained or zeroed ones give this)")
+
+
+#: licences that assert nothing (as a card's default 'unknown' and SPDX's NOASSERTION)
+UNASSERTED = ("NOASSERTION", "NONE", "UNKNOWN", "")
+#: how a refusal says to give the licence the package is published under
+PASS_LICENSE = ("pass license= the licence you may publish them under, e.g. "
+                "export_bioimageio(..., license='CC-BY-4.0')")
+
+
 def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
     """Refuse, in one line, what would make a package the Model Zoo rejects or misruns."""
     if getattr(model, "needs_psf", False):
@@ -192,24 +231,27 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
             "BioImage Model Zoo package of napari-microdeblur does not describe; share the "
             ".safetensors file instead (save_weights), or export a blind network"
         )
-    if card.license.upper() in ("NOASSERTION", "NONE", "UNKNOWN", ""):
+    if card.license.upper() in UNASSERTED:
         # 'unknown' (a card's default) was written as CC-BY-4.0: a licence nobody chose
         raise ValueError(
             f"export_bioimageio: the weights' licence is {card.license!r} (not chosen, or their "
             "training data states none) and the BioImage Model Zoo needs an SPDX licence id; "
-            "pass a card with "
-            "the licence you may publish them under, e.g. "
-            "card.model_copy(update={'license': 'CC-BY-4.0'})"
-        )
+            f"{PASS_LICENSE} (or a card with it)")
+    parts = [p.strip("() ") for p in card.license.replace(" OR ", " AND ").split(" AND ")]
+    stated = [p for p in parts if p.upper() not in UNASSERTED]
+    if stated and len(stated) < len(parts):
+        # a fine-tune's card: its start's licence AND NOASSERTION for the user's data
+        raise ValueError(
+            f"export_bioimageio: the weights' licence is {card.license!r}: the data they were "
+            "fine-tuned or trained further on states no licence, and the BioImage Model Zoo "
+            f"needs one SPDX licence id; {PASS_LICENSE}, given the terms of "
+            f"{' AND '.join(stated)} and of your data")
     if any(f" {word} " in f" {card.license.upper()} " for word in ("AND", "OR", "WITH")):
         # a card names every training set's licence; the Zoo's rdf takes one SPDX id
         raise ValueError(
             f"export_bioimageio: the weights' licence is {card.license!r}, an SPDX expression "
             "(a card names its training sets' licences joined by AND), and the BioImage Model "
-            "Zoo takes one SPDX licence id; "
-            "pass a card with the licence you may publish them under, e.g. "
-            "card.model_copy(update={'license': 'CC-BY-4.0'})"
-        )
+            f"Zoo takes one SPDX licence id; {PASS_LICENSE} (or a card with it)")
     # written, the package failed bioimageio.core's test with the list of every SPDX id
     check_zoo_licence(card.license)
 
@@ -284,6 +326,28 @@ def _weights_files(model: torch.nn.Module, traced, card: ModelCard,
     return files
 
 
+def _package_card(model: torch.nn.Module, card, license: str | None) -> ModelCard:
+    """``card`` completed from the model, with ``license`` (the SPDX id the package is
+    published under) in place of its own where given."""
+    full_card = card_for_model(model, card)
+    if license is None:
+        return full_card
+    if not isinstance(license, str):
+        raise ValueError(f"export_bioimageio: license={license!r}; give an SPDX licence id "
+                         "such as 'CC-BY-4.0'")
+    return full_card.model_copy(update={"license": license.strip()})
+
+
+def _checked_target(path_zip: str | os.PathLike, overwrite: bool) -> Path:
+    path_zip = Path(path_zip)
+    if path_zip.suffix != ".zip":
+        raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
+    if not overwrite and os.path.lexists(path_zip):  # before the tracing, not after it
+        raise OutputExistsError(f"output {shown_path(path_zip)} exists; choose another name or "
+                                "overwrite=True", path_zip)
+    return path_zip
+
+
 def _environment(torch_version: str) -> bytes:
     return (
         "name: napari-microdeblur\nchannels: [conda-forge]\ndependencies:\n"
@@ -303,6 +367,7 @@ def export_bioimageio(
     cite: list[dict[str, str]] | None = None,
     halo: int | str | None = None,
     overwrite: bool = True,
+    license: str | None = None,
 ) -> Path:
     """Write a BioImage Model Zoo package (format 0.5) for ``model`` (see the module docstring).
 
@@ -317,20 +382,21 @@ def export_bioimageio(
     ``cite``: None cites the architecture's paper.
     ``overwrite``: a file at ``path_zip`` is replaced; False keeps one there before (refused
     before the work) or written by another export meanwhile (``OutputExistsError``).
+    ``license``: the SPDX licence id the package is published under, in place of the card's
+    (the Zoo takes one id: a card's 'NOASSERTION', 'unknown' or 'A AND B', as fine-tuned
+    weights carry, is refused until it is given).
+    A ``test_input`` with NaN or infinite pixels, or a constant one, is refused: the package's
+    test output would be NaN (and still pass ``bioimageio test``) or refused as too small.
     """
-    full_card = card_for_model(model, card)
-    path_zip = Path(path_zip)
-    if path_zip.suffix != ".zip":
-        raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
-    if not overwrite and os.path.lexists(path_zip):  # before the tracing, not after it
-        raise OutputExistsError(f"output {shown_path(path_zip)} exists; choose another name or "
-                                "overwrite=True", path_zip)
+    full_card = _package_card(model, card, license)
+    path_zip = _checked_target(path_zip, overwrite)
     _check_exportable(model, full_card)
     x = _test_tensor(model, full_card, test_input)
     div, sd = model.size_divisor, model.spatial_dims
     margin = declared_halo(model, full_card, halo, div, min(x.shape[2:]))
     xn = _normalize_like_bioimageio(x, full_card.normalization, tuple(range(1, x.ndim)))
     y, traced = _run_and_trace(model, xn)
+    _check_test_output(y)
     runs_from = _min_size(model, traced, xn)
     torch_version = torch.__version__.split("+")[0]
     rdf_name = name or f"napari-microdeblur {full_card.arch}"
@@ -346,7 +412,7 @@ def export_bioimageio(
     }
     least = smallest_input(runs_from, margin, div)
     files["README.md"] = package_readme(full_card, rdf_name, module_cls, sd=sd, step=div,
-                                        least=least, halo=margin)
+                                        least=least, halo=margin, package=path_zip.name)
     rdf = build_rdf(
         full_card, files, rdf_name=rdf_name, sd=sd, step=div, least=least,
         runs_from=runs_from, halo=margin, authors=authors, cite=cite,

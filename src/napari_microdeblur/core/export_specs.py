@@ -30,7 +30,7 @@ from .zoo_network import PaddedNetwork
 __all__ = [
     "ARCH_PAPERS", "DESCRIPTION_LIMIT", "build_rdf", "check_zoo_licence", "cite_entries",
     "declared_halo", "package_description", "package_readme", "pixel_size_um",
-    "smallest_input", "short_text", "zoo_licence_ids",
+    "smallest_input", "short_text", "usage_text", "zoo_licence_ids",
 ]
 
 DESCRIPTION_LIMIT = 512  # bioimageio.spec warns above this; the whole text is in README.md
@@ -285,10 +285,37 @@ def build_rdf(card, files, *, rdf_name, sd, step, least, runs_from, halo, author
     return rdf
 
 
+def usage_text(card, *, sd: int, step: int, least: int, package: str) -> str:
+    """The README's section on running the package on any size with bioimageio.core: its
+    ``predict`` refuses a plain numpy array off the declared grid ("Array shape ... does not
+    map to axes", bioimageio.core 0.11) and takes a ``Tensor`` with named axes of any size."""
+    spatial = ("z", "y", "x")[-sd:]
+    dims = ", ".join(f'"{d}"' for d in ("batch", "channel", *spatial))
+    axes = "".join(spatial).upper()
+    if card.in_channels == 1:
+        image, index, given = f"image ({axes})", "[0, 0]", "image[None, None]"
+    else:
+        image, index, given = f"image (C, {axes}, C = {card.in_channels})", "[0]", "image[None]"
+    return (
+        "## Running it on any image size\n\n"
+        "The network runs on any size, but bioimageio.core's `predict` checks a plain numpy "
+        f"array against the declared size rule ({least} + n x {step} px per side) and refuses "
+        "any other shape (\"Array shape ... does not map to axes\"). Give the image as a "
+        "`Tensor` with its axes named: then any size runs (the network mirrors it up to the "
+        f"grid and crops the output back). With `{image}` a numpy array:\n\n"
+        "```python\nimport numpy as np\n"
+        "from bioimageio.core import Tensor, load_description, predict\n\n"
+        f'model = load_description("{package}")\n'
+        f"x = Tensor({given}.astype(np.float32), dims=({dims}))\n"
+        'out = predict(model=model, inputs={"input0": x})\n'
+        f'result = out.members["output0"].data.values{index}  # normalised units\n```\n\n'
+    )
+
+
 def package_readme(card, rdf_name: str, module_cls: type, *, sd: int, step: int, least: int,
-                   halo: int) -> bytes:
-    """README.md of the package: the card in full, and how the package differs from the
-    plugin (sizes, halo, normalisation of stacks)."""
+                   halo: int, package: str = "package.zip") -> bytes:
+    """README.md of the package: the card in full, how the package differs from the
+    plugin (sizes, halo, normalisation of stacks) and how to run it on any size."""
     size = pixel_size_um(card)
     stack = f"- z-stacks: {STACK_NOTE}\n" if sd == 2 else ""
     return (
@@ -300,8 +327,10 @@ def package_readme(card, rdf_name: str, module_cls: type, *, sd: int, step: int,
         f"- metrics: {json.dumps(card.metrics)}\n"
         f"- normalisation: {json.dumps(card.normalization)}\n"
         f"- licence: {card.license}\n"
-        f"- input size: any; the network runs on multiples of {step} px (others are mirrored "
-        f"up to one and cropped back); tiles of {least} + n x {step} px\n"
+        f"- input size: any, given as a `Tensor` with named axes (see below: a plain numpy "
+        f"array must be {least} + n x {step} px per side); the network runs on multiples of "
+        f"{step} px (others are mirrored up to one and cropped back); tiles of {least} + n x "
+        f"{step} px\n"
         f"- halo: {halo} px per side (the pixels a tile's output depends on, as "
         "napari-microdeblur tiles): cropped from each tile, mirrored around a whole image "
         "(bioimageio.core then takes the percentiles over the image with that border; tiled, "
@@ -312,6 +341,7 @@ def package_readme(card, rdf_name: str, module_cls: type, *, sd: int, step: int,
         "- precision: the test output is float32; `microdeblur deblur --precision float32` "
         "reproduces it (the default 'auto' runs bfloat16 on CUDA and bf16-capable CPUs, "
         "typically within 0.5 % of the intensity range)\n\n"
+        f"{usage_text(card, sd=sd, step=step, least=least, package=package)}"
         "## Validation\n\n"
         f"Validation metrics reported by the trainer: {json.dumps(card.metrics)}.\n\n"
         "Read back with `napari_microdeblur.core.checkpoint.load_model(path_to_zip)`.\n"
@@ -378,6 +408,6 @@ def check_zoo_licence(licence: str) -> None:
             f"is not an SPDX licence id the BioImage Model Zoo accepts (checked with {source}; "
             "https://spdx.org/licenses/ lists them).")
     raise ValueError(
-        f"export_bioimageio: the weights' licence {licence!r} {what} Pass a card with the "
-        "licence you may publish them under, e.g. "
+        f"export_bioimageio: the weights' licence {licence!r} {what} Pass the licence you may "
+        f"publish them under, license={meant or 'CC-BY-4.0'!r}, or a card with it, e.g. "
         f"card.model_copy(update={{'license': {meant or 'CC-BY-4.0'!r}}})")

@@ -15,8 +15,7 @@ model cards (and ``last.pt`` to resume from) into ``checkpoint_dir``.
 
 The request, its fields and the checks made on it are ``finetune_request``.
 ``iter_finetune(request)`` checks everything and builds the pairs, yields one
-:class:`~.progress.Notes` (info: pairs, train, val, focus, holdout, val_region,
-val_scored), then a
+:class:`~.progress.Notes` (info: pairs, train, val, focus, holdout, val_region, val_scored), then a
 ``FitProgress`` per step, and returns a :class:`FinetuneResult`. A diverging run (NaN/Inf loss, a
 ``FloatingPointError`` or ``RuntimeError`` in a step) ends with the best weights so far and
 ``diverged`` saying why; a ``KeyboardInterrupt`` leaves them in ``checkpoint_dir``.
@@ -44,6 +43,7 @@ from .finetune_request import (
     StackField,
     check_jitter,
     check_request,
+    finetuned_license,
     request_fields,
     validation_scored,
 )
@@ -415,7 +415,7 @@ def _prepare(req: FinetuneRequest):
     narrow = _narrow_validation(req, val)
     card = {
         "training_data": f"{start} on {what}{extra}{psf_note}; validation: {held}",
-        "license": getattr(base, "license", "unknown"),
+        "license": finetuned_license(base, req.license),  # the start's AND the data's
         "description": f"{req.base_label} {verb} for at most {req.steps} steps"
                        # a minutes-bounded run usually stops long before its step cap
                        + (f" or {req.minutes:g} minute(s), whichever came first"

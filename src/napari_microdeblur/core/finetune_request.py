@@ -24,7 +24,7 @@ from .training.checkpoints import check_checkpoint_dir, check_resumable
 
 __all__ = [
     "NOISE_SCALE_CALIBRATIONS", "SOURCE_KINDS", "FinetuneRequest", "ImageSet", "PairField",
-    "StackField", "check_jitter", "check_request", "request_fields",
+    "StackField", "check_jitter", "check_request", "finetuned_license", "request_fields",
     "validation_scored",
 ]
 
@@ -93,7 +93,8 @@ class FinetuneRequest:
     ``pixel_size_um``: the Y/X pixel size of the images, in um, where their files or layers
     state it (``pixel_units.stated_pixel_size``); the card records it
     (``metrics['pixel_size_um']``) so a deblur of images at another scale warns
-    (``files.card_pixel_note``).
+    (``files.card_pixel_note``). ``license``: the SPDX licence of the images trained on; the
+    card records it with the starting weights' (``finetuned_license``), None: not stated.
     """
 
     mode: str  # "pair" | "stack"
@@ -134,7 +135,30 @@ class FinetuneRequest:
     noise_scale_calibration: str = DEFAULT_NOISE_SCALE_CALIBRATION
     source_kind: str = "layer"
     pixel_size_um: float | None = None
+    license: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+
+
+#: licences that assert nothing; NOASSERTION is SPDX's word for "not stated"
+UNASSERTED_LICENSES = ("", "UNKNOWN", "NOASSERTION", "NONE")
+
+
+def finetuned_license(base_card, given: str | None) -> str:
+    """The licence of weights trained from ``base_card``'s on data under ``given`` (None: not
+    stated): both as an SPDX AND, 'BSD-3-Clause AND NOASSERTION' where the data's is not
+    stated (the card said the start's alone, as if the user's data had no terms; the Zoo
+    export refuses it until a licence is given). A start that asserts none stays so (as
+    `train --weights` does); no start (random weights): ``given``, else 'unknown'."""
+    if given is not None and (not isinstance(given, str) or not given.strip()):
+        raise ValueError(f"license={given!r}; give the SPDX licence of the images trained on, "
+                         "e.g. 'CC-BY-4.0', or None where it is not stated")
+    data = given.strip() if given else "NOASSERTION"
+    start = getattr(base_card, "license", None) if base_card is not None else None
+    if not start:
+        return given.strip() if given else "unknown"
+    if start.upper() in UNASSERTED_LICENSES or data == start or data in start.split(" AND "):
+        return start
+    return f"{f'({start})' if ' OR ' in start else start} AND {data}"
 
 
 def check_jitter(jitter) -> float:
@@ -173,6 +197,7 @@ def check_request(req: FinetuneRequest) -> Path | None:
                              or not (np.isfinite(size) and size > 0)):
         raise ValueError(f"pixel_size_um={size!r}; accepted: None (not stated) or the images' "
                          "pixel size in um, a number > 0")
+    finetuned_license(req.base_card, req.license)  # a bad one before any work
     if req.source_kind not in SOURCE_KINDS:
         raise ValueError(f"source_kind={req.source_kind!r}; accepted: "
                          + ", ".join(map(repr, SOURCE_KINDS)))

@@ -53,6 +53,7 @@ from torch import nn
 from .axes import check_axes, colour_part, is_rgb, stack_planes
 from .checkpoint import load_model
 from .devices import resolve_device
+from .finetune_request import finetuned_license
 from .inference import Normalization, compute_normalization, deblur
 from .job_defaults import SELF_ADAPT_LR, SELF_ADAPT_MAX_STEPS, SELF_ADAPT_MINUTES
 from .memory import fast_layout
@@ -192,9 +193,9 @@ class SelfAdaptResult:
         return "; ".join(p for p in parts if p)
 
     def card(self, base_card=None, *, base_label: str = "", what: str = "",
-             psf_text: str = "") -> dict:
-        """The model-card fields of the adapted weights (for ``checkpoint.save_weights``);
-        ``psf_text`` as the user gave it ('estimate' is replaced by what was estimated)."""
+             psf_text: str = "", license: str | None = None) -> dict:
+        """The model-card fields of the adapted weights (``checkpoint.save_weights``); ``psf_text``
+        as given ('estimate': what was estimated); ``license``: the image's (None: not stated)."""
         from .psf_safeguard import TRAINED_WIDTH_KEY, trained_half_max_width
 
         base = base_card
@@ -208,7 +209,7 @@ class SelfAdaptResult:
             "training_data": f"{base_label} ({getattr(base, 'training_data', '')}) adapted "
                              f"self-supervised to {what}",
             "degradation": f"the blur of the PSF {psf_text} and the images' own noise",
-            "license": getattr(base, "license", "unknown"),
+            "license": finetuned_license(base, license),  # the start's AND the image's
             "normalization": dict(getattr(base, "normalization", None) or {}),
             "metrics": {"self_val_loss_start": self.start_val_loss,
                         "self_val_loss": self.best_val_loss, "best_step": self.best_step,
@@ -219,10 +220,10 @@ class SelfAdaptResult:
         }
 
 
-def interrupted_card(model: nn.Module, base_card, base_label: str) -> dict:
+def interrupted_card(model: nn.Module, base_card, base_label: str, license=None) -> dict:
     """The model-card fields of weights whose adaptation was interrupted (no result): the base
-    card's normalisation (the weights run in its units) and, PSF-aware, the width of the PSFs
-    its start was trained on (the safeguard's limit; without it the card reads as psf_v1's)."""
+    card's normalisation (the weights run in its units), the licence as ``card`` gives it and,
+    PSF-aware, the width of the PSFs its start was trained on (the safeguard's limit)."""
     from .psf_safeguard import TRAINED_WIDTH_KEY, trained_half_max_width
 
     metrics = ({TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2)}
@@ -230,7 +231,7 @@ def interrupted_card(model: nn.Module, base_card, base_label: str) -> dict:
     return {"description": f"{base_label} adapted without a reference, interrupted",
             "training_data": f"{base_label} ({getattr(base_card, 'training_data', '')}) "
                              "adapted self-supervised, interrupted",
-            "license": getattr(base_card, "license", "unknown"),
+            "license": finetuned_license(base_card, license),
             "normalization": dict(getattr(base_card, "normalization", None) or {}),
             "metrics": metrics}
 
