@@ -40,3 +40,16 @@ def test_overwrite_true_replaces_it(tmp_path):
     assert result is not None
     assert out.read_bytes()[:8] != b"old"
     assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("license, expected", [(None, "BSD-3-Clause AND NOASSERTION"),
+                                               ("CC-BY-4.0", "BSD-3-Clause AND CC-BY-4.0")])
+def test_the_adapted_card_records_the_start_and_the_images_licence(tmp_path, license,
+                                                                   expected):
+    from napari_microdeblur.core.checkpoint import read_card
+
+    blurry = np.random.default_rng(1).random((160, 160)).astype(np.float32)
+    out = tmp_path / "adapted.safetensors"
+    finetune("gran.fluo_v1", blurry, psf="gaussian:1.6", steps=1, minutes=0.05, out=out,
+             **({"license": license} if license else {}))
+    assert read_card(out).license == expected

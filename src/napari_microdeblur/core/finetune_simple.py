@@ -31,6 +31,8 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     at another scale warns ...), ``SelfAdaptConfig`` fields without (``max_steps``, ``lr``,
     ``device`` ...). ``steps`` bounds the steps of either job (without a pair it is
     ``max_steps``, which is also taken there).
+    ``license``: the SPDX licence of the images fine-tuned on; the card records the starting
+    weights' AND it (NOASSERTION when not given, which the Zoo export refuses).
     ``out``: a .safetensors path the kept weights are written to, with their model card
     (then ``deblur(img, method='auto', weights=out)``); a file there already is kept and
     refused before the run unless ``overwrite=True`` (a notebook cell run again had replaced
@@ -54,13 +56,14 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     if sharp is None:
         if minutes is not None:
             options["minutes"] = minutes
+        license = options.pop("license", None)  # the card's, not a SelfAdaptConfig field
         options = _steps_as_max_steps(options)
         result = self_adapt(model, blurry, psf, axes=axes, card=card, callback=callback,
                             **options)
         if out is not None:
             save_weights(result.model, out, result.card(card, base_label=label, what="image",
                                                         psf_text=psf if isinstance(psf, str)
-                                                        else ""),
+                                                        else "", license=license),
                          overwrite=overwrite)
         return result
     taken = set(FinetuneRequest.__dataclass_fields__) - {
