@@ -78,10 +78,15 @@ def _read_config(path: str | None, option: str = "--config") -> dict:
         return {}
     inline = path.lstrip().startswith("{") and not Path(path).is_file()
     try:
-        config = json.loads(path if inline else Path(path).read_text())
+        # UTF-8 as JSON is, whatever the locale (Windows read it as cp1252); -sig: a BOM
+        # (Notepad, PowerShell's UTF8) is skipped, not 'not valid JSON'
+        config = json.loads(path if inline else Path(path).read_text(encoding="utf-8-sig"))
     except OSError as error:
         why = error.strerror or error
         raise UserError(f"{option} {shown_path(path)}: cannot read it ({why})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{option} {shown_path(path)} is not UTF-8 text: save it as UTF-8 "
+                        "(JSON files are)") from None
     except json.JSONDecodeError as error:
         raise UserError(f"{option} {shown_path(path)} is not valid JSON: {error.msg} at line "
                         f"{error.lineno}, column {error.colno}") from None

@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import sys
+from collections import UserDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,10 +62,43 @@ def logged_stamp(row: dict) -> tuple[int, int] | None:
         return None
 
 
+def case_key(path: str | os.PathLike) -> str:
+    """What tells two outputs apart on every disk: Cell_deblurred.tif and cell_deblurred.tif
+    are one file on macOS's and Windows' usual disks (an output folder may be on one)."""
+    return os.path.normcase(os.fspath(path)).casefold()
+
+
+class CaseFoldedOwners(UserDict):
+    """output -> the name whose result it holds, an output looked up whatever its case
+    (``case_key``): the second of two names differing only in case is a name clash. Keys are
+    kept as given (the last one set)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._keys: dict[str, str] = {}  # case_key -> the key as given
+        super().__init__(*args, **kwargs)
+
+    def __getitem__(self, key):
+        return self.data[self._keys.get(case_key(key), key)]
+
+    def __setitem__(self, key, value) -> None:
+        given = self._keys.pop(case_key(key), None)
+        if given is not None:
+            del self.data[given]
+        self._keys[case_key(key)] = key
+        self.data[key] = value
+
+    def __delitem__(self, key) -> None:
+        del self.data[self._keys.pop(case_key(key))]
+
+    def __contains__(self, key) -> bool:
+        return case_key(key) in self._keys
+
+
 @dataclass
 class WatchState:
     """What a watch knows of its files (a file's name: its path under ``root``, the watched
-    folder): names logged, output (its path under OUT_DIR) -> the name whose result it holds,
+    folder): names logged, output (its path under OUT_DIR) -> the name whose result it holds
+    (``CaseFoldedOwners``: an output differing only in case is the same output),
     name -> the stamp of a file last logged failed, unreadable or incomplete (``failed``) or
     deblurred, copied or blank (``processed``), name -> the output the watch wrote for it, the
     names last logged 'incomplete', those waited for (``cli_watch_wait``), this run's undone
@@ -73,7 +107,7 @@ class WatchState:
     root: Path
     out_dir: Path
     done: set = field(default_factory=set)
-    owners: dict = field(default_factory=dict)
+    owners: CaseFoldedOwners = field(default_factory=CaseFoldedOwners)
     failed: dict = field(default_factory=dict)
     processed: dict = field(default_factory=dict)
     wrote: dict = field(default_factory=dict)

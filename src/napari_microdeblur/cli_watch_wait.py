@@ -1,10 +1,18 @@
 """Files `microdeblur watch` (``cli_watch``) waits for: written less than --settle ago, TIFFs
 holding fewer planes than their metadata declares (``core.tiff_complete``), and files that
 cannot be read yet and changed recently (still being written). Each is said once, and logged
-'incomplete' or 'unreadable' once unchanged for its time."""
+'incomplete' or 'unreadable' once unchanged for its time.
+
+How long a file has been unchanged (``STAMP_AGES``): the age of its modification time by this
+computer's clock, or, where longer, how long this process has seen its size and modification
+time unchanged (``time.monotonic``). A file server or microscope whose clock is ahead gives
+modification times in the future: such files waited silently forever (--once processed
+nothing); they are now taken as written once unchanged for --settle seconds as this computer
+counts, said once. Files already old when the watch starts are done at once, as before."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,14 +23,52 @@ from .cli_watch_log import WatchState, stamp
 #: --incomplete-after) is taken as still being written: a PNG or TIFF copied in chunks 4 s
 #: apart (--settle 2) was logged 'unreadable' twice, then done (two wrong rows)
 READ_RETRY_SETTLES = 5
+#: a modification time more than this many seconds ahead of this computer's clock is said
+#: (FAT keeps times to 2 s, a network share's clock may be off by a second)
+AHEAD_SAID_S = 2.0
+#: a file not looked at for this long is forgotten (looked at again: judged afresh)
+FORGET_S = 3600.0
+
+
+class StampAges:
+    """How long each file has been unchanged: ``age(path, stamp)`` (module docstring). Keyed
+    by the file's absolute path: what this process saw of a file holds for any watch of it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple] = {}  # path -> (stamp, first seen, last looked at)
+        self.ahead_said = False  # a clock ahead is said once per process
+        self._swept = time.monotonic()
+
+    def age(self, path: Path, now_stamp: tuple[int, int], settle: float | None = None) -> float:
+        """Seconds ``path`` has been unchanged with ``now_stamp`` (size, mtime in ns): by its
+        modification time, or, where longer, since this process first saw that stamp.
+        ``settle``: the watch's --settle, named where the clock is found ahead."""
+        wall, mono, key = time.time(), time.monotonic(), os.path.abspath(path)
+        known = self.seen.get(key)
+        first = known[1] if known is not None and known[0] == now_stamp else mono
+        self.seen[key] = (now_stamp, first, mono)
+        by_mtime = wall - now_stamp[1] / 1e9
+        if settle is not None and -by_mtime > AHEAD_SAID_S and not self.ahead_said:
+            self.ahead_said = True
+            print(f"microdeblur: {Path(path).name}: modified {-by_mtime:.0f} s ahead of this "
+                  "computer's clock (the clock of the computer or microscope that wrote it is "
+                  f"ahead); files are taken as written once unchanged for --settle {settle:g} "
+                  "s as this computer counts", file=sys.stderr, flush=True)
+        if mono - self._swept > FORGET_S:
+            self._swept = mono
+            self.seen = {k: v for k, v in self.seen.items() if mono - v[2] < FORGET_S}
+        return max(by_mtime, mono - first)
+
+
+STAMP_AGES = StampAges()
 
 
 def settled(pending: list[Path], settle: float) -> list[Path]:
-    """The files of ``pending`` unchanged for ``settle`` seconds (completely written); one gone
-    since the folder was listed is left out (its stat stopped the whole watch)."""
-    now = time.time()
+    """The files of ``pending`` unchanged for ``settle`` seconds (completely written,
+    ``StampAges``); one gone since the folder was listed is left out (its stat stopped the
+    whole watch)."""
     stamps = [(p, stamp(p)) for p in pending]
-    return [p for p, s in stamps if s is not None and now - s[1] / 1e9 >= settle]
+    return [p for p, s in stamps if s is not None and STAMP_AGES.age(p, s, settle) >= settle]
 
 
 def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, list]:
@@ -34,7 +80,7 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
     from .core.io import is_tiff
     from .core.tiff_complete import incomplete_reason
 
-    waiting, done, given_up, now = state.waiting, [], [], time.time()
+    waiting, done, given_up = state.waiting, [], []
     for path in ready:
         name, now_stamp = state.name(path), stamp(path)
         if now_stamp is None:  # gone since it was listed
@@ -49,7 +95,7 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
             if not known or known[2] != "unreadable":  # kept: said once, while it changes
                 waiting.pop(name, None)
             done.append(path)
-        elif now - now_stamp[1] / 1e9 >= seconds:
+        elif STAMP_AGES.age(path, now_stamp) >= seconds:
             waiting.pop(name, None)
             given_up.append((path, (why, now_stamp, decision)))
         else:
@@ -69,7 +115,7 @@ def still_written(path: Path, when, error: BaseException, args, state: WatchStat
     from .cli_words import error_words
 
     seconds = min(args.incomplete_after, READ_RETRY_SETTLES * args.settle)
-    if when is None or time.time() - when[1] / 1e9 >= seconds:
+    if when is None or STAMP_AGES.age(path, when) >= seconds:
         return False
     why, name = error_words(error, args), state.name(path)
     if name not in state.waiting:  # said once per file, however many chunks it comes in

@@ -43,6 +43,7 @@ def in_helper_process(key: tuple):
     where it is a TIFF with a long description (tens of MB of OME-XML); None (read it here)
     for any other file, or where that process cannot run (a frozen app) or fails."""
     import ast
+    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -50,9 +51,14 @@ def in_helper_process(key: tuple):
     if getattr(sys, "frozen", False) or _description_length(key[0]) < _LONG_DESCRIPTION:
         return None
     package_root = str(Path(__file__).resolve().parents[2])
+    # UTF-8 both ways, whatever the locale: a line the helper printed (a sitecustomize's, a
+    # warning naming the file) outside the Windows code page failed it, and the header was
+    # then read here, on the GUI's time
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     try:
         done = subprocess.run([sys.executable, "-c", _CHILD, *map(str, key), package_root],
-                              capture_output=True, text=True, timeout=120, check=True,
+                              capture_output=True, text=True, encoding="utf-8", env=env,
+                              timeout=120, check=True,
                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
         answer = [line for line in done.stdout.splitlines() if line.startswith(_MARK)]
         header = ast.literal_eval(answer[-1][len(_MARK):]) if answer else None

@@ -14,8 +14,10 @@ umask's), not a temporary file's owner-only ones.
 
 With ``overwrite=False`` the rename refuses a file that appeared at ``path`` while ``write`` ran
 (another run writing the same name): ``move_into_place`` links the temporary file to ``path``,
-which fails if anything is there, atomically, where a rename would have replaced it silently.
-That file is left as it is, the temporary removed, and ``OutputExistsError`` raised.
+which fails if anything is there, atomically, where a rename would have replaced it silently
+(on Windows a plain rename, which refuses an existing file there: a link failed on FAT32,
+exFAT and SMB drives). That file is left as it is, the temporary removed, and
+``OutputExistsError`` raised.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .partials import fresh_temporary_name
+from .partials import fresh_temporary_name, temporary_name
 from .shown import shown_path
 
-__all__ = ["OutputExistsError", "check_target", "discard", "make_folder_for", "move_into_place",
-           "write_atomically", "write_error"]
+__all__ = ["WINDOWS_PATH_MAX", "OutputExistsError", "check_target", "discard", "make_folder_for",
+           "move_into_place", "windows_hint", "write_atomically", "write_error"]
 
 
 class OutputExistsError(FileExistsError):
@@ -87,7 +89,32 @@ def check_target(path: Path) -> None:
             return
 
 
-def _why(exc: OSError) -> str:
+#: the longest path Windows opens without the \\?\ prefix (MAX_PATH less its final NUL)
+WINDOWS_PATH_MAX = 259
+
+
+def windows_hint(exc: OSError, path: Path, platform: str | None = None) -> str | None:
+    """What a Windows error writing ``path`` most likely means, where its text misleads
+    (None elsewhere, or for other errors). ``platform``: ``os.name`` (given in tests)."""
+    if (platform or os.name) != "nt":
+        return None
+    if exc.errno == errno.EACCES and os.path.lexists(path):
+        # a sharing violation (the file is open in Fiji, Excel, a viewer) reads as EACCES
+        return (f"{exc.strerror or exc} (it may be open in another program: close it there, "
+                "or save under another name; else choose a folder you can write to)")
+    written = exc.filename or temporary_name(path)
+    if exc.errno == errno.ENOENT and len(os.path.abspath(written)) > WINDOWS_PATH_MAX:
+        # past MAX_PATH, Windows says 'path not found', not 'name too long'
+        return (f"the path is too long for Windows ({len(os.path.abspath(written))} "
+                f"characters with its temporary name; at most {WINDOWS_PATH_MAX}); choose a "
+                "shorter name or folder, or enable long paths in Windows")
+    return None
+
+
+def _why(exc: OSError, path: Path, platform: str | None = None) -> str:
+    hint = windows_hint(exc, path, platform)
+    if hint is not None:
+        return hint
     text = exc.strerror or str(exc)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{text} (a read-only or someone else's folder); choose a folder you can write to"
@@ -114,12 +141,13 @@ def _claim_temporary(path: Path) -> Path:
             name = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
 
-def write_error(exc: OSError, path: Path) -> OSError:
+def write_error(exc: OSError, path: Path, platform: str | None = None) -> OSError:
     """``exc``, raised while ``path`` was written, as one line naming ``path`` (not the hidden
-    temporary name the system's text has) and what to change; an ``OutputExistsError`` as it is."""
+    temporary name the system's text has) and what to change; an ``OutputExistsError`` as it
+    is. ``platform``: ``os.name``, whose errors are read (``windows_hint``)."""
     if isinstance(exc, OutputExistsError) or getattr(exc, "worded", False):
         return exc
-    return _fail(type(exc), exc.errno, Path(path), _why(exc))
+    return _fail(type(exc), exc.errno, Path(path), _why(exc, Path(path), platform))
 
 
 def discard(tmp: Path) -> bool:
@@ -143,8 +171,10 @@ def make_folder_for(path: Path) -> None:
         raise write_error(exc, path) from None
 
 
-#: errors of os.link on a file system without hard links (FAT, exFAT, some network shares)
-_NO_LINKS = {errno.EPERM, errno.ENOSYS, errno.EXDEV, errno.EMLINK,
+#: errors of os.link on a file system without hard links (FAT, exFAT, some network shares;
+#: EINVAL: a FUSE or CIFS mount refusing the call). Each falls back to a rename that refuses
+#: an existing target (``_place_new``), never to one that replaces it.
+_NO_LINKS = {errno.EPERM, errno.ENOSYS, errno.EXDEV, errno.EMLINK, errno.EINVAL,
              getattr(errno, "ENOTSUP", errno.EPERM), getattr(errno, "EOPNOTSUPP", errno.EPERM)}
 
 
@@ -172,6 +202,11 @@ def _rename_no_replace(tmp: Path, path: Path) -> bool:
 
 def _place_new(tmp: Path, path: Path) -> None:
     """``tmp`` onto ``path`` only where nothing is there, atomically where the system can."""
+    if os.name == "nt":
+        # a rename refuses an existing ``path`` there, atomically, on every file system; a
+        # link failed with EINVAL on FAT32, exFAT and SMB shares, and no output was saved
+        os.rename(tmp, path)
+        return
     if not tmp.is_dir():
         try:
             os.link(tmp, path)  # fails if ``path`` exists, as a rename would not
@@ -186,9 +221,7 @@ def _place_new(tmp: Path, path: Path) -> None:
             with contextlib.suppress(OSError):  # the caller removes it if it is still there
                 os.unlink(tmp)
             return
-    if os.name == "nt":
-        os.rename(tmp, path)  # refuses an existing ``path`` there
-    elif not _rename_no_replace(tmp, path):
+    if not _rename_no_replace(tmp, path):
         # no atomic way left: checked just before; rename refuses a folder with files anyway
         if os.path.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))

@@ -450,22 +450,37 @@ def batch_pairs(inputs: list[Path], output_dir: Path,
                 root: Path | None = None) -> list[tuple[Path, Path]]:
     """(input, output) for each input of a batch into ``output_dir``, checked before any work;
     with ``root`` (the folder read with its subfolders), in ``output_dir``'s twin of the input's
-    subfolder of ``root``."""
-    targets: dict[Path, list[Path]] = {}
+    subfolder of ``root``. Two outputs differing only in case clash too: they are one file on
+    macOS's and Windows' usual disks (Cell.png, cell.tif: one overwrote the other)."""
+    targets: dict[str, tuple[Path, list[Path]]] = {}  # case-folded output -> (output, inputs)
     for source in inputs:
         folder = output_dir / source.parent.relative_to(root) if root else output_dir
-        targets.setdefault(output_name(source, folder), []).append(source)
-    for target, sources in targets.items():
+        target = output_name(source, folder)
+        key = os.path.normcase(str(target)).casefold()
+        targets.setdefault(key, (target, []))[1].append(source)
+    for target, sources in targets.values():
         # a.png and a.tif: the second was 'exists, skipped', never deblurred
         if len(sources) > 1:
-            one, two = sources[:2]
-            way = "rename one or deblur them separately"
-            if one.parent != two.parent:  # a glob's files of one name in two folders
-                top = Path(os.path.commonpath([one, two]))
-                way = (f"give their folder with -r instead ({shown_path(top)} -r: each output in "
-                       f"the same subfolder of {shown_path(output_dir)}), or rename one")
-            raise ValueError(f"{shown_path(one)} and {shown_path(two)} would both be written "
-                             f"to {shown_path(target)}; {way}")
+            _refuse_clash(sources[:2], target, output_dir, root)
     # a second run into the inputs' own folder deblurred the first run's outputs again
-    made = {t.resolve() for t in targets}
-    return [(s[0], t) for t, s in targets.items() if s[0].resolve() not in made]
+    made = {t.resolve() for t, _ in targets.values()}
+    return [(s[0], t) for t, s in targets.values() if s[0].resolve() not in made]
+
+
+def _refuse_clash(sources: list[Path], target: Path, output_dir: Path,
+                  root: Path | None) -> None:
+    """The ValueError of two inputs whose outputs are one file (``batch_pairs``)."""
+    one, two = sources
+    way = "rename one or deblur them separately"
+    if one.parent != two.parent:  # a glob's files of one name in two folders
+        top = Path(os.path.commonpath([one, two]))
+        way = (f"give their folder with -r instead ({shown_path(top)} -r: each output in "
+               f"the same subfolder of {shown_path(output_dir)}), or rename one")
+    folder = output_dir / one.parent.relative_to(root) if root else output_dir
+    other = output_name(two, folder)
+    if other.name != target.name:  # names differing only in case
+        raise ValueError(f"{shown_path(one)} and {shown_path(two)} would be written to "
+                         f"{shown_path(target)} and {other.name}, one file on a disk that "
+                         f"ignores case (macOS, Windows); {way}")
+    raise ValueError(f"{shown_path(one)} and {shown_path(two)} would both be written "
+                     f"to {shown_path(target)}; {way}")

@@ -77,6 +77,14 @@ def lr_factor(step: int, steps: int, warmup: int, min_ratio: float, schedule: st
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def cuda_grad_scaler():
+    """fp16's loss scaler: ``torch.amp.GradScaler`` (torch >= 2.3), else the older
+    ``torch.cuda.amp.GradScaler`` (setup.cfg takes torch >= 2.1; fp16 training failed there)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
+
+
 class Trainer:
     """Model, discriminator, optimisers, random generators and the best weights of a run; the
     regime's ``step`` works through its public methods."""
@@ -104,7 +112,7 @@ class Trainer:
                 self.discriminator.parameters(), lr=c.discriminator_lr(),
                 betas=self.regime.discriminator_betas, eps=1e-8,
             )
-        self.scaler = torch.amp.GradScaler("cuda") if s.amp == "fp16" else None
+        self.scaler = cuda_grad_scaler() if s.amp == "fp16" else None
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(s.amp)
         self.step = 0
         self.elapsed = 0.0
