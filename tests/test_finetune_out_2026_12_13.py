@@ -53,3 +53,18 @@ def test_the_adapted_card_records_the_start_and_the_images_licence(tmp_path, lic
     finetune("gran.fluo_v1", blurry, psf="gaussian:1.6", steps=1, minutes=0.05, out=out,
              **({"license": license} if license else {}))
     assert read_card(out).license == expected
+
+
+def test_finetune_self_on_the_command_line_takes_the_images_licence(tmp_path):
+    import tifffile
+
+    from napari_microdeblur.cli import main
+    from napari_microdeblur.core.checkpoint import read_card
+
+    image = tmp_path / "blurry.tif"
+    tifffile.imwrite(image, np.random.default_rng(1).random((160, 160)).astype(np.float32))
+    out = tmp_path / "adapted.safetensors"
+    assert main(["finetune", "--self", str(image), "--psf", "gaussian:1.6", "--weights",
+                 "gran.fluo_v1", "--out", str(out), "--steps", "1", "--minutes", "0.05",
+                 "--license", "CC-BY-4.0", "-q"]) == 0
+    assert read_card(out).license == "BSD-3-Clause AND CC-BY-4.0"

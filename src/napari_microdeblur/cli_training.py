@@ -356,7 +356,7 @@ def cmd_finetune(args) -> int:
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
             noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
             checkpoint_dir=str(ckdir), resume=args.resume, seed=args.seed or 0,
-            pixel_size_um=stated_pixel_size(sizes))
+            pixel_size_um=stated_pixel_size(sizes), license=args.license)
         job, latest = iter_finetune(request), {"steps": 0}
         try:
             outcome = drive_fit(job, quiet=args.quiet, started=started,
@@ -418,7 +418,7 @@ def _finetune_self(args, out: Path) -> int:
         result = drive_fit(job, quiet=args.quiet, shown=shown, time_limit=60 * config.minutes)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
         job.close()  # closing the job loads its best weights into the model
-        card = interrupted_card(model, base_card, args.weights)
+        card = interrupted_card(model, base_card, args.weights, args.license)
         # beside --out where another run wrote it meanwhile: the error lost them
         written = write_kept(lambda path, replace: save_weights(model, path, card,
                                                                 overwrite=replace),
@@ -432,7 +432,8 @@ def _finetune_self(args, out: Path) -> int:
         print(f"note: {note}", file=sys.stderr)
     what = ", ".join(name for name, _, _ in images)
     save_weights(result.model, out, result.card(base_card, base_label=str(args.weights),
-                                                what=what, psf_text=args.psf),
+                                                what=what, psf_text=args.psf,
+                                                license=args.license),
                  overwrite=args.overwrite)
     print(f"{out}: {args.weights} adapted to {what} in {result.steps_done} steps "
           f"({result.seconds / 60:.1f} min); held-out data-consistency loss "
@@ -537,6 +538,9 @@ def _add_finetune_command(sub) -> None:
                    "planes each side of it, the input's own plane left out (a less noisy "
                    "target when the planes next to focus are nearly as sharp; default 0)")
     p.add_argument("--axes", help=AXES_HELP)
+    p.add_argument("--license", help="SPDX licence of the images fine-tuned on; the card "
+                   "records the starting weights' AND this one (NOASSERTION when not given, "
+                   "which a BioImage Model Zoo export refuses)")
     _add_training_options(
         p, steps=None, lr=None,
         defaults=f"default {PAIRED_STEPS} with pairs, {SELF_ADAPT_MAX_STEPS} with --self; "
