@@ -11,7 +11,10 @@ unchanged (bit-identical with ``--output-dtype input``). The Focus QC dock's rul
   of each channel's own units where the image has a C axis (channels score on their own levels:
   DAPI 1.4-1.8e-4 beside GFP 2.5-7.1e-4; half the median of both pooled judged neither), as the
   dock sets it; a typed number is one threshold for all channels (said);
-- the output records the selection under ``focus``, with the fields the dock's layer records.
+- ``--camera-offset``: the dark level subtracted before scoring, as ``focus`` and ``watch`` (and
+  the dock's Camera offset) take it, so a threshold found with one carries over;
+- the output records the selection under ``focus``, with the fields the dock's layer records
+  and the camera offset.
 
 The deblurring is ``core.selective.iter_deblur_selected``'s; the output is written whole once
 done (it holds the result in memory, as the dock does)."""
@@ -63,6 +66,13 @@ def add_focus_options(p) -> None:
     p.add_argument("--focus-tile", type=int, metavar="N",
                    help="with --focus-unit tile: the tile side in px (default: the largest of "
                    "256, 128, 64, 32 that cuts the shorter side of a plane into 4 or more)")
+    # as focus and watch take it: a threshold set with an offset (the Focus QC dock's Camera
+    # offset) deblurred 14 of 14 slices here instead of 3, scored without it
+    p.add_argument("--camera-offset", type=float, metavar="ADU",
+                   help="with --focus-below: the camera's dark level, subtracted before every "
+                   "focus score, as `microdeblur focus --camera-offset` and the Focus QC "
+                   "dock's Camera offset do (e.g. 100 for many sCMOS cameras; default 0); "
+                   "give the value T was found with. Recorded under focus.camera_offset")
 
 
 def check_focus_options(args) -> None:
@@ -71,7 +81,7 @@ def check_focus_options(args) -> None:
 
     given = args.focus_below
     if given is None:
-        for dest in ("focus_unit", "focus_tile"):
+        for dest in ("focus_unit", "focus_tile", "camera_offset"):
             if getattr(args, dest) is not None:
                 option = "--" + dest.replace("_", "-")
                 raise UserError(f"{option} needs --focus-below T (a focus score) or "
@@ -89,6 +99,20 @@ def check_focus_options(args) -> None:
                         "px (focus scores need it)")
     if args.scheduler:
         raise UserError("--focus-below runs on this machine only: leave out --scheduler")
+    offset = getattr(args, "camera_offset", None)
+    if offset is not None:
+        from .core.focus import check_camera_offset
+
+        try:
+            check_camera_offset(offset)
+        except ValueError:
+            raise UserError(f"--camera-offset {offset:g}: give the camera's dark "
+                            "level, a number >= 0 (e.g. 100 for many sCMOS cameras)") from None
+
+
+def camera_offset(args) -> float:
+    """--camera-offset as given, 0 where it was not."""
+    return float(getattr(args, "camera_offset", None) or 0.0)
 
 
 def channel_axis(axes: str, tile: int | None) -> int | None:
@@ -120,16 +144,19 @@ def auto_threshold(scores, kept) -> float:
     return default_threshold(np.asarray(scores, dtype=np.float64)[np.asarray(kept, dtype=bool)])
 
 
-def unit_scores(image, axes: str, tile: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(each unit's score, whether it holds structure): planes judged as watch judges them
-    (a constant plane scores 0 and holds none), tiles as the dock judges them."""
+def unit_scores(image, axes: str, tile: int | None, offset: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(each unit's score, less the camera ``offset``, and whether it holds structure): planes
+    judged as watch judges them (a constant plane scores 0 and holds none), tiles as the dock
+    judges them."""
     from .cli_watch import plane_scores
     from .core.focus import focus_score, structure_tiles
 
     if tile is None:
-        scores, kept = plane_scores(image, axes)
+        scores, kept = plane_scores(image, axes, camera_offset=offset)
         return scores, np.asarray(kept, dtype=bool)
-    scores = np.asarray(focus_score(image, axes=axes, tile=tile), dtype=np.float64)
+    scores = np.asarray(focus_score(image, axes=axes, tile=tile, camera_offset=offset),
+                        dtype=np.float64)
     return scores, np.asarray(structure_tiles(image, axes=axes, tile=tile), dtype=bool)
 
 
@@ -194,7 +221,7 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | No
     png = (io_write.png_dtype(output, image.dtype, axes, image.shape)
            if io_write.is_png(output) else None)
     spec = psf_from_calibration(spec, data.pixel_size, axes)
-    scores, kept = unit_scores(image, axes, tile)
+    scores, kept = unit_scores(image, axes, tile, camera_offset(args))
     threshold = thresholds_for(args.focus_below, scores, kept, channel_axis(axes, tile))
     # units without structure get no score, so the core never selects them (the dock's way)
     scores = np.where(kept, scores, np.nan)
@@ -210,7 +237,8 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | No
         result = drive(run, bar)
     seconds = time.perf_counter() - t0
     record = selective_record(result, result.settled[0].method, spec, source, data, kept,
-                              args.focus_below, seconds, window=tiling.window)
+                              args.focus_below, seconds, window=tiling.window,
+                              offset=camera_offset(args))
     _write(output, result.image, axes, data, record, png, args.overwrite)
     if not args.quiet and not getattr(args, "json", False):
         say(soft_line(output, result, kept, args.focus_below, seconds, spec))
@@ -259,11 +287,14 @@ def _write_unchanged(none: Unchanged, output: Path, spec, source: Path, data, ke
                      png, t0: float) -> None:
     seconds = time.perf_counter() - t0
     why = unchanged_words(none, args.focus_below, data.array.dtype)
-    record = unchanged_record(none, spec, source, data, kept, args.focus_below, seconds, why)
+    record = unchanged_record(none, spec, source, data, kept, args.focus_below, seconds, why,
+                              camera_offset(args))
     _write(output, none.image, none.axes, data, record, png, args.overwrite)
     if not args.quiet and not getattr(args, "json", False):
         blank = int(np.size(kept) - np.count_nonzero(kept))
-        more = f" ({blank} without structure, never deblurred)" if blank else ""
+        # all without structure: ``why`` says so already
+        more = (f" ({blank} without structure, never deblurred)"
+                if 0 < blank < np.size(kept) else "")
         say(f"{output}: {why}{more}, in {time.perf_counter() - t0:.1f} s")
 
 
@@ -274,12 +305,19 @@ def unchanged_words(none: Unchanged, given, input_dtype) -> str:
     unit = unit_word(none) + "s" * (total != 1) + ("" if none.focus_tile is None
                                                    else f" ({none.focus_tile} px)")
     cast = "" if np.dtype(input_dtype) == none.image.dtype else f", as {none.image.dtype}"
-    return (f"0 of {total} {unit} {below_words(none, given)}: written unchanged (copied as "
-            f"is{cast}; nothing deblurred, no PSF estimated)")
+    # none with structure: auto had no score to halve ('below 0 (auto: ...)' was said)
+    below = (f"deblurred: none holds structure (blank or background noise only){_no_auto(given)}"
+             if not np.isfinite(none.scores).any() else below_words(none, given))
+    return (f"0 of {total} {unit} {below}: written unchanged (copied as is{cast}; nothing "
+            "deblurred, no PSF estimated)")
+
+
+def _no_auto(given) -> str:
+    return ", so --focus-below auto has no threshold" if given == "auto" else ""
 
 
 def unchanged_record(none: Unchanged, spec, source: Path, data, kept, given, seconds: float,
-                     why: str) -> dict:
+                     why: str, offset: float = 0.0) -> dict:
     """The record of a file written unchanged: no method (``method`` None), ``unchanged``
     saying why, the method asked for under ``method_spec`` (`microdeblur info --rerun`
     remakes it), and ``focus`` as a selective run's."""
@@ -290,7 +328,7 @@ def unchanged_record(none: Unchanged, spec, source: Path, data, kept, given, sec
                         output_dtype=none.image.dtype, pixel_size=data.pixel_size,
                         previous=data.metadata.get(RECORD_KEY),
                         extra={"unchanged": why, "seconds": round(float(seconds), 3),
-                               "focus": focus_entry(none, kept, given)})
+                               "focus": focus_entry(none, kept, given, offset)})
     for key in ("device", "device_name"):  # nothing ran anywhere
         record.pop(key, None)
     return record
@@ -364,7 +402,7 @@ def soft_line(output: Path, result, kept, given, seconds: float, spec=None) -> s
 
 
 def selective_record(result, method, spec, source: Path, data, kept, given, seconds: float,
-                     *, window: str) -> dict:
+                     *, window: str, offset: float = 0.0) -> dict:
     """The output's record: how the deblurred units were made, with the fields a deblur's
     record has (``provenance.run_record``; ``method``: the Method that ran, its precision
     resolved; ``window``: the blend window), and ``focus``: the selection, with the fields
@@ -377,7 +415,7 @@ def selective_record(result, method, spec, source: Path, data, kept, given, seco
     varied = {k for e in settled for k in e["found"] if e.get(k) != settled[0].get(k)}
     for k in varied:  # each plane's own, under focus.settled; a rerun settles them again
         fields["parameters"].pop(k, None)
-    focus = focus_entry(result, kept, given)
+    focus = focus_entry(result, kept, given, offset)
     if settled:
         focus["settled"] = settled
     record = run_record(fields, spec, source=source, axes=result.axes,
@@ -390,9 +428,10 @@ def selective_record(result, method, spec, source: Path, data, kept, given, seco
     return record
 
 
-def focus_entry(result, kept, given) -> dict:
+def focus_entry(result, kept, given, offset: float = 0.0) -> dict:
     """The record's ``focus``: the dock's fields, and those `microdeblur info` prints of a
-    watch's (the softest score with structure, where the threshold came from, the decision)."""
+    watch's (the softest score with structure, where the threshold came from, the decision,
+    the camera ``offset`` subtracted before scoring: a threshold holds for that offset)."""
     kept = np.asarray(kept, dtype=bool)
     finite = result.scores[kept & np.isfinite(result.scores)]
     total, done = int(result.scores.size), len(result.selected)
@@ -412,6 +451,7 @@ def focus_entry(result, kept, given) -> dict:
         "focus_tile": result.focus_tile, "halo": int(result.halo),
         "units": int(result.scores.size), "deblurred": len(result.selected),
         "no_structure": int(kept.size - np.count_nonzero(kept)),
+        "camera_offset": float(offset),
         "selected": [list(u) for u in result.selected],
         "boxes": [list(b) for b in result.boxes],
     }
@@ -419,6 +459,8 @@ def focus_entry(result, kept, given) -> dict:
 
 def threshold_origin(result, given) -> str:
     """Where the recorded threshold came from, as `microdeblur info` prints it."""
+    if given == "auto" and not np.isfinite(result.scores).any():
+        return f"--focus-below auto: no {unit_word(result)} holds structure, so no threshold"
     if isinstance(result.threshold, tuple):
         return (f"--focus-below auto, one per channel (channels 1 to {len(result.threshold)}): "
                 f"{CHANNEL_WORDS}")

@@ -25,14 +25,16 @@ from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info
 from ._focus_data import (
     DataWatch,
+    ScoreCache,
     all_soft_hint,
     auto_focus_tile,
     counted,
     image_type_note,
+    nothing_below,
     refuse_rgba,
     sharpest_note,
 )
-from ._focus_job import Selection, iter_focus_job, settled_layer, settled_note
+from ._focus_job import Selection, iter_focus_job, recorded_layer, settled_layer, settled_note
 from ._focus_threshold import ThresholdMixin
 from ._focus_views import FocusOverlays, one_unit_hint, plane_yx, tiles_words, time_plot
 from ._header_reads import HeaderReads
@@ -74,6 +76,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # scores of a layer whose data was replaced, or edited (in place too), are stale even
         # when the array keeps its id
         self.data_watch = DataWatch(self.update_threshold_view, self)
+        self.score_cache = ScoreCache()  # a layer chosen again shows its scores
         self._auto_threshold = True  # set from each scoring until the user types or calibrates
         self.channel_thresholds = None  # one per channel (C axis), else the spin box's for all
         self._channel_how = ""
@@ -295,7 +298,20 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.tile_spin.setEnabled(tiles)
         self.run_button.setText(f"Deblur soft {self.unit}")
         self.plot.setVisible(not tiles)
-        self.update_threshold_view()
+        if not self._restore_scores():
+            self.update_threshold_view()
+
+    def _restore_scores(self) -> bool:
+        """Show the chosen layer's kept scores for these settings (``score_cache``), if any."""
+        try:
+            layer, axes, tile = self.score_settings()
+        except ValueError:
+            return False
+        key = self._key_for(layer, axes, tile)
+        kept = None if key == self._score_key else self.score_cache.get(key, layer)
+        if kept is not None:
+            self.show_scores(layer, axes, tile, kept[0], key, structure=kept[1])
+        return kept is not None
 
     def score_settings(self):
         """(layer, axes, tile or None) for scoring; raises ValueError saying what to fix."""
@@ -421,6 +437,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         self.structure = (np.ones(self.scores.shape, dtype=bool) if structure is None
                           else np.asarray(structure, dtype=bool))
         self._score_key = key if key is not None else self._key_for(layer, axes, tile)
+        self.score_cache.put(self._score_key, layer, self.scores, self.structure)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(1)
         # an automatic threshold follows the layer scored; a typed one stays, a calibrated one
@@ -434,7 +451,7 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         line = f"scored {layer.name}: {what}, scores {span}{self._blank_note()}"
         if not tile:
             loop = self._selective.score_axes(axes)
-            line += self.sharpest_line(loop, sharpest_note(self.scores, loop))
+            line += self.sharpest_line(loop, sharpest_note(self.scores, loop, self.structure))
         line += threshold_note + self._one_unit_note(shape, axes)
         mask = self.soft_mask()
         if finite.size and mask is not None and mask.sum() == finite.size:  # said, not painted
@@ -494,7 +511,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
         # tiles without structure get no score, so the core never selects them; per-channel
         # thresholds reach the core's one threshold as the selected units' scores only
         scores, threshold, made = self.selection_for_core(focus_deblurred_layer)
-        self._result_layer = settled_layer(made)  # each soft plane's settings recorded
+        self._result_layer = settled_layer(recorded_layer(  # plane settings, offset, origin
+            made, self._score_key[-1], self.threshold_origin()))
         return req, Selection(threshold, scores, tile, halo)
 
     @staticmethod
@@ -519,8 +537,8 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
             return None
         n_soft = int(self._selective.select_below(selection.scores, selection.threshold).sum())
         if n_soft == 0:
-            message = (f"no {self.unit} of {req.source_name!r} score below "
-                       f"{selection.threshold:.4g}: nothing to deblur, no layer added"
+            message = (nothing_below(self.unit, req.source_name, selection.threshold,
+                                     self.structure.any())
                        + self._one_unit_note(req.image.shape, req.axes))
             notify_info(message)
             self.status_label.setText(message)

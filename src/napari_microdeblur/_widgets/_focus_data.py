@@ -156,15 +156,33 @@ def image_type_note(req) -> str:
             f"Image type if it is {others})")
 
 
-def sharpest_note(scores, loop: str) -> str:
-    """'; sharpest: Z 7' (the slice with the highest score, by the score axes ``loop``), or
-    '' for a single plane or no finite score."""
+NO_STRUCTURE = "blank or background noise only"
+
+
+def sharpest_note(scores, loop: str, structure=None) -> str:
+    """'; sharpest: Z 7' (the slice with the highest score, by the score axes ``loop``, among
+    those with ``structure``: None, all), '; no sharpest slice: ...' where none has structure
+    (a blank stack's 0 scores read 'sharpest: Z 0'), or '' for a single plane or no finite
+    score."""
     values = np.asarray(scores, dtype=np.float64)
-    if values.ndim == 0 or not np.isfinite(values).any():
+    if values.ndim == 0:
+        return ""
+    if structure is not None and not np.any(structure):
+        return f"; no sharpest slice: none holds structure ({NO_STRUCTURE})"
+    if structure is not None:
+        values = np.where(structure, values, np.nan)
+    if not np.isfinite(values).any():
         return ""
     best = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(values), values, np.nan))),
                             values.shape)
     return "; sharpest: " + ", ".join(f"{a} {int(i)}" for a, i in zip(loop, best, strict=True))
+
+
+def nothing_below(unit: str, name: str, threshold: float, structured: bool) -> str:
+    """What Deblur says where no tile or slice is below the threshold; where none holds
+    structure, that (a blank stack's was 'no slices ... score below 0')."""
+    below = f"scores below {threshold:.4g}" if structured else f"holds structure ({NO_STRUCTURE})"
+    return f"no {unit[:-1]} of {name!r} {below}: nothing to deblur, no layer added"
 
 
 def all_soft_hint(n: int, unit: str, threshold: float) -> str:
@@ -190,6 +208,32 @@ class Calibration:
     camera_offset: float
     # one per channel when both layers have the same C axis (channels score on their own levels)
     thresholds: tuple | None = None
+    how: str = ""  # 'percentile 5 of 8 slice scores of 'good'', for a deblur's record
+
+
+class ScoreCache:
+    """The last few layers' scores, by the dock's score key (layer, data version, axes, tile,
+    camera offset): choosing a scored layer again shows its scores, where it had asked to
+    press Score again. Each entry holds a weak reference to its layer, so a new layer that
+    happens to get a removed one's id is not taken for it."""
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._entries: dict = {}
+
+    def put(self, key, layer, scores, structure) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (weakref.ref(unwrap(layer)), scores, structure)
+        while len(self._entries) > self.SIZE:
+            self._entries.pop(next(iter(self._entries)))
+
+    def get(self, key, layer):
+        """(scores, structure) kept for ``key`` of ``layer``, or None."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0]() is not unwrap(layer):
+            return None
+        return entry[1], entry[2]
 
 
 def _offset_words(offset: float) -> str:

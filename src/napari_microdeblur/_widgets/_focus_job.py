@@ -161,6 +161,22 @@ def settled_note(run) -> str:
     return settled_words(run.outcome.result, run.req.method)
 
 
+def recorded_layer(make_layer, camera_offset: float, origin: str):
+    """``make_layer`` (``focus_deblurred_layer``) recording the camera offset the scores were
+    made with and where the threshold came from (``origin``; a per-channel maker's words
+    stay): a threshold holds only for scores with that offset, and `microdeblur info` read
+    'threshold 0.2 (from an unrecorded origin)' of the dock's result."""
+
+    def made(req, outcome):
+        data, kwargs, kind = make_layer(req, outcome)
+        focus = kwargs["metadata"]["microdeblur"]["focus"]
+        focus.setdefault("threshold_from", origin)
+        focus["camera_offset"] = float(camera_offset)
+        return data, kwargs, kind
+
+    return made
+
+
 def settled_layer(make_layer):
     """``make_layer`` (``focus_deblurred_layer``, maybe per channel) recording what each soft
     plane ran with as the command line's record does: ``focus.settled`` (one entry a plane:

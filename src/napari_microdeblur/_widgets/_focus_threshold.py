@@ -22,6 +22,7 @@ from ._focus_channels import (
     sharpest_words,
 )
 from ._focus_data import (
+    NO_STRUCTURE,
     Calibration,
     calibration_change,
     counted,
@@ -98,6 +99,10 @@ class ThresholdMixin:
         # a stale calibration is kept for when the settings match again, not applied: its
         # count and outlines would call in-focus tiles soft, and Deblur would deblur them
         self._auto_threshold = True
+        if not self.structure.any():  # no score to halve: 'threshold 0 ... (automatic)' was said
+            self._set_quietly(0.0)
+            return (f"; no automatic threshold: no {unit[:-1]} holds structure ({NO_STRUCTURE}),"
+                    " nothing to deblur")
         if axis is not None:  # channels score on their own levels: pooled, one judged neither
             values = auto_thresholds(self.scores, self.structure, axis)
             self._use_channels(values, "half the median score of each channel (automatic)")
@@ -110,6 +115,15 @@ class ThresholdMixin:
             note += (f", not the {cal.threshold:.4g} calibrated on {cal.layer!r} {change}: "
                      "calibrate again")
         return note
+
+    def threshold_origin(self) -> str:
+        """Where the threshold came from, as a deblur's record keeps it (``threshold_from``)."""
+        cal = self.calibration
+        if self._auto_threshold:
+            return "Focus QC, automatic: half the median score of the units with structure"
+        if cal is not None:  # applied: a stale one leaves the automatic threshold
+            return f"Focus QC, calibrated: {cal.how or repr(cal.layer)}"
+        return "Focus QC, typed"
 
     @property
     def threshold(self) -> float:
@@ -376,18 +390,19 @@ class ThresholdMixin:
             if self.closed:
                 return
             self.set_threshold(threshold)
-            self.calibration = Calibration(float(threshold), good.name, *settings, channels)
+            what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
+                counted(n, "slice score")
+            how = f"percentile {percentile:g} of {what} of {good.name!r}{offset}"
+            self.calibration = Calibration(float(threshold), good.name, *settings, channels, how)
             if channels is not None and self.scores_fresh() \
                     and self._channel_axis() is not None:
                 self._use_channels(channels, f"calibrated on {good.name!r}")
                 self.update_threshold_view()
-            what = f"{counted(n, 'tile score')} ({tile} px)" if tile else \
-                counted(n, "slice score")
             left = f", {counted(blank, 'background ' + unit)} left out" if blank else ""
             said = (f"thresholds per channel ({listed(channels)})" if channels is not None
                     else f"threshold {threshold:.4g}")
             self.status_label.setText(
-                f"{said}: percentile {percentile:g} of {what} of {good.name!r}{offset}{left}"
+                f"{said}: {how}{left}"
                 + (f"; note: {note}" if note else "") + self._layer_channels_note(channels))
             if note:
                 notify_warning(f"Calibration: {note}")

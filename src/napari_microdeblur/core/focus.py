@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from .axes import check_axes, colour_part, iter_planes, loop_axes, plane_indices
 from .devices import resolve_device
 from .focus_defaults import calibrate_threshold as calibrate_threshold  # callers import it here
+from .focus_defaults import structure_side
 from .progress import ScoreProgress, drive
 
 SIGMA_FINE = 2.0
@@ -427,7 +428,7 @@ def focus_score(
 
 
 # a tile holds structure when some pixel, smoothed over STRUCTURE_SIGMA px, lies this many
-# noise sigmas (of the smoothed noise) from the plane's median, brighter or darker
+# noise sigmas (of the smoothed noise) from the plane's median (``structure_mask``)
 STRUCTURE_SIGMA = 2.0
 STRUCTURE_NOISE_SIGMAS = 6.0
 # ... and, where the noise is at or below one grey level (``noise_unmeasured``), also this
@@ -452,8 +453,10 @@ def noise_unmeasured(diff: np.ndarray, mad: float) -> bool:
 def structure_mask(gray: np.ndarray, *, min_contrast: float = 0.0) -> np.ndarray:
     """(Y, X) bool: pixels of a plane that rise above (or sink below: brightfield's dark cells)
     its background noise: the plane smoothed by STRUCTURE_SIGMA px, more than
-    STRUCTURE_NOISE_SIGMAS noise sigmas (from neighbour differences) from its median. Also
-    what training patches are drawn on (``pair_matching.structure_table``).
+    STRUCTURE_NOISE_SIGMAS noise sigmas (from neighbour differences) from its median, on a
+    one-sided plane (``focus_defaults.structure_side``: bright cells on a dark background, or
+    the reverse) on that side only and beyond the background's spread. Also what training
+    patches are drawn on (``pair_matching``).
 
     ``min_contrast`` (the focus tiles' test passes STRUCTURE_MIN_CONTRAST) applies only where
     ``noise_unmeasured``: there a pixel must also lie that share of the plane's contrast from
@@ -474,8 +477,14 @@ def _structure_mask(g: np.ndarray, min_contrast: float, overwrite: bool) -> np.n
     smooth = ndimage.gaussian_filter(g, STRUCTURE_SIGMA, output=g if overwrite else None)
     # white noise of sigma n smoothed by a Gaussian of sigma s has sigma n / (2 sqrt(pi) s)
     level = STRUCTURE_NOISE_SIGMAS * noise / (2 * math.sqrt(math.pi) * STRUCTURE_SIGMA)
-    distance = np.subtract(smooth, float(np.median(smooth[::step, ::step])), out=smooth)
-    np.abs(distance, out=distance)  # in smooth's memory: this function's, or scratch
+    sample = smooth[::step, ::step]
+    median = float(np.median(sample))
+    low, below, above, high = np.percentile(sample, (0.1, 15.87, 84.13, 99.9))
+    side, margin = structure_side(low, below, median, above, high)
+    level = max(level, margin)
+    distance = np.subtract(smooth, median, out=smooth)  # in smooth's memory: ours, or scratch
+    # one-sided: that side's distance only (a background under the median is no structure)
+    distance = np.multiply(distance, side, out=distance) if side else np.abs(distance, out=distance)
     if min_contrast > 0 and noise_unmeasured(diff, mad):
         contrast = float(np.percentile(distance[::step, ::step], 99.9))
         level = max(level, min_contrast * contrast)
@@ -486,12 +495,10 @@ def iter_structure_tiles(image, *, axes: str | None = None, tile: int
                          ) -> Generator[ScoreProgress, None, np.ndarray]:
     """Bool array shaped like ``focus_score(image, axes=axes, tile=tile)``: True for the tiles
     with some structure above the background noise, one plane at a time (yields a
-    ScoreProgress per plane). A sparse fluorescence image's background tiles score only their
-    noise: calibrated on with the cells, they put the threshold among themselves (measured on
-    a synthetic sparse image, percentile 25: 13 of 37 background tiles selected, none of 11
-    blurred cell tiles); so the Focus dock leaves them out of calibration and selection.
-    Where the noise is below one grey level, tiles under STRUCTURE_MIN_CONTRAST of the plane's
-    contrast are background too (``structure_mask``)."""
+    ScoreProgress per plane; ``structure_mask``). A sparse fluorescence image's background
+    tiles score only their noise: calibrated on with the cells, they put the threshold among
+    themselves (synthetic sparse image, percentile 25: 13 of 37 background tiles selected,
+    none of 11 blurred cell tiles); so the Focus dock leaves them out of both."""
     shape = tuple(int(s) for s in image.shape)
     axes = check_axes(axes, shape)
     tile = check_focus_tile(tile)

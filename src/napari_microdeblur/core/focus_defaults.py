@@ -1,7 +1,8 @@
 """What focus-based selection uses when the user sets nothing, shared by the Focus QC dock and
 `microdeblur deblur --focus-below` so that both pick the same tiles and slices; and the
 threshold calibrated on known-good images (``calibrate_threshold``, also
-``core.focus.calibrate_threshold``)."""
+``core.focus.calibrate_threshold``), and which side of a plane's median is structure
+(``structure_side``, for ``core.focus.structure_mask``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,38 @@ def auto_focus_tile(ny: int, nx: int) -> int:
     """The tile side (px) for a plane of ``ny`` x ``nx`` when the user has set none."""
     side = min(int(ny), int(nx))
     return next((t for t in AUTO_TILES if side >= MIN_TILES_PER_SIDE * t), AUTO_TILES[-1])
+
+
+#: a plane is one-sided when one tail of its smoothed intensities (the 99.9th percentile's
+#: distance from the median, or the 0.1th's) is this many times the other: bright structure on
+#: a dark background (sparse fluorescence fields of shared/data 7-770, the light-sheet
+#: mitochondria 65-88) or dark structure on a bright one (gaps in stained tissue, oil-red
+#: worms: 1/12 to 1/50). There only that side is structure: counted both ways, a background 2
+#: counts under the median (shading) made the cell-free tiles of the mitochondria stack
+#: structure, and they were selected and 'deblurred'. EM, brightfield cells with halos and
+#: dense defocused fluorescence lie between (1/4.8 to 5.5) and count both sides, as before.
+STRUCTURE_SIDE_RATIO = 6.0
+#: on a one-sided plane a pixel must also lie this many background spreads from the median
+#: (the spread: the median's distance to the 15.87th percentile on the background's side, one
+#: sigma of a normal, shading and out-of-focus haze included: the haze beside the mitochondria
+#: reached 2.2 spreads, their faintest tile 4.4) ...
+STRUCTURE_SPREADS = 3.0
+#: ... or this share of the structure's tail where that is less (where the median lies in
+#: dense tissue, the spread is the tissue's: 3 of them left out half the tissue of a Ki67 crop)
+STRUCTURE_TAIL_SHARE = 0.05
+
+
+def structure_side(low: float, below: float, median: float, above: float, high: float
+                   ) -> tuple[int, float]:
+    """Which side of the median is structure on a plane whose smoothed intensities have these
+    percentiles (0.1, 15.87, 50, 84.13, 99.9): +1 brighter only, -1 darker only, 0 both; and
+    the distance from the median a pixel needs on that side besides the noise (0 for both)."""
+    bright, dark = high - median, median - low
+    if bright > STRUCTURE_SIDE_RATIO * dark:
+        return 1, min(STRUCTURE_SPREADS * (median - below), STRUCTURE_TAIL_SHARE * bright)
+    if dark > STRUCTURE_SIDE_RATIO * bright:
+        return -1, min(STRUCTURE_SPREADS * (above - median), STRUCTURE_TAIL_SHARE * dark)
+    return 0, 0.0
 
 
 def default_threshold(scores) -> float:
