@@ -216,7 +216,8 @@ def test_another_configuration_gets_its_conversion_once(tmp_path):
     assert line.count("load_model(") == 1 and line.count("save_weights(") == 1
     assert "'n_feats'" in line  # the configuration the tensors fit, not {...its settings...}
     assert line.endswith("load g.safetensors here (its card records the configuration)")
-    assert "missing (e.g." not in line and len(line) < 700
+    # short whatever the temporary folder's name (the line names the file by its full path)
+    assert "missing (e.g." not in line and len(line.replace(str(tmp_path), "")) < 640
 
 
 # ----------------------------------------------------------------------- 5: info

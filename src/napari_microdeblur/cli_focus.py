@@ -1,10 +1,11 @@
-"""`microdeblur focus IMAGE [IMAGE ...] [--tile N] [--camera-offset ADU] [--json]`
+"""`microdeblur focus IMAGE [IMAGE ...] [-r] [--tile N] [--camera-offset ADU] [--json]`
 (cli.build_parser): the focus (sharpness) score of an image, of each of its slices, or of its
-tiles (``core.focus``). Several files (folders, quoted globs, as deblur takes them) print one
-line, or one JSON object, per file; an unreadable one is one error line, the others still
-scored (exit 2). A plane or tile with no structure (``focus.structure_planes``,
-``structure_tiles``: blank, or background noise only) is labelled BLANK: its score (0 for a
-blank section) ranked it softest, though it holds nothing to deblur."""
+tiles (``core.focus``). Several files (folders, with -r their subfolders, quoted globs, as
+deblur takes them) print one line, or one JSON object, per file; an unreadable one is one
+error line, the others still scored (exit 2). A plane or tile with no structure
+(``focus.structure_planes``, ``structure_tiles``: blank, or background noise only) is labelled
+BLANK: its score (0 for a blank section) ranked it softest, though it holds nothing to
+deblur."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _scores(path: str, args):
     # lazy where the format allows (uncompressed or large compressed TIFF, Zarr): read and
     # scored a plane at a time, its scores and structure from one read; read whole, a
     # (7, 16384, 16384) 8-bit stack peaked at 10.5 GB
-    data = io.read_image(path)
+    data = io.read_image(readable(path))
     axes = image_axes(data, args.axes)
     image = data.array
     shape = tuple(int(n) for n in image.shape)
@@ -107,18 +108,88 @@ def _one_line(scores) -> str:
                            formatter={"float_kind": lambda v: f"{v:.6g}"})
 
 
-def expanded(inputs: list[str]) -> list[str]:
-    """Each argument as ``deblur`` takes it: a folder's images, a quoted glob's matches, else
-    the path itself (a missing file is said when it is read, with the others)."""
-    from .core.files import find_inputs
+class Unlisted(str):
+    """A folder or quoted glob that lists no image, and the error that says why (a folder of
+    .mrc files only, or of subfolders' images without -r), raised when it is read
+    (``readable``), with the other files' lines: read as an image, it said 'is a directory'."""
+
+    error: OSError
+
+    def __new__(cls, given: str, error: OSError):
+        self = super().__new__(cls, given)
+        self.error = error
+        return self
+
+
+def readable(path: str) -> str:
+    """``path``, or the error of an ``Unlisted`` one."""
+    if isinstance(path, Unlisted):
+        raise path.error
+    return path
+
+
+def expanded(inputs: list[str], recursive: bool | None = None) -> list[str]:
+    """Each argument as ``deblur`` takes it: a folder's images (``recursive``: its subfolders'
+    too; False: those left out said, as deblur says them; None: not looked at), a quoted
+    glob's matches but folders, else the path itself (a missing file is said when it is read,
+    with the others; a folder or glob listing no image is an ``Unlisted``)."""
+    import glob
 
     paths = []
     for given in inputs:
-        try:
-            paths += [given] if Path(given).is_file() else [str(p) for p in find_inputs(given)]
-        except FileNotFoundError:
+        if Path(given).is_file():
             paths.append(given)
+            continue
+        try:
+            paths += _listed(given, recursive)
+        except FileNotFoundError as error:
+            listing = Path(given).is_dir() or glob.has_magic(given)
+            paths.append(Unlisted(given, error) if listing else given)
     return paths
+
+
+def _listed(given: str, recursive: bool | None) -> list[str]:
+    """The images of one folder or glob (``expanded``)."""
+    import glob
+
+    from .core import io
+    from .core.files import find_inputs
+
+    path = Path(given)
+    if path.is_dir() and not io.is_zarr(path):
+        if recursive is False:
+            _subfolders_said(path)
+        return [str(p) for p in find_inputs(path, recursive=bool(recursive))]
+    found = find_inputs(given)
+    if not glob.has_magic(given):
+        return [str(p) for p in found]
+    # 'tiles/**/*' matches the subfolders too: each had been an error line and exit 2
+    kept = [str(p) for p in found if not p.is_dir() or io.is_zarr(p)]
+    if not kept:
+        raise FileNotFoundError(f"input pattern {shown_path(given)} matches folders only: "
+                                "give a folder (with -r/--recursive for its subfolders) or a "
+                                "pattern of image files")
+    return kept
+
+
+def _subfolders_said(folder: Path) -> None:
+    """Images in the subfolders of ``folder`` left out without -r: counted one level down and
+    said, as deblur says them (scored top-level files only, without a word); an error where
+    the folder holds none itself."""
+    from .core.files import folder_images
+
+    found = len(folder_images(folder))
+    # one level down only, as deblur counts: a whole tree could hold millions of files
+    nested = len(folder_images(folder, recursive=True, depth=1)) - found
+    if not nested:
+        return
+    files = f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
+    if not found:
+        raise FileNotFoundError(f"input directory {shown_path(folder)} holds no image file "
+                                f"itself, but its subfolders do ({files}): -r/--recursive "
+                                "scores them")
+    print(f"microdeblur: warning: images in subfolders of {shown_path(folder)} are left out "
+          f"({files}): -r/--recursive scores them too", file=sys.stderr, flush=True)
 
 
 def cmd_focus(args) -> int:
@@ -128,7 +199,7 @@ def cmd_focus(args) -> int:
 
     check_focus_tile(args.tile)  # bad options fail before the image is read
     check_camera_offset(args.camera_offset)
-    paths = expanded(args.input)
+    paths = expanded(args.input, recursive=args.recursive)
     if len(paths) == 1:  # one file: its lines and its JSON object as they always were
         scores, axes, structure = _scores(paths[0], args)
         if args.json:
@@ -196,7 +267,11 @@ def _file_object(path: str, args) -> dict:
 def add_focus_command(sub) -> None:
     p = sub.add_parser("focus", help="focus (sharpness) score of an image, its slices or tiles")
     p.add_argument("input", nargs="+", metavar="IMAGE",
-                   help="images, folders of images or quoted globs, as deblur takes them")
+                   help="images, folders of images or quoted globs, as deblur takes them (a "
+                   "glob's folders are skipped)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="score the images in the folders' subfolders too (without it they are "
+                   "left out, counted in a warning, as deblur does)")
     p.add_argument("--axes", help="axes of the input (default: from the file, else a guess)")
     p.add_argument("--tile", type=int, help="score square tiles of N px instead of whole planes")
     p.add_argument("--camera-offset", type=float, default=0.0, metavar="ADU",

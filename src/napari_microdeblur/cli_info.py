@@ -211,7 +211,7 @@ def _selection_line(focus: dict) -> str:
              for a in str(focus.get("score_axes") or "")]
     where = f" ({', '.join(names)})" if names else ""
     line = (f"  focus: threshold {_value(focus.get('threshold'))} (from "
-            f"{_threshold_from(focus.get('threshold_from'))}); "
+            f"{_threshold_from(focus.get('threshold_from'))}{_offset_said(focus)}); "
             f"{focus.get('deblurred', '?')} of {focus.get('units', '?')} "
             f"{'tile' if tiles else 'slice'}{'' if focus.get('units') == 1 else 's'}"
             f"{size}{where} below it deblurred")
@@ -245,7 +245,15 @@ def _one_image_line(focus: dict) -> str:
                   else f"the image was {below} it")
     done = "deblurred" if focus.get("deblurred") else "written unchanged"
     return (f"  focus: threshold {_value(focus.get('threshold'))} (from "
-            f"{_threshold_from(focus.get('threshold_from'))}); {scored}: {done}")
+            f"{_threshold_from(focus.get('threshold_from'))}{_offset_said(focus)}); "
+            f"{scored}: {done}")
+
+
+def _offset_said(focus: dict) -> str:
+    """', camera offset 100' where the scores were made less a dark level: the threshold
+    holds for that offset only (a rerun without it deblurred other units)."""
+    offset = focus.get("camera_offset")
+    return f", camera offset {_value(offset)}" if offset else ""
 
 
 def _settled_lines(focus: dict) -> list[str]:
@@ -481,18 +489,13 @@ def _unread(options: dict) -> list[str]:
 
 
 def _expanded(files: list[str]) -> list[str]:
-    """Each argument as ``deblur`` takes it: a folder's images, a quoted glob's matches, else
-    the path itself (a missing file is reported by ``describe``, with the others)."""
-    from .core.files import find_inputs
+    """Each argument as ``deblur`` takes it (``cli_focus.expanded``): a folder's images, a
+    quoted glob's matches but folders, else the path itself (a missing file is reported by
+    ``describe``, with the others; a folder of .mrc files only by its listing's error, which
+    names them: read as an image it said 'is a directory')."""
+    from .cli_focus import expanded
 
-    paths = []
-    for given in files:
-        try:
-            paths += [str(p) for p in find_inputs(given)] if not Path(given).is_file() \
-                else [given]
-        except FileNotFoundError:
-            paths.append(given)
-    return paths
+    return expanded(files)
 
 
 def _say_command_note(info: dict) -> None:
@@ -505,6 +508,7 @@ def _say_command_note(info: dict) -> None:
 
 
 def cmd_info(args) -> int:
+    from .cli_focus import readable
     from .cli_progress import RepeatedNotes
     from .cli_words import error_words
 
@@ -512,7 +516,7 @@ def cmd_info(args) -> int:
     with RepeatedNotes():  # a folder of 72-dpi files: that line once, then a count
         for path in _expanded(args.files):
             try:
-                info = describe(path)
+                info = describe(readable(path))
             except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
                 why = first_line(error_words(error, args))
                 if shown_path(path) not in why and str(path) not in why:  # io's messages name it

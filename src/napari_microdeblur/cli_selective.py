@@ -108,6 +108,52 @@ def check_focus_options(args) -> None:
         except ValueError:
             raise UserError(f"--camera-offset {offset:g}: give the camera's dark "
                             "level, a number >= 0 (e.g. 100 for many sCMOS cameras)") from None
+    if given == "auto" and args.focus_unit != "tile":
+        _refuse_auto_of_planes(args)
+
+
+def _refuse_auto_of_planes(args) -> None:
+    """--focus-below auto (slices) of a folder or glob whose images are all single planes,
+    refused in one line before any work: each file failed alone (88 lines alike, exit 2).
+    Their headers only are read (lazily), stopping at the first stack; one file is left to
+    ``_plane_as_slice``, which names it, and unreadable ones to the batch, which says them."""
+    import warnings
+
+    from .core import io
+    from .core.axes import loop_axes
+    from .core.files import find_inputs, image_axes
+    from .core.shown import shown_path
+
+    given = getattr(args, "input", None)
+    if given is None:
+        return
+    try:
+        with warnings.catch_warnings():  # the batch's listing says them, once
+            warnings.simplefilter("ignore")
+            inputs = find_inputs(given, recursive=bool(getattr(args, "recursive", False)),
+                                 skip=getattr(args, "output", None))
+    except (OSError, ValueError):
+        return  # the batch's listing says why
+    planes = 0
+    for path in inputs if len(inputs) > 1 else ():
+        try:
+            with warnings.catch_warnings():  # its notes are said when it is deblurred
+                warnings.simplefilter("ignore")
+                axes = image_axes(io.read_image(path), args.axes)
+        except (OSError, ValueError, TypeError, RuntimeError):
+            continue
+        if loop_axes(axes, "YXS"):
+            return
+        planes += 1
+    if planes:
+        recursive = " -r" if getattr(args, "recursive", False) else ""
+        raise UserError(f"--focus-below auto is half the median score of one image's own "
+                        f"slices, and {'all ' * (planes == len(inputs))}{planes} images of "
+                        f"{shown_path(given)} are "
+                        "single planes (one score each, never below it): give --focus-unit tile "
+                        "to deblur the soft tiles of each, or a number, e.g. from `microdeblur "
+                        f"focus {shown_path(given)}{recursive}` "
+                        "(--focus-below 0.002)")
 
 
 def camera_offset(args) -> float:
@@ -342,7 +388,9 @@ def json_fields(result, given) -> dict:
     return {"focus_below": given if given == "auto" else float(given),
             "threshold": ([float(t) for t in threshold] if isinstance(threshold, tuple)
                           else float(threshold)),
-            "focus_unit": unit_word(result), "units": int(np.size(result.scores)),
+            # the option's word: a single plane is its one slice ('plane' is no --focus-unit)
+            "focus_unit": "slice" if result.focus_tile is None else "tile",
+            "units": int(np.size(result.scores)),
             "deblurred_units": len(result.selected)}
 
 
