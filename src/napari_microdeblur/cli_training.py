@@ -186,7 +186,7 @@ def cmd_train(args) -> int:
     from . import cli_regimes
     from .core import registry, training
     from .core.files import copy_atomically
-    from .core.training.checkpoints import check_resumable, run_folder
+    from .core.training.checkpoints import check_resumable, check_same_start, run_folder
 
     out = _check_weights_output(args.out, args.overwrite, args.weights)
     _check_val_fraction(args.val_fraction)
@@ -222,6 +222,8 @@ def cmd_train(args) -> int:
     training.TrainingConfig.from_options(options)  # bad options fail before the data work
     if args.resume:  # the same network, more steps, the same settings: before the data work
         check_resumable(folder, model, args.steps, options)
+        # --weights and --license too: the card's licence and start were rewritten
+        check_same_start(folder, _train_card(args, start[1] if start else None, "", ""))
     train, val, extra, described, degradation, validated_on = _train_data(
         args, sharp, blurry, unpaired, config.get("spatial_dims", 2))
     card = _train_card(args, start[1] if start else None, described, degradation)

@@ -25,6 +25,7 @@ from .. import data as data_mod
 from ..checkpoint import save_weights, write_atomically
 from ..partials import host_tag, process_is_gone
 from .regimes import get_regime
+from .regimes.base import KEEP_LAST
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -35,9 +36,11 @@ __all__ = [
     "check_resumable",
     "check_same_network",
     "check_same_settings",
+    "check_same_start",
     "checkpoint_path",
     "cpu_state",
     "load_training_checkpoint",
+    "newer_best",
     "read_checkpoint_info",
     "remove_stale_run_dirs",
     "run_folder",
@@ -169,10 +172,44 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     """Step, total steps, regime, arch, seed, elapsed seconds, best metrics, config and the
     unprocessed input's validation figures (``baseline``) of a training checkpoint (a
     ``last.pt`` or its folder)."""
-    ck = load_training_checkpoint(checkpoint_path(path))
+    p = checkpoint_path(path)
+    ck = load_training_checkpoint(p)
     keys = ("step", "steps", "regime", "arch", "seed", "elapsed", "best_metrics", "extra",
             "config", "baseline")
-    return {k: ck.get(k) for k in keys}
+    info = {k: ck.get(k) for k in keys}
+    later = newer_best(p, ck)
+    if later is not None:  # what a resume continues with (Trainer.load), said alike
+        info["best_metrics"] = later["metrics"]
+    return info
+
+
+def newer_best(last_pt: Path, ck: Mapping[str, Any]) -> dict | None:
+    """The ``best.pt`` beside ``last_pt`` (content ``ck``) where it holds a better validation
+    than ``ck``'s best, made after it: a stop just after a validation writes best.* but not
+    last.pt, whose state may be half a step on. None otherwise (missing, unreadable, another
+    regime or network, not better)."""
+    try:
+        best = torch.load(Path(last_pt).parent / "best.pt", map_location="cpu",
+                          weights_only=True)
+    except Exception:  # noqa: BLE001 - no usable best.pt: last.pt's own best stands
+        return None
+    if not isinstance(best, dict) or best.get("regime") != ck.get("regime"):
+        return None
+    metrics, state, kept = best.get("metrics"), best.get("model"), ck.get("best_metrics") or {}
+    if not isinstance(metrics, dict) or not isinstance(state, dict):
+        return None
+    psnr, step = metrics.get("val_psnr"), metrics.get("step")
+    if not (isinstance(psnr, (int, float)) and math.isfinite(psnr) and isinstance(step, int)):
+        return None
+    if step <= int(kept.get("step", -1)) or set(state) != set(ck.get("model") or {}):
+        return None
+    # Regime.is_better's rule (its instances need a config): a keep-last regime keeps the
+    # later step; else only a better PSNR, by min_gain_db over the starting weights
+    if get_regime(ck["regime"]).checkpoint_criterion != KEEP_LAST and "val_psnr" in kept:
+        gain = float((ck.get("config") or {}).get("min_gain_db") or 0.0)
+        if not psnr > kept["val_psnr"] + (gain if kept.get("step", 0) == 0 else 0.0):
+            return None
+    return {"metrics": dict(metrics), "model": state}
 
 
 def check_same_network(model: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
@@ -227,6 +264,26 @@ def check_resumable(ckdir: Path, model: nn.Module, steps: int,
         raise ValueError(f"resume: {where} has already run {done} steps; give --steps "
                          f"above {done} (now {steps}) to continue it")
     check_same_settings(ck.get("config"), settings, f"resume: {where}")
+
+
+def check_same_start(ckdir: Path, card: Mapping[str, Any]) -> None:
+    """``ValueError`` (one line) unless ``card`` (`train`'s: its description names the
+    --weights it started from) has the description and licence of the run in ``ckdir``: a
+    resume with other --weights or --license rewrote both on the card (licence 'unknown', the
+    start's data gone). Checkpoints without a config are not checked."""
+    where = checkpoint_path(ckdir)
+    saved = (load_training_checkpoint(where).get("config") or {}).get("card")
+    if not saved or all(saved.get(k) == card.get(k) for k in ("description", "license")):
+        return
+    was = str(saved.get("description", "")).partition(", starting from ")[2]
+    now = str(card.get("description", "")).partition(", starting from ")[2]
+    raise ValueError(
+        f"resume: {where} was started from " + (f"--weights {was}" if was else "random weights")
+        + f" with licence {saved.get('license')!r}, not from "
+        + (f"--weights {now}" if now else "random weights")
+        + f" with licence {card.get('license')!r}; "
+        "resume with the same --weights and --license, or start a new run (from its "
+        "best.safetensors) in another --checkpoint-dir")
 
 
 def _card_metrics(m: Mapping[str, Any]) -> dict[str, Any]:

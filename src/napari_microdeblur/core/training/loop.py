@@ -9,6 +9,7 @@ import math
 import time
 import warnings
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from .checkpoints import (
     CHECKPOINT_VERSION,
     check_same_network,
     cpu_state,
+    newer_best,
     save_atomically,
     write_weights,
 )
@@ -318,6 +320,10 @@ class Trainer:
         self.elapsed = float(ck["elapsed"])
         self.best_state = ck.get("best_state")
         self.best_metrics = dict(ck.get("best_metrics") or {})
+        if ck.get("where"):  # a better best.pt than last.pt knows: later bests must beat it
+            later = newer_best(Path(ck["where"]), ck)
+            if later is not None:
+                self.best_state, self.best_metrics = later["model"], later["metrics"]
         self.baseline = dict(ck.get("baseline") or {})
         self.history = list(ck.get("history") or [])
         self.last_val = self.history[-1] if self.history else {}
