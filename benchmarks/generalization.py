@@ -7,27 +7,27 @@ For each modality a HELD-OUT set of ../shared/data (never trained on, never tune
     brightfield   brightfield_bccd_blood_smear (RGB)         test/: 3 images
 
 each test image cut to its centre 512 x 512 (or smaller side), degraded by protocols A, B, C of
-docs/evaluation.md and by two optics PSFs at HELD-OUT parameters (``HELD_OUT_OPTICS``: NA
-1.35-1.4 oil immersion, emission 0.62-0.65 um, spherical aberration from a water-like sample
-5-8 um deep; no training run of ``wiener_unet`` drew NA above 1.2, wavelengths above 0.56 um, or
-any aberration). Plus real defocus: light-sheet mitochondria single shots against the in-focus
-shot, the BBBC006 z00 / near-focus pair, and the NEUBIAS widefield stack's planes 3-4 away from
-its best focus (z 19); their PSF is unknown, so every method gets the same Gaussian, fitted as
-described in each row; real pairs are percentile-normalised and affine-fitted to the reference
-(docs/evaluation.md).
+docs/evaluation.md and by two optics PSFs at HELD-OUT parameters (``HELD_OUT_OPTICS``: NA 1.35-1.4
+oil immersion, emission 0.62-0.65 um, spherical aberration from a water-like sample 5-8 um deep; no
+training run of ``wiener_unet`` drew NA above 1.2 or wavelengths above 0.56 um, and the aberration
+``wiener_unet.psf_v2`` and later drew was water immersion into samples of index 1.38-1.45, never
+oil into a water-like sample: ``NETWORKS_SAW``). Plus real defocus: light-sheet mitochondria single
+shots against the in-focus shot, the BBBC006 z00 / near-focus pair, and the NEUBIAS widefield
+stack's planes 3-4 away from its best focus (z 19); their PSF is unknown, so every method gets the
+same Gaussian, fitted as described in each row; real pairs are percentile-normalised and affine-
+fitted to the reference (docs/evaluation.md).
 
 Baselines in every row: the degraded input; Richardson-Lucy and Wiener with the true PSF (an
-oracle), iterations from 5/10/20/30/50 and balance from 0.001-1.0 tuned on two images of the
-same set's TRAINING split under the same degradation (never on the test images); the blind
-default of the image type (what ``deblur --modality M`` runs without a PSF: for EM and
-brightfield the PSF-aware network with a PSF estimated from the image, for fluorescence the
-blind network) and the image type's blind network (v2, and v1); and the PSF-aware
-``wiener_unet`` given the same PSF. Which
-sets each network saw is in ``NETWORKS_SAW``. Figures: PSNR / SSIM with the 16 px border
-excluded and on the whole image, and per row the number of images a method scores below the
-input (border-excluded PSNR).
+oracle), iterations (1-500) and balance (1e-4 to 100) of core/tuning.py's wide grids tuned on two
+images of the same set's TRAINING split under the same degradation (never on the test images;
+``at_grid_edge`` says where a value is an end of its grid); the blind default of the image type
+(what ``deblur --modality M`` runs without a PSF: for EM and brightfield the PSF-aware network with
+a PSF estimated from the image, for fluorescence the blind network) and the image type's blind
+network (v2, and v1); and the PSF-aware ``wiener_unet`` given the same PSF. Which sets each network
+saw is in ``NETWORKS_SAW``. Figures: PSNR / SSIM with the 16 px border excluded and on the whole
+image, and per row the number of images a method scores below the input (border-excluded PSNR).
 
-    python benchmarks/generalization.py [--psf-aware wiener_unet.psf_v1] [--quick]
+    python benchmarks/generalization.py [--parallel] [--psf-aware wiener_unet.psf_v1]
 
 writes benchmarks/results/generalization.json (with command, git commit, machine) and .md.
 """
@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import provenance  # noqa: E402
 import splits  # noqa: E402
 
-from napari_microdeblur.core import optics  # noqa: E402
+from napari_microdeblur.core import optics, tuning  # noqa: E402
 from napari_microdeblur.core.bundled import auto_label, auto_psf, default_for_modality  # noqa: E402
 from napari_microdeblur.core.data import DegradationParams  # noqa: E402
 from napari_microdeblur.core.degrade import degrade, protocol_psf  # noqa: E402
@@ -60,7 +60,6 @@ from napari_microdeblur.core.metrics import evaluate, psnr, reference_scale, ssi
 from napari_microdeblur.core.psf import gaussian_psf  # noqa: E402
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, NOISE_SCALE_GRID  # noqa: E402
 from napari_microdeblur.core.psf_estimate import ESTIMATE  # noqa: E402
-from napari_microdeblur.core.tuning import RL_ITERATIONS, WIENER_BALANCES  # noqa: E402
 
 SHARED = splits.SHARED
 RESULTS = Path(__file__).parent / "results"
@@ -68,13 +67,14 @@ BORDER = 16
 CROP = 512
 TUNE_CROP = 256  # side of the training-split crops RL / Wiener are tuned on
 SEED = 0
-# tuning.WIENER_BALANCES (0.001-0.1) and beyond: noisy rows chose its upper end, 0.1
-BALANCES = (*WIENER_BALANCES, 0.2, 0.5, 1.0)
 # the PSF-aware network's one setting (MethodSpec.noise_scale), tuned like RL's iterations and
 # Wiener's balance on the same images; its default (1) is scored in a column of its own. The
 # grid fine-tuning calibrates on (0.5-2) and the high values real defocus with a fitted PSF
 # wanted (4-16)
 NOISE_SCALES = tuple(sorted({*NOISE_SCALE_GRID, 4.0, 8.0, 16.0}))
+# core/tuning's wide grids: the short ones' ends (RL 5, Wiener 0.1 or 1) were chosen on most rows
+GRIDS = {"richardson_lucy": tuning.WIDE_RL_ITERATIONS, "wiener": tuning.WIDE_WIENER_BALANCES,
+         "psf_aware": NOISE_SCALES}
 
 HELD_OUT = {
     "fluorescence": {
@@ -243,11 +243,19 @@ def blind_outputs(blurred, modality: str, network: str, axes: str) -> dict:
 def tune(method: str, pairs, psf, axes, score, psf_aware: str | None = None
          ) -> tuple[float, dict]:
     """Best iterations / balance / noise scale by mean score over (blurred, sharp) pairs."""
-    values = {"richardson_lucy": RL_ITERATIONS, "psf_aware": NOISE_SCALES}.get(method, BALANCES)
     means = {v: float(np.mean([score(run(method, b, psf, axes, v, psf_aware=psf_aware), s)
                                for b, s in pairs]))
-             for v in values}
+             for v in GRIDS[method]}
     return max(means, key=means.get), means
+
+
+def tuned_settings(pairs, psf, axes, score, psf_aware: str) -> tuple[dict, dict]:
+    """(tuned value per method, the row's "tuned" record: the values, and at_grid_edge)."""
+    settings = {m: tune(m, pairs, psf, axes, score, psf_aware)[0] for m in GRIDS}
+    edge = {m: tuning.at_grid_edge(v, GRIDS[m]) for m, v in settings.items()}
+    return settings, {"richardson_lucy_iterations": settings["richardson_lucy"],
+                      "wiener_balance": settings["wiener"],
+                      "psf_aware_noise_scale": settings["psf_aware"], "at_grid_edge": edge}
 
 
 def tuned_psf_aware(outputs: dict, blurred, psf, axes, scale: float, psf_aware: str):
@@ -302,8 +310,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
         t0 = time.perf_counter()
         psf = row_psf(name)
         tune_pairs = tuning_pairs(trains, name, psf, rgb)
-        settings = {m: tune(m, tune_pairs, psf, axes, score, psf_aware)[0]
-                    for m in ("richardson_lucy", "wiener", "psf_aware")}
+        settings, tuned = tuned_settings(tune_pairs, psf, axes, score, psf_aware)
         papers = [f"paper:{name}" for name in cfg.get("papers", [])]
         per_image: dict[str, list[dict]] = {k: [] for k in (
             "input", "richardson_lucy", "wiener", "blind", "blind_v2", "blind_v1", "psf_aware",
@@ -340,10 +347,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
         row = {
             "modality": modality, "set": cfg["set"], "degradation": name,
             "kind": "protocol (its PSF family is in wiener_unet's training)" if name in "ABC"
-            else "held-out optics PSF", "psf_shape": list(psf.shape),
-            "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
-                      "wiener_balance": settings["wiener"],
-                      "psf_aware_noise_scale": settings["psf_aware"]},
+            else "held-out optics PSF", "psf_shape": list(psf.shape), "tuned": tuned,
             "blind_default": auto_label(MethodSpec("auto", modality=modality), rgb),
             "blind_network": blind, "blind_v1_network": cfg["blind_v1"], "images": n_test,
             "crop": crop,
@@ -453,8 +457,7 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
             return evaluate(pred, ref, border=BORDER)["psnr"]
         return real_score(pred, ref)["psnr"]
 
-    settings = {m: tune(m, tune_pairs, psf, "YX", score, psf_aware)[0]
-                for m in ("richardson_lucy", "wiener", "psf_aware")}
+    settings, tuned = tuned_settings(tune_pairs, psf, "YX", score, psf_aware)
     blind = default_for_modality("fluorescence", False)
     per_image: dict[str, list[dict]] = {k: [] for k in (
         "input", "richardson_lucy", "wiener", "blind", "blind_v2", "blind_v1", "psf_aware",
@@ -479,10 +482,7 @@ def _real_row(name, text, tune_pairs, test_pairs, psf_aware, sigma=None, tune_sc
         "modality": "fluorescence (real defocus)", "set": name, "degradation": text,
         "kind": "real defocus, PSF unknown: Gaussian fitted as stated; scores after percentile "
                 "normalisation and an affine fit to the reference",
-        "psf_shape": list(psf.shape), "gaussian_sigma": sigma,
-        "tuned": {"richardson_lucy_iterations": settings["richardson_lucy"],
-                  "wiener_balance": settings["wiener"],
-                  "psf_aware_noise_scale": settings["psf_aware"]},
+        "psf_shape": list(psf.shape), "gaussian_sigma": sigma, "tuned": tuned,
         "blind_default": auto_label(MethodSpec("auto", modality="fluorescence"), False),
         "blind_network": blind, "blind_v1_network": "gran.fluo_v1", "images": len(test_pairs),
         "crop": None,

@@ -2,8 +2,10 @@
 with the true PSF (oracles), and networks (bundled names or weights files), on each modality's
 test split.
 
-Classical settings are tuned on (up to --tune-images of) the training split, then fixed for the
-test split. PSNR/SSIM exclude a 16-px border; whole-image figures are kept beside them.
+Classical settings are tuned on --tune-images centre crops of the training split, spread over
+its fields (``tuning_files``), with the wide grids of core/tuning.py, then fixed for the test
+split; each row records the setting and whether it is an end of its grid (``at_grid_edge``).
+PSNR/SSIM exclude a 16-px border; whole-image figures are kept beside them.
 Prints a table and, with --json FILE, writes every number.
 
   python benchmarks/quality.py --modality all --protocols A,B,C --model default
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,7 +29,12 @@ from provenance import record  # noqa: E402
 from napari_microdeblur.core.degrade import degrade  # noqa: E402
 from napari_microdeblur.core.inference import deblur  # noqa: E402
 from napari_microdeblur.core.metrics import evaluate  # noqa: E402
-from napari_microdeblur.core.tuning import run_classical, tune_classical  # noqa: E402
+from napari_microdeblur.core.tuning import (  # noqa: E402
+    WIDE_RL_ITERATIONS,
+    WIDE_WIENER_BALANCES,
+    run_classical,
+    tune_classical,
+)
 
 DEFAULT_MODELS = {"em": "gran.em_v1", "fluo": "gran.fluo_v1", "hist": "gran.hist_v1"}
 
@@ -37,6 +45,33 @@ def crop(image: np.ndarray, size: int | None) -> np.ndarray:
     y0 = max(0, (image.shape[0] - size) // 2)
     x0 = max(0, (image.shape[1] - size) // 2)
     return image[y0 : y0 + size, x0 : x0 + size]
+
+
+def field_of(path: Path) -> str:
+    """What one field is (each set's PROVENANCE.md): the channels of an ExampleFly position
+    (01_POS002_D/F/R), the one ExampleSpeckles field, a Kather tissue class; else the file."""
+    if path.parent.parent.name == "kather2016_crc_he_tiles" or path.parent.name.startswith(
+            "cellprofiler_ExampleSpeckles"):
+        return path.parent.name
+    return re.sub(r"_[A-Z]$", "", path.stem)
+
+
+def _natural(path: Path) -> list:
+    """Sort key reading digit runs as numbers (ISBI's 2.png before 10.png)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def tuning_files(paths: list[Path], n: int) -> list[Path]:
+    """``n`` training files, each from another field, evenly spaced over the sorted split (the
+    first file of each field): a set's first files are often channels of one field or
+    neighbouring, near-identical slices."""
+    fields: dict[str, Path] = {}
+    for path in sorted(paths, key=_natural):
+        fields.setdefault(field_of(path), path)
+    firsts = list(fields.values())
+    if n >= len(firsts):
+        return firsts
+    return [firsts[int(i)] for i in np.round(np.linspace(0, len(firsts) - 1, n))]
 
 
 def main() -> None:
@@ -61,12 +96,17 @@ def main() -> None:
         for protocol in args.protocols.split(","):
             for set_name in splits.SETS[modality]:
                 # each set's classical settings are tuned on its own training split
-                tune_files = splits.files(modality, set_name, "train")[: args.tune_images]
+                tune_files = tuning_files(splits.files(modality, set_name, "train"),
+                                          args.tune_images)
                 tune_images = [crop(splits.load(p, rgb=rgb), args.crop or 256)
                                for p in tune_files]
                 tuned = tune_classical(tune_images, protocol, channel_axis=channel_axis,
-                                       axes=axes)
+                                       axes=axes, rl_iterations=WIDE_RL_ITERATIONS,
+                                       balances=WIDE_WIENER_BALANCES)
                 best = {name: t["value"] for name, t in tuned.items()}
+                tuning = {"files": [p.name for p in tune_files],
+                          **{name: {"value": t["value"], "at_grid_edge": t["at_grid_edge"]}
+                             for name, t in tuned.items()}}
                 test = splits.files(modality, set_name, "test")[: args.max_images]
                 rows: dict[str, list] = {}
                 seconds: dict[str, float] = {}
@@ -89,11 +129,15 @@ def main() -> None:
                         rows.setdefault(label, []).append(
                             evaluate(out, sharp, channel_axis=channel_axis))
                 for label, scores in rows.items():
+                    classical = next((t for name, t in tuning.items()
+                                      if label.startswith(f"{name} (")), None)
                     results.append({
                         "modality": modality, "set": set_name, "protocol": protocol,
                         "method": label, "images": len(scores),
                         **{k: float(np.mean([s[k] for s in scores]))
                            for k in ("psnr", "ssim", "psnr_whole", "ssim_whole")},
+                        **({"tuned": classical["value"], "at_grid_edge": classical["at_grid_edge"],
+                            "tuned_on": tuning["files"]} if classical else {}),
                     })
                 print(f"\n{set_name}, protocol {protocol}, {len(test)} test images"
                       f" (classical tuned on {len(tune_images)} training crops)")

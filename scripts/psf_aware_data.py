@@ -43,9 +43,10 @@ TRAINING_DATA = (
     "brightfield_cellprofiler_worms_phase train/ (BSD-3-Clause), em_epfl_hippocampus_fibsem "
     "train/ (Lucchi et al. 2012; dataset licence NOT STATED, research use with citation), "
     "em_neubias_tem_sem_volume train/ without c_elegans z0013 (CC BY 4.0 / EMPIAR CC0). "
-    "Validation: fluorescence_2d POS076_D, EPFL training0161, NEUBIAS nuclei_PLK1_control, "
-    "Kather 01_TUMOR second tile, worms C16_w1, C. elegans EM z0012 (all training split, not "
-    "trained on). Never: test splits, the sets fluorescence_cellprofiler_examples_extra, "
+    "Validation: fluorescence_2d POS076 (D, F, R), EPFL training0161-0164, NEUBIAS "
+    "nuclei_PLK1_control, Kather 01_TUMOR second tile, worms C16_w1, C. elegans EM z0012 (all "
+    "training split, not trained on). Never: test splits, the sets "
+    "fluorescence_cellprofiler_examples_extra, "
     "em_sem_axondeepseg_rat_spinalcord, brightfield_bccd_blood_smear (held out for the "
     "cross-dataset benchmark), non-commercial and real-defocus sets, package sample images."
 )
@@ -124,9 +125,12 @@ def training_files(root: Path) -> tuple[dict[str, list[tuple[Path, str]]], set[s
     worms = root / "brightfield_cellprofiler_worms_phase" / "train"
     epfl = root / "em_epfl_hippocampus_fibsem" / "train"
     emn = root / "em_neubias_tem_sem_volume" / "train"
+    # a whole field (every channel) and a whole cluster of near-identical slices, as each
+    # set's PROVENANCE.md asks and scripts/train_default.py does: validating on POS076_D and
+    # training0161 while training on POS076 F, R and training0162-0164 scored what it learned
     val_names = {
-        "01_POS076_D.TIF", "training0161.png", "xy_8bit__nuclei_PLK1_control.tif",
-        "101210OranePlt1_C16_w1.tif", "c_elegans_em_z0012.tif",
+        *(f"01_POS076_{c}.TIF" for c in "DFR"), *(f"training{i:04d}.png" for i in range(161, 165)),
+        "xy_8bit__nuclei_PLK1_control.tif", "101210OranePlt1_C16_w1.tif", "c_elegans_em_z0012.tif",
     }
     files: dict[str, list[tuple[Path, str]]] = {
         "fluorescence_2d": [(fly / f"01_POS{p}_{c}.TIF", "gray") for p in ("002", "076")
