@@ -99,7 +99,10 @@ def _stopped(where: str, argv: list, sig, *, another_run_writes: str = "") -> tu
     """Run the CLI in a child process, wait for it to reach ``where`` (CHILD), let another
     run write ``another_run_writes`` then, send ``sig``; (exit code, last stderr line)."""
     run = subprocess.Popen([sys.executable, "-c", CHILD, where, *argv], stderr=subprocess.PIPE,
-                           text=True)
+                           text=True,
+                           # a shell that starts pytest in the background (`cmd &`, nohup)
+                           # ignores SIGINT and the child would inherit that: the default back
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = []
         for line in run.stderr:  # the child's own line, not a sleep racing its start-up
