@@ -276,6 +276,16 @@ def z_guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
             f"if it holds time points, {give.format('TYX')}")
 
 
+def z_run_note(shape, layout, method: str, give: str = GIVE_AXES) -> str | None:
+    """``z_guess_note`` for a run whose ``layout`` (``Layout``) works along that guessed Z, a
+    3D PSF or method (``method``, its name) mixing the time points a time series has there;
+    None where it runs plane by plane (the guess then changes nothing) or Z was not guessed
+    from a first axis longer than 4."""
+    note = z_guess_note(shape, layout.axes, give) if "Z" in layout.spatial_axes else None
+    return note and note.replace("; if it holds", f", which {method} deblurs in 3D, across "
+                                 "those planes; if it holds", 1)
+
+
 #: A guess of several axes before Y, X whose order the file does not give, and an order
 #: such a file often has instead (Fiji's hyperstacks are TZCYX)
 _OTHER_ORDER = {"TCZYX": "TZCYX", "TZYX": "ZCYX"}

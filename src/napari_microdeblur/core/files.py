@@ -25,6 +25,7 @@ from .axes import (
     is_rgb,
     is_rgba,
     narrow_plane_note,
+    z_run_note,
 )
 from .channel_psfs import channel_sources, part_label
 from .inference import PreparedDeblur, prepare_deblur, split_options
@@ -80,7 +81,7 @@ def iter_deblur_file(
                                png=True)
     if data is None:
         data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
-    axes = image_axes(data, axes)
+    guessed, axes = not axes and not data.stated, image_axes(data, axes)
     png = None
     if io_write.is_png(output):  # the input's 8 or 16 bits; run in float32 to count clipping
         png = io_write.png_dtype(output, data.array.dtype, axes, data.array.shape)
@@ -90,6 +91,9 @@ def iter_deblur_file(
     # a PSF file stating other voxels than the image's is resampled to them (it was only said)
     method, resampled = _resampled_psf(method, data, axes, source)
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
+    if guessed and (layout := getattr(prepared, "layout", None)) and (
+            note := z_run_note(data.array.shape, layout, prepared.method.name)):
+        warnings.warn(f"{data.path}: {note}", DeblurWarning, stacklevel=2)  # a time series?
     if resampled:
         warnings.warn(resampled, DeblurWarning, stacklevel=2)
     else:

@@ -34,6 +34,7 @@ from .axes import (
     has_alpha,
     is_rgb,
     is_rgba,
+    z_run_note,
 )
 from .bundled import auto_method_name
 from .channel_psfs import prepare_channels, run_channels
@@ -160,9 +161,8 @@ def check_image(image) -> None:
     if isinstance(image, torch.Tensor):
         raise TypeError("image is a torch tensor; pass image.detach().cpu().numpy()")
     if not all(hasattr(image, a) for a in ("shape", "dtype", "__getitem__")):
-        raise TypeError(
-            f"image must be an array (numpy, memmap, dask, zarr), not {type(image).__name__}"
-        )
+        raise TypeError(f"image must be an array (numpy, memmap, dask, zarr), not "
+                        f"{type(image).__name__}")
     dtype = np.dtype(image.dtype)
     if dtype.kind in "cbOUSV" or dtype == np.bool_:
         raise TypeError(
@@ -299,8 +299,7 @@ def prepare_deblur(
     image = image_array(image)
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
-    guessed = axes is None
-    axes = check_axes(axes, shape)
+    guessed, axes = axes is None, check_axes(axes, shape)
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # (2, Y, X): planes or channels?
     if (per_channel := prepare_channels(image, axes, method, tiling_spec,
@@ -327,6 +326,8 @@ def prepare_deblur(
             method = spec_for_image(method, image, axes)
         method = as_method(method, axes, shape, models)
         layout = Layout.for_method(axes, shape, method)
+        if guessed and (note := z_run_note(shape, layout, method.name, "give axes={0!r}")):
+            warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # a time series run in 3D?
         options = tile_options(method, layout, tiling_spec)
         if tiling_spec.tile is not None and (note := small_tile_note(
                 method, layout, options, tiling_spec.tile)):
@@ -474,8 +475,7 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
         check_result_fits(image.shape, out_dtype, caller="python")
     else:
         check_out(out, tuple(int(n) for n in image.shape), out_dtype, image.dtype)
-    if models is None:
-        models = RECENT_MODELS.on(tiling_spec.device)
+    models = RECENT_MODELS.on(tiling_spec.device) if models is None else models
     prepared = prepare_deblur(image, axes, spec, tiling_spec, normalization=normalization,
                               models=models)
     note_gray_auto(spec, prepared.method.name, prepared.axes, prepared.shape)

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import inspect
 import warnings
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -99,6 +100,11 @@ NOISE_SCALE_MIN_GAIN_DB = 0.05
 CALIBRATED_NOISE_SCALE_KEY = "calibrated_noise_scale"
 
 
+#: Why the caller deblurs the planes of a z-stack one by one (``core.selective`` for the
+#: CLI's --focus-below), said by ``plane_kernel`` in place of what a 3D PSF is for
+PLANES_ALONE: ContextVar[str | None] = ContextVar("planes_alone", default=None)
+
+
 def plane_kernel(psf) -> tuple[np.ndarray, str]:
     """(2D float32 kernel summing to 1, a short description of where it came from): what a
     grayscale 2D PSF-aware network is given for ``psf`` (a model text, a TIFF path, an array;
@@ -127,11 +133,13 @@ def plane_kernel(psf) -> tuple[np.ndarray, str]:
         # and wiener refuse a 3D PSF (they said 'deconvolve in 3D' there as well)
         spec += f" (3D, in-focus plane z={plane} of {planes} used: the network takes a 2D PSF)"
         if planes > 1:
+            # a caller that deblurs a z-stack plane by plane knows why it is the plane here
+            why = PLANES_ALONE.get() or ("a 3D PSF is for z-stacks (richardson_lucy and "
+                                         "wiener deconvolve them in 3D), a 2D image takes a "
+                                         "2D PSF (they refuse a 3D one)")
             warnings.warn(f"the PSF-aware network takes a 2D PSF: the 3D PSF's in-focus "
                           f"plane (z={plane} of {planes}) is used for every plane of the image; "
-                          "a 3D PSF is for z-stacks (richardson_lucy and wiener deconvolve "
-                          "them in 3D), a 2D image takes a 2D PSF (they refuse a 3D one)",
-                          DeblurNote, stacklevel=2)
+                          f"{why}", DeblurNote, stacklevel=2)
     if kernel.sum() <= 0:
         raise ValueError("the in-focus plane of the 3D psf sums to 0; accepted: a positive sum")
     return (kernel / kernel.sum()).astype(np.float32), spec
