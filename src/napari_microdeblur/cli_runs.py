@@ -58,8 +58,12 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str 
             bar.n = spent
             bar.refresh()
 
+    from .core.training.checkpoints import TemporaryFolderFull
+
     try:
         return drive(run, show)
+    except TemporaryFolderFull as error:  # the command line has one more way out
+        raise UserError(f"{error}, or give --checkpoint-dir DIR on a disk with space") from None
     finally:
         if bar is not None:
             bar.close()

@@ -149,7 +149,9 @@ def _drop_earlier(name: str, target: Path, state: WatchState) -> None:
 def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState) -> dict:
     """Score, then deblur or copy one file; ``state.owners`` (output -> the input whose result
     it holds) keeps a second input from taking over another's output."""
+    from .cli_batch import same_path
     from .core import io
+    from .core.atomic_write import OutputExistsError
     from .core.files import copy_atomically, image_axes
 
     t0 = time.perf_counter()
@@ -182,17 +184,23 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
     target = deblurred if judged is not None and judged < threshold.value else copied
     if target in theirs:
         return _clash_row(name, target, theirs[target], score)
-    if target is deblurred:
-        focus = focus_entry(scores, kept, axes, threshold, judged)
-        if unlike:
-            focus["unlike_calibration"] = unlike
-        method = _write_output(path, name, target, state.output(target) == mine, args,
-                               models, data, focus)
-        decision = "deblurred"
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: OUT_DIR's sub-folder
-        copy_atomically(path, copied)
-        decision, method = ("copied" if judged is not None else "blank"), ""
+    try:
+        if target is deblurred:
+            focus = focus_entry(scores, kept, axes, threshold, judged)
+            if unlike:
+                focus["unlike_calibration"] = unlike
+            method = _write_output(path, name, target, state.output(target) == mine, args,
+                                   models, data, focus)
+            decision = "deblurred"
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: a sub-folder
+            copy_atomically(path, copied,
+                            overwrite=args.overwrite or state.output(copied) == mine)
+            decision, method = ("copied" if judged is not None else "blank"), ""
+    except OutputExistsError as error:
+        if args.overwrite or not same_path(error.path, target):
+            raise
+        return _raced_row(name, target, score)
         if judged is None:
             print(f"microdeblur: {name}: blank (every plane is background noise only), "
                   "copied, not deblurred; check the acquisition if it should hold a sample",
@@ -200,6 +208,15 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
     _drop_earlier(name, target, state)
     return {"name": name, "score": f"{score:.6g}", "decision": decision, "method": method,
             "seconds": f"{time.perf_counter() - t0:.2f}"}
+
+
+def _raced_row(name: str, target: Path, score: float) -> dict:
+    """An output another run (a second watch on the same folders) wrote while this one made
+    it: kept and this file skipped, as `deblur` does, not logged 'failed' (exit 2)."""
+    print(f"microdeblur: {name}: {shown_path(target)} written by another run while this one "
+          "ran; kept, skipped", file=sys.stderr, flush=True)
+    return {"name": name, "score": f"{score:.6g}", "decision": "exists", "method": "",
+            "seconds": ""}
 
 
 def _failed_row(name: str, decision: str, error: BaseException, args) -> dict:

@@ -126,6 +126,11 @@ class WatchState:
         """What a logged row says (read back from the log, or just written)."""
         name, decision = row["name"], row["decision"]
         self.done.add(name)
+        if decision == "exists" and name in self.processed \
+                and self.processed[name] == logged_stamp(row):
+            # a second watch on the same folders skipped this version of the file, which the
+            # first one processed: it still counts as processed (redone once it changes)
+            return
         self.failed.pop(name, None)
         self.processed.pop(name, None)
         if decision in RETRIED:

@@ -15,25 +15,36 @@ KEPT_DIR_ENV = "MICRODEBLUR_FINETUNED_DIR"
 
 
 def kept_weights_dir() -> Path:
-    """``$MICRODEBLUR_FINETUNED_DIR``, else ``~/.cache/napari-microdeblur/finetuned``: the
-    run's checkpoint folder is removed when Python exits, and with it the only copy of
-    weights not saved (layers deblurred with them record their sha256)."""
+    """``$MICRODEBLUR_FINETUNED_DIR``, else ``$XDG_CACHE_HOME/napari-microdeblur/finetuned``
+    (napari's own cache honours it: a read-only home with a writable cache elsewhere), else
+    ``~/.cache/...``: the run's checkpoint folder is removed when Python exits, and with it
+    the only copy of weights not saved (layers deblurred with them record their sha256)."""
     given = os.environ.get(KEPT_DIR_ENV)
     if given:
         return Path(given).expanduser()
-    return Path.home() / ".cache" / "napari-microdeblur" / "finetuned"
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    # the XDG spec ignores a relative path
+    base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "napari-microdeblur" / "finetuned"
 
 
 def keep_weights(source: Path, name: str) -> Path:
     """Copy the weights file ``source`` to ``kept_weights_dir()`` as
-    ``<timestamp>_<name>.safetensors`` (never over another file); OSError when it cannot."""
+    ``<timestamp>_<name>.safetensors``, never over another file: a name taken meanwhile
+    (another napari, or a shared folder, keeping the same name in the same second) gives the
+    next free one, claimed atomically (``copy_atomically(overwrite=False)`` links or fails).
+    The path written; OSError when it cannot."""
+    from ..core.atomic_write import OutputExistsError
+
     folder = kept_weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)[:80]}"
     path, n = folder / f"{stem}.safetensors", 2
-    while path.exists():
-        path, n = folder / f"{stem}_{n}.safetensors", n + 1
-    return copy_weights(source, path)
+    while True:
+        try:
+            return copy_weights(source, path, overwrite=False)
+        except OutputExistsError:  # written by another run: the next name
+            path, n = folder / f"{stem}_{n}.safetensors", n + 1
 
 
 def checkpoint_dir() -> str:
@@ -45,10 +56,11 @@ def checkpoint_dir() -> str:
     return temporary_checkpoint_dir()
 
 
-def copy_weights(source: Path, path: str | os.PathLike) -> Path:
+def copy_weights(source: Path, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Copy the weights file ``source`` to ``path`` (``.safetensors`` added when missing),
-    never leaving it half-written (``core.files.copy_atomically``). ValueError when the folder
-    does not exist, OSError when the copy fails."""
+    never leaving it half-written (``core.files.copy_atomically``; ``overwrite=False``: a file
+    there is kept, ``OutputExistsError``). ValueError when the folder does not exist, OSError
+    when the copy fails."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
@@ -56,7 +68,7 @@ def copy_weights(source: Path, path: str | os.PathLike) -> Path:
         raise ValueError(f"folder {str(path.parent)!r} does not exist; choose another place")
     from ..core.files import copy_atomically
 
-    copy_atomically(source, path)
+    copy_atomically(source, path, overwrite=overwrite)
     return path
 
 
@@ -70,9 +82,11 @@ def keep_run_weights(outcome, name: str) -> str:
     except OSError as error:
         from ._feedback import notify_warning
 
-        notify_warning(f"could not keep the fine-tuned weights: {error}")
+        # the folder is chosen before napari starts: say which variable chooses it
+        where = f"set {KEPT_DIR_ENV} to a folder you can write to before starting napari"
+        notify_warning(f"could not keep the fine-tuned weights: {error}; {where}")
         return ("Weights NOT kept after napari closes (could not write the kept-weights "
-                f"folder: {error}): Save... them.")
+                f"folder: {error}): Save... them, or {where}.")
     return f"Weights kept in {outcome.file} (Save... copies them elsewhere)."
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import errno
 import math
 import os
 import re
@@ -32,12 +33,14 @@ __all__ = [
     "CHECKPOINT_VERSION",
     "RUN_FILES",
     "RESUME_SETTINGS",
+    "TemporaryFolderFull",
     "check_checkpoint_dir",
     "check_resumable",
     "check_same_network",
     "check_same_settings",
     "check_same_start",
     "checkpoint_path",
+    "checked_temporary_folder",
     "cpu_state",
     "load_training_checkpoint",
     "newer_best",
@@ -66,10 +69,50 @@ _TEMPORARY_DIRS: list[str] = []
 _RUN_DIR = re.compile(r"microdeblur-(?:train|finetune)-([A-Za-z0-9_-]+)\.(\d+)\.\w+")
 
 
+def checked_temporary_folder() -> str:
+    """The temporary folder (``tempfile.gettempdir``), or one OSError line saying to set TMPDIR:
+    torch needs one when the optimiser is made (torch._dynamo), even with --checkpoint-dir, and
+    the run had failed with Python's 'No usable temporary directory found in [...]'."""
+    try:
+        return tempfile.gettempdir()
+    except FileNotFoundError as error:
+        worded = FileNotFoundError(
+            f"no writable temporary folder ({error.strerror or error}); set "
+            "TMPDIR=<a writable folder> (torch and the run need one)")
+        worded.errno = error.errno  # str() stays the one line (no strerror)
+        raise worded from None
+
+
+class TemporaryFolderFull(OSError):
+    """A checkpoint that did not fit in the temporary folder, which the user never chose:
+    the line says to set TMPDIR (the command line adds --checkpoint-dir, ``cli_runs``)."""
+
+
+@contextlib.contextmanager
+def _temporary_folder_advice(path: Path) -> Iterator[None]:
+    """A full disk while writing into a run's own temporary folder (no folder given): the
+    error says which variable moves it; the system's advice ('choose another disk') named a
+    disk the user never chose."""
+    try:
+        yield
+    except OSError as error:
+        full = error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+        if not full or _RUN_DIR.fullmatch(Path(path).parent.name) is None:
+            raise
+        text = str(error).replace("; free some space or choose another disk", "")
+        worded = TemporaryFolderFull(
+            f"{text}; that is this run's temporary folder, in "
+            f"{str(Path(path).parent.parent)!r}: free some space there, or set "
+            "TMPDIR=<a folder on a disk with space>")
+        worded.errno = error.errno
+        raise worded from None
+
+
 def temporary_checkpoint_dir(kind: str = "finetune") -> str:
     """A fresh folder for one run's checkpoints, removed when Python exits: a run given no
     folder keeps its weights there for as long as the session may still use or save them.
     Those that killed runs left are removed first (``remove_stale_run_dirs``)."""
+    checked_temporary_folder()
     if not _TEMPORARY_DIRS:
         atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _TEMPORARY_DIRS])
     remove_stale_run_dirs()
@@ -107,7 +150,9 @@ def remove_stale_run_dirs(folder: str | os.PathLike | None = None) -> list[Path]
 def run_folder(given: str | os.PathLike | None, kind: str) -> Iterator[Path]:
     """The checkpoint folder of a `train` or `finetune` run (``kind``): ``given`` (made by no
     one here: a temporary folder beside it was left empty by each run), else a temporary one
-    removed at the end. Either way the folders that killed runs left are removed first."""
+    removed at the end. Either way the folders that killed runs left are removed first, and
+    a temporary folder is checked (``checked_temporary_folder``: torch needs one too)."""
+    checked_temporary_folder()
     remove_stale_run_dirs()
     if given is not None:
         yield Path(given)
@@ -121,7 +166,8 @@ def run_folder(given: str | os.PathLike | None, kind: str) -> Iterator[Path]:
 
 def save_atomically(obj: Any, path: Path) -> None:
     """``torch.save`` under a temporary name, then rename."""
-    write_atomically(path, lambda tmp: torch.save(obj, tmp))
+    with _temporary_folder_advice(path):
+        write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -345,7 +391,8 @@ def write_weights(
     if metrics.get("step") == 0 and card.get("description"):
         # the card said "fine-tuned for at most N steps" of weights no step had changed
         card["description"] += starting_weights_kept(getattr(config, "min_gain_db", 0) or 0)
-    save_weights(copy_on_cpu, path, card)
+    with _temporary_folder_advice(path):
+        save_weights(copy_on_cpu, path, card)
 
 
 def starting_weights_kept(min_gain_db: float = 0.0) -> str:
@@ -361,6 +408,7 @@ def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
     """The checkpoint folder of a run, checked before any work: a folder (made if missing,
     inside an existing one) that can be written, and that holds no earlier run's checkpoints
     unless the run resumes from them (``resume``), so nothing there is overwritten unasked."""
+    checked_temporary_folder()  # torch needs one even so
     p = Path(path)
     option = f"checkpoint_dir={str(path)!r}"
     if p.exists() and not p.is_dir():
