@@ -128,6 +128,22 @@ def test_no_temporary_folder_says_to_set_tmpdir(tmp_path, monkeypatch, capsys, g
     assert not (tmp_path / "o.safetensors").exists()
 
 
+def test_self_adaptation_without_a_temporary_folder_says_to_set_tmpdir(tmp_path, monkeypatch,
+                                                                      capsys):
+    """`finetune --self` makes its optimiser outside the paired job's run folder: Python's
+    'No usable temporary directory found' came out bare there."""
+    argv = _pairs(tmp_path)
+    image = tmp_path / "large.tif"  # large enough for its held-out band: the run gets going
+    tifffile.imwrite(image, ndimage.gaussian_filter(
+        np.random.default_rng(5).random((192, 192)), 2.0).astype(np.float32))
+    argv = argv[:argv.index("--blurry")] + ["--self", str(image), "--psf", "gaussian:1.5"]
+    _no_temporary_folder(monkeypatch)
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "TMPDIR=<a writable folder>" in err and "[Errno" not in err, err
+    assert not (tmp_path / "o.safetensors").exists()
+
+
 def test_the_docks_checkpoint_folder_without_a_temporary_folder_says_tmpdir(monkeypatch):
     _no_temporary_folder(monkeypatch)
     with pytest.raises(OSError, match=r"set TMPDIR=<a writable folder>"):

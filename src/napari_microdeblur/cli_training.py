@@ -379,6 +379,7 @@ def _finetune_self(args, out: Path) -> int:
     """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
     from .core.checkpoint import load_model, save_weights
     from .core.self_adapt import SelfAdaptConfig, interrupted_card, iter_self_adapt
+    from .core.training.checkpoints import checked_temporary_folder
 
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:..., "
@@ -400,6 +401,7 @@ def _finetune_self(args, out: Path) -> int:
                         "them, leave them out")
     _check_bounds(args)  # --resume is refused above
     _check_val_fraction(args.val_fraction)
+    checked_temporary_folder()  # torch's optimiser needs one: the line says to set TMPDIR
     defaults = SelfAdaptConfig()
     config = SelfAdaptConfig(minutes=SELF_ADAPT_MINUTES if args.minutes is None else args.minutes,
                              max_steps=defaults.max_steps if args.steps is None else args.steps,
