@@ -24,7 +24,15 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from ..core.psf_estimate import is_estimate
 from ._feedback import describe_error
-from ._psf_sources import image_pixel_sizes, said_where
+from ._psf_sources import (
+    LAYER_PREFIX,
+    PSF_FILE_AT,
+    file_preview,
+    file_words,
+    image_pixel_sizes,
+    psf_layer_taken,
+    said_where,
+)
 from ._workers import start_worker
 
 SIDE = 96  # pixels of the preview image on screen
@@ -102,7 +110,8 @@ class PsfPreview(QWidget):
             self._show(None, "no PSF given" if source is None else
                        "estimated from the image when the deblur runs", error=None)
             return
-        if isinstance(source, str) and not is_estimate(source) and self.used_psf is not None:
+        if self.used_psf is not None and (hasattr(source, "ndim") or (
+                isinstance(source, str) and not is_estimate(source))):
             used = self.used_psf(source)
             self._source = (source, used)
             source = used
@@ -176,8 +185,10 @@ class PsfPreview(QWidget):
         elif (resampled := psf_resampling_of(source)) is not None:  # a file at the layer's
             start_worker(self.owner, resampled_preview, source, resampled[1], returned=done,
                          errored=failed)
-        else:
-            start_worker(self.owner, psf_preview, source, returned=done, errored=failed)
+        else:  # a file's caption says what reading it changed, as the CLI does
+            file = isinstance(source, str) and _is_psf_file(source)
+            start_worker(self.owner, file_preview if file else psf_preview, source,
+                         returned=done, errored=failed)
 
     def recheck(self) -> None:
         """Ask ``fit_check`` again about the PSF shown (the image or scope changed); a PSF
@@ -308,9 +319,8 @@ def channel_previews(parts, image=None) -> list:
 # the PSF a run takes: a PSF file at other voxels than the layer's, resampled to them
 
 
-_RESAMPLED: dict = {}  # (file, size, mtime, sizes, axes, image) -> PsfArray or None, the last 4
-# a resampled PSF (held by a request, a run) -> (the run's line, what was resampled)
-_DONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RESAMPLED: dict = {}  # (file, size, mtime, sizes, axes, image) -> PsfArray or None, last 4
+_DONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # -> (its line, its record)
 
 
 def with_layer_psf(req, layer, runs_in_3d):
@@ -323,9 +333,12 @@ def with_layer_psf(req, layer, runs_in_3d):
 
     from ..core.method import MethodSpec
     from ..core.psf import is_psf_model
+    from ..core.psf_file import compared_by_caller
     from ..core.psf_scale import psf_resampling
 
     psf = getattr(req.method, "psf", None)
+    if getattr(psf, "origin", "") is None and req.psf_text.startswith(LAYER_PREFIX):
+        return _with_psf_layer(req, layer, runs_in_3d)
     try:
         if not isinstance(psf, str) or is_psf_model(psf) or not Path(psf).is_file():
             return req
@@ -333,17 +346,52 @@ def with_layer_psf(req, layer, runs_in_3d):
     except (OSError, ValueError):  # no file by that name: Run says what the text is
         return req
     sizes, origins = image_pixel_sizes(layer, req.axes)
+    compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
+    PSF_FILE_AT[str(Path(psf).resolve())] = (sizes, compared)  # the preview's ``file_words``
+    # compared with the layer's voxels, the run does not say it uncompared (its own sampling)
+    compared_by_caller(psf, kept=True if sizes else None)
     if not sizes:
         return req
-    compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
     image = said_where(layer, origins)
     key = (str(Path(psf).resolve()), stat.st_size, stat.st_mtime_ns,
            tuple(sorted(sizes.items())), compared, image)
     if key not in _RESAMPLED:
-        spec, note, done = psf_resampling(MethodSpec(psf=psf), sizes, compared, image=image)
+        spec, note, done = psf_resampling(MethodSpec(psf=psf), sizes, compared, image=image,
+                                          for_run=False)
         _RESAMPLED[key] = spec.psf if done else None
         if done:
             _DONE[spec.psf] = (note, done)
+        while len(_RESAMPLED) > 4:
+            del _RESAMPLED[next(iter(_RESAMPLED))]
+    used = _RESAMPLED[key]
+    return req if used is None else replace(req, method=req.method.replace(psf=used))
+
+
+def _with_psf_layer(req, layer, runs_in_3d):
+    """``req`` with its 'layer:NAME' PSF resampled to image ``layer``'s pixel size by the two
+    layers' scales where both are known (not all 1) and differ, as a file's voxel size is
+    (``core.psf_scale.array_resampling``: cleaned first, as a file is); else ``req``."""
+    from dataclasses import replace
+
+    from ..core.method import PsfArray
+    from ..core.psf_scale import array_resampling
+    from ._layer_file import layer_pixel_sizes
+
+    psf_layer = psf_layer_taken(req.psf_text)
+    sizes, origins = image_pixel_sizes(layer, req.axes)
+    if psf_layer is None or not sizes or psf_layer.ndim not in (2, 3):
+        return req
+    psf_sizes, _ = layer_pixel_sizes(psf_layer, "ZYX"[-psf_layer.ndim:])
+    compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
+    image = said_where(layer, origins)
+    key = (req.method.psf, tuple(sorted(psf_sizes.items())), tuple(sorted(sizes.items())),
+           compared, image)
+    if key not in _RESAMPLED:
+        found = array_resampling(req.method.psf.array, psf_sizes, sizes, compared,
+                                 name=f"layer {psf_layer.name!r}", image=image)
+        _RESAMPLED[key] = PsfArray.from_array(found[0]) if found else None
+        if found:
+            _DONE[_RESAMPLED[key]] = found[1:]
         while len(_RESAMPLED) > 4:
             del _RESAMPLED[next(iter(_RESAMPLED))]
     used = _RESAMPLED[key]
@@ -355,8 +403,9 @@ def psf_resampling_of(psf) -> tuple[str, dict] | None:
     ``with_layer_psf`` resampled it; else None."""
     from ..core.method import PsfArray
 
-    # a file's (a layer's PSF of the same values has no origin, and was not resampled)
-    return _DONE.get(psf) if isinstance(psf, PsfArray) and psf.origin else None
+    # a file's, or a PSF layer's (one of the same values as a file's resampled one was not)
+    found = _DONE.get(psf) if isinstance(psf, PsfArray) else None
+    return found if found and (psf.origin or "source" in found[1]) else None
 
 
 def record_psf_resampling(layer, psf) -> None:
@@ -375,12 +424,13 @@ def used_psf_of(build_request):
     image (``RunPsf``: resampled where it is, cut where it is as large as the image);
     ``source`` itself for any other source, and where the request is refused (Run says why)."""
     def used(source):
-        if not isinstance(source, str):
-            return source
         try:
-            req = build_request()
+            req = build_request() if isinstance(source, str) or hasattr(source, "ndim") else None
         except (ValueError, TypeError, OSError):
             return source
+        if not isinstance(source, str):  # a PSF layer's array: as the run resamples it
+            done = psf_resampling_of(req.method.psf) if req is not None else None
+            return req.method.psf if done and "source" in done[1] else source
         psf, shape = req.method.psf, tuple(int(n) for n in req.image.shape)
         resampled = psf_resampling_of(psf) is not None and psf.origin == source
         if not (resampled or (psf == source and _is_psf_file(source))):
@@ -455,7 +505,7 @@ def run_psf_preview(run: RunPsf):
         fitted = fit_psf_to_image_of(run.spec, run.axes, run.shape)
     done = psf_resampling_of(run.psf)
     if fitted is run.spec:  # not cut
-        return resampled_preview(run.psf, done[1]) if done else psf_preview(run.source)
+        return resampled_preview(run.psf, done[1]) if done else file_preview(run.source)
     whole = run.psf.shape if done else parse_psf(run.source).shape
     cut = fitted.psf.array
     image, description = psf_preview(cut)
@@ -468,7 +518,8 @@ def run_psf_preview(run: RunPsf):
     said.append(f"{cut.ndim}D PSF {' x '.join(map(str, whole))} px, as large as the layer or "
                 f"larger: cut by the run to {size} px around its centroid"
                 + (f" ({kept} of its light kept)" if kept else "") + f", {rest}")
-    return image, "; ".join(said)
+    said.append(file_words(run.source, done[1]["shape"] if done else whole))
+    return image, "; ".join(filter(None, said))
 
 
 def _resampled_words(psf, done: dict) -> str:
@@ -476,7 +527,8 @@ def _resampled_words(psf, done: dict) -> str:
         return ", ".join(f"{a} {v:.4g}" for a, v in um.items())
 
     shapes = [" x ".join(map(str, done[k])) for k in ("shape", "resampled_shape")]
-    return (f"{Path(psf.origin).name} resampled to the layer's voxels: {shapes[0]} at "
+    name = done.get("source") or Path(psf.origin).name  # a PSF layer's, or a file's
+    return (f"{name} resampled to the layer's voxels: {shapes[0]} at "
             f"{at(done['psf_um'])} um -> {shapes[1]} at {at(done['image_um'])} um")
 
 
@@ -486,7 +538,8 @@ def resampled_preview(psf, done: dict):
     from ..core.psf import psf_preview
 
     image, description = psf_preview(psf.array)
-    return image, f"{_resampled_words(psf, done)}; {description}"
+    words = file_words(psf.origin, done["shape"]) if psf.origin else ""
+    return image, "; ".join(filter(None, [_resampled_words(psf, done), description, words]))
 
 
 class PsfLayerWatch:

@@ -27,6 +27,11 @@ from ._workers import disconnect, start_worker
 LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
 
 
+# 'layer:NAME' -> the layer psf_of_text last took it from (weakly): the run resamples it by
+# the two layers' scales (``_psf_preview.with_layer_psf``)
+_TAKEN: dict[str, weakref.ref] = {}
+
+
 def psf_of_text(viewer, text: str):
     """A PSF source as the core takes it: 'layer:NAME' becomes that image layer's array (read,
     never modified); anything else is passed on as it is."""
@@ -37,7 +42,15 @@ def psf_of_text(viewer, text: str):
     if layer is None or not is_image_layer(layer) or layer.rgb:
         raise ValueError(f"psf {text!r}: the viewer has no grayscale image layer {name!r}; "
                          "choose a layer that holds a PSF, a PSF file or a model")
+    _TAKEN[text.strip()] = weakref.ref(unwrap(layer))
     return np.asarray(layer_data(layer))
+
+
+def psf_layer_taken(text: str):
+    """The image layer ``psf_of_text`` last took the PSF 'layer:NAME' ``text`` from, while it
+    lives; else None."""
+    ref = _TAKEN.get(text.strip())
+    return ref() if ref is not None else None
 
 
 def said_where(layer, origins: dict[str, str]) -> str:
@@ -81,6 +94,33 @@ def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True,
     by = f"by its {files[0]}" if files else "by its scale"
     return (f"PSF layer {name!r} has pixels {said} {by}, unlike {image}: measure the "
             "PSF at the image's pixel size (a PSF at another scale deblurs wrongly)")
+
+
+# a PSF file (resolved) -> (the pixel sizes of the layer it was last taken for, the axes
+# compared): ``file_words`` says it on them
+PSF_FILE_AT: dict = {}
+
+
+def file_preview(source):
+    """``core.psf.psf_preview`` of the PSF file ``source``, its caption ending in what the run
+    says on reading it (``file_words``)."""
+    from ..core.psf import parse_psf, psf_preview
+
+    image, description = psf_preview(source)
+    words = file_words(source, parse_psf(source).shape)
+    return image, "; ".join(filter(None, [description, words]))
+
+
+def file_words(source, read_shape) -> str:
+    """What the run says on reading the PSF file ``source`` (read as ``read_shape``) on the
+    layer ``_psf_preview.with_layer_psf`` last took it for (``core.psf_scale.file_lines``)."""
+    from ..core.psf_scale import file_lines
+
+    try:
+        at = PSF_FILE_AT.get(str(Path(source).resolve()), ({}, ""))
+        return "; ".join(file_lines(source, *at, read_shape=read_shape))
+    except (OSError, ValueError):
+        return ""
 
 
 # ----------------------------------------------------------------------------- PSF from beads

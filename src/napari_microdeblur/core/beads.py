@@ -301,7 +301,7 @@ def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_
         # an estimate, not the share of the light measured: that was "100 %" in the same line
         note = "; ".join(filter(None, [note, (
             f"the beads' light is still above the noise at the edge of the room their "
-            f"neighbours and the stack leave (half sides {box.region} px): the PSF reaches "
+            f"neighbours and the stack leave ({_edge_words(r, box.region)}): the PSF reaches "
             f"further, and probably at least {max(1, round(100 * box.missing))} % of its light "
             "lies past the box, missing from this PSF (the light at the edge, extrapolated); "
             f"beads further apart (or a longer stack) and {LARGER_RADIUS} keep more of it")]))
@@ -310,6 +310,12 @@ def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_
             f"warning: the box holds only {100 * box.held:.0f} % of the light measured "
             f"around the beads (half sides {box.region} px): give {LARGER_RADIUS}")]))
     return r, candidates, kept, rejected, note, box.held, box.missing
+
+
+def _edge_words(r, region) -> str:
+    """Where the box met the room's edge, with the PSF's half sides as written (not the room's)."""
+    edges = [a for a, met in (("Z", r[0] >= region[0]), ("Y and X", r[1] >= region[1])) if met]
+    return f"on {' and '.join(edges) or 'its edge'}; the PSF has half sides {tuple(map(int, r))} px"
 
 
 def _background(smooth: np.ndarray) -> np.ndarray:

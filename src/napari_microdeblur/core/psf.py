@@ -17,28 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from .channel_psfs import channel_sources
-from .psf_file import clean_psf, remember_notes, similar_psf_file
+from .psf_file import clean_psf, read_as_is, remember_notes, say_uncompared, similar_psf_file
 from .psf_likeness import not_a_psf
 from .shown import shown_path
 
-__all__ = [
-    "gaussian_psf",
-    "disk_psf",
-    "astigmatic_psf",
-    "read_psf",
-    "parse_psf",
-    "is_psf_model",
-    "check_psf",
-    "fit_psf_to_image",
-    "in_focus_plane",
-    "in_focus_share",
-    "psf_preview",
-    "calibration_gaps",
-    "calibration_values",
-    "with_calibration",
-    "PSF_MODELS",
-    "PSF_HELP",
-]
+__all__ = ["gaussian_psf", "disk_psf", "astigmatic_psf", "read_psf", "parse_psf", "is_psf_model",
+           "check_psf", "fit_psf_to_image", "in_focus_plane", "in_focus_share", "psf_preview",
+           "calibration_gaps", "calibration_values", "with_calibration", "PSF_MODELS", "PSF_HELP"]
 
 _SUPERSAMPLE = 8  # sub-pixels per pixel side for the disk's anti-aliased edge
 
@@ -253,7 +238,9 @@ def read_psf(path) -> np.ndarray:
     # the file's own values: its negatives, background and centre are judged on them
     psf, notes = clean_psf(np.asarray(data, dtype=np.float64))
     remember_notes(path, notes)
-    return _normalised(psf)
+    kernel = _normalised(psf)
+    read_as_is(kernel, path)  # said where it reaches a run as read (``say_uncompared``)
+    return kernel
 
 
 def _valid_values(data, where: str) -> np.ndarray:
@@ -326,9 +313,13 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     ):
         raise TypeError(f"image_shape is {image_shape!r}; accepted: a tuple of positive ints")
     image_shape = tuple(int(n) for n in image_shape)
+    if psf_label is not None:  # the run's own fit (fit_psf_to_image_of), not a check's
+        say_uncompared(kernel)  # a PSF file as read: its notes; its voxel size uncompared
     psf = check_psf(kernel, len(image_shape)).astype(np.float64)
-    if all(k < n for k, n in zip(psf.shape, image_shape)):
-        return psf.astype(np.float32), None
+    # an array cleaned as a file is; one as large as the image has its own background below
+    cleaned, said = _cleaned_array(psf, kernel) if psf_label is None else (psf, None)
+    if all(k < n for k, n in zip(cleaned.shape, image_shape)):
+        return (_normalised(cleaned) if said else psf.astype(np.float32)), said
     border = np.concatenate([np.moveaxis(psf, a, 0)[[0, -1]].ravel() for a in range(psf.ndim)])
     peak = psf.max()
     background = float(np.median(border))
@@ -355,15 +346,23 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     padded = np.pad(psf, pads)
     cut = padded[tuple(slice(lo + p[0], hi + p[0]) for (lo, hi), p in zip(windows, pads))]
     kept = cut.sum() / psf.sum()
-    subtracted = (
-        f", background {100 * background / peak:.2g}% of the peak subtracted" if background else ""
-    )
-    note = (
-        f"the PSF {psf_label or tuple(kernel.shape)} is as large as or larger than the image "
-        f"{image_label or image_shape}: cut to {cut.shape} around its centroid ({kept:.1%} of its "
-        f"intensity kept{subtracted}), normalised to sum 1"
-    )
+    subtracted = f", background {100 * background / peak:.2g}% of the peak subtracted" if (
+        background) else ""
+    from .psf_file import label_as_used  # the size judged: a resampled file's, not its own
+    note = (f"the PSF {label_as_used(psf_label, kernel.shape) or tuple(kernel.shape)} is as "
+            f"large as or larger than the image {image_label or image_shape}: cut to "
+            f"{cut.shape} around its centroid ({kept:.1%} of its intensity kept{subtracted}), "
+            "normalised to sum 1")
     return _normalised(cut), note
+
+
+def _cleaned_array(psf: np.ndarray, given) -> tuple[np.ndarray, str | None]:
+    """An array cleaned as a file is (``clean_psf``), the line saying so; else as it is, None."""
+    cleaned, notes = clean_psf(psf)
+    if not notes:
+        return psf, None
+    return cleaned, (f"the PSF array {tuple(given.shape)}: {'; '.join(notes)}, as for a PSF file "
+                     "(on a copy: the array given is not changed)")
 
 
 def _support(psf: np.ndarray, noise: float) -> np.ndarray:

@@ -14,8 +14,8 @@ from .channel_psfs import channel_sources
 from .psf import is_psf_model, optics_arguments
 from .shown import shown_path
 
-__all__ = ["psf_for_image", "psf_resampling", "psf_sampling", "psf_scale_note",
-           "scale_mismatch"]
+__all__ = ["array_resampling", "file_lines", "psf_for_image", "psf_resampling", "psf_sampling",
+           "psf_scale_note", "scale_mismatch"]
 
 #: Sampling differences below this share are metadata rounding, not a PSF at another scale.
 _SCALE_TOLERANCE = 0.05
@@ -97,16 +97,17 @@ def psf_scale_note(source, pixel_size, axes: str, *, image: str = "the image") -
                       "deblurs wrongly)", *lines])
 
 
-def _file_lines(source, psf: dict, pixel_size, axes: str) -> list[str]:
-    """What reading the PSF file ``source`` changed (``psf_file.file_notes``), and, where it
-    states no voxel size but the image does, that it is taken to have the image's."""
+def _file_lines(source, psf: dict, pixel_size, axes: str, *, said=True) -> list[str]:
+    """What reading the PSF file ``source`` changed (``psf_file.file_notes``; ``said``: not
+    where the run said them, ``said_by_run``), and, where it states no voxel size but the
+    image does, that it is taken to have the image's."""
     if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
         return []
     from .pixel_units import PLAUSIBLE_UM
-    from .psf_file import file_notes
+    from .psf_file import file_notes, said_by_run
 
-    try:
-        lines = file_notes(source)
+    try:  # where the run warned them already (an image stating no voxel size), not again
+        lines = [] if said and said_by_run(source) else file_notes(source)
     except (ValueError, TypeError, OSError):
         return []  # the run refuses the file in read_psf's words
     from .psf_fit import psf_data_shape
@@ -123,6 +124,21 @@ def _file_lines(source, psf: dict, pixel_size, axes: str) -> list[str]:
     return [f"the PSF {shown_path(source)}: {'; '.join(lines)}"] if lines else []
 
 
+def file_lines(source, pixel_size, axes: str, *, read_shape=None) -> list[str]:
+    """What the run says on reading the PSF file ``source`` on an image of ``pixel_size`` and
+    ``axes``, one line naming it (its notes; where it states no voxel size, that it takes the
+    image's), and where its sides were even, that they were padded to the odd ``read_shape``;
+    [] where none. The Deblur dock's preview says them, as the CLI does."""
+    from .psf_fit import psf_data_shape
+
+    lines = _file_lines(source, psf_sampling(source), pixel_size, axes, said=False)
+    shape = psf_data_shape(str(source)) if read_shape is not None else None
+    if shape and tuple(shape) != tuple(read_shape):
+        lines.append(f"its {' x '.join(map(str, shape))} px padded to "
+                     f"{' x '.join(map(str, read_shape))} (odd sides, centred)")
+    return lines
+
+
 def _zyx(item) -> int:
     return "ZYX".index(item[0][0])
 
@@ -137,11 +153,12 @@ def psf_for_image(spec, pixel_size, axes: str, *, image: str = "the image"):
     return spec, note
 
 
-def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image"):
+def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image", for_run=True):
     """``psf_for_image``'s ``(spec, note)`` and what it resampled, for a record: ``{"psf_um":
     {axis: um}, "image_um": {axis: um}}`` of the axes it resampled, ``"shape"`` (the PSF's, as
     read) and ``"resampled_shape"``; None where it did not (the Deblur dock takes the same PSF
-    as the CLI from here, and says from what to what)."""
+    as the CLI from here, and says from what to what). ``for_run``: the run that follows in
+    this thread says nothing of a file it compared and left as it is."""
     from .method import PsfArray
     from .psf import parse_psf
     from .psf_file import resample_psf
@@ -153,6 +170,10 @@ def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image"):
     sizes = psf_sampling(origin)
     off, said = scale_mismatch(sizes, pixel_size, axes)
     if not off:
+        if for_run and isinstance(psf, str) and Path(origin).is_file():
+            from .psf_file import compared_by_caller
+
+            compared_by_caller(origin)  # the run then does not say it uncompared
         return spec, psf_scale_note(origin, pixel_size, axes, image=image), None
     kernel = psf.array if isinstance(psf, PsfArray) else parse_psf(origin)
     kernel_axes = "ZYX"[-kernel.ndim:]
@@ -169,3 +190,36 @@ def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image"):
             "shape": [int(n) for n in kernel.shape],
             "resampled_shape": [int(n) for n in resampled.shape]}
     return spec.replace(psf=PsfArray.from_array(resampled, origin=origin)), "; ".join(lines), done
+
+
+def array_resampling(kernel, psf_sizes: dict, pixel_size, axes: str, *, name: str,
+                     image: str = "the image"):
+    """``(kernel, line, record)`` for a PSF array sampled at ``psf_sizes`` (um per axis: a PSF
+    layer's scale) on an image of ``pixel_size``: where they differ by over 5 % (on Y, X, and
+    Z where ``axes`` has it), the array cleaned as a file is (``psf_file.clean_psf``) and
+    resampled to the image's (``psf_file.resample_psf``), as ``psf_resampling`` takes a file,
+    the line saying so and ``psf_resampling``'s record (``"source"``: ``name``); else None."""
+    import numpy as np
+
+    from .psf import check_psf
+    from .psf_file import clean_psf, resample_psf
+
+    kernel = np.asarray(kernel)
+    off, _ = scale_mismatch(psf_sizes, pixel_size, axes)
+    if not off or kernel.ndim not in (2, 3):
+        return None
+    cleaned, notes = clean_psf(check_psf(kernel, kernel.ndim).astype(np.float64))
+    kernel_axes = "ZYX"[-kernel.ndim:]
+    psf_um = [psf_sizes[a] if a in off else 1.0 for a in kernel_axes]
+    image_um = [pixel_size[a] if a in off else 1.0 for a in kernel_axes]
+    resampled = resample_psf(cleaned, psf_um, image_um)
+    shapes = [" x ".join(map(str, k.shape)) for k in (kernel, resampled)]
+    # a layer's scale has no stated unit: the sizes as they are (as its unresampled line)
+    said = ", ".join(f"{a} {psf_sizes[a]:.4g} (image {pixel_size[a]:.4g})" for a in off)
+    line = "; ".join([f"PSF {name} has pixels {said} by its scale, unlike {image}: resampled "
+                      f"to the image's pixels ({shapes[0]} -> {shapes[1]})", *notes])
+    done = {"psf_um": {a: float(psf_sizes[a]) for a in kernel_axes if a in off},
+            "image_um": {a: float(pixel_size[a]) for a in kernel_axes if a in off},
+            "shape": [int(n) for n in kernel.shape],
+            "resampled_shape": [int(n) for n in resampled.shape], "source": name}
+    return resampled.astype(np.float32), line, done
