@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .cli import UserError
+from .core.notes import DeblurWarning
 from .core.shown import shown_path
 
 JSON_HELP = ("print one JSON object; a PSNR with no difference to measure (identical pixels: "
@@ -60,8 +62,9 @@ MATCH_HELP = ("a real pair (a reference recorded apart: real defocus, another ex
               "translation (in Y, X and Z of 8 planes or more; planes the shift uncovers are "
               "left out, the border widened to the shift), fit the prediction's gain and "
               "offset onto it by least squares, then score on the reference's scale; prints "
-              "the shift and gain. Score the input and every result with it alike "
-              "(docs/evaluation.md)")
+              "the shift and gain; a shift that fits worse than none is not kept. Score the "
+              "input and every result alike, in one command: the shift registered on the "
+              "first is shared by all (docs/evaluation.md)")
 
 
 def _finite_or_none(value):
@@ -188,6 +191,28 @@ def _refuse_a_shift_that_leaves_too_little(match: dict, args) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    """Each prediction against the one reference; with --match one registration, made on
+    the first prediction, is shared by all (each keeps its own gain and offset): registered
+    apart, part of a method's gain over its input was registration (RL +2.63 dB matched,
+    +1.83 dB with one shared shift)."""
+    import argparse
+
+    from .core import io
+
+    if args.border < 0:
+        raise UserError(f"--border {args.border}: give a number of pixels >= 0")
+    ref = io.read_image(args.reference, lazy=False)
+    paths = args.prediction if isinstance(args.prediction, list) else [args.prediction]
+    shared = {}
+    for path in paths:
+        if len(paths) > 1 and not args.json:
+            print(f"{shown_path(path)}:", flush=True)
+        one = argparse.Namespace(**{**vars(args), "prediction": path})
+        _evaluate_one(one, ref, shared, len(paths) > 1)
+    return 0
+
+
+def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
     from .core import io
     from .core.axes import channel_index
     from .core.channel_metrics import is_multichannel
@@ -200,10 +225,7 @@ def cmd_evaluate(args) -> int:
         match_words,
     )
 
-    if args.border < 0:
-        raise UserError(f"--border {args.border}: give a number of pixels >= 0")
     pred = io.read_image(args.prediction, lazy=False)
-    ref = io.read_image(args.reference, lazy=False)
     prediction, reference = np.asarray(pred.array), np.asarray(ref.array)
     for array, what, path in ((prediction, "prediction", args.prediction),
                               (reference, "reference", args.reference)):
@@ -223,7 +245,12 @@ def cmd_evaluate(args) -> int:
     channel_axis = channel_index(axes)
     border, match = args.border, None
     if args.match:
-        match = match_to_reference(prediction, reference, axes=axes, border=args.border)
+        match = match_to_reference(prediction, reference, axes=axes, border=args.border,
+                                   shift=shared.get("shift"))
+        if several:
+            shared.setdefault("shift", match["shift"])
+            shared.setdefault("on", shown_path(args.prediction))
+            match["registered_on"] = shared["on"]
         _refuse_a_shift_that_leaves_too_little(match, args)
         doubt = match_doubt(match)
         if doubt:
@@ -234,7 +261,9 @@ def cmd_evaluate(args) -> int:
         scores = evaluate(match["image"][keep], match["reference"][keep], border=border,
                           channel_axis=channel_axis, ref_scale=(offset, scale_))
     else:
-        scores = evaluate(prediction, reference, border=border, channel_axis=channel_axis)
+        with warnings.catch_warnings():  # said below, with --match as the remedy
+            warnings.simplefilter("ignore", DeblurWarning)
+            scores = evaluate(prediction, reference, border=border, channel_axis=channel_axis)
         warning = scale_warning(prediction, reference, channel_axis, dark=offset)
         if warning:
             print(f"microdeblur: warning: {warning}", file=sys.stderr, flush=True)
@@ -243,15 +272,16 @@ def cmd_evaluate(args) -> int:
     identical = bool(np.array_equal(prediction, reference))
     if args.json:
         shape = reference.shape if match is None else match["reference"][match["keep"]].shape
-        _print_json(scores, report, identical, (offset, scale_), match, axes, shape)
-        return 0
+        _print_json(scores, report, identical, (offset, scale_), match, axes, shape,
+                    args.prediction if several else None)
+        return
     if match is not None:
         print(match_words(match))
     scale = describe_scale(reference.dtype, offset, scale_)  # 'Intensity scale: ...'
     if identical:
         print(f"identical: the prediction equals the reference (PSNR infinite, SSIM "
               f"{scores['ssim']:.4f}). {scale}")
-        return 0
+        return
     together = ("All channels together, on the whole reference's range: "
                 if is_multichannel(axes, reference.shape) else "")
     print(f"{together}PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({border}-px border "
@@ -259,14 +289,15 @@ def cmd_evaluate(args) -> int:
           f"{scores['ssim_whole']:.4f}). {scale}")
     if report:
         _print_channels(report, axes, border)
-    return 0
 
 
-def _print_json(scores, report, identical, ref_scale, match, axes, shape) -> None:
+def _print_json(scores, report, identical, ref_scale, match, axes, shape, path=None) -> None:
     from .core.channel_metrics import slice_labels
 
-    extra = {} if match is None else {"match": {
-        k: match[k] for k in ("shift", "gain", "offset", "border", "planes")}}
+    extra = {} if path is None else {"prediction": str(path)}
+    if match is not None:
+        extra["match"] = {k: match.get(k) for k in ("shift", "gain", "offset", "border",
+                                                      "planes", "kept_zero", "registered_on")}
     if "psnr_per_slice" in scores:  # which (T, Z) each pooled entry is
         starts = {} if match is None else {a: s.start or 0 for a, s in zip(axes, match["keep"])}
         extra["slice_labels"] = slice_labels(axes, shape, starts)
@@ -282,9 +313,11 @@ def _print_json(scores, report, identical, ref_scale, match, axes, shape) -> Non
 
 def add_evaluate_command(sub) -> None:
     p = sub.add_parser("evaluate", help="PSNR and SSIM of a prediction against a reference")
-    p.add_argument("prediction", help="the image to score, e.g. a deblurred output; the same "
-                   "shape as the reference, on the same intensity scale (a warning says when "
-                   "it is not)")
+    p.add_argument("prediction", nargs="+", help="the image to score (or several: the input and "
+                   "deblurred outputs); the same shape as the reference, on the same intensity "
+                   "scale (a warning says when it is not); with several, --match registers "
+                   "the first (give the input first) and shares that shift with all, and "
+                   "--json prints one object per line")
     p.add_argument("--reference", required=True,
                    help="the ground-truth image; it sets the intensity scale both are scored "
                    "on: uint8 0-255, other integers 0 to its maximum, floats (and integers "

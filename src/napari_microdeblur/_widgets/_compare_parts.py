@@ -56,27 +56,34 @@ def match_axes(truth) -> str:
 def matched_layers(chosen: dict, cache: dict, lock, border: int) -> dict:
     """``{role: core.plane_metrics.match_to_reference(role's layer, ground truth)}`` for the
     chosen layers, each computed once per layer pair (kept in ``cache``, under ``lock``: the
-    slice, prefetch and stack workers share it); the layers are read whole."""
+    slice, prefetch and stack workers share it); the layers are read whole. The shift is
+    registered once, on the blurry layer where there is one, and shared: each layer scored
+    against its own registration had part of a method's gain come from registration alone."""
     from ..core.plane_metrics import match_to_reference
 
     g = chosen["truth"]
-    out = {}
+    out, shared = {}, None
+    roles = sorted((r for r in chosen if r != "truth"), key=lambda r: r != "blurry")
     with lock:
-        for role, la in chosen.items():
-            if role == "truth":
-                continue
+        for role in roles:
+            la = chosen[role]
             shape, shape_g = tuple(layer_data(la).shape), tuple(layer_data(g).shape)
             if shape != shape_g:
                 raise ValueError(
                     f"{role} layer {la.name!r} has shape {shape} but ground truth {g.name!r} "
                     f"has {shape_g}; '{MATCH_LABEL}' registers whole layers: choose layers "
                     "of the same shape, or untick it")
-            key = (role, id(la), id(layer_data(la)), id(g), id(layer_data(g)), border)
+            key = (role, id(la), id(layer_data(la)), id(g), id(layer_data(g)), border,
+                   None if shared is None else shared[0])
             if key not in cache:
-                cache[key] = match_to_reference(np.asarray(layer_data(la)),
-                                                np.asarray(layer_data(g)),
-                                                axes=match_axes(g), border=border)
+                cache[key] = match_to_reference(
+                    np.asarray(layer_data(la)), np.asarray(layer_data(g)), axes=match_axes(g),
+                    border=border, shift=None if shared is None else shared[1]["shift"])
+                if shared is not None:
+                    cache[key]["registered_on"] = f"the {shared[2]} layer"
             out[role] = cache[key]
+            if shared is None:
+                shared = (key, cache[key], role)
     return out
 
 

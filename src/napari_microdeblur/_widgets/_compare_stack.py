@@ -150,6 +150,25 @@ def stale_stack_line(drawn: dict, at: tuple, now: str) -> str:
             f"at {now}: press Whole stack again to plot the slice shown")
 
 
+def covered_entries(entries: list, matches) -> list:
+    """The ``entries`` whose planes every match's shifted reference covers (``keep``: a Z
+    shift uncovers edge planes, which hold copies of an edge plane), as ``microdeblur
+    evaluate --match`` scores them; all without ``matches``. Scoring them too had the dock
+    say 'mean over 45 slice(s)', 28.82 dB, where evaluate said planes 0-43, 28.70 dB."""
+    if not matches:
+        return list(entries)
+
+    def covered(wheres) -> bool:
+        for role, m in matches.items():
+            for k, at in enumerate(wheres[role]):
+                s = m["keep"][k]
+                if not (s.start or 0) <= at < (at + 1 if s.stop is None else s.stop):
+                    return False
+        return True
+
+    return [(i, wheres) for i, wheres in entries if covered(wheres)]
+
+
 class StackMetricsMixin:
     """``compute_stack`` and its plot; list it before ``WorkerOwnerMixin`` among the bases.
     Needs the dock's ``psnr_plot``, ``ssim_plot``, ``summary_label``, ``border_check``,
@@ -198,7 +217,8 @@ class StackMetricsMixin:
                 matched = " " + matched_words(found)
             results = []
             # a stack along C scores each slice on its channel's range: runs of one channel
-            for channel, group in groupby(entries, key=lambda e: None if c_axis is None
+            for channel, group in groupby(covered_entries(entries, references and found),
+                                          key=lambda e: None if c_axis is None
                                           else e[1]["truth"][c_axis]):
                 scale, line = self._truth_scale(key, truth_data, truth_name, c_axis, channel,
                                                 layers)

@@ -540,8 +540,6 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
     return plane_scores([xp], rp, ref_scale=(0.0, dr), psnr=False)["ssim"][0][0]
 
 
-# ----------------------------------------------------------------------------- evaluation
-
 
 def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=None) -> dict:
     """docs/evaluation.md end to end: reference-scaled PSNR and SSIM with data_range 1.
@@ -552,7 +550,8 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
     ``psnr_per_slice`` and ``ssim_per_slice`` (border excluded), and every headline figure is
     the mean over planes; a plane equal to the reference (PSNR infinite) is left out of the
     PSNR's mean (``stack_psnr``), infinite only when every plane is. ``ref_scale``: the
-    (offset, scale) of another image (the reference before registration), not its own."""
+    (offset, scale) of another image (the reference before registration), not its own
+    (without it: a ``DeblurWarning`` when the two look like two intensity scales)."""
     prediction = _check_array(prediction, "prediction")
     reference = _check_array(reference, "reference")
     _check_same_shape(prediction, reference, "prediction", "reference")
@@ -573,8 +572,7 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
     rs = _as_planes(reference, ca)  # (slices, C, Y, X): leading spatial axes become planes
     ny, nx = rs.shape[-2:]
     if min(ny, nx) - 2 * border < _SSIM_WIN and channel_axis is None and nx in (3, 4):
-        # an RGB(A) array's colours read as X: 'border=16 leaves 118 x -29 pixels' said why
-        # only to who knew; asked, not guessed (a 3 px wide stack is an image too)
+        # an RGB(A) array's colours read as X: asked, not guessed (a 3 px stack is an image)
         raise ValueError(
             f"prediction has shape {tuple(prediction.shape)}: its last axis ({nx}) is read as "
             "X; for an RGB(A) image pass channel_axis=-1 (--axes YXS on the command line)"
@@ -584,7 +582,9 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
             f"border={border} leaves {ny - 2 * border} x {nx - 2 * border} pixels of a "
             f"{ny} x {nx} image; accepted: a border leaving at least {_SSIM_WIN} x {_SSIM_WIN}"
         )
-    # both figures from one banded pass: the border's SSIM is the whole map over its window
+    if ref_scale is None:  # called alone: two intensity scales, said as evaluate's CLI does
+        from .plane_metrics import warn_scale_mismatch
+        warn_scale_mismatch(prediction, reference, ca, offset)
     got = plane_scores([_as_planes(prediction, ca)], rs, ref_scale=(offset, scale),
                        borders=(border, 0))
     (p_in, p_whole), (s_in, s_whole) = got["psnr"][0], got["ssim"][0]

@@ -83,6 +83,28 @@ def scale_mismatch(image, reference, *, channel_axis=None, dark: float = 0.0) ->
     return None
 
 
+def warn_scale_mismatch(prediction, reference, channel_axis=None, dark: float = 0.0) -> None:
+    """A ``DeblurWarning`` when ``scale_mismatch`` finds two intensity scales: what
+    ``microdeblur evaluate`` and the Compare & QC dock say, for ``metrics.evaluate`` called
+    from Python (a uint8 prediction of a uint16 reference scored 17.18 dB silently)."""
+    import warnings
+
+    from .notes import DeblurWarning
+
+    ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
+    if ratio is not None:
+        warnings.warn(
+            f"evaluate: the prediction's contrast over {SCALE_SIGMA:g} px (or mean), which "
+            f"blurring and deblurring keep, is {ratio:.3g}x the reference's, as if on two "
+            "intensity scales; both are scored as they are on the reference's: save both at "
+            "the same bit depth and scale, or for a pair recorded apart match first: m = "
+            "napari_microdeblur.core.plane_metrics.match_to_reference(prediction, reference, "
+            "axes='YX', border=16), then evaluate(m['image'][m['keep']], "
+            "m['reference'][m['keep']], border=m['border'], "
+            "ref_scale=napari_microdeblur.core.metrics.reference_scale(reference))",
+            DeblurWarning, stacklevel=3)
+
+
 def unit_mismatch(planes: dict, *, rgb: bool = False, dark: float = 0.0) -> dict:
     """``{name: ratio}`` for the ``'blurry'`` and ``'deblurred'`` planes on another intensity
     scale than ``planes['truth']`` (``scale_mismatch``)."""
@@ -126,47 +148,76 @@ def _translation(moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     return total
 
 
-def match_to_reference(image, reference, *, axes: str, border: int) -> dict:
-    """A real pair's scoring (docs/evaluation.md): ``reference`` registered onto ``image`` by
-    a subpixel translation along its Y, X (and Z, of 8 planes or more) axes, then ``image``'s
-    least-squares gain and offset onto the registered reference over the pixels scored (the
-    planes the shift leaves covered, ``border`` px or the shift's width off Y and X).
+def _fit(image: np.ndarray, moved: np.ndarray, inner: tuple) -> dict:
+    """Least-squares gain and offset of ``image`` onto ``moved`` over ``inner``, with the
+    correlation and the fit's mean squared residual (reference units)."""
+    p, r = image[inner].ravel(), moved[inner].ravel()
+    var, var_r = float(np.var(p)), float(np.var(r))
+    covariance = float(np.mean((p - p.mean()) * (r - r.mean())))
+    gain = covariance / var if var > 0 else 0.0
+    correlation = covariance / math.sqrt(var * var_r) if var > 0 and var_r > 0 else 0.0
+    return {"gain": gain, "offset": float(r.mean() - gain * p.mean()),
+            "correlation": correlation, "residual": max(0.0, var_r - gain * covariance)}
 
-    Returns ``image`` (gain * image + offset) and ``reference`` (the shifted one), both float64
-    and of the image's shape, ``keep`` (the index of the planes to score), ``shift`` ({axis:
-    px} moving the reference onto the image), ``gain``, ``offset`` (reference units),
-    ``border`` and ``planes`` ((start, stop) along Z, or None). Every image scored against one
-    reference gets the same treatment."""
-    image = np.asarray(image, dtype=np.float64)
-    ref = np.asarray(reference, dtype=np.float64)
-    reg = [i for i, a in enumerate(axes) if a in "YX"
-           or (a == "Z" and image.shape[i] >= MATCH_MIN_PLANES)]
-    others = tuple(i for i in range(image.ndim) if i not in reg)
-    found = _translation(ref.mean(axis=others), image.mean(axis=others))
-    shift = np.zeros(image.ndim)
-    shift[reg] = found
-    moved = ndimage.shift(ref, shift, order=3, mode="nearest")
-    keep = [slice(None)] * image.ndim
+
+def _covered(shift, reg, axes: str, shape, border: int) -> tuple:
+    """(keep, planes, border, inner) a shift leaves scored: the planes it does not uncover,
+    the border widened to its width in Y and X."""
+    keep = [slice(None)] * len(shape)
     planes = None
     for i in reg:
         if axes[i] == "Z":  # the planes the shift uncovers hold copies of an edge plane
-            n, m = image.shape[i], min(image.shape[i] - 1, math.ceil(abs(shift[i]) - 1e-6))
+            n, m = shape[i], min(shape[i] - 1, math.ceil(abs(shift[i]) - 1e-6))
             planes = (m, n) if shift[i] > 0 else (0, n - m)
             keep[i] = slice(*planes)
     wide = max([border] + [math.ceil(abs(shift[i]) - 1e-6) for i in reg if axes[i] in "YX"])
     inner = list(keep)
     for i in (axes.index("Y"), axes.index("X")):
-        if image.shape[i] > 2 * wide:
-            inner[i] = slice(wide, image.shape[i] - wide)
-    p, r = image[tuple(inner)].ravel(), moved[tuple(inner)].ravel()
-    var, var_r = float(np.var(p)), float(np.var(r))
-    covariance = float(np.mean((p - p.mean()) * (r - r.mean())))
-    gain = covariance / var if var > 0 else 0.0
-    offset = float(r.mean() - gain * p.mean())
-    correlation = covariance / math.sqrt(var * var_r) if var > 0 and var_r > 0 else 0.0
-    return {"image": gain * image + offset, "reference": moved, "keep": tuple(keep), "gain": gain,
-            "offset": offset, "shift": {axes[i]: float(shift[i]) for i in reg},
-            "border": wide, "planes": planes, "correlation": correlation,
+        if shape[i] > 2 * wide:
+            inner[i] = slice(wide, shape[i] - wide)
+    return tuple(keep), planes, wide, tuple(inner)
+
+
+def match_to_reference(image, reference, *, axes: str, border: int, shift=None) -> dict:
+    """A real pair's scoring (docs/evaluation.md): ``reference`` registered onto ``image`` by
+    a subpixel translation along its Y, X (and Z, of 8 planes or more) axes, then ``image``'s
+    least-squares gain and offset onto the registered reference over the pixels scored (the
+    planes the shift leaves covered, ``border`` px or the shift's width off Y and X).
+
+    The registration is kept only when its fit beats that at zero shift over the same pixels
+    (``kept_zero`` True otherwise): a heavily defocused pair (BBBC006, recorded registered)
+    was shifted by up to 16 px, its fit up to 7.2 dB worse than at zero shift. ``shift``
+    ({axis: px}, another match's ``shift``) skips registration: the input and every result
+    scored against one reference share one shift, so none gains by registration alone.
+
+    Returns ``image`` (gain * image + offset) and ``reference`` (the shifted one), both float64
+    and of the image's shape, ``keep`` (the index of the planes to score), ``shift`` ({axis:
+    px} moving the reference onto the image), ``gain``, ``offset`` (reference units),
+    ``border``, ``planes`` ((start, stop) along Z, or None), ``correlation``, ``kept_zero``
+    and ``field``."""
+    image = np.asarray(image, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    reg = [i for i, a in enumerate(axes) if a in "YX"
+           or (a == "Z" and image.shape[i] >= MATCH_MIN_PLANES)]
+    found = np.zeros(image.ndim)
+    if shift is not None:
+        found[reg] = [float(shift.get(axes[i], 0.0)) for i in reg]
+    else:
+        others = tuple(i for i in range(image.ndim) if i not in reg)
+        found[reg] = _translation(ref.mean(axis=others), image.mean(axis=others))
+    keep, planes, wide, inner = _covered(found, reg, axes, image.shape, border)
+    moved = ndimage.shift(ref, found, order=3, mode="nearest") if found.any() else ref
+    fit, kept_zero = _fit(image, moved, inner), False
+    if shift is None and found.any():
+        at_zero = _fit(image, ref, inner)  # on the same pixels: the two fits compare
+        if at_zero["residual"] <= fit["residual"]:
+            found, moved, kept_zero = np.zeros(image.ndim), ref, True
+            keep, planes, wide, inner = _covered(found, reg, axes, image.shape, border)
+            fit = _fit(image, ref, inner)
+    return {"image": fit["gain"] * image + fit["offset"], "reference": moved, "keep": keep,
+            "gain": fit["gain"], "offset": fit["offset"],
+            "shift": {axes[i]: float(found[i]) for i in reg}, "border": wide,
+            "planes": planes, "correlation": fit["correlation"], "kept_zero": kept_zero,
             "field": {axes[i]: int(image.shape[i]) for i in reg}}
 
 
@@ -211,9 +262,15 @@ def match_words(match: dict, what: str = "the prediction", scored: bool = True) 
     planes = match["planes"]
     kept = "" if planes is None else f"; the shifted reference covers planes {planes[0]}-" \
         f"{planes[1] - 1}" + (" (the others are not scored)" if scored else "")
-    return (f"matched: reference shifted by ({shift}) px onto {what}; {what} x "
-            f"{match['gain']:.4g} {match['offset']:+.4g} (gain, offset in the reference's "
-            f"units){kept}")
+    if match.get("kept_zero"):
+        moved = ("reference kept in place (the registered shift fitted worse than none: a "
+                 "defocused pair misregisters)")
+    else:
+        moved = f"reference shifted by ({shift}) px onto {what}"
+    if match.get("registered_on"):  # one shift shared by every image scored
+        moved += f" (the shift registered on {match['registered_on']}, shared by all)"
+    return (f"matched: {moved}; {what} x {match['gain']:.4g} {match['offset']:+.4g} (gain, "
+            f"offset in the reference's units){kept}")
 
 
 def describe_scale(dtype, offset: float, scale: float) -> str:
