@@ -565,10 +565,8 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
                                                       "channel_axis")
     nsp = prediction.ndim - (ca is not None)
     if nsp < 2:
-        raise ValueError(
-            f"prediction has shape {tuple(prediction.shape)} with channel_axis={channel_axis!r}; "
-            "accepted: at least two spatial axes (YX)"
-        )
+        raise ValueError(f"prediction has shape {tuple(prediction.shape)} with channel_axis="
+                         f"{channel_axis!r}; accepted: at least two spatial axes (YX)")
     rs = _as_planes(reference, ca)  # (slices, C, Y, X): leading spatial axes become planes
     ny, nx = rs.shape[-2:]
     if min(ny, nx) - 2 * border < _SSIM_WIN and channel_axis is None and nx in (3, 4):
@@ -577,11 +575,12 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
             f"prediction has shape {tuple(prediction.shape)}: its last axis ({nx}) is read as "
             "X; for an RGB(A) image pass channel_axis=-1 (--axes YXS on the command line)"
         )
-    if min(ny, nx) - 2 * border < _SSIM_WIN:
-        raise ValueError(
-            f"border={border} leaves {ny - 2 * border} x {nx - 2 * border} pixels of a "
-            f"{ny} x {nx} image; accepted: a border leaving at least {_SSIM_WIN} x {_SSIM_WIN}"
-        )
+    if min(ny, nx) - 2 * border < _SSIM_WIN:  # said with the widest border that fits
+        most = (min(ny, nx) - _SSIM_WIN) // 2
+        fix = f"give border={most}{' or less' * bool(most)}" if most >= 0 else "no border fits"
+        raise ValueError(f"border={border} leaves {max(ny - 2 * border, 0)} x "
+                         f"{max(nx - 2 * border, 0)} px of a {ny} x {nx} image, less than "
+                         f"SSIM's {_SSIM_WIN} x {_SSIM_WIN} window; {fix}")
     if ref_scale is None:  # called alone: two intensity scales, said as evaluate's CLI does
         from .plane_metrics import warn_scale_mismatch
         warn_scale_mismatch(prediction, reference, ca, offset)
