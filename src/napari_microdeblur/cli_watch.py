@@ -201,10 +201,10 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
         if args.overwrite or not same_path(error.path, target):
             raise
         return _raced_row(name, target, score)
-        if judged is None:
-            print(f"microdeblur: {name}: blank (every plane is background noise only), "
-                  "copied, not deblurred; check the acquisition if it should hold a sample",
-                  file=sys.stderr, flush=True)
+    if decision == "blank":
+        print(f"microdeblur: {name}: blank (every plane is background noise only), "
+              "copied, not deblurred; check the acquisition if it should hold a sample",
+              file=sys.stderr, flush=True)
     _drop_earlier(name, target, state)
     return {"name": name, "score": f"{score:.6g}", "decision": decision, "method": method,
             "seconds": f"{time.perf_counter() - t0:.2f}"}
