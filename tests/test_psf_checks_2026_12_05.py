@@ -151,7 +151,7 @@ def test_a_bad_pixel_off_the_normalisation_sample_is_refused_with_nothing_writte
     image = np.random.default_rng(2).random((2100, 2100), dtype=np.float32)
     image[1999, 3] = bad
     assert np.all(np.isfinite(_stats_sample(image, "YX")))  # the sample misses it
-    words = "image contains NaN or Inf pixels; replace them"
+    words = "image holds 1 NaN or Inf pixel "
     for tile in (None, 256):  # one tile, or the last rows' tiles after many clean ones
         with pytest.raises(ValueError, match=words):
             deblur(image, method="wiener", psf="gaussian:1.0", balance=0.01, tile=tile,

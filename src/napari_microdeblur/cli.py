@@ -180,6 +180,7 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
     ``record_extra``: fields added to the output's record (watch: why it was deblurred).
     Returns the label of the method that ran (what ``auto`` became for this file)."""
     from .core.files import iter_deblur_file
+    from .core.io import shape_in_axes
     from .core.progress import drive
 
     t0 = time.perf_counter()
@@ -190,18 +191,17 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
     with ProgressBar(quiet=args.quiet, label=file_label(source)) as bar:
         result = drive(run, bar)
     if not args.quiet and not getattr(args, "json", False):  # --json: stdout is JSON only
-        say(f"{output}: {result.method} on {result.axes} {tuple(result.image.shape)} "
-            f"({result.device}, tile {result.tile}, overlap {result.overlap}) "
-            f"in {time.perf_counter() - t0:.1f} s")
-        _say_modality(args, method, result.axes, result.image.shape)
+        shape = shape_in_axes(output, result.axes, result.image.shape)  # the file's is ImageJ's
+        say(f"{output}: {result.method} on {result.axes} {shape} ({result.device}, tile "
+            f"{result.tile}, overlap {result.overlap}) in {time.perf_counter() - t0:.1f} s")
+        _say_modality(args, method, result.axes, shape)
     return str(result.method)
 
 
 def _say_modality(args, method, axes: str, shape) -> None:
     """Once per command, where --modality auto took a grayscale image (``axes``, ``shape``)
-    for fluorescence (by design): an EM image got the fluorescence network and nothing said
-    that EM has its own. The rule and words are the Python note's (``gray_auto``), so they
-    cannot drift; the core does not note it on this path (``iter_deblur`` does)."""
+    for fluorescence (by design): an EM image got it and nothing said EM has its own. Rule and
+    words are the Python note's (``gray_auto``); the core does not note it on this path."""
     from .core.image_settings import gray_auto, gray_auto_words
 
     if gray_auto(method, axes, shape) and not getattr(args, "modality_said", False):

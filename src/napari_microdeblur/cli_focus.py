@@ -40,15 +40,18 @@ def _scores(path: str, args):
     scores = np.zeros(score_shape(shape, axes, args.tile), dtype=np.float64)
     structure = np.zeros(scores.shape, dtype=bool)
     plane_axes = "".join(a for a in axes if a in "YXS")
-    nonfinite = 0
+    nonfinite, peak = 0, -np.inf
     for index, plane in iter_planes(image, axes, "YXS"):
         plane = np.asarray(plane)
         if plane.dtype.kind == "f":
             nonfinite += plane.size - int(np.count_nonzero(np.isfinite(plane)))
         if not nonfinite:  # else only counted, for the error
             scores[index], structure[index] = _plane_scores(plane, plane_axes, args)
+            peak = max(peak, float(plane.max())) if plane.size else peak
     if nonfinite:
         raise ValueError(_nonfinite_words(path, nonfinite, int(np.prod(shape))))
+    if args.camera_offset and peak <= args.camera_offset:
+        _offset_above_all(path, args.camera_offset, peak)
     return (float(scores) if scores.ndim == 0 else scores), axes, structure
 
 
@@ -75,6 +78,19 @@ def _nonfinite_words(path: str, count: int, size: int) -> str:
     advice = words.partition("; ")[2] or words  # what to do: its words, as the other commands
     return (f"image {shown_path(path)} holds {count} NaN or Inf pixel{'s' if count > 1 else ''}"
             f" (of {size}); {advice}")
+
+
+def _offset_above_all(path: str, offset: float, peak: float) -> None:
+    """Every pixel at or below the offset scores 0 'blank': it said so of a uint8 image (at
+    most 200) given --camera-offset 1000, with no word of the offset."""
+    import warnings
+
+    from .core.notes import DeblurWarning
+
+    warnings.warn(f"--camera-offset {offset:g} is at or above every pixel of {shown_path(path)} "
+                  f"(its brightest: {peak:g}), so nothing is left to score: give the camera's "
+                  f"dark level, below {peak:g} (or leave --camera-offset out)", DeblurWarning,
+                  stacklevel=2)
 
 
 def _json_object(scores, axes: str, args, structure) -> dict:

@@ -60,6 +60,7 @@ images, NaN or infinite pixels raise ``ValueError`` naming the argument.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -183,13 +184,19 @@ class PatchSource:
 
     def check_patch(self, patch: int) -> None:
         """``ValueError`` unless every image is at least ``patch`` pixels on each side."""
-        small = [s for s in self.shapes if min(s) < patch]
-        if small:
-            raise ValueError(
-                f"patch={patch} is larger than {len(small)} of the training images (smallest "
-                f"{min(small, key=min)}); accepted: a patch of at most {self.min_side} pixels, "
-                "or larger images"
-            )
+        small = [i for i, s in enumerate(self.shapes) if min(s) < patch]
+        if not small:
+            return
+        # planes, not images: it said "larger than 4 of the training images" of 1 file
+        groups = getattr(self, "groups", None) or [p.group for p in getattr(self, "pairs", ())]
+        ny, nx = self.shapes[min(small, key=lambda i: min(self.shapes[i]))]
+        planes = f"{len(small)} training plane{'s' * (len(small) > 1)} (smallest {ny} x {nx})"
+        if len(groups) == len(self.shapes):
+            images = sorted({re.sub(r"(:\d+)+$", "", str(groups[i])) for i in small})
+            names = f": {', '.join(map(repr, images))}" if len(images) <= 3 else ""
+            planes += f" of {len(images)} image{'s' * (len(images) > 1)}{names}"
+        raise ValueError(f"patch={patch} is larger than {planes}; give patch={self.min_side} "
+                         "or smaller, or larger images")
 
     def _pick(self, rng: np.random.Generator) -> int:
         areas = np.array([s[0] * s[1] for s in self.shapes], dtype=np.float64)

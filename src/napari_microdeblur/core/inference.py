@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from . import bundled, checkpoint, inference_lazy, notes, tiling
+from . import bundled, checkpoint, inference_lazy, io, notes, tiling
 from .axes import (
     Layout,
     check_axes,
@@ -135,7 +135,7 @@ def _normalization_of(sample: np.ndarray, kind: str, low, high, axes=None,
     if tiling.work_type(sample.dtype) is np.float32:  # as before; wider ones left as they are
         sample = sample.astype(np.float32, copy=False)
     if sample.dtype.kind == "f" and not np.all(np.isfinite(sample)):
-        raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
+        raise io.nonfinite_error(sample, sample.shape if shape is None else shape)
     if kind == "none":
         return Normalization(0.0, 1.0, kind="none", low=0.0, high=100.0)
     if kind in ("scale", "shift"):  # shift: by the minimum always (``Method.shift_invariant``)
@@ -529,7 +529,7 @@ def deblur(
 
 def _to_model_units(norm: Normalization, block: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(x := norm.apply(block))):
-        raise ValueError("image contains NaN or Inf pixels; replace them (e.g. np.nan_to_num)")
+        raise io.nonfinite_error(x, None)  # a tile's count: the rest is unread
     return x
 
 

@@ -255,8 +255,52 @@ def not_tiff_reason(path: Path, error: Exception) -> str:
         if head.startswith(signature):
             return (f" as TIFF: it is a {name} file named {path.suffix}; rename it to "
                     f"{path.stem}{suffix}")
+    text = _text_start(head) if head else None
+    if text is not None:  # a saved error page or link: tifffile said "header=b'<!DO'"
+        kind = "a web page (HTML)" if text.startswith("<") else "text"
+        return (f": it is not an image but {kind}, beginning {text!r}; download or save the "
+                "image again")
     return f" as TIFF: {error}"
 
+
+def _text_start(head: bytes) -> str | None:
+    """The first word of ``head`` when it reads as text (no image format starts so), else None."""
+    try:
+        text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8").lstrip()
+    except UnicodeDecodeError:
+        return None
+    if not text or not all(c.isprintable() or c in "\r\n\t" for c in text):
+        return None
+    return text.split()[0][:12]
+
+
+def shape_in_axes(path, axes: str, shape) -> tuple[int, ...]:
+    """``shape`` of the file written at ``path`` in the order of ``axes`` (its input's): a TIFF
+    is written in ImageJ's order, and the command line said "on CZYX (3, 2, 32, 32)" of a
+    (2, 3, 32, 32) CZYX input. ``shape`` as it is where the file's axes are other letters."""
+    try:
+        with warnings.catch_warnings():  # read again for its axes only: its notes were said
+            warnings.simplefilter("ignore")
+            written = read_image(path, lazy=True, keep_alpha=True).axes
+    except (OSError, ValueError):
+        return tuple(shape)
+    if sorted(written) != sorted(axes) or len(written) != len(shape):
+        return tuple(shape)
+    return tuple(int(shape[written.index(a)]) for a in axes)
+
+def nonfinite_error(array, shape: tuple[int, ...] | None) -> ValueError:
+    """The refusal of an image (of ``shape``; None: ``array`` is one tile of it) whose
+    ``array`` (all of it, a sample or a tile) holds NaN or Inf pixels: how many, and a fix for
+    every route (the command line has no np.nan_to_num; it said "replace them (e.g.
+    np.nan_to_num)" and no count)."""
+    count = int(array.size - np.count_nonzero(np.isfinite(array)))
+    size = array.size if shape is None else int(np.prod(shape))
+    of = (f"in a tile of {size}" if shape is None else f"of {size}" if array.size == size
+          else f"in {array.size} read of its {size}")
+    return ValueError(
+        f"image holds {count} NaN or Inf pixel{'s' * (count != 1)} ({of}); deblurring needs "
+        "finite intensities: replace them in the image (in its file, saved again, or with "
+        "np.nan_to_num in Python) and deblur it again")
 
 def _warn_other_series(tif, path: Path) -> None:
     """A file of several images (OME positions, a thumbnail page) is read as its first: say so,

@@ -76,14 +76,12 @@ def normalise_plane(plane: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 @dataclass(frozen=True, eq=False)
 class Pair:
-    """One aligned training pair in model units.
-
-    ``input`` and ``target`` are float32 ``(C, Y, X)`` of the same shape. ``group`` names the
-    image or plane it came from (validation splits keep groups whole). ``to_reference`` is
-    ``(scale, offset)``: ``reference = model_units * scale + offset`` is the reference scale
-    of docs/evaluation.md, on which PSNR/SSIM use data_range 1. ``info`` holds what was done
-    (shift, intensity gain, focus distance, ...).
-    """
+    """One aligned training pair in model units: ``input`` and ``target`` are float32
+    ``(C, Y, X)`` of the same shape. ``group`` names the image or plane it came from
+    (validation splits keep groups whole). ``to_reference`` is ``(scale, offset)``:
+    ``reference = model_units * scale + offset`` is the reference scale of docs/evaluation.md,
+    on which PSNR/SSIM use data_range 1. ``info`` holds what was done (shift, intensity gain,
+    focus distance, ...)."""
 
     input: np.ndarray
     target: np.ndarray
@@ -342,12 +340,10 @@ def pairs_from_stack(
     ``focus_plane`` is an index or ``"auto"`` (:func:`focus.best_focus_plane`). ``max_distance``
     None pairs every plane. ``include_focus`` adds the in-focus plane paired with itself (an
     identity example: teaches the model to leave sharp images alone). Each pair's group is
-    its plane, so :func:`split_validation` holds out whole planes.
-
-    ``target_neighbours`` k > 0 makes the target the mean of the planes focus - k .. focus + k
-    other than the input's own: a noise-aware target where the planes next to focus are nearly
-    as sharp (the noise of one in-focus plane is not learned, and no input is its own target).
-    """
+    its plane, so :func:`split_validation` holds out whole planes. ``target_neighbours`` k > 0
+    makes the target the mean of the planes focus - k .. focus + k other than the input's own:
+    a noise-aware target where the planes next to focus are nearly as sharp (the noise of one
+    in-focus plane is not learned, and no input is its own target)."""
     stack = as_array(stack, "stack")
     axes = check_focus_stack(stack.shape, axes, focus_plane)
     nz = stack.shape[axes.index("Z")]
@@ -489,13 +485,25 @@ def check_band_fits(name: str, shape: tuple[int, int], *, val_fraction: float,
     start_val = side - width - border
     band = length - max(start_val, 0)
     if band < min_band or stop_train < min_train:
+        shown = " with ".join(map(repr, name.split("~", 1))) if "~" in name[1:-1] else repr(name)
         raise ValueError(
-            f"{name!r} ({ny} x {nx}) is too small to hold out validation: a band of "
+            f"{shown} ({ny} x {nx}) is too small to hold out validation: a band of "
             f"{width} px, a gap of {gap} px and training patches of {min_train} px need "
             f"{width + gap + min_train + 2 * border} px and a band of at least {min_band}; "
-            "use larger images, a smaller patch or another val_fraction"
-        )
+            f"{_band_advice(side, width, gap, min_train, min_band, border)}")
     return axis, stop_train, start_val
+
+
+def _band_advice(side: int, width: int, gap: int, patch: int, min_band: int, border: int) -> str:
+    """The values that fit (it said "a smaller patch or another val_fraction" of 48-px images
+    where the default patch of 64 was the cause); alignment's crop eats ``border`` of the band."""
+    wide = max(width, min_band + border)
+    fits, fraction = side - wide - gap - border, math.ceil(wide / side * 100) / 100
+    if fits < 8 or fraction > 0.5:  # a band of at most half (the dock's), patches of 8 px
+        return "use larger images"
+    give = ([f"val_fraction={fraction}"] if wide > width else []) + (
+        [f"patch={fits} or smaller"] if fits < patch else [])
+    return f"give {' and '.join(give)}, or use larger images"
 
 
 def split_band(
@@ -507,15 +515,11 @@ def split_band(
     min_band: int = 8,
 ) -> tuple[list[Pair], list[Pair]]:
     """Hold out a band of every plane: (training pairs, validation pairs), cut from each pair.
-
-    The band is the last ``val_fraction`` of the plane's longer axis (X when square), placed
-    in the coordinates of the image before alignment cropped the pair, so every plane holds
-    out the same pixels; ``gap`` pixels before it are dropped. Training patches are drawn from
-    the rest only, so no training patch (input or target) shares a pixel with the validation
-    band: unlike whole planes of one stack, which all share the one in-focus target, the band
-    can see a network memorise its training targets. ``ValueError`` when the band is narrower
-    than ``min_band`` or the training region than ``min_train`` (the patch).
-    """
+    The band is the last ``val_fraction`` of the plane's longer axis (X when square), in the
+    image's coordinates before alignment cropped the pair (every plane holds out the same
+    pixels); ``gap`` pixels before it are dropped. No training patch shares a pixel with the
+    band: unlike whole planes of one stack (which share the one in-focus target), it can see a
+    network memorise its targets. ``ValueError``: ``check_band_fits``."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction={val_fraction!r}; accepted: within (0, 1)")
     train, val = [], []
@@ -544,14 +548,11 @@ def validation_crops(
     background: float = 0.25,
     seed: int = 0,
 ) -> list[Pair]:
-    """Fixed crops of validation pairs (deterministic for a seed), sides multiples of the divisor.
-
-    Pairs no larger than ``size`` are kept whole (cropped down to a multiple of
-    ``size_divisor``); larger ones give up to ``max(1, max_crops // len(pairs))`` crops of
-    ``size`` x ``size`` chosen away from background (a crop's target standard deviation at
-    least ``background`` times the whole target's, and some pixel of structure in it:
-    ``pair_matching.structure_table``).
-    """
+    """Fixed crops of validation pairs (deterministic for a seed), sides multiples of the
+    divisor: pairs no larger than ``size`` whole (cut to a multiple of ``size_divisor``), larger
+    ones up to ``max(1, max_crops // len(pairs))`` crops of ``size`` x ``size`` away from
+    background (target std at least ``background`` times the whole target's, and some pixel of
+    structure in it: ``pair_matching.structure_table``)."""
     pairs = list(pairs)
     if not pairs:
         raise ValueError("validation_crops: no validation pairs")

@@ -168,7 +168,7 @@ def get_arch(name: str) -> ArchRecord:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown architecture {name!r}; registered architectures: {list_archs()}"
+            f"unknown architecture {name!r}; registered architectures: {', '.join(list_archs())}"
         ) from None
 
 

@@ -38,6 +38,9 @@ __all__ = ["TENSORS_HASH_KEY", "clipped", "conversion_code", "converted_name",
 TENSORS_HASH_KEY = "microdeblur_tensors_sha256"
 #: what to do with a damaged weights file
 AGAIN = "copy or download it again, or save the weights again"
+#: what a .pth file must hold, said where one holds something else
+SAVE_STATE_DICT = ("give a weights file saved from the trained model with "
+                   "torch.save(model.state_dict(), path) (a dict of tensor names to tensors)")
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
 
 
@@ -66,11 +69,12 @@ def extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
                     break
             else:
                 raise ValueError(
-                    f"{where}: no state dict found (top-level keys: {sorted(map(str, obj))[:8]})"
+                    f"{where}: holds no network's weights (a dict of the keys "
+                    f"{', '.join(sorted(map(str, obj))[:8])}); {SAVE_STATE_DICT}"
                 )
     else:
         raise ValueError(
-            f"{where}: expected a state dict (a dict of tensors), got {type(obj).__name__}"
+            f"{where}: holds a {type(obj).__name__}, not a network's weights; {SAVE_STATE_DICT}"
         )
     if all(k.startswith("module.") for k in sd):
         sd = {k[len("module.") :]: v for k, v in sd.items()}
