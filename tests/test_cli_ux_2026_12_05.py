@@ -60,7 +60,7 @@ def test_axes_relabelling_the_files_axes_is_said_in_one_line_and_used(tmp_path, 
     assert main(["deblur", str(source), "-o", str(out), "--axes", "ZYX", *WIENER, "-q"]) == 0
     lines = [w for w in _warnings(capsys.readouterr().err) if "differs" in w]
     assert len(lines) == 1
-    assert "'ZYX'" in lines[0] and "TYX" in lines[0] and "5 time points as Z planes" in lines[0]
+    assert "axes ZYX" in lines[0] and "TYX" in lines[0] and "5 time points as Z planes" in lines[0]
     assert tifffile.TiffFile(out).series[0].axes == "ZYX"
 
 

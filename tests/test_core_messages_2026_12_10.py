@@ -92,5 +92,5 @@ def test_psf_name_with_two_or_no_candidates_suggests_nothing(tmp_path, monkeypat
     for name in ("psf", "other", "missing"):
         with pytest.raises(ValueError) as caught:
             MethodSpec("wiener", psf=name).check()
-        assert "no such file was found; accepted" in str(caught.value)
+        assert "no such file was found (looked in" in str(caught.value)
         assert "did you mean" not in str(caught.value)

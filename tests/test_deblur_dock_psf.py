@@ -169,7 +169,7 @@ def test_the_preview_shows_the_psf_the_method_will_use(make_napari_viewer, qtbot
     assert w.psf_preview.description.startswith("2D PSF 7 x 7 px")
     w.psf_edit.setText("gaussian:-1")  # an invalid PSF shows its one-line error
     wait_preview(qtbot, w)
-    assert w.psf_preview.error == "psf='gaussian:-1': sigma is -1.0; accepted: a positive " \
+    assert w.psf_preview.error == "PSF 'gaussian:-1': sigma is -1.0; accepted: a positive " \
         "finite number (pixels)"
     assert w.psf_preview.image_label.pixmap() is None or \
         w.psf_preview.image_label.pixmap().isNull()

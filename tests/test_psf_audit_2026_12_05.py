@@ -48,7 +48,7 @@ def test_a_long_bead_stack_keeps_the_default_z_radius():
 
 def test_a_stack_too_short_for_the_psf_core_is_still_refused_naming_radius():
     """12 planes hold a Z radius of 4 at most, under the Z FWHM (6): no silent truncation."""
-    with pytest.raises(ValueError, match="near the border.*--radius"):
+    with pytest.raises(ValueError, match="near the border.*radius="):
         psf_from_beads(bead_stack(12))
 
 

@@ -158,6 +158,30 @@ def test_a_resampled_psf_is_said_as_large_as_the_image_at_its_resampled_size(tmp
     assert "(40 x 41 x 41 px, 13 x 41 x 41 px at the image's voxels)" in large[0], large
 
 
+def test_an_array_deblur_warns_each_time_whatever_ran_before(tmp_path):
+    """The warning hung on module-level records: a refused deblur_file of the same file (or
+    the Deblur dock having used it) silenced the next deblur(array, psf=FILE)."""
+    path = _psf_file(tmp_path / "psf.ome.tif", _psf())
+    flat = tmp_path / "flat.tif"
+    tifffile.imwrite(flat, _stack()[0])
+    with pytest.raises(ValueError, match="is 3D"):  # a 3D PSF on a 2D image: refused
+        md.deblur_file(flat, tmp_path / "out.tif", method="richardson_lucy", iterations=2,
+                       psf=str(path))
+    for _ in range(2):
+        _, caught = _run(_stack(), psf=str(path))
+        assert len(_said(caught, DeblurWarning, "states voxels of Z 0.1 um")) == 1
+
+
+def test_a_psf_resampled_to_more_voxels_is_named_at_that_size():
+    from napari_microdeblur.core.psf_file import label_as_used
+
+    label = "'psf.tif' (9 x 15 x 15 px)"
+    assert label_as_used(label, (9, 15, 15)) == label
+    assert label_as_used("'psf.tif' (8 x 14 x 14 px)", (9, 15, 15)).endswith("(8 x 14 x 14 px)")
+    assert label_as_used(label, (27, 15, 15)) == (
+        "'psf.tif' (9 x 15 x 15 px, 27 x 15 x 15 px at the image's voxels)")
+
+
 def _bead_psf(shape=(15, 61, 61)):
     z, y, x = np.meshgrid(*[np.arange(n) - n // 2 for n in shape], indexing="ij")
     rho = np.hypot(y, x)

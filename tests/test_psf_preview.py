@@ -48,7 +48,7 @@ def test_the_wings_show_where_a_linear_scale_would_hide_them():
     [
         ("gaussian:-1", ValueError, r"psf='gaussian:-1': sigma is -1.0"),
         ("nothing:3", ValueError, "is not understood"),
-        ("missing.tif", FileNotFoundError, "is not a file"),
+        ("missing.tif", FileNotFoundError, "not found"),
         (np.zeros((9, 9)), ValueError, "no positive values"),
         (np.full((9, 9), np.nan), ValueError, "NaN"),
         (-gaussian_psf(1.0), ValueError, "no positive values"),

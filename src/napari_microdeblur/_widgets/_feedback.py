@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def notify_error(message: str) -> None:
     """Show ``message`` in napari's notification area (never raises)."""
@@ -38,8 +40,25 @@ def warning_relay(seen: list[str]):
     return relay
 
 
+#: the core's Python arguments as the docks' fields name them, where a field sets them
+DOCK_FIELDS = {"axes": "Axes", "psf": "PSF"}
+
+
+# 'axes=' before a value, not inside a quoted value (a path may hold 'psf='); bare words
+# ('psf has ...') stay: the docks' own lines say them so too
+_KEYWORD = re.compile(r"(?<!\w)'[^']*'|(?<![\w.-])(" + "|".join(DOCK_FIELDS) + r")=(?=['\"\d])")
+
+
+def in_dock_words(text: str) -> str:
+    """``text`` with the core's ``axes='ZYX'``, ``psf='a.tif'`` written as the dock's fields
+    (``Axes 'ZYX'``), as the command line writes them as its options (cli_words)."""
+    return _KEYWORD.sub(lambda m: f"{DOCK_FIELDS[m.group(1)]} " if m.group(1) else m.group(0),
+                        text)
+
+
 def describe_error(error: BaseException) -> str:
-    """The message a user sees: ValueError/TypeError from core already say what to change."""
-    if isinstance(error, (ValueError, TypeError)):
-        return str(error)
+    """The message a user sees, in the dock's words: ValueError/TypeError from core already say
+    what to change, and a missing file's message names it (its type name adds nothing)."""
+    if isinstance(error, (ValueError, TypeError, FileNotFoundError)):
+        return in_dock_words(str(error))
     return f"{type(error).__name__}: {error}"

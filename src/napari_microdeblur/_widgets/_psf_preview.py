@@ -333,7 +333,6 @@ def with_layer_psf(req, layer, runs_in_3d):
 
     from ..core.method import MethodSpec
     from ..core.psf import is_psf_model
-    from ..core.psf_file import compared_by_caller
     from ..core.psf_scale import psf_resampling
 
     psf = getattr(req.method, "psf", None)
@@ -348,16 +347,13 @@ def with_layer_psf(req, layer, runs_in_3d):
     sizes, origins = image_pixel_sizes(layer, req.axes)
     compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
     PSF_FILE_AT[str(Path(psf).resolve())] = (sizes, compared)  # the preview's ``file_words``
-    # compared with the layer's voxels, the run does not say it uncompared (its own sampling)
-    compared_by_caller(psf, kept=True if sizes else None)
     if not sizes:
         return req
     image = said_where(layer, origins)
     key = (str(Path(psf).resolve()), stat.st_size, stat.st_mtime_ns,
            tuple(sorted(sizes.items())), compared, image)
     if key not in _RESAMPLED:
-        spec, note, done = psf_resampling(MethodSpec(psf=psf), sizes, compared, image=image,
-                                          for_run=False)
+        spec, note, done = psf_resampling(MethodSpec(psf=psf), sizes, compared, image=image)
         _RESAMPLED[key] = spec.psf if done else None
         if done:
             _DONE[spec.psf] = (note, done)

@@ -319,19 +319,20 @@ def given_axes_notes(given: str, found: str, stated: bool, shape) -> list[str]:
     if stated and found:
         read = " and ".join(f"its {int(shape[i])} {_ITEMS[f]} as {_ITEMS[g]}"
                             for i, (f, g) in enumerate(zip(found, given)) if f != g)
+        # only the command line gives axes to a file read here: said in its words
         if sorted(given) == sorted(found):
-            notes.append(f"axes={given!r} (--axes) puts the file's own axes {found} in another "
+            notes.append(f"--axes {given} puts the file's own axes {found} in another "
                          f"order, which reads {read}; using it as given (right only where the "
                          "file's axes are wrong: leave out --axes to use them)")
         else:
-            notes.append(f"axes={given!r} (--axes) differs from the file's own axes {found}; "
+            notes.append(f"--axes {given} differs from the file's own axes {found}; "
                          f"using it as given, which reads {read}")
     last = given.rstrip("S")
     if last.endswith("C") and int(shape[len(last) - 1]) <= 16:  # read whole with each pixel
         last = last[:-1]
     if set(last[-2:]) != set("YX"):
         after = "".join(a for a in last[min(last.index("Y"), last.index("X")):] if a not in "YX")
-        notes.append(f"axes={given!r} (--axes) puts {after} after Y and X: the image is read a "
+        notes.append(f"--axes {given} puts {after} after Y and X: the image is read a "
                      "few pixels at a time, about 10 times slower than with Y, X last; check "
                      "that this is the file's order (saved as "
                      f"{after}{''.join(a for a in given if a not in after)} it runs faster)")
@@ -360,6 +361,21 @@ def channel_hint(axes: str, shape, channels: int) -> str:
                 f"give axes={''.join(rest) + 'S'!r}")
     return (f"; its {axes[i]} axis has {shape[i]}: if it holds the channels, give "
             f"axes={''.join(rest[:i] + ['C'] + rest[i:])!r}")
+
+
+def _no_channel_axis(method, axes: str, shape) -> str:
+    """Why a network of several channels cannot take an image without a channel axis: axes
+    to give where one axis could hold the channels, else that the image is grayscale (the
+    user who never gave axes was told only that 'axes' had no channel axis)."""
+    n = method.in_channels
+    hint = channel_hint(axes, shape, n)
+    if hint:
+        return (f"method {method.name!r} expects {n} channels but axes={axes!r} has no "
+                f"channel axis (C, or S for RGB){hint}")
+    kind = {3: "RGB", 4: "RGBA"}.get(n, f"{n}-channel")
+    return (f"method {method.name!r} takes {kind} images ({n} channels) but the image is "
+            f"grayscale (read as {axes}, no channel axis); give it {kind} images, or use a "
+            "network for grayscale images")
 
 
 def size(axes: str, shape, letter: str) -> int:
@@ -437,10 +453,7 @@ class Layout:
         channel = channel_letter(axes)
         n_channels = size(axes, shape, channel) if channel else 1
         if channel is None and method.in_channels not in (None, 1):
-            raise ValueError(
-                f"method {method.name!r} expects {method.in_channels} channels but axes={axes!r} "
-                "has no channel axis (C, or S for RGB)" + channel_hint(axes, shape,
-                                                                       method.in_channels))
+            raise ValueError(_no_channel_axis(method, axes, shape))
         # a model with a fixed channel count takes the channel axis whole; otherwise it loops
         if channel and method.in_channels not in (None, n_channels):
             if method.in_channels != 1:

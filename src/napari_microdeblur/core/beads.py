@@ -1,25 +1,24 @@
 """A measured PSF from an image of sub-resolution fluorescent beads, 2D (YX) or 3D (ZYX).
 
-Steps: smooth lightly, subtract the large-scale background (a running median 31 pixels wide:
-uneven illumination, autofluorescence) and find local maxima standing 8 noise sigmas (of that
-high-pass residual) above the local background; drop hot pixels (a peak of one pixel whose
-neighbours in the raw data hold almost none of its light, when the other peaks are wider: set
-to their neighbours' median in a working copy and counted as "hot pixels", as neighbours they
-made real beads look crowded); drop beads whose crop would leave the image,
-that have another bead (brighter than 5% of them) close enough for their PSFs to overlap, that
-are saturated (more than 2**ndim pixels near the peak at the image's maximum, or, when the
-camera clipped, any pixel there at the maximum), or whose integrated intensity or half-maximum
-spread is far from the median bead's (aggregates, merged pairs, beads out of focus; the spread
-of noisy beads, peaks under 20 noise sigmas, measured lightly smoothed), or whose
-second moments are stretched against the median bead's (two beads closer than the PSF's width,
-merged into one peak); both width tests widen for undersampled beads (FWHM under about
-2.3 px), whose core covers 1-4 pixels with their sub-pixel position. Each kept
-bead is cut out of the background-subtracted image with its remaining local background (median
-of its crop's border) subtracted, shifted by cubic-spline
-interpolation so that its centroid lands on the middle pixel, and the crops are summed (bright
-beads count more: they carry more signal). The sum has its residual background subtracted,
-negatives clipped, and is normalised to sum 1. A PSF from fewer than 5 beads, or from beads
-whose peak stands under 20 noise sigmas, is noisy: a DeblurWarning says so, with the numbers.
+Steps: smooth lightly, subtract the large-scale background (a running median 31 pixels wide: uneven
+illumination, autofluorescence) and find local maxima standing 8 noise sigmas (of that high-pass
+residual) above the local background; drop hot pixels (a peak of one pixel whose neighbours in the
+raw data hold almost none of its light, when the other peaks are wider: set to their neighbours'
+median in a working copy and counted as "hot pixels", as neighbours they made real beads look
+crowded); drop beads whose crop would leave the image, that have another bead (brighter than 5% of
+them) close enough for their PSFs to overlap, that are saturated (more than 2**ndim pixels near the
+peak at the image's maximum, or, when the camera clipped, any pixel there at the maximum), or whose
+integrated intensity or half-maximum spread is far from the median bead's (aggregates, merged
+pairs, beads out of focus; the spread of noisy beads, peaks under 20 noise sigmas, measured lightly
+smoothed), or whose second moments are stretched against the median bead's (two beads closer than
+the PSF's width, merged into one peak); both width tests widen for undersampled beads (FWHM under
+about 2.3 px), whose core covers 1-4 pixels with their sub-pixel position. Each kept bead is cut
+out of the background-subtracted image with its remaining local background (median of its crop's
+border) subtracted, shifted by cubic-spline interpolation so that its centroid lands on the middle
+pixel, and the crops are summed (bright beads count more: they carry more signal). The sum has its
+residual background subtracted, negatives clipped, and is normalised to sum 1. A PSF from fewer
+than 5 beads, or from beads whose peak stands under 20 noise sigmas, is noisy: a DeblurWarning says
+so, with the numbers.
 """
 
 from __future__ import annotations
@@ -113,13 +112,11 @@ def _radii(radius, ndim: int) -> tuple[int, ...] | None:
     if radius is None:
         return None
     values = tuple(radius) if isinstance(radius, (tuple, list)) else (radius,) * ndim
-    if len(values) != ndim or not all(
-        isinstance(r, Integral) and not isinstance(r, bool) and 1 <= r <= 256 for r in values
-    ):
-        raise ValueError(
-            f"radius is {radius!r}; accepted: None (from the beads' width), or an integer from 1 "
-            f"to 256, or {ndim} of them (half the PSF's side per axis, pixels)"
-        )
+    if len(values) != ndim or not all(isinstance(r, Integral) and not isinstance(r, bool)
+                                      and 1 <= r <= 256 for r in values):
+        raise ValueError(f"radius is {radius!r}; accepted: None (from the beads' width), or an "
+                         f"integer from 1 to 256, or {ndim} of them (half the PSF's side per "
+                         "axis, pixels)")
     return tuple(int(r) for r in values)
 
 
@@ -142,10 +139,9 @@ def _checked_image(image, axes) -> np.ndarray:
     if axes is None:
         axes = expected.get(image.ndim)
     if axes not in ("YX", "ZYX") or len(axes) != image.ndim:
-        raise ValueError(
-            f"image has shape {image.shape} with axes {axes!r}; accepted: a 2D (YX) or 3D (ZYX) "
-            "image of one channel (split channels and time points first)"
-        )
+        raise ValueError(f"image has shape {image.shape} with axes {axes!r}; accepted: a 2D "
+                         "(YX) or 3D (ZYX) image of one channel (split channels and time "
+                         "points first)")
     if min(image.shape) < 5:
         few_planes = axes == "ZYX" and image.shape[0] < 5 <= min(image.shape[1:])
         raise ValueError(
@@ -223,35 +219,27 @@ def psf_from_beads(
         if elongated.any():  # listed only when it happens: the report's keys stay as they were
             rejected["elongated (two beads merged)"] = int(elongated.sum())
     if not good.any():
-        raise _none_usable(data.shape, found, rejected, r)
+        raise _none_usable(data.shape, found, rejected, r, radii is None)
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions, peak = _average_aligned(chosen, r)
     snr, weak = warn_if_weak(len(positions), peak, pixel_noise)
-    report = BeadReport(
-        candidates=found,
-        used=len(positions),
-        rejected=rejected,
-        positions=tuple(positions),
-        radius=tuple(int(v) for v in r),
-        fwhm=fwhm(psf),
-        note=note,
-        faint=faint,
-        light=light,
-        missing=missing,
-        snr=snr,
-        warning=weak,
-    )
+    report = BeadReport(candidates=found, used=len(positions), rejected=rejected,
+                        positions=tuple(positions), radius=tuple(int(v) for v in r),
+                        fwhm=fwhm(psf), note=note, faint=faint, light=light, missing=missing,
+                        snr=snr, warning=weak)
     return psf, report
 
 
-def _none_usable(shape, found: int, rejected: dict, r) -> ValueError:
-    """Why no bead is usable, and what to change."""
+def _none_usable(shape, found: int, rejected: dict, r, chosen: bool) -> ValueError:
+    """Why no bead is usable, and what to change; a radius the user did not give is said to
+    be the beads' own (``chosen``), and ``radius=`` is the CLI's --radius (cli_words)."""
     reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
+    how = ", from the beads' width" if chosen else ""
     return ValueError(
         f"image (shape {shape}) has {found} candidate beads but none usable "
-        f"({reasons}; PSF radius {tuple(int(v) for v in r)} px); accepted: beads at least "
+        f"({reasons}; PSF radius {tuple(int(v) for v in r)} px{how}); accepted: beads at least "
         "the radius from the border and twice the radius from each other, unsaturated (give "
-        "a smaller radius, --radius on the command line, if the beads are dense"
+        "a smaller radius= if the beads are dense"
         + ("; a bead with a pixel at the camera's ceiling is clipped: record the beads with a "
            "shorter exposure or lower gain" if rejected.get("saturated") else "") + ")"
     )
@@ -395,14 +383,25 @@ def _bead_peaks(smooth: np.ndarray, threshold, scale: float) -> tuple[np.ndarray
     labels, _ = ndimage.label(peaks_mask, structure=np.ones((3,) * smooth.ndim))
     peaks = _first_pixels(labels)
     if len(peaks) == 0:
-        raise ValueError(
-            f"image (shape {smooth.shape}) has no bead: no local maximum stands {height:.3g} "
-            f"above the local background (noise {noise:.3g}); accepted: an image of "
-            "fluorescent beads, each a few pixels across"
-        )
+        raise ValueError(f"image (shape {smooth.shape}) has no bead: no local maximum stands "
+                         f"{height:.3g} above the local background "
+                         f"{_threshold_words(threshold, height, noise)}; accepted: an image of "
+                         "fluorescent beads, each a few pixels across")
     heights = smooth[tuple(peaks.T)] - level
     order = np.argsort(-heights)
     return peaks[order], heights[order], level
+
+
+def _threshold_words(threshold, height: float, noise: float) -> str:
+    """The threshold that found no bead, in noise sigmas, and the lower one to give: the
+    height alone, in image units, did not say which option set it or what to change."""
+    given = "the default threshold" if threshold is None else f"threshold={threshold:g}"
+    if not noise > 0:
+        return f"({given})"  # a noise-free image: no sigmas to count
+    said = f"({given}: {height / noise:.3g} noise sigmas of {noise:.3g})"
+    if height <= 4 * noise:  # lower still would take the noise's own maxima for beads
+        return f"{said}, near the noise: no bead to find"
+    return f"{said}; for faint beads give a lower threshold=, e.g. threshold={4 * noise:.3g}"
 
 
 def _repair(data: np.ndarray, flat: np.ndarray, background: np.ndarray, spikes) -> None:
@@ -592,9 +591,6 @@ def _typical(totals: np.ndarray, spreads: np.ndarray, coarse: float = 0.0) -> np
         return cored
     total, spread = np.median(totals), np.median(spreads)
     slack = _PIXEL_SPREAD * coarse  # 0 for well-sampled beads: the plain factor, as before
-    return (
-        (totals > 0)
-        & (totals <= _AGGREGATE_FACTOR * total)
-        & (spreads**2 <= (_OUTLIER_FACTOR * spread) ** 2 + slack)
-        & (spreads**2 >= (spread / _OUTLIER_FACTOR) ** 2 - slack)
-    )
+    return ((totals > 0) & (totals <= _AGGREGATE_FACTOR * total)
+            & (spreads**2 <= (_OUTLIER_FACTOR * spread) ** 2 + slack)
+            & (spreads**2 >= (spread / _OUTLIER_FACTOR) ** 2 - slack))

@@ -7,9 +7,7 @@ yields a ``DeblurProgress`` per tile and returns a ``DeblurResult``. The CLI, th
 cluster path, selective deblurring and batch files all go through it.
 
 ``iter_deblur`` and ``deblur`` are the keyword-argument forms of the same thing. Inputs may be
-numpy arrays, memory-mapped arrays, dask/zarr arrays and ``io.TiffArray``; the input is never
-modified.
-"""
+numpy arrays, memory-mapped arrays, dask/zarr arrays and ``io.TiffArray``; never modified."""
 
 from __future__ import annotations
 
@@ -63,6 +61,7 @@ from .method import (
 )
 from .options import AUTO_BALANCE, AUTO_ITERATIONS
 from .progress import DeblurProgress, DeblurResult, drive
+from .psf_file import warn_unscaled_psf_files
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
 from .saturation import clip_and_record, clipped_forward, clips, percentile_range
 from .tile_options import TileOptions, tile_options
@@ -479,6 +478,7 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
     prepared = prepare_deblur(image, axes, spec, tiling_spec, normalization=normalization,
                               models=models)
     note_gray_auto(spec, prepared.method.name, prepared.axes, prepared.shape)
+    warn_unscaled_psf_files(spec.psf if isinstance(spec, MethodSpec) else None)  # no voxels
     return prepared.iter_run(out)
 
 

@@ -367,7 +367,9 @@ class MethodSpec:
         if kernel.ndim > len(spatial):
             raise ValueError(f"the PSF {kernel.shape} is 3D but axes={axes!r} has no Z axis")
         sizes = tuple(shape[axes.index(a)] for a in spatial[-kernel.ndim:])
-        return fit_psf_to_image(kernel, sizes)[0]
+        # a file read is named in a refusal (it said "psf (shape (101, 101))")
+        label = shown.shown_path(self.psf) if isinstance(self.psf, str) else None
+        return fit_psf_to_image(kernel, sizes, psf_label=label)[0]
 
     def replace(self, **changes) -> MethodSpec:
         return replace(self, **changes)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .channel_psfs import channel_sources
-from .psf_file import clean_psf, read_as_is, remember_notes, say_uncompared, similar_psf_file
+from .psf_file import clean_psf, remember_notes, similar_psf_file
 from .psf_likeness import not_a_psf
 from .shown import shown_path
 
@@ -38,18 +38,8 @@ _SPEC_FORMS = (
 )
 
 # Keys of the optics forms: the keyword arguments of core.optics, lengths in micrometres.
-_OPTICS_KEYS = {
-    "na": float,
-    "wavelength": float,
-    "pixel": float,
-    "ni": float,
-    "ns": float,
-    "depth": float,
-    "defocus": float,
-    "size": int,
-    "nz": int,
-    "dz": float,
-}
+_OPTICS_KEYS = {"na": float, "wavelength": float, "pixel": float, "ni": float, "ns": float,
+                "depth": float, "defocus": float, "size": int, "nz": int, "dz": float}
 _CONFOCAL_KEYS = {**_OPTICS_KEYS, "excitation_wavelength": float, "pinhole": float}
 _REQUIRED_OPTICS_KEYS = ("na", "wavelength", "pixel")
 
@@ -97,14 +87,10 @@ def _sizes(size, ndim: int, default: tuple[int, ...]) -> tuple[int, ...]:
                 "pixels)")
         return default
     sizes = tuple(size) if isinstance(size, (Sequence, np.ndarray)) else (size,) * ndim
-    if len(sizes) != ndim or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 and s % 2 == 1
-        for s in sizes
-    ):
-        raise ValueError(
-            f"size is {size!r}; accepted: None, an odd positive integer, or {ndim} of them "
-            "(odd so the PSF has a centre pixel)"
-        )
+    if len(sizes) != ndim or not all(isinstance(s, (int, np.integer)) and not isinstance(
+            s, bool) and s > 0 and s % 2 == 1 for s in sizes):
+        raise ValueError(f"size is {size!r}; accepted: None, an odd positive integer, or "
+                         f"{ndim} of them (odd so the PSF has a centre pixel)")
     return tuple(int(s) for s in sizes)
 
 
@@ -169,10 +155,9 @@ def astigmatic_psf(sigma_major, sigma_minor, angle_deg, *, size=None) -> np.ndar
     smaj = _positive(sigma_major, "sigma_major")
     smin = _positive(sigma_minor, "sigma_minor")
     if smin > smaj:
-        raise ValueError(
-            f"sigma_minor ({sigma_minor!r}) is larger than sigma_major ({sigma_major!r}); "
-            "accepted: sigma_minor <= sigma_major (swap them and add 90 to angle_deg)"
-        )
+        raise ValueError(f"sigma_minor ({sigma_minor!r}) is larger than sigma_major "
+                         f"({sigma_major!r}); accepted: sigma_minor <= sigma_major (swap them "
+                         "and add 90 to angle_deg)")
     if isinstance(angle_deg, bool) or not isinstance(angle_deg, Real):
         raise TypeError(f"angle_deg is {angle_deg!r}; accepted: a finite number (degrees)")
     if not math.isfinite(float(angle_deg)):
@@ -201,8 +186,9 @@ def read_psf(path) -> np.ndarray:
         raise TypeError(f"path is a {type(path).__name__}; accepted: a str or os.PathLike")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"path {shown_path(path)} is not a file{_meant(path)}; accepted: "
-                                "a .tif/.tiff PSF")
+        what = "is a folder, not a file" if path.is_dir() else f"not found{_looked_in(path)}"
+        raise FileNotFoundError(f"PSF file {shown_path(path)} {what}{_meant(path)}: give its "
+                                "full path, or a PSF model")
     where = f"the PSF in {shown_path(path)}"
     try:
         with tifffile.TiffFile(path) as tif:
@@ -226,10 +212,8 @@ def read_psf(path) -> np.ndarray:
         raise ValueError(f"{where} has {', '.join(extra)} (axes {axes}, shape {series.shape}); "
                          f"accepted: one channel, 2D (YX) or 3D (ZYX): {fix}")
     if data.ndim not in (2, 3):
-        raise ValueError(
-            f"{where} has shape {data.shape} after dropping singleton axes; "
-            "accepted: 2D (YX) or 3D (ZYX)"
-        )
+        raise ValueError(f"{where} has shape {data.shape} after dropping singleton axes; "
+                         "accepted: 2D (YX) or 3D (ZYX)")
     psf = _valid_values(data, where)
     if reason := not_a_psf(psf):  # an image given as the PSF: refused before any work
         raise ValueError(f"{shown_path(path)} does not look like a PSF: {reason}; accepted: one "
@@ -238,9 +222,7 @@ def read_psf(path) -> np.ndarray:
     # the file's own values: its negatives, background and centre are judged on them
     psf, notes = clean_psf(np.asarray(data, dtype=np.float64))
     remember_notes(path, notes)
-    kernel = _normalised(psf)
-    read_as_is(kernel, path)  # said where it reaches a run as read (``say_uncompared``)
-    return kernel
+    return _normalised(psf)
 
 
 def _valid_values(data, where: str) -> np.ndarray:
@@ -256,10 +238,8 @@ def _valid_values(data, where: str) -> np.ndarray:
         raise ValueError(f"{where} holds NaN or infinite values; accepted: finite values >= 0")
     peak = psf.max()
     if peak <= 0:
-        raise ValueError(
-            f"{where} has no positive values (shape {data.shape}, all zeros or negative); "
-            "accepted: a PSF with positive total intensity"
-        )
+        raise ValueError(f"{where} has no positive values (shape {data.shape}, all zeros or "
+                         "negative); accepted: a PSF with positive total intensity")
     if psf.min() < -_NEGATIVE_TOLERANCE * peak:
         raise ValueError(
             f"{where} holds negative values down to {psf.min():.3g} ({-psf.min() / peak:.0%} "
@@ -313,8 +293,6 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     ):
         raise TypeError(f"image_shape is {image_shape!r}; accepted: a tuple of positive ints")
     image_shape = tuple(int(n) for n in image_shape)
-    if psf_label is not None:  # the run's own fit (fit_psf_to_image_of), not a check's
-        say_uncompared(kernel)  # a PSF file as read: its notes; its voxel size uncompared
     psf = check_psf(kernel, len(image_shape)).astype(np.float64)
     # an array cleaned as a file is; one as large as the image has its own background below
     cleaned, said = _cleaned_array(psf, kernel) if psf_label is None else (psf, None)
@@ -328,11 +306,12 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     background = background if background > _SUPPORT_LEVEL * peak else 0.0
     noise = 1.4826 * float(np.median(np.abs(border - np.median(border))))
     psf = np.clip(psf - background, 0.0, None)
-    if psf.max() <= 3 * noise:
-        raise ValueError(
-            f"psf (shape {psf.shape}) has nothing clearly above its background (border median "
-            f"{background / peak:.1%} of the peak); accepted: a PSF brighter than its border"
-        )
+    from .psf_file import label_as_used  # the size judged: a resampled file's, not its own
+    if psf.max() <= 3 * noise:  # named: the file the user gave, else the array's shape
+        named = label_as_used(psf_label, kernel.shape) or f"array (shape {psf.shape})"
+        raise ValueError(f"the PSF {named} has nothing clearly above its background (border "
+                         f"median {background / peak:.1%} of the peak); accepted: a PSF "
+                         "brighter than its border, e.g. one bead cut out of a bead image")
     psf = np.where(_support(psf, noise), psf, 0.0)
     points = np.argwhere(psf > 0)
     weights = psf[psf > 0]
@@ -348,7 +327,6 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     kept = cut.sum() / psf.sum()
     subtracted = f", background {100 * background / peak:.2g}% of the peak subtracted" if (
         background) else ""
-    from .psf_file import label_as_used  # the size judged: a resampled file's, not its own
     note = (f"the PSF {label_as_used(psf_label, kernel.shape) or tuple(kernel.shape)} is as "
             f"large as or larger than the image {image_label or image_shape}: cut to "
             f"{cut.shape} around its centroid ({kept:.1%} of its intensity kept{subtracted}), "
@@ -387,9 +365,22 @@ def _numbers(text: str, counts: tuple[int, ...], spec: str) -> list[float]:
 
 
 def unknown_source_message(spec: str) -> str:
-    """The line for a PSF source that is neither a model nor an existing file."""
-    return (f"psf={shown_path(spec)} is not understood: no PSF model of that name and no "
-            f"such file was found{_meant(spec)}; accepted: {_SPEC_FORMS}")
+    """The line for a PSF source that is neither a model nor an existing file: files joined by
+    ',' are told the ';' of one PSF per channel; a relative path, the folder it was sought in."""
+    text, given = str(spec).strip(), f"psf={shown_path(spec)}"
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 1 and all(Path(p).is_file() for p in parts):
+        return (f"{given} is not understood: one PSF per channel is separated by ';', not ',' "
+                f"(psf={shown_path(';'.join(parts))})")
+    if text.lower().endswith((".tif", ".tiff")) or os.sep in text or "/" in text:
+        return (f"{given} names no file{_looked_in(text)}{_meant(spec)}: give the file's full "
+                "path, or a PSF model such as 'gaussian:1.6'")
+    return (f"{given} is not understood: no PSF model of that name and no such file was "
+            f"found{_looked_in(text)}{_meant(spec)}; accepted: {_SPEC_FORMS}")
+
+
+def _looked_in(path) -> str:  # a relative path is the current folder's, which no route shows
+    return "" if Path(path).is_absolute() else f" (looked in {shown_path(os.getcwd())})"
 
 
 def _meant(given) -> str:  # 'psf' given, 'psf.tif' there (Windows hides the extension)

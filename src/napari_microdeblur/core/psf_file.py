@@ -10,13 +10,10 @@ true PSF cut to the same extent 22.05)."""
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 import numpy as np
 
 __all__ = ["clean_psf", "file_notes", "remember_notes", "resample_psf", "similar_psf_file",
-           "read_as_is", "say_uncompared", "said_by_run", "compared_by_caller", "label_as_used",
+           "warn_unscaled_psf_files", "label_as_used",
            "BACKGROUND_LEVEL"]
 
 #: A border median above this share of the peak and ``_BACKGROUND_SIGMAS`` noise sigmas of the
@@ -162,111 +159,54 @@ def file_notes(path) -> list[str]:
     return list(_NOTES[_key(path)])
 
 
-# id(array read_psf returned) -> (weak reference to it, its file): a kernel that reaches a run
-# as read was compared with no image's voxel size (the file route resamples, or reads it once)
-_AS_READ: dict[int, tuple] = {}
-_SAID = threading.local()  # the files whose notes this thread's run said (``said_by_run``)
-
-
-def read_as_is(kernel, path) -> None:
-    """Remember that ``kernel`` is the PSF file ``path`` as read (``psf.read_psf`` calls it),
-    for ``say_uncompared``."""
-    key = id(kernel)
-
-    def gone(ref, key=key):
-        if _AS_READ.get(key, (None,))[0] is ref:  # not a later array given the same id
-            del _AS_READ[key]
-
-    _AS_READ[key] = (weakref.ref(kernel, gone), str(path))
-
-
-def say_uncompared(kernel) -> None:
-    """Where ``kernel`` is a PSF file as ``read_psf`` read it (``deblur(array, psf=PATH)``: no
-    image's voxel size to compare the file's with), warn once what reading it changed
-    (DeblurNote) and, where the file states a voxel size, that it is used at its own sampling
-    (DeblurWarning); ``psf.fit_psf_to_image`` asks for every kernel a run takes. The CLI and
-    ``deblur_file`` compare it with the image's and say both in their own line."""
+def warn_unscaled_psf_files(source) -> None:
+    """``inference.iter_deblur`` on an array given the PSF file(s) ``source`` (a path, or 'A;B'
+    one per channel): an array carries no voxel size to compare a file's with. Warns what
+    reading each file changed (DeblurNote) and, where a file states a voxel size, that it is
+    used at its own sampling (DeblurWarning). The CLI, ``deblur_file`` and the Deblur dock
+    compare it with the image's and say both in their own lines."""
+    import os
     import warnings
+    from pathlib import Path
 
+    from .channel_psfs import channel_sources
     from .notes import DeblurNote, DeblurWarning
     from .psf_scale import psf_sampling
     from .shown import shown_path
 
-    entry = _AS_READ.pop(id(kernel), None)
-    if entry is None or entry[0]() is not kernel:
-        return
-    path = entry[1]
-    if _key(path) in _said_paths("compared") or _key(path) in _KEPT:
-        _said_paths("compared").discard(_key(path))  # deblur_file compared it, says its notes
-        return
-    if notes := _NOTES.get(_key(path)):
-        warnings.warn(f"the PSF {shown_path(path)}: {'; '.join(notes)}", DeblurNote,
-                      stacklevel=3)
-        _said_paths("notes").add(_key(path))
-    sizes = {a: v for a, v in psf_sampling(path).items() if a in "ZYX"[-kernel.ndim:]}
-    if sizes:
+    for part in channel_sources(source) or [source]:
+        if not isinstance(part, (str, os.PathLike)) or not Path(part).is_file():
+            continue  # a model or 'estimate': nothing read from a file
+        if notes := file_notes(part):
+            warnings.warn(f"the PSF {shown_path(part)}: {'; '.join(notes)}", DeblurNote,
+                          stacklevel=3)
+        sizes = psf_sampling(part)
+        if not sizes:
+            continue
         if sizes.get("Y") == sizes.get("X"):  # square pixels: said once
             sizes = {("YX" if a == "Y" else a): v for a, v in sizes.items() if a != "X"}
-        said = ", ".join(f"{a} {v:.4g} um" for a, v in sorted(sizes.items(), key=_zyx))
+        said = ", ".join(f"{a} {v:.4g} um" for a, v in sorted(sizes.items(),
+                                                               key=lambda i: "ZYX".index(i[0][0])))
         warnings.warn(
-            f"the PSF {shown_path(path)} states voxels of {said}, but the image's voxel size "
-            "is not known (an array, a file that states none, a layer at scale 1): the PSF "
-            "is used at its own "
-            "sampling, which deblurs wrongly where the image's voxels differ; deblur a file "
-            "that states its voxel size with deblur_file (or microdeblur deblur), which "
-            "resamples the PSF to it, or resample it yourself with napari_microdeblur.core."
-            "psf_file.resample_psf(read_psf(PATH), psf_um, image_um) and pass that array",
-            DeblurWarning, stacklevel=3)
-
-
-def _zyx(item) -> int:
-    return "ZYX".index(item[0][0])
-
-
-def _said_paths(what: str) -> set:
-    if not hasattr(_SAID, what):
-        setattr(_SAID, what, set())
-    return getattr(_SAID, what)
-
-
-_KEPT: set = set()  # files the Deblur dock compared with its layer's voxel size, while it does
-
-
-def compared_by_caller(path, *, kept: bool | None = False) -> None:
-    """Tell this thread's next run that its caller compared the PSF file ``path``'s voxel size
-    with the image's and says the file's notes itself (``psf_scale.psf_resampling``, for
-    ``deblur_file``): ``say_uncompared`` then says nothing of it. ``kept``: for every run in
-    any thread, until called again with None (the Deblur dock, whose runs run in workers)."""
-    key = _key(path)
-    if kept is None:
-        _KEPT.discard(key)
-    else:
-        (_KEPT if kept else _said_paths("compared")).add(key)
-
-
-def said_by_run(path) -> bool:
-    """Whether this thread's run already warned the notes of the PSF file ``path``
-    (``say_uncompared``), so that the line after it leaves them out (once)."""
-    try:
-        key = _key(path)
-    except (OSError, ValueError):
-        return False
-    said = key in _said_paths("notes")
-    _said_paths("notes").discard(key)
-    return said
+            f"the PSF {shown_path(part)} states voxels of {said}, but an array carries no voxel "
+            "size: the PSF is used at its own sampling, which deblurs wrongly where the "
+            "image's voxels differ; deblur the image's file with deblur_file (it resamples the "
+            "PSF to the voxel size the file states), or pass the PSF resampled: "
+            "napari_microdeblur.core.psf_file.resample_psf(napari_microdeblur.core.psf."
+            "read_psf(PATH), psf_um, image_um)", DeblurWarning, stacklevel=3)
 
 
 def label_as_used(label, shape):
     """``label`` ('NAME (64 x 128 x 128 px)': a PSF file's own size) with the size the run
-    takes, ``shape``, where the PSF was resampled to fewer voxels (the image's): a PSF said to
-    be as large as the image is judged at that size, not the file's."""
+    takes, ``shape``, where the PSF was resampled (to the image's voxels): a PSF said to be as
+    large as the image is judged at that size, not the file's."""
     if not isinstance(label, str) or not label.endswith(" px)"):
         return label
     try:
         sides = [int(n) for n in label[label.rindex("(") + 1:-4].split(" x ")]
     except ValueError:
         return label
-    if len(sides) != len(shape) or not any(k < n for k, n in zip(shape, sides)):
+    if len(sides) != len(shape) or all(k == n + (1 - n % 2) for k, n in zip(shape, sides)):
         return label  # as read (padded to odd sides at most)
     return f"{label[:-1]}, {' x '.join(map(str, shape))} px at the image's voxels)"
 

@@ -160,9 +160,11 @@ def _check_psf_data_fits(spec: MethodSpec, axes: str, shape, image: str) -> None
     if "Z" in axes:
         raise ValueError(f"the PSF{name} is 3D ({size} px) but {image} has one plane; "
                          f"{ONE_PLANE_FIX} ({image}: {sizes} px)")
+    # how to get a 2D PSF: no command cuts a plane, but 'auto' takes the in-focus one itself
     raise ValueError(f"the PSF{name} is 3D ({size} px) but {image} has "
                      f"no Z axis (axes {axes}); choose a 2D PSF or a z-stack ({image}: {sizes} "
-                     "px)")
+                     "px), or the method 'auto', whose PSF-aware network uses the 3D PSF's "
+                     "in-focus plane (a 2D PSF is that plane saved as a YX TIFF)")
 
 
 def psf_data_shape(psf) -> tuple[int, ...] | None:

@@ -97,17 +97,17 @@ def psf_scale_note(source, pixel_size, axes: str, *, image: str = "the image") -
                       "deblurs wrongly)", *lines])
 
 
-def _file_lines(source, psf: dict, pixel_size, axes: str, *, said=True) -> list[str]:
-    """What reading the PSF file ``source`` changed (``psf_file.file_notes``; ``said``: not
-    where the run said them, ``said_by_run``), and, where it states no voxel size but the
-    image does, that it is taken to have the image's."""
+def _file_lines(source, psf: dict, pixel_size, axes: str) -> list[str]:
+    """What reading the PSF file ``source`` changed (``psf_file.file_notes``), and, where it
+    states no voxel size but the image does, that it is taken to have the image's (where the
+    image states none but it does, that it is used at its own sampling)."""
     if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
         return []
     from .pixel_units import PLAUSIBLE_UM
-    from .psf_file import file_notes, said_by_run
+    from .psf_file import file_notes
 
-    try:  # where the run warned them already (an image stating no voxel size), not again
-        lines = [] if said and said_by_run(source) else file_notes(source)
+    try:
+        lines = file_notes(source)
     except (ValueError, TypeError, OSError):
         return []  # the run refuses the file in read_psf's words
     from .psf_fit import psf_data_shape
@@ -121,6 +121,11 @@ def _file_lines(source, psf: dict, pixel_size, axes: str, *, said=True) -> list[
             stated = {("YX" if a == "Y" else a): v for a, v in stated.items() if a != "X"}
         sizes = ", ".join(f"{a} {v:.4g} um" for a, v in sorted(stated.items(), key=_zyx))
         lines.append(f"it states no microscope's voxel size: taken to have the image's ({sizes})")
+    if psf and not {"Y", "X"} & stated.keys():  # the converse: nothing to compare it with
+        own = ", ".join(f"{a} {v:.4g} um" for a, v in sorted(psf.items(), key=_zyx))
+        lines.append(f"it states voxels of {own} but the image states none: used at its own "
+                     "sampling, which deblurs wrongly where the image's voxels differ (give the "
+                     "image's voxel size, or resample the PSF to it)")
     return [f"the PSF {shown_path(source)}: {'; '.join(lines)}"] if lines else []
 
 
@@ -131,7 +136,7 @@ def file_lines(source, pixel_size, axes: str, *, read_shape=None) -> list[str]:
     [] where none. The Deblur dock's preview says them, as the CLI does."""
     from .psf_fit import psf_data_shape
 
-    lines = _file_lines(source, psf_sampling(source), pixel_size, axes, said=False)
+    lines = _file_lines(source, psf_sampling(source), pixel_size, axes)
     shape = psf_data_shape(str(source)) if read_shape is not None else None
     if shape and tuple(shape) != tuple(read_shape):
         lines.append(f"its {' x '.join(map(str, shape))} px padded to "
@@ -153,12 +158,11 @@ def psf_for_image(spec, pixel_size, axes: str, *, image: str = "the image"):
     return spec, note
 
 
-def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image", for_run=True):
+def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image"):
     """``psf_for_image``'s ``(spec, note)`` and what it resampled, for a record: ``{"psf_um":
     {axis: um}, "image_um": {axis: um}}`` of the axes it resampled, ``"shape"`` (the PSF's, as
     read) and ``"resampled_shape"``; None where it did not (the Deblur dock takes the same PSF
-    as the CLI from here, and says from what to what). ``for_run``: the run that follows in
-    this thread says nothing of a file it compared and left as it is."""
+    as the CLI from here, and says from what to what)."""
     from .method import PsfArray
     from .psf import parse_psf
     from .psf_file import resample_psf
@@ -170,10 +174,6 @@ def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image", for
     sizes = psf_sampling(origin)
     off, said = scale_mismatch(sizes, pixel_size, axes)
     if not off:
-        if for_run and isinstance(psf, str) and Path(origin).is_file():
-            from .psf_file import compared_by_caller
-
-            compared_by_caller(origin)  # the run then does not say it uncompared
         return spec, psf_scale_note(origin, pixel_size, axes, image=image), None
     kernel = psf.array if isinstance(psf, PsfArray) else parse_psf(origin)
     kernel_axes = "ZYX"[-kernel.ndim:]
