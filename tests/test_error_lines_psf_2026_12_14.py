@@ -131,3 +131,12 @@ def test_given_axes_that_differ_from_the_files_are_said_as_the_option():
     notes = given_axes_notes("YXC", "ZYX", True, (4, 48, 48))
     assert notes and all(note.startswith("--axes YXC ") for note in notes), notes
     assert not any("axes=" in note for note in notes)
+
+
+def test_the_finetune_docks_fields_name_a_region_too_small():
+    """The Fine-tune dock said 'give val_fraction=0.34 and patch=16 or smaller', names no field
+    of it has ('Validation fraction', 'Patch size')."""
+    error = ValueError("'stack3.tif' (48 x 48) is too small to hold out validation; give "
+                       "val_fraction=0.34 and patch=16 or smaller, or use larger images")
+    assert describe_error(error).endswith(
+        "give Validation fraction 0.34 and Patch size 16 or smaller, or use larger images")

@@ -40,8 +40,10 @@ def warning_relay(seen: list[str]):
     return relay
 
 
-#: the core's Python arguments as the docks' fields name them, where a field sets them
-DOCK_FIELDS = {"axes": "Axes", "psf": "PSF"}
+#: the core's Python arguments as the docks' fields name them, where a field sets them (the
+#: Fine-tune dock's 'Patch size' and 'Validation fraction': a region too small names both)
+DOCK_FIELDS = {"axes": "Axes", "psf": "PSF", "patch": "Patch size",
+               "val_fraction": "Validation fraction"}
 
 
 # 'axes=' before a value, not inside a quoted value (a path may hold 'psf='); bare words
