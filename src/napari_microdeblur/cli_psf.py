@@ -72,7 +72,11 @@ def cmd_psf_from_beads(args) -> int:
         image = np.squeeze(image, axis=drop)
         axes = "".join(a for i, a in enumerate(axes) if i not in drop)
     _check_radius_count(args.radius, image.ndim, axes)
-    psf, report = psf_from_beads(image, axes=axes, radius=args.radius, threshold=args.threshold)
+    try:
+        psf, report = psf_from_beads(image, axes=axes, radius=args.radius,
+                                     threshold=args.threshold)
+    except ValueError as error:  # the core sees an array: the line names the file
+        raise UserError(f"{shown_path(args.input)}: {error}") from None
     io_write.write_image(
         args.output,
         psf,
