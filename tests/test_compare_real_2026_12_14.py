@@ -22,7 +22,9 @@ from napari_microdeblur.core import plane_metrics
 from napari_microdeblur.core.metrics import evaluate
 from napari_microdeblur.core.notes import DeblurWarning
 
-BBBC = Path("/work/shared/data/bbbc006_u2os_hoechst_realdefocus/pair_a01_s1")
+# the project's data beside the checkout, as the other tests find it
+BBBC = (Path(__file__).resolve().parents[2] / "shared" / "data"
+        / "bbbc006_u2os_hoechst_realdefocus" / "pair_a01_s1")
 
 
 def _cells(shape=(128, 128), seed=0) -> np.ndarray:
