@@ -130,20 +130,23 @@ def _generalization_row(row: dict) -> str:
     setting = (f"RL {t['richardson_lucy_iterations']} it." if best == "richardson_lucy"
                else f"Wiener {t['wiener_balance']:g}") + (EDGE if edge.get(best) else "")
     b = m[best]
+    # SSIM against the better classical SSIM (as generalization.md): the PSNR winner's alone
+    # hid an SSIM loss to the other method (BBBC006: RL's 0.799 above the network's 0.792)
+    best_ssim = max(m["richardson_lucy"]["ssim"], m["wiener"]["ssim"])
     return (
         f"| {row['modality']} | {row['set']} | {row['degradation']} | "
         f"{_gen_cell(m, 'input')} | {_gen_cell(m, best)} {setting} | "
         f"{_gen_cell(m, 'blind')} `{row['blind_default']}` | {_gen_cell(m, 'blind_v2')} "
         f"`{row['blind_network']}` | {_gen_cell(m, 'blind_v1')} | "
         f"{_gen_cell(m, 'psf_aware')} | {m['psf_aware']['psnr'] - b['psnr']:+.2f} dB, SSIM "
-        f"{m['psf_aware']['ssim'] - b['ssim']:+.3f} | "
+        f"{m['psf_aware']['ssim'] - best_ssim:+.3f} | "
         f"{_gen_cell(m, 'psf_aware_tuned')} ({t['psf_aware_noise_scale']:g}"
         f"{EDGE if edge.get('psf_aware') else ''}) | "
         f"{m['psf_aware_tuned']['psnr'] - b['psnr']:+.2f} dB, SSIM "
-        f"{m['psf_aware_tuned']['ssim'] - b['ssim']:+.3f} | "
+        f"{m['psf_aware_tuned']['ssim'] - best_ssim:+.3f} | "
         f"{m['blind']['psnr'] - b['psnr']:+.2f} dB | {_gen_cell(m, 'psf_aware_estimated')} | "
         f"{m['psf_aware_estimated']['psnr'] - b['psnr']:+.2f} dB, SSIM "
-        f"{m['psf_aware_estimated']['ssim'] - b['ssim']:+.3f} | "
+        f"{m['psf_aware_estimated']['ssim'] - best_ssim:+.3f} | "
         f"{m['blind']['below_input']} / {m['psf_aware']['below_input']} / "
         f"{m['psf_aware_tuned']['below_input']} / "
         f"{m['psf_aware_estimated']['below_input']} of {m['input']['n']} |")
