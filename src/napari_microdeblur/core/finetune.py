@@ -312,17 +312,13 @@ def _record_reference_psnr(outcome: FinetuneResult) -> None:
 
 def _image_sets(req: FinetuneRequest) -> dict:
     """The regime's image sets as iter_fit's patch sources (``unpaired``, ``unpaired_sharp``),
-    unaugmented where the regime says (PSF-CycleGAN's blurry set: flipped and turned, an
-    anisotropic PSF was learned as its average over orientations), as `train` builds them."""
+    unaugmented where the regime says, as `train` builds them (PSF-CycleGAN's blurry set
+    flipped and turned had an anisotropic PSF learned as its average over orientations)."""
     fixed = training.get_regime(req.regime).unaugmented_sources
-    sources = {}
-    for name in ("unpaired", "unpaired_sharp"):
-        given = getattr(req, name)
-        if given is not None:
-            sources[name] = data.UnpairedImages([np.asarray(a) for a in given.images],
-                                                axes=given.axes, description=given.name,
-                                                augment=name not in fixed)
-    return sources
+    return {name: data.UnpairedImages([np.asarray(a) for a in given.images], axes=given.axes,
+                                      description=given.name, augment=name not in fixed)
+            for name in ("unpaired", "unpaired_sharp")
+            if (given := getattr(req, name)) is not None}
 
 
 def _band_region(val) -> tuple[str, int, int] | None:
