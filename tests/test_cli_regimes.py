@@ -202,6 +202,21 @@ def test_a_3d_model_on_2d_images_and_the_reverse_are_refused(config, data, messa
     assert_one_error_line(capsys.readouterr().err, message)
 
 
+def test_2d_and_3d_unpaired_sets_together_are_named_as_such(tmp_path, images, capsys):
+    """A 2D blurry set with z-stacks as the sharp one was told 'set spatial_dims 2 in
+    --config', a setting nobody had given, and following it gave another refusal."""
+    tiny = {k: v for k, v in registry.get_arch("psf_cyclegan").tiny_config.items()
+            if k != "spatial_dims"}
+    argv = train_argv(tmp_path, "psf_cyclegan", images)
+    argv[argv.index("--config") + 1] = write_json(tmp_path / "arch.json", tiny)
+    argv[argv.index("--unpaired-sharp") + 1] = images["stack"]
+    argv[argv.index("--unpaired-blurry") + 1] = images["sharp"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert_one_error_line(err, "has z-stacks and")
+    assert "spatial_dims" not in err and "give only z-stacks (a 3D model) or only 2D" in err
+
+
 def test_train_help_names_each_regime_and_its_paper(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])

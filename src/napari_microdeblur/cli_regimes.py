@@ -1,7 +1,6 @@
 """The regime options of `microdeblur train`: the regime and its paper, the content loss, the
 loss weights, the image sets without partners (--unlabelled, --unpaired-blurry/--unpaired-sharp),
-the VGG weights of the perceptual loss and --export-psf. Each is checked before any training,
-with one line naming the option to change."""
+the VGG weights of the perceptual loss and --export-psf, each checked before any training."""
 
 from __future__ import annotations
 
@@ -293,6 +292,10 @@ def choose_spatial_dims(args, arch_config: dict, axes_by_option: dict[str, list[
         return  # a 2D-only architecture: z-stacks are trained plane by plane
     stacks = {o for o, all_axes in axes_by_option.items() if any("Z" in a for a in all_axes)}
     flat = {o for o, all_axes in axes_by_option.items() if any("Z" not in a for a in all_axes)}
+    if stacks and flat and "spatial_dims" not in arch_config:  # no setting fits both: say so
+        z, f = sorted(stacks)[0], sorted(flat)[0]
+        raise UserError(f"{z} has z-stacks and {f if f != z else 'also'} 2D images: give only "
+                        "z-stacks (a 3D model) or only 2D images")
     dims = arch_config.setdefault("spatial_dims", 3 if stacks else 2)
     refuse_3d_outside_cycle(args, dims, sorted(stacks))
     paired = [o for o in ("--sharp", "--blurry") if axes_by_option.get(o)]
