@@ -27,3 +27,12 @@ def test_the_fine_tune_job_keeps_psf_cyclegans_blurry_set_as_acquired():
 def test_other_regimes_keep_their_unlabelled_images_augmented():
     sets = _image_sets(SimpleNamespace(regime="sgpn", unpaired=_images(), unpaired_sharp=None))
     assert sets["unpaired"].augment is True
+
+
+def test_info_says_which_checkpoint_adversarial_weights_kept(capsys):
+    """The issue asks for the checkpoint choice of the adversarial regimes in the card; `info`
+    showed it for no weights (the shipped GAN weights hold it in metrics.checkpoint)."""
+    from napari_microdeblur.cli import main
+
+    assert main(["info", "gran.gan_em_v1"]) == 0
+    assert "  checkpoint kept: last step (adversarial regime)" in capsys.readouterr().out

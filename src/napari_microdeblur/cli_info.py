@@ -74,6 +74,11 @@ def _card_metric_lines(card: dict) -> list[str]:
                  if psnr["val_psnr"] < psnr.get("val_psnr_input", float("-inf")) else "")
         lines.append(f"  validation PSNR: {psnr['val_psnr']:.2f} dB"
                      + (f" ({', '.join(others)}{below})" if others else ""))
+    # which checkpoint the run kept (adversarial regimes: the last); older cards say it in
+    # metrics.checkpoint only
+    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    if isinstance(kept := training.get("checkpoint_kept") or metrics.get("checkpoint"), str):
+        lines.append(f"  checkpoint kept: {kept}")
     if isinstance(metrics.get("pixel_size_um"), (int, float)):
         lines.append(f"  trained at pixel size: {metrics['pixel_size_um']:.4g} um")
     if card.get("description"):
