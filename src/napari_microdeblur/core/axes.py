@@ -263,17 +263,18 @@ def guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
             f"({first}) is read as {read}; if it holds {instead}, {give.format(alternative)}")
 
 
-def z_guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
+def z_guess_note(shape, axes: str, give: str = GIVE_AXES, *, run: str = "") -> str | None:
     """One line stating that a guessed ZYX read a first axis longer than 4 (where
     ``guess_note`` says nothing) as Z: a time series has the same shape, and a 3D PSF or a
     Z step would then treat its time points as planes; None for any other guess. The docks
     say it (their Axes box is there to retype); the CLI and the writer, which keep a stack
-    guessed so, do not."""
+    guessed so, do not. ``run``: the method that works along that Z (``z_run_note``)."""
     first = int(shape[0]) if len(shape) else 0
     if axes != "ZYX" or len(shape) != 3 or first <= 4:
         return None
-    return (f"first axis read as Z ({first} planes) for shape {tuple(int(n) for n in shape)}; "
-            f"if it holds time points, {give.format('TYX')}")
+    across = f", which {run} deblurs in 3D, across those planes" if run else ""
+    return (f"first axis read as Z ({first} planes) for shape {tuple(int(n) for n in shape)}"
+            f"{across}; if it holds time points, {give.format('TYX')}")
 
 
 def z_run_note(shape, layout, method: str, give: str = GIVE_AXES) -> str | None:
@@ -281,9 +282,9 @@ def z_run_note(shape, layout, method: str, give: str = GIVE_AXES) -> str | None:
     3D PSF or method (``method``, its name) mixing the time points a time series has there;
     None where it runs plane by plane (the guess then changes nothing) or Z was not guessed
     from a first axis longer than 4."""
-    note = z_guess_note(shape, layout.axes, give) if "Z" in layout.spatial_axes else None
-    return note and note.replace("; if it holds", f", which {method} deblurs in 3D, across "
-                                 "those planes; if it holds", 1)
+    if "Z" not in layout.spatial_axes:
+        return None
+    return z_guess_note(shape, layout.axes, give, run=method)
 
 
 #: A guess of several axes before Y, X whose order the file does not give, and an order
