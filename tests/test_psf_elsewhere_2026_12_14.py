@@ -172,14 +172,18 @@ def test_an_array_deblur_warns_each_time_whatever_ran_before(tmp_path):
         assert len(_said(caught, DeblurWarning, "states voxels of Z 0.1 um")) == 1
 
 
-def test_a_psf_resampled_to_more_voxels_is_named_at_that_size():
-    from napari_microdeblur.core.psf_file import label_as_used
+def test_a_psf_resampled_to_more_voxels_is_named_at_that_size(tmp_path):
+    from napari_microdeblur.core.psf_fit import _file_label
 
-    label = "'psf.tif' (9 x 15 x 15 px)"
-    assert label_as_used(label, (9, 15, 15)) == label
-    assert label_as_used("'psf.tif' (8 x 14 x 14 px)", (9, 15, 15)).endswith("(8 x 14 x 14 px)")
-    assert label_as_used(label, (27, 15, 15)) == (
-        "'psf.tif' (9 x 15 x 15 px, 27 x 15 x 15 px at the image's voxels)")
+    path = tmp_path / "psf.tif"
+    tifffile.imwrite(path, gaussian_psf((1.5, 1.2, 1.2), size=(9, 15, 15), ndim=3))
+    label = f"{str(path)!r} (9 x 15 x 15 px)"
+    assert _file_label(str(path), (9, 15, 15)) == label
+    even = tmp_path / "even.tif"
+    tifffile.imwrite(even, gaussian_psf((1.5, 1.2, 1.2), size=(9, 15, 15), ndim=3)[:8, :14, :14])
+    assert _file_label(str(even), (9, 15, 15)).endswith("(8 x 14 x 14 px)")
+    assert _file_label(str(path), (27, 15, 15)) == (
+        f"{str(path)!r} (9 x 15 x 15 px, 27 x 15 x 15 px at the image's voxels)")
 
 
 def _bead_psf(shape=(15, 61, 61)):

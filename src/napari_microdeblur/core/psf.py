@@ -306,9 +306,8 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     background = background if background > _SUPPORT_LEVEL * peak else 0.0
     noise = 1.4826 * float(np.median(np.abs(border - np.median(border))))
     psf = np.clip(psf - background, 0.0, None)
-    from .psf_file import label_as_used  # the size judged: a resampled file's, not its own
     if psf.max() <= 3 * noise:  # named: the file the user gave, else the array's shape
-        named = label_as_used(psf_label, kernel.shape) or f"array (shape {psf.shape})"
+        named = psf_label or f"array (shape {psf.shape})"
         raise ValueError(f"the PSF {named} has nothing clearly above its background (border "
                          f"median {background / peak:.1%} of the peak); accepted: a PSF "
                          "brighter than its border, e.g. one bead cut out of a bead image")
@@ -327,7 +326,7 @@ def fit_psf_to_image(kernel, image_shape, *, image_label: str | None = None,
     kept = cut.sum() / psf.sum()
     subtracted = f", background {100 * background / peak:.2g}% of the peak subtracted" if (
         background) else ""
-    note = (f"the PSF {label_as_used(psf_label, kernel.shape) or tuple(kernel.shape)} is as "
+    note = (f"the PSF {psf_label or tuple(kernel.shape)} is as "
             f"large as or larger than the image {image_label or image_shape}: cut to "
             f"{cut.shape} around its centroid ({kept:.1%} of its intensity kept{subtracted}), "
             "normalised to sum 1")

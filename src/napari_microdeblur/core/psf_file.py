@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["clean_psf", "file_notes", "remember_notes", "resample_psf", "similar_psf_file",
-           "warn_unscaled_psf_files", "label_as_used",
+           "warn_unscaled_psf_files",
            "BACKGROUND_LEVEL"]
 
 #: A border median above this share of the peak and ``_BACKGROUND_SIGMAS`` noise sigmas of the
@@ -194,21 +194,6 @@ def warn_unscaled_psf_files(source) -> None:
             "PSF to the voxel size the file states), or pass the PSF resampled: "
             "napari_microdeblur.core.psf_file.resample_psf(napari_microdeblur.core.psf."
             "read_psf(PATH), psf_um, image_um)", DeblurWarning, stacklevel=3)
-
-
-def label_as_used(label, shape):
-    """``label`` ('NAME (64 x 128 x 128 px)': a PSF file's own size) with the size the run
-    takes, ``shape``, where the PSF was resampled (to the image's voxels): a PSF said to be as
-    large as the image is judged at that size, not the file's."""
-    if not isinstance(label, str) or not label.endswith(" px)"):
-        return label
-    try:
-        sides = [int(n) for n in label[label.rindex("(") + 1:-4].split(" x ")]
-    except ValueError:
-        return label
-    if len(sides) != len(shape) or all(k == n + (1 - n % 2) for k, n in zip(shape, sides)):
-        return label  # as read (padded to odd sides at most)
-    return f"{label[:-1]}, {' x '.join(map(str, shape))} px at the image's voxels)"
 
 
 #: what a PSF file's name may end with (read_psf reads TIFF), lower case

@@ -211,19 +211,27 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
     if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
         label = f"({' x '.join(map(str, spatial[1:]))} px in YX)"
     fitted, note = fit_psf_to_image(kernel, tuple(spatial), image_label=label,
-                                    psf_label=_file_label(spec.psf))
+                                    psf_label=_file_label(spec.psf, kernel.shape))
     if note is None:
         return spec
     warnings.warn(note, DeblurWarning, stacklevel=2)
     return spec.replace(psf=fitted)
 
 
-def _file_label(psf) -> str | None:
+def _file_label(psf, used=None) -> str | None:
     """'NAME (14 x 224 x 305 px)' for a PSF file (or one the CLI read once): its own size, not
-    the odd size ``read_psf`` pads it to; None for an array."""
+    the odd size ``read_psf`` pads it to, and where the run takes it at another size (``used``:
+    resampled to the image's voxels) that one too; None for an array."""
     origin = psf.origin if isinstance(psf, PsfArray) else psf
     shape = psf_data_shape(origin) if isinstance(origin, str) else None
-    return f"{shown_path(origin)} ({' x '.join(map(str, shape))} px)" if shape else None
+    if not shape:
+        return None
+    sides = " x ".join(map(str, shape))
+    if used is None or len(used) != len(shape) or all(
+            k == n + (1 - n % 2) for k, n in zip(used, shape)):  # as read, odd sides at most
+        return f"{shown_path(origin)} ({sides} px)"
+    resampled = " x ".join(map(str, used))
+    return f"{shown_path(origin)} ({sides} px, {resampled} px at the image's voxels)"
 
 
 def psf_from_calibration(spec, pixel_size, axes: str | None = None) -> MethodSpec:
