@@ -92,11 +92,14 @@ def test_several_predictions_share_one_registration(tmp_path, capsys):
 def test_python_evaluate_warns_on_two_scales():
     ref = _cells()
     u8 = (ref / 40000 * 255 * 0.2).astype(np.uint8)
-    with pytest.warns(DeblurWarning, match="match_to_reference"):
-        evaluate(u8, ref)
+    with pytest.warns(DeblurWarning, match="match_to_reference") as seen:
+        scores = evaluate(u8, ref)
+    assert len([w for w in seen if issubclass(w.category, DeblurWarning)]) == 1
+    assert scores["psnr"] < 20  # scored as it is, on the reference's scale: far below
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeblurWarning)
-        evaluate(ndimage.gaussian_filter(ref, 1.0), ref)  # one scale: no warning
+        scores = evaluate(ndimage.gaussian_filter(ref, 1.0), ref)  # one scale: no warning
+    assert scores["psnr"] > 30
 
 
 def test_whole_stack_scores_the_planes_evaluate_scores():
