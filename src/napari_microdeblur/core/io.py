@@ -288,6 +288,7 @@ def shape_in_axes(path, axes: str, shape) -> tuple[int, ...]:
         return tuple(shape)
     return tuple(int(shape[written.index(a)]) for a in axes)
 
+
 def nonfinite_error(array, shape: tuple[int, ...] | None) -> ValueError:
     """The refusal of an image (of ``shape``; None: ``array`` is one tile of it) whose
     ``array`` (all of it, a sample or a tile) holds NaN or Inf pixels: how many, and a fix for
@@ -301,6 +302,7 @@ def nonfinite_error(array, shape: tuple[int, ...] | None) -> ValueError:
         f"image holds {count} NaN or Inf pixel{'s' * (count != 1)} ({of}); deblurring needs "
         "finite intensities: replace them in the image (in its file, saved again, or with "
         "np.nan_to_num in Python) and deblur it again")
+
 
 def _warn_other_series(tif, path: Path) -> None:
     """A file of several images (OME positions, a thumbnail page) is read as its first: say so,
