@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,17 @@ RECIPES = {
     "time-boxed lr 1e-3": dict(steps=100_000, lr=1e-3),
     "time-boxed lr 3e-4": dict(steps=100_000, lr=3e-4),
     "time-boxed lr 3e-3": dict(steps=100_000, lr=3e-3),
+    # issue 14's regularisers toward the start, at the job's defaults otherwise: L2-SP, only
+    # part of the weights trained, replay of the start's synthetic mixture (on the training
+    # targets, or on --replay-set images like those the start was trained on)
+    **{f"defaults + L2-SP {w:g}": dict(steps=PAIRED_STEPS, lr=PAIRED_LR, anchor_weight=w)
+       for w in (1e-4, 1e-3, 1e-2)},
+    **{f"defaults + train {mode}": dict(steps=PAIRED_STEPS, lr=PAIRED_LR, trainable=mode)
+       for mode in ("late", "norm-bias")},
+    "defaults + replay 25% on the targets": dict(steps=PAIRED_STEPS, lr=PAIRED_LR, replay=0.25),
+    "defaults + replay 25% on images like the start's": dict(
+        steps=PAIRED_STEPS, lr=PAIRED_LR, replay=0.25, replay_images="replay set"),
+    "defaults": dict(steps=PAIRED_STEPS, lr=PAIRED_LR),
     # mixed precision on a CPU with bfloat16 units: more steps in the same minutes
     "time-boxed lr 1e-3 float32": dict(steps=100_000, lr=1e-3, amp="off"),
     "time-boxed lr 1e-3 bfloat16": dict(steps=100_000, lr=1e-3, amp="bf16"),
@@ -108,13 +120,20 @@ def test_psnr(model, blurry: list[np.ndarray], sharp: list[np.ndarray], psf=None
 def run_recipe(name: str, options: dict, train: tuple, args) -> dict:
     model, card = base_model(args.base)
     options = {"steps": args.steps, "lr": args.lr, **options}
+    if options.get("replay_images") == "replay set":
+        options["replay_images"] = args.replay_images
+    if args.max_steps:  # a step budget: the same for every recipe, whatever the CPU's load
+        options["steps"] = min(options["steps"], args.max_steps)
     req = FinetuneRequest(
         mode="pair", layer_name="train-crops", axes="ZYX", model=model,
         base_label=args.base, base_card=card, blurry=train[0], sharp=train[1],
         match_intensity=False, align=False, patch=64, batch_size=8,
         val_every=args.val_every, minutes=args.seconds / 60, device="cpu", psf=args.psf,
         **options)
-    return {"recipe": name, **options, **fit_row(name, req)}  # steps: those done, not the bound
+    shown = {k: v for k, v in options.items() if k != "replay_images"}
+    if "replay_images" in options:
+        shown["replay_images"] = f"{args.replay_set}: {len(options['replay_images'])} crops"
+    return {"recipe": name, **shown, **fit_row(name, req)}  # steps: those done, not the bound
 
 
 def fit_row(name: str, req: FinetuneRequest) -> dict:
@@ -132,15 +151,19 @@ def fit_row(name: str, req: FinetuneRequest) -> dict:
 
 def report(rows: list[dict], args, script: str) -> None:
     """Print the rows as a Markdown table and write them to ``args.json`` (when given)."""
-    print("\n| recipe | steps | validation band: start -> kept (step) | test PSNR |")
-    print("|---|---|---|---|")
+    print("\n| recipe | steps | validation band: start -> kept (step) | test PSNR | "
+          "forgetting set |")
+    print("|---|---|---|---|---|")
     for r in rows:
         val = (f"{r['val_start']:.2f} -> {r['val_kept']:.2f} ({r['kept_step']})"
                if "val_start" in r else "")
-        print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} |")
+        forget = f"{r['forget_psnr']:.2f}" if "forget_psnr" in r else ""
+        print(f"| {r['recipe']} | {r.get('steps', '')} | {val} | {r['test_psnr']:.2f} | "
+              f"{forget} |")
     if args.json:
-        command = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
-        Path(args.json).write_text(json.dumps({"command": command, "args": vars(args),
+        command = f"python benchmarks/{script} " + shlex.join(sys.argv[1:])
+        given = {k: v for k, v in vars(args).items() if k != "replay_images"}
+        Path(args.json).write_text(json.dumps({"command": command, "args": given,
                                                "provenance": provenance.record(),
                                                "rows": rows}, indent=1))
 
@@ -162,6 +185,15 @@ def main() -> None:
     parser.add_argument("--psf", default=None,
                         help="for a PSF-aware --base: the PSF it is given (protocol A's is "
                              "gaussian:1.6); fine-tuned and scored with it")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="every recipe's step bound (--seconds then only a safety limit)")
+    parser.add_argument("--replay-set", default=None,
+                        help="replay images: --replay-count crops of this set's training "
+                             "images (the start's own training data), from the 11th on")
+    parser.add_argument("--replay-count", type=int, default=3)
+    parser.add_argument("--forget-set", default=None,
+                        help="also score each model on --test crops of this set's training "
+                             "images (21st on; data the start was trained on): forgetting")
     parser.add_argument("--json")
     args = parser.parse_args()
     names = args.recipes.split(",")
@@ -174,15 +206,27 @@ def main() -> None:
              train_sharp)
     test_sharp = [crop01(p, args.crop) for p in images[args.train: args.train + args.test]]
     test_blurry = [degrade01(s, "A", seed=1 + i) for i, s in enumerate(test_sharp)]
+    args.replay_images = ([crop01(p, args.crop)[None] for p in training_images(
+        args.replay_set)[10: 10 + args.replay_count]] if args.replay_set else None)
+    forget = None
+    if args.forget_set:
+        sharp = [crop01(p, args.crop) for p in training_images(args.forget_set)[20: 20 + args.test]]
+        forget = ([degrade01(s, "A", seed=1 + i) for i, s in enumerate(sharp)], sharp)
     base, base_card = base_model(args.base)
     rows = [{"recipe": "input (protocol A)", "test_psnr": float(np.mean(
         [psnr(b, s, data_range=1.0) for b, s in zip(test_blurry, test_sharp, strict=True)]))},
         {"recipe": f"{args.base} (start)", "test_psnr": test_psnr(
             base, test_blurry, test_sharp, args.psf, base_card)}]
+    if forget:
+        rows[0]["forget_psnr"] = float(np.mean([psnr(b, s, data_range=1.0)
+                                                for b, s in zip(*forget, strict=True)]))
+        rows[1]["forget_psnr"] = test_psnr(base, *forget, args.psf, base_card)
     for name in names:
         row = run_recipe(name, RECIPES[name], train, args)
-        row["test_psnr"] = test_psnr(row.pop("model"), test_blurry, test_sharp, args.psf,
-                                     row.pop("card"))
+        model, card = row.pop("model"), row.pop("card")
+        row["test_psnr"] = test_psnr(model, test_blurry, test_sharp, args.psf, card)
+        if forget:
+            row["forget_psnr"] = test_psnr(model, *forget, args.psf, card)
         rows.append(row)
         print(json.dumps(row), flush=True)
     report(rows, args, "finetune_recipes.py")

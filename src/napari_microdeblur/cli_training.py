@@ -8,8 +8,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from . import cli_training_data as training_data
 from .cli import UserError
 from .cli_runs import (
@@ -38,6 +36,8 @@ from .core.job_defaults import (
     DEFAULT_INTENSITY_JITTER,
     DEFAULT_MIN_GAIN_DB,
     DEFAULT_PATIENCE,
+    DEFAULT_REPLAY,
+    DEFAULT_TRAINABLE,
     PAIRED_LR,
     PAIRED_MINUTES,
     PAIRED_STEPS,
@@ -47,6 +47,7 @@ from .core.job_defaults import (
     TRAIN_LR,
     TRAIN_MAX_VAL_EVERY,
     TRAIN_STEPS,
+    TRAINABLE,
 )
 from .core.shown import shown_path
 
@@ -258,38 +259,6 @@ def cmd_train(args) -> int:
     return cli_regimes.say_trained(args, out, result, validated_on, untrained)
 
 
-def _finetune_fields(args, sizes: list | None = None) -> list:
-    """The fields of view to fine-tune on, read and checked (one line per problem); each
-    file's pixel size (um per axis) is appended to ``sizes`` (for the card)."""
-    from .core import io
-    from .core.files import image_axes
-    from .core.finetune import PairField, StackField
-
-    def read(path: Path) -> tuple[np.ndarray, str]:
-        image = io.read_image(path, lazy=False)
-        if sizes is not None:
-            sizes.append(image.pixel_size)
-        return np.asarray(image.array), image_axes(image, args.axes)
-
-    if bool(args.stack) == bool(args.blurry or args.sharp):
-        raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
-    if not args.stack and not (args.blurry and args.sharp):
-        raise UserError("--blurry and --sharp go together")
-    focus = training_data.focus_plane(args)  # 'auto' or an index; refused with pairs
-    if args.stack:
-        from .core.files import find_inputs
-
-        return [StackField(p.name, *read(p), focus, args.target_neighbours)
-                for spec in args.stack for p in find_inputs(spec)]
-    fields = []
-    for bp, sp in training_data.pair_files(args.blurry, args.sharp):
-        (b, b_axes), (s, s_axes) = read(bp), read(sp)
-        # a separately recorded in-focus image pairs with every plane of a blurry stack
-        s = training_data.check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
-        fields.append(PairField(f"{bp.name}~{sp.name}", b, s, b_axes))
-    return fields
-
-
 def _check_finetune_options(args) -> None:
     _check_bounds(args)
     if args.patience is not None and args.patience < 1:
@@ -301,6 +270,9 @@ def _check_finetune_options(args) -> None:
     training_data.focus_plane(args)  # before the weights load: refused with pairs
     if not args.min_gain >= 0:
         raise UserError(f"--min-gain {args.min_gain}: give a PSNR margin >= 0 dB")
+    if args.replay_images and not args.replay > 0:
+        raise UserError("--replay-images: give the share of each batch to replay on them too, "
+                        "e.g. --replay 0.25")
 
 
 def cmd_finetune(args) -> int:
@@ -341,7 +313,7 @@ def cmd_finetune(args) -> int:
         raise UserError(f"--noise-scale-calibration is for PSF-aware --weights (wiener_unet.*); "
                         f"{args.weights} takes no noise scale: leave it out")
     sizes: list = []  # the files' pixel sizes, for the card
-    fields = _finetune_fields(args, sizes)
+    fields = training_data.finetune_fields(args, sizes)
     # without --checkpoint-dir a temporary folder, named so that the next run removes it if
     # this one is killed
     with run_folder(args.checkpoint_dir, "finetune") as ckdir:
@@ -356,6 +328,8 @@ def cmd_finetune(args) -> int:
             minutes=PAIRED_MINUTES if args.minutes is None else args.minutes,
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
+            trainable=args.trainable, replay=args.replay,
+            replay_images=training_data.replay_planes(args.replay_images),
             noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
             checkpoint_dir=str(ckdir), resume=args.resume, seed=args.seed or 0,
             pixel_size_um=stated_pixel_size(sizes), license=args.license)
@@ -393,6 +367,8 @@ def _finetune_self(args, out: Path) -> int:
         ("--patience", args.patience != DEFAULT_PATIENCE), ("--no-augment", args.no_augment),
         ("--intensity-jitter", args.intensity_jitter != DEFAULT_INTENSITY_JITTER),
         ("--anchor-weight", args.anchor_weight != DEFAULT_ANCHOR_WEIGHT),
+        ("--trainable", args.trainable != DEFAULT_TRAINABLE),
+        ("--replay", args.replay != DEFAULT_REPLAY), ("--replay-images", args.replay_images),
         ("--min-gain", args.min_gain != DEFAULT_MIN_GAIN_DB),
         ("--focus-plane", args.focus_plane is not None),
         ("--target-neighbours", args.target_neighbours != 0)) if given]
@@ -564,6 +540,17 @@ def _add_finetune_command(sub) -> None:
     p.add_argument("--anchor-weight", type=float, default=DEFAULT_ANCHOR_WEIGHT,
                    help="L2-SP: weight of sum((w - w_start)^2), pulling the weights toward "
                    "the starting ones (default %(default)g: off)")
+    p.add_argument("--trainable", choices=TRAINABLE, default=DEFAULT_TRAINABLE,
+                   help="which weights train: all, late (the layers nearest the output holding "
+                   "half of the weights) or norm-bias (biases and normalisation scales only; "
+                   "default %(default)s)")
+    p.add_argument("--replay", type=float, default=DEFAULT_REPLAY, metavar="SHARE",
+                   help="share of each batch blurred by the starting network's synthetic "
+                   "training mixture (its model card), on --replay-images or the training "
+                   "targets (default %(default)g: off)")
+    p.add_argument("--replay-images", action="append", metavar="PATH",
+                   help="with --replay: sharp images (file, folder or quoted glob; "
+                   "repeatable), e.g. of the kind the starting network was trained on")
     p.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN_DB, metavar="DB",
                    help="keep fine-tuned weights only if they beat the starting ones on the "
                    "held-out region by this many dB; otherwise the starting weights are "

@@ -201,3 +201,48 @@ def check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axe
         raise UserError(f"--blurry {b_name} has shape {b.shape} but --sharp {s_name} has "
                         f"{s.shape} (axes {b_axes}); pair images of the same field and size")
     return s
+
+
+def finetune_fields(args, sizes: list | None = None) -> list:
+    """The fields of view to fine-tune on, read and checked (one line per problem); each
+    file's pixel size (um per axis) is appended to ``sizes`` (for the card)."""
+    from .core import io
+    from .core.files import image_axes
+    from .core.finetune import PairField, StackField
+
+    def read(path: Path) -> tuple[np.ndarray, str]:
+        image = io.read_image(path, lazy=False)
+        if sizes is not None:
+            sizes.append(image.pixel_size)
+        return np.asarray(image.array), image_axes(image, args.axes)
+
+    if bool(args.stack) == bool(args.blurry or args.sharp):
+        raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
+    if not args.stack and not (args.blurry and args.sharp):
+        raise UserError("--blurry and --sharp go together")
+    focus = focus_plane(args)  # 'auto' or an index; refused with pairs
+    if args.stack:
+        from .core.files import find_inputs
+
+        return [StackField(p.name, *read(p), focus, args.target_neighbours)
+                for spec in args.stack for p in find_inputs(spec)]
+    fields = []
+    for bp, sp in pair_files(args.blurry, args.sharp):
+        (b, b_axes), (s, s_axes) = read(bp), read(sp)
+        # a separately recorded in-focus image pairs with every plane of a blurry stack
+        s = check_same_field(bp.name, b_axes, b, sp.name, s_axes, s)
+        fields.append(PairField(f"{bp.name}~{sp.name}", b, s, b_axes))
+    return fields
+
+
+def replay_planes(specs: list[str] | None) -> list[np.ndarray] | None:
+    """The sharp images of ``--replay-images`` as (C, Y, X) planes; None when not given."""
+    if not specs:
+        return None
+    images = [image for spec in specs for image in read_images(spec, None)]
+    split, plane_axes = planes_of(images, "--replay-images")
+    planes = [plane for _, stack in split for plane in stack]
+    if "C" not in plane_axes and "S" not in plane_axes:
+        return [plane[None] for plane in planes]
+    channel = plane_axes.index("S" if "S" in plane_axes else "C")
+    return [np.moveaxis(plane, channel, 0) for plane in planes]

@@ -35,13 +35,13 @@ from . import data, pairs, training
 from .axes import check_axes, is_rgb
 from .catalog import finetuned_lineage
 from .checkpoint import ModelCard, load_model
+from .finetune_data import JitteredPairs, replay_source
 from .finetune_planes import channel_planes, opponent_planes
 from .finetune_request import (
     FinetuneRequest,
     ImageSet,
     PairField,
     StackField,
-    check_jitter,
     check_request,
     finetuned_license,
     request_fields,
@@ -103,25 +103,6 @@ class FinetuneResult:
     kept_start: bool = False
     input_val_psnr: float | None = None
     unvalidated: bool = False
-
-
-class JitteredPairs(data.PairedData):
-    """Paired patches (flips and 90-degree rotations when ``augment``) whose input and target
-    get the same random gain in [1 - j, 1 + j] and offset in [-j/2, j/2] (model units), so a
-    small set does not tie the network to its exposure."""
-
-    def __init__(self, pair_list, *, jitter: float, **options):
-        super().__init__(pair_list, **options)
-        self.jitter = check_jitter(jitter)
-
-    def sample(self, rng: np.random.Generator, n: int, patch: int):
-        x, y = super().sample(rng, n, patch)
-        if self.jitter > 0:
-            gain = rng.uniform(1 - self.jitter, 1 + self.jitter, (n, 1, 1, 1)).astype(np.float32)
-            offset = rng.uniform(-self.jitter / 2, self.jitter / 2, (n, 1, 1, 1))
-            offset = offset.astype(np.float32)
-            x, y = x * gain + offset, y * gain + offset
-        return x, y
 
 
 # ----------------------------------------------------------------------------- pairs
@@ -361,7 +342,8 @@ def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
         device=req.device, checkpoint_dir=str(ckdir), card=card, seed=req.seed,
         val_every=val_every if validate else None, checkpoint_every=val_every,
         patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
-        min_gain_db=req.min_gain_db, time_limit=time_limit, regime=req.regime, amp=req.amp,
+        trainable=req.trainable, min_gain_db=req.min_gain_db, time_limit=time_limit,
+        regime=req.regime, amp=req.amp,
     ))
 
 
@@ -375,7 +357,8 @@ def _prepare(req: FinetuneRequest):
     ckdir = check_request(req)
     training.TrainingConfig.from_options(dict(  # bad numbers fail before the pair work
         steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr, seed=req.seed,
-        anchor_weight=req.anchor_weight, regime=req.regime, min_gain_db=req.min_gain_db))
+        anchor_weight=req.anchor_weight, regime=req.regime, min_gain_db=req.min_gain_db,
+        trainable=req.trainable))
     if req.seed >= 2**63:  # an integer >= 0 by now; torch's generators overflow at 2**64
         raise ValueError(f"seed={req.seed!r}; accepted: an integer from 0 to 2**63 - 1")
     sources = _image_sets(req)
@@ -404,8 +387,13 @@ def _prepare(req: FinetuneRequest):
         "blurry/sharp pair" if len(fields) == 1 else f"{len(fields)} fields")
     what = f"{_source_noun(req, fields)} {req.layer_name!r}: {source}, {len(train_pairs)} " \
            "training plane(s)"
+    replay, replayed = None, ""
+    if req.replay > 0:  # the given sharp images, else the training targets (not the band)
+        images = req.replay_images or [p.target for p in train_pairs]
+        replay, replayed = replay_source(req.base_card, images, seed=req.seed)
+        replayed = f"; replayed in {req.replay:.0%} of each batch: {replayed}"
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
-                          description=what)
+                          description=what, replay=replay, replay_share=req.replay)
     base = req.base_card
     # no base card: a network trained here from random weights
     verb = "fine-tuned" if base is not None else "trained"
@@ -414,7 +402,7 @@ def _prepare(req: FinetuneRequest):
     extra = "".join(f"; {name}: {s.description}" for name, s in sources.items())
     narrow = _narrow_validation(req, val)
     card = {
-        "training_data": f"{start} on {what}{extra}{psf_note}; validation: {held}",
+        "training_data": f"{start} on {what}{replayed}{extra}{psf_note}; validation: {held}",
         "license": finetuned_license(base, req.license),  # the start's AND the data's
         "description": f"{req.base_label} {verb} for at most {req.steps} steps"
                        # a minutes-bounded run usually stops long before its step cap

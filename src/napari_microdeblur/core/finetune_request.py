@@ -17,8 +17,11 @@ from .job_defaults import (
     DEFAULT_INTENSITY_JITTER,
     DEFAULT_MIN_GAIN_DB,
     DEFAULT_PATIENCE,
+    DEFAULT_REPLAY,
+    DEFAULT_TRAINABLE,
     PAIRED_LR,
     PAIRED_STEPS,
+    TRAINABLE,
 )
 from .training.checkpoints import check_checkpoint_dir, check_resumable
 
@@ -122,6 +125,9 @@ class FinetuneRequest:
     augment: bool = True
     intensity_jitter: float = DEFAULT_INTENSITY_JITTER
     anchor_weight: float = DEFAULT_ANCHOR_WEIGHT
+    trainable: str = DEFAULT_TRAINABLE
+    replay: float = DEFAULT_REPLAY  # share of each batch from the start's synthetic mixture
+    replay_images: Sequence[Any] | None = None  # sharp (C, Y, X) planes; None: the targets
     min_gain_db: float = DEFAULT_MIN_GAIN_DB
     minutes: float | None = None
     regime: str = "supervised"
@@ -148,7 +154,8 @@ def finetuned_license(base_card, given: str | None) -> str:
     stated): both as an SPDX AND, 'BSD-3-Clause AND NOASSERTION' where the data's is not
     stated (the card said the start's alone, as if the user's data had no terms; the Zoo
     export refuses it until a licence is given). A start that asserts none stays so (as
-    `train --weights` does); no start (random weights): ``given``, else 'unknown'."""
+    `train --weights` does) unless the data's is given: 'NOASSERTION AND CC-BY-NC-SA-3.0'; no
+    start (random weights): ``given``, else 'unknown'."""
     if given is not None and (not isinstance(given, str) or not given.strip()):
         raise ValueError(f"license={given!r}; give the SPDX licence of the images trained on, "
                          "e.g. 'CC-BY-4.0', or None where it is not stated")
@@ -156,7 +163,10 @@ def finetuned_license(base_card, given: str | None) -> str:
     start = getattr(base_card, "license", None) if base_card is not None else None
     if not start:
         return given.strip() if given else "unknown"
-    if start.upper() in UNASSERTED_LICENSES or data == start or data in start.split(" AND "):
+    # a start that states no licence keeps the data's terms beside it (they were dropped:
+    # weights fine-tuned on non-commercial images carried no trace of it)
+    unasserted = start.upper() in UNASSERTED_LICENSES and data.upper() in UNASSERTED_LICENSES
+    if unasserted or data == start or data in start.split(" AND "):
         return start
     return f"{f'({start})' if ' OR ' in start else start} AND {data}"
 
@@ -165,6 +175,21 @@ def check_jitter(jitter) -> float:
     if not (isinstance(jitter, (int, float)) and 0 <= jitter < 1):
         raise ValueError(f"intensity_jitter={jitter!r}; accepted: a number in [0, 1)")
     return float(jitter)
+
+
+def check_replay(req: FinetuneRequest) -> None:
+    """``trainable`` and ``replay`` (a share of each batch in [0, 1)); replay needs a blind
+    network trained under the supervised regime (a PSF-aware one trains with the user's PSF)."""
+    if req.trainable not in TRAINABLE:
+        raise ValueError(f"trainable={req.trainable!r}; accepted: one of {TRAINABLE}")
+    share = req.replay
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
+        raise ValueError(f"replay={share!r}; accepted: the share of each batch, 0 (off) up to, "
+                         "not including, 1")
+    if share > 0 and (req.regime != "supervised" or getattr(req.model, "needs_psf", False)):
+        raise ValueError("replay: only for blind networks fine-tuned in the supervised regime "
+                         "(a PSF-aware network trains with your PSF, other regimes on their own "
+                         "image sets); give replay=0")
 
 
 def request_fields(req: FinetuneRequest) -> list[PairField | StackField]:
@@ -189,6 +214,7 @@ def check_request(req: FinetuneRequest) -> Path | None:
     if req.patience is not None and (isinstance(req.patience, bool) or req.patience < 1):
         raise ValueError(f"patience={req.patience!r}; accepted: None or an integer >= 1")
     check_jitter(req.intensity_jitter)  # before the pairs are aligned, which takes a while
+    check_replay(req)
     if req.noise_scale_calibration not in NOISE_SCALE_CALIBRATIONS:
         raise ValueError(f"noise_scale_calibration={req.noise_scale_calibration!r}; accepted: "
                          + ", ".join(map(repr, NOISE_SCALE_CALIBRATIONS)))
@@ -207,7 +233,7 @@ def check_request(req: FinetuneRequest) -> Path | None:
     if req.resume:
         check_resumable(ckdir, req.model, req.steps, {
             "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
-            "anchor_weight": req.anchor_weight})
+            "anchor_weight": req.anchor_weight, "trainable": req.trainable})
     return ckdir
 
 

@@ -18,6 +18,12 @@ TRAIN_MAX_VAL_EVERY = 50
 #: Small-data defaults (README, "microdeblur finetune"): chosen on the measured small case
 DEFAULT_INTENSITY_JITTER = 0.1
 DEFAULT_ANCHOR_WEIGHT = 0.0
+#: which weights train (``training.trainable``) and the share of each batch replayed from the
+#: starting network's synthetic mixture (``finetune_data``); chosen by
+#: benchmarks/finetune_recipes.py (README, "Small-data options")
+TRAINABLE = ("all", "late", "norm-bias")
+DEFAULT_TRAINABLE = "all"
+DEFAULT_REPLAY = 0.0
 #: validations without a better one before the run stops
 DEFAULT_PATIENCE = 5
 #: the fine-tuned weights replace the starting ones only if they beat them on the held-out

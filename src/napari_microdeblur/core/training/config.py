@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..job_defaults import TRAIN_LR, TRAIN_STEPS  # noqa: F401 (re-exported)
 from .regime_facts import DEFAULT_PERCEPTUAL_FEATURES, KEEP_LAST, LOSSES
 from .regimes import get_regime
+from .trainable import TRAINABLE
 
 __all__ = ["AMP_MODES", "LOSSES", "PSF_WARMUP_SHARE", "SCHEDULES", "TrainingConfig"]
 
@@ -112,6 +113,9 @@ class TrainingConfig(BaseModel):
         None, description="Stop after this many validations without a better one (None: never).")
     anchor_weight: float = Field(
         0.0, description="L2-SP: weight of sum((w - w_start)^2), pulling toward the start.")
+    trainable: str = Field(
+        "all", description="Weights trained: all, late (the half nearest the output) or "
+        "norm-bias (biases and normalisation scales only); see training.trainable.")
     min_gain_db: float = Field(
         0.0, ge=0.0, description="Trained weights replace the starting ones only when they "
         "beat them on validation by at least this many dB (fine-tuning: a smaller gain is "
@@ -152,6 +156,11 @@ class TrainingConfig(BaseModel):
     @classmethod
     def _known_schedule(cls, v):
         return _one_of(v, "schedule", SCHEDULES)
+
+    @field_validator("trainable", mode="before")
+    @classmethod
+    def _known_trainable(cls, v):
+        return _one_of(v, "trainable", TRAINABLE)
 
     @field_validator("amp", mode="before")
     @classmethod

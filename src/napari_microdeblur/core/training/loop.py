@@ -34,6 +34,7 @@ from .checkpoints import write_best as write_best_files
 from .losses import content_loss, perceptual_loss
 from .records import FitProgress, FitResult
 from .setup import Setup
+from .trainable import trainable_parameters
 
 __all__ = ["DIVERGED_ADVICE", "OVERFLOW_FACTOR", "Trainer", "TrainingDiverged", "lr_factor",
            "run", "stopped_by"]
@@ -105,7 +106,7 @@ class Trainer:
         self.rng = np.random.default_rng(c.seed)
         self.generator = torch.Generator().manual_seed(c.seed)
         # Adam as in GRAN and PSF-CycleGAN (betas 0.9, 0.999; eps 1e-8)
-        groups = self.regime.parameter_groups(self.model)
+        groups = self._trained_groups(self.regime.parameter_groups(self.model))
         for g in groups:
             g["peak_lr"] = g["lr"]
         self.optimizers = {"G": torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)}
@@ -129,6 +130,16 @@ class Trainer:
         # before a resume loads later weights, so a resumed run keeps the same anchor
         self.anchor = ({n: p.detach().clone() for n, p in self.model.named_parameters()}
                        if c.anchor_weight > 0 else None)
+
+    def _trained_groups(self, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The optimiser groups without the weights ``config.trainable`` freezes."""
+        c = self.config
+        if c.trainable == "all":
+            return groups
+        one = self.setup.train.sample_inputs(np.random.default_rng(c.seed), 1, c.patch)
+        kept = {id(p) for p in trainable_parameters(self.model, c.trainable, self.tensor(one))}
+        groups = [{**g, "params": [p for p in g["params"] if id(p) in kept]} for g in groups]
+        return [g for g in groups if g["params"]]
 
     # -- what the regimes use -----------------------------------------------------------
 
