@@ -110,7 +110,7 @@ def test_a_bead_psf_reaching_past_its_room_estimates_the_light_missing():
     said = re.search(r"probably at least (\d+) % of its light lies past the box", summary)
     assert said and int(said.group(1)) == round(100 * report.missing), summary
     # advice the dock's user can follow too (its "PSF from beads..." has no radius setting)
-    assert "a larger radius (microdeblur psf-from-beads --radius)" in summary
+    assert "a larger radius (radius=; microdeblur psf-from-beads --radius)" in summary
     assert "larger --radius" not in summary
 
 

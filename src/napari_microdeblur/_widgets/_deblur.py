@@ -386,17 +386,17 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             self.update_psf_preview()
 
     def _choose_beads(self) -> None:
-        layer = choose_bead_layer(self, self.viewer)
-        if layer is not None:
-            self.psf_from_beads(layer)
+        chosen = choose_bead_layer(self, self.viewer)  # (layer, threshold and radius) or None
+        if chosen is not None:
+            self.psf_from_beads(*chosen)
 
-    def psf_from_beads(self, layer):
+    def psf_from_beads(self, layer, options=None):
         """Measure a PSF from the bead image ``layer`` in a worker (``core.beads``); on success
         it is added as the layer "PSF from <layer>" (again from the same bead layer: that
         layer is updated) and becomes this dock's PSF. The bead layer is only read."""
         self.status_label.setText(f"measuring the PSF from the beads in {layer.name!r}...")
         return measure_psf_from_beads(self, self.viewer, layer, measured=self._use_found_psf,
-                                      failed=self._psf_failed)
+                                      failed=self._psf_failed, options=options)
 
     def estimate_psf(self):
         """Estimate the chosen layer's PSF in a worker (``core.psf_estimate``); on success it

@@ -41,9 +41,11 @@ def warning_relay(seen: list[str]):
 
 
 #: the core's Python arguments as the docks' fields name them, where a field sets them (the
-#: Fine-tune dock's 'Patch size' and 'Validation fraction': a region too small names both)
+#: Fine-tune dock's 'Patch size' and 'Validation fraction': a region too small names both;
+#: core.beads' threshold= and radius=: the "PSF from beads..." chooser's fields)
 DOCK_FIELDS = {"axes": "Axes", "psf": "PSF", "patch": "Patch size",
-               "val_fraction": "Validation fraction"}
+               "val_fraction": "Validation fraction", "threshold": "Bead threshold",
+               "radius": "PSF radius"}
 
 
 # 'axes=' before a value, not inside a quoted value (a path may hold 'psf='); bare words

@@ -64,11 +64,11 @@ class PsfPanel(QWidget):
         return self.prefill
 
     def _choose_beads(self) -> None:
-        layer = choose_bead_layer(self, self.viewer)
-        if layer is not None:
-            self.psf_from_beads(layer)
+        chosen = choose_bead_layer(self, self.viewer)  # (layer, threshold and radius) or None
+        if chosen is not None:
+            self.psf_from_beads(*chosen)
 
-    def psf_from_beads(self, layer):
+    def psf_from_beads(self, layer, options=None):
         """Measure the PSF from a bead image layer (as the Deblur dock does); it is added as
         a layer and becomes this panel's PSF. Returns the worker."""
         def measured(psf_text: str, summary: str) -> None:
@@ -76,7 +76,7 @@ class PsfPanel(QWidget):
             notify_info(summary)
 
         return measure_psf_from_beads(self.owner, self.viewer, layer, measured=measured,
-                                      failed=notify_error)
+                                      failed=notify_error, options=options)
 
     def psf(self, needed_by: str = "Adapt to this image") -> tuple[Any, str]:
         """(the PSF as the core takes it, its text); ValueError naming ``needed_by`` when none

@@ -18,6 +18,11 @@ import numpy as np
 from qtpy.QtCore import QObject
 
 from ..core.psf import calibration_values
+
+# the docks import BEADS_TOOLTIP and choose_bead_layer from here, as before the chooser moved
+from ._bead_chooser import BEADS_TOOLTIP as BEADS_TOOLTIP
+from ._bead_chooser import bead_error_words
+from ._bead_chooser import choose_bead_layer as choose_bead_layer
 from ._feedback import describe_error
 from ._header_reads import HeaderReads
 from ._layer_file import layer_pixel_sizes, unread_headers_deferred
@@ -125,31 +130,6 @@ def file_words(source, read_shape) -> str:
 
 # ----------------------------------------------------------------------------- PSF from beads
 
-FROM_FILE = "a file..."
-BEADS_TOOLTIP = ("Measure the PSF from an image of isolated fluorescent beads (a layer or a "
-                 "file; YX or ZYX, one channel, same objective and pixel size as the images "
-                 "to deblur). It is added as a layer and becomes the PSF here.")
-
-
-def choose_bead_layer(parent, viewer):
-    """Ask for the bead image: a grayscale layer, or a file opened as a layer; None if the
-    user cancels."""
-    from qtpy.QtWidgets import QFileDialog, QInputDialog
-
-    layers = [la for la in viewer.layers if is_image_layer(la) and not la.rgb]
-    choice, ok = QInputDialog.getItem(
-        parent, "PSF from beads", "Image of isolated beads (YX or ZYX, one channel):",
-        [la.name for la in layers] + [FROM_FILE], 0, False)
-    if not ok:
-        return None
-    if choice != FROM_FILE:
-        return next(la for la in layers if la.name == choice)
-    path, _ = QFileDialog.getOpenFileName(parent, "Bead image", "",
-                                          "Images (*.tif *.tiff *.png);;All files (*)")
-    opened = [la for la in viewer.open(path) if is_image_layer(la)] if path else []
-    return opened[0] if opened else None
-
-
 # bead layer -> weak reference to the PSF layer measured from it (neither is kept alive)
 _PSF_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -164,13 +144,15 @@ def psf_layer_of(viewer, beads):
     return layer if isinstance(meta, dict) and "psf_from_beads" in meta else None
 
 
-def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
+def measure_psf_from_beads(owner, viewer, layer, *, measured, failed, options=None):
     """Measure a PSF from the bead image ``layer`` in a worker of ``owner`` (``core.beads``).
     On success it is added as the layer "PSF from <layer>" (measured again from the same bead
     layer: the PSF layer the first measurement made is updated, ``psf_layer_of``) and
     ``measured(psf_text, summary)`` gets its source ('layer:NAME') and the report's line;
-    otherwise ``failed`` gets one line. The bead layer is only read. Returns the worker
-    (None: not a grayscale image layer)."""
+    otherwise ``failed`` gets one line, naming the chooser's fields. ``options``: the chooser's
+    Bead threshold and PSF radius (threshold=, radius= of ``core.beads.psf_from_beads``; None:
+    its defaults). The bead layer is only read. Returns the worker (None: not a grayscale
+    image layer)."""
     from ..core.beads import psf_from_beads
 
     if not is_image_layer(layer) or layer.rgb:
@@ -178,13 +160,14 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
                "(YX or ZYX, one channel)")
         return None
     data, axes, name = layer_data(layer), guess_layer_axes(layer) or None, layer.name
+    options = dict(options or {})
     layer_scale, psf_axes = tuple(layer.scale), axes or "ZYX"[-layer.ndim:]
     # the bead file by name (no folders): a result deblurred with this PSF records it
     bead_path = getattr(layer.source, "path", None)
     bead_file = Path(str(bead_path).replace("\\", "/")).name if bead_path else None
 
     def measure():
-        psf, report = psf_from_beads(np.asarray(data), axes=axes)
+        psf, report = psf_from_beads(np.asarray(data), axes=axes, **options)
         # the PSF's pixels are the beads' pixels, in um where the layer's scale or its file
         # says (a TIFF napari opened at scale 1 kept 1: the PSF-vs-image checks never fired);
         # here, as a file's header can take seconds to read
@@ -201,7 +184,7 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
         said = report.summary() + (f"; warning: {report.warning}" if report.warning else "")
         scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
         meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
-                                "report": said,
+                                "report": said, "threshold": options.get("threshold"),
                                 "pixel_size": dict(sizes)}}  # as the CLI's PSF TIFF keeps
         added = psf_layer_of(viewer, beads)
         if added is not None and added.ndim != psf.ndim:  # a stack now: a layer of its own
@@ -217,7 +200,7 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed):
 
     def error(exc):
         if not owner.closed:
-            failed(f"PSF from {name!r}: {describe_error(exc)}")
+            failed(f"PSF from {name!r}: {bead_error_words(exc)}")
 
     return start_worker(owner, measure, returned=done, errored=error)
 

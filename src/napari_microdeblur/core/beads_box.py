@@ -37,8 +37,9 @@ LITTLE_LIGHT = 0.8  # a box holding less of the measured light than this is said
 _CLEAR_SIGMAS = 5.0  # a crop's pixel this many noise sigmas up is light (1 in 3.5e6 by chance)
 FEW_BEADS = 5  # a PSF from fewer beads than this is said to be unreliable
 LOW_SNR = 20.0  # ... and one from beads whose peak stands under this many noise sigmas
-# the radius in words every caller can act on: the Deblur dock's "PSF from beads..." has none
-LARGER_RADIUS = "a larger radius (microdeblur psf-from-beads --radius)"
+# the radius in words every caller can act on: Python's radius=, the CLI's --radius and the
+# docks' "PSF from beads..." chooser (PSF radius)
+LARGER_RADIUS = "a larger radius (radius=; microdeblur psf-from-beads --radius)"
 
 
 @dataclass(frozen=True)
