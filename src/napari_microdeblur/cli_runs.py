@@ -109,12 +109,13 @@ UNASSERTED_LICENSES = ("", "UNKNOWN", "NOASSERTION", "NONE")
 
 def combined_license(start: str, given: str | None) -> str:
     """The licence of weights trained from ``start``'s weights on data under ``given`` (None:
-    not given, the start's): both as an SPDX AND, the unasserted one where either is."""
+    not given, the start's): both as an SPDX AND; the unasserted one where the data's states
+    none, and a start that states none keeps the data's beside it ('NOASSERTION AND CC0-1.0':
+    the data's terms had been dropped)."""
     if given is None or given == start or given in start.split(" AND "):
         return start
-    for text in (start, given):
-        if text.upper() in UNASSERTED_LICENSES:
-            return text
+    if given.upper() in UNASSERTED_LICENSES:
+        return given
     return f"{f'({start})' if ' OR ' in start else start} AND {given}"
 
 

@@ -240,10 +240,12 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
     parts = [p.strip("() ") for p in card.license.replace(" OR ", " AND ").split(" AND ")]
     stated = [p for p in parts if p.upper() not in UNASSERTED]
     if stated and len(stated) < len(parts):
-        # a fine-tune's card: its start's licence AND NOASSERTION for the user's data
+        # a fine-tune's card: its start's licence AND NOASSERTION for the user's data, or a
+        # start that states none AND the user's data's
         raise ValueError(
-            f"export_bioimageio: the weights' licence is {card.license!r}: the data they were "
-            "fine-tuned or trained further on states no licence, and the BioImage Model Zoo "
+            f"export_bioimageio: the weights' licence is {card.license!r}: part of what they "
+            "were trained on (the starting weights' data or the data they were fine-tuned or "
+            "trained further on) states no licence, and the BioImage Model Zoo "
             f"needs one SPDX licence id; {PASS_LICENSE}, given the terms of "
             f"{' AND '.join(stated)} and of your data")
     if any(f" {word} " in f" {card.license.upper()} " for word in ("AND", "OR", "WITH")):
