@@ -6,6 +6,8 @@ For each modality a HELD-OUT set of ../shared/data (never trained on, never tune
     em            em_sem_axondeepseg_rat_spinalcord          test/: 3 images (rat spinal cord SEM)
     brightfield   brightfield_bccd_blood_smear (RGB)         test/: 3 images
 
+and, as row groups of their own, the EM sets no network saw either (``UNSEEN_SETS``: the ssTEM
+sets ISBI 2012, 3 test sections, and Gerhard 2013, its 2 test sections; evaluation only),
 each test image cut to its centre 512 x 512 (or smaller side), degraded by protocols A, B, C of
 docs/evaluation.md and by two optics PSFs at HELD-OUT parameters (``HELD_OUT_OPTICS``: NA 1.35-1.4
 oil immersion, emission 0.62-0.65 um, spherical aberration from a water-like sample 5-8 um deep; no
@@ -30,6 +32,8 @@ image, and per row the number of images a method scores below the input (border-
     python benchmarks/generalization.py [--parallel] [--psf-aware wiener_unet.psf_v1]
 
 writes benchmarks/results/generalization.json (with command, git commit, machine) and .md.
+``--only GROUP,... --merge-into RESULT.json --out NEW.json`` runs some row groups and writes
+RESULT's other rows untouched beside them (each merged part's command under "merged").
 """
 
 from __future__ import annotations
@@ -106,6 +110,23 @@ HELD_OUT = {
     },
 }
 
+# More test sets no compared network saw (NETWORKS_SAW), a row group each (its name is the set's):
+# their image type's networks, blind v1 and papers' weights as in HELD_OUT[modality]. The
+# ssTEM sets are non-commercial (PROVENANCE.md): evaluation only, never training
+UNSEEN_SETS = {
+    "em_isbi2012_drosophila_vnc_sstem": {
+        "modality": "em", "set": "em_isbi2012_drosophila_vnc_sstem",
+        # the test volume's first, middle and last sections (neighbours are ~50 nm apart)
+        "test": ["test/0.png", "test/15.png", "test/29.png"],
+        "train": ["train/0.png", "train/15.png"],
+    },
+    "em_drosophila_vnc_sstem_gerhard2013": {
+        "modality": "em", "set": "em_drosophila_vnc_sstem_gerhard2013",
+        "test": ["test/stack2_00.tif", "test/stack2_10.tif"],  # all its test split holds
+        "train": ["train/stack1_00.tif", "train/stack1_12.tif"],
+    },
+}
+
 NETWORKS_SAW = {
     "gran.fluo_v1": "fluorescence_2d training split (CellProfiler ExampleFly, ExampleSpeckles)",
     "gran.em_v1": "em_epfl_hippocampus_fibsem training split",
@@ -161,6 +182,26 @@ HELD_OUT_OPTICS = {
     },
 }
 DEGRADATIONS = ["A", "B", "C", *HELD_OUT_OPTICS]
+
+
+def row_groups(modalities=tuple(HELD_OUT)) -> list[str]:
+    """The row groups in table order: each modality's held-out set, then its UNSEEN_SETS."""
+    return [g for m in modalities
+            for g in [m, *(k for k, v in UNSEEN_SETS.items() if v["modality"] == m)]]
+
+
+def group_config(group: str) -> tuple[str, dict]:
+    """(modality, set config) of a synthetic row group."""
+    if group in HELD_OUT:
+        return group, HELD_OUT[group]
+    extra = UNSEEN_SETS[group]
+    return extra["modality"], {**HELD_OUT[extra["modality"]], **extra}
+
+
+def row_group(row: dict) -> str:
+    if "real" in row["modality"]:
+        return "real"
+    return row["set"] if row["set"] in UNSEEN_SETS else row["modality"]
 
 
 # ----------------------------------------------------------------------------- images
@@ -349,7 +390,7 @@ def synthetic_rows(modality: str, cfg: dict, names: list[str], psf_aware: str, n
             "kind": "protocol (its PSF family is in wiener_unet's training)" if name in "ABC"
             else "held-out optics PSF", "psf_shape": list(psf.shape), "tuned": tuned,
             "blind_default": auto_label(MethodSpec("auto", modality=modality), rgb),
-            "blind_network": blind, "blind_v1_network": cfg["blind_v1"], "images": n_test,
+            "blind_network": blind, "blind_v1_network": cfg["blind_v1"], "images": len(tests),
             "crop": crop,
             "methods": summarise(per_image), "per_image": per_image,
             "seconds": round(time.perf_counter() - t0, 1),
@@ -556,7 +597,12 @@ def markdown(result: dict) -> str:
         "stated); the PSF-aware network's noise scale is tuned the same way in its own "
         f"column (values {', '.join(f'{v:g}' for v in NOISE_SCALES)}), its default (1) in "
         f"another. Synthetic rows: centre crops of {result['crop']} px, "
-        f"{result['images_per_set']} test images per set.", "",
+        f"{result['images_per_set']} test images per set (fewer where a test split has fewer: "
+        "'below ... of N').", "",
+        *[f"Rows of {', '.join(m['groups'])} merged in from `{m['command']}`; commit "
+          f"{m['git_commit']}; {m['machine']}; {m['minutes']} min." for m in result.get("merged",
+                                                                                    [])],
+        *([""] if result.get("merged") else []),
         "| modality | set | degradation | input | RL (it.) | Wiener (bal.) | blind default | "
         "blind network v2 | blind v1 | PSF-aware | PSF-aware - best classical | PSF-aware, noise "
         "scale tuned (scale) | tuned - best classical | blind default - best classical | "
@@ -626,8 +672,34 @@ def papers_markdown(rows: list[dict]) -> list[str]:
 def _part_rows(part: str, args) -> list[dict]:
     if part == "real":
         return real_rows(args.psf_aware)
-    return synthetic_rows(part, HELD_OUT[part], args.degradations.split(","), args.psf_aware,
+    modality, cfg = group_config(part)
+    return synthetic_rows(modality, cfg, args.degradations.split(","), args.psf_aware,
                           args.images, args.crop)
+
+
+def _parts(args, parser) -> list[str]:
+    """The row groups to run: --only's, in table order, or every group of --modalities."""
+    groups = row_groups(args.modalities.split(",")) + ([] if args.no_real else ["real"])
+    if not args.only:
+        return groups
+    known = row_groups() + ["real"]
+    if unknown := [g for g in args.only.split(",") if g not in known]:
+        parser.error(f"--only {','.join(unknown)}: give some of {', '.join(known)}")
+    return [g for g in known if g in args.only.split(",")]
+
+
+def merge_into(base: dict, part: dict, groups: list[str]) -> dict:
+    """``base`` (a run's result) with the rows of ``groups`` replaced by ``part``'s (added where
+    base had none), rows in table order; base's other rows and fields are kept as they are, and
+    the part's command, commit and machine are listed under "merged" with its groups."""
+    order = row_groups() + ["real"]
+    rows = [r for r in base["rows"] if row_group(r) not in groups] + part["rows"]
+    rows.sort(key=lambda r: order.index(row_group(r)))  # stable: each group keeps its order
+    record = {"groups": groups, **{k: part[k] for k in (
+        "command", "git_commit", "tree_differs_from_commit", "machine", "minutes",
+        "images_per_set", "crop")}}
+    earlier = [m for m in base.get("merged", []) if not set(m["groups"]) <= set(groups)]
+    return {**base, "rows": rows, "merged": [*earlier, record]}
 
 
 def _parallel_rows(parts: list[str], args, argv: list[str]) -> list[dict]:
@@ -649,6 +721,11 @@ def _parallel_rows(parts: list[str], args, argv: list[str]) -> list[dict]:
     return rows
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout.strip()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--psf-aware", default=DEFAULT_PSF_AWARE,
@@ -658,6 +735,11 @@ def main(argv=None) -> int:
     p.add_argument("--modalities", default="fluorescence,em,brightfield")
     p.add_argument("--degradations", default=",".join(DEGRADATIONS))
     p.add_argument("--no-real", action="store_true", help="skip the real-defocus rows")
+    p.add_argument("--only", help="run only these row groups (comma-separated: a modality, a set "
+                   "of UNSEEN_SETS, real); overrides --modalities and --no-real")
+    p.add_argument("--merge-into", type=Path, help="a result JSON whose rows of the groups run "
+                   "are replaced (or added) by this run's, the rest kept; written to --out, "
+                   "without the speed run")
     p.add_argument("--parallel", action="store_true",
                    help="run each modality and the real rows in a process of its own")
     p.add_argument("--part", help=argparse.SUPPRESS)
@@ -671,18 +753,18 @@ def main(argv=None) -> int:
         return 0
     t0 = time.perf_counter()
     load = os.getloadavg()[0]  # how busy the machine was before this run started
-    parts = args.modalities.split(",") + ([] if args.no_real else ["real"])
+    parts = _parts(args, p)
     if args.parallel:
         rows = _parallel_rows(parts, args, [a for a in argv if a != "--parallel"])
     else:
         torch.set_num_threads(2)
         rows = [r for part in parts for r in _part_rows(part, args)]
     torch.set_num_threads(2)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
     result = {
         "command": "python benchmarks/generalization.py " + " ".join(argv),
-        "git_commit": commit,
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "tree_differs_from_commit": bool(_git("status", "--porcelain", "--untracked-files=no",
+                                              "--", "../src", ".")),
         "machine": f"{platform.machine()} {provenance.cpu_model()}, "
                    f"{os.cpu_count()} CPU cores (1-min load average {load:.1f} at the start), "
                    f"torch {torch.__version__}"
@@ -693,9 +775,13 @@ def main(argv=None) -> int:
         "rows": rows,
         "networks_saw": NETWORKS_SAW,
         "held_out_optics": {k: v["text"] for k, v in HELD_OUT_OPTICS.items()},
-        "speed": speed(args.psf_aware),
     }
-    result["minutes"] = round((time.perf_counter() - t0) / 60, 1)
+    if args.merge_into:
+        result["minutes"] = round((time.perf_counter() - t0) / 60, 1)
+        result = merge_into(json.loads(args.merge_into.read_text()), result, parts)
+    else:
+        result["speed"] = speed(args.psf_aware)
+        result["minutes"] = round((time.perf_counter() - t0) / 60, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     args.out.with_suffix(".md").write_text(markdown(result))
