@@ -214,8 +214,8 @@ def unadapted_output(network: str, blurred, psf, axes: str):
 def part_b(b: dict, networks: list[str]) -> dict:
     rows = []
     with tempfile.TemporaryDirectory(prefix="self-adapt-bench-") as folder:
-        for modality in b["modalities"]:
-            cfg = gen.HELD_OUT[modality]
+        for group in b["modalities"]:  # an image type's held-out set, or one of UNSEEN_SETS
+            modality, cfg = gen.group_config(group)
             rgb = cfg.get("rgb", False)
             axes = "YXS" if rgb else "YX"
             root = gen.SHARED / cfg["set"]
@@ -408,8 +408,9 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=None,
                    help="part b: only the first N test images of each set (default all; "
                         "3 minutes of adaptation each)")
-    p.add_argument("--modalities", help="part b: only these image types (comma-separated, "
-                   f"from {','.join(gen.HELD_OUT)}; default all)")
+    p.add_argument("--modalities", help="part b: only these image types or sets "
+                   f"(comma-separated, from {','.join(gen.row_groups())}; default the three "
+                   "image types)")
     p.add_argument("--degradations", help="part b: only these degradations (comma-separated, "
                    f"from {','.join(gen.DEGRADATIONS)}; default all)")
     p.add_argument("--out", type=Path, default=RESULTS / "finetune.json")
@@ -424,8 +425,9 @@ def main(argv=None) -> int:
         b["test"] = args.images
     if args.modalities:
         b["modalities"] = args.modalities.split(",")
-        if not set(b["modalities"]) <= set(gen.HELD_OUT):
-            p.error(f"--modalities {args.modalities!r}: give some of {', '.join(gen.HELD_OUT)}")
+        if not set(b["modalities"]) <= set(gen.row_groups()):
+            p.error(f"--modalities {args.modalities!r}: give some of "
+                    f"{', '.join(gen.row_groups())}")
     if args.degradations:
         b["degradations"] = args.degradations.split(",")
         if not set(b["degradations"]) <= set(gen.DEGRADATIONS):
