@@ -133,6 +133,10 @@ def test_replay_is_refused_before_training_where_it_cannot_apply():
     with pytest.raises(ValueError, match="replay=1"):
         drive(iter_finetune(pair_request(tiny_gran(), Card(MIX_CARD["degradation"]),
                                          replay=1)))
+    rgb = [np.stack([texture(2)] * 3)]  # RGB replay images for grayscale pairs
+    with pytest.raises(ValueError, match="3 channel.s. per image, the pairs 1"):
+        drive(iter_finetune(pair_request(tiny_gran(), Card(MIX_CARD["degradation"]),
+                                         replay=0.25, replay_images=rgb)))
     with pytest.raises(ValueError, match="trainable='decoder'"):
         drive(iter_finetune(pair_request(tiny_gran(), trainable="decoder")))
 

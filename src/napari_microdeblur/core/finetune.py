@@ -390,7 +390,8 @@ def _prepare(req: FinetuneRequest):
     replay, replayed = None, ""
     if req.replay > 0:  # the given sharp images, else the training targets (not the band)
         images = req.replay_images or [p.target for p in train_pairs]
-        replay, replayed = replay_source(req.base_card, images, seed=req.seed)
+        replay, replayed = replay_source(req.base_card, images, seed=req.seed,
+                                         channels=train_pairs[0].channels)
         replayed = f"; replayed in {req.replay:.0%} of each batch: {replayed}"
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
                           description=what, replay=replay, replay_share=req.replay)

@@ -74,10 +74,11 @@ def card_mixture(card) -> tuple[data.DegradationRanges | None, str]:
     return mixture, what
 
 
-def replay_source(card, images, *, seed: int) -> tuple[data.SyntheticData, str]:
-    """Synthetic pairs for replay: ``images`` (a list of (C, Y, X) sharp planes, float) blurred
-    by ``card``'s mixture; and a line for the model card. ``ValueError`` where the card records
-    no mixture."""
+def replay_source(card, images, *, seed: int, channels: int | None = None
+                  ) -> tuple[data.SyntheticData, str]:
+    """Synthetic pairs for replay: ``images`` (a list of (C, Y, X) sharp planes) blurred by
+    ``card``'s mixture; and a line for the model card. ``ValueError`` where the card records
+    no mixture, or the images have other than ``channels`` channels (the training pairs')."""
     mixture, what = card_mixture(card)
     if mixture is None:
         raise ValueError("replay: the starting weights' model card records no synthetic "
@@ -85,4 +86,7 @@ def replay_source(card, images, *, seed: int) -> tuple[data.SyntheticData, str]:
                          "and weights trained from them); give replay=0")
     source = data.SyntheticData(list(images), mixture, axes="CYX", seed=seed,
                                 description=f"{len(images)} sharp image(s)")
+    if channels is not None and source.channels != channels:
+        raise ValueError(f"replay_images: {source.channels} channel(s) per image, the pairs "
+                         f"{channels}; give replay images of the same kind as the pairs")
     return source, f"{what} on {source.description}"
