@@ -239,28 +239,48 @@ def copy_sample(source, target, axes: str, sample: int, dtype) -> None:
 
 
 #: A guessed first axis of 2 to 4 that could as well be something else: what the guess read
-#: it as, what else it may hold, and the axes that say so
+#: it as, and what else it may hold with the axes that say so (each reading named: the
+#: planar-RGB guess of a z-stack or serial sections suggested only CYX, not the ZYX they take)
 _OTHER_READING = {
-    "ZYX": ("Z planes", "channels", "CYX"),
-    "CZYX": ("channels", "time points", "TZYX"),
-    "SYX": ("RGB(A) samples", "channels", "CYX"),  # planar colour, by the TIFF's tag
+    "ZYX": ("Z planes", (("channels", "CYX"),)),
+    "CZYX": ("channels", (("time points", "TZYX"),)),
+    "SYX": ("RGB(A) samples", (("Z planes (a z-stack or serial sections)", "ZYX"),
+                               ("channels", "CYX"))),  # planar colour, by the TIFF's tag
 }
 #: How the note says to give other axes: the Python keyword and the command-line option
 GIVE_AXES = "give axes={0!r} (--axes {0} on the command line)"
 
 
-def guess_note(shape, axes: str, give: str = GIVE_AXES) -> str | None:
+def guess_note(shape, axes: str, give: str = GIVE_AXES, dtype=None) -> str | None:
     """One line stating what ``axes``, guessed for ``shape`` (none given, none in the file),
     assumed where its first axis, of 2 to 4, may as well hold something else (channels or Z
     planes, channels or time points); None where the guess is not in doubt. ``give`` formats
-    the other reading's axes (``GIVE_AXES``; a dock: 'type {0} in Axes')."""
+    the other readings' axes (``GIVE_AXES``; a dock: 'type {0} in Axes'). ``dtype``: the
+    image's, where known: planar RGB(A) read from a float image's tag (``_sample_reading``)."""
     other = _OTHER_READING.get(axes)
     first = int(shape[0]) if len(shape) else 0
     if other is None or not 2 <= first <= 4:
         return None
-    read, instead, alternative = other
+    read, others = other
+    if axes == "SYX":
+        read = _sample_reading(first, dtype)
+    instead = "; ".join(f"if it holds {what}, {give.format(letters)}" for what, letters in others)
     return (f"axes {axes} assumed for shape {tuple(int(n) for n in shape)}: its first axis "
-            f"({first}) is read as {read}; if it holds {instead}, {give.format(alternative)}")
+            f"({first}) is read as {read}; {instead}")
+
+
+def _sample_reading(samples: int, dtype) -> str:
+    """What a planar SYX guess read its first axis as: RGB(A) by the TIFF's colour tag, the
+    4th sample alpha (copied, not deblurred). For a float image, that the tag is weak:
+    tifffile.imwrite tags any 3 or 4 float planes RGB (its DeprecationWarning says it will
+    stop), and float colour is rare, so a stack of sections read so is likely."""
+    read = "RGB(A) samples by the file's colour tag"
+    if samples == 4:
+        read += " (the 4th as alpha, which deblur passes through unchanged)"
+    if dtype is not None and np.dtype(dtype).kind == "f":
+        read += (f"; {np.dtype(dtype).name} colour is rare, and tifffile.imwrite tags any "
+                 "3 or 4 planes RGB, so it is most likely not colour")
+    return read
 
 
 def z_guess_note(shape, axes: str, give: str = GIVE_AXES, *, run: str = "") -> str | None:

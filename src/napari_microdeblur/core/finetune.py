@@ -427,7 +427,7 @@ def _prepare(req: FinetuneRequest):
     info = {"pairs": sum(len(ps) for ps in per_field), "train": len(train_pairs),
             "val": len(val) if val else 0, "focus": focus, "holdout": held,
             "val_region": _band_region(val), "checkpoint_dir": str(ckdir),
-            "val_scored": validation_scored(req.match_intensity) if val else None,
+            "val_scored": validation_scored(req.match_intensity, fields) if val else None,
             "narrow_validation": narrow}
     return trainer, Notes(tuple(notes), tuple(info.items())), ckdir, (val, kernel)
 
@@ -469,7 +469,7 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
                        ended=(step, min([_val_every(req), *(h["step"] for h in timed)])),
                        margin=req.min_gain_db)
     if val and outcome.card is not None and "val_psnr" in (outcome.card.metrics or {}):
-        outcome.summary += f" ({validation_scored(req.match_intensity)})"
+        outcome.summary += f" ({notes.get('val_scored')})"  # the scale of the data given
     narrow = _narrow_validation(req, val)
     if narrow and outcome.model is not None:
         outcome.summary += f"; {narrow}"

@@ -237,11 +237,26 @@ def check_request(req: FinetuneRequest) -> Path | None:
     return ckdir
 
 
-def validation_scored(match_intensity: bool) -> str:
+def validation_scored(match_intensity: bool, fields: Sequence = ()) -> str:
     """What validation PSNR/SSIM are measured against (``pairs._make_pair``): a walkthrough
     read 37.8 dB on validation where evaluate gave the same band 21.2 dB, the blurry image
-    holding a camera offset its simulated truth did not."""
-    scale = "each plane on its own reference scale (16-bit: its maximum)"
+    holding a camera offset its simulated truth did not. The reference scale is named for the
+    dtype of the ``fields``' sharp images or stacks (``pairs.dtype_reference_scale``: uint8
+    0-255, other integers each plane's maximum, floats its min-max); 8-bit data was told
+    '16-bit: its maximum'."""
+    kinds = []
+    for given in fields:
+        image = given.sharp if isinstance(given, PairField) else given.stack
+        dtype = np.dtype(image.dtype if hasattr(image, "dtype") else np.asarray(image).dtype)
+        if dtype == np.uint8:
+            kind = "8-bit: 0-255"
+        elif dtype.kind == "u":
+            kind = f"{dtype.itemsize * 8}-bit: its maximum"
+        else:  # signed integers (>= 0) by their maximum, floats min-max
+            kind = f"{dtype.name}: its {'min-max range' if dtype.kind == 'f' else 'maximum'}"
+        kinds += [kind] if kind not in kinds else []
+    scale = ("on the 8-bit reference scale (0-255)" if kinds == ["8-bit: 0-255"] else
+             f"each plane on its own reference scale ({'; '.join(kinds) or 'by its dtype'})")
     if match_intensity:
         return (f"validation PSNR is against the intensity-matched sharp planes, {scale}; "
                 "evaluate and Compare & QC score the unmatched sharp image, evaluate --match "

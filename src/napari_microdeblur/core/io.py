@@ -323,7 +323,7 @@ def _tiff_axes_note(tif, found: str, axes: str, shape) -> str | None:
     described = tif.is_ome or tif.is_imagej or "axes" in ((tif.shaped_metadata or ({},))[0])
     if not axes or not found or found[0] not in "QIS" or (found[0] == "S" and described):
         return None
-    return guess_note(shape, axes)
+    return guess_note(shape, axes, dtype=tif.series[0].dtype)
 
 
 def marks_alpha(series) -> bool:
