@@ -68,7 +68,6 @@ _batch_file: str | None = None
 #: the batch's cli_batch.BatchLog, which counts a warning repeated file after file under -q
 _batch_log = None
 
-
 #: warning categories said once per run (``core.io_write.OutputHint``), not once per file
 _said_once: set = set()
 
@@ -110,6 +109,7 @@ def file_label(source: Path) -> str:
 def method_specs(args):
     """The method and tiling options as (MethodSpec, TilingSpec), checked before any work;
     worked out once per command (kept on ``args``), a PSF file read once."""
+    from .cli_info_weights import psf_given
     from .core.method import MethodSpec, PsfArray
     from .core.psf import is_psf_model
     from .core.psf_fit import check_spec_before_image
@@ -125,7 +125,7 @@ def method_specs(args):
                         batch_size=args.batch_size, device=args.device,
                         output_dtype=args.output_dtype)
     # an optics PSF lacking pixel= (or dz=) is completed from each file's calibration
-    method, tiling = check_spec_before_image(method), tiling.check()
+    method, tiling = psf_given(check_spec_before_image(method)), tiling.check()
     # the PSF read once: a bad PSF file is the option's fault, said once, not once per image
     kernel = None if is_psf_model(method.psf) else method.psf_kernel()
     if kernel is not None and isinstance(method.psf, str):

@@ -146,8 +146,24 @@ def _run_line(record: dict) -> str:
     found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
     if isinstance(record.get("channels"), list):  # a dock's record keeps channel 1's on top
         found = {}  # each channel's line gives its own
-    return ", ".join(parts + [f"{k.replace('_', ' ')} {_value(found[k])}" for k in PARAMETERS
-                              if found.get(k) not in (None, 0.0)])
+    return ", ".join(parts + _parameter_words(found))
+
+
+def _parameter_words(found: dict) -> list[str]:
+    """'iterations 30', 'noise scale 0.5 (...)' of a record's parameters: the noise scale as
+    it ran, the one given times the one the weights' fine-tuning calibrated (the record keeps
+    both; 'noise scale 1' was printed where 0.5 ran)."""
+    words = [f"{k.replace('_', ' ')} {_value(found[k])}" for k in PARAMETERS
+             if found.get(k) not in (None, 0.0)]
+    # core.psf_aware.CALIBRATED_NOISE_SCALE_KEY (that module imports torch)
+    given, calibrated = found.get("noise_scale", 1.0), found.get("calibrated_noise_scale")
+    number = (int, float)
+    if isinstance(calibrated, number) and calibrated != 1 and isinstance(given, number):
+        words = [w for w in words if not w.startswith("noise scale ")]
+        start = "" if given == 1 else f"{_value(float(given))} given x {_value(calibrated)} "
+        words.append(f"noise scale {_value(float(given * calibrated))} ({start}calibrated "
+                     "when the weights were fine-tuned)")
+    return words
 
 
 def _value(v) -> str:

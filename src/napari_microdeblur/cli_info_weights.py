@@ -6,10 +6,13 @@ card: what it holds, the configurations its tensors fit and how to convert it (t
 read as images and sent the user to a bioio plugin). Keras weights (``.keras``, an ``.h5`` whose
 root names Keras attributes) get the line ``--weights`` gives them, another ``.h5`` a line for
 an HDF5 image and for Keras weights alike; any ``.zip`` but a zipped Zarr is read as a package
-(``info model.h5`` sent the user to h5py, ``info other.zip`` to a bioio plugin)."""
+(``info model.h5`` sent the user to h5py, ``info other.zip`` to a bioio plugin). Read the same
+way: deblur's refusal of PSF-aware weights without --psf, naming the PSF their card records
+(``psf_given``)."""
 
 from __future__ import annotations
 
+import shlex
 import zipfile
 from pathlib import Path
 
@@ -193,3 +196,72 @@ def weights_lines(info: dict) -> list[str]:
         return [f"  holds .safetensors weights under another name (read as such); rename it "
                 f"to {weights['renamed']}"]
     return []
+
+
+def finetuned_psf(card) -> str | None:
+    """The PSF a card's weights were fine-tuned with, as the job recorded it (a model such as
+    'gaussian:1.6', a TIFF path as given, 'array'); None where it records none."""
+    from .core.psf_aware import FINETUNED_PSF_KEY
+
+    metrics = card.get("metrics") if isinstance(card, dict) else getattr(card, "metrics", None)
+    return (metrics or {}).get(FINETUNED_PSF_KEY) or None
+
+
+def finetuned_psf_words(card) -> str:
+    """'these weights were fine-tuned with --psf gaussian:1.6' where the card's PSF is one
+    --psf takes here (a model, a TIFF found from here), else what the card says of it; ''
+    where it names none."""
+    from .core.psf import is_psf_model
+
+    psf = finetuned_psf(card)
+    if psf is None:
+        return ""
+    if is_psf_model(psf) or Path(psf).is_file():
+        return f"these weights were fine-tuned with --psf {shlex.quote(psf)}"
+    if psf == "array":
+        return ("these weights were fine-tuned with a PSF given as an array (the PSF field of "
+                "a dock), which no --psf names: save that PSF as a TIFF and give --psf FILE")
+    return f"these weights were fine-tuned with the PSF file {psf!r}, not found from here"
+
+
+def psf_aware_without_psf(spec) -> str | None:
+    """Why ``spec`` (deblur's checked MethodSpec) would fail on every file: --weights of a
+    PSF-aware network and no --psf (a batch said so once per file, then 'N failed'), with the
+    PSF the weights' card says they were fine-tuned with. None otherwise, and where the
+    weights cannot be read here (loading them says why)."""
+    from .core import registry
+
+    if spec.weights is None or spec.psf is not None:
+        return None
+    card = None
+    try:
+        kind = weights_kind(spec.weights)
+        if kind == "safetensors":
+            from .core.checkpoint import read_card
+
+            card = read_card(spec.weights)
+        elif kind == "zoo":
+            from .core.export import read_bioimageio_card
+
+            card = read_bioimageio_card(spec.weights)
+        # a state dict: --method names its architecture
+        arch = card.arch if card is not None else spec.name.partition(".")[0]
+        needs = getattr(registry.get_arch(arch).module_cls, "needs_psf", False)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile):
+        return None
+    if not needs:
+        return None
+    hint = finetuned_psf_words(card) if card is not None else ""
+    forms = "a model such as gaussian:1.6, a TIFF or estimate (forms: microdeblur deblur --help)"
+    return (f"--weights {Path(spec.weights).name!r} is PSF-aware and needs a PSF: give --psf "
+            "with the PSF of the images" + (f"; {hint}" if hint else f": {forms}"))
+
+
+def psf_given(spec):
+    """``spec``, refused (``cli.UserError``) where it has PSF-aware --weights and no --psf:
+    said once, before any file is read, not once per file of a batch."""
+    if refusal := psf_aware_without_psf(spec):
+        from .cli import UserError
+
+        raise UserError(refusal)
+    return spec

@@ -23,6 +23,7 @@ The request, its fields and the checks made on it are ``finetune_request``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, replace
@@ -235,7 +236,7 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
 
 
 def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
-                              base_card, calibrate: bool = True) -> None:
+                              base_card, calibrate: bool = True, psf=None) -> None:
     """Write into the kept weights' card what their later runs read: how much energy they add,
     on the held-out region, at frequencies the PSF blocks (``psf_safeguard``: the per-tile
     safeguard then lets these validated weights do as much on the user's images,
@@ -248,6 +249,7 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
     from .checkpoint import save_weights, sha256_file
     from .psf_aware import (
         CALIBRATED_NOISE_SCALE_KEY,
+        FINETUNED_PSF_KEY,
         calibrate_noise_scale,
         calibrated_noise_scale,
     )
@@ -262,7 +264,8 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
     card = outcome.card.model_dump()
     card["metrics"] = {**(card.get("metrics") or {}), "blocked_correction_ratio": ratio,
                        TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2),
-                       CALIBRATED_NOISE_SCALE_KEY: scale,
+                       CALIBRATED_NOISE_SCALE_KEY: scale, FINETUNED_PSF_KEY: (
+                           str(psf) if isinstance(psf, (str, os.PathLike)) else "array"),
                        **({"val_psnr_by_noise_scale": {f"{s:g}": round(v, 3)
                                                        for s, v in scores.items()}}
                           if scores else {})}
@@ -479,7 +482,8 @@ def iter_finetune(req: FinetuneRequest) -> Generator[Any, None, FinetuneResult]:
     req.model.eval()
     if kernel is not None and val and outcome.model is not None:
         _record_psf_aware_metrics(outcome, val, kernel, req.base_card,
-                                  calibrate=req.noise_scale_calibration != "off")
+                                  calibrate=req.noise_scale_calibration != "off",
+                                  psf=req.psf)
     return outcome
 
 

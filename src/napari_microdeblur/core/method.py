@@ -489,8 +489,13 @@ class MethodSpec:
                     f"{image_type(self.modality, rgb)} images: deblur() and prepare_deblur() "
                     "estimate it; or give psf=...")
             if self.psf is None:  # 'auto' with weights: the user named the file, not a method
+                from .psf_aware import FINETUNED_PSF_KEY
+
                 option = "weights" if name == "auto" else "method"
-                raise ValueError(f"{option}={label!r} is PSF-aware and needs a PSF: give psf=...")
+                tuned = (getattr(card, "metrics", None) or {}).get(FINETUNED_PSF_KEY)
+                hint = f"; these weights were fine-tuned with psf={tuned!r}" if tuned else ""
+                raise ValueError(f"{option}={label!r} is PSF-aware and needs a PSF: give "
+                                 f"psf=...{hint}")
             return psf_aware_method(model, self.psf_value, card, precision=self.precision,
                                     name=label, noise_scale=self.noise_scale, rgb=rgb)
         if self.noise_scale != 1:

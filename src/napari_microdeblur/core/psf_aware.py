@@ -98,6 +98,9 @@ NOISE_SCALE_GRID = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0)
 #: region can tell apart.
 NOISE_SCALE_MIN_GAIN_DB = 0.05
 CALIBRATED_NOISE_SCALE_KEY = "calibrated_noise_scale"
+#: the card's record of the PSF fine-tuning bound (the spec as given, 'array' for an array), so
+#: a run without one can name it (cli_info_weights)
+FINETUNED_PSF_KEY = "finetuned_psf"
 
 
 #: Why the caller deblurs the planes of a z-stack one by one (``core.selective`` for the
