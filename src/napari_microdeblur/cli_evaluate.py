@@ -106,7 +106,8 @@ def _in_reference_layout(prediction: np.ndarray, file_axes: str, reference: np.n
                     f"{axes}); score images of the same field, size and planes")
 
 
-def _channel_report(pred, ref, prediction, reference, axes, border, match, whole) -> dict:
+def _channel_report(pred, ref, prediction, reference, axes, border, match, whole,
+                    label: str = "") -> dict:
     """{'channels': per-channel scores, 'per_slice': labelled (T, C, Z) rows} of a
     multichannel (C) image, each channel on its own reference range; {} for other images."""
     from .core.channel_metrics import channel_names, channel_scores, is_multichannel, per_slice_rows
@@ -118,7 +119,7 @@ def _channel_report(pred, ref, prediction, reference, axes, border, match, whole
     theirs = channel_names(count, pred.metadata)
     if theirs != channel_names(count) and theirs != names:
         # a channel order that differs between the files scores DAPI against GFP
-        print(f"microdeblur: warning: the prediction names its channels {', '.join(theirs)} "
+        print(f"microdeblur: warning: {label}the prediction names its channels {', '.join(theirs)} "
               f"and the reference {', '.join(names)}; scored in file order under the "
               "reference's names: save both with their channels in one order", file=sys.stderr,
               flush=True)
@@ -194,15 +195,24 @@ def cmd_evaluate(args) -> int:
     """Each prediction against the one reference; with --match one registration, made on
     the first prediction, is shared by all (each keeps its own gain and offset): registered
     apart, part of a method's gain over its input was registration (RL +2.63 dB matched,
-    +1.83 dB with one shared shift)."""
+    +1.83 dB with one shared shift). A folder (or glob) of references scores folders of
+    results by name (``cli_evaluate_folders``)."""
     import argparse
 
+    from .cli_evaluate_folders import evaluate_folders, is_batch
     from .core import io
 
     if args.border < 0:
         raise UserError(f"--border {args.border}: give a number of pixels >= 0")
-    ref = io.read_image(args.reference, lazy=False)
     paths = args.prediction if isinstance(args.prediction, list) else [args.prediction]
+    if is_batch(args.reference):
+        return evaluate_folders(args, paths)
+    ref = io.read_image(args.reference, lazy=False)
+    for path in paths:
+        if is_batch(path):  # read_image said 'is a directory; give an image file'
+            raise UserError(f"{shown_path(path)} is a folder or glob but --reference "
+                            f"{shown_path(args.reference)} is one file: give --reference the "
+                            "folder (or quoted glob) of the references, paired by name")
     shared = {}
     for path in paths:
         if len(paths) > 1 and not args.json:
@@ -212,18 +222,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
+def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
+    """The scores of ``args.prediction`` against the read reference ``ref``
+    (``args.reference`` its path), as the single-file form prints them: 'scores', 'report'
+    (per channel), 'identical', 'ref_scale', 'match', 'axes', 'shape', 'border', 'dtype'.
+    ``label`` goes before its warnings (a folder's file)."""
     from .core import io
     from .core.axes import channel_index
-    from .core.channel_metrics import is_multichannel
     from .core.files import image_axes
     from .core.metrics import evaluate, reference_scale
-    from .core.plane_metrics import (
-        describe_scale,
-        match_doubt,
-        match_to_reference,
-        match_words,
-    )
+    from .core.plane_metrics import match_doubt, match_to_reference
 
     pred = io.read_image(args.prediction, lazy=False)
     prediction, reference = np.asarray(pred.array), np.asarray(ref.array)
@@ -266,24 +274,35 @@ def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
             scores = evaluate(prediction, reference, border=border, channel_axis=channel_axis)
         warning = scale_warning(prediction, reference, channel_axis, dark=offset)
         if warning:
-            print(f"microdeblur: warning: {warning}", file=sys.stderr, flush=True)
+            print(f"microdeblur: warning: {label}{warning}", file=sys.stderr, flush=True)
     report = _channel_report(pred, ref, prediction, reference, axes, border, match,
-                             (offset, scale_))
-    identical = bool(np.array_equal(prediction, reference))
+                             (offset, scale_), label)
+    shape = reference.shape if match is None else match["reference"][match["keep"]].shape
+    return {"scores": scores, "report": report,
+            "identical": bool(np.array_equal(prediction, reference)),
+            "ref_scale": (offset, scale_), "match": match, "axes": axes, "shape": shape,
+            "border": border, "dtype": reference.dtype}
+
+
+def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
+    from .core.channel_metrics import is_multichannel
+    from .core.plane_metrics import describe_scale, match_words
+
+    one = score_one(args, ref, shared, several)
+    scores, report, match, axes = one["scores"], one["report"], one["match"], one["axes"]
+    border, (offset, scale_) = one["border"], one["ref_scale"]
     if args.json:
-        shape = reference.shape if match is None else match["reference"][match["keep"]].shape
-        _print_json(scores, report, identical, (offset, scale_), match, axes, shape,
-                    args.prediction if several else None)
+        print(json.dumps(json_fields(one, args.prediction if several else None)))
         return
     if match is not None:
         print(match_words(match))
-    scale = describe_scale(reference.dtype, offset, scale_)  # 'Intensity scale: ...'
-    if identical:
+    scale = describe_scale(one["dtype"], offset, scale_)  # 'Intensity scale: ...'
+    if one["identical"]:
         print(f"identical: the prediction equals the reference (PSNR infinite, SSIM "
               f"{scores['ssim']:.4f}). {scale}")
         return
     together = ("All channels together, on the whole reference's range: "
-                if is_multichannel(axes, reference.shape) else "")
+                if is_multichannel(axes, np.asarray(ref.array).shape) else "")
     print(f"{together}PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({border}-px border "
           f"excluded; whole image: PSNR {_db(scores['psnr_whole'])}, SSIM "
           f"{scores['ssim_whole']:.4f}). {scale}")
@@ -291,24 +310,27 @@ def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
         _print_channels(report, axes, border)
 
 
-def _print_json(scores, report, identical, ref_scale, match, axes, shape, path=None) -> None:
+def json_fields(one: dict, path=None) -> dict:
+    """The JSON object of one scored pair (``score_one``); ``path``: the prediction, named
+    when there are several."""
     from .core.channel_metrics import slice_labels
 
+    scores, report, match, axes = one["scores"], one["report"], one["match"], one["axes"]
     extra = {} if path is None else {"prediction": str(path)}
     if match is not None:
         extra["match"] = {k: match.get(k) for k in ("shift", "gain", "offset", "border",
                                                       "planes", "kept_zero", "registered_on")}
     if "psnr_per_slice" in scores:  # which (T, Z) each pooled entry is
         starts = {} if match is None else {a: s.start or 0 for a, s in zip(axes, match["keep"])}
-        extra["slice_labels"] = slice_labels(axes, shape, starts)
+        extra["slice_labels"] = slice_labels(axes, one["shape"], starts)
     if report:
         extra["channels"] = [{k: _finite_or_none(v) if isinstance(v, (float, list)) else v
                               for k, v in ch.items()} for ch in report["channels"]]
         extra["per_slice"] = [{**row, "psnr": _finite_or_none(row["psnr"])}
                               for row in report["per_slice"]]
-    print(json.dumps({**{k: _finite_or_none(v) for k, v in scores.items()},
-                      "identical": identical, "reference_offset": ref_scale[0],
-                      "reference_scale": ref_scale[1], "data_range": 1.0, **extra}))
+    return {**{k: _finite_or_none(v) for k, v in scores.items()},
+            "identical": one["identical"], "reference_offset": one["ref_scale"][0],
+            "reference_scale": one["ref_scale"][1], "data_range": 1.0, **extra}
 
 
 def add_evaluate_command(sub) -> None:
@@ -317,11 +339,16 @@ def add_evaluate_command(sub) -> None:
                    "deblurred outputs); the same shape as the reference, on the same intensity "
                    "scale (a warning says when it is not); with several, --match registers "
                    "the first (give the input first) and shares that shift with all, and "
-                   "--json prints one object per line")
+                   "--json prints one object per line. With a folder of references: folders "
+                   "(or quoted globs), e.g. the inputs and each method's outputs, one column "
+                   "each, every file paired by name with its reference (NAME.tif or, as deblur "
+                   "writes it, NAME_deblurred.tif with reference NAME.*)")
     p.add_argument("--reference", required=True,
                    help="the ground-truth image; it sets the intensity scale both are scored "
                    "on: uint8 0-255, other integers 0 to its maximum, floats (and integers "
-                   "holding negative values) their min-max range")
+                   "holding negative values) their min-max range. A folder (or quoted glob) of "
+                   "references scores folders: one line per reference, a mean per column, "
+                   "--json one object")
     p.add_argument("--axes", help="axes of both images (default: from the reference)")
     p.add_argument("--border", type=int, default=16, help="pixels left out along each edge "
                    "(default %(default)s, as docs/evaluation.md)")

@@ -1,0 +1,239 @@
+"""`microdeblur evaluate IN_DIR [RESULT_DIR ...] --reference REF_DIR`: folders (or quoted globs)
+of results, one column each, scored file by file against the references they are named after
+(``cli_evaluate.score_one``, the single-file form's scores); one line per reference, a mean per
+column. Scoring a batch of deblurred test slices had needed a shell loop."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import sys
+from pathlib import Path
+
+from .cli import UserError
+from .core.shown import shown_path
+
+#: what deblur puts after an input's stem (``files.output_name``): a_deblurred.tif is a's result
+SUFFIX = "_deblurred"
+
+
+def is_batch(spec) -> bool:
+    """A folder of images (not a Zarr store, one image) or a glob that names no one file."""
+    from .core import io
+
+    path = Path(spec)
+    if path.is_dir():
+        return not io.is_zarr(path)
+    return not path.exists() and glob.has_magic(str(spec))
+
+
+def image_stem(path: Path) -> str:
+    """The name a file pairs by: without its extension, .ome going with it (a.ome.tif: a)."""
+    stem = path.stem
+    if stem.lower().endswith(".ome") and len(stem) > 4:
+        stem = stem[:-4]
+    return stem
+
+
+def _expand(spec, what: str) -> list[Path]:
+    from .core.files import find_inputs
+
+    try:
+        return find_inputs(spec)
+    except (FileNotFoundError, ValueError) as error:  # one line: the folder holds no image
+        raise UserError(f"{what}{error}") from None
+
+
+def _refuse(problems: list[str], summary: str) -> None:
+    """One line per problem, then the refusal (one problem: its line is the refusal)."""
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    for line in problems:
+        print(f"microdeblur: error: {line}", file=sys.stderr, flush=True)
+    raise UserError(summary)
+
+
+def _key(name: str, refs: dict) -> str | None:
+    """The reference stem a result's stem pairs with: itself, else without deblur's suffix."""
+    if name in refs:
+        return name
+    if name.endswith(SUFFIX) and name[: -len(SUFFIX)] in refs:
+        return name[: -len(SUFFIX)]
+    return None
+
+
+def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Path]]):
+    """({stem: reference}, [{stem: result} per column]), every result with its reference;
+    ``UserError`` (one line each) for a result with none, two results (or references) of one
+    name, or a reference scored in one column and missing from another (their means would be
+    over other files). References no column has are returned apart: (refs, cols, unscored)."""
+    by_stem, problems = {}, []
+    for ref in refs:
+        stem = image_stem(ref)
+        if stem in by_stem:
+            problems.append(f"references {shown_path(by_stem[stem])} and {shown_path(ref)} "
+                            f"share the name {stem!r}; keep one of them in --reference")
+        by_stem.setdefault(stem, ref)
+    paired = []
+    for spec, files in zip(specs, columns):
+        mine = {}
+        for path in files:
+            stem = image_stem(path)
+            key = _key(stem, by_stem)
+            if key is None:
+                bare = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
+                problems.append(f"{shown_path(path)} has no reference in "
+                                f"{shown_path(ref_spec)} (none named {bare}.*); add it, or "
+                                f"leave the file out of {shown_path(spec)} (a quoted glob "
+                                "picks files)")
+            elif key in mine:
+                problems.append(f"{shown_path(mine[key])} and {shown_path(path)} in "
+                                f"{shown_path(spec)} both pair with reference "
+                                f"{shown_path(by_stem[key])}; give each set its own folder "
+                                f"or quoted glob (e.g. '{Path(str(spec)) / ('*' + SUFFIX)}.*')")
+            else:
+                mine[key] = path
+        paired.append(mine)
+    used = set().union(*paired)
+    for stem in sorted(used):
+        have = [(s, m[stem]) for s, m in zip(specs, paired) if stem in m]
+        for spec, mine in zip(specs, paired):
+            if stem not in mine:
+                problems.append(f"{shown_path(spec)} has no file for reference "
+                                f"{shown_path(by_stem[stem])} ({shown_path(have[0][1])} has "
+                                "one); every column scores the same references, or its mean "
+                                "is over other files: add it, or leave the others out")
+    if problems:
+        _refuse(problems, f"{len(problems)} problems pairing files by name (above); nothing "
+                "was scored")
+    unscored = [by_stem[s] for s in sorted(by_stem) if s not in used]
+    return {s: by_stem[s] for s in sorted(used)}, paired, unscored
+
+
+def _check_shapes(refs: dict, paired: list) -> None:
+    """Every pair's sizes, from the files' headers, before any scoring: a result of another
+    size fails the whole batch at once, not after an hour of others."""
+    from .core import io
+
+    problems = []
+    for stem, ref in refs.items():
+        ref_shape = tuple(io.read_image(ref).array.shape)
+        for mine in paired:
+            shape = tuple(io.read_image(mine[stem]).array.shape)
+            if sorted(shape) != sorted(ref_shape):  # only an axis order can be told apart
+                problems.append(f"{shown_path(mine[stem])} has shape {shape} but its "
+                                f"reference {shown_path(ref)} {ref_shape}; score images of "
+                                "the same field, size and planes")
+    if problems:
+        _refuse(problems, f"{len(problems)} results of another shape than their references "
+                "(above); nothing was scored")
+
+
+def _mean(values: list[float], psnr: bool) -> float:
+    """A column's mean; an infinite PSNR (a file equal to its reference) is left out, as a
+    stack's identical planes are (docs/evaluation.md), infinite only when every one is."""
+    if psnr:
+        finite = [v for v in values if math.isfinite(v)]
+        values = finite or values
+    return sum(values) / len(values) if values else math.nan
+
+
+def _cells(scores: dict | None, width: int) -> str:
+    if scores is None:
+        return "not scored".rjust(width)
+    psnr = f"{scores['psnr']:.2f}" if math.isfinite(scores["psnr"]) else "inf"
+    return f"{psnr:>7} {scores['ssim']:>6.4f}".rjust(width)
+
+
+def _score_row(args, ref_path: Path, files: list[Path]) -> list[dict]:
+    """Each column's file against one reference: {'prediction', 'scored'} or {'prediction',
+    'error'} (said on one line), --match's shift registered on the first and shared."""
+    from .cli_evaluate import score_one
+    from .cli_words import error_words
+    from .core import io
+
+    try:
+        ref = io.read_image(ref_path, lazy=False)
+    except (UserError, ValueError, OSError) as error:
+        ref = error
+    shared, out = {}, []
+    for path in files:
+        one = argparse.Namespace(**{**vars(args), "prediction": path, "reference": ref_path})
+        try:
+            if isinstance(ref, Exception):
+                raise ref
+            out.append({"prediction": path,
+                        "scored": score_one(one, ref, shared, len(files) > 1,
+                                            f"{shown_path(path)}: ")})
+        except (UserError, ValueError, OSError) as error:
+            words = error_words(error, args)
+            print(f"microdeblur: error: {shown_path(path)} against {shown_path(ref_path)}: "
+                  f"{words}; not scored", file=sys.stderr, flush=True)
+            out.append({"prediction": path, "error": words})
+    return out
+
+
+def evaluate_folders(args, specs: list) -> int:
+    """Score every result in ``specs`` (folders or globs, one column each) against the
+    reference of its name in ``args.reference``; prints a table (or --json one object)."""
+    from .cli_evaluate import json_fields
+
+    refs = _expand(args.reference, "--reference: ")
+    columns = [_expand(spec, "") for spec in specs]
+    by_stem, paired, unscored = pair_by_name(args.reference, refs, specs, columns)
+    for ref in unscored:  # said, not silently dropped
+        print(f"microdeblur: warning: reference {shown_path(ref)} has no result named "
+              f"{image_stem(ref)}.* or {image_stem(ref)}{SUFFIX}.* in "
+              f"{', '.join(shown_path(s) for s in specs)}; not scored", file=sys.stderr,
+              flush=True)
+    _check_shapes(by_stem, paired)
+    labels = [str(s) for s in specs]
+    widths = [max(14, len(label)) for label in labels]
+    name_width = max([len(p.name) for p in by_stem.values()] + [len("mean of 0000")])
+    if not args.json:
+        print(f"{len(by_stem)} reference{'s' * (len(by_stem) > 1)} in "
+              f"{shown_path(args.reference)}, each scored "
+              f"against the file of its name ({args.border}-px border excluded; PSNR in dB "
+              "(mean leaves an infinite one out), each file on its reference's intensity "
+              "scale; whole-image and per-slice scores: --json)"
+              + (f"; --match registered each reference on its {labels[0]} file"
+                 if args.match and len(specs) > 1 else ""), flush=True)
+        print("".ljust(name_width) + "".join("   " + lb.ljust(w)
+                                               for lb, w in zip(labels, widths)))
+        print("reference".ljust(name_width) + "".join(
+            "   " + f"{'PSNR':>7} {'SSIM':>6}".rjust(w) for w in widths), flush=True)
+    rows = []
+    for stem, ref in by_stem.items():
+        row = _score_row(args, ref, [mine[stem] for mine in paired])
+        rows.append((ref, row))
+        if not args.json:
+            print(ref.name.ljust(name_width) + "".join(
+                "   " + _cells(r["scored"]["scores"] if "scored" in r else None, w)
+                for r, w in zip(row, widths)), flush=True)
+    full = [row for _, row in rows if all("scored" in r for r in row)]
+    means = [{"column": label, "files": len(full),
+              **{k: _mean([row[i]["scored"]["scores"][k] for row in full], k.startswith("psnr"))
+                 for k in ("psnr", "ssim", "psnr_whole", "ssim_whole")}}
+             for i, label in enumerate(labels)]
+    failed = sum("error" in r for _, row in rows for r in row)
+    if args.json:
+        files = [{"reference": str(ref),
+                  "results": [json_fields(r["scored"], r["prediction"]) if "scored" in r
+                              else {"prediction": str(r["prediction"]), "error": r["error"]}
+                              for r in row]} for ref, row in rows]
+        print(json.dumps({"reference": str(args.reference), "columns": labels,
+                          "border": args.border, "files": files,
+                          "mean": [{k: v if not isinstance(v, float) or math.isfinite(v)
+                                    else None for k, v in m.items()} for m in means],
+                          "not_scored": [str(r) for r in unscored]}))
+    elif full:
+        print(f"mean of {len(full)}".ljust(name_width) + "".join(
+            "   " + _cells(m, w) for m, w in zip(means, widths)))
+    if failed:
+        print(f"microdeblur: error: {failed} of {len(rows) * len(specs)} pairs not scored "
+              f"(said above); the means are over the {len(full)} references scored in every "
+              "column", file=sys.stderr)
+        return 1
+    return 0
