@@ -496,6 +496,27 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _add_small_data_options(p: argparse.ArgumentParser) -> None:
+    """finetune's recipes for a few pairs (README, *Small-data options*)."""
+    p.add_argument("--intensity-jitter", type=float, default=DEFAULT_INTENSITY_JITTER,
+                   help="random gain/offset of each patch pair (default %(default)g; 0 turns "
+                   "it off)")
+    p.add_argument("--anchor-weight", type=float, default=DEFAULT_ANCHOR_WEIGHT,
+                   help="L2-SP: weight of sum((w - w_start)^2), pulling the weights toward "
+                   "the starting ones (default %(default)g: off)")
+    p.add_argument("--trainable", choices=TRAINABLE, default=DEFAULT_TRAINABLE,
+                   help="which weights train: all, late (the layers nearest the output holding "
+                   "half of the weights) or norm-bias (biases and normalisation scales only; "
+                   "default %(default)s)")
+    p.add_argument("--replay", type=float, default=DEFAULT_REPLAY, metavar="SHARE",
+                   help="share of each batch blurred by the starting network's synthetic "
+                   "training mixture (its model card), on --replay-images or the training "
+                   "targets (default %(default)g: off)")
+    p.add_argument("--replay-images", action="append", metavar="PATH",
+                   help="with --replay: sharp images (file, folder or quoted glob; "
+                   "repeatable), e.g. of the kind the starting network was trained on")
+
+
 def _add_finetune_command(sub) -> None:
     from .cli_options import psf_epilog
 
@@ -534,23 +555,7 @@ def _add_finetune_command(sub) -> None:
                    "%(default)s)")
     p.add_argument("--no-augment", action="store_true",
                    help="no flips and 90-degree rotations of the patches")
-    p.add_argument("--intensity-jitter", type=float, default=DEFAULT_INTENSITY_JITTER,
-                   help="random gain/offset of each patch pair (default %(default)g; 0 turns "
-                   "it off)")
-    p.add_argument("--anchor-weight", type=float, default=DEFAULT_ANCHOR_WEIGHT,
-                   help="L2-SP: weight of sum((w - w_start)^2), pulling the weights toward "
-                   "the starting ones (default %(default)g: off)")
-    p.add_argument("--trainable", choices=TRAINABLE, default=DEFAULT_TRAINABLE,
-                   help="which weights train: all, late (the layers nearest the output holding "
-                   "half of the weights) or norm-bias (biases and normalisation scales only; "
-                   "default %(default)s)")
-    p.add_argument("--replay", type=float, default=DEFAULT_REPLAY, metavar="SHARE",
-                   help="share of each batch blurred by the starting network's synthetic "
-                   "training mixture (its model card), on --replay-images or the training "
-                   "targets (default %(default)g: off)")
-    p.add_argument("--replay-images", action="append", metavar="PATH",
-                   help="with --replay: sharp images (file, folder or quoted glob; "
-                   "repeatable), e.g. of the kind the starting network was trained on")
+    _add_small_data_options(p)
     p.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN_DB, metavar="DB",
                    help="keep fine-tuned weights only if they beat the starting ones on the "
                    "held-out region by this many dB; otherwise the starting weights are "
