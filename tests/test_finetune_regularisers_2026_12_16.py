@@ -90,6 +90,34 @@ def test_norm_bias_changes_only_one_dimensional_weights_and_leaves_the_flags():
     assert outcome.card.training["trainable"] == "norm-bias"
 
 
+def test_frozen_weights_neither_collect_gradients_nor_enter_the_clipped_norm(monkeypatch):
+    from napari_microdeblur.core import training
+    from napari_microdeblur.core.training import loop
+
+    clipped, frozen_grads = [], []
+    clip_norm = torch.nn.utils.clip_grad_norm_
+    model = tiny_gran()
+    frozen = [p for p in model.parameters() if p.ndim > 1]
+
+    def clip(params, limit):
+        clipped.append({id(p) for p in params})
+        frozen_grads.append(max(float(p.grad.abs().sum()) for p in frozen))  # this step's only
+        return clip_norm(params, limit)
+
+    monkeypatch.setattr(loop.nn.utils, "clip_grad_norm_", clip)
+    sharp = texture(3)
+    pairs = pairs_from_arrays(ndimage.gaussian_filter(sharp, 1.5), sharp, axes="YX",
+                              align=False, match_intensity=False)
+    training.fit(model, {"steps": 6, "patch": 32, "batch_size": 2, "lr": 1e-7,
+                         "grad_clip": 1.0, "trainable": "norm-bias", "device": "cpu"},
+                 JitteredPairs(pairs, jitter=0.0))
+    one_d = {id(p) for p in model.parameters() if p.ndim == 1}
+    assert len(clipped) == 6 and all(ids == one_d for ids in clipped)
+    # cleared before every backward pass, not summed over the steps (the weights hardly move
+    # at this lr: each step's gradient is about the last one)
+    assert max(frozen_grads) < 1.5 * min(frozen_grads)
+
+
 def test_a_resume_with_other_trainable_weights_is_refused():
     with pytest.raises(ValueError, match="trainable='all'"):
         check_same_settings({"trainable": "all"}, {"trainable": "late"}, "the run")
@@ -109,7 +137,17 @@ def test_the_mixture_is_read_from_v1_and_v2_cards_and_none_from_others():
     for words in ("the blurry domain: protocol A's PSF", "", None):
         assert card_mixture(Card(words))[0] is None
     with pytest.raises(ValueError, match="records no synthetic training mixture"):
-        replay_source(Card("protocol A"), [texture(1)[None]], seed=0)
+        replay_source(Card("protocol A"), [texture(1)[None]], seed=0, channels=1, patch=16)
+
+
+def test_colour_replay_images_are_planes_for_single_plane_pairs_and_refused_for_colour():
+    rgb = [np.stack([texture(2), texture(3), texture(4)])]
+    planes, words = replay_source(Card(MIX_CARD["degradation"]), rgb, seed=0, channels=1,
+                                  patch=16)
+    assert planes.channels == 1 and len(planes.sharp01) == 3 and "3 sharp plane(s)" in words
+    with pytest.raises(ValueError, match="1 channel.s. per image, the pairs 3"):
+        replay_source(Card(MIX_CARD["degradation"]), [texture(2)[None]], seed=0, channels=3,
+                      patch=16)
 
 
 def test_replay_puts_its_share_of_each_batch_from_the_mixture():
@@ -117,7 +155,7 @@ def test_replay_puts_its_share_of_each_batch_from_the_mixture():
                               texture(1, (64, 64)), axes="YX", align=False,
                               match_intensity=False)
     replay, _ = replay_source(Card(MIX_CARD["degradation"]), [texture(9, (64, 64))[None]],
-                              seed=0)
+                              seed=0, channels=1, patch=16)
     marked = JitteredPairs(pairs, jitter=0.0, replay=replay, replay_share=0.25)
     rng = np.random.default_rng(0)
     x, y = marked.sample(rng, 8, 16)
@@ -133,10 +171,18 @@ def test_replay_is_refused_before_training_where_it_cannot_apply():
     with pytest.raises(ValueError, match="replay=1"):
         drive(iter_finetune(pair_request(tiny_gran(), Card(MIX_CARD["degradation"]),
                                          replay=1)))
-    rgb = [np.stack([texture(2)] * 3)]  # RGB replay images for grayscale pairs
-    with pytest.raises(ValueError, match="3 channel.s. per image, the pairs 1"):
-        drive(iter_finetune(pair_request(tiny_gran(), Card(MIX_CARD["degradation"]),
-                                         replay=0.25, replay_images=rgb)))
+    mix = Card(MIX_CARD["degradation"])
+    with pytest.raises(ValueError, match="batch_size=1: a batch of one patch"):
+        drive(iter_finetune(pair_request(tiny_gran(), mix, replay=0.25, batch_size=1)))
+    with pytest.raises(ValueError, match="replay_images: patch=32 is larger than 1 replay "
+                                         "plane"):  # before training, not in its first step
+        drive(iter_finetune(pair_request(tiny_gran(), mix, replay=0.25,
+                                         replay_images=[texture(2, (20, 20))[None]])))
+    with pytest.raises(ValueError, match="replay_images: a list of sharp .C, Y, X. images"):
+        drive(iter_finetune(pair_request(tiny_gran(), mix, replay=0.25,
+                                         replay_images=texture(2)[None])))
+    with pytest.raises(ValueError, match="only in the supervised regime"):
+        drive(iter_finetune(pair_request(tiny_gran(), trainable="late", regime="gran_gan")))
     with pytest.raises(ValueError, match="trainable='decoder'"):
         drive(iter_finetune(pair_request(tiny_gran(), trainable="decoder")))
 
@@ -169,9 +215,22 @@ def test_cli_trains_part_of_the_weights_with_replay_and_the_card_says_so(files):
     assert finetune(files, "--trainable", "late", "--replay", "0.25", "--replay-images",
                     str(files / "like_training.tif")) == 0
     _, card = load_model(files / "o.safetensors")
-    assert "replayed in 25% of each batch" in card.training_data
-    assert "on 1 sharp image(s)" in card.training_data
-    assert card.training["trainable"] == "late"
+    assert "replayed in 1 of each batch's 4 patches" in card.training_data
+    assert "on 1 sharp plane(s)" in card.training_data
+    assert card.training["trainable"] == "late" and card.training["replay"] == 0.25
+
+
+def test_cli_refuses_a_resume_that_would_replay_otherwise(files, capsys):
+    ck = str(files / "ck")
+    assert finetune(files, "--checkpoint-dir", ck) == 0
+    capsys.readouterr()
+    assert main(["finetune", "--weights", str(files / "base.safetensors"), "--out",
+                 str(files / "o2.safetensors"), "--blurry", str(files / "b.tif"), "--sharp",
+                 str(files / "s.tif"), "--patch", "32", "--batch", "4", "--device", "cpu",
+                 "--steps", "8", "--min-gain", "0", "-q", "--checkpoint-dir", ck, "--resume",
+                 "--replay", "0.5"]) == 2
+    assert "--replay 0.0, not --replay 0.5" in capsys.readouterr().err
+    assert not (files / "o2.safetensors").exists()
 
 
 def test_cli_refuses_replay_images_without_replay_and_replay_with_self(files, capsys):

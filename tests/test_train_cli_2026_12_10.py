@@ -223,9 +223,11 @@ def test_train_from_weights_keeps_their_licence_and_training_data(files, given, 
                                          "images")
 
 
-def test_combined_licences_stay_unasserted_where_either_is():
+def test_combined_licences_name_both_sides_unasserted_as_noassertion():
     assert cli_runs.combined_license("NOASSERTION", "CC-BY-4.0") == "NOASSERTION AND CC-BY-4.0"
-    assert cli_runs.combined_license("CC-BY-4.0", "NOASSERTION") == "NOASSERTION"
+    assert cli_runs.combined_license("CC-BY-4.0", "NOASSERTION") == "CC-BY-4.0 AND NOASSERTION"
+    assert cli_runs.combined_license("unknown", "CC0-1.0") == "NOASSERTION AND CC0-1.0"
+    assert cli_runs.combined_license("unknown", "NOASSERTION") == "unknown"
     assert cli_runs.combined_license("MIT OR Apache-2.0", "CC0-1.0") == \
         "(MIT OR Apache-2.0) AND CC0-1.0"
     assert cli_runs.combined_license("BSD-3-Clause AND CC-BY-4.0", "CC-BY-4.0") == \

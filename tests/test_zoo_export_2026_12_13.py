@@ -142,6 +142,7 @@ def test_finetuned_licences():
     # the data's terms are kept beside a start that states none (they were dropped)
     assert finetuned_license(card("NOASSERTION"), "CC0-1.0") == "NOASSERTION AND CC0-1.0"
     assert finetuned_license(card("NOASSERTION"), None) == "NOASSERTION"
+    assert finetuned_license(card("unknown"), "CC0-1.0") == "NOASSERTION AND CC0-1.0"
     assert finetuned_license(card("MIT AND NOASSERTION"), None) == "MIT AND NOASSERTION"
     assert finetuned_license(None, None) == "unknown"  # trained from random weights
     assert finetuned_license(None, "CC0-1.0") == "CC0-1.0"

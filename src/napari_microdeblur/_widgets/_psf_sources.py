@@ -185,6 +185,7 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed, options=No
         scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
         meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
                                 "report": said, "threshold": options.get("threshold"),
+                                "radius": options.get("radius"),
                                 "pixel_size": dict(sizes)}}  # as the CLI's PSF TIFF keeps
         added = psf_layer_of(viewer, beads)
         if added is not None and added.ndim != psf.ndim:  # a stack now: a layer of its own

@@ -36,7 +36,7 @@ from . import data, pairs, training
 from .axes import check_axes, is_rgb
 from .catalog import finetuned_lineage
 from .checkpoint import ModelCard, load_model
-from .finetune_data import JitteredPairs, replay_source
+from .finetune_data import JitteredPairs, replay_source, replayed_count
 from .finetune_planes import channel_planes, opponent_planes
 from .finetune_request import (
     FinetuneRequest,
@@ -345,7 +345,8 @@ def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
         device=req.device, checkpoint_dir=str(ckdir), card=card, seed=req.seed,
         val_every=val_every if validate else None, checkpoint_every=val_every,
         patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
-        trainable=req.trainable, min_gain_db=req.min_gain_db, time_limit=time_limit,
+        trainable=req.trainable, replay=req.replay, min_gain_db=req.min_gain_db,
+        time_limit=time_limit,
         regime=req.regime, amp=req.amp,
     ))
 
@@ -392,10 +393,12 @@ def _prepare(req: FinetuneRequest):
            "training plane(s)"
     replay, replayed = None, ""
     if req.replay > 0:  # the given sharp images, else the training targets (not the band)
-        images = req.replay_images or [p.target for p in train_pairs]
+        images = (list(req.replay_images) if req.replay_images is not None
+                  else [p.target for p in train_pairs])
         replay, replayed = replay_source(req.base_card, images, seed=req.seed,
-                                         channels=train_pairs[0].channels)
-        replayed = f"; replayed in {req.replay:.0%} of each batch: {replayed}"
+                                         channels=train_pairs[0].channels, patch=req.patch)
+        replayed = (f"; replayed in {replayed_count(req.batch_size, req.replay)} of each "
+                    f"batch's {req.batch_size} patches: {replayed}")
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
                           description=what, replay=replay, replay_share=req.replay)
     base = req.base_card

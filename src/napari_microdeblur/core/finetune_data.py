@@ -21,7 +21,13 @@ import numpy as np
 from . import data
 from .finetune_request import check_jitter
 
-__all__ = ["JitteredPairs", "card_mixture", "replay_source"]
+__all__ = ["JitteredPairs", "card_mixture", "replay_source", "replayed_count"]
+
+
+def replayed_count(batch: int, share: float) -> int:
+    """Patches of a ``batch`` the replay takes at ``share``: rounded, at least one, never all;
+    0 for share 0 (a batch of one cannot replay: ``finetune_request.check_replay``)."""
+    return min(batch - 1, max(1, round(batch * share))) if share > 0 else 0
 
 
 class JitteredPairs(data.PairedData):
@@ -39,7 +45,7 @@ class JitteredPairs(data.PairedData):
         self.replay_share = float(replay_share) if replay is not None else 0.0
 
     def sample(self, rng: np.random.Generator, n: int, patch: int):
-        k = min(n - 1, max(1, round(n * self.replay_share))) if self.replay_share > 0 else 0
+        k = replayed_count(n, self.replay_share)
         x, y = super().sample(rng, n - k, patch)
         if self.jitter > 0:
             m = n - k
@@ -74,19 +80,29 @@ def card_mixture(card) -> tuple[data.DegradationRanges | None, str]:
     return mixture, what
 
 
-def replay_source(card, images, *, seed: int, channels: int | None = None
+def replay_source(card, images, *, seed: int, channels: int, patch: int
                   ) -> tuple[data.SyntheticData, str]:
     """Synthetic pairs for replay: ``images`` (a list of (C, Y, X) sharp planes) blurred by
-    ``card``'s mixture; and a line for the model card. ``ValueError`` where the card records
-    no mixture, or the images have other than ``channels`` channels (the training pairs')."""
+    ``card``'s mixture; and a line for the model card. Where the pairs are single planes
+    (``channels`` 1: a one-channel network trains on RGB pairs channel by channel) each channel
+    of a colour image is a plane of its own. ``ValueError`` where the card records no mixture,
+    the images have other than ``channels`` channels or are smaller than ``patch``."""
     mixture, what = card_mixture(card)
     if mixture is None:
         raise ValueError("replay: the starting weights' model card records no synthetic "
                          "training mixture to replay (replay is for the bundled blind networks "
                          "and weights trained from them); give replay=0")
-    source = data.SyntheticData(list(images), mixture, axes="CYX", seed=seed,
-                                description=f"{len(images)} sharp image(s)")
-    if channels is not None and source.channels != channels:
+    images = [np.asarray(image) for image in images]
+    if channels == 1:
+        images = [image[c: c + 1] for image in images for c in range(image.shape[0])]
+    source = data.SyntheticData(images, mixture, axes="CYX", seed=seed,
+                                description=f"{len(images)} sharp plane(s)")
+    if source.channels != channels:
         raise ValueError(f"replay_images: {source.channels} channel(s) per image, the pairs "
                          f"{channels}; give replay images of the same kind as the pairs")
+    try:
+        source.check_patch(patch)
+    except ValueError as error:  # it speaks of training planes: these are the replay images
+        raise ValueError(f"replay_images: {error}".replace("training plane", "replay plane")
+                         ) from None
     return source, f"{what} on {source.description}"

@@ -165,9 +165,12 @@ def finetuned_license(base_card, given: str | None) -> str:
         return given.strip() if given else "unknown"
     # a start that states no licence keeps the data's terms beside it (they were dropped:
     # weights fine-tuned on non-commercial images carried no trace of it)
-    unasserted = start.upper() in UNASSERTED_LICENSES and data.upper() in UNASSERTED_LICENSES
-    if unasserted or data == start or data in start.split(" AND "):
+    unasserted = start.upper() in UNASSERTED_LICENSES
+    if (unasserted and data.upper() in UNASSERTED_LICENSES) or data == start \
+            or data in start.split(" AND "):
         return start
+    if unasserted:  # SPDX's word for "not stated" ('unknown AND X' is no SPDX expression)
+        start = "NOASSERTION"
     return f"{f'({start})' if ' OR ' in start else start} AND {data}"
 
 
@@ -190,6 +193,19 @@ def check_replay(req: FinetuneRequest) -> None:
         raise ValueError("replay: only for blind networks fine-tuned in the supervised regime "
                          "(a PSF-aware network trains with your PSF, other regimes on their own "
                          "image sets); give replay=0")
+    if share > 0 and req.batch_size < 2:
+        raise ValueError(f"replay={share!r} with batch_size=1: a batch of one patch has no "
+                         "room to replay in; give batch_size=2 or more, or replay=0")
+    if req.trainable != "all" and req.regime != "supervised":
+        # the adversarial regimes' and PSF-CycleGAN's parts (its PSF layer, which no forward
+        # pass of the network runs) would be frozen without a word
+        raise ValueError(f"trainable={req.trainable!r}: only in the supervised regime, not "
+                         f"{req.regime!r}; give trainable='all'")
+    images = req.replay_images
+    if images is not None and (share == 0 or isinstance(images, (str, bytes)) or not all(
+            np.ndim(image) == 3 for image in images)):
+        raise ValueError("replay_images: a list of sharp (C, Y, X) images, with replay > 0; "
+                         "give replay= the share of each batch to replay on them")
 
 
 def request_fields(req: FinetuneRequest) -> list[PairField | StackField]:
@@ -233,7 +249,8 @@ def check_request(req: FinetuneRequest) -> Path | None:
     if req.resume:
         check_resumable(ckdir, req.model, req.steps, {
             "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
-            "anchor_weight": req.anchor_weight, "trainable": req.trainable})
+            "anchor_weight": req.anchor_weight, "trainable": req.trainable,
+            "replay": req.replay})
     return ckdir
 
 

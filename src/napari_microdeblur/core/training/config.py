@@ -116,6 +116,10 @@ class TrainingConfig(BaseModel):
     trainable: str = Field(
         "all", description="Weights trained: all, late (the half nearest the output) or "
         "norm-bias (biases and normalisation scales only); see training.trainable.")
+    replay: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Share of each batch the fine-tuning data replays "
+        "from the starting weights' synthetic mixture (finetune_data; recorded here so that a "
+        "resumed run replays as it started).")
     min_gain_db: float = Field(
         0.0, ge=0.0, description="Trained weights replace the starting ones only when they "
         "beat them on validation by at least this many dB (fine-tuning: a smaller gain is "

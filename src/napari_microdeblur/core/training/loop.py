@@ -157,7 +157,13 @@ class Trainer:
         """Back-propagate ``loss`` and step optimiser ``name`` ("G" or "D")."""
         opt = self.optimizers[name]
         clip = self.config.grad_clip
+        # every weight's gradient is cleared, not only the optimiser's: weights ``trainable``
+        # leaves out would add theirs up step after step (and into the clipped norm)
+        (self.model if name == "G" else self.discriminator).zero_grad(set_to_none=True)
         opt.zero_grad(set_to_none=True)
+        stepped = {id(p) for g in opt.param_groups for p in g["params"]}
+        params = [p for p in params if id(p) in stepped]  # clipped: those the regime names
+        # and the optimiser steps
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             if clip:

@@ -34,13 +34,13 @@ def _forward_order(model: nn.Module, probe: torch.Tensor) -> list[nn.Module]:
     order: list[nn.Module] = []
     seen: set[int] = set()
 
-    def record(module, _inputs, _output):
-        if id(module) not in seen:
+    def record(module, _inputs):  # when it is called, not when it returns: a module that
+        if id(module) not in seen:  # holds weights and children uses its own weights first
             seen.add(id(module))
             order.append(module)
 
     owners = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
-    hooks = [m.register_forward_hook(record) for m in owners]
+    hooks = [m.register_forward_pre_hook(record) for m in owners]
     was = model.training
     try:
         model.eval()  # running statistics are not touched by the probe
