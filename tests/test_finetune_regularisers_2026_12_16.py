@@ -216,7 +216,7 @@ def test_cli_trains_part_of_the_weights_with_replay_and_the_card_says_so(files):
                     str(files / "like_training.tif")) == 0
     _, card = load_model(files / "o.safetensors")
     assert "replayed in 1 of each batch's 4 patches" in card.training_data
-    assert "on 1 sharp plane(s)" in card.training_data
+    assert "on the replay images: 1 sharp plane(s)" in card.training_data
     assert card.training["trainable"] == "late" and card.training["replay"] == 0.25
 
 
@@ -241,3 +241,33 @@ def test_cli_refuses_replay_images_without_replay_and_replay_with_self(files, ca
                  str(files / "o.safetensors"), "--self", str(files / "b.tif"), "--psf",
                  "gaussian:1.5", "--trainable", "late", "-q"])
     assert code == 2 and "--trainable" in capsys.readouterr().err
+
+
+def test_cli_resume_refuses_other_replay_images_and_info_shows_the_recipe(files, capsys):
+    ck = str(files / "ck")
+    assert finetune(files, "--checkpoint-dir", ck, "--trainable", "late", "--replay", "0.25",
+                    "--replay-images", str(files / "like_training.tif")) == 0
+    out = main(["info", str(files / "o.safetensors")])
+    said = capsys.readouterr().out
+    assert out == 0 and "weights trained: late" in said
+    assert "replay: 0.25 of each batch (images: 1 replay image(s), sha256 " in said
+    _, card = load_model(files / "o.safetensors")
+    assert "the replay images: 1 sharp plane(s)" in card.training_data
+    # the same run resumed without its replay images would replay on the targets
+    assert main(["finetune", "--weights", str(files / "base.safetensors"), "--out",
+                 str(files / "o2.safetensors"), "--blurry", str(files / "b.tif"), "--sharp",
+                 str(files / "s.tif"), "--patch", "32", "--batch", "4", "--device", "cpu",
+                 "--steps", "8", "--min-gain", "0", "-q", "--checkpoint-dir", ck, "--resume",
+                 "--trainable", "late", "--replay", "0.25"]) == 2
+    assert "the training targets" in capsys.readouterr().err
+    assert not (files / "o2.safetensors").exists()
+
+
+def test_cli_names_the_replay_file_too_small_and_the_option_of_a_missing_path(files, capsys):
+    tifffile.imwrite(files / "tiny.tif", texture(12, (20, 20)))
+    assert finetune(files, "--replay", "0.25", "--replay-images", str(files / "tiny.tif")) == 2
+    assert "--replay-images tiny.tif: 20 px on its shorter side, smaller than --patch 32" in \
+        capsys.readouterr().err
+    assert finetune(files, "--replay", "0.25", "--replay-images", str(files / "nowhere")) == 2
+    assert "--replay-images: " in capsys.readouterr().err
+    assert not (files / "o.safetensors").exists()

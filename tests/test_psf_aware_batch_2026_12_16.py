@@ -150,3 +150,13 @@ def test_python_deblur_without_psf_names_the_fine_tune_psf(tuned):
     with pytest.raises(ValueError, match="fine-tuned with psf='gaussian:1.6'"):
         deblur(np.zeros((40, 40), np.float32), method=MethodSpec("auto", weights=str(weights)),
                device="cpu")
+
+
+def test_info_on_the_weights_names_their_psf_and_calibrated_noise_scale(tuned, tmp_path, capsys):
+    _, _, weights = tuned
+    calibrated = _calibrated(weights, tmp_path / "c.safetensors", 0.7)
+    capsys.readouterr()
+    assert main(["info", str(calibrated)]) == 0
+    said = capsys.readouterr().out
+    assert "fine-tuned with PSF: gaussian:1.6 (give it as --psf)" in said
+    assert "noise scale 0.7, calibrated on the held-out region" in said

@@ -81,8 +81,28 @@ def _card_metric_lines(card: dict) -> list[str]:
         lines.append(f"  checkpoint kept: {kept}")
     if isinstance(metrics.get("pixel_size_um"), (int, float)):
         lines.append(f"  trained at pixel size: {metrics['pixel_size_um']:.4g} um")
+    lines += _finetune_lines(training, metrics)
     if card.get("description"):
         lines.append(f"  notes: {' '.join(str(card['description']).split())}")
+    return lines
+
+
+def _finetune_lines(training: dict, metrics: dict) -> list[str]:
+    """What a fine-tuning run chose that later runs or a reader need: which weights trained,
+    the replay share and its images, the PSF a PSF-aware network was fine-tuned with and the
+    noise scale calibrated for it (all in the card; info had printed none of them)."""
+    lines = []
+    if training.get("trainable", "all") != "all":
+        lines.append(f"  weights trained: {training['trainable']} (the rest kept)")
+    if training.get("replay"):
+        source = training.get("replay_from") or "not recorded"
+        lines.append(f"  replay: {training['replay']:g} of each batch (images: {source})")
+    if metrics.get("finetuned_psf"):
+        lines.append(f"  fine-tuned with PSF: {metrics['finetuned_psf']} (give it as --psf)")
+    scale = metrics.get("calibrated_noise_scale")
+    if isinstance(scale, (int, float)) and scale != 1:
+        lines.append(f"  noise scale {scale:g}, calibrated on the held-out region (every run "
+                     "multiplies --noise-scale by it)")
     return lines
 
 

@@ -329,7 +329,7 @@ def cmd_finetune(args) -> int:
             augment=not args.no_augment, intensity_jitter=args.intensity_jitter,
             anchor_weight=args.anchor_weight, min_gain_db=args.min_gain, psf=args.psf,
             trainable=args.trainable, replay=args.replay,
-            replay_images=training_data.replay_planes(args.replay_images),
+            replay_images=training_data.replay_planes(args.replay_images, args.patch),
             noise_scale_calibration=args.noise_scale_calibration.replace("-", " "),
             checkpoint_dir=str(ckdir), resume=args.resume, seed=args.seed or 0,
             pixel_size_um=stated_pixel_size(sizes), license=args.license)

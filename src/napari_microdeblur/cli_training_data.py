@@ -235,11 +235,21 @@ def finetune_fields(args, sizes: list | None = None) -> list:
     return fields
 
 
-def replay_planes(specs: list[str] | None) -> list[np.ndarray] | None:
-    """The sharp images of ``--replay-images`` as (C, Y, X) planes; None when not given."""
+def replay_planes(specs: list[str] | None, patch: int) -> list[np.ndarray] | None:
+    """The sharp images of ``--replay-images`` as (C, Y, X) planes; None when not given.
+    ``UserError`` naming the option for a path that is not there, and the file for an image
+    smaller than ``patch``."""
     if not specs:
         return None
-    images = [image for spec in specs for image in read_images(spec, None)]
+    try:
+        images = [image for spec in specs for image in read_images(spec, None)]
+    except (FileNotFoundError, ValueError) as error:
+        raise UserError(f"--replay-images: {error}") from None
+    for name, array, axes in images:
+        size = min(array.shape[axes.index("Y")], array.shape[axes.index("X")])
+        if size < patch:
+            raise UserError(f"--replay-images {name}: {size} px on its shorter side, smaller "
+                            f"than --patch {patch}; give larger images or a smaller --patch")
     split, plane_axes = planes_of(images, "--replay-images")
     planes = [plane for _, stack in split for plane in stack]
     if "C" not in plane_axes and "S" not in plane_axes:

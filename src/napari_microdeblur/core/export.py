@@ -246,8 +246,10 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
             f"export_bioimageio: the weights' licence is {card.license!r}: part of what they "
             "were trained on (the starting weights' data or the data they were fine-tuned or "
             "trained further on) states no licence, and the BioImage Model Zoo "
-            f"needs one SPDX licence id; {PASS_LICENSE}, given the terms of "
-            f"{' AND '.join(stated)} and of your data")
+            "needs one SPDX licence id; pass license= the licence you may publish them under "
+            f"given the terms of {' AND '.join(stated)} and of the data that states none (no "
+            "more permissive than those), e.g. export_bioimageio(..., license='"
+            f"{stated[-1]}')")
     if any(f" {word} " in f" {card.license.upper()} " for word in ("AND", "OR", "WITH")):
         # a card names every training set's licence; the Zoo's rdf takes one SPDX id
         raise ValueError(

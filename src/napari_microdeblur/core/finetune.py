@@ -45,6 +45,7 @@ from .finetune_request import (
     StackField,
     check_request,
     finetuned_license,
+    replay_from,
     request_fields,
     validation_scored,
 )
@@ -346,6 +347,7 @@ def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
         val_every=val_every if validate else None, checkpoint_every=val_every,
         patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
         trainable=req.trainable, replay=req.replay, min_gain_db=req.min_gain_db,
+        replay_from=replay_from(req.replay_images) if req.replay else None,
         time_limit=time_limit,
         regime=req.regime, amp=req.amp,
     ))
@@ -393,10 +395,11 @@ def _prepare(req: FinetuneRequest):
            "training plane(s)"
     replay, replayed = None, ""
     if req.replay > 0:  # the given sharp images, else the training targets (not the band)
-        images = (list(req.replay_images) if req.replay_images is not None
-                  else [p.target for p in train_pairs])
-        replay, replayed = replay_source(req.base_card, images, seed=req.seed,
-                                         channels=train_pairs[0].channels, patch=req.patch)
+        given = req.replay_images is not None
+        images = list(req.replay_images) if given else [p.target for p in train_pairs]
+        replay, replayed = replay_source(
+            req.base_card, images, seed=req.seed, channels=train_pairs[0].channels,
+            patch=req.patch, given="the replay images" if given else "the training targets")
         replayed = (f"; replayed in {replayed_count(req.batch_size, req.replay)} of each "
                     f"batch's {req.batch_size} patches: {replayed}")
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,

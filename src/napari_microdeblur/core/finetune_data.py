@@ -80,8 +80,8 @@ def card_mixture(card) -> tuple[data.DegradationRanges | None, str]:
     return mixture, what
 
 
-def replay_source(card, images, *, seed: int, channels: int, patch: int
-                  ) -> tuple[data.SyntheticData, str]:
+def replay_source(card, images, *, seed: int, channels: int, patch: int,
+                  given: str = "the replay images") -> tuple[data.SyntheticData, str]:
     """Synthetic pairs for replay: ``images`` (a list of (C, Y, X) sharp planes) blurred by
     ``card``'s mixture; and a line for the model card. Where the pairs are single planes
     (``channels`` 1: a one-channel network trains on RGB pairs channel by channel) each channel
@@ -95,8 +95,9 @@ def replay_source(card, images, *, seed: int, channels: int, patch: int
     images = [np.asarray(image) for image in images]
     if channels == 1:
         images = [image[c: c + 1] for image in images for c in range(image.shape[0])]
-    source = data.SyntheticData(images, mixture, axes="CYX", seed=seed,
-                                description=f"{len(images)} sharp plane(s)")
+    names = [f"replay plane {i + 1} of {given}" for i in range(len(images))]
+    source = data.SyntheticData(images, mixture, axes="CYX", seed=seed, names=names,
+                                description=f"{given}: {len(images)} sharp plane(s)")
     if source.channels != channels:
         raise ValueError(f"replay_images: {source.channels} channel(s) per image, the pairs "
                          f"{channels}; give replay images of the same kind as the pairs")

@@ -4,6 +4,7 @@ and the checks made on it before any work: the dock and `microdeblur finetune` b
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,20 @@ def check_replay(req: FinetuneRequest) -> None:
                          "give replay= the share of each batch to replay on them")
 
 
+def replay_from(images) -> str | None:
+    """What a run replays on, as its config records it (``TrainingConfig.replay_from``): the
+    training targets (None given), or the images given by count and content, so that a
+    resumed run that would replay on other images is refused."""
+    if images is None:
+        return "the training targets"
+    digest = hashlib.sha256()
+    for image in images:
+        array = np.ascontiguousarray(image)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return f"{len(images)} replay image(s), sha256 {digest.hexdigest()[:12]}"
+
+
 def request_fields(req: FinetuneRequest) -> list[PairField | StackField]:
     if req.fields:
         return list(req.fields)
@@ -250,7 +265,8 @@ def check_request(req: FinetuneRequest) -> Path | None:
         check_resumable(ckdir, req.model, req.steps, {
             "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
             "anchor_weight": req.anchor_weight, "trainable": req.trainable,
-            "replay": req.replay})
+            "replay": req.replay, "replay_from": replay_from(req.replay_images)
+            if req.replay else None})
     return ckdir
 
 

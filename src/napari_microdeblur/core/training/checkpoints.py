@@ -273,7 +273,7 @@ def check_same_network(model: nn.Module, state: Mapping[str, torch.Tensor], wher
 #: What a resumed run must share with its checkpoint: the optimiser it restores keeps the saved
 #: lr, and the progress and model card would report the new settings for the whole run
 RESUME_SETTINGS = ("lr", "batch_size", "patch", "loss", "loss_weights", "anchor_weight",
-                   "trainable", "replay")
+                   "trainable", "replay", "replay_from")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -288,6 +288,8 @@ def check_same_settings(saved: Mapping[str, Any] | None, now: Mapping[str, Any],
     run (its config; checkpoints without one are not checked) ran with another value."""
     differ = [k for k in RESUME_SETTINGS
               if k in now and k in (saved or {}) and not _same(saved[k], now[k])]
+    if "replay" in differ and "replay_from" in differ:  # what it replays on follows from it
+        differ.remove("replay_from")
     if differ:
         was = ", ".join(f"{k}={saved[k]!r}" for k in differ)
         given = ", ".join(f"{k}={now[k]!r}" for k in differ)

@@ -120,6 +120,9 @@ class TrainingConfig(BaseModel):
         0.0, ge=0.0, lt=1.0, description="Share of each batch the fine-tuning data replays "
         "from the starting weights' synthetic mixture (finetune_data; recorded here so that a "
         "resumed run replays as it started).")
+    replay_from: str | None = Field(
+        None, description="What the replay blurs: 'the training targets', or the replay "
+        "images by count and sha256 (a resumed run must replay the same).")
     min_gain_db: float = Field(
         0.0, ge=0.0, description="Trained weights replace the starting ones only when they "
         "beat them on validation by at least this many dB (fine-tuning: a smaller gain is "
