@@ -36,7 +36,7 @@ from . import data, pairs, training
 from .axes import check_axes, is_rgb
 from .catalog import finetuned_lineage
 from .checkpoint import ModelCard, load_model
-from .finetune_data import JitteredPairs, replay_source, replayed_count
+from .finetune_data import JitteredPairs, request_replay
 from .finetune_planes import channel_planes, opponent_planes
 from .finetune_request import (
     FinetuneRequest,
@@ -393,15 +393,7 @@ def _prepare(req: FinetuneRequest):
         "blurry/sharp pair" if len(fields) == 1 else f"{len(fields)} fields")
     what = f"{_source_noun(req, fields)} {req.layer_name!r}: {source}, {len(train_pairs)} " \
            "training plane(s)"
-    replay, replayed = None, ""
-    if req.replay > 0:  # the given sharp images, else the training targets (not the band)
-        given = req.replay_images is not None
-        images = list(req.replay_images) if given else [p.target for p in train_pairs]
-        replay, replayed = replay_source(
-            req.base_card, images, seed=req.seed, channels=train_pairs[0].channels,
-            patch=req.patch, given="the replay images" if given else "the training targets")
-        replayed = (f"; replayed in {replayed_count(req.batch_size, req.replay)} of each "
-                    f"batch's {req.batch_size} patches: {replayed}")
+    replay, replayed = request_replay(req, train_pairs)
     train = JitteredPairs(train_pairs, jitter=req.intensity_jitter, augment=req.augment,
                           description=what, replay=replay, replay_share=req.replay)
     base = req.base_card

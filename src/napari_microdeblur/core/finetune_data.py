@@ -21,7 +21,8 @@ import numpy as np
 from . import data
 from .finetune_request import check_jitter
 
-__all__ = ["JitteredPairs", "card_mixture", "replay_source", "replayed_count"]
+__all__ = ["JitteredPairs", "card_mixture", "replay_source", "replayed_count",
+           "request_replay"]
 
 
 def replayed_count(batch: int, share: float) -> int:
@@ -107,3 +108,17 @@ def replay_source(card, images, *, seed: int, channels: int, patch: int,
         raise ValueError(f"replay_images: {error}".replace("training plane", "replay plane")
                          ) from None
     return source, f"{what} on {source.description}"
+
+
+def request_replay(req, train_pairs) -> tuple[data.SyntheticData | None, str]:
+    """(the replay source of fine-tuning request ``req``, what its card says of it): None and
+    '' without replay; on ``req.replay_images``, else the training targets (not the band)."""
+    if req.replay <= 0:
+        return None, ""
+    given = req.replay_images is not None
+    images = list(req.replay_images) if given else [p.target for p in train_pairs]
+    replay, replayed = replay_source(
+        req.base_card, images, seed=req.seed, channels=train_pairs[0].channels,
+        patch=req.patch, given="the replay images" if given else "the training targets")
+    return replay, (f"; replayed in {replayed_count(req.batch_size, req.replay)} of each "
+                    f"batch's {req.batch_size} patches: {replayed}")
