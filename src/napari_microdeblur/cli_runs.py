@@ -103,24 +103,14 @@ def load_start_weights(weights: str, arch: str):
     return load_model(weights, arch=arch)
 
 
-#: licences that assert nothing: weights trained on such data assert nothing either
-UNASSERTED_LICENSES = ("", "UNKNOWN", "NOASSERTION", "NONE")
-
-
 def combined_license(start: str, given: str | None) -> str:
     """The licence of weights trained from ``start``'s weights on data under ``given`` (None:
     not given, the start's): both as an SPDX AND, as finetune's card (``finetuned_license``):
     'BSD-3-Clause AND NOASSERTION' where the data's states none, 'NOASSERTION AND CC0-1.0'
     where the start's does (the data's terms had been dropped)."""
-    if given is None or given == start or given in start.split(" AND "):
-        return start
-    start_unasserted = start.upper() in UNASSERTED_LICENSES
-    if given.upper() in UNASSERTED_LICENSES and start_unasserted:
-        return start
-    # SPDX's word for "not stated" on either side ('unknown AND X' is no SPDX expression)
-    start = "NOASSERTION" if start_unasserted else start
-    given = "NOASSERTION" if given.upper() in UNASSERTED_LICENSES else given
-    return f"{f'({start})' if ' OR ' in start else start} AND {given}"
+    from .core.licences import joined_license
+
+    return start if given is None else joined_license(start, given)
 
 
 def continued_card(label: str, start_card, training_data: str, license: str | None) -> dict:

@@ -47,6 +47,7 @@ from .export_specs import (
     package_readme,
     smallest_input,
 )
+from .licences import UNASSERTED_LICENSES
 from .shown import shown_path
 from .thread_warnings import caught
 from .zoo_network import PaddedNetwork
@@ -215,8 +216,6 @@ def _check_test_output(y: np.ndarray) -> None:
             "(untrained or zeroed ones give this)")
 
 
-#: licences that assert nothing (as a card's default 'unknown' and SPDX's NOASSERTION)
-UNASSERTED = ("NOASSERTION", "NONE", "UNKNOWN", "")
 #: how a refusal says to give the licence the package is published under
 PASS_LICENSE = ("pass license= the licence you may publish them under, e.g. "
                 "export_bioimageio(..., license='CC-BY-4.0')")
@@ -231,14 +230,14 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
             "BioImage Model Zoo package of napari-microdeblur does not describe; share the "
             ".safetensors file instead (save_weights), or export a blind network"
         )
-    if card.license.upper() in UNASSERTED:
+    if card.license.upper() in UNASSERTED_LICENSES:
         # 'unknown' (a card's default) was written as CC-BY-4.0: a licence nobody chose
         raise ValueError(
             f"export_bioimageio: the weights' licence is {card.license!r} (not chosen, or their "
             "training data states none) and the BioImage Model Zoo needs an SPDX licence id; "
             f"{PASS_LICENSE} (or a card with it)")
     parts = [p.strip("() ") for p in card.license.replace(" OR ", " AND ").split(" AND ")]
-    stated = [p for p in parts if p.upper() not in UNASSERTED]
+    stated = [p for p in parts if p.upper() not in UNASSERTED_LICENSES]
     if stated and len(stated) < len(parts):
         # a fine-tune's card: its start's licence AND NOASSERTION for the user's data, or a
         # start that states none AND the user's data's

@@ -24,6 +24,7 @@ from .job_defaults import (
     PAIRED_STEPS,
     TRAINABLE,
 )
+from .licences import joined_license
 from .training.checkpoints import check_checkpoint_dir, check_resumable
 
 __all__ = [
@@ -146,8 +147,6 @@ class FinetuneRequest:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-#: licences that assert nothing; NOASSERTION is SPDX's word for "not stated"
-UNASSERTED_LICENSES = ("", "UNKNOWN", "NOASSERTION", "NONE")
 
 
 def finetuned_license(base_card, given: str | None) -> str:
@@ -160,19 +159,10 @@ def finetuned_license(base_card, given: str | None) -> str:
     if given is not None and (not isinstance(given, str) or not given.strip()):
         raise ValueError(f"license={given!r}; give the SPDX licence of the images trained on, "
                          "e.g. 'CC-BY-4.0', or None where it is not stated")
-    data = given.strip() if given else "NOASSERTION"
     start = getattr(base_card, "license", None) if base_card is not None else None
     if not start:
         return given.strip() if given else "unknown"
-    # a start that states no licence keeps the data's terms beside it (they were dropped:
-    # weights fine-tuned on non-commercial images carried no trace of it)
-    unasserted = start.upper() in UNASSERTED_LICENSES
-    if (unasserted and data.upper() in UNASSERTED_LICENSES) or data == start \
-            or data in start.split(" AND "):
-        return start
-    if unasserted:  # SPDX's word for "not stated" ('unknown AND X' is no SPDX expression)
-        start = "NOASSERTION"
-    return f"{f'({start})' if ' OR ' in start else start} AND {data}"
+    return joined_license(start, given.strip() if given else "NOASSERTION")
 
 
 def check_jitter(jitter) -> float:
