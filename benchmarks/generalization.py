@@ -721,11 +721,6 @@ def _parallel_rows(parts: list[str], args, argv: list[str]) -> list[dict]:
     return rows
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True,
-                          cwd=Path(__file__).parent).stdout.strip()
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--psf-aware", default=DEFAULT_PSF_AWARE,
@@ -760,11 +755,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(2)
         rows = [r for part in parts for r in _part_rows(part, args)]
     torch.set_num_threads(2)
+    made = provenance.record()  # the commit, and whether src/ or benchmarks/ differed from it
     result = {
         "command": "python benchmarks/generalization.py " + " ".join(argv),
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "tree_differs_from_commit": bool(_git("status", "--porcelain", "--untracked-files=no",
-                                              "--", "../src", ".")),
+        "git_commit": made["commit"][:7],
+        "tree_differs_from_commit": made["tree_differs_from_commit"],
         "machine": f"{platform.machine()} {provenance.cpu_model()}, "
                    f"{os.cpu_count()} CPU cores (1-min load average {load:.1f} at the start), "
                    f"torch {torch.__version__}"
