@@ -115,6 +115,9 @@ class Trainer:
                 self.discriminator.parameters(), lr=c.discriminator_lr(),
                 betas=self.regime.discriminator_betas, eps=1e-8,
             )
+        # the weights each optimiser steps (``trainable`` leaves some out): what is clipped
+        self.stepped = {name: {id(p) for g in opt.param_groups for p in g["params"]}
+                        for name, opt in self.optimizers.items()}
         self.scaler = cuda_grad_scaler() if s.amp == "fp16" else None
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(s.amp)
         self.step = 0
@@ -160,8 +163,7 @@ class Trainer:
         # every weight's gradient is cleared, not only the optimiser's: weights ``trainable``
         # leaves out would add theirs up step after step (and into the clipped norm)
         (self.model if name == "G" else self.discriminator).zero_grad(set_to_none=True)
-        opt.zero_grad(set_to_none=True)
-        stepped = {id(p) for g in opt.param_groups for p in g["params"]}
+        stepped = self.stepped[name]
         params = [p for p in params if id(p) in stepped]  # clipped: those the regime names
         # and the optimiser steps
         if self.scaler is not None:
