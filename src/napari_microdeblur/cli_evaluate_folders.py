@@ -29,14 +29,6 @@ def is_batch(spec) -> bool:
     return not path.exists() and glob.has_magic(str(spec))
 
 
-def image_stem(path: Path) -> str:
-    """The name a file pairs by: without its extension, .ome going with it (a.ome.tif: a)."""
-    stem = path.stem
-    if stem.lower().endswith(".ome") and len(stem) > 4:
-        stem = stem[:-4]
-    return stem
-
-
 def _expand(spec, what: str) -> list[Path]:
     from .core.files import find_inputs
 
@@ -69,6 +61,8 @@ def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Pat
     ``UserError`` (one line each) for a result with none, two results (or references) of one
     name, or a reference scored in one column and missing from another (their means would be
     over other files). References no column has are returned apart: (refs, cols, unscored)."""
+    from .core.files import image_stem  # the batch's output-name rule: a.ome.tif pairs as a
+
     by_stem, problems = {}, []
     for ref in refs:
         stem = image_stem(ref)
@@ -179,6 +173,7 @@ def evaluate_folders(args, specs: list) -> int:
     """Score every result in ``specs`` (folders or globs, one column each) against the
     reference of its name in ``args.reference``; prints a table (or --json one object)."""
     from .cli_evaluate import json_fields
+    from .core.files import image_stem
 
     refs = _expand(args.reference, "--reference: ")
     columns = [_expand(spec, "") for spec in specs]

@@ -444,10 +444,15 @@ def output_name(source: Path, output_dir: Path, suffix: str = "_deblurred") -> P
     for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
         if name.lower().endswith(ext):
             return output_dir / f"{name[: -len(ext)]}{suffix}{ext}"
-    stem = source.stem
+    return output_dir / f"{image_stem(source)}{suffix}.tif"
+
+
+def image_stem(path: Path) -> str:
+    """A file's name without its extension, .ome going with it (a.ome.tif, a.ome.zarr: a)."""
+    stem = path.stem
     if stem.lower().endswith(".ome") and len(stem) > 4:  # '.ome.zarr' alone: a hidden name
         stem = stem[:-4]
-    return output_dir / f"{stem}{suffix}.tif"
+    return stem
 
 
 def batch_pairs(inputs: list[Path], output_dir: Path,
