@@ -70,18 +70,21 @@ class BeadDialog(QDialog):
     def options(self) -> dict:
         """threshold= and radius= as core.beads takes them (None: its default); ValueError
         naming the field whose text is no such value."""
+        from ..core.beads import check_radius, check_threshold
+
         threshold, radius = self.threshold_edit.text().strip(), self.radius_edit.text().strip()
-        try:
-            threshold = float(threshold) if threshold else None
+        try:  # the core's rule, said before the dialog closes (NaN or 0 had passed here)
+            threshold = check_threshold(float(threshold)) if threshold else None
         except ValueError:
-            raise ValueError(f"{DOCK_FIELDS['threshold']} {threshold!r}: give a number in the "
-                             "image's units, or leave it blank for auto") from None
+            raise ValueError(f"{DOCK_FIELDS['threshold']} {threshold!r}: give a number above 0 "
+                             "in the image's units, or leave it blank for auto") from None
         try:
-            radii = tuple(int(v) for v in radius.split(",")) if radius else None
+            radii = (check_radius(tuple(int(v) for v in radius.split(",")))
+                     if radius else None)
         except ValueError:
-            raise ValueError(f"{DOCK_FIELDS['radius']} {radius!r}: give whole pixels, one "
-                             "value or one per axis (e.g. 7 or 12,7,7), or leave it blank for "
-                             "auto") from None
+            raise ValueError(f"{DOCK_FIELDS['radius']} {radius!r}: give whole pixels from 1 to "
+                             "256, one value or one per axis (e.g. 7 or 12,7,7), or leave it "
+                             "blank for auto") from None
         return {"threshold": threshold,
                 "radius": radii[0] if radii and len(radii) == 1 else radii}
 

@@ -108,16 +108,34 @@ def fwhm(psf: np.ndarray) -> tuple[float, ...]:
     return tuple(widths)
 
 
-def _radii(radius, ndim: int) -> tuple[int, ...] | None:
+def check_radius(radius, ndim: int | None = None) -> tuple[int, ...] | None:
+    """``radius=`` of :func:`psf_from_beads` as one radius per axis (None: from the beads'
+    width); ValueError unless whole pixels from 1 to 256, one value or ``ndim`` of them (any
+    count up to 3 where ``ndim`` is not known yet: the docks' chooser, before an image)."""
     if radius is None:
         return None
-    values = tuple(radius) if isinstance(radius, (tuple, list)) else (radius,) * ndim
-    if len(values) != ndim or not all(isinstance(r, Integral) and not isinstance(r, bool)
-                                      and 1 <= r <= 256 for r in values):
+    values = tuple(radius) if isinstance(radius, (tuple, list)) else (radius,) * (ndim or 1)
+    counts = (ndim,) if ndim else (1, 2, 3)
+    if len(values) not in counts or not all(isinstance(r, Integral) and not isinstance(r, bool)
+                                            and 1 <= r <= 256 for r in values):
+        of = f"{ndim} of them" if ndim else "one per axis"
         raise ValueError(f"radius is {radius!r}; accepted: None (from the beads' width), or an "
-                         f"integer from 1 to 256, or {ndim} of them (half the PSF's side per "
-                         "axis, pixels)")
+                         f"integer from 1 to 256, or {of} (half the PSF's side per axis, "
+                         "pixels)")
     return tuple(int(r) for r in values)
+
+
+def check_threshold(threshold) -> float | None:
+    """``threshold=`` of :func:`psf_from_beads` as a float (None: 8 noise sigmas); TypeError or
+    ValueError unless a finite number > 0."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise TypeError(f"threshold is {threshold!r}; accepted: None or a number > 0")
+    height = float(threshold)
+    if not (math.isfinite(height) and height > 0):
+        raise ValueError(f"threshold is {threshold!r}; accepted: None or a number > 0")
+    return height
 
 
 def _checked_image(image, axes) -> np.ndarray:
@@ -179,7 +197,7 @@ def psf_from_beads(
     if hasattr(image, "detach"):
         image = image.detach().cpu().numpy()
     data = _checked_image(image, axes)
-    radii = _radii(radius, data.ndim)
+    radii = check_radius(radius, data.ndim)
     smooth = ndimage.gaussian_filter(data, 1.0)
     # Beads are found and measured above the large-scale background: the spread of an uneven
     # background inflated the noise and hid every bead.
@@ -355,14 +373,9 @@ def _clipped(data: np.ndarray, image: np.ndarray) -> bool:
 def _peak_height(smooth: np.ndarray, threshold, noise: float, level: float,
                  scale: float) -> float:
     """The least height above the background ``level`` a bead's peak must reach."""
-    if threshold is None:
+    height = check_threshold(threshold)
+    if height is None:
         height = _THRESHOLD_SIGMAS * noise
-    else:
-        if isinstance(threshold, bool) or not isinstance(threshold, Real):
-            raise TypeError(f"threshold is {threshold!r}; accepted: None or a number > 0")
-        height = float(threshold)
-        if not (math.isfinite(height) and height > 0):
-            raise ValueError(f"threshold is {threshold!r}; accepted: None or a number > 0")
     # Beyond the noise, a floor at 1e-3 of the brightest bead: a noise-free (simulated) image
     # has rounding-level maxima in every bead's tails; and at 1e-9 of the image's values,
     # the rounding of the background subtraction (a constant image has no bead).
