@@ -229,15 +229,15 @@ def _in_doubt(shape: tuple, axes: str, meta: dict, path, in_viewer: bool) -> boo
     be wrong (``core.axes.guess_note``). Says so in one line: a .tif is then saved without
     axes, as napari's builtin saves it (a wrong label is worse than none); OME formats, which
     need axes, are saved with the guess."""
-    from .core.axes import guess_note
+    from .core.axes import guess_note, other_readings
     from .core.io import is_zarr
 
     recorded = _record_axes((meta.get("metadata") or {}).get(RECORD_KEY), shape,
                             bool(meta.get("rgb")))
-    note = guess_note(shape, axes, give="\0{0}")  # the other reading's axes after \0
-    if recorded or meta.get("rgb") or not note:
+    others = other_readings(shape, axes)
+    if recorded or meta.get("rgb") or not others:
         return False
-    other = note.split("\0")[-1]
+    other = others[0]  # the likelier one (layers are never guessed SYX, which has two)
     fix = ("" if in_viewer else "save it from the viewer, or ") + \
         "set layer.metadata['microdeblur'] = {{'axes': {0!r}}}"
     name, shape = meta.get("name"), tuple(int(n) for n in shape)

@@ -251,17 +251,26 @@ _OTHER_READING = {
 GIVE_AXES = "give axes={0!r} (--axes {0} on the command line)"
 
 
+def other_readings(shape, axes: str) -> tuple[str, ...]:
+    """The axes that ``shape``, guessed as ``axes``, may as well have (the readings
+    :func:`guess_note` names, in its order); () where the guess is not in doubt."""
+    other = _OTHER_READING.get(axes)
+    first = int(shape[0]) if len(shape) else 0
+    if other is None or not 2 <= first <= 4:
+        return ()
+    return tuple(letters for _, letters in other[1])
+
+
 def guess_note(shape, axes: str, give: str = GIVE_AXES, dtype=None) -> str | None:
     """One line stating what ``axes``, guessed for ``shape`` (none given, none in the file),
     assumed where its first axis, of 2 to 4, may as well hold something else (channels or Z
     planes, channels or time points); None where the guess is not in doubt. ``give`` formats
     the other readings' axes (``GIVE_AXES``; a dock: 'type {0} in Axes'). ``dtype``: the
     image's, where known: planar RGB(A) read from a float image's tag (``_sample_reading``)."""
-    other = _OTHER_READING.get(axes)
-    first = int(shape[0]) if len(shape) else 0
-    if other is None or not 2 <= first <= 4:
+    if not other_readings(shape, axes):
         return None
-    read, others = other
+    first = int(shape[0])
+    read, others = _OTHER_READING[axes]
     if axes == "SYX":
         read = _sample_reading(first, dtype)
     instead = "; ".join(f"if it holds {what}, {give.format(letters)}" for what, letters in others)
