@@ -477,6 +477,10 @@ def result_message(result: dict, truth) -> str:
                  "the blurry and deblurred layers hold")
         return (f"{which} NaN or Inf pixels: PSNR and SSIM are undefined (NaN) there; replace "
                 "them (e.g. np.nan_to_num) to compare")
+    if flat := result.get("flat"):
+        from ..core.plane_metrics import flat_words
+
+        return "; ".join(flat_words(value, f"the {name} layer") for name, value in flat.items())
     units = result.get("units")
     if not units:
         return ""

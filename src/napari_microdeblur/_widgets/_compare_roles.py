@@ -12,7 +12,6 @@ deblur input or a result is never guessed as the ground truth.
 
 from __future__ import annotations
 
-import re
 import weakref
 from contextlib import contextmanager
 
@@ -22,11 +21,12 @@ from ._compare_parts import check_pair
 from ._jobs import last_deblur
 from ._layers import (
     INPUT_WORDS,
-    REFERENCE_WORDS,
     alive_in,
     check_image_layer,
     layer_data,
     made_here,
+    name_words,
+    names_reference,
     unwrap,
 )
 
@@ -67,11 +67,11 @@ def own_mark(layer) -> str:
     said = metadata.get("role") or metadata.get("sample_role")  # the samples write the latter
     if isinstance(said, str) and said.strip().lower() in SAID_ROLES:
         return SAID_ROLES[said.strip().lower()]
-    words = re.split(r"[^a-z0-9]+", str(layer.name).lower())
+    words = name_words(layer)  # the other docks' words: 'nuclei in-focus' names a reference
     # a result's name starts with its input's: 'nuclei sharp (ground truth) deblurred [...]'
     if any(w.startswith("deblur") for w in words):
         return "deblurred"
-    if any(w.startswith(r) if r != "gt" else w == r for w in words for r in REFERENCE_WORDS):
+    if names_reference(words):
         return "truth"
     return "blurry" if any(w.startswith(i) for w in words for i in INPUT_WORDS) else ""
 

@@ -241,7 +241,8 @@ def current_data_index(viewer, layer) -> tuple[int, ...]:
 
 
 
-def _name_words(layer) -> list[str]:
+def name_words(layer) -> list[str]:
+    """The words of a layer's name, lower case; "in focus" in any spelling is one word."""
     name = str(getattr(layer, "name", "")).lower()
     # "in focus", "in-focus", "in_focus": the one word "infocus" ("out-of-focus" stays apart)
     name = re.sub(r"(?<![a-z0-9])in[^a-z0-9]*focus", "infocus", name)
@@ -259,7 +260,8 @@ def _is_result(layer, words: list[str]) -> bool:
     return any(w.startswith("deblur") for w in words) or made_here(layer)
 
 
-def _is_reference(words: list[str]) -> bool:
+def names_reference(words: list[str]) -> bool:
+    """Whether a name's words (``name_words``) say it is a sharp reference."""
     return any(w.startswith(r) if r != "gt" else w == r for w in words for r in REFERENCE_WORDS)
 
 
@@ -269,8 +271,8 @@ FITTING_RANK = 1  # a rank up to this fits the role; above, a result or the othe
 def input_rank(layer) -> int:
     """How well ``layer`` fits as the image to deblur, by its name (lower is better): 0 named
     blurry/input, 1 any other, 2 a deblurred result, 3 a sharp reference (ground truth)."""
-    words = _name_words(layer)
-    if _is_reference(words):
+    words = name_words(layer)
+    if names_reference(words):
         return 3
     if _is_result(layer, words):
         return 2

@@ -83,6 +83,27 @@ def scale_mismatch(image, reference, *, channel_axis=None, dark: float = 0.0) ->
     return None
 
 
+def flat_value(image, reference) -> float | None:
+    """The one value every pixel of ``image`` holds where ``reference`` varies (an integer
+    division or a cast to uint8 that zeroed a result), else None. Such an image has no
+    intensity scale to compare (``scale_mismatch`` passes it) and its PSNR and SSIM say
+    nothing of deblurring: ``microdeblur evaluate`` and the Compare & QC dock say so."""
+    image = np.asarray(image)
+    if image.size == 0 or not np.isfinite(image.flat[0]):
+        return None
+    first = image.flat[0]
+    if np.any(image != first) or not np.any(np.asarray(reference) != np.asarray(reference).flat[0]):
+        return None
+    return float(first)
+
+
+def flat_words(value: float, what: str) -> str:
+    """The line for a ``flat_value``: ``what`` ('the prediction', 'the deblurred layer')."""
+    return (f"{what} holds one value ({value:.4g}) in every pixel, where the reference varies: "
+            "PSNR and SSIM of it say nothing of deblurring; check how it was made (an integer "
+            "division or a cast to uint8 can turn a result into zeros)")
+
+
 def warn_scale_mismatch(prediction, reference, channel_axis=None, dark: float = 0.0) -> None:
     """A ``DeblurWarning`` when ``scale_mismatch`` finds two intensity scales: what
     ``microdeblur evaluate`` and the Compare & QC dock say, for ``metrics.evaluate`` called
@@ -91,6 +112,9 @@ def warn_scale_mismatch(prediction, reference, channel_axis=None, dark: float = 
 
     from .notes import DeblurWarning
 
+    if (value := flat_value(prediction, reference)) is not None:
+        warnings.warn(f"evaluate: {flat_words(value, 'the prediction')}", DeblurWarning,
+                      stacklevel=3)
     ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
     if ratio is not None:
         warnings.warn(
@@ -333,6 +357,8 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
             first = _crop(planes["truth"], b, None)  # says which border is too wide
     units = unit_mismatch({k: np.asarray(v)[first] for k, v in planes.items()}, rgb=rgb,
                           dark=offset)
+    flat = {n: value for n in ("blurry", "deblurred") if n in planes
+            and (value := flat_value(planes[n], planes["truth"])) is not None}
     names = [n for n in ("blurry", "deblurred") if n in planes]
     ca = -1 if rgb else None
 
@@ -347,6 +373,8 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
     for b in borders:
         if units:
             out[b]["units"] = units
+        if flat:
+            out[b]["flat"] = flat
         for i, n in enumerate(names):
             out[b][f"psnr_{n}"] = float(psnrs[i][borders.index(b)][0])
     yield dict(out[borders[0]])
