@@ -26,9 +26,10 @@ JSON_HELP = ("print one JSON object; a PSNR with no difference to measure (ident
 def scale_warning(prediction: np.ndarray, reference: np.ndarray, channel_axis=None,
                   dark: float = 0.0) -> str | None:
     """One line when the prediction holds one value in every pixel (``plane_metrics.flat_value``)
-    or the two images look like two intensity scales (``plane_metrics.scale_mismatch``: a uint8 prediction of a uint16 reference scored 4.8 dB
-    as if it were a result; a widefield stack and its RL output against a confocal one
-    rewarded a wrong PSF), with what to do; None otherwise."""
+    or the two images look like two intensity scales (``plane_metrics.scale_mismatch``: a
+    uint8 prediction of a uint16 reference scored 4.8 dB as if it were a result; a widefield
+    stack and its RL output against a confocal one rewarded a wrong PSF), with what to do;
+    None otherwise."""
     from .core.plane_metrics import SCALE_SIGMA, flat_value, flat_words, scale_mismatch
 
     if (value := flat_value(prediction, reference)) is not None:
