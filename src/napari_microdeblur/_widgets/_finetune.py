@@ -18,6 +18,7 @@ inspect), with a warning that they make images worse. From the dock's second run
 comparison layers' names carry the run's number. The kept file outlives the run's folder (gone at
 exit) as a copy in ``_finetune_files.kept_weights_dir``, which Save... copies (same sha256).
 Preview pauses the training between two steps and deblurs the current slice with the weights.
+The folded "Small-data options" (paired runs) are `finetune`'s (``_finetune_options``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
 from ._finetune_files import checkpoint_dir, copy_weights, keep_run_weights, trained_pixel_size
+from ._finetune_options import SmallDataOptions, check_options
 from ._finetune_pairs import pair_data
 from ._finetune_plots import BASE_COLOR, INPUT_COLOR
 from ._finetune_preview import TrainingPreviewMixin
@@ -109,6 +111,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.regimes = RegimePanel(napari_viewer)
         layout.addWidget(self.regimes)
         layout.addWidget(self._training_controls())
+        self.options = SmallDataOptions(napari_viewer)  # paired runs only: folded until opened
+        layout.addWidget(self.options)
         self._add_run_controls(layout)
         layout.addStretch(1)
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
@@ -151,7 +155,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
 
     def _mode_changed(self, *_) -> None:
         self.pages.setCurrentIndex(self.mode_combo.currentIndex())
-        for widget in (self.align_check, self.match_check, self.regimes):
+        for widget in (self.align_check, self.match_check, self.regimes, self.options):
             widget.setVisible(self.mode != "self")
         self._show_psf_panel()
         self._mode_defaults()
@@ -224,7 +228,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
                                     and not self.outcome.kept_start)
         for w in (self.mode_combo, self.base_combo, self.steps_spin, self.minutes_spin,
                   self.patch_spin, self.batch_spin, self.lr_spin, self.val_spin,
-                  self.device_combo, self.regimes):
+                  self.device_combo, self.regimes, self.options):
             w.setEnabled(not running)
 
     # ------------------------------------------------------------------ running
@@ -297,8 +301,10 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             lr=float(self.lr_spin.value()), val_fraction=float(self.val_spin.value()),
             minutes=self.minutes, regime=self.regimes.regime, device=self.device_row.device,
             checkpoint_dir=checkpoint_dir(), psf=psf, **sets, **data,
-            pixel_size_um=trained_pixel_size(self._source_layer(), axes))
+            pixel_size_um=trained_pixel_size(self._source_layer(), axes),
+            **self.options.request_options())
         self._finetune.check_field_sizes(req)  # now, not after aligning (a while on a stack)
+        check_options(req)  # the small-data options, by the job's own checks
         return req
 
     def start(self):
@@ -585,5 +591,6 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.base.release()
         self.self_page.release()
         self.regimes.release()
+        self.options.release()
         for combo_ in (self.blurry_combo, self.sharp_combo, self.stack_combo):
             combo_.disconnect_viewer()
