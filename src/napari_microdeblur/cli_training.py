@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from . import cli_training_data as training_data
@@ -17,16 +16,11 @@ from .cli_runs import (
     drive_fit,
     finetune_stopped,
     finish_train_run,
-    interrupted_kept,
     load_start_weights,
     mark_stopped,
-    recorded,
     resumed_words,
     say_finetuned,
-    stop_words,
-    taken_words,
     with_lr_advice,
-    write_kept,
 )
 
 # Numbers only: the training code itself is imported by the commands that run it, so that
@@ -350,18 +344,19 @@ def cmd_finetune(args) -> int:
 
 
 def _finetune_self(args, out: Path) -> int:
-    """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt)."""
-    from .core.checkpoint import load_model, save_weights
-    from .core.self_adapt import SelfAdaptConfig, interrupted_card, iter_self_adapt
+    """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt); with
+    --checkpoint-dir its best and last state are kept there, and --resume continues them."""
+    from .cli_finetune_self import self_finished, self_stopped, start_self_job
+    from .core.self_adapt import SelfAdaptConfig
     from .core.training.checkpoints import checked_temporary_folder
 
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:..., "
                         "confocal:... or estimate): the adaptation re-blurs its output with "
                         "that PSF")
-    if args.stack or args.blurry or args.sharp or args.resume or args.checkpoint_dir:
-        raise UserError("--self adapts without a reference: leave out --stack, --blurry, "
-                        "--sharp, --resume and --checkpoint-dir")
+    if args.stack or args.blurry or args.sharp:
+        raise UserError("--self adapts without a reference: leave out --stack, --blurry and "
+                        "--sharp")
     # options of the paired job that self-adaptation has no use for were silently ignored
     unused = [option for option, given in (
         ("--patience", args.patience != DEFAULT_PATIENCE), ("--no-augment", args.no_augment),
@@ -375,7 +370,7 @@ def _finetune_self(args, out: Path) -> int:
     if unused:
         raise UserError(f"{', '.join(unused)}: for pairs and stacks only; --self does not use "
                         "them, leave them out")
-    _check_bounds(args)  # --resume is refused above
+    _check_bounds(args)  # --minutes, and --resume without --checkpoint-dir
     _check_val_fraction(args.val_fraction)
     checked_temporary_folder()  # torch's optimiser needs one: the line says to set TMPDIR
     defaults = SelfAdaptConfig()
@@ -385,41 +380,13 @@ def _finetune_self(args, out: Path) -> int:
                              lr=defaults.lr if args.lr is None else args.lr,
                              val_fraction=args.val_fraction, device=args.device,
                              prior_from=args.self_prior, seed=args.seed or 0).check()
-    model, base_card = load_model(args.weights)
-    images = [image for spec in args.self_images
-              for image in training_data.read_images(spec, args.axes)]
-    start = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    records: list = []  # its held-out checks: which weights a Ctrl-C kept
-    job = recorded(iter_self_adapt(model, [a for _, a, _ in images], args.psf,
-                                    axes=[ax for _, _, ax in images], config=config,
-                                    card=base_card), records)
-    shown: list[str] = []
+    run = start_self_job(args, config)  # a resume's checks too, before any work
     try:
-        result = drive_fit(job, quiet=args.quiet, shown=shown, time_limit=60 * config.minutes)
+        result = drive_fit(run.job, quiet=args.quiet, shown=run.shown,
+                           time_limit=60 * config.minutes)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
-        job.close()  # closing the job loads its best weights into the model
-        card = interrupted_card(model, base_card, args.weights, args.license)
-        # beside --out where another run wrote it meanwhile: the error lost them
-        written = write_kept(lambda path, replace: save_weights(model, path, card,
-                                                                overwrite=replace),
-                             out, args.overwrite)
-        kept = interrupted_kept(model, start, records)  # it said 'the starting or the best'
-        stopped, code = stop_words(stop)
-        print(f"microdeblur: {stopped}; wrote {kept} to {written}{taken_words(out, written)}",
-              file=sys.stderr)
-        return code
-    for note in result.notes[len(shown):]:  # the notes of the run's end
-        print(f"note: {note}", file=sys.stderr)
-    what = ", ".join(name for name, _, _ in images)
-    save_weights(result.model, out, result.card(base_card, base_label=str(args.weights),
-                                                what=what, psf_text=args.psf,
-                                                license=args.license),
-                 overwrite=args.overwrite)
-    print(f"{out}: {args.weights} adapted to {what} in {result.steps_done} steps "
-          f"({result.seconds / 60:.1f} min); held-out data-consistency loss "
-          f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"
-          + ("" if result.improved else " (no improvement: the starting weights)"))
-    return 1 if result.stopped == "diverged" else 0
+        return self_stopped(stop, run, args, out)
+    return self_finished(result, run, args, out)
 
 
 #: --axes of train and finetune

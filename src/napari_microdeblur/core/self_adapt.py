@@ -34,20 +34,22 @@ Time-boxed, stoppable (an event or a callable) and closable (the best weights ar
 ``training.FitProgress`` per step (``val_loss`` is the validation loss, ``val_psnr`` None) and
 returns a :class:`SelfAdaptResult`; ``self_adapt`` is its blocking twin. The planes, their
 held-out strips and the training crops (drawn where the image has structure) are
-``core.self_adapt_planes``.
+``core.self_adapt_planes``; the loss terms and the held-out windows ``core.self_adapt_loss``.
+With ``checkpoint_dir`` the run keeps its best and last state there at every held-out check
+and when it ends or is stopped, and ``resume=True`` continues the run kept there
+(``core.self_adapt_checkpoints``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .axes import check_axes, colour_part, is_rgb, stack_planes
@@ -70,18 +72,27 @@ from .psf_aware import (
 )
 from .psf_estimate import estimate_psf, estimation_plane, is_estimate
 from .psf_safeguard import held_out_ratio
-from .self_adapt_planes import GUARD, margins
+from .self_adapt_checkpoints import SelfRun, check_resume, fingerprint, read_self_checkpoint
+from .self_adapt_checkpoints import checked_folder as _checked_folder
+from .self_adapt_loss import CONTEXT as CONTEXT
+from .self_adapt_loss import VAL_ROWS as VAL_ROWS
+from .self_adapt_loss import Window as _Window
+from .self_adapt_loss import blur_valid
+from .self_adapt_loss import loss_maps as _loss_maps
+from .self_adapt_loss import stop_check as _stop_check
+from .self_adapt_loss import total_loss as _total
+from .self_adapt_loss import window as _window
 from .self_adapt_planes import Plane as _Plane
 from .self_adapt_planes import crop_side as _crop_side
 from .self_adapt_planes import make_plane as _plane
 from .self_adapt_planes import training_batch as _batch
+from .shown import shown_path
 from .training import FitProgress
 
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
            "interrupted_card", "iter_self_adapt", "self_adapt"]
 
 DEFAULT_MINUTES = SELF_ADAPT_MINUTES
-VAL_ROWS = 256  # rows of the held-out strip that are scored (the centre ones): bounds its cost
 VAL_PLANES = 4  # planes whose strip is scored
 #: A PSF-aware network adapts to an RGB image's luminance and chroma planes, what it runs on
 #: (``psf_aware.OPPONENT``); False: to its R, G and B planes (benchmarks/self_adapt_recipes.py
@@ -236,81 +247,6 @@ def interrupted_card(model: nn.Module, base_card, base_label: str, license=None)
             "metrics": metrics}
 
 
-# ----------------------------------------------------------------------------- pieces
-
-
-def blur_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) blurred by a 2D PSF (centre at k // 2, as everywhere in the package) where
-    the whole PSF lies inside: (N, C, H - ky + 1, W - kx + 1), aligned with the pixels
-    ``margins(kernel)`` in from each edge."""
-    n, c, h, w = x.shape
-    weight = kernel.flip(-2, -1)[None, None].to(x)
-    return F.conv2d(x.reshape(n * c, 1, h, w), weight).reshape(n, c, h - kernel.shape[0] + 1,
-                                                                w - kernel.shape[1] + 1)
-
-
-def _run_model(model: nn.Module, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """The network on (N, C, H, W), padded to its size divisor (edge values) and cropped back."""
-    d = int(getattr(model, "size_divisor", 1))
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % d, (-w) % d
-    padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-    out = model(padded, kernel) if getattr(model, "needs_psf", False) else model(padded)
-    return out[..., :h, :w]
-
-
-def _hessian(u: torch.Tensor) -> torch.Tensor:
-    """|u_yy| + |u_xx| + 2 |u_xy| on the pixels where all three exist."""
-    yy = (u[..., 2:, 1:-1] - 2 * u[..., 1:-1, 1:-1] + u[..., :-2, 1:-1]).abs()
-    xx = (u[..., 1:-1, 2:] - 2 * u[..., 1:-1, 1:-1] + u[..., 1:-1, :-2]).abs()
-    xy = (u[..., 2:, 2:] - u[..., 2:, 1:-1] - u[..., 1:-1, 2:] + u[..., 1:-1, 1:-1]).abs()
-    return yy + xx + 2 * xy
-
-
-def _loss_maps(model: nn.Module, y: torch.Tensor, var: torch.Tensor, prior: torch.Tensor,
-               kernel: torch.Tensor, z: torch.Tensor, cfg: SelfAdaptConfig) -> dict:
-    """Per-pixel loss terms (see the module docstring), each with the column of the crop its
-    first column is: data consistency on the pixels whose blur lies inside the crop less a
-    GUARD band (else the output's edge would absorb the blur of what lies outside the crop),
-    the prior on every pixel (the guard band has no other term), the Hessian where it
-    exists. ``z``: standard normal draws of the crop's shape."""
-    sigma = var.sqrt()
-    out = _run_model(model, y + cfg.alpha * sigma * z, kernel)
-    target = y - sigma * z / cfg.alpha
-    (by, ay), (bx, ax) = margins(kernel.shape)
-    h, w, g = *y.shape[-2:], GUARD
-    inner = (Ellipsis, slice(by + g, h - ay - g), slice(bx + g, w - ax - g))
-    target_var = var[inner] * (1 + 1 / cfg.alpha**2)
-    blurred = blur_valid(out[..., g : h - g, g : w - g], kernel)
-    maps = {"consistency": ((blurred - target[inner]) ** 2 / target_var, bx + g)}
-    if cfg.prior_weight:
-        maps["prior"] = ((out - prior) ** 2 / var, 0)
-    if cfg.hessian_weight:
-        maps["hessian"] = (_hessian(out) / sigma[..., 1:-1, 1:-1], 1)
-    return maps
-
-
-def _total(maps: dict, cfg: SelfAdaptConfig, first_column: int | None = None):
-    """The weighted loss (over the crop's columns from ``first_column`` on, when given) and
-    its terms."""
-    terms = {name: (m if first_column is None else m[..., max(0, first_column - at):]).mean()
-             for name, (m, at) in maps.items()}
-    weights = {"consistency": 1.0, "prior": cfg.prior_weight, "hessian": cfg.hessian_weight}
-    total = sum(weights[name] * value for name, value in terms.items())
-    return total, {name: float(value.detach()) for name, value in terms.items()}
-
-
-def _stop_check(stop) -> Callable[[], bool]:
-    if stop is None:
-        return lambda: False
-    if hasattr(stop, "is_set"):
-        return stop.is_set
-    if callable(stop):
-        return stop
-    raise TypeError(f"stop is a {type(stop).__name__}; accepted: None, a threading.Event or a "
-                    "callable returning True to stop")
-
-
 # ----------------------------------------------------------------------------- the planes
 
 
@@ -407,37 +343,6 @@ def _prior_output(model: nn.Module, y: np.ndarray, kernel: np.ndarray, device) -
     return (out[None] if y.shape[0] == 1 else np.moveaxis(out, -1, 0)).astype(np.float32)
 
 
-@dataclass
-class _Window:
-    """The held-out strip of one plane (rows cut to VAL_ROWS) with the context left of it,
-    as tensors (1, C, h, w), fixed noise draws, and its first scored column."""
-
-    y: torch.Tensor
-    var: torch.Tensor
-    prior: torch.Tensor
-    z: torch.Tensor
-    first_column: int
-
-
-CONTEXT = 16  # columns of network context left of the held-out strip (never scored)
-
-
-def _window(plane: _Plane, kernel_shape, seed: int, device) -> _Window:
-    (by, ay), (bx, _) = margins(kernel_shape)
-    h = plane.y.shape[-2]
-    rows = min(h, VAL_ROWS + by + ay + 2 * GUARD)
-    r0 = (h - rows) // 2
-    c0 = max(0, plane.val_start - bx - GUARD - CONTEXT)
-    cut = (slice(None), slice(r0, r0 + rows), slice(c0, None))
-
-    def tensor(a):
-        return torch.from_numpy(np.ascontiguousarray(a[cut]))[None].to(device)
-
-    y = tensor(plane.y)
-    z = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed)).to(device)
-    return _Window(y, tensor(plane.var), tensor(plane.prior), z, plane.val_start - c0)
-
-
 @torch.no_grad()
 def _validate(model: nn.Module, windows: list[_Window], kernel: torch.Tensor,
               cfg: SelfAdaptConfig) -> float:
@@ -452,18 +357,27 @@ def _validate(model: nn.Module, windows: list[_Window], kernel: torch.Tensor,
 
 
 def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAdaptConfig |
-                    None = None, card=None, stop=None
+                    None = None, card=None, stop=None, checkpoint_dir=None, resume: bool = False,
+                    checkpoint_card: Mapping[str, Any] | None = None
                     ) -> Generator[Any, None, SelfAdaptResult]:
     """Adapt ``model`` in place to ``images`` (an array or a list; ``axes`` one string or one
     per image, guessed when None) blurred by ``psf`` (a TIFF path, a model such as
     'gaussian:1.6' or 'widefield:...', an array, or 'estimate': estimated from the middle
     plane of the first image, ``core.psf_estimate``). ``card``: the base weights' model card
-    (its normalisation is used). Everything is checked here, before any work; see the module
-    docstring for what the job does."""
+    (its normalisation is used). ``checkpoint_dir``: a folder that keeps the run's
+    ``best.safetensors`` and ``last.pt`` (a new or empty one, made if missing); ``resume``:
+    continue the run kept there (``model`` given its starting weights again; the steps already
+    run count against ``max_steps``, and ``minutes`` bounds this session, as a resumed paired
+    fine-tuning's does).
+    ``checkpoint_card``: keywords of ``SelfAdaptResult.card`` for best.safetensors'
+    card (base_label, what, psf_text, license). Everything is checked here, before any work;
+    see the module docstring for what the job does."""
     cfg = (config or SelfAdaptConfig()).check()
     if not isinstance(model, nn.Module):
         raise TypeError(f"model is a {type(model).__name__}; accepted: a torch network")
     should_stop = _stop_check(stop)
+    folder = _checked_folder(checkpoint_dir, resume)
+    saved = read_self_checkpoint(folder) if resume else None
     raw = _planes_of(images, axes, model, card)
     if is_estimate(psf):  # one PSF for all, from the middle plane of the first image
         estimated = estimate_psf(_first_estimation_plane(images, axes, card))
@@ -474,108 +388,171 @@ def iter_self_adapt(model: nn.Module, images, psf, *, axes=None, config: SelfAda
     smallest = min((p.y.shape[-2:] for p in raw), key=lambda s: s[0] * s[1])
     kernel, psf_note = fit_psf_to_image(kernel, tuple(int(n) for n in smallest))
     planes = [_plane(p.name, p.y, kernel.shape, cfg, divisor) for p in raw]
+    run = _self_run(model, images, len(raw), kernel, psf_text, cfg, folder, saved,
+                    dict(checkpoint_card or {}), card)
     notes = [psf_note] if psf_note else []
     if not any(p.strip_has_structure for p in planes):  # the check would score background
         held = planes[0].y.shape[-1] - planes[0].val_start
         notes.append(f"the held-out columns (the right {held} px) show almost none of the "
                      "image's structures, so the held-out check scores background only: crop "
                      "or flip the image so that structures reach its right edge")
-    return _iter_job(model, planes, kernel, psf_text, cfg, should_stop, notes)
+    return _iter_job(run, planes, kernel, psf_text, should_stop, notes, saved)
 
 
-def _iter_job(model, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
-              cfg: SelfAdaptConfig, should_stop, notes: list[str]):
-    t0 = time.perf_counter()
-    limit = cfg.minutes * 60
+def _self_run(model, images, planes: int, kernel, psf_text: str, cfg: SelfAdaptConfig,
+              folder, saved: dict | None, card_fields: dict, base_card) -> SelfRun:
+    """The run's state, its folder and what it adapts (checked against ``saved``, the last.pt
+    a resume continues: before any work)."""
+    unknown = sorted(set(card_fields) - {"base_label", "what", "psf_text", "license"})
+    if unknown:
+        raise TypeError(f"checkpoint_card has {', '.join(map(repr, unknown))}; accepted: "
+                        "base_label, what, psf_text and license (of SelfAdaptResult.card)")
+    fields = {"base_label": str(getattr(model, "arch_name", "") or "the network"),
+              "what": "the images given", "psf_text": psf_text, **card_fields}
+    now = {} if folder is None else fingerprint(
+        model, [images] if isinstance(images, np.ndarray) or not isinstance(images, Sequence)
+        else list(images), planes, kernel, psf_text, cfg, str(card_fields.get("base_label", "")))
+    if saved is not None:
+        check_resume(saved, now, cfg, shown_path(folder / "last.pt"))
+    return SelfRun(model, np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed),
+                   cfg, folder, now,
+                   card=lambda r: _checkpoint_card(r, base_card, fields, psf_text))
+
+
+def _checkpoint_card(run: SelfRun, base_card, fields: dict, psf_text: str) -> dict:
+    """The model card of a checkpoint's best weights, as the result's (``SelfAdaptResult.card``;
+    ``psf_text``: the job's, what 'estimate' estimated) with the PSF-aware safeguard's trained
+    width (``interrupted_card``)."""
+    best = run.best
+    result = SelfAdaptResult(
+        model=run.model, improved=best["step"] > 0, start_val_loss=run.start,
+        best_val_loss=best["loss"], best_step=best["step"], steps_done=run.step,
+        seconds=run.elapsed(), stopped=run.stopped, history=run.history, notes=[], noise=[],
+        config=run.cfg, prior_text=run.prior_text, psf_text=psf_text)
+    card = result.card(base_card, **fields)
+    extra = interrupted_card(run.model, base_card, fields["base_label"])["metrics"]
+    card["metrics"].update(extra)
+    return card
+
+
+def _iter_job(run: SelfRun, planes: list[_Plane], kernel_np: np.ndarray, psf_text: str,
+              should_stop, notes: list[str], saved: dict | None):
+    model, cfg = run.model, run.cfg
+    budget = cfg.minutes * 60  # of this session; a resumed run's clock goes on from its last.pt
     device = resolve_device(cfg.device)
     prior_model, prior_text = _prior_model(model, cfg.prior_from)
-    for p in planes:
+    for p in planes:  # from the starting weights, a resumed run's too
         p.prior = _prior_output(prior_model, p.y, kernel_np, device)
     notes.append(f"prior: {prior_text}")
     fast_layout(model, device).train()
+    run.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
+                                     lr=cfg.lr)
     kernel = torch.from_numpy(kernel_np).to(device)
     val_planes = planes[:: max(1, math.ceil(len(planes) / VAL_PLANES))]
     windows = [_window(p, kernel.shape, cfg.seed + 7919 * (i + 1), device)
                for i, p in enumerate(val_planes)]
     noise = [n for p in planes for n in p.noise]
-    start = _validate(model, windows, kernel, cfg)  # in the Notes: the curve's first point
-    yield Notes(tuple(notes), (("planes", len(planes)), ("psf", psf_text),
-                               ("held_out_columns", [p.y.shape[-1] - p.val_start for p in planes]),
-                               ("noise", noise), ("start_val_loss", start)))
-    best = {"loss": start, "step": 0,
-            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-    history = [{"step": 0, "val_loss": start, "seconds": time.perf_counter() - t0}]
-    val_seconds = history[0]["seconds"]
-    interval = limit / cfg.validations
-    next_val = time.perf_counter() - t0 + interval
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    rng = np.random.default_rng(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    run.prior_text = prior_text
+    _begin(run, windows, kernel, saved, notes, budget)
+    limit = run.elapsed() + budget if saved is not None else budget
     side = _crop_side(cfg.patch, kernel.shape, int(getattr(model, "size_divisor", 1)))
-    step, stopped, last_val_step, latest, step_seconds = 0, "max_steps", 0, start, 0.0
-    try:
-        while step < cfg.max_steps:
-            elapsed = time.perf_counter() - t0
+    facts = (("planes", len(planes)), ("psf", psf_text),
+             ("held_out_columns", [p.y.shape[-1] - p.val_start for p in planes]),
+             ("noise", noise), ("start_val_loss", run.start))
+    try:  # closed at the notes, a resumed run too goes back to its best weights
+        yield Notes(tuple(notes), facts)
+        while run.step < cfg.max_steps:
+            elapsed = run.elapsed()
             if should_stop():
-                stopped = "stopped"
+                run.stopped = "stopped"
                 break
-            if elapsed + step_seconds + val_seconds >= limit:  # one more step would overrun
-                stopped = "time_limit"
+            if elapsed + run.step_seconds + run.val_seconds >= limit:  # a step would overrun
+                run.stopped = "time_limit"
                 break
-            (y, var, prior), turned = _batch(planes, rng, cfg, side, kernel, device)
-            z = torch.randn(y.shape, generator=generator).to(device)
+            run.at_rest = False
+            (y, var, prior), turned = _batch(planes, run.rng, cfg, side, kernel, device)
+            z = torch.randn(y.shape, generator=run.generator).to(device)
             loss, terms = _total(_loss_maps(model, y, var, prior, turned, z, cfg), cfg)
             if not torch.isfinite(loss):
-                stopped = "diverged"
-                notes.append(f"the loss became {float(loss.detach())} at step {step + 1}: "
+                run.stopped, run.at_rest = "diverged", True
+                notes.append(f"the loss became {float(loss.detach())} at step {run.step + 1}: "
                              "stopped; the best weights so far are kept (try a lower learning "
                              "rate)")
                 break
-            optimizer.zero_grad(set_to_none=True)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            step += 1
-            step_seconds = time.perf_counter() - t0 - elapsed
-            validated = time.perf_counter() - t0 >= next_val
+            run.optimizer.step()
+            run.step, run.at_rest = run.step + 1, True
+            run.step_seconds = run.elapsed() - elapsed
+            validated = run.elapsed() >= run.next_val
             if validated:
-                latest, val_seconds = _record_validation(model, windows, kernel, cfg, step,
-                                                         best, history, t0)
-                last_val_step, next_val = step, time.perf_counter() - t0 + interval
-            elapsed = time.perf_counter() - t0
-            yield FitProgress(step=step, steps=_steps_estimate(step, elapsed, limit, cfg),
+                _record_validation(run, windows, kernel, budget)
+            yield FitProgress(step=run.step, steps=_steps_estimate(run.step, run.elapsed(), limit,
+                                                                   cfg),
                               loss=float(loss.detach()), lr=cfg.lr, val_psnr=None, val_ssim=None,
-                              val_loss=latest, seconds_left=max(0.0, limit - elapsed),
+                              val_loss=run.latest, seconds_left=max(0.0, limit - run.elapsed()),
                               losses=terms, validated=validated)
-        if step > last_val_step and stopped != "diverged":
-            _record_validation(model, windows, kernel, cfg, step, best, history, t0)
-    finally:  # closed or crashed: the model holds the best weights
-        model.load_state_dict(best["state"])
-        model.eval()
+        if run.step > run.last_val_step and run.stopped != "diverged":
+            _record_validation(run, windows, kernel, budget)
+    finally:  # closed or crashed: the model holds the best weights (and, between steps, saved)
+        try:
+            run.save()
+        finally:
+            model.load_state_dict(run.best["state"])
+            model.eval()
+    return _result(run, windows, kernel, psf_text, prior_text, notes, noise)
+
+
+def _begin(run: SelfRun, windows, kernel, saved: dict | None, notes: list[str],
+           budget: float) -> None:
+    """A fresh run validates the start (kept as the best so far, saved); a resumed one takes
+    up its last.pt (the best so far, the optimiser, the random draws, the clock)."""
+    if saved is not None:
+        run.restore(saved)
+        best = run.best
+        notes.append(f"resuming from step {run.step} ({run.elapsed() / 60:.1f} min so far) of "
+                     f"{shown_path(run.folder / 'last.pt')}; best so far: held-out loss "
+                     f"{best['loss']:.4f}, " + ("the starting weights" if best["step"] == 0
+                                                 else f"step {best['step']}"))
+        return
+    run.start = run.latest = _validate(run.model, windows, kernel, run.cfg)  # the curve's start
+    run.keep_best()
+    run.history = [{"step": 0, "val_loss": run.start, "seconds": run.elapsed()}]
+    run.val_seconds = run.history[0]["seconds"]
+    run.next_val = run.elapsed() + budget / run.cfg.validations
+    run.save()
+
+
+def _result(run: SelfRun, windows, kernel, psf_text: str, prior_text: str, notes: list[str],
+            noise: list) -> SelfAdaptResult:
+    model, cfg, best = run.model, run.cfg, run.best
     improved = best["step"] > 0
     if not improved:
         notes.append(f"no validation scored{f' {cfg.min_gain:.1%}' if cfg.min_gain else ''} "
-                     f"below the start ({start:.4f}): the starting weights are returned")
+                     f"below the start ({run.start:.4f}): the starting weights are returned")
     ratio = (held_out_ratio(model, [y for w in windows for y in w.y.split(1, dim=1)], kernel)
              if getattr(model, "needs_psf", False) else None)  # the safeguard's limit
-    return SelfAdaptResult(model=model, improved=improved, start_val_loss=start,
-                           best_val_loss=best["loss"], best_step=best["step"], steps_done=step,
-                           seconds=time.perf_counter() - t0, stopped=stopped, history=history,
-                           notes=notes, noise=noise, config=cfg, blocked_correction_ratio=ratio,
-                           psf_text=psf_text, prior_text=prior_text)
+    return SelfAdaptResult(model=model, improved=improved, start_val_loss=run.start,
+                           best_val_loss=best["loss"], best_step=best["step"],
+                           steps_done=run.step, seconds=run.elapsed(), stopped=run.stopped,
+                           history=run.history, notes=notes, noise=noise, config=cfg,
+                           blocked_correction_ratio=ratio, psf_text=psf_text,
+                           prior_text=prior_text)
 
 
-def _record_validation(model, windows, kernel, cfg, step: int, best: dict, history: list,
-                       t0: float) -> tuple[float, float]:
-    """Validate, keep the weights when they beat the best so far; (loss, seconds taken)."""
+def _record_validation(run: SelfRun, windows, kernel, budget: float) -> None:
+    """Validate, keep the weights when they beat the best so far, and save the checkpoint;
+    the next check comes a ``cfg.validations``-th of the session's ``budget`` (s) later."""
     t = time.perf_counter()
-    loss = _validate(model, windows, kernel, cfg)
+    run.latest = loss = _validate(run.model, windows, kernel, run.cfg)
     # the start is replaced by a gain of min_gain (its share), a later best by any gain
-    if loss < best["loss"] * (1 - cfg.min_gain if best["step"] == 0 else 1):
-        best.update(loss=loss, step=step,
-                    state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-    history.append({"step": step, "val_loss": loss, "seconds": time.perf_counter() - t0})
-    return loss, time.perf_counter() - t
+    best = run.best
+    if loss < best["loss"] * (1 - run.cfg.min_gain if best["step"] == 0 else 1):
+        run.keep_best()
+    run.history.append({"step": run.step, "val_loss": loss, "seconds": run.elapsed()})
+    run.val_seconds = time.perf_counter() - t
+    run.last_val_step, run.next_val = run.step, run.elapsed() + budget / run.cfg.validations
+    run.save()
 
 
 def _steps_estimate(step: int, elapsed: float, limit: float, cfg: SelfAdaptConfig) -> int:
@@ -585,6 +562,7 @@ def _steps_estimate(step: int, elapsed: float, limit: float, cfg: SelfAdaptConfi
 
 def self_adapt(model: nn.Module, images, psf, *, axes=None,
                config: SelfAdaptConfig | None = None, card=None, stop=None, callback=None,
+               checkpoint_dir=None, resume: bool = False, checkpoint_card=None,
                **fields) -> SelfAdaptResult:
     """Blocking twin of ``iter_self_adapt``: records go to ``callback``. ``fields`` are
     ``SelfAdaptConfig`` fields (``minutes=0.5, max_steps=200, device='cpu'`` ...), taken over
@@ -594,7 +572,9 @@ def self_adapt(model: nn.Module, images, psf, *, axes=None,
     unknown = [k for k in fields if k not in known]
     if unknown:
         raise TypeError(f"self_adapt() got {', '.join(map(repr, unknown))}; accepted: "
-                        f"axes, config, card, stop, callback and {', '.join(known)}")
+                        "axes, config, card, stop, callback, checkpoint_dir, resume, "
+                        f"checkpoint_card and {', '.join(known)}")
     config = replace(config or SelfAdaptConfig(), **fields)
     return drive(iter_self_adapt(model, images, psf, axes=axes, config=config, card=card,
-                                 stop=stop), callback)
+                                 stop=stop, checkpoint_dir=checkpoint_dir, resume=resume,
+                                 checkpoint_card=checkpoint_card), callback)

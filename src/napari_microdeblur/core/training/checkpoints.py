@@ -33,6 +33,7 @@ __all__ = [
     "CHECKPOINT_VERSION",
     "RUN_FILES",
     "RESUME_SETTINGS",
+    "SELF_CHECKPOINT_FORMAT",
     "TemporaryFolderFull",
     "check_checkpoint_dir",
     "check_resumable",
@@ -58,6 +59,9 @@ __all__ = [
 CHECKPOINT_FORMAT = "napari-microdeblur-training-checkpoint"
 #: 2 added the training config
 CHECKPOINT_VERSION = 2
+#: the last.pt of `finetune --self` (core.self_adapt_checkpoints): another job's, refused here
+#: in words that name it (it was 'not a napari-microdeblur training checkpoint')
+SELF_CHECKPOINT_FORMAT = "napari-microdeblur-self-adapt-checkpoint"
 
 
 _TEMPORARY_DIRS: list[str] = []
@@ -209,6 +213,10 @@ def load_training_checkpoint(p: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - one clear message
         raise ValueError(f"{p}: not a readable training checkpoint "
                          f"({unreadable_reason(exc)})") from None
+    if isinstance(ck, dict) and ck.get("format") == SELF_CHECKPOINT_FORMAT:
+        raise ValueError(f"{p} holds a finetune --self run (adapted without a reference), not "
+                         "a paired fine-tune or train run; resume it with finetune --self, or "
+                         "give another checkpoint_dir= for this run")
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{p}: not a napari-microdeblur training checkpoint (last.pt)")
     return ck
