@@ -5,11 +5,13 @@ whole-image figure the border toggle shows) on 1024^2 and 4096^2 float32, and
 ``core.metrics.evaluate`` on a 30 x 1024 x 1024 stack. Each case runs in its own process;
 peak RSS is that process's maximum minus its maximum before the case.
 
-    OMP_NUM_THREADS=1 python benchmarks/compare_speed.py  # writes results/compare_speed.json
+    OMP_NUM_THREADS=1 python benchmarks/compare_speed.py [--json OUT]
+    # default OUT: benchmarks/results/compare_speed.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -63,7 +65,11 @@ def run(src: Path, case: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=OUT,
+                        help="where to write the result (default %(default)s)")
+    out = parser.parse_args(argv).json  # --help had run the benchmark and replaced the file
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "src"],
                                  capture_output=True, check=True).stdout
@@ -75,8 +81,8 @@ def main() -> None:
             before, after = run(Path(tmp) / "src", case), run(ROOT / "src", case)
             results["cases"][case] = {"before": before, "after": after}
             print(case, json.dumps(results["cases"][case]), flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

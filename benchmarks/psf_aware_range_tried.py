@@ -79,10 +79,17 @@ def two_pass_run(method, blurred, psf, axes, value=None, psf_aware=None, precisi
         _range[0] = None
 
 
+VARIANTS = {"wiener-range": wiener_range_run, "two-pass": two_pass_run}
+
 if __name__ == "__main__":
     argv = sys.argv[1:]
+    if "--variant" not in argv or argv.index("--variant") + 1 >= len(argv):
+        print(__doc__)  # --help too: the other options are generalization.py's (its --help)
+        sys.exit(0 if {"-h", "--help"} & set(argv) else 2)
     variant = argv.pop(argv.index("--variant") + 1)
     argv.remove("--variant")
+    if variant not in VARIANTS:
+        sys.exit(f"--variant {variant!r}: one of {', '.join(VARIANTS)}")
     inference.compute_normalization = normalization
-    gen.run = {"wiener-range": wiener_range_run, "two-pass": two_pass_run}[variant]
+    gen.run = VARIANTS[variant]
     sys.exit(gen.main(argv))
