@@ -222,8 +222,8 @@ def _bind_psf(req: FinetuneRequest, train_pairs: list, val) -> tuple[str, np.nda
     if max(kernel.shape) > smallest:
         raise ValueError(
             f"the PSF ({kernel.shape[0]} x {kernel.shape[1]} px) is larger than the patches or "
-            f"the validation region ({smallest} px); accepted: a larger patch (now "
-            f"{req.patch}) or validation fraction, or a PSF cropped to its support")
+            f"the validation region ({smallest} px); give a larger patch (now {req.patch}) or "
+            "validation fraction, larger images, or a PSF cropped to its support")
     import torch
 
     scale = 1.0
