@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from .cli import EXIT_ERROR
+from .cli_info_checkpoints import expanded_with_runs, unknown_input_lines
 from .core.shown import first_line, shown_path
 
 PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
@@ -74,6 +75,7 @@ def _card_metric_lines(card: dict) -> list[str]:
                  if psnr["val_psnr"] < psnr.get("val_psnr_input", float("-inf")) else "")
         lines.append(f"  validation PSNR: {psnr['val_psnr']:.2f} dB"
                      + (f" ({', '.join(others)}{below})" if others else ""))
+        lines += unknown_input_lines(metrics)  # an earlier release's card: input not scored
     # which checkpoint the run kept (adversarial regimes: the last); older cards say it in
     # metrics.checkpoint only
     training = card.get("training") if isinstance(card.get("training"), dict) else {}
@@ -336,7 +338,7 @@ def text_block(info: dict) -> str:
     """The few lines ``info`` prints for one file."""
     from .cli_info_weights import state_dict_lines, weights_lines
 
-    if "state_dict" in info:
+    if "state_dict" in info or "training_checkpoint" in info:  # what a .pt or run folder holds
         return "\n".join(state_dict_lines(info))
     if "model_card" in info:
         return "\n".join(_card_lines(info) + weights_lines(info))
@@ -534,9 +536,7 @@ def _expanded(files: list[str]) -> list[str]:
     quoted glob's matches but folders, else the path itself (a missing file is reported by
     ``describe``, with the others; a folder of .mrc files only by its listing's error, which
     names them: read as an image it said 'is a directory')."""
-    from .cli_focus import expanded
-
-    return expanded(files)
+    return expanded_with_runs(files)  # a run's --checkpoint-dir kept: info says what it is
 
 
 def _say_command_note(info: dict) -> None:

@@ -36,7 +36,8 @@ LACKS = ("architecture and configuration (it is read in the paper configuration 
 def weights_kind(path: str) -> str | None:
     """How ``--weights`` would read ``path``: 'bundled', 'zoo', 'safetensors' (also a file
     renamed to .pt or with no ending), 'state_dict', 'keras' (refused as --weights refuses
-    it), 'hdf5' (an image or Keras weights: neither is read); None for an image (or nothing)."""
+    it), 'hdf5' (an image or Keras weights: neither is read), 'checkpoint' (a training run's
+    folder: its last.pt); None for an image (or nothing)."""
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".safetensors":
@@ -46,6 +47,8 @@ def weights_kind(path: str) -> str | None:
 
         if path in BUNDLED_WEIGHTS:
             return "bundled"
+    if file.is_dir() and (file / "last.pt").is_file():
+        return "checkpoint"  # a run's --checkpoint-dir (cli_info_checkpoints)
     if not file.is_file():
         return None
     if suffix == ".keras":
@@ -127,8 +130,11 @@ def weights_info(path: str, kind: str) -> dict:
 
         card = read_bioimageio_card(path)
         return _card_info(path, card, {"kind": "bioimageio_zip", "attachment": card.source})
-    if kind == "state_dict":
-        return state_dict_info(path)
+    if kind in ("state_dict", "checkpoint"):  # a run's last.pt or best.pt: said as such
+        from .cli_info_checkpoints import checkpoint_info
+
+        found = checkpoint_info(path)
+        return found if found is not None or kind == "checkpoint" else state_dict_info(path)
     if kind in ("keras", "hdf5"):
         _not_weights(path, kind)
     weights = {"kind": "safetensors"}
@@ -157,7 +163,11 @@ def state_dict_info(path: str) -> dict:
 
 
 def state_dict_lines(info: dict) -> list[str]:
-    """The lines ``info`` prints for a state dict."""
+    """The lines ``info`` prints for a state dict (or a run's checkpoint file or folder)."""
+    if "training_checkpoint" in info:
+        from .cli_info_checkpoints import checkpoint_lines
+
+        return checkpoint_lines(info)
     found, arch = info["state_dict"], info["state_dict"]["named_as"]
     lines = [f"{info['file']}:",
              f"  PyTorch state dict without a model card: {found['tensors']} tensors, "

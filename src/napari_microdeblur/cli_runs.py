@@ -278,12 +278,20 @@ def say_finetuned(outcome, out: Path, weights: str, lr: float) -> int:
 def resumed_words(ckdir: str) -> str:
     """One line saying where a --resume continues: the step of its last.pt and the best
     validation so far (the run's own log is gone with the process that wrote it)."""
-    from .core.training.checkpoints import checkpoint_path, read_checkpoint_info
+    from .core.training.checkpoints import (
+        VALIDATION_SCORING,
+        VALIDATION_SCORING_KEY,
+        checkpoint_path,
+        read_checkpoint_info,
+    )
 
     info = read_checkpoint_info(ckdir)
     best = info.get("best_metrics") or {}
     if "val_psnr" not in best:
         so_far = "no validation so far"
+    elif info.get(VALIDATION_SCORING_KEY) != VALIDATION_SCORING:  # its dB are re-measured
+        so_far = (f"best so far: step {best.get('step', 0)}, scored by an earlier release; "
+                  "its scores are measured again below")
     elif int(best.get("step", 0)) == 0:
         so_far = f"best so far: the starting weights, {best['val_psnr']:.2f} dB on validation"
     else:

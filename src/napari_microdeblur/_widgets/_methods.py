@@ -183,17 +183,21 @@ def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
     the converted file here); the tensor lists of the mismatch are left out."""
     from pathlib import Path
 
+    from ..core import state_dict_files as sd_files
     from ..core.registry import list_archs
-    from ..core.state_dict_files import converted_name
 
     line = f"could not load weights: {error_text}"
+    facts = sd_files.read_checkpoint_facts(path)  # a run's last.pt / best.pt, by its content
+    if facts is not None:  # the core's line names --weights: here they are loaded
+        return (f"could not load weights: {Path(path).name} is "
+                f"{sd_files.checkpoint_words(facts, 'load {} here')}")
     if _NOT_PAPER not in error_text:
         return line
     name = Path(path).name
     for marker in _OTHER_CONFIG:
         if marker in error_text:  # the core's conversion, with the config the tensors fit
             advice = error_text[error_text.index(marker) + 2:].split(", then it loads by")[0]
-            converted = Path(converted_name(str(path))).name
+            converted = Path(sd_files.converted_name(str(path))).name
             return (f"could not load weights: {name} does not fit {arch or 'the architecture'} "
                     f"in its paper configuration, the only one a dock builds; {advice}, then "
                     f"load {converted} here (its card records the configuration)")

@@ -29,8 +29,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["TENSORS_HASH_KEY", "clipped", "conversion_code", "converted_name",
-           "extract_state_dict",
+__all__ = ["TENSORS_HASH_KEY", "checkpoint_facts", "checkpoint_words",
+           "clipped", "read_checkpoint_facts",
+           "conversion_code", "converted_name", "extract_state_dict",
            "fitting_configs", "looks_like_safetensors", "named_as", "other_config_advice",
            "read_safetensors_file", "read_state_dict_file", "write_safetensors"]
 
@@ -52,7 +53,12 @@ def clipped(text: object, limit: int = 80) -> str:
 
 
 def extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
-    """The tensors of a loaded object: the dict itself, or the dict under a known key."""
+    """The tensors of a loaded object: the dict itself, or the dict under a known key. A
+    training run's checkpoint (last.pt, best.pt) is refused, naming the weights beside it: read
+    as a state dict it was 'without a model card', and the advice to convert it named the
+    run's own last.safetensors, which the conversion would have replaced."""
+    if (facts := checkpoint_facts(obj, where)) is not None:
+        raise ValueError(f"{where}: {checkpoint_words(facts)}")
     if isinstance(obj, Mapping):
         if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
             sd = dict(obj)
@@ -324,10 +330,14 @@ def named_as(names: list[str]) -> list[str]:
 
 
 def converted_name(where: str) -> str:
-    """The ``.safetensors`` file a conversion of ``where`` writes, beside it."""
+    """The ``.safetensors`` file a conversion of ``where`` writes, beside it: a name no file
+    has (save_weights replaces a file of that name: ``w.pt`` beside a ``w.safetensors``)."""
     path = Path(where)
-    stem = f"{path.stem}_with_card" if path.suffix.lower() == ".safetensors" else path.stem
-    return str(path.with_name(f"{stem}.safetensors"))
+    names = [] if path.suffix.lower() == ".safetensors" else [path.stem]
+    names += [f"{path.stem}_with_card"] + [f"{path.stem}_with_card_{n}" for n in range(2, 100)]
+    free = (path.with_name(f"{n}.safetensors") for n in names)
+    return str(next((p for p in free if not os.path.lexists(p)), path.with_name(
+        f"{names[-1]}.safetensors")))
 
 
 def conversion_code(where: str, arch: str, config: Mapping[str, Any] | str) -> str:
@@ -364,3 +374,78 @@ def other_config_advice(arch: str, tensors: Mapping[str, Any], where: str) -> st
                "trained with" if len(fits) > 1 else "")
     return (f"; the file holds another configuration of {arch}: its tensors fit {found}"
             f"{several}; {how}: \"{code}\"{then}")
+
+
+# --------------------------------------------------------------------------- run checkpoints
+
+
+def _run_metrics(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Regime, step, steps and best validation of a train/finetune last.pt or best.pt."""
+    from .training.checkpoints import CHECKPOINT_FORMAT, VALIDATION_SCORING_KEY
+
+    last = obj.get("format") == CHECKPOINT_FORMAT
+    best = obj.get("best_metrics") if last else obj.get("metrics")
+    best = best if isinstance(best, Mapping) else {}
+    card = (obj.get("config") or {}).get("card") if last else None
+    return {"kind": "last" if last else "best", "job": "train or finetune",
+            "regime": obj.get("regime"), "arch": obj.get("arch"),
+            "step": obj.get("step") if last else best.get("step"),
+            "steps": obj.get("steps"), "best_step": best.get("step"),
+            "best_psnr": best.get("val_psnr"),
+            "earlier_scoring": VALIDATION_SCORING_KEY not in obj and "val_psnr" in best,
+            "run": " ".join(str((card or {}).get("description") or "").split()) or None}
+
+
+def checkpoint_facts(obj: Any, where: str | os.PathLike) -> dict[str, Any] | None:
+    """What a loaded file is where it is a run's checkpoint: the ``last.pt`` of `train` /
+    `finetune` (``CHECKPOINT_FORMAT``) or `finetune --self` (``SELF_CHECKPOINT_FORMAT``), or
+    a run's ``best.pt`` (model, metrics and regime); None for anything else. ``folder`` and
+    ``beside``: the run's folder and the .safetensors weights in it."""
+    from .training.checkpoints import CHECKPOINT_FORMAT, SELF_CHECKPOINT_FORMAT
+
+    if not isinstance(obj, Mapping):
+        return None
+    if obj.get("format") == SELF_CHECKPOINT_FORMAT:
+        best = obj.get("best") if isinstance(obj.get("best"), Mapping) else {}
+        facts = {"kind": "last", "job": "finetune --self", "step": obj.get("step"),
+                 "steps": obj.get("max_steps"), "best_step": best.get("step"),
+                 "best_loss": best.get("loss")}
+    elif obj.get("format") == CHECKPOINT_FORMAT or (
+            set(obj) >= {"model", "metrics", "regime"} and isinstance(obj["regime"], str)
+            and isinstance(obj["metrics"], Mapping) and "format" not in obj):
+        facts = _run_metrics(obj)
+    else:
+        return None
+    folder = Path(where).parent
+    beside = [str(folder / n) for n in ("best.safetensors", "last.safetensors")
+              if (folder / n).is_file()]
+    return {**facts, "folder": str(folder), "beside": beside}
+
+
+def read_checkpoint_facts(path: str | os.PathLike) -> dict[str, Any] | None:
+    """``checkpoint_facts`` of the file ``path``; None where it is not a run's checkpoint (or
+    cannot be read: reading it as weights says why)."""
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a checkpoint of ours
+        return None
+    return checkpoint_facts(obj, path)
+
+
+def checkpoint_words(facts: Mapping[str, Any], use: str = "give --weights {}") -> str:
+    """One line for a run's checkpoint given as weights: what it is and the files to give
+    instead (``use``: how one is given; a dock's 'load {} here')."""
+    what = (f"the last.pt of a {facts['job']} run" if facts["kind"] == "last"
+            else "the best.pt of a train or finetune run")
+    step = facts.get("step")
+    if step is not None:
+        what += f" (step {step}" + (f" of {facts['steps']}" if facts.get("steps") else "") + ")"
+    beside = facts.get("beside") or []
+    use = (use.format(beside[0]) + (f" (or {beside[1]}, the latest weights)"
+                                    if len(beside) > 1 else "")
+           if beside else f"no .safetensors beside it: --resume the run, which writes "
+           f"{Path(facts['folder']) / 'best.safetensors'} at its next checkpoint")
+    again = "finetune --self" if facts["job"] == "finetune --self" else "train or finetune"
+    return (f"{what}, a checkpoint to resume, not weights with a model card; {use}; to "
+            f"continue the run: its {again} command with --checkpoint-dir {facts['folder']} "
+            "--resume")

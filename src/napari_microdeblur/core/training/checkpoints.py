@@ -35,6 +35,8 @@ __all__ = [
     "RESUME_SETTINGS",
     "SELF_CHECKPOINT_FORMAT",
     "TemporaryFolderFull",
+    "VALIDATION_SCORING",
+    "VALIDATION_SCORING_KEY",
     "check_checkpoint_dir",
     "check_resumable",
     "check_same_network",
@@ -47,6 +49,7 @@ __all__ = [
     "newer_best",
     "read_checkpoint_info",
     "remove_stale_run_dirs",
+    "rescore_resumed",
     "run_folder",
     "save_atomically",
     "starting_weights_kept",
@@ -62,6 +65,11 @@ CHECKPOINT_VERSION = 2
 #: the last.pt of `finetune --self` (core.self_adapt_checkpoints): another job's, refused here
 #: in words that name it (it was 'not a napari-microdeblur training checkpoint')
 SELF_CHECKPOINT_FORMAT = "napari-microdeblur-self-adapt-checkpoint"
+#: which validation scoring wrote the PSNRs of a last.pt / best.pt (under
+#: VALIDATION_SCORING_KEY). 2: real pairs on the sharp image's own evaluation scale; files of
+#: earlier releases have no key, and their PSNRs read up to ~4 dB apart on the same pixels
+VALIDATION_SCORING = 2
+VALIDATION_SCORING_KEY = "validation_scoring"
 
 
 _TEMPORARY_DIRS: list[str] = []
@@ -229,7 +237,7 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     p = checkpoint_path(path)
     ck = load_training_checkpoint(p)
     keys = ("step", "steps", "regime", "arch", "seed", "elapsed", "best_metrics", "extra",
-            "config", "baseline")
+            "config", "baseline", VALIDATION_SCORING_KEY)
     info = {k: ck.get(k) for k in keys}
     later = newer_best(p, ck)
     if later is not None:  # what a resume continues with (Trainer.load), said alike
@@ -359,7 +367,8 @@ def write_best(
     """``best.pt`` and, for registry-built models, ``best.safetensors`` (see
     :func:`write_weights`)."""
     save_atomically(
-        {"model": dict(state), "metrics": dict(metrics), "regime": config.regime},
+        {"model": dict(state), "metrics": dict(metrics), "regime": config.regime,
+         VALIDATION_SCORING_KEY: VALIDATION_SCORING},
         directory / "best.pt",
     )
     write_weights(directory / "best.safetensors", model, state, metrics, config, train,
@@ -461,3 +470,70 @@ def _can_write(p: Path) -> bool:
 
 #: the files a run writes into its checkpoint folder
 RUN_FILES = ("best.safetensors", "best.pt", "last.safetensors", "last.pt")
+
+
+# ------------------------------------------------------------- checkpoints of earlier releases
+
+
+def _scorer(model: nn.Module, crops: list, device: torch.device, amp: str):
+    """``score(identity, step)``: the run's own validation (``loop.validate_on_crops``) of
+    ``model`` on ``crops``."""
+    from .loop import validate_on_crops  # loop imports this module
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+
+    def score(identity: bool = False, step: int = 0) -> dict[str, Any]:
+        return validate_on_crops(model, crops, device, dtype, step, identity)
+
+    return score
+
+
+def rescore_resumed(ck: dict, model: nn.Module, crops: list, device: torch.device,
+                    amp: str = "off") -> str | None:
+    """Re-measure, in place, the scores of ``ck`` (a last.pt being resumed) that another
+    validation scoring wrote (no or another ``VALIDATION_SCORING_KEY``): the best weights (a
+    newer best.pt's where one is kept), the starting weights (``model``, as given) and the
+    unprocessed input, on ``crops``; a resume compared later validations with numbers of
+    another scale (33.42 dB kept as the best where the same weights score 37.75). Said in
+    one ``DeblurNote`` line, old -> new, which is returned; None (nothing scored) for a
+    checkpoint of this scoring or a run without validation."""
+    import warnings
+
+    from ..notes import DeblurNote
+
+    if ck.get(VALIDATION_SCORING_KEY) == VALIDATION_SCORING or not crops \
+            or not ck.get("history"):
+        return None
+    later = newer_best(Path(ck["where"]), ck) if ck.get("where") else None
+    if later is not None:  # compared on one scale, before any number is re-measured
+        ck["best_state"], ck["best_metrics"] = later["model"], later["metrics"]
+    old = {"best": dict(ck.get("best_metrics") or {}), "input": dict(ck.get("baseline") or {}),
+           "start": next((h for h in ck["history"] if h.get("step") == 0), {})}
+    probe = copy.deepcopy(model).to(device)  # the caller's model keeps its weights and place
+    score = _scorer(probe, crops, device, amp)
+    new = {"input": {**score(identity=True), "what": "input (no deblurring)"},
+           "start": score()}
+    best_step = int(old["best"].get("step", 0))
+    if ck.get("best_state") is not None and best_step > 0:
+        probe.load_state_dict(ck["best_state"])
+        new["best"] = score(step=best_step)
+    else:
+        new["best"] = new["start"]
+    ck["baseline"], ck["best_metrics"] = new["input"], dict(new["best"])
+    # the other validations' weights are gone: only these are on one scale with later ones
+    ck["history"] = [new["start"]] + ([new["best"]] if best_step > 0 else [])
+    ck[VALIDATION_SCORING_KEY] = VALIDATION_SCORING
+    said = "; ".join(
+        f"{word} {_db(old[k])} -> {new[k]['val_psnr']:.2f} dB"
+        for word, k in ((f"best (step {best_step})", "best"), ("starting weights", "start"),
+                        ("unprocessed input", "input")) if k != "best" or best_step > 0)
+    line = (f"resume: {ck.get('where', 'the checkpoint')} holds the scores of an earlier "
+            "release's validation, which may read on another scale; the earlier session's "
+            f"scores were re-measured on this one: {said}")
+    warnings.warn(line, DeblurNote, stacklevel=2)
+    return line
+
+
+def _db(metrics: Mapping[str, Any]) -> str:
+    psnr = metrics.get("val_psnr")
+    return f"{psnr:.2f}" if isinstance(psnr, (int, float)) else "not recorded"

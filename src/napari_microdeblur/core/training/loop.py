@@ -24,6 +24,8 @@ from ..shown import first_line
 from .checkpoints import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    VALIDATION_SCORING,
+    VALIDATION_SCORING_KEY,
     check_same_network,
     cpu_state,
     newer_best,
@@ -232,37 +234,8 @@ class Trainer:
 
     def validate(self, identity: bool = False) -> dict[str, Any]:
         """Mean PSNR / SSIM (reference scale, data_range 1) and L1 over the validation crops."""
-        was = self.model.training
-        self.model.eval()
-        ps, ss, ls = [], [], []
-        with torch.inference_mode():
-            for c in self.setup.val_crops:
-                x = self.tensor(c.input[None])
-                t = self.tensor(c.target[None])
-                if identity:
-                    pred = x
-                else:
-                    # CPU bf16 is for training speed only: validation runs in float32; on
-                    # CUDA a float16 overflow (GRAN's GRAB block) is computed again in float32
-                    cuda = self.device.type == "cuda"
-                    precision = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
-                        self.dtype, "float32") if cuda else "float32"
-                    pred = forward_in(self.model, x, precision).float()
-                scale, offset = c.to_reference
-                # scored on the host in float64 (Apple MPS has no float64)
-                p_ref = (pred[0] * scale + offset).cpu().double()
-                t_ref = (t[0] * scale + offset).cpu().double()
-                ps.append(psnr(p_ref, t_ref, data_range=1.0))
-                if min(t_ref.shape[-2:]) >= 11:
-                    ss.append(ssim(p_ref, t_ref, data_range=1.0, channel_axis=0))
-                ls.append(float((pred - t).abs().mean()))
-        self.model.train(was)
-        return {
-            "step": self.step,
-            "val_psnr": float(np.mean(ps)),
-            "val_ssim": float(np.mean(ss)) if ss else None,
-            "val_loss": float(np.mean(ls)),
-        }
+        return validate_on_crops(self.model, self.setup.val_crops, self.device, self.dtype,
+                                 self.step, identity)
 
     def validations_since_best(self) -> int:
         """Validations after the one that gave the kept weights (early stopping counts them;
@@ -289,6 +262,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
+            VALIDATION_SCORING_KEY: VALIDATION_SCORING,  # which scoring wrote its PSNRs
             "step": self.step,
             "steps": c.steps,
             "regime": c.regime,
@@ -482,3 +456,46 @@ def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
             tr.discriminator.eval()
         _write_final(tr, clean)
     return _result(tr, stopped)
+
+
+def validate_on_crops(model: nn.Module, crops, device: torch.device, dtype, step: int,
+                      identity: bool = False) -> dict[str, Any]:
+    """A run's validation of ``model`` on ``crops`` (``Trainer.validate``; a resume of an
+    earlier release's checkpoint re-scores with it, ``checkpoints.rescore_resumed``): mean PSNR
+    / SSIM on the reference scale (data_range 1) and L1. ``identity``: the crops' inputs, not
+    deblurred (the unprocessed baseline). ``dtype``: the run's autocast type, or None."""
+    was = model.training
+    model.eval()
+    ps, ss, ls = [], [], []
+
+    def tensor(a: np.ndarray) -> torch.Tensor:  # as Trainer.tensor: async to CUDA only
+        return torch.from_numpy(a).to(device, non_blocking=device.type == "cuda")
+
+    with torch.inference_mode():
+        for c in crops:
+            x = tensor(c.input[None])
+            t = tensor(c.target[None])
+            if identity:
+                pred = x
+            else:
+                # CPU bf16 is for training speed only: validation runs in float32; on
+                # CUDA a float16 overflow (GRAN's GRAB block) is computed again in float32
+                cuda = device.type == "cuda"
+                precision = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
+                    dtype, "float32") if cuda else "float32"
+                pred = forward_in(model, x, precision).float()
+            scale, offset = c.to_reference
+            # scored on the host in float64 (Apple MPS has no float64)
+            p_ref = (pred[0] * scale + offset).cpu().double()
+            t_ref = (t[0] * scale + offset).cpu().double()
+            ps.append(psnr(p_ref, t_ref, data_range=1.0))
+            if min(t_ref.shape[-2:]) >= 11:
+                ss.append(ssim(p_ref, t_ref, data_range=1.0, channel_axis=0))
+            ls.append(float((pred - t).abs().mean()))
+    model.train(was)
+    return {
+        "step": step,
+        "val_psnr": float(np.mean(ps)),
+        "val_ssim": float(np.mean(ss)) if ss else None,
+        "val_loss": float(np.mean(ls)),
+    }

@@ -525,12 +525,11 @@ def validation_fingerprint(crops) -> str:
     return digest.hexdigest()
 
 
-def _resume(resume_from, config: TrainingConfig, model: nn.Module,
-            fingerprint: str) -> dict | None:
+def _resume(resume_from, config: TrainingConfig, model: nn.Module, fingerprint: str,
+            scoring: tuple) -> dict | None:
     if resume_from is None:
         return None
-    path = checkpoint_path(resume_from)
-    ck = load_training_checkpoint(path)
+    ck = load_training_checkpoint(path := checkpoint_path(resume_from))
     if ck.get("regime") != config.regime:
         raise ValueError(
             f"resume_from={str(path)!r} was trained in regime {ck.get('regime')!r}, "
@@ -550,14 +549,14 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module,
     check_same_settings(ck.get("config"), config.model_dump(mode="json"),
                         f"resume_from={str(path)!r}")
     ck["where"] = str(path)
+    from .checkpoints import rescore_resumed  # (crops, device, amp): earlier scores re-measured
+    rescore_resumed(ck, model, *scoring)
     return ck
 
 
 def _checkpoint_dir(config: TrainingConfig) -> Path | None:
-    if config.checkpoint_dir is None:
-        return None
-    path = Path(config.checkpoint_dir)
-    if path.exists() and not path.is_dir():
+    path = None if config.checkpoint_dir is None else Path(config.checkpoint_dir)
+    if path is not None and path.exists() and not path.is_dir():
         raise ValueError(f"checkpoint_dir={str(path)!r} exists and is not a folder")
     return path
 
@@ -592,9 +591,9 @@ def prepare(
     weights = config.weights()
     vgg = _perceptual(config, weights, notes)
     disc = _discriminator(regime, train.channels, config, dims, divisor, advice)
-    fingerprint = validation_fingerprint(crops)
+    fp = validation_fingerprint(crops)
     return Setup(
         model=model, config=config, regime=regime, train=train, sources=extra,
         val_crops=crops, device=device, amp=amp, weights=weights, discriminator=disc,
-        vgg=vgg, notes=notes, checkpoint_dir=_checkpoint_dir(config),
-        resume=_resume(resume_from, config, model, fingerprint), val_fingerprint=fingerprint)
+        vgg=vgg, notes=notes, checkpoint_dir=_checkpoint_dir(config), val_fingerprint=fp,
+        resume=_resume(resume_from, config, model, fp, (crops, device, amp)))

@@ -1,0 +1,106 @@
+"""`microdeblur info` of a training run's checkpoint: its ``last.pt`` or ``best.pt``
+(`train`/`finetune`, or `finetune --self`'s ``last.pt``) and the ``--checkpoint-dir`` folder
+that holds them. Read as a plain state dict, a last.pt was called 'without a model card' and
+the advice to convert it named the run's own last.safetensors, which that would replace; the
+folder was 'an input directory that holds no image file'. Said instead: which job, step and
+best validation so far, the .safetensors weights beside it to give, and --resume to continue.
+Also the line a card of an earlier release gets where it records no input's score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .core.shown import shown_path
+
+__all__ = ["checkpoint_info", "checkpoint_lines", "expanded_with_runs", "is_run_folder",
+           "unknown_input_lines"]
+
+
+def is_run_folder(path: str) -> bool:
+    """Whether ``path`` is a folder holding a run's ``last.pt`` (its --checkpoint-dir)."""
+    return Path(path).is_dir() and (Path(path) / "last.pt").is_file()
+
+
+def expanded_with_runs(files: list[str]) -> list[str]:
+    """``cli_focus.expanded`` of ``files``, a run's checkpoint folder kept as itself (its
+    images too, where it holds some): `info` says what it is."""
+    from .cli_focus import Unlisted, expanded
+
+    paths: list = []
+    for given in files:
+        if not is_run_folder(given):
+            paths += expanded([given])
+            continue
+        paths.append(given)
+        paths += [p for p in expanded([given]) if not isinstance(p, Unlisted)]
+    return paths
+
+
+def checkpoint_info(path: str) -> dict | None:
+    """``info --json`` of a run's checkpoint file or folder; None for anything else."""
+    from .core.state_dict_files import read_checkpoint_facts
+
+    folder = is_run_folder(path)
+    facts = read_checkpoint_facts(Path(path) / "last.pt" if folder else path)
+    if facts is None:
+        return None
+    return {"file": str(path), "training_checkpoint": {**facts, "is_folder": folder}}
+
+
+def _best_words(facts: dict) -> str:
+    if facts.get("best_loss") is not None:  # finetune --self: a held-out loss, no PSNR
+        best = f"validation loss {facts['best_loss']:.4f}"
+    elif isinstance(facts.get("best_psnr"), (int, float)):
+        best = f"validation PSNR {facts['best_psnr']:.2f} dB"
+    else:
+        return "no validation so far"
+    at = ("the starting weights" if facts.get("best_step") == 0
+          else f"step {facts.get('best_step')}")
+    earlier = ("; scored by an earlier release, possibly on another scale: --resume "
+               "re-measures it" if facts.get("earlier_scoring") else "")
+    return f"{best} ({at}){earlier}"
+
+
+def checkpoint_lines(info: dict) -> list[str]:
+    """The lines ``info`` prints for a run's checkpoint file or folder."""
+    facts = info["training_checkpoint"]
+    folder = shown_path(facts["folder"])
+    what = {"last": "last.pt", "best": "best.pt"}[facts["kind"]]
+    head = (f"training checkpoint folder of a {facts['job']} run (its last.pt)"
+            if facts["is_folder"] else
+            f"training checkpoint ({what} of a {facts['job']} run), not weights with a model card")
+    job = ", ".join(str(x) for x in (facts.get("arch"), facts.get("regime") and
+                                     f"regime {facts['regime']}") if x)
+    step = facts.get("step")
+    steps = f" of {facts['steps']}" if facts.get("steps") else ""
+    lines = [f"{info['file']}:", f"  {head}" + (f": {job}" if job else "")]
+    if facts["kind"] == "last":  # a best.pt's step is that of its weights, said below
+        lines.append(f"  step: {step}{steps}")
+    label = "best so far" if facts["kind"] == "last" else "these weights"
+    lines.append(f"  {label}: {_best_words(facts)}")
+    if facts.get("run"):
+        lines.append(f"  run: {facts['run']}")
+    beside = facts.get("beside") or []
+    if beside:
+        lines.append(f"  use: --weights {shown_path(beside[0])}" + (
+            f" (the best weights; {shown_path(beside[1])}: the latest)"
+            if len(beside) > 1 else ""))
+    else:
+        lines.append("  use: no .safetensors beside it; --resume writes best.safetensors at "
+                     "its next checkpoint")
+    again = "finetune --self" if facts["job"] == "finetune --self" else "train or finetune"
+    lines.append(f"  continue the run: its {again} command with --checkpoint-dir {folder} "
+                 "--resume")
+    return lines
+
+
+def unknown_input_lines(metrics: dict) -> list[str]:
+    """The line for a card with a validation PSNR but not the unprocessed input's (cards of
+    releases before it was recorded, whose validation may also have read on another scale):
+    its PSNR alone read as a gain it may not be."""
+    psnr = metrics.get("val_psnr", metrics.get("val_psnr_network"))
+    if not isinstance(psnr, (int, float)) or "val_psnr_input" in metrics:
+        return []
+    return ["  (the card does not record the unprocessed input's score: whether these weights "
+            "beat their input is not known; cards of earlier releases may score on another "
+            "scale)"]
