@@ -12,6 +12,14 @@ from types import SimpleNamespace
 
 from .cli import EXIT_ERROR
 from .cli_info_checkpoints import expanded_with_runs, unknown_input_lines
+from .cli_info_psf import (
+    is_psf_record,
+    made_words,
+    psf_command,
+    psf_lines,
+    rerun_name,
+    say_command_note,
+)
 from .core.shown import first_line, shown_path
 
 PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
@@ -194,19 +202,6 @@ def _value(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _made(record: dict) -> str:
-    """'from FILE, TIME, microdeblur VERSION': a layer saved from napari names its layer and
-    when it was saved; what a record lacks is left out, not printed as None."""
-    source = (record.get("source_file") or
-              (f"napari layer {record['source_layer']!r}" if record.get("source_layer")
-               else None))
-    when = record.get("created") or (f"saved {record['saved']}" if record.get("saved") else None)
-    version = record.get("software_version")
-    parts = [f"from {source}" if source else "from an unrecorded source", when,
-             f"microdeblur {version}" if version else None]
-    return ", ".join(p for p in parts if p)
-
-
 def _ran_line(record: dict) -> str:
     """'on cpu (CPU NAME), bfloat16, tile (96, 96), overlap (0, 0), window cosine': where and
     how a record's run ran (what --json has); '' where a record names none of it."""
@@ -357,16 +352,12 @@ def text_block(info: dict) -> str:
         lines.append(f"  time interval: {info['time_interval']:g} s")
     if not (record := info["microdeblur"]):
         return "\n".join([*lines, "  deblur record: none"])
-    if isinstance(record.get("psf_export"), dict):  # a PSF exported from weights, not a result
-        return "\n".join([*lines, f"  PSF: {record.get('method')}", f"  made {_made(record)}"])
-    if record.get("psf_from_beads"):  # psf-from-beads, or the dock's PSF layer saved
-        return "\n".join([*lines, f"  PSF from beads {record['psf_from_beads']}: "
-                                   f"{record.get('report', 'report not recorded')}",
-                                   f"  made {_made(record)}"])
+    if is_psf_record(record):  # a PSF microdeblur wrote (cli_info_psf), not a result
+        return "\n".join([*lines, *psf_lines(record)])
     # a --focus-below output with no unit below its threshold: written unchanged
     done = (f"unchanged: {record['unchanged']}" if isinstance(record.get("unchanged"), str)
             else f"deblurred: {_run_line(record)}")
-    lines += [f"  {done}", f"  made {_made(record)}"]
+    lines += [f"  {done}", f"  made {made_words(record)}"]
     if ran := _ran_line(record):
         lines.append(f"  ran {ran}")
     if isinstance(record.get("focus"), dict):  # made by `microdeblur watch` or the Focus dock
@@ -376,18 +367,8 @@ def text_block(info: dict) -> str:
     lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs, 1)
               if isinstance(r, dict)]
     if isinstance(previous := record.get("previous"), dict):
-        lines.append(f"  previous: {_run_line(previous)}; {_made(previous)}")
+        lines.append(f"  previous: {_run_line(previous)}; {made_words(previous)}")
     return "\n".join(lines)
-
-
-def _rerun_name(path: str) -> str:
-    """'a_deblurred.ome.tif' -> 'a_deblurred_rerun.ome.tif': beside the file, not over it."""
-    name = Path(path).name
-    lower = name.lower()
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *Path(name).suffixes[-1:]):
-        if lower.endswith(suffix):
-            return f"{name[:len(name) - len(suffix)]}_rerun{name[len(name) - len(suffix):]}"
-    return f"{name}_rerun"
 
 
 def _one_number(key: str, values, record: dict, info: dict) -> int | None:
@@ -435,18 +416,17 @@ def rerun_command(info: dict) -> str:
 
     name = Path(info["file"]).name
     record = info.get("microdeblur")
-    if isinstance(record, dict) and (record.get("psf_from_beads")
-                                     or isinstance(record.get("psf_export"), dict)):
+    if is_psf_record(record):
         return psf_command(info)[0]  # a PSF microdeblur wrote: the psf-... command
     spec = record.get("method_spec") if isinstance(record, dict) else None
     if not (isinstance(spec, dict) and record.get("source_file")):
         raise ValueError(f"{name} holds no record of a deblur naming its input and method: "
                          "no command remakes it (give an output of microdeblur deblur, "
-                         "psf-from-beads or psf-from-weights)")
+                         "psf-from-beads, psf-from-weights or psf-estimate)")
     if record.get("psf") == "array":
         raise ValueError(f"{name} was deblurred with a PSF array (napari layer), which no "
                          "option gives: save the PSF as a .tif and deblur with --psf FILE")
-    words = ["microdeblur", "deblur", record["source_file"], "-o", _rerun_name(info["file"])]
+    words = ["microdeblur", "deblur", record["source_file"], "-o", rerun_name(info["file"])]
     found = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
     focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
     method = record.get("method") or spec.get("name")
@@ -474,47 +454,6 @@ def rerun_command(info: dict) -> str:
     return shlex.join(words + _focus_words(focus))
 
 
-def psf_command(info: dict) -> tuple[str, str | None]:
-    """(the command that remakes the PSF ``info`` describes, a note of what its record does
-    not keep, or None): `microdeblur psf-from-beads BEADS -o ... --radius R` (R the PSF's own
-    half sides: the default radius, given, gives the same PSF) or `psf-from-weights WEIGHTS
-    -o ...`; ValueError, saying why, where no command remakes it. Its record had been refused
-    as that of no file microdeblur wrote."""
-    import shlex
-
-    name, record = Path(info["file"]).name, info["microdeblur"]
-    out = _rerun_name(info["file"])
-    export = record.get("psf_export")
-    if isinstance(export, dict):
-        if export.get("kernel") != "learned" or not export.get("weights"):
-            raise ValueError(f"{name} holds the PSF a psf_cyclegan training run started from "
-                             "(written by train --export-psf in place of a degenerate learned "
-                             "one): psf-from-weights writes the learned PSF, so no command "
-                             f"remakes it; keep {name} itself")
-        return shlex.join(["microdeblur", "psf-from-weights", str(export["weights"]),
-                           "-o", out]), None
-    beads = record.get("source_file") or record.get("bead_file")
-    if not beads:  # the Deblur dock's PSF of a layer napari opened from no file
-        raise ValueError(f"{name} was measured in napari from the layer "
-                         f"{record.get('psf_from_beads')!r}, opened from no file: no command "
-                         "remakes it; save that layer as a .tif and run microdeblur "
-                         "psf-from-beads on it")
-    radii = {(int(n) - 1) // 2 for n in info.get("shape") or []}
-    radius = (str(radii.pop()) if len(radii) == 1
-              else ",".join(str((int(n) - 1) // 2) for n in info["shape"]))
-    words = ["microdeblur", "psf-from-beads", str(beads), "-o", out, "--radius", radius]
-    if record.get("source_file") is None:  # the dock: its defaults, on the layer as opened
-        return shlex.join(words), (f"{name} was measured in napari from the layer "
-                                   f"{record.get('psf_from_beads')!r} of {beads}: the command "
-                                   "remakes it where that layer was the file as it opened")
-    if "threshold" in record:  # a record that keeps the options given
-        words += ["--threshold", repr(record["threshold"])] if record["threshold"] else []
-        words += ["--axes", str(record["input_axes"])] if record.get("input_axes") else []
-        return shlex.join(words), None
-    return shlex.join(words), (f"{name}'s record keeps no --threshold or --axes that "
-                               "psf-from-beads was given: add any you gave")
-
-
 def _unread(options: dict) -> list[str]:
     """The settings among a rerun's ``options`` that its method does not read
     (``inference_settings.unused``): outputs of versions that recorded them, e.g. the image
@@ -539,15 +478,6 @@ def _expanded(files: list[str]) -> list[str]:
     return expanded_with_runs(files)  # a run's --checkpoint-dir kept: info says what it is
 
 
-def _say_command_note(info: dict) -> None:
-    """The note of what a PSF's record leaves out of its command, on stderr and in --json."""
-    record = info.get("microdeblur")
-    if isinstance(record, dict) and record.get("psf_from_beads"):
-        if note := psf_command(info)[1]:
-            info["command_note"] = note
-            print(f"microdeblur: note: {note}", file=sys.stderr, flush=True)
-
-
 def cmd_info(args) -> int:
     from .cli_focus import readable
     from .cli_progress import RepeatedNotes
@@ -567,7 +497,7 @@ def cmd_info(args) -> int:
             if args.command and "error" not in info:
                 try:
                     info["command"] = rerun_command(info)
-                    _say_command_note(info)
+                    say_command_note(info)
                 except ValueError as error:
                     print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
                     info = {"file": path, "error": str(error)}
@@ -593,6 +523,7 @@ def add_info_command(sub) -> None:
     p.add_argument("--command", action="store_true", help="print the `microdeblur deblur` "
                    "command that remakes each deblurred FILE from its input (the values that "
                    "ran: method, PSF, iterations, balance, precision, tiling, ...), or the "
-                   "psf-from-beads or psf-from-weights command of a PSF they wrote; run it in "
+                   "psf-from-beads, psf-from-weights or psf-estimate command of a PSF they "
+                   "wrote; run it in "
                    "the folder that holds the input (and the PSF or weights files it names)")
     p.set_defaults(func=cmd_info)

@@ -135,10 +135,44 @@ def cmd_psf_estimate(args) -> int:
     axes = image_axes(data, args.axes)
     estimated = estimate_psf(estimation_plane(data.array, axes))
     io_write.write_image(args.output, estimated.kernel, axes="YX", pixel_size=data.pixel_size,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite,
+                         record=_estimate_record(args.input, estimated, data.array.shape, axes,
+                                                 input_axes=args.axes))
     if not args.quiet:
         print(f"{args.output}: {estimated.describe()}")
     return 0
+
+
+def _estimate_record(source, estimated, shape, axes: str, *, input_axes=None) -> dict:
+    """The PSF TIFF's record (``microdeblur info`` prints it; ``info --command`` reruns it): the
+    image it was estimated from (its name only), the plane read (``estimation_region``), the
+    model and what GCV found (the range and JPEG words the command prints included) and the
+    --axes given (None: the file's), the one option that changes the estimate."""
+    import datetime
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from . import __version__
+    from .core.psf_estimate import estimation_region
+
+    name = Path(str(source)).name  # records travel in shared files: no folder of the user's
+    region = estimation_region(shape, axes)
+    warning = estimated.flat_warning()
+    found = {k: (round(v, 4) if isinstance(v, float) else v)
+             for k, v in asdict(estimated).items() if k != "sigma_range"}
+    found["balance"] = float(f"{estimated.balance:.4g}")  # 1e-6 .. 1: digits, not places
+    found["sigma_range"] = (None if estimated.sigma_range is None
+                            else [round(v, 3) for v in estimated.sigma_range])
+    return {"psf_estimate": name, "source_file": name, "model": estimated.spec,
+            "report": estimated.describe() + (f"; warning: {warning}" if warning else ""),
+            "estimate": found, "axes": "YX", "input_axes": input_axes,
+            "plane": {"image_axes": axes, "shape": [int(n) for n in shape],
+                      "at": {a: i for a, i in zip(axes, region) if isinstance(i, int)},
+                      "crop": {a: [i.start, i.stop] for a, i in zip(axes, region) if a in "YX"},
+                      "channels_averaged": any(a in "SC" and n > 1
+                                               for a, n in zip(axes, shape))},
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "software_version": __version__}
 
 
 def _weights_run(card) -> tuple[int | None, float | None]:
@@ -228,8 +262,10 @@ def add_psf_commands(sub) -> None:
         description="Estimate the image's blur as a Gaussian, possibly astigmatic (sigmas in "
         "px, angle), by generalised cross-validation (Reeves and Mersereau 1992) on the centre "
         "256 px of the middle plane (colour channels averaged), and write it as a 2D PSF .tif "
-        "for --psf. 'deblur --psf estimate' does the same on the fly. A measured (beads) or "
-        "optics PSF is better when you have one.",
+        "for --psf, recording the image's name, the plane read and the estimate (`microdeblur "
+        "info` shows them; `info --command` gives the command that remakes it). 'deblur --psf "
+        "estimate' does the same on the fly. A measured (beads) or optics PSF is better when "
+        "you have one.",
     )
     p.add_argument("input", help="the blurred image (any format microdeblur reads)")
     p.add_argument("-o", "--output", required=True, help="the PSF .tif to write")

@@ -33,8 +33,8 @@ from .notes import DeblurWarning
 from .options import FIXED_BALANCE
 from .psf import astigmatic_psf, gaussian_psf
 
-__all__ = ["ESTIMATE", "EstimatedPsf", "estimate_psf", "estimation_plane", "gcv_balance",
-           "is_estimate"]
+__all__ = ["ESTIMATE", "EstimatedPsf", "estimate_psf", "estimation_plane", "estimation_region",
+           "gcv_balance", "is_estimate"]
 
 #: The PSF source string meaning "estimate it from the image" (``--psf estimate``).
 ESTIMATE = "estimate"
@@ -389,19 +389,26 @@ def estimation_plane(image, axes: str) -> np.ndarray:
                          "with Y and X: a PSF is estimated on YX planes")
     # said here, in the image's own size: estimate_psf sees only the crop (256 x 20 of 4000 x 20)
     small_plane_check(int(image.shape[axes.index("Y")]), int(image.shape[axes.index("X")]))
-    index = []
-    for a, n in zip(axes, image.shape):
-        if a in "YX":
-            c = min(_CROP, int(n))
-            index.append(slice((n - c) // 2, (n - c) // 2 + c))
-        else:
-            index.append(slice(None) if a in "SC" else int(n) // 2)
-    data = np.asarray(image[tuple(index)], dtype=np.float64)
+    data = np.asarray(image[estimation_region(image.shape, axes)], dtype=np.float64)
     kept = [a for a in axes if a in "YXSC"]
     for i in reversed(range(len(kept))):
         if kept[i] in "SC":
             data = data.mean(axis=i)
     return data
+
+
+def estimation_region(shape, axes: str) -> tuple:
+    """The index ``estimation_plane`` reads of an image of ``shape`` and ``axes``: the centre
+    crop (at most 256 px) of Y and X, the middle of every other axis but colour (S, C: all),
+    so that a PSF file can record the plane it was estimated on."""
+    index = []
+    for a, n in zip(axes, shape):
+        if a in "YX":
+            c = min(_CROP, int(n))
+            index.append(slice((int(n) - c) // 2, (int(n) - c) // 2 + c))
+        else:
+            index.append(slice(None) if a in "SC" else int(n) // 2)
+    return tuple(index)
 
 
 def small_plane_check(ny: int, nx: int) -> None:
