@@ -119,15 +119,19 @@ def test_resume_of_another_run_is_refused_before_any_work(tmp_path, monkeypatch,
 
 def test_minutes_bound_each_session_as_a_paired_resume(tmp_path):
     """A resume's minutes= is the time of this session (the paired job's rule), not what is
-    left of the first session's: a budget shorter than the time already spent still runs."""
+    left of the earlier sessions': a run that has spent 10,000 s so far resumes under a
+    30-minute budget and runs its remaining steps."""
     ck = tmp_path / "ck"
     self_adapt(tiny_model(), scene(), PSF, axes="YX", config=quick(), checkpoint_dir=ck)
-    spent = last(ck)["elapsed"]
+    kept = last(ck)
+    kept["elapsed"] = 10_000.0  # earlier sessions' time, far beyond this session's budget
+    kept["next_val"] += 10_000.0
+    torch.save(kept, ck / "last.pt")
     resumed = self_adapt(tiny_model(), scene(), PSF, axes="YX",
-                         config=quick(max_steps=6, minutes=spent / 60 / 2), checkpoint_dir=ck,
+                         config=quick(max_steps=6, minutes=30.0), checkpoint_dir=ck,
                          resume=True)
-    assert resumed.stopped in ("time_limit", "max_steps")
-    assert last(ck)["elapsed"] >= spent  # the clock goes on from the first session's
+    assert (resumed.steps_done, resumed.stopped) == (6, "max_steps")
+    assert last(ck)["elapsed"] > 10_000.0  # the clock goes on from the earlier sessions'
 
 
 def test_resume_without_a_checkpoint_dir_is_refused():
@@ -168,6 +172,7 @@ def test_stopped_from_the_progress_callback_keeps_best_and_last(tmp_path):
         self_adapt(tiny_model(), scene(), PSF, axes="YX", config=quick(max_steps=8),
                    checkpoint_dir=ck, callback=stop_at_step_2)
     assert last(ck)["step"] == 2 and (ck / "best.safetensors").is_file()
+    assert last(ck)["stopped"] == "stopped"  # not the 'max_steps' of a run that ran its steps
     # no check after the start's: the best is the start; a resume closed at its first record
     # gives it back, not last.pt's weights of step 2
     model = tiny_model()

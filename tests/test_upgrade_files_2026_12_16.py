@@ -156,6 +156,21 @@ def test_weights_refuses_a_checkpoint_naming_the_files_beside_it(run, capsys):
     assert (run / "last.safetensors").read_bytes() == before
 
 
+def test_a_best_pt_alone_loads_its_weights_as_before(run, tmp_path, capsys):
+    """A copied or renamed best.pt (no run's weights beside it) loads with --arch, as it did
+    before checkpoints were told apart; info says so and offers no --resume."""
+    alone = tmp_path / "mine" / "mine.pt"
+    alone.parent.mkdir()
+    alone.write_bytes((run / "best.pt").read_bytes())
+    model, _ = load_model(alone, arch="gran", config=get_arch("gran").tiny_config)
+    expected = torch.load(run / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in expected.items())
+    code, out, err = _info(capsys, alone)
+    assert code == 0, err
+    assert f"use: --weights {shown_path(alone)} --arch ARCH" in out  # best.pt names none
+    assert "--resume" not in out
+
+
 def test_self_adapt_checkpoint_is_named_as_such(tmp_path, capsys):
     from napari_microdeblur.core.training.checkpoints import SELF_CHECKPOINT_FORMAT
 

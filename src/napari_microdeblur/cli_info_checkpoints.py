@@ -85,12 +85,14 @@ def checkpoint_lines(info: dict) -> list[str]:
         lines.append(f"  use: --weights {shown_path(beside[0])}" + (
             f" (the best weights; {shown_path(beside[1])}: the latest)"
             if len(beside) > 1 else ""))
-    else:
-        lines.append("  use: no .safetensors beside it; --resume writes best.safetensors at "
-                     "its next checkpoint")
-    again = "finetune --self" if facts["job"] == "finetune --self" else "train or finetune"
-    lines.append(f"  continue the run: its {again} command with --checkpoint-dir {folder} "
-                 "--resume")
+    elif not facts["is_folder"]:  # copied or renamed: its tensors are read, without a card
+        arch = facts.get("arch") or "ARCH"
+        lines.append(f"  use: --weights {shown_path(info['file'])} --arch {arch} (its weights, "
+                     "without a model card: no normalisation or training record)")
+    if facts.get("resumable"):
+        again = "finetune --self" if facts["job"] == "finetune --self" else "train or finetune"
+        lines.append(f"  continue the run: its {again} command with --checkpoint-dir {folder} "
+                     "--resume")
     return lines
 
 

@@ -290,8 +290,8 @@ def resumed_words(ckdir: str) -> str:
     if "val_psnr" not in best:
         so_far = "no validation so far"
     elif info.get(VALIDATION_SCORING_KEY) != VALIDATION_SCORING:  # its dB are re-measured
-        so_far = (f"best so far: step {best.get('step', 0)}, scored by an earlier release; "
-                  "its scores are measured again below")
+        so_far = (f"best so far: step {best.get('step', 0)}, scored by an earlier release "
+                  "and re-measured at the start of this session")
     elif int(best.get("step", 0)) == 0:
         so_far = f"best so far: the starting weights, {best['val_psnr']:.2f} dB on validation"
     else:

@@ -188,7 +188,7 @@ def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
 
     line = f"could not load weights: {error_text}"
     facts = sd_files.read_checkpoint_facts(path)  # a run's last.pt / best.pt, by its content
-    if facts is not None:  # the core's line names --weights: here they are loaded
+    if facts is not None and facts["beside"]:  # the core's line names --weights: loaded here
         return (f"could not load weights: {Path(path).name} is "
                 f"{sd_files.checkpoint_words(facts, 'load {} here')}")
     if _NOT_PAPER not in error_text:

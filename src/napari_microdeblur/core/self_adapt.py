@@ -494,6 +494,9 @@ def _iter_job(run: SelfRun, planes: list[_Plane], kernel_np: np.ndarray, psf_tex
                               losses=terms, validated=validated)
         if run.step > run.last_val_step and run.stopped != "diverged":
             _record_validation(run, windows, kernel, budget)
+    except GeneratorExit:  # closed by its driver (Ctrl-C, Stop): last.pt says so
+        run.stopped = "stopped"
+        raise
     finally:  # closed or crashed: the model holds the best weights (and, between steps, saved)
         try:
             run.save()

@@ -54,10 +54,11 @@ def clipped(text: object, limit: int = 80) -> str:
 
 def extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
     """The tensors of a loaded object: the dict itself, or the dict under a known key. A
-    training run's checkpoint (last.pt, best.pt) is refused, naming the weights beside it: read
-    as a state dict it was 'without a model card', and the advice to convert it named the
-    run's own last.safetensors, which the conversion would have replaced."""
-    if (facts := checkpoint_facts(obj, where)) is not None:
+    training run's checkpoint (last.pt, best.pt) with the run's .safetensors weights beside it
+    is refused, naming them: read as a state dict it was 'without a model card', and the
+    advice to convert it named the run's own last.safetensors, which the conversion would
+    have replaced. Alone (copied or renamed), its weights are read as before."""
+    if (facts := checkpoint_facts(obj, where)) is not None and facts["beside"]:
         raise ValueError(f"{where}: {checkpoint_words(facts)}")
     if isinstance(obj, Mapping):
         if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -419,7 +420,8 @@ def checkpoint_facts(obj: Any, where: str | os.PathLike) -> dict[str, Any] | Non
     folder = Path(where).parent
     beside = [str(folder / n) for n in ("best.safetensors", "last.safetensors")
               if (folder / n).is_file()]
-    return {**facts, "folder": str(folder), "beside": beside}
+    return {**facts, "folder": str(folder), "beside": beside,
+            "resumable": (folder / "last.pt").is_file()}
 
 
 def read_checkpoint_facts(path: str | os.PathLike) -> dict[str, Any] | None:
@@ -440,12 +442,10 @@ def checkpoint_words(facts: Mapping[str, Any], use: str = "give --weights {}") -
     step = facts.get("step")
     if step is not None:
         what += f" (step {step}" + (f" of {facts['steps']}" if facts.get("steps") else "") + ")"
-    beside = facts.get("beside") or []
-    use = (use.format(beside[0]) + (f" (or {beside[1]}, the latest weights)"
-                                    if len(beside) > 1 else "")
-           if beside else f"no .safetensors beside it: --resume the run, which writes "
-           f"{Path(facts['folder']) / 'best.safetensors'} at its next checkpoint")
+    beside = facts["beside"]  # refused only with weights beside it (extract_state_dict)
+    use = use.format(beside[0]) + (f" (or {beside[1]}, the latest weights)"
+                                   if len(beside) > 1 else "")
     again = "finetune --self" if facts["job"] == "finetune --self" else "train or finetune"
-    return (f"{what}, a checkpoint to resume, not weights with a model card; {use}; to "
-            f"continue the run: its {again} command with --checkpoint-dir {facts['folder']} "
-            "--resume")
+    resume = (f"; to continue the run: its {again} command with --checkpoint-dir "
+              f"{facts['folder']} --resume" if facts.get("resumable") else "")
+    return f"{what}, a checkpoint to resume, not weights with a model card; {use}{resume}"
