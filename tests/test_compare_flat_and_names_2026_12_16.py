@@ -72,3 +72,37 @@ def test_a_varying_prediction_is_not_flagged():
     flat = np.full((64, 64), 3.0, np.float32)
     assert flat_value(flat, flat) is None  # nothing varies: a flat pair is no slip of the result
     assert flat_value(flat, truth) == 3.0
+
+
+def test_match_leaves_a_prediction_of_one_value_alone(tmp_path, capsys):
+    """--match had registered an all-zero prediction at a made-up shift, called it
+    anti-correlated (brightfield advice) and leaked scikit-image's RMS warning."""
+    truth = reference16()
+    tifffile.imwrite(tmp_path / "ref.tif", truth)
+    tifffile.imwrite(tmp_path / "zeros.tif", (truth // 256).astype(np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no library warning reaches the user
+        assert main(["evaluate", str(tmp_path / "zeros.tif"), "--reference",
+                     str(tmp_path / "ref.tif"), "--match"]) == 0
+    err = capsys.readouterr().err
+    assert f"the prediction {FLAT}" in err and "--match is left out" in err
+    assert "anti-correlated" not in err and "shift" not in err
+
+
+def test_a_reference_of_one_value_is_said(tmp_path, capsys, make_napari_viewer, qtbot):
+    varied = reference16().astype(np.uint8)
+    tifffile.imwrite(tmp_path / "pred.tif", varied)
+    tifffile.imwrite(tmp_path / "zeros.tif", np.zeros((64, 64), np.uint8))
+    assert main(["evaluate", str(tmp_path / "pred.tif"), "--reference",
+                 str(tmp_path / "zeros.tif")]) == 0
+    said = "the reference holds one value (0) in every pixel, where the prediction varies"
+    assert said in capsys.readouterr().err
+    with pytest.warns(DeblurWarning, match="the reference holds one value"):
+        evaluate(varied, np.zeros((64, 64), np.uint8))
+    viewer = make_napari_viewer()
+    g = viewer.add_image(np.zeros((64, 64), np.uint8), name="gt")
+    d = viewer.add_image(varied, name="deb")
+    w = dock(viewer, "Compare & QC")
+    w.set_layers(deblurred=d, truth=g)
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=TIMEOUT)
+    assert "the ground truth 'gt' holds one value (0)" in w.message_label.text()

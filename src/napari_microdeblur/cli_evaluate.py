@@ -30,10 +30,10 @@ def scale_warning(prediction: np.ndarray, reference: np.ndarray, channel_axis=No
     uint8 prediction of a uint16 reference scored 4.8 dB as if it were a result; a widefield
     stack and its RL output against a confocal one rewarded a wrong PSF), with what to do;
     None otherwise."""
-    from .core.plane_metrics import SCALE_SIGMA, flat_value, flat_words, scale_mismatch
+    from .core.plane_metrics import SCALE_SIGMA, flat_lines, scale_mismatch
 
-    if (value := flat_value(prediction, reference)) is not None:
-        return flat_words(value, "the prediction")
+    if flat := flat_lines(prediction, reference):
+        return "; ".join(flat)
     ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
     if ratio is None:
         return None
@@ -234,7 +234,7 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
     from .core.axes import channel_index
     from .core.files import image_axes
     from .core.metrics import evaluate, reference_scale
-    from .core.plane_metrics import match_doubt, match_to_reference
+    from .core.plane_metrics import flat_lines, match_doubt, match_to_reference
 
     pred = io.read_image(args.prediction, lazy=False)
     prediction, reference = np.asarray(pred.array), np.asarray(ref.array)
@@ -255,7 +255,10 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
     offset, scale_ = reference_scale(reference, name="reference")
     channel_axis = channel_index(axes)
     border, match = args.border, None
-    if args.match:
+    # one value in every pixel: nothing to register or fit a gain to (the fit had read it as
+    # anti-correlated, at a made-up shift)
+    flat = flat_lines(prediction, reference)
+    if args.match and not flat:
         match = match_to_reference(prediction, reference, axes=axes, border=args.border,
                                    shift=shared.get("shift"))
         if several:
@@ -276,6 +279,8 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
             warnings.simplefilter("ignore", DeblurWarning)
             scores = evaluate(prediction, reference, border=border, channel_axis=channel_axis)
         warning = scale_warning(prediction, reference, channel_axis, dark=offset)
+        if warning and args.match and flat:
+            warning += "; --match is left out (scored as it is)"
         if warning:
             print(f"microdeblur: warning: {label}{warning}", file=sys.stderr, flush=True)
     report = _channel_report(pred, ref, prediction, reference, axes, border, match,

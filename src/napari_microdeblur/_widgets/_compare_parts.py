@@ -480,7 +480,11 @@ def result_message(result: dict, truth) -> str:
     if flat := result.get("flat"):
         from ..core.plane_metrics import flat_words
 
-        return "; ".join(flat_words(value, f"the {name} layer") for name, value in flat.items())
+        name = getattr(truth, "name", "ground truth")
+        return "; ".join(
+            f"the ground truth {name!r} holds one value ({value:.4g}) in every pixel: no sharp "
+            "image to score against; choose the sharp reference" if role == "truth"
+            else flat_words(value, f"the {role} layer") for role, value in flat.items())
     units = result.get("units")
     if not units:
         return ""

@@ -104,6 +104,24 @@ def flat_words(value: float, what: str) -> str:
             "division or a cast to uint8 can turn a result into zeros)")
 
 
+def flat_reference_words(value: float) -> str:
+    """The line for a reference whose every pixel holds ``value`` (``flat_value(reference,
+    prediction)``): most likely not the file meant."""
+    return (f"the reference holds one value ({value:.4g}) in every pixel, where the prediction "
+            "varies: no sharp image to score against; check that it is the reference you meant")
+
+
+def flat_lines(prediction, reference) -> list[str]:
+    """The lines for a prediction or a reference that holds one value in every pixel (none
+    where both vary, or neither does)."""
+    lines = []
+    if (value := flat_value(prediction, reference)) is not None:
+        lines.append(flat_words(value, "the prediction"))
+    if (value := flat_value(reference, prediction)) is not None:
+        lines.append(flat_reference_words(value))
+    return lines
+
+
 def warn_scale_mismatch(prediction, reference, channel_axis=None, dark: float = 0.0) -> None:
     """A ``DeblurWarning`` when ``scale_mismatch`` finds two intensity scales: what
     ``microdeblur evaluate`` and the Compare & QC dock say, for ``metrics.evaluate`` called
@@ -112,9 +130,8 @@ def warn_scale_mismatch(prediction, reference, channel_axis=None, dark: float = 
 
     from .notes import DeblurWarning
 
-    if (value := flat_value(prediction, reference)) is not None:
-        warnings.warn(f"evaluate: {flat_words(value, 'the prediction')}", DeblurWarning,
-                      stacklevel=3)
+    for line in flat_lines(prediction, reference):
+        warnings.warn(f"evaluate: {line}", DeblurWarning, stacklevel=3)
     ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
     if ratio is not None:
         warnings.warn(
@@ -359,6 +376,10 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
                           dark=offset)
     flat = {n: value for n in ("blurry", "deblurred") if n in planes
             and (value := flat_value(planes[n], planes["truth"])) is not None}
+    if (value := next((v for n in ("deblurred", "blurry") if n in planes
+                       and (v := flat_value(planes["truth"], planes[n])) is not None),
+                      None)) is not None:
+        flat["truth"] = value  # a ground truth of one value, where a layer varies
     names = [n for n in ("blurry", "deblurred") if n in planes]
     ca = -1 if rgb else None
 
