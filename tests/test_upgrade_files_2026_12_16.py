@@ -141,7 +141,7 @@ def test_info_says_a_checkpoint_is_one_and_which_weights_to_give(run, capsys, na
     assert "training checkpoint" in out and ("folder" in out) == (name == "")
     assert ": validation PSNR" in out and "another scale" in out
     assert f"--weights {shown_path(run / 'best.safetensors')}" in out
-    assert f"--checkpoint-dir {shown_path(run)} --resume" in out
+    assert f"--checkpoint-dir {shown_path(run)} --resume (and --overwrite where" in out
     code, out, _ = _info(capsys, "--json", given)
     assert code == 0 and json.loads(out)["training_checkpoint"]["step"] == 4
 
@@ -178,6 +178,7 @@ def test_self_adapt_checkpoint_is_named_as_such(tmp_path, capsys):
                 "max_steps": 40, "best": {"loss": 0.0123, "step": 5}}, tmp_path / "last.pt")
     code, out, _ = _info(capsys, tmp_path / "last.pt")
     assert code == 0 and "finetune --self run" in out and "loss 0.0123 (step 5)" in out
+    assert "held-out data-consistency loss 0.0123" in out  # the words its own run prints
 
 
 def test_dock_load_failure_line_names_the_weights_beside_a_checkpoint(run):
@@ -223,3 +224,14 @@ def test_the_resume_line_gives_no_earlier_release_figure(run):
     _as_earlier_release(run)
     then = resumed_words(str(run))
     assert "dB" not in then and "scored by an earlier release" in then
+
+
+def test_a_resume_refusal_names_the_checkpoint_folder(sets, run):
+    """The refusal named 'ck/last.pt' where the user gave the folder (`--checkpoint-dir ck`)."""
+    train, val = sets
+    other = data.SyntheticData([np.random.default_rng(9).random((48, 48)).astype(np.float32)],
+                               "A").validation_pairs()
+    with pytest.raises(ValueError) as error:
+        training.fit(tiny(), TrainingConfig(**{**KW, "steps": 6}, checkpoint_dir=run), train,
+                     other, resume_from=run)
+    assert f"resume_from={str(run)!r}: its last.pt validated on other images" in str(error.value)

@@ -49,7 +49,7 @@ def checkpoint_info(path: str) -> dict | None:
 
 def _best_words(facts: dict) -> str:
     if facts.get("best_loss") is not None:  # finetune --self: a held-out loss, no PSNR
-        best = f"validation loss {facts['best_loss']:.4f}"
+        best = f"held-out data-consistency loss {facts['best_loss']:.4f}"  # as its run says
     elif isinstance(facts.get("best_psnr"), (int, float)):
         best = f"validation PSNR {facts['best_psnr']:.2f} dB"
     else:
@@ -92,7 +92,7 @@ def checkpoint_lines(info: dict) -> list[str]:
     if facts.get("resumable"):
         again = "finetune --self" if facts["job"] == "finetune --self" else "train or finetune"
         lines.append(f"  continue the run: its {again} command with --checkpoint-dir {folder} "
-                     "--resume")
+                     "--resume (and --overwrite where its --out was written)")
     return lines
 
 

@@ -530,10 +530,10 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module, fingerprint: 
     if resume_from is None:
         return None
     ck = load_training_checkpoint(path := checkpoint_path(resume_from))
+    run = f"resume_from={str(path.parent)!r}: its last.pt"  # the folder: --checkpoint-dir's
     if ck.get("regime") != config.regime:
-        raise ValueError(
-            f"resume_from={str(path)!r} was trained in regime {ck.get('regime')!r}, "
-            f"not {config.regime!r}")
+        raise ValueError(f"{run} was trained in regime {ck.get('regime')!r}, not "
+                         f"{config.regime!r}")
     arch = getattr(model, "arch_name", None)
     if ck.get("arch") and arch and ck["arch"] != arch:
         raise ValueError(f"resume_from holds a {ck['arch']!r} model, not {arch!r}")
@@ -542,12 +542,11 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module, fingerprint: 
     earlier = ck.get("validation_fingerprint")
     if earlier is not None and earlier != fingerprint:
         raise ValueError(
-            f"resume_from={str(path)!r} validated on other images (other data, held-out "
+            f"{run} validated on other images (other data, held-out "
             "region or seed than this run's), so its best weights cannot be compared with "
             "this run's; resume with the same data and options, or start a new run from its "
             "best weights (best.safetensors) in another checkpoint folder")
-    check_same_settings(ck.get("config"), config.model_dump(mode="json"),
-                        f"resume_from={str(path)!r}")
+    check_same_settings(ck.get("config"), config.model_dump(mode="json"), run)
     ck["where"] = str(path)
     from .checkpoints import rescore_resumed  # (crops, device, amp): earlier scores re-measured
     rescore_resumed(ck, model, *scoring)
