@@ -141,9 +141,9 @@ def test_beads_too_close_for_the_radius_are_refused_saying_why():
 
 def test_bad_arguments():
     image, _ = bead_image((96, 96), (1.5, 1.5))
-    with pytest.raises(ValueError, match="radius is 0"):
+    with pytest.raises(ValueError, match="radius=0: give"):
         psf_from_beads(image, radius=0)
-    with pytest.raises(ValueError, match=r"radius is \(5, 5, 5\)"):
+    with pytest.raises(ValueError, match=r"radius=\(5, 5, 5\) has 3 values"):
         psf_from_beads(image, radius=(5, 5, 5))
     with pytest.raises(ValueError, match="threshold is -1"):
         psf_from_beads(image, threshold=-1)

@@ -3,7 +3,7 @@ PSF panel, through ``_psf_sources``): the bead image, a grayscale layer or a fil
 layer, and how its beads are found, the Bead threshold and PSF radius that ``core.beads`` (and
 `microdeblur psf-from-beads` as --threshold and --radius) takes. What was given is kept for
 that layer to fill the chooser in again, and the core's messages name these fields
-(``bead_error_words``)."""
+(``bead_error_words``; ``bead_words`` for the report's warning lines)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 from qtpy.QtWidgets import QDialog
 
-from ._feedback import DOCK_FIELDS, describe_error
+from ._feedback import DOCK_FIELDS, describe_error, in_dock_words
 from ._layers import is_image_layer, unwrap
 
 FROM_FILE = "a file..."
@@ -121,8 +121,22 @@ def choose_bead_layer(parent, viewer):
 
 
 def bead_error_words(error: BaseException) -> str:
-    """``describe_error`` with the core's bare 'threshold=' and 'radius=' ('give a lower
-    threshold=, e.g. ...': ``in_dock_words`` renders a name with a value only) as the fields
-    of the chooser."""
+    """``describe_error`` with the core's 'threshold=' and 'radius=' as the fields of the
+    chooser (``_in_fields``)."""
+    return _in_fields(describe_error(error))
+
+
+def bead_words(text: str) -> str:
+    """A line of the core's (the report's warning of a radius that cut the PSF) with its
+    'radius=11' and 'threshold=' as the chooser's fields (``in_dock_words``, ``_in_fields``)."""
+    return _in_fields(in_dock_words(text))
+
+
+def _in_fields(text: str) -> str:
+    """Several radii as the chooser takes them ('radius=(7, 7, 7)' -> 'PSF radius 7,7,7'),
+    and a bare 'threshold=' or 'radius=' ('give a lower threshold=, e.g. ...':
+    ``in_dock_words`` renders a name with a value only) as the field's name."""
+    text = re.sub(r"(?<![\w.-])radius=[([](\d+(?:, \d+)*)[)\]]",
+                  lambda m: f"{DOCK_FIELDS['radius']} {m.group(1).replace(', ', ',')}", text)
     return re.sub(r"(?<![\w.-])(threshold|radius)=(?![\w'\"])",
-                  lambda m: DOCK_FIELDS[m.group(1)], describe_error(error))
+                  lambda m: DOCK_FIELDS[m.group(1)], text)

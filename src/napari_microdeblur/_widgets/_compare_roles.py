@@ -12,6 +12,7 @@ deblur input or a result is never guessed as the ground truth.
 
 from __future__ import annotations
 
+import re
 import weakref
 from contextlib import contextmanager
 
@@ -23,6 +24,7 @@ from ._layers import (
     INPUT_WORDS,
     alive_in,
     check_image_layer,
+    input_rank,
     layer_data,
     made_here,
     name_words,
@@ -104,13 +106,30 @@ def pick_truth(images: list, kinds: dict, like, taken) -> object | None:
     return next((la for kind in ("truth", "") for la in fits if kinds[la] == kind), None)
 
 
+def says_defocus(layer) -> bool:
+    """Whether ``layer``'s name says it is out of focus ('out-of-focus', 'defocused',
+    'unfocused'); not a blurred mark (a defocus stack is no reference either)."""
+    return bool(re.search(r"\bout of focus\b|\b(?:de|un)focus", " ".join(name_words(layer))))
+
+
+def blurry_beside(images: list, kinds: dict, truth) -> object | None:
+    """For Blurry beside a ground truth and no layer marked blurred: an unmarked image of the
+    truth's shape (never a result, a plugin layer or a reference), ranked as the other docks
+    rank their input (``input_rank``), a name saying out of focus first. 'x' beside
+    'x in-focus' was left out, while the Fine-tune dock proposed it."""
+    fits = [la for la in images if kinds[la] == "" and la is not truth
+            and same_image_shape(la, truth)]
+    return min(fits, key=lambda la: (input_rank(la), not says_defocus(la)), default=None)
+
+
 def guess_roles(viewer) -> dict:
     """Layers for the roles 'blurry', 'deblurred', 'truth' (absent: nobody fits).
 
     After a deblur of a whole layer: its input and result, and a ground truth only when a
     layer of the same shape that is neither exists (``pick_truth``). When that input is
     marked as the sharp reference, it stays the ground truth and the blurry is a marked
-    blurred layer of its shape (``made_from_truth_line`` says so). Otherwise by the marks."""
+    blurred layer of its shape (``made_from_truth_line`` says so). Otherwise by the marks,
+    and beside a ground truth with no blurred mark, an unmarked layer (``blurry_beside``)."""
     images = image_layers(viewer)
     kinds = marks(images)
     last = last_deblur(viewer)
@@ -127,6 +146,8 @@ def guess_roles(viewer) -> dict:
         return {role: la for role, la in picks.items() if la is not None}
     picks = {role: next((la for la in images if kinds[la] == role), None)
              for role in ("blurry", "truth")}
+    if picks["truth"] is not None and picks["blurry"] is None:
+        picks["blurry"] = blurry_beside(images, kinds, picks["truth"])
     results = [la for la in images if kinds[la] == "deblurred"]
     made_from = {la: input_of(viewer, la) for la in results}
     # a result of the blurry layer first (the newest), then one not made from the truth
@@ -254,11 +275,20 @@ class RoleKeeper:
             if by_hand:  # a layer not offered raises: the caller's mistake, said
                 self.by_hand[role] = weakref.ref(unwrap(layer))
                 self.combos[role].set_value(layer)
+                self._yield_guess(role, layer)
             else:
                 try:
                     self.combos[role].set_value(layer)
                 except ValueError:  # not in its list (yet): the guess is left out
                     pass
+
+    def _yield_guess(self, role: str, layer) -> None:
+        """A guessed Blurry (``blurry_beside``: an unmarked layer) that is the layer now chosen
+        for another role goes back to none: both rows had scored that one layer."""
+        combo, none = self.combos["blurry"], self.combos["blurry"].findText("(none)")
+        if role != "blurry" and "blurry" not in self.by_hand and none >= 0 \
+                and combo.value is unwrap(layer):
+            combo.setCurrentIndex(none)
 
     def picked_by_hand(self, combo) -> None:
         role = next((r for r, c in self.combos.items() if c is combo), None)

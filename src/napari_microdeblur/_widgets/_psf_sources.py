@@ -21,7 +21,7 @@ from ..core.psf import calibration_values
 
 # the docks import BEADS_TOOLTIP and choose_bead_layer from here, as before the chooser moved
 from ._bead_chooser import BEADS_TOOLTIP as BEADS_TOOLTIP
-from ._bead_chooser import bead_error_words
+from ._bead_chooser import bead_error_words, bead_words
 from ._bead_chooser import choose_bead_layer as choose_bead_layer
 from ._feedback import describe_error
 from ._header_reads import HeaderReads
@@ -181,7 +181,9 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed, options=No
             return
         psf, report, sizes = value
         # the core warns of few or dim beads in the worker thread: said here, or not at all
-        said = report.summary() + (f"; warning: {report.warning}" if report.warning else "")
+        # in the chooser's words ('PSF radius 11', not the core's 'radius=11')
+        said = report.summary() + (f"; warning: {bead_words(report.warning)}"
+                                   if report.warning else "")
         scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
         meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
                                 "report": said, "threshold": options.get("threshold"),
