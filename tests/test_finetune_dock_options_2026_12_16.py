@@ -96,6 +96,9 @@ def test_late_weights_and_replay_reach_the_card(make_napari_viewer, qtbot, tmp_p
     assert outcome is not None and not outcome.kept_start, w.status_label.text()
     assert outcome.card.training["trainable"] == "late"
     assert outcome.card.training["replay"] == 0.25
+    # the recipe whole: the card had said neither (None in the dock's run)
+    assert (outcome.card.training["intensity_jitter"], outcome.card.training["augment"]) == (
+        0.0, False)
     assert "replayed in 1 of each batch's 4 patches" in outcome.card.training_data
     saved = w.save(tmp_path / "tuned.safetensors")
     capsys.readouterr()
@@ -103,6 +106,7 @@ def test_late_weights_and_replay_reach_the_card(make_napari_viewer, qtbot, tmp_p
     said = capsys.readouterr().out
     assert "weights trained: late" in said
     assert "replay: 0.25 of each batch (images: the training targets)" in said
+    assert "augmentation: intensity jitter off, flips and rotations off" in said
 
 
 def refused(w, qtbot, *words: str) -> None:
@@ -131,7 +135,8 @@ def test_bad_replay_settings_are_refused_before_training(make_napari_viewer, qtb
     refused(w, qtbot, "Replay images: Patch size 32 is larger than 1 replay plane")
     opts.replay_spin.setValue(0.0)
     opts.replay_combo.set_value(viewer.add_image(texture(8), name="like the start's"))
-    refused(w, qtbot, "Replay images: a list of sharp", "with replay > 0")
+    refused(w, qtbot, "Replay images is chosen but Replay share is off: set Replay share "
+            "(e.g. 0.25), or choose no Replay images")
     opts.replay_combo.setCurrentIndex(0)  # the training targets
     assert opts.replay_combo.value is None
     w.set_base(session_model(tmp_path, "tiny_none", CARD))  # its card records no mixture

@@ -99,14 +99,20 @@ def _card_metric_lines(card: dict) -> list[str]:
 
 def _finetune_lines(training: dict, metrics: dict) -> list[str]:
     """What a fine-tuning run chose that later runs or a reader need: which weights trained,
-    the replay share and its images, the PSF a PSF-aware network was fine-tuned with and the
-    noise scale calibrated for it (all in the card; info had printed none of them)."""
+    the replay share and its images, the intensity jitter and flips and rotations, the PSF a
+    PSF-aware network was fine-tuned with and the noise scale calibrated for it (all in the
+    card; info had printed none of them)."""
     lines = []
     if training.get("trainable", "all") != "all":
         lines.append(f"  weights trained: {training['trainable']} (the rest kept)")
     if training.get("replay"):
         source = training.get("replay_from") or "not recorded"
         lines.append(f"  replay: {training['replay']:g} of each batch (images: {source})")
+    jitter = training.get("intensity_jitter")
+    if isinstance(training.get("augment"), bool) and isinstance(jitter, (int, float)):
+        # cards written before they were recorded hold neither
+        lines.append(f"  augmentation: intensity jitter {f'{jitter:g}' if jitter else 'off'}, "
+                     f"flips and rotations {'on' if training['augment'] else 'off'}")
     if metrics.get("finetuned_psf"):
         lines.append(f"  fine-tuned with PSF: {metrics['finetuned_psf']} (give it as --psf)")
     scale = metrics.get("calibrated_noise_scale")

@@ -34,6 +34,8 @@ _ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?:True\b)?|"
                        rf"(?:^|(?<=: )|(?<=; ))({'|'.join(SUBJECTS)})"
                        rf"(?= {_SUBJECT_VERBS}\b| ['\"(\d])|"
                        r"(?<=\bgive )([a-z][a-z0-9]*)(?=[ ,;:)]|$)(?! of\b)")
+#: arguments a --no-X flag sets (dest no_X): 'augment=False' is '--no-augment'
+_NEGATED = re.compile(r"(?<![\w.-])(augment)=(True|False)\b")
 # a quoted value (a path, the user's own text) is left as it is, even if it holds 'tile='
 _QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
 
@@ -43,6 +45,9 @@ def in_cli_words(text: str, options: dict[str, str]) -> str:
     option, e.g. ``{"tile": "--tile"}``) sets written as that option, and each bare such name
     that has an underscore (``noise_scale``), opens a clause (``SUBJECTS``) or follows
     'give'."""
+    if any(options.get(f"no_{m.group(1)}") for m in _NEGATED.finditer(text)):
+        text = _NEGATED.sub(lambda m: (options[f"no_{m.group(1)}"] if m.group(2) == "False"
+                                       else f"without {options[f'no_{m.group(1)}']}"), text)
     quoted = [m.span() for m in _QUOTED.finditer(text)]
 
     def option(match: re.Match) -> str:

@@ -41,23 +41,43 @@ def warning_relay(seen: list[str]):
 
 
 #: the core's Python arguments as the docks' fields name them, where a field sets them (the
-#: Fine-tune dock's 'Patch size' and 'Validation fraction': a region too small names both;
-#: core.beads' threshold= and radius=: the "PSF from beads..." chooser's fields)
+#: Fine-tune dock's 'Patch size' and 'Validation fraction': a region too small names both, and
+#: its Small-data options; core.beads' threshold= and radius=: the "PSF from beads..." chooser's
+#: fields)
 DOCK_FIELDS = {"axes": "Axes", "psf": "PSF", "patch": "Patch size",
                "val_fraction": "Validation fraction", "threshold": "Bead threshold",
-               "radius": "PSF radius"}
+               "radius": "PSF radius", "replay_images": "Replay images",
+               "replay": "Replay share", "batch_size": "Batch size", "trainable": "Trainable",
+               "anchor_weight": "Anchor weight", "intensity_jitter": "Intensity jitter",
+               "min_gain_db": "Min gain (dB)"}
+
+_NAMES = "|".join(sorted(DOCK_FIELDS, key=len, reverse=True))
+# a quoted value stays as it is (a path may hold 'psf='); then 'give replay= the share ...'
+# (the field to set, as the dock says it); a clause that opens with 'replay_images: ...';
+# 'axes=' before a value, not a bare 'threshold=,' ('give a lower threshold=, e.g. ...'), nor
+# bare words ('psf has ...'): the docks' own lines say them so too
+_KEYWORD = re.compile(
+    r"(?<!\w)'[^']*'"
+    rf"|\bgive ({_NAMES})= "
+    rf"|(?:^|(?<=; )|(?<=: ))({_NAMES}):(?= )"
+    rf"|(?<![\w.-])({_NAMES})=(?=['\"\d+-]|(?:nan|inf|None|True|False)\b)")
 
 
-# 'axes=' before a value, not inside a quoted value (a path may hold 'psf='); bare words
-# ('psf has ...') stay: the docks' own lines say them so too
-_KEYWORD = re.compile(r"(?<!\w)'[^']*'|(?<![\w.-])(" + "|".join(DOCK_FIELDS) + r")=(?=['\"\d])")
+def _field_words(match: re.Match) -> str:
+    give, opens, keyword = match.groups()
+    if give:
+        return f"set {DOCK_FIELDS[give]} to "
+    if opens:
+        return f"{DOCK_FIELDS[opens]}:"
+    return f"{DOCK_FIELDS[keyword]} " if keyword else match.group(0)
 
 
 def in_dock_words(text: str) -> str:
     """``text`` with the core's ``axes='ZYX'``, ``psf='a.tif'`` written as the dock's fields
-    (``Axes 'ZYX'``), as the command line writes them as its options (cli_words)."""
-    return _KEYWORD.sub(lambda m: f"{DOCK_FIELDS[m.group(1)]} " if m.group(1) else m.group(0),
-                        text)
+    (``Axes 'ZYX'``), as the command line writes them as its options (cli_words); and its
+    'give replay= the share ...' and 'replay_images: ...' ('set Replay share to the share
+    ...', 'Replay images: ...')."""
+    return _KEYWORD.sub(_field_words, text)
 
 
 def describe_error(error: BaseException) -> str:

@@ -9,8 +9,6 @@ these options, as `finetune --self` does). The values go into the ``FinetuneRequ
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from qtpy.QtWidgets import QCheckBox, QVBoxLayout, QWidget
 
@@ -22,6 +20,7 @@ from ..core.job_defaults import (
     DEFAULT_TRAINABLE,
 )
 from ._controls import button, combo, double_spin
+from ._feedback import in_dock_words
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
 from ._panels import form_layout
 
@@ -33,19 +32,9 @@ TRAINABLE_CHOICES = (("all weights", "all"), ("late half (nearest the output)", 
 TARGETS = "(the training targets)"
 ADVICE = ("On the measured EM test (README, Small-data options) the defaults did best; replay "
           "and anchor weight are the ones to try first for a longer run on fewer pairs.")
-#: the request's fields as this group names them, in the core's messages
-FIELDS = {"replay_images": "Replay images", "replay": "Replay share",
-          "batch_size": "Batch size", "trainable": "Trainable", "anchor_weight": "Anchor weight",
-          "intensity_jitter": "Intensity jitter", "min_gain_db": "Min gain (dB)"}
-_FIELD = re.compile(r"(?<![\w.-])(" + "|".join(FIELDS) + r")(=|:)")
-
-
-def in_option_words(text: str) -> str:
-    """A core message (``replay=0.5 with batch_size=1``) in the words of the dock's fields
-    ('give replay= the share ...': 'set Replay share to the share ...')."""
-    text = re.sub(r"give (\w+)= ", lambda m: f"set {m.group(1)}= to ", text)
-    return _FIELD.sub(lambda m: FIELDS[m.group(1)] + (" " if m.group(2) == "=" else ":"),
-                      text).replace("  ", " ")
+#: what the dock says, before the core's check, of Replay images chosen with Replay share off
+REPLAY_OFF = ("Replay images is chosen but Replay share is off: set Replay share (e.g. 0.25), "
+              "or choose no Replay images")
 
 
 def layer_planes(layer) -> list[np.ndarray]:
@@ -141,11 +130,14 @@ class SmallDataOptions(QWidget):
 def check_options(req) -> None:
     """Refuse a request's small-data options before any work, with the checks its job makes
     (``finetune_request.check_request``, the training config, ``finetune_data.replay_source``
-    on one replay plane: all share its size and channels); ValueError in the dock's words."""
+    on one replay plane: all share its size and channels); ValueError in the dock's words
+    (``in_dock_words``)."""
     from ..core import training
     from ..core.finetune_data import card_mixture, replay_source
     from ..core.finetune_request import check_request
 
+    if req.replay_images is not None and req.replay == 0:  # the core says a wrong list
+        raise ValueError(REPLAY_OFF)
     try:
         check_request(req)
         training.TrainingConfig.from_options(dict(  # as finetune._prepare checks the numbers
@@ -158,4 +150,4 @@ def check_options(req) -> None:
             replay_source(req.base_card, probe, seed=req.seed, patch=req.patch,
                           channels=int(getattr(req.model, "in_channels", 1)))
     except ValueError as error:
-        raise ValueError(in_option_words(str(error))) from None
+        raise ValueError(in_dock_words(str(error))) from None

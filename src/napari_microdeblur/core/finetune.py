@@ -334,19 +334,27 @@ def _val_every(req: FinetuneRequest) -> int:
     return req.val_every or max(1, min(req.steps // 10, MAX_VAL_EVERY))
 
 
-def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool):
-    val_every = _val_every(req)
-    time_limit = None
-    if req.minutes is not None:
-        time_limit = req.minutes * 60
-        if req.resume:  # the minutes are this session's: the run's clock includes earlier ones
-            time_limit += float(training.read_checkpoint_info(ckdir)["elapsed"] or 0)
+def _bound(req: FinetuneRequest, earlier: float) -> str:
+    """How long the run could train, in all its sessions (``earlier``: the seconds before this
+    one; a resumed card said this session's minutes alone, of a run trained over three)."""
+    if req.minutes is None:
+        return f"at most {req.steps} steps"
+    total = f"{req.minutes:g} minute(s)" if not earlier else (
+        f"{req.minutes + earlier / 60:.3g} minute(s) of training in all sessions "
+        f"({earlier / 60:.3g} before this resumed one, which had {req.minutes:g})")
+    return f"at most {req.steps} steps or {total}, whichever came first"
+
+
+def _config(req: FinetuneRequest, ckdir: Path, card: dict, validate: bool, earlier: float):
+    val_every = _val_every(req)  # the minutes are this session's: the clock counts earlier ones
+    time_limit = None if req.minutes is None else req.minutes * 60 + earlier
     return training.TrainingConfig.from_options(dict(
         steps=req.steps, batch_size=req.batch_size, patch=req.patch, lr=req.lr,
         device=req.device, checkpoint_dir=str(ckdir), card=card, seed=req.seed,
         val_every=val_every if validate else None, checkpoint_every=val_every,
         patience=req.patience if validate else None, anchor_weight=req.anchor_weight,
         trainable=req.trainable, replay=req.replay, min_gain_db=req.min_gain_db,
+        intensity_jitter=req.intensity_jitter, augment=req.augment,  # the card's recipe
         replay_from=replay_from(req.replay_images) if req.replay else None,
         time_limit=time_limit,
         regime=req.regime, amp=req.amp,
@@ -403,13 +411,13 @@ def _prepare(req: FinetuneRequest):
              if base is not None else f"{req.base_label} {verb}")
     extra = "".join(f"; {name}: {s.description}" for name, s in sources.items())
     narrow = _narrow_validation(req, val)
+    earlier = (float(training.read_checkpoint_info(ckdir)["elapsed"] or 0)  # the run's clock
+               if req.resume and req.minutes is not None else 0.0)  # before this session
     card = {
         "training_data": f"{start} on {what}{replayed}{extra}{psf_note}; validation: {held}",
         "license": finetuned_license(base, req.license),  # the start's AND the data's
-        "description": f"{req.base_label} {verb} for at most {req.steps} steps"
-                       # a minutes-bounded run usually stops long before its step cap
-                       + (f" or {req.minutes:g} minute(s), whichever came first"
-                          if req.minutes is not None else "")
+        # a minutes-bounded run usually stops long before its step cap
+        "description": f"{req.base_label} {verb} for {_bound(req, earlier)}"
                        + ("" if req.regime == "supervised" else f", regime {req.regime}")
                        + (f"; {narrow}" if narrow else ""),
         # the images' pixel size: a deblur at another scale warns (files.card_pixel_note)
@@ -417,7 +425,7 @@ def _prepare(req: FinetuneRequest):
                     **({"pixel_size_um": float(req.pixel_size_um)}
                        if req.pixel_size_um is not None else {})},
     }
-    config = _config(req, ckdir, card, validate=val is not None)
+    config = _config(req, ckdir, card, validate=val is not None, earlier=earlier)
     from .training.setup import prepare  # iter_fit's, keeping the trainer (VAL_SECONDS)
 
     resume = ckdir if req.resume else None

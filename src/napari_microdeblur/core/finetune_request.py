@@ -256,7 +256,8 @@ def check_request(req: FinetuneRequest) -> Path | None:
             "lr": req.lr, "batch_size": req.batch_size, "patch": req.patch,
             "anchor_weight": req.anchor_weight, "trainable": req.trainable,
             "replay": req.replay, "replay_from": replay_from(req.replay_images)
-            if req.replay else None})
+            if req.replay else None, "intensity_jitter": req.intensity_jitter,
+            "augment": req.augment})
     return ckdir
 
 

@@ -289,7 +289,7 @@ def check_same_network(model: nn.Module, state: Mapping[str, torch.Tensor], wher
 #: What a resumed run must share with its checkpoint: the optimiser it restores keeps the saved
 #: lr, and the progress and model card would report the new settings for the whole run
 RESUME_SETTINGS = ("lr", "batch_size", "patch", "loss", "loss_weights", "anchor_weight",
-                   "trainable", "replay", "replay_from")
+                   "trainable", "replay", "replay_from", "intensity_jitter", "augment")
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -123,6 +123,13 @@ class TrainingConfig(BaseModel):
     replay_from: str | None = Field(
         None, description="What the replay blurs: 'the training targets', or the replay "
         "images by count and sha256 (a resumed run must replay the same).")
+    intensity_jitter: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Fine-tuning: gain and offset jitter of each patch "
+        "pair (finetune_data.JitteredPairs; recorded so that the card states the recipe and a "
+        "resumed run jitters as it started). None: not a setting of the run.")
+    augment: bool | None = Field(
+        None, description="Fine-tuning: patches flipped and turned (recorded as "
+        "intensity_jitter is). None: not a setting of the run.")
     min_gain_db: float = Field(
         0.0, ge=0.0, description="Trained weights replace the starting ones only when they "
         "beat them on validation by at least this many dB (fine-tuning: a smaller gain is "
@@ -320,6 +327,9 @@ class TrainingConfig(BaseModel):
         if regime.checkpoint_criterion == KEEP_LAST:  # the kept weights are the last ones
             card["restore_best"] = False
         card.pop("perceptual_features")
+        for name in ("intensity_jitter", "augment"):  # fine-tuning's only: train sets neither
+            if card[name] is None:
+                card.pop(name)
         if used.get("perceptual", 0) > 0:
             card["perceptual_features"] = ("vgg19" if self.vgg_weights is not None
                                            else self.perceptual_features)
