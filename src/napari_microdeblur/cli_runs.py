@@ -190,13 +190,17 @@ def interrupted_words(out: Path, stopped: str = "interrupted", stepped: bool = T
     which "the best weights so far" hid; ``stepped``: whether a training step was done."""
     from .core.checkpoint import read_card
 
-    if int((read_card(out).metrics or {}).get("step", -1)) == 0:
+    metrics = read_card(out).metrics or {}
+    if int(metrics.get("step", -1)) == 0:
         if not stepped:
             return (f"{stopped} before the first training step: {out} holds the starting "
                     "weights unchanged")
         return (f"{stopped} before any validation beat the starting weights: {out} holds "
                 "them unchanged")
-    return f"{stopped}; wrote the best weights so far to {out}"
+    psnr = metrics.get("val_psnr")  # which weights, as the --self line says them
+    which = (f" (step {metrics['step']}, validation PSNR {psnr:.2f} dB)"
+             if isinstance(psnr, (int, float)) and "step" in metrics else "")
+    return f"{stopped}; wrote the best weights so far{which} to {out}"
 
 
 def resume_hint(folder: Path | None, written: bool, taken: bool = False) -> str:
