@@ -145,7 +145,7 @@ def test_bad_arguments():
         psf_from_beads(image, radius=0)
     with pytest.raises(ValueError, match=r"radius=\(5, 5, 5\) has 3 values"):
         psf_from_beads(image, radius=(5, 5, 5))
-    with pytest.raises(ValueError, match="threshold is -1"):
+    with pytest.raises(ValueError, match="threshold=-1: give a number above 0"):
         psf_from_beads(image, threshold=-1)
     with pytest.raises(ValueError, match="axes 'ZYX'"):
         psf_from_beads(image, axes="ZYX")

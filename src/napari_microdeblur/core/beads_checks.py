@@ -64,9 +64,11 @@ def check_threshold(threshold) -> float | None:
     ValueError unless a finite number > 0."""
     if threshold is None:
         return None
+    fix = ("give a number above 0 (the least peak height of a bead, in the image's units), "
+           "or leave it out for 8 noise sigmas")
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
-        raise TypeError(f"threshold is {threshold!r}; accepted: None or a number > 0")
+        raise TypeError(f"threshold={threshold!r}: {fix}")
     height = float(threshold)
     if not (math.isfinite(height) and height > 0):
-        raise ValueError(f"threshold is {threshold!r}; accepted: None or a number > 0")
+        raise ValueError(f"threshold={threshold!r}: {fix}")
     return height
