@@ -45,7 +45,8 @@ def check_image_layer(layer, role: str = "image") -> None:
     if dtype.kind not in "uif":
         raise ValueError(
             f"layer {layer.name!r} has dtype {dtype}; choose an image of real intensities "
-            "(integer or float)"
+            "(integer or float); a mask or label layer is not one (to deblur it anyway, add a "
+            "copy as 8-bit: viewer.add_image(layer.data.astype('uint8')) in the console)"
         )
 
 

@@ -166,7 +166,8 @@ def check_image(image) -> None:
     if dtype.kind in "cbOUSV" or dtype == np.bool_:
         raise TypeError(
             f"image has dtype {dtype}; give real-valued intensities (integer or float), not "
-            "complex, boolean or object data"
+            "complex, boolean or object data (a mask or label image: convert a copy first, "
+            "e.g. image.astype(np.uint8) in Python, or save it as 8-bit in Fiji)"
         )
     if np.ma.is_masked(image):  # the run would read the values under the mask
         raise TypeError(f"image is a masked array with {np.ma.count_masked(image)} masked pixels, "
