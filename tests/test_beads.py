@@ -143,7 +143,7 @@ def test_bad_arguments():
     image, _ = bead_image((96, 96), (1.5, 1.5))
     with pytest.raises(ValueError, match="radius=0: give"):
         psf_from_beads(image, radius=0)
-    with pytest.raises(ValueError, match=r"radius=\(5, 5, 5\) has 3 values"):
+    with pytest.raises(ValueError, match="radius=5,5,5 has 3 values"):
         psf_from_beads(image, radius=(5, 5, 5))
     with pytest.raises(ValueError, match="threshold=-1: give a number above 0"):
         psf_from_beads(image, threshold=-1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import warnings
 
 from .cli import UserError
@@ -44,16 +43,6 @@ def _check_radius_count(radius, image_ndim: int, axes: str | None) -> None:
                         f"{image_ndim}, in {'ZYX'[-image_ndim:]} order")
 
 
-def _in_option_words(text: str, options: dict) -> str:
-    """A core line in the command's words (``cli_words``), a radius of several values as
-    --radius takes it: '--radius (11, 5)' -> '--radius 11,5'."""
-    from .cli_words import in_cli_words
-
-    return re.sub(r"(--radius )\((\d+(?:, \d+)*)\)",
-                  lambda m: m.group(1) + m.group(2).replace(", ", ","),
-                  in_cli_words(text, options))
-
-
 def _radius(text: str):
     """'7' -> 7, '12,7,7' -> (12, 7, 7) (one per axis, ZYX order)."""
     try:
@@ -68,6 +57,7 @@ def _radius(text: str):
 def cmd_psf_from_beads(args) -> int:
     import numpy as np
 
+    from .cli_words import in_cli_words
     from .core import io, io_write
     from .core.beads import psf_from_beads
     from .core.notes import DeblurNote, DeblurWarning
@@ -94,7 +84,7 @@ def cmd_psf_from_beads(args) -> int:
         raise UserError(f"{shown_path(args.input)}: {error}") from None
     for w in said:  # the core's radius= (a radius that cut the PSF) said as --radius
         ours = issubclass(w.category, (DeblurNote, DeblurWarning))
-        warnings.warn(_in_option_words(str(w.message), args.cli_options) if ours
+        warnings.warn(in_cli_words(str(w.message), args.cli_options) if ours
                       else w.message, w.category, stacklevel=2)
     io_write.write_image(
         args.output,

@@ -133,10 +133,7 @@ def bead_words(text: str) -> str:
 
 
 def _in_fields(text: str) -> str:
-    """Several radii as the chooser takes them ('radius=(7, 7, 7)' -> 'PSF radius 7,7,7'),
-    and a bare 'threshold=' or 'radius=' ('give a lower threshold=, e.g. ...':
-    ``in_dock_words`` renders a name with a value only) as the field's name."""
-    text = re.sub(r"(?<![\w.-])radius=[([](\d+(?:, \d+)*)[)\]]",
-                  lambda m: f"{DOCK_FIELDS['radius']} {m.group(1).replace(', ', ',')}", text)
+    """A bare 'threshold=' or 'radius=' ('give a lower threshold=, e.g. ...': ``in_dock_words``
+    renders a name with a value only) as the field's name."""
     return re.sub(r"(?<![\w.-])(threshold|radius)=(?![\w'\"])",
                   lambda m: DOCK_FIELDS[m.group(1)], text)

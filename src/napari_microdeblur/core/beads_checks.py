@@ -7,11 +7,20 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-__all__ = ["MAX_RADIUS", "check_radius", "check_threshold", "cut_radius_warning"]
+__all__ = ["MAX_RADIUS", "check_radius", "radius_words", "check_threshold", "cut_radius_warning"]
 
 MAX_RADIUS = 256  # pixels: the largest radius= taken
 _CUT_FACTOR = 1.1  # a given radius under this many FWHM cuts the PSF (``cut_radius_warning``)
 _BLANK = "or leave it out for the beads' width"
+
+
+def radius_words(radius) -> str:
+    """A radius as both front ends take it, one value or one per axis ('7', '12,7,7'): the
+    CLI's --radius and the chooser's PSF radius read it as written (a tuple's repr had needed
+    a rewrite in each)."""
+    if isinstance(radius, (tuple, list)) and all(isinstance(r, Integral) for r in radius):
+        return ",".join(str(int(r)) for r in radius)
+    return str(radius) if isinstance(radius, Integral) else repr(radius)
 
 
 def check_radius(radius, ndim: int | None = None) -> tuple[int, ...] | None:
@@ -23,16 +32,17 @@ def check_radius(radius, ndim: int | None = None) -> tuple[int, ...] | None:
     if radius is None:
         return None
     values = tuple(radius) if isinstance(radius, (tuple, list)) else (radius,) * (ndim or 1)
+    given = radius_words(radius)
     if not all(isinstance(r, Integral) and not isinstance(r, bool) and 1 <= r <= MAX_RADIUS
                for r in values):
-        raise ValueError(f"radius={radius!r}: give whole pixels from 1 to {MAX_RADIUS} (half "
+        raise ValueError(f"radius={given}: give whole pixels from 1 to {MAX_RADIUS} (half "
                          f"the PSF's side), one value or one per axis, {_BLANK}")
     if ndim and len(values) != ndim:
         axes = "ZYX"[-ndim:] if ndim in (2, 3) else f"{ndim} axes"
-        raise ValueError(f"radius={radius!r} has {len(values)} values for a {ndim}D image: give "
+        raise ValueError(f"radius={given} has {len(values)} values for a {ndim}D image: give "
                          f"one value, or {ndim} of them (one per axis, {axes}), {_BLANK}")
     if not ndim and len(values) not in (1, 2, 3):
-        raise ValueError(f"radius={radius!r} has {len(values)} values: give one value, or one "
+        raise ValueError(f"radius={given} has {len(values)} values: give one value, or one "
                          f"per axis (2 for YX, 3 for ZYX), {_BLANK}")
     return tuple(int(r) for r in values)
 
@@ -53,9 +63,10 @@ def cut_radius_warning(radius, radii, widths, auto) -> str:
     where = ", ".join(f"{w:.2f} px along {a}" for a, w, c in zip(names, widths, cut) if c)
     better = tuple(max(int(a), r + 1) if c else r for a, r, c in zip(auto, radii, cut))
     give = better[0] if len(set(better)) == 1 else better
-    return (f"radius={radius!r} cuts the PSF: its FWHM ({where}) is over the radius / "
-            f"{_CUT_FACTOR:g}, so the beads' light past the box was taken for background and "
-            f"the PSF came out too narrow; give radius={give!r} (the beads' width: 2.5 x their "
+    return (f"radius={radius_words(radius)} cuts the PSF: its FWHM ({where}) is over the "
+            f"radius / {_CUT_FACTOR:g}, so the beads' light past the box was taken for background "
+            f"and the PSF came out too narrow; give radius={radius_words(give)} (the beads' "
+            "width: 2.5 x their "
             f"FWHM, as leaving it out takes) or a radius over {_CUT_FACTOR:g} x the true FWHM")
 
 
