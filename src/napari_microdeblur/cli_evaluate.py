@@ -25,15 +25,12 @@ JSON_HELP = ("print one JSON object; a PSNR with no difference to measure (ident
 
 def scale_warning(prediction: np.ndarray, reference: np.ndarray, channel_axis=None,
                   dark: float = 0.0) -> str | None:
-    """One line when the prediction holds one value in every pixel (``plane_metrics.flat_value``)
-    or the two images look like two intensity scales (``plane_metrics.scale_mismatch``: a
-    uint8 prediction of a uint16 reference scored 4.8 dB as if it were a result; a widefield
-    stack and its RL output against a confocal one rewarded a wrong PSF), with what to do;
-    None otherwise."""
-    from .core.plane_metrics import SCALE_SIGMA, flat_lines, scale_mismatch
+    """One line when the two images look like two intensity scales
+    (``plane_metrics.scale_mismatch``: a uint8 prediction of a uint16 reference scored 4.8 dB
+    as if it were a result; a widefield stack and its RL output against a confocal one
+    rewarded a wrong PSF), with what to do; None otherwise."""
+    from .core.plane_metrics import SCALE_SIGMA, scale_mismatch
 
-    if flat := flat_lines(prediction, reference):
-        return "; ".join(flat)
     ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
     if ratio is None:
         return None
@@ -278,7 +275,9 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
         with warnings.catch_warnings():  # said below, with --match as the remedy
             warnings.simplefilter("ignore", DeblurWarning)
             scores = evaluate(prediction, reference, border=border, channel_axis=channel_axis)
-        warning = scale_warning(prediction, reference, channel_axis, dark=offset)
+        # one value in every pixel has no scale to compare: that line alone (found above)
+        warning = ("; ".join(flat) if flat
+                   else scale_warning(prediction, reference, channel_axis, dark=offset))
         if warning and args.match and flat:
             warning += "; --match is left out (scored as it is)"
         if warning:
