@@ -31,6 +31,7 @@ from .channel_psfs import channel_sources, part_label
 from .inference import PreparedDeblur, prepare_deblur, split_options
 from .method import Method, MethodSpec, PsfArray
 from .notes import DeblurWarning
+from .output_cast import counted_steps
 from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
 from .psf_fit import psf_from_calibration
@@ -268,7 +269,9 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
     with io_write.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
                               pixel_size=pixel_size, overwrite=overwrite,
                               metadata=metadata, record=record, like=like) as target:
-        result = yield from prepared.iter_run(out=target)
+        # values cast to the input's integer type counted over every plane and channel of
+        # the file, said once (``output_cast``)
+        result = yield from counted_steps(prepared.iter_run(out=target), shown_path(output))
     return _as_written(result, output)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import output_cast
 from .devices import wide_dtype
 from .memory import host_available_bytes
 
@@ -379,8 +380,13 @@ def iter_tiled_apply(
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     device = torch.device(device)
+    # values cast to an integer type are counted over the whole image, said once at its end
+    # (``output_cast``): a band of rows at a time they were said once per band
+    tally = output_cast.OutputCast()
+    write = _counted(write, tally)
     if len(plan.tiles) == 1:
         yield from _apply_whole(forward, read, write, plan, device, prepare)
+        tally.say()
         return
     # inference mode per step, not around the loop: a generator must not leave it switched on
     # in its caller between yields
@@ -408,6 +414,18 @@ def iter_tiled_apply(
             yield TileProgress(done, total, tile)
     with torch.inference_mode():
         merger.finish()
+    tally.say()
+
+
+def _counted(write, tally: output_cast.OutputCast):
+    """``write`` with the casts made in it counted in ``tally`` (opened per call, never across
+    a yield: the generator may resume in another thread)."""
+
+    def counted(slices: tuple[slice, ...], block: np.ndarray) -> None:
+        with output_cast.open_tally(tally):
+            write(slices, block)
+
+    return counted
 
 
 def _apply_whole(forward, read, write, plan: TilePlan, device, prepare) -> Iterator[TileProgress]:
@@ -442,17 +460,28 @@ def map_in_pieces(x, dtype, fn: Callable[[np.ndarray], np.ndarray], work=np.floa
     clipped to its range, a piece of at most ``PIECE_ELEMENTS`` at a time, so no float64
     copy of a whole image or tile is held."""
     x, dtype = np.asarray(x), np.dtype(dtype)
-    step_of = fn
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        # the top as a value of ``work`` that casts back inside: float64(2**63 - 1) is 2**63
-        high = np.dtype(work).type(info.max)
-        high = high if int(high) <= info.max else np.nextafter(high, 0)
+    if dtype.kind not in "iu":
+        return _map_pieces(x, dtype, fn, work)
+    info = np.iinfo(dtype)
+    # the top as a value of ``work`` that casts back inside: float64(2**63 - 1) is 2**63
+    high = np.dtype(work).type(info.max)
+    high = high if int(high) <= info.max else np.nextafter(high, 0)
+    # counted into the tally of the run (or output) this piece belongs to, else said here
+    tally = output_cast.active() or output_cast.OutputCast()
 
-        def step_of(p: np.ndarray) -> np.ndarray:
-            p = fn(p)
-            return np.clip(np.rint(p, out=p), info.min, high, out=p)
+    def step_of(p: np.ndarray) -> np.ndarray:
+        p = np.rint(fn(p), out=p)
+        tally.count(p, dtype, info.min, high)
+        return np.clip(p, info.min, high, out=p)
 
+    out = _map_pieces(x, dtype, step_of, work)
+    if tally is not output_cast.active():
+        tally.say(stacklevel=3)
+    return out
+
+
+def _map_pieces(x: np.ndarray, dtype: np.dtype, step_of, work):
+    """``map_in_pieces``' loop: ``step_of`` of each piece of ``x`` as ``work``, into ``dtype``."""
     out = np.empty(x.shape, dtype)
     shape, k, inner = x.shape, x.ndim, 1
     while k and inner * shape[k - 1] <= PIECE_ELEMENTS:  # trailing axes a piece holds whole
