@@ -11,17 +11,14 @@ numpy arrays, memory-mapped arrays, dask/zarr arrays and ``io.TiffArray``; never
 
 from __future__ import annotations
 
-import functools
-import threading
 import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from . import bundled, checkpoint, inference_lazy, io, notes, tiling
+from . import inference_lazy, io, notes, tiling
 from .axes import (
     Layout,
     check_axes,
@@ -44,6 +41,7 @@ from .deblur_notes import (
     warnings_after_success,
 )
 from .devices import resolve_device
+from .flat_planes import flat_note, flat_values, write_flat
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
 from .inference_settings import auto_unused_message
 from .memory import check_result_fits
@@ -60,9 +58,12 @@ from .method import (
     resolve_method,
 )
 from .options import AUTO_BALANCE, AUTO_ITERATIONS
+from .output_cast import counted_steps
+from .plateaus import plateau_note
 from .progress import DeblurProgress, DeblurResult, drive
 from .psf_file import warn_unscaled_psf_files
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
+from .recent_models import RECENT_MODELS, RecentModels
 from .saturation import clip_and_record, clipped_forward, clips, percentile_range
 from .tile_options import TileOptions, tile_options
 from .tiling_spec import OUTPUT_DTYPES, TilingSpec
@@ -264,11 +265,14 @@ class PreparedDeblur:
         held, self.held = self.held, None  # a kept PreparedDeblur holds no plane after
         image = held[1] if held is not None and held[0] is self.image else self.image
         if self.rgba is not None:
-            return _run_rgba(self, image, out)
-        if self.channel_runs:
-            return run_channels(self, out)
-        return _run(image, out, self.output_dtype, self.method, self.normalization,
-                    self.layout, self.options)
+            steps = _run_rgba(self, image, out)
+        elif self.channel_runs:
+            steps = run_channels(self, out)
+        else:
+            steps = _run(image, out, self.output_dtype, self.method, self.normalization,
+                         self.layout, self.options)
+        # every plane and channel cast to an integer type counted in one line, not one each
+        return counted_steps(steps)
 
     def run(self, out=None, callback=None) -> DeblurResult:
         """Blocking ``iter_run``; ``callback`` receives each DeblurProgress."""
@@ -348,79 +352,11 @@ def prepare_deblur(
             whole = inference_lazy.read_whole(image, layout)
             sample = _stats_sample(image, axes, whole)
         method = clip_and_record(sample, image.shape, method, normalization)
+    if sample is not None and (note := plateau_note(sample, axes, method.name)):
+        warnings.warn(note, notes.DeblurNote, stacklevel=2)  # clipping, not the PSF, may ring
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)
     return PreparedDeblur(image, method, layout, normalization, options, out_dtype,
                           held=None if whole is None else (image, whole))
-
-
-class RecentModels:
-    """The networks ``deblur`` and ``iter_deblur`` loaded last, kept for their next calls: a
-    loop over tiles read, sha256-checked and rebuilt the network on every call (0.058 s of a
-    128 px tile's 0.06 s). Unlike a batch's ``ModelCache`` it lives for the process, so:
-
-    - bounded (``most`` networks, the least recently used dropped), so memory does not grow;
-    - keyed by the weights file (path, mtime, size: a rewritten file is reloaded; a bundled
-      name by its file and sha256 too) and by device, as ``NetworkRunner`` moves its model to
-      the tiles' device in place: calls on two devices never share one. Not by precision:
-      autocast applies it per call, the weights stay float32;
-    - a network whose weights changed since it was loaded (trained in place) or that was bound
-      to a PSF (``bind_psf``) is loaded anew, never reused; a load that fails stores nothing;
-    - one lock: threads load a network once, and share it only as a batch's ``ModelCache`` does
-      (inference does not change it; a PSF-aware network gets each call's PSF as an argument).
-    Fine-tuning loads its own network (``load_model``), never one of these."""
-
-    def __init__(self, most: int = 2):
-        self.most = most
-        self._loaded: dict[tuple, tuple] = {}  # oldest first
-        self._lock = threading.Lock()
-
-    def load(self, path_or_name, *, arch: str | None = None, device="cpu"):
-        """``load_model(path_or_name, arch=arch)`` for a run on ``device``, once while kept."""
-        key = (*_weights_key(path_or_name, arch), str(resolve_device(device)))
-        with self._lock:
-            kept = self._loaded.pop(key, None)
-            if kept is None or _changed(*kept):
-                # a load that raises stores nothing: the next call tries again
-                model, card = checkpoint.load_model(path_or_name, arch=arch)
-                kept = (model, card, _versions(model))
-            self._loaded[key] = kept
-            while len(self._loaded) > max(self.most, 0):
-                del self._loaded[next(iter(self._loaded))]
-        return kept[:2]
-
-    def on(self, device) -> SimpleNamespace:
-        """This cache as ``MethodSpec.resolve(models=)`` takes it, for runs on ``device``."""
-        return SimpleNamespace(load=functools.partial(self.load, device=device))
-
-    def clear(self) -> None:
-        """Forget every kept network (its memory is freed once no Method holds it)."""
-        with self._lock:
-            self._loaded.clear()
-
-    def __len__(self) -> int:
-        return len(self._loaded)
-
-
-def _weights_key(path_or_name, arch: str | None) -> tuple:
-    key = checkpoint.ModelCache.key(path_or_name, arch)
-    entry = bundled.BUNDLED_WEIGHTS.get(path_or_name) if isinstance(path_or_name, str) else None
-    if entry is None:
-        return key
-    # a bundled name by its file too: tests (and installs) swap the table and the folder
-    return (*key, *checkpoint.ModelCache.key(bundled.WEIGHTS_DIR / entry.file), entry.sha256)
-
-
-def _versions(model: torch.nn.Module) -> tuple[int, ...]:
-    # torch counts in-place writes per tensor: an optimiser step raises them
-    return tuple(t._version for t in (*model.parameters(), *model.buffers()))
-
-
-def _changed(model: torch.nn.Module, card, versions: tuple[int, ...]) -> bool:
-    return _versions(model) != versions or getattr(model, "bound_psf", None) is not None
-
-
-#: the cache ``deblur`` and ``iter_deblur`` use when given no ``models``
-RECENT_MODELS = RecentModels()
 
 
 def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERATIONS,
@@ -544,18 +480,31 @@ def _run(
     """The work of iter_deblur, once its arguments are checked; retries smaller tiles on OOM."""
     tile_now = options.tile
     planes = layout.planes
+    # the package's methods (a Method of one's own forward runs as given, e.g. x * 2)
+    passes_flat = (method.is_classical or isinstance(method.forward, NetworkRunner)) and (
+        method.out_channels or layout.channels) == layout.channels
     while True:
         plan = tiling.plan_tiles(layout.spatial_shape, tile_now, options.overlap,
                                  size_divisor=method.size_divisor)
         total = len(plan) * len(planes)
         once = len(plan) > 1 and tiling.holds_plane(image, layout.spatial_shape, layout.channels)
         try:
-            done = 0
+            done = flat = 0
             for plane in planes:
                 read = lambda sl, plane=plane: layout.read(image, plane, sl)  # noqa: E731
+                # one reader for the flat check and the tiles: a lazy plane decoded once
+                read = tiling.read_once(read, layout.spatial_shape) if once else read
+                if passes_flat and (values := flat_values(read, layout.spatial_shape)) \
+                        is not None:  # no blur to undo: a network's bias would add values
+                    write_flat(layout, out, plane, values, out_dtype, layout.channels)
+                    flat += 1
+                    for tile in plan.tiles:
+                        done += 1
+                        yield DeblurProgress(done, total, plane, tile)
+                    continue
                 steps = tiling.iter_tiled_apply(
                     clipped_forward(method.forward) if clips(method, norm) else method.forward,
-                    tiling.read_once(read, layout.spatial_shape) if once else read,
+                    read,
                     lambda sl, block, plane=plane: layout.write(
                         out, plane, sl, _to_output_units(norm, block, out_dtype)
                     ),
@@ -581,6 +530,9 @@ def _run(
             if options.device.type == "cuda":
                 torch.cuda.empty_cache()
             tile_now = smaller  # start again with smaller tiles
+    if note := flat_note(flat, len(planes), "channels" if layout.loop_axes == ("S",) else
+                         "planes"):
+        warnings.warn(note, notes.DeblurNote, stacklevel=2)
     return DeblurResult(
         image=out, method=method.name, axes=layout.axes, normalization=norm,
         # the tile grid's starts follow the divisor (a result's tile-grid overlay needs it)
