@@ -124,6 +124,8 @@ def layer_data(image, path: str) -> list[tuple]:
     if "C" not in dims:
         scale, units = _calibration(dims, image)
         labels = tuple(a.lower() for a in dims)
+        colours = _colormaps(image, 1) if not rgb else None
+        kwargs.update({"colormap": colours[0]} if colours else {})
         return [(array, {**kwargs, "scale": scale, "units": units, "axis_labels": labels},
                  "image")]
     channel = dims.index("C")
@@ -132,15 +134,27 @@ def layer_data(image, path: str) -> list[tuple]:
     n = shape[channel]
     names = image.metadata.get("channel_names")
     names = names if isinstance(names, list) and len(names) == n else None
+    colours = _colormaps(image, n)  # the file's LUTs; napari's magenta / green otherwise
     # napari splits along channel_axis; a list per channel for each per-axis value (a
     # 3-tuple of labels beside 3 channels would be read as one label per channel)
-    return [(array, {
+    return [(array, {**({"colormap": colours} if colours else {}),
         "name": [f"{name} ({names[i] if names else f'channel {i}'})" for i in range(n)],
         "channel_axis": channel, "rgb": False, "scale": [scale] * n, "units": [units] * n,
         "axis_labels": [tuple(a.lower() for a in rest)] * n,
         "metadata": [{**metadata, FILE_CHANNEL_KEY: {"axis": channel, "index": i,
                                                      "shape": list(shape)}}
                      for i in range(n)]}, "image")]
+
+
+def _colormaps(image, channels: int) -> list | None:
+    """The napari colormap of each channel from the file's ImageJ LUTs (one per channel), so
+    a file Fiji shows red and green opens red and green; None where it has none."""
+    from .core.imagej_luts import colormap_from_lut
+
+    luts = image.metadata.get("luts")
+    if not isinstance(luts, list) or len(luts) != channels:
+        return None
+    return [colormap_from_lut(lut) for lut in luts]
 
 
 def _calibration(dims: str, image, only: str = "ZYXT") -> tuple[tuple, tuple]:

@@ -171,6 +171,9 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
         return _write_unnamed(path, array, meta, record)
     pixel_size, extras = layer_calibration(axes, meta, layer)
     extras = {**source_channels(meta, layer), **extras}  # the layer's own T scale wins
+    from .core.imagej_luts import saved_colours  # the colormap as ImageJ's LUT, for Fiji
+
+    extras.update(saved_colours(axes, array.shape, meta, lambda: _tiff_source(meta, layer)))
     if is_zarr(path):
         _write_zarr(path, array, axes, pixel_size, extras, record,
                     like=stored_like(array, axes, meta, layer))
@@ -543,10 +546,21 @@ def _zarr_path(layer) -> str | None:
     return str(path) if path and is_zarr(str(path)) else None
 
 
-def _source_zarr_path(meta: dict, layer) -> str | None:
-    """The Zarr file of the layer the result ``layer`` was deblurred from, where exactly one
-    layer of the record's ``source_layer`` name, opened from its ``source_file``, is open in
-    a viewer holding ``layer`` (in any open viewer where none holds it)."""
+def _tiff_source(meta: dict, layer) -> str | None:
+    """The TIFF ``layer`` (or the layer the result ``layer`` was deblurred from) came from."""
+    return None if layer is None else (
+        _tiff_path(layer) or _source_zarr_path(meta, layer, _tiff_path))
+
+
+def _tiff_path(layer) -> str | None:
+    path = str(getattr(getattr(layer, "source", None), "path", None) or "")
+    return path if path.lower().endswith((".tif", ".tiff")) else None
+
+
+def _source_zarr_path(meta: dict, layer, path_of=None) -> str | None:
+    """The Zarr file (``path_of``'s: a TIFF) of the layer the result ``layer`` was deblurred
+    from, where exactly one layer of the record's ``source_layer`` name, opened from its
+    ``source_file``, is open in a viewer holding ``layer`` (in any open viewer where none)."""
     record = (meta.get("metadata") or {}).get(RECORD_KEY)
     if not isinstance(record, dict) or not record.get("source_layer") or not record.get(
             "source_file"):
@@ -555,7 +569,7 @@ def _source_zarr_path(meta: dict, layer) -> str | None:
 
     viewers = open_viewers()
     own = [v for v in viewers if any(unwrap(la) is layer for la in v.layers)]
-    paths = {_zarr_path(unwrap(la)) for v in (own or viewers) for la in v.layers
+    paths = {(path_of or _zarr_path)(unwrap(la)) for v in (own or viewers) for la in v.layers
              if unwrap(la).name == record["source_layer"]}
     named = {p for p in paths if p and os.path.basename(p.rstrip("/\\")) == record["source_file"]}
     return named.pop() if len(named) == 1 else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from .notes import DeblurNote
+from .notes import DeblurNote, DeblurWarning
 
 # the spellings OME (its UnitsLength), ImageJ and OME-Zarr (UDUNITS-2 names) use
 UM_PER_UNIT = {
@@ -24,6 +24,14 @@ UM_PER_UNIT = {
     "m": 1e6, "meter": 1e6, "metre": 1e6,
     "inch": 25400.0, "in": 25400.0,
 }
+# the plurals people type into ImageJ's Properties ('nanometers'; ImageJ's Calibration keeps
+# any text, and itself says 'microns', 'inches'), and ImageJ's 'A' for angstrom ('a' here)
+_PLURALS = ("picometer", "angstrom", "nanometer", "nanometre", "micrometer", "micrometre",
+            "millimeter", "millimetre", "centimeter", "centimetre", "meter", "metre")
+UM_PER_UNIT.update({name + "s": UM_PER_UNIT[name] for name in _PLURALS})
+UM_PER_UNIT.update({"inches": 25400.0, "a": 1e-4, "µ": 1.0, "micra": 1.0})
+#: units that say a file is not calibrated (ImageJ's default 'pixel'), said nothing of
+NO_UNITS = ("", "pixel", "pixels", "px", "reference frame")
 
 #: pixel sizes a light microscope has, in um: a unit-less scale outside is no such size (a
 #: scale of 65 is nm), and the docks and the writer leave it alone
@@ -79,6 +87,35 @@ def _ome_sizes(ome_metadata: str) -> dict[str, float]:
     return sizes
 
 
+def _say_unknown_unit(tif, unit) -> None:
+    """One line, once per file and process, for a length unit we do not know: its sizes are
+    left out rather than read as um."""
+    import warnings
+
+    name = getattr(tif, "filename", "") or "the file"
+    line = f"{name}: unit {str(unit).strip()!r} not understood: pixel size not read"
+    key = (str(getattr(getattr(tif, "filehandle", None), "path", name)), line)
+    if key not in _SAID:
+        _SAID.add(key)
+        warnings.warn(line, DeblurWarning, stacklevel=4)
+
+
+def _imagej_units(tif, ij: dict) -> dict[str, float | None]:
+    """um per unit of ImageJ's X, Y and Z calibration: 'unit' (X, and Y and Z unless
+    'yunit' / 'zunit' name their own, as ImageJ's Calibration and tifffile write them: a
+    stack in um with a Z step in nm), 'xunit' where a writer gave one. None: a unit not
+    known (said once) or none stated."""
+    base = ij.get("xunit", ij.get("unit"))
+    names = {"X": base, "Y": ij.get("yunit", base), "Z": ij.get("zunit", base)}
+    units = {}
+    for axis, unit in names.items():
+        units[axis] = None if unit is None else um_per_unit(unit)
+        if unit is not None and units[axis] is None and \
+                str(unit).strip().lower() not in NO_UNITS:
+            _say_unknown_unit(tif, unit)
+    return units
+
+
 def pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
     """Physical pixel size in micrometres, from OME, ImageJ or resolution tags."""
     if tif.is_ome and tif.ome_metadata:
@@ -88,27 +125,26 @@ def pixel_size_from_tiff(tif, page, axes: str) -> dict[str, float]:
     sizes = {}
     tags = page.tags
     unit = tags.get("ResolutionUnit")
-    unit_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value) if unit else 0)
+    tag_um = {2: 25400.0, 3: 10000.0}.get(int(unit.value) if unit else 0)
     ij = tif.imagej_metadata or {}
-    # ImageJ's calibration unit sets both the resolution's and the Z spacing's unit (a stack
-    # in nm lost X and Y and had its nm spacing read as um); an unknown one ("pixel"): none
-    ij_um = um_per_unit(ij["unit"]) if "unit" in ij else 1.0
-    if "unit" in ij and ij_um:
-        unit_um = ij_um
+    # ImageJ's calibration units set the resolution's and the Z spacing's unit (a stack in
+    # nm lost X and Y and had its nm spacing read as um); an unknown one ("pixel"): none
+    stated = any(k in ij for k in ("unit", "xunit", "yunit", "zunit"))
+    units = _imagej_units(tif, ij) if stated else {"X": tag_um, "Y": tag_um, "Z": 1.0}
     for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
         t = tags.get(tag)
-        if t and unit_um:
+        if t and units[axis]:
             num, den = t.value
             if num:
-                sizes[axis] = unit_um * den / num
-    if is_print_resolution(sizes, unit_um):
-        _say_ignored(tif, sizes, unit_um)
-        sizes, ij_um = {}, None  # an ImageJ Z spacing in inches is as little a calibration
+                sizes[axis] = units[axis] * den / num
+    if is_print_resolution(sizes, units["X"]):
+        _say_ignored(tif, sizes, units["X"])
+        sizes, units["Z"] = {}, None  # an ImageJ Z spacing in inches is as little a calibration
     # ImageJ's spacing, or the one our plain-TIFF outputs keep (in um) in their description
     shaped = (tif.shaped_metadata or ({},))[0] if tif.is_shaped else {}
     spacing = ij.get("spacing", shaped.get("spacing"))
-    if spacing and "Z" in axes and ij_um:
-        sizes["Z"] = float(spacing) * (ij_um if "spacing" in ij else 1.0)
+    if spacing and "Z" in axes and units["Z"]:
+        sizes["Z"] = float(spacing) * (units["Z"] if "spacing" in ij else 1.0)
     return sizes
 
 

@@ -278,6 +278,9 @@ def uncalibrated(spec: str, pixel_size, axes: str | None = None) -> str:
                   "or no microscope's, such as a TIFF's 72 dpi default)")
     elif "pixel" in gaps:
         stated = "states no pixel size"
+    elif "Z" in sizes:  # stated, but no microscope's (a Z unit read wrongly, say)
+        stated = (f"states a Z step of {sizes['Z']:g} um, which gives none (no microscope's; "
+                  "is the file's Z unit right?)")
     else:
         stated = "states no Z step"
     example = spec.rstrip(",") + "".join(f",{k}={'0.065' if k == 'pixel' else '0.2'}"

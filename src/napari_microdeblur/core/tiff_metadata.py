@@ -102,7 +102,7 @@ def _ome_extras(ome_xml: str) -> dict:
     return extras
 
 
-def _imagej_extras(ij: dict) -> dict:
+def _imagej_extras(ij: dict, dtype=None) -> dict:
     extras: dict = {}
     record = parse_record(ij.get("Info"))
     if record:  # how the file was made (``provenance``)
@@ -111,11 +111,33 @@ def _imagej_extras(ij: dict) -> dict:
     if interval:
         extras["time_interval"] = interval
     luts = ij.get("LUTs")
+    if luts is not None and np.shape(luts) == (3, 256):  # tifffile gives one LUT unlisted
+        luts = [luts]
     if luts is not None and all(np.shape(lut) == (3, 256) for lut in luts):
         extras["luts"] = [np.asarray(lut, dtype=np.uint8) for lut in luts]
-        if ij.get("mode") in ("composite", "color", "grayscale"):
-            extras["imagej_mode"] = ij["mode"]  # how Fiji shows the channels
+    if ij.get("mode") in ("composite", "color", "grayscale"):
+        extras["imagej_mode"] = ij["mode"]  # how Fiji shows the channels, LUTs or none
+    shown = _display_ranges(ij, dtype)
+    if shown:
+        extras["imagej_ranges"] = shown
     return extras
+
+
+def _display_ranges(ij: dict, dtype) -> dict | None:
+    """ImageJ's display range ('min'/'max', a composite's 'Ranges': low, high per channel),
+    with the dtype of the pixels it was set for: an output keeps it only in that dtype (a
+    uint16 range on a float32 output shows it black or white)."""
+    found: dict = {}
+    ranges = ij.get("Ranges")
+    if isinstance(ranges, (list, tuple)) and ranges and len(ranges) % 2 == 0:
+        found["Ranges"] = [float(v) for v in ranges]
+    for key in ("min", "max"):
+        if isinstance(ij.get(key), (int, float)):
+            found[key] = float(ij[key])
+    if not found or dtype is None or not all(np.isfinite(v) for v in [
+            *found.get("Ranges", ()), found.get("min", 0.0), found.get("max", 0.0)]):
+        return None
+    return {**found, "dtype": np.dtype(dtype).name}
 
 
 def tiff_extras(tif) -> dict:
@@ -125,7 +147,7 @@ def tiff_extras(tif) -> dict:
     if tif.is_ome and tif.ome_metadata:
         return _ome_extras(tif.ome_metadata)
     if tif.is_imagej and tif.imagej_metadata:
-        return _imagej_extras(tif.imagej_metadata)
+        return _imagej_extras(tif.imagej_metadata, _first_dtype(tif))
     try:
         shaped = tif.shaped_metadata or ()
     except Exception:  # noqa: BLE001 - a malformed JSON description: the pixels still read
@@ -133,6 +155,14 @@ def tiff_extras(tif) -> dict:
     record = parse_record(shaped[0].get(RECORD_KEY)) if shaped and isinstance(
         shaped[0], dict) else None
     return {RECORD_KEY: record} if record else {}
+
+
+def _first_dtype(tif):
+    """The dtype of the file's first page, what ImageJ's display range was set for."""
+    try:
+        return tif.pages.first.dtype
+    except Exception:  # noqa: BLE001 - an odd page: no display range kept
+        return None
 
 
 def imagej_fits(shape, dtype, axes: str) -> bool:
@@ -166,7 +196,7 @@ def _channel_count(shape, axes: str) -> int:
     return int(shape[axes.index("C")]) if "C" in axes else 1
 
 
-def _imagej_metadata(shape, axes: str, pixel_size: dict, extras: dict) -> dict:
+def _imagej_metadata(shape, dtype, axes: str, pixel_size: dict, extras: dict) -> dict:
     metadata: dict = {"axes": axes}
     if pixel_size.get("X") and pixel_size.get("Y"):
         metadata["unit"] = "um"
@@ -178,9 +208,23 @@ def _imagej_metadata(shape, axes: str, pixel_size: dict, extras: dict) -> dict:
     channels = _channel_count(shape, axes)
     if luts is not None and len(luts) == channels and "S" not in axes:
         metadata["LUTs"] = list(luts)
-        if channels > 1:
-            metadata["mode"] = extras.get("imagej_mode", "composite")
+    if channels > 1 and "S" not in axes and (extras.get("imagej_mode") or luts is not None):
+        # a composite without LUTs stays one (ImageJ's default colours), as it was
+        metadata["mode"] = extras.get("imagej_mode", "composite")
+    metadata.update(_kept_ranges(extras.get("imagej_ranges"), dtype, channels, axes))
     return metadata
+
+
+def _kept_ranges(shown, dtype, channels: int, axes: str) -> dict:
+    """The input's ImageJ display range where the output has the dtype it was set for
+    (``--output-dtype input``) and the same number of channels; {} otherwise."""
+    if not isinstance(shown, dict) or shown.get("dtype") != np.dtype(dtype).name or "S" in axes:
+        return {}
+    kept = {k: shown[k] for k in ("min", "max") if k in shown}
+    ranges = shown.get("Ranges")
+    if isinstance(ranges, list) and len(ranges) == 2 * channels:
+        kept["Ranges"] = tuple(ranges)
+    return kept
 
 
 def _ome_metadata(shape, axes: str, pixel_size: dict, extras: dict) -> dict:
@@ -214,7 +258,7 @@ def tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome
     has_xy = bool(pixel_size.get("X") and pixel_size.get("Y"))
     if imagej:
         kwargs["imagej"] = True
-        metadata = _imagej_metadata(shape, axes, pixel_size, extras)
+        metadata = _imagej_metadata(shape, dtype, axes, pixel_size, extras)
         if has_xy:  # in the metadata's unit (um), as ImageJ reads it
             kwargs["resolution"] = (1 / pixel_size["X"], 1 / pixel_size["Y"])
     else:
