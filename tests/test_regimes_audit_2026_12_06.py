@@ -112,6 +112,8 @@ def test_a_3d_psf_cyclegan_run_says_it_had_no_validation(tmp_path, capsys):
     argv = ["train", "--regime", "psf_cyclegan", "--arch", "psf_cyclegan", "--config",
             tiny(tmp_path, "psf_cyclegan", spatial_dims=3), "--discriminator-config", SMALL_D,
             "--unpaired-blurry", folder, "--unpaired-sharp", folder,
+            # one folder as both sets fits a point PSF, refused unless started from the config's
+            "--psf-spectrum", "0",
             "--out", str(tmp_path / "out.safetensors"), *FAST]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -379,22 +379,9 @@ def read_unpaired(args, read_images, one_kind, rgb: bool) -> tuple[dict, dict]:
     """The regime's image sets without partners, read and checked (name -> (arrays, axes,
     description); :func:`unpaired_sources` makes patch sources of them once the model's
     dimensionality is known), and the axes of their images by option."""
-    sets, axes_by_option = {}, {}
-    for name, option in SOURCE_OPTIONS.get(args.regime, {}).items():
-        spec = getattr(args, _dest(option))
-        images = read_images(spec, args.axes)
-        if one_kind(images, option) != rgb:
-            raise UserError(f"{option} and the training images differ in kind (RGB against "
-                            "single-channel)")
-        kinds = sorted({axes for _, _, axes in images})
-        if len(kinds) > 1:  # the two files named, as --sharp's mix is (cli_training_data.planes_of)
-            (first, _, axes), (second, _, other) = images[0], next(
-                i for i in images if i[2] != images[0][2])
-            raise UserError(f"{option} {first} has axes {axes} but {second} has {other}; "
-                            "give images of one kind of axes")
-        sets[name] = ([a for _, a, _ in images], kinds[0], f"{option} {spec}")
-        axes_by_option[option] = kinds
-    return sets, axes_by_option
+    from .cli_unpaired import read_sets
+
+    return read_sets(args, SOURCE_OPTIONS.get(args.regime, {}), read_images, one_kind, rgb)
 
 
 def unpaired_sources(sets: dict, spatial_dims: int, regime: str) -> dict:

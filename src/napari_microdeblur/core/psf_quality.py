@@ -38,15 +38,15 @@ from __future__ import annotations
 import datetime
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .notes import DeblurWarning
 
-__all__ = ["BLOB_LEVEL", "MIN_PEAK_BLOB", "MIN_START_NCC", "PsfExport", "PsfFigures",
-           "choose_export", "fwhm_axes", "psf_figures", "write_psf"]
+__all__ = ["BLOB_LEVEL", "MIN_PEAK_BLOB", "MIN_START_NCC", "POINT_PEAK_SHARE", "PsfExport",
+           "PsfFigures", "choose_export", "fwhm_axes", "psf_figures", "write_psf"]
 
 #: pixels at or above this share of the peak make the kernel's bright part
 BLOB_LEVEL = 0.05
@@ -56,6 +56,10 @@ MIN_PEAK_BLOB = 0.9
 #: a kernel with a lower NCC with the run's start moved far from it (measured: 0.42-0.71
 #: degenerate, 0.977-0.998 good)
 MIN_START_NCC = 0.9
+#: a kernel with at least this share of its mass in its peak pixel is a point: it blurs, so its
+#: network deblurs, nothing (a Gaussian of sigma 0.25 px holds 91 % there; measured on the
+#: walkthrough: swapped image sets 100 %, one set against itself 99 %, the right way round 6 %)
+POINT_PEAK_SHARE = 0.9
 
 
 def fwhm_axes(kernel: np.ndarray) -> tuple[float, ...]:
@@ -160,7 +164,25 @@ def choose_export(learned, start=None, start_kind: str | None = None, *,
                   where: str = "the learned PSF") -> PsfExport:
     """What to export of ``learned`` (its run started from ``start``, of ``start_kind``:
     "spectral fit", "configured", "given" or None) and the warning to give, naming the
-    figures and ``microdeblur psf-estimate``. ``where``: the kernel as the warning names it."""
+    figures and ``microdeblur psf-estimate``. ``where``: the kernel as the warning names it.
+    A kernel written that is a point (``POINT_PEAK_SHARE``) is warned of too: the degenerate
+    checks passed one that matched its own point start (swapped image sets)."""
+    chosen = _choose(learned, start, start_kind, where)
+    kernel = np.asarray(chosen.kernel, np.float64)
+    peak = float(kernel.max() / kernel.sum())
+    if peak < POINT_PEAK_SHARE:
+        return chosen
+    what = where if chosen.which == "learned" else "the PSF written (its run's start)"
+    point = (f"{what} is a point ({peak:.0%} of its mass in its peak pixel, at least "
+             f"{POINT_PEAK_SHARE:.0%}): it blurs nothing, so its network deblurs nothing; were "
+             "the blurry and the sharp images swapped, or are the blurry ones no blurrier? "
+             "Train again with them the right way round, or estimate the PSF with "
+             "`microdeblur psf-estimate BLURRY.tif -o est.tif`")
+    return replace(chosen, warning=point if chosen.warning is None
+                   else f"{chosen.warning}; {point}")
+
+
+def _choose(learned, start, start_kind: str | None, where: str) -> PsfExport:
     learned = np.asarray(learned, np.float32)
     start_array = None if start is None else np.asarray(start, np.float32)
     figures = psf_figures(learned, start_array)

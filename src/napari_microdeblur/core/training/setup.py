@@ -151,9 +151,9 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
             obj, augment=name not in regime.unaugmented_sources)
         _same_dims(src, model, name)
         if src.channels != train.channels:
-            # named as the user gave it too (the CLI's "--unlabelled DIR")
+            # named as the user gave it (the CLI's "--unlabelled DIR"), not by its keyword
             given = getattr(src, "description", "")
-            what = f"{name}= ({given})" if given else f"{name}="
+            what = f"the {name.replace('_', ' ')} set ({given})" if given else f"{name}="
             raise ValueError(
                 f"{what} has {src.channels}-channel images but the training images "
                 f"{train.channels}; give {train.channels}-channel images")

@@ -19,13 +19,15 @@ small priors: a centring term (a shifted PSF explains unpaired data equally well
 roughness term against a spike. Ours, not the paper's (``psf_spectrum``, weight 10; 0 turns it
 off): the PSF starts as the Gaussian whose transfer function best explains the ratio of the two
 sets' power spectra, and a term keeps matching those spectra while it trains
-(:mod:`.spectrum_match`). With the adversarial term alone the learned PSF was 15-20 % too wide
-in 2D (flat-topped, tails cut) and 36-54 % in 3D. A network whose PSF is no longer its
-configured start (weights loaded to train further) keeps its PSF. The regime's state keeps the
-PSF the run started from and the step the warm-up ended (``psf_run_state`` reads them from a
-``last.pt``): what an export checks the learned PSF against (``core.psf_quality``). Blurry
-images come from ``unpaired=`` (default: the training inputs), sharp ones from
-``unpaired_sharp=`` (default: the training targets), each drawn independently.
+(:mod:`.spectrum_match`); a fit that comes out a point (the blurry set no blurrier than the
+sharp one: the two swapped, measured) is refused before the first step. With the adversarial
+term alone the learned PSF was 15-20 % too wide in 2D (flat-topped, tails cut) and 36-54 % in
+3D. A network whose PSF is no longer its configured start (weights loaded to train further)
+keeps its PSF. The regime's state keeps the PSF the run started from and the step the warm-up
+ended (``psf_run_state`` reads them from a ``last.pt``): what an export checks the learned PSF
+against (``core.psf_quality``). Blurry images come from ``unpaired=`` (default: the training
+inputs), sharp ones from ``unpaired_sharp=`` (default: the training targets), each drawn
+independently.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ from .spectrum_match import SpectrumMatch
 HISTORY_SIZE = 50
 #: batches of each set whose power spectra choose the PSF's starting Gaussian
 SPECTRUM_BATCHES = 32
+#: the widest sigma (px) of that Gaussian under which the blurry set is no blurrier than the
+#: sharp one: refused (``refuse_point_start``). Measured on the walkthrough's sets (64-px
+#: patches): swapped 0.011-0.014, one set against itself 0.06-0.09, the right way round
+#: 1.2 x 2.3 (true PSF 1.1 x 2.2); the truth blurred by a Gaussian of sigma 0.5, 0.7,
+#: 1.0 px: 0.52, 0.77, 1.11 (that of 0.5 swapped: 0.026)
+MIN_START_SIGMA = 0.25
 
 
 class HistoryBuffer:
@@ -192,8 +200,9 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         self.gather_spectra(trainer)
         layer = trainer.model.psf
         with torch.no_grad():
-            kernel = self.spectrum.fit_gaussian(layer.size).to(layer.amplitude)
-            layer.amplitude.copy_(kernel.sqrt())
+            kernel = self.spectrum.fit_gaussian(layer.size)
+            refuse_point_start(trainer, kernel)  # before the layer changes
+            layer.amplitude.copy_(kernel.to(layer.amplitude).sqrt())
 
     def start_psf(self, trainer) -> None:
         """The first step of a run: a fresh network's PSF starts from the spectra (with the
@@ -300,6 +309,43 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         run = psf_run_state(state)
         self.psf_start, self.psf_start_kind = run["start"], run["start_kind"]
         self.warmup_ended = run["warmup_ended"]
+
+
+def kernel_sigmas(kernel: torch.Tensor) -> torch.Tensor:
+    """The standard deviations (px) of ``kernel`` along its principal axes, smallest first,
+    from its second moments."""
+    k = kernel.detach().to("cpu", torch.float64)
+    k = k / k.sum()
+    grids = torch.meshgrid(*(torch.arange(n, dtype=torch.float64) for n in k.shape),
+                           indexing="ij")
+    centred = [g - (k * g).sum() for g in grids]
+    cov = torch.stack([torch.stack([(k * a * b).sum() for b in centred]) for a in centred])
+    return torch.linalg.eigvalsh(cov).clamp_min(0).sqrt()
+
+
+def _set_words(trainer, name: str, role: str, fallback: str) -> str:
+    """'the blurry set (--unpaired-blurry sharp/)': the set's own description, which the CLI
+    makes of its option (the keyword would leak into a CLI line)."""
+    source = trainer.setup.sources.get(name)
+    return f"the {role} set ({getattr(source, 'description', '') or fallback})"
+
+
+def refuse_point_start(trainer, kernel: torch.Tensor) -> None:
+    """A ``ValueError`` before the first step where the Gaussian fitted to the two sets'
+    spectra is a point (widest sigma under ``MIN_START_SIGMA``): the blurry set is no blurrier
+    than the sharp one (swapped sets, measured), and the run would learn a point PSF and a
+    network that deblurs nothing."""
+    widest = float(kernel_sigmas(kernel).max())
+    if widest >= MIN_START_SIGMA:
+        return
+    blurry = _set_words(trainer, "unpaired", "blurry", "the training inputs")
+    sharp = _set_words(trainer, "unpaired_sharp", "sharp", "the training targets")
+    raise ValueError(
+        f"{blurry} looks no blurrier than {sharp}: are the two swapped? The Gaussian fitted to "
+        f"their power spectra is a point (sigma {widest:.2f} px, under {MIN_START_SIGMA:g}), so "
+        "there is no blur to learn; give the blurry images as the blurry set and the sharp "
+        "ones as the sharp set (where the blurry images really are this sharp, psf_spectrum=0 "
+        "starts from the configured PSF instead)")
 
 
 def configured_start(model: nn.Module) -> bool:
