@@ -302,6 +302,9 @@ def test_psf_cyclegan_from_the_dock_with_unpaired_layers(make_napari_viewer, qtb
     w.regimes.set_regime("psf_cyclegan")
     w.regimes.source_combos["unpaired"].set_value(other_blurry)
     w.regimes.source_combos["unpaired_sharp"].set_value(other_sharp)
+    # scored on the Blurry/Sharp pair (unticked, the unpaired layers alone train and validate:
+    # tests/test_finetune_dock_unpaired_2026_12_16.py)
+    w.regimes.pair_check.setChecked(True)
     w.start_button.click()
     wait_idle(qtbot, w)
     card = w.outcome.card

@@ -19,30 +19,28 @@ comparison layers' names carry the run's number. The kept file outlives the run'
 exit) as a copy in ``_finetune_files.kept_weights_dir``, which Save... copies (same sha256).
 Preview pauses the training between two steps and deblurs the current slice with the weights.
 The folded "Small-data options" (paired runs) are `finetune`'s (``_finetune_options``).
+psf_cyclegan with Unpaired layers trains on them alone, without a Blurry/Sharp pair
+(``_finetune_unpaired``); a run that learns a PSF adds it as a layer and a file.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
+from functools import partial
 
-from qtpy.QtWidgets import (
-    QFileDialog,
-    QFormLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QFormLayout, QWidget
 
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
-from ._finetune_files import checkpoint_dir, copy_weights, keep_run_weights, trained_pixel_size
+from ._finetune_files import checkpoint_dir, keep_run_weights, trained_pixel_size
 from ._finetune_options import SmallDataOptions, check_options
-from ._finetune_pairs import pair_data
-from ._finetune_plots import BASE_COLOR, INPUT_COLOR
+from ._finetune_outcome import FinetuneOutcomeMixin
+from ._finetune_pairs import pair_data, set_chosen_elsewhere
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
+from ._finetune_saving import FinetuneSaveMixin
 from ._finetune_self import (
     SelfAdaptRequest,
     is_info_note,
@@ -57,6 +55,12 @@ from ._finetune_status import (
     progress_line,
     psf_words,
     starting_line,
+)
+from ._finetune_unpaired import (
+    UnpairedRequestMixin,
+    add_learned_psf,
+    iter_unpaired_finetune,
+    learns_psf,
 )
 from ._header_reads import AxesPrefill
 from ._layers import (
@@ -74,7 +78,8 @@ from ._workers import WorkerOwnerMixin, start_worker
 TIME_TICKS = 1000
 
 
-class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMixin, QWidget):
+class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMixin,
+                     FinetuneOutcomeMixin, UnpairedRequestMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Fine-tune."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -92,6 +97,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self._notes: dict = {}  # info of the run's Notes (held-out region, focus plane)
         self._sources: tuple = (None, None, "")  # (layer, sharp layer, axes) of the run
         self._psf_text = ""  # the PSF box's text a paired run took (a PSF-aware base)
+        self._unpaired = None  # the UnpairedRun of a run on the Unpaired layers alone
         self._last_step = 0
         # the starting weights' validation PSNR, whether trained weights were validated yet,
         # and the warm-up hint of the run (``_finetune_status``)
@@ -118,6 +124,10 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
         self.regimes.regime_combo.currentIndexChanged.connect(self._mode_defaults)
         self.regimes.start_combo.currentIndexChanged.connect(self._show_psf_panel)
+        # the Sharp box ranks the Unpaired rows' layers last; an unpaired run hides the pair
+        set_chosen_elsewhere(napari_viewer, self.regimes.chosen_layers)
+        self.regimes.changed.connect(self.sharp_combo.reconsider)
+        self.regimes.changed.connect(self._show_pair_rows)
         # an optics PSF's pixel= and dz= follow the source layer's scale, once its axes are
         # guessed (which may wait for its file's header: ``AxesPrefill``)
         prefill = self.psf_panel.follow_image(
@@ -155,8 +165,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
 
     def _mode_changed(self, *_) -> None:
         self.pages.setCurrentIndex(self.mode_combo.currentIndex())
-        for widget in (self.align_check, self.match_check, self.regimes, self.options):
-            widget.setVisible(self.mode != "self")
+        self.regimes.setVisible(self.mode != "self")
+        self._show_pair_rows()
         self._show_psf_panel()
         self._mode_defaults()
         self._default_base()
@@ -174,7 +184,23 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
                 widget.setValue(after)
         self._shown_defaults = new
 
+    @property
+    def unpaired_only(self) -> bool:
+        """Whether Start trains on the Unpaired layers alone (no Blurry/Sharp pair)."""
+        return self.mode != "self" and self.regimes.unpaired_only
+
+    def _show_pair_rows(self, *_) -> None:
+        """The pair's rows and options are hidden while a run would not use a pair."""
+        pairs = self.mode != "self" and not self.unpaired_only
+        self.pages.setVisible(self.mode == "self" or pairs)
+        for widget in (self.align_check, self.match_check, self.options):
+            widget.setVisible(pairs)
+        if getattr(self, "axes_prefill", None) is not None:
+            self.axes_prefill.guess()
+
     def _source_layer(self):
+        if self.unpaired_only:  # its axes, image type and pixel size are the run's
+            return self.regimes.source_combos["unpaired"].value
         return {"pair": self.blurry_combo, "stack": self.stack_combo,
                 "self": self.self_page.layer_combo}[self.mode].value
 
@@ -286,6 +312,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             model, card, name = self._base_model()
             return SelfAdaptRequest(layer.name, layer_data(layer), axes or None, psf, psf_text,
                                     model, name, card, config, checkpoint_dir())
+        if self.unpaired_only:
+            return self._unpaired_request(scratch)
         data, layer_name = self._training_data()
         rgb = "S" in (axes or guess_layer_axes(self._source_layer()))
         model, card, name = self._base_model(3 if rgb else 1, scratch)
@@ -312,6 +340,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         if self.worker is not None and self.worker in self._workers:  # queued counts too
             notify_info("fine-tuning is already running")
             return None
+        self._unpaired = None
         try:
             req = self.build_request()
         except (ValueError, TypeError, OSError) as error:
@@ -328,8 +357,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.base_network = SessionModel(req.base_label, copy.deepcopy(req.model).eval(),
                                          req.base_card, "base")
         layer = self._source_layer()
-        self._sources = (layer, self.sharp_combo.value if self.mode == "pair" else None,
-                         req.axes or guess_layer_axes(layer))
+        self._sources = (None, None, "") if self._unpaired else (
+            layer, self.sharp_combo.value if self.mode == "pair" else None,
+            req.axes or guess_layer_axes(layer))
         self.plots.start()
         timed = self._time_bound()
         self.progress_bar.setFormat("%p% of the time" if timed else "%v/%m steps")
@@ -338,6 +368,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
                                      "Training steps done.")
         self.plots.set_kind("loss" if adapting else "psnr")
         job = iter_self_adapt_job if adapting else self._finetune.iter_finetune
+        if self._unpaired is not None:
+            job = partial(iter_unpaired_finetune, run=self._unpaired)  # still a generator
         self.worker = start_worker(self, job, req,
                                    yielded=self._yielded, returned=self._returned,
                                    errored=self._errored, finished=self._finished, start=False)
@@ -435,11 +467,15 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             return
         req = self.request
         verb = "trained" if req.base_card is None else "fine-tuned"  # no card: a new network
-        name = f"{req.base_label} {verb} on {req.layer_name}"
+        on = self._unpaired.blurry_name if self._unpaired else req.layer_name
+        name = f"{req.base_label} {verb} on {on}"
         kept = keep_run_weights(outcome, name)
         label = SESSION_MODELS.add(SessionModel(
             name, outcome.model, outcome.card, "fine-tuned", {"file": str(outcome.file)}))
         self.session_label = label
+        if learns_psf(outcome, getattr(req, "regime", "")):  # as --export-psf: layer, file
+            kept += " " + add_learned_psf(self.viewer, outcome,
+                                          self._notes.get("checkpoint_dir"), label)
         how = "stopped" if outcome.stopped else "finished"
         below = self._finetune.scores_below_input(outcome)
         worse = " (below the input: compare before deblurring with it)" if below else ""
@@ -456,45 +492,18 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
             notify_info(f"fine-tuning {how}: {label!r} is available in the Deblur dock")
         self.compare()
 
-    def _nothing_learned(self, outcome) -> None:
-        """The run returned its starting weights: no method is added (it would be the base
-        under a new name) and Compare & QC is not filled (base against itself)."""
-        from ..core.finetune import BEFORE_FIRST_VALIDATION, STARTING_WEIGHTS_RETURNED
-
-        self.session_label = None
-        how = "stopped" if outcome.stopped else "finished"
-        early = outcome.unvalidated  # no trained weights were scored
-        again = ("more Minutes, or another Learning rate"
-                 if isinstance(self.request, SelfAdaptRequest)
-                 else "more Minutes or Steps, more training planes, or another Learning rate")
-        if early:
-            again = "let the run go past its first validation (more Minutes or Steps)"
-        ended, details = ending(outcome, self._last_step, getattr(self.request, "steps", None))
-        self.status_label.setText(
-            f"{ended}{psf_words(self.psf_text)}; "
-            f"{details.replace(STARTING_WEIGHTS_RETURNED, 'the base is unchanged')}. "
-            f"Nothing was added to the Deblur dock. To try again: {again}.")
-        base = repr(self.request.base_label)
-        why = (f"it ended {BEFORE_FIRST_VALIDATION}, so {base} is unchanged" if early
-               else f"no validation beat the starting weights of {base}")
-        notify_info(f"fine-tuning {how}: {why}; nothing was added to the Deblur dock")
-
-    def _draw_references(self, fit) -> None:
-        """The input's and the base model's validation as flat lines across the run."""
-        if isinstance(self.request, SelfAdaptRequest):
-            self.plots.add_reference("base model (start)", fit.start_val_loss, BASE_COLOR)
-        elif fit is not None:
-            self.plots.add_reference("input (no deblurring)", fit.baseline.get("val_psnr"),
-                                     INPUT_COLOR)
-            start = next((h["val_psnr"] for h in fit.history if h["step"] == 0), None)
-            self.plots.add_reference("base model (start)", start, BASE_COLOR)
-
     def compare(self):
         """Deblur the held-out region with the base model and the kept weights in a worker,
         then add the results as layers and show them in Compare & QC (``_finetune_compare``).
         Returns the worker (None when there is nothing to compare)."""
         layer, sharp, axes = self._sources
         tuned = SESSION_MODELS.get(self.session_label or "")
+        if layer is None and tuned is not None and not self.closed:  # an unpaired run
+            self.status_label.setText(
+                f"{self.status_label.text()} Compare & QC not filled: the run had no real "
+                "pair to hold out; deblur a blurry layer with the new method in the Deblur "
+                "dock.")
+            return None
         gone = [la for la in (layer, sharp) if la is not None and la not in self.viewer.layers]
         if gone and not self.closed:
             self.status_label.setText(f"{self.status_label.text()} Compare & QC not filled: "
@@ -539,36 +548,6 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.progress_bar.setValue(1 if kept else 0)
         self._set_running(False)
 
-    # ------------------------------------------------------------------ saving
-
-    def _choose_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save fine-tuned weights", "", "safetensors (*.safetensors)"
-        )
-        if path:
-            self.save(path)
-
-    def save(self, path: str | os.PathLike) -> Path | None:
-        """Copy the fine-tuned checkpoint (weights + model card) to ``path``."""
-        if self.outcome is None or self.outcome.file is None:
-            notify_error("nothing to save yet: run (or stop) a fine-tuning first")
-            return None
-        if self.outcome.kept_start:
-            notify_error("nothing to save: the last run kept the starting weights (the base "
-                         "model unchanged); run again longer or with more data")
-            return None
-        try:
-            path = copy_weights(self.outcome.file, path)
-        except ValueError as error:
-            notify_error(str(error))
-            return None
-        except OSError as error:
-            notify_error(f"could not save {path}: {error}")
-            return None
-        notify_info(f"saved {path.name} (sha256 {self.outcome.card.sha256[:12]}...)")
-        self.status_label.setText(f"saved {path}")
-        return path
-
     # ------------------------------------------------------------------ teardown
 
     def quit_workers(self) -> None:
@@ -592,5 +571,6 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, WorkerOwnerMix
         self.self_page.release()
         self.regimes.release()
         self.options.release()
+        set_chosen_elsewhere(self.viewer)
         for combo_ in (self.blurry_combo, self.sharp_combo, self.stack_combo):
             combo_.disconnect_viewer()

@@ -2,12 +2,18 @@
 a new network from random weights (an architecture and one of its presets), in any regime of
 ``core.training`` (the papers' regimes of `microdeblur train --regime`), with layer choosers
 for the image sets without partners that a regime uses (sgpn's unlabelled blurry images,
-psf_cyclegan's unpaired blurry and sharp images)."""
+psf_cyclegan's unpaired blurry and sharp images).
+
+A regime that learns from unpaired blurry and sharp images (psf_cyclegan) trains on those two
+layers alone once one of them is chosen (``unpaired_only``), as `microdeblur train --regime
+psf_cyclegan --unpaired-blurry --unpaired-sharp` without --blurry/--sharp: no Blurry/Sharp
+pair of one field is needed, nor checked (the walkthrough's sharp image of another field was
+refused as anti-correlated). "validate on the Blurry/Sharp pair" takes a pair as well."""
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QWidget
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import QCheckBox, QWidget
 
 from ._controls import combo
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
@@ -24,6 +30,8 @@ SOURCE_ROWS = {
         "psf_cyclegan: sharp images of other fields (domain B), optional: without it its "
         "patches come from the pairs' targets, drawn independently of their inputs.")),
 }
+#: the check box that adds a Blurry/Sharp pair to an unpaired run (its validation)
+PAIR_CHECK = "validate on the Blurry/Sharp pair"
 
 
 def _starting_points() -> list[tuple[str, object]]:
@@ -35,7 +43,10 @@ def _starting_points() -> list[tuple[str, object]]:
 
 
 class RegimePanel(QWidget):
-    """Start from (the base model or a new network) and the regime with its extra image sets."""
+    """Start from (the base model or a new network) and the regime with its extra image sets;
+    ``changed`` when the regime, an image set or the pair check box changes."""
+
+    changed = Signal()
 
     def __init__(self, viewer, parent=None) -> None:
         from napari.layers import Image
@@ -61,6 +72,15 @@ class RegimePanel(QWidget):
             self.source_combos[source] = LayerCombo(viewer, (Image,), none_label="(none)",
                                                     tooltip=tooltip)
             self.form.addRow(text, self.source_combos[source])
+            self.source_combos[source].currentIndexChanged.connect(self._update)
+        self.pair_check = QCheckBox(PAIR_CHECK)
+        self.pair_check.setToolTip(
+            "psf_cyclegan with Unpaired layers trains on them alone and validates on a "
+            "synthetic blur of the Unpaired sharp images (held-out band). Tick to use the "
+            "Blurry/Sharp pair of one field above as well (it is checked as a pair), as "
+            "--blurry/--sharp of microdeblur train.")
+        self.form.addRow("", self.pair_check)
+        self.pair_check.toggled.connect(self._update)
         self.regime_combo.currentIndexChanged.connect(self._update)
         self._update()
 
@@ -94,6 +114,27 @@ class RegimePanel(QWidget):
             raise ValueError(f"no starting point {arch!r} with preset {preset!r}")
         self.start_combo.setCurrentIndex(index)
 
+    @property
+    def trains_unpaired(self) -> bool:
+        """Whether the regime can learn from unpaired blurry and sharp images alone."""
+        from ..core.training import get_regime
+
+        return "unpaired_sharp" in get_regime(self.regime).extra_sources
+
+    @property
+    def unpaired_only(self) -> bool:
+        """Whether the run trains on the Unpaired layers alone (no Blurry/Sharp pair): the
+        regime can, one of them is chosen, and the pair is not asked for."""
+        return (self.trains_unpaired and not self.pair_check.isChecked()
+                and any(c.value is not None for c in self.source_combos.values()))
+
+    def chosen_layers(self) -> list:
+        """The layers chosen under the rows the regime shows (the Sharp box avoids them)."""
+        from ..core.training import get_regime
+
+        used = get_regime(self.regime).extra_sources
+        return [c.value for s, c in self.source_combos.items() if s in used]
+
     def _update(self, *_) -> None:
         from ..core.training import get_regime
 
@@ -101,6 +142,8 @@ class RegimePanel(QWidget):
         for source, widget in self.source_combos.items():
             widget.setVisible(source in used)
             self.form.labelForField(widget).setVisible(source in used)
+        self.pair_check.setVisible(self.trains_unpaired)
+        self.changed.emit()
 
     def new_network(self, channels: int):
         """(a new network with random weights, its label), or None to fine-tune the base."""
