@@ -16,14 +16,16 @@ import copy
 import time
 import warnings
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from typing import Any
 
 from ..core.channel_psfs import channel_sources, channels_ran, methods_label, planned_methods
 from ..core.thread_warnings import caught
 from ._feedback import describe_error, notify_error, warning_relay
 from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
+from ._layers import unwrap
 from ._methods import SessionModel, method_card
+from ._workers import create_held_worker, release_handlers
 
 
 @dataclass
@@ -450,14 +452,13 @@ class DeblurRun:
     def __init__(self, viewer, req: DeblurRequest, *, on_done=None, on_progress=None,
                  job=iter_deblur_job, job_args=(), layer=deblurred_layer,
                  description: str | None = None) -> None:
-        from napari.qt.threading import create_worker
         from napari.utils import progress
 
         self.viewer = viewer
         self.req = req
         self.cancelled = False
         self.done = False  # set when the worker has finished and its handlers ran
-        self.layer = None
+        self._layer = None  # weak: a run kept by a dock must not keep a removed result alive
         self.outcome: JobOutcome | None = None
         self.warnings: list[str] = []  # the first line of each warning the run raised
         self.error: BaseException | None = None
@@ -469,7 +470,7 @@ class DeblurRun:
         self.pbar = progress(
             total=0, desc=description or f"Deblurring {req.source_name!r} [{planned_label(req)}]"
         )
-        self.worker = create_worker(job, req, *job_args, _start_thread=False, _ignore_errors=True)
+        self.worker = create_held_worker(job, req, *job_args)
         self.worker.warned.connect(warning_relay(self.warnings))
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
@@ -480,6 +481,16 @@ class DeblurRun:
     def start(self) -> DeblurRun:
         self.worker.start()
         return self
+
+    @property
+    def layer(self):
+        """The result layer, while it exists; None if none was added."""
+        return self._layer() if self._layer is not None else None
+
+    @layer.setter
+    def layer(self, layer) -> None:
+        # the layer itself: a weak reference to napari's proxy of it would die at once
+        self._layer = weakref.ref(unwrap(layer)) if layer is not None else None
 
     @property
     def is_running(self) -> bool:
@@ -553,6 +564,17 @@ class DeblurRun:
             pass
         if self._on_done is not None:
             self._on_done(self)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Drop the pixels once the run is over (the result layer holds its own): a dock keeps
+        its last run, and kept the input and result arrays after their layers were removed."""
+        if is_dataclass(self.req):
+            self.req = replace(self.req, image=None, full_image=None)
+        result = getattr(self.outcome, "result", None)
+        if is_dataclass(result) and hasattr(result, "image"):
+            self.outcome = replace(self.outcome, result=replace(result, image=None))
+        release_handlers(self.worker)  # its handlers hold this run (an action has no dock)
 
 
 def removed_note(run: DeblurRun) -> str:

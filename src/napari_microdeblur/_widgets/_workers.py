@@ -3,6 +3,8 @@ viewer closes) and a helper that creates, connects and starts one."""
 
 from __future__ import annotations
 
+import inspect
+import threading
 import weakref
 from functools import partial
 
@@ -11,15 +13,97 @@ from qtpy.QtCore import QEvent, QObject, QTimer
 from ._worker_exit import outlive_exit
 
 
+class HeldJob:
+    """The body of one worker, held so that the worker lets go of it once stopped.
+
+    napari 0.9.2 keeps every worker it created for the window's life (its task list holds
+    ``worker.quit``), and a worker keeps its generator: a job quit part-way stayed paused at
+    its ``yield`` with its arrays (a cancelled deblur's 40 MB stack, each time) until the
+    viewer closed. Here the worker runs ``generator`` (or ``call``), which takes the job and
+    its arguments out of this object as it starts; a quit seen at a record closes the job in
+    its own thread (its ``finally`` clauses run where it ran), and ``release`` closes what a
+    quit left paused once the worker has finished, from the GUI thread.
+    """
+
+    def __init__(self, func, args: tuple) -> None:
+        self._func, self._args = func, args
+        self._gen = None
+        self._worker = None  # weak reference to the worker (``attach``)
+        self._lock = threading.Lock()
+        self.name = getattr(func, "__qualname__", type(func).__name__)
+
+    def __repr__(self) -> str:  # napari's task list names the job by it
+        return f"<job {self.name}>"
+
+    def attach(self, worker) -> None:
+        """The worker running this job: a quit asked of it stops the job at its next record."""
+        self._worker = weakref.ref(worker)
+
+    def _take(self):
+        with self._lock:
+            func, args, self._func, self._args = self._func, self._args, None, None
+        return func, args
+
+    def call(self):
+        """The body of a worker for a plain function."""
+        func, args = self._take()
+        return None if func is None else func(*args)
+
+    def generator(self):
+        """The body of a worker for a generator function: its records, then its value."""
+        func, args = self._take()
+        if func is None:  # released before it started
+            return None
+        gen = func(*args)
+        del func, args
+        with self._lock:
+            self._gen = gen
+        value = None
+        while True:
+            try:
+                record = gen.send(value)
+            except StopIteration as stop:
+                return stop.value
+            worker = self._worker() if self._worker is not None else None
+            if worker is not None and worker.abort_requested:
+                gen.close()  # here, in the job's thread (np.errstate is per thread)
+                worker.aborted.emit()  # as the worker says a quit it sees itself
+                return None
+            value = yield record
+
+    def release(self) -> None:
+        """Drop the job, closing it if a quit left it paused; from the GUI thread once the
+        worker has finished (it no longer runs the job then)."""
+        with self._lock:
+            gen, self._gen, self._func, self._args = self._gen, None, None, None
+        if gen is None:
+            return
+        try:
+            gen.close()
+        except Exception:  # noqa: BLE001 - a cleanup bound to the job's thread: the job
+            pass  # is let go all the same (a generator that raised is closed)
+
+
+def create_held_worker(func, *args):
+    """An unstarted napari worker running ``func(*args)`` through a ``HeldJob``, released
+    once the worker has finished (after the handlers of its ``finished``)."""
+    from napari.qt.threading import create_worker
+
+    job = HeldJob(func, args)
+    body = job.generator if inspect.isgeneratorfunction(func) else job.call
+    worker = create_worker(body, _start_thread=False, _ignore_errors=True)
+    job.attach(worker)
+    worker.finished.connect(partial(QTimer.singleShot, 0, job.release))
+    return worker
+
+
 def start_worker(owner, func, *args, yielded=None, returned=None, errored=None,
                  finished=None, start: bool = True):
     """A napari worker running ``func(*args)``, its signals connected to the given handlers,
     owned by ``owner`` (a ``WorkerOwnerMixin`` dock) and started unless ``start`` is False."""
-    from napari.qt.threading import create_worker
-
     from ._feedback import warning_relay
 
-    worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
+    worker = create_held_worker(func, *args)
     worker.warned.connect(warning_relay([]))  # napari 0.9.2 relays no worker's warnings
     for signal, handler in (("yielded", yielded), ("returned", returned),
                             ("errored", errored), ("finished", finished)):
