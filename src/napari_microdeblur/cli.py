@@ -141,11 +141,10 @@ def check_tile_reach(args, models=None) -> None:
     a tile below the receptive field failed every file, one by one. The method for 'auto' is
     the image's (grayscale or RGB): the tile is refused only if too small for each; an estimated
     PSF stands in as a small Gaussian, so only a tile certain to fail is refused."""
-    import math
-
     from .core import tiling
     from .core.bundled import auto_psf
     from .core.method import CLASSICAL_METHODS, FIXED_BALANCE, FIXED_ITERATIONS
+    from .core.tile_options import tile_advice
 
     method, tiling_spec = method_specs(args)
     tile, overlap = tiling_spec.tile, tiling_spec.overlap
@@ -167,10 +166,10 @@ def check_tile_reach(args, models=None) -> None:
     reach = min(resolved, key=lambda m: m.halo)
     step = reach.size_divisor
     if (tiling.rounded_tile(tile, step) or tile) <= 2 * reach.halo:
-        least = math.ceil((2 * reach.halo + 2) / step) * step
+        advice = tile_advice(reach, None, overlap, words=("--tile ", "--overlap "))
         raise UserError(f"--tile {tile} is smaller than the receptive field of {reach.name!r} "
                         f"({2 * reach.halo + 1} px), so every file larger than the tile would "
-                        f"fail; use a tile of at least {least}")
+                        f"fail; {advice}")
 
 
 def deblur_one(source: Path, output: Path, args, models=None, axes: str | None = None,
