@@ -74,6 +74,14 @@ def tuning_files(paths: list[Path], n: int) -> list[Path]:
     return [firsts[int(i)] for i in np.round(np.linspace(0, len(firsts) - 1, n))]
 
 
+def run_model(blurred: np.ndarray, model: str, axes: str) -> np.ndarray:
+    """``model`` on ``blurred``: a bundled name, or a weights file (its card says the network;
+    ``deblur`` takes a file as weights=, not as method=)."""
+    if Path(model).is_file():
+        return deblur(blurred, method="auto", weights=model, axes=axes, device="auto")
+    return deblur(blurred, method=model, axes=axes, device="auto")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", default="all", choices=["em", "fluo", "hist", "all"])
@@ -88,6 +96,8 @@ def main() -> None:
     parser.add_argument("--json", help="write all results to this file")
     args = parser.parse_args()
     modalities = ["em", "fluo", "hist"] if args.modality == "all" else [args.modality]
+    for modality in modalities:  # a missing data folder or set: one line, before any work
+        splits.check_data(modality)
     results = []
     for modality in modalities:
         rgb = modality == "hist"
@@ -123,7 +133,7 @@ def main() -> None:
                               for m in args.model]
                     for model in models:
                         t0 = time.perf_counter()
-                        outputs[model] = deblur(blurred, method=model, axes=axes, device="auto")
+                        outputs[model] = run_model(blurred, model, axes)
                         seconds[model] = seconds.get(model, 0) + time.perf_counter() - t0
                     for label, out in outputs.items():
                         rows.setdefault(label, []).append(

@@ -1,6 +1,9 @@
 """Training and test splits of ../shared/data, as each set's PROVENANCE.md suggests.
 
 Used by benchmarks/quality.py and scripts/train_default.py so both read the same images.
+The data folder is ``MICRODEBLUR_SHARED_DATA``, else ``shared/data`` beside the clone
+(docs/contributing.md). ``files`` lists what is there (nothing where the folder is missing:
+tests probe it); ``check_data`` refuses a missing folder or set in one line.
 """
 
 from __future__ import annotations
@@ -10,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(
-    os.environ.get("MICRODEBLUR_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
-)
+VARIABLE = "MICRODEBLUR_SHARED_DATA"
+SHARED = Path(os.environ.get(VARIABLE, Path(__file__).parents[2] / "shared" / "data"))
 
 # modality -> set name -> (train files, test files), relative to SHARED
 def _glob(pattern: str) -> list[Path]:
@@ -21,7 +23,8 @@ def _glob(pattern: str) -> list[Path]:
 
 def _kather(split: str) -> list[Path]:
     files = []
-    for cls in sorted((SHARED / "histology_brightfield_rgb" / "kather2016_crc_he_tiles").iterdir()):
+    root = SHARED / "histology_brightfield_rgb" / "kather2016_crc_he_tiles"
+    for cls in sorted(root.iterdir() if root.is_dir() else ()):
         tiles = sorted(cls.glob("*.tif"))
         files += tiles[:-1] if split == "train" else tiles[-1:]  # test: the alphabetically last
     return files
@@ -57,6 +60,22 @@ TRAINABLE = {"em": ["em_epfl_hippocampus_fibsem"], "fluo": ["fluorescence_2d"],
 
 def files(modality: str, set_name: str, split: str) -> list[Path]:
     return SETS[modality][set_name](split)
+
+
+def check_data(modality: str) -> None:
+    """Exit with one line where the data folder, or a split of one of ``modality``'s sets, is
+    missing (the run ended in core.tuning's 'sharp_images is empty')."""
+    where = f"{VARIABLE}={os.environ[VARIABLE]}" if VARIABLE in os.environ else \
+        f"{VARIABLE} unset"
+    if not SHARED.is_dir():
+        raise SystemExit(f"benchmark data folder {SHARED} does not exist ({where}): set "
+                         f"{VARIABLE} to the folder that holds the sets")
+    for set_name in SETS[modality]:
+        empty = [split for split in ("train", "test") if not files(modality, set_name, split)]
+        if empty:
+            raise SystemExit(f"no {' or '.join(empty)} images of set {set_name!r} under "
+                             f"{SHARED} ({where}): add them, or set {VARIABLE} to a folder "
+                             "that holds them")
 
 
 def load(path: Path, *, rgb: bool) -> np.ndarray:

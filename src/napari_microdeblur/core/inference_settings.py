@@ -40,8 +40,9 @@ READERS = {
     "weights": ("networks", "auto"),
     "modality": ("method 'auto' without weights (it picks that image type's network)", "auto"),
 }
-#: what the classical methods read, said beside a refusal
-READS = {RL: " (which reads iterations= and tv_weight=)", WIENER: " (which reads balance=)"}
+#: the settings each classical method reads (besides modality, which none refuses); a name
+#: of method.CLASSICAL_METHODS without an entry is refused (method.check_classical_wiring)
+CLASSICAL_READS = {RL: ("iterations", "tv_weight"), WIENER: ("balance",)}
 #: a bundled network's image type as a message names it ('a em network' was said)
 NETWORK_KINDS = {"em": "an EM network", "fluorescence": "a fluorescence network",
                  "brightfield": "a brightfield network"}
@@ -75,10 +76,8 @@ def _reads(spec) -> set[str]:
     """The settings the method ``spec`` names reads (before the image settles 'auto')."""
     from .psf_estimate import is_estimate
 
-    if spec.name == RL:
-        return {"iterations", "tv_weight", "modality"}
-    if spec.name == WIENER:
-        return {"balance", "modality"}
+    if spec.name in CLASSICAL_READS:
+        return {*CLASSICAL_READS[spec.name], "modality"}
     if spec.name == "auto" and spec.weights is None:
         # Richardson-Lucy in 3D only with a PSF that can be 3D (not estimated, not a 2D model):
         # the image says
@@ -123,7 +122,8 @@ def _method_words(spec) -> str:
     from .psf_estimate import is_estimate
 
     if spec.name in _classical():
-        return f"method={spec.name!r}{READS[spec.name]}"
+        keys = CLASSICAL_READS[spec.name]  # said beside a refusal
+        return f"method={spec.name!r} (which reads {' and '.join(f'{k}=' for k in keys)})"
     if spec.weights is not None:
         return f"method={spec.name!r} with weights= (a network)"
     if spec.name == "auto":

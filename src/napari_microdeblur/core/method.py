@@ -110,6 +110,53 @@ class Method:
         return self.name in CLASSICAL_METHODS
 
 
+def _richardson_lucy(kernel_t: torch.Tensor, *, iterations, balance, tv_weight):
+    from .classical import richardson_lucy
+
+    check_iterations(iterations, auto=False)
+    return (lambda x: richardson_lucy(x, kernel_t.to(x.device), iterations=int(iterations),
+                                      tv_weight=tv_weight),
+            {"iterations": int(iterations), "tv_weight": tv_weight})
+
+
+def _wiener(kernel_t: torch.Tensor, *, iterations, balance, tv_weight):
+    from .classical import wiener
+
+    check_balance(balance, auto=False)
+    return (lambda x: wiener(x, kernel_t.to(x.device), balance=float(balance)),
+            {"balance": float(balance)})
+
+
+@dataclass(frozen=True)
+class ClassicalRecipe:
+    """How one classical method runs: ``build(kernel_t, iterations=, balance=, tv_weight=)``
+    gives ``(forward, settings it ran with)``; ``shift_invariant`` as in ``Method``."""
+
+    build: Callable
+    shift_invariant: bool = False
+
+
+#: each name of CLASSICAL_METHODS -> its recipe (a name without one ran Wiener's code)
+CLASSICAL_RECIPES = {"richardson_lucy": ClassicalRecipe(_richardson_lucy),
+                     # a constant passes Wiener's filter; Richardson-Lucy needs x >= 0 as it is
+                     "wiener": ClassicalRecipe(_wiener, shift_invariant=True)}
+
+
+def check_classical_wiring(name: str) -> None:
+    """Refuse a name of CLASSICAL_METHODS without its recipe here or what it reads in
+    ``inference_settings.CLASSICAL_READS`` (docs/contributing.md)."""
+    from .inference_settings import CLASSICAL_READS
+
+    missing = [part for part, table in (
+        ("a ClassicalRecipe in CLASSICAL_RECIPES (core/method.py)", CLASSICAL_RECIPES),
+        ("the settings it reads in CLASSICAL_READS (core/inference_settings.py)",
+         CLASSICAL_READS)) if name not in table]
+    if missing:
+        raise ValueError(
+            f"method={name!r} is in CLASSICAL_METHODS but has no {' and no '.join(missing)}: "
+            "add them (docs/contributing.md, 'Adding a classical method')")
+
+
 def classical_method(
     name: str,
     psf: np.ndarray | str | None,
@@ -118,12 +165,13 @@ def classical_method(
     balance: float = FIXED_BALANCE,
     tv_weight: float = 0.0,
 ) -> Method:
-    """Richardson-Lucy or Wiener with a given PSF, as a tileable Method."""
+    """A classical method (its ``CLASSICAL_RECIPES`` entry) with a given PSF, as a Method."""
     from . import classical
     from .psf import parse_psf
 
     if name not in CLASSICAL_METHODS:
         raise ValueError(f"method={name!r} is not one of {CLASSICAL_METHODS}")
+    check_classical_wiring(name)
     if psf is None:
         raise ValueError(
             f"method={name!r} needs a PSF: give psf= an array, a TIFF path, or a model such as "
@@ -136,34 +184,16 @@ def classical_method(
     halo = max(k // 2 for k in kernel.shape)
     overlap = max(classical.psf_halo(kernel))
     kernel_t = torch.from_numpy(np.ascontiguousarray(kernel, dtype=np.float32))
-    if name == "richardson_lucy":
-        check_iterations(iterations, auto=False)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            return classical.richardson_lucy(
-                x, kernel_t.to(x.device), iterations=int(iterations), tv_weight=tv_weight
-            )
-
-        parameters = {"psf": spec, "iterations": int(iterations), "tv_weight": tv_weight}
-    else:
-        check_balance(balance, auto=False)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            return classical.wiener(x, kernel_t.to(x.device), balance=float(balance))
-
-        parameters = {"psf": spec, "balance": float(balance)}
+    recipe = CLASSICAL_RECIPES[name]
+    forward, settings = recipe.build(kernel_t, iterations=iterations, balance=balance,
+                                     tv_weight=tv_weight)
     return Method(
-        name=name,
-        forward=forward,
-        spatial_dims=kernel.ndim,
-        halo=halo,
-        overlap=overlap,
-        normalization="scale",
-        parameters=parameters,
+        name=name, forward=forward, spatial_dims=kernel.ndim, halo=halo, overlap=overlap,
+        normalization="scale", parameters={"psf": spec, **settings},
         default_tile=max(DEFAULT_TILE[kernel.ndim], 4 * overlap),
         tile_for=functools.partial(classical.plan_fft_tile, psf_shape=kernel.shape),
         psf_shape=tuple(int(k) for k in kernel.shape),
-        shift_invariant=name == "wiener",  # Richardson-Lucy is not: it needs x >= 0 as it is
+        shift_invariant=recipe.shift_invariant,
     )
 
 
@@ -380,6 +410,8 @@ class MethodSpec:
         Raises ValueError/TypeError naming the option; returns the spec."""
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"method={self.name!r} must be a method name (a string)")
+        if self.name in CLASSICAL_METHODS:  # before its settings are looked up by name
+            check_classical_wiring(self.name)
         check_iterations(self.iterations)
         check_balance(self.balance)
         check_tv_weight(self.tv_weight)
