@@ -154,6 +154,10 @@ def describe(path: str) -> dict:
     except ValueError as error:  # a guess of planes a few pixels wide is refused
         axes, note = "", first_line(error)
     extras = {k: v for k, v in data.metadata.items() if k != "microdeblur"}
+    if "luts" in extras:  # ImageJ's 3 x 256 arrays in words (--json had printed their repr)
+        from .core.imagej_luts import lut_name
+
+        extras["luts"] = [lut_name(lut) for lut in extras["luts"]]
     return {"file": str(path), "shape": list(shape), "dtype": str(data.array.dtype),
             "axes": axes, "axes_stated": stated, "axes_note": note,
             "pixel_size_um": dict(data.pixel_size), **extras,
@@ -356,6 +360,8 @@ def text_block(info: dict) -> str:
         lines.append("  channels: " + ", ".join(map(str, info["channel_names"])))
     if info.get("time_interval") is not None:
         lines.append(f"  time interval: {info['time_interval']:g} s")
+    if info.get("luts"):
+        lines.append("  channel colours (ImageJ LUTs): " + ", ".join(info["luts"]))
     if not (record := info["microdeblur"]):
         return "\n".join([*lines, "  deblur record: none"])
     if is_psf_record(record):  # a PSF microdeblur wrote (cli_info_psf), not a result

@@ -51,6 +51,13 @@ def colormap_from_lut(lut) -> str | dict:
             "interpolation": "linear"}
 
 
+def lut_name(lut) -> str:
+    """A LUT in words, as ``colormap_from_lut`` names it ('red', 'ImageJ #ff8000', 'ImageJ LUT
+    #000000-#ffffff 1a2b3c'), for ``microdeblur info``."""
+    colormap = colormap_from_lut(lut)
+    return colormap if isinstance(colormap, str) else colormap["name"]
+
+
 def lut_from_colormap(colormap) -> np.ndarray | None:
     """The 256-entry ImageJ LUT of a napari ``colormap``: a name of ``STANDARD`` (or
     'gray_r'), napari's dict of it or a ``Colormap`` (anything with ``colors``, ``controls``
