@@ -66,11 +66,15 @@ def _check_device(device: str) -> None:
     resolve_device(device)  # ValueError naming device=, said as --device (cli_words)
 
 
-def _read_config(path: str | None, option: str = "--config") -> dict:
+def _read_config(path: str | None, option: str = "--config", arch: str | None = None) -> dict:
     """The config of --config (or ``option``): a JSON object of config fields, in a file or
-    given inline (text starting with '{' that names no file)."""
+    given inline (text starting with '{' that names no file), or the name of one of ``arch``'s
+    presets ('tiny', 'cpu_small', ...: what the Fine-tune dock and Python offer) where no file
+    has that name."""
     if not path:
         return {}
+    if arch and not Path(path).exists() and (preset := _preset(arch, path)) is not None:
+        return preset
     inline = path.lstrip().startswith("{") and not Path(path).is_file()
     try:
         # UTF-8 as JSON is, whatever the locale (Windows read it as cp1252); -sig: a BOM
@@ -78,7 +82,8 @@ def _read_config(path: str | None, option: str = "--config") -> dict:
         config = json.loads(path if inline else Path(path).read_text(encoding="utf-8-sig"))
     except OSError as error:
         why = error.strerror or error
-        raise UserError(f"{option} {shown_path(path)}: cannot read it ({why})") from None
+        raise UserError(f"{option} {shown_path(path)}: cannot read it ({why})"
+                        f"{_presets_words(arch)}") from None
     except UnicodeDecodeError:
         raise UserError(f"{option} {shown_path(path)} is not UTF-8 text: save it as UTF-8 "
                         "(JSON files are)") from None
@@ -89,6 +94,28 @@ def _read_config(path: str | None, option: str = "--config") -> dict:
         raise UserError(f"{option} {shown_path(path)}: expected a JSON object of config fields, "
                         f"got a {type(config).__name__}")
     return config
+
+
+def _preset(arch: str, name: str) -> dict | None:
+    """``arch``'s preset ``name`` as config fields; None where it has none of that name (or
+    ``arch`` is no architecture: refused later, in its own words)."""
+    from .core import registry
+
+    try:
+        return registry.preset_config(arch, name) if name in registry.list_presets(arch) else None
+    except ValueError:
+        return None
+
+
+def _presets_words(arch: str | None) -> str:
+    """'; nor is it a preset of ARCH (...)' where ``arch`` is an architecture."""
+    from .core import registry
+
+    try:
+        names = registry.list_presets(arch) if arch else []
+    except ValueError:
+        names = []
+    return f"; nor is it a preset of {arch} ({', '.join(names)})" if names else ""
 
 
 def _check_val_fraction(value: float, *, zero_allowed: bool = False) -> None:
@@ -194,7 +221,7 @@ def cmd_train(args) -> int:
     ran = _check_resumed_run(args) if args.resume else 0.0
     started = resumed_words(args.checkpoint_dir) if args.resume else ""
     start = _start_weights(args)  # (model, card) of --weights, or None
-    config = dict(start[1].config) if start else _read_config(args.config)
+    config = dict(start[1].config) if start else _read_config(args.config, arch=args.arch)
     cli_regimes.refuse_3d_outside_cycle(args, config.get("spatial_dims", 2), [])
     cli_regimes.check_image_specs(args)
     sharp, blurry, rgb = training_data.read_training_images(args)
@@ -430,7 +457,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
     p.epilog = regimes_epilog()
     p.add_argument("--arch", required=True, help="a registered architecture (see methods)")
-    p.add_argument("--config", help="JSON file of config fields (default: the paper's config)")
+    p.add_argument("--config", help="JSON file of config fields, or a preset of --arch by name "
+                   "(paper, cpu_small, tiny, ...; default: the paper's config)")
     p.add_argument("--sharp", action=OneSpec, help="sharp image, directory or quoted glob "
                    "(required, except for psf_cyclegan: default --unpaired-sharp)")
     p.add_argument("--blurry", action=OneSpec,
