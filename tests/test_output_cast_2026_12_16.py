@@ -17,7 +17,7 @@ import pytest
 import tifffile
 
 import napari_microdeblur as md
-from napari_microdeblur.core import tiling
+from napari_microdeblur.core import output_cast, tiling
 from napari_microdeblur.core.files import deblur_file
 from napari_microdeblur.core.notes import DeblurNote, DeblurWarning
 
@@ -125,3 +125,90 @@ def test_rounding_a_result_of_few_counts_is_noted_once():
     assert _rounding_notes(said) == []
     _, said = _said(lambda: md.deblur(image, **options))  # float32 output: nothing rounded
     assert _rounding_notes(said) == []
+
+
+# review of the tally (castfix): a piece wholly outside the range, one line per selective or
+# cluster output, the rounding figure of the span's own band
+
+
+@pytest.mark.parametrize("value, side, level", [(300.0, "64 above 255", 255),
+                                                (-5.0, "64 below 0", 0)])
+def test_a_piece_wholly_outside_the_range_is_clipped_and_counted(value, side, level):
+    # all above 255 had crashed in np.bincount; all below 0 had lost its levels
+    got, said = _said(lambda: tiling.map_in_pieces(np.full((8, 8), value), np.uint8,
+                                                   lambda p: p))
+    np.testing.assert_array_equal(got, np.full((8, 8), level, np.uint8))
+    lines = _clip_lines(said)
+    assert len(lines) == 1 and "64 of 64 values" in lines[0] and side in lines[0], lines
+    tally = output_cast.OutputCast()
+    tally.count(np.full(100, value), np.uint8, 0, 255)
+    assert tally.span() == (level, level)  # its levels as clipped, held in the histogram
+
+
+def test_pieces_outside_and_inside_the_range_add_up(monkeypatch):
+    monkeypatch.setattr(tiling, "PIECE_ELEMENTS", 100)
+    values = np.concatenate([np.full(100, 400.0), np.arange(100) % 10 + 20.0, np.full(100, -9.0)])
+    got, said = _said(lambda: tiling.map_in_pieces(values.reshape(3, 100), np.uint8,
+                                                   lambda p: p))
+    np.testing.assert_array_equal(got.ravel(), np.clip(values, 0, 255).astype(np.uint8))
+    lines = _clip_lines(said)
+    assert len(lines) == 1 and "200 of 300 values" in lines[0], lines
+    assert "100 above 255" in lines[0] and "100 below 0" in lines[0]
+    tally = output_cast.OutputCast()
+    for piece in values.reshape(3, 100):
+        tally.count(piece, np.uint8, 0, 255)
+    assert tally.span() == (0, 255) and (tally.below, tally.above) == (100, 100)
+    inside = output_cast.OutputCast()
+    assert inside.count(np.arange(50.0), np.uint8, 0, 255) is False  # nothing to clip
+    assert inside.span() == (0, 49) and inside.below == inside.above == 0
+
+
+def _stack_u8() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    image = np.full((6, 64, 64), 5, np.uint8)
+    image[:, 20:44, 20:44] = 250
+    return image + rng.integers(0, 4, image.shape).astype(np.uint8)
+
+
+@pytest.mark.parametrize("tile", [None, 32])
+def test_a_focus_selective_stack_says_its_clipping_once(tile):
+    from napari_microdeblur.core.selective import deblur_selected
+
+    options = dict(method="wiener", psf="gaussian:2", balance=0.01, threshold=1e9, axes="ZYX",
+                   tile=tile, skip_background=False, device="cpu")
+    result, said = _said(lambda: deblur_selected(_stack_u8(), output_dtype="input", **options))
+    assert result.image.dtype == np.uint8
+    lines = _clip_lines(said)
+    assert len(lines) == 1, lines  # six planes (or their tiles): one line, not one each
+    assert lines[0].startswith("output: ") and "above 255" in lines[0]
+
+
+def test_a_cluster_volume_names_the_chunk_of_each_clipping_line(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from napari_microdeblur.core import io_write
+    from napari_microdeblur.core.cluster import deblur_zarr_on_cluster
+
+    image = _stack_u8()[:3]
+    src = tmp_path / "stack.zarr"
+    with io_write.open_zarr_output(src, image.shape, image.dtype, axes="ZYX") as target:
+        target[...] = image
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        _, said = _said(lambda: deblur_zarr_on_cluster(
+            src, tmp_path / "out.zarr", scheduler=client, axes="ZYX", output_dtype="input",
+            method="wiener", psf="gaussian:2", balance=0.01, device="cpu"))
+    lines = _clip_lines(said)
+    # a line per block (in the worker's log), each saying which chunk, not "output"
+    assert sorted(line.split(": ")[0] for line in lines) == [
+        f"chunk Z {z}:{z + 1}, Y 0:64, X 0:64" for z in range(3)], lines
+
+
+@pytest.mark.parametrize("top, band, cost", [(10, "under 20", "0.65-6.7 dB"),
+                                             (30, "20-39", "0.14-0.57 dB")])
+def test_the_rounding_note_quotes_the_loss_of_its_spans_band(top, band, cost):
+    tally = output_cast.OutputCast()
+    tally.count(np.arange(top + 1, dtype=float).repeat(100), np.uint16, 0, 65535)
+    note = tally.rounding_message()
+    assert f"spans only {top} levels" in note
+    assert f"({cost} PSNR lost on test images spanning {band} levels)" in note

@@ -32,6 +32,7 @@ from .allocator import release_memory, tune_dask_worker
 from .checkpoint import ModelCache
 from .method import Method, MethodSpec
 from .notes import DeblurWarning
+from .output_cast import OutputCast, open_tally
 from .shown import first_line
 from .tiling_spec import TilingSpec
 
@@ -359,7 +360,13 @@ def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSp
         for w in held:  # a volume's alpha note is said once, by the client, not once per chunk
             if str(w.message) not in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return prepared.run().image
+        # the block's casts to the input's type said as its chunk's, once (a line per chunk,
+        # in the worker's log: one line per run would need every block's counts sent back to
+        # the client, less the overlap each block holds, which dask trims after)
+        with open_tally(tally := OutputCast()):
+            image = prepared.run().image
+        tally.say(_chunk_name(axes, halo, block_info))
+        return image
     except Exception as error:
         # the worker's reason alone did not say which of a volume's many chunks failed
         message = f"{_chunk_name(axes, halo, block_info)} failed: {error}"

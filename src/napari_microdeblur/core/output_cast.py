@@ -42,14 +42,23 @@ ROUNDING_SPAN = 40
 #: the most levels the histogram holds; a wider result spans far more than ROUNDING_SPAN
 LEVELS_HELD = 1 << 16
 #: the most values of one piece the histogram counts (a strided sample)
-LEVELS_SAMPLED = 1 << 16
+LEVELS_SAMPLED = 1 << 14
 #: the percentiles whose distance is the result's span (those of the normalisation)
 SPAN_PERCENTILES = (0.1, 99.9)
 #: what the user can do, in words that fit the CLI (--output-dtype), the dock (Output dtype)
 #: and Python (output_dtype=) alike
 KEEP = "set the output dtype to float32"
 
+#: (fewest levels of a span, its band, the PSNR rounding cost there on the benchmark's images):
+#: benchmarks/results/output_rounding.json, the bands under ROUNDING_SPAN (module docstring)
+ROUNDING_COST = ((20, "20-39", "0.14-0.57 dB"), (0, "under 20", "0.65-6.7 dB"))
+
 _local = threading.local()
+
+
+def rounding_cost(levels: int) -> tuple[str, str]:
+    """(band, PSNR lost by rounding there) of a span of ``levels`` (under ROUNDING_SPAN)."""
+    return next((name, cost) for least, name, cost in ROUNDING_COST if levels >= least)
 
 
 class OutputCast:
@@ -63,25 +72,35 @@ class OutputCast:
         self._levels: np.ndarray | None = None  # counts of base, base + 1, ...
         self._wide = False  # the levels spread past LEVELS_HELD: no note, whatever the rest
 
-    def count(self, rounded: np.ndarray, dtype, low, high) -> None:
-        """Count one piece of rounded values (float) before they are clipped to low..high."""
+    def count(self, rounded: np.ndarray, dtype, low, high) -> bool:
+        """Count one piece of rounded values (float) before they are clipped to low..high;
+        True where it holds values outside low..high (or NaN): to be clipped."""
         self.dtype = np.dtype(dtype)
         self.values += rounded.size
-        below, above = int(np.count_nonzero(rounded < low)), int(np.count_nonzero(rounded > high))
-        self.below += below
-        self.above += above
-        if not rounded.size or self._wide:
-            return
-        lo = max(float(np.min(rounded)), float(low))
-        hi = min(float(np.max(rounded)), float(high))
-        if not (np.isfinite(lo) and np.isfinite(hi)) or not self._grow(int(lo), int(hi) + 1):
-            return
+        if not rounded.size:
+            return False
+        least, most = float(np.min(rounded)), float(np.max(rounded))
+        # min and max first: a piece inside the range (the usual case) needs no comparisons
+        outside = not (low <= least and most <= high)
+        if outside:
+            self.below += int(np.count_nonzero(rounded < low)) if not least >= low else 0
+            self.above += int(np.count_nonzero(rounded > high)) if not most <= high else 0
+        if self._wide or not (np.isfinite(least) and np.isfinite(most)):
+            return outside
+        # the levels as clipped, each end held in low..high: a piece wholly above high (or
+        # below low) is all at that end, not an empty or reversed span
+        lo, hi = min(max(least, float(low)), float(high)), max(min(most, float(high)), float(low))
+        if not self._grow(int(lo), int(hi) + 1):
+            return outside
         # a strided sample of the piece is enough for two percentiles, and keeps this count's
         # memory at LEVELS_SAMPLED values, not a copy of the piece
         flat = rounded.reshape(-1)  # a view: map_in_pieces counts its contiguous work copies
         sample = flat[:: max(1, flat.size // LEVELS_SAMPLED)]
-        at = np.clip(sample, low, high) - self._base  # as clipped: the levels the output holds
-        self._levels += np.bincount(at.astype(np.intp), minlength=self._levels.size)
+        if outside:
+            sample = np.clip(sample, low, high)  # as clipped: the levels the output holds
+        at = sample.astype(np.intp) - self._base
+        self._levels += np.bincount(at, minlength=self._levels.size)
+        return outside
 
     def _grow(self, base: int, top: int) -> bool:
         """The histogram made to hold levels base..top - 1; False (and no histogram kept) where
@@ -139,10 +158,11 @@ class OutputCast:
         if span is None or span[1] - span[0] >= ROUNDING_SPAN:
             return None
         levels = max(span[1] - span[0], 1)
+        band, cost = rounding_cost(levels)  # the figure of this span's band, not the worst
         return (f"{where or 'output'}: rounded to {self.dtype}, the input's type, the result "
                 f"spans only {span[1] - span[0]} levels (0.1-99.9 percentile {span[0]}-{span[1]})"
-                f": rounding adds 0.29 level RMS, {100 * 0.2887 / levels:.2g} % of that span (up "
-                "to 6.7 dB PSNR lost on test images of so few levels); "
+                f": rounding adds 0.29 level RMS, {100 * 0.2887 / levels:.2g} % of that span "
+                f"({cost} PSNR lost on test images spanning {band} levels); "
                 f"{KEEP} to keep the fractional values")
 
     def say(self, where: str = "", stacklevel: int = 2) -> None:

@@ -71,6 +71,7 @@ from .inference import (
 from .memory import check_result_fits
 from .method import Method, MethodSpec
 from .notes import DeblurNote
+from .output_cast import counted_steps
 from .progress import SelectiveProgress, drive, map_records
 from .thread_warnings import caught
 from .tiling_spec import TilingSpec
@@ -400,8 +401,9 @@ def iter_deblur_selected(
         method = settled_method(spec, image, axes, tiling, models)
     units = _checked_units(image, axes, tile, halo, method, parts, tiling, normalization,
                            selected)
-    return _run_selected(image, units, scores, threshold, selected, structure,
-                         tuple(parts.values()))
+    # casts to the input's type said once for the output, not once per unit's run (per plane)
+    return counted_steps(_run_selected(image, units, scores, threshold, selected, structure,
+                                       tuple(parts.values())))
 
 
 def _checked_units(image, axes: str, tile, halo, method, parts: dict, tiling, normalization,
@@ -572,9 +574,7 @@ def _run_selected(image, units: _Units, scores, threshold, selected, structure=N
         mode="slices" if units.tile is None else "tiles",
         axes=units.axes,
         unit_axes=units.loop + ("" if units.tile is None else "yx"),
-        scores=scores,
-        threshold=threshold,
-        selected=selected,
+        scores=scores, threshold=threshold, selected=selected,
         boxes=tuple(boxes),
         focus_tile=units.tile,
         halo=units.halo if units.tile is not None else 0,

@@ -471,8 +471,8 @@ def map_in_pieces(x, dtype, fn: Callable[[np.ndarray], np.ndarray], work=np.floa
 
     def step_of(p: np.ndarray) -> np.ndarray:
         p = np.rint(fn(p), out=p)
-        tally.count(p, dtype, info.min, high)
-        return np.clip(p, info.min, high, out=p)
+        # a piece inside the type's range (the count says) needs no clip pass
+        return np.clip(p, info.min, high, out=p) if tally.count(p, dtype, info.min, high) else p
 
     out = _map_pieces(x, dtype, step_of, work)
     if tally is not output_cast.active():
