@@ -120,3 +120,111 @@ def test_plateaus_are_counted_per_plane():
     assert _share(stack, "ZYX")[0] == 0.0
     stack[0, 12, 10] = 255
     assert _share(stack, "ZYX")[0] == pytest.approx(5 / stack.size)
+
+
+def _counted(image, chunks):
+    """``image`` as a dask array of ``chunks`` and a Counter of how often each chunk was
+    decoded (computed)."""
+    from collections import Counter
+
+    da = pytest.importorskip("dask.array")
+    decoded = Counter()
+
+    def decode(block, block_info=None):
+        decoded[tuple(block_info[0]["chunk-location"])] += 1
+        return block
+
+    return da.from_array(image, chunks=chunks).map_blocks(decode, dtype=image.dtype), decoded
+
+
+FIXED = dict(method="wiener", psf="gaussian:2", balance=0.01)
+
+
+def test_the_flat_check_decodes_each_chunk_once_when_read_tile_by_tile(monkeypatch):
+    from napari_microdeblur.core import inference, tiling
+
+    monkeypatch.setattr(tiling, "READ_ONCE_MAX_BYTES", 1)  # a plane too big to hold
+    stack = np.zeros((3, 512, 512), np.float32)
+    stack[1] = _sample(shape=(1, 512, 512))[0]
+    norm = inference.Normalization(offset=0.0, scale=100.0)  # no statistics read
+    lazy, decoded = _counted(stack, (1, 256, 256))
+    out, caught = _run(lazy, "ZYX", tile=256, normalization=norm, **FIXED)
+    assert np.array_equal(out[[0, 2]], stack[[0, 2]])
+    assert len(_lines(caught, "2 of 3 planes")) == 1
+    # the empty planes: every chunk read once, to the end; the other: its first strip's
+    # chunks once by the check (64-row strips decoded a 256-row chunk 4 times)
+    assert {k: n for k, n in decoded.items() if k[0] != 1} == {
+        (z, y, x): 1 for z in (0, 2) for y in (0, 1) for x in (0, 1)}
+    checked = dict(decoded)
+    monkeypatch.setattr(inference, "flat_values", lambda *a: None)
+    lazy, decoded = _counted(stack, (1, 256, 256))
+    _run(lazy, "ZYX", tile=256, normalization=norm, **FIXED)
+    extra = sum(checked[k] for k in checked if k[0] == 1) - sum(
+        decoded[k] for k in decoded if k[0] == 1)
+    assert extra == 2  # its first chunk row
+
+
+def test_a_one_tile_plane_is_decoded_once_for_the_check_and_the_tile():
+    from napari_microdeblur.core import inference
+
+    stack = np.zeros((2, 256, 256), np.float32)
+    stack[0] = _sample(shape=(1, 256, 256))[0]
+    lazy, decoded = _counted(stack, (1, 128, 256))
+    norm = inference.Normalization(offset=0.0, scale=100.0)
+    out, _ = _run(lazy, "ZYX", tile=512, normalization=norm, **FIXED)
+    assert np.array_equal(out[1], stack[1]) and not np.array_equal(out[0], stack[0])
+    assert dict(decoded) == {(z, y, 0): 1 for z in (0, 1) for y in (0, 1)}
+
+
+@pytest.mark.parametrize("shape,chunks,edges", [
+    ((4, 300, 200), (1, 128, 64), [[128, 256, 300], [64, 128, 192, 200]]),
+    ((4, 300, 200), ((4,), (100, 200), (200,)), [[100, 300], [200]]),
+])
+def test_chunk_edges_of_zarr_and_dask_sizes(shape, chunks, edges):
+    from napari_microdeblur.core.flat_planes import chunk_edges
+
+    class Chunked:  # zarr's and h5py's .chunks: one size per axis; dask's: the sizes
+        pass
+
+    image = Chunked()
+    image.shape, image.chunks = shape, chunks
+    assert chunk_edges(image, [1, 2]) == edges
+    assert chunk_edges(np.zeros(shape), [1, 2]) == [None, None]
+
+
+@pytest.mark.parametrize("edges", [None, [[256, 512], [256, 512]]])
+def test_strips_end_on_chunk_edges_and_stop_at_a_second_value(monkeypatch, edges):
+    from napari_microdeblur.core import flat_planes
+
+    plane = np.zeros((1, 512, 512), np.float32)
+    plane[0, 300, 5] = 1
+    reads = []
+
+    def read(slices):
+        reads.append(tuple((s.start, s.stop) for s in slices))
+        return plane[(slice(None), *slices)]
+
+    assert flat_planes.flat_values(read, (512, 512), edges) is None
+    rows = [r[0] for r in reads]
+    if edges is None:
+        assert rows == [(a, a + 64) for a in range(0, 320, 64)]
+    else:
+        assert rows == [(0, 256), (256, 512)]
+    reads.clear()
+    monkeypatch.setattr(flat_planes, "STRIP_VALUES", 256 * 200)  # a strip cut into bands
+    plane[0, 300, 5] = 0
+    assert flat_planes.flat_values(read, (512, 512), edges).tolist() == [0.0]
+    if edges is not None:
+        assert reads == [((a, a + 256), (b, b + 256)) for a in (0, 256) for b in (0, 256)]
+
+
+def test_the_plateau_note_is_one_short_line_with_share_value_and_remedy():
+    from napari_microdeblur.core import plateaus
+
+    image = np.zeros((100, 100), np.float32)
+    image[:4, :4] = 1.23456789e6  # 0.16 %: the widest share and value it prints
+    image[50, 50] = 3
+    note = plateaus.plateau_note(image, "YX", "c2f_unet.fluorescence_v2")  # longest bundled
+    assert len(note) <= 250 and "\n" not in note
+    for said in ("0.16 %", "1.23457e+06", "saturated", "PSF", "Re-acquire", "mask"):
+        assert said in note

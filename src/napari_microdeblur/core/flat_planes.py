@@ -11,28 +11,69 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STRIP_ROWS", "flat_note", "flat_values", "write_flat"]
+__all__ = ["STRIP_ROWS", "STRIP_VALUES", "chunk_edges", "flat_note", "flat_values",
+           "write_flat"]
 
-#: rows (of the first spatial axis) read at a time while looking for a second value: a plane
-#: that is not flat usually shows it in its first strip, so a lazily read image (TIFF, zarr)
-#: is rarely read more than once
+#: rows (of the first spatial axis) read at least at a time while looking for a second value:
+#: a plane that is not flat usually shows it in its first strip
 STRIP_ROWS = 64
+#: values (per channel) a strip holds at most before it is cut into bands along the second
+#: spatial axis (64 MiB of float32): a 1024-row chunk of a 100k px wide plane is 400 MB
+STRIP_VALUES = 1 << 24
 
 
-def flat_values(read, spatial_shape) -> np.ndarray | None:
+def chunk_edges(image, axes: list[int]) -> list[list[int] | None]:
+    """For each axis of ``axes`` (positions in ``image``), where ``image``'s chunks end along
+    it (dask ``.chunks``: sizes; zarr ``.chunks``: one size; also a view's ``.array``'s), or
+    None where it has no chunks there: a strip cut inside a chunk decodes that chunk again."""
+    chunks = getattr(image, "chunks", None)
+    if chunks is None:  # an ``axes.AxisView`` (RGBA's colours) keeps its array's axes
+        chunks = getattr(getattr(image, "array", None), "chunks", None)
+    shape = tuple(int(n) for n in image.shape)
+    if not isinstance(chunks, tuple) or len(chunks) != len(shape):
+        return [None] * len(axes)
+    edges = []
+    for axis in axes:
+        sizes = chunks[axis]
+        if not isinstance(sizes, tuple):  # zarr, h5py: one size, the last chunk cut short
+            sizes = (int(sizes),) * -(-shape[axis] // max(1, int(sizes)))
+        ends = [min(int(e), shape[axis]) for e in np.cumsum(sizes)]
+        edges.append(ends if all(int(c) > 0 for c in sizes) else None)
+    return edges
+
+
+def _spans(n: int, least: int, edges: list[int] | None):
+    """(start, stop) covering 0..n, each at least ``least`` long (but the last) and ending on
+    a chunk edge where ``edges`` gives them."""
+    start = 0
+    while start < n:
+        stop = min(n, start + max(1, least))
+        if edges is not None:
+            stop = min([e for e in edges if e >= stop] + [n])
+        yield start, stop
+        start = stop
+
+
+def flat_values(read, spatial_shape, edges=None) -> np.ndarray | None:
     """The value of each channel of a plane where each channel of it holds one value, else
-    None. ``read(slices)`` gives the plane's (C, *spatial) block at spatial ``slices``; it is
-    read strip by strip and stops at the first strip holding a second value."""
-    rest = tuple(slice(0, n) for n in spatial_shape[1:])
+    None. ``read(slices)`` gives the plane's (C, *spatial) block at spatial ``slices`` (2 or 3
+    spatial axes); it is read strip by strip along the first spatial axis (a strip over
+    ``STRIP_VALUES`` in bands along the second) and stops at the first block holding a second
+    value. ``edges`` (``chunk_edges``, per spatial axis): strips and bands end on chunk edges,
+    so a lazy image's chunks are each decoded once."""
+    shape = tuple(int(n) for n in spatial_shape)
+    edges = list(edges or ()) + [None] * len(shape)
     values = None
-    for start in range(0, spatial_shape[0], STRIP_ROWS):
-        block = np.asarray(read((slice(start, min(start + STRIP_ROWS, spatial_shape[0])),
-                                 *rest)))
-        block = block.reshape(block.shape[0], -1)
-        if values is None:
-            values = block[:, :1].copy()
-        if not np.array_equal(block, np.broadcast_to(values, block.shape)):
-            return None  # NaN never equals itself: such a plane goes on to its error
+    for start, stop in _spans(shape[0], STRIP_ROWS, edges[0]):
+        per_line = (stop - start) * int(np.prod(shape[2:], dtype=np.int64))
+        for low, high in _spans(shape[1], STRIP_VALUES // max(1, per_line), edges[1]):
+            block = np.asarray(read((slice(start, stop), slice(low, high),
+                                     *(slice(0, n) for n in shape[2:]))))
+            block = block.reshape(block.shape[0], -1)
+            if values is None:
+                values = block[:, :1].copy()
+            if not np.array_equal(block, np.broadcast_to(values, block.shape)):
+                return None  # NaN never equals itself: such a plane goes on to its error
     return None if values is None else values[:, 0]
 
 

@@ -41,7 +41,7 @@ from .deblur_notes import (
     warnings_after_success,
 )
 from .devices import resolve_device
-from .flat_planes import flat_note, flat_values, write_flat
+from .flat_planes import chunk_edges, flat_note, flat_values, write_flat
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
 from .inference_settings import auto_unused_message
 from .memory import check_result_fits
@@ -487,14 +487,17 @@ def _run(
         plan = tiling.plan_tiles(layout.spatial_shape, tile_now, options.overlap,
                                  size_divisor=method.size_divisor)
         total = len(plan) * len(planes)
-        once = len(plan) > 1 and tiling.holds_plane(image, layout.spatial_shape, layout.channels)
+        # one reader for the flat check and the tiles, so a lazy plane is decoded once: a
+        # one-tile plan reads the whole plane anyway
+        once = len(plan) == 1 or tiling.holds_plane(image, layout.spatial_shape,
+                                                    layout.channels)
+        edges = chunk_edges(image, [layout.axes.index(a) for a in layout.spatial_axes])
         try:
             done = flat = 0
             for plane in planes:
                 read = lambda sl, plane=plane: layout.read(image, plane, sl)  # noqa: E731
-                # one reader for the flat check and the tiles: a lazy plane decoded once
                 read = tiling.read_once(read, layout.spatial_shape) if once else read
-                if passes_flat and (values := flat_values(read, layout.spatial_shape)) \
+                if passes_flat and (values := flat_values(read, layout.spatial_shape, edges)) \
                         is not None:  # no blur to undo: a network's bias would add values
                     write_flat(layout, out, plane, values, out_dtype, layout.channels)
                     flat += 1
