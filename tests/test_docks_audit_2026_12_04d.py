@@ -99,11 +99,9 @@ def test_psf_from_beads_again_never_overwrites_a_layer_it_did_not_make(make_napa
 @pytest.mark.parametrize(("method", "words"), [
     ("auto", "tile=16 is smaller than the receptive field of 'c2f_unet.fluorescence_v2' "
              "(129 px); use a tile of at least 144"),
-    ("tiny_gran", "tile=16 is smaller than the receptive field of 'tiny_gran' (33 px); a tile "
-                  "of 34 runs, but with an overlap of 32 px it takes 163x the work of the "
-                  "default tiling; tile=34 with overlap=14 is faster but leaves seams (up to "
-                  "0.2-3 % of the image's range where measured, as any overlap below the "
-                  "method's 32 px does); use a tile of at least 64"),
+    ("tiny_gran", "tile=16 is smaller than the receptive field of 'tiny_gran' (33 px); with "
+                  "an overlap of 32 px, tiles below 64 take over 3x the default tiling's work: "
+                  "use a tile of at least 64"),
 ])
 @pytest.mark.usefixtures("tiny_session_model")
 def test_a_custom_tile_below_the_networks_reach_is_refused_before_the_run(
@@ -144,11 +142,9 @@ def test_a_custom_tile_below_a_psf_layers_reach_is_refused_before_the_run(
     wait_preview(qtbot, w)
     assert w.run() is None
     assert w.status_label.text() == (
-        "tile=16 is smaller than the receptive field of 'richardson_lucy' (25 px); a tile of 26 "
-        "runs, but with an overlap of 24 px it takes 95x the work of the default tiling; "
-        "tile=26 with overlap=12 is faster but leaves seams (up to 0.2-3 % of the image's range "
-        "where measured, as any overlap below the method's 24 px does); use a tile of at "
-        "least 48")
+        "tile=16 is smaller than the receptive field of 'richardson_lucy' (25 px); with an "
+        "overlap of 24 px, tiles below 48 take over 3x the default tiling's work: use a tile "
+        "of at least 48")
     assert w.last_run is None and names(viewer) == ["psf", "cells"]
 
 

@@ -36,10 +36,8 @@ def refused_before_the_run(w, viewer, notes, words):  # noqa: F811
 
 WIDENS = ", or more: the PSF estimated from the image widens it"
 #: the advice for the PSF-aware network's 125 px reach: 128 runs, but steps 4 px
-BELOW_128 = ("a tile of 128 runs, but with an overlap of 124 px it takes 272x the work of the "
-             "default tiling; tile=128 with overlap=64 is faster but leaves seams (up to 0.2-3 % "
-             "of the image's range where measured, as any overlap below the method's 124 px "
-             "does); use a tile of at least 192")
+BELOW_128 = ("with an overlap of 124 px, tiles below 192 take over 3x the default tiling's "
+             "work: use a tile of at least 192")
 
 
 def test_auto_on_em_refuses_a_tile_below_its_reach_before_estimating(

@@ -166,7 +166,7 @@ def check_tile_reach(args, models=None) -> None:
     reach = min(resolved, key=lambda m: m.halo)
     step = reach.size_divisor
     if (tiling.rounded_tile(tile, step) or tile) <= 2 * reach.halo:
-        advice = tile_advice(reach, None, overlap, words=("--tile ", "--overlap "))
+        advice = tile_advice(reach, None, overlap)
         raise UserError(f"--tile {tile} is smaller than the receptive field of {reach.name!r} "
                         f"({2 * reach.halo + 1} px), so every file larger than the tile would "
                         f"fail; {advice}")

@@ -92,16 +92,19 @@ def default_network_tile(method: Method, ndim: int) -> int:
 #: the tile a refusal advises stays under it
 WORK_LIMIT = 3.0
 
+#: (overlap as a fraction of the method's, the most the result then differed from the run with
+#: the method's overlap, in % of the image's 0.1-99.9 % range off a 16 px border): the
+#: ``worst_percent`` of benchmarks/results/tile_seams.json (gran.em_v1, c2f_unet.em_v2 and
+#: richardson_lucy gaussian:2 on 500 x 470 EM and fluorescence test images), rounded up
+SEAMS_MEASURED = ((0.0, 80.0), (0.125, 35.0), (0.25, 17.0), (0.5, 5.7), (0.75, 4.9))
+
+
 def seam_size(overlap: int, needed: int) -> str:
-    """The seams an overlap below the method's ``needed`` leaves, as measured against the
-    default run of 500 x 470 images (max |difference| off the 16 px border, in the image's
-    0.1-99.9 % range): at 1/10 to 1/4 of it 4.2 % (c2f_unet.em_v2, tile 160, overlap 16 of
-    128), 6.4 % (gran.em_v1, tile 128, 8 of 80), 11 % (richardson_lucy gaussian:2, tile 128, 8
-    of 32); at half of it 1.5 % (c2f, 64 of 128 on tile 256; 0.5 % at its 128), 0.17 %
-    (gran, 40 of 80; 2e-7 at its 80), 3.3 % (RL, 16 of 32; 0.16 % at its 32)."""
-    if overlap * 4 <= needed:
-        return "up to 4-11 % of the image's range where measured"
-    return "up to 0.2-3 % of the image's range where measured"
+    """The seams an overlap below the method's ``needed`` leaves: the most measured at the
+    largest fraction of ``needed`` not above it (``SEAMS_MEASURED``)."""
+    share = overlap / needed
+    worst = next(p for f, p in reversed(SEAMS_MEASURED) if f <= share)
+    return f"up to {worst:g} % of the image's range where measured"
 
 
 def default_tile(method: Method, shape: tuple[int, ...] | None) -> int | tuple[int, ...]:
@@ -153,14 +156,13 @@ def work_factor(method: Method, shape, ndim: int, tile: int, overlap=None) -> fl
     return ratio
 
 
-def tile_advice(method: Method, shape, overlap=None, ndim: int | None = None,
-                words: tuple[str, str] = ("tile=", "overlap=")) -> str:
+def tile_advice(method: Method, shape, overlap=None, ndim: int | None = None) -> str:
     """What a tile too small for ``method``'s reach should become: the smallest tile whose
     tiling, with the overlap it would run with (``overlap`` given, else the method's), costs
     at most ``WORK_LIMIT`` x the default's for an image of spatial ``shape`` (None: a large
-    one), and the other way out, a smaller overlap and the seams it leaves. The smallest tile
-    that merely runs (--tile 144 under an overlap of 142) stepped 2 px: 2603x the work.
-    ``words``: how the front end names the tile and overlap (the CLI: --tile, --overlap)."""
+    one). The advice was the smallest tile that merely runs: on the determinism walkthrough's
+    500 x 470 image, --tile 144 under an overlap of 142 stepped 2 px, 2603x the work
+    (benchmarks/results/tile_seams.json, ``walkthrough``)."""
     ndim = ndim or (len(shape) if shape is not None else method.spatial_dims)
     step = method.size_divisor
     least = math.ceil((2 * method.halo + 2) / step) * step
@@ -172,16 +174,11 @@ def tile_advice(method: Method, shape, overlap=None, ndim: int | None = None,
     advice = f"use a tile of at least {tile}"
     if tile == least:
         return advice
-    needed = overlap_for(method, least, None)
-    given = max(tiling.as_tuple(overlap, ndim, "overlap")) if overlap is not None else needed
-    fast = next((o for o in range(min(given, least - 1), -1, -1)
-                 if work_factor(method, shape, ndim, least, o) <= WORK_LIMIT), 0)
+    given = max(tiling.as_tuple(overlap, ndim, "overlap")) if overlap is not None else \
+        overlap_for(method, least, None)
     # the advice last: a dock adds ', or more: the PSF estimated from the image widens it'
-    return (f"a tile of {least} runs, but with an overlap of {given} px it takes "
-            f"{work_factor(method, shape, ndim, least, overlap):.0f}x the work of the default "
-            f"tiling; {words[0]}{least} with {words[1]}{fast} is faster but leaves seams "
-            f"({seam_size(fast, needed)}, as any overlap below the method's {needed} px "
-            f"does); {advice}")
+    return (f"with an overlap of {given} px, tiles below {tile} take over {WORK_LIMIT:g}x "
+            f"the default tiling's work: {advice}")
 
 
 def low_overlap_note(method: Method, tile: tuple[int, ...], overlap: tuple[int, ...],
