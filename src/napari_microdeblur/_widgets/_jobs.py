@@ -230,7 +230,8 @@ def check_custom_tile(req: DeblurRequest) -> None:
         raise  # what the run would refuse, said now
     except Exception:  # noqa: BLE001 - anything else the run reports, as it did
         return
-    tile_options(method, Layout.for_method(req.axes, tuple(image.shape), method), req.tiling)
+    with caught():  # its warnings (a low overlap) are the run's to give: said once, there
+        tile_options(method, Layout.for_method(req.axes, tuple(image.shape), method), req.tiling)
 
 
 def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
@@ -260,7 +261,8 @@ def _refused_whatever_estimate(req: DeblurRequest, image, device) -> None:
 
     def refusal(method) -> ValueError | None:
         try:
-            tile_options(method, Layout.for_method(req.axes, shape, method), req.tiling)
+            with caught():  # warnings: the run's to give
+                tile_options(method, Layout.for_method(req.axes, shape, method), req.tiling)
         except ValueError as error:
             return error
         return None
