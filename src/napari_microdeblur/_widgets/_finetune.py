@@ -37,7 +37,7 @@ from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
 from ._finetune_files import checkpoint_dir, keep_run_weights, trained_pixel_size
 from ._finetune_options import SmallDataOptions, check_options
 from ._finetune_outcome import FinetuneOutcomeMixin
-from ._finetune_pairs import pair_data, set_chosen_elsewhere
+from ._finetune_pairs import pair_data
 from ._finetune_preview import TrainingPreviewMixin
 from ._finetune_regimes import RegimePanel
 from ._finetune_saving import FinetuneSaveMixin
@@ -125,7 +125,6 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
         self.regimes.regime_combo.currentIndexChanged.connect(self._mode_defaults)
         self.regimes.start_combo.currentIndexChanged.connect(self._show_psf_panel)
         # the Sharp box ranks the Unpaired rows' layers last; an unpaired run hides the pair
-        set_chosen_elsewhere(napari_viewer, self.regimes.chosen_layers)
         self.regimes.changed.connect(self.sharp_combo.reconsider)
         self.regimes.changed.connect(self._show_pair_rows)
         # an optics PSF's pixel= and dz= follow the source layer's scale, once its axes are
@@ -571,6 +570,5 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
         self.self_page.release()
         self.regimes.release()
         self.options.release()
-        set_chosen_elsewhere(self.viewer)
         for combo_ in (self.blurry_combo, self.sharp_combo, self.stack_combo):
             combo_.disconnect_viewer()

@@ -41,7 +41,9 @@ class FinetuneControlsMixin:
         pair_form, stack_form = form_layout(pair_page), form_layout(stack_page)
         # by name, then shape (a stack's in-focus image is Sharp): the blurry and the sharp
         # layer of a pair, never one layer twice
-        blurry_rank, sharp_rank = pair_ranks(viewer)
+        # ... and the layers of the dock's own Unpaired rows last (its RegimePanel comes later)
+        blurry_rank, sharp_rank = pair_ranks(viewer, lambda: self.regimes.chosen_layers()
+                                             if hasattr(self, "regimes") else ())
         self.blurry_combo = LayerCombo(viewer, (Image,), rank=blurry_rank,
                                        tooltip="Blurry (input) layer of the training pairs.")
         self.sharp_combo = LayerCombo(viewer, (Image,), rank=sharp_rank,

@@ -9,38 +9,32 @@ whose planes it matches, is proposed as Sharp (and as Stack, never). A pair chos
 way round is refused in a line that says to swap them.
 
 A layer chosen under the regime's Unpaired blurry / Unpaired sharp rows (images of other
-fields) is no pair's target: the Sharp box ranks it last but for the Blurry choice
-(``set_chosen_elsewhere``); the walkthrough's Sharp box took the 'unpaired sharp' stack by
-name, and the pair was then refused as swapped.
+fields) is no pair's target: the dock's Sharp box ranks it last but for the Blurry choice
+(``pair_ranks``' ``chosen``, the dock's own: two docks on one viewer each avoid their own
+choices); the walkthrough's Sharp box took the 'unpaired sharp' stack by name, and the pair was
+then refused as swapped.
 """
 
 from __future__ import annotations
 
-import weakref
+from ._layers import (
+    guess_layer_axes,
+    input_rank,
+    is_image_layer,
+    layer_data,
+    made_here,
+    unwrap,
+)
 
-from ._layers import guess_layer_axes, input_rank, is_image_layer, layer_data, made_here, unwrap
-
-#: viewer -> () -> the layers a dock of it chose as images without partners
-_CHOSEN_ELSEWHERE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: the Sharp box's rank of such a layer: after every other layer, before the Blurry choice
+#: the Sharp box's rank of a layer chosen as an image without partner: after every other
+#: layer, before the Blurry choice
 ELSEWHERE_RANK = 50
 
 
-def set_chosen_elsewhere(viewer, chosen=None) -> None:
-    """``chosen`` (no arguments -> layers): the layers the Sharp box of ``viewer``'s pairs
-    ranks last (None: forget them, when the dock closes)."""
-    key = unwrap(viewer)
-    if chosen is None:
-        _CHOSEN_ELSEWHERE.pop(key, None)
-    else:
-        _CHOSEN_ELSEWHERE[key] = chosen
-
-
-def chosen_elsewhere(viewer, layer) -> bool:
-    """Whether ``layer`` is chosen as an image without partner in a dock of ``viewer``."""
-    chosen = _CHOSEN_ELSEWHERE.get(unwrap(viewer))
+def is_among(layer, layers) -> bool:
+    """Whether ``layer`` is one of ``layers`` (None items allowed; proxies unwrapped)."""
     layer = unwrap(layer)
-    return chosen is not None and any(unwrap(la) is layer for la in chosen() if la is not None)
+    return any(unwrap(la) is layer for la in layers if la is not None)
 
 
 def _shape(layer) -> tuple[int, ...]:
@@ -62,17 +56,17 @@ def plane_of_a_stack(layer, layers) -> bool:
                and is_plane_of(layer, la) for la in layers)
 
 
-def pair_ranks(viewer):
+def pair_ranks(viewer, chosen=None):
     """(Blurry's rank, Sharp's rank) for ``_layers.LayerCombo`` (lower is better): by name
     (``input_rank``: blurry/input 0, any other 1, a result 2, sharp/in-focus 3), then by
     shape: a layer named neither way that is a plane of a stack ranks as a reference; Sharp
-    ranks a layer chosen as an unpaired image (``set_chosen_elsewhere``) last."""
+    ranks the layers of ``chosen()`` (no arguments -> layers: the dock's Unpaired rows) last."""
     def blurry(layer) -> int:
         rank = input_rank(layer)
         return 3 if rank == 1 and plane_of_a_stack(layer, viewer.layers) else rank
 
     def sharp(layer) -> int:
-        if chosen_elsewhere(viewer, layer):
+        if chosen is not None and is_among(layer, chosen()):
             return ELSEWHERE_RANK
         return {3: 0, 1: 1, 2: 2, 0: 3}[blurry(layer)]
 
