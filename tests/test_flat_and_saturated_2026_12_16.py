@@ -228,3 +228,126 @@ def test_the_plateau_note_is_one_short_line_with_share_value_and_remedy():
     assert len(note) <= 250 and "\n" not in note
     for said in ("0.16 %", "1.23457e+06", "saturated", "PSF", "Re-acquire", "mask"):
         assert said in note
+
+
+# ----------------------------------------------------- per-channel plateaus, flat-aware searches
+
+
+def _two_channels():
+    """(2, 256, 256) uint16: channel 1 clipped at 4095 (12 % in plateaus), channel 2 smooth up
+    to 30000, never clipped (the walkthrough's mc.py)."""
+    rng = np.random.default_rng(1)
+    e = ndimage.gaussian_filter(rng.random((256, 256)), 6)
+    c0 = ((e - e.min()) / (e.max() - e.min()) * 6000).clip(0, 4095)
+    c1 = ndimage.gaussian_filter(rng.random((256, 256)), 3)
+    c1 = (c1 - c1.min()) / (c1.max() - c1.min()) * 30000
+    return np.stack([c0, c1]).astype(np.uint16)
+
+
+def test_a_saturated_channel_beside_a_brighter_one_gets_the_note_naming_it():
+    image = _two_channels()
+    _, caught = _run(image, "CYX", "wiener", psf="gaussian:2")
+    said = _lines(caught, "flat plateaus")
+    assert len(said) == 1 and said[0].category is DeblurNote
+    line = str(said[0].message)
+    assert "channel 1's pixels" in line and "4095" in line and "12 %" in line
+    assert "channel 2" not in line and "30000" not in line
+
+
+def test_the_note_names_colours_and_at_most_two_channels_in_one_line():
+    from napari_microdeblur.core import plateaus
+
+    rgb = np.zeros((100, 100, 3), np.float32)
+    rgb[50, 50] = 3
+    rgb[:4, :4, 1] = 200
+    note = plateaus.plateau_note(rgb, "YXS", "wiener")
+    assert "colour G's pixels" in note and "0.16 % " in note and "200" in note
+    stack = np.zeros((5, 100, 100), np.float32)
+    stack[:, 50, 50] = 3
+    for c in range(5):
+        stack[c, :4 + c, :4] = 1.23456789e6
+    note = plateaus.plateau_note(stack, "CYX", "c2f_unet.fluorescence_v2")
+    assert "channel 1 (at 1.23457e+06)" in note and "channel 2 (at" in note
+    assert "3 more channels" in note and "channel 3" not in note
+    assert len(note) <= 320 and "\n" not in note
+
+
+def test_a_near_empty_plane_of_a_stack_is_not_called_saturated():
+    stack = np.zeros((2, 64, 64), np.uint8)
+    stack[0] = np.linspace(0, 200, 64 * 64).reshape(64, 64).astype(np.uint8)  # no plateau
+    stack[1, ::2] = 2  # a dim plane: its own top, 2, held by half its pixels
+    assert _share(stack, "ZYX")[0] == 0.0
+
+
+def _only_single_value(caught):
+    return [str(w.message) for w in caught if "single value" not in str(w.message)]
+
+
+@pytest.mark.parametrize("method,kw", METHODS[1:3])
+@pytest.mark.parametrize("axes,shape", [("YX", (128, 128)), ("ZYX", (3, 64, 64)),
+                                         ("CYX", (2, 64, 64))])
+def test_an_image_of_one_value_is_not_searched_for_its_settings(method, kw, axes, shape):
+    image = np.full(shape, 777, np.uint16)
+    out, caught = _run(image, axes, method, **kw)
+    assert np.array_equal(out, image)
+    assert _only_single_value(caught) == []  # no 'GCV found no noise', no '1 iteration'
+    assert len(caught) == 1
+
+
+def test_auto_in_3d_on_a_stack_of_one_value_says_only_that():
+    image = np.zeros((6, 40, 40), np.float32)
+    out, caught = _run(image, "ZYX", "auto",
+                       psf="widefield:na=1.4,wavelength=0.46,pixel=0.1,nz=5,dz=0.3")
+    assert np.array_equal(out, image)
+    assert _only_single_value(caught) == [] and len(caught) == 1
+
+
+def _beads(planes, seed=0, size=128):
+    """Noisy blurred beads, ``planes`` of (``size``, ``size``), float32."""
+    rng = np.random.default_rng(seed)
+    sharp = np.zeros((planes, size, size))
+    sharp[:, rng.integers(0, size, 80), rng.integers(0, size, 80)] = 1
+    return rng.poisson(ndimage.gaussian_filter(sharp, (0, 2, 2)) * 3000 + 20).astype(
+        np.float32)
+
+
+def _said(caught, word):
+    found = _lines(caught, word)
+    assert len(found) == 1, [str(w.message) for w in caught]
+    return str(found[0].message).split(" (")[0]
+
+
+def test_richardson_lucy_iterations_leave_empty_planes_out():
+    stack = _beads(10, size=256)
+    # the central 8 planes of 256 x 256 are all the check scores: they once gave 1 iteration
+    stack[1:9] = 0
+    _, caught = _run(stack, "ZYX", "richardson_lucy", psf="gaussian:2")
+    _, alone = _run(stack[[0, 9]], "ZYX", "richardson_lucy", psf="gaussian:2")
+    assert _said(caught, "iterations 'auto'") == _said(alone, "iterations 'auto'")
+    assert "1 iteration" not in _said(caught, "iterations 'auto'")
+
+
+@pytest.mark.parametrize("axes,flat", [("ZYX", slice(1, 4)), ("CYX", slice(0, 1))])
+def test_wiener_balance_leaves_empty_planes_and_channels_out(axes, flat):
+    image = _beads(5)
+    image[flat] = 0  # the middle planes, or the first channel, that GCV read
+    kept = np.ones(5, bool)
+    kept[flat] = False
+    _, caught = _run(image, axes, "wiener", psf="gaussian:2")
+    assert not _lines(caught, "found no noise")
+    if axes == "ZYX":
+        _, alone = _run(image[kept], axes, "wiener", psf="gaussian:2")
+        assert _said(caught, "balance 'auto'") == _said(alone, "balance 'auto'")
+    else:  # each channel takes the balance of the first that holds more than one value
+        _, alone = _run(image[1], "YX", "wiener", psf="gaussian:2")
+        assert _said(caught, "balance 'auto'") == _said(alone, "balance 'auto'")
+
+
+def test_a_flat_centre_takes_the_fixed_balance_and_says_why():
+    image = np.zeros((600, 600), np.float32)
+    image[:100] = _beads(1, size=600)[0, :100]  # the search reads the central 256 x 256
+    _, caught = _run(image, "YX", "wiener", psf="gaussian:2")
+    line = _lines(caught, "balance 'auto'")
+    assert len(line) == 1 and line[0].category is DeblurNote
+    assert "balance 0.01" in str(line[0].message) and "centre" in str(line[0].message)
+    assert not _lines(caught, "found no noise")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STRIP_ROWS", "STRIP_VALUES", "chunk_edges", "flat_note", "flat_values",
-           "write_flat"]
+__all__ = ["STRIP_ROWS", "STRIP_VALUES", "chunk_edges", "every_plane_flat", "flat_note",
+           "flat_values", "write_flat"]
 
 #: rows (of the first spatial axis) read at least at a time while looking for a second value:
 #: a plane that is not flat usually shows it in its first strip
@@ -75,6 +75,28 @@ def flat_values(read, spatial_shape, edges=None) -> np.ndarray | None:
             if not np.array_equal(block, np.broadcast_to(values, block.shape)):
                 return None  # NaN never equals itself: such a plane goes on to its error
     return None if values is None else values[:, 0]
+
+
+def every_plane_flat(image, axes: str, spatial: str = "YX") -> bool:
+    """Whether every plane of ``image`` (of ``axes``) over its ``spatial`` axes ('YX', or 'ZYX'
+    for a run in 3D) holds one value, so the run passes each through (``flat_values``, strip
+    by strip); stops at the first plane that does not."""
+    where = [i for i, a in enumerate(axes) if a in spatial]
+    others = [i for i in range(len(axes)) if i not in where]
+    shape = tuple(int(n) for n in image.shape)
+    edges = chunk_edges(image, where)
+    for index in np.ndindex(*(shape[i] for i in others)):
+        def read(slices, index=index):
+            key = [None] * len(shape)
+            for i, at in zip(others, index):
+                key[i] = at
+            for i, sl in zip(where, slices):
+                key[i] = sl
+            return np.asarray(image[tuple(key)])[None]
+
+        if flat_values(read, [shape[i] for i in where], edges) is None:
+            return False
+    return True
 
 
 def write_flat(layout, out, plane, values: np.ndarray, dtype, out_channels: int) -> None:

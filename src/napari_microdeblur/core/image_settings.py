@@ -164,19 +164,24 @@ def in_3d_where_auto_should(spec: MethodSpec, image, axes: str) -> MethodSpec:
     noise sooner: on a noisy stack of dense texture 30 iterations lost up to 4 dB to the network
     (benchmarks/psf3d_auto.py)."""
     from .classical import still_improving_text
+    from .flat_planes import every_plane_flat
 
     kernel = auto_3d_kernel(spec, axes, tuple(image.shape))
     if kernel is None:
         return spec
     most = AUTO_ITERATIONS_MAX_3D if spec.iterations == AUTO_ITERATIONS else spec.iterations
-    found = held_out_found(kernel, image, axes, most)
+    psf = auto_3d_psf(spec, axes, tuple(image.shape))
+    crop = held_out_crop(kernel, image, axes)
+    if crop is None and every_plane_flat(image, axes, "ZYX"):  # passed through, said so alone
+        return spec.replace(name="richardson_lucy", iterations=min(most, FIXED_ITERATIONS),
+                            psf=psf)
+    found = None if crop is None else held_out_found(kernel, image, axes, most, crop)
     iterations = found.iterations if found else min(most, FIXED_ITERATIONS)
     count = (_iterations_text(iterations) if iterations == most else
              f"{_iterations_text(iterations)}: past that it fitted the noise of the stack, by a "
              f"check on voxels held out of it; at most {most}")
     if found and found.still_improving and spec.iterations == AUTO_ITERATIONS:  # the cap did
         count += f"; {still_improving_text(most)}"
-    psf = auto_3d_psf(spec, axes, tuple(image.shape))
     lead = ("method 'auto' with a 3D PSF on a z-stack runs Richardson-Lucy in 3D"
             if psf == spec.psf else _deeper_model_text(spec.psf, psf, image.shape[axes.index("Z")]))
     warnings.warn(
@@ -207,7 +212,12 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     if kernel is None:
         return spec
     most = AUTO_ITERATIONS_MAX_3D if is_3d_kernel(kernel) else AUTO_ITERATIONS_MAX
-    found = held_out_found(kernel, image, axes, most)
+    if (crop := held_out_crop(kernel, image, axes)) is None:  # one value: nothing to search
+        setting = f"richardson_lucy: {_iterations_text(FIXED_ITERATIONS)} (iterations 'auto'"
+        if line := nothing_to_search(image, axes, kernel, setting):
+            warnings.warn(line, DeblurNote, stacklevel=3)
+        return spec.replace(iterations=FIXED_ITERATIONS)
+    found = held_out_found(kernel, image, axes, most, crop)
     if found is None:
         iterations = FIXED_ITERATIONS
         why = too_few_to_hold_out(image, axes)
@@ -247,7 +257,12 @@ def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
                       f"GCV judges a 2D PSF and this one has {kernel.shape[0]} planes: give a "
                       "number to set it)", DeblurNote, stacklevel=3)
         return spec.replace(balance=FIXED_BALANCE)
-    plane = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)))
+    plane = search_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape)), kernel)
+    if plane is None:  # one value: GCV found no noise in it and blamed the PSF
+        setting = f"wiener: balance {FIXED_BALANCE:.3g} (balance 'auto'"
+        if line := nothing_to_search(image, axes, kernel, setting):
+            warnings.warn(line, DeblurNote, stacklevel=3)
+        return spec.replace(balance=FIXED_BALANCE)
     try:
         # said in the user's size: GCV's own check sees the crop (256 x 20 of 4000 x 20)
         gcv_size_check(*plane_yx(image, axes), max(kernel.shape[-2:]))
@@ -285,15 +300,23 @@ def held_out_count(kernel: np.ndarray, image, axes: str, most: int) -> int | Non
     return None if found is None else found.iterations
 
 
-def held_out_found(kernel: np.ndarray, image, axes: str, most: int):
+def held_out_found(kernel: np.ndarray, image, axes: str, most: int, crop=None):
     """``held_out_count``'s check as ``classical.held_out_check`` gives it: the count and
-    whether it was still improving at ``most``; None for an image too small to tell."""
+    whether it was still improving at ``most``; None for an image too small to tell, or one
+    of one value (``search_volume``, or ``crop`` where the caller read it)."""
     from .classical import held_out_check
 
-    crop = central_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape[-2:])))
+    crop = held_out_crop(kernel, image, axes) if crop is None else crop
+    if crop is None:
+        return None
     if crop.ndim == 3 and kernel.ndim == 2:
         kernel = kernel[None]
     return held_out_check(crop, kernel, max_iterations=int(most))
+
+
+def held_out_crop(kernel: np.ndarray, image, axes: str) -> np.ndarray | None:
+    """What the held-out check reads of ``image`` (``search_volume``)."""
+    return search_volume(image, axes, max(CHECK_CROP, 2 * max(kernel.shape[-2:])), kernel)
 
 
 def plane_yx(image, axes: str) -> tuple[int, int]:
@@ -334,19 +357,49 @@ def crop_sides(ny: int, nx: int, lateral: int) -> tuple[int, int]:
     return sy, sx
 
 
-def central_volume(image, axes: str, lateral: int) -> np.ndarray:
+def central_volume(image, axes: str, lateral: int, at: tuple[int, ...] = ()) -> np.ndarray:
     """The (Z, Y, X) (or (Y, X) without Z) float32 volume at the centre of ``image``: every
     plane, a central crop of each holding at most ``lateral`` squared pixels (``crop_sides``:
-    ``lateral`` along Y and X, more along one where the other is shorter), the first index of
-    any other axis (time, channel, RGB). Reads only that part of a lazy (dask, zarr) array."""
+    ``lateral`` along Y and X, more along one where the other is shorter), the index ``at``
+    (in order; the first where not given) of any other axis (time, channel, RGB). Reads only
+    that part of a lazy (dask, zarr) array."""
     sides = dict(zip("YX", crop_sides(*plane_yx(image, axes), lateral)))
-    key = []
+    key, at = [], iter(at)
     for axis, n in zip(axes, image.shape):
         if axis in "YX":
             start = max(0, (n - sides[axis]) // 2)
             key.append(slice(start, start + sides[axis]))
         else:
-            key.append(slice(None) if axis == "Z" else 0)
+            key.append(slice(None) if axis == "Z" else next(at, 0))
     volume = np.asarray(image[tuple(key)], dtype=np.float32)
     kept = [a for a in axes if a in "ZYX"]
     return np.transpose(volume, [kept.index(a) for a in "ZYX" if a in kept])
+
+
+def search_volume(image, axes: str, lateral: int, kernel: np.ndarray) -> np.ndarray | None:
+    """``central_volume`` as the searches for iterations and balance read it, without what
+    holds one value (the run passes such planes through unchanged, ``flat_planes``): a flat
+    plane scored RL's held-out error 0 at every count (1 iteration) and gave GCV no noise, which
+    blamed the PSF. The first index of the other axes (time, channel, RGB) whose crop holds
+    two values; under a 2D ``kernel`` only its planes that do (a 3D one deconvolves the whole
+    stack). None where every crop holds one value."""
+    others = [int(n) for a, n in zip(axes, image.shape) if a not in "ZYX"]
+    for at in np.ndindex(*others):
+        volume = central_volume(image, axes, lateral, at)
+        if volume.ndim == 3 and not is_3d_kernel(kernel):
+            volume = volume[np.ptp(volume.reshape(len(volume), -1), axis=1) != 0]
+        if volume.size and volume.max() != volume.min():
+            return volume
+    return None
+
+
+def nothing_to_search(image, axes: str, kernel: np.ndarray, setting: str) -> str | None:
+    """Why a search took the fixed value where every crop of ``image`` holds one value
+    (``search_volume``): None where every plane does (the run passes the image through and
+    says so alone), else the line for ``setting`` ("wiener: balance 0.01 (balance 'auto'")."""
+    from .flat_planes import every_plane_flat
+
+    if every_plane_flat(image, axes, "ZYX" if is_3d_kernel(kernel) else "YX"):
+        return None
+    return (f"{setting}: the fixed value; the centre of the image, which the search reads, holds "
+            f"one value: give a number to set it)")

@@ -8,7 +8,11 @@ looks wider"; the safeguard: "... energy at frequencies the PSF blocks").
 ``plateau_note`` says so once, as a ``DeblurNote``.
 
 A plateau is a group of at least ``PLATEAU_PIXELS`` pixels, touching in Y, X (8 neighbours),
-all at the image's maximum value; isolated hot pixels (1 or 2: ``saturation``) are not.
+all at the image's maximum value; isolated hot pixels (1 or 2: ``saturation``) are not. Each
+channel (C, or RGB's colours) has its own maximum and share: a channel clipped at 4095 beside
+one that peaks at 30000 was missed while one maximum served the whole image. The planes (Z, T)
+of a channel share its maximum: a plane's own top would call the few values of a near-empty
+plane (0-2 of 8 bits, most pixels at 2) a saturated plateau.
 
 Rule (benchmarks/saturation_plateaus.py, results/saturation_plateaus.json): the note fires
 where plateaus hold more than ``PLATEAU_SHARE`` (0.15 %) of the image's pixels. Harm, measured
@@ -33,27 +37,38 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PLATEAU_PIXELS", "PLATEAU_SHARE", "plateau_mask", "plateau_note", "plateau_share"]
+__all__ = ["PLATEAU_PIXELS", "PLATEAU_SHARE", "channel_shares", "plateau_mask",
+           "plateau_note", "plateau_share"]
 
 #: the least number of touching pixels at the maximum that count as a plateau: one or two
 #: are hot pixels (``saturation.isolated_outliers``); a bead's single brightest pixel is one
 PLATEAU_PIXELS = 5
-#: the share of the image's pixels in plateaus above which ``plateau_note`` speaks
+#: the share of a channel's pixels in plateaus above which ``plateau_note`` speaks
 PLATEAU_SHARE = 0.0015
+#: the channels ``plateau_note`` names at most; more are counted
+NAMED_CHANNELS = 2
+
+
+def _channel_axes(sample: np.ndarray, axes: str) -> tuple[int, ...]:
+    """The positions of the channel axes (C, S) of ``sample`` that hold more than one."""
+    return tuple(i for i, a in enumerate(axes) if a in "CS" and sample.shape[i] > 1)
 
 
 def plateau_mask(sample: np.ndarray, axes: str) -> np.ndarray | None:
     """Where ``sample`` (of ``axes``) sits at its maximum in plateaus (``PLATEAU_PIXELS`` or
-    more pixels touching in Y, X; the other axes kept apart), or None where there is no Y, X
-    plane or ``sample`` holds one value."""
+    more pixels touching in Y, X; the other axes kept apart), each channel (C, S) at its own
+    maximum; None where there is no Y, X plane or each channel holds one value."""
     from scipy import ndimage
 
     if "Y" not in axes or "X" not in axes or sample.size == 0:
         return None
-    top = sample.max()
-    if sample.min() == top:  # a flat image: ``flat_planes`` passes it through
+    per = _channel_axes(sample, axes)
+    rest = tuple(i for i in range(sample.ndim) if i not in per)
+    top = sample.max(axis=rest, keepdims=True)
+    # a flat channel (or image): ``flat_planes`` passes it through
+    at_top = (sample == top) & (sample.min(axis=rest, keepdims=True) != top)
+    if not at_top.any():
         return None
-    at_top = sample == top
     # 8-connected in Y, X only: a plateau in one plane (or channel) is not joined to another
     structure = np.zeros((3,) * sample.ndim, bool)
     centre = [1] * sample.ndim
@@ -62,29 +77,65 @@ def plateau_mask(sample: np.ndarray, axes: str) -> np.ndarray | None:
             centre[axes.index("Y")], centre[axes.index("X")] = dy, dx
             structure[tuple(centre)] = True
     labels, count = ndimage.label(at_top, structure)
-    if count == 0:
-        return None
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return (sizes >= PLATEAU_PIXELS)[labels]
 
 
+def channel_shares(sample: np.ndarray, axes: str) -> list[tuple[tuple[int, ...], float, float]]:
+    """(the channel's index along the C, S axes of ``sample`` holding more than one (``()``
+    for none), the share of its pixels in plateaus at its maximum, that maximum), per channel."""
+    per = _channel_axes(sample, axes)
+    mask = plateau_mask(sample, axes)
+    shares = []
+    for index in np.ndindex(*(sample.shape[i] for i in per)):
+        key = [slice(None)] * sample.ndim
+        for i, at in zip(per, index):
+            key[i] = at
+        part = sample[tuple(key)]
+        hit = 0 if mask is None else np.count_nonzero(mask[tuple(key)])
+        shares.append((tuple(int(i) for i in index), hit / max(1, part.size),
+                       float(part.max()) if part.size else 0.0))
+    return shares
+
+
 def plateau_share(sample: np.ndarray, axes: str) -> tuple[float, float]:
-    """(the share of ``sample``'s pixels in plateaus at its maximum, that maximum)."""
+    """(the share of ``sample``'s pixels in plateaus at their channel's maximum, the
+    maximum)."""
     mask = plateau_mask(sample, axes)
     if mask is None:
         return 0.0, float(sample.max()) if sample.size else 0.0
     return float(np.count_nonzero(mask) / mask.size), float(sample.max())
 
 
+def _label(per: str, index: tuple[int, ...]) -> str:
+    """'channel 2' (C, from 1 as the other lines count), 'colour G' (RGB's S)."""
+    from .channel_psfs import part_label
+
+    return ", ".join(part_label(a, i) for a, i in zip(per, index))
+
+
 def plateau_note(sample: np.ndarray, axes: str, method_name: str) -> str:
     """The line a deblur of an image whose ``sample`` (its statistics sample, of ``axes``)
-    holds more than ``PLATEAU_SHARE`` of its pixels in plateaus at the maximum; '' otherwise."""
-    share, top = plateau_share(sample, axes)
-    if share <= PLATEAU_SHARE:
+    holds more than ``PLATEAU_SHARE`` of a channel's pixels in plateaus at that channel's
+    maximum, naming such channels; '' otherwise."""
+    over = [s for s in channel_shares(sample, axes) if s[1] > PLATEAU_SHARE]
+    if not over:
         return ""
+    tail = (f"{method_name} cannot restore them and rings round them; PSF warnings may stem "
+            "from it. Re-acquire with lower gain or exposure, or mask them when measuring")
     # "flat plateaus": benchmarks/saturation_plateaus.py tells the note from PSF warnings by it
-    return (f"{100 * share:.2g} % of the pixels sit in flat plateaus at the maximum "
-            f"{top:.6g} (saturated): {method_name} cannot restore them and rings round them; "
-            "PSF warnings may stem from it. Re-acquire with lower gain or exposure, or mask "
-            "them when measuring")
+    if over[0][0] == ():
+        share, top = over[0][1:]
+        return (f"{100 * share:.2g} % of the pixels sit in flat plateaus at the maximum "
+                f"{top:.6g} (saturated): {tail}")
+    per = "".join(axes[i] for i in _channel_axes(sample, axes))
+    if len(over) == 1:
+        index, share, top = over[0]
+        return (f"{100 * share:.2g} % of {_label(per, index)}'s pixels sit in flat plateaus at "
+                f"its maximum {top:.6g} (saturated): {tail}")
+    named = ", ".join(f"{100 * share:.2g} % of {_label(per, index)} (at {top:.6g})"
+                      for index, share, top in over[:NAMED_CHANNELS])
+    if len(over) > NAMED_CHANNELS:
+        named += f" and {len(over) - NAMED_CHANNELS} more channels"
+    return f"flat plateaus at a channel's maximum (saturated) hold {named}: {tail}"
