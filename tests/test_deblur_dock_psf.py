@@ -157,6 +157,7 @@ def test_the_preview_shows_the_psf_the_method_will_use(make_napari_viewer, qtbot
     assert not w.psf_preview.isVisibleTo(w)  # auto without a PSF: blind, nothing to show
     w.use_psf_check.setChecked(True)
     assert w.psf_preview.isVisibleTo(w) and w.psf_edit.isEnabled()
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     # auto with a PSF: the PSF-aware network
     assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"
     wait_preview(qtbot, w)
@@ -409,6 +410,7 @@ def test_an_overlap_not_smaller_than_the_tile_is_refused_before_the_run(make_nap
                                                                        fluo_u8):
     viewer, layer, w = open_dock(make_napari_viewer, fluo_u8)
     w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)
     w.overlap_spin.setValue(64)

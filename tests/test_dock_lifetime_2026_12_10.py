@@ -54,6 +54,7 @@ def wait_done(qtbot, run) -> None:
 def slow_run(w):
     """A Richardson-Lucy run of several tiles: long enough to act on while it goes on."""
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(5)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)
@@ -83,6 +84,7 @@ def test_docks_that_ran_jobs_are_freed(make_napari_viewer, qtbot, fluo_u8):
     deblur = dock(viewer, "Deblur")
     deblur.layer_combo.set_value(blurry)
     deblur.set_method("wiener")
+    deblur.psf_edit.setText("gaussian:1.6")  # the box starts empty
     run = deblur.run()
     wait_done(qtbot, run)
     assert run.layer is not None
@@ -140,6 +142,7 @@ def test_image_box_takes_another_input_when_its_layer_is_removed(make_napari_vie
     w = dock(viewer, "Deblur")
     w.layer_combo.set_value(first)
     w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     run = w.run()
     qtbot.waitUntil(lambda: run.done, timeout=TIMEOUT)
     assert w.layer_combo.value is first  # a result added does not take the box

@@ -31,6 +31,7 @@ def test_the_tile_side_is_shown_only_for_a_custom_tile(make_napari_viewer):
 def test_run_pressed_again_keeps_the_line_of_the_run_in_progress(make_napari_viewer, qtbot):
     _, w = _dock(make_napari_viewer)
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(10)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)

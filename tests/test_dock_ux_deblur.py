@@ -40,6 +40,7 @@ def wait_preview(qtbot, w):
 def test_run_pressed_twice_starts_one_run_that_cancel_stops(make_napari_viewer, qtbot, notes):
     viewer, layer, w = open_dock(make_napari_viewer, image((4, 96, 96)))
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(10)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)
@@ -100,8 +101,9 @@ def test_a_custom_tile_not_larger_than_the_psf_is_refused_before_the_run(make_na
     assert w.run() is None
     assert "tile 16 is not larger than the PSF 'gaussian:3' (25 x 25 px)" in \
         w.status_label.text()
-    assert "at least 26" in w.status_label.text()
-    w.tile_spin.setValue(26)  # what the message asks for runs
+    # the run's advice: the least tile that holds the PSF's 32 px overlap (26 left seams)
+    assert w.status_label.text().endswith("use a tile of at least 64")
+    w.tile_spin.setValue(64)  # what the message asks for runs
     run = w.run()
     assert run is not None
     qtbot.waitUntil(lambda: run.done, timeout=TIMEOUT)

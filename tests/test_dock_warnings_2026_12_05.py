@@ -37,6 +37,7 @@ def small_tile_run(w):
     """Richardson-Lucy with a 32-px tile on a 128-px image: the core warns that the tile
     makes several times the work of the method's default tile."""
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(3)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)

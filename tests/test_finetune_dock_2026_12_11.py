@@ -145,8 +145,8 @@ def test_the_psf_box_starts_empty_and_adapting_without_a_psf_is_refused(
     error = notes.errors()[-1]
     assert error.startswith("Adapt to this image needs the blurry image's PSF") \
         and "\n" not in error
-    # the Deblur dock's box keeps its model
-    assert dock(viewer, "Deblur").psf_edit.text() == "gaussian:1.6"
+    # the Deblur dock's box starts empty too, saying what it takes
+    assert dock(viewer, "Deblur").psf_edit.text() == ""
 
 
 def test_the_start_line_and_the_final_status_name_the_psf(

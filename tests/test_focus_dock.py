@@ -224,6 +224,7 @@ def test_stack_plot_threshold_and_soft_slices(make_napari_viewer, qtbot, focus_s
     assert w.plot.marker == 9
 
     w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     run = w.run()
     wait_run(qtbot, run)
     out = run.layer
@@ -285,6 +286,7 @@ def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbo
     w.set_threshold(1e6)  # every tile with structure
     n = int(core_focus.structure_tiles(fluo_u8, axes="YX", tile=16).sum())
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(5)
     names = [la.name for la in viewer.layers]
     emitted = []  # (tile, total, quit already requested?) recorded in the worker thread
@@ -347,6 +349,7 @@ def test_closing_the_dock_while_running_adds_no_layer(make_napari_viewer, qtbot,
     score(qtbot, w)
     w.set_threshold(1e6)
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(5)
     names = [la.name for la in viewer.layers]
     run = w.run()

@@ -206,6 +206,7 @@ def test_deblur_dock_iterations_and_balance_auto_by_default(make_napari_viewer, 
     layer = viewer.add_image(fluo_u8, name="nuclei")
     w = dock(viewer, "Deblur")
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     assert w.iterations_spin.value() == 0  # the default, its lowest value, reads 'auto'
     assert w.iterations_spin.text() == "auto"
     run = w.run()
@@ -235,6 +236,7 @@ def test_deblur_dock_passes_tv_weight_and_precision(make_napari_viewer, qtbot, g
     layer = viewer.add_image(fluo_u8, name="nuclei")
     w = dock(viewer, "Deblur")
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     assert w.tv_spin.isEnabled() and not w.precision_combo.isEnabled()
     w.iterations_spin.setValue(4)
     w.tv_spin.setValue(0.002)
@@ -299,6 +301,7 @@ def test_cancel_stops_within_one_tile_and_adds_no_layer(make_napari_viewer, qtbo
     viewer.add_image(fluo_u8, name="nuclei")
     w = dock(viewer, "Deblur")
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(5)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)  # 128 x 128 in tiles of 32: dozens of tiles
@@ -349,6 +352,7 @@ def test_current_slice_scope_places_the_plane(make_napari_viewer, qtbot, focus_s
     w = dock(viewer, "Deblur")
     assert w.axes_edit.text() == "ZYX"
     w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.scope_combo.setCurrentText("current slice")
     run = w.run()
     wait_run(qtbot, run)
@@ -475,6 +479,7 @@ def test_closing_dock_or_viewer_while_running(make_napari_viewer, qtbot, fluo_u8
     viewer.add_image(fluo_u8, name="nuclei")
     w = dock(viewer, "Deblur")
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(5)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)
@@ -488,6 +493,7 @@ def test_closing_dock_or_viewer_while_running(make_napari_viewer, qtbot, fluo_u8
     # the viewer closing while a run goes on
     w2 = dock(viewer, "Deblur")
     w2.set_method("richardson_lucy")
+    w2.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w2.iterations_spin.setValue(5)
     w2.tile_mode.setCurrentText("custom")
     w2.tile_spin.setValue(32)
@@ -610,6 +616,7 @@ def test_tile_grid_of_a_deblurred_layer(make_napari_viewer, qtbot, fluo_u8):
     viewer.add_image(fluo_u8, name="nuclei")
     dw = dock(viewer, "Deblur")
     dw.set_method("wiener")
+    dw.psf_edit.setText("gaussian:1.6")  # the box starts empty
     dw.tile_mode.setCurrentText("custom")
     dw.tile_spin.setValue(64)
     run = dw.run()
@@ -657,6 +664,7 @@ def test_compare_dock_opens_on_the_last_deblur(make_napari_viewer, qtbot, fluo_u
     dw = dock(viewer, "Deblur")
     dw.layer_combo.set_value(cells)
     dw.set_method("wiener")
+    dw.psf_edit.setText("gaussian:1.6")  # the box starts empty
     run = dw.run()
     wait_run(qtbot, run)
     w2 = dock(viewer, "Compare & QC")  # opened after the deblur

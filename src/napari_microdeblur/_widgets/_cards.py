@@ -1,13 +1,14 @@
-"""Model cards in the docks: a short summary (architecture, image type, training data and its
-licence, validation PSNR, pixel size where stated, speed) and the whole card behind a Details
-toggle."""
+"""Model cards in the docks: a one-line headline (architecture, image type, validation PSNR)
+and, behind a Details toggle, the summary (architecture, image type, training data and its
+licence, validation PSNR, pixel size where stated, speed) and the whole card. Folded by default:
+the unfolded summary (about 250 px) pushed Run and its status line below a 768-px screen."""
 
 from __future__ import annotations
 
 import html
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QHBoxLayout, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from ._controls import label
 
@@ -99,6 +100,18 @@ def card_summary(card) -> str:
     ])
 
 
+def card_headline(card) -> str:
+    """Rich text, one line: the architecture, the image type's first clause and the
+    validation PSNR (what the folded card shows; its tooltip says what the figure is)."""
+    from ..core.catalog import card_image_type  # the catalog imports torch: only when shown
+
+    if card is None:
+        return ""
+    kind = card_image_type(card).split(";")[0]
+    psnr = validation_psnr(card).split(" (")[0]  # the start/input figures are under Details
+    return html.escape(f"{card.arch}, {kind}, {psnr} PSNR")
+
+
 def card_details(card) -> str:
     """Rich text: every field of the card."""
     if card is None:
@@ -124,35 +137,52 @@ def card_details(card) -> str:
 
 
 class CardView(QWidget):
-    """A card's summary, and a Details button that shows or hides the whole card."""
+    """A card's one-line headline and a Details button that shows or hides the summary and
+    the whole card (``summary_label`` holds the summary's text, shown or not)."""
 
     def __init__(self, tooltip: str, parent=None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        self.headline_label = label(f"{tooltip} In one line: the architecture, image type "
+                                    "and validation PSNR; Details shows the rest.")
+        self.headline_label.setTextFormat(Qt.RichText)
         self.summary_label = label(tooltip)
         self.summary_label.setTextFormat(Qt.RichText)
         self.details_button = QPushButton("Details")
         self.details_button.setCheckable(True)
-        self.details_button.setToolTip("Show the whole model card (training, metrics, config).")
+        self.details_button.setToolTip("Show the model card: training data, licence, speed, "
+                                       "then every field (training, metrics, config).")
         self.details_label = QTextBrowser()
         self.details_label.setToolTip("The whole model card.")
         self.details_label.setMaximumHeight(DETAILS_HEIGHT)
-        self.details_label.setVisible(False)
-        for widget in (self.summary_label, self.details_button, self.details_label):
-            layout.addWidget(widget)
-        self.details_button.toggled.connect(self.details_label.setVisible)
+        top = QHBoxLayout()
+        top.addWidget(self.headline_label, 1)
+        top.addWidget(self.details_button)
+        layout.addLayout(top)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.details_label)
+        self.details_button.toggled.connect(self._fold)
         self.show_card(None)
 
+    def _fold(self, *_) -> None:
+        # no card (a classical method): nothing to unfold, even with Details left pressed
+        unfolded = self.details_button.isChecked() and not self.details_button.isHidden()
+        self.summary_label.setVisible(unfolded)
+        self.details_label.setVisible(unfolded)
+
     def show_card(self, card) -> None:
+        self.headline_label.setText(card_headline(card))
         self.summary_label.setText(card_summary(card))
         self.details_label.setHtml(card_details(card))
         self.details_button.setVisible(card is not None)
-        self.details_label.setVisible(card is not None and self.details_button.isChecked())
-        self.summary_label.setVisible(card is not None)
+        self.headline_label.setVisible(card is not None)
+        self._fold()
 
     def show_message(self, text: str) -> None:
         """A line in place of the card (why there is none)."""
         self.show_card(None)
-        self.summary_label.setText(f"<i>{html.escape(text)}</i>")
-        self.summary_label.setVisible(True)
+        line = f"<i>{html.escape(text)}</i>"
+        self.summary_label.setText(line)  # what the dock's card_label reads
+        self.headline_label.setText(line)
+        self.headline_label.setVisible(True)

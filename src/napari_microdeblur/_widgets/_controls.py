@@ -47,6 +47,12 @@ def button(text: str, tooltip: str, *, checkable: bool = False) -> QPushButton:
     return widget
 
 
+def enable_saying_why(widget, enabled: bool, tooltip: str, why: str) -> None:
+    """Enable or grey ``widget``; greyed, its tooltip ends with ``why`` (what to do first)."""
+    widget.setEnabled(enabled)
+    widget.setToolTip(tooltip if enabled else f"{tooltip} ({why})")
+
+
 def label(tooltip: str, text: str = "", *, wrap: bool = True) -> QLabel:
     widget = QLabel(text)
     widget.setWordWrap(wrap)
@@ -74,12 +80,14 @@ def set_checked_quietly(widget, checked: bool) -> None:
 class LogSpinBox(QDoubleSpinBox):
     """A spin box for positive values that span decades (focus scores): shown with 4
     significant digits (scientific when small), typed in any float notation, and stepped by a
-    factor of 10^(1/10) per arrow press (ten steps a decade)."""
+    factor of 10^(1/10) per arrow press (ten steps a decade). ``special``: the text shown at 0
+    (e.g. 'auto', as the other docks' spin boxes say it), which may be typed too."""
 
     STEPS_PER_DECADE = 10
 
-    def __init__(self, parent=None, floor: float = 1e-6) -> None:
+    def __init__(self, parent=None, floor: float = 1e-6, special: str = "") -> None:
         super().__init__(parent)
+        self.setSpecialValueText(special)
         self.floor = floor  # where stepping up from 0 starts
         self.setDecimals(15)  # QDoubleSpinBox rounds to ``decimals``: keep small values whole
         self.setRange(0.0, 1e9)
@@ -89,12 +97,20 @@ class LogSpinBox(QDoubleSpinBox):
         return f"{value:.4g}"
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
+        if self._is_special(text):
+            return self.minimum()
         try:
             return float(text.strip())
         except ValueError:
             return self.value()
 
+    def _is_special(self, text: str) -> bool:
+        return bool(self.specialValueText()) and \
+            text.strip().lower() == self.specialValueText().lower()
+
     def validate(self, text: str, pos: int):  # Qt override
+        if self._is_special(text):
+            return QValidator.Acceptable, text, pos
         s = text.strip().lower()
         try:
             value = float(s)

@@ -17,7 +17,7 @@ from qtpy.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
-from ._controls import button
+from ._controls import button, enable_saying_why
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
 from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
@@ -36,7 +36,7 @@ from ._methods import (
     load_failure_line,
     method_card,
 )
-from ._panels import ImagePanel, MethodPanel, RunControls, TilingPanel, row
+from ._panels import TICK_USE_PSF, ImagePanel, MethodPanel, RunControls, TilingPanel, row
 from ._psf_preview import (
     PsfLayerWatch,
     PsfPreview,
@@ -187,6 +187,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.estimate_button.clicked.connect(self.estimate_psf)
         self.method.changed.connect(self.update_psf_preview)
         self.psf_edit.textChanged.connect(self.update_psf_preview)
+        self.psf_edit.textChanged.connect(self.method.show_auto_choice)  # once it previews
         # a 'layer:NAME' PSF changes with the layer list and that layer's pixels
         self._psf_layer_watch = PsfLayerWatch(napari_viewer, self.psf_edit.text,
                                               self._psf_layer_changed)
@@ -196,7 +197,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         # the preview runs Run's check of the PSF against the chosen layer and scope
         self.psf_preview.fit_check = fit_check_of(self.build_request)
         self.psf_preview.used_psf = used_psf_of(self.build_request)  # a file as Run resamples it
-        self.method.psf_error = lambda: self.psf_preview.error
+        # an error shown for the PSF before the one now being previewed is not its error
+        self.method.psf_error = lambda: None if self.psf_preview.busy else self.psf_preview.error
         self.image.changed.connect(self.psf_preview.recheck)
         self.scope_combo.currentIndexChanged.connect(self.psf_preview.recheck)
         self.scope_combo.currentIndexChanged.connect(self.method.show_auto_choice)
@@ -350,8 +352,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         """Show the PSF the chosen method will use (hidden when it takes none)."""
         in_use = self.psf_box.psf_in_use
         self.psf_preview.setVisible(in_use)
-        self.beads_button.setEnabled(in_use)
-        self.estimate_button.setEnabled(in_use)
+        # greyed only for 'auto' with Use a PSF unticked: their tooltips say so
+        enable_saying_why(self.beads_button, in_use, BEADS_TOOLTIP, TICK_USE_PSF)
+        enable_saying_why(self.estimate_button, in_use, ESTIMATE_TOOLTIP, TICK_USE_PSF)
         if not in_use:
             return
         try:

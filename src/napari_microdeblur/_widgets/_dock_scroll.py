@@ -9,8 +9,9 @@ from __future__ import annotations
 from qtpy.QtCore import QEvent, QSize, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
-#: the least height a dock asks for (pixels): a few rows of controls stay in view
-MIN_DOCK_HEIGHT = 160
+#: the least height a dock asks for (pixels): a few rows of controls stay in view. At 160 the
+#: four docks together made the window at least 792 px tall, more than a 768-px screen
+MIN_DOCK_HEIGHT = 120
 
 
 class DockScroll(QScrollArea):

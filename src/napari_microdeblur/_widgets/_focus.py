@@ -149,11 +149,11 @@ class FocusWidget(ThresholdMixin, RunDockMixin, WorkerOwnerMixin, QWidget):
 
         box = QGroupBox("Threshold")
         form = QFormLayout(box)
-        self.threshold_spin = LogSpinBox()
+        self.threshold_spin = LogSpinBox(special="auto")  # 0: half the median, as it says
         self.threshold_spin.setToolTip(
             "Tiles or slices scoring below this are 'soft' and get deblurred. Type a value "
             "(e.g. 0.002 or 2e-3); the arrows step by about 26% (ten steps a decade). Until "
-            "you type or calibrate one (or while it is 0), each scoring sets it to half the "
+            "you type or calibrate one (auto, or 0), each scoring sets it to half the "
             "median score of the layer scored.")
         form.addRow("Focus below", self.threshold_spin)
         self.good_combo = LayerCombo(

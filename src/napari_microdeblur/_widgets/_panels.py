@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
 
 from ..core.options import TV_WEIGHT_MAX
 from ._cards import CardView
-from ._controls import button, combo, double_spin, label, spin
+from ._controls import button, combo, double_spin, enable_saying_why, label, spin
 from ._feedback import describe_error
 from ._header_reads import AxesPrefill
 from ._layer_file import unread_headers_deferred
@@ -44,6 +44,11 @@ ALWAYS_DEVICES = ("auto", "cpu")  # offered on every machine; the rest only wher
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 TILE_MODES = ("model default", "auto (fits free memory)", "custom")
 WINDOWS = ("cosine", "gaussian", "constant")
+#: what an empty PSF box means (a box started at gaussian:1.6 ran a PSF nobody chose)
+PSF_FORMS = "e.g. gaussian:1.6, a PSF TIFF (...), layer:NAME"
+REQUIRED_PSF = f"required: {PSF_FORMS}"
+ESTIMATED_PSF = f"empty: estimated from the image (EM, brightfield); or {PSF_FORMS}"
+TICK_USE_PSF = "tick Use a PSF first"
 IMAGE_TYPES = (("auto", "auto"), ("EM", "em"), ("fluorescence", "fluorescence"),
                ("brightfield", "brightfield"))
 
@@ -75,12 +80,13 @@ class ClassicalOptions(QGroupBox):
             "network of the image type.")
         form.addRow(self.use_psf_check)
         self.psf_in_use = False  # whether the chosen method takes the PSF (set by show_for)
-        self.psf_edit = QLineEdit("gaussian:1.6")
-        self.psf_edit.setToolTip(
+        self.psf_edit = QLineEdit()
+        self.psf_edit.setPlaceholderText(REQUIRED_PSF)
+        self.psf_tooltip = (  # set by show_for, with why where greyed
             "PSF model: gaussian:SIGMA, gaussian:SY,SX, disk:RADIUS, astig:S1,S2,ANGLE (pixels, "
             "degrees), widefield:na=1.4,wavelength=0.52,pixel=0.065 or confocal:... "
-            "(micrometres), the path of a PSF TIFF, or layer:NAME for an image layer."
-        )
+            "(micrometres), the path of a PSF TIFF, or layer:NAME for an image layer. Empty: "
+            "'auto' estimates it from an EM or brightfield image; other methods refuse to run.")
         self.psf_browse = button("...", "Choose a PSF image (TIFF).")
         self.psf_browse.clicked.connect(self._choose_psf)
         form.addRow("PSF", row(self.psf_edit, self.psf_browse))
@@ -128,8 +134,8 @@ class ClassicalOptions(QGroupBox):
         self.balance_spin.setEnabled(name == "wiener")
         in_use = classical or psf == "needed" or (psf == "optional"
                                                   and self.use_psf_check.isChecked())
-        self.psf_edit.setEnabled(in_use)
-        self.psf_browse.setEnabled(in_use)
+        enable_saying_why(self.psf_edit, in_use, self.psf_tooltip, TICK_USE_PSF)
+        enable_saying_why(self.psf_browse, in_use, "Choose a PSF image (TIFF).", TICK_USE_PSF)
         self.psf_in_use = in_use
         network_psf = in_use and not classical  # the PSF-aware network's own option
         self.noise_scale_spin.setVisible(network_psf)
@@ -252,6 +258,7 @@ class MethodPanel(QWidget):
         if classical:
             self.form.addRow(self.classical_box)
             self.classical_box.use_psf_check.toggled.connect(self._update)
+            self.classical_box.psf_edit.textChanged.connect(self._show_card)
         self.combo.currentIndexChanged.connect(self._update)
         SESSION_MODELS.changed.connect(self.refresh)
         self.refresh()
@@ -325,31 +332,51 @@ class MethodPanel(QWidget):
             return None
         return box.psf_edit.text().strip() or None
 
+    def psf_estimated(self) -> bool:
+        """Whether an empty PSF box means 'auto' estimates the PSF (``bundled.auto_psf``)."""
+        from ..core.bundled import auto_psf
+        from ..core.method import MethodSpec
+
+        return self.name == AUTO and auto_psf(MethodSpec(AUTO, modality=self.modality),
+                                              self.rgb) is not None
+
+    def psf_missing(self) -> str:
+        """Why the run is refused for want of a PSF ('' when it is not): the chosen method
+        takes one, the box is empty and 'auto' estimates none for this image type."""
+        box = self.classical_box
+        if box is None or not box.psf_in_use or self.psf_text or self.psf_estimated():
+            return ""
+        return (f"the PSF box is empty: type a PSF ({PSF_FORMS}) or untick Use a PSF (only EM "
+                "and brightfield get one estimated)" if self.name == AUTO else
+                f"{self.name} needs a PSF: type one in the PSF box ({PSF_FORMS})")
+
     def _update(self, *_) -> None:
         name = self.name
         self.precision_combo.setEnabled(name is not None and not is_classical(name))
         if self.classical_box is not None:
             self.classical_box.show_for(name, psf=self.psf_need(name))
+            self.classical_box.psf_edit.setPlaceholderText(
+                ESTIMATED_PSF if self.psf_estimated() else REQUIRED_PSF)
         if self.modality_combo is not None:
             self.modality_combo.setEnabled(name == AUTO)
             self.auto_label.setText("")
-        try:
-            self._show_card(name)
-        except (ValueError, OSError) as error:
-            if self.card_view is not None:
-                self.card_view.show_message(describe_error(error))
+        self._show_card()
         self.changed.emit()
 
-    def _show_card(self, name: str | None) -> None:
-        """The card of the chosen network and, for 'auto', the network it picks."""
+    def _show_card(self, *_) -> None:
+        """The card of the chosen network and, for 'auto', the one it picks (PSF typed too)."""
         from ..core.method import MethodSpec
 
-        # for the card the PSF text only says whether 'auto' goes PSF-aware (whether it goes
-        # 3D, the image-type line asks runs_in_3d)
-        spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
-        self.show_auto_choice()
-        if self.card_view is not None:
-            self.card_view.show_card(method_card(name, self.rgb, spec) if name else None)
+        name, view = self.name, self.card_view
+        try:  # the PSF text only says whether 'auto' goes PSF-aware (whether it goes 3D, the
+            # image-type line asks runs_in_3d)
+            spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
+            self.show_auto_choice()
+            if view is not None:
+                view.show_card(method_card(name, self.rgb, spec) if name else None)
+        except (ValueError, OSError) as error:
+            if view is not None:
+                view.show_message(describe_error(error))
 
     def show_auto_choice(self, *_) -> None:
         """The image-type line: what 'auto' runs on this image (blank for other methods)."""
@@ -358,7 +385,8 @@ class MethodPanel(QWidget):
 
         if self.modality_combo is None or self.name != AUTO or not bundled.BUNDLED_WEIGHTS:
             return
-        if self.psf_text is not None and self.psf_error is not None and self.psf_error():
+        if self.psf_missing() or (self.psf_text is not None and self.psf_error is not None
+                                  and self.psf_error()):
             text = "nothing until the PSF is fixed (its error is under the PSF)"
         elif self.runs_in_3d is not None and self.runs_in_3d():
             text = (f"richardson_lucy in 3D (a 3D PSF on a z-stack of up to "
@@ -373,7 +401,10 @@ class MethodPanel(QWidget):
 
     def psf_source(self):
         """The PSF the chosen method takes: None, a source string, or what ``psf_value`` made
-        of the text (ValueError when that fails)."""
+        of the text (ValueError when that fails, or when the box is empty where a PSF is
+        required: ``psf_missing``)."""
+        if missing := self.psf_missing():
+            raise ValueError(missing)
         text = self.psf_text
         if text is None or self.psf_value is None:
             return text

@@ -45,9 +45,8 @@ class PsfPanel(QWidget):
                                 "reference re-blurs the network's output with it; a PSF-aware "
                                 "network trains and validates with it.")
         self.psf_edit = self.psf_box.psf_edit
-        # no PSF until the user gives one (the Deblur dock's box starts at gaussian:1.6):
-        # adapting with a PSF nobody chose ran on it silently
-        self.psf_edit.clear()
+        # no PSF until the user gives one (as in the Deblur dock): adapting with a PSF nobody
+        # chose ran on it silently
         self.psf_edit.setPlaceholderText(PLACEHOLDER)
         self.beads_button = button("PSF from beads...", BEADS_TOOLTIP)
         self.psf_box.form.insertRow(2, "", row(self.beads_button))
