@@ -80,31 +80,81 @@ def refused(argv, tmp_path, capsys) -> str:
 # ----------------------------------------------------------------------------- 1. swapped
 
 
-def test_swapped_folders_are_refused_before_the_first_step(tmp_path, folders, capsys):
+def test_swapped_folders_are_warned_of_before_the_first_step(tmp_path, folders, capsys):
+    """A warning, not a refusal: right-way sets read up to 1.11 (swap_check's table), so a
+    refusal could stop a right run with nothing to override it."""
     argv = train_argv(tmp_path, folders["sharp"], folders["blurry"])
-    line = refused(argv, tmp_path, capsys)
-    assert f"--unpaired-blurry {folders['sharp']}) looks no blurrier than" in line
-    assert f"--unpaired-sharp {folders['blurry']}" in line
-    assert "swapped" in line and "unpaired=" not in line
-    assert "--psf-spectrum 0 starts from the configured PSF" in line
+    main(argv)
+    line = next(x for x in capsys.readouterr().err.splitlines() if "are the two swapped" in x)
+    assert line.startswith("microdeblur: warning: psf_cyclegan: the blurry set")
+    assert f"--unpaired-blurry {folders['sharp']}) looks sharper than" in line
+    assert f"--unpaired-sharp {folders['blurry']}" in line and "unpaired=" not in line
 
 
-def test_the_refusal_comes_before_the_psf_changes():
-    """In the core too (the dock trains through it); the right way round is trained by
-    test_cycle_psf_2026_12_09, which this refusal would fail."""
-    model = registry.build_model("psf_cyclegan", TINY, seed=0)
+def cycle_steps(model, blurry, sharp, **config):
     config = training.TrainingConfig(regime="psf_cyclegan", steps=1, batch_size=2, patch=32,
-                                      device="cpu", discriminator=SMALL_D)
-    sharp, blurry = textures(2, 3), blurred(textures(1, 2))
-    steps = training.iter_fit(model, config, UnpairedImages(blurry),  # swapped below
-                              unpaired=UnpairedImages(sharp, augment=False),
-                              unpaired_sharp=UnpairedImages(blurry))
-    before = model.psf.amplitude.detach().clone()
-    with pytest.raises(ValueError, match="looks no blurrier than") as error:
-        next(steps)
-    assert "are the two swapped" in str(error.value)
-    assert "psf_spectrum=0" in str(error.value)  # the way out for truly sharp blurry images
-    assert torch.equal(model.psf.amplitude.detach(), before)  # nothing the user had changed
+                                      device="cpu", discriminator=SMALL_D, **config)
+    return training.iter_fit(model, config, UnpairedImages(blurry),
+                             unpaired=UnpairedImages(blurry, augment=False),
+                             unpaired_sharp=UnpairedImages(sharp))
+
+
+def test_the_warning_comes_before_the_psf_changes():
+    """In the core too (the dock trains through it): said before the first step."""
+    model = registry.build_model("psf_cyclegan", TINY, seed=0)
+    steps = cycle_steps(model, textures(2, 3), blurred(textures(1, 2)))  # swapped
+    with pytest.warns(DeblurWarning, match="are the two swapped"):
+        next(steps)  # the first step's record
+    steps.close()
+
+
+def test_swap_ratio_tells_the_blurrier_set_on_8_bit_images():
+    from napari_microdeblur.core.training.regimes.swap_check import MIN_SWAP_RATIO, swap_ratio
+
+    def cells(seed, n, side=96):  # bright squares on a dark 8-bit background
+        rng, out = np.random.default_rng(seed), []
+        for _ in range(n):
+            a = np.full((side, side), 8.0)
+            for _ in range(25):
+                y, x = rng.integers(4, side - 4, 2)
+                a[y - 2:y + 3, x - 2:x + 3] = rng.uniform(80, 200)
+            out.append(a)
+        return out
+
+    sharp = [a.astype(np.uint8) for a in cells(3, 3)]
+    blurry = [ndimage.gaussian_filter(a, 2).astype(np.uint8) for a in cells(4, 3)]
+    right = swap_ratio(UnpairedImages(blurry), UnpairedImages(sharp))
+    swapped = swap_ratio(UnpairedImages(sharp), UnpairedImages(blurry))
+    assert right < 1 < MIN_SWAP_RATIO < swapped
+    assert swap_ratio(UnpairedImages(blurry), None) is None  # training pairs: not compared
+
+
+def test_a_point_fit_of_unswapped_sets_starts_from_the_configured_psf(monkeypatch):
+    """The walkthrough's 8-bit HT29 set the right way round fitted a point (0.011 px) and was
+    refused: now one warning, the configured PSF and no spectrum term."""
+    from napari_microdeblur.core.training.regimes import cycle, spectrum_match
+
+    monkeypatch.setattr(spectrum_match.SpectrumMatch, "fit_gaussian",
+                        lambda self, size, **kw: torch.from_numpy(point(size)).double())
+    started = []
+    start_psf = cycle.PsfCycleGan.start_psf
+
+    def spy(self, trainer):
+        start_psf(self, trainer)
+        started.append((self.psf_start_kind, self.psf_start.clone()))
+
+    monkeypatch.setattr(cycle.PsfCycleGan, "start_psf", spy)
+    model = registry.build_model("psf_cyclegan", TINY, seed=0)
+    before = model.psf.kernel().detach().clone()
+    steps = cycle_steps(model, blurred(textures(1, 2)), textures(2, 3), psf_warmup=1)
+    with pytest.warns(DeblurWarning, match="is a point") as said:
+        step = next(steps)
+    lines = [str(w.message) for w in said if "is a point" in str(w.message)]
+    assert len(lines) == 1 and "configured" in lines[0] and "psf_spectrum=0" in lines[0]
+    assert "psf_spectrum" not in step.losses  # the term that would pull it to the point is off
+    steps.close()
+    assert started[0][0] == "configured"
+    torch.testing.assert_close(started[0][1], before)  # not the point
 
 
 def test_kernel_sigmas_are_the_principal_widths():

@@ -19,8 +19,10 @@ small priors: a centring term (a shifted PSF explains unpaired data equally well
 roughness term against a spike. Ours, not the paper's (``psf_spectrum``, weight 10; 0 turns it
 off): the PSF starts as the Gaussian whose transfer function best explains the ratio of the two
 sets' power spectra, and a term keeps matching those spectra while it trains
-(:mod:`.spectrum_match`); a fit that comes out a point (the blurry set no blurrier than the
-sharp one: the two swapped, measured) is refused before the first step. With the adversarial
+(:mod:`.spectrum_match`). Before the first step a blurry set measurably sharper than the sharp
+set (the two swapped: :mod:`.swap_check`) is refused; a fit that comes out a point while the
+sets are not swapped (8-bit sets, measured) is said in one line and the run starts from the
+configured PSF without the spectrum term, as ``psf_spectrum=0`` does. With the adversarial
 term alone the learned PSF was 15-20 % too wide in 2D (flat-topped, tails cut) and 36-54 % in
 3D. A network whose PSF is no longer its configured start (weights loaded to train further)
 keeps its PSF. The regime's state keeps the PSF the run started from and the step the warm-up
@@ -39,18 +41,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...notes import DeblurWarning
 from .base import Regime, as_float
 from .spectrum_match import SpectrumMatch
+from .swap_check import MIN_SWAP_RATIO, looks_swapped, swap_ratio
 
 #: "a frame buffer containing 50 previously generated volumes" (Lim et al.)
 HISTORY_SIZE = 50
 #: batches of each set whose power spectra choose the PSF's starting Gaussian
 SPECTRUM_BATCHES = 32
-#: the widest sigma (px) of that Gaussian under which the blurry set is no blurrier than the
-#: sharp one: refused (``refuse_point_start``). Measured on the walkthrough's sets (64-px
+#: the widest sigma (px) of that Gaussian under which it is a point, and the run starts from the
+#: configured PSF instead (``point_start``). Measured on the walkthrough's sets (64-px
 #: patches): swapped 0.011-0.014, one set against itself 0.06-0.09, the right way round
 #: 1.2 x 2.3 (true PSF 1.1 x 2.2); the truth blurred by a Gaussian of sigma 0.5, 0.7,
-#: 1.0 px: 0.52, 0.77, 1.11 (that of 0.5 swapped: 0.026)
+#: 1.0 px: 0.52, 0.77, 1.11; but the 8-bit HT29 set blurred by 2 px, the right way round:
+#: 0.01 (benchmarks/cycle_swap_check.py), so a point is no sign of swapped sets
 MIN_START_SIGMA = 0.25
 
 
@@ -121,6 +126,7 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         self.psf_start: torch.Tensor | None = None  # the kernel the run started from (CPU)
         self.psf_start_kind: str | None = None  # "spectral fit", "configured" or "given"
         self.warmup_ended: int | None = None  # the first step of the cycle phase
+        self.spectrum_off = False  # the spectral fit was a point: the term is left out
 
     def notes(self, sources: Mapping[str, Any]) -> list[str]:
         notes = []
@@ -193,29 +199,43 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
             b = trainer.sample_source("unpaired_sharp", "target")
             self.spectrum.update(a, b)
 
-    def start_psf_from_spectra(self, trainer) -> None:
+    def start_psf_from_spectra(self, trainer) -> bool:
         """Before the first step: the PSF starts as the Gaussian whose transfer function best
         explains the two sets' power spectra (``SPECTRUM_BATCHES`` batches of each), instead of
-        its configured width (a start far from the truth left the 3D PSF where it began)."""
+        its configured width (a start far from the truth left the 3D PSF where it began).
+        False where that Gaussian is a point: the configured PSF is kept (``point_start``)."""
         self.gather_spectra(trainer)
         layer = trainer.model.psf
         with torch.no_grad():
             kernel = self.spectrum.fit_gaussian(layer.size)
-            refuse_point_start(trainer, kernel)  # before the layer changes
+            if point_start(trainer, kernel):
+                return False
             layer.amplitude.copy_(kernel.to(layer.amplitude).sqrt())
+        return True
 
     def start_psf(self, trainer) -> None:
-        """The first step of a run: a fresh network's PSF starts from the spectra (with the
-        spectrum term); a PSF trained or loaded before (``train --weights``) is kept, as the
-        restart replaced it (an exported fluo_v1 PSF was this data's Gaussian fit)."""
+        """The first step of a run: sets that look swapped are warned of (``warn_if_swapped``);
+        a fresh network's PSF starts from the spectra (with the spectrum term); a PSF trained
+        or loaded before (``train --weights``) is kept, as the restart replaced it (an exported
+        fluo_v1 PSF was this data's Gaussian fit)."""
+        warn_if_swapped(trainer)
         fresh = configured_start(trainer.model)
         spectra = bool(trainer.weights["psf_spectrum"])
+        fitted = False
         if spectra and fresh:
-            self.start_psf_from_spectra(trainer)
+            fitted = self.start_psf_from_spectra(trainer)
+            self.spectrum_off = not fitted
         elif spectra:
             self.gather_spectra(trainer)  # the spectrum term starts from as many patches
-        self.psf_start_kind = ("spectral fit" if spectra else "configured") if fresh else "given"
+        self.leave_out_spectrum(trainer)
+        self.psf_start_kind = ("spectral fit" if fitted else "configured") if fresh else "given"
         self.psf_start = trainer.model.psf.kernel().detach().to("cpu", torch.float32).clone()
+
+    def leave_out_spectrum(self, trainer) -> None:
+        """The spectrum term off for this run where its fit was a point (it would pull the PSF
+        to that point); a copy of the weights, so the caller's stay as given."""
+        if self.spectrum_off and trainer.weights.get("psf_spectrum"):
+            trainer.weights = {**trainer.weights, "psf_spectrum": 0.0}
 
     def in_psf_warmup(self, trainer) -> bool:
         """Whether this step fits the PSF alone: within ``psf_warmup_steps`` and, under a time
@@ -233,6 +253,7 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
     def step(self, trainer) -> dict[str, float]:
         if trainer.step == 0 and self.psf_start is None:  # a fresh run: a resumed one keeps it
             self.start_psf(trainer)
+        self.leave_out_spectrum(trainer)  # a resumed run too
         if self.in_psf_warmup(trainer):
             return self.psf_step(trainer)
         return self.cycle_step(trainer)
@@ -299,7 +320,8 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
     def state_dict(self) -> dict[str, Any]:
         return {"pools": {k: p.state() for k, p in self.pools.items()},
                 "spectrum": self.spectrum.state_dict(), "psf_start": self.psf_start,
-                "psf_start_kind": self.psf_start_kind, "psf_warmup_ended": self.warmup_ended}
+                "psf_start_kind": self.psf_start_kind, "psf_warmup_ended": self.warmup_ended,
+                "psf_spectrum_off": self.spectrum_off}
 
     def load_state_dict(self, state: Mapping[str, Any], device: torch.device) -> None:
         pools = state.get("pools") or {}
@@ -309,6 +331,7 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         run = psf_run_state(state)
         self.psf_start, self.psf_start_kind = run["start"], run["start_kind"]
         self.warmup_ended = run["warmup_ended"]
+        self.spectrum_off = bool(state.get("psf_spectrum_off", False))
 
 
 def kernel_sigmas(kernel: torch.Tensor) -> torch.Tensor:
@@ -330,22 +353,46 @@ def _set_words(trainer, name: str, role: str, fallback: str) -> str:
     return f"the {role} set ({getattr(source, 'description', '') or fallback})"
 
 
-def refuse_point_start(trainer, kernel: torch.Tensor) -> None:
-    """A ``ValueError`` before the first step where the Gaussian fitted to the two sets'
-    spectra is a point (widest sigma under ``MIN_START_SIGMA``): the blurry set is no blurrier
-    than the sharp one (swapped sets, measured), and the run would learn a point PSF and a
-    network that deblurs nothing."""
-    widest = float(kernel_sigmas(kernel).max())
-    if widest >= MIN_START_SIGMA:
+def warn_if_swapped(trainer) -> None:
+    """One warning before the first step where the blurry set is measurably sharper than the
+    sharp one (``swap_check``: ``MIN_SWAP_RATIO`` times, by the band energy at 2-4 px over 4-8
+    px): the two look swapped, and the run would learn a blur of the sharp images. A warning,
+    not a refusal: right-way sets read up to 1.11 and two halves of one set up to 1.32, so a
+    refusal could stop a run that is right, with nothing to override it."""
+    sources = trainer.setup.sources
+    ratio = swap_ratio(sources.get("unpaired"), sources.get("unpaired_sharp"))
+    if not looks_swapped(ratio):
         return
     blurry = _set_words(trainer, "unpaired", "blurry", "the training inputs")
     sharp = _set_words(trainer, "unpaired_sharp", "sharp", "the training targets")
-    raise ValueError(
-        f"{blurry} looks no blurrier than {sharp}: are the two swapped? The Gaussian fitted to "
-        f"their power spectra is a point (sigma {widest:.2f} px, under {MIN_START_SIGMA:g}), so "
-        "there is no blur to learn; give the blurry images as the blurry set and the sharp "
-        "ones as the sharp set (where the blurry images really are this sharp, psf_spectrum=0 "
-        "starts from the configured PSF instead)")
+    import warnings
+
+    warnings.warn(
+        f"psf_cyclegan: {blurry} looks sharper than {sharp} (its fine detail {ratio:.2f} times "
+        f"the sharp set's; said from {MIN_SWAP_RATIO:g}): are the two swapped? If so, stop and "
+        "give the blurry images as the blurry set and the sharp ones as the sharp set",
+        DeblurWarning, stacklevel=2)
+
+
+def point_start(trainer, kernel: torch.Tensor) -> bool:
+    """Whether the Gaussian fitted to the two sets' spectra is a point (widest sigma under
+    ``MIN_START_SIGMA``), said in one line: the fit failed (8-bit sets, measured; or the sets
+    are swapped, ``warn_if_swapped``) and the run starts from the configured PSF without the
+    spectrum term, as ``psf_spectrum=0`` does."""
+    widest = float(kernel_sigmas(kernel).max())
+    if widest >= MIN_START_SIGMA:
+        return False
+    import warnings
+
+    blurry = _set_words(trainer, "unpaired", "blurry", "the training inputs")
+    sharp = _set_words(trainer, "unpaired_sharp", "sharp", "the training targets")
+    warnings.warn(
+        f"psf_cyclegan: the Gaussian fitted to the power spectra of {blurry} and {sharp} is a "
+        f"point (sigma {widest:.2f} px): they show no blur to start from; the PSF starts "
+        "from the configured one, without the spectrum term, as psf_spectrum=0 "
+        "(--psf-spectrum 0) does",
+        DeblurWarning, stacklevel=2)
+    return True
 
 
 def configured_start(model: nn.Module) -> bool:
