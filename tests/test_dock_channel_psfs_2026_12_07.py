@@ -145,7 +145,9 @@ def test_auto_tile_estimate_and_custom_tile_with_a_psf_per_channel(make_napari_v
     count = len(viewer.layers)
     assert w.run() is None and len(viewer.layers) == count
     assert errors()[-1] == ("channel 2 of psf: tile 16 is not larger than the PSF 'gaussian:3' "
-                            "(25 x 25 px); use a tile of at least 26 or the default tile")
+                            "(25 x 25 px); tiles below 48 leave no room for the 32 px "
+                            "overlap 'richardson_lucy' needs between tiles: use a tile of at "
+                            "least 48")
 
 
 def test_focus_dock_refuses_one_psf_per_channel_before_any_work(make_napari_viewer, qtbot):

@@ -142,9 +142,9 @@ def test_a_custom_tile_below_a_psf_layers_reach_is_refused_before_the_run(
     wait_preview(qtbot, w)
     assert w.run() is None
     assert w.status_label.text() == (
-        "tile=16 is smaller than the receptive field of 'richardson_lucy' (25 px); with an "
-        "overlap of 24 px, tiles below 48 take over 3x the default tiling's work: use a tile "
-        "of at least 48")
+        "tile=16 is smaller than the receptive field of 'richardson_lucy' (25 px); tiles "
+        "below 64 leave no room for the 32 px overlap 'richardson_lucy' needs between tiles: "
+        "use a tile of at least 64")
     assert w.last_run is None and names(viewer) == ["psf", "cells"]
 
 

@@ -128,6 +128,7 @@ def test_a_cancelled_deblur_frees_the_removed_stack(make_napari_viewer, qtbot):
     w.layer_combo.set_value(layer)
     w.axes_edit.setText("ZYX")
     w.set_method("richardson_lucy")
+    w.psf_edit.setText("gaussian:1.6")  # the box starts empty
     w.iterations_spin.setValue(5)
     w.tile_mode.setCurrentText("custom")
     w.tile_spin.setValue(32)  # dozens of tiles: cancelled after the first
@@ -148,6 +149,7 @@ def test_a_removed_result_of_the_last_run_is_freed(make_napari_viewer, qtbot, fl
     w = dock(viewer, "Deblur")
     w.layer_combo.set_value(source)
     w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")
     run = w.run()
     qtbot.waitUntil(lambda: run.done and not w._workers, timeout=TIMEOUT)
     result = run.layer

@@ -6,15 +6,12 @@ the notes. A network's clipped pixels: ``saturation.clip_note``."""
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 
-from . import tiling
 from .axes import Layout
 from .method import Method
 from .thread_warnings import caught
-from .tile_options import TileOptions, tile_options
-from .tiling_spec import TilingSpec
+from .tile_options import WORK_LIMIT, TileOptions, seams_left, tiling_work
 
 #: The line an RGBA image's deblur gives: alpha is opacity, not light a PSF spread
 ALPHA_NOTE = ("RGBA image: the R, G and B channels are deblurred; the alpha channel (4th "
@@ -34,24 +31,20 @@ def signed_rl_note(least: float) -> str:
 def small_tile_note(method: Method, layout: Layout, options: TileOptions, tile) -> str:
     """The line a given ``tile`` gets when its tiles, mostly overlap, cost more than 3x the
     pixels of the method's default tiling for this image ('' otherwise): tile=96 ran a
-    512 x 512 image in 729 tiles."""
-    try:
-        default = tile_options(method, layout, TilingSpec(device=options.device))
-    except ValueError:  # no default tiling to compare with
+    512 x 512 image in 729 tiles. '' too where its overlap is below the method's: the seam
+    warning (``tile_options.low_overlap_note``) says the work in the same line."""
+    if seams_left(method, options.tile, options.overlap, layout.spatial_shape):
         return ""
-    shape, step = layout.spatial_shape, method.size_divisor
-    given = tiling.plan_tiles(shape, options.tile, options.overlap, size_divisor=step)
-    usual = tiling.plan_tiles(shape, default.tile, default.overlap, size_divisor=step)
-    ratio = (len(given) * math.prod(given.tile)) / (len(usual) * math.prod(usual.tile))
-    if ratio <= 3:
+    work = tiling_work(method, layout, options.tile, options.overlap, options.device)
+    if work is None or work.ratio <= WORK_LIMIT:  # None: no default tiling to compare with
         return ""
-    side = " x ".join(map(str, usual.tile))
+    side = " x ".join(map(str, work.usual_tile))
     # one wording for every front end (the docks' Tile box, --tile, tile=): warnings are not
     # reworded per front end as errors are
-    return (f"a tile of {tile} px cuts each plane into {len(given)} tiles that overlap by "
-            f"{max(options.overlap)} px: {ratio:.1f}x the work of the method's default tile "
-            f"({side}, {len(usual)} tile{'s' * (len(usual) > 1)}), which is faster unless "
-            "memory is short")
+    return (f"a tile of {tile} px cuts each plane into {work.tiles} tiles that overlap by "
+            f"{max(options.overlap)} px: {work.ratio:.1f}x the work of the method's default "
+            f"tile ({side}, {work.usual_tiles} tile{'s' * (work.usual_tiles > 1)}), which is "
+            "faster unless memory is short")
 
 
 @contextlib.contextmanager

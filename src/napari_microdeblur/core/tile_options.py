@@ -73,11 +73,18 @@ def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOption
     for t, o in zip(tile_t, overlap_t):
         if o >= t:
             raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
-    if spec.overlap is not None and (note := low_overlap_note(method, tile_t, overlap_t,
-                                                              spatial_shape)):
+    device = resolve_device(spec.device)
+    # a given tile too small for the method's full overlap runs a smaller one: seams as a low
+    # given overlap leaves (tile 33 under RL gaussian:2: 16 of 32 px, 3.2 % of the range)
+    if (spec.tile is not None or spec.overlap is not None) and \
+            seams_left(method, tile_t, overlap_t, spatial_shape):
+        work = (tiling_work(method, layout, tile_t, overlap_t, device)
+                if spec.tile is not None else None)
+        note = low_overlap_note(method, tile_t, overlap_t, spatial_shape,
+                                given_tile=spec.tile, given_overlap=spec.overlap is not None,
+                                work=work)
         warnings.warn(note, DeblurWarning, stacklevel=2)
-    return TileOptions(tile_t, overlap_t, spec.window, int(spec.batch_size),
-                        resolve_device(spec.device))
+    return TileOptions(tile_t, overlap_t, spec.window, int(spec.batch_size), device)
 
 
 def default_network_tile(method: Method, ndim: int) -> int:
@@ -158,40 +165,124 @@ def work_factor(method: Method, shape, ndim: int, tile: int, overlap=None) -> fl
 
 def tile_advice(method: Method, shape, overlap=None, ndim: int | None = None) -> str:
     """What a tile too small for ``method``'s reach should become: the smallest tile whose
-    tiling, with the overlap it would run with (``overlap`` given, else the method's), costs
-    at most ``WORK_LIMIT`` x the default's for an image of spatial ``shape`` (None: a large
-    one). The advice was the smallest tile that merely runs: on the determinism walkthrough's
+    tiling, with the overlap it would run with (``overlap`` given, else the method's, which
+    then fits whole: below it the tiles leave seams, ``low_overlap_note``), costs at most
+    ``WORK_LIMIT`` x the default's for an image of spatial ``shape`` (None: a large one). The
+    advice was the smallest tile that merely runs: on the determinism walkthrough's
     500 x 470 image, --tile 144 under an overlap of 142 stepped 2 px, 2603x the work
     (benchmarks/results/tile_seams.json, ``walkthrough``)."""
     ndim = ndim or (len(shape) if shape is not None else method.spatial_dims)
     step = method.size_divisor
     least = math.ceil((2 * method.halo + 2) / step) * step
-    longest = max(shape) if shape is not None else None
-    tile = least
-    while work_factor(method, shape, ndim, tile, overlap) > WORK_LIMIT and \
-            (longest is None or tile < longest) and tile < 64 * least:
-        tile += step
+    fit = least if overlap is not None else max(least, full_overlap_tile(method, shape))
+    tile = least_tile(method, shape, overlap, ndim, fit)
     advice = f"use a tile of at least {tile}"
     if tile == least:
         return advice
-    given = max(tiling.as_tuple(overlap, ndim, "overlap")) if overlap is not None else \
-        overlap_for(method, least, None)
     # the advice last: a dock adds ', or more: the PSF estimated from the image widens it'
+    if tile == fit:
+        return (f"tiles below {tile} leave no room for the {method.default_overlap} px overlap "
+                f"{method.name!r} needs between tiles: {advice}")
+    # the overlap the advised tile runs with (a tile of the reach's least had a shrunk one:
+    # 'with an overlap of 16 px ... at least 70' for gaussian:2, which runs 70 with 32)
+    given = max(tiling.as_tuple(overlap, ndim, "overlap")) if overlap is not None else \
+        overlap_for(method, tile, None)
     return (f"with an overlap of {given} px, tiles below {tile} take over {WORK_LIMIT:g}x "
             f"the default tiling's work: {advice}")
 
 
+def full_overlap_tile(method: Method, shape) -> int:
+    """The least tile the method runs with its whole overlap (``overlap_for`` shrinks it in
+    a smaller one), on its size divisor; at most the longest axis of ``shape``, which one
+    tile covers (no seams)."""
+    step = method.size_divisor
+    tile = 2 * method.default_overlap if 2 * method.halo < method.default_overlap else 1
+    if shape is not None:
+        tile = min(tile, max(shape))
+    return math.ceil(tile / step) * step
+
+
+def least_tile(method: Method, shape, overlap, ndim: int, start: int) -> int:
+    """The smallest tile from ``start`` up, on the method's size divisor, whose tiling costs at
+    most ``WORK_LIMIT`` x the default's (``tile_advice``)."""
+    step = method.size_divisor
+    start = math.ceil(start / step) * step
+    longest = max(shape) if shape is not None else None
+    tile = start
+    while work_factor(method, shape, ndim, tile, overlap) > WORK_LIMIT and \
+            (longest is None or tile < longest) and tile < 64 * start:
+        tile += step
+    return tile
+
+
+def full_overlap(method: Method, tile: tuple[int, ...], shape: tuple[int, ...]):
+    """The overlap the method needs along each axis: its whole default (``overlap_for`` shrinks
+    it to fit a small tile, which leaves seams), none along an axis one tile covers."""
+    return tuple(0 if t >= n else method.default_overlap for t, n in zip(tile, shape))
+
+
+def seams_left(method: Method, tile: tuple[int, ...], overlap: tuple[int, ...],
+               shape: tuple[int, ...]) -> bool:
+    """Whether ``overlap`` (given, or shrunk to fit a small tile) is below the method's full
+    overlap along an axis cut into tiles: the tiles' unreliable borders reach the result."""
+    return any(o < w for o, w in zip(overlap, full_overlap(method, tile, shape)))
+
+
+@dataclass(frozen=True)
+class TilingWork:
+    """A tiling's pixels run over those of the method's default tiling for the image."""
+    ratio: float
+    tiles: int
+    usual_tiles: int
+    usual_tile: tuple[int, ...]
+
+
+def tiling_work(method: Method, layout: Layout, tile, overlap, device=None) -> TilingWork | None:
+    """The work of ``tile`` with ``overlap`` on ``layout``'s planes against the default tiling
+    (None where the image has no default tiling to compare with)."""
+    try:  # the default tiling: no tile or overlap given, so no warning and no recursion
+        default = tile_options(method, layout, TilingSpec(device=str(device or "cpu")))
+    except ValueError:
+        return None
+    shape, step = layout.spatial_shape, method.size_divisor
+    given = tiling.plan_tiles(shape, tile, overlap, size_divisor=step)
+    usual = tiling.plan_tiles(shape, default.tile, default.overlap, size_divisor=step)
+    ratio = (len(given) * math.prod(given.tile)) / (len(usual) * math.prod(usual.tile))
+    return TilingWork(ratio, len(given), len(usual), tuple(usual.tile))
+
+
 def low_overlap_note(method: Method, tile: tuple[int, ...], overlap: tuple[int, ...],
-                     shape: tuple[int, ...]) -> str:
-    """The warning a given ``overlap`` gets when, along an axis cut into tiles, it is below
-    the overlap the method runs that tile with (twice its reach, or its card's): the tiles'
-    unreliable borders then reach into the result ('' otherwise)."""
-    needed = tuple(overlap_for(method, t, n) for t, n in zip(tile, shape))
-    if all(o >= w for o, w in zip(overlap, needed)):
+                     shape: tuple[int, ...], *, given_tile=None, given_overlap: bool = True,
+                     work: TilingWork | None = None) -> str:
+    """The warning an overlap gets when, along an axis cut into tiles, it is below the
+    method's full overlap (twice its reach, or its card's): the tiles' unreliable borders then
+    reach into the result ('' otherwise). ``given_overlap`` False: the overlap was shrunk to
+    fit ``given_tile``; ``work``: that tile's cost, said here too where above ``WORK_LIMIT``
+    (one line, not a second: a larger tile is the fix for both)."""
+    needed = full_overlap(method, tile, shape)
+    if not any(o < w for o, w in zip(overlap, needed)):
         return ""
     side, low = max(needed), min(o for o, w in zip(overlap, needed) if o < w)
-    # one wording for every front end (--overlap, overlap=, the docks' Overlap box)
-    return (f"an overlap of {low} px is below the {side} px {method.name!r} needs between "
-            f"tiles of {max(tile)} px: the result shows seams along the tile lines "
-            f"({seam_size(low, side)}); give an overlap of {side} px or more, or leave it "
-            "to the method")
+    cut = max(t for t, w in zip(tile, needed) if w)
+    costly = work is not None and work.ratio > WORK_LIMIT
+    seams = f"the result shows seams along the tile lines ({seam_size(low, side)})"
+    if costly:
+        seams += (f", and its {work.tiles} tiles take {work.ratio:.1f}x the work of the "
+                  f"default tile ({' x '.join(map(str, work.usual_tile))})")
+    fixes = []  # (what to give, what to leave to the method instead)
+    if given_tile is not None and (costly or not given_overlap or cut <= side):
+        # from where the method's full overlap fits (``overlap_for``), within WORK_LIMIT
+        tile_fix = least_tile(method, shape, None, len(tile), full_overlap_tile(method, shape))
+        fixes.append((f"a tile of at least {tile_fix} px", "the tile"))
+    if given_overlap:
+        fixes.append((f"an overlap of {side} px or more", "it" if not fixes else "the overlap"))
+    give = " and ".join(f for f, _ in fixes)
+    leave = " and ".join(n for _, n in fixes)
+    # one wording for every front end (--tile, --overlap, tile=, the docks' Tile/Overlap boxes)
+    if given_overlap:
+        head = (f"an overlap of {low} px is below the {side} px {method.name!r} needs between "
+                f"tiles of {cut} px")
+    else:
+        head = (f"a tile of {given_tile} px leaves room for an overlap of {low} px, below the "
+                f"{side} px {method.name!r} needs between tiles")
+    return f"{head}: {seams}; give {give}, or leave {leave} to the method"
