@@ -103,9 +103,11 @@ def test_the_warning_comes_before_the_psf_changes():
     """In the core too (the dock trains through it): said before the first step."""
     model = registry.build_model("psf_cyclegan", TINY, seed=0)
     steps = cycle_steps(model, textures(2, 3), blurred(textures(1, 2)))  # swapped
-    with pytest.warns(DeblurWarning, match="are the two swapped"):
+    with pytest.warns(DeblurWarning, match="are the two swapped") as said:
         next(steps)  # the first step's record
     steps.close()
+    swapped = [str(w.message) for w in said if "are the two swapped" in str(w.message)]
+    assert len(swapped) == 1 and "looks sharper than" in swapped[0]
 
 
 def test_swap_ratio_tells_the_blurrier_set_on_8_bit_images():
