@@ -84,7 +84,7 @@ ANY_AXES = "give the axes, one letter of T, C, Z, Y, X, S per dimension (axes=..
 
 def _plausible_guess(guess: str, shape: tuple[int, ...]) -> str:
     """``guess`` unless ``narrow_plane_note`` has a line on it: then refused with that line."""
-    note = narrow_plane_note(shape, guess)
+    note = narrow_plane_note(shape, guess, gray_alpha=True)
     if note:
         raise ValueError(f"axes were not given and the guess {note}")
     return guess
@@ -99,14 +99,16 @@ def _guess_narrow_note(shape: tuple[int, ...]) -> str | None:
 
 
 def narrow_plane_note(shape, axes: str, give: str = EXAMPLE_AXES,
-                      give_any: str = ANY_AXES) -> str | None:
+                      give_any: str = ANY_AXES, *, gray_alpha: bool = False) -> str | None:
     """One line (to follow 'the guess ') where ``axes``, guessed or read from a file that does
     not name them (tifffile's unknown axis Q read as Z), make planes 4 px or narrower while a
     longer axis is looped over: the narrow axis is then most likely channels (guess_axes reads
     a first axis of up to 4 so), and the errors that would follow (a PSF larger than the image,
     say) would not say that the axes were only guessed; None where they do not. ``give``
     formats the axes to give instead (a dock: 'type {0} in Axes'), ``give_any`` where there
-    is no example."""
+    is no example. ``gray_alpha`` (an array given without axes): a (Y, X, 2) one is given
+    YXS, gray + alpha (a PNG in mode LA as imageio reads it), with YXC named for two channels;
+    a file's unmarked second sample is a channel (YXC)."""
     shape = tuple(int(n) for n in shape)
     plane = [shape[axes.index(a)] for a in "YX"]
     others = [n for a, n in zip(axes, shape) if a not in "YX"]
@@ -117,8 +119,11 @@ def narrow_plane_note(shape, axes: str, give: str = EXAMPLE_AXES,
     except ValueError:
         hint = ""
     fits = "S" not in hint and "C" not in hint[:-1] and len(hint) == len(shape)
-    return (f"{axes!r} for shape {shape} makes each plane {plane[0]} x {plane[1]} px; "
-            f"{give.format(hint) if fits else give_any}")
+    said = f"{axes!r} for shape {shape} makes each plane {plane[0]} x {plane[1]} px; "
+    if gray_alpha and hint == "YXC" and shape[-1] == 2:  # YXC deblurred a PNG's alpha
+        return (f"{said}{give.format('YXS')}: read as gray + alpha (the alpha passed through, "
+                "not deblurred; YXC for two channels)")
+    return said + (give.format(hint) if fits else give_any)
 
 
 def axis_index(axis, ndim: int, name: str) -> int:

@@ -138,10 +138,8 @@ def _arch_name_of(model: torch.nn.Module) -> str:
     for cand in registry.list_archs():
         if type(model) is registry.get_arch(cand).module_cls:
             return cand
-    raise ValueError(
-        f"cannot tell the architecture of a {type(model).__name__}; build models with "
-        "registry.build_model so they carry their architecture name"
-    )
+    raise ValueError(f"cannot tell the architecture of a {type(model).__name__}; build models "
+                     "with registry.build_model so they carry their architecture name")
 
 
 def card_for_model(
@@ -399,7 +397,8 @@ def load_safetensors(
     if CARD_KEY in meta:
         card = _parse_card(meta[CARD_KEY], where)
         if arch is not None and arch != card.arch:
-            raise ValueError(f"{where}: the file holds a {card.arch!r} model, not {arch!r}")
+            raise ValueError(f"{where}: the file holds a {card.arch!r} model, not {arch!r}; give "
+                             f"method={card.arch!r} or 'auto' (the CLI's default) with it")
         if config is not None:
             raise ValueError(f"{where}: the file carries its own config; do not pass config=")
     elif arch is not None:

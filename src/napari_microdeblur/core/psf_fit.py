@@ -215,6 +215,8 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
             is_psf_model(spec.psf) or is_estimate(spec.psf) or channel_sources(spec.psf))):
         return spec  # a model PSF wider than the image stays refused: its support is the model
 
+    given = spec.psf.shape if isinstance(spec.psf, PsfArray) else None
+    spec = _cleaned_as_a_file(spec)
     kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)
     spatial = [shape[axes.index(a)] for a in "ZYX"[-kernel.ndim :] if a in axes]
     if kernel.ndim == 3 and len(spatial) == 2 and spec.name not in CLASSICAL_METHODS:
@@ -226,12 +228,37 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
     label = f"({' x '.join(map(str, spatial))} px)"  # in the words of the PSF's size
     if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
         label = f"({' x '.join(map(str, spatial[1:]))} px in YX)"
-    fitted, note = fit_psf_to_image(kernel, tuple(spatial), image_label=label,
-                                    psf_label=_file_label(spec.psf, kernel.shape))
+    # an array is named, as a file is, so that it is not cleaned a second time
+    named = _file_label(spec.psf, kernel.shape) or f"array (shape {tuple(given or kernel.shape)})"
+    fitted, note = fit_psf_to_image(kernel, tuple(spatial), image_label=label, psf_label=named)
     if note is None:
         return spec
     warnings.warn(note, DeblurWarning, stacklevel=2)
     return spec.replace(psf=fitted)
+
+
+def _cleaned_as_a_file(spec: MethodSpec) -> MethodSpec:
+    """``spec`` with an in-memory PSF array cleaned as ``psf.read_psf`` cleans a file (on its
+    own values: undershoot to -5 % of the peak clipped, background, centring), its DeblurNote
+    in a file's words; else as given. It was cleaned after ``check_psf`` had clipped it, so a
+    clip went unsaid and, nothing else found, the raw array ran: refused by the classical
+    methods after the iterations search. A file the CLI read once was cleaned when read."""
+    import numpy as np
+
+    from .notes import DeblurNote
+    from .psf import check_psf
+    from .psf_file import clean_psf
+
+    if not isinstance(spec.psf, PsfArray) or spec.psf.origin is not None:
+        return spec
+    raw = spec.psf.array
+    check_psf(raw, raw.ndim)  # refuses what a PSF cannot hold, in one line, before any work
+    cleaned, notes = clean_psf(raw.astype(np.float64))
+    if not notes:
+        return spec  # a clean PSF runs bit-identical
+    warnings.warn(f"the PSF array {tuple(raw.shape)}: {'; '.join(notes)}, as for a PSF file "
+                  "(on a copy: the array given is not changed)", DeblurNote, stacklevel=3)
+    return spec.replace(psf=PsfArray.from_array(cleaned / cleaned.sum()))
 
 
 def _file_label(psf, used=None) -> str | None:
