@@ -412,7 +412,8 @@ class _OneLineParser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # said by the subcommand's parser: its --help lists its options, ours not
             where = self.commands.get(getattr(parsed, "command", None), self)
-            where.error(f"unrecognized arguments: {' '.join(extras)}")
+            from .cli_options import unrecognized_words  # a glob the shell expanded: said
+            where.error(unrecognized_words(parsed, extras))
         return parsed
 
     def error(self, message):

@@ -83,6 +83,12 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     # UserError: this file refused (a single plane under --focus-below auto), the others
     # may be deblurred; MemoryError: this file too big. Both had ended the batch, unsummed.
     except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
+        from .core.files import full_disk_stop
+
+        # a full disk stops the batch (BatchLog closes it): the rest would fail the same way
+        stop = full_disk_stop(source, getattr(error, "errno", None), first_line(error))
+        if stop is not None:
+            raise stop from None
         say_failed(source, target, error, args, log, t0)
         return
     log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0, **fields)
@@ -194,6 +200,9 @@ class BatchLog:
     #: --overwrite: a rerun redoes every file (``rest_words``); the batch's file count
     overwrite: bool = False
     total: int = 0
+    #: --scheduler: a task running at a Ctrl-C still finishes its file (``rest_words``)
+    cluster: bool = False
+    closed: bool = False  # its closing line said (once: Ctrl-C closes it where it is caught)
 
     def begin(self, sources, args=None) -> BatchLog:
         """The batch's files (``sources``): the folder they are named under, and their bar;
@@ -201,6 +210,7 @@ class BatchLog:
         if args is not None:
             self.request = requested(args)
             self.overwrite = bool(getattr(args, "overwrite", False))
+            self.cluster = bool(getattr(args, "scheduler", None))
         sources = [Path(s) for s in sources]
         self.total = len(sources)
         self.root = common_folder(sources)
@@ -210,17 +220,23 @@ class BatchLog:
     @contextlib.contextmanager
     def bar_closed_on_error(self):
         """The files bar closed before an error (a refused scheduler) is printed; an error
-        that stops a batch after some files were done (one not a file's own) closes it with
-        its summary line too, saying it stopped (the error follows): it had ended with the
-        error alone, what was done not said."""
+        that stops a batch after some files were done (one not a file's own), or a full disk,
+        closes it with its summary line too, saying it stopped (the error follows): it had
+        ended with the error alone, what was done not said. Ctrl-C closes it as interrupted
+        (a cluster run had said only 'interrupted')."""
+        from .core.files import DiskFullError
+
         try:
             yield
-        except (KeyboardInterrupt, BrokenPipeError):  # the caller closes it, or no one reads
+        except KeyboardInterrupt:
+            self.close(interrupted=True)
+            raise
+        except BrokenPipeError:  # no one reads
             if self.bar is not None:
                 self.bar.close()
             raise
-        except BaseException:
-            if self.records:
+        except BaseException as error:
+            if self.records or isinstance(error, DiskFullError):
                 self.close(stopped=True)
             elif self.bar is not None:
                 self.bar.close()
@@ -285,6 +301,11 @@ class BatchLog:
         interrupted, by the error printed next."""
         from .cli import EXIT_ERROR
 
+        counts = {s: sum(r["status"] == s for r in self.records)
+                  for s in ("ok", "skipped", "failed")}
+        if self.closed:  # said where Ctrl-C was first caught
+            return EXIT_ERROR if counts["failed"] else 0
+        self.closed = True
         if self.bar is not None:  # the lines below print after it, not through it
             self.bar.close()
         for file, words, more, _ in self.repeats.values():
@@ -292,8 +313,6 @@ class BatchLog:
                 print(f"microdeblur: warning: {words}: also for {more} more "
                       f"file{'s' * (more > 1)}, each with its own details (said above for "
                       f"{file}; without -q each is said)", file=sys.stderr, flush=True)
-        counts = {s: sum(r["status"] == s for r in self.records)
-                  for s in ("ok", "skipped", "failed")}
         self.stale.say()
         list_failures(self.output, self.records, counts["failed"])
         # said with -q too: one line whatever the batch's size, and the one scripts grep
@@ -308,7 +327,9 @@ class BatchLog:
         """How to finish a batch ended early (``how``). A rerun skips every output that
         exists: the rest, without --overwrite; with it, the same command redoes every file,
         and one without it would keep the old outputs this run did not reach, so which were
-        redone is said."""
+        redone is said. A cluster's tasks running at a Ctrl-C finish their files unsaid."""
+        if self.cluster and how == "interrupted":
+            how += " (files the workers were deblurring still finish, unlisted here)"
         if not self.overwrite:
             return f"; {how}: the same command again finishes the rest"
         done = [r for r in self.records if r["status"] == "ok"]
@@ -445,23 +466,9 @@ def requested(args) -> dict:
 def output_record(path: Path) -> dict | None:
     """The record of how the existing output ``path`` was made, from its header only (no
     pixel is read); None where it holds none or cannot be read (not compared then)."""
-    from .core import io
-    from .core.io_write import is_png
-    from .core.provenance import RECORD_KEY
+    from .core.files import header_record
 
-    try:
-        if is_png(path):
-            return io.png_record(path).get(RECORD_KEY)
-        if not io.is_tiff(path) or not path.is_file():
-            return None  # a Zarr store: not opened for this
-        import tifffile
-
-        from .core.tiff_metadata import tiff_extras
-
-        with tifffile.TiffFile(path) as tif:
-            return tiff_extras(tif).get(RECORD_KEY)
-    except Exception:  # noqa: BLE001 - a skipped output's record only warns; never stops
-        return None
+    return header_record(path)
 
 
 def recorded_settings(record: dict) -> dict | None:

@@ -4,6 +4,7 @@ under the --help of every command that takes --psf (cli.build_parser)."""
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 
 from .core.options import AUTO_BALANCE, AUTO_ITERATIONS
@@ -154,6 +155,37 @@ def _add_tiling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dtype", default="float32", choices=["float32", "input"],
                    help="input: the input's type, values clipped to its range (8-bit RGB opens "
                    "in any viewer); a .png output is always the input's 8 or 16 bits")
+
+
+def unrecognized_words(parsed, extras: list[str]) -> str:
+    """argparse's 'unrecognized arguments' line (``cli._OneLineParser.parse_args``); for
+    deblur whose input and extra arguments all exist, what most likely happened: the shell
+    expanded an unquoted pattern (in/t0*.png) into its files, and deblur takes one input
+    (argparse had named the files past the first as 'unrecognized')."""
+    plain = f"unrecognized arguments: {' '.join(extras)}"
+    given = getattr(parsed, "input", None)
+    paths = [given, *extras]
+    if (getattr(parsed, "command", None) != "deblur" or not isinstance(given, str)
+            or not all(os.path.exists(p) for p in paths)):
+        return plain
+    from .core.shown import shown_path
+
+    head = ", ".join(shown_path(p) for p in paths[:2])
+    more = f" and {len(paths) - 2} more" if len(paths) > 2 else ""
+    folders = {os.path.dirname(p) or "." for p in paths}
+    folder = f"give their folder ({shown_path(folders.pop())})" if len(folders) == 1 else (
+        "give their folder (with --recursive for its subfolders)")
+    return (f"{len(paths)} inputs given ({head}{more}), and deblur takes one: the shell "
+            f"expands an unquoted pattern into its files; quote the pattern "
+            f"({shell_pattern(paths)}) or {folder}")
+
+
+def shell_pattern(paths: list[str]) -> str:
+    """A quoted glob matching ``paths``: their common start, '*', their common end
+    ('in/t0*.png' for in/t00.png and in/t01.png)."""
+    start = os.path.commonprefix(paths)
+    end = os.path.commonprefix([p[len(start):][::-1] for p in paths])[::-1]
+    return f"'{start}*{end}'"
 
 
 def add_degrade_command(sub, func) -> None:

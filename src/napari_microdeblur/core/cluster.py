@@ -204,16 +204,22 @@ def _sweep(client, outputs: list[str], key: str, retries: int) -> None:
 
 
 def _failure(source: str, output: str, error: BaseException) -> dict:
-    return {"input": source, "output": output, "error": first_line(error),
-            "error_type": type(error).__name__}
+    failure = {"input": source, "output": output, "error": first_line(error),
+               "error_type": type(error).__name__}
+    if isinstance(getattr(error, "errno", None), int):  # a full disk stops the run
+        failure["errno"] = error.errno
+    return failure
 
 
 def _records_as_done(client, pairs: list[tuple[str, str]], futures: list,
                      on_record) -> list[dict]:
     """The record of each pair (None future: skipped), in the order of ``pairs``; each passed
     to ``on_record`` as its task ends (waiting for all first had held every file's line back
-    until the last file was done)."""
+    until the last file was done). A full disk raises ``files.DiskFullError`` at its first
+    record: every file after it would be computed, then fail the same way."""
     from distributed import as_completed
+
+    from .files import full_disk_stop
 
     records: list[dict | None] = [None] * len(pairs)
     index = {}
@@ -231,6 +237,9 @@ def _records_as_done(client, pairs: list[tuple[str, str]], futures: list,
             records[i] = future.result()
         except Exception as error:  # retries spent (a worker died each time, say)
             records[i] = _failure(*pairs[i], error)
+        stop = full_disk_stop(pairs[i][0], records[i].get("errno"), records[i].get("error"))
+        if stop is not None:  # the caller cancels the rest
+            raise stop
         if on_record is not None:
             on_record(records[i])
     return records
@@ -253,7 +262,9 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
     not yet started are cancelled (those running finish), and it is raised.
 
     Every file is tried, as a batch on one machine does: a file that fails gets a record with
-    "error" (one line) and "error_type" instead of shape and seconds, and no output. A file's
+    "error" (one line), "error_type" (and "errno" where it has one) instead of shape and
+    seconds, and no output; but a full disk stops the run as ``on_record`` raising would, with
+    ``files.DiskFullError`` naming the file. A file's
     own fault (ValueError, TypeError, OSError) is not retried; ``retries`` reruns a task whose
     worker died or that raised anything else.
 

@@ -7,6 +7,7 @@ exist and are skipped, unfinished ones left nothing behind.
 
 from __future__ import annotations
 
+import errno
 import glob
 import math
 import os
@@ -463,7 +464,9 @@ def batch_pairs(inputs: list[Path], output_dir: Path,
     """(input, output) for each input of a batch into ``output_dir``, checked before any work;
     with ``root`` (the folder read with its subfolders), in ``output_dir``'s twin of the input's
     subfolder of ``root``. Two outputs differing only in case clash too: they are one file on
-    macOS's and Windows' usual disks (Cell.png, cell.tif: one overwrote the other)."""
+    macOS's and Windows' usual disks (Cell.png, cell.tif: one overwrote the other). An input
+    that is another's output (a rerun into the inputs' folder) is left out where an earlier
+    run made it (``header_record``), else refused: inputs are never replaced."""
     targets: dict[str, tuple[Path, list[Path]]] = {}  # case-folded output -> (output, inputs)
     for source in inputs:
         folder = output_dir / source.parent.relative_to(root) if root else output_dir
@@ -474,9 +477,62 @@ def batch_pairs(inputs: list[Path], output_dir: Path,
         # a.png and a.tif: the second was 'exists, skipped', never deblurred
         if len(sources) > 1:
             _refuse_clash(sources[:2], target, output_dir, root)
-    # a second run into the inputs' own folder deblurred the first run's outputs again
-    made = {t.resolve() for t, _ in targets.values()}
-    return [(s[0], t) for t, s in targets.values() if s[0].resolve() not in made]
+    # a second run into the inputs' own folder deblurred the first run's outputs again; but
+    # an input of that name that no run made (a raw tile named a_deblurred.tif beside a.png)
+    # was dropped too, and replaced with --overwrite: refused
+    made = {t.resolve(): s[0] for t, s in targets.values()}
+    pairs = []
+    for target, (source, *_) in targets.values():
+        owner = made.get(source.resolve())
+        if owner is None:
+            pairs.append((source, target))
+        elif header_record(source) is None:
+            raise ValueError(
+                f"input {shown_path(source)} is also the output name of input "
+                f"{shown_path(owner)}, and no microdeblur run made it (it holds no record): it "
+                "would be replaced or left out; rename or move one of them, or write the "
+                "outputs to another folder")
+    return pairs
+
+
+#: the errors of a full disk (EDQUOT: the user's quota used up; Windows has none)
+FULL_DISK = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+class DiskFullError(OSError):
+    """A batch stopped at a file whose output found the disk full (``full_disk_stop``)."""
+
+
+def full_disk_stop(source, code: int | None, why: str) -> DiskFullError | None:
+    """The error that stops a batch at ``source``, whose failure (errno ``code``, said as
+    ``why``) found the disk full; None for any other failure. Each file after it had been
+    computed, then failed the same way."""
+    if code not in FULL_DISK:
+        return None
+    full = "the disk is full" if code == errno.ENOSPC else "the disk quota is used up"
+    stop = DiskFullError(f"{source}: {why}; the batch stopped at this file, as {full} (the "
+                         "files after it would fail the same way)")
+    stop.errno = code  # str() stays the one line: it has no strerror
+    return stop
+
+
+def header_record(path: Path) -> dict | None:
+    """The record of how the image file ``path`` was made (``core.provenance``), from its
+    header only (no pixel is read); None where it holds none or cannot be read (a Zarr
+    store: not opened for this)."""
+    try:
+        if io_write.is_png(path):
+            return io.png_record(path).get(RECORD_KEY)
+        if not io.is_tiff(path) or not Path(path).is_file():
+            return None
+        import tifffile
+
+        from .tiff_metadata import tiff_extras
+
+        with tifffile.TiffFile(path) as tif:
+            return tiff_extras(tif).get(RECORD_KEY)
+    except Exception:  # noqa: BLE001 - unreadable: no record, whatever the reason
+        return None
 
 
 def _refuse_clash(sources: list[Path], target: Path, output_dir: Path,
