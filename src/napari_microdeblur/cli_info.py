@@ -20,6 +20,7 @@ from .cli_info_psf import (
     rerun_name,
     say_command_note,
 )
+from .cli_info_rerun import asked_words, one_channel_refusal, ran_psf
 from .core.shown import first_line, shown_path
 
 PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
@@ -178,10 +179,11 @@ def _run_line(record: dict) -> str:
         name = record.get("weights_source") or record.get("arch") or "file"
         parts.append(f"weights {name}{_short(record.get('weights_sha256'))}")
     spec = record.get("method_spec") if isinstance(record.get("method_spec"), dict) else {}
-    psf = record.get("psf") or spec.get("psf")  # a layer saved by an older version: its spec's
+    # as it ran ('auto' cut a deeper 3D model to the stack's nz=), and as asked where not so
+    psf = ran_psf(record) or spec.get("psf")  # a layer saved by an older version: its spec's
     if psf:
         found = " (estimated from the image)" if record.get("psf_estimated") else ""
-        parts.append(f"PSF {psf}{found}{_short(record.get('psf_sha256'))}")
+        parts.append(f"PSF {psf}{found}{asked_words(record)}{_short(record.get('psf_sha256'))}")
     found = record.get("parameters")
     found = found if isinstance(found, dict) else {}  # a record edited by hand: still shown
     if isinstance(record.get("channels"), list):  # a dock's record keeps channel 1's on top
@@ -438,6 +440,8 @@ def rerun_command(info: dict) -> str:
     if record.get("psf") == "array":
         raise ValueError(f"{name} was deblurred with a PSF array (napari layer), which no "
                          "option gives: save the PSF as a .tif and deblur with --psf FILE")
+    if refusal := one_channel_refusal(info, record, describe):
+        raise ValueError(refusal)
     words = ["microdeblur", "deblur", record["source_file"], "-o", rerun_name(info["file"])]
     found = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
     focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
@@ -445,7 +449,7 @@ def rerun_command(info: dict) -> str:
     options = {
         "--weights": spec.get("weights"),
         "--method": method if not spec.get("weights") or spec.get("name") != "auto" else None,
-        "--modality": spec.get("modality"), "--psf": record.get("psf"),
+        "--modality": spec.get("modality"), "--psf": ran_psf(record),
         "--iterations": found.get("iterations"),
         "--balance": repr(found["balance"]) if isinstance(found.get("balance"), float) else None,
         "--tv-weight": repr(found["tv_weight"]) if found.get("tv_weight") else None,

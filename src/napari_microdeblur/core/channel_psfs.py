@@ -166,7 +166,8 @@ def channel_of(array, axis: int, index: int):
     return ChannelOf(array, axis, index)
 
 
-def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, models):
+def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, models,
+                     psfs=None):
     """``inference.prepare_deblur`` for a spec with one PSF per channel (None for any other):
     each channel (or RGB colour) prepared with its own PSF, the lines each settles said with
     its channel (or colour); RGBA's alpha is copied by ``run_channels``."""
@@ -188,7 +189,8 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
     for i, part in enumerate(parts):
         with caught() as held:
             prepared.append(prepare_deblur(channel_of(image, c, i), plane_axes,
-                                           spec.replace(psf=part), tiling_spec,
+                                           spec.replace(psf=psfs[i] if psfs else part),
+                                           tiling_spec,
                                            normalization=normalization, models=models))
         said += [(i, w) for w in held]
     for i, w in said:  # after every channel was prepared, like the lines of one deblur

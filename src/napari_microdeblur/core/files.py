@@ -92,7 +92,10 @@ def iter_deblur_file(
     method = psf_from_calibration(method, data.pixel_size, axes)
     # a PSF file stating other voxels than the image's is resampled to them (it was only said)
     method, resampled = _resampled_psf(method, data, axes, source)
-    prepared = prepare_deblur(data.array, axes, method, tiling, models=models)
+    psfs, each = _resampled_channel_psfs(method, data, axes, source)
+    resampled = resampled or each
+    prepared = prepare_deblur(data.array, axes, method, tiling, models=models,
+                              channel_psfs=psfs)
     if guessed and (layout := getattr(prepared, "layout", None)) and (
             note := z_run_note(data.array.shape, layout, prepared.method.name)):
         warnings.warn(f"{data.path}: {note}", DeblurWarning, stacklevel=2)  # a time series?
@@ -201,6 +204,19 @@ def _resampled_psf(method, data: io.ImageData, axes: str, source):
     compared = axes if runs_in_3d(method, axes, tuple(data.array.shape)) else axes.replace("Z", "")
     spec, note = psf_for_image(method, data.pixel_size, compared, image=shown_path(source))
     return (spec, note) if spec is not method else (method, "")
+
+
+def _resampled_channel_psfs(method, data: io.ImageData, axes: str, source):
+    """(each channel's PSF, the line saying what was resampled) where a PSF per channel has a
+    file stating other voxels than the image's (``psf_scale.channel_resampling``); else
+    (None, '')."""
+    from .psf_scale import channel_resampling
+
+    if not isinstance(method, MethodSpec) or not data.pixel_size:
+        return None, ""
+    psfs, note, _ = channel_resampling(method, data.pixel_size, axes,
+                                       tuple(data.array.shape), image=shown_path(source))
+    return psfs, note or ""
 
 
 def _warn_psf_scale(method, data: io.ImageData, axes: str, prepared: PreparedDeblur,

@@ -288,6 +288,7 @@ def prepare_deblur(
     *,
     normalization: Normalization | None = None,
     models=None,
+    channel_psfs=None,
 ) -> PreparedDeblur:
     """Check everything and compute the normalisation (over the whole image, unless a fixed
     ``normalization`` is given: chunks of one image share one scale). Does no tile work.
@@ -307,7 +308,8 @@ def prepare_deblur(
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # (2, Y, X): planes or channels?
     if (per_channel := prepare_channels(image, axes, method, tiling_spec,
-                                        normalization=normalization, models=models)):
+                                        normalization=normalization, models=models,
+                                        psfs=channel_psfs)):
         return per_channel
     if has_alpha(axes, shape):
         prepared = prepare_deblur(colour_part(image, axes), axes, method, tiling_spec,

@@ -14,8 +14,8 @@ from .channel_psfs import channel_sources
 from .psf import is_psf_model, optics_arguments
 from .shown import shown_path
 
-__all__ = ["array_resampling", "file_lines", "psf_for_image", "psf_resampling", "psf_sampling",
-           "psf_scale_note", "scale_mismatch"]
+__all__ = ["array_resampling", "channel_resampling", "file_lines", "psf_for_image",
+           "psf_resampling", "psf_sampling", "psf_scale_note", "scale_mismatch"]
 
 #: Sampling differences below this share are metadata rounding, not a PSF at another scale.
 _SCALE_TOLERANCE = 0.05
@@ -126,7 +126,24 @@ def _file_lines(source, psf: dict, pixel_size, axes: str) -> list[str]:
         lines.append(f"it states voxels of {own} but the image states none: used at its own "
                      "sampling, which deblurs wrongly where the image's voxels differ (give the "
                      "image's voxel size, or resample the PSF to it)")
+    elif psf and three_d and "Z" in axes:  # Y and X compared; Z may be stated on one side only
+        lines += _z_step_lines(psf, stated)
     return [f"the PSF {shown_path(source)}: {'; '.join(lines)}"] if lines else []
+
+
+def _z_step_lines(psf: dict, stated: dict) -> list[str]:
+    """Where a 3D PSF file runs over Z and one side alone states a Z step: that the PSF's planes
+    are taken to be as far apart as the image's (a 0.1 um-step PSF on a 0.3 um-step stack that
+    stated no step ran unresampled, without a word)."""
+    if "Z" in psf and "Z" not in stated:
+        return [f"its Z step of {psf['Z']:.4g} um is taken as the image's, which states none "
+                "(where the image's planes are another distance apart it deblurs wrongly: "
+                "state the image's Z step, in its file as ImageJ's voxel depth or OME's "
+                "PhysicalSizeZ, in napari as the layer's Z scale, and the PSF is resampled "
+                "to it)"]
+    if "Z" in stated and "Z" not in psf:
+        return [f"it states no Z step: taken to have the image's ({stated['Z']:.4g} um)"]
+    return []
 
 
 def file_lines(source, pixel_size, axes: str, *, read_shape=None) -> list[str]:
@@ -190,6 +207,43 @@ def psf_resampling(spec, pixel_size, axes: str, *, image: str = "the image"):
             "shape": [int(n) for n in kernel.shape],
             "resampled_shape": [int(n) for n in resampled.shape]}
     return spec.replace(psf=PsfArray.from_array(resampled, origin=origin)), "; ".join(lines), done
+
+
+def channel_resampling(spec, pixel_size, axes: str, shape, *, image: str = "the image"):
+    """``psf_resampling`` for a spec with one PSF per channel (``channel_sources``) on an image
+    of ``axes`` and ``shape``: ``(psfs, line, records)``, each channel's PSF as its run takes
+    it (a file stating voxels more than 5 % off ``pixel_size`` resampled to them, a PsfArray
+    naming the file; else the part as given: what that channel alone runs with), the one line
+    to warn with (each channel's ``psf_resampling`` line, named by ``part_label``), and each
+    channel's record (None: not resampled); Z compared only for a channel whose run is 3D
+    (``psf_fit.runs_in_3d``). ``(None, None, None)`` where no channel is resampled or the
+    layout cannot take these PSFs (``channel_psfs.prepare_channels`` refuses it, in its words).
+    Per-channel files had run as given: a 0.1 um-step PSF each on 0.3 um planes."""
+    from .channel_psfs import channel_sources, part_axis, part_label
+    from .psf_fit import runs_in_3d
+
+    parts = channel_sources(getattr(spec, "psf", None))
+    letter = part_axis(axes)
+    shape = tuple(int(n) for n in shape)
+    if not parts or letter is None or len(axes) != len(shape):
+        return None, None, None
+    c = axes.index(letter)
+    if letter == "C" and shape[c] != len(parts):
+        return None, None, None
+    plane_axes, plane = axes[:c] + axes[c + 1:], shape[:c] + shape[c + 1:]
+    psfs, notes, records = [], [], []
+    for i, part in enumerate(parts):
+        one = spec.replace(psf=part)
+        compared = plane_axes if runs_in_3d(one, plane_axes, plane) else \
+            plane_axes.replace("Z", "")
+        one, note, done = psf_resampling(one, pixel_size, compared, image=image)
+        psfs.append(one.psf)
+        records.append(done)
+        if note:
+            notes.append(f"{part_label(axes, i)}: {note}")
+    if not any(records):
+        return None, None, None
+    return psfs, "; ".join(notes), records
 
 
 def array_resampling(kernel, psf_sizes: dict, pixel_size, axes: str, *, name: str,
