@@ -333,6 +333,11 @@ def uncalibrated(spec: str, pixel_size, axes: str | None = None) -> str:
             f"{shown_path(example)}")
 
 
+#: values standing in for an optics PSF's pending pixel= and dz= (um) while its options are
+#: checked before any file gives them
+_STAND_IN = {"pixel": 0.1, "dz": 0.2}
+
+
 def check_spec_before_image(spec: MethodSpec) -> MethodSpec:
     """``spec.check()``, except that an optics PSF lacking only what an image file's
     calibration gives (pixel=, dz=: ``psf.calibration_gaps``) has its keys checked here and
@@ -348,7 +353,9 @@ def check_spec_before_image(spec: MethodSpec) -> MethodSpec:
     for source in filter(calibration_gaps, sources):
         kind, _, rest = source.strip().partition(":")
         optics_arguments(kind.strip().lower(), rest, source, required=("na", "wavelength"))
-    # the other options checked as usual, the pending PSF standing as a small 2D model
-    stand_in = [("gaussian:1" if calibration_gaps(source) else source) for source in sources]
+    # the other options checked as usual, the pending values standing in (a 2D stand-in had
+    # refused 'auto' --iterations, which a 3D optics PSF reads on a z-stack)
+    stand_in = [source + "".join(f",{gap}={_STAND_IN[gap]}" for gap in calibration_gaps(source))
+                for source in sources]
     spec.replace(psf=CHANNEL_SEPARATOR.join(stand_in)).check()
     return spec
