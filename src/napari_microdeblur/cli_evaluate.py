@@ -93,17 +93,41 @@ def _in_reference_layout(prediction: np.ndarray, file_axes: str, reference: np.n
         moved = to_order(prediction, pred_axes, axes)
         if moved.shape == reference.shape:
             return moved
-    what = {True: "RGB", False: "single-channel"}
     rgb = is_rgb(pred_axes, prediction.shape), is_rgb(axes, reference.shape)
     pred, ref = shown_path(args.prediction), shown_path(args.reference)
     if rgb[0] != rgb[1]:
-        raise UserError(f"prediction {pred} is {what[rgb[0]]} (axes {pred_axes}) "
-                        f"but reference {ref} is {what[rgb[1]]} (axes {axes}); "
-                        "score an RGB image against an RGB one, or a single-channel image "
-                        "against a single-channel one")
+        raise UserError(f"prediction {pred} {_layout_words(pred_axes, prediction.shape)}, "
+                        f"but reference {ref} {_layout_words(axes, reference.shape)}; "
+                        + _colour_advice(*((pred_axes, prediction.shape, "prediction")
+                                           if rgb[1] else (axes, reference.shape, "reference"))))
     raise UserError(f"prediction {pred} has shape {prediction.shape} (axes "
                     f"{pred_axes}) but reference {ref} has {reference.shape} (axes "
                     f"{axes}); score images of the same field, size and planes")
+
+
+def _layout_words(axes: str, shape) -> str:
+    """'is RGB (axes YXS)', 'has 3 channels (C, axes CYX), not RGB colour samples' or 'is
+    single-channel (axes YX)': an ImageJ file's 3 channels had been called single-channel."""
+    from .core.axes import is_rgb
+
+    if is_rgb(axes, shape):
+        return f"is RGB (axes {axes})"
+    if "C" in axes:
+        return (f"has {shape[axes.index('C')]} channels (C, axes {axes}), not RGB colour "
+                "samples (S)")
+    return f"is single-channel (axes {axes})"
+
+
+def _colour_advice(axes: str, shape, what: str) -> str:
+    """What to do when ``what`` (the image that is not RGB, of ``axes``) is scored against an
+    RGB one: a C axis of 3 may be a colour image saved as channels (ImageJ's CYX)."""
+    if "C" in axes and shape[axes.index("C")] == 3:
+        c = axes.index("C")
+        return (f"if the {what}'s 3 channels are the red, green and blue of a colour image, save "
+                f"it as RGB (in Python: tifffile.imwrite(path, numpy.moveaxis(image, {c}, -1), "
+                "photometric='rgb')); otherwise score images of the same channels")
+    return ("score an RGB image against an RGB one, or a single-channel image against a "
+            "single-channel one")
 
 
 def _channel_report(pred, ref, prediction, reference, axes, border, match, whole,
@@ -213,12 +237,45 @@ def cmd_evaluate(args) -> int:
             raise UserError(f"{shown_path(path)} is a folder or glob but --reference "
                             f"{shown_path(args.reference)} is one file: give --reference the "
                             "folder (or quoted glob) of the references, paired by name")
-    shared = {}
+    if len(paths) > 1:
+        return _evaluate_several(args, paths, ref)
+    _evaluate_one(argparse.Namespace(**{**vars(args), "prediction": paths[0]}), ref, {}, False)
+    return 0
+
+
+def _evaluate_several(args, paths: list, ref) -> int:
+    """Each of ``paths`` against the read reference ``ref``: a prediction that cannot be
+    scored (NaN pixels, another shape, unreadable) is said on one line, 'not scored', and the
+    others are scored; exit code 1 then, as a folder's pairs (it stopped at the first, exit
+    2, and with a bad file first scored nothing). What every prediction would be refused for
+    (the reference's NaN pixels, its axes) is refused first, once."""
+    import argparse
+
+    from .cli_words import error_words
+    from .core.files import image_axes
+
+    image_axes(ref, args.axes)  # raises, said once, where every prediction would fail
+    bad = nonfinite_words(np.asarray(ref.array), f"reference {shown_path(args.reference)}")
+    if bad:
+        raise UserError(bad)
+    shared, failed = {}, 0
     for path in paths:
-        if len(paths) > 1 and not args.json:
+        if not args.json:
             print(f"{shown_path(path)}:", flush=True)
-        one = argparse.Namespace(**{**vars(args), "prediction": path})
-        _evaluate_one(one, ref, shared, len(paths) > 1)
+        try:
+            _evaluate_one(argparse.Namespace(**{**vars(args), "prediction": path}), ref,
+                          shared, True)
+        except (UserError, ValueError, OSError) as error:
+            failed += 1
+            words = error_words(error, args)
+            print(f"microdeblur: error: {shown_path(path)}: {words}; not scored",
+                  file=sys.stderr, flush=True)
+            if args.json:  # one object per prediction still
+                print(json.dumps({"prediction": str(path), "error": words}), flush=True)
+    if failed:
+        print(f"microdeblur: error: {failed} of {len(paths)} predictions not scored (said "
+              "above)", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

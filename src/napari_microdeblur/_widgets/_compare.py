@@ -350,6 +350,8 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
     def _start_slice_job(self) -> None:
         if self.closed:
             return
+        if self.side_by_side.active:  # roles changed (all settled by now): the grid follows
+            self._side_toggled(True)
         try:
             planes, box, border, cache_key, wheres = self._slice_request()
         except ValueError as error:
@@ -516,18 +518,16 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             self.set_side_by_side(on)
         except ValueError as error:
             notify_error(describe_error(error))
-            set_checked_quietly(self.side_button, False)
+            self.set_side_by_side(False)  # a grid of roles no longer valid goes too
 
     def set_side_by_side(self, on: bool) -> None:
-        """Grid mode with blurry, deblurred, truth left to right (names shown, contrast linked),
-        or back to the viewer as it was."""
+        """Grid mode with blurry, deblurred, truth left to right (names shown, contrast linked;
+        the layers chosen now, when other layers are shown), or back to the viewer as it was."""
         # the layers it shows and links refresh: not a change of their pixels
-        if on and not self.side_by_side.active:
-            b, d, g = self.layers()
-            with self._data_watch.quiet():
-                self.side_by_side.enter([layer for layer in (b, d, g) if layer is not None])
-        elif not on and self.side_by_side.active:
-            with self._data_watch.quiet():
+        with self._data_watch.quiet():
+            if on:
+                self.side_by_side.show([layer for layer in self.layers() if layer is not None])
+            elif self.side_by_side.active:
                 self.side_by_side.leave()
         if self.side_button.isChecked() != on:
             set_checked_quietly(self.side_button, on)

@@ -24,6 +24,17 @@ class SideBySide:
     def active(self) -> bool:
         return self.state is not None
 
+    def show(self, trio: list) -> None:
+        """``enter`` with ``trio``; in the grid with other layers (a role changed while it was
+        on: the table scored the new layer, the grid showed the old one and hid the new),
+        ``leave`` first, so the viewer is restored as it was before the grid."""
+        if self.active:
+            shown = self.state["trio"]
+            if len(shown) == len(trio) and all(a is b for a, b in zip(shown, trio)):
+                return
+            self.leave()
+        self.enter(trio)
+
     def enter(self, trio: list) -> None:
         from napari.experimental import link_layers
 

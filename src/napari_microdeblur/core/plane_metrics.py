@@ -130,9 +130,13 @@ def warn_scale_mismatch(prediction, reference, channel_axis=None, dark: float = 
 
     from .notes import DeblurWarning
 
-    for line in flat_lines(prediction, reference):
+    flat = flat_lines(prediction, reference)
+    for line in flat:
         warnings.warn(f"evaluate: {line}", DeblurWarning, stacklevel=3)
-    ratio = scale_mismatch(prediction, reference, channel_axis=channel_axis, dark=dark)
+    # one value in every pixel has no scale to compare (a flat reference's contrast is ~0:
+    # the ratio read 6.36e+15x): that line alone, as microdeblur evaluate says it
+    ratio = None if flat else scale_mismatch(prediction, reference, channel_axis=channel_axis,
+                                             dark=dark)
     if ratio is not None:
         warnings.warn(
             f"evaluate: the prediction's contrast over {SCALE_SIGMA:g} px (or mean), which "
@@ -363,8 +367,15 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
     """``iter_plane_metrics`` for each of ``borders`` at once (the PSNR yielded is that of
     ``borders[0]``); returns ``{border: result}``. Every border's SSIM comes from one SSIM
     map, so the dock's border option costs no second computation. With ``box`` the region
-    is scored alone and ``borders`` must be ``(0,)``."""
+    is scored alone and ``borders`` must be ``(0,)``. A layer with NaN or Inf pixels anywhere
+    in its plane scores NaN (the dock's dash) at every border and in any region, as
+    ``metrics.evaluate`` refuses it: one in the border or outside the region had scored a
+    number where the same pair is refused by ``microdeblur evaluate``."""
     offset = ref_scale[0]
+    planes = {k: np.asarray(v) if k != "truth" and np.dtype(v.dtype).kind in "fc" else v
+              for k, v in planes.items()}  # a lazy plane read once: checked whole, then cropped
+    nonfinite = {n for n in ("blurry", "deblurred") if n in planes
+                 and planes[n].dtype.kind in "fc" and not np.isfinite(planes[n]).all()}
     if box is not None:
         (y0, y1), (x0, x1) = box
         planes = {k: v[y0:y1, x0:x1] for k, v in planes.items()}
@@ -381,7 +392,7 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
                       None)) is not None:
         flat["truth"] = value  # a ground truth of one value, where a layer varies
     names = [n for n in ("blurry", "deblurred") if n in planes]
-    ca = -1 if rgb else None
+    ca, nan = (-1 if rgb else None), float("nan")
 
     def as_planes(a):  # (1, C, Y, X) views, the layout metrics.plane_scores takes
         a = np.asarray(a)
@@ -397,13 +408,15 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
         if flat:
             out[b]["flat"] = flat
         for i, n in enumerate(names):
-            out[b][f"psnr_{n}"] = float(psnrs[i][borders.index(b)][0])
+            psnr = float(psnrs[i][borders.index(b)][0])
+            out[b][f"psnr_{n}"] = nan if n in nonfinite else psnr
     yield dict(out[borders[0]])
     order = [n for n in ("deblurred", "blurry") if n in planes]
     ssims = metrics.plane_scores([as_planes(planes[n]) for n in order], truth,
                                  ref_scale=ref_scale, borders=borders, psnr=False)["ssim"]
     for j, b in enumerate(borders):
-        out[b].update({f"ssim_{n}": float(ssims[i][j][0]) for i, n in enumerate(order)})
+        out[b].update({f"ssim_{n}": nan if n in nonfinite else float(ssims[i][j][0])
+                       for i, n in enumerate(order)})
     return out
 
 
