@@ -30,6 +30,7 @@ from .cli_watch_log import (
     WATCH_COLUMNS,
     WATCH_LOG,
     WatchState,
+    other_thresholds,
     read_log,
     stamp,
     targets,
@@ -281,6 +282,7 @@ def _process(path: Path, threshold: Threshold, args, models, state: WatchState) 
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         row = _failed_row(name, "failed", error, args)
     row["size"], row["mtime_ns"] = when or ("", "")
+    row["threshold"] = f"{threshold.value:.6g}"  # what it was judged by (a restart compares)
     return row
 
 
@@ -334,6 +336,7 @@ def cmd_watch(args) -> int:
     log_path = out_dir / WATCH_LOG
     has_header = upgrade_log(log_path, in_dir)
     state = read_log(log_path, out_dir, in_dir)  # restart where we left off
+    _start_lines(state, threshold, args)
     hint, stopper = SubfolderHint(in_dir, out_dir), FinishCurrentFile()
     unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch
@@ -354,6 +357,28 @@ def cmd_watch(args) -> int:
                 time.sleep(args.poll)
         except KeyboardInterrupt as stop:  # SIGTERM too (cli.Terminated)
             return stopper.closing(stop, log_path)
+
+
+def _start_lines(state: WatchState, threshold: Threshold, args) -> None:
+    """A restart's lines: how many files are logged and skipped, how many new (unless -q);
+    and a warning where logged files were decided with another threshold: unchanged, they are
+    not processed again, so their decisions stand (a restart with another --threshold had
+    said nothing)."""
+    if not state.done:
+        return
+    pending = {state.name(p) for p in _pending(state, args)}
+    skipped = [n for n in state.done if n not in pending and (state.root / n).exists()]
+    if not args.quiet:
+        print(f"microdeblur: {len(skipped)} file{'s' * (len(skipped) != 1)} already logged "
+              f"(skipped), {len(pending)} new or changed", file=sys.stderr, flush=True)
+    other = other_thresholds(state, threshold.value, skipped)
+    if other:
+        count = sum(other.values())
+        print(f"microdeblur: warning: {count} logged file{'s were' if count > 1 else ' was'} "
+              f"deblurred or copied by threshold {' or '.join(other)}, not this run's "
+              f"{threshold.value:.6g}; unchanged files are not processed again, so those "
+              "decisions stand: to decide every file by this threshold, watch into a new, "
+              "empty output folder", file=sys.stderr, flush=True)
 
 
 def _once_code(not_done: dict, log_path: Path) -> int:

@@ -119,34 +119,63 @@ class CalibrationProfile:
         return found
 
 
-def _score_folder(folder: str, args) -> tuple[list, list, list]:
-    """(scores, names left out as blank, profiles) of a calibration folder's images."""
-    from .cli_watch import judged_score
+def _score_folder(folder: str, args) -> tuple[list, list, list, list]:
+    """(scores, names left out as blank, profiles, noise floors) of a calibration folder's
+    images: each scored by its softest plane among those ``core.focus_calibration`` calibrates
+    on (the Focus dock's rule: a plane of faint glow, scoring as noise, is left out of the good
+    images; of the soft ones, --calibrate-bad, only planes without structure are)."""
     from .core import io
     from .core.files import find_inputs, image_axes
+    from .core.focus_calibration import good_units
 
-    scores, blank, profiles = [], [], []
+    scores, blank, profiles, floors, peaks = [], [], [], [], {}
     for path in find_inputs(folder):
         data = io.read_image(path, lazy=False)
         axes = image_axes(data, args.axes)
         array = np.asarray(data.array)
         # scored with the --axes the watched files are scored with (a guess here, --axes there,
-        # put the threshold above the very images it was calibrated on), by the rule they are
-        # judged by: a blank plane's score pulled its image's, and the threshold, towards 0
-        _, score = judged_score(array, axes, camera_offset=args.camera_offset)
-        if score is None:
+        # put the threshold above the very images it was calibrated on); a blank plane's score
+        # pulled its image's, and the threshold, towards 0
+        units = good_units(array, axes=axes, camera_offset=args.camera_offset)
+        kept = units.structure if folder == args.calibrate_bad else units.kept
+        if not kept.any():
             blank.append(path.name)
-        else:
-            scores.append(score)
-            profiles.append(image_profile(array, axes))
-    if blank:
+            if args.camera_offset and array.size and float(array.max()) <= args.camera_offset:
+                peaks[path.name] = float(array.max())
+            continue
+        softest = np.flatnonzero(kept.ravel())[np.argmin(units.scores[kept])]
+        scores.append(float(units.scores.ravel()[softest]))
+        floors.append(float(units.floors.ravel()[softest]))
+        profiles.append(image_profile(array, axes))
+    option = "--calibrate-bad" if folder == args.calibrate_bad else "--calibrate"
+    if peaks:
+        _offset_above(option, folder, args.camera_offset, peaks, all_of=not scores
+                      and len(peaks) == len(blank))
+    rest = [n for n in blank if n not in peaks]
+    if rest:
         print("microdeblur: left out of the calibration, constant or background noise only "
-              f"(no structure to score): {', '.join(blank)}", file=sys.stderr, flush=True)
+              f"(no structure, or faint structure scoring as noise): {', '.join(rest)}",
+              file=sys.stderr, flush=True)
     if not scores:
-        option = "--calibrate-bad" if folder == args.calibrate_bad else "--calibrate"
         raise UserError(f"{option} {shown_path(folder)}: every image there is constant or "
                         "background noise only; give a folder of images with structure")
-    return scores, blank, profiles
+    return scores, blank, profiles, floors
+
+
+def _offset_above(option: str, folder: str, offset: float, peaks: dict, all_of: bool) -> None:
+    """--camera-offset at or above every pixel of some calibration images: each was left out as
+    blank with no word of the offset (`focus` says it: ``cli_focus._offset_above_all``); said
+    in one line, an error when no image is left."""
+    peak = max(peaks.values())
+    if all_of:
+        raise UserError(f"--camera-offset {offset:g} is at or above every pixel of every image "
+                        f"in {option} {shown_path(folder)} (their brightest: {peak:g}), so "
+                        f"nothing is left to score: give the camera's dark level, below "
+                        f"{peak:g} (or leave --camera-offset out)")
+    print(f"microdeblur: warning: {', '.join(peaks)} ({option}): every pixel is at or below "
+          f"--camera-offset {offset:g} (brightest: {peak:g}), so nothing is left to score; "
+          f"left out of the calibration (if it holds a sample, give the camera's dark level, "
+          f"below {peak:g})", file=sys.stderr, flush=True)
 
 
 def _few_images(count: int, percentile: float, margin: float) -> None:
@@ -159,6 +188,19 @@ def _few_images(count: int, percentile: float, margin: float) -> None:
               "it better", file=sys.stderr, flush=True)
 
 
+def _noise_warning(threshold: float, scores: list, floors: list, folder: str) -> None:
+    """One line where the threshold lies at what the good images' pixel noise alone scores
+    (``core.focus_calibration.noise_note``): nearly nothing would be deblurred."""
+    from .core.focus_calibration import GoodUnits, noise_note
+
+    values = np.asarray(scores, dtype=np.float64)
+    units = GoodUnits(values, np.ones(values.shape, bool), np.ones(values.shape, bool),
+                      np.asarray(floors, dtype=np.float64))
+    words = noise_note(threshold, units, f"the images in {folder}", "image")
+    if words:
+        print(f"microdeblur: warning: {words}", file=sys.stderr, flush=True)
+
+
 def watch_threshold(args) -> Threshold:
     """The threshold of --threshold, or calibrated on --calibrate (and --calibrate-bad)."""
     from .core.focus import calibrate_threshold
@@ -166,7 +208,7 @@ def watch_threshold(args) -> Threshold:
     offset = args.camera_offset
     if args.threshold is not None:  # one of the two, by check_watch_options
         return Threshold(float(args.threshold), {"option": "--threshold"}, offset)
-    scores, blank, profiles = _score_folder(args.calibrate, args)
+    scores, blank, profiles, floors = _score_folder(args.calibrate, args)
     margin = DEFAULT_MARGIN if args.margin is None else args.margin
     less = f", camera offset {offset:g} subtracted" if offset else ""
     # the folder's name only: records travel inside shared files (core.provenance)
@@ -178,9 +220,10 @@ def watch_threshold(args) -> Threshold:
         threshold = calibrate_threshold(scores, percentile=args.percentile, margin=margin)
         print(f"threshold {threshold:.6g}: {margin:g} x percentile {args.percentile} of "
               f"{len(scores)} known-good images in {args.calibrate}{less}", flush=True)
+        _noise_warning(threshold, scores, floors, args.calibrate)
         return Threshold(threshold, {**origin, "margin": float(margin)}, offset,
                          CalibrationProfile(profiles))
-    bad, bad_blank, bad_profiles = _score_folder(args.calibrate_bad, args)
+    bad, bad_blank, bad_profiles, _ = _score_folder(args.calibrate_bad, args)
     threshold = calibrate_threshold(scores, percentile=args.percentile, bad_scores=bad)
     good_low = float(np.percentile(scores, args.percentile))
     bad_high = float(np.percentile(bad, 100 - args.percentile))

@@ -3,8 +3,10 @@ logged; a restarted watch continues from it. Each row keeps the file's size and 
 were when it was read: a failed file is tried again, and a processed one processed again, once
 they differ (a name written twice, or a plain TIFF appended to a page at a time after its first
 page was processed, had been passed over for good). ``logged_utc`` says when the row was logged
-(ISO 8601, UTC), so a script can measure the delay after its file was written. A log written
-before a column existed is rewritten with it when the watch starts."""
+(ISO 8601, UTC), so a script can measure the delay after its file was written; ``threshold``
+the threshold the file was judged by, so a watch restarted with another one can say how many
+logged decisions stand on the old one (``other_thresholds``). A log written before a column
+existed is rewritten with it when the watch starts (an old row's threshold left empty)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 WATCH_LOG = "microdeblur_watch.csv"
 WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtime_ns",
-                 "logged_utc")
+                 "logged_utc", "threshold")
 #: the columns printed per file (size and mtime_ns are for the retry, ``stamp``)
 SHOWN_COLUMNS = WATCH_COLUMNS[:5]
 #: the decisions tried again when the file changes (replaced by a fixed one, or finished;
@@ -35,6 +37,8 @@ COPIED = ("copied", "blank")
 #: the decisions whose output the watch wrote itself: processed again, that output replaced,
 #: once the file changes ('exists' and 'name clash' wrote nothing, and are not)
 WROTE = ("deblurred", *COPIED)
+#: the decisions the threshold made (a 'blank' file is copied whatever it is)
+JUDGED = ("deblurred", "copied")
 
 
 def targets(name: str, out_dir: Path) -> tuple[Path, Path]:
@@ -102,7 +106,8 @@ class WatchState:
     name -> the stamp of a file last logged failed, unreadable or incomplete (``failed``) or
     deblurred, copied or blank (``processed``), name -> the output the watch wrote for it, the
     names last logged 'incomplete', those waited for (``cli_watch_wait``), this run's undone
-    ones (name -> decision)."""
+    ones (name -> decision), name -> the threshold a file last logged deblurred or copied was
+    judged by (``thresholds``; '' in a row of a log from before the column)."""
 
     root: Path
     out_dir: Path
@@ -114,6 +119,7 @@ class WatchState:
     incomplete: set = field(default_factory=set)
     waiting: dict = field(default_factory=dict)
     not_done: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)
 
     def name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -133,6 +139,9 @@ class WatchState:
             return
         self.failed.pop(name, None)
         self.processed.pop(name, None)
+        self.thresholds.pop(name, None)
+        if decision in JUDGED:
+            self.thresholds[name] = row.get("threshold") or ""
         if decision in RETRIED:
             self.failed[name] = logged_stamp(row)
         (self.incomplete.add if decision == "incomplete" else self.incomplete.discard)(name)
@@ -153,6 +162,23 @@ def read_log(log_path: Path, out_dir: Path, root: Path) -> WatchState:
             for row in csv.DictReader(f):
                 state.record(row)
     return state
+
+
+def other_thresholds(state: WatchState, value: float, names) -> dict[str, int]:
+    """logged threshold -> how many of ``names`` (files the watch will not process again) were
+    deblurred or copied by it, for the thresholds other than ``value`` (as logged, 6 digits)."""
+    import math
+
+    found: dict[str, int] = {}
+    for name in names:
+        logged = state.thresholds.get(name, "")
+        try:
+            same = math.isclose(float(logged), value, rel_tol=1e-5)
+        except ValueError:  # '' (a row from before the column) or not a number: unknown
+            continue
+        if not same:
+            found[logged] = found.get(logged, 0) + 1
+    return found
 
 
 def upgrade_log(log_path: Path, in_dir: Path) -> bool:

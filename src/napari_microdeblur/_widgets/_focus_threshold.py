@@ -1,7 +1,8 @@
 """The Focus QC dock's threshold: the count of units below it, the soft-tile outlines (tiles)
 or the per-slice plot (slices) that follow it, and its calibration on a known-good layer
-(scored like the image in a worker, background tiles left out). A mixin of
-``_focus.FocusWidget``, whose controls, scores and settings it uses."""
+(scored like the image in a worker, background tiles and those of faint structure scoring as
+noise left out: ``core.focus_calibration``). A mixin of ``_focus.FocusWidget``, whose
+controls, scores and settings it uses."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import weakref
 
 import numpy as np
 
+from ..core.focus_calibration import iter_good_units, noise_note
 from ._feedback import describe_error, notify_error, notify_warning
 from ._focus_channels import (
     auto_thresholds,
@@ -52,8 +54,8 @@ class ThresholdMixin:
     ``_threshold_timer``, ``count_label``, ``plot``, ``overlays``, ``status_label``,
     ``good_combo``, ``percentile_spin``, ``tile_spin``, ``camera_offset``, ``calibration_reads``,
     ``image``, ``scores``, ``structure``, ``calibration`` (a ``Calibration`` or None),
-    ``_auto_threshold``, ``unit``, ``score_settings``, ``scores_fresh``, ``_structure_job``,
-    ``_refuse`` and the core modules it holds (``_focus``, ``_selective``)."""
+    ``_auto_threshold``, ``unit``, ``score_settings``, ``scores_fresh``, ``_refuse`` and the
+    core modules it holds (``_focus``, ``_selective``)."""
 
     def set_threshold(self, value: float) -> None:
         """Set the threshold and update the count, outlines and plot at once."""
@@ -354,12 +356,13 @@ class ThresholdMixin:
         try:
             refuse_rgba(good, axes)
             tile = int(self.tile_spin.value()) if self.unit == "tiles" else None
-            gen = self._focus.iter_focus_scores(layer_data(good), axes=axes, tile=tile,
-                                                camera_offset=self.camera_offset)
+            # the tiles to calibrate on: with structure, and scoring above the pixel noise
+            # where that structure is faint (its glow had put the threshold at the noise)
+            run = iter_good_units(layer_data(good), axes=axes, tile=tile,
+                                  camera_offset=self.camera_offset)
         except (ValueError, TypeError) as error:
             self._refuse(error)
             return None
-        structure_of = self._structure_job(layer_data(good), axes, tile)
         percentile = float(self.percentile_spin.value())
         calibrate_threshold = self._focus.calibrate_threshold
         # said: a threshold holds only for scores with the same offset subtracted
@@ -369,24 +372,25 @@ class ThresholdMixin:
         unit = "tile" if tile else "slice"  # what was scored, for the words said of it
 
         def job():
-            scores = np.asarray((yield from structure_of(gen, 0)))
-            structure = yield from structure_of(None, 1)
-            structure = np.ones(scores.shape, bool) if structure is None else structure
+            units = yield from run
             # a sparse layer's background tiles score their noise: calibrated on with the
             # cells, they put the threshold among the background (none of the blurred cells
-            # fell below it)
-            kept = scores[structure]
+            # fell below it); so do its tiles of faint glow (units.kept leaves both out)
+            kept = units.scores[units.kept]
             if kept.size == 0:
                 raise ValueError(f"no {unit} of {good.name!r} holds structure above its "
                                  "background noise; calibrate on an in-focus layer with content")
             channels = None if axis is None else tuple(calibrated_thresholds(
-                scores, structure, axis, lambda k: calibrate_threshold(k, percentile=percentile),
-                good.name))
-            return (calibrate_threshold(kept, percentile=percentile), kept.size,
-                    scores.size - kept.size, channels)
+                units.scores, units.kept, axis,
+                lambda k: calibrate_threshold(k, percentile=percentile), good.name))
+            threshold = calibrate_threshold(kept, percentile=percentile)
+            warned = noise_note(threshold, units, repr(good.name), unit) if channels is None \
+                else ""
+            return (threshold, kept.size, units.scores.size - int(units.structure.sum()),
+                    units.faint, channels, warned)
 
         def done(value):
-            threshold, n, blank, channels = value
+            threshold, n, blank, faint, channels, warned = value
             if self.closed:
                 return
             self.set_threshold(threshold)
@@ -398,14 +402,15 @@ class ThresholdMixin:
                     and self._channel_axis() is not None:
                 self._use_channels(channels, f"calibrated on {good.name!r}")
                 self.update_threshold_view()
-            left = f", {counted(blank, 'background ' + unit)} left out" if blank else ""
             said = (f"thresholds per channel ({listed(channels)})" if channels is not None
                     else f"threshold {threshold:.4g}")
             self.status_label.setText(
-                f"{said}: {how}{left}"
-                + (f"; note: {note}" if note else "") + self._layer_channels_note(channels))
-            if note:
-                notify_warning(f"Calibration: {note}")
+                f"{said}: {how}{left_out_words(blank, faint, unit)}"
+                + "".join(f"; note: {w}" for w in (note, warned) if w)
+                + self._layer_channels_note(channels))
+            for words in (note, warned):
+                if words:
+                    notify_warning(f"Calibration: {words}")
 
         def failed(error):
             message = f"Calibration on {good.name!r} failed: {describe_error(error)}"
@@ -414,6 +419,14 @@ class ThresholdMixin:
                 self.status_label.setText(message)
 
         return start_worker(self, job, returned=done, errored=failed)
+
+
+def left_out_words(blank: int, faint: int, unit: str) -> str:
+    """What a calibration's status says of the units it left out: background ones, and those
+    whose faint structure scores as noise (``core.focus_calibration``); '' for none."""
+    left = [counted(blank, "background " + unit)] if blank else []
+    left += [f"{counted(faint, unit)} of faint structure scoring as noise"] if faint else []
+    return f", {' and '.join(left)} left out" if left else ""
 
 
 def same_channels(good, good_axes: str, layer, axes: str) -> int | None:

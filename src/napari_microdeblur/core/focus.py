@@ -208,7 +208,7 @@ def _sample_mean(array: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _gray_plane(plane, plane_axes: str, camera_offset: float = 0.0) -> tuple[np.ndarray, bool]:
+def gray_plane(plane, plane_axes: str, camera_offset: float = 0.0) -> tuple[np.ndarray, bool]:
     """A (Y, X) float32 plane: RGB planes are scored on their luminance (mean of S, alpha
     left out by the caller), less ``camera_offset`` (clipped at 0); and whether it is a copy
     made here, which the caller may overwrite."""
@@ -386,9 +386,7 @@ def iter_focus_scores(
     offset = check_camera_offset(camera_offset)
     ny, nx = shape[axes.index("Y")], shape[axes.index("X")]
     if min(ny, nx) < MIN_TILE:
-        raise ValueError(
-            f"image planes of {ny} x {nx} px are too small to score (>= {MIN_TILE})"
-        )
+        raise ValueError(f"image planes of {ny} x {nx} px are too small to score (>= {MIN_TILE})")
     # an alpha sample is opacity: averaged in as intensity it lowered an RGBA plane's score
     # about 3x (gray + alpha 10x), so RGBA and RGB images of one field scored apart
     return _iter_scores(colour_part(image, axes), axes, shape, tile, resolve_device(device),
@@ -400,7 +398,7 @@ def _iter_scores(image, axes, shape, tile, device, offset):
     plane_axes = "".join(a for a in axes if a in "YXS")
     planes = plane_indices(axes, shape, "YXS")
     for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
-        gray, owned = _gray_plane(plane, plane_axes, offset)
+        gray, owned = gray_plane(plane, plane_axes, offset)
         low, high = float(gray.min()), float(gray.max())
         # a constant plane has no structure: its band-pass is rounding noise, which divided by
         # a mean at or below 0 (clamped to 1e-12) scored a blank plane 1e10, above any image
@@ -450,7 +448,8 @@ def noise_unmeasured(diff: np.ndarray, mad: float) -> bool:
     return mad == 0 or steps.size == 0 or mad <= 1.5 * float(np.abs(steps, out=steps).min())
 
 
-def structure_mask(gray: np.ndarray, *, min_contrast: float = 0.0) -> np.ndarray:
+def structure_mask(gray: np.ndarray, *, min_contrast: float = 0.0, overwrite: bool = False
+                   ) -> np.ndarray:
     """(Y, X) bool: pixels of a plane that rise above (or sink below: brightfield's dark cells)
     its background noise: the plane smoothed by STRUCTURE_SIGMA px, more than
     STRUCTURE_NOISE_SIGMAS noise sigmas (from neighbour differences) from its median, on a
@@ -460,8 +459,9 @@ def structure_mask(gray: np.ndarray, *, min_contrast: float = 0.0) -> np.ndarray
 
     ``min_contrast`` (the focus tiles' test passes STRUCTURE_MIN_CONTRAST) applies only where
     ``noise_unmeasured``: there a pixel must also lie that share of the plane's contrast from
-    the median, as the noise no longer keeps background shading and specks out."""
-    return _structure_mask(gray.astype(np.float32, copy=False), min_contrast, overwrite=False)
+    the median, as the noise no longer keeps background shading and specks out. ``overwrite``:
+    a float32 ``gray`` is scratch, smoothed in place (one plane of memory less)."""
+    return _structure_mask(gray.astype(np.float32, copy=False), min_contrast, overwrite)
 
 
 def _structure_mask(g: np.ndarray, min_contrast: float, overwrite: bool) -> np.ndarray:
@@ -510,7 +510,7 @@ def _iter_structure(image, axes, shape, tile):
     plane_axes = "".join(a for a in axes if a in "YXS")
     total = len(plane_indices(axes, shape, "YXS"))
     for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
-        mask = _structure_mask(_scratch_float_plane(plane, plane_axes),
+        mask = _structure_mask(scratch_float_plane(plane, plane_axes),
                                STRUCTURE_MIN_CONTRAST, overwrite=True)
         ty, tx = min(tile, mask.shape[0]), min(tile, mask.shape[1])
         # whether any pixel of each tile: an OR, not an int64 count (2-10x faster)
@@ -520,7 +520,7 @@ def _iter_structure(image, axes, shape, tile):
     return out
 
 
-def _scratch_float_plane(plane, plane_axes: str) -> np.ndarray:
+def scratch_float_plane(plane, plane_axes: str) -> np.ndarray:
     """``np.nan_to_num`` of a plane's float32 (channel mean), a copy the caller may overwrite."""
     given = np.asarray(plane)
     array = given.astype(np.float32, copy=False)
