@@ -118,6 +118,8 @@ def layer_data(image, path: str) -> list[tuple]:
     rgb = axes.endswith("S") and shape[-1] in (3, 4)
     dims = axes[:-1] if rgb else axes.replace("S", "C")  # samples napari cannot show: channels
     kwargs = {"name": name, "rgb": rgb, "metadata": metadata}
+    if axes.endswith("S") and shape[-1] == 2:  # gray + alpha, marked so (else read as C)
+        return _gray_alpha(array, image, dims, name, metadata)
     if not image.stated:  # leading axes guessed by tifffile: only the plane's size is sure
         scale, units = _calibration(dims, image, only="YX")
         return [(array, {**kwargs, "scale": scale, "units": units}, "image")]
@@ -144,6 +146,21 @@ def layer_data(image, path: str) -> list[tuple]:
         "metadata": [{**metadata, FILE_CHANNEL_KEY: {"axis": channel, "index": i,
                                                      "shape": list(shape)}}
                      for i in range(n)]}, "image")]
+
+
+def _gray_alpha(array, image, dims: str, name: str, metadata: dict) -> list[tuple]:
+    """A gray + alpha image (napari has no such layer) as its gray, and its alpha hidden and
+    named so: 'channel 1' read as a second channel of data. Calibrated and labelled as one
+    image of ``dims`` (its C: the samples) is (``layer_data``)."""
+    rest, shape = dims[:-1], [int(n) for n in array.shape]
+    scale, units = _calibration(rest, image, only="ZYXT" if image.stated else "YX")
+    labels = {"axis_labels": [tuple(a.lower() for a in rest)] * 2} if image.stated else {}
+    return [(array, {"name": [f"{name} (gray)", f"{name} (alpha)"], **labels,
+                     "channel_axis": len(rest), "rgb": False, "colormap": ["gray", "gray"],
+                     "visible": [True, False], "scale": [scale] * 2, "units": [units] * 2,
+                     "metadata": [{**metadata, FILE_CHANNEL_KEY: {"axis": len(rest), "index": i,
+                                                                  "shape": shape}}
+                                  for i in range(2)]}, "image")]
 
 
 def _colormaps(image, channels: int) -> list | None:

@@ -29,7 +29,8 @@ image layer with calibration..., the Deblur dock's "Save result...") saves throu
 whatever the dialog offers first.
 
 The file appears whole or not at all (a temporary name, then rename). An existing file is
-replaced, as by napari's own writers: napari's save dialog has asked the user already.
+replaced, as by napari's own writers: napari's save dialog has asked the user already; never
+the file the layer was opened from (``_writer_paths.check_not_a_source``).
 """
 
 from __future__ import annotations
@@ -40,18 +41,9 @@ import warnings
 
 import numpy as np
 
+from ._writer_paths import EXTENSIONS as EXTENSIONS  # the manifest's suffixes, as before
+from ._writer_paths import calibrated_path, check_not_a_source, check_ome_dtype
 from .core.provenance import RECORD_KEY
-
-#: the suffixes of the manifest's writer; .tif first: napari appends it to a bare name
-EXTENSIONS = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr")
-
-
-#: the calibrated save's file types (File > IO Utilities and the Deblur dock's Save result...),
-#: each with the suffix a name typed without one gets
-SAVE_TYPES = (("ImageJ TIFF", (".tif", ".tiff")), ("OME-TIFF", (".ome.tif", ".ome.tiff")),
-              ("OME-Zarr", (".zarr", ".ome.zarr")))
-#: formats napari's own writers save and this one does not: refused, not renamed to .tif
-OTHER_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy", ".npz", ".csv", ".svg")
 
 
 def write_image_layer(path: str, data, meta: dict) -> list[str]:
@@ -66,25 +58,6 @@ def write_image_layer(path: str, data, meta: dict) -> list[str]:
         warnings.warn(f"napari-microdeblur did not save {os.path.basename(os.fspath(path))!r}: "
                       f"{error}", UserWarning, stacklevel=2)
         raise
-
-
-def save_filter() -> str:
-    """The save dialog's file types, in Qt's ';;' form; ImageJ TIFF first (Qt's default)."""
-    return ";;".join(f"{kind} ({' '.join('*' + e for e in exts)})" for kind, exts in SAVE_TYPES)
-
-
-def calibrated_path(path, chosen_filter: str = "") -> str:
-    """``path`` with the suffix of the file type chosen in the dialog where it has none of
-    this writer's (a layer name such as 'img 1.5um deblurred' keeps its dots)."""
-    name = os.fspath(path)
-    if name.lower().endswith(EXTENSIONS):
-        return name
-    if name.lower().endswith(OTHER_FORMATS):
-        raise ValueError(f"{os.path.basename(name)!r}: a calibrated save is an ImageJ TIFF (.tif), "
-                         "OME-TIFF (.ome.tif) or OME-Zarr (.zarr); other formats are in File > "
-                         "Save Selected Layers...")
-    kinds = [exts[0] for kind, exts in SAVE_TYPES if chosen_filter.startswith(kind)]
-    return name + (kinds[0] if kinds else EXTENSIONS[0])
 
 
 def save_calibrated(layer, path, chosen_filter: str = "") -> list[str]:
@@ -158,6 +131,9 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     from .core.io_write import write_image
 
     array = data[0] if meta.get("multiscale") else data  # a pyramid: its full resolution
+    if layer is not None:  # the file napari shows it from is never replaced
+        check_not_a_source(path, layer)
+    check_ome_dtype(path, array.dtype, meta.get("name"))
     record = provenance(meta)
     if record is None and layer is not None:  # napari's reader leaves a file's record out
         record, meta = file_provenance(meta, layer)

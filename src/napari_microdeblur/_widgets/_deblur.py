@@ -13,7 +13,7 @@ from pathlib import Path
 
 from napari.layers import Layer
 from napari.viewer import Viewer
-from qtpy.QtWidgets import QFileDialog, QInputDialog, QWidget
+from qtpy.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
@@ -118,7 +118,8 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
 
     from napari.utils.history import get_save_history
 
-    from .._writer import save_calibrated, save_filter, saved_contents
+    from .._writer import save_calibrated, saved_contents
+    from .._writer_paths import calibrated_path, check_not_a_source, save_filter
 
     if not is_image_layer(layer):
         notify_warning("select an image layer in the layer list, then save it with calibration")
@@ -129,7 +130,12 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
     if not path:
         return []
     try:
-        written = save_calibrated(layer, path, chosen)
+        # Qt asked to replace the name typed ('cells'), not the one the suffix makes
+        final = calibrated_path(path, chosen)
+        check_not_a_source(final, layer)
+        if final != path and Path(final).exists() and not _replace_asked(final):
+            return []
+        written = save_calibrated(layer, final, chosen)
     except (ValueError, OSError) as error:
         notify_error(describe_error(error))
         return []
@@ -137,6 +143,15 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
     contents = saved_contents(written[0])
     notify_info(f"saved {layer.name!r} to {written[0]}" + (f" {contents}" if contents else ""))
     return written
+
+
+def _replace_asked(path: str) -> bool:
+    """Qt's question, for the name the save gave a typed name's suffix: replace it?"""
+    answer = QMessageBox.question(
+        None, "Replace file?", f"{Path(path).name} already exists in {Path(path).parent}. "
+        "Replace it?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):

@@ -23,6 +23,7 @@ from .notes import DeblurNote, DeblurWarning
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
+from .tiff_colour import stored_colours
 from .tiff_header import states_axes, tiff_series_axes
 from .tiff_lazy import open_compressed
 from .tiff_metadata import tiff_extras
@@ -204,8 +205,13 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
             if path.stat().st_size < needed:  # else found only when the tiles are read
                 raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
                                  f"{path.stat().st_size} of the {needed} bytes its image needs)")
-        array = None
-        if lazy and (keep_alpha or not has_alpha):  # an alpha dropped: read whole
+        # a colour palette or YCbCr as RGB (tifffile gives indices, raw Y/Cb/Cr): read whole
+        array = stored_colours(tif, series, path, axes)
+        if array is not None:
+            array, axes = array
+            has_alpha = axes.endswith("S") and marks_alpha(series)
+            array, axes = drop_alpha(array, axes, path, keep_alpha or not has_alpha)
+        elif lazy and (keep_alpha or not has_alpha):  # an alpha dropped: read whole
             array = (TiffArray(path, offset, series.shape, series.dtype, tif.byteorder)
                      if offset is not None else open_compressed(series, path))
         if array is None:

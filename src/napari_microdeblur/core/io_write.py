@@ -28,7 +28,7 @@ from .atomic_write import (
     write_error,
 )
 from .io import SMALL_AXIS, block_start, is_tiff, is_zarr, normalise_key
-from .notes import DeblurWarning
+from .notes import DeblurNote, DeblurWarning
 from .positioned_io import open_fd, pread, pwrite
 from .shown import shown_path
 from .tiff_metadata import imagej_axes, tiff_write_kwargs
@@ -219,15 +219,55 @@ def write_image(
                          ".tiff (.ome.tif for OME-TIFF)")
     path = check_output_path(path, overwrite=overwrite)
     array = np.asarray(array)
-    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+    ome = is_ome_tiff(path)
+    if array.dtype != (dtype := tiff_output_dtype(path, array.dtype)):
+        array = array.astype(dtype)
     if not ome:  # in ImageJ's axis order where that makes it a hyperstack Fiji opens as one
         stored = imagej_axes(array.shape, array.dtype, axes)
         array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
     kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata,
                                record)
-    write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs),
-                     overwrite=overwrite)
+    with _ome_refused(path):
+        write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs),
+                         overwrite=overwrite)
     return path
+
+
+def is_ome_tiff(path) -> bool:
+    return str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+
+
+def tiff_output_dtype(path, dtype) -> np.dtype:
+    """The type a TIFF output at ``path`` of ``dtype`` is written as, checked before any work
+    (tifffile refused OME-TIFF's missing types with an ``OmeXmlError`` when it closed the file,
+    after a whole deblur): OME's XML names no float16 (written as float32, the same values,
+    in one note) and no 64-bit integers (refused in one line)."""
+    dtype = np.dtype(dtype)
+    if not is_ome_tiff(path):
+        return dtype
+    if dtype == np.float16:
+        import warnings
+
+        warnings.warn(f"output {shown_path(Path(path))}: OME-TIFF has no float16 pixel type; "
+                      "written as float32 (the same values)", DeblurNote, stacklevel=4)
+        return np.dtype(np.float32)
+    if dtype.kind in "iu" and dtype.itemsize > 4:
+        raise ValueError(f"output {shown_path(Path(path))}: OME-TIFF has no {dtype} pixel type; "
+                         "write .tif or .zarr, or float32 (output_dtype='float32')")
+    return dtype
+
+
+@contextlib.contextmanager
+def _ome_refused(path):
+    """tifffile's refusal of what OME's XML cannot say as one ValueError line naming ``path``
+    (``tiff_output_dtype`` refuses the types it knows of first)."""
+    import tifffile
+
+    try:
+        yield
+    except tifffile.OmeXmlError as error:
+        raise ValueError(f"output {shown_path(Path(path))}: OME-TIFF cannot hold this image "
+                         f"({error}); write .tif or .zarr") from None
 
 
 @contextlib.contextmanager
@@ -253,7 +293,8 @@ def open_tiff_output(
     from .zarr_order import Reordered, permuted
 
     path = check_output_path(path, overwrite=overwrite)
-    ome = str(path).lower().endswith((".ome.tif", ".ome.tiff"))
+    ome = is_ome_tiff(path)
+    dtype = tiff_output_dtype(path, dtype)  # before the temporary file: refused, nothing made
     # stored in ImageJ's axis order where that makes a hyperstack; the run indexes it as given
     stored = axes if ome else imagej_axes(shape, dtype, axes)
     stored_shape = permuted(tuple(shape), axes, stored)
@@ -262,7 +303,7 @@ def open_tiff_output(
     tmp = _temporary_name(path)
     target = None
     try:
-        with _named(path):
+        with _named(path), _ome_refused(path):
             offset, _ = tifffile.imwrite(tmp, shape=stored_shape, dtype=dtype,
                                          returnoffset=True, **kwargs)
             target = TiffWriteArray(str(tmp), offset, stored_shape, dtype)

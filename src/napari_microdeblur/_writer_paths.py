@@ -1,0 +1,64 @@
+"""Where the writer (``_writer``) saves and what it refuses before writing: the suffix a name
+typed without one gets (``calibrated_path``), the file types of the calibrated save's dialog,
+the file the layer saved was opened from (never replaced: a layer opened from cells.tif and
+saved as 'cells' with ImageJ TIFF chosen replaced cells.tif, Qt's overwrite question having
+been asked of 'cells'), and a type OME-TIFF cannot hold."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+#: the suffixes of the manifest's writer; .tif first: napari appends it to a bare name
+EXTENSIONS = (".tif", ".tiff", ".ome.tif", ".ome.tiff", ".zarr", ".ome.zarr")
+#: the calibrated save's file types (File > IO Utilities and the Deblur dock's Save result...),
+#: each with the suffix a name typed without one gets
+SAVE_TYPES = (("ImageJ TIFF", (".tif", ".tiff")), ("OME-TIFF", (".ome.tif", ".ome.tiff")),
+              ("OME-Zarr", (".zarr", ".ome.zarr")))
+#: formats napari's own writers save and this one does not: refused, not renamed to .tif
+OTHER_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy", ".npz", ".csv", ".svg")
+
+
+def save_filter() -> str:
+    """The save dialog's file types, in Qt's ';;' form; ImageJ TIFF first (Qt's default)."""
+    return ";;".join(f"{kind} ({' '.join('*' + e for e in exts)})" for kind, exts in SAVE_TYPES)
+
+
+def calibrated_path(path, chosen_filter: str = "") -> str:
+    """``path`` with the suffix of the file type chosen in the dialog where it has none of
+    this writer's (a layer name such as 'img 1.5um deblurred' keeps its dots)."""
+    name = os.fspath(path)
+    if name.lower().endswith(EXTENSIONS):
+        return name
+    if name.lower().endswith(OTHER_FORMATS):
+        raise ValueError(f"{os.path.basename(name)!r}: a calibrated save is an ImageJ TIFF (.tif), "
+                         "OME-TIFF (.ome.tif) or OME-Zarr (.zarr); other formats are in File > "
+                         "Save Selected Layers...")
+    kinds = [exts[0] for kind, exts in SAVE_TYPES if chosen_filter.startswith(kind)]
+    return name + (kinds[0] if kinds else EXTENSIONS[0])
+
+
+def check_not_a_source(path, layer) -> None:
+    """Refuse ``path`` where it is the file the saved ``layer`` was opened from (napari shows,
+    and may still read, that file), as the command line never replaces its input."""
+    from .core.io_write import same_file
+    from .core.shown import shown_path
+
+    source = getattr(getattr(layer, "source", None), "path", None)
+    if source and os.path.exists(path) and same_file(path, source):
+        raise ValueError(f"{shown_path(os.path.basename(os.fspath(path)))} is the file layer "
+                         f"{layer.name!r} was opened from; save it under another name (the "
+                         "file a layer was opened from is never replaced)")
+
+
+def check_ome_dtype(path, dtype, name) -> None:
+    """Refuse a 64-bit integer layer as OME-TIFF (its XML names no such type; float16 is
+    written as float32, ``io_write.tiff_output_dtype``), in the writer's words."""
+    from .core.io_write import is_ome_tiff
+
+    dtype = np.dtype(dtype)
+    if is_ome_tiff(path) and dtype.kind in "iu" and dtype.itemsize > 4:
+        raise ValueError(f"layer {name!r} is {dtype}, which OME-TIFF cannot hold: save it as "
+                         ".tif or .zarr, or convert it first (layer.data = "
+                         "layer.data.astype('float32'))")
