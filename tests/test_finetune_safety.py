@@ -270,12 +270,12 @@ def test_a_diverging_run_stops_in_one_line_and_keeps_the_best(tmp_path, files, c
                     str(tmp_path / "s" / "f0.tif"), "--steps", "50", "--lr", "1e8",
                     "--checkpoint-dir", str(ck))
     err = capsys.readouterr().err.strip()
-    assert code == 1
+    # no validation beat the start: nothing written (it had written the start over --out)
+    assert code == 2
     assert len(err.splitlines()) == 1 and "training stopped at step" in err
-    assert "wrote the best weights so far" in err
-    model, card = load_model(tmp_path / "o.safetensors")
+    assert "o.safetensors was not written" in err and not (tmp_path / "o.safetensors").exists()
+    model, card = load_model(ck / "best.safetensors")
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    assert (ck / "best.safetensors").is_file()
 
 
 def test_ctrl_c_keeps_the_best_and_exits_130(tmp_path, files, capsys, monkeypatch):
@@ -295,7 +295,9 @@ def test_ctrl_c_keeps_the_best_and_exits_130(tmp_path, files, capsys, monkeypatc
                     "--checkpoint-dir", str(ck))
     err = capsys.readouterr().err.strip()
     assert code == 130 and len(err.splitlines()) == 1 and "interrupted" in err
-    assert (tmp_path / "o.safetensors").is_file() and (ck / "best.safetensors").is_file()
+    # stopped before any validation beat the start: the checkpoint kept, --out not written
+    assert "nothing written to" in err and not (tmp_path / "o.safetensors").exists()
+    assert (ck / "best.safetensors").is_file()
 
 
 def _c2f_checkpoint(tmp_path, files) -> None:

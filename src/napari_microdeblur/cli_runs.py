@@ -153,12 +153,13 @@ def taken_words(out: Path, kept: Path) -> str:
 
 
 def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False,
-                     overwrite: bool = False, why: str = "") -> Path | None:
+                     overwrite: bool = False, why: str = "",
+                     metrics: dict | None = None) -> Path | None:
     """Copy the run's best checkpoint so far (written by the run when it stopped) to ``out``
     (``write_kept``: beside it where another run wrote it meanwhile), its card saying ``why``
-    the run stopped where given (``mark_stopped``); where it went, None when there is none,
-    or, with ``trained_only``, when it is no validated trained step (a network trained from
-    scratch: the random start or unvalidated weights)."""
+    the run stopped where given (``mark_stopped``, with ``metrics`` added); where it went, None
+    when there is none, or, with ``trained_only``, when it is no validated trained step (a
+    network trained from scratch: the random start or unvalidated weights)."""
     from .core.checkpoint import read_card
     from .core.files import copy_atomically
 
@@ -170,8 +171,8 @@ def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False,
         if "val_psnr" not in metrics or not int(metrics.get("step", 0)) > 0:
             return None
     if why:  # written with its mark at once: marked after, another run could write between
-        return write_kept(lambda path, replace: mark_stopped(path, why, source=best,
-                                                             overwrite=replace), out, overwrite)
+        return write_kept(lambda path, replace: mark_stopped(
+            path, why, source=best, overwrite=replace, metrics=metrics), out, overwrite)
     return write_kept(lambda path, replace: copy_atomically(best, path, overwrite=replace),
                       out, overwrite)
 
@@ -218,24 +219,94 @@ def resume_hint(folder: Path | None, written: bool, taken: bool = False) -> str:
             f"{shown_path(Path(folder) / 'last.pt')}")
 
 
-def finetune_stopped(stop: KeyboardInterrupt, ckdir: Path, out: Path, *, resumable: bool,
-                     overwrite: bool = False, stepped: bool = True) -> int:
-    """What a paired fine-tune stopped by ``stop`` (Ctrl-C or SIGTERM) kept: its best
-    checkpoint so far in ``ckdir`` copied to ``out`` (beside it where another run wrote
-    ``out`` meanwhile: ``write_kept``), said in one line naming the resume command where the
-    folder is the user's (``resumable``: --checkpoint-dir); ``stepped``: whether a training
-    step was done. The exit code."""
+@dataclass(frozen=True)
+class FinetuneStop:
+    """A paired fine-tune's stop: its --out, --checkpoint-dir given (``resumable``: the
+    folder is the user's), --overwrite, --resume, --weights (the start, by its name) and the
+    step and step total of its latest record (``latest``: none before the first step)."""
+
+    out: Path
+    resumable: bool = False
+    overwrite: bool = False
+    resumed: bool = False
+    weights: str = ""
+    latest: dict | None = None
+
+
+def kept_step(ckdir: Path) -> int | None:
+    """The step of the run's best checkpoint so far (0: the starting weights); None: none."""
+    from .core.checkpoint import read_card
+
+    best = Path(ckdir) / "best.safetensors"
+    return int((read_card(best).metrics or {}).get("step", 0)) if best.is_file() else None
+
+
+def start_psnr(ckdir: Path) -> float | None:
+    """The starting weights' validation PSNR, from the run's last.pt (a stopped run has no
+    result to read it from; finetune writes it in a finished run's card, val_psnr_start)."""
+    from .core.training.checkpoints import checkpoint_path, load_training_checkpoint
+
+    try:
+        history = load_training_checkpoint(checkpoint_path(ckdir)).get("history") or []
+    except (ValueError, OSError):  # no last.pt yet (or unreadable): not said
+        return None
+    first = history[0] if history else {}
+    return float(first["val_psnr"]) if first.get("step") == 0 and "val_psnr" in first else None
+
+
+def finetune_stopped(stop: KeyboardInterrupt, ckdir: Path, how: FinetuneStop) -> int:
+    """What a paired fine-tune stopped by ``stop`` (Ctrl-C or SIGTERM) kept: its best trained
+    checkpoint so far in ``ckdir`` copied to ``how.out`` (beside it where another run wrote it
+    meanwhile: ``write_kept``), its card saying where it stopped, as train's; said in one line
+    naming the resume command where the folder is the user's. The starting weights (no
+    validation beat them by --min-gain) are not written: with --overwrite they had replaced
+    an earlier fine-tune in --out. The exit code."""
     stopped, code = stop_words(stop)
-    kept = keep_best_so_far(Path(ckdir), out, overwrite=overwrite)
-    hint = resume_hint(Path(ckdir), kept is not None, taken=kept not in (None, out)) \
-        if resumable else ""
-    if kept is None:
-        when = "the first checkpoint" if stepped else "the first training step"
-        print(f"microdeblur: {stopped} before {when}; nothing written{hint}", file=sys.stderr)
-    else:
+    latest, out, ckdir = how.latest or {"steps": 0}, how.out, Path(ckdir)
+    stepped = bool(latest.get("steps"))
+    at = (f"at step {latest['step']} of {latest['steps']}" if stepped else
+          "before the first training step" + (" of this session" if how.resumed else ""))
+    step = kept_step(ckdir)
+    kept = None
+    if step:  # a trained step, beating the start by --min-gain (or no validation)
+        by = "interrupted (Ctrl-C)" if code == EXIT_INTERRUPTED else stopped
+        start = start_psnr(ckdir)
+        kept = keep_best_so_far(ckdir, out, overwrite=how.overwrite, why=f"{by} {at}",
+                                metrics=None if start is None else {"val_psnr_start": start})
+    hint = resume_hint(ckdir, kept is not None, taken=kept not in (None, out)) \
+        if how.resumable else ""
+    left = f"nothing written to {out}" + (", left as it was" if out.exists() else "")
+    if kept is not None:
         print(f"microdeblur: {interrupted_words(kept, stopped, stepped)}"
               f"{taken_words(out, kept)}{hint}", file=sys.stderr)
+    elif step == 0 and stepped:
+        print(f"microdeblur: {stopped} {at}, before any validation beat the starting weights "
+              f"({how.weights}, unchanged: use them as they are); {left}{hint}", file=sys.stderr)
+    else:
+        when = "the first checkpoint" if stepped else "the first training step"
+        print(f"microdeblur: {stopped} before {when}; {left}{hint}", file=sys.stderr)
     return code
+
+
+def keep_finetuned(outcome, out: Path, *, overwrite: bool, weights: str, lr: float) -> int:
+    """Write what a paired fine-tune that ran to its end (or diverged) kept to ``out``, and say
+    so (``say_finetuned``); its exit code. A divergence before any validation beat the start
+    writes nothing (as train's: the starting weights had replaced an --out with --overwrite);
+    a run that ends with the start kept writes it, as the README says, and the line says so."""
+    from .core.files import copy_atomically
+
+    if outcome.file is None:
+        raise UserError(f"fine-tuning kept nothing: {with_lr_advice(outcome.summary)}")
+    if outcome.diverged and outcome.kept_start:
+        left = ", left as it was" if out.exists() else ""
+        raise UserError(f"{with_lr_advice(outcome.diverged, lr)}; no validation beat the "
+                        f"starting weights ({weights}, unchanged: use them as they are) "
+                        f"before that, so {out} was not written{left}")
+    replaced = out.exists()
+    copy_atomically(outcome.file, out, overwrite=overwrite)
+    if outcome.diverged:  # the card of a diverged run read as a finished one
+        mark_stopped(out, outcome.diverged.split(";")[0])
+    return say_finetuned(outcome, out, weights, lr, replaced=replaced)
 
 
 def recorded(job, records: list):
@@ -264,17 +335,19 @@ def interrupted_kept(model, start: dict, records: list) -> str:
             "starting weights')")
 
 
-def say_finetuned(outcome, out: Path, weights: str, lr: float) -> int:
+def say_finetuned(outcome, out: Path, weights: str, lr: float, replaced: bool = False) -> int:
     """The last line of a paired fine-tune and its exit code (1: it diverged). Where no
-    validation beat the start, the file holds it, said so: "fine-tuned" said otherwise."""
+    validation beat the start, the file holds it, said so: "fine-tuned" said otherwise; and
+    ``replaced``: that what --out held before (--overwrite) is gone."""
     start_kept = outcome.kept_start
     if outcome.diverged:
         kept = " (the starting weights, unchanged)" if start_kept else ""
         print(f"microdeblur: {with_lr_advice(outcome.diverged, lr)}; wrote the best weights so far"
               f"{kept} to {out}", file=sys.stderr)
         return 1
-    done = (f"holds the starting weights of {weights}, unchanged" if start_kept
-            else f"{weights} fine-tuned")
+    done = (f"holds the starting weights of {weights}, unchanged" + (
+        " (replacing what it held before)" if replaced else "") if start_kept
+        else f"{weights} fine-tuned")
     print(f"{out}: {done}; {outcome.summary}")
     return 0
 
@@ -319,16 +392,18 @@ def kept_so_far(regime: str, validated: bool = True) -> str:
 
 
 def mark_stopped(out: Path, why: str, *, source: Path | None = None,
-                 overwrite: bool = True) -> None:
+                 overwrite: bool = True, metrics: dict | None = None) -> None:
     """Say in the card of ``out`` (copied from the run's best checkpoint, or written from
     ``source``, that checkpoint, with ``overwrite`` as save_weights takes it) that the run
-    stopped early: its ``training.steps`` is the planned total, which read as a finished run."""
+    stopped early: its ``training.steps`` is the planned total, which read as a finished run;
+    ``metrics``: more of them for the card."""
     from .core.checkpoint import load_model, save_weights
 
     model, card = load_model(out if source is None else source)
     description = f"{card.description}; {why}" if card.description else why
     save_weights(model, out, card.model_copy(update={
-        "description": description, "metrics": {**card.metrics, "stopped": why}}),
+        "description": description, "metrics": {**card.metrics, **(metrics or {}),
+                                                 "stopped": why}}),
         overwrite=overwrite)
 
 
@@ -407,3 +482,40 @@ def say_train_stopped(stop: KeyboardInterrupt, ckdir: Path, how: TrainRun,
               f"{kept}{taken_words(how.out, kept)}"
               f"{how.resume_hint(True, taken=kept != how.out)}", file=sys.stderr)
     return code
+
+
+def stack_targets(fields: list, quiet: bool) -> list:
+    """finetune's --stack fields as the job is to train on them: --focus-plane auto found
+    here and said in one line (unless -q), with a warning where it is the first or last
+    plane (auto took plane 0 of a light-sheet stack's 9, and nothing said so); and
+    --target-neighbours K cut to the planes the nearer end leaves each side, said in one
+    line, the card recording the K used (it said 10 each side of 4)."""
+    from dataclasses import replace
+
+    from .core.finetune_planes import stack_focus
+    from .core.finetune_request import StackField, neighbours_kept
+
+    given = []
+    for f in fields:
+        if not isinstance(f, StackField):
+            given.append(f)
+            continue
+        if f.focus == "auto":
+            focus, planes = stack_focus(f)
+            f = replace(f, focus=focus)
+            end = "first" if focus == 0 else "last" if focus == planes - 1 else ""
+            if end:
+                print(f"microdeblur: warning: {f.name}: --focus-plane auto picked plane {focus} "
+                      f"of {planes}, the {end}; if that is not the in-focus plane, give "
+                      f"--focus-plane N (0 to {planes - 1})", file=sys.stderr)
+            elif not quiet:
+                print(f"microdeblur: {f.name}: in-focus plane {focus} of {planes} (--focus-plane "
+                      "auto: the best focus score)", file=sys.stderr)
+        kept = neighbours_kept(f)
+        if kept.target_neighbours != f.target_neighbours:
+            print(f"microdeblur: warning: --target-neighbours {f.target_neighbours}: {f.name} "
+                  f"has {kept.target_neighbours} plane(s) on the nearer side of its in-focus "
+                  f"plane {f.focus}: each target averages {kept.target_neighbours} each side "
+                  "(the card says so)", file=sys.stderr)
+        given.append(kept)
+    return given

@@ -10,17 +10,18 @@ from pathlib import Path
 from . import cli_training_data as training_data
 from .cli import UserError
 from .cli_runs import (
+    FinetuneStop,
     TrainRun,
     checkpoint_folder,
     continued_card,
     drive_fit,
     finetune_stopped,
     finish_train_run,
+    keep_finetuned,
     load_start_weights,
     mark_stopped,
     resumed_words,
-    say_finetuned,
-    with_lr_advice,
+    stack_targets,
 )
 
 # Numbers only: the training code itself is imported by the commands that run it, so that
@@ -299,7 +300,6 @@ def _check_finetune_options(args) -> None:
 def cmd_finetune(args) -> int:
     """Fine-tune weights on the user's blurry/sharp pairs or z-stacks (core.finetune)."""
     from .core.checkpoint import load_model
-    from .core.files import copy_atomically
     from .core.finetune import FinetuneRequest, iter_finetune
     from .core.pixel_units import stated_pixel_size
     from .core.training.checkpoints import run_folder
@@ -334,7 +334,8 @@ def cmd_finetune(args) -> int:
         raise UserError(f"--noise-scale-calibration is for PSF-aware --weights (wiener_unet.*); "
                         f"{args.weights} takes no noise scale: leave it out")
     sizes: list = []  # the files' pixel sizes, for the card
-    fields = training_data.finetune_fields(args, sizes)
+    # each stack's in-focus plane said (auto) and its --target-neighbours cut to its planes
+    fields = stack_targets(training_data.finetune_fields(args, sizes), args.quiet)
     # without --checkpoint-dir a temporary folder, named so that the next run removes it if
     # this one is killed
     with run_folder(args.checkpoint_dir, "finetune") as ckdir:
@@ -360,14 +361,13 @@ def cmd_finetune(args) -> int:
                                 time_limit=60 * request.minutes, latest=latest)
         except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM (cli.Terminated)
             job.close()  # the run writes its best checkpoint when closed
-            return finetune_stopped(stop, ckdir, out, resumable=bool(args.checkpoint_dir),
-                                    overwrite=args.overwrite, stepped=bool(latest["steps"]))
+            return finetune_stopped(stop, ckdir, FinetuneStop(
+                out, resumable=bool(args.checkpoint_dir), overwrite=args.overwrite,
+                resumed=args.resume, weights=str(args.weights), latest=latest))
         except ValueError as error:  # the job's checks (an unreadable last.pt ...)
             raise UserError(str(error)) from None
-        if outcome.file is None:
-            raise UserError(f"fine-tuning kept nothing: {with_lr_advice(outcome.summary)}")
-        copy_atomically(outcome.file, out, overwrite=args.overwrite)
-    return say_finetuned(outcome, out, args.weights, PAIRED_LR if args.lr is None else args.lr)
+        return keep_finetuned(outcome, out, overwrite=args.overwrite, weights=args.weights,
+                              lr=request.lr)
 
 
 def _finetune_self(args, out: Path) -> int:
@@ -531,8 +531,9 @@ def _add_finetune_command(sub) -> None:
                    "score, the default) or a plane index")
     p.add_argument("--target-neighbours", type=int, default=0, metavar="K",
                    help="with --stack: the target is the mean of the in-focus plane and K "
-                   "planes each side of it, the input's own plane left out (a less noisy "
-                   "target when the planes next to focus are nearly as sharp; default 0)")
+                   "planes each side of it (no more than the nearer end of the stack has), the "
+                   "input's own plane left out (a less noisy target when the planes next to "
+                   "focus are nearly as sharp; default 0)")
     p.add_argument("--axes", help=AXES_HELP)
     p.add_argument("--license", help="SPDX licence of the images fine-tuned on; the card "
                    "records the starting weights' AND this one (NOASSERTION when not given, "

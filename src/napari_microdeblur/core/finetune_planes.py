@@ -1,6 +1,6 @@
 """RGB or multichannel fine-tuning pairs as grayscale planes (``core.finetune``): a PSF-aware
 network trains on the luminance and chroma planes it deconvolves RGB in, other networks on one
-pair per channel."""
+pair per channel; and the in-focus plane a z-stack's planes are paired to (``stack_focus``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from . import pairs
 from .psf_aware import OPPONENT_PARTS, to_opponent
 
-__all__ = ["channel_planes", "opponent_planes"]
+__all__ = ["channel_planes", "opponent_planes", "stack_focus"]
 
 
 def opponent_planes(pair_list: Sequence[pairs.Pair]) -> list[pairs.Pair]:
@@ -39,3 +39,17 @@ def channel_planes(pair_list: Sequence[pairs.Pair]) -> list[pairs.Pair]:
     return [pairs.Pair(p.input[c : c + 1].copy(), p.target[c : c + 1].copy(), p.group,
                        p.to_reference, {**p.info, "channel": c})
             for p in pair_list for c in range(p.channels)]
+
+
+def stack_focus(field) -> tuple[int, int]:
+    """(in-focus plane, plane count) of a ``StackField``: its ``focus``, or for 'auto' the
+    plane of the best focus score (``focus.best_focus_plane``), as the job finds it; a caller
+    that gives the job this index has it said before training (the command line said
+    nothing, and picked plane 0 of a light-sheet stack's 9)."""
+    from .focus import best_focus_plane
+
+    shape = tuple(int(n) for n in np.shape(field.stack))
+    axes = pairs.check_focus_stack(shape, field.axes, field.focus)
+    focus = (best_focus_plane(np.asarray(field.stack), axes) if field.focus == "auto"
+             else int(field.focus))
+    return focus, shape[axes.index("Z")]

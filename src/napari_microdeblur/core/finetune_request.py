@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,12 @@ from .job_defaults import (
     TRAINABLE,
 )
 from .licences import joined_license
-from .training.checkpoints import check_checkpoint_dir, check_resumable
+from .training.checkpoints import (
+    check_checkpoint_dir,
+    check_resumable,
+    checkpoint_path,
+    load_training_checkpoint,
+)
 
 __all__ = [
     "NOISE_SCALE_CALIBRATIONS", "SOURCE_KINDS", "FinetuneRequest", "ImageSet", "PairField",
@@ -214,14 +219,30 @@ def replay_from(images) -> str | None:
 
 
 def request_fields(req: FinetuneRequest) -> list[PairField | StackField]:
+    """The request's fields, a stack's ``target_neighbours`` cut to what it has
+    (``neighbours_kept``) where its focus plane is given: the card said the number asked."""
     if req.fields:
-        return list(req.fields)
+        return [neighbours_kept(f) for f in req.fields]
     if req.mode == "pair":
         return [PairField(req.layer_name, req.blurry, req.sharp, req.axes or None)]
     if req.mode == "stack":
-        return [StackField(req.layer_name, req.stack, req.axes or None, req.focus,
-                           req.target_neighbours)]
+        return [neighbours_kept(StackField(req.layer_name, req.stack, req.axes or None,
+                                           req.focus, req.target_neighbours))]
     raise ValueError(f"mode={req.mode!r}; accepted: 'pair' or 'stack'")
+
+
+def neighbours_kept(f):
+    """``f``, a stack of a given focus plane (not 'auto': found from its pixels, later) with
+    ``target_neighbours`` cut to the planes the nearer end of the stack leaves each side
+    (``pairs.neighbours_kept``, which refuses a focus plane at the end); other fields as given."""
+    if not isinstance(f, StackField) or not f.target_neighbours or f.focus == "auto":
+        return f
+    from . import pairs
+
+    shape = tuple(int(n) for n in np.shape(f.stack))
+    axes = pairs.check_focus_stack(shape, f.axes, f.focus)
+    kept = pairs.neighbours_kept(shape[axes.index("Z")], int(f.focus), f.target_neighbours)
+    return f if kept == f.target_neighbours else replace(f, target_neighbours=kept)
 
 
 def check_request(req: FinetuneRequest) -> Path | None:
@@ -258,7 +279,42 @@ def check_request(req: FinetuneRequest) -> Path | None:
             "replay": req.replay, "replay_from": replay_from(req.replay_images)
             if req.replay else None, "intensity_jitter": req.intensity_jitter,
             "augment": req.augment})
+        check_same_start(ckdir, req)
     return ckdir
+
+
+def started_from(label: str, base_card) -> str:
+    """How a fine-tuned card's training data opens (``finetune._prepare``): the starting
+    weights' name and their own training data."""
+    if base_card is None:  # a network trained here from random weights
+        return f"{label} trained"
+    return f"{label} ({getattr(base_card, 'training_data', '')}) fine-tuned"
+
+
+def check_same_start(ckdir: Path, req: FinetuneRequest) -> None:
+    """A resume from other starting weights of the same architecture, or with another
+    licence of the images, refused in one line each: the card then named this session's
+    start, its training data and licence, not the run's (as `train --resume` refuses)."""
+    where = checkpoint_path(ckdir)
+    saved = (load_training_checkpoint(where).get("config") or {}).get("card") or {}
+    if not saved:  # an earlier release's checkpoint: nothing to compare with
+        return
+    start = started_from(req.base_label, req.base_card)
+    if not str(saved.get("training_data", "")).startswith(f"{start} on "):
+        verb = start.rsplit(" ", 1)[1]  # the description: "LABEL fine-tuned for ..."
+        was = str(saved.get("description", "")).partition(f" {verb} for ")[0]
+        other = (f"{req.base_label!r} (weights of other training data: "
+                 f"{getattr(req.base_card, 'training_data', '')!r})"
+                 if was == req.base_label else repr(req.base_label))
+        raise ValueError(f"resume: {where} was started from {was!r}, not {other}; give "
+                         f"weights={was!r} as before, or start a new run (from its "
+                         "best.safetensors) in another checkpoint_dir")
+    license = finetuned_license(req.base_card, req.license)
+    if saved.get("license") not in (None, license):
+        raise ValueError(f"resume: {where} was started with licence {saved['license']!r} "
+                         f"(the starting weights' AND the images'), not {license!r}; give the "
+                         "same license= as before, or start a new run (from its "
+                         "best.safetensors) in another checkpoint_dir")
 
 
 def validation_scored(match_intensity: bool, fields: Sequence = ()) -> str:

@@ -341,21 +341,17 @@ def pairs_from_stack(
     None pairs every plane. ``include_focus`` adds the in-focus plane paired with itself (an
     identity example: teaches the model to leave sharp images alone). Each pair's group is
     its plane, so :func:`split_validation` holds out whole planes. ``target_neighbours`` k > 0
-    makes the target the mean of the planes focus - k .. focus + k other than the input's own:
-    a noise-aware target where the planes next to focus are nearly as sharp (the noise of one
-    in-focus plane is not learned, and no input is its own target)."""
+    makes the target the mean of the planes focus - k .. focus + k other than the input's own
+    (k cut to what the nearer end of the stack has: ``neighbours_kept``): a noise-aware target
+    where the planes next to focus are nearly as sharp (the noise of one in-focus plane is not
+    learned, and no input is its own target)."""
     stack = as_array(stack, "stack")
     axes = check_focus_stack(stack.shape, axes, focus_plane)
     nz = stack.shape[axes.index("Z")]
     focus = best_focus_plane(stack, axes) if focus_plane == "auto" else int(focus_plane)
     _check_counts(max_distance, target_neighbours)
-    if target_neighbours and not 0 < focus < nz - 1:
-        raise ValueError(
-            f"target_neighbours={target_neighbours}: the focus plane {focus} of {nz} planes has "
-            "no plane on one side to average with; give 0 or move the focus away from the end"
-        )
-    near = [z for z in range(focus - target_neighbours, focus + target_neighbours + 1)
-            if 0 <= z < nz] if target_neighbours else [focus]
+    each_side = neighbours_kept(nz, focus, target_neighbours)
+    near = list(range(focus - each_side, focus + each_side + 1))
     planes = float_planes(stack, axes)
     pairs = []
     for idx, plane in planes:
@@ -368,25 +364,26 @@ def pairs_from_stack(
             sharp = np.mean([planes[k][1] for k in target_planes], axis=0, dtype=np.float32)
         else:
             target_planes, sharp = near, planes[focus][1]
-        pairs.append(
-            _make_pair(
-                plane,
-                sharp,
-                f"{name}:z{z}",
-                align=align and dist > 0,
-                match_intensity=match_intensity,
-                max_shift=max_shift,
-                lowpass_sigma=lowpass_sigma,
-                sharp_dtype=stack.dtype,
-                info={"z": z, "focus_plane": focus, "distance": z - focus,
-                      "target_planes": target_planes},
-            )
-        )
+        pairs.append(_make_pair(
+            plane, sharp, f"{name}:z{z}", align=align and dist > 0,
+            match_intensity=match_intensity, max_shift=max_shift, lowpass_sigma=lowpass_sigma,
+            sharp_dtype=stack.dtype, info={"z": z, "focus_plane": focus, "distance": z - focus,
+                                           "target_planes": target_planes}))
     if not pairs:
-        raise ValueError(
-            f"no plane lies within max_distance={max_distance} of the focus plane {focus}"
-        )
+        raise ValueError(f"no plane lies within max_distance={max_distance} of the focus plane "
+                         f"{focus}")
     return pairs
+
+
+def neighbours_kept(nz: int, focus: int, k: int) -> int:
+    """The planes each side of ``focus`` (of ``nz``) that a target of ``target_neighbours`` k
+    averages: no more than the nearer end of the stack leaves, so the mean stays centred on
+    focus (k = 10 of 9 planes took 0-8, said as 10 each side; off focus, more on one side)."""
+    if k and not 0 < focus < nz - 1:
+        raise ValueError(f"target_neighbours={k}: the focus plane {focus} of {nz} planes has no "
+                         "plane on one side to average with; give 0 or move the focus away from "
+                         "the end")
+    return min(k, focus, nz - 1 - focus)
 
 
 def dtype_reference_scale(plane: np.ndarray, dtype: np.dtype, group: str) -> tuple[float, float]:
