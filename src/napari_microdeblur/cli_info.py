@@ -47,9 +47,21 @@ def _tiff_data(path: Path):
             return False, None
         if header.contiguous:  # keep_alpha: the file's samples as deblur reads them, lazily
             return header.stated, read_tiff(path, keep_alpha=True, opened=tif)
+        _say_first_image(tif, path)
     return header.stated, ImageData(SimpleNamespace(shape=header.shape, dtype=header.dtype),
                                     header.axes, header.pixel_size, str(path),
                                     metadata=header.metadata)
+
+
+def _say_first_image(tif, path: Path) -> None:
+    """What io.read_tiff says of a file it reads one image of (the others, a pyramid's lower
+    levels), from the header: info of a compressed or tiled file had said neither."""
+    from .core.io import warn_other_series
+    from .core.zarr_metadata import note_levels
+
+    warn_other_series(tif, path)
+    if len(levels := tif.series[0].levels) > 1:
+        note_levels(path, {"datasets": levels}, tif.series[0].shape)
 
 
 def _card_lines(info: dict) -> list[str]:

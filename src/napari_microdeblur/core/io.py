@@ -191,7 +191,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
         if not tif.series:
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
-        _warn_other_series(tif, path)
+        warn_other_series(tif, path)
         if len(series.levels) > 1:  # a pyramid: said in the same line as an OME-Zarr's
             from .zarr_metadata import note_levels
 
@@ -310,7 +310,7 @@ def nonfinite_error(array, shape: tuple[int, ...] | None) -> ValueError:
         "np.nan_to_num in Python) and deblur it again")
 
 
-def _warn_other_series(tif, path: Path) -> None:
+def warn_other_series(tif, path: Path) -> None:
     """A file of several images (OME positions, a thumbnail page) is read as its first: say so,
     or a deblur of a multi-position file silently gave the first position alone."""
     count = len(tif.series)

@@ -197,7 +197,7 @@ def read_with_bioio(path: Path, keep_alpha: bool = False) -> ImageData:
     array, axes = drop_alpha(array, "".join(order[i] for i in keep), path, keep_alpha)
     scenes = getattr(img, "scenes", ())
     if len(scenes) > 1:
-        # as read_tiff's _warn_other_series: a silent first scene lost the other positions
+        # as read_tiff's warn_other_series: a silent first scene lost the other positions
         shape = " x ".join(map(str, array.shape))
         warnings.warn(f"{path}: the file holds {len(scenes)} scenes; only the first ({shape}) "
                       "is read: save each scene as its own file to process the others",

@@ -32,8 +32,8 @@ def stored_colours(tif, series, path, axes: str) -> tuple[np.ndarray, str] | Non
     line, for a YCbCr TIFF that cannot be converted (subsampled chroma, not 8 or 16 bits)."""
     page = series.keyframe
     photometric = int(page.photometric)
-    if photometric == PALETTE and page.colormap is not None and axes:
-        return _palette(tif, series, path, axes)
+    if (lut := palette_table(tif, series, axes)) is not None:
+        return _palette(lut, series, path, axes)
     if photometric == YCBCR and int(page.compression) in RAW_CODECS and axes:
         return _ycbcr(series, path, axes)
     return None
@@ -54,13 +54,26 @@ def is_ramp(colormap) -> bool:
     return bool((np.diff(scale) >= -0.01).all())
 
 
-def _palette(tif, series, path, axes: str) -> tuple[np.ndarray, str] | None:
-    colormap = np.asarray(series.keyframe.colormap)
+def palette_table(tif, series, axes: str) -> np.ndarray | None:
+    """The 3 x N colour table (8 bits where it holds no more) by which a colour-palette
+    ``series`` is read: as RGB, or as the gray values of a table of grays; None where its
+    indices are read (no palette, an ImageJ file's LUT, a ramp of one hue, grays each its
+    own index). ``tiff_header`` uses it too, so the header says what the read gives."""
+    page = series.keyframe
+    if int(page.photometric) != PALETTE or page.colormap is None or not axes:
+        return None
+    colormap = np.asarray(page.colormap)
     lut = _table(colormap)
     gray = bool((lut == lut[:1]).all())
     if tif.is_imagej or (is_ramp(colormap) and not gray) or (
             gray and np.array_equal(lut[0], np.arange(lut.shape[1]))):
         return None  # a LUT (or grays, each its index): the indices are the intensities
+    return lut
+
+
+def _palette(lut, series, path, axes: str) -> tuple[np.ndarray, str]:
+    colormap = np.asarray(series.keyframe.colormap)
+    gray = bool((lut == lut[:1]).all())
     index = _decoded(series, path)
     if gray:  # one gray per entry: its gray values, one channel
         array = np.take(lut[0], index, mode="clip")

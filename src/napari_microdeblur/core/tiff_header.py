@@ -66,6 +66,7 @@ def series_header(tif, series, *, extras: bool = False) -> TiffHeader:
     Unmarked extra samples (2 or 4) are channels, as io.read_tiff keeps them."""
     from .io import marks_alpha, samples_as_channels
     from .pixel_units import pixel_size_from_tiff
+    from .tiff_colour import palette_table
     from .tiff_metadata import tiff_extras
 
     axes = tiff_series_axes(series)
@@ -73,7 +74,13 @@ def series_header(tif, series, *, extras: bool = False) -> TiffHeader:
     stated = bool(axes) and states_axes(tif, series)
     if axes.endswith("S") and not marks_alpha(series):
         axes = samples_as_channels(axes, series.shape)
+    shape, dtype = tuple(int(n) for n in series.shape), np.dtype(series.dtype)
+    if (table := palette_table(tif, series, axes)) is not None:  # as io.read_tiff reads it
+        dtype = table.dtype
+        if not (table == table[:1]).all():  # colours: RGB samples last
+            axes, shape = axes + "S", (*shape, 3)
     contiguous = series.dataoffset is not None
-    return TiffHeader(axes, tuple(int(n) for n in series.shape), np.dtype(series.dtype),
-                      sizes, stated, contiguous,
+    return TiffHeader(axes, shape, dtype, sizes, stated, contiguous,
                       tiff_extras(tif) if extras and not contiguous else {})
+
+
