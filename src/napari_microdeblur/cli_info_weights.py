@@ -28,6 +28,8 @@ KERAS_MARKERS = (b"keras_version", b"layer_names", b"model_weights")
 #: the files of a Zarr store, which a zipped Zarr holds (read as an image would be)
 ZARR_FILES = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
+#: how ``info`` names a state dict by its file format
+FORMATS = {"pytorch": "PyTorch state dict", "safetensors": ".safetensors state dict"}
 #: what a state dict lacks that a model card holds
 LACKS = ("architecture and configuration (it is read in the paper configuration of the "
          "architecture --method names), normalisation, training data and licence")
@@ -124,7 +126,8 @@ def weights_info(path: str, kind: str) -> dict:
 
     if kind == "bundled":
         return _card_info(path, _bundled_card(path),
-                          {"kind": "bundled", "use": f"--method {path}"})
+                          {"kind": "bundled", "use": f"--method {path}",
+                           "start_from": f"--weights {path}"})
     if kind == "zoo":
         from .core.export import read_bioimageio_card
 
@@ -137,20 +140,39 @@ def weights_info(path: str, kind: str) -> dict:
         return found if found is not None or kind == "checkpoint" else state_dict_info(path)
     if kind in ("keras", "hdf5"):
         _not_weights(path, kind)
+    if not _has_card(path):  # a state dict saved as .safetensors: said as a .pt's is
+        return state_dict_info(path, safetensors=True)
     weights = {"kind": "safetensors"}
     if Path(path).suffix.lower() != ".safetensors":  # renamed: --weights reads it so too
         weights["renamed"] = str(Path(path).with_suffix(".safetensors").name)
     return _card_info(path, read_card(path), weights)
 
 
-def state_dict_info(path: str) -> dict:
-    """What a plain state dict holds: tensors, parameters, the architecture they are named
-    as, the configurations they fit, and how to convert it to a file with a model card."""
+def _has_card(path: str) -> bool:
+    """Whether a safetensors file's metadata holds a model card (a damaged or unreadable
+    file counts as having one: reading the card says what is wrong with it)."""
+    from .core import state_dict_files as sd_files
+    from .core.checkpoint import CARD_KEY
+
+    try:
+        meta, _ = sd_files.read_safetensors_file(Path(path), str(path), tensors=False)
+    except ValueError:
+        return True
+    return CARD_KEY in meta
+
+
+def state_dict_info(path: str, *, safetensors: bool = False) -> dict:
+    """What a plain state dict (a .pt, or a ``safetensors`` file without a model card) holds:
+    tensors, parameters, the architecture they are named as, the configurations they fit,
+    and how to convert it to a file with a model card."""
     from .core import state_dict_files as sd_files
 
-    tensors = sd_files.read_state_dict_file(Path(path), str(path))
+    if safetensors:
+        tensors = sd_files.read_safetensors_file(Path(path), str(path))[1]
+    else:
+        tensors = sd_files.read_state_dict_file(Path(path), str(path))
     like = sd_files.named_as(list(tensors))
-    found = {"tensors": len(tensors),
+    found = {"format": "safetensors" if safetensors else "pytorch", "tensors": len(tensors),
              "parameters": int(sum(t.numel() for t in tensors.values())),
              "named_as": like[0] if like else None, "fits": [], "lacks": LACKS}
     if like:
@@ -170,7 +192,8 @@ def state_dict_lines(info: dict) -> list[str]:
         return checkpoint_lines(info)
     found, arch = info["state_dict"], info["state_dict"]["named_as"]
     lines = [f"{info['file']}:",
-             f"  PyTorch state dict without a model card: {found['tensors']} tensors, "
+             f"  {FORMATS.get(found.get('format'), FORMATS['pytorch'])} without a model card: "
+             f"{found['tensors']} tensors, "
              f"{found['parameters']:,} parameters, "
              + (f"named as in a {arch} network" if arch else "named as in no microdeblur "
                 "network: not weights napari-microdeblur can run")]
@@ -198,7 +221,10 @@ def weights_lines(info: dict) -> list[str]:
     """The line that says how weights with a model card are read, after the card's lines."""
     weights = info.get("weights") or {}
     if weights.get("kind") == "bundled":
-        return [f"  bundled weights: {weights['use']} (or --weights {info['file']})"]
+        # deblur's --weights refuses a bundled name (it is the method); finetune's takes it
+        return [f"  bundled weights: {weights['use']} for deblur and watch; "
+                f"{weights.get('start_from', '--weights ' + info['file'])} for finetune and "
+                "train (deblur's --weights takes files only)"]
     if weights.get("kind") == "bioimageio_zip":
         return [f"  BioImage Model Zoo package exported by napari-microdeblur; --weights reads "
                 f"its attached {weights['attachment'].rsplit(':', 1)[-1]}"]

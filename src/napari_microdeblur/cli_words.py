@@ -64,10 +64,19 @@ def in_cli_words(text: str, options: dict[str, str]) -> str:
     return _ARGUMENT.sub(option, text)
 
 
-#: weights a command accepts besides a state dict of one of the architectures
+#: weights finetune and train's --weights accept besides a state dict of an architecture
 ACCEPTED_WEIGHTS = ("a .safetensors file written by microdeblur train or finetune, a bundled "
                     "name such as gran.fluo_v1 (microdeblur methods lists them) or a BioImage "
                     "Model Zoo .zip it exported")
+#: the same for deblur and watch, whose --weights refuses a bundled name (it is the method)
+ACCEPTED_FILES = ("a .safetensors file written by microdeblur train or finetune or a "
+                  "BioImage Model Zoo .zip it exported (a bundled network such as gran.fluo_v1 "
+                  "is given as --method; microdeblur methods lists them)")
+
+
+def accepted_weights(command: str) -> str:
+    """What ``command``'s --weights accepts besides a state dict (``ACCEPTED_*``)."""
+    return ACCEPTED_FILES if command in ("deblur", "watch") else ACCEPTED_WEIGHTS
 #: the option that names the architecture of a plain state dict, per command
 ARCH_OPTION = {"deblur": "--method", "watch": "--method", "train": "--arch"}
 
@@ -82,7 +91,19 @@ def error_words(error: BaseException, args) -> str:
     if (checkpoint is not None and weights
             and isinstance(error, checkpoint.ArchitectureUnknownError)):
         return _no_architecture(error, args.command, weights)
-    return in_cli_words(str(error), args.cli_options)
+    return in_cli_words(_given_weights(str(error), weights), args.cli_options)
+
+
+def _given_weights(text: str, weights) -> str:
+    """``text`` with the core's "method 'w.zip' takes ..." (a network from a weights file is
+    named by the file) as "weights 'w.zip' ...": the user gave --weights, not --method
+    'w.zip'. Not "method='x'", which tells the user what to give as the method."""
+    if not weights:
+        return text
+    from pathlib import Path
+
+    name = repr(Path(str(weights)).name)
+    return re.sub(rf"(?<![\w-])method (?={re.escape(name)})", "weights ", text)
 
 
 def _no_architecture(error, command: str, weights: str) -> str:
@@ -90,13 +111,13 @@ def _no_architecture(error, command: str, weights: str) -> str:
     if not error.like:  # a VGG, a classifier: --method would not help
         plain = f", or a state dict of one of its networks with {option} ARCH" if option else ""
         return (f"--weights {shown_path(weights)} is not a microdeblur network: it holds "
-                f"{error.holds}; accepted: {ACCEPTED_WEIGHTS}{plain}")
+                f"{error.holds}; accepted: {accepted_weights(command)}{plain}")
     arch = error.like[0]
     if option:  # train reads it as --arch when that is its architecture
         return (f"--weights {shown_path(weights)} has no model card naming its architecture; "
                 f"it holds {error.holds}: give {option} {arch} (its paper configuration is "
                 "assumed)")
     return (f"--weights {shown_path(weights)} has no model card naming its architecture and "
-            f"configuration; it holds {error.holds}; {command} takes {ACCEPTED_WEIGHTS} "
+            f"configuration; it holds {error.holds}; {command} takes {accepted_weights(command)} "
             f"(microdeblur train --arch {arch} --weights FILE starts from it in the paper's "
             "configuration)")

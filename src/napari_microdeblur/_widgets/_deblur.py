@@ -33,6 +33,7 @@ from ._methods import (
     AUTO,
     SESSION_MODELS,
     add_loaded_weights,
+    architecture_question,
     load_failure_line,
     method_card,
 )
@@ -316,14 +317,9 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if not path:
             return
         arch = None
-        if Path(path).suffix.lower() in (".pt", ".pth", ".ckpt", ".bin"):
-            from ..core.registry import list_archs
-
-            arch, ok = QInputDialog.getItem(
-                self, "Architecture",
-                "A PyTorch state dict does not record its architecture.\nWhich one is it?",
-                list_archs(), 0, False,
-            )
+        # a state dict (.pt, or .safetensors without a card) does not name its architecture
+        if (question := architecture_question(path)) is not None:
+            arch, ok = QInputDialog.getItem(self, "Architecture", *question, False)
             if not ok:
                 return
         self.load_weights(path, arch=arch)

@@ -155,6 +155,8 @@ _NOT_PAPER = "in its paper configuration"
 _OTHER_CONFIG = ("; the file holds another configuration of ",
                  "; if the file holds another configuration of ")
 _OTHER_NETWORK = re.compile(r"; its tensors are named as in an? (\w+) network, not an? \w+ one")
+#: the core's words for weights that name no architecture (``ArchitectureUnknownError``)
+_NO_ARCH = "; pass arch= (one of "
 #: what Load weights takes, as ``cli_words.ACCEPTED_WEIGHTS`` says it for --weights
 _ACCEPTED = ("a .safetensors file written by microdeblur train or finetune (or the Fine-tune "
              "dock), a BioImage Model Zoo .zip it exported, or a state dict of one of its "
@@ -164,15 +166,30 @@ _ACCEPTED = ("a .safetensors file written by microdeblur train or finetune (or t
 def _holds(path) -> str:
     """'it holds N tensors such as 'a', 'b', named' of a state dict file, as the command line
     says it ('its tensors are named' where it cannot be read again)."""
+    try:
+        names = _tensor_names(path)
+    except (ValueError, OSError):
+        return "its tensors are named"
+    return f"it holds {len(names)} tensors such as {', '.join(map(repr, names[:2]))}, named"
+
+
+def _tensor_names(path) -> list[str]:
+    """The tensor names of a state dict file: a .safetensors one's from its header (it was
+    read as a PyTorch pickle, which it is not), any other's by loading it."""
     from pathlib import Path
 
     from ..core import state_dict_files
 
+    path = Path(path)
+    if not state_dict_files.looks_like_safetensors(path):
+        return list(state_dict_files.read_state_dict_file(path, str(path)))
+    from safetensors import safe_open
+
     try:
-        names = list(state_dict_files.read_state_dict_file(Path(path), str(path)))
-    except (ValueError, OSError):
-        return "its tensors are named"
-    return f"it holds {len(names)} tensors such as {', '.join(map(repr, names[:2]))}, named"
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return list(f.keys())
+    except Exception as exc:  # SafetensorError: a damaged file
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
@@ -187,6 +204,8 @@ def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
     from ..core.registry import list_archs
 
     line = f"could not load weights: {error_text}"
+    if _NO_ARCH in error_text:  # the core's 'pass arch= (... --method ARCH)': not a dock's
+        return _no_architecture_line(path, error_text)
     facts = sd_files.read_checkpoint_facts(path)  # a run's last.pt / best.pt, by its content
     if facts is not None and facts["beside"]:  # the core's line names --weights: loaded here
         return (f"could not load weights: {Path(path).name} is "
@@ -207,6 +226,54 @@ def load_failure_line(path, error_text: str, arch: str | None = None) -> str:
                 "architecture")
     return (f"could not load weights: {name} is not a microdeblur network: {_holds(path)} "
             f"as in none of {', '.join(list_archs())}; accepted: {_ACCEPTED}")
+
+
+def _no_architecture_line(path, error_text: str) -> str:
+    """Weights that name no architecture (a state dict loaded without choosing one), said
+    as the dock takes them: Load weights again, choosing the architecture it asks for."""
+    from pathlib import Path
+
+    from ..core.registry import list_archs
+
+    name = Path(path).name
+    like = re.search(r"named as in an? (\w+) network\)$", error_text)
+    if like is None:
+        return (f"could not load weights: {name} is not a microdeblur network: {_holds(path)} "
+                f"as in none of {', '.join(list_archs())}; accepted: {_ACCEPTED}")
+    return (f"could not load weights: {name} has no model card naming its architecture; "
+            f"{_holds(path)} as in a {like[1]} network: load it again with Load weights and "
+            f"choose {like[1]} when it asks for the architecture")
+
+
+def architecture_question(path) -> tuple[str, list[str], int] | None:
+    """What Load weights asks of weights that do not name their architecture: (the
+    question, the architectures, the one to offer first: the one the tensors are named as);
+    None for weights with a model card (or unreadable: loading them says why). A state dict
+    saved as .safetensors without a card was loaded unasked and failed with the command
+    line's 'pass arch='."""
+    from pathlib import Path
+
+    from ..core import state_dict_files as sd_files
+    from ..core.checkpoint import CARD_KEY
+    from ..core.registry import list_archs
+
+    path = Path(path)
+    archs = list_archs()
+    if sd_files.looks_like_safetensors(path):
+        try:
+            meta, _ = sd_files.read_safetensors_file(path, str(path), tensors=False)
+        except (ValueError, OSError):
+            return None
+        if CARD_KEY in meta:
+            return None
+        like = sd_files.named_as(_tensor_names(path))
+        first = archs.index(like[0]) if like and like[0] in archs else 0
+        return ("This .safetensors file has no model card naming its architecture.\n"
+                "Which one is it?", archs, first)
+    if path.suffix.lower() in (".pt", ".pth", ".ckpt", ".bin"):
+        return ("A PyTorch state dict does not record its architecture.\nWhich one is it?",
+                archs, 0)
+    return None
 
 
 def session_model(name: str) -> SessionModel:

@@ -44,6 +44,7 @@ from .export_specs import (
     build_rdf,
     check_zoo_licence,
     declared_halo,
+    package_name,
     package_readme,
     smallest_input,
 )
@@ -333,12 +334,25 @@ def _package_card(model: torch.nn.Module, card, license: str | None) -> ModelCar
     """``card`` completed from the model, with ``license`` (the SPDX id the package is
     published under) in place of its own where given."""
     full_card = card_for_model(model, card)
+    if isinstance(card, ModelCard):  # what catalog knows of bundled weights by their name
+        full_card.metrics = {**_lineage(card), **full_card.metrics}
     if license is None:
         return full_card
     if not isinstance(license, str):
         raise ValueError(f"export_bioimageio: license={license!r}; give an SPDX licence id "
                          "such as 'CC-BY-4.0'")
     return full_card.model_copy(update={"license": license.strip()})
+
+
+def _lineage(card: ModelCard) -> dict:
+    """The image type and training sets catalog finds for ``card`` (bundled weights' cards
+    record neither: their package's card lost them with the name, card_for_model drops it,
+    and ``info`` of the package said 'grayscale images' of an EM network)."""
+    from .catalog import IMAGE_TYPE_KEY, TRAINING_SETS_KEY, card_modality, card_training_sets
+
+    modality, sets = card_modality(card), card_training_sets(card)
+    return {**({IMAGE_TYPE_KEY: modality} if modality else {}),
+            **({TRAINING_SETS_KEY: list(sets)} if sets else {})}
 
 
 def _checked_target(path_zip: str | os.PathLike, overwrite: bool) -> Path:
@@ -402,7 +416,7 @@ def export_bioimageio(
     _check_test_output(y)
     runs_from = _min_size(model, traced, xn)
     torch_version = torch.__version__.split("+")[0]
-    rdf_name = name or f"napari-microdeblur {full_card.arch}"
+    rdf_name = name or package_name(card, full_card.arch)  # names the weights it holds
     module_cls = registry.get_arch(full_card.arch).module_cls
     files: dict[str, bytes] = {
         "test_input.npy": _npy_bytes(x),

@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import re
+import string
 import typing
 import warnings
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from .zoo_network import PaddedNetwork
 
 __all__ = [
     "ARCH_PAPERS", "DESCRIPTION_LIMIT", "build_rdf", "check_zoo_licence", "cite_entries",
-    "declared_halo", "package_description", "package_readme", "pixel_size_um",
+    "declared_halo", "package_description", "package_name", "package_readme", "pixel_size_um",
     "smallest_input", "short_text", "usage_text", "zoo_licence_ids",
 ]
 
@@ -60,6 +61,10 @@ ARCH_PAPERS: dict[str, dict[str, str]] = {
         "doi": "10.1155/2023/8936903",
     },
 }
+
+#: the characters bioimageio.spec 0.5 allows in a package's name, and the length it advises
+NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_+- ()")
+NAME_ADVISED = 64
 
 STACK_NOTE = (
     "A z-stack given plane by plane (batch) is normalised per plane here, while "
@@ -251,11 +256,47 @@ def _weights_spec(card, files: Mapping[str, bytes], torch_version: str, runs_fro
     }
 
 
+def _weights_tag(card) -> str | None:
+    """The bundled tag ('em_v1' of gran.em_v1) or the stem of the weights file (a Zoo .zip's
+    own, not its attachment's) ``card`` was read from; None for a card of no file."""
+    from pathlib import PurePath
+
+    from .bundled import BUNDLED_WEIGHTS
+
+    get = card.get if isinstance(card, Mapping) else lambda key: getattr(card, key, None)
+    source, sha256 = get("source"), get("sha256")
+    name = source if source in BUNDLED_WEIGHTS else next(
+        (n for n, entry in BUNDLED_WEIGHTS.items() if sha256 and entry.sha256 == sha256), None)
+    if name is not None:  # load_model('gran.em_v1'), or its file by its sha256
+        return name.partition(".")[2] or name
+    if not source:
+        return None
+    zipped, found, _ = str(source).rpartition(".zip:")  # read_bioimageio_zip's 'x.zip:a'
+    return PurePath(zipped + ".zip" if found else str(source)).stem or None
+
+
+def package_name(card, arch: str) -> str:
+    """'napari-microdeblur gran (em_v1)': the architecture and the weights' bundled tag or
+    file stem (every package was named 'napari-microdeblur gran'), in the characters and
+    length the Zoo allows (its name takes no '.')."""
+    base = f"napari-microdeblur {arch}"
+    tag = _weights_tag(card)
+    if not tag:
+        return base
+    tag = re.sub("_+", "_", "".join(c if c in NAME_CHARACTERS - set("()") else "_"
+                                    for c in tag)).strip("_ ")
+    room = NAME_ADVISED - len(base) - 3
+    return f"{base} ({tag[:room].rstrip('_ ')})" if tag and room > 0 else base
+
+
 def build_rdf(card, files, *, rdf_name, sd, step, least, runs_from, halo, authors, cite,
               torch_version) -> dict:
+    from .catalog import card_modality
+
     arch = card.arch
     inputs, outputs = _tensor_specs(card, sd, step, files, least, halo)
-    image_type = (card.metrics or {}).get("image_type")
+    # bundled cards record no image type: catalog knows it by their name (the tag was lost)
+    image_type = card_modality(card)
     tags = ["deblurring", "microscopy", "napari-microdeblur", arch, f"{sd}d"]
     rdf = {
         "type": "model",

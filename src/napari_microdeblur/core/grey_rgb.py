@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -121,12 +122,18 @@ def _run_grey(prepared: GreyRgbDeblur, out):
 def _names_rgb_only(spec: MethodSpec) -> bool:
     """Whether ``spec`` names a network that takes 3 channels only (gran.hist_v1): as grey it
     was refused ('expects 3 channels but axes='YX' has no channel axis'), so it gets the RGB
-    image as it is. Its card says (weights file or bundled name); the name alone does not."""
+    image as it is. Its card says (weights file, a Zoo .zip's attachment as load_model reads
+    it: read_card alone refused the .zip and it ran as grey, or bundled name); the name alone
+    does not."""
     from .bundled import BUNDLED_WEIGHTS, bundled_path
     from .checkpoint import read_card
 
     try:
         if spec.weights is not None:
+            if Path(spec.weights).suffix.lower() == ".zip":
+                from .export import read_bioimageio_card
+
+                return read_bioimageio_card(spec.weights).in_channels not in (None, 1)
             return read_card(spec.weights).in_channels not in (None, 1)
         if spec.name in BUNDLED_WEIGHTS:
             return read_card(bundled_path(spec.name)).in_channels not in (None, 1)
