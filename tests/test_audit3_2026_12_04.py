@@ -113,7 +113,8 @@ def test_a_guess_that_makes_narrow_planes_says_axes_were_guessed():
     '(96 x 2 px in YX)' without mentioning axes."""
     image = np.random.default_rng(0).random((96, 96, 2)).astype(np.float32)
     with pytest.raises(ValueError, match=r"axes were not given and the guess 'ZYX' .* 96 x 2 px; "
-                                         r"give the axes, e\.g\. axes='YXS' .*read as gray \+ alpha"):
+                                         r"give the axes, e\.g\. axes='YXS' "
+                                         r".*read as gray \+ alpha"):
         deblur(image, method="wiener", psf="gaussian:1.5", balance=0.01)
     assert deblur(image, method="wiener", psf="gaussian:1.5", balance=0.01,
                   axes="YXC").shape == image.shape

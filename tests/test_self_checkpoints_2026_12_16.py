@@ -220,8 +220,9 @@ def test_cli_stop_keeps_best_and_last_and_says_resume(tmp_path, cli_files, capsy
     assert self_cli(tmp_path, cli_files, "--steps", "8", "--checkpoint-dir", str(ck)) == code
     err = capsys.readouterr().err
     assert last(ck)["step"] == 2 and (ck / "best.safetensors").is_file()
-    assert (tmp_path / "adapted.safetensors").is_file()
-    assert "the same command with --resume --overwrite continues it from" in err, err
+    # stopped before any held-out check beat the start: nothing written (2026-12-17)
+    assert not (tmp_path / "adapted.safetensors").exists()
+    assert "the same command with --resume continues it from" in err, err
     monkeypatch.undo()
     assert self_cli(tmp_path, cli_files, "--steps", "4", "--checkpoint-dir", str(ck),
                     "--resume", "--overwrite") == 0

@@ -227,7 +227,11 @@ def test_sigterm_stops_finetune_self_with_143(files, capsys, monkeypatch, sigter
                      str(files / "self.safetensors"), "--steps", "3", "--patch", "32",
                      "--batch", "2", "--device", "cpu", "-q"])
     assert code == 143
-    assert _last_line(capsys).startswith("microdeblur: stopped by SIGTERM; wrote ")
+    # before any held-out check beat the start: nothing written (2026-12-17)
+    line = _last_line(capsys)
+    assert line.startswith("microdeblur: stopped by SIGTERM at step 1 of 3, before any "
+                           "held-out check beat"), line
+    assert not (files / "self.safetensors").exists()
 
 
 # ------------------------------------------------------------------ 3: the parser and torch

@@ -173,9 +173,10 @@ def test_ctrl_c_before_any_check_says_the_starting_weights(tmp_path, base_weight
     monkeypatch.setattr(cli_training, "drive_fit", interrupt_after(3))  # notes, 2 steps
     code, out = finetune_self(tmp_path, base_weights)
     err = capsys.readouterr().err
-    assert code == 130 and out.exists(), err
-    assert f"wrote the starting weights (no held-out check yet) to {out}" in err, err
-    assert same(load_model(out)[0].state_dict(), load_model(base_weights)[0].state_dict())
+    # nothing written where the start was kept (2026-12-17: it wrote the start over --out)
+    assert code == 130 and not out.exists(), err
+    assert "before any held-out check beat the starting weights" in err, err
+    assert f"nothing written to {out}" in err, err
 
 
 @pytest.mark.parametrize(("losses", "best_step", "words"), [
@@ -213,5 +214,9 @@ def test_ctrl_c_says_which_weights_it_wrote(tmp_path, base_weights, capsys, monk
     code, out = finetune_self(tmp_path, base_weights)
     err = capsys.readouterr().err
     assert code == 130, err
+    if best_step == 0:  # the start kept: nothing written (2026-12-17)
+        assert not out.exists() and f"nothing written to {out}" in err, err
+        assert "before any held-out check beat the starting weights" in err, err
+        return
     assert f"wrote {words} to {out}" in err, err
     assert same(load_model(out)[0].state_dict(), kept)

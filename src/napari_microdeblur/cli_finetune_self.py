@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from . import cli_training_data as training_data
-from .cli import UserError
+from .cli import EXIT_INTERRUPTED, UserError
 from .cli_runs import (
     checkpoint_folder,
     interrupted_kept,
@@ -94,20 +94,52 @@ def start_self_job(args, config) -> SelfJob:
     return run
 
 
+def holds_start(run: SelfJob) -> bool:
+    """Whether the model holds its starting weights: no held-out check beat them (the job,
+    closed, loads its best weights; before its first step the model is untouched)."""
+    state = run.model.state_dict()
+    return all(state[k].detach().cpu().equal(v) for k, v in run.start.items())
+
+
+def stopped_at(run: SelfJob, resumed: bool) -> str:
+    """Where a stopped run was: the step and step total of its latest step record."""
+    steps = [r for r in run.records if hasattr(r, "steps")]  # not a resume's earlier best
+    if steps:
+        return f"at step {steps[-1].step} of {steps[-1].steps}"
+    return "before the first training step" + (" of this session" if resumed else "")
+
+
 def self_stopped(stop: KeyboardInterrupt, run: SelfJob, args, out: Path) -> int:
     """Ctrl-C or SIGTERM: the job closed (its best weights loaded into the model; with
-    --checkpoint-dir its best and last state kept there), the weights written to ``out``
-    (beside it where another run wrote it meanwhile), said in one line with how to go on."""
+    --checkpoint-dir its best and last state kept there), trained weights written to ``out``
+    (beside it where another run wrote it meanwhile), their card saying where the run stopped,
+    said in one line with how to go on. The starting weights (no held-out check beat them)
+    are not written, as the paired path's (cli_runs.finetune_stopped): with --overwrite they
+    had replaced an earlier adaptation in ``out``."""
     from .core.checkpoint import save_weights
     from .core.self_adapt import interrupted_card
 
     run.job.close()  # closing the job loads its best weights into the model
-    card = interrupted_card(run.model, run.base_card, args.weights, args.license)
+    stopped, code = stop_words(stop)
+    at = stopped_at(run, args.resume)
+    if holds_start(run):
+        left = f"nothing written to {out}" + (", left as it was" if out.exists() else "")
+        beat = ("" if at.startswith("before") else ", before any held-out check beat the "
+                f"starting weights ({args.weights}, unchanged: use them as they are)")
+        print(f"microdeblur: {stopped} {at}{beat}; {left}{resume_hint(run.folder, False)}",
+              file=sys.stderr)
+        return code
+    by = "interrupted (Ctrl-C)" if code == EXIT_INTERRUPTED else stopped
+    card = interrupted_card(run.model, run.base_card, args.weights, args.license,
+                            stopped=f"{by} {at}")
+    checks = [r for r in run.records if getattr(r, "validated", False) and r.val_loss is not None]
+    best = min(checks, key=lambda r: r.val_loss, default=None)  # the check the job kept
+    if best is not None:
+        card["metrics"].update(best_step=best.step, self_val_loss=best.val_loss)
     written = write_kept(lambda path, replace: save_weights(run.model, path, card,
                                                             overwrite=replace),
                          out, args.overwrite)
-    kept = interrupted_kept(run.model, run.start, run.records)  # the starting or the best
-    stopped, code = stop_words(stop)
+    kept = interrupted_kept(run.model, run.start, run.records)  # which step's weights
     hint = resume_hint(run.folder, True, taken=written != out)
     print(f"microdeblur: {stopped}; wrote {kept} to {written}{taken_words(out, written)}{hint}",
           file=sys.stderr)
@@ -115,15 +147,27 @@ def self_stopped(stop: KeyboardInterrupt, run: SelfJob, args, out: Path) -> int:
 
 
 def self_finished(result, run: SelfJob, args, out: Path) -> int:
-    """The adapted weights to ``out`` and the closing line; the exit code (1: diverged)."""
+    """The adapted weights to ``out`` and the closing line; the exit code (1: diverged). A
+    divergence before any held-out check beat the start writes nothing (one error line), as
+    the paired path: with --overwrite the starting weights had replaced ``out``."""
     from .core.checkpoint import save_weights
 
+    diverged = next((n.split(": stopped")[0] for n in result.notes
+                     if n.startswith("the loss became")), "")
+    if result.stopped == "diverged" and not result.improved:
+        left = ", left as it was" if out.exists() else ""
+        raise UserError(f"{diverged or 'the loss diverged'} (lower --lr, now "
+                        f"{result.config.lr:g}); no held-out check beat the starting weights "
+                        f"({args.weights}, unchanged: use them as they are) before that, so "
+                        f"{out} was not written{left}")
     for note in result.notes[len(run.shown):]:  # the notes of the run's end
         print(f"note: {note}", file=sys.stderr)
-    save_weights(result.model, out, result.card(run.base_card, base_label=str(args.weights),
-                                                what=run.what, psf_text=args.psf,
-                                                license=args.license),
-                 overwrite=args.overwrite)
+    card = result.card(run.base_card, base_label=str(args.weights), what=run.what,
+                       psf_text=args.psf, license=args.license)
+    if result.stopped == "diverged" and diverged:  # the card read as a finished run's
+        card["description"] += f"; {diverged}"
+        card["metrics"]["stopped"] = diverged
+    save_weights(result.model, out, card, overwrite=args.overwrite)
     print(f"{out}: {args.weights} adapted to {run.what} in {result.steps_done} steps "
           f"({result.seconds / 60:.1f} min); held-out data-consistency loss "
           f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"

@@ -394,7 +394,9 @@ def _prepare(req: FinetuneRequest):
         held += " (each channel a grayscale plane)"
     psf_note, kernel = _bind_psf(req, train_pairs, val)
     ckdir = ckdir or Path(temporary_checkpoint_dir())
-    averaged = sorted({f.target_neighbours for f in fields if isinstance(f, StackField)} - {0})
+    # the K each side the targets used: pairs cut K to the stack (an 'auto' focus too)
+    averaged = sorted({max(abs(t - p.info["focus_plane"]) for t in p.info["target_planes"])
+                       for ps in per_field for p in ps if "target_planes" in p.info} - {0})
     target = (f" (targets: mean of {', '.join(map(str, averaged))} plane(s) each side of focus "
               "and the focus plane, the input's own plane left out)" if averaged else "")
     source = f"stack, in focus at plane {focus}{target}" if focus is not None else (
@@ -578,8 +580,7 @@ def _kept_words(metrics: dict, result, regime: str, ended: tuple[int, int],
                    f": {STARTING_WEIGHTS_RETURNED}")
 
 
-def _below_input(psnr: float | None, unprocessed: float | None
-                 ) -> tuple[float, float] | None:
+def _below_input(psnr: float | None, unprocessed: float | None) -> tuple[float, float] | None:
     """(``psnr``, the unprocessed input's validation PSNR) where ``psnr`` is below it; None
     otherwise or when either is unknown."""
     if psnr is None or unprocessed is None or not psnr < unprocessed:

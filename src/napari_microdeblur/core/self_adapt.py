@@ -231,20 +231,24 @@ class SelfAdaptResult:
         }
 
 
-def interrupted_card(model: nn.Module, base_card, base_label: str, license=None) -> dict:
+def interrupted_card(model: nn.Module, base_card, base_label: str, license=None, *,
+                     stopped: str = "") -> dict:
     """The model-card fields of weights whose adaptation was interrupted (no result): the base
     card's normalisation (the weights run in its units), the licence as ``card`` gives it and,
-    PSF-aware, the width of the PSFs its start was trained on (the safeguard's limit)."""
+    PSF-aware, the width of the PSFs its start was trained on (the safeguard's limit).
+    ``stopped``: where it stopped ('interrupted (Ctrl-C) at step 3 of 40'), in the description
+    and ``metrics['stopped']`` as a stopped paired run's card says it (cli_runs.mark_stopped)."""
     from .psf_safeguard import TRAINED_WIDTH_KEY, trained_half_max_width
 
     metrics = ({TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2)}
                if getattr(model, "needs_psf", False) else {})
-    return {"description": f"{base_label} adapted without a reference, interrupted",
+    return {"description": f"{base_label} adapted without a reference, interrupted"
+                           + (f"; {stopped}" if stopped else ""),
             "training_data": f"{base_label} ({getattr(base_card, 'training_data', '')}) "
                              "adapted self-supervised, interrupted",
             "license": finetuned_license(base_card, license),
             "normalization": dict(getattr(base_card, "normalization", None) or {}),
-            "metrics": metrics}
+            "metrics": {**metrics, **({"stopped": stopped} if stopped else {})}}
 
 
 # ----------------------------------------------------------------------------- the planes
