@@ -48,14 +48,25 @@ def batch_inputs(args, output: Path) -> list[Path]:
 
 def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Path]]:
     """(input, output) of a batch into the folder ``output``, refused once where the folder
-    cannot be written in (each file said so, one line per file)."""
+    cannot be written in (each file said so, one line per file). Inputs left out as earlier
+    outputs (a rerun into the inputs' folder) go to ``args.earlier_outputs``: the records of
+    the first ``READ_AT_MOST`` read here, the rest where --overwrite would replace one
+    (``deblur_in_batch``), else said unread in one line; a cluster's workers check none, so
+    with --overwrite all are read here."""
     from .core import io, io_write
+    from .core.batch_outputs import READ_AT_MOST, EarlierOutputs
     from .core.files import batch_pairs
 
     io_write.check_output_path(output / "microdeblur-write-check.tif", overwrite=True)
     given = Path(args.input)
     root = given if args.recursive and given.is_dir() and not io.is_zarr(given) else None
-    return batch_pairs(inputs, output, root)
+    cluster = bool(getattr(args, "scheduler", None))
+    earlier = EarlierOutputs(None if cluster and args.overwrite else READ_AT_MOST)
+    pairs = batch_pairs(inputs, output, root, earlier=earlier)
+    args.earlier_outputs = earlier
+    if not args.overwrite and (words := earlier.unread_words()):
+        print(f"microdeblur: warning: {words}", file=sys.stderr, flush=True)
+    return pairs
 
 
 def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
@@ -66,7 +77,10 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     from .core.atomic_write import OutputExistsError, make_folder_for
 
     t0 = time.perf_counter()
+    earlier = getattr(args, "earlier_outputs", None)
     try:
+        if earlier is not None:  # an input left out as an earlier output, its record unread
+            earlier.check_replaced(target)
         make_folder_for(target)  # --recursive's subfolders; a file in the way said so
         with warnings_naming(source, log):
             method, fields = deblur_file_as_asked(source, target, args, models)
@@ -83,10 +97,11 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     # UserError: this file refused (a single plane under --focus-below auto), the others
     # may be deblurred; MemoryError: this file too big. Both had ended the batch, unsummed.
     except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
-        from .core.files import full_disk_stop
+        from .core.batch_outputs import full_disk_cause, full_disk_stop
 
         # a full disk stops the batch (BatchLog closes it): the rest would fail the same way
-        stop = full_disk_stop(source, getattr(error, "errno", None), first_line(error))
+        full = full_disk_cause(error)
+        stop = full_disk_stop(source, full and full.errno, first_line(error))
         if stop is not None:
             raise stop from None
         say_failed(source, target, error, args, log, t0)
@@ -211,6 +226,7 @@ class BatchLog:
             self.request = requested(args)
             self.overwrite = bool(getattr(args, "overwrite", False))
             self.cluster = bool(getattr(args, "scheduler", None))
+            self.stale.earlier = getattr(args, "earlier_outputs", None)
         sources = [Path(s) for s in sources]
         self.total = len(sources)
         self.root = common_folder(sources)
@@ -224,7 +240,7 @@ class BatchLog:
         closes it with its summary line too, saying it stopped (the error follows): it had
         ended with the error alone, what was done not said. Ctrl-C closes it as interrupted
         (a cluster run had said only 'interrupted')."""
-        from .core.files import DiskFullError
+        from .core.batch_outputs import DiskFullError
 
         try:
             yield
@@ -466,7 +482,7 @@ def requested(args) -> dict:
 def output_record(path: Path) -> dict | None:
     """The record of how the existing output ``path`` was made, from its header only (no
     pixel is read); None where it holds none or cannot be read (not compared then)."""
-    from .core.files import header_record
+    from .core.batch_outputs import header_record
 
     return header_record(path)
 
@@ -515,6 +531,9 @@ class StaleOutputs:
     count: int = 0
     first: str | None = None
     read: int = 0  # records read: up to CHECKED_AT_MOST
+    #: the batch's inputs left out as earlier outputs (``folder_pairs``): their records, read
+    #: before the work, not read again here
+    earlier: object = None
 
     def check(self, target, request: dict) -> list[str]:
         """The settings ``target``'s record differs from ``request`` in (method, weights, psf,
@@ -523,7 +542,8 @@ class StaleOutputs:
         if self.read >= CHECKED_AT_MOST:
             return []
         self.read += 1
-        record = output_record(Path(target))
+        record = (self.earlier.record(target) if self.earlier is not None
+                  else output_record(Path(target)))
         theirs = recorded_settings(record) if isinstance(record, dict) else None
         if theirs is None:
             return []

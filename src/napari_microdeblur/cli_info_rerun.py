@@ -68,12 +68,16 @@ def one_channel_refusal(info: dict, record: dict, describe) -> str | None:
     if which is None and not split:
         return None
     name = which if isinstance(which, str) else None
+    numbered = isinstance(which, int)  # the layer's name says 'channel N', N from 0
     if name in names:
         which = names.index(name)  # a named channel: its number in the file
     said = (f"channel {which + 1}" if isinstance(which, int) else "one channel") + (
         f" ({name!r})" if name else "")
+    # counted from 1, as Fiji counts; the reader's layer names count from 0 ('... (channel 1)'
+    # for the 2nd had read as another channel than 'channel 2'): said beside it
     return (f"{Path(info['file']).name} was made in napari from {said} of {source} (layer "
-            f"{layer!r}), and no deblur option selects one channel: no command remakes it; "
+            f"{layer!r}{', whose name counts channels from 0' if numbered else ''}), and no "
+            "deblur option selects one channel: no command remakes it; "
             "save that layer as its own file and deblur it, or deblur the whole file with one "
             f"PSF per channel (--psf 'A{CHANNEL_SEPARATOR}B')")
 

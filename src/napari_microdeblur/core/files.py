@@ -7,7 +7,6 @@ exist and are skipped, unfinished ones left nothing behind.
 
 from __future__ import annotations
 
-import errno
 import glob
 import math
 import os
@@ -27,6 +26,13 @@ from .axes import (
     is_rgba,
     narrow_plane_note,
     z_run_note,
+)
+from .batch_outputs import (  # noqa: F401 - here before, and core.cluster's
+    DiskFullError,
+    EarlierOutputs,
+    full_disk_named,
+    full_disk_stop,
+    header_record,
 )
 from .channel_psfs import channel_sources, part_label
 from .inference import PreparedDeblur, prepare_deblur, split_options
@@ -91,9 +97,9 @@ def iter_deblur_file(
     # an optics PSF without pixel= (or dz=) takes the file's calibration, said in one line
     method = psf_from_calibration(method, data.pixel_size, axes)
     # a PSF file stating other voxels than the image's is resampled to them (it was only said)
-    method, resampled = _resampled_psf(method, data, axes, source)
-    psfs, each = _resampled_channel_psfs(method, data, axes, source)
-    resampled = resampled or each
+    method, resampled, done = _resampled_psf(method, data, axes, source)
+    psfs, each, dones = _resampled_channel_psfs(method, data, axes, source)
+    resampled, done = resampled or each, done or dones
     prepared = prepare_deblur(data.array, axes, method, tiling, models=models,
                               channel_psfs=psfs)
     if guessed and (layout := getattr(prepared, "layout", None)) and (
@@ -110,8 +116,10 @@ def iter_deblur_file(
                 warnings.warn(note, DeblurWarning, stacklevel=2)
     _hint_viewable(output, data, axes, prepared)
     # how the output is made, in the output itself; the input's own record as 'previous'
+    # from what to what a PSF file was resampled (one per channel: a list), as the dock's
+    extra = {**(record_extra or {}), "psf_resampled": done} if done else record_extra
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
-                           previous=data.metadata.get(RECORD_KEY), extra=record_extra)
+                           previous=data.metadata.get(RECORD_KEY), extra=extra)
     if png is not None:  # one plane in memory, written whole: PNG has no regions
         return _write_png(prepared, output, data.pixel_size, overwrite, png, record)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record,
@@ -191,32 +199,33 @@ def _hint_viewable(output, data: io.ImageData, axes: str, prepared: PreparedDebl
 
 
 def _resampled_psf(method, data: io.ImageData, axes: str, source):
-    """``(method, line)``: a MethodSpec whose one PSF file states a voxel size other than the
-    file's, with the PSF resampled to the file's voxels and the line saying so
-    (``psf_scale.psf_for_image``); else ``(method, '')``. A 50/100 nm PSF on a 100/300 nm
-    stack: 21.72 dB as it was, 22.01 resampled (true PSF 23.03, cut to that extent 22.05)."""
+    """``(method, line, record)``: a MethodSpec whose one PSF file states a voxel size other
+    than the file's, with the PSF resampled to the file's voxels, the line saying so and what
+    was resampled (``psf_scale.psf_resampling``); else ``(method, '', None)``. A 50/100 nm PSF
+    on a 100/300 nm stack: 21.72 dB as it was, 22.01 resampled (true PSF 23.03, cut to that
+    extent 22.05)."""
     from .psf_fit import runs_in_3d
-    from .psf_scale import psf_for_image
+    from .psf_scale import psf_resampling
 
     if not isinstance(method, MethodSpec) or not data.pixel_size:
-        return method, ""
+        return method, "", None
     # plane by plane a 3D PSF's Z step does not matter (its in-focus plane runs)
     compared = axes if runs_in_3d(method, axes, tuple(data.array.shape)) else axes.replace("Z", "")
-    spec, note = psf_for_image(method, data.pixel_size, compared, image=shown_path(source))
-    return (spec, note) if spec is not method else (method, "")
+    spec, note, done = psf_resampling(method, data.pixel_size, compared, image=shown_path(source))
+    return (spec, note, done) if spec is not method else (method, "", None)
 
 
 def _resampled_channel_psfs(method, data: io.ImageData, axes: str, source):
-    """(each channel's PSF, the line saying what was resampled) where a PSF per channel has a
-    file stating other voxels than the image's (``psf_scale.channel_resampling``); else
-    (None, '')."""
+    """(each channel's PSF, the line saying what was resampled, each channel's record of it:
+    None for one not resampled) where a PSF per channel has a file stating other voxels than
+    the image's (``psf_scale.channel_resampling``); else (None, '', None)."""
     from .psf_scale import channel_resampling
 
     if not isinstance(method, MethodSpec) or not data.pixel_size:
-        return None, ""
-    psfs, note, _ = channel_resampling(method, data.pixel_size, axes,
-                                       tuple(data.array.shape), image=shown_path(source))
-    return psfs, note or ""
+        return None, "", None
+    psfs, note, done = channel_resampling(method, data.pixel_size, axes,
+                                          tuple(data.array.shape), image=shown_path(source))
+    return psfs, note or "", done
 
 
 def _warn_psf_scale(method, data: io.ImageData, axes: str, prepared: PreparedDeblur,
@@ -285,7 +294,8 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
     # record: this run's (core.provenance)
     with io_write.open_output(output, prepared.shape, prepared.output_dtype, axes=prepared.axes,
                               pixel_size=pixel_size, overwrite=overwrite,
-                              metadata=metadata, record=record, like=like) as target:
+                              metadata=metadata, record=record, like=like) as target, \
+            full_disk_named(output):  # the region writes' own: the bare '[Errno 28] ...'
         # values cast to the input's integer type counted over every plane and channel of
         # the file, said once (``output_cast``)
         result = yield from counted_steps(prepared.iter_run(out=target), shown_path(output))
@@ -295,7 +305,8 @@ def _write(prepared: PreparedDeblur, output, pixel_size, overwrite, metadata=Non
 def _write_png(prepared: PreparedDeblur, output, pixel_size, overwrite, stored, record):
     with io_write.open_png_output(output, prepared.shape, prepared.output_dtype,
                                   axes=prepared.axes, stored=stored, pixel_size=pixel_size,
-                                  overwrite=overwrite, record=record) as target:
+                                  overwrite=overwrite, record=record) as target, \
+            full_disk_named(output):
         result = yield from prepared.iter_run(out=target)
     return _as_written(result, output)
 
@@ -475,14 +486,16 @@ def image_stem(path: Path) -> str:
     return stem
 
 
-def batch_pairs(inputs: list[Path], output_dir: Path,
-                root: Path | None = None) -> list[tuple[Path, Path]]:
+def batch_pairs(inputs: list[Path], output_dir: Path, root: Path | None = None, *,
+                earlier: EarlierOutputs | None = None) -> list[tuple[Path, Path]]:
     """(input, output) for each input of a batch into ``output_dir``, checked before any work;
     with ``root`` (the folder read with its subfolders), in ``output_dir``'s twin of the input's
     subfolder of ``root``. Two outputs differing only in case clash too: they are one file on
     macOS's and Windows' usual disks (Cell.png, cell.tif: one overwrote the other). An input
     that is another's output (a rerun into the inputs' folder) is left out where an earlier
-    run made it (``header_record``), else refused: inputs are never replaced."""
+    run made it (``header_record``), else refused: inputs are never replaced. ``earlier``:
+    gets those left out, its ``read_at_most`` records read here (the caller checks the rest,
+    ``EarlierOutputs.check_replaced``); None: every one read here."""
     targets: dict[str, tuple[Path, list[Path]]] = {}  # case-folded output -> (output, inputs)
     for source in inputs:
         folder = output_dir / source.parent.relative_to(root) if root else output_dir
@@ -496,59 +509,16 @@ def batch_pairs(inputs: list[Path], output_dir: Path,
     # a second run into the inputs' own folder deblurred the first run's outputs again; but
     # an input of that name that no run made (a raw tile named a_deblurred.tif beside a.png)
     # was dropped too, and replaced with --overwrite: refused
-    made = {t.resolve(): s[0] for t, s in targets.values()}
+    made = {t.resolve(): (t, s[0]) for t, s in targets.values()}
+    earlier = EarlierOutputs() if earlier is None else earlier
     pairs = []
     for target, (source, *_) in targets.values():
-        owner = made.get(source.resolve())
-        if owner is None:
+        found = made.get(source.resolve())
+        if found is None:
             pairs.append((source, target))
-        elif header_record(source) is None:
-            raise ValueError(
-                f"input {shown_path(source)} is also the output name of input "
-                f"{shown_path(owner)}, and no microdeblur run made it (it holds no record): it "
-                "would be replaced or left out; rename or move one of them, or write the "
-                "outputs to another folder")
+        else:
+            earlier.add(found[0], source, owner=found[1])
     return pairs
-
-
-#: the errors of a full disk (EDQUOT: the user's quota used up; Windows has none)
-FULL_DISK = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-
-
-class DiskFullError(OSError):
-    """A batch stopped at a file whose output found the disk full (``full_disk_stop``)."""
-
-
-def full_disk_stop(source, code: int | None, why: str) -> DiskFullError | None:
-    """The error that stops a batch at ``source``, whose failure (errno ``code``, said as
-    ``why``) found the disk full; None for any other failure. Each file after it had been
-    computed, then failed the same way."""
-    if code not in FULL_DISK:
-        return None
-    full = "the disk is full" if code == errno.ENOSPC else "the disk quota is used up"
-    stop = DiskFullError(f"{source}: {why}; the batch stopped at this file, as {full} (the "
-                         "files after it would fail the same way)")
-    stop.errno = code  # str() stays the one line: it has no strerror
-    return stop
-
-
-def header_record(path: Path) -> dict | None:
-    """The record of how the image file ``path`` was made (``core.provenance``), from its
-    header only (no pixel is read); None where it holds none or cannot be read (a Zarr
-    store: not opened for this)."""
-    try:
-        if io_write.is_png(path):
-            return io.png_record(path).get(RECORD_KEY)
-        if not io.is_tiff(path) or not Path(path).is_file():
-            return None
-        import tifffile
-
-        from .tiff_metadata import tiff_extras
-
-        with tifffile.TiffFile(path) as tif:
-            return tiff_extras(tif).get(RECORD_KEY)
-    except Exception:  # noqa: BLE001 - unreadable: no record, whatever the reason
-        return None
 
 
 def _refuse_clash(sources: list[Path], target: Path, output_dir: Path,
