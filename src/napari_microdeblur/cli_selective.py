@@ -476,15 +476,15 @@ def json_fields(result, given) -> dict:
 
 def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:
     from .core import io_write
-
+    from .core.batch_outputs import full_disk_named  # a full disk said with its advice
     if png is not None:
         # without --overwrite a PNG another run wrote meanwhile is kept (write_png replaced it)
         io_write.write_png(output, image, axes=axes, dtype=png, pixel_size=data.pixel_size,
                            record=record, overwrite=overwrite)
         return
-    with io_write.open_output(output, image.shape, image.dtype, axes=axes,
-                              pixel_size=data.pixel_size, overwrite=overwrite,
-                              metadata=data.metadata, record=record) as target:
+    with full_disk_named(output), io_write.open_output(
+            output, image.shape, image.dtype, axes=axes, pixel_size=data.pixel_size,
+            overwrite=overwrite, metadata=data.metadata, record=record) as target:
         target[tuple(slice(None) for _ in image.shape)] = image
 
 
