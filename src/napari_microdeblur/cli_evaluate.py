@@ -67,6 +67,13 @@ MATCH_HELP = ("a real pair (a reference recorded apart: real defocus, another ex
               "first is shared by all (docs/evaluation.md)")
 
 
+EVALUATE_DESCRIPTION = (
+    "PSNR and SSIM of each prediction against a reference (docs/evaluation.md). Exit status: "
+    "0 every prediction scored; 1 some scored and some not (each one not scored is said on "
+    "its own line); 2 nothing scored (one prediction that cannot be scored, or every one of "
+    "several), or bad options or reference.")
+
+
 def _finite_or_none(value):
     """JSON has no Infinity: a PSNR without a difference to measure is null."""
     if isinstance(value, list):
@@ -247,8 +254,9 @@ def _evaluate_several(args, paths: list, ref) -> int:
     """Each of ``paths`` against the read reference ``ref``: a prediction that cannot be
     scored (NaN pixels, another shape, unreadable) is said on one line, 'not scored', and the
     others are scored; exit code 1 then, as a folder's pairs (it stopped at the first, exit
-    2, and with a bad file first scored nothing). What every prediction would be refused for
-    (the reference's NaN pixels, its axes) is refused first, once."""
+    2, and with a bad file first scored nothing), 2 where none is scored (as one bad
+    prediction alone; two bad of two had exited 1). What every prediction would be refused
+    for (the reference's NaN pixels, its axes) is refused first, once."""
     import argparse
 
     from .cli_words import error_words
@@ -268,10 +276,16 @@ def _evaluate_several(args, paths: list, ref) -> int:
         except (UserError, ValueError, OSError) as error:
             failed += 1
             words = error_words(error, args)
-            print(f"microdeblur: error: {shown_path(path)}: {words}; not scored",
-                  file=sys.stderr, flush=True)
+            # the file named once ("'nan.tif': prediction 'nan.tif' holds..." named it twice)
+            named = "" if shown_path(path) in words else f"{shown_path(path)}: "
+            print(f"microdeblur: error: {named}{words}; not scored", file=sys.stderr,
+                  flush=True)
             if args.json:  # one object per prediction still
                 print(json.dumps({"prediction": str(path), "error": words}), flush=True)
+    if failed == len(paths):  # nothing scored: as one bad prediction alone
+        print(f"microdeblur: error: none of the {len(paths)} predictions scored (said above)",
+              file=sys.stderr, flush=True)
+        return 2
     if failed:
         print(f"microdeblur: error: {failed} of {len(paths)} predictions not scored (said "
               "above)", file=sys.stderr, flush=True)
@@ -398,7 +412,8 @@ def json_fields(one: dict, path=None) -> dict:
 
 
 def add_evaluate_command(sub) -> None:
-    p = sub.add_parser("evaluate", help="PSNR and SSIM of a prediction against a reference")
+    p = sub.add_parser("evaluate", help="PSNR and SSIM of a prediction against a reference",
+                       description=EVALUATE_DESCRIPTION)
     p.add_argument("prediction", nargs="+", help="the image to score (or several: the input and "
                    "deblurred outputs); the same shape as the reference, on the same intensity "
                    "scale (a warning says when it is not); with several, --match registers "

@@ -230,5 +230,6 @@ def evaluate_folders(args, specs: list) -> int:
         print(f"microdeblur: error: {failed} of {len(rows) * len(specs)} pairs not scored "
               f"(said above); the means are over the {len(full)} references scored in every "
               "column", file=sys.stderr)
-        return 1
+        # none scored: 2, as `evaluate` with several predictions (its --help's exit codes)
+        return 2 if failed == len(rows) * len(specs) else 1
     return 0

@@ -327,17 +327,20 @@ def with_layer_psf(req, layer, runs_in_3d):
     """``req`` (a ``DeblurRequest`` on image ``layer``) with its PSF file resampled to the
     layer's pixel size (``image_pixel_sizes``) where the file states voxels more than 5 % off
     it, as ``microdeblur deblur`` does (``core.psf_scale.psf_resampling``; Z only where
-    ``runs_in_3d(req)``); else ``req``. Kept while the file is the same: Run and the preview
-    ask for it again and again."""
+    ``runs_in_3d(req)``; one file per channel: ``_channel_psf_scale``); else ``req``. Kept
+    while the file is the same: Run and the preview ask for it again and again."""
     from dataclasses import replace
 
     from ..core.method import MethodSpec
     from ..core.psf import is_psf_model
     from ..core.psf_scale import psf_resampling
+    from ._channel_psf_scale import per_channel, with_channel_psfs
 
     psf = getattr(req.method, "psf", None)
     if getattr(psf, "origin", "") is None and req.psf_text.startswith(LAYER_PREFIX):
         return _with_psf_layer(req, layer, runs_in_3d)
+    if per_channel(psf):  # 'A.tif;B.tif': each file resampled as the CLI does (it ran as is)
+        return with_channel_psfs(req, *image_pixel_sizes(layer, req.axes), layer, _DONE)
     try:
         if not isinstance(psf, str) or is_psf_model(psf) or not Path(psf).is_file():
             return req
@@ -407,11 +410,13 @@ def psf_resampling_of(psf) -> tuple[str, dict] | None:
 def record_psf_resampling(layer, psf) -> None:
     """Add ``psf_resampled`` (``psf_resampling``'s: the um resampled from and to, the shapes)
     to result ``layer``'s record where its PSF ``psf`` was resampled (``with_layer_psf``)."""
-    found = psf_resampling_of(psf)
+    from ._channel_psf_scale import channel_records
+
+    found = psf_resampling_of(psf)  # one file per channel: a list, as the CLI records it
+    done = found[1] if found is not None else channel_records(psf)
     meta = layer.metadata if isinstance(layer.metadata, dict) else {}
-    if found is not None and isinstance(meta.get("microdeblur"), dict):
-        layer.metadata = {**meta, "microdeblur": {**meta["microdeblur"],
-                                                  "psf_resampled": found[1]}}
+    if done is not None and isinstance(meta.get("microdeblur"), dict):
+        layer.metadata = {**meta, "microdeblur": {**meta["microdeblur"], "psf_resampled": done}}
 
 
 def used_psf_of(build_request):
