@@ -54,7 +54,8 @@ def test_the_dock_runs_auto_by_default_and_the_image_type_picks_the_network(
     types = [w.modality_combo.itemData(i) for i in range(w.modality_combo.count())]
     assert types == ["auto", "em", "fluorescence", "brightfield"]
     assert w.modality_combo.isEnabled() and not w.use_psf_check.isChecked()
-    assert w.method.auto_label.text() == "\u2192 gran.fluo_v1"  # auto on a grayscale image
+    # auto on a grayscale image says it runs as fluorescence (2026-12-17)
+    assert w.method.auto_label.text() == "\u2192 gran.fluo_v1\n(as fluorescence; for EM choose EM)"
     w.set_modality("fluorescence")
     assert w.method.auto_label.text() == "\u2192 gran.fluo_v1"
     # EM (and brightfield): the PSF-aware network with a PSF estimated from the image

@@ -17,6 +17,8 @@ from qtpy.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
+from ._auto_modality import AutoModalityPanel
+from ._channel_psf_scale import channel_used
 from ._controls import button, enable_saying_why
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
@@ -34,10 +36,11 @@ from ._methods import (
     SESSION_MODELS,
     add_loaded_weights,
     architecture_question,
+    gray_auto_note,
     load_failure_line,
     method_card,
 )
-from ._panels import TICK_USE_PSF, ImagePanel, MethodPanel, RunControls, TilingPanel, row
+from ._panels import TICK_USE_PSF, ImagePanel, RunControls, TilingPanel, row
 from ._psf_preview import (
     PsfLayerWatch,
     PsfPreview,
@@ -58,7 +61,7 @@ from ._psf_sources import (
     psf_of_text,
     psf_scale_note,
 )
-from ._run_status import done_line, run_line
+from ._run_status import ResultLine, done_line, run_line
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF the PSF-aware "
@@ -173,8 +176,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             "shapes layers are not offered.",
             "Axes of the layer, one letter per dimension: T time, C channel, Z depth, Y, X, S "
             "RGB samples (e.g. YX, ZYX, TZYX, CZYX, YXS). Guessed from the layer; edit if wrong.")
-        self.method = MethodPanel(
-            "Method", METHOD_TOOLTIP, leading=(("auto (default for the image)", AUTO),),
+        self.method = AutoModalityPanel(
+            self.image, "Method", METHOD_TOOLTIP, leading=(("auto (default for the image)", AUTO),),
             card_tooltip="Model card of the chosen weights: what they were trained on.",
             image_types=True, network_psf=True)
         self.method.psf_value = self.psf_of_text
@@ -255,6 +258,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         c = self.controls
         self.run_button, self.cancel_button = c.run_button, c.cancel_button
         self.progress_bar, self.status_label = c.progress_bar, c.status_label
+        self.result_line = ResultLine(self.status_label)  # amended once its result is removed
 
     # ------------------------------------------------------------------ methods
 
@@ -521,7 +525,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             return ""
         if (parts := channel_sources(text)) is not None:
             # each channel's PSF against its own run, worded 'channel N: ...' as the CLI does
-            notes = [(i, psf_scale_note(self.viewer, parts[i], layer, req.axes, in_3d=in_3d))
+            notes = [(i, psf_scale_note(self.viewer, parts[i], layer, req.axes, in_3d=in_3d,
+                                        used=channel_used(req.method.psf, i)))
                      for i, in_3d in channel_runs_in_3d(req, parts)]
             note = "; ".join(f"channel {i + 1}: {n}" for i, n in notes if n) or None
         else:
@@ -563,7 +568,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
     def _run_done(self, run: DeblurRun) -> None:
         if self.run_finished(run) and run.layer is not None:
             record_psf_resampling(run.layer, run.req.method.psf)  # from what to what
-            self.status_label.setText(done_line(run, self._scale_warning))
+            req = run.req  # after the run too, as the command line says it
+            note = "" if req.network else gray_auto_note(req.method, req.axes, req.image.shape)
+            self.result_line.show(run, done_line(run, self._scale_warning
+                                                 + (note and f"; {note}")))
 
     def release_viewer(self) -> None:
         try:
@@ -571,6 +579,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         except (TypeError, ValueError, RuntimeError):
             pass
         self._psf_layer_watch.release()
+        self.result_line.release()
         self.psf_prefill.release()
         self.method.release()
         self.image.release()

@@ -4,18 +4,25 @@ of layers kept in sync with the layer list, and the part of a layer a scope sele
 from __future__ import annotations
 
 import math
-import re
 import weakref
 
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QWidget
 
+from ._layer_rank import (  # noqa: F401  (the docks import the rank rules from here)
+    FITTING_RANK,
+    INPUT_WORDS,
+    REFERENCE_WORDS,
+    input_rank,
+    made_here,
+    may_follow,
+    name_words,
+    names_reference,
+    reference_rank,
+    run_in_progress,
+)
+
 SCOPES = ("whole stack", "current slice", "visible field of view")
-#: words of a layer name that make it a sharp reference, or a blurry input (the samples'
-#: "nuclei sharp (ground truth)" and "nuclei blurred (protocol A)"; "mito in-focus" beside its
-#: stack: "in focus" is read as one word, "defocus", "unfocused", "out-of-focus" are not it)
-REFERENCE_WORDS = ("truth", "sharp", "reference", "gt", "infocus", "focused")
-INPUT_WORDS = ("blur", "input", "raw", "degraded")
 
 def is_image_layer(layer) -> bool:
     from napari.layers import Image
@@ -241,51 +248,6 @@ def current_data_index(viewer, layer) -> tuple[int, ...]:
     return tuple(int(np.clip(np.round(p), 0, n - 1)) for p, n in zip(point, shape, strict=True))
 
 
-
-def name_words(layer) -> list[str]:
-    """The words of a layer's name, lower case; "in focus" in any spelling is one word."""
-    name = str(getattr(layer, "name", "")).lower()
-    # "in focus", "in-focus", "in_focus": the one word "infocus" ("out-of-focus" stays apart)
-    name = re.sub(r"(?<![a-z0-9])in[^a-z0-9]*focus", "infocus", name)
-    return re.split(r"[^a-z0-9]+", name)
-
-
-def made_here(layer) -> bool:
-    """Whether the plugin made ``layer`` (a result, preview, heatmap...): its metadata holds
-    the plugin's 'microdeblur' record."""
-    metadata = getattr(layer, "metadata", None)
-    return isinstance(metadata, dict) and "microdeblur" in metadata
-
-
-def _is_result(layer, words: list[str]) -> bool:
-    return any(w.startswith("deblur") for w in words) or made_here(layer)
-
-
-def names_reference(words: list[str]) -> bool:
-    """Whether a name's words (``name_words``) say it is a sharp reference."""
-    return any(w.startswith(r) if r != "gt" else w == r for w in words for r in REFERENCE_WORDS)
-
-
-FITTING_RANK = 1  # a rank up to this fits the role; above, a result or the other role
-
-
-def input_rank(layer) -> int:
-    """How well ``layer`` fits as the image to deblur, by its name (lower is better): 0 named
-    blurry/input, 1 any other, 2 a deblurred result, 3 a sharp reference (ground truth)."""
-    words = name_words(layer)
-    if names_reference(words):
-        return 3
-    if _is_result(layer, words):
-        return 2
-    return 0 if any(w.startswith(i) for w in words for i in INPUT_WORDS) else 1
-
-
-def reference_rank(layer) -> int:
-    """How well ``layer`` fits as the sharp reference of a pair (lower is better): 0 named
-    sharp/ground truth, 1 any other, 2 a deblurred result, 3 named blurry/input."""
-    return {3: 0, 1: 1, 2: 2, 0: 3}[input_rank(layer)]
-
-
 def layer_modality(layer) -> str:
     """The image type ``layer``'s metadata states ('modality': em, fluorescence, brightfield;
     also in the plugin's 'microdeblur' record), else 'auto' (RGB brightfield, grayscale
@@ -316,7 +278,13 @@ class LayerCombo(QComboBox):
     result of the Run about to be pressed again), and when the chosen layer is removed it
     takes only a layer that fits (rank up to ``FITTING_RANK``), else none, until one comes:
     the Deblur dock's Image box moved to the result of its removed input, which the next Run
-    would have deblurred again."""
+    would have deblurred again.
+
+    ``follow_active`` (default: for ``rank=input_rank``): the combo starts on the active layer
+    and takes a layer added later once napari makes it active, where it fits (``may_follow``:
+    no reference, result or PSF); the rank decides only where it does not, and never moves the
+    combo off a layer it followed. The combo moves by itself (but off a removed layer) only
+    while not ``busy()`` (default: a run of its dock is going on, ``run_in_progress``)."""
 
     def __init__(
         self,
@@ -327,6 +295,7 @@ class LayerCombo(QComboBox):
         tooltip: str = "",
         rank=None,
         avoid=None,
+        follow_active: bool | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -334,6 +303,10 @@ class LayerCombo(QComboBox):
         self._types = types
         self._none_label = none_label
         self._rank, self._avoid = rank, avoid
+        self._follow = rank is input_rank if follow_active is None else follow_active
+        self._followed = False  # the current layer was taken as the active one: kept
+        self._added = None  # weak reference to the layer inserted last, until napari activates it
+        self.busy = None  # no arguments -> True while the combo must not move by itself
         self._user_chose = False  # a layer picked in the list (or set_value): kept
         self._filled = False  # the first fill may pick any layer
         self._lost = False  # the chosen layer was removed and no fitting one came since
@@ -347,6 +320,8 @@ class LayerCombo(QComboBox):
             getattr(events, name).connect(self.refresh)
         # renames: napari emits per-layer name events; refresh on any of them
         events.inserted.connect(self._watch_names)
+        # napari makes an added layer active only after its 'inserted' event
+        viewer.layers.selection.events.active.connect(self._on_active)
         for layer in viewer.layers:
             layer.events.name.connect(self.refresh)
         self.refresh()
@@ -355,6 +330,7 @@ class LayerCombo(QComboBox):
         layer = getattr(event, "value", None)
         if layer is not None:
             layer.events.name.connect(self.refresh)
+            self._added = weakref.ref(unwrap(layer))  # for _on_active
 
     def refresh(self, event=None) -> None:
         try:
@@ -378,11 +354,15 @@ class LayerCombo(QComboBox):
                 self.addItem(layer.name)
                 self._layers.append(weakref.ref(unwrap(layer)))
             if current is None or current not in candidates:
-                self._user_chose = False
+                self._user_chose = self._followed = False
             kept = current is not None and current in candidates
             self._lost = not kept and (self._lost or previous is not None)
             pool = self._pool(candidates)
-            if kept and not self._better(current, pool):
+            active = None if self._filled else self._fitting_active()  # the dock opens
+            if active is not None:
+                self.setCurrentIndex(self._index_of(active))
+                self._followed = True
+            elif kept and not self._better(current, pool):
                 self.setCurrentIndex(self._index_of(current))
             elif pool and (self._none_label is None or kept):
                 self.setCurrentIndex(self._index_of(self._best(pool)))
@@ -418,12 +398,39 @@ class LayerCombo(QComboBox):
     def _better(self, current, candidates: list) -> bool:
         """Whether a layer fits better than ``current``, the combo's own pick (never the
         user's)."""
-        if self._user_chose or not candidates or (self._rank is None and self._avoid is None):
+        if (self._user_chose or self._followed or not candidates
+                or (self._rank is None and self._avoid is None) or self._held()):
             return False
         return self._score(self._best(candidates)) < self._score(current)
 
     def _chosen_by_user(self, *_) -> None:
         self._user_chose = self.value is not None
+
+    def _held(self) -> bool:
+        return bool(self.busy()) if self.busy is not None else run_in_progress(self)
+
+    def _fitting_active(self, layer=None):
+        """``layer`` (default: the active layer) where the combo may follow it, else None."""
+        if not self._follow or self._user_chose:
+            return None
+        layer = unwrap(layer if layer is not None else self._viewer.layers.selection.active)
+        fits = self._index_of(layer) >= 0 and may_follow(layer, self._score(layer))
+        return layer if fits and not self._held() else None
+
+    def _on_active(self, event=None) -> None:
+        """Take the layer just added once napari makes it active (see the class docstring);
+        a layer merely selected later is not taken."""
+        layer = unwrap(getattr(event, "value", None))
+        if layer is None:  # napari clears the selection before it selects the added layer
+            return
+        added, self._added = (self._added() if self._added is not None else None), None
+        try:
+            if added is not layer or self._fitting_active(layer) is None:
+                return
+            self._followed, self._lost = True, False
+            self.setCurrentIndex(self._index_of(layer))
+        except RuntimeError:  # the combo box was deleted with its dock: stop listening
+            self.disconnect_viewer()
 
     def reconsider(self, *_) -> None:
         """Pick again by rank (what ``avoid`` returns changed), unless the user chose."""
@@ -463,16 +470,17 @@ class LayerCombo(QComboBox):
                 getattr(events, name).disconnect(self.refresh)
             except (TypeError, ValueError, RuntimeError):
                 pass
-        try:
-            events.inserted.disconnect(self._watch_names)
-        except (TypeError, ValueError, RuntimeError):
-            pass
+        for event, slot in ((events.inserted, self._watch_names),
+                            (self._viewer.layers.selection.events.active, self._on_active)):
+            try:
+                event.disconnect(slot)
+            except (TypeError, ValueError, RuntimeError):
+                pass
         for layer in self._viewer.layers:
             try:
                 layer.events.name.disconnect(self.refresh)
             except (TypeError, ValueError, RuntimeError):
                 pass
-
 
 
 def scope_selection(viewer, layer, axes: str, scope: str, keep_channels: bool,

@@ -133,6 +133,24 @@ def auto_words(spec, rgb: bool) -> str:
     return f"{words} (or the blind network {blind} if the image gives no PSF estimate)"
 
 
+#: beside what 'auto' runs, where it takes a grayscale layer for fluorescence only because
+#: Image type is auto (``gray_auto_note``, the whole line in its tooltip): short, as the dock
+#: is as wide as its widest line (an EM user got the fluorescence network with no hint)
+GRAY_AUTO_SUFFIX = "(as fluorescence; for EM choose EM)"
+
+
+def gray_auto_note(spec, axes: str, shape) -> str:
+    """Where 'auto' (``spec``) runs a grayscale image (``axes``, ``shape``) as fluorescence only
+    because its image type is auto: the command line's and the Python API's line
+    (``core.image_settings.gray_auto_words``) in the dock's words; else ''."""
+    from ..core.image_settings import gray_auto, gray_auto_words
+
+    if not gray_auto(spec, axes, shape):
+        return ""
+    words = gray_auto_words(lambda value: f"Image type {'EM' if value == 'em' else value}")
+    return words.replace(" give ", " choose ", 1)  # a dock's combo is chosen, not given
+
+
 def add_loaded_weights(path, model, card) -> tuple[str, str]:
     """Offer weights loaded from ``path`` as a session network: (its label, the line saying
     so). The same file loaded again (its sha256) is the network already offered, and the

@@ -1,12 +1,15 @@
 """The Deblur dock's status lines for a run: the line when it starts and the line when its
 layer is added. Both name the axes it runs with, the part of the layer it takes and what
 happens to an alpha channel; the last line also says why 'auto' ran its blind network, since
-the dock keeps only its last line."""
+the dock keeps only its last line, which ``ResultLine`` amends once the result is removed."""
 
 from __future__ import annotations
 
+import weakref
+
 from ._jobs import DeblurRequest, DeblurRun, planned_label, removed_note
 from ._layer_data import fixed_indices
+from ._layers import unwrap
 
 
 def run_line(req: DeblurRequest) -> str:
@@ -126,3 +129,41 @@ def in_focus_of(spec) -> str | None:
     except (ValueError, OSError):
         return None
     return None if kernel is None else in_focus_words(kernel)
+
+
+class ResultLine:
+    """The dock's status label showing ``done_line``, amended once the result layer it names
+    is removed: it went on saying "added 'NAME' ..." of a layer no longer in the viewer. The
+    dock calls ``show(run, line)`` instead of setting the line, and ``release()`` when closed."""
+
+    def __init__(self, label) -> None:
+        self._label = label
+        self._viewer = self._layer = None
+        self._line = ""
+
+    def show(self, run: DeblurRun, line: str) -> None:
+        self.release()
+        self._label.setText(line)
+        if run.layer is None:
+            return
+        self._viewer, self._layer, self._line = run.viewer, weakref.ref(unwrap(run.layer)), line
+        self._viewer.layers.events.removed.connect(self._removed)
+
+    def _removed(self, event=None) -> None:
+        layer = self._layer() if self._layer is not None else None
+        if layer is None or unwrap(getattr(event, "value", None)) is not layer:
+            return
+        try:
+            if self._label.text() == self._line:  # not once another line replaced it
+                self._label.setText(f"the last result, {layer.name!r}, was removed")
+        except RuntimeError:  # the label was deleted with its dock
+            pass
+        self.release()
+
+    def release(self) -> None:
+        if self._viewer is not None:
+            try:
+                self._viewer.layers.events.removed.disconnect(self._removed)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self._viewer = self._layer = None
