@@ -182,8 +182,8 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed, options=No
         psf, report, sizes = value
         # the core warns of few or dim beads in the worker thread: said here, or not at all
         # in the chooser's words ('PSF radius 11', not the core's 'radius=11')
-        said = report.summary() + (f"; warning: {bead_words(report.warning)}"
-                                   if report.warning else "")
+        said = report.summary(words="dock") + (
+            f"; warning: {bead_words(report.warning)}" if report.warning else "")
         scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
         meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
                                 "report": said, "threshold": options.get("threshold"),

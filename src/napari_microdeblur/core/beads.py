@@ -31,6 +31,7 @@ import numpy as np
 
 from .beads_checks import check_radius, check_threshold, cut_radius_warning
 from .notes import DeblurWarning
+from .psf_shape import fwhm  # here too: callers import it from beads
 
 __all__ = ["psf_from_beads", "BeadReport", "check_radius", "check_threshold", "fwhm"]
 
@@ -72,7 +73,11 @@ class BeadReport:
     # the line(s) warned: beads too few or too dim, a radius given that cuts the PSF; else ""
     warning: str = ""
 
-    def summary(self) -> str:
+    def summary(self, words: str = "") -> str:
+        """``words`` "dock": the note's radius as the docks' PSF radius (``bead_note_words``)."""
+        from .beads_box import bead_note_words
+
+        note = bead_note_words(self.note, words)
         rejected = ", ".join(f"{n} {why}" for why, n in self.rejected.items() if n) or "none"
         width = " x ".join(f"{w:.2f}" for w in self.fwhm)
         return (
@@ -84,32 +89,8 @@ class BeadReport:
                if self.light is not None and self.missing is None else "")
             + (f"; {self.faint} faint peaks left out (under {100 * _FAINT_FRACTION:.0f} % of "
                "the typical bead's height)" if self.faint else "")
-            + (f"; {self.note}" if self.note else "")
+            + (f"; {note}" if note else "")
         )
-
-
-def fwhm(psf: np.ndarray) -> tuple[float, ...]:
-    """Full width at half maximum along each axis through the brightest pixel, in pixels
-    (linear interpolation between samples; the full axis length when it never falls to half)."""
-    psf = np.asarray(psf, dtype=np.float64)
-    peak_at = np.unravel_index(int(np.argmax(psf)), psf.shape)
-    widths = []
-    for axis in range(psf.ndim):
-        index = list(peak_at)
-        index[axis] = slice(None)
-        line = psf[tuple(index)] / psf[peak_at]
-        c = peak_at[axis]
-        left = right = None
-        for i in range(c, 0, -1):
-            if line[i - 1] < 0.5:
-                left = i - (line[i] - 0.5) / (line[i] - line[i - 1])
-                break
-        for i in range(c, len(line) - 1):
-            if line[i + 1] < 0.5:
-                right = i + (line[i] - 0.5) / (line[i] - line[i + 1])
-                break
-        widths.append(float(len(line)) if left is None or right is None else float(right - left))
-    return tuple(widths)
 
 
 def _checked_image(image, axes) -> np.ndarray:
@@ -252,6 +233,7 @@ def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_
     from .beads_box import (
         LARGER_RADIUS,
         LITTLE_LIGHT,
+        more_beads_note,
         stack_box,
         z_radius_for_short_stack,
     )
@@ -293,6 +275,9 @@ def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_
         note = "; ".join(filter(None, [note, (
             f"warning: the box holds only {100 * box.held:.0f} % of the light measured "
             f"around the beads (half sides {box.region} px): give {LARGER_RADIUS}")]))
+    if not given:  # beads the grown box left out at the stack's ends: the radius that keeps them
+        note = "; ".join(filter(None, [note, more_beads_note(
+            r, len(kept), width[0], lambda z: len(beads_at(np.array([z, *r[1:]]))[1]))]))
     return r, candidates, kept, rejected, note, box.held, box.missing
 
 

@@ -16,17 +16,18 @@ shape; ``border_median``), and the warning of a PSF from too few or too dim bead
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .beads import fwhm
 from .notes import DeblurWarning
+from .psf_shape import fwhm
 
-__all__ = ["LARGER_RADIUS", "StackBox", "bead_width", "border_median", "faint_peaks",
-           "measure_bead", "stack_box", "typical_peak", "warn_if_weak", "weak_beads_warning",
-           "z_radius_for_short_stack"]
+__all__ = ["LARGER_RADIUS", "LARGER_RADIUS_DOCK", "StackBox", "bead_note_words", "bead_width",
+           "border_median", "faint_peaks", "measure_bead", "more_beads_note", "stack_box",
+           "typical_peak", "warn_if_weak", "weak_beads_warning", "z_radius_for_short_stack"]
 
 _SIGMAS = 3.0  # light above this many noise sigmas (of the averaged beads) is the PSF's
 _WINDOW = 3  # shells or planes summed together, so one noisy shell does not end the PSF
@@ -37,9 +38,11 @@ LITTLE_LIGHT = 0.8  # a box holding less of the measured light than this is said
 _CLEAR_SIGMAS = 5.0  # a crop's pixel this many noise sigmas up is light (1 in 3.5e6 by chance)
 FEW_BEADS = 5  # a PSF from fewer beads than this is said to be unreliable
 LOW_SNR = 20.0  # ... and one from beads whose peak stands under this many noise sigmas
-# the radius in words every caller can act on: Python's radius=, the CLI's --radius and the
-# docks' "PSF from beads..." chooser (PSF radius)
+# the radius in words Python's and the CLI's users can act on (radius=, --radius); the docks
+# say it as their "PSF from beads..." chooser's field (``bead_note_words``)
 LARGER_RADIUS = "a larger radius (radius=; microdeblur psf-from-beads --radius)"
+LARGER_RADIUS_DOCK = 'a larger PSF radius (in "PSF from beads...")'
+_GIVEN_RADIUS = re.compile(r"radius=([\d,]+) \(microdeblur psf-from-beads --radius \1\)")
 
 
 @dataclass(frozen=True)
@@ -187,25 +190,59 @@ def _held(mean: np.ndarray, radii) -> float:
     return float(np.clip(inner / total, 0.0, 1.0)) if total > 0 else 0.0
 
 
+def bead_note_words(text: str, words: str = "") -> str:
+    """A note of ``core.beads`` (``BeadReport.note``) in the words of ``words``: "" as it is,
+    for Python and the CLI (radius= and --radius both said); "dock" with the radius as the
+    docks' "PSF from beads..." chooser names it, its PSF radius field."""
+    if words not in ("", "dock"):
+        raise ValueError(f"words={words!r}; accepted: '' (Python and the CLI) or 'dock'")
+    if words == "dock":
+        text = _GIVEN_RADIUS.sub(r"PSF radius \1", text.replace(LARGER_RADIUS, LARGER_RADIUS_DOCK))
+    return text
+
+
 def z_radius_for_short_stack(radii: tuple, width_z: float, peaks: np.ndarray,
-                             heights: np.ndarray, planes: int,
-                             neighbour: float) -> tuple[tuple, str]:
-    """The default radii with Z limited, and a note saying so, when the stack is too short for
-    a bead even in its middle plane to fit the default Z radius (32 planes, Z FWHM 6: radius 16,
-    and every bead was refused as near the border). The limit is the largest Z radius that fits
-    one of the bright beads (not dim satellites), kept only while it still holds the PSF's core
-    (a Z side of at least 2 FWHM); otherwise, and for longer stacks, the radii are unchanged."""
-    middle_fits = (planes - 1) // 2 - 1
-    if radii[0] <= middle_fits:
-        return radii, ""
+                             heights: np.ndarray, planes: int, neighbour: float,
+                             words: str = "") -> tuple[tuple, str]:
+    """The default radii with Z limited, and a note saying so (``bead_note_words``), when the
+    stack is too short for the default Z radius to hold more than half the bright beads (not
+    dim satellites): 32 planes, Z FWHM 6: radius 16, and every bead was refused as near the
+    border. The limit is the Z radius that keeps the most of them, the larger of equals, and
+    still holds the PSF's core (a Z side of at least 2 FWHM); ``stack_box`` then grows the box
+    to the beads' light. Choosing the largest radius one bead fits kept 1 bead of 12 spread
+    over 20 of 40 planes (12 at radius 9). Otherwise the radii are unchanged."""
     bright = peaks[heights >= neighbour * heights[0]][:, 0]
-    fits = int(np.max(np.minimum(bright, planes - 1 - bright))) - 1  # one plane for the shift
+    room = np.minimum(bright, planes - 1 - bright) - 1  # one plane for the shift
     least = max(3, math.ceil(width_z))
-    if fits < least:
+    fits = room[room >= least]
+    if 2 * np.count_nonzero(room >= radii[0]) > len(room) or not len(fits) \
+            or fits.min() >= radii[0]:
         return radii, ""
-    note = (f"Z radius limited to {fits} px (default {radii[0]}) by the stack's {planes} "
-            f"planes; a longer stack, or {LARGER_RADIUS}, gives more of the PSF's Z tails")
-    return (fits, *radii[1:]), note
+    depth = int(fits.min())  # every bead that fits at all fits it: the most, and the largest
+    note = (f"Z radius limited to {depth} px (default {radii[0]}) by the stack's {planes} "
+            f"planes, so that {len(fits)} of its {len(room)} beads fit; a longer stack, or "
+            f"{LARGER_RADIUS}, gives more of the PSF's Z tails")
+    return (depth, *radii[1:]), bead_note_words(note, words)
+
+
+def more_beads_note(radii, used: int, width_z: float, kept_at, words: str = "") -> str:
+    """One line when a smaller Z radius would keep more beads than the ``used`` of the box
+    ``radii`` (the box grew past beads near the stack's ends, to the beads' light), naming it:
+    the larger of those keeping the most, down to 1.1 x the Z FWHM ``width_z`` (a smaller one
+    cut the PSF: ``beads_checks.cut_radius_warning``); else "". ``kept_at(z)``: how many beads
+    the radii with Z radius ``z`` keep. The PSF of 1 bead told the user to image more beads
+    when a smaller Z radius kept 8."""
+    best, most = None, used
+    for depth in range(int(radii[0]) - 1, max(3, math.ceil(1.1 * width_z)) - 1, -1):
+        if (n := kept_at(depth)) > most:
+            best, most = depth, n
+    if best is None:
+        return ""
+    value = ",".join(str(int(v)) for v in (best, *radii[1:]))
+    more = "1 more bead fits" if most - used == 1 else f"{most - used} more beads fit"
+    note = (f"{more} a Z radius of {best} px: radius={value} (microdeblur psf-from-beads "
+            f"--radius {value}) uses {most} beads, with less of the PSF's Z tails")
+    return bead_note_words(note, words)
 
 
 def faint_peaks(heights: np.ndarray, fraction: float) -> np.ndarray:
