@@ -60,10 +60,12 @@ def may_follow(layer, score: int) -> bool:
     """Whether a layer box may take ``layer``, the active one, by itself: not when its rank
     ``score`` says it is a reference, a result or the other role, nor a layer the plugin made,
     nor a PSF (the Fine-tune dock's "learned PSF (...)" layer, a PSF file the user opened to
-    give as 'layer:NAME'): none of them is an image to deblur."""
+    give as 'layer:NAME'), nor the alpha of a gray + alpha file (the reader adds it last, so
+    napari makes it active: the box had taken the mask): none of them is an image to deblur."""
     if layer is None or score > FITTING_RANK or made_here(layer):
         return False
-    return not any(w.startswith("psf") for w in name_words(layer))
+    words = name_words(layer)
+    return not (any(w.startswith("psf") for w in words) or "alpha" in words)
 
 
 def run_in_progress(widget) -> bool:

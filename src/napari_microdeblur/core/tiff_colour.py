@@ -3,10 +3,11 @@ a colour-palette TIFF (indexed colour) as RGB, not as its palette's indices; an 
 (or losslessly compressed) YCbCr TIFF as RGB, not as raw Y, Cb and Cr values. tifffile decodes
 a JPEG-compressed YCbCr TIFF to RGB itself.
 
-A palette that rises from dark to bright in one hue (grays in order, ImageJ's 'Green') is an
-intensity image shown in a LUT, and an ImageJ file's palette is its LUT: both read as their
-indices, as before. Other grays (Pillow's adaptive palette of a gray image, inverted grays)
-read as their gray values, as ``io.gray_palette`` reads a PNG's.
+A table that never darkens from entry to entry (grays, a display stretch, a gamma, ImageJ's
+'Green' or 'Fire') is a LUT on measured values, and an ImageJ file's palette is its LUT: both
+read as their indices, as before (applying a stretch or gamma had clipped or remapped the
+data). An unordered table (an adaptive palette) is applied as RGB, and grays that only darken
+(Pillow's palette of a gray image lists the brightest first) as their gray values.
 """
 
 from __future__ import annotations
@@ -39,35 +40,33 @@ def stored_colours(tif, series, path, axes: str) -> tuple[np.ndarray, str] | Non
     return None
 
 
-def is_ramp(colormap) -> bool:
-    """Whether the TIFF ``colormap`` (3 x N) rises from dark to bright in one hue: each entry
-    the brightest's colour scaled, by a scale that never falls (a LUT, not a palette)."""
+def is_lut(colormap) -> bool:
+    """Whether the TIFF ``colormap`` (3 x N) is a LUT on measured values, whose indices are
+    the data: it never darkens from entry to entry (gray, a display stretch, a gamma, 'Fire'),
+    or only darkens in colours (an inverted 'Fire'). Grays that only darken are an inverted
+    table of gray values (Pillow's adaptive palette of a gray image: brightest first), and an
+    unordered table is a palette of colours: those are applied."""
     lut = np.asarray(colormap, dtype=np.float64)
-    total = lut.sum(axis=0)
-    if not total.any():
+    steps = np.diff(lut.sum(axis=0))
+    if (steps >= 0).all():
         return True
-    brightest = lut[:, total.argmax()]
-    scale = total / brightest.sum()
-    tolerance = 0.01 * lut.max() + 1  # writers round a ramp's entries
-    if np.abs(lut - np.outer(brightest, scale)).max() > tolerance:
-        return False
-    return bool((np.diff(scale) >= -0.01).all())
+    return bool((steps <= 0).all() and not (lut == lut[:1]).all())
 
 
 def palette_table(tif, series, axes: str) -> np.ndarray | None:
     """The 3 x N colour table (8 bits where it holds no more) by which a colour-palette
     ``series`` is read: as RGB, or as the gray values of a table of grays; None where its
-    indices are read (no palette, an ImageJ file's LUT, a ramp of one hue, grays each its
-    own index). ``tiff_header`` uses it too, so the header says what the read gives."""
+    indices are read (no palette, an ImageJ file's LUT, a table ordered by brightness:
+    ``is_lut``). ``tiff_header`` uses it too, so the header says what the read gives."""
     page = series.keyframe
     if int(page.photometric) != PALETTE or page.colormap is None or not axes:
         return None
     colormap = np.asarray(page.colormap)
     lut = _table(colormap)
-    gray = bool((lut == lut[:1]).all())
-    if tif.is_imagej or (is_ramp(colormap) and not gray) or (
-            gray and np.array_equal(lut[0], np.arange(lut.shape[1]))):
-        return None  # a LUT (or grays, each its index): the indices are the intensities
+    if tif.is_imagej or is_lut(colormap):
+        # a LUT: the indices are the measured values (applying a stretch or gamma table had
+        # clipped or remapped them, and made 16-bit data 8-bit)
+        return None
     return lut
 
 
