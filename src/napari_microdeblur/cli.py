@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from .cli_allocator import tune_allocator
-from .cli_progress import ProgressBar, say
+from .cli_progress import ProgressBar, say, say_interrupted
 from .core.shown import first_line, shown_path
 
 EXIT_ERROR = 2
@@ -542,9 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()  # a reader gone (| head) is found here, not at exit
         return code
     except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated)
-        print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; no "
-              "partial output was left", file=sys.stderr)
+        say_interrupted(terminated := isinstance(stop, Terminated))
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         _drop_stdout()

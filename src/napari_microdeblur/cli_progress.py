@@ -20,6 +20,18 @@ def say(text: str, stream=None) -> None:
     stream.flush()
 
 
+def say_interrupted(terminated: bool) -> None:
+    """The one line of a command stopped by Ctrl-C or SIGTERM. asyncio's logger is quieted
+    first: zarr's I/O loop may still hold chunk writes the stop cut short, and at exit Python
+    printed about 100 lines of 'Task was destroyed but it is pending!' after this line (the
+    partial store is removed all the same)."""
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; no partial "
+          "output was left", file=sys.stderr)
+
+
 class ProgressBar:
     """A tqdm bar for progress records with ``total``, created once a record counts more
     than one unit (a 512 px tile of a batch sat at '0/1 tile' until its file was done); a
