@@ -51,6 +51,8 @@ from ._finetune_self import (
 from ._finetune_status import (
     WarmupHint,
     ending,
+    job_seconds,
+    kept_after_close,
     kept_line,
     progress_line,
     psf_words,
@@ -132,6 +134,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
         prefill = self.psf_panel.follow_image(
             lambda: (self._source_layer(), self.axes_edit.text().strip().upper()))
         self.axes_prefill = AxesPrefill(self.axes_edit, self._source_layer, then=prefill.update)
+        # the Adapt box follows the active layer, but not while this dock trains
+        self.self_page.layer_combo.busy = lambda: self.worker in self._workers
         for layer_combo in (self.blurry_combo, self.stack_combo, self.self_page.layer_combo):
             layer_combo.currentIndexChanged.connect(self.axes_prefill.guess)
             layer_combo.currentIndexChanged.connect(self._default_base)
@@ -403,14 +407,18 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
             self._show_notes(record)
             return
         self._last_step = record.step
+        minutes = getattr(self.request, "minutes", None) or getattr(
+            getattr(self.request, "config", None), "minutes", None)
+        adapting = isinstance(self.request, SelfAdaptRequest)
+        told = job_seconds(record, minutes, adapting)
+        if told is not None:  # the job's own clock (adapting): the plots' follows it
+            self.plots.follow(told)
         seconds = self.plots.add(record)
         self._show_progress(record, seconds)
         if not (self._validated or record.validated) and self._start_psnr is None:
             self._start_psnr = record.val_psnr  # until a validation: the start's
-        minutes = getattr(self.request, "minutes", None) or getattr(
-            getattr(self.request, "config", None), "minutes", None)
         line = progress_line(record, seconds, minutes=minutes, validated=self._validated,
-                             adapting=isinstance(self.request, SelfAdaptRequest))
+                             adapting=adapting)
         self._validated = self._validated or record.validated
         hint = self._hint.observe(record.step, seconds)
         self.status_label.setText(f"{line}\n{hint}" if hint else line)
@@ -455,7 +463,9 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
 
     def _returned(self, outcome) -> None:
         self.outcome = outcome
-        if self.closed:
+        if self.closed:  # closed mid-run: weights that beat the start outlive the run's folder
+            if outcome.model is not None and not outcome.kept_start:
+                kept_after_close(outcome, keep_run_weights(outcome, self._run_name()))
             return
         if outcome.model is None:
             self.status_label.setText("stopped before the first step: nothing to keep")
@@ -465,9 +475,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
             self._nothing_learned(outcome)
             return
         req = self.request
-        verb = "trained" if req.base_card is None else "fine-tuned"  # no card: a new network
-        on = self._unpaired.blurry_name if self._unpaired else req.layer_name
-        name = f"{req.base_label} {verb} on {on}"
+        name = self._run_name()
         kept = keep_run_weights(outcome, name)
         label = SESSION_MODELS.add(SessionModel(
             name, outcome.model, outcome.card, "fine-tuned", {"file": str(outcome.file)}))
@@ -490,6 +498,13 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
         else:
             notify_info(f"fine-tuning {how}: {label!r} is available in the Deblur dock")
         self.compare()
+
+    def _run_name(self) -> str:
+        """'<base> fine-tuned on <layer>': the method and kept file of the run's weights."""
+        req = self.request
+        verb = "trained" if req.base_card is None else "fine-tuned"  # no card: a new network
+        on = self._unpaired.blurry_name if self._unpaired else req.layer_name
+        return f"{req.base_label} {verb} on {on}"
 
     def compare(self):
         """Deblur the held-out region with the base model and the kept weights in a worker,

@@ -22,6 +22,21 @@ MODES = ("two layers (blurry, sharp)", "z-stack + in-focus plane",
 MODE_KEYS = ("pair", "stack", "self")
 
 
+#: the Stack box's rank of a layer without a Z axis: after every stack (it is refused there)
+FLAT_RANK = 10
+
+
+def has_z_axis(layer) -> bool:
+    """Whether ``layer`` has planes to pair: three or more dimensions besides RGB samples."""
+    return layer_data(layer).ndim - (1 if getattr(layer, "rgb", False) else 0) >= 3
+
+
+def stack_rank(blurry_rank):
+    """The Stack box's rank: ``blurry_rank`` (by name, then shape) among the layers with a Z
+    axis, every 2D layer after them; by name alone 'em blurred' (2D) beat 'mito stack'."""
+    return lambda layer: blurry_rank(layer) + (0 if has_z_axis(layer) else FLAT_RANK)
+
+
 class FinetuneControlsMixin:
     """``_add_pair_controls``, ``_training_controls`` and ``_add_run_controls``: they make the
     dock's widgets its attributes (``mode_combo``, ``steps_spin``, ``start_button``, ...);
@@ -52,7 +67,7 @@ class FinetuneControlsMixin:
         self.blurry_combo.currentIndexChanged.connect(self.sharp_combo.reconsider)
         pair_form.addRow("Blurry", self.blurry_combo)
         pair_form.addRow("Sharp", self.sharp_combo)
-        self.stack_combo = LayerCombo(viewer, (Image,), rank=blurry_rank,
+        self.stack_combo = LayerCombo(viewer, (Image,), rank=stack_rank(blurry_rank),
                                       tooltip="A z-stack (ZYX) through focus of one field.")
         stack_form.addRow("Stack", self.stack_combo)
         self.focus_spin = spin(-1, 100000, -1, (

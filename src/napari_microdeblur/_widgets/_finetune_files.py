@@ -56,14 +56,18 @@ def checkpoint_dir() -> str:
     return temporary_checkpoint_dir()
 
 
+def weights_path(path: str | os.PathLike) -> Path:
+    """``path`` as the weights file is written: ``.safetensors`` added when missing."""
+    path = Path(path)
+    return path if path.suffix == ".safetensors" else path.with_name(path.name + ".safetensors")
+
+
 def copy_weights(source: Path, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
     """Copy the weights file ``source`` to ``path`` (``.safetensors`` added when missing),
     never leaving it half-written (``core.files.copy_atomically``; ``overwrite=False``: a file
     there is kept, ``OutputExistsError``). ValueError when the folder does not exist, OSError
     when the copy fails."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_name(path.name + ".safetensors")
+    path = weights_path(path)
     if not path.parent.is_dir():
         raise ValueError(f"folder {str(path.parent)!r} does not exist; choose another place")
     from ..core.files import copy_atomically

@@ -71,6 +71,10 @@ class TrainingPlots(QWidget):
             self.begin()
         return time.perf_counter() - self.t0
 
+    def follow(self, seconds: float) -> None:
+        """Set the clock to the job's own, ``seconds`` gone now (records after go on from it)."""
+        self.t0 = time.perf_counter() - seconds
+
     def add(self, record) -> float:
         """Plot one FitProgress record; returns the seconds since the run's first record."""
         start, self.first = self.first, False

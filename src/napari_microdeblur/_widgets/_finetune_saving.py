@@ -1,26 +1,59 @@
 """Save... of the Fine-tune dock: a copy of the run's kept weights file (same sha256, with its
-model card), never of the starting weights. A mixin of ``_finetune.FinetuneWidget``."""
+model card), never of the starting weights, and never over the file the run started from.
+
+Qt's save dialog asks before replacing the name as typed ('tuned'); the weights go to
+'tuned.safetensors', so when the suffix was added and that file exists, the dock asks itself
+(as the Deblur dock's save does): it had replaced an earlier fine-tune without a word."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from qtpy.QtWidgets import QFileDialog
+from qtpy.QtWidgets import QFileDialog, QMessageBox
 
 from ._feedback import notify_error, notify_info
-from ._finetune_files import copy_weights
+from ._finetune_files import copy_weights, weights_path
+
+
+def replace_asked(path: Path) -> bool:
+    """Qt's question for the name the suffix made of a typed name: replace it? (default No)"""
+    answer = QMessageBox.question(
+        None, "Replace file?", f"{path.name} already exists in {path.parent}. Replace it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def is_same_file(a: Path, b) -> bool:
+    """Whether the files ``a`` and ``b`` (a path or None) exist and are one file."""
+    try:
+        return b is not None and a.exists() and os.path.samefile(a, b)
+    except OSError:  # ``b`` is no file (a bundled name, gone)
+        return False
 
 
 class FinetuneSaveMixin:
-    """``save`` and the Save... button's ``_choose_save`` (``outcome``, ``status_label``)."""
+    """``save`` and the Save... button's ``_choose_save`` (``outcome``, ``request``,
+    ``status_label``)."""
 
     def _choose_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
             self, "Save fine-tuned weights", "", "safetensors (*.safetensors)"
         )
-        if path:
-            self.save(path)
+        if not path:
+            return
+        final = weights_path(path)
+        # Qt asked to replace the name typed ('tuned'), not the one the suffix makes
+        if final != Path(path) and final.exists() and not replace_asked(final):
+            self.status_label.setText(f"not saved: {final} kept as it was")
+            return
+        self.save(final)
+
+    def _start_file(self) -> str | None:
+        """The weights file the last run started from (its base model's card), if any."""
+        card = getattr(self.request, "base_card", None)
+        return getattr(card, "source", None) or None
 
     def save(self, path: str | os.PathLike) -> Path | None:
         """Copy the fine-tuned checkpoint (weights + model card) to ``path``."""
@@ -30,6 +63,11 @@ class FinetuneSaveMixin:
         if self.outcome.kept_start:
             notify_error("nothing to save: the last run kept the starting weights (the base "
                          "model unchanged); run again longer or with more data")
+            return None
+        start = self._start_file()
+        if is_same_file(weights_path(path), start):  # layers deblurred with it name its sha256
+            notify_error(f"{weights_path(path).name} holds the weights this run started from "
+                         "and is not replaced: choose another name for the fine-tuned weights")
             return None
         try:
             path = copy_weights(self.outcome.file, path)

@@ -73,6 +73,34 @@ def progress_line(record, seconds: float, *, minutes: float | None, adapting: bo
             f"{minutes_seconds(seconds)}{limit} · {minutes_seconds(record.seconds_left)} left")
 
 
+def job_seconds(record, minutes: float | None, adapting: bool) -> float | None:
+    """The seconds the job has run at ``record`` by its own clock, where the record tells:
+    adapting without a reference counts its time limit from before its prior and the starting
+    validation (``core.self_adapt``: ``seconds_left`` is the limit less its elapsed time); the
+    dock's clock starts later, at the Notes, and its 'spent' plus 'left' fell short of the
+    limit. None where the record does not tell (paired runs, a limit overrun: left is 0)."""
+    if not adapting or not minutes or record.seconds_left <= 0:
+        return None
+    return max(0.0, minutes * 60 - record.seconds_left)
+
+
+def kept_after_close(outcome, kept: str) -> str:
+    """Say where a run's weights were kept (``kept``: ``keep_run_weights``' sentence) after
+    its dock closed: napari may be closing too (no window for a notification), so also on
+    stderr. The line said."""
+    import sys
+
+    from ._feedback import notify_info
+
+    lead = "napari-microdeblur: the Fine-tune dock was closed during its run"
+    line = (f"{lead}; the fine-tuned weights it had kept are in {outcome.file} (Load "
+            "weights... in the Deblur dock opens them)" if kept.startswith("Weights kept")
+            else f"{lead}. {kept}")
+    print(line, file=sys.stderr, flush=True)
+    notify_info(line)
+    return line
+
+
 def ending(outcome, last_step: int, steps: int | None) -> tuple[str, str]:
     """(how the run ended, the core's summary without its leading words on that): 'stopped
     after N step(s)' (by the user), else 'finished after N step(s)' with why in brackets; a
