@@ -18,7 +18,6 @@ from qtpy.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
 from ._auto_modality import AutoModalityPanel
-from ._channel_psf_scale import channel_used
 from ._controls import button, enable_saying_why
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
@@ -524,6 +523,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if not (text and layer):
             return ""
         if (parts := channel_sources(text)) is not None:
+            from ._channel_psf_scale import channel_used  # the core: not at napari's start
+
             # each channel's PSF against its own run, worded 'channel N: ...' as the CLI does
             notes = [(i, psf_scale_note(self.viewer, parts[i], layer, req.axes, in_3d=in_3d,
                                         used=channel_used(req.method.psf, i)))
