@@ -60,6 +60,8 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
         options = _steps_as_max_steps(options)
         result = self_adapt(model, blurry, psf, axes=axes, card=card, callback=callback,
                             **options)
+        if out is not None and result.stopped == "diverged" and not result.improved:
+            _diverged_before_any_gain(out)
         if out is not None:
             save_weights(result.model, out, result.card(card, base_label=label, what="image",
                                                         psf_text=psf if isinstance(psf, str)
@@ -78,12 +80,22 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
         minutes=PAIRED_MINUTES if minutes is None else minutes, **options)
     outcome = drive(iter_finetune(request), callback)
     if out is not None:
+        if outcome.diverged and outcome.kept_start:
+            _diverged_before_any_gain(out, outcome.diverged)
         if outcome.file is None:
             raise ValueError(f"fine-tuning kept nothing to write to {out}: {outcome.summary}")
         from .files import copy_atomically
 
         copy_atomically(outcome.file, out, overwrite=overwrite)
     return outcome
+
+
+def _diverged_before_any_gain(out, why: str = "the loss diverged") -> None:
+    """A run that diverged before any validation beat the start writes nothing: it had
+    written the starting weights over ``out`` (with overwrite=True, a user's earlier weights),
+    as the CLI no longer does."""
+    raise ValueError(f"{why}; no validation beat the starting weights before that, so {out} "
+                     "was not written (left as it was): lower lr=")
 
 
 def _steps_as_max_steps(options: dict) -> dict:
