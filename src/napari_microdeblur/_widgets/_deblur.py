@@ -13,14 +13,14 @@ from pathlib import Path
 
 from napari.layers import Layer
 from napari.viewer import Viewer
-from qtpy.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+from qtpy.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
 from ._auto_modality import AutoModalityPanel
 from ._controls import button, enable_saying_why
 from ._dock_scroll import scroll_body
-from ._feedback import describe_error, notify_error, notify_info, notify_warning
+from ._feedback import describe_error, notify_error, notify_info, notify_warning, replace_asked
 from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
 from ._layer_data import source_placement
 from ._layers import (
@@ -136,7 +136,7 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
         # Qt asked to replace the name typed ('cells'), not the one the suffix makes
         final = calibrated_path(path, chosen)
         check_not_a_source(final, layer)
-        if final != path and Path(final).exists() and not _replace_asked(final):
+        if final != path and Path(final).exists() and not replace_asked(final):
             return []
         written = save_calibrated(layer, final, chosen)
     except (ValueError, OSError) as error:
@@ -146,15 +146,6 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
     contents = saved_contents(written[0])
     notify_info(f"saved {layer.name!r} to {written[0]}" + (f" {contents}" if contents else ""))
     return written
-
-
-def _replace_asked(path: str) -> bool:
-    """Qt's question, for the name the save gave a typed name's suffix: replace it?"""
-    answer = QMessageBox.question(
-        None, "Replace file?", f"{Path(path).name} already exists in {Path(path).parent}. "
-        "Replace it?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
 
 
 class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):

@@ -5,6 +5,22 @@ from __future__ import annotations
 import re
 
 
+def replace_asked(path) -> bool:
+    """Qt's question for a file a save dialog's typed name became once a suffix was added
+    (Qt asked about the name as typed): replace it? Default No. The Deblur and Fine-tune
+    docks' saves ask it."""
+    from pathlib import Path
+
+    from qtpy.QtWidgets import QMessageBox
+
+    path = Path(path)
+    answer = QMessageBox.question(
+        None, "Replace file?", f"{path.name} already exists in {path.parent}. Replace it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def notify_error(message: str) -> None:
     """Show ``message`` in napari's notification area (never raises)."""
     from napari.utils.notifications import show_error

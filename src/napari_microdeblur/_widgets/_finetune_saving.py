@@ -10,19 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qtpy.QtWidgets import QFileDialog, QMessageBox
+from qtpy.QtWidgets import QFileDialog
 
-from ._feedback import notify_error, notify_info
+from ._feedback import notify_error, notify_info, replace_asked
 from ._finetune_files import copy_weights, weights_path
-
-
-def replace_asked(path: Path) -> bool:
-    """Qt's question for the name the suffix made of a typed name: replace it? (default No)"""
-    answer = QMessageBox.question(
-        None, "Replace file?", f"{path.name} already exists in {path.parent}. Replace it?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No)
-    return answer == QMessageBox.StandardButton.Yes
 
 
 def is_same_file(a: Path, b) -> bool:
