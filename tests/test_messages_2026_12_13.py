@@ -126,7 +126,8 @@ def test_info_command_of_psf_records_that_keep_or_lack_what_is_needed(tmp_path):
     from napari_microdeblur.cli_info import describe, psf_command  # new: failed on old code
 
     command, note = psf_command(describe(str(tmp_path / "kept.tif")))
-    assert command.endswith("-o kept_rerun.tif --radius 4 --threshold 40.0 --axes YX")
+    assert command.endswith(f"-o {tmp_path / 'kept_rerun.tif'} --radius 4 --threshold 40.0 "
+                            "--axes YX")
     assert note is None
     with pytest.raises(ValueError, match="opened from no file: no command remakes it"):
         psf_command(describe(str(tmp_path / "dock.tif")))

@@ -17,10 +17,10 @@ from .cli_info_psf import (
     made_words,
     psf_command,
     psf_lines,
-    rerun_name,
+    rerun_path,
     say_command_note,
 )
-from .cli_info_rerun import asked_words, one_channel_refusal, ran_psf
+from .cli_info_rerun import asked_words, one_channel_refusal, part_words, ran_psf, say_part_note
 from .core.shown import first_line, shown_path
 
 PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
@@ -383,7 +383,8 @@ def text_block(info: dict) -> str:
     # a --focus-below output with no unit below its threshold: written unchanged
     done = (f"unchanged: {record['unchanged']}" if isinstance(record.get("unchanged"), str)
             else f"deblurred: {_run_line(record)}")
-    lines += [f"  {done}", f"  made {made_words(record)}"]
+    # a dock's current slice or field of view: 'made from plane Z=3 of stack.tif (current slice)'
+    lines += [f"  {done}", f"  made {made_words(record, part_words(info, record))}"]
     if ran := _ran_line(record):
         lines.append(f"  ran {ran}")
     if isinstance(record.get("focus"), dict):  # made by `microdeblur watch` or the Focus dock
@@ -454,7 +455,7 @@ def rerun_command(info: dict) -> str:
                          "option gives: save the PSF as a .tif and deblur with --psf FILE")
     if refusal := one_channel_refusal(info, record, describe):
         raise ValueError(refusal)
-    words = ["microdeblur", "deblur", record["source_file"], "-o", rerun_name(info["file"])]
+    words = ["microdeblur", "deblur", record["source_file"], "-o", rerun_path(info["file"])]
     found = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
     focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
     method = record.get("method") or spec.get("name")
@@ -526,6 +527,7 @@ def cmd_info(args) -> int:
                 try:
                     info["command"] = rerun_command(info)
                     say_command_note(info)
+                    say_part_note(info)
                 except ValueError as error:
                     print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
                     info = {"file": path, "error": str(error)}
@@ -553,5 +555,7 @@ def add_info_command(sub) -> None:
                    "ran: method, PSF, iterations, balance, precision, tiling, ...), or the "
                    "psf-from-beads, psf-from-weights or psf-estimate command of a PSF they "
                    "wrote; run it in "
-                   "the folder that holds the input (and the PSF or weights files it names)")
+                   "the folder that holds the input (and the PSF or weights files it names): "
+                   "a deblur command writes FILE_rerun beside FILE; for a Deblur dock result "
+                   "of one plane or crop, a note on stderr says it remakes the whole input")
     p.set_defaults(func=cmd_info)

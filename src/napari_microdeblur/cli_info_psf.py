@@ -12,12 +12,15 @@ from pathlib import Path
 ESTIMATED_WORDS = "PSF estimated from the image"
 
 
-def made_words(record: dict) -> str:
+def made_words(record: dict, part: str | None = None) -> str:
     """'from FILE, TIME, microdeblur VERSION': a layer saved from napari names its layer and
-    when it was saved; what a record lacks is left out, not printed as None."""
+    when it was saved; what a record lacks is left out, not printed as None. ``part``: the
+    part of FILE a dock's scope took ('plane Z=3', ``cli_info_rerun.part_words``)."""
     source = (record.get("source_file") or
               (f"napari layer {record['source_layer']!r}" if record.get("source_layer")
                else None))
+    if part:
+        source = f"{part} of {source or 'its input'} ({record.get('scope')})"
     when = record.get("created") or (f"saved {record['saved']}" if record.get("saved") else None)
     version = record.get("software_version")
     parts = [f"from {source}" if source else "from an unrecorded source", when,
@@ -33,6 +36,12 @@ def rerun_name(path: str) -> str:
         if lower.endswith(suffix):
             return f"{name[:len(name) - len(suffix)]}_rerun{name[len(name) - len(suffix):]}"
     return f"{name}_rerun"
+
+
+def rerun_path(path: str) -> str:
+    """'out/a.tif' -> 'out/a_rerun.tif' (``rerun_name``): the path as given, so that the rerun
+    writes beside the file from any folder (a bare name wrote into the current one)."""
+    return str(Path(path).with_name(rerun_name(path)))
 
 
 def is_psf_record(record) -> bool:
@@ -85,7 +94,7 @@ def psf_command(info: dict) -> tuple[str, str | None]:
     -o ...` or `psf-estimate IMAGE -o ... [--axes A]`; ValueError, saying why, where no
     command remakes it. Its record had been refused as that of no file microdeblur wrote."""
     name, record = Path(info["file"]).name, info["microdeblur"]
-    out = rerun_name(info["file"])
+    out = rerun_path(info["file"])  # beside the file, from any folder
     export = record.get("psf_export")
     if isinstance(export, dict):
         if export.get("kernel") != "learned" or not export.get("weights"):

@@ -2,16 +2,19 @@
 its PSF words (``cli_info``): the PSF as it ran, not as it was asked for ('auto' computed a 3D
 model deeper than the stack with the stack's nz=, and the command naming the asked nz=21 was
 refused on its 15 planes), and whether a napari result was made from one channel of its file,
-which no deblur option selects (its command named the whole file with --axes ZYX, refused)."""
+which no deblur option selects (its command named the whole file with --axes ZYX, refused),
+or from one part of it (a dock's 'current slice' or 'visible field of view': the command
+remakes the whole stack, which neither info nor the command had said)."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from .core.channel_psfs import CHANNEL_SEPARATOR
 
-__all__ = ["asked_words", "one_channel_refusal", "ran_psf"]
+__all__ = ["asked_words", "one_channel_refusal", "part_words", "ran_psf", "say_part_note"]
 
 
 def ran_psf(record: dict):
@@ -107,3 +110,60 @@ def _source_header(info: dict, source: str, describe) -> dict:
             except (ValueError, TypeError, OSError, RuntimeError):
                 return {}
     return {}
+
+
+#: The dock scopes that deblur a part of a layer (``_widgets._layers.SCOPES``)
+PART_SCOPES = ("current slice", "visible field of view")
+
+
+def _sizes(info: dict, axes: str) -> dict:
+    """{letter: length} of the file ``info`` describes, by its axes (else the record's)."""
+    shape = info.get("shape") or []
+    file_axes = str(info.get("axes") or "")
+    if len(file_axes) != len(shape):
+        file_axes = axes if len(axes) == len(shape) else ""
+    return {a: int(n) for a, n in zip(file_axes, shape)}
+
+
+def part_words(info: dict, record: dict) -> str | None:
+    """'plane Z=3' ('Y 10-73, X 20-83 of plane Z=3' for a field of view) of a dock's result
+    made from part of its layer (``record['scope']``, ``record['offset']``: the first index
+    of each layer axis), indices from 0 as the result's layer name has them; None for a whole
+    stack, a 2D layer's one slice or a record without them."""
+    scope, offset = record.get("scope"), record.get("offset")
+    layer_axes = str(record.get("axes") or "").replace("S", "")  # napari's dims: no RGB S
+    if (scope not in PART_SCOPES or not isinstance(offset, (list, tuple))
+            or len(offset) != len(layer_axes)
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offset)):
+        return None
+    sizes = _sizes(info, str(record.get("axes") or ""))
+    # an axis the result holds one index of (absent from the file: written squeezed)
+    fixed = [f"{a}={o}" for a, o in zip(layer_axes, offset)
+             if a not in "YX" and sizes.get(a, 1) == 1]
+    crop = [f"{a} {o}-{o + sizes[a] - 1}" for a, o in zip(layer_axes, offset)
+            if scope == "visible field of view" and a in "YX" and a in sizes]
+    plane = f"plane {', '.join(fixed)}" if fixed else ""
+    if crop:
+        return f"{', '.join(crop)} of {plane or 'the image'}"
+    return plane or None
+
+
+def _source(record: dict) -> str:
+    layer = record.get("source_layer")
+    return str(record.get("source_file") or (f"napari layer {layer!r}" if layer else "its input"))
+
+
+def say_part_note(info: dict) -> None:
+    """The note that ``info['command']`` deblurs the whole input of a result made from part of
+    it (no deblur option selects a plane or a crop): on stderr, as the PSF notes, and in
+    --json as 'command_note'; stdout keeps the command alone, to paste or run."""
+    record = info.get("microdeblur")
+    part = part_words(info, record) if isinstance(record, dict) else None
+    if not part:
+        return
+    name, source = Path(info["file"]).name, _source(record)
+    note = (f"{name} is {part} of {source} (the Deblur dock's {record['scope']!r}), and no "
+            f"deblur option takes one part: this command remakes the whole of {source}, whose "
+            f"{part} is {name}")
+    info["command_note"] = note
+    print(f"microdeblur: note: {note}", file=sys.stderr, flush=True)

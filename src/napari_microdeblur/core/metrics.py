@@ -540,8 +540,8 @@ def ssim_per_slice(x, ref, *, data_range, axis=0, channel_axis=None) -> np.ndarr
     return plane_scores([xp], rp, ref_scale=(0.0, dr), psnr=False)["ssim"][0][0]
 
 
-
-def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=None) -> dict:
+def evaluate(prediction, reference, *, border=16, axes=None, channel_axis=None,
+             ref_scale=None) -> dict:
     """docs/evaluation.md end to end: reference-scaled PSNR and SSIM with data_range 1.
 
     ``psnr``/``ssim`` exclude a ``border``-pixel frame on the last two spatial axes (YX);
@@ -549,9 +549,17 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
     a time series) the image is a stack of 2D planes: per-plane figures are returned as
     ``psnr_per_slice`` and ``ssim_per_slice`` (border excluded), and every headline figure is
     the mean over planes; a plane equal to the reference (PSNR infinite) is left out of the
-    PSNR's mean (``stack_psnr``), infinite only when every plane is. ``ref_scale``: the
-    (offset, scale) of another image (the reference before registration), not its own
-    (without it: a ``DeblurWarning`` when the two look like two intensity scales)."""
+    PSNR's mean (``stack_psnr``), infinite only when every plane is. ``axes`` (deblur's
+    letters: 'YX', 'ZYX', 'CYX', 'YXS', ...) scores as ``microdeblur evaluate`` scores a file
+    of those axes: a C or S axis pooled into one mean error per plane, a stack's
+    ``slice_labels``, and a C axis's ``channels``, each on its own range
+    (``metrics_axes.axes_extras``); ``channel_axis`` (an index) pools without them. Given
+    neither, a first axis of 2 to 4 is warned about (``DeblurWarning``): it is scored as
+    planes. ``ref_scale``: the (offset, scale) of another image (the reference before
+    registration), not its own (without it: a ``DeblurWarning`` when the two look like two
+    intensity scales)."""
+    from .metrics_axes import axes_extras, check_border, evaluate_layout, host_array
+
     prediction = _check_array(prediction, "prediction")
     reference = _check_array(reference, "reference")
     _check_same_shape(prediction, reference, "prediction", "reference")
@@ -560,6 +568,8 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
     _check_finite(prediction, "prediction")
     if isinstance(border, bool) or not isinstance(border, (int, np.integer)) or border < 0:
         raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
+    prediction, reference, channel_axis, axes = evaluate_layout(
+        prediction, reference, axes, channel_axis, alone=ref_scale is None)
     offset, scale = ref_scale or reference_scale(reference, name="reference")
     ca = None if channel_axis is None else axis_index(channel_axis, prediction.ndim,
                                                       "channel_axis")
@@ -568,22 +578,12 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
         raise ValueError(f"prediction has shape {tuple(prediction.shape)} with channel_axis="
                          f"{channel_axis!r}; accepted: at least two spatial axes (YX)")
     rs = _as_planes(reference, ca)  # (slices, C, Y, X): leading spatial axes become planes
-    ny, nx = rs.shape[-2:]
-    if min(ny, nx) - 2 * border < _SSIM_WIN and channel_axis is None and nx in (3, 4):
-        # an RGB(A) array's colours read as X: asked, not guessed (a 3 px stack is an image)
-        raise ValueError(
-            f"prediction has shape {tuple(prediction.shape)}: its last axis ({nx}) is read as "
-            "X; for an RGB(A) image pass channel_axis=-1 (--axes YXS on the command line)"
-        )
-    if min(ny, nx) - 2 * border < _SSIM_WIN:  # said with the widest border that fits
-        most = (min(ny, nx) - _SSIM_WIN) // 2
-        fix = f"give border={most}{' or less' * bool(most)}" if most >= 0 else "no border fits"
-        raise ValueError(f"border={border} leaves {max(ny - 2 * border, 0)} x "
-                         f"{max(nx - 2 * border, 0)} px of a {ny} x {nx} image, less than "
-                         f"SSIM's {_SSIM_WIN} x {_SSIM_WIN} window; {fix}")
+    check_border(prediction.shape, *rs.shape[-2:], border, given_axes=axes is not None
+                 or channel_axis is not None, window=_SSIM_WIN)
     if ref_scale is None:  # called alone: two intensity scales, said as evaluate's CLI does
         from .plane_metrics import warn_scale_mismatch
-        warn_scale_mismatch(prediction, reference, ca, offset)
+        # on the host: its numpy scan refused tensors (TypeError from mean's dtype)
+        warn_scale_mismatch(host_array(prediction), host_array(reference), ca, offset)
     got = plane_scores([_as_planes(prediction, ca)], rs, ref_scale=(offset, scale),
                        borders=(border, 0))
     (p_in, p_whole), (s_in, s_whole) = got["psnr"][0], got["ssim"][0]
@@ -596,4 +596,4 @@ def evaluate(prediction, reference, *, border=16, channel_axis=None, ref_scale=N
     if nsp > 2:
         result["psnr_per_slice"] = [float(v) for v in p_in.tolist()]
         result["ssim_per_slice"] = [float(v) for v in s_in.tolist()]
-    return result
+    return {**result, **axes_extras(prediction, reference, axes, border, (offset, scale))}
