@@ -214,7 +214,7 @@ def _tile_count(prepared) -> int:
 def run_channels(prepared, out):
     """``PreparedDeblur.iter_run`` of ``prepare_channels``'s result, ``out`` checked: each
     channel's deblur into its channel of ``out`` (RGBA: then the alpha copied); progress
-    counts the tiles of all channels."""
+    counts the tiles of all channels. The result's ``method`` is ``methods_label``'s."""
     from .axes import copy_sample
     from .progress import DeblurProgress
 
@@ -246,7 +246,10 @@ def run_channels(prepared, out):
     parameters = dict(first.parameters, psf=psf,
                       channels=[dict(r.parameters, normalization=vars(r.normalization))
                                 for r in results])
-    return replace(first, image=out, axes=prepared.axes, parameters=parameters)
+    # what each channel ran (the dock's label, channels_ran's): the CLI's line, its --json
+    # 'method' and a cluster's record had named channel 1's method only
+    method = methods_label([str(r.method) for r in results])
+    return replace(first, image=out, axes=prepared.axes, method=method, parameters=parameters)
 
 
 def one_psf_only(spec) -> None:
