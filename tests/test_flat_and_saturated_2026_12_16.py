@@ -250,7 +250,9 @@ def test_a_saturated_channel_beside_a_brighter_one_gets_the_note_naming_it():
     said = _lines(caught, "flat plateaus")
     assert len(said) == 1 and said[0].category is DeblurNote
     line = str(said[0].message)
-    assert "channel 1's pixels" in line and "4095" in line and "12 %" in line
+    # one PSF's 'auto' balance is found per channel (each channel prepared alone): the line
+    # names the channel as its prefix
+    assert line.startswith("channel 1: ") and "4095" in line and "12 %" in line
     assert "channel 2" not in line and "30000" not in line
 
 
@@ -291,7 +293,8 @@ def test_an_image_of_one_value_is_not_searched_for_its_settings(method, kw, axes
     out, caught = _run(image, axes, method, **kw)
     assert np.array_equal(out, image)
     assert _only_single_value(caught) == []  # no 'GCV found no noise', no '1 iteration'
-    assert len(caught) == 1
+    # a C axis's channels are each searched alone (their 'auto' settings differ): one each
+    assert len(caught) == (shape[0] if axes == "CYX" else 1)
 
 
 def test_auto_in_3d_on_a_stack_of_one_value_says_only_that():
@@ -334,13 +337,18 @@ def test_wiener_balance_leaves_empty_planes_and_channels_out(axes, flat):
     kept = np.ones(5, bool)
     kept[flat] = False
     _, caught = _run(image, axes, "wiener", psf="gaussian:2")
-    assert not _lines(caught, "found no noise")
     if axes == "ZYX":
+        assert not _lines(caught, "found no noise")
         _, alone = _run(image[kept], axes, "wiener", psf="gaussian:2")
         assert _said(caught, "balance 'auto'") == _said(alone, "balance 'auto'")
-    else:  # each channel takes the balance of the first that holds more than one value
-        _, alone = _run(image[1], "YX", "wiener", psf="gaussian:2")
-        assert _said(caught, "balance 'auto'") == _said(alone, "balance 'auto'")
+    else:  # each channel is searched alone; the flat one is passed through, not searched
+        lines = [str(w.message) for w in caught]
+        assert not [line for line in lines if line.startswith("channel 1: wiener")]
+        for c in range(1, 5):
+            _, alone = _run(image[c], "YX", "wiener", psf="gaussian:2")
+            said = _said(alone, "balance 'auto'")
+            expected = f"channel {c + 1}: {said}"
+            assert expected in [line.split(" (")[0] for line in lines]
 
 
 def test_a_flat_centre_takes_the_fixed_balance_and_says_why():

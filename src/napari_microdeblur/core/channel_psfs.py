@@ -168,19 +168,25 @@ def channel_of(array, axis: int, index: int):
 
 def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, models,
                      psfs=None):
-    """``inference.prepare_deblur`` for a spec with one PSF per channel (None for any other):
+    """``inference.prepare_deblur`` for a spec with one PSF per channel, or one PSF whose 'auto'
+    settings each channel finds (``image_settings.auto_per_channel``); None for any other:
     each channel (or RGB colour) prepared with its own PSF, the lines each settles said with
     its channel (or colour); RGBA's alpha is copied by ``run_channels``."""
     from .axes import Layout, has_alpha
     from .deblur_notes import ALPHA_NOTE
+    from .image_settings import auto_per_channel
     from .inference import prepare_deblur
     from .method import MethodSpec
     from .psf_fit import check_psf_model_fits
 
-    if not isinstance(spec, MethodSpec) or not (parts := channel_sources(spec.psf)):
+    if not isinstance(spec, MethodSpec):
         return None
-    spec = spec.check()
     shape = tuple(int(n) for n in image.shape)
+    if not (parts := channel_sources(spec.psf)):
+        if not auto_per_channel(spec, axes, shape):
+            return None
+        parts = [spec.psf] * shape[axes.index("C")]  # one PSF: each channel finds its 'auto'
+    spec = spec.check()
     c = _refuse_layout(len(parts), axes, shape, spec.name)
     # every channel's PSF against the image before the first channel settles anything
     check_psf_model_fits(spec, axes, shape, tile=getattr(tiling_spec, "tile", None))
@@ -194,13 +200,19 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
                                            normalization=normalization, models=models))
         said += [(i, w) for w in held]
     for i, w in said:  # after every channel was prepared, like the lines of one deblur
-        warnings.warn_explicit(f"{part_label(axes, i)}: {w.message}", w.category, w.filename,
-                               w.lineno)
+        _say_as_part([w], axes, i)
     if axes[c] == "S" and has_alpha(axes, shape):
         warnings.warn(ALPHA_NOTE, DeblurNote, stacklevel=3)
     first = prepared[0]
     return replace(first, image=image, layout=Layout.for_method(axes, shape, first.method),
                    channel_runs=tuple(prepared))
+
+
+def _say_as_part(held: list, axes: str, index: int) -> None:
+    """Warn each of ``held`` again, prefixed with its channel's (or colour's) label."""
+    for w in held:
+        warnings.warn_explicit(f"{part_label(axes, index)}: {w.message}", w.category,
+                               w.filename, w.lineno)
 
 
 def _tile_count(prepared) -> int:
@@ -230,10 +242,13 @@ def run_channels(prepared, out):
         run = part.iter_run(channel_of(out, c, i))
         while True:
             try:
-                step = next(run)
+                with caught() as held:  # a channel's run-time lines name it, as its set-up's
+                    step = next(run)
             except StopIteration as stop:
                 results.append(stop.value)
                 break
+            finally:
+                _say_as_part(held, prepared.axes, i)
             done += 1
             total = max(total, done)  # smaller tiles after running out of memory: more of them
             plane = step.plane[:position] + (i,) + step.plane[position:]

@@ -3,7 +3,8 @@ work: a PSF estimated from it, 'auto' with a 3D PSF on a z-stack run as Richards
 Richardson-Lucy's iteration count and Wiener's balance when they are 'auto'
 (``spec_for_image``); and the same without reading the image, for checks before a run
 (``spec_before_image``). ``inference.prepare_deblur`` calls it; so do the docks and the cluster
-path, which settle once for a whole image or volume.
+path, which settle once for a whole image or volume. Where one PSF meets channels (C), the run
+splits them first so that each settles its own (``auto_per_channel``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,27 @@ def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
     if auto_3d_kernel(spec, axes, shape) is not None:
         spec = spec.replace(name="richardson_lucy", psf=auto_3d_psf(spec, axes, shape))
     return spec.replace(iterations=FIXED_ITERATIONS, balance=FIXED_BALANCE)
+
+
+def auto_per_channel(spec, axes: str, shape) -> bool:
+    """Whether one PSF on an image with channels (a C axis of 2 or more) runs each channel as
+    its own deblur (``channel_psfs.prepare_channels``, as one PSF per channel does), so that
+    an 'auto' setting the image settles is found on each channel: Richardson-Lucy's
+    iterations, Wiener's balance, 'auto' deconvolving a z-stack in 3D. Stains differ in
+    noise: one balance found on channel 1 left an actin channel below its input (CYX,
+    gaussian:1.6: 28.25 dB, input 28.20; its own balance 33.55). Not RGB's colours (S: one
+    value keeps them consistent), time points (one value per series), a PSF the image
+    settles ('estimate'), networks, or values given."""
+    from .psf_estimate import is_estimate
+
+    shape = tuple(int(n) for n in shape)
+    if (not isinstance(spec, MethodSpec) or spec.psf is None or is_estimate(spec.psf)
+            or channel_sources(spec.psf) or "C" not in axes or shape[axes.index("C")] < 2):
+        return False
+    return ((spec.name == "richardson_lucy" and spec.iterations == AUTO_ITERATIONS)
+            or (spec.name == "wiener" and spec.balance == AUTO_BALANCE)
+            or (spec.name == "auto" and "Z" in axes  # checked: a bad PSF said as it is
+                and auto_3d_kernel(spec.check(), axes, shape) is not None))
 
 
 def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
@@ -240,8 +262,8 @@ def iterations_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
 
 def balance_for(spec: MethodSpec, image, axes: str) -> MethodSpec:
     """Wiener with ``balance='auto'`` with the balance ``psf_estimate.gcv_balance`` finds on the
-    centre crop of the image's middle plane, first channel (each channel is deconvolved with
-    the balance, and a mean of channels would show less noise than any of them: on the RGB
+    centre crop of the image's middle plane, first channel (RGB's colours are deconvolved with
+    the balance, and a mean of colours would show less noise than any of them: on the RGB
     rows of benchmarks/classical_auto.py it chose balances 0.4-0.5 dB worse than the tuned
     one), and a line saying it; other specs as they are. GCV judges a 2D PSF: a 3D one (or one
     wider than the crop) runs ``FIXED_BALANCE``, and the line says why."""
