@@ -430,8 +430,9 @@ def test_labels_points_and_empty_layers_are_refused(make_napari_viewer, notes, b
     assert snapshot(viewer) == before
 
 
-def test_rgb_layer_with_grayscale_model_is_refused(make_napari_viewer, notes, gran_file,
-                                                   qtbot, he_rgb):
+def test_rgb_layer_with_grayscale_model_runs_colour_by_colour(make_napari_viewer, notes,
+                                                             gran_file, qtbot, he_rgb):
+    """As the core does; it was refused (tests/test_parity_2026_12_18.py)."""
     viewer = make_napari_viewer()
     viewer.add_image(he_rgb, name="he", rgb=True)
     before = snapshot(viewer)
@@ -439,9 +440,11 @@ def test_rgb_layer_with_grayscale_model_is_refused(make_napari_viewer, notes, gr
     assert w.axes_edit.text() == "YXS"
     w.load_weights(gran_file)
     wait_idle(qtbot, w)
-    assert w.run() is None
-    assert any("grayscale" in m and "RGB" in m for m in notes.errors())
-    assert snapshot(viewer) == before
+    run = w.run()
+    assert run is not None, notes.errors()
+    wait_run(qtbot, run)
+    assert run.error is None and run.layer.data.shape == he_rgb.shape
+    assert snapshot(viewer)[:-1] == before
 
 
 def test_weights_of_another_architecture_are_refused(make_napari_viewer, notes, qtbot,

@@ -95,22 +95,11 @@ def check_request(req: DeblurRequest) -> None:
     has_rgb = "S" in req.axes
     # RGBA runs its colours (the core passes alpha through)
     n_channels = colour_part(req.image, req.axes).shape[req.axes.index("S")] if has_rgb else 1
-    # what 'auto' picks runs a grayscale network colour channel by channel, and a PSF-aware
-    # network (bundled, or fine-tuned in this session) runs RGB in an opponent colour space
-    # (core.psf_aware.OPPONENT): both take any RGB layer
-    session_psf_aware = req.network is not None and getattr(req.network.model, "needs_psf", False)
-    by_channel = card.in_channels == 1 and (
-        (req.network is None and (req.method.name == "auto" or req.method.psf is not None))
-        or (session_psf_aware and req.method.psf is not None))
-    if has_rgb and card.in_channels != n_channels and not by_channel:
-        raise ValueError(
-            f"{req.label!r} is a {card.in_channels}-channel (grayscale) model but layer "
-            f"{req.source_name!r} is RGB; choose RGB weights (e.g. gran.hist_v1), or split the "
-            "layer into channels (right-click > Split RGB) and deblur each"
-            if card.in_channels == 1 else
-            f"{req.label!r} expects {card.in_channels} channels but layer "
-            f"{req.source_name!r} has {n_channels} (axes {req.axes})"
-        )
+    # a grayscale network runs an RGB layer as the core does: colour by colour, normalised on
+    # the colours together (a PSF-aware one in core.psf_aware.OPPONENT's colour space)
+    if has_rgb and card.in_channels not in (1, n_channels):
+        raise ValueError(f"{req.label!r} expects {card.in_channels} channels but layer "
+                         f"{req.source_name!r} has {n_channels} (axes {req.axes})")
     if not has_rgb and "C" not in req.axes and card.in_channels != 1:
         raise ValueError(
             f"{req.label!r} expects {card.in_channels} channels (RGB) but layer "

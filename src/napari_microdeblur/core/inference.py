@@ -485,6 +485,8 @@ def _run(
     # the package's methods (a Method of one's own forward runs as given, e.g. x * 2)
     passes_flat = (method.is_classical or isinstance(method.forward, NetworkRunner)) and (
         method.out_channels or layout.channels) == layout.channels
+    # shown each plane before its tiles (a PSF-aware network's noise level: core.psf_aware)
+    start_plane = getattr(method.forward, "start_plane", None)
     while True:
         plan = tiling.plan_tiles(layout.spatial_shape, tile_now, options.overlap,
                                  size_divisor=method.size_divisor)
@@ -507,6 +509,8 @@ def _run(
                         done += 1
                         yield DeblurProgress(done, total, plane, tile)
                     continue
+                if start_plane is not None:
+                    start_plane(read, layout.spatial_shape, lambda b: _to_model_units(norm, b))
                 steps = tiling.iter_tiled_apply(
                     clipped_forward(method.forward) if clips(method, norm) else method.forward,
                     read,
