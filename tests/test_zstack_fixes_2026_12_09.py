@@ -194,7 +194,8 @@ def test_the_iterations_note_says_the_cap_stopped_a_3d_run_still_improving():
     with pytest.warns(UserWarning, match=f"richardson_lucy: 30 iterations .*at most 30; {said}"):
         deblur(stack, method="richardson_lucy", psf=psf, axes="ZYX", device="cpu")
     with pytest.warns(UserWarning, match=f"Richardson-Lucy in 3D \\(30 iterations; {said}: give "
-                      "iterations a number above 30 \\(e.g. 100\\) for more\\)"):
+                      "iterations a number above 30 for more, e.g. iterations=100 "
+                      "\\(--iterations 100 on the command line\\)\\)"):
         deblur(stack, method="auto", psf=psf, axes="ZYX", device="cpu")
     noisy = (rng.poisson(np.clip(stack, 0, None) * 5.0) / 5.0).astype(np.float32)
     with pytest.warns(UserWarning) as caught:  # stopped by the noise: not said

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .beads_checks import check_radius, check_threshold, cut_radius_warning
+from .beads_checks import check_radius, check_threshold, crowd_words, cut_radius_warning, too_dense
 from .notes import DeblurWarning
 from .psf_shape import fwhm  # here too: callers import it from beads
 
@@ -158,7 +158,9 @@ def psf_from_beads(
     # background inflated the noise and hid every bead.
     background = _background(smooth)
     smooth_flat = smooth - background
-    peaks, heights, level = _bead_peaks(smooth_flat, threshold, float(np.abs(smooth).max()))
+    peaks, heights, level = _bead_peaks(smooth_flat, threshold, float(np.abs(smooth).max()),
+                                        lambda: (too_dense(data, smooth, background),
+                                                 _clipped(data, image)))
     flat = data - background
     pixel_noise = _noise(flat)
     # hot pixels go before the width and isolation checks: as neighbours they made real beads
@@ -167,9 +169,9 @@ def psf_from_beads(
     peaks, heights = peaks[~hot], heights[~hot]
     _repair(data, flat, background, spikes)
     faint = faint_peaks(heights, _FAINT_FRACTION)
+    clipped = _clipped(data, image)
     r, candidates, kept, rejected, note, light, missing = _box_and_beads(
-        data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,
-        _clipped(data, image))
+        data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint, clipped)
     faint = rejected.pop("faint")
     if hot.any():  # listed only when it happens: the report's keys stay as they were
         rejected["hot pixels"] = int(hot.sum())
@@ -192,7 +194,8 @@ def psf_from_beads(
         if elongated.any():  # listed only when it happens: the report's keys stay as they were
             rejected["elongated (two beads merged)"] = int(elongated.sum())
     if not good.any():
-        raise _none_usable(data.shape, found, rejected, r, radii is None)
+        raise _none_usable(data.shape, found, rejected, r, radii is None, clipped,
+                           too_dense(data, smooth, background))
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions, peak = _average_aligned(chosen, r)
     snr, weak = warn_if_weak(len(positions), peak, pixel_noise)
@@ -210,18 +213,21 @@ def psf_from_beads(
     return psf, report
 
 
-def _none_usable(shape, found: int, rejected: dict, r, chosen: bool) -> ValueError:
+def _none_usable(shape, found: int, rejected: dict, r, chosen: bool, clipped: bool = False,
+                 dense: bool = False) -> ValueError:
     """Why no bead is usable, and what to change; a radius the user did not give is said to
-    be the beads' own (``chosen``), and ``radius=`` is the CLI's --radius (cli_words)."""
+    be the beads' own (``chosen``), and ``radius=`` is the CLI's --radius (cli_words). Beads
+    ``too_dense`` are said so (a smaller radius does not part them: crowding widened the width
+    measured, and all were 'near the border'); a ``clipped`` image is, whatever refused them."""
     reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
     how = ", from the beads' width" if chosen else ""
     return ValueError(
         f"image (shape {shape}) has {found} candidate beads but none usable "
-        f"({reasons}; PSF radius {tuple(int(v) for v in r)} px{how}); accepted: beads at least "
-        "the radius from the border and twice the radius from each other, unsaturated (give "
-        "a smaller radius= if the beads are dense"
-        + ("; a bead with a pixel at the camera's ceiling is clipped: record the beads with a "
-           "shorter exposure or lower gain" if rejected.get("saturated") else "") + ")"
+        f"({reasons}; PSF radius {tuple(int(v) for v in r)} px{how})"
+        + crowd_words(dense, clipped or bool(rejected.get("saturated")))
+        + "; accepted: beads at least the radius from the border and twice the radius from "
+        "each other, unsaturated" + ("" if dense else
+                                     " (give a smaller radius= if the beads are dense)")
     )
 
 
@@ -354,10 +360,12 @@ def _peak_height(smooth: np.ndarray, threshold, noise: float, level: float,
     return max(height, 1e-3 * (float(smooth.max()) - level), 1e-9 * scale)
 
 
-def _bead_peaks(smooth: np.ndarray, threshold, scale: float) -> tuple[np.ndarray, np.ndarray,
-                                                                     float]:
+def _bead_peaks(smooth: np.ndarray, threshold, scale: float,
+                crowding) -> tuple[np.ndarray, np.ndarray, float]:
     """The local maxima of the smoothed, background-subtracted image that stand high enough,
-    brightest first, their heights above the background and the background's residual level."""
+    brightest first, their heights above the background and the background's residual level.
+    None: ``crowding()`` (too dense, clipped) says why, not a lower threshold for faint beads
+    (crowded beads' light inflates the noise, and then their width)."""
     from scipy import ndimage
 
     level = float(np.median(smooth))
@@ -368,22 +376,28 @@ def _bead_peaks(smooth: np.ndarray, threshold, scale: float) -> tuple[np.ndarray
     labels, _ = ndimage.label(peaks_mask, structure=np.ones((3,) * smooth.ndim))
     peaks = _first_pixels(labels)
     if len(peaks) == 0:
+        dense, clipped = crowding()
+        said = _threshold_words(threshold, height, noise, dense)
         raise ValueError(f"image (shape {smooth.shape}) has no bead: no local maximum stands "
-                         f"{height:.3g} above the local background "
-                         f"{_threshold_words(threshold, height, noise)}; accepted: an image of "
-                         "fluorescent beads, each a few pixels across")
+                         f"{height:.3g} above the local background {said}"
+                         + crowd_words(dense, clipped)
+                         + "; accepted: an image of fluorescent beads, each a few pixels across"
+                         + (" and apart from the others" if dense else ""))
     heights = smooth[tuple(peaks.T)] - level
     order = np.argsort(-heights)
     return peaks[order], heights[order], level
 
 
-def _threshold_words(threshold, height: float, noise: float) -> str:
+def _threshold_words(threshold, height: float, noise: float, dense: bool = False) -> str:
     """The threshold that found no bead, in noise sigmas, and the lower one to give: the
-    height alone, in image units, did not say which option set it or what to change."""
+    height alone, in image units, did not say which option set it or what to change. Not
+    for ``dense`` beads: a lower one found them, then refused them all."""
     given = "the default threshold" if threshold is None else f"threshold={threshold:g}"
     if not noise > 0:
         return f"({given})"  # a noise-free image: no sigmas to count
     said = f"({given}: {height / noise:.3g} noise sigmas of {noise:.3g})"
+    if dense:
+        return said
     if height <= 4 * noise:  # lower still would take the noise's own maxima for beads
         return f"{said}, near the noise: no bead to find"
     return f"{said}; for faint beads give a lower threshold=, e.g. threshold={4 * noise:.3g}"
@@ -459,16 +473,17 @@ def _isolated_beads(data, peaks, heights, candidates, r, clipped) -> tuple[list,
         if np.any(p - r - 1 < 0) or np.any(p + r + 1 >= shape):
             rejected["near the border"] += 1
             continue
-        close = np.all(np.abs(peaks - p) <= 2 * r, axis=1)
-        close[i] = False
-        if np.any(close & (heights >= _NEIGHBOUR_FRACTION * h)):
-            rejected["not isolated"] += 1
-            continue
-        # a peak centred between pixels has up to 2**ndim equal maxima; a clipped one more
+        # a peak centred between pixels has up to 2**ndim equal maxima; a clipped one more.
+        # Before isolation: clipped beads close together were said 'not isolated' alone
         core = data[tuple(slice(c - 2, c + 3) for c in p)]
         at_top = np.count_nonzero(core == saturation)
         if at_top > 2**data.ndim:
             rejected["saturated"] += 1
+            continue
+        close = np.all(np.abs(peaks - p) <= 2 * r, axis=1)
+        close[i] = False
+        if np.any(close & (heights >= _NEIGHBOUR_FRACTION * h)):
+            rejected["not isolated"] += 1
             continue
         (touching if clipped and at_top else kept).append(p)
     if kept or len(touching) < 2:

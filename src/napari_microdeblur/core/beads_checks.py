@@ -1,13 +1,31 @@
 """The bead options of :func:`.beads.psf_from_beads` (``threshold=``, ``radius=``), checked
 alone: the docks' "PSF from beads..." chooser refuses what the measurement would, before it
-closes; and the warning of a given radius that cut the PSF (``cut_radius_warning``)."""
+closes; the warning of a given radius that cut the PSF (``cut_radius_warning``); and why a
+bead image failed where its beads crowd (``too_dense``) or the camera clipped it
+(``crowd_words``)."""
 
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
 
-__all__ = ["MAX_RADIUS", "check_radius", "radius_words", "check_threshold", "cut_radius_warning"]
+import numpy as np
+
+__all__ = ["MAX_RADIUS", "check_radius", "radius_words", "check_threshold", "cut_radius_warning",
+           "too_dense", "crowd_words"]
+
+_SMOOTH_PIXELS = 0.85  # neighbours differing under this share of what noise makes: bead light
+_OVERLAP = 0.2  # light between two peaks above this share of the lower one: they overlap
+_DENSE_PEAKS = 50  # the brightest maxima judged
+#: What a failure adds where ``too_dense``: lowering the threshold or the radius does not help.
+DENSE_WORDS = ("the beads are too dense to isolate (most of the brightest overlap their nearest "
+               "one, and their light, over most of the image, inflated the noise and width "
+               "measured): image a sparser bead slide (fewer beads per area) or crop a region "
+               "with fewer beads")
+#: ... and where the image's maximum sits at a ceiling (``beads._clipped``).
+CLIPPED_WORDS = ("the image's maximum sits at a ceiling (the dtype's maximum, or a plateau of "
+                 "pixels): a bead with a pixel at the camera's ceiling is clipped: record the "
+                 "beads with a shorter exposure or lower gain")
 
 MAX_RADIUS = 256  # pixels: the largest radius= taken
 _CUT_FACTOR = 1.1  # a given radius under this many FWHM cuts the PSF (``cut_radius_warning``)
@@ -83,3 +101,55 @@ def check_threshold(threshold) -> float | None:
     if not (math.isfinite(height) and height > 0):
         raise ValueError(f"threshold={threshold!r}: {fix}")
     return height
+
+
+def crowd_words(dense: bool, clipped: bool) -> str:
+    """What a failed bead search adds: ': the beads are too dense ...' and '; the image's
+    maximum sits at a ceiling ...' where each applies; else ''."""
+    return (f": {DENSE_WORDS}" if dense else "") + (f"; {CLIPPED_WORDS}" if clipped else "")
+
+
+def too_dense(data: np.ndarray, smooth: np.ndarray, background: np.ndarray) -> bool:
+    """Whether the beads of ``data`` (``smooth``: lightly smoothed; ``background``: the large
+    scale one) crowd: its typical pixel holds bead light (the robust spread of neighbour
+    differences under 0.85 x what noise alone gives, sqrt(2) x the pixels' spread) and most of
+    the 50 brightest maxima (over a quarter of the brightest's height) overlap their nearest
+    one (the light between them, over the pair's local floor, above 20 % of the lower peak).
+    On Poisson Gaussian beads (sigma 1-2.5 px) 5-10 px apart: 0.23-0.73 and 58-100 %;
+    14-30 px apart: 0-11 % overlap; noise alone: 1.05 (its maxima overlap)."""
+    from scipy import ndimage
+
+    flat = data - background
+    spread = _spread(flat)
+    steps = np.concatenate([np.diff(flat, axis=a).ravel() for a in range(flat.ndim)])
+    if not spread > 0 or _spread(steps) >= _SMOOTH_PIXELS * math.sqrt(2) * spread:
+        return False
+    lifted = smooth - background
+    level = float(np.median(lifted))
+    top = lifted == ndimage.maximum_filter(lifted, size=3)
+    peaks = np.argwhere(top & (lifted > level + 0.25 * (lifted.max() - level)))
+    peaks = peaks[np.argsort(-lifted[tuple(peaks.T)])][:_DENSE_PEAKS]
+    if len(peaks) < 2:
+        return False
+    overlaps = [_overlap(smooth, peaks, i) for i in range(len(peaks))]
+    return float(np.mean(overlaps)) > 0.5
+
+
+def _spread(values: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _overlap(smooth: np.ndarray, peaks: np.ndarray, i: int) -> bool:
+    """Whether peak ``i`` and its nearest peak overlap: the least light on the line between
+    them stands over 20 % of the lower peak above the least light of the box around them."""
+    p = peaks[i]
+    distance = np.linalg.norm(peaks - p, axis=1)
+    distance[i] = np.inf
+    q, reach = peaks[int(np.argmin(distance))], int(math.ceil(distance.min()))
+    line = np.round(p + np.outer(np.linspace(0, 1, 2 * reach + 1), q - p)).astype(int)
+    valley = float(smooth[tuple(line.T)].min())
+    low = np.maximum(np.minimum(p, q) - reach, 0)
+    box = tuple(slice(a, b + reach + 1) for a, b in zip(low, np.maximum(p, q)))
+    floor = float(smooth[box].min())
+    lower = min(float(smooth[tuple(p)]), float(smooth[tuple(q)]))
+    return lower > floor and valley - floor > _OVERLAP * (lower - floor)

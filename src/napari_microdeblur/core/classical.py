@@ -386,8 +386,10 @@ def held_out_iterations(x, psf, *, max_iterations: int, share: float = HELD_OUT_
 def still_improving_text(cap: int) -> str:
     """What a note on iterations 'auto' adds where ``held_out_check`` was still improving at
     the cap ``cap``: the count is the cap's, not the image's."""
+    more = max(100, 2 * cap)  # worded as the axes hint (``axes.GIVE_AXES``): Python, then CLI
     return (f"stopped at the cap of {cap} while the held-out check was still improving: give "
-            f"iterations a number above {cap} (e.g. {max(100, 2 * cap)}) for more")
+            f"iterations a number above {cap} for more, e.g. iterations={more} (--iterations "
+            f"{more} on the command line)")
 
 
 @torch.no_grad()

@@ -291,6 +291,8 @@ class PsfArray:
     @classmethod
     def from_array(cls, array, origin: str | None = None) -> PsfArray:
         values = np.ascontiguousarray(array, dtype=np.float32)
+        while values.ndim > 2 and values.shape[0] == 1:  # as psf.read_psf drops a file's: a
+            values = values[0]  # (1, N, N) array was refused as 3D on a 2D image, its file ran
         if values.ndim not in (2, 3) or values.size == 0:
             raise ValueError(f"psf array has shape {values.shape}; give a 2D or 3D kernel")
         if not np.all(np.isfinite(values)):

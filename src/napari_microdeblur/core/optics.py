@@ -86,7 +86,7 @@ def _in_range(value, name: str, low: float, high: float, accepted: str) -> float
     return v
 
 
-_INDEX = "a refractive index, 1.0 to 2.0 (air 1.0, water 1.333, oil 1.515)"
+_INDEX = "refractive index, 1.0 to 2.0 (air 1.0, water 1.333, oil 1.515)"
 _WAVELENGTH = "a wavelength in micrometres, 0.2 to 2.0 (e.g. 0.52 for GFP; 520 would be nanometres)"
 
 
@@ -94,14 +94,15 @@ def _optics(na, wavelengths: dict, pixel, ni, ns, depth, defocus, centre="peak")
     if centre not in ("peak", "source"):
         raise ValueError(f"centre is {centre!r}; accepted: 'peak' (the brightest plane) or "
                          "'source' (the source's nominal depth)")
-    ni = _in_range(ni, "ni", 1.0, 2.0, "the immersion index, " + _INDEX)
+    ni = _in_range(ni, "ni", 1.0, 2.0, "the immersion medium's " + _INDEX)
     na = _number(na, "na", f"a numerical aperture above 0 and below the immersion index ni={ni}")
     if not 0 < na < ni:
         raise ValueError(
             f"na is {na!r}; accepted: a numerical aperture above 0 and below the immersion index "
             f"ni={ni} (e.g. 1.4 for oil, 1.2 for water, 0.95 for air)"
         )
-    ns = ni if ns is None else _in_range(ns, "ns", 1.0, 2.0, "None or the sample's " + _INDEX)
+    ns = ni if ns is None else _in_range(ns, "ns", 1.0, 2.0, f"the sample's {_INDEX}; or "
+                                         "leave ns out (None) for the immersion index ni")
     for name, value in wavelengths.items():
         wavelengths[name] = _in_range(value, name, 0.2, 2.0, _WAVELENGTH)
     pixel = _positive(pixel, "pixel", "the pixel size in the sample, in micrometres (e.g. 0.065)")

@@ -1,43 +1,32 @@
 """Deblur only what is out of focus: the slices of a stack, or the tiles of each plane, whose
 focus score (``core.focus``) is below a threshold. Everything else is copied unchanged.
 
-Two kinds of units:
-
 - **slices** (``tile=None``): one score per plane, i.e. per index of the axes other than Y, X
-  and S (RGB planes are scored on their luminance). A selected plane is deblurred whole, with
-  the usual tiling of ``core.inference.iter_deblur``.
-- **tiles** (``tile=N``): each plane cut into N x N squares (partial ones at the right and
-  bottom edges), one score per square as ``focus_score(..., tile=N)`` gives. A selected tile is
-  deblurred from a crop that reaches ``halo`` pixels further on every side (clipped at the image
-  border, where the method pads as it does for the whole image); only the tile itself is
-  pasted. With ``halo`` at least the method's reach (a network's receptive field, or
-  ``classical.psf_halo`` of the PSF, the default) a tile comes out as it would in a deblur of
-  the whole image, so neighbouring selected tiles meet without seams.
+  and S (RGB planes scored on their luminance); a selected plane is deblurred whole, with the
+  usual tiling of ``core.inference.iter_deblur``.
+- **tiles** (``tile=N``): N x N squares of each plane (partial ones at the right and bottom),
+  scored as ``focus_score(..., tile=N)``. A selected tile is deblurred from a crop ``halo`` px
+  wider on every side (clipped at the border, padded there as a whole image is); only the tile
+  is pasted. A ``halo`` of at least the method's reach (a network's receptive field, or
+  ``classical.psf_halo``, the default) gives a tile as a whole-image deblur would: no seams.
 
-The normalisation is computed once on the whole image, as ``iter_deblur`` does, so a slice or
-tile is scaled exactly as in a whole-image run. ``iter_deblur_selected`` is a generator that
-yields a ``SelectiveProgress`` after every deblurred tile (closing it stops there) and returns a
-``SelectiveResult``; ``deblur_selected`` is its blocking twin. The scores come from
-``focus.iter_focus_scores`` (plane by plane, with progress).
+The normalisation is computed once on the whole image, as ``iter_deblur`` does. The generator
+``iter_deblur_selected`` yields a ``SelectiveProgress`` per deblurred tile and returns a
+``SelectiveResult``; ``deblur_selected`` is its blocking twin. With no unit selected nothing is
+set up (no PSF estimated, no balance searched): one DeblurNote says so, with the scores' range.
 
-Tiles of background noise only (``focus.structure_tiles``: the empty field of a sparse
-fluorescence image) are left out when the scores are computed here (``skip_background=True``,
-the default), as the Focus dock leaves them out: their score is that of noise, often below the
-threshold, and deblurring them only amplifies the noise. So are slices with no structure
-(``focus.structure_planes``, the test ``watch`` uses: a blank section of a volume scored 0,
-was ranked softest and 'deblurred', its zeros made non-zero). ``SelectiveResult.structure``
-says which units held structure and ``background`` how many were left out. Scores given by
-the caller are used as they are (a NaN score is never selected).
+Units of background noise only (``focus.structure_tiles``, ``structure_planes``) are left out
+when the scores are computed here (``skip_background=True``), as the Focus dock and ``watch``
+leave them out: their score is noise's, often below the threshold, and deblurring them only
+amplifies it (a blank section scored 0, ranked softest, got its zeros made non-zero).
+``SelectiveResult.structure`` says which units held structure. Scores given by the caller are
+used as they are (a NaN score is never selected).
 
-What only the image settles (an estimated PSF, as 'auto' gives EM and brightfield; iterations
-and balance 'auto') is settled per plane on the soft part deblurred (``settled_parts``; the
-sharp middle slice had given sigma 0.4 for a slice blurred 1.8, and one slice's PSF on a less
-blurred slice took 3.6 dB off it); ``SelectiveResult.settled`` says what and from where.
-
-The threshold is one number, or one per channel (a sequence as long as the C axis): channels
-score on their own levels (DAPI 1.4-1.8e-4 beside GFP 2.5-7.1e-4 in one time-lapse), so one
-threshold can judge neither. Networks come from ``inference.RECENT_MODELS`` unless ``models``
-is given, so a loop over files loads its network once, as ``iter_deblur`` does.
+What only the image settles (an estimated PSF; iterations and balance 'auto') is settled per
+plane on the soft part deblurred (``settled_parts``: the sharp middle slice had given sigma 0.4
+for a slice blurred 1.8); ``SelectiveResult.settled`` says what and from where. The threshold
+is one number, or one per channel (C axis): DAPI scored 1.4-1.8e-4 beside GFP 2.5-7.1e-4 in
+one time-lapse. Networks come from ``inference.RECENT_MODELS`` unless ``models`` is given.
 """
 
 from __future__ import annotations
@@ -76,12 +65,10 @@ from .progress import SelectiveProgress, drive, map_records
 from .thread_warnings import caught
 from .tiling_spec import TilingSpec
 
-__all__ = [
-    "SelectiveProgress", "SelectiveResult", "SettledPart", "deblur_selected",
-    "iter_deblur_selected", "check_thresholds", "iter_focus_scores", "part_words",
-    "score_axes", "score_shape", "select_below", "selection_mask", "settle_box",
-    "settled_method", "settled_parts", "tile_box",
-]
+__all__ = ["SelectiveProgress", "SelectiveResult", "SettledPart", "deblur_selected",
+           "iter_deblur_selected", "check_thresholds", "iter_focus_scores", "part_words",
+           "score_axes", "score_shape", "select_below", "selection_mask", "settle_box",
+           "settled_method", "settled_parts", "tile_box"]
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -125,8 +112,7 @@ def check_thresholds(threshold, axes: str, shape) -> float | tuple[float, ...]:
 
 
 def threshold_limits(threshold, unit_axes: str, ndim: int):
-    """``threshold`` shaped to compare with scores over ``unit_axes``: a number as it is, one
-    per channel along C."""
+    """``threshold`` to compare with scores over ``unit_axes``: one per channel along C."""
     if np.ndim(threshold) == 0:
         return float(threshold)
     shape = [1] * ndim
@@ -149,15 +135,13 @@ def _check_threshold(threshold) -> float:
 
 @dataclass
 class SelectiveResult:
-    """The output and a record of what was deblurred.
-
-    ``selected`` lists the units (indices into ``scores``) that were deblurred; for tiles,
-    ``boxes`` gives each one's pixel bounds (y0, y1, x0, x1) in its plane. ``tile`` and
-    ``overlap`` are those of the deblurring runs (for 'tiles' mode: the focus tile, no overlap),
-    so a tile-grid overlay drawn from them shows the units. ``threshold`` is a number, or a
-    tuple of one per channel (C axis) where the run was given one. ``structure`` (units whose scores
-    were computed here with ``skip_background``; otherwise None) is True for the tiles or
-    slices with structure above the background noise; the others were never selected.
+    """The output and a record of what was deblurred: ``selected``, the units (indices into
+    ``scores``); for tiles, ``boxes``, each one's (y0, y1, x0, x1) in its plane. ``tile`` and
+    ``overlap``: the runs' (tiles: the focus tile, no overlap), for a tile-grid overlay of the
+    units. ``threshold``: a number, or a tuple of one per channel (C axis). ``structure``
+    (scores computed here with ``skip_background``, else None): True for the units with
+    structure above the background noise; the others were never selected. With nothing
+    selected nothing ran: ``parameters`` is {} for a MethodSpec, ``normalization`` kind 'none'.
     """
 
     image: np.ndarray
@@ -327,46 +311,30 @@ def _pass_on(held: dict, parts: dict, loop: str, yx) -> None:
 
 
 def iter_deblur_selected(
-    image,
-    method: MethodSpec | Method | str = "auto",
-    *,
-    threshold: float | Sequence[float],
-    axes: str | None = None,
-    scores=None,
-    tile: int | None = None,
-    halo: int | None = None,
-    normalization: Normalization | None = None,
-    tiling: TilingSpec | None = None,
-    run_tile: int | tuple[int, ...] | None = None,
-    skip_background: bool = True,
-    camera_offset: float = 0.0,
-    models=None,
-    **options,
+    image, method: MethodSpec | Method | str = "auto", *, threshold: float | Sequence[float],
+    axes: str | None = None, scores=None, tile: int | None = None, halo: int | None = None,
+    normalization: Normalization | None = None, tiling: TilingSpec | None = None,
+    run_tile: int | tuple[int, ...] | None = None, skip_background: bool = True,
+    camera_offset: float = 0.0, models=None, **options,
 ) -> Generator[SelectiveProgress, None, SelectiveResult]:
     """Deblur the slices (``tile=None``) or the ``tile`` x ``tile`` tiles of ``image`` whose
-    focus score is below ``threshold``; copy the rest unchanged. ``threshold``: one number,
-    or one per channel (a sequence as long as the C axis), each channel's units compared with
-    its own.
+    focus score is below ``threshold`` (a number, or one per channel: a sequence as long as
+    the C axis); copy the rest unchanged (bit-identical with output dtype 'input').
 
-    ``scores`` are the focus scores of the units, shaped ``score_shape(image.shape, axes,
-    tile)`` (as ``focus_score(image, axes=axes, tile=tile)`` returns them); computed here if
-    not given, less ``camera_offset`` (``focus.focus_score``: use the threshold's). ``halo``
-    (tiles mode) is how far a tile's crop reaches beyond it: by default the method's reach,
-    ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling`` are a MethodSpec
-    (or Method) and a TilingSpec, or a name and the keyword options of
-    ``inference.iter_deblur`` (``run_tile`` standing for its ``tile``); the tiling applies to
-    the deblurring of a whole slice. A MethodSpec is settled per plane on the soft part it
-    deblurs, after the scores (``settled_parts``); a Method runs as it is.
-    ``skip_background`` (scores computed here) leaves out the tiles, or slices, of background
-    noise only (``focus.structure_tiles``, ``structure_planes``; ``SelectiveResult.background``
-    counts them). With output dtype 'input' the units not selected are bit-identical to the
-    input (with float32, they are the input cast to float32). ``models``: a
-    ``checkpoint.ModelCache`` to take networks from; None: ``inference.RECENT_MODELS`` (a batch
-    of files loads its network once).
+    ``scores``: the units' focus scores, shaped ``score_shape(image.shape, axes, tile)``;
+    computed here if not given, less ``camera_offset`` (``focus.focus_score``), leaving out
+    units of background noise only with ``skip_background`` (``SelectiveResult.background``).
+    ``halo`` (tiles): how far a tile's crop reaches beyond it; by default the method's reach,
+    ``max(method.halo, method.default_overlap)``. ``method`` and ``tiling``: a MethodSpec (or
+    Method) and a TilingSpec, or a name and ``inference.iter_deblur``'s keyword options
+    (``run_tile`` for its ``tile``, applied to a whole slice's deblur). A MethodSpec is settled
+    per plane on the soft part it deblurs (``settled_parts``), and not at all where no unit is
+    selected (a DeblurNote says so); a Method runs as it is. ``models``: a
+    ``checkpoint.ModelCache``; None: ``inference.RECENT_MODELS``.
 
-    Every argument is checked when this is called, before any work (a MethodSpec's settling
-    reads the soft parts, so it follows the scores); the generator yields a
-    SelectiveProgress per deblurred tile and returns a SelectiveResult.
+    Every argument is checked when this is called, before any work (settling follows the
+    scores); the generator yields a SelectiveProgress per deblurred tile and returns a
+    SelectiveResult.
     """
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
@@ -394,11 +362,10 @@ def iter_deblur_selected(
     unit_axes = score_axes(axes) + ("" if tile is None else "yx")
     mask = selection_mask(scores, threshold, structure, unit_axes)
     selected = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(mask))
-    parts = {}
-    if spec is not None and selected:  # settled on the soft part each plane deblurs
-        parts = settled_parts(spec, image, axes, tiling, selected, tile, models)
-    elif spec is not None:  # nothing selected: settled on the whole image, as it always was
-        method = settled_method(spec, image, axes, tiling, models)
+    if not selected:  # no PSF estimate, no balance search: their notes said a method ran
+        return _unchanged(image, axes, method, scores, threshold, structure, tile, halo, tiling)
+    parts = {} if spec is None else settled_parts(spec, image, axes, tiling, selected, tile,
+                                                  models)  # each plane's on its soft part
     units = _checked_units(image, axes, tile, halo, method, parts, tiling, normalization,
                            selected)
     # casts to the input's type said once for the output, not once per unit's run (per plane)
@@ -587,6 +554,39 @@ def _run_selected(image, units: _Units, scores, threshold, selected, structure=N
         structure=structure,
         settled=settled,
     )
+
+
+def _unchanged(image, axes: str, method, scores, threshold, structure, tile, halo, tiling):
+    """The run where no unit is selected: the input copied, a note; nothing set up or run."""
+    cast = np.float32 if tiling.output_dtype == "float32" else image.dtype
+    warnings.warn(_unchanged_words(scores, threshold, structure, tile, image.dtype, cast),
+                  DeblurNote, stacklevel=3)
+    if isinstance(method, MethodSpec):  # never run
+        method = Method(method.name, forward=None)
+    halo = max(method.halo, method.default_overlap) if halo is None else halo
+    plane_axes, shape = "".join(a for a in axes if a in "YXS"), tuple(map(int, image.shape))
+    units = _Units(axes, shape, plane_axes, tile, int(halo), method, tiling,
+                   Normalization(0.0, 1.0, "none"))
+    return counted_steps(_run_selected(image, units, scores, threshold, (), structure))
+
+
+def _unchanged_words(scores, threshold, structure, tile, in_dtype, out_dtype) -> str:
+    """'0 of 4 tiles (64 px) below 0.002 (scores 0.01026 to 0.273): returned unchanged (...)',
+    as `microdeblur deblur --focus-below` says it of a file it writes unchanged."""
+    total, values = int(np.size(scores)), np.asarray(scores, dtype=np.float64)
+    unit = ("plane" if np.ndim(scores) == 0 else "slice" if tile is None else "tile") \
+        + "s" * (total != 1) + (f" ({tile} px)" if tile else "")
+    below = (f"below their channel's threshold ({', '.join(f'{t:.4g}' for t in threshold)})"
+             if isinstance(threshold, tuple) else f"below {threshold:.4g}")
+    kept = values[np.isfinite(values) & (True if structure is None else structure)]
+    found, hint = ((f" (scores {kept.min():.4g} to {kept.max():.4g})",
+                    f"; a threshold above {kept.min():.4g} deblurs the softest") if kept.size
+                   else (" (none holds structure: blank or background noise only)", ""))
+    blank = 0 if structure is None else int(structure.size - structure.sum())
+    blank = f", {blank} without structure, never deblurred" if blank else ""
+    cast = "" if np.dtype(in_dtype) == np.dtype(out_dtype) else f", as {np.dtype(out_dtype)}"
+    return (f"0 of {total} {unit} {below}{found}: returned unchanged (copied as is{cast}; "
+            f"nothing deblurred, no PSF estimated{blank}){hint}")
 
 
 def _plane_keys(axes: str, shape):
