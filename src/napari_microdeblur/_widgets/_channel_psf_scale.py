@@ -151,3 +151,15 @@ def channel_used(psf, index: int):
         used = psf.psfs[index]
         return used if isinstance(used, PsfArray) else None
     return None
+
+
+def channels_apart(req, shape=None) -> bool:
+    """Whether ``req``'s one PSF runs each channel of an image of ``shape`` (None: its own)
+    as a deblur of its own, as ``deblur()`` and ``microdeblur deblur`` run it: each channel
+    finds its own 'auto' iterations or balance (``core.image_settings.auto_per_channel``).
+    The dock had settled channel 1's for all (a noisier channel's balance on a clean one).
+    Never for a network of this session, which runs as it is."""
+    from ..core.image_settings import auto_per_channel
+
+    shape = tuple(int(n) for n in (req.image.shape if shape is None else shape))
+    return req.network is None and auto_per_channel(req.method, req.axes, shape)

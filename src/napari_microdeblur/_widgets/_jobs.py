@@ -6,7 +6,8 @@ A ``DeblurRequest`` is collected on the GUI thread: the image (never modified), 
 resolves the method, prepares the deblur once (``core.inference.prepare_deblur``) and drains
 it; it yields the core's progress records and returns a ``JobOutcome``. A PSF per channel
 ('A;B', ``core.channel_psfs``) goes to the core as it is for a whole stack (each channel
-prepared with its own PSF, named after what ran); a slice of one channel runs its PSF alone.
+prepared with its own PSF, named after what ran), and so does one PSF whose 'auto' iterations or
+balance each channel finds (``channels_apart``); a slice of one channel runs its PSF alone.
 The Focus QC dock's selective job is ``_focus_job``'s.
 """
 
@@ -141,21 +142,26 @@ def check_channel_psfs(req: DeblurRequest) -> None:
 
 
 def one_channel_request(req: DeblurRequest) -> DeblurRequest:
-    """A request whose image holds one channel of a PSF per channel (a 'current slice' or
-    field of view): that channel's PSF run as one PSF, normalised on that channel of the whole
-    layer, as a whole-stack run normalises each channel. Others are returned as they are."""
-    parts = channel_parts(req)
-    if not parts or req.image.shape[c := req.axes.index("C")] != 1:
+    """A request whose image holds one channel of a PSF per channel, or of one PSF run channel
+    by channel (``channels_apart``; a 'current slice' or field of view): that channel's PSF,
+    normalised on that channel of the whole layer, as a whole-stack run normalises each
+    channel. Others are returned as they are."""
+    from ._channel_psf_scale import channels_apart
+
+    parts, full = channel_parts(req), req.full_image
+    # one PSF found per channel: normalised on its channel, as the whole stack's run does
+    apart = full is not None and channels_apart(req, full.shape)
+    if not (parts or apart) or req.image.shape[c := req.axes.index("C")] != 1:
         return req
     index = int(req.offset[c]) if len(req.offset) > c else 0
-    full = req.full_image
     if full is not None:
         from ._layers import lazy_part
 
         key = tuple(slice(index, index + 1) if i == c else slice(None)
                     for i in range(len(full.shape)))
         full = lazy_part(full, key)
-    return replace(req, method=req.method.replace(psf=parts[index]), full_image=full)
+    method = req.method.replace(psf=parts[index]) if parts else req.method
+    return replace(req, method=method, full_image=full)
 
 
 def check_finite(req: DeblurRequest) -> None:
@@ -372,9 +378,11 @@ def iter_deblur_job(req: DeblurRequest):
     """Worker body: resolve, prepare and run the deblur; yields DeblurProgress records and
     returns a JobOutcome. Closing it stops between two tiles."""
     from ..core.inference import prepare_deblur
+    from ._channel_psf_scale import channels_apart
 
     start = time.perf_counter()
-    if channel_parts(req):  # the core prepares and settles each channel with its own PSF
+    # the core prepares and settles each channel: with its own PSF, or one PSF's 'auto'
+    if channel_parts(req) or channels_apart(req):
         tiling = req.tiling.replace(tile=channels_auto_tile(req)) if req.auto_tile else req.tiling
         prepared = prepare_deblur(req.image, req.axes, req.method, tiling)
         result = with_channel_tiles((yield from prepared.iter_run()), prepared)
@@ -401,7 +409,7 @@ def channels_auto_tile(req: DeblurRequest) -> int:
     c = req.axes.index("C")
     plane = replace(req, image=channel_of(req.image, c, 0), axes=req.axes.replace("C", ""))
     sides = []
-    for part in channel_parts(req):
+    for part in channel_parts(req) or [req.method.psf]:  # one PSF: alike on every channel
         spec = req.method.replace(psf=f"gaussian:{SIGMA_MAX:g}" if is_estimate(part) else part)
         spec = spec_before_image(spec, plane.axes, plane.image.shape) or spec  # 'auto': RL in 3D
         sides.append(auto_tile_size(resolve_request(replace(plane, method=spec), device), device))

@@ -357,25 +357,19 @@ def _chunk_name(axes: str, depth: dict, block_info) -> str:
     return "chunk " + ", ".join(spans)
 
 
-def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec, rgb: bool,
-                  tiling: TilingSpec, halo: dict, block_info=None) -> np.ndarray:
-    from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
-    from .thread_warnings import caught
-
+def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec | tuple,
+                  rgb: bool, tiling: TilingSpec, halo: dict, block_info=None) -> np.ndarray:
     tuned = tune_dask_worker()  # as for a file task
     try:
-        # chunks run side by side in a worker's threads: caught per thread (thread_warnings)
-        with caught() as held:
-            prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
-                                      normalization=normalization)
-        for w in held:  # a volume's alpha note is said once, by the client, not once per chunk
-            if str(w.message) not in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         # the block's casts to the input's type said as its chunk's, once (a line per chunk,
         # in the worker's log: one line per run would need every block's counts sent back to
         # the client, less the overlap each block holds, which dask trims after)
         with open_tally(tally := OutputCast()):
-            image = prepared.run().image
+            if isinstance(spec, tuple):  # one spec and normalisation per channel
+                image = _block_by_channel(block, axes, normalization, spec, rgb, tiling,
+                                          block_info)
+            else:
+                image = _run_block(block, axes, normalization, spec, rgb, tiling)
         tally.say(_chunk_name(axes, halo, block_info))
         return image
     except Exception as error:
@@ -389,6 +383,48 @@ def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSp
     finally:
         if tuned:  # the chunk's free memory back to the OS, as dask's variable meant
             release_memory()
+
+
+def _run_block(block, axes: str, normalization, spec: MethodSpec, rgb: bool, tiling):
+    from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
+    from .thread_warnings import caught
+
+    # chunks run side by side in a worker's threads: caught per thread (thread_warnings)
+    with caught() as held:
+        prepared = prepare_deblur(block, axes, _worker_method(spec, rgb), tiling,
+                                  normalization=normalization)
+    for w in held:  # a volume's alpha note is said once, by the client, not once per chunk
+        if str(w.message) not in (ALPHA_NOTE, GRAY_ALPHA_NOTE):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return prepared.run().image
+
+
+def _block_by_channel(block, axes: str, normalizations, specs, rgb: bool, tiling, block_info):
+    """A block each of whose channels runs its own spec and normalisation (``specs[i]`` for
+    channel i of the volume: ``_channel_specs``), as one machine runs them."""
+    c, info = axes.index("C"), (block_info or {}).get(0)
+    first = int(info["array-location"][c][0]) if info else 0  # C is not overlapped
+    runs = [_run_block(block[(slice(None),) * c + (slice(j, j + 1),)], axes,
+                       normalizations[first + j], specs[first + j], rgb, tiling)
+            for j in range(block.shape[c])]
+    return np.concatenate(runs, axis=c)
+
+
+def _channel_specs(whole, spec: MethodSpec, array, axes: str) -> tuple:
+    """Each channel's spec as ``whole`` (one PSF, prepared channel by channel: each found its
+    own 'auto' iterations or balance) settled it, for every chunk of that channel to run."""
+    from .channel_psfs import channel_of
+    from .image_settings import spec_for_image
+    from .thread_warnings import caught
+
+    c, specs = axes.index("C"), []
+    for i, run in enumerate(whole.channel_runs):
+        found = {k: run.method.parameters[k] for k in ("iterations", "balance")
+                 if k in run.method.parameters}
+        with caught():  # given the values found, nothing is searched again; said already
+            specs.append(spec_for_image(spec.replace(**found), channel_of(array, c, i),
+                                        axes.replace("C", "")))
+    return tuple(specs)
 
 
 def _running_keys(dask_worker) -> list:
@@ -442,13 +478,16 @@ def deblur_zarr_on_cluster(
     """Deblur a Zarr volume chunk by chunk on a cluster (dask map_overlap with the method's
     halo); one intensity normalisation for the whole volume, so chunks agree at their seams.
     The output has the chunks one machine gives it (``io_write.output_chunks``: the input's on
-    Y and X where sensible); each task writes a whole number of them (``whole_chunks``)."""
+    Y and X where sensible); each task writes a whole number of them (``whole_chunks``).
+    One PSF on channels (C) whose 'auto' iterations or balance each channel finds
+    (``image_settings.auto_per_channel``): each channel's value and normalisation, settled
+    once here as on one machine, run in every chunk of that channel (channel 1's ran in all)."""
     import dask.array as da
 
     from . import io, io_write
     from .axes import is_rgb, is_rgba
     from .files import files_read, image_axes
-    from .image_settings import spec_for_image
+    from .image_settings import auto_per_channel, spec_for_image
     from .inference import prepare_deblur
     from .provenance import RECORD_KEY, deblur_record
     from .psf_fit import psf_from_calibration
@@ -464,12 +503,19 @@ def deblur_zarr_on_cluster(
     # balance 'auto') is settled once here and sent to every worker
     # optics pixel= from the file, as a file's
     spec = psf_from_calibration(spec, data.pixel_size, axes)
-    given, spec = spec, spec_for_image(spec, data.array, axes)
+    # one PSF on channels: each channel settles its 'auto' and normalisation, as on one machine
+    apart = auto_per_channel(spec, axes, tuple(data.array.shape))
+    given, spec = spec, (spec if apart else spec_for_image(spec, data.array, axes))
     # checks everything and computes the one normalisation (no tile work)
     whole = prepare_deblur(data.array, axes, spec, tiling)
-    whole.held = None  # the client runs no tile: a plane read for the sample is not kept
+    runs = whole.channel_runs or (whole,)
+    for run in (whole, *whole.channel_runs):  # the client runs no tile: a plane read for
+        run.held = None  # the sample is not kept
     axes, shape, layout = whole.axes, whole.shape, whole.layout
-    overlap = tiling.overlap or whole.method.default_overlap
+    overlap = tiling.overlap or max(run.method.default_overlap for run in runs)
+    norm = tuple(run.normalization for run in runs) if apart else whole.normalization
+    if apart:  # each channel's spec, for every chunk of that channel
+        spec = _channel_specs(whole, spec, data.array, axes)
     # the output's chunks as one machine writes them (the input's on Y and X where sensible);
     # tasks: whole along channels and the model's other inputs, big along space, each a whole
     # number of output chunks (two tasks writing one chunk would each rewrite it: a race)
@@ -486,7 +532,7 @@ def deblur_zarr_on_cluster(
     rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
     result = array.map_overlap(
         _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
-        normalization=whole.normalization, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
+        normalization=norm, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
     )
     if result.chunks != array.chunks:  # dask moved a boundary: a last block under the depth
         result = result.rechunk(chunks)  # grows to it (2018 + 32 px for 2050 px)
