@@ -106,14 +106,19 @@ def test_the_default_tiles_give_the_whole_image_result(monkeypatch, method, opti
     assert np.abs(tiled.image - whole.image).max() / float(image.max()) < 1e-3
 
 
+# the child runs the default path with FFT_TILE_SIDE at 1024 on a 4096 px plane: the old
+# planner ran it whole (4096 px fits the 2 GiB budget, as 4200 x 8192 tiles cut 8192 px), in
+# a quarter of the 8192 px run's time; the default side's tile is bounded in-process below
 _CHILD = """
 import re, sys
 import numpy as np
+from napari_microdeblur.core import fft_domain
 from napari_microdeblur.core.inference import deblur
 def status(key):
     return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
-n = int(sys.argv[1])
-image = (np.arange(n * n, dtype=np.uint32).reshape(n, n) * 2654435761 % 251).astype(np.uint8)
+n, fft_domain.FFT_TILE_SIDE = int(sys.argv[1]), int(sys.argv[2])
+block = np.random.default_rng(0).integers(0, 251, (512, 512), dtype=np.uint8)
+image = np.tile(block, (n // 512, n // 512))
 out = np.zeros((n, n), np.float32); out[:] = 1  # the result's pages, counted before
 base = status("VmRSS")
 open("/proc/self/clear_refs", "w").write("5")
@@ -126,17 +131,21 @@ print(status("VmHWM") - base)
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
                     reason="needs Linux /proc/self/clear_refs")
 def test_the_default_tiling_of_an_8192_px_plane_holds_far_less_than_the_budget():
+    # the default side's tile of an 8192 px plane: 2100 x 2100 (209 MB of FFT working set),
+    # was 4200 x 8192 (1164 MB, measured 1.25 GB of peak)
+    tile = classical.plan_fft_tile((8192, 8192), PSF)
+    assert fft_domain.fft_working_bytes(tile, PSF) < 400 * 2**20, tile
     src = str(Path(napari_microdeblur.__file__).resolve().parents[1])
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, "-c", _CHILD, "8192"], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", _CHILD, "4096", "1024"], capture_output=True,
                           text=True, env=env, timeout=300)
     if done.returncode and "clear_refs" in done.stderr:
         pytest.skip("this kernel does not let a process reset its peak memory")
     assert done.returncode == 0, done.stderr
     peak = int(done.stdout.split()[-1])
-    # measured 1.25 GB in 4200 x 8192 tiles; the capped tiles' FFTs and band, well below
-    assert peak < 800 * 2**20, f"peak {peak / 2**20:.0f} MB"
+    # measured 396 MB whole (the old planner's tile here); the side's tiles 170 MB
+    assert peak < 280 * 2**20, f"peak {peak / 2**20:.0f} MB"
 
 
 def test_the_docks_auto_tile_of_a_classical_method_is_the_planners_side(monkeypatch):

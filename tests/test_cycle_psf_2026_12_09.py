@@ -68,6 +68,17 @@ def folders(tmp_path):
     return out
 
 
+@pytest.fixture
+def quick_spectral_fit(monkeypatch):
+    """The spectral-fit start in 40 Adam steps from each start, not 300 (5 s a run here):
+    the tests using it check what a run keeps and says, not how closely the start fits."""
+    from napari_microdeblur.core.training.regimes.spectrum_match import SpectrumMatch
+
+    real = SpectrumMatch.fit_gaussian
+    monkeypatch.setattr(SpectrumMatch, "fit_gaussian",
+                        lambda self, size, **kw: real(self, size, **{**kw, "iterations": 40}))
+
+
 def train_argv(tmp_path, folders, *extra):
     (tmp_path / "arch.json").write_text(json.dumps(
         {**registry.get_arch("psf_cyclegan").tiny_config, "base_channels": 4}))
@@ -113,7 +124,7 @@ def test_under_a_time_limit_the_warmup_is_a_share_of_the_time():
 
 
 def test_a_run_that_ends_inside_the_warmup_says_the_network_was_not_trained(
-        tmp_path, folders, capsys):
+        tmp_path, folders, capsys, quick_spectral_fit):
     argv = train_argv(tmp_path, folders, "--steps", "3", "--psf-warmup", "3")
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -126,7 +137,7 @@ def test_a_run_that_ends_inside_the_warmup_says_the_network_was_not_trained(
 
 
 def test_a_timed_run_counts_its_warmup_in_time_and_the_card_says_where_it_ended(
-        tmp_path, folders, capsys):
+        tmp_path, folders, capsys, quick_spectral_fit):
     # --steps ends it first: the warm-up is then 30 % of the steps (1 of 4)
     assert main(train_argv(tmp_path, folders, "--minutes", "10", "--steps", "4")) == 0
     _, card = load_model(tmp_path / "w.safetensors")
@@ -135,9 +146,9 @@ def test_a_timed_run_counts_its_warmup_in_time_and_the_card_says_where_it_ended(
     assert "not trained" not in card.description
     capsys.readouterr()
     # --minutes ends it: the closing line's advice names the bound it hit
-    assert main(train_argv(tmp_path, folders, "--minutes", "0.05", "--overwrite")) == 0
+    assert main(train_argv(tmp_path, folders, "--minutes", "0.02", "--overwrite")) == 0
     out = capsys.readouterr().out
-    assert "the --minutes 0.05 limit" in out and "more --steps" not in out
+    assert "the --minutes 0.02 limit" in out and "more --steps" not in out
     _, card = load_model(tmp_path / "w.safetensors")
     ended = card.metrics["psf_warmup_ended_at_step"]
     assert (ended is None) == ("not trained" in card.description)  # said either way
@@ -203,7 +214,7 @@ def test_export_writes_the_start_with_a_record_that_info_shows(tmp_path, capsys)
 # ----------------------------------------------------------------------------- 3. weights
 
 
-def test_training_further_keeps_the_psf_of_the_weights(tmp_path):
+def test_training_further_keeps_the_psf_of_the_weights(tmp_path, quick_spectral_fit):
     """A network whose PSF is not its configured start keeps it (the spectral restart at step
     0 replaced it: `--weights psf_cyclegan.fluo_v1 --steps 1 --export-psf` wrote this data's
     Gaussian fit); a fresh network still starts from the spectra."""
