@@ -22,6 +22,7 @@ or which tile to cut it into. The extension, the transfer-function cache and the
 
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Real
 from typing import NamedTuple
@@ -29,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from napari_microdeblur.core.devices import wide_dtype
+from napari_microdeblur.core.devices import fft_device, wide_dtype
 from napari_microdeblur.core.fft_domain import (
     FFT_MEMORY_BUDGET,
     AxisExtension,
@@ -303,6 +304,22 @@ def _convolution(p: torch.Tensor, x: torch.Tensor):
     return _PaddedConvolution(p, x)
 
 
+def _where_fft_runs(method):
+    """``method(x, psf, ...)`` run on the device ``devices.fft_device`` gives for ``x``'s, its
+    result moved back: on the CPU, whole, where x's device has no FFT (Apple MPS before torch
+    2.3); the iterations then run there without a round trip per FFT."""
+
+    @functools.wraps(method)
+    def run(x, psf, **options):
+        if not isinstance(x, torch.Tensor):  # refused by the method's own check
+            return method(x, psf, **options)
+        home = x.device
+        return method(x.to(fft_device(home)), psf, **options).to(home)
+
+    return run
+
+
+@_where_fft_runs
 @torch.no_grad()
 def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.Tensor:
     """Richardson-Lucy deconvolution of (N, C, Y, X) or (N, C, Z, Y, X) ``x`` with ``psf``.
@@ -489,6 +506,7 @@ def _wiener_filter(p: torch.Tensor, blur, balance: float) -> torch.Tensor:
     return otf.conj() / (otf.abs() ** 2 + balance * lap2)
 
 
+@_where_fft_runs
 def wiener(x, psf, *, balance=0.01) -> torch.Tensor:
     """Wiener-Hunt deconvolution with a Laplacian regulariser, as skimage.restoration.wiener.
 

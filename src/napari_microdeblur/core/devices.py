@@ -8,6 +8,10 @@ tables) are computed on the host with numpy and moved over in the working dtype.
 
 ``cpu_runs_bf16`` says whether this CPU computes bfloat16 in hardware: oneDNN accepts bf16 on
 any AVX-512 x86 CPU, but without avx512_bf16 or AMX it emulates it, slower than float32.
+
+Apple MPS has FFTs from torch 2.3 on macOS 14 only (setup.cfg allows torch 2.1): the Fourier
+steps (Wiener, Richardson-Lucy, the PSF-aware networks and their safeguard) ask ``fft_device``
+where to run, and run on the CPU, their results moved back, where ``fft_works`` says no.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import torch
 from .notes import DeblurNote
 
 __all__ = [
-    "DEVICE_FORMS", "FLOAT16_OVERFLOWS", "autocast_supported", "autocasts_to", "cpu_runs_bf16",
-    "cuda_auto_precision", "cuda_has_bf16", "float16_overflows", "forward_in", "full_precision",
-    "gpu_names", "has_float64", "resolve_device", "runs_in", "wide_dtype",
+    "DEVICE_FORMS", "FFT_ON_CPU", "FLOAT16_OVERFLOWS", "autocast_supported", "autocasts_to",
+    "cpu_runs_bf16", "cuda_auto_precision", "cuda_has_bf16", "fft_device", "fft_works",
+    "float16_overflows", "forward_in", "full_precision", "gpu_names", "has_float64",
+    "release_cached", "resolve_device", "runs_in", "wide_dtype",
 ]
 
 #: the device names accepted, in words
@@ -138,14 +143,22 @@ def runs_in(device_type: str, precision: str) -> str:
     return "float32"
 
 
-def cuda_has_bf16() -> bool:
-    """Whether the current CUDA GPU computes bfloat16 natively (Ampere and later).
-    ``torch.cuda.is_bf16_supported()`` also says yes where bf16 is only emulated (T4, V100:
-    slower than float16)."""
+def cuda_has_bf16(device: torch.device | str | None = None) -> bool:
+    """Whether the CUDA GPU ``device`` computes bfloat16 natively (compute capability 8.0 and
+    later: Ampere on); None or a bare 'cuda': the current GPU. 'cuda:N' is asked of GPU N's
+    properties: ``torch.cuda.is_bf16_supported()`` reads the current GPU whichever one runs
+    (cuda:1, a V100 beside an Ampere cuda:0, got bfloat16), and with emulation counted also
+    says yes on a T4 or V100, where bf16 is slower than float16."""
+    index = None if device is None else torch.device(device).index
+    if index is None or torch.version.hip:  # the current GPU (ROCm: torch's own answer)
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # torch < 2.3: native only
+            return bool(torch.cuda.is_bf16_supported())
     try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # torch < 2.3: native only
-        return bool(torch.cuda.is_bf16_supported())
+        return torch.cuda.get_device_properties(index).major >= 8
+    except (RuntimeError, AssertionError, ValueError):  # a GPU the driver cannot describe
+        return False
 
 
 def full_precision(device_type: str):
@@ -209,10 +222,14 @@ def float16_overflows(model: torch.nn.Module | None) -> bool:
                for m in model.modules())
 
 
-def cuda_auto_precision(model: torch.nn.Module | None = None) -> str:
-    """What a CUDA GPU runs ``model`` in when left to choose: 'bfloat16' with bf16 units;
-    without (T4, V100) 'float16', but 'float32' for a model that ``float16_overflows``."""
-    if cuda_has_bf16():
+def cuda_auto_precision(model: torch.nn.Module | None = None,
+                        device: torch.device | str | None = None) -> str:
+    """What the CUDA GPU ``device`` (None: the current one) runs ``model`` in when left to
+    choose: 'bfloat16' with bf16 units; without (T4, V100) 'float16', but 'float32' for a model
+    that ``float16_overflows``."""
+    # the current GPU (None, a bare 'cuda') asked without an argument, as before
+    current = device is None or torch.device(device).index is None
+    if cuda_has_bf16() if current else cuda_has_bf16(device):
         return "bfloat16"
     return "float32" if float16_overflows(model) else "float16"
 
@@ -243,3 +260,56 @@ def forward_in(model: torch.nn.Module, x: torch.Tensor, precision: str) -> torch
             "to avoid the second pass)", RuntimeWarning, stacklevel=3)
         y = model(x)
     return y
+
+
+#: str(device) -> whether real FFTs run there (``fft_works``), asked once per process
+_FFT_WORKS: dict[str, bool] = {}
+#: the devices ``fft_device`` said ``FFT_ON_CPU`` of: once per process (a line per tile, each
+#: re-said at the caller's line, passed Python's default filter every time)
+_FFT_SAID: set[str] = set()
+FFT_ON_CPU = (
+    "torch {version} has no FFT on {device} (Apple MPS has it from torch 2.3 on macOS 14): "
+    "the Fourier steps of Wiener, Richardson-Lucy and the PSF-aware networks run on the CPU, "
+    "their results moved back, which is slower; update torch (pip install -U torch, 2.3 or "
+    "later, on macOS 14 or later) or choose device 'cpu' to silence this line")
+
+
+def fft_works(device: torch.device | str) -> bool:
+    """Whether real FFTs (rfftn, irfftn) run on ``device`` and give back what went in, asked of
+    the device once per process with a tiny round trip: MPS before torch 2.3 or macOS 14 raises
+    ("Trying to convert ComplexFloat to the MPS backend", NotImplementedError)."""
+    key = str(torch.device(device))
+    if key not in _FFT_WORKS:
+        probe = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+        try:
+            back = torch.fft.irfftn(torch.fft.rfftn(probe.to(key)), s=(3, 4)).cpu()
+            _FFT_WORKS[key] = bool(torch.allclose(back, probe, atol=1e-4))
+        except (RuntimeError, NotImplementedError, TypeError):
+            _FFT_WORKS[key] = False
+    return _FFT_WORKS[key]
+
+
+def fft_device(device: torch.device | str) -> torch.device:
+    """Where the FFTs of tensors on ``device`` run: there, or the CPU where ``fft_works`` says
+    no, with a ``DeblurNote`` (``FFT_ON_CPU``) the first time. Callers move their tensors with
+    ``.to()`` (a no-op on the same device) and the results back."""
+    device = torch.device(device)
+    if fft_works(device):
+        return device
+    if str(device) not in _FFT_SAID:
+        _FFT_SAID.add(str(device))
+        warnings.warn(FFT_ON_CPU.format(version=torch.__version__, device=device), DeblurNote,
+                      stacklevel=3)
+    return torch.device("cpu")
+
+
+def release_cached(device: torch.device) -> None:
+    """Give the memory torch's allocator holds but no tensor uses back to ``device`` (CUDA,
+    MPS), e.g. after an out-of-memory attempt. Call it once the attempt's tensors are gone: an
+    ``except`` block's traceback still holds the failed frames, so nothing is freed there."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        empty = getattr(getattr(torch, "mps", None), "empty_cache", None)
+        if empty is not None:  # torch >= 2.0 on macOS
+            empty()

@@ -40,7 +40,7 @@ from .deblur_notes import (
     small_tile_note,
     warnings_after_success,
 )
-from .devices import resolve_device
+from .devices import release_cached, resolve_device
 from .flat_planes import chunk_edges, flat_note, flat_values, write_flat
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
 from .inference_settings import auto_unused_message
@@ -536,9 +536,10 @@ def _run(
                 s <= max(o, 2 * method.halo) for s, o in zip(smaller, options.overlap)
             ):
                 raise
-            if options.device.type == "cuda":
-                torch.cuda.empty_cache()
-            tile_now = smaller  # start again with smaller tiles
+        # out of the except block: its traceback held the failed attempt's frames (the batch,
+        # the merge rows, the activations), so the cache emptied in there freed nothing
+        release_cached(options.device)
+        tile_now = smaller  # start again with smaller tiles
     if note := flat_note(flat, len(planes), "channels" if layout.loop_axes == ("S",) else
                          "planes"):
         warnings.warn(note, notes.DeblurNote, stacklevel=2)

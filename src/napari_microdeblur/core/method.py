@@ -203,7 +203,7 @@ def auto_precision(device: torch.device, model: torch.nn.Module | None = None) -
     CPUs that only emulate bf16: ``devices.cpu_runs_bf16``). CUDA without bf16: float16, but
     float32 for a ``model`` whose float16 output overflows (``devices.float16_overflows``)."""
     if device.type == "cuda":  # bf16 units only: torch's is_bf16_supported() counts emulation
-        return devices.cuda_auto_precision(model)
+        return devices.cuda_auto_precision(model, device)
     if device.type == "cpu" and devices.cpu_runs_bf16():
         return "bfloat16"
     return "float32"

@@ -136,7 +136,8 @@ def conservative_wiener(x: torch.Tensor, psf: torch.Tensor,
                         balance: float = FALLBACK_BALANCE) -> torch.Tensor:
     """(N, 1, Y, X) Wiener-Hunt deconvolution of ``x`` with ``psf`` ((ky, kx), no larger than a
     tile) and the regulariser |L|^2 + FALLBACK_FLAT (1 - |OTF|^2): the Laplacian where the PSF
-    passes, a flat term where it attenuates (see the module note). Float32, mirror-extended."""
+    passes, a flat term where it attenuates (see the module note). Float32, mirror-extended;
+    on ``x``'s device (its FFTs where ``wiener_unet.Fourier`` runs them)."""
     from .archs.wiener_unet import Fourier
     from .devices import full_precision
 
@@ -153,23 +154,28 @@ def blocked_correction_ratio(x: torch.Tensor, y: torch.Tensor, psf: torch.Tensor
     """(N,) energy of the correction ``y - x`` at frequencies the PSF blocks (|OTF| <
     ``BLOCKED_OTF``), over the input's energy there (its mean removed; at least that of white
     noise at ``FLAT_TILE_LEVEL``). 0 where the PSF blocks no frequency of the tile.
-    ``x``, ``y``: (N, 1, Y, X); ``psf``: (ky, kx), no larger."""
-    x, y = x.float(), y.float()
+    ``x``, ``y``: (N, 1, Y, X); ``psf``: (ky, kx), no larger. On ``x``'s device; its FFTs run
+    where ``devices.fft_device`` says."""
+    from .devices import fft_device
+
+    home = x.device  # the FFTs where they run (the CPU on an MPS without them), the ratio here
+    where = fft_device(home)
+    x, y, psf = x.float().to(where), y.float().to(where), psf.float().to(where)
     shape = tuple(x.shape[-2:])
     ky, kx = psf.shape[-2:]
-    big = torch.zeros(shape, dtype=torch.float32, device=x.device)
-    big[:ky, :kx] = psf.float() / psf.float().sum()
+    big = torch.zeros(shape, dtype=torch.float32, device=where)
+    big[:ky, :kx] = psf / psf.sum()
     big = torch.roll(big, shifts=(-(ky // 2), -(kx // 2)), dims=(0, 1))
     blocked = torch.fft.rfft2(big).abs() < BLOCKED_OTF
     if not bool(blocked.any()):
-        return torch.zeros(x.shape[0], device=x.device)
+        return torch.zeros(x.shape[0], device=home)
     correction = torch.fft.rfft2(y - x).abs() ** 2
     signal = torch.fft.rfft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs() ** 2
     num = correction[..., blocked].flatten(1).sum(1)
     den = signal[..., blocked].flatten(1).sum(1)
     # white noise of level s puts (pixels x s^2) into every frequency bin
     floor = float(blocked.sum()) * shape[0] * shape[1] * FLAT_TILE_LEVEL**2
-    return num / den.clamp_min(floor)
+    return (num / den.clamp_min(floor)).to(home)
 
 
 def network_share(ratio: torch.Tensor, limit: float) -> torch.Tensor:

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from napari_microdeblur.core.classical import crop, extend, extension_plan
-from napari_microdeblur.core.devices import full_precision
+from napari_microdeblur.core.devices import fft_device, full_precision
 from napari_microdeblur.core.registry import describe_model, register_arch
 
 __all__ = [
@@ -187,12 +187,14 @@ def blocked_band_sigma(x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
     """(N,) noise standard deviation of (N, 1, Y, X) ``x`` from its power at the frequencies
     ``psf`` passes less than ``BLOCKED_OTF`` of, under a Hann window (against the tile's edges);
     NaN where those are fewer than ``MIN_BLOCKED_FRACTION`` or the PSF is larger than ``x``."""
+    home = x.device
+    x = x.to(fft_device(home))
     n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     psf = psf.float().to(x.device)
     psf = psf.expand(n, *psf.shape[-2:]) if psf.ndim == 2 else psf
     ky, kx = psf.shape[-2:]
     if ky > h or kx > w:
-        return torch.full((n,), float("nan"), device=x.device)
+        return torch.full((n,), float("nan"), device=home)
     big = torch.zeros((psf.shape[0], h, w), device=x.device)
     big[:, :ky, :kx] = psf / psf.sum(dim=(-2, -1), keepdim=True)
     big = torch.roll(big, shifts=(-(ky // 2), -(kx // 2)), dims=(1, 2))
@@ -212,14 +214,18 @@ def blocked_band_sigma(x: torch.Tensor, psf: torch.Tensor) -> torch.Tensor:
     mean_power = (power * mask).sum(dim=(-2, -1)) / count.clamp_min(1e-12)
     sigma = torch.sqrt(mean_power / (window**2).sum())
     return torch.where(count >= MIN_BLOCKED_FRACTION * h * w, sigma,
-                       torch.full_like(sigma, float("nan")))
+                       torch.full_like(sigma, float("nan"))).to(home)
 
 
 class Fourier:
     """The mirror-extended image, the PSF's transfer function and the Laplacian's |L|^2 on one
-    FFT grid: what the Wiener estimates and the data-consistency step share (float32)."""
+    FFT grid: what the Wiener estimates and the data-consistency step share (float32). They
+    live where ``devices.fft_device`` says (the CPU on an MPS without FFTs); the images
+    ``image`` gives are on ``x``'s device (autograd follows the moves)."""
 
     def __init__(self, x: torch.Tensor, psf: torch.Tensor):
+        self.home, self.where = x.device, fft_device(x.device)
+        x, psf = x.to(self.where), psf.to(self.where)
         self.spatial = tuple(x.shape[-2:])
         kshape = tuple(psf.shape[-2:])
         self.plan = extension_plan(self.spatial, kshape)
@@ -236,22 +242,23 @@ class Fourier:
         self.x_hat = torch.fft.rfft2(extended)
 
     def spectrum(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.fft.rfft2(extend(t.float(), self.plan))
+        return torch.fft.rfft2(extend(t.float().to(self.where), self.plan))
 
     def image(self, spectrum: torch.Tensor) -> torch.Tensor:
-        return crop(torch.fft.irfft2(spectrum, s=self.shape), self.plan, self.spatial)
+        return crop(torch.fft.irfft2(spectrum, s=self.shape), self.plan, self.spatial).to(
+            self.home)
 
     def wiener(self, balance: torch.Tensor, flat: torch.Tensor | None = None) -> torch.Tensor:
         """(N, K, Y, X) Wiener-Hunt estimates for (N, K) balances; ``flat``: a constant added
         to the Laplacian's |L|^2 in the regulariser."""
         otf = self.otf
-        reg = self.lap2 if flat is None else self.lap2 + flat
-        filt = otf.conj() / (otf.abs() ** 2 + balance[:, :, None, None] * reg)
+        reg = self.lap2 if flat is None else self.lap2 + flat.to(self.where)
+        filt = otf.conj() / (otf.abs() ** 2 + balance.to(self.where)[:, :, None, None] * reg)
         return self.image(self.x_hat * filt)
 
     def data_step(self, y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """argmin_u |psf * u - x|^2 + mu |L (u - y)|^2 for (N, 1, Y, X) ``y``."""
-        otf, weight = self.otf, mu * self.lap2
+        otf, weight = self.otf, mu.to(self.where) * self.lap2
         return self.image((otf.conj() * self.x_hat + weight * self.spectrum(y))
                           / (otf.abs() ** 2 + weight))
 

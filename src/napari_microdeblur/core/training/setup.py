@@ -59,7 +59,7 @@ def resolve_amp(amp: str, device: torch.device, model: nn.Module | None = None) 
     """The mixed precision a run uses on ``device`` ("off", "bf16" or "fp16"). 'auto' on a GPU
     without bf16 units (T4, V100): fp16, but "off" for a ``model`` that ``float16_overflows``."""
     if amp == "auto":
-        auto = devices.cuda_auto_precision(model) if device.type == "cuda" else "float32"
+        auto = devices.cuda_auto_precision(model, device) if device.type == "cuda" else "float32"
         return {"bfloat16": "bf16", "float16": "fp16"}.get(auto, "off")
     if amp == "fp16" and device.type != "cuda":
         raise ValueError(f"amp='fp16' needs a CUDA device (device: {device}); use bf16 or off")
