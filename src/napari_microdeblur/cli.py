@@ -125,7 +125,9 @@ def method_specs(args):
                         batch_size=args.batch_size, device=args.device,
                         output_dtype=args.output_dtype)
     # an optics PSF lacking pixel= (or dz=) is completed from each file's calibration
-    method, tiling = psf_given(check_spec_before_image(method)), tiling.check()
+    # on a cluster a GPU name is the workers' to resolve: the submitting laptop may have none
+    method = psf_given(check_spec_before_image(method))
+    tiling = tiling.check(on_workers=bool(getattr(args, "scheduler", None)))
     # the PSF read once: a bad PSF file is the option's fault, said once, not once per image
     kernel = None if is_psf_model(method.psf) else method.psf_kernel()
     if kernel is not None and isinstance(method.psf, str):

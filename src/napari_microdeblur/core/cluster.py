@@ -123,8 +123,37 @@ def _specs(method, tiling, options: dict) -> tuple[MethodSpec, TilingSpec]:
     if not isinstance(method, MethodSpec):
         raise TypeError(f"method is a {type(method).__name__}; on a cluster give a method name "
                         "or a MethodSpec (workers resolve it; a loaded network is not sent)")
-    # an optics PSF lacking pixel= (or dz=) is completed from each file's calibration there
-    return check_spec_before_image(method), tiling.check()
+    # an optics PSF lacking pixel= (or dz=) is completed from each file's calibration there;
+    # a GPU device is the workers' (this machine may have none): only its form checked here
+    return check_spec_before_image(method), tiling.check(on_workers=True)
+
+
+def _device_on_worker(tiling: TilingSpec) -> None:
+    """Runs on a worker: refuse a device it lacks in one line naming it. A bare 'cuda' stays
+    that worker's current GPU (the one its CUDA_VISIBLE_DEVICES shows), not a fixed index."""
+    import socket
+
+    from .devices import resolve_device
+
+    try:
+        resolve_device(tiling.device)
+    except ValueError as error:
+        try:
+            from distributed import get_worker
+
+            where = f"{socket.gethostname()} ({get_worker().address})"
+        except (ImportError, ValueError):  # not in a worker's task
+            where = socket.gethostname()
+        raise ValueError(f"on worker {where}: {error}") from None
+
+
+def _tiling_here(tiling: TilingSpec) -> TilingSpec:
+    """``tiling`` for what the client prepares itself (it runs no tile): a GPU this machine
+    lacks is the workers' (checked on each), the CPU standing in for it here."""
+    try:
+        return tiling.check()
+    except ValueError:  # all but the device was checked by _specs
+        return tiling.replace(device="cpu")
 
 
 def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: TilingSpec,
@@ -146,6 +175,7 @@ def _deblur_file_task(source: str, output: str, spec: MethodSpec, tiling: Tiling
     # caught(): this task's alone, as a worker's tasks run in threads of one process
     with caught() as held, already_swept([output]):
         try:
+            _device_on_worker(tiling)
             result = deblur_file(source, output, axes=axes, overwrite=overwrite, method=spec,
                                  tiling=tiling, models=_WORKER_MODELS)
         except (ValueError, TypeError, OSError) as error:
@@ -361,6 +391,7 @@ def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSp
                   rgb: bool, tiling: TilingSpec, halo: dict, block_info=None) -> np.ndarray:
     tuned = tune_dask_worker()  # as for a file task
     try:
+        _device_on_worker(tiling)
         # the block's casts to the input's type said as its chunk's, once (a line per chunk,
         # in the worker's log: one line per run would need every block's counts sent back to
         # the client, less the overlap each block holds, which dask trims after)
@@ -507,7 +538,7 @@ def deblur_zarr_on_cluster(
     apart = auto_per_channel(spec, axes, tuple(data.array.shape))
     given, spec = spec, (spec if apart else spec_for_image(spec, data.array, axes))
     # checks everything and computes the one normalisation (no tile work)
-    whole = prepare_deblur(data.array, axes, spec, tiling)
+    whole = prepare_deblur(data.array, axes, spec, _tiling_here(tiling))
     runs = whole.channel_runs or (whole,)
     for run in (whole, *whole.channel_runs):  # the client runs no tile: a plane read for
         run.held = None  # the sample is not kept

@@ -4,6 +4,7 @@ docks, the cluster path and batch files carry the same object."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -13,6 +14,9 @@ from . import tiling
 from .devices import resolve_device
 
 OUTPUT_DTYPES = ("float32", "input")
+#: GPU names in an accepted form (``devices.DEVICE_FORMS``): whether the GPU is there is asked
+#: where the run is, a cluster's workers (``TilingSpec.check(on_workers=True)``)
+_GPU_NAME = re.compile(r"(cuda|mps)(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,10 @@ class TilingSpec:
     def replace(self, **changes) -> TilingSpec:
         return replace(self, **changes)
 
-    def check(self) -> TilingSpec:
-        """Validate every option without doing work; raises ValueError/TypeError naming it."""
+    def check(self, *, on_workers: bool = False) -> TilingSpec:
+        """Validate every option without doing work; raises ValueError/TypeError naming it.
+        ``on_workers``: the run is a cluster's, whose workers resolve the device (a GPU is
+        theirs, not the submitting machine's): only the device name's form is checked here."""
         for name, least in (("tile", 1), ("overlap", 0)):
             value = getattr(self, name)
             values = value if isinstance(value, tuple) else (value,)
@@ -58,7 +64,8 @@ class TilingSpec:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1")
         if self.output_dtype not in OUTPUT_DTYPES:
             raise ValueError(f"output_dtype={self.output_dtype!r} is not one of {OUTPUT_DTYPES}")
-        resolve_device(self.device)
+        if not (on_workers and _resolved_where_run(self.device)):
+            resolve_device(self.device)
         return self
 
     def to_dict(self) -> dict:
@@ -71,6 +78,12 @@ class TilingSpec:
     @classmethod
     def from_dict(cls, data: dict) -> TilingSpec:
         return cls(**known_keys(cls, data, "tiling spec"))
+
+
+def _resolved_where_run(device) -> bool:
+    """Whether ``device`` names a GPU ('cuda', 'cuda:N', 'mps') in an accepted form: whether it
+    is there is asked where it runs. 'auto', 'cpu' and malformed names ('cuda:x') are not."""
+    return _GPU_NAME.fullmatch(str(device).strip().lower()) is not None
 
 
 def known_keys(cls, data: dict, what: str) -> dict:
