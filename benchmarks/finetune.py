@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import finetune_real  # noqa: E402
 import generalization as gen  # noqa: E402
+import provenance  # noqa: E402
 import splits  # noqa: E402
 
 from napari_microdeblur.core import bundled  # noqa: E402
@@ -314,7 +314,7 @@ def part_c(b: dict) -> dict:
 # ----------------------------------------------------------------------------- report
 
 PART_KEYS = ("a", "a_psf_aware", "b", "c")
-RUN_KEYS = ("command", "git_commit", "minutes", "machine")
+RUN_KEYS = ("command", "git_commit", "tree_differs_from_commit", "minutes", "machine")
 
 
 def merged(previous: dict | None, result: dict) -> dict:
@@ -323,7 +323,7 @@ def merged(previous: dict | None, result: dict) -> dict:
     minutes, machine and budgets of the run that made it (a part keeps its own budgets: part b
     with --images 3 beside part a on every test slice)."""
     made = [k for k in PART_KEYS if k in result]
-    result["runs"] = {k: {**{r: result[r] for r in RUN_KEYS}, "budgets": result["budgets"]}
+    result["runs"] = {k: {**{r: result.get(r) for r in RUN_KEYS}, "budgets": result["budgets"]}
                       for k in made}
     if not previous or previous.get("quick") != result["quick"]:
         return result
@@ -344,11 +344,12 @@ def part_budgets(result: dict, key: str) -> dict:
 
 
 def markdown(result: dict) -> str:
-    runs = result.get("runs") or {"": {r: result[r] for r in RUN_KEYS}}  # before per-part runs
+    runs = result.get("runs") or {"": {r: result.get(r) for r in RUN_KEYS}}  # before per-part
     lines = ["# Fine-tuning (issue 14)", ""]
     lines += [f"{f'Part {key}: c' if key else 'C'}ommand: `{run['command']}`; commit "
-              f"{run['git_commit']}; {run['machine']}; {run['minutes']} min."
-              for key, run in runs.items()]
+              f"{run['git_commit']}"
+              + (", tree differing from it" if run.get("tree_differs_from_commit") else "")
+              + f"; {run['machine']}; {run['minutes']} min." for key, run in runs.items()]
     if result["quick"]:
         lines.append("QUICK RUN: tiny budgets, figures meaningless.")
     lines.append("")
@@ -434,8 +435,8 @@ def main(argv=None) -> int:
             p.error(f"--degradations {args.degradations!r}: give some of "
                     f"{', '.join(gen.DEGRADATIONS)}")
     # the commit the run starts from (a commit made while it runs does not change its code)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    # and whether src/ or benchmarks/ differed from it, as generalization.py records them
+    made = provenance.record()
     t0 = time.perf_counter()
     result = {"command": "python benchmarks/finetune.py " + " ".join(argv), "quick": args.quick,
               "parts": parts, "budgets": b}
@@ -445,7 +446,9 @@ def main(argv=None) -> int:
         result["b"] = part_b(b, networks)
     if "c" in parts:
         result["c"] = part_c(b)
-    result.update(git_commit=commit, minutes=round((time.perf_counter() - t0) / 60, 1),
+    result.update(git_commit=made["commit"][:7],
+                  tree_differs_from_commit=made["tree_differs_from_commit"],
+                  minutes=round((time.perf_counter() - t0) / 60, 1),
                   machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch "
                   f"{torch.__version__}, {torch.get_num_threads()} threads")
     previous = json.loads(args.out.read_text()) if args.out.is_file() else None

@@ -2,6 +2,9 @@
 
     PYTHONPATH=src python benchmarks/model_size.py [--json out.json]
 
+--json writes ``{"provenance": ..., "results": rows}`` (provenance.py: command, commit, machine);
+benchmarks/results/model_size.json is the README's table (benchmarks/readme_tables.py).
+
 A registered architecture without a row in ROWS is measured at its "paper" preset, with a
 note naming it: add its rows (with the paper's counts) to ROWS below (docs/contributing.md).
 
@@ -33,6 +36,7 @@ import json
 import math
 import sys
 
+import provenance  # benchmarks/provenance.py: on the path when run as a script
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -162,7 +166,8 @@ def rows_to_measure() -> list[tuple]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="also write the rows as JSON to this file")
+    parser.add_argument("--json", help="also write the rows, under their provenance, as JSON "
+                        "to this file")
     args = parser.parse_args(argv)
     rows = []
     for arch, spec, label, paper_params, paper_gflops, source in rows_to_measure():
@@ -208,9 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = json.dumps(rows, indent=2)
     print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    if args.json:  # with the command, commit and machine, as the README's tables need
+        provenance.write_json(args.json, rows)
     return 0
 
 
