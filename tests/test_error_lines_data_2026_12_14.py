@@ -31,10 +31,12 @@ def test_band_refusal_gives_the_patch_that_fits():
         pairs.check_band_fits("a.tif~b.tif", (48, 48), val_fraction=0.2, min_train=64)
     words = str(caught.value)
     assert "'a.tif' with 'b.tif' (48 x 48) is too small to hold out validation" in words
-    assert words.endswith("give patch=22 or smaller, or use larger images"), words
-    assert "give --patch 22 or smaller" in in_cli_words(words, TRAIN_OPTIONS)
-    # the value named passes the same check
-    assert pairs.check_band_fits("a", (48, 48), val_fraction=0.2, min_train=22)
+    # the advice leaves room for alignment's crop (patch=22 passed here, then failed after it)
+    assert words.endswith("give val_fraction=0.28 and patch=8 or smaller, or use larger images")
+    assert "give --val-fraction 0.28 and --patch 8 or smaller" in in_cli_words(words,
+                                                                            TRAIN_OPTIONS)
+    # the values named pass the same check
+    assert pairs.check_band_fits("a", (48, 48), val_fraction=0.28, min_train=8)
 
 
 def test_band_refusal_after_alignment_names_fraction_and_patch():
@@ -43,10 +45,10 @@ def test_band_refusal_after_alignment_names_fraction_and_patch():
     with pytest.raises(ValueError) as caught:
         pairs.check_band_fits("s.tif:z2", (38, 38), val_fraction=0.2, min_train=22, border=5)
     words = str(caught.value)
-    assert "give val_fraction=0.28 and patch=14 or smaller" in words, words
-    assert "give --val-fraction 0.28 and --patch 14 or smaller" in in_cli_words(
+    assert "give val_fraction=0.28 and patch=8 or smaller" in words, words
+    assert "give --val-fraction 0.28 and --patch 8 or smaller" in in_cli_words(
         words, TRAIN_OPTIONS)
-    assert pairs.check_band_fits("s.tif:z2", (38, 38), val_fraction=0.28, min_train=14,
+    assert pairs.check_band_fits("s.tif:z2", (38, 38), val_fraction=0.28, min_train=8,
                                  border=5)
     with pytest.raises(ValueError, match="; use larger images$"):  # nothing fits 20 px
         pairs.check_band_fits("t", (20, 20), val_fraction=0.2, min_train=64)

@@ -64,6 +64,7 @@ def start_self_job(args, config) -> SelfJob:
     from .core.checkpoint import load_model
     from .core.self_adapt import iter_self_adapt
     from .core.self_adapt_checkpoints import read_self_checkpoint
+    from .core.self_adapt_planes import image_names
 
     folder = (checkpoint_folder(args.checkpoint_dir, resume=args.resume)
               if args.checkpoint_dir else None)
@@ -88,8 +89,9 @@ def start_self_job(args, config) -> SelfJob:
                               checkpoint_card={"base_label": str(args.weights),
                                                "what": run.what, "psf_text": args.psf,
                                                "license": args.license})
-    except ValueError as error:
-        raise UserError(self_words(str(error))) from None
+    except ValueError as error:  # its images named as the command was given them
+        raise UserError(image_names(self_words(str(error)),
+                                    [repr(str(n)) for n, _, _ in images])) from None
     run.job = recorded(job, records)
     return run
 

@@ -62,9 +62,35 @@ class SelfAdaptRequest:
     checkpoint_dir: str
     stop: threading.Event = field(default_factory=threading.Event)
 
+    def __post_init__(self) -> None:
+        check_layer_room(self)  # before the job starts, as a paired run's layers are
+
     @property
     def device(self) -> str:
         return self.config.device
+
+
+def check_layer_room(req: SelfAdaptRequest) -> None:
+    """What the adaptation refuses of the layer's size (``self_adapt_planes.check_room``),
+    asked when the request is made: it was found once the job had started ("failed: image 0
+    plane 0 is 12 x 12 px ... val_fraction"). Its ``patch=``/``val_fraction=`` are said as the
+    dock's fields (``describe_error``). The PSF is the job's: a model or file cut to the
+    plane as the job cuts it; an estimated one (not known yet) counts as 1 px."""
+    from ..core.axes import check_axes
+    from ..core.psf_estimate import is_estimate
+    from ..core.self_adapt_planes import check_room
+
+    shape = tuple(int(n) for n in np.shape(req.image))
+    axes = check_axes(req.axes, shape)
+    plane = (shape[axes.index("Y")], shape[axes.index("X")])
+    kernel = (1, 1)
+    if not (isinstance(req.psf, str) and is_estimate(req.psf)):
+        from ..core.psf import fit_psf_to_image
+        from ..core.psf_aware import plane_kernel
+
+        kernel = fit_psf_to_image(plane_kernel(req.psf)[0], plane)[0].shape
+    check_room(f"layer {req.layer_name!r}", plane, kernel, req.config.patch,
+               req.config.val_fraction, int(getattr(req.model, "size_divisor", 1)))
 
 
 class SelfAdaptPage(QWidget):
@@ -107,10 +133,14 @@ def iter_self_adapt_job(req: SelfAdaptRequest):
     from ..core.checkpoint import load_model, save_weights
     from ..core.finetune import STARTING_WEIGHTS_RETURNED, FinetuneResult
     from ..core.self_adapt import iter_self_adapt
+    from ..core.self_adapt_planes import image_names
 
     said: list[str] = []
-    run = iter_self_adapt(req.model, np.asarray(req.image), req.psf, axes=req.axes,
-                          config=req.config, card=req.base_card, stop=req.stop)
+    try:
+        run = iter_self_adapt(req.model, np.asarray(req.image), req.psf, axes=req.axes,
+                              config=req.config, card=req.base_card, stop=req.stop)
+    except ValueError as error:  # its 'image 0' is the layer
+        raise ValueError(image_names(str(error), [f"layer {req.layer_name!r}"])) from None
     result = yield from with_in_focus_note(run, req.psf, said)
     best = Path(req.checkpoint_dir) / "best.safetensors"
     save_weights(result.model, best, result.card(req.base_card, base_label=req.base_label,

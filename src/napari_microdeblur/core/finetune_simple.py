@@ -30,7 +30,8 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     ``pixel_size_um``: the images' pixel size, which the card records so a deblur of images
     at another scale warns ...), ``SelfAdaptConfig`` fields without (``max_steps``, ``lr``,
     ``device`` ...). ``steps`` bounds the steps of either job (without a pair it is
-    ``max_steps``, which is also taken there).
+    ``max_steps``, which is also taken there). ``resume=True`` continues the run kept in
+    ``checkpoint_dir`` (refused without one).
     ``license``: the SPDX licence of the images fine-tuned on; the card records the starting
     weights' AND it (NOASSERTION when not given, which the Zoo export refuses).
     ``out``: a .safetensors path the kept weights are written to, with their model card
@@ -47,6 +48,10 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
             "fine-tuning, or psf= to adapt to the image without a reference (a TIFF path, "
             "an array, a model such as 'gaussian:1.6', 'widefield:...' or 'confocal:...', or "
             "'estimate')")
+    if options.get("resume") and not options.get("checkpoint_dir"):
+        # else a paired run resumed from the temporary folder it had just made ("no checkpoint
+        # there"), after reading the weights
+        raise ValueError("resume=True needs checkpoint_dir= (the folder of the run to continue)")
     if out is not None:  # before the run: a folder that cannot be written lost all its work
         from .files import check_weights_output
 

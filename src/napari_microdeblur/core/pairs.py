@@ -16,6 +16,7 @@ from .axes import channel_letter, check_axes, loop_axes, stack_planes
 from .focus import best_focus_plane
 from .inference import compute_normalization
 from .metrics import reference_scale
+from .pair_checks import BAND_GAP, check_band_fits, check_same_field, inverted_message, shown_pair
 from .pair_matching import (  # noqa: F401  (gray: interface)
     affine_fit,
     gray,
@@ -111,8 +112,11 @@ def _make_pair(
     upsample: int = 20,
     info: dict | None = None,
     where: str | None = None,
+    same_field: bool = False,
 ) -> Pair:
-    """Align, normalise and intensity-match one (C, Y, X) plane pair (``where``: messages')."""
+    """Align, normalise and intensity-match one (C, Y, X) plane pair (``where``: messages').
+    ``same_field``: refuse planes that do not correlate once aligned (``check_same_field``;
+    a stack's planes are one field by construction, and a plane far from focus may be blank)."""
     info = dict(info or {})
     where = where or repr(group)
     check_plane(blurry, f"the blurry plane of {where}")
@@ -131,6 +135,9 @@ def _make_pair(
             x = np.stack([ndimage.shift(c, shift, order=3, mode="nearest") for c in x])
             x = x.astype(np.float32)
     info["shift"] = [float(s) for s in shift]
+    if same_field:  # before training: a pair turned or of another field was trained and saved
+        info["field_correlation"] = check_same_field(blurry, sharp, shift, where,
+                                                     sigma=lowpass_sigma)
     # the scale Compare & QC and `microdeblur evaluate` score the sharp image on, uncropped
     # (pairs in the same units keep their refusal of negative integers)
     scale_of = evaluation_scale if match_intensity else dtype_reference_scale
@@ -155,7 +162,7 @@ def _make_pair(
         # the sign check of matched pairs: an inverted pair in the same units was trained on
         gain = affine_fit(target, x, lowpass_sigma)[0]
         if not gain > 0:
-            raise ValueError(_inverted_message(where, gain, info))
+            raise ValueError(inverted_message(where, gain, info))
         to_ref = (scale / r_scale, (lo - r_off) / r_scale)
     return Pair(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(target), group,
                 (float(to_ref[0]), float(to_ref[1])), info)
@@ -172,7 +179,7 @@ def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, where: str, 
     empty) keeps the one of all channels together, which is the (a, b) returned."""
     a, b, blur = affine_fit(t_ref, x, sigma)
     if not a > 0:
-        raise ValueError(_inverted_message(where, a, info))
+        raise ValueError(inverted_message(where, a, info))
     fits = [(a, b)] * len(t_ref)
     if len(t_ref) > 1:
         own = [affine_fit(t_ref[c : c + 1], x[c : c + 1], sigma)[:2] for c in range(len(t_ref))]
@@ -181,24 +188,6 @@ def _matched_target(t_ref: np.ndarray, x: np.ndarray, sigma: float, where: str, 
     target = np.stack([g * t + o for (g, o), t in zip(fits, t_ref, strict=True)])
     info.update(gain=a, offset=b, blur_sigma=blur)
     return target.astype(np.float32), (a, b)
-
-
-def _inverted_message(where: str, gain: float, info: dict) -> str:
-    """Why a pair is refused when its planes are anti-correlated. Brightfield and phase
-    contrast invert the contrast of transparent objects on one side of focus (a real pair
-    10 um below focus: gain -0.52; of the twenty 256-px crops of 2 fields at 10 and 25 um,
-    9-12 crops below focus and none above it had a negative gain): a target matched with a
-    negative gain would teach the network to invert its input, so the pair is refused."""
-    fit = f"not positively correlated (fitted gain {gain:.3g})"
-    why = ("in brightfield or phase contrast the contrast of transparent objects inverts on "
-           "one side of focus (or the planes are not of the same field)")
-    if "distance" not in info:  # a blurry/sharp pair
-        return (f"{where}: the blurry and sharp planes are {fit}: {why}; pair a blurry plane "
-                "from the other side of focus")
-    z, focus = info["z"], info["focus_plane"]
-    side = f"z < {focus}" if z < focus else f"z > {focus}"
-    return (f"{where}: plane {z} and the in-focus plane {focus} are {fit}: {why}; train on "
-            f"the planes on the other side of focus (a stack without the planes {side})")
 
 
 UNITS_FACTOR = 4.0  # mean intensities further apart than this: not the same units
@@ -241,7 +230,8 @@ def pairs_from_arrays(
     not given. With ``align`` each blurry plane is registered to its sharp plane by subpixel
     translation (shifts over ``max_shift`` pixels, default 10 % of the shorter side, are
     treated as a failed registration and not applied unless the planes correlate clearly
-    better after it, ``pair_matching.shift_confirmed``; ``info['alignment']`` says so). With
+    better after it, ``pair_matching.shift_confirmed``; ``info['alignment']`` says so). Planes
+    that barely correlate once aligned are refused (``pair_checks.check_same_field``). With
     ``match_intensity`` the target is affine-matched to the input (real pairs); without it the
     target uses the input's normalisation (pairs already in the same intensity units).
     """
@@ -271,6 +261,7 @@ def pairs_from_arrays(
                 sharp_dtype=sharp.dtype,
                 info={"plane": list(idx)},
                 where=plane_label(name, loop, idx),
+                same_field=True,
             )
         )
     return pairs
@@ -279,7 +270,7 @@ def pairs_from_arrays(
 def plane_label(name: str, loop: str, idx: Sequence[int]) -> str:
     """``'name' at T 0, Z 3``: the group's ``name:0:3`` does not say which axes."""
     where = ", ".join(f"{a} {i}" for a, i in zip(loop, idx, strict=True))
-    return f"{name!r} at {where}" if where else repr(name)
+    return f"{shown_pair(name)} at {where}" if where else shown_pair(name)
 
 
 def _is_count(v) -> bool:
@@ -457,50 +448,6 @@ def split_validation(
     train = [it for it, g in zip(items, keys, strict=True) if g not in val]
     valid = [it for it, g in zip(items, keys, strict=True) if g in val]
     return train, valid
-
-
-#: Pixels between the training region and the held-out band that belong to neither: a
-#: structure blurred across the border does not sit in both, and planes cropped differently by
-#: alignment (up to this many pixels) still keep the two regions apart.
-BAND_GAP = 16
-
-
-def check_band_fits(name: str, shape: tuple[int, int], *, val_fraction: float,
-                    gap: int = BAND_GAP, min_train: int = 1, min_band: int = 8,
-                    border: int = 0) -> tuple[int, int, int]:
-    """Whether a (Y, X) plane of ``shape`` (after alignment cropped ``border`` px per side) can
-    hold out ``split_band``'s band: ``ValueError`` naming ``name`` when the band is narrower
-    than ``min_band`` or the training region than ``min_train``; else (the axis of the band,
-    1 for Y or 2 for X, where training stops, where the band starts). Needs no pixels, so a
-    job can check a layer before aligning it (with ``border`` 0: a necessary condition)."""
-    ny, nx = shape
-    axis = 2 if nx >= ny else 1
-    length = nx if axis == 2 else ny
-    side = length + 2 * border  # the side before alignment cropped it
-    width = max(1, round(val_fraction * side))
-    stop_train = side - width - gap - border  # in the pair's own coordinates
-    start_val = side - width - border
-    band = length - max(start_val, 0)
-    if band < min_band or stop_train < min_train:
-        shown = " with ".join(map(repr, name.split("~", 1))) if "~" in name[1:-1] else repr(name)
-        raise ValueError(
-            f"{shown} ({ny} x {nx}) is too small to hold out validation: a band of "
-            f"{width} px, a gap of {gap} px and training patches of {min_train} px need "
-            f"{width + gap + min_train + 2 * border} px and a band of at least {min_band}; "
-            f"{_band_advice(side, width, gap, min_train, min_band, border)}")
-    return axis, stop_train, start_val
-
-
-def _band_advice(side: int, width: int, gap: int, patch: int, min_band: int, border: int) -> str:
-    """The values that fit (it said "a smaller patch or another val_fraction" of 48-px images
-    where the default patch of 64 was the cause); alignment's crop eats ``border`` of the band."""
-    wide = max(width, min_band + border)
-    fits, fraction = side - wide - gap - border, math.ceil(wide / side * 100) / 100
-    if fits < 8 or fraction > 0.5:  # a band of at most half (the dock's), patches of 8 px
-        return "use larger images"
-    give = ([f"val_fraction={fraction}"] if wide > width else []) + (
-        [f"patch={fits} or smaller"] if fits < patch else [])
-    return f"give {' and '.join(give)}, or use larger images"
 
 
 def split_band(

@@ -13,6 +13,7 @@ draw, so its crops are those of uniform draws.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,18 +73,9 @@ def structure_map(y: np.ndarray) -> np.ndarray:
 
 def make_plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, divisor: int) -> Plane:
     """The plane with its noise and held-out strip; ValueError when it cannot hold both a
-    training patch and a strip of validation pixels."""
-    (by, ay), (bx, ax) = margins(kernel_shape)
-    side = crop_side(cfg.patch, kernel_shape, divisor)
-    h, w = y.shape[-2:]
-    held = max(math.ceil(cfg.val_fraction * w), MIN_VAL_SIDE + ax + GUARD)
-    val_start = w - held
-    if h < side or val_start < side or h - by - ay - 2 * GUARD < MIN_VAL_SIDE:
-        raise ValueError(
-            f"{name} is {h} x {w} px: too small to hold out validation columns ({held} px) and "
-            f"train on {side} px crops left of them (a patch of {cfg.patch} px plus the PSF's "
-            "margins); accepted: a larger image, a smaller patch or val_fraction (now "
-            f"{cfg.val_fraction}), or a PSF cropped to its support (now {max(kernel_shape)} px)")
+    training patch and a strip of validation pixels (``check_room``)."""
+    _, held = check_room(name, y.shape[-2:], kernel_shape, cfg.patch, cfg.val_fraction, divisor)
+    val_start = y.shape[-1] - held
     noise = [estimate_noise(c) for c in y]
     from scipy import ndimage
 
@@ -91,6 +83,52 @@ def make_plane(name: str, y: np.ndarray, kernel_shape, cfg: SelfAdaptConfig, div
                     for (g, v), c in zip(noise, y)]).astype(np.float32)
     return Plane(name, y.astype(np.float32), var, val_start, noise,
                   structure=structure_map(y))
+
+
+def check_room(name: str, shape, kernel_shape, patch: int, val_fraction: float,
+               divisor: int = 1) -> tuple[int, int]:
+    """(crop side, held-out columns) of an (H, W) plane adapted on crops of ``patch`` px with a
+    PSF of ``kernel_shape``; ValueError naming ``name`` when it cannot hold both, with the
+    ``patch=`` or ``val_fraction=`` that fit (the command line and the Fine-tune dock say
+    them as their options and fields). Needs no pixels: the dock asks before it starts."""
+    (by, ay), (_, ax) = margins(kernel_shape)
+    side = crop_side(patch, kernel_shape, divisor)
+    h, w = (int(n) for n in shape)
+    least = MIN_VAL_SIDE + ax + GUARD  # the fewest columns the strip scores MIN_VAL_SIDE of
+    held = max(math.ceil(val_fraction * w), least)
+    if h >= side and w - held >= side and h - by - ay - 2 * GUARD >= MIN_VAL_SIDE:
+        return side, held
+    raise ValueError(
+        f"{name} is {h} x {w} px: too small to hold out validation columns ({held} px) and "
+        f"train on {side} px crops left of them (patch={patch} plus the PSF's margins and "
+        f"{2 * GUARD} px of edge); {_room_advice(h, w, held, least, kernel_shape, patch, divisor)}")
+
+
+def _room_advice(h: int, w: int, held: int, least: int, kernel_shape, patch: int,
+                 divisor: int) -> str:
+    """The patch (and val_fraction) that fit, else what else would (as ``pairs``' band)."""
+    (by, ay), _ = margins(kernel_shape)
+    reach = max(kernel_shape) - 1 + 2 * GUARD  # what a crop adds to its patch
+    if h - by - ay - 2 * GUARD >= MIN_VAL_SIDE:
+        fewer = [(least, math.floor(least / w * 100) / 100)] if least < held else []
+        for columns, fraction in [(held, None), *fewer]:  # the val_fraction given, the least
+            fits = min(h, w - columns) // divisor * divisor - reach
+            if fits >= 8 and fraction != 0:
+                give = ([] if fraction is None else [f"val_fraction={fraction}"]) + (
+                    [f"patch={fits} or smaller"] if fits < patch else [])
+                return f"give {' and '.join(give)}, or use a larger image"
+    return (f"use a larger image, or a PSF cropped to its support (now {max(kernel_shape)} px)"
+            if max(kernel_shape) > 1 else "use a larger image")
+
+
+def image_names(text: str, names: Sequence[str]) -> str:
+    """A message of ``core.self_adapt``, which numbers its images ('image 1 plane 0 is 12 x 12
+    px: ...'), with the caller's ``names`` for them (a file's, a layer's) instead."""
+    def named(match: re.Match) -> str:
+        i = int(match.group(1))
+        return names[i] if i < len(names) else match.group(0)
+
+    return re.sub(r"\bimage (\d+)\b", named, text)
 
 
 def crop_side(patch: int, kernel_shape, divisor: int) -> int:
