@@ -7,9 +7,11 @@ PSF. Every result is scored as EVALUATION.md says (16-px border excluded, whole 
 The same settings are scored on a training-split crop, whose best settings are then reported on
 the test crop, as the baselines in EVALUATION.md are tuned. scikit-image's richardson_lucy (no
 padding) and wiener (circular) are run alongside: their interior agreement with ours and their
-whole-image PSNR. Prints one JSON document.
+whole-image PSNR. Prints one JSON document; with --json it is also written there under its
+provenance (provenance.py), as the README's agreement table reads it (readme_tables.py).
 
-    PYTHONPATH=src python benchmarks/classical_agreement.py [--protocol A] [--size 256]
+    PYTHONPATH=src python benchmarks/classical_agreement.py [--protocol A] [--size 256] \
+        [--json benchmarks/results/classical_agreement.json]
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=256, help="crop side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", nargs="+", default=list(IMAGES), choices=list(IMAGES))
+    parser.add_argument("--json", default=None, help="also write the report here, with its "
+                        "provenance (e.g. benchmarks/results/classical_agreement.json)")
     args = parser.parse_args(argv)
     report = {
         "protocol": args.protocol,
@@ -194,6 +198,11 @@ def main(argv=None) -> int:
     }
     json.dump(report, sys.stdout, indent=1)
     sys.stdout.write("\n")
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from provenance import write_json
+
+        write_json(args.json, report)
     return 0
 
 

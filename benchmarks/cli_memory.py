@@ -2,10 +2,13 @@
 
 The input is a mosaic of a real image (the bundled HT29 sample, scaled to 16 bits), written
 uncompressed, 2D (--size) or a stack of --depth planes; the CLI deblurs it (Richardson-Lucy or
-Wiener, Gaussian PSF) into a float32 TIFF. Prints one JSON object.
+Wiener, Gaussian PSF) into a float32 TIFF. Prints one JSON object; with --json it is also
+written there under its provenance (provenance.py): the README's memory table reads
+benchmarks/results/cli_memory_*.json (readme_tables.py).
 
   python benchmarks/cli_memory.py --size 16384                      # 0.5 GB 2D
   python benchmarks/cli_memory.py --depth 64 --size 4096 --method wiener   # 2 GB ZYX stack
+  python benchmarks/cli_memory.py --size 16384 --json benchmarks/results/cli_memory_rl.json
 """
 
 import argparse
@@ -43,7 +46,7 @@ def make_input(path: Path, size: int, depth: int) -> None:
     del planes, out
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=16384)
     parser.add_argument("--depth", type=int, default=0, help="planes of a ZYX stack (0: 2D)")
@@ -52,7 +55,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--tile", type=int, default=None,
                         help="default: 512 for the classical methods, the model's own for networks")
-    args = parser.parse_args()
+    parser.add_argument("--json", default=None, help="also write the result here, with its "
+                        "provenance (e.g. benchmarks/results/cli_memory_rl.json)")
+    args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="microdeblur_mem_"))
     work.mkdir(parents=True, exist_ok=True)
     tag = f"{args.depth}x{args.size}" if args.depth else f"{args.size}"
@@ -73,7 +78,9 @@ def main() -> None:
     cmd = [sys.executable, "-m", "napari_microdeblur.cli", "deblur", str(src), "-o", str(dst),
            "--method", args.method, "--device", "cpu", "-q"]
     if classical:
-        cmd += ["--psf", "gaussian:1.6", "--iterations", str(args.iterations)]
+        cmd += ["--psf", "gaussian:1.6"]
+    if args.method == "richardson_lucy":  # the CLI refuses --iterations for any other method
+        cmd += ["--iterations", str(args.iterations)]
     if args.tile:
         cmd += ["--tile", str(args.tile)]
     t0 = time.perf_counter()
@@ -99,6 +106,11 @@ def main() -> None:
     }
     out.close()
     print(json.dumps(result))
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from provenance import write_json
+
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":
