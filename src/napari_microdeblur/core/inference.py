@@ -509,10 +509,12 @@ def _run(
                         done += 1
                         yield DeblurProgress(done, total, plane, tile)
                     continue
+                forward = clipped_forward(method.forward) if clips(method, norm) else method.forward
                 if start_plane is not None:
-                    start_plane(read, layout.spatial_shape, lambda b: _to_model_units(norm, b))
+                    start_plane(read, layout.spatial_shape, lambda b: _to_model_units(norm, b),
+                                device=options.device, tiles=len(plan.tiles), forward=forward)
                 steps = tiling.iter_tiled_apply(
-                    clipped_forward(method.forward) if clips(method, norm) else method.forward,
+                    forward,
                     read,
                     lambda sl, block, plane=plane: layout.write(
                         out, plane, sl, _to_output_units(norm, block, out_dtype)

@@ -10,9 +10,10 @@ by ``BORDER_PAD`` mirrored pixels (its outer pixels are untrained; a network wit
 estimates once per plane, on the whole plane, for all its tiles (``_PsfRunner.start_plane``).
 
 Safeguard (``core.psf_safeguard``, on by default): a PSF far wider than any trained on runs a
-conservative Wiener (``psf_safeguard.conservative_wiener``) instead, and a tile whose result
-departs from what the PSF can explain is replaced by that Wiener; each says so in one warning
-line.
+conservative Wiener (``psf_safeguard.conservative_wiener``) instead, and a plane whose result
+departs from what the PSF can explain is blended toward that Wiener; each says so in one warning
+line. A plane no larger than ``default_tile`` cut into several tiles (a custom tile) is
+judged once, as a whole, and every tile takes that share; a larger plane, tile by tile.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from torch import nn
 
 from . import classical, psf_safeguard
 from .archs.wiener_unet import noise_sigma
-from .devices import full_precision
+from .devices import full_precision, release_cached
 from .method import DEFAULT_TILE, Method, NetworkRunner, classical_method
 from .notes import DeblurNote, DeblurWarning
 from .psf import in_focus_plane
+from .tiling import is_out_of_memory
 
 __all__ = [
     "CALIBRATED_NOISE_SCALE_KEY", "DEFAULT_PSF_AWARE", "NOISE_SCALE_GRID", "OPPONENT",
@@ -169,10 +171,12 @@ def from_opponent(opp: torch.Tensor) -> torch.Tensor:
 
 
 class _PlaneLevels:
-    """The noise levels of the plane being tiled (``_BoundPsf.start_plane``); one object shared
-    with the model's folded copy (``fusion.InferenceCopy`` deep-copies the model)."""
+    """The noise levels and safeguard ratios of the plane being tiled (``start_plane``); one
+    object shared with the model's folded copy (``fusion.InferenceCopy`` deep-copies it)."""
 
     value: torch.Tensor | None = None  # (C,): per channel (opponent channels for RGB)
+    ratio: torch.Tensor | None = None  # (C,): the plane's blocked_correction_ratio per channel
+    measured: list | None = None  # while measuring ``ratio``: each channel's, no blend
 
     def __deepcopy__(self, memo):
         return self
@@ -207,9 +211,13 @@ class _BoundPsf(nn.Module):
 
     def start_plane(self, plane: torch.Tensor) -> None:
         """Estimate the noise levels on ``plane`` ((C, Y, X), model units) once, for every
-        tile of it (``forward``), as a whole-plane run estimates them."""
+        tile of it (``forward``), as a whole-plane run estimates them; none for a model that
+        takes no noise level (it estimates its own). Forgets the last plane's ratios."""
+        self.plane.ratio = self.plane.value = None
+        if not self.takes_sigma:
+            return
         x = plane.float()[None]
-        with torch.no_grad():
+        with torch.no_grad(), full_precision(x.device.type):
             self.plane.value = self.noise_levels(to_opponent(x) if self.opponent else x)[0]
 
     def noise_levels(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,14 +225,15 @@ class _BoundPsf(nn.Module):
         return noise_sigma(x.reshape(-1, 1, *x.shape[-2:]), self.psf).reshape(x.shape[:2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        each = self.plane.value
-        each = None if each is None else each.to(x.device).expand(x.shape[0], -1)
+        each, ratio = (None if t is None else t.to(x.device).expand(x.shape[0], -1)
+                       for t in (self.plane.value, self.plane.ratio))
+        ratios = [None if ratio is None else ratio[:, c] for c in range(x.shape[1])]
         if not self.opponent:
-            return self.deconvolve(x, None if each is None else each[:, 0])
+            return self.deconvolve(x, None if each is None else each[:, 0], ratios[0])
         # the colour mix (and the shared noise level) in float32 even under bfloat16 autocast
         with full_precision(x.device.type):
             z = to_opponent(x)
-            if each is None and SHARE_NOISE_LEVEL:
+            if each is None and SHARE_NOISE_LEVEL and self.takes_sigma:
                 each = self.noise_levels(z)
         # one channel at a time: as one batch of three, a 1024 px RGB image took 1.02 s against
         # 0.78 s channel by channel (a check, not committed); this way about as long as channel
@@ -234,13 +243,16 @@ class _BoundPsf(nn.Module):
         else:
             sigma = each.min(dim=1).values
             levels = [sigma, *[sigma * CHROMA_NOISE_SCALE] * 2]
-        y = torch.cat([self.deconvolve(z[:, c : c + 1], levels[c]) for c in range(3)], dim=1)
+        y = torch.cat([self.deconvolve(z[:, c : c + 1], levels[c], ratios[c]) for c in range(3)],
+                      dim=1)
         with full_precision(x.device.type):
             return from_opponent(y)
 
-    def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+    def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor | None = None,
+                   ratio: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 1, H, W) grayscale tiles -> their deconvolution (safeguarded); ``sigma`` (N
-        values): the noise level to use (their plane's), else estimated on each tile."""
+        values): the noise level to use (their plane's), else estimated on each tile;
+        ``ratio`` (N values): the safeguard's ratio (their plane's), else measured per tile."""
         options = {} if self.noise_scale == 1.0 else {"noise_scale": self.noise_scale}
         if sigma is not None and self.takes_sigma:
             options["sigma"] = sigma
@@ -257,7 +269,11 @@ class _BoundPsf(nn.Module):
         if not self.safeguard:
             return y
         with full_precision(x.device.type):
-            ratio = psf_safeguard.blocked_correction_ratio(x, y, self.psf)
+            if ratio is None:
+                ratio = psf_safeguard.blocked_correction_ratio(x, y, self.psf)
+            if self.plane.measured is not None:  # _PsfRunner.start_plane's crop: no blend
+                self.plane.measured.append(ratio)
+                return y
             share = psf_safeguard.network_share(ratio, self.limit)
             bad = share < 1.0
             if not bool(bad.any()):
@@ -279,17 +295,59 @@ class _BoundPsf(nn.Module):
 
 
 class _PsfRunner(NetworkRunner):
-    """The NetworkRunner of a ``_BoundPsf``, shown each plane before its tiles."""
+    """The NetworkRunner of a ``_BoundPsf``, shown each plane before its tiles. ``side``: the
+    crop a tiled plane's safeguard is judged on (the Method's default tile); ``divisor``: the
+    network's size divisor."""
 
-    def start_plane(self, read, shape: tuple[int, ...], prepare) -> None:
-        """Called by the tiler (``inference._run``) before the tiles of each plane: ``read``
-        (spatial slices -> (C, *region) in input units) reads the plane of spatial ``shape``,
-        ``prepare`` takes a region to model units. Its noise level is estimated on the whole
-        plane (a centred crop of ``PLANE_NOISE_MAX_SIDE`` of a larger one)."""
-        side = PLANE_NOISE_MAX_SIDE
-        box = tuple(slice(a := max(0, n - side) // 4 * 2, min(n, a + side)) for n in shape)
-        plane = np.ascontiguousarray(prepare(read(box)), dtype=np.float32)
-        self.model.start_plane(torch.from_numpy(plane))
+    def __init__(self, model: _BoundPsf, precision: str, side: int = 1024, divisor: int = 1):
+        super().__init__(model, precision)
+        self.side, self.divisor = int(side), int(divisor)
+
+    def start_plane(self, read, shape: tuple[int, ...], prepare, *, device="cpu",
+                    tiles: int = 1, forward=None) -> None:
+        """Called by the tiler (``inference._run``) before the ``tiles`` tiles of each plane:
+        ``read`` (spatial slices -> (C, *region) in input units) reads the plane of spatial
+        ``shape``, ``prepare`` takes a region to model units. Its noise level is estimated on
+        the whole plane (a centred crop of ``PLANE_NOISE_MAX_SIDE`` of a larger one), on
+        ``device``; with the safeguard and several tiles of a plane no larger than ``side``,
+        the network's ratio is measured once on the whole plane, so a custom tile blends as a
+        whole-plane run does (judged tile by tile it differed by up to
+        36 % of the range at 160 px tiles on a PSF that did not fit). ``forward``: what the
+        tiles run (this runner, or it on clipped input: ``saturation.clipped_forward``)."""
+        bound: _BoundPsf = self.model
+        if bound.takes_sigma:
+            bound.start_plane(_crop(read, shape, prepare, PLANE_NOISE_MAX_SIDE, device))
+        else:
+            bound.start_plane(None)  # the level would go unused: the model estimates its own
+        if not bound.safeguard or tiles <= 1 or any(n > self.side for n in shape):
+            # one tile is judged as a whole already; a plane larger than the crop keeps the
+            # local judgement of each tile (a bad region off the centre still falls back)
+            return
+        crop = _crop(read, shape, prepare, self.side, device, self.divisor)
+        bound.plane.measured = []
+        try:
+            (forward or self)(crop[None])
+            bound.plane.ratio = torch.cat(bound.plane.measured).reshape(-1)
+        except Exception as error:  # noqa: BLE001 - out of memory: judged tile by tile
+            if not is_out_of_memory(error):
+                raise
+            release_cached(device)
+        finally:
+            bound.plane.measured = None
+
+
+def _crop(read, shape: tuple[int, ...], prepare, side: int, device, divisor: int = 1
+          ) -> torch.Tensor:
+    """(C, *crop) float32 on ``device``, model units: the centred crop of at most ``side`` of a
+    plane of spatial ``shape``, mirrored at its end to a multiple of ``divisor`` as the tiler
+    pads a tile (``tiling.read_tile``)."""
+    box = tuple(slice(a := max(0, n - side) // 4 * 2, min(n, a + side)) for n in shape)
+    block = np.asarray(read(box))
+    pad = [(0, 0)] + [(0, -(b.stop - b.start) % divisor) for b in box]
+    if any(after for _, after in pad):
+        block = np.pad(block, pad, mode="symmetric")
+    plane = np.ascontiguousarray(prepare(block), dtype=np.float32)
+    return torch.from_numpy(plane).to(device)
 
 
 def psf_aware_method(
@@ -330,12 +388,15 @@ def psf_aware_method(
     # The Wiener step reaches past the PSF (classical.psf_halo); the U-Net adds its field.
     halo = max(k // 2 for k in kernel.shape) + rf
     overlap = max(max(classical.psf_halo(kernel)), 2 * halo)
+    # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
+    # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
+    default_tile = max(4 * DEFAULT_TILE[2], 4 * overlap)
     return Method(
         name=label,
         forward=_PsfRunner(_BoundPsf(model, kernel, safeguard, label,
                                      psf_safeguard.correction_limit(card),
                                      noise_scale * calibrated, opponent=rgb),
-                           precision),
+                           precision, default_tile, int(model.size_divisor)),
         spatial_dims=2,
         halo=halo,
         overlap=overlap,
@@ -354,9 +415,7 @@ def psf_aware_method(
             "colour": "opponent" if rgb else "channel by channel",
             **({"chroma_noise_scale": CHROMA_NOISE_SCALE} if rgb else {}),
         },
-        # large tiles: the overlap is wide (2 x 73 px for protocol A's PSF), and a 1024 px tile
-        # (a few hundred MB in bfloat16) runs a 1024 x 1024 image without seams or overhead
-        default_tile=max(4 * DEFAULT_TILE[2], 4 * overlap),
+        default_tile=default_tile,
         grey=functools.partial(_grey_twin, model, psf, card, precision=precision, name=label,
                                safeguard=safeguard, noise_scale=noise_scale) if rgb else None,
     )
