@@ -8,9 +8,11 @@ the input (issue 13). Two checks, both outside the network's forward computation
 
 * before any work, a PSF much wider than any the network was trained on (its half-maximum
   width against the widest of the card's training PSFs) runs a conservative Wiener instead;
-* per tile, a result whose correction at frequencies the PSF blocks (|OTF| < 0.1) holds more
-  energy than ``CORRECTION_LIMIT`` times the input's there is blended toward a conservative
-  Wiener of that tile, and replaced by it from ``SOFT_BAND`` times the limit. Measured
+* per tile (per plane where a custom tile cuts up a plane no larger than the network's
+  default tile: ``psf_aware._PsfRunner.start_plane``), a result whose correction at
+  frequencies the PSF blocks (|OTF| < 0.1) holds more energy than ``CORRECTION_LIMIT`` times
+  the input's there is blended toward a conservative Wiener of that tile, and replaced by it
+  from ``SOFT_BAND`` times the limit. Measured
   (benchmarks/generalization.py images): at most 2.8 on the 45 synthetic images of protocols
   A-C and the held-out optics PSFs, 89-104 on the NEUBIAS stack and 23 on the BBBC006 pair
   (past the soft band). Weights fine-tuned on the user's pairs with their PSF
