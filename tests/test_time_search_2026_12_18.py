@@ -43,3 +43,29 @@ def test_search_times_spread_over_the_series():
     assert search_times("TYX", (4, 8, 8)) == [0, 1, 2, 3]
     times = search_times("TZYX", (100, 3, 8, 8))
     assert len(times) == 9 and times[0] == 0 and times[-1] == 99
+
+
+def test_a_lazy_series_is_judged_on_small_crops_and_searched_on_one_time_point():
+    """Contrast is judged on 64 px crops; only the chosen time point's search crop is read
+    whole (nine whole crops had been read: 189 MB of a 50-frame TCZYX dask series)."""
+    from napari_microdeblur.core.image_settings import median_contrast_first, search_volume
+    from napari_microdeblur.core.psf import gaussian_psf
+
+    class Counted:  # a lazy array's reads: the size of each part asked for
+        def __init__(self, data):
+            self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+            self.reads = []
+
+        def __getitem__(self, key):
+            part = self.data[key]
+            self.reads.append(part.size)
+            return part
+
+    blur = np.repeat(_series(), 3, axis=0)  # 12 frames, frames 0-2 dim
+    lazy = Counted(np.pad(blur, ((0, 0), (80, 80), (80, 80))))
+    order = median_contrast_first(lazy, "TYX", [("T", 12)])
+    assert order[0] not in (0, 1, 2)  # the dim frames are not the median
+    lazy.reads.clear()
+    search_volume(lazy, "TYX", 256, gaussian_psf(2.0))
+    assert sum(size >= 256 * 256 for size in lazy.reads) == 1, lazy.reads
+    assert len(lazy.reads) <= 10, lazy.reads  # 9 small crops and the one searched
