@@ -105,3 +105,27 @@ def test_the_plane_noise_level_is_estimated_on_the_runs_device(gray, monkeypatch
     method.forward.start_plane(lambda sl: image[(slice(None), *sl)], gray.shape,
                                lambda b: b.astype(np.float32), device="meta")
     assert seen and seen[0].type == "meta"  # was always the CPU
+
+
+def test_a_whole_plane_check_out_of_memory_is_tried_once_and_said(gray):
+    """Out of memory on the whole-plane check: tiles are judged alone, with one note, and the
+    check is not tried again on every later plane (a review saw one failed try per plane)."""
+    method = tiny(False, limit=1.0)
+    runner = method.forward
+    tries = []
+    real_call = type(runner).__call__
+
+    def short_of_memory(self, x, *args, **kwargs):
+        if x.shape[-1] >= 96:  # the whole 96 px plane; the 64 px tiles fit
+            tries.append(x.shape)
+            raise torch.OutOfMemoryError("CUDA out of memory (a test)")
+        return real_call(self, x, *args, **kwargs)
+
+    stack = np.stack([gray, gray[::-1], gray[:, ::-1]])
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        mp.setattr(type(runner), "__call__", short_of_memory)
+        deblur(stack, method=method, axes="ZYX", **TILED)
+    assert len(tries) == 1, tries
+    notes = [str(w.message) for w in said if "whole-plane check" in str(w.message)]
+    assert len(notes) == 1 and "judged tile by tile" in notes[0], notes

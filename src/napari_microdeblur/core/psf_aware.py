@@ -302,6 +302,7 @@ class _PsfRunner(NetworkRunner):
     def __init__(self, model: _BoundPsf, precision: str, side: int = 1024, divisor: int = 1):
         super().__init__(model, precision)
         self.side, self.divisor = int(side), int(divisor)
+        self.plane_too_big = False  # the whole-plane check ran out of memory once: not again
 
     def start_plane(self, read, shape: tuple[int, ...], prepare, *, device="cpu",
                     tiles: int = 1, forward=None) -> None:
@@ -319,7 +320,8 @@ class _PsfRunner(NetworkRunner):
             bound.start_plane(_crop(read, shape, prepare, PLANE_NOISE_MAX_SIDE, device))
         else:
             bound.start_plane(None)  # the level would go unused: the model estimates its own
-        if not bound.safeguard or tiles <= 1 or any(n > self.side for n in shape):
+        if (not bound.safeguard or tiles <= 1 or self.plane_too_big
+                or any(n > self.side for n in shape)):
             # one tile is judged as a whole already; a plane larger than the crop keeps the
             # local judgement of each tile (a bad region off the centre still falls back)
             return
@@ -331,9 +333,15 @@ class _PsfRunner(NetworkRunner):
         except Exception as error:  # noqa: BLE001 - out of memory: judged tile by tile
             if not is_out_of_memory(error):
                 raise
-            release_cached(device)
+            self.plane_too_big = True  # every later plane would fail the same way
         finally:
             bound.plane.measured = None
+        if self.plane_too_big:  # out of the except block: its traceback held the attempt
+            del crop
+            release_cached(device)
+            warnings.warn(f"{bound.label}: the plane did not fit in memory for the safeguard's "
+                          "whole-plane check, so it is judged tile by tile: with this tile the "
+                          "result may differ from the whole image's", DeblurNote, stacklevel=2)
 
 
 def _crop(read, shape: tuple[int, ...], prepare, side: int, device, divisor: int = 1
