@@ -67,6 +67,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(kind)  # 'cpu:0' and 'mps:0' normalised: one name per device
 
 
+def names_a_gpu(device) -> bool:
+    """Whether ``device`` names a GPU ('cuda', 'cuda:N', 'mps') in a form ``resolve_device``
+    reads, without asking whether it is here (a cluster's workers are asked instead)."""
+    match = _NAME.fullmatch(str(device).strip().lower())
+    return match is not None and match.group(1) != "cpu"
+
+
 def gpu_names() -> list[str]:
     """'cuda:N (its name)' for each CUDA device here; empty without CUDA."""
     if not torch.cuda.is_available():

@@ -4,21 +4,17 @@ docks, the cluster path and batch files carry the same object."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from . import tiling
-from .devices import resolve_device
+from .devices import names_a_gpu, resolve_device
 
 OUTPUT_DTYPES = ("float32", "input")
 #: GPU names in an accepted form (``devices.DEVICE_FORMS``): whether the GPU is there is asked
 #: where the run is, a cluster's workers (``TilingSpec.check(on_workers=True)``)
-_GPU_NAME = re.compile(r"(cuda|mps)(:\d+)?")
-
-
 @dataclass(frozen=True)
 class TilingSpec:
     """How a deblur is tiled and where it runs. ``tile``/``overlap`` None: the method's own."""
@@ -64,7 +60,7 @@ class TilingSpec:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1")
         if self.output_dtype not in OUTPUT_DTYPES:
             raise ValueError(f"output_dtype={self.output_dtype!r} is not one of {OUTPUT_DTYPES}")
-        if not (on_workers and _resolved_where_run(self.device)):
+        if not (on_workers and names_a_gpu(self.device)):
             resolve_device(self.device)
         return self
 
@@ -78,12 +74,6 @@ class TilingSpec:
     @classmethod
     def from_dict(cls, data: dict) -> TilingSpec:
         return cls(**known_keys(cls, data, "tiling spec"))
-
-
-def _resolved_where_run(device) -> bool:
-    """Whether ``device`` names a GPU ('cuda', 'cuda:N', 'mps') in an accepted form: whether it
-    is there is asked where it runs. 'auto', 'cpu' and malformed names ('cuda:x') are not."""
-    return _GPU_NAME.fullmatch(str(device).strip().lower()) is not None
 
 
 def known_keys(cls, data: dict, what: str) -> dict:
