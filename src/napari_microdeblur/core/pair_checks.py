@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .pair_matching import REGISTER_SIGMA, affine_fit, gray
+from .pair_matching import REGISTER_SIGMA, affine_fit, correlation, gray
 
 #: Below this correlation of the aligned, smoothed planes blurry and sharp are taken for
 #: different fields (``field_correlation``). Measured on genuine pairs: the test crops under
@@ -23,12 +23,6 @@ from .pair_matching import REGISTER_SIGMA, affine_fit, gray
 #: 115 and 2 of 62), a brightfield crop at 25 um registered 24 px off, 1 of 90 128-px crops
 #: of 15 fluorescence images (near-empty background under protocol B); none of 256 px.
 MIN_FIELD_CORRELATION = 0.2
-
-
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum()) / den if den > 0 else 0.0
 
 
 def field_correlation(blurry: np.ndarray, sharp: np.ndarray, shift, sigma: float = 2.0,
@@ -46,11 +40,11 @@ def field_correlation(blurry: np.ndarray, sharp: np.ndarray, shift, sigma: float
     if np.any(shift):
         b = ndimage.shift(b, shift, order=1, mode="nearest")
     s = gray(sharp)
-    found = _correlation(b[inner], ndimage.gaussian_filter(s, REGISTER_SIGMA)[inner])
+    found = correlation(b[inner], ndimage.gaussian_filter(s, REGISTER_SIGMA)[inner])
     if abs(found) >= limit:
         return found
     blur = affine_fit(sharp[:, inner[0], inner[1]], blurry[:, inner[0], inner[1]], sigma)[2]
-    matched = _correlation(b[inner], ndimage.gaussian_filter(s, np.hypot(blur, REGISTER_SIGMA))
+    matched = correlation(b[inner], ndimage.gaussian_filter(s, np.hypot(blur, REGISTER_SIGMA))
                            [inner])
     return matched if matched >= limit else found
 
@@ -98,7 +92,7 @@ def _best_turn(blurry: np.ndarray, sharp: np.ndarray) -> tuple[str, float]:
         turns.update({"transposed": b.T, "turned 90 degrees clockwise": np.rot90(b, -1),
                       "turned 90 degrees anticlockwise": np.rot90(b),
                       "flipped along the other diagonal": b[::-1, ::-1].T})
-    return max(((how, _correlation(t, s)) for how, t in turns.items()), key=lambda ht: ht[1])
+    return max(((how, correlation(t, s)) for how, t in turns.items()), key=lambda ht: ht[1])
 
 
 def inverted_message(where: str, gain: float, info: dict) -> str:

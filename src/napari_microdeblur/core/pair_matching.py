@@ -137,7 +137,8 @@ def structure_count(table: np.ndarray, y0: int, x0: int, ny: int, nx: int) -> in
                + table[y0, x0])
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays of one shape; 0 where either holds one value."""
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum()) / den if den > 0 else 0.0
@@ -156,5 +157,5 @@ def shift_confirmed(moving: np.ndarray, reference: np.ndarray, shift, *, min_cor
     mov = ndimage.gaussian_filter(gray(moving), REGISTER_SIGMA)
     moved = ndimage.shift(mov, shift, order=1, mode="nearest")
     inner = (slice(m, -m), slice(m, -m)) if m else (slice(None), slice(None))
-    before, after = _correlation(ref[inner], mov[inner]), _correlation(ref[inner], moved[inner])
+    before, after = correlation(ref[inner], mov[inner]), correlation(ref[inner], moved[inner])
     return after >= min_corr and after - before >= min_gain
