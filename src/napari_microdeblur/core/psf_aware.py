@@ -316,16 +316,21 @@ class _PsfRunner(NetworkRunner):
         36 % of the range at 160 px tiles on a PSF that did not fit). ``forward``: what the
         tiles run (this runner, or it on clipped input: ``saturation.clipped_forward``)."""
         bound: _BoundPsf = self.model
-        if bound.takes_sigma:
-            bound.start_plane(_crop(read, shape, prepare, PLANE_NOISE_MAX_SIDE, device))
-        else:
+        # one tile is judged as a whole already; a plane larger than the crop keeps the local
+        # judgement of each tile (a bad region off the centre still falls back)
+        judged_whole = (bound.safeguard and tiles > 1 and not self.plane_too_big
+                        and all(n <= self.side for n in shape))
+        crop = _crop(read, shape, prepare, self.side, device, self.divisor) if judged_whole \
+            else None
+        if not bound.takes_sigma:
             bound.start_plane(None)  # the level would go unused: the model estimates its own
-        if (not bound.safeguard or tiles <= 1 or self.plane_too_big
-                or any(n > self.side for n in shape)):
-            # one tile is judged as a whole already; a plane larger than the crop keeps the
-            # local judgement of each tile (a bad region off the centre still falls back)
+        elif crop is not None and all(n <= PLANE_NOISE_MAX_SIDE for n in shape):
+            # the whole plane is read already: its noise level from it, not a second read
+            bound.start_plane(crop[(slice(None), *(slice(0, n) for n in shape))])
+        else:
+            bound.start_plane(_crop(read, shape, prepare, PLANE_NOISE_MAX_SIDE, device))
+        if crop is None:
             return
-        crop = _crop(read, shape, prepare, self.side, device, self.divisor)
         bound.plane.measured = []
         try:
             (forward or self)(crop[None])
