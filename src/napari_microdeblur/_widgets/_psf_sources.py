@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import QObject
 
-from ..core.psf import calibration_values
+from ..core.psf import calibration_values, check_psf
 
 # the docks import BEADS_TOOLTIP and choose_bead_layer from here, as before the chooser moved
 from ._bead_chooser import BEADS_TOOLTIP as BEADS_TOOLTIP
@@ -47,8 +47,16 @@ def psf_of_text(viewer, text: str):
     if layer is None or not is_image_layer(layer) or layer.rgb:
         raise ValueError(f"psf {text!r}: the viewer has no grayscale image layer {name!r}; "
                          "choose a layer that holds a PSF, a PSF file or a model")
+    data = np.asarray(layer_data(layer))
+    if data.ndim in (2, 3):  # its values checked here: the core's message knows no layer name
+        try:
+            check_psf(data, data.ndim)
+        except (TypeError, ValueError) as err:
+            what = str(err).removeprefix("psf ")
+            raise ValueError(f"PSF layer {name!r} {what}; choose the layer of a measured PSF "
+                             "(e.g. from PSF from beads...) or a model") from None
     _TAKEN[text.strip()] = weakref.ref(unwrap(layer))
-    return np.asarray(layer_data(layer))
+    return data
 
 
 def psf_layer_taken(text: str):

@@ -238,8 +238,8 @@ def _valid_values(data, where: str) -> np.ndarray:
         raise ValueError(f"{where} holds NaN or infinite values; accepted: finite values >= 0")
     peak = psf.max()
     if peak <= 0:
-        raise ValueError(f"{where} has no positive values (shape {data.shape}, all zeros or "
-                         "negative); accepted: a PSF with positive total intensity")
+        raise ValueError(f"{where} has no positive values (all zeros or negative); accepted: "
+                         "a PSF with positive total intensity")
     if psf.min() < -_NEGATIVE_TOLERANCE * peak:
         raise ValueError(
             f"{where} holds negative values down to {psf.min():.3g} ({-psf.min() / peak:.0%} "
