@@ -2,7 +2,8 @@
 typed without one gets (``calibrated_path``), the file types of the calibrated save's dialog,
 the file the layer saved was opened from (never replaced: a layer opened from cells.tif and
 saved as 'cells' with ImageJ TIFF chosen replaced cells.tif, Qt's overwrite question having
-been asked of 'cells'), and a type OME-TIFF cannot hold."""
+been asked of 'cells'), nor that of a result's input (a float32 result replaced the raw
+file it was deblurred from), and a type OME-TIFF cannot hold."""
 
 from __future__ import annotations
 
@@ -39,17 +40,52 @@ def calibrated_path(path, chosen_filter: str = "") -> str:
     return name + (kinds[0] if kinds else EXTENSIONS[0])
 
 
-def check_not_a_source(path, layer) -> None:
-    """Refuse ``path`` where it is the file the saved ``layer`` was opened from (napari shows,
-    and may still read, that file), as the command line never replaces its input."""
+def check_not_a_source(path, layer, viewer=None) -> None:
+    """Refuse ``path`` where it is a file napari shows a layer from (and may still read: a
+    Zarr on every redraw), as the command line never replaces its input: the file the saved
+    ``layer`` was opened from; that of the layer a deblurred result was made from (a result has
+    no file of its own: ``input_layers``); where ``viewer`` is given (the docks' save), that of
+    any layer in it. Paths are compared as files (``io_write.same_file``: a .zarr folder too)."""
+    from ._widgets._layers import unwrap
     from .core.io_write import same_file
     from .core.shown import shown_path
 
-    source = getattr(getattr(layer, "source", None), "path", None)
-    if source and os.path.exists(path) and same_file(path, source):
-        raise ValueError(f"{shown_path(os.path.basename(os.fspath(path)))} is the file layer "
-                         f"{layer.name!r} was opened from; save it under another name (the "
-                         "file a layer was opened from is never replaced)")
+    if not os.path.exists(path):
+        return
+    inputs = [(la, f", the input of {layer.name!r}", "the result") for la in input_layers(layer)]
+    others = [(la, "", repr(layer.name)) for la in (viewer.layers if viewer is not None else ())]
+    for other, note, what in [(layer, "", "it"), *inputs, *others]:
+        source = getattr(getattr(other, "source", None), "path", None)
+        if source and same_file(path, source):
+            what = "it" if unwrap(other) is unwrap(layer) else what
+            raise ValueError(f"{shown_path(os.path.basename(os.fspath(path)))} is the file layer "
+                             f"{other.name!r} was opened from{note}; save {what} under another "
+                             "name (the file a layer was opened from is never replaced)")
+
+
+def input_layers(layer) -> list:
+    """The open layers a deblurred result ``layer`` may have been made from: those its record
+    (``layer.metadata['microdeblur']``) names by ``source_layer``, or whose file has its
+    ``source_file`` name (the record keeps no folder), in the viewers holding ``layer``, else in
+    all open viewers (a script's layer in none). [] for a layer with no such record."""
+    record = getattr(layer, "metadata", None)
+    record = record.get("microdeblur") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not (record.get("source_layer") or
+                                            record.get("source_file")):
+        return []
+    from ._widgets._layers import unwrap
+    from ._writer import open_viewers
+
+    viewers = open_viewers()
+    held = [v for v in viewers if any(unwrap(la) is unwrap(layer) for la in v.layers)]
+    found = []
+    for other in (unwrap(la) for v in (held or viewers) for la in v.layers):
+        path = str(getattr(getattr(other, "source", None), "path", None) or "")
+        name = os.path.basename(path.replace("\\", "/").rstrip("/"))
+        if other is not unwrap(layer) and (other.name == record.get("source_layer") or (
+                path and name == record.get("source_file"))):
+            found.append(other)
+    return found
 
 
 def check_ome_dtype(path, dtype, name) -> None:

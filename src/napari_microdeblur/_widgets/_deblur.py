@@ -135,7 +135,7 @@ def save_calibrated_dialog(layer: Layer, viewer: Viewer) -> list[str]:
     try:
         # Qt asked to replace the name typed ('cells'), not the one the suffix makes
         final = calibrated_path(path, chosen)
-        check_not_a_source(final, layer)
+        check_not_a_source(final, layer, viewer)  # nor that of any layer in the viewer
         if final != path and Path(final).exists() and not replace_asked(final):
             return []
         written = save_calibrated(layer, final, chosen)
