@@ -4,40 +4,35 @@ napari's builtin writer drops.
 
 napari hands the writer a layer's data and state, not the layer: it is found by its data in the
 open viewers (``viewer_layer``) and read as the docks read it. Kept: the axes (the plugin's
-record in ``layer.metadata['microdeblur']['axes']``, else the file napari opened the layer
-from, else guessed from the shape as the docks guess them; with no layer in a viewer and a
-guess in doubt, a .tif is saved without axes, as napari's builtin saves it, and a line says
-so), the pixel sizes in um where the layer's units are lengths (nm converted; a unitless
-light-microscope scale as um, with a line; else those of the layer's file or record, as the
-docks read them), a time interval where the T axis has a time unit, else the one the record or
-the layer's file gives, the channel names the record or the layer's file gives
-(``source_channels``; OME and OME-Zarr hold names, ImageJ's .tif none), RGB as RGB, and the
-plugin's provenance record (method, weights sha256, parameters) as JSON: ImageJ's Info (Fiji's
-Image > Show Info) in a .tif, the OME Image Description in an .ome.tif, the description's JSON
-in a TIFF ImageJ cannot hold (``tiff_metadata``), the group's ``microdeblur`` attribute in a
-.zarr. A layer napari opened from such a file (its reader keeps no record) is saved with the
-file's record, as it was, and an entry under ``resaved`` (``file_provenance``; a layer the
-plugin's reader split from the file's channel axis: that channel's shape, and its index and
-name in the entry); a layer whose data is no longer the file's image (another shape or dtype)
-without it, in one line. A .zarr
-keeps the Y and X chunks of the Zarr the layer (or the layer a result was deblurred from) was
-opened from, by the CLI's rule (``io_write.output_chunks``: 64-2048 px).
+record in ``layer.metadata['microdeblur']['axes']``, else the layer's file, else the shape's
+guess as the docks make it, a first dim of 2-4 settled by its napari label or unit and step (a
+length is Z); still in doubt, a .tif is saved without axes, as napari's builtin saves it, Y/X
+sizes in a length unit kept, and a line says so), the pixel sizes in um where the units are
+lengths (a unitless light-microscope scale as um, with a line; else the layer's file's or
+record's), a time interval where T has a time unit (any of napari's), else the record's or
+file's, channel names from the record or file (``source_channels``; not in ImageJ's .tif), RGB
+as RGB, and the plugin's provenance record as JSON (ImageJ's Info in a .tif, the OME Image
+Description, the description's JSON in a TIFF ImageJ cannot hold, the group's ``microdeblur``
+attribute in a .zarr). A layer napari opened from such a file is saved with the file's record
+and an entry under ``resaved`` (``file_provenance``; for one channel the plugin's reader split
+off: its index and name); one whose data is no longer the file's image, without it, in one line.
+A .zarr keeps the Y and X chunks of the Zarr the layer (or the layer a result was deblurred
+from) was opened from, by the CLI's rule (``io_write.output_chunks``: 64-2048 px).
 
-napari lists its own writer first in that dialog unless this plugin was found first (the
-order Python finds installed packages in), so ``save_calibrated`` (File > IO Utilities > Save
-image layer with calibration..., the Deblur dock's "Save result...") saves through this writer
-whatever the dialog offers first.
+napari lists its own writer first there unless this plugin was found first, so
+``save_calibrated`` (File > IO Utilities > Save image layer with calibration..., the Deblur
+dock's "Save result...") saves through this writer whatever the dialog offers first.
 
 The file appears whole or not at all (a temporary name, then rename). An existing file is
-replaced, as by napari's own writers: napari's save dialog has asked the user already; never
-the file the layer was opened from (``_writer_paths.check_not_a_source``).
-"""
+replaced, as napari's own writers do after its dialog asked; never the file of the layer or of
+its input (``_writer_paths.check_not_a_source``)."""
 
 from __future__ import annotations
 
 import math
 import os
 import warnings
+from types import SimpleNamespace  # stands for a layer's data or a Zarr: its shape, chunks
 
 import numpy as np
 
@@ -141,10 +136,12 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     from ._widgets._layers import layer_axes_origin
 
     guessed = layer is None or not layer_axes_origin(layer)[1]  # from the shape alone
-    if axes and guessed and _in_doubt(tuple(array.shape), axes, meta, path, layer is not None):
-        return _write_unnamed(path, array, meta, record)
-    if not axes:  # the pixels as napari's builtin writer saves them, and the record
-        return _write_unnamed(path, array, meta, record)
+    # a guess in doubt that the first dim's own unit or label settles is no guess
+    settled = _settled_axes(tuple(array.shape), axes, meta) if axes and guessed else ""
+    axes = settled or axes
+    if not axes or (guessed and not settled and _in_doubt(tuple(array.shape), axes, meta, path,
+                                                          layer is not None)):
+        return _write_unnamed(path, array, meta, record)  # as napari's builtin, and the record
     pixel_size, extras = layer_calibration(axes, meta, layer)
     extras = {**source_channels(meta, layer), **extras}  # the layer's own T scale wins
     from .core.imagej_luts import saved_colours  # the colormap as ImageJ's LUT, for Fiji
@@ -223,10 +220,38 @@ def _in_doubt(shape: tuple, axes: str, meta: dict, path, in_viewer: bool) -> boo
     if is_zarr(path) or str(path).lower().endswith((".ome.tif", ".ome.tiff")):
         _tell(f"layer {name!r}: " + guess_note(shape, axes, give=fix))
         return False
-    _tell(f"layer {name!r}: shape {shape} may be {axes} or {other}: saved without axes or "
-          f"pixel sizes, as napari's own writer saves it; to keep them, {fix.format(other)} "
-          f"(or {axes!r})")
+    lost = "axes" if _certain_yx(meta) else "axes or pixel sizes"  # Y/X in a unit are kept
+    _tell(f"layer {name!r}: shape {shape} may be {axes} or {other}: saved without {lost}, as "
+          f"napari's own writer saves it; to keep them, {fix.format(other)} (or {axes!r}), or "
+          "give its first axis a unit (layer.units = 'um' for Z planes)")
     return True
+
+
+def _settled_axes(shape: tuple, axes: str, meta: dict) -> str:
+    """The reading of a guess in doubt (Z planes or channels?) that the first dim's napari
+    label ('z', 't', 'c') or unit and step settle (a length: Z, a time: T); '' if none."""
+    from ._widgets._layers import LABEL_LETTERS
+    from .core.axes import other_readings
+    from .core.pixel_units import um_per_unit
+
+    labels, units = meta.get("axis_labels") or ("",), meta.get("units") or (None,)
+    # a unit with a step of 1 settles nothing: units='um' puts one on a channel axis too
+    step, unit = float((list(meta.get("scale") or ()) or [1.0])[0]), units[0]
+    by_unit = "T" if _seconds_per(unit) else "Z" if um_per_unit(_unit_name(unit).lower()) else ""
+    letter = LABEL_LETTERS.get(str(labels[0]).strip().lower()) or (by_unit if step != 1 else "")
+    doubt = not meta.get("rgb") and other_readings(shape, axes) and letter not in axes[1:]
+    return letter + axes[1:] if doubt and letter in ("Z", "T", "C") else ""
+
+
+def _certain_yx(meta: dict) -> dict[str, float]:
+    """{'Y': um, 'X': um} where napari's last two dims (Y, X) have a length unit; else {}."""
+    from .core.pixel_units import um_per_unit
+
+    scale, units = list(meta.get("scale") or ())[-2:], list(meta.get("units") or ())[-2:]
+    sizes = [float(step) * (um_per_unit(_unit_name(u).lower()) or math.nan)
+             for step, u in zip(scale, units)]
+    ok = len(sizes) == 2 and all(0 < s < math.inf for s in sizes)  # NaN: no length unit
+    return dict(zip("YX", sizes)) if ok else {}
 
 
 def _record_axes(record, shape: tuple, rgb: bool) -> str | None:
@@ -243,32 +268,34 @@ def _record_axes(record, shape: tuple, rgb: bool) -> str | None:
 
 def layer_axes(shape: tuple, meta: dict, layer=None) -> str:
     """The layer's axes as the docks take them: for the viewer's ``layer``, its record, else
-    its file's axes, else its shape (``guess_layer_axes``); with no layer, the record in
-    ``meta`` else the shape (napari's RGB flag is S). '' where there is none (over 5 dims)."""
-    from types import SimpleNamespace
-
+    its file's axes, else its napari labels, else its shape (``guess_layer_axes``); with no
+    layer, the same from ``meta`` (napari's RGB flag is S). '' where none (over 5 dims)."""
     from ._widgets._layers import guess_layer_axes
 
     if layer is not None:
         return guess_layer_axes(layer)
     rgb = bool(meta.get("rgb"))
-    axes = _record_axes((meta.get("metadata") or {}).get(RECORD_KEY), shape, rgb)
-    if axes:
+    if axes := _record_axes((meta.get("metadata") or {}).get(RECORD_KEY), shape, rgb):
         return axes
-    # the docks' guess reads the layer's shape and RGB flag only
-    axes = guess_layer_axes(SimpleNamespace(data=_Shape(shape), rgb=rgb, multiscale=False))
-    return axes  # '' past 5 dims: no axes to name
-
-
-class _Shape:
-    """Stands for the layer's data where only its shape is read (no pixels are touched)."""
-
-    def __init__(self, shape: tuple):
-        self.shape = shape
+    # the docks' guess reads the layer's labels, shape and RGB flag only (no pixels touched)
+    shaped = SimpleNamespace(data=SimpleNamespace(shape=shape), rgb=rgb, multiscale=False,
+                             axis_labels=meta.get("axis_labels"))
+    return guess_layer_axes(shaped)  # '' past 5 dims
 
 
 def _unit_name(unit) -> str:
-    return "" if unit is None else str(unit)
+    return "" if unit is None else str(unit).strip()
+
+
+def _seconds_per(unit) -> float | None:
+    """Seconds per ``unit``: any time unit napari holds (pint's: 'millisecond'), or a file's
+    spelling ('ms', ``S_PER_UNIT``); None for no time unit."""
+    from .core.tiff_metadata import S_PER_UNIT
+
+    if getattr(unit, "dimensionality", None) == {"[time]": 1}:  # a pint Unit
+        return float((1 * unit).to("second").magnitude)
+    name = _unit_name(unit).lower()
+    return S_PER_UNIT.get(name) or {"millisecond": 1e-3, "microsecond": 1e-6}.get(name)
 
 
 def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, float], dict]:
@@ -276,21 +303,22 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
     (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit. Where
     the scale gives no Y/X size, those of the file the viewer's ``layer`` was opened from
     (napari's reader opens it at scale 1) or of its record, as the docks read them."""
-    from .core.pixel_units import PLAUSIBLE_UM, um_per_unit
-    from .core.tiff_metadata import S_PER_UNIT
+    from .core.pixel_units import NO_UNITS, PLAUSIBLE_UM, um_per_unit
 
     dims = axes.replace("S", "")  # napari has no dim for RGB samples
     scale = list(meta.get("scale") or [1.0] * len(dims))
     units = list(meta.get("units") or [None] * len(dims))
-    sizes, extras, assumed, unitless = {}, {}, [], []
+    sizes, extras, assumed, unitless, untimed = {}, {}, [], [], ""
     for axis, step, unit in zip(dims, scale, units):
-        step, name = float(step), _unit_name(unit).strip().lower()
+        step, name = float(step), _unit_name(unit).lower()
         if not math.isfinite(step) or step <= 0:
             continue
         if axis in "ZYX" and um_per_unit(name) is not None:
             sizes[axis] = step * um_per_unit(name)
-        elif axis == "T" and name in S_PER_UNIT:
-            extras["time_interval"] = step * S_PER_UNIT[name]
+        elif axis == "T" and _seconds_per(unit):
+            extras["time_interval"] = step * _seconds_per(unit)
+        elif axis == "T" and (step != 1.0 or name not in NO_UNITS):  # said, as for lengths
+            untimed = f"{step:g}" + (f" {name}" if name not in NO_UNITS else "")
         elif axis in "ZYX" and step != 1.0:
             # no length unit (napari's default 'pixel'): um, as the docks read a scale, where
             # it is a light-microscope size (the PSF-scale check's range); 1 is unknown
@@ -312,6 +340,9 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
     if unitless:
         _tell(f"layer {name!r}: scale of {', '.join(unitless)} has no length unit and is no "
               "size in um, saved uncalibrated; set the layer's units (e.g. 'nm') to keep it")
+    if untimed:
+        _tell(f"layer {name!r}: scale of T ({untimed}) has no time unit known here, not saved "
+              "as its time interval; set the layer's unit of T to 's', 'ms' or 'us' to keep it")
     return sizes, extras
 
 
@@ -471,6 +502,9 @@ def _write_unnamed(path, array, meta: dict, record) -> list[str]:
     path = check_output_path(path, overwrite=True)
     array = np.asarray(array)
     extra = {"metadata": {RECORD_KEY: record}} if record is not None else {}
+    if sizes := _certain_yx(meta):  # napari's last dims, Y and X, whatever the first holds
+        extra.update(resolution=(1e4 / sizes["X"], 1e4 / sizes["Y"]), resolutionunit="CENTIMETER")
+    extra.update({} if meta.get("rgb") else {"photometric": "minisblack"})  # not by its shape
     write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **extra))
     return [os.fspath(path)]
 
@@ -491,13 +525,6 @@ def _write_zarr(path, array, axes, pixel_size, extras, record, like=None) -> Non
                           record=record) as target:
         for index in np.ndindex(*array.shape[:loop]):
             target[index] = np.asarray(array[index])
-
-
-class _Chunked:
-    """Stands for an input Zarr array where only its shape and chunks are read."""
-
-    def __init__(self, shape: tuple, chunks: tuple):
-        self.shape, self.chunks = shape, chunks
 
 
 def stored_like(array, axes: str, meta: dict, layer=None):
@@ -569,5 +596,5 @@ def _file_chunks(path: str, axes: str, shape: tuple):
         return None
     found = {a: (int(image.array.shape[file_axes.index(a)]), int(chunks[file_axes.index(a)]))
              for a in "YX"}
-    return _Chunked(tuple(found[a][0] if a in found else n for a, n in zip(axes, shape)),
-                    tuple(found[a][1] if a in found else 1 for a in axes))
+    return SimpleNamespace(shape=tuple(found.get(a, (n, 1))[0] for a, n in zip(axes, shape)),
+                           chunks=tuple(found.get(a, (n, 1))[1] for a, n in zip(axes, shape)))

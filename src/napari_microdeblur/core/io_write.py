@@ -227,10 +227,27 @@ def write_image(
         array, axes = np.transpose(array, [axes.index(a) for a in stored]), stored
     kwargs = tiff_write_kwargs(array.shape, array.dtype, axes, pixel_size or {}, ome, metadata,
                                record)
+    _name_one_channel(kwargs, axes, metadata, ome)
     with _ome_refused(path):
         write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **kwargs),
                          overwrite=overwrite)
     return path
+
+
+def one_channel_name(axes: str, metadata: dict | None) -> str | None:
+    """The name of the one channel an image without a C axis holds, where ``metadata``
+    (``tiff_extras``: one channel split from a named file) names one; None otherwise."""
+    names = (metadata or {}).get("channel_names")
+    if "C" in axes or "S" in axes or not isinstance(names, list) or len(names) != 1:
+        return None
+    return str(names[0]) or None
+
+
+def _name_one_channel(kwargs: dict, axes: str, metadata: dict | None, ome: bool) -> None:
+    """The OME Channel tifffile writes for an image without C named (it has no Name else)."""
+    name = one_channel_name(axes, metadata)
+    if ome and name and isinstance(kwargs.get("metadata"), dict):
+        kwargs["metadata"]["Channel"] = {"Name": [name]}
 
 
 def is_ome_tiff(path) -> bool:
@@ -300,6 +317,7 @@ def open_tiff_output(
     stored_shape = permuted(tuple(shape), axes, stored)
     kwargs = tiff_write_kwargs(stored_shape, dtype, stored, pixel_size or {}, ome, metadata,
                                record)
+    _name_one_channel(kwargs, stored, metadata, ome)
     tmp = _temporary_name(path)
     target = None
     try:
@@ -366,6 +384,9 @@ def open_zarr_output(
     from .zarr_order import Reordered, ngff_axes, permuted
 
     path = check_output_path(path, overwrite=overwrite)
+    # numpy's 'Q'/'q' (tifffile's 64-bit integers) equal uint64/int64 but zarr 3 matches the
+    # 'L'/'l' kinds only ("No Zarr data type found"): the same type by its byte-order string
+    dtype = np.dtype(np.dtype(dtype).str)
     tmp = _temporary_name(path)
     if chunks is None:
         chunks = output_chunks(axes, shape, dtype)
@@ -377,8 +398,12 @@ def open_zarr_output(
             array = group.create_array("0", shape=stored_shape, dtype=dtype,
                                        chunks=permuted(tuple(chunks), axes, stored),
                                        fill_value=0)
-            group.attrs.update(output_attrs(stored, stored_shape, pixel_size or {}, metadata,
-                                            record))
+            attrs = output_attrs(stored, stored_shape, pixel_size or {}, metadata, record)
+            name = one_channel_name(stored, metadata)
+            if name and "omero" not in attrs:  # its one channel's name, as napari-ome-zarr reads
+                attrs["omero"] = {"channels": [{"label": name, "active": True,
+                                                "color": "FFFFFF"}]}
+            group.attrs.update(attrs)
         yield array if stored == axes else Reordered(array, axes, stored)
         move_into_place(tmp, path, overwrite)
     finally:
