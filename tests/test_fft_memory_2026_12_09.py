@@ -15,28 +15,50 @@ from napari_microdeblur.core import classical, fft_domain
 
 _PROC_PEAK = Path("/proc/self/clear_refs")
 
-# One classical call in a fresh interpreter; prints its peak resident memory above the level
-# before its input existed (Linux: clear_refs resets the peak to the current size) and the
-# planner's estimate for that tile.
+# Each classical call in a fresh process: one interpreter imports torch and the package once,
+# then forks a child per case (its memory as a fresh interpreter's after the imports). Each
+# child prints its peak resident memory above the level before its input existed (Linux:
+# clear_refs resets the peak to the current size) and the planner's estimate for that tile.
 _CHILD = """
-import re, sys
+import os, re, sys
 import numpy as np, torch
 from napari_microdeblur.core import classical
 def status(key):
     return int(re.search(key + r":\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
-method, n, shift = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-r = np.arange(-6, 7)
-g = np.exp(-(r - shift) ** 2 / (2 * 1.6 ** 2))
-psf = np.outer(g, g)  # shifted: not mirror-symmetric, so the padded FFT path
-torch.manual_seed(0)
-base = status("VmRSS")
-open("/proc/self/clear_refs", "w").write("5")
-x = torch.rand(1, 1, n, n)
-if method == "wiener":
-    classical.wiener(x, psf, balance=0.01)
-else:
-    classical.richardson_lucy(x, psf, iterations=2, tv_weight=0.05 if method == "rl_tv" else 0)
-print(status("VmHWM") - base, classical.fft_working_bytes((n, n), psf.shape))
+def measure(method, n, shift):
+    r = np.arange(-6, 7)
+    g = np.exp(-(r - shift) ** 2 / (2 * 1.6 ** 2))
+    psf = np.outer(g, g)  # shifted: not mirror-symmetric, so the padded FFT path
+    torch.manual_seed(0)
+    base = status("VmRSS")
+    open("/proc/self/clear_refs", "w").write("5")
+    x = torch.rand(1, 1, n, n)
+    if method == "wiener":
+        classical.wiener(x, psf, balance=0.01)
+    else:
+        classical.richardson_lucy(x, psf, iterations=2,
+                                  tv_weight=0.05 if method == "rl_tv" else 0)
+    return status("VmHWM") - base, classical.fft_working_bytes((n, n), psf.shape)
+n = int(sys.argv[1])
+for case in sys.argv[2:]:
+    method, shift = case.split(":")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        code = 0
+        try:
+            os.write(write, ("%d %d" % measure(method, n, float(shift))).encode())
+        except BaseException as error:
+            print(case, repr(error), file=sys.stderr, flush=True)
+            code = 1
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        reply = pipe.read()
+    if os.waitpid(pid, 0)[1]:
+        sys.exit(1)
+    print(case, reply, flush=True)
 """
 
 
@@ -48,18 +70,30 @@ def _child_env() -> dict:
     return env
 
 
-@pytest.mark.skipif(not _PROC_PEAK.exists(), reason="needs Linux /proc/self/clear_refs")
-@pytest.mark.parametrize("method, shift", [("wiener", 0.7), ("rl", 0.7), ("rl_tv", 0.7),
-                                           ("rl_tv", 0.0)])
-def test_the_planners_estimate_bounds_the_measured_peak_of_one_tile(method, shift):
+CASES = [("wiener", 0.7), ("rl", 0.7), ("rl_tv", 0.7), ("rl_tv", 0.0)]
+
+
+@pytest.fixture(scope="module")
+def measured_peaks() -> dict:
+    """(peak, estimate) per ``method:shift`` of CASES, measured in one child interpreter."""
+    if not _PROC_PEAK.exists():
+        pytest.skip("needs Linux /proc/self/clear_refs")
     # 3072 px: every array is above glibc's largest mmap threshold (32 MB), so freed arrays
     # leave the resident set and the peak is what was held at once
-    done = subprocess.run([sys.executable, "-c", _CHILD, method, "3072", str(shift)],
-                          capture_output=True, text=True, env=_child_env(), timeout=240)
+    cases = [f"{method}:{shift}" for method, shift in CASES]
+    done = subprocess.run([sys.executable, "-c", _CHILD, "3072", *cases], capture_output=True,
+                          text=True, env=_child_env(), timeout=240)
     if done.returncode and "clear_refs" in done.stderr:
         pytest.skip("this kernel does not let a process reset its peak memory")
     assert done.returncode == 0, done.stderr
-    peak, estimate = map(int, done.stdout.split()[-2:])
+    lines = (line.split() for line in done.stdout.splitlines() if line.strip())
+    return {case: (int(peak), int(estimate)) for case, peak, estimate in lines}
+
+
+@pytest.mark.parametrize("method, shift", CASES)
+def test_the_planners_estimate_bounds_the_measured_peak_of_one_tile(measured_peaks, method,
+                                                                     shift):
+    peak, estimate = measured_peaks[f"{method}:{shift}"]
     assert peak > 5 * 4 * 3072**2  # the measurement saw the tile's arrays
     assert peak <= estimate, (
         f"{method}: peak {peak / 2**20:.0f} MB above the planner's {estimate / 2**20:.0f} MB")
