@@ -44,12 +44,41 @@ def _stack_dock(viewer, stack, steps):
     return w
 
 
-def test_kept_weights_outlive_the_run_folder(make_napari_viewer, qtbot, focus_stack, kept_dir):
+def test_a_run_then_a_run_again(make_napari_viewer, qtbot, focus_stack, kept_dir):
+    """One dock, two runs (each run is the expensive part; these checks were five tests of
+    one run or two each): 1. the kept weights outlive the run's folder; 2. the final status
+    puts the outcome first; 4. no warm-up hint when the Steps fit the Minutes; 3. 'Run again'
+    starts from the base model; and (2026-12-08, test_finetune_outcome_2026_12_08) the second
+    run's comparison layers are named after the run, never napari's '[1]'."""
+    from napari_microdeblur._widgets._finetune_status import TIMED_STEPS
     from napari_microdeblur._widgets._methods import SESSION_MODELS
 
-    w = _stack_dock(make_napari_viewer(), focus_stack, steps=3)
+    viewer = make_napari_viewer()
+    # 7 steps: the hint is decided once TIMED_STEPS steps after the first record are timed
+    steps = 7
+    assert steps >= TIMED_STEPS + 2
+    w = _stack_dock(viewer, focus_stack, steps=steps)
+    assert w.minutes == 5  # the steps fit in the time limit: no hint
+    seen = []
+    shown = w._yielded
+    w._yielded = lambda record: (shown(record), seen.append(w.status_label.text()))
     w.start_button.click()
+    assert "(starting from the base model 'tiny_gran')" in w.status_label.text()
     wait_idle(qtbot, w)
+    # 4. no warm-up hint
+    assert len(seen) >= steps and not any("warm-up" in text for text in seen)
+    # 2. the final status puts the outcome first
+    text = w.status_label.text()
+    step = w.outcome.card.metrics["step"]
+    start = next(h["val_psnr"] for h in w.outcome.result.history if h["step"] == 0)
+    kept_psnr = w.outcome.card.metrics["val_psnr"]
+    assert text.startswith(
+        f"finished after {steps} step(s) (all {steps} steps done): kept step {step}, "
+        f"val PSNR {start:.2f} -> {kept_psnr:.2f} dB. Added method 'tiny_gran fine-tuned on "
+        "stack'")
+    assert "stopped early" not in text
+    assert text.index("Details:") > text.index("Added method")
+    # 1. the kept weights outlive the run folder
     kept = w.outcome.file
     assert kept.parent == kept_dir and kept.name.endswith(
         "_tiny_gran_fine-tuned_on_stack.safetensors")
@@ -60,21 +89,28 @@ def test_kept_weights_outlive_the_run_folder(make_napari_viewer, qtbot, focus_st
     assert hashlib.sha256(kept.read_bytes()).hexdigest() == w.outcome.card.sha256
     saved = w.save(kept_dir.parent / "mine")
     assert saved.read_bytes() == kept.read_bytes()
-
-
-def test_final_status_puts_the_outcome_first(make_napari_viewer, qtbot, focus_stack, kept_dir):
-    w = _stack_dock(make_napari_viewer(), focus_stack, steps=3)
+    first = _comparison_names(w)
+    # 3. run again: from the base model, the last run offered as the next base
+    last = w.session_label
+    assert last in w.base.choices()  # the last run's weights can be the next base
+    w.steps_spin.setValue(3)
     w.start_button.click()
+    assert (f"starting from the base model 'tiny_gran'; to go on from the last run, choose "
+            f"{last!r} as Base model") in w.status_label.text()
     wait_idle(qtbot, w)
-    text = w.status_label.text()
-    step = w.outcome.card.metrics["step"]
-    start = next(h["val_psnr"] for h in w.outcome.result.history if h["step"] == 0)
-    kept = w.outcome.card.metrics["val_psnr"]
-    assert text.startswith(
-        f"finished after 3 step(s) (all 3 steps done): kept step {step}, "
-        f"val PSNR {start:.2f} -> {kept:.2f} dB. Added method 'tiny_gran fine-tuned on stack'")
-    assert "stopped early" not in text
-    assert text.index("Details:") > text.index("Added method")
+    second = _comparison_names(w)
+    # the second run's comparison layers are named after the run (2026-12-08)
+    axis, lo, hi = w._notes["val_region"]
+    assert first["input"] == f"stack held-out band {axis} {lo}-{hi}: input"
+    assert second["input"] == f"stack held-out band {axis} {lo}-{hi}, run 2: input"
+    assert second["target"] == f"stack held-out band {axis} {lo}-{hi}, run 2: sharp target"
+    assert second["tuned"].endswith(", run 2: [tiny_gran fine-tuned on stack (2)]")
+    assert not any(layer.name.endswith(" [1]") for layer in viewer.layers)
+
+
+def _comparison_names(w) -> dict[str, str]:
+    assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
+    return {role: layer.name for role, layer in w.comparison.items()}
 
 
 def test_stopped_status_says_stopped_once_and_gives_the_start(
@@ -111,21 +147,6 @@ def test_progress_labels_the_starting_validation(make_napari_viewer, focus_stack
     assert "(start)" not in w.status_label.text()
 
 
-def test_run_again_says_it_starts_from_the_base_model(make_napari_viewer, qtbot,
-                                                       focus_stack,
-                                                       kept_dir):
-    w = _stack_dock(make_napari_viewer(), focus_stack, steps=2)
-    w.start_button.click()
-    assert "(starting from the base model 'tiny_gran')" in w.status_label.text()
-    wait_idle(qtbot, w)
-    last = w.session_label
-    assert last in w.base.choices()  # the last run's weights can be the next base
-    w.start_button.click()
-    assert (f"starting from the base model 'tiny_gran'; to go on from the last run, choose "
-            f"{last!r} as Base model") in w.status_label.text()
-    wait_idle(qtbot, w)
-
-
 def test_minutes_that_fit_little_more_than_the_warm_up_say_so(
         make_napari_viewer, qtbot, focus_stack, kept_dir):
     # 10000 steps plan a 500-step warm-up; 3 s fit far fewer than 1500 tiny steps
@@ -139,14 +160,3 @@ def test_minutes_that_fit_little_more_than_the_warm_up_say_so(
     assert 0 < fit < 1500 and f"give fewer Steps (e.g. {fit}) or more minutes" in line
     w.stop_button.click()
     wait_idle(qtbot, w)
-
-
-def test_no_warm_up_hint_when_the_steps_fit(make_napari_viewer, qtbot, focus_stack, kept_dir):
-    w = _stack_dock(make_napari_viewer(), focus_stack, steps=12)
-    w.minutes_spin.setValue(5)
-    seen = []
-    shown = w._yielded
-    w._yielded = lambda record: (shown(record), seen.append(w.status_label.text()))
-    w.start_button.click()
-    wait_idle(qtbot, w)
-    assert len(seen) >= 12 and not any("warm-up" in text for text in seen)

@@ -2,7 +2,13 @@
 before its first validation said "kept the last step" and added nothing; weights scoring far
 below the unprocessed input were announced as any other; "prior: ..." of Adapt to this image
 came as a warning; a second run on a layer added comparison layers napari numbered "[1]".
-Core runs are a few steps of a tiny GRAN; the dock is driven in a real viewer (Xvfb)."""
+Core runs are a few steps of a tiny GRAN; the dock is driven in a real viewer (Xvfb).
+
+Two dock checks share a run of another test (a run is the expensive part): the warning of a
+kept psf_cyclegan below the input is checked on test_widget_finetune.py's one-step
+psf_cyclegan run (test_psf_cyclegan_from_the_dock_with_unpaired_layers), and the second run's
+comparison names on test_finetune_dock_2026_12_09.py's run again
+(test_a_run_then_a_run_again)."""
 
 from __future__ import annotations
 
@@ -11,7 +17,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from _finetune_docks import any_gain_counts
 from test_widget_finetune import finetune_dock, tiny_session_model  # noqa: F401
 from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixture
     TIMEOUT,
@@ -135,29 +140,6 @@ def test_dock_keep_last_stopped_early_says_it_ended_before_validating(
                     "the Deblur dock"]
 
 
-def test_dock_warns_when_the_kept_weights_score_below_the_input(
-        make_napari_viewer, qtbot, notes, tiny_session_model, fluo_u8):  # noqa: F811
-    viewer = make_napari_viewer()
-    w = psf_cyclegan_dock(viewer, fluo_u8, steps=1)
-    w.start_button.click()
-    wait_idle(qtbot, w)
-    kept = w.outcome.card.metrics["val_psnr"]
-    unprocessed = w.outcome.result.baseline["val_psnr"]
-    assert kept < unprocessed  # a new psf_cyclegan after one step: far below its input
-    # still added (an adversarial regime keeps its last step), with the warning
-    assert w.session_label == "new psf_cyclegan (tiny) trained on blurry"
-    status = w.status_label.text()
-    assert f"below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB" in status
-    assert "Added method 'new psf_cyclegan (tiny) trained on blurry' to the Deblur dock " \
-           "(below the input: compare before deblurring with it)" in status
-    assert notes.warnings()[-1] == (
-        "fine-tuning finished: 'new psf_cyclegan (tiny) trained on blurry' is in the Deblur "
-        f"dock but scores below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB "
-        "on validation): it makes images worse")
-    assert not any(m.startswith("fine-tuning finished") for _, m in notes.all()
-                   if m not in notes.warnings())
-
-
 def test_adapting_sends_the_prior_note_as_info(
         make_napari_viewer, qtbot, notes, tiny_session_model, fluo_u8):  # noqa: F811
     viewer = make_napari_viewer()
@@ -171,25 +153,3 @@ def test_adapting_sends_the_prior_note_as_info(
     infos = [m for s, m in notes.all() if s.lower() == "info"]
     assert any(m.startswith("prior: ") for m in infos)
     assert not any(m.startswith("prior: ") for m in notes.warnings())
-
-
-def test_a_second_run_names_its_comparison_layers_after_the_run(
-        make_napari_viewer, qtbot, tiny_session_model, focus_stack):  # noqa: F811
-    viewer = make_napari_viewer()
-    stack = viewer.add_image(focus_stack, name="stack")
-    w = finetune_dock(viewer, 1, stack, steps=3)
-    w.focus_spin.setValue(7)
-    any_gain_counts(w)
-    names = []
-    for _ in range(2):
-        w.start_button.click()
-        wait_idle(qtbot, w)
-        assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
-        names.append({role: layer.name for role, layer in w.comparison.items()})
-    first, second = names
-    axis, lo, hi = w._notes["val_region"]
-    assert first["input"] == f"stack held-out band {axis} {lo}-{hi}: input"
-    assert second["input"] == f"stack held-out band {axis} {lo}-{hi}, run 2: input"
-    assert second["target"] == f"stack held-out band {axis} {lo}-{hi}, run 2: sharp target"
-    assert second["tuned"].endswith(", run 2: [tiny_gran fine-tuned on stack (2)]")
-    assert not any(layer.name.endswith(" [1]") for layer in viewer.layers)

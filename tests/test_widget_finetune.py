@@ -14,6 +14,7 @@ from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixt
     TIMEOUT,
     _clean_session,
     dock,
+    notes,
     snapshot,
     tiny_gran,
     wait_idle,
@@ -287,8 +288,10 @@ def test_regimes_and_training_a_new_network(make_napari_viewer, qtbot, tiny_sess
     assert set(w.comparison) == {"input", "base", "tuned", "target", "auto"}
 
 
-def test_psf_cyclegan_from_the_dock_with_unpaired_layers(make_napari_viewer, qtbot,
-                                                         tiny_session_model, fluo_u8):
+def test_psf_cyclegan_from_the_dock_with_unpaired_layers(
+        make_napari_viewer, qtbot, notes, tiny_session_model, fluo_u8):  # noqa: F811
+    """Also the warning of test_finetune_outcome_2026_12_08 (on this run: a new psf_cyclegan
+    run is the expensive part): kept weights below the unprocessed input are added, said so."""
     viewer = make_napari_viewer()
     sharp = fluo_u8.astype(np.float32)
     blurry = viewer.add_image(ndimage.gaussian_filter(sharp, 1.5), name="blurry")
@@ -312,6 +315,21 @@ def test_psf_cyclegan_from_the_dock_with_unpaired_layers(make_napari_viewer, qtb
     assert "layer 'A'" in card.training_data and "layer 'B'" in card.training_data
     assert w.session_label == "new psf_cyclegan (tiny) trained on blurry"
     assert "kept the last step (psf_cyclegan keeps" in w.status_label.text()
+    # 2026-12-08: kept weights below the unprocessed input are still added (an adversarial
+    # regime keeps its last step), with a warning
+    kept = card.metrics["val_psnr"]
+    unprocessed = w.outcome.result.baseline["val_psnr"]
+    assert kept < unprocessed  # a new psf_cyclegan after one step: far below its input
+    status = w.status_label.text()
+    assert f"below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB" in status
+    assert "Added method 'new psf_cyclegan (tiny) trained on blurry' to the Deblur dock " \
+           "(below the input: compare before deblurring with it)" in status
+    assert notes.warnings()[-1] == (
+        "fine-tuning finished: 'new psf_cyclegan (tiny) trained on blurry' is in the Deblur "
+        f"dock but scores below the unprocessed input ({kept:.2f} dB vs {unprocessed:.2f} dB "
+        "on validation): it makes images worse")
+    assert not any(m.startswith("fine-tuning finished") for _, m in notes.all()
+                   if m not in notes.warnings())
     # the regime's sets are refused by a regime that does not use them (one line, core)
     from napari_microdeblur.core.finetune import FinetuneRequest, ImageSet, iter_finetune
 
