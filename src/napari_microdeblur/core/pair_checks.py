@@ -1,16 +1,20 @@
 """What a blurry/sharp pair must pass before it is trained on (``core.pairs``): that its two
 planes show the same field (:func:`check_same_field`), that they are not anti-correlated
-(:func:`inverted_message`) and that a plane can hold out ``pairs.split_band``'s validation band
-(:func:`check_band_fits`), with advice that still fits once alignment has cropped the pair.
+(:func:`inverted_message`), that they are not swapped (:func:`check_not_swapped`) and that a
+plane can hold out ``pairs.split_band``'s validation band (:func:`check_band_fits`), with
+advice that still fits once alignment has cropped the pair.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
 
+from .noise import estimate_noise
 from .pair_matching import REGISTER_SIGMA, affine_fit, correlation, gray
 
 #: Below this correlation of the aligned, smoothed planes blurry and sharp are taken for
@@ -111,6 +115,107 @@ def inverted_message(where: str, gain: float, info: dict) -> str:
     side = f"z < {focus}" if z < focus else f"z > {focus}"
     return (f"{where}: plane {z} and the in-focus plane {focus} are {fit}: {why}; train on "
             f"the planes on the other side of focus (a stack without the planes {side})")
+
+
+#: A plane pair may be swapped only where ``affine_fit`` blurs the sharp plane by no more than
+#: this (px) to explain the blurry one: right-way real pairs fitted more, but for planes next
+#: to focus (0-0.9 px, where the two are equally sharp); swapped ones mostly 0-0.7 px.
+SWAP_MAX_BLUR = 1.0
+#: ... and its blurry plane holds this many times the sharp one's fine detail
+#: (``fine_detail``; see check_not_swapped for what was measured).
+SWAP_DETAIL_RATIO = 1.2
+#: A pair whose blurry plane's fine band is more than this share noise is not judged: the
+#: noise estimate would decide. Noise the estimate misses reads as detail (clean 96-192 px
+#: images given Gaussian noise clipped at 0, as a camera clips, or Poisson noise of a few
+#: counts: up to 1.25x their detail at shares of 0.1-0.25, 1.08 under 0.1); the blurry planes
+#: of the swapped real pairs caught were at 0.001-0.08 (the light-sheet in-focus shot 0.08).
+#: The sharp plane's noise is not limited: a swapped pair's sharp plane is the blurred one,
+#: its fine band mostly noise (BBBC006's 32-um defocus 0.5, its crops 0.3-3), and noise in a
+#: sharp plane makes the fit blur it (then not judged).
+SWAP_NOISE_SHARE = 0.1
+#: Gaussians (px) whose difference is the fine band, and the next octave's (as
+#: ``regimes.swap_check``'s); planes under DETAIL_MIN_SIDE px are not judged, larger ones on
+#: their central DETAIL_MAX_SIDE px.
+DETAIL_FINE, DETAIL_COARSE = (2.0, 4.0), (4.0, 8.0)
+DETAIL_MIN_SIDE, DETAIL_MAX_SIDE = 32, 1024
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_gain(band: tuple[float, float]) -> float:
+    """The energy white noise of variance 1 puts in the band between Gaussians ``band``."""
+    impulse = np.zeros((81, 81))
+    impulse[40, 40] = 1.0
+    h = ndimage.gaussian_filter(impulse, band[0]) - ndimage.gaussian_filter(impulse, band[1])
+    return float((h * h).sum())
+
+
+def fine_detail(plane: np.ndarray) -> tuple[float, float] | None:
+    """(detail, noise share) of a (C, Y, X) plane (channels averaged): the energy of the band
+    between Gaussians of ``DETAIL_FINE`` px over that of ``DETAIL_COARSE``, each less what the
+    plane's noise (``noise.estimate_noise`` at its mean brightness) puts there, so neither gain,
+    offset nor noise counts (a noisy input of a denoising pair read 2x the detail of its clean
+    target without it); and the share of the fine band that is noise. The plane must not be
+    resampled (an alignment shift smooths the noise). None: under ``DETAIL_MIN_SIDE`` px or
+    no detail left in the coarse band."""
+    g = gray(plane).astype(np.float64)
+    if min(g.shape) < DETAIL_MIN_SIDE:
+        return None
+    g = g[tuple(slice(max(0, (n - DETAIL_MAX_SIDE) // 2), None) for n in g.shape)]
+    g = g[:DETAIL_MAX_SIDE, :DETAIL_MAX_SIDE]
+    gain, variance = estimate_noise(g)
+    noise = gain * max(float(g.mean()), 0.0) + variance
+    blurred = {s: ndimage.gaussian_filter(g, s) for s in {*DETAIL_FINE, *DETAIL_COARSE}}
+    energy = [float(((blurred[a] - blurred[b]) ** 2).mean()) for a, b in (DETAIL_FINE,
+                                                                           DETAIL_COARSE)]
+    fine, coarse = (e - noise * _noise_gain(band)
+                    for e, band in zip(energy, (DETAIL_FINE, DETAIL_COARSE)))
+    if coarse <= 0 or energy[0] <= 0:
+        return None
+    return max(fine, 0.0) / coarse, noise * _noise_gain(DETAIL_FINE) / energy[0]
+
+
+def detail_ratio(blurry: np.ndarray, sharp: np.ndarray) -> float | None:
+    """The blurry (C, Y, X) plane's ``fine_detail`` over the sharp one's; None where either is
+    not measured or too much of its fine band is noise (``SWAP_NOISE_SHARE``)."""
+    return compare_detail(fine_detail(blurry), fine_detail(sharp))
+
+
+def compare_detail(blurry, sharp) -> float | None:
+    """``detail_ratio`` of two ``fine_detail`` results (None: not measured)."""
+    if blurry is None or sharp is None or blurry[1] > SWAP_NOISE_SHARE:
+        return None
+    return blurry[0] / sharp[0] if sharp[0] > 0 else None
+
+
+def check_not_swapped(where: str, infos: Sequence[dict]) -> None:
+    """``ValueError`` when blurry and sharp look given the other way round: a pair's planes
+    (their ``info``: ``blur_sigma``, ``detail_ratio``) that fit no blur from sharp to blurry
+    (at most ``SWAP_MAX_BLUR``) and whose blurry plane holds ``SWAP_DETAIL_RATIO`` times the
+    sharp one's fine detail outnumber those that fit a blur. Such a pair trained without a word
+    and its weights learned to blur (a 3-px pair swapped: "kept step 2, 40.12 dB (start 39.99
+    dB)").
+
+    Measured (on the real pair sets the networks train on, both ways round, matched or not):
+    no right-way real pair refused (the light-sheet shots 0.3-0.7 um off focus, whole and in
+    160-px crops, both light-sheet stacks against their focus plane, BBBC006 whole and four
+    256-px crops, 8 brightfield pairs, 45 widefield/confocal planes, H&E); their judged planes
+    (next to focus) read 0.96-1.00, the rest fit more blur. 1064 denoising pairs (7 images of
+    96-192 px, Gaussian noise of 0.2-3x their std, clipped or not, or Poisson noise of 1-100
+    counts, in the input or the target): none refused, at most 1.07. Swapped, refused at
+    1.31-60: the shots above focus (but 0.3 um whole: 1.11) and 0.7 um below in a crop, the
+    stack (6 of 14 planes), BBBC006 whole and 2 of 4 crops, widefield/confocal (17 of 45
+    planes), H&E blurred by 1.6 px, Gaussian blurs of 1.5-3 px. Passed swapped: the other
+    shots below focus, the microtubule stack, brightfield (halos fit 6-24 px either way),
+    blurs up to 1 px."""
+    swapped = [i["detail_ratio"] for i in infos if i.get("blur_sigma", 0.0) <= SWAP_MAX_BLUR
+               and (i.get("detail_ratio") or 0.0) >= SWAP_DETAIL_RATIO]
+    blurred = sum(i.get("blur_sigma", 0.0) > SWAP_MAX_BLUR for i in infos)
+    if swapped and len(swapped) > blurred:
+        planes = f"{len(swapped)} of {len(infos)} planes" if len(infos) > 1 else "the plane"
+        raise ValueError(
+            f"{where}: the blurry image looks sharper than the sharp one ({planes}: no blur fits "
+            f"from sharp to blurry, and blurry holds {float(np.median(swapped)):.2f}x the fine "
+            "detail): swap Blurry and Sharp")
 
 
 def shown_pair(name: str) -> str:

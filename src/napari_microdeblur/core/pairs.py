@@ -16,7 +16,16 @@ from .axes import channel_letter, check_axes, loop_axes, stack_planes
 from .focus import best_focus_plane
 from .inference import compute_normalization
 from .metrics import reference_scale
-from .pair_checks import BAND_GAP, check_band_fits, check_same_field, inverted_message, shown_pair
+from .pair_checks import (
+    BAND_GAP,
+    SWAP_MAX_BLUR,
+    check_band_fits,
+    check_not_swapped,
+    check_same_field,
+    detail_ratio,
+    inverted_message,
+    shown_pair,
+)
 from .pair_matching import (  # noqa: F401  (gray: interface)
     affine_fit,
     gray,
@@ -116,7 +125,8 @@ def _make_pair(
 ) -> Pair:
     """Align, normalise and intensity-match one (C, Y, X) plane pair (``where``: messages').
     ``same_field``: refuse planes that do not correlate once aligned (``check_same_field``;
-    a stack's planes are one field by construction, and a plane far from focus may be blank)."""
+    a stack's planes are one field by construction, and a plane far from focus may be blank),
+    and measure ``info['detail_ratio']`` where little blur fits (``check_not_swapped``)."""
     info = dict(info or {})
     where = where or repr(group)
     check_plane(blurry, f"the blurry plane of {where}")
@@ -160,10 +170,12 @@ def _make_pair(
         target = ((sharp - lo) / scale).astype(np.float32)
         _check_same_units(x, target, where)
         # the sign check of matched pairs: an inverted pair in the same units was trained on
-        gain = affine_fit(target, x, lowpass_sigma)[0]
+        gain, _, info["blur_sigma"] = affine_fit(target, x, lowpass_sigma)
         if not gain > 0:
             raise ValueError(inverted_message(where, gain, info))
         to_ref = (scale / r_scale, (lo - r_off) / r_scale)
+    if same_field and info["blur_sigma"] <= SWAP_MAX_BLUR:  # the planes as read: noise white
+        info["detail_ratio"] = detail_ratio(blurry, sharp)
     return Pair(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(target), group,
                 (float(to_ref[0]), float(to_ref[1])), info)
 
@@ -231,7 +243,8 @@ def pairs_from_arrays(
     translation (shifts over ``max_shift`` pixels, default 10 % of the shorter side, are
     treated as a failed registration and not applied unless the planes correlate clearly
     better after it, ``pair_matching.shift_confirmed``; ``info['alignment']`` says so). Planes
-    that barely correlate once aligned are refused (``pair_checks.check_same_field``). With
+    that barely correlate once aligned are refused (``pair_checks.check_same_field``), and so
+    are blurry and sharp given the other way round (``pair_checks.check_not_swapped``). With
     ``match_intensity`` the target is affine-matched to the input (real pairs); without it the
     target uses the input's normalisation (pairs already in the same intensity units).
     """
@@ -264,6 +277,7 @@ def pairs_from_arrays(
                 same_field=True,
             )
         )
+    check_not_swapped(shown_pair(name), [p.info for p in pairs])
     return pairs
 
 
