@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from test_cycle_psf_2026_12_09 import quick_spectral_fit  # noqa: F401
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import registry
@@ -69,6 +70,7 @@ def train_argv(tmp_path, regime, images, *extra, arch=None):
     return [*argv, *extra]
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 @pytest.mark.parametrize("regime", list(REGIME_ARCH))
 def test_each_regime_trains_from_the_cli_and_its_card_says_how(regime, tmp_path, images,
                                                                 capsys):
@@ -112,6 +114,7 @@ def test_the_psf_spectrum_option_reaches_the_card_and_only_psf_cyclegan_takes_it
     assert "--psf-spectrum is for the regimes ['psf_cyclegan']" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_psf_cyclegan_exports_a_psf_that_deblurs(tmp_path, images, fluo_u8):
     psf = tmp_path / "learned.tif"
     assert main(train_argv(tmp_path, "psf_cyclegan", images, "--export-psf", str(psf))) == 0

@@ -16,6 +16,7 @@ import pytest
 import tifffile
 import torch
 from scipy import ndimage
+from test_cycle_psf_2026_12_09 import quick_spectral_fit  # noqa: F401
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import registry, training
@@ -80,6 +81,7 @@ def refused(argv, tmp_path, capsys) -> str:
 # ----------------------------------------------------------------------------- 1. swapped
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_swapped_folders_are_warned_of_before_the_first_step(tmp_path, folders, capsys):
     """A warning, not a refusal: right-way sets read up to 1.11 (swap_check's table), so a
     refusal could stop a right run with nothing to override it."""
@@ -99,6 +101,7 @@ def cycle_steps(model, blurry, sharp, **config):
                              unpaired_sharp=UnpairedImages(sharp))
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_the_warning_comes_before_the_psf_changes():
     """In the core too (the dock trains through it): said before the first step."""
     model = registry.build_model("psf_cyclegan", TINY, seed=0)

@@ -6,6 +6,7 @@ import pytest
 import tifffile
 import torch
 from scipy import ndimage
+from test_cycle_psf_2026_12_09 import quick_spectral_fit  # noqa: F401
 
 from napari_microdeblur.cli import main
 from napari_microdeblur.core import training
@@ -189,6 +190,7 @@ def volumes(seed: int, n: int = 2) -> list[np.ndarray]:
     return [ndimage.gaussian_filter(rng.random((20, 24, 24)), 1.0) * 1000 for _ in range(n)]
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_3d_training_on_z_stacks():
     model = tiny(spatial_dims=3, psf_size=5)
     k0 = model.psf.kernel().detach().clone()
@@ -244,6 +246,7 @@ def write_stacks(folder, arrays) -> str:
     return str(folder)
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_cli_learns_a_3d_psf_that_deconvolves_a_z_stack(tmp_path):
     config = tmp_path / "arch.json"
     config.write_text('{"base_channels": 4, "depth": 2, "psf_size": 5}')

@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 import tifffile
+from test_cycle_psf_2026_12_09 import quick_spectral_fit  # noqa: F401
 
 from napari_microdeblur import cli_runs
 from napari_microdeblur.cli import main
@@ -183,6 +184,7 @@ def test_a_3d_model_in_another_regime_is_refused_first(files, capsys, paired):
 # ----------------------------------------------------------------------- 3, 6: psf_cyclegan
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_psf_cyclegan_holds_its_validation_images_out_and_records_its_psf_settings(
         files, capsys, monkeypatch):
     seen = {}

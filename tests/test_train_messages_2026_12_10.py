@@ -9,6 +9,7 @@ import pytest
 import tifffile
 import torch
 from scipy.ndimage import gaussian_filter
+from test_cycle_psf_2026_12_09 import quick_spectral_fit  # noqa: F401
 
 from napari_microdeblur import cli_training
 from napari_microdeblur.cli import main
@@ -74,6 +75,7 @@ def test_margin_refusal_comes_before_the_plain_patch_check(tmp_path, capsys):
     assert "at most 24 voxels" not in err, err
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_the_smaller_patch_the_refusal_names_is_accepted(tmp_path, capsys):
     stacks(tmp_path, (24, 48, 48))
     assert train_3d(tmp_path, 24, 5, SMALL_DISC) == 2  # 24 + 2 * 2 px > 24 planes
@@ -91,6 +93,7 @@ def refuses(disc, patch):
     return False
 
 
+@pytest.mark.usefixtures("quick_spectral_fit")  # the start's fit is not checked here
 def test_discriminator_refusal_names_the_smallest_patch_and_a_shallower_one(tmp_path,
                                                                              capsys):
     # it said torch's "Expected more than 1 spatial element ... [2, 256, 1, 1, 1]" and

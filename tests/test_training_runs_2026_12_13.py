@@ -3,6 +3,7 @@ SIGTERM or a divergence wrote its best weights so far over an --out that another
 while it ran (the finished run keeps that file); a stop before the first training step said
 "interrupted at step 0 of 0"; `train --help` imported torch (its options are the regimes')."""
 
+import contextlib
 import json
 import os
 import signal
@@ -95,17 +96,115 @@ SELF = ["finetune", "--self", "big.tif", "--psf", "gaussian:1.5", "--weights",
         "base.safetensors", "--patch", "32", "--batch", "2", "--device", "cpu", "-q"]
 
 
-def _stopped(where: str, argv: list, sig, *, another_run_writes: str = "") -> tuple[int, str]:
+#: a Python that imported what CHILD imports (and what a run imports later: torch._dynamo for
+#: the optimiser, the parser's command modules), then forks on request a process that runs
+#: CHILD in a given folder and environment. Each stopped run is still a process of its own
+#: that takes the real signal and ends by CHILD's sys.exit (atexit handlers and all); the
+#: fork only skips the imports (~5 s) that each fresh Python paid again. A request is one JSON
+#: line [cwd, environ, argv]; the answers 'PID n', 'ERR <a line the child wrote to stderr>'
+#: ..., 'EXIT <its exit status, as Popen.returncode gives it>'. Linux only (a fork after
+#: macOS frameworks loaded is unsafe): elsewhere each run is a fresh Python, as before.
+FORKER = """
+import json, os, sys, tempfile
+from napari_microdeblur import cli, cli_training
+from napari_microdeblur.core.training.loop import Trainer
+import safetensors.torch, torch._dynamo
+cli.build_parser()
+assert len(os.listdir('/proc/self/task')) == 1, 'a thread started: a fork would not be safe'
+for request in sys.stdin:
+    cwd, environ, argv = json.loads(request)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd, to in ((0, null), (1, null), (2, write)):
+            os.dup2(to, fd)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        tempfile.tempdir = None  # from TMPDIR, as in a fresh process
+        sys.argv = ['-c', *argv]
+        break
+    os.close(write)
+    print('PID', pid, flush=True)
+    with os.fdopen(read, errors='replace') as err:
+        for line in err:
+            print('ERR', line.rstrip(chr(10)), flush=True)
+    print('EXIT', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+else:
+    sys.exit(0)
+exec(compile(CHILD_SOURCE, '<string>', 'exec'), {'__name__': '__main__'})
+"""
+
+
+def _python(*args, **kw) -> subprocess.Popen:
+    # a shell that starts pytest in the background (`cmd &`, nohup) ignores SIGINT and the
+    # child would inherit that: the default back, so that Python sets its Ctrl-C handler
+    return subprocess.Popen([sys.executable, "-c", *args], text=True, **kw,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.fixture(scope="module")
+def forker():
+    if not sys.platform.startswith("linux"):
+        yield None
+        return
+    run = _python(f"CHILD_SOURCE = {CHILD!r}\n{FORKER}", stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE)
+    yield run
+    run.stdin.close()
+    try:
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def _start(forker, where: str, argv: list):
+    """A child that runs CHILD: what sends it a signal (nothing once it ended), its stderr
+    lines as they come, and what gives its exit code (read the lines first)."""
+    if forker is None:
+        run = _python(CHILD, where, *argv, stderr=subprocess.PIPE)
+        return run.send_signal, run.stderr, lambda: run.wait(timeout=120)
+    forker.stdin.write(json.dumps([os.getcwd(), dict(os.environ), [where, *argv]]) + "\n")
+    forker.stdin.flush()
+    answer = forker.stdout.readline()
+    if not answer.startswith("PID "):
+        pytest.fail(f"the forking Python ended or said {answer!r} (its stderr is above)")
+    process = os.pidfd_open(int(answer[4:]))  # this process, also once its pid is reused
+    end = []
+
+    def send(sig):
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(process, sig)
+
+    def lines():
+        while (line := forker.stdout.readline()).startswith("ERR "):
+            yield line[4:]
+        end.append(line)
+        os.close(process)
+
+    def code():
+        for _ in err:  # what the caller left unread
+            pass
+        assert end[0].startswith("EXIT "), end
+        return int(end[0][5:])
+
+    err = lines()
+    return send, err, code
+
+
+def _stopped(forker, where: str, argv: list, sig, *,
+             another_run_writes: str = "") -> tuple[int, str]:
     """Run the CLI in a child process, wait for it to reach ``where`` (CHILD), let another
     run write ``another_run_writes`` then, send ``sig``; (exit code, last stderr line)."""
-    run = subprocess.Popen([sys.executable, "-c", CHILD, where, *argv], stderr=subprocess.PIPE,
-                           text=True,
-                           # a shell that starts pytest in the background (`cmd &`, nohup)
-                           # ignores SIGINT and the child would inherit that: the default back
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    send, err, exit_code = _start(forker, where, argv)
+    code = None
     try:
         seen = []
-        for line in run.stderr:  # the child's own line, not a sleep racing its start-up
+        for line in err:  # the child's own line, not a sleep racing its start-up
             if line.strip() == "READY":
                 break
             seen.append(line)
@@ -114,14 +213,14 @@ def _stopped(where: str, argv: list, sig, *, another_run_writes: str = "") -> tu
         if another_run_writes:
             with open(another_run_writes, "xb") as file:
                 file.write(OTHER)
-        run.send_signal(sig)
-        err = run.stderr.read()
-        code = run.wait(timeout=120)
+        send(sig)
+        lines = "".join(err).strip().splitlines()
+        code = exit_code()
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    lines = err.strip().splitlines()
+        if code is None:  # ended here: the next run's lines must not be this one's
+            send(signal.SIGKILL)
+            with contextlib.suppress(AssertionError, IndexError):
+                exit_code()
     return code, lines[-1] if lines else ""
 
 
@@ -134,10 +233,11 @@ SIGNALS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped b
 @posix_only
 @pytest.mark.parametrize("sig,code,words,folder", [(*SIGNALS[0], True), (*SIGNALS[1], False)],
                          ids=["SIGINT-checkpoint-dir", "SIGTERM-temporary-folder"])
-def test_a_stopped_train_keeps_the_out_another_run_wrote(files, sig, code, words, folder):
+def test_a_stopped_train_keeps_the_out_another_run_wrote(forker, files, sig, code, words, folder):
     extra = ["--checkpoint-dir", "ck"] if folder else []
-    got, line = _stopped("step:6", [*TRAIN, "--steps", "20", "--out", "o.safetensors", *extra],
-                         sig, another_run_writes="o.safetensors")
+    got, line = _stopped(forker, "step:6",
+                         [*TRAIN, "--steps", "20", "--out", "o.safetensors", *extra], sig,
+                         another_run_writes="o.safetensors")
     assert got == code, line
     assert (files / "o.safetensors").read_bytes() == OTHER  # it had been written over
     kept = files / "o.stopped.safetensors"
@@ -155,9 +255,9 @@ def test_a_stopped_train_keeps_the_out_another_run_wrote(files, sig, code, words
 
 
 @posix_only
-def test_a_second_stopped_run_takes_the_next_free_name(files):
+def test_a_second_stopped_run_takes_the_next_free_name(forker, files):
     (files / "o.stopped.safetensors").write_bytes(b"an earlier stopped run's")
-    got, line = _stopped("step:4", [*TRAIN, "--steps", "20", "--out", "o.safetensors"],
+    got, line = _stopped(forker, "step:4", [*TRAIN, "--steps", "20", "--out", "o.safetensors"],
                          signal.SIGINT, another_run_writes="o.safetensors")
     assert got == 130 and "to o.stopped-2.safetensors instead of o.safetensors" in line, line
     assert (files / "o.stopped.safetensors").read_bytes() == b"an earlier stopped run's"
@@ -165,10 +265,10 @@ def test_a_second_stopped_run_takes_the_next_free_name(files):
 
 
 @posix_only
-def test_with_overwrite_a_stopped_train_replaces_it(files):
-    got, line = _stopped("step:4", [*TRAIN, "--steps", "20", "--out", "o.safetensors",
-                                    "--overwrite"], signal.SIGINT,
-                         another_run_writes="o.safetensors")
+def test_with_overwrite_a_stopped_train_replaces_it(forker, files):
+    got, line = _stopped(forker, "step:4",
+                         [*TRAIN, "--steps", "20", "--out", "o.safetensors", "--overwrite"],
+                         signal.SIGINT, another_run_writes="o.safetensors")
     assert got == 130 and line.endswith("to o.safetensors (--checkpoint-dir DIR keeps a run "
                                         "that --resume can continue)"), line
     load_model(files / "o.safetensors")
@@ -177,8 +277,8 @@ def test_with_overwrite_a_stopped_train_replaces_it(files):
 
 @posix_only
 @pytest.mark.parametrize("sig,code,words", SIGNALS[:1])
-def test_a_stopped_finetune_keeps_the_out_another_run_wrote(files, sig, code, words):
-    got, line = _stopped("step:6", [*FINETUNE, "--steps", "20", "--out", "ft.safetensors"],
+def test_a_stopped_finetune_keeps_the_out_another_run_wrote(forker, files, sig, code, words):
+    got, line = _stopped(forker, "step:6", [*FINETUNE, "--steps", "20", "--out", "ft.safetensors"],
                          sig, another_run_writes="ft.safetensors")
     assert got == code, line
     assert (files / "ft.safetensors").read_bytes() == OTHER
@@ -189,9 +289,9 @@ def test_a_stopped_finetune_keeps_the_out_another_run_wrote(files, sig, code, wo
 
 
 @posix_only
-def test_a_stopped_finetune_self_keeps_the_out_another_run_wrote(files):
+def test_a_stopped_finetune_self_keeps_the_out_another_run_wrote(forker, files):
     """--self kept its weights in memory only: the refused save lost them with an error."""
-    got, line = _stopped("record:3", [*SELF, "--steps", "50", "--out", "self.safetensors"],
+    got, line = _stopped(forker, "record:3", [*SELF, "--steps", "50", "--out", "self.safetensors"],
                          signal.SIGTERM, another_run_writes="self.safetensors")
     assert got == 143, line
     assert (files / "self.safetensors").read_bytes() == OTHER
@@ -228,12 +328,13 @@ def test_a_diverged_train_keeps_the_out_another_run_wrote(files, monkeypatch, ca
 
 @posix_only
 @pytest.mark.parametrize("resumed", [False, True], ids=["new", "resumed"])
-def test_a_train_stopped_in_its_first_step_says_so(files, resumed):
+def test_a_train_stopped_in_its_first_step_says_so(forker, files, resumed):
     extra = ["--checkpoint-dir", "ck"]
     if resumed:
         assert cli.main([*TRAIN, "--steps", "4", "--out", "o.safetensors", *extra]) == 0
         extra += ["--resume", "--overwrite"]
-    got, line = _stopped("step:1", [*TRAIN, "--steps", "20", "--out", "o.safetensors", *extra],
+    got, line = _stopped(forker, "step:1",
+                         [*TRAIN, "--steps", "20", "--out", "o.safetensors", *extra],
                          signal.SIGINT)
     assert got == 130 and "step 0 of 0" not in line, line
     if resumed:  # its earlier run's best is kept
@@ -247,8 +348,8 @@ def test_a_train_stopped_in_its_first_step_says_so(files, resumed):
 
 
 @posix_only
-def test_a_finetune_stopped_in_its_first_step_says_so(files):
-    got, line = _stopped("step:1", [*FINETUNE, "--steps", "20", "--out", "ft.safetensors"],
+def test_a_finetune_stopped_in_its_first_step_says_so(forker, files):
+    got, line = _stopped(forker, "step:1", [*FINETUNE, "--steps", "20", "--out", "ft.safetensors"],
                          signal.SIGTERM)
     assert got == 143
     assert line == ("microdeblur: stopped by SIGTERM before the first training step; "
