@@ -8,7 +8,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import signal
 
 from . import degrade as degrade_module
 from .psf import astigmatic_psf, disk_psf, gaussian_psf
@@ -243,6 +242,8 @@ def blur_valid(padded: np.ndarray, psf: np.ndarray, margin: int) -> np.ndarray:
         margin - r[0] : padded.shape[1] - margin + r[0],
         margin - r[1] : padded.shape[2] - margin + r[1],
     ]
+    from scipy import signal  # here: ~1 s of import that every train/finetune start paid
+
     out = np.stack([signal.fftconvolve(c, psf.astype(np.float64), mode="valid") for c in sub])
     return out.astype(np.float32)
 
