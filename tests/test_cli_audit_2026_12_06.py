@@ -63,19 +63,35 @@ def test_whole_stack_summary_says_undefined_for_a_slice_with_nan_pixels():
     assert "deblurred: PSNR and SSIM undefined" in line and "nan" not in line
 
 
-@pytest.mark.parametrize("module", ["napari_microdeblur", "napari_microdeblur.cli"])
-def test_python_dash_m_gives_the_one_line_error_the_command_gives(tmp_path, module):
+def _finetune_batch_0(tmp_path) -> list[str]:
+    folder = _inputs(tmp_path, 2)  # an error raised in cli_training, another module
+    return ["finetune", "--weights", "gran.em_v1", "--out", str(tmp_path / "o.safetensors"),
+            "--blurry", str(folder / "0.tif"), "--sharp", str(folder / "1.tif"), "--batch", "0"]
+
+
+ONE_LINE = ["microdeblur: error: --batch 0; accepted: an integer >= 1"]
+
+
+def test_python_dash_m_gives_the_one_line_error_the_command_gives(tmp_path):
     """`python -m napari_microdeblur.cli` ran the module as __main__, whose own UserError the
     commands did not catch: a traceback; `python -m napari_microdeblur` did not exist."""
-    folder = _inputs(tmp_path, 2)  # an error raised in cli_training, another module
-    done = subprocess.run([sys.executable, "-m", module, "finetune", "--weights", "gran.em_v1",
-                           "--out", str(tmp_path / "o.safetensors"), "--blurry",
-                           str(folder / "0.tif"), "--sharp", str(folder / "1.tif"),
-                           "--batch", "0"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "napari_microdeblur.cli",
+                           *_finetune_batch_0(tmp_path)], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": SRC})
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [
-        "microdeblur: error: --batch 0; accepted: an integer >= 1"]
+    assert done.stderr.strip().splitlines() == ONE_LINE
+
+
+def test_python_dash_m_of_the_package_gives_the_one_line_error(tmp_path, monkeypatch, capsys):
+    """`python -m napari_microdeblur`, run here as `-m` runs it (runpy, the package's __main__
+    as __main__): its own process, as the one above, paid Python's and torch's start again."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["napari_microdeblur", *_finetune_batch_0(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("napari_microdeblur", run_name="__main__", alter_sys=True)
+    assert done.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == ONE_LINE
 
 
 def test_train_with_stack_pairs_holds_out_whole_files():
@@ -119,10 +135,10 @@ def test_paired_finetune_seed_repeats_and_changes_the_run(tmp_path):
     for i, seed in enumerate(("5", "5", "6")):
         out, ck = tmp_path / f"f{i}.safetensors", tmp_path / f"ck{i}"
         assert main(["finetune", "--weights", str(base), "--blurry", str(tmp_path / "b.tif"),
-                     "--sharp", str(tmp_path / "s.tif"), "--out", str(out), "--steps", "3",
+                     "--sharp", str(tmp_path / "s.tif"), "--out", str(out), "--steps", "2",
                      "--patch", "32", "--batch", "2", "--device", "cpu", "-q",
                      "--checkpoint-dir", str(ck), "--seed", seed]) == 0
-        # the last step's weights: the kept ones may be the start (3 steps need not gain)
+        # the last step's weights: the kept ones may be the start (2 steps need not gain)
         weights.append(load_model(ck / "last.safetensors")[0].state_dict())
     assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
     assert not all(torch.equal(v, weights[2][k]) for k, v in weights[0].items())

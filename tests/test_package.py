@@ -1,46 +1,65 @@
 """Package boundaries: importing the package or the core pulls in no GUI; the manifest is valid."""
 
+import json
 import subprocess
 import sys
 
+import pytest
+
 GUI_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicgui", "superqt")
 
+# One fresh interpreter for the import checks and the manifest (each had its own, paying for
+# Python, torch and napari again): sys.modules is listed after each step. A step only adds
+# modules, so each check sees at least what it saw alone: the package, then the sample data
+# (both checked for torch) before the CLI and core, which import torch; the GUI check of the
+# CLI and core sees the sample data's modules too. Then npe2 checks the manifest as
+# `npe2 validate napari-microdeblur --imports` does (the same two calls).
+_CHILD = """
+import json, sys
+steps = {}
+import napari_microdeblur
+steps["package"] = sorted(sys.modules)
+from napari_microdeblur._sample_data import make_nuclei_pair; make_nuclei_pair()
+steps["sample_data"] = sorted(sys.modules)
+import napari_microdeblur.cli, napari_microdeblur.core.inference, napari_microdeblur.core.tiling
+import napari_microdeblur.core.io, napari_microdeblur.core.metrics
+import napari_microdeblur.core.classical, napari_microdeblur.core.degrade
+import napari_microdeblur.core.psf
+steps["core_and_cli"] = sorted(sys.modules)
+try:
+    from npe2 import PluginManifest
+    PluginManifest._from_package_or_name("napari-microdeblur").validate_imports()
+    steps["manifest"] = "valid"
+except Exception as error:  # as the npe2 command: any error is an invalid manifest
+    steps["manifest"] = f"{type(error).__name__}: {error}"
+print(json.dumps(steps))
+"""
 
-def _modules_after(statement: str) -> set[str]:
-    code = f"import sys; {statement}; print(' '.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
+
+@pytest.fixture(scope="module")
+def fresh_process() -> dict:
+    done = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_package_import_is_light():
-    mods = _modules_after("import napari_microdeblur")
+def test_package_import_is_light(fresh_process):
+    mods = set(fresh_process["package"])
     assert "torch" not in mods
     assert not mods & set(GUI_MODULES)
 
 
-def test_core_and_cli_import_no_gui():
-    mods = _modules_after(
-        "import napari_microdeblur.cli, napari_microdeblur.core.inference, "
-        "napari_microdeblur.core.tiling, napari_microdeblur.core.io, "
-        "napari_microdeblur.core.metrics, napari_microdeblur.core.classical, "
-        "napari_microdeblur.core.degrade, napari_microdeblur.core.psf"
-    )
+def test_core_and_cli_import_no_gui(fresh_process):
+    mods = fresh_process["core_and_cli"]
     assert not {m.split('.')[0] for m in mods} & set(GUI_MODULES)
 
 
-def test_sample_data_is_numpy_only():
-    mods = _modules_after(
-        "from napari_microdeblur._sample_data import make_nuclei_pair; make_nuclei_pair()"
-    )
-    assert "torch" not in mods
+def test_sample_data_is_numpy_only(fresh_process):
+    assert "torch" not in fresh_process["sample_data"]
 
 
-def test_manifest_validates_with_imports():
-    done = subprocess.run(
-        [sys.executable, "-m", "npe2", "validate", "napari-microdeblur", "--imports"],
-        capture_output=True, text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_manifest_validates_with_imports(fresh_process):
+    assert fresh_process["manifest"] == "valid"
 
 
 def test_sample_pair_opens_in_a_viewer(make_napari_viewer):
