@@ -134,3 +134,46 @@ def test_layers_placed_apart_are_refused_naming_both_placements(make_napari_view
     plane = viewer.add_image(np.array(focus_stack[7]), name="plane", translate=(3, 0))
     with pytest.raises(ValueError, match="translate \\(3, 0\\)"):
         pair_data(stack, plane, "ZYX")
+
+
+def test_an_uncalibrated_layer_beside_a_calibrated_one_is_the_same_grid(fluo_u8):
+    """An in-focus PNG (scale 1) beside the plugin's calibrated TIFF of the same pixels (0.1
+    um): scale 1 is no calibration, not another place (the first placement check refused)."""
+    from napari.layers import Image
+
+    from napari_microdeblur._widgets._finetune_pairs import pair_data
+
+    off = Image(blurred(fluo_u8), name="off", scale=(0.1, 0.1))
+    on = Image(fluo_u8, name="on")
+    assert set(pair_data(off, on, "")) == {"blurry", "sharp"}
+    assert set(pair_data(on, off, "")) == {"blurry", "sharp"}
+    on.translate = (5, 0)  # moved: not the same place whatever the grid
+    with pytest.raises(ValueError, match="pixel for pixel"):
+        pair_data(off, on, "")
+
+
+def test_lazy_layers_are_ranked_by_name_without_reading_pixels(fluo_u8, monkeypatch):
+    """Ranking the boxes ran on the GUI thread: a dask layer was read there (2 s reads held
+    the dock's opening 6 s); only in-memory arrays are measured."""
+    import dask.array as da
+    from napari.layers import Image
+
+    from napari_microdeblur._widgets import _finetune_pairs
+
+    read = []
+    lazy = da.from_array(fluo_u8, chunks=64).map_blocks(lambda b: read.append(1) or b,
+                                                        dtype=fluo_u8.dtype)
+    layer = Image(lazy, name="lazy", contrast_limits=(0, 255))
+    read.clear()  # napari's own reads while making the layer
+    assert _finetune_pairs._crop_detail(layer) is None and not read
+    assert _finetune_pairs._crop_detail(Image(fluo_u8, name="in memory")) is not None
+
+
+def test_planes_under_64_px_are_not_judged_for_a_swap(fluo_u8):
+    """48 px right-way crops of a real pair read 1.25x (the 8 px Gaussian sees mostly the
+    mirrored border): too small to judge."""
+    from napari_microdeblur.core.pair_checks import fine_detail
+
+    image = fluo_u8.astype(np.float32)[None]
+    assert fine_detail(image[:, :48, :48]) is None
+    assert fine_detail(image[:, :64, :64]) is not None

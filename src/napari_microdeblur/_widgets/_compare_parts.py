@@ -147,16 +147,18 @@ def same_yx_placement(a, b) -> bool:
             and np.allclose(a.translate[-2:], b.translate[-2:]))
 
 
+def yx_place(layer) -> str:
+    """A layer's Y-X placement as messages say it: 'Y-X scale (0.1, 0.1), translate (0, 0)'."""
+    scale, translate = (", ".join(f"{float(v):g}" for v in values[-2:])
+                        for values in (layer.scale, layer.translate))
+    return f"Y-X scale ({scale}), translate ({translate})"
+
+
 def yx_placement_line(layer, role: str, truth) -> str:
     """Why ``layer`` is not scored against ``truth`` placed elsewhere in Y-X: the metrics go
     pixel for pixel, and resampling one onto the other's pixels would change the scores."""
-    def where(la) -> str:
-        scale, translate = (", ".join(f"{float(v):g}" for v in values[-2:])
-                            for values in (la.scale, la.translate))
-        return f"Y-X scale ({scale}), translate ({translate})"
-
-    return (f"{role} layer {layer.name!r} is placed at {where(layer)} but ground truth "
-            f"{truth.name!r} at {where(truth)}: PSNR and SSIM compare pixel for pixel, so "
+    return (f"{role} layer {layer.name!r} is placed at {yx_place(layer)} but ground truth "
+            f"{truth.name!r} at {yx_place(truth)}: PSNR and SSIM compare pixel for pixel, so "
             "they would compare different places; give the layers the same Y-X scale and "
             "translate (or resample one onto the other's pixels)")
 

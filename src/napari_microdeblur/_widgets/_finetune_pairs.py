@@ -25,7 +25,7 @@ import weakref
 
 import numpy as np
 
-from ._compare_parts import same_yx_placement
+from ._compare_parts import same_yx_placement, yx_place
 from ._layers import (
     guess_layer_axes,
     input_rank,
@@ -71,10 +71,12 @@ def plane_of_a_stack(layer, layers) -> bool:
 
 def _crop_detail(layer):
     """``pair_checks.fine_detail`` of a central crop (``DETAIL_CROP`` px) of the middle plane
-    of ``layer`` (cached while its data stays), or None where it has none."""
+    of ``layer`` (cached while its data stays), or None where it has none or is lazy."""
     from ..core.pair_checks import fine_detail
 
     data = layer_data(layer)
+    if not isinstance(data, np.ndarray):  # a lazy layer (dask, Zarr) is not read on the GUI
+        return None  # thread to rank the boxes (2 s reads had held the dock's opening 6 s)
     cached = _details.get(unwrap(layer))
     if cached is not None and cached[0]() is data:
         return cached[1]
@@ -166,16 +168,18 @@ def pair_data(blurry, sharp, axes: str) -> dict:
 def _check_placement(blurry, sharp) -> None:
     """ValueError unless the two layers have the same Y-X scale and translate (Compare &
     QC's ``same_yx_placement``): training pairs them pixel for pixel, so layers placed apart
-    (the walkthrough's 0.105 against 0.21 um pixels, moved by (50, 20)) paired other places."""
-    if same_yx_placement(blurry, sharp):
+    (the walkthrough's 0.105 against 0.21 um pixels, moved by (50, 20)) paired other places.
+    A scale of 1 is no calibration, not another grid (an in-focus PNG beside the plugin's
+    calibrated TIFF of the same pixels): only the translate must then agree."""
+    if same_yx_placement(blurry, sharp) or (
+            np.allclose(blurry.translate[-2:], sharp.translate[-2:])
+            and (_uncalibrated(blurry) or _uncalibrated(sharp))):
         return
+    raise ValueError(f"blurry {blurry.name!r} is placed at {yx_place(blurry)} but sharp "
+                     f"{sharp.name!r} at {yx_place(sharp)}: training pairs them pixel for "
+                     "pixel, so it would pair different places; give the layers the same Y-X "
+                     "scale and translate (or resample one onto the other's pixels)")
 
-    def where(layer) -> str:
-        scale, translate = (", ".join(f"{float(v):g}" for v in values[-2:])
-                            for values in (layer.scale, layer.translate))
-        return f"Y-X scale ({scale}), translate ({translate})"
 
-    raise ValueError(f"blurry {blurry.name!r} is placed at {where(blurry)} but sharp "
-                     f"{sharp.name!r} at {where(sharp)}: training pairs them pixel for pixel, "
-                     "so it would pair different places; give the layers the same Y-X scale "
-                     "and translate (or resample one onto the other's pixels)")
+def _uncalibrated(layer) -> bool:
+    return bool(np.allclose(layer.scale[-2:], 1.0))

@@ -137,7 +137,8 @@ SWAP_NOISE_SHARE = 0.1
 #: ``regimes.swap_check``'s); planes under DETAIL_MIN_SIDE px are not judged, larger ones on
 #: their central DETAIL_MAX_SIDE px.
 DETAIL_FINE, DETAIL_COARSE = (2.0, 4.0), (4.0, 8.0)
-DETAIL_MIN_SIDE, DETAIL_MAX_SIDE = 32, 1024
+DETAIL_MIN_SIDE, DETAIL_MAX_SIDE = 64, 1024  # 48 px right-way crops read 1.25x: the 8 px
+# Gaussian sees mostly the mirrored border there
 
 
 @functools.lru_cache(maxsize=4)
