@@ -210,3 +210,26 @@ def test_a_channel_split_from_a_named_ome_tiff_is_saved_with_its_name(make_napar
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "gfp.ome.tif"), data[:, 1])
     omero = json.loads((tmp_path / "gfp.zarr" / ".zattrs").read_text())["omero"]
     assert [c["label"] for c in omero["channels"]] == ["GFP"]
+
+
+def test_a_first_axis_in_seconds_is_t_whatever_its_step_and_settling_is_said(tmp_path):
+    """A time unit settles T even at a step of 1 (a 1 s series had been saved as Z planes in
+    an .ome.tif, its interval lost); a length needs a step other than 1 (units='um' puts one
+    on a channel axis too). Either way one line says how the first axis was read."""
+    from napari.layers import Image
+
+    data = np.zeros((3, 16, 16), np.uint16)
+    series = Image(data, scale=(1, 0.1, 0.1), units=("s", "um", "um"), name="series")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _write(tmp_path / "t.ome.tif", series)
+    assert any("saved as TYX, as its first axis's napari label or unit says" in n
+               for n in _notes(caught)), _notes(caught)
+    back = read_image(tmp_path / "t.ome.tif")
+    assert back.axes == "TYX" and back.metadata["time_interval"] == pytest.approx(1.0)
+    planes = Image(data, scale=(1, 0.1, 0.1), units="um", name="planes")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _write(tmp_path / "p.tif", planes)
+    said = " ".join(_notes(caught))
+    assert "saved without axes" in said and "layer.scale[0] = 0.3" in said  # advice that works

@@ -38,6 +38,7 @@ import numpy as np
 
 from ._writer_paths import EXTENSIONS as EXTENSIONS  # the manifest's suffixes, as before
 from ._writer_paths import calibrated_path, check_not_a_source, check_ome_dtype
+from ._writer_units import certain_yx, seconds_per, settled_axes, unit_name
 from .core.provenance import RECORD_KEY
 
 
@@ -137,7 +138,9 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
 
     guessed = layer is None or not layer_axes_origin(layer)[1]  # from the shape alone
     # a guess in doubt that the first dim's own unit or label settles is no guess
-    settled = _settled_axes(tuple(array.shape), axes, meta) if axes and guessed else ""
+    settled, note = settled_axes(tuple(array.shape), axes, meta) if axes and guessed else ("", "")
+    if note:
+        _tell(note)
     axes = settled or axes
     if not axes or (guessed and not settled and _in_doubt(tuple(array.shape), axes, meta, path,
                                                           layer is not None)):
@@ -220,38 +223,12 @@ def _in_doubt(shape: tuple, axes: str, meta: dict, path, in_viewer: bool) -> boo
     if is_zarr(path) or str(path).lower().endswith((".ome.tif", ".ome.tiff")):
         _tell(f"layer {name!r}: " + guess_note(shape, axes, give=fix))
         return False
-    lost = "axes" if _certain_yx(meta) else "axes or pixel sizes"  # Y/X in a unit are kept
+    lost = "axes" if certain_yx(meta) else "axes or pixel sizes"  # Y/X in a unit are kept
     _tell(f"layer {name!r}: shape {shape} may be {axes} or {other}: saved without {lost}, as "
           f"napari's own writer saves it; to keep them, {fix.format(other)} (or {axes!r}), or "
-          "give its first axis a unit (layer.units = 'um' for Z planes)")
+          "give its first axis a step and unit (e.g. layer.scale[0] = 0.3 and layer.units = "
+          "'um' for Z planes)")
     return True
-
-
-def _settled_axes(shape: tuple, axes: str, meta: dict) -> str:
-    """The reading of a guess in doubt (Z planes or channels?) that the first dim's napari
-    label ('z', 't', 'c') or unit and step settle (a length: Z, a time: T); '' if none."""
-    from ._widgets._layers import LABEL_LETTERS
-    from .core.axes import other_readings
-    from .core.pixel_units import um_per_unit
-
-    labels, units = meta.get("axis_labels") or ("",), meta.get("units") or (None,)
-    # a unit with a step of 1 settles nothing: units='um' puts one on a channel axis too
-    step, unit = float((list(meta.get("scale") or ()) or [1.0])[0]), units[0]
-    by_unit = "T" if _seconds_per(unit) else "Z" if um_per_unit(_unit_name(unit).lower()) else ""
-    letter = LABEL_LETTERS.get(str(labels[0]).strip().lower()) or (by_unit if step != 1 else "")
-    doubt = not meta.get("rgb") and other_readings(shape, axes) and letter not in axes[1:]
-    return letter + axes[1:] if doubt and letter in ("Z", "T", "C") else ""
-
-
-def _certain_yx(meta: dict) -> dict[str, float]:
-    """{'Y': um, 'X': um} where napari's last two dims (Y, X) have a length unit; else {}."""
-    from .core.pixel_units import um_per_unit
-
-    scale, units = list(meta.get("scale") or ())[-2:], list(meta.get("units") or ())[-2:]
-    sizes = [float(step) * (um_per_unit(_unit_name(u).lower()) or math.nan)
-             for step, u in zip(scale, units)]
-    ok = len(sizes) == 2 and all(0 < s < math.inf for s in sizes)  # NaN: no length unit
-    return dict(zip("YX", sizes)) if ok else {}
 
 
 def _record_axes(record, shape: tuple, rgb: bool) -> str | None:
@@ -283,21 +260,6 @@ def layer_axes(shape: tuple, meta: dict, layer=None) -> str:
     return guess_layer_axes(shaped)  # '' past 5 dims
 
 
-def _unit_name(unit) -> str:
-    return "" if unit is None else str(unit).strip()
-
-
-def _seconds_per(unit) -> float | None:
-    """Seconds per ``unit``: any time unit napari holds (pint's: 'millisecond'), or a file's
-    spelling ('ms', ``S_PER_UNIT``); None for no time unit."""
-    from .core.tiff_metadata import S_PER_UNIT
-
-    if getattr(unit, "dimensionality", None) == {"[time]": 1}:  # a pint Unit
-        return float((1 * unit).to("second").magnitude)
-    name = _unit_name(unit).lower()
-    return S_PER_UNIT.get(name) or {"millisecond": 1e-3, "microsecond": 1e-6}.get(name)
-
-
 def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, float], dict]:
     """Pixel sizes in um of the layer's Z, Y, X dims whose unit is a length, and the extras
     (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit. Where
@@ -310,13 +272,13 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
     units = list(meta.get("units") or [None] * len(dims))
     sizes, extras, assumed, unitless, untimed = {}, {}, [], [], ""
     for axis, step, unit in zip(dims, scale, units):
-        step, name = float(step), _unit_name(unit).lower()
+        step, name = float(step), unit_name(unit)
         if not math.isfinite(step) or step <= 0:
             continue
         if axis in "ZYX" and um_per_unit(name) is not None:
             sizes[axis] = step * um_per_unit(name)
-        elif axis == "T" and _seconds_per(unit):
-            extras["time_interval"] = step * _seconds_per(unit)
+        elif axis == "T" and seconds_per(unit):
+            extras["time_interval"] = step * seconds_per(unit)
         elif axis == "T" and (step != 1.0 or name not in NO_UNITS):  # said, as for lengths
             untimed = f"{step:g}" + (f" {name}" if name not in NO_UNITS else "")
         elif axis in "ZYX" and step != 1.0:
@@ -502,7 +464,7 @@ def _write_unnamed(path, array, meta: dict, record) -> list[str]:
     path = check_output_path(path, overwrite=True)
     array = np.asarray(array)
     extra = {"metadata": {RECORD_KEY: record}} if record is not None else {}
-    if sizes := _certain_yx(meta):  # napari's last dims, Y and X, whatever the first holds
+    if sizes := certain_yx(meta):  # napari's last dims, Y and X, whatever the first holds
         extra.update(resolution=(1e4 / sizes["X"], 1e4 / sizes["Y"]), resolutionunit="CENTIMETER")
     extra.update({} if meta.get("rgb") else {"photometric": "minisblack"})  # not by its shape
     write_atomically(path, lambda tmp: tifffile.imwrite(tmp, array, **extra))
