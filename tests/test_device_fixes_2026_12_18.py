@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 import pytest
 import torch
+from test_python_api_2026_12_10 import blobs
 
 from napari_microdeblur.core import devices
 from napari_microdeblur.core.notes import DeblurNote
@@ -66,15 +67,6 @@ def cpu_without_fft(monkeypatch):
     monkeypatch.setattr(devices, "_FFT_SAID", set(), raising=False)
 
 
-def _blobs(size=64, seed=0):
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:size, :size]
-    img = np.zeros((size, size), np.float32)
-    for cy, cx in rng.integers(8, size - 8, (6, 2)):
-        img += 100 * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 8.0)
-    return img + 5 + rng.normal(0, 1, img.shape).astype(np.float32)
-
-
 def _gaussian(sigma=1.6, half=6, shift=0.0):
     r = torch.arange(-half, half + 1, dtype=torch.float32)
     g = torch.exp(-((r[:, None] - shift) ** 2 + r[None] ** 2) / (2 * sigma ** 2))
@@ -118,7 +110,7 @@ def test_classical_methods_run_their_ffts_on_the_cpu(cpu_without_fft, name):
     from napari_microdeblur.core import classical
 
     method = getattr(classical, name)
-    x = torch.from_numpy(_blobs())[None, None]
+    x = torch.from_numpy(blobs())[None, None]
     psf = _gaussian(shift=0.7)  # asymmetric: the FFT path, not the CPU's DCT
     options = {"iterations": 5} if name == "richardson_lucy" else {}
     with warnings.catch_warnings(record=True) as caught:
@@ -136,7 +128,7 @@ def test_psf_aware_network_runs_its_fourier_steps_on_the_cpu(cpu_without_fft):
     torch.manual_seed(0)
     config = {**registry.get_arch("wiener_unet").tiny_config, "data_step": 0.05}
     model = registry.build_model("wiener_unet", config)
-    x = torch.from_numpy(_blobs(32) / 100)[None, None]
+    x = torch.from_numpy(blobs(32) / 100)[None, None]
     with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         y = model(_no_fft(x), _gaussian(half=4))
@@ -150,7 +142,7 @@ def test_training_through_the_cpu_fourier_steps_keeps_gradients(cpu_without_fft)
 
     torch.manual_seed(0)
     model = registry.build_model("wiener_unet", registry.get_arch("wiener_unet").tiny_config)
-    x = torch.from_numpy(_blobs(32) / 100)[None, None]
+    x = torch.from_numpy(blobs(32) / 100)[None, None]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeblurNote)
         model(_no_fft(x), _gaussian(half=4)).square().mean().backward()
@@ -161,7 +153,7 @@ def test_the_safeguard_runs_its_ffts_on_the_cpu(cpu_without_fft, monkeypatch):
     from napari_microdeblur.core import psf_safeguard
     from napari_microdeblur.core.archs import wiener_unet
 
-    x = torch.from_numpy(_blobs(32) / 100)[None, None]
+    x = torch.from_numpy(blobs(32) / 100)[None, None]
     y = x + 0.01 * torch.randn_like(x)
     psf = _gaussian(sigma=3.0, half=8)
     with warnings.catch_warnings():
@@ -182,7 +174,7 @@ def test_a_tiled_deblur_says_it_once(cpu_without_fft):
     """Many tiles, one line (each tile's, re-said at the caller's line, passed the filters)."""
     from napari_microdeblur.core.inference import deblur
 
-    image = _blobs(128)
+    image = blobs(128)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = deblur(image, method="wiener", psf="gaussian:1.6", balance=0.01, axes="YX",
@@ -262,7 +254,7 @@ def test_out_of_memory_retry_frees_the_failed_attempt_first(monkeypatch):
                                               count_include_pad=False)
 
     method = Method("mean3", forward=forward, halo=1, normalization="none")
-    image = _blobs(96)
+    image = blobs(96)
     expected = deblur(image, method=method, tile=32, overlap=8, device="cpu")
     held.clear()
     # the run on a CUDA device (the tiles themselves stay on the CPU)

@@ -65,7 +65,9 @@ def test_denoising_pairs_are_not_taken_for_swapped(fluo_u8, focus_stack, noise):
             noisy = np.clip(noisy, 0, None) if noise == "clipped" else noisy
         for match in (True, False):
             if match or noise != "poisson":  # Poisson counts are other units than the clean
-                pairs_from_arrays(noisy.astype(np.float32), clean, match_intensity=match)
+                pairs = pairs_from_arrays(noisy.astype(np.float32), clean,
+                                          match_intensity=match)  # raised when refused
+                assert len(pairs) == 1 and pairs[0].info["blur_sigma"] <= 1.0
 
 
 def test_the_command_line_refuses_a_swapped_pair_before_training(tmp_path, fluo_u8, capsys):
