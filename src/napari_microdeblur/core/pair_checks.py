@@ -150,6 +150,20 @@ def _noise_gain(band: tuple[float, float]) -> float:
     return float((h * h).sum())
 
 
+def central_crop(x: np.ndarray, side: int) -> np.ndarray:
+    """The centre of ``x``, at most ``side`` px along each axis (a view)."""
+    return x[tuple(slice(max(0, (n - side) // 2), max(0, (n - side) // 2) + side)
+                   for n in x.shape)]
+
+
+def band_energies(x: np.ndarray, *bands: tuple[float, float]) -> list[float]:
+    """Mean energy of ``x`` in each band between two Gaussians (sigmas in px, 'reflect'
+    borders): the fine/coarse detail measure of this check and of the unpaired regimes'
+    swapped-sets warning (``training.regimes.swap_check``)."""
+    blurred = {s: ndimage.gaussian_filter(x, s) for band in bands for s in band}
+    return [float(((blurred[a] - blurred[b]) ** 2).mean()) for a, b in bands]
+
+
 def fine_detail(plane: np.ndarray) -> tuple[float, float] | None:
     """(detail, noise share) of a (C, Y, X) plane (channels averaged): the energy of the band
     between Gaussians of ``DETAIL_FINE`` px over that of ``DETAIL_COARSE``, each less what the
@@ -161,13 +175,10 @@ def fine_detail(plane: np.ndarray) -> tuple[float, float] | None:
     g = gray(plane).astype(np.float64)
     if min(g.shape) < DETAIL_MIN_SIDE:
         return None
-    g = g[tuple(slice(max(0, (n - DETAIL_MAX_SIDE) // 2), None) for n in g.shape)]
-    g = g[:DETAIL_MAX_SIDE, :DETAIL_MAX_SIDE]
+    g = central_crop(g, DETAIL_MAX_SIDE)
     gain, variance = estimate_noise(g)
     noise = gain * max(float(g.mean()), 0.0) + variance
-    blurred = {s: ndimage.gaussian_filter(g, s) for s in {*DETAIL_FINE, *DETAIL_COARSE}}
-    energy = [float(((blurred[a] - blurred[b]) ** 2).mean()) for a, b in (DETAIL_FINE,
-                                                                           DETAIL_COARSE)]
+    energy = band_energies(g, DETAIL_FINE, DETAIL_COARSE)
     fine, coarse = (e - noise * _noise_gain(band)
                     for e, band in zip(energy, (DETAIL_FINE, DETAIL_COARSE)))
     if coarse <= 0 or energy[0] <= 0:

@@ -68,16 +68,12 @@ def image_sharpness(image: np.ndarray) -> float | None:
     """Band energy at ``FINE`` over that at ``COARSE`` of one (C, *spatial) image (channels
     averaged); None where the coarse band holds nothing (a constant image) or the image is
     under ``MIN_SIDE`` along an axis."""
-    from scipy import ndimage
+    from ...pair_checks import band_energies, central_crop
 
     x = np.asarray(image, dtype=np.float64).mean(axis=0)
     if min(x.shape) < MIN_SIDE:
         return None
-    x = x[tuple(slice(max(0, (n - MAX_SIDE) // 2), max(0, (n - MAX_SIDE) // 2) + MAX_SIDE)
-                for n in x.shape)]
-    blurred = {s: ndimage.gaussian_filter(x, s, mode="reflect") for s in {*FINE, *COARSE}}
-    fine = float(((blurred[FINE[0]] - blurred[FINE[1]]) ** 2).sum())
-    coarse = float(((blurred[COARSE[0]] - blurred[COARSE[1]]) ** 2).sum())
+    fine, coarse = band_energies(central_crop(x, MAX_SIDE), FINE, COARSE)
     return fine / coarse if coarse > 0 else None
 
 
