@@ -73,7 +73,7 @@ def test_each_channel_slice_scores_as_evaluate(opened, qtbot):
         w.schedule_update()
         want = {k: scores[c][f"{k}_per_slice"][t * 3 + z] for k in ("psnr", "ssim")}
 
-        qtbot.waitUntil(lambda at=f"{t}, {c}, {z}", want=want: shown(w, at, want),
+        qtbot.waitUntil(lambda at=f"T {t}, C {c}, Z {z}", want=want: shown(w, at, want),
                         timeout=20_000)
         text = w.scale_label.text()
         assert f"channel C {c} ({NAMES[c]})" in text

@@ -45,7 +45,7 @@ def test_whole_stack_plot_is_dropped_when_the_time_slider_moves(make_napari_view
     viewer.dims.set_current_step(0, 2)
     viewer.dims.set_current_step(1, 3)
     table = wait_table(qtbot, w)
-    assert w.slice_label.text().startswith("current slice: 2, 3")
+    assert w.slice_label.text().startswith("current slice: C 2, Z 3")
     w.compute_stack()
     qtbot.waitUntil(lambda: w.stack_results is not None, timeout=TIMEOUT)
     # the curve is T 2's Z, the table's slice on it (scaled by the whole truth's range)

@@ -59,7 +59,7 @@ from ._compare_stack import (
     StackMetricsMixin,
     channel_axis,
 )
-from ._controls import button, label, set_checked_quietly
+from ._controls import button, label
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info
 from ._layer_data import add_layer, region_layer
@@ -70,13 +70,13 @@ from ._layers import (
 )
 from ._panels import row
 from ._plot import LinePlot
-from ._side_by_side import SideBySide
+from ._side_by_side import SideBySide, SideBySideMixin
 from ._workers import WorkerOwnerMixin, disconnect, start_worker
 
 CHOOSE_TRUTH = "(choose a ground truth)"
 
 
-class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
+class CompareWidget(StackMetricsMixin, SideBySideMixin, WorkerOwnerMixin, QWidget):
     """Plugins > napari-microdeblur > Compare & QC."""
 
     table_updated = Signal(object)  # the result dict shown in the table (complete ones only)
@@ -511,27 +511,6 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             self._mark_current_slice()
             self.table_updated.emit(dict(result))
 
-    # ------------------------------------------------------------------ side by side
-
-    def _side_toggled(self, on: bool) -> None:
-        try:
-            self.set_side_by_side(on)
-        except ValueError as error:
-            notify_error(describe_error(error))
-            self.set_side_by_side(False)  # a grid of roles no longer valid goes too
-
-    def set_side_by_side(self, on: bool) -> None:
-        """Grid mode with blurry, deblurred, truth left to right (names shown, contrast linked;
-        the layers chosen now, when other layers are shown), or back to the viewer as it was."""
-        # the layers it shows and links refresh: not a change of their pixels
-        with self._data_watch.quiet():
-            if on:
-                self.side_by_side.show([layer for layer in self.layers() if layer is not None])
-            elif self.side_by_side.active:
-                self.side_by_side.leave()
-        if self.side_button.isChecked() != on:
-            set_checked_quietly(self.side_button, on)
-
     # ------------------------------------------------------------------ added layers
 
     def add_region(self):
@@ -544,6 +523,7 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
             return None
         layer = add_layer(self.viewer, region_layer(g))
         self.region_combo.set_value(layer)
+        self.leave_grid_for(layer)
         return layer
 
     def add_difference_map(self):
@@ -568,7 +548,9 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
                 return
             if g not in self.viewer.layers:  # removed meanwhile: said, not dropped silently
                 return self._show_message(truth_gone(g))
-            add_layer(self.viewer, placed_difference(d, g, diff, where))
+            layer = add_layer(self.viewer, placed_difference(d, g, diff, where))
+            if self.side_by_side.active:  # read beside the others: a column of its own
+                self.side_by_side.add_panel(layer)
             if where is not None:
                 notify_info("difference map of the current slice only (the layers are "
                             "read lazily or placed apart): move the slider and press again "
@@ -579,12 +561,16 @@ class CompareWidget(StackMetricsMixin, WorkerOwnerMixin, QWidget):
 
     def add_tile_grid(self):
         """Add the tiles the deblurred layer was computed in, as rectangles (shapes layer)."""
-        return add_tile_grid(self.viewer, self.deblurred_combo.value, self._tiling.plan_tiles)
+        layer = add_tile_grid(self.viewer, self.deblurred_combo.value, self._tiling.plan_tiles)
+        if layer is not None:
+            self.leave_grid_for(layer)
+        return layer
 
     # ------------------------------------------------------------------ teardown
 
     def release_viewer(self) -> None:
         self._timer.stop()
+        self.set_side_by_side(False)  # the viewer as it was: no grid, other layers shown
         self._roles_timer.stop()
         disconnect(self.viewer.layers.events.inserted, self._layer_inserted)
         for event in ("current_step", "ndisplay", "order"):

@@ -43,8 +43,6 @@ MATCH_LABEL = "match intensities and position (real pairs)"
 def match_axes(truth) -> str:
     """The ground truth's axes for matching (``guess_layer_axes``; unknown leading axes are
     not registered)."""
-    from ._layers import guess_layer_axes
-
     ndim = layer_data(truth).ndim
     axes = guess_layer_axes(truth)
     if len(axes) == ndim and "Y" in axes and "X" in axes:
@@ -165,6 +163,8 @@ def yx_placement_line(layer, role: str, truth) -> str:
 
 def view_problem(viewer, truth) -> str:
     """Why the view shows no single Y-X plane of ``truth`` to score ('' when it does)."""
+    if line := channels_last_line(truth):
+        return line
     offset = viewer.dims.ndim - truth.ndim
     yx = {offset + truth.ndim - 2, offset + truth.ndim - 1}
     shown = set(viewer.dims.displayed)
@@ -175,6 +175,29 @@ def view_problem(viewer, truth) -> str:
                 "the metrics of every slice, or switch to the 2D view for the current slice")
     return ("the view shows a section across the Y-X planes, which the metrics do not take: "
             "reset the displayed axes (or transpose back) to score the current slice")
+
+
+def channels_last_line(truth) -> str:
+    """Why ``truth`` is not scored where its channel axis is among its last two (YXC by its
+    record, file or labels; a (80, 80, 2) shape): napari shows the last two axes, and the line
+    said an 80 x 2 slice was 'too small to exclude a 16-pixel border'; '' otherwise."""
+    from ..core.axes import MAX_SAMPLES, guess_axes
+    from ._layers import LABELS, layer_axes_origin, narrow_guess_note
+
+    shape = tuple(int(n) for n in layer_data(truth).shape)
+    axes, origin = layer_axes_origin(truth)
+    if not origin and shape[-1] <= MAX_SAMPLES and narrow_guess_note(truth):
+        axes, origin = guess_axes(shape[:-1]) + "C", "shape"  # as core's note reads it
+    if truth.rgb or len(axes) != truth.ndim or "C" not in axes[-2:] or axes.count("C") > 1:
+        return ""
+    said = {"record": "its record says", LABELS: "its axis labels say",
+            "shape": f"its shape {shape} suggests"}.get(origin, f"{origin} states")
+    first = "C" + axes.replace("C", "")
+    return (f"the ground truth {truth.name!r} has its channel axis among the last two (axes "
+            f"{axes}, as {said}): napari shows {axes[-2]}-{axes[-1]} planes of {shape[-2]} x "
+            f"{shape[-1]} px, not Y-X; put the channel axis first (numpy.moveaxis(data, "
+            f"{axes.index('C') - len(axes)}, 0): axes {first}) and add the layers again, or "
+            f"score the files with microdeblur evaluate --axes {axes}")
 
 
 def plane_at(layer, world) -> tuple | None:
@@ -269,6 +292,8 @@ def stack_entries(viewer, chosen: dict, axis) -> list:
     """[(i, {role: leading index})] of the truth's planes i along ``axis`` (other sliders at
     the truth's current index) that every chosen layer has a plane at; ValueError if none."""
     g = chosen["truth"]
+    if line := channels_last_line(g):  # its 'slices' would be X-C planes
+        raise ValueError(line)
     at = list(current_data_index(viewer, g)[: g.ndim - 2])
     entries, refused = [], None
     for i in range(1 if axis is None else layer_data(g).shape[axis]):
@@ -387,14 +412,17 @@ def shown_channel(viewer, layer) -> int | None:
 
 
 def slice_words(viewer, chosen: dict, wheres: dict) -> str:
-    """The current slice as the viewer's sliders read it ('7'), then each layer's own plane
-    where it is another ('(the ground truth's plane 2, the deblurred layer's plane 4)': a
-    truth inside a longer stack, layers of other Z scale or translate), so the label says
-    which planes the table compares."""
+    """The current slice as the viewer's sliders read it ('7'; 't 2, z 4' of two), then each
+    layer's own plane where it is another ('(the ground truth's plane 2, the deblurred
+    layer's plane 4)': a truth inside a longer stack, layers of other Z scale or translate),
+    so the label says which planes the table compares."""
     truth = chosen["truth"]
     lead, offset = truth.ndim - 2, viewer.dims.ndim - truth.ndim
     steps = tuple(int(s) for s in viewer.dims.current_step[offset:offset + lead])
     text = ", ".join(map(str, steps))
+    if lead > 1:  # 't 2, z 4' (as stack_where): '2, 4' did not say which slider is which
+        text = ", ".join(f"{axis_name(truth, k, viewer.dims.axis_labels)} {i}"
+                         for k, i in enumerate(steps))
     names = {"truth": "the ground truth's", "deblurred": "the deblurred layer's",
              "blurry": "the blurry layer's"}
     own = [f"{names[role]} plane {', '.join(map(str, wheres[role]))}"

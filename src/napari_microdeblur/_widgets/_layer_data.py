@@ -86,8 +86,10 @@ def translate_for(placement: dict, offset: tuple[int, ...]) -> tuple[float, ...]
 
 def overlay_transform(layer, step=None, offset=None, dims: int | None = None) -> dict:
     """Scale, translate, rotate, shear and affine that put pixel ``j`` of an overlay on pixel
-    ``step * j + offset`` of ``layer`` (a rotated or sheared layer too); ``dims``: the overlay
-    spans only the layer's last ``dims`` dims (a 2D region over a stack)."""
+    ``step * j + offset`` of ``layer`` (a rotated or sheared layer too), and its units and
+    axis labels (napari 0.6+: without them napari warned 'Inconsistent units across layers'
+    and dropped the units of the view); ``dims``: the overlay spans only the layer's last
+    ``dims`` dims (a 2D region over a stack)."""
     # CompositeAffine keeps the parts as given (Affine would re-decompose its matrix)
     from napari.utils.transforms import CompositeAffine
 
@@ -102,8 +104,12 @@ def overlay_transform(layer, step=None, offset=None, dims: int | None = None) ->
     if dims is not None and dims < nd:
         axes = list(range(nd - dims, nd))
         placed, affine = placed.set_slice(axes), affine.set_slice(axes)
-    return {"scale": tuple(placed.scale), "translate": tuple(placed.translate),
-            "rotate": placed.rotate, "shear": placed.shear, "affine": affine}
+    out = {"scale": tuple(placed.scale), "translate": tuple(placed.translate),
+           "rotate": placed.rotate, "shear": placed.shear, "affine": affine}
+    for key in ("units", "axis_labels"):
+        if hasattr(layer, key):
+            out[key] = tuple(getattr(layer, key))[-(dims or nd):]
+    return out
 
 
 def placed_kwargs(placement: dict, offset: tuple[int, ...]) -> dict:

@@ -1,8 +1,16 @@
 """napari's grid mode showing blurry, deblurred and ground truth left to right (names shown,
-contrast linked), and the way back to the viewer as it was."""
+contrast linked), and the way back to the viewer as it was.
+
+What the Compare & QC dock adds while the grid is on goes where a biologist looks for it: a
+difference map, an image to read beside the others, in a column of its own right of the
+ground truth (``add_panel``); a rectangle (a QC region, a tile grid), which marks places on
+the image and is moved over it, after the grid is left (``SideBySideMixin.leave_grid_for``):
+napari's grid gives every shown layer a cell, so either had landed on the blurry panel."""
 
 from __future__ import annotations
 
+from ._controls import set_checked_quietly
+from ._feedback import describe_error, notify_error, notify_info
 from ._layers import unwrap
 
 
@@ -47,6 +55,7 @@ class SideBySide:
             "names": {id(la): la.name_overlay.visible for la in trio},
             "contrast": {id(la): tuple(la.contrast_limits) for la in trio},
             "trio": trio,
+            "panels": [],  # layers added while on (add_panel), right of the trio
         }
         for layer in viewer.layers:
             layer.visible = unwrap(layer) in trio
@@ -61,6 +70,19 @@ class SideBySide:
         grid.shape = (1, len(trio))
         grid.enabled = True
 
+    def add_panel(self, layer) -> None:
+        """Show ``layer``, added while the grid is on, in a column of its own right of the
+        others, its name shown (its own contrast: not linked). Placed by its index, as napari
+        before 0.9 placed hidden layers too; ``leave`` hides its name again and leaves it
+        shown, after the layers that were there before."""
+        viewer, state = self.viewer, self.state
+        state["names"].setdefault(id(layer), layer.name_overlay.visible)
+        state["panels"].append(layer)
+        layer.name_overlay.visible = True
+        columns = len(state["trio"]) + len(state["panels"])
+        viewer.layers.move(viewer.layers.index(layer), columns - 1)
+        viewer_grid(viewer).shape = (1, columns)
+
     def leave(self) -> None:
         from napari.experimental import unlink_layers
 
@@ -74,6 +96,7 @@ class SideBySide:
                 pass
         for layer in trio:
             layer.contrast_limits = state["contrast"][id(layer)]
+        for layer in trio + [la for la in state["panels"] if la in viewer.layers]:
             layer.name_overlay.visible = state["names"][id(layer)]
         order = [la for la in state["order"] if la in viewer.layers]
         for i, layer in enumerate(order):
@@ -86,3 +109,36 @@ class SideBySide:
         grid.stride = stride
         grid.shape = shape
         grid.enabled = enabled
+
+
+class SideBySideMixin:
+    """The Compare & QC dock's Side by side button; the dock has ``side_by_side``
+    (``SideBySide``), ``side_button``, ``layers()`` and ``_data_watch``."""
+
+    def _side_toggled(self, on: bool) -> None:
+        try:
+            self.set_side_by_side(on)
+        except ValueError as error:
+            notify_error(describe_error(error))
+            self.set_side_by_side(False)  # a grid of roles no longer valid goes too
+
+    def set_side_by_side(self, on: bool) -> None:
+        """Grid mode with blurry, deblurred, truth left to right (names shown, contrast linked;
+        the layers chosen now, when other layers are shown), or back to the viewer as it was."""
+        # the layers it shows and links refresh: not a change of their pixels
+        with self._data_watch.quiet():
+            if on:
+                self.side_by_side.show([layer for layer in self.layers() if layer is not None])
+            elif self.side_by_side.active:
+                self.side_by_side.leave()
+        if self.side_button.isChecked() != on:
+            set_checked_quietly(self.side_button, on)
+
+    def leave_grid_for(self, layer) -> None:
+        """Side by side off, said, once ``layer`` (a rectangle drawn over the image) is added:
+        in the grid it had a cell of its own, with no image under it, or wrapped onto the
+        blurry panel; it is shown on the layers it marks, where it can be moved."""
+        if self.side_by_side.active:
+            self.set_side_by_side(False)
+            notify_info(f"Side by side turned off to show {layer.name!r} over the image; "
+                        "press Side by side again to compare the layers in the grid")

@@ -342,6 +342,11 @@ def _crop(truth_plane, border: int, box):
         (y0, y1), (x0, x1) = box
         return slice(y0, y1), slice(x0, x1)
     ny, nx = truth_plane.shape[:2]
+    if min(ny, nx) < MIN_SIDE:  # no border to untick: the old line said 'a 0-pixel border'
+        raise ValueError(
+            f"the slice is {ny} x {nx} pixels, smaller than SSIM's {MIN_SIDE} x {MIN_SIDE} "
+            "window; score planes of at least that size (check that Y and X are the image's "
+            "last two axes)")
     if min(ny, nx) - 2 * border < MIN_SIDE:
         raise ValueError(
             f"the slice is {ny} x {nx} pixels: too small to exclude a {border}-pixel border "
