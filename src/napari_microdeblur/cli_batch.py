@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import UserError
+from .cli_changed_inputs import ChangedInputs
 from .cli_progress import FilesBar, say
 from .core.shown import first_line, shown_path
 
@@ -212,6 +213,8 @@ class BatchLog:
     #: None: not compared
     request: dict | None = None
     stale: StaleOutputs = field(default_factory=lambda: StaleOutputs())  # defined below
+    #: skipped outputs whose input changed since they were written (a rerun)
+    changed: ChangedInputs = field(default_factory=ChangedInputs)
     #: --overwrite: a rerun redoes every file (``rest_words``); the batch's file count
     overwrite: bool = False
     total: int = 0
@@ -227,6 +230,7 @@ class BatchLog:
             self.overwrite = bool(getattr(args, "overwrite", False))
             self.cluster = bool(getattr(args, "scheduler", None))
             self.stale.earlier = getattr(args, "earlier_outputs", None)
+            self.changed.quiet = self.quiet
         sources = [Path(s) for s in sources]
         self.total = len(sources)
         self.root = common_folder(sources)
@@ -281,9 +285,14 @@ class BatchLog:
             record["error"] = error
         self.records.append(record)
         if status == "skipped" and self.request is not None:
-            differ = self.stale.check(target, self.request)
+            unread = self.stale.read >= CHECKED_AT_MOST
+            made = self.stale.record(target)  # None past the first CHECKED_AT_MOST
+            differ = self.stale.check(target, self.request, made)
             if differ:
                 fields = {**fields, "settings_differ": differ}
+            read = self.stale.reader(target) if unread else None
+            if self.changed.check(source, target, made, read, self.name(source)):
+                fields = {**fields, "input_changed": True}
         if self.bar is not None:
             self.bar.skipped() if status == "skipped" else self.bar.done()
         if self.json:  # one object a line, as each file ends (jq reads JSON lines)
@@ -334,6 +343,7 @@ class BatchLog:
         # said with -q too: one line whatever the batch's size, and the one scripts grep
         print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
               f"{counts['skipped']} skipped (output exists), {counts['failed']} failed"
+              + self.changed.words()
               + (self.rest_words("interrupted") if interrupted
                  else self.rest_words("stopped by the error below") if stopped else ""),
               file=sys.stderr, flush=True)
@@ -535,15 +545,24 @@ class StaleOutputs:
     #: before the work, not read again here
     earlier: object = None
 
-    def check(self, target, request: dict) -> list[str]:
-        """The settings ``target``'s record differs from ``request`` in (method, weights, psf,
-        modality, focus_below); [] where it does not, names none, or past the first
-        ``CHECKED_AT_MOST`` skipped outputs."""
+    def reader(self, target):
+        """What reads ``target``'s record (``ChangedInputs`` reads one past the first
+        ``CHECKED_AT_MOST`` only where the input was modified after the output)."""
+        if self.earlier is not None:
+            return lambda: self.earlier.record(target)
+        return lambda: output_record(Path(target))
+
+    def record(self, target) -> dict | None:
+        """``target``'s record, read for the first ``CHECKED_AT_MOST`` skipped outputs; None
+        past them, or where it holds none."""
         if self.read >= CHECKED_AT_MOST:
-            return []
+            return None
         self.read += 1
-        record = (self.earlier.record(target) if self.earlier is not None
-                  else output_record(Path(target)))
+        return self.reader(target)()
+
+    def check(self, target, request: dict, record: dict | None) -> list[str]:
+        """The settings ``target``'s ``record`` differs from ``request`` in (method, weights,
+        psf, modality, focus_below); [] where it does not, or names none."""
         theirs = recorded_settings(record) if isinstance(record, dict) else None
         if theirs is None:
             return []

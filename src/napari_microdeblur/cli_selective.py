@@ -40,6 +40,9 @@ CHANNEL_WORDS = "half the median score of each channel's units with structure"
 #: Why a 3D PSF gives its in-focus plane here (``psf_aware.PLANES_ALONE``)
 PLANES_WHY = ("--focus-below deblurs the soft planes one by one (each alone), so auto runs the "
               "PSF-aware network with the PSF's in-focus plane, not Richardson-Lucy in 3D")
+#: why not tiles for single planes (auto deblurred 22/48 tiles of a sharp field, 0/48 of a soft)
+PLANE_TILES = ("--focus-unit tile compares the tiles of one plane, whose scores follow their "
+               "content as much as their focus: only for focus that varies within one field")
 
 
 def focus_below(text: str):
@@ -152,11 +155,10 @@ def _refuse_auto_of_planes(args) -> None:
         recursive = " -r" if getattr(args, "recursive", False) else ""
         raise UserError(f"--focus-below auto is half the median score of one image's own "
                         f"slices, and {'all ' * (planes == len(inputs))}{planes} images of "
-                        f"{shown_path(given)} are "
-                        "single planes (one score each, never below it): give --focus-unit tile "
-                        "to deblur the soft tiles of each, or a number, e.g. from `microdeblur "
-                        f"focus {shown_path(given)}{recursive}` "
-                        "(--focus-below 0.002)")
+                        f"{shown_path(given)} are single planes (one score each, never below "
+                        f"it): give a number below the in-focus ones' scores (`microdeblur focus "
+                        f"{shown_path(given)}{recursive}` prints them; `watch --calibrate "
+                        f"GOOD_DIR` sets one), e.g. --focus-below 0.002 ({PLANE_TILES})")
 
 
 def camera_offset(args) -> float:
@@ -297,31 +299,27 @@ def _unit_tile(args, source: Path, axes: str, shape) -> int | None:
 
 
 def _plane_as_slice(args, source: Path, axes: str) -> None:
-    """A single plane under --focus-unit slice is the one slice: deblurred when its score is
-    below T, else written unchanged, as `watch --once` decides a file (a folder of one field
-    per file stopped at its first file). Said once a run; auto is refused: half the median of
-    one score is never above it."""
+    """A single plane under --focus-unit slice is the one slice: deblurred below T, else written
+    unchanged, as `watch --once` decides (a folder of one field per file stopped at its first
+    file). Said once a run; auto is refused: half the median of one score is never above it."""
     if args.focus_below == "auto":
         raise UserError(f"{source.name} is a single plane ({axes}): --focus-below auto is half "
                         "the median score of a file's own slices, which one plane is never "
-                        "below; give a number (calibrate it with `microdeblur focus` or "
-                        "`microdeblur watch --calibrate`) or --focus-unit tile to deblur its "
-                        "soft tiles")
+                        "below; give a number below the scores of in-focus images (`microdeblur "
+                        f"focus`, or `microdeblur watch --calibrate GOOD_DIR`; {PLANE_TILES})")
     if getattr(args, "plane_as_slice_said", False) or args.quiet:
         return
     args.plane_as_slice_said = True  # args is this run's: once a run, however many files
     say(f"microdeblur: single-plane files ({source.name} first) have no slices: each is scored "
         f"whole, deblurred when below {args.focus_below:g}, else written unchanged, as "
-        "`microdeblur watch --once` decides; --focus-unit tile deblurs their soft tiles",
-        sys.stderr)
+        f"`microdeblur watch --once` decides ({PLANE_TILES})", sys.stderr)
 
 
 def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | None, dict]:
-    """Deblur the soft units of ``source`` into ``output``; prints its line; returns the
-    label of the method that ran (None: no unit was below T, the file written unchanged,
-    no method settled) and the selection as the --json line gives it (``json_fields``).
-    ``models``: a batch's ``checkpoint.ModelCache`` (None: ``inference.RECENT_MODELS``,
-    which keeps the last networks too)."""
+    """Deblur the soft units of ``source`` into ``output``; prints its line; returns the label
+    of the method that ran (None: no unit below T, the file written unchanged, no method
+    settled) and the selection as the --json line gives it (``json_fields``). ``models``: a
+    batch's ``checkpoint.ModelCache`` (None: ``inference.RECENT_MODELS``, the last networks)."""
     from .cli import file_label, method_specs
     from .core import io, io_write
     from .core.files import files_read, image_axes
@@ -432,14 +430,11 @@ def unchanged_words(none: Unchanged, given, input_dtype) -> str:
     unit = _units(none, total)
     cast = "" if np.dtype(input_dtype) == none.image.dtype else f", as {none.image.dtype}"
     # none with structure: auto had no score to halve ('below 0 (auto: ...)' was said)
-    below = (f"deblurred: none holds structure (blank or background noise only){_no_auto(given)}"
+    no_auto = ", so --focus-below auto has no threshold" if given == "auto" else ""
+    below = (f"deblurred: none holds structure (blank or background noise only){no_auto}"
              if not np.isfinite(none.scores).any() else below_words(none, given))
     return (f"0 of {total} {unit} {below}: written unchanged (copied as is{cast}; nothing "
             "deblurred, no PSF estimated)")
-
-
-def _no_auto(given) -> str:
-    return ", so --focus-below auto has no threshold" if given == "auto" else ""
 
 
 def unchanged_record(none: Unchanged, spec, source: Path, data, kept, given, seconds: float,
@@ -462,16 +457,22 @@ def unchanged_record(none: Unchanged, spec, source: Path, data, kept, given, sec
 
 def json_fields(result, given) -> dict:
     """What --focus-below decided for one file, on its --json line: the threshold as given
-    (a number or 'auto') and as taken (one per channel: a list), the unit, how many units
-    there were and how many were deblurred (0: the output is the input, unchanged)."""
-    threshold = result.threshold
+    (a number or 'auto') and as taken (one per channel: a list), the unit, the units and those
+    deblurred (0: output = input), the lowest score with structure (the record's ``focus.score``),
+    each unit's (over ``score_axes``; None: no structure) and ``blank`` (none has any)."""
+    threshold, scores = result.threshold, np.asarray(result.scores, dtype=np.float64)
+    finite = np.isfinite(scores)
+    six = [float(f"{v:.6g}") if ok else None for v, ok in zip(scores.flat, finite.flat)]
     return {"focus_below": given if given == "auto" else float(given),
             "threshold": ([float(t) for t in threshold] if isinstance(threshold, tuple)
                           else float(threshold)),
             # the option's word: a single plane is its one slice ('plane' is no --focus-unit)
             "focus_unit": "slice" if result.focus_tile is None else "tile",
-            "units": int(np.size(result.scores)),
-            "deblurred_units": len(result.selected)}
+            "units": int(np.size(result.scores)), "deblurred_units": len(result.selected),
+            "score": float(scores[finite].min()) if finite.any() else None,
+            "scores": np.array(six, dtype=object).reshape(scores.shape or (1,)).tolist(),
+            "score_axes": result.unit_axes, "no_structure": int(finite.size - finite.sum()),
+            "blank": not finite.any()}
 
 
 def _write(output: Path, image, axes: str, data, record: dict, png, overwrite: bool) -> None:

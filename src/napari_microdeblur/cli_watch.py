@@ -305,6 +305,7 @@ def _scan(state: WatchState, threshold: Threshold, args, models, write,
                 row = _process(path, threshold, args, models, state)
             else:  # waited for too long: logged, nothing read or written
                 row = waited_row(name, why, args)
+                row["threshold"] = f"{threshold.value:.6g}"  # the run's, as every row's
             if row is not None:  # None: still being written, not logged yet
                 state.waiting.pop(name, None)
                 write(row)
@@ -369,8 +370,11 @@ def _start_lines(state: WatchState, threshold: Threshold, args) -> None:
     pending = {state.name(p) for p in _pending(state, args)}
     skipped = [n for n in state.done if n not in pending and (state.root / n).exists()]
     if not args.quiet:
+        # files logged incomplete stay so until they change: said, not passed for done
+        still = sum(n in state.incomplete for n in skipped)
         print(f"microdeblur: {len(skipped)} file{'s' * (len(skipped) != 1)} already logged "
-              f"(skipped), {len(pending)} new or changed", file=sys.stderr, flush=True)
+              f"(skipped{f', {still} still incomplete' if still else ''}), {len(pending)} new "
+              "or changed", file=sys.stderr, flush=True)
     other = other_thresholds(state, threshold.value, skipped)
     if other:
         count = sum(other.values())

@@ -203,13 +203,18 @@ def tiles_words(n: int, tile: int, yx) -> str:
 def one_unit_hint(unit: str, yx, auto_tile: int) -> str:
     """What the status adds when one tile or slice alone was scored under the automatic
     threshold: half the median is half that unit's own score, which selects nothing;
-    ``auto_tile``: the tile suggested (``auto_focus_tile`` of the plane ``yx``)."""
-    smaller = (f"choose a smaller tile (e.g. {auto_tile} px) to compare parts of the image, "
-               if unit == "tiles" and auto_tile < max(yx) else
-               "score per tile to compare parts of the image, " if unit == "slices" else "")
+    ``auto_tile``: the tile suggested (``auto_focus_tile`` of the plane ``yx``). A threshold
+    from in-focus images comes first: tiles of one field are ranked by their content as much
+    as their focus (scored per tile, a sharp field had 22 of 48 sparse tiles picked, a soft
+    one none), so they are named only for focus that varies within the field."""
+    tiles = ("score per tile" if unit == "slices" else f"choose a smaller tile (e.g. "
+             f"{auto_tile} px)" if auto_tile < max(yx) else "")
+    within = (f"; {tiles} only where focus varies within this one field (a tile's score follows "
+              "its content as much as its focus)" if tiles else "")
     return (f"; one {unit[:-1]} cannot be compared with others, so the automatic threshold "
-            f"(half the median: half its own score) selects nothing: {smaller}or type a "
-            "threshold (or Calibrate from layer...) to judge the image as a whole")
+            "(half the median: half its own score) selects nothing: type a threshold below "
+            "in-focus images' scores (Calibrate from layer... with a known-good one, or "
+            f"`microdeblur focus` on in-focus files) to judge the image as a whole{within}")
 
 
 class OutlineBatches:
