@@ -35,8 +35,9 @@ from pathlib import Path
 from .partials import fresh_temporary_name, temporary_name
 from .shown import shown_path
 
-__all__ = ["WINDOWS_PATH_MAX", "OutputExistsError", "check_target", "discard", "make_folder_for",
-           "move_into_place", "windows_hint", "write_atomically", "write_error"]
+__all__ = ["WINDOWS_PATH_MAX", "OutputExistsError", "check_not_an_input", "check_target", "discard",
+           "make_folder_for", "move_into_place", "same_file", "windows_hint", "write_atomically",
+           "write_error"]
 
 
 class OutputExistsError(FileExistsError):
@@ -87,6 +88,51 @@ def check_target(path: Path) -> None:
                 raise _fail(NotADirectoryError, errno.ENOTDIR, path,
                             f"{shown_path(parent)} is a file, not a folder; choose a folder")
             return
+
+
+def check_not_an_input(path: Path, inputs: tuple) -> None:
+    """Refuse an output that is one of ``inputs`` (the image first), lies inside one (a Zarr
+    store: '-o in.ome.zarr/0' made its array a group) or holds one ('-o in.ome.zarr' of its
+    own level 'in.ome.zarr/0' replaced the input), even with overwrite."""
+    for index, source in enumerate(inputs):
+        how = _relation(path, source, inside=index == 0)
+        if how is None:
+            continue
+        if index == 0:
+            raise ValueError(f"output {shown_path(path)} {how} the input; give another name "
+                             "(the input is never replaced)")
+        # the caller's other inputs: a PSF or weights file the run reads
+        raise ValueError(f"output {shown_path(path)} {how} a file this run reads (the PSF or "
+                         "weights given); give another name (what a run reads is never "
+                         "replaced)")
+
+
+def _relation(path: Path, source, inside: bool = True) -> str | None:
+    """'is', 'is inside' (where ``inside``: the image, a Zarr store; a PSF or weights folder is
+    refused as such) or 'holds' where the output ``path`` is, lies in or contains the file or
+    folder ``source`` (resolved: links and '..' followed); None otherwise, and where
+    ``source`` is no file or folder here (a URL, a PSF model)."""
+    if path.exists() and same_file(path, source):
+        return "is"
+    try:
+        if not isinstance(source, (str, os.PathLike)) or not os.path.exists(source):
+            return None
+        out, read = path.resolve(), Path(source).resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL in the text, a link loop
+        return None
+    if inside and out != read and read.is_dir() and out.is_relative_to(read):
+        return f"is inside {shown_path(source)},"
+    if out != read and read.is_relative_to(out):
+        return f"holds {shown_path(source)},"
+    return None
+
+
+def same_file(path: Path, source) -> bool:
+    """Whether ``path`` is the file ``source`` names; False where ``source`` is no file here."""
+    try:
+        return Path(path).samefile(source)
+    except (OSError, ValueError, TypeError):  # a URL, gone, a PSF model, a NUL in the text
+        return False
 
 
 #: the longest path Windows opens without the \\?\ prefix (MAX_PATH less its final NUL)
@@ -238,6 +284,11 @@ def move_into_place(tmp: Path, path: Path, overwrite: bool = True) -> None:
         if not overwrite:
             _place_new(tmp, path)
             return
+        if tmp.is_dir() and os.path.lexists(path) and not path.is_dir():
+            # os.replace's 'Not a directory' read as a folder removed while it was written
+            raise _fail(NotADirectoryError, errno.ENOTDIR, path, "it is a file, and this "
+                        "output is a folder (a .zarr); give another name, or remove the file "
+                        "(nothing was written)")
         if tmp.is_dir() and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(tmp, path)

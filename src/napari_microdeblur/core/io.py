@@ -188,6 +188,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
     path = _check_input_path(path)
     tif = opened if opened is not None else _open_tiff(path)
     with contextlib.nullcontext() if opened is not None else tif:
+        _refuse_partial(tif, path)  # before tif.series: its lines about the missing planes
         if not tif.series:
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
@@ -228,6 +229,18 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
         stated = bool(axes) and states_axes(tif, series)
     return ImageData(array=array, axes=axes, pixel_size=pixel_size, path=str(path), note=note,
                      metadata=extras, stated=stated)
+
+
+def _refuse_partial(tif, path: Path) -> None:
+    """Refuse a TIFF still being written (or cut short): an ImageJ stack holding 3 of its 5
+    planes was read as one plane, with only tifffile's warnings (``tiff_complete``; its IFD
+    chain and tags only, no pixels)."""
+    from .tiff_complete import open_incomplete_reason
+
+    why = open_incomplete_reason(tif, path)
+    if why:
+        raise ValueError(f"cannot read {shown_path(path)}: it looks partly written or truncated "
+                         f"({why}): wait until it is complete, or save or copy it again")
 
 
 def _open_tiff(path: Path):
@@ -396,7 +409,7 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         names = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])]
         axes = "".join(n.upper() for n in names)
         pixel_size, interval = zm.multiscale_sizes(multiscales[0], axes)
-        node = node[level["path"]]
+        node = _zarr_level(node, level["path"], path)
         zm.note_levels(path, multiscales[0], node.shape)
         extras = zm.zarr_extras(ome, axes, node.shape, interval)
     else:
@@ -405,6 +418,23 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         axes, extras = "", {}
     return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path),
                      metadata=extras, stated=bool(axes))
+
+
+def _zarr_level(group, name, path):
+    """The array an OME-Zarr's multiscales names as its first level, refused in one line where
+    the store holds none or a group there (an output written inside the store had made its
+    level '0' a group: AttributeError 'Group' object has no attribute 'shape')."""
+    where = f"its first level {name!r} (multiscales datasets[0].path)"
+    try:
+        node = group[name]
+    except KeyError:
+        raise ValueError(f"cannot read {shown_path(path)}: {where} is not in the store; the "
+                         "store is incomplete or damaged: write it again") from None
+    if not hasattr(node, "shape"):
+        raise ValueError(f"cannot read {shown_path(path)}: {where} is a Zarr group, not an "
+                         "array; the store is damaged: write it again, or give the path of "
+                         "the image inside it")
+    return node
 
 
 def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:

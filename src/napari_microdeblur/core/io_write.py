@@ -22,8 +22,10 @@ import numpy as np
 
 from .atomic_write import (
     OutputExistsError,
+    check_not_an_input,
     discard,
     move_into_place,
+    same_file,  # noqa: F401  (io_write.same_file: its callers' name for it)
     write_atomically,
     write_error,
 )
@@ -101,21 +103,30 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
                       suffixes: tuple[str, ...] | None = None) -> Path:
     """Refuse an existing output (unless overwrite), one of the ``inputs`` (the image first, then
     any PSF or weights file the run reads; even with overwrite: the user's data is never
-    replaced), and a folder that does not exist or cannot be written in (probed now, so the
-    refusal comes before the work, not after it); a .png only where the caller writes one
-    (``png``: a deblur, ``open_png_output``), a JPEG always. ``suffixes``: the endings taken
-    instead of an image's (trained weights: ``('.safetensors',)``)."""
+    replaced), an output inside an input folder (a Zarr store) or holding an input, and a
+    folder that does not exist or cannot be written in (probed now, so the refusal comes
+    before the work, not after it); a .png only where the caller writes one (``png``: a
+    deblur, ``open_png_output``), a JPEG always. ``suffixes``: the endings taken instead of
+    an image's (trained weights: ``('.safetensors',)``). The name is checked before whether
+    it exists: '/dev/full' was told to add --overwrite, then to end in .tif."""
+    given = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
     path = Path(path)
     check_name_length(path)
     if path.is_dir() and not is_zarr(path):
         raise ValueError(f"output {shown_path(path)} is a directory; give a file name")
-    matched = [i for i, source in enumerate(inputs) if path.exists() and same_file(path, source)]
-    if matched and matched[0] == 0:
-        raise ValueError(f"output {shown_path(path)} is the input; give another name (the input is "
-                         "never replaced)")
-    if matched:  # the caller's other inputs: a PSF or weights file the run reads
-        raise ValueError(f"output {shown_path(path)} is a file this run reads (the PSF or weights "
-                         "given); give another name (what a run reads is never replaced)")
+    check_not_an_input(path, inputs)
+    if is_zarr(path) and path.exists() and not path.is_dir():
+        # found only when the finished store was renamed onto it, after the whole run
+        raise ValueError(f"output {shown_path(path)} is a file, not a Zarr folder; give another "
+                         "name, or remove the file")
+    if png and not path.exists() and given.endswith(("/", os.sep)) and not is_zarr(path):
+        # a deblur writes into a folder that exists; 'must end in .tif' hid that it did not
+        raise FileNotFoundError(f"output folder {shown_path(path)} does not exist; create it "
+                                "first, or name a .tif, .png or .zarr file")
+    if suffixes is None:
+        check_output_suffix(path, png)
+    elif not str(path).lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise ValueError(f"output {shown_path(path)} must end in {' or '.join(suffixes)}")
     if path.exists() and not overwrite:
         # the Python API's words; the command line says --overwrite (cli_words)
         raise OutputExistsError(f"output {shown_path(path)} exists; choose another name or "
@@ -132,10 +143,6 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
     if not path.parent.is_dir():
         raise ValueError(f"output {shown_path(path)}: {shown_path(path.parent)} is a file, "
                          "not a folder")
-    if suffixes is None:
-        check_output_suffix(path, png)
-    elif not str(path).lower().endswith(tuple(s.lower() for s in suffixes)):
-        raise ValueError(f"output {shown_path(path)} must end in {' or '.join(suffixes)}")
     _check_writable(path.parent)
     return path
 
@@ -147,8 +154,12 @@ def check_output_suffix(path: Path, png: bool = False) -> None:
                          "artefacts that deblurring removes; write "
                          f"{'.png or ' if png else ''}.tif")
     if not (is_tiff(path) or is_zarr(path) or (png and is_png(path))):
+        # a deblur's output may be a folder ('-o newdir/': the command line drops the '/'):
+        # 'must end in .tif' alone hid that the folder was missing
+        folder = (" (or, for a folder of outputs, create the folder first)"
+                  if png and not path.suffix and not path.exists() else "")
         raise ValueError(f"output {shown_path(path)} must end in .tif or .tiff (OME-TIFF: "
-                         f".ome.tif){', .png' if png else ''} or .zarr")
+                         f".ome.tif){', .png' if png else ''} or .zarr{folder}")
 
 
 def is_png(path: str | os.PathLike) -> bool:
@@ -165,14 +176,6 @@ def check_name_length(path: Path) -> None:
     if length > limit:
         raise ValueError(f"output name {path.name!r} is {length} bytes long; the file system "
                          f"takes names of up to {limit}: choose a shorter name")
-
-
-def same_file(path: Path, source) -> bool:
-    """Whether ``path`` is the file ``source`` names; False where ``source`` is no file here."""
-    try:
-        return Path(path).samefile(source)
-    except (OSError, ValueError, TypeError):  # a URL, gone, a PSF model, a NUL in the text
-        return False
 
 
 def _check_writable(folder: Path) -> None:

@@ -475,12 +475,12 @@ class MethodSpec:
         if self.weights is not None:
             if not isinstance(self.weights, str):
                 raise TypeError(f"weights must be a file path, not {type(self.weights).__name__}")
-            if not Path(self.weights).is_file():
-                raise ValueError(f"weights={shown.shown_path(self.weights)}: no such file"
-                                 + bundled_name_hint(self.weights))
-        if self.name == "auto" or self.name in CLASSICAL_METHODS:
-            return
-        if self.name in _bundled_names():
+            if not Path(self.weights).is_file():  # a folder: 'no such file' sent users looking
+                why = (" is a folder, not a weights file; give the .safetensors, .pt/.pth or .zip"
+                       " file inside it" if Path(self.weights).is_dir()
+                       else ": no such file" + bundled_name_hint(self.weights))
+                raise ValueError(f"weights={shown.shown_path(self.weights)}{why}")
+        if self.name == "auto" or self.name in CLASSICAL_METHODS or self.name in _bundled_names():
             return
         if self.name in _arch_names():
             if self.weights is None:

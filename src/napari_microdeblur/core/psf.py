@@ -367,6 +367,9 @@ def unknown_source_message(spec: str) -> str:
     """The line for a PSF source that is neither a model nor an existing file: files joined by
     ',' are told the ';' of one PSF per channel; a relative path, the folder it was sought in."""
     text, given = str(spec).strip(), f"psf={shown_path(spec)}"
+    if text and Path(text).is_dir():  # 'no such file was found' of a folder that is there
+        return (f"{given} is a folder, not a PSF image; give the PSF's .tif file (in it or "
+                "elsewhere), or a PSF model such as 'gaussian:1.6'")
     parts = [p.strip() for p in text.split(",")]
     if len(parts) > 1 and all(Path(p).is_file() for p in parts):
         return (f"{given} is not understood: one PSF per channel is separated by ';', not ',' "

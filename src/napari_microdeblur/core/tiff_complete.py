@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,42 @@ def incomplete_reason(path: str | os.PathLike) -> str | None:
         except Exception:  # tifffile raises several types for broken files
             return None
         with tif:
-            try:
-                return _reason(tif, path)
-            except Exception:  # a damaged file, not a partial one: left to the reader
-                return None
+            return open_incomplete_reason(tif, path)
+
+
+def open_incomplete_reason(tif, path: str | os.PathLike) -> str | None:
+    """``incomplete_reason`` of ``tif``, the open ``tifffile.TiffFile`` of ``path`` (the reader
+    asks of the file it opened: no second opening, no pixels read). tifffile's log lines while
+    it looks are said only where the file is complete: a partial file's refusal says it all."""
+    log = logging.getLogger("tifffile")
+    held = _Held()
+    log.addFilter(held)
+    try:
+        why = _reason(tif, Path(path))
+    except Exception:  # a damaged file, not a partial one: left to the reader
+        why = None
+    finally:
+        log.removeFilter(held)
+    if why is None:
+        for record in held.records:
+            log.handle(record)
+    return why
+
+
+class _Held(logging.Filter):
+    """This thread's tifffile log records, held back (a filter, not a swap of the logger's
+    handlers: another thread reading a file meanwhile keeps its lines)."""
+
+    def __init__(self):
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread:
+            return True
+        self.records.append(record)
+        return False
 
 
 def _reason(tif, path: Path) -> str | None:
