@@ -77,7 +77,7 @@ def test_ci_runs_the_readme_test_commands_with_one_package_list():
     readme = (root / "README.md").read_text()
     ci = (root / ".ci" / "run").read_text()
     install = "apt-get install -y $(cat .ci/apt-packages.txt)"
-    test = 'pip install torch==2.13.0 && pip install -e ".[testing]" && python -m pytest -q'
+    test = 'pip install torch==2.13.0 && pip install -e ".[testing]" && python -m pytest -q -n 2'
     assert install in readme and install in ci
     assert test in readme and ci.rstrip().endswith(test)
     packages = (root / ".ci" / "apt-packages.txt").read_text().split()
