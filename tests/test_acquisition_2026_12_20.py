@@ -65,7 +65,7 @@ def test_a_rerun_says_an_input_changed_since_its_output_was_written(done, capsys
     assert lines[str(src / "b.tif")]["status"] == "skipped"
     assert "input_changed" not in lines[str(src / "a.tif")]
     err = captured.err
-    assert (f"b.tif: input changed since {out / 'b_deblurred.tif'} was written (its sha256 "
+    assert (f"b.tif: input changed since '{out / 'b_deblurred.tif'}' was written (its sha256 "
             "differs from the one the output's record holds): give --overwrite to redo it") in err
     assert err.strip().splitlines()[-1].endswith(
         "0 done, 2 skipped (output exists), 0 failed; the input of 1 skipped output (b.tif) "

@@ -96,7 +96,8 @@ def _partial_imagej(tmp_path):
 def test_a_partly_written_imagej_stack_is_refused_everywhere(tmp_path, capsys):
     whole, part = _partial_imagej(tmp_path)
     assert io.read_image(whole).array.shape == (5, 64, 64)  # the complete file still reads
-    with pytest.raises(ValueError, match=r"partly written .*3 of the 5 planes.*: wait until"):
+    with pytest.raises(ValueError, match=r"partly written .*3 of the 5 planes.*: if it is still "
+                                         r"being written, wait until"):
         io.read_image(part)
     out = tmp_path / "out.tif"
     assert main(["deblur", str(part), "-o", str(out), *WIENER]) == 2

@@ -8,6 +8,7 @@ file it was deblurred from), and a type OME-TIFF cannot hold."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -45,22 +46,29 @@ def check_not_a_source(path, layer, viewer=None) -> None:
     Zarr on every redraw), as the command line never replaces its input: the file the saved
     ``layer`` was opened from; that of the layer a deblurred result was made from (a result has
     no file of its own: ``input_layers``); where ``viewer`` is given (the docks' save), that of
-    any layer in it. Paths are compared as files (``io_write.same_file``: a .zarr folder too)."""
+    any layer in it. Paths are compared as files (a .zarr folder too), and a path inside such a
+    folder or holding it is refused as well ('in.ome.zarr/0' had made the store's level a group
+    and broken it, as the command line's ``atomic_write.check_not_an_input`` refuses)."""
     from ._widgets._layers import unwrap
-    from .core.io_write import same_file
+    from .core.atomic_write import path_relation
     from .core.shown import shown_path
 
-    if not os.path.exists(path):
-        return
     inputs = [(la, f", the input of {layer.name!r}", "the result") for la in input_layers(layer)]
     others = [(la, "", repr(layer.name)) for la in (viewer.layers if viewer is not None else ())]
     for other, note, what in [(layer, "", "it"), *inputs, *others]:
         source = getattr(getattr(other, "source", None), "path", None)
-        if source and same_file(path, source):
-            what = "it" if unwrap(other) is unwrap(layer) else what
-            raise ValueError(f"{shown_path(os.path.basename(os.fspath(path)))} is the file layer "
-                             f"{other.name!r} was opened from{note}; save {what} under another "
-                             "name (the file a layer was opened from is never replaced)")
+        how = path_relation(Path(path), source) if source else None
+        if how is None:
+            continue
+        what = "it" if unwrap(other) is unwrap(layer) else what
+        name = shown_path(os.path.basename(os.fspath(path)))
+        if how == "is":
+            raise ValueError(f"{name} is the file layer {other.name!r} was opened from{note}; "
+                             f"save {what} under another name (the file a layer was opened "
+                             "from is never replaced)")
+        raise ValueError(f"{shown_path(path)} {how.rstrip(',')}, which layer {other.name!r} was "
+                         f"opened from{note}; save {what} under another name, outside it (the "
+                         "file a layer was opened from is never replaced)")
 
 
 def input_layers(layer) -> list:

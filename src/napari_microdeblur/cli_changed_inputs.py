@@ -9,6 +9,8 @@ import stat
 import sys
 from dataclasses import dataclass
 
+from .core.shown import shown_path
+
 #: seconds an input's modification time must precede its output's record (``created``, to the
 #: second) for the input to be taken as the one hashed into it, unread (FAT keeps times to 2 s)
 CHANGED_SLACK_S = 2.0
@@ -49,8 +51,8 @@ class ChangedInputs:
         if not self.quiet:  # above the files bar
             from .cli_progress import say
 
-            say(f"microdeblur: warning: {name}: input changed since {target} was written "
-                f"({why}): give --overwrite to redo it", sys.stderr)
+            say(f"microdeblur: warning: {name}: input changed since {shown_path(target)} was "
+                f"written ({why}): give --overwrite to redo it", sys.stderr)
         return True
 
     def words(self) -> str:

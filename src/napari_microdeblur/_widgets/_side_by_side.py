@@ -77,7 +77,8 @@ class SideBySide:
         shown, after the layers that were there before."""
         viewer, state = self.viewer, self.state
         state["names"].setdefault(id(layer), layer.name_overlay.visible)
-        state["panels"].append(layer)
+        # a panel removed meanwhile leaves no empty column
+        state["panels"] = [la for la in state["panels"] if la in viewer.layers] + [layer]
         layer.name_overlay.visible = True
         columns = len(state["trio"]) + len(state["panels"])
         viewer.layers.move(viewer.layers.index(layer), columns - 1)

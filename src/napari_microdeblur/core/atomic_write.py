@@ -95,7 +95,7 @@ def check_not_an_input(path: Path, inputs: tuple) -> None:
     store: '-o in.ome.zarr/0' made its array a group) or holds one ('-o in.ome.zarr' of its
     own level 'in.ome.zarr/0' replaced the input), even with overwrite."""
     for index, source in enumerate(inputs):
-        how = _relation(path, source, inside=index == 0)
+        how = path_relation(path, source, inside=index == 0)
         if how is None:
             continue
         if index == 0:
@@ -107,7 +107,7 @@ def check_not_an_input(path: Path, inputs: tuple) -> None:
                          "replaced)")
 
 
-def _relation(path: Path, source, inside: bool = True) -> str | None:
+def path_relation(path: Path, source, inside: bool = True) -> str | None:
     """'is', 'is inside' (where ``inside``: the image, a Zarr store; a PSF or weights folder is
     refused as such) or 'holds' where the output ``path`` is, lies in or contains the file or
     folder ``source`` (resolved: links and '..' followed); None otherwise, and where

@@ -240,7 +240,9 @@ def _refuse_partial(tif, path: Path) -> None:
     why = open_incomplete_reason(tif, path)
     if why:
         raise ValueError(f"cannot read {shown_path(path)}: it looks partly written or truncated "
-                         f"({why}): wait until it is complete, or save or copy it again")
+                         f"({why}): if it is still being written, wait until it is complete; if "
+                         "it was cut short (a copy, an acquisition stopped early), save the "
+                         "planes it holds again, e.g. in Fiji")
 
 
 def _open_tiff(path: Path):

@@ -83,7 +83,7 @@ def _reason(tif, path: Path) -> str | None:
         # ImageJ files over 4 GB hold one IFD, the other planes' data follows the first's
         count = max(1, (size - first.dataoffsets[0]) // first.nbytes)
     if tif.is_ome:
-        declared, where = _ome_planes(tif.ome_metadata, path)
+        declared, where = _ome_planes(tif.ome_metadata, path, _first_samples(tif))
     elif tif.is_imagej:
         declared, where = _imagej_planes(tif.imagej_metadata or {}), "ImageJ metadata declares"
     else:
@@ -106,9 +106,19 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _ome_planes(xml: str | None, path: Path) -> tuple[int | None, str]:
+def _first_samples(tif) -> int:
+    """Samples per pixel of the file's first page (3 for RGB), 1 where it cannot be read."""
+    try:
+        return max(1, int(tif.pages[0].samplesperpixel))
+    except Exception:  # tifffile raises several types for broken files
+        return 1
+
+
+def _ome_planes(xml: str | None, path: Path, samples_default: int = 1) -> tuple[int | None, str]:
     """(how many IFDs this file's OME-XML says this file holds, the words for it). For one file
-    of a multi-file dataset, only the TiffData that name this file (by UUID or FileName)."""
+    of a multi-file dataset, only the TiffData that name this file (by UUID or FileName).
+    ``samples_default``: samples per pixel where a Channel does not say (the OME schema makes
+    SamplesPerPixel optional: an RGB file's SizeC 3 is one IFD, not three)."""
     import xml.etree.ElementTree as ET
 
     where = "OME-XML declares"
@@ -121,7 +131,8 @@ def _ome_planes(xml: str | None, path: Path) -> tuple[int | None, str]:
     needed, following = 0, 0
     for pixels in (e for e in root.iter() if _local(e.tag) == "Pixels"):
         channels = [e for e in pixels if _local(e.tag) == "Channel"]
-        samples = int(channels[0].get("SamplesPerPixel") or 1) if channels else 1
+        stated = channels[0].get("SamplesPerPixel") if channels else None
+        samples = int(stated) if stated else samples_default
         planes = (int(pixels.get("SizeZ", 1)) * int(pixels.get("SizeT", 1))
                   * max(1, int(pixels.get("SizeC", 1)) // samples))
         datas = [e for e in pixels if _local(e.tag) == "TiffData"]
