@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .cli_allocator import tune_allocator
 from .cli_progress import ProgressBar, say, say_interrupted
-from .core.shown import first_line, shown_path
+from .cli_words import memory_words  # noqa: F401 - here before; cli_batch imports it here
+from .core.shown import shown_path
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -110,6 +111,7 @@ def method_specs(args):
     """The method and tiling options as (MethodSpec, TilingSpec), checked before any work;
     worked out once per command (kept on ``args``), a PSF file read once."""
     from .cli_info_weights import psf_given
+    from .cli_options import check_iterations_cap
     from .core.method import MethodSpec, PsfArray
     from .core.psf import is_psf_model
     from .core.psf_fit import check_spec_before_image
@@ -117,6 +119,7 @@ def method_specs(args):
 
     if getattr(args, "method_specs", None) is not None:
         return args.method_specs
+    check_iterations_cap(args.iterations)
     method = MethodSpec(args.method, psf=args.psf, iterations=args.iterations,
                         balance=args.balance, tv_weight=args.tv_weight, weights=args.weights,
                         precision=args.precision, modality=args.modality,
@@ -305,6 +308,9 @@ def several_need_a_folder(count: int, output: Path) -> str:
 
 
 def cmd_deblur(args) -> int:
+    from .cli_early import deblur_checked_early
+
+    deblur_checked_early(args)  # what needs no torch, said before its 2 s import
     from .cli_batch import BatchLog, batch_inputs, deblur_in_batch, deblur_single, folder_pairs
     from .cli_selective import check_focus_options
     from .core.checkpoint import ModelCache
@@ -351,12 +357,14 @@ def cmd_degrade(args) -> int:
 
     from .core import io, io_write
     from .core.axes import channel_index
-    from .core.degrade import degrade
-    from .core.files import image_axes
 
     io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,),
                                suffixes=(".tif", ".tiff"))  # written as TIFF only
     data = io.read_image(args.input, lazy=False)
+    # torch (2 s) and scipy (0.5 s) after the paths are checked and the input is read
+    from .core.degrade import degrade
+    from .core.files import image_axes
+
     image = np.asarray(data.array)
     axes = image_axes(data, args.axes)  # a guess in doubt says so, as deblur's does
     blurred = degrade(image, args.protocol, seed=args.seed, channel_axis=channel_index(axes))
@@ -489,31 +497,6 @@ def _version() -> str:
     from . import __version__
 
     return f"microdeblur {__version__}"
-
-
-#: how torch says a tensor did not fit (CUDA, MPS and CPU allocators)
-_OUT_OF_MEMORY = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
-
-
-def memory_words(error, args) -> str | None:
-    """One line for a RuntimeError or MemoryError (or a worker's message) that says memory
-    ran out, naming the options of the command that make a run smaller; None otherwise."""
-    import torch
-
-    text = str(error)
-    if isinstance(error, BaseException) and not isinstance(error, (RuntimeError, MemoryError)):
-        return None  # the core's own ValueErrors already say what to change
-    if not (isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError))
-            or any(words.lower() in text.lower() for words in _OUT_OF_MEMORY)):
-        return None
-    first = first_line(error)
-    options = getattr(args, "cli_options", {})
-    smaller = " or ".join(options[d] for d in ("tile", "batch_size", "batch") if d in options)
-    hints = [f"a smaller {smaller}"] if smaller else []
-    if "device" in options:
-        hints.append(f"{options['device']} cpu")
-    advice = f"; try {' or '.join(hints)}" if hints else ""
-    return f"out of memory ({first}){advice}"
 
 
 @contextlib.contextmanager

@@ -377,13 +377,13 @@ def _finetune_self(args, out: Path) -> int:
     from .core.self_adapt import SelfAdaptConfig
     from .core.training.checkpoints import checked_temporary_folder
 
+    if args.stack or args.blurry or args.sharp:  # first: else --psf was asked for, then this
+        raise UserError("--self adapts without a reference: leave out --stack, --blurry and "
+                        "--sharp")
     if not args.psf:
         raise UserError("--self needs --psf (a TIFF, gaussian:SIGMA, widefield:..., "
                         "confocal:... or estimate): the adaptation re-blurs its output with "
                         "that PSF")
-    if args.stack or args.blurry or args.sharp:
-        raise UserError("--self adapts without a reference: leave out --stack, --blurry and "
-                        "--sharp")
     # options of the paired job that self-adaptation has no use for were silently ignored
     unused = [option for option, given in (
         ("--patience", args.patience != DEFAULT_PATIENCE), ("--no-augment", args.no_augment),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .core.shown import shown_path
+from .core.shown import first_line, shown_path
 
 #: Python argument -> the dest of the option that sets it, where their names differ
 ALIASES = {
@@ -91,7 +91,19 @@ def error_words(error: BaseException, args) -> str:
     if (checkpoint is not None and weights
             and isinstance(error, checkpoint.ArchitectureUnknownError)):
         return _no_architecture(error, args.command, weights)
-    return in_cli_words(_given_weights(str(error), weights), args.cli_options)
+    return in_cli_words(_given_weights(_given_reference(error, args), weights),
+                        args.cli_options)
+
+
+def _given_reference(error: BaseException, args) -> str:
+    """``error``'s words, naming --reference where they say the reference file is missing:
+    evaluate's 'input file 'x.tif' does not exist' named no option, and the user could not
+    tell the prediction's from the reference's."""
+    reference = getattr(args, "reference", None)
+    text, missing = str(error), f"input file {shown_path(reference)} does not exist"
+    if reference and isinstance(error, FileNotFoundError) and text.startswith(missing):
+        return f"--reference: {text}"
+    return text
 
 
 def _given_weights(text: str, weights) -> str:
@@ -121,3 +133,28 @@ def _no_architecture(error, command: str, weights: str) -> str:
             f"configuration; it holds {error.holds}; {command} takes {accepted_weights(command)} "
             f"(microdeblur train --arch {arch} --weights FILE starts from it in the paper's "
             "configuration)")
+
+
+#: how torch says a tensor did not fit (CUDA, MPS and CPU allocators)
+_OUT_OF_MEMORY = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
+
+
+def memory_words(error, args) -> str | None:
+    """One line for a RuntimeError or MemoryError (or a worker's message) that says memory
+    ran out, naming the options of the command that make a run smaller; None otherwise."""
+    import torch
+
+    text = str(error)
+    if isinstance(error, BaseException) and not isinstance(error, (RuntimeError, MemoryError)):
+        return None  # the core's own ValueErrors already say what to change
+    if not (isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError))
+            or any(words.lower() in text.lower() for words in _OUT_OF_MEMORY)):
+        return None
+    first = first_line(error)
+    options = getattr(args, "cli_options", {})
+    smaller = " or ".join(options[d] for d in ("tile", "batch_size", "batch") if d in options)
+    hints = [f"a smaller {smaller}"] if smaller else []
+    if "device" in options:
+        hints.append(f"{options['device']} cpu")
+    advice = f"; try {' or '.join(hints)}" if hints else ""
+    return f"out of memory ({first}){advice}"

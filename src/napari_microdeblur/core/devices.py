@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import re
 import warnings
 
 import torch
 
 from .notes import DeblurNote
+from .tiling_spec import DEVICE_FORMS, device_form
 
 __all__ = [
     "DEVICE_FORMS", "FFT_ON_CPU", "FLOAT16_OVERFLOWS", "autocast_supported", "autocasts_to",
@@ -32,9 +32,6 @@ __all__ = [
     "release_cached", "resolve_device", "runs_in", "wide_dtype",
 ]
 
-#: the device names accepted, in words
-DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' (N from 0), 'mps'"
-_NAME = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -52,9 +49,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    match = _NAME.fullmatch(name)
-    if match is None:
-        raise ValueError(f"device={device!r} is not one of {DEVICE_FORMS}")
+    match = device_form(device)  # the form, checked without torch by the CLI first
     kind, index = match.group(1), match.group(2)
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r}: CUDA is not available here; use 'auto' or 'cpu'")
@@ -65,13 +60,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if index is not None and int(index) != 0:  # one CPU device, one MPS device
         raise ValueError(f"device={device!r}: there is one {kind.upper()} device; use {kind!r}")
     return torch.device(kind)  # 'cpu:0' and 'mps:0' normalised: one name per device
-
-
-def names_a_gpu(device) -> bool:
-    """Whether ``device`` names a GPU ('cuda', 'cuda:N', 'mps') in a form ``resolve_device``
-    reads, without asking whether it is here (a cluster's workers are asked instead)."""
-    match = _NAME.fullmatch(str(device).strip().lower())
-    return match is not None and match.group(1) != "cpu"
 
 
 def gpu_names() -> list[str]:

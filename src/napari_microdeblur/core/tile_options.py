@@ -72,7 +72,7 @@ def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOption
     overlap_t = tiling.as_tuple(overlap, len(spatial_axes), "overlap")
     for t, o in zip(tile_t, overlap_t):
         if o >= t:
-            raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
+            raise ValueError(overlap_refusal(method, overlap, spec.tile, tile_t, t))
     device = resolve_device(spec.device)
     # a given tile too small for the method's full overlap runs a smaller one: seams as a low
     # given overlap leaves (tile 33 under RL gaussian:2: 16 of 32 px, 3.2 % of the range)
@@ -85,6 +85,17 @@ def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOption
                                 work=work)
         warnings.warn(note, DeblurWarning, stacklevel=2)
     return TileOptions(tile_t, overlap_t, spec.window, int(spec.batch_size), device)
+
+
+def overlap_refusal(method: Method, overlap, tile, tile_t: tuple, at: int) -> str:
+    """Why ``overlap`` is refused against the tile ``tile_t`` (``at``: the tile along the axis
+    it fails); a ``tile`` not given (None) is the method's default, and said so: 'smaller than
+    tile=1024' read as if the user had given one."""
+    if tile is not None:
+        return f"overlap={overlap} must be smaller than tile={tile}"
+    return (f"overlap={overlap} must be smaller than the tile, {' x '.join(map(str, tile_t))} "
+            f"px (the default for {method.name!r}: no tile= given); give overlap= below {at}, "
+            "or tile= larger than the overlap")
 
 
 def default_network_tile(method: Method, ndim: int) -> int:

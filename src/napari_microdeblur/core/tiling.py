@@ -33,8 +33,8 @@ import torch
 from . import output_cast
 from .devices import wide_dtype
 from .memory import host_available_bytes
+from .tiling_spec import WINDOWS  # torch-free there, for the CLI's checks before torch
 
-WINDOWS = ("cosine", "gaussian", "constant")
 WINDOW_FLOOR = 1e-6
 
 

@@ -4,17 +4,23 @@ docks, the cluster path and batch files carry the same object."""
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
-import torch
 
-from . import tiling
-from .devices import names_a_gpu, resolve_device
-
+# torch-free: the CLI checks a TilingSpec before importing torch (1.6-2 s), so that a bad
+# --tile or --device is said at once (``check(form_only=True)``)
 OUTPUT_DTYPES = ("float32", "input")
-#: GPU names in an accepted form (``devices.DEVICE_FORMS``): whether the GPU is there is asked
-#: where the run is, a cluster's workers (``TilingSpec.check(on_workers=True)``)
+#: the blend windows of overlapping tiles (``tiling.window_profile``)
+WINDOWS = ("cosine", "gaussian", "constant")
+#: the device names accepted, in words, and their form (as ``devices.resolve_device`` reads
+#: them; whether the device is here is torch's to say)
+DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' (N from 0), 'mps'"
+DEVICE_NAME = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
+
+
 @dataclass(frozen=True)
 class TilingSpec:
     """How a deblur is tiled and where it runs. ``tile``/``overlap`` None: the method's own."""
@@ -31,16 +37,18 @@ class TilingSpec:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
-        if isinstance(self.device, torch.device):
+        torch = sys.modules.get("torch")  # a torch.device exists only once torch is imported
+        if torch is not None and isinstance(self.device, torch.device):
             object.__setattr__(self, "device", str(self.device))
 
     def replace(self, **changes) -> TilingSpec:
         return replace(self, **changes)
 
-    def check(self, *, on_workers: bool = False) -> TilingSpec:
+    def check(self, *, on_workers: bool = False, form_only: bool = False) -> TilingSpec:
         """Validate every option without doing work; raises ValueError/TypeError naming it.
         ``on_workers``: the run is a cluster's, whose workers resolve the device (a GPU is
-        theirs, not the submitting machine's): only the device name's form is checked here."""
+        theirs, not the submitting machine's): only the device name's form is checked here.
+        ``form_only``: the device's form only, whatever the machine, and torch not imported."""
         for name, least in (("tile", 1), ("overlap", 0)):
             value = getattr(self, name)
             values = value if isinstance(value, tuple) else (value,)
@@ -51,8 +59,8 @@ class TilingSpec:
                     raise TypeError(f"{name}={value!r} must be an integer or a tuple of integers")
                 if v < least:
                     raise ValueError(f"{name}={value!r} must be >= {least}")
-        if self.window not in tiling.WINDOWS:
-            raise ValueError(f"window={self.window!r} is not one of {tiling.WINDOWS}")
+        if self.window not in WINDOWS:
+            raise ValueError(f"window={self.window!r} is not one of {WINDOWS}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size,
                                                                (int, np.integer)):
             raise TypeError(f"batch_size={self.batch_size!r} must be an integer >= 1")
@@ -60,7 +68,10 @@ class TilingSpec:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1")
         if self.output_dtype not in OUTPUT_DTYPES:
             raise ValueError(f"output_dtype={self.output_dtype!r} is not one of {OUTPUT_DTYPES}")
-        if not (on_workers and names_a_gpu(self.device)):
+        form = device_form(self.device)
+        if not (form_only or (on_workers and form is not None and form.group(1) != "cpu")):
+            from .devices import resolve_device
+
             resolve_device(self.device)
         return self
 
@@ -74,6 +85,18 @@ class TilingSpec:
     @classmethod
     def from_dict(cls, data: dict) -> TilingSpec:
         return cls(**known_keys(cls, data, "tiling spec"))
+
+
+def device_form(device) -> re.Match | None:
+    """``device``'s name parsed (None for 'auto'); ValueError, in ``devices.resolve_device``'s
+    words, for a name of no accepted form ('gpu')."""
+    name = str(device).strip().lower()
+    if name == "auto":
+        return None
+    form = DEVICE_NAME.fullmatch(name)
+    if form is None:
+        raise ValueError(f"device={device!r} is not one of {DEVICE_FORMS}")
+    return form
 
 
 def known_keys(cls, data: dict, what: str) -> dict:
