@@ -150,8 +150,12 @@ def forker():
     if not sys.platform.startswith("linux"):
         yield None
         return
+    # OpenBLAS starts a thread pool when numpy is imported unless told one thread: the fork
+    # check then failed, unless an earlier test in the process (an in-process dask cluster)
+    # had set these (the tests failed when pytest-xdist ran this module in another order)
+    one = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     run = _python(f"CHILD_SOURCE = {CHILD!r}\n{FORKER}", stdin=subprocess.PIPE,
-                  stdout=subprocess.PIPE)
+                  stdout=subprocess.PIPE, env={**os.environ, **one})
     yield run
     run.stdin.close()
     try:
