@@ -1,11 +1,10 @@
 """CLI errors said before torch's import (they took 2-5 s), and clearer words for five more:
 evaluate's missing --reference, finetune --self with pairs, --overlap against the default
-tile, --iterations past the cap, and psf-from-beads on an image of nuclei."""
+tile, and --iterations past the cap."""
 
 import json
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -72,9 +71,14 @@ def test_the_early_device_check_has_the_words_and_forms_of_the_full_one():
             early = str(error)
         # the early check refuses only what the full one refuses, in its words
         assert early is None or early == full, name
+    for name in ("CUDA:0", "cpu:0", " CPU ", "mps", "cuda:3"):  # their forms: said later
+        tiling_spec.TilingSpec(device=name).check(form_only=True)
+    for name in ("gpu", "cuda:x", "cuda0", "tpu"):
+        with pytest.raises(ValueError, match=r"is not one of 'auto', 'cpu', 'cuda', 'cuda:N'"):
+            tiling_spec.TilingSpec(device=name).check(form_only=True)
 
 
-def test_evaluate_names_the_missing_reference(tmp_path, capsys):
+def test_evaluate_names_the_missing_reference(tmp_path, capsys, monkeypatch):
     pred = tmp_path / "pred.tif"
     tifffile.imwrite(pred, np.zeros((16, 16), np.float32))
     missing = tmp_path / "nope.tif"
@@ -82,6 +86,9 @@ def test_evaluate_names_the_missing_reference(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("microdeblur: error: --reference: input file ")
     assert "nope.tif' does not exist" in err
+    monkeypatch.chdir(tmp_path)  # './nope.tif' as typed, said 'nope.tif' by the reader
+    assert main(["evaluate", "pred.tif", "--reference", "./nope.tif"]) == 2
+    assert capsys.readouterr().err.startswith("microdeblur: error: --reference: input file ")
 
 
 def test_finetune_self_with_pairs_says_the_conflict_before_asking_for_a_psf(tmp_path, capsys):
@@ -127,43 +134,3 @@ def test_iterations_past_the_cap_are_refused_and_the_cap_runs(tmp_path, capsys):
     assert "give 1000 or fewer, or 'auto'" in err and not out.exists()
     assert main([*argv, "1000"]) == 0
     assert tifffile.imread(out).shape == (24, 24)
-
-
-def _beads(positions, size=128, sigma=1.5):
-    yy, xx = np.mgrid[:size, :size]
-    image = np.full((size, size), 100.0)
-    for y, x in positions:
-        image += 2000 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
-    return np.random.default_rng(0).poisson(image).astype(np.uint16)
-
-
-def test_psf_from_beads_refuses_nuclei_and_keeps_a_few_isolated_beads(tmp_path, capsys):
-    """The nuclei sample gave a 'PSF' from 1 nucleus among 37 crowded spots with only the
-    few-beads warning; three isolated beads still give one, with that warning."""
-    from pathlib import Path
-
-    import napari_microdeblur
-
-    nuclei = Path(napari_microdeblur.__file__).parent / "samples" / "ht29_nuclei_hoechst.tif"
-    out = tmp_path / "psf.tif"
-    assert main(["psf-from-beads", str(nuclei), "-o", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "but only 1 usable" in err
-    assert "likely no beads (nuclei, cells, clumps)" in err
-    assert not out.exists()
-    beads = tmp_path / "beads.tif"
-    tifffile.imwrite(beads, _beads([(30, 30), (30, 95), (95, 60)]))
-    assert main(["psf-from-beads", str(beads), "-o", str(out)]) == 0
-    assert "the PSF rests on 3 beads" in capsys.readouterr().err
-    assert out.exists()
-
-
-def test_few_beads_among_crowded_spots_are_refused_in_python_too():
-    from napari_microdeblur.core.beads import psf_from_beads
-
-    crowd = [(20 + 9 * i, 20 + 9 * j) for i in range(3) for j in range(2)]
-    image = _beads([*crowd, (100, 100)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(ValueError, match=r"but only 1 usable \(.*not isolated"):
-            psf_from_beads(image)

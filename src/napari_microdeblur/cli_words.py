@@ -9,6 +9,7 @@ the translation lives here only and the core keeps its own spelling.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from .core.shown import first_line, shown_path
 
@@ -100,10 +101,13 @@ def _given_reference(error: BaseException, args) -> str:
     evaluate's 'input file 'x.tif' does not exist' named no option, and the user could not
     tell the prediction's from the reference's."""
     reference = getattr(args, "reference", None)
-    text, missing = str(error), f"input file {shown_path(reference)} does not exist"
-    if reference and isinstance(error, FileNotFoundError) and text.startswith(missing):
-        return f"--reference: {text}"
-    return text
+    if not reference or not isinstance(error, FileNotFoundError):
+        return str(error)
+    text = str(error)
+    # as typed or as the reader shows it ('./x.tif' is said 'x.tif')
+    said = {f"input file {shown_path(form)} does not exist" for form in (reference,
+                                                                         Path(reference))}
+    return f"--reference: {text}" if any(text.startswith(s) for s in said) else text
 
 
 def _given_weights(text: str, weights) -> str:

@@ -19,8 +19,6 @@ pixel, and the crops are summed (bright beads count more: they carry more signal
 residual background subtracted, negatives clipped, and is normalised to sum 1. A PSF from fewer
 than 5 beads, or from beads whose peak stands under 20 noise sigmas, is noisy: a DeblurWarning says
 so, with the numbers; so it does when a radius given cuts the PSF (under 1.1 x its FWHM).
-Fewer than 5 beside more than twice as many not isolated are refused: a crowd's stragglers
-(nuclei, cells), not beads (``beads_checks.few_among_crowded``).
 """
 
 from __future__ import annotations
@@ -31,15 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .beads_checks import (
-    check_radius,
-    check_threshold,
-    crowd_words,
-    cut_radius_warning,
-    few_among_crowded,
-    none_usable,
-    too_dense,
-)
+from .beads_checks import check_radius, check_threshold, crowd_words, cut_radius_warning, too_dense
 from .notes import DeblurWarning
 from .psf_shape import fwhm  # here too: callers import it from beads
 
@@ -203,9 +193,9 @@ def psf_from_beads(
         good &= ~elongated
         if elongated.any():  # listed only when it happens: the report's keys stay as they were
             rejected["elongated (two beads merged)"] = int(elongated.sum())
-    if not good.any() or few_among_crowded(int(good.sum()), rejected):
-        raise none_usable(data.shape, found, rejected, r, radii is None, clipped,
-                          too_dense(data, smooth, background), used=int(good.sum()))
+    if not good.any():
+        raise _none_usable(data.shape, found, rejected, r, radii is None, clipped,
+                           too_dense(data, smooth, background))
     chosen = [(c, m, p) for c, m, p, ok in zip(crops, centroids, kept, good) if ok]
     psf, positions, peak = _average_aligned(chosen, r)
     snr, weak = warn_if_weak(len(positions), peak, pixel_noise)
@@ -221,6 +211,24 @@ def psf_from_beads(
                         fwhm=widths, note=note, faint=faint, light=light, missing=missing,
                         snr=snr, warning="; warning: ".join(filter(None, [weak, cut])))
     return psf, report
+
+
+def _none_usable(shape, found: int, rejected: dict, r, chosen: bool, clipped: bool = False,
+                 dense: bool = False) -> ValueError:
+    """Why no bead is usable, and what to change; a radius the user did not give is said to
+    be the beads' own (``chosen``), and ``radius=`` is the CLI's --radius (cli_words). Beads
+    ``too_dense`` are said so (a smaller radius does not part them: crowding widened the width
+    measured, and all were 'near the border'); a ``clipped`` image is, whatever refused them."""
+    reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
+    how = ", from the beads' width" if chosen else ""
+    return ValueError(
+        f"image (shape {shape}) has {found} candidate beads but none usable "
+        f"({reasons}; PSF radius {tuple(int(v) for v in r)} px{how})"
+        + crowd_words(dense, clipped or bool(rejected.get("saturated")))
+        + "; accepted: beads at least the radius from the border and twice the radius from "
+        "each other, unsaturated" + ("" if dense else
+                                     " (give a smaller radius= if the beads are dense)")
+    )
 
 
 def _box_and_beads(data, flat, smooth_flat, peaks, heights, level, radii, pixel_noise, faint,

@@ -1,8 +1,8 @@
 """The bead options of :func:`.beads.psf_from_beads` (``threshold=``, ``radius=``), checked
 alone: the docks' "PSF from beads..." chooser refuses what the measurement would, before it
 closes; the warning of a given radius that cut the PSF (``cut_radius_warning``); and why a
-bead image failed (``none_usable``): its beads crowd (``too_dense``), the camera clipped it
-(``crowd_words``), or its few isolated spots stand among crowded ones (``few_among_crowded``)."""
+bead image failed where its beads crowd (``too_dense``) or the camera clipped it
+(``crowd_words``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 
 __all__ = ["MAX_RADIUS", "check_radius", "radius_words", "check_threshold", "cut_radius_warning",
-           "too_dense", "crowd_words", "few_among_crowded", "none_usable"]
+           "too_dense", "crowd_words"]
 
 _SMOOTH_PIXELS = 0.85  # neighbours differing under this share of what noise makes: bead light
 _OVERLAP = 0.2  # light between two peaks above this share of the lower one: they overlap
@@ -27,13 +27,6 @@ CLIPPED_WORDS = ("the image's maximum sits at a ceiling (the dtype's maximum, or
                  "pixels): a bead with a pixel at the camera's ceiling is clipped: record the "
                  "beads with a shorter exposure or lower gain")
 
-#: Fewer beads used than this (``beads_box.FEW_BEADS``), beside more than ``_CROWD_FACTOR`` times
-#: as many refused as not isolated, are a crowd's stragglers, not a bead slide's beads. Of the
-#: 14 nuclei and cell images (data fluorescence_2d, the ht29 samples) that had given a PSF with
-#: only a warning, 10 used 1-4 spots beside 3-2075 not isolated (one nucleus of 4 spots became a
-#: 45 x 45 px "PSF"; the other 4 used 8-20); a sparse bead image's few beads are all isolated.
-_STRAGGLERS = 5
-_CROWD_FACTOR = 2
 MAX_RADIUS = 256  # pixels: the largest radius= taken
 _CUT_FACTOR = 1.1  # a given radius under this many FWHM cuts the PSF (``cut_radius_warning``)
 _BLANK = "or leave it out for the beads' width"
@@ -160,37 +153,3 @@ def _overlap(smooth: np.ndarray, peaks: np.ndarray, i: int) -> bool:
     floor = float(smooth[box].min())
     lower = min(float(smooth[tuple(p)]), float(smooth[tuple(q)]))
     return lower > floor and valley - floor > _OVERLAP * (lower - floor)
-
-
-
-def few_among_crowded(used: int, rejected: dict) -> bool:
-    """Whether the ``used`` beads (some) are a crowd's stragglers: fewer than
-    ``_STRAGGLERS``, beside more than ``_CROWD_FACTOR`` times as many not isolated (a few
-    beads, all isolated, still give a PSF, with the few-beads warning)."""
-    return 0 < used < _STRAGGLERS and rejected.get("not isolated", 0) > _CROWD_FACTOR * used
-
-
-def none_usable(shape, found: int, rejected: dict, r, chosen: bool, clipped: bool = False,
-                dense: bool = False, used: int = 0) -> ValueError:
-    """Why no bead is usable, and what to change; a radius the user did not give is said to
-    be the beads' own (``chosen``), and ``radius=`` is the CLI's --radius (cli_words). Beads
-    ``too_dense`` are said so (a smaller radius does not part them: crowding widened the width
-    measured, and all were 'near the border'); a ``clipped`` image is, whatever refused them.
-    ``used``: the few isolated beads of ``few_among_crowded``, which are not trusted."""
-    reasons = ", ".join(f"{n} {why}" for why, n in rejected.items() if n)
-    how = ", from the beads' width" if chosen else ""
-    radius = f"PSF radius {tuple(int(v) for v in r)} px{how}"
-    if used:
-        return ValueError(
-            f"image (shape {shape}) has {found} candidate beads but only {used} usable "
-            f"({reasons}; {radius}): so few isolated spots among so many crowded ones are "
-            "likely no beads (nuclei, cells, clumps); accepted: sub-resolution beads, most of "
-            "them twice the radius from each other (give a smaller radius= if the beads are "
-            "dense)")
-    return ValueError(
-        f"image (shape {shape}) has {found} candidate beads but none usable ({reasons}; "
-        f"{radius})" + crowd_words(dense, clipped or bool(rejected.get("saturated")))
-        + "; accepted: beads at least the radius from the border and twice the radius from "
-        "each other, unsaturated" + ("" if dense else
-                                     " (give a smaller radius= if the beads are dense)")
-    )
