@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .cli_allocator import tune_allocator
 from .cli_progress import ProgressBar, say, say_interrupted
-from .cli_words import memory_words  # noqa: F401 - here before; cli_batch imports it here
+from .cli_words import memory_words
 from .core.shown import shown_path
 
 EXIT_ERROR = 2

@@ -112,8 +112,7 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
 
 def say_failed(source, target, error, args, log, t0: float) -> None:
     """A batch file's failure: said in one line and logged (the batch goes on)."""
-    from .cli import memory_words
-    from .cli_words import error_words
+    from .cli_words import error_words, memory_words
 
     why = memory_words(error, args) or error_words(error, args)
     say(f"microdeblur: error: {source}: {why}", sys.stderr)
@@ -155,8 +154,7 @@ def once_a_run(message, category, said: set):
 def deblur_single(source: Path, output: Path, args) -> int:
     """One file (no folder): an error ends the command (said by cli._run); with --json, its
     object is printed first, as a batch's file's would be."""
-    from .cli import memory_words
-    from .cli_words import error_words
+    from .cli_words import error_words, memory_words
 
     t0 = time.perf_counter()
     try:

@@ -29,13 +29,9 @@ def deblur_checked_early(args) -> None:
     from .core.tiling_spec import TilingSpec
 
     check_iterations_cap(args.iterations)
-    tiling = TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
-                        batch_size=args.batch_size, device=args.device,
-                        output_dtype=args.output_dtype).check(form_only=True)
-    tile, overlap = tiling.tile, tiling.overlap
-    if isinstance(tile, int) and isinstance(overlap, int) and overlap >= tile:
-        # core.tile_options' words, said there after the method is loaded
-        raise ValueError(f"overlap={overlap} must be smaller than tile={tile}")
+    TilingSpec(tile=args.tile, overlap=args.overlap, window=args.window,
+               batch_size=args.batch_size, device=args.device,
+               output_dtype=args.output_dtype).check(form_only=True)  # overlap < tile too
     missing_input(args.input)
     output = Path(args.output)
     check_name_length(output)  # as cmd_deblur: is_dir() raised 'File name too long' alone

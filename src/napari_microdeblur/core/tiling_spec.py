@@ -41,6 +41,11 @@ class TilingSpec:
         if torch is not None and isinstance(self.device, torch.device):
             object.__setattr__(self, "device", str(self.device))
 
+    def _check_overlap_in_tile(self) -> None:
+        error = _overlap_in_tile_error(self.tile, self.overlap)
+        if error is not None:  # before torch: the CLI says it at once (cli_early)
+            raise error
+
     def replace(self, **changes) -> TilingSpec:
         return replace(self, **changes)
 
@@ -59,6 +64,7 @@ class TilingSpec:
                     raise TypeError(f"{name}={value!r} must be an integer or a tuple of integers")
                 if v < least:
                     raise ValueError(f"{name}={value!r} must be >= {least}")
+        self._check_overlap_in_tile()
         if self.window not in WINDOWS:
             raise ValueError(f"window={self.window!r} is not one of {WINDOWS}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size,
@@ -85,6 +91,20 @@ class TilingSpec:
     @classmethod
     def from_dict(cls, data: dict) -> TilingSpec:
         return cls(**known_keys(cls, data, "tiling spec"))
+
+
+def _overlap_in_tile_error(tile, overlap) -> ValueError | None:
+    """The refusal of an ``overlap`` not smaller than a given ``tile`` (ints, or tuples of one
+    length), as ``tile_options`` says it of the method's default tile; None otherwise."""
+    tiles = tile if isinstance(tile, tuple) else None
+    overlaps = overlap if isinstance(overlap, tuple) else None
+    if tile is None or overlap is None or (tiles and overlaps and len(tiles) != len(overlaps)):
+        return None  # a default tile, or lengths the layout settles: tile_options checks them
+    n = len(tiles or overlaps or (0,))
+    pairs = zip(tiles or (tile,) * n, overlaps or (overlap,) * n)
+    if any(o >= t for t, o in pairs):
+        return ValueError(f"overlap={overlap} must be smaller than tile={tile}")
+    return None
 
 
 def device_form(device) -> re.Match | None:
