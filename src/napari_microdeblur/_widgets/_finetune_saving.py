@@ -12,16 +12,9 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QFileDialog
 
+from ..core.atomic_write import same_file
 from ._feedback import notify_error, notify_info, replace_asked
 from ._finetune_files import copy_weights, weights_path
-
-
-def is_same_file(a: Path, b) -> bool:
-    """Whether the files ``a`` and ``b`` (a path or None) exist and are one file."""
-    try:
-        return b is not None and a.exists() and os.path.samefile(a, b)
-    except OSError:  # ``b`` is no file (a bundled name, gone)
-        return False
 
 
 class FinetuneSaveMixin:
@@ -56,7 +49,7 @@ class FinetuneSaveMixin:
                          "model unchanged); run again longer or with more data")
             return None
         start = self._start_file()
-        if is_same_file(weights_path(path), start):  # layers deblurred with it name its sha256
+        if same_file(weights_path(path), start):  # layers deblurred with it name its sha256
             notify_error(f"{weights_path(path).name} holds the weights this run started from "
                          "and is not replaced: choose another name for the fine-tuned weights")
             return None

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io, io_write
+from .atomic_write import same_file
 from .axes import (
     check_axes,
     given_axes_notes,
@@ -349,7 +350,7 @@ def check_weights_output(path, *, overwrite: bool = True, starting=None) -> Path
     path = Path(path)
     if starting is not None and not isinstance(starting, (str, os.PathLike)):
         starting = None  # a (network, card) pair: no file
-    if starting is not None and path.is_file() and io_write.same_file(path, starting):
+    if starting is not None and path.is_file() and same_file(path, starting):
         raise ValueError(f"output {shown_path(path)} is the weights= file; give another name "
                          "(the starting weights are never replaced)")
     return io_write.check_output_path(path, overwrite=overwrite, suffixes=(".safetensors",))

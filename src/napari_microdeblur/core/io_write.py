@@ -25,7 +25,6 @@ from .atomic_write import (
     check_not_an_input,
     discard,
     move_into_place,
-    same_file,  # noqa: F401  (io_write.same_file: its callers' name for it)
     write_atomically,
     write_error,
 )
