@@ -1,6 +1,7 @@
 """Outputs a `deblur` rerun of a folder skips whose input changed since they were made: the
 input was still being written on the first run (a microscope's output folder), or was
-replaced since. Said and counted, never redone without --overwrite."""
+replaced since (its modification time set back or not: cp -p, rsync -t, a restore). Said and
+counted, never redone without --overwrite."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ class ChangedInputs:
     being written, or was replaced): each said in one line (unless ``quiet``) and counted in
     the batch's closing line; kept, as every existing output is without --overwrite (they
     had been skipped silently). Cheap for unchanged inputs: two stats, and the record the
-    skip check reads anyway; the input is hashed only where it was modified after its
-    record was made, and past the records read a record is read only where the input was
-    modified after its output."""
+    skip check reads anyway; the input is hashed only where its size or modification time
+    (ns) is not the one its record holds (an older version's record: where it was modified
+    after the record was made), and past the records read a record is read only where the
+    input was modified, or its inode changed (ctime), after its output."""
 
     quiet: bool = False
     count: int = 0
@@ -41,8 +43,10 @@ class ChangedInputs:
         if stat.S_ISDIR(ours.st_mode):  # a Zarr store: its chunks are not hashed
             return False
         lead = ours.st_mtime - theirs.st_mtime  # > 0: the input modified after the output
-        if record is None and read is not None and lead > -CHANGED_SLACK_S:
-            record = read()  # modified after the output, or about when it was written
+        # an input replaced with its modification time set back still has a later ctime
+        touched = max(lead, ours.st_ctime - theirs.st_mtime)
+        if record is None and read is not None and touched > -CHANGED_SLACK_S:
+            record = read()  # changed after the output, or about when it was written
         why = changed_words(source, ours, record, lead > CHANGED_SLACK_S)
         if why is None:
             return False
@@ -68,22 +72,44 @@ class ChangedInputs:
 def changed_words(source, info: os.stat_result, record, after: bool) -> str | None:
     """Why ``source`` (``info``: its stat) is not the input its output's ``record`` was made
     from, or None where it is, or cannot be told: its sha256 differs from the record's, or,
-    where the record holds none, it was modified after the output was (``after``)."""
-    from datetime import datetime
-
+    where the record holds none, it was modified after the output was (``after``). Hashed
+    only where its size or modification time (ns) differs from the record's (a touch with
+    the same bytes is not a change); a record without them (an older version's): where it
+    was modified after the record was made."""
     from .core.checkpoint import sha256_file
 
     sha = record.get("input_sha256") if isinstance(record, dict) else None
     if not isinstance(sha, str):
         return "modified after it" if after else None
-    try:
-        made = datetime.fromisoformat(str(record.get("created"))).timestamp()
-    except ValueError:
-        made = None
-    if made is not None and info.st_mtime < made - CHANGED_SLACK_S:
-        return None  # last modified before the record was made: the file it hashed
+    same_stat = _same_stat(record, info)
+    if same_stat:
+        return None  # the size and time of the file it hashed
+    if same_stat is None and _before_record(record, info):
+        return None  # an older record: last modified before it was made, the file it hashed
     try:
         same = sha256_file(source) == sha
     except OSError:
         return None
     return None if same else "its sha256 differs from the one the output's record holds"
+
+
+def _same_stat(record: dict, info: os.stat_result) -> bool | None:
+    """Whether ``info`` has the size and modification time (ns) the record holds of the input
+    it hashed (``provenance.input_identity``); None where it holds them not (older versions)."""
+    size, mtime = record.get("input_size"), record.get("input_mtime_ns")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (size, mtime)):
+        return None
+    return info.st_size == size and info.st_mtime_ns == mtime
+
+
+def _before_record(record: dict, info: os.stat_result) -> bool:
+    """Whether ``info``'s modification time precedes the record's ``created`` (to the
+    second) by more than ``CHANGED_SLACK_S``: the rule for a record without the input's size
+    and time; a file replaced with its time set back passes it."""
+    from datetime import datetime
+
+    try:
+        made = datetime.fromisoformat(str(record.get("created"))).timestamp()
+    except ValueError:
+        return False
+    return info.st_mtime < made - CHANGED_SLACK_S

@@ -1,8 +1,9 @@
 """How an output was made, as a JSON record written into the file itself: the method, the
 network's weights (sha256), the PSF as given, what was found on the image (iterations,
 balance), precision, device (and its hardware's name: bf16 results depend on it), tiling,
-blend window, normalisation, the input file (its name, and its sha256 where it is one file:
-not a Zarr store or folder), the package and torch versions and a UTC time.
+blend window, normalisation, the input file (its name, and its sha256, size and modification
+time where it is one file: not a Zarr store or folder), the package and torch versions and a
+UTC time.
 
 The record has the key names of the napari dock's ``layer.metadata['microdeblur']``
 (``_widgets/_layer_data.deblur_metadata``) where they mean the same, and it is stored where
@@ -57,7 +58,7 @@ _ABSOLUTE = re.compile(r"^(?:[/\\~]|[A-Za-z]:[/\\])")  # '/..', '~/..', 'C:\..',
 _SUMMARY_KEYS = ("method", "created", "software_version")
 #: fields a record holds only for some runs: never a caller's (deblur_record's ``extra``)
 _OPTIONAL_KEYS = frozenset({"previous", "channels", "parameters", "psf_estimated",
-                            "psf_sha256", "input_sha256"})
+                            "psf_sha256", "input_sha256", "input_size", "input_mtime_ns"})
 _LAYER_KEYS = frozenset({"source_layer"})  # a layer's name, as the docks find the layer by
 
 
@@ -211,6 +212,34 @@ def input_sha256(source) -> str | None:
         return None
 
 
+def _stat_key(source) -> tuple:
+    info = os.stat(source)
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def input_identity(source) -> dict:
+    """The input file ``source`` as its record names it: ``input_sha256``, and the size in
+    bytes and modification time (ns) it had while hashed (``input_size``, ``input_mtime_ns``):
+    a rerun (``cli_changed_inputs``) takes an input whose size and time both match as the one
+    hashed, unread, and hashes it again otherwise (a file replaced, its time set back). Size
+    and time are left out where the file changed while hashed (still being written); {} where
+    it has no sha256 (``input_sha256``)."""
+    try:
+        before = _stat_key(source) if source is not None and _is_file(str(source)) else None
+    except OSError:
+        before = None
+    sha = input_sha256(source)
+    if sha is None:
+        return {}
+    try:
+        after = _stat_key(source)
+    except OSError:  # gone since it was hashed
+        after = None
+    if before is None or after != before:
+        return {"input_sha256": sha}
+    return {"input_sha256": sha, "input_size": int(after[2]), "input_mtime_ns": int(after[3])}
+
+
 @functools.lru_cache(maxsize=8)
 def device_name(device: str) -> str | None:
     """The hardware a run used, by name: the GPU's (bf16 and float16 results depend on it),
@@ -251,7 +280,7 @@ def run_record(fields: dict, spec=None, *, source=None, axes: str, output_dtype,
                pixel_size=None, previous=None, extra: dict | None = None,
                channels: list | None = None) -> dict:
     """The record of a run whose ``run_fields`` are ``fields`` (``channels``: each channel's,
-    one PSF per channel) of the file ``source`` (by name, its ``input_sha256``), with the
+    one PSF per channel) of the file ``source`` (by name, its ``input_identity``), with the
     versions of this package and torch and the device's name (``device_name``); the other
     arguments as ``deblur_record``'s."""
     import torch
@@ -261,7 +290,7 @@ def run_record(fields: dict, spec=None, *, source=None, axes: str, output_dtype,
     given = psf_given(spec)
     record = {
         "source_file": Path(source).name if source is not None else None,
-        "input_sha256": input_sha256(source),
+        **input_identity(source),
         **fields,
         "device_name": device_name(str(fields["device"])),
         "method_spec": spec_dict(spec, given),
@@ -273,8 +302,6 @@ def run_record(fields: dict, spec=None, *, source=None, axes: str, output_dtype,
         "torch_version": torch.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    if record["input_sha256"] is None:
-        del record["input_sha256"]
     used = record["parameters"].get("psf")
     if record["psf"] in (None, "estimate") and isinstance(used, str) and used != "array":
         # 'estimate', or 'auto' for EM and brightfield: the PSF found on this image, as the
