@@ -22,7 +22,10 @@ from .core.shown import first_line, shown_path
 
 def batch_inputs(args, output: Path) -> list[Path]:
     """The input files; a folder's subfolders with --recursive, else their images counted
-    and said in one line (a batch that left out 7 of 8 images said nothing)."""
+    and said in one line (a batch that left out 7 of 8 images said nothing). A folder's files
+    that microdeblur made from others of it are left out, said in one line
+    (``cli_batch_outputs``: an earlier run's outputs were deblurred again)."""
+    from .cli_batch_outputs import nested_images, without_made
     from .core import io
     from .core.files import find_inputs, folder_images
 
@@ -30,11 +33,12 @@ def batch_inputs(args, output: Path) -> list[Path]:
     if not given.is_dir() or io.is_zarr(given):
         return find_inputs(args.input)
     if args.recursive:  # outputs written inside the input folder are not inputs
-        return find_inputs(given, recursive=True, skip=output)
+        found = find_inputs(given, recursive=True, skip=output)
+        return without_made(found, given, output, recursive=True)
     found = folder_images(given)
     # one level down only: walking a whole tree (a chunked volume of millions of files) to
     # count what is left out would cost more than the batch's own listing
-    nested = len(folder_images(given, recursive=True, skip=output, depth=1)) - len(found)
+    nested = nested_images(given, output)
     files = f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
     recurse = ("--recursive deblurs them too, each output in the same subfolder of the output "
                "folder")
@@ -44,7 +48,7 @@ def batch_inputs(args, output: Path) -> list[Path]:
     if nested:
         print(f"microdeblur: warning: images in subfolders of {shown_path(given)} are left out "
               f"({files}): {recurse}", file=sys.stderr, flush=True)
-    return find_inputs(given)
+    return without_made(find_inputs(given), given, output, recursive=False)
 
 
 def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Path]]:
