@@ -24,14 +24,16 @@ def _scores(path: str, args):
     import numpy as np
 
     from .core import io
+
+    # lazy where the format allows (uncompressed or large compressed TIFF, Zarr): read and
+    # scored a plane at a time, its scores and structure from one read; read whole, a
+    # (7, 16384, 16384) 8-bit stack peaked at 10.5 GB. Read before core.files and core.focus
+    # import torch: a missing or unreadable file is said without its 2-3 s
+    data = io.read_image(readable(path))
     from .core.axes import iter_planes
     from .core.files import image_axes
     from .core.focus import iter_focus_scores, score_shape
 
-    # lazy where the format allows (uncompressed or large compressed TIFF, Zarr): read and
-    # scored a plane at a time, its scores and structure from one read; read whole, a
-    # (7, 16384, 16384) 8-bit stack peaked at 10.5 GB
-    data = io.read_image(readable(path))
     axes = image_axes(data, args.axes)
     image = data.array
     shape = tuple(int(n) for n in image.shape)
@@ -156,6 +158,10 @@ def expanded(inputs: list[str], recursive: bool | None = None) -> list[str]:
         if Path(given).is_file():
             paths.append(given)
             continue
+        if not glob.has_magic(given) and not Path(given).exists():
+            # said when read, as find_inputs would (its core.files imports torch: 2-3 s)
+            paths.append(given)
+            continue
         try:
             paths += _listed(given, recursive)
         except FileNotFoundError as error:
@@ -211,9 +217,9 @@ def _subfolders_said(folder: Path) -> None:
 def cmd_focus(args) -> int:
     import numpy as np
 
-    from .core.focus import check_camera_offset, check_focus_tile
+    from .core.focus_defaults import check_camera_offset, check_focus_tile  # no torch
 
-    check_focus_tile(args.tile)  # bad options fail before the image is read
+    check_focus_tile(args.tile)  # bad options fail before the image is read (and torch)
     check_camera_offset(args.camera_offset)
     paths = expanded(args.input, recursive=args.recursive)
     if len(paths) == 1:  # one file: its lines and its JSON object as they always were

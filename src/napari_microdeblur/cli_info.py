@@ -141,7 +141,7 @@ def describe(path: str) -> dict:
     from .cli_info_weights import weights_info, weights_kind
     from .core import io
     from .core.axes import check_axes, guess_note, narrow_plane_note
-    from .core.method import bundled_name_hint
+    from .core.bundled_table import bundled_name_hint  # no torch (core.method's imports it)
 
     if kind := weights_kind(path):  # read as --weights reads it, not as an image
         return weights_info(path, kind)

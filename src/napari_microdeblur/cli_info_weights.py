@@ -45,9 +45,9 @@ def weights_kind(path: str) -> str | None:
     if suffix == ".safetensors":
         return "safetensors"
     if "/" not in path and "\\" not in path:  # a name, as load_model takes it
-        from .core.bundled import BUNDLED_WEIGHTS  # whatever the working folder holds
+        from .core.bundled_table import live_table  # no torch (core.bundled imports it)
 
-        if path in BUNDLED_WEIGHTS:
+        if path in live_table():  # whatever the working folder holds
             return "bundled"
     if file.is_dir() and (file / "last.pt").is_file():
         return "checkpoint"  # a run's --checkpoint-dir (cli_info_checkpoints)

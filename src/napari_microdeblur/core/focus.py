@@ -41,8 +41,13 @@ import torch.nn.functional as F
 
 from .axes import check_axes, colour_part, iter_planes, loop_axes, plane_indices
 from .devices import resolve_device
+from .focus_defaults import (  # torch-free there (cli_focus); still importable from here
+    MIN_TILE,
+    check_camera_offset,
+    check_focus_tile,
+    structure_side,
+)
 from .focus_defaults import calibrate_threshold as calibrate_threshold  # callers import it here
-from .focus_defaults import structure_side
 from .progress import ScoreProgress, drive
 
 SIGMA_FINE = 2.0
@@ -161,20 +166,6 @@ def _spectral_energy_map(plane: np.ndarray, own: bool = False) -> np.ndarray:
     return band
 
 
-MIN_TILE = 8  # pixels: the band-pass needs this much of a plane
-
-
-def check_focus_tile(tile) -> int | None:
-    """``tile`` as an int of at least MIN_TILE px, or None (whole planes)."""
-    if tile is None:
-        return None
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
-        raise TypeError(f"tile must be an integer number of pixels or None, not {tile!r}")
-    if int(tile) < MIN_TILE:
-        raise ValueError(f"tile={tile} must be at least {MIN_TILE} px (focus scores need it)")
-    return int(tile)
-
-
 def score_shape(shape, axes: str, tile: int | None = None) -> tuple[int, ...]:
     """Shape of the scores of an image: one per slice (the axes but Y, X, S), plus the tile
     grid (rows, columns) when scored in tiles."""
@@ -184,18 +175,6 @@ def score_shape(shape, axes: str, tile: int | None = None) -> tuple[int, ...]:
         return loop
     ny, nx = shape[axes.index("Y")], shape[axes.index("X")]
     return loop + (math.ceil(ny / tile), math.ceil(nx / tile))
-
-
-def check_camera_offset(camera_offset) -> float:
-    """``camera_offset`` as a float >= 0 (the camera's dark level in the image's units)."""
-    if isinstance(camera_offset, bool) or not isinstance(camera_offset, (int, float, np.number)):
-        raise TypeError(f"camera_offset must be a number (the camera's dark level), not "
-                        f"{camera_offset!r}")
-    value = float(camera_offset)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"camera_offset={camera_offset} must be a finite number >= 0 (the "
-                         "camera's dark level, e.g. 100 for many sCMOS cameras)")
-    return value
 
 
 def _sample_mean(array: np.ndarray, axis: int) -> np.ndarray:

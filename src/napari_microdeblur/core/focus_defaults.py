@@ -2,7 +2,9 @@
 `microdeblur deblur --focus-below` so that both pick the same tiles and slices; and the
 threshold calibrated on known-good images (``calibrate_threshold``, also
 ``core.focus.calibrate_threshold``), and which side of a plane's median is structure
-(``structure_side``, for ``core.focus.structure_mask``)."""
+(``structure_side``, for ``core.focus.structure_mask``). Also the checks of the focus options
+(``check_focus_tile``, ``check_camera_offset``; ``core.focus`` names them too): torch-free, so
+`microdeblur focus` refuses a bad option without torch's 2-3 s import."""
 
 from __future__ import annotations
 
@@ -21,6 +23,32 @@ def auto_focus_tile(ny: int, nx: int) -> int:
     """The tile side (px) for a plane of ``ny`` x ``nx`` when the user has set none."""
     side = min(int(ny), int(nx))
     return next((t for t in AUTO_TILES if side >= MIN_TILES_PER_SIDE * t), AUTO_TILES[-1])
+
+
+MIN_TILE = 8  # pixels: the band-pass needs this much of a plane
+
+
+def check_focus_tile(tile) -> int | None:
+    """``tile`` as an int of at least MIN_TILE px, or None (whole planes)."""
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
+        raise TypeError(f"tile must be an integer number of pixels or None, not {tile!r}")
+    if int(tile) < MIN_TILE:
+        raise ValueError(f"tile={tile} must be at least {MIN_TILE} px (focus scores need it)")
+    return int(tile)
+
+
+def check_camera_offset(camera_offset) -> float:
+    """``camera_offset`` as a float >= 0 (the camera's dark level in the image's units)."""
+    if isinstance(camera_offset, bool) or not isinstance(camera_offset, (int, float, np.number)):
+        raise TypeError(f"camera_offset must be a number (the camera's dark level), not "
+                        f"{camera_offset!r}")
+    value = float(camera_offset)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"camera_offset={camera_offset} must be a finite number >= 0 (the "
+                         "camera's dark level, e.g. 100 for many sCMOS cameras)")
+    return value
 
 
 #: a plane is one-sided when one tail of its smoothed intensities (the 99.9th percentile's

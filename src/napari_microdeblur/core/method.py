@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from . import devices, shown
+from .bundled_table import bundled_name_hint, bundled_names  # torch-free for cli_info
 from .fusion import shared_inference_copy
 from .notes import DeblurWarning
 from .options import (
@@ -304,29 +305,6 @@ class PsfArray:
         return np.frombuffer(self.data, dtype=np.float32).reshape(self.shape).copy()
 
 
-def bundled_name_hint(path: str, *, as_method: bool = True) -> str:
-    """' (... bundled ...)' where a path that is no file is, or nearly is, a bundled weights
-    name (``--weights c2f_unet.em`` said only 'no such file'); else ''. ``as_method``: say
-    that a bundled name is given as the method (weights=), not for ``info``, which takes it."""
-    import difflib
-
-    if any(sep in path for sep in "/\\"):
-        return ""
-    names = _bundled_names()
-    if path in names and as_method:
-        return (f" ({path!r} is a bundled network: give it as the method, "
-                f"method={path!r}; `microdeblur methods` lists them)")
-    close = difflib.get_close_matches(path, names, n=1, cutoff=0.75)
-    how = "give it as the method; " if as_method else ""
-    return (f" (did you mean the bundled {close[0]!r}? {how}`microdeblur methods` lists them)"
-            if close else "")
-
-
-def _bundled_names() -> tuple[str, ...]:
-    from .bundled import BUNDLED_WEIGHTS  # imports this module
-    return tuple(BUNDLED_WEIGHTS)
-
-
 def _arch_names() -> tuple[str, ...]:
     from . import registry
 
@@ -337,7 +315,7 @@ def _needs_psf(name: str) -> bool:
     """Whether ``name`` (a bundled ``arch.tag`` or an architecture) is a PSF-aware network."""
     from . import registry
 
-    arch = name.partition(".")[0] if name in _bundled_names() else name
+    arch = name.partition(".")[0] if name in bundled_names() else name
     if arch not in _arch_names():
         return False
     return bool(getattr(registry.get_arch(arch).module_cls, "needs_psf", False))
@@ -480,16 +458,16 @@ class MethodSpec:
                        " file inside it" if Path(self.weights).is_dir()
                        else ": no such file" + bundled_name_hint(self.weights))
                 raise ValueError(f"weights={shown.shown_path(self.weights)}{why}")
-        if self.name == "auto" or self.name in CLASSICAL_METHODS or self.name in _bundled_names():
+        if self.name == "auto" or self.name in CLASSICAL_METHODS or self.name in bundled_names():
             return
         if self.name in _arch_names():
             if self.weights is None:
                 raise ValueError(
                     f"method={self.name!r} is an architecture: give weights=FILE, or use a "
-                    f"bundled name ({', '.join(_bundled_names()) or 'none installed'})"
+                    f"bundled name ({', '.join(bundled_names()) or 'none installed'})"
                 )
             return
-        known = ("auto",) + CLASSICAL_METHODS + _bundled_names() + _arch_names()
+        known = ("auto",) + CLASSICAL_METHODS + bundled_names() + _arch_names()
         raise ValueError(f"method={self.name!r} is not one of {', '.join(known)}")
 
     def resolve(self, *, rgb: bool = False, models=None) -> Method:
