@@ -216,10 +216,12 @@ def test_deblur_dock_takes_an_rgba_layer_for_an_rgb_network(make_napari_viewer):
     assert check_request(req) is None  # was: ValueError 'expects 3 channels but layer has 4'
 
 
-def test_focus_dock_refuses_an_rgba_layer_saying_what_to_do(make_napari_viewer, notes):
+def test_focus_dock_scores_an_rgba_layer_on_its_colours(make_napari_viewer, notes):
+    # it was refused ('add a copy without the alpha'); `microdeblur focus` drops the alpha, and
+    # since 2026-12-07 the dock does too (tests/test_rgb_reading_2026_12_21.py: its note)
     _, _, w = open_dock(make_napari_viewer, rgba(), dock="Focus QC")
-    assert w.score() is None
-    assert "RGBA" in w.status_label.text() and "layer.data[..., :3]" in w.status_label.text()
+    assert w.score() is not None
+    assert "layer.data[..., :3]" not in w.status_label.text()
 
 
 def test_deblur_dock_says_which_axes_it_assumed_for_a_4d_layer(make_napari_viewer, qtbot):

@@ -1,9 +1,12 @@
-"""napari's File > Open for TIFF / OME-TIFF / ImageJ TIFF and (OME-)Zarr, read as the package
-reads its inputs (``core.io.read_image``): the image at its pixel size in um (and a time step
-in seconds) with napari's units, its axes as axis labels, named after its file, one layer per
-channel where the file has a channel axis, and the plugin's deblur record of an output in
-``layer.metadata['microdeblur_file']``. napari's own reader opens these files at scale 1 (a
-wrong scale bar) and names a Zarr's layer after its array ('res [1]').
+"""napari's File > Open for TIFF / OME-TIFF / ImageJ TIFF, (OME-)Zarr and PNG, read as the
+package reads its inputs (``core.io.read_image``): the image at its pixel size in um (and a
+time step in seconds) with napari's units, its axes as axis labels, named after its file, one
+layer per channel where the file has a channel axis, and the plugin's deblur record of an
+output in ``layer.metadata['microdeblur_file']``. napari's own reader opens these files at
+scale 1 (a wrong scale bar) and names a Zarr's layer after its array ('res [1]'); its Pillow
+reader cut a 16-bit colour PNG (a deblur's output) to 8 bits. A JPEG is left to napari's
+reader: always 8 bits, with no pixel size or record that ``core.io`` reads, it would gain
+nothing here.
 
 The record is kept under its own key, not the 'microdeblur' key of a layer the plugin made in
 this session: the Compare & QC dock takes such a layer for a preview or heatmap, and the writer
@@ -14,14 +17,17 @@ Axes are named (labels, channels split) only where the file states them (ImageJ,
 tifffile's description, OME-Zarr): a plain TIFF's leading axes are tifffile's guess, and
 napari's defaults are kept for them. A layer split from a file's channel axis keeps which
 channel it is in ``layer.metadata['microdeblur_file_channel']`` (the writer saves it with the
-file's record and channel name: it holds that channel's pixels, not other ones).
+file's record and channel name: it holds that channel's pixels, not other ones). Planar RGB(A)
+(SYX: by a TIFF's colour tag, or stated, as the CLI writes colour in float32) opens as one RGB
+layer, its samples moved last, as the CLI deblurs it as colour.
 
 Files it cannot read are declined (None), and napari's other readers take them; a file it
-claims (.tif, .tiff, a Zarr folder) but cannot read, or a folder that is no Zarr, is declined
-with the reason in a warning and a napari notification (``core.io.read_image``'s: a PNG named
-.tif, a truncated file): napari itself says only that the reader refused it. npe2 0.10 offers
-a reader that accepts folders for every folder (its filename patterns are not matched against
-folders, npe2 issue #155), so napari asks which reader to use for any folder dropped.
+claims (.tif, .tiff, a Zarr folder; a PNG is left to napari's reader, which says its error)
+but cannot read, or a folder that is no Zarr, is declined with the reason in a warning and a
+napari notification (``core.io.read_image``'s: a PNG named .tif, a truncated file): napari
+itself says only that the reader refused it. npe2 0.10 offers a reader that accepts folders
+for every folder (its filename patterns are not matched against folders, npe2 issue #155), so
+napari asks which reader to use for any folder dropped.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ FILE_RECORD_KEY = "microdeblur_file"
 #: split the file's channel axis: {'axis': its index in 'shape', 'index', 'shape': the file's}
 FILE_CHANNEL_KEY = "microdeblur_file_channel"
 #: what the manifest's reader takes; .ome.tif, .ome.tiff and .ome.zarr end in these
-SUFFIXES = (".tif", ".tiff", ".zarr")
+SUFFIXES = (".tif", ".tiff", ".zarr", ".png")
 #: the compound suffixes left out of a layer's name, longest first
-NAME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr")
+NAME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".png")
 #: a TIFF up to this size is read whole, as napari's own reader reads every TIFF; a larger
 #: one plane by plane as napari shows it (dask), so that opening it reads nothing
 READ_WHOLE_BYTES = 1 << 30
@@ -69,6 +75,8 @@ def get_reader(path):
     try:
         image = _read(path)
     except Exception as error:  # noqa: BLE001 - no TIFF, a damaged one, a Zarr without an image
+        if path.lower().endswith(".png"):  # napari's own reader tries it, and says what fails
+            return None
         # napari only says the reader refused the file: the reason is said here
         reason = str(error) if isinstance(error, (ValueError, OSError)) else \
             f"{type(error).__name__}: {error}"
@@ -110,8 +118,12 @@ def layer_name(path: str) -> str:
 def layer_data(image, path: str) -> list[tuple]:
     """napari layer data tuples of ``image`` (``core.io.ImageData``) read from ``path``."""
     array, axes = _viewable(image.array), image.axes
-    shape = tuple(int(n) for n in array.shape)
     name = layer_name(path)
+    if len(axes) == np.ndim(array) and _planar_colour(image, axes, array.shape):
+        array, axes = _samples_last(array, axes)
+        if image.note:  # the file's colour tag alone made them RGB: said, as the CLI says it
+            _tell(f"Microscopy Deblur opened {Path(path).name!r} as RGB: {_note(image)}")
+    shape = tuple(int(n) for n in array.shape)
     metadata = _metadata(image)
     if not axes or len(axes) != len(shape):  # nothing known of its axes: napari's defaults
         return [(array, {"name": name, "metadata": metadata}, "image")]
@@ -146,6 +158,40 @@ def layer_data(image, path: str) -> list[tuple]:
         "metadata": [{**metadata, FILE_CHANNEL_KEY: {"axis": channel, "index": i,
                                                      "shape": list(shape)}}
                      for i in range(n)]}, "image")]
+
+
+def _planar_colour(image, axes: str, shape) -> bool:
+    """Whether ``image`` holds RGB(A) samples before its Y and X (a planar TIFF: SYX by its
+    colour tag, or stated so, as the CLI writes a colour output in float32), which napari
+    shows as RGB only with the samples last: the CLI deblurred such a file as colour while
+    the viewer showed 3 planes or channels and the Deblur dock ran them gray. A float image
+    tagged RGB by its tag alone stays planes (``core.axes``: tifffile.imwrite tags any 3 or
+    4 float planes RGB, so it is most likely no colour)."""
+    s = axes.find("S")
+    if s < 0 or s == len(axes) - 1 or int(shape[s]) not in (3, 4):
+        return False
+    return image.stated or np.dtype(image.array.dtype).kind != "f"
+
+
+def _samples_last(array, axes: str) -> tuple[object, str]:
+    """(``array`` with its S axis moved last, its axes so): a view, lazy for a lazy array."""
+    s = axes.index("S")
+    if not isinstance(array, np.ndarray) and not type(array).__module__.startswith("dask"):
+        import dask.array as da  # a Zarr array has no moveaxis of its own
+
+        array = da.from_array(array, chunks=getattr(array, "chunks", "auto"))
+    return np.moveaxis(array, s, -1), axes[:s] + axes[s + 1:] + "S"
+
+
+def _note(image) -> str:
+    """The line the CLI says of a colour guess (``core.axes.guess_note``), in the viewer's
+    words: the Axes box cannot retype an RGB layer; napari's own reader opens them as planes."""
+    first = int(image.array.shape[image.axes.index("S")])
+    alpha = " (the 4th as alpha, passed through by a deblur)" if first == 4 else ""
+    other = "ZYX or CYX" if len(image.axes) == 3 else "its axes"
+    return (f"its axis of {first} planes is read as R, G, B{alpha} by the file's colour tag; "
+            "if it holds Z planes or channels, open it with napari's own reader "
+            f"(plugin='napari') and type {other} in the Deblur dock's Axes")
 
 
 def _gray_alpha(array, image, dims: str, name: str, metadata: dict) -> list[tuple]:

@@ -287,15 +287,44 @@ def headers_unread(*layers) -> bool:
     return False
 
 
+#: layers told that their alpha is left out of their scores: {layer: id of the data told of}
+_ALPHA_TOLD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def alpha_dropped(layer, axes: str) -> str:
+    """The line saying that the focus scores of an RGBA ``layer`` (napari's RGB flag set) leave
+    its alpha out (the core scores the colours only, ``axes.colour_part``), in the words of
+    ``microdeblur focus``, which drops it on reading the file; '' for any other layer."""
+    from ..core.axes import is_rgba
+
+    if not getattr(layer, "rgb", False) or not is_rgba(axes, layer_data(layer).shape):
+        return ""
+    return (f"Focus QC: layer {layer.name!r}: alpha channel dropped, scored as RGB (the Deblur "
+            "dock passes it through)")
+
+
 def refuse_rgba(layer, axes: str) -> None:
-    """Focus scores average the S samples: an alpha would count as a colour (the Deblur dock
-    passes it through instead). RGBA and gray + alpha alike."""
+    """Refuse an alpha napari does not show as one (gray + alpha: napari's reader splits such
+    a file into its gray and its alpha; a (Y, X, 2) or non-RGB (Y, X, 4) layer typed YXS is
+    no layer the heatmap fits), saying what to do; for an RGBA layer, say once per layer (and
+    per data it is given) in a napari notification that its alpha is left out of its scores
+    (``alpha_dropped``), as ``microdeblur focus`` drops it: the dock had refused it too ('its
+    alpha would be scored as a colour'). Named as the docks call it (``_focus``,
+    ``_focus_threshold``)."""
     from ..core.axes import is_gray_alpha, is_rgba
 
     shape = layer_data(layer).shape
-    if is_rgba(axes, shape) or is_gray_alpha(axes, shape):
+    line = alpha_dropped(layer, axes)
+    if not line and (is_rgba(axes, shape) or is_gray_alpha(axes, shape)):
         kind, keep = ("RGBA", "[..., :3]") if is_rgba(axes, shape) else ("gray + alpha", "[..., 0]")
         raise ValueError(
             f"layer {layer.name!r} is {kind}: its alpha would be scored as a colour; add a copy "
             f"without it (layer.data{keep}) and score that, or deblur the whole layer in "
             "the Deblur dock, which passes alpha through")
+    layer = unwrap(layer)
+    if not line or _ALPHA_TOLD.get(layer) == id(layer_data(layer)):
+        return
+    _ALPHA_TOLD[layer] = id(layer_data(layer))
+    from napari.utils.notifications import show_info
+
+    show_info(line)

@@ -13,7 +13,8 @@ The file's axes (``file_axes_of``), where its metadata states them (ImageJ hyper
 a tifffile description with axes, OME-Zarr or a Zarr array's ``axes``; not the Q and I that
 tifffile gives axes it cannot name) and the layer's data has its shape (singleton axes
 aside: a reader may squeeze them): napari names no axes, and a (3, 2, Y, X) ZCYX stack
-guessed from its shape is CZYX.
+guessed from its shape is CZYX. A planar RGB file (SYX) that the plugin's reader opened as an
+RGB layer has its samples last there (``samples_as_shown``): compared so, it is the file's.
 
 A deblurred result (``layer.metadata['microdeblur']``) has no source path: it records the pixel
 sizes its input had (``pixel_size``, um), read when its scale is 1 (``recorded_sizes``).
@@ -117,6 +118,7 @@ def file_sizes_of(layer, axes: str) -> tuple[dict[str, float], str] | None:
     if found is None:
         return None
     (file_axes, file_shape, pairs, _stated), name, shape = found
+    file_axes, file_shape = samples_as_shown(layer, file_axes, file_shape)
     mapped = _map_axes(dict(pairs), file_axes, file_shape, shape, axes) if pairs else {}
     return (mapped, f"file {name}") if mapped else None
 
@@ -131,6 +133,7 @@ def file_axes_of(layer) -> tuple[str, str] | None:
     if found is None:
         return None
     (file_axes, file_shape, _pairs, stated), name, shape = found
+    file_axes, file_shape = samples_as_shown(layer, file_axes, file_shape)
     axes = _axes_on(file_axes, file_shape, shape) if stated else ""
     if not axes or axes.endswith("S") != bool(getattr(layer, "rgb", False)):
         return None
@@ -196,6 +199,7 @@ def _file_extras_of(layer) -> tuple[dict, str, str] | None:
     expected, extras = _channel_slice(layer, shape, extras)
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     mine = tuple(int(n) for n in data.shape)
+    expected = _moved_like(layer, expected, mine)
     differs = ""
     if [n for n in mine if n != 1] != [n for n in expected if n != 1]:  # a reader may squeeze
         whose = f"the file's {shape}" if expected == shape else \
@@ -204,6 +208,31 @@ def _file_extras_of(layer) -> tuple[dict, str, str] | None:
     elif np.dtype(data.dtype) != dtype:
         differs = f"the layer's data is {np.dtype(data.dtype)}, the file's {dtype}"
     return extras, Path(layer.source.path).name, differs
+
+
+def samples_as_shown(layer, axes: str, shape: tuple) -> tuple[str, tuple]:
+    """A file's ``axes`` and ``shape`` as an RGB ``layer`` shows them where the file holds its
+    RGB(A) samples before Y and X (planar SYX): the S axis last, as the plugin's reader moves
+    it (``_reader.layer_data``); as they are otherwise."""
+    s = axes.find("S")
+    if not getattr(layer, "rgb", False) or s < 0 or s == len(axes) - 1 or \
+            len(axes) != len(shape) or shape[s] not in (3, 4):
+        return axes, tuple(shape)
+    return axes[:s] + axes[s + 1:] + "S", (*shape[:s], *shape[s + 1:], shape[s])
+
+
+def _moved_like(layer, expected: tuple, mine: tuple) -> tuple:
+    """``expected`` (a file's shape) with one axis of 3 or 4 moved last where that makes it an
+    RGB ``layer``'s ``mine``, singleton axes aside (planar RGB, ``samples_as_shown``: its shape
+    alone is known here); as it is otherwise."""
+    kept = [n for n in mine if n != 1]
+    if not getattr(layer, "rgb", False) or [n for n in expected if n != 1] == kept:
+        return expected
+    for s, n in enumerate(expected):
+        moved = (*expected[:s], *expected[s + 1:], n)
+        if n in (3, 4) and s < len(expected) - 1 and [m for m in moved if m != 1] == kept:
+            return moved
+    return expected
 
 
 def _channel_slice(layer, shape: tuple, extras: dict) -> tuple[tuple, dict]:

@@ -254,11 +254,16 @@ _OTHER_READING = {
 }
 #: How the note says to give other axes: the Python keyword and the command-line option
 GIVE_AXES = "give axes={0!r} (--axes {0} on the command line)"
+#: 3 or 4 planes guessed Z may be a colour image's samples saved planar with a gray tag (an
+#: H&E image in a minisblack TIFF ran gray, as fluorescence, with no hint of --axes SYX);
+#: said by ``guess_note`` only, the likelier readings staying ``other_readings``'
+_COLOUR_PLANES = {3: "the R, G, B of a colour image", 4: "the R, G, B, A of a colour image"}
 
 
 def other_readings(shape, axes: str) -> tuple[str, ...]:
     """The axes that ``shape``, guessed as ``axes``, may as well have (the readings
-    :func:`guess_note` names, in its order); () where the guess is not in doubt."""
+    :func:`guess_note` names, in its order, but for its colour one: ``_COLOUR_PLANES``); ()
+    where the guess is not in doubt."""
     other = _OTHER_READING.get(axes)
     first = int(shape[0]) if len(shape) else 0
     if other is None or not 2 <= first <= 4:
@@ -278,6 +283,8 @@ def guess_note(shape, axes: str, give: str = GIVE_AXES, dtype=None) -> str | Non
     read, others = _OTHER_READING[axes]
     if axes == "SYX":
         read = _sample_reading(first, dtype)
+    if axes == "ZYX" and first in _COLOUR_PLANES:
+        others = (*others, (_COLOUR_PLANES[first], "SYX"))
     instead = "; ".join(f"if it holds {what}, {give.format(letters)}" for what, letters in others)
     return (f"axes {axes} assumed for shape {tuple(int(n) for n in shape)}: its first axis "
             f"({first}) is read as {read}; {instead}")

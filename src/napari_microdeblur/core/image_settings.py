@@ -54,18 +54,38 @@ def gray_auto(spec, axes: str, shape) -> bool:
             and not (is_rgb(axes, shape) or is_rgba(axes, shape)))
 
 
-def gray_auto_words(option: Callable[[str], str]) -> str:
+def gray_auto_words(option: Callable[[str], str], colour: str = "") -> str:
     """What ``gray_auto`` means, each modality spelled by ``option`` (``"--modality {}"`` on
-    the command line, ``"modality={!r}"`` in Python), so the two cannot drift."""
+    the command line, ``"modality={!r}"`` in Python), so the two cannot drift; ``colour``:
+    ``colour_channels_words``' hint, added where it is not ''."""
     return (f"{option('auto')}: grayscale, so run as fluorescence; for EM images give "
-            f"{option('em')}, for gray brightfield {option('brightfield')}")
+            f"{option('em')}, for gray brightfield {option('brightfield')}"
+            + (f"; {colour}" if colour else ""))
 
 
-def note_gray_auto(spec, ran: str, axes: str, shape) -> None:
+def colour_channels_words(axes: str, shape, dtype, give: Callable[[str], str]) -> str:
+    """Where ``gray_auto`` runs 3 (or 4) 8-bit channels before Y, X (an ImageJ CYX file) as
+    fluorescence: that they may be a colour image's R, G, B (A), with how to give the axes
+    that read them so spelled by ``give`` (``"give --axes {}"`` on the command line, ``"give
+    axes={!r}"`` in Python, ``"type {} in Axes"`` in a dock): an H&E image saved so ran as
+    fluorescence with no hint that SYX reads it as colour. '' for any other image (``dtype``
+    None: not known)."""
+    shape = tuple(int(n) for n in shape)
+    if not axes.endswith("CYX") or len(axes) != len(shape) or dtype is None or \
+            np.dtype(dtype) != np.uint8 or shape[axes.index("C")] not in (3, 4):
+        return ""
+    samples = "R, G, B" if shape[axes.index("C")] == 3 else "R, G, B, A"
+    return (f"if its {shape[axes.index('C')]} channels are the {samples} of a colour image, "
+            f"{give(axes.replace('C', 'S'))}")
+
+
+def note_gray_auto(spec, ran: str, axes: str, shape, dtype=None) -> None:
     """One DeblurNote naming the network ``ran`` where ``gray_auto`` holds (the Python API;
-    the command line says its own line, ``cli._say_modality``)."""
+    the command line says its own line, ``cli._say_modality``); ``dtype``: the image's, for
+    ``colour_channels_words``."""
     if gray_auto(spec, axes, shape):
-        words = gray_auto_words(lambda value: f"modality={value!r}")
+        colour = colour_channels_words(axes, shape, dtype, lambda value: f"give axes={value!r}")
+        words = gray_auto_words(lambda value: f"modality={value!r}", colour)
         warnings.warn(f"method 'auto' ran {ran} ({words})", DeblurNote, stacklevel=3)
 
 
