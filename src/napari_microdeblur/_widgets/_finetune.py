@@ -26,12 +26,14 @@ psf_cyclegan with Unpaired layers trains on them alone, without a Blurry/Sharp p
 from __future__ import annotations
 
 import copy
+from contextlib import suppress
 from functools import partial
 
 from qtpy.QtWidgets import QFormLayout, QWidget
 
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning
+from ._finetune_close import RunKeeper
 from ._finetune_compare import add_comparison, iter_compare_job, plan_region, shown_line
 from ._finetune_controls import MODE_KEYS, FinetuneControlsMixin
 from ._finetune_files import checkpoint_dir, keep_run_weights, trained_pixel_size
@@ -52,7 +54,6 @@ from ._finetune_status import (
     WarmupHint,
     ending,
     job_seconds,
-    kept_after_close,
     kept_line,
     progress_line,
     psf_words,
@@ -74,6 +75,7 @@ from ._layers import (
 )
 from ._methods import SESSION_MODELS, SessionModel, is_psf_aware
 from ._panels import MethodPanel
+from ._worker_exit import outlive_exit
 from ._workers import WorkerOwnerMixin, start_worker
 
 #: the progress bar's range under a time limit (per mille of the run's expected time)
@@ -91,6 +93,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
         self.worker = None
         self.request = None  # core.finetune.FinetuneRequest of the run
         self.outcome = None  # core.finetune.FinetuneResult of the last run
+        self.keeper: RunKeeper | None = None  # who keeps the run's weights (a close: the run)
         self.session_label: str | None = None
         self.preview_layer = None
         self.preview_run = None
@@ -373,7 +376,8 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
         job = iter_self_adapt_job if adapting else self._finetune.iter_finetune
         if self._unpaired is not None:
             job = partial(iter_unpaired_finetune, run=self._unpaired)  # still a generator
-        self.worker = start_worker(self, job, req,
+        self.keeper = RunKeeper(self._run_name())  # the run keeps its weights after a close
+        self.worker = start_worker(self, self.keeper.run, job, req,
                                    yielded=self._yielded, returned=self._returned,
                                    errored=self._errored, finished=self._finished, start=False)
         self.progress_bar.setRange(0, 0)
@@ -463,9 +467,7 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
 
     def _returned(self, outcome) -> None:
         self.outcome = outcome
-        if self.closed:  # closed mid-run: weights that beat the start outlive the run's folder
-            if outcome.model is not None and not outcome.kept_start:
-                kept_after_close(outcome, keep_run_weights(outcome, self._run_name()))
+        if self.closed or not self.keeper.claim():  # closed mid-run: the run kept them
             return
         if outcome.model is None:
             self.status_label.setText("stopped before the first step: nothing to keep")
@@ -566,17 +568,18 @@ class FinetuneWidget(FinetuneControlsMixin, TrainingPreviewMixin, FinetuneSaveMi
 
     def quit_workers(self) -> None:
         """The training worker is stopped through its flag, so that ``iter_fit`` is closed in
-        its own thread (writing its checkpoint) within one step; other workers just quit."""
+        its own thread (writing its checkpoint) within one step, and keeps the weights that
+        beat the start (``_finetune_close``); other workers just quit."""
+        if self.keeper is not None:  # first: the stop may end the job at once
+            self.keeper.close(self.worker)
         if self.request is not None:
             self.request.stop.set()
-        for worker in list(self._workers):
-            try:
-                if worker is self.worker:
-                    worker.resume()
-                else:
-                    worker.quit()
-            except RuntimeError:  # its Qt side is already gone
-                pass
+        for worker in list(self._workers):  # the training worker runs on to see its stop
+            end = worker.resume if worker is self.worker else worker.quit
+            with suppress(RuntimeError):  # its Qt side is already gone
+                end()
+        # as ``WorkerOwnerMixin``'s: the interpreter's exit must not delete their signals
+        outlive_exit(list(self._workers))
 
     def release_viewer(self) -> None:
         self.axes_prefill.release()

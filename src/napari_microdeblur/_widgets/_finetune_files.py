@@ -28,15 +28,15 @@ def kept_weights_dir() -> Path:
     return base / "napari-microdeblur" / "finetuned"
 
 
-def keep_weights(source: Path, name: str) -> Path:
-    """Copy the weights file ``source`` to ``kept_weights_dir()`` as
+def keep_weights(source: Path, name: str, folder: Path | None = None) -> Path:
+    """Copy the weights file ``source`` to ``folder`` (default ``kept_weights_dir()``) as
     ``<timestamp>_<name>.safetensors``, never over another file: a name taken meanwhile
     (another napari, or a shared folder, keeping the same name in the same second) gives the
     next free one, claimed atomically (``copy_atomically(overwrite=False)`` links or fails).
     The path written; OSError when it cannot."""
     from ..core.atomic_write import OutputExistsError
 
-    folder = kept_weights_dir()
+    folder = kept_weights_dir() if folder is None else Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)[:80]}"
     path, n = folder / f"{stem}.safetensors", 2
@@ -76,11 +76,11 @@ def copy_weights(source: Path, path: str | os.PathLike, *, overwrite: bool = Tru
     return path
 
 
-def keep_run_weights(outcome, name: str) -> str:
+def keep_run_weights(outcome, name: str, folder: Path | None = None) -> str:
     """Copy a run's kept weights out of its temporary folder (removed at exit) with
     ``keep_weights``; ``outcome.file`` then names the copy. The sentence for the status."""
     try:
-        outcome.file = keep_weights(outcome.file, name)
+        outcome.file = keep_weights(outcome.file, name, folder)
         if outcome.card is not None:  # the card names the file it was read from
             outcome.card.source = str(outcome.file)
     except OSError as error:

@@ -86,8 +86,8 @@ def job_seconds(record, minutes: float | None, adapting: bool) -> float | None:
 
 def kept_after_close(outcome, kept: str) -> str:
     """Say where a run's weights were kept (``kept``: ``keep_run_weights``' sentence) after
-    its dock closed: napari may be closing too (no window for a notification), so also on
-    stderr. The line said."""
+    its dock closed (``_finetune_close``): napari may be closing too (no window for a
+    notification), so also on stderr. The line said."""
     import sys
 
     from ._feedback import notify_info
@@ -97,7 +97,10 @@ def kept_after_close(outcome, kept: str) -> str:
             "weights... in the Deblur dock opens them)" if kept.startswith("Weights kept")
             else f"{lead}. {kept}")
     print(line, file=sys.stderr, flush=True)
-    notify_info(line)
+    try:  # said from the run's thread, maybe with napari's window gone: stderr has it
+        notify_info(line)
+    except RuntimeError:
+        pass
     return line
 
 

@@ -31,10 +31,10 @@ def _ownership():
 def wait_until_stopped(workers, seconds: float) -> list:
     """The workers of ``workers`` still running after waiting up to ``seconds``."""
     deadline = time.monotonic() + seconds
-    running = [w for w in workers if _running(w)]
+    running = [w for w in workers if worker_running(w)]
     while running and time.monotonic() < deadline:
         time.sleep(0.01)
-        running = [w for w in running if _running(w)]
+        running = [w for w in running if worker_running(w)]
     return running
 
 
@@ -48,7 +48,7 @@ def outlive_exit(workers) -> None:
         wait_until_stopped(workers, WAIT_S)
         return
     for worker in workers:
-        if not _running(worker):
+        if not worker_running(worker):
             continue
         try:
             signals = worker.signals
@@ -56,13 +56,14 @@ def outlive_exit(workers) -> None:
             # thread, it runs once the worker emitted its last signal but one; the worker,
             # held by superqt until its very last, still holds the object then
             worker.finished.connect(partial(sip.transferback, signals))
-            if _running(worker):
+            if worker_running(worker):
                 sip.transferto(signals, None)
         except (AttributeError, RuntimeError, TypeError):  # gone, or not a superqt worker
             pass
 
 
-def _running(worker) -> bool:
+def worker_running(worker) -> bool:
+    """Whether ``worker`` runs its job now (False once its Qt side is gone)."""
     try:
         return bool(worker.is_running)
     except RuntimeError:  # its Qt side is gone
