@@ -1,5 +1,6 @@
 """Deblur dock: pick an image layer and a method, deblur it in a napari worker (a progress bar
-per tile, Cancel between tiles) and add the result as a new layer.
+per tile; Cancel between tiles, or between two Richardson-Lucy iterations: ``_deblur_stop``)
+and add the result as a new layer.
 
 The dock is assembled from the image, method, tiling and run panels (``_panels.py``); the run
 is ``_jobs.DeblurRun``, which the menu action "Deblur with default model" uses too. The method
@@ -19,9 +20,10 @@ from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
 from ._auto_modality import AutoModalityPanel
 from ._controls import button, enable_saying_why
+from ._deblur_stop import CANCELLING, start_stoppable
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning, replace_asked
-from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
+from ._jobs import DeblurRequest, DeblurRun, request_card
 from ._layer_data import source_placement
 from ._layers import (
     current_data_index,
@@ -182,7 +184,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.tiling = TilingPanel()
         self.controls = RunControls(
             "Run", "Deblur in the background; the result is added as a new layer.",
-            "Stop after the current tile; no layer is added.", "Tiles done over all planes.",
+            "Stop the run: Richardson-Lucy at its next iteration, Wiener or a network after "
+            "the current tile; no layer is added.", "Tiles done over all planes.",
             "What the last run did.")
         self.save_button = button("Save result...", SAVE_TOOLTIP)
         self.controls.layout().addRow(self.save_button)
@@ -492,8 +495,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             if req.network is None:  # PSF rules the run would apply only after it started
                 check_psf_model_fits(req.method, req.axes, tuple(req.image.shape),
                                      tile=req.tiling.tile, image=f"layer {req.source_name!r}")
-            run = start_deblur(self.viewer, req, on_done=self._run_done,
-                               on_progress=self.show_run_progress, start=False)
+            run = start_stoppable(self.viewer, req, on_done=self._run_done,
+                                  on_progress=self.show_run_progress, start=False)
         except (ValueError, TypeError, OSError) as error:
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))
@@ -548,6 +551,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def cancel(self) -> None:
         self.cancel_run()
+        if self.run_handle is not None and not self.closed:
+            self.status_label.setText(CANCELLING)
 
     def save_result(self) -> list[str]:
         """The last result, while it is in the viewer, else the selected layer, with its

@@ -47,6 +47,7 @@ from napari_microdeblur.core.fft_domain import (
     psf_key,
     transfer_cache,
 )
+from napari_microdeblur.core.progress import check_stop
 
 __all__ = [
     "HeldOutCount",
@@ -328,7 +329,8 @@ def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.
     raises an image holding negatives by its minimum first (``compute_normalization``).
     ``tv_weight`` > 0 adds the total-variation prior of Dey et al. (2006): the multiplicative
     update is divided by 1 - tv_weight * div(grad u / |grad u|). ``eps`` guards the division,
-    relative to the image maximum. Returns a tensor with x's shape, dtype and device.
+    relative to the image maximum. Returns a tensor with x's shape, dtype and device. Run
+    inside ``progress.stoppable``, a stop ends it before its next iteration (``Cancelled``).
     """
     nsp = _check_x(x)
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
@@ -358,6 +360,7 @@ def richardson_lucy(x, psf, *, iterations=30, tv_weight=0.0, eps=1e-6) -> torch.
     u.copy_(y.mean(dim=sdims, keepdim=True).expand_as(y))
     ratio = torch.empty_like(y)
     for _ in range(iterations):
+        check_stop()  # a dock's Cancel ends a one-tile run here, not after all iterations
         blur(u, out=ratio)
         # FFT round-off can leave tiny negatives in K u
         torch.div(y, ratio.clamp_min_(0).add_(eps), out=ratio)
@@ -461,6 +464,7 @@ def held_out_check(x, psf, *, max_iterations: int, share: float = HELD_OUT_SHARE
     ratio = torch.empty_like(y)
     errors = []
     for k in range(max_iterations + 1):
+        check_stop()  # iterations 'auto' runs this before the first tile
         blur(u, out=ratio)
         miss = blur.crop(y - ratio)
         errors.append(float((miss * miss * hidden_here).sum(dtype=wide_dtype(y.device))))  # it. k

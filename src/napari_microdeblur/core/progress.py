@@ -5,10 +5,14 @@ Closing the generator stops the work where it is. ``drive`` runs one to its end,
 each record to a callback (a tqdm bar in the CLI, a Qt signal in a dock) and returns the
 result. The records of deblurring live here; training and fine-tuning yield their own
 (``FitProgress``) and may yield a ``Notes`` record for messages to show the user.
+
+A generator stops only at its records; ``stoppable`` lets a stop reach inside one record's
+work too: long loops (``classical.richardson_lucy``'s iterations) call ``check_stop``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,6 +39,50 @@ def drive(run: Iterator | Generator[Any, Any, Result],
         close = getattr(run, "close", None)
         if close is not None:
             close()
+
+
+class Cancelled(BaseException):
+    """Raised by ``check_stop`` where the stop of the ``stoppable`` run it is in says so. A
+    BaseException, as KeyboardInterrupt: an ``except Exception`` on the way (a fallback, an
+    out-of-memory retry) must not take a cancel for a failure."""
+
+
+class _ThreadStop(threading.local):
+    stop: Callable[[], bool] | None = None  # of the run this thread is working on
+
+
+_STOP = _ThreadStop()
+
+
+def check_stop() -> None:
+    """Raise ``Cancelled`` if the ``stoppable`` run this thread is working on was asked to
+    stop; nothing outside one (the CLI, the Python API). Cheap: call it once per iteration."""
+    stop = _STOP.stop
+    if stop is not None and stop():
+        raise Cancelled("stopped on request")
+
+
+def stoppable(run: Generator[Any, Any, Result],
+              stop: Callable[[], bool]) -> Generator[Any, Any, Result | None]:
+    """``run``'s records and result, with ``stop`` seen by ``check_stop`` while ``run`` works
+    (each resume, in whatever thread resumes it). Once ``stop()`` is true, a loop that checks
+    ends ``run`` where it is (its ``finally`` clauses run), and this returns None, as a job
+    closed between two records gives nothing; a closed ``stoppable`` closes ``run``."""
+    value = None
+    try:
+        while True:
+            previous, _STOP.stop = _STOP.stop, stop
+            try:
+                record = run.send(value)
+            except StopIteration as end:
+                return end.value
+            except Cancelled:
+                return None
+            finally:
+                _STOP.stop = previous
+            value = yield record
+    finally:
+        run.close()
 
 
 def map_records(run: Generator[Any, Any, Result],
