@@ -198,19 +198,28 @@ def deblur_one(source: Path, output: Path, args, models=None, axes: str | None =
         shape = shape_in_axes(output, result.axes, result.image.shape)  # the file's is ImageJ's
         say(f"{output}: {result.method} on {result.axes} {shape} ({result.device}, tile "
             f"{result.tile}, overlap {result.overlap}) in {time.perf_counter() - t0:.1f} s")
-        _say_modality(args, method, result.axes, shape)
+        _say_modality(args, method, result.axes, shape, source)
     return str(result.method)
 
 
-def _say_modality(args, method, axes: str, shape) -> None:
+def _say_modality(args, method, axes: str, shape, source) -> None:
     """Once per command, where --modality auto took a grayscale image (``axes``, ``shape``)
     for fluorescence (by design): an EM image got it and nothing said EM has its own. Rule and
-    words are the Python note's (``gray_auto``); the core does not note it on this path."""
-    from .core.image_settings import gray_auto, gray_auto_words
+    words are the Python note's (``gray_auto``); the core does not note it on this path. Three
+    8-bit channels of a TIFF ``source`` (an H&E image Fiji saved as a composite) get the hint
+    that --axes with S reads them as colour (its dtype read from the header, once a command)."""
+    from .core.image_settings import colour_channels_words, gray_auto, gray_auto_words
 
     if gray_auto(method, axes, shape) and not getattr(args, "modality_said", False):
         args.modality_said = True
-        say(f"  ({gray_auto_words('--modality {}'.format)})")
+        colour = ""
+        if axes.endswith("CYX") and str(source).lower().endswith((".tif", ".tiff")):
+            from .core.tiff_header import read_tiff_header
+
+            with contextlib.suppress(OSError, ValueError):
+                dtype = read_tiff_header(source).dtype
+                colour = colour_channels_words(axes, shape, dtype, "give --axes {}".format)
+        say(f"  ({gray_auto_words('--modality {}'.format, colour)})")
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
@@ -285,7 +294,7 @@ def _say_cluster_record(record: dict, args, method, log) -> None:
         say(f"{record['output']}: {record['method']} on {record['axes']} "
             f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
             f"overlap {tuple(record['overlap'])}) in {record['seconds']:.1f} s")
-        _say_modality(args, method, record["axes"], record["shape"])
+        _say_modality(args, method, record["axes"], record["shape"], source)
 
 
 def _cluster_outcome(log, args, source, target, status: str, **fields) -> None:

@@ -34,7 +34,8 @@ class AutoModalityPanel(MethodPanel):
         except ValueError:  # no usable layer: Run says why
             return ""
         spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
-        return gray_auto_note(spec, axes, layer_data(layer).shape)
+        data = layer_data(layer)
+        return gray_auto_note(spec, axes, data.shape, data.dtype)
 
     def show_auto_choice(self, *_) -> None:
         super().show_auto_choice()

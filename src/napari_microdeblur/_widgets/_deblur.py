@@ -566,7 +566,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if self.run_finished(run) and run.layer is not None:
             record_psf_resampling(run.layer, run.req.method.psf)  # from what to what
             req = run.req  # after the run too, as the command line says it
-            note = "" if req.network else gray_auto_note(req.method, req.axes, req.image.shape)
+            note = "" if req.network else gray_auto_note(
+                req.method, req.axes, req.image.shape, req.image.dtype)
             self.result_line.show(run, done_line(run, self._scale_warning
                                                  + (note and f"; {note}")))
 

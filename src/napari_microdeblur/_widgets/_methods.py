@@ -139,15 +139,17 @@ def auto_words(spec, rgb: bool) -> str:
 GRAY_AUTO_SUFFIX = "(as fluorescence; for EM choose EM)"
 
 
-def gray_auto_note(spec, axes: str, shape) -> str:
-    """Where 'auto' (``spec``) runs a grayscale image (``axes``, ``shape``) as fluorescence only
-    because its image type is auto: the command line's and the Python API's line
-    (``core.image_settings.gray_auto_words``) in the dock's words; else ''."""
-    from ..core.image_settings import gray_auto, gray_auto_words
+def gray_auto_note(spec, axes: str, shape, dtype=None) -> str:
+    """Where 'auto' (``spec``) runs a grayscale image (``axes``, ``shape``, ``dtype``) as
+    fluorescence only because its image type is auto: the command line's and the Python API's
+    line (``core.image_settings.gray_auto_words``) in the dock's words; else ''."""
+    from ..core.image_settings import colour_channels_words, gray_auto, gray_auto_words
 
     if not gray_auto(spec, axes, shape):
         return ""
-    words = gray_auto_words(lambda value: f"Image type {'EM' if value == 'em' else value}")
+    colour = colour_channels_words(axes, shape, dtype, "type {} in Axes".format)
+    words = gray_auto_words(lambda value: f"Image type {'EM' if value == 'em' else value}",
+                            colour)
     return words.replace(" give ", " choose ", 1)  # a dock's combo is chosen, not given
 
 

@@ -416,7 +416,7 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
     models = RECENT_MODELS.on(tiling_spec.device) if models is None else models
     prepared = prepare_deblur(image, axes, spec, tiling_spec, normalization=normalization,
                               models=models)
-    note_gray_auto(spec, prepared.method.name, prepared.axes, prepared.shape)
+    note_gray_auto(spec, prepared.method.name, prepared.axes, prepared.shape, image.dtype)
     warn_unscaled_psf_files(spec.psf if isinstance(spec, MethodSpec) else None)  # no voxels
     return prepared.iter_run(out)
 
