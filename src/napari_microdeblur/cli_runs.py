@@ -24,7 +24,7 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str 
 
     from .core.progress import Notes, drive
 
-    bar = None
+    bar, last = None, {}
 
     def show(record) -> None:
         nonlocal bar
@@ -50,6 +50,7 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str 
         minutes, seconds = divmod(int(round(record.seconds_left)), 60)
         postfix["left"] = f"{minutes}:{seconds:02d}"  # to the last step or the time limit
         bar.set_postfix(postfix, refresh=False)
+        last.update(postfix=postfix, step=record.step, validated=record.validated)
         if time_limit is None:
             bar.update(record.step - bar.n)
         else:  # the share of the time to the end, whichever bound (steps or clock) comes first
@@ -61,12 +62,28 @@ def drive_fit(run, *, quiet: bool, shown: list[str] | None = None, started: str 
     from .core.training.checkpoints import TemporaryFolderFull
 
     try:
-        return drive(run, show)
+        result = drive(run, show)
+        if bar is not None:
+            _show_last_validation(bar, last, result)
+        return result
     except TemporaryFolderFull as error:  # the command line has one more way out
         raise UserError(f"{error}, or give --checkpoint-dir DIR on a disk with space") from None
     finally:
         if bar is not None:
             bar.close()
+
+
+def _show_last_validation(bar, last: dict, result) -> None:
+    """The bar's 'val PSNR' made the run's last validation's where it came after the last
+    record (a run stopped by its time limit validates once more: the bar kept the step-0
+    score that the closing line did not say)."""
+    fit = getattr(result, "result", result)  # finetune's outcome holds the run's result
+    history = getattr(fit, "history", None) or []
+    final = history[-1] if history else {}
+    if last.get("validated") or final.get("step") != last.get("step") \
+            or final.get("val_psnr") is None:
+        return
+    bar.set_postfix({**last["postfix"], "val PSNR": f"{final['val_psnr']:.2f}"}, refresh=True)
 
 
 def checkpoint_folder(path: str, *, resume: bool) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from . import cli_training_data as training_data
@@ -45,6 +46,7 @@ from .core.job_defaults import (
     TRAINABLE,
 )
 from .core.shown import shown_path
+from .core.training.regime_facts import psf_aware_refusal
 
 
 def _check_weights_output(path: str, overwrite: bool, weights: str | None = None) -> Path:
@@ -174,9 +176,10 @@ def _check_resumed_run(args) -> float:
     return float(info["elapsed"] or 0)
 
 
-def _train_data(args, sharp, blurry, unpaired: dict, dims: int):
+def _train_data(args, sharp, blurry, unpaired: dict, dims: int, divisor: int = 1):
     """(train, val, extra sources, card training_data, card degradation, what the validation
-    is on: psf_cyclegan's words, else '')."""
+    is on: said in the closing line). Which images are held out is said before training
+    (unless -q) and written in the card (psf_cyclegan: in its own words)."""
     from . import cli_regimes
 
     validated_on = ""
@@ -184,12 +187,19 @@ def _train_data(args, sharp, blurry, unpaired: dict, dims: int):
         extra = cli_regimes.unpaired_sources(unpaired, dims, args.regime)
         train, val, degradation = extra["unpaired_sharp"], None, "unknown (unpaired z-stacks)"
     else:
-        train, val, degradation = training_data.training_pairs(args, sharp, blurry)
+        split = training_data.split_training(args, sharp, blurry, divisor)
+        train, val, degradation = split.train, split.val, split.degradation
         if args.regime == "psf_cyclegan":  # its held-out images leave its sharp set
             validated_on = cli_regimes.hold_out_validation(args, unpaired, train)
+        else:
+            validated_on = split.validated_on
+            if split.note and not args.quiet:
+                print(f"microdeblur: {split.note}", file=sys.stderr)
         extra = cli_regimes.unpaired_sources(unpaired, dims, args.regime)
     described, degradation = cli_regimes.card_data(args, train, degradation, extra,
                                                    validated_on)
+    if validated_on and args.regime != "psf_cyclegan":  # psf_cyclegan's card says it
+        described += f"; validation: {validated_on}"
     return train, val, extra, described, degradation, validated_on
 
 
@@ -238,6 +248,8 @@ def cmd_train(args) -> int:
         raise UserError(f"--weights {args.weights} takes {config['in_channels']}-channel images "
                         f"but the training images are {'RGB' if rgb else 'single-channel'}")
     model = start[0] if start else registry.build_model(args.arch, config, seed=args.seed)
+    if getattr(model, "needs_psf", False):  # refused before the data work and its notes
+        raise UserError(psf_aware_refusal(args.arch))
     cli_regimes.check_model_fits(args, model)
     options = dict(steps=args.steps, batch_size=args.batch, patch=args.patch, lr=args.lr,
                    device=args.device, seed=args.seed,
@@ -248,7 +260,8 @@ def cmd_train(args) -> int:
         # --weights and --license too: the card's licence and start were rewritten
         check_same_start(folder, _train_card(args, start[1] if start else None, "", ""))
     train, val, extra, described, degradation, validated_on = _train_data(
-        args, sharp, blurry, unpaired, config.get("spatial_dims", 2))
+        args, sharp, blurry, unpaired, config.get("spatial_dims", 2),
+        int(getattr(model, "size_divisor", 1)))
     card = _train_card(args, start[1] if start else None, described, degradation)
     val_every = max(1, min(args.steps // 10, TRAIN_MAX_VAL_EVERY))
     how = TrainRun(out=out, regime=args.regime, lr=args.lr, quiet=args.quiet, folder=folder,
@@ -480,8 +493,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    "--weights, the starting weights' licence, combined with this one)")
     p.add_argument("--checkpoint-dir", help="keep the run's kept checkpoint best.safetensors "
                    "(supervised: the best validation PSNR; the adversarial regimes: the last "
-                   "validated step), last.safetensors and last.pt here (a new or empty folder; "
-                   "default: a temporary one)")
+                   "validated step) with best.pt, last.safetensors and last.pt here (a new or "
+                   "empty folder; default: a temporary one)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --checkpoint-dir from its last checkpoint (the "
                    "same options; --steps may be raised)")

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,53 +58,178 @@ def planes_of(images: list[tuple[str, np.ndarray, str]], option: str):
     return split, first[2][0]
 
 
-def held_out_files(files: list[list[str]], args) -> list[str] | None:
-    """The pair groups of whole files held out for validation, when there are two files or
+def held_out_files(n_files: int, args) -> list[int] | None:
+    """The indices of the whole files held out for validation, when there are two files or
     more: planes of one z-stack share their structure (and a stack paired with its in-focus
     plane, its target), so a neighbouring plane in training made validation blind to
     memorising the stack. None (planes are drawn) for a single file."""
-    if len(files) < 2:
+    if n_files < 2:
         return None
-    k = min(len(files) - 1, max(1, round(args.val_fraction * len(files))))
-    picked = np.random.default_rng(0).choice(len(files), size=k, replace=False)
-    return [g for i in sorted(picked) for g in files[i]]
+    k = min(n_files - 1, max(1, round(args.val_fraction * n_files)))
+    return sorted(int(i) for i in np.random.default_rng(0).choice(n_files, size=k,
+                                                                    replace=False))
+
+
+#: held-out names listed in full up to this many (the lines and the card)
+NAMES_LISTED = 6
+
+
+def listed(names) -> str:
+    """'a, b, c' or 'a, ..., f and 6 more'."""
+    names = list(names)
+    more = len(names) - NAMES_LISTED
+    return ", ".join(names[:NAMES_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _images_words(spec: str, n_files: int, n_planes: int) -> str:
+    """An image option's absolute path (a folder, file or glob, as typed but absolute: the card
+    said 'sharp/', of no use once the model left the folder) and how many files and planes."""
+    planes = f", {_count(n_planes, 'plane')}" if n_planes != n_files else ""
+    return f"{_absolute(spec)} ({_count(n_files, 'file')}{planes})"
+
+
+def _absolute(spec) -> str:
+    """An image option's path(s) made absolute, a glob's pattern kept."""
+    return ", ".join(os.path.abspath(s) for s in ([spec] if isinstance(spec, str) else spec))
+
+
+@dataclass(frozen=True)
+class TrainingSplit:
+    """What `train` trains and validates on: the training source, the validation pairs, the
+    degradation (for the card), ``validated_on``: what validation is on, in words (the closing
+    line and the card say it) and ``note``: the line said before training ('' where a note
+    was printed already)."""
+
+    train: object
+    val: list
+    degradation: str
+    validated_on: str
+    note: str = ""
 
 
 def training_pairs(args, sharp, blurry):
     """(train, val, degradation) from --blurry/--sharp pairs or synthetic blur of --sharp."""
+    split = split_training(args, sharp, blurry)
+    return split.train, split.val, split.degradation
+
+
+def split_training(args, sharp, blurry, divisor: int = 1) -> TrainingSplit:
+    """--blurry/--sharp pairs or synthetic blur of --sharp, split for validation (``divisor``:
+    the network's size divisor, the narrowest band a single image can hold out)."""
+    if blurry is not None:
+        return _paired_split(args, sharp, blurry)
+    return _synthetic_split(args, sharp, divisor)
+
+
+def _paired_split(args, sharp, blurry) -> TrainingSplit:
     from .core import data
 
+    pairs, files = [], []
+    for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
+        s = check_same_field(bn, axes, b, sn, s_axes, s, planes_held_out=len(blurry) < 2)
+        made = data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
+        pairs += made
+        files.append([p.group for p in made])
+    if len(pairs) < 2:  # split_validation's own error named itself and no option
+        raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
+                        "whole images or planes for validation: give two or more pairs "
+                        "(or microdeblur finetune, which holds out a band of one pair)")
+    picked = held_out_files(len(files), args)
+    train_pairs, val = data.split_validation(
+        pairs, val_fraction=args.val_fraction, seed=0,
+        val_groups=None if picked is None else [g for i in picked for g in files[i]])
+    if picked is None:  # one stack: its planes drawn
+        planes = [p.group.split(":", 1)[1] for p in val]
+        held = (f"{len(val)} of {len(pairs)} planes of --blurry {blurry[0][0]} held out "
+                f"(plane {listed(planes)})")
+    else:
+        held = (f"{len(picked)} of {len(files)} pairs held out (--blurry "
+                f"{listed(blurry[i][0] for i in picked)})")
     sharp_spec = args.sharp or args.unpaired_sharp
-    if blurry is not None:
-        pairs, files = [], []
-        for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
-            s = check_same_field(bn, axes, b, sn, s_axes, s, planes_held_out=len(blurry) < 2)
-            made = data.pairs_from_arrays(b, s, axes=axes, name=f"{bn}~{sn}")
-            pairs += made
-            files.append([p.group for p in made])
-        if len(pairs) < 2:  # split_validation's own error named itself and no option
-            raise UserError("--blurry and --sharp give one pair of one plane; train holds out "
-                            "whole images or planes for validation: give two or more pairs "
-                            "(or microdeblur finetune, which holds out a band of one pair)")
-        train_pairs, val = data.split_validation(pairs, val_fraction=args.val_fraction, seed=0,
-                                                 val_groups=held_out_files(files, args))
-        train = data.PairedData(train_pairs, description=f"pairs {args.blurry} ~ {sharp_spec}")
-        return train, val, "real pairs"
-    n_val = int(round(len(sharp) * args.val_fraction)) if len(sharp) > 1 else 0
-    n_val = min(max(n_val, 1 if len(sharp) > 1 else 0), len(sharp) - 1)
+    train = data.PairedData(train_pairs, description=(
+        f"pairs {_images_words(args.blurry, len(files), len(pairs))} ~ "
+        f"{_absolute(sharp_spec)}"))
+    return TrainingSplit(train, val, "real pairs", held, f"validation: {held}")
+
+
+def _band(name: str, plane: np.ndarray, args, divisor: int):
+    """(training part, held-out band, words) of one image's only plane, cut as finetune holds
+    out a band of one pair (``core.pair_checks.check_band_fits``); None where the plane has no
+    room for the band, the gap and a --patch of training, or either part is constant."""
+    from .core.pair_checks import BAND_GAP, check_band_fits
+
+    if min(plane.shape[-2:]) < args.patch:
+        return None
+    try:
+        axis, stop, start = check_band_fits(name, plane.shape[-2:], val_fraction=args.val_fraction,
+                                            min_train=args.patch, min_band=max(8, divisor))
+    except ValueError:
+        return None
+    cut = plane.ndim - 3 + axis  # axis: 1 (Y) or 2 (X) of a (C, Y, X) plane
+    parts = []
+    for lo, hi in ((0, stop), (start, plane.shape[cut])):
+        where = [slice(None)] * plane.ndim
+        where[cut] = slice(lo, hi)
+        parts.append(np.ascontiguousarray(plane[tuple(where)]))
+    if any(float(np.ptp(part)) == 0 for part in parts):
+        return None
+    letter = "YX"[axis - 1]
+    return (*parts, f"a band of {name} held out ({letter} {start}-{plane.shape[cut]}, the last "
+                    f"{args.val_fraction:.0%} along {letter}; {BAND_GAP} px gap)")
+
+
+def _synthetic_split(args, sharp, divisor: int) -> TrainingSplit:
+    """Synthetic blur of --sharp, held out as whole files (two or more), planes of a single
+    z-stack or a band of a single 2D image (one image validated on itself, and the closing
+    line and card read as a held-out score); on the image itself only where none of these
+    fits, said in the note, the card and the closing line."""
+    from .core import data
+
+    option = "--sharp" if args.sharp else "--unpaired-sharp"
     # each file split into planes by its own axes (the first file's did not fit a z-stack)
-    split, axes = planes_of(sharp, "--sharp" if args.sharp else "--unpaired-sharp")
+    split, axes = planes_of(sharp, option)
+    named = [[*zip(names, planes, strict=True)] for names, planes in split]
+    # psf_cyclegan's cycle learns on the whole of its one image: planes or a band held out
+    # here would be trained on all the same (cli_regimes.hold_out_validation says so)
+    whole = getattr(args, "regime", None) == "psf_cyclegan"
+    note = ""
+    if len(split) > 1:  # whole files, the first ones in sorted order
+        n_val = min(max(int(round(len(split) * args.val_fraction)), 1), len(split) - 1)
+        trained = [p for ps in named[n_val:] for p in ps]
+        held_planes = [p for ps in named[:n_val] for p in ps]
+        held = (f"{n_val} of {len(split)} files held out "
+                f"({listed(name for name, _, _ in sharp[:n_val])})")
+    elif len(named[0]) > 1 and not whole:  # one z-stack: planes drawn, as one paired stack
+        trained, held_planes = data.split_validation(named[0], val_fraction=args.val_fraction,
+                                                     seed=0)
+        held = (f"{len(held_planes)} of {len(named[0])} planes of {sharp[0][0]} held out "
+                f"(plane {listed(n.rsplit(':', 1)[1] for n, _ in held_planes)})")
+    elif not whole and (band := _band(*named[0][0], args, divisor)) is not None:
+        trained, held_planes = [(named[0][0][0], band[0])], [(named[0][0][0], band[1])]
+        held = band[2]
+    else:
+        trained = held_planes = named[0]
+        why = ("psf_cyclegan trains on all of it" if whole else
+               f"too small to hold out a band beside --patch {args.patch} of training")
+        held = f"the training image {sharp[0][0]} itself (validated on the training image: {why})"
+        print(f"note: one image only, {why}: validated on the training image", file=sys.stderr)
+    if held_planes is not trained:
+        note = f"validation: {held}"
     degradation = synthetic_degradation(args)
-    train = data.SyntheticData([p for _, ps in split[n_val:] for p in ps], degradation,
-                               axes=axes, names=[n for ns, _ in split[n_val:] for n in ns],
-                               seed=args.seed, description=f"sharp images {sharp_spec}")
-    held = [p for _, ps in (split[:n_val] or split) for p in ps]
-    if not n_val:
-        print("note: one image only: validated on the training image", file=sys.stderr)
+    spec = args.sharp or args.unpaired_sharp
+    images = _images_words(spec, len(split), sum(map(len, named)))
+    train = data.SyntheticData([p for _, p in trained], degradation, axes=axes,
+                               names=[n for n, _ in trained], seed=args.seed,
+                               description=f"sharp images {images}")
     val = []
     for protocol in ("ABC" if degradation == "mix" else degradation):
-        val += data.SyntheticData(held, protocol, axes=axes, seed=args.seed).validation_pairs()
-    return train, val, degradation
+        val += data.SyntheticData([p for _, p in held_planes], protocol, axes=axes,
+                                  seed=args.seed).validation_pairs()
+    return TrainingSplit(train, val, degradation, held, note)
 
 
 #: train's --degradation when not given: the mix of protocols A, B and C

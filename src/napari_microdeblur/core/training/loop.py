@@ -9,6 +9,7 @@ import math
 import time
 import warnings
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.baseline: dict[str, Any] = {}
         self.last_val: dict[str, Any] = {}
+        self.validation_seconds = 0.0  # of the latest validation: the time left counts on it
         # L2-SP (Li et al. 2018): the starting weights the anchor term pulls toward; taken
         # before a resume loads later weights, so a resumed run keeps the same anchor
         self.anchor = ({n: p.detach().clone() for n, p in self.model.named_parameters()}
@@ -244,7 +246,9 @@ class Trainer:
         return sum(1 for h in self.history if h["step"] > best_step)
 
     def record_validation(self) -> dict[str, Any]:
+        started = time.perf_counter()
         v = self.validate()
+        self.validation_seconds = time.perf_counter() - started
         self.history.append(v)
         self.last_val = v
         # weights whose output is not finite are never kept (a diverging adversarial run)
@@ -411,30 +415,88 @@ def _result(tr: Trainer, stopped: str) -> FitResult:
     )
 
 
+@dataclass
+class _Clock:
+    """This session's time in training steps alone, apart from the validations and checkpoint
+    writes between them: the time left and the time limit count each on its own (the step-0
+    validation counted as step time said 'left=151:37' at step 3 of a 1-minute run)."""
+
+    step_seconds: float = 0.0
+    steps: int = 0
+    first_step: float = 0.0  # its warm-up (allocation, first kernels) is no later step's time
+    write_seconds: float = 0.0  # of the latest checkpoint write
+
+    def add_step(self, seconds: float) -> None:
+        self.step_seconds += seconds
+        self.steps += 1
+        if self.steps == 1:
+            self.first_step = seconds
+
+    def per_step(self) -> float:
+        if self.steps < 2:
+            return self.step_seconds
+        return (self.step_seconds - self.first_step) / (self.steps - 1)
+
+
+def _seconds_left(tr: Trainer, clock: _Clock) -> float:
+    """To the last step: the steps, the validations and checkpoint writes still due."""
+    c = tr.config
+    steps = c.steps - tr.step
+    if steps <= 0:
+        return 0.0
+    every = c.validation_interval()
+    validations = (c.steps // every - tr.step // every + bool(c.steps % every)
+                   if tr.setup.val_crops else 0)
+    writes = c.steps // c.checkpoint_every - tr.step // c.checkpoint_every \
+        if c.checkpoint_every else 0
+    return (clock.per_step() * steps + tr.validation_seconds * validations
+            + clock.write_seconds * writes)
+
+
+def _time_is_up(tr: Trainer, clock: _Clock, elapsed: float) -> bool:
+    """Whether the next step would end past the time limit once the last validation and the
+    checkpoint write that follow it are done (they ran after the limit: '--minutes 0.5' said
+    '3 steps in 0.8 min'). A session's first step is always taken."""
+    limit = tr.config.time_limit
+    if not clock.steps:
+        return elapsed >= limit
+    tail = clock.per_step() + clock.write_seconds
+    if tr.setup.val_crops:
+        tail += tr.validation_seconds
+    return elapsed + tail > limit
+
+
 def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
     """Step ``tr`` to the end (or the time limit); a :class:`FitProgress` per step."""
     c = tr.config
     message = "; ".join(tr.setup.notes) or None
     stopped, clean = "completed", False
-    t_start, elapsed0, steps_here = time.perf_counter(), tr.elapsed, 0
+    t_start, elapsed0, clock = time.perf_counter(), tr.elapsed, _Clock()
+
+    def elapsed() -> float:
+        return elapsed0 + (time.perf_counter() - t_start)
+
     try:
         if tr.setup.val_crops and not tr.history:
             tr.baseline = {**tr.validate(identity=True), "what": "input (no deblurring)"}
             tr.record_validation()
         while tr.step < c.steps:
-            if c.time_limit is not None and tr.elapsed >= c.time_limit:
+            if c.time_limit is not None and _time_is_up(tr, clock, elapsed()):
                 stopped = "time_limit"
                 break
+            began = time.perf_counter()
             losses, lr, validated = _one_step(tr)
-            steps_here += 1
+            stepped = time.perf_counter()
+            clock.add_step(stepped - began - (tr.validation_seconds if validated else 0))
             if validated and c.patience and tr.validations_since_best() >= c.patience:
                 stopped = "early_stop"
-            now = time.perf_counter()
-            tr.elapsed = elapsed0 + (now - t_start)
+            tr.elapsed = elapsed()  # what last.pt records
             if c.checkpoint_every and tr.step % c.checkpoint_every == 0:
                 tr.write_best()
                 tr.write_last()
-            left = (now - t_start) / steps_here * (c.steps - tr.step)
+                clock.write_seconds = time.perf_counter() - stepped
+                tr.elapsed = elapsed()
+            left = _seconds_left(tr, clock)
             if c.time_limit is not None:
                 left = min(left, max(0.0, c.time_limit - tr.elapsed))
             yield _record(tr, losses, lr, left, validated, message)
@@ -448,7 +510,7 @@ def run(tr: Trainer) -> Generator[FitProgress, None, FitResult]:
         clean = True  # cancelled between steps: the state is consistent
         raise
     finally:
-        tr.elapsed = elapsed0 + (time.perf_counter() - t_start)
+        tr.elapsed = elapsed()
         # however the run ends, the network is handed back ready to deblur: Dropout off and
         # BatchNorm on its running statistics, as load_model gives the saved weights
         tr.model.eval()

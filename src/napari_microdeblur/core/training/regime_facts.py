@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_PERCEPTUAL_FEATURES", "KEEP_BEST", "KEEP_LAST", "LOSSES",
-           "PERCEPTUAL_FEATURES", "REGIME_FACTS", "RegimeFacts"]
+           "PERCEPTUAL_FEATURES", "REGIME_FACTS", "RegimeFacts", "psf_aware_refusal"]
 
 #: the checkpoint criterion of the adversarial regimes: the best validation PSNR would pick the
 #: least adversarial weights (the ones closest to a plain L1 fit), undoing the GAN training
@@ -85,3 +85,15 @@ REGIME_FACTS: dict[str, RegimeFacts] = {
                              "psf_centre": "ours", "psf_spectrum": "ours"},
         adversarial=True),
 }
+
+
+def psf_aware_refusal(name: str) -> str:
+    """Why a PSF-aware network (``name``) is not trained from scratch (`train` said to use a
+    script that is not in the installed package), and how a lab adapts it instead."""
+    from ..psf_aware import DEFAULT_PSF_AWARE
+
+    return (f"{name} is PSF-aware and trains given the PSF: it is trained on the project's "
+            "data sets by scripts/train_psf_aware.py of the source repository (not installed); "
+            f"adapt it to your images with microdeblur finetune --weights {DEFAULT_PSF_AWARE} "
+            "--psf PSF --blurry B.tif --sharp S.tif --out tuned.safetensors (Python: "
+            "core.finetune, psf=)")

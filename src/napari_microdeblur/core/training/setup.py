@@ -21,10 +21,10 @@ from .. import data as data_mod
 from .. import devices
 from ..data_volumes import UnpairedVolumes
 from ..devices import autocast_supported, resolve_device
-from ..psf_aware import DEFAULT_PSF_AWARE
 from .checkpoints import check_same_settings, checkpoint_path, load_training_checkpoint
 from .config import TrainingConfig
 from .losses import MicroscopyFeatures, VGGFeatures
+from .regime_facts import psf_aware_refusal
 from .regimes import Regime, get_regime, list_regimes
 
 __all__ = ["SKIPPED_PERCEPTUAL", "Setup", "prepare"]
@@ -90,11 +90,7 @@ def _check_model(model, config: TrainingConfig, regime: Regime) -> int:
             f"model works on volumes (spatial_dims=3); the {regime.name} regime trains 2D "
             f"models (YX planes); 3D training: regime {' or '.join(volume_regimes)}")
     if getattr(model, "needs_psf", False) and getattr(model, "bound_psf", None) is None:
-        raise ValueError(
-            f"{getattr(model, 'arch_name', type(model).__name__)} is PSF-aware and trains "
-            "given the PSF: fine-tune its weights on pairs with microdeblur finetune --weights "
-            f"{DEFAULT_PSF_AWARE} --psf PSF (core.finetune's psf=), or train it on many PSFs "
-            "with scripts/train_psf_aware.py")
+        raise ValueError(psf_aware_refusal(getattr(model, "arch_name", type(model).__name__)))
     divisor = int(getattr(model, "size_divisor", 1))
     patch = config.patch
     if patch % divisor:
