@@ -14,6 +14,13 @@ NO_RECORD = ("in.tif holds no record of a deblur naming its input and method: no
              "remakes it (give an output of microdeblur deblur, psf-from-beads, "
              "psf-from-weights or psf-estimate)")
 
+EMPTY = "input directory 'empty' holds no image file"
+NESTED = ("input directory 'nested' holds no image file itself, but its subfolders do (1 image "
+          "file directly in them, deeper ones not counted): -r/--recursive scores them")
+MRC = ("input directory 'mrc' holds no image file; its 1 .mrc file: MRC files are not read: "
+       "convert the image to TIFF or OME-Zarr, e.g. with mrcfile: "
+       "tifffile.imwrite('a.tif', mrcfile.read('a.mrc'))")
+
 #: (argv, its stderr lines, its stdout as JSON or None), as said before torch left the path
 EARLY = [
     (["focus", "nope.tif"], ["input file 'nope.tif' does not exist"], None),
@@ -43,6 +50,18 @@ EARLY = [
                              "'gran.em_v1'? `microdeblur methods` lists them)"], None),
     (["info", "nope.tif"], ["input file 'nope.tif' does not exist"], None),
     (["info", "--command", "in.tif"], [NO_RECORD], None),
+    # a folder or glob listing no image: core.input_files (core.files imports torch)
+    (["focus", "empty"], [EMPTY], None),
+    (["info", "empty"], [EMPTY], None),
+    (["focus", "nomatch*.tif"], ["input pattern 'nomatch*.tif' matches no file"], None),
+    (["info", "nomatch*.tif"], ["input pattern 'nomatch*.tif' matches no file"], None),
+    (["focus", "nested"], [NESTED], None),
+    (["info", "nested"], ["input directory 'nested' holds no image file"], None),
+    (["focus", "nest*"], ["input pattern 'nest*' matches folders only: give a folder (with "
+                          "-r/--recursive for its subfolders) or a pattern of image files"], None),
+    (["focus", "mrc"], [MRC], None),
+    (["focus", "--json", "empty", "nested"], [EMPTY, NESTED],
+     [{"file": "empty", "error": EMPTY}, {"file": "nested", "error": NESTED}]),
 ]
 
 
@@ -50,6 +69,12 @@ def test_focus_and_info_say_a_missing_file_before_torch_is_imported(tmp_path):
     """One process runs each command in turn: each exits 2 with its lines, torch not
     imported; before, expanding the inputs imported core.files (and torch) first."""
     tifffile.imwrite(tmp_path / "in.tif", np.zeros((16, 16), np.uint8))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    (tmp_path / "nested" / "sub").mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "nested" / "sub" / "a.tif", np.zeros((16, 16), np.uint8))
+    (tmp_path / "mrc").mkdir()
+    (tmp_path / "mrc" / "a.mrc").write_bytes(b"")
     code = (
         "import contextlib, io, json, sys\n"
         "from napari_microdeblur.cli import main\n"

@@ -159,7 +159,7 @@ def expanded(inputs: list[str], recursive: bool | None = None) -> list[str]:
             paths.append(given)
             continue
         if not glob.has_magic(given) and not Path(given).exists():
-            # said when read, as find_inputs would (its core.files imports torch: 2-3 s)
+            # said when read, with the others, in find_inputs' words
             paths.append(given)
             continue
         try:
@@ -175,7 +175,7 @@ def _listed(given: str, recursive: bool | None) -> list[str]:
     import glob
 
     from .core import io
-    from .core.files import find_inputs
+    from .core.input_files import find_inputs  # no torch: core.files' imports it (2-5 s)
 
     path = Path(given)
     if path.is_dir() and not io.is_zarr(path):
@@ -198,7 +198,7 @@ def _subfolders_said(folder: Path) -> None:
     """Images in the subfolders of ``folder`` left out without -r: counted one level down and
     said, as deblur says them (scored top-level files only, without a word); an error where
     the folder holds none itself."""
-    from .core.files import folder_images
+    from .core.input_files import folder_images
 
     found = len(folder_images(folder))
     # one level down only, as deblur counts: a whole tree could hold millions of files
@@ -215,27 +215,38 @@ def _subfolders_said(folder: Path) -> None:
 
 
 def cmd_focus(args) -> int:
-    import numpy as np
 
     from .core.focus_defaults import check_camera_offset, check_focus_tile  # no torch
 
     check_focus_tile(args.tile)  # bad options fail before the image is read (and torch)
     check_camera_offset(args.camera_offset)
-    paths = expanded(args.input, recursive=args.recursive)
-    if len(paths) == 1:  # one file: its lines and its JSON object as they always were
-        scores, axes, structure = _scores(paths[0], args)
-        if args.json:
-            print(json.dumps(_json_object(scores, axes, args, structure)))
-        elif np.ndim(scores) == 0:
-            print(f"{paths[0]}: {_said(scores, structure)}")
-        else:
-            heading = _heading(paths[0], axes, args.tile)
-            if heading:
-                print(heading)
-            for index, value in np.ndenumerate(np.asarray(scores)):
-                print(f"{index}: {value:.6g}{'' if structure[index] else ' ' + BLANK}")
+    try:
+        paths = expanded(args.input, recursive=args.recursive)
+        if len(paths) > 1:
+            return _several(paths, args)
+        _one(paths[0], args)
         return 0
-    return _several(paths, args)
+    except KeyboardInterrupt as stop:  # cli.main's line said 'no partial output was left'
+        from .cli_progress import stopped_code
+
+        return stopped_code(stop, "focus writes no file")
+
+
+def _one(path: str, args) -> None:
+    """One file: its lines and its JSON object as they always were."""
+    import numpy as np
+
+    scores, axes, structure = _scores(path, args)
+    if args.json:
+        print(json.dumps(_json_object(scores, axes, args, structure)))
+    elif np.ndim(scores) == 0:
+        print(f"{path}: {_said(scores, structure)}")
+    else:
+        heading = _heading(path, axes, args.tile)
+        if heading:
+            print(heading)
+        for index, value in np.ndenumerate(np.asarray(scores)):
+            print(f"{index}: {value:.6g}{'' if structure[index] else ' ' + BLANK}")
 
 
 def _heading(path: str, axes: str, tile: int | None) -> str | None:
@@ -252,17 +263,27 @@ def _heading(path: str, axes: str, tile: int | None) -> str | None:
 
 def _several(paths: list[str], args) -> int:
     """One line (or JSON object, a list of one a line) per file, an error line per file that
-    cannot be scored; exit 2 when any could not."""
-    from .cli_progress import RepeatedNotes
+    cannot be scored; exit 2 when any could not. Ctrl-C or SIGTERM prints the list of the
+    files scored before it (130, 143): --json printed nothing, though its lines were said."""
+    from .cli_progress import RepeatedNotes, files_said, stopped_code
 
     objects = []
-    with RepeatedNotes():  # a folder saved at 72 dpi: one line for it, not one per file
-        for path in paths:
-            objects.append(_file_object(path, args))
-    failed = sum("error" in o for o in objects)
+    try:
+        with RepeatedNotes():  # a folder saved at 72 dpi: one line for it, not one per file
+            for path in paths:
+                objects.append(_file_object(path, args))
+    except KeyboardInterrupt as stop:
+        _print_list(objects, args)
+        return stopped_code(stop, files_said(len(objects), len(paths), "focus", "scored"))
+    _print_list(objects, args)
+    return EXIT_ERROR if any("error" in o for o in objects) else 0
+
+
+def _print_list(objects: list[dict], args) -> None:
+    """With --json, the files' objects: a list of one a line."""
     if args.json:
-        print("[\n" + ",\n".join(json.dumps(o) for o in objects) + "\n]")
-    return EXIT_ERROR if failed else 0
+        print("[\n" + ",\n".join(json.dumps(o) for o in objects) + "\n]" if objects else "[]",
+              flush=True)
 
 
 def _file_object(path: str, args) -> dict:

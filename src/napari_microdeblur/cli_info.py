@@ -508,36 +508,57 @@ def _expanded(files: list[str]) -> list[str]:
 
 
 def cmd_info(args) -> int:
+    from .cli_progress import RepeatedNotes, files_said, stopped_code
+
+    found, paths = [], []
+    try:
+        paths = _expanded(args.files)
+        with RepeatedNotes():  # a folder of 72-dpi files: that line once, then a count
+            for path in paths:
+                found.append(_described(path, args))
+    except KeyboardInterrupt as stop:  # cli.main's line said 'no partial output was left'
+        if args.json and (found or len(paths) > 1):  # those described before it, as a list
+            _print_json(found, several=len(paths) > 1)  # of them: --json printed nothing
+        outcome = "info writes no file"
+        if len(paths) > 1:
+            outcome = files_said(len(found), len(paths), "info", "described")
+        return stopped_code(stop, outcome)
+    if args.json:  # one object, or a list of one a line (a million files: grep, jq)
+        _print_json(found, several=len(found) > 1)
+    return EXIT_ERROR if any("error" in info for info in found) else 0
+
+
+def _print_json(found: list[dict], several: bool) -> None:
+    """One object, or a list of one a line (``[]``: none described before a Ctrl-C)."""
+    lines = [json.dumps(info, default=str) for info in found]
+    print(("[\n" + ",\n".join(lines) + "\n]" if lines else "[]") if several else lines[0],
+          flush=True)
+
+
+def _described(path: str, args) -> dict:
+    """One file's --json object, its block (or --command) printed, or its error line."""
     from .cli_focus import readable
-    from .cli_progress import RepeatedNotes
     from .cli_words import error_words
 
-    found = []
-    with RepeatedNotes():  # a folder of 72-dpi files: that line once, then a count
-        for path in _expanded(args.files):
-            try:
-                info = describe(readable(path))
-            except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
-                why = first_line(error_words(error, args))
-                if shown_path(path) not in why and str(path) not in why:  # io's messages name it
-                    why = f"{shown_path(path)}: {why}"
-                print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
-                info = {"file": path, "error": why}
-            if args.command and "error" not in info:
-                try:
-                    info["command"] = rerun_command(info)
-                    say_command_note(info)
-                    say_part_note(info)
-                except ValueError as error:
-                    print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
-                    info = {"file": path, "error": str(error)}
-            found.append(info)
-            if not args.json and "error" not in info:  # --command: the command only
-                print(info["command"] if args.command else text_block(info), flush=True)
-    if args.json:  # one object, or a list of one a line (a million files: grep, jq)
-        lines = [json.dumps(info, default=str) for info in found]
-        print(lines[0] if len(lines) == 1 else "[\n" + ",\n".join(lines) + "\n]")
-    return EXIT_ERROR if any("error" in info for info in found) else 0
+    try:
+        info = describe(readable(path))
+    except (ValueError, TypeError, OSError, RuntimeError) as error:  # as deblur's batches
+        why = first_line(error_words(error, args))
+        if shown_path(path) not in why and str(path) not in why:  # io's messages name it
+            why = f"{shown_path(path)}: {why}"
+        print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
+        info = {"file": path, "error": why}
+    if args.command and "error" not in info:
+        try:
+            info["command"] = rerun_command(info)
+            say_command_note(info)
+            say_part_note(info)
+        except ValueError as error:
+            print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
+            info = {"file": path, "error": str(error)}
+    if not args.json and "error" not in info:  # --command: the command only
+        print(info["command"] if args.command else text_block(info), flush=True)
+    return info
 
 
 def add_info_command(sub) -> None:

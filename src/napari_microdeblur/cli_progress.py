@@ -20,16 +20,34 @@ def say(text: str, stream=None) -> None:
     stream.flush()
 
 
-def say_interrupted(terminated: bool) -> None:
-    """The one line of a command stopped by Ctrl-C or SIGTERM. asyncio's logger is quieted
-    first: zarr's I/O loop may still hold chunk writes the stop cut short, and at exit Python
-    printed about 100 lines of 'Task was destroyed but it is pending!' after this line (the
-    partial store is removed all the same)."""
+def say_interrupted(terminated: bool, outcome: str = "no partial output was left") -> None:
+    """The one line of a command stopped by Ctrl-C or SIGTERM, ``outcome`` after it. asyncio's
+    logger is quieted first: zarr's I/O loop may still hold chunk writes the stop cut short,
+    and at exit Python printed about 100 lines of 'Task was destroyed but it is pending!'
+    after this line (the partial store is removed all the same)."""
     import logging
 
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; no partial "
-          "output was left", file=sys.stderr)
+    print(f"microdeblur: {'stopped by SIGTERM' if terminated else 'interrupted'}; {outcome}",
+          file=sys.stderr, flush=True)
+
+
+def stopped_code(stop: KeyboardInterrupt, outcome: str) -> int:
+    """For a command that writes no file (focus, info): its interrupt line, with ``outcome``
+    (what it said before the stop; 'no partial output was left' spoke of a file it never
+    writes), and its exit code, as ``cli.main`` says and returns them: 130, SIGTERM 143."""
+    from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+    terminated = isinstance(stop, Terminated)
+    say_interrupted(terminated, outcome)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def files_said(done: int, total: int, command: str, verb: str) -> str:
+    """The outcome of ``stopped_code`` for a command stopped among its files: '2 of 5 files
+    scored, said above; focus writes no file'."""
+    above = ", said above" if done else ""
+    return f"{done} of {total} file{'s' * (total > 1)} {verb}{above}; {command} writes no file"
 
 
 class ProgressBar:

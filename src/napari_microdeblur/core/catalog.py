@@ -135,7 +135,9 @@ def card_image_type(card) -> str:
     """A model card's image type: what bundled weights were trained for (a brightfield
     network's card said only 'grayscale images (YX)'), then the arrays it takes."""
     channels = {1: "grayscale", 3: "RGB"}.get(card.in_channels, f"{card.in_channels}-channel")
-    arrays = f"{channels} {'volumes (ZYX)' if card.spatial_dims == 3 else 'images (YX)'}"
+    # RGB ones' colour is their S axis, as info names an RGB file's (YXS); it said (YX)
+    axes = ("ZYX" if card.spatial_dims == 3 else "YX") + "S" * (card.in_channels == 3)
+    arrays = f"{channels} {'volumes' if card.spatial_dims == 3 else 'images'} ({axes})"
     if card.in_channels == 1:  # deblur runs an RGB image through it one channel at a time
         arrays += ", RGB ones a channel at a time"
     modality = card_modality(card)
