@@ -318,6 +318,7 @@ def several_need_a_folder(count: int, output: Path) -> str:
 
 def cmd_deblur(args) -> int:
     from .cli_early import deblur_checked_early
+    from .cli_paths import output_exists
 
     deblur_checked_early(args)  # what needs no torch, said before its 2 s import
     from .cli_batch import BatchLog, batch_inputs, deblur_in_batch, deblur_single, folder_pairs
@@ -349,7 +350,7 @@ def cmd_deblur(args) -> int:
         # swept_once: one listing of the folder
         with log.bar_closed_on_error(), swept_once(target for _, target in pairs):
             for source, target in pairs:
-                if target.exists() and not args.overwrite:
+                if output_exists(target) and not args.overwrite:  # too long: failed below
                     if not args.quiet and not args.json:
                         say(f"{target}: exists, skipped")
                     log.add(source, target, "skipped")
@@ -560,6 +561,7 @@ def _run(argv: list[str] | None) -> int:
         parser.print_help()
         return EXIT_ERROR
     from .cli_batch import tifffile_as_warnings
+    from .cli_paths import check_tilde
     from .core.tiff_metadata import quiet_tifffile
 
     try:  # restored on return
@@ -567,6 +569,7 @@ def _run(argv: list[str] | None) -> int:
             # the core's warnings (an alpha channel dropped ...) as one line, like errors
             warnings.showwarning = _warn_in_one_line
             _said_once.clear()
+            check_tilde(args)  # '~/x.tif' quoted: not 'create the folder ~ first'
             return args.func(args)
     except BrokenPipeError:  # said by main, as nothing: the reader stopped reading
         raise

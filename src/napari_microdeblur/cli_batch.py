@@ -80,10 +80,12 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
     have been had it been there first: the caller skips those that exist before the file."""
     from .cli import warnings_naming
     from .core.atomic_write import OutputExistsError, make_folder_for
+    from .core.io_write import check_name_length
 
     t0 = time.perf_counter()
     earlier = getattr(args, "earlier_outputs", None)
     try:
+        check_name_length(target)  # its length said, not 'File name too long' alone
         if earlier is not None:  # an input left out as an earlier output, its record unread
             earlier.check_replaced(target)
         make_folder_for(target)  # --recursive's subfolders; a file in the way said so

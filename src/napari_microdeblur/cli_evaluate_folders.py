@@ -10,6 +10,7 @@ import glob
 import json
 import math
 import sys
+import unicodedata
 from pathlib import Path
 
 from .cli import UserError
@@ -47,6 +48,12 @@ def _refuse(problems: list[str], summary: str) -> None:
     raise UserError(summary)
 
 
+def _nfc(stem: str) -> str:
+    """A name as it pairs: a file copied from macOS keeps café in NFD form (e + a combining
+    accent), unlike the same name typed elsewhere; the two had not paired."""
+    return unicodedata.normalize("NFC", stem)
+
+
 def _key(name: str, refs: dict) -> str | None:
     """The reference stem a result's stem pairs with: itself, else without deblur's suffix."""
     if name in refs:
@@ -65,7 +72,7 @@ def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Pat
 
     by_stem, problems = {}, []
     for ref in refs:
-        stem = image_stem(ref)
+        stem = _nfc(image_stem(ref))
         if stem in by_stem:
             problems.append(f"references {shown_path(by_stem[stem])} and {shown_path(ref)} "
                             f"share the name {stem!r}; keep one of them in --reference")
@@ -74,7 +81,7 @@ def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Pat
     for spec, files in zip(specs, columns):
         mine = {}
         for path in files:
-            stem = image_stem(path)
+            stem = _nfc(image_stem(path))
             key = _key(stem, by_stem)
             if key is None:
                 bare = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem

@@ -20,7 +20,14 @@ from .cli_info_psf import (
     rerun_path,
     say_command_note,
 )
-from .cli_info_rerun import asked_words, one_channel_refusal, part_words, ran_psf, say_part_note
+from .cli_info_rerun import (
+    asked_words,
+    command_path,
+    one_channel_refusal,
+    part_words,
+    ran_psf,
+    say_part_note,
+)
 from .core.shown import first_line, shown_path
 
 PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
@@ -455,7 +462,8 @@ def rerun_command(info: dict) -> str:
                          "option gives: save the PSF as a .tif and deblur with --psf FILE")
     if refusal := one_channel_refusal(info, record, describe):
         raise ValueError(refusal)
-    words = ["microdeblur", "deblur", record["source_file"], "-o", rerun_path(info["file"])]
+    words = ["microdeblur", "deblur", command_path(record["source_file"]), "-o",
+             command_path(rerun_path(info["file"]))]
     found = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
     focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
     method = record.get("method") or spec.get("name")

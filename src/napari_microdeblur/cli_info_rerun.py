@@ -8,20 +8,36 @@ remakes the whole stack, which neither info nor the command had said)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 
 from .core.channel_psfs import CHANNEL_SEPARATOR
 
-__all__ = ["asked_words", "one_channel_refusal", "part_words", "ran_psf", "say_part_note"]
+__all__ = ["asked_words", "command_path", "one_channel_refusal", "part_words", "ran_psf",
+           "say_part_note"]
+
+
+def command_path(path) -> str:
+    """``path`` as a command's word: './-x.tif' for '-x.tif', which the command line took for
+    an option ('microdeblur deblur -x.tif -o -x_deblurred_rerun.tif' was refused)."""
+    text = str(path)
+    return f".{os.sep}{text}" if text.startswith("-") else text
 
 
 def ran_psf(record: dict):
     """The PSF a record's run used, as ``--psf`` gives it: where a model ran as another model
     string than the one asked (``parameters['psf']``: nz= cut to the stack's, pixel= filled
     from the file), the one that ran; one PSF per channel, each channel's from its own run
-    (``channels``); else the record's ``psf`` (a file's name: its run says 'array')."""
+    (``channels``); else the record's ``psf`` (a file's name: its run says 'array'; one
+    starting with '-' as ``command_path`` writes it)."""
+    ran = _ran_psf(record)
+    return command_path(ran) if isinstance(ran, str) else ran
+
+
+def _ran_psf(record: dict):
+    """``ran_psf`` as the record has it."""
     asked = record.get("psf")
     if not isinstance(asked, str):
         return asked
@@ -48,7 +64,7 @@ def _ran(asked: str, run) -> str:
 
 def asked_words(record: dict) -> str:
     """' (given as ...)' where the PSF that ran (``ran_psf``) is not the one asked; else ''."""
-    asked, ran = record.get("psf"), ran_psf(record)
+    asked, ran = record.get("psf"), _ran_psf(record)
     return f" (given as {asked})" if isinstance(asked, str) and ran != asked else ""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli import check_tile_reach, deblur_one, method_specs, warnings_naming
+from .cli_paths import TEXT, output_exists
 from .cli_watch_calibration import Threshold, image_profile, watch_threshold
 from .cli_watch_folders import SubfolderHint, UnreadHint, check_folders, watched_files
 from .cli_watch_log import (
@@ -161,7 +162,8 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
     theirs = {t: state.owners[state.output(t)] for t in (deblurred, copied)
               if state.owners.get(state.output(t), name) != name}
     mine = state.wrote.get(name)  # written for an earlier version of this file: replaced
-    if not args.overwrite and any(t.exists() for t in (deblurred, copied)
+    # output_exists: an output name too long is no file there; refused when written (failed)
+    if not args.overwrite and any(output_exists(t) for t in (deblurred, copied)
                                   if t not in theirs and state.output(t) != mine):
         # written by an earlier run that stopped before logging it
         return {"name": name, "score": "", "decision": "exists", "method": "", "seconds": ""}
@@ -340,8 +342,9 @@ def cmd_watch(args) -> int:
     _start_lines(state, threshold, args)
     hint, stopper = SubfolderHint(in_dir, out_dir), FinishCurrentFile()
     unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged
-    # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch
-    with open(log_path, "a", newline="", encoding="utf-8") as log:
+    # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch; one
+    # not valid UTF-8 kept as its bytes (``TEXT``)
+    with open(log_path, "a", newline="", **TEXT) as log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
         if not has_header:
             writer.writeheader()

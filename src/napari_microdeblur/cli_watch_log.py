@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .cli_paths import TEXT, output_exists
+
 WATCH_LOG = "microdeblur_watch.csv"
 WATCH_COLUMNS = ("name", "score", "decision", "method", "seconds", "size", "mtime_ns",
                  "logged_utc", "threshold")
@@ -149,16 +151,17 @@ class WatchState:
         if decision in WROTE:
             self.processed[name] = logged_stamp(row)
             self.wrote[name] = self.output(deblurred if decision == "deblurred" else copied)
-        made = {"deblurred": [deblurred], **{d: [copied] for d in COPIED},
-                "exists": [t for t in (deblurred, copied) if t.exists()]}
-        self.owners.update({self.output(t): name for t in made.get(decision, [])})
+        made = {"deblurred": [deblurred], **{d: [copied] for d in COPIED}}.get(decision, [])
+        if decision == "exists":  # looked at for these rows only (a name too long: none)
+            made = [t for t in (deblurred, copied) if output_exists(t)]
+        self.owners.update({self.output(t): name for t in made})
 
 
 def read_log(log_path: Path, out_dir: Path, root: Path) -> WatchState:
     """The state a watch restarts from: its log's rows, each name's last row counting."""
     state = WatchState(root, out_dir)
     if log_path.exists():
-        with open(log_path, newline="", encoding="utf-8") as f:
+        with open(log_path, newline="", **TEXT) as f:
             for row in csv.DictReader(f):
                 state.record(row)
     return state
@@ -190,7 +193,7 @@ def upgrade_log(log_path: Path, in_dir: Path) -> bool:
 
     if not log_path.exists() or log_path.stat().st_size == 0:
         return False
-    with open(log_path, newline="", encoding="utf-8") as f:
+    with open(log_path, newline="", **TEXT) as f:
         reader = csv.DictReader(f)
         rows = list(reader)
     if tuple(reader.fieldnames or ()) != WATCH_COLUMNS:
@@ -198,7 +201,7 @@ def upgrade_log(log_path: Path, in_dir: Path) -> bool:
             if row["decision"] in RETRIED + WROTE and logged_stamp(row) is None:
                 row["size"], row["mtime_ns"] = stamp(in_dir / row["name"]) or ("", "")
         tmp = fresh_temporary_name(log_path)
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with open(tmp, "w", newline="", **TEXT) as f:
             writer = csv.DictWriter(f, fieldnames=WATCH_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)

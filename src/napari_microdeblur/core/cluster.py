@@ -363,7 +363,9 @@ def write_failures(folder, records) -> Path | None:
         return None
 
     def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        # a name not valid UTF-8 written as its own bytes: 'surrogates not allowed' (a
+        # ValueError) had lost the list and the batch's closing line
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
             f.write("input\toutput\terror\n")
             for r in failed:  # a tab or line break inside a field would break its row
                 f.write("\t".join(re.sub(r"[\t\r\n]", " ", str(r[k]))
