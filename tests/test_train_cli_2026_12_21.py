@@ -212,3 +212,41 @@ def test_the_bar_shows_the_validation_after_the_last_step(capsys):
     err = capsys.readouterr().err
     last = err.replace("\r", "\n").strip().splitlines()[-1]
     assert "val PSNR=12.34" in last, err
+
+
+def test_a_slow_step0_validation_does_not_stop_a_time_limited_run_before_its_first_step(
+        monkeypatch):
+    """--minutes budgets the last validation now; the step-0 baseline's time had counted
+    against the first step, so a slow validation stopped the run with nothing to keep (the
+    Fine-tune dock: 'stopped before the first step'). A session's first step is taken."""
+    import time
+
+    import torch
+    from scipy import ndimage
+
+    from napari_microdeblur.core import data, training
+    from napari_microdeblur.core.progress import drive
+    from napari_microdeblur.core.registry import build_model, get_arch
+    from napari_microdeblur.core.training import TrainingConfig
+    from napari_microdeblur.core.training.loop import Trainer
+
+    def texture(seed):
+        im = ndimage.gaussian_filter(np.random.default_rng(seed).random((48, 48)), 2)
+        return ((im - im.min()) / np.ptp(im)).astype(np.float32)
+
+    real = Trainer.validate
+
+    def slow(self, identity=False):
+        if identity:
+            time.sleep(0.6)  # the baseline, longer than the whole limit
+        return real(self, identity)
+
+    monkeypatch.setattr(Trainer, "validate", slow)
+    torch.manual_seed(0)
+    model = build_model("gran", get_arch("gran").tiny_config)
+    train = data.SyntheticData([texture(0)], "A")
+    val = data.SyntheticData([texture(1)], "A").validation_pairs()
+    config = TrainingConfig(batch_size=2, patch=32, lr=1e-3, device="cpu", steps=1000,
+                            val_every=1000, time_limit=0.3)
+    result = drive(training.iter_fit(model, config, train, val))
+    assert result.stopped == "time_limit" and result.steps_done >= 1

@@ -456,10 +456,12 @@ def _seconds_left(tr: Trainer, clock: _Clock) -> float:
 def _time_is_up(tr: Trainer, clock: _Clock, elapsed: float) -> bool:
     """Whether the next step would end past the time limit once the last validation and the
     checkpoint write that follow it are done (they ran after the limit: '--minutes 0.5' said
-    '3 steps in 0.8 min'). A session's first step is always taken."""
+    '3 steps in 0.8 min'). A session's first step is always taken, however long its step-0
+    validation took, unless the run it resumes had used up the limit (``tr.elapsed``, set
+    only after a step: a slow baseline validation had stopped runs before their first step)."""
     limit = tr.config.time_limit
     if not clock.steps:
-        return elapsed >= limit
+        return tr.elapsed >= limit
     tail = clock.per_step() + clock.write_seconds
     if tr.setup.val_crops:
         tail += tr.validation_seconds
