@@ -20,6 +20,19 @@ WEIGHTS = b"weights that beat the start"
 LEAD = "napari-microdeblur: the Fine-tune dock was closed during its run"
 
 
+@pytest.fixture(autouse=True)
+def _no_keeper_left():
+    """A test failing midway must not leave a keeper whose fake worker 'runs': the session's
+    exit would wait ``EXIT_WAIT_S`` (60 s) for it."""
+    yield
+    import atexit
+
+    from napari_microdeblur._widgets import _finetune_close
+
+    _finetune_close._PENDING.clear()
+    atexit.unregister(_finetune_close._settle_all)
+
+
 @pytest.fixture
 def kept_dir(tmp_path, monkeypatch):
     folder = tmp_path / "kept"
