@@ -363,27 +363,9 @@ def cmd_deblur(args) -> int:
 
 
 def cmd_degrade(args) -> int:
-    import numpy as np
+    from .cli_degrade import cmd_degrade as degrade_command  # its record and checks there
 
-    from .core import io, io_write
-    from .core.axes import channel_index
-
-    io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,),
-                               suffixes=(".tif", ".tiff"))  # written as TIFF only
-    data = io.read_image(args.input, lazy=False)
-    # torch (2 s) and scipy (0.5 s) after the paths are checked and the input is read
-    from .core.degrade import degrade
-    from .core.files import image_axes
-
-    image = np.asarray(data.array)
-    axes = image_axes(data, args.axes)  # a guess in doubt says so, as deblur's does
-    blurred = degrade(image, args.protocol, seed=args.seed, channel_axis=channel_index(axes))
-    # samples left after the alpha is dropped (two unmarked channels) are no alpha: written so
-    io_write.write_image(args.output, blurred, axes=io.samples_as_channels(axes, blurred.shape),
-                         pixel_size=data.pixel_size, overwrite=args.overwrite)
-    if not args.quiet:
-        print(f"{args.output}: protocol {args.protocol}, seed {args.seed}, float32 {image.shape}")
-    return 0
+    return degrade_command(args)
 
 
 # ----------------------------------------------------------------------------- parser

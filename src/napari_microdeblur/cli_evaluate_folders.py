@@ -63,6 +63,20 @@ def _key(name: str, refs: dict) -> str | None:
     return None
 
 
+def _no_reference(path: Path, stem: str, spec, ref_spec) -> str:
+    """Why the result ``path`` (of the folder or glob ``spec``, or given alone) pairs with no
+    reference of ``ref_spec``, and what to change."""
+    bare = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
+    if not is_batch(spec):  # one file: 'leave the file out of the file' said nothing
+        return (f"{shown_path(path)} is one file but --reference {shown_path(ref_spec)} is a "
+                f"folder or glob, with no file named {bare}.*: give --reference the reference "
+                "file of this prediction, or give a folder (or quoted glob) of predictions, "
+                "paired by name with the references")
+    return (f"{shown_path(path)} has no reference in {shown_path(ref_spec)} (none named "
+            f"{bare}.*); add it, or leave the file out of {shown_path(spec)} (a quoted glob "
+            "picks files)")
+
+
 def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Path]]):
     """({stem: reference}, [{stem: result} per column]), every result with its reference;
     ``UserError`` (one line each) for a result with none, two results (or references) of one
@@ -84,11 +98,7 @@ def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Pat
             stem = _nfc(image_stem(path))
             key = _key(stem, by_stem)
             if key is None:
-                bare = stem[: -len(SUFFIX)] if stem.endswith(SUFFIX) else stem
-                problems.append(f"{shown_path(path)} has no reference in "
-                                f"{shown_path(ref_spec)} (none named {bare}.*); add it, or "
-                                f"leave the file out of {shown_path(spec)} (a quoted glob "
-                                "picks files)")
+                problems.append(_no_reference(path, stem, spec, ref_spec))
             elif key in mine:
                 problems.append(f"{shown_path(mine[key])} and {shown_path(path)} in "
                                 f"{shown_path(spec)} both pair with reference "

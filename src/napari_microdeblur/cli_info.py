@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from .cli import EXIT_ERROR
+from .cli_degrade import degradation_lines, is_degradation_record
 from .cli_info_checkpoints import expanded_with_runs, unknown_input_lines
 from .cli_info_psf import (
     is_psf_record,
@@ -387,6 +388,8 @@ def text_block(info: dict) -> str:
         return "\n".join([*lines, "  deblur record: none"])
     if is_psf_record(record):  # a PSF microdeblur wrote (cli_info_psf), not a result
         return "\n".join([*lines, *psf_lines(record)])
+    if is_degradation_record(record):  # a test input `degrade` made, not a deblur
+        return "\n".join([*lines, *degradation_lines(record)])
     # a --focus-below output with no unit below its threshold: written unchanged
     done = (f"unchanged: {record['unchanged']}" if isinstance(record.get("unchanged"), str)
             else f"deblurred: {_run_line(record)}")
@@ -400,7 +403,10 @@ def text_block(info: dict) -> str:
     # numbered from 1, as deblur's lines and the docks number channels
     lines += [f"  channel {i}: {_run_line(r)}" for i, r in enumerate(runs, 1)
               if isinstance(r, dict)]
-    if isinstance(previous := record.get("previous"), dict):
+    if is_degradation_record(previous := record.get("previous")):
+        said = (line.strip() for line in degradation_lines(previous))
+        lines.append("  previous: " + "; ".join(said))
+    elif isinstance(previous, dict):
         lines.append(f"  previous: {_run_line(previous)}; {made_words(previous)}")
     return "\n".join(lines)
 

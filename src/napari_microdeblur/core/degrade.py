@@ -13,7 +13,7 @@ from scipy import ndimage
 from .axes import axis_index
 from .psf import astigmatic_psf, disk_psf, gaussian_psf
 
-__all__ = ["PROTOCOLS", "protocol_psf", "degrade01", "degrade"]
+__all__ = ["PROTOCOLS", "protocol_psf", "protocol_fields", "degrade01", "degrade"]
 
 PROTOCOLS = ("A", "B", "C")
 
@@ -36,6 +36,23 @@ def protocol_psf(protocol) -> np.ndarray:
     if protocol == "B":
         return disk_psf(3)
     return astigmatic_psf(2.5, 0.8, 30)
+
+
+#: each protocol's PSF as the model string ``psf.parse_psf`` reads (A's on a 25-px side)
+_PSF_MODELS = {"A": "gaussian:1.6", "B": "disk:3", "C": "astig:2.5,0.8,30"}
+
+
+def protocol_fields(protocol) -> dict:
+    """How ``protocol`` degrades, as plain JSON for a file's record: its PSF (model string and
+    side) and its noise, on the [0, 1] scale ``degrade`` maps an image to."""
+    protocol = _check_protocol(protocol)
+    if protocol == "B":
+        noise = {"poisson_peak_photons": PEAK_PHOTONS, "gaussian_sigma": READ_NOISE}
+    else:
+        noise = {"gaussian_sigma": GAUSS_NOISE}
+    side = [int(n) for n in protocol_psf(protocol).shape]
+    return {"protocol": protocol, "psf": _PSF_MODELS[protocol], "psf_shape": side,
+            "noise": noise}
 
 
 def _check_seed(seed) -> None:
