@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .array_inputs import not_numpy
 from .axes import axis_index
 from .psf import astigmatic_psf, disk_psf, gaussian_psf
 
@@ -84,7 +85,7 @@ def degrade01(image01, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
     protocol = _check_protocol(protocol)
     _check_seed(seed)
     if not isinstance(image01, np.ndarray):
-        raise TypeError(f"image01 is a {type(image01).__name__}; accepted: a numpy.ndarray")
+        raise TypeError(not_numpy(image01, "image01"))
     if image01.dtype.kind != "f":
         raise TypeError(
             f"image01 has dtype {image01.dtype}; accepted: float in [0, 1] (use degrade() for "
@@ -130,7 +131,7 @@ def degrade(image, protocol, *, seed=0, channel_axis=None) -> np.ndarray:
     from . import metrics
 
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"image is a {type(image).__name__}; accepted: a numpy.ndarray")
+        raise TypeError(not_numpy(image, "image"))
     if image.dtype.kind not in "uif":
         raise TypeError(f"image has dtype {image.dtype}; accepted: integer or float pixels")
     offset, scale = metrics.reference_scale(image, name="image")  # the user's word

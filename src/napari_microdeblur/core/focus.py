@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .array_inputs import host_image
 from .axes import check_axes, colour_part, iter_planes, loop_axes, plane_indices
 from .devices import resolve_device
 from .focus_defaults import (  # torch-free there (cli_focus); still importable from here
@@ -355,6 +356,7 @@ def iter_focus_scores(
     """The focus scores of ``image``, one plane at a time: yields a ScoreProgress per plane
     (closing the generator stops there) and returns what ``focus_score`` returns. Arguments
     are checked when this is called."""
+    image = host_image(image)
     if not all(hasattr(image, a) for a in ("shape", "dtype", "__getitem__")):
         raise TypeError(f"image must be an array, not {type(image).__name__}")
     if np.dtype(image.dtype).kind not in "uif":
@@ -372,6 +374,21 @@ def iter_focus_scores(
                         offset)
 
 
+# a plane whose largest magnitude has a frexp exponent outside these is scaled by a power of two
+# (exact; the score is a ratio): below, the mean's 1e-12 floor and float32 squares took over (a
+# plane times 1e-12 scored 1.6e-4, not 0.105); above, squares overflowed (tiles inf at 1e20)
+SCALED_EXPONENTS = (-16, 48)
+
+
+def _in_range(gray: np.ndarray, owned: bool, low: float, high: float):
+    """(gray, owned, low, high) of a plane brought into SCALED_EXPONENTS, as they are if in."""
+    exponent = math.frexp(max(abs(low), abs(high)))[1]
+    if SCALED_EXPONENTS[0] <= exponent <= SCALED_EXPONENTS[1]:
+        return gray, owned, low, high
+    gray = np.ldexp(gray, -exponent, out=gray if owned else None)
+    return gray, True, *(float(np.ldexp(np.float32(v), -exponent)) for v in (low, high))
+
+
 def _iter_scores(image, axes, shape, tile, device, offset):
     out = np.empty(score_shape(shape, axes, tile), dtype=np.float64)
     plane_axes = "".join(a for a in axes if a in "YXS")
@@ -379,6 +396,7 @@ def _iter_scores(image, axes, shape, tile, device, offset):
     for done, (index, plane) in enumerate(iter_planes(image, axes, "YXS"), start=1):
         gray, owned = gray_plane(plane, plane_axes, offset)
         low, high = float(gray.min()), float(gray.max())
+        gray, owned, low, high = _in_range(gray, owned, low, high)
         # a constant plane has no structure: its band-pass is rounding noise, which divided by
         # a mean at or below 0 (clamped to 1e-12) scored a blank plane 1e10, above any image
         out[index] = (0.0 if high == low else _plane_scores(
@@ -478,6 +496,7 @@ def iter_structure_tiles(image, *, axes: str | None = None, tile: int
     tiles score only their noise: calibrated on with the cells, they put the threshold among
     themselves (synthetic sparse image, percentile 25: 13 of 37 background tiles selected,
     none of 11 blurred cell tiles); so the Focus dock leaves them out of both."""
+    image = host_image(image)
     shape = tuple(int(s) for s in image.shape)
     axes = check_axes(axes, shape)
     tile = check_focus_tile(tile)
@@ -542,6 +561,7 @@ def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
     1D array, one score per plane (a plane's channels averaged, as RGB samples are); a plane
     that is constant or holds NaN/Inf pixels is an error (training data pairs planes by these
     scores). A lazy stack (dask, zarr) is read one plane at a time."""
+    stack = host_image(stack)
     if not all(hasattr(stack, a) for a in ("shape", "dtype", "__getitem__")):
         raise TypeError(f"stack is a {type(stack).__name__}; accepted: an array (numpy, dask)")
     if np.dtype(stack.dtype).kind not in "uif":

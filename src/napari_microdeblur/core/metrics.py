@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import devices
+from .array_inputs import metric_tensor
 from .axes import axis_index
 
 __all__ = [
@@ -50,9 +51,7 @@ _K2 = 0.03
 
 def _check_array(a, name: str):
     if isinstance(a, torch.Tensor):
-        if a.is_complex() or a.dtype == torch.bool:
-            raise TypeError(f"{name} has dtype {a.dtype}; accepted: real integer or float tensors")
-        return a
+        return metric_tensor(a, name)
     if isinstance(a, np.ndarray):
         if a.dtype.kind not in "uif":
             raise TypeError(
@@ -570,13 +569,13 @@ def evaluate(prediction, reference, *, border=16, axes=None, channel_axis=None,
         raise ValueError(f"border is {border!r}; accepted: a non-negative integer (pixels)")
     prediction, reference, channel_axis, axes = evaluate_layout(
         prediction, reference, axes, channel_axis, alone=ref_scale is None)
-    offset, scale = ref_scale or reference_scale(reference, name="reference")
     ca = None if channel_axis is None else axis_index(channel_axis, prediction.ndim,
                                                       "channel_axis")
     nsp = prediction.ndim - (ca is not None)
-    if nsp < 2:
+    if nsp < 2:  # before the scale: a 0-d pair was refused as 'reference is constant'
         raise ValueError(f"prediction has shape {tuple(prediction.shape)} with channel_axis="
                          f"{channel_axis!r}; accepted: at least two spatial axes (YX)")
+    offset, scale = ref_scale or reference_scale(reference, name="reference")
     rs = _as_planes(reference, ca)  # (slices, C, Y, X): leading spatial axes become planes
     check_border(prediction.shape, *rs.shape[-2:], border, given_axes=axes is not None
                  or channel_axis is not None, window=_SSIM_WIN)

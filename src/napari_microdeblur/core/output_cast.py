@@ -1,26 +1,28 @@
-"""What casting a result back to the input's integer type costs, counted and said once per
-output (``output_dtype='input'``).
+"""What casting a result back to the input's integer type (or float16) costs, counted and said
+once per output (``output_dtype='input'``).
 
-``tiling.map_in_pieces`` rounds and clips a result to an integer type piece by piece; each piece
-is counted (``OutputCast.count``) into the tally open on its thread, so no whole-image copy is
-held. A tiled run (``tiling.iter_tiled_apply``) keeps one tally over its tiles and says it at
-its end; a caller that runs several planes or channels into one output (``files``) opens its
-own tally around the run (``counted_steps``), which the inner ones add to, and says it once.
+``tiling.map_in_pieces`` rounds and clips a result to an integer type (clips it to float16's
+finite range, +-65504) piece by piece; each piece is counted (``OutputCast.count``) into the
+tally open on its thread, so no whole-image copy is held. A tiled run
+(``tiling.iter_tiled_apply``) keeps one tally over its tiles and says it at its end; a caller
+that runs several planes or channels into one output (``files``) opens its own tally around
+the run (``counted_steps``), which the inner ones add to, and says it once.
 
 Two lines may come out:
 
 - a ``DeblurWarning`` where pixels were clipped: deconvolution overshoots (ringing tops over the
-  type's maximum, undershoots below 0), and the values cut there were lost silently;
-- a ``DeblurNote`` where rounding measurably costs: a result whose 0.1-99.9 percentile span is
-  fewer than ``ROUNDING_SPAN`` levels (low-light fluorescence of a few photon counts). Rounding
-  adds an error of 1/sqrt(12) = 0.29 level RMS whatever the span; against a span of a few
-  levels that is a loss a deblur's own error does not hide. Measured on four fluorescence
-  images scaled to peaks of 5 to 640 counts, blurred (sigma 2), given Poisson noise and
-  deblurred by Richardson-Lucy and Wiener (``benchmarks/output_rounding.py``, its JSON in
-  ``benchmarks/results/output_rounding.json``; 64 runs): rounding cost 0.65-6.7 dB (median
-  2.3) at spans under 20 levels, 0.14-0.57 dB at 20-39, at most 0.24 dB at 40-99 and 0.07 dB
-  from 100 on. The walkthrough's photon-count image (0-20 counts, a span of 9-10 levels) lost
-  1.2-2.7 dB by method. So the note comes under 40 levels, where the loss reaches 0.5 dB.
+  type's maximum, undershoots below 0), and the values cut there were lost silently (float16's
+  were cast to +-inf);
+- a ``DeblurNote`` where rounding to an integer type measurably costs: a result whose 0.1-99.9
+  percentile span is fewer than ``ROUNDING_SPAN`` levels (low-light fluorescence of a few photon
+  counts). Rounding adds an error of 1/sqrt(12) = 0.29 level RMS whatever the span; against a
+  span of a few levels that is a loss a deblur's own error does not hide. Measured on four
+  fluorescence images scaled to peaks of 5 to 640 counts, blurred (sigma 2), given Poisson noise
+  and deblurred by Richardson-Lucy and Wiener (``benchmarks/output_rounding.py``, its JSON in
+  ``benchmarks/results/output_rounding.json``; 64 runs): rounding cost 0.65-6.7 dB (median 2.3)
+  at spans under 20 levels, 0.14-0.57 dB at 20-39, at most 0.24 dB at 40-99 and 0.07 dB from 100
+  on. The walkthrough's photon-count image (0-20 counts, a span of 9-10 levels) lost 1.2-2.7 dB
+  by method. So the note comes under 40 levels, where the loss reaches 0.5 dB.
 """
 
 from __future__ import annotations
@@ -56,14 +58,21 @@ ROUNDING_COST = ((20, "20-39", "0.14-0.57 dB"), (0, "under 20", "0.65-6.7 dB"))
 _local = threading.local()
 
 
+def type_range(dtype) -> tuple[int, int]:
+    """The (lowest, highest) finite value of an integer or float type, as integers (float16's:
+    -65504, 65504)."""
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else np.finfo(dtype)
+    return int(info.min), int(info.max)
+
+
 def rounding_cost(levels: int) -> tuple[str, str]:
     """(band, PSNR lost by rounding there) of a span of ``levels`` (under ROUNDING_SPAN)."""
     return next((name, cost) for least, name, cost in ROUNDING_COST if levels >= least)
 
 
 class OutputCast:
-    """The tally of one output cast to an integer type: values clipped below and above its
-    range, and a histogram of the rounded values (for the span in levels)."""
+    """The tally of one output cast to an integer type (or float16): values clipped below and
+    above its range, and (integer types) a histogram of the rounded values (the span in levels)."""
 
     def __init__(self) -> None:
         self.dtype: np.dtype | None = None
@@ -85,7 +94,8 @@ class OutputCast:
         if outside:
             self.below += int(np.count_nonzero(rounded < low)) if not least >= low else 0
             self.above += int(np.count_nonzero(rounded > high)) if not most <= high else 0
-        if self._wide or not (np.isfinite(least) and np.isfinite(most)):
+        # a float type is not rounded to levels: no span to count
+        if self._wide or self.dtype.kind == "f" or not (np.isfinite(least) and np.isfinite(most)):
             return outside
         # the levels as clipped, each end held in low..high: a piece wholly above high (or
         # below low) is all at that end, not an empty or reversed span
@@ -145,11 +155,12 @@ class OutputCast:
         clipped = self.below + self.above
         if not clipped or self.dtype is None:
             return None
-        info = np.iinfo(self.dtype)
+        low, high = type_range(self.dtype)
         sides = ", ".join(f"{n} {side} {bound}" for n, side, bound in
-                          ((self.above, "above", info.max), (self.below, "below", info.min)) if n)
+                          ((self.above, "above", high), (self.below, "below", low)) if n)
+        span = f"{low}-{high}" if self.dtype.kind in "iu" else f"the range {low} to {high}"
         return (f"{where or 'output'}: {clipped} of {self.values} values "
-                f"({100 * clipped / self.values:.2g} %) clipped to {info.min}-{info.max} for "
+                f"({100 * clipped / self.values:.2g} %) clipped to {span} for "
                 f"{self.dtype} output, the input's type ({sides}; deconvolution overshoots); "
                 f"{KEEP} to keep them")
 
@@ -210,7 +221,8 @@ class open_tally:  # noqa: N801 - used as a context manager, like open()
 
 def counted_steps(steps: Generator, where: str = "", stacklevel: int = 2) -> Generator:
     """``steps`` (a run's progress generator; its result returned) with every cast to an
-    integer type made in it counted in one tally, said once at its end (``OutputCast.say``)."""
+    integer type (or float16) made in it counted in one tally, said once at its end
+    (``OutputCast.say``)."""
     tally = OutputCast()
     try:
         while True:

@@ -380,8 +380,8 @@ def iter_tiled_apply(
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     device = torch.device(device)
-    # values cast to an integer type are counted over the whole image, said once at its end
-    # (``output_cast``): a band of rows at a time they were said once per band
+    # values cast to an integer type (or float16) are counted over the whole image, said once
+    # at its end (``output_cast``): a band of rows at a time they were said once per band
     tally = output_cast.OutputCast()
     write = _counted(write, tally)
     if len(plan.tiles) == 1:
@@ -457,22 +457,25 @@ def work_type(dtype) -> type:
 def map_in_pieces(x, dtype, fn: Callable[[np.ndarray], np.ndarray], work=np.float64):
     """A new array of ``dtype`` and ``x``'s shape (a scalar for a scalar): ``fn`` of a copy of
     ``x`` as ``work`` (``fn`` may change it in place), for an integer ``dtype`` rounded and
-    clipped to its range, a piece of at most ``PIECE_ELEMENTS`` at a time, so no float64
-    copy of a whole image or tile is held."""
+    clipped to its range, for float16 clipped to its finite range (+-65504), a piece of at
+    most ``PIECE_ELEMENTS`` at a time, so no float64 copy of a whole image or tile is held."""
     x, dtype = np.asarray(x), np.dtype(dtype)
-    if dtype.kind not in "iu":
+    # float16 only: a float16 result over 65504 was cast to inf (numpy's overflow warning
+    # alone); float32 and wider hold the model's float32 results, left bit for bit as they were
+    narrow = dtype.kind == "f" and dtype.itemsize < 4
+    if dtype.kind not in "iu" and not narrow:
         return _map_pieces(x, dtype, fn, work)
-    info = np.iinfo(dtype)
+    low, top = output_cast.type_range(dtype)
     # the top as a value of ``work`` that casts back inside: float64(2**63 - 1) is 2**63
-    high = np.dtype(work).type(info.max)
-    high = high if int(high) <= info.max else np.nextafter(high, 0)
+    high = np.dtype(work).type(top)
+    high = high if int(high) <= top else np.nextafter(high, 0)
     # counted into the tally of the run (or output) this piece belongs to, else said here
     tally = output_cast.active() or output_cast.OutputCast()
 
     def step_of(p: np.ndarray) -> np.ndarray:
-        p = np.rint(fn(p), out=p)
+        p = fn(p) if narrow else np.rint(fn(p), out=p)
         # a piece inside the type's range (the count says) needs no clip pass
-        return np.clip(p, info.min, high, out=p) if tally.count(p, dtype, info.min, high) else p
+        return np.clip(p, low, high, out=p) if tally.count(p, dtype, low, high) else p
 
     out = _map_pieces(x, dtype, step_of, work)
     if tally is not output_cast.active():
