@@ -11,7 +11,9 @@ named with a ';' is still read as one PSF.
 ``inference.prepare_deblur`` prepares each channel as its own deblur (the channel as an image
 without C, the spec with its channel's PSF: 'auto' picks, iterations and balance 'auto', a PSF
 fitted to the image, all settled per channel) and ``run_channels`` runs them into the channels
-of one output. Each channel is normalised on its own unless a ``normalization`` is given.
+of one output. Each channel is normalised on its own unless a ``normalization`` is given. One
+PSF (or none) runs so too where each channel settles its own (``image_settings.auto_per_channel``:
+'auto' iterations or balance, a grayscale network's normalisation).
 
 An RGB image (an S axis of 3, or RGBA's 4 with the alpha copied as is) without C takes one PSF
 per colour, in R;G;B order, for the classical methods (brightfield blur differs by
@@ -168,14 +170,18 @@ def channel_of(array, axis: int, index: int):
 
 def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, models,
                      psfs=None):
-    """``inference.prepare_deblur`` for a spec with one PSF per channel, or one PSF whose 'auto'
-    settings each channel finds (``image_settings.auto_per_channel``); None for any other:
-    each channel (or RGB colour) prepared with its own PSF, the lines each settles said with
-    its channel (or colour); RGBA's alpha is copied by ``run_channels``."""
+    """``inference.prepare_deblur`` for a spec with one PSF per channel, or one PSF (or none)
+    whose 'auto' settings or network normalisation each channel finds
+    (``image_settings.auto_per_channel``); None for any other: each channel (or RGB colour)
+    prepared with its own PSF, the lines each settles said with its channel (or colour); RGBA's
+    alpha is copied by ``run_channels``. A network is loaded once for all channels (a
+    ``checkpoint.ModelCache`` where ``models`` is None). A channel of one value whose PSF is
+    'estimate' is passed through unchanged (``flat_planes``), as a run passes such a channel:
+    it holds no blur to estimate a PSF from."""
     from .axes import Layout, has_alpha
+    from .checkpoint import ModelCache
     from .deblur_notes import ALPHA_NOTE
     from .image_settings import auto_per_channel
-    from .inference import prepare_deblur
     from .method import MethodSpec
     from .psf_fit import check_psf_model_fits
 
@@ -186,18 +192,20 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
         if not auto_per_channel(spec, axes, shape):
             return None
         parts = [spec.psf] * shape[axes.index("C")]  # one PSF: each channel finds its 'auto'
+    one_psf = channel_sources(spec.psf) is None
     spec = spec.check()
     c = _refuse_layout(len(parts), axes, shape, spec.name)
     # every channel's PSF against the image before the first channel settles anything
     check_psf_model_fits(spec, axes, shape, tile=getattr(tiling_spec, "tile", None))
+    models = ModelCache() if models is None else models  # channels 2.. reuse the network
     plane_axes = axes.replace(axes[c], "")
     prepared, said = [], []
     for i, part in enumerate(parts):
+        one = spec.replace(psf=psfs[i] if psfs else part)
         with caught() as held:
-            prepared.append(prepare_deblur(channel_of(image, c, i), plane_axes,
-                                           spec.replace(psf=psfs[i] if psfs else part),
-                                           tiling_spec,
-                                           normalization=normalization, models=models))
+            prepared.append(_prepare_part(channel_of(image, c, i), plane_axes, one,
+                                          tiling_spec, normalization, models,
+                                          part_label(axes, i)))
         said += [(i, w) for w in held]
     for i, w in said:  # after every channel was prepared, like the lines of one deblur
         _say_as_part([w], axes, i)
@@ -205,7 +213,43 @@ def prepare_channels(image, axes: str, spec, tiling_spec, *, normalization, mode
         warnings.warn(ALPHA_NOTE, DeblurNote, stacklevel=3)
     first = prepared[0]
     return replace(first, image=image, layout=Layout.for_method(axes, shape, first.method),
+                   method=_with_channel_psfs(first.method, prepared) if one_psf else
+                   first.method,
                    channel_runs=tuple(prepared))
+
+
+#: The PSF a channel of one value runs with in place of 'estimate': the run passes such a
+#: channel through unchanged whatever its PSF (``flat_planes``), so it is never applied
+FLAT_CHANNEL_PSF = "gaussian:1"
+
+
+def _prepare_part(part, axes: str, spec, tiling_spec, normalization, models, label: str):
+    """``prepare_deblur`` of one channel (``part``, of ``axes``); an error of estimating its PSF
+    names the channel (``label``): 'image is constant' of a 4-channel image whose channel 3
+    was empty sent the user looking at the whole image."""
+    from .flat_planes import every_plane_flat
+    from .inference import prepare_deblur
+    from .psf_estimate import is_estimate
+
+    estimate = is_estimate(spec.psf)
+    if estimate and every_plane_flat(part, axes, "YX"):
+        spec = spec.replace(psf=FLAT_CHANNEL_PSF)  # passed through, said by the run
+    try:
+        return prepare_deblur(part, axes, spec, tiling_spec, normalization=normalization,
+                              models=models)
+    except ValueError as error:
+        if not estimate:
+            raise
+        raise ValueError(f"{label}: {error}") from None
+
+
+def _with_channel_psfs(method, prepared):
+    """``method`` (channel 1's) with the PSF of each channel, joined by ';', where one PSF
+    ran as different ones (each channel estimated its own): the record's had been channel 1's."""
+    psfs = [run.method.parameters.get("psf") for run in prepared]
+    if not all(isinstance(p, str) for p in psfs) or len(set(psfs)) == 1:
+        return method
+    return replace(method, parameters=dict(method.parameters, psf=CHANNEL_SEPARATOR.join(psfs)))
 
 
 def _say_as_part(held: list, axes: str, index: int) -> None:
@@ -257,23 +301,36 @@ def run_channels(prepared, out):
         copy_sample(prepared.image, out, prepared.axes, prepared.shape[c] - 1,
                     prepared.output_dtype)
     first = results[0]
-    psf = CHANNEL_SEPARATOR.join(str(r.parameters.get("psf", "")) for r in results)
-    parameters = dict(first.parameters, psf=psf,
+    parameters = dict(first.parameters,
                       channels=[dict(r.parameters, normalization=vars(r.normalization))
                                 for r in results])
+    if any("psf" in r.parameters for r in results):  # a blind network's channels take none
+        parameters["psf"] = CHANNEL_SEPARATOR.join(str(r.parameters.get("psf", ""))
+                                                   for r in results)
     # what each channel ran (the dock's label, channels_ran's): the CLI's line, its --json
     # 'method' and a cluster's record had named channel 1's method only
     method = methods_label([str(r.method) for r in results])
     return replace(first, image=out, axes=prepared.axes, method=method, parameters=parameters)
 
 
-def one_psf_only(spec) -> None:
-    """Refuse a per-channel PSF where one PSF runs on the whole image (``spec_for_image``: the
-    docks, selective deblurring, a Zarr volume on a cluster), in one line."""
+#: What ``one_psf_only`` says after "psf 'A;B' gives one PSF per channel": for deblurring only
+#: what is below a focus threshold (its units are planes or tiles across channels) ...
+SELECTIVE_RUN = (", but deblurring only what is below a focus threshold (--focus-below, "
+                 "deblur_selected(), the Focus dock) takes one PSF for all channels; give one "
+                 "PSF, or deblur without the threshold, which runs one PSF per channel")
+#: ... and for any other caller of ``image_settings.spec_for_image`` (a cluster's volume)
+WHOLE_IMAGE_RUN = (", which microdeblur deblur and watch, deblur() and prepare_deblur() run on "
+                   "one machine; a Zarr volume on a cluster settles one PSF for the whole "
+                   "image: give one PSF, or deblur it on one machine")
+
+
+def one_psf_only(spec, run: str = SELECTIVE_RUN) -> None:
+    """Refuse a per-channel PSF where one PSF runs on every channel, in one line: ``run`` says
+    which run that is and how to proceed (``SELECTIVE_RUN``: the Focus dock, selective
+    deblurring; ``WHOLE_IMAGE_RUN``). `microdeblur deblur --focus-below` was told that
+    `microdeblur deblur` runs such PSFs."""
     if channel_sources(getattr(spec, "psf", None)):
-        raise ValueError(f"psf {spec.psf!r} gives one PSF per channel, which microdeblur "
-                         "deblur and watch, deblur() and prepare_deblur() run; here give one PSF "
-                         "(or deblur each channel on its own)")
+        raise ValueError(f"psf {spec.psf!r} gives one PSF per channel{run}")
 
 
 def methods_label(names: list[str]) -> str:

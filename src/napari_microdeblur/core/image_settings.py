@@ -4,20 +4,32 @@ Richardson-Lucy's iteration count and Wiener's balance when they are 'auto'
 (``spec_for_image``); and the same without reading the image, for checks before a run
 (``spec_before_image``). ``inference.prepare_deblur`` calls it; so do the docks and the cluster
 path, which settle once for a whole image or volume. Where one PSF meets channels (C), the run
-splits them first so that each settles its own (``auto_per_channel``).
+splits them first so that each settles its own (``auto_per_channel``); so does a grayscale
+network, with or without a PSF, so that each channel is normalised on its own range
+(``network_per_channel``).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from .axes import colour_part, is_rgb, is_rgba
-from .bundled import auto_3d_kernel, auto_3d_psf, auto_psf, default_for_modality
-from .channel_psfs import channel_sources, one_psf_only
-from .method import MethodSpec
+from .bundled import (
+    ESTIMATED_PSF_MODALITIES,
+    auto_3d_kernel,
+    auto_3d_psf,
+    auto_method_name,
+    auto_psf,
+    default_for_modality,
+    image_type,
+)
+from .channel_psfs import SELECTIVE_RUN, WHOLE_IMAGE_RUN, channel_sources, one_psf_only
+from .method import CLASSICAL_METHODS, MethodSpec
 from .notes import DeblurNote, DeblurWarning
 from .options import AUTO_BALANCE, AUTO_ITERATIONS, FIXED_BALANCE, FIXED_ITERATIONS
 from .tiling_spec import OUTPUT_DTYPES
@@ -38,7 +50,8 @@ def spec_for_image(spec, image, axes: str, *, in_3d: bool = True):
     Anything else is returned as it is."""
     if not isinstance(spec, MethodSpec):
         return spec
-    one_psf_only(spec)
+    # a caller deblurring plane by plane is selective deblurring (its units span channels)
+    one_psf_only(spec, SELECTIVE_RUN if not in_3d else WHOLE_IMAGE_RUN)
     image = colour_part(image, axes)  # RGBA, gray + alpha: settled on what runs, not alpha
     spec = _with_psf_of(spec, image, axes, in_3d)
     return balance_for(iterations_for(spec, image, axes), image, axes)
@@ -127,24 +140,86 @@ def spec_before_image(spec: MethodSpec, axes: str, shape) -> MethodSpec | None:
 
 
 def auto_per_channel(spec, axes: str, shape) -> bool:
-    """Whether one PSF on an image with channels (a C axis of 2 or more) runs each channel as
-    its own deblur (``channel_psfs.prepare_channels``, as one PSF per channel does), so that
-    an 'auto' setting the image settles is found on each channel: Richardson-Lucy's
-    iterations, Wiener's balance, 'auto' deconvolving a z-stack in 3D. Stains differ in
-    noise: one balance found on channel 1 left an actin channel below its input (CYX,
-    gaussian:1.6: 28.25 dB, input 28.20; its own balance 33.55). Not RGB's colours (S: one
-    value keeps them consistent), time points (one value per series), a PSF the image
-    settles ('estimate'), networks, or values given."""
+    """Whether one PSF (or none) on an image with channels (a C axis of 2 or more) runs each
+    channel as its own deblur (``channel_psfs.prepare_channels``, as one PSF per channel does),
+    so that what the image settles is found on each channel: Richardson-Lucy's iterations,
+    Wiener's balance, 'auto' deconvolving a z-stack in 3D, and a network's normalisation
+    (``network_per_channel``). Stains differ in noise: one balance found on channel 1 left an
+    actin channel below its input (CYX, gaussian:1.6: 28.25 dB, input 28.20; its own balance
+    33.55). Not RGB's colours (S: one value keeps them consistent), time points (one value per
+    series), a PSF the image settles ('estimate') for a classical method, or values given."""
     from .psf_estimate import is_estimate
 
     shape = tuple(int(n) for n in shape)
-    if (not isinstance(spec, MethodSpec) or spec.psf is None or is_estimate(spec.psf)
-            or channel_sources(spec.psf) or "C" not in axes or shape[axes.index("C")] < 2):
+    if (not isinstance(spec, MethodSpec) or channel_sources(spec.psf) or "C" not in axes
+            or shape[axes.index("C")] < 2):
+        return False
+    if network_per_channel(spec, axes, shape):
+        return True
+    if spec.psf is None or is_estimate(spec.psf):
         return False
     return ((spec.name == "richardson_lucy" and spec.iterations == AUTO_ITERATIONS)
             or (spec.name == "wiener" and spec.balance == AUTO_BALANCE)
             or (spec.name == "auto" and "Z" in axes  # checked: a bad PSF said as it is
                 and auto_3d_kernel(spec.check(), axes, shape) is not None))
+
+
+def network_per_channel(spec: MethodSpec, axes: str, shape) -> bool:
+    """Whether ``spec`` runs a grayscale network (one input channel: the blind defaults, the
+    PSF-aware network, with one PSF, none or 'estimate') on an image whose C axis it loops
+    over: each channel is then normalised on its own range. One normalisation over all
+    channels took the brightest one's range: a dim GFP channel next to a bright DAPI one was
+    under-restored (26.23 dB against 29.32 run alone, input 23.00) and its mean moved 8 %.
+    A network taking C whole (its channel count), 'auto' running Richardson-Lucy in 3D (said
+    by ``auto_per_channel``), weights whose channel count is not known without loading them
+    (a state dict, a zoo .zip), and the image types whose 'auto' estimates its PSF on the
+    whole image (EM, brightfield: ``bundled.auto_psf``; the docks and a cluster settle that
+    PSF before the run, which then would split what they had not) run as before."""
+    shape = tuple(int(n) for n in shape)
+    if spec.name in CLASSICAL_METHODS or "C" not in axes or shape[axes.index("C")] < 2:
+        return False
+    rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
+    if image_type(spec.modality, rgb) in ESTIMATED_PSF_MODALITIES:
+        return False
+    try:
+        if auto_3d_kernel(spec.check(), axes, shape) is not None:
+            return False
+        name = auto_method_name(spec, rgb)
+    except (TypeError, ValueError):  # no weights installed, a bad PSF: the run says it
+        return False
+    return name not in CLASSICAL_METHODS and _input_channels(spec, name) == 1
+
+
+def _input_channels(spec: MethodSpec, name: str) -> int | None:
+    """The input channels of the network ``spec`` names (``name``: what 'auto' stands for),
+    from its card's header; None where that is not known without loading it."""
+    from .bundled import BUNDLED_WEIGHTS, WEIGHTS_DIR
+
+    if spec.weights is not None:
+        path = Path(spec.weights)
+    elif name in BUNDLED_WEIGHTS:
+        path = WEIGHTS_DIR / BUNDLED_WEIGHTS[name].file
+    else:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if path.suffix.lower() != ".safetensors":
+        return None
+    return _card_channels(str(path.resolve()), info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _card_channels(path: str, mtime_ns: int, size: int) -> int | None:
+    """``in_channels`` of a weights file's card, once per file version (its header and hash
+    are read: 12 ms a bundled file); None for one without a readable card."""
+    from .checkpoint import read_card
+
+    try:
+        return int(read_card(path).in_channels)
+    except ValueError:
+        return None
 
 
 def _with_psf_of(spec: MethodSpec, image, axes: str, in_3d: bool) -> MethodSpec:
