@@ -33,9 +33,18 @@ def _tilde_prefix(value: str) -> str | None:
     if not value.startswith("~"):
         return None
     head = value.replace(os.sep, "/").split("/", 1)[0]
-    if os.path.expanduser(head) == head or os.path.lexists(head):
+    home = os.path.expanduser(head)
+    # Windows expands '~name' to C:\Users\name whether or not that user exists: only a home
+    # folder that is there counts (a new file '~out.tif' was refused)
+    if home == head or not os.path.isdir(home) or os.path.lexists(head):
         return None  # no such user, or a real '~' here: the path is what it says
     return head
+
+
+def _unexpanded_words() -> str:
+    if os.name == "nt":  # cmd never expands it; PowerShell only for its own commands
+        return "this command line does not expand it"
+    return "the shell expands it only unquoted, and not after '='"
 
 
 def check_tilde(args) -> None:
@@ -52,5 +61,5 @@ def check_tilde(args) -> None:
                 continue
             where = f"{options[dest]} " if dest in options else ""  # a positional: its value
             raise ValueError(f"{where}{value!r}: '{head}' was not expanded to the home folder "
-                             "(the shell expands it only unquoted, and not after '='); give "
+                             f"({_unexpanded_words()}); give "
                              f"{os.path.expanduser(head)}{value[len(head):]} instead")

@@ -114,7 +114,8 @@ def output_dtype_word(value, input_dtype) -> str:
         dtype = None
     if dtype == np.float32:
         return "float32"
-    if dtype is not None and dtype == np.dtype(input_dtype):
+    # in either byte order: a big-endian '>u2' input refused np.uint16, the dtype it named
+    if dtype is not None and dtype.newbyteorder("=") == np.dtype(input_dtype).newbyteorder("="):
         return "input"
     name = np.dtype(input_dtype).name
     raise ValueError(f"output_dtype={value!r} is neither float32 nor the input's dtype "

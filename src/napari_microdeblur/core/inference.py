@@ -111,7 +111,9 @@ class Normalization:
     def undo(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
         """``x`` (model units) in the image's units as ``dtype`` (``tiling.work_type``); an
         integer one rounded and clipped to its range (``tiling.map_in_pieces``)."""
-        if self.kind == "none" and np.dtype(dtype).kind == "f":
+        # float16 goes through map_in_pieces: clipped to its range and counted (ringing
+        # past 65504 had become inf)
+        if self.kind == "none" and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize >= 4:
             return x.astype(dtype, copy=False)
         t = tiling.work_type(dtype)
         scale, offset = (1, 0) if self.kind == "none" else (self.scale, self.offset)

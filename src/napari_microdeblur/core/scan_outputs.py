@@ -94,6 +94,8 @@ def _tiff_texts(fd: int, head: bytes) -> list[bytes] | None:
             continue  # a text held in the entry itself is too short for a record
         if length > _LOOKED_AT_MOST:
             return None
+        if offset + length > os.fstat(fd).st_size:  # a damaged tag: no 256 MB read for it
+            continue
         text = _read(fd, length, offset, head)
         if any(key in text for key in _KEYS):
             texts.append(text)
