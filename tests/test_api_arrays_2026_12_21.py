@@ -95,7 +95,7 @@ def test_focus_scores_a_cpu_tensor_as_its_numpy_array_and_refuses_others_in_one_
     np.testing.assert_array_equal(structure_tiles(tensor, tile=32), structure_tiles(image, tile=32))
     stack = np.stack([image, image * 2])
     np.testing.assert_array_equal(focus_scores(torch.from_numpy(stack)), focus_scores(stack))
-    with pytest.raises(TypeError, match=r"^image is a torch tensor on meta; pass .*numpy\(\)$"):
+    with pytest.raises(TypeError, match=r"^image is a torch tensor on the meta device, which "):
         focus_score(torch.empty((64, 64), device="meta"))
     with pytest.raises(TypeError, match="bfloat16 tensor, which numpy cannot hold"):
         focus_score(tensor.bfloat16())

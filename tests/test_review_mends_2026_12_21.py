@@ -71,3 +71,26 @@ def test_a_damaged_description_tag_is_not_read_past_the_file(tmp_path, monkeypat
                         or real(fd, size, offset, head))
     assert not scan_outputs.may_hold_record(path)
     assert max(asked) < 1 << 20
+
+
+def test_out_overlapping_the_input_in_another_layout_gives_the_fresh_result():
+    """out=image itself was right; out=image[::-1] overwrote planes before they were read."""
+    rng = np.random.default_rng(0)
+    plane = rng.random((48, 48)).astype(np.float32)
+    stack = np.stack([plane, plane * 2])
+    options = dict(axes="ZYX", method="richardson_lucy", psf="gaussian:1.5", iterations=10)
+    fresh = md.deblur(stack.copy(), **options)
+    shared = stack.copy()
+    md.deblur(shared, out=shared[::-1], **options)
+    np.testing.assert_array_equal(shared[::-1], fresh)
+    same = stack.copy()
+    md.deblur(same, out=same, **options)  # the very same view: written in place, as before
+    np.testing.assert_array_equal(same, fresh)
+
+
+def test_a_meta_tensor_is_refused_without_advice_that_fails():
+    import torch
+
+    with pytest.raises(TypeError, match="meta device, which holds no values") as caught:
+        md.deblur(torch.empty(64, 64, device="meta"), method="wiener", psf="gaussian:1.5")
+    assert ".cpu()" not in str(caught.value)  # .cpu() on a meta tensor raises

@@ -186,6 +186,9 @@ def image_array(image):
     numpy lacks (bfloat16), is refused in one line."""
     if not isinstance(image, torch.Tensor):
         return image
+    if image.device.type == "meta":  # shapes only: .cpu() cannot copy it either
+        raise TypeError("image is a torch tensor on the meta device, which holds no values; "
+                        "pass one on the CPU with its pixels")
     if image.device.type != "cpu":
         raise TypeError(f"image is a torch tensor on {image.device}; pass "
                         "image.detach().cpu().numpy()")
@@ -213,6 +216,18 @@ def check_out(out, shape, output_dtype, input_dtype) -> None:
         raise ValueError(f"out is read-only ({type(out).__name__}); give a writable array: "
                          "np.empty, np.lib.format.open_memmap(PATH, mode='w+', ...) or a zarr "
                          "array opened with mode='w' or 'r+'")
+
+
+def unaliased(image, out):
+    """``image``, copied where ``out`` shares its memory other than as the very same view:
+    ``out=image`` is written tile by tile after each is read, but ``out=image[::-1]``
+    overwrote planes before they were read (Richardson-Lucy up to 78 grey levels off)."""
+    if not (isinstance(image, np.ndarray) and isinstance(out, np.ndarray)
+            and np.may_share_memory(image, out)):
+        return image
+    same = (image.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+            and image.strides == out.strides and image.dtype == out.dtype)
+    return image if same else image.copy()
 
 
 def as_method(method, axes: str, shape, models=None) -> Method:
@@ -415,6 +430,7 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
         check_result_fits(image.shape, out_dtype, caller="python")
     else:
         check_out(out, tuple(int(n) for n in image.shape), out_dtype, image.dtype)
+        image = unaliased(image, out)
     models = RECENT_MODELS.on(tiling_spec.device) if models is None else models
     prepared = prepare_deblur(image, axes, spec, tiling_spec, normalization=normalization,
                               models=models)
