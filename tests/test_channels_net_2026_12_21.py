@@ -173,7 +173,8 @@ def test_a_whole_image_run_refusing_a_psf_per_channel_says_which_run():
     from napari_microdeblur.core.image_settings import spec_for_image
 
     spec = MethodSpec("wiener", psf="gaussian:1.2;gaussian:1.5", balance=0.01)
-    with pytest.raises(ValueError, match="on one machine; a Zarr volume on a cluster"):
+    said = r"channel by channel; this run \(a Zarr volume on a cluster"
+    with pytest.raises(ValueError, match=said):
         spec_for_image(spec, np.ones((2, 32, 32), np.float32), "CYX")
 
 

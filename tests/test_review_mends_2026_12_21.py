@@ -94,3 +94,24 @@ def test_a_meta_tensor_is_refused_without_advice_that_fails():
     with pytest.raises(TypeError, match="meta device, which holds no values") as caught:
         md.deblur(torch.empty(64, 64, device="meta"), method="wiener", psf="gaussian:1.5")
     assert ".cpu()" not in str(caught.value)  # .cpu() on a meta tensor raises
+
+
+def test_an_empty_channel_given_estimate_is_recorded_as_estimate(tmp_path, capsys):
+    """Its record named 'gaussian:1', the stand-in it was prepared with, as if estimated on
+    it; info --command repeated that made-up PSF."""
+    from scipy.ndimage import gaussian_filter
+
+    from napari_microdeblur.cli import main
+    from napari_microdeblur.core import io
+
+    rng = np.random.default_rng(0)
+    image = np.stack([gaussian_filter(rng.random((80, 80)) * 500, 1.6), np.zeros((80, 80)),
+                      gaussian_filter(rng.random((80, 80)) * 300, 2.4)]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cyx.tif", image, imagej=True, metadata={"axes": "CYX"})
+    assert main(["deblur", str(tmp_path / "cyx.tif"), "-o", str(tmp_path / "out.tif"), "-q",
+                 "--psf", "estimate"]) == 0
+    record = io.read_image(tmp_path / "out.tif").metadata["microdeblur"]
+    assert record["psf"].split(";")[1] == "estimate"
+    capsys.readouterr()
+    assert main(["info", "--command", str(tmp_path / "out.tif")]) == 0
+    assert ";estimate;" in capsys.readouterr().out and "gaussian:1;" not in record["psf"]

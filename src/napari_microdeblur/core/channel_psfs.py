@@ -232,11 +232,19 @@ def _prepare_part(part, axes: str, spec, tiling_spec, normalization, models, lab
     from .psf_estimate import is_estimate
 
     estimate = is_estimate(spec.psf)
-    if estimate and every_plane_flat(part, axes, "YX"):
+    flat = estimate and every_plane_flat(part, axes, "YX")
+    if flat:
         spec = spec.replace(psf=FLAT_CHANNEL_PSF)  # passed through, said by the run
     try:
-        return prepare_deblur(part, axes, spec, tiling_spec, normalization=normalization,
-                              models=models)
+        prepared = prepare_deblur(part, axes, spec, tiling_spec, normalization=normalization,
+                                  models=models)
+        if not flat:
+            return prepared
+        # recorded as given: the stand-in was neither estimated nor applied ('gaussian:1'
+        # in the record, and in info --command, would be taken for a PSF found on the channel)
+        method = prepared.method
+        return replace(prepared, method=replace(
+            method, parameters=dict(method.parameters, psf="estimate")))
     except ValueError as error:
         if not estimate:
             raise
@@ -318,10 +326,12 @@ def run_channels(prepared, out):
 SELECTIVE_RUN = (", but deblurring only what is below a focus threshold (--focus-below, "
                  "deblur_selected(), the Focus dock) takes one PSF for all channels; give one "
                  "PSF, or deblur without the threshold, which runs one PSF per channel")
-#: ... and for any other caller of ``image_settings.spec_for_image`` (a cluster's volume)
-WHOLE_IMAGE_RUN = (", which microdeblur deblur and watch, deblur() and prepare_deblur() run on "
-                   "one machine; a Zarr volume on a cluster settles one PSF for the whole "
-                   "image: give one PSF, or deblur it on one machine")
+#: ... and for any other caller of ``image_settings.spec_for_image`` (a Zarr volume on a
+#: cluster, a network loaded in a dock's session): said for either, as the caller is not known
+WHOLE_IMAGE_RUN = (", which microdeblur deblur and watch, deblur() and prepare_deblur() run "
+                   "channel by channel; this run (a Zarr volume on a cluster, or a network "
+                   "loaded in the dock's session) takes one PSF for the whole image: give one "
+                   "PSF, or deblur it with microdeblur deblur or deblur() on one machine")
 
 
 def one_psf_only(spec, run: str = SELECTIVE_RUN) -> None:

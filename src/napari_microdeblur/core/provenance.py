@@ -303,7 +303,9 @@ def run_record(fields: dict, spec=None, *, source=None, axes: str, output_dtype,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     used = record["parameters"].get("psf")
-    if record["psf"] in (None, "estimate") and isinstance(used, str) and used != "array":
+    # used 'estimate': every channel held one value, passed through with nothing estimated
+    if record["psf"] in (None, "estimate") and isinstance(used, str) and used not in (
+            "array", "estimate"):
         # 'estimate', or 'auto' for EM and brightfield: the PSF found on this image, as the
         # model string the CLI prints for reuse (image_settings.spec_for_image settles it so)
         record["psf"], record["psf_estimated"] = used, True
