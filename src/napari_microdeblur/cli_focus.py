@@ -158,10 +158,6 @@ def expanded(inputs: list[str], recursive: bool | None = None) -> list[str]:
         if Path(given).is_file():
             paths.append(given)
             continue
-        if not glob.has_magic(given) and not Path(given).exists():
-            # said when read, with the others, in find_inputs' words
-            paths.append(given)
-            continue
         try:
             paths += _listed(given, recursive)
         except FileNotFoundError as error:
