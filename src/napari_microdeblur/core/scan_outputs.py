@@ -37,28 +37,23 @@ _HEAD = 1 << 13
 def may_hold_record(path: Path) -> bool:
     """Whether ``path``'s header may hold microdeblur's record: False where it cannot (not a
     TIFF or PNG, no key in the texts a record is kept in, unreadable), so that most raw files'
-    headers are not parsed."""
-    return _texts_with_key(path) != []
-
-
-def _texts_with_key(path: Path) -> list[bytes] | None:
-    """The texts of ``path``'s header that hold the record's key: a TIFF's description and
-    ImageJ tags, a PNG's first bytes; [] where none does; None where one is too long to look
-    through (``_LOOKED_AT_MOST``)."""
+    headers are not parsed: the texts a record is kept in are searched for its key (a TIFF's
+    description and ImageJ tags, a PNG's first bytes); one too long to search
+    (``_LOOKED_AT_MOST``) may hold it."""
     suffix = path.suffix.lower()
     if suffix not in (".png", ".tif", ".tiff"):
-        return []  # the only formats whose record is read (``header_record``)
+        return False  # the only formats whose record is read (``header_record``)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError:  # a folder (.zarr is none of these), gone, unreadable
-        return []
+        return False
     try:
         head = _read(fd, _HEAD, 0)
         if suffix == ".png":
-            return [head] if b"tEXt" + _KEYS[0] + b"\0" in head else []
-        return _tiff_texts(fd, head)
+            return b"tEXt" + _KEYS[0] + b"\0" in head
+        return _tiff_holds_key(fd, head)
     except (OSError, ValueError, struct.error):  # a short or odd file: no record read
-        return []
+        return False
     finally:
         os.close(fd)
 
@@ -74,12 +69,12 @@ def _read(fd: int, size: int, offset: int, head: bytes = b"") -> bytes:
     return os.read(fd, size)
 
 
-def _tiff_texts(fd: int, head: bytes) -> list[bytes] | None:
-    """``_texts_with_key`` of the TIFF open as ``fd`` (its first bytes ``head``): its first
+def _tiff_holds_key(fd: int, head: bytes) -> bool:
+    """``may_hold_record`` of the TIFF open as ``fd`` (its first bytes ``head``): its first
     IFD's description and ImageJ tags."""
     order = {b"II": "<", b"MM": ">"}.get(head[:2])
     if order is None:
-        return []
+        return False
     if struct.unpack(order + "H", head[2:4])[0] == 43:  # BigTIFF: 8-byte counts, offsets
         first, count, entry, size = struct.unpack(order + "Q", head[8:16])[0], "Q", "HHQQ", 20
     else:
@@ -87,19 +82,19 @@ def _tiff_texts(fd: int, head: bytes) -> list[bytes] | None:
     at = struct.calcsize(count)
     n = min(struct.unpack(order + count, _read(fd, at, first, head))[0], 4096)
     table = _read(fd, n * size, first + at, head)
-    inline, texts = 8 if size == 20 else 4, []
+    inline = 8 if size == 20 else 4
     for i in range(len(table) // size):
         tag, kind, length, offset = struct.unpack_from(order + entry, table, i * size)
         if tag not in _TEXT_TAGS or kind not in (1, 2, 7) or length <= inline:
             continue  # a text held in the entry itself is too short for a record
         if length > _LOOKED_AT_MOST:
-            return None
+            return True  # read the usual way
         if offset + length > os.fstat(fd).st_size:  # a damaged tag: no 256 MB read for it
             continue
         text = _read(fd, length, offset, head)
         if any(key in text for key in _KEYS):
-            texts.append(text)
-    return texts
+            return True
+    return False
 
 
 def made_from(path: Path) -> str | None:
