@@ -20,10 +20,10 @@ from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
 from ..core.psf_estimate import is_estimate
 from ._auto_modality import AutoModalityPanel
 from ._controls import button, enable_saying_why
-from ._deblur_stop import CANCELLING, start_stoppable
+from ._deblur_stop import CANCELLING
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning, replace_asked
-from ._jobs import DeblurRequest, DeblurRun, request_card
+from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
 from ._layer_data import source_placement
 from ._layers import (
     current_data_index,
@@ -495,8 +495,8 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             if req.network is None:  # PSF rules the run would apply only after it started
                 check_psf_model_fits(req.method, req.axes, tuple(req.image.shape),
                                      tile=req.tiling.tile, image=f"layer {req.source_name!r}")
-            run = start_stoppable(self.viewer, req, on_done=self._run_done,
-                                  on_progress=self.show_run_progress, start=False)
+            run = start_deblur(self.viewer, req, on_done=self._run_done,
+                               on_progress=self.show_run_progress, start=False)
         except (ValueError, TypeError, OSError) as error:
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))

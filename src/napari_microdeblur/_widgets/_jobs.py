@@ -22,6 +22,7 @@ from typing import Any
 
 from ..core.channel_psfs import channel_sources, channels_ran, methods_label, planned_methods
 from ..core.thread_warnings import caught
+from ._deblur_stop import RunStop, stoppable_job
 from ._feedback import describe_error, notify_error, warning_relay
 from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
 from ._layers import unwrap
@@ -469,7 +470,7 @@ class DeblurRun:
         self.pbar = progress(
             total=0, desc=description or f"Deblurring {req.source_name!r} [{planned_label(req)}]"
         )
-        self.worker = create_held_worker(job, req, *job_args)
+        self.worker = create_held_worker(stoppable_job, job, RunStop(self), req, *job_args)
         self.worker.warned.connect(warning_relay(self.warnings))
         self.worker.yielded.connect(self._yielded)
         self.worker.returned.connect(self._returned)
