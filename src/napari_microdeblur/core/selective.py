@@ -10,7 +10,8 @@ focus score (``core.focus``) is below a threshold. Everything else is copied unc
   is pasted. A ``halo`` of at least the method's reach (a network's receptive field, or
   ``classical.psf_halo``, the default) gives a tile as a whole-image deblur would: no seams.
 
-The normalisation is computed once on the whole image, as ``iter_deblur`` does. The generator
+The normalisation is computed on the whole image, as ``iter_deblur`` does; a grayscale network
+normalises each channel on its own, as a plain deblur (``selective_norms``). The generator
 ``iter_deblur_selected`` yields a ``SelectiveProgress`` per deblurred tile and returns a
 ``SelectiveResult``; ``deblur_selected`` is its blocking twin. With no unit selected nothing is
 set up (no PSF estimated, no balance searched): one DeblurNote says so, with the scores' range.
@@ -52,7 +53,6 @@ from .inference import (
     Normalization,
     as_method,
     check_image,
-    compute_normalization,
     prepare_deblur,
     spec_for_image,
     split_options,
@@ -62,6 +62,7 @@ from .method import Method, MethodSpec
 from .notes import DeblurNote
 from .output_cast import counted_steps
 from .progress import SelectiveProgress, drive, map_records
+from .selective_norms import plane_normalizations
 from .thread_warnings import caught
 from .tiling_spec import TilingSpec
 
@@ -367,16 +368,17 @@ def iter_deblur_selected(
     parts = {} if spec is None else settled_parts(spec, image, axes, tiling, selected, tile,
                                                   models)  # each plane's on its soft part
     units = _checked_units(image, axes, tile, halo, method, parts, tiling, normalization,
-                           selected)
+                           selected, spec)
     # casts to the input's type said once for the output, not once per unit's run (per plane)
     return counted_steps(_run_selected(image, units, scores, threshold, selected, structure,
                                        tuple(parts.values())))
 
 
 def _checked_units(image, axes: str, tile, halo, method, parts: dict, tiling, normalization,
-                   selected) -> _Units:
+                   selected, spec=None) -> _Units:
     """The _Units of a run: ``method``, or each plane's of ``parts``, checked on the planes
-    they deblur; ``halo`` None: the widest reach of those methods."""
+    they deblur; ``halo`` None: the widest reach of those methods. ``spec``: the MethodSpec
+    settled (None: a Method given), which says whether each channel is normalised alone."""
     shape = tuple(int(s) for s in image.shape)
     methods = {plane: part.method for plane, part in parts.items()}
     method = next(iter(methods.values()), method)
@@ -384,7 +386,8 @@ def _checked_units(image, axes: str, tile, halo, method, parts: dict, tiling, no
         plane_axes = _check_method_fits(each, axes, shape)
     if halo is None:
         halo = max(max(int(m.halo), int(m.default_overlap)) for m in (method, *methods.values()))
-    norms = _normalizations(image, axes, method, methods, normalization)
+    planes = dict.fromkeys(tuple(unit[: len(score_axes(axes))]) for unit in selected)
+    norms = plane_normalizations(image, axes, spec, method, methods, planes, normalization)
     units = _Units(axes, shape, plane_axes, tile, int(halo), method, tiling, norms[()],
                    methods, norms)
     for unit in selected[: len(selected) if methods else 1] if tile is None else ():
@@ -393,21 +396,6 @@ def _checked_units(image, axes: str, tile, halo, method, parts: dict, tiling, no
         prepare_deblur(image[key(axes, dict(zip(units.loop, unit)))], plane_axes, each, tiling,
                        normalization=norm)
     return units
-
-
-def _normalizations(image, axes: str, method: Method, methods: dict, given) -> dict:
-    """{plane: Normalization} for each plane's method, {(): ...} for ``method``'s: ``given``
-    for all, else computed once per kind on the whole image, as a whole-image deblur's
-    (Wiener: shift)."""
-    found: dict = {}
-
-    def of(m: Method) -> Normalization:
-        kind = (m.normalization_kind, *m.percentiles)
-        if kind not in found:
-            found[kind] = given or compute_normalization(image, axes, *kind)
-        return found[kind]
-
-    return {(): of(method), **{plane: of(m) for plane, m in methods.items()}}
 
 
 def _check_method_fits(method: Method, axes: str, shape) -> str:
