@@ -36,7 +36,7 @@ RUNNING: set = set()
 
 def run_done(run) -> None:
     RUNNING.discard(run)
-    if run.layer is not None and run.source_removed:  # this action has no dock status line
+    if run.layer is not None and removed_note(run):  # this action has no dock status line
         notify_info(f"added {run.layer.name!r}{removed_note(run)}")
 
 

@@ -81,8 +81,7 @@ def own_mark(layer) -> str:
 def marks(images: list) -> dict:
     """{layer: own_mark}, with an unmarked layer that a result was made from as 'blurry'."""
     out = {la: own_mark(la) for la in images}
-    inputs = {deblur_record(la)["source_layer"] for la in images
-              if deblur_record(la) is not None}
+    inputs = {paired_input_name(la) for la in images} - {None}
     return {la: "blurry" if mark == "" and la.name in inputs else mark
             for la, mark in out.items()}
 
@@ -93,10 +92,22 @@ def input_of(viewer, layer):
     last = last_deblur(viewer)
     if last is not None and unwrap(last[1]) is layer:
         return unwrap(last[0])
-    record = deblur_record(layer)
-    name = record.get("source_layer") if record is not None else None
+    name = paired_input_name(layer)
     return next((la for la in image_layers(viewer) if la.name == name and la is not layer),
                 None)
+
+
+def input_replaced(layer) -> bool:
+    """Whether ``layer`` is a result whose input layer got other data during its run."""
+    record = deblur_record(layer)
+    return record is not None and bool(record.get("input_replaced"))
+
+
+def paired_input_name(layer) -> str | None:
+    """The name of the layer a result was made from, None where its input's data was
+    replaced during the run (the result would be scored against other data)."""
+    record = deblur_record(layer)
+    return None if record is None or input_replaced(layer) else record.get("source_layer")
 
 
 def pick_truth(images: list, kinds: dict, like, taken) -> object | None:
@@ -148,7 +159,8 @@ def guess_roles(viewer) -> dict:
              for role in ("blurry", "truth")}
     if picks["truth"] is not None and picks["blurry"] is None:
         picks["blurry"] = blurry_beside(images, kinds, picks["truth"])
-    results = [la for la in images if kinds[la] == "deblurred"]
+    # a result whose input got other data during its run fits no layer here: chosen by hand
+    results = [la for la in images if kinds[la] == "deblurred" and not input_replaced(la)]
     made_from = {la: input_of(viewer, la) for la in results}
     # a result of the blurry layer first (the newest), then one not made from the truth
     own = [la for la in results if picks["blurry"] is not None

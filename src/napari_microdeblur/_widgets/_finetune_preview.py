@@ -21,6 +21,7 @@ from ._layers import (
     scope_selection,
 )
 from ._methods import SessionModel
+from ._run_input import replaced_fields
 
 
 class TrainingPreviewMixin:
@@ -91,13 +92,31 @@ class TrainingPreviewMixin:
             return
         # run.req names the input layer as it is now (DeblurRun follows a rename)
         image, kwargs, kind = preview_layer(run.req, run.outcome.result.image)
-        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
-            self.preview_layer.data = image
-            self.preview_layer.name = kwargs["name"]
-            self.preview_layer.translate = kwargs["translate"]
-        else:
-            self.preview_layer = add_layer(self.viewer, (image, kwargs, kind))
-        if run.source_removed:  # training goes on, on the data it took at the start
-            line = f"preview {kwargs['name']!r} added{removed_note(run)}"
+        kwargs["metadata"]["microdeblur"].update(replaced_fields(run))
+        self._show_preview(run.req.placement.get("source"), (image, kwargs, kind))
+        if note := removed_note(run):  # training goes on, on the data it took at the start
+            line = f"preview {kwargs['name']!r} added{note}"
             self.status_label.setText(line)
             notify_info(line)  # the next step's progress replaces the status line
+
+    def _show_preview(self, source, layer_tuple) -> None:
+        """Show a preview in the preview layer: a new one where the previous preview was of
+        another input layer (it kept that layer's scale, rotation, contrast and colormap), or
+        of another dimensionality; else the same layer, placed anew (scale, translate, rotate,
+        shear, affine: the input may have moved since)."""
+        image, kwargs, kind = layer_tuple
+        old, before = self.preview_layer, getattr(self, "_preview_source", None)
+        self._preview_source = source  # weak references to the input layers
+        kept = old is not None and old in self.viewer.layers
+        if kept and (before is None or source is None or before() is not source()
+                     or old.data.ndim != image.ndim or old.rgb != kwargs["rgb"]):
+            self.viewer.layers.remove(old)
+            kept = False
+        if not kept:
+            self.preview_layer = add_layer(self.viewer, layer_tuple)
+            return
+        old.data = image
+        old.name = kwargs["name"]
+        old.metadata = {**old.metadata, "microdeblur": kwargs["metadata"]["microdeblur"]}
+        for key in ("scale", "translate", "rotate", "shear", "affine"):
+            setattr(old, key, kwargs[key])

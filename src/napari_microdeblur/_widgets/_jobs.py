@@ -8,7 +8,8 @@ it; it yields the core's progress records and returns a ``JobOutcome``. A PSF pe
 ('A;B', ``core.channel_psfs``) goes to the core as it is for a whole stack (each channel
 prepared with its own PSF, named after what ran), and so does one PSF whose 'auto' iterations or
 balance each channel finds (``channels_apart``); a slice of one channel runs its PSF alone.
-The Focus QC dock's selective job is ``_focus_job``'s.
+The Focus QC dock's selective job is ``_focus_job``'s. What became of a run's input layer
+(renamed, removed, given other data) and the last deblur's pair are ``_run_input``'s.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from ._feedback import describe_error, notify_error, warning_relay
 from ._layer_data import add_layer, deblurred_layer, source_now, with_channel_tiles
 from ._layers import unwrap
 from ._methods import SessionModel, method_card
+from ._run_input import data_replaced, read_data, remember_deblur, replaced_fields
+from ._run_input import last_deblur as last_deblur  # noqa: F401 - docks import them from here
+from ._run_input import removed_note as removed_note  # noqa: F401
 from ._workers import create_held_worker, release_handlers
 
 
@@ -417,26 +421,6 @@ def channels_auto_tile(req: DeblurRequest) -> int:
     return max(sides)
 
 
-# ----------------------------------------------------------------------------- the last deblur
-
-_LAST_DEBLUR: dict = {}  # "source" and "result": weak references to the layers
-
-
-def remember_deblur(source, result) -> None:
-    """Record the input and result layers of the latest deblur (for Compare & QC)."""
-    _LAST_DEBLUR["source"] = weakref.ref(source) if source is not None else None
-    _LAST_DEBLUR["result"] = weakref.ref(result)
-
-
-def last_deblur(viewer) -> tuple | None:
-    """(input layer, result layer) of the latest deblur, when both are still in ``viewer``."""
-    refs = (_LAST_DEBLUR.get("source"), _LAST_DEBLUR.get("result"))
-    layers = tuple(ref() if ref is not None else None for ref in refs)
-    if any(layer is None or layer not in viewer.layers for layer in layers):
-        return None
-    return layers
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -463,6 +447,8 @@ class DeblurRun:
         self.warnings: list[str] = []  # the first line of each warning the run raised
         self.error: BaseException | None = None
         self.source_removed = False  # the input layer was removed while the run went on
+        self.source_replaced = False  # ... or given other data (``layer.data = other``)
+        self._read = read_data(viewer, req.placement)  # the input's array, as the run reads it
         self.yields_after_cancel = 0
         self._build_layer = layer
         self._on_done = on_done
@@ -522,10 +508,13 @@ class DeblurRun:
             data, kwargs, kind = self._build_layer(self.req, outcome)
             meta, why = kwargs.get("metadata", {}).get("microdeblur", {}), outcome.fallback
             meta.update(outcome.record, **{"fallback": why} if why else {})  # the core's lacks
+            meta.update(replaced_fields(self))
             self.layer = add_layer(self.viewer, (data, kwargs, kind))
         except Exception as error:  # noqa: BLE001 - the viewer may be closing
             self.error = error
             notify_error(f"could not add the result layer: {describe_error(error)}")
+            return
+        if self.source_replaced:  # Compare & QC would score it against the layer's new data
             return
         source = self.req.placement.get("source")
         remember_deblur(source() if source is not None else None, self.layer)
@@ -533,11 +522,14 @@ class DeblurRun:
     def _follow_source(self) -> None:
         """The result is named after the input layer as it is now: the user may have renamed
         it while the run went on. A removed one keeps its old name (the result is still added)
-        and ``source_removed`` is set, for the dock to say why."""
+        and ``source_removed`` is set, for the dock to say why; ``source_replaced`` where the
+        layer holds other data than the run read."""
         layer = source_now(self.viewer, self.req.placement)
         if layer is None:
             self.source_removed = "source" in self.req.placement
-        elif layer.name != self.req.source_name:
+            return
+        self.source_replaced = data_replaced(layer, self._read)
+        if layer.name != self.req.source_name:
             self.req = replace(self.req, source_name=layer.name)
 
     def _errored(self, error) -> None:
@@ -569,20 +561,13 @@ class DeblurRun:
     def _let_go(self) -> None:
         """Drop the pixels once the run is over (the result layer holds its own): a dock keeps
         its last run, and kept the input and result arrays after their layers were removed."""
+        self._read = None
         if is_dataclass(self.req):
             self.req = replace(self.req, image=None, full_image=None)
         result = getattr(self.outcome, "result", None)
         if is_dataclass(result) and hasattr(result, "image"):
             self.outcome = replace(self.outcome, result=replace(result, image=None))
         release_handlers(self.worker)  # its handlers hold this run (an action has no dock)
-
-
-def removed_note(run: DeblurRun) -> str:
-    """What a dock adds to its status when the run's input layer was removed during it."""
-    if not run.source_removed:
-        return ""
-    return (f"; input layer {run.req.source_name!r} was removed during the run (the result "
-            "is named after it)")
 
 
 def start_deblur(viewer, req: DeblurRequest, *, start: bool = True, **kwargs) -> DeblurRun:

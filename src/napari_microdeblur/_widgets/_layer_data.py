@@ -80,8 +80,14 @@ def translate_for(placement: dict, offset: tuple[int, ...]) -> tuple[float, ...]
     if layer is not None:
         world = np.asarray(layer.data_to_world(np.asarray(offset, dtype=float)), dtype=float)
         return tuple(float(v) for v in placement["affine"].inverse(world))
-    pairs = zip(placement["translate"], placement["scale"], offset, strict=True)
-    return tuple(t + s * o for t, s, o in pairs)
+    # the layer was removed during the run: the same map, from the placement read at the start
+    # (translate + scale * offset alone misplaced a crop of a rotated or sheared layer)
+    from napari.utils.transforms import CompositeAffine
+
+    physical = CompositeAffine(scale=placement["scale"], translate=placement["translate"],
+                               rotate=placement["rotate"], shear=placement["shear"],
+                               ndim=len(placement["scale"]))
+    return tuple(float(v) for v in physical(np.asarray(offset, dtype=float)))
 
 
 def overlay_transform(layer, step=None, offset=None, dims: int | None = None) -> dict:
