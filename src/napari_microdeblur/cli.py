@@ -66,7 +66,7 @@ def _fail(message: str) -> int:
 #: The file of a batch being deblurred, as its lines name it (``BatchLog.name``: its path
 #: under the input folder; 1000 tiles, 1000 lines, many of them of one name)
 _batch_file: str | None = None
-#: the batch's cli_batch.BatchLog, which counts a warning repeated file after file under -q
+#: the batch's cli_batch.BatchLog, which counts a warning repeated file after file
 _batch_log = None
 
 #: warning categories said once per run (``core.io_write.OutputHint``), not once per file
@@ -85,13 +85,16 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 
 @contextlib.contextmanager
-def warnings_naming(source: Path, log=None):
+def warnings_naming(source: Path, log=None, target=None):
     """Warnings raised inside name ``source`` (in a batch, ``log``'s name for it: its path
-    under the input folder), tifffile's log lines with them (``cli_batch.tifffile_held``)."""
+    under the input folder), tifffile's log lines with them (``cli_batch.tifffile_held``);
+    ``target``: its output, whose name ``log`` masks as the file's in a repeated warning."""
     from .cli_batch import tifffile_held
 
     global _batch_file, _batch_log
     _batch_file, _batch_log = log.name(source) if log else source.name, log
+    if log is not None:
+        log.target = None if target is None else Path(target)
     try:
         with tifffile_held():
             yield
@@ -285,7 +288,7 @@ def _say_cluster_record(record: dict, args, method, log) -> None:
         _cluster_outcome(log, args, source, target, "skipped")
         return
     # raised on the worker, said as one machine's warnings_naming says them
-    with warnings_naming(Path(source), log) if log else contextlib.nullcontext():
+    with warnings_naming(Path(source), log, target) if log else contextlib.nullcontext():
         for note in record["notes"]:
             _warn_in_one_line(note, UserWarning, "", 0)
     _cluster_outcome(log, args, source, target, "ok", method=str(record["method"]),
@@ -351,9 +354,7 @@ def cmd_deblur(args) -> int:
         with log.bar_closed_on_error(), swept_once(target for _, target in pairs):
             for source, target in pairs:
                 if output_exists(target) and not args.overwrite:  # too long: failed below
-                    if not args.quiet and not args.json:
-                        say(f"{target}: exists, skipped")
-                    log.add(source, target, "skipped")
+                    log.exists(source, target)  # the first said, the others counted
                     continue
                 deblur_in_batch(source, target, args, models, log)
     except KeyboardInterrupt:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import time
 import warnings
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import UserError
+from .cli_batch_lines import ExistingOutputs, say_repeats, warning_head, warning_kind
 from .cli_changed_inputs import ChangedInputs
 from .cli_progress import FilesBar, say
 from .core.shown import first_line, shown_path
@@ -89,7 +89,7 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
         if earlier is not None:  # an input left out as an earlier output, its record unread
             earlier.check_replaced(target)
         make_folder_for(target)  # --recursive's subfolders; a file in the way said so
-        with warnings_naming(source, log):
+        with warnings_naming(source, log, target):
             method, fields = deblur_file_as_asked(source, target, args, models)
     except BrokenPipeError:  # the output's reader went away (| head): not this file's
         raise
@@ -142,19 +142,24 @@ def deblur_file_as_asked(source: Path, target: Path, args, models=None):
     return deblur_one(source, target, args, models), {}
 
 
+#: the options the core's warnings about an output name (``once_a_run``)
+OUTPUT_OPTIONS = {"output_dtype": "--output-dtype"}
+
+
 def once_a_run(message, category, said: set):
     """A hint about the output (``io_write.OutputHint``) in the command line's words, the
     first time this run (``said``: the categories said); None after that. Other warnings as
-    they are."""
-    from .cli_words import in_cli_words
+    they are, but a setting the dock and Python share ('set the output dtype to float32',
+    ``core.output_cast.KEEP``) named as its option."""
+    from .cli_words import in_cli_words, settings_in_cli_words
     from .core.io_write import OutputHint
 
     if not issubclass(category, OutputHint):
-        return message
+        return settings_in_cli_words(str(message), OUTPUT_OPTIONS)
     if category in said:
         return None
     said.add(category)
-    return in_cli_words(str(message), {"output_dtype": "--output-dtype"})
+    return in_cli_words(str(message), OUTPUT_OPTIONS)
 
 
 def deblur_single(source: Path, output: Path, args) -> int:
@@ -178,30 +183,14 @@ def deblur_single(source: Path, output: Path, args) -> int:
     return 0
 
 
-#: a word holding a digit (a sigma, a count, a PSF written with them: 'astig:1.54,1.2,30' and
-#: 'gaussian:1.7'): masked to tell a warning that repeats from file to file with only those
-#: details changed
-_WITH_DIGITS = re.compile(r"\S*\d\S*")
-
-
-def warning_head(message: str) -> str:
-    """The words of a warning before its details: up to its first ': ' outside brackets (the
-    first ': ' inside '(image is constant: ...' had left a bracket open in -q's summary)."""
-    depth = 0
-    for i, char in enumerate(message):
-        depth += (char in "([{") - (char in ")]}")
-        if depth <= 0 and message.startswith(": ", i):
-            return message[:i]
-    return message
-
-
 @dataclass
 class BatchLog:
     """What a batch into a folder did, file by file: each file's --json line as it ends, the
     failed files listed beside the folder (as ``core.cluster.write_failures`` lists them) and
-    one closing line on stderr. Under -q, a warning that repeats from file to file with only
-    its details changed (the PSF estimated from each EM tile: 100k lines) is said for the
-    first file and counted in one line before the closing one."""
+    one closing line on stderr. A warning that repeats from file to file with only its
+    details changed (the PSF estimated from each EM tile: 100k lines), and an output that
+    exists, are said for the first file and counted in one line at the closing
+    (``cli_batch_lines``), with or without -q."""
 
     output: Path
     quiet: bool
@@ -210,6 +199,10 @@ class BatchLog:
     #: a warning, details masked -> [the first file it was said for, its opening words,
     #: how many other files had it, the last of them]
     repeats: dict = field(default_factory=dict)
+    #: the output of the file whose warnings are said (``cli.warnings_naming``): its name is
+    #: masked in them as the file's is
+    target: Path | None = None
+    existing: ExistingOutputs = field(default_factory=ExistingOutputs)
     #: the folder the files are named under (``name``); None: by their whole path
     root: Path | None = None
     bar: FilesBar | None = None
@@ -303,15 +296,19 @@ class BatchLog:
             say(json.dumps(file_object(source, target, status, method, seconds, error,
                                        **fields)))
 
+    def exists(self, source, target) -> None:
+        """An output that exists, skipped: the first said (not with -q, nor --json, whose
+        stdout is JSON only), the others counted at the closing; each one's --json line."""
+        if not self.quiet and not self.json:
+            self.existing.skipped(target)
+        self.add(source, target, "skipped")
+
     def repeated(self, message: str, file: str) -> bool:
-        """Whether ``message``, said for ``file``, is to be counted, not said: under -q, the
-        same warning as one said for an earlier file, numbers aside."""
-        if not self.quiet:
-            return False
-        message = without_file(message, file).strip(" :'\"")
-        # the whole warning, details masked, is the key ('colour R: 30 iterations' and
-        # 'colour R: balance ...' are two warnings)
-        key = _WITH_DIGITS.sub("#", message)
+        """Whether ``message``, said for ``file``, is to be counted, not said: the same
+        warning as one said for an earlier file, its names and numbers aside (each file's
+        had been said without -q: 303 lines of ~230 characters for 300 EM tiles)."""
+        names = (file, self.target.name) if self.target is not None else (file,)
+        key, message = warning_kind(message, names)
         seen = self.repeats.get(key)
         if seen is None:
             self.repeats[key] = [file, warning_head(message), 0, file]
@@ -337,11 +334,8 @@ class BatchLog:
         self.closed = True
         if self.bar is not None:  # the lines below print after it, not through it
             self.bar.close()
-        for file, words, more, _ in self.repeats.values():
-            if more:
-                print(f"microdeblur: warning: {words}: also for {more} more "
-                      f"file{'s' * (more > 1)}, each with its own details (said above for "
-                      f"{file}; without -q each is said)", file=sys.stderr, flush=True)
+        self.existing.say(self.output)
+        say_repeats(self.repeats)
         self.stale.say()
         list_failures(self.output, self.records, counts["failed"])
         # said with -q too: one line whatever the batch's size, and the one scripts grep
@@ -370,19 +364,6 @@ class BatchLog:
                 f"{self.name(done[-1]['input'])}); the same command again redoes all {total}, "
                 "and without --overwrite it would skip every output that exists, the old ones "
                 "not redone too")
-
-
-def without_file(message: str, file: str) -> str:
-    """``message`` without the words naming ``file``, its whole path with them ('in/b.tif:
-    ...' had left 'in/'), a name holding spaces too; by string search, not a regex per file
-    name, which re caches (a batch of millions of names grew it:
-    tests/test_batch_stability_2026_12_09.py)."""
-    kept, rest = [], message
-    while file and file in rest:
-        before, rest = rest.split(file, 1)
-        kept.append(before.rsplit(" ", 1)[0] if " " in before else "")  # 'in/', "'"
-        rest = rest.split(" ", 1)[1] if " " in rest else ""  # "':", ':'
-    return " ".join(w for w in [*kept, rest] if w)
 
 
 def common_folder(sources: list[Path]) -> Path | None:

@@ -102,8 +102,9 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no line per file; warnings and errors still print "
-                   "(in a batch each names its file; a warning repeated with only its numbers "
-                   "changed is said for the first file and counted in deblur's closing line)")
+                   "(in a batch each names its file; with or without -q, a warning repeated "
+                   "with only its names and numbers changed is said for the first file and "
+                   "counted at the end)")
 
 
 def _add_method_choice(p: argparse.ArgumentParser) -> None:

@@ -39,13 +39,29 @@ _ARGUMENT = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?:True\b)?|"
 _NEGATED = re.compile(r"(?<![\w.-])(augment)=(True|False)\b")
 # a quoted value (a path, the user's own text) is left as it is, even if it holds 'tile='
 _QUOTED = re.compile(r"(?<!\w)'[^']*'|(?<!\w)\"[^\"]*\"")
+#: a setting in the words the dock and Python share ('set the output dtype to float32',
+#: ``core.output_cast.KEEP``) -> the dest of the option that sets it
+_SETTINGS = {"output dtype": "output_dtype"}
+_SET_TO = re.compile(rf"\bset the ({'|'.join(_SETTINGS)}) to (\w+)")
+
+
+def settings_in_cli_words(text: str, options: dict[str, str]) -> str:
+    """``text`` with 'set the output dtype to float32' as 'give --output-dtype float32' where
+    ``options`` (dest -> the option) has it: the CLI's clipping warning named no option."""
+
+    def option(match: re.Match) -> str:
+        given = options.get(_SETTINGS[match.group(1)])
+        return match.group(0) if given is None else f"give {given} {match.group(2)}"
+
+    return _SET_TO.sub(option, text)
 
 
 def in_cli_words(text: str, options: dict[str, str]) -> str:
     """``text`` with each ``name=`` of a Python argument that one of ``options`` (dest -> the
     option, e.g. ``{"tile": "--tile"}``) sets written as that option, and each bare such name
     that has an underscore (``noise_scale``), opens a clause (``SUBJECTS``) or follows
-    'give'."""
+    'give'; a setting named in the dock's words as its option (``settings_in_cli_words``)."""
+    text = settings_in_cli_words(text, options)
     if any(options.get(f"no_{m.group(1)}") for m in _NEGATED.finditer(text)):
         text = _NEGATED.sub(lambda m: (options[f"no_{m.group(1)}"] if m.group(2) == "False"
                                        else f"without {options[f'no_{m.group(1)}']}"), text)

@@ -47,8 +47,8 @@ LEVELS_HELD = 1 << 16
 LEVELS_SAMPLED = 1 << 14
 #: the percentiles whose distance is the result's span (those of the normalisation)
 SPAN_PERCENTILES = (0.1, 99.9)
-#: what the user can do, in words that fit the CLI (--output-dtype), the dock (Output dtype)
-#: and Python (output_dtype=) alike
+#: what the user can do, in words that fit the dock (Output dtype) and Python (output_dtype=)
+#: alike; the command line says its option (``cli_words.settings_in_cli_words``)
 KEEP = "set the output dtype to float32"
 
 #: (fewest levels of a span, its band, the PSNR rounding cost there on the benchmark's images):
