@@ -205,7 +205,7 @@ def cmd_psf_from_weights(args) -> int:
     from .core import io_write
     from .core.archs.psf_cyclegan import PSFCycleGAN
     from .core.checkpoint import load_model
-    from .core.psf_quality import choose_export, export_record, write_psf
+    from .core.psf_quality import choose_export, export_record, gaussian_start, write_psf
 
     io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.weights,))
     _check_psf_output(args.output)
@@ -218,16 +218,44 @@ def cmd_psf_from_weights(args) -> int:
         raise UserError(f"{shown_path(args.weights)} is a {card.arch} network, which holds no "
                         "PSF: only psf_cyclegan weights learn one (`microdeblur psf-estimate` "
                         "estimates a PSF from a blurry image)")
+    _check_psf_learned(args.weights, card)
     kernel = model.psf.kernel().detach().to("cpu").float().numpy()
-    chosen = choose_export(kernel, where=f"the PSF of {shown_path(args.weights)}")
+    start = (card.training or {}).get("psf_start")
+    start = start if isinstance(start, dict) else {}
+    # the check `train --export-psf` makes, against the start the card recorded
+    chosen = choose_export(kernel, gaussian_start(start, kernel.shape), start.get("kind"),
+                           where=f"the PSF of {shown_path(args.weights)}",
+                           start_ncc=_number(start.get("ncc")))
     steps, minutes = _weights_run(card)
     write_psf(args.output, chosen,
-              export_record(chosen, weights=str(args.weights), steps=steps, minutes=minutes),
+              export_record(chosen, weights=str(args.weights), steps=steps, minutes=minutes,
+                            start_kind=start.get("kind")),
               overwrite=args.overwrite)
     if not args.quiet:
-        print(f"{args.output}: the PSF of {args.weights}, {'x'.join(map(str, kernel.shape))} "
-              f"px, sum 1; {chosen.figures.words()}")
+        what = (f"the PSF of {args.weights}" if chosen.which == "learned" else
+                f"the PSF the run of {args.weights} started from (spectral fit; not the "
+                "degenerate learned one)")
+        print(f"{args.output}: {what}, {'x'.join(map(str, kernel.shape))} px, sum 1; "
+              f"learned kernel: {chosen.figures.words()}")
     return 0
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _check_psf_learned(weights: str, card) -> None:
+    """Weights trained in a regime that leaves the PSF layer alone hold its untrained start:
+    refused in the words `train --export-psf` refuses that run in."""
+    from .core.training import get_regime, list_regimes
+    from .core.training.regime_facts import psf_not_learned
+
+    regime = (card.training or {}).get("regime")
+    if regime in list_regimes() and not get_regime(regime).learns_psf:
+        raise UserError(f"{shown_path(weights)}: {psf_not_learned(regime, card.arch)} (the "
+                        "regime its card records), so the PSF it holds is the untrained "
+                        "starting Gaussian; train with --regime psf_cyclegan, or estimate the "
+                        "PSF with `microdeblur psf-estimate BLURRY.tif -o est.tif`")
 
 
 def add_psf_commands(sub) -> None:
@@ -291,8 +319,11 @@ def add_psf_commands(sub) -> None:
         "such as psf_cyclegan.fluo_v1) as a PSF .tif for --psf, as `train --export-psf` does "
         "at the end of a run. Its FWHM, peak share, centre offsets and the share of its bright "
         "part in the peak's blob are printed and recorded in the file (`microdeblur info`); a "
-        "fragmented kernel gets a warning. Check a learned PSF against `microdeblur "
-        "psf-estimate` on a blurry image.",
+        "fragmented kernel, or one far from the PSF its run started from (which `train` "
+        "records in the card), gets a warning, and a degenerate one whose run started from "
+        "the spectral fit is replaced by that start, as --export-psf does. Weights trained in "
+        "another --regime than psf_cyclegan are refused: their PSF is the untrained start. "
+        "Check a learned PSF against `microdeblur psf-estimate` on a blurry image.",
     )
     p.add_argument("weights", help="psf_cyclegan weights: a .safetensors file or a bundled name")
     p.add_argument("-o", "--output", required=True, help="the PSF .tif to write")

@@ -46,7 +46,8 @@ import numpy as np
 from .notes import DeblurWarning
 
 __all__ = ["BLOB_LEVEL", "MIN_PEAK_BLOB", "MIN_START_NCC", "POINT_PEAK_SHARE", "PsfExport",
-           "PsfFigures", "choose_export", "fwhm_axes", "psf_figures", "write_psf"]
+           "PsfFigures", "choose_export", "fwhm_axes", "gaussian_start", "psf_figures",
+           "start_record", "write_psf"]
 
 #: pixels at or above this share of the peak make the kernel's bright part
 BLOB_LEVEL = 0.05
@@ -133,9 +134,10 @@ class PsfFigures:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}
 
 
-def psf_figures(kernel, start=None) -> PsfFigures:
+def psf_figures(kernel, start=None, start_ncc: float | None = None) -> PsfFigures:
     """The figures of ``kernel`` (2D or 3D, any sum > 0); ``start``: the kernel its run
-    started from, for the NCC (None: not known)."""
+    started from, for the NCC (None: not known); ``start_ncc``: that NCC as the run's card
+    recorded it (``start_record``), which ``start`` then does not replace."""
     k = np.asarray(kernel, np.float64)
     k = k / k.sum()
     centre = (np.array(k.shape) - 1) / 2
@@ -146,7 +148,7 @@ def psf_figures(kernel, start=None) -> PsfFigures:
         centroid_offset_px=float(np.linalg.norm(centroid - centre)),
         peak_offset_px=float(np.linalg.norm(peak - centre)),
         peak_blob_share=_peak_blob_share(k),
-        start_ncc=None if start is None else ncc(k, start))
+        start_ncc=start_ncc if start_ncc is not None or start is None else ncc(k, start))
 
 
 @dataclass(frozen=True)
@@ -161,13 +163,15 @@ class PsfExport:
 
 
 def choose_export(learned, start=None, start_kind: str | None = None, *,
-                  where: str = "the learned PSF") -> PsfExport:
+                  where: str = "the learned PSF", start_ncc: float | None = None) -> PsfExport:
     """What to export of ``learned`` (its run started from ``start``, of ``start_kind``:
     "spectral fit", "configured", "given" or None) and the warning to give, naming the
     figures and ``microdeblur psf-estimate``. ``where``: the kernel as the warning names it.
     A kernel written that is a point (``POINT_PEAK_SHARE``) is warned of too: the degenerate
-    checks passed one that matched its own point start (swapped image sets)."""
-    chosen = _choose(learned, start, start_kind, where)
+    checks passed one that matched its own point start (swapped image sets). ``start_ncc``:
+    the learned kernel's NCC with its start as the weights' card recorded it (``start_record``:
+    `psf-from-weights` has no run state to compare with)."""
+    chosen = _choose(learned, start, start_kind, where, start_ncc)
     kernel = np.asarray(chosen.kernel, np.float64)
     peak = float(kernel.max() / kernel.sum())
     if peak < POINT_PEAK_SHARE:
@@ -182,10 +186,11 @@ def choose_export(learned, start=None, start_kind: str | None = None, *,
                    else f"{chosen.warning}; {point}")
 
 
-def _choose(learned, start, start_kind: str | None, where: str) -> PsfExport:
+def _choose(learned, start, start_kind: str | None, where: str,
+            start_ncc: float | None = None) -> PsfExport:
     learned = np.asarray(learned, np.float32)
     start_array = None if start is None else np.asarray(start, np.float32)
-    figures = psf_figures(learned, start_array)
+    figures = psf_figures(learned, start_array, start_ncc)
     problems = figures.problems()
     if not problems:
         return PsfExport(learned, "learned", figures)
@@ -200,6 +205,34 @@ def _choose(learned, start, start_kind: str | None, where: str) -> PsfExport:
                          "fitted to the two image sets' spectra, as close to the truth in every "
                          f"measured run); {check}")
     return PsfExport(learned, "learned", figures, f"{said}; {check}")
+
+
+def start_record(learned, start, kind: str | None, covariance=None) -> dict:
+    """What a weights file's card keeps of the PSF its run started from (``training.
+    psf_start``), so that `psf-from-weights` checks its kernel as `train --export-psf` does
+    without the run's state: the start's ``kind``, the learned kernel's ``ncc`` with it and,
+    for a spectral fit, the fitted Gaussian's ``covariance_px2`` (it remakes the start, which
+    is written in place of a degenerate kernel; the kernel itself would fill the card)."""
+    found = ncc(np.asarray(learned), np.asarray(start))
+    record = {"kind": kind, "ncc": None if found is None else round(found, 4)}
+    if covariance is not None and kind == "spectral fit":
+        record["covariance_px2"] = [[float(f"{v:.7g}") for v in row] for row in covariance]
+    return record
+
+
+def gaussian_start(record, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The spectral-fit start a ``start_record`` describes, remade on a kernel of ``shape``
+    (as ``SpectrumMatch.fit_gaussian`` builds it); None where it holds no covariance."""
+    covariance = (record or {}).get("covariance_px2")
+    try:
+        precision = np.linalg.inv(np.asarray(covariance, np.float64))
+    except (TypeError, ValueError, np.linalg.LinAlgError):
+        return None
+    if precision.shape != (len(shape),) * 2:
+        return None
+    grid = np.stack(np.meshgrid(*(np.arange(n) - (n - 1) / 2 for n in shape), indexing="ij"), -1)
+    kernel = np.exp(-0.5 * np.einsum("...i,ij,...j->...", grid, precision, grid))
+    return (kernel / kernel.sum()).astype(np.float32)
 
 
 def export_record(export: PsfExport, *, weights: str, steps: int | None,

@@ -289,7 +289,8 @@ def check_same_network(model: nn.Module, state: Mapping[str, torch.Tensor], wher
 #: What a resumed run must share with its checkpoint: the optimiser it restores keeps the saved
 #: lr, and the progress and model card would report the new settings for the whole run
 RESUME_SETTINGS = ("lr", "batch_size", "patch", "loss", "loss_weights", "anchor_weight",
-                   "trainable", "replay", "replay_from", "intensity_jitter", "augment")
+                   "trainable", "replay", "replay_from", "intensity_jitter", "augment",
+                   "discriminator")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -328,7 +329,9 @@ def check_resumable(ckdir: Path, model: nn.Module, steps: int,
     if done >= steps:  # it would train nothing and write a card saying ``steps``
         raise ValueError(f"resume: {where} has already run {done} steps; give --steps "
                          f"above {done} (now {steps}) to continue it")
-    check_same_settings(ck.get("config"), settings, f"resume: {where}")
+    # no discriminator config given is the default one (None), which the run may not have had
+    check_same_settings(ck.get("config"), {"discriminator": None, **settings},
+                        f"resume: {where}")
 
 
 def check_same_start(ckdir: Path, card: Mapping[str, Any]) -> None:
@@ -363,6 +366,7 @@ def write_best(
     config,
     train,
     baseline: Mapping[str, Any] | None = None,
+    regime=None,
 ) -> None:
     """``best.pt`` and, for registry-built models, ``best.safetensors`` (see
     :func:`write_weights`)."""
@@ -372,7 +376,7 @@ def write_best(
         directory / "best.pt",
     )
     write_weights(directory / "best.safetensors", model, state, metrics, config, train,
-                  baseline)
+                  baseline, regime)
 
 
 def write_weights(
@@ -383,12 +387,14 @@ def write_weights(
     config,
     train,
     baseline: Mapping[str, Any] | None = None,
+    regime=None,
 ) -> None:
     """``state`` as a ``.safetensors`` file whose card holds the training data and
     degradation of ``train``, the metrics, ``config`` and how the regime chose the kept
     weights; nothing for models the registry did not build (they have no card).
     ``baseline``: the unprocessed input's validation figures (its PSNR is written beside the
-    weights' as ``val_psnr_input``)."""
+    weights' as ``val_psnr_input``); ``regime``: the run's, whose ``card_fields`` of these
+    weights join the card's ``training`` record (psf_cyclegan: the PSF it started from)."""
     if not getattr(model, "arch_name", None):
         return
     copy_on_cpu = copy.deepcopy(model).to("cpu")
@@ -399,7 +405,8 @@ def write_weights(
         "degradation": getattr(train, "degradation", ""),
         **config.card,
         "training": {**config.for_card(),
-                     "checkpoint_kept": get_regime(config.regime).checkpoint_criterion},
+                     "checkpoint_kept": get_regime(config.regime).checkpoint_criterion,
+                     **(regime.card_fields(copy_on_cpu) if regime is not None else {})},
     }
     card["metrics"] = {**config.card.get("metrics", {}), **_card_metrics(metrics)}
     start = (baseline or {}).get("val_psnr")

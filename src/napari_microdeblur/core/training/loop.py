@@ -298,8 +298,11 @@ class Trainer:
                 raise ValueError(f"{where}: the checkpoint has no discriminator")
             try:
                 self.discriminator.load_state_dict(ck["discriminator"])
-            except RuntimeError as exc:
-                raise ValueError(f"{where}: the discriminator does not fit: {exc}") from None
+            except RuntimeError as exc:  # PyTorch's: a line per weight, 38 for one config
+                said = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+                first = f"{len(said)} weights differ, first {said[0]}" if said else str(exc)
+                raise ValueError(f"{where}: the discriminator does not fit ({first}); resume "
+                                 "with the run's discriminator config") from None
 
     def load(self, ck: dict[str, Any]) -> None:
         """Continue from the content of a ``last.pt``."""
@@ -334,7 +337,7 @@ class Trainer:
         validated_now = self.last_val.get("step") == self.step
         write_weights(ckdir / "last.safetensors", self.model, cpu_state(self.model),
                       self.last_val if validated_now else {"step": self.step}, self.config,
-                      self.setup.train, self.baseline)
+                      self.setup.train, self.baseline, self.regime)
 
     def write_best(self) -> None:
         if self.setup.checkpoint_dir is None:
@@ -342,7 +345,7 @@ class Trainer:
         state = self.best_state if self.best_state is not None else cpu_state(self.model)
         metrics = self.best_metrics or {"step": self.step}
         write_best_files(self.setup.checkpoint_dir, self.model, state, metrics, self.config,
-                         self.setup.train, self.baseline)
+                         self.setup.train, self.baseline, self.regime)
 
 
 # ----------------------------------------------------------------------------- the generator

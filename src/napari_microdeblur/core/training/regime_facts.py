@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_PERCEPTUAL_FEATURES", "KEEP_BEST", "KEEP_LAST", "LOSSES",
-           "PERCEPTUAL_FEATURES", "REGIME_FACTS", "RegimeFacts", "psf_aware_refusal"]
+           "PERCEPTUAL_FEATURES", "REGIME_FACTS", "RegimeFacts", "psf_aware_refusal",
+           "psf_not_learned"]
 
 #: the checkpoint criterion of the adversarial regimes: the best validation PSNR would pick the
 #: least adversarial weights (the ones closest to a plain L1 fit), undoing the GAN training
@@ -85,6 +86,12 @@ REGIME_FACTS: dict[str, RegimeFacts] = {
                              "psf_centre": "ours", "psf_spectrum": "ours"},
         adversarial=True),
 }
+
+
+def psf_not_learned(regime: str, arch: str) -> str:
+    """Why a run in ``regime`` has no learned PSF to export: `train --export-psf` and
+    `psf-from-weights` refuse it in these words (the PSF layer keeps its starting Gaussian)."""
+    return f"--regime {regime} does not learn the PSF of --arch {arch}"
 
 
 def psf_aware_refusal(name: str) -> str:

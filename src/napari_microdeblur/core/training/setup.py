@@ -26,6 +26,7 @@ from .config import TrainingConfig
 from .losses import MicroscopyFeatures, VGGFeatures
 from .regime_facts import psf_aware_refusal
 from .regimes import Regime, get_regime, list_regimes
+from .unseen import check_unseen, set_refusal, set_words
 
 __all__ = ["SKIPPED_PERCEPTUAL", "Setup", "prepare"]
 
@@ -146,13 +147,10 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
         src = obj if is_source else as_source(
             obj, augment=name not in regime.unaugmented_sources)
         _same_dims(src, model, name)
-        if src.channels != train.channels:
-            # named as the user gave it (the CLI's "--unlabelled DIR"), not by its keyword
-            given = getattr(src, "description", "")
-            what = f"the {name.replace('_', ' ')} set ({given})" if given else f"{name}="
+        if src.channels != train.channels:  # named as the user gave it ("--unlabelled DIR")
             raise ValueError(
-                f"{what} has {src.channels}-channel images but the training images "
-                f"{train.channels}; give {train.channels}-channel images")
+                f"{set_words(src, name)} has {src.channels}-channel images but the training "
+                f"images {train.channels}; give {train.channels}-channel images")
         sources[name] = src
     missing = [name for name in regime.required_sources if name not in sources]
     if missing:
@@ -167,7 +165,11 @@ def _extra_sources(regime: Regime, given: Mapping[str, Any], train, patch: int,
     # the sets with the widest margin first: the blurry z-stacks' plain check said 'a patch of
     # at most 24' where the sharp ones, with the PSF's margin, then asked for 44 px
     for src, margin, name in sorted(checked, key=lambda c: -c[1]):
-        _check_patch(src, patch, margin, name, advice)
+        try:
+            _check_patch(src, patch, margin, name, advice)
+        except ValueError as error:  # the set named ("--unlabelled DIR"), not the pairs
+            raise ValueError(str(error) if src is train else set_refusal(src, name, error)) \
+                from None
     return {name: sources.get(name) for name in regime.extra_sources}
 
 
@@ -583,6 +585,7 @@ def prepare(
     notes = regime.notes(extra) + amp_notes(config.amp, amp, device, model)
     dims = spatial_dims(model)
     crops = _validation_crops(val, train.channels, config, divisor, dims)
+    check_unseen(regime, extra, train, lambda: _validation_pairs(val, train.channels))
     weights = config.weights()
     vgg = _perceptual(config, weights, notes)
     disc = _discriminator(regime, train.channels, config, dims, divisor, advice)

@@ -51,6 +51,9 @@ class Regime(ABC):
     unaugmented_sources: ClassVar[tuple[str, ...]] = ()
     #: the extra image sets it cannot run without (refused before training when missing)
     required_sources: ClassVar[tuple[str, ...]] = ()
+    #: the extra image sets a loss term trains on that must hold no validation image
+    #: (``unseen.check_unseen``)
+    unseen_sources: ClassVar[tuple[str, ...]] = ()
     #: whether the regime learns a PSF layer (psf_lr and psf_warmup apply)
     learns_psf: ClassVar[bool] = False
     #: whether the regime trains 3D models (spatial_dims=3) on z-stacks
@@ -112,6 +115,11 @@ class Regime(ABC):
             return True
         margin = min_gain_db if best.get("step", 0) == 0 else 0.0
         return validation["val_psnr"] > best["val_psnr"] + margin
+
+    def card_fields(self, model: nn.Module) -> dict[str, Any]:
+        """Fields the regime adds to the ``training`` record of a weights file's card, of
+        ``model`` holding the weights written; none by default."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """State of the regime beyond the networks and optimisers (saved in ``last.pt``)."""

@@ -27,9 +27,10 @@ term alone the learned PSF was 15-20 % too wide in 2D (flat-topped, tails cut) a
 3D. A network whose PSF is no longer its configured start (weights loaded to train further)
 keeps its PSF. The regime's state keeps the PSF the run started from and the step the warm-up
 ended (``psf_run_state`` reads them from a ``last.pt``): what an export checks the learned PSF
-against (``core.psf_quality``). Blurry images come from ``unpaired=`` (default: the training
-inputs), sharp ones from ``unpaired_sharp=`` (default: the training targets), each drawn
-independently.
+against (``core.psf_quality``); the weights' card records that check's figures
+(``training.psf_start``: ``card_fields``) for `psf-from-weights`. Blurry images come from
+``unpaired=`` (default: the training inputs), sharp ones from ``unpaired_sharp=`` (default: the
+training targets), each drawn independently.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         self.spectrum = SpectrumMatch(2)
         self.psf_start: torch.Tensor | None = None  # the kernel the run started from (CPU)
         self.psf_start_kind: str | None = None  # "spectral fit", "configured" or "given"
+        self.psf_start_covariance: list | None = None  # of a spectral-fit start (px^2)
         self.warmup_ended: int | None = None  # the first step of the cycle phase
         self.spectrum_off = False  # the spectral fit was a point: the term is left out
 
@@ -230,6 +232,18 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         self.leave_out_spectrum(trainer)
         self.psf_start_kind = ("spectral fit" if fitted else "configured") if fresh else "given"
         self.psf_start = trainer.model.psf.kernel().detach().to("cpu", torch.float32).clone()
+        self.psf_start_covariance = self.spectrum.fitted_covariance if fitted else None
+
+    def card_fields(self, model: nn.Module) -> dict[str, Any]:
+        """``psf_start`` (``psf_quality.start_record``): `psf-from-weights` checks the file's
+        PSF against the run's start as `train --export-psf` does, with no run state to read."""
+        if self.psf_start is None or not hasattr(model, "psf"):
+            return {}
+        from ...psf_quality import start_record
+
+        learned = model.psf.kernel().detach().to("cpu", torch.float32).numpy()
+        return {"psf_start": start_record(learned, self.psf_start.numpy(), self.psf_start_kind,
+                                          self.psf_start_covariance)}
 
     def leave_out_spectrum(self, trainer) -> None:
         """The spectrum term off for this run where its fit was a point (it would pull the PSF
@@ -321,6 +335,7 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         return {"pools": {k: p.state() for k, p in self.pools.items()},
                 "spectrum": self.spectrum.state_dict(), "psf_start": self.psf_start,
                 "psf_start_kind": self.psf_start_kind, "psf_warmup_ended": self.warmup_ended,
+                "psf_start_covariance": self.psf_start_covariance,
                 "psf_spectrum_off": self.spectrum_off}
 
     def load_state_dict(self, state: Mapping[str, Any], device: torch.device) -> None:
@@ -330,6 +345,7 @@ class PsfCycleGan(Regime, declared="psf_cyclegan"):  # its weights and why: regi
         self.spectrum.load_state_dict(state.get("spectrum") or {}, device)
         run = psf_run_state(state)
         self.psf_start, self.psf_start_kind = run["start"], run["start_kind"]
+        self.psf_start_covariance = state.get("psf_start_covariance")
         self.warmup_ended = run["warmup_ended"]
         self.spectrum_off = bool(state.get("psf_spectrum_off", False))
 

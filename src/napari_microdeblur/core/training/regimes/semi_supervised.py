@@ -25,6 +25,7 @@ from .base import Regime, as_float
 class SemiSupervised(Regime, declared="sgpn"):  # its weights (the paper's): regime_facts
     extra_sources = ("unpaired",)
     required_sources = ("unpaired",)
+    unseen_sources = ("unpaired",)  # the unsupervised term trains on them
     discriminator_betas = (0.5, 0.999)
 
     def build_discriminator(self, channels: int, overrides: Mapping[str, Any]) -> nn.Module:

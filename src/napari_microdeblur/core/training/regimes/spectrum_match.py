@@ -50,6 +50,7 @@ class SpectrumMatch:
         self.counts = {"blurry": 0, "sharp": 0}
         self._window_kernel: torch.Tensor | None = None
         self._fit_data: tuple | None = None  # what loss() needs of the spectra, per counts
+        self.fitted_covariance: list | None = None  # of fit_gaussian's Gaussian (px^2)
 
     def _power(self, x: torch.Tensor) -> torch.Tensor:
         axes = tuple(range(-self.dims, 0))
@@ -151,6 +152,7 @@ class SpectrumMatch:
             return k / k.sum()
 
         best, best_loss = None, float("inf")
+        self.fitted_covariance = None
         for sigma in starts:
             log_diag = torch.full((dims,), float(torch.log(torch.tensor(sigma))),
                                   dtype=torch.float64, requires_grad=True)
@@ -166,4 +168,8 @@ class SpectrumMatch:
                 loss = float(self.loss(kernel))
             if loss < best_loss:
                 best, best_loss = kernel, loss
+                chol = torch.diag(torch.exp(-log_diag.detach())).index_put(
+                    (lower[0], lower[1]), off.detach())
+                # what a weights card keeps of the start (psf_quality.start_record)
+                self.fitted_covariance = torch.linalg.inv(chol @ chol.T).tolist()
         return best.float()
