@@ -299,12 +299,13 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
     (per channel), 'identical', 'ref_scale', 'match', 'axes', 'shape', 'border', 'dtype'.
     ``label`` goes before its warnings (a folder's file)."""
     from .core import io
+
+    pred = io.read_image(args.prediction, lazy=False)  # a missing file: said before torch
     from .core.axes import channel_index
     from .core.files import image_axes
     from .core.metrics import evaluate, reference_scale
     from .core.plane_metrics import flat_lines, match_doubt, match_to_reference
 
-    pred = io.read_image(args.prediction, lazy=False)
     prediction, reference = np.asarray(pred.array), np.asarray(ref.array)
     for array, what, path in ((prediction, "prediction", args.prediction),
                               (reference, "reference", args.reference)):
@@ -363,10 +364,10 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
 
 
 def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
+    one = score_one(args, ref, shared, several)  # imports torch once the prediction is read
     from .core.channel_metrics import is_multichannel
     from .core.plane_metrics import describe_scale, match_words
 
-    one = score_one(args, ref, shared, several)
     scores, report, match, axes = one["scores"], one["report"], one["match"], one["axes"]
     border, (offset, scale_) = one["border"], one["ref_scale"]
     if args.json:

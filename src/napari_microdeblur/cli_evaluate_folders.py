@@ -31,7 +31,7 @@ def is_batch(spec) -> bool:
 
 
 def _expand(spec, what: str) -> list[Path]:
-    from .core.files import find_inputs
+    from .core.input_files import find_inputs  # no torch: a missing folder said at once
 
     try:
         return find_inputs(spec)
@@ -189,11 +189,11 @@ def _score_row(args, ref_path: Path, files: list[Path]) -> list[dict]:
 def evaluate_folders(args, specs: list) -> int:
     """Score every result in ``specs`` (folders or globs, one column each) against the
     reference of its name in ``args.reference``; prints a table (or --json one object)."""
+    refs = _expand(args.reference, "--reference: ")
+    columns = [_expand(spec, "") for spec in specs]
     from .cli_evaluate import json_fields
     from .core.files import image_stem
 
-    refs = _expand(args.reference, "--reference: ")
-    columns = [_expand(spec, "") for spec in specs]
     by_stem, paired, unscored = pair_by_name(args.reference, refs, specs, columns)
     for ref in unscored:  # said, not silently dropped
         print(f"microdeblur: warning: reference {shown_path(ref)} has no result named "

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from . import cli_training_data as training_data
 from .cli import UserError
+from .cli_early import (
+    check_bounds,
+    check_val_fraction,
+    training_checked_early,
+    weights_refused,
+)
 from .cli_runs import (
     FinetuneStop,
     TrainRun,
@@ -50,10 +55,10 @@ from .core.training.regime_facts import psf_aware_refusal
 
 
 def _check_weights_output(path: str, overwrite: bool, weights: str | None = None) -> Path:
-    """--out before any work (``core.files.check_weights_output``): a folder that cannot be
+    """--out before any work (``core.run_paths``, without torch): a folder that cannot be
     written in was found only when the trained weights were saved, and they were lost."""
     from .cli_regimes import output_refused
-    from .core.files import check_weights_output
+    from .core.run_paths import check_weights_output
 
     out = Path(path)
     try:  # its words: '--out X must end in .safetensors', '--out X is read-only' ...
@@ -121,13 +126,6 @@ def _presets_words(arch: str | None) -> str:
     return f"; nor is it a preset of {arch} ({', '.join(names)})" if names else ""
 
 
-def _check_val_fraction(value: float, *, zero_allowed: bool = False) -> None:
-    if not (0 <= value < 1 if zero_allowed else 0 < value < 1):
-        accepted = ("from 0 (no validation) up to, not including, 1" if zero_allowed
-                    else "strictly between 0 and 1")
-        raise UserError(f"--val-fraction {value}: give a share {accepted} (e.g. 0.2)")
-
-
 def _start_weights(args):
     """(model, card) of --weights (the network to continue training), checked against --arch
     and --config; None without --weights."""
@@ -143,20 +141,11 @@ def _start_weights(args):
     except ArchitectureUnknownError:
         raise  # said in the command's words where it is printed (cli_words)
     except (ValueError, OSError) as error:
-        why = str(error).removeprefix(f"{args.weights}: ")  # the path once
-        raise UserError(f"--weights {shown_path(args.weights)}: {why}") from None
+        raise weights_refused(args.weights, error) from None
     if card.arch != args.arch:
         raise UserError(f"--weights {args.weights} is a {card.arch} network; give --arch "
                         f"{card.arch}")
     return model, card
-
-
-def _check_bounds(args) -> None:
-    """--minutes and --resume (train and finetune word them alike)."""
-    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
-        raise UserError(f"--minutes {args.minutes}: give a time limit > 0 minutes")
-    if args.resume and not args.checkpoint_dir:
-        raise UserError("--resume continues the run in --checkpoint-dir DIR; give that folder")
 
 
 def _check_resumed_run(args) -> float:
@@ -216,14 +205,15 @@ def _train_card(args, start_card, described: str, degradation: str) -> dict:
 def cmd_train(args) -> int:
     """Train a registered architecture in one of the regimes (the papers' training) on sharp
     images (synthetic blur) or blurry/sharp pairs, plus the regime's unpaired image sets."""
+    out = _check_weights_output(args.out, args.overwrite, args.weights)
+    check_val_fraction(args.val_fraction)
+    check_bounds(args)
+    training_checked_early(args)  # before torch's import: the device's form, folder, weights
     from . import cli_regimes
     from .core import registry, training
     from .core.files import copy_atomically
     from .core.training.checkpoints import check_resumable, check_same_start, run_folder
 
-    out = _check_weights_output(args.out, args.overwrite, args.weights)
-    _check_val_fraction(args.val_fraction)
-    _check_bounds(args)
     _check_device(args.device)
     cli_regimes.check_regime_options(args)
     training_data.check_degradation(args)
@@ -295,10 +285,10 @@ def cmd_train(args) -> int:
 
 
 def _check_finetune_options(args) -> None:
-    _check_bounds(args)
+    check_bounds(args)
     if args.patience is not None and args.patience < 1:
         raise UserError(f"--patience {args.patience}: give a number of validations >= 1")
-    _check_val_fraction(args.val_fraction, zero_allowed=True)
+    check_val_fraction(args.val_fraction, zero_allowed=True)
     if args.target_neighbours < 0 or (args.target_neighbours and not args.stack):
         raise UserError(f"--target-neighbours {args.target_neighbours}: give K >= 0, with "
                         "--stack (it averages planes of a z-stack into the target)")
@@ -312,13 +302,7 @@ def _check_finetune_options(args) -> None:
 
 def cmd_finetune(args) -> int:
     """Fine-tune weights on the user's blurry/sharp pairs or z-stacks (core.finetune)."""
-    from .core.checkpoint import load_model
-    from .core.finetune import FinetuneRequest, iter_finetune
-    from .core.pixel_units import stated_pixel_size
-    from .core.training.checkpoints import run_folder
-
     out = _check_weights_output(args.out, args.overwrite, args.weights)
-    _check_device(args.device)
     calibration_given = args.noise_scale_calibration != "before-and-after"
     if args.self_images and calibration_given:
         raise UserError("--noise-scale-calibration is for pairs (it scores the held-out sharp "
@@ -329,6 +313,14 @@ def cmd_finetune(args) -> int:
         raise UserError("--self-prior is for --self IMG (adapting without a reference); with "
                         "pairs the sharp images are the target: leave it out")
     _check_finetune_options(args)
+    # before torch's import: the device's form, folder, weights and images
+    training_checked_early(args, [*(args.blurry or []), *(args.sharp or []), *(args.stack or [])])
+    from .core.checkpoint import load_model
+    from .core.finetune import FinetuneRequest, iter_finetune
+    from .core.pixel_units import stated_pixel_size
+    from .core.training.checkpoints import run_folder
+
+    _check_device(args.device)
     if args.checkpoint_dir:
         checkpoint_folder(args.checkpoint_dir, resume=args.resume)
     # read before the run writes last.pt again; said once its checks pass
@@ -386,10 +378,6 @@ def cmd_finetune(args) -> int:
 def _finetune_self(args, out: Path) -> int:
     """`finetune --self IMG --psf PSF`: adapt without a reference (core.self_adapt); with
     --checkpoint-dir its best and last state are kept there, and --resume continues them."""
-    from .cli_finetune_self import self_finished, self_stopped, start_self_job
-    from .core.self_adapt import SelfAdaptConfig
-    from .core.training.checkpoints import checked_temporary_folder
-
     if args.stack or args.blurry or args.sharp:  # first: else --psf was asked for, then this
         raise UserError("--self adapts without a reference: leave out --stack, --blurry and "
                         "--sharp")
@@ -410,8 +398,14 @@ def _finetune_self(args, out: Path) -> int:
     if unused:
         raise UserError(f"{', '.join(unused)}: for pairs and stacks only; --self does not use "
                         "them, leave them out")
-    _check_bounds(args)  # --minutes, and --resume without --checkpoint-dir
-    _check_val_fraction(args.val_fraction)
+    check_bounds(args)  # --minutes, and --resume without --checkpoint-dir
+    check_val_fraction(args.val_fraction)
+    training_checked_early(args, args.self_images, args.psf)  # before torch's import
+    from .cli_finetune_self import self_finished, self_stopped, start_self_job
+    from .core.run_paths import checked_temporary_folder
+    from .core.self_adapt import SelfAdaptConfig
+
+    _check_device(args.device)
     checked_temporary_folder()  # torch's optimiser needs one: the line says to set TMPDIR
     defaults = SelfAdaptConfig()
     config = SelfAdaptConfig(minutes=SELF_ADAPT_MINUTES if args.minutes is None else args.minutes,

@@ -40,6 +40,7 @@ from napari_microdeblur import __version__
 from napari_microdeblur.core import atomic_write, notes, registry, shown
 from napari_microdeblur.core import state_dict_files as sd_files
 from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
+from napari_microdeblur.core.run_paths import KERAS_SUFFIXES, STATE_DICT_SUFFIXES, missing_weights
 
 __all__ = [
     "ArchitectureUnknownError", "CARD_FORMAT_VERSION", "CARD_KEY", "ModelCache", "ModelCard",
@@ -52,8 +53,7 @@ CARD_KEY = "microdeblur_card"
 #: version of the card layout written by this module (2 added ``training``).
 CARD_FORMAT_VERSION = 2
 
-_STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
-_KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+_STATE_DICT_SUFFIXES, _KERAS_SUFFIXES = STATE_DICT_SUFFIXES, KERAS_SUFFIXES
 
 
 class ArchitectureUnknownError(ValueError):
@@ -465,21 +465,8 @@ def _load_state_dict_file(
 
 def _weights_path(path_or_name: str | os.PathLike, bundled_names: list[str]) -> Path:
     """``path_or_name`` as a readable file; else one line saying what to change."""
+    missing_weights(path_or_name, bundled_names)
     path = Path(path_or_name)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a weights file; give the .safetensors, "
-                         ".pt/.pth or .zip file inside it")
-    if not path.is_file():
-        text = str(path_or_name)
-        if ("/" in text or os.sep in text or path.suffix.lower()
-                in (".safetensors", ".zip", *_STATE_DICT_SUFFIXES, *_KERAS_SUFFIXES)):
-            # a path, not a bundled name: the bundled list would only be noise
-            raise ValueError(f"no weights file {shown.shown_path(path_or_name)}: no such file; "
-                             f"check the name and the folder (relative to {os.getcwd()})")
-        raise ValueError(
-            f"no weights file {shown.shown_path(path_or_name)} and no bundled weights of that name "
-            f"(bundled: {bundled_names if bundled_names else 'none yet'})"
-        )
     _check_readable(path)
     return path
 

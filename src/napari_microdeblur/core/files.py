@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from . import io, io_write
-from .atomic_write import same_file
 from .axes import (
     check_axes,
     given_axes_notes,
@@ -49,6 +48,7 @@ from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
 from .psf_fit import psf_from_calibration
 from .psf_scale import psf_scale_note
+from .run_paths import check_weights_output  # noqa: F401 - here before; moved (no torch)
 from .shown import shown_path
 from .tiling_spec import TilingSpec
 
@@ -341,21 +341,6 @@ def files_read(source, method) -> tuple:
         if method.weights:
             read.append(method.weights)
     return tuple(read)
-
-
-def check_weights_output(path, *, overwrite: bool = True, starting=None) -> Path:
-    """Where trained weights will be written, checked before the training, not after it (the
-    run's work was lost): a .safetensors name, not the ``starting`` weights file (never
-    replaced, even with overwrite), not a read-only file (kept), in a folder that exists and
-    can be written in (``io_write.check_output_path``). ``overwrite``: an existing file may be
-    replaced (``finetune(out=...)`` replaces one)."""
-    path = Path(path)
-    if starting is not None and not isinstance(starting, (str, os.PathLike)):
-        starting = None  # a (network, card) pair: no file
-    if starting is not None and path.is_file() and same_file(path, starting):
-        raise ValueError(f"output {shown_path(path)} is the weights= file; give another name "
-                         "(the starting weights are never replaced)")
-    return io_write.check_output_path(path, overwrite=overwrite, suffixes=(".safetensors",))
 
 
 def deblur_file(source, output, **options) -> DeblurResult:

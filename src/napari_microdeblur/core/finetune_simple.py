@@ -53,7 +53,7 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
         # there"), after reading the weights
         raise ValueError("resume=True needs checkpoint_dir= (the folder of the run to continue)")
     if out is not None:  # before the run: a folder that cannot be written lost all its work
-        from .files import check_weights_output
+        from .run_paths import check_weights_output
 
         check_weights_output(out, overwrite=overwrite, starting=weights)
     model, card = load_model(weights) if isinstance(weights, (str, Path)) else weights

@@ -25,6 +25,7 @@ from torch import nn
 from .. import data as data_mod
 from ..checkpoint import save_weights, write_atomically
 from ..partials import host_tag, process_is_gone
+from ..run_paths import RUN_FILES, check_checkpoint_dir, checked_temporary_folder
 from .regimes import get_regime
 from .regimes.base import KEEP_LAST
 
@@ -79,20 +80,6 @@ _TEMPORARY_DIRS: list[str] = []
 #: tells a killed run's partial outputs); a killed run (SIGKILL, the OOM killer) cannot
 #: remove its own, which held its last.pt (70 MB for a small network) for ever
 _RUN_DIR = re.compile(r"microdeblur-(?:train|finetune)-([A-Za-z0-9_-]+)\.(\d+)\.\w+")
-
-
-def checked_temporary_folder() -> str:
-    """The temporary folder (``tempfile.gettempdir``), or one OSError line saying to set TMPDIR:
-    torch needs one when the optimiser is made (torch._dynamo), even with --checkpoint-dir, and
-    the run had failed with Python's 'No usable temporary directory found in [...]'."""
-    try:
-        return tempfile.gettempdir()
-    except FileNotFoundError as error:
-        worded = FileNotFoundError(
-            f"no writable temporary folder ({error.strerror or error}); set "
-            "TMPDIR=<a writable folder> (torch and the run need one)")
-        worded.errno = error.errno  # str() stays the one line (no strerror)
-        raise worded from None
 
 
 class TemporaryFolderFull(OSError):
@@ -429,54 +416,6 @@ def starting_weights_kept(min_gain_db: float = 0.0) -> str:
         return ("; kept the starting weights (no trained step beat them by "
                 f"{min_gain_db:g} dB on validation)")
     return "; no step beat the starting weights (step 0): these are the starting weights"
-
-
-def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
-    """The checkpoint folder of a run, checked before any work: a folder (made if missing,
-    inside an existing one) that can be written, and that holds no earlier run's checkpoints
-    unless the run resumes from them (``resume``), so nothing there is overwritten unasked."""
-    checked_temporary_folder()  # torch needs one even so
-    p = Path(path)
-    option = f"checkpoint_dir={str(path)!r}"
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{option} is a file; give a folder")
-    folder = p if p.exists() else p.parent
-    if folder.exists() and not folder.is_dir():  # 'afile/ck' was said to be missing
-        raise ValueError(f"{option}: {str(folder)!r} is a file, not a folder")
-    if not folder.is_dir():
-        raise ValueError(f"{option}: its parent folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK) or not _can_write(p):
-        raise ValueError(f"{option}: {str(folder)!r} is not writable; choose another folder")
-    earlier = [n for n in RUN_FILES if (p / n).exists()]
-    if resume and not (p / "last.pt").is_file():
-        raise ValueError(f"{option}: no last.pt to resume from; give the folder of an "
-                         "earlier run")
-    if earlier and not resume:
-        raise ValueError(f"{option} holds an earlier run ({earlier[0]}); resume it or give "
-                         "another folder")
-    return p
-
-
-def _can_write(p: Path) -> bool:
-    """Whether a file can be made in folder ``p`` (made and removed again when missing): as
-    root ``os.access`` says yes to /sys and /proc, and the run would fail at its first
-    checkpoint, after the training it cannot keep."""
-    made = not p.exists()
-    try:
-        if made:
-            p.mkdir()
-        with tempfile.TemporaryFile(dir=p):
-            pass
-    except OSError:
-        return False
-    finally:
-        if made and p.is_dir():
-            p.rmdir()  # the run makes it again; a refused run leaves nothing
-    return True
-
-
-#: the files a run writes into its checkpoint folder
-RUN_FILES = ("best.safetensors", "best.pt", "last.safetensors", "last.pt")
 
 
 # ------------------------------------------------------------- checkpoints of earlier releases

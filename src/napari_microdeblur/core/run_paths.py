@@ -1,0 +1,115 @@
+"""The paths a training run reads and writes, checked without torch: the weights it writes
+(``check_weights_output``), its checkpoint folder (``check_checkpoint_dir``) and the weights
+it starts from (``missing_weights``). Moved from ``core.files``, ``core.training.checkpoints``
+and ``core.checkpoint``, which import torch: `train` and `finetune` said a mistake in one of
+them after a 3-8 s import."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from . import io_write
+from .atomic_write import same_file
+from .shown import shown_path
+
+#: the files a run writes into its checkpoint folder
+RUN_FILES = ("best.safetensors", "best.pt", "last.safetensors", "last.pt")
+#: weights files read as a plain state dict (``checkpoint.load_model``)
+STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+#: CSBDeep / CARE / n2v weights, refused in words (``checkpoint.load_model``)
+KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def check_weights_output(path, *, overwrite: bool = True, starting=None) -> Path:
+    """Where trained weights will be written, checked before the training, not after it (the
+    run's work was lost): a .safetensors name, not the ``starting`` weights file (never
+    replaced, even with overwrite), not a read-only file (kept), in a folder that exists and
+    can be written in (``io_write.check_output_path``). ``overwrite``: an existing file may be
+    replaced (``finetune(out=...)`` replaces one)."""
+    path = Path(path)
+    if starting is not None and not isinstance(starting, (str, os.PathLike)):
+        starting = None  # a (network, card) pair: no file
+    if starting is not None and path.is_file() and same_file(path, starting):
+        raise ValueError(f"output {shown_path(path)} is the weights= file; give another name "
+                         "(the starting weights are never replaced)")
+    return io_write.check_output_path(path, overwrite=overwrite, suffixes=(".safetensors",))
+
+
+def checked_temporary_folder() -> str:
+    """The temporary folder (``tempfile.gettempdir``), or one OSError line saying to set TMPDIR:
+    torch needs one when the optimiser is made (torch._dynamo), even with --checkpoint-dir, and
+    the run had failed with Python's 'No usable temporary directory found in [...]'."""
+    try:
+        return tempfile.gettempdir()
+    except FileNotFoundError as error:
+        worded = FileNotFoundError(
+            f"no writable temporary folder ({error.strerror or error}); set "
+            "TMPDIR=<a writable folder> (torch and the run need one)")
+        worded.errno = error.errno  # str() stays the one line (no strerror)
+        raise worded from None
+
+
+def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
+    """The checkpoint folder of a run, checked before any work: a folder (made if missing,
+    inside an existing one) that can be written, and that holds no earlier run's checkpoints
+    unless the run resumes from them (``resume``), so nothing there is overwritten unasked."""
+    checked_temporary_folder()  # torch needs one even so
+    p = Path(path)
+    option = f"checkpoint_dir={str(path)!r}"
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{option} is a file; give a folder")
+    folder = p if p.exists() else p.parent
+    if folder.exists() and not folder.is_dir():  # 'afile/ck' was said to be missing
+        raise ValueError(f"{option}: {str(folder)!r} is a file, not a folder")
+    if not folder.is_dir():
+        raise ValueError(f"{option}: its parent folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or not _can_write(p):
+        raise ValueError(f"{option}: {str(folder)!r} is not writable; choose another folder")
+    earlier = [n for n in RUN_FILES if (p / n).exists()]
+    if resume and not (p / "last.pt").is_file():
+        raise ValueError(f"{option}: no last.pt to resume from; give the folder of an "
+                         "earlier run")
+    if earlier and not resume:
+        raise ValueError(f"{option} holds an earlier run ({earlier[0]}); resume it or give "
+                         "another folder")
+    return p
+
+
+def _can_write(p: Path) -> bool:
+    """Whether a file can be made in folder ``p`` (made and removed again when missing): as
+    root ``os.access`` says yes to /sys and /proc, and the run would fail at its first
+    checkpoint, after the training it cannot keep."""
+    made = not p.exists()
+    try:
+        if made:
+            p.mkdir()
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError:
+        return False
+    finally:
+        if made and p.is_dir():
+            p.rmdir()  # the run makes it again; a refused run leaves nothing
+    return True
+
+
+def missing_weights(path_or_name: str | os.PathLike, bundled_names: list[str]) -> None:
+    """``ValueError`` in one line saying what to change where ``path_or_name`` (not a bundled
+    name: ``checkpoint.load_model`` looks those up first) is a folder or no file."""
+    path = Path(path_or_name)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a weights file; give the .safetensors, "
+                         ".pt/.pth or .zip file inside it")
+    if not path.is_file():
+        text = str(path_or_name)
+        if ("/" in text or os.sep in text or path.suffix.lower()
+                in (".safetensors", ".zip", *STATE_DICT_SUFFIXES, *KERAS_SUFFIXES)):
+            # a path, not a bundled name: the bundled list would only be noise
+            raise ValueError(f"no weights file {shown_path(path_or_name)}: no such file; "
+                             f"check the name and the folder (relative to {os.getcwd()})")
+        raise ValueError(
+            f"no weights file {shown_path(path_or_name)} and no bundled weights of that name "
+            f"(bundled: {bundled_names if bundled_names else 'none yet'})"
+        )
