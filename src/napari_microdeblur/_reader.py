@@ -22,12 +22,12 @@ file's record and channel name: it holds that channel's pixels, not other ones).
 layer, its samples moved last, as the CLI deblurs it as colour.
 
 Files it cannot read are declined (None), and napari's other readers take them; a file it
-claims (.tif, .tiff, a Zarr folder; a PNG is left to napari's reader, which says its error)
-but cannot read, or a folder that is no Zarr, is declined with the reason in a warning and a
-napari notification (``core.io.read_image``'s: a PNG named .tif, a truncated file): napari
-itself says only that the reader refused it. npe2 0.10 offers a reader that accepts folders
-for every folder (its filename patterns are not matched against folders, npe2 issue #155), so
-napari asks which reader to use for any folder dropped.
+claims (.tif, .tiff, .svs, .ndpi, a Zarr folder; a PNG is left to napari's reader, which
+says its error) but cannot read, or a folder that is no Zarr, is declined with the reason in a
+warning and a napari notification (``core.io.read_image``'s: a PNG named .tif, a truncated
+file): napari itself says only that the reader refused it. npe2 0.10 offers a reader that
+accepts folders for every folder (its filename patterns are not matched against folders, npe2
+issue #155), so napari asks which reader to use for any folder dropped.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ FILE_RECORD_KEY = "microdeblur_file"
 #: split the file's channel axis: {'axis': its index in 'shape', 'index', 'shape': the file's}
 FILE_CHANNEL_KEY = "microdeblur_file_channel"
 #: what the manifest's reader takes; .ome.tif, .ome.tiff and .ome.zarr end in these
-SUFFIXES = (".tif", ".tiff", ".zarr", ".png")
+SUFFIXES = (".tif", ".tiff", ".zarr", ".png", ".svs", ".ndpi")
 #: the compound suffixes left out of a layer's name, longest first
-NAME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".png")
+NAME_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".zarr", ".png", ".svs",
+                 ".ndpi")
 #: a TIFF up to this size is read whole, as napari's own reader reads every TIFF; a larger
 #: one plane by plane as napari shows it (dask), so that opening it reads nothing
 READ_WHOLE_BYTES = 1 << 30
@@ -129,7 +130,7 @@ def layer_data(image, path: str) -> list[tuple]:
         return [(array, {"name": name, "metadata": metadata}, "image")]
     rgb = axes.endswith("S") and shape[-1] in (3, 4)
     dims = axes[:-1] if rgb else axes.replace("S", "C")  # samples napari cannot show: channels
-    kwargs = {"name": name, "rgb": rgb, "metadata": metadata}
+    kwargs = {"name": name, "rgb": rgb, "metadata": metadata, **_rgb_limits(image, array, rgb)}
     if axes.endswith("S") and shape[-1] == 2:  # gray + alpha, marked so (else read as C)
         return _gray_alpha(array, image, dims, name, metadata)
     if not image.stated:  # leading axes guessed by tifffile: only the plane's size is sure
@@ -158,6 +159,27 @@ def layer_data(image, path: str) -> list[tuple]:
         "metadata": [{**metadata, FILE_CHANNEL_KEY: {"axis": channel, "index": i,
                                                      "shape": list(shape)}}
                      for i in range(n)]}, "image")]
+
+
+def _rgb_limits(image, array, rgb: bool) -> dict:
+    """contrast_limits (0, 255) for a float RGB deblur output of an 8-bit input, as the Deblur
+    dock shows its result (the source layer's limits): napari took the float image's own
+    range (22.5-232.8), a washed-out H&E beside the dock's. 8 bits by the record's input
+    dtype where it names one, else by the input's range it was normalised from (within
+    0-255 and past 1: a float image of 0-1 keeps its own limits)."""
+    from .core.provenance import RECORD_KEY
+
+    record = image.metadata.get(RECORD_KEY)
+    if not rgb or np.dtype(array.dtype).kind != "f" or not isinstance(record, dict):
+        return {}
+    if record.get("input_dtype") is not None:
+        return {"contrast_limits": (0.0, 255.0)} if record["input_dtype"] == "uint8" else {}
+    norm = record.get("normalization")
+    try:
+        low, high = float(norm["offset"]), float(norm["offset"]) + float(norm["scale"])
+    except (TypeError, KeyError, ValueError):  # an older or foreign record: napari's limits
+        return {}
+    return {"contrast_limits": (0.0, 255.0)} if 0.0 <= low and 1.0 < high <= 255.0 else {}
 
 
 def _planar_colour(image, axes: str, shape) -> bool:

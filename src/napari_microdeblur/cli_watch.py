@@ -168,7 +168,7 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
         # written by an earlier run that stopped before logging it
         return {"name": name, "score": "", "decision": "exists", "method": "", "seconds": ""}
     try:  # read as the deblur reads it (alpha kept), so the axes settled here fit it
-        data = io.read_image(path, lazy=False, keep_alpha=True)
+        data = io.read_image(path, lazy=False, keep_alpha=True, for_output=True)
     except (ValueError, TypeError, OSError, RuntimeError) as error:
         raise _Unreadable(error) from error
     axes = image_axes(data, args.axes)  # settled (and a guess in doubt noted) once per file

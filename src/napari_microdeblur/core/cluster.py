@@ -530,7 +530,7 @@ def deblur_zarr_on_cluster(
     # as on one machine, before the volume's normalisation: an existing output was found only
     # after it, and the input given as output (with overwrite) was replaced by the result
     io_write.check_output_path(output, overwrite=overwrite, inputs=files_read(source, spec))
-    data = io.read_image(source)
+    data = io.read_image(source, for_output=True)
     axes = image_axes(data, axes)  # a guess in doubt says so, as on one machine
     # what only the whole volume can settle (an estimated PSF, 'auto' in 3D, iterations or
     # balance 'auto') is settled once here and sent to every worker

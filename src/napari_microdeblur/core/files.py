@@ -91,7 +91,8 @@ def iter_deblur_file(
     io_write.check_output_path(output, overwrite=overwrite, inputs=files_read(source, method),
                                png=True)
     if data is None:
-        data = io.read_image(source, keep_alpha=True)  # the core passes an alpha through
+        # the core passes an alpha through; a pyramid's line says the output holds one level
+        data = io.read_image(source, keep_alpha=True, for_output=True)
     guessed, axes = not axes and not data.stated, image_axes(data, axes)
     png = None
     if io_write.is_png(output):  # the input's 8 or 16 bits; run in float32 to count clipping

@@ -15,7 +15,7 @@ from .notes import DeblurWarning
 from .shown import shown_path
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".npy", ".czi", ".nd2",
-                  ".lif", ".zarr")
+                  ".lif", ".zarr", ".svs", ".ndpi")  # slides: TIFFs (``slide_tiff``)
 
 
 def find_inputs(pattern: str | os.PathLike, recursive: bool = False,

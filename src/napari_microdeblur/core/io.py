@@ -23,12 +23,13 @@ from .notes import DeblurNote, DeblurWarning
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
+from .slide_tiff import SLIDE_SUFFIXES, aperio_pixel_size, note_slide_images
 from .tiff_colour import stored_colours
 from .tiff_header import states_axes, tiff_series_axes
 from .tiff_lazy import open_compressed
 from .tiff_metadata import tiff_extras
 
-TIFF_SUFFIXES = (".tif", ".tiff")
+TIFF_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)  # slides: read only (``slide_tiff``)
 ZARR_SUFFIXES = (".zarr", ".ome.zarr")
 ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")  # Zarr v3, v2 group, v2 array
 AXES_PATTERN = re.compile(r"^[TCZYXS]+$")
@@ -180,11 +181,12 @@ def normalise_key(key, shape) -> tuple[list[range], set[int]]:
 
 
 def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
-              opened=None) -> ImageData:
+              opened=None, for_output: bool = False) -> ImageData:
     """Read a TIFF / OME-TIFF (``keep_alpha``: see ``read_image``), lazily where ``lazy``:
     uncompressed as a TiffArray, compressed (large, zarr installed) as ``tiff_lazy``'s.
     ``opened``: ``path`` as an open ``tifffile.TiffFile``, read from, not opened again (each
-    opening parses the file's OME-XML again), and left open for its caller to close."""
+    opening parses the file's OME-XML again), and left open for its caller to close.
+    ``for_output``: see ``read_image``."""
     path = _check_input_path(path)
     tif = opened if opened is not None else _open_tiff(path)
     with contextlib.nullcontext() if opened is not None else tif:
@@ -196,9 +198,10 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
         if len(series.levels) > 1:  # a pyramid: said in the same line as an OME-Zarr's
             from .zarr_metadata import note_levels
 
-            note_levels(path, {"datasets": series.levels}, series.shape)
+            note_levels(path, {"datasets": series.levels}, series.shape, for_output)
         axes = tiff_series_axes(series)
-        pixel_size = pixel_size_from_tiff(tif, series.pages[0], axes)
+        pixel_size = aperio_pixel_size(tif, series) or pixel_size_from_tiff(
+            tif, series.pages[0], axes)
         offset = series.dataoffset
         has_alpha = axes.endswith("S") and marks_alpha(series)
         if offset is not None:
@@ -329,7 +332,7 @@ def warn_other_series(tif, path: Path) -> None:
     """A file of several images (OME positions, a thumbnail page) is read as its first: say so,
     or a deblur of a multi-position file silently gave the first position alone."""
     count = len(tif.series)
-    if count > 1:
+    if count > 1 and not note_slide_images(tif, path):
         shape = " x ".join(map(str, tif.series[0].shape))
         warnings.warn(f"{path}: the file holds {count} images; only the first ({shape}) is "
                       "read: save each image as its own file to process the others",
@@ -382,9 +385,10 @@ def is_zarr(path: str | os.PathLike) -> bool:
     return path.is_dir() and any((path / name).is_file() for name in ZARR_MARKERS)
 
 
-def read_zarr(path: str | os.PathLike) -> ImageData:
+def read_zarr(path: str | os.PathLike, for_output: bool = False) -> ImageData:
     """A Zarr array or an OME-Zarr image (its full-resolution level), opened lazily; channel
-    names and time interval in ``metadata`` (``zarr_metadata``)."""
+    names and time interval in ``metadata`` (``zarr_metadata``); ``for_output``: see
+    ``read_image``."""
     from . import zarr_metadata as zm
 
     try:
@@ -412,7 +416,7 @@ def read_zarr(path: str | os.PathLike) -> ImageData:
         axes = "".join(n.upper() for n in names)
         pixel_size, interval = zm.multiscale_sizes(multiscales[0], axes)
         node = _zarr_level(node, level["path"], path)
-        zm.note_levels(path, multiscales[0], node.shape)
+        zm.note_levels(path, multiscales[0], node.shape, for_output)
         extras = zm.zarr_extras(ome, axes, node.shape, interval)
     else:
         axes = "".join(str(a).upper() for a in node.attrs.get("axes", ""))
@@ -439,20 +443,22 @@ def _zarr_level(group, name, path):
     return node
 
 
-def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False) -> ImageData:
+def read_image(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
+               for_output: bool = False) -> ImageData:
     """Read any supported image. TIFF and Zarr are built in; PNG/JPEG/BMP through imageio (a
     gray palette as gray: ``gray_palette``); NumPy .npy (``read_npy``); the rest via bioio (or
     aicsimageio). An alpha channel is dropped (``drop_alpha``: scores and training need
     intensities) unless ``keep_alpha``, which deblurring gives to keep it as the
     last S sample (the core passes it through); extra TIFF samples not marked as alpha then
-    read as channels (``samples_as_channels``)."""
+    read as channels (``samples_as_channels``). ``for_output``: a deblur writes an output of
+    it (a pyramid's note then says the output holds level 0 only; `evaluate` writes none)."""
     if is_zarr(path):
         if not Path(path).exists():
             raise FileNotFoundError(f"input {shown_path(path)} does not exist")
-        return read_zarr(path)
+        return read_zarr(path, for_output)
     path = _check_input_path(path)
     if is_tiff(path):
-        return read_tiff(path, lazy=lazy, keep_alpha=keep_alpha)
+        return read_tiff(path, lazy=lazy, keep_alpha=keep_alpha, for_output=for_output)
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
         import imageio.v3 as iio
 

@@ -32,6 +32,7 @@ from .io import SMALL_AXIS, block_start, is_tiff, is_zarr, normalise_key
 from .notes import DeblurNote, DeblurWarning
 from .positioned_io import open_fd, pread, pwrite
 from .shown import shown_path
+from .slide_tiff import is_slide
 from .tiff_metadata import imagej_axes, tiff_write_kwargs
 
 LOSSY_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
@@ -152,6 +153,9 @@ def check_output_suffix(path: Path, png: bool = False) -> None:
         raise ValueError(f"output {shown_path(path)}: JPEG is lossy and adds the compression "
                          "artefacts that deblurring removes; write "
                          f"{'.png or ' if png else ''}.tif")
+    if is_slide(path):  # read as TIFFs, but a scanner's format this writes no file of
+        raise ValueError(f"output {shown_path(path)}: {path.suffix} slides are read, not "
+                         "written; name the output .tif, .ome.tif (OME-TIFF) or .zarr")
     if not (is_tiff(path) or is_zarr(path) or (png and is_png(path))):
         # a deblur's output may be a folder ('-o newdir/': the command line drops the '/'):
         # 'must end in .tif' alone hid that the folder was missing

@@ -66,11 +66,12 @@ def series_header(tif, series, *, extras: bool = False) -> TiffHeader:
     Unmarked extra samples (2 or 4) are channels, as io.read_tiff keeps them."""
     from .io import marks_alpha, samples_as_channels
     from .pixel_units import pixel_size_from_tiff
+    from .slide_tiff import aperio_pixel_size
     from .tiff_colour import palette_table
     from .tiff_metadata import tiff_extras
 
     axes = tiff_series_axes(series)
-    sizes = pixel_size_from_tiff(tif, series.pages[0], axes)
+    sizes = aperio_pixel_size(tif, series) or pixel_size_from_tiff(tif, series.pages[0], axes)
     stated = bool(axes) and states_axes(tif, series)
     if axes.endswith("S") and not marks_alpha(series):
         axes = samples_as_channels(axes, series.shape)

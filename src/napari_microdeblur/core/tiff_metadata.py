@@ -251,9 +251,16 @@ def tiff_write_kwargs(shape, dtype, axes: str, pixel_size: dict[str, float], ome
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     kwargs: dict = {"bigtiff": size > IMAGEJ_MAX_BYTES}
     samples = int(shape[-1]) if axes.endswith("S") else 0
+    # planar samples (a planar RGB TIFF reads SYX): OME's writer takes S before Y, X only
+    # as planar colour, a gray-tagged SYX it refused ('shape does not match stored shape')
+    planar = ome and axes.endswith("SYX")
+    if planar:
+        samples = int(shape[-3])
     kwargs["photometric"] = "rgb" if samples in (3, 4) else "minisblack"
     if samples in (2, 4):  # the core's alpha (axes.has_alpha), marked so it reads back so
         kwargs.update(planarconfig="contig", extrasamples=("unassalpha",))
+    if planar and samples > 1:
+        kwargs["planarconfig"] = "separate"
     imagej = not ome and imagej_fits(shape, dtype, axes)
     has_xy = bool(pixel_size.get("X") and pixel_size.get("Y"))
     if imagej:

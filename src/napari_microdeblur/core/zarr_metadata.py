@@ -131,14 +131,17 @@ def zarr_extras(ome: dict, axes: str, shape, interval: float | None) -> dict:
     return extras
 
 
-def note_levels(path, multiscale: dict, shape) -> None:
-    """One line where a pyramid's full resolution (level 0) is read and the rest left out."""
+def note_levels(path, multiscale: dict, shape, for_output: bool = False) -> None:
+    """One line where a pyramid's full resolution (level 0) is read and the rest left out;
+    ``for_output`` (a deblur's read): that its output holds this level only."""
     levels = len(multiscale.get("datasets") or [])
     if levels > 1:
         size = " x ".join(map(str, shape))
-        # 'the output' puzzled `info` users, who write none
-        warnings.warn(f"{path}: full resolution read (level 0 of {levels}, {size}); a deblurred "
-                      "output holds this level only", DeblurNote, stacklevel=4)
+        # the output named only where one is written: `info`, `evaluate` and napari's File >
+        # Open write none, and their users asked which output
+        said = "; a deblurred output holds this level only" if for_output else ""
+        warnings.warn(f"{path}: full resolution read (level 0 of {levels}, {size}){said}",
+                      DeblurNote, stacklevel=4)
 
 
 def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None,
