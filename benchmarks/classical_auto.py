@@ -154,7 +154,7 @@ def summary(rows: list[dict], minutes: float) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--test", type=int, default=3, help="test images per row")
     args = parser.parse_args(argv)
