@@ -127,3 +127,25 @@ def test_a_preview_of_another_layer_is_placed_like_that_layer(
     assert np.allclose(preview.data_to_world([0, 0, 0]), other.data_to_world(offset))
     assert [la.name for la in viewer.layers].count(preview.name) == 1
     assert not any(la.name.startswith("first preview") for la in viewer.layers)
+
+
+def test_data_replaced_after_a_run_ends_the_pair(make_napari_viewer, qtbot):
+    """Review of 010b6ed: a layer given the next field of view after its run (not during it)
+    was still paired with the old field's result, by the last deblur and by the record's
+    layer name, and Compare & QC scored one against the other."""
+    viewer = make_napari_viewer()
+    layer, w = deblur_dock(viewer, field(0))
+    w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")
+    wait_preview(qtbot, w)
+    run = w.run()
+    wait_run(qtbot, run)
+    assert last_deblur(viewer) == (layer, run.layer)
+    assert guess_roles(viewer)["deblurred"] is run.layer
+    layer.data = field(1)  # the next field, once the run is over
+    assert last_deblur(viewer) is None
+    assert input_of(viewer, run.layer) is None
+    assert run.layer not in guess_roles(viewer).values()
+    # the same array given back: its pair again
+    layer.data = layer.data
+    assert input_of(viewer, run.layer) is None  # field(1) is still not what the run read

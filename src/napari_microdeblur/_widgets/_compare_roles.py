@@ -31,6 +31,7 @@ from ._layers import (
     names_reference,
     unwrap,
 )
+from ._run_input import holds_what_was_read
 
 ROLES = ("blurry", "deblurred", "truth")
 #: a layer's metadata 'role' (lower case) -> the dock's role
@@ -93,14 +94,24 @@ def input_of(viewer, layer):
     if last is not None and unwrap(last[1]) is layer:
         return unwrap(last[0])
     name = paired_input_name(layer)
-    return next((la for la in image_layers(viewer) if la.name == name and la is not layer),
-                None)
+    found = next((la for la in image_layers(viewer) if la.name == name and la is not layer),
+                 None)
+    return None if input_changed_since(viewer, layer) else found
 
 
 def input_replaced(layer) -> bool:
     """Whether ``layer`` is a result whose input layer got other data during its run."""
     record = deblur_record(layer)
     return record is not None and bool(record.get("input_replaced"))
+
+
+def input_changed_since(viewer, layer) -> bool:
+    """Whether the input layer the result ``layer`` names is there but holds other data than
+    its run read (given a new field of view after the run)."""
+    name = paired_input_name(layer)
+    found = next((la for la in image_layers(viewer) if la.name == name and la is not layer),
+                 None)
+    return found is not None and not holds_what_was_read(found, layer)
 
 
 def paired_input_name(layer) -> str | None:
@@ -159,8 +170,10 @@ def guess_roles(viewer) -> dict:
              for role in ("blurry", "truth")}
     if picks["truth"] is not None and picks["blurry"] is None:
         picks["blurry"] = blurry_beside(images, kinds, picks["truth"])
-    # a result whose input got other data during its run fits no layer here: chosen by hand
-    results = [la for la in images if kinds[la] == "deblurred" and not input_replaced(la)]
+    # a result whose input got other data, during its run or since, fits no layer here:
+    # chosen by hand
+    results = [la for la in images if kinds[la] == "deblurred" and not input_replaced(la)
+               and not input_changed_since(viewer, la)]
     made_from = {la: input_of(viewer, la) for la in results}
     # a result of the blurry layer first (the newest), then one not made from the truth
     own = [la for la in results if picks["blurry"] is not None

@@ -517,7 +517,7 @@ class DeblurRun:
         if self.source_replaced:  # Compare & QC would score it against the layer's new data
             return
         source = self.req.placement.get("source")
-        remember_deblur(source() if source is not None else None, self.layer)
+        remember_deblur(source() if source is not None else None, self.layer, self._read)
 
     def _follow_source(self) -> None:
         """The result is named after the input layer as it is now: the user may have renamed

@@ -54,12 +54,28 @@ def removed_note(run) -> str:
 # ----------------------------------------------------------------------------- the last deblur
 
 _LAST_DEBLUR: dict = {}  # "source" and "result": weak references to the layers
+#: result layer -> a weak reference to the array its run read from its input layer
+_READ_BY_RESULT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def remember_deblur(source, result) -> None:
-    """Record the input and result layers of the latest deblur (for Compare & QC)."""
+def remember_deblur(source, result, read=None) -> None:
+    """Record the input and result layers of the latest deblur (for Compare & QC), and the
+    array ``read`` the run read from the input (weakly: the layer holds it, not this)."""
     _LAST_DEBLUR["source"] = weakref.ref(source) if source is not None else None
     _LAST_DEBLUR["result"] = weakref.ref(result)
+    try:
+        _READ_BY_RESULT[result] = weakref.ref(read) if read is not None else None
+    except TypeError:  # an array type without weak references: not told apart
+        _READ_BY_RESULT[result] = None
+
+
+def holds_what_was_read(source, result) -> bool:
+    """Whether the layer ``source`` still holds the array ``result``'s run read from it: given
+    other data after the run (``layer.data = next_field``), the pair would score the old
+    field's result against the new one. True where that is not known (a result opened from
+    a file, an array type without weak references)."""
+    ref = _READ_BY_RESULT.get(result)
+    return ref is None or layer_data(source) is ref()
 
 
 def last_deblur(viewer) -> tuple | None:
@@ -68,4 +84,4 @@ def last_deblur(viewer) -> tuple | None:
     layers = tuple(ref() if ref is not None else None for ref in refs)
     if any(layer is None or layer not in viewer.layers for layer in layers):
         return None
-    return layers
+    return layers if holds_what_was_read(*layers) else None
