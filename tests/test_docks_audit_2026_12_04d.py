@@ -98,7 +98,7 @@ def test_psf_from_beads_again_never_overwrites_a_layer_it_did_not_make(make_napa
 
 @pytest.mark.parametrize(("method", "words"), [
     ("auto", "tile=16 is smaller than the receptive field of 'c2f_unet.fluorescence_v2' "
-             "(129 px); use a tile of at least 144"),
+             "(129 px); use a tile of at least 128"),
     ("tiny_gran", "tile=16 is smaller than the receptive field of 'tiny_gran' (33 px); with "
                   "an overlap of 32 px, tiles below 64 take over 3x the default tiling's work: "
                   "use a tile of at least 64"),

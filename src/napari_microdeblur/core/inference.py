@@ -115,8 +115,9 @@ class Normalization:
         # past 65504 had become inf)
         if self.kind == "none" and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize >= 4:
             return x.astype(dtype, copy=False)
-        t = tiling.work_type(dtype)
         scale, offset = (1, 0) if self.kind == "none" else (self.scale, self.offset)
+        # float64 where the scale nears float32's top: a 1e300 image had become all inf
+        t = tiling.work_type(dtype, scale, offset)
         return tiling.map_in_pieces(x, dtype, lambda p: np.add(
             np.multiply(p, t(scale), out=p), t(offset), out=p), t)
 

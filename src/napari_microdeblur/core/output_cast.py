@@ -2,17 +2,18 @@
 once per output (``output_dtype='input'``).
 
 ``tiling.map_in_pieces`` rounds and clips a result to an integer type (clips it to float16's
-finite range, +-65504) piece by piece; each piece is counted (``OutputCast.count``) into the
-tally open on its thread, so no whole-image copy is held. A tiled run
-(``tiling.iter_tiled_apply``) keeps one tally over its tiles and says it at its end; a caller
-that runs several planes or channels into one output (``files``) opens its own tally around
-the run (``counted_steps``), which the inner ones add to, and says it once.
+finite range, +-65504, and float32's, +-3.4e38, where a float64 image's normalisation had it
+worked in float64: ``tiling.work_type``) piece by piece; each piece is counted
+(``OutputCast.count``) into the tally open on its thread, so no whole-image copy is held. A
+tiled run (``tiling.iter_tiled_apply``) keeps one tally over its tiles and says it at its end;
+a caller that runs several planes or channels into one output (``files``) opens its own tally
+around the run (``counted_steps``), which the inner ones add to, and says it once.
 
 Two lines may come out:
 
 - a ``DeblurWarning`` where pixels were clipped: deconvolution overshoots (ringing tops over the
   type's maximum, undershoots below 0), and the values cut there were lost silently (float16's
-  were cast to +-inf);
+  and float32's were cast to +-inf);
 - a ``DeblurNote`` where rounding to an integer type measurably costs: a result whose 0.1-99.9
   percentile span is fewer than ``ROUNDING_SPAN`` levels (low-light fluorescence of a few photon
   counts). Rounding adds an error of 1/sqrt(12) = 0.29 level RMS whatever the span; against a
@@ -50,6 +51,8 @@ SPAN_PERCENTILES = (0.1, 99.9)
 #: what the user can do, in words that fit the dock (Output dtype) and Python (output_dtype=)
 #: alike; the command line says its option (``cli_words.settings_in_cli_words``)
 KEEP = "set the output dtype to float32"
+#: the same for a float32 output past float32's range (a float64 image of values over 3.4e38)
+KEEP_WIDE = "set the output dtype to input (a float64 image), or scale the image down,"
 
 #: (fewest levels of a span, its band, the PSNR rounding cost there on the benchmark's images):
 #: benchmarks/results/output_rounding.json, the bands under ROUNDING_SPAN (module docstring)
@@ -156,13 +159,19 @@ class OutputCast:
         if not clipped or self.dtype is None:
             return None
         low, high = type_range(self.dtype)
-        sides = ", ".join(f"{n} {side} {bound}" for n, side, bound in
+        whole = self.dtype.kind in "iu"
+        number = str if whole else "{:g}".format  # float32's top has 39 digits as an integer
+        sides = ", ".join(f"{n} {side} {number(bound)}" for n, side, bound in
                           ((self.above, "above", high), (self.below, "below", low)) if n)
-        span = f"{low}-{high}" if self.dtype.kind in "iu" else f"the range {low} to {high}"
-        return (f"{where or 'output'}: {clipped} of {self.values} values "
-                f"({100 * clipped / self.values:.2g} %) clipped to {span} for "
-                f"{self.dtype} output, the input's type ({sides}; deconvolution overshoots); "
-                f"{KEEP} to keep them")
+        span = f"{low}-{high}" if whole else f"the range {number(low)} to {number(high)}"
+        share = 100 * clipped / self.values
+        share_said = f"{share:.2g}" if share < 99.5 else "100"  # not '1e+02'
+        head = (f"{where or 'output'}: {clipped} of {self.values} values ({share_said} %) "
+                f"clipped to {span} for ")
+        if self.dtype == np.float32:  # the widest output: float32 holds no larger value
+            return f"{head}float32 output ({sides}); {KEEP_WIDE} to keep them"
+        return (f"{head}{self.dtype} output, the input's type ({sides}; deconvolution "
+                f"overshoots); {KEEP} to keep them")
 
     def rounding_message(self, where: str = "") -> str | None:
         span = self.span()

@@ -222,7 +222,7 @@ def clip_note(count: int, sampled: int, total: int, norm) -> str:
     beyond the range; '' when none do."""
     if count == 0:
         return ""
-    low, high = (norm.undo(np.float32(v)) for v in NETWORK_INPUT_RANGE)
+    low, high = (norm.undo(np.float32(v), np.float64) for v in NETWORK_INPUT_RANGE)
     beyond = round(count * total / sampled)
     many = f"{count}" if sampled == total else f"about {beyond}"
     line = (f"{many} pixel{'s' * (many != '1')} lie outside {low:.4g} .. {high:.4g} (saturated, "
@@ -253,7 +253,7 @@ def clip_and_record(sample: np.ndarray, shape, method, norm):
         return method
     total = math.prod(shape)
     warnings.warn(clip_note(count, sample.size, total, norm), notes.DeblurWarning, stacklevel=3)
-    limits = [float(norm.undo(np.float32(v))) for v in NETWORK_INPUT_RANGE]
+    limits = [float(norm.undo(np.float32(v), np.float64)) for v in NETWORK_INPUT_RANGE]
     clipped = {"pixels": round(count * total / sample.size), "range": limits}
     if getattr(norm, "isolated", 0.0):
         clipped["isolated"] = round(norm.isolated * total)  # left out of the percentiles

@@ -56,13 +56,16 @@ def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOption
     # (--tile 131 ran as 128 against an overlap of 128, and 'at least 130' was wrong advice)
     given = tiling.as_tuple(tile, len(spatial_axes), "tile")
     tile_t = tuple(tiling.rounded_tile(t, step) or t for t in given)
-    for t, asked, size in zip(tile_t, given, spatial_shape):
+    # each axis against its own reach: a 7-plane PSF reaches 3 planes in Z, not its lateral 5
+    halos = axis_halos(method, len(spatial_axes))
+    for axis, (t, asked, size, halo) in enumerate(zip(tile_t, given, spatial_shape, halos)):
         # an axis that fits in one tile has no seams, whatever the receptive field
-        if t <= 2 * method.halo and size > t:
+        if t <= 2 * halo and size > t:
             ran = f" (run as {t}, a multiple of {step})" if t != asked else ""
+            along = f" along {spatial_axes[axis]}" if len(set(halos)) > 1 else ""
             raise ValueError(
-                f"tile={tile}{ran} is smaller than the receptive field of {method.name!r} "
-                f"({2 * method.halo + 1} px); "
+                f"tile={tile}{ran} is smaller than the receptive field of {method.name!r}"
+                f"{along} ({2 * halo + 1} px); "
                 + tile_advice(method, spatial_shape, spec.overlap, len(spatial_axes))
             )
     overlap = spec.overlap
@@ -70,9 +73,11 @@ def tile_options(method: Method, layout: Layout, spec: TilingSpec) -> TileOption
         # along an axis one tile covers (a z-stack of few planes under a laterally wide PSF)
         overlap = tuple(overlap_for(method, t, n) for t, n in zip(tile_t, spatial_shape))
     overlap_t = tiling.as_tuple(overlap, len(spatial_axes), "overlap")
-    for t, o in zip(tile_t, overlap_t):
+    for t, o, n in zip(tile_t, overlap_t, spatial_shape):
         if o >= t:
             raise ValueError(overlap_refusal(method, overlap, spec.tile, tile_t, t))
+        if n > t and t - o < step:  # the tiles step on the network's grid (``plan_tiles``)
+            raise ValueError(off_grid_refusal(method, overlap, t, o))
     device = resolve_device(spec.device)
     # a given tile too small for the method's full overlap runs a smaller one: seams as a low
     # given overlap leaves (tile 33 under RL gaussian:2: 16 of 32 px, 3.2 % of the range)
@@ -96,6 +101,26 @@ def overlap_refusal(method: Method, overlap, tile, tile_t: tuple, at: int) -> st
     return (f"overlap={overlap} must be smaller than the tile, {' x '.join(map(str, tile_t))} "
             f"px (the default for {method.name!r}: no tile= given); give overlap= below {at}, "
             "or tile= larger than the overlap")
+
+
+def off_grid_refusal(method: Method, overlap, tile: int, at: int) -> str:
+    """Why ``overlap`` (``at`` along the axis it fails) is refused for tiles of ``tile`` px:
+    it leaves a step under the network's size divisor, and tiles off its grid differ from the
+    whole image (a 2 px step under a 126 px overlap: 0.75 % of the range, 1454x the work)."""
+    step = method.size_divisor
+    least = math.ceil((at + step) / step) * step
+    return (f"overlap={overlap} leaves tiles of {tile} px a step of {tile - at} px, under the "
+            f"{step} px grid {method.name!r} runs on: give overlap= at most {tile - step}, or "
+            f"a tile of at least {least} px (overlap + {step})")
+
+
+def axis_halos(method: Method, ndim: int) -> tuple[int, ...]:
+    """The reach of ``method`` along each of ``ndim`` spatial axes: a classical method's PSF
+    half-size per axis (a 7 x 11 x 11 PSF: 3 planes in Z, 5 px in Y and X), else its halo."""
+    shape = method.psf_shape
+    if shape is not None and len(shape) == ndim:
+        return tuple(min(k // 2, method.halo) for k in shape)
+    return (method.halo,) * ndim
 
 
 def default_network_tile(method: Method, ndim: int) -> int:
@@ -139,10 +164,14 @@ def default_tile(method: Method, shape: tuple[int, ...] | None) -> int | tuple[i
 def overlap_for(method: Method, tile: int, size: int | None) -> int:
     """The overlap a deblur runs a ``tile`` with along an axis of ``size`` px when none is
     given: the method's default, but never as large as a small tile, and none along an axis
-    one tile covers (a z-stack of few planes under a laterally wide PSF)."""
+    one tile covers (a z-stack of few planes under a laterally wide PSF). It leaves a step of
+    at least the size divisor: a tile of 128 px under a 126 px overlap stepped 2 px, off an
+    8 px grid (``plan_tiles``); a Z tile of 8 planes under a 7-plane PSF (``axis_halos``)
+    steps 1. The trimmed overlap is said by ``low_overlap_note``."""
     if size is not None and tile >= size:
         return 0
-    return min(method.default_overlap, max(2 * method.halo, tile // 2))
+    return max(0, min(method.default_overlap, max(2 * method.halo, tile // 2),
+                      tile - method.size_divisor))
 
 
 def _axis_work(method: Method, tile: int, overlap: int, size: int | None) -> float:
@@ -152,7 +181,7 @@ def _axis_work(method: Method, tile: int, overlap: int, size: int | None) -> flo
     if tile == 0:
         return 1.0
     if size is None:
-        return tile / ((tile - overlap) // div * div or tile - overlap)
+        return tile / (max((tile - overlap) // div, 1) * div)  # on the grid, as plan_tiles
     plan = tiling.plan_tiles((size, div), (tile, div), (min(overlap, tile - 1), 0),
                              size_divisor=div)
     return len(plan.starts[0]) * plan.tile[0] / size
@@ -185,9 +214,12 @@ def tile_advice(method: Method, shape, overlap=None, ndim: int | None = None) ->
     ndim = ndim or (len(shape) if shape is not None else method.spatial_dims)
     step = method.size_divisor
     least = math.ceil((2 * method.halo + 2) / step) * step
+    if overlap is not None:  # a step of one divisor at least (``off_grid_refusal``)
+        most = max(tiling.as_tuple(overlap, ndim, "overlap"))
+        least = max(least, math.ceil((most + step) / step) * step)
     fit = least if overlap is not None else max(least, full_overlap_tile(method, shape))
     tile = least_tile(method, shape, overlap, ndim, fit)
-    advice = f"use a tile of at least {tile}"
+    advice = f"use a tile of at least {fitted(tile, shape, step)}"
     if tile == least:
         return advice
     # the advice last: a dock adds ', or more: the PSF estimated from the image widens it'
@@ -202,12 +234,24 @@ def tile_advice(method: Method, shape, overlap=None, ndim: int | None = None) ->
             f"the default tiling's work: {advice}")
 
 
+def fitted(tile: int, shape, step: int) -> str:
+    """``tile`` as advice for an image of spatial ``shape``: per axis, no more than the whole
+    axis (on the size divisor ``step``), where ``tile`` is longer than one: 'at least 64' for a
+    28-plane stack read as more planes than it has."""
+    if shape is None or all(tile <= n for n in shape):
+        return str(tile)
+    each = tuple(min(tile, math.ceil(n / step) * step) for n in shape)
+    return str(each[0]) if len(set(each)) == 1 else str(each)  # 128 for a 128 x 128 image
+
+
 def full_overlap_tile(method: Method, shape) -> int:
     """The least tile the method runs with its whole overlap (``overlap_for`` shrinks it in
     a smaller one), on its size divisor; at most the longest axis of ``shape``, which one
     tile covers (no seams)."""
     step = method.size_divisor
     tile = 2 * method.default_overlap if 2 * method.halo < method.default_overlap else 1
+    # and a step of one divisor past the overlap (``overlap_for``): 128 px ran 120 of 126
+    tile = max(tile, method.default_overlap + step)
     if shape is not None:
         tile = min(tile, max(shape))
     return math.ceil(tile / step) * step
@@ -284,6 +328,7 @@ def low_overlap_note(method: Method, tile: tuple[int, ...], overlap: tuple[int, 
     if given_tile is not None and (costly or not given_overlap or cut <= side):
         # from where the method's full overlap fits (``overlap_for``), within WORK_LIMIT
         tile_fix = least_tile(method, shape, None, len(tile), full_overlap_tile(method, shape))
+        tile_fix = fitted(tile_fix, shape, method.size_divisor)  # no more than an axis holds
         fixes.append((f"a tile of at least {tile_fix} px", "the tile"))
     if given_overlap:
         fixes.append((f"an overlap of {side} px or more", "it" if not fixes else "the overlap"))

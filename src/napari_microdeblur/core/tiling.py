@@ -87,8 +87,9 @@ def as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...
 def _axis_starts(size: int, tile: int, overlap: int, divisor: int = 1) -> list[int]:
     if size <= tile:
         return [0]
-    # a step (and so every start) on the divisor's grid where the overlap leaves room for it
-    step = (tile - overlap) // divisor * divisor or tile - overlap
+    # every step (and so every start) on the divisor's grid: a 2 px step under a 126 px
+    # overlap put tiles off the 8 px grid (0.75 % of the range) and ran 1454x the work
+    step = max((tile - overlap) // divisor, 1) * divisor
     starts = list(range(0, size - tile, step))
     starts.append(size - tile)  # the edge tile snapped inside the image
     return starts
@@ -111,8 +112,9 @@ def plan_tiles(
 
     Tile sizes are rounded down to a multiple of ``size_divisor`` (the network needs it); along an
     axis shorter than a tile, the tile shrinks to the axis length rounded up to ``size_divisor``
-    and the image is padded to it. Tiles start on multiples of ``size_divisor`` (where the
-    overlap leaves a step of at least one divisor), an axis padded up to one.
+    and the image is padded to it. Tiles start on multiples of ``size_divisor``, an axis padded
+    up to one: along an axis cut into tiles the overlap is at most ``tile - size_divisor``
+    (``tile_options`` trims a default overlap so, and refuses a given one above it).
     """
     image_shape = tuple(int(s) for s in image_shape)
     ndim = len(image_shape)
@@ -137,7 +139,8 @@ def plan_tiles(
         on_grid = math.ceil(size / size_divisor) * size_divisor
         t = min(t, on_grid)
         tiles.append(t)
-        overlaps.append(min(o, t - 1))
+        # a step of at least one divisor where the axis is cut (on_grid > t); t - 1 where not
+        overlaps.append(min(o, t - size_divisor if on_grid > t else t - 1))
         # padded to the divisor's grid: a network that downsamples by it gives other values
         # on a tile that starts off its grid (GRAN: up to 4.7% of the range on a 601 px image)
         padded.append(max(on_grid, t))
@@ -447,22 +450,38 @@ def _apply_whole(forward, read, write, plan: TilePlan, device, prepare) -> Itera
 PIECE_ELEMENTS = 1 << 20
 
 
-def work_type(dtype) -> type:
+#: a constant (a normalisation's scale or offset) above float32's top over this works in
+#: float64: results of a few times it (ringing) then stay finite, and are clipped on the way
+#: to float32 output and counted, not cast to inf (1e300 became inf, then NaN, in float32)
+FLOAT32_HEADROOM = 2.0**16
+
+
+def work_type(dtype, *constants: float) -> type:
     """np.float32 where it holds every value of ``dtype`` (floats up to 32 bits, integers up
-    to 16), np.float64 where not: float32 rounds 2**32 - 1 to 2**32 and 1e6 to 0.0625 steps."""
+    to 16), np.float64 where not: float32 rounds 2**32 - 1 to 2**32 and 1e6 to 0.0625 steps;
+    np.float64 too where one of ``constants`` (used with the values) nears float32's top
+    (``FLOAT32_HEADROOM``)."""
     dtype = np.dtype(dtype)
+    top = float(np.finfo(np.float32).max) / FLOAT32_HEADROOM
+    if any(abs(float(c)) > top for c in constants):
+        return np.float64
     return np.float32 if dtype.itemsize <= (4 if dtype.kind == "f" else 2) else np.float64
 
 
 def map_in_pieces(x, dtype, fn: Callable[[np.ndarray], np.ndarray], work=np.float64):
     """A new array of ``dtype`` and ``x``'s shape (a scalar for a scalar): ``fn`` of a copy of
     ``x`` as ``work`` (``fn`` may change it in place), for an integer ``dtype`` rounded and
-    clipped to its range, for float16 clipped to its finite range (+-65504), a piece of at
-    most ``PIECE_ELEMENTS`` at a time, so no float64 copy of a whole image or tile is held."""
+    clipped to its range, for float16 clipped to its finite range (+-65504), and so for
+    float32 values worked in float64 and cast back (a normalisation's constant past float32's
+    range, ``work_type``: +-3.4e38), a piece of at most ``PIECE_ELEMENTS`` at a time, so no
+    float64 copy of a whole image or tile is held."""
     x, dtype = np.asarray(x), np.dtype(dtype)
-    # float16 only: a float16 result over 65504 was cast to inf (numpy's overflow warning
-    # alone); float32 and wider hold the model's float32 results, left bit for bit as they were
-    narrow = dtype.kind == "f" and dtype.itemsize < 4
+    # a float16 result over 65504, or a float64 one over 3.4e38 for float32, was cast to inf
+    # (numpy's overflow warning alone). float32 from float32 work (the model's results, the
+    # usual case) can pass no range in the cast: left bit for bit, with no counting pass; a
+    # wider input made float32 (the model's units) is no output: not counted into its tally
+    narrow = dtype.kind == "f" and (dtype.itemsize < 4 or (
+        x.dtype == dtype and np.dtype(work).itemsize > dtype.itemsize))
     if dtype.kind not in "iu" and not narrow:
         return _map_pieces(x, dtype, fn, work)
     low, top = output_cast.type_range(dtype)
