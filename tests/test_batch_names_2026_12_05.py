@@ -42,18 +42,23 @@ def test_with_q_a_warning_of_tiles_of_one_name_is_said_once_and_each_counted(tmp
     assert err.count(SAID) == 2, err  # the first file's, then the count of the 3 others
     first = "stackA/sec000/tile_0_0.tif"
     assert f"microdeblur: warning: {first}: {SAID}" in err
-    assert (f"{SAID} (GCV blur identification): also for 3 more files, each with its own "
-            f"details (said above for {first})") in err
+    others = ", ".join(f"{folder}/tile_0_0.tif" for folder in FOLDERS[1:3])
+    assert (f"{SAID} (GCV blur identification): also for 3 more files ({others} and "
+            f"{FOLDERS[3]}/tile_0_0.tif), each with its own details (said above for "
+            f"{first}; without -q each is said)") in err
 
 
-def test_without_q_the_warning_names_the_tile_by_its_folders(tmp_path, capsys):
-    """Without -q too the repeats are counted (since 2026-12-22); the first names its tile."""
+def test_without_q_each_warning_names_the_tile_by_its_folders(tmp_path, capsys):
+    """Each tile is named (the later ones in a short line since 2026-12-22)."""
     src, out = _tiles(tmp_path)
     assert main(["deblur", str(src), "-o", str(out), "-r", *ESTIMATE]) == 0
     err = capsys.readouterr().err
     first = f"{FOLDERS[0]}/tile_0_0.tif"
     assert f"microdeblur: warning: {first}: {SAID}" in err
-    assert f"also for 3 more files, each with its own details (said above for {first})" in err
+    for folder in FOLDERS[1:]:
+        said = [line for line in err.splitlines()
+                if line.startswith(f"microdeblur: warning: {folder}/tile_0_0.tif: {SAID}")]
+        assert len(said) == 1 and said[0].endswith(f"(as for {first} above)"), err
 
 
 def test_with_q_a_name_holding_spaces_is_left_out_of_the_warning_compared(tmp_path):
@@ -79,7 +84,7 @@ def test_a_folder_batch_names_its_files_by_their_name(tmp_path, capsys):
     assert main(["deblur", str(flat), "-o", str(out), *ESTIMATE]) == 0
     err = capsys.readouterr().err
     assert f"microdeblur: warning: t0.tif: {SAID}" in err
-    assert "also for 1 more file, each with its own details (said above for t0.tif)" in err
+    assert f"microdeblur: warning: t1.tif: {SAID}" in err
 
 
 def test_a_batch_counts_its_files_and_a_one_tile_file_has_no_bar(tmp_path, capsys,

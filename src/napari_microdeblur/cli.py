@@ -66,7 +66,7 @@ def _fail(message: str) -> int:
 #: The file of a batch being deblurred, as its lines name it (``BatchLog.name``: its path
 #: under the input folder; 1000 tiles, 1000 lines, many of them of one name)
 _batch_file: str | None = None
-#: the batch's cli_batch.BatchLog, which counts a warning repeated file after file
+#: the batch's cli_batch.BatchLog, which shortens a warning repeated file after file
 _batch_log = None
 
 #: warning categories said once per run (``core.io_write.OutputHint``), not once per file
@@ -77,11 +77,14 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
     from .cli_batch import once_a_run
 
     message = once_a_run(message, category, _said_once)
-    if message is None or (_batch_log is not None
-                           and _batch_log.repeated(str(message), _batch_file or "")):
+    if message is None:
         return
     where = f"{_batch_file}: " if _batch_file and _batch_file not in str(message) else ""
-    say(f"microdeblur: warning: {where}{message}", sys.stderr)
+    words = f"{where}{message}"
+    if _batch_log is not None:  # a repeat shortened (counted under -q), kept for --json
+        words = _batch_log.warning(str(message), _batch_file or "", words)
+    if words is not None:
+        say(f"microdeblur: warning: {words}", sys.stderr)
 
 
 @contextlib.contextmanager

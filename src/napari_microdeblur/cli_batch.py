@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import UserError
-from .cli_batch_lines import ExistingOutputs, say_repeats, warning_head, warning_kind
+from .cli_batch_lines import ExistingOutputs, RepeatedWarnings, warning_head  # noqa: F401
 from .cli_changed_inputs import ChangedInputs
 from .cli_progress import FilesBar, say
 from .core.shown import first_line, shown_path
@@ -188,20 +188,22 @@ class BatchLog:
     """What a batch into a folder did, file by file: each file's --json line as it ends, the
     failed files listed beside the folder (as ``core.cluster.write_failures`` lists them) and
     one closing line on stderr. A warning that repeats from file to file with only its
-    details changed (the PSF estimated from each EM tile: 100k lines), and an output that
-    exists, are said for the first file and counted in one line at the closing
-    (``cli_batch_lines``), with or without -q."""
+    details changed (the PSF estimated from each EM tile: 100k lines) is said in full for
+    the first file, then in one short line per file (with -q counted in one line at the
+    closing); an output that exists is said for the first, the others counted at the
+    closing (``cli_batch_lines``). Each file's warnings are in its --json object."""
 
     output: Path
     quiet: bool
     json: bool
     records: list = field(default_factory=list)
-    #: a warning, details masked -> [the first file it was said for, its opening words,
-    #: how many other files had it, the last of them]
-    repeats: dict = field(default_factory=dict)
+    #: warnings repeated file after file, names and numbers aside: said short, or counted
+    folded: RepeatedWarnings = field(default_factory=RepeatedWarnings)
     #: the output of the file whose warnings are said (``cli.warnings_naming``): its name is
     #: masked in them as the file's is
     target: Path | None = None
+    #: the warnings of the file being deblurred, for its --json object (``add``)
+    warned: list = field(default_factory=list)
     existing: ExistingOutputs = field(default_factory=ExistingOutputs)
     #: the folder the files are named under (``name``); None: by their whole path
     root: Path | None = None
@@ -278,6 +280,9 @@ class BatchLog:
         A skipped output made with other settings than ``request``'s is counted (and its
         line says which differ)."""
         record = {"input": str(source), "output": str(target), "status": status}
+        # its own warnings, as raised: the lines on stderr shorten or count repeats
+        fields = {**fields, "warnings": self.warned}
+        self.warned = []
         if error is not None:  # write_failures lists the records that hold an error
             record["error"] = error
         self.records.append(record)
@@ -303,21 +308,26 @@ class BatchLog:
             self.existing.skipped(target)
         self.add(source, target, "skipped")
 
+    def warning(self, message: str, file: str, words: str) -> str | None:
+        """The words to say after 'microdeblur: warning: ' for ``message``, raised for
+        ``file`` (``words``: in full, naming it), kept for its --json object: a kind said in
+        full for an earlier file in one short line, or with -q none (``RepeatedWarnings``;
+        300 EM tiles had said 300 of ~230 characters, each file's own numbers in them)."""
+        self.warned.append(message)
+        return self.folded.line(message, file, words, self.names(file), self.quiet)
+
     def repeated(self, message: str, file: str) -> bool:
-        """Whether ``message``, said for ``file``, is to be counted, not said: the same
-        warning as one said for an earlier file, its names and numbers aside (each file's
-        had been said without -q: 303 lines of ~230 characters for 300 EM tiles)."""
-        names = (file, self.target.name) if self.target is not None else (file,)
-        key, message = warning_kind(message, names)
-        seen = self.repeats.get(key)
-        if seen is None:
-            self.repeats[key] = [file, warning_head(message), 0, file]
-            return False
-        if file == seen[0]:
-            return False
-        if file != seen[3]:  # a batch's files come one after another: counted once each
-            seen[2], seen[3] = seen[2] + 1, file
-        return True
+        """Whether ``message``, said for ``file``, repeats a warning said in full for an
+        earlier file, its names and numbers aside (shortened, or with -q counted)."""
+        return self.folded.seen(message, file, self.names(file))[0] is not None
+
+    def names(self, file: str) -> tuple:
+        """The names a warning of ``file`` may hold: its own and its output's."""
+        return (file, self.target.name) if self.target is not None else (file,)
+
+    @property
+    def repeats(self) -> dict:
+        return self.folded.repeats
 
     def close(self, interrupted: bool = False, stopped: bool = False) -> int:
         """The repeated warnings counted, the failures listed, the closing line; the exit
@@ -335,7 +345,8 @@ class BatchLog:
         if self.bar is not None:  # the lines below print after it, not through it
             self.bar.close()
         self.existing.say(self.output)
-        say_repeats(self.repeats)
+        if self.quiet:  # without -q each file's was said, shortened
+            self.folded.say()
         self.stale.say()
         list_failures(self.output, self.records, counts["failed"])
         # said with -q too: one line whatever the batch's size, and the one scripts grep

@@ -1,18 +1,21 @@
 """`deblur` on a folder: the lines each file would repeat, folded (``cli_batch.BatchLog``).
 
 A warning that file after file repeats with only its details changed (the PSF estimated from
-each EM tile: 303 lines of ~230 characters for 300 tiles) is said for the first file and
-counted in one line at the closing, with or without -q; warnings of another kind are each
-said. An output that exists is said for the first one, the others counted in one line at the
-closing (a rerun over 10,000 tiles printed 10,000 lines before any new work). Each file's own
-result line and its --json object are kept.
+each EM tile: 303 lines of ~230 characters for 300 tiles) is said in full for the first file;
+without -q each later file's is one short line, its first clause with its own numbers ('c.tif:
+the file holds 2 images; ... (as for b.tif above)'): counted alone, the files a data warning
+applied to went unnamed; with -q they are counted in one line at the closing, naming the
+first few. Warnings of another kind are each said; each file's are in its --json object. An
+output that exists is said for the first one, the others counted in one line at the closing
+(a rerun over 10,000 tiles printed 10,000 lines before any new work). Each file's own result
+line and its --json object are kept.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .cli_progress import say
 
@@ -57,13 +60,83 @@ def warning_kind(message: str, names) -> tuple[str, str]:
     return _WITH_DIGITS.sub("#", message), message
 
 
-def say_repeats(repeats: dict) -> None:
-    """One line per warning that other files repeated (``BatchLog.repeats``)."""
-    for file, words, more, _ in repeats.values():
-        if more:
-            print(f"microdeblur: warning: {words}: also for {more} more "
-                  f"file{'s' * (more > 1)}, each with its own details (said above for "
-                  f"{file})", file=sys.stderr, flush=True)
+#: a later file's short line holds at most this many characters of its warning
+SHORT = 100
+#: files a -q count line names (``RepeatedWarnings.say``), the others counted
+NAMED = 3
+
+
+def warning_clause(words: str, limit: int = SHORT) -> str:
+    """A repeated warning's first clause, for a later file's short line: its head
+    (``warning_head``), and where that holds no number (a method's name, 'wiener: balance
+    0.01 (...)'; 'PSF estimated ...: gaussian:0.92') its next clause too, so the file's own
+    numbers are said; over ``limit`` characters, cut before its last bracket or ';' that
+    fits (the reason of balance 'auto' is some 300 characters)."""
+    head = warning_head(words)
+    if head != words and not any(char.isdigit() for char in head):
+        head = f"{head}: {warning_head(words[len(head) + 2:])}"
+    if len(head) <= limit:
+        return head
+    depth, cut = 0, 0
+    for i, char in enumerate(head[:limit]):
+        if depth <= 0 and i and (head.startswith(" (", i) or head.startswith("; ", i)):
+            cut = i
+        depth += (char in "([{") - (char in ")]}")
+    return head[:cut] if cut else head[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def files_named(names: list[str], more: int) -> str:
+    """'c.tif, d.tif, e.tif and 2 more': the first ``names`` of ``more`` files."""
+    if more > len(names):
+        return f"{', '.join(names)} and {more - len(names)} more"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+@dataclass
+class RepeatedWarnings:
+    """Warnings a batch's files repeat with only their names and numbers changed: said in
+    full for the first file, then one short line per file with its own numbers; with -q
+    counted in one line at the closing that names the first NAMED files it covers (a bare
+    count had left every file but the first out of view)."""
+
+    #: a warning's key (``warning_kind``) -> [the first file it was said for, its head, how
+    #: many other files had it, the last of them]
+    repeats: dict = field(default_factory=dict)
+    #: a warning's key -> the first NAMED other files it was counted for
+    named: dict = field(default_factory=dict)
+
+    def line(self, message: str, file: str, words: str, names, quiet: bool) -> str | None:
+        """The words to say after 'microdeblur: warning: ' for ``message``, raised for
+        ``file`` (``words``: in full, naming it; ``names``: the file's and its output's, left
+        out of the key): ``words`` for the first file, a short line for a later one, None
+        for a later one under -q (``quiet``): counted."""
+        seen, rest = self.seen(message, file, names)
+        if seen is None:
+            return words
+        return None if quiet else f"{file}: {warning_clause(rest)} (as for {seen[0]} above)"
+
+    def seen(self, message: str, file: str, names) -> tuple[list | None, str]:
+        """(``repeats``' entry where an earlier file had the warning, else None; its words
+        without ``names``), ``file`` counted once, and named if among the first NAMED."""
+        key, message = warning_kind(message, names)
+        seen = self.repeats.get(key)
+        if seen is None or file == seen[0]:
+            self.repeats.setdefault(key, [file, warning_head(message), 0, file])
+            return None, message
+        if file != seen[3]:  # a batch's files come one after another: counted once each
+            seen[2], seen[3] = seen[2] + 1, file
+            if len(others := self.named.setdefault(key, [])) < NAMED:
+                others.append(file)
+        return seen, message
+
+    def say(self) -> None:
+        """-q: one line per warning that other files repeated, naming the first of them."""
+        for key, (file, words, more, _) in self.repeats.items():
+            if more:
+                print(f"microdeblur: warning: {words}: also for {more} more "
+                      f"file{'s' * (more > 1)} ({files_named(self.named[key], more)}), each "
+                      f"with its own details (said above for {file}; without -q each is "
+                      "said)", file=sys.stderr, flush=True)
 
 
 @dataclass

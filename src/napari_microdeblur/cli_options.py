@@ -102,9 +102,9 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no line per file; warnings and errors still print "
-                   "(in a batch each names its file; with or without -q, a warning repeated "
-                   "with only its names and numbers changed is said for the first file and "
-                   "counted at the end)")
+                   "(in a batch each names its file; a warning repeated with only its names "
+                   "and numbers changed is said in full for the first file, then in one short "
+                   "line per file, or with -q counted at the end, naming the first few)")
 
 
 def _add_method_choice(p: argparse.ArgumentParser) -> None:
