@@ -1,12 +1,15 @@
 """The papers' methods as the walkthrough of 2026-12-22 used them:
 
 1. `psf-from-weights` refuses psf_cyclegan weights trained in a regime that leaves the PSF
-   alone (their PSF is the untrained start) in the words `train --export-psf` does, and checks
-   the kernel against the run's start (recorded in the card at training time) as that export
-   does: a degenerate spectral-fit run writes its start, with the warning;
+   alone whose PSF is still the untrained start, in the words `train --export-psf` does, but
+   writes fine-tuned psf_cyclegan weights (their card says supervised; their PSF is the
+   learned one), and checks the kernel against the run's start (recorded in the card at
+   training time) as that export does: a degenerate spectral-fit run writes its start;
 2. an SGPN unlabelled set holding a validation image is refused, naming the file and the set's
-   option; one holding training images is warned of;
-3. `--loss multiscale` of a one-level C2F U-Net also scores 2x-pooled copies;
+   option, a pair registered several pixels off too; one holding training images is warned
+   of; the check samples each image once, comparing whole only the candidates;
+3. `--loss multiscale` of a one-level C2F U-Net is plain L1 (eq. 5 with N = 1); a network
+   without a pyramid scores 2x-pooled copies too;
 4. `train --resume` with another --discriminator-config is one line, as loss weights are;
 5. a patch too large for the unlabelled images names --unlabelled.
 """
@@ -40,14 +43,15 @@ def psf_args(weights, output):
                               quiet=False)
 
 
-def cyclegan_weights(tmp_path, training_record: dict, kernel=None):
-    """psf_cyclegan tiny weights (PSF 9 px, ``kernel`` or a Gaussian of sigma 1.3) whose card
-    records ``training_record``."""
+def cyclegan_weights(tmp_path, training_record: dict, kernel=None, name="cyc"):
+    """psf_cyclegan tiny weights (PSF 9 px, ``kernel`` or a Gaussian of sigma 1.3, "start":
+    the untrained one) whose card records ``training_record``."""
     model = tiny("psf_cyclegan", psf_size=9, base_channels=4)
     kernel = gaussian_psf(1.3, size=9) if kernel is None else kernel
-    with torch.no_grad():
-        model.psf.amplitude.copy_(torch.from_numpy(np.sqrt(kernel / kernel.sum())).float())
-    path = tmp_path / "cyc.safetensors"
+    if not isinstance(kernel, str):
+        with torch.no_grad():
+            model.psf.amplitude.copy_(torch.from_numpy(np.sqrt(kernel / kernel.sum())).float())
+    path = tmp_path / f"{name}.safetensors"
     save_weights(model, path, {"training": training_record})
     return path
 
@@ -58,7 +62,7 @@ def cyclegan_weights(tmp_path, training_record: dict, kernel=None):
 def test_psf_from_weights_refuses_a_psf_the_regime_did_not_train(tmp_path, capsys):
     from napari_microdeblur.cli_psf import cmd_psf_from_weights
 
-    weights = cyclegan_weights(tmp_path, {"regime": "supervised"})
+    weights = cyclegan_weights(tmp_path, {"regime": "supervised"}, kernel="start")
     with pytest.raises(UserError, match="--regime supervised does not learn the PSF of --arch "
                                         "psf_cyclegan.*untrained starting Gaussian"):
         cmd_psf_from_weights(psf_args(weights, tmp_path / "p.tif"))
@@ -70,6 +74,37 @@ def test_psf_from_weights_refuses_a_psf_the_regime_did_not_train(tmp_path, capsy
             warnings.simplefilter("error", DeblurWarning)
             assert cmd_psf_from_weights(psf_args(weights, tmp_path / "ok.tif")) == 0
         (tmp_path / "ok.tif").unlink()
+
+
+def test_psf_from_weights_writes_the_learned_psf_of_fine_tuned_weights(tmp_path, capsys):
+    """The review's case: `finetune` of psf_cyclegan weights records --regime supervised but
+    keeps their learned PSF; the same fine-tune of untrained weights is still refused."""
+    from napari_microdeblur.cli_psf import cmd_psf_from_weights
+
+    rng = np.random.default_rng(0)
+    sharp = ndimage.gaussian_filter(rng.random((96, 96)), 1.0).astype(np.float32)
+    tifffile.imwrite(tmp_path / "s.tif", sharp)
+    tifffile.imwrite(tmp_path / "b.tif", ndimage.gaussian_filter(sharp, 1.5))
+    learned = cyclegan_weights(tmp_path, {"regime": "psf_cyclegan"})
+    fresh = cyclegan_weights(tmp_path, {"regime": "psf_cyclegan"}, kernel="start",
+                             name="fresh")
+    for start in (learned, fresh):
+        assert main(["finetune", "--weights", str(start), "--blurry", str(tmp_path / "b.tif"),
+                     "--sharp", str(tmp_path / "s.tif"), "--steps", "1", "--patch", "32",
+                     "--batch", "2", "--device", "cpu", "-q",
+                     "--out", str(tmp_path / f"ft_{start.stem}.safetensors")]) == 0
+    capsys.readouterr()
+    tuned = tmp_path / "ft_cyc.safetensors"
+    assert load_model(tuned)[1].training["regime"] == "supervised"
+    assert cmd_psf_from_weights(psf_args(tuned, tmp_path / "p.tif")) == 0
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "p.tif"),
+                               load_model(learned)[0].psf.kernel().detach().numpy(), atol=1e-7)
+    # the card's regime alone, over a learned kernel, is not refused either
+    weights = cyclegan_weights(tmp_path, {"regime": "supervised"}, name="sup")
+    assert cmd_psf_from_weights(psf_args(weights, tmp_path / "q.tif")) == 0
+    with pytest.raises(UserError, match="--regime supervised does not learn the PSF.*untrained"):
+        cmd_psf_from_weights(psf_args(tmp_path / "ft_fresh.safetensors", tmp_path / "r.tif"))
+    assert not (tmp_path / "r.tif").exists()
 
 
 def test_psf_from_weights_warns_of_a_kernel_far_from_its_recorded_start(tmp_path):
@@ -178,6 +213,56 @@ def test_an_unlabelled_set_holding_training_images_is_warned_of(sgpn_data):
         sgpn_fit(pairs, [other])
 
 
+def test_an_unlabelled_image_of_a_pair_registered_pixels_off_is_found():
+    """The review's case: a textured field registered with a shift of 3 px was never found
+    (the pre-check compared the unshifted image with the shifted input); half-pixel shifts of
+    white noise, the hardest for a pre-check on whole pixels, are found too."""
+    from napari_microdeblur.core.pairs import Pair
+    from napari_microdeblur.core.training.unseen import shared_groups
+
+    rng = np.random.default_rng(1)
+    sharp = ndimage.gaussian_filter(rng.random((128, 128)), 1.0).astype(np.float32)
+    blurry = ndimage.shift(ndimage.gaussian_filter(sharp, 1.2), (3, -2))
+    blurry = blurry + rng.normal(0, 0.002, blurry.shape).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pair = data.pairs_from_arrays(blurry, sharp, name="b.tif~s.tif")[0]
+    assert pair.info["shift"] == pytest.approx([-3.0, 2.0], abs=0.05)
+    assert shared_groups(data.UnpairedImages([blurry]), [pair]) == ["b.tif"]
+    assert shared_groups(data.UnpairedImages([sharp]), [pair]) == ["s.tif"]
+    noise = rng.random((1, 96, 96))
+    for shift in ((0.5, -0.5), (2.5, 1.5)):
+        moved = np.stack([ndimage.shift(noise[0], shift, order=3, mode="nearest")])[:, 3:-3, 3:-3]
+        other = rng.random(moved.shape).astype(np.float32)
+        pair = Pair(moved.astype(np.float32), other, "n.tif~o.tif",
+                    info={"shift": list(shift), "border": 3})
+        assert shared_groups(data.UnpairedImages([noise[0]]), [pair]) == ["n.tif"]
+
+
+def test_the_unlabelled_check_compares_whole_images_only_for_candidates(monkeypatch):
+    """30 x 30 unrelated images: every pair was sampled again for each image and scored by a
+    Python loop (300 x 300 images of 128 px: 12-16 s before training); each image is now
+    sampled once per grid, the pre-check is a matrix product and no whole image is compared."""
+    from napari_microdeblur.core.training import unseen
+
+    rng = np.random.default_rng(0)
+    sharp = [ndimage.gaussian_filter(rng.random((48, 48)), 1.0).astype(np.float32)
+             for _ in range(30)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pairs = [data.pairs_from_arrays(ndimage.gaussian_filter(s, 1.5), s, name=f"b{i}~s{i}")[0]
+                 for i, s in enumerate(sharp)]
+    others = data.UnpairedImages([ndimage.gaussian_filter(rng.random((48, 48)), 1.5)
+                                  for _ in range(30)])
+    whole = []
+    monkeypatch.setattr(unseen, "_ncc", lambda a, b: whole.append(1) or 0.0)
+    assert unseen.shared_groups(others, pairs) == []
+    assert whole == []  # no candidate: nothing compared whole
+    same = data.UnpairedImages([ndimage.gaussian_filter(s, 1.5) for s in sharp[:3]])
+    monkeypatch.undo()
+    assert unseen.shared_groups(same, pairs) == ["b0", "b1", "b2"]
+
+
 def test_cli_unlabelled_overlap_and_small_images_name_the_option(tmp_path, sgpn_data,
                                                                  capsys):
     blurry, sharp, _ = sgpn_data
@@ -205,16 +290,18 @@ def test_cli_unlabelled_overlap_and_small_images_name_the_option(tmp_path, sgpn_
 # ------------------------------------------------------------- 3. multiscale, one level
 
 
-def test_multiscale_loss_of_a_one_level_c2f_unet_scores_pooled_copies():
+def test_multiscale_loss_of_a_one_level_c2f_unet_is_plain_l1():
+    """Eq. 5 of the C2F paper with N = 1 (benchmarks/model_size.py's Table 1 row); a network
+    without a pyramid (gran) still sums L1 over 2x-pooled copies of its output."""
     from napari_microdeblur.core.training.losses import multiscale_l1
 
-    model = tiny("c2f_unet", levels=1, depth=2).eval()
     rng = torch.Generator().manual_seed(0)
     x, y = torch.rand(2, 1, 32, 32, generator=rng), torch.rand(2, 1, 32, 32, generator=rng)
     with torch.no_grad():
-        loss, pred = multiscale_l1(model, x, y)
-        expected = F.l1_loss(pred, y)
-        p, t = pred, y
+        loss, pred = multiscale_l1(tiny("c2f_unet", levels=1, depth=2).eval(), x, y)
+        assert float(loss) == pytest.approx(float(F.l1_loss(pred, y)), rel=1e-6)
+        loss, pred = multiscale_l1(tiny("gran").eval(), x, y)
+        expected, p, t = F.l1_loss(pred, y), pred, y
         for _ in range(2):
             p, t = F.avg_pool2d(p, 2), F.avg_pool2d(t, 2)
             expected = expected + F.l1_loss(p, t)

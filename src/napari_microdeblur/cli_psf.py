@@ -218,8 +218,8 @@ def cmd_psf_from_weights(args) -> int:
         raise UserError(f"{shown_path(args.weights)} is a {card.arch} network, which holds no "
                         "PSF: only psf_cyclegan weights learn one (`microdeblur psf-estimate` "
                         "estimates a PSF from a blurry image)")
-    _check_psf_learned(args.weights, card)
     kernel = model.psf.kernel().detach().to("cpu").float().numpy()
+    _check_psf_learned(args.weights, card, kernel)
     start = (card.training or {}).get("psf_start")
     start = start if isinstance(start, dict) else {}
     # the check `train --export-psf` makes, against the start the card recorded
@@ -244,18 +244,41 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _check_psf_learned(weights: str, card) -> None:
-    """Weights trained in a regime that leaves the PSF layer alone hold its untrained start:
-    refused in the words `train --export-psf` refuses that run in."""
+def _check_psf_learned(weights: str, card, kernel) -> None:
+    """Weights whose card records a regime that leaves the PSF layer alone, holding the PSF a
+    network of their config starts from (``_start_kernel``): refused in the words `train
+    --export-psf` refuses that run in. Fine-tuning psf_cyclegan weights (`finetune`, the
+    Fine-tune dock, `train --weights`) records its own regime, supervised, and keeps their
+    learned PSF: that one is written (the card keeps no record of the earlier run)."""
+    import numpy as np
+
     from .core.training import get_regime, list_regimes
     from .core.training.regime_facts import psf_not_learned
 
     regime = (card.training or {}).get("regime")
-    if regime in list_regimes() and not get_regime(regime).learns_psf:
+    if regime not in list_regimes() or get_regime(regime).learns_psf:
+        return
+    start = _start_kernel(card)
+    # a layer no step touched gives its start to float32 rounding (fine-tuned: equal)
+    if start is not None and start.shape == kernel.shape and \
+            np.max(np.abs(kernel - start)) <= 1e-5 * float(np.max(start)):
         raise UserError(f"{shown_path(weights)}: {psf_not_learned(regime, card.arch)} (the "
                         "regime its card records), so the PSF it holds is the untrained "
                         "starting Gaussian; train with --regime psf_cyclegan, or estimate the "
                         "PSF with `microdeblur psf-estimate BLURRY.tif -o est.tif`")
+
+
+def _start_kernel(card):
+    """The PSF a psf_cyclegan network of ``card.config`` starts from (None: a config not
+    read)."""
+    from .core.archs.psf_cyclegan import PSFCycleGANConfig, PSFLayer
+
+    try:
+        cfg = PSFCycleGANConfig(**(card.config or {}))
+    except (TypeError, ValueError):
+        return None
+    layer = PSFLayer(cfg.spatial_dims, cfg.psf_size, cfg.psf_init_sigma, cfg.psf_symmetry)
+    return layer.kernel().detach().float().numpy()
 
 
 def add_psf_commands(sub) -> None:
@@ -321,8 +344,10 @@ def add_psf_commands(sub) -> None:
         "part in the peak's blob are printed and recorded in the file (`microdeblur info`); a "
         "fragmented kernel, or one far from the PSF its run started from (which `train` "
         "records in the card), gets a warning, and a degenerate one whose run started from "
-        "the spectral fit is replaced by that start, as --export-psf does. Weights trained in "
-        "another --regime than psf_cyclegan are refused: their PSF is the untrained start. "
+        "the spectral fit is replaced by that start, as --export-psf does. Weights whose PSF "
+        "is still the untrained start, trained in another --regime than psf_cyclegan, are "
+        "refused; fine-tuned psf_cyclegan weights (`finetune`, `train --weights`) keep the "
+        "learned PSF and are written. "
         "Check a learned PSF against `microdeblur psf-estimate` on a blurry image.",
     )
     p.add_argument("weights", help="psf_cyclegan weights: a .safetensors file or a bundled name")

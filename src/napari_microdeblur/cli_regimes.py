@@ -131,8 +131,9 @@ def add_regime_options(p: argparse.ArgumentParser) -> None:
                    help="training regime (see below; default supervised)")
     p.add_argument("--loss", choices=facts.LOSSES,
                    help="content loss (default: multiscale for c2f_unet, as its paper; l1 "
-                   "otherwise); multiscale sums L1 over the network's scales, or over 2x-pooled "
-                   "copies of the output of a one-scale network; psf_cyclegan has none")
+                   "otherwise); multiscale sums L1 over the network's scales (a one-level "
+                   "c2f_unet: plain L1, eq. 5 with N=1), or over 2x-pooled copies of the output "
+                   "of a network without scales (gran, sgpn); psf_cyclegan has none")
     for term, option in LOSS_WEIGHT_OPTIONS.items():
         p.add_argument(option, type=float, metavar="W",
                        help=TERM_HELP.get(term) or _weight_help(term))

@@ -28,10 +28,11 @@ def multiscale_l1(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
     """Multi-scale L1 (eq. 5 of Wang and Han, "Defocus deblur microscopy via feature interactive
     coarse-to-fine network"): the sum over levels of the mean absolute error, coarse to fine,
     which the paper prefers to the squared error; returns (loss, finest prediction). A network
-    of one scale (no pyramid, or a 1-level C2F U-Net) is scored on 2x-pooled copies too: its
-    one-entry pyramid made the loss plain L1."""
-    outs = model.forward_pyramid(x) if hasattr(model, "forward_pyramid") else None
-    if outs is not None and len(outs) > 1:
+    with its own pyramid is scored on its levels: a 1-level C2F U-Net on plain L1, as eq. 5
+    with N = 1 (benchmarks/model_size.py's Table 1 row, and runs it resumes, trained so). A
+    network without one (gran, sgpn, ...) is scored on 2x-pooled copies of its output too."""
+    if hasattr(model, "forward_pyramid"):
+        outs = model.forward_pyramid(x)
         if hasattr(model, "input_pyramid"):
             targets = model.input_pyramid(y)
         else:
@@ -41,7 +42,7 @@ def multiscale_l1(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
             targets = targets[::-1]
         loss = sum(F.l1_loss(o.float(), t.float()) for o, t in zip(outs, targets, strict=True))
         return loss, outs[-1]
-    pred = model(x) if outs is None else outs[-1]
+    pred = model(x)
     loss = F.l1_loss(pred.float(), y.float())
     p, t = pred.float(), y.float()
     for _ in range(2):

@@ -29,10 +29,15 @@ __all__ = ["SAME_IMAGE", "check_unseen", "set_refusal", "set_words", "shared_gro
 
 #: channel-wise NCC at or above which a set's image is a pair's image
 SAME_IMAGE = 0.9999
-#: the NCC of a strided sample (``SAMPLES`` pixels) a pair must reach to be compared whole: a
-#: registration shift moves the input's pixels by under a pixel
+#: the NCC of a sample of about ``SAMPLES`` points a pair's side must reach to be compared
+#: whole. The set's image is sampled where the pair's registration shift, rounded to whole
+#: pixels, moved it (a shift of 3 px left a textured field at NCC 0: never found), and both
+#: are smoothed around each point (``_TAPS``, sigma 1 px) so that the rest of the shift, up
+#: to half a pixel per axis, keeps the NCC of the same image well above this
 PREFILTER = 0.8
 SAMPLES = 4096
+#: binomial weights of the smoothing around each sample point
+_TAPS = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 
 def set_words(src, name: str) -> str:
@@ -62,30 +67,74 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return found
 
 
-def _same_image(image: np.ndarray, pair: Pair) -> int | None:
-    """Which side of ``pair`` ``image`` (a set's, normalised (C, Y, X)) is: 0 its input, 1 its
-    target (None: neither); the input may be shifted by its registration, both cropped by
-    ``info['border']``."""
+def _grid(pair: Pair, is_input: bool) -> tuple:
+    """Where ``pair``'s side is sampled in a set's image of the pair's full size: (channels,
+    image shape, first point, side shape, step). ``pairs._make_pair`` moved the input by its
+    registration shift (``ndimage.shift``: out[y] = in[y - shift]) and cropped ``border``."""
+    info = pair.info or {}
+    border = int(info.get("border") or 0)
+    shift = np.asarray(info.get("shift") or (0.0, 0.0), np.float64)
+    moved = np.rint(shift).astype(int) if is_input else np.zeros(2, int)
+    start = tuple(int(np.clip(border - m, 0, 2 * border)) for m in moved)
+    step = max(1, int(np.sqrt(pair.shape[0] * pair.shape[1] / SAMPLES)))
+    full = tuple(n + 2 * border for n in pair.shape)
+    return pair.channels, full, start, pair.shape, step
+
+
+def _sample(image: np.ndarray, start: tuple, size: tuple, step: int) -> np.ndarray:
+    """(C, S): ``image`` (C, Y, X) smoothed by ``_TAPS`` at the points ``start + k * step``
+    within ``size``, each channel zero-mean and of unit norm (zeros for a flat one)."""
+    reach = len(_TAPS) // 2
+    rows, cols = (o + np.arange(0, n, step) for o, n in zip(start, size, strict=True))
+    x = np.asarray(image, np.float64)
+    x = sum(w * x[:, np.clip(rows + d, 0, x.shape[1] - 1)]
+            for d, w in zip(range(-reach, reach + 1), _TAPS, strict=True))
+    x = sum(w * x[:, :, np.clip(cols + d, 0, x.shape[2] - 1)]
+            for d, w in zip(range(-reach, reach + 1), _TAPS, strict=True))
+    x = x.reshape(x.shape[0], -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+
+def _is_side(image: np.ndarray, pair: Pair, is_input: bool) -> bool:
+    """Whether ``image`` (a set's, normalised (C, Y, X) of the pair's full size) is the
+    pair's input (moved by its registration shift as ``pairs._make_pair`` moved it) or
+    target, both cropped by ``info['border']``: the whole-image NCC."""
     from scipy import ndimage
 
     info = pair.info or {}
     border = int(info.get("border") or 0)
-    if image.shape[0] != pair.channels or \
-            tuple(n - 2 * border for n in image.shape[1:]) != pair.shape:
-        return None
     inner = (slice(None), *(slice(border, n - border) for n in image.shape[1:]))
-    step = max(1, int(np.sqrt(pair.shape[0] * pair.shape[1] / SAMPLES)))
-    sample = (slice(None), slice(None, None, step), slice(None, None, step))
-    for side, is_input in ((pair.target, False), (pair.input, True)):
-        if _ncc(image[inner][sample], side[sample]) < PREFILTER:
+    shift = np.asarray(info.get("shift") or (0.0, 0.0), np.float64)
+    if is_input and np.max(np.abs(shift)) >= 0.05:
+        image = np.stack([ndimage.shift(c, shift, order=3, mode="nearest") for c in image])
+    return _ncc(image[inner], pair.input if is_input else pair.target) >= SAME_IMAGE
+
+
+def _sides_held(images: list, pairs: list[Pair]) -> dict[int, set[int]]:
+    """{pair index: its sides (0 input, 1 target) that one of ``images`` is}. Each image is
+    sampled once per sampling grid (pairs of one size and rounded shift share one) and each
+    pair's side once; the pre-check of all of them is a matrix product per grid, and only
+    the pairs it passes (``PREFILTER``) are compared whole."""
+    by_grid: dict[tuple, list[tuple[int, int]]] = {}
+    for p, pair in enumerate(pairs):
+        for side in (1, 0):
+            by_grid.setdefault(_grid(pair, side == 0), []).append((p, side))
+    found: dict[int, set[int]] = {}
+    for (channels, full, start, size, step), members in by_grid.items():
+        fitting = [i for i, x in enumerate(images) if x.shape == (channels, *full)]
+        if not fitting:
             continue
-        seen = image
-        shift = np.asarray(info.get("shift") or (0.0, 0.0), np.float64)
-        if is_input and np.max(np.abs(shift)) >= 0.05:  # as pairs._make_pair moved it
-            seen = np.stack([ndimage.shift(c, shift, order=3, mode="nearest") for c in image])
-        if _ncc(seen[inner], side) >= SAME_IMAGE:
-            return 0 if is_input else 1
-    return None
+        ours = np.stack([_sample(images[i], start, size, step) for i in fitting])
+        theirs = np.stack([_sample(pairs[p].target if side else pairs[p].input, (0, 0), size,
+                                   step) for p, side in members])
+        ncc = np.min([ours[:, c] @ theirs[:, c].T for c in range(channels)], axis=0)
+        for i, m in zip(*np.nonzero(ncc >= PREFILTER), strict=True):
+            p, side = members[m]
+            if side not in found.get(p, ()) and _is_side(images[fitting[i]], pairs[p], not side):
+                found.setdefault(p, set()).add(side)
+    return found
 
 
 def _file(group: str, side: int) -> str:
@@ -101,10 +150,11 @@ def shared_groups(src, pairs: Iterable[Pair]) -> list[str]:
     images = getattr(src, "images", None)
     if not images or any(np.ndim(x) != 3 for x in images):
         return []
+    pairs = list(pairs)
+    held = _sides_held(list(images), pairs)
     found: list[str] = []
-    for pair in pairs:
-        sides = {_same_image(x, pair) for x in images} - {None}
-        found += [name for name in (_file(pair.group, side) for side in sorted(sides))
+    for p, pair in enumerate(pairs):
+        found += [name for name in (_file(pair.group, side) for side in sorted(held.get(p, ())))
                   if name not in found]
     return found
 
