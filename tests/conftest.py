@@ -19,6 +19,15 @@ if "MICRODEBLUR_FINETUNED_DIR" not in os.environ:
         prefix="microdeblur-finetuned-tests-")
     atexit.register(shutil.rmtree, os.environ["MICRODEBLUR_FINETUNED_DIR"], ignore_errors=True)
 
+
+
+@pytest.fixture(autouse=True)
+def own_kept_folder(tmp_path_factory, monkeypatch):
+    """Each test its own kept folder: the docks offer the fine-tunes kept there (as a user's
+    next session does), so one test's kept run was a valid base model in the next test."""
+    monkeypatch.setenv("MICRODEBLUR_FINETUNED_DIR", str(tmp_path_factory.mktemp("kept")))
+
+
 # Tests use tiny tensors: one thread avoids thread start-up and contention costs that make
 # small convolutions ~100x slower on a busy 2-core machine.
 torch.set_num_threads(1)

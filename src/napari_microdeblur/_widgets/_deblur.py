@@ -24,6 +24,7 @@ from ._deblur_stop import CANCELLING
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning, replace_asked
 from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
+from ._kept_models import remember_weights_folder, weights_start_folder
 from ._layer_data import source_placement
 from ._layers import (
     current_data_index,
@@ -66,8 +67,9 @@ from ._run_status import ResultLine, done_line, run_line
 from ._workers import RunDockMixin, WorkerOwnerMixin, start_worker
 
 METHOD_TOOLTIP = ("auto: the bundled network for the image type, or with a PSF the PSF-aware "
-                  "network; bundled weights, weights loaded or fine-tuned in this session, or "
-                  "a classical deconvolution (Richardson-Lucy, Wiener) that needs a PSF.")
+                  "network; bundled weights, weights loaded or fine-tuned in this session, "
+                  "fine-tunes kept from earlier sessions (kept DATE), or a classical "
+                  "deconvolution (Richardson-Lucy, Wiener) that needs a PSF.")
 LOAD_TOOLTIP = ("Load a .safetensors checkpoint (with its model card), a PyTorch .pt/.pth state "
                 "dict (you will be asked for its architecture), or a BioImage Model Zoo .zip "
                 "exported by napari-microdeblur. It becomes a method for this session.")
@@ -308,11 +310,12 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
 
     def _choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Load weights", "",
+            self, "Load weights", weights_start_folder(),  # the kept fine-tunes' folder
             "Weights (*.safetensors *.pt *.pth *.ckpt *.bin *.zip);;All files (*)",
         )
         if not path:
             return
+        remember_weights_folder(path)
         arch = None
         # a state dict (.pt, or .safetensors without a card) does not name its architecture
         if (question := architecture_question(path)) is not None:

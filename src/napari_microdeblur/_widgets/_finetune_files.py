@@ -28,21 +28,59 @@ def kept_weights_dir() -> Path:
     return base / "napari-microdeblur" / "finetuned"
 
 
+def safe_name(name: str) -> str:
+    """``name`` as a kept file's name holds it (``keep_weights``; ``_kept_models`` reads it
+    back): runs of characters other than letters, digits, '.', '_' and '-' become '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
+
+
+def kept_copy_of(source: Path, folder: Path) -> Path | None:
+    """The file in ``folder`` that holds the very bytes of ``source`` (its sha256; only files
+    of its size are read), else None: the same weights kept twice had become two files and
+    two methods ('... on stack' and '... on stack (2)')."""
+    from ..core.checkpoint import sha256_file
+
+    try:
+        size = Path(source).stat().st_size
+        same_size = [p for p in folder.glob("*.safetensors")
+                     if not p.name.startswith(".") and p.stat().st_size == size]
+    except OSError:  # no folder yet, or a file gone meanwhile: copied as before
+        return None
+    if not same_size:
+        return None
+    digest = sha256_file(source)
+    for path in sorted(same_size):
+        try:
+            if sha256_file(path) == digest:
+                return path
+        except OSError:
+            continue
+    return None
+
+
 def keep_weights(source: Path, name: str, folder: Path | None = None) -> Path:
     """Copy the weights file ``source`` to ``folder`` (default ``kept_weights_dir()``) as
     ``<timestamp>_<name>.safetensors``, never over another file: a name taken meanwhile
     (another napari, or a shared folder, keeping the same name in the same second) gives the
     next free one, claimed atomically (``copy_atomically(overwrite=False)`` links or fails).
-    The path written; OSError when it cannot."""
+    Weights already kept there (the same sha256: ``kept_copy_of``) are not copied again: that
+    file is returned. The path written; OSError when it cannot."""
+    return _keep(source, name, folder)[0]
+
+
+def _keep(source: Path, name: str, folder: Path | None) -> tuple[Path, bool]:
+    """``keep_weights``' path, and whether it held the same weights before."""
     from ..core.atomic_write import OutputExistsError
 
     folder = kept_weights_dir() if folder is None else Path(folder)
+    if (same := kept_copy_of(source, folder)) is not None:
+        return same, True
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)[:80]}"
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_name(name)}"
     path, n = folder / f"{stem}.safetensors", 2
     while True:
         try:
-            return copy_weights(source, path, overwrite=False)
+            return copy_weights(source, path, overwrite=False), False
         except OutputExistsError:  # written by another run: the next name
             path, n = folder / f"{stem}_{n}.safetensors", n + 1
 
@@ -76,11 +114,34 @@ def copy_weights(source: Path, path: str | os.PathLike, *, overwrite: bool = Tru
     return path
 
 
+def save_from_memory(outcome, path: str | os.PathLike) -> tuple[Path, str]:
+    """Save... where the kept copy ``outcome.file`` is gone (the README invites deleting old
+    ones; Save... then failed with '[Errno 2] No such file or directory'): the run's network
+    in memory written with its card (``core.checkpoint.save_weights``: the same weights and
+    card give the same bytes). (The path written, '' or the line saying its sha256 differs
+    from the one layers deblurred with it recorded.) ValueError when the folder does not
+    exist or no network is in memory; OSError when the write fails."""
+    from ..core.checkpoint import save_weights, sha256_file
+
+    path = weights_path(path)
+    if outcome.model is None or outcome.card is None:
+        raise ValueError(f"the kept copy {outcome.file} was deleted and the weights are no "
+                         "longer in memory: fine-tune again to save them")
+    if not path.parent.is_dir():
+        raise ValueError(f"folder {str(path.parent)!r} does not exist; choose another place")
+    save_weights(outcome.model, path, outcome.card)
+    digest, recorded = sha256_file(path), outcome.card.sha256
+    if recorded and digest != recorded:
+        return path, (f"its sha256 {digest[:12]}... differs from the {recorded[:12]}... that "
+                      "layers deblurred with them recorded")
+    return path, ""
+
+
 def keep_run_weights(outcome, name: str, folder: Path | None = None) -> str:
     """Copy a run's kept weights out of its temporary folder (removed at exit) with
     ``keep_weights``; ``outcome.file`` then names the copy. The sentence for the status."""
     try:
-        outcome.file = keep_weights(outcome.file, name, folder)
+        outcome.file, before = _keep(outcome.file, name, folder)
         if outcome.card is not None:  # the card names the file it was read from
             outcome.card.source = str(outcome.file)
     except OSError as error:
@@ -91,6 +152,9 @@ def keep_run_weights(outcome, name: str, folder: Path | None = None) -> str:
         notify_warning(f"could not keep the fine-tuned weights: {error}; {where}")
         return ("Weights NOT kept after napari closes (could not write the kept-weights "
                 f"folder: {error}): Save... them, or {where}.")
+    if before:  # one file per weights: the list offers each kept fine-tune once
+        return (f"The same weights were already kept in {outcome.file} (not copied again; "
+                "Save... copies them elsewhere).")
     return f"Weights kept in {outcome.file} (Save... copies them elsewhere)."
 
 

@@ -1,5 +1,8 @@
 """Save... of the Fine-tune dock: a copy of the run's kept weights file (same sha256, with its
-model card), never of the starting weights, and never over the file the run started from.
+model card), never of the starting weights, and never over the file the run started from. A
+kept copy deleted by hand (the README invites deleting old ones) is saved from the network in
+memory (``_finetune_files.save_from_memory``: the same bytes) instead of failing with
+'[Errno 2] No such file or directory'.
 
 Qt's save dialog asks before replacing the name as typed ('tuned'); the weights go to
 'tuned.safetensors', so when the suffix was added and that file exists, the dock asks itself
@@ -13,8 +16,8 @@ from pathlib import Path
 from qtpy.QtWidgets import QFileDialog
 
 from ..core.atomic_write import same_file
-from ._feedback import notify_error, notify_info, replace_asked
-from ._finetune_files import copy_weights, weights_path
+from ._feedback import notify_error, notify_info, notify_warning, replace_asked
+from ._finetune_files import copy_weights, save_from_memory, weights_path
 
 
 class FinetuneSaveMixin:
@@ -53,14 +56,24 @@ class FinetuneSaveMixin:
             notify_error(f"{weights_path(path).name} holds the weights this run started from "
                          "and is not replaced: choose another name for the fine-tuned weights")
             return None
+        gone = not Path(self.outcome.file).is_file()  # deleted by hand since the run
         try:
-            path = copy_weights(self.outcome.file, path)
+            if gone:
+                path, differs = save_from_memory(self.outcome, path)
+            else:
+                path, differs = copy_weights(self.outcome.file, path), ""
         except ValueError as error:
             notify_error(str(error))
             return None
         except OSError as error:
             notify_error(f"could not save {path}: {error}")
             return None
+        if gone:  # said: the kept copy is no longer there to load next time
+            how = (f"from memory: the kept copy {self.outcome.file} was deleted"
+                   + (f"; {differs}" if differs else ""))
+            (notify_warning if differs else notify_info)(f"saved {path.name} {how}")
+            self.status_label.setText(f"saved {path} {how}")
+            return path
         notify_info(f"saved {path.name} (sha256 {self.outcome.card.sha256[:12]}...)")
         self.status_label.setText(f"saved {path}")
         return path

@@ -1,5 +1,7 @@
 """The methods a dock offers, by name: ``'auto'``, the bundled weights (``arch.tag``), the
-networks loaded or fine-tuned in this session (by their label), and the classical methods.
+networks loaded or fine-tuned in this session (by their label), the fine-tunes kept from
+earlier sessions (``_kept_models``, by the name their session gave them), and the classical
+methods.
 A method combo box holds these names as item data; a name other than a session label is a
 ``core.method.MethodSpec`` name.
 
@@ -34,30 +36,49 @@ class SessionModel:
 
 
 class SessionModels:
-    """Networks loaded or fine-tuned in this session, shared by every dock of every viewer.
-    Labels never equal a method name of the core ('auto', a bundled or classical name)."""
+    """Networks loaded or fine-tuned in this session, shared by every dock of every viewer,
+    and the fine-tunes kept from earlier sessions (``_kept_models``: offered, loaded when
+    first used; ``kept_labels``). Labels never equal a method name of the core ('auto', a
+    bundled or classical name); a kept one yields its label to a network of the session."""
 
     changed = Signal()
 
     def __init__(self) -> None:
         self._items: dict[str, SessionModel] = {}
+        self._kept: dict[str, SessionModel] = {}  # newest first
 
     def add(self, item: SessionModel) -> str:
         """The label ``item`` is offered under: a new one, or where the same weights file
-        (its sha256) was loaded already, that one's label (a second load added 'ft (2)',
-        identical to 'ft')."""
-        if (same := self.loaded_as(item)) is not None:
+        (its sha256) was loaded already, or a fine-tune of this session kept the same file
+        (``held_as``), that one's label (a second load added 'ft (2)', identical to 'ft').
+        The weights of a kept fine-tune offered take the name its session gave them."""
+        if (same := self.held_as(item)) is not None:
             return same
+        kept = next((k for k in self._kept.values() if _same_file(item, k)), None)
+        if kept is not None:  # loaded now: under the name its session gave it
+            del self._kept[kept.label]
+            item.label = kept.extra["name"]
         label = item.label
         n = 2
         while label in core_method_names() or (
                 label in self._items and self._items[label].model is not item.model):
             label = f"{item.label} ({n})"
             n += 1
+        if label in self._kept:  # an earlier session's fine-tune of the same name yields
+            self._rename_kept(label)
         item.label = label
         self._items[label] = item
         self.changed.emit()
         return label
+
+    def held_as(self, item: SessionModel) -> str | None:
+        """The label of the network of this session ``item`` is: the same loaded weights
+        (``loaded_as``), or for a fine-tune the same kept file (its weights were kept before;
+        not for loads: a file written again since holds other weights)."""
+        if item.origin == "loaded":
+            return self.loaded_as(item)
+        return next((label for label, other in self._items.items()
+                     if other.origin != "loaded" and _same_file(item, other)), None)
 
     def loaded_as(self, item: SessionModel) -> str | None:
         """The label of the loaded weights with ``item``'s sha256 (loaded ones only: a
@@ -70,18 +91,66 @@ class SessionModels:
                      and getattr(other.card, "sha256", None) == digest), None)
 
     def get(self, label: str) -> SessionModel | None:
-        return self._items.get(label)
+        return self._items.get(label) or self._kept.get(label)
 
     def remove(self, label: str) -> None:
-        if self._items.pop(label, None) is not None:
+        if (self._items.pop(label, None) or self._kept.pop(label, None)) is not None:
             self.changed.emit()
 
     def labels(self) -> list[str]:
+        """The networks of this session (loaded or fine-tuned), not the kept ones."""
         return list(self._items)
+
+    def kept_labels(self) -> list[str]:
+        """The fine-tunes kept from earlier sessions, newest first."""
+        return list(self._kept)
+
+    def offer_kept(self, found: list[SessionModel]) -> bool:
+        """Offer the kept fine-tunes ``found`` (newest first, each with its file and name in
+        ``extra['file']`` and ``extra['name']``), but no file a network of this session
+        holds; those offered before keep their label, files gone are dropped. Whether the
+        offer changed."""
+        before = {label: item.extra["file"] for label, item in self._kept.items()}
+        held = {item.extra["file"]: item for item in self._kept.values()}
+        offered: dict[str, SessionModel] = {}
+        for item in found:
+            if any(_same_file(item, other) for other in self._items.values()):
+                continue
+            item = held.get(item.extra["file"], item)  # the label it was offered under
+            label, n = item.label, 2
+            while (label in core_method_names() or label in self._items
+                   or label in offered):
+                label = f"{item.extra['name']} ({n})"
+                n += 1
+            item.label = label
+            offered[label] = item
+        self._kept = offered
+        return before != {label: item.extra["file"] for label, item in offered.items()}
+
+    def _rename_kept(self, label: str) -> None:
+        item = self._kept.pop(label)
+        n = 2
+        while (new := f"{item.extra['name']} ({n})") in self._items or new in self._kept:
+            n += 1
+        item.label = new
+        self._kept = {new: item, **self._kept}  # a rename: its place barely matters
 
     def clear(self) -> None:
         self._items.clear()
+        self._kept.clear()
         self.changed.emit()
+
+
+def _file_of(item: SessionModel) -> str | None:
+    """The weights file a network of the docks was read from or kept in, if any."""
+    return item.extra.get("file") or getattr(item.card, "source", None) or None
+
+
+def _same_file(a: SessionModel, b: SessionModel) -> bool:
+    from ..core.atomic_write import same_file
+
+    first, second = _file_of(a), _file_of(b)
+    return bool(first and second) and (first == second or same_file(first, second))
 
 
 SESSION_MODELS = SessionModels()
@@ -161,7 +230,7 @@ def add_loaded_weights(path, model, card) -> tuple[str, str]:
 
     item = SessionModel(Path(path).stem, model, card, "loaded")
     already = SESSION_MODELS.loaded_as(item)
-    label = SESSION_MODELS.add(item)
+    label = SESSION_MODELS.add(item)  # a kept fine-tune: under the name it was offered as
     if already is not None:
         return label, (f"{Path(path).name} is already loaded as {label!r} (the same sha256); "
                        "chose it")
@@ -356,10 +425,14 @@ def method_card(name: str, rgb: bool = False, spec=None):
 def fill_method_combo(widget, *, leading=(), classical: bool = True) -> None:
     """(Re)fill a method combo box with method names as item data: ``leading`` (text, name)
     items, the bundled weights (marked ``NOT_INSTALLED`` where ``bundled_problem`` finds their
-    file missing or unreadable), this session's networks and (``classical``) the classical
-    methods. The current choice is kept if it is still offered."""
+    file missing or unreadable), this session's networks, the fine-tunes kept from earlier
+    sessions (``_kept_models``: read from their headers now, loaded when first used) and
+    (``classical``) the classical methods. The current choice is kept if it is still offered;
+    a change in the kept ones refills the other docks' lists too."""
     from ..core import bundled
+    from ._kept_models import kept_tooltip, offer_kept_models
 
+    offered = offer_kept_models(SESSION_MODELS)
     current = widget.currentData()
     widget.blockSignals(True)
     try:
@@ -374,9 +447,15 @@ def fill_method_combo(widget, *, leading=(), classical: bool = True) -> None:
                                Qt.ToolTipRole)
         for name in SESSION_MODELS.labels():
             widget.addItem(f"{name} ({SESSION_MODELS.get(name).origin})", name)
+        for name in SESSION_MODELS.kept_labels():
+            item = SESSION_MODELS.get(name)
+            widget.addItem(f"{name} (kept {item.extra['when']})", name)
+            widget.setItemData(widget.count() - 1, kept_tooltip(item), Qt.ToolTipRole)
         for name, text in CLASSICAL_LABELS.items() if classical else ():
             widget.addItem(text, name)
         index = widget.findData(current) if current else -1
         widget.setCurrentIndex(max(index, 0))
     finally:
         widget.blockSignals(False)
+    if offered:
+        SESSION_MODELS.changed.emit()
