@@ -15,6 +15,7 @@ protocol A, PSNR/SSIM with a 16-px border left out), in one run so the machine i
     python benchmarks/peers_quality.py --peer-python /tmp/venv_peer/bin/python
         [--sets NAME,...] [--threads 1] [--minutes 5] [--control-minutes 20]
         [--json benchmarks/results/peers_quality.json]
+    python benchmarks/peers_quality.py --stages classical,ours   # no peer: no --peer-python
     python benchmarks/peers_quality.py --table FILE.json [FILE.json ...]
 
 The peer's environment, as measured: careamics 0.3.5 pins an older torch than this project's,
@@ -233,6 +234,7 @@ def run_set(set_name: str, args, save, crop=None, test=None) -> dict:
     return row
 
 
+STAGES = ("classical", "ours", "peer", "peer_control")
 COLUMNS = (("ours", "ours"), ("peer", "CARE"),
            ("peer_no_early_stopping", "CARE, no early stopping"),
            ("peer_control", "CARE control"),
@@ -254,7 +256,8 @@ def table(rows: list) -> str:
             return f" ({r['minutes']:g} min)"
         return f" ({trained / 60:.1f} of {r['minutes']:g} min)"
 
-    lines = ["| set | input | best classical | " + " | ".join(n for _, n in cols) + " |",
+    row = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731 (no empty cell at the end)
+    lines = [row(["set", "input", "best classical", *(n for _, n in cols)]),
              "|---" * (3 + len(cols)) + "|"]
     for name, r in merged.items():
         best = "-"  # a run of the peer alone (--stages) has no classical rows
@@ -262,7 +265,7 @@ def table(rows: list) -> str:
             m = max(("richardson_lucy", "wiener"), key=lambda m: r[m]["psnr"])
             best = f"{fig(r[m])} ({'RL' if m == 'richardson_lucy' else 'Wiener'})"
         cells = [fig(r.get(k)) + mins(r.get(k)) for k, _ in cols]
-        lines.append(f"| {name} | {fig(r['input'])} | {best} | " + " | ".join(cells) + " |")
+        lines.append(row([name, fig(r["input"]), best, *cells]))
     return "\n".join(lines) + "\n"
 
 
@@ -289,15 +292,20 @@ def main(argv=None) -> int:
         rows = [r for f in args.table for r in json.loads(f.read_text())["results"]["rows"]]
         print(table(rows))
         return 0
-    if not args.peer_python:
-        p.error("give --peer-python PATH: the python of the venv where careamics is installed")
+    args.stages = args.stages.split(",")
+    unknown = sorted(set(args.stages) - set(STAGES))
+    if unknown:
+        p.error(f"--stages: unknown {', '.join(unknown)}; give some of {', '.join(STAGES)}")
+    # only the peer's stages run careamics: --stages classical,ours needs no environment
+    if not args.peer_python and {"peer", "peer_control"} & set(args.stages):
+        p.error("give --peer-python PATH: the python of the venv where careamics is installed "
+                "(the stages peer and peer_control run it)")
     import torch
 
     torch.set_num_threads(args.threads)
     import provenance
 
     sets = args.sets.split(",") if args.sets else list(bench().SSTEM)
-    args.stages = args.stages.split(",")
     t0 = time.perf_counter()
     rows: list = []
 

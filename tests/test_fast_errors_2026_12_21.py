@@ -56,7 +56,8 @@ EARLY = [
     (["focus", "nomatch*.tif"], ["input pattern 'nomatch*.tif' matches no file"], None),
     (["info", "nomatch*.tif"], ["input pattern 'nomatch*.tif' matches no file"], None),
     (["focus", "nested"], [NESTED], None),
-    (["info", "nested"], ["input directory 'nested' holds no image file"], None),
+    (["info", "nested"], ["input directory 'nested' holds no image file itself, but its "
+                          "subfolder 'sub' does (1 image file): give that folder"], None),
     (["focus", "nest*"], ["input pattern 'nest*' matches folders only: give a folder (with "
                           "-r/--recursive for its subfolders) or a pattern of image files"], None),
     (["focus", "mrc"], [MRC], None),

@@ -42,6 +42,7 @@ from .deblur_notes import (
 )
 from .devices import release_cached, resolve_device
 from .flat_planes import chunk_edges, flat_note, flat_values, write_flat
+from .foreign_keywords import check_normalization, foreign_keywords_said
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
 from .inference_settings import auto_unused_message
 from .memory import check_result_fits
@@ -362,8 +363,7 @@ def prepare_deblur(
             sample = _stats_sample(image, axes, whole)
             normalization = _normalization_of(sample, method.normalization_kind,
                                               *method.percentiles, axes, shape)
-    if not isinstance(normalization, Normalization):
-        raise TypeError(f"normalization must be a Normalization, not {type(normalization)}")
+    check_normalization(normalization)  # CARE's 'percentile' or (1, 99.8): the call to make
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
             and normalization.offset < 0:
         warnings.warn(signed_rl_note(normalization.offset), notes.DeblurNote, stacklevel=2)
@@ -411,6 +411,7 @@ def split_options(method="auto", *, psf=None, iterations: int | str = AUTO_ITERA
                               device=device, output_dtype=output_dtype)
 
 
+@foreign_keywords_said  # CSBDeep's n_tiles=, normalizer=: what to give here
 @notes.said_at_caller
 def iter_deblur(image, *, method, axes: str | None = None, normalization=None, out=None,
                 models=None, **options) -> Generator[DeblurProgress, None, DeblurResult]:
@@ -421,6 +422,8 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
     any work; ``out`` (and the memory an in-memory result needs) before the image is read."""
     image = image_array(image)
     check_image(image)
+    if normalization is not None:  # before a network loads: CARE's (1, 99.8) said at once
+        check_normalization(normalization)
     if "output_dtype" in options:  # np.float32 or the input's own dtype, as their names
         options["output_dtype"] = output_dtype_word(options["output_dtype"], image.dtype)
     spec, tiling_spec = split_options(method, **options)
@@ -445,6 +448,7 @@ _METHOD_DEFAULTS = MethodSpec()
 _TILING_DEFAULTS = TilingSpec()
 
 
+@foreign_keywords_said
 def deblur(
     image, *, method, modality: str = _METHOD_DEFAULTS.modality, axes: str | None = None,
     tile=_TILING_DEFAULTS.tile, overlap=_TILING_DEFAULTS.overlap,

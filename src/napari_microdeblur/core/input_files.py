@@ -42,12 +42,38 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
         if not found:
             raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
     if not found:
-        raise FileNotFoundError(f"input directory {shown_path(pattern)} holds no image file"
-                                f"{'; ' * bool(unread)}{unread_said(unread)}")
+        raise FileNotFoundError(_no_image_said(pattern, recursive, unread))
     if unread:
         warnings.warn(f"input directory {shown_path(pattern)} holds files that are left out: "
                       f"{unread_said(unread)}", DeblurWarning, stacklevel=2)
     return found
+
+
+def _no_image_said(given, recursive: bool, unread: list[Path]) -> str:
+    """Why the folder ``given`` gives no input: a CSBDeep/CARE model folder (its .h5 files
+    had been sent to a conversion into TIFF), the subfolders that hold images (a CSBDeep base
+    folder's low/ and GT/ as --blurry and --sharp), else its files no reader reads."""
+    from .foreign_files import KERAS_WEIGHTS, keras_folder, subfolders_said
+
+    unread_part = f"{'; ' * bool(unread)}{unread_said(unread)}"
+    if names := keras_folder(given):
+        return (f"input directory {shown_path(given)} is a CSBDeep/CARE or n2v model folder "
+                f"({', '.join(names[:3])}), not images: {KERAS_WEIGHTS}")
+    path = Path(given)
+    if path.is_dir() and not recursive:  # one level down, the first few: not a whole tree
+        subfolders = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")
+                            and not io.is_zarr(d))
+        counts = {d.name: n for d in subfolders[:SUBFOLDERS_LOOKED_AT]
+                  if (n := len(folder_images(d)))}
+        if counts:
+            named = dict(list(counts.items())[:SUBFOLDERS_NAMED])
+            more = len(counts) - len(named) + max(0, len(subfolders) - SUBFOLDERS_LOOKED_AT)
+            return subfolders_said(str(given), named, more) + unread_part
+    return f"input directory {shown_path(given)} holds no image file{unread_part}"
+
+
+#: subfolders of an imageless folder listed for images, and named in its error
+SUBFOLDERS_LOOKED_AT, SUBFOLDERS_NAMED = 20, 3
 
 
 def unread_said(unread: list[Path], lead: str = "its ") -> str:

@@ -104,10 +104,24 @@ def not_built_in(path: Path, where: str = READ) -> str:
     known = not_read(path, where)
     if known:
         return known
+    if (other := _other_tools_file(path)) is not None:
+        return other
     what = f"{path.suffix} files" if path.suffix else "files of this format"
     return (f"{what} are not read{where}: convert the image to TIFF "
             f"or OME-Zarr, or install the bioio plugin for {path.suffix or 'it'} if there is "
             f"one (list: {PLUGIN_LIST})")
+
+
+def _other_tools_file(path: Path) -> str | None:
+    """What a file of another tool is and how to use it (``foreign_files``): CARE training
+    data (.npz of X, Y) had been sent to 'the bioio plugin for .npz', a Cellpose model (no
+    ending) to a bioio plugin 'for it'."""
+    from .foreign_files import not_image_said, npz_said
+
+    if path.suffix.lower() == ".npz":
+        said = npz_said(path)
+        return f"{path.name} is {said}" if said else None
+    return None if path.suffix.lower() in BIOIO_PLUGINS else not_image_said(path)
 
 
 def _unsupported(error: Exception) -> bool:

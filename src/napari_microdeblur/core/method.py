@@ -454,8 +454,9 @@ class MethodSpec:
             if not isinstance(self.weights, str):
                 raise TypeError(f"weights must be a file path, not {type(self.weights).__name__}")
             if not Path(self.weights).is_file():  # a folder: 'no such file' sent users looking
-                why = (" is a folder, not a weights file; give the .safetensors, .pt/.pth or .zip"
-                       " file inside it" if Path(self.weights).is_dir()
+                from .foreign_files import folder_not_weights  # a CARE folder: Keras
+
+                why = (f" {folder_not_weights(self.weights)}" if Path(self.weights).is_dir()
                        else ": no such file" + bundled_name_hint(self.weights))
                 raise ValueError(f"weights={shown.shown_path(self.weights)}{why}")
         if self.name == "auto" or self.name in CLASSICAL_METHODS or self.name in bundled_names():

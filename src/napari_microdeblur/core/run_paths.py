@@ -1,8 +1,8 @@
 """The paths a training run reads and writes, checked without torch: the weights it writes
 (``check_weights_output``), its checkpoint folder (``check_checkpoint_dir``) and the weights
-it starts from (``missing_weights``). Moved from ``core.files``, ``core.training.checkpoints``
-and ``core.checkpoint``, which import torch: `train` and `finetune` said a mistake in one of
-them after a 3-8 s import."""
+it starts from (``missing_weights``; another tool's, as ``foreign_files`` says them). Moved
+from ``core.files``, ``core.training.checkpoints`` and ``core.checkpoint``, which import
+torch: `train` and `finetune` said a mistake in one of them after a 3-8 s import."""
 
 from __future__ import annotations
 
@@ -98,10 +98,13 @@ def _can_write(p: Path) -> bool:
 def missing_weights(path_or_name: str | os.PathLike, bundled_names: list[str]) -> None:
     """``ValueError`` in one line saying what to change where ``path_or_name`` (not a bundled
     name: ``checkpoint.load_model`` looks those up first) is a folder or no file."""
+    from .foreign_files import KNOWN_WEIGHTS, folder_not_weights
+
     path = Path(path_or_name)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a weights file; give the .safetensors, "
-                         ".pt/.pth or .zip file inside it")
+    if path.is_dir():  # a CSBDeep/CARE model folder: its Keras weights are not read
+        raise ValueError(f"{path}: {folder_not_weights(path)}")
+    if path.is_file() and path.suffix.lower() not in KNOWN_WEIGHTS:
+        _other_weights(path)
     if not path.is_file():
         text = str(path_or_name)
         if ("/" in text or os.sep in text or path.suffix.lower()
@@ -113,3 +116,17 @@ def missing_weights(path_or_name: str | os.PathLike, bundled_names: list[str]) -
             f"no weights file {shown_path(path_or_name)} and no bundled weights of that name "
             f"(bundled: {bundled_names if bundled_names else 'none yet'})"
         )
+
+
+def _other_weights(path: Path) -> None:
+    """Refuse a weights file of an ending ``load_model`` does not read by what its bytes hold
+    (``foreign_files``): Cellpose's models, saved without an ending, had been 'unknown weights
+    format ""'. A PyTorch file's refusal reads its tensor names (torch); .safetensors bytes
+    are read as they are."""
+    from .foreign_files import sniff, torch_file_refusal, unknown_weights_said
+
+    if sniff(path) == "torch":
+        raise torch_file_refusal(path)
+    said = unknown_weights_said(path)
+    if said:
+        raise ValueError(said)
