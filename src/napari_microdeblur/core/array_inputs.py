@@ -1,5 +1,7 @@
 """Arrays given to the Python functions besides deblur (focus scores, metrics, degrade): torch
-tensors taken as deblur takes them, and a refused array named by its type's public path.
+tensors taken as deblur takes them, and a refused array named by its type's public path;
+``not_an_array`` says how to get the array out of what holds one (a napari layer, an
+AICSImage), for deblur too.
 
 Torch-free at import (``degrade01`` is imported without torch): a tensor is recognised through
 ``sys.modules``, as no tensor exists before torch is imported.
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["host_image", "metric_tensor", "not_numpy", "type_name"]
+__all__ = ["host_image", "metric_tensor", "not_an_array", "not_numpy", "type_name"]
 
 
 def _is_tensor(value) -> bool:
@@ -63,3 +65,22 @@ def not_numpy(value, name: str) -> str:
     how to convert it."""
     how = f"{name}.detach().cpu().numpy()" if _is_tensor(value) else f"np.asarray({name})"
     return f"{name} is a {type_name(value)}; accepted: a numpy.ndarray (convert it: {how})"
+
+
+def not_an_array(value, name: str = "image") -> str:
+    """The one-line refusal of ``value`` where an array is needed, with how to get the array
+    out of what holds one: a napari layer's (or any holder's) array-like ``.data``, an
+    AICSImage/BioImage's ``get_image_data``, a list or PIL image through ``np.asarray``."""
+    said = f"{name} must be an array (numpy, memmap, dask, zarr), not {type_name(value)}"
+    if callable(getattr(value, "get_image_data", None)):  # aicsimageio / bioio
+        return (f"{said}; pass its pixels: {name}.get_image_data('ZYX', T=0, C=0) with "
+                "axes='ZYX' (or the dimension order you need)")
+    data = getattr(value, "data", None)
+    if all(hasattr(data, a) for a in ("shape", "dtype")):
+        level = "[0]" if getattr(value, "multiscale", False) is True else ""
+        whole = " (its full-resolution level)" if level else ""
+        return f"{said}; pass its array: {name}.data{level}{whole}"
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__") or hasattr(
+            value, "__array__"):
+        return f"{said}; convert it: np.asarray({name})"
+    return said

@@ -5,6 +5,7 @@ Y and X the plane, S the samples of an RGB(A) pixel. Every module that loops ove
 channels does it through this one model: ``check_axes``/``guess_axes`` to know the axes,
 ``loop_axes``/``iter_planes``/``key`` to walk and index planes, ``to_order`` to move axes, and
 ``Layout`` for the tiler's split of an image into planes of (channels, *spatial) blocks.
+``axes_of_dims`` reads the axes an xarray names in its dims (instead of a guess);
 ``guess_note``/``guessed_axes_note``/``z_guess_note`` say what a guess in doubt assumed,
 ``given_axes_notes`` what given axes that differ from a file's own do, ``narrow_plane_note``
 when a guess makes planes of a few pixels; ``colour_part`` is the
@@ -75,6 +76,22 @@ def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
             f"{shape[axes.index('S')]} long in shape {tuple(shape)}; S is at most "
             f"{MAX_SAMPLES} long: use C for channels, Z or T for planes")
     return axes
+
+
+def axes_of_dims(image, shape: tuple[int, ...]) -> tuple[str, str] | None:
+    """The axes an array names in its ``dims`` (an xarray.DataArray's ('c', 'y', 'x')), each
+    one letter of T C Z Y X S in either case and passing ``check_axes``, with the line saying
+    they were used; None where it names none so (the guess then runs as before)."""
+    dims = getattr(image, "dims", None)
+    if not isinstance(dims, tuple) or len(dims) != len(shape) or not all(
+            isinstance(d, str) and len(d) == 1 for d in dims):
+        return None
+    try:
+        axes = check_axes("".join(dims), tuple(shape))
+    except ValueError:  # 'x', 'x' or no Y: not axes this package names
+        return None
+    return axes, (f"axes {axes} read from the array's dims {dims}; give axes= to read it "
+                  "otherwise")
 
 
 #: How the narrow-plane line says to give axes: an example, and any axes where it has none

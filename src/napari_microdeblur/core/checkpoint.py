@@ -315,7 +315,10 @@ def _name_share(names: list[str], arch: str) -> float:
 
 def _build(arch: str, config: Any, where: str, advice: str = "") -> torch.nn.Module:
     try:
-        return registry.build_model(arch, config)
+        # its random init (overwritten by the weights) left torch's seeded stream moved on, so
+        # a notebook's first deblur with a network changed what it drew after (4 us a build)
+        with torch.random.fork_rng(devices=[]):
+            return registry.build_model(arch, config)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}{advice}") from None
 

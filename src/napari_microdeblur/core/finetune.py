@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,9 @@ class FinetuneResult:
     validated (the starting weights are returned: the advice is to run longer)."""
 
     stopped: bool
-    model: Any
-    card: ModelCard | None
-    result: training.FitResult | None
+    model: Any = field(repr=False)  # a notebook's repr: ~4,000 lines of layers and weights
+    card: ModelCard | None = field(repr=False)
+    result: training.FitResult | None = field(repr=False)
     file: Path | None = None
     diverged: str | None = None
     improved: bool | None = None

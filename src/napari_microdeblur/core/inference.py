@@ -19,8 +19,10 @@ import numpy as np
 import torch
 
 from . import inference_lazy, io, notes, tiling
+from .array_inputs import not_an_array
 from .axes import (
     Layout,
+    axes_of_dims,
     check_axes,
     colour_part,
     copy_sample,
@@ -165,8 +167,7 @@ def check_image(image) -> None:
     if isinstance(image, torch.Tensor):
         raise TypeError("image is a torch tensor; pass image.detach().cpu().numpy()")
     if not all(hasattr(image, a) for a in ("shape", "dtype", "__getitem__")):
-        raise TypeError(f"image must be an array (numpy, memmap, dask, zarr), not "
-                        f"{type(image).__name__}")
+        raise TypeError(not_an_array(image))  # a napari layer: pass its .data
     dtype = np.dtype(image.dtype)
     if dtype.kind in "cbOUSV" or dtype == np.bool_:
         raise TypeError(
@@ -323,6 +324,9 @@ def prepare_deblur(
     image = image_array(image)
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
+    if axes is None and (named := axes_of_dims(image, shape)):  # an xarray's ('c', 'y', 'x')
+        axes, note = named
+        warnings.warn(note, notes.DeblurNote, stacklevel=2)
     guessed, axes = axes is None, check_axes(axes, shape)
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # (2, Y, X): planes or channels?

@@ -162,7 +162,7 @@ class SelfAdaptResult:
     ``improved`` is False when no validation scored ``min_gain`` below the start (``model``
     then holds the starting weights); ``stopped``: time_limit, max_steps, stopped, diverged."""
 
-    model: nn.Module
+    model: nn.Module = field(repr=False)  # out of a notebook's repr, as the history
     improved: bool
     start_val_loss: float
     best_val_loss: float
@@ -170,7 +170,7 @@ class SelfAdaptResult:
     steps_done: int
     seconds: float
     stopped: str
-    history: list[dict]
+    history: list[dict] = field(repr=False)
     notes: list[str]
     noise: list[tuple[float, float]]  # (gain, variance) of var = gain * signal + variance
     config: SelfAdaptConfig = field(default_factory=SelfAdaptConfig)

@@ -47,7 +47,7 @@ class FitResult:
     :class:`TrainingConfig` of the run.
     """
 
-    best_state: dict[str, torch.Tensor]
+    best_state: dict[str, torch.Tensor] = field(repr=False)  # 130 kB printed in a notebook
     best_metrics: dict[str, Any]
     baseline: dict[str, Any]
     steps_done: int
