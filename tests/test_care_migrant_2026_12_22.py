@@ -241,3 +241,23 @@ def test_peers_quality_table_has_as_many_header_cells_as_separators():
     lines = script.table([ROW]).splitlines()
     cells = [len(line.strip().strip("|").split("|")) for line in lines]
     assert cells == [3, 3, 3], lines
+
+
+def test_only_torch_saves_are_sniffed_as_torch(tmp_path):
+    """Review of 5a80a24: any file starting 0x80 0x02-0x05 (a raw image, any pickle) had been
+    called a PyTorch file; a legacy torch.save pickles its magic number first."""
+    import os
+    import pickle
+
+    import torch
+
+    from napari_microdeblur.core.foreign_files import sniff
+
+    (tmp_path / "raw").write_bytes(b"\x80\x03" + os.urandom(256))
+    (tmp_path / "pickle").write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    torch.save({"a": torch.zeros(2)}, tmp_path / "zip")
+    torch.save({"a": torch.zeros(2)}, tmp_path / "legacy", _use_new_zipfile_serialization=False)
+    torch.save({"a": torch.zeros(2)}, tmp_path / "legacy4", _use_new_zipfile_serialization=False,
+               pickle_protocol=4)
+    assert [sniff(tmp_path / n) for n in ("raw", "pickle", "zip", "legacy", "legacy4")] == [
+        None, None, "torch", "torch", "torch"]

@@ -240,3 +240,20 @@ def test_save_after_the_kept_copy_was_deleted_saves_the_weights_in_memory(
     assert w.save(tmp_path / "again") is None
     assert notes.errors()[-1] == (f"the kept copy {kept} was deleted and the weights are no "
                                   "longer in memory: fine-tune again to save them")
+
+
+def test_a_new_fine_tune_named_as_a_kept_one_takes_another_name(tmp_path, kept_dir):
+    """Review of defae66: yesterday's kept 'X' was renamed 'X (2)' when today's run was named
+    'X', so a dock that had chosen 'X' ran today's network unsaid. The kept one keeps 'X'."""
+    from napari_microdeblur._widgets._methods import SESSION_MODELS, SessionModel
+
+    source = write_kept(tmp_path / "run", "best", "tiny_gran", "stack")
+    kept = files.keep_weights(source, "tiny_gran fine-tuned on stack")
+    name = "tiny_gran fine-tuned on stack"
+    SESSION_MODELS.offer_kept([SessionModel(name, None, None, "kept",
+                                            {"file": str(kept), "name": name})])
+    other = write_kept(tmp_path / "run2", "best", "tiny_gran", "stack", seed=3)
+    label = SESSION_MODELS.add(SessionModel(name, object(), SimpleNamespace(source=str(other)),
+                                            "fine-tuned", {"file": str(other)}))
+    assert label == f"{name} (2)"
+    assert SESSION_MODELS.kept_labels() == [name]

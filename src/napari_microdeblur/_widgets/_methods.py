@@ -60,12 +60,12 @@ class SessionModels:
             item.label = kept.extra["name"]
         label = item.label
         n = 2
-        while label in core_method_names() or (
+        # an earlier session's fine-tune keeps its name: a dock that chose it goes on running
+        # it (renaming it had moved that choice to the new network, unsaid)
+        while label in core_method_names() or label in self._kept or (
                 label in self._items and self._items[label].model is not item.model):
             label = f"{item.label} ({n})"
             n += 1
-        if label in self._kept:  # an earlier session's fine-tune of the same name yields
-            self._rename_kept(label)
         item.label = label
         self._items[label] = item
         self.changed.emit()
@@ -126,14 +126,6 @@ class SessionModels:
             offered[label] = item
         self._kept = offered
         return before != {label: item.extra["file"] for label, item in offered.items()}
-
-    def _rename_kept(self, label: str) -> None:
-        item = self._kept.pop(label)
-        n = 2
-        while (new := f"{item.extra['name']} ({n})") in self._items or new in self._kept:
-            n += 1
-        item.label = new
-        self._kept = {new: item, **self._kept}  # a rename: its place barely matters
 
     def clear(self) -> None:
         self._items.clear()
