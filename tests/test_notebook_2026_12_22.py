@@ -221,3 +221,43 @@ def test_a_fit_result_prints_without_its_weights():
 
     fields = FitResult.__dataclass_fields__
     assert fields["best_state"].repr is False
+
+
+def _main_thread_line():
+    warnings.warn("main-thread line", UserWarning)
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_a_warning_said_in_the_last_test_is_seen_again_beside_a_worker(run, recwarn):
+    """Review of f266425: a warning shown once stayed marked shown when the next test (or a
+    catch_warnings block) installed a new list of equal filters, so a main-thread warning
+    raised while a worker's caught() was open was dropped in the next test."""
+    go, done = threading.Event(), threading.Event()
+
+    def worker():
+        with caught():
+            go.set()
+            done.wait(5)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    go.wait()
+    _main_thread_line()
+    done.set()
+    t.join()
+    assert [str(w.message) for w in recwarn] == ["main-thread line"]
+
+
+def test_dims_that_match_the_guess_are_not_said():
+    """Review of f266425: a plain 2D xarray got 'axes YX read from the array's dims' at every
+    call, though nothing was in doubt."""
+    import napari_microdeblur as md
+
+    class Named(np.ndarray):
+        dims = ("y", "x")
+
+    image = np.random.default_rng(1).random((32, 32)).astype(np.float32).view(Named)
+    with warnings.catch_warnings(record=True) as caught_here:
+        warnings.simplefilter("always")
+        md.deblur(image, method="wiener", psf="gaussian:1.2", balance=0.01)
+    assert not any("read from the array's dims" in str(w.message) for w in caught_here)

@@ -182,6 +182,14 @@ def test_float_rgb_output_of_8bit_input_opens_at_0_255(tmp_path):
                 axes="YXS")
     (_, kwargs, _), = get_reader(str(out))(str(out))
     assert kwargs["rgb"] and "contrast_limits" not in kwargs
+    # nor one of 0-10 (review: it was shown at 0-255, near black)
+    tens = tmp_path / "tens.tif"
+    tifffile.imwrite(tens, _rgb8().astype(np.float32) / 25.5, photometric="rgb")
+    out = tmp_path / "tens_deblurred.tif"
+    deblur_file(tens, out, method="wiener", psf="gaussian:1.5", balance=0.01, device="cpu",
+                axes="YXS")
+    (_, kwargs, _), = get_reader(str(out))(str(out))
+    assert kwargs["rgb"] and "contrast_limits" not in kwargs
 
 
 # -------------------------------------------------------- pyramid note: an output or none

@@ -164,22 +164,20 @@ def layer_data(image, path: str) -> list[tuple]:
 def _rgb_limits(image, array, rgb: bool) -> dict:
     """contrast_limits (0, 255) for a float RGB deblur output of an 8-bit input, as the Deblur
     dock shows its result (the source layer's limits): napari took the float image's own
-    range (22.5-232.8), a washed-out H&E beside the dock's. 8 bits by the record's input
-    dtype where it names one, else by the input's range it was normalised from (within
-    0-255 and past 1: a float image of 0-1 keeps its own limits)."""
+    range (22.5-232.8), a washed-out H&E beside the dock's. 8 bits by the input's range it
+    was normalised from (the record names no input dtype): within 0-255 and its top past 64,
+    so a float image of 0-1, or of 0-10, keeps its own limits (0-10 had shown near black)."""
     from .core.provenance import RECORD_KEY
 
     record = image.metadata.get(RECORD_KEY)
     if not rgb or np.dtype(array.dtype).kind != "f" or not isinstance(record, dict):
         return {}
-    if record.get("input_dtype") is not None:
-        return {"contrast_limits": (0.0, 255.0)} if record["input_dtype"] == "uint8" else {}
     norm = record.get("normalization")
     try:
         low, high = float(norm["offset"]), float(norm["offset"]) + float(norm["scale"])
     except (TypeError, KeyError, ValueError):  # an older or foreign record: napari's limits
         return {}
-    return {"contrast_limits": (0.0, 255.0)} if 0.0 <= low and 1.0 < high <= 255.0 else {}
+    return {"contrast_limits": (0.0, 255.0)} if 0.0 <= low and 64.0 < high <= 255.0 else {}
 
 
 def _planar_colour(image, axes: str, shape) -> bool:

@@ -108,7 +108,7 @@ def cmd_degrade(args) -> int:
 
     io_write.check_output_path(args.output, overwrite=args.overwrite, inputs=(args.input,),
                                suffixes=(".tif", ".tiff"))  # written as TIFF only
-    data = io.read_image(args.input, lazy=False)
+    data = io.read_image(args.input, lazy=False, for_output=True)
     image = np.asarray(data.array)
     if refusal := nonfinite_refusal(image, args.input):  # the file named, as evaluate does
         raise UserError(refusal)

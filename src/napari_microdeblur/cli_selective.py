@@ -333,7 +333,7 @@ def deblur_soft(source: Path, output: Path, args, models=None) -> tuple[str | No
     # its PSF and weights files too (--psf mypsf.tif -o mypsf.tif --overwrite replaced it)
     io_write.check_output_path(output, overwrite=args.overwrite, inputs=files_read(source, spec),
                                png=True)
-    data = io.read_image(source, lazy=False)
+    data = io.read_image(source, lazy=False, for_output=True)
     axes = image_axes(data, args.axes)
     image = np.asarray(data.array)
     tile = _unit_tile(args, source, axes, image.shape)

@@ -326,7 +326,8 @@ def prepare_deblur(
     shape = tuple(int(s) for s in image.shape)
     if axes is None and (named := axes_of_dims(image, shape)):  # an xarray's ('c', 'y', 'x')
         axes, note = named
-        warnings.warn(note, notes.DeblurNote, stacklevel=2)
+        if axes != check_axes(None, shape):  # said where the guess would have differed
+            warnings.warn(note, notes.DeblurNote, stacklevel=2)
     guessed, axes = axes is None, check_axes(axes, shape)
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # (2, Y, X): planes or channels?

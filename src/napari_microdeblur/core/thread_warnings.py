@@ -32,14 +32,17 @@ _PACKAGE = __name__.rsplit(".", 2)[0]  # napari_microdeblur
 _package_modules: tuple[int, list] = (-1, [])  # (len(sys.modules) when listed, the modules)
 # (showwarning, the user's filters) when the first caught() opened: the showwarning given back
 # and that shows other threads' warnings (kept after the last exit for one still in flight)
-_before: tuple = (warnings.showwarning, list(warnings.filters))
+_before: tuple = (warnings.showwarning, list(warnings.filters), warnings.filters)
 _shown: set = set()  # what 'once', 'module' and 'default' filters already let through
 
 
 @contextlib.contextmanager
 def caught() -> Iterator[list[warnings.WarningMessage]]:
     """Like ``catch_warnings(record=True)`` with ``simplefilter("always")``, for this thread
-    alone: the list holds the warnings this thread raised inside (nested: the innermost)."""
+    alone: the list holds the warnings this thread raised inside (nested: the innermost).
+    Unlike it, the filters' version is left as it is, so Python keeps its memory of shown
+    warnings (a loop of calls had repeated the user's own): a line of another module that
+    Python already showed under a 'default' or 'once' filter is not shown or held again."""
     held: list[warnings.WarningMessage] = []
     stack = _thread_stack()  # this one at exit too: a generator may resume in another thread
     _enter()
@@ -64,9 +67,12 @@ def _enter() -> None:
         if _open == 0:
             filters = warnings.filters
             if warnings.showwarning is not _dispatch:  # not one left by a foreign catch_warnings
-                if [f for f in filters if f is not _ALWAYS] != _before[1]:
-                    _shown.clear()  # as Python forgets what it showed when the filters change
-                _before = (warnings.showwarning, [f for f in filters if f is not _ALWAYS])
+                # as Python forgets what it showed when the filters change: also another list
+                # of equal filters (each catch_warnings, each pytest test, installs its own)
+                own = [f for f in filters if f is not _ALWAYS]
+                if filters is not _before[2] or own != _before[1]:
+                    _shown.clear()
+                _before = (warnings.showwarning, own, filters)
             _forget_package_lines()
             if not any(f is _ALWAYS for f in filters):
                 filters.insert(0, _ALWAYS)
