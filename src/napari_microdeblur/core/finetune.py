@@ -2,16 +2,16 @@
 `microdeblur finetune`.
 
 Pairs come from fields: a blurry and a sharp array of the same field, paired plane by plane
-(2D, z-stacks, RGB), or a z-stack and its in-focus plane (``core.pairs``). Validation holds
-out pixels the training never sees: whole fields when there are enough of them
-(``val_fraction`` x fields rounds to at least one), otherwise a band of every plane
-(``pairs.split_band``). The starting weights are scored first and kept unless a later
-validation beats them, so the job never returns weights that score worse on validation than
-where it started; ``patience`` validations without a better one stop it early. Validation
-comes every ``val_every`` steps and, between those, once VAL_SECONDS of training passed
-without one (a Stop keeps what they validated; ``patience`` counts only the former). Training is
-``core.training.iter_fit``, writing ``best.safetensors`` and ``last.safetensors`` with their
-model cards (and ``last.pt`` to resume from) into ``checkpoint_dir``.
+(2D, z-stacks, RGB), or a z-stack and its in-focus plane (``core.pairs``). Validation holds out
+pixels the training never sees: whole fields when there are enough of them, whole planes of one
+pair of stacks, otherwise a band of every plane (``finetune_split``). The starting weights are
+scored first and kept unless a later validation beats them, so the job never returns weights
+that score worse on validation than where it started; ``patience`` validations without a better
+one stop it early. Validation comes every ``val_every`` steps and, between those, once
+VAL_SECONDS of training passed without one (a Stop keeps what they validated; ``patience``
+counts only the former). Training is ``core.training.iter_fit``, writing ``best.safetensors``
+and ``last.safetensors`` with their model cards (and ``last.pt`` to resume from) into
+``checkpoint_dir``.
 
 The request, its fields and the checks made on it are ``finetune_request``.
 ``iter_finetune(request)`` checks everything and builds the pairs, yields one
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import data, pairs, training
+from . import data, training
 from .axes import check_axes, is_rgb
 from .catalog import finetuned_lineage
 from .checkpoint import ModelCard, load_model
@@ -50,6 +50,8 @@ from .finetune_request import (
     validation_scored,
 )
 from .finetune_simple import finetune
+from .finetune_split import band_region as _band_region
+from .finetune_split import check_field_sizes, split_pairs
 from .job_defaults import (
     DEFAULT_ANCHOR_WEIGHT,
     DEFAULT_INTENSITY_JITTER,
@@ -110,27 +112,6 @@ class FinetuneResult:
 # ----------------------------------------------------------------------------- pairs
 
 
-def check_field_sizes(req: FinetuneRequest) -> None:
-    """The rules that need no pixels, so a job (and the Fine-tune dock, before it starts one)
-    refuses a layer before aligning its pairs, which takes a while on a large stack: a stack's
-    axes and focus plane (``pairs.check_focus_stack``), then room for the held-out band
-    (``pairs.check_band_fits`` with no alignment border; the pairs are checked again, with
-    theirs, when they are split)."""
-    fields = request_fields(req)
-    yx = []
-    for f in fields:
-        shape = tuple(int(n) for n in np.shape(f.blurry if isinstance(f, PairField) else f.stack))
-        axes = (pairs.check_focus_stack(shape, f.axes, f.focus) if isinstance(f, StackField)
-                else check_axes(f.axes, shape))
-        yx.append((f.name, (shape[axes.index("Y")], shape[axes.index("X")])))
-    if req.val_fraction == 0 or round(req.val_fraction * len(fields)) >= 1:
-        return  # no validation, or whole fields held out
-    divisor = int(getattr(req.model, "size_divisor", 1))
-    for name, plane in yx:
-        pairs.check_band_fits(name, plane, val_fraction=req.val_fraction, min_train=req.patch,
-                              min_band=max(8, divisor))
-
-
 def _field_pairs(f: PairField | StackField, req: FinetuneRequest) -> tuple[list, int | None]:
     """The pairs of one field and its in-focus plane (None for a blurry/sharp pair)."""
     if isinstance(f, PairField):
@@ -146,26 +127,6 @@ def _field_pairs(f: PairField | StackField, req: FinetuneRequest) -> tuple[list,
                                   match_intensity=req.match_intensity,
                                   target_neighbours=f.target_neighbours, name=f.name)
     return found, focus
-
-
-def _split(per_field: list[list], req: FinetuneRequest, divisor: int):
-    """(train pairs, validation pairs, what was held out)."""
-    if req.val_fraction == 0:
-        return [p for ps in per_field for p in ps], None, "nothing (val_fraction 0)"
-    if round(req.val_fraction * len(per_field)) >= 1:
-        train_fields, val_fields = pairs.split_validation(
-            per_field, val_fraction=req.val_fraction, seed=req.seed)
-        held = sorted({p.group.split(":")[0] for ps in val_fields for p in ps})
-        return ([p for ps in train_fields for p in ps], [p for ps in val_fields for p in ps],
-                f"whole field(s) {', '.join(held)}")
-    train, val = pairs.split_band([p for ps in per_field for p in ps],
-                                  val_fraction=req.val_fraction, min_train=req.patch,
-                                  min_band=max(8, divisor))
-    # in the images' coordinates, as val_region and the dock's band layers say (the pair's
-    # own, cropped by alignment, read one pixel off them)
-    axis, lo, hi = _band_region(val)
-    return train, val, (f"a band of every plane ({axis} {lo}-{hi}, the last "
-                        f"{req.val_fraction:.0%} along {axis}; {pairs.BAND_GAP} px gap)")
 
 
 def _source_noun(req: FinetuneRequest, fields) -> str:
@@ -306,17 +267,6 @@ def _image_sets(req: FinetuneRequest) -> dict:
             if (given := getattr(req, name)) is not None}
 
 
-def _band_region(val) -> tuple[str, int, int] | None:
-    """The held-out band in the coordinates of the images as given (before alignment cropped
-    the pairs): (axis 'Y' or 'X', start, stop); None when whole fields (or nothing) are held
-    out. The Fine-tune dock shows the models' results on it."""
-    if not val or "band" not in val[0].info:
-        return None
-    axis, lo, hi = val[0].info["band"]
-    border = int(val[0].info.get("border", 0))
-    return axis, lo + border, hi + border
-
-
 def _validate_by_time(tr: Trainer, record, last: float | None, timed: list) -> tuple:
     """(``record``, validated now once VAL_SECONDS of training passed since the last validation
     (or the first step); when the last validation came). Kept as the step rule's are, it goes
@@ -381,7 +331,7 @@ def _prepare(req: FinetuneRequest):
     per_field = [ps for ps, _ in built]
     focus = built[0][1] if len(built) == 1 else None
     divisor = int(getattr(req.model, "size_divisor", 1))
-    train_pairs, val, held = _split(per_field, req, divisor)
+    train_pairs, val, held = split_pairs(per_field, req, divisor, fields)
     if _opponent_planes_wanted(req, fields):
         train_pairs = opponent_planes(train_pairs)
         val = opponent_planes(val) if val else val
