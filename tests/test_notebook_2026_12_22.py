@@ -224,7 +224,7 @@ def test_a_fit_result_prints_without_its_weights():
 
 
 def _main_thread_line():
-    warnings.warn("main-thread line", UserWarning)
+    warnings.warn("main-thread line", UserWarning, stacklevel=1)
 
 
 @pytest.mark.parametrize("run", [1, 2])

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .cli import UserError
+from .core.shown import shown_path
 
 
 def read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]]:
@@ -18,6 +20,7 @@ def read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]
     from .core.axes import to_order
     from .core.files import find_inputs, image_axes
 
+    refuse_c_and_s(axes)
     images = []
     for path in find_inputs(spec):
         data = io.read_image(path, lazy=False)
@@ -27,6 +30,15 @@ def read_images(spec: str, axes: str | None) -> list[tuple[str, np.ndarray, str]
             array, ax = to_order(array, ax, order), order
         images.append((path.name, array, ax))
     return images
+
+
+def refuse_c_and_s(axes: str | None) -> None:
+    """--axes naming both C and S (CARE's SCYX), refused saying what S is here (colour
+    samples) and what CARE's is (our Z or T), before any file is read."""
+    from .core.sample_axis import both_c_and_s
+
+    if refusal := both_c_and_s(axes):
+        raise ValueError(refusal)
 
 
 def one_kind(images: list[tuple[str, np.ndarray, str]], option: str) -> bool:
@@ -127,7 +139,14 @@ def split_training(args, sharp, blurry, divisor: int = 1) -> TrainingSplit:
 
 def _paired_split(args, sharp, blurry) -> TrainingSplit:
     from .core import data
+    from .core.files import find_inputs
 
+    sharp_spec = args.sharp or args.unpaired_sharp
+    with warnings.catch_warnings():  # files a folder left out: said when it was read
+        warnings.simplefilter("ignore")
+        files_given = zip(find_inputs(args.blurry), find_inputs(sharp_spec))
+        # the same files as blurry and sharp, named as given (their pixels: check_same_field)
+        refuse_same_files(args.blurry, sharp_spec, files_given)
     pairs, files = [], []
     for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
         s = check_same_field(bn, axes, b, sn, s_axes, s, planes_held_out=len(blurry) < 2)
@@ -149,7 +168,6 @@ def _paired_split(args, sharp, blurry) -> TrainingSplit:
     else:
         held = (f"{len(picked)} of {len(files)} pairs held out (--blurry "
                 f"{listed(blurry[i][0] for i in picked)})")
-    sharp_spec = args.sharp or args.unpaired_sharp
     train = data.PairedData(train_pairs, description=(
         f"pairs {_images_words(args.blurry, len(files), len(pairs))} ~ "
         f"{_absolute(sharp_spec)}"))
@@ -296,7 +314,30 @@ def pair_files(blurry: list[str], sharp: list[str]) -> list[tuple[Path, Path]]:
     if len(b) != len(s):
         raise UserError(f"--blurry gives {len(b)} image(s) but --sharp {len(s)}: they pair "
                         "up one to one in sorted order")
+    refuse_same_files(" ".join(blurry), " ".join(sharp), zip(b, s))
     return list(zip(b, s, strict=True))
+
+
+#: what a pair of one image with itself does, in the command line's words
+SAME_IMAGE = ("trained on them, the network learns to change nothing; give the blurry images "
+              "to --blurry and their sharp (in-focus) counterparts to --sharp")
+
+
+def refuse_same_files(blurry: str, sharp: str, paths) -> None:
+    """--blurry and --sharp refused where they name the same files (``paths``: the pairs of
+    files, in order; ``blurry``, ``sharp``: the options as given), before any is read."""
+    from .core.same_image import same_files
+
+    paths = list(paths)
+    same = [(b, s) for b, s in paths if same_files(b, s)]
+    if not same:
+        return
+    if len(same) == len(paths) > 1:
+        raise UserError(f"--blurry {shown_path(blurry)} and --sharp {shown_path(sharp)} name "
+                        f"the same files: {SAME_IMAGE}")
+    b, s = same[0]
+    raise UserError(f"--blurry {shown_path(b)} and --sharp {shown_path(s)} are the same file: "
+                    f"{SAME_IMAGE}")
 
 
 def check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axes: str,
@@ -327,6 +368,11 @@ def check_same_field(b_name: str, b_axes: str, b: np.ndarray, s_name: str, s_axe
     if b.shape != s.shape:
         raise UserError(f"--blurry {b_name} has shape {b.shape} but --sharp {s_name} has "
                         f"{s.shape} (axes {b_axes}); pair images of the same field and size")
+    from .core.same_image import same_pixels
+
+    if same_pixels(b, s):  # copies of one image, or a folder of them given twice
+        raise UserError(f"--blurry {b_name} and --sharp {s_name} have identical pixels: "
+                        f"{SAME_IMAGE}")
     return s
 
 
@@ -343,6 +389,7 @@ def finetune_fields(args, sizes: list | None = None) -> list:
             sizes.append(image.pixel_size)
         return np.asarray(image.array), image_axes(image, args.axes)
 
+    refuse_c_and_s(args.axes)
     if bool(args.stack) == bool(args.blurry or args.sharp):
         raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
     if not args.stack and not (args.blurry and args.sharp):

@@ -68,7 +68,9 @@ def check_axes(axes: str | None, shape: tuple[int, ...]) -> str:
     if "Y" not in axes or "X" not in axes:
         raise ValueError(f"axes={axes!r} must contain Y and X")
     if "C" in axes and "S" in axes:
-        raise ValueError(f"axes={axes!r} has both C and S; use one channel axis")
+        from .sample_axis import both_c_and_s  # what S is here, and CARE's S
+
+        raise ValueError(both_c_and_s(axes))
     if "S" in axes and shape[axes.index("S")] > MAX_SAMPLES:
         # read so, a stack's planes became colours of one wrong image, written without error
         raise ValueError(
@@ -92,6 +94,23 @@ def axes_of_dims(image, shape: tuple[int, ...]) -> tuple[str, str] | None:
         return None
     return axes, (f"axes {axes} read from the array's dims {dims}; give axes= to read it "
                   "otherwise")
+
+
+def dims_axes(image, shape: tuple[int, ...]) -> str | None:
+    """The axes ``axes_of_dims`` reads, said in one ``DeblurNote`` only where the guess
+    would have read others (a plain 2D xarray had said 'YX' at every call); None where the
+    array names none."""
+    named = axes_of_dims(image, shape)
+    if named is None:
+        return None
+    axes, note = named
+    if axes != check_axes(None, shape):
+        import warnings
+
+        from .notes import DeblurNote
+
+        warnings.warn(note, DeblurNote, stacklevel=3)
+    return axes
 
 
 #: How the narrow-plane line says to give axes: an example, and any axes where it has none

@@ -59,6 +59,7 @@ images, NaN or infinite pixels raise ``ValueError`` naming the argument.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -66,6 +67,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import degrade as degrade_module
+from . import pairs as pairs_module
 from .axes import check_axes
 from .degradations import (  # noqa: F401  (part of this module's interface)
     PROTOCOL_PARAMS,
@@ -84,12 +86,22 @@ from .pairs import (  # noqa: F401  (part of this module's interface)
     check_plane,
     float_planes,
     normalise_plane,
-    pairs_from_arrays,
     pairs_from_stack,
     reference01,
     split_validation,
     validation_crops,
 )
+from .same_image import check_pairs_differ, mark_same
+
+
+@functools.wraps(pairs_module.pairs_from_arrays)
+def pairs_from_arrays(blurry, sharp, **options) -> list[Pair]:
+    # its pairs marked where blurry and sharp are one image: training on them is refused
+    # (``as_training_data``), pairs of them built alone (a test's, say) are not
+    blurry, sharp = as_array(blurry, "blurry"), as_array(sharp, "sharp")  # read once
+    made = pairs_module.pairs_from_arrays(blurry, sharp, **options)
+    return mark_same(made, blurry, sharp)
+
 
 __all__ = [
     "NORMALIZATION",
@@ -483,12 +495,12 @@ class UnpairedImages(PatchSource):
 def as_training_data(obj, name: str = "train"):
     """A patch source from a PairedData / SyntheticData / UnpairedImages, a list of Pair, or a
     ``(blurry, sharp)`` tuple of arrays."""
-    if isinstance(obj, PatchSource):
-        return obj
+    if isinstance(obj, PatchSource):  # one image given as blurry and sharp: refused
+        return check_pairs_differ(obj)
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(p, Pair) for p in obj):
-        return PairedData(obj)
+        return check_pairs_differ(PairedData(obj))
     if isinstance(obj, tuple) and len(obj) == 2:
-        return PairedData(pairs_from_arrays(obj[0], obj[1], name=name))
+        return check_pairs_differ(PairedData(pairs_from_arrays(obj[0], obj[1], name=name)))
     raise ValueError(
         f"{name} is a {type(obj).__name__}; accepted: PairedData, SyntheticData, a list of "
         "data.Pair, or a (blurry, sharp) tuple of arrays"

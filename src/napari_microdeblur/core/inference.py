@@ -22,10 +22,10 @@ from . import inference_lazy, io, notes, tiling
 from .array_inputs import not_an_array
 from .axes import (
     Layout,
-    axes_of_dims,
     check_axes,
     colour_part,
     copy_sample,
+    dims_axes,
     guess_axes,
     guess_note,
     has_alpha,
@@ -67,6 +67,7 @@ from .progress import DeblurProgress, DeblurResult, drive
 from .psf_file import warn_unscaled_psf_files
 from .psf_fit import check_psf_model_fits, fit_psf_to_image_of
 from .recent_models import RECENT_MODELS, RecentModels
+from .sample_axis import given_axes
 from .saturation import clip_and_record, clipped_forward, clips, percentile_range
 from .tile_options import TileOptions, tile_options
 from .tiling_spec import OUTPUT_DTYPES, TilingSpec
@@ -324,11 +325,8 @@ def prepare_deblur(
     image = image_array(image)
     check_image(image)
     shape = tuple(int(s) for s in image.shape)
-    if axes is None and (named := axes_of_dims(image, shape)):  # an xarray's ('c', 'y', 'x')
-        axes, note = named
-        if axes != check_axes(None, shape):  # said where the guess would have differed
-            warnings.warn(note, notes.DeblurNote, stacklevel=2)
-    guessed, axes = axes is None, check_axes(axes, shape)
+    axes = axes if axes is not None else dims_axes(image, shape)  # an xarray's ('c', 'y', 'x')
+    guessed, axes = axes is None, given_axes(axes, shape, method)  # CARE's S said as such
     if guessed and (note := guess_note(shape, axes, "give axes={0!r}")):
         warnings.warn(note, notes.DeblurWarning, stacklevel=2)  # (2, Y, X): planes or channels?
     if (per_channel := prepare_channels(image, axes, method, tiling_spec,
