@@ -144,9 +144,12 @@ def _paired_split(args, sharp, blurry) -> TrainingSplit:
     sharp_spec = args.sharp or args.unpaired_sharp
     with warnings.catch_warnings():  # files a folder left out: said when it was read
         warnings.simplefilter("ignore")
-        files_given = zip(find_inputs(args.blurry), find_inputs(sharp_spec))
-        # the same files as blurry and sharp, named as given (their pixels: check_same_field)
-        refuse_same_files(args.blurry, sharp_spec, files_given)
+        try:
+            files_given = list(zip(find_inputs(args.blurry), find_inputs(sharp_spec)))
+        except (OSError, TypeError, ValueError):  # images given as arrays: pixels checked
+            files_given = []
+    # the same files as blurry and sharp, named as given (their pixels: check_same_field)
+    refuse_same_files(args.blurry, sharp_spec, files_given)
     pairs, files = [], []
     for (bn, b, axes), (sn, s, s_axes) in zip(blurry, sharp, strict=True):
         s = check_same_field(bn, axes, b, sn, s_axes, s, planes_held_out=len(blurry) < 2)
