@@ -79,17 +79,32 @@ def sniff(path: str | Path) -> str | None:
     return "safetensors" if _safetensors_header(path) else None
 
 
-def _safetensors_header(path: Path) -> bool:
-    """Whether ``path`` starts as safetensors do (``state_dict_files.looks_like_safetensors``,
-    which imports torch): a little-endian u64 size, then a JSON object of that size."""
-    head = _head(path, 9)
-    size = int.from_bytes(head[:8], "little") if len(head) == 9 else 0
-    if not 2 <= size <= 100_000_000 or head[8:] != b"{":
-        return False
-    text = _head(path, 8 + size)[8:]
+#: safetensors' own limit on the JSON header
+MAX_SAFETENSORS_HEADER = 100_000_000
+
+
+def safetensors_header(f) -> tuple[dict, int] | None:
+    """The JSON header of an open safetensors file and where its data start; None if the
+    bytes are not a safetensors header (u64 little-endian size, then a JSON object). Here,
+    torch-free, for ``sniff``; ``state_dict_files`` reads weights with it too."""
+    size = int.from_bytes(f.read(8), "little")
+    if not 2 <= size <= MAX_SAFETENSORS_HEADER:
+        return None
+    text = f.read(size)
+    if len(text) < size or not text.startswith(b"{"):
+        return None
     try:
-        return len(text) == size and isinstance(json.loads(text), dict)
+        header = json.loads(text)
     except ValueError:
+        return None
+    return (header, 8 + size) if isinstance(header, dict) else None
+
+
+def _safetensors_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return safetensors_header(f) is not None
+    except OSError:
         return False
 
 

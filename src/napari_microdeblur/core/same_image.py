@@ -42,12 +42,9 @@ def same_pixels(blurry, sharp) -> bool:
 
 def same_files(blurry: str | os.PathLike, sharp: str | os.PathLike) -> bool:
     """Whether two paths name one file (the same path, or a link to it)."""
-    if Path(blurry) == Path(sharp):
-        return True
-    try:
-        return os.path.samefile(blurry, sharp)
-    except OSError:  # a file missing: said where it is read
-        return False
+    from .atomic_write import same_file  # a file missing: False, said where it is read
+
+    return Path(blurry) == Path(sharp) or same_file(Path(blurry), sharp)
 
 
 def mark_same(made: list, blurry, sharp) -> list:

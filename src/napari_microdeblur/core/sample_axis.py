@@ -90,11 +90,9 @@ def sample_axis_refusal(axes: str, method) -> str | None:
 
 
 def given_axes(axes: str | None, shape, method) -> str:
-    """``check_axes(axes, shape)``, CARE's sample axis refused in words: C beside S first
-    (``both_c_and_s``), then given axes whose S is no colour for ``method``
-    (``sample_axis_refusal``); both before any work."""
-    if refusal := both_c_and_s(axes):
-        raise ValueError(refusal)
+    """``check_axes(axes, shape)`` (which words C beside S by ``both_c_and_s``), then given
+    axes whose S is no colour for ``method`` refused (``sample_axis_refusal``); before any
+    work."""
     checked = check_axes(axes, shape)
     if axes is not None and (refusal := sample_axis_refusal(checked, method)):
         raise ValueError(refusal)

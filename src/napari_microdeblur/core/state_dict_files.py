@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from .foreign_files import safetensors_header as _header  # torch-free: sniff reads it too
+
 __all__ = ["TENSORS_HASH_KEY", "checkpoint_facts", "checkpoint_words",
            "clipped", "read_checkpoint_facts",
            "conversion_code", "converted_name", "extract_state_dict",
@@ -42,7 +44,6 @@ AGAIN = "copy or download it again, or save the weights again"
 #: what a .pth file must hold, said where one holds something else
 SAVE_STATE_DICT = ("give a weights file saved from the trained model with "
                    "torch.save(model.state_dict(), path) (a dict of tensor names to tensors)")
-_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
 
 
 def clipped(text: object, limit: int = 80) -> str:
@@ -118,22 +119,6 @@ def read_state_dict_file(path: Path, where: str) -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------- safetensors
-
-
-def _header(f) -> tuple[dict, int] | None:
-    """The JSON header of an open safetensors file and where its data start; None if the
-    bytes are not a safetensors header (u64 little-endian size, then a JSON object)."""
-    size = int.from_bytes(f.read(8), "little")
-    if not 2 <= size <= _MAX_HEADER:
-        return None
-    text = f.read(size)
-    if len(text) < size or not text.startswith(b"{"):
-        return None
-    try:
-        header = json.loads(text)
-    except ValueError:
-        return None
-    return (header, 8 + size) if isinstance(header, dict) else None
 
 
 def looks_like_safetensors(path: Path) -> bool:
