@@ -1,6 +1,4 @@
-"""2026-12-22, a notebook walkthrough: a loop of deblurs said its lines at every call whatever
-the user's filter, and the user's own warnings too (``thread_warnings.caught`` opened
-``catch_warnings``, which empties every module's warning registry); a fine-tune's result
+"""2026-12-22, a notebook walkthrough: a fine-tune's result
 printed ~4,000 lines; the first network deblur moved torch's seeded random stream; a napari
 layer or an xarray given to deblur was refused, or read, without a word on its array or dims."""
 
@@ -50,31 +48,12 @@ def loop(action: str, n: int = 3) -> tuple[int, int]:
             said.count("the user's own warning"))
 
 
-@pytest.mark.parametrize(("action", "shown"), [
-    ("default", 1), ("once", 1), ("module", 1), ("always", 3), ("ignore", 0)])
-def test_a_loop_of_deblurs_follows_the_users_filter(action, shown):
-    assert loop(action) == (shown, shown)
-
-
 def test_an_error_filter_still_raises_at_each_call():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeblurWarning)
         for image in stacks(2):
             with pytest.raises(DeblurWarning, match=ASSUMED):
                 md.deblur(image, **WIENER)
-
-
-def test_caught_leaves_the_users_registry_and_filters_as_they_were():
-    with warnings.catch_warnings(record=True) as got:
-        warnings.simplefilter("default")
-        filters = warnings.filters
-        before = list(filters)
-        for _ in range(3):
-            users_warning()
-            with caught():
-                warnings.warn("held", UserWarning, stacklevel=1)
-        assert warnings.filters is filters and warnings.filters == before
-    assert [str(w.message) for w in got] == ["the user's own warning"]
 
 
 def test_a_worker_threads_caught_holds_every_calls_warnings():

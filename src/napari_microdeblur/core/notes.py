@@ -25,10 +25,6 @@ import warnings
 __all__ = ["DeblurNote", "DeblurWarning", "said_at_caller"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-#: what others' warnings said again by ``_AtCaller`` already showed, per file (Python's own
-#: registry of their module is not at hand); emptied, as Python's, when the filters change
-_OTHERS: dict[str, dict] = {}
-_COMMANDS = __name__.split(".")[0] + ".cli"  # the command line's modules: cli, cli_batch ...
 
 
 class DeblurNote(UserWarning):
@@ -70,10 +66,7 @@ def _steps_at_caller(steps):
 class _AtCaller:
     """Holds this thread's warnings (``thread_warnings.caught``), then says each again: the
     package's at the first frame outside the package (a class, not a contextlib generator,
-    so no frame of contextlib's stands in between). They are said against the registry of
-    that frame's module, so the user's filter ('default', 'once') says a line repeated in a
-    loop of calls once; under the command line, whose line names each file and counts its
-    repeats itself, each file's are said again (a registry of their own)."""
+    so no frame of contextlib's stands in between)."""
 
     def __enter__(self):
         from .thread_warnings import caught
@@ -83,20 +76,17 @@ class _AtCaller:
 
     def __exit__(self, *error):
         self._caught.__exit__(*error)
-        frame, anew = sys._getframe(1), False
+        frame = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-            anew = anew or frame.f_globals.get("__name__", "").startswith(_COMMANDS)
             frame = frame.f_back
         for w in self._held:
             if frame is None or not w.filename.startswith(_PACKAGE):
-                # a registry kept per file: without one, 'default' said it at each call
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
-                                       registry={} if anew else _OTHERS.setdefault(
-                                           w.filename, {}), source=w.source)
+                                       source=w.source)
                 continue
             names = frame.f_globals
             warnings.warn_explicit(w.message, w.category, frame.f_code.co_filename,
                                    frame.f_lineno, module=names.get("__name__"),
-                                   registry={} if anew else names.setdefault(
-                                       "__warningregistry__", {}), source=w.source)
+                                   registry=names.setdefault("__warningregistry__", {}),
+                                   source=w.source)
         return False
