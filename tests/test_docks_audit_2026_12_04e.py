@@ -12,6 +12,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from qtpy.QtCore import QThreadPool
 from test_widgets import (  # noqa: F401 - _clean_session: the same autouse fixture
     TIMEOUT,
     _clean_session,
@@ -121,6 +122,10 @@ def test_qc_of_a_lazy_float_volume_finds_its_range_in_slabs(make_napari_viewer, 
         result = wait_table(qtbot, w)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
+        # the prefetch of slice 10 may still run: on CPython 3.11, tracemalloc.stop() while
+        # another thread allocates can crash the process (python/cpython#128679, not fixed
+        # there), as it once crashed a CI worker
+        QThreadPool.globalInstance().waitForDone(TIMEOUT)
         tracemalloc.stop()
     # the float scale is the whole volume's min-max, as core.metrics.evaluate takes it
     ref = evaluate(deblurred, truth, border=16)
