@@ -290,12 +290,17 @@ def _say_cluster_record(record: dict, args, method, log) -> None:
     if record.get("skipped"):  # counted in one line at the end
         _cluster_outcome(log, args, source, target, "skipped")
         return
-    # raised on the worker, said as one machine's warnings_naming says them
-    with warnings_naming(Path(source), log, target) if log else contextlib.nullcontext():
+    from .cli_batch import OneFileLog
+
+    # raised on the worker, said as one machine's warnings_naming says them; one file's
+    # kept for its --json object, as a batch's are (``cli_batch.deblur_single``)
+    one = None if log else OneFileLog(Path(target), quiet=args.quiet, json=False)
+    with warnings_naming(Path(source), log or one, target):
         for note in record["notes"]:
             _warn_in_one_line(note, UserWarning, "", 0)
     _cluster_outcome(log, args, source, target, "ok", method=str(record["method"]),
-                     seconds=record["seconds"], allocator_tuned=record.get("allocator_tuned"))
+                     seconds=record["seconds"], allocator_tuned=record.get("allocator_tuned"),
+                     **({} if log else {"warnings": one.warned}))
     if not args.quiet and not args.json:
         say(f"{record['output']}: {record['method']} on {record['axes']} "
             f"{tuple(record['shape'])} ({record['device']}, tile {tuple(record['tile'])}, "
@@ -309,8 +314,9 @@ def _cluster_outcome(log, args, source, target, status: str, **fields) -> None:
 
     if log is not None:
         log.add(source, target, status, **fields)
-    elif args.json:
-        print(json.dumps(file_object(source, target, status, **fields)), flush=True)
+    elif args.json:  # its own warnings (``_say_cluster_record``), else none
+        print(json.dumps(file_object(source, target, status, **{"warnings": [], **fields})),
+              flush=True)
 
 
 def several_need_a_folder(count: int, output: Path) -> str:

@@ -164,22 +164,23 @@ def once_a_run(message, category, said: set):
 
 def deblur_single(source: Path, output: Path, args) -> int:
     """One file (no folder): an error ends the command (said by cli._run); with --json, its
-    object is printed first, as a batch's file's would be."""
+    object is printed first, as a batch's file's would be, its own warnings in it."""
+    from .cli import warnings_naming
     from .cli_words import error_words, memory_words
 
     t0 = time.perf_counter()
+    log = OneFileLog(output, quiet=args.quiet, json=args.json)
     try:
-        method, fields = deblur_file_as_asked(source, output, args)
+        with warnings_naming(source, log, output):
+            method, fields = deblur_file_as_asked(source, output, args)
     except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
         if args.json and not isinstance(error, BrokenPipeError):
             why = memory_words(error, args) or error_words(error, args)
-            print(json.dumps(file_object(source, output, "failed",
-                                         seconds=time.perf_counter() - t0, error=why)),
-                  flush=True)
+            log.add(source, output, "failed", seconds=time.perf_counter() - t0, error=why)
         raise
     if args.json:
-        print(json.dumps(file_object(source, output, "ok", method,
-                                     time.perf_counter() - t0, **fields)), flush=True)
+        log.add(source, output, "ok", method=method, seconds=time.perf_counter() - t0,
+                **fields)
     return 0
 
 
@@ -375,6 +376,14 @@ class BatchLog:
                 f"{self.name(done[-1]['input'])}); the same command again redoes all {total}, "
                 "and without --overwrite it would skip every output that exists, the old ones "
                 "not redone too")
+
+
+class OneFileLog(BatchLog):
+    """One file (no folder, ``deblur_single``): its warnings kept for its --json object as a
+    batch's file's are (``cli.warnings_naming``), their lines naming no file, as before."""
+
+    def name(self, source) -> str:
+        return ""  # the one file: its warnings say it in full, unprefixed
 
 
 def common_folder(sources: list[Path]) -> Path | None:
