@@ -31,12 +31,24 @@ def is_batch(spec) -> bool:
 
 
 def _expand(spec, what: str) -> list[Path]:
-    from .core.input_files import find_inputs  # no torch: a missing folder said at once
+    """The files of the folder or glob ``spec``; a folder's images in its subfolders, left
+    out, said as deblur and focus say them (evaluate had left them out unsaid)."""
+    from .core import io
+    from .core.input_files import find_inputs, subfolders_left_out  # no torch: said at once
 
     try:
-        return find_inputs(spec)
-    except (FileNotFoundError, ValueError) as error:  # one line: the folder holds no image
+        found = find_inputs(spec)
+    except (OSError, ValueError) as error:  # one line: no image, or a folder not readable
         raise UserError(f"{what}{error}") from None
+    if not Path(spec).is_dir() or io.is_zarr(spec):
+        return found
+    glob_of = Path(str(spec)) / "**" / "*.tif"
+    said = subfolders_left_out(Path(spec), "evaluate scores a folder's own files: give the "
+                               "subfolder itself, or quoted globs for both --reference and "
+                               f"the results, e.g. '{glob_of}'")
+    if said:
+        print(f"microdeblur: warning: {what}{said}", file=sys.stderr, flush=True)
+    return found
 
 
 def _refuse(problems: list[str], summary: str) -> None:
@@ -123,23 +135,36 @@ def pair_by_name(ref_spec, refs: list[Path], specs: list, columns: list[list[Pat
     return {s: by_stem[s] for s in sorted(used)}, paired, unscored
 
 
-def _check_shapes(refs: dict, paired: list) -> None:
+def _check_shapes(refs: dict, paired: list) -> dict:
     """Every pair's sizes, from the files' headers, before any scoring: a result of another
-    size fails the whole batch at once, not after an hour of others."""
+    size fails the whole batch at once, not after an hour of others. The files that cannot be
+    read are returned ({path: error}), their pairs said not scored by ``_score_row`` (one
+    truncated file had ended the batch, nothing scored)."""
     from .core import io
 
-    problems = []
+    problems, unread = [], {}
+
+    def shape_of(path: Path) -> tuple | None:
+        try:
+            return tuple(io.read_image(path).array.shape)
+        except (UserError, ValueError, OSError) as error:  # as _score_row's
+            unread[path] = error
+            return None
+
     for stem, ref in refs.items():
-        ref_shape = tuple(io.read_image(ref).array.shape)
+        if (ref_shape := shape_of(ref)) is None:
+            continue
         for mine in paired:
-            shape = tuple(io.read_image(mine[stem]).array.shape)
-            if sorted(shape) != sorted(ref_shape):  # only an axis order can be told apart
+            shape = shape_of(mine[stem])
+            # only an axis order can be told apart
+            if shape is not None and sorted(shape) != sorted(ref_shape):
                 problems.append(f"{shown_path(mine[stem])} has shape {shape} but its "
                                 f"reference {shown_path(ref)} {ref_shape}; score images of "
                                 "the same field, size and planes")
     if problems:
         _refuse(problems, f"{len(problems)} results of another shape than their references "
                 "(above); nothing was scored")
+    return unread
 
 
 def _mean(values: list[float], psnr: bool) -> float:
@@ -158,15 +183,16 @@ def _cells(scores: dict | None, width: int) -> str:
     return f"{psnr:>7} {scores['ssim']:>6.4f}".rjust(width)
 
 
-def _score_row(args, ref_path: Path, files: list[Path]) -> list[dict]:
+def _score_row(args, ref_path: Path, files: list[Path], unread: dict) -> list[dict]:
     """Each column's file against one reference: {'prediction', 'scored'} or {'prediction',
-    'error'} (said on one line), --match's shift registered on the first and shared."""
+    'error'} (said on one line), --match's shift registered on the first and shared. Files
+    ``_check_shapes`` could not read (``unread``) are not read again."""
     from .cli_evaluate import score_one
     from .cli_words import error_words
     from .core import io
 
     try:
-        ref = io.read_image(ref_path, lazy=False)
+        ref = unread.get(ref_path) or io.read_image(ref_path, lazy=False)
     except (UserError, ValueError, OSError) as error:
         ref = error
     shared, out = {}, []
@@ -175,6 +201,8 @@ def _score_row(args, ref_path: Path, files: list[Path]) -> list[dict]:
         try:
             if isinstance(ref, Exception):
                 raise ref
+            if path in unread:
+                raise unread[path]
             out.append({"prediction": path,
                         "scored": score_one(one, ref, shared, len(files) > 1,
                                             f"{shown_path(path)}: ")})
@@ -200,7 +228,7 @@ def evaluate_folders(args, specs: list) -> int:
               f"{image_stem(ref)}.* or {image_stem(ref)}{SUFFIX}.* in "
               f"{', '.join(shown_path(s) for s in specs)}; not scored", file=sys.stderr,
               flush=True)
-    _check_shapes(by_stem, paired)
+    unread = _check_shapes(by_stem, paired)
     labels = [str(s) for s in specs]
     widths = [max(14, len(label)) for label in labels]
     name_width = max([len(p.name) for p in by_stem.values()] + [len("mean of 0000")])
@@ -218,7 +246,7 @@ def evaluate_folders(args, specs: list) -> int:
             "   " + f"{'PSNR':>7} {'SSIM':>6}".rjust(w) for w in widths), flush=True)
     rows = []
     for stem, ref in by_stem.items():
-        row = _score_row(args, ref, [mine[stem] for mine in paired])
+        row = _score_row(args, ref, [mine[stem] for mine in paired], unread)
         rows.append((ref, row))
         if not args.json:
             print(ref.name.ljust(name_width) + "".join(

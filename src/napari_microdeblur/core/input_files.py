@@ -24,21 +24,22 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
     files a glob matches, sorted. A directory's files of a format no reader reads (MRC, HDF5,
     N5: ``unread_said``) are named, with their conversion, in the error when it holds no image
     file, else in one warning (a folder of .tif and .mrc deblurred its TIFFs without a word of
-    the rest)."""
-    path, unread = Path(pattern), []
+    the rest); so are its subfolders that cannot be read (a batch had looked complete)."""
+    path, unread, unlisted = Path(pattern), [], []
     if path.is_dir() and not io.is_zarr(path):
         from .io_bioio import not_read
 
         if path.suffix.lower() == ".n5":  # a container, not a folder of images (its own name
             # only: a folder of TIFFs inside one is read)
             raise ValueError(f"cannot read {shown_path(path)}: {not_read(path)}")
-        found = folder_images(path, recursive, skip, unread=unread)
+        found = folder_images(path, recursive, skip, unread=unread, unlisted=unlisted)
+        unlisted_said(path, unlisted)
     elif path.exists():
         found = [path]
     else:
         if not glob.has_magic(str(pattern)):
             raise FileNotFoundError(f"input file {shown_path(pattern)} does not exist")
-        found = [Path(p) for p in sorted(glob.glob(str(pattern), recursive=True))]  # ** any depth
+        found = once_each(glob.glob(str(pattern), recursive=True))  # ** any depth
         if not found:
             raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
     if not found:
@@ -47,6 +48,52 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
         warnings.warn(f"input directory {shown_path(pattern)} holds files that are left out: "
                       f"{unread_said(unread)}", DeblurWarning, stacklevel=2)
     return found
+
+
+def once_each(matches: list[str]) -> list[Path]:
+    """A glob's ``matches``, sorted, each file once: the same name in the same real folder,
+    reached again through a linked folder (a loop, messy/loop -> ., listed each ~40 times),
+    kept at its shortest path. A linked file of another name is kept, as a folder lists it."""
+    first: dict[tuple[str, str], str] = {}
+    for match in sorted(matches, key=lambda m: (len(Path(m).parts), m)):
+        head, name = os.path.split(match)
+        first.setdefault((os.path.realpath(head or os.curdir), name), match)
+    return [Path(m) for m in sorted(first.values())]
+
+
+def unlisted_said(folder: Path, unlisted: list[OSError]) -> None:
+    """The folders of ``folder``'s walk that could not be listed (``unlisted``): ``folder``
+    itself an error, its subfolders one warning naming each (their images left out unsaid,
+    a batch said '1 done, 0 failed'). A Zarr check had said 'zarr.json: permission denied'."""
+    def why(error: OSError) -> str:
+        return (error.strerror or str(error)).lower()
+
+    for error in unlisted:
+        if error.filename is not None and Path(error.filename) == folder:
+            raise type(error)(f"cannot read folder {shown_path(folder)}: {why(error)}; give "
+                              "this user read access to it (e.g. chmod u+rx), or another folder")
+    if not unlisted:
+        return
+    named = [f"{shown_path(e.filename or '?')} ({why(e)})" for e in unlisted[:UNLISTED_NAMED]]
+    more = f" and {len(unlisted) - len(named)} more" * (len(unlisted) > len(named))
+    warnings.warn(f"images in subfolders of {shown_path(folder)} that cannot be read are left "
+                  f"out: {', '.join(named)}{more}; give this user read access to them (e.g. "
+                  "chmod -R u+rX) to include them", DeblurWarning, stacklevel=3)
+
+
+#: unreadable subfolders named in ``unlisted_said``'s warning, the rest counted
+UNLISTED_NAMED = 5
+
+
+def subfolders_left_out(folder: Path, remedy: str) -> str | None:
+    """The warning for the images directly in ``folder``'s subfolders that a command reading
+    its own files only leaves out, with ``remedy`` (None: none). One level down only, as
+    deblur and focus count them: a whole tree could hold millions of files."""
+    nested = len(folder_images(folder, recursive=True, depth=1)) - len(folder_images(folder))
+    if not nested:
+        return None
+    return (f"images in subfolders of {shown_path(folder)} are left out ({nested} image "
+            f"file{'s' * (nested > 1)} directly in them, deeper ones not counted): {remedy}")
 
 
 def _no_image_said(given, recursive: bool, unread: list[Path]) -> str:
@@ -97,16 +144,19 @@ def unread_said(unread: list[Path], lead: str = "its ") -> str:
 
 def folder_images(folder: Path, recursive: bool = False,
                   skip: str | os.PathLike | None = None, depth: int | None = None,
-                  unread: list | None = None) -> list[Path]:
+                  unread: list | None = None, unlisted: list | None = None) -> list[Path]:
     """The image files in ``folder`` (``recursive``: and in its subfolders, ``depth`` levels
     down at most, but not in ``skip``, a batch's output folder inside it), sorted; hidden ones
     left out, a Zarr store one image. ``unread``: gets the files (and N5 folders) of a format
-    no reader reads (``io_bioio.NOT_READ``) met in the same walk, for a caller to name them."""
+    no reader reads (``io_bioio.NOT_READ``) met in the same walk, for a caller to name them;
+    ``unlisted``: the errors of the folders that could not be listed (``unlisted_said``)."""
     from .io_bioio import NOT_READ
 
     found, skip = [], skip and os.path.realpath(skip)
     seen = {os.path.realpath(folder)}  # linked subfolders are followed, each once (no loops)
-    for root, dirs, files in os.walk(folder, followlinks=True):
+    # without onerror, a subfolder that cannot be read was left out unsaid
+    said = unlisted.append if unlisted is not None else None
+    for root, dirs, files in os.walk(folder, onerror=said, followlinks=True):
         names = [n for n in dirs + files
                  if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith(".")]
         found += [Path(root) / n for n in names]

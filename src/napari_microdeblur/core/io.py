@@ -381,8 +381,9 @@ def is_zarr(path: str | os.PathLike) -> bool:
     completion), or a Zarr group or array inside one (a plate's field, plate.zarr/A/1/0)."""
     if str(path).rstrip("/\\").lower().endswith(ZARR_SUFFIXES):
         return True
-    path = Path(path)
-    return path.is_dir() and any((path / name).is_file() for name in ZARR_MARKERS)
+    # os.path's, not Path's: a folder that cannot be listed raised EACCES (is then not Zarr)
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name))
+                                       for name in ZARR_MARKERS)
 
 
 def read_zarr(path: str | os.PathLike, for_output: bool = False) -> ImageData:
