@@ -216,12 +216,21 @@ def test_deblur_dock_takes_an_rgba_layer_for_an_rgb_network(make_napari_viewer):
     assert check_request(req) is None  # was: ValueError 'expects 3 channels but layer has 4'
 
 
-def test_focus_dock_scores_an_rgba_layer_on_its_colours(make_napari_viewer, notes):
+def test_focus_dock_scores_an_rgba_layer_on_its_colours(make_napari_viewer, qtbot, notes):
     # it was refused ('add a copy without the alpha'); `microdeblur focus` drops the alpha, and
     # since 2026-12-07 the dock does too (tests/test_rgb_reading_2026_12_21.py: its note)
-    _, _, w = open_dock(make_napari_viewer, rgba(), dock="Focus QC")
+    from napari_microdeblur.core.focus import focus_score
+
+    image = rgba()
+    _, _, w = open_dock(make_napari_viewer, image, dock="Focus QC")
     assert w.score() is not None
     assert "layer.data[..., :3]" not in w.status_label.text()
+    qtbot.waitUntil(lambda: not w._workers and w.scores_fresh(), timeout=TIMEOUT)
+    _, axes, tile = w.score_settings()
+    assert axes == "YXS"
+    # the colours' scores: an alpha averaged in as intensity scored the plane apart
+    colours = focus_score(np.ascontiguousarray(image[..., :3]), axes="YXS", tile=tile)
+    np.testing.assert_allclose(w.scores, colours, rtol=1e-6)
 
 
 def test_deblur_dock_says_which_axes_it_assumed_for_a_4d_layer(make_napari_viewer, qtbot):

@@ -83,7 +83,9 @@ def test_axes_putting_z_after_y_x_of_an_unmarked_file_warn_that_it_is_slow(tmp_p
 def test_channels_last_read_whole_are_not_called_slow(tmp_path, capsys):
     source = tmp_path / "yxc.tif"
     tifffile.imwrite(source, _image((32, 32, 3)), photometric="minisblack", planarconfig="contig")
-    main(["deblur", str(source), "-o", str(tmp_path / "a.tif"), "--axes", "YXC", *WIENER, "-q"])
+    assert main(["deblur", str(source), "-o", str(tmp_path / "a.tif"), "--axes", "YXC",
+                 *WIENER, "-q"]) == 0
+    assert tifffile.imread(tmp_path / "a.tif").shape == (32, 32, 3)
     assert not [w for w in _warnings(capsys.readouterr().err) if "slower" in w]
 
 

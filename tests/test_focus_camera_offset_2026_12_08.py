@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from napari_microdeblur.core.focus import (
+    band_pass_energy_map,
     calibrate_threshold,
     focus_score,
     iter_focus_scores,
@@ -27,15 +29,30 @@ def cells(shape=(3, 64, 64), seed=0):
     return (smooth * 1000).astype(np.float32)
 
 
+def _formula(planes, tile=None) -> np.ndarray:
+    """Scores by their formula: the band-pass energy over each plane's squared mean, averaged
+    over the plane or over each ``tile`` px square."""
+    energy = band_pass_energy_map(torch.from_numpy(np.asarray(planes, np.float32))).numpy()
+    if tile is None:
+        return energy.mean(axis=(1, 2))
+    n, ny, nx = energy.shape
+    return energy.reshape(n, ny // tile, tile, nx // tile, tile).mean(axis=(2, 4))
+
+
 def test_offset_0_gives_todays_scores_bit_for_bit():
     image = cells()
     for tile in (None, 16):
         today = focus_score(image, axes="ZYX", tile=tile)
         assert np.array_equal(focus_score(image, axes="ZYX", tile=tile, camera_offset=0.0),
                               today)
+        np.testing.assert_allclose(today, _formula(image, tile), rtol=1e-4)
     # a plane with negative pixels is scored as it is at 0 (no clipping)
-    signed = cells((64, 64)) - 50
-    assert focus_score(signed, camera_offset=0) == focus_score(signed)
+    signed = cells((64, 64)) - 450
+    assert signed.min() < 0 < signed.mean()
+    assert focus_score(signed, camera_offset=0) == pytest.approx(_formula([signed])[0],
+                                                                 rel=1e-4)
+    assert focus_score(signed, camera_offset=0) != pytest.approx(
+        focus_score(np.maximum(signed, 0)), rel=1e-3)
 
 
 def test_the_offset_is_subtracted_before_the_normalisation():

@@ -180,8 +180,12 @@ def test_tiles_of_every_plane_of_a_stack(focus_stack):
                                        threshold=threshold, tile=48, device="cpu",
                                        output_dtype="input")
     assert result.unit_axes == "Zyx"
+    # the tiles below the median, in every plane: each plane's loop below has boxes to check
+    assert list(result.selected) == [tuple(u) for u in np.argwhere(scores < threshold)]
+    assert sorted({u[0] for u in result.selected}) == [0, 1, 2, 3]
     for z in range(4):
         boxes = [b for u, b in zip(result.selected, result.boxes) if u[0] == z]
+        assert boxes
         keep = outside(stack.shape[1:], boxes)
         assert result.image[z][keep].tobytes() == stack[z][keep].tobytes()
         for y0, y1, x0, x1 in boxes:

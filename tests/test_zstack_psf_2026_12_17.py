@@ -5,7 +5,6 @@ and named the whole file for a napari result made from one of its channel layers
 
 from __future__ import annotations
 
-import inspect
 import shlex
 import warnings
 
@@ -101,14 +100,6 @@ def test_each_channels_psf_file_is_resampled_as_its_file_alone_is(tmp_path):
                               (9, 2, 32, 32)) == (None, None, None)
 
 
-def _wired() -> bool:
-    from napari_microdeblur.core.channel_psfs import prepare_channels
-
-    return "psfs" in inspect.signature(prepare_channels).parameters
-
-
-@pytest.mark.skipif(not _wired(), reason="needs channel_psfs.prepare_channels(psfs=) and its "
-                    "call from core.files (the zstack_psf report's wiring)")
 def test_per_channel_psf_files_deblur_each_channel_as_it_alone(tmp_path):
     a, b = _channel_files(tmp_path)
     stack = _stack(channels=2)
