@@ -3,11 +3,15 @@ oracles and the networks, with PSNR/SSIM of each (the README's first command).""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .cli_options import ITERATIONS_MAX
 
 SAMPLE = Path(__file__).parent / "samples" / "ht29_nuclei_hoechst.tif"
 # rows 320:512 of the same field (the sample is rows 64:320): where the demo tunes the oracles
@@ -143,14 +147,42 @@ def _grayscale_networks() -> list[str]:
             if is_installed(name) and read_card(WEIGHTS_DIR / entry.file).in_channels == 1]
 
 
+def _demo_iterations(text: str) -> int:
+    """--iterations of demo: deblur's check said "or 'auto'", which demo refused (its default
+    is tuned on another region, not deblur's 'auto')."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= ITERATIONS_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give an integer from 1 to {ITERATIONS_MAX}, or leave --iterations out "
+            "to tune it on another region of the sample")
+    return value
+
+
+def _demo_balance(text: str) -> float:
+    """--balance of demo: a finite number > 0 (see ``_demo_iterations``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a number > 0 (e.g. 0.01), or leave --balance out to tune it on "
+            "another region of the sample")
+    return value
+
+
 def add_demo_command(sub) -> None:
     p = sub.add_parser("demo", help="degrade the bundled sample, deblur it, print PSNR/SSIM")
     p.add_argument("--method", help="network to show (default: the bundled blind default and "
                    "the PSF-aware network given the true PSF)")
-    p.add_argument("--iterations", type=int, default=None,
-                   help="Richardson-Lucy iterations (default: tuned on another region)")
-    p.add_argument("--balance", type=float, default=None,
-                   help="Wiener balance (default: tuned on another region)")
+    p.add_argument("--iterations", type=_demo_iterations, default=None,
+                   help=f"Richardson-Lucy iterations, 1 to {ITERATIONS_MAX} (default: tuned on "
+                   "another region)")
+    p.add_argument("--balance", type=_demo_balance, default=None,
+                   help="Wiener balance, a number > 0 (default: tuned on another region)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object instead of the table: sample, shape, protocol, "

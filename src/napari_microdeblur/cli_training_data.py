@@ -394,7 +394,11 @@ def finetune_fields(args, sizes: list | None = None) -> list:
 
     refuse_c_and_s(args.axes)
     if bool(args.stack) == bool(args.blurry or args.sharp):
-        raise UserError("give either --stack Z.tif or both --blurry B.tif and --sharp S.tif")
+        raise UserError(
+            "give either --stack Z.tif or both --blurry B.tif and --sharp S.tif" if args.stack
+            else "give the images to fine-tune on: either --stack Z.tif (a z-stack through focus), "
+            "both --blurry B.tif and --sharp S.tif, or --self IMG --psf PSF (no reference: "
+            "adapts to IMG given its PSF)")
     if not args.stack and not (args.blurry and args.sharp):
         raise UserError("--blurry and --sharp go together")
     focus = focus_plane(args)  # 'auto' or an index; refused with pairs

@@ -94,7 +94,9 @@ class FinetuneResult:
     ``summary`` is one line for the user; ``input_val_psnr`` is the unprocessed input's
     validation PSNR (for a stopped run too, read back from its ``last.pt``), None without
     validation; ``unvalidated`` when the run ended before any weights after the start were
-    validated (the starting weights are returned: the advice is to run longer)."""
+    validated (the starting weights are returned: the advice is to run longer). ``file``:
+    the kept weights, ``out`` when ``finetune_simple.finetune`` was given one, else the
+    checkpoint folder's (a temporary one is removed when Python exits)."""
 
     stopped: bool
     model: Any = field(repr=False)  # a notebook's repr: ~4,000 lines of layers and weights

@@ -38,7 +38,10 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
     (then ``deblur(img, method='auto', weights=out)``); a file there already is kept and
     refused before the run unless ``overwrite=True`` (a notebook cell run again had replaced
     the weights the first run kept). Records go to ``callback``.
-    Returns the job's ``FinetuneResult`` (pair) or ``SelfAdaptResult``."""
+    Returns the job's ``FinetuneResult`` (pair) or ``SelfAdaptResult`` (its weights in
+    ``model``, no file). ``FinetuneResult.file``: ``out`` when given; else the kept
+    ``best.safetensors`` in ``checkpoint_dir``, or in a temporary folder removed when Python
+    exits (give ``out=`` or ``checkpoint_dir=`` to keep it)."""
     from .finetune import iter_finetune  # finetune re-exports this function
     from .self_adapt import self_adapt
 
@@ -85,14 +88,22 @@ def finetune(weights, blurry, sharp=None, *, psf=None, axes: str | None = None,
         minutes=PAIRED_MINUTES if minutes is None else minutes, **options)
     outcome = drive(iter_finetune(request), callback)
     if out is not None:
-        if outcome.diverged and outcome.kept_start:
-            _diverged_before_any_gain(out, outcome.diverged)
-        if outcome.file is None:
-            raise ValueError(f"fine-tuning kept nothing to write to {out}: {outcome.summary}")
-        from .files import copy_atomically
-
-        copy_atomically(outcome.file, out, overwrite=overwrite)
+        _write_kept(outcome, out, overwrite)
     return outcome
+
+
+def _write_kept(outcome, out, overwrite: bool) -> None:
+    """Copy a paired run's kept weights to ``out``, which the result then names."""
+    if outcome.diverged and outcome.kept_start:
+        _diverged_before_any_gain(out, outcome.diverged)
+    if outcome.file is None:
+        raise ValueError(f"fine-tuning kept nothing to write to {out}: {outcome.summary}")
+    from .files import copy_atomically
+
+    copy_atomically(outcome.file, out, overwrite=overwrite)
+    # not the temporary best.safetensors, removed when Python exits (the card's source too)
+    outcome.file = Path(out)
+    outcome.card = outcome.card.model_copy(update={"source": str(out)})
 
 
 def _diverged_before_any_gain(out, why: str = "the loss diverged") -> None:
