@@ -75,32 +75,34 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
 
 
 def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
-    """One file of a batch into a folder: its failure said and logged, not raised. An output
-    that another run wrote meanwhile (the same command started twice) is skipped, as it would
-    have been had it been there first: the caller skips those that exist before the file."""
+    """One file of a batch into a folder: its failure said and logged, not raised. Without
+    --overwrite its output is claimed first (``core.output_claims``): one that another live run
+    is writing (the same command started twice) or wrote meanwhile is skipped, as it would have
+    been had it been there first (the caller skips those that exist before the file)."""
     from .cli import warnings_naming
     from .core.atomic_write import OutputExistsError, make_folder_for
     from .core.io_write import check_name_length
+    from .core.output_claims import claim_output, skip_words
 
-    t0 = time.perf_counter()
+    t0, claim = time.perf_counter(), None
     earlier = getattr(args, "earlier_outputs", None)
     try:
         check_name_length(target)  # its length said, not 'File name too long' alone
         if earlier is not None:  # an input left out as an earlier output, its record unread
             earlier.check_replaced(target)
         make_folder_for(target)  # --recursive's subfolders; a file in the way said so
+        if not args.overwrite:  # in the output's folder, so made first; another run's: skipped
+            claim = claim_output(target)
         with warnings_naming(source, log, target):
             method, fields = deblur_file_as_asked(source, target, args, models)
     except BrokenPipeError:  # the output's reader went away (| head): not this file's
         raise
     except OutputExistsError as error:
         if args.overwrite or not same_path(error.path, target):
-            say_failed(source, target, error, args, log, t0)
-            return
-        if not args.quiet and not args.json:
-            say(f"{target}: written by another run while this one ran; kept, skipped")
-        log.add(source, target, "skipped", seconds=time.perf_counter() - t0)
-        return
+            return say_failed(source, target, error, args, log, t0)
+        if not args.quiet and not args.json:  # another run writes it, or wrote it meanwhile
+            say(f"{target}: {skip_words(error)}")
+        return log.add(source, target, "skipped", seconds=time.perf_counter() - t0)
     # UserError: this file refused (a single plane under --focus-below auto), the others
     # may be deblurred; MemoryError: this file too big. Both had ended the batch, unsummed.
     except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
@@ -111,8 +113,10 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
         stop = full_disk_stop(source, full and full.errno, first_line(error))
         if stop is not None:
             raise stop from None
-        say_failed(source, target, error, args, log, t0)
-        return
+        return say_failed(source, target, error, args, log, t0)
+    finally:  # done, failed or interrupted: the claim goes (a killed run's is taken over)
+        if claim is not None:
+            claim.release()
     log.add(source, target, "ok", method=method, seconds=time.perf_counter() - t0, **fields)
 
 
@@ -187,12 +191,12 @@ def deblur_single(source: Path, output: Path, args) -> int:
 @dataclass
 class BatchLog:
     """What a batch into a folder did, file by file: each file's --json line as it ends, the
-    failed files listed beside the folder (as ``core.cluster.write_failures`` lists them) and
-    one closing line on stderr. A warning that repeats from file to file with only its
-    details changed (the PSF estimated from each EM tile: 100k lines) is said in full for
-    the first file, then in one short line per file (with -q counted in one line at the
-    closing); an output that exists is said for the first, the others counted at the
-    closing (``cli_batch_lines``). Each file's warnings are in its --json object."""
+    failed files listed beside the folder (``list_failures``), one closing line on stderr. A
+    warning that repeats from file to file with only its details changed (the PSF estimated
+    from each EM tile: 100k lines) is said in full for the first file, then in one short line
+    per file (with -q counted at the closing); an output that exists is said for the first,
+    the others counted at the closing (``cli_batch_lines``). Each file's warnings are in its
+    --json object."""
 
     output: Path
     quiet: bool
@@ -333,9 +337,8 @@ class BatchLog:
     def close(self, interrupted: bool = False, stopped: bool = False) -> int:
         """The repeated warnings counted, the failures listed, the closing line; the exit
         code (2 where a file failed, as a single file's failure). ``interrupted`` (Ctrl-C):
-        what was done so far, and that a rerun finishes it (no line, and an earlier run's
-        failures list left in place, had said nothing of the run); ``stopped``: as
-        interrupted, by the error printed next."""
+        what was done so far, and that a rerun finishes it (no line had said anything of the
+        run); ``stopped``: as interrupted, by the error printed next."""
         from .cli import EXIT_ERROR
 
         counts = {s: sum(r["status"] == s for r in self.records)
@@ -460,19 +463,20 @@ def file_object(source, target, status: str, method=None, seconds=None,
 
 def list_failures(output: Path, records: list[dict], failed: int) -> None:
     """A batch into a folder: its failed files listed beside it, said in one line; a list an
-    earlier run left is replaced, or removed when none failed (``write_failures``)."""
+    earlier run left keeps the rows of files this run did not touch (``write_failures``)."""
     from .core.cluster import failures_path, write_failures
 
     try:
-        listed = write_failures(output, records)
+        listed, kept = write_failures(output, records)
     except OSError as error:  # the failures were printed: an unwritable list stops nothing
         print(f"microdeblur: warning: the failed files could not be listed in "
               f"{shown_path(failures_path(output))} ({first_line(error)}); copy them from the "
               "error lines above", file=sys.stderr, flush=True)
         return
-    if listed is not None:
+    more = f", with {kept} earlier failed file{'s' * (kept > 1)} this run did not redo"
+    if listed is not None:  # said with kept rows alone too: they are not this run's failures
         print(f"microdeblur: {failed} of {len(records)} files failed; listed in "
-              f"{shown_path(listed)}", file=sys.stderr, flush=True)
+              f"{shown_path(listed)}{more if kept else ''}", file=sys.stderr, flush=True)
 
 
 #: skipped outputs whose records are read, at most (0.6-0.9 ms each from the page cache

@@ -348,31 +348,32 @@ def failures_path(folder) -> Path:
     return listed if folder.is_absolute() else Path(os.path.relpath(listed))
 
 
-def write_failures(folder, records) -> Path | None:
+def write_failures(folder, records) -> tuple[Path | None, int]:
     """List the failed files of ``records`` in ``failures_path(folder)`` (input, output and
-    error, tab-separated, under a header), whole or not at all; the path, or None when none
-    failed. A list an earlier run left is replaced (none failed: removed), so it always names
-    what the last run could not do."""
+    error, tab-separated, under a header), whole or not at all: (the list, None where no row is
+    left and it is removed; the rows of an earlier list kept). An earlier list keeps its rows
+    of inputs this run did not touch that are still there (``output_claims.untouched_rows``: a
+    batch of other inputs into the folder had deleted them); the others are replaced."""
     from .atomic_write import write_atomically
+    from .output_claims import FAILURES_HEADER, failure_row, untouched_rows
 
     path = failures_path(folder)
-    failed = [r for r in records if "error" in r]
-    if not failed:
+    kept = untouched_rows(path, records)
+    rows = kept + [failure_row(r["input"], r["output"], r["error"]) for r in records
+                   if "error" in r]
+    if not rows:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        return None
+        return None, 0
 
     def write(tmp: Path) -> None:
         # a name not valid UTF-8 written as its own bytes: 'surrogates not allowed' (a
         # ValueError) had lost the list and the batch's closing line
         with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
-            f.write("input\toutput\terror\n")
-            for r in failed:  # a tab or line break inside a field would break its row
-                f.write("\t".join(re.sub(r"[\t\r\n]", " ", str(r[k]))
-                                  for k in ("input", "output", "error")) + "\n")
+            f.write("".join(row + "\n" for row in [FAILURES_HEADER, *rows]))
 
     write_atomically(path, write)
-    return path
+    return path, len(kept)
 
 
 def _chunk_name(axes: str, depth: dict, block_info) -> str:
