@@ -12,10 +12,12 @@ from typing import Any
 from . import cli_training_data as training_data
 from .cli import EXIT_INTERRUPTED, UserError
 from .cli_runs import (
+    FINISHED_NAME,
     checkpoint_folder,
     interrupted_kept,
     recorded,
     resume_hint,
+    say_taken,
     stop_words,
     taken_words,
     write_kept,
@@ -169,8 +171,12 @@ def self_finished(result, run: SelfJob, args, out: Path) -> int:
     if result.stopped == "diverged" and diverged:  # the card read as a finished run's
         card["description"] += f"; {diverged}"
         card["metrics"]["stopped"] = diverged
-    save_weights(result.model, out, card, overwrite=args.overwrite)
-    print(f"{out}: {args.weights} adapted to {run.what} in {result.steps_done} steps "
+    # another run's --out written meanwhile is kept, these weights beside it (they were lost)
+    kept = write_kept(lambda path, replace: save_weights(result.model, path, card,
+                                                         overwrite=replace),
+                      out, args.overwrite, FINISHED_NAME)
+    say_taken(out, kept)
+    print(f"{kept}: {args.weights} adapted to {run.what} in {result.steps_done} steps "
           f"({result.seconds / 60:.1f} min); held-out data-consistency loss "
           f"{result.start_val_loss:.3f} -> {result.best_val_loss:.3f}"
           + ("" if result.improved else " (no improvement: the starting weights)"))

@@ -88,14 +88,34 @@ def _show_last_validation(bar, last: dict, result) -> None:
 
 def checkpoint_folder(path: str, *, resume: bool) -> Path:
     """--checkpoint-dir checked before any work (core ``check_checkpoint_dir``: a folder, made
-    if missing, that a file can really be written in, holding no earlier run unless
-    ``resume``), its message naming the option."""
+    if missing, that a file can really be written in, used by no other run now, holding no
+    earlier run unless ``resume``), its message naming the option; claimed for this run (two
+    runs in one folder wrote over each other's checkpoints) until its command ends
+    (``releasing_claims``)."""
     from .core.training.checkpoints import check_checkpoint_dir
 
     try:
-        return check_checkpoint_dir(path, resume=resume)
+        return check_checkpoint_dir(path, resume=resume, claim=True)
     except ValueError as error:
         raise UserError(str(error)) from None
+
+
+def releasing_claims(command):
+    """``command`` (`train`'s, `finetune`'s) with the --checkpoint-dir it claimed
+    (``checkpoint_folder``) released when it returns or raises; a run killed outright leaves
+    its claim, which the next run there takes over (its process is gone)."""
+    import functools
+
+    @functools.wraps(command)
+    def run(args):
+        from .core.run_paths import release_checkpoint_dirs
+
+        try:
+            return command(args)
+        finally:
+            release_checkpoint_dirs()
+
+    return run
 
 
 def with_lr_advice(text: str, lr: float | None = None) -> str:
@@ -141,19 +161,22 @@ def continued_card(label: str, start_card, training_data: str, license: str | No
 
 #: what a stopped run's weights are named beside an --out another run wrote meanwhile
 STOPPED_NAME = "{stem}.stopped{n}{suffix}"
+#: ... and a finished run's (the loser of two runs given one --out had lost its weights)
+FINISHED_NAME = "{stem}.finished{n}{suffix}"
 
 
-def write_kept(write, out: Path, overwrite: bool) -> Path:
-    """Write a stopped run's weights, ``write(path, overwrite)``, to ``out``; where ``out``
-    appeared while the run ran (another run wrote it; checked free when this one began) and
-    there is no --overwrite, it is kept, as a finished run keeps it (``copy_atomically``'s
-    no-overwrite rename), and the weights go to the first free name beside it,
-    OUT.stopped.safetensors, OUT.stopped-2.safetensors ... (they had been written over it).
-    Where they went."""
+def write_kept(write, out: Path, overwrite: bool, name: str = STOPPED_NAME) -> Path:
+    """Write a run's weights, ``write(path, overwrite)``, to ``out``; where ``out`` appeared
+    while the run ran (another run wrote it; checked free when this one began) and there is no
+    --overwrite, it is kept (``copy_atomically``'s no-overwrite rename), and the weights go to
+    the first free name beside it, ``name``: OUT.stopped.safetensors, OUT.stopped-2.safetensors
+    ... for a stopped run (they had been written over it), OUT.finished.safetensors ... for a
+    finished one (``keep_finished``: they were lost with its temporary folder). Where they
+    went."""
     from .core.atomic_write import OutputExistsError
 
     for n in range(1000):
-        path = out if n == 0 else out.with_name(STOPPED_NAME.format(
+        path = out if n == 0 else out.with_name(name.format(
             stem=out.stem, n="" if n == 1 else f"-{n}", suffix=out.suffix))
         try:
             write(path, overwrite and n == 0)
@@ -167,6 +190,23 @@ def taken_words(out: Path, kept: Path) -> str:
     """What a stop says after 'wrote ... to KEPT' where ``kept`` is not ``out``."""
     return ("" if kept == out else f" instead of {out}, which another run wrote while this "
             "one ran (kept: without --overwrite no file is replaced)")
+
+
+def keep_finished(best: Path, out: Path, overwrite: bool, stopped: bool = False) -> Path:
+    """Copy a finished run's weights ``best`` to ``out``, or beside it where another run wrote
+    it meanwhile (``write_kept``; ``stopped``: a diverged run's, named as a stopped one's);
+    where they went."""
+    from .core.files import copy_atomically
+
+    return write_kept(lambda path, replace: copy_atomically(best, path, overwrite=replace),
+                      out, overwrite, STOPPED_NAME if stopped else FINISHED_NAME)
+
+
+def say_taken(out: Path, kept: Path) -> None:
+    """The line of a finished run whose weights went beside ``out`` (``keep_finished``)."""
+    if kept != out:
+        print(f"microdeblur: wrote this run's weights to {kept}{taken_words(out, kept)}",
+              file=sys.stderr)
 
 
 def keep_best_so_far(ckdir: Path, out: Path, *, trained_only: bool = False,
@@ -310,8 +350,6 @@ def keep_finetuned(outcome, out: Path, *, overwrite: bool, weights: str, lr: flo
     so (``say_finetuned``); its exit code. A divergence before any validation beat the start
     writes nothing (as train's: the starting weights had replaced an --out with --overwrite);
     a run that ends with the start kept writes it, as the README says, and the line says so."""
-    from .core.files import copy_atomically
-
     if outcome.file is None:
         raise UserError(f"fine-tuning kept nothing: {with_lr_advice(outcome.summary)}")
     if outcome.diverged and outcome.kept_start:
@@ -320,10 +358,13 @@ def keep_finetuned(outcome, out: Path, *, overwrite: bool, weights: str, lr: flo
                         f"starting weights ({weights}, unchanged: use them as they are) "
                         f"before that, so {out} was not written{left}")
     replaced = out.exists()
-    copy_atomically(outcome.file, out, overwrite=overwrite)
+    # beside --out where another run wrote it meanwhile: the temporary folder goes with the run
+    kept = keep_finished(outcome.file, out, overwrite, stopped=bool(outcome.diverged))
     if outcome.diverged:  # the card of a diverged run read as a finished one
-        mark_stopped(out, outcome.diverged.split(";")[0])
-    return say_finetuned(outcome, out, weights, lr, replaced=replaced)
+        mark_stopped(kept, outcome.diverged.split(";")[0])
+    code = say_finetuned(outcome, kept, weights, lr, replaced=replaced and kept == out)
+    say_taken(out, kept)
+    return code
 
 
 def recorded(job, records: list):

@@ -24,9 +24,12 @@ from .cli_runs import (
     finetune_stopped,
     finish_train_run,
     keep_finetuned,
+    keep_finished,
     load_start_weights,
     mark_stopped,
+    releasing_claims,
     resumed_words,
+    say_taken,
     stack_targets,
 )
 
@@ -202,6 +205,7 @@ def _train_card(args, start_card, described: str, degradation: str) -> dict:
     return card
 
 
+@releasing_claims  # its --checkpoint-dir, claimed for the run
 def cmd_train(args) -> int:
     """Train a registered architecture in one of the regimes (the papers' training) on sharp
     images (synthetic blur) or blurry/sharp pairs, plus the regime's unpaired image sets."""
@@ -211,7 +215,6 @@ def cmd_train(args) -> int:
     training_checked_early(args)  # before torch's import: the device's form, folder, weights
     from . import cli_regimes
     from .core import registry, training
-    from .core.files import copy_atomically
     from .core.training.checkpoints import check_resumable, check_same_start, run_folder
 
     _check_device(args.device)
@@ -273,15 +276,16 @@ def cmd_train(args) -> int:
         result = finish_train_run(run, ckdir, how)
         if isinstance(result, int):  # stopped early; said so, the best so far kept
             return result
-        copy_atomically(ckdir / "best.safetensors", out, overwrite=args.overwrite)
+        kept = keep_finished(ckdir / "best.safetensors", out, args.overwrite)  # or beside
         if result.stopped == "time_limit":  # the card's training.steps is the planned bound
-            mark_stopped(out, f"stopped by --minutes {args.minutes:g} at step "
-                              f"{result.steps_done} of {args.steps}")
-        untrained = cli_regimes.finish_psf_run(args, out, ckdir, model, result)
+            mark_stopped(kept, f"stopped by --minutes {args.minutes:g} at step "
+                               f"{result.steps_done} of {args.steps}")
+        untrained = cli_regimes.finish_psf_run(args, kept, ckdir, model, result)
         starting = cli_regimes.starting_kept(args, result)
         if starting and not untrained:  # what the kept step-0 weights are, in the card too
-            cli_regimes.note_starting_kept(out, starting)
-    return cli_regimes.say_trained(args, out, result, validated_on, untrained)
+            cli_regimes.note_starting_kept(kept, starting)
+    say_taken(out, kept)
+    return cli_regimes.say_trained(args, kept, result, validated_on, untrained)
 
 
 def _check_finetune_options(args) -> None:
@@ -300,6 +304,7 @@ def _check_finetune_options(args) -> None:
                         "e.g. --replay 0.25")
 
 
+@releasing_claims  # its --checkpoint-dir, claimed for the run
 def cmd_finetune(args) -> int:
     """Fine-tune weights on the user's blurry/sharp pairs or z-stacks (core.finetune)."""
     out = _check_weights_output(args.out, args.overwrite, args.weights)

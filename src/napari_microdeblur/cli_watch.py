@@ -31,8 +31,10 @@ from .cli_watch_log import (
     WATCH_COLUMNS,
     WATCH_LOG,
     WatchState,
+    end_last_line,
     other_thresholds,
     read_log,
+    say_damaged,
     stamp,
     targets,
     upgrade_log,
@@ -213,6 +215,35 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
             "seconds": f"{time.perf_counter() - t0:.2f}"}
 
 
+def _watch_one_claimed(path: Path, threshold: Threshold, args, models,
+                       state: WatchState) -> dict | None:
+    """``_watch_one`` under a claim on the file's output name (``core.output_claims``): a file
+    another live watch (or deblur) is processing is left to it, not done twice: None, not
+    logged (said once), looked at again later, when its output is there (logged 'exists') or
+    its claim a dead run's (taken over). The claim goes when the file ends. Not with
+    --overwrite, as `deblur`."""
+    from .core.output_claims import OutputClaimed, claim_output
+
+    if args.overwrite:
+        return _watch_one(path, threshold, args, models, state)
+    name = state.name(path)
+    deblurred, _ = targets(name, state.out_dir)  # one claim for either output of the file
+    deblurred.parent.mkdir(parents=True, exist_ok=True)  # --recursive: the claim goes there
+    try:  # replacing: a changed file's output this watch wrote is there
+        claim = claim_output(deblurred, replacing=True)
+    except OutputClaimed as error:
+        # not logged 'exists': had that run been killed, its file was left undone for good
+        if name not in state.elsewhere:
+            state.elsewhere.add(name)
+            print(f"microdeblur: {name}: {shown_path(deblurred)} {error.skip_words} (looked "
+                  "at again later)", file=sys.stderr, flush=True)
+        return None
+    try:
+        return _watch_one(path, threshold, args, models, state)
+    finally:
+        claim.release()
+
+
 def _raced_row(name: str, target: Path, score: float) -> dict:
     """An output another run (a second watch on the same folders) wrote while this one made
     it: kept and this file skipped, as `deblur` does, not logged 'failed' (exit 2)."""
@@ -259,7 +290,7 @@ def _pending(state: WatchState, args, unread: list | None = None) -> list[Path]:
 def _process(path: Path, threshold: Threshold, args, models, state: WatchState) -> dict | None:
     """The log row of one file (its stamp taken first: a change during the run is a change),
     saying so when it is a retry or a redo, or None for a file that cannot be read yet and
-    changed recently (``still_written``)."""
+    changed recently (``still_written``) or that another live run is processing now."""
     name, when = state.name(path), stamp(path)
     if name in state.waiting:  # still being written: said when it was first seen changed
         pass
@@ -273,7 +304,9 @@ def _process(path: Path, threshold: Threshold, args, models, state: WatchState) 
               f"time differ from its logged row); processed again, its output replaced",
               file=sys.stderr, flush=True)
     try:
-        row = _watch_one(path, threshold, args, models, state)
+        row = _watch_one_claimed(path, threshold, args, models, state)
+        if row is None:  # another live run's: looked at again later
+            return None
     # one bad file (or a failed run on it) must not stop the watch
     except BrokenPipeError:  # the output's reader went away (| head): not this file's fault
         raise
@@ -308,7 +341,7 @@ def _scan(state: WatchState, threshold: Threshold, args, models, write,
             else:  # waited for too long: logged, nothing read or written
                 row = waited_row(name, why, args)
                 row["threshold"] = f"{threshold.value:.6g}"  # the run's, as every row's
-            if row is not None:  # None: still being written, not logged yet
+            if row is not None:  # None: still being written, or another run's now
                 state.waiting.pop(name, None)
                 write(row)
                 state.record(row)
@@ -339,6 +372,8 @@ def cmd_watch(args) -> int:
     log_path = out_dir / WATCH_LOG
     has_header = upgrade_log(log_path, in_dir)
     state = read_log(log_path, out_dir, in_dir)  # restart where we left off
+    say_damaged(state, log_path)  # a row cut off: its file is processed again
+    end_last_line(log_path)  # ... and the next row written on a line of its own
     _start_lines(state, threshold, args)
     hint, stopper = SubfolderHint(in_dir, out_dir), FinishCurrentFile()
     unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged

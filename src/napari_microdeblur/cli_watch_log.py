@@ -41,6 +41,9 @@ COPIED = ("copied", "blank")
 WROTE = ("deblurred", *COPIED)
 #: the decisions the threshold made (a 'blank' file is copied whatever it is)
 JUDGED = ("deblurred", "copied")
+#: every decision a row may hold: a row with another (cut off by power loss or a full disk,
+#: or two rows run together) is not counted as logged (``read_log``)
+DECISIONS = (*WROTE, *RETRIED, "exists", "name clash")
 
 
 def targets(name: str, out_dir: Path) -> tuple[Path, Path]:
@@ -122,6 +125,10 @@ class WatchState:
     waiting: dict = field(default_factory=dict)
     not_done: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
+    #: name -> line of its last row where that row was cut off or not understood (not counted)
+    damaged: dict = field(default_factory=dict)
+    #: names another live run was processing when looked at (said once; not logged)
+    elsewhere: set = field(default_factory=set)
 
     def name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -158,13 +165,72 @@ class WatchState:
 
 
 def read_log(log_path: Path, out_dir: Path, root: Path) -> WatchState:
-    """The state a watch restarts from: its log's rows, each name's last row counting."""
+    """The state a watch restarts from: its log's rows, each name's last row counting. A last
+    row without its line end (cut off: power loss, a full disk) or a row of no known decision
+    (one cut off, then run together with the next by an earlier version) is not counted: its
+    file is processed again (it was taken as done for good), said by ``say_damaged``
+    (``state.damaged``: the cut last row always, another where its file is there)."""
     state = WatchState(root, out_dir)
-    if log_path.exists():
-        with open(log_path, newline="", **TEXT) as f:
-            for row in csv.DictReader(f):
-                state.record(row)
+    if not log_path.exists():
+        return state
+    with open(log_path, newline="", **TEXT) as f:
+        text = f.read()
+    reader = csv.DictReader(io.StringIO(text))
+    rows = [(row, reader.line_num) for row in reader]
+    for i, (row, line) in enumerate(rows):
+        name = row.get("name") or ""
+        cut = i == len(rows) - 1 and not text.endswith("\n")
+        if cut or row.get("decision") not in DECISIONS:
+            if cut or _there(root, name):
+                state.damaged[name] = line
+            continue
+        state.damaged.pop(name, None)  # logged again since
+        state.record(row)
     return state
+
+
+def _there(root: Path, name: str) -> bool:
+    """Whether the watched folder holds ``name`` (any text, from a damaged row)."""
+    try:
+        return bool(name) and (root / name).exists()
+    except (OSError, ValueError):  # a NUL, a name too long
+        return False
+
+
+def say_damaged(state: WatchState, log_path: Path) -> None:
+    """One warning naming the log and the files whose rows were cut off or not understood
+    (``read_log``): they are processed again."""
+    from .core.shown import shown_path
+
+    if not state.damaged:
+        return
+    found = sorted(state.damaged.items(), key=lambda item: item[1])
+    rows = "; ".join(f"line {line}: {name or '(no name)'}" for name, line in found[:5])
+    rows += f"; {len(found) - 5} more" if len(found) > 5 else ""
+    print(f"microdeblur: warning: {shown_path(log_path)}: {len(state.damaged)} row"
+          f"{'s' * (len(state.damaged) > 1)} cut off or not understood ({rows}; power loss or "
+          "a full disk leaves the last row cut off), not counted as logged: "
+          f"{'those files are' if len(state.damaged) > 1 else 'that file is'} processed again",
+          file=sys.stderr, flush=True)
+
+
+def end_last_line(log_path: Path) -> None:
+    """End a cut-off last row (or header) of the log with a line end before rows are
+    appended: the next row had been run together with it, and was lost too."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return
+            f.seek(-1, os.SEEK_END)
+            last = f.read(1)
+    except FileNotFoundError:
+        return
+    if last != b"\n":
+        with open(log_path, "ab") as f:
+            f.write(b"\n" if last == b"\r" else b"\r\n")  # csv's row end
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def other_thresholds(state: WatchState, value: float, names) -> dict[str, int]:

@@ -141,7 +141,9 @@ def claim_output(target: str | os.PathLike, *, replacing: bool = False) -> Outpu
 
 def _claimed(target) -> OutputClaim:
     path = claim_name(target)
-    text = f"{host_tag()} {os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode()
+    # UTC: a local %z can be a zone name with spaces (Windows), which the reading splits on
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    text = f"{host_tag()} {os.getpid()} {when}\n".encode()
     for _ in range(5):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

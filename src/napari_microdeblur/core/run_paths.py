@@ -1,5 +1,6 @@
 """The paths a training run reads and writes, checked without torch: the weights it writes
-(``check_weights_output``), its checkpoint folder (``check_checkpoint_dir``) and the weights
+(``check_weights_output``), its checkpoint folder (``check_checkpoint_dir``; claimed by a
+command-line run while it runs, ``claim_checkpoint_dir``) and the weights
 it starts from (``missing_weights``; another tool's, as ``foreign_files`` says them). Moved
 from ``core.files``, ``core.training.checkpoints`` and ``core.checkpoint``, which import
 torch: `train` and `finetune` said a mistake in one of them after a 3-8 s import."""
@@ -8,14 +9,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from . import io_write
 from .atomic_write import same_file
+from .partials import host_tag, process_is_gone, remove_stale_partials_of
 from .shown import shown_path
 
 #: the files a run writes into its checkpoint folder
 RUN_FILES = ("best.safetensors", "best.pt", "last.safetensors", "last.pt")
+#: the file a command-line run keeps in its checkpoint folder while it runs: its host, process
+#: id and start, so that a second run on the folder is refused (both had passed the check and
+#: written over each other's checkpoints); a killed run's is taken over (``claim_checkpoint_dir``)
+OWNER_FILE = ".microdeblur-run.owner"
+#: seconds after which an owner file holding no host and pid (its run killed between making
+#: and filling it) counts as a dead run's
+UNFILLED_OWNER_S = 10.0
+#: the folders this process claimed -> whether the claim made the folder
+_CLAIMED: dict[str, bool] = {}
 #: weights files read as a plain state dict (``checkpoint.load_model``)
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 #: CSBDeep / CARE / n2v weights, refused in words (``checkpoint.load_model``)
@@ -51,10 +63,13 @@ def checked_temporary_folder() -> str:
         raise worded from None
 
 
-def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
+def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool,
+                         claim: bool = False) -> Path:
     """The checkpoint folder of a run, checked before any work: a folder (made if missing,
-    inside an existing one) that can be written, and that holds no earlier run's checkpoints
-    unless the run resumes from them (``resume``), so nothing there is overwritten unasked."""
+    inside an existing one) that can be written, used by no other run now (``OWNER_FILE``),
+    and that holds no earlier run's checkpoints unless the run resumes from them (``resume``),
+    so nothing there is overwritten unasked. The temporary files of a killed run's checkpoints
+    are removed. ``claim``: the folder is made this process's (``claim_checkpoint_dir``)."""
     checked_temporary_folder()  # torch needs one even so
     p = Path(path)
     option = f"checkpoint_dir={str(path)!r}"
@@ -67,14 +82,159 @@ def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool) -> Path:
         raise ValueError(f"{option}: its parent folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or not _can_write(p):
         raise ValueError(f"{option}: {str(folder)!r} is not writable; choose another folder")
+    if p.is_dir():  # a run killed while writing a checkpoint left its temporary file
+        remove_stale_partials_of([p / n for n in RUN_FILES])
+        _refuse_other_run(p, option)
     earlier = [n for n in RUN_FILES if (p / n).exists()]
-    if resume and not (p / "last.pt").is_file():
+    resumable = (p / "last.pt").is_file()
+    if earlier and not resumable:
+        # killed before its first last.pt: --resume had said 'no last.pt', a new run 'resume
+        # it', each sending the user to the other
+        said = ", ".join(earlier)
+        said = (f"{option}: no last.pt to resume from: it holds {said} of a run stopped "
+                "before its first last.pt, which cannot be resumed" if resume else
+                f"{option} holds an earlier run's {said}, stopped before its first last.pt: "
+                "it cannot be resumed")
+        raise ValueError(f"{said}; give another folder, or empty this one, for a new run")
+    if resume and not resumable:
         raise ValueError(f"{option}: no last.pt to resume from; give the folder of an "
                          "earlier run")
     if earlier and not resume:
         raise ValueError(f"{option} holds an earlier run ({earlier[0]}); resume it or give "
                          "another folder")
+    if claim:
+        claim_checkpoint_dir(p, option)
     return p
+
+
+def _read_owner(owner: Path) -> bytes | None:
+    """The bytes of an owner file; None where there is none."""
+    try:
+        return owner.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _owner_of(raw: bytes) -> tuple[str, int, str] | None:
+    """(host, pid, when claimed) of an owner file's bytes; None where they hold none (the file
+    being filled, or its run killed before it filled it)."""
+    try:
+        host, pid, when = raw.decode("utf-8").split()
+        return host, int(pid), when
+    except ValueError:  # UnicodeDecodeError too
+        return None
+
+
+def _is_mine(raw: bytes | None) -> bool:
+    found = _owner_of(raw or b"")
+    return found is not None and found[:2] == (host_tag(), os.getpid())
+
+
+def _other_run(owner: Path, raw: bytes) -> tuple[str, int, str] | None:
+    """The run other than this process that holds ``owner`` (read as ``raw``) and may still
+    run; None where it is this process's, or a dead run's (this host, its process gone)."""
+    found = _owner_of(raw)
+    if found is None:  # being filled now, or its run was killed before it filled it
+        try:
+            age = time.time() - owner.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return None if age > UNFILLED_OWNER_S else ("", 0, "")
+    host, pid, _ = found
+    if host == host_tag() and (pid == os.getpid() or process_is_gone(pid)):
+        return None
+    return found
+
+
+def _refuse_other_run(p: Path, option: str, raw: bytes | None = None) -> None:
+    """``ValueError`` in one line where another run uses folder ``p`` now (``raw``: its owner
+    file's bytes, where read already)."""
+    owner = p / OWNER_FILE
+    raw = _read_owner(owner) if raw is None else raw
+    other = None if raw is None else _other_run(owner, raw)
+    if other is None:
+        return
+    host, pid, when = other
+    if not host:
+        raise ValueError(f"{option} is being taken by another run now; give another folder")
+    if host == host_tag():
+        raise ValueError(f"{option} is in use by another run now (process {pid}, since "
+                         f"{when}); wait for it to end, or give another folder (where that "
+                         f"process is no run of microdeblur, remove {shown_path(owner)})")
+    raise ValueError(f"{option} is in use by a run on {host} (process {pid}, since {when}); "
+                     f"give another folder, or, if that run is over, remove {shown_path(owner)}")
+
+
+def claim_checkpoint_dir(path: str | os.PathLike, option: str = "") -> None:
+    """Make folder ``path`` this process's (made if missing): ``OWNER_FILE`` made only where
+    there is none (O_EXCL: of two runs, one gets it), holding this host, process id and the
+    time. A dead run's (a run killed outright) is taken over; another live run's is refused
+    (``ValueError``). Undone by ``release_checkpoint_dirs``."""
+    p, option = Path(path), option or f"checkpoint_dir={str(path)!r}"
+    key = os.path.abspath(p)
+    made = not p.exists()
+    p.mkdir(exist_ok=True)
+    owner = p / OWNER_FILE
+    # UTC: no spaces (Windows' %z is a zone's name), as the three fields are read back
+    text = (f"{host_tag()} {os.getpid()} "
+            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n").encode()
+    for _ in range(5):
+        try:
+            fd = os.open(owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raw = _read_owner(owner)
+            if raw is None:  # removed meanwhile: try again
+                continue
+            _refuse_other_run(p, option, raw)
+            if _is_mine(raw):  # claimed before by this process
+                _CLAIMED.setdefault(key, made)
+                return
+            _remove_dead_claim(owner, raw)
+            continue
+        try:
+            os.write(fd, text)
+        finally:
+            os.close(fd)
+        _CLAIMED[key] = made
+        return
+    raise ValueError(f"{option}: other runs are taking it now; give another folder")
+
+
+def _remove_dead_claim(owner: Path, seen: bytes) -> None:
+    """Remove ``owner``, a dead run's claim read as ``seen``: moved aside, then removed where
+    it is still that one; a claim another run made meanwhile (it took the dead one over
+    first) is put back."""
+    aside = owner.with_name(f"{owner.name}.{host_tag()}.{os.getpid()}.stale")
+    try:
+        os.replace(owner, aside)
+    except FileNotFoundError:  # another run removed it first
+        return
+    try:
+        if aside.read_bytes() != seen:  # another run's fresh claim: back in place
+            try:
+                os.link(aside, owner)
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links on this file system
+                if not os.path.lexists(owner):
+                    os.replace(aside, owner)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def release_checkpoint_dirs() -> None:
+    """Remove the owner files this process made (``claim_checkpoint_dir``), and each folder
+    the claim made that the run left empty (a run refused after its claim leaves nothing)."""
+    for key, made in list(_CLAIMED.items()):
+        del _CLAIMED[key]
+        owner = Path(key) / OWNER_FILE
+        if _is_mine(_read_owner(owner)):
+            owner.unlink(missing_ok=True)
+        if made:
+            try:
+                os.rmdir(key)
+            except OSError:  # the run wrote its checkpoints there: kept
+                pass
 
 
 def _can_write(p: Path) -> bool:
