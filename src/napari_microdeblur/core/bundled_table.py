@@ -199,7 +199,8 @@ BUNDLED_WEIGHTS: dict[str, BundledWeights] = {
 def live_table() -> dict[str, BundledWeights]:
     """``BUNDLED_WEIGHTS`` as ``core.bundled`` holds it once imported (tests replace it there,
     and ``core.weights`` forwards it from there), else this module's: read without torch."""
-    bundled = sys.modules.get(f"{__package__}.bundled")
+    # __spec__.parent: CPython stops setting __package__ (deprecated, 3.15)
+    bundled = sys.modules.get(f"{__spec__.parent}.bundled")
     return getattr(bundled, "BUNDLED_WEIGHTS", BUNDLED_WEIGHTS)
 
 

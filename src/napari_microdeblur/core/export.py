@@ -7,9 +7,10 @@
 
 The zip holds ``rdf.yaml`` (written by ``export_specs``); weights as ``pytorch_state_dict``
 (``zoo_network.PaddedNetwork`` around the architecture, so any image size runs) and
-``torchscript`` (the same, runs without this package); ``test_input.npy``/``test_output.npy``;
-a cover PNG; and, as attachments, our ``.safetensors`` checkpoint and its card as JSON, which
-:func:`read_bioimageio_zip` reads.
+``torchscript`` (the same, runs without this package; left out, with a warning, where
+torch.jit fails on the model); ``test_input.npy``/``test_output.npy`` and, as grayscale TIFF
+pages, ``sample_input.tif``/``sample_output.tif``; a cover PNG; and, as attachments, our
+``.safetensors`` checkpoint and its card as JSON, which :func:`read_bioimageio_zip` reads.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from .export_specs import (
     smallest_input,
 )
 from .licences import UNASSERTED_LICENSES
+from .notes import DeblurWarning
 from .shown import shown_path
 from .thread_warnings import caught
 from .zoo_network import PaddedNetwork
@@ -115,10 +117,12 @@ def _png_bytes(img: np.ndarray) -> bytes:
 
 
 def _tiff_bytes(a: np.ndarray) -> bytes:
+    """``a`` (C, [Z,] Y, X) as float32 grayscale pages, the rdf's channel axis first: without
+    photometric, tifffile tagged 3 or 4 channels (or planes) RGB, and warns it will stop."""
     import tifffile
 
     buf = io.BytesIO()
-    tifffile.imwrite(buf, np.ascontiguousarray(a, dtype=np.float32))
+    tifffile.imwrite(buf, np.ascontiguousarray(a, dtype=np.float32), photometric="minisblack")
     return buf.getvalue()
 
 
@@ -261,12 +265,13 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
 
 
 def _runs_alike(model: torch.nn.Module, traced, probe: torch.Tensor) -> bool:
-    """Whether the model and its TorchScript trace both run on ``probe`` and agree: a trace
-    keeps sizes it saw (c2f_unet's 32-px mirror, which the model narrows on small inputs)."""
+    """Whether the model and its TorchScript trace (None: the model alone) both run on
+    ``probe`` and agree: a trace keeps sizes it saw (c2f_unet's 32-px mirror, which the model
+    narrows on small inputs)."""
     try:
         with torch.no_grad():
             want = model(probe)
-            got = traced(probe)
+            got = want if traced is None else traced(probe)
     except (RuntimeError, ValueError):  # torch.jit.Error is a RuntimeError
         return False
     return got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-3, atol=1e-4))
@@ -274,8 +279,9 @@ def _runs_alike(model: torch.nn.Module, traced, probe: torch.Tensor) -> bool:
 
 def _min_size(model: torch.nn.Module, traced, xn: np.ndarray) -> int:
     """The smallest multiple of ``size_divisor`` (per side, up to the test input's) that both
-    weights of the package run on, probed with crops of the normalised test input: instance
-    normalisation needs more than one pixel at the deepest level, and the trace keeps sizes."""
+    weights of the package run on (the model's alone where ``traced`` is None), probed with
+    crops of the normalised test input: instance normalisation needs more than one pixel at
+    the deepest level, and the trace keeps sizes."""
     div = model.size_divisor
     device = next(model.parameters()).device
     was_training = model.training
@@ -291,27 +297,32 @@ def _min_size(model: torch.nn.Module, traced, xn: np.ndarray) -> int:
         model.train(was_training)
 
 
-def _run_and_trace(model: torch.nn.Module, xn: np.ndarray):
-    """(output as numpy, TorchScript trace) of ``model`` on the normalised test input."""
-    device = next(model.parameters()).device
+def _run(model: torch.nn.Module, xn: np.ndarray) -> np.ndarray:
+    """The output of ``model`` on the normalised test input, as numpy."""
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        example = torch.from_numpy(xn).to(device)
-        y = model(example).cpu().numpy().astype(np.float32)
-        with caught():  # the tracer's warnings dropped, for this thread only
-            traced = torch.jit.trace(model, example, check_trace=False)
-    model.train(was_training)
-    return y, traced
+    try:
+        with torch.no_grad():
+            example = torch.from_numpy(xn).to(next(model.parameters()).device)
+            return model(example).cpu().numpy().astype(np.float32)
+    finally:
+        model.train(was_training)
 
 
-def _weights_files(model: torch.nn.Module, traced, card: ModelCard,
-                   runs_from: int) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    buf = io.BytesIO()
-    # keys as PaddedNetwork holds the network (the rdf's architecture)
-    torch.save({f"net.{k}": v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    files["weights_state_dict.pt"] = buf.getvalue()
+def _trace(model: torch.nn.Module, xn: np.ndarray):
+    """The TorchScript trace of ``model`` on the normalised test input."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), caught():  # the tracer's warnings dropped, this thread only
+            example = torch.from_numpy(xn).to(next(model.parameters()).device)
+            return torch.jit.trace(model, example, check_trace=False)
+    finally:
+        model.train(was_training)
+
+
+def _scripted(model: torch.nn.Module, traced, runs_from: int) -> bytes:
+    """``weights_torchscript.pt``: PaddedNetwork around the trace, scripted."""
     buf = io.BytesIO()
     with caught() as held:  # for this thread only (thread_warnings)
         wrapped = PaddedNetwork(net=traced, size_divisor=model.size_divisor, min_size=runs_from)
@@ -319,7 +330,39 @@ def _weights_files(model: torch.nn.Module, traced, card: ModelCard,
     for w in held:  # torch.jit is deprecated, still read everywhere: that one is dropped
         if not issubclass(w.category, DeprecationWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    files["weights_torchscript.pt"] = buf.getvalue()
+    return buf.getvalue()
+
+
+def _torchscript_and_min_size(model: torch.nn.Module, xn: np.ndarray):
+    """(``weights_torchscript.pt`` or None, the smallest input side). torch.jit is deprecated
+    (torch 2.13: "may break" on Python 3.14+): where it fails or is missing, the package holds
+    the pytorch_state_dict weights alone (valid so), with one warning, and its smallest side
+    is the model's own."""
+    step = "torch.jit.trace"
+    try:
+        traced = _trace(model, xn)
+        runs_from = _min_size(model, traced, xn)
+        step = "torch.jit.script"
+        return _scripted(model, traced, runs_from), runs_from
+    except Exception as exc:  # any failure of torch.jit leaves its weights out
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    warnings.warn(
+        f"export_bioimageio: TorchScript weights were left out ({step} failed: {why}); the "
+        "package holds pytorch_state_dict weights only, which need napari-microdeblur "
+        "installed (environment.yaml); for both, export with a torch whose torch.jit runs "
+        "this network", DeblurWarning, stacklevel=3)
+    return None, _min_size(model, None, xn)
+
+
+def _weights_files(model: torch.nn.Module, torchscript: bytes | None,
+                   card: ModelCard) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    buf = io.BytesIO()
+    # keys as PaddedNetwork holds the network (the rdf's architecture)
+    torch.save({f"net.{k}": v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    files["weights_state_dict.pt"] = buf.getvalue()
+    if torchscript is not None:
+        files["weights_torchscript.pt"] = torchscript
     with tempfile.TemporaryDirectory() as tmp:
         st_path = Path(tmp) / f"{card.arch}.safetensors"
         save_weights(model, st_path, card)
@@ -412,9 +455,9 @@ def export_bioimageio(
     div, sd = model.size_divisor, model.spatial_dims
     margin = declared_halo(model, full_card, halo, div, min(x.shape[2:]))
     xn = _normalize_like_bioimageio(x, full_card.normalization, tuple(range(1, x.ndim)))
-    y, traced = _run_and_trace(model, xn)
+    y = _run(model, xn)
     _check_test_output(y)
-    runs_from = _min_size(model, traced, xn)
+    torchscript, runs_from = _torchscript_and_min_size(model, xn)
     torch_version = torch.__version__.split("+")[0]
     rdf_name = name or package_name(card, full_card.arch)  # names the weights it holds
     module_cls = registry.get_arch(full_card.arch).module_cls
@@ -424,15 +467,15 @@ def export_bioimageio(
         "cover.png": _cover(x, y),
         "sample_input.tif": _tiff_bytes(x[0]),
         "sample_output.tif": _tiff_bytes(y[0]),
-        **_weights_files(model, traced, full_card, runs_from),
+        **_weights_files(model, torchscript, full_card),
         "environment.yaml": _environment(torch_version),
     }
     least = smallest_input(runs_from, margin, div)
     files["README.md"] = package_readme(full_card, rdf_name, module_cls, sd=sd, step=div,
                                         least=least, halo=margin, package=path_zip.name)
     rdf = build_rdf(
-        full_card, files, rdf_name=rdf_name, sd=sd, step=div, least=least,
-        runs_from=runs_from, halo=margin, authors=authors, cite=cite,
+        full_card, files, rdf_name=rdf_name, sd=sd,
+        step=div, least=least, runs_from=runs_from, halo=margin, authors=authors, cite=cite,
         torch_version=torch_version,
     )
     try:

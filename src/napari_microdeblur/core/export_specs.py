@@ -232,7 +232,7 @@ def _tensor_specs(card, sd: int, step: int, files: Mapping[str, bytes], least: i
 
 
 def _weights_spec(card, files: Mapping[str, bytes], torch_version: str, runs_from: int):
-    return {
+    weights = {
         "pytorch_state_dict": {
             "source": "weights_state_dict.pt",
             "sha256": _sha(files["weights_state_dict.pt"]),
@@ -247,13 +247,15 @@ def _weights_spec(card, files: Mapping[str, bytes], torch_version: str, runs_fro
                 "sha256": _sha(files["environment.yaml"]),
             },
         },
-        "torchscript": {
+    }
+    if "weights_torchscript.pt" in files:  # optional: left out where torch.jit failed
+        weights["torchscript"] = {
             "source": "weights_torchscript.pt",
             "sha256": _sha(files["weights_torchscript.pt"]),
             "pytorch_version": torch_version,
             "parent": "pytorch_state_dict",
-        },
-    }
+        }
+    return weights
 
 
 def _weights_tag(card) -> str | None:

@@ -20,7 +20,8 @@ __all__ = sorted(
 
 def __getattr__(name: str):
     for home in _HOMES:
-        module = import_module(f"{__package__}.{home}")
+        # __spec__.parent: CPython stops setting __package__ (deprecated, 3.15)
+        module = import_module(f"{__spec__.parent}.{home}")
         if name in module.__all__:
             return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -329,7 +329,9 @@ def export_psf(model_or_layer: PSFCycleGAN | PSFLayer, path: str | os.PathLike) 
     with torch.no_grad():
         psf = layer.kernel().detach().to("cpu", torch.float32).numpy()
     axes = "YX" if psf.ndim == 2 else "ZYX"
-    tifffile.imwrite(os.fspath(path), psf.astype(np.float32), metadata={"axes": axes})
+    # grayscale: tifffile tagged a 3- or 4-plane (or -column) PSF RGB, and warns it will stop
+    tifffile.imwrite(os.fspath(path), psf.astype(np.float32), photometric="minisblack",
+                     metadata={"axes": axes})
     return psf
 
 
