@@ -117,8 +117,8 @@ def test_auto_with_a_3d_psf_on_a_stack_runs_and_is_named_richardson_lucy_in_3d(
     w.psf_edit.setText(str(path))
     wait_preview(qtbot, w)
     assert "(10% of the light)" in w.psf_preview.caption.text()
-    in_3d = ("\u2192 richardson_lucy in 3D (a 3D PSF on a z-stack of up to 16 planes, or a "
-             "widefield-like one)")
+    in_3d = ("\u2192 richardson_lucy in 3D\n(in-focus plane 10% of the 3D PSF's light, under "
+             "the 50% limit for 3D on stacks of 3 to 16 planes (this one: 4))")
     assert w.method.auto_label.text() == in_3d
     w.scope_combo.setCurrentText("current slice")  # one plane: the network
     assert w.method.auto_label.text() == f"\u2192 {DEFAULT_PSF_AWARE}"

@@ -72,8 +72,7 @@ class ClassicalOptions(QGroupBox):
 
     def __init__(self, parent=None) -> None:
         super().__init__("Classical deconvolution", parent)
-        form = QFormLayout(self)
-        self.form = form
+        self.form = form = QFormLayout(self)
         self.use_psf_check = QCheckBox("Use a PSF")
         self.use_psf_check.setToolTip(
             "auto with a PSF runs the PSF-aware network bound to it; without, the blind default "
@@ -120,8 +119,8 @@ class ClassicalOptions(QGroupBox):
             self.psf_edit.setText(path)
 
     def show_for(self, name: str | None, *, psf: str = "none") -> None:
-        """Visible for a classical method, with the options that method reads enabled, and
-        for a network whose ``psf`` is 'needed' (PSF-aware) or 'optional' ('auto')."""
+        """Visible for a classical method (the options it reads enabled) and a network whose
+        ``psf`` is 'needed' (PSF-aware) or 'optional' ('auto')."""
         classical = is_classical(name)
         self.setVisible(classical or psf != "none")
         self.setTitle("Classical deconvolution" if classical else "PSF")
@@ -143,9 +142,8 @@ class ClassicalOptions(QGroupBox):
 
 
 class ImagePanel(QWidget):
-    """An image layer and its axes (guessed when the layer changes; the user may edit them).
-    Axes its file states come once its header is read, in a worker, and napari axis labels
-    set later refill the box too, unless the user typed axes (``AxesPrefill``)."""
+    """An image layer and its axes, guessed when the layer changes, refilled by its file's
+    header (read in a worker) and later axis labels unless typed (``AxesPrefill``)."""
 
     changed = Signal()
 
@@ -208,14 +206,11 @@ class MethodPanel(QWidget):
     model card and the classical options; ``spec()`` turns the choice into a MethodSpec.
 
     ``image_types``: an image-type combo for 'auto'. ``network_psf``: the PSF box shows for
-    PSF-aware networks too, and for 'auto' as an option. ``psf_value`` (settable) turns the
-    PSF text into what the spec takes (e.g. 'layer:NAME' into the layer's array).
-    ``runs_in_3d`` (settable, no arguments): whether 'auto' will run Richardson-Lucy in 3D,
-    which depends on the image and the PSF (``core.bundled.auto_runs_in_3d``); the image-type
-    line then says so (``show_auto_choice``). ``psf_error`` (settable, no arguments): the
-    given PSF's one-line error (the PSF preview's) or None; while there is one, the line says
-    'auto' runs nothing until the PSF is fixed, as Run refuses it.
-    """
+    PSF-aware networks too, and for 'auto' as an option. Settable: ``psf_value`` turns the PSF
+    text into what the spec takes ('layer:NAME' into the layer's array); ``runs_in_3d`` (no
+    arguments) whether 'auto' will run Richardson-Lucy in 3D (``core.bundled.auto_runs_in_3d``:
+    the image-type line says so, and by which rule, ``_auto_rule``); ``psf_error`` (no
+    arguments) the PSF preview's error or None (the line then says 'auto' runs nothing)."""
 
     changed = Signal()
 
@@ -224,12 +219,9 @@ class MethodPanel(QWidget):
                  network_psf: bool = False, parent=None) -> None:
         super().__init__(parent)
         self.form = form_layout(self)
-        self._leading = tuple(leading)
-        self._classical = classical
-        self._network_psf = network_psf
-        self.psf_value = None
-        self.runs_in_3d = None
-        self.psf_error = None
+        self._leading, self._classical, self._network_psf = tuple(leading), classical, network_psf
+        self.psf_value = self.runs_in_3d = self.psf_error = None
+        self._typed = False  # the PSF text just changed: not yet previewed
         self.rgb = False  # the image's kind, for the card of the network 'auto' picks
         self.combo = combo([], tooltip)
         self.form.addRow(title, self.combo)
@@ -289,8 +281,7 @@ class MethodPanel(QWidget):
         return self.modality_combo.currentData() if self.modality_combo is not None else "auto"
 
     def set_modality(self, modality: str) -> None:
-        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield'); it then stays
-        across layers."""
+        """Choose the image type ('auto', 'em', 'fluorescence', 'brightfield'), for all layers."""
         index = self.modality_combo.findData(modality)
         if index < 0:
             raise ValueError(f"image type {modality!r}; accepted: auto, em, fluorescence, "
@@ -302,8 +293,8 @@ class MethodPanel(QWidget):
         self.modality_picked = True
 
     def follow_layer(self, layer) -> None:
-        """The chosen ``layer``: the image type it states ('auto' where none) until the user
-        picks one, RGB or not, and what 'auto' then runs (the Deblur and Focus QC docks)."""
+        """The chosen ``layer``: its image type ('auto' where none) until one is picked, RGB or
+        not, and what 'auto' then runs (the Deblur and Focus QC docks)."""
         if self.modality_combo is not None and not self.modality_picked:
             index = self.modality_combo.findData(layer_modality(layer) if layer else "auto")
             self.modality_combo.setCurrentIndex(max(index, 0))
@@ -341,8 +332,7 @@ class MethodPanel(QWidget):
                                               self.rgb) is not None
 
     def psf_missing(self) -> str:
-        """Why the run is refused for want of a PSF ('' when it is not): the chosen method
-        takes one, the box is empty and 'auto' estimates none for this image type."""
+        """Why the run is refused for want of a PSF ('' if not): none typed, none estimated."""
         box = self.classical_box
         if box is None or not box.psf_in_use or self.psf_text or self.psf_estimated():
             return ""
@@ -363,13 +353,13 @@ class MethodPanel(QWidget):
         self._show_card()
         self.changed.emit()
 
-    def _show_card(self, *_) -> None:
-        """The card of the chosen network and, for 'auto', the one it picks (PSF typed too)."""
+    def _show_card(self, *typed) -> None:
+        """The card of the chosen network and, for 'auto', the one it picks. ``typed``: a PSF text
+        typed, 'auto' in 3D asked once it is previewed (here it computed optics PSFs: 1.8 s)."""
         from ..core.method import MethodSpec
 
-        name, view = self.name, self.card_view
-        try:  # the PSF text only says whether 'auto' goes PSF-aware (whether it goes 3D, the
-            # image-type line asks runs_in_3d)
+        name, view, self._typed = self.name, self.card_view, bool(typed)
+        try:  # the PSF text says whether 'auto' goes PSF-aware (whether in 3D: runs_in_3d)
             spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
             self.show_auto_choice()
             if view is not None:
@@ -377,6 +367,7 @@ class MethodPanel(QWidget):
         except (ValueError, OSError) as error:
             if view is not None:
                 view.show_message(describe_error(error))
+        self._typed = False
 
     def show_auto_choice(self, *_) -> None:
         """The image-type line: what 'auto' runs on this image (blank for other methods)."""
@@ -388,21 +379,33 @@ class MethodPanel(QWidget):
         if self.psf_missing() or (self.psf_text is not None and self.psf_error is not None
                                   and self.psf_error()):
             text = "nothing until the PSF is fixed (its error is under the PSF)"
-        elif self.runs_in_3d is not None and self.runs_in_3d():
-            text = (f"richardson_lucy in 3D (a 3D PSF on a z-stack of up to "
-                    f"{bundled.MOST_PLANES_FOR_ANY_3D} planes, or a widefield-like one)")
+        elif not self._typed and self.runs_in_3d is not None and self.runs_in_3d():
+            text = "richardson_lucy in 3D" + self._auto_rule()
         else:
             try:
-                text = bundled.auto_label(MethodSpec(AUTO, psf=self.psf_text,
-                                                     modality=self.modality), self.rgb)
+                spec = MethodSpec(AUTO, psf=self.psf_text, modality=self.modality)
+                text = bundled.auto_label(spec, self.rgb) + self._auto_rule()
             except ValueError as error:  # no weights for this image type: the card says why
                 text = f"nothing: {str(error).split(':')[0]}"
         self.auto_label.setText(f"\u2192 {text}")
 
+    def _auto_rule(self) -> str:
+        """'\n(why)': ``core.psf_fit.auto_3d_rule`` on the Run request of ``runs_in_3d``'s dock."""
+        from ..core.psf_fit import auto_3d_rule
+
+        preview = getattr(dock := getattr(self.runs_in_3d, "__self__", None), "psf_preview", None)
+        if self._typed or preview is None or preview.busy or preview.error is not None:
+            return ""
+        try:
+            req = dock.build_request()
+            rule = req.network is None and auto_3d_rule(req.method, req.axes, req.image.shape)
+        except (ValueError, TypeError, OSError):
+            return ""
+        return f"\n({rule})" if rule else ""
+
     def psf_source(self):
-        """The PSF the chosen method takes: None, a source string, or what ``psf_value`` made
-        of the text (ValueError when that fails, or when the box is empty where a PSF is
-        required: ``psf_missing``)."""
+        """The PSF the chosen method takes: None, a source string, or what ``psf_value`` made of
+        the text (ValueError when that fails, or where a required PSF is missing)."""
         if missing := self.psf_missing():
             raise ValueError(missing)
         text = self.psf_text
@@ -411,9 +414,8 @@ class MethodPanel(QWidget):
         return self.psf_value(text)
 
     def spec(self, name: str | None = None):
-        """A MethodSpec of the chosen (or the given) name with the precision and image type
-        and, for a method that takes one, the PSF (and for a network, its noise scale); for a
-        classical method also the iterations, TV weight and balance."""
+        """A MethodSpec of the chosen (or given) name: precision, image type, the PSF where it
+        takes one (a network: its noise scale), a classical method's iterations, TV, balance."""
         from ..core.method import MethodSpec
         from ..core.options import AUTO_BALANCE, AUTO_ITERATIONS
 
@@ -448,9 +450,8 @@ class MethodPanel(QWidget):
 
 
 def device_choices() -> tuple[str, ...]:
-    """The device combo's entries: auto and cpu, then the devices this machine has: 'cuda' (the
-    current GPU) and, with several GPUs, each as 'cuda:N' (what the CLI and API accept); 'mps'.
-    Devices absent here are not offered (each would only say 'not available')."""
+    """The device combo's entries: auto, cpu and the devices this machine has (absent ones would
+    only say 'not available'): 'cuda' and, with several GPUs, each 'cuda:N'; 'mps'."""
     import torch  # docks import no torch at module level
 
     names = list(ALWAYS_DEVICES)
@@ -474,8 +475,7 @@ class DeviceRow(QWidget):
         self.setLayout(layout)
         self.combo = combo(device_choices(), tooltip)
         self._gpu_tooltips()
-        self.resolved_label = label("The device 'auto' resolves to on this machine.",
-                                    wrap=False)
+        self.resolved_label = label("The device 'auto' resolves to on this machine.", wrap=False)
         layout.addWidget(self.combo)
         layout.addWidget(self.resolved_label)
         self.combo.currentIndexChanged.connect(self._update)

@@ -1,19 +1,19 @@
 """The PSF a deblur will use, shown as a small image with its size and FWHM (``core.psf.
-psf_preview`` computes both; an obliquely elongated PSF's FWHM along its own axes); a PSF that
-cannot be used shows its one-line error instead, and so does one
-that does not fit the image the run would take (``fit_check``: Run's own check). A PSF file
-stating other voxels than the layer's is shown as the run takes it, resampled to the layer's
-(``used_psf``, ``with_layer_psf``: the CLI's ``core.psf_scale.psf_resampling``).
+psf_preview``; an oblique PSF's FWHM along its own axes), or the one-line error of a PSF that
+cannot be used or does not fit the image the run would take (``fit_check``: Run's own check).
+A PSF file at other voxels than the layer's is shown resampled to them as the run takes it
+(``used_psf``, ``with_layer_psf``: the CLI's ``core.psf_scale.psf_resampling``), and an optics
+model deeper than the stack as 'auto' in 3D computes it, at the stack's depth.
 
-An optics PSF takes a second or more to compute, so the preview is computed in a worker of the
-dock that owns it, a moment after the source stops changing; only the latest answer is shown.
-A PSF per channel ('A;B', ``core.channel_psfs``) shows the channel the viewer shows; every
-channel's PSF is computed once (moving the C slider shows another without recomputing), and an
-error in any channel is shown as the error.
+An optics PSF takes seconds, so the preview and Run's check of it are computed in a worker of
+the dock, a moment after the source stops changing; only the latest answer is shown. A PSF per
+channel ('A;B') shows the channel the viewer shows; each channel's PSF is computed once (the
+C slider shows another without recomputing), and an error in any channel is the error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,18 +46,18 @@ class PsfPreview(QWidget):
     or None (no PSF in use: the preview says so); ``owner`` is the dock whose workers compute
     it (a ``WorkerOwnerMixin``). ``shown`` fires whenever it shows a PSF or why there is none.
 
-    ``fit_check``: None, or a callable that raises the run's one-line ValueError where the PSF
-    does not fit the image the run would take (``check_run_psf``); it is asked each time a PSF
-    is shown and by ``recheck()`` (the owner calls it when the image or scope changes), and its
-    line is shown under the PSF's image as the preview's error.
+    ``fit_check``: None, or a callable raising Run's one-line ValueError where the PSF does not
+    fit the image the run would take (``fit_check_of``: its ``prepare`` runs it in the worker
+    first, which caches what it computes); asked when a PSF is shown and by ``recheck()`` (on a
+    change of image or scope), its line is shown under the PSF's image as the preview's error.
 
     ``used_psf``: None, or a callable giving the PSF the run takes for a source (``used_psf_of``:
     a PSF file resampled to the layer's voxels, or cut to the image, ``RunPsf``); the preview
     shows that one, and ``recheck()`` shows it again where the image or scope now gives another.
 
-    ``layer_note``: None, or a callable giving Run's line for an optics model lacking pixel=
-    that the chosen layer cannot give ('' when none); None asks the owner's ``psf_prefill``
-    (``missing_pixel``). Where it has one, an error is shown as that line, as Run says it.
+    ``layer_note``: None (the owner's ``psf_prefill.missing_pixel``), or a callable giving Run's
+    line for an optics model lacking pixel= that the chosen layer cannot give ('' when none);
+    where it has one, an error is shown as that line, as Run says it.
     """
 
     shown = Signal()
@@ -99,9 +99,8 @@ class PsfPreview(QWidget):
         return self._timer.isActive() or self._pending is not None
 
     def show_source(self, source, image=None) -> None:
-        """Show ``source`` (None: no PSF) once it has stopped changing for a moment.
-        ``image``: the (data, axes) the deblur will run on, from which 'estimate' is
-        estimated for the preview (without it, the preview says when it will be)."""
+        """Show ``source`` (None: no PSF) once it has stopped changing for a moment. ``image``:
+        the (data, axes) the deblur runs on, 'estimate' estimated from (else: said when)."""
         self._generation += 1
         self._source = None
         if source is None or (is_estimate(source) and image is None):
@@ -110,18 +109,17 @@ class PsfPreview(QWidget):
             self._show(None, "no PSF given" if source is None else
                        "estimated from the image when the deblur runs", error=None)
             return
+        self._pending = (self._generation, None)  # busy: the dock's 'auto' in 3D waits for it
         if self.used_psf is not None and (hasattr(source, "ndim") or (
                 isinstance(source, str) and not is_estimate(source))):
-            used = self.used_psf(source)
-            self._source = (source, used)
+            self._source = (source, used := self.used_psf(source))
             source = used
         self._pending = (self._generation, (source, image) if is_estimate(source) else source)
         self._timer.start(SETTLE_MS)
 
     def show_channels(self, parts, index: int, image=None) -> None:
-        """Show channel ``index``'s PSF of a PSF per channel (``parts``, one source each),
-        captioned 'channel i of n: SOURCE; ...'. ``image``: the (data, axes with C) a part to
-        estimate is estimated from, channel by channel."""
+        """Show channel ``index``'s PSF of a PSF per channel (``parts``), captioned 'channel i of
+        n: SOURCE; ...'. ``image``: the (data, axes with C) a part 'estimate' is estimated on."""
         self._generation += 1
         self._source = None
         self._channel = index
@@ -168,35 +166,36 @@ class PsfPreview(QWidget):
                 self._pending = None
                 self._show(None, describe_error(error), error=describe_error(error))
 
-        if isinstance(source, tuple) and source[0] is _CHANNELS:
-            def channels_done(value):
-                if generation == self._generation and not self.owner.closed:
-                    self._pending = None
-                    self._channels = (source[1], value)
-                    self._show_channel()
+        def channels_done(value):
+            if generation == self._generation and not self.owner.closed:
+                self._pending = None
+                self._channels = (source[1], value)
+                self._show_channel()
 
-            start_worker(self.owner, channel_previews, *source[1:], returned=channels_done,
-                         errored=failed)
-        elif isinstance(source, RunPsf):  # a file as the run takes it on this image
-            start_worker(self.owner, run_psf_preview, source, returned=done, errored=failed)
+        returned = done
+        if isinstance(source, tuple) and source[0] is _CHANNELS:
+            job, returned = (channel_previews, *source[1:]), channels_done
+        elif isinstance(source, RunPsf):  # a file (or deep model) as the run takes it here
+            job = (run_psf_preview, source)
         elif isinstance(source, tuple):  # ('estimate', (data, axes))
-            start_worker(self.owner, estimated_preview, *source[1], returned=done,
-                         errored=failed)
+            job = (estimated_preview, *source[1])
         elif (resampled := psf_resampling_of(source)) is not None:  # a file at the layer's
-            start_worker(self.owner, resampled_preview, source, resampled[1], returned=done,
-                         errored=failed)
+            job = (resampled_preview, source, resampled[1])
         else:  # a file's caption says what reading it changed, as the CLI does
             file = isinstance(source, str) and _is_psf_file(source)
-            start_worker(self.owner, file_preview if file else psf_preview, source,
-                         returned=done, errored=failed)
+            job = (file_preview if file else psf_preview, source)
+        prepare = getattr(self.fit_check, "prepare", None)  # its request read on this thread
+        start_worker(self.owner, checked, prepare() if prepare else None, *job,
+                     returned=returned, errored=failed)
 
     def recheck(self) -> None:
-        """Ask ``fit_check`` again about the PSF shown (the image or scope changed); a PSF
-        being computed is checked once shown. A PSF file the run now takes at other voxels
-        (another layer's scale) is shown anew."""
+        """Ask ``fit_check`` again about the PSF shown (the image or scope changed; one being
+        computed is checked once shown); a PSF the run now takes otherwise is shown anew."""
         if self._source is not None and not self.busy and not self.owner.closed:
             source, shown = self._source
+            self._pending = (self._generation, None)  # busy meanwhile, as in show_source
             used = self.used_psf(source)
+            self._pending = None
             if not (used is shown or (type(used) is type(shown) and used == shown)):
                 self.show_source(source)
                 return
@@ -208,8 +207,8 @@ class PsfPreview(QWidget):
                 self._show(None, note, error=note)
 
     def _layer_note(self) -> str:
-        """Run's line for an optics model lacking pixel= that the chosen layer cannot give
-        (``layer_note``, else the owner's ``psf_prefill.missing_pixel``); '' where none."""
+        """Run's line for an optics model lacking pixel= the chosen layer cannot give ('' if none;
+        ``layer_note``, else the owner's ``psf_prefill.missing_pixel``)."""
         note = self.layer_note
         if note is None:
             note = getattr(getattr(self.owner, "psf_prefill", None), "missing_pixel", None)
@@ -267,16 +266,33 @@ _CHANNELS = object()  # marks a pending PSF per channel
 
 def fit_check_of(build_request):
     """A ``PsfPreview.fit_check`` for a dock whose ``build_request()`` gives the run's
-    ``DeblurRequest``: Run's PSF check against it (``check_run_psf``). Settings the request
+    ``DeblurRequest``: Run's PSF check against it (``check_run_psf``); ``check.prepare()``, the
+    same on the request of now as a callable for a worker (``checked``). Settings the request
     refuses are no verdict on the PSF: Run says what is wrong with them."""
-    def check() -> None:
+    def prepare():
         try:
             req = build_request()
         except (ValueError, TypeError, OSError):
-            return
-        check_run_psf(req)
+            return None
+        return lambda: check_run_psf(req)
 
+    def check() -> None:
+        if (job := prepare()) is not None:
+            job()
+
+    check.prepare = prepare
     return check
+
+
+def checked(check, preview, *args):
+    """``preview(*args)``, then Run's PSF check ``check`` (``fit_check_of``) in the same worker:
+    the optics models it computes are cached (``core.psf.parse_psf``) when ``_show`` asks it on
+    the GUI thread, and shows its line (one at the stack's depth froze the GUI there 10 s)."""
+    value = preview(*args)
+    if check is not None:
+        with contextlib.suppress(ValueError, TypeError, OSError):  # _show says it
+            check()
+    return value
 
 
 def check_run_psf(req) -> None:
@@ -291,10 +307,9 @@ def check_run_psf(req) -> None:
 
 
 def channel_previews(parts, image=None) -> list:
-    """(preview image or None, caption) of each channel's PSF; the first channel whose PSF
-    cannot be used raises its one-line error, naming the channel. A part to estimate is
-    estimated from its channel of ``image`` (data, axes with C), where the layer has as many
-    channels as PSFs; otherwise the caption says when it will be."""
+    """(preview image or None, caption) of each channel's PSF; the first that cannot be used
+    raises its one-line error, naming the channel. A part 'estimate' is estimated from its
+    channel of ``image`` (data, axes with C) with as many channels, else said when it will be."""
     from ..core.channel_psfs import channel_of
     from ..core.psf import psf_preview
 
@@ -328,7 +343,7 @@ def with_layer_psf(req, layer, runs_in_3d):
     layer's pixel size (``image_pixel_sizes``) where the file states voxels more than 5 % off
     it, as ``microdeblur deblur`` does (``core.psf_scale.psf_resampling``; Z only where
     ``runs_in_3d(req)``; one file per channel: ``_channel_psf_scale``); else ``req``. Kept
-    while the file is the same: Run and the preview ask for it again and again."""
+    while the file is the same (Run and the preview ask again and again)."""
     from dataclasses import replace
 
     from ..core.method import MethodSpec
@@ -367,9 +382,8 @@ def with_layer_psf(req, layer, runs_in_3d):
 
 
 def _with_psf_layer(req, layer, runs_in_3d):
-    """``req`` with its 'layer:NAME' PSF resampled to image ``layer``'s pixel size by the two
-    layers' scales where both are known (not all 1) and differ, as a file's voxel size is
-    (``core.psf_scale.array_resampling``: cleaned first, as a file is); else ``req``."""
+    """``req`` with its 'layer:NAME' PSF resampled to image ``layer``'s pixel size where both
+    scales are known (not all 1) and differ, as a file is (``psf_scale.array_resampling``)."""
     from dataclasses import replace
 
     from ..core.method import PsfArray
@@ -422,8 +436,10 @@ def record_psf_resampling(layer, psf) -> None:
 def used_psf_of(build_request):
     """A ``PsfPreview.used_psf`` for a dock whose ``build_request()`` gives the run's request
     (``with_layer_psf`` in it): the PSF file ``source`` as the run takes it on the request's
-    image (``RunPsf``: resampled where it is, cut where it is as large as the image);
-    ``source`` itself for any other source, and where the request is refused (Run says why)."""
+    image (``RunPsf``: resampled, or cut where as large as the image), and an optics model
+    deeper than the stack; else ``source``, also where the request is refused (Run says why)."""
+    from ..core.psf_fit import may_be_cut, model_at_stack_depth
+
     def used(source):
         try:
             req = build_request() if isinstance(source, str) or hasattr(source, "ndim") else None
@@ -433,34 +449,17 @@ def used_psf_of(build_request):
             done = psf_resampling_of(req.method.psf) if req is not None else None
             return req.method.psf if done and "source" in done[1] else source
         psf, shape = req.method.psf, tuple(int(n) for n in req.image.shape)
+        if psf == source and (deeper := model_at_stack_depth(req.method, req.axes, shape)):
+            return RunPsf(source, deeper, req.axes, shape, req.method.name, req.method)
         resampled = psf_resampling_of(psf) is not None and psf.origin == source
         if not (resampled or (psf == source and _is_psf_file(source))):
             return source
-        if not _may_be_cut(psf, req.axes, shape, req.method.name):
+        if not may_be_cut(req.method, req.axes, shape):
             # as before: not recomputed where only the scope changed
             return psf if resampled else source
         return RunPsf(source, psf, req.axes, shape, req.method.name, req.method)
 
     return used
-
-
-def _may_be_cut(psf, axes: str, shape, name: str) -> bool:
-    """Whether the run may cut the PSF file ``psf`` to an image of ``axes`` and ``shape``
-    (``fit_psf_to_image_of``: as large as the image on an axis), from its header; True where
-    that does not say."""
-    from ..core.method import CLASSICAL_METHODS
-    from ..core.psf_fit import psf_data_shape
-
-    kernel = psf_data_shape(psf)
-    if kernel is None:
-        return True
-    kernel = tuple(k + (k % 2 == 0) for k in kernel)  # read_psf pads an even side to odd
-    spatial = [shape[axes.index(a)] for a in "ZYX"[-len(kernel):] if a in axes]
-    if len(kernel) == 3 and len(spatial) == 2 and name not in CLASSICAL_METHODS:
-        spatial = [kernel[0] + 1, *spatial]  # a network takes its in-focus plane: Y, X only
-    if len(spatial) == 3 and spatial[0] == 1:  # one plane takes the in-focus plane: Y, X only
-        kernel, spatial = kernel[1:], spatial[1:]
-    return len(spatial) == len(kernel) and any(k >= n for k, n in zip(kernel, spatial))
 
 
 def _is_psf_file(source: str) -> bool:
@@ -478,9 +477,9 @@ def _is_psf_file(source: str) -> bool:
 @dataclass(frozen=True)
 class RunPsf:
     """A PSF file ``source`` as a run takes it on an image of ``axes`` and ``shape``: ``psf``
-    (the file, or its ``with_layer_psf`` resampling) in ``spec``, the run's method (named
-    ``name``), cut to the image where it is as large (``run_psf_preview``). Equal while those
-    are: the preview is computed again only when the image or the PSF changes."""
+    (the file, or its ``with_layer_psf`` resampling; an optics model's at the stack's depth) in
+    ``spec``, the run's method (named ``name``), cut to the image where as large. Equal while
+    those are: the preview (``run_psf_preview``) is computed again when the image or PSF is."""
 
     source: str
     psf: object
@@ -491,16 +490,19 @@ class RunPsf:
 
 
 def run_psf_preview(run: RunPsf):
-    """(preview image, caption) of the PSF file of ``run`` as the run takes it: resampled to
-    the layer's voxels (said), and where as large as the image, cut to it as the run cuts it
-    (``core.psf_fit.fit_psf_to_image_of``: said, and the size and in-focus share shown are the
-    cut's, which 'auto' judges; a 31 x 201 x 201 file read "3% of the light" uncut)."""
+    """(preview image, caption) of the PSF of ``run`` as the run takes it: a file resampled to
+    the layer's voxels, cut where as large as the image (``core.psf_fit.fit_psf_to_image_of``;
+    the size and in-focus share shown the cut's: a 31 x 201 x 201 file read "3% of the light"
+    uncut), an optics model at the stack's depth (``stack_depth_preview``), each said."""
     import re
     import warnings
 
-    from ..core.psf import parse_psf, psf_preview
-    from ..core.psf_fit import fit_psf_to_image_of
+    from ..core.psf import is_psf_model, parse_psf, psf_preview
+    from ..core.psf_fit import fit_psf_to_image_of, stack_depth_preview
 
+    if is_psf_model(run.source):  # deeper than the stack: at its depth where 'auto' goes 3D
+        shown = psf_preview(run.source)  # refused in the model's own words
+        return stack_depth_preview(run.spec, run.axes, run.shape) or shown
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fitted = fit_psf_to_image_of(run.spec, run.axes, run.shape)
@@ -535,7 +537,7 @@ def _resampled_words(psf, done: dict) -> str:
 
 def resampled_preview(psf, done: dict):
     """(preview image, caption) of a PSF file resampled to the layer's voxels (``psf``, a
-    PsfArray; ``done``: ``psf_resampling``'s record): the caption says from what to what."""
+    PsfArray; ``done``: ``psf_resampling``'s record), saying from what to what."""
     from ..core.psf import psf_preview
 
     image, description = psf_preview(psf.array)
@@ -544,10 +546,9 @@ def resampled_preview(psf, done: dict):
 
 
 class PsfLayerWatch:
-    """Calls ``changed()`` when the PSF a 'layer:NAME' source names may be another one: an
-    image layer added, removed or renamed, or the named layer's pixels replaced (a preview
-    otherwise kept showing a PSF layer that was gone or had new data). ``text()`` gives the
-    PSF box's current text; other sources are not affected by layers."""
+    """Calls ``changed()`` when the PSF a 'layer:NAME' source (``text()``: the PSF box's) names
+    may be another: an image layer added, removed or renamed, or the named layer's pixels
+    replaced (a preview kept showing a PSF layer that was gone or had new data)."""
 
     def __init__(self, viewer, text, changed) -> None:
         self.viewer, self._text, self._changed = viewer, text, changed

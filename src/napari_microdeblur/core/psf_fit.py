@@ -14,8 +14,9 @@ from .method import CLASSICAL_METHODS, MethodSpec, PsfArray
 from .notes import DeblurWarning
 from .shown import shown_path
 
-__all__ = ["check_psf_model_fits", "check_spec_before_image", "fit_psf_to_image_of",
-           "model_at_stack_depth", "psf_from_calibration", "runs_in_3d", "uncalibrated"]
+__all__ = ["auto_3d_rule", "check_psf_model_fits", "check_spec_before_image",
+           "fit_psf_to_image_of", "in_focus_plane_runs", "may_be_cut", "model_at_stack_depth",
+           "psf_from_calibration", "runs_in_3d", "stack_depth_preview", "uncalibrated"]
 
 #: What to change where a classical method gets a 3D PSF and one plane of a stack (a 'current
 #: slice' run in the Deblur dock): the words of ``tile_options``, which refuses it in the run.
@@ -114,24 +115,44 @@ def model_at_stack_depth(spec: MethodSpec, axes: str, shape) -> str | None:
     refused such a model with the fix (``check_psf_model_fits``); 'auto' judges the model at
     this depth for 3D (``bundled.auto_3d_kernel``): on 6 and 8 planes 3D Richardson-Lucy with
     it beat the network given the deep model in all 16 cases (psf3d_auto_mid.json, deep_model)."""
-    from .psf import is_psf_model, parse_psf
+    from .psf import is_psf_model, optics_arguments
 
     if (spec.name != "auto" or spec.weights is not None or "Z" not in axes
             or not (isinstance(spec.psf, str) and is_psf_model(spec.psf))):
         return None
     planes = int(shape[axes.index("Z")])
-    try:
-        kernel = parse_psf(spec.psf)
+    kind, _, rest = spec.psf.strip().partition(":")
+    if kind.strip().lower() not in ("widefield", "confocal"):
+        return None  # the other models are 2D
+    try:  # its planes read from the text: the dock asks on its GUI thread, and nz=63 took 10 s
+        nz = optics_arguments(kind.strip().lower(), rest, spec.psf, required=()).get("nz", 1)
     except ValueError:
         return None  # the spec's own check says what is wrong with it
     odd = planes if planes % 2 else planes - 1
-    if kernel.ndim != 3 or kernel.shape[0] <= planes or odd < 3:
+    if nz <= planes or odd < 3:
         return None
-    kind, _, rest = spec.psf.strip().partition(":")
     items = [item.strip() for item in rest.split(",") if item.strip()]
     items = [f"nz={odd}" if item.partition("=")[0].strip().lower() == "nz" else item
              for item in items]
     return f"{kind.strip()}:{','.join(items)}"
+
+
+def stack_depth_preview(spec: MethodSpec, axes: str, shape):
+    """``psf.psf_preview``'s (image, caption) of the optics model 'auto' deconvolves a z-stack
+    with in 3D where ``spec``'s is deeper than the stack: computed at the stack's depth
+    (``model_at_stack_depth``), said (the Deblur dock read '41 x 73 x 73 px ... 2% of the
+    light' of the model as typed); None where the run takes that one (plane by plane)."""
+    from .psf import parse_psf, psf_preview
+
+    deeper = model_at_stack_depth(spec, axes, shape)
+    if deeper is None or not runs_in_3d(spec, axes, shape):
+        return None
+    image, description = psf_preview(deeper)
+    typed, used = parse_psf(spec.psf).shape, parse_psf(deeper).shape  # cached: no work
+    planes = int(shape[axes.index("Z")])
+    return image, (f"{description}; as 'auto' runs it in 3D: computed with nz={used[0]} for "
+                   f"the {planes}-plane stack, not nz={typed[0]} as typed "
+                   f"({' x '.join(map(str, typed))} px)")
 
 
 def runs_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
@@ -154,6 +175,43 @@ def runs_in_3d(spec: MethodSpec, axes: str, shape) -> bool:
     except (ValueError, TypeError, OSError):
         return False  # the run says what is wrong with it
     return kernel is not None and kernel.ndim == 3
+
+
+def auto_3d_rule(spec: MethodSpec, axes: str, shape) -> str:
+    """The rule by which 'auto' runs a z-stack with a 3D PSF in 3D or plane by plane, with its
+    numbers (``bundled.auto_3d_kernel``): the share of the PSF's light in its in-focus plane,
+    as judged (cut to the stack; a deeper model at the stack's depth), against the threshold
+    for the stack's planes (``bundled.in_focus_share_for_3d``). '' where no such rule applies
+    (another method, weights, no 3D PSF, one plane, RGB) or the PSF is refused."""
+    from .axes import is_rgb
+    from .bundled import MOST_PLANES_FOR_ANY_3D, auto_3d_kernel, in_focus_share_for_3d
+    from .psf import in_focus_share, parse_psf
+
+    shape = tuple(int(n) for n in shape)
+    if (spec.name != "auto" or spec.weights is not None or "Z" not in axes
+            or shape[axes.index("Z")] < 2 or is_rgb(axes, shape)):
+        return ""
+    planes = shape[axes.index("Z")]
+    try:
+        judged = spec.psf_for_image(axes, shape)
+        if judged is None or judged.ndim != 3 or judged.shape[0] < 2:
+            return ""
+        if deeper := model_at_stack_depth(spec, axes, shape):
+            judged = parse_psf(deeper)
+        in_3d = auto_3d_kernel(spec, axes, shape) is not None
+    except (ValueError, TypeError, OSError):
+        return ""
+    share, limit = in_focus_share(judged), in_focus_share_for_3d(planes)
+    if in_3d != (share < limit):
+        return ""  # not judged by the share alone (a model too deep for the stack)
+    digits = 1 if round(100 * share) == round(100 * limit) else 0
+    most = MOST_PLANES_FOR_ANY_3D
+    which = (f"3 to {most} planes" if 3 <= planes <= most
+             else f"over {most} planes" if planes > most else "2 planes")
+    computed = f", computed with nz={judged.shape[0]}" if deeper else ""
+    return (f"{'' if in_3d else 'plane by plane: '}in-focus plane {share:.{digits}%} of the 3D "
+            f"PSF's light{computed}, {'' if in_3d else 'not '}under the {limit:.0%} limit for "
+            f"3D on stacks of {which} (this one: {planes})")
 
 
 def _check_psf_data_fits(spec: MethodSpec, axes: str, shape, image: str) -> None:
@@ -219,14 +277,16 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
     spec = _cleaned_as_a_file(spec)
     kernel = spec.psf.array if isinstance(spec.psf, PsfArray) else parse_psf(spec.psf)
     spatial = [shape[axes.index(a)] for a in "ZYX"[-kernel.ndim :] if a in axes]
-    if kernel.ndim == 3 and len(spatial) == 2 and spec.name not in CLASSICAL_METHODS:
-        # a network uses the in-focus plane of a 3D PSF on an image without Z: fit it in Y and
-        # X only (a bead stack's planes wider than the image were refused as too large)
-        spatial = [kernel.shape[0] + 1, *spatial]
+    if in_focus_only := kernel.ndim == 3 and in_focus_plane_runs(spec, axes, shape):
+        # a network uses the in-focus plane of a 3D PSF: fit it in Y and X only (a bead
+        # stack's planes wider than the image were refused as too large; on one plane of a
+        # stack the cut kept the plane at the centroid, its wings cut at 1e-3 of the 3D peak:
+        # up to 2.1 % of the max off the same plane run as a 2D image)
+        spatial = [kernel.shape[0] + 1, *spatial[-2:]]
     if len(spatial) != kernel.ndim:
         return spec  # the method's own check names the dimension mismatch
     label = f"({' x '.join(map(str, spatial))} px)"  # in the words of the PSF's size
-    if len(spatial) > len([a for a in axes if a in "ZYX"]):  # Z was only room for the PSF
+    if in_focus_only:  # Z was only room for the PSF
         label = f"({' x '.join(map(str, spatial[1:]))} px in YX)"
     # an array is named, as a file is, so that it is not cleaned a second time
     named = _file_label(spec.psf, kernel.shape) or f"array (shape {tuple(given or kernel.shape)})"
@@ -235,6 +295,32 @@ def fit_psf_to_image_of(spec: MethodSpec, axes: str, shape) -> MethodSpec:
         return spec
     warnings.warn(note, DeblurWarning, stacklevel=2)
     return spec.replace(psf=fitted)
+
+
+def in_focus_plane_runs(spec: MethodSpec, axes: str, shape) -> bool:
+    """Whether a run of ``spec`` takes only the in-focus plane of a 3D PSF: a network (named,
+    or weights) on any image, and 'auto' on an image without Z or of one plane (on a deeper
+    stack it may run Richardson-Lucy in 3D: ``bundled.auto_runs_in_3d``). Such a PSF is
+    fitted to the image in Y and X only, as the CLI fits it to a 2D image."""
+    if spec.name in CLASSICAL_METHODS:
+        return False
+    one_plane = "Z" not in axes or int(shape[axes.index("Z")]) < 2
+    return one_plane or spec.name != "auto" or spec.weights is not None
+
+
+def may_be_cut(spec: MethodSpec, axes: str, shape) -> bool:
+    """Whether ``fit_psf_to_image_of`` may cut ``spec``'s PSF file to an image of ``axes`` and
+    ``shape`` (as large as the image on an axis), from the file's header; True where that
+    does not say. The Deblur dock previews such a file as the run takes it."""
+    kernel = psf_data_shape(spec.psf)
+    if kernel is None:
+        return True
+    kernel = tuple(k + (k % 2 == 0) for k in kernel)  # read_psf pads an even side to odd
+    spatial = [shape[axes.index(a)] for a in "ZYX"[-len(kernel):] if a in axes]
+    if len(kernel) == 3 and (in_focus_plane_runs(spec, axes, shape) or (
+            len(spatial) == 3 and spatial[0] == 1)):  # its in-focus plane: Y and X only
+        kernel, spatial = kernel[1:], spatial[-2:]
+    return len(spatial) == len(kernel) and any(k >= n for k, n in zip(kernel, spatial))
 
 
 def _cleaned_as_a_file(spec: MethodSpec) -> MethodSpec:
