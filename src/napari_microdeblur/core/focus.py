@@ -291,10 +291,20 @@ BORDER_MARGIN = 3 * SIGMA_COARSE
 
 def scored_region(gray: np.ndarray, low: float | None = None, high: float | None = None
                   ) -> np.ndarray | None:
-    """(Y, X) bool: the pixels of a plane that are scored, i.e. all but a constant border
-    (see BORDER_*) and the BORDER_MARGIN px next to it; None when there is no such border
-    (every pixel scored) or too little is left (under MIN_TILE^2 px). ``low``, ``high``: the
-    plane's min and max, if known."""
+    """(Y, X) bool: the pixels of a plane that are scored: all but its ``constant_border`` and
+    the BORDER_MARGIN px next to it; None without such a border or under MIN_TILE^2 px left."""
+    if (border := constant_border(gray, low, high)) is None:
+        return None
+    from scipy import ndimage
+    # a square margin (chessboard distance): covers the round one, 15x faster than Euclidean
+    valid = ndimage.distance_transform_cdt(~border, metric="chessboard") > BORDER_MARGIN
+    return valid if np.count_nonzero(valid) >= MIN_TILE**2 else None
+
+
+def constant_border(gray: np.ndarray, low: float | None = None, high: float | None = None
+                    ) -> np.ndarray | None:
+    """(Y, X) bool: a plane's border of pixels exactly at its min or max (see BORDER_*), None
+    where it has none. ``low``, ``high``: the plane's min and max, if known."""
     low = float(gray.min()) if low is None else low
     high = float(gray.max()) if high is None else high
     edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -309,13 +319,7 @@ def scored_region(gray: np.ndarray, low: float | None = None, high: float | None
         part = _edge_border(same)
         if part is not None:
             border = part if border is None else border | part
-    if border is None:
-        return None
-    from scipy import ndimage
-
-    # a square margin (chessboard distance): covers the round one, 15x faster than Euclidean
-    valid = ndimage.distance_transform_cdt(~border, metric="chessboard") > BORDER_MARGIN
-    return valid if np.count_nonzero(valid) >= MIN_TILE**2 else None
+    return border
 
 
 def _edge_border(same: np.ndarray) -> np.ndarray | None:
@@ -569,8 +573,7 @@ def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
     axes = check_axes(axes, tuple(int(n) for n in stack.shape))
     if "Z" not in axes:
         raise ValueError(f"axes={axes!r} has no Z axis; accepted: a stack such as 'ZYX'")
-    # a T axis (or another besides Z) was looped over too, and its scores flattened into one
-    # list whose index read as a Z plane
+    # a T axis (or another besides Z) was looped over too, its scores flattened into one list
     if loop_axes(axes, "YXCS") != "Z":
         raise ValueError(
             f"axes={axes!r}: a focus stack has one Z axis (plus Y, X and perhaps a channel); "
@@ -583,10 +586,8 @@ def focus_scores(stack, axes: str | None = "ZYX") -> np.ndarray:
             raise ValueError("a plane of stack holds NaN or infinite pixels; replace them "
                              "(np.nan_to_num)")
         if float(plane.max()) == float(plane.min()):
-            raise ValueError(
-                f"a plane of stack is constant (every pixel {float(plane.min())}); accepted: "
-                "an image with structure to learn from"
-            )
+            raise ValueError(f"a plane of stack is constant (every pixel {float(plane.min())}"
+                             "); accepted: an image with structure to learn from")
         # a channel axis gives one score per channel: their mean is the plane's (before, the
         # (Z, C) scores were flattened and best_focus_plane's index pointed into them)
         scores.append(float(np.mean(focus_score(plane, axes=plane_axes))))

@@ -43,6 +43,7 @@ from .deblur_notes import (
     warnings_after_success,
 )
 from .devices import release_cached, resolve_device
+from .edge_fill import EdgeFills
 from .flat_planes import chunk_edges, flat_note, flat_values, write_flat
 from .foreign_keywords import check_normalization, foreign_keywords_said
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
@@ -522,11 +523,13 @@ def _run(
         once = len(plan) == 1 or tiling.holds_plane(image, layout.spatial_shape,
                                                     layout.channels)
         edges = chunk_edges(image, [layout.axes.index(a) for a in layout.spatial_axes])
+        fills = EdgeFills(layout, passes_flat, once, image)  # planes whole in memory only
         try:
             done = flat = 0
             for plane in planes:
                 read = lambda sl, plane=plane: layout.read(image, plane, sl)  # noqa: E731
                 read = tiling.read_once(read, layout.spatial_shape) if once else read
+                read = fills.reader(read)  # an edge fill continued (``core.edge_fill``)
                 if passes_flat and (values := flat_values(read, layout.spatial_shape, edges)) \
                         is not None:  # no blur to undo: a network's bias would add values
                     write_flat(layout, out, plane, values, out_dtype, layout.channels)
@@ -557,6 +560,7 @@ def _run(
                 for step in steps:
                     done += 1
                     yield DeblurProgress(done, total, plane, step.tile)
+                fills.restore(out, plane, out_dtype)
             break
         except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
             smaller = tuple(max(method.size_divisor, t // 2) for t in tile_now)
@@ -568,9 +572,10 @@ def _run(
         # the merge rows, the activations), so the cache emptied in there freed nothing
         release_cached(options.device)
         tile_now = smaller  # start again with smaller tiles
-    if note := flat_note(flat, len(planes), "channels" if layout.loop_axes == ("S",) else
-                         "planes"):
-        warnings.warn(note, notes.DeblurNote, stacklevel=2)
+    for note in (flat_note(flat, len(planes), "channels" if layout.loop_axes == ("S",) else
+                           "planes"), fills.note(len(planes))):
+        if note:
+            warnings.warn(note, notes.DeblurNote, stacklevel=2)
     return DeblurResult(
         image=out, method=method.name, axes=layout.axes, normalization=norm,
         # the tile grid's starts follow the divisor (a result's tile-grid overlay needs it)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .edge_fill import edge_fill_mask, filled
 from .jpeg_blocks import looks_jpeg
 from .notes import DeblurWarning
 from .options import FIXED_BALANCE
@@ -434,6 +435,8 @@ def estimate_psf(plane: np.ndarray) -> EstimatedPsf:
         raise ValueError("image holds NaN or infinite values; a PSF cannot be estimated from it")
     if float(np.ptp(plane)) == 0:
         raise ValueError("image is constant: it holds no blur to estimate a PSF from")
+    if (fill := edge_fill_mask(plane)) is not None:  # its edge is no blur: continue the image
+        plane = filled(plane, fill)
     spectrum = _Spectrum(plane)
     found = _best_blur(spectrum)
     if spectrum.blocky and found.sigma_major <= COLLAPSED_SIGMA:
