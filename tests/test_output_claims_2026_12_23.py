@@ -77,7 +77,8 @@ def test_an_output_another_live_run_claimed_is_skipped_without_computing(tmp_pat
     assert computed == ["b.tif"]  # was: a.tif computed too, then discarded
     assert (f"{out / 'a_deblurred.tif'}: being written by another run (pid {os.getpid()}); "
             "skipped") in said.out  # where the run's other file lines go
-    assert f"{shown_path(out)}: 1 done, 1 skipped (output exists), 0 failed" in err
+    assert (f"{shown_path(out)}: 1 done, 0 skipped (output exists), 1 skipped (being written "
+            "by another run), 0 failed") in err
     assert theirs.exists()  # the other run's, left to it
     assert not (out / "a_deblurred.tif").exists()
 

@@ -102,7 +102,9 @@ def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:
             return say_failed(source, target, error, args, log, t0)
         if not args.quiet and not args.json:  # another run writes it, or wrote it meanwhile
             say(f"{target}: {skip_words(error)}")
-        return log.add(source, target, "skipped", seconds=time.perf_counter() - t0)
+        log.add(source, target, "skipped", seconds=time.perf_counter() - t0)
+        log.records[-1]["claimed"] = getattr(error, "holder", None) is not None  # no output yet
+        return None
     # UserError: this file refused (a single plane under --focus-below auto), the others
     # may be deblurred; MemoryError: this file too big. Both had ended the batch, unsummed.
     except (UserError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
@@ -354,8 +356,11 @@ class BatchLog:
         self.stale.say()
         list_failures(self.output, self.records, counts["failed"])
         # said with -q too: one line whatever the batch's size, and the one scripts grep
+        claimed = sum(bool(r.get("claimed")) for r in self.records)  # not there: not 'exists'
         print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
-              f"{counts['skipped']} skipped (output exists), {counts['failed']} failed"
+              f"{counts['skipped'] - claimed} skipped (output exists), "
+              + f"{claimed} skipped (being written by another run), " * bool(claimed)
+              + f"{counts['failed']} failed"
               + self.changed.words()
               + (self.rest_words("interrupted") if interrupted
                  else self.rest_words("stopped by the error below") if stopped else ""),

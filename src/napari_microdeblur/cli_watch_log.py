@@ -173,20 +173,32 @@ def read_log(log_path: Path, out_dir: Path, root: Path) -> WatchState:
     state = WatchState(root, out_dir)
     if not log_path.exists():
         return state
-    with open(log_path, newline="", **TEXT) as f:
-        text = f.read()
-    reader = csv.DictReader(io.StringIO(text))
-    rows = [(row, reader.line_num) for row in reader]
-    for i, (row, line) in enumerate(rows):
-        name = row.get("name") or ""
-        cut = i == len(rows) - 1 and not text.endswith("\n")
-        if cut or row.get("decision") not in DECISIONS:
-            if cut or _there(root, name):
-                state.damaged[name] = line
-            continue
-        state.damaged.pop(name, None)  # logged again since
-        state.record(row)
+    # streamed, one row ahead (whether a row is the last): a log read whole had doubled the
+    # watch's memory at its start (a 33 MB log: 446 -> 857 MB)
+    with open(log_path, "rb") as raw, io.TextIOWrapper(raw, newline="", **TEXT) as f:
+        reader = csv.DictReader(f)
+        ahead = next(reader, None)
+        while ahead is not None:
+            row, line = ahead, reader.line_num
+            ahead = next(reader, None)
+            name = row.get("name") or ""
+            cut = ahead is None and not _ends_a_line(raw)
+            if cut or row.get("decision") not in DECISIONS:
+                if cut or _there(root, name):
+                    state.damaged[name] = line
+                continue
+            state.damaged.pop(name, None)  # logged again since
+            state.record(row)
     return state
+
+
+def _ends_a_line(raw) -> bool:
+    """Whether the binary file ``raw``, read to its end, ends in a line end (its last byte)."""
+    raw.seek(0, os.SEEK_END)
+    if raw.tell() == 0:
+        return False
+    raw.seek(-1, os.SEEK_END)
+    return raw.read(1) == b"\n"
 
 
 def _there(root: Path, name: str) -> bool:

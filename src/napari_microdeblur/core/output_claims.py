@@ -10,11 +10,12 @@ interrupted (``OutputClaim.release``, from a ``finally``). Without claims the hi
 output (``core.partials``) appeared only once writing began, after the compute, and the loser
 of each race discarded a finished result.
 
-A claim whose run is gone is taken over, judged as the temporary outputs are
-(``partials.process_is_gone``: this host, its process not running, or a process started after
-the claim, its id reused). One from another host (a run on another machine writing to a shared
-folder) cannot be judged so: it counts as live for ``ELSEWHERE_S`` after it was made, then is
-taken over; the skip line names it, to remove sooner. A claim only spares work: a run that
+A claim whose run is gone is taken over (``claims.live_owner``: this host, its process not
+running, or a process started after the claim, its id reused). One from another host (a run on
+another machine writing to a shared folder) cannot be judged so: it counts as live for
+``ELSEWHERE_S`` after it was made, then is taken over; so does one of this host whose process
+cannot be judged (``UNDECIDED_S``: Windows without psutil). The skip line names the claim, to
+remove sooner where that run is over. A claim only spares work: a run that
 computes an output anyway (a contested claim, a folder that takes none) still never replaces
 one another run wrote (``atomic_write``'s no-replace rename).
 
@@ -31,12 +32,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import claims
 from .atomic_write import OutputExistsError
-from .partials import host_tag, name_digest, name_max, process_is_gone
+from .claims import Owner
+from .partials import host_tag, name_digest, name_max
 from .shown import shown_path
 
 __all__ = ["ELSEWHERE_S", "FAILURES_HEADER", "RACED", "OutputClaim", "OutputClaimed",
@@ -45,9 +47,9 @@ __all__ = ["ELSEWHERE_S", "FAILURES_HEADER", "RACED", "OutputClaim", "OutputClai
 #: seconds a claim made on another host counts as live (its process cannot be asked): a day,
 #: longer than one file takes
 ELSEWHERE_S = 24 * 3600.0
-#: seconds after which a claim holding no host and pid (its run killed between making and
-#: filling it) counts as a dead run's
-UNFILLED_S = 10.0
+#: seconds a claim made on this host counts as live where whether its process runs cannot be
+#: told (Windows without psutil; a process id whose start cannot be read): as another host's
+UNDECIDED_S = ELSEWHERE_S
 #: the end of a claim's name
 SUFFIX = ".claim"
 #: how a batch says an output another run wrote while this one ran (``skip_words``)
@@ -71,35 +73,37 @@ def claim_name(target: str | os.PathLike) -> Path:
     return target.with_name(f".{stem}{tail}")
 
 
-@dataclass(frozen=True)
-class Holder:
-    """The live run that holds a claim: its host, process id and when it claimed it."""
+#: the run holding a claim (``claims.Owner``): its host, process id, when it claimed, the file
+Holder = Owner
 
-    host: str
-    pid: int
-    since: str
-    path: Path  # the claim file
 
-    def words(self) -> str:
-        """'another run (pid N)', or a run on another host, with how to free its claim."""
-        if not self.host:  # its claim being filled now
-            return "another run"
-        if self.host == host_tag():
-            return f"another run (pid {self.pid})"
-        return (f"a run on {self.host} (pid {self.pid}, since {self.since}; if it is over, "
-                f"remove {shown_path(self.path)})")
+def holder_words(holder: Owner) -> str:
+    """'another run (pid N)', or a run on another host, with how to free its claim."""
+    if not holder.host:  # its claim being filled now
+        return "another run"
+    if holder.host == host_tag():
+        return f"another run (pid {holder.pid})"
+    return (f"a run on {holder.host} (pid {holder.pid}, since {holder.since}; if it is over, "
+            f"remove {shown_path(holder.path)})")
 
 
 class OutputClaimed(OutputExistsError):
     """An output claimed by another live run (``holder``), or written meanwhile (None): skipped
-    as an output that exists is; ``skip_words`` say so."""
+    as an output that exists is; ``skip_words`` say so, naming the claim to remove if that run
+    is over (a killed run's whose end cannot be told, or whose process id another process
+    holds now, had been said 'pid N' alone, and its file skipped by every run after)."""
 
-    def __init__(self, target, holder: Holder | None):
+    def __init__(self, target, holder: Owner | None):
         self.holder = holder
-        self.skip_words = (RACED if holder is None
-                           else f"being written by {holder.words()}; skipped")
+        if holder is None:
+            self.skip_words = RACED
+        elif holder.host and holder.host != host_tag():  # its words name the claim already
+            self.skip_words = f"being written by {holder_words(holder)}; skipped"
+        else:
+            self.skip_words = (f"being written by {holder_words(holder)}; skipped (if that run "
+                               f"is over, remove {shown_path(holder.path)})")
         why = ("was written by another run while this one ran" if holder is None
-               else f"is being written by {holder.words()}")
+               else f"is being written by {holder_words(holder)}")
         super().__init__(f"output {shown_path(target)} {why}", target, appeared=True)
 
 
@@ -120,7 +124,7 @@ class OutputClaim:
     def release(self) -> None:
         """Remove the claim where it is still this run's (another run may have taken it over
         as another host's past ``ELSEWHERE_S``)."""
-        if self.text is not None and _read(self.path) == self.text:
+        if self.text is not None and claims.read(self.path) == self.text:
             with contextlib.suppress(OSError):
                 self.path.unlink()
         self.text = None
@@ -140,91 +144,23 @@ def claim_output(target: str | os.PathLike, *, replacing: bool = False) -> Outpu
 
 
 def _claimed(target) -> OutputClaim:
-    path = claim_name(target)
-    # UTC: a local %z can be a zone name with spaces (Windows), which the reading splits on
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    text = f"{host_tag()} {os.getpid()} {when}\n".encode()
-    for _ in range(5):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            raw = _read(path)
-            if raw is None:  # released meanwhile: try again
-                continue
-            holder = _live_holder(path, raw)
-            if holder is not None:
-                raise OutputClaimed(target, holder) from None
-            _take_over(path, raw)
-            continue
-        except OSError:  # no claim can be made here; writing the output says why
-            return OutputClaim(path)
-        try:
-            os.write(fd, text)
-        finally:
-            os.close(fd)
-        return OutputClaim(path, text=text)
-    return OutputClaim(path)  # contested by other runs taking it now: computed unclaimed
+    path, text = claim_name(target), claims.owner_text()
 
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:  # FileNotFoundError: released
-        return None
-
-
-def _age(path: Path) -> float | None:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return None
-
-
-def _live_holder(path: Path, raw: bytes) -> Holder | None:
-    """The run holding the claim ``path`` (read as ``raw``) that may still run (this process
-    too: another of its threads); None where it is a dead run's."""
-    age = _age(path)
-    if age is None:  # released meanwhile
-        return None
-    try:
-        host, pid, since = raw.decode("utf-8").split()
-        pid = int(pid)
-    except ValueError:  # being filled now, or its run killed before it filled it
-        return Holder("", 0, "", path) if age < UNFILLED_S else None
-    if host != host_tag():
-        return Holder(host, pid, since, path) if age < ELSEWHERE_S else None
-    if process_is_gone(pid) or _started_since(pid, age):
-        return None
-    return Holder(host, pid, since, path)
-
-
-def _started_since(pid: int, age: float) -> bool:
-    """Whether process ``pid`` started after a claim made ``age`` seconds ago: its id reused by
-    another process after the claiming one was killed. False where it cannot be told."""
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time() > time.time() - age + 1.0
-    except Exception:  # noqa: BLE001 - no psutil, gone, denied: not told
+    def dead(raw: bytes) -> bool:
+        holder = claims.live_owner(path, raw, other_host_for=ELSEWHERE_S, own_pid_is_live=True,
+                                   undecided_for=UNDECIDED_S)
+        if holder is not None:
+            raise OutputClaimed(target, holder)
         return False
 
-
-def _take_over(path: Path, seen: bytes) -> None:
-    """Remove ``path``, a dead run's claim read as ``seen``: moved aside, then removed where it
-    is still that one; a claim another run made meanwhile (it took the dead one over first) is
-    put back."""
-    aside = path.with_name(f".{name_digest(path.name)}.{host_tag()}.{os.getpid()}.stale-claim")
     try:
-        os.replace(path, aside)
-    except OSError:  # another run removed it first
-        return
-    try:
-        if _read(aside) != seen:  # another run's fresh claim: back in place
-            with contextlib.suppress(OSError):
-                os.link(aside, path)
-    finally:
-        with contextlib.suppress(OSError):
-            aside.unlink()
+        made = claims.take(path, text, dead)
+    except OutputClaimed:
+        raise
+    except OSError:  # no claim can be made here; writing the output says why
+        return OutputClaim(path)
+    # None: contested by other runs taking it now: computed unclaimed
+    return OutputClaim(path, text=text if made else None)
 
 
 def failure_row(*fields) -> str:
@@ -235,13 +171,16 @@ def failure_row(*fields) -> str:
 
 def untouched_rows(path: str | os.PathLike, records) -> list[str]:
     """The rows of the failures list ``path`` that an earlier run left whose input this run's
-    ``records`` did not touch and that is still there (its failure still stands). Touched: done,
+    ``records`` did not touch, that is still there, and whose output was not written since
+    (its failure still stands; one redone by hand or by another run does not). Touched: done,
     failed, or skipped as its output exists; one skipped with no output there (a run that holds
-    its claim is still writing it) is that run's to list. [] where there is no list, or one
-    this cannot read (replaced then, as before)."""
+    its claim is still writing it) is that run's to list. A list saved with Windows line ends
+    (CRLF, by an editor) is read too. [] where there is no list, or one this cannot read
+    (replaced then, as before)."""
     try:
         with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
-            lines = f.read().split("\n")
+            listed = os.fstat(f.fileno()).st_mtime
+            lines = [line.removesuffix("\r") for line in f.read().split("\n")]
     except (OSError, UnicodeError):
         return []
     rows = {_key(line.split("\t")[0]): line for line in lines[1:] if line.count("\t") == 2}
@@ -252,7 +191,17 @@ def untouched_rows(path: str | os.PathLike, records) -> list[str]:
         if key in rows and (record.get("status") != "skipped"
                             or os.path.lexists(record["output"])):
             del rows[key]
-    return [line for line in rows.values() if os.path.lexists(line.split("\t")[0])]
+    return [line for line in rows.values() if os.path.lexists(line.split("\t")[0])
+            and not _redone(line.split("\t")[1], listed)]
+
+
+def _redone(output: str, listed: float) -> bool:
+    """Whether ``output`` was written since its failure was listed (at ``listed``): redone,
+    by hand or by another run (an --overwrite run's failed file keeps its older output)."""
+    try:
+        return bool(output) and os.stat(output).st_mtime >= listed
+    except (OSError, ValueError):  # not there; a NUL in the row
+        return False
 
 
 def _key(path: str) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
-from . import io_write
+from . import claims, io_write
 from .atomic_write import same_file
-from .partials import host_tag, process_is_gone, remove_stale_partials_of
+from .partials import host_tag, remove_stale_partials_of
 from .shown import shown_path
 
 #: the files a run writes into its checkpoint folder
@@ -23,9 +22,6 @@ RUN_FILES = ("best.safetensors", "best.pt", "last.safetensors", "last.pt")
 #: id and start, so that a second run on the folder is refused (both had passed the check and
 #: written over each other's checkpoints); a killed run's is taken over (``claim_checkpoint_dir``)
 OWNER_FILE = ".microdeblur-run.owner"
-#: seconds after which an owner file holding no host and pid (its run killed between making
-#: and filling it) counts as a dead run's
-UNFILLED_OWNER_S = 10.0
 #: the folders this process claimed -> whether the claim made the folder
 _CLAIMED: dict[str, bool] = {}
 #: weights files read as a plain state dict (``checkpoint.load_model``)
@@ -107,54 +103,23 @@ def check_checkpoint_dir(path: str | os.PathLike, *, resume: bool,
     return p
 
 
-def _read_owner(owner: Path) -> bytes | None:
-    """The bytes of an owner file; None where there is none."""
-    try:
-        return owner.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def _owner_of(raw: bytes) -> tuple[str, int, str] | None:
-    """(host, pid, when claimed) of an owner file's bytes; None where they hold none (the file
-    being filled, or its run killed before it filled it)."""
-    try:
-        host, pid, when = raw.decode("utf-8").split()
-        return host, int(pid), when
-    except ValueError:  # UnicodeDecodeError too
-        return None
-
-
 def _is_mine(raw: bytes | None) -> bool:
-    found = _owner_of(raw or b"")
+    found = claims.parse(raw)
     return found is not None and found[:2] == (host_tag(), os.getpid())
-
-
-def _other_run(owner: Path, raw: bytes) -> tuple[str, int, str] | None:
-    """The run other than this process that holds ``owner`` (read as ``raw``) and may still
-    run; None where it is this process's, or a dead run's (this host, its process gone)."""
-    found = _owner_of(raw)
-    if found is None:  # being filled now, or its run was killed before it filled it
-        try:
-            age = time.time() - owner.stat().st_mtime
-        except FileNotFoundError:
-            return None
-        return None if age > UNFILLED_OWNER_S else ("", 0, "")
-    host, pid, _ = found
-    if host == host_tag() and (pid == os.getpid() or process_is_gone(pid)):
-        return None
-    return found
 
 
 def _refuse_other_run(p: Path, option: str, raw: bytes | None = None) -> None:
     """``ValueError`` in one line where another run uses folder ``p`` now (``raw``: its owner
-    file's bytes, where read already)."""
+    file's bytes, where read already). A run of another host counts as live however old its
+    claim (a training can run for days); so does one of this host whose process cannot be
+    judged: the line names the file to remove."""
     owner = p / OWNER_FILE
-    raw = _read_owner(owner) if raw is None else raw
-    other = None if raw is None else _other_run(owner, raw)
+    raw = claims.read(owner) if raw is None else raw
+    other = None if raw is None else claims.live_owner(
+        owner, raw, other_host_for=None, own_pid_is_live=False, undecided_for=None)
     if other is None:
         return
-    host, pid, when = other
+    host, pid, when = other.host, other.pid, other.since
     if not host:
         raise ValueError(f"{option} is being taken by another run now; give another folder")
     if host == host_tag():
@@ -167,59 +132,26 @@ def _refuse_other_run(p: Path, option: str, raw: bytes | None = None) -> None:
 
 def claim_checkpoint_dir(path: str | os.PathLike, option: str = "") -> None:
     """Make folder ``path`` this process's (made if missing): ``OWNER_FILE`` made only where
-    there is none (O_EXCL: of two runs, one gets it), holding this host, process id and the
-    time. A dead run's (a run killed outright) is taken over; another live run's is refused
-    (``ValueError``). Undone by ``release_checkpoint_dirs``."""
+    there is none (``claims.take``: of two runs, one gets it), holding this host, process id
+    and the time. A dead run's (a run killed outright; its process id reused since) is taken
+    over; another live run's is refused (``ValueError``). Undone by
+    ``release_checkpoint_dirs``."""
     p, option = Path(path), option or f"checkpoint_dir={str(path)!r}"
     key = os.path.abspath(p)
     made = not p.exists()
     p.mkdir(exist_ok=True)
-    owner = p / OWNER_FILE
-    # UTC: no spaces (Windows' %z is a zone's name), as the three fields are read back
-    text = (f"{host_tag()} {os.getpid()} "
-            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n").encode()
-    for _ in range(5):
-        try:
-            fd = os.open(owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raw = _read_owner(owner)
-            if raw is None:  # removed meanwhile: try again
-                continue
-            _refuse_other_run(p, option, raw)
-            if _is_mine(raw):  # claimed before by this process
-                _CLAIMED.setdefault(key, made)
-                return
-            _remove_dead_claim(owner, raw)
-            continue
-        try:
-            os.write(fd, text)
-        finally:
-            os.close(fd)
+
+    def mine(raw: bytes) -> bool:
+        _refuse_other_run(p, option, raw)
+        return _is_mine(raw)  # claimed before by this process; else a dead run's
+
+    taken = claims.take(p / OWNER_FILE, claims.owner_text(), mine)
+    if taken is None:
+        raise ValueError(f"{option}: other runs are taking it now; give another folder")
+    if taken == claims.MADE:
         _CLAIMED[key] = made
-        return
-    raise ValueError(f"{option}: other runs are taking it now; give another folder")
-
-
-def _remove_dead_claim(owner: Path, seen: bytes) -> None:
-    """Remove ``owner``, a dead run's claim read as ``seen``: moved aside, then removed where
-    it is still that one; a claim another run made meanwhile (it took the dead one over
-    first) is put back."""
-    aside = owner.with_name(f"{owner.name}.{host_tag()}.{os.getpid()}.stale")
-    try:
-        os.replace(owner, aside)
-    except FileNotFoundError:  # another run removed it first
-        return
-    try:
-        if aside.read_bytes() != seen:  # another run's fresh claim: back in place
-            try:
-                os.link(aside, owner)
-            except FileExistsError:
-                pass
-            except OSError:  # no hard links on this file system
-                if not os.path.lexists(owner):
-                    os.replace(aside, owner)
-    finally:
-        aside.unlink(missing_ok=True)
+    else:
+        _CLAIMED.setdefault(key, made)
 
 
 def release_checkpoint_dirs() -> None:
@@ -228,7 +160,7 @@ def release_checkpoint_dirs() -> None:
     for key, made in list(_CLAIMED.items()):
         del _CLAIMED[key]
         owner = Path(key) / OWNER_FILE
-        if _is_mine(_read_owner(owner)):
+        if _is_mine(claims.read(owner)):
             owner.unlink(missing_ok=True)
         if made:
             try:
