@@ -82,7 +82,7 @@ def with_channel_psfs(req, sizes: dict, origins: dict, layer, done: dict):
     channel's PSF file that states voxels more than 5 % off ``sizes`` (the layer's pixel
     size, from ``origins``) resampled to them (``channel_resampling``, Z only for a channel
     whose run is 3D); else ``req``. A slice of one channel (C of 1) is judged as the layer's
-    channels. Each PSF resampled goes into ``done`` (``_psf_preview``'s: PsfArray -> (line,
+    channels. Each PSF resampled goes into ``done`` (``_psf_checks``'s: PsfArray -> (line,
     record)). Kept while the files and the layer are the same: Run and the preview ask again
     and again."""
     from ..core.psf_scale import channel_resampling
@@ -142,7 +142,7 @@ def channel_records(psf) -> list | None:
 
 def channel_used(psf, index: int):
     """Channel ``index``'s PSF as its run takes it where resampled (a PsfArray whose line and
-    record ``_psf_preview.psf_resampling_of`` gives): of a ``ChannelPsfText``, or ``psf``
+    record ``_psf_checks.psf_resampling_of`` gives): of a ``ChannelPsfText``, or ``psf``
     itself where a slice of one channel runs with it; else None. For the dock's warning, which
     should say 'resampled' as the CLI does, not 'measure it ... or resample it'."""
     if isinstance(psf, PsfArray):

@@ -43,14 +43,14 @@ from ._methods import (
     method_card,
 )
 from ._panels import TICK_USE_PSF, ImagePanel, RunControls, TilingPanel, row
-from ._psf_preview import (
-    PsfLayerWatch,
-    PsfPreview,
+from ._psf_checks import (
+    auto_rule_of,
     fit_check_of,
     record_psf_resampling,
     used_psf_of,
     with_layer_psf,
 )
+from ._psf_preview import PsfLayerWatch, PsfPreview
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
@@ -207,6 +207,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
                                               self._psf_layer_changed)
         # whether 'auto' goes 3D depends on the PSF (known once previewed), image and scope
         self.method.runs_in_3d = self.auto_runs_in_3d
+        self.method.auto_rule = auto_rule_of(self.build_request, self.psf_preview)  # and why
         self.psf_preview.shown.connect(self.method.show_auto_choice)
         # the preview runs Run's check of the PSF against the chosen layer and scope
         self.psf_preview.fit_check = fit_check_of(self.build_request)

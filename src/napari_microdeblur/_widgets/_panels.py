@@ -206,11 +206,13 @@ class MethodPanel(QWidget):
     model card and the classical options; ``spec()`` turns the choice into a MethodSpec.
 
     ``image_types``: an image-type combo for 'auto'. ``network_psf``: the PSF box shows for
-    PSF-aware networks too, and for 'auto' as an option. Settable: ``psf_value`` turns the PSF
-    text into what the spec takes ('layer:NAME' into the layer's array); ``runs_in_3d`` (no
-    arguments) whether 'auto' will run Richardson-Lucy in 3D (``core.bundled.auto_runs_in_3d``:
-    the image-type line says so, and by which rule, ``_auto_rule``); ``psf_error`` (no
-    arguments) the PSF preview's error or None (the line then says 'auto' runs nothing)."""
+    PSF-aware networks too, and for 'auto' as an option. Settable (None or a callable):
+    ``psf_value`` turns the PSF text into what the spec takes ('layer:NAME' into the layer's
+    array). ``runs_in_3d`` (no arguments): whether 'auto' will run Richardson-Lucy in 3D
+    (``core.bundled.auto_runs_in_3d``); the image-type line then says so, and ``auto_rule``
+    (no arguments; ``_psf_checks.auto_rule_of``) by which rule, with its numbers.
+    ``psf_error`` (no arguments): the PSF preview's one-line error or None; while there is
+    one, the line says 'auto' runs nothing until the PSF is fixed, as Run refuses it."""
 
     changed = Signal()
 
@@ -220,7 +222,7 @@ class MethodPanel(QWidget):
         super().__init__(parent)
         self.form = form_layout(self)
         self._leading, self._classical, self._network_psf = tuple(leading), classical, network_psf
-        self.psf_value = self.runs_in_3d = self.psf_error = None
+        self.psf_value = self.runs_in_3d = self.auto_rule = self.psf_error = None
         self._typed = False  # the PSF text just changed: not yet previewed
         self.rgb = False  # the image's kind, for the card of the network 'auto' picks
         self.combo = combo([], tooltip)
@@ -332,7 +334,8 @@ class MethodPanel(QWidget):
                                               self.rgb) is not None
 
     def psf_missing(self) -> str:
-        """Why the run is refused for want of a PSF ('' if not): none typed, none estimated."""
+        """Why the run is refused for want of a PSF ('' when it is not): the chosen method
+        takes one, the box is empty and 'auto' estimates none for this image type."""
         box = self.classical_box
         if box is None or not box.psf_in_use or self.psf_text or self.psf_estimated():
             return ""
@@ -367,7 +370,8 @@ class MethodPanel(QWidget):
         except (ValueError, OSError) as error:
             if view is not None:
                 view.show_message(describe_error(error))
-        self._typed = False
+        finally:  # else the line said no 3D rule again until the PSF text changed
+            self._typed = False
 
     def show_auto_choice(self, *_) -> None:
         """The image-type line: what 'auto' runs on this image (blank for other methods)."""
@@ -390,17 +394,8 @@ class MethodPanel(QWidget):
         self.auto_label.setText(f"\u2192 {text}")
 
     def _auto_rule(self) -> str:
-        """'\n(why)': ``core.psf_fit.auto_3d_rule`` on the Run request of ``runs_in_3d``'s dock."""
-        from ..core.psf_fit import auto_3d_rule
-
-        preview = getattr(dock := getattr(self.runs_in_3d, "__self__", None), "psf_preview", None)
-        if self._typed or preview is None or preview.busy or preview.error is not None:
-            return ""
-        try:
-            req = dock.build_request()
-            rule = req.network is None and auto_3d_rule(req.method, req.axes, req.image.shape)
-        except (ValueError, TypeError, OSError):
-            return ""
+        """'\n(why)': ``auto_rule()``; '' without one, and while a PSF just typed is previewed."""
+        rule = "" if self._typed or self.auto_rule is None else self.auto_rule()
         return f"\n({rule})" if rule else ""
 
     def psf_source(self):
@@ -414,8 +409,9 @@ class MethodPanel(QWidget):
         return self.psf_value(text)
 
     def spec(self, name: str | None = None):
-        """A MethodSpec of the chosen (or given) name: precision, image type, the PSF where it
-        takes one (a network: its noise scale), a classical method's iterations, TV, balance."""
+        """A MethodSpec of the chosen (or the given) name with the precision and image type
+        and, for a method that takes one, the PSF (and for a network, its noise scale); for a
+        classical method also the iterations, TV weight and balance."""
         from ..core.method import MethodSpec
         from ..core.options import AUTO_BALANCE, AUTO_ITERATIONS
 

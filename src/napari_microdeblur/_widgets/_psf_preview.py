@@ -1,21 +1,22 @@
 """The PSF a deblur will use, shown as a small image with its size and FWHM (``core.psf.
-psf_preview``; an oblique PSF's FWHM along its own axes), or the one-line error of a PSF that
-cannot be used or does not fit the image the run would take (``fit_check``: Run's own check).
-A PSF file at other voxels than the layer's is shown resampled to them as the run takes it
-(``used_psf``, ``with_layer_psf``: the CLI's ``core.psf_scale.psf_resampling``), and an optics
-model deeper than the stack as 'auto' in 3D computes it, at the stack's depth.
+psf_preview`` computes both; an obliquely elongated PSF's FWHM along its own axes); a PSF that
+cannot be used shows its one-line error instead, and so does one that does not fit the image
+the run would take (``fit_check``: Run's own check). A PSF file stating other voxels than the
+layer's is shown as the run takes it, resampled to the layer's (``used_psf``; ``_psf_checks``:
+the CLI's ``core.psf_scale.psf_resampling``), and an optics model deeper than the stack as
+'auto' in 3D computes it, at the stack's depth.
 
-An optics PSF takes seconds, so the preview and Run's check of it are computed in a worker of
-the dock, a moment after the source stops changing; only the latest answer is shown. A PSF per
-channel ('A;B') shows the channel the viewer shows; each channel's PSF is computed once (the
-C slider shows another without recomputing), and an error in any channel is the error.
+An optics PSF takes seconds to compute, so the preview and Run's check of it are computed in a
+worker of the dock that owns it, a moment after the source stops changing; only the latest
+answer is shown. An image or scope changed while one computes asks again once it is done, in
+a worker too: the answer for the old one is not shown, nor checked on the GUI thread. A PSF per
+channel ('A;B', ``core.channel_psfs``) shows the channel the viewer shows; every channel's PSF
+is computed once (moving the C slider shows another without recomputing), and an error in any
+channel is shown as the error.
 """
 
 from __future__ import annotations
 
-import contextlib
-import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from qtpy.QtCore import Qt, QTimer, Signal
@@ -24,15 +25,8 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from ..core.psf_estimate import is_estimate
 from ._feedback import describe_error
-from ._psf_sources import (
-    LAYER_PREFIX,
-    PSF_FILE_AT,
-    file_preview,
-    file_words,
-    image_pixel_sizes,
-    psf_layer_taken,
-    said_where,
-)
+from ._psf_checks import RunPsf, checked, is_psf_file, psf_resampling_of
+from ._psf_sources import file_preview, file_words
 from ._workers import start_worker
 
 SIDE = 96  # pixels of the preview image on screen
@@ -46,18 +40,21 @@ class PsfPreview(QWidget):
     or None (no PSF in use: the preview says so); ``owner`` is the dock whose workers compute
     it (a ``WorkerOwnerMixin``). ``shown`` fires whenever it shows a PSF or why there is none.
 
-    ``fit_check``: None, or a callable raising Run's one-line ValueError where the PSF does not
-    fit the image the run would take (``fit_check_of``: its ``prepare`` runs it in the worker
-    first, which caches what it computes); asked when a PSF is shown and by ``recheck()`` (on a
-    change of image or scope), its line is shown under the PSF's image as the preview's error.
+    ``fit_check``: None, or a callable that raises the run's one-line ValueError where the PSF
+    does not fit the image the run would take (``_psf_checks.fit_check_of``: its ``prepare``
+    runs it in the worker first, which caches what it computes); it is asked each time a PSF
+    is shown and by ``recheck()`` (the owner calls it when the image or scope changes), and its
+    line is shown under the PSF's image as the preview's error.
 
-    ``used_psf``: None, or a callable giving the PSF the run takes for a source (``used_psf_of``:
-    a PSF file resampled to the layer's voxels, or cut to the image, ``RunPsf``); the preview
-    shows that one, and ``recheck()`` shows it again where the image or scope now gives another.
+    ``used_psf``: None, or a callable giving the PSF the run takes for a source (``_psf_checks.
+    used_psf_of``: a PSF file resampled to the layer's voxels, or cut to the image, an optics
+    model at the stack's depth: ``RunPsf``); the preview shows that one, and ``recheck()``
+    shows it again where the image or scope now gives another. An exception it raises is shown
+    as the preview's error, as a worker's is.
 
-    ``layer_note``: None (the owner's ``psf_prefill.missing_pixel``), or a callable giving Run's
-    line for an optics model lacking pixel= that the chosen layer cannot give ('' when none);
-    where it has one, an error is shown as that line, as Run says it.
+    ``layer_note``: None, or a callable giving Run's line for an optics model lacking pixel=
+    that the chosen layer cannot give ('' when none); None asks the owner's ``psf_prefill``
+    (``missing_pixel``). Where it has one, an error is shown as that line, as Run says it.
     """
 
     shown = Signal()
@@ -87,6 +84,8 @@ class PsfPreview(QWidget):
         self._shown_psf = None  # (image, caption) of the PSF shown, for recheck()
         self._pending = None
         self._generation = 0
+        self._asked = None  # ('show_source' or 'show_channels', its arguments) being computed
+        self._recheck_due = False  # recheck() asked while busy: asked again once computed
         self._channels = None  # (sources, [(image, caption) per channel]) last computed
         self._channel = 0  # the channel shown of a PSF per channel
         self._timer = QTimer(self)
@@ -99,37 +98,65 @@ class PsfPreview(QWidget):
         return self._timer.isActive() or self._pending is not None
 
     def show_source(self, source, image=None) -> None:
-        """Show ``source`` (None: no PSF) once it has stopped changing for a moment. ``image``:
-        the (data, axes) the deblur runs on, 'estimate' estimated from (else: said when)."""
+        """Show ``source`` (None: no PSF) once it has stopped changing for a moment.
+        ``image``: the (data, axes) the deblur will run on, from which 'estimate' is
+        estimated for the preview (without it, the preview says when it will be)."""
         self._generation += 1
         self._source = None
+        self._asked, self._recheck_due = None, False
         if source is None or (is_estimate(source) and image is None):
             self._timer.stop()
             self._pending = None
             self._show(None, "no PSF given" if source is None else
                        "estimated from the image when the deblur runs", error=None)
             return
-        self._pending = (self._generation, None)  # busy: the dock's 'auto' in 3D waits for it
         if self.used_psf is not None and (hasattr(source, "ndim") or (
                 isinstance(source, str) and not is_estimate(source))):
-            self._source = (source, used := self.used_psf(source))
+            used, failure = self._used_psf(source)
+            if failure is not None:
+                self._show_failure(failure)
+                return
+            self._source = (source, used)
             source = used
+        self._recheck_due = False  # the image and scope of now are in ``used``
+        self._asked = ("show_source", (self._source[0] if self._source else source, image))
         self._pending = (self._generation, (source, image) if is_estimate(source) else source)
         self._timer.start(SETTLE_MS)
 
+    def _used_psf(self, source) -> tuple:
+        """(``used_psf(source)``, None), or (None, the exception it raised); the preview is
+        busy meanwhile (the dock's 'auto' in 3D waits for it), and not after, whatever it
+        raised (a preview left busy read 'computing' until the PSF text changed)."""
+        self._pending = (self._generation, None)
+        try:
+            return self.used_psf(source), None
+        except Exception as error:  # a worker's error is shown too: Run would meet it
+            return None, error
+        finally:
+            self._pending = None
+
+    def _show_failure(self, error: Exception) -> None:
+        self._timer.stop()
+        self._source = None
+        message = describe_error(error)
+        self._show(None, message, error=message)
+
     def show_channels(self, parts, index: int, image=None) -> None:
-        """Show channel ``index``'s PSF of a PSF per channel (``parts``), captioned 'channel i of
-        n: SOURCE; ...'. ``image``: the (data, axes with C) a part 'estimate' is estimated on."""
+        """Show channel ``index``'s PSF of a PSF per channel (``parts``, one source each),
+        captioned 'channel i of n: SOURCE; ...'. ``image``: the (data, axes with C) a part to
+        estimate is estimated from, channel by channel."""
         self._generation += 1
         self._source = None
         self._channel = index
         parts = tuple(parts)
+        self._asked, self._recheck_due = None, False
         if self._channels is not None and self._channels[0] == parts and not any(
                 is_estimate(p) for p in parts):  # another channel of the same PSFs
             self._timer.stop()
             self._pending = None
             self._show_channel()
             return
+        self._asked = ("show_channels", (parts, index, image))
         self._pending = (self._generation, (_CHANNELS, parts, image))
         self._timer.start(SETTLE_MS)
 
@@ -144,6 +171,7 @@ class PsfPreview(QWidget):
         """Show why the PSF cannot be used (e.g. its layer is gone) instead of an image."""
         self._generation += 1
         self._source = None
+        self._asked, self._recheck_due = None, False
         self._timer.stop()
         self._pending = None
         self._show(None, message, error=message)
@@ -153,22 +181,22 @@ class PsfPreview(QWidget):
 
         if self._pending is None or self.owner.closed:
             return
+        if self._recheck_due:  # the image or scope changed while it settled: ask anew
+            self._ask_again()
+            return
         generation, source = self._pending
         self.caption.setText("computing the PSF...")
 
         def done(value):
-            if generation == self._generation and not self.owner.closed:
-                self._pending = None
+            if self._answered(generation):
                 self._show(*value, error=None)
 
         def failed(error):
-            if generation == self._generation and not self.owner.closed:
-                self._pending = None
+            if self._answered(generation):
                 self._show(None, describe_error(error), error=describe_error(error))
 
         def channels_done(value):
-            if generation == self._generation and not self.owner.closed:
-                self._pending = None
+            if self._answered(generation):
                 self._channels = (source[1], value)
                 self._show_channel()
 
@@ -182,33 +210,67 @@ class PsfPreview(QWidget):
         elif (resampled := psf_resampling_of(source)) is not None:  # a file at the layer's
             job = (resampled_preview, source, resampled[1])
         else:  # a file's caption says what reading it changed, as the CLI does
-            file = isinstance(source, str) and _is_psf_file(source)
+            file = isinstance(source, str) and is_psf_file(source)
             job = (file_preview if file else psf_preview, source)
         prepare = getattr(self.fit_check, "prepare", None)  # its request read on this thread
         start_worker(self.owner, checked, prepare() if prepare else None, *job,
                      returned=returned, errored=failed)
 
+    def _answered(self, generation: int) -> bool:
+        """Whether the worker's answer for ``generation`` is to be shown: the latest asked, the
+        dock open, and no image or scope changed meanwhile; after such a change the source is
+        asked again instead (``_ask_again``): the answer was for the old one, and its fit
+        check, for the new one on the GUI thread, computed a stack-depth model there (1.2 s)."""
+        if generation != self._generation or self.owner.closed:
+            return False
+        self._pending = None
+        if self._recheck_due:
+            self._ask_again()
+            return False
+        self._asked = None  # nor kept: an estimate's holds the layer's data
+        return True
+
+    def _ask_again(self) -> None:
+        """The last ``show_source`` or ``show_channels`` asked again: the PSF the run takes and
+        Run's check of it for the image and scope of now, computed in a worker."""
+        asked, self._asked, self._recheck_due = self._asked, None, False
+        if asked is None:
+            return
+        ask, args = asked
+        if ask == "show_channels":
+            self._channels = None  # computed again with the check of now, in the worker
+            args = (args[0], self._channel, args[2])
+        getattr(self, ask)(*args)
+
     def recheck(self) -> None:
-        """Ask ``fit_check`` again about the PSF shown (the image or scope changed; one being
-        computed is checked once shown); a PSF the run now takes otherwise is shown anew."""
-        if self._source is not None and not self.busy and not self.owner.closed:
+        """Ask ``fit_check`` again about the PSF shown (the image or scope changed); a PSF
+        being computed is asked again once computed (``_answered``). A PSF the run now takes
+        otherwise (a file at another layer's voxels, a model at another stack's depth) is
+        shown anew."""
+        if self.owner.closed:
+            return
+        if self.busy:
+            self._recheck_due = True
+            return
+        if self._source is not None:
             source, shown = self._source
-            self._pending = (self._generation, None)  # busy meanwhile, as in show_source
-            used = self.used_psf(source)
-            self._pending = None
+            used, failure = self._used_psf(source)
+            if failure is not None:
+                self._show_failure(failure)
+                return
             if not (used is shown or (type(used) is type(shown) and used == shown)):
                 self.show_source(source)
                 return
-        if self._shown_psf is not None and not self.busy and not self.owner.closed:
+        if self._shown_psf is not None:
             self._show(*self._shown_psf, error=None)
-        elif self.error is not None and not self.busy and not self.owner.closed:
+        elif self.error is not None:
             note = self._layer_note()  # the layer chosen now may state a pixel size, or not
             if note and note != self.error:
                 self._show(None, note, error=note)
 
     def _layer_note(self) -> str:
-        """Run's line for an optics model lacking pixel= the chosen layer cannot give ('' if none;
-        ``layer_note``, else the owner's ``psf_prefill.missing_pixel``)."""
+        """Run's line for an optics model lacking pixel= that the chosen layer cannot give
+        (``layer_note``, else the owner's ``psf_prefill.missing_pixel``); '' where none."""
         note = self.layer_note
         if note is None:
             note = getattr(getattr(self.owner, "psf_prefill", None), "missing_pixel", None)
@@ -264,48 +326,6 @@ def estimated_preview(data, axes: str):
 _CHANNELS = object()  # marks a pending PSF per channel
 
 
-def fit_check_of(build_request):
-    """A ``PsfPreview.fit_check`` for a dock whose ``build_request()`` gives the run's
-    ``DeblurRequest``: Run's PSF check against it (``check_run_psf``); ``check.prepare()``, the
-    same on the request of now as a callable for a worker (``checked``). Settings the request
-    refuses are no verdict on the PSF: Run says what is wrong with them."""
-    def prepare():
-        try:
-            req = build_request()
-        except (ValueError, TypeError, OSError):
-            return None
-        return lambda: check_run_psf(req)
-
-    def check() -> None:
-        if (job := prepare()) is not None:
-            job()
-
-    check.prepare = prepare
-    return check
-
-
-def checked(check, preview, *args):
-    """``preview(*args)``, then Run's PSF check ``check`` (``fit_check_of``) in the same worker:
-    the optics models it computes are cached (``core.psf.parse_psf``) when ``_show`` asks it on
-    the GUI thread, and shows its line (one at the stack's depth froze the GUI there 10 s)."""
-    value = preview(*args)
-    if check is not None:
-        with contextlib.suppress(ValueError, TypeError, OSError):  # _show says it
-            check()
-    return value
-
-
-def check_run_psf(req) -> None:
-    """Run's check of its PSF against the image it takes (``core.psf_fit.
-    check_psf_model_fits``, without the tile, which the run checks itself), for a
-    ``DeblurRequest``: ValueError with the run's line. A session network takes no PSF here."""
-    from ..core.psf_fit import check_psf_model_fits
-
-    if req.network is None:
-        check_psf_model_fits(req.method, req.axes, tuple(req.image.shape),
-                             image=f"layer {req.source_name!r}")
-
-
 def channel_previews(parts, image=None) -> list:
     """(preview image or None, caption) of each channel's PSF; the first that cannot be used
     raises its one-line error, naming the channel. A part 'estimate' is estimated from its
@@ -328,165 +348,6 @@ def channel_previews(parts, image=None) -> list:
         except (ValueError, TypeError, OSError) as error:
             raise ValueError(f"channel {i + 1} of psf: {describe_error(error)}") from None
     return shown
-
-
-# ----------------------------------------------------------------------------- PSF file scale
-# the PSF a run takes: a PSF file at other voxels than the layer's, resampled to them
-
-
-_RESAMPLED: dict = {}  # (file, size, mtime, sizes, axes, image) -> PsfArray or None, last 4
-_DONE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # -> (its line, its record)
-
-
-def with_layer_psf(req, layer, runs_in_3d):
-    """``req`` (a ``DeblurRequest`` on image ``layer``) with its PSF file resampled to the
-    layer's pixel size (``image_pixel_sizes``) where the file states voxels more than 5 % off
-    it, as ``microdeblur deblur`` does (``core.psf_scale.psf_resampling``; Z only where
-    ``runs_in_3d(req)``; one file per channel: ``_channel_psf_scale``); else ``req``. Kept
-    while the file is the same (Run and the preview ask again and again)."""
-    from dataclasses import replace
-
-    from ..core.method import MethodSpec
-    from ..core.psf import is_psf_model
-    from ..core.psf_scale import psf_resampling
-    from ._channel_psf_scale import per_channel, with_channel_psfs
-
-    psf = getattr(req.method, "psf", None)
-    if getattr(psf, "origin", "") is None and req.psf_text.startswith(LAYER_PREFIX):
-        return _with_psf_layer(req, layer, runs_in_3d)
-    if per_channel(psf):  # 'A.tif;B.tif': each file resampled as the CLI does (it ran as is)
-        return with_channel_psfs(req, *image_pixel_sizes(layer, req.axes), layer, _DONE)
-    try:
-        if not isinstance(psf, str) or is_psf_model(psf) or not Path(psf).is_file():
-            return req
-        stat = Path(psf).stat()
-    except (OSError, ValueError):  # no file by that name: Run says what the text is
-        return req
-    sizes, origins = image_pixel_sizes(layer, req.axes)
-    compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
-    PSF_FILE_AT[str(Path(psf).resolve())] = (sizes, compared)  # the preview's ``file_words``
-    if not sizes:
-        return req
-    image = said_where(layer, origins)
-    key = (str(Path(psf).resolve()), stat.st_size, stat.st_mtime_ns,
-           tuple(sorted(sizes.items())), compared, image)
-    if key not in _RESAMPLED:
-        spec, note, done = psf_resampling(MethodSpec(psf=psf), sizes, compared, image=image)
-        _RESAMPLED[key] = spec.psf if done else None
-        if done:
-            _DONE[spec.psf] = (note, done)
-        while len(_RESAMPLED) > 4:
-            del _RESAMPLED[next(iter(_RESAMPLED))]
-    used = _RESAMPLED[key]
-    return req if used is None else replace(req, method=req.method.replace(psf=used))
-
-
-def _with_psf_layer(req, layer, runs_in_3d):
-    """``req`` with its 'layer:NAME' PSF resampled to image ``layer``'s pixel size where both
-    scales are known (not all 1) and differ, as a file is (``psf_scale.array_resampling``)."""
-    from dataclasses import replace
-
-    from ..core.method import PsfArray
-    from ..core.psf_scale import array_resampling
-    from ._layer_file import layer_pixel_sizes
-
-    psf_layer = psf_layer_taken(req.psf_text)
-    sizes, origins = image_pixel_sizes(layer, req.axes)
-    if psf_layer is None or not sizes or psf_layer.ndim not in (2, 3):
-        return req
-    psf_sizes, _ = layer_pixel_sizes(psf_layer, "ZYX"[-psf_layer.ndim:])
-    compared = req.axes if "Z" in req.axes and runs_in_3d(req) else req.axes.replace("Z", "")
-    image = said_where(layer, origins)
-    key = (req.method.psf, tuple(sorted(psf_sizes.items())), tuple(sorted(sizes.items())),
-           compared, image)
-    if key not in _RESAMPLED:
-        found = array_resampling(req.method.psf.array, psf_sizes, sizes, compared,
-                                 name=f"layer {psf_layer.name!r}", image=image)
-        _RESAMPLED[key] = PsfArray.from_array(found[0]) if found else None
-        if found:
-            _DONE[_RESAMPLED[key]] = found[1:]
-        while len(_RESAMPLED) > 4:
-            del _RESAMPLED[next(iter(_RESAMPLED))]
-    used = _RESAMPLED[key]
-    return req if used is None else replace(req, method=req.method.replace(psf=used))
-
-
-def psf_resampling_of(psf) -> tuple[str, dict] | None:
-    """(the run's one line, ``psf_resampling``'s record) where ``psf`` is a PSF file as
-    ``with_layer_psf`` resampled it; else None."""
-    from ..core.method import PsfArray
-
-    # a file's, or a PSF layer's (one of the same values as a file's resampled one was not)
-    found = _DONE.get(psf) if isinstance(psf, PsfArray) else None
-    return found if found and (psf.origin or "source" in found[1]) else None
-
-
-def record_psf_resampling(layer, psf) -> None:
-    """Add ``psf_resampled`` (``psf_resampling``'s: the um resampled from and to, the shapes)
-    to result ``layer``'s record where its PSF ``psf`` was resampled (``with_layer_psf``)."""
-    from ._channel_psf_scale import channel_records
-
-    found = psf_resampling_of(psf)  # one file per channel: a list, as the CLI records it
-    done = found[1] if found is not None else channel_records(psf)
-    meta = layer.metadata if isinstance(layer.metadata, dict) else {}
-    if done is not None and isinstance(meta.get("microdeblur"), dict):
-        layer.metadata = {**meta, "microdeblur": {**meta["microdeblur"], "psf_resampled": done}}
-
-
-def used_psf_of(build_request):
-    """A ``PsfPreview.used_psf`` for a dock whose ``build_request()`` gives the run's request
-    (``with_layer_psf`` in it): the PSF file ``source`` as the run takes it on the request's
-    image (``RunPsf``: resampled, or cut where as large as the image), and an optics model
-    deeper than the stack; else ``source``, also where the request is refused (Run says why)."""
-    from ..core.psf_fit import may_be_cut, model_at_stack_depth
-
-    def used(source):
-        try:
-            req = build_request() if isinstance(source, str) or hasattr(source, "ndim") else None
-        except (ValueError, TypeError, OSError):
-            return source
-        if not isinstance(source, str):  # a PSF layer's array: as the run resamples it
-            done = psf_resampling_of(req.method.psf) if req is not None else None
-            return req.method.psf if done and "source" in done[1] else source
-        psf, shape = req.method.psf, tuple(int(n) for n in req.image.shape)
-        if psf == source and (deeper := model_at_stack_depth(req.method, req.axes, shape)):
-            return RunPsf(source, deeper, req.axes, shape, req.method.name, req.method)
-        resampled = psf_resampling_of(psf) is not None and psf.origin == source
-        if not (resampled or (psf == source and _is_psf_file(source))):
-            return source
-        if not may_be_cut(req.method, req.axes, shape):
-            # as before: not recomputed where only the scope changed
-            return psf if resampled else source
-        return RunPsf(source, psf, req.axes, shape, req.method.name, req.method)
-
-    return used
-
-
-def _is_psf_file(source: str) -> bool:
-    from ..core.channel_psfs import channel_sources
-    from ..core.psf import is_psf_model
-
-    if is_psf_model(source) or is_estimate(source) or channel_sources(source):
-        return False
-    try:
-        return Path(source).is_file()
-    except (OSError, ValueError):
-        return False
-
-
-@dataclass(frozen=True)
-class RunPsf:
-    """A PSF file ``source`` as a run takes it on an image of ``axes`` and ``shape``: ``psf``
-    (the file, or its ``with_layer_psf`` resampling; an optics model's at the stack's depth) in
-    ``spec``, the run's method (named ``name``), cut to the image where as large. Equal while
-    those are: the preview (``run_psf_preview``) is computed again when the image or PSF is."""
-
-    source: str
-    psf: object
-    axes: str
-    shape: tuple
-    name: str
-    spec: object = field(compare=False)
 
 
 def run_psf_preview(run: RunPsf):

@@ -33,7 +33,7 @@ LAYER_PREFIX = "layer:"  # a PSF source naming an image layer of the viewer
 
 
 # 'layer:NAME' -> the layer psf_of_text last took it from (weakly): the run resamples it by
-# the two layers' scales (``_psf_preview.with_layer_psf``)
+# the two layers' scales (``_psf_checks.with_layer_psf``)
 _TAKEN: dict[str, weakref.ref] = {}
 
 
@@ -80,10 +80,10 @@ def psf_scale_note(viewer, text: str, layer, axes: str, *, in_3d: bool = True,
     None when they agree or either does not say (``core.psf.psf_scale_note``). ``in_3d``
     False: the run goes plane by plane, where a 3D PSF's Z step does not matter (not compared,
     as ``core.files`` does for the CLI). ``used``: the PSF the run takes; where
-    ``_psf_preview.with_layer_psf`` resampled it, the line saying so (the CLI's)."""
+    ``_psf_checks.with_layer_psf`` resampled it, the line saying so (the CLI's)."""
     from ..core.psf_scale import psf_scale_note as core_note
     from ..core.psf_scale import scale_mismatch
-    from ._psf_preview import psf_resampling_of
+    from ._psf_checks import psf_resampling_of
 
     if used is not None and (resampled := psf_resampling_of(used)) is not None:
         return resampled[0]
@@ -126,7 +126,7 @@ def file_preview(source):
 
 def file_words(source, read_shape) -> str:
     """What the run says on reading the PSF file ``source`` (read as ``read_shape``) on the
-    layer ``_psf_preview.with_layer_psf`` last took it for (``core.psf_scale.file_lines``)."""
+    layer ``_psf_checks.with_layer_psf`` last took it for (``core.psf_scale.file_lines``)."""
     from ..core.psf_scale import file_lines
 
     try:

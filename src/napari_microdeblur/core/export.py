@@ -341,6 +341,8 @@ def _torchscript_and_min_size(model: torch.nn.Module, xn: np.ndarray):
     step = "torch.jit.trace"
     try:
         traced = _trace(model, xn)
+        # the trace is made; running it on crops of the test input may fail on its own
+        step = "running the trace to find its smallest input side"
         runs_from = _min_size(model, traced, xn)
         step = "torch.jit.script"
         return _scripted(model, traced, runs_from), runs_from
