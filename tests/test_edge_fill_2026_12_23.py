@@ -1,5 +1,5 @@
 """Edge fill (the black border of an aligned or stitched image) passed through a deblur, the
-PSF estimate not following its edge, and plateaus at the minimum noted (core.edge_fill)."""
+PSF estimate not following its edge (core.edge_fill)."""
 
 import warnings
 
@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from napari_microdeblur.core import plateaus
+from napari_microdeblur.core.edge_fill import edge_fill_mask
 from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.psf_estimate import estimate_psf
 
@@ -75,10 +76,42 @@ def test_a_plane_without_fill_deblurs_as_before():
     assert np.array_equal(y, z)
 
 
-def test_plateaus_at_the_minimum_are_noted_but_not_an_edge_fill():
-    x = _blurred(seed=7).astype(np.float32)
-    low = np.maximum(x, np.percentile(x, 5))  # 5 % clipped dark, inside the image
-    note = plateaus.plateau_note(low, "YX", "wiener")
-    assert "minimum" in note and "clipped dark" in note
-    wedged, _ = _wedge(_blurred(seed=7))
-    assert "minimum" not in plateaus.plateau_note(wedged, "YX", "wiener")
+def test_a_white_edge_fill_is_not_called_saturated():
+    """Review 2026-12-23: a wedge at 255 got the saturation note ('re-acquire with lower
+    gain') beside the edge-fill note."""
+    x, fill = _wedge(_blurred(seed=7))
+    white = np.where(fill, 255, np.minimum(x, 250)).astype(np.uint8)
+    assert "saturated" not in plateaus.plateau_note(white, "YX", "wiener")
+    clipped = np.minimum(_blurred(seed=7), np.percentile(_blurred(seed=7), 95)).astype(np.uint8)
+    assert "saturated" in plateaus.plateau_note(clipped, "YX", "wiener")  # still said
+
+
+def test_a_specimen_edge_against_a_clipped_background_is_no_fill():
+    """Review 2026-12-23: cells on the left, a saturated white background on the right (a
+    straight edge, no step at it) were taken for fill and lost 1-3 dB at that edge."""
+    x = _blurred(seed=3).astype(np.float32)
+    x[:, 80:] = 255.0  # the background, clipped
+    x = ndimage.gaussian_filter(x, 1.6)  # blurred with the cells: no step at the edge
+    x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    x[:, 90:] = 255  # clipped again by the camera
+    assert edge_fill_mask(x) is None
+    wedged, fill = _wedge(_blurred(seed=3))
+    assert np.array_equal(edge_fill_mask(wedged), fill)  # a cut-in fill still is one
+
+
+def test_a_plane_of_fill_and_one_value_is_not_continued_flat():
+    """Review 2026-12-23: stripes at 0 and 255 around a middle at 128 came back all 128."""
+    x = np.full((128, 128), 128, np.uint8)
+    x[:, :30], x[:, -30:] = 0, 255
+    assert edge_fill_mask(x) is None
+    y, said = _run(x, method="wiener", psf="gaussian:1.6", balance=0.05)
+    assert not any("edge fill" in s for s in said)
+    assert y[:, :20].max() < 64 and y[:, -20:].min() > 192  # the stripes kept, not made 128
+
+
+def test_fill_does_not_spread_into_content_at_the_other_extreme():
+    """Review 2026-12-23: a black wedge on a plane clipped at its top took the top pixels
+    touching it as fill ('a constant border at 0 and 254')."""
+    x, fill = _wedge(_blurred(seed=5))
+    x = np.where(fill, 0, np.minimum(x, np.percentile(x[~fill], 90))).astype(np.uint8)
+    assert np.array_equal(edge_fill_mask(x), fill)

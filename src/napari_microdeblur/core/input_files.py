@@ -55,9 +55,12 @@ def once_each(matches: list[str]) -> list[Path]:
     reached again through a linked folder (a loop, messy/loop -> ., listed each ~40 times),
     kept at its shortest path. A linked file of another name is kept, as a folder lists it."""
     first: dict[tuple[str, str], str] = {}
+    real: dict[str, str] = {}  # a folder's real path, worked out once (a syscall a part each)
     for match in sorted(matches, key=lambda m: (len(Path(m).parts), m)):
         head, name = os.path.split(match)
-        first.setdefault((os.path.realpath(head or os.curdir), name), match)
+        if head not in real:
+            real[head] = os.path.realpath(head or os.curdir)
+        first.setdefault((real[head], name), match)
     return [Path(m) for m in sorted(first.values())]
 
 

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PLATEAU_PIXELS", "PLATEAU_SHARE", "channel_shares", "high_plateau_note",
-           "low_plateau_share", "plateau_mask", "plateau_note", "plateau_share"]
+__all__ = ["PLATEAU_PIXELS", "PLATEAU_SHARE", "channel_shares", "plateau_mask",
+           "plateau_note", "plateau_share"]
 
 #: the least number of touching pixels at the maximum that count as a plateau: one or two
 #: are hot pixels (``saturation.isolated_outliers``); a bead's single brightest pixel is one
@@ -67,6 +67,12 @@ def plateau_mask(sample: np.ndarray, axes: str) -> np.ndarray | None:
     top = sample.max(axis=rest, keepdims=True)
     # a flat channel (or image): ``flat_planes`` passes it through
     at_top = (sample == top) & (sample.min(axis=rest, keepdims=True) != top)
+    if at_top.any() and sample.ndim == 2:
+        from .edge_fill import edge_fill_mask
+
+        # a white edge fill is passed through (``edge_fill``), not a saturated patch
+        if (fill := edge_fill_mask(sample)) is not None:
+            at_top &= ~fill
     if not at_top.any():
         return None
     # 8-connected in Y, X only: a plateau in one plane (or channel) is not joined to another
@@ -115,42 +121,7 @@ def _label(per: str, index: tuple[int, ...]) -> str:
     return ", ".join(part_label(a, i) for a, i in zip(per, index))
 
 
-def low_plateau_share(sample: np.ndarray, axes: str) -> tuple[float, float]:
-    """(the share of ``sample``'s pixels in plateaus at its minimum, not counting an edge fill
-    (``edge_fill``: the black border of an aligned image, passed through), the minimum): a
-    clip at the bottom rings as one at the top does (5 % clipped low on an EPFL FIB-SEM crop
-    cost 1.7 dB next to the patches). The whole sample at one minimum, channels together."""
-    from scipy import ndimage
-
-    from .edge_fill import edge_fill_mask
-
-    if "Y" not in axes or "X" not in axes or sample.size == 0:
-        return 0.0, 0.0
-    low = float(sample.min())
-    at_low = sample == low
-    if sample.ndim == 2 and (fill := edge_fill_mask(sample)) is not None:
-        at_low &= ~fill
-    if at_low.all() or not at_low.any():
-        return 0.0, low
-    labels, _ = ndimage.label(at_low, np.ones((3,) * sample.ndim, bool))
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return float(np.count_nonzero((sizes >= PLATEAU_PIXELS)[labels]) / sample.size), low
-
-
 def plateau_note(sample: np.ndarray, axes: str, method_name: str) -> str:
-    """``high_plateau_note``, and a line for plateaus at the minimum (``low_plateau_share``)."""
-    high = high_plateau_note(sample, axes, method_name)
-    share, low = low_plateau_share(sample, axes)
-    # over a quarter at the minimum is a background (fluorescence's dark field), not a clip
-    if not PLATEAU_SHARE < share <= 0.25:
-        return high
-    line = (f"{100 * share:.2g} % of the pixels sit in flat plateaus at the minimum {low:.6g} "
-            f"(clipped dark): {method_name} cannot restore them and rings round them")
-    return f"{high}. {line}" if high else line
-
-
-def high_plateau_note(sample: np.ndarray, axes: str, method_name: str) -> str:
     """The line a deblur of an image whose ``sample`` (its statistics sample, of ``axes``)
     holds more than ``PLATEAU_SHARE`` of a channel's pixels in plateaus at that channel's
     maximum, naming such channels; '' otherwise."""
