@@ -36,7 +36,8 @@ def _another_run_writes_first(monkeypatch):
 
     def racing(src, dst, **kwargs):
         from pathlib import Path
-        Path(dst).write_bytes(b"the other run's weights")
+        if Path(dst).name == "ft.safetensors":  # the --out only, not the names beside it
+            Path(dst).write_bytes(b"the other run's weights")
         return real(src, dst, **kwargs)
 
     monkeypatch.setattr(files, "copy_atomically", racing)
@@ -44,9 +45,13 @@ def _another_run_writes_first(monkeypatch):
 
 def test_finetune_keeps_an_output_another_run_wrote_meanwhile(pair, monkeypatch, capsys):
     _another_run_writes_first(monkeypatch)
-    assert _finetune(pair) == 2
+    # 2026-12-23: its own weights are kept beside it (they went with its temporary folder)
+    assert _finetune(pair) == 0
     assert (pair / "ft.safetensors").read_bytes() == b"the other run's weights"
-    assert "appeared while this run wrote it" in capsys.readouterr().err
+    kept = pair / "ft.finished.safetensors"
+    assert kept.is_file() and kept.read_bytes() != b"the other run's weights"
+    err = capsys.readouterr().err
+    assert str(kept) in err and "another run wrote" in err, err
 
 
 def test_with_overwrite_the_run_replaces_it(pair, monkeypatch):
