@@ -82,6 +82,8 @@ def test_a_white_edge_fill_is_not_called_saturated():
     x, fill = _wedge(_blurred(seed=7))
     white = np.where(fill, 255, np.minimum(x, 250)).astype(np.uint8)
     assert "saturated" not in plateaus.plateau_note(white, "YX", "wiener")
+    series = np.stack([white, white])  # an aligned series: each plane's fill (review 2)
+    assert "saturated" not in plateaus.plateau_note(series, "TYX", "wiener")
     clipped = np.minimum(_blurred(seed=7), np.percentile(_blurred(seed=7), 95)).astype(np.uint8)
     assert "saturated" in plateaus.plateau_note(clipped, "YX", "wiener")  # still said
 
@@ -115,3 +117,15 @@ def test_fill_does_not_spread_into_content_at_the_other_extreme():
     x, fill = _wedge(_blurred(seed=5))
     x = np.where(fill, 0, np.minimum(x, np.percentile(x[~fill], 90))).astype(np.uint8)
     assert np.array_equal(edge_fill_mask(x), fill)
+
+
+def test_a_bool_plane_and_a_rest_of_one_value_but_a_few_pixels_are_no_fill():
+    """Review 2026-12-23: a bool plane raised in the step test; stripes at 0 and 255 around
+    128 with two noise pixels were still taken for fill."""
+    x = np.zeros((64, 64), bool)
+    x[:, :20] = True
+    assert edge_fill_mask(x) is None
+    y = np.full((128, 128), 128, np.uint8)
+    y[:, :30], y[:, -30:] = 0, 255
+    y[60, 60], y[61, 61] = 127, 129
+    assert edge_fill_mask(y) is None

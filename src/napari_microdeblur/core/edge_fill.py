@@ -43,7 +43,7 @@ def edge_fill_mask(plane: np.ndarray) -> np.ndarray | None:
     from .focus import constant_border  # here: focus imports torch, the PSF estimate does not
 
     plane = np.asarray(plane)
-    if plane.ndim != 2 or plane.size == 0:
+    if plane.ndim != 2 or plane.size == 0 or plane.dtype == bool:
         return None
     if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):  # no plane-sized temporary
         return None  # for integers
@@ -88,7 +88,8 @@ def _steps_at(plane: np.ndarray, mask: np.ndarray, rest: np.ndarray, values) -> 
     steps = np.concatenate(steps)
     if steps.size == 0:
         return False
-    return spread <= 0 or float(np.median(steps)) >= MIN_STEP * spread
+    # a rest of one value but a few pixels is no image to continue (as one value alone)
+    return spread > 0 and float(np.median(steps)) >= MIN_STEP * spread
 
 
 def _no_border(plane: np.ndarray, low: float, high: float) -> bool:

@@ -67,12 +67,8 @@ def plateau_mask(sample: np.ndarray, axes: str) -> np.ndarray | None:
     top = sample.max(axis=rest, keepdims=True)
     # a flat channel (or image): ``flat_planes`` passes it through
     at_top = (sample == top) & (sample.min(axis=rest, keepdims=True) != top)
-    if at_top.any() and sample.ndim == 2:
-        from .edge_fill import edge_fill_mask
-
-        # a white edge fill is passed through (``edge_fill``), not a saturated patch
-        if (fill := edge_fill_mask(sample)) is not None:
-            at_top &= ~fill
+    if at_top.any() and not per:
+        _leave_out_edge_fill(sample, axes, at_top)
     if not at_top.any():
         return None
     # 8-connected in Y, X only: a plateau in one plane (or channel) is not joined to another
@@ -86,6 +82,22 @@ def plateau_mask(sample: np.ndarray, axes: str) -> np.ndarray | None:
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return (sizes >= PLATEAU_PIXELS)[labels]
+
+
+def _leave_out_edge_fill(sample: np.ndarray, axes: str, at_top: np.ndarray) -> None:
+    """Clear from ``at_top`` each Y, X plane's white edge fill: passed through by a deblur
+    (``edge_fill``, plane by plane: an aligned series' border too), not a saturated patch."""
+    from .edge_fill import edge_fill_mask
+
+    y, x = axes.index("Y"), axes.index("X")
+    others = [i for i in range(sample.ndim) if i not in (y, x)]
+    for index in np.ndindex(*(sample.shape[i] for i in others)):
+        key = [slice(None)] * sample.ndim
+        for i, at in zip(others, index):
+            key[i] = at
+        key = tuple(key)
+        if at_top[key].any() and (fill := edge_fill_mask(sample[key])) is not None:
+            at_top[key] &= ~fill
 
 
 def channel_shares(sample: np.ndarray, axes: str) -> list[tuple[tuple[int, ...], float, float]]:
