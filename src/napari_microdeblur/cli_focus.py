@@ -194,14 +194,12 @@ def _subfolders_said(folder: Path) -> None:
     """Images in the subfolders of ``folder`` left out without -r: counted one level down and
     said, as deblur says them (scored top-level files only, without a word); an error where
     the folder holds none itself."""
-    from .core.input_files import folder_images
+    from .core.input_files import nested_words, subfolder_counts
 
-    found = len(folder_images(folder))
-    # one level down only, as deblur counts: a whole tree could hold millions of files
-    nested = len(folder_images(folder, recursive=True, depth=1)) - found
+    found, nested = subfolder_counts(folder)
     if not nested:
         return
-    files = f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
+    files = nested_words(nested)
     if not found:
         raise FileNotFoundError(f"input directory {shown_path(folder)} holds no image file "
                                 f"itself, but its subfolders do ({files}): -r/--recursive "

@@ -88,15 +88,26 @@ def unlisted_said(folder: Path, unlisted: list[OSError]) -> None:
 UNLISTED_NAMED = 5
 
 
+def subfolder_counts(folder: Path) -> tuple[int, int]:
+    """(the image files in ``folder`` itself, those directly in its subfolders): one level
+    down only, as deblur, focus and evaluate count them: a whole tree could hold millions."""
+    own = len(folder_images(folder))
+    return own, len(folder_images(folder, recursive=True, depth=1)) - own
+
+
+def nested_words(nested: int) -> str:
+    """'N image files directly in them, deeper ones not counted'."""
+    return f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
+
+
 def subfolders_left_out(folder: Path, remedy: str) -> str | None:
     """The warning for the images directly in ``folder``'s subfolders that a command reading
-    its own files only leaves out, with ``remedy`` (None: none). One level down only, as
-    deblur and focus count them: a whole tree could hold millions of files."""
-    nested = len(folder_images(folder, recursive=True, depth=1)) - len(folder_images(folder))
+    its own files only leaves out, with ``remedy`` (None: none; ``subfolder_counts``)."""
+    nested = subfolder_counts(folder)[1]
     if not nested:
         return None
-    return (f"images in subfolders of {shown_path(folder)} are left out ({nested} image "
-            f"file{'s' * (nested > 1)} directly in them, deeper ones not counted): {remedy}")
+    return (f"images in subfolders of {shown_path(folder)} are left out "
+            f"({nested_words(nested)}): {remedy}")
 
 
 def _no_image_said(given, recursive: bool, unread: list[Path]) -> str:
