@@ -1,7 +1,8 @@
 """napari's File > Open for TIFF / OME-TIFF / ImageJ TIFF, (OME-)Zarr and PNG, read as the
 package reads its inputs (``core.io.read_image``): the image at its pixel size in um (and a
-time step in seconds) with napari's units, its axes as axis labels, named after its file, one
-layer per channel where the file has a channel axis, and the plugin's deblur record of an
+time step in seconds) with napari's units, where the file places it (an OME-Zarr's
+translation), its axes as axis labels, named after its file, one layer per channel where the
+file has a channel axis, and the plugin's deblur record of an
 output in ``layer.metadata['microdeblur_file']``. napari's own reader opens these files at
 scale 1 (a wrong scale bar) and names a Zarr's layer after its array ('res [1]'); its Pillow
 reader cut a 16-bit colour PNG (a deblur's output) to 8 bits. A JPEG is left to napari's
@@ -141,6 +142,7 @@ def layer_data(image, path: str) -> list[tuple]:
         labels = tuple(a.lower() for a in dims)
         colours = _colormaps(image, 1) if not rgb else None
         kwargs.update({"colormap": colours[0]} if colours else {})
+        kwargs.update(_placed(dims, image))
         return [(array, {**kwargs, "scale": scale, "units": units, "axis_labels": labels},
                  "image")]
     channel = dims.index("C")
@@ -150,9 +152,10 @@ def layer_data(image, path: str) -> list[tuple]:
     names = image.metadata.get("channel_names")
     names = names if isinstance(names, list) and len(names) == n else None
     colours = _colormaps(image, n)  # the file's LUTs; napari's magenta / green otherwise
+    placed = _placed(rest, image, n)
     # napari splits along channel_axis; a list per channel for each per-axis value (a
     # 3-tuple of labels beside 3 channels would be read as one label per channel)
-    return [(array, {**({"colormap": colours} if colours else {}),
+    return [(array, {**({"colormap": colours} if colours else {}), **placed,
         "name": [f"{name} ({names[i] if names else f'channel {i}'})" for i in range(n)],
         "channel_axis": channel, "rgb": False, "scale": [scale] * n, "units": [units] * n,
         "axis_labels": [tuple(a.lower() for a in rest)] * n,
@@ -221,6 +224,7 @@ def _gray_alpha(array, image, dims: str, name: str, metadata: dict) -> list[tupl
     rest, shape = dims[:-1], [int(n) for n in array.shape]
     scale, units = _calibration(rest, image, only="ZYXT" if image.stated else "YX")
     labels = {"axis_labels": [tuple(a.lower() for a in rest)] * 2} if image.stated else {}
+    labels.update(_placed(rest, image, 2) if image.stated else {})
     return [(array, {"name": [f"{name} (gray)", f"{name} (alpha)"], **labels,
                      "channel_axis": len(rest), "rgb": False, "colormap": ["gray", "gray"],
                      "visible": [True, False], "scale": [scale] * 2, "units": [units] * 2,
@@ -254,6 +258,21 @@ def _calibration(dims: str, image, only: str = "ZYXT") -> tuple[tuple, tuple]:
         scale.append(float(size) if known else 1.0)
         units.append(UNITS[axis] if known else "pixel")
     return tuple(scale), tuple(units)
+
+
+def _placed(dims: str, image, layers: int = 0) -> dict:
+    """{'translate': ...} of napari's ``dims`` (one per layer where ``layers``): where the file
+    places its image (an OME-Zarr's level-0 translation, as napari-ome-zarr places it), in
+    the units of the scale ``_calibration`` gives (``zarr_metadata.POSITION_KEY``); {} where
+    it sits at 0, napari's own."""
+    from .core.zarr_metadata import POSITION_KEY
+
+    position = image.metadata.get(POSITION_KEY)
+    offsets = tuple(float(position.get(a, 0.0)) for a in dims) \
+        if isinstance(position, dict) else ()
+    if not any(offsets):
+        return {}
+    return {"translate": [offsets] * layers if layers else offsets}
 
 
 def _metadata(image) -> dict:

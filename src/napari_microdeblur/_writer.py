@@ -18,6 +18,8 @@ and an entry under ``resaved`` (``file_provenance``; for one channel the plugin'
 off: its index and name); one whose data is no longer the file's image, without it, in one line.
 A .zarr keeps the Y and X chunks of the Zarr the layer (or the layer a result was deblurred
 from) was opened from, by the CLI's rule (``io_write.output_chunks``: 64-2048 px).
+A .zarr keeps where the layer sits (its translate, as an NGFF translation); a TIFF does not,
+and says so (``_writer_position``).
 
 napari lists its own writer first there unless this plugin was found first, so
 ``save_calibrated`` (File > IO Utilities > Save image layer with calibration..., the Deblur
@@ -38,6 +40,7 @@ import numpy as np
 
 from ._writer_paths import EXTENSIONS as EXTENSIONS  # the manifest's suffixes, as before
 from ._writer_paths import calibrated_path, check_not_a_source, check_ome_dtype
+from ._writer_position import position_note, position_said, zarr_position
 from ._writer_units import certain_yx, seconds_per, settled_axes, unit_name
 from .core.provenance import RECORD_KEY
 
@@ -94,6 +97,7 @@ def saved_contents(path) -> str:
         kept.append("channel names " + ", ".join(map(str, names)))
     if extras.get("time_interval"):
         kept.append(f"time interval {extras['time_interval']:.4g} s")
+    kept += position_said(path, sizes, extras, lacking)
     (kept if extras.get(RECORD_KEY) else lacking).append(
         "its deblur record" if extras.get(RECORD_KEY) else "deblur record")
     said = ("with " + ", ".join(kept[:-1]) + (" and " if len(kept) > 1 else "") + kept[-1]
@@ -144,19 +148,23 @@ def _write_layer(path: str, data, meta: dict, layer) -> list[str]:
     axes = settled or axes
     if not axes or (guessed and not settled and _in_doubt(tuple(array.shape), axes, meta, path,
                                                           layer is not None)):
-        return _write_unnamed(path, array, meta, record)  # as napari's builtin, and the record
+        written = _write_unnamed(path, array, meta, record)  # as napari's builtin, + record
+        _tell(position_note(path, meta))
+        return written
     pixel_size, extras = layer_calibration(axes, meta, layer)
     extras = {**source_channels(meta, layer), **extras}  # the layer's own T scale wins
     from .core.imagej_luts import saved_colours  # the colormap as ImageJ's LUT, for Fiji
 
     extras.update(saved_colours(axes, array.shape, meta, lambda: _tiff_source(meta, layer)))
     if is_zarr(path):
+        extras.update(zarr_position(axes, meta, pixel_size, extras))
         _write_zarr(path, array, axes, pixel_size, extras, record,
                     like=stored_like(array, axes, meta, layer))
     else:  # overwrite: napari's save dialog asked to replace; the record as the CLI keeps it
         _hint_float_rgb(array, axes, meta)
         write_image(path, array, axes=axes, pixel_size=pixel_size, overwrite=True,
                     metadata=extras, record=record)
+    _tell(position_note(path, meta))
     return [os.fspath(path)]
 
 
@@ -364,9 +372,11 @@ def _hint_float_rgb(array, axes: str, meta: dict) -> None:
               "RGB (values clipped to 0-255)")
 
 
-def _tell(message: str) -> None:
+def _tell(message: str | None) -> None:
     """A warning for scripts, and a notification for the viewer: napari's save dialog records
-    the warnings of a save that succeeds and shows none of them."""
+    the warnings of a save that succeeds and shows none of them. None: nothing to say."""
+    if not message:
+        return
     warnings.warn(message, UserWarning, stacklevel=4)
     try:
         from napari.utils.notifications import show_warning

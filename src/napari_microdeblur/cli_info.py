@@ -364,6 +364,7 @@ def _focus_lines(focus: dict) -> list[str]:
 def text_block(info: dict) -> str:
     """The few lines ``info`` prints for one file."""
     from .cli_info_weights import state_dict_lines, weights_lines
+    from .core.zarr_metadata import position_lines
 
     if "state_dict" in info or "training_checkpoint" in info:  # what a .pt or run folder holds
         return "\n".join(state_dict_lines(info))
@@ -382,6 +383,7 @@ def text_block(info: dict) -> str:
         lines.append("  channels: " + ", ".join(map(str, info["channel_names"])))
     if info.get("time_interval") is not None:
         lines.append(f"  time interval: {info['time_interval']:g} s")
+    lines += position_lines(info)  # an OME-Zarr's translation: where napari places the image
     if info.get("luts"):
         lines.append("  channel colours (ImageJ LUTs): " + ", ".join(info["luts"]))
     if not (record := info["microdeblur"]):

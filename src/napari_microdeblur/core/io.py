@@ -418,7 +418,7 @@ def read_zarr(path: str | os.PathLike, for_output: bool = False) -> ImageData:
         pixel_size, interval = zm.multiscale_sizes(multiscales[0], axes)
         node = _zarr_level(node, level["path"], path)
         zm.note_levels(path, multiscales[0], node.shape, for_output)
-        extras = zm.zarr_extras(ome, axes, node.shape, interval)
+        extras = zm.zarr_extras(ome, axes, node.shape, interval, pixel_size)  # its position too
     else:
         axes = "".join(str(a).upper() for a in node.attrs.get("axes", ""))
     if not AXES_PATTERN.match(axes or "-") or len(axes) != node.ndim:

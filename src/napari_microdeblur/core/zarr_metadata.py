@@ -5,7 +5,9 @@ Read: the image group (a bioformats2raw layout's first series; an HCS plate or w
 naming a field to give instead), channel names (``omero.channels[].label``), channel colours
 and the time interval (the ``t`` axis's scale in a time unit, in seconds), under the keys
 ``tiff_metadata.tiff_extras`` uses, so a TIFF output keeps them as it does a TIFF input's.
-Written: NGFF 0.4 multiscales with each axis's unit and scale (t in seconds) and, where the
+Its position: the level-0 translation (``POSITION_KEY``), as napari-ome-zarr places the image.
+Written: NGFF 0.4 multiscales with each axis's unit and scale (t in seconds), the input's or
+layer's position as a translation after the scale (none where it is 0) and, where the
 input named its channels, an ``omero`` block, so napari-ome-zarr shows the input's names; the
 axes given in NGFF order (``io_write.open_zarr_output`` stores them so: ``zarr_order``).
 """
@@ -33,6 +35,12 @@ KINDS = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 # colours for channels the input gave none for (napari-ome-zarr builds a colormap per colour)
 DEFAULT_COLORS = ("FF00FF", "00FF00", "00FFFF", "FF0000", "0000FF", "FFFF00")
 HEX_COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
+#: ``ImageData.metadata`` key of where the image sits (an OME-Zarr's level-0 translation, a
+#: napari layer's translate): {axis: offset of its first pixel} on the axes of ``POSITIONED``
+#: where it is not 0, in the image's units: um where it has a pixel size, s on T with an
+#: interval, else pixels (the step an output's scale and the plugin's reader give each axis)
+POSITION_KEY = "position"
+POSITIONED = "TZYX"
 
 
 def ome_attrs(attrs) -> dict:
@@ -82,15 +90,96 @@ def multiscale_sizes(multiscale: dict, axes: str) -> tuple[dict, float | None]:
     """Pixel sizes in um (``pixel_units``) and the time interval in s of the full-resolution
     level: its scale, times the multiscale's own scale where NGFF 0.4 gives one."""
     level = multiscale["datasets"][0]
-    scale = [1.0] * len(axes)
-    for transforms in (level.get("coordinateTransformations") or [],
+    scale = _level_transform(multiscale, axes)[0]
+    found = any(t.get("type") == "scale" for t in level.get("coordinateTransformations") or [])
+    pixel_size = pixel_size_from_ome_zarr(multiscale, axes, scale) if found else {}
+    return pixel_size, _time_interval(multiscale, axes, scale)
+
+
+def _level_transform(multiscale: dict, axes: str) -> tuple[list[float], list[float]]:
+    """(scale, offset) of the full-resolution level's pixels: its transforms, then those of
+    the multiscale (NGFF 0.4), applied in order (a scale after a translation scales it)."""
+    scale, offset = [1.0] * len(axes), [0.0] * len(axes)
+    for transforms in (multiscale["datasets"][0].get("coordinateTransformations") or [],
                        multiscale.get("coordinateTransformations") or []):
         for transform in transforms:
             if transform.get("type") == "scale" and len(transform["scale"]) == len(axes):
                 scale = [a * float(b) for a, b in zip(scale, transform["scale"])]
-    found = any(t.get("type") == "scale" for t in level.get("coordinateTransformations") or [])
-    pixel_size = pixel_size_from_ome_zarr(multiscale, axes, scale) if found else {}
-    return pixel_size, _time_interval(multiscale, axes, scale)
+                offset = [a * float(b) for a, b in zip(offset, transform["scale"])]
+            elif transform.get("type") == "translation":
+                moved = _numbers(transform.get("translation"), len(axes))
+                offset = [a + b for a, b in zip(offset, moved)] if moved else offset
+    return scale, offset
+
+
+def _numbers(values, count: int) -> list[float] | None:
+    """``values`` as ``count`` finite floats; None where they are not (a malformed transform
+    is left out, not a refusal of the image)."""
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count and all(map(math.isfinite, numbers)) else None
+
+
+def level_position(multiscale: dict, axes: str, pixel_size: dict,
+                   interval: float | None) -> dict[str, float]:
+    """``POSITION_KEY``'s value of an OME-Zarr: where its level 0's first pixel sits, on the
+    axes that are not 0, in the units its pixel size and interval are read in (the NGFF
+    translation in pixels, times them; pixels on an axis of unknown size)."""
+    scale, offset = _level_transform(multiscale, axes)
+    position = {}
+    for axis, step, moved in zip(axes, scale, offset):
+        if axis in POSITIONED and moved and step and math.isfinite(step):
+            position[axis] = _rounded(moved / step * _unit_step(axis, pixel_size, interval))
+    return {a: v for a, v in position.items() if v and math.isfinite(v)}
+
+
+def _unit_step(axis: str, pixel_size: dict, interval: float | None) -> float:
+    """The step of ``axis`` an image's calibration gives: what an output's scale holds and
+    the plugin's reader gives napari (s on T with an interval, um where sized, else 1 px)."""
+    return float(interval if axis == "T" and interval else pixel_size.get(axis, 1.0))
+
+
+def _rounded(value: float) -> float:
+    return float(f"{value:.12g}")  # 30.8 / 0.65 * 0.65 is 30.8, not 30.800000000000004
+
+
+def translate_position(dims: str, translate, steps, pixel_size: dict,
+                       interval: float | None) -> dict[str, float]:
+    """``POSITION_KEY``'s value of a napari layer of ``dims`` (no S) at ``translate`` and
+    ``steps`` (its scale), saved with ``pixel_size`` (um) and ``interval`` (s): its offset in
+    pixels, times the saved step of each axis; {} where it sits at 0."""
+    moved = _numbers(translate, len(dims)) if translate is not None else None
+    steps = _numbers(steps, len(dims)) if steps is not None else [1.0] * len(dims)
+    if not moved or not steps:
+        return {}
+    position = {a: _rounded(t / s * _unit_step(a, pixel_size, interval))
+                for a, t, s in zip(dims, moved, steps) if a in POSITIONED and t and s > 0}
+    return {a: v for a, v in position.items() if v and math.isfinite(v)}
+
+
+def position_lines(info: dict) -> list[str]:
+    """``microdeblur info``'s line of a file's ``POSITION_KEY`` (its ``--json`` dict holds it
+    beside 'pixel_size_um' and 'time_interval'); none where the image sits at 0."""
+    position = info.get(POSITION_KEY)
+    if not isinstance(position, dict) or not position:
+        return []
+    words = position_words(position, info.get("pixel_size_um") or {}, info.get("time_interval"))
+    return [f"  position: {words}"]
+
+
+def position_words(position: dict, pixel_size: dict, interval: float | None) -> str:
+    """``position`` in words, as `info` gives pixel sizes: 'Y 10, X 20 um'; each axis with its
+    unit where they differ ('T 5 s, Y 10 um'; px: an axis of no known size)."""
+    def unit(axis: str) -> str:
+        return "s" if axis == "T" and interval else "um" if axis in pixel_size else "px"
+
+    axes = [a for a in POSITIONED if a in position]
+    units = {unit(a) for a in axes}
+    words = [f"{a} {float(position[a]):g}" + ("" if len(units) == 1 else f" {unit(a)}")
+             for a in axes]
+    return ", ".join(words) + (f" {units.pop()}" if len(units) == 1 else "")
 
 
 def _time_interval(multiscale: dict, axes: str, scale) -> float | None:
@@ -105,16 +194,21 @@ def _time_interval(multiscale: dict, axes: str, scale) -> float | None:
     return seconds if seconds and math.isfinite(seconds) and seconds > 0 else None
 
 
-def zarr_extras(ome: dict, axes: str, shape, interval: float | None) -> dict:
+def zarr_extras(ome: dict, axes: str, shape, interval: float | None,
+                pixel_size: dict | None = None) -> dict:
     """Channel names and colours (``omero``) when they are as many as the C axis's channels,
-    the time interval in seconds, and the deblur record (``provenance``: the group attribute
-    'microdeblur'); what is absent or malformed is left out."""
+    the time interval in seconds, the position (``level_position``; ``pixel_size``: the
+    image's, um) and the deblur record (``provenance``: the group attribute 'microdeblur');
+    what is absent or malformed is left out."""
     extras: dict = {}
     record = parse_record(ome.get(RECORD_KEY))
     if record:
         extras[RECORD_KEY] = record
     if interval:
         extras["time_interval"] = interval
+    if pixel_size is not None and (position := level_position(
+            ome["multiscales"][0], axes, pixel_size, interval)):
+        extras[POSITION_KEY] = position
     omero = ome.get("omero")
     channels = omero.get("channels") if isinstance(omero, dict) else None
     if "C" not in axes or not isinstance(channels, list):
@@ -147,8 +241,9 @@ def note_levels(path, multiscale: dict, shape, for_output: bool = False) -> None
 def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None,
                  record: dict | None = None) -> dict:
     """NGFF 0.4 attributes of a one-level output: multiscales with the axes' units and scales
-    (um, t in seconds where the input gave an interval), the input's channel names, and this
-    output's deblur ``record`` (``provenance``; never the input's own)."""
+    (um, t in seconds where the input gave an interval) and the input's position (a
+    translation), the input's channel names, and this output's deblur ``record``
+    (``provenance``; never the input's own)."""
     metadata = metadata or {}
     interval = metadata.get("time_interval")
     scale, entries = [], []
@@ -162,10 +257,15 @@ def output_attrs(axes: str, shape, pixel_size: dict, metadata: dict | None,
             entry["unit"] = "second"
         scale.append(float(interval if a == "T" and interval else pixel_size.get(a, 1.0)))
         entries.append(entry)
+    transforms = [{"type": "scale", "scale": scale}]
+    position = metadata.get(POSITION_KEY)
+    moved = [float(position.get(a, 0.0)) if a in POSITIONED else 0.0 for a in axes] \
+        if isinstance(position, dict) else []
+    if any(moved):  # in the units of the scale (``POSITION_KEY``); none at 0: as before
+        transforms.append({"type": "translation", "translation": moved})
     attrs: dict = {"multiscales": [{
         "version": "0.4", "axes": entries,
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": scale}]}],
+        "datasets": [{"path": "0", "coordinateTransformations": transforms}],
     }]}
     omero = _omero(axes, shape, metadata)
     if omero:
