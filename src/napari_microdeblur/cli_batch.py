@@ -27,28 +27,26 @@ def batch_inputs(args, output: Path) -> list[Path]:
     (``cli_batch_outputs``: an earlier run's outputs were deblurred again)."""
     from .cli_batch_outputs import nested_images, without_made
     from .core import io
-    from .core.files import find_inputs, folder_images
+    from .core.input_files import find_inputs, folder_images, nested_words
 
-    given = Path(args.input)
+    given, args.dataset_parts = Path(args.input), []  # counted by BatchLog: find_inputs
     if not given.is_dir() or io.is_zarr(given):
-        return find_inputs(args.input)
+        return find_inputs(args.input, parts=args.dataset_parts)
     if args.recursive:  # outputs written inside the input folder are not inputs
-        found = find_inputs(given, recursive=True, skip=output)
+        found = find_inputs(given, recursive=True, skip=output, parts=args.dataset_parts)
         return without_made(found, given, output, recursive=True)
-    found = folder_images(given)
     # one level down only: walking a whole tree (a chunked volume of millions of files) to
     # count what is left out would cost more than the batch's own listing
     nested = nested_images(given, output)
-    files = f"{nested} image file{'s' * (nested > 1)} directly in them, deeper ones not counted"
     recurse = ("--recursive deblurs them too, each output in the same subfolder of the output "
                "folder")
-    if nested and not found:
+    if nested and not folder_images(given):
         raise UserError(f"input directory {shown_path(given)} holds no image file itself, but "
-                        f"its subfolders do ({files}): {recurse}")
+                        f"its subfolders do ({nested_words(nested)}): {recurse}")
     if nested:
         print(f"microdeblur: warning: images in subfolders of {shown_path(given)} are left out "
-              f"({files}): {recurse}", file=sys.stderr, flush=True)
-    return without_made(find_inputs(given), given, output, recursive=False)
+              f"({nested_words(nested)}): {recurse}", file=sys.stderr, flush=True)
+    return without_made(find_inputs(given, parts=args.dataset_parts), given, output, False)
 
 
 def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Path]]:
@@ -226,6 +224,7 @@ class BatchLog:
     total: int = 0
     #: --scheduler: a task running at a Ctrl-C still finishes its file (``rest_words``)
     cluster: bool = False
+    parts: int = 0  # inputs left out as files of multi-file OME-TIFFs read whole from another
     closed: bool = False  # its closing line said (once: Ctrl-C closes it where it is caught)
 
     def begin(self, sources, args=None) -> BatchLog:
@@ -236,6 +235,7 @@ class BatchLog:
             self.overwrite = bool(getattr(args, "overwrite", False))
             self.cluster = bool(getattr(args, "scheduler", None))
             self.stale.earlier = getattr(args, "earlier_outputs", None)
+            self.parts = len(getattr(args, "dataset_parts", ()))  # ``batch_inputs``
             self.changed.quiet = self.quiet
         sources = [Path(s) for s in sources]
         self.total = len(sources)
@@ -360,8 +360,8 @@ class BatchLog:
         print(f"microdeblur: {shown_path(self.output)}: {counts['ok']} done, "
               f"{counts['skipped'] - claimed} skipped (output exists), "
               + f"{claimed} skipped (being written by another run), " * bool(claimed)
-              + f"{counts['failed']} failed"
-              + self.changed.words()
+              + f"{self.parts} left out (part of a multi-file OME-TIFF), " * bool(self.parts)
+              + f"{counts['failed']} failed" + self.changed.words()
               + (self.rest_words("interrupted") if interrupted
                  else self.rest_words("stopped by the error below") if stopped else ""),
               file=sys.stderr, flush=True)

@@ -42,6 +42,7 @@ def _tiff_data(path: Path):
     import tifffile
 
     from .core.io import ImageData, read_tiff
+    from .core.ome_datasets import refuse_dataset_gaps
     from .core.tiff_header import tiff_header
 
     try:
@@ -49,7 +50,8 @@ def _tiff_data(path: Path):
     except Exception:  # noqa: BLE001 - io.read_image says why, in its words
         return False, None
     with tif:
-        try:
+        try:  # a multi-file OME-TIFF missing a file, or a BinaryOnly part: read_image says
+            refuse_dataset_gaps(tif, path)
             header = tiff_header(tif, extras=True)
         except Exception:  # noqa: BLE001 - as above
             return False, None

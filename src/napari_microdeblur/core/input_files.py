@@ -19,12 +19,15 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".npy", ".cz
 
 
 def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
-                skip: str | os.PathLike | None = None) -> list[Path]:
+                skip: str | os.PathLike | None = None, parts: list | None = None) -> list[Path]:
     """A file, every image file in a directory (``recursive``: ``folder_images``), or the
     files a glob matches, sorted. A directory's files of a format no reader reads (MRC, HDF5,
     N5: ``unread_said``) are named, with their conversion, in the error when it holds no image
     file, else in one warning (a folder of .tif and .mrc deblurred its TIFFs without a word of
-    the rest); so are its subfolders that cannot be read (a batch had looked complete)."""
+    the rest); so are its subfolders that cannot be read (a batch had looked complete). Files
+    of a multi-file OME-TIFF dataset that another of them reads whole are left out, said in
+    one warning (``without_dataset_parts``; ``parts`` gets them): a folder's dataset had been
+    deblurred once from each of its files."""
     path, unread, unlisted = Path(pattern), [], []
     if path.is_dir() and not io.is_zarr(path):
         from .io_bioio import not_read
@@ -44,10 +47,32 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
             raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
     if not found:
         raise FileNotFoundError(_no_image_said(pattern, recursive, unread))
+    found = without_dataset_parts(found, pattern, parts)
     if unread:
         warnings.warn(f"input directory {shown_path(pattern)} holds files that are left out: "
                       f"{unread_said(unread)}", DeblurWarning, stacklevel=2)
     return found
+
+
+def without_dataset_parts(found: list[Path], given, parts: list | None = None) -> list[Path]:
+    """``found`` (the files of the folder or glob ``given``) without those another of them
+    reads as part of its multi-file OME-TIFF dataset (``ome_datasets.dataset_parts``), said
+    in one warning naming the dataset of each; ``parts`` gets them (a batch counts them)."""
+    if len(found) < 2:  # a file alone is read, or refused naming its dataset's file
+        return found
+    from .ome_datasets import dataset_parts, parts_words
+
+    of = dataset_parts(found)
+    if not of:
+        return found
+    if parts is not None:
+        parts += sorted(of)
+    base = Path(given) if Path(given).is_dir() else None
+    many = len(of) > 1
+    warnings.warn(f"{shown_path(given)}: {len(of)} file{'s' * many} left out as "
+                  f"{'separate inputs' if many else 'a separate input'}: "
+                  f"{parts_words(of, base)}", DeblurWarning, stacklevel=3)
+    return [p for p in found if p not in of]
 
 
 def once_each(matches: list[str]) -> list[Path]:
