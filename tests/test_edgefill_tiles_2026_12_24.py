@@ -175,3 +175,35 @@ def test_the_edge_strips_never_miss_a_fill():
     x = _blurred(seed=5)  # noise: no square of one value on the edge
     assert not edge_fill.may_hold_fill(lambda sl: x[sl][None], x.shape)
     assert edge_fill.may_hold_fill(lambda sl: _wedge(x)[0][sl][None], x.shape)
+
+
+def test_the_budget_counts_the_work_of_finding_the_fill(tmp_path, monkeypatch):
+    """The plane alone fits an eighth of the free memory, the fill's 10-15 bytes a pixel do
+    not (review of e7d23af: an 8192^2 uint8 wedge then ran out of memory): tile by tile."""
+    from napari_microdeblur.core import memory
+
+    x, _ = _wedge(_blurred(seed=6))
+    image = _lazy("tiff", x, tmp_path)
+    before, _ = _as_before(monkeypatch, image)
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: 8 * x.nbytes)
+    sizes = _spied_reads(monkeypatch)
+    y, said = _run(image)
+    assert sizes and max(sizes) < x.size // 2
+    assert np.array_equal(y, before)
+    monkeypatch.setattr(memory, "host_available_bytes", lambda: 2 * 17 * x.nbytes)
+    assert edge_fill._fits(x.shape, x.dtype)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tiff"])
+def test_no_memory_for_the_fill_runs_the_plane_as_it_is_and_says_so(kind, tmp_path, monkeypatch):
+    x, _ = _wedge(_blurred(seed=7))
+    image = x if kind == "numpy" else _lazy("tiff", x, tmp_path)
+    before, _ = _as_before(monkeypatch, image)
+
+    def no_room(plane, mask):
+        raise MemoryError("Unable to allocate 64.0 MiB for an array")
+
+    monkeypatch.setattr(edge_fill, "filled", no_room)  # the continuation, after the mask
+    y, said = _run(image)
+    assert np.array_equal(y, before)
+    assert any("1 of 1 planes had no memory left to look for an edge fill" in s for s in said)

@@ -265,6 +265,7 @@ class EdgeFills:
                         and (self.in_memory or _fits(layout.spatial_shape, image.dtype)))
         self.current: tuple | None = None
         self.planes, self.share, self.values = 0, 0.0, set()
+        self.no_room = 0  # planes whose fill could not be looked for: out of memory
 
     def reader(self, read):
         """``read`` (slices -> the plane's (1, Y, X) block) for the plane's tiles: over the
@@ -275,14 +276,19 @@ class EdgeFills:
         shape = self.layout.spatial_shape
         if not self.in_memory and not may_hold_fill(read, shape):
             return read  # tile by tile, as before: no whole plane read
-        whole = np.asarray(read(tuple(slice(0, n) for n in shape)))
-        if (mask := edge_fill_mask(whole[0])) is None:
-            return read  # as before, bit for bit (a file's or map's: its tiles read again)
-        self.current = (mask, whole[0][mask])
+        try:
+            whole = np.asarray(read(tuple(slice(0, n) for n in shape)))
+            if (mask := edge_fill_mask(whole[0])) is None:
+                return read  # as before, bit for bit (a file's or map's: its tiles read again)
+            current = (mask, whole[0][mask])
+            whole = filled(whole[0], mask)[None]
+        except MemoryError:  # finding and continuing it takes 10-15 bytes a pixel
+            self.no_room += 1
+            return read  # the plane runs with its fill as it is, as before, and is said
+        self.current = current
         self.planes += 1
         self.share = max(self.share, float(np.count_nonzero(mask)) / mask.size)
-        self.values.update(float(v) for v in np.unique(self.current[1]))
-        whole = filled(whole[0], mask)[None]
+        self.values.update(float(v) for v in np.unique(current[1]))
         return lambda slices: whole[(slice(None), *slices)]
 
     def restore(self, out, plane, dtype) -> None:
@@ -309,21 +315,32 @@ class EdgeFills:
             self.layout.write(out, plane, region, block)
 
     def note(self, total: int) -> str:
-        return fill_note(self.planes, total, self.share, self.values)
+        said = fill_note(self.planes, total, self.share, self.values)
+        if self.no_room:
+            said += ("; " if said else "") + (
+                f"{self.no_room} of {total} planes had no memory left to look for an edge fill "
+                "(10-15 bytes a pixel): they ran as they are, and a fill there rings at its edge")
+        return said
+
+
+#: bytes a pixel that finding and continuing a fill takes beyond the plane itself: its peak
+#: measured 10.3 (8192^2 uint8) to 14.9 (float32), and 2.3-3.1 held while the tiles run
+_FILL_BYTES = 16
 
 
 def _fits(shape: tuple[int, ...], dtype) -> bool:
     """Whether a plane read tile by tile may be read whole to continue its fill: at most
-    ``tiling.READ_ONCE_MAX_BYTES`` and an eighth of the host memory available, the budget of
-    ``tiling.holds_plane``. A larger plane runs tile by tile with its fill as it is (it rings
-    at the fill's edge): its mask and continued copy would take several times that."""
+    ``tiling.READ_ONCE_MAX_BYTES`` (the plane, as ``tiling.holds_plane``), and the plane with
+    the fill's work (``_FILL_BYTES``) in half the host memory available (counted on the plane
+    alone, an 8192^2 uint8 wedge had run out of memory where the run without it fit). A larger
+    plane runs tile by tile with its fill as it is (it rings at the fill's edge)."""
     from . import tiling  # here: tiling imports torch, the PSF estimate does not
     from .memory import host_available_bytes
 
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    pixels, itemsize = int(np.prod(shape)), np.dtype(dtype).itemsize
     free = host_available_bytes()
-    return nbytes <= (tiling.READ_ONCE_MAX_BYTES if free is None else
-                      min(tiling.READ_ONCE_MAX_BYTES, free // 8))
+    return pixels * itemsize <= tiling.READ_ONCE_MAX_BYTES and (
+        free is None or pixels * (_FILL_BYTES + itemsize) <= free // 2)
 
 
 def may_hold_fill(read, shape: tuple[int, int]) -> bool:
@@ -349,7 +366,8 @@ def may_hold_fill(read, shape: tuple[int, int]) -> bool:
         (slice(0, h), slice(0, k)), (slice(0, h), slice(w - k, w)))]
     if strips[0].dtype == bool:
         return False  # a bool plane is no fill (``edge_fill_mask``)
-    # NaN in a strip makes both NaN, equal to nothing: such a plane is no fill either
+    # a NaN in a strip may make a bound NaN (min/max over numpy scalars follow their order),
+    # equal to nothing: at worst the plane is read whole once, and edge_fill_mask says no fill
     low, high = min(s.min() for s in strips), max(s.max() for s in strips)
     for value in {low, high}:
         for strip in strips:  # (k, along the edge): a column at the value across the strip
