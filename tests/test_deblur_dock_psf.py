@@ -8,6 +8,7 @@ import pytest
 from test_beads import bead_image
 from test_modality import V1, tiny_weights
 
+from napari_microdeblur._widgets._psf_preview import SIDE
 from napari_microdeblur.core import bundled
 from napari_microdeblur.core.inference import deblur
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE
@@ -164,7 +165,7 @@ def test_the_preview_shows_the_psf_the_method_will_use(make_napari_viewer, qtbot
     wait_preview(qtbot, w)
     assert w.psf_preview.description.startswith("2D PSF 15 x 15 px, FWHM 3.8 x 3.8 px")
     assert not w.psf_preview.image_label.pixmap().isNull()
-    assert w.psf_preview.image_label.pixmap().width() == 96
+    assert w.psf_preview.image_label.pixmap().width() == SIDE  # beside Use a PSF
     w.set_method("richardson_lucy")
     w.psf_edit.setText("disk:3")
     wait_preview(qtbot, w)

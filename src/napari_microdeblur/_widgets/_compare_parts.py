@@ -537,9 +537,9 @@ class MetricsTable(QTableWidget):
         self.setVerticalHeaderLabels(list(ROWS))
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.setToolTip(
-            "PSNR and SSIM of the current slice against the ground truth; 'gain' is deblurred "
-            "minus blurry. Updated whenever a dims slider moves.")
+        self.setTabKeyNavigation(False)  # Tab leaves the table (70 presses cycled its cells)
+        self.setToolTip("PSNR and SSIM of the current slice against the ground truth; 'gain' is "
+                        "deblurred minus blurry. Updated whenever a dims slider moves.")
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setFixedHeight(self.horizontalHeader().sizeHint().height()

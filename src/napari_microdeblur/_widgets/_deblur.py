@@ -14,6 +14,7 @@ from pathlib import Path
 
 from napari.layers import Layer
 from napari.viewer import Viewer
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ..core.channel_psfs import CHANNEL_SEPARATOR, channel_sources
@@ -21,6 +22,7 @@ from ..core.psf_estimate import is_estimate
 from ._auto_modality import AutoModalityPanel
 from ._controls import button, enable_saying_why
 from ._deblur_stop import CANCELLING
+from ._dock_fit import press_with_return, tab_in_order
 from ._dock_scroll import scroll_body
 from ._feedback import describe_error, notify_error, notify_info, notify_warning, replace_asked
 from ._jobs import DeblurRequest, DeblurRun, request_card, start_deblur
@@ -50,7 +52,7 @@ from ._psf_checks import (
     used_psf_of,
     with_layer_psf,
 )
-from ._psf_preview import PsfLayerWatch, PsfPreview
+from ._psf_preview import PsfLayerWatch, PsfPreview, beside_use_psf
 from ._psf_sources import (
     BEADS_TOOLTIP,
     ESTIMATE_TOOLTIP,
@@ -182,7 +184,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         self.psf_preview = PsfPreview(self)
         psf_form = self.method.classical_box.form
         psf_form.insertRow(2, "", row(self.beads_button, self.estimate_button))
-        psf_form.insertRow(3, "", self.psf_preview)
+        beside_use_psf(psf_form, self.method.classical_box.use_psf_check, self.psf_preview)
         self.tiling = TilingPanel()
         self.controls = RunControls(
             "Run", "Deblur in the background; the result is added as a new layer.",
@@ -196,6 +198,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             layout.addWidget(panel)
         layout.addStretch(1)
         self._name_controls()
+        # made last, these buttons came after Use a PSF (and its Noise scale) in Tab's order
+        tab_in_order(self.method_combo, self.load_button)
+        tab_in_order(self.psf_box.psf_browse, self.beads_button, self.estimate_button)
+        press_with_return(self)
         self.load_button.clicked.connect(self._choose_weights)
         self.beads_button.clicked.connect(self._choose_beads)
         self.estimate_button.clicked.connect(self.estimate_psf)
@@ -505,7 +511,10 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
             notify_error(describe_error(error))
             self.status_label.setText(describe_error(error))
             return None
+        focused = self.window().focusWidget() is self.run_button  # greyed, it passes it on
         self.track_run(run)
+        if focused:  # to Cancel, not Save result...: Space or Return again stops the run
+            self.cancel_button.setFocus(Qt.TabFocusReason)
         # as it runs: a slice of one channel has its PSF. In the dock too: a notification
         # is gone after a while (and was off screen when the docks were taller than it)
         self._scale_warning = self._warn_psf_scale(run.req) + self._warn_pixel_size(run.req)

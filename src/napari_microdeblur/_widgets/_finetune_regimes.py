@@ -16,6 +16,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import QCheckBox, QWidget
 
 from ._controls import combo
+from ._dock_fit import elided_combo
 from ._layers import LayerCombo, check_image_layer, guess_layer_axes, layer_data
 from ._panels import form_layout
 
@@ -55,7 +56,9 @@ class RegimePanel(QWidget):
 
         super().__init__(parent)
         self.form = form_layout(self)
-        self.start_combo = combo(_starting_points(), (
+        # not sized to its longest entry (396 px: the dock was 512 px wide, 547 with the
+        # Unpaired rows); a long entry shows elided, whole in the list and the tooltip
+        self.start_combo = elided_combo(_starting_points(), (
             "Fine-tune the base model, or train a new network from random weights: an "
             "architecture with one of its configurations (paper: the paper's size; cpu_small "
             "and tiny train in minutes on a CPU)."))

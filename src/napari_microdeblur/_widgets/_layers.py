@@ -7,8 +7,9 @@ import math
 import weakref
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QWidget
+from qtpy.QtWidgets import QWidget
 
+from ._dock_fit import ElidedCombo
 from ._layer_rank import (  # noqa: F401  (the docks import the rank rules from here)
     FITTING_RANK,
     INPUT_WORDS,
@@ -265,8 +266,9 @@ def layer_modality(layer) -> str:
     return "auto"
 
 
-class LayerCombo(QComboBox):
-    """A combo box of the viewer's layers of some types, kept in sync with the layer list.
+class LayerCombo(ElidedCombo):
+    """A combo box of the viewer's layers of some types, kept in sync with the layer list; a
+    long name shows elided in the middle, named whole in the tooltip (``ElidedCombo``).
 
     ``rank`` (layer -> int, lower is better; e.g. ``input_rank``): until the user chooses a
     layer, the combo takes the best ranked one (the selected layer among equals), and moves
@@ -313,8 +315,6 @@ class LayerCombo(QComboBox):
         self.activated.connect(self._chosen_by_user)
         self._layers: list = []  # weak references, index-aligned with the items
         self.setToolTip(tooltip)
-        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(12)
         events = viewer.layers.events
         for name in ("inserted", "removed", "reordered"):
             getattr(events, name).connect(self.refresh)

@@ -29,12 +29,15 @@ from ._psf_checks import RunPsf, checked, is_psf_file, psf_resampling_of
 from ._psf_sources import file_preview, file_words
 from ._workers import start_worker
 
-SIDE = 96  # pixels of the preview image on screen
+#: pixels of the preview image on screen: about two lines of its caption, beside which it
+#: sits on the 'Use a PSF' row (``beside_use_psf``; at 96 px on a row of its own, ticking Use a
+#: PSF pushed the Deblur dock's Run out of a 1366 x 768 screen's view)
+SIDE = 40
 SETTLE_MS = 300  # wait this long after the last change before computing
 
 
 class PsfPreview(QWidget):
-    """A 96 px image of the PSF's in-focus plane (log scale) and a caption.
+    """A small image of the PSF's in-focus plane (log scale; ``SIDE`` px) and a caption.
 
     ``show_source(source)`` takes what the deblur takes (a model string, a TIFF path, an array)
     or None (no PSF in use: the preview says so); ``owner`` is the dock whose workers compute
@@ -67,14 +70,15 @@ class PsfPreview(QWidget):
         self.image_label = QLabel()
         self.image_label.setFixedSize(SIDE, SIDE)
         self.image_label.setAlignment(Qt.AlignCenter)
+        self.image_label.hide()  # until there is a PSF to show: an error gets its room
         self.image_label.setToolTip("The in-focus plane of the PSF the deblur will use, on a "
                                     "log scale (3 decades) so its faint wings show.")
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setToolTip("Size and full width at half maximum of the PSF, or why it "
                                 "cannot be used.")
-        layout.addWidget(self.image_label)
-        layout.addWidget(self.caption, 1)
+        layout.addWidget(self.image_label, 0, Qt.AlignTop)
+        layout.addWidget(self.caption, 1, Qt.AlignTop)
         self.error: str | None = None  # the one-line error of the last source, if any
         self.description: str | None = None
         self.fit_check = None
@@ -299,6 +303,7 @@ class PsfPreview(QWidget):
                                                else None)
         self.caption.setText(text)
         self.setToolTip(text)
+        self.image_label.setVisible(image is not None)
         if image is None:
             self.image_label.clear()
             self.shown.emit()
@@ -310,6 +315,20 @@ class PsfPreview(QWidget):
                                                   Qt.FastTransformation)
         self.image_label.setPixmap(pixmap)
         self.shown.emit()
+
+
+def beside_use_psf(form, check, preview: PsfPreview) -> None:
+    """Put ``preview`` on the row of the 'Use a PSF' tick ``check`` of ``form`` (a PSF box's),
+    right of it, instead of on a row of its own under the PSF field: ticked, the preview and
+    the Noise scale row had pushed the Deblur dock's Run to 751-775 px in its 701 px of view on
+    a 1366 x 768 screen. Where the tick is hidden (a method that takes a PSF), the preview
+    keeps the row."""
+    row, _ = form.getWidgetPosition(check)
+    form.takeRow(row)  # the tick and its row item; the tick itself is kept
+    line = QHBoxLayout()
+    line.addWidget(check, 0, Qt.AlignTop)
+    line.addWidget(preview, 1)
+    form.insertRow(row, line)
 
 
 def estimated_preview(data, axes: str):
