@@ -27,31 +27,70 @@ def find_inputs(pattern: str | os.PathLike, recursive: bool = False,
     the rest); so are its subfolders that cannot be read (a batch had looked complete). Files
     of a multi-file OME-TIFF dataset that another of them reads whole are left out, said in
     one warning (``without_dataset_parts``; ``parts`` gets them): a folder's dataset had been
-    deblurred once from each of its files."""
-    path, unread, unlisted = Path(pattern), [], []
+    deblurred once from each of its files. Entries that are no regular file (a named pipe,
+    a socket, a device, a link to nothing: ``not_regular``) are left out and named alike: a
+    FIFO named pipe.tif in a folder made deblur and focus wait for a writer forever."""
+    path, unread, unlisted, odd = Path(pattern), [], [], []
     if path.is_dir() and not io.is_zarr(path):
         from .io_bioio import not_read
 
         if path.suffix.lower() == ".n5":  # a container, not a folder of images (its own name
             # only: a folder of TIFFs inside one is read)
             raise ValueError(f"cannot read {shown_path(path)}: {not_read(path)}")
-        found = folder_images(path, recursive, skip, unread=unread, unlisted=unlisted)
+        found = folder_images(path, recursive, skip, unread=unread, unlisted=unlisted, odd=odd)
         unlisted_said(path, unlisted)
     elif path.exists():
+        if not_regular(path):
+            raise ValueError(f"input {shown_path(path)} is {NOT_REGULAR}; give an image file")
         found = [path]
     else:
         if not glob.has_magic(str(pattern)):
             raise FileNotFoundError(f"input file {shown_path(pattern)} does not exist")
         found = once_each(glob.glob(str(pattern), recursive=True))  # ** any depth
+        odd = [p for p in found if not_regular(p)]
+        found = [p for p in found if p not in odd] if odd else found
         if not found:
-            raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file")
+            raise FileNotFoundError(f"input pattern {shown_path(pattern)} matches no file"
+                                    f"{'; ' * bool(odd)}{odd_said(odd, '')}")
     if not found:
-        raise FileNotFoundError(_no_image_said(pattern, recursive, unread))
+        raise FileNotFoundError(_no_image_said(pattern, recursive, unread, odd))
     found = without_dataset_parts(found, pattern, parts)
-    if unread:
-        warnings.warn(f"input directory {shown_path(pattern)} holds files that are left out: "
-                      f"{unread_said(unread)}", DeblurWarning, stacklevel=2)
+    if unread or odd:
+        holds = "holds" if path.is_dir() else "matches"
+        warnings.warn(f"input {'directory' if path.is_dir() else 'pattern'} "
+                      f"{shown_path(pattern)} {holds} files that are left out: "
+                      f"{left_out_said(unread, odd, path if path.is_dir() else None)}",
+                      DeblurWarning, stacklevel=2)
     return found
+
+
+#: what ``not_regular`` finds, in the words of a refusal
+NOT_REGULAR = "not a regular file (a named pipe, socket or device, or a link to nothing)"
+
+
+def not_regular(path: Path) -> bool:
+    """Whether ``path`` is neither a regular file nor a folder (a Zarr store), links followed:
+    a FIFO is not read from (opening one waits for a writer), a link to a file is."""
+    return not (os.path.isfile(path) or os.path.isdir(path))
+
+
+def odd_said(odd: list[Path], lead: str = "its ", base: Path | None = None) -> str:
+    """'its 1 entry that is not a regular file (...): pipe.tif' ('' for none), the first few
+    named (inside the folder ``base``: from there)."""
+    if not odd:
+        return ""
+    named = ", ".join(str(p.relative_to(base) if base else p) for p in odd[:UNLISTED_NAMED])
+    more = f" and {len(odd) - UNLISTED_NAMED} more" * (len(odd) > UNLISTED_NAMED)
+    many = len(odd) > 1
+    what = NOT_REGULAR.replace("a regular file", "regular files") if many else NOT_REGULAR
+    return f"{lead}{len(odd)} entr{'ies' if many else 'y'} that {'are' if many else 'is'} " \
+           f"{what}: {named}{more}"
+
+
+def left_out_said(unread: list[Path], odd: list[Path], folder: Path | None) -> str:
+    """``unread_said`` and ``odd_said`` (of the folder ``folder``, or a glob's) in one line."""
+    lead = "its " if folder else ""
+    return "; ".join(filter(None, (unread_said(unread, lead), odd_said(odd, lead, folder))))
 
 
 def without_dataset_parts(found: list[Path], given, parts: list | None = None) -> list[Path]:
@@ -135,13 +174,13 @@ def subfolders_left_out(folder: Path, remedy: str) -> str | None:
             f"({nested_words(nested)}): {remedy}")
 
 
-def _no_image_said(given, recursive: bool, unread: list[Path]) -> str:
+def _no_image_said(given, recursive: bool, unread: list[Path], odd: list[Path] = ()) -> str:
     """Why the folder ``given`` gives no input: a CSBDeep/CARE model folder (its .h5 files
     had been sent to a conversion into TIFF), the subfolders that hold images (a CSBDeep base
     folder's low/ and GT/ as --blurry and --sharp), else its files no reader reads."""
     from .foreign_files import KERAS_WEIGHTS, keras_folder, subfolders_said
 
-    unread_part = f"{'; ' * bool(unread)}{unread_said(unread)}"
+    unread_part = f"{'; ' * bool(unread or odd)}{left_out_said(unread, list(odd), Path(given))}"
     if names := keras_folder(given):
         return (f"input directory {shown_path(given)} is a CSBDeep/CARE or n2v model folder "
                 f"({', '.join(names[:3])}), not images: {KERAS_WEIGHTS}")
@@ -183,12 +222,14 @@ def unread_said(unread: list[Path], lead: str = "its ") -> str:
 
 def folder_images(folder: Path, recursive: bool = False,
                   skip: str | os.PathLike | None = None, depth: int | None = None,
-                  unread: list | None = None, unlisted: list | None = None) -> list[Path]:
+                  unread: list | None = None, unlisted: list | None = None,
+                  odd: list | None = None) -> list[Path]:
     """The image files in ``folder`` (``recursive``: and in its subfolders, ``depth`` levels
     down at most, but not in ``skip``, a batch's output folder inside it), sorted; hidden ones
     left out, a Zarr store one image. ``unread``: gets the files (and N5 folders) of a format
     no reader reads (``io_bioio.NOT_READ``) met in the same walk, for a caller to name them;
-    ``unlisted``: the errors of the folders that could not be listed (``unlisted_said``)."""
+    ``unlisted``: the errors of the folders that could not be listed (``unlisted_said``);
+    ``odd``: the image-named entries left out as no regular file (``not_regular``)."""
     from .io_bioio import NOT_READ
 
     found, skip = [], skip and os.path.realpath(skip)
@@ -198,7 +239,11 @@ def folder_images(folder: Path, recursive: bool = False,
     for root, dirs, files in os.walk(folder, onerror=said, followlinks=True):
         names = [n for n in dirs + files
                  if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith(".")]
-        found += [Path(root) / n for n in names]
+        # os.walk lists a FIFO, socket or device, and a link to nothing, with the files
+        left = {n for n in set(names) - set(dirs) if not_regular(Path(root) / n)}
+        found += [Path(root) / n for n in names if n not in left]
+        if odd is not None:
+            odd += sorted(Path(root) / n for n in left)
         if unread is not None:
             unread += sorted(Path(root) / n for n in dirs + files
                              if Path(n).suffix.lower() in NOT_READ and not n.startswith("."))

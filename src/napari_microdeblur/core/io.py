@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .declared_sizes import refuse_impossible_ome, refuse_short
 from .notes import DeblurNote, DeblurWarning
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
@@ -105,7 +106,7 @@ class TiffArray:
         self._file_dtype = np.dtype(dtype).newbyteorder(byteorder)
         self.dtype = np.dtype(dtype).newbyteorder("=")
         self.ndim = len(self.shape)
-        self.size = int(np.prod(self.shape))
+        self.size = int(np.prod(self.shape, dtype=object))  # Python ints: no int64 wrap
         self._fd = open_fd(self.path)
 
     def __del__(self):
@@ -191,6 +192,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
     tif = opened if opened is not None else _open_tiff(path)
     with contextlib.nullcontext() if opened is not None else tif:
         _refuse_partial(tif, path)  # before tif.series: its lines about the missing planes
+        refuse_impossible_ome(tif, path)  # also before: tifffile lists each declared plane
         if not tif.series:
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
         series = tif.series[0]
@@ -204,11 +206,8 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
             tif, series.pages[0], axes)
         offset = series.dataoffset
         has_alpha = axes.endswith("S") and marks_alpha(series)
-        if offset is not None:
-            needed = offset + int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
-            if path.stat().st_size < needed:  # else found only when the tiles are read
-                raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
-                                 f"{path.stat().st_size} of the {needed} bytes its image needs)")
+        if offset is not None:  # else found only when the tiles are read
+            refuse_short(path, offset, series.shape, series.dtype)
         # a colour palette or YCbCr as RGB (tifffile gives indices, raw Y/Cb/Cr): read whole
         array = stored_colours(tif, series, path, axes)
         if array is not None:
@@ -421,6 +420,7 @@ def read_zarr(path: str | os.PathLike, for_output: bool = False) -> ImageData:
         extras = zm.zarr_extras(ome, axes, node.shape, interval, pixel_size)  # its position too
     else:
         axes = "".join(str(a).upper() for a in node.attrs.get("axes", ""))
+    zm.refuse_empty_chunks(node, path)
     if not AXES_PATTERN.match(axes or "-") or len(axes) != node.ndim:
         axes, extras = "", {}
     return ImageData(array=node, axes=axes, pixel_size=pixel_size, path=str(path),
@@ -561,21 +561,21 @@ def read_npy(path: Path) -> ImageData:
     TIFF without metadata."""
     from numpy.lib import format as npy
 
-    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    v2 = npy.read_array_header_2_0  # 3.0 is 2.0 with UTF-8 field names (refused below anyway)
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): v2, (3, 0): v2}
     try:
         with open(path, "rb") as handle:
             version = npy.read_magic(handle)
-            header = readers[version](handle) if version in readers else None
+            if version not in readers:  # np.load would read all of it to say so
+                raise ValueError(f"format version {version} is not one of {list(readers)}")
+            header = readers[version](handle)
             offset = handle.tell()
     except ValueError as error:  # not a .npy (no magic string), or a damaged header
         raise ValueError(f"cannot read {shown_path(path)} as a NumPy .npy file: "
                          f"{first_line(error)}") from error
-    if header is not None and not np.dtype(header[2]).hasobject:  # Fortran order too
-        needed = offset + int(np.prod(header[0])) * np.dtype(header[2]).itemsize
-        if path.stat().st_size < needed:
-            raise ValueError(f"cannot read {shown_path(path)}: the file is truncated (it holds "
-                             f"{path.stat().st_size} of the {needed} bytes its array needs)")
-    if header is None or header[1]:  # a newer header, or Fortran order: read whole
+    if not np.dtype(header[2]).hasobject:  # Fortran order too
+        refuse_short(path, offset, header[0], header[2])
+    if header[1]:  # Fortran order: read whole
         array = _load_npy(path)
         shape, dtype = array.shape, array.dtype
     else:
@@ -586,7 +586,7 @@ def read_npy(path: Path) -> ImageData:
     if len(shape) < 2:
         raise ValueError(f"cannot read {shown_path(path)}: its array has shape {shape}; an "
                          "image needs 2 or more dimensions")
-    if header is not None and not header[1]:
+    if not header[1]:
         array = TiffArray(path, offset, shape, dtype, dtype.byteorder)
     return ImageData(array=array, axes="", path=str(path))
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .channel_psfs import channel_sources
 from .psf_file import clean_psf, remember_notes, similar_psf_file
-from .psf_likeness import not_a_psf
+from .psf_likeness import PsfFileRefused, not_a_psf, psf_series
 from .shown import shown_path
 
 __all__ = ["gaussian_psf", "disk_psf", "astigmatic_psf", "read_psf", "parse_psf", "is_psf_model",
@@ -177,8 +177,9 @@ def read_psf(path) -> np.ndarray:
     5% of the peak) clipped to 0, a constant background subtracted, and the PSF padded with zero
     planes so that its centroid is its middle voxel and every side odd (``psf_file.clean_psf``;
     ``psf_file.file_notes`` says what changed). Returns float32 summing to 1.
-    A PSF of any size is read; ``fit_psf_to_image`` crops one that
-    is too large for its image. An ordinary image is refused (``psf_likeness.not_a_psf``).
+    A PSF up to 4096 px a side and 64 Mpx is read (``psf_likeness.psf_series``);
+    ``fit_psf_to_image`` crops one that is too large for its image. An ordinary image is
+    refused (``psf_likeness.not_a_psf``).
     """
     import tifffile
 
@@ -192,8 +193,10 @@ def read_psf(path) -> np.ndarray:
     where = f"the PSF in {shown_path(path)}"
     try:
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
+            series = psf_series(tif, path, where)  # a huge one refused before decoding it
             data, axes = np.squeeze(series.asarray()), series.axes
+    except PsfFileRefused:
+        raise
     except Exception as error:  # tifffile raises several types for broken files
         raise ValueError(f"cannot read {where}: not a readable TIFF ({error})") from None
     if "S" in axes:  # read as Z, Y, X it would be a 3-plane PSF of a colour image

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .declared_sizes import refuse_impossible_ome
+
 
 @dataclass
 class TiffHeader:
@@ -46,9 +48,11 @@ def read_tiff_header(path, *, extras: bool = False) -> TiffHeader:
 
     from .ome_first_image import first_ome_series
 
-    with tifffile.TiffFile(path) as tif, first_ome_series(tif) as first:
-        series = first if first is not None else tif.series[0]
-        return series_header(tif, series, extras=extras)
+    with tifffile.TiffFile(path) as tif:
+        refuse_impossible_ome(tif, path)  # before tifffile builds any series
+        with first_ome_series(tif) as first:
+            series = first if first is not None else tif.series[0]
+            return series_header(tif, series, extras=extras)
 
 
 def tiff_header(tif, *, extras: bool = False) -> TiffHeader:
@@ -58,6 +62,7 @@ def tiff_header(tif, *, extras: bool = False) -> TiffHeader:
     parsing them here too took seconds on a large OME-XML). Its whole OME-XML is parsed, as
     io.read_tiff of the same ``tif`` parses it (``read_tiff_header`` parses less). Raises what
     tifffile raises for a file it cannot read."""
+    refuse_impossible_ome(tif, tif.filehandle.path)  # before tifffile builds its series
     return series_header(tif, tif.series[0], extras=extras)
 
 

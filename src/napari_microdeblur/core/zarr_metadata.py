@@ -50,6 +50,15 @@ def ome_attrs(attrs) -> dict:
     return ome if isinstance(ome, dict) else attrs
 
 
+def refuse_empty_chunks(array, path) -> None:
+    """Refuse a Zarr array whose metadata declares chunks of 0 px on some axis: zarr divides
+    by the chunk size (a ZeroDivisionError traceback from deblur, focus and the reader)."""
+    chunks = tuple(getattr(array, "chunks", ()) or ())
+    if any(int(n) <= 0 for n in chunks):
+        raise ValueError(f"cannot read {shown_path(path)}: its Zarr metadata declares chunks of "
+                         f"0 px ({list(chunks)}): the store is damaged; write it again")
+
+
 def image_group(group, path):
     """The group holding the image: ``group``, or a bioformats2raw layout's first series (a
     warning when there are several). An HCS plate or well is refused with the path of its
