@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from .cli import EXIT_ERROR
 from .cli_degrade import degradation_lines, is_degradation_record
-from .cli_info_checkpoints import expanded_with_runs, unknown_input_lines
+from .cli_info_checkpoints import expanded_with_runs
 from .cli_info_psf import (
     is_psf_record,
     made_words,
@@ -29,6 +29,7 @@ from .cli_info_rerun import (
     ran_psf,
     say_part_note,
 )
+from .core.card_checks import shown_text
 from .core.shown import first_line, shown_path
 
 PARAMETERS = ("iterations", "balance", "tv_weight", "noise_scale")  # found on the image
@@ -72,77 +73,6 @@ def _say_first_image(tif, path: Path) -> None:
     warn_other_series(tif, path)
     if len(levels := tif.series[0].levels) > 1:
         note_levels(path, {"datasets": levels}, tif.series[0].shape)
-
-
-def _card_lines(info: dict) -> list[str]:
-    """The lines ``info`` prints for a weights file: what a user chooses weights by."""
-    card = info["model_card"]
-    sets = info["training_sets"]
-    data = (f"training splits of {', '.join(sets)}" if sets
-            else " ".join(str(card.get("training_data") or "not stated").split()))
-    return [f"{info['file']}:",
-            f"  model card: {card['arch']} ({card['in_channels']}->{card['out_channels']} ch, "
-            f"{card['spatial_dims']}D)",
-            f"  image type: {info['image_type']}",
-            f"  training data: {data}",
-            f"  licence: {card.get('license')}", *_card_metric_lines(card)]
-
-
-def _card_metric_lines(card: dict) -> list[str]:
-    """The card's validation PSNR (the weights', the starting weights' and the unprocessed
-    input's, where recorded), the pixel size trained at and its notes: a fine-tune kept below
-    the input showed none of them."""
-    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-    # psf_cyclegan's cards name the network's own val_psnr_network (as the docks read them)
-    keys = ("val_psnr_network", "val_psnr", "val_psnr_start", "val_psnr_input")
-    psnr = {k.replace("_network", ""): metrics[k] for k in keys
-            if isinstance(metrics.get(k), (int, float))}
-    lines = []
-    if "val_psnr" in psnr:
-        others = [f"{word} {psnr[k]:.2f} dB" for word, k in (
-            ("starting weights", "val_psnr_start"), ("unprocessed input", "val_psnr_input"))
-            if k in psnr]
-        below = (", below the unprocessed input: these weights make images worse"
-                 if psnr["val_psnr"] < psnr.get("val_psnr_input", float("-inf")) else "")
-        lines.append(f"  validation PSNR: {psnr['val_psnr']:.2f} dB"
-                     + (f" ({', '.join(others)}{below})" if others else ""))
-        lines += unknown_input_lines(metrics)  # an earlier release's card: input not scored
-    # which checkpoint the run kept (adversarial regimes: the last); older cards say it in
-    # metrics.checkpoint only
-    training = card.get("training") if isinstance(card.get("training"), dict) else {}
-    if isinstance(kept := training.get("checkpoint_kept") or metrics.get("checkpoint"), str):
-        lines.append(f"  checkpoint kept: {kept}")
-    if isinstance(metrics.get("pixel_size_um"), (int, float)):
-        lines.append(f"  trained at pixel size: {metrics['pixel_size_um']:.4g} um")
-    lines += _finetune_lines(training, metrics)
-    if card.get("description"):
-        lines.append(f"  notes: {' '.join(str(card['description']).split())}")
-    return lines
-
-
-def _finetune_lines(training: dict, metrics: dict) -> list[str]:
-    """What a fine-tuning run chose that later runs or a reader need: which weights trained,
-    the replay share and its images, the intensity jitter and flips and rotations, the PSF a
-    PSF-aware network was fine-tuned with and the noise scale calibrated for it (all in the
-    card; info had printed none of them)."""
-    lines = []
-    if training.get("trainable", "all") != "all":
-        lines.append(f"  weights trained: {training['trainable']} (the rest kept)")
-    if training.get("replay"):
-        source = training.get("replay_from") or "not recorded"
-        lines.append(f"  replay: {training['replay']:g} of each batch (images: {source})")
-    jitter = training.get("intensity_jitter")
-    if isinstance(training.get("augment"), bool) and isinstance(jitter, (int, float)):
-        # cards written before they were recorded hold neither
-        lines.append(f"  augmentation: intensity jitter {f'{jitter:g}' if jitter else 'off'}, "
-                     f"flips and rotations {'on' if training['augment'] else 'off'}")
-    if metrics.get("finetuned_psf"):
-        lines.append(f"  fine-tuned with PSF: {metrics['finetuned_psf']} (give it as --psf)")
-    scale = metrics.get("calibrated_noise_scale")
-    if isinstance(scale, (int, float)) and scale != 1:
-        lines.append(f"  noise scale {scale:g}, calibrated on the held-out region (every run "
-                     "multiplies --noise-scale by it)")
-    return lines
 
 
 def describe(path: str) -> dict:
@@ -364,14 +294,21 @@ def _focus_lines(focus: dict) -> list[str]:
 
 
 def text_block(info: dict) -> str:
-    """The few lines ``info`` prints for one file."""
-    from .cli_info_weights import state_dict_lines, weights_lines
+    """The few lines ``info`` prints for one file, control characters in the file's own text
+    escaped (a card's description or a record's device name cleared the terminal)."""
+    from .core.card_checks import shown_values
+
+    return _block(shown_values(info))
+
+
+def _block(info: dict) -> str:
+    from .cli_info_weights import card_lines, state_dict_lines, weights_lines
     from .core.zarr_metadata import position_lines
 
     if "state_dict" in info or "training_checkpoint" in info:  # what a .pt or run folder holds
         return "\n".join(state_dict_lines(info))
     if "model_card" in info:
-        return "\n".join(_card_lines(info) + weights_lines(info))
+        return "\n".join(card_lines(info) + weights_lines(info))
     how = "stated by the file" if info["axes_stated"] else "guessed"
     lines = [f"{info['file']}:",  # as typed, as deblur's lines name their files
              f"  shape {tuple(info['shape'])} {info['dtype']}, axes {info['axes'] or 'none'} "
@@ -564,7 +501,7 @@ def _described(path: str, args) -> dict:
         why = first_line(error_words(error, args))
         if shown_path(path) not in why and str(path) not in why:  # io's messages name it
             why = f"{shown_path(path)}: {why}"
-        print(f"microdeblur: error: {why}", file=sys.stderr, flush=True)
+        print(f"microdeblur: error: {shown_text(why)}", file=sys.stderr, flush=True)
         info = {"file": path, "error": why}
     if args.command and "error" not in info:
         try:
@@ -572,10 +509,10 @@ def _described(path: str, args) -> dict:
             say_command_note(info)
             say_part_note(info)
         except ValueError as error:
-            print(f"microdeblur: error: {error}", file=sys.stderr, flush=True)
+            print(f"microdeblur: error: {shown_text(error)}", file=sys.stderr, flush=True)
             info = {"file": path, "error": str(error)}
     if not args.json and "error" not in info:  # --command: the command only
-        print(info["command"] if args.command else text_block(info), flush=True)
+        print(shown_text(info["command"]) if args.command else text_block(info), flush=True)
     return info
 
 

@@ -16,6 +16,8 @@ import shlex
 import zipfile
 from pathlib import Path
 
+from .cli_info_checkpoints import unknown_input_lines
+from .core.card_checks import shown_text
 from .core.shown import shown_path
 
 #: endings of PyTorch pickles that ``--weights`` reads as state dicts (core.checkpoint)
@@ -217,6 +219,77 @@ def state_dict_lines(info: dict) -> list[str]:
     return lines
 
 
+def card_lines(info: dict) -> list[str]:
+    """The lines ``info`` prints for a weights file: what a user chooses weights by."""
+    card = info["model_card"]
+    sets = info["training_sets"]
+    data = (f"training splits of {', '.join(sets)}" if sets
+            else " ".join(str(card.get("training_data") or "not stated").split()))
+    return [f"{info['file']}:",
+            f"  model card: {card['arch']} ({card['in_channels']}->{card['out_channels']} ch, "
+            f"{card['spatial_dims']}D)",
+            f"  image type: {info['image_type']}",
+            f"  training data: {data}",
+            f"  licence: {card.get('license')}", *_card_metric_lines(card)]
+
+
+def _card_metric_lines(card: dict) -> list[str]:
+    """The card's validation PSNR (the weights', the starting weights' and the unprocessed
+    input's, where recorded), the pixel size trained at and its notes: a fine-tune kept below
+    the input showed none of them."""
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    # psf_cyclegan's cards name the network's own val_psnr_network (as the docks read them)
+    keys = ("val_psnr_network", "val_psnr", "val_psnr_start", "val_psnr_input")
+    psnr = {k.replace("_network", ""): metrics[k] for k in keys
+            if isinstance(metrics.get(k), (int, float))}
+    lines = []
+    if "val_psnr" in psnr:
+        others = [f"{word} {psnr[k]:.2f} dB" for word, k in (
+            ("starting weights", "val_psnr_start"), ("unprocessed input", "val_psnr_input"))
+            if k in psnr]
+        below = (", below the unprocessed input: these weights make images worse"
+                 if psnr["val_psnr"] < psnr.get("val_psnr_input", float("-inf")) else "")
+        lines.append(f"  validation PSNR: {psnr['val_psnr']:.2f} dB"
+                     + (f" ({', '.join(others)}{below})" if others else ""))
+        lines += unknown_input_lines(metrics)  # an earlier release's card: input not scored
+    # which checkpoint the run kept (adversarial regimes: the last); older cards say it in
+    # metrics.checkpoint only
+    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    if isinstance(kept := training.get("checkpoint_kept") or metrics.get("checkpoint"), str):
+        lines.append(f"  checkpoint kept: {kept}")
+    if isinstance(metrics.get("pixel_size_um"), (int, float)):
+        lines.append(f"  trained at pixel size: {metrics['pixel_size_um']:.4g} um")
+    lines += _finetune_lines(training, metrics)
+    if card.get("description"):
+        lines.append(f"  notes: {' '.join(str(card['description']).split())}")
+    return lines
+
+
+def _finetune_lines(training: dict, metrics: dict) -> list[str]:
+    """What a fine-tuning run chose that later runs or a reader need: which weights trained,
+    the replay share and its images, the intensity jitter and flips and rotations, the PSF a
+    PSF-aware network was fine-tuned with and the noise scale calibrated for it (all in the
+    card; info had printed none of them)."""
+    lines = []
+    if training.get("trainable", "all") != "all":
+        lines.append(f"  weights trained: {training['trainable']} (the rest kept)")
+    if training.get("replay"):
+        source = training.get("replay_from") or "not recorded"
+        lines.append(f"  replay: {training['replay']:g} of each batch (images: {source})")
+    jitter = training.get("intensity_jitter")
+    if isinstance(training.get("augment"), bool) and isinstance(jitter, (int, float)):
+        # cards written before they were recorded hold neither
+        lines.append(f"  augmentation: intensity jitter {f'{jitter:g}' if jitter else 'off'}, "
+                     f"flips and rotations {'on' if training['augment'] else 'off'}")
+    if metrics.get("finetuned_psf"):
+        lines.append(f"  fine-tuned with PSF: {metrics['finetuned_psf']} (give it as --psf)")
+    scale = metrics.get("calibrated_noise_scale")
+    if isinstance(scale, (int, float)) and scale != 1:
+        lines.append(f"  noise scale {scale:g}, calibrated on the held-out region (every run "
+                     "multiplies --noise-scale by it)")
+    return lines
+
+
 def weights_lines(info: dict) -> list[str]:
     """The line that says how weights with a model card are read, after the card's lines."""
     weights = info.get("weights") or {}
@@ -287,7 +360,8 @@ def psf_aware_without_psf(spec) -> str | None:
         return None
     if not needs:
         return None
-    hint = finetuned_psf_words(card) if card is not None else ""
+    # the card's text, its control characters escaped (deblur prints this line)
+    hint = shown_text(finetuned_psf_words(card)) if card is not None else ""
     forms = "a model such as gaussian:1.6, a TIFF or estimate (forms: microdeblur deblur --help)"
     return (f"--weights {Path(spec.weights).name!r} is PSF-aware and needs a PSF: give --psf "
             "with the PSF of the images" + (f"; {hint}" if hint else f": {forms}"))

@@ -25,19 +25,17 @@ sha256 of the tensors, checked on load) in :mod:`.state_dict_files`, and the wri
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from napari_microdeblur import __version__
-from napari_microdeblur.core import atomic_write, notes, registry, shown
+from napari_microdeblur.core import atomic_write, card_checks, notes, registry, shown
 from napari_microdeblur.core import state_dict_files as sd_files
 from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
 from napari_microdeblur.core.run_paths import KERAS_SUFFIXES, STATE_DICT_SUFFIXES, missing_weights
@@ -83,8 +81,10 @@ class ModelCard(BaseModel):
     arch: str = Field(description="Registered architecture name (see registry.list_archs()).")
     config: dict[str, Any] = Field(default_factory=dict, description="Architecture config "
                                    "(fields of the arch's config class).")
-    in_channels: int = Field(ge=1, description="Image channels the model expects (1 gray, 3 RGB).")
-    out_channels: int = Field(ge=1, description="Channels the model returns.")
+    in_channels: int = Field(ge=1, le=registry.CHANNELS_LIMIT,
+                             description="Image channels the model expects (1 gray, 3 RGB).")
+    out_channels: int = Field(ge=1, le=registry.CHANNELS_LIMIT,
+                              description="Channels the model returns.")
     spatial_dims: int = Field(2, ge=2, le=3, description="2 for images (YX), 3 for volumes (ZYX).")
     normalization: dict[str, Any] = Field(
         default_factory=lambda: {"kind": "percentile", "low": 0.1, "high": 99.9},
@@ -117,6 +117,11 @@ class ModelCard(BaseModel):
                                                  "never stored.")
     source: str | None = Field(None, description="Where the weights were loaded from; filled on "
                                                  "load, never stored.")
+
+    # what sizes or steers a run is checked as the card is read, naming the field (card_checks)
+    _tiling = field_validator("tiling")(card_checks.checked_tiling)
+    _normalization = field_validator("normalization")(card_checks.checked_normalization)
+    _degradation = field_validator("degradation")(card_checks.checked_degradation)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -181,13 +186,7 @@ def card_for_model(
     try:
         return ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"invalid model card: {_one_line(exc)}") from None
-
-
-def _one_line(exc: ValidationError) -> str:
-    """A card's validation errors on one line (pydantic's text spans several)."""
-    return "; ".join(
-        f"{'.'.join(map(str, e.get('loc', ()))) or 'card'}: {e.get('msg')}" for e in exc.errors())
+        raise ValueError(f"invalid model card: {card_checks.one_line(exc)}") from None
 
 
 # --------------------------------------------------------------------------- save
@@ -228,13 +227,10 @@ def save_weights(
 
 
 def _parse_card(raw: str, where: str) -> ModelCard:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{where}: the model card in the metadata is not valid JSON ({sd_files.clipped(exc)})"
-            f"{_EDITED}"
-        ) from None
+    try:  # not JSON, or nested too deep for json (a RecursionError) or for a card
+        data = card_checks.card_json(raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     version = data.get("card_format_version", 1) if isinstance(data, dict) else 1
     if not isinstance(version, int):  # a hand-edited card: compare no str with an int
         raise ValueError(f"{where}: invalid model card: card_format_version is {version!r}, "
@@ -247,42 +243,12 @@ def _parse_card(raw: str, where: str) -> ModelCard:
     try:
         card = ModelCard.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{where}: {_card_problem(exc, data)}") from None
+        raise ValueError(f"{where}: {card_checks.card_problem(exc, data, __version__)}") from None
     registry.check_file_arch(card.arch, where)  # a valid card of a network built elsewhere
     return card
 
 
-def _release(version: Any) -> tuple[int, ...] | None:
-    """``'0.2.0'`` as ``(0, 2, 0)``; None for what is no version."""
-    found = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version) if isinstance(version, str) else None
-    return tuple(int(n or 0) for n in found.groups()) if found else None
-
-
-def _card_problem(exc: ValidationError, data: Any) -> str:
-    """Why a card is refused: fields a newer napari-microdeblur added (its card says which
-    version wrote it) are not called an edit. Refused either way: a field this version does
-    not know may change how the weights must be used (pixel size, ...), so ignoring it could
-    give a wrong image without a word."""
-    writer = data.get("software_version") if isinstance(data, dict) else None
-    ours, theirs = _release(__version__), _release(writer)
-    unknown = [sd_files.clipped(repr(e["loc"][0]), 40) for e in exc.errors()
-               if e.get("type") == "extra_forbidden" and e.get("loc")]
-    only_unknown = bool(unknown) and len(unknown) == len(exc.errors())
-    what = (f"does not know its card field(s) {', '.join(unknown)}" if only_unknown
-            else f"cannot read its model card ({_one_line(exc)})")
-    if theirs is not None and ours is not None and theirs > ours:
-        return (f"written by napari-microdeblur {sd_files.clipped(writer, 20)}, newer than this "
-                f"one ({__version__}), which {what}: update napari-microdeblur "
-                "(pip install -U napari-microdeblur) to use it")
-    if only_unknown and theirs == ours:  # a newer development build of the same version
-        return (f"this napari-microdeblur ({__version__}) {what}: the file was written by a "
-                "newer build (update napari-microdeblur), or the model card was edited or "
-                "damaged (use the original file, or save it again)")
-    return f"invalid model card: {_one_line(exc)}{_EDITED}"
-
-
-#: what to do with a card that does not hold together
-_EDITED = "; the model card was edited or damaged: use the original file, or save it again"
+_EDITED = card_checks.EDITED
 _NEWER = ("; the model card comes from another napari-microdeblur version, or was edited: "
           "update napari-microdeblur, or use the original file")
 
@@ -331,12 +297,25 @@ _SETTING = {"paper": f"in its paper configuration ({_OTHER})",
             "card": "in the configuration its model card names (a damaged or edited file)"}
 
 
-def _build_on_meta(arch: str, config: Any) -> torch.nn.Module | None:
-    """The model on the meta device (shapes, no memory); None where it cannot be built so."""
+def _build_on_meta(arch: str, config: Any, where: str, advice: str,
+                   card: bool) -> torch.nn.Module | None:
+    """The model on the meta device (shapes, no memory); None where it cannot be built so
+    (then built for real: a config given in code). A card's config is checked first against
+    its fields' bounds, naming the field (a million blocks took 35 min on the meta device
+    too), and never built for real unchecked (a billion features: a 36 GB allocation)."""
+    if card:
+        try:
+            registry.validate_config(arch, config)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}{advice}") from None
     try:
         with torch.device("meta"):
             return registry.build_model(arch, config)
-    except Exception:  # noqa: BLE001 - an architecture that computes values while built
+    except Exception as exc:  # noqa: BLE001 - an architecture that computes values while built
+        if card:
+            raise ValueError(f"{where}: the configuration its model card names cannot be "
+                             f"checked against the weights ({shown.first_line(exc)}){advice}"
+                             ) from None
         return None
 
 
@@ -417,7 +396,8 @@ def load_safetensors(
     setting = "card" if CARD_KEY in meta else "paper" if config is None else "given"
     advice = _NEWER if CARD_KEY in meta else ""
     # meta first (no memory): an edited card's 100k features allocated GBs before the check
-    for build in (_build_on_meta, lambda a, c: _build(a, c, where, advice)):
+    for build in (lambda a, c: _build_on_meta(a, c, where, advice, CARD_KEY in meta),
+                  lambda a, c: _build(a, c, where, advice)):
         if (model := build(card.arch, card.config)) is not None:
             _check_channels(model, card, where)
             _check_fits(model.state_dict(), tensors, where, card.arch, setting)

@@ -71,14 +71,49 @@ def _read_attached(path: Path, read):
                     f"{where}: no .safetensors attachment; only BioImage Model Zoo packages "
                     "exported by napari-microdeblur (export_bioimageio) can be read"
                 )
+            entry = zf.getinfo(attached[0])
+            _check_attachment_size(entry, where)
             with tempfile.TemporaryDirectory() as tmp:
                 target = Path(tmp) / Path(attached[0]).name
-                target.write_bytes(zf.read(attached[0]))
+                _copy_bounded(zf, entry, target, where)
                 return read(target, f"{where}:{attached[0]}")
-    except (zipfile.BadZipFile, OSError) as exc:
+    # RuntimeError: an encrypted entry; NotImplementedError: a compression zipfile lacks
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
         raise ValueError(
             f"{where}: not a readable zip file (truncated or corrupt?): {exc}"
         ) from None
+
+
+#: the largest .safetensors attachment read from a package (ours: 90 MB for the paper's 3D
+#: psf_cyclegan), and the compression it may have where larger than ``_RATIO_FROM``: float
+#: weights hardly compress, while a 14 MB zip held a 3 GiB entry (8.4 GB read into memory)
+ATTACHMENT_LIMIT = 2 << 30
+_RATIO_LIMIT, _RATIO_FROM = 20, 16 << 20
+
+
+def _check_attachment_size(entry: zipfile.ZipInfo, where: str) -> None:
+    """``ValueError`` for an attachment too large to be weights, or compressed as no weights
+    compress: said from the zip's directory, before a byte of it is read."""
+    size, packed = entry.file_size, max(entry.compress_size, 1)
+    if size > ATTACHMENT_LIMIT or (size > _RATIO_FROM and size / packed > _RATIO_LIMIT):
+        raise ValueError(
+            f"{where}: its attachment {entry.filename!r} unpacks to {size / 2**20:,.0f} MiB from "
+            f"{packed / 2**20:,.1f} MiB, which no napari-microdeblur weights do (at most "
+            f"{ATTACHMENT_LIMIT >> 30} GiB, compressed at most {_RATIO_LIMIT}x); the package "
+            "is damaged or not one export_bioimageio wrote: not read")
+
+
+def _copy_bounded(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path, where: str) -> None:
+    """The attachment copied to ``target`` 1 MiB at a time, never more bytes than its directory
+    entry declares (checked) even where the entry understates them."""
+    left = entry.file_size
+    with zf.open(entry) as src, open(target, "wb") as dst:
+        while chunk := src.read(min(1 << 20, left + 1)):
+            left -= len(chunk)
+            if left < 0:
+                raise ValueError(f"{where}: its attachment {entry.filename!r} holds more than "
+                                 "its zip entry declares; the package is damaged: not read")
+            dst.write(chunk)
 
 
 def read_bioimageio_zip(

@@ -115,7 +115,9 @@ def trained_half_max_width(card) -> float:
         widest = max(_FWHM_PER_SIGMA * ranges["gaussian_sigma"][1],
                      2.0 * ranges["disk_radius"][1],
                      _FWHM_PER_SIGMA * ranges["astig_sigma_major"][1])
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+    # RecursionError: JSON nested past Python's stack (an edited card; read_card refuses it,
+    # a card made in code is not read so)
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, RecursionError):
         return _V1_WIDEST
     for part in [degradation, *(m.get("degradation", {}) for m in degradation.get("members", [])
                                 if isinstance(m, dict))]:

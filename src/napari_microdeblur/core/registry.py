@@ -39,6 +39,18 @@ __all__ = [
     "validate_config",
 ]
 
+# Upper bounds of the config fields that size a network (channels, widths, blocks, levels),
+# far above any published configuration: a config comes from a weights file's card, which
+# anyone can edit, and a billion features overflowed even the meta device's size check.
+#: image channels in or out
+CHANNELS_LIMIT = 256
+#: channels of any inner layer (the architectures' papers use up to 512)
+WIDTH_LIMIT = 4096
+#: repeated blocks of one kind (GRAN's paper: 40)
+BLOCKS_LIMIT = 256
+#: resolution levels of a U-Net (each halves the image)
+LEVELS_LIMIT = 8
+
 #: Attributes that every registered model must expose after construction.
 MODEL_ATTRIBUTES = (
     "config",
@@ -214,10 +226,17 @@ def _validate(name: str, config_cls: type[BaseModel], config: Any, what: str = "
                     f"unknown field {loc!r} (accepted fields: {sorted(config_cls.model_fields)})"
                 )
             else:
-                problems.append(f"field {loc!r}: {err.get('msg')} (got {err.get('input')!r})")
+                said = str(err.get("msg")).removeprefix("Value error, ")  # pydantic's prefix
+                problems.append(f"field {loc!r}: {said} (got {_clipped(err.get('input'))})")
         raise ValueError(
             f"invalid {what} for architecture {name!r}: " + "; ".join(problems)
         ) from None
+
+
+def _clipped(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters: a card's edited field may be a million long."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def validate_config(name: str, config: Mapping[str, Any] | BaseModel | None = None) -> BaseModel:

@@ -51,7 +51,13 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from napari_microdeblur.core.registry import describe_model, register_arch
+from napari_microdeblur.core.registry import (
+    CHANNELS_LIMIT,
+    LEVELS_LIMIT,
+    WIDTH_LIMIT,
+    describe_model,
+    register_arch,
+)
 
 __all__ = ["C2FUNet", "C2FUNetConfig", "PRESETS"]
 
@@ -61,21 +67,24 @@ class C2FUNetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    in_channels: int = Field(1, ge=1, description="Input image channels (1 gray, 3 RGB).")
-    out_channels: int = Field(1, ge=1, description="Output image channels.")
+    in_channels: int = Field(1, ge=1, le=CHANNELS_LIMIT,
+                             description="Input image channels (1 gray, 3 RGB).")
+    out_channels: int = Field(1, ge=1, le=CHANNELS_LIMIT, description="Output image channels.")
     levels: int = Field(
         4, ge=1, le=4, description="Number of coarse-to-fine levels N (paper: 1-4; best 4)."
     )
     depth: int = Field(
         5,
         ge=2,
+        le=LEVELS_LIMIT,
         description=(
             "Resolution levels of the finest U-Net; level n has depth - (n - 1). Must be at "
             "least levels + 1 so the coarsest U-Net has two resolution levels."
         ),
     )
     base_channels: int = Field(
-        16, ge=1, description="Channels of the first U-Net level; doubled per level."
+        16, ge=1, le=WIDTH_LIMIT,
+        description="Channels of the first U-Net level; doubled per level.",
     )
     interaction: Literal["residual", "concat"] = Field(
         "residual", description="Feature interaction between levels (eq. 6 residual, eq. 7 concat)."
@@ -95,6 +104,7 @@ class C2FUNetConfig(BaseModel):
     border_mirror: int = Field(
         0,
         ge=0,
+        le=1024,
         description=(
             "Pixels of mirror added to each side of the input and cropped from the output, a "
             "multiple of 2**(depth-2). The v2 defaults were trained with a loss that left out "

@@ -40,7 +40,13 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from napari_microdeblur.core.registry import describe_model, register_arch
+from napari_microdeblur.core.registry import (
+    BLOCKS_LIMIT,
+    CHANNELS_LIMIT,
+    WIDTH_LIMIT,
+    describe_model,
+    register_arch,
+)
 
 __all__ = [
     "GRAB",
@@ -59,15 +65,19 @@ class GRANConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    in_channels: int = Field(3, ge=1, description="Input image channels (1 gray, 3 RGB; paper: 3).")
+    in_channels: int = Field(3, ge=1, le=CHANNELS_LIMIT,
+                             description="Input image channels (1 gray, 3 RGB; paper: 3).")
     out_channels: int = Field(
         3,
         ge=1,
+        le=CHANNELS_LIMIT,
         description="Output channels; the global residual is used when equal to in_channels.",
     )
-    n_feats: int = Field(64, ge=1, description="Channels of every inner convolution (paper: 64).")
+    n_feats: int = Field(64, ge=1, le=WIDTH_LIMIT,
+                         description="Channels of every inner convolution (paper: 64).")
     n_resblocks: int = Field(
-        40, ge=0, description="EDSR residual blocks at the coarse scale (paper: 40)."
+        40, ge=0, le=BLOCKS_LIMIT,
+        description="EDSR residual blocks at the coarse scale (paper: 40).",
     )
     res_scale: float = Field(
         1.0, gt=0, description="Scale of each residual block's branch (EDSR baseline: 1.0)."
@@ -87,7 +97,8 @@ class GRANConfig(BaseModel):
         ),
     )
     grab_embed_channels: int | None = Field(
-        None, ge=1, description="Channels of the theta/phi embeddings (None: n_feats)."
+        None, ge=1, le=WIDTH_LIMIT,
+        description="Channels of the theta/phi embeddings (None: n_feats).",
     )
     grab_normalize: bool = Field(
         True,

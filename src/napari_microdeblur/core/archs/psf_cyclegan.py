@@ -34,10 +34,16 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from napari_microdeblur.core.registry import describe_model, register_arch
+from napari_microdeblur.core.registry import (
+    CHANNELS_LIMIT,
+    LEVELS_LIMIT,
+    WIDTH_LIMIT,
+    describe_model,
+    register_arch,
+)
 
 __all__ = [
     "MultiScalePatchDiscriminator",
@@ -51,6 +57,10 @@ __all__ = [
 ]
 
 
+#: largest edge of the learnable PSF kernel, in 2D and in 3D (the paper's is 20)
+PSF_SIZE_LIMITS = {2: 255, 3: 127}
+
+
 class PSFCycleGANConfig(BaseModel):
     """Configuration of :class:`PSFCycleGAN`; the defaults are the paper's 3D configuration."""
 
@@ -58,16 +68,19 @@ class PSFCycleGANConfig(BaseModel):
 
     spatial_dims: Literal[2, 3] = Field(3, description="2 for images, 3 for volumes (paper: 3).")
     in_channels: int = Field(
-        1, ge=1, description="Input channels of G_AB (and output channels of the PSF layer)."
+        1, ge=1, le=CHANNELS_LIMIT,
+        description="Input channels of G_AB (and output channels of the PSF layer).",
     )
-    out_channels: int = Field(1, ge=1, description="Output channels of G_AB.")
+    out_channels: int = Field(1, ge=1, le=CHANNELS_LIMIT, description="Output channels of G_AB.")
     base_channels: int = Field(
-        64, ge=1, description="U-Net channels at the first level (paper: 64)."
+        64, ge=1, le=WIDTH_LIMIT, description="U-Net channels at the first level (paper: 64)."
     )
-    depth: int = Field(4, ge=1, description="U-Net resolution levels (poolings = depth - 1).")
+    depth: int = Field(4, ge=1, le=LEVELS_LIMIT,
+                       description="U-Net resolution levels (poolings = depth - 1).")
     psf_size: int = Field(
-        21, ge=1, description="Edge length of the learnable PSF kernel (paper: 20; odd keeps a "
-        "centre pixel)."
+        21, ge=1, le=PSF_SIZE_LIMITS[2],
+        description="Edge length of the learnable PSF kernel (paper: 20; odd keeps a "
+        "centre pixel).",
     )
     psf_init_sigma: float = Field(
         3.0, gt=0, description="Standard deviation (pixels) of the Gaussian the PSF starts from "
@@ -83,6 +96,16 @@ class PSFCycleGANConfig(BaseModel):
         "spherical aberration, astigmatism); unpaired data cannot tell a lopsided kernel "
         "from a symmetric one, since its power spectrum is the same.",
     )
+
+    @model_validator(mode="after")
+    def _psf_fits(self) -> PSFCycleGANConfig:
+        # the PSF layer computes its start in numpy even on the meta device: a 3D kernel of
+        # 801 px (an edited card) took 10 GB before its shapes were compared
+        limit = PSF_SIZE_LIMITS[self.spatial_dims]
+        if self.psf_size > limit:
+            raise ValueError(f"psf_size={self.psf_size} is larger than {limit}, the largest "
+                             f"{self.spatial_dims}D kernel edge")
+        return self
 
 
 PRESETS: dict[str, dict] = {

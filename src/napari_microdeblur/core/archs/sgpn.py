@@ -40,11 +40,24 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from napari_microdeblur.core.registry import describe_model, register_arch
+from napari_microdeblur.core.registry import (
+    CHANNELS_LIMIT,
+    WIDTH_LIMIT,
+    describe_model,
+    register_arch,
+)
 
 __all__ = ["PRESETS", "PatchDiscriminator", "PatchDiscriminatorConfig", "SGPN", "SGPNConfig"]
 
 N_SCALES = 5
+#: light residual blocks per scale (the paper: 2; five scales of them, and two decoders)
+BLOCKS_LIMIT = 64
+
+
+def _clipped(widths) -> str:
+    """A list of widths for a message: an edited card's million-entry list is cut."""
+    text = repr(widths)
+    return text if len(text) <= 60 else text[:60] + "...]"
 
 
 class SGPNConfig(BaseModel):
@@ -52,10 +65,12 @@ class SGPNConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    in_channels: int = Field(1, ge=1, description="Input image channels (1 gray EM, 3 RGB).")
+    in_channels: int = Field(1, ge=1, le=CHANNELS_LIMIT,
+                             description="Input image channels (1 gray EM, 3 RGB).")
     out_channels: int = Field(
         1,
         ge=1,
+        le=CHANNELS_LIMIT,
         description="Output channels; the global residual is used when equal to in_channels.",
     )
     encoder_channels: list[int] = Field(
@@ -69,9 +84,10 @@ class SGPNConfig(BaseModel):
             "5 widths, fine to coarse."
         ),
     )
-    encoder_blocks: int = Field(2, ge=0, description="Light residual blocks per encoder scale.")
+    encoder_blocks: int = Field(2, ge=0, le=BLOCKS_LIMIT,
+                                description="Light residual blocks per encoder scale.")
     decoder_blocks: int = Field(
-        2, ge=0, description="Light residual blocks per coarse-decoder scale."
+        2, ge=0, le=BLOCKS_LIMIT, description="Light residual blocks per coarse-decoder scale."
     )
     norm: Literal["instance", "none"] = Field(
         "instance", description="Normalisation in the convolution blocks (paper: instance norm)."
@@ -83,16 +99,18 @@ class SGPNConfig(BaseModel):
     @field_validator("encoder_channels")
     @classmethod
     def _five(cls, v: list[int]) -> list[int]:
-        if len(v) != N_SCALES or any(c < 1 for c in v):
-            raise ValueError(f"encoder_channels needs {N_SCALES} positive widths, got {v}")
+        if len(v) != N_SCALES or any(not 1 <= c <= WIDTH_LIMIT for c in v):
+            raise ValueError(f"encoder_channels needs {N_SCALES} widths from 1 to {WIDTH_LIMIT}, "
+                             f"got {_clipped(v)}")
         return v
 
     @field_validator("decoder_channels")
     @classmethod
     def _dec(cls, v: int | list[int]) -> int | list[int]:
         widths = [v] * N_SCALES if isinstance(v, int) else v
-        if len(widths) != N_SCALES or any(c < 1 for c in widths):
-            raise ValueError(f"decoder_channels needs one or {N_SCALES} positive widths, got {v}")
+        if len(widths) != N_SCALES or any(not 1 <= c <= WIDTH_LIMIT for c in widths):
+            raise ValueError(f"decoder_channels needs one or {N_SCALES} widths from 1 to "
+                             f"{WIDTH_LIMIT}, got {_clipped(v)}")
         return v
 
     def decoder_widths(self) -> list[int]:

@@ -40,7 +40,11 @@ from torch import nn
 
 from napari_microdeblur.core.classical import crop, extend, extension_plan
 from napari_microdeblur.core.devices import fft_device, full_precision
-from napari_microdeblur.core.registry import describe_model, register_arch
+from napari_microdeblur.core.registry import (
+    WIDTH_LIMIT,
+    describe_model,
+    register_arch,
+)
 
 __all__ = [
     "Fourier", "WienerUNet", "WienerUNetConfig", "batched_wiener", "check_psf", "noise_sigma",
@@ -78,12 +82,14 @@ class WienerUNetConfig(BaseModel):
     in_channels: int = Field(1, ge=1, le=1, description="Image channels (grayscale only: 1).")
     out_channels: int = Field(1, ge=1, le=1, description="Output channels (1).")
     base_channels: int = Field(
-        16, ge=1, description="Channels at full resolution; doubled at every U-Net level."
+        16, ge=1, le=WIDTH_LIMIT,
+        description="Channels at full resolution; doubled at every U-Net level.",
     )
     levels: int = Field(3, ge=1, le=4, description="Downsamplings by 2 in the U-Net.")
     wiener_gains: tuple[float, ...] = Field(
         (10.0, 100.0, 1000.0),
         min_length=1,
+        max_length=16,
         description=(
             "Initial balance_k / sigma^2 of the K Wiener estimates (learned from there); "
             "sigma is the estimated noise standard deviation on the model's intensity scale."
