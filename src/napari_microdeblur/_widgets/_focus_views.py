@@ -8,9 +8,14 @@ import math
 import weakref
 
 import numpy as np
-from qtpy.QtCore import QTimer
 
 from ._focus_data import counted
+from ._focus_outlines import (
+    OutlineBatches,
+    keep_drawn,
+    outline_style,
+    place_overlay,
+)
 from ._layer_data import add_layer, heatmap_layer, layer_yx, overlay_transform, soft_tiles_layer
 from ._layers import current_data_index, layer_data, unwrap
 from ._plot import LinePlot
@@ -19,8 +24,6 @@ from ._plot import LinePlot
 # session, shared by all docks: a reopened dock updates (and renames) the overlays an earlier
 # one drew for a layer, even one renamed since, instead of adding a second set.
 _DRAWN: list = []
-# rectangles added per event-loop turn: napari triangulates each in Python (~0.25-0.5 ms)
-OUTLINE_BATCH = 128
 # a partial edge tile is drawn in squares of at least 1/EDGE_SPLIT tile: one heatmap pixel a
 # tile drew the last row of 128 px tiles of an 800 px image 96 px past its edge
 EDGE_SPLIT = 8
@@ -78,47 +81,44 @@ class FocusOverlays:
             found = overlay()
             if found is None or found not in self.viewer.layers:
                 continue
+            # only where it changes: napari refreshes a layer on each set, even unchanged
             if source() is not unwrap(layer):
-                found.visible = False
-            elif shown:
+                if found.visible:
+                    found.visible = False
+            elif shown and not found.visible:
                 found.visible = True
 
     def show_outlines(self, layer, axes: str, tile: int, mask: np.ndarray, threshold: float,
                       tile_box) -> None:
-        """One rectangle per tile in ``mask``; those of the plane shown first. napari
-        triangulates each rectangle in Python (~0.25 ms): past OUTLINE_BATCH they are added a
-        batch per event-loop turn, so 3840 tiles no longer block the GUI for 0.9 s."""
+        """One rectangle per tile in ``mask``; those of the plane shown first. A layer drawn
+        before keeps the outlines still soft and gets only the new ones (``keep_drawn``);
+        napari triangulates each rectangle in Python, so past a batch they are added a batch
+        per event-loop turn (``OutlineBatches``) and 3840 tiles do not block the GUI."""
         self._batches.stop()
         tile = scored_tile(layer, axes, tile)
         rects, kwargs, kind = soft_tiles_layer(layer, axes, tile, mask, threshold, tile_box)
         rects = self._shown_plane_first(layer, axes, mask, rects)
+        style = outline_style(kwargs)
         existing = self._find("outline", layer, kwargs["ndim"])
         if existing is not None:
-            if self.viewer.dims.ndisplay == 3:
-                # napari: after ``data = []`` in the 3D view, a 2D shapes layer refuses new
-                # rectangles (its emptied mesh has 3D vertices); removing them keeps it 2D
-                existing.selected_data = set(range(existing.nshapes))
-                existing.remove_selected()
-            else:
-                existing.selected_data = set()
-                existing.data = []
-            for key in ("name", "scale", "translate", "rotate", "shear", "affine",
-                        "metadata"):
-                setattr(existing, key, kwargs[key])
+            # removing shapes, never ``data = []``: after that in the 3D view napari gives
+            # a 2D shapes layer a mesh with 3D vertices and it refuses new rectangles
+            place_overlay(existing, kwargs)
+            rects = keep_drawn(existing, rects, style)
             self.outline_layer = existing
         else:
-            first = rects[:OUTLINE_BATCH]
+            first = rects[:self._batches.batch.size]
             self.outline_layer = unwrap(add_layer(self.viewer, (first or None, kwargs, kind)))
             self._remember("outline", layer, self.outline_layer)
             rects = rects[len(first):]  # the first batch: in the new layer already
-        self._batches.start(self.outline_layer, rects, kwargs, now=existing is not None)
+        self._batches.start(self.outline_layer, rects, style, now=existing is not None)
         self.show_only(layer, shown=False)  # a threshold change leaves a hidden heatmap hidden
         self.viewer.layers.selection.active = layer
 
     def _shown_plane_first(self, layer, axes: str, mask: np.ndarray, rects: list) -> list:
         """``rects`` (one per tile of ``mask``, in its order) with those on the plane the
         viewer shows first."""
-        if len(rects) <= OUTLINE_BATCH or mask.ndim <= 2:
+        if len(rects) <= 1 or mask.ndim <= 2:
             return rects
         lay_axes, iy, ix = layer_yx(layer, axes)
         loop = [i for i in range(len(lay_axes)) if i not in (iy, ix)]
@@ -215,51 +215,6 @@ def one_unit_hint(unit: str, yx, auto_tile: int) -> str:
             "(half the median: half its own score) selects nothing: type a threshold below "
             "in-focus images' scores (Calibrate from layer... with a known-good one, or "
             f"`microdeblur focus` on in-focus files) to judge the image as a whole{within}")
-
-
-class OutlineBatches:
-    """Adds rectangles to a shapes layer OUTLINE_BATCH at a time, one batch per event-loop
-    turn (the first at once); a new ``start`` or ``stop`` drops the ones not added yet."""
-
-    def __init__(self, viewer) -> None:
-        self._viewer = viewer
-        self._layer = None
-        self._rects: list = []
-        self._style: dict = {}
-        self._timer = QTimer()
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(0)
-        self._timer.timeout.connect(self._next)
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._rects)
-
-    def start(self, layer, rects: list, kwargs: dict, now: bool = True) -> None:
-        """Add ``rects`` to ``layer`` with the edge width and colour of ``kwargs``, the first
-        batch at once when ``now``."""
-        self.stop()
-        self._layer, self._rects = weakref.ref(layer), list(rects)
-        self._style = {"edge_width": kwargs["edge_width"], "edge_color": kwargs["edge_color"],
-                       "face_color": "transparent"}
-        if now:
-            self._next()
-        elif self._rects:
-            self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-        self._layer, self._rects = None, []
-
-    def _next(self) -> None:
-        layer = self._layer() if self._layer is not None else None
-        if layer is None or not self._rects or layer not in self._viewer.layers:
-            self.stop()  # the outline layer was removed: a new Score or threshold redraws it
-            return
-        batch, self._rects = self._rects[:OUTLINE_BATCH], self._rects[OUTLINE_BATCH:]
-        layer.add_rectangles(batch, **self._style)
-        if self._rects:
-            self._timer.start()
 
 
 def plot_axis(viewer, layer, axes: str, loop: str):
