@@ -270,3 +270,20 @@ def test_an_ome_tiff_that_holds_what_it_declares_is_read(tmp_path):
     path = _ome(tmp_path / "ok.ome.tif", 128, 128, 1, '<TiffData IFD="0" PlaneCount="1"/>')
     assert io.read_image(path).array.shape == (128, 128)
     assert read_tiff_header(path).shape == (128, 128)
+
+
+def test_a_tiny_first_image_before_a_large_compressible_one_is_read(tmp_path):
+    """Review of 377c533: each Image's planes were counted on the first page's pixels, so a
+    16 x 16 thumbnail before a blank 20000 x 20000 zlib slide read as impossible."""
+    import tifffile
+
+    from napari_microdeblur.core import io
+
+    path = tmp_path / "thumb_first.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(np.full((16, 16), 7, np.uint8))
+        tif.write(np.zeros((20000, 20000), np.uint8), compression="zlib", tile=(4096, 4096))
+    assert path.stat().st_size < 2_000_000
+    with pytest.warns(Warning):
+        image = io.read_image(path)
+    assert image.array.shape == (16, 16)

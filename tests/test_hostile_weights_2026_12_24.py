@@ -310,7 +310,8 @@ def test_info_escapes_a_records_device_name_and_source_file(tmp_path, capsys):
         assert "\\x1b[31m" in said, said
     assert main(["info", str(hostile)]) == 0
     said = capsys.readouterr().out
-    assert "\\x1b[2J" in said and "\\nFAKE" in said, said
+    # the newline a space on the same line: no fake line (review: not a literal '\\n')
+    assert "\\x1b[2J" in said and "cpu FAKE)" in said and "\nFAKE" not in said, said
 
 
 def test_an_info_error_line_escapes_what_the_file_said(tmp_path, capsys, monkeypatch):
@@ -325,3 +326,12 @@ def test_an_info_error_line_escapes_what_the_file_said(tmp_path, capsys, monkeyp
     said = capsys.readouterr().err
     _no_controls(said)
     assert len(said.strip().splitlines()) == 1, said
+
+
+def test_info_keeps_a_cards_line_breaks_and_tabs_as_spaces():
+    """Review of 7ad71fb: a card's two paragraphs had shown a literal '\\n'; escapes stay."""
+    from napari_microdeblur.core.card_checks import shown_text, shown_values
+
+    said = shown_values({"notes": "at 0.065 µm/px (λ = 520 nm).\nSecond:\tsee 细胞\r"})
+    assert said == {"notes": "at 0.065 µm/px (λ = 520 nm). Second: see 细胞 "}
+    assert shown_text("a\x1b[2Jb\nc") == "a\\x1b[2Jb c"

@@ -188,12 +188,18 @@ def shown_text(text: object, *, newlines: bool = False) -> str:
     """``text`` with control characters escaped as ``repr`` writes them (``\\x1b``, ``\\r``,
     ``\\u202e``), so a weights card or an output's record cannot move the cursor, clear the
     screen or retitle the terminal of ``microdeblur info``; ``newlines`` keeps line breaks
-    (a block of lines), else they are escaped too (one field)."""
+    (a block of lines), else they and tabs are a space (one field: a card's two paragraphs
+    had shown a literal '\\n'; a space still makes no fake line)."""
     text = str(text)
     if text.isprintable():  # the usual case: nothing to escape
         return text
+    if not newlines:
+        text = text.translate(_SPACED)
     return "".join(ch if ch.isprintable() or ch == " " or (newlines and ch == "\n")
                    or not _control(ch) else repr(ch)[1:-1] for ch in text)
+
+
+_SPACED = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 
 def _control(ch: str) -> bool:

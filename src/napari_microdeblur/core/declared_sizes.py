@@ -48,10 +48,13 @@ PLANES_CHECKED = 1_000_000
 
 def refuse_impossible_ome(tif, path) -> None:
     """Refuse the open ``tifffile.TiffFile`` ``tif`` of ``path`` when its OME-XML declares more
-    planes (pixels declared over its first page's pixels, all Images together) than the bytes
-    of the file and the dataset files it names could hold pages (a page takes 30 bytes at the
-    least): tifffile would list each missing one first. A partial file (planes not written
-    yet) is said by ``tiff_complete``; only a declaration no file could fulfil is refused."""
+    planes than the bytes of the file and the dataset files it names could hold pages (a page
+    takes 30 bytes at the least): tifffile would list each missing one first. The first Image's
+    planes are its pixels over the first page's (the page it starts at: a 33 KB bomb declared
+    100000 x 100000 px on 128 x 128 px pages), every other Image's its Z x C x T planes of its
+    own size (counted on the first page, a 16 x 16 thumbnail before a 20000 x 20000 slide had
+    been refused). A partial file (planes not written yet) is said by ``tiff_complete``; only a
+    declaration no file could fulfil is refused."""
     if not tif.is_ome:
         return
     xml = tif.ome_metadata or ""
@@ -63,9 +66,10 @@ def refuse_impossible_ome(tif, path) -> None:
             continue  # 'Pixels' in an attribute or text
         found = dict(_SIZE.findall(match.group(1)))
         image = [int(found.get(axis, 1)) for axis in "XYZCT"]
-        declared += math.prod(image)
+        declared += -(-math.prod(image) // max(page, 1)) if sizes is None else \
+            math.prod(image[2:])
         sizes = sizes or image
-    planes = -(-declared // max(page, 1))
+    planes = declared
     if planes <= PLANES_CHECKED:
         return
     path = Path(path)
@@ -74,7 +78,8 @@ def refuse_impossible_ome(tif, path) -> None:
         x, y, *rest = sizes
         raise ValueError(
             f"cannot read {shown_path(path)}: its OME-XML declares {math.prod(rest)} planes of "
-            f"{x} x {y} px ({planes} pages of its {first.imagewidth} x {first.imagelength} px), "
+            f"{x} x {y} px ({planes} pages in all, at {first.imagewidth} x {first.imagelength} "
+            "px for its first image), "
             f"more than its {held} bytes can hold: the OME-XML is damaged; save the image "
             "again (e.g. in Fiji)")
 

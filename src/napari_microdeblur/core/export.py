@@ -98,9 +98,10 @@ def _check_attachment_size(entry: zipfile.ZipInfo, where: str) -> None:
     if size > ATTACHMENT_LIMIT or (size > _RATIO_FROM and size / packed > _RATIO_LIMIT):
         raise ValueError(
             f"{where}: its attachment {entry.filename!r} unpacks to {size / 2**20:,.0f} MiB from "
-            f"{packed / 2**20:,.1f} MiB, which no napari-microdeblur weights do (at most "
-            f"{ATTACHMENT_LIMIT >> 30} GiB, compressed at most {_RATIO_LIMIT}x); the package "
-            "is damaged or not one export_bioimageio wrote: not read")
+            f"{packed / 2**20:,.1f} MiB, more than this version reads (at most "
+            f"{ATTACHMENT_LIMIT / 2**30:g} GiB, compressed at most {_RATIO_LIMIT}x): not read; "
+            "a package damaged or not written by export_bioimageio, or weights this large: "
+            "give their .safetensors file instead")
 
 
 def _copy_bounded(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path, where: str) -> None:
