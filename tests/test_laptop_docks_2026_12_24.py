@@ -221,3 +221,36 @@ def test_return_on_the_focused_run_starts_a_run_and_focus_goes_to_cancel(make_na
     qtbot.waitUntil(lambda: run.done, timeout=60_000)
     assert run.layer is not None and run.layer in viewer.layers
 
+
+
+def test_a_mouse_click_on_run_leaves_the_focus_where_it_was(make_napari_viewer, qtbot):
+    """Review of 7ec9b1b: a click focused Run too, so the focus went to Cancel and napari's
+    Space (pan) or a Return after clicking Run cancelled the run."""
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample(PLUGIN, "nuclei_pair")
+    _, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Deblur")
+    w.layer_combo.set_value(viewer.layers["nuclei blurred (protocol A)"])
+    w.set_method("wiener")
+    w.psf_edit.setText("gaussian:1.6")
+    w.psf_edit.setFocus(Qt.TabFocusReason)
+    qtbot.waitUntil(lambda: _focused(w) is w.psf_edit, timeout=5_000)
+    QTest.mouseClick(w.run_button, Qt.LeftButton)
+    run = w.last_run
+    assert run is not None
+    assert _focused(w) is not w.cancel_button and _focused(w) is not w.run_button
+    qtbot.waitUntil(lambda: run.done, timeout=60_000)
+    assert not run.cancelled and run.layer in viewer.layers
+
+
+def test_a_large_psf_keeps_its_bright_core_in_the_small_preview():
+    """Review of 7ec9b1b: shrunk to 40 px by picking pixels, a 129 px PSF of sigma 1.2 showed
+    no pixel brighter than 152 of 255."""
+    import numpy as np
+
+    from napari_microdeblur._widgets._psf_preview import SIDE, pooled
+
+    yy, xx = np.mgrid[-64:65, -64:65]
+    image = (255 * np.exp(-(yy**2 + xx**2) / (2 * 1.2**2))).astype(np.uint8)
+    small = pooled(image, SIDE)
+    assert max(small.shape) <= SIDE and small.max() == 255
+    assert pooled(image[:15, :15], SIDE).shape == (15, 15)  # a small PSF as it is

@@ -201,7 +201,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         # made last, these buttons came after Use a PSF (and its Noise scale) in Tab's order
         tab_in_order(self.method_combo, self.load_button)
         tab_in_order(self.psf_box.psf_browse, self.beads_button, self.estimate_button)
-        press_with_return(self)
+        press_with_return(self, tab_only=self.run_button)
         self.load_button.clicked.connect(self._choose_weights)
         self.beads_button.clicked.connect(self._choose_beads)
         self.estimate_button.clicked.connect(self.estimate_psf)

@@ -96,8 +96,13 @@ def tab_in_order(*widgets: QWidget) -> None:
         QWidget.setTabOrder(before, after)
 
 
-def press_with_return(widget: QWidget) -> None:
+def press_with_return(widget: QWidget, tab_only: QPushButton | None = None) -> None:
     """Return (and Enter) presses whichever of ``widget``'s push buttons has the focus; Return
-    in a text field still presses none (that takes a dialog's default button)."""
+    in a text field still presses none (that takes a dialog's default button). ``tab_only``
+    (Run) takes the focus by Tab alone, not by a click: the dock moves the focus from a
+    focused Run to Cancel, and a mouse click had focused it too, so napari's Space (pan) or a
+    Return after clicking Run cancelled the run."""
     for button in widget.findChildren(QPushButton):
         button.setAutoDefault(True)
+    if tab_only is not None:
+        tab_only.setFocusPolicy(Qt.TabFocus)

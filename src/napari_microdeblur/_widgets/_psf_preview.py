@@ -308,6 +308,7 @@ class PsfPreview(QWidget):
             self.image_label.clear()
             self.shown.emit()
             return
+        image = pooled(image, SIDE)
         height, width = image.shape
         self._bytes = image.tobytes()  # QImage does not copy: keep the buffer alive
         qimage = QImage(self._bytes, width, height, width, QImage.Format_Grayscale8)
@@ -315,6 +316,21 @@ class PsfPreview(QWidget):
                                                   Qt.FastTransformation)
         self.image_label.setPixmap(pixmap)
         self.shown.emit()
+
+
+def pooled(image, side: int):
+    """``image`` (uint8, 2D) shrunk by its block maxima to at most about ``side`` px a side,
+    so the PSF's bright core shows: picking pixels, a 129 px PSF of sigma 1.2 shown at 40 px
+    had lost its core (max 152 of 255). Smaller images as they are (scaled up by Qt)."""
+    import numpy as np
+
+    step = -(-max(image.shape) // side)
+    if step <= 1:
+        return image
+    h, w = (-(-n // step) * step for n in image.shape)
+    padded = np.zeros((h, w), image.dtype)
+    padded[:image.shape[0], :image.shape[1]] = image
+    return np.ascontiguousarray(padded.reshape(h // step, step, w // step, step).max(axis=(1, 3)))
 
 
 def beside_use_psf(form, check, preview: PsfPreview) -> None:
