@@ -13,6 +13,9 @@ This is done before the files are sent (what earlier runs left) and again once a
 (what a task killed in this run left: its retry may have run on another process or host, and
 no task looks for it any more). The tasks write under their own process's temporary name, so
 an output is never taken from another attempt's half-written file either way.
+
+What would wait forever (a server that is no scheduler, no worker left, a lost scheduler) stops
+with one line: ``core.cluster_watchdog``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,20 @@ import numpy as np
 
 from .allocator import release_memory, tune_dask_worker
 from .checkpoint import ModelCache
+from .cluster_watchdog import (
+    CONNECT_S,
+    ClusterError,
+    SchedulerLostError,
+    Watch,
+    check_it_answers,
+    chunk_namer,
+    close_client,
+    compute_watched,
+    files_left,
+    lost,
+    records_as_done,
+)
+from .cluster_watchdog import failure_record as _failure
 from .method import Method, MethodSpec
 from .notes import DeblurWarning
 from .output_cast import OutputCast, open_tally
@@ -87,11 +104,14 @@ def _client(scheduler):
     if isinstance(scheduler, Client):
         return scheduler, False
     _check_scheduler(scheduler)
+    if isinstance(scheduler, str) and not scheduler.startswith("inproc://"):
+        check_it_answers(scheduler)  # the Client's handshake waits without end (8787 for 8786)
     try:
         # not the process's default: one that failed to connect (inproc) stayed dask's
         # scheduler, and later dask work in the process (a lazy image's deblur) hung or found
         # "no Client active"; every call of this module uses the client it is given
-        return _closing_client()(scheduler, timeout="8s", set_as_default=False), True
+        return _closing_client()(scheduler, timeout=f"{CONNECT_S:g}s",
+                                 set_as_default=False), True
     except (OSError, TimeoutError) as error:
         raise ValueError(f"cannot reach the dask scheduler at {scheduler!r}: {error}") from error
     except ValueError as error:
@@ -216,63 +236,28 @@ async def _remove_stale_here(found: dict[str, list[str]]) -> int:
     return len(removed)
 
 
-def _sweep(client, outputs: list[str], key: str, retries: int) -> None:
+def _sweep(watch: Watch, outputs: list[str], key: str, retries: int, before: bool) -> None:
     """Remove what killed runs left for ``outputs``: one listing of each folder (a task), then
     each worker removes what its host can prove stale. Best effort: what is left stays hidden,
-    and the next run to these outputs looks again; a failure here says so and stops nothing."""
+    and the next run to these outputs looks again; a failure here says so and stops nothing,
+    but a lost scheduler or no worker left stops a run ``before`` its files (``Watch``)."""
     if not outputs:
         return
+    client = watch.client
     try:
-        found = client.submit(_partials_task, outputs, pure=False, retries=retries,
-                              key=key).result()
+        found = watch.result(client.submit(_partials_task, outputs, pure=False,
+                                           retries=retries, key=key))
         if found:  # every worker, each judging its own host's (a worker that fails raises)
             client.run(_remove_stale_here, found)
     except Exception as error:  # the run's files matter more than its leftovers
+        if before and lost(client, error):  # the run's files are not sent: said once
+            raise watch.lost_error() from None
+        if before and isinstance(error, ClusterError):
+            raise
+        why = "the dask scheduler was lost" if lost(client, error) else first_line(error)
         warnings.warn(f"temporaries that killed runs left beside the outputs may remain (hidden "
-                      f".partial files; the next run removes them): {first_line(error)}",
+                      f".partial files; the next run removes them): {why}",
                       DeblurWarning, stacklevel=3)
-
-
-def _failure(source: str, output: str, error: BaseException) -> dict:
-    failure = {"input": source, "output": output, "error": first_line(error),
-               "error_type": type(error).__name__}
-    if isinstance(getattr(error, "errno", None), int):  # a full disk stops the run
-        failure["errno"] = error.errno
-    return failure
-
-
-def _records_as_done(client, pairs: list[tuple[str, str]], futures: list,
-                     on_record) -> list[dict]:
-    """The record of each pair (None future: skipped), in the order of ``pairs``; each passed
-    to ``on_record`` as its task ends (waiting for all first had held every file's line back
-    until the last file was done). A full disk raises ``files.DiskFullError`` at its first
-    record: every file after it would be computed, then fail the same way."""
-    from distributed import as_completed
-
-    from .files import full_disk_stop
-
-    records: list[dict | None] = [None] * len(pairs)
-    index = {}
-    for i, ((src, dst), future) in enumerate(zip(pairs, futures)):
-        if future is None:
-            records[i] = {"input": src, "output": dst, "skipped": True}
-            if on_record is not None:
-                on_record(records[i])
-        else:
-            index[future.key] = i
-    # the client's loop: as_completed looks for the process's default client, which ours is not
-    for future in as_completed([f for f in futures if f is not None], loop=client.loop):
-        i = index[future.key]
-        try:
-            records[i] = future.result()
-        except Exception as error:  # retries spent (a worker died each time, say)
-            records[i] = _failure(*pairs[i], error)
-        stop = full_disk_stop(pairs[i][0], records[i].get("errno"), records[i].get("error"))
-        if stop is not None:  # the caller cancels the rest
-            raise stop
-        if on_record is not None:
-            on_record(records[i])
-    return records
 
 
 def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | None = None,
@@ -314,26 +299,28 @@ def deblur_files_on_cluster(pairs, *, scheduler, retries: int = 3, axes: str | N
         run = uuid.uuid4().hex[:8]
         sent = [i for i, (_, dst) in enumerate(pairs) if not (skip and os.path.exists(dst))]
         outputs = [pairs[i][1] for i in sent]
+        watch = Watch(client, files_left([None] * len(sent)))
         # once per run, not per file (module docstring): what earlier runs left ...
-        _sweep(client, outputs, f"microdeblur-sweep-before-{run}", retries)
+        _sweep(watch, outputs, f"microdeblur-sweep-before-{run}", retries, before=True)
         futures = [None] * len(pairs)
         for i in sent:
             src, dst = pairs[i]
             futures[i] = client.submit(_deblur_file_task, src, dst, spec, tiling, axes,
                                        overwrite, pure=False, retries=retries,
                                        key=f"microdeblur-{Path(dst).name}-{i}-{run}")
-        try:
-            records = _records_as_done(client, pairs, futures, on_record)  # one failure stops none
-        except BaseException:  # on_record raised (Ctrl-C, a closed pipe): send no more work
-            # and return now: a sweep would wait behind the tasks still running (15 s in a
-            # review); the next run to these outputs sweeps what this one leaves
-            client.cancel([f for f in futures if f is not None])
+        try:  # one failure stops none
+            records = records_as_done(watch, pairs, futures, on_record)
+        except BaseException as error:  # on_record raised (Ctrl-C, a closed pipe): send no
+            # more work and return now: a sweep would wait behind the tasks still running (15 s
+            # in a review); the next run to these outputs sweeps what this one leaves
+            if not isinstance(error, SchedulerLostError):  # a lost one takes no message
+                client.cancel([f for f in futures if f is not None])
             raise
-        _sweep(client, outputs, f"microdeblur-sweep-after-{run}", retries)  # ... and this one
+        _sweep(watch, outputs, f"microdeblur-sweep-after-{run}", retries, before=False)
         return records
     finally:
         if own:
-            client.close()
+            close_client(client)
 
 
 def failures_path(folder) -> Path:
@@ -461,36 +448,6 @@ def _channel_specs(whole, spec: MethodSpec, array, axes: str) -> tuple:
     return tuple(specs)
 
 
-def _running_keys(dask_worker) -> list:
-    """Runs on a worker: the keys of the tasks its threads are running (cancelled or not)."""
-    return [ts.key for ts in dask_worker.state.tasks.values()
-            if ts.state in ("executing", "cancelled", "resumed", "long-running")]
-
-
-def _compute_all(client, stored, retries: int, settle_s: float = 120.0) -> None:
-    """Compute ``stored``; on a failure (or Ctrl-C) cancel its other tasks and wait for the
-    running ones to end before raising. The temporary output is removed then: chunks still
-    being written after the error had recreated it (and a rerun from the same process, which
-    gets the same temporary name, could have taken in chunks of the failed run)."""
-    import time
-
-    future = client.compute(stored, retries=retries)
-    try:
-        future.result()
-    except BaseException:
-        # best effort: a scheduler that is gone must not hide the error that is raised
-        with contextlib.suppress(Exception):
-            names = set(getattr(stored.__dask_graph__(), "layers", ()))
-            client.cancel(future, force=True)
-            deadline = time.monotonic() + settle_s
-            # asked of the workers: the scheduler forgets a cancelled task while it still runs
-            while time.monotonic() < deadline and any(
-                    (k[0] if isinstance(k, tuple) else k) in names
-                    for keys in client.run(_running_keys).values() for k in keys):
-                time.sleep(0.1)
-        raise
-
-
 def whole_chunks(tasks: tuple, stored: tuple, shape: tuple) -> tuple[int, ...]:
     """The task chunks ``tasks`` made a whole number of ``stored`` chunks on every axis (all of
     an axis one stored chunk spans; else rounded down to a multiple, one stored chunk at
@@ -580,7 +537,7 @@ def deblur_zarr_on_cluster(
                                            pixel_size=data.pixel_size,
                                            previous=data.metadata.get(RECORD_KEY))) as target:
             stored = result.store(target, lock=False, compute=False)
-            _compute_all(client, stored, retries)
+            compute_watched(client, stored, retries, chunk_namer(array.chunks, axes), output)
     finally:
         if own:
-            client.close()
+            close_client(client)
