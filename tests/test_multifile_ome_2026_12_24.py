@@ -7,6 +7,7 @@ over files, each plane's file named in the first file's TiffData (UUID FileName)
 
 from __future__ import annotations
 
+import sys
 import uuid
 import warnings
 from pathlib import Path
@@ -166,3 +167,37 @@ def test_a_folder_of_plain_tiffs_is_read_from_headers_only(tmp_path, monkeypatch
     for i in (0, 1, 3):
         assert ome_datasets.ome_description(tmp_path / f"p{i}.tif").rstrip().endswith("</OME>")
     assert ome_datasets.ome_description(tmp_path / "p2.tif") is None  # not OME
+
+
+@pytest.mark.parametrize("full_xml_everywhere", [False, True])
+@pytest.mark.parametrize("threshold, decision", [("1e-9", "copied"), ("1e9", "deblurred")])
+def test_a_watch_processes_a_dataset_once_with_its_first_file(tmp_path, capsys, monkeypatch,
+                                                              full_xml_everywhere, threshold,
+                                                              decision):
+    """Review of b28936c: the watch logged a BinaryOnly part 'unreadable' (exit 2) and copied
+    the first file alone, which then read as missing its second file; with the full XML in
+    every file it deblurred the dataset twice. The part is left to the file that reads it,
+    and an in-focus dataset is copied whole."""
+    from scipy import ndimage
+
+    def structured(planes: int = 6, size: int = 32) -> np.ndarray:  # not noise: not 'blank'
+        x = ndimage.gaussian_filter(np.random.default_rng(1).random((planes, size, size)), 2)
+        return ((x - x.min()) / np.ptp(x) * 3000 + 100).astype(np.uint16)
+
+    monkeypatch.setattr(sys.modules[__name__], "_stack", structured)
+    stack = _dataset(tmp_path / "in", full_xml_everywhere=full_xml_everywhere)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["watch", str(tmp_path / "in"), str(out), "--once", "--threshold", threshold,
+                 "--settle", "0", *WIENER]) == 0
+    err = capsys.readouterr().err
+    assert f"{SECOND}: part of the multi-file OME-TIFF dataset read from {FIRST}" in err
+    log = (out / "microdeblur_watch.csv").read_text()
+    assert f"{FIRST}," in log and f",{decision}," in log and f"{SECOND},,dataset part," in log
+    made = sorted(p.name for p in out.glob("*.tif"))
+    if decision == "copied":
+        assert made == [FIRST, SECOND]
+        assert np.array_equal(np.asarray(io.read_image(out / FIRST, lazy=False).array), stack)
+    else:
+        assert made == [FIRST.replace(".ome.tif", "_deblurred.ome.tif")]
+        assert io.read_image(out / made[0]).array.shape == stack.shape

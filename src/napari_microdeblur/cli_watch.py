@@ -14,6 +14,7 @@ was, byte for byte (nothing was done to it)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 import time
@@ -157,9 +158,16 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
     from .core import io
     from .core.atomic_write import OutputExistsError
     from .core.files import copy_atomically, image_axes
+    from .core.ome_datasets import dataset_files, reading_file
 
     t0 = time.perf_counter()
     name = state.name(path)
+    if (reader := reading_file(path)) is not None:  # read, deblurred or copied with it
+        print(f"microdeblur: {name}: part of the multi-file OME-TIFF dataset read from "
+              f"{reader.name}: processed with that file, not on its own",
+              file=sys.stderr, flush=True)
+        return {"name": name, "score": "", "decision": "dataset part", "method": "",
+                "seconds": ""}
     deblurred, copied = targets(name, state.out_dir)
     theirs = {t: state.owners[state.output(t)] for t in (deblurred, copied)
               if state.owners.get(state.output(t), name) != name}
@@ -201,6 +209,9 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
             target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: a sub-folder
             copy_atomically(path, copied,
                             overwrite=args.overwrite or state.output(copied) == mine)
+            for part in dataset_files(path)[1:]:  # a copy of a dataset is of all its files
+                with contextlib.suppress(OutputExistsError):  # copied already
+                    copy_atomically(part, copied.parent / part.name, overwrite=args.overwrite)
             decision, method = ("copied" if judged is not None else "blank"), ""
     except OutputExistsError as error:
         if args.overwrite or not same_path(error.path, target):

@@ -43,7 +43,9 @@ WROTE = ("deblurred", *COPIED)
 JUDGED = ("deblurred", "copied")
 #: every decision a row may hold: a row with another (cut off by power loss or a full disk,
 #: or two rows run together) is not counted as logged (``read_log``)
-DECISIONS = (*WROTE, *RETRIED, "exists", "name clash")
+#: 'dataset part': a file of a multi-file OME-TIFF whose dataset another file reads (it is
+#: deblurred or copied with that one), said at once as a 'name clash' is
+DECISIONS = (*WROTE, *RETRIED, "exists", "name clash", "dataset part")
 
 
 def targets(name: str, out_dir: Path) -> tuple[Path, Path]:

@@ -271,3 +271,34 @@ def _first_description(file) -> str | None:
 #: bytes of a description read to tell OME-XML (its root element comes after a prolog and
 #: Bio-Formats' comment); the rest is read only for OME-XML
 DESCRIPTION_START = 4096
+
+
+def dataset_of(path: Path) -> DatasetXml | None:
+    """The multi-file dataset the OME-XML of ``path`` names (its header read only); None for
+    a plain or single-file TIFF, or XML the reader will refuse."""
+    xml = ome_description(path)
+    if not names_others(xml, path.name):
+        return None
+    try:
+        dataset = dataset_xml(parsed(xml), path)
+    except (ET.ParseError, ValueError):  # the reader says what is wrong with it
+        return None
+    return dataset if dataset.multifile else None
+
+
+def dataset_files(path: Path) -> list[Path]:
+    """The files of the dataset of ``path`` in its folder, ``path`` first ([path] for a file of
+    no multi-file dataset): what a copy of its dataset takes along (``watch``)."""
+    if (dataset := dataset_of(path)) is None:
+        return [path]
+    names = [dataset.metadata_file] if dataset.metadata_file else list(dataset.files)
+    others = [path.parent / Path(n).name for n in names if n and Path(n).name != path.name]
+    return [path, *(p for p in others if p.is_file())]
+
+
+def reading_file(path: Path) -> Path | None:
+    """The file of the folder of ``path`` that reads it as a part of its dataset (as a folder
+    batch leaves it out: ``dataset_parts``), or None where ``path`` reads itself or that file
+    is not there."""
+    files = dataset_files(path)
+    return dataset_parts(files).get(path) if len(files) > 1 else None
