@@ -6,7 +6,9 @@ log file got every redraw of a watch's tile bar). A batch's notes repeated for e
 from __future__ import annotations
 
 import re
+import signal
 import sys
+import threading
 import warnings
 
 
@@ -16,8 +18,53 @@ def say(text: str, stream=None) -> None:
     from tqdm import tqdm
 
     stream = stream if stream is not None else sys.stdout
-    tqdm.write(text, file=stream)
-    stream.flush()
+    with StopsHeld():
+        tqdm.write(text, file=stream)
+        stream.flush()
+
+
+class StopsHeld:
+    """``with StopsHeld():`` Ctrl-C and SIGTERM coming within the block are noted and raised at
+    its end, each as its handler of before raises it: one landing inside tqdm's write (while it
+    made its lock) ended a batch with "AttributeError: type object 'tqdm' has no attribute
+    '_lock'" and exit 1, not its closing line and 130 or 143. Handlers run on the main thread
+    only: elsewhere nothing is held (nor needs to be)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.came: list[int] = []
+        self.previous: dict[int, object] = {}
+        self.holding = False
+
+    def __enter__(self) -> StopsHeld:
+        if threading.current_thread() is threading.main_thread():
+            self.holding = True
+            try:
+                for signum in self.SIGNALS:
+                    self.previous[signum] = signal.signal(signum, self._note)
+            except BaseException:  # a stop before all were held: none left held
+                self.__exit__()
+                raise
+        return self
+
+    def _note(self, signum, frame) -> None:
+        if self.holding:
+            self.came.append(signum)
+        else:  # came while the handlers were being put back: passed on at once
+            self._pass_on(signum)
+
+    def _pass_on(self, signum: int) -> None:
+        previous = self.previous.get(signum)
+        signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+        signal.raise_signal(signum)  # its handler runs (raises) here
+
+    def __exit__(self, *exc) -> None:
+        self.holding = False
+        for signum, previous in self.previous.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+        for signum in dict.fromkeys(self.came):  # in the order they came, each once
+            self._pass_on(signum)
 
 
 def say_interrupted(terminated: bool, outcome: str = "no partial output was left") -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from .cli import check_tile_reach, deblur_one, method_specs, warnings_naming
 from .cli_paths import TEXT, output_exists
 from .cli_watch_calibration import Threshold, image_profile, watch_threshold
-from .cli_watch_folders import SubfolderHint, UnreadHint, check_folders, watched_files
+from .cli_watch_folders import SubfolderHint, UnreadHint, WatchedFiles, check_folders
 from .cli_watch_log import (
     NOT_DONE,
     WATCH_COLUMNS,
@@ -284,18 +284,16 @@ def _read_log(log_path: Path, out_dir: Path, incomplete: set | None = None) -> t
     return state.done, state.owners, state.failed
 
 
-def _pending(state: WatchState, args, unread: list | None = None) -> list[Path]:
+def _pending(state: WatchState, args, unread: list | None = None,
+             listing: WatchedFiles | None = None) -> list[Path]:
     """The image files to process: those not logged yet, and those logged that changed since
     (size or mtime not the logged ones): failed, unreadable or incomplete ones are tried again,
     processed ones processed again (an unchanged one is never redone). ``unread`` gets the
-    files of a format no reader reads (``watched_files``)."""
-    found = []
-    for path in watched_files(state.root, state.out_dir, args.recursive, unread):
-        name = state.name(path)
-        logged = state.failed.get(name, state.processed.get(name, False))
-        if name not in state.done or (logged is not False and logged != stamp(path)):
-            found.append(path)
-    return found
+    files of a format no reader reads; ``listing``: the watch's, kept between scans (an idle
+    scan looks again at no file already handled: ``WatchedFiles``)."""
+    if listing is None:
+        listing = WatchedFiles(state.root, state.out_dir, args.recursive)
+    return listing.pending(state, unread)
 
 
 def _process(path: Path, threshold: Threshold, args, models, state: WatchState) -> dict | None:
@@ -333,13 +331,14 @@ def _process(path: Path, threshold: Threshold, args, models, state: WatchState) 
 
 
 def _scan(state: WatchState, threshold: Threshold, args, models, write,
-          stopper: FinishCurrentFile, unread_hint: UnreadHint | None = None) -> bool:
+          stopper: FinishCurrentFile, unread_hint: UnreadHint | None = None,
+          listing: WatchedFiles | None = None) -> bool:
     """One look at the folder: every file ready is processed and logged (``write(row)``);
     returns whether each pending file got a row (--once may end). A Ctrl-C or SIGTERM during
     a file lets it finish and be logged, then stops (``FinishCurrentFile``). Files of a format
     no reader reads are said by ``unread_hint`` (not logged: they are not watched)."""
     unread: list[Path] = []
-    pending = _pending(state, args, unread)
+    pending = _pending(state, args, unread, listing)
     if unread_hint is not None:
         unread_hint.say(unread)
     ready, given_up = complete(settled(pending, args.settle), state, args.incomplete_after)
@@ -385,7 +384,8 @@ def cmd_watch(args) -> int:
     state = read_log(log_path, out_dir, in_dir)  # restart where we left off
     say_damaged(state, log_path)  # a row cut off: its file is processed again
     end_last_line(log_path)  # ... and the next row written on a line of its own
-    _start_lines(state, threshold, args)
+    listing = WatchedFiles(in_dir, out_dir, args.recursive)  # kept: listed again on a change
+    _start_lines(state, threshold, args, listing)
     hint, stopper = SubfolderHint(in_dir, out_dir), FinishCurrentFile()
     unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch; one
@@ -401,7 +401,7 @@ def cmd_watch(args) -> int:
                     hint.say()
                 if (_scan(state, threshold, args, models,
                           lambda row: write_row(writer, log, row, args.quiet), stopper,
-                          unread_hint)
+                          unread_hint, listing)
                         and args.once):
                     return _once_code(state.not_done, log_path)
                 time.sleep(args.poll)
@@ -409,14 +409,15 @@ def cmd_watch(args) -> int:
             return stopper.closing(stop, log_path)
 
 
-def _start_lines(state: WatchState, threshold: Threshold, args) -> None:
+def _start_lines(state: WatchState, threshold: Threshold, args,
+                 listing: WatchedFiles | None = None) -> None:
     """A restart's lines: how many files are logged and skipped, how many new (unless -q);
     and a warning where logged files were decided with another threshold: unchanged, they are
     not processed again, so their decisions stand (a restart with another --threshold had
     said nothing)."""
     if not state.done:
         return
-    pending = {state.name(p) for p in _pending(state, args)}
+    pending = {state.name(p) for p in _pending(state, args, listing=listing)}
     skipped = [n for n in state.done if n not in pending and (state.root / n).exists()]
     if not args.quiet:
         # files logged incomplete stay so until they change: said, not passed for done
