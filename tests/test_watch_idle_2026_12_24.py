@@ -248,14 +248,24 @@ def test_a_stop_inside_a_printed_line_ends_with_its_code_and_closing_line(tmp_pa
     done = subprocess.run(
         [sys.executable, "-c", _STOP_INSIDE_THE_WRITE, signame, str(tmp_path / "a.tif"),
          str(tmp_path / "a_out.tif")], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(SRC)})
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        # as from a shell: a pytest-xdist worker ignores SIGINT, and its children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(closing)
     assert "a_out.tif: wiener on YX" in done.stdout  # the line written whole
 
 
-def test_a_stop_while_the_handlers_are_put_back_is_passed_on(capsys):
+@pytest.fixture
+def ctrl_c():
+    """Python's own Ctrl-C handler, as in a terminal (a pytest-xdist worker ignores SIGINT)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_stop_while_the_handlers_are_put_back_is_passed_on(capsys, ctrl_c):
     held = cli_progress.StopsHeld()
     with held:
         pass
@@ -264,7 +274,7 @@ def test_a_stop_while_the_handlers_are_put_back_is_passed_on(capsys):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_stop_within_say_comes_after_the_line(capsys, monkeypatch):
+def test_a_stop_within_say_comes_after_the_line(capsys, monkeypatch, ctrl_c):
     import tqdm
 
     real = tqdm.tqdm.write.__func__
