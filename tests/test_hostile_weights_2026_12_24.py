@@ -127,12 +127,16 @@ def test_a_card_config_that_cannot_build_on_meta_is_never_built_for_real(tmp_pat
 def test_the_bounds_keep_every_bundled_card_preset_and_paper_config():
     from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS, bundled_path
 
+    checked = 0  # validate_config raises for a config out of bounds: each one must pass
     for name in BUNDLED_WEIGHTS:
         card = read_card(bundled_path(name))
         registry.validate_config(card.arch, card.config)
+        checked += 1
     for arch in registry.list_archs():
         for preset in registry.list_presets(arch):
             registry.validate_config(arch, registry.preset_config(arch, preset))
+            checked += 1
+    assert checked > len(BUNDLED_WEIGHTS)  # every bundled card and at least one preset
 
 
 # ------------------------------------------------------------------ 2: fields that steer a run
