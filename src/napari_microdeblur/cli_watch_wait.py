@@ -1,7 +1,9 @@
 """Files `microdeblur watch` (``cli_watch``) waits for: written less than --settle ago, TIFFs
-holding fewer planes than their metadata declares (``core.tiff_complete``), and files that
-cannot be read yet and changed recently (still being written). Each is said once, and logged
-'incomplete' or 'unreadable' once unchanged for its time.
+holding fewer planes than their metadata declares (``core.tiff_complete``), files of a
+multi-file OME-TIFF whose other files are not all there yet (``core.ome_datasets``: the main
+file arrives first, its second file seconds later), and files that cannot be read yet and
+changed recently (still being written). Each is said once, and logged 'incomplete' or
+'unreadable' once unchanged for its time; a dataset's file changes when any of its files does.
 
 How long a file has been unchanged (``STAMP_AGES``): the age of its modification time by this
 computer's clock, or, where longer, how long this process has seen its size and modification
@@ -28,6 +30,9 @@ READ_RETRY_SETTLES = 5
 AHEAD_SAID_S = 2.0
 #: a file not looked at for this long is forgotten (looked at again: judged afresh)
 FORGET_S = 3600.0
+#: how the reasons a file of a multi-file OME-TIFF waits for its dataset's files begin
+#: (here, and ``core.tiff_complete``'s for a short one)
+DATASET_WHY = "its dataset's file"
 
 
 class StampAges:
@@ -74,11 +79,12 @@ def settled(pending: list[Path], settle: float) -> list[Path]:
 def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, list]:
     """(the settled files that are complete, [(path, (why, stamp, decision))] of those waited
     for that have not changed for their time: TIFFs holding fewer planes than their metadata
-    declares, unchanged for ``after`` seconds ('incomplete'), and files that could not be read
-    yet ('unreadable', ``still_written``)). The others wait in ``state.waiting`` (name ->
-    (stamp, why, decision, seconds); looked at again only once they change), each said once."""
+    declares or whose multi-file dataset's files are not all there, unchanged for ``after``
+    seconds ('incomplete'), and files that could not be read yet ('unreadable',
+    ``still_written``)). The others wait in ``state.waiting`` (name -> (stamp, why, decision,
+    seconds[, ((a dataset file, its stamp), ...)]); looked at again only once they or their
+    dataset's files change), each said once."""
     from .core.io import is_tiff
-    from .core.tiff_complete import incomplete_reason
 
     waiting, done, given_up = state.waiting, [], []
     for path in ready:
@@ -86,16 +92,18 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
         if now_stamp is None:  # gone since it was listed
             continue
         known = waiting.get(name)
-        if known and known[0] == now_stamp:
-            why, decision, seconds = known[1:]
-        else:
-            why = incomplete_reason(path) if is_tiff(path) else None
+        others = known[4] if known and len(known) > 4 else ()
+        now_others = tuple((other, stamp(other)) for other, _ in others)
+        if known and known[0] == now_stamp and now_others == others:
+            why, decision, seconds = known[1:4]
+        else:  # the second file of a dataset arriving is a change of its first
+            why, now_others = _waited_for(path) if is_tiff(path) else (None, ())
             decision, seconds = "incomplete", after
         if why is None:
             if not known or known[2] != "unreadable":  # kept: said once, while it changes
                 waiting.pop(name, None)
             done.append(path)
-        elif STAMP_AGES.age(path, now_stamp) >= seconds:
+        elif _unchanged_for(path, now_stamp, now_others) >= seconds:
             waiting.pop(name, None)
             given_up.append((path, (why, now_stamp, decision)))
         else:
@@ -104,8 +112,33 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
                 print(f"microdeblur: {name}: incomplete, {why}; waiting for the rest "
                       f"(logged 'incomplete' if unchanged for {after:g} s: --incomplete-after)",
                       file=sys.stderr, flush=True)
-            waiting[name] = (now_stamp, why, decision, seconds)
+            waiting[name] = (now_stamp, why, decision, seconds, now_others)
     return done, given_up
+
+
+def _waited_for(path: Path) -> tuple[str | None, tuple]:
+    """(why the TIFF ``path`` is not complete yet, or None; ((each other file of its
+    multi-file OME-TIFF dataset, its stamp or None where it is not there), ...)). A dataset's
+    file missing is waited for as a file being written: its reader refuses it, and the
+    watch had logged a main file arriving before its second file 'unreadable' for good."""
+    from .core.ome_datasets import MISSING_NAMED, dataset_others
+    from .core.tiff_complete import incomplete_reason
+
+    why = incomplete_reason(path)
+    others = tuple((other, stamp(other)) for other in dataset_others(path))
+    missing = [other.name for other, seen in others if seen is None]
+    if why is None and missing:
+        named = ", ".join(missing[:MISSING_NAMED]) + (
+            f" and {len(missing) - MISSING_NAMED} more" if len(missing) > MISSING_NAMED else "")
+        why = (f"its dataset's file {named} is not in its folder yet" if len(missing) == 1
+               else f"its dataset's files {named} are not in its folder yet")
+    return why, others
+
+
+def _unchanged_for(path: Path, now_stamp: tuple, others: tuple) -> float:
+    """Seconds since ``path`` or the files of its dataset there (``others``) last changed."""
+    ages = [STAMP_AGES.age(other, seen) for other, seen in others if seen is not None]
+    return min([STAMP_AGES.age(path, now_stamp), *ages])
 
 
 def still_written(path: Path, when, error: BaseException, args, state: WatchState) -> bool:
@@ -132,10 +165,13 @@ def waited_row(name: str, seen: tuple, args) -> dict:
     decision)."""
     why, when, decision = seen
     if decision == "incomplete":
+        # logged, it is looked at again when it changes, not when its dataset's files do
+        again = ("once its dataset's files are all there, touch it or copy it again to have "
+                 "it processed" if why.startswith(DATASET_WHY)
+                 else "it is looked at again once it changes")
         print(f"microdeblur: {name}: incomplete, {why}, unchanged for "
-              f"{args.incomplete_after:g} s: not deblurred or copied; it is looked at again "
-              "once it changes (a longer pause: raise --incomplete-after)",
-              file=sys.stderr, flush=True)
+              f"{args.incomplete_after:g} s: not deblurred or copied; {again} (a longer "
+              "pause: raise --incomplete-after)", file=sys.stderr, flush=True)
     else:
         print(f"microdeblur: {name}: unreadable, skipped: {why}", file=sys.stderr, flush=True)
     return {"name": name, "score": "", "decision": decision, "method": "",

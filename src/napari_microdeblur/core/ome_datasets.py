@@ -8,7 +8,12 @@ planes of a file that is not there with zeros, said in a log line only: a deblur
 half a z-stack of black planes. A BinaryOnly file alone it reads as a stack of its own planes,
 axes guessed, no pixel size. Here such a file is refused in one line that names the files
 (``dataset_gaps``), and a folder's file that another of its files reads whole is not a
-separate input (``dataset_parts``). A folder of plain TIFFs costs one header read a file."""
+separate input (``dataset_parts``). A folder of plain TIFFs costs one header read a file.
+
+A TiffData may name its file by UUID alone, no FileName (the OME schema allows it: a reader is
+to find the file whose OME root has that UUID); tifffile, which opens files by FileName, raised
+KeyError 'FileName' (a traceback) reading any image of such a file: refused here in one line
+(``dataset_gaps``). A watch waits for a dataset's files not there yet (``missing_files``)."""
 
 from __future__ import annotations
 
@@ -38,10 +43,12 @@ class DatasetXml:
     #: the first holds plane 0. This file is under its own name.
     files: dict[str, tuple[int, int]] = field(default_factory=dict)
     planes: int = 0  # the first image's planes, all files together
+    #: UUID -> planes of the TiffData, of any image, that name another file by UUID only
+    unnamed: dict[str, int] = field(default_factory=dict)
 
     @property
     def multifile(self) -> bool:
-        return self.metadata_file is not None or len(self.files) > 1
+        return self.metadata_file is not None or len(self.files) > 1 or bool(self.unnamed)
 
 
 def _local(tag: str) -> str:
@@ -64,16 +71,40 @@ def dataset_xml(root, path: Path, samples_default: int = 1) -> DatasetXml:
     found.planes = (int(pixels.get("SizeZ", 1)) * int(pixels.get("SizeT", 1))
                     * max(1, int(pixels.get("SizeC", 1)) // max(1, samples)))
     own = root.get("UUID")
+    found.unnamed = _unnamed_uuids(root, own)
     for data in (e for e in pixels if _local(e.tag) == "TiffData"):
         uuid = next((e for e in data if _local(e.tag) == "UUID"), None)
         name = path.name
         if uuid is not None and (uuid.text or "").strip() != own:
-            name = uuid.get("FileName") or path.name  # no name: tifffile cannot open it either
-        count = int(data.get("PlaneCount") or data.get("NumPlanes")
-                    or (1 if data.get("IFD") is not None else 0))
+            name = uuid.get("FileName")
+            if not name:  # by UUID only: in ``unnamed``
+                continue
+        count = _plane_count(data)
         ifds, planes = found.files.get(name, (0, 0))
         found.files[name] = (max(ifds, int(data.get("IFD") or 0) + count), planes + count)
     return found
+
+
+def _plane_count(data) -> int:
+    return int(data.get("PlaneCount") or data.get("NumPlanes")
+               or (1 if data.get("IFD") is not None else 0))
+
+
+def _unnamed_uuids(root, own: str | None) -> dict[str, int]:
+    """UUID -> planes of the TiffData of every image that name a file by UUID only, one that
+    neither is this file (``own``) nor was named by FileName before: tifffile reads every
+    image's TiffData in this order, and raises KeyError 'FileName' at the first such one."""
+    known, unnamed = {own} if own else set(), {}
+    for data in (e for e in root.iter() if _local(e.tag) == "TiffData"):
+        uuid = next((e for e in data if _local(e.tag) == "UUID"), None)
+        if uuid is None:
+            continue
+        text = (uuid.text or "").strip()
+        if uuid.get("FileName"):
+            known.add(text)
+        elif text not in known:
+            unnamed[text] = unnamed.get(text, 0) + _plane_count(data)
+    return unnamed
 
 
 def parsed(xml: str | None):
@@ -89,10 +120,25 @@ def names_others(xml: str | None, name: str) -> bool:
         return False
     if "BinaryOnly" in xml:
         return True
-    return any(unescape(found) != name for found in set(FILE_NAME.findall(xml)))
+    names = FILE_NAME.findall(xml)
+    if any(unescape(found) != name for found in set(names)):
+        return True
+    # no more UUID elements ('...</UUID>', '<UUID/>') than FileNames: each has one (a count
+    # is a fifth of the search below, which tripled this look at 35 MB of XML)
+    if xml.count("UUID>") + xml.count("UUID/>") <= len(names):
+        return False
+    # a UUID element without FileName that is not this file's own UUID: another file
+    own = ROOT_UUID.search(xml)
+    return any(found != (own.group(1) if own else None) for found in set(UUID_ONLY.findall(xml)))
 
 
 FILE_NAME = re.compile(r"""FileName\s*=\s*["']([^"']*)["']""")
+#: the text of a UUID element without a FileName attribute (empty for <UUID/>); 'UUID' first
+#: and the '<' or 'prefix:' before it looked behind: the search skips to each 'UUID'
+UUID_ONLY = re.compile(
+    r"""UUID(?<=[<:]UUID)(?=[\s/>])(?![^>]*\bFileName\s*=)[^>]*>\s*([^<\s]*)""")
+#: the UUID attribute of the OME root element
+ROOT_UUID = re.compile(r"""<(?:[\w.-]+:)?OME\b[^>]*?\sUUID\s*=\s*["']([^"']*)["']""")
 
 
 def refuse_dataset_gaps(tif, path) -> None:
@@ -113,6 +159,8 @@ def dataset_gaps(dataset: DatasetXml, path: Path) -> None:
     file whose image has planes in files not in its folder (tifffile gave them as zeros)."""
     if dataset.metadata_file is not None:
         raise OmeDatasetError(_binary_only_words(dataset.metadata_file, path))
+    if dataset.unnamed:
+        raise OmeDatasetError(_unnamed_words(dataset.unnamed, path))
     missing = [name for name in dataset.files
                if name != path.name and not (path.parent / name).is_file()]
     if not missing:
@@ -132,6 +180,19 @@ def dataset_gaps(dataset: DatasetXml, path: Path) -> None:
 
 #: the missing files of a dataset named in its refusal, the rest counted
 MISSING_NAMED = 3
+
+
+def _unnamed_words(unnamed: dict[str, int], path: Path) -> str:
+    uuids = [u or "an empty UUID" for u in unnamed]
+    named = ", ".join(uuids[:MISSING_NAMED]) + (
+        f" and {len(uuids) - MISSING_NAMED} more" if len(uuids) > MISSING_NAMED else "")
+    planes = sum(unnamed.values())
+    held = f"{planes} of its planes" if planes else "its planes"
+    files = "files" if len(uuids) > 1 else "file"
+    return (f"cannot read {shown_path(path)}: it is one file of a multi-file OME-TIFF dataset "
+            f"whose OME-XML names the {files} holding {held} by UUID only ({named}), with no "
+            "FileName, which this reader needs to find a file; open the dataset in Fiji "
+            "(Bio-Formats), which finds files by UUID, and save it as one OME-TIFF")
 
 
 def _binary_only_words(metadata_file: str, path: Path) -> str:
@@ -174,6 +235,8 @@ def dataset_parts(paths: list[Path]) -> dict[Path, Path]:
                 parts[path] = keys[owner]
             continue
         names = [_key(path.parent / name) for name in dataset.files]
+        if dataset.unnamed or not names:  # refused, each file in its own words
+            continue
         if names[0] != key:  # its planes' description repeated in every file (Bio-Formats)
             if names[0] in keys:
                 parts[path] = keys[names[0]]
@@ -294,6 +357,17 @@ def dataset_files(path: Path) -> list[Path]:
     names = [dataset.metadata_file] if dataset.metadata_file else list(dataset.files)
     others = [path.parent / Path(n).name for n in names if n and Path(n).name != path.name]
     return [path, *(p for p in others if p.is_file())]
+
+
+def dataset_others(path: Path) -> list[Path]:
+    """The other files the dataset of ``path`` reads, whether in its folder or not (where
+    ``dataset_gaps`` looks for them): those its first image's planes lie in, a BinaryOnly
+    file's MetadataFile; [] for a file of no multi-file dataset. A watch waits for those not
+    there: an acquisition writes its files one after another, a copy brings them one by one."""
+    if (dataset := dataset_of(path)) is None:
+        return []
+    names = [dataset.metadata_file] if dataset.metadata_file else list(dataset.files)
+    return [path.parent / n for n in names if n and n != path.name]
 
 
 def reading_file(path: Path) -> Path | None:
