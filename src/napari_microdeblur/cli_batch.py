@@ -25,13 +25,13 @@ def batch_inputs(args, output: Path) -> list[Path]:
     and said in one line (a batch that left out 7 of 8 images said nothing). A folder's files
     that microdeblur made from others of it are left out, said in one line
     (``cli_batch_outputs``: an earlier run's outputs were deblurred again)."""
-    from .cli_batch_outputs import nested_images, without_made
+    from .cli_batch_outputs import checked_single, nested_images, without_made
     from .core import io
     from .core.input_files import find_inputs, folder_images, nested_words
 
     given, args.dataset_parts = Path(args.input), []  # counted by BatchLog: find_inputs
     if not given.is_dir() or io.is_zarr(given):
-        return find_inputs(args.input, parts=args.dataset_parts)
+        return checked_single(find_inputs(args.input, parts=args.dataset_parts), output, args)
     if args.recursive:  # outputs written inside the input folder are not inputs
         found = find_inputs(given, recursive=True, skip=output, parts=args.dataset_parts)
         return without_made(found, given, output, recursive=True)
@@ -57,7 +57,7 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
     (``deblur_in_batch``), else said unread in one line; a cluster's workers check none, so
     with --overwrite all are read here."""
     from .core import io, io_write
-    from .core.batch_outputs import READ_AT_MOST, EarlierOutputs
+    from .core.batch_outputs import READ_AT_MOST, EarlierOutputs, outputs_that_fit
     from .core.files import batch_pairs
 
     io_write.check_output_path(output / "microdeblur-write-check.tif", overwrite=True)
@@ -69,7 +69,7 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
     args.earlier_outputs = earlier
     if not args.overwrite and (words := earlier.unread_words()):
         print(f"microdeblur: warning: {words}", file=sys.stderr, flush=True)
-    return pairs
+    return outputs_that_fit(pairs, args.output_dtype, args.overwrite)  # fit, before any work
 
 
 def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:

@@ -67,3 +67,23 @@ def made_words(made: list[Path], given: Path) -> str:
             f"left out: microdeblur made {them} from other files found there (e.g. "
             f"{shown_path(os.path.relpath(first, given))}, from {made_from(first)}); to "
             f"deblur {them} again, {how}")
+
+
+def checked_single(inputs: list[Path], output: Path, args) -> list[Path]:
+    """``inputs``; where they are one input deblurred into the file ``output`` (not into a
+    folder), refused before any work where that output cannot fit on its disk, its drop of
+    the input's position said (``core.batch_outputs.outputs_that_fit``). An output that
+    exists without --overwrite, or in no folder, is left to the write's own refusal."""
+    from .core import io
+    from .core.batch_outputs import outputs_that_fit
+
+    if len(inputs) != 1:
+        return inputs
+    try:
+        if (output.is_dir() and not io.is_zarr(output)) or not output.parent.is_dir() or (
+                output.exists() and not args.overwrite):
+            return inputs
+    except OSError:  # a name too long: said by the write's own check
+        return inputs
+    outputs_that_fit([(inputs[0], output)], args.output_dtype, args.overwrite)
+    return inputs

@@ -8,15 +8,19 @@ read once each, and before the work at most ``EarlierOutputs.read_at_most`` of t
 each: a rerun over a million earlier outputs read them for some 12 minutes before any work);
 the rest are read where one would be replaced (``EarlierOutputs.check_replaced``), or else said
 in one line (``EarlierOutputs.unread_words``). A full disk stops a batch at its first file
-(``full_disk_stop``), its error naming the output and what to do (``full_disk_named``)."""
+(``full_disk_stop``), its error naming the output and what to do (``full_disk_named``); outputs
+that cannot fit are refused before any work (``outputs_that_fit``: ``free_space``), and what
+of their inputs' placement they drop is said (``placement_notes``)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .notes import DeblurWarning
 from .shown import shown_path
 
 #: earlier outputs whose records a batch reads before its work, at most (as the CLI's skip
@@ -162,3 +166,101 @@ def full_disk_stop(source, code: int | None, why: str) -> DiskFullError | None:
                          "files after it would fail the same way)")
     stop.errno = code  # str() stays the one line: it has no strerror
     return stop
+
+
+#: the NGFF coordinate transformations a Zarr input's placement is read from
+#: (``zarr_metadata._level_transform``); any other (an affine) is left out of every output
+READ_TRANSFORMS = ("scale", "translation", "identity")
+
+
+def outputs_that_fit(pairs, output_dtype: str = "float32", overwrite: bool = False) -> list:
+    """``pairs`` ((input, output) of a deblur), refused before any work where their outputs
+    cannot fit on their disk (``free_space.check_outputs_fit``: a full disk had been found at
+    a write deep in the run), with a line for what of their inputs' placement the outputs
+    drop (``placement_notes``)."""
+    from .free_space import check_outputs_fit
+
+    pairs = list(pairs)
+    check_outputs_fit(pairs, output_dtype, overwrite)
+    for note in placement_notes(pairs):
+        warnings.warn(note, DeblurWarning, stacklevel=2)
+    return pairs
+
+
+def placement(source) -> tuple[str | None, list[str]]:
+    """Where the Zarr input ``source`` sits: (its position in words, None at 0; the types of
+    its coordinate transformations that are not read: an affine's offset); (None, []) for
+    another input, or one that cannot be read (its read says why)."""
+    from . import io
+    from .zarr_metadata import POSITION_KEY, image_group, ome_attrs, position_words
+
+    if not io.is_zarr(source):
+        return None, []
+    try:
+        with warnings.catch_warnings():  # said when it is read for the deblur
+            warnings.simplefilter("ignore")
+            data = io.read_zarr(source)
+            import zarr
+
+            group = zarr.open(str(source), mode="r")
+            if hasattr(group, "shape"):  # a bare array: no transformations
+                return None, []
+            multiscale = ome_attrs(image_group(group, source).attrs)["multiscales"][0]
+    except Exception:  # noqa: BLE001 - unreadable: its read for the deblur says why
+        return None, []
+    position = data.metadata.get(POSITION_KEY)
+    words = (position_words(position, data.pixel_size, data.metadata.get("time_interval"))
+             if isinstance(position, dict) and position else None)
+    first = (multiscale.get("datasets") or [{}])[0]
+    transforms = [*(first.get("coordinateTransformations") or []),
+                  *(multiscale.get("coordinateTransformations") or [])]
+    unread = sorted({str(t.get("type")) for t in transforms if isinstance(t, dict)}
+                    - set(READ_TRANSFORMS))
+    return words, unread
+
+
+def placement_notes(pairs) -> list[str]:
+    """The lines saying what of their Zarr inputs' placement the outputs of ``pairs`` drop:
+    a TIFF keeps no position (a .zarr output keeps it: an OME-Zarr at Y 10, X 20 um deblurred
+    to .tif had opened at 0, away from its input, without a word), and no output keeps a
+    transformation that is not read (an affine). One output's named; a batch's counted, the
+    first named, in one line each (the first ``HEADERS_AT_MOST`` Zarr inputs read)."""
+    from . import io
+    from .free_space import HEADERS_AT_MOST
+
+    pairs = [(s, t) for s, t in pairs if io.is_zarr(s)][:HEADERS_AT_MOST]
+    moved, skewed = [], []
+    for source, target in pairs:
+        words, unread = placement(source)
+        if words and not io.is_zarr(target):
+            moved.append((source, target, words))
+        if unread:
+            skewed.append((source, target, ", ".join(repr(kind) for kind in unread)))
+    notes = []
+    if len(pairs) == 1 and moved:
+        source, target, words = moved[0]
+        notes.append(f"{shown_path(target)} keeps no position: the input's ({words}, its "
+                     "OME-Zarr translation) is dropped, as a TIFF holds none, so the output "
+                     "opens at 0, away from the input; write a .zarr output (-o NAME.zarr) "
+                     "to keep it")
+    elif moved:
+        source, _, words = moved[0]
+        many = len(moved) > 1
+        notes.append(f"{len(moved)} Zarr input{'s' * many} sit{'s' * (not many)} away from 0 "
+                     f"({'e.g. ' * many}{shown_path(source)} at {words}, its OME-Zarr "
+                     "translation), and "
+                     f"{'their' if many else 'its'} .tif output{'s' * many} keep{'s' * (not many)}"
+                     f" no position: {'they open' if many else 'it opens'} at 0; deblur "
+                     f"{'each' if many else 'it'} to a .zarr output "
+                     "(-o NAME.zarr) to keep it")
+    if skewed:
+        source, target, kinds = skewed[0]
+        many = len(skewed) > 1
+        why = ("not read (NGFF 0.4 places an image by scale and translation only): "
+               + ("their outputs are" if many else "the output is") + " placed without it")
+        notes.append(f"{shown_path(target)}: the input's coordinate transformation {kinds} is "
+                     f"{why}" if len(pairs) == 1 else
+                     f"{len(skewed)} Zarr input{'s' * many} ({'e.g. ' * many}"
+                     f"{shown_path(source)}) hold{'s' * (not many)} the coordinate "
+                     f"transformation {kinds}, which is {why}")
+    return notes
