@@ -292,7 +292,7 @@ def _pending(state: WatchState, args, unread: list | None = None,
     files of a format no reader reads; ``listing``: the watch's, kept between scans (an idle
     scan looks again at no file already handled: ``WatchedFiles``)."""
     if listing is None:
-        listing = WatchedFiles(state.root, state.out_dir, args.recursive)
+        listing = WatchedFiles(state.root, state.out_dir, args.recursive, args.follow_links)
     return listing.pending(state, unread)
 
 
@@ -384,9 +384,10 @@ def cmd_watch(args) -> int:
     state = read_log(log_path, out_dir, in_dir)  # restart where we left off
     say_damaged(state, log_path)  # a row cut off: its file is processed again
     end_last_line(log_path)  # ... and the next row written on a line of its own
-    listing = WatchedFiles(in_dir, out_dir, args.recursive)  # kept: listed again on a change
+    # kept: listed again on a change
+    listing = WatchedFiles(in_dir, out_dir, args.recursive, args.follow_links)
     _start_lines(state, threshold, args, listing)
-    hint, stopper = SubfolderHint(in_dir, out_dir), FinishCurrentFile()
+    hint, stopper = SubfolderHint(in_dir, out_dir, args.follow_links), FinishCurrentFile()
     unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch; one
     # not valid UTF-8 kept as its bytes (``TEXT``)

@@ -1,9 +1,10 @@
 """The folders of `microdeblur watch` (``cli_watch``): checked before anything is written, the
 files listed at each scan (the watched folder's own, or with --recursive its sub-folders' too,
-the output folder left out when it lies inside), kept between scans (``WatchedFiles``: listed
-again only once a folder changed), and one line for the sub-folders holding image files when
-they are not watched (a microscope writing into Pos0/ had nothing processed, and no word said
-why)."""
+the output folder left out when it lies inside; a symbolic link followed only where it leads
+inside the watched folder, a file reached twice listed once: ``Links``), kept between scans
+(``WatchedFiles``: listed again only once a folder changed), and one line for the sub-folders
+holding image files when they are not watched (a microscope writing into Pos0/ had nothing
+processed, and no word said why)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 from .cli import UserError
@@ -36,15 +38,197 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
                         "folder for the outputs")
 
 
-def watched_files(in_dir: Path, out_dir: Path, recursive: bool,
-                  unread: list | None = None) -> list[Path]:
-    """The image files of ``in_dir`` (``recursive``: and of its sub-folders but ``out_dir``),
-    hidden ones left out, sorted (a Zarr store, a folder, is not watched); ``unread`` gets
-    the files of a format no reader reads met on the way (``core.files.folder_images``)."""
-    from .core.files import folder_images
+def _inside(real: str, folder_real: str) -> bool:
+    """Whether the resolved path ``real`` is the resolved folder ``folder_real`` or in it."""
+    return real == folder_real or real.startswith(os.path.join(folder_real, ""))
 
-    return [p for p in folder_images(in_dir, recursive, skip=out_dir, unread=unread)
-            if p.is_file()]
+
+class Links:
+    """The symbolic links of a watched folder: one is followed only where it leads inside the
+    folder (not into the output folder), unless ``follow`` (--follow-links). A link dropped
+    into a shared drop folder had the watch read what it pointed to anywhere on the machine
+    (another user's images, a whole volume) and write it, copied or deblurred, to OUT_DIR.
+    ``leave_out`` keeps a line for each link left out; ``say()`` prints the ones not said yet
+    (a link said is said again only once gone and back)."""
+
+    def __init__(self, root: Path, out_dir: Path, follow: bool = False):
+        self.root, self.out_dir = root, out_dir
+        self.follow = follow
+        self.root_real, self.out_real = os.path.realpath(root), os.path.realpath(out_dir)
+        self.left: dict[str, str] = {}  # this listing's links left out: name -> its line
+        self.said: set[tuple[str, str]] = set()
+
+    def outside(self, name: str, real: str, folder: bool = False) -> bool:
+        """Whether the link ``name`` (its path under the watched folder), resolved to
+        ``real``, is left out as leading out of the watched folder (its line kept)."""
+        where = self.leads(real)
+        if where is None:
+            return False
+        shown = f"{name}{os.sep * folder} is a link"
+        files = "its files are" if folder else "it is"
+        if where == "out":
+            return self.leave_out(name, f"{shown} into the output folder "
+                                  f"{shown_path(self.out_dir)}: {files} not watched")
+        return self.leave_out(name, f"{shown} to {shown_path(real)}, outside the watched "
+                              f"folder: {files} not watched (give --follow-links to follow "
+                              "links wherever they point)")
+
+    def leads(self, real: str) -> str | None:
+        """Where a link resolved to ``real`` leads when it is not followed: 'out' (into the
+        output folder), 'outside' (out of the watched folder); None where it is followed."""
+        if self.follow:
+            return None
+        if _inside(real, self.out_real):
+            return "out"
+        return None if _inside(real, self.root_real) else "outside"
+
+    def twice(self, name: str, watched: str, folder: bool = False) -> None:
+        """The link ``name`` leads to what is watched as ``watched`` ('': the watched folder
+        itself): left out, its line kept."""
+        if folder:
+            to = f"{watched}{os.sep}, watched under that name" if watched \
+                else "the watched folder itself"
+            self.leave_out(name, f"{name}{os.sep} is a link to {to}: not listed twice")
+        else:
+            self.leave_out(name, f"{name} is a link to {watched}, watched under that name: "
+                           "not processed twice")
+
+    def leave_out(self, name: str, line: str) -> bool:
+        self.left[name] = f"microdeblur: {line}"
+        return True
+
+    def say(self) -> None:
+        """Print the lines of the links left out at this listing not said yet."""
+        for name, line in sorted(self.left.items()):
+            if (name, line) not in self.said:
+                print(line, file=sys.stderr, flush=True)
+        self.said, self.left = set(self.left.items()), {}
+
+
+class Listing:
+    """One listing of the watched folder (``recursive``: and of its sub-folders but the output
+    folder, hidden ones and Zarr stores): ``folders`` (folder -> its path under the watched
+    one, as files' names say it; ``times``: each one's time taken before its files are
+    listed), ``files`` (the image files, sorted) and ``unread`` (the files of a format no
+    reader reads, ``core.files.folder_images``). Links are followed as ``links`` says: a
+    sub-folder or file reached through a link is listed only where it is not listed under its
+    own name (the real folders are walked first: a link to a sub-folder listed before it had
+    its files named through the link, and the sub-folder itself never entered), once."""
+
+    def __init__(self, root: Path, out_dir: Path, recursive: bool, links: Links,
+                 times: FolderTimes | None = None):
+        self.root, self.recursive, self.links, self.times = root, recursive, links, times
+        self.folders: dict[str, str] = {}
+        self.unread: list[Path] = []
+        self.reals: dict[str, str] = {}  # folder listed -> its resolved path
+        self.found: list[Path] = []  # the files that are no link (no two are one file)
+        self.linked: list[tuple[Path, str]] = []  # (file that is a link, resolved)
+        self._walk()
+        self.files = self._once_each()
+
+    def _walk(self) -> None:
+        todo = deque([(str(self.root), "", self.links.root_real)])
+        seen = {self.links.root_real: ""}  # resolved folder -> its path under the root
+        linked: list[tuple[str, str]] = []  # sub-folder links: entered after every real one
+        while todo or linked:
+            if not todo:
+                path, under = linked.pop(0)
+                real = os.path.realpath(path)
+                if self.links.outside(under, real, folder=True) or real == self.links.out_real:
+                    continue
+                if real in seen:  # a link to a folder listed already (or a loop)
+                    self.links.twice(under, seen[real], folder=True)
+                    continue
+                seen[real] = under
+                todo.append((path, under, real))
+            folder, under, real = todo.popleft()
+            self.folders[folder], self.reals[folder] = under, real
+            if self.times is not None:
+                self.times.changed(folder)
+            subfolders, link_names, names = _entries(folder, self.recursive)
+            for name in subfolders:
+                path, inner = os.path.join(folder, name), f"{under}/{name}" if under else name
+                if name in link_names:
+                    linked.append((path, inner))
+                elif (inner_real := os.path.join(real, name)) not in seen \
+                        and inner_real != self.links.out_real:
+                    seen[inner_real] = inner
+                    todo.append((path, inner, inner_real))
+            self._files(folder, link_names, names)
+
+    def _files(self, folder: str, link_names: set[str], names: set[str]) -> None:
+        """The image files (and unread ones) directly in ``folder``: a file that is a link
+        (in ``link_names``, or not among the ``names`` listed a moment ago) kept where
+        followed."""
+        from .core.files import folder_images
+
+        unread: list[Path] = []
+        for path in folder_images(Path(folder), unread=unread):
+            if not path.is_file():  # a Zarr store, a folder, is not watched
+                continue
+            if path.name in link_names or (path.name not in names and path.is_symlink()):
+                target = os.path.realpath(path)
+                if not self.links.outside(self._name(path), target):
+                    self.linked.append((path, target))
+            else:
+                self.found.append(path)
+        self.unread += [p for p in unread if p.name not in link_names
+                        or not self.links.outside(self._name(p), os.path.realpath(p))]
+
+    def _once_each(self) -> list[Path]:
+        """The files found, each file once: under its own name where listed so, else under
+        the first name that leads to it (resolved only where a file is a link)."""
+        if not self.linked:  # sorted already where one folder
+            return self.found if len(self.folders) == 1 else sorted(self.found)
+        kept = {os.path.join(self.reals[str(p.parent)], p.name): p for p in self.found}
+        for path, real in sorted(self.linked):
+            if real in kept:
+                self.links.twice(self._name(path), self._name(kept[real]))
+            else:
+                kept[real] = path
+        return sorted(kept.values())
+
+    def _name(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def _entries(folder: str, recursive: bool) -> tuple[list[str], set[str], set[str]]:
+    """(the sub-folders listed with --recursive, those of them and the files that are links,
+    every name) of ``folder``; none where it cannot be listed (its listing says what it can).
+    A link's is_dir() is taken the safe way: a link loop raised, and left every sub-folder
+    of its folder out."""
+    subfolders, links, names = [], set(), set()
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                names.add(entry.name)
+                if entry.is_symlink():  # no system call where the listing says the type
+                    links.add(entry.name)
+                if recursive and _is_folder(entry) and _entered(entry.name):
+                    subfolders.append(entry.name)
+    except OSError:
+        pass
+    return sorted(subfolders), links, names
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is a folder, links followed; False for a link loop (which raises)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def watched_files(in_dir: Path, out_dir: Path, recursive: bool,
+                  unread: list | None = None, follow_links: bool = False) -> list[Path]:
+    """The image files of ``in_dir`` (``recursive``: and of its sub-folders but ``out_dir``),
+    hidden ones left out, sorted (a Zarr store, a folder, is not watched), links followed as
+    ``Links`` says; ``unread`` gets the files of a format no reader reads met on the way
+    (``core.files.folder_images``)."""
+    listing = Listing(in_dir, out_dir, recursive, Links(in_dir, out_dir, follow_links))
+    if unread is not None:
+        unread += listing.unread
+    return listing.files
 
 
 #: a folder whose modification time was this close to the clock when it was listed is listed
@@ -98,8 +282,10 @@ class WatchedFiles:
     handled once their folder changed, while recent (``RECENT_S``), and in turns, each within
     ``SWEEP_S``."""
 
-    def __init__(self, root: Path, out_dir: Path, recursive: bool):
+    def __init__(self, root: Path, out_dir: Path, recursive: bool,
+                 follow_links: bool = False):
         self.root, self.out_dir, self.recursive = root, out_dir, recursive
+        self.links = Links(root, out_dir, follow_links)  # each link left out said once
         self.times = FolderTimes()
         self.files: list[tuple[Path, str]] = []  # (path, name), sorted, as last listed
         self.unread: list[Path] = []
@@ -157,10 +343,12 @@ class WatchedFiles:
         if self.trusted and not changed and start - self.listed_at < self.every:
             return None
         before = {name for _, name in self.files}
-        self.folders = self._folders()  # their times taken before the files are listed
-        unread: list[Path] = []
-        paths = watched_files(self.root, self.out_dir, self.recursive, unread)
-        self.files, self.unread = [(p, state.name(p)) for p in paths], unread
+        # the folders' times taken before their files are listed
+        listing = Listing(self.root, self.out_dir, self.recursive, self.links, self.times)
+        self.links.say()
+        self.folders = listing.folders
+        self.files = [(p, state.name(p)) for p in listing.files]
+        self.unread = listing.unread
         self.listed_at = time.monotonic()
         self.every = max(RELIST_S, 100 * (self.listed_at - start))
         names = {name for _, name in self.files}
@@ -185,31 +373,6 @@ class WatchedFiles:
                 age = wall - logged[1] / 1e9
                 if age < RECENT_S:
                     self.recent[name] = (path, now + RECENT_S - max(age, 0.0))
-
-    def _folders(self) -> dict[str, str]:
-        """The folders listed (folder -> its path under the watched one, as files' names
-        say it): the watched one, with --recursive every sub-folder the listing enters
-        (``core.input_files.folder_images``: not hidden ones, Zarr stores or the output folder;
-        a linked one once), each with its time taken (``FolderTimes``)."""
-        found, todo = {}, [(self.root, "")]
-        seen, skip = {os.path.realpath(self.root)}, os.path.realpath(self.out_dir)
-        while todo:
-            folder, under = todo.pop()
-            found[str(folder)] = under
-            self.times.changed(str(folder))
-            if not self.recursive:
-                break
-            try:
-                with os.scandir(folder) as entries:
-                    inner = [e.name for e in entries if e.is_dir() and _entered(e.name)]
-            except OSError:  # the listing says what it can of it
-                continue
-            for name in inner:
-                real = os.path.realpath(folder / name)
-                if real != skip and real not in seen:
-                    seen.add(real)
-                    todo.append((folder / name, f"{under}/{name}" if under else name))
-        return found
 
     def _distrust(self) -> None:
         self.trusted = False
@@ -258,26 +421,30 @@ class SubfolderHint:
     again only once it changes, a sub-folder looked into only once it changes
     (``FolderTimes``)."""
 
-    def __init__(self, in_dir: Path, out_dir: Path):
+    def __init__(self, in_dir: Path, out_dir: Path, follow_links: bool = False):
         self.in_dir = in_dir
         self.skip = os.path.realpath(out_dir)
+        self.links = Links(in_dir, out_dir, follow_links)  # -r leaves out links leading out
         self.times = FolderTimes()
         self.subfolders: list[str] = []
         self.said: set[str] = set()
 
     def say(self) -> None:
         if self.times.changed(str(self.in_dir)):
-            try:
-                with os.scandir(self.in_dir) as entries:
-                    self.subfolders = sorted(
-                        e.name for e in entries if e.is_dir() and _entered(e.name)
-                        and os.path.realpath(e.path) != self.skip)
-            except OSError:  # gone meanwhile: the scan says nothing of it either
-                return
+            # gone meanwhile: none (the scan says nothing of it either)
+            subfolders, links, _ = _entries(str(self.in_dir), recursive=True)
+            # those -r would list: no link leading out, or to a folder listed under its name
+            own = {os.path.join(self.links.root_real, name) for name in subfolders
+                   if name not in links} | {self.links.root_real}
+            self.subfolders = [
+                name for name in subfolders
+                if (real := os.path.realpath(os.path.join(self.in_dir, name))) != self.skip
+                and (name not in links or (self.links.leads(real) is None and real not in own))]
         held = {}
         for name in self.subfolders:
             folder = os.path.join(self.in_dir, name)
-            if name not in self.said and self.times.changed(folder) and (n := _images_in(folder)):
+            if name not in self.said and self.times.changed(folder) \
+                    and (n := _images_in(folder, self.links)):
                 held[name] = n
         if held:
             self.said.update(held)
@@ -299,14 +466,25 @@ class SubfolderHint:
                 "themselves")
 
 
-def _images_in(folder: str) -> int:
-    """The image files directly in ``folder`` (hidden ones and Zarr stores left out; 0 where it
-    cannot be read: removed or unreadable meanwhile)."""
+def _images_in(folder: str, links: Links) -> int:
+    """The image files directly in ``folder`` that -r would watch (hidden ones, Zarr stores and
+    links leading out left out; 0 where it cannot be read: removed or unreadable meanwhile)."""
     from .core.files import IMAGE_SUFFIXES
 
     try:
         with os.scandir(folder) as inside:
-            return sum(e.is_file() and not e.name.startswith(".")
-                       and Path(e.name).suffix.lower() in IMAGE_SUFFIXES for e in inside)
+            return sum(not e.name.startswith(".")
+                       and Path(e.name).suffix.lower() in IMAGE_SUFFIXES and _is_file(e)
+                       and (not e.is_symlink() or links.leads(os.path.realpath(e.path)) is None)
+                       for e in inside)
     except OSError:
         return 0
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is a regular file, links followed; False for a link loop (which
+    raised, and hid every image file of its folder)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False

@@ -103,4 +103,10 @@ def add_watch_arguments(p) -> None:
     p.add_argument("-r", "--recursive", action="store_true",
                    help="watch the subfolders' images too (the output folder left out), each "
                    "output in the same subfolder of output_dir (created as needed)")
+    p.add_argument("--follow-links", action="store_true",
+                   help="follow symbolic links wherever they point; by default a link in the "
+                   "watched folder is followed only where it leads inside it (not into "
+                   "output_dir): one to a file or folder elsewhere (another user's images, a "
+                   "whole volume) is left out and said once. Either way, a file reached both "
+                   "through a link and under its own name is processed once")
     add_method_options(p)
