@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import uuid
 import warnings
 from collections.abc import Callable
@@ -33,6 +34,13 @@ import numpy as np
 
 from .allocator import release_memory, tune_dask_worker
 from .checkpoint import ModelCache
+from .cluster_chunks import (
+    last_chunk_merged,
+    run_by_plane,
+    whole_plane_levels,
+    with_margin,
+    without_mirror,
+)
 from .cluster_watchdog import (
     CONNECT_S,
     ClusterError,
@@ -125,9 +133,16 @@ def _client(scheduler):
             "scheduler` and give its tcp:// address") from error
 
 
-@lru_cache(maxsize=4)
 def _worker_method(spec: MethodSpec, rgb: bool) -> Method:
-    """Resolve a method once per worker process (its network shared with the file tasks)."""
+    """Resolve a method once per worker thread, its network shared by the process's threads
+    and file tasks (``_WORKER_MODELS``): a Method holds the state of the plane it runs (a
+    PSF-aware network's noise level), and shared by two chunks run side by side in a worker's
+    threads, one chunk's plane took the other's level (up to 19 grey levels off, 2 threads)."""
+    return _thread_method(spec, rgb, threading.get_ident())
+
+
+@lru_cache(maxsize=64)
+def _thread_method(spec: MethodSpec, rgb: bool, thread: int) -> Method:
     return spec.resolve(rgb=rgb, models=_WORKER_MODELS)
 
 
@@ -378,21 +393,27 @@ def _chunk_name(axes: str, depth: dict, block_info) -> str:
 
 
 def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec | tuple,
-                  rgb: bool, tiling: TilingSpec, halo: dict, block_info=None) -> np.ndarray:
+                  rgb: bool, tiling: TilingSpec, halo: dict, levels=None,
+                  block_info=None) -> np.ndarray:
+    """``levels``: a plane's noise levels where a chunk holds pieces of planes
+    (``cluster_chunks.whole_plane_levels``; a tuple of them per channel with ``spec``'s)."""
     tuned = tune_dask_worker()  # as for a file task
     try:
         _device_on_worker(tiling)
+        # at the volume's ends the plane's own edge, as on one machine, not dask's mirror
+        block, margin = without_mirror(block, halo, block_info)
         # the block's casts to the input's type said as its chunk's, once (a line per chunk,
         # in the worker's log: one line per run would need every block's counts sent back to
         # the client, less the overlap each block holds, which dask trims after)
         with open_tally(tally := OutputCast()):
             if isinstance(spec, tuple):  # one spec and normalisation per channel
                 image = _block_by_channel(block, axes, normalization, spec, rgb, tiling,
-                                          block_info)
+                                          block_info, levels)
             else:
-                image = _run_block(block, axes, normalization, spec, rgb, tiling)
+                image = _run_block(block, axes, normalization, spec, rgb, tiling, levels,
+                                   block_info)
         tally.say(_chunk_name(axes, halo, block_info))
-        return image
+        return with_margin(image, margin)
     except Exception as error:
         # the worker's reason alone did not say which of a volume's many chunks failed
         message = f"{_chunk_name(axes, halo, block_info)} failed: {error}"
@@ -406,7 +427,14 @@ def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSp
             release_memory()
 
 
-def _run_block(block, axes: str, normalization, spec: MethodSpec, rgb: bool, tiling):
+def _run_block(block, axes: str, normalization, spec: MethodSpec, rgb: bool, tiling,
+               levels=None, block_info=None):
+    """The block's deblur; with ``levels``, plane by plane, each given its whole plane's."""
+    return run_by_plane(block, axes, levels, block_info, lambda part: _run_part(
+        part, axes, normalization, spec, rgb, tiling))
+
+
+def _run_part(block, axes: str, normalization, spec: MethodSpec, rgb: bool, tiling):
     from .inference import ALPHA_NOTE, GRAY_ALPHA_NOTE, prepare_deblur
     from .thread_warnings import caught
 
@@ -420,13 +448,16 @@ def _run_block(block, axes: str, normalization, spec: MethodSpec, rgb: bool, til
     return prepared.run().image
 
 
-def _block_by_channel(block, axes: str, normalizations, specs, rgb: bool, tiling, block_info):
+def _block_by_channel(block, axes: str, normalizations, specs, rgb: bool, tiling, block_info,
+                      levels=None):
     """A block each of whose channels runs its own spec and normalisation (``specs[i]`` for
-    channel i of the volume: ``_channel_specs``), as one machine runs them."""
+    channel i of the volume: ``_channel_specs``; ``levels[i]`` its planes' noise levels), as
+    one machine runs them."""
     c, info = axes.index("C"), (block_info or {}).get(0)
     first = int(info["array-location"][c][0]) if info else 0  # C is not overlapped
     runs = [_run_block(block[(slice(None),) * c + (slice(j, j + 1),)], axes,
-                       normalizations[first + j], specs[first + j], rgb, tiling)
+                       normalizations[first + j], specs[first + j], rgb, tiling,
+                       None if levels is None else levels[first + j], block_info)
             for j in range(block.shape[c])]
     return np.concatenate(runs, axis=c)
 
@@ -446,6 +477,35 @@ def _channel_specs(whole, spec: MethodSpec, array, axes: str) -> tuple:
             specs.append(spec_for_image(spec.replace(**found), channel_of(array, c, i),
                                         axes.replace("C", "")))
     return tuple(specs)
+
+
+def _plane_levels(whole, apart: bool, chunks: tuple):
+    """Each plane's noise levels for the chunks (``cluster_chunks.whole_plane_levels``) where
+    ``chunks`` cut a plane: of each channel's run where channels run ``apart``; None where
+    the method estimates none, or a chunk holds whole planes (it estimates them as a whole)."""
+    layout = whole.layout
+    if all(c >= n for a, n, c in zip(layout.axes, layout.shape, chunks)
+           if a in layout.spatial_axes):
+        return None
+    if not apart:
+        return whole_plane_levels(whole, whole.options.device)
+    found = tuple(whole_plane_levels(run, run.options.device) for run in whole.channel_runs)
+    return None if all(f is None for f in found) else found
+
+
+def _chunk_depth(tiling: TilingSpec, runs, layout, chunks: tuple) -> dict[int, int]:
+    """What each chunk grows by on each side of each axis (dask's depth): the tiles' overlap
+    (the largest of a tuple), rounded up to a whole number of the network's size divisor, so
+    that every chunk starts on the grid one machine's tiles start on (126 px put a PSF-aware
+    network's second chunk 2 px off it: 1 % of the peak apart). None along an axis one chunk
+    spans (the Z of a 3D method's stack, say: dask refuses a depth beyond the array, and the
+    method extends its own borders)."""
+    given = max(tiling.overlap) if isinstance(tiling.overlap, tuple) else tiling.overlap
+    overlap = given or max(run.method.default_overlap for run in runs)
+    divisor = max(run.method.size_divisor for run in runs)
+    overlap = -(-int(overlap) // divisor) * divisor
+    return {i: (overlap if a in layout.spatial_axes and c < n else 0)
+            for i, (a, n, c) in enumerate(zip(layout.axes, layout.shape, chunks))}
 
 
 def whole_chunks(tasks: tuple, stored: tuple, shape: tuple) -> tuple[int, ...]:
@@ -503,7 +563,6 @@ def deblur_zarr_on_cluster(
     for run in (whole, *whole.channel_runs):  # the client runs no tile: a plane read for
         run.held = None  # the sample is not kept
     axes, shape, layout = whole.axes, whole.shape, whole.layout
-    overlap = tiling.overlap or max(run.method.default_overlap for run in runs)
     norm = tuple(run.normalization for run in runs) if apart else whole.normalization
     if apart:  # each channel's spec, for every chunk of that channel
         spec = _channel_specs(whole, spec, data.array, axes)
@@ -514,19 +573,17 @@ def deblur_zarr_on_cluster(
     chunks = whole_chunks(tuple(
         n if a == layout.channel_axis else (1 if a in layout.loop_axes else min(n, 2048))
         for a, n in zip(axes, shape)), stored_chunks, shape)
-    # no overlap along an axis one chunk spans (the Z of a 3D method's stack, say: dask refuses
-    # a depth beyond the array, and the method extends its own borders)
-    depth = {i: (overlap if a in layout.spatial_axes and c < n else 0)
-             for i, (a, n, c) in enumerate(zip(axes, shape, chunks))}
-    array = da.from_zarr(data.array).rechunk(chunks)
+    depth = _chunk_depth(tiling, runs, layout, chunks)
+    array = da.from_zarr(data.array).rechunk(last_chunk_merged(chunks, shape, depth))
     # RGBA: the colours pick the network as RGB does, as on one machine (inference.ALPHA_NOTE)
     rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
     result = array.map_overlap(
         _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
         normalization=norm, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
+        levels=_plane_levels(whole, apart, chunks),  # each plane's, found once here
     )
-    if result.chunks != array.chunks:  # dask moved a boundary: a last block under the depth
-        result = result.rechunk(chunks)  # grows to it (2018 + 32 px for 2050 px)
+    if result.chunks != array.chunks:  # dask moved a boundary (last_chunk_merged keeps a
+        result = result.rechunk(array.chunks)  # last block from being under the depth)
     client, own = _client(scheduler)
     try:  # open_zarr_output removes what a killed earlier run left (core.partials)
         with io_write.open_zarr_output(output, shape, whole.output_dtype, axes=axes,

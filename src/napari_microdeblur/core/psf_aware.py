@@ -7,7 +7,9 @@ reduced to its in-focus plane (the plane holding the brightest pixel) and the Me
 ``parameters`` say so; the network does not deconvolve along Z. The U-Net's input is extended
 by ``BORDER_PAD`` mirrored pixels (its outer pixels are untrained; a network without
 ``unet_pad`` gets the tile extended instead) and ``noise_scale`` scales the noise level it
-estimates once per plane, on the whole plane, for all its tiles (``_PsfRunner.start_plane``).
+estimates once per plane, on the whole plane, for all its tiles (``_PsfRunner.start_plane``);
+a caller that runs a plane in pieces (``core.cluster``: the chunks of a plane wider than a
+chunk) gives every piece the whole plane's (``PIECE_OF_PLANE``, ``plane_noise_levels``).
 
 Safeguard (``core.psf_safeguard``, on by default): a PSF far wider than any trained on runs a
 conservative Wiener (``psf_safeguard.conservative_wiener``) instead, and a plane whose result
@@ -38,7 +40,8 @@ from .tiling import is_out_of_memory
 
 __all__ = [
     "CALIBRATED_NOISE_SCALE_KEY", "DEFAULT_PSF_AWARE", "NOISE_SCALE_GRID", "OPPONENT",
-    "OPPONENT_PARTS", "calibrate_noise_scale", "calibrated_noise_scale", "from_opponent",
+    "OPPONENT_PARTS", "PIECE_OF_PLANE", "PlanePiece", "calibrate_noise_scale",
+    "calibrated_noise_scale", "from_opponent",
     "in_focus_plane", "load_psf_aware", "plane_kernel", "psf_aware_method", "to_opponent",
 ]
 
@@ -114,6 +117,23 @@ FINETUNED_PSF_KEY = "finetuned_psf"
 #: Why the caller deblurs the planes of a z-stack one by one (``core.selective`` for the
 #: CLI's --focus-below), said by ``plane_kernel`` in place of what a 3D PSF is for
 PLANES_ALONE: ContextVar[str | None] = ContextVar("planes_alone", default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanePiece:
+    """What the plane a run holds a piece of gives that piece (``PIECE_OF_PLANE``): its noise
+    levels (``_PsfRunner.plane_noise_levels`` of the whole plane: (C,) float32), or None for a
+    network that estimates its own."""
+
+    levels: np.ndarray | None
+
+
+#: Set by a caller that runs each plane of its image as a piece of a larger plane (``core.
+#: cluster``: a chunk of a plane wider than a chunk): every tile uses the whole plane's noise
+#: levels, not the piece's (estimated on each chunk, a 2600 px EM plane's two chunks came out
+#: 0.043 and 0.058 against the plane's 0.055, and the result up to 20 grey levels from one
+#: machine's), and the safeguard judges tile by tile, as for a plane larger than its crop.
+PIECE_OF_PLANE: ContextVar[PlanePiece | None] = ContextVar("piece_of_plane", default=None)
 
 
 def plane_kernel(psf) -> tuple[np.ndarray, str]:
@@ -209,12 +229,16 @@ class _BoundPsf(nn.Module):
         self.fallback_tiles = 0
         self.register_buffer("psf", torch.from_numpy(np.ascontiguousarray(kernel)))
 
-    def start_plane(self, plane: torch.Tensor) -> None:
+    def start_plane(self, plane: torch.Tensor | None, levels=None) -> None:
         """Estimate the noise levels on ``plane`` ((C, Y, X), model units) once, for every
-        tile of it (``forward``), as a whole-plane run estimates them; none for a model that
-        takes no noise level (it estimates its own). Forgets the last plane's ratios."""
+        tile of it (``forward``), as a whole-plane run estimates them, or use ``levels`` ((C,)
+        values: the whole plane's, for a piece of it); none for a model that takes no noise
+        level (it estimates its own). Forgets the last plane's ratios."""
         self.plane.ratio = self.plane.value = None
         if not self.takes_sigma:
+            return
+        if levels is not None:
+            self.plane.value = torch.as_tensor(np.asarray(levels, dtype=np.float32))
             return
         x = plane.float()[None]
         with torch.no_grad(), full_precision(x.device.type):
@@ -316,6 +340,9 @@ class _PsfRunner(NetworkRunner):
         36 % of the range at 160 px tiles on a PSF that did not fit). ``forward``: what the
         tiles run (this runner, or it on clipped input: ``saturation.clipped_forward``)."""
         bound: _BoundPsf = self.model
+        if (piece := PIECE_OF_PLANE.get()) is not None:  # the whole plane's level, tile by tile
+            bound.start_plane(None, levels=piece.levels)
+            return
         # one tile is judged as a whole already; a plane larger than the crop keeps the local
         # judgement of each tile (a bad region off the centre still falls back)
         judged_whole = (bound.safeguard and tiles > 1 and not self.plane_too_big
@@ -328,7 +355,7 @@ class _PsfRunner(NetworkRunner):
             # the whole plane is read already: its noise level from it, not a second read
             bound.start_plane(crop[(slice(None), *(slice(0, n) for n in shape))])
         else:
-            bound.start_plane(_crop(read, shape, prepare, PLANE_NOISE_MAX_SIDE, device))
+            bound.start_plane(None, levels=self.plane_noise_levels(read, shape, prepare, device))
         if crop is None:
             return
         bound.plane.measured = []
@@ -347,6 +374,18 @@ class _PsfRunner(NetworkRunner):
             warnings.warn(f"{bound.label}: the plane did not fit in memory for the safeguard's "
                           "whole-plane check, so it is judged tile by tile: with this tile the "
                           "result may differ from the whole image's", DeblurNote, stacklevel=2)
+
+    def plane_noise_levels(self, read, shape: tuple[int, ...], prepare, device="cpu"
+                           ) -> np.ndarray | None:
+        """(C,) float32: the noise levels ``start_plane`` gives the tiles of the plane
+        ``read`` reads (its arguments), estimated on its centred crop of at most
+        ``PLANE_NOISE_MAX_SIDE``; None for a network that estimates its own."""
+        bound: _BoundPsf = self.model
+        if not bound.takes_sigma:
+            return None
+        bound.start_plane(_crop(read, shape, prepare, PLANE_NOISE_MAX_SIDE, device))
+        levels, bound.plane.value = bound.plane.value, None
+        return levels.cpu().numpy()
 
 
 def _crop(read, shape: tuple[int, ...], prepare, side: int, device, divisor: int = 1
