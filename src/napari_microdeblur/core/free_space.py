@@ -16,6 +16,7 @@ counted: an estimate never refuses more than is certain from what was read."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
@@ -46,10 +47,11 @@ def input_shape(source) -> tuple[tuple[int, ...], np.dtype] | None:
     None where this cannot tell without reading it (a format read through bioio; a header
     its reader will refuse, a truncated file: that reader says what is wrong)."""
     from . import io
+    from .tiff_metadata import quiet_tifffile
 
     path = Path(source)
-    try:
-        with warnings.catch_warnings():  # its reader says them: a pyramid's level, series
+    try:  # its reader says them: a pyramid's level, series, tifffile's own log lines
+        with warnings.catch_warnings(), quiet_tifffile(logging.CRITICAL + 1):
             warnings.simplefilter("ignore")
             if io.is_zarr(path):
                 array = io.read_zarr(path).array

@@ -21,6 +21,7 @@ import numpy as np
 
 from .declared_sizes import refuse_impossible_ome, refuse_short
 from .notes import DeblurNote, DeblurWarning
+from .ome_datasets import open_tiff_file, own_series
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
@@ -195,7 +196,7 @@ def read_tiff(path: str | os.PathLike, *, lazy: bool = True, keep_alpha=False,
         refuse_impossible_ome(tif, path)  # also before: tifffile lists each declared plane
         if not tif.series:
             raise ValueError(f"cannot read {shown_path(path)}: the TIFF contains no image")
-        series = tif.series[0]
+        series = own_series(tif)[0]  # a position's file: its own image, not Image 0
         warn_other_series(tif, path)
         if len(series.levels) > 1:  # a pyramid: said in the same line as an OME-Zarr's
             from .zarr_metadata import note_levels
@@ -248,10 +249,8 @@ def _refuse_partial(tif, path: Path) -> None:
 
 
 def _open_tiff(path: Path):
-    import tifffile
-
-    try:
-        return tifffile.TiffFile(path)
+    try:  # a BinaryOnly position's file: with its dataset's OME-XML (``ome_datasets``)
+        return open_tiff_file(path)
     except Exception as error:  # tifffile raises several types for broken files
         raise ValueError(f"cannot read {shown_path(path)}{not_tiff_reason(path, error)}"
                          ) from error
@@ -329,10 +328,11 @@ def nonfinite_error(array, shape: tuple[int, ...] | None) -> ValueError:
 
 def warn_other_series(tif, path: Path) -> None:
     """A file of several images (OME positions, a thumbnail page) is read as its first: say so,
-    or a deblur of a multi-position file silently gave the first position alone."""
-    count = len(tif.series)
+    or a deblur of a multi-position file silently gave the first position alone. Those of a
+    dataset's other files are not this file's (``own_series``): read from those files."""
+    count = len(held := own_series(tif))
     if count > 1 and not note_slide_images(tif, path):
-        shape = " x ".join(map(str, tif.series[0].shape))
+        shape = " x ".join(map(str, held[0].shape))
         warnings.warn(f"{path}: the file holds {count} images; only the first ({shape}) is "
                       "read: save each image as its own file to process the others",
                       DeblurWarning, stacklevel=4)

@@ -13,14 +13,26 @@ separate input (``dataset_parts``). A folder of plain TIFFs costs one header rea
 A TiffData may name its file by UUID alone, no FileName (the OME schema allows it: a reader is
 to find the file whose OME root has that UUID); tifffile, which opens files by FileName, raised
 KeyError 'FileName' (a traceback) reading any image of such a file: refused here in one line
-(``dataset_gaps``). A watch waits for a dataset's files not there yet (``missing_files``)."""
+(``dataset_gaps``). A watch waits for a dataset's files not there yet (``missing_files``).
+
+A multi-position dataset keeps each position (OME Image) in files of its own, each with the
+full OME-XML (Micro-Manager 1.4, Bio-Formats) or BinaryOnly naming the first (Micro-Manager's
+later versions): tifffile's first series is Image 0 whichever file is opened, so Pos1.ome.tif
+was read as Pos0's pixels (its output held Pos0 deblurred) and a folder run never read
+position 1. A file is read as the image whose first planes it holds (``own_series``; a
+BinaryOnly one with its MetadataFile's OME-XML, ``open_tiff_file``), and only a file holding
+later planes of an image is a part of the file that reads it. Of a file holding several
+images of its own, the first is read, the others said (``io.warn_other_series``), as of a
+single-file one."""
 
 from __future__ import annotations
 
 import os
 import re
 import struct
+import threading
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -35,53 +47,102 @@ class OmeDatasetError(ValueError):
 
 @dataclass
 class DatasetXml:
-    """What an OME-XML says of the files of its first image (the one a reader reads)."""
+    """What an OME-XML says of the files of the image a file is read as (``_image_index``)."""
 
     #: a BinaryOnly file's MetadataFile ('' where it names none); None: not BinaryOnly
     metadata_file: str | None = None
-    #: file name -> (IFDs the first image needs of it, its planes there), in the XML's order:
-    #: the first holds plane 0. This file is under its own name.
+    #: file name -> (IFDs the image needs of it, its planes there), in the XML's order: the
+    #: first holds plane 0 and reads the image. This file is under its own name. A BinaryOnly
+    #: file's: as its MetadataFile's OME-XML says, where that was read (``dataset_of``)
     files: dict[str, tuple[int, int]] = field(default_factory=dict)
-    planes: int = 0  # the first image's planes, all files together
+    planes: int = 0  # the image's planes, all files together
     #: UUID -> planes of the TiffData, of any image, that name another file by UUID only
     unnamed: dict[str, int] = field(default_factory=dict)
+    uuid: str | None = None  # the file's own UUID (its OME root's)
 
     @property
     def multifile(self) -> bool:
         return self.metadata_file is not None or len(self.files) > 1 or bool(self.unnamed)
+
+    @property
+    def reader(self) -> str | None:
+        """The name of the file that reads the image (holds its first planes); None: not known."""
+        return next(iter(self.files), None)
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+#: one Image of an OME-XML: (its planes, its TiffData in runs: ((UUID text or None where the
+#: TiffData has no UUID, FileName or None), IFDs needed, planes), in the XML's order)
+ImageFiles = tuple[int, tuple[tuple[tuple[str | None, str | None], int, int], ...]]
+
+
+def _images(root, samples_default: int = 1) -> tuple[ImageFiles, ...]:
+    """Each Image's files in ``root`` (parsed OME-XML), consecutive TiffData of one file
+    merged: small where a metadata file lists every plane of every position."""
+    images = []
+    for pixels in (e for e in root.iter() if _local(e.tag) == "Pixels"):
+        channels = [e for e in pixels if _local(e.tag) == "Channel"]
+        samples = int(channels[0].get("SamplesPerPixel") or samples_default) if channels else 1
+        planes = (int(pixels.get("SizeZ", 1)) * int(pixels.get("SizeT", 1))
+                  * max(1, int(pixels.get("SizeC", 1)) // max(1, samples)))
+        runs: list[list] = []
+        for data in (e for e in pixels if _local(e.tag) == "TiffData"):
+            uuid = next((e for e in data if _local(e.tag) == "UUID"), None)
+            key = (None, None) if uuid is None else (
+                (uuid.text or "").strip(), uuid.get("FileName") or None)
+            count = _plane_count(data)
+            end = int(data.get("IFD") or 0) + count
+            if runs and runs[-1][0] == key:
+                runs[-1][1], runs[-1][2] = max(runs[-1][1], end), runs[-1][2] + count
+            else:
+                runs.append([key, end, count])
+        images.append((planes, tuple((key, end, count) for key, end, count in runs)))
+    return tuple(images)
+
+
+def _file_of(key: tuple[str | None, str | None], own: str | None, name: str) -> str | None:
+    """The file a TiffData's (UUID, FileName) names, as tifffile reads it: one without UUID,
+    or with the UUID ``own`` (the file's), is the file ``name``; None: by UUID only."""
+    uuid, file_name = key
+    return name if uuid is None or uuid == own else file_name
+
+
+def _image_index(images, own: str | None, name: str) -> int:
+    """The Image the file ``name`` is read as (``own_series`` picks its series alike): the
+    first whose first planes it holds, else the first it holds planes of (a part of it: read
+    whole), else the first."""
+    firsts = [_file_of(runs[0][0], own, name) if runs else None for _, runs in images]
+    if name in firsts:
+        return firsts.index(name)
+    return next((i for i, (_, runs) in enumerate(images)
+                 if any(_file_of(key, own, name) == name for key, _, _ in runs)), 0)
+
+
 def dataset_xml(root, path: Path, samples_default: int = 1) -> DatasetXml:
-    """The files ``root`` (parsed OME-XML of the file ``path``) names for its first image:
-    a TiffData without UUID, or with this file's UUID, is this file's, as tifffile reads it."""
-    found = DatasetXml()
+    """The files ``root`` (parsed OME-XML of the file ``path``) names for the image ``path``
+    is read as: a TiffData without UUID, or with this file's UUID, is this file's, as
+    tifffile reads it."""
     binary = next((e for e in root if _local(e.tag) == "BinaryOnly"), None)
     if binary is not None:
-        found.metadata_file = binary.get("MetadataFile") or ""
+        return DatasetXml(metadata_file=binary.get("MetadataFile") or "", uuid=root.get("UUID"))
+    return _dataset(_images(root, samples_default), path, root.get("UUID"))
+
+
+def _dataset(images, path: Path, own: str | None) -> DatasetXml:
+    found = DatasetXml(uuid=own)
+    if not images:
         return found
-    pixels = next((e for e in root.iter() if _local(e.tag) == "Pixels"), None)
-    if pixels is None:
-        return found
-    channels = [e for e in pixels if _local(e.tag) == "Channel"]
-    samples = int(channels[0].get("SamplesPerPixel") or samples_default) if channels else 1
-    found.planes = (int(pixels.get("SizeZ", 1)) * int(pixels.get("SizeT", 1))
-                    * max(1, int(pixels.get("SizeC", 1)) // max(1, samples)))
-    own = root.get("UUID")
-    found.unnamed = _unnamed_uuids(root, own)
-    for data in (e for e in pixels if _local(e.tag) == "TiffData"):
-        uuid = next((e for e in data if _local(e.tag) == "UUID"), None)
-        name = path.name
-        if uuid is not None and (uuid.text or "").strip() != own:
-            name = uuid.get("FileName")
-            if not name:  # by UUID only: in ``unnamed``
-                continue
-        count = _plane_count(data)
+    found.unnamed = _unnamed_uuids(images, own)
+    found.planes, runs = images[_image_index(images, own, path.name)]
+    for key, end, count in runs:
+        name = _file_of(key, own, path.name)
+        if not name:  # by UUID only: in ``unnamed``
+            continue
         ifds, planes = found.files.get(name, (0, 0))
-        found.files[name] = (max(ifds, int(data.get("IFD") or 0) + count), planes + count)
+        found.files[name] = (max(ifds, end), planes + count)
     return found
 
 
@@ -90,20 +151,19 @@ def _plane_count(data) -> int:
                or (1 if data.get("IFD") is not None else 0))
 
 
-def _unnamed_uuids(root, own: str | None) -> dict[str, int]:
+def _unnamed_uuids(images, own: str | None) -> dict[str, int]:
     """UUID -> planes of the TiffData of every image that name a file by UUID only, one that
     neither is this file (``own``) nor was named by FileName before: tifffile reads every
     image's TiffData in this order, and raises KeyError 'FileName' at the first such one."""
     known, unnamed = {own} if own else set(), {}
-    for data in (e for e in root.iter() if _local(e.tag) == "TiffData"):
-        uuid = next((e for e in data if _local(e.tag) == "UUID"), None)
-        if uuid is None:
-            continue
-        text = (uuid.text or "").strip()
-        if uuid.get("FileName"):
-            known.add(text)
-        elif text not in known:
-            unnamed[text] = unnamed.get(text, 0) + _plane_count(data)
+    for _, runs in images:
+        for (uuid, file_name), _, count in runs:
+            if uuid is None:
+                continue
+            if file_name:
+                known.add(uuid)
+            elif uuid not in known:
+                unnamed[uuid] = unnamed.get(uuid, 0) + count
     return unnamed
 
 
@@ -155,10 +215,12 @@ def refuse_dataset_gaps(tif, path) -> None:
 
 def dataset_gaps(dataset: DatasetXml, path: Path) -> None:
     """Refuse (``OmeDatasetError``) the file ``path`` whose OME-XML says ``dataset``: a
-    BinaryOnly file (its planes are one part of the image its MetadataFile describes), or a
-    file whose image has planes in files not in its folder (tifffile gave them as zeros)."""
+    BinaryOnly file (tifffile reads it as a stack of its planes, axes guessed: the reader
+    opens one that holds an image's first planes with its MetadataFile's OME-XML,
+    ``open_tiff_file``), or a file whose image has planes in files not in its folder
+    (tifffile gave them as zeros)."""
     if dataset.metadata_file is not None:
-        raise OmeDatasetError(_binary_only_words(dataset.metadata_file, path))
+        raise OmeDatasetError(_binary_only_words(dataset, path))
     if dataset.unnamed:
         raise OmeDatasetError(_unnamed_words(dataset.unnamed, path))
     missing = [name for name in dataset.files
@@ -195,49 +257,58 @@ def _unnamed_words(unnamed: dict[str, int], path: Path) -> str:
             "(Bio-Formats), which finds files by UUID, and save it as one OME-TIFF")
 
 
-def _binary_only_words(metadata_file: str, path: Path) -> str:
+def _binary_only_words(dataset: DatasetXml, path: Path) -> str:
+    metadata_file = dataset.metadata_file
     head = (f"cannot read {shown_path(path)}: it holds planes of a multi-file OME-TIFF "
-            "dataset, not an image of its own (its OME-XML is BinaryOnly)")
-    if not metadata_file:
-        return (f"{head}; open the dataset's file that holds the full OME-XML (usually the "
-                "first one), which reads the whole dataset, this file's planes included")
+            "dataset whose OME-XML is in another file (its own is BinaryOnly)")
+    if not metadata_file:  # which image its planes are of is not known here
+        return (f"{head}, and it names no such file (no MetadataFile); open the dataset in "
+                "Fiji (Bio-Formats) and save each image as one OME-TIFF")
     where = path.parent / metadata_file
     if not metadata_file.lower().endswith((".tif", ".tiff")):
         return (f"{head}: its metadata is in the OME companion file {metadata_file}, which is "
                 "not read here; open the dataset in Fiji (Bio-Formats) and save it as one "
                 "OME-TIFF")
     if not where.is_file():
-        return (f"{head}: the dataset is read from {metadata_file}, which is not in its "
-                "folder; put all the dataset's files together in one folder and open "
-                f"{metadata_file}")
-    return (f"{head}: the dataset is read from {shown_path(where)}; open that file instead: "
-            "it reads the whole dataset, this file's planes included")
+        return (f"{head}: {metadata_file}, which is not in its folder; put all the dataset's "
+                "files together in one folder, as the acquisition saved them, and read it "
+                "again")
+    images = _metadata_images(where)
+    found = _dataset(images, path, dataset.uuid) if images else None
+    if found is None or path.name not in found.files:
+        said = "names none of its planes" if found else "cannot be read as OME-XML"
+        return (f"{head}: {shown_path(where)}, whose OME-XML {said}; open the dataset in Fiji "
+                "(Bio-Formats) and save each image as one OME-TIFF")
+    if found.reader != path.name:
+        return (f"{head}: they are part of the image read from "
+                f"{shown_path(path.parent / found.reader)}; open that file instead: it reads "
+                "that image whole, this file's planes included")
+    # its own image, read so where the file is opened by ``open_tiff_file``
+    return (f"{head}: {shown_path(where)}, which describes this file's image; read it with "
+            "`microdeblur deblur` or this plugin's napari reader, which read that OME-XML")
 
 
 def dataset_parts(paths: list[Path]) -> dict[Path, Path]:
-    """Each file of ``paths`` that another file of them reads as part of its multi-file
-    OME-TIFF dataset -> that file: those its first image's TiffData name, a BinaryOnly file's
-    MetadataFile, a file whose full OME-XML puts plane 0 in another. One header read a TIFF;
-    OME-XML is parsed only where it names other files."""
+    """Each file of ``paths`` that another file of them reads as part of the image it is read
+    as (``dataset_of``) -> that file: the image's files after its first, a BinaryOnly file
+    whose MetadataFile's OME-XML cannot be read -> that file. A file holding an image's first
+    planes is read on its own (a position's file). One header read a TIFF; OME-XML is parsed
+    only where it names other files."""
     keys = {_key(p): p for p in paths if str(p).lower().endswith((".tif", ".tiff"))}
     parts: dict[Path, Path] = {}
     for key, path in keys.items():
-        xml = ome_description(path)
-        try:
-            dataset = dataset_xml(parsed(xml), path) if names_others(xml, path.name) else None
-        except (ET.ParseError, ValueError):  # the reader says what is wrong with it
+        dataset = dataset_of(path)
+        if dataset is None:
             continue
-        if dataset is None or not dataset.multifile:
-            continue
-        if dataset.metadata_file is not None:
+        names = [_key(path.parent / name) for name in dataset.files]
+        if dataset.metadata_file is not None and not names:
             owner = _key(path.parent / dataset.metadata_file)
             if owner in keys and owner != key:
                 parts[path] = keys[owner]
             continue
-        names = [_key(path.parent / name) for name in dataset.files]
         if dataset.unnamed or not names:  # refused, each file in its own words
             continue
-        if names[0] != key:  # its planes' description repeated in every file (Bio-Formats)
+        if names[0] != key:  # later planes of an image: read with the file of its first
             if names[0] in keys:
                 parts[path] = keys[names[0]]
             continue
@@ -258,7 +329,7 @@ def _key(path: Path) -> str:
 
 
 def parts_words(parts: dict[Path, Path], base: Path | None) -> str:
-    """'mm_1.ome.tif is part of the multi-file OME-TIFF dataset read whole from mm.ome.tif'
+    """'mm_1.ome.tif is part of the multi-file OME-TIFF image read whole from mm.ome.tif'
     for the files ``parts`` (``dataset_parts``), grouped by dataset, the first few named;
     names relative to the folder ``base`` where they are in it."""
     def name(path: Path) -> str:
@@ -275,7 +346,7 @@ def parts_words(parts: dict[Path, Path], base: Path | None) -> str:
         listed = ", ".join(name(p) for p in own[:PARTS_NAMED])
         more = f" and {len(own) - PARTS_NAMED} more" * (len(own) > PARTS_NAMED)
         are = "are parts" if len(own) > 1 else "is part"
-        said.append(f"{listed}{more} {are} of the multi-file OME-TIFF dataset read whole "
+        said.append(f"{listed}{more} {are} of the multi-file OME-TIFF image read whole "
                     f"from {name(owner)}")
     rest = len(by_owner) - len(said)
     return "; ".join(said) + f"; and files of {rest} more datasets" * bool(rest)
@@ -337,8 +408,9 @@ DESCRIPTION_START = 4096
 
 
 def dataset_of(path: Path) -> DatasetXml | None:
-    """The multi-file dataset the OME-XML of ``path`` names (its header read only); None for
-    a plain or single-file TIFF, or XML the reader will refuse."""
+    """The multi-file dataset the OME-XML of ``path`` names (its header read only; a
+    BinaryOnly file's files as its MetadataFile's OME-XML names them, where that names its
+    planes); None for a plain or single-file TIFF, or XML the reader will refuse."""
     xml = ome_description(path)
     if not names_others(xml, path.name):
         return None
@@ -346,33 +418,146 @@ def dataset_of(path: Path) -> DatasetXml | None:
         dataset = dataset_xml(parsed(xml), path)
     except (ET.ParseError, ValueError):  # the reader says what is wrong with it
         return None
+    if dataset.metadata_file and (images := _metadata_images(path.parent
+                                                             / dataset.metadata_file)):
+        found = _dataset(images, path, dataset.uuid)
+        if path.name in found.files:
+            dataset.files, dataset.planes, dataset.unnamed = (found.files, found.planes,
+                                                              found.unnamed)
     return dataset if dataset.multifile else None
 
 
+def _dataset_names(dataset: DatasetXml) -> list[str]:
+    """The files the image of ``dataset`` is read from: its planes' and, of a BinaryOnly
+    file, its MetadataFile (its OME-XML)."""
+    names = list(dataset.files)
+    return names + [dataset.metadata_file] * bool(
+        dataset.metadata_file and dataset.metadata_file not in names)
+
+
 def dataset_files(path: Path) -> list[Path]:
-    """The files of the dataset of ``path`` in its folder, ``path`` first ([path] for a file of
-    no multi-file dataset): what a copy of its dataset takes along (``watch``)."""
+    """The files of the dataset of ``path`` in its folder that its image is read from,
+    ``path`` first ([path] for a file of no multi-file dataset): what a copy of it takes along
+    (``watch``). A position's file takes its own image's, not the other positions'."""
     if (dataset := dataset_of(path)) is None:
         return [path]
-    names = [dataset.metadata_file] if dataset.metadata_file else list(dataset.files)
-    others = [path.parent / Path(n).name for n in names if n and Path(n).name != path.name]
+    others = [path.parent / Path(n).name for n in _dataset_names(dataset)
+              if n and Path(n).name != path.name]
     return [path, *(p for p in others if p.is_file())]
 
 
 def dataset_others(path: Path) -> list[Path]:
-    """The other files the dataset of ``path`` reads, whether in its folder or not (where
-    ``dataset_gaps`` looks for them): those its first image's planes lie in, a BinaryOnly
-    file's MetadataFile; [] for a file of no multi-file dataset. A watch waits for those not
-    there: an acquisition writes its files one after another, a copy brings them one by one."""
+    """The other files the image of ``path`` is read from, whether in its folder or not (where
+    ``dataset_gaps`` looks for them): those its planes lie in, a BinaryOnly file's
+    MetadataFile; [] for a file of no multi-file dataset. A watch waits for those not there:
+    an acquisition writes its files one after another, a copy brings them one by one."""
     if (dataset := dataset_of(path)) is None:
         return []
-    names = [dataset.metadata_file] if dataset.metadata_file else list(dataset.files)
-    return [path.parent / n for n in names if n and n != path.name]
+    return [path.parent / n for n in _dataset_names(dataset) if n and n != path.name]
 
 
 def reading_file(path: Path) -> Path | None:
-    """The file of the folder of ``path`` that reads it as a part of its dataset (as a folder
+    """The file of the folder of ``path`` that reads it as a part of its image (as a folder
     batch leaves it out: ``dataset_parts``), or None where ``path`` reads itself or that file
     is not there."""
     files = dataset_files(path)
     return dataset_parts(files).get(path) if len(files) > 1 else None
+
+
+def _metadata_images(where: Path) -> tuple[ImageFiles, ...] | None:
+    """``_images`` of the OME-XML of the TIFF ``where`` (a BinaryOnly file's MetadataFile),
+    kept for the files of its dataset (a folder of 100 positions reads it once); None where
+    it holds none (no OME-XML, BinaryOnly itself, XML that does not parse)."""
+    try:
+        stat = where.stat()
+    except OSError:
+        return None
+    key = (_key(where), stat.st_size, stat.st_mtime_ns)
+    with _METADATA_LOCK:  # a watch's or a batch's threads
+        if key in _METADATA_IMAGES:
+            return _METADATA_IMAGES[key]
+    try:
+        root = parsed(ome_description(where))
+        binary = root is not None and any(_local(e.tag) == "BinaryOnly" for e in root)
+        images = _images(root) if root is not None and not binary else None
+    except (ET.ParseError, ValueError):
+        images = None
+    with _METADATA_LOCK:
+        _METADATA_IMAGES[key] = images
+        while len(_METADATA_IMAGES) > METADATA_KEPT:
+            _METADATA_IMAGES.popitem(last=False)
+    return images
+
+
+#: MetadataFiles whose images are kept (``_metadata_images``): each is small, one entry per
+#: image's run of files
+METADATA_KEPT = 8
+_METADATA_IMAGES: OrderedDict = OrderedDict()
+_METADATA_LOCK = threading.Lock()
+
+
+def open_tiff_file(path):
+    """``tifffile.TiffFile(path)``; of a BinaryOnly file holding an image's first planes, with
+    its MetadataFile's OME-XML as its own (its root's UUID made this file's): tifffile then
+    reads that image from it (``own_series``) as from a position's file with the full
+    OME-XML. Raises what tifffile raises."""
+    import tifffile
+
+    tif = tifffile.TiffFile(path)
+    try:
+        xml = _position_xml(tif, Path(path))
+    except Exception:  # noqa: BLE001 - the reader refuses the BinaryOnly file in its words
+        xml = None
+    if xml is None:
+        return tif
+    tif.close()
+    return tifffile.TiffFile(path, omexml=xml)
+
+
+def _position_xml(tif, path: Path) -> str | None:
+    """The OME-XML ``open_tiff_file`` reads the BinaryOnly ``tif`` with; None for another file,
+    a part of an image read from another file, or a MetadataFile that cannot be read."""
+    own = tif.pages.first.description if tif.is_ome else ""
+    if "BinaryOnly" not in own or len(own) > BINARY_ONLY_CHARS:
+        return None
+    if tif.is_mmstack:  # Micro-Manager's own format: tifffile reads that, not OME-XML
+        return None
+    dataset = dataset_xml(parsed(own), path)
+    where = path.parent / (dataset.metadata_file or "")
+    if not dataset.metadata_file or not where.name.lower().endswith((".tif", ".tiff")):
+        return None
+    images = _metadata_images(where)
+    if not images or _dataset(images, path, dataset.uuid).reader != path.name:
+        return None
+    xml = ome_description(where)
+    if not xml:
+        return None
+    uuid = f' UUID="{dataset.uuid}"' if dataset.uuid else ""  # none: tifffile goes by FileName
+    return ROOT_UUID_ATTRIBUTE.sub(lambda m: m.group(1) + uuid, xml, count=1)
+
+
+#: a BinaryOnly file's OME-XML is short (a root and one element, a comment); a longer one is
+#: not parsed to look
+BINARY_ONLY_CHARS = 1 << 16
+#: the OME root element up to its UUID attribute (group 1), and that attribute
+ROOT_UUID_ATTRIBUTE = re.compile(
+    r"""(<(?:[\w.-]+:)?OME\b[^>]*?)\sUUID\s*=\s*("[^"]*"|'[^']*')""")
+
+
+def own_series(tif) -> list:
+    """The series of the open ``tifffile.TiffFile`` ``tif`` of the images it is read as: of
+    an OME-TIFF, those whose first plane lies in this file (a position's file: tifffile's
+    first series is Image 0 whichever file holds it), else the first with a plane in it (a
+    part: its image read whole), else all; of other files, all. The first is read."""
+    series = tif.series
+    if len(series) < 2 or any(getattr(s, "kind", "") != "ome" for s in series):
+        return series
+    if not (here := tif.filehandle.path):  # not a file on disk: no other file read either
+        return series
+    here = _key(here)
+
+    def in_file(page) -> bool:
+        return page is not None and _key(page.parent.filehandle.path or "") == here
+
+    own = [s for s in series if len(s) and in_file(s[0])]  # a series is a list of its pages
+    return own or next(([s] for s in series if any(in_file(p) for p in s)), series)
