@@ -147,7 +147,7 @@ def test_a_log_from_before_the_threshold_column_is_read_without_a_warning(dirs, 
     with open(out / cli_watch.WATCH_LOG, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=old)
         writer.writeheader()
-        writer.writerow({"name": "a.tif", "score": "0.2", "decision": "copied", "method": "",
+        writer.writerow({"name": "a.tif", "score": "1.5", "decision": "copied", "method": "",
                          "seconds": "0.01", "size": info.st_size, "mtime_ns": info.st_mtime_ns,
                          "logged_utc": ""})
     assert _watch(src, out, 1) == 0

@@ -6,7 +6,8 @@ page was processed, had been passed over for good). ``logged_utc`` says when the
 (ISO 8601, UTC), so a script can measure the delay after its file was written; ``threshold``
 the threshold the file was judged by, so a watch restarted with another one can say how many
 logged decisions stand on the old one (``other_thresholds``). A log written before a column
-existed is rewritten with it when the watch starts (an old row's threshold left empty)."""
+existed is rewritten with it when the watch starts (an old row's threshold left empty; its stamp
+the file's as it is now, unless the file was modified after the row was logged: ``upgrade_log``)."""
 
 from __future__ import annotations
 
@@ -113,8 +114,9 @@ class WatchState:
     name -> the stamp of a file last logged failed, unreadable or incomplete (``failed``) or
     deblurred, copied or blank (``processed``), name -> the output the watch wrote for it, the
     names last logged 'incomplete', those waited for (``cli_watch_wait``), this run's undone
-    ones (name -> decision), name -> the threshold a file last logged deblurred or copied was
-    judged by (``thresholds``; '' in a row of a log from before the column)."""
+    ones (name -> decision), name -> (the threshold, score, decision) of a file last logged
+    deblurred or copied (``thresholds``; threshold '' in a row of a log from before the
+    column)."""
 
     root: Path
     out_dir: Path
@@ -151,8 +153,9 @@ class WatchState:
         self.failed.pop(name, None)
         self.processed.pop(name, None)
         self.thresholds.pop(name, None)
-        if decision in JUDGED:
-            self.thresholds[name] = row.get("threshold") or ""
+        if decision in JUDGED:  # the score: an older version's row logged no threshold
+            self.thresholds[name] = (row.get("threshold") or "", row.get("score") or "",
+                                     decision)
         if decision in RETRIED:
             self.failed[name] = logged_stamp(row)
         (self.incomplete.add if decision == "incomplete" else self.incomplete.discard)(name)
@@ -249,37 +252,63 @@ def end_last_line(log_path: Path) -> None:
 
 def other_thresholds(state: WatchState, value: float, names) -> dict[str, int]:
     """logged threshold -> how many of ``names`` (files the watch will not process again) were
-    deblurred or copied by it, for the thresholds other than ``value`` (as logged, 6 digits)."""
+    deblurred or copied by it, for the thresholds other than ``value`` (as logged, 6 digits);
+    last, 'unknown (...)' -> how many rows of an older version, which logged no threshold, hold
+    a score that ``value`` decides otherwise (they had been left out: a restart with another
+    --threshold over an old log said nothing)."""
     import math
 
     found: dict[str, int] = {}
+    unknown = 0
     for name in names:
-        logged = state.thresholds.get(name, "")
+        logged, score, decision = state.thresholds.get(name, ("", "", ""))
+        if not logged and decision:  # judged, by a threshold not logged: its score tells
+            unknown += _decided_otherwise(score, decision, value)
+            continue
         try:
             same = math.isclose(float(logged), value, rel_tol=1e-5)
-        except ValueError:  # '' (a row from before the column) or not a number: unknown
+        except ValueError:  # not deblurred or copied, or not a number: unknown
             continue
         if not same:
             found[logged] = found.get(logged, 0) + 1
+    if unknown:  # read after 'by threshold ' in the warning
+        rows = f"{unknown} row{'s' * (unknown > 1)}"
+        found[f"unknown ({rows} of an older version, which logged no threshold, whose "
+              f"score this run's threshold decides otherwise)"] = unknown
     return found
+
+
+def _decided_otherwise(score: str, decision: str, value: float) -> bool:
+    """Whether threshold ``value`` decides a file of logged ``score`` otherwise than
+    ``decision`` (deblurred below the threshold, copied at or above it); a score not a number
+    counts as decided otherwise (it cannot be checked)."""
+    try:
+        soft = float(score) < value
+    except ValueError:
+        return True
+    return ("deblurred" if soft else "copied") != decision
 
 
 def upgrade_log(log_path: Path, in_dir: Path) -> bool:
     """A log written before the size, mtime_ns or logged_utc columns, rewritten with them, so
     that new rows line up; a row with no stamp (failed, or processed) gets its file's stamp now
-    (it is looked at again once the file changes from this). Returns whether the log holds a
-    header (a new log does not)."""
+    (it is looked at again once the file changes from this) where the file was not modified
+    after the row was logged, and none (processed again) where it was: a file replaced while
+    no watch ran had been stamped as replaced, and never retried. Returns whether the log
+    holds a header (a new log does not)."""
     from .core.partials import fresh_temporary_name
 
     if not log_path.exists() or log_path.stat().st_size == 0:
         return False
+    log_written_ns = log_path.stat().st_mtime_ns  # every row was logged by then
     with open(log_path, newline="", **TEXT) as f:
         reader = csv.DictReader(f)
         rows = list(reader)
     if tuple(reader.fieldnames or ()) != WATCH_COLUMNS:
         for row in rows:
             if row["decision"] in RETRIED + WROTE and logged_stamp(row) is None:
-                row["size"], row["mtime_ns"] = stamp(in_dir / row["name"]) or ("", "")
+                row["size"], row["mtime_ns"] = _stamp_if_unchanged(
+                    row, in_dir, log_path.parent, log_written_ns) or ("", "")
         tmp = fresh_temporary_name(log_path)
         with open(tmp, "w", newline="", **TEXT) as f:
             writer = csv.DictWriter(f, fieldnames=WATCH_COLUMNS, extrasaction="ignore")
@@ -287,6 +316,45 @@ def upgrade_log(log_path: Path, in_dir: Path) -> bool:
             writer.writerows(rows)
         os.replace(tmp, log_path)
     return True
+
+
+def _stamp_if_unchanged(row: dict, in_dir: Path, out_dir: Path,
+                        log_written_ns: int) -> tuple[int, int] | None:
+    """The stamp of an old row's file as it is now, or None where the file is gone or was
+    modified after it was read: after the row's output was put in place (a copy: or of another
+    size than it), after the row was logged (``logged_utc``), or after the log was last
+    written, whichever is known and earliest."""
+    now = stamp(in_dir / row["name"])
+    if now is None:
+        return None
+    read_by = [log_written_ns]  # each: a time at or after the file was read
+    with_ms = _utc_ns(row.get("logged_utc") or "")
+    if with_ms is not None:
+        read_by.append(with_ms + 1_000_000)  # logged to the millisecond, cut
+    if row["decision"] in WROTE:
+        deblurred, copied = targets(row["name"], out_dir)
+        try:
+            output = (deblurred if row["decision"] == "deblurred" else copied).stat()
+        except (OSError, ValueError):  # moved away, or a name no disk holds
+            output = None
+        if output is not None:
+            if row["decision"] in COPIED and output.st_size != now[0]:
+                return None
+            # a copy keeps the file's mtime; its ctime is when it was put in place
+            read_by.append(max(output.st_mtime_ns, output.st_ctime_ns))
+    return None if now[1] > min(read_by) else now
+
+
+def _utc_ns(text: str) -> int | None:
+    """``logged_utc`` (ISO 8601) in ns since the epoch; None where empty or not a time."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    since = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (since.days * 86_400 + since.seconds) * 1_000_000_000 + since.microseconds * 1000
 
 
 def write_row(writer, log, row: dict, quiet: bool) -> None:
