@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from napari_microdeblur import __version__
 from napari_microdeblur.core import atomic_write, card_checks, notes, registry, shown
 from napari_microdeblur.core import state_dict_files as sd_files
+from napari_microdeblur.core import weights_layouts as layouts
 from napari_microdeblur.core.atomic_write import write_atomically  # re-exported, as before
 from napari_microdeblur.core.run_paths import KERAS_SUFFIXES, STATE_DICT_SUFFIXES, missing_weights
 
@@ -400,6 +401,7 @@ def load_safetensors(
                   lambda a, c: _build(a, c, where, advice)):
         if (model := build(card.arch, card.config)) is not None:
             _check_channels(model, card, where)
+            tensors = layouts.upgraded(card.arch, model, tensors, where)  # an earlier layout
             _check_fits(model.state_dict(), tensors, where, card.arch, setting)
     model.load_state_dict(dict(tensors), strict=True)
     card.sha256 = digest
@@ -438,6 +440,7 @@ def _load_state_dict_file(
     digest = sha256_file(path)
     sd = sd_files.read_state_dict_file(path, where)
     model = _build(arch, cfg, where)
+    sd = layouts.upgraded(arch, model, sd, where)  # a state dict of an earlier layout
     _check_fits(model.state_dict(), sd, where, arch, "paper" if config is None else "given")
     model.load_state_dict(dict(sd), strict=True)
     card = _card_for_import(arch, cfg, path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from .job_defaults import (
     TRAINABLE,
 )
 from .licences import joined_license
+from .notes import DeblurNote
 from .training.checkpoints import (
     check_checkpoint_dir,
     check_resumable,
@@ -294,9 +296,11 @@ def started_from(label: str, base_card) -> str:
 def check_same_start(ckdir: Path, req: FinetuneRequest) -> None:
     """A resume from other starting weights of the same architecture, or with another
     licence of the images, refused in one line each: the card then named this session's
-    start, its training data and licence, not the run's (as `train --resume` refuses)."""
+    start, its training data and licence, not the run's (as `train --resume` refuses). A
+    run saved before license= existed resumes with this run's licence, said in one note."""
     where = checkpoint_path(ckdir)
-    saved = (load_training_checkpoint(where).get("config") or {}).get("card") or {}
+    loaded_config = load_training_checkpoint(where).get("config") or {}
+    saved = loaded_config.get("card") or {}
     if not saved:  # an earlier release's checkpoint: nothing to compare with
         return
     start = started_from(req.base_label, req.base_card)
@@ -310,11 +314,34 @@ def check_same_start(ckdir: Path, req: FinetuneRequest) -> None:
                          f"weights={was!r} as before, or start a new run (from its "
                          "best.safetensors) in another checkpoint_dir")
     license = finetuned_license(req.base_card, req.license)
-    if saved.get("license") not in (None, license):
-        raise ValueError(f"resume: {where} was started with licence {saved['license']!r} "
-                         f"(the starting weights' AND the images'), not {license!r}; give the "
-                         "same license= as before, or start a new run (from its "
-                         "best.safetensors) in another checkpoint_dir")
+    if saved.get("license") in (None, license):
+        return
+    if _before_license_option(loaded_config, saved, req.base_card):
+        # its card holds the start's licence alone: the images' was never asked for, so the
+        # run goes on with today's rule rather than claim theirs is the start's
+        # the dock asks no licence; the CLI's option is the way to state one (warnings are
+        # not put in the CLI's words, so it is named as such)
+        stated = "" if req.license is not None else (
+            ", theirs not stated (--license, license= in Python, states it)")
+        warnings.warn(f"resume: {where} was saved before the images' licence was recorded (its "
+                      f"card gives the starting weights' alone, {saved['license']!r}); the run "
+                      f"resumes with {license!r}, the starting weights' AND the images'{stated}",
+                      DeblurNote, stacklevel=2)
+        return
+    raise ValueError(f"resume: {where} was started with licence {saved['license']!r} "
+                     f"(the starting weights' AND the images'), not {license!r}; give the "
+                     "same license= as before, or start a new run (from its "
+                     "best.safetensors) in another checkpoint_dir")
+
+
+def _before_license_option(config: dict, saved_card: dict, base_card) -> bool:
+    """Whether a run's saved state is of a release before ``license=`` (2026-12-06): its card
+    gives the starting weights' licence alone, where every run since adds the images' ('AND
+    NOASSERTION' when not given), and its config lacks ``trainable``, which every run since
+    2026-12-06 records. (A run of that day given the start's own licence as license= looks the
+    same: it resumes with 'AND NOASSERTION', which claims nothing of the images.)"""
+    start = getattr(base_card, "license", None) if base_card is not None else "unknown"
+    return "trainable" not in config and saved_card.get("license") == start
 
 
 def validation_scored(match_intensity: bool, fields: Sequence = ()) -> str:
