@@ -123,11 +123,14 @@ def test_the_napari_reader_says_the_dataset_names_files_by_uuid_only(tmp_path):
     assert said and "by UUID only" in said[0] and "KeyError" not in said[0]
 
 
-def test_a_second_image_named_by_uuid_only_is_refused_too(tmp_path):
-    """tifffile reads every image's TiffData: the first image's fine, the second's KeyError."""
-    _two_images(tmp_path / "mf", second_named=False)
-    with pytest.raises(ValueError, match="the file holding 3 of its planes by UUID only"):
-        io.read_image(tmp_path / "mf" / FIRST)
+def test_a_second_image_named_by_uuid_only_leaves_each_file_its_own_image(tmp_path):
+    """tifffile reads every image's TiffData (the second's gave KeyError 'FileName'): each
+    position's file is now read with its own image alone (``tiff_header.open_own_image``), so
+    a position named by UUID only in the other file's XML needs no FileName."""
+    stack = _two_images(tmp_path / "mf", second_named=False)
+    for name, own in ((FIRST, stack[:3]), (SECOND, stack[3:])):
+        image = io.read_image(tmp_path / "mf" / name, lazy=False)
+        np.testing.assert_array_equal(np.asarray(image.array), own)
 
 
 def test_a_file_naming_its_own_planes_by_uuid_only_still_reads(tmp_path):

@@ -39,23 +39,25 @@ def _tiff_data(path: Path):
     """(whether the TIFF states its axes, an ImageData as deblur reads it: its header where its
     pixels are compressed or tiled, which io.read_image would decode whole; else None: where
     tifffile cannot read it, io.read_image says why). The file is opened once: each opening
-    parses its OME-XML again (opened twice, one of 47 MB took 1.1 s here, not 0.7)."""
-    import tifffile
-
+    parses its OME-XML again (opened twice, one of 47 MB took 1.1 s here, not 0.7); only a
+    position's file is opened again, with its own Images' OME-XML (``with_own_images``)."""
     from .core.io import ImageData, read_tiff
-    from .core.ome_datasets import refuse_dataset_gaps
-    from .core.tiff_header import tiff_header
+    from .core.ome_datasets import open_tiff_file, refuse_dataset_gaps
+    from .core.tiff_header import tiff_header, with_own_images
 
-    try:
-        tif = tifffile.TiffFile(path)
+    try:  # a BinaryOnly position's file with its dataset's OME-XML, as deblur opens it
+        tif = open_tiff_file(path)
     except Exception:  # noqa: BLE001 - io.read_image says why, in its words
         return False, None
+    try:  # a multi-file OME-TIFF missing a file, or a BinaryOnly part: read_image says
+        refuse_dataset_gaps(tif, path)
+        # a position's file: its own position's shape, pixel sizes and channels, not Pos0's
+        tif = with_own_images(tif, path)
+        header = tiff_header(tif, extras=True)
+    except Exception:  # noqa: BLE001 - as above
+        tif.close()
+        return False, None
     with tif:
-        try:  # a multi-file OME-TIFF missing a file, or a BinaryOnly part: read_image says
-            refuse_dataset_gaps(tif, path)
-            header = tiff_header(tif, extras=True)
-        except Exception:  # noqa: BLE001 - as above
-            return False, None
         if header.contiguous:  # keep_alpha: the file's samples as deblur reads them, lazily
             return header.stated, read_tiff(path, keep_alpha=True, opened=tif)
         _say_first_image(tif, path)
@@ -68,11 +70,12 @@ def _say_first_image(tif, path: Path) -> None:
     """What io.read_tiff says of a file it reads one image of (the others, a pyramid's lower
     levels), from the header: info of a compressed or tiled file had said neither."""
     from .core.io import warn_other_series
+    from .core.ome_datasets import own_series
     from .core.zarr_metadata import note_levels
 
     warn_other_series(tif, path)
-    if len(levels := tif.series[0].levels) > 1:
-        note_levels(path, {"datasets": levels}, tif.series[0].shape)
+    if len(levels := (series := own_series(tif)[0]).levels) > 1:
+        note_levels(path, {"datasets": levels}, series.shape)
 
 
 def describe(path: str) -> dict:

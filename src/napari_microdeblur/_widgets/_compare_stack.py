@@ -84,11 +84,10 @@ def file_channel_names(layer) -> list:
     if key not in _FILE_NAMES:
         try:
             if key[0].lower().endswith((".tif", ".tiff")):
-                import tifffile
-
+                from ..core.tiff_header import open_own_image
                 from ..core.tiff_metadata import tiff_extras
 
-                with tifffile.TiffFile(key[0]) as tif:
+                with open_own_image(key[0]) as tif:  # a position's file: its own channels
                     extras = tiff_extras(tif)
             else:
                 from ..core.io import is_zarr, read_zarr

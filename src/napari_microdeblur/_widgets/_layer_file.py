@@ -262,16 +262,17 @@ def _channel_slice(layer, shape: tuple, extras: dict) -> tuple[tuple, dict]:
 
 
 def _file_record_header(path: str) -> tuple[tuple, np.dtype, dict]:
-    """(shape, dtype, extras: record, channel names, time interval) of the first image in
-    ``path``, no pixel read: a TIFF's from tifffile's headers, a Zarr's from its lazy array;
-    other formats (bioio) hold no record this package writes."""
+    """(shape, dtype, extras: record, channel names, time interval) of the image ``path`` is
+    read as (a position's file: its own), no pixel read: a TIFF's from tifffile's headers, a
+    Zarr's from its lazy array; other formats (bioio) hold no record this package writes."""
     if in_background(path):
-        import tifffile
-
+        from ..core.ome_datasets import own_series
+        from ..core.tiff_header import open_own_image
         from ..core.tiff_metadata import tiff_extras
 
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
+        # a position's file: its own position's shape and channel names, not Pos0's
+        with open_own_image(path) as tif:
+            series = own_series(tif)[0]
             return tuple(int(n) for n in series.shape), np.dtype(series.dtype), tiff_extras(tif)
     from ..core.io import is_zarr, read_zarr
 

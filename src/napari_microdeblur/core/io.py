@@ -21,13 +21,13 @@ import numpy as np
 
 from .declared_sizes import refuse_impossible_ome, refuse_short
 from .notes import DeblurNote, DeblurWarning
-from .ome_datasets import open_tiff_file, own_series
+from .ome_datasets import own_series
 from .pixel_units import pixel_size_from_tiff
 from .positioned_io import open_fd, pread
 from .shown import first_line, shown_path
 from .slide_tiff import SLIDE_SUFFIXES, aperio_pixel_size, note_slide_images
 from .tiff_colour import stored_colours
-from .tiff_header import states_axes, tiff_series_axes
+from .tiff_header import open_own_image, states_axes, tiff_series_axes
 from .tiff_lazy import open_compressed
 from .tiff_metadata import tiff_extras
 
@@ -250,7 +250,7 @@ def _refuse_partial(tif, path: Path) -> None:
 
 def _open_tiff(path: Path):
     try:  # a BinaryOnly position's file: with its dataset's OME-XML (``ome_datasets``)
-        return open_tiff_file(path)
+        return open_own_image(path)
     except Exception as error:  # tifffile raises several types for broken files
         raise ValueError(f"cannot read {shown_path(path)}{not_tiff_reason(path, error)}"
                          ) from error
