@@ -232,9 +232,9 @@ def test_a_watch_names_the_second_file_that_never_came(tmp_path, monkeypatch, ca
     old = time.time() - 3600
     os.utime(first, (old, old))
     code, log = _watch(tmp_path, monkeypatch, lambda n: None, "--settle", "0",
-                       "--incomplete-after", "60")
+                       "--incomplete-after", "0.3")
     err = capsys.readouterr().err
     assert code == 2
     assert f"{FIRST},,incomplete," in log
-    said = [line for line in err.splitlines() if "unchanged for 60 s" in line]
+    said = [line for line in err.splitlines() if "unchanged for 0.3 s: not" in line]
     assert len(said) == 1 and SECOND in said[0] and "touch it or copy it again" in said[0]

@@ -98,7 +98,7 @@ def test_an_ome_stack_unchanged_too_long_is_logged_incomplete_and_retried_once_d
     _writer(src / "s.ome.tif", planes[:4], _ome()).close()
     old = time.time_ns() - 700 * 10**9  # past the default --incomplete-after of 600 s
     os.utime(src / "s.ome.tif", ns=(old, old))
-    assert main(["watch", str(src), str(out), "--once", *COPY]) == 2
+    assert main(["watch", str(src), str(out), "--once", "--incomplete-after", "0", *COPY]) == 2
     assert _rows(out) == [("s.ome.tif", "incomplete")]
     assert sorted(p.name for p in out.iterdir()) == [cli_watch.WATCH_LOG]  # nothing copied
     err = capsys.readouterr().err
@@ -124,7 +124,7 @@ def test_a_stack_whose_last_page_is_cut_short_is_incomplete(folders, capsys):
     assert "its last page (plane 4) is cut short" in incomplete_reason(src / "cut.tif")
     old = time.time_ns() - 700 * 10**9  # past the default --incomplete-after of 600 s
     os.utime(src / "cut.tif", ns=(old, old))
-    assert main(["watch", str(src), str(out), "--once", *COPY]) == 2
+    assert main(["watch", str(src), str(out), "--once", "--incomplete-after", "0", *COPY]) == 2
     assert _rows(out) == [("cut.tif", "incomplete")]  # was 'unreadable'
     assert "cut.tif: incomplete, its last page (plane 4) is cut short" in capsys.readouterr().err
 

@@ -45,7 +45,7 @@ def _inside(real: str, folder_real: str) -> bool:
 
 class Links:
     """The symbolic links of a watched folder: one is followed only where it leads inside the
-    folder (not into the output folder), unless ``follow`` (--follow-links). A link dropped
+    folder (not into an output folder inside it), unless ``follow`` (--follow-links). A link dropped
     into a shared drop folder had the watch read what it pointed to anywhere on the machine
     (another user's images, a whole volume) and write it, copied or deblurred, to OUT_DIR.
     ``leave_out`` keeps a line for each link left out; ``say()`` prints the ones not said yet
@@ -55,6 +55,9 @@ class Links:
         self.root, self.out_dir = root, out_dir
         self.follow = follow
         self.root_real, self.out_real = os.path.realpath(root), os.path.realpath(out_dir)
+        # the output folder is the watched one's parent (or above): its files are the watched
+        # folder's, the output folder's own files outside it
+        self.out_holds_root = _inside(self.root_real, self.out_real)
         self.left: dict[str, str] = {}  # this listing's links left out: name -> its line
         self.said: set[tuple[str, str]] = set()
 
@@ -75,12 +78,16 @@ class Links:
 
     def leads(self, real: str) -> str | None:
         """Where a link resolved to ``real`` leads when it is not followed: 'out' (into the
-        output folder), 'outside' (out of the watched folder); None where it is followed."""
+        output folder), 'outside' (out of the watched folder); None where it is followed. A
+        file of the watched folder is followed where the output folder holds the watched one
+        (``watch exp/raw exp``): every link in it had been left out as leading into the output
+        folder."""
         if self.follow:
             return None
-        if _inside(real, self.out_real):
+        in_root = _inside(real, self.root_real)
+        if _inside(real, self.out_real) and not (in_root and self.out_holds_root):
             return "out"
-        return None if _inside(real, self.root_real) else "outside"
+        return None if in_root else "outside"
 
     def twice(self, name: str, watched: str, folder: bool = False) -> None:
         """The link ``name`` leads to what is watched as ``watched`` ('': the watched folder

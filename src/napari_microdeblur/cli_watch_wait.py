@@ -5,12 +5,20 @@ file arrives first, its second file seconds later), and files that cannot be rea
 changed recently (still being written). Each is said once, and logged 'incomplete' or
 'unreadable' once unchanged for its time; a dataset's file changes when any of its files does.
 
-How long a file has been unchanged (``STAMP_AGES``): the age of its modification time by this
-computer's clock, or, where longer, how long this process has seen its size and modification
-time unchanged (``time.monotonic``). A file server or microscope whose clock is ahead gives
-modification times in the future: such files waited silently forever (--once processed
-nothing); they are now taken as written once unchanged for --settle seconds as this computer
-counts, said once. Files already old when the watch starts are done at once, as before."""
+How long a file has been unchanged for --settle (``STAMP_AGES``): the age of its modification
+time by this computer's clock, or, where longer, how long this process has seen its size and
+modification time unchanged (``time.monotonic``). A file server or microscope whose clock is
+ahead gives modification times in the future: such files waited silently forever (--once
+processed nothing); they are now taken as written once unchanged for --settle seconds as this
+computer counts, said once. Files already old when the watch starts are done at once, as before.
+
+A file waited for (``Waiting``) is timed by the watch alone: from when it first saw the file and
+its dataset's files as they are now (a file arriving or growing starts the wait again), never by
+modification times. A copy keeps the original times (cp -p, rsync -a, Explorer): a dataset's
+main file made an hour ago was logged 'incomplete' at the first scan, "unchanged for 600 s"
+after 0.1 s watched, before its second file could come. A dataset's part whose main file waits
+waits with it, and one whose main file was logged 'incomplete' (or failed) says so: both had
+said "processed with that file" of a file never processed (``_parts_follow``)."""
 
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from .cli_watch_log import WatchState, stamp
 
@@ -33,6 +42,27 @@ FORGET_S = 3600.0
 #: how the reasons a file of a multi-file OME-TIFF waits for its dataset's files begin
 #: (here, and ``core.tiff_complete``'s for a short one)
 DATASET_WHY = "its dataset's file"
+#: the decision of a dataset's part that waits with the file that reads it (and its row when
+#: that file is logged 'incomplete', 'failed' or 'unreadable')
+PART = "dataset part"
+
+
+class Waiting(NamedTuple):
+    """A file waited for (``WatchState.waiting``: name -> this): the stamp it was judged by, why
+    it waits ('' for a dataset's part complete itself), its row's decision if it waits too
+    long, after how many seconds, ((each other file of its dataset, its stamp or None), ...) (a
+    change of one is its change), since when (``time.monotonic``) the watch has seen it and
+    them as they are, the file that reads it where it is a dataset's part (``_parts_follow``),
+    and the line said of it ('incomplete', or 'with' its main file)."""
+
+    stamp: tuple
+    why: str
+    decision: str
+    seconds: float
+    others: tuple = ()
+    since: float = 0.0
+    reader: Path | None = None
+    said: str = ""
 
 
 class StampAges:
@@ -80,40 +110,112 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
     """(the settled files that are complete, [(path, (why, stamp, decision))] of those waited
     for that have not changed for their time: TIFFs holding fewer planes than their metadata
     declares or whose multi-file dataset's files are not all there, unchanged for ``after``
-    seconds ('incomplete'), and files that could not be read yet ('unreadable',
-    ``still_written``)). The others wait in ``state.waiting`` (name -> (stamp, why, decision,
-    seconds[, ((a dataset file, its stamp), ...)]); looked at again only once they or their
-    dataset's files change), each said once."""
-    from .core.io import is_tiff
-
-    waiting, done, given_up = state.waiting, [], []
+    seconds ('incomplete'), files that could not be read yet ('unreadable', ``still_written``),
+    and a dataset's parts whose main file is given up on ('dataset part', ``_parts_follow``)).
+    The others wait in ``state.waiting`` (``Waiting``; looked at again only once they or their
+    dataset's files change), each said once. The time is the watch's own (module docstring)."""
+    waiting, done, given_up, now = state.waiting, [], [], time.monotonic()
+    parts = []  # (path, its Waiting) of a dataset's parts: as the file that reads them
     for path in ready:
         name, now_stamp = state.name(path), stamp(path)
         if now_stamp is None:  # gone since it was listed
             continue
         known = waiting.get(name)
-        others = known[4] if known and len(known) > 4 else ()
-        now_others = tuple((other, stamp(other)) for other, _ in others)
-        if known and known[0] == now_stamp and now_others == others:
-            why, decision, seconds = known[1:4]
+        now_others = tuple((other, stamp(other)) for other, _ in known.others) if known else ()
+        if known and known.stamp == now_stamp and now_others == known.others:
+            entry = known
         else:  # the second file of a dataset arriving is a change of its first
-            why, now_others = _waited_for(path) if is_tiff(path) else (None, ())
-            decision, seconds = "incomplete", after
-        if why is None:
-            if not known or known[2] != "unreadable":  # kept: said once, while it changes
+            entry = _judged(path, now_stamp, after, now, known)
+        if entry is not None and entry.reader is not None:
+            parts.append((path, entry))
+        elif entry is None:
+            if not known or known.decision != "unreadable":  # kept: said once, while it changes
                 waiting.pop(name, None)
             done.append(path)
-        elif _unchanged_for(path, now_stamp, now_others) >= seconds:
-            waiting.pop(name, None)
-            given_up.append((path, (why, now_stamp, decision)))
         else:
-            said = name in waiting and waiting[name][2] == "incomplete"
-            if decision == "incomplete" and not said:  # 'unreadable': still_written said it
-                print(f"microdeblur: {name}: incomplete, {why}; waiting for the rest "
-                      f"(logged 'incomplete' if unchanged for {after:g} s: --incomplete-after)",
-                      file=sys.stderr, flush=True)
-            waiting[name] = (now_stamp, why, decision, seconds, now_others)
+            _wait(path, entry, state, after, now, given_up)
+    _parts_follow(parts, done, given_up, state, after, now)
     return done, given_up
+
+
+def _judged(path: Path, now_stamp: tuple, after: float, now: float,
+            known: Waiting | None) -> Waiting | None:
+    """The ``Waiting`` of ``path`` (new, or changed since ``known``): None where it is complete
+    and no dataset's part."""
+    from .core.io import is_tiff
+    from .core.ome_datasets import reading_file
+
+    why, others = _waited_for(path) if is_tiff(path) else (None, ())
+    reader = reading_file(path) if others else None  # only a multi-file dataset has parts
+    if why is None and reader is None:
+        return None
+    return Waiting(now_stamp, why or "", "incomplete", after, others, now, reader,
+                   known.said if known else "")
+
+
+def _wait(path: Path, entry: Waiting, state: WatchState, after: float, now: float,
+          given_up: list) -> None:
+    """``path``, waited for as ``entry`` says: given up on (into ``given_up``) once unchanged
+    for its time, else kept waiting ('incomplete' said once)."""
+    name = state.name(path)
+    if now - entry.since >= entry.seconds:
+        state.waiting.pop(name, None)
+        given_up.append((path, (entry.why, entry.stamp, entry.decision)))
+        return
+    if entry.decision == "incomplete":  # 'unreadable': said by still_written
+        if entry.said != "incomplete":
+            print(f"microdeblur: {name}: incomplete, {entry.why}; waiting for the rest "
+                  f"(logged 'incomplete' if unchanged for {after:g} s: --incomplete-after)",
+                  file=sys.stderr, flush=True)
+        entry = entry._replace(said="incomplete")
+    state.waiting[name] = entry
+
+
+def _parts_follow(parts: list, done: list, given_up: list, state: WatchState, after: float,
+                  now: float) -> None:
+    """Each dataset's part of ``parts`` ((path, its ``Waiting``)) follows the file that reads it
+    (its ``reader``): done with it; waiting while it waits (said once); logged 'dataset part',
+    saying so, where it is given up on now or was logged 'incomplete', 'failed' or
+    'unreadable' and has not changed since (not processed until it changes). Otherwise (that
+    file done earlier, or not settled yet) the part is done, or waits on its own where it is
+    incomplete itself (as any file). Parts had said "processed with that file" of a file
+    logged 'incomplete', never processed."""
+    done_names = {state.name(p) for p in done}
+    given = {state.name(p): seen[2] for p, seen in given_up}
+    for path, entry in parts:
+        name, reader = state.name(path), entry.reader
+        reader_name = state.name(reader)
+        head = f"part of the multi-file OME-TIFF dataset read from {reader.name}"
+        waits = state.waiting.get(reader_name)
+        logged = given.get(reader_name) or _logged_not_done(reader_name, reader, state)
+        if reader_name in done_names or (logged is None and waits is None and not entry.why):
+            state.waiting.pop(name, None)
+            done.append(path)
+        elif waits is not None and waits.reader is None and logged is None:
+            if entry.said != "with":
+                print(f"microdeblur: {name}: {head}, which is waited for: waits with it "
+                      "(processed with it once it is complete, logged with it if it is not)",
+                      file=sys.stderr, flush=True)
+            state.waiting[name] = entry._replace(said="with")
+        elif logged is not None:
+            state.waiting.pop(name, None)
+            given_up.append((path, (f"{head}, which was logged {logged}: not processed on its "
+                                    f"own, nor with {reader.name} until that file changes (touch "
+                                    "it or copy it again once the dataset's files are all "
+                                    "there)", entry.stamp, PART)))
+        else:  # incomplete itself, the file that reads it not looked at now
+            _wait(path, entry, state, after, now, given_up)
+
+
+def _logged_not_done(name: str, path: Path, state: WatchState) -> str | None:
+    """The decision ('incomplete', 'failed or unreadable') ``path`` was last logged with where
+    it is not done and has not changed since (it is not looked at until it changes); None
+    otherwise."""
+    if name not in state.failed or state.failed[name] != stamp(path):
+        return None
+    if name in state.incomplete:
+        return "incomplete"
+    return state.not_done.get(name, "failed or unreadable")
 
 
 def _waited_for(path: Path) -> tuple[str | None, tuple]:
@@ -135,12 +237,6 @@ def _waited_for(path: Path) -> tuple[str | None, tuple]:
     return why, others
 
 
-def _unchanged_for(path: Path, now_stamp: tuple, others: tuple) -> float:
-    """Seconds since ``path`` or the files of its dataset there (``others``) last changed."""
-    ages = [STAMP_AGES.age(other, seen) for other, seen in others if seen is not None]
-    return min([STAMP_AGES.age(path, now_stamp), *ages])
-
-
 def still_written(path: Path, when, error: BaseException, args, state: WatchState) -> bool:
     """Whether ``path``, which could not be read (``when``: its stamp), changed so recently that
     it is taken as still being written (put in ``state.waiting``, said once) rather than logged
@@ -155,16 +251,20 @@ def still_written(path: Path, when, error: BaseException, args, state: WatchStat
         print(f"microdeblur: {name}: cannot be read yet ({why}); taken as still being "
               f"written: read again when it changes, logged 'unreadable' if unchanged for "
               f"{seconds:g} s ({READ_RETRY_SETTLES} x --settle)", file=sys.stderr, flush=True)
-    state.waiting[name] = (when, why, "unreadable", seconds)
+    state.waiting[name] = Waiting(when, why, "unreadable", seconds, (), time.monotonic(),
+                                  said="unreadable")
     return True
 
 
 def waited_row(name: str, seen: tuple, args) -> dict:
-    """The row of a file waited for too long ('incomplete' or 'unreadable'); ``seen``: (why,
+    """The row of a file waited for too long ('incomplete' or 'unreadable'), or of a dataset's
+    part whose main file was ('dataset part', ``_parts_follow``); ``seen``: (why,
     the stamp it was judged by: a change since then is a change, and brings it back, the
     decision)."""
     why, when, decision = seen
-    if decision == "incomplete":
+    if decision == PART:  # its main file was given up on (``_parts_follow``)
+        print(f"microdeblur: {name}: {why}", file=sys.stderr, flush=True)
+    elif decision == "incomplete":
         # logged, it is looked at again when it changes, not when its dataset's files do
         again = ("once its dataset's files are all there, touch it or copy it again to have "
                  "it processed" if why.startswith(DATASET_WHY)

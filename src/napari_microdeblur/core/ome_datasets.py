@@ -13,7 +13,7 @@ separate input (``dataset_parts``). A folder of plain TIFFs costs one header rea
 A TiffData may name its file by UUID alone, no FileName (the OME schema allows it: a reader is
 to find the file whose OME root has that UUID); tifffile, which opens files by FileName, raised
 KeyError 'FileName' (a traceback) reading any image of such a file: refused here in one line
-(``dataset_gaps``). A watch waits for a dataset's files not there yet (``missing_files``).
+(``dataset_gaps``). A watch waits for a dataset's files not there yet (``dataset_others``).
 
 A multi-position dataset keeps each position (OME Image) in files of its own, each with the
 full OME-XML (Micro-Manager 1.4, Bio-Formats) or BinaryOnly naming the first (Micro-Manager's
