@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .cli import UserError
 from .cli_batch_lines import ExistingOutputs, RepeatedWarnings, warning_head  # noqa: F401
+from .cli_batch_stale import CHECKED_AT_MOST, StaleOutputs, requested
 from .cli_changed_inputs import ChangedInputs
 from .cli_progress import FilesBar, say
 from .core.shown import first_line, shown_path
@@ -216,7 +217,7 @@ class BatchLog:
     #: this run's settings (``requested``) that a skipped output's record is compared with;
     #: None: not compared
     request: dict | None = None
-    stale: StaleOutputs = field(default_factory=lambda: StaleOutputs())  # defined below
+    stale: StaleOutputs = field(default_factory=StaleOutputs)
     #: skipped outputs whose input changed since they were written (a rerun)
     changed: ChangedInputs = field(default_factory=ChangedInputs)
     #: --overwrite: a rerun redoes every file (``rest_words``); the batch's file count
@@ -234,7 +235,7 @@ class BatchLog:
             self.request = requested(args)
             self.overwrite = bool(getattr(args, "overwrite", False))
             self.cluster = bool(getattr(args, "scheduler", None))
-            self.stale.earlier = getattr(args, "earlier_outputs", None)
+            self.stale.begin(args, CHECKED_AT_MOST)  # as set here when the batch begins
             self.parts = len(getattr(args, "dataset_parts", ()))  # ``batch_inputs``
             self.changed.quiet = self.quiet
         sources = [Path(s) for s in sources]
@@ -293,15 +294,9 @@ class BatchLog:
         if error is not None:  # write_failures lists the records that hold an error
             record["error"] = error
         self.records.append(record)
-        if status == "skipped" and self.request is not None:
-            unread = self.stale.read >= CHECKED_AT_MOST
-            made = self.stale.record(target)  # None past the first CHECKED_AT_MOST
-            differ = self.stale.check(target, self.request, made)
-            if differ:
-                fields = {**fields, "settings_differ": differ}
-            read = self.stale.reader(target) if unread else None
-            if self.changed.check(source, target, made, read, self.name(source)):
-                fields = {**fields, "input_changed": True}
+        if status == "skipped" and self.request is not None:  # settings_differ and others
+            fields = {**fields, **self.stale.compared(source, target, self.request,
+                                                      self.changed, self.name(source))}
         if self.bar is not None:
             self.bar.skipped() if status == "skipped" else self.bar.done()
         if self.json:  # one object a line, as each file ends (jq reads JSON lines)
@@ -482,119 +477,3 @@ def list_failures(output: Path, records: list[dict], failed: int) -> None:
     if listed is not None:  # said with kept rows alone too: they are not this run's failures
         print(f"microdeblur: {failed} of {len(records)} files failed; listed in "
               f"{shown_path(listed)}{more if kept else ''}", file=sys.stderr, flush=True)
-
-
-#: skipped outputs whose records are read, at most (0.6-0.9 ms each from the page cache
-#: here: a rerun that skips a million outputs is not held up by it)
-CHECKED_AT_MOST = 1000
-#: what a skipped output's record is compared on: the method spec's fields as given (names,
-#: not what 'auto' became), with the words a warning names them by
-COMPARED = {"name": "method", "weights": "weights", "psf": "PSF", "modality": "modality"}
-
-
-def requested(args) -> dict:
-    """This run's settings that an existing output's record is compared with (``COMPARED``,
-    and --focus-below: a number, 'auto' or None), as ``provenance.spec_dict`` records them."""
-    from .cli import method_specs
-    from .core.provenance import spec_dict
-
-    given = spec_dict(method_specs(args)[0]) or {}
-    return {**{key: given.get(key) for key in COMPARED},
-            "focus_below": getattr(args, "focus_below", None)}
-
-
-def output_record(path: Path) -> dict | None:
-    """The record of how the existing output ``path`` was made, from its header only (no
-    pixel is read); None where it holds none or cannot be read (not compared then)."""
-    from .core.batch_outputs import header_record
-
-    return header_record(path)
-
-
-def recorded_settings(record: dict) -> dict | None:
-    """A record's settings in ``requested``'s terms; None where it names no method spec (a
-    record of an older version, or of a layer saved from napari)."""
-    spec = record.get("method_spec")
-    if not isinstance(spec, dict):
-        return None
-    focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
-    if "mode" not in focus:  # none, or a watch's: the whole file deblurred
-        below = None
-    elif "auto" in str(focus.get("threshold_from")):
-        below = "auto"
-    else:
-        below = focus.get("threshold")
-    return {**{key: spec.get(key) for key in COMPARED}, "focus_below": below}
-
-
-def same_setting(key: str, theirs, ours) -> bool:
-    """An optics PSF completed from the file's calibration ('widefield:...,pixel=0.1') is the
-    one given without it."""
-    if theirs == ours:
-        return True
-    if key == "psf" and isinstance(theirs, str) and isinstance(ours, str):
-        return theirs.startswith(ours + ",")
-    if key == "focus_below" and None not in (theirs, ours) and "auto" not in (theirs, ours):
-        return float(theirs) == float(ours)
-    return False
-
-
-def setting_words(key: str, value) -> str:
-    if key == "focus_below":
-        return "whole file (no --focus-below)" if value is None else f"--focus-below {value}"
-    return f"{COMPARED[key]} {value if value is not None else 'not given'}"
-
-
-@dataclass
-class StaleOutputs:
-    """Skipped outputs whose record says they were made with other settings than this run
-    asks for: counted, the first one described, said in one line before the closing one
-    (skipped, they had passed for this run's: `--method wiener` over the default's outputs
-    said '59 skipped' and nothing else)."""
-
-    count: int = 0
-    first: str | None = None
-    read: int = 0  # records read: up to CHECKED_AT_MOST
-    #: the batch's inputs left out as earlier outputs (``folder_pairs``): their records, read
-    #: before the work, not read again here
-    earlier: object = None
-
-    def reader(self, target):
-        """What reads ``target``'s record (``ChangedInputs`` reads one past the first
-        ``CHECKED_AT_MOST`` only where the input was modified after the output)."""
-        if self.earlier is not None:
-            return lambda: self.earlier.record(target)
-        return lambda: output_record(Path(target))
-
-    def record(self, target) -> dict | None:
-        """``target``'s record, read for the first ``CHECKED_AT_MOST`` skipped outputs; None
-        past them, or where it holds none."""
-        if self.read >= CHECKED_AT_MOST:
-            return None
-        self.read += 1
-        return self.reader(target)()
-
-    def check(self, target, request: dict, record: dict | None) -> list[str]:
-        """The settings ``target``'s ``record`` differs from ``request`` in (method, weights,
-        psf, modality, focus_below); [] where it does not, or names none."""
-        theirs = recorded_settings(record) if isinstance(record, dict) else None
-        if theirs is None:
-            return []
-        differ = [k for k in request if not same_setting(k, theirs.get(k), request[k])]
-        if differ:
-            self.count += 1
-            if self.first is None:
-                self.first = (f"{Path(target).name}: "
-                              + ", ".join(f"{setting_words(k, theirs.get(k))} (this run: "
-                                          f"{setting_words(k, request[k])})" for k in differ))
-        return [{"name": "method"}.get(k, k) for k in differ]  # --json: the options' names
-
-    def say(self) -> None:
-        if self.count:
-            of = (f" (of the first {CHECKED_AT_MOST} skipped, whose records were read)"
-                  if self.read >= CHECKED_AT_MOST else "")
-            print(f"microdeblur: warning: {self.count} skipped output"
-                  f"{'s were' if self.count > 1 else ' was'} made with other settings than "
-                  f"this run's{of} ({self.first}"
-                  f"{'; and others' if self.count > 1 else ''}): pass --overwrite to redo "
-                  f"{'them' if self.count > 1 else 'it'}", file=sys.stderr, flush=True)

@@ -1,0 +1,226 @@
+"""The outputs a `deblur` rerun of a folder skips, compared with this run's settings: those
+whose record names other settings (method, weights, PSF, modality, --focus-below) counted and
+said in one line, a weights file replaced in place under the same name among them (its sha256
+is not the one the record holds); those that hold no record of their settings (an older
+release's, another program's) counted in one line too, as not compared. Moved out of
+``cli_batch`` (600 lines)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+#: skipped outputs whose records are read, at most (0.6-0.9 ms each from the page cache
+#: here: a rerun that skips a million outputs is not held up by it)
+CHECKED_AT_MOST = 1000
+#: what a skipped output's record is compared on: the method spec's fields as given (names,
+#: not what 'auto' became), with the words a warning names them by
+COMPARED = {"name": "method", "weights": "weights", "psf": "PSF", "modality": "modality"}
+#: hex digits of a sha256 a warning shows (as `microdeblur info` does)
+SHA_SHOWN = 12
+
+
+def requested(args) -> dict:
+    """This run's settings that an existing output's record is compared with (``COMPARED``,
+    and --focus-below: a number, 'auto' or None), as ``provenance.spec_dict`` records them."""
+    from .cli import method_specs
+    from .core.provenance import spec_dict
+
+    given = spec_dict(method_specs(args)[0]) or {}
+    return {**{key: given.get(key) for key in COMPARED},
+            "focus_below": getattr(args, "focus_below", None)}
+
+
+def output_record(path: Path) -> dict | None:
+    """The record of how the existing output ``path`` was made, from its header only (no
+    pixel is read); None where it holds none or cannot be read (not compared then)."""
+    from .core.batch_outputs import header_record
+
+    return header_record(path)
+
+
+def recorded_settings(record: dict) -> dict | None:
+    """A record's settings in ``requested``'s terms; None where it names no method spec (a
+    record of an older version, or of a layer saved from napari)."""
+    spec = record.get("method_spec")
+    if not isinstance(spec, dict):
+        return None
+    focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
+    if "mode" not in focus:  # none, or a watch's: the whole file deblurred
+        below = None
+    elif "auto" in str(focus.get("threshold_from")):
+        below = "auto"
+    else:
+        below = focus.get("threshold")
+    return {**{key: spec.get(key) for key in COMPARED}, "focus_below": below}
+
+
+def same_setting(key: str, theirs, ours) -> bool:
+    """An optics PSF completed from the file's calibration ('widefield:...,pixel=0.1') is the
+    one given without it."""
+    if theirs == ours:
+        return True
+    if key == "psf" and isinstance(theirs, str) and isinstance(ours, str):
+        return theirs.startswith(ours + ",")
+    if key == "focus_below" and None not in (theirs, ours) and "auto" not in (theirs, ours):
+        return float(theirs) == float(ours)
+    return False
+
+
+def setting_words(key: str, value) -> str:
+    if key == "focus_below":
+        return "whole file (no --focus-below)" if value is None else f"--focus-below {value}"
+    return f"{COMPARED[key]} {value if value is not None else 'not given'}"
+
+
+def header_holds_record(path) -> bool:
+    """Whether ``path`` is a file whose header ``output_record`` reads (a TIFF or a PNG): a
+    Zarr output's record is not read for the skip check, so it is not said to hold none."""
+    from .core import io, io_write
+
+    return Path(path).is_file() and (io.is_tiff(path) or io_write.is_png(path))
+
+
+@dataclass
+class StaleOutputs:
+    """Skipped outputs whose record says they were made with other settings than this run
+    asks for: counted, the first one described, said in one line before the closing one
+    (skipped, they had passed for this run's: `--method wiener` over the default's outputs
+    said '59 skipped' and nothing else). Weights are compared by content where both sides
+    have it: the file given hashed once a run, where a record to compare it with holds a
+    ``weights_sha256`` (a file replaced in place, same name, had passed as the same). Skipped
+    outputs holding no record of their settings are counted apart (``unrecorded``)."""
+
+    count: int = 0
+    first: str | None = None
+    read: int = 0  # records read: up to ``at_most``
+    #: records read at most (``CHECKED_AT_MOST``, as ``cli_batch`` has it when the batch begins)
+    at_most: int = CHECKED_AT_MOST
+    #: the batch's inputs left out as earlier outputs (``folder_pairs``): their records, read
+    #: before the work, not read again here
+    earlier: object = None
+    #: the weights file this run was given (None: none), and its sha256 once hashed ('' where
+    #: it could not be read: compared by name then)
+    weights_file: str | None = None
+    weights_sha: str | None = None
+    #: skipped outputs among those read that hold no record of their settings, and the first
+    unrecorded: int = 0
+    first_unrecorded: str | None = None
+
+    def begin(self, args, at_most: int) -> None:
+        """This run's weights file (hashed only where a record is compared with it), the
+        earlier outputs' records already read, and how many records to read."""
+        from .cli import method_specs
+
+        self.at_most = at_most
+        self.earlier = getattr(args, "earlier_outputs", None)
+        self.weights_file = getattr(method_specs(args)[0], "weights", None)
+
+    def reader(self, target):
+        """What reads ``target``'s record (``ChangedInputs`` reads one past the first
+        ``at_most`` only where the input was modified after the output)."""
+        if self.earlier is not None:
+            return lambda: self.earlier.record(target)
+        return lambda: output_record(Path(target))
+
+    def record(self, target) -> dict | None:
+        """``target``'s record, read for the first ``at_most`` skipped outputs; None past
+        them, or where it holds none."""
+        if self.read >= self.at_most:
+            return None
+        self.read += 1
+        return self.reader(target)()
+
+    def compared(self, source, target, request: dict, changed, name: str) -> dict:
+        """The --json fields of the skipped output ``target`` of ``source``: the settings its
+        record differs from ``request`` in (``settings_differ``), that its input changed since
+        (``input_changed``, ``changed``: the batch's ``ChangedInputs``; ``name``: the input as
+        lines name it). One read that holds no record of its settings is counted (its --json
+        line as before: scripts read a fixed set of keys)."""
+        unread = self.read >= self.at_most
+        made = self.record(target)  # None past the first ``at_most``
+        fields = {}
+        if differ := self.check(target, request, made):
+            fields["settings_differ"] = differ
+        elif not unread:
+            self.count_unrecorded(target, made)
+        read = self.reader(target) if unread else None
+        if changed.check(source, target, made, read, name):
+            fields["input_changed"] = True
+        return fields
+
+    def count_unrecorded(self, target, record) -> None:
+        """The skipped ``target``, its record read, counted where it holds none naming its
+        settings (they are not compared)."""
+        if isinstance(record, dict) and recorded_settings(record) is not None:
+            return
+        if record is None and not header_holds_record(target):
+            return  # a Zarr store: its record is not read here
+        self.unrecorded += 1
+        self.first_unrecorded = self.first_unrecorded or Path(target).name
+
+    def check(self, target, request: dict, record: dict | None) -> list[str]:
+        """The settings ``target``'s ``record`` differs from ``request`` in (method, weights,
+        psf, modality, focus_below); [] where it does not, or names none."""
+        theirs = recorded_settings(record) if isinstance(record, dict) else None
+        if theirs is None:
+            return []
+        shas = self.weights_shas(record, request)
+        differ = [k for k in request
+                  if not (shas[0] == shas[1] if k == "weights" and shas
+                          else same_setting(k, theirs.get(k), request[k]))]
+        if differ:
+            self.count += 1
+            if self.first is None:
+                self.first = f"{Path(target).name}: " + ", ".join(
+                    differ_words(k, theirs.get(k), request[k], shas) for k in differ)
+        return [{"name": "method"}.get(k, k) for k in differ]  # --json: the options' names
+
+    def weights_shas(self, record: dict, request: dict) -> tuple | None:
+        """(the record's weights sha256, this run's weights file's), where both are known:
+        weights are compared by content then; None: by name."""
+        theirs = record.get("weights_sha256")
+        if request.get("weights") is None or not isinstance(theirs, str) or not theirs:
+            return None
+        ours = self.weights_digest()
+        return (theirs, ours) if ours else None
+
+    def weights_digest(self) -> str:
+        """sha256 of this run's weights file, hashed the first time it is asked for ('' where
+        there is none or it cannot be read)."""
+        if self.weights_sha is None:
+            from .core.checkpoint import sha256_file
+
+            try:
+                self.weights_sha = sha256_file(self.weights_file) if self.weights_file else ""
+            except OSError:  # gone since the run began: compared by name
+                self.weights_sha = ""
+        return self.weights_sha
+
+    def say(self) -> None:
+        of = (f" (of the first {self.at_most} skipped, whose records were read)"
+              if self.read >= self.at_most else "")
+        if self.count:
+            print(f"microdeblur: warning: {self.count} skipped output"
+                  f"{'s were' if self.count > 1 else ' was'} made with other settings than "
+                  f"this run's{of} ({self.first}"
+                  f"{'; and others' if self.count > 1 else ''}): pass --overwrite to redo "
+                  f"{'them' if self.count > 1 else 'it'}", file=sys.stderr, flush=True)
+        if self.unrecorded:
+            many = self.unrecorded > 1
+            print(f"microdeblur: warning: {self.unrecorded} skipped output"
+                  f"{'s hold' if many else ' holds'} no record of {'their' if many else 'its'} "
+                  f"settings{of} ({self.first_unrecorded}{' and others' if many else ''}: made "
+                  "by a release before records, or by another program), so "
+                  f"{'they were' if many else 'it was'} not compared with this run's: pass "
+                  f"--overwrite to redo {'them' if many else 'it'}", file=sys.stderr, flush=True)
+
+
+def differ_words(key: str, theirs, ours, shas: tuple | None) -> str:
+    """One setting an output's record differs in: "PSF gaussian:1 (this run: PSF
+    gaussian:2)"; weights of one name but other content with their sha256s."""
+    if key == "weights" and shas and theirs == ours:
+        return (f"weights {theirs}, sha256 {shas[0][:SHA_SHOWN]} (this run: {ours}, sha256 "
+                f"{shas[1][:SHA_SHOWN]}: same name, other weights)")
+    return f"{setting_words(key, theirs)} (this run: {setting_words(key, ours)})"
