@@ -187,7 +187,8 @@ def _incomplete_logged(tmp_path):
     _plane(src / "done.tif")
     old = time.time_ns() - 700 * 10**9  # past the default --incomplete-after of 600 s
     os.utime(src / "stack.tif", ns=(old, old))
-    assert main(["watch", str(src), str(out), "--once", "-q", "--incomplete-after", "0", *COPY]) == 2
+    assert main(["watch", str(src), str(out), "--once", "-q", "--incomplete-after", "0",
+                 *COPY]) == 2
     return src, out
 
 

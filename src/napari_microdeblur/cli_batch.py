@@ -70,7 +70,8 @@ def folder_pairs(inputs: list[Path], output: Path, args) -> list[tuple[Path, Pat
     args.earlier_outputs = earlier
     if not args.overwrite and (words := earlier.unread_words()):
         print(f"microdeblur: warning: {words}", file=sys.stderr, flush=True)
-    return outputs_that_fit(pairs, args.output_dtype, args.overwrite)  # fit, before any work
+    return outputs_that_fit(pairs, args.output_dtype, args.overwrite,  # fit, before any work
+                            space_check=not getattr(args, "no_space_check", False))
 
 
 def deblur_in_batch(source: Path, target: Path, args, models, log) -> None:

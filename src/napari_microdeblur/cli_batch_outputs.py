@@ -71,8 +71,9 @@ def made_words(made: list[Path], given: Path) -> str:
 
 def checked_single(inputs: list[Path], output: Path, args) -> list[Path]:
     """``inputs``; where they are one input deblurred into the file ``output`` (not into a
-    folder), refused before any work where that output cannot fit on its disk, its drop of
-    the input's position said (``core.batch_outputs.outputs_that_fit``). An output that
+    folder), refused before any work where that output cannot fit on its disk (not checked
+    with --no-space-check), its drop of the input's position said
+    (``core.batch_outputs.outputs_that_fit``). An output that
     exists without --overwrite, or in no folder, is left to the write's own refusal."""
     from .core import io
     from .core.batch_outputs import outputs_that_fit
@@ -85,5 +86,6 @@ def checked_single(inputs: list[Path], output: Path, args) -> list[Path]:
             return inputs
     except OSError:  # a name too long: said by the write's own check
         return inputs
-    outputs_that_fit([(inputs[0], output)], args.output_dtype, args.overwrite)
+    outputs_that_fit([(inputs[0], output)], args.output_dtype, args.overwrite,
+                     space_check=not getattr(args, "no_space_check", False))
     return inputs

@@ -105,6 +105,12 @@ def add_method_options(p: argparse.ArgumentParser) -> None:
                    "(in a batch each names its file; a warning repeated with only its names "
                    "and numbers changed is said in full for the first file, then in one short "
                    "line per file, or with -q counted at the end, naming the first few)")
+    if p.prog.split()[-1] == "deblur":  # watch checks no free space before its work
+        p.add_argument("--no-space-check", action="store_true",
+                       help="do not check, before any work, that the outputs fit in their "
+                       "disk's free space; give it where a disk misreports its free space (a "
+                       "FUSE or network mount) and the check refuses outputs that would fit: a "
+                       "disk that fills then stops the run at the write that finds it full")
 
 
 def _add_method_choice(p: argparse.ArgumentParser) -> None:

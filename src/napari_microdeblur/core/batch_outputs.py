@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,70 +169,66 @@ def full_disk_stop(source, code: int | None, why: str) -> DiskFullError | None:
     return stop
 
 
-#: the NGFF coordinate transformations a Zarr input's placement is read from
-#: (``zarr_metadata._level_transform``); any other (an affine) is left out of every output
-READ_TRANSFORMS = ("scale", "translation", "identity")
-
-
-def outputs_that_fit(pairs, output_dtype: str = "float32", overwrite: bool = False) -> list:
+def outputs_that_fit(pairs, output_dtype: str = "float32", overwrite: bool = False, *,
+                     space_check: bool = True) -> list:
     """``pairs`` ((input, output) of a deblur), refused before any work where their outputs
     cannot fit on their disk (``free_space.check_outputs_fit``: a full disk had been found at
-    a write deep in the run), with a line for what of their inputs' placement the outputs
-    drop (``placement_notes``)."""
+    a write deep in the run; ``space_check`` False: not checked, --no-space-check where a
+    disk misreports its free space), with a line for what of their inputs' placement the
+    outputs drop (``placement_notes``). Each Zarr input's metadata is read once for both."""
     from .free_space import check_outputs_fit
 
-    pairs = list(pairs)
-    check_outputs_fit(pairs, output_dtype, overwrite)
-    for note in placement_notes(pairs):
+    pairs, zarrs = list(pairs), {}
+    if space_check:
+        check_outputs_fit(pairs, output_dtype, overwrite, zarrs=zarrs)
+    for note in placement_notes(pairs, zarrs):
         warnings.warn(note, DeblurWarning, stacklevel=2)
     return pairs
 
 
-def placement(source) -> tuple[str | None, list[str]]:
+def placement(source, zarrs: dict | None = None) -> tuple[str | None, list[str]]:
     """Where the Zarr input ``source`` sits: (its position in words, None at 0; the types of
     its coordinate transformations that are not read: an affine's offset); (None, []) for
-    another input, or one that cannot be read (its read says why)."""
+    another input, or one that cannot be read (its read says why). ``zarrs``: the Zarr
+    inputs read so far (``free_space.zarr_input``)."""
     from . import io
-    from .zarr_metadata import POSITION_KEY, image_group, ome_attrs, position_words
+    from .free_space import zarr_input
 
-    if not io.is_zarr(source):
-        return None, []
-    try:
-        with warnings.catch_warnings():  # said when it is read for the deblur
-            warnings.simplefilter("ignore")
-            data = io.read_zarr(source)
-            import zarr
-
-            group = zarr.open(str(source), mode="r")
-            if hasattr(group, "shape"):  # a bare array: no transformations
-                return None, []
-            multiscale = ome_attrs(image_group(group, source).attrs)["multiscales"][0]
-    except Exception:  # noqa: BLE001 - unreadable: its read for the deblur says why
-        return None, []
-    position = data.metadata.get(POSITION_KEY)
-    words = (position_words(position, data.pixel_size, data.metadata.get("time_interval"))
-             if isinstance(position, dict) and position else None)
-    first = (multiscale.get("datasets") or [{}])[0]
-    transforms = [*(first.get("coordinateTransformations") or []),
-                  *(multiscale.get("coordinateTransformations") or [])]
-    unread = sorted({str(t.get("type")) for t in transforms if isinstance(t, dict)}
-                    - set(READ_TRANSFORMS))
-    return words, unread
+    found = zarr_input(source, zarrs) if io.is_zarr(source) else None
+    return (None, []) if found is None else (found.position, list(found.unread))
 
 
-def placement_notes(pairs) -> list[str]:
+def zarr_pairs(pairs) -> list:
+    """The pairs whose input is a Zarr store, the first ``HEADERS_AT_MOST`` of them; an input
+    named as an image file (a batch's TIFFs) is not looked at: ``io.is_zarr`` had taken a
+    stat of each of 100000 before a batch's work."""
+    from . import io
+    from .free_space import HEADERS_AT_MOST
+    from .input_files import IMAGE_SUFFIXES
+
+    files = tuple(suffix for suffix in IMAGE_SUFFIXES if suffix not in io.ZARR_SUFFIXES)
+    found = []
+    for source, target in pairs:
+        if not os.fspath(source).lower().endswith(files) and io.is_zarr(source):
+            found.append((source, target))
+            if len(found) == HEADERS_AT_MOST:
+                break
+    return found
+
+
+def placement_notes(pairs, zarrs: dict | None = None) -> list[str]:
     """The lines saying what of their Zarr inputs' placement the outputs of ``pairs`` drop:
     a TIFF keeps no position (a .zarr output keeps it: an OME-Zarr at Y 10, X 20 um deblurred
     to .tif had opened at 0, away from its input, without a word), and no output keeps a
     transformation that is not read (an affine). One output's named; a batch's counted, the
-    first named, in one line each (the first ``HEADERS_AT_MOST`` Zarr inputs read)."""
+    first named, in one line each (the first ``HEADERS_AT_MOST`` Zarr inputs read; ``zarrs``:
+    those read so far)."""
     from . import io
-    from .free_space import HEADERS_AT_MOST
 
-    pairs = [(s, t) for s, t in pairs if io.is_zarr(s)][:HEADERS_AT_MOST]
+    pairs = zarr_pairs(pairs)
     moved, skewed = [], []
     for source, target in pairs:
-        words, unread = placement(source)
+        words, unread = placement(source, zarrs)
         if words and not io.is_zarr(target):
             moved.append((source, target, words))
         if unread:

@@ -7,6 +7,7 @@ in a unit we do not know (OME's "pixel", say) is left out rather than read as um
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -51,6 +52,18 @@ def is_print_resolution(sizes: dict[str, float], unit_um) -> bool:
 
 #: (file, line) already said: a file's header is read more than once (``info`` reads it twice)
 _SAID: set[tuple[str, str]] = set()
+
+
+@contextlib.contextmanager
+def said_later():
+    """Lines met in the block are not marked said: a header read that silences its warnings
+    (the free-space check sizing outputs) leaves them to the read that follows, whose batch
+    says a folder's repeated print resolution once."""
+    before = set(_SAID)
+    try:
+        yield
+    finally:
+        _SAID.intersection_update(before)
 
 
 def _say_ignored(tif, sizes: dict[str, float], unit_um: float) -> None:
