@@ -35,9 +35,11 @@ import numpy as np
 from .allocator import release_memory, tune_dask_worker
 from .checkpoint import ModelCache
 from .cluster_chunks import (
+    block_levels,
     last_chunk_merged,
+    levels_array,
+    levels_for_chunks,
     run_by_plane,
-    whole_plane_levels,
     with_margin,
     without_mirror,
 )
@@ -392,11 +394,12 @@ def _chunk_name(axes: str, depth: dict, block_info) -> str:
     return "chunk " + ", ".join(spans)
 
 
-def _deblur_block(block: np.ndarray, *, axes: str, normalization, spec: MethodSpec | tuple,
-                  rgb: bool, tiling: TilingSpec, halo: dict, levels=None,
+def _deblur_block(block: np.ndarray, plane_levels=None, *, axes: str, normalization,
+                  spec: MethodSpec | tuple, rgb: bool, tiling: TilingSpec, halo: dict,
                   block_info=None) -> np.ndarray:
-    """``levels``: a plane's noise levels where a chunk holds pieces of planes
-    (``cluster_chunks.whole_plane_levels``; a tuple of them per channel with ``spec``'s)."""
+    """``plane_levels``: the block's planes' noise levels where a chunk holds pieces of planes
+    (its block of ``cluster_chunks.levels_array``; a tuple of them per channel with ``spec``'s)."""
+    levels = block_levels(plane_levels)
     tuned = tune_dask_worker()  # as for a file task
     try:
         _device_on_worker(tiling)
@@ -477,20 +480,6 @@ def _channel_specs(whole, spec: MethodSpec, array, axes: str) -> tuple:
             specs.append(spec_for_image(spec.replace(**found), channel_of(array, c, i),
                                         axes.replace("C", "")))
     return tuple(specs)
-
-
-def _plane_levels(whole, apart: bool, chunks: tuple):
-    """Each plane's noise levels for the chunks (``cluster_chunks.whole_plane_levels``) where
-    ``chunks`` cut a plane: of each channel's run where channels run ``apart``; None where
-    the method estimates none, or a chunk holds whole planes (it estimates them as a whole)."""
-    layout = whole.layout
-    if all(c >= n for a, n, c in zip(layout.axes, layout.shape, chunks)
-           if a in layout.spatial_axes):
-        return None
-    if not apart:
-        return whole_plane_levels(whole, whole.options.device)
-    found = tuple(whole_plane_levels(run, run.options.device) for run in whole.channel_runs)
-    return None if all(f is None for f in found) else found
 
 
 def _chunk_depth(tiling: TilingSpec, runs, layout, chunks: tuple) -> dict[int, int]:
@@ -577,15 +566,17 @@ def deblur_zarr_on_cluster(
     array = da.from_zarr(data.array).rechunk(last_chunk_merged(chunks, shape, depth))
     # RGBA: the colours pick the network as RGB does, as on one machine (inference.ALPHA_NOTE)
     rgb = is_rgb(axes, shape) or is_rgba(axes, shape)
-    result = array.map_overlap(
-        _deblur_block, depth=depth, boundary="reflect", dtype=whole.output_dtype, axes=axes,
-        normalization=norm, spec=spec, rgb=rgb, tiling=tiling, halo=depth,
-        levels=_plane_levels(whole, apart, chunks),  # each plane's, found once here
-    )
-    if result.chunks != array.chunks:  # dask moved a boundary (last_chunk_merged keeps a
-        result = result.rechunk(array.chunks)  # last block from being under the depth)
-    client, own = _client(scheduler)
+    client, own = _client(scheduler)  # before each plane is read for its levels (said late)
     try:  # open_zarr_output removes what a killed earlier run left (core.partials)
+        # each plane's levels, found once here; each task is given only its own planes'
+        found = levels_for_chunks(whole, apart, chunks)
+        arrays = [array] if found is None else [array, levels_array(found, axes, array.chunks)]
+        result = da.map_overlap(
+            _deblur_block, *arrays, depth=[depth, {}][:len(arrays)],
+            boundary=["reflect", "none"][:len(arrays)], dtype=whole.output_dtype, axes=axes,
+            normalization=norm, spec=spec, rgb=rgb, tiling=tiling, halo=depth)
+        if result.chunks != array.chunks:  # dask moved a boundary (last_chunk_merged keeps a
+            result = result.rechunk(array.chunks)  # last block from being under the depth)
         with io_write.open_zarr_output(output, shape, whole.output_dtype, axes=axes,
                                        pixel_size=data.pixel_size, chunks=stored_chunks,
                                        overwrite=overwrite, metadata=data.metadata,
