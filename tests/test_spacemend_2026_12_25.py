@@ -70,12 +70,18 @@ def _statvfs(monkeypatch, folder: Path, *, blocks: int, bfree: int, bavail: int)
     monkeypatch.setattr(os, "statvfs", statvfs)
 
 
-def _counted(monkeypatch, owner, name: str) -> list:
-    """The calls of ``owner.name`` from now on."""
-    calls, real = [], getattr(owner, name)
+def _counted(monkeypatch, owner, name: str, under: Path | None = None) -> list:
+    """The calls of ``owner.name`` from now on, by this thread (in a full run, threads other
+    tests left behind stat files too), on paths in ``under`` where given."""
+    import threading
+
+    calls, real, me = [], getattr(owner, name), threading.get_ident()
 
     def counted(*args, **kwargs):
-        calls.append(args[:1])
+        path = args[0] if args else None
+        if threading.get_ident() == me and (
+                under is None or str(path).startswith(str(under))):
+            calls.append(args[:1])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, counted)
@@ -108,7 +114,8 @@ def test_a_batch_check_looks_up_each_output_folder_once(tmp_path, monkeypatch):
     out.mkdir()
     pairs = [(sources[i % 3], out / f"t{i:05d}_deblurred.tif") for i in range(3000)]
     monkeypatch.setattr(free_space, "HEADERS_AT_MOST", 5)
-    stats, lstats = _counted(monkeypatch, os, "stat"), _counted(monkeypatch, os, "lstat")
+    stats = _counted(monkeypatch, os, "stat", tmp_path)
+    lstats = _counted(monkeypatch, os, "lstat", tmp_path)
     assert outputs_that_fit(pairs) == pairs
     # the 5 headers read and the output folder's disk: 3 stats per output (9000) had been
     # taken, its folder's existence, its disk and io.is_zarr of its input
