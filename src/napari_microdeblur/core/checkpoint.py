@@ -525,7 +525,12 @@ class ModelCache:
     cache must not be trained, or every later image would run the trained weights."""
 
     def __init__(self) -> None:
+        import threading
+
         self._loaded: dict[tuple, tuple[torch.nn.Module, ModelCard]] = {}
+        # a cluster worker's threads share one cache: two loading the same weights at once
+        # had each built a copy (3 copies of one network in a stress run), on a GPU too
+        self._loading = threading.Lock()
 
     @staticmethod
     def key(path_or_name: str | os.PathLike, arch: str | None = None) -> tuple:
@@ -544,9 +549,10 @@ class ModelCache:
     def load(self, path_or_name: str | os.PathLike, *, arch: str | None = None):
         """``load_model(path_or_name, arch=arch)``, once per weights."""
         key = self.key(path_or_name, arch)
-        if key not in self._loaded:
-            self._loaded[key] = load_model(path_or_name, arch=arch)
-        return self._loaded[key]
+        with self._loading:
+            if key not in self._loaded:
+                self._loaded[key] = load_model(path_or_name, arch=arch)
+            return self._loaded[key]
 
 
 def list_user_weights(directory: str | os.PathLike) -> list[tuple[Path, ModelCard]]:
