@@ -223,10 +223,9 @@ def output_itemsize(output, dtype: np.dtype, output_dtype: str) -> int:
         return min(np.dtype(dtype).itemsize, 2)
     if output_dtype != "input":
         return 4
-    dtype = np.dtype(dtype)
-    if dtype == np.float16 and name.endswith((".ome.tif", ".ome.tiff")):
-        return 4
-    return dtype.itemsize
+    from .io_write import ome_written_dtype
+
+    return ome_written_dtype(output, dtype).itemsize
 
 
 def output_bytes(source, output, output_dtype: str, zarrs: dict | None = None) -> int | None:

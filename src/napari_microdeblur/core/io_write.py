@@ -260,6 +260,13 @@ def is_ome_tiff(path) -> bool:
     return str(path).lower().endswith((".ome.tif", ".ome.tiff"))
 
 
+def ome_written_dtype(path, dtype) -> np.dtype:
+    """The type ``dtype`` is stored as in a TIFF output at ``path``: OME's XML names no
+    float16, so an OME-TIFF stores it as float32 (no note: ``tiff_output_dtype`` says it)."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype == np.float16 and is_ome_tiff(path) else dtype
+
+
 def tiff_output_dtype(path, dtype) -> np.dtype:
     """The type a TIFF output at ``path`` of ``dtype`` is written as, checked before any work
     (tifffile refused OME-TIFF's missing types with an ``OmeXmlError`` when it closed the file,
@@ -268,7 +275,7 @@ def tiff_output_dtype(path, dtype) -> np.dtype:
     dtype = np.dtype(dtype)
     if not is_ome_tiff(path):
         return dtype
-    if dtype == np.float16:
+    if ome_written_dtype(path, dtype) != dtype:
         import warnings
 
         warnings.warn(f"output {shown_path(Path(path))}: OME-TIFF has no float16 pixel type; "
