@@ -28,5 +28,8 @@ def test_a_low_custom_overlap_is_warned_once(make_napari_viewer, qtbot, notes): 
     assert not [m for m in raised if SEAMS in str(m.message)]
     assert run is not None
     wait_run(qtbot, run)
+    # the worker's note reaches napari through the event loop, at times after the run's end
+    qtbot.waitUntil(lambda: any(SEAMS in m for _, m in notes()), timeout=10000)
+    qtbot.wait(200)  # a second one, had it been said twice, arrives with it
     said = [m for _, m in notes() if SEAMS in m]
     assert len(said) == 1, said
