@@ -93,7 +93,8 @@ def add_watch_arguments(p) -> None:
                    help="a file is complete once unchanged for this many seconds (default "
                    "%(default)g)")
     p.add_argument("--incomplete-after", type=float, default=600.0, metavar="SECONDS",
-                   help="a TIFF holding fewer planes than its metadata declares (still being "
+                   help="a TIFF holding fewer planes than its metadata declares, or a file of "
+                   "a multi-file OME dataset whose other file is not there yet (still being "
                    "written) is waited for; unchanged this long, it is logged 'incomplete', "
                    "neither deblurred nor copied, and looked at again once it changes "
                    "(default %(default)g)")
