@@ -144,10 +144,15 @@ def weights_info(path: str, kind: str) -> dict:
         _not_weights(path, kind)
     if not _has_card(path):  # a state dict saved as .safetensors: said as a .pt's is
         return state_dict_info(path, safetensors=True)
+    from .core.checkpoint import earlier_layout
+
     weights = {"kind": "safetensors"}
     if Path(path).suffix.lower() != ".safetensors":  # renamed: --weights reads it so too
         weights["renamed"] = str(Path(path).with_suffix(".safetensors").name)
-    return _card_info(path, read_card(path), weights)
+    card = read_card(path)  # first: a damaged file's line is the card's
+    if said := earlier_layout(path):  # an earlier release's tensors: as a load says it
+        weights["earlier_layout"] = said
+    return _card_info(path, card, weights)
 
 
 def _has_card(path: str) -> bool:
@@ -301,10 +306,11 @@ def weights_lines(info: dict) -> list[str]:
     if weights.get("kind") == "bioimageio_zip":
         return [f"  BioImage Model Zoo package exported by napari-microdeblur; --weights reads "
                 f"its attached {weights['attachment'].rsplit(':', 1)[-1]}"]
+    lines = [f"  {weights['earlier_layout']}"] if weights.get("earlier_layout") else []
     if weights.get("renamed"):
-        return [f"  holds .safetensors weights under another name (read as such); rename it "
-                f"to {weights['renamed']}"]
-    return []
+        lines.append(f"  holds .safetensors weights under another name (read as such); rename "
+                     f"it to {weights['renamed']}")
+    return lines
 
 
 def finetuned_psf(card) -> str | None:

@@ -43,7 +43,8 @@ from napari_microdeblur.core.run_paths import KERAS_SUFFIXES, STATE_DICT_SUFFIXE
 
 __all__ = [
     "ArchitectureUnknownError", "CARD_FORMAT_VERSION", "CARD_KEY", "ModelCache", "ModelCard",
-    "card_for_model", "check_channels", "list_user_weights", "load_model", "load_safetensors",
+    "card_for_model", "check_channels", "earlier_layout", "list_user_weights", "load_model",
+    "load_safetensors",
     "read_card", "save_weights", "sha256_file", "write_atomically",
 ]
 
@@ -269,6 +270,24 @@ def read_card(path: str | os.PathLike) -> ModelCard:
     card = _parse_card(meta[CARD_KEY], str(path))
     card.source = str(path)
     return card
+
+
+def earlier_layout(path: str | os.PathLike) -> str | None:
+    """What ``load_model`` says of a ``.safetensors`` weights file saved in an earlier
+    release's tensor layout, which it converts ('made with an earlier layout of c2f_unet
+    (before 2026-11-30, ...); converted as it loads (...)'); None for today's layout (and no
+    tensor read where the architecture never changed its layout)."""
+    card = read_card(path)
+    if card.arch not in layouts.CHANGED_ARCHS:
+        return None
+    try:
+        model = (_build_on_meta(card.arch, card.config, str(path), _NEWER, True)
+                 or _build(card.arch, card.config, str(path), _NEWER))
+    except ValueError:  # a config no network is built of: not converted but refused on load
+        return None
+    tensors = sd_files.read_safetensors_file(Path(path), str(path))[1]
+    earlier = layouts.converted(card.arch, model, tensors)
+    return None if earlier is None else earlier.loaded()
 
 
 def _name_share(names: list[str], arch: str) -> float:

@@ -2,7 +2,9 @@
 
 Two architectures changed their tensors after weights had been trained with them; both old
 layouts convert exactly, so ``core.checkpoint`` loads them with one note (the file is left as
-it is; a fine-tune of them saves the current layout):
+it is; a fine-tune of them saves the current layout), ``info`` says so
+(``checkpoint.earlier_layout``) and a resumed run of then converts its last.pt the same way
+(``training.checkpoints.in_todays_layout``):
 
 * ``c2f_unet`` before 2026-11-30 (eq. 3): a finer level's first convolution took its own
   input only; it now also takes the coarser level's upsampled output, ``out_channels`` more
@@ -21,14 +23,34 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 
 from .notes import DeblurNote
 
-__all__ = ["upgraded"]
+__all__ = ["CHANGED_ARCHS", "EarlierLayout", "converted", "upgraded"]
 
 _FIRST_CONV = "nets.{}.enc.0.0.weight"  # c2f_unet: level n's first convolution
+
+
+class EarlierLayout(NamedTuple):
+    """Tensors of an earlier layout, in the model's: ``tensors``, converted; ``arch``;
+    ``before`` (the date and the change: 'before 2026-11-30, when ...'); ``how`` (why the
+    conversion computes what they did then)."""
+
+    tensors: dict[str, torch.Tensor]
+    arch: str
+    before: str
+    how: str
+
+    def words(self) -> str:
+        """'an earlier layout of c2f_unet (before 2026-11-30, when ...)'."""
+        return f"an earlier layout of {self.arch} ({self.before})"
+
+    def loaded(self) -> str:
+        """What a load says of such weights (``upgraded``; ``checkpoint.earlier_layout``)."""
+        return f"made with {self.words()}; converted as it loads ({self.how})"
 
 
 def _shapes(tensors: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
@@ -56,7 +78,7 @@ def _c2f_before_eq3(model, tensors: Mapping[str, torch.Tensor]) -> list[str] | N
     return narrowed
 
 
-def _c2f_converted(model, tensors, where: str) -> dict[str, torch.Tensor] | None:
+def _c2f_converted(model, tensors) -> EarlierLayout | None:
     narrowed = _c2f_before_eq3(model, tensors)
     if narrowed is None:
         return None
@@ -68,9 +90,9 @@ def _c2f_converted(model, tensors, where: str) -> dict[str, torch.Tensor] | None
                            *old.shape[2:]), dtype=old.dtype)
         new[:, : old.shape[1]] = old
         out[name] = new
-    _say(where, "c2f_unet", "2026-11-30, when each finer level began to take the coarser "
-         "level's output as input too", "zero weights on that input compute what it did then")
-    return out
+    return EarlierLayout(out, "c2f_unet", "before 2026-11-30, when each finer level began to "
+                         "take the coarser level's output as input too",
+                         "zero weights on that input compute what it did then")
 
 
 def _psf_logits(model, tensors: Mapping[str, torch.Tensor]) -> bool:
@@ -86,7 +108,7 @@ def _psf_logits(model, tensors: Mapping[str, torch.Tensor]) -> bool:
     return want == have and bool(torch.isfinite(tensors["psf.logits"]).all())
 
 
-def _psf_converted(model, tensors, where: str) -> dict[str, torch.Tensor] | None:
+def _psf_converted(model, tensors) -> EarlierLayout | None:
     if not _psf_logits(model, tensors):
         return None
     out = dict(tensors)
@@ -94,18 +116,25 @@ def _psf_converted(model, tensors, where: str) -> dict[str, torch.Tensor] | None
     # kernel then: softmax(logits); now: a**2 / sum(a**2), so a = sqrt(softmax) (sum 1)
     kernel = torch.softmax(logits.to(torch.float64).flatten(), 0).view(logits.shape)
     out["psf.amplitude"] = kernel.sqrt().to(logits.dtype)
-    _say(where, "psf_cyclegan", "2026-12-01, when its PSF was kept as softmax logits",
-         "the same PSF, as amplitudes; the deblurring network is unchanged")
-    return out
+    return EarlierLayout(out, "psf_cyclegan", "before 2026-12-01, when its PSF was kept as "
+                         "softmax logits",
+                         "the same PSF, as amplitudes; the deblurring network is unchanged")
 
 
 _CONVERSIONS = {"c2f_unet": _c2f_converted, "psf_cyclegan": _psf_converted}
+#: the architectures whose weights may be of an earlier layout (others need no tensor read)
+CHANGED_ARCHS = frozenset(_CONVERSIONS)
 
 
-def _say(where: str, arch: str, before: str, how: str) -> None:
-    warnings.warn(f"{where}: made with an earlier layout of {arch} (before {before}); "
-                  f"converted as it loads ({how}); the file is left as it is",
-                  DeblurNote, stacklevel=4)
+def converted(arch: str | None, model: torch.nn.Module,
+              tensors: Mapping[str, torch.Tensor]) -> EarlierLayout | None:
+    """``tensors`` converted to ``model``'s layout, with what layout they were of, where they
+    are ``arch`` weights of a known earlier layout; None otherwise (today's layout, or a
+    mismatch for the caller to refuse). Says nothing: the callers word it for what they
+    read (a weights file, a run's checkpoint, ``info``). ``model`` may be on the meta device:
+    only its config and shapes are read."""
+    convert = _CONVERSIONS.get(arch)
+    return convert(model, tensors) if convert is not None else None
 
 
 def upgraded(arch: str, model: torch.nn.Module,
@@ -113,6 +142,9 @@ def upgraded(arch: str, model: torch.nn.Module,
     """``tensors`` in ``model``'s layout where they are ``arch`` weights of a known earlier
     layout (one ``DeblurNote`` saying so), else ``tensors`` as given. ``model`` may be on the
     meta device: only its config and shapes are read."""
-    convert = _CONVERSIONS.get(arch)
-    converted = convert(model, tensors, where) if convert is not None else None
-    return tensors if converted is None else converted
+    earlier = converted(arch, model, tensors)
+    if earlier is None:
+        return tensors
+    warnings.warn(f"{where}: {earlier.loaded()}; the file is left as it is", DeblurNote,
+                  stacklevel=2)
+    return earlier.tensors

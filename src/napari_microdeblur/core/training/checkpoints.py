@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .. import data as data_mod
+from .. import weights_layouts as layouts
 from ..checkpoint import save_weights, write_atomically
 from ..partials import host_tag, process_is_gone
 from ..run_paths import RUN_FILES, check_checkpoint_dir, checked_temporary_folder
@@ -46,6 +47,7 @@ __all__ = [
     "checkpoint_path",
     "checked_temporary_folder",
     "cpu_state",
+    "in_todays_layout",
     "load_training_checkpoint",
     "newer_best",
     "read_checkpoint_info",
@@ -311,7 +313,11 @@ def check_resumable(ckdir: Path, model: nn.Module, steps: int,
     if ck.get("arch") and arch and ck["arch"] != arch:
         raise ValueError(f"resume: {where} holds a {ck['arch']!r} network, the weights "
                          f"to fine-tune are {arch!r}; give the same --weights as before")
-    check_same_network(model, ck["model"], f"resume: {where}")
+    earlier = layouts.converted(ck.get("arch") or arch, model, ck["model"])
+    if earlier is not None:  # converted as the resume will (``in_todays_layout``)
+        _all_trained(settings.get("trainable", "all"), where, earlier)
+    check_same_network(model, ck["model"] if earlier is None else earlier.tensors,
+                       f"resume: {where}")
     done = int(ck.get("step", 0))
     if done >= steps:  # it would train nothing and write a card saying ``steps``
         raise ValueError(f"resume: {where} has already run {done} steps; give --steps "
@@ -339,6 +345,68 @@ def check_same_start(ckdir: Path, card: Mapping[str, Any]) -> None:
         + f" with licence {card.get('license')!r}; "
         "resume with the same --weights and --license, or start a new run (from its "
         "best.safetensors) in another --checkpoint-dir")
+
+
+# ------------------------------------------------------ networks of an earlier tensor layout
+
+
+def in_todays_layout(ck: dict, model: nn.Module, groups: list[dict[str, Any]],
+                     trainable: str) -> None:
+    """Convert, in place, a last.pt being resumed (``ck``, its ``where`` set) whose network
+    an earlier release saved in an earlier tensor layout (``weights_layouts``, the conversion
+    a weights file gets on load): its weights and best weights (a newer best.pt's, where one
+    is kept); the network's optimiser starts afresh in ``groups`` (the regime's parameter
+    groups), its moments being of the old tensors. Said in one ``DeblurNote``. The run had
+    been refused as 'another network' (c2f_unet) or stopped in a torch traceback
+    (psf_cyclegan). A checkpoint of today's layout is left as it is."""
+    import warnings
+
+    from ..notes import DeblurNote
+
+    arch = ck.get("arch") or getattr(model, "arch_name", None)
+    earlier = layouts.converted(arch, model, ck["model"])
+    if earlier is None:
+        return
+    where = ck["where"]
+    _all_trained(trainable, where, earlier)
+    later = newer_best(Path(where), ck)  # a best.pt of that release: the same old names
+    ck["model"] = earlier.tensors
+    later = later or newer_best(Path(where), ck)  # or one a resumed session wrote since
+    if later is not None:  # taken here, converted: Trainer.load then finds none newer
+        ck["best_state"], ck["best_metrics"] = later["model"], later["metrics"]
+    if ck.get("best_state") is not None:
+        best = layouts.converted(arch, model, ck["best_state"])
+        ck["best_state"] = ck["best_state"] if best is None else best.tensors
+    ck["optimizers"]["G"] = _restarted(ck["optimizers"]["G"], groups)
+    warnings.warn(f"resume: {where} was saved by an earlier release, with {earlier.words()}: "
+                  f"its weights are converted ({earlier.how}) and the network's optimiser "
+                  "starts afresh (its moments were of the old tensors); the run's next "
+                  "checkpoints are in today's layout", DeblurNote, stacklevel=2)
+
+
+def _all_trained(trainable: str, where: str, earlier: layouts.EarlierLayout) -> None:
+    """``ValueError`` unless an earlier layout's run resumes training every weight, as runs
+    did then (``trainable`` came later): a part would be another run, and another optimiser
+    layout than ``_restarted`` gives."""
+    if trainable != "all":
+        raise ValueError(f"resume: {where} was saved by an earlier release, with "
+                         f"{earlier.words()}, which trained every weight; resume it with "
+                         f"trainable='all' (--trainable all), not {trainable!r}")
+
+
+def _restarted(saved: Mapping[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """An optimiser state with no moments, in the parameter ``groups`` of today's network
+    (psf_cyclegan's PSF now has its own), each at its own peak lr (``Trainer``'s
+    ``peak_lr``) and the saved run's other settings (betas, eps)."""
+    kept = {k: v for k, v in saved["param_groups"][0].items()
+            if k not in ("params", "lr", "peak_lr", "initial_lr")}
+    restarted, start = [], 0
+    for group in groups:
+        count = len(group["params"])
+        restarted.append({**kept, "lr": group["lr"], "peak_lr": group["lr"],
+                          "params": list(range(start, start + count))})
+        start += count
+    return {"state": {}, "param_groups": restarted}
 
 
 def _card_metrics(m: Mapping[str, Any]) -> dict[str, Any]:

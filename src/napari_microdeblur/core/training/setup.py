@@ -524,7 +524,7 @@ def validation_fingerprint(crops) -> str:
 
 
 def _resume(resume_from, config: TrainingConfig, model: nn.Module, fingerprint: str,
-            scoring: tuple) -> dict | None:
+            scoring: tuple, regime: Regime) -> dict | None:
     if resume_from is None:
         return None
     ck = load_training_checkpoint(path := checkpoint_path(resume_from))
@@ -546,8 +546,10 @@ def _resume(resume_from, config: TrainingConfig, model: nn.Module, fingerprint: 
             "best weights (best.safetensors) in another checkpoint folder")
     check_same_settings(ck.get("config"), config.model_dump(mode="json"), run)
     ck["where"] = str(path)
-    from .checkpoints import rescore_resumed  # (crops, device, amp): earlier scores re-measured
-    rescore_resumed(ck, model, *scoring)
+    from .checkpoints import in_todays_layout, rescore_resumed
+
+    in_todays_layout(ck, model, regime.parameter_groups(model), config.trainable)  # old layouts
+    rescore_resumed(ck, model, *scoring)  # (crops, device, amp): earlier scores re-measured
     return ck
 
 
@@ -594,4 +596,4 @@ def prepare(
         model=model, config=config, regime=regime, train=train, sources=extra,
         val_crops=crops, device=device, amp=amp, weights=weights, discriminator=disc,
         vgg=vgg, notes=notes, checkpoint_dir=_checkpoint_dir(config), val_fingerprint=fp,
-        resume=_resume(resume_from, config, model, fp, (crops, device, amp)))
+        resume=_resume(resume_from, config, model, fp, (crops, device, amp), regime))
