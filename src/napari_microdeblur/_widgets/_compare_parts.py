@@ -7,6 +7,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
+from ._compare_placement import same_yx_placement, yx_placement_line
 from ._layers import current_data_index, guess_layer_axes, layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
@@ -124,9 +125,9 @@ def region_box(viewer, layer, truth):
 
 def check_pair(layer, role: str, truth) -> None:
     """ValueError unless ``layer`` can be compared plane by plane with ``truth``: the same
-    axes, Y-X size, Y-X placement (scale, translate) and RGB-ness. The planes may differ in
-    number: they are matched by their position in the world (a 5-plane truth placed inside a
-    20-plane stack)."""
+    axes, Y-X size, Y-X placement (``same_yx_placement``: scale, translate, rotate, shear and
+    affine) and RGB-ness. The planes may differ in number: they are matched by their position
+    in the world (a 5-plane truth placed inside a 20-plane stack)."""
     shape, shape_g = tuple(layer_data(layer).shape), tuple(layer_data(truth).shape)
     lead, lead_g = layer.ndim - 2, truth.ndim - 2
     if lead != lead_g or layer.rgb != truth.rgb or shape[lead:] != shape_g[lead_g:]:
@@ -136,29 +137,6 @@ def check_pair(layer, role: str, truth) -> None:
             " choose layers of the same shape (the same Y-X size and axes)")
     if not same_yx_placement(layer, truth):
         raise ValueError(yx_placement_line(layer, role, truth))
-
-
-def same_yx_placement(a, b) -> bool:
-    """Whether ``a`` and ``b`` have the same Y-X scale and translate: their pixels cover the
-    same places of the sample (Z may differ: planes are matched by world position)."""
-    return (np.allclose(a.scale[-2:], b.scale[-2:])
-            and np.allclose(a.translate[-2:], b.translate[-2:]))
-
-
-def yx_place(layer) -> str:
-    """A layer's Y-X placement as messages say it: 'Y-X scale (0.1, 0.1), translate (0, 0)'."""
-    scale, translate = (", ".join(f"{float(v):g}" for v in values[-2:])
-                        for values in (layer.scale, layer.translate))
-    return f"Y-X scale ({scale}), translate ({translate})"
-
-
-def yx_placement_line(layer, role: str, truth) -> str:
-    """Why ``layer`` is not scored against ``truth`` placed elsewhere in Y-X: the metrics go
-    pixel for pixel, and resampling one onto the other's pixels would change the scores."""
-    return (f"{role} layer {layer.name!r} is placed at {yx_place(layer)} but ground truth "
-            f"{truth.name!r} at {yx_place(truth)}: PSNR and SSIM compare pixel for pixel, so "
-            "they would compare different places; give the layers the same Y-X scale and "
-            "translate (or resample one onto the other's pixels)")
 
 
 def view_problem(viewer, truth) -> str:

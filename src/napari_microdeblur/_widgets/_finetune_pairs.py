@@ -9,8 +9,9 @@ whose planes it matches, is proposed as Sharp (and as Stack, never). A pair chos
 way round is refused in a line that says to swap them. Two layers of one shape that tie by
 name ('wf stack', 'confocal stack') are told apart by their fine detail on a central crop
 (``pair_checks.detail_ratio``): the measurably sharper is proposed as Sharp (the last added
-had become Blurry: the confocal stack). Layers placed differently in Y-X (scale, translate)
-are refused, as Compare & QC refuses them: training pairs them pixel for pixel.
+had become Blurry: the confocal stack). Layers placed differently in Y-X (scale, translate,
+rotate, shear, affine) are refused, as Compare & QC refuses them: training pairs them pixel for
+pixel.
 
 A layer chosen under the regime's Unpaired blurry / Unpaired sharp rows (images of other
 fields) is no pair's target: the dock's Sharp box ranks it last but for the Blurry choice
@@ -25,7 +26,7 @@ import weakref
 
 import numpy as np
 
-from ._compare_parts import same_yx_placement, yx_place
+from ._compare_placement import differing_parts, placement_fix, same_yx_placement, yx_place
 from ._layers import (
     guess_layer_axes,
     input_rank,
@@ -166,19 +167,20 @@ def pair_data(blurry, sharp, axes: str) -> dict:
 
 
 def _check_placement(blurry, sharp) -> None:
-    """ValueError unless the two layers have the same Y-X scale and translate (Compare &
-    QC's ``same_yx_placement``): training pairs them pixel for pixel, so layers placed apart
-    (the walkthrough's 0.105 against 0.21 um pixels, moved by (50, 20)) paired other places.
-    A scale of 1 is no calibration, not another grid (an in-focus PNG beside the plugin's
-    calibrated TIFF of the same pixels): only the translate must then agree."""
+    """ValueError unless the two layers lie on the same Y-X places (Compare & QC's
+    ``same_yx_placement``: scale, translate, rotate, shear and affine): training pairs them
+    pixel for pixel, so layers placed apart (the walkthrough's 0.105 against 0.21 um pixels,
+    moved by (50, 20); or moved by an affine, napari's transform-mode drag) paired other
+    places. A scale of 1 is no calibration, not another grid (an in-focus PNG beside the
+    plugin's calibrated TIFF of the same pixels): only the other parts must then agree."""
+    differ = differing_parts(blurry, sharp)
     if same_yx_placement(blurry, sharp) or (
-            np.allclose(blurry.translate[-2:], sharp.translate[-2:])
-            and (_uncalibrated(blurry) or _uncalibrated(sharp))):
+            differ == ["scale"] and (_uncalibrated(blurry) or _uncalibrated(sharp))):
         return
     raise ValueError(f"blurry {blurry.name!r} is placed at {yx_place(blurry)} but sharp "
                      f"{sharp.name!r} at {yx_place(sharp)}: training pairs them pixel for "
-                     "pixel, so it would pair different places; give the layers the same Y-X "
-                     "scale and translate (or resample one onto the other's pixels)")
+                     f"pixel, so it would pair different places; {placement_fix(differ)}, or "
+                     "resample one onto the other's pixels")
 
 
 def _uncalibrated(layer) -> bool:

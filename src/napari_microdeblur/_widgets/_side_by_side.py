@@ -66,7 +66,9 @@ class SideBySide:
             if layer is not truth:
                 layer.contrast_limits = tuple(truth.contrast_limits)
             layer.name_overlay.visible = True
-        link_layers(trio, ("contrast_limits",))
+        # only the links made here are undone on leaving: a contrast link the user had made
+        # between two of the trio stays (link_layers skips it and returns the new ones)
+        self.state["links"] = link_layers(trio, ("contrast_limits",))
         grid.stride = 1
         grid.shape = (1, len(trio))
         grid.enabled = True
@@ -86,16 +88,10 @@ class SideBySide:
         viewer_grid(viewer).shape = (1, columns)
 
     def leave(self) -> None:
-        from napari.experimental import unlink_layers
-
         viewer = self.viewer
         state, self.state = self.state, None
         trio = [la for la in state["trio"] if la in viewer.layers]
-        if len(trio) > 1:
-            try:
-                unlink_layers(trio, ("contrast_limits",))
-            except (ValueError, KeyError):
-                pass
+        unlink_own(state.get("links", ()))
         for layer in trio:
             layer.contrast_limits = state["contrast"][id(layer)]
         for layer in trio + [la for la in state["panels"] if la in viewer.layers]:
@@ -111,6 +107,20 @@ class SideBySide:
         grid.stride = stride
         grid.shape = shape
         grid.enabled = enabled
+
+
+def unlink_own(links) -> None:
+    """Undo the links ``link_layers`` made (its keys: weak references to two layers and the
+    attribute), pair by pair; links made before, by the user, stay. Unlinking the whole trio
+    had also cut a contrast link the user had made between the ground truth and the blurry
+    layer before turning Side by side on."""
+    from napari.experimental import unlink_layers
+
+    pairs = {(frozenset((a, b)), attribute) for a, b, attribute in links}
+    for pair, attribute in pairs:
+        layers = [ref() for ref in pair]
+        if len(layers) == 2 and all(layer is not None for layer in layers):
+            unlink_layers(layers, (attribute,))
 
 
 def set_visible(viewer, shown) -> None:
