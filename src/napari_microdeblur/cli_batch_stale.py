@@ -1,7 +1,7 @@
 """The outputs a `deblur` rerun of a folder skips, compared with this run's settings: those
 whose record names other settings (method, weights, PSF, modality, --focus-below) counted and
-said in one line, a weights file replaced in place under the same name among them (its sha256
-is not the one the record holds); those that hold no record of their settings (an older
+said in one line, a weights or PSF file replaced in place under the same name among them (its
+sha256 is not the one the record holds); those that hold no record of their settings (an older
 release's, another program's) counted in one line too, as not compared. Moved out of
 ``cli_batch`` (600 lines)."""
 
@@ -41,19 +41,27 @@ def output_record(path: Path) -> dict | None:
 
 
 def recorded_settings(record: dict) -> dict | None:
-    """A record's settings in ``requested``'s terms; None where it names no method spec (a
-    record of an older version, or of a layer saved from napari)."""
+    """A record's settings in ``requested``'s terms; None where it names none (a record of an
+    older version, another program's). A record naming weights but no method spec (a napari
+    layer deblurred by a network of the session, saved by a release before the Deblur dock
+    recorded one) gives its weights only: the others are not compared."""
     spec = record.get("method_spec")
     if not isinstance(spec, dict):
-        return None
+        weights = record.get("weights_source")
+        if not (isinstance(weights, str) and weights and record.get("weights_sha256")):
+            return None
+        from .core.export import weights_file_of
+
+        return {"weights": weights_file_of(weights), "focus_below": focus_below(record)}
+    return {**{key: spec.get(key) for key in COMPARED}, "focus_below": focus_below(record)}
+
+
+def focus_below(record: dict):
+    """The --focus-below a record's run was given: a number, 'auto' or None (none)."""
     focus = record.get("focus") if isinstance(record.get("focus"), dict) else {}
     if "mode" not in focus:  # none, or a watch's: the whole file deblurred
-        below = None
-    elif "auto" in str(focus.get("threshold_from")):
-        below = "auto"
-    else:
-        below = focus.get("threshold")
-    return {**{key: spec.get(key) for key in COMPARED}, "focus_below": below}
+        return None
+    return "auto" if "auto" in str(focus.get("threshold_from")) else focus.get("threshold")
 
 
 def same_setting(key: str, theirs, ours) -> bool:
@@ -87,10 +95,11 @@ class StaleOutputs:
     """Skipped outputs whose record says they were made with other settings than this run
     asks for: counted, the first one described, said in one line before the closing one
     (skipped, they had passed for this run's: `--method wiener` over the default's outputs
-    said '59 skipped' and nothing else). Weights are compared by content where both sides
-    have it: the file given hashed once a run, where a record to compare it with holds a
-    ``weights_sha256`` (a file replaced in place, same name, had passed as the same). Skipped
-    outputs holding no record of their settings are counted apart (``unrecorded``)."""
+    said '59 skipped' and nothing else). Weights and PSF files are compared by content where
+    both sides have it: each file given hashed once a run, as its record holds it, where a
+    record to compare it with holds a ``weights_sha256`` or ``psf_sha256`` (a file replaced in
+    place, same name, had passed as the same; the same file under another name is the same).
+    Skipped outputs holding no record of their settings are counted apart (``unrecorded``)."""
 
     count: int = 0
     first: str | None = None
@@ -100,22 +109,26 @@ class StaleOutputs:
     #: the batch's inputs left out as earlier outputs (``folder_pairs``): their records, read
     #: before the work, not read again here
     earlier: object = None
-    #: the weights file this run was given (None: none), and its sha256 once hashed ('' where
-    #: it could not be read: compared by name then)
+    #: this run's method spec, the weights file it was given (None: none), and their sha256s
+    #: once hashed ('' where one could not be read: compared by name then; the PSF's a list,
+    #: one per channel's part, '' for a part that is no file)
+    spec: object = None
     weights_file: str | None = None
     weights_sha: str | None = None
+    psf_shas: list | None = None
     #: skipped outputs among those read that hold no record of their settings, and the first
     unrecorded: int = 0
     first_unrecorded: str | None = None
 
     def begin(self, args, at_most: int) -> None:
-        """This run's weights file (hashed only where a record is compared with it), the
-        earlier outputs' records already read, and how many records to read."""
+        """This run's weights and PSF files (hashed only where a record is compared with them),
+        the earlier outputs' records already read, and how many records to read."""
         from .cli import method_specs
 
         self.at_most = at_most
         self.earlier = getattr(args, "earlier_outputs", None)
-        self.weights_file = getattr(method_specs(args)[0], "weights", None)
+        self.spec = method_specs(args)[0]
+        self.weights_file = getattr(self.spec, "weights", None)
 
     def reader(self, target):
         """What reads ``target``'s record (``ChangedInputs`` reads one past the first
@@ -162,20 +175,34 @@ class StaleOutputs:
 
     def check(self, target, request: dict, record: dict | None) -> list[str]:
         """The settings ``target``'s ``record`` differs from ``request`` in (method, weights,
-        psf, modality, focus_below); [] where it does not, or names none."""
+        psf, modality, focus_below); [] where it does not, or names none (those a record
+        names: ``recorded_settings``)."""
         theirs = recorded_settings(record) if isinstance(record, dict) else None
         if theirs is None:
             return []
-        shas = self.weights_shas(record, request)
-        differ = [k for k in request
-                  if not (shas[0] == shas[1] if k == "weights" and shas
-                          else same_setting(k, theirs.get(k), request[k]))]
+        shas = {"weights": self.weights_shas(record, request), "psf": self.psf_pair(record)}
+        differ = [k for k in request if k in theirs
+                  and not self.same(k, theirs.get(k), request[k], shas.get(k))]
         if differ:
             self.count += 1
             if self.first is None:
                 self.first = f"{Path(target).name}: " + ", ".join(
-                    differ_words(k, theirs.get(k), request[k], shas) for k in differ)
+                    differ_words(k, theirs.get(k), request[k], shas.get(k)) for k in differ)
         return [{"name": "method"}.get(k, k) for k in differ]  # --json: the options' names
+
+    @staticmethod
+    def same(key: str, theirs, ours, shas: tuple | None) -> bool:
+        """One setting compared: a file by its content where both sha256s are known (each
+        channel's PSF file, a part that is no file by its name), else by name."""
+        if not shas:
+            return same_setting(key, theirs, ours)
+        if key == "weights" or len(shas[0]) == len(shas[1]) == 1:
+            return shas[0] == shas[1]
+        names = [str(side).split(";") for side in (theirs, ours)]
+        if not len(shas[0]) == len(shas[1]) == len(names[0]) == len(names[1]):
+            return same_setting(key, theirs, ours)
+        return all(a == b if a and b else same_setting(key, *pair)
+                   for a, b, pair in zip(*shas, zip(*names)))
 
     def weights_shas(self, record: dict, request: dict) -> tuple | None:
         """(the record's weights sha256, this run's weights file's), where both are known:
@@ -187,16 +214,31 @@ class StaleOutputs:
         return (theirs, ours) if ours else None
 
     def weights_digest(self) -> str:
-        """sha256 of this run's weights file, hashed the first time it is asked for ('' where
-        there is none or it cannot be read)."""
+        """sha256 of this run's weights file as loading records it (a BioImage.IO package's:
+        its attached checkpoint's), hashed the first time it is asked for ('' where there is
+        none or it cannot be read)."""
         if self.weights_sha is None:
-            from .core.checkpoint import sha256_file
+            from .core.export import loaded_weights_sha256
 
             try:
-                self.weights_sha = sha256_file(self.weights_file) if self.weights_file else ""
-            except OSError:  # gone since the run began: compared by name
+                self.weights_sha = (loaded_weights_sha256(self.weights_file)
+                                    if self.weights_file else "")
+            except (OSError, ValueError):  # gone since the run began, a damaged zip: by name
                 self.weights_sha = ""
         return self.weights_sha
+
+    def psf_pair(self, record: dict) -> tuple | None:
+        """(the record's PSF sha256s, this run's PSF files'), where both name a file's: PSFs
+        are compared by content then; None: by name."""
+        theirs = sha_list(record.get("psf_sha256"))
+        if not any(theirs):
+            return None
+        if self.psf_shas is None:  # hashed as the record's were: ``provenance.psf_given``
+            from .core.provenance import psf_given
+
+            given = psf_given(self.spec) if self.spec is not None else {}
+            self.psf_shas = sha_list(given.get("psf_sha256"))
+        return (theirs, self.psf_shas) if any(self.psf_shas) else None
 
     def say(self) -> None:
         of = (f" (of the first {self.at_most} skipped, whose records were read)"
@@ -219,8 +261,22 @@ class StaleOutputs:
 
 def differ_words(key: str, theirs, ours, shas: tuple | None) -> str:
     """One setting an output's record differs in: "PSF gaussian:1 (this run: PSF
-    gaussian:2)"; weights of one name but other content with their sha256s."""
-    if key == "weights" and shas and theirs == ours:
-        return (f"weights {theirs}, sha256 {shas[0][:SHA_SHOWN]} (this run: {ours}, sha256 "
-                f"{shas[1][:SHA_SHOWN]}: same name, other weights)")
+    gaussian:2)"; a file (weights, PSF) of one name but other content with their sha256s."""
+    if shas and theirs == ours:
+        what = COMPARED[key]
+        return (f"{what} {theirs}, sha256 {shown_sha(shas[0])} (this run: {ours}, sha256 "
+                f"{shown_sha(shas[1])}: same name, other {what})")
     return f"{setting_words(key, theirs)} (this run: {setting_words(key, ours)})"
+
+
+def sha_list(value) -> list[str]:
+    """A record's ``psf_sha256`` as a list in channel order ('': a part that is no file)."""
+    value = [value] if isinstance(value, str) else value
+    return [v if isinstance(v, str) else "" for v in value] if isinstance(value, list) else []
+
+
+def shown_sha(sha) -> str:
+    """A sha256 as a warning shows it; one per channel's PSF joined by ';' ('-': no file)."""
+    if isinstance(sha, str):
+        return sha[:SHA_SHOWN]
+    return ";".join(s[:SHA_SHOWN] if s else "-" for s in sha)

@@ -267,7 +267,7 @@ def deblur_metadata(req, outcome) -> dict:
 
     result, card = outcome.result, outcome.card
     parameters = {k: v for k, v in result.parameters.items() if k != "card"}
-    method_spec = spec_dict(req.method) if req.network is None else None
+    method_spec = spec_dict(ran_spec(req))
     if method_spec and getattr(req, "psf_text", "").startswith("layer:"):
         method_spec["psf"] = req.psf_text  # the PSF layer by name, not 'array'
     return file_names({
@@ -304,6 +304,25 @@ def deblur_metadata(req, outcome) -> dict:
 
 #: fields of the CLI's record (``provenance.run_record``) that a dock's result records too
 CLI_FIELDS = ("psf", "psf_estimated", "psf_sha256", "device_name")
+#: session networks whose card names the file their weights are in (a fine-tuning preview's
+#: card is its base's, its weights a step's that no file holds)
+FILE_HELD = ("loaded", "fine-tuned", "kept", "base")
+
+
+def ran_spec(req):
+    """The MethodSpec a CLI run of ``req`` takes: the dock's, and for a session network its
+    weights file as ``--weights`` (so that a `deblur` rerun over a saved result compares its
+    settings); None for a network held in no file."""
+    network = req.network
+    if network is None:
+        return req.method
+    source = card_field(network.card, "source")
+    if getattr(network, "origin", None) not in FILE_HELD or not isinstance(source, str):
+        return None
+    from ..core.export import weights_file_of
+
+    # the image type is unread beside weights: the CLI's default then, as it records it
+    return req.method.replace(weights=weights_file_of(source)).without_unused()
 
 
 def cli_fields(req, result) -> dict:
@@ -311,16 +330,15 @@ def cli_fields(req, result) -> dict:
     gave it, one estimated from the image as the model string found (``psf_estimated``), so
     that ``microdeblur info`` shows it and its ``--command`` passes it as ``--psf``; a PSF
     file's sha256; the device's hardware by name. Taken from ``provenance.run_record`` itself,
-    so the two records cannot drift. A session network (its spec holds the precision only)
+    so the two records cannot drift. A session network held in no file (``ran_spec``)
     records the device's name only."""
     from ..core.provenance import run_record
 
     parameters = {k: v for k, v in result.parameters.items() if k != "card"}
-    network = req.network is not None
+    spec = ran_spec(req)
     record = run_record({"device": str(result.device), "parameters": parameters},
-                        None if network else req.method, axes=str(result.axes),
-                        output_dtype="float32")
-    keys = ("device_name",) if network else CLI_FIELDS
+                        spec, axes=str(result.axes), output_dtype="float32")
+    keys = ("device_name",) if spec is None else CLI_FIELDS
     return {k: record[k] for k in keys if k in record}
 
 

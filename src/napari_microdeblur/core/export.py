@@ -531,3 +531,31 @@ def export_bioimageio(
 
     write_atomically(path_zip, write, overwrite=overwrite)
     return path_zip
+
+
+# ------------------------------------------------------------ weights digests (deblur reruns)
+
+
+def loaded_weights_sha256(path: str | os.PathLike) -> str:
+    """The sha256 that loading the weights file ``path`` records (``card.sha256``): a package
+    written by :func:`export_bioimageio` that of its attached ``.safetensors`` checkpoint (as
+    :func:`read_bioimageio_zip` loads it: the zip's own bytes differ), any other file its own.
+    OSError or ValueError where it cannot be read."""
+    from .checkpoint import sha256_file
+    from .state_dict_files import looks_like_safetensors
+
+    path = Path(path)
+    # as load_model tells them: safetensors bytes under a .zip name are read as such
+    if path.suffix.lower() == ".zip" and not looks_like_safetensors(path):
+        return _read_attached(path, lambda target, where: sha256_file(target))
+    return sha256_file(path)
+
+
+def weights_file_of(source: str) -> str:
+    """The weights file a card's ``source`` names: a package's attachment, as
+    :func:`read_bioimageio_zip` names it ('g.zip:gran.safetensors'), is the package 'g.zip'
+    that ``--weights`` takes; any other source is unchanged."""
+    package, colon, attached = source.rpartition(":")
+    if colon and package.lower().endswith(".zip") and attached.lower().endswith(".safetensors"):
+        return package
+    return source
