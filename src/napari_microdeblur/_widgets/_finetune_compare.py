@@ -22,7 +22,7 @@ File > Save writes that record into the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,9 @@ class HeldOutRegion:
     auto_psf: str | None = None  # the PSF auto estimated on the whole layer, if any
     auto_is_base: bool = False  # auto runs the base model here: its row is the base row
     scores: dict | None = None  # PSNR (dB) of each role against the target, when there is one
+    # contrast, gamma and colormap of the sharp layer the target was cropped from ({}: the
+    # target is the layer's own in-focus plane, shown like the input)
+    target_shown: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +71,17 @@ class RegionPlan:
     offset: tuple[int, ...]
     placement: dict
     text: str
+    target_shown: dict = field(default_factory=dict)  # as ``HeldOutRegion.target_shown``
+
+
+#: what a comparison layer takes from the layer it was cropped from, besides its placement
+DISPLAY_KEYS = ("contrast_limits", "gamma", "colormap")
+
+
+def shown_as(layer) -> dict:
+    """The contrast limits, gamma and colormap (none for RGB) ``layer`` is shown with."""
+    placement = source_placement(layer)
+    return {key: placement[key] for key in DISPLAY_KEYS if key in placement}
 
 
 def plan_region(layer, axes: str, region, *, sharp=None, focus: int | None = None,
@@ -90,7 +104,8 @@ def plan_region(layer, axes: str, region, *, sharp=None, focus: int | None = Non
     if sharp_data is None and sharp is not None:
         sharp_data = layer_data(sharp)
     return RegionPlan(layer.name, axes, layer_data(layer), sharp_data, focus, tuple(key),
-                      tuple(offset), source_placement(layer), text)
+                      tuple(offset), source_placement(layer), text,
+                      shown_as(sharp) if sharp is not None else {})
 
 
 def read_region(plan: RegionPlan) -> HeldOutRegion:
@@ -103,7 +118,7 @@ def read_region(plan: RegionPlan) -> HeldOutRegion:
         z = plan.axes.index("Z")
         target = np.repeat(np.take(crop, [plan.focus], axis=z), crop.shape[z], axis=z)
     return HeldOutRegion(plan.layer_name, plan.axes, crop, target, plan.offset,
-                         plan.placement, plan.data, plan.text)
+                         plan.placement, plan.data, plan.text, target_shown=plan.target_shown)
 
 
 def held_out_region(layer, axes: str, region, *, sharp=None, focus: int | None = None
@@ -231,7 +246,9 @@ def add_comparison(viewer, region: HeldOutRegion, base_label: str, tuned_label: 
         if image is None:
             continue
         record = {**made_by.get(role, {}), **meta, "role": role}
-        layer_kwargs = {**kwargs, "name": f"{name}: {label}",
+        # the target is shown as the sharp layer is, the rest as the blurry one
+        shown = region.target_shown if role == "target" else {}
+        layer_kwargs = {**kwargs, **shown, "name": f"{name}: {label}",
                         "metadata": {"microdeblur": record}}
         layers[role] = unwrap(add_layer(viewer, (image, layer_kwargs, "image")))
     _, compare = viewer.window.add_plugin_dock_widget(PLUGIN, COMPARE_DOCK)

@@ -61,8 +61,9 @@ def layer_pixel_sizes(layer, axes: str) -> tuple[dict[str, float], dict[str, str
     file's metadata ("file cells.tif") when Y and X are both at 1 (``file_sizes_of``). A scale
     whose layer unit is a length (napari's ``layer.units``, 'nanometer' say) is converted to um;
     under napari's default unit 'pixel' it is taken as um; under any other unit ('second' on a
-    time axis the Axes box calls Z) it is no pixel size: a time step never becomes dz=."""
-    scale = [float(v) for v in layer.scale]
+    time axis the Axes box calls Z) it is no pixel size: a time step never becomes dz=. A
+    negative scale only flips the axis on screen: its size is the absolute value."""
+    scale = [abs(float(v)) for v in layer.scale]
     if len(axes) != len(scale):
         return {}, {}
     units = [str(u) for u in (getattr(layer, "units", None) or ())]

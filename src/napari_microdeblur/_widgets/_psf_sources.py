@@ -192,7 +192,9 @@ def measure_psf_from_beads(owner, viewer, layer, *, measured, failed, options=No
         # in the chooser's words ('PSF radius 11', not the core's 'radius=11')
         said = report.summary(words="dock") + (
             f"; warning: {bead_words(report.warning)}" if report.warning else "")
-        scale = tuple(sizes.get(a, v) for a, v in zip(psf_axes, layer_scale))
+        # the sizes are positive: a flipped bead axis stays flipped, as the beads are shown
+        scale = tuple(float(np.copysign(sizes.get(a, abs(v)), v))
+                      for a, v in zip(psf_axes, layer_scale))
         meta = {"microdeblur": {"psf_from_beads": name, "bead_file": bead_file,
                                 "report": said, "threshold": options.get("threshold"),
                                 "radius": options.get("radius"),
