@@ -155,20 +155,17 @@ def _no_architecture(error, command: str, weights: str) -> str:
             "configuration)")
 
 
-#: how torch says a tensor did not fit (CUDA, MPS and CPU allocators)
-_OUT_OF_MEMORY = ("out of memory", "DefaultCPUAllocator: can't allocate memory")
-
-
 def memory_words(error, args) -> str | None:
     """One line for a RuntimeError or MemoryError (or a worker's message) that says memory
     ran out, naming the options of the command that make a run smaller; None otherwise."""
     import torch
 
-    text = str(error)
+    from .core.tiling import says_out_of_memory  # torch's words, the retry's list (no second)
+
     if isinstance(error, BaseException) and not isinstance(error, (RuntimeError, MemoryError)):
         return None  # the core's own ValueErrors already say what to change
     if not (isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError))
-            or any(words.lower() in text.lower() for words in _OUT_OF_MEMORY)):
+            or says_out_of_memory(str(error))):
         return None
     first = first_line(error)
     options = getattr(args, "cli_options", {})

@@ -70,6 +70,12 @@ def parse(raw: bytes | None) -> tuple[str, int, str] | None:
         return None
 
 
+def same_claim(raw: bytes | None, text: bytes) -> bool:
+    """Whether a claim's bytes ``raw`` (as read back) are the claim ``text`` this run wrote,
+    its line end aside: an earlier release made claims on Windows in text mode ('\r\n')."""
+    return raw is not None and raw.rstrip(b"\r\n") == text.rstrip(b"\r\n")
+
+
 def read(path: Path) -> bytes | None:
     """A claim's bytes; None where there is none (released meanwhile) or it cannot be read."""
     try:
@@ -183,7 +189,10 @@ def take(path: Path, text: bytes, judge, *, tries: int = 5) -> str | None:
     be made there."""
     for _ in range(tries):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MODE)
+            # binary: Windows' default text mode wrote '\r\n', and the claim read back was
+            # no longer this run's (never removed; a watch skipped its own file after)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         MODE)
         except FileExistsError:
             raw = read(path)
             if raw is None:  # released meanwhile: try again

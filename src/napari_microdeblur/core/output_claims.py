@@ -124,7 +124,7 @@ class OutputClaim:
     def release(self) -> None:
         """Remove the claim where it is still this run's (another run may have taken it over
         as another host's past ``ELSEWHERE_S``)."""
-        if self.text is not None and claims.read(self.path) == self.text:
+        if self.text is not None and claims.same_claim(claims.read(self.path), self.text):
             with contextlib.suppress(OSError):
                 self.path.unlink()
         self.text = None

@@ -520,8 +520,23 @@ def _map_pieces(x: np.ndarray, dtype: np.dtype, step_of, work):
     return out
 
 
+#: how torch says a tensor did not fit: CUDA's and MPS's allocators ("... out of memory"), the
+#: CPU allocator on Linux and macOS (posix_memalign) and on Windows (_aligned_malloc; c10's
+#: alloc_cpu.cpp), whose words a batch had not known: a traceback, the advice lost
+OUT_OF_MEMORY_WORDS = ("out of memory", "DefaultCPUAllocator: can't allocate memory",
+                       "DefaultCPUAllocator: not enough memory")
+
+
+def says_out_of_memory(text: str) -> bool:
+    """Whether an error's ``text`` (or a worker's message) says torch ran out of memory: the
+    one list the retry with smaller tiles and the command line's 'out of memory' line read."""
+    text = text.lower()
+    return any(words.lower() in text for words in OUT_OF_MEMORY_WORDS)
+
+
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for a device out-of-memory error (CUDA or MPS), which smaller tiles can avoid."""
+    """True for an out-of-memory error of the device (CUDA, MPS, the CPU on any system), which
+    smaller tiles can avoid."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    return isinstance(error, RuntimeError) and says_out_of_memory(str(error))
