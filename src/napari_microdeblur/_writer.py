@@ -272,7 +272,8 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
     """Pixel sizes in um of the layer's Z, Y, X dims whose unit is a length, and the extras
     (``tiff_metadata``) its T dim gives: ``time_interval`` in seconds for a time unit. Where
     the scale gives no Y/X size, those of the file the viewer's ``layer`` was opened from
-    (napari's reader opens it at scale 1) or of its record, as the docks read them."""
+    (napari's reader opens it at scale 1) or of its record, as the docks read them. A flipped
+    axis (negative scale) is saved at its size, unflipped: TIFF has no way to state a flip."""
     from .core.pixel_units import NO_UNITS, PLAUSIBLE_UM, um_per_unit
 
     dims = axes.replace("S", "")  # napari has no dim for RGB samples
@@ -280,8 +281,9 @@ def layer_calibration(axes: str, meta: dict, layer=None) -> tuple[dict[str, floa
     units = list(meta.get("units") or [None] * len(dims))
     sizes, extras, assumed, unitless, untimed = {}, {}, [], [], ""
     for axis, step, unit in zip(dims, scale, units):
-        step, name = float(step), unit_name(unit)
-        if not math.isfinite(step) or step <= 0:
+        # a negative step only flips the axis on screen: its size is the absolute value
+        step, name = abs(float(step)), unit_name(unit)
+        if not math.isfinite(step) or step == 0:
             continue
         if axis in "ZYX" and um_per_unit(name) is not None:
             sizes[axis] = step * um_per_unit(name)

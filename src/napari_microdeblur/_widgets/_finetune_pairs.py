@@ -184,4 +184,5 @@ def _check_placement(blurry, sharp) -> None:
 
 
 def _uncalibrated(layer) -> bool:
-    return bool(np.allclose(layer.scale[-2:], 1.0))
+    """Whether ``layer``'s Y-X scale is napari's default 1; a flipped axis (-1) is 1 too."""
+    return bool(np.allclose(np.abs(layer.scale[-2:]), 1.0))

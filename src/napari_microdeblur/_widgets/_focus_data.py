@@ -265,7 +265,9 @@ def pixel_size_note(layer, axes: str, good, good_axes: str) -> str:
     def yx(la, ax):
         _, iy, ix = layer_yx(la, ax)
         sizes, origins = layer_pixel_sizes(la, ax)
-        values = (sizes.get("Y", float(la.scale[iy])), sizes.get("X", float(la.scale[ix])))
+        # a negative scale only flips the axis on screen: (-1, 1) is as unset as (1, 1)
+        values = (sizes.get("Y", abs(float(la.scale[iy]))),
+                  sizes.get("X", abs(float(la.scale[ix]))))
         return values, origins.get("Y") or origins.get("X") or f"layer {la.name!r} unset"
 
     (here, here_from), (there, there_from) = yx(layer, axes), yx(good, good_axes)
