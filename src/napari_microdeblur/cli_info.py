@@ -49,10 +49,11 @@ def _tiff_data(path: Path):
         tif = open_tiff_file(path)
     except Exception:  # noqa: BLE001 - io.read_image says why, in its words
         return False, None
-    try:  # a multi-file OME-TIFF missing a file, or a BinaryOnly part: read_image says
-        refuse_dataset_gaps(tif, path)
-        # a position's file: its own position's shape, pixel sizes and channels, not Pos0's
+    try:  # a position's file: its own position's shape, pixel sizes and channels, not Pos0's
         tif = with_own_images(tif, path)
+        # then, as io.read_tiff, the gaps of its own Images' files only: another position's
+        # files named by UUID only do not stop its header being read (axes said 'guessed')
+        refuse_dataset_gaps(tif, path)  # a file of its own missing, or BinaryOnly: read_image says
         header = tiff_header(tif, extras=True)
     except Exception:  # noqa: BLE001 - as above
         tif.close()
@@ -91,12 +92,14 @@ def describe(path: str) -> dict:
     if not Path(path).exists() and (hint := bundled_name_hint(path, as_method=False)):
         raise FileNotFoundError(f"input file {shown_path(path)} does not exist{hint}")
     stated, data = True, None
-    if io.is_tiff(path) and Path(path).is_file():
+    tiff = io.is_tiff(path) and Path(path).is_file()
+    if tiff:
         stated, data = _tiff_data(Path(path))
     elif not io.is_zarr(path) and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
         stated = False  # these formats store no axes: YX or YXS by the number of dimensions
     if data is None:  # keep_alpha: the file's samples as deblur reads them, lazily
         data = io.read_image(path, keep_alpha=True)
+        stated = data.stated if tiff else stated  # a TIFF whose header was not read: as read
     shape = tuple(int(n) for n in data.array.shape)
     stated = stated and bool(data.axes) and not data.note
     try:

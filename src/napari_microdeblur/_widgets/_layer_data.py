@@ -72,16 +72,15 @@ def source_now(viewer, placement: dict):
 
 
 def translate_for(placement: dict, offset: tuple[int, ...]) -> tuple[float, ...]:
-    """Translate that puts data pixel 0 of a crop where pixel ``offset`` of the layer is:
-    the layer's data-to-physical map of ``offset`` (scale, rotate, shear and translate)."""
+    """Translate that puts data pixel 0 of a crop where pixel ``offset`` of the layer was when
+    ``placement`` was read (the run's start): its data-to-physical map of ``offset`` (scale,
+    rotate, shear and translate), as a whole-stack result takes that placement's scale and
+    translate. The layer as it is now is not read: its scale changed during a run had given a
+    slice the start's scale and a translate of the new scale, matching neither placement."""
     if not offset or not any(offset):
         return placement["translate"]
-    layer = placement["source"]()
-    if layer is not None:
-        world = np.asarray(layer.data_to_world(np.asarray(offset, dtype=float)), dtype=float)
-        return tuple(float(v) for v in placement["affine"].inverse(world))
-    # the layer was removed during the run: the same map, from the placement read at the start
-    # (translate + scale * offset alone misplaced a crop of a rotated or sheared layer)
+    # CompositeAffine keeps the parts as given; translate + scale * offset alone misplaced a
+    # crop of a rotated or sheared layer
     from napari.utils.transforms import CompositeAffine
 
     physical = CompositeAffine(scale=placement["scale"], translate=placement["translate"],
