@@ -32,6 +32,7 @@ from .cli_watch_log import (
     WATCH_COLUMNS,
     WATCH_LOG,
     WatchState,
+    case_key,
     end_last_line,
     other_thresholds,
     read_log,
@@ -169,12 +170,18 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
         return {"name": name, "score": "", "decision": "dataset part", "method": "",
                 "seconds": ""}
     deblurred, copied = targets(name, state.out_dir)
-    theirs = {t: state.owners[state.output(t)] for t in (deblurred, copied)
-              if state.owners.get(state.output(t), name) != name}
-    mine = state.wrote.get(name)  # written for an earlier version of this file: replaced
+    theirs = {t: owner for t in (deblurred, copied)
+              if (owner := state.owner(state.output(t), name)) is not None}
+    # written for an earlier version of this file (or of the name it was renamed from in
+    # case only: ``WatchState.renamed_from``): replaced
+    earlier = state.earlier_outputs(name)
+
+    def mine(target: Path) -> bool:
+        return case_key(state.output(target)) in earlier
+
     # output_exists: an output name too long is no file there; refused when written (failed)
     if not args.overwrite and any(output_exists(t) for t in (deblurred, copied)
-                                  if t not in theirs and state.output(t) != mine):
+                                  if t not in theirs and not mine(t)):
         # written by an earlier run that stopped before logging it
         return {"name": name, "score": "", "decision": "exists", "method": "", "seconds": ""}
     try:  # read as the deblur reads it (alpha kept), so the axes settled here fit it
@@ -202,13 +209,12 @@ def _watch_one(path: Path, threshold: Threshold, args, models, state: WatchState
             focus = focus_entry(scores, kept, axes, threshold, judged)
             if unlike:
                 focus["unlike_calibration"] = unlike
-            method = _write_output(path, name, target, state.output(target) == mine, args,
-                                   models, data, focus)
+            method = _write_output(path, name, target, mine(target), args, models, data,
+                                   focus)
             decision = "deblurred"
         else:
             target.parent.mkdir(parents=True, exist_ok=True)  # --recursive: a sub-folder
-            copy_atomically(path, copied,
-                            overwrite=args.overwrite or state.output(copied) == mine)
+            copy_atomically(path, copied, overwrite=args.overwrite or mine(copied))
             for part in dataset_files(path)[1:]:  # a copy of a dataset is of all its files
                 with contextlib.suppress(OutputExistsError):  # copied already
                     copy_atomically(part, copied.parent / part.name, overwrite=args.overwrite)
@@ -312,6 +318,10 @@ def _process(path: Path, threshold: Threshold, args, models, state: WatchState) 
         print(f"microdeblur: {name}: changed since it was processed (its size or modification "
               f"time differ from its logged row); processed again, its output replaced",
               file=sys.stderr, flush=True)
+    elif (old := state.renamed_owner(name)) is not None:
+        print(f"microdeblur: {name}: taken as {old} renamed ({old} is no longer in the watched "
+              f"folder): processed under its new name (its output replaces {old}'s where the "
+              "disk ignores case)", file=sys.stderr, flush=True)
     try:
         row = _watch_one_claimed(path, threshold, args, models, state)
         if row is None:  # another live run's: looked at again later

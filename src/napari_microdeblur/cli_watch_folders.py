@@ -32,15 +32,42 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
     # first'); an unwritable folder is said here, not as the log's bare PermissionError
     io_write.check_output_path(out_dir / "microdeblur-write-check.tif", overwrite=True)
     # an output folder inside the watched one is safe (left out of --recursive); the same
-    # folder would be both, and the log would land among the inputs
-    if in_dir.resolve() == out_dir.resolve():
+    # folder would be both, and the log would land among the inputs. By identity too: on a
+    # case-insensitive disk resolve() keeps the case typed (`watch Drop drop` had the watch
+    # deblur its own outputs, a_deblurred_deblurred.tif ...), as a bind mount's two names
+    if in_dir.resolve() == out_dir.resolve() or _same_folder(in_dir, out_dir):
         raise UserError(f"output folder {shown_path(out_dir)} is the watched folder; give another "
                         "folder for the outputs")
 
 
-def _inside(real: str, folder_real: str) -> bool:
-    """Whether the resolved path ``real`` is the resolved folder ``folder_real`` or in it."""
-    return real == folder_real or real.startswith(os.path.join(folder_real, ""))
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, links followed: what tells that two paths are one folder
+    where their text differs (another case of a name on a case-insensitive disk, a bind
+    mount); None where it cannot be read, or its file system numbers no inodes (0)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (info.st_dev, info.st_ino) if info.st_ino else None
+
+
+def _same_folder(one: str | os.PathLike, other: str | os.PathLike) -> bool:
+    return (known := _identity(one)) is not None and known == _identity(other)
+
+
+def _inside(real: str, folder_real: str, folder_id: tuple[int, int] | None = None) -> bool:
+    """Whether the resolved path ``real`` is the resolved folder ``folder_real`` or in it: by
+    their text, else (``folder_id``: that folder's ``_identity``) by the identity of ``real``
+    or of a folder above it (a case-insensitive disk: realpath keeps the case typed)."""
+    if real == folder_real or real.startswith(os.path.join(folder_real, "")):
+        return True
+    while folder_id is not None:
+        if _identity(real) == folder_id:
+            return True
+        real, above = os.path.dirname(real), real
+        if real == above:
+            return False
+    return False
 
 
 class Links:
@@ -55,9 +82,10 @@ class Links:
         self.root, self.out_dir = root, out_dir
         self.follow = follow
         self.root_real, self.out_real = os.path.realpath(root), os.path.realpath(out_dir)
+        self.root_id, self.out_id = _identity(root), _identity(out_dir)
         # the output folder is the watched one's parent (or above): its files are the watched
         # folder's, the output folder's own files outside it
-        self.out_holds_root = _inside(self.root_real, self.out_real)
+        self.out_holds_root = _inside(self.root_real, self.out_real, self.out_id)
         self.left: dict[str, str] = {}  # this listing's links left out: name -> its line
         self.said: set[tuple[str, str]] = set()
 
@@ -84,10 +112,17 @@ class Links:
         folder."""
         if self.follow:
             return None
-        in_root = _inside(real, self.root_real)
-        if _inside(real, self.out_real) and not (in_root and self.out_holds_root):
+        in_root = _inside(real, self.root_real, self.root_id)
+        if _inside(real, self.out_real, self.out_id) and not (in_root and self.out_holds_root):
             return "out"
         return None if in_root else "outside"
+
+    def is_out(self, path: str, real: str) -> bool:
+        """Whether the folder ``path`` (resolved: ``real``) is the output folder: by its path,
+        else by its identity (another case of its name on a case-insensitive disk, a bind
+        mount: --recursive had listed the outputs as new files)."""
+        return real == self.out_real or (self.out_id is not None
+                                         and _identity(path) == self.out_id)
 
     def twice(self, name: str, watched: str, folder: bool = False) -> None:
         """The link ``name`` leads to what is watched as ``watched`` ('': the watched folder
@@ -141,7 +176,7 @@ class Listing:
             if not todo:
                 path, under = linked.pop(0)
                 real = os.path.realpath(path)
-                if self.links.outside(under, real, folder=True) or real == self.links.out_real:
+                if self.links.outside(under, real, folder=True) or self.links.is_out(path, real):
                     continue
                 if real in seen:  # a link to a folder listed already (or a loop)
                     self.links.twice(under, seen[real], folder=True)
@@ -158,7 +193,7 @@ class Listing:
                 if name in link_names:
                     linked.append((path, inner))
                 elif (inner_real := os.path.join(real, name)) not in seen \
-                        and inner_real != self.links.out_real:
+                        and not self.links.is_out(path, inner_real):
                     seen[inner_real] = inner
                     todo.append((path, inner, inner_real))
             self._files(folder, link_names, names)
@@ -430,7 +465,6 @@ class SubfolderHint:
 
     def __init__(self, in_dir: Path, out_dir: Path, follow_links: bool = False):
         self.in_dir = in_dir
-        self.skip = os.path.realpath(out_dir)
         self.links = Links(in_dir, out_dir, follow_links)  # -r leaves out links leading out
         self.times = FolderTimes()
         self.subfolders: list[str] = []
@@ -445,7 +479,8 @@ class SubfolderHint:
                    if name not in links} | {self.links.root_real}
             self.subfolders = [
                 name for name in subfolders
-                if (real := os.path.realpath(os.path.join(self.in_dir, name))) != self.skip
+                if not self.links.is_out(path := os.path.join(self.in_dir, name),
+                                         real := os.path.realpath(path))
                 and (name not in links or (self.links.leads(real) is None and real not in own))]
         held = {}
         for name in self.subfolders:

@@ -168,6 +168,38 @@ class WatchState:
             made = [t for t in (deblurred, copied) if output_exists(t)]
         self.owners.update({self.output(t): name for t in made})
 
+    def owner(self, output: str, name: str) -> str | None:
+        """The other file whose result ``output`` holds; None where none, or ``name``, or the
+        name ``name`` was renamed from (``renamed_from``)."""
+        owner = self.owners.get(output, name)
+        return None if owner == name or self.renamed_from(owner, name) else owner
+
+    def renamed_from(self, old: str, name: str) -> bool:
+        """Whether the logged name ``old`` is ``name`` renamed in case only: ``old`` is no
+        longer in the watched folder under that very name. On macOS's and Windows' usual disks
+        it is the same file (cell.tif renamed Cell.tif had been skipped as a name clash with
+        itself); elsewhere a file of that name replaced it: either way processed as a file of
+        its own, as a changed file is."""
+        return old != name and case_key(old) == case_key(name) and not _listed(self.root, old)
+
+    def renamed_owner(self, name: str) -> str | None:
+        """The logged name ``name`` was renamed from in case only (``renamed_from``) whose result
+        one of its outputs holds, or None."""
+        for target in targets(name, self.out_dir):
+            old = self.owners.get(self.output(target))
+            if old is not None and self.renamed_from(old, name):
+                return old
+        return None
+
+    def earlier_outputs(self, name: str) -> set[str]:
+        """The ``case_key`` of the output the watch wrote for an earlier version of ``name``,
+        and of the one it wrote for the name it was renamed from (``renamed_owner``): replaced
+        when it is processed again."""
+        wrote = {self.wrote.get(name)}
+        if (old := self.renamed_owner(name)) is not None:
+            wrote.add(self.wrote.get(old))
+        return {case_key(output) for output in wrote if output is not None}
+
 
 def read_log(log_path: Path, out_dir: Path, root: Path) -> WatchState:
     """The state a watch restarts from: its log's rows, each name's last row counting. A last
@@ -204,6 +236,21 @@ def _ends_a_line(raw) -> bool:
         return False
     raw.seek(-1, os.SEEK_END)
     return raw.read(1) == b"\n"
+
+
+def _listed(root: Path, name: str) -> bool:
+    """Whether the watched folder holds ``name`` (its path under it) under that very name,
+    each folder on the way too: exists() says so of any case of it on a case-insensitive
+    disk."""
+    folder = root
+    try:
+        for part in Path(name).parts:
+            if part not in os.listdir(folder):
+                return False
+            folder = folder / part
+    except (OSError, ValueError):  # a folder gone, a NUL
+        return False
+    return True
 
 
 def _there(root: Path, name: str) -> bool:

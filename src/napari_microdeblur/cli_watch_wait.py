@@ -2,8 +2,10 @@
 holding fewer planes than their metadata declares (``core.tiff_complete``), files of a
 multi-file OME-TIFF whose other files are not all there yet (``core.ome_datasets``: the main
 file arrives first, its second file seconds later), and files that cannot be read yet and
-changed recently (still being written). Each is said once, and logged 'incomplete' or
-'unreadable' once unchanged for its time; a dataset's file changes when any of its files does.
+changed recently (still being written), or that another program holds (Windows: the
+acquisition software's lock, a PermissionError; read as soon as it is let go). Each is said once,
+and logged 'incomplete' or 'unreadable' once unchanged for its time; a dataset's file changes
+when any of its files does.
 
 How long a file has been unchanged for --settle (``STAMP_AGES``): the age of its modification
 time by this computer's clock, or, where longer, how long this process has seen its size and
@@ -123,7 +125,8 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
         known = waiting.get(name)
         now_others = tuple((other, stamp(other)) for other, _ in known.others) if known else ()
         if known and known.stamp == now_stamp and now_others == known.others:
-            entry = known
+            # held by another program: read as soon as it is let go
+            entry = None if known.said == "held" and not _still_held(path) else known
         else:  # the second file of a dataset arriving is a change of its first
             entry = _judged(path, now_stamp, after, now, known)
         if entry is not None and entry.reader is not None:
@@ -239,10 +242,12 @@ def _waited_for(path: Path) -> tuple[str | None, tuple]:
 
 def still_written(path: Path, when, error: BaseException, args, state: WatchState) -> bool:
     """Whether ``path``, which could not be read (``when``: its stamp), changed so recently that
-    it is taken as still being written (put in ``state.waiting``, said once) rather than logged
-    'unreadable'."""
+    it is taken as still being written, or is held by another program (``_held``), (put in
+    ``state.waiting``, said once) rather than logged 'unreadable'."""
     from .cli_words import error_words
 
+    if when is not None and _held(path, error):
+        return _wait_held(path, when, error_words(error, args), args, state)
     seconds = min(args.incomplete_after, READ_RETRY_SETTLES * args.settle)
     if when is None or STAMP_AGES.age(path, when) >= seconds:
         return False
@@ -253,6 +258,52 @@ def still_written(path: Path, when, error: BaseException, args, state: WatchStat
               f"{seconds:g} s ({READ_RETRY_SETTLES} x --settle)", file=sys.stderr, flush=True)
     state.waiting[name] = Waiting(when, why, "unreadable", seconds, (), time.monotonic(),
                                   said="unreadable")
+    return True
+
+
+def _held(path: Path, error: BaseException) -> bool:
+    """Whether reading ``path`` failed as it does while another program holds the file (the
+    acquisition software on Windows: a PermissionError, 'being used by another process'),
+    not for want of permission to read it (said at once, as before)."""
+    while error is not None and not isinstance(error, PermissionError):
+        error = error.__cause__ or error.__context__
+    if error is None:
+        return False
+    try:  # a lock is no permission: the file is readable to this user
+        return os.access(path, os.R_OK)
+    except (OSError, ValueError):
+        return False
+
+
+def _still_held(path: Path) -> bool:
+    """Whether ``path``, waited for as held by another program, still cannot be opened (one
+    open per poll: the lock ending ends the wait, its size and time unchanged)."""
+    try:
+        with open(path, "rb"):
+            return False
+    except PermissionError:
+        return True
+    except OSError:  # gone, or another error: read now, and said as it is
+        return False
+
+
+def _wait_held(path: Path, when: tuple, why: str, args, state: WatchState) -> bool:
+    """``path``, which another program holds (``_held``), waited for as a file being written:
+    read again once it is let go or changes, logged 'unreadable' (saying to touch it) once held
+    for --incomplete-after as this watch counts; said once. A file locked past 5 x --settle
+    had been logged 'unreadable', never retried after the lock ended (unchanged), no word of
+    how to have it read."""
+    name, after, now = state.name(path), args.incomplete_after, time.monotonic()
+    known = state.waiting.get(name)
+    held_before = known is not None and known.said == "held"
+    if not held_before:
+        print(f"microdeblur: {name}: locked by another program ({why}); waiting for it to let "
+              f"go (logged 'unreadable' if still locked after {after:g} s: --incomplete-after)",
+              file=sys.stderr, flush=True)
+    logged = (f"{why}; locked by another program for {after:g} s (--incomplete-after): once "
+              "it is let go, touch the file (or copy it again) to have it processed")
+    since = known.since if held_before and known.stamp == when else now  # a change: anew
+    state.waiting[name] = Waiting(when, logged, "unreadable", after, (), since, said="held")
     return True
 
 
