@@ -206,3 +206,46 @@ def test_info_of_todays_weights_says_no_layout(tmp_path, capsys):
     assert main(["info", str(path)]) == 0
     assert "earlier layout" not in capsys.readouterr().out
 
+
+
+# ------------------------------------------- 3. an old psf_cyclegan run's PSF size and warm-up
+
+
+def test_an_old_psf_run_of_another_psf_size_is_refused_naming_psf_size(tmp_path):
+    """The checkpoint records no psf_size, and its default went from 20 to 21 px with the new
+    layout: a run of then made with the defaults met a 21-px network and was refused as
+    'another network' (CLI) or stopped in torch's 'Missing key(s) ... psf.amplitude'."""
+    from napari_microdeblur.core.training.setup import prepare
+
+    folder = _aged_run(tmp_path, PCG, CYCLE)  # a 7-px PSF, as psf.logits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = load_model(PCG)[0].config.model_dump()
+    wider = build_model("psf_cyclegan", {**config, "psf_size": 9})
+    words = r"holds a PSF of 7 px, the network given has 9 px: build it with psf_size=7"
+    with pytest.raises(ValueError, match=words):
+        check_resumable(folder, wider, 3, {"trainable": "all"})
+    train, val, extra = _data()
+    options = training.TrainingConfig.from_options(
+        {**OPTIONS, **CYCLE, "steps": 3, "checkpoint_dir": str(folder)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=words):  # before rescore_resumed's torch load
+            prepare(wider, options, train, val, _sources(extra), folder)
+
+
+def test_an_old_psf_run_resumes_past_the_psf_warmup_it_never_had(tmp_path):
+    """Releases before 2026-12-01 had no PSF-only warm-up: a resume at step 2 of 10 (today's
+    warm-up: 3 steps) went back into it, the PSF at its own, 100x higher, learning rate."""
+    folder = _aged_run(tmp_path, PCG, CYCLE)
+    ck = torch.load(folder / "last.pt", weights_only=True)
+    ck["regime_state"] = {"pools": ck["regime_state"]["pools"]}  # all a run of then kept
+    torch.save(ck, folder / "last.pt")
+    trainer, notes = _resumed(folder, PCG, CYCLE, steps=10)
+    assert trainer.config.psf_warmup_steps() > trainer.step == 2
+    assert trainer.regime.warmup_ended == 0  # its cycle phase began at step 0
+    assert not trainer.regime.in_psf_warmup(trainer)
+    said = _layout_notes(notes, "psf_cyclegan")
+    lr = f"{trainer.config.psf_learning_rate():g}"
+    assert len(said) == 1 and f"the PSF now has its own learning rate ({lr}" in said[0], notes
+    assert "pools" in trainer.setup.resume["regime_state"]  # the history buffers kept

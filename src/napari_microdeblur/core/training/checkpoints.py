@@ -313,6 +313,7 @@ def check_resumable(ckdir: Path, model: nn.Module, steps: int,
     if ck.get("arch") and arch and ck["arch"] != arch:
         raise ValueError(f"resume: {where} holds a {ck['arch']!r} network, the weights "
                          f"to fine-tune are {arch!r}; give the same --weights as before")
+    _check_psf_size(model, ck["model"], where)
     earlier = layouts.converted(ck.get("arch") or arch, model, ck["model"])
     if earlier is not None:  # converted as the resume will (``in_todays_layout``)
         _all_trained(settings.get("trainable", "all"), where, earlier)
@@ -364,10 +365,11 @@ def in_todays_layout(ck: dict, model: nn.Module, groups: list[dict[str, Any]],
     from ..notes import DeblurNote
 
     arch = ck.get("arch") or getattr(model, "arch_name", None)
+    where = ck["where"]
+    _check_psf_size(model, ck["model"], where)  # before rescore_resumed's torch load
     earlier = layouts.converted(arch, model, ck["model"])
     if earlier is None:
         return
-    where = ck["where"]
     _all_trained(trainable, where, earlier)
     later = newer_best(Path(where), ck)  # a best.pt of that release: the same old names
     ck["model"] = earlier.tensors
@@ -378,10 +380,38 @@ def in_todays_layout(ck: dict, model: nn.Module, groups: list[dict[str, Any]],
         best = layouts.converted(arch, model, ck["best_state"])
         ck["best_state"] = ck["best_state"] if best is None else best.tensors
     ck["optimizers"]["G"] = _restarted(ck["optimizers"]["G"], groups)
+    psf = _cycle_phase_kept(ck, groups) if earlier.arch == "psf_cyclegan" else ""
     warnings.warn(f"resume: {where} was saved by an earlier release, with {earlier.words()}: "
                   f"its weights are converted ({earlier.how}) and the network's optimiser "
-                  "starts afresh (its moments were of the old tensors); the run's next "
+                  f"starts afresh (its moments were of the old tensors){psf}; the run's next "
                   "checkpoints are in today's layout", DeblurNote, stacklevel=2)
+
+
+def _check_psf_size(model: nn.Module, tensors: Mapping[str, torch.Tensor], where: str) -> None:
+    """``ValueError`` naming psf_size where the run's PSF is of another size than ``model``'s:
+    the checkpoint records no model config, and the default went from 20 to 21 px on
+    2026-12-01, so a run of then made with the defaults meets a 21-px network today."""
+    saved = tensors.get("psf.amplitude", tensors.get("psf.logits"))
+    psf = getattr(model, "psf", None)
+    if saved is None or psf is None or tuple(saved.shape) == tuple(psf.amplitude.shape):
+        return
+    size, now = int(saved.shape[0]), int(psf.amplitude.shape[0])
+    then = " (the default before 2026-12-01)" if size == 20 and "psf.logits" in tensors else ""
+    raise ValueError(f"resume: {where} holds a PSF of {size} px{then}, the network given has "
+                     f"{now} px: build it with psf_size={size} (train: --config "
+                     f"'{{\"psf_size\": {size}}}', or add \"psf_size\": {size} to your --config)")
+
+
+def _cycle_phase_kept(ck: dict, groups: list[dict[str, Any]]) -> str:
+    """Mark an earlier psf_cyclegan run as past today's PSF-only warm-up: releases of then had
+    none (their cycle phase began at step 0), and a resume would otherwise go back into it;
+    returns what the note says of the PSF's learning rate (its own group since then)."""
+    state = dict(ck.get("regime_state") or {"pools": ck.get("pools")})
+    if state.get("psf_warmup_ended") is None:
+        state["psf_warmup_ended"] = 0
+    ck["regime_state"] = state
+    return (f"; the PSF now has its own learning rate ({groups[-1]['lr']:g}, --psf-lr / "
+            f"psf_lr, where the run of then trained it at the network's)")
 
 
 def _all_trained(trainable: str, where: str, earlier: layouts.EarlierLayout) -> None:
