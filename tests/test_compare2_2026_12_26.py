@@ -178,3 +178,71 @@ def test_side_by_side_keeps_the_users_own_contrast_link(make_napari_viewer, qtbo
     assert tuple(d.contrast_limits) == (0, 150)  # Side by side's own links are gone
     d.contrast_limits = (0, 90)
     assert tuple(g.contrast_limits) == (0, 120)
+
+
+# ----------------------------------------------------------------------------- (4)
+# napari 0.5.0-0.6.1 (setup.cfg allows napari>=0.5) put the grid cell's offset in
+# data_to_world: with the grid on (Side by side turns it on) identical layers were refused as
+# 'placed at Y-X scale (1, 1), translate (0, 0) but ... at Y-X scale (1, 1), translate (0, 0)';
+# and data_to_world cost ~0.2 ms a point there (check_pair on 3D layers 904 -> 4268 us).
+
+
+def grid_offset_data_to_world(monkeypatch, viewer):
+    """data_to_world as napari 0.5.0-0.6.1 had it with the grid on: each layer shifted by its
+    cell (128 px a column here)."""
+    from napari.layers import Image
+
+    plain = Image.data_to_world
+
+    def with_cell(layer, position):
+        column = list(viewer.layers).index(layer) if layer in viewer.layers else 0
+        return np.asarray(plain(layer, position), dtype=float) + np.r_[
+            np.zeros(layer.ndim - 1), 128.0 * column]
+
+    monkeypatch.setattr(Image, "data_to_world", with_cell)
+
+
+def test_identical_layers_in_napari_grid_mode_are_accepted(
+        make_napari_viewer, qtbot, monkeypatch, fluo_u8):
+    viewer = make_napari_viewer()
+    truth, blurry = nuclei(fluo_u8)
+    b = viewer.add_image(blurry, name="nuclei")
+    d = viewer.add_image(truth * 0.9, name="nuclei deblurred")
+    g = viewer.add_image(truth, name="nuclei in-focus")
+    viewer.add_image(truth, name="another")
+    grid_offset_data_to_world(monkeypatch, viewer)
+    w = dock(viewer, "Compare & QC")
+    w.set_layers(b, d, g)
+    w.set_side_by_side(True)  # napari's grid on, a cell a layer
+    check_pair(b, "blurry", g)  # before: refused, naming two identical placements
+    check_pair(d, "deblurred", g)
+    assert set(pair_data(b, g, "")) == {"blurry", "sharp"}
+    w.schedule_update()
+    assert np.isfinite(wait_table(qtbot, w)["psnr_blurry"])
+    # a real difference in the grid is still refused
+    b.translate = (0, 3)
+    with pytest.raises(ValueError, match="translate \\(0, 3\\)"):
+        check_pair(b, "blurry", g)
+
+
+def test_placement_is_composed_without_data_to_world(monkeypatch, fluo_u8):
+    from napari.layers import Image
+
+    truth, blurry = nuclei(fluo_u8)
+    parts = dict(scale=(0.5, 0.2, 0.3), translate=(1, 2, 3), rotate=20, shear=[0.1, 0, 0.2],
+                 affine=Affine(translate=(0, 9, 6), scale=(1, 1.5, 1)))
+    b, g = Image(np.stack([blurry] * 3), **parts), Image(np.stack([truth] * 3), **parts)
+    expected = [g.data_to_world(p) for p in ((0, 0, 0), (1, 2, 3), (0, 5, 0), (0, 0, 7))]
+    from napari_microdeblur._widgets._compare_placement import world_rows
+
+    def refused(*_):  # ~0.2 ms a point on napari 0.5-0.6, and the grid offset there
+        raise AssertionError("data_to_world called")
+
+    monkeypatch.setattr(Image, "data_to_world", refused)
+    check_pair(b, "blurry", g)  # before: data_to_world, each call
+    rows = world_rows(g, 1)
+    for point, world in zip(((0, 0, 0), (1, 2, 3), (0, 5, 0), (0, 0, 7)), expected):
+        assert np.allclose(rows[:, :3] @ point + rows[:, 3], world[-2:])
+    moved = Image(np.stack([blurry] * 3), **{**parts, "translate": (1, 2, 4)})
+    with pytest.raises(ValueError, match="translate \\(2, 4\\)"):
+        check_pair(moved, "blurry", g)
