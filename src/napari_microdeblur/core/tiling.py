@@ -9,8 +9,9 @@ is padded up to the next one. A network that downsamples by its divisor then see
 as it sees the whole image, and tiles agree where they overlap.
 
 The merge accumulates ``prediction * window`` on the model's device, in a band
-that spans one tile along the first spatial axis. As soon as no later tile touches a row (a
-z-plane for 3D), the row is normalised and written to the host output, so device memory is
+that spans one tile along the first spatial axis the plan cuts into several tiles (Y for 3D
+tiles that span all of Z). As soon as no later tile touches a row (a z-plane, or a Y-row of
+every plane), the row is normalised and written to the host output, so device memory is
 bounded by the band, not by the image.
 
 The window of each tile is 1 in the middle and tapers towards the sides it shares with another
@@ -227,8 +228,14 @@ class TileMerger:
         # float64 makes the merge exact for an identity model (x*w/w rounds back to x in float32);
         # MPS has no float64.
         self.dtype = wide_dtype(self.device)
-        band_shape = (channels, plan.tile[0], *plan.padded_shape[1:])
-        self.acc = torch.zeros(band_shape, dtype=self.dtype, device=self.device)
+        # the band runs along the first axis cut into several tiles: tiles come in start order
+        # along it (the axes before it hold one tile each). Along Z always, a 3D tile spanning
+        # all of Z made the band the whole volume in float64 (1 GB for 16 planes of 4096 x 2048)
+        self.band_axis = next((axis for axis, starts in enumerate(plan.starts)
+                               if len(starts) > 1), 0)
+        band_shape = list(plan.padded_shape)
+        band_shape[self.band_axis] = plan.tile[self.band_axis]
+        self.acc = torch.zeros((channels, *band_shape), dtype=self.dtype, device=self.device)
         self.band_start = 0
         self.window = window
         self.halo = halo
@@ -272,42 +279,53 @@ class TileMerger:
             self._profiles[key] = self._along(axis, profile)
         return self._profiles[key]
 
+    def _band(self, rows: slice) -> tuple[slice, ...]:
+        """The index of ``rows`` (band coordinates) along the band axis of ``acc``."""
+        return (slice(None),) * (self.band_axis + 1) + (rows,)
+
     def _flush_until(self, row: int) -> None:
         """Normalise and write band rows before ``row`` (no later tile touches them)."""
         n = row - self.band_start
         if n <= 0:
             return
-        stop_in_image = min(row, self.plan.image_shape[0])
-        rows_out = stop_in_image - self.band_start
+        axis_b, image_shape = self.band_axis, self.plan.image_shape
+        rows_out = min(row, image_shape[axis_b]) - self.band_start
         if rows_out > 0:
-            inner = tuple(slice(0, s) for s in self.plan.image_shape[1:])
-            rows = slice(self.band_start, stop_in_image)
-            # normalised in place, one axis at a time: these band rows are dropped just below
-            block = self.acc[(slice(None), slice(0, rows_out), *inner)]
-            for axis, sl in enumerate((rows, *inner)):
+            spatial = [slice(0, s) for s in image_shape]
+            spatial[axis_b] = slice(self.band_start, self.band_start + rows_out)
+            in_band = list(spatial)
+            in_band[axis_b] = slice(0, rows_out)
+            # normalised in place, one axis at a time (in axis order, so the values are those
+            # a band along Z gave bit for bit): these band rows are dropped just below
+            block = self.acc[(slice(None), *in_band)]
+            for axis, sl in enumerate(spatial):
                 block /= self._along(axis, self.axis_weights[axis][sl])
-            self.write((rows, *inner), block.to(torch.float32).cpu().numpy())
+            self.write(tuple(spatial), block.to(torch.float32).cpu().numpy())
+            del block
         # shift the band: keep the unfinished rows, zero the rest. Copied forward in chunks of
         # at most n rows, a chunk never overlaps its source, so no band-sized copy is needed.
-        keep = self.acc.shape[1] - n
+        keep = self.acc.shape[axis_b + 1] - n
         for first in range(0, max(keep, 0), n):
             count = min(n, keep - first)
-            self.acc[:, first : first + count] = self.acc[:, first + n : first + n + count]
-        self.acc[:, max(keep, 0) :] = 0
+            self.acc[self._band(slice(first, first + count))] = \
+                self.acc[self._band(slice(first + n, first + n + count))]
+        self.acc[self._band(slice(max(keep, 0), None))] = 0
         self.band_start = row
 
     def add(self, tile: Tile, prediction: torch.Tensor) -> None:
         """Merge one tile's prediction, shaped (C, *tile)."""
-        self._flush_until(tile.start[0])
+        axis_b = self.band_axis
+        self._flush_until(tile.start[axis_b])
         weighted = prediction.to(self.dtype, copy=True)
         for axis, start in enumerate(tile.start):
             weighted *= self._tile_profile(axis, start)
-        offset = tile.start[0] - self.band_start
-        region = (slice(None), slice(offset, offset + self.plan.tile[0]), *tile.slices[1:])
-        self.acc[region] += weighted
+        offset = tile.start[axis_b] - self.band_start
+        region = list(tile.slices)
+        region[axis_b] = slice(offset, offset + self.plan.tile[axis_b])
+        self.acc[(slice(None), *region)] += weighted
 
     def finish(self) -> None:
-        self._flush_until(self.plan.padded_shape[0])
+        self._flush_until(self.plan.padded_shape[self.band_axis])
 
 
 #: The largest plane of a lazy image ``read_once`` holds (host memory, input dtype)
