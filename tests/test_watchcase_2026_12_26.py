@@ -306,3 +306,107 @@ def test_a_file_this_user_may_not_read_is_logged_at_once(tmp_path, monkeypatch, 
     assert code == 2 and rows == [("a.tif", "unreadable")], err
     assert "locked by another program" not in err
     assert polls == 0
+
+
+# --- 4. a lock on reading, and Windows' access rules (review of 57c6782) -------------------------
+
+def test_a_file_whose_reading_is_locked_is_logged_once_its_time_is_up(tmp_path, monkeypatch,
+                                                                       capsys):
+    """Opened fine, its reading refused (Windows' byte-range lock): it was read again and
+    waited for again on every poll, never logged; --once never ended."""
+    from napari_microdeblur.core import io as core_io
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _image(src / "a.tif")
+    out.mkdir()
+    read, reads = core_io.read_image, []
+
+    def locked_read(path, *args, **kwargs):
+        if Path(path).name == "a.tif":
+            reads.append(path)
+            raise PermissionError(errno.EACCES, "The process cannot access the file because "
+                                  "another process has locked a portion of the file", str(path))
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(core_io, "read_image", locked_read)
+    started = time.monotonic()
+    code, rows, polls = _watch(src, out, monkeypatch, "--incomplete-after", "0.5",
+                               polls_at_most=150)
+    err = capsys.readouterr().err
+    assert time.monotonic() - started >= 0.5  # waited for, as a file being written
+    assert code == 2 and rows == [("a.tif", "unreadable")], err
+    line = next(x for x in err.splitlines() if "unreadable, skipped" in x)
+    assert "touch the file" in line and "--incomplete-after" in line
+    assert len(reads) <= polls + 1  # read once per poll at most
+
+
+def _permission_error(winerror: int | None) -> PermissionError:
+    error = PermissionError(errno.EACCES, "Access is denied")
+    if winerror is not None:
+        error.winerror = winerror
+    return error
+
+
+def test_on_windows_a_lock_is_told_from_access_rules_by_its_windows_error(tmp_path,
+                                                                           monkeypatch):
+    """Windows' os.access reads only the read-only attribute: a file its access rules deny
+    this user had been taken as locked (waited --incomplete-after, then 'touch it')."""
+    from napari_microdeblur import cli_watch_wait
+
+    path = tmp_path / "a.tif"
+    _image(path)
+    monkeypatch.setattr(os, "access", lambda *a, **k: True)  # as Windows answers
+    monkeypatch.setattr(sys, "platform", "win32")
+    held = [cli_watch_wait._held(path, OSError("cannot read"))]
+    wrapped = ValueError("cannot read as TIFF")
+    wrapped.__cause__ = _permission_error(32)
+    held += [cli_watch_wait._held(path, error) for error in (
+        wrapped, _permission_error(33), _permission_error(5), _permission_error(None))]
+    monkeypatch.undo()
+    # sharing and lock violations are a hold; ERROR_ACCESS_DENIED (5) or none is no lock
+    assert held == [False, True, True, False, False]
+
+
+def test_elsewhere_a_lock_is_still_told_by_os_access(tmp_path, monkeypatch):
+    from napari_microdeblur import cli_watch_wait
+
+    path = tmp_path / "a.tif"
+    _image(path)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert cli_watch_wait._held(path, _permission_error(None))
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    assert not cli_watch_wait._held(path, _permission_error(None))
+
+
+def test_of_two_case_variants_the_one_with_the_logged_size_and_time_is_the_rename(
+        tmp_path, monkeypatch, capsys):
+    """cell.tif renamed Cell.tif beside a new CELL.tif: whichever sorted first (CELL.tif) was
+    taken as the rename, and the renamed file was a name clash."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    _image(src / "cell.tif")
+    out.mkdir()
+    _watch(src, out, monkeypatch)
+    (src / "cell.tif").rename(src / "Cell.tif")
+    _image(src / "CELL.tif", 1)
+    os.utime(src / "CELL.tif", (HOUR_AGO + 60, HOUR_AGO + 60))  # a file of its own
+    capsys.readouterr()
+    code, rows, _ = _watch(src, out, monkeypatch)
+    err = capsys.readouterr().err
+    assert sorted(rows[1:]) == [("CELL.tif", "name clash"), ("Cell.tif", "copied")], err
+    assert "Cell.tif: taken as cell.tif renamed" in err
+    assert "CELL.tif: taken as" not in err
+
+
+def test_two_case_variants_both_with_the_logged_size_and_time_are_no_rename(
+        tmp_path, monkeypatch, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _image(src / "cell.tif")
+    out.mkdir()
+    _watch(src, out, monkeypatch)
+    (src / "cell.tif").rename(src / "Cell.tif")
+    shutil.copy2(src / "Cell.tif", src / "CELL.tif")  # the same size and time
+    capsys.readouterr()
+    code, rows, _ = _watch(src, out, monkeypatch)
+    err = capsys.readouterr().err
+    assert "taken as cell.tif renamed" not in err
+    assert sorted(rows[1:]) == [("CELL.tif", "name clash"), ("Cell.tif", "name clash")], err

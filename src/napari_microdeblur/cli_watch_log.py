@@ -179,8 +179,16 @@ class WatchState:
         longer in the watched folder under that very name. On macOS's and Windows' usual disks
         it is the same file (cell.tif renamed Cell.tif had been skipped as a name clash with
         itself); elsewhere a file of that name replaced it: either way processed as a file of
-        its own, as a changed file is."""
-        return old != name and case_key(old) == case_key(name) and not _listed(self.root, old)
+        its own, as a changed file is. Where ``old``'s row has its size and mtime, only the one
+        case variant in the folder that has them is (cell.tif renamed Cell.tif beside a new
+        CELL.tif: whichever sorted first had been taken); none where none or several do."""
+        if old == name or case_key(old) != case_key(name) or _listed(self.root, old):
+            return False
+        logged = self.processed.get(old) or self.failed.get(old)
+        if logged is None:  # a row from before the size and mtime columns
+            return True
+        return [v for v in _case_variants(self.root, name) if stamp(self.root / v) == logged] \
+            == [name]
 
     def renamed_owner(self, name: str) -> str | None:
         """The logged name ``name`` was renamed from in case only (``renamed_from``) whose result
@@ -236,6 +244,17 @@ def _ends_a_line(raw) -> bool:
         return False
     raw.seek(-1, os.SEEK_END)
     return raw.read(1) == b"\n"
+
+
+def _case_variants(root: Path, name: str) -> list[str]:
+    """The names in the folder of ``name`` (its path under ``root``) that differ from it in
+    case only, itself included."""
+    folder, key = Path(name).parent, case_key(Path(name).name)
+    try:
+        return [(folder / entry).as_posix() for entry in os.listdir(root / folder)
+                if case_key(entry) == key]
+    except (OSError, ValueError):
+        return [name]
 
 
 def _listed(root: Path, name: str) -> bool:

@@ -47,6 +47,10 @@ DATASET_WHY = "its dataset's file"
 #: the decision of a dataset's part that waits with the file that reads it (and its row when
 #: that file is logged 'incomplete', 'failed' or 'unreadable')
 PART = "dataset part"
+#: Windows' errors of a file another program holds: ERROR_SHARING_VIOLATION (opened without
+#: sharing), ERROR_LOCK_VIOLATION (a byte-range lock); access denied by the file's rules is
+#: no lock (had waited --incomplete-after, then said to touch it)
+WINDOWS_HELD = (32, 33)
 
 
 class Waiting(NamedTuple):
@@ -125,8 +129,12 @@ def complete(ready: list[Path], state: WatchState, after: float) -> tuple[list, 
         known = waiting.get(name)
         now_others = tuple((other, stamp(other)) for other, _ in known.others) if known else ()
         if known and known.stamp == now_stamp and now_others == known.others:
-            # held by another program: read as soon as it is let go
-            entry = None if known.said == "held" and not _still_held(path) else known
+            # held by another program: read as soon as it is let go, logged once its time is
+            # up however the hold shows (a lock on reading, the file opened fine: read again
+            # and waited for again on every poll, never logged, --once never ended)
+            let_go = (known.said == "held" and now - known.since < known.seconds
+                      and not _still_held(path))
+            entry = None if let_go else known
         else:  # the second file of a dataset arriving is a change of its first
             entry = _judged(path, now_stamp, after, now, known)
         if entry is not None and entry.reader is not None:
@@ -269,6 +277,8 @@ def _held(path: Path, error: BaseException) -> bool:
         error = error.__cause__ or error.__context__
     if error is None:
         return False
+    if sys.platform == "win32":  # os.access reads only the read-only attribute there
+        return getattr(error, "winerror", None) in WINDOWS_HELD
     try:  # a lock is no permission: the file is readable to this user
         return os.access(path, os.R_OK)
     except (OSError, ValueError):
