@@ -291,3 +291,93 @@ def test_a_dock_result_of_a_loaded_package_records_the_package(tmp_path):
     assert spec["weights"] == "g.zip" and spec["modality"] == "auto"
     # a fine-tuning preview's card is its base's: its weights are in no file
     assert record("preview")["method_spec"] is None
+
+
+# ------------------------------------------------------ (4) mendstale: review of a6cc2df
+
+
+def test_a_part_of_an_image_saved_as_an_output_is_other_settings(tmp_path, capsys):
+    """A dock's 'current slice' result (plane Z=3 of 8) and a Fine-tune Compare band crop,
+    saved under an output's name, had passed silently for the whole input deblurred; a
+    current slice of a YX layer is all of it and stays compared as before."""
+    from napari_microdeblur._widgets._finetune_compare import weights_record
+    from napari_microdeblur._widgets._methods import SessionModel
+    from napari_microdeblur._writer import write_image_layer
+    from napari_microdeblur.cli_batch_stale import output_record
+    from napari_microdeblur.core.checkpoint import load_model
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir(), out.mkdir()
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(folder / "s.tif", (rng.random((8, 48, 48)) * 200).astype(np.uint8),
+                     metadata={"axes": "ZYX"})
+    for name in ("q", "r"):
+        tifffile.imwrite(folder / f"{name}.tif", (rng.random((48, 48)) * 200).astype(np.uint8))
+    mine = _save_gran(tmp_path / "my.safetensors", seed=0)
+    args = ["deblur", str(folder), "-o", str(out), "--weights", str(mine), "--device", "cpu"]
+    assert main([*args, "-q"]) == 0
+
+    def save(name: str, data, record: dict) -> None:
+        write_image_layer(str(out / f"{name}_deblurred.tif"), data,
+                          {"metadata": {"microdeblur": record}, "name": name})
+
+    plane = np.zeros((1, 48, 48), np.float32)
+    save("s", plane, {**output_record(out / "s_deblurred.tif"), "scope": "current slice",
+                      "axes": "ZYX", "offset": (3, 0, 0)})
+    save("q", np.zeros((48, 48), np.float32), {**output_record(out / "q_deblurred.tif"),
+                                               "scope": "current slice", "axes": "YX",
+                                               "offset": (0, 0)})
+    network = SessionModel("my", *load_model(mine), "loaded")
+    save("r", np.zeros((30, 48), np.float32),
+         {**weights_record(network), "finetune_comparison": "held-out band Y 0-29",
+          "role": "tuned"})
+    lines, err = _rerun(args, capsys)
+    assert [line.get("settings_differ") for line in lines] == [None, ["part"], ["part"]]
+    assert ("2 skipped outputs were made with other settings than this run's (r_deblurred.tif: "
+            "a part of the image (Fine-tune Compare's held-out band Y 0-29) (this run: the "
+            "whole image); and others): pass --overwrite to redo them") in err
+    assert "no record" not in err
+
+
+def _calibrated_channels(tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir(), out.mkdir()
+    rng = np.random.default_rng(0)
+    image = np.stack([gaussian_filter(rng.random((48, 48)) * 200, 1) for _ in range(2)])
+    tifffile.imwrite(folder / "c.tif", image.astype(np.uint8), imagej=True,
+                     resolution=(10.0, 10.0), metadata={"axes": "CYX", "unit": "um"})
+    return ["deblur", str(folder), "-o", str(out), "--axes", "CYX", *WIENER]
+
+
+def test_optics_psfs_per_channel_completed_from_the_calibration_are_the_same(tmp_path, capsys):
+    """Optics models per channel, pixel= completed from the file (the record holds
+    '...,pixel=0.1' per part): an identical rerun said 'other settings' (the whole string
+    compared), as did the completed spec given in full."""
+    args = _calibrated_channels(tmp_path)
+    given = "widefield:na=1.4,wavelength=0.52;widefield:na=1.4,wavelength=0.6"
+    assert main([*args, "--psf", given, "-q"]) == 0
+    assert _silent(*_rerun([*args, "--psf", given], capsys))
+    full = "widefield:na=1.4,wavelength=0.52,pixel=0.1;widefield:na=1.4,wavelength=0.6,pixel=0.1"
+    assert _silent(*_rerun([*args, "--psf", full], capsys))
+    other = "widefield:na=1.4,wavelength=0.52;widefield:na=1.4,wavelength=0.55"
+    lines, err = _rerun([*args, "--psf", other], capsys)
+    assert lines[0]["settings_differ"] == ["psf"]  # another wavelength still differs
+    assert f"(this run: PSF {other})" in err
+
+
+def test_a_psf_file_is_hashed_once_a_rerun(tmp_path, capsys, monkeypatch):
+    from napari_microdeblur.core import checkpoint
+
+    folder, out = _planes(tmp_path / "in", count=3), tmp_path / "out"
+    out.mkdir()
+    psf = _gaussian_psf(tmp_path / "psf.tif", 1.0)
+    args = ["deblur", str(folder), "-o", str(out), "--psf", str(psf), *WIENER]
+    assert main([*args, "-q"]) == 0
+    hashed, sha256_file = [], checkpoint.sha256_file
+    def counted(path, *rest, **options):
+        hashed.append(str(path))
+        return sha256_file(path, *rest, **options)
+
+    monkeypatch.setattr(checkpoint, "sha256_file", counted)
+    assert _silent(*_rerun(args, capsys))
+    assert hashed.count(str(psf)) == 1  # was 2: requested() and psf_pair() each

@@ -27,9 +27,26 @@ def requested(args) -> dict:
     from .cli import method_specs
     from .core.provenance import spec_dict
 
-    given = spec_dict(method_specs(args)[0]) or {}
-    return {**{key: given.get(key) for key in COMPARED},
+    spec = method_specs(args)[0]
+    given = spec_dict(spec, psf_given_once(spec)) if spec is not None else {}
+    return {**{key: (given or {}).get(key) for key in COMPARED},
             "focus_below": getattr(args, "focus_below", None)}
+
+
+#: (the method spec, its ``provenance.psf_given``) of the run last asked: a PSF file is hashed
+#: once a run (``requested`` and ``StaleOutputs.psf_pair`` both need it; ``method_specs`` keeps
+#: one spec object a command, so a later run, its file replaced in place, hashes anew)
+_psf_given_last: tuple | None = None
+
+
+def psf_given_once(spec) -> dict:
+    """``provenance.psf_given(spec)``, worked out once for the spec object ``spec``."""
+    global _psf_given_last
+    if _psf_given_last is None or _psf_given_last[0] is not spec:
+        from .core.provenance import psf_given
+
+        _psf_given_last = (spec, psf_given(spec))
+    return _psf_given_last[1]
 
 
 def output_record(path: Path) -> dict | None:
@@ -44,7 +61,10 @@ def recorded_settings(record: dict) -> dict | None:
     """A record's settings in ``requested``'s terms; None where it names none (a record of an
     older version, another program's). A record naming weights but no method spec (a napari
     layer deblurred by a network of the session, saved by a release before the Deblur dock
-    recorded one) gives its weights only: the others are not compared."""
+    recorded one) gives its weights only: the others are not compared. A record of a part of
+    an image (``part_of_image``) gives that part alone: no run of `deblur` makes it."""
+    if part := part_of_image(record):
+        return {"part": part}
     spec = record.get("method_spec")
     if not isinstance(spec, dict):
         weights = record.get("weights_source")
@@ -54,6 +74,22 @@ def recorded_settings(record: dict) -> dict | None:
 
         return {"weights": weights_file_of(weights), "focus_below": focus_below(record)}
     return {**{key: spec.get(key) for key in COMPARED}, "focus_below": focus_below(record)}
+
+
+def part_of_image(record: dict) -> str | None:
+    """What part of its input a dock result's record says it is ('current slice', 'visible
+    field of view', 'held-out band Y 0-29' of a Fine-tune Compare layer); None for a whole
+    image (a current slice of a YX layer is all of it). Saved under an output's name it had
+    passed for the whole input deblurred."""
+    from .cli_info_rerun import PART_SCOPES
+
+    if record.get("finetune_comparison"):
+        return f"Fine-tune Compare's {record['finetune_comparison']}"
+    scope = record.get("scope")
+    if scope not in PART_SCOPES:
+        return None
+    layer_axes = str(record.get("axes") or "").replace("S", "")
+    return None if scope == "current slice" and layer_axes == "YX" else str(scope)
 
 
 def focus_below(record: dict):
@@ -70,13 +106,31 @@ def same_setting(key: str, theirs, ours) -> bool:
     if theirs == ours:
         return True
     if key == "psf" and isinstance(theirs, str) and isinstance(ours, str):
-        return theirs.startswith(ours + ",")
+        parts = [side.split(";") for side in (theirs, ours)]  # one PSF per channel: each
+        return (len(parts[0]) == len(parts[1])
+                and all(completed(*pair) for pair in zip(*parts)))
     if key == "focus_below" and None not in (theirs, ours) and "auto" not in (theirs, ours):
         return float(theirs) == float(ours)
     return False
 
 
+def completed(theirs: str, ours: str) -> bool:
+    """Whether the PSF part ``theirs`` (a record's) is ``ours`` as a run completes it from the
+    file's calibration: the same, or with the pixel= and dz= it lacked added
+    (``psf.with_calibration``)."""
+    from .core.psf import calibration_gaps
+
+    if theirs == ours:
+        return True
+    base = ours.strip().rstrip(",")
+    added = theirs[len(base) + 1:].split(",") if theirs.startswith(base + ",") else []
+    gaps = calibration_gaps(ours)
+    return bool(added) and all(item.partition("=")[0] in gaps for item in added)
+
+
 def setting_words(key: str, value) -> str:
+    if key == "part":  # this run's: None, the whole of each input
+        return f"a part of the image ({value})" if value else "the whole image"
     if key == "focus_below":
         return "whole file (no --focus-below)" if value is None else f"--focus-below {value}"
     return f"{COMPARED[key]} {value if value is not None else 'not given'}"
@@ -183,11 +237,12 @@ class StaleOutputs:
         shas = {"weights": self.weights_shas(record, request), "psf": self.psf_pair(record)}
         differ = [k for k in request if k in theirs
                   and not self.same(k, theirs.get(k), request[k], shas.get(k))]
+        differ += ["part"] if "part" in theirs else []
         if differ:
             self.count += 1
             if self.first is None:
                 self.first = f"{Path(target).name}: " + ", ".join(
-                    differ_words(k, theirs.get(k), request[k], shas.get(k)) for k in differ)
+                    differ_words(k, theirs.get(k), request.get(k), shas.get(k)) for k in differ)
         return [{"name": "method"}.get(k, k) for k in differ]  # --json: the options' names
 
     @staticmethod
@@ -233,10 +288,8 @@ class StaleOutputs:
         theirs = sha_list(record.get("psf_sha256"))
         if not any(theirs):
             return None
-        if self.psf_shas is None:  # hashed as the record's were: ``provenance.psf_given``
-            from .core.provenance import psf_given
-
-            given = psf_given(self.spec) if self.spec is not None else {}
+        if self.psf_shas is None:  # hashed as the record's were, once: ``requested``'s
+            given = psf_given_once(self.spec) if self.spec is not None else {}
             self.psf_shas = sha_list(given.get("psf_sha256"))
         return (theirs, self.psf_shas) if any(self.psf_shas) else None
 
