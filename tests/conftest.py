@@ -32,6 +32,17 @@ def own_kept_folder(tmp_path_factory, monkeypatch):
 # small convolutions ~100x slower on a busy 2-core machine.
 torch.set_num_threads(1)
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_in_the_processes_tests_start():
+    """The processes the tests start (the CLI, a training run) take one thread too, as 6 test
+    files gave theirs by hand: with two, a killed training run's child ran ~1.5x the CPU
+    time, the second thread taking the core of the other pytest-xdist worker. Set here, not
+    at import, so that it reaches only the test processes' children: pytest-xdist's workers
+    start their BLAS and OpenMP as before (a fixture runs in them, never in the controller)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 DATA = Path(__file__).parent / "data"
 APT_LIST = ".ci/apt-packages.txt"
 GUI_FIXTURES = {"qtbot", "qapp", "make_napari_viewer", "make_napari_viewer_proxy"}
@@ -69,13 +80,48 @@ def qt_platform_problem() -> str | None:
             f"{APT_LIST}: sudo apt-get install -y $(cat {APT_LIST})")
 
 
+def _plugin_manifests_read_once():
+    """npe2 reads the installed plugins' manifests once per test process.
+
+    make_napari_viewer clears napari's plugin set-up before each viewer, and each viewer then
+    re-read and re-validated every manifest on the path (~0.1 s a GUI test) only for npe2 to
+    drop them as already registered. The manifests read are the same files each time, so the
+    first reading is handed back; napari still registers them on each test's own app model."""
+    from npe2 import PluginManifest
+
+    read = PluginManifest.discover.__func__
+    found = {}
+
+    def discover_once(cls, paths=()):
+        key = tuple(paths)
+        if key not in found:
+            found[key] = list(read(cls, paths=paths))
+        return iter(found[key])
+
+    PluginManifest.discover = classmethod(discover_once)
+
+
+def _napari_settings_in_memory():
+    """napari's settings without a file: make_napari_viewer resets them around each GUI test,
+    and each reset wrote the user's ~/.config/napari settings.yaml (~0.05 s a test). The
+    plugin reads no napari setting; napari's own tests keep their settings in memory too."""
+    from napari import settings
+
+    if settings._SETTINGS is None:
+        settings.get_settings(path=None)
+
+
 def pytest_collection_finish(session):
     """Stop with one line, not Qt's 'Fatal Python error: Aborted', when GUI tests cannot run.
 
-    Also freezes what the imports made: napari runs a full gc.collect() each time a viewer's
-    layers are removed (once per GUI test's teardown), and the ~300k objects torch, napari
-    and the test modules leave behind made each of those take 0.3-0.7 s. Objects the tests
-    create are still collected, so napari's leak checks see what they saw before."""
+    Also reads napari's plugin manifests once and keeps its settings in memory (the two
+    helpers above), and freezes what the imports made: napari runs a full gc.collect() each
+    time a viewer's layers are removed (once per GUI test's teardown), and the ~300k objects
+    torch, napari and the test modules leave behind made each of those take 0.3-0.7 s.
+    Objects the tests create are still collected, so napari's leak checks see what they saw
+    before."""
+    _plugin_manifests_read_once()
+    _napari_settings_in_memory()
     gc.collect()
     gc.freeze()
     if not any(GUI_FIXTURES & set(getattr(item, "fixturenames", ()))
