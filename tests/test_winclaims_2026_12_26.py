@@ -221,7 +221,7 @@ def _windows_out_of_memory(monkeypatch):
     monkeypatch.setattr(torch, "conv2d", forward)
 
 
-ADVICE = "; try a smaller --tile or --batch-size or --device cpu"
+ADVICE = "; try a smaller --tile or --batch-size"  # the host's memory: not --device cpu
 
 
 def test_windows_out_of_memory_is_one_line_with_its_advice(tmp_path, monkeypatch, capsys):

@@ -157,7 +157,8 @@ def _no_architecture(error, command: str, weights: str) -> str:
 
 def memory_words(error, args) -> str | None:
     """One line for a RuntimeError or MemoryError (or a worker's message) that says memory
-    ran out, naming the options of the command that make a run smaller; None otherwise."""
+    ran out, naming the options of the command that make a run smaller: --device cpu only
+    where an accelerator's memory ran out (``_accelerator_ran_out``); None otherwise."""
     import torch
 
     from .core.tiling import says_out_of_memory  # torch's words, the retry's list (no second)
@@ -171,7 +172,36 @@ def memory_words(error, args) -> str | None:
     options = getattr(args, "cli_options", {})
     smaller = " or ".join(options[d] for d in ("tile", "batch_size", "batch") if d in options)
     hints = [f"a smaller {smaller}"] if smaller else []
-    if "device" in options:
+    # not on the CPU, nor out of the host's memory: the CPU is no change there
+    if "device" in options and _accelerator_ran_out(error, args):
         hints.append(f"{options['device']} cpu")
     advice = f"; try {' or '.join(hints)}" if hints else ""
     return f"out of memory ({first}){advice}"
+
+
+#: what only an accelerator's allocator says: CUDA's, ROCm's (HIP) and Apple's (MPS)
+_ACCELERATOR_WORDS = re.compile(r"\b(?:cuda|hip|mps)\b", re.IGNORECASE)
+#: what the host's says: torch's CPU allocator (``tiling.OUT_OF_MEMORY_WORDS``)
+_HOST_WORDS = "defaultcpuallocator"
+
+
+def _accelerator_ran_out(error, args) -> bool:
+    """Whether the memory that ran out was a GPU's (so the CPU may hold the run): said by the
+    error (CUDA's or MPS's words; the host's: torch's CPU allocator, numpy's MemoryError),
+    else by the device ``args.device`` names or resolves to ('auto': the CPU where no GPU is;
+    a cluster's workers resolve it themselves: unknown there, so not said)."""
+    import torch
+
+    text = str(error)
+    if isinstance(error, MemoryError) or _HOST_WORDS in text.lower():
+        return False
+    if isinstance(error, torch.cuda.OutOfMemoryError) or _ACCELERATOR_WORDS.search(text):
+        return True
+    name = str(getattr(args, "device", None)).strip().lower()
+    if name != "auto":  # 'cuda:1' ran on a GPU; None: no device to tell
+        return name not in ("none", "") and not name.startswith("cpu")
+    if getattr(args, "scheduler", None):
+        return False
+    from .core.devices import resolve_device
+
+    return resolve_device("auto").type != "cpu"

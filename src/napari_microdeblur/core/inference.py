@@ -43,8 +43,7 @@ from .deblur_notes import (
     warnings_after_success,
 )
 from .devices import release_cached, resolve_device
-from .edge_fill import EdgeFills
-from .flat_planes import chunk_edges, flat_note, flat_values, write_flat
+from .flat_planes import flat_note, flat_values, write_flat
 from .foreign_keywords import check_normalization, foreign_keywords_said
 from .image_settings import note_gray_auto, output_dtype_word, spec_for_image
 from .inference_settings import auto_unused_message
@@ -71,6 +70,7 @@ from .recent_models import RECENT_MODELS, RecentModels
 from .sample_axis import given_axes
 from .saturation import clip_and_record, clipped_forward, clips, percentile_range
 from .tile_options import TileOptions, tile_options
+from .tile_retry import RunTiles
 from .tiling_spec import OUTPUT_DTYPES, TilingSpec
 
 __all__ = [
@@ -506,74 +506,46 @@ def _run(
     image, out, out_dtype, method: Method, norm: Normalization, layout: Layout,
     options: TileOptions,
 ) -> Generator[DeblurProgress, None, DeblurResult]:
-    """The work of iter_deblur, once its arguments are checked; retries smaller tiles on OOM."""
-    tile_now = options.tile
+    """The work of iter_deblur, once its arguments are checked. Out of memory, the plane that
+    failed and the planes after it run with smaller tiles; those before it are kept
+    (``core.tile_retry``)."""
     planes = layout.planes
     # the package's methods (a Method of one's own forward runs as given, e.g. x * 2)
     passes_flat = (method.is_classical or isinstance(method.forward, NetworkRunner)) and (
         method.out_channels or layout.channels) == layout.channels
-    # shown each plane before its tiles (a PSF-aware network's noise level: core.psf_aware)
-    start_plane = getattr(method.forward, "start_plane", None)
-    while True:
-        plan = tiling.plan_tiles(layout.spatial_shape, tile_now, options.overlap,
-                                 size_divisor=method.size_divisor)
-        total = len(plan) * len(planes)
-        # one reader for the flat check and the tiles, so a lazy plane is decoded once: a
-        # one-tile plan reads the whole plane anyway
-        once = len(plan) == 1 or tiling.holds_plane(image, layout.spatial_shape,
-                                                    layout.channels)
-        edges = chunk_edges(image, [layout.axes.index(a) for a in layout.spatial_axes])
-        fills = EdgeFills(layout, passes_flat, once, image)  # planes whole in memory only
-        try:
-            done = flat = 0
-            for plane in planes:
-                read = lambda sl, plane=plane: layout.read(image, plane, sl)  # noqa: E731
-                read = tiling.read_once(read, layout.spatial_shape) if once else read
-                read = fills.reader(read)  # an edge fill continued (``core.edge_fill``)
-                if passes_flat and (values := flat_values(read, layout.spatial_shape, edges)) \
-                        is not None:  # no blur to undo: a network's bias would add values
+    tiles = RunTiles.planned(image, layout, options.tile, options.overlap, halo=method.halo,
+                             size_divisor=method.size_divisor, passes_flat=passes_flat)
+    done, total, flat = 0, len(tiles.plan) * len(planes), 0
+    for index, plane in enumerate(planes):
+        first, counts = done, tiles.fill_counts()  # where this plane starts again from
+        while True:
+            try:
+                read = tiles.reader(plane)
+                if passes_flat and (values := flat_values(read, layout.spatial_shape,
+                                                          tiles.edges)) is not None:
+                    # no blur to undo: a network's bias would add values
                     write_flat(layout, out, plane, values, out_dtype, layout.channels)
                     flat += 1
-                    for tile in plan.tiles:
-                        done += 1
-                        yield DeblurProgress(done, total, plane, tile)
-                    continue
-                forward = clipped_forward(method.forward) if clips(method, norm) else method.forward
-                if start_plane is not None:
-                    start_plane(read, layout.spatial_shape, lambda b: _to_model_units(norm, b),
-                                device=options.device, tiles=len(plan.tiles), forward=forward)
-                steps = tiling.iter_tiled_apply(
-                    forward,
-                    read,
-                    lambda sl, block, plane=plane: layout.write(
-                        out, plane, sl, _to_output_units(norm, block, out_dtype)
-                    ),
-                    plan,
-                    channels=layout.channels,
-                    out_channels=method.out_channels or layout.channels,
-                    window=options.window,
-                    halo=method.halo,
-                    batch_size=options.batch_size,
-                    device=options.device,
-                    prepare=lambda block: _to_model_units(norm, block),
-                )
-                for step in steps:
+                    steps = iter(tiles.plan.tiles)
+                else:
+                    steps = _plane_steps(read, out, out_dtype, method, norm, layout, options,
+                                         tiles, plane)
+                for tile in steps:
                     done += 1
-                    yield DeblurProgress(done, total, plane, step.tile)
-                fills.restore(out, plane, out_dtype)
-            break
-        except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
-            smaller = tuple(max(method.size_divisor, t // 2) for t in tile_now)
-            if not tiling.is_out_of_memory(error) or smaller == tile_now or any(
-                s <= max(o, 2 * method.halo) for s, o in zip(smaller, options.overlap)
-            ):
-                raise
-        # out of the except block: its traceback held the failed attempt's frames (the batch,
-        # the merge rows, the activations), so the cache emptied in there freed nothing
-        release_cached(options.device)
-        tile_now = smaller  # start again with smaller tiles
+                    yield DeblurProgress(done, total, plane, tile)
+                break
+            except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
+                smaller = tiles.smaller(error, counts)
+                if smaller is None:
+                    raise
+            # out of the except block: its traceback held the failed attempt's frames (the
+            # batch, the merge rows, the activations), so the cache emptied in there freed
+            # nothing
+            tiles = smaller
+            release_cached(options.device)
+            done, total = first, first + len(tiles.plan) * (len(planes) - index)
     for note in (flat_note(flat, len(planes), "channels" if layout.loop_axes == ("S",) else
-                           "planes"), fills.note(len(planes))):
+                           "planes"), tiles.fills.note(len(planes))):
         if note:
             warnings.warn(note, notes.DeblurNote, stacklevel=2)
     return DeblurResult(
@@ -581,7 +553,29 @@ def _run(
         # the tile grid's starts follow the divisor (a result's tile-grid overlay needs it)
         parameters=dict(method.parameters, **({"size_divisor": method.size_divisor}
                                               if method.size_divisor > 1 else {})),
-        tile=plan.tile, overlap=plan.overlap, device=str(options.device))
+        tile=tiles.plan.tile, overlap=tiles.plan.overlap, device=str(options.device))
+
+
+def _plane_steps(read, out, out_dtype, method: Method, norm: Normalization, layout: Layout,
+                 options: TileOptions, tiles, plane):
+    """The tiles of one plane that is not flat (a ``Tile`` each as it is merged), its edge
+    fill's values written back at the end."""
+    forward = clipped_forward(method.forward) if clips(method, norm) else method.forward
+    # shown each plane before its tiles (a PSF-aware network's noise level: core.psf_aware)
+    if (start_plane := getattr(method.forward, "start_plane", None)) is not None:
+        start_plane(read, layout.spatial_shape, lambda b: _to_model_units(norm, b),
+                    device=options.device, tiles=len(tiles.plan.tiles), forward=forward)
+    steps = tiling.iter_tiled_apply(
+        forward, read,
+        lambda sl, block: layout.write(out, plane, sl, _to_output_units(norm, block, out_dtype)),
+        tiles.plan, channels=layout.channels,
+        out_channels=method.out_channels or layout.channels, window=options.window,
+        halo=method.halo, batch_size=options.batch_size, device=options.device,
+        prepare=lambda block: _to_model_units(norm, block),
+    )
+    for step in steps:
+        yield step.tile
+    tiles.fills.restore(out, plane, out_dtype)
 
 
 def _run_rgba(prepared: PreparedDeblur, image, out) -> Generator[DeblurProgress, None,
