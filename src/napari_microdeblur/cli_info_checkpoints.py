@@ -37,11 +37,29 @@ def expanded_with_runs(files: list[str]) -> list[str]:
 
 
 def checkpoint_info(path: str) -> dict | None:
-    """``info --json`` of a run's checkpoint file or folder; None for anything else."""
-    from .core.state_dict_files import read_checkpoint_facts
+    """``info --json`` of a run's checkpoint file or folder; None for any other file (read as
+    weights, which says why it cannot be read). ValueError naming the file where this user may
+    not read it (said as permission, not damage), or where a run folder's last.pt cannot be
+    read (a None there had reached `info` as "argument of type 'NoneType' is not iterable")."""
+    import torch
+
+    from .core.state_dict_files import checkpoint_facts
+    from .core.training.unreadable import permission_words, unreadable_reason
 
     folder = is_run_folder(path)
-    facts = read_checkpoint_facts(Path(path) / "last.pt" if folder else path)
+    file = Path(path) / "last.pt" if folder else path
+    try:
+        obj = torch.load(str(file), map_location="cpu", weights_only=True)
+    except PermissionError:  # another user's private file: not 'truncated or corrupt'
+        raise ValueError(f"{shown_path(file)}: {permission_words(file)}") from None
+    except Exception as exc:  # noqa: BLE001 - a file: read as weights, which says why
+        if not folder:
+            return None
+        raise ValueError(f"{shown_path(file)}: not a readable training checkpoint "
+                         f"({unreadable_reason(exc)})") from None
+    facts = checkpoint_facts(obj, file)
+    if facts is None and folder:  # a last.pt of something else, in a folder named as a run's
+        raise ValueError(f"{shown_path(file)}: not a napari-microdeblur training checkpoint")
     if facts is None:
         return None
     return {"file": str(path), "training_checkpoint": {**facts, "is_folder": folder}}

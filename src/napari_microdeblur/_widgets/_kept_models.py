@@ -3,7 +3,8 @@ dock keeps each run's weights in ``_finetune_files.kept_weights_dir``, but nothi
 folder, so a model fine-tuned yesterday could be had only through Load weights..., under its
 file's name. Each file is offered under the name its session gave it (``<base> fine-tuned on
 <layer>``, read back from the file name and the model card), newest first. Listing reads the
-headers only (a damaged file is left out, said in one warning line per file); the network
+headers only (a damaged file is left out, said in one warning line per file; another user's
+file this user may not read, in a line of its own that never advises deleting it); the network
 loads the first time a dock uses it (``KeptModel.model``), with every check of
 ``core.checkpoint.load_model``. Torch is imported only by the functions that need it.
 """
@@ -26,6 +27,11 @@ _VERBS = ("fine-tuned", "trained")
 _READ: dict[str, tuple[tuple, object]] = {}
 #: the unreadable files already said (once each per session)
 _SAID: set[str] = set()
+
+
+class NotReadableHere(ValueError):
+    """A kept file this user may not read (another user's private file on a shared folder):
+    not damaged, so never said as damage nor with advice to delete it."""
 
 
 class KeptModel(SessionModel):
@@ -75,13 +81,18 @@ class KeptModel(SessionModel):
 def read_header_card(path: Path):
     """The model card of a .safetensors file from its header alone (its tensors are checked
     when it loads), and what tells its weights from others' there (the card as written and
-    the hash of the tensors). ValueError saying why it cannot be read."""
+    the hash of the tensors). ValueError saying why it cannot be read (``NotReadableHere``
+    where this user may not read it)."""
     from safetensors import safe_open
 
     from ..core.checkpoint import CARD_KEY, ModelCard
     from ..core.registry import list_archs
     from ..core.state_dict_files import TENSORS_HASH_KEY
+    from ..core.training.unreadable import permission_words, probe_permission
 
+    # safetensors says 'No such file or directory' for permission denied: asked here first
+    if probe_permission(path) is not None:
+        raise NotReadableHere(f"{Path(path).absolute()}: {permission_words(path)}")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
@@ -145,14 +156,15 @@ def _stamp(path: Path, mtime: float) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(mtime))
 
 
-def scan_kept(folder: Path) -> tuple[list[KeptModel], list[str]]:
-    """The kept fine-tunes in ``folder``, newest first, and one line per file that cannot be
-    read. Only files not read before (or changed since) are opened, and only their headers."""
+def scan_kept(folder: Path) -> tuple[list[KeptModel], list[str], list[str]]:
+    """The kept fine-tunes in ``folder``, newest first, one line per file that cannot be read
+    (damaged) and one per file this user may not read (its full path, its owner). Only files
+    not read before (or changed since) are opened, and only their headers."""
     try:
         paths = [p for p in Path(folder).glob("*.safetensors") if not p.name.startswith(".")]
     except OSError:
-        return [], []
-    found, problems, identities = [], [], set()
+        return [], [], []
+    found, problems, denied, identities = [], [], [], set()
     for path in sorted(paths, reverse=True):  # the newest of identical files is offered
         try:
             stat = path.stat()
@@ -163,6 +175,9 @@ def scan_kept(folder: Path) -> tuple[list[KeptModel], list[str]]:
         if seen is None or seen[0] != key:
             try:
                 seen = (key, read_header_card(path))
+            except NotReadableHere as error:  # not kept: its owner's chmod is seen next time
+                denied.append(str(error))
+                continue
             except ValueError as error:
                 seen = (key, str(error))
             _READ[str(path)] = seen
@@ -178,7 +193,7 @@ def scan_kept(folder: Path) -> tuple[list[KeptModel], list[str]]:
         card = card.model_copy()  # its sha256 is filled on load: not in the cache's
         found.append((stamp, KeptModel(kept_name(path, card), path, card, when)))
     found.sort(key=lambda pair: pair[0], reverse=True)
-    return [item for _, item in found], problems
+    return [item for _, item in found], problems, denied
 
 
 def offer_kept_models(models) -> bool:
@@ -188,14 +203,19 @@ def offer_kept_models(models) -> bool:
     from ._finetune_files import kept_weights_dir
 
     folder = kept_weights_dir()
-    found, problems = scan_kept(folder)
+    found, problems, denied = scan_kept(folder)
     new = [p for p in problems if f"{folder}/{p}" not in _SAID]
-    if new:
+    new_denied = [line for line in denied if line not in _SAID]  # each names its full path
+    if new or new_denied:
         from ._feedback import notify_warning
 
-        _SAID.update(f"{folder}/{p}" for p in new)
+        _SAID.update([f"{folder}/{p}" for p in new] + new_denied)
+    if new:
         notify_warning(f"kept fine-tune(s) left out of the method lists, unreadable: "
                        f"{'; '.join(new)}; delete them from {folder}")
+    if new_denied:  # another user's private weights: theirs to share, not damaged
+        notify_warning("kept fine-tune(s) left out of the method lists, not readable by this "
+                       f"user (not damaged: keep them): {'; '.join(new_denied)}")
     return models.offer_kept(found)
 
 

@@ -29,6 +29,7 @@ from ..partials import host_tag, process_is_gone
 from ..run_paths import RUN_FILES, check_checkpoint_dir, checked_temporary_folder
 from .regimes import get_regime
 from .regimes.base import KEEP_LAST
+from .unreadable import permission_words, unreadable_reason  # unreadable_reason: re-exported
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -189,24 +190,12 @@ def checkpoint_path(resume_from: str | os.PathLike) -> Path:
     return p
 
 
-def unreadable_reason(exc: BaseException) -> str:
-    """Why ``torch.load(..., weights_only=True)`` could not read a file, in a few words: torch's
-    own messages run to several lines, a bare pickle opcode ('174812789'), or advise
-    ``weights_only=False``, which would run code stored in the file and is never the fix."""
-    text = str(exc)
-    if "zip archive" in text:
-        return "a damaged zip archive: truncated or corrupt"
-    if isinstance(exc, EOFError) or "unpack requires" in text or "Ran out of input" in text:
-        return "the file ends too early: truncated?"
-    if "Unsupported global" in text:
-        return "it holds Python objects besides tensors, which are never loaded"
-    return "no PyTorch file: neither a zip archive nor a pickle of tensors"
-
-
 def load_training_checkpoint(p: Path) -> dict:
     """The content of a ``last.pt``; ``ValueError`` for any other file."""
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
+    except PermissionError:  # another user's private last.pt: not 'no PyTorch file'
+        raise ValueError(f"{p}: {permission_words(p)}") from None
     except Exception as exc:  # noqa: BLE001 - one clear message
         raise ValueError(f"{p}: not a readable training checkpoint "
                          f"({unreadable_reason(exc)})") from None
