@@ -2,11 +2,14 @@
 whose record names other settings (method, weights, PSF, modality, --focus-below) counted and
 said in one line, a weights or PSF file replaced in place under the same name among them (its
 sha256 is not the one the record holds); those that hold no record of their settings (an older
-release's, another program's) counted in one line too, as not compared. Moved out of
-``cli_batch`` (600 lines)."""
+release's, another program's) counted in one line too, as not compared; those this user
+cannot read (another user's, made under a umask of 077) counted apart, as unreadable: they
+had been said to hold no record, with --overwrite advised, which does not replace them
+(``atomic_write.not_yours``). Moved out of ``cli_batch`` (600 lines)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +176,9 @@ class StaleOutputs:
     #: skipped outputs among those read that hold no record of their settings, and the first
     unrecorded: int = 0
     first_unrecorded: str | None = None
+    #: skipped outputs among those read that this user cannot read (another user's), the first
+    unreadable: int = 0
+    first_unreadable: str | None = None
 
     def begin(self, args, at_most: int) -> None:
         """This run's weights and PSF files (hashed only where a record is compared with them),
@@ -224,6 +230,10 @@ class StaleOutputs:
             return
         if record is None and not header_holds_record(target):
             return  # a Zarr store: its record is not read here
+        if record is None and not os.access(target, os.R_OK):  # another user's, say
+            self.unreadable += 1
+            self.first_unreadable = self.first_unreadable or Path(target).name
+            return
         self.unrecorded += 1
         self.first_unrecorded = self.first_unrecorded or Path(target).name
 
@@ -310,6 +320,22 @@ class StaleOutputs:
                   "by a release before records, or by another program), so "
                   f"{'they were' if many else 'it was'} not compared with this run's: pass "
                   f"--overwrite to redo {'them' if many else 'it'}", file=sys.stderr, flush=True)
+        if self.unreadable:
+            print(unreadable_warning(self.unreadable, self.first_unreadable, of),
+                  file=sys.stderr, flush=True)
+
+
+def unreadable_warning(count: int, first: str | None, of: str) -> str:
+    """The line for skipped outputs this user cannot read (another user's): their settings not
+    compared, and no --overwrite advised (it keeps a file of another user's this one cannot
+    write, ``atomic_write.not_yours``)."""
+    one = count == 1
+    return (f"microdeblur: warning: {count} skipped output{' is' if one else 's are'} not "
+            f"readable by you{of} ({first}{'' if one else ' and others'}: another user's, made "
+            f"under a umask such as 077), so {'its' if one else 'their'} settings were not "
+            f"compared with this run's; {'it is' if one else 'they are'} kept (--overwrite does "
+            "not replace another user's file you cannot write): ask its owner to make it "
+            "group-readable (chmod g+r), or deblur into another folder")
 
 
 def differ_words(key: str, theirs, ours, shas: tuple | None) -> str:

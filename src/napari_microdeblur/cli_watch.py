@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import sys
 import time
 from dataclasses import replace
@@ -386,10 +387,11 @@ def cmd_watch(args) -> int:
     check_watch_options(args)  # a bad option fails here, before anything is written
     method_specs(args)  # a bad PSF file is the option's fault, not every image's
     check_folders(in_dir, out_dir)
+    log_path = out_dir / WATCH_LOG
+    check_log_writable(log_path)  # another user's log: said before any file is processed
     models = ModelCache()  # the network is loaded at the first soft file, then kept
     check_tile_reach(args, models)  # a tile too small would fail every file
     threshold = watch_threshold(args)
-    log_path = out_dir / WATCH_LOG
     has_header = upgrade_log(log_path, in_dir)
     state = read_log(log_path, out_dir, in_dir)  # restart where we left off
     say_damaged(state, log_path)  # a row cut off: its file is processed again
@@ -401,7 +403,11 @@ def cmd_watch(args) -> int:
     unread_hint = UnreadHint(in_dir)  # .mrc, .h5, .n5: said, never logged
     # UTF-8 whatever the locale: a name outside a Windows code page stopped the watch; one
     # not valid UTF-8 kept as its bytes (``TEXT``)
-    with open(log_path, "a", newline="", **TEXT) as log:
+    try:
+        log = open(log_path, "a", newline="", **TEXT)  # noqa: SIM115 - closed by the with
+    except PermissionError:  # made another user's since it was checked
+        raise log_not_writable(log_path) from None
+    with log:
         writer = csv.DictWriter(log, fieldnames=WATCH_COLUMNS)
         if not has_header:
             writer.writeheader()
@@ -418,6 +424,33 @@ def cmd_watch(args) -> int:
                 time.sleep(args.poll)
         except KeyboardInterrupt as stop:  # SIGTERM too (cli.Terminated)
             return stopper.closing(stop, log_path)
+
+
+def check_log_writable(log_path: Path) -> None:
+    """Refuse a watch log this user may not read and append to (another user's, made under a
+    umask of 022 in a shared output folder): its open for appending had failed with '[Errno
+    13] Permission denied' and no advice."""
+    if log_path.exists() and not os.access(log_path, os.R_OK | os.W_OK):
+        raise log_not_writable(log_path)
+
+
+def log_not_writable(log_path: Path) -> PermissionError:
+    """The one line that says the watch log cannot be appended to, whose it is and what to do."""
+    from .core.claims import user_name
+
+    try:
+        uid = log_path.stat().st_uid
+    except OSError:
+        uid = None
+    shown = shown_path(log_path)
+    if uid is None or uid == getattr(os, "geteuid", lambda: None)():
+        return PermissionError(f"the watch log {shown} is not writable by you: make it "
+                               "writable (chmod u+rw), or watch into another output folder")
+    owner = user_name(uid)
+    return PermissionError(
+        f"the watch log {shown} belongs to another user ({owner}) and is not writable by you: "
+        f"watch into another output folder, or ask {owner} to make it group-writable (chmod "
+        f"g+rw {shown}); to share a folder, both of you run with umask 002")
 
 
 def _start_lines(state: WatchState, threshold: Threshold, args,

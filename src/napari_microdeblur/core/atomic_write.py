@@ -32,12 +32,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .claims import user_name
 from .partials import fresh_temporary_name, temporary_name
 from .shown import shown_path
 
 __all__ = ["WINDOWS_PATH_MAX", "OutputExistsError", "check_not_an_input", "check_target", "discard",
-           "make_folder_for", "move_into_place", "same_file", "windows_hint", "write_atomically",
-           "write_error"]
+           "make_folder_for", "move_into_place", "not_yours", "same_file", "windows_hint",
+           "write_atomically", "write_error"]
 
 
 class OutputExistsError(FileExistsError):
@@ -71,8 +72,8 @@ def _fail(exc_type: type[OSError], code: int | None, path: Path, why: str) -> OS
 
 
 def check_target(path: Path) -> None:
-    """Refuse, before anything is written, a target that is a folder, a read-only file, or
-    that lies under a file."""
+    """Refuse, before anything is written, a target that is a folder, a read-only file, a file
+    this user may not write (another user's), or that lies under a file."""
     if path.is_dir():
         raise _fail(IsADirectoryError, errno.EISDIR, path,
                     "it is a folder; give a file name (inside it or elsewhere)")
@@ -82,12 +83,40 @@ def check_target(path: Path) -> None:
         raise _fail(PermissionError, errno.EACCES, path,
                     "the file is read-only; save under another name, or make it writable "
                     "to replace it")
+    if path.is_file() and (why := not_yours(path)) is not None:
+        raise _fail(PermissionError, errno.EACCES, path, why)
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise _fail(NotADirectoryError, errno.ENOTDIR, path,
                             f"{shown_path(parent)} is a file, not a folder; choose a folder")
             return
+
+
+def not_yours(path: Path) -> str | None:
+    """Why this user may not replace the existing file ``path``, its mode's write bits aside
+    (``check_target``): another user's file not writable by this one (0600 under umask 077, a
+    group's 0644 under 022), which a rename in a group-writable folder replaced all the same;
+    another user's file in a sticky folder, where only its owner may replace it (the rename
+    failed, after the work). None where this user may."""
+    try:
+        found, folder = path.stat(), path.parent.stat()
+        writable = os.access(path, os.W_OK)
+    except OSError:
+        return None
+    me = os.geteuid() if hasattr(os, "geteuid") else None
+    if me is None or found.st_uid == me:  # Windows has no owners to tell here
+        return None if writable else ("it is not writable by you; save under another name, "
+                                      "or make it writable to replace it")
+    owner = user_name(found.st_uid)
+    if not writable:
+        return (f"it belongs to another user ({owner}) and is not writable by you, so it is "
+                f"kept; save under another name, or ask {owner} to make it group-writable "
+                "(chmod g+w)")
+    if me not in (None, 0, folder.st_uid) and folder.st_mode & stat.S_ISVTX:
+        return (f"it belongs to another user ({owner}), and in its folder (sticky: chmod +t) "
+                "only a file's owner may replace it, so it is kept; save under another name")
+    return None
 
 
 def check_not_an_input(path: Path, inputs: tuple) -> None:
@@ -276,14 +305,18 @@ def _place_new(tmp: Path, path: Path) -> None:
 
 def move_into_place(tmp: Path, path: Path, overwrite: bool = True) -> None:
     """Rename the finished ``tmp`` (a file, or a .zarr folder) onto ``path`` in the same
-    folder. ``overwrite``: what is there is replaced (a folder removed first); else an output
-    that appeared meanwhile is left as it is and ``OutputExistsError`` raised. Other failures
+    folder. ``overwrite``: what is there is replaced (a folder removed first), unless it is a
+    file this user may not write (``not_yours``: kept, refused); else an output that appeared
+    meanwhile is left as it is and ``OutputExistsError`` raised. Other failures
     are one line naming ``path`` (``write_error``); ``tmp`` is the caller's to remove."""
     tmp, path = Path(tmp), Path(path)
     try:
         if not overwrite:
             _place_new(tmp, path)
             return
+        if path.is_file() and (why := not_yours(path)) is not None:
+            # a rename in a group-writable folder replaced another user's file all the same
+            raise _fail(PermissionError, errno.EACCES, path, why)
         if tmp.is_dir() and os.path.lexists(path) and not path.is_dir():
             # os.replace's 'Not a directory' read as a folder removed while it was written
             raise _fail(NotADirectoryError, errno.ENOTDIR, path, "it is a file, and this "

@@ -12,6 +12,12 @@ is installed, else on Linux by ``/proc/<pid>/stat``; the claim's time is the one
 (this host's clock: a network share's own clock, which dates the file, can be seconds behind,
 and a live run's claim had been taken over), or its file's, where that is later. Where it
 cannot be told (no psutil, not Linux), a claim counts as live for a given age only.
+
+A claim that is there but cannot be read is another user's (one made by a release before
+claims were made readable to all, under a umask such as 077): it had passed for one released
+meanwhile, taken again five times, and the output computed unclaimed, twice. Its process
+cannot be asked (``unreadable_owner``): like another host's, it counts as live for a given
+age after it was last modified, then is taken over where the folder lets this user remove it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ UNFILLED_S = 10.0
 #: seconds a process may seem to have started after its own claim: the claim's time is
 #: written in whole seconds, and Linux's boot time too
 STARTED_SLACK_S = 2.0
-#: how a claim file is made: readable by the other runs that judge it
+#: how a claim file is made: readable by the other runs that judge it, whatever the umask
+#: (it holds a host name, a process id and a time, nothing of the user's data)
 MODE = 0o644
 #: what ``take`` says: the claim made now, or one this run held already kept
 MADE, KEPT = "made", "kept"
@@ -46,13 +53,15 @@ MADE, KEPT = "made", "kept"
 class Owner:
     """The run holding a claim: its host, process id, when it claimed (as written) and the
     claim file; ``undecided``: whether its process runs could not be told (counted live by
-    its age). ``host`` empty: a claim being filled now."""
+    its age). ``host`` empty: a claim being filled now, or one that cannot be read (``user``:
+    then the name of the user it belongs to, ``since`` when its file was last modified)."""
 
     host: str
     pid: int
     since: str
     path: Path
     undecided: bool = False
+    user: str = ""
 
 
 def owner_text() -> bytes:
@@ -82,6 +91,30 @@ def read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
+
+
+def user_name(uid: int) -> str:
+    """The name of the user ``uid`` (its number where it has none here, as on a share)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):  # Windows; a uid this host has no name for
+        return f"uid {uid}"
+
+
+def unreadable_owner(path: Path, *, live_for: float | None) -> Owner | None:
+    """The run holding the claim ``path`` that is there but cannot be read (another user's):
+    its process cannot be asked, so, as another host's, it counts as live for ``live_for``
+    seconds after its file was last modified (None: always); None once older, or gone."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    if live_for is not None and time.time() - found.st_mtime >= live_for:
+        return None
+    since = time.strftime(TIME_FORMAT, time.gmtime(found.st_mtime))
+    return Owner("", 0, since, path, user=user_name(found.st_uid))
 
 
 def parse_time(since: str) -> float | None:
@@ -181,12 +214,14 @@ def proc_started(pid: int) -> float | None:
         return None
 
 
-def take(path: Path, text: bytes, judge, *, tries: int = 5) -> str | None:
+def take(path: Path, text: bytes, judge, *, tries: int = 5, unreadable=None) -> str | None:
     """Make the claim ``path`` holding ``text`` where there is none. Where one is there,
     ``judge(raw)`` is given its bytes: it raises where a live run holds it, says True where it
     is this run's already (kept), False where it is a dead run's (removed, then made again).
+    ``unreadable(path)``, where given, judges one that is there but cannot be read (another
+    user's) the same way; without it such a claim is tried again, as one released meanwhile.
     ``MADE`` or ``KEPT``; None where other runs took it each time; OSError where no claim can
-    be made there."""
+    be made there (or a dead run's claim cannot be removed)."""
     for _ in range(tries):
         try:
             # binary: Windows' default text mode wrote '\r\n', and the claim read back was
@@ -194,14 +229,22 @@ def take(path: Path, text: bytes, judge, *, tries: int = 5) -> str | None:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                          MODE)
         except FileExistsError:
-            raw = read(path)
-            if raw is None:  # released meanwhile: try again
+            seen = _read_or_stat(path)
+            if seen is None:  # released meanwhile: try again
                 continue
-            if judge(raw):
+            if isinstance(seen, os.stat_result):  # another user's claim, not readable here
+                if unreadable is None:
+                    continue
+                if unreadable(path):
+                    return KEPT
+            elif judge(seen):
                 return KEPT
-            remove_dead(path, raw)
+            remove_dead(path, seen)
             continue
         try:
+            if hasattr(os, "fchmod"):  # the umask's 077 made it unreadable to the other runs
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, MODE)
             os.write(fd, text)
         finally:
             os.close(fd)
@@ -209,17 +252,48 @@ def take(path: Path, text: bytes, judge, *, tries: int = 5) -> str | None:
     return None
 
 
-def remove_dead(path: Path, seen: bytes) -> None:
-    """Remove ``path``, a dead run's claim read as ``seen``: moved aside, then removed where it
-    is still that one; a claim another run made meanwhile (it took the dead one over first) is
-    put back. OSError where it cannot be moved (no right to)."""
+def _read_or_stat(path: Path) -> bytes | os.stat_result | None:
+    """A claim's bytes; its ``stat`` where it is there but this user may not read it (another
+    user's); None where it is gone (or cannot be read otherwise: tried again, as before). On
+    Windows a claim being removed reads as denied too: gone there."""
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        if os.name != "posix":
+            return None
+        try:
+            return path.stat()
+        except OSError:
+            return None
+    except OSError:
+        return None
+
+
+def _same_claim_file(path: Path, seen: bytes | os.stat_result) -> bool:
+    """Whether ``path`` is still the claim judged as ``seen`` (its bytes, or its ``stat``
+    where it could not be read)."""
+    if isinstance(seen, bytes):
+        return read(path) == seen
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    return (now.st_ino, now.st_dev, now.st_mtime_ns, now.st_size) == (
+        seen.st_ino, seen.st_dev, seen.st_mtime_ns, seen.st_size)
+
+
+def remove_dead(path: Path, seen: bytes | os.stat_result) -> None:
+    """Remove ``path``, a dead run's claim read as ``seen`` (its bytes, or its ``stat`` where
+    it cannot be read): moved aside, then removed where it is still that one; a claim another
+    run made meanwhile (it took the dead one over first) is put back. OSError where it cannot
+    be moved (no right to: a sticky folder keeps another user's)."""
     aside = path.with_name(f".{name_digest(path.name)}.{host_tag()}.{os.getpid()}.stale-claim")
     try:
         os.replace(path, aside)
     except FileNotFoundError:  # another run removed it first
         return
     try:
-        if read(aside) != seen:  # another run's fresh claim: back in place
+        if not _same_claim_file(aside, seen):  # another run's fresh claim: back in place
             _put_back(aside, path)
     finally:
         with contextlib.suppress(OSError):

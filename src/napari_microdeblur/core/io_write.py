@@ -25,6 +25,7 @@ from .atomic_write import (
     check_not_an_input,
     discard,
     move_into_place,
+    not_yours,
     write_atomically,
     write_error,
 )
@@ -136,6 +137,8 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
         # counts), but the user marked the file read-only: it is kept, as write_image keeps it
         raise PermissionError(f"output {shown_path(path)} is read-only; save under another "
                               "name, or make it writable to replace it")
+    if path.is_file() and (why := not_yours(path)) is not None:  # before the work, not after
+        raise PermissionError(f"output {shown_path(path)}: {why}")
     if not path.parent.exists():
         raise FileNotFoundError(
             f"output directory {shown_path(path.parent)} does not exist; create it first"

@@ -14,10 +14,12 @@ A claim whose run is gone is taken over (``claims.live_owner``: this host, its p
 running, or a process started after the claim, its id reused). One from another host (a run on
 another machine writing to a shared folder) cannot be judged so: it counts as live for
 ``ELSEWHERE_S`` after it was made, then is taken over; so does one of this host whose process
-cannot be judged (``UNDECIDED_S``: Windows without psutil). The skip line names the claim, to
-remove sooner where that run is over. A claim only spares work: a run that
-computes an output anyway (a contested claim, a folder that takes none) still never replaces
-one another run wrote (``atomic_write``'s no-replace rename).
+cannot be judged (``UNDECIDED_S``: Windows without psutil), and one this user cannot read
+(another user's run, made under a umask such as 077 by an earlier release: it had passed for
+one released meanwhile, and each output was computed twice, the second result discarded). The
+skip line names the claim, to remove sooner where that run is over. A claim only spares work:
+a run that computes an output anyway (a contested claim, a folder that takes none) still never
+replaces one another run wrote (``atomic_write``'s no-replace rename).
 
 The leading dot hides a claim from the input scans (``core.input_files``, the watch's), its
 suffix is no image's, and the sweep of killed temporaries reads only ``.partial`` names.
@@ -79,6 +81,10 @@ Holder = Owner
 
 def holder_words(holder: Owner) -> str:
     """'another run (pid N)', or a run on another host, with how to free its claim."""
+    if holder.user:  # its claim unreadable: its host and process unknown
+        return (f"another user's run (its claim is unreadable: made by {holder.user} at "
+                f"{holder.since}; if that run is over, remove {shown_path(holder.path)}, or ask "
+                f"{holder.user} to)")
     if not holder.host:  # its claim being filled now
         return "another run"
     if holder.host == host_tag():
@@ -97,7 +103,7 @@ class OutputClaimed(OutputExistsError):
         self.holder = holder
         if holder is None:
             self.skip_words = RACED
-        elif holder.host and holder.host != host_tag():  # its words name the claim already
+        elif holder.user or holder.host and holder.host != host_tag():  # they name the claim
             self.skip_words = f"being written by {holder_words(holder)}; skipped"
         else:
             self.skip_words = (f"being written by {holder_words(holder)}; skipped (if that run "
@@ -153,8 +159,14 @@ def _claimed(target) -> OutputClaim:
             raise OutputClaimed(target, holder)
         return False
 
+    def unreadable(found: Path) -> bool:
+        holder = claims.unreadable_owner(found, live_for=ELSEWHERE_S)
+        if holder is not None:
+            raise OutputClaimed(target, holder)
+        return False
+
     try:
-        made = claims.take(path, text, dead)
+        made = claims.take(path, text, dead, unreadable=unreadable)
     except OutputClaimed:
         raise
     except OSError:  # no claim can be made here; writing the output says why

@@ -14,16 +14,13 @@ __all__ = ["permission_words", "probe_permission", "unreadable_reason"]
 
 def _owner(path: str | os.PathLike) -> str:
     """The name of the user who owns ``path`` (its uid where this host has no name for it)."""
+    from ..claims import user_name
+
     try:
         uid = Path(path).stat().st_uid
     except OSError:  # a folder that cannot be searched: its owner is not known here
         return ""
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):  # Windows; a uid from another host, as on a share
-        return f"uid {uid}"
+    return user_name(uid)
 
 
 def permission_words(path: str | os.PathLike) -> str:
