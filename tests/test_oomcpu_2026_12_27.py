@@ -6,7 +6,12 @@
 2. A z-stack run out of memory (CPU or GPU) was retried with smaller tiles from its first
    plane: of 6 planes failing at plane 4, planes 1-3 were all run again (27 tiles redone). Now
    the run goes on from the plane that failed; the planes before it are kept, bit for bit a
-   run's without the failure (``core.tile_retry``)."""
+   run's without the failure, those from it on a run's at the smaller tile
+   (``core.tile_retry``).
+3. Review of that retry: the result's ``tile`` was the smaller one with nothing said of the
+   planes that ran at the larger (a note now says where the tile changed); and a memory map's
+   planes retried were read tile by tile, so where its plane was not read whole for the edge
+   fill (``edge_fill._fits``) the fill of the planes retried rang and went uncounted."""
 
 import argparse
 import warnings
@@ -53,10 +58,14 @@ def _mean3(calls, error=None):
     return Method("mean3", forward=forward, halo=1, normalization="none")
 
 
-def _run(method, **options):
+def _run(method, said=None, **options):
     steps = []
-    result = drive(iter_deblur(_stack(), method=method, axes="ZYX", overlap=8, **options),
-                   steps.append)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = drive(iter_deblur(_stack(), method=method, axes="ZYX", overlap=8, **options),
+                       steps.append)
+    if said is not None:
+        said.extend(str(w.message) for w in caught)
     return result, steps
 
 
@@ -83,8 +92,8 @@ def test_a_stack_out_of_memory_goes_on_from_the_plane_that_failed(where, request
         error = torch.cuda.OutOfMemoryError(CUDA_OOM)
     expected = deblur(_stack(), method=_mean3([]), axes="ZYX", tile=64, overlap=8,
                       device="cpu")
-    calls = []
-    result, steps = _run(_mean3(calls, error), tile=64, device=where)
+    calls, said = [], []
+    result, steps = _run(_mean3(calls, error), said, tile=64, device=where)
     # each plane before the failure ran once, at 64 px: none run again (was: 3 planes, at 32)
     for plane in range(FAILS_AT):
         assert [c for c in calls if c[0] == plane] == [(plane, 64)]
@@ -98,11 +107,14 @@ def test_a_stack_out_of_memory_goes_on_from_the_plane_that_failed(where, request
     np.testing.assert_array_equal(result.image[:FAILS_AT], expected[:FAILS_AT])
     np.testing.assert_array_equal(result.image[FAILS_AT:], at_32[FAILS_AT:])
     np.testing.assert_array_equal(result.image, expected)
-    assert result.tile == (32, 32)
+    assert result.tile == (32, 32)  # the last tile; the note says planes 1-3 ran at 64
     # progress: 3 planes of one tile, then 3 of 9, counted once each (was: 6 x 9 = 54)
     assert steps[-1].done == steps[-1].total == FAILS_AT + (PLANES - FAILS_AT) * 9
     if where == "cuda":
         assert emptied == [1]  # the GPU's cache emptied once, for the one retry
+    # where the tile changed is said (was: nothing; result.tile alone said (32, 32))
+    assert said == ["out of memory at plane 4 of 6: planes 4-6 ran with tile (32, 32), planes "
+                    "before it with (64, 64); seams may differ slightly between the two"]
 
 
 def test_a_plane_failing_part_way_starts_again_alone():
@@ -162,7 +174,87 @@ def test_a_retry_keeps_the_notes_of_the_planes_before_it(monkeypatch):
     np.testing.assert_array_equal(retried[:FAILS_AT], whole[:FAILS_AT])  # kept
     np.testing.assert_array_equal(retried[FAILS_AT:], small[FAILS_AT:])  # at 48 px from 3
     assert not np.array_equal(whole[FAILS_AT:], small[FAILS_AT:])  # the tile shows
-    assert retried_notes == notes  # '1 of 6 planes' empty, the fill in '5 of 6 planes'
+    # '1 of 6 planes' empty, the fill in '5 of 6 planes'; and where the tile changed
+    assert sorted(set(retried_notes) - set(notes)) == [
+        "out of memory at plane 4 of 6: planes 4-6 ran with tile (48, 48), planes before it "
+        "with (96, 96); seams may differ slightly between the two"]
+    assert set(notes) < set(retried_notes)
+
+
+def _failing_at(monkeypatch, fails):
+    """``tiling.iter_tiled_apply`` out of memory on its calls (from 0) in ``fails`` (each a
+    plane's run), the call's tiles recorded."""
+    apply, runs = tiling.iter_tiled_apply, []
+
+    def failing(forward, read, write, plan, **kwargs):
+        runs.append(plan.tile)
+        if len(runs) - 1 in fails:
+            raise RuntimeError(CPU_OOM)
+        yield from apply(forward, read, write, plan, **kwargs)
+
+    monkeypatch.setattr(tiling, "iter_tiled_apply", failing)
+    return runs
+
+
+def test_a_memory_maps_planes_retried_keep_their_edge_fill(tmp_path, monkeypatch):
+    """A memory map (as an uncompressed TIFF) read whole by its one-tile plan: its fill was
+    continued; the planes retried were read tile by tile, and with no room to read one whole
+    for its fill (``edge_fill._fits`` False) they rang at it and went uncounted (planes 3-6 of
+    6: 'edge fill: 2 of 6 planes', the fill's zeros written as deblurred values)."""
+    from napari_microdeblur.core import edge_fill
+
+    rng = np.random.default_rng(2)
+    stack = (rng.random((PLANES, 96, 96)) * 180 + 20).astype(np.uint16)
+    stack[:, :, 78:] = 0  # 18.8 % of every plane
+    np.save(tmp_path / "in.npy", stack)
+    mapped = np.load(tmp_path / "in.npy", mmap_mode="r")
+    options = dict(method="wiener", psf="gaussian:1.5", balance=0.05, axes="ZYX", overlap=16,
+                   device="cpu", output_dtype="input")
+
+    def notes_and_image(image, tile):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            result = deblur(image, tile=tile, **options)
+        return [str(w.message) for w in said], result
+
+    _, whole = notes_and_image(stack, 96)
+    _, small = notes_and_image(stack, 48)
+    monkeypatch.setattr(edge_fill, "_fits", lambda shape, dtype: False)  # a host short of it
+    runs = _failing_at(monkeypatch, {2})
+    said, retried = notes_and_image(mapped, 96)
+    assert runs == [(96, 96)] * 3 + [(48, 48)] * 4
+    assert (retried[:, :, 78:] == 0).all()  # was: planes 3-6 rang into the fill
+    np.testing.assert_array_equal(retried[:2], whole[:2])
+    np.testing.assert_array_equal(retried[2:], small[2:])  # as an in-memory run's at 48 px
+    assert any(n.startswith("edge fill: 6 of 6 planes") for n in said), said  # was: 2 of 6
+
+
+@pytest.mark.parametrize("fails, note", [
+    # the first plane: no plane ran with the tile asked
+    ({0}, "out of memory with tile (64, 64): all 6 planes ran with tile (32, 32)"),
+    # twice in one plane: its last tile alone
+    ({2, 3}, "out of memory at plane 3 of 6: planes 3-6 ran with tile (16, 16), planes "
+             "before it with (64, 64); seams may differ slightly between the two"),
+    # in two planes: three sizes
+    ({1, 4}, "out of memory at planes 2, 4 of 6: plane 1 with tile (64, 64), planes 2-3 with "
+             "tile (32, 32), planes 4-6 with tile (16, 16); seams may differ slightly between "
+             "the tile sizes"),
+])
+def test_the_note_says_which_planes_ran_with_which_tile(fails, note, monkeypatch):
+    runs = _failing_at(monkeypatch, fails)
+    said = []
+    result, _ = _run(_mean3([]), said, tile=64, device="cpu")
+    assert said == [note]
+    assert result.tile == runs[-1]
+
+
+def test_one_image_out_of_memory_says_its_tile(monkeypatch):
+    _failing_at(monkeypatch, {0})
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        deblur(_stack()[0], method=_mean3([]), axes="YX", tile=64, overlap=8, device="cpu")
+    assert [str(w.message) for w in said] == [
+        "out of memory with tile (64, 64): the image ran with tile (32, 32)"]
 
 
 def test_what_is_no_out_of_memory_is_not_retried():

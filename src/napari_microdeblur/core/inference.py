@@ -421,8 +421,9 @@ def iter_deblur(image, *, method, axes: str | None = None, normalization=None, o
                 models=None, **options) -> Generator[DeblurProgress, None, DeblurResult]:
     """Generator twin of ``deblur``, with its keywords (listed in ``help(deblur)``; the
     ``split_options`` names): a ``DeblurProgress`` per tile, then returns the ``DeblurResult``
-    (``image``, ``method`` that ran, ``normalization``, ``tile`` ...; ``core.progress.drive``
-    runs it to the end and returns it). Every argument is checked when this is called, before
+    (``image``, ``method`` that ran, ``normalization``, ``tile`` (the last used: smaller where
+    memory ran out, a note says from which plane) ...; ``core.progress.drive`` runs it to the
+    end and returns it). Every argument is checked when this is called, before
     any work; ``out`` (and the memory an in-memory result needs) before the image is read."""
     image = image_array(image)
     check_image(image)
@@ -508,7 +509,7 @@ def _run(
 ) -> Generator[DeblurProgress, None, DeblurResult]:
     """The work of iter_deblur, once its arguments are checked. Out of memory, the plane that
     failed and the planes after it run with smaller tiles; those before it are kept
-    (``core.tile_retry``)."""
+    (``core.tile_retry``), a note says where, and the result's ``tile`` is the last used."""
     planes = layout.planes
     # the package's methods (a Method of one's own forward runs as given, e.g. x * 2)
     passes_flat = (method.is_classical or isinstance(method.forward, NetworkRunner)) and (
@@ -535,7 +536,7 @@ def _run(
                     yield DeblurProgress(done, total, plane, tile)
                 break
             except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
-                smaller = tiles.smaller(error, counts)
+                smaller = tiles.smaller(error, counts, index)
                 if smaller is None:
                     raise
             # out of the except block: its traceback held the failed attempt's frames (the
@@ -544,8 +545,10 @@ def _run(
             tiles = smaller
             release_cached(options.device)
             done, total = first, first + len(tiles.plan) * (len(planes) - index)
-    for note in (flat_note(flat, len(planes), "channels" if layout.loop_axes == ("S",) else
-                           "planes"), tiles.fills.note(len(planes))):
+    word = "channels" if layout.loop_axes == ("S",) else "planes"
+    # the retry's note says where the tile changed: the result's ``tile`` is the last alone
+    for note in (flat_note(flat, len(planes), word), tiles.fills.note(len(planes)),
+                 tiles.note(len(planes), word)):
         if note:
             warnings.warn(note, notes.DeblurNote, stacklevel=2)
     return DeblurResult(

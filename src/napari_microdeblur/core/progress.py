@@ -127,7 +127,8 @@ class DeblurResult:
     axes: str
     normalization: Any  # inference.Normalization
     parameters: dict
-    tile: tuple[int, ...]
+    tile: tuple[int, ...]  # the last tile used: smaller after out of memory (a note says from
+    # which plane)
     overlap: tuple[int, ...]
     device: str
 
