@@ -22,7 +22,7 @@ import tifffile
 
 from napari_microdeblur import cli
 from napari_microdeblur.core import claims
-from napari_microdeblur.core.atomic_write import write_atomically
+from napari_microdeblur.core.atomic_write import not_yours, write_atomically
 from napari_microdeblur.core.output_claims import OutputClaimed, claim_name, claim_output
 
 WIENER = ["--method", "wiener", "--psf", "gaussian:1.5", "--balance", "0.01", "--device", "cpu"]
@@ -224,3 +224,44 @@ def test_a_watch_whose_log_is_another_users_says_so_before_any_work(tmp_path, mo
     assert "watch log" in err[0] and "microdeblur_watch.csv" in err[0]
     assert "belongs to another user" in err[0] and "not writable by you" in err[0]
     assert "umask 002" in err[0] and "another output folder" in err[0]
+
+
+def test_in_a_sticky_folder_the_sticky_bit_is_named_first(tmp_path, monkeypatch):
+    """Review of 8fb56d8: advised 'chmod g+w', after which the sticky bit still refused it."""
+    folder = tmp_path / "sticky"
+    folder.mkdir()
+    os.chmod(folder, 0o1777)
+    theirs = folder / "x.tif"
+    theirs.write_bytes(b"theirs")
+    os.chmod(theirs, 0o600)
+    _others(monkeypatch, theirs)
+    _denied(monkeypatch, theirs)
+    if os.geteuid() == 0:  # root may replace anything: seem another user, neither owner
+        monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID + 1)
+    why = not_yours(theirs)
+    assert "sticky" in why and "chmod g+w" not in why
+
+
+def test_an_own_link_to_another_users_file_is_replaced_as_before(tmp_path, monkeypatch):
+    """Review of 8fb56d8: a link is replaced, not the file it points to (it had been refused)."""
+    theirs = tmp_path / "theirs.tif"
+    theirs.write_bytes(b"theirs")
+    os.chmod(theirs, 0o600)
+    link = tmp_path / "link.tif"
+    link.symlink_to(theirs)
+    _others(monkeypatch, theirs)
+    _denied(monkeypatch, theirs, link)  # os.access follows the link
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "geteuid", lambda: 0)  # the link is root's own
+    assert not_yours(link) is None
+
+
+def test_without_owners_to_tell_a_watch_log_is_not_blamed_on_another_user(tmp_path, monkeypatch):
+    """Review of 8fb56d8: on Windows (no geteuid, st_uid 0) a read-only log was 'root's'."""
+    from napari_microdeblur.cli_watch import log_not_writable
+
+    log = tmp_path / "microdeblur_watch.csv"
+    log.write_text("x")
+    monkeypatch.delattr(os, "geteuid")
+    line = str(log_not_writable(log))
+    assert "another user" not in line and "chmod u+rw" in line

@@ -331,9 +331,10 @@ def unreadable_warning(count: int, first: str | None, of: str) -> str:
     write, ``atomic_write.not_yours``)."""
     one = count == 1
     return (f"microdeblur: warning: {count} skipped output{' is' if one else 's are'} not "
-            f"readable by you{of} ({first}{'' if one else ' and others'}: another user's, made "
-            f"under a umask such as 077), so {'its' if one else 'their'} settings were not "
-            f"compared with this run's; {'it is' if one else 'they are'} kept (--overwrite does "
+            f"readable by you{of} ({first}{'' if one else ' and others'}: another user's made "
+            f"under a umask such as 077, or a mode that denies reading), so "
+            f"{'its' if one else 'their'} settings were not compared with this run's; "
+            f"{'it is' if one else 'they are'} kept (--overwrite does "
             "not replace another user's file you cannot write): ask its owner to make it "
             "group-readable (chmod g+r), or deblur into another folder")
 

@@ -443,7 +443,8 @@ def log_not_writable(log_path: Path) -> PermissionError:
     except OSError:
         uid = None
     shown = shown_path(log_path)
-    if uid is None or uid == getattr(os, "geteuid", lambda: None)():
+    me = getattr(os, "geteuid", lambda: None)()
+    if uid is None or me is None or uid == me:  # Windows (no geteuid): no owners to tell
         return PermissionError(f"the watch log {shown} is not writable by you: make it "
                                "writable (chmod u+rw), or watch into another output folder")
     owner = user_name(uid)

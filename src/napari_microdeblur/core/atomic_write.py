@@ -100,8 +100,9 @@ def not_yours(path: Path) -> str | None:
     another user's file in a sticky folder, where only its owner may replace it (the rename
     failed, after the work). None where this user may."""
     try:
-        found, folder = path.stat(), path.parent.stat()
-        writable = os.access(path, os.W_OK)
+        found, folder = path.lstat(), path.parent.stat()
+        # a link is replaced, not the file it points to: what that file allows does not count
+        writable = path.is_symlink() or os.access(path, os.W_OK)
     except OSError:
         return None
     me = os.geteuid() if hasattr(os, "geteuid") else None
@@ -109,13 +110,14 @@ def not_yours(path: Path) -> str | None:
         return None if writable else ("it is not writable by you; save under another name, "
                                       "or make it writable to replace it")
     owner = user_name(found.st_uid)
+    if me not in (0, folder.st_uid) and folder.st_mode & stat.S_ISVTX:
+        # first: there no chmod of the file's lets another user replace it
+        return (f"it belongs to another user ({owner}), and in its folder (sticky: chmod +t) "
+                "only a file's owner may replace it, so it is kept; save under another name")
     if not writable:
         return (f"it belongs to another user ({owner}) and is not writable by you, so it is "
                 f"kept; save under another name, or ask {owner} to make it group-writable "
                 "(chmod g+w)")
-    if me not in (None, 0, folder.st_uid) and folder.st_mode & stat.S_ISVTX:
-        return (f"it belongs to another user ({owner}), and in its folder (sticky: chmod +t) "
-                "only a file's owner may replace it, so it is kept; save under another name")
     return None
 
 

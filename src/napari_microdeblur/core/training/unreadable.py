@@ -16,6 +16,8 @@ def _owner(path: str | os.PathLike) -> str:
     """The name of the user who owns ``path`` (its uid where this host has no name for it)."""
     from ..claims import user_name
 
+    if not hasattr(os, "geteuid"):  # Windows: st_uid is 0 for every file, no owner to name
+        return ""
     try:
         uid = Path(path).stat().st_uid
     except OSError:  # a folder that cannot be searched: its owner is not known here
