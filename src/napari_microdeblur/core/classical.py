@@ -48,6 +48,7 @@ from napari_microdeblur.core.fft_domain import (
     transfer_cache,
 )
 from napari_microdeblur.core.progress import check_stop
+from napari_microdeblur.core.saturation import fill_lone, lone_pixels
 
 __all__ = [
     "HeldOutCount",
@@ -448,15 +449,22 @@ def held_out_check(x, psf, *, max_iterations: int, share: float = HELD_OUT_SHARE
     nsp = t.ndim
     t = t[None, None]
     p = _psf_tensor(psf, t, nsp)
+    # a hot or dead pixel is no datum: one at 65535 among 100-3000 set the count from 6 to 1
+    # (as a deblur shows it: its 3 x 3 median, left out of the fit and of the score)
+    lone = lone_pixels(t)
+    if lone is not None:
+        t = fill_lone(t, lone)
     blur = _convolution(p, t)
     y = blur.extend(t.clamp_min(0))
     y.div_(y.amax().clamp_min(torch.finfo(y.dtype).tiny))
     hidden_here = (torch.rand(t.shape, generator=torch.Generator().manual_seed(seed))
                    < share).to(y.dtype)
+    if lone is not None:
+        hidden_here[lone] = 0
     if float(hidden_here.sum()) < MIN_HELD_OUT_PIXELS:
         return None
     # the mask is extended as the image is, so no mirrored copy shows a hidden pixel
-    kept = blur.extend(1 - hidden_here)
+    kept = blur.extend(1 - hidden_here if lone is None else 1 - hidden_here - lone.to(y.dtype))
     weight = torch.empty_like(y)
     blur(kept, out=weight, adjoint=True)
     weight.clamp_min_(eps)

@@ -375,7 +375,7 @@ def prepare_deblur(
         if sample is None:
             whole = inference_lazy.read_whole(image, layout)
             sample = _stats_sample(image, axes, whole)
-        method = clip_and_record(sample, image.shape, method, normalization)
+        method = clip_and_record(sample, image.shape, method, normalization, axes)
     if sample is not None and (note := plateau_note(sample, axes, method.name)):
         warnings.warn(note, notes.DeblurNote, stacklevel=2)  # clipping, not the PSF, may ring
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)

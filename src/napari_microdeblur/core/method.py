@@ -169,6 +169,7 @@ def classical_method(
     """A classical method (its ``CLASSICAL_RECIPES`` entry) with a given PSF, as a Method."""
     from . import classical
     from .psf import parse_psf
+    from .saturation import classical_input
 
     if name not in CLASSICAL_METHODS:
         raise ValueError(f"method={name!r} is not one of {CLASSICAL_METHODS}")
@@ -188,6 +189,7 @@ def classical_method(
     recipe = CLASSICAL_RECIPES[name]
     forward, settings = recipe.build(kernel_t, iterations=iterations, balance=balance,
                                      tv_weight=tv_weight)
+    forward = classical_input(forward)  # lone hot or dead pixels: filled, put back
     return Method(
         name=name, forward=forward, spatial_dims=kernel.ndim, halo=halo, overlap=overlap,
         normalization="scale", parameters={"psf": spec, **settings},
