@@ -93,3 +93,33 @@ def test_a_small_tile_gets_the_widest_mirror_it_holds():
             direct = model(torch.from_numpy(x01)[None, None], torch.from_numpy(kernel),
                            unet_pad=pad)[0, 0].numpy()
         np.testing.assert_allclose(out, direct, atol=1e-4, err_msg=f"{side} px")
+
+
+def test_a_strip_keeps_the_full_mirror_along_its_length():
+    """Review of 297f524: one pad from the shorter side gave a 24 x 240 strip a 23 px mirror
+    along its length too, and the band came back there (+49 photons in column 0). Axis by
+    axis, the strip's ends match a far wider mirror along X."""
+    img = _shot_noise_nuclei(n=240, seed=2, margin=44)[108:132]  # 24 x 240, nuclei mid-strip
+    lo, hi = np.percentile(img, [0.1, 99.9])
+    x01 = ((img - lo) / (hi - lo)).astype(np.float32)
+    model = _model()
+    kernel, _ = plane_kernel("gaussian:1.6")
+    method = psf_aware_method(model, "gaussian:1.6", precision="float32", safeguard=False)
+    out = deblur(x01, method=method, device="cpu",
+                 normalization=compute_normalization(x01, "YX", "none"))
+    ends = (out - x01)[:, np.r_[0:3, -3:0]].mean(0)  # background columns at the strip's ends
+    assert np.abs(ends).max() < 5e-3, np.round(ends * (hi - lo), 1)  # old: +49 photons
+    with torch.no_grad():
+        wide = model(torch.from_numpy(x01)[None, None], torch.from_numpy(kernel),
+                     unet_pad=(23, 96))[0, 0].numpy()
+    assert np.abs(out - wide).max() < 2e-3
+
+
+def test_clipped_blocks_takes_odd_sides():
+    """Review of 828c241: an odd side raised a size mismatch (noise_sigma crops first)."""
+    from napari_microdeblur.core.archs.wiener_unet import clipped_blocks
+
+    x = torch.zeros(1, 1, 9, 8)
+    x[..., :2, :2] = 1.0  # a flat block at the maximum
+    found = clipped_blocks(x)
+    assert found is not None and found.shape == (1, 16) and int(found.sum()) == 1

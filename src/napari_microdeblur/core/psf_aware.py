@@ -530,12 +530,14 @@ def calibrate_noise_scale(model: nn.Module, pairs, kernel: np.ndarray
     return best, scores
 
 
-def _unet_pad(spatial: tuple[int, ...]) -> int:
-    """The mirror the U-Net's input gets on every side for a tile of ``spatial`` (Y, X):
-    ``BORDER_PAD``, or on a tile no larger than that the widest mirror it holds (a pad must be
-    shorter than the side; the U-Net replicates the edge instead), and ``IMAGE_PAD`` at least
-    (a tile of ``IMAGE_PAD`` px or less: replicated, as before)."""
-    return max(IMAGE_PAD, min(BORDER_PAD, min(spatial) - 1))
+def _unet_pad(spatial: tuple[int, ...]) -> tuple[int, int]:
+    """The (Y, X) mirror the U-Net's input gets for a tile of ``spatial`` (Y, X), axis by axis:
+    ``BORDER_PAD``, or along a side no longer than that the widest mirror it holds (a pad must
+    be shorter than the side; the U-Net replicates the edge instead), and ``IMAGE_PAD`` at least
+    (a side of ``IMAGE_PAD`` px or less: replicated, as before). Axis by axis: one pad from the
+    shorter side gave a 24 x 240 strip a 23 px mirror along its length too, which brought the
+    edge band back (+49 photons in its first column)."""
+    return tuple(max(IMAGE_PAD, min(BORDER_PAD, side - 1)) for side in spatial[-2:])
 
 
 def _takes(model: nn.Module, argument: str) -> bool:
