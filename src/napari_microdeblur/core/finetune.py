@@ -223,8 +223,7 @@ def _record_psf_aware_metrics(outcome: FinetuneResult, val, kernel: np.ndarray,
     scale, scores = calibrate_noise_scale(model, val, kernel) if calibrate else (1.0, {})
     inputs = (torch.from_numpy(np.ascontiguousarray(p.input))[None] for p in val)
     # at the scale the weights will run at: a lower one lets more through where the PSF blocks
-    ratio = held_out_ratio(lambda x, psf: model(x, psf, noise_scale=scale), inputs,
-                           torch.from_numpy(kernel))
+    ratio = held_out_ratio(model, inputs, torch.from_numpy(kernel), noise_scale=scale)
     card = outcome.card.model_dump()
     card["metrics"] = {**(card.get("metrics") or {}), "blocked_correction_ratio": ratio,
                        TRAINED_WIDTH_KEY: round(trained_half_max_width(base_card), 2),

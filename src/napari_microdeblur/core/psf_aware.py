@@ -44,6 +44,7 @@ __all__ = [
     "OPPONENT_PARTS", "PIECE_OF_PLANE", "PlanePiece", "calibrate_noise_scale",
     "calibrated_noise_scale", "from_opponent",
     "in_focus_plane", "load_psf_aware", "plane_kernel", "psf_aware_method", "to_opponent",
+    "unet_mirror",
 ]
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
@@ -296,7 +297,7 @@ class _BoundPsf(nn.Module):
         if sigma is not None and self.takes_sigma:
             options["sigma"] = sigma
         if self.takes_unet_pad:
-            y = self.model(x, self.psf, unet_pad=_unet_pad(x.shape[-2:]), **options)
+            y = self.model(x, self.psf, unet_pad=unet_mirror(x.shape[-2:]), **options)
         else:
             m = IMAGE_PAD
             mode = "reflect" if min(x.shape[-2:]) > m else "replicate"
@@ -530,7 +531,7 @@ def calibrate_noise_scale(model: nn.Module, pairs, kernel: np.ndarray
     return best, scores
 
 
-def _unet_pad(spatial: tuple[int, ...]) -> tuple[int, int]:
+def unet_mirror(spatial: tuple[int, ...]) -> tuple[int, int]:
     """The (Y, X) mirror the U-Net's input gets for a tile of ``spatial`` (Y, X), axis by axis:
     ``BORDER_PAD``, or along a side no longer than that the widest mirror it holds (a pad must
     be shorter than the side; the U-Net replicates the edge instead), and ``IMAGE_PAD`` at least
@@ -538,6 +539,8 @@ def _unet_pad(spatial: tuple[int, ...]) -> tuple[int, int]:
     shorter side gave a 24 x 240 strip a 23 px mirror along its length too, which brought the
     edge band back (+49 photons in its first column)."""
     return tuple(max(IMAGE_PAD, min(BORDER_PAD, side - 1)) for side in spatial[-2:])
+
+
 
 
 def _takes(model: nn.Module, argument: str) -> bool:
