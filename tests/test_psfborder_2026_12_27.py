@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from _shot_noise import psf_aware_model, shot_noise_nuclei
 
 from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
 from napari_microdeblur.core.inference import compute_normalization, deblur
@@ -21,32 +21,15 @@ pytestmark = pytest.mark.skipif(DEFAULT_PSF_AWARE not in BUNDLED_WEIGHTS,
                                 reason="the bundled PSF-aware weights are not installed")
 
 
-def _shot_noise_nuclei(n=96, seed=0, margin=36) -> np.ndarray:
-    """Nuclei of 1500-3000 photons away from the edges on a 10-photon background, blurred by
-    gaussian:1.6 and Poisson-sampled (float32 photon counts)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:n, :n]
-    sharp = np.full((n, n), 10.0)
-    for _ in range(6):
-        cy, cx = rng.uniform(margin, n - margin, 2)
-        radius, peak = rng.uniform(4, 8), rng.uniform(1500, 3000)
-        sharp += peak / (1 + np.exp(np.hypot(yy - cy, xx - cx) - radius))
-    blurred = ndimage.convolve(sharp, np.asarray(gaussian_psf(1.6), float), mode="reflect")
-    return np.random.default_rng(seed + 10).poisson(blurred).astype(np.float32)
 
 
-def _model():
-    from napari_microdeblur.core.checkpoint import load_model
-
-    model, _ = load_model(DEFAULT_PSF_AWARE)
-    return model.eval()
 
 
 def test_shot_noise_edge_rows_stay_unbiased():
     """`deblur --psf gaussian:1.6` (method auto) on a Poisson image: the 9 outer rows and
     columns, background, keep their mean (old: row 0 -91 photons, rows 3-6 up to +49) and the
     10-photon background in the corners stays 10 photons."""
-    img = _shot_noise_nuclei()
+    img = shot_noise_nuclei()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = deblur(img, axes="YX", method="auto", psf="gaussian:1.6").astype(np.float64)
@@ -65,10 +48,10 @@ def test_shot_noise_edge_rows_stay_unbiased():
 def test_the_unet_mirror_reaches_past_its_zero_padding():
     """The Method's result equals the network's with a far wider mirror (96 px) at the image
     border: the mirror covers the U-Net's reach (old 16 px: 0.1 of the range apart)."""
-    img = _shot_noise_nuclei(n=128, seed=1, margin=44)
+    img = shot_noise_nuclei(n=128, seed=1, margin=44)
     lo, hi = np.percentile(img, [0.1, 99.9])
     x01 = ((img - lo) / (hi - lo)).astype(np.float32)
-    model = _model()
+    model = psf_aware_model()
     kernel, _ = plane_kernel("gaussian:1.6")
     method = psf_aware_method(model, "gaussian:1.6", precision="float32", safeguard=False)
     out = deblur(x01, method=method, device="cpu",
@@ -82,7 +65,7 @@ def test_the_unet_mirror_reaches_past_its_zero_padding():
 def test_a_small_tile_gets_the_widest_mirror_it_holds():
     """A plane narrower than BORDER_PAD is mirrored by its side less one (a reflection must be
     shorter than the side), and one of 16 px replicated by 16 as before."""
-    model = _model()
+    model = psf_aware_model()
     kernel = np.asarray(gaussian_psf(1.0, size=7), np.float32)
     for side, pad in ((40, 39), (16, 16)):
         x01 = np.random.default_rng(side).uniform(0.2, 0.8, (side, side)).astype(np.float32)
@@ -99,10 +82,10 @@ def test_a_strip_keeps_the_full_mirror_along_its_length():
     """Review of 297f524: one pad from the shorter side gave a 24 x 240 strip a 23 px mirror
     along its length too, and the band came back there (+49 photons in column 0). Axis by
     axis, the strip's ends match a far wider mirror along X."""
-    img = _shot_noise_nuclei(n=240, seed=2, margin=44)[108:132]  # 24 x 240, nuclei mid-strip
+    img = shot_noise_nuclei(n=240, seed=2, margin=44)[108:132]  # 24 x 240, nuclei mid-strip
     lo, hi = np.percentile(img, [0.1, 99.9])
     x01 = ((img - lo) / (hi - lo)).astype(np.float32)
-    model = _model()
+    model = psf_aware_model()
     kernel, _ = plane_kernel("gaussian:1.6")
     method = psf_aware_method(model, "gaussian:1.6", precision="float32", safeguard=False)
     out = deblur(x01, method=method, device="cpu",

@@ -10,11 +10,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from _shot_noise import psf_aware_model, shot_noise_nuclei
 
 from napari_microdeblur.core.bundled import BUNDLED_WEIGHTS
 from napari_microdeblur.core.inference import compute_normalization, deblur
-from napari_microdeblur.core.psf import gaussian_psf
 from napari_microdeblur.core.psf_aware import DEFAULT_PSF_AWARE, plane_kernel, psf_aware_method
 from napari_microdeblur.core.psf_safeguard import blocked_correction_ratio, held_out_ratio
 
@@ -24,25 +23,8 @@ pytestmark = pytest.mark.skipif(DEFAULT_PSF_AWARE not in BUNDLED_WEIGHTS,
 SPEC = "gaussian:1.6"
 
 
-def _shot_noise_nuclei(n=96, seed=0, margin=36) -> np.ndarray:
-    """Nuclei of 1500-3000 photons away from the edges on a 10-photon background, blurred by
-    gaussian:1.6 and Poisson-sampled (as tests/test_psfborder_2026_12_27.py)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:n, :n]
-    sharp = np.full((n, n), 10.0)
-    for _ in range(6):
-        cy, cx = rng.uniform(margin, n - margin, 2)
-        radius, peak = rng.uniform(4, 8), rng.uniform(1500, 3000)
-        sharp += peak / (1 + np.exp(np.hypot(yy - cy, xx - cx) - radius))
-    blurred = ndimage.convolve(sharp, np.asarray(gaussian_psf(1.6), float), mode="reflect")
-    return np.random.default_rng(seed + 10).poisson(blurred).astype(np.float32)
 
 
-def _model():
-    from napari_microdeblur.core.checkpoint import load_model
-
-    model, _ = load_model(DEFAULT_PSF_AWARE)
-    return model.eval()
 
 
 def _unit_range(img: np.ndarray) -> np.ndarray:
@@ -66,9 +48,9 @@ def _deblur_ratio(model, x01: np.ndarray, kernel: np.ndarray, noise_scale: float
 def test_held_out_ratio_is_the_one_a_deblur_meets():
     """On a 96 px shot-noise image held_out_ratio equals the deblur's ratio (1.14) and is far
     below the unmirrored network's (7.7, what it recorded before)."""
-    x01 = _unit_range(_shot_noise_nuclei())
+    x01 = _unit_range(shot_noise_nuclei())
     kernel, _ = plane_kernel(SPEC)
-    model, psf = _model(), torch.from_numpy(kernel)
+    model, psf = psf_aware_model(), torch.from_numpy(kernel)
     x = torch.from_numpy(x01)[None, None]
     with torch.no_grad():
         unmirrored = float(blocked_correction_ratio(x, model(x, psf), psf)[0])
@@ -81,9 +63,9 @@ def test_held_out_ratio_is_the_one_a_deblur_meets():
 def test_held_out_ratio_at_a_noise_scale_mirrors_too():
     """Fine-tuning records the ratio at its calibrated noise scale: with ``noise_scale`` the
     network runs as a deblur at that scale runs it, mirror included."""
-    x01 = _unit_range(_shot_noise_nuclei(seed=2))
+    x01 = _unit_range(shot_noise_nuclei(seed=2))
     kernel, _ = plane_kernel(SPEC)
-    model, psf = _model(), torch.from_numpy(kernel)
+    model, psf = psf_aware_model(), torch.from_numpy(kernel)
     x = torch.from_numpy(x01)[None, None]
     recorded = held_out_ratio(model, [x], psf, noise_scale=1.5)
     assert recorded == pytest.approx(_deblur_ratio(model, x01, kernel, 1.5), abs=2e-3)
