@@ -127,6 +127,11 @@ class Normalization:
             np.multiply(p, t(scale), out=p), t(offset), out=p), t)
 
 
+def _sample_key(image, axes: str) -> tuple:
+    """The index ``_stats_sample`` reads ``image`` with (its lone pixels are checked there)."""
+    return inference_lazy.sample_key(image, axes, STATS_MAX_ELEMENTS, STATS_MAX_PLANES)
+
+
 def _stats_sample(image, axes: str, whole: np.ndarray | None = None) -> np.ndarray:
     """``inference_lazy.stats_sample`` under this module's limits (``whole``: read already)."""
     return inference_lazy.stats_sample(image, axes, STATS_MAX_ELEMENTS, STATS_MAX_PLANES, whole)
@@ -375,7 +380,8 @@ def prepare_deblur(
         if sample is None:
             whole = inference_lazy.read_whole(image, layout)
             sample = _stats_sample(image, axes, whole)
-        method = clip_and_record(sample, image.shape, method, normalization, axes)
+        method = clip_and_record(sample, image.shape, method, normalization, axes,
+                                 image if whole is None else whole, _sample_key(image, axes))
     if sample is not None and (note := plateau_note(sample, axes, method.name)):
         warnings.warn(note, notes.DeblurNote, stacklevel=2)  # clipping, not the PSF, may ring
     out_dtype = np.dtype(np.float32 if tiling_spec.output_dtype == "float32" else image.dtype)

@@ -463,12 +463,15 @@ def clip_note(count: int, sampled: int, total: int, norm) -> str:
 
 
 def lone_in_sample(sample: np.ndarray, shape, axes: str | None = None,
-                   ratio: float = LONE_RATIO) -> np.ndarray | None:
+                   ratio: float = LONE_RATIO, image=None, key=None) -> np.ndarray | None:
     """Where the statistics ``sample`` of an image of ``shape`` (of ``axes``; None: Y, X are
     its last two axes, or the two before a last one of 2-4 colours) holds lone pixels
     (``lone_pixels``), or None where none. A sample strided by s takes neighbours s apart,
-    where a blurred bead falls off as its peak over its nearest neighbour to the power s^2:
-    the ratio is raised so, which finds fewer of them than the tiles do."""
+    where a blurred bead falls off as its peak over its nearest neighbour to the power s^2.
+    Given the ``image`` itself and the ``key`` that read ``sample`` from it, the sample's
+    candidates (at ``ratio``) are each checked in its 3 x 3 of the image (``lone_strided``): a
+    4095 hot pixel in a 2048 px frame was filled by the tiles but never said. Without them,
+    the ratio is raised to the power s^2, which finds fewer of them than the tiles do."""
     if axes is not None and ("Y" not in axes or "X" not in axes):
         return None
     if axes is not None:
@@ -483,8 +486,39 @@ def lone_in_sample(sample: np.ndarray, shape, axes: str | None = None,
     planes = np.moveaxis(sample, ends, (-2, -1))
     values = torch.from_numpy(np.ascontiguousarray(
         planes, dtype=np.float64 if planes.dtype == np.float64 else np.float32))
-    lone = lone_pixels(values, min(ratio ** (stride * stride), 1e12))
-    return None if lone is None else np.moveaxis(lone.numpy(), (-2, -1), ends)
+    from .lone_strided import sample_steps
+
+    steps = None if stride == 1 or image is None else sample_steps(sample.shape, shape, key)
+    if steps is None:  # whole, or strided with no image to check it in: as before
+        lone = lone_pixels(values, min(ratio ** (stride * stride), 1e12))
+        return None if lone is None else np.moveaxis(lone.numpy(), (-2, -1), ends)
+    lone = lone_pixels(values, ratio)
+    if lone is None:
+        return None
+    dark = float(np.percentile(sample, 0.1))
+    found = _verified(np.moveaxis(lone.numpy(), (-2, -1), ends), image, steps, ends, ratio, dark)
+    return found if found.any() else None
+
+
+def _verified(candidates: np.ndarray, image, steps, ends, ratio: float, dark: float):
+    """``candidates`` (a mask of the sample) kept where the pixel still stands alone among
+    its 8 neighbours in ``image`` at full resolution (``lone_pixels``' spread and ratio over
+    the ``dark`` level, against its 2nd-highest or 2nd-lowest neighbour): a bead's core that
+    stood alone among neighbours a stride apart has bright ones right beside it. The noise
+    test is the sample's (the 7 x 7 of the image alone measured it badly: 4 of 14 hot
+    pixels kept)."""
+    from .lone_strided import read_around
+
+    found = np.zeros(candidates.shape, bool)
+    if (read := read_around(candidates, image, steps, ends)) is None:
+        return found
+    at, value, around = read
+    _, low2, high2, _ = _extremes(around)
+    spread = LONE_SPREAD * (high2 - low2)
+    hot = (value - high2 > spread) & (value - dark > ratio * (high2 - dark))
+    dead = (low2 - value > spread) & (value < low2)
+    found[tuple(at[(hot | dead).numpy()].T)] = True
+    return found
 
 
 def lone_note(count: int, sampled: int, total: int, who: str) -> str:
@@ -505,19 +539,22 @@ def _counted(count: int, sampled: int, total: int) -> str:
     return f"{count}" if sampled == total else f"about {round(count * total / sampled)}"
 
 
-def clip_and_record(sample: np.ndarray, shape, method, norm, axes: str | None = None):
+def clip_and_record(sample: np.ndarray, shape, method, norm, axes: str | None = None,
+                    image=None, key=None):
     """``method`` with the pixels its network input clips, and the lone pixels it is shown as
     their neighbours (``lone_pixels``), recorded in its parameters (the result's and the
     provenance record's: 'input_clipped', 'lone_pixels'), and one warning line saying how
     many; ``method`` unchanged where there are none. ``sample``: the image's statistics sample
-    (in its units, of ``axes``: ``lone_in_sample``), ``shape`` the whole image's."""
+    (in its units, of ``axes``: ``lone_in_sample``), ``shape`` the whole image's; ``image``
+    and ``key``: the image and the index that read ``sample`` from it, where it is strided
+    (its lone pixels are checked there)."""
     import warnings
     from dataclasses import replace
 
     from . import notes
 
     count = 0 if method.is_classical else count_beyond(sample, norm)
-    lone = lone_in_sample(sample, shape, axes)
+    lone = lone_in_sample(sample, shape, axes, image=image, key=key)
     if lone is not None and not method.is_classical:  # those beyond are said as clipped
         low, high = NETWORK_INPUT_RANGE
         within = norm.apply(sample)
