@@ -376,7 +376,7 @@ def prepare_deblur(
     if method.name == "richardson_lucy" and normalization.kind == "scale" \
             and normalization.offset < 0:
         warnings.warn(signed_rl_note(normalization.offset), notes.DeblurNote, stacklevel=2)
-    if clips(method, normalization):
+    if clips(method, normalization) and (sample is not None or not method.is_classical):
         if sample is None:
             whole = inference_lazy.read_whole(image, layout)
             sample = _stats_sample(image, axes, whole)

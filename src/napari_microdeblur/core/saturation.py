@@ -73,7 +73,9 @@ def clips(method, norm) -> bool:
     a network on percentile-normalised input (clipped, lone pixels filled); a classical method
     on the units it scales the image to itself ('scale', 'shift': lone pixels filled,
     ``classical_input``), not on a normalisation given in another kind (nothing is read for
-    a line on it: the flat check's chunk reads stay as they were)."""
+    a line on it: the flat check's chunk reads stay as they were). A classical run given its
+    normalisation (a cluster's chunk) reads no sample for the line either (prepare_deblur):
+    its tiles fill lone pixels unsaid, as a given normalisation had read nothing before."""
     if method.is_classical:
         return norm.kind in ("scale", "shift")
     return norm.kind == "percentile"
@@ -269,6 +271,11 @@ LONE_SPREAD = 3.0
 LONE_RATIO = 6.0
 _LONE_SAMPLE = 1 << 14  # pixels of a plane (evenly strided) its noise and levels are measured on
 _AROUND = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+# made once: a tensor made from a Python list each plane kept ~250 B a file in a long batch
+# (tests/test_batch_stability_2026_12_09.py)
+_CUT_QUANTILES = torch.tensor([0.001, 0.999], dtype=torch.float64)
+_LEVEL_QUANTILES = torch.tensor([0.5, 0.9], dtype=torch.float64)
+_EDGES = torch.tensor([1, 3, 4, 6])  # of _AROUND: up, left, right, down
 
 
 def lone_pixels(x: torch.Tensor, ratio: float = LONE_RATIO,
@@ -338,12 +345,12 @@ class _PlaneScale:
         _, low2, high2, _ = _extremes(around)
         cut = torch.minimum(torch.maximum(value, low2), high2).to(wide)
         self.floor, self.ceiling = (float(v) for v in torch.quantile(
-            cut, torch.tensor([0.001, 0.999], dtype=cut.dtype, device=cut.device)))
-        edges = around[[1, 3, 4, 6]]  # up, left, right, down
+            cut, _CUT_QUANTILES.to(cut)))
+        edges = around[_EDGES.to(around.device)]  # up, left, right, down
         residual = (value - edges.mean(dim=0)).to(wide)
         level = ((value + around.sum(dim=0)) / 9).to(wide)
         middle, top = (float(v) for v in torch.quantile(
-            level, torch.tensor([0.5, 0.9], dtype=level.dtype, device=level.device)))
+            level, _LEVEL_QUANTILES.to(level)))
         dark, bright = level <= middle, level >= top
         self.var_dark, self.var_bright = _variance(residual[dark]), _variance(residual[bright])
         self.level_dark = float(level[dark].median())
