@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: a pixel's 8 neighbours (row, column offsets)
-NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+from .saturation import NEIGHBOURS  # the rows lone_pixels compares, in its order
 
 _VERIFY_HALF = 2  # each candidate's 5 x 5 of the image is read: its 3 x 3, mirrored at a border
 _VERIFY_MAX = 4096  # candidates read at most (evenly chosen): each is a small read of the image

@@ -50,9 +50,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["NETWORK_INPUT_RANGE", "OUTLIER_SHIFT", "OUTLIER_SUSPECT", "clip_and_record",
-           "clip_note", "clipped_forward", "clips", "count_beyond", "isolated_outliers",
-           "percentile_range"]
+__all__ = ["NEIGHBOURS", "NETWORK_INPUT_RANGE", "OUTLIER_SHIFT", "OUTLIER_SUSPECT",
+           "clip_and_record", "clip_note", "clipped_forward", "clips", "count_beyond",
+           "isolated_outliers", "percentile_range"]
 
 #: (low, high) of a network's input in normalised units (0 and 1: the 0.1 and 99.9
 #: percentiles); pixels beyond are clipped (or, standing alone, replaced by their 3 x 3
@@ -270,12 +270,13 @@ LONE_SPREAD = 3.0
 #: at it: no light is missing there.
 LONE_RATIO = 6.0
 _LONE_SAMPLE = 1 << 14  # pixels of a plane (evenly strided) its noise and levels are measured on
-_AROUND = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+#: a pixel's 8 neighbours (row, column offsets), in the order their rows are stacked
+NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 # made once: a tensor made from a Python list each plane kept ~250 B a file in a long batch
 # (tests/test_batch_stability_2026_12_09.py)
 _CUT_QUANTILES = torch.tensor([0.001, 0.999], dtype=torch.float64)
 _LEVEL_QUANTILES = torch.tensor([0.5, 0.9], dtype=torch.float64)
-_EDGES = torch.tensor([1, 3, 4, 6])  # of _AROUND: up, left, right, down
+_EDGES = torch.tensor([1, 3, 4, 6])  # of NEIGHBOURS: up, left, right, down
 
 
 def lone_pixels(x: torch.Tensor, ratio: float = LONE_RATIO,
@@ -383,9 +384,9 @@ def _variance(residual: torch.Tensor) -> float:
 
 
 def _around(padded: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """The 8 neighbours (rows of ``_AROUND``) of the pixels (ys, xs) of the plane ``padded``
+    """The 8 neighbours (rows of ``NEIGHBOURS``) of the pixels (ys, xs) of the plane ``padded``
     mirrors by one pixel on each side."""
-    return torch.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy, dx in _AROUND])
+    return torch.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy, dx in NEIGHBOURS])
 
 
 def _extremes(around: torch.Tensor):
@@ -433,7 +434,7 @@ def _lone_in_plane(plane: torch.Tensor, ratio: float, dark: float | None):
     if not found.any():
         return None
     height, width = plane.shape
-    offsets = torch.tensor(_AROUND, device=plane.device)[partner]
+    offsets = torch.tensor(NEIGHBOURS, device=plane.device)[partner]
     partner_at = (_mirror(ys + offsets[:, 0], height) * width
                   + _mirror(xs + offsets[:, 1], width))
     found &= alone | torch.isin(partner_at, (ys * width + xs)[found])
