@@ -44,7 +44,7 @@ __all__ = [
     "OPPONENT_PARTS", "PIECE_OF_PLANE", "PlanePiece", "calibrate_noise_scale",
     "calibrated_noise_scale", "from_opponent",
     "in_focus_plane", "load_psf_aware", "plane_kernel", "psf_aware_method", "to_opponent",
-    "unet_mirror",
+    "forward_takes", "unet_mirror",
 ]
 
 #: The bundled PSF-aware weights that ``MethodSpec(name='auto', psf=...)`` resolves to.
@@ -237,8 +237,8 @@ class _BoundPsf(nn.Module):
         self.opponent = opponent
         self.noise_scale = noise_scale
         self.plane = _PlaneLevels()  # set per plane by start_plane; else estimated per tile
-        self.takes_sigma = _takes(model, "sigma")
-        self.takes_unet_pad = _takes(model, "unet_pad")
+        self.takes_sigma = forward_takes(model, "sigma")
+        self.takes_unet_pad = forward_takes(model, "unet_pad")
         self.safeguard = safeguard
         self.limit = limit
         self.label = label
@@ -441,7 +441,7 @@ def psf_aware_method(
             f"model {type(model).__name__} does not take a PSF (needs_psf is not set); "
             "accepted: a PSF-aware architecture such as 'wiener_unet'"
         )
-    if noise_scale != 1 and not _takes(model, "noise_scale"):
+    if noise_scale != 1 and not forward_takes(model, "noise_scale"):
         raise ValueError(f"{type(model).__name__} takes no noise_scale; leave it at 1")
     kernel, spec = plane_kernel(psf)
     label = name or getattr(model, "arch_name", type(model).__name__)
@@ -543,8 +543,9 @@ def unet_mirror(spatial: tuple[int, ...]) -> tuple[int, int]:
 
 
 
-def _takes(model: nn.Module, argument: str) -> bool:
-    return argument in inspect.signature(model.forward).parameters
+def forward_takes(model, argument: str) -> bool:
+    """Whether ``model``'s forward (or ``model`` itself, a function) takes ``argument``."""
+    return argument in inspect.signature(getattr(model, "forward", model)).parameters
 
 
 def _untrained_psf_fallback(kernel: np.ndarray, spec: str, label: str, reason: str) -> Method:

@@ -31,7 +31,6 @@ dB); with the flat term on none, and within 0.06 dB of it under protocols A, B a
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 
@@ -216,10 +215,10 @@ def held_out_ratio(model, inputs, psf: torch.Tensor, noise_scale: float = 1.0) -
     U-Net's zero-padded border put energy where the PSF blocks: 7.7 against 1.1 on a 96 px
     shot-noise image, which would have let the per-tile limit grow from 8 to 15.5).
     ``noise_scale``: the scale the weights will run at (passed only when it is not 1)."""
-    from .psf_aware import unet_mirror
+    from .psf_aware import forward_takes, unet_mirror
 
     options = {} if noise_scale == 1.0 else {"noise_scale": noise_scale}
-    mirrored = "unet_pad" in inspect.signature(getattr(model, "forward", model)).parameters
+    mirrored = forward_takes(model, "unet_pad")
     ratios = []
     for x in inputs:
         if mirrored:
