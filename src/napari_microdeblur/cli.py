@@ -266,10 +266,12 @@ def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:
             pairs, scheduler=args.scheduler, skip_existing=folder,
             on_record=lambda record: _say_cluster_record(record, args, method, log if folder
                                                          else None), **options)
-    skipped = sum(bool(r.get("skipped")) for r in records)
+    skipped = [r["output"] for r in records if r.get("skipped")]
     if skipped and not args.quiet and not args.json:  # one line: a rerun may skip millions
-        say(f"{output}: {skipped} of {len(records)} outputs exist, skipped "
-            "(--overwrite redoes them)")
+        from .cli_batch_lines import kept_count, kept_words
+
+        say(f"{output}: {len(skipped)} of {len(records)} outputs exist, skipped"
+            + kept_words(len(skipped), kept_count(skipped)))
     if folder:
         return log.close()
     return EXIT_ERROR if any("error" in r for r in records) else 0

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .cli_progress import say
+from .core.atomic_write import kept_owner
 
 #: a word holding a digit (a sigma, a count, a PSF written with them: 'astig:1.54,1.2,30' and
 #: 'gaussian:1.7'): masked to tell a warning that repeats from file to file with only those
@@ -139,24 +140,53 @@ class RepeatedWarnings:
                       "said)", file=sys.stderr, flush=True)
 
 
+def kept_words(count: int, kept: dict) -> str:
+    """What ends the line of ``count`` skipped outputs: '(--overwrite redoes them)', or, of
+    those another user owns that this one may not replace (``kept``: owner -> how many;
+    ``atomic_write.kept_owner``), how many and whose: --overwrite had been advised for them."""
+    if not kept:
+        return " (--overwrite redoes them)"
+    names, many = list(kept), sum(kept.values())
+    whose = (f"another user's ({names[0]})" if len(names) == 1 else
+             f"other users' ({files_named(names[:NAMED], len(names))})")
+    if many == count:
+        return f"; {'it is' if many == 1 else 'they are'} {whose}, which --overwrite cannot replace"
+    return (f" (--overwrite redoes them); {many} of them {'is' if many == 1 else 'are'} "
+            f"{whose}, which --overwrite cannot replace")
+
+
+def kept_count(targets) -> dict:
+    """Of the existing outputs ``targets``, those this user may not replace: owner -> how many."""
+    kept: dict = {}
+    for owner in filter(None, map(kept_owner, targets)):
+        kept[owner] = kept.get(owner, 0) + 1
+    return kept
+
+
 @dataclass
 class ExistingOutputs:
     """Outputs a batch skipped as they exist: the first said on stdout as it is met, as
     before, the others counted and said in one line at the closing (the closing line counts
-    them all, and the files bar takes them off its total)."""
+    them all, and the files bar takes them off its total). Those another user owns and this
+    one may not replace are told apart: --overwrite cannot redo them."""
 
     said: bool = False
     more: int = 0
+    #: of the ``more``, those this user may not replace: their owner -> how many
+    kept: dict = field(default_factory=dict)
 
     def skipped(self, target) -> None:
+        owner = kept_owner(target)  # one lstat of a file of this user's
         if self.said:
             self.more += 1
+            if owner is not None:
+                self.kept[owner] = self.kept.get(owner, 0) + 1
             return
         self.said = True
-        say(f"{target}: exists, skipped")
+        say(f"{target}: exists, skipped" + (kept_words(1, {owner: 1}) if owner else ""))
 
     def say(self, output) -> None:
         if self.more:
             many = self.more > 1
             say(f"{output}: {self.more} more output{'s' * many} exist{'s' * (not many)}, "
-                "skipped (--overwrite redoes them)")
+                f"skipped{kept_words(self.more, self.kept)}")

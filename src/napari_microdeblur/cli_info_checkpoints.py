@@ -8,12 +8,14 @@ Also the line a card of an earlier release gets where it records no input's scor
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from .core.shown import shown_path
 
-__all__ = ["checkpoint_info", "checkpoint_lines", "expanded_with_runs", "is_run_folder",
-           "unknown_input_lines"]
+__all__ = ["checkpoint_info", "checkpoint_lines", "expanded_with_runs", "folder_denied",
+           "is_run_folder", "unknown_input_lines"]
 
 
 def is_run_folder(path: str) -> bool:
@@ -23,17 +25,51 @@ def is_run_folder(path: str) -> bool:
 
 def expanded_with_runs(files: list[str]) -> list[str]:
     """``cli_focus.expanded`` of ``files``, a run's checkpoint folder kept as itself (its
-    images too, where it holds some): `info` says what it is."""
+    images too, where it holds some): `info` says what it is. One that is, or lies in, a folder
+    this user may not read (another user's 0700 run folder) is an ``Unlisted`` saying whose
+    (``folder_denied``): it had ended `info` of every file given with '[Errno 13] Permission
+    denied: 'run/last.pt''."""
     from .cli_focus import Unlisted, expanded
 
     paths: list = []
     for given in files:
-        if not is_run_folder(given):
-            paths += expanded([given])
+        try:
+            if not is_run_folder(given):
+                paths += expanded([given])
+                continue
+            found = [p for p in expanded([given]) if not isinstance(p, Unlisted)]
+        except PermissionError:
+            paths.append(Unlisted(given, folder_denied(given)))
             continue
-        paths.append(given)
-        paths += [p for p in expanded([given]) if not isinstance(p, Unlisted)]
+        paths += [given, *found]
     return paths
+
+
+def folder_denied(given: str) -> PermissionError:
+    """Why ``given`` cannot be read where it is, or lies in, a folder this user may not list
+    or enter: that folder, its owner and mode, and who can change it."""
+    from .core.claims import user_name
+    from .core.training.unreadable import permission_words
+
+    for folder in (Path(given), *Path(given).parents):
+        try:
+            found = folder.stat()
+        except OSError:  # inside the folder that cannot be entered
+            continue
+        if stat.S_ISDIR(found.st_mode) and not os.access(folder, os.R_OK | os.X_OK):
+            break
+    else:
+        return PermissionError(f"{shown_path(given)}: {permission_words(given)}")
+    where = "" if folder == Path(given) else f"it lies in {shown_path(folder)}, "
+    mode = stat.filemode(found.st_mode)
+    if hasattr(os, "geteuid") and found.st_uid == os.geteuid():
+        return PermissionError(f"{shown_path(given)}: {where}a folder of yours ({mode}) that you "
+                               f"cannot read; make it readable (chmod u+rx {shown_path(folder)})")
+    owner = user_name(found.st_uid)
+    return PermissionError(
+        f"{shown_path(given)}: {where}a folder of another user ({owner}, {mode}) that cannot be "
+        f"read by you; ask {owner} to share it with your group (chmod -R g+rX "
+        f"{shown_path(folder)}) or to copy it where you can read it")
 
 
 def checkpoint_info(path: str) -> dict | None:

@@ -31,7 +31,7 @@ import torch
 from napari_microdeblur import __version__
 from napari_microdeblur.core import registry
 
-from .atomic_write import OutputExistsError
+from .atomic_write import exists_error
 from .checkpoint import (
     ModelCard,
     card_for_model,
@@ -51,7 +51,6 @@ from .export_specs import (
 )
 from .licences import UNASSERTED_LICENSES
 from .notes import DeblurWarning
-from .shown import shown_path
 from .thread_warnings import caught
 from .zoo_network import PaddedNetwork
 
@@ -441,8 +440,7 @@ def _checked_target(path_zip: str | os.PathLike, overwrite: bool) -> Path:
     if path_zip.suffix != ".zip":
         raise ValueError(f"export_bioimageio: path must end in .zip, got {str(path_zip)!r}")
     if not overwrite and os.path.lexists(path_zip):  # before the tracing, not after it
-        raise OutputExistsError(f"output {shown_path(path_zip)} exists; choose another name or "
-                                "overwrite=True", path_zip)
+        raise exists_error(path_zip)  # or why overwrite would not replace it either
     return path_zip
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .atomic_write import (
-    OutputExistsError,
     check_not_an_input,
     discard,
+    exists_error,
     move_into_place,
     not_yours,
     write_atomically,
@@ -129,9 +129,8 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False,
     elif not str(path).lower().endswith(tuple(s.lower() for s in suffixes)):
         raise ValueError(f"output {shown_path(path)} must end in {' or '.join(suffixes)}")
     if path.exists() and not overwrite:
-        # the Python API's words; the command line says --overwrite (cli_words)
-        raise OutputExistsError(f"output {shown_path(path)} exists; choose another name or "
-                                "overwrite=True", path)
+        # the Python API's words (the command line says --overwrite: cli_words), or why
+        raise exists_error(path)  # overwrite would not replace another user's file either
     if path.is_file() and not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         # the rename that replaces an output would succeed (only the folder's permission
         # counts), but the user marked the file read-only: it is kept, as write_image keeps it

@@ -115,11 +115,21 @@ def _refuse_other_run(p: Path, option: str, raw: bytes | None = None) -> None:
     judged: the line names the file to remove."""
     owner = p / OWNER_FILE
     raw = claims.read(owner) if raw is None else raw
-    other = None if raw is None else claims.live_owner(
-        owner, raw, other_host_for=None, own_pid_is_live=False, undecided_for=None)
+    if raw is None:  # none, or one this user may not read (made under umask 077): its user's
+        other = claims.unreadable_owner(owner, live_for=None)  # live, as another host's
+    else:
+        other = claims.live_owner(owner, raw, other_host_for=None, own_pid_is_live=False,
+                                  undecided_for=None)
     if other is None:
         return
     host, pid, when = other.host, other.pid, other.since
+    if other.user:  # 'other runs are taking it now' had sent the user to try again
+        yours = hasattr(os, "geteuid") and other.user == claims.user_name(os.geteuid())
+        whose, who = ("a run of yours (", "you") if yours else (
+            f"another user's run ({other.user}, ", f"ask {other.user} to")
+        raise ValueError(f"{option} is claimed by {whose}since {when}; its owner file cannot "
+                         f"be read by you); give another folder, or, if that run is over, "
+                         f"{who} remove {shown_path(owner)}")
     if not host:
         raise ValueError(f"{option} is being taken by another run now; give another folder")
     if host == host_tag():
@@ -145,7 +155,11 @@ def claim_checkpoint_dir(path: str | os.PathLike, option: str = "") -> None:
         _refuse_other_run(p, option, raw)
         return _is_mine(raw)  # claimed before by this process; else a dead run's
 
-    taken = claims.take(p / OWNER_FILE, claims.owner_text(), mine)
+    def unreadable(_path) -> bool:  # another user's claim: refused as theirs, unless gone
+        _refuse_other_run(p, option)
+        return False
+
+    taken = claims.take(p / OWNER_FILE, claims.owner_text(), mine, unreadable=unreadable)
     if taken is None:
         raise ValueError(f"{option}: other runs are taking it now; give another folder")
     if taken == claims.MADE:
