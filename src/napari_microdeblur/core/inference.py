@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from . import inference_lazy, io, notes, tiling
+from . import inference_lazy, io, notes, tiling, total_check
 from .array_inputs import not_an_array
 from .axes import (
     Layout,
@@ -296,8 +296,7 @@ class PreparedDeblur:
         elif self.channel_runs:
             steps = run_channels(self, out)
         else:
-            steps = _run(image, out, self.output_dtype, self.method, self.normalization,
-                         self.layout, self.options)
+            steps = total_check.noted(_run, self, image, out)  # its total said where moved
         # every plane and channel cast to an integer type counted in one line, not one each
         return counted_steps(steps)
 

@@ -83,6 +83,14 @@ class OutputCast:
         self._base = 0
         self._levels: np.ndarray | None = None  # counts of base, base + 1, ...
         self._wide = False  # the levels spread past LEVELS_HELD: no note, whatever the rest
+        # the input's total, the output's and the input's summed absolute values, where a run
+        # summed them (``total_check``): the rounding note says the total's change
+        self.totals: tuple[float, float, float] | None = None
+
+    def add_totals(self, before: float, after: float, magnitude: float) -> None:
+        """The totals of one run of this output (its planes or channels add up)."""
+        held = self.totals or (0.0, 0.0, 0.0)
+        self.totals = (held[0] + before, held[1] + after, held[2] + magnitude)
 
     def count(self, rounded: np.ndarray, dtype, low, high) -> bool:
         """Count one piece of rounded values (float) before they are clipped to low..high;
@@ -137,6 +145,8 @@ class OutputCast:
             return
         self.dtype, self.values = other.dtype, self.values + other.values
         self.below, self.above = self.below + other.below, self.above + other.above
+        if other.totals is not None:
+            self.add_totals(*other.totals)
         if self._wide or other._wide:
             self._wide, self._levels = True, None
         elif other._levels is not None and self._grow(other._base,
@@ -182,8 +192,19 @@ class OutputCast:
         return (f"{where or 'output'}: rounded to {self.dtype}, the input's type, the result "
                 f"spans only {span[1] - span[0]} levels (0.1-99.9 percentile {span[0]}-{span[1]})"
                 f": rounding adds 0.29 level RMS, {100 * 0.2887 / levels:.2g} % of that span "
-                f"({cost} PSNR lost on test images spanning {band} levels); "
-                f"{KEEP} to keep the fractional values")
+                f"({cost} PSNR lost on test images spanning {band} levels)"
+                f"{self._total_said()}; {KEEP} to keep the fractional values")
+
+    def _total_said(self) -> str:
+        """', and the total went X -> Y (Z %)' where rounding moved it past
+        ``total_check.TOTAL_CHANGE`` (background values under 0.5 rounded to 0); else ''."""
+        from .total_check import TOTAL_CHANGE, change
+
+        if self.totals is None or (moved := change(*self.totals)) is None \
+                or abs(moved) <= TOTAL_CHANGE:
+            return ""
+        before, after, _ = self.totals
+        return f", and its total intensity went {before:.6g} -> {after:.6g} ({100 * moved:+.2g} %)"
 
     def say(self, where: str = "", stacklevel: int = 2) -> None:
         """Add this tally to the one open on this thread, else warn: the clipped values
