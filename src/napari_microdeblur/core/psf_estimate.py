@@ -190,12 +190,17 @@ class _Spectrum:
     nor, when ``band_limited`` (``jpeg_like``: a blocky crop whose whole band collapsed),
     frequencies above ``JPEG_BAND``; ``blocky``: the crop shows an 8x8 grid (``looks_jpeg``)."""
 
-    def __init__(self, plane: np.ndarray, crop: int = _CROP, band_limited: bool = False,
-                 data_floor: bool = False):
+    def __init__(self, plane: np.ndarray, crop: int | tuple[int, int] = _CROP,
+                 band_limited: bool = False, data_floor: bool = False):
+        # an int: a square of that side (the shorter side where the plane is smaller); a
+        # (Y, X) pair: that rectangle (``balance_crop_sides``: a strip's balance)
         h, w = plane.shape
-        c = min(crop, h, w)
-        y0, x0 = (h - c) // 2, (w - c) // 2
-        x = plane[y0 : y0 + c, x0 : x0 + c].astype(np.float64)
+        if isinstance(crop, tuple):
+            cy, cx = min(crop[0], h), min(crop[1], w)
+        else:
+            cy = cx = min(crop, h, w)
+        y0, x0 = (h - cy) // 2, (w - cx) // 2
+        x = plane[y0 : y0 + cy, x0 : x0 + cx].astype(np.float64)
         self.blocky = looks_jpeg(x)  # JPEG's 8x8 grid, or content that looks like it
         self.jpeg_like = band_limited
         x = _without_spikes(x)
@@ -206,19 +211,20 @@ class _Spectrum:
         v[-1, :] += x[0, :] - x[-1, :]
         v[:, 0] += x[:, -1] - x[:, 0]
         v[:, -1] += x[:, 0] - x[:, -1]
-        q = np.fft.fftfreq(c)
-        denom = (2 * np.cos(2 * np.pi * q)[:, None] + 2 * np.cos(2 * np.pi * q)[None, :] - 4)
+        qy, qx = np.fft.fftfreq(cy), np.fft.fftfreq(cx)
+        denom = (2 * np.cos(2 * np.pi * qy)[:, None] + 2 * np.cos(2 * np.pi * qx)[None, :] - 4)
         denom[0, 0] = 1.0
         smooth = np.fft.fft2(v) / denom
         smooth[0, 0] = 0.0
-        periodic = (x_hat - smooth)[:, : c // 2 + 1]
+        periodic = (x_hat - smooth)[:, : cx // 2 + 1]
         # at least the noise of 8-bit quantisation: without any noise (a smoothed float
         # image) every blur fits with a tiny balance and GCV cannot choose among them;
         # ``data_floor`` (a known PSF's balance): the data's own quantisation, as 16-bit and
         # float data hold far less (floor.py of the 'classic' walkthrough: up to 1.17 dB)
         floor = x.size * (_quantisation(x) if data_floor else float(np.ptp(x)) / 255.0) ** 2 / 12
-        fy = np.fft.fftfreq(c)[:, None]
-        fx = np.fft.rfftfreq(c)[None, :]
+        fy = np.fft.fftfreq(cy)[:, None]
+        fx = np.fft.rfftfreq(cx)[None, :]
+        self.sides = (cy, cx)
         self.fy, self.fx = fy, fx
         lap = (2 - 2 * np.cos(2 * np.pi * fy)) + (2 - 2 * np.cos(2 * np.pi * fx))
         self.lap2 = lap**2
@@ -334,15 +340,14 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, b
     8-bit crop, std 0.73, came out std 0.12)."""
     kernel = np.asarray(psf, dtype=np.float64)
     plane = np.asarray(plane, dtype=np.float64)
-    crop = max(_CROP, 2 * max(kernel.shape))
+    crop = balance_crop_sides(*plane.shape, max(_CROP, 2 * max(kernel.shape)))
     spectrum = _Spectrum(plane, crop, data_floor=True)
-    side = spectrum.lap2.shape[0]
-    if max(kernel.shape) > side:
-        raise ValueError(f"psf of shape {kernel.shape} is larger than the {side} px the image "
-                         "offers to judge balance 'auto' on; give a number")
+    if max(kernel.shape) > min(spectrum.sides):
+        raise ValueError(f"psf of shape {kernel.shape} is larger than the {min(spectrum.sides)} "
+                         "px the image offers to judge balance 'auto' on; give a number")
     if min(plane.shape) < MIN_GCV_PSF_WIDTHS * max(kernel.shape):
         gcv_size_check(*plane.shape, max(kernel.shape))
-    padded = np.zeros((side, side))
+    padded = np.zeros(spectrum.sides)
     padded[: kernel.shape[0], : kernel.shape[1]] = kernel / kernel.sum()
     padded = np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), (0, 1))
     otf = np.fft.rfft2(padded)
@@ -366,10 +371,20 @@ def gcv_balance_read(plane: np.ndarray, psf: np.ndarray) -> tuple[float, bool, b
 
 def _range_gain(spectrum: _Spectrum, otf: np.ndarray, balance: float) -> float:
     """The range of the crop's periodic component through the Wiener filter over its own."""
-    side = spectrum.lap2.shape[0]
     filtered = spectrum.periodic * otf.conj() / (np.abs(otf) ** 2 + balance * spectrum.lap2)
-    before = float(np.ptp(np.fft.irfft2(spectrum.periodic, s=(side, side))))
-    return float(np.ptp(np.fft.irfft2(filtered, s=(side, side)))) / max(before, 1e-300)
+    before = float(np.ptp(np.fft.irfft2(spectrum.periodic, s=spectrum.sides)))
+    return float(np.ptp(np.fft.irfft2(filtered, s=spectrum.sides))) / max(before, 1e-300)
+
+
+def balance_crop_sides(ny: int, nx: int, crop: int) -> tuple[int, int]:
+    """The (Y, X) sides of the centre crop GCV judges a balance on, for an ``ny`` x ``nx``
+    plane: ``crop`` each, but where one side is shorter the other takes the pixels it leaves
+    (as ``image_settings.crop_sides``). A square of the short side threw most of a strip
+    away: 47 x 47 of a 47 x 1024 fluorescence strip, mostly background, chose balance 10
+    where the 256 x 1024 image it was cut from chose 0.25 (output 2.2 dB below the input)."""
+    from .image_settings import crop_sides  # here: image_settings reads this module
+
+    return crop_sides(ny, nx, crop)
 
 
 def _gcv_minimum(spectrum: _Spectrum, otf2: np.ndarray) -> float:
