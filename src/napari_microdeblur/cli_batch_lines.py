@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .cli_progress import say
-from .core.atomic_write import kept_owner
+from .core.atomic_write import READ_ONLY, kept_reason
 
 #: a word holding a digit (a sigma, a count, a PSF written with them: 'astig:1.54,1.2,30' and
 #: 'gaussian:1.7'): masked to tell a warning that repeats from file to file with only those
@@ -142,24 +142,36 @@ class RepeatedWarnings:
 
 def kept_words(count: int, kept: dict) -> str:
     """What ends the line of ``count`` skipped outputs: '(--overwrite redoes them)', or, of
-    those another user owns that this one may not replace (``kept``: owner -> how many;
-    ``atomic_write.kept_owner``), how many and whose: --overwrite had been advised for them."""
-    if not kept:
+    those --overwrite keeps (``kept``: ``kept_count``'s), how many and why: another user's this
+    one may not replace, whose; this user's own read-only ones (chmod a-w), and how to redo
+    them. --overwrite had been advised for both."""
+    others = {owner: n for owner, n in kept.items() if owner is not READ_ONLY}
+    reasons = []
+    if others:
+        names = list(others)
+        whose = (f"another user's ({names[0]})" if len(names) == 1 else
+                 f"other users' ({files_named(names[:NAMED], len(names))})")
+        reasons.append((sum(others.values()), f"{whose}, which --overwrite cannot replace"))
+    if read_only := kept.get(READ_ONLY, 0):
+        them = "it" if read_only == 1 else "them"
+        reasons.append((read_only, f"read-only, which --overwrite keeps (chmod u+w to redo "
+                                   f"{them})"))
+    if not reasons:
         return " (--overwrite redoes them)"
-    names, many = list(kept), sum(kept.values())
-    whose = (f"another user's ({names[0]})" if len(names) == 1 else
-             f"other users' ({files_named(names[:NAMED], len(names))})")
-    if many == count:
-        return f"; {'it is' if many == 1 else 'they are'} {whose}, which --overwrite cannot replace"
-    return (f" (--overwrite redoes them); {many} of them {'is' if many == 1 else 'are'} "
-            f"{whose}, which --overwrite cannot replace")
+    redone = count - sum(n for n, _ in reasons)
+    said = [(("it is" if n == 1 else "they are") if n == count else
+             f"{n} of them {'is' if n == 1 else 'are'}") + f" {why}" for n, why in reasons]
+    return " (--overwrite redoes them)" * bool(redone) + "".join(f"; {s}" for s in said)
 
 
 def kept_count(targets) -> dict:
-    """Of the existing outputs ``targets``, those this user may not replace: owner -> how many."""
+    """Of the existing outputs ``targets``, those --overwrite keeps: another user's this one
+    may not replace (owner -> how many), this user's read-only ones (``READ_ONLY`` -> how
+    many); one lstat of each of this user's (``atomic_write.kept_reason``)."""
     kept: dict = {}
-    for owner in filter(None, map(kept_owner, targets)):
-        kept[owner] = kept.get(owner, 0) + 1
+    for reason in map(kept_reason, targets):
+        if reason is not None:
+            kept[reason] = kept.get(reason, 0) + 1
     return kept
 
 
@@ -168,22 +180,25 @@ class ExistingOutputs:
     """Outputs a batch skipped as they exist: the first said on stdout as it is met, as
     before, the others counted and said in one line at the closing (the closing line counts
     them all, and the files bar takes them off its total). Those another user owns and this
-    one may not replace are told apart: --overwrite cannot redo them."""
+    one may not replace, and this user's read-only ones, are told apart: --overwrite keeps
+    them."""
 
     said: bool = False
     more: int = 0
-    #: of the ``more``, those this user may not replace: their owner -> how many
+    #: of the ``more``, those --overwrite keeps: their owner (``READ_ONLY``: this user's
+    #: read-only ones) -> how many
     kept: dict = field(default_factory=dict)
 
     def skipped(self, target) -> None:
-        owner = kept_owner(target)  # one lstat of a file of this user's
+        reason = kept_reason(target)  # one lstat of a file of this user's
         if self.said:
             self.more += 1
-            if owner is not None:
-                self.kept[owner] = self.kept.get(owner, 0) + 1
+            if reason is not None:
+                self.kept[reason] = self.kept.get(reason, 0) + 1
             return
         self.said = True
-        say(f"{target}: exists, skipped" + (kept_words(1, {owner: 1}) if owner else ""))
+        said = kept_words(1, {reason: 1}) if reason is not None else ""
+        say(f"{target}: exists, skipped{said}")
 
     def say(self, output) -> None:
         if self.more:

@@ -5,13 +5,15 @@ sha256 is not the one the record holds); those that hold no record of their sett
 release's, another program's) counted in one line too, as not compared; those this user
 cannot read (another user's, made under a umask of 077) counted apart, as unreadable: they
 had been said to hold no record, with --overwrite advised, which does not replace them
-(``atomic_write.not_yours``). Moved out of ``cli_batch`` (600 lines)."""
+(``atomic_write.not_yours``). Of the others, those --overwrite keeps (another user's this one
+may not replace, this user's read-only ones) are told apart where --overwrite is advised.
+Moved out of ``cli_batch`` (600 lines)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: skipped outputs whose records are read, at most (0.6-0.9 ms each from the page cache
@@ -179,6 +181,10 @@ class StaleOutputs:
     #: skipped outputs among those read that this user cannot read (another user's), the first
     unreadable: int = 0
     first_unreadable: str | None = None
+    #: of the ``count`` and the ``unrecorded``, those --overwrite keeps (another user's this
+    #: one may not replace, this user's read-only ones): ``cli_batch_lines.kept_count``'s
+    kept_differing: dict = field(default_factory=dict)
+    kept_unrecorded: dict = field(default_factory=dict)
 
     def begin(self, args, at_most: int) -> None:
         """This run's weights and PSF files (hashed only where a record is compared with them),
@@ -236,6 +242,7 @@ class StaleOutputs:
             return
         self.unrecorded += 1
         self.first_unrecorded = self.first_unrecorded or Path(target).name
+        count_kept(self.kept_unrecorded, target)
 
     def check(self, target, request: dict, record: dict | None) -> list[str]:
         """The settings ``target``'s ``record`` differs from ``request`` in (method, weights,
@@ -250,6 +257,7 @@ class StaleOutputs:
         differ += ["part"] if "part" in theirs else []
         if differ:
             self.count += 1
+            count_kept(self.kept_differing, target)
             if self.first is None:
                 self.first = f"{Path(target).name}: " + ", ".join(
                     differ_words(k, theirs.get(k), request.get(k), shas.get(k)) for k in differ)
@@ -310,19 +318,40 @@ class StaleOutputs:
             print(f"microdeblur: warning: {self.count} skipped output"
                   f"{'s were' if self.count > 1 else ' was'} made with other settings than "
                   f"this run's{of} ({self.first}"
-                  f"{'; and others' if self.count > 1 else ''}): pass --overwrite to redo "
-                  f"{'them' if self.count > 1 else 'it'}", file=sys.stderr, flush=True)
+                  f"{'; and others' if self.count > 1 else ''})"
+                  f"{redo_words(self.count, self.kept_differing)}", file=sys.stderr, flush=True)
         if self.unrecorded:
             many = self.unrecorded > 1
             print(f"microdeblur: warning: {self.unrecorded} skipped output"
                   f"{'s hold' if many else ' holds'} no record of {'their' if many else 'its'} "
                   f"settings{of} ({self.first_unrecorded}{' and others' if many else ''}: made "
                   "by a release before records, or by another program), so "
-                  f"{'they were' if many else 'it was'} not compared with this run's: pass "
-                  f"--overwrite to redo {'them' if many else 'it'}", file=sys.stderr, flush=True)
+                  f"{'they were' if many else 'it was'} not compared with this run's"
+                  f"{redo_words(self.unrecorded, self.kept_unrecorded)}", file=sys.stderr,
+                  flush=True)
         if self.unreadable:
             print(unreadable_warning(self.unreadable, self.first_unreadable, of),
                   file=sys.stderr, flush=True)
+
+
+def count_kept(kept: dict, target) -> None:
+    """``target`` counted in ``kept`` where --overwrite would keep it (``kept_reason``: one
+    lstat of a file of this user's, for the records read only)."""
+    from .core.atomic_write import kept_reason
+
+    if (reason := kept_reason(target)) is not None:
+        kept[reason] = kept.get(reason, 0) + 1
+
+
+def redo_words(count: int, kept: dict) -> str:
+    """How a warning of ``count`` skipped outputs ends: ': pass --overwrite to redo them', or,
+    where --overwrite keeps some (``kept``), which and why, as the closing line tells them
+    (``cli_batch_lines.kept_words``): it had been advised for another user's files too."""
+    if not kept:
+        return f": pass --overwrite to redo {'them' if count > 1 else 'it'}"
+    from .cli_batch_lines import kept_words
+
+    return kept_words(count, kept)
 
 
 def unreadable_warning(count: int, first: str | None, of: str) -> str:

@@ -36,9 +36,10 @@ from .claims import user_name
 from .partials import fresh_temporary_name, temporary_name
 from .shown import shown_path
 
-__all__ = ["WINDOWS_PATH_MAX", "OutputExistsError", "check_not_an_input", "check_target", "discard",
-           "exists_error", "kept_owner", "make_folder_for", "move_into_place", "not_yours",
-           "same_file", "windows_hint", "write_atomically", "write_error"]
+__all__ = ["READ_ONLY", "WINDOWS_PATH_MAX", "OutputExistsError", "check_not_an_input",
+           "check_target", "discard", "exists_error", "kept_owner", "kept_reason",
+           "make_folder_for", "move_into_place", "not_yours", "same_file", "windows_hint",
+           "write_atomically", "write_error"]
 
 
 class OutputExistsError(FileExistsError):
@@ -130,18 +131,41 @@ def not_yours(path: Path) -> str | None:
     return None
 
 
-def kept_owner(path) -> str | None:
-    """The name of the other user owning the existing file ``path`` where this user may not
-    replace it, overwrite or not (``not_yours``); None where it may be replaced, or is gone.
-    A file of this user's costs one lstat (a rerun skips 10,000 outputs)."""
+class _ReadOnly:
+    """What ``kept_reason`` answers for a file of this user's that they may not write (chmod
+    a-w), where for another user's it answers its owner's name: --overwrite keeps both
+    (``check_target``). Not a string: no user's name can be it."""
+
+    def __repr__(self) -> str:
+        return "READ_ONLY"
+
+
+READ_ONLY = _ReadOnly()
+
+
+def kept_reason(path):
+    """Why --overwrite would keep the existing file ``path``: the name of the other user owning
+    it where this user may not replace it (``not_yours``), or ``READ_ONLY`` where it is this
+    user's and has no write bit for them (``check_target`` keeps it); None where it may be
+    replaced, or is gone. A file of this user's costs one lstat (a rerun skips 10,000
+    outputs)."""
     try:
         found = os.lstat(path)
     except (OSError, ValueError):
         return None
     me = os.geteuid() if hasattr(os, "geteuid") else None
-    if me is None or found.st_uid == me or stat.S_ISDIR(found.st_mode):
+    if me is None or stat.S_ISDIR(found.st_mode):  # Windows has no owners to tell here
         return None
+    if found.st_uid == me:  # the owner's bits alone count for them (a link's are all set)
+        return None if found.st_mode & stat.S_IWUSR else READ_ONLY
     return user_name(found.st_uid) if not_yours(Path(path)) is not None else None
+
+
+def kept_owner(path) -> str | None:
+    """The name of the other user owning the existing file ``path`` where this user may not
+    replace it, overwrite or not (``kept_reason``); None otherwise (a file of this user's)."""
+    reason = kept_reason(path)
+    return reason if isinstance(reason, str) else None
 
 
 def check_not_an_input(path: Path, inputs: tuple) -> None:

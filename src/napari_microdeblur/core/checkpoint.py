@@ -215,8 +215,7 @@ def save_weights(
     if path.suffix != ".safetensors":
         raise ValueError(f"save_weights: path must end in .safetensors, got {str(path)!r}")
     if not overwrite and os.path.lexists(path):  # there before: it did not 'appear meanwhile'
-        raise atomic_write.OutputExistsError(f"output {shown.shown_path(path)} exists; "
-                                             "choose another name or overwrite=True", path)
+        raise atomic_write.exists_error(path)  # or why overwrite would not replace it either
     full_card = card_for_model(model, card)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     meta = {CARD_KEY: full_card.model_dump_json(exclude={"sha256", "source"}), "format": "pt"}
