@@ -51,7 +51,7 @@ def test_border_mirror_is_a_reflect_pad_around_the_same_network():
         assert torch.allclose(mirrored(x), expected, atol=1e-6)
         # the coarse level is cropped by half as much and keeps the half-size shape
         assert [tuple(y.shape[-2:]) for y in mirrored.forward_pyramid(x)] == [(16, 24), (32, 48)]
-        # an input too small for the mirror gets less of it, never an error
+        # an input too small for the mirror gets it reflected again, never an error
         assert mirrored(torch.rand(1, 1, 4, 4)).shape[-2:] == (4, 4)
 
 

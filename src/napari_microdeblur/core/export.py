@@ -302,7 +302,7 @@ def _check_exportable(model: torch.nn.Module, card: ModelCard) -> None:
 def _runs_alike(model: torch.nn.Module, traced, probe: torch.Tensor) -> bool:
     """Whether the model and its TorchScript trace (None: the model alone) both run on
     ``probe`` and agree: a trace keeps sizes it saw (c2f_unet's 32-px mirror, which the model
-    narrows on small inputs)."""
+    reflects again on small inputs and the trace cannot)."""
     try:
         with torch.no_grad():
             want = model(probe)
