@@ -213,10 +213,14 @@ def _say_modality(args, method, axes: str, shape, source) -> None:
     for fluorescence (by design): an EM image got it and nothing said EM has its own. Rule and
     words are the Python note's (``gray_auto``); the core does not note it on this path. Three
     8-bit channels of a TIFF ``source`` (an H&E image Fiji saved as a composite) get the hint
-    that --axes with S reads them as colour (its dtype read from the header, once a command)."""
-    from .core.image_settings import colour_channels_words, gray_auto, gray_auto_words
+    that --axes with S reads them as colour (its dtype read from the header, once a command).
+    An RGB image is said likewise (``rgb_auto``): a fluorescence composite ran as brightfield."""
+    from .core import image_settings as rules  # the Python note's rules and words
 
-    if gray_auto(method, axes, shape) and not getattr(args, "modality_said", False):
+    if rules.rgb_auto(method, axes, shape) and not getattr(args, "rgb_modality_said", False):
+        args.rgb_modality_said = True  # once a command, apart from the grayscale line
+        say(f"  ({rules.rgb_auto_words('--modality {}'.format)})")
+    if rules.gray_auto(method, axes, shape) and not getattr(args, "modality_said", False):
         args.modality_said = True
         colour = ""
         if axes.endswith("CYX") and str(source).lower().endswith((".tif", ".tiff")):
@@ -224,8 +228,9 @@ def _say_modality(args, method, axes: str, shape, source) -> None:
 
             with contextlib.suppress(OSError, ValueError):
                 dtype = read_tiff_header(source).dtype
-                colour = colour_channels_words(axes, shape, dtype, "give --axes {}".format)
-        say(f"  ({gray_auto_words('--modality {}'.format, colour)})")
+                colour = rules.colour_channels_words(axes, shape, dtype,
+                                                     "give --axes {}".format)
+        say(f"  ({rules.gray_auto_words('--modality {}'.format, colour)})")
 
 
 def _deblur_on_cluster(inputs: list[Path], output: Path, args) -> int:

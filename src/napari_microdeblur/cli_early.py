@@ -40,6 +40,10 @@ def deblur_checked_early(args) -> None:
     missing_input(args.input)
     output = Path(args.output)
     check_name_length(output)  # as cmd_deblur: is_dir() raised 'File name too long' alone
+    if getattr(args, "output_dtype_given", False) and not output.is_dir():
+        from .core.png_output_dtype import refuse_float32_png
+
+        refuse_float32_png(output, args.output_dtype, "--output-dtype float32", "--output-dtype")
     # a folder (or a Zarr store) as output, a cluster, --focus-below and --json (whose line
     # says the failed file) take their own ways to the output's check; a PSF or weights file
     # is checked with the output too ('is a file this run reads'), later

@@ -152,6 +152,15 @@ def _add_method_choice(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axes", help="axes of the input, e.g. YX, ZYX, TCZYX, YXS (RGB)")
 
 
+class StoreGiven(argparse.Action):
+    """Store the value, and ``<dest>_given = True``: an option typed, not left to its default
+    (``--output-dtype float32`` asked of a .png is refused; the default is not)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def _add_tiling_options(p: argparse.ArgumentParser) -> None:
     # the defaults as core.tile_options finds them (a 300 px image ran as one 304 px tile of
     # the default network, whose card says 1024; the help said 256)
@@ -177,8 +186,10 @@ def _add_tiling_options(p: argparse.ArgumentParser) -> None:
                    "and takes more memory)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--output-dtype", default="float32", choices=["float32", "input"],
+                   action=StoreGiven,
                    help="input: the input's type, values clipped to its range (8-bit RGB opens "
-                   "in any viewer); a .png output is always the input's 8 or 16 bits")
+                   "in any viewer); a .png output is always the input's 8 or 16 bits (float32 "
+                   "typed for one is refused: write .tif)")
 
 
 def unrecognized_words(parsed, extras: list[str]) -> str:

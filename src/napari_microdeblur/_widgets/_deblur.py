@@ -40,7 +40,7 @@ from ._methods import (
     SESSION_MODELS,
     add_loaded_weights,
     architecture_question,
-    gray_auto_note,
+    auto_modality_note,
     load_failure_line,
     method_card,
 )
@@ -579,7 +579,7 @@ class DeblurWidget(RunDockMixin, WorkerOwnerMixin, QWidget):
         if self.run_finished(run) and run.layer is not None:
             record_psf_resampling(run.layer, run.req.method.psf)  # from what to what
             req = run.req  # after the run too, as the command line says it
-            note = "" if req.network else gray_auto_note(
+            note = "" if req.network else auto_modality_note(
                 req.method, req.axes, req.image.shape, req.image.dtype)
             self.result_line.show(run, done_line(run, self._scale_warning
                                                  + (note and f"; {note}")))

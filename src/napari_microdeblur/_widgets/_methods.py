@@ -214,6 +214,18 @@ def gray_auto_note(spec, axes: str, shape, dtype=None) -> str:
     return words.replace(" give ", " choose ", 1)  # a dock's combo is chosen, not given
 
 
+def auto_modality_note(spec, axes: str, shape, dtype=None) -> str:
+    """The Deblur dock's status line's note where 'auto' took its image type from the image:
+    ``gray_auto_note`` for a grayscale one; for RGB(A) the command line's brightfield line
+    (``core.image_settings.rgb_auto_words``), as a fluorescence composite saved as RGB ran as
+    brightfield with no hint; else ''."""
+    from ..core.image_settings import rgb_auto, rgb_auto_words
+
+    if not rgb_auto(spec, axes, shape):
+        return gray_auto_note(spec, axes, shape, dtype)
+    return rgb_auto_words(lambda value: f"Image type {value}").replace(" give ", " choose ", 1)
+
+
 def add_loaded_weights(path, model, card) -> tuple[str, str]:
     """Offer weights loaded from ``path`` as a session network: (its label, the line saying
     so). The same file loaded again (its sha256) is the network already offered, and the

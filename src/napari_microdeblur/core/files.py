@@ -44,6 +44,7 @@ from .input_files import (  # noqa: F401 - here before; moved for `focus`/`info`
 from .method import Method, MethodSpec, PsfArray
 from .notes import DeblurWarning
 from .output_cast import counted_steps
+from .png_output_dtype import refuse_float32_png
 from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
 from .psf_fit import psf_from_calibration
@@ -87,6 +88,9 @@ def iter_deblur_file(
         method, tiling = split_options(method, **options)
     elif options:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
+    # output_dtype given by name: a .png cannot hold float32 (its default is the input's bits)
+    refuse_float32_png(output, options.get("output_dtype"), "output_dtype='float32'",
+                       "output_dtype")
     # the PSF and weights files too: with overwrite, -o mypsf.tif --psf mypsf.tif replaced it
     io_write.check_output_path(output, overwrite=overwrite, inputs=files_read(source, method),
                                png=True)

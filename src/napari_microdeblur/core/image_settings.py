@@ -76,6 +76,21 @@ def gray_auto_words(option: Callable[[str], str], colour: str = "") -> str:
             + (f"; {colour}" if colour else ""))
 
 
+def rgb_auto(spec, axes: str, shape) -> bool:
+    """``gray_auto``'s twin for an RGB(A) image: 'auto' runs it as brightfield only because
+    no modality was given (a fluorescence composite saved as RGB ran so, with no hint)."""
+    shape = tuple(int(n) for n in shape)
+    return (isinstance(spec, MethodSpec) and spec.name == "auto" and spec.modality == "auto"
+            and spec.psf is None and spec.weights is None
+            and (is_rgb(axes, shape) or is_rgba(axes, shape)))
+
+
+def rgb_auto_words(option: Callable[[str], str]) -> str:
+    """What ``rgb_auto`` means, spelled as ``gray_auto_words`` spells its line."""
+    return (f"{option('auto')}: RGB, so run as brightfield; for a fluorescence composite "
+            f"give {option('fluorescence')}")
+
+
 def colour_channels_words(axes: str, shape, dtype, give: Callable[[str], str]) -> str:
     """Where ``gray_auto`` runs 3 (or 4) 8-bit channels before Y, X (an ImageJ CYX file) as
     fluorescence: that they may be a colour image's R, G, B (A), with how to give the axes
