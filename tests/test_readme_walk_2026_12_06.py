@@ -112,7 +112,11 @@ def test_cli_defaults_the_readme_states():
 
     assert (watch["percentile"], watch["settle"], watch["poll"]) == (None, 2, 1)
     assert DEFAULT_PERCENTILE == 5
-    assert defaults("evaluate", "x.tif", "--reference", "r.tif")["border"] == 16
+    # --border unset is None (a default left alone narrows on a thin image), 16 once checked
+    from napari_microdeblur.cli_evaluate import DEFAULT_BORDER
+
+    assert defaults("evaluate", "x.tif", "--reference", "r.tif")["border"] is None
+    assert DEFAULT_BORDER == 16
     tune = defaults("finetune", "--weights", "w", "--blurry", "b", "--sharp", "s", "--out", "o")
     assert (tune["val_fraction"], tune["min_gain"], tune["patience"]) == (0.2, 0.1, 5)
     assert tune["noise_scale_calibration"] == "before-and-after"

@@ -16,6 +16,8 @@ from .cli import UserError
 from .core.notes import DeblurWarning
 from .core.shown import shown_path
 
+#: --border left at its default (docs/evaluation.md): ``default_border`` narrows it for a thin image
+DEFAULT_BORDER = 16
 JSON_HELP = ("print one JSON object; a PSNR with no difference to measure (identical pixels: "
              "infinite, which JSON cannot hold) is null, and 'identical' says whether the two "
              "images are equal; a stack's per-slice lists come with 'slice_labels' (their T/Z "
@@ -78,11 +80,41 @@ def _finite_or_none(value):
     """JSON has no Infinity: a PSNR without a difference to measure is null."""
     if isinstance(value, list):
         return [_finite_or_none(v) for v in value]
-    return value if math.isfinite(value) else None
+    return value if value is None or math.isfinite(value) else None  # None: no SSIM
 
 
 def _db(value: float) -> str:
     return f"{value:.2f} dB" if math.isfinite(value) else "infinite (no difference)"
+
+
+def _ssim_words(value) -> str:
+    """An SSIM as text: 'n/a' where the area scored is under its window (None)."""
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def ssim_gap_line(scores: dict) -> str | None:
+    """The one line said under scores with no SSIM (an image under its window)."""
+    from .core.plane_metrics import MIN_SIDE
+
+    return None if scores["ssim"] is not None else (
+        f"SSIM: not defined below {MIN_SIDE} px (its window)")
+
+
+def default_border(args, shape, axes: str, label: str = "") -> int:
+    """--border as given; left at its default on an image too thin for it, the widest border
+    that fits (``fitting_border``), said on one line: an 8 x 1024 strip had been refused."""
+    from .core.metrics_axes import fitting_border
+    from .core.plane_metrics import MIN_SIDE
+
+    if getattr(args, "border_given", True):
+        return args.border  # a border the user gave is checked, and refused, by evaluate
+    ny, nx = (int(shape[axes.index(a)]) for a in "YX")
+    border = fitting_border(ny, nx, args.border, MIN_SIDE)
+    if border != args.border:
+        print(f"microdeblur: note: {label}the image is {ny} x {nx} px, too small for the "
+              f"default {args.border}-px border: a {border}-px border is used (--border sets "
+              "another)", file=sys.stderr, flush=True)
+    return border
 
 
 def _in_reference_layout(prediction: np.ndarray, file_axes: str, reference: np.ndarray,
@@ -181,8 +213,8 @@ def _print_channels(report: dict, axes: str, border: int) -> None:
           "channel of the reference; data_range 1):")
     for ch in report["channels"]:
         print(f"  {channel_label(ch['name'], ch['index'], full=True)}: PSNR {_db(ch['psnr'])}, "
-              f"SSIM {ch['ssim']:.4f} "
-              f"(whole image: PSNR {_db(ch['psnr_whole'])}, SSIM {ch['ssim_whole']:.4f}); "
+              f"SSIM {_ssim_words(ch['ssim'])} (whole image: PSNR {_db(ch['psnr_whole'])}, "
+              f"SSIM {_ssim_words(ch['ssim_whole'])}); "
               f"{ch['scale_rule']}")
     rows = report["per_slice"]
     if not rows:
@@ -197,7 +229,7 @@ def _print_channels(report: dict, axes: str, border: int) -> None:
                  else str(row[a]).rjust(3)
                  for a in letters]
         psnr = f"{row['psnr']:.2f}" if np.isfinite(row["psnr"]) else "inf"
-        print("  " + "  ".join(cells) + f"  {psnr:>9}  {row['ssim']:.4f}")
+        print("  " + "  ".join(cells) + f"  {psnr:>9}  {_ssim_words(row['ssim'])}")
 
 
 def _refuse_a_shift_that_leaves_too_little(match: dict, args) -> None:
@@ -233,6 +265,9 @@ def cmd_evaluate(args) -> int:
     from .cli_evaluate_folders import evaluate_folders, is_batch
     from .core import io
 
+    # left at its default, a border too wide for a thin image gives way (``default_border``)
+    args.border_given = args.border is not None
+    args.border = DEFAULT_BORDER if args.border is None else args.border
     if args.border < 0:
         raise UserError(f"--border {args.border}: give a number of pixels >= 0")
     paths = args.prediction if isinstance(args.prediction, list) else [args.prediction]
@@ -298,6 +333,8 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
     (``args.reference`` its path), as the single-file form prints them: 'scores', 'report'
     (per channel), 'identical', 'ref_scale', 'match', 'axes', 'shape', 'border', 'dtype'.
     ``label`` goes before its warnings (a folder's file)."""
+    import argparse
+
     from .core import io
 
     pred = io.read_image(args.prediction, lazy=False)  # a missing file: said before torch
@@ -314,6 +351,8 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
         if bad:
             raise UserError(bad)
     axes = image_axes(ref, args.axes)
+    args = argparse.Namespace(**{**vars(args), "border": default_border(
+        args, reference.shape, axes, label)})
     # a .tif output may store its axes in ImageJ's order (CZYX as ZCYX): with as many
     # channels as planes only the file's axes tell
     reordered = (bool(pred.axes) and not args.axes and pred.axes != axes
@@ -378,13 +417,18 @@ def _evaluate_one(args, ref, shared: dict, several: bool) -> None:
     scale = describe_scale(one["dtype"], offset, scale_)  # 'Intensity scale: ...'
     if one["identical"]:
         print(f"identical: the prediction equals the reference (PSNR infinite, SSIM "
-              f"{scores['ssim']:.4f}). {scale}")
+              f"{_ssim_words(scores['ssim'])}). {scale}")
+    else:
+        together = ("All channels together, on the whole reference's range: "
+                    if is_multichannel(axes, np.asarray(ref.array).shape) else "")
+        print(f"{together}PSNR {_db(scores['psnr'])}, SSIM {_ssim_words(scores['ssim'])} "
+              f"({border}-px border excluded; whole image: PSNR {_db(scores['psnr_whole'])}, "
+              f"SSIM {_ssim_words(scores['ssim_whole'])}). {scale}")
+    gap = ssim_gap_line(scores)
+    if gap:
+        print(gap)
+    if one["identical"]:
         return
-    together = ("All channels together, on the whole reference's range: "
-                if is_multichannel(axes, np.asarray(ref.array).shape) else "")
-    print(f"{together}PSNR {_db(scores['psnr'])}, SSIM {scores['ssim']:.4f} ({border}-px border "
-          f"excluded; whole image: PSNR {_db(scores['psnr_whole'])}, SSIM "
-          f"{scores['ssim_whole']:.4f}). {scale}")
     if report:
         _print_channels(report, axes, border)
 
@@ -430,8 +474,10 @@ def add_evaluate_command(sub) -> None:
                    "references scores folders: one line per reference, a mean per column, "
                    "--json one object")
     p.add_argument("--axes", help="axes of both images (default: from the reference)")
-    p.add_argument("--border", type=int, default=16, help="pixels left out along each edge "
-                   "(default %(default)s, as docs/evaluation.md)")
+    p.add_argument("--border", type=int, default=None, help="pixels left out along each edge "
+                   f"(default {DEFAULT_BORDER}, as docs/evaluation.md; left at it, an image too "
+                   "thin for it gets the widest border that fits, said on one line); an image "
+                   "under 11 px (SSIM's window) is scored with PSNR alone, SSIM n/a (JSON null)")
     p.add_argument("--match", action="store_true", help=MATCH_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_evaluate)

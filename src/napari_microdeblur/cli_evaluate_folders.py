@@ -167,12 +167,14 @@ def _check_shapes(refs: dict, paired: list) -> dict:
     return unread
 
 
-def _mean(values: list[float], psnr: bool) -> float:
+def _mean(values: list, psnr: bool) -> float | None:
     """A column's mean; an infinite PSNR (a file equal to its reference) is left out, as a
     stack's identical planes are (docs/evaluation.md), infinite only when every one is."""
     if psnr:
         finite = [v for v in values if math.isfinite(v)]
         values = finite or values
+    elif None in values:  # a file under SSIM's window: a mean of the others is not the column's
+        return None
     return sum(values) / len(values) if values else math.nan
 
 
@@ -180,7 +182,8 @@ def _cells(scores: dict | None, width: int) -> str:
     if scores is None:
         return "not scored".rjust(width)
     psnr = f"{scores['psnr']:.2f}" if math.isfinite(scores["psnr"]) else "inf"
-    return f"{psnr:>7} {scores['ssim']:>6.4f}".rjust(width)
+    ssim = "n/a" if scores["ssim"] is None else f"{scores['ssim']:.4f}"  # under its window
+    return f"{psnr:>7} {ssim:>6}".rjust(width)
 
 
 def _score_row(args, ref_path: Path, files: list[Path], unread: dict) -> list[dict]:

@@ -544,9 +544,11 @@ def evaluate(prediction, reference, *, border=16, axes=None, channel_axis=None,
     """docs/evaluation.md end to end: reference-scaled PSNR and SSIM with data_range 1.
 
     ``psnr``/``ssim`` exclude a ``border``-pixel frame on the last two spatial axes (YX);
-    ``psnr_whole``/``ssim_whole`` use the whole image. With more than two spatial axes (ZYX, or
-    a time series) the image is a stack of 2D planes: per-plane figures are returned as
-    ``psnr_per_slice`` and ``ssim_per_slice`` (border excluded), and every headline figure is
+    ``psnr_whole``/``ssim_whole`` use the whole image. An image under SSIM's 11 x 11 window
+    has PSNR alone (its SSIMs None); a border leaving less than the window (no pixel, for such
+    an image) is refused. With more than two spatial axes (ZYX, or a time series) the image
+    is a stack of 2D planes: per-plane figures are returned as ``psnr_per_slice`` and
+    ``ssim_per_slice`` (border excluded), and every headline figure is
     the mean over planes; a plane equal to the reference (PSNR infinite) is left out of the
     PSNR's mean (``stack_psnr``), infinite only when every plane is. ``axes`` (deblur's
     letters: 'YX', 'ZYX', 'CYX', 'YXS', ...) scores as ``microdeblur evaluate`` scores a file
@@ -557,7 +559,7 @@ def evaluate(prediction, reference, *, border=16, axes=None, channel_axis=None,
     planes. ``ref_scale``: the (offset, scale) of another image (the reference before
     registration), not its own (without it: a ``DeblurWarning`` when the two look like two
     intensity scales)."""
-    from .metrics_axes import axes_extras, check_border, evaluate_layout, host_array
+    from .metrics_axes import axes_extras, border_scores, check_border, evaluate_layout, host_array
 
     prediction = _check_array(prediction, "prediction")
     reference = _check_array(reference, "reference")
@@ -583,16 +585,6 @@ def evaluate(prediction, reference, *, border=16, axes=None, channel_axis=None,
         from .plane_metrics import warn_scale_mismatch
         # on the host: its numpy scan refused tensors (TypeError from mean's dtype)
         warn_scale_mismatch(host_array(prediction), host_array(reference), ca, offset)
-    got = plane_scores([_as_planes(prediction, ca)], rs, ref_scale=(offset, scale),
-                       borders=(border, 0))
-    (p_in, p_whole), (s_in, s_whole) = got["psnr"][0], got["ssim"][0]
-    result = {
-        "psnr": stack_psnr(p_in.tolist()),
-        "ssim": float(s_in.mean()),
-        "psnr_whole": stack_psnr(p_whole.tolist()),
-        "ssim_whole": float(s_whole.mean()),
-    }
-    if nsp > 2:
-        result["psnr_per_slice"] = [float(v) for v in p_in.tolist()]
-        result["ssim_per_slice"] = [float(v) for v in s_in.tolist()]
+    result = border_scores(_as_planes(prediction, ca), rs, (offset, scale), border, _SSIM_WIN,
+                           per_slice=nsp > 2)
     return {**result, **axes_extras(prediction, reference, axes, border, (offset, scale))}

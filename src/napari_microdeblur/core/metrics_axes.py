@@ -16,7 +16,8 @@ import torch
 from .axes import channel_index, check_axes, guess_note
 from .notes import DeblurWarning
 
-__all__ = ["evaluate_layout", "leading_axis_note", "check_border", "axes_extras", "host_array"]
+__all__ = ["evaluate_layout", "leading_axis_note", "check_border", "fitting_border",
+           "border_scores", "axes_extras", "host_array"]
 
 #: How the leading-axis warning says to give axes: as Python deblur's guess note says it
 _GIVE = "give axes={0!r}"
@@ -65,20 +66,59 @@ def evaluate_layout(prediction, reference, axes, channel_axis, *, alone: bool):
 
 def check_border(shape, ny: int, nx: int, border: int, *, given_axes: bool, window: int) -> None:
     """ValueError where ``border`` leaves less than SSIM's ``window`` of a ``ny`` x ``nx``
-    image (said with the widest border that fits), or where an RGB(A) array given without
-    axes had its colours read as X."""
-    if min(ny, nx) - 2 * border >= window:
-        return
-    if not given_axes and nx in (3, 4):
+    image, or no pixel of an image under the window (said with the widest border that fits),
+    or where an RGB(A) array given without axes had its colours read as X. An image under
+    the window is scored with PSNR alone (``border_scores``): an 8 x 1024 strip had been
+    refused, 'no border fits', even at border=0."""
+    if not given_axes and len(shape) >= 3 and nx in (3, 4):
         # an RGB(A) array's colours read as X: asked, not guessed (a 3 px stack is an image)
         raise ValueError(
             f"prediction has shape {tuple(shape)}: its last axis ({nx}) is read as X; for an "
             "RGB(A) image pass channel_axis=-1 or axes='YXS' (--axes YXS on the command line)")
-    most = (min(ny, nx) - window) // 2
-    fix = f"give border={most}{' or less' * bool(most)}" if most >= 0 else "no border fits"
-    raise ValueError(f"border={border} leaves {max(ny - 2 * border, 0)} x "
-                     f"{max(nx - 2 * border, 0)} px of a {ny} x {nx} image, less than "
-                     f"SSIM's {window} x {window} window; {fix}")
+    side = min(ny, nx)
+    need = window if side >= window else 1
+    if side - 2 * border >= need:
+        return
+    most = (side - need) // 2
+    left = f"border={border} leaves {max(ny - 2 * border, 0)} x {max(nx - 2 * border, 0)} px"
+    fix = f"give border={most}{' or less' * bool(most)}"
+    if need == window:
+        raise ValueError(f"{left} of a {ny} x {nx} image, less than SSIM's {window} x {window} "
+                         f"window; {fix}")
+    raise ValueError(f"{left} of a {ny} x {nx} image; {fix} (an image under SSIM's {window} x "
+                     f"{window} window is scored with PSNR alone)")
+
+
+def fitting_border(ny: int, nx: int, border: int, window: int) -> int:
+    """``border``, or where it leaves less than SSIM's ``window`` of a ``ny`` x ``nx`` image the
+    widest that keeps it, or (an image under ``window`` px) the widest that leaves 1 px: what
+    ``microdeblur evaluate`` uses for a --border left at its default."""
+    side = min(ny, nx)
+    if side - 2 * border >= window:
+        return border
+    keep = (side - window) // 2
+    return keep if keep >= 0 else min(border, (side - 1) // 2)
+
+
+def border_scores(planes, reference, ref_scale, border: int, window: int, *,
+                  per_slice: bool) -> dict:
+    """``evaluate``'s figures of (P, C, Y, X) ``planes`` against ``reference``: PSNR and SSIM
+    with ``border`` px left out and whole, SSIM None where the area scored is under its
+    ``window`` (JSON null: a strip 8 px high has a PSNR, no SSIM); with ``per_slice``, the
+    per-plane lists too."""
+    from .metrics import plane_scores, stack_psnr
+
+    ssim = min(reference.shape[-2:]) - 2 * border >= window  # with it, border 0's fits too
+    got = plane_scores([planes], reference, ref_scale=ref_scale, borders=(border, 0), ssim=ssim)
+    psnrs, ssims = got["psnr"][0], (got["ssim"][0] if ssim else [None, None])
+    means = [None if s is None else float(s.mean()) for s in ssims]
+    result = {"psnr": stack_psnr(psnrs[0].tolist()), "ssim": means[0],
+              "psnr_whole": stack_psnr(psnrs[1].tolist()), "ssim_whole": means[1]}
+    if per_slice:
+        result["psnr_per_slice"] = [float(v) for v in psnrs[0].tolist()]
+        result["ssim_per_slice"] = ([None] * len(psnrs[0]) if ssims[0] is None
+                                    else [float(v) for v in ssims[0].tolist()])
+    return result
 
 
 def host_array(a) -> np.ndarray:
