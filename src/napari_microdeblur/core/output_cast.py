@@ -83,12 +83,14 @@ class OutputCast:
         self._base = 0
         self._levels: np.ndarray | None = None  # counts of base, base + 1, ...
         self._wide = False  # the levels spread past LEVELS_HELD: no note, whatever the rest
-        # the input's total, the output's and the input's summed absolute values, where a run
-        # summed them (``total_check``): the rounding note says the total's change
+        # the float result's total, the output's (it rounded and clipped) and the input's
+        # summed absolute values, where a run summed them (``total_check``): the rounding note
+        # says what rounding alone moved, not the network's change
         self.totals: tuple[float, float, float] | None = None
 
     def add_totals(self, before: float, after: float, magnitude: float) -> None:
-        """The totals of one run of this output (its planes or channels add up)."""
+        """The totals of one run of this output (its planes or channels add up): the float
+        result's before the cast, the output's after it."""
         held = self.totals or (0.0, 0.0, 0.0)
         self.totals = (held[0] + before, held[1] + after, held[2] + magnitude)
 
@@ -196,15 +198,17 @@ class OutputCast:
                 f"{self._total_said()}; {KEEP} to keep the fractional values")
 
     def _total_said(self) -> str:
-        """', and the total went X -> Y (Z %)' where rounding moved it past
-        ``total_check.TOTAL_CHANGE`` (background values under 0.5 rounded to 0); else ''."""
+        """', and by rounding and clipping its total intensity went X -> Y (Z %)' (the float
+        result's total against the output's) where that passed ``total_check.TOTAL_CHANGE``
+        (background values under 0.5 rounded to 0, undershoots clipped to 0); else ''."""
         from .total_check import TOTAL_CHANGE, change
 
         if self.totals is None or (moved := change(*self.totals)) is None \
                 or abs(moved) <= TOTAL_CHANGE:
             return ""
         before, after, _ = self.totals
-        return f", and its total intensity went {before:.6g} -> {after:.6g} ({100 * moved:+.2g} %)"
+        return (f", and by rounding and clipping its total intensity went {before:.6g} -> "
+                f"{after:.6g} ({100 * moved:+.2g} %)")
 
     def say(self, where: str = "", stacklevel: int = 2) -> None:
         """Add this tally to the one open on this thread, else warn: the clipped values
