@@ -431,7 +431,7 @@ def rerun_command(info: dict) -> str:
         "--precision": record.get("precision") or spec.get("precision"),
         "--window": record.get("window"), "--device": record.get("device"),
         "--axes": record.get("axes"),
-        "--output-dtype": "float32" if record.get("output_dtype") == "float32" else "input",
+        "--output-dtype": _output_dtype_word(record, info["file"]),
     }
     for key in _unread(options):  # an older version recorded them: today they are refused
         options[f"--{key.replace('_', '-')}"] = None
@@ -442,6 +442,15 @@ def rerun_command(info: dict) -> str:
         if value is not None and value != "":
             words += [flag, str(value)]
     return shlex.join(words + _focus_words(focus))
+
+
+def _output_dtype_word(record: dict, path) -> str | None:
+    """--output-dtype of a rerun of the output at ``path``: None (left out) for a .png, which
+    holds the input's 8 or 16 bits whatever is asked, and whose record said float32 (the
+    type it ran in) before this version: --output-dtype float32 is refused for a .png."""
+    if str(path).lower().endswith(".png"):
+        return None
+    return "float32" if record.get("output_dtype") == "float32" else "input"
 
 
 def _unread(options: dict) -> list[str]:

@@ -44,7 +44,7 @@ from .input_files import (  # noqa: F401 - here before; moved for `focus`/`info`
 from .method import Method, MethodSpec, PsfArray
 from .notes import DeblurWarning
 from .output_cast import counted_steps
-from .png_output_dtype import refuse_float32_png
+from .png_output_dtype import refuse_unheld_png_dtype
 from .progress import DeblurProgress, DeblurResult, drive
 from .provenance import RECORD_KEY, deblur_record
 from .psf_fit import psf_from_calibration
@@ -88,9 +88,6 @@ def iter_deblur_file(
         method, tiling = split_options(method, **options)
     elif options:
         raise TypeError(f"unexpected options {sorted(options)} next to tiling=TilingSpec(...)")
-    # output_dtype given by name: a .png cannot hold float32 (its default is the input's bits)
-    refuse_float32_png(output, options.get("output_dtype"), "output_dtype='float32'",
-                       "output_dtype")
     # the PSF and weights files too: with overwrite, -o mypsf.tif --psf mypsf.tif replaced it
     io_write.check_output_path(output, overwrite=overwrite, inputs=files_read(source, method),
                                png=True)
@@ -101,6 +98,10 @@ def iter_deblur_file(
     png = None
     if io_write.is_png(output):  # the input's 8 or 16 bits; run in float32 to count clipping
         png = io_write.png_dtype(output, data.array.dtype, axes, data.array.shape)
+        # an output_dtype it would not hold (float32 given by name, np.float64, 'banana') was
+        # written as 8 bits unsaid; 'input', the input's type and TilingSpec's default pass
+        refuse_unheld_png_dtype(output, options.get("output_dtype", tiling.output_dtype), png,
+                                by_name="output_dtype" in options)
         tiling = replace(tiling, output_dtype="float32")
     # an optics PSF without pixel= (or dz=) takes the file's calibration, said in one line
     method = psf_from_calibration(method, data.pixel_size, axes)
@@ -127,7 +128,7 @@ def iter_deblur_file(
     # from what to what a PSF file was resampled (one per channel: a list), as the dock's
     extra = {**(record_extra or {}), "psf_resampled": done} if done else record_extra
     record = deblur_record(prepared, method, source=source, pixel_size=data.pixel_size,
-                           previous=data.metadata.get(RECORD_KEY), extra=extra)
+                           previous=data.metadata.get(RECORD_KEY), extra=extra, stored=png)
     if png is not None:  # one plane in memory, written whole: PNG has no regions
         return _write_png(prepared, output, data.pixel_size, overwrite, png, record)
     return _write(prepared, output, data.pixel_size, overwrite, data.metadata, record,

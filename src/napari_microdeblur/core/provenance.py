@@ -264,15 +264,18 @@ def device_name(device: str) -> str | None:
 
 
 def deblur_record(prepared, spec=None, *, source=None, pixel_size=None, previous=None,
-                  extra: dict | None = None) -> dict:
+                  extra: dict | None = None, stored=None) -> dict:
     """The record of a deblur ``prepared`` (``inference.prepare_deblur``) of the file ``source``
     with ``spec`` (the MethodSpec as given, 'auto' and all), its pixel sizes in um and the
     input's own record (``previous``). ``extra``: a caller's own fields (``microdeblur watch``:
     ``focus``, why the file was deblurred), added beside these; one that would replace a field
-    of the run is an error. Plain JSON values."""
+    of the run is an error. ``stored``: the type the output file holds where its writer casts
+    the run's (a PNG: the input's 8 or 16 bits of a float32 run; recorded as float32, its
+    rerun command asked for a float32 PNG). Plain JSON values."""
     runs = [_run_fields(run) for run in prepared.channel_runs]
+    output_dtype = prepared.output_dtype if stored is None else stored
     return run_record(_run_fields(prepared), spec, source=source, axes=prepared.axes,
-                      output_dtype=prepared.output_dtype, pixel_size=pixel_size,
+                      output_dtype=output_dtype, pixel_size=pixel_size,
                       previous=previous, extra=extra, channels=runs)
 
 
