@@ -82,6 +82,8 @@ def _as_me(monkeypatch, base: pathlib.Path) -> None:
         return real_read(self)
 
     monkeypatch.setattr(os, "geteuid", lambda: ME)
+    monkeypatch.setattr(os, "getegid", lambda: ME)
+    monkeypatch.setattr(os, "getgroups", lambda: [ME, SHARED])
     monkeypatch.setattr(os, "stat", fake_stat)
     monkeypatch.setattr(os, "lstat", fake_lstat)
     monkeypatch.setattr(os, "access", fake_access)
@@ -168,7 +170,7 @@ def test_a_cluster_rerun_says_how_many_overwrite_cannot_replace(tmp_path, monkey
 
 def test_an_own_output_is_told_by_one_lstat(tmp_path, monkeypatch):
     """A rerun of 10,000 outputs: each of this user's costs one lstat more, no more."""
-    from napari_microdeblur.core.atomic_write import kept_owner
+    from napari_microdeblur.core.atomic_write import kept_reason
 
     _, out = _shared_rerun(tmp_path)
     _as_me(monkeypatch, tmp_path)
@@ -176,7 +178,7 @@ def test_an_own_output_is_told_by_one_lstat(tmp_path, monkeypatch):
     real = os.lstat
     monkeypatch.setattr(os, "lstat", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
     monkeypatch.setattr(os, "stat", lambda *a, **k: pytest.fail("stat of an own output"))
-    assert kept_owner(out / "a_deblurred.tif") is None
+    assert kept_reason(out / "a_deblurred.tif") is None
     assert len(calls) == 1
 
 

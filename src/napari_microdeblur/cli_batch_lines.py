@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .cli_progress import say
-from .core.atomic_write import READ_ONLY, kept_reason
+from .core.atomic_write import FOLDER, READ_ONLY, kept_reason
 
 #: a word holding a digit (a sigma, a count, a PSF written with them: 'astig:1.54,1.2,30' and
 #: 'gaussian:1.7'): masked to tell a warning that repeats from file to file with only those
@@ -143,9 +143,9 @@ class RepeatedWarnings:
 def kept_words(count: int, kept: dict) -> str:
     """What ends the line of ``count`` skipped outputs: '(--overwrite redoes them)', or, of
     those --overwrite keeps (``kept``: ``kept_count``'s), how many and why: another user's this
-    one may not replace, whose; this user's own read-only ones (chmod a-w), and how to redo
-    them. --overwrite had been advised for both."""
-    others = {owner: n for owner, n in kept.items() if owner is not READ_ONLY}
+    one may not replace, whose; read-only ones (chmod a-w, or a link to one), and how to redo
+    them; folders where a file goes. --overwrite had been advised for all of them."""
+    others = {owner: n for owner, n in kept.items() if isinstance(owner, str)}
     reasons = []
     if others:
         names = list(others)
@@ -156,6 +156,10 @@ def kept_words(count: int, kept: dict) -> str:
         them = "it" if read_only == 1 else "them"
         reasons.append((read_only, f"read-only, which --overwrite keeps (chmod u+w to redo "
                                    f"{them})"))
+    if folders := kept.get(FOLDER, 0):
+        what, them = ("a folder", "it") if folders == 1 else ("folders", "them")
+        reasons.append((folders, f"{what}, which --overwrite does not replace (move {them} "
+                                 f"away to redo {them})"))
     if not reasons:
         return " (--overwrite redoes them)"
     redone = count - sum(n for n, _ in reasons)
@@ -166,8 +170,8 @@ def kept_words(count: int, kept: dict) -> str:
 
 def kept_count(targets) -> dict:
     """Of the existing outputs ``targets``, those --overwrite keeps: another user's this one
-    may not replace (owner -> how many), this user's read-only ones (``READ_ONLY`` -> how
-    many); one lstat of each of this user's (``atomic_write.kept_reason``)."""
+    may not replace (owner -> how many), read-only ones (``READ_ONLY`` -> how many), folders
+    (``FOLDER``); one lstat of each of this user's (``atomic_write.kept_reason``)."""
     kept: dict = {}
     for reason in map(kept_reason, targets):
         if reason is not None:

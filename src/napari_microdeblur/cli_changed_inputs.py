@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .core.shown import shown_path
 
@@ -31,6 +31,9 @@ class ChangedInputs:
     quiet: bool = False
     count: int = 0
     first: str | None = None
+    #: of the ``count``, those --overwrite keeps (another user's, read-only ones, folders):
+    #: ``cli_batch_lines.kept_count``'s; --overwrite had been advised for them too
+    kept: dict = field(default_factory=dict)
 
     def check(self, source, target, record, read, name: str) -> bool:
         """Whether ``source`` changed since its output ``target`` was made; ``record``:
@@ -50,13 +53,19 @@ class ChangedInputs:
         why = changed_words(source, ours, record, lead > CHANGED_SLACK_S)
         if why is None:
             return False
+        from .core.atomic_write import kept_reason
+
         self.count += 1
         self.first = self.first or name
+        reason = kept_reason(target)  # one lstat of an output of this user's
+        if reason is not None:
+            self.kept[reason] = self.kept.get(reason, 0) + 1
         if not self.quiet:  # above the files bar
             from .cli_progress import say
 
+            ending = redo_words(1, {} if reason is None else {reason: 1})
             say(f"microdeblur: warning: {name}: input changed since {shown_path(target)} was "
-                f"written ({why}): give --overwrite to redo it", sys.stderr)
+                f"written ({why}){ending}", sys.stderr)
         return True
 
     def words(self) -> str:
@@ -66,7 +75,18 @@ class ChangedInputs:
         many = self.count > 1
         they = ("s", " and others", "they were", "them") if many else ("", "", "it was", "it")
         return (f"; the input of {self.count} skipped output{they[0]} ({self.first}{they[1]}) "
-                f"changed since {they[2]} written: give --overwrite to redo {they[3]}")
+                f"changed since {they[2]} written{redo_words(self.count, self.kept)}")
+
+
+def redo_words(count: int, kept: dict) -> str:
+    """How a line of ``count`` outputs whose input changed ends: ': give --overwrite to redo
+    them', or, where --overwrite keeps some (``kept``), which and why
+    (``cli_batch_lines.kept_words``)."""
+    if not kept:
+        return f": give --overwrite to redo {'them' if count > 1 else 'it'}"
+    from .cli_batch_lines import kept_words
+
+    return kept_words(count, kept)
 
 
 def changed_words(source, info: os.stat_result, record, after: bool) -> str | None:

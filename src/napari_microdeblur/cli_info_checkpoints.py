@@ -66,10 +66,35 @@ def folder_denied(given: str) -> PermissionError:
         return PermissionError(f"{shown_path(given)}: {where}a folder of yours ({mode}) that you "
                                f"cannot read; make it readable (chmod u+rx {shown_path(folder)})")
     owner = user_name(found.st_uid)
-    return PermissionError(
-        f"{shown_path(given)}: {where}a folder of another user ({owner}, {mode}) that cannot be "
-        f"read by you; ask {owner} to share it with your group (chmod -R g+rX "
-        f"{shown_path(folder)}) or to copy it where you can read it")
+    said = f"{shown_path(given)}: {where}a folder of another user ({owner}, {mode}) that cannot be "
+    groups = _own_groups()
+    if groups is None or found.st_gid in groups:
+        return PermissionError(f"{said}read by you; ask {owner} to share it with your group "
+                               f"(chmod -R g+rX {shown_path(folder)}) or to copy it where you "
+                               "can read it")
+    # g+rX of a group this user is not in shares it with no one
+    return PermissionError(f"{said}read by you, and its group ({_group_name(found.st_gid)}) is "
+                           f"not one of yours; ask {owner} to copy it where you can read it, "
+                           f"or to give it a group you share (chgrp -R GROUP "
+                           f"{shown_path(folder)}; chmod -R g+rX {shown_path(folder)})")
+
+
+def _own_groups() -> set | None:
+    """The groups of this process; None where the platform cannot tell."""
+    try:
+        return {os.getegid(), *os.getgroups()}
+    except (AttributeError, OSError):
+        return None
+
+
+def _group_name(gid: int) -> str:
+    """The name of the group ``gid`` (its number where it has none here)."""
+    try:
+        import grp
+
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return f"gid {gid}"
 
 
 def checkpoint_info(path: str) -> dict | None:

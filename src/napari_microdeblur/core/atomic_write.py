@@ -36,10 +36,10 @@ from .claims import user_name
 from .partials import fresh_temporary_name, temporary_name
 from .shown import shown_path
 
-__all__ = ["READ_ONLY", "WINDOWS_PATH_MAX", "OutputExistsError", "check_not_an_input",
-           "check_target", "discard", "exists_error", "kept_owner", "kept_reason",
-           "make_folder_for", "move_into_place", "not_yours", "same_file", "windows_hint",
-           "write_atomically", "write_error"]
+__all__ = ["FOLDER", "READ_ONLY", "WINDOWS_PATH_MAX", "OutputExistsError", "check_not_an_input",
+           "check_target", "discard", "exists_error", "kept_reason", "make_folder_for",
+           "move_into_place", "not_yours", "same_file", "windows_hint", "write_atomically",
+           "write_error"]
 
 
 class OutputExistsError(FileExistsError):
@@ -55,8 +55,13 @@ class OutputExistsError(FileExistsError):
 def exists_error(path) -> OutputExistsError:
     """The refusal of an output ``path`` that exists where the caller did not ask to replace
     it: 'choose another name or overwrite=True', or, where it is a file this user may not
-    replace (``not_yours``: another user's), why, as overwrite would be refused too."""
-    why = not_yours(Path(path)) if os.path.isfile(path) else None
+    replace (``not_yours``: another user's) or that is read-only (or a link to one, followed
+    as ``check_target`` follows it), why, as overwrite would be refused too."""
+    why = None
+    with contextlib.suppress(OSError, ValueError):  # gone meanwhile: the plain words
+        if os.path.isfile(path):
+            why = not_yours(Path(path)) or (READ_ONLY_WORDS if _read_only(os.stat(path))
+                                            else None)
     return OutputExistsError(f"output {shown_path(path)} exists; "
                              + (why or "choose another name or overwrite=True"), path)
 
@@ -131,41 +136,60 @@ def not_yours(path: Path) -> str | None:
     return None
 
 
-class _ReadOnly:
-    """What ``kept_reason`` answers for a file of this user's that they may not write (chmod
-    a-w), where for another user's it answers its owner's name: --overwrite keeps both
-    (``check_target``). Not a string: no user's name can be it."""
+class _Kept:
+    """What ``kept_reason`` answers where --overwrite keeps a file for another reason than its
+    owner (for another user's it answers their name): not a string, so no user's name can be
+    it."""
+
+    def __init__(self, name: str):
+        self.name = name
 
     def __repr__(self) -> str:
-        return "READ_ONLY"
+        return self.name
 
 
-READ_ONLY = _ReadOnly()
+#: ``kept_reason``: a file (or a link to one) with no write bit (chmod a-w), or one of this
+#: user's without theirs; and a folder where a file goes (``check_target``: 'it is a folder')
+READ_ONLY, FOLDER = _Kept("READ_ONLY"), _Kept("FOLDER")
+
+#: why an existing read-only output is kept, overwrite or not (``exists_error``)
+READ_ONLY_WORDS = ("it is read-only, so even overwrite=True keeps it; save under another "
+                   "name, or make it writable to replace it")
+
+
+def _read_only(found: os.stat_result) -> bool:
+    """``check_target``'s test: a file with no write bit for anyone (Windows' read-only flag)."""
+    return stat.S_ISREG(found.st_mode) and not found.st_mode & (stat.S_IWUSR | stat.S_IWGRP
+                                                                | stat.S_IWOTH)
 
 
 def kept_reason(path):
-    """Why --overwrite would keep the existing file ``path``: the name of the other user owning
-    it where this user may not replace it (``not_yours``), or ``READ_ONLY`` where it is this
-    user's and has no write bit for them (``check_target`` keeps it); None where it may be
-    replaced, or is gone. A file of this user's costs one lstat (a rerun skips 10,000
-    outputs)."""
+    """Why --overwrite would keep the existing output ``path`` (``check_target`` and
+    ``io_write.check_output_path``, which follow a link): the name of the other user owning it
+    where this user may not replace it (``not_yours``); ``READ_ONLY`` where it, or the file a
+    link points to, has no write bit (or, this user's, none for them); ``FOLDER`` where it is,
+    or points to, a folder (a Zarr store aside, which is replaced). None where --overwrite
+    replaces it, or it is gone. One lstat of a file of this user's, and one stat more of a link
+    (a rerun skips 10,000 outputs)."""
     try:
         found = os.lstat(path)
-    except (OSError, ValueError):
+        link = stat.S_ISLNK(found.st_mode)
+        pointed = os.stat(path) if link else found
+    except (OSError, ValueError):  # gone, or a link to nothing: replaced
         return None
-    me = os.geteuid() if hasattr(os, "geteuid") else None
-    if me is None or stat.S_ISDIR(found.st_mode):  # Windows has no owners to tell here
+    if stat.S_ISDIR(pointed.st_mode):
+        from .io import is_zarr  # only for a folder: rare
+
+        return None if is_zarr(path) and not link else FOLDER
+    me = os.geteuid() if hasattr(os, "geteuid") else None  # Windows has no owners to tell
+    if me is not None and found.st_uid != me and not_yours(Path(path)) is not None:
+        return user_name(found.st_uid)
+    if _read_only(pointed):  # needs no owner: Windows' read-only flag too
+        return READ_ONLY
+    if me is None or link or found.st_uid != me or found.st_mode & stat.S_IWUSR:
         return None
-    if found.st_uid == me:  # the owner's bits alone count for them (a link's are all set)
-        return None if found.st_mode & stat.S_IWUSR else READ_ONLY
-    return user_name(found.st_uid) if not_yours(Path(path)) is not None else None
-
-
-def kept_owner(path) -> str | None:
-    """The name of the other user owning the existing file ``path`` where this user may not
-    replace it, overwrite or not (``kept_reason``); None otherwise (a file of this user's)."""
-    reason = kept_reason(path)
-    return reason if isinstance(reason, str) else None
+    # this user's, with a write bit for the group or others only: the owner's bits count
+    return None if os.access(path, os.W_OK) else READ_ONLY
 
 
 def check_not_an_input(path: Path, inputs: tuple) -> None:

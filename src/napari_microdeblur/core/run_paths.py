@@ -124,12 +124,15 @@ def _refuse_other_run(p: Path, option: str, raw: bytes | None = None) -> None:
         return
     host, pid, when = other.host, other.pid, other.since
     if other.user:  # 'other runs are taking it now' had sent the user to try again
-        yours = hasattr(os, "geteuid") and other.user == claims.user_name(os.geteuid())
-        whose, who = ("a run of yours (", "you") if yours else (
-            f"another user's run ({other.user}, ", f"ask {other.user} to")
+        if not hasattr(os, "geteuid"):  # Windows: no owners to tell (its st_uid is 0)
+            whose, ask = "a run (", ""
+        elif other.user == claims.user_name(os.geteuid()):
+            whose, ask = "a run of yours (", ""
+        else:
+            whose, ask = f"another user's run ({other.user}, ", f"ask {other.user} to "
         raise ValueError(f"{option} is claimed by {whose}since {when}; its owner file cannot "
                          f"be read by you); give another folder, or, if that run is over, "
-                         f"{who} remove {shown_path(owner)}")
+                         f"{ask}remove {shown_path(owner)}")
     if not host:
         raise ValueError(f"{option} is being taken by another run now; give another folder")
     if host == host_tag():
