@@ -100,17 +100,24 @@ def ssim_gap_line(scores: dict) -> str | None:
         f"SSIM: not defined below {MIN_SIDE} px (its window)")
 
 
-def default_border(args, shape, axes: str, label: str = "") -> int:
-    """--border as given; left at its default on an image too thin for it, the widest border
-    that fits (``fitting_border``), said on one line: an 8 x 1024 strip had been refused."""
+def planned_border(args, shape, axes: str) -> int:
+    """The border an image of ``shape`` is scored with, unsaid (a folder's header tells it
+    before scoring): --border as given, or left at its default the widest that fits."""
     from .core.metrics_axes import fitting_border
     from .core.plane_metrics import MIN_SIDE
 
     if getattr(args, "border_given", True):
         return args.border  # a border the user gave is checked, and refused, by evaluate
     ny, nx = (int(shape[axes.index(a)]) for a in "YX")
-    border = fitting_border(ny, nx, args.border, MIN_SIDE)
+    return fitting_border(ny, nx, args.border, MIN_SIDE)
+
+
+def default_border(args, shape, axes: str, label: str = "") -> int:
+    """--border as given; left at its default on an image too thin for it, the widest border
+    that fits (``planned_border``), said on one line: an 8 x 1024 strip had been refused."""
+    border = planned_border(args, shape, axes)
     if border != args.border:
+        ny, nx = (int(shape[axes.index(a)]) for a in "YX")
         print(f"microdeblur: note: {label}the image is {ny} x {nx} px, too small for the "
               f"default {args.border}-px border: a {border}-px border is used (--border sets "
               "another)", file=sys.stderr, flush=True)
@@ -452,6 +459,8 @@ def json_fields(one: dict, path=None) -> dict:
         extra["per_slice"] = [{**row, "psnr": _finite_or_none(row["psnr"])}
                               for row in report["per_slice"]]
     return {**{k: _finite_or_none(v) for k, v in scores.items()},
+            # the border it was scored with: a thin image's narrower one, or --match's wider
+            "border": one["border"],
             "identical": one["identical"], "reference_offset": one["ref_scale"][0],
             "reference_scale": one["ref_scale"][1], "data_range": 1.0, **extra}
 

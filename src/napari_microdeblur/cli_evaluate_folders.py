@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import unicodedata
+import warnings
 from pathlib import Path
 
 from .cli import UserError
@@ -167,15 +168,92 @@ def _check_shapes(refs: dict, paired: list) -> dict:
     return unread
 
 
+def _thin_borders(args, refs: dict, unread: dict) -> dict:
+    """{reference: border} for the references a --border left at its default narrows on
+    (``planned_border``: an image too thin for it), from the files' headers, so that the
+    table's first line says it: it had said '16-px border excluded' over a strip scored
+    with 3 px."""
+    if getattr(args, "border_given", True):
+        return {}
+    from .cli_evaluate import planned_border
+    from .core import io
+    from .core.files import image_axes
+
+    narrow = {}
+    for ref in refs.values():
+        if ref in unread:
+            continue  # said, not scored, by _score_row
+        try:
+            with warnings.catch_warnings():  # said when its files are scored
+                warnings.simplefilter("ignore")
+                data = io.read_image(ref)
+                border = planned_border(args, data.array.shape, image_axes(data, args.axes))
+        except (UserError, ValueError, OSError):
+            continue  # as above
+        if border != args.border:
+            narrow[ref] = border
+    return narrow
+
+
+def _names(paths: list[Path]) -> str:
+    """A few thin images by name, more by count."""
+    return ", ".join(p.name for p in paths) if len(paths) <= 3 else f"{len(paths)} thin images"
+
+
+def _border_words(border: int, narrow: dict) -> str:
+    """'16-px border excluded', with the thin images scored with a narrower one."""
+    by_border: dict[int, list[Path]] = {}
+    for ref, thin in narrow.items():
+        by_border.setdefault(thin, []).append(ref)
+    return f"{border}-px border excluded" + "".join(
+        f"; {thin} px on " + (f"thin {_names(refs)}" if len(refs) <= 3 else _names(refs))
+        for thin, refs in sorted(by_border.items()))
+
+
 def _mean(values: list, psnr: bool) -> float | None:
     """A column's mean; an infinite PSNR (a file equal to its reference) is left out, as a
-    stack's identical planes are (docs/evaluation.md), infinite only when every one is."""
+    stack's identical planes are (docs/evaluation.md), infinite only when every one is; an
+    SSIM is over the files that have one (None: under its window), None where none has."""
     if psnr:
         finite = [v for v in values if math.isfinite(v)]
         values = finite or values
-    elif None in values:  # a file under SSIM's window: a mean of the others is not the column's
-        return None
+    else:  # one thin file had made the whole column's SSIM mean n/a
+        values = [v for v in values if v is not None]
+        if not values:
+            return None
     return sum(values) / len(values) if values else math.nan
+
+
+def _column_means(labels: list[str], full: list) -> list[dict]:
+    """Each column's means over the rows scored in every column; 'ssim_files': how many of
+    them have an SSIM (the files its mean is over)."""
+    means = []
+    for i, label in enumerate(labels):
+        scores = [row[i]["scored"]["scores"] for row in full]
+        means.append({"column": label, "files": len(full),
+                      **{k: _mean([s[k] for s in scores], k.startswith("psnr"))
+                         for k in ("psnr", "ssim", "psnr_whole", "ssim_whole")},
+                      # ssim_whole is None on the same files: a border leaves the window
+                      "ssim_files": sum(s["ssim"] is not None for s in scores)})
+    return means
+
+
+def _ssim_gap_line(rows: list, full: list, means: list[dict]) -> str | None:
+    """The one line under a table with an n/a SSIM: why, and what its mean is over."""
+    from .core.plane_metrics import MIN_SIDE
+
+    gaps = [ref for ref, row in rows
+            if any("scored" in r and r["scored"]["scores"]["ssim"] is None for r in row)]
+    if not gaps:
+        return None
+    line = f"SSIM: not defined below {MIN_SIDE} px (its window): n/a for {_names(gaps)}"
+    if full:
+        counts = [m["ssim_files"] for m in means]
+        over = str(counts[0]) if len(set(counts)) == 1 else "/".join(map(str, counts))
+        means_are = f"the SSIM mean{'s are' if len(means) > 1 else ' is'}"
+        line += (f"; {means_are} n/a" if not any(counts) else
+                 f"; {means_are} over the {over} of {len(full)} images that have one")
+    return line
 
 
 def _cells(scores: dict | None, width: int) -> str:
@@ -232,13 +310,14 @@ def evaluate_folders(args, specs: list) -> int:
               f"{', '.join(shown_path(s) for s in specs)}; not scored", file=sys.stderr,
               flush=True)
     unread = _check_shapes(by_stem, paired)
+    narrow = _thin_borders(args, by_stem, unread)
     labels = [str(s) for s in specs]
     widths = [max(14, len(label)) for label in labels]
     name_width = max([len(p.name) for p in by_stem.values()] + [len("mean of 0000")])
     if not args.json:
         print(f"{len(by_stem)} reference{'s' * (len(by_stem) > 1)} in "
               f"{shown_path(args.reference)}, each scored "
-              f"against the file of its name ({args.border}-px border excluded; PSNR in dB "
+              f"against the file of its name ({_border_words(args.border, narrow)}; PSNR in dB "
               "(mean leaves an infinite one out), each file on its reference's intensity "
               "scale; whole-image and per-slice scores: --json)"
               + (f"; --match registered each reference on its {labels[0]} file"
@@ -256,10 +335,7 @@ def evaluate_folders(args, specs: list) -> int:
                 "   " + _cells(r["scored"]["scores"] if "scored" in r else None, w)
                 for r, w in zip(row, widths)), flush=True)
     full = [row for _, row in rows if all("scored" in r for r in row)]
-    means = [{"column": label, "files": len(full),
-              **{k: _mean([row[i]["scored"]["scores"][k] for row in full], k.startswith("psnr"))
-                 for k in ("psnr", "ssim", "psnr_whole", "ssim_whole")}}
-             for i, label in enumerate(labels)]
+    means = _column_means(labels, full)
     failed = sum("error" in r for _, row in rows for r in row)
     if args.json:
         files = [{"reference": str(ref),
@@ -271,9 +347,13 @@ def evaluate_folders(args, specs: list) -> int:
                           "mean": [{k: v if not isinstance(v, float) or math.isfinite(v)
                                     else None for k, v in m.items()} for m in means],
                           "not_scored": [str(r) for r in unscored]}))
-    elif full:
-        print(f"mean of {len(full)}".ljust(name_width) + "".join(
-            "   " + _cells(m, w) for m, w in zip(means, widths)))
+    else:
+        if full:
+            print(f"mean of {len(full)}".ljust(name_width) + "".join(
+                "   " + _cells(m, w) for m, w in zip(means, widths)))
+        gap = _ssim_gap_line(rows, full, means)
+        if gap:
+            print(gap)
     if failed:
         print(f"microdeblur: error: {failed} of {len(rows) * len(specs)} pairs not scored "
               f"(said above); the means are over the {len(full)} references scored in every "
