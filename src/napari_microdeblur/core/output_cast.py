@@ -23,7 +23,10 @@ Two lines may come out:
   ``benchmarks/results/output_rounding.json``; 64 runs): rounding cost 0.65-6.7 dB (median 2.3)
   at spans under 20 levels, 0.14-0.57 dB at 20-39, at most 0.24 dB at 40-99 and 0.07 dB from 100
   on. The walkthrough's photon-count image (0-20 counts, a span of 9-10 levels) lost 1.2-2.7 dB
-  by method. So the note comes under 40 levels, where the loss reaches 0.5 dB.
+  by method. So the note comes under 40 levels, where the loss reaches 0.5 dB. Where a run
+  summed the totals (``total_check``) and rounding and clipping moved the total by more than
+  ``total_check.TOTAL_CHANGE``, the note says so; where the span is wider (a few hot pixels
+  over a background of fractions) a note of its own says the total's change alone.
 """
 
 from __future__ import annotations
@@ -197,18 +200,45 @@ class OutputCast:
                 f"({cost} PSNR lost on test images spanning {band} levels)"
                 f"{self._total_said()}; {KEEP} to keep the fractional values")
 
-    def _total_said(self) -> str:
-        """', and by rounding and clipping its total intensity went X -> Y (Z %)' (the float
-        result's total against the output's) where that passed ``total_check.TOTAL_CHANGE``
-        (background values under 0.5 rounded to 0, undershoots clipped to 0); else ''."""
+    def _total_moved(self) -> float | None:
+        """The total's relative change by rounding and clipping (the float result's total
+        against the output's) where past ``total_check.TOTAL_CHANGE``; else None."""
         from .total_check import TOTAL_CHANGE, change
 
         if self.totals is None or (moved := change(*self.totals)) is None \
                 or abs(moved) <= TOTAL_CHANGE:
+            return None
+        return moved
+
+    def _total_said(self) -> str:
+        """', and by rounding and clipping its total intensity went X -> Y (Z %)' where that
+        passed ``total_check.TOTAL_CHANGE`` (background values under 0.5 rounded to 0,
+        undershoots clipped to 0); else ''."""
+        if (moved := self._total_moved()) is None:
             return ""
         before, after, _ = self.totals
         return (f", and by rounding and clipping its total intensity went {before:.6g} -> "
                 f"{after:.6g} ({100 * moved:+.2g} %)")
+
+    def total_message(self, where: str = "") -> str | None:
+        """The total's change by rounding and clipping, said alone where the rounding note
+        is not (a span of ROUNDING_SPAN levels or more: a few bright or hot pixels over a
+        background of fractions; the walkthrough's photon counts with hot pixels lost 9.2 %
+        of the float result's total, unsaid); None where within ``TOTAL_CHANGE``."""
+        if (moved := self._total_moved()) is None or self.dtype is None:
+            return None
+        before, after, _ = self.totals
+        low, high = type_range(self.dtype)
+        if moved < 0:  # the usual way: a background of fractions rounded down
+            why = "values under 0.5 rounded to 0" + (f", those over {high} clipped"
+                                                      if self.above else "")
+        elif low == 0:  # an unsigned output: deconvolution's undershoots set to 0
+            why = "negative values rounded or clipped to 0"
+        else:
+            why = "values of 0.5 and over rounded up"
+        return (f"{where or 'output'}: rounding and clipping to {self.dtype}, the input's type, "
+                f"moved its total intensity {before:.6g} -> {after:.6g} ({100 * moved:+.2g} %: "
+                f"{why}); {KEEP} to keep it")
 
     def say(self, where: str = "", stacklevel: int = 2) -> None:
         """Add this tally to the one open on this thread, else warn: the clipped values
@@ -218,7 +248,8 @@ class OutputCast:
             return
         if message := self.clip_message(where):
             warnings.warn(message, DeblurWarning, stacklevel=stacklevel + 1)
-        if message := self.rounding_message(where):
+        # the total's change is said in the rounding note where that comes, else on its own
+        if message := self.rounding_message(where) or self.total_message(where):
             warnings.warn(message, DeblurNote, stacklevel=stacklevel + 1)
 
 

@@ -183,8 +183,9 @@ def plateau_note(sample: np.ndarray, axes: str, method_name: str) -> str:
     over = [s for s in channel_shares(sample, axes) if s[1] > PLATEAU_SHARE]
     if not over:
         return ""
-    tail = (f"{method_name} cannot restore them and rings round them; PSF warnings may stem "
-            "from it. Re-acquire with lower gain or exposure, or mask them")
+    # re-acquiring mends saturation only; a scale bar's plateau rings all the same: mask it
+    tail = (f"{method_name} cannot restore them; ringing and PSF warnings may follow. "
+            "Re-acquire if saturated (less gain/exposure); either way, mask them")
     # "flat plateaus": benchmarks/saturation_plateaus.py tells the note from PSF warnings by it;
     # a white annotation (a burned-in scale bar) is a plateau at the maximum as well
     why = "saturated, or a scale bar?"
