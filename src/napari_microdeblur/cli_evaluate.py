@@ -358,14 +358,16 @@ def score_one(args, ref, shared: dict, several: bool, label: str = "") -> dict:
         if bad:
             raise UserError(bad)
     axes = image_axes(ref, args.axes)
-    args = argparse.Namespace(**{**vars(args), "border": default_border(
-        args, reference.shape, axes, label)})
     # a .tif output may store its axes in ImageJ's order (CZYX as ZCYX): with as many
     # channels as planes only the file's axes tell
     reordered = (bool(pred.axes) and not args.axes and pred.axes != axes
                  and sorted(pred.axes) == sorted(axes))
     if prediction.shape != reference.shape or reordered:
         prediction = _in_reference_layout(prediction, pred.axes, reference, axes, args)
+    # the narrowed border said once the pair is known to be scored (a refused pair had two
+    # lines: the note, then why it was refused)
+    args = argparse.Namespace(**{**vars(args), "border": default_border(
+        args, reference.shape, axes, label)})
     # the figures depend on it (uint16 by its maximum, not 65535 as skimage's default): say it
     offset, scale_ = reference_scale(reference, name="reference")
     channel_axis = channel_index(axes)

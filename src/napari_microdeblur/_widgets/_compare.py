@@ -54,6 +54,7 @@ from ._compare_roles import (
     guess_roles,
     same_layer_line,
 )
+from ._compare_small import border_words, scored_border
 from ._compare_stack import (
     BORDER,
     StackMetricsMixin,
@@ -337,7 +338,8 @@ class CompareWidget(StackMetricsMixin, SideBySideMixin, WorkerOwnerMixin, QWidge
             world = plane_world(g, where)
         wheres = planes_at(chosen, world, self.viewer.dims)
         box = self.region_box(g)
-        border = BORDER if (self.border_check.isChecked() and box is None) else 0
+        border = scored_border(g, BORDER if (self.border_check.isChecked() and box is None)
+                               else 0)  # narrowed on a plane under SSIM's window
         planes = {role: layer_data(la)[plane_key(wheres[role], g.rgb)]
                   for role, la in chosen.items()}
         key = plane_cache_key(chosen, wheres, box, border, self._data_watch.version)
@@ -369,7 +371,8 @@ class CompareWidget(StackMetricsMixin, SideBySideMixin, WorkerOwnerMixin, QWidge
             "current slice: " + (slice_words(self.viewer, self._chosen(), wheres)
                                  if where else "2D image")
             + (f"; region {box[0][1] - box[0][0]} x {box[1][1] - box[1][0]} px" if box else "")
-            + ("" if box or not border else f"; {border}-px border excluded")
+            + ("" if box else border_words(self.truth_combo.value, border,
+                                           BORDER * self.border_check.isChecked()))
         )
         step = 0
         if self._last_where is not None and len(where) == len(self._last_where) and where:

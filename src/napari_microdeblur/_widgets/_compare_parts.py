@@ -8,6 +8,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from ._compare_placement import same_yx_placement, yx_placement_line
+from ._compare_small import ssim_cell
 from ._layers import current_data_index, guess_layer_axes, layer_data
 
 ROWS = ("blurry vs GT", "deblurred vs GT", "gain")
@@ -455,7 +456,8 @@ def stack_summary(results: list, where: str = "") -> str:
         if f"psnr_{name}" in results[0]:
             psnrs = np.array([r[f"psnr_{name}"] for r in results], dtype=np.float64)
             p = stack_psnr(psnrs)
-            s = float(np.mean([r[f"ssim_{name}"] for r in results]))
+            ssims = [r[f"ssim_{name}"] for r in results]  # None: a plane under SSIM's window
+            s = "n/a" if None in ssims else f"{float(np.mean(ssims)):.4f}"
             if np.isnan(p):  # a slice with NaN or Inf pixels: no mean says anything
                 parts.append(f"{name}: PSNR and SSIM undefined (a slice holds NaN or Inf "
                              "pixels)")
@@ -463,7 +465,7 @@ def stack_summary(results: list, where: str = "") -> str:
             same = int(np.isposinf(psnrs).sum())
             note = f", {same} slice(s) equal to the truth left out" if same else ""
             parts.append(f"{name}: PSNR {p:.2f} dB (pooled over all: "
-                         f"{pooled_stack_psnr(psnrs):.2f} dB{note}), SSIM {s:.4f}")
+                         f"{pooled_stack_psnr(psnrs):.2f} dB{note}), SSIM {s}")
     return f"mean over {len(results)} slice(s){where}: " + "; ".join(parts)
 
 
@@ -493,9 +495,9 @@ def result_message(result: dict, truth) -> str:
             f"the ground truth {name!r} holds one value ({value:.4g}) in every pixel: no sharp "
             "image to score against; choose the sharp reference" if role == "truth"
             else flat_words(value, f"the {role} layer") for role, value in flat.items())
-    units = result.get("units")
+    units, gap = result.get("units"), result.get("ssim_na", "")  # gap: a plane under 11 px
     if not units:
-        return ""
+        return gap
     parts = [f"the {name} layer is on a {max(ratio, 1 / ratio):.3g}x "
              f"{'larger' if ratio > 1 else 'smaller'} intensity scale"
              for name, ratio in units.items()]
@@ -503,7 +505,7 @@ def result_message(result: dict, truth) -> str:
     return (f"{' and '.join(parts)} than the ground truth {name!r}: not the same "
             "intensity units (uint8 against uint16? 0-1 against counts? another exposure?), "
             "so PSNR and SSIM say little; compare a copy rescaled to the ground truth's "
-            f"units, or for a pair recorded apart tick '{MATCH_LABEL}'")
+            f"units, or for a pair recorded apart tick '{MATCH_LABEL}'" + (gap and f"; {gap}"))
 
 
 class MetricsTable(QTableWidget):
@@ -546,11 +548,15 @@ class MetricsTable(QTableWidget):
                for name in ("blurry", "deblurred")}
         whys = (why["blurry"], why["deblurred"],
                 "undefined: a layer holds NaN or Inf pixels, or both score perfectly")
+        roles = (("blurry",), ("deblurred",), ("blurry", "deblurred"))
         for r, values in enumerate(rows):
             for c, (value, digits) in enumerate(zip(values, (2, 4), strict=True)):
-                item = QTableWidgetItem(cell_text(value, digits, signed=r == 2))
+                item = QTableWidgetItem(cell_text(value, digits, signed=r == 2)
+                                        or c * ssim_cell(result, roles[r]))
                 if value is not None and np.isnan(value):
                     item.setToolTip(whys[r])
+                elif item.text() == "n/a":  # a plane under SSIM's window: PSNR alone
+                    item.setToolTip(result["ssim_na"])
                 self.setItem(r, c, item)
 
 

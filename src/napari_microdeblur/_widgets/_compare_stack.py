@@ -27,6 +27,7 @@ from ._compare_parts import (
     truth_scale,
 )
 from ._compare_parts import cache_key as plane_cache_key
+from ._compare_small import scored_border
 from ._feedback import describe_error, notify_error
 from ._layer_file import file_key_of
 from ._layers import current_data_index, layer_axes_origin, layer_data
@@ -195,7 +196,8 @@ class StackMetricsMixin:
         g = chosen["truth"]
         axis = stack_axis(g)
         box = self.region_box(g)
-        border = BORDER if (self.border_check.isChecked() and box is None) else 0
+        border = scored_border(g, BORDER if (self.border_check.isChecked() and box is None)
+                               else 0)  # narrowed on a plane under SSIM's window
         entries = stack_entries(self.viewer, chosen, axis)
         arrays = {role: layer_data(la) for role, la in chosen.items()}
         rgb, c_axis = bool(g.rgb), channel_axis(g)
@@ -265,7 +267,8 @@ class StackMetricsMixin:
             for name in ("blurry", "deblurred"):
                 if f"psnr_{name}" in result:
                     self.psnr_plot.append(name, i, result[f"psnr_{name}"], colors[name])
-                    self.ssim_plot.append(name, i, result[f"ssim_{name}"], colors[name])
+                    if result[f"ssim_{name}"] is not None:  # None: under SSIM's window
+                        self.ssim_plot.append(name, i, result[f"ssim_{name}"], colors[name])
             # with its scale line: a slice served from the cache shows the line of its channel
             key = plane_cache_key(chosen, wheres[i], box, border, self._data_watch.version)
             self._cache[key] = result, lines.get(i)

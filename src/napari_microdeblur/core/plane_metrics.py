@@ -337,17 +337,36 @@ def describe_scale(dtype, offset: float, scale: float) -> str:
     return f"Intensity scale: {rule}; data_range 1."
 
 
+def small_plane_border(ny: int, nx: int, border: int) -> int:
+    """The border scored on a ``ny`` x ``nx`` plane where ``border`` px are asked for by
+    default (the Compare & QC dock's 'exclude border' tick): ``border`` on a plane of
+    ``MIN_SIDE`` px or more (too wide for it: refused by ``_crop``), and on a plane under
+    SSIM's window, scored with PSNR alone, the widest that leaves a pixel
+    (``metrics_axes.fitting_border``, as ``microdeblur evaluate`` narrows its default)."""
+    if min(ny, nx) >= MIN_SIDE:
+        return border
+    from .metrics_axes import fitting_border
+
+    return fitting_border(ny, nx, border, MIN_SIDE)
+
+
+def ssim_gap_words(ny: int, nx: int) -> str:
+    """Why a ``ny`` x ``nx`` plane has no SSIM (a strip, a line scan), in the dock's words."""
+    return (f"SSIM n/a: the slice is {ny} x {nx} px, under SSIM's {MIN_SIDE} x {MIN_SIDE} "
+            "window; PSNR alone is scored")
+
+
 def _crop(truth_plane, border: int, box):
     if box is not None:
         (y0, y1), (x0, x1) = box
         return slice(y0, y1), slice(x0, x1)
     ny, nx = truth_plane.shape[:2]
-    if min(ny, nx) < MIN_SIDE:  # no border to untick: the old line said 'a 0-pixel border'
-        raise ValueError(
-            f"the slice is {ny} x {nx} pixels, smaller than SSIM's {MIN_SIDE} x {MIN_SIDE} "
-            "window; score planes of at least that size (check that Y and X are the image's "
-            "last two axes)")
-    if min(ny, nx) - 2 * border < MIN_SIDE:
+    if min(ny, nx) < MIN_SIDE:  # PSNR alone (``ssim_gap_words``): a border leaving a pixel
+        if min(ny, nx) - 2 * border < 1:
+            raise ValueError(
+                f"the slice is {ny} x {nx} pixels: a {border}-pixel border leaves none of it; "
+                "untick 'exclude border'")
+    elif min(ny, nx) - 2 * border < MIN_SIDE:
         raise ValueError(
             f"the slice is {ny} x {nx} pixels: too small to exclude a {border}-pixel border "
             "and keep SSIM's 11 x 11 window; untick 'exclude border' or use a larger image"
@@ -386,7 +405,8 @@ def iter_plane_metrics(planes: dict, ref_scale, *, border: int, box=None,
     absent) against ``planes['truth']``, on the reference scale ``(offset, scale)``.
 
     Yields the PSNR-only dict, returns the full one (``psnr_<name>``, ``ssim_<name>``, and
-    ``units`` when a plane is not in the truth's units: ``unit_mismatch``). ``box``
+    ``units`` when a plane is not in the truth's units: ``unit_mismatch``; on a plane under
+    SSIM's window, ``ssim_<name>`` None and ``ssim_na``, why: ``ssim_gap_words``). ``box``
     ((y0, y1), (x0, x1)) restricts the metrics to a region (no border then); otherwise
     ``border`` pixels are excluded at each side.
     """
@@ -446,9 +466,17 @@ def iter_plane_metrics_borders(planes: dict, ref_scale, *, borders=(16, 0), box=
             out[b][f"psnr_{n}"] = nan if n in nonfinite else psnr
     yield dict(out[borders[0]])
     order = [n for n in ("deblurred", "blurry") if n in planes]
+    # a plane under SSIM's window (an 8 px strip) has PSNR alone: its SSIM None, and why
+    ny, nx = np.shape(planes["truth"])[:2]
+    fits = tuple(b for b in borders if min(ny, nx) - 2 * b >= MIN_SIDE)
     ssims = metrics.plane_scores([as_planes(planes[n]) for n in order], truth,
-                                 ref_scale=ref_scale, borders=borders, psnr=False)["ssim"]
-    for j, b in enumerate(borders):
+                                 ref_scale=ref_scale, borders=fits, psnr=False)["ssim"] \
+        if fits else []
+    for b in borders:
+        if b not in fits:
+            out[b].update({f"ssim_{n}": None for n in order}, ssim_na=ssim_gap_words(ny, nx))
+            continue
+        j = fits.index(b)
         out[b].update({f"ssim_{n}": nan if n in nonfinite else float(ssims[i][j][0])
                        for i, n in enumerate(order)})
     return out
