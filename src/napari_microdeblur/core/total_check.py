@@ -65,15 +65,19 @@ KEEPS_TOTALS = ("Richardson-Lucy and Wiener with a PSF, or the PSF-aware network
 
 class SummedWrites:
     """``target`` (an output array) whose writes are summed per plane and channel as they are
-    made. With ``dtype`` (the output's integer type) the writes come as the float result, are
-    summed so, then rounded and clipped to ``dtype`` (counted in the open ``OutputCast``
-    tally) and summed again: ``floats`` less ``sums`` is what rounding moved."""
+    made. With ``rounds_to`` (the output's integer type) the writes come as the float result,
+    are summed so, then rounded and clipped to it (counted in the open ``OutputCast`` tally)
+    and summed again: ``floats`` less ``sums`` is what rounding moved. The input's own values
+    passed through are not counted, as before the float result was written: a flat plane
+    (``flat_planes.write_flat``, come as floats) and an edge fill's values (``edge_fill``,
+    written in the output's own type: ``dtype`` is the target's)."""
 
-    def __init__(self, target, layout, dtype=None):
-        self.target, self.dtype = target, dtype
+    def __init__(self, target, layout, rounds_to=None):
+        self.target, self.rounds_to = target, rounds_to
         # the written values' channel axis (they come in the layout's region order)
         self._channel_at = (layout.region_axes.index(layout.channel_axis)
                             if layout.channel_axis else None)
+        self._plane_size = math.prod(layout.spatial_shape) * layout.channels
         self.sums: dict[tuple, np.ndarray] = {}
         self.floats: dict[tuple, np.ndarray] = {}
         self.counts: dict[tuple, int] = {}
@@ -82,13 +86,34 @@ class SummedWrites:
         value = np.asarray(value)
         plane = _plane_of(key)
         floats = self._per_channel(value)
-        if self.dtype is not None and value.dtype != self.dtype:
-            value = tiling.map_in_pieces(value, self.dtype, _as_is, value.dtype)
+        if self.rounds_to is not None and value.dtype.kind == "f":
+            # a flat plane's value is the input's own: cast, not counted as rounded (one flat
+            # plane of a 3 x 256 x 256 stack had made the clip line's 'of 131072' 196608)
+            value = (value.astype(self.rounds_to) if self._passed_flat(value) else
+                     tiling.map_in_pieces(value, self.rounds_to, _as_is, value.dtype))
         self.target[key] = value
         sums = self._per_channel(value)
         self.floats[plane] = self.floats.get(plane, 0.0) + floats
         self.sums[plane] = self.sums.get(plane, 0.0) + sums
         self.counts[plane] = self.counts.get(plane, 0) + value.size
+
+    def _passed_flat(self, value: np.ndarray) -> bool:
+        """Whether ``value`` is a whole plane at one value per channel that rounding and
+        clipping to ``rounds_to`` leave as it is (a flat plane passed through)."""
+        if value.size != self._plane_size or not value.size:
+            return False
+        channels = (value.shape[self._channel_at] if self._channel_at is not None else 1)
+        low, high = output_cast.type_range(self.rounds_to)
+        for c in range(channels):
+            one = (value if self._channel_at is None
+                   else value[(slice(None),) * self._channel_at + (c,)])
+            first = one.flat[0]
+            # a few pixels first: a result is all but never flat, and is not compared whole
+            sample = one[tuple(slice(None, None, max(1, n // 4)) for n in one.shape)]
+            if not (first == np.rint(first) and low <= first <= high
+                    and (sample == first).all() and (one == first).all()):
+                return False
+        return True
 
     def _per_channel(self, value: np.ndarray) -> np.ndarray:
         if self._channel_at is None:
@@ -127,14 +152,25 @@ def noted(run, prepared, image, out):
     """``run(image, out, ...)`` (``inference._run``) of ``prepared``, with its output's total
     checked at the end: a network's change said (``network_note``), an integer output's
     rounding given to the rounding tally. As it was where neither applies (classical to
-    float32)."""
+    float32; a network to float32 from an input not read twice, a Zarr's or dask's)."""
     float_type = _float_type(prepared)
-    if prepared.method.is_classical and float_type is None:
+    if float_type is None and not _network_noted(prepared, image):
         return run(image, out, prepared.output_dtype, *_rest(prepared))
     dtype = None if float_type is None else np.dtype(prepared.output_dtype)
     summed = SummedWrites(out, prepared.layout, dtype)
     steps = run(image, summed, float_type or prepared.output_dtype, *_rest(prepared))
     return _checked(steps, prepared, image, summed)
+
+
+def _rereadable(image) -> bool:
+    """Whether the input is summed after the run (not a Zarr or dask input read plane by
+    plane: summing it would read or compute it a second time)."""
+    return isinstance(image, np.ndarray) or getattr(image, "cheap_regions", False)
+
+
+def _network_noted(prepared, image) -> bool:
+    """Whether the run may get a ``network_note``: a network's, of an input summed again."""
+    return not prepared.method.is_classical and _rereadable(image)
 
 
 def _rest(prepared) -> tuple:
@@ -157,20 +193,24 @@ class PlaneTotals:
 def _checked(steps, prepared, image, summed: SummedWrites):
     result = yield from steps
     result = replace(result, image=summed.target)  # the caller's array, not the wrapper
+    noted_here = _network_noted(prepared, image)
+    tally = output_cast.active() if summed.rounds_to is not None else None
+    # the output is read back where it was written twice (an edge fill): only for a use
+    if not noted_here and tally is None:
+        return result
     after = output_totals(prepared.layout, summed)
     if after is None:
         return result
-    rereadable = isinstance(image, np.ndarray) or getattr(image, "cheap_regions", False)
+    rereadable = _rereadable(image)
     totals = plane_totals(prepared.layout, image, summed, after) if rereadable else None
-    if summed.dtype is not None and (tally := output_cast.active()):
+    if tally is not None:
         results = sum(summed.floats[p] + after[p] - summed.sums[p] for p in after).sum()
         outputs = sum(after.values()).sum()
         # the input's magnitude where summed; else the output's own (an unsigned type's)
         magnitude = (sum(t.magnitude.sum() for t in totals.values()) if totals
                      else abs(outputs))
         tally.add_totals(float(results), float(outputs), float(magnitude))
-    if totals and not prepared.method.is_classical and (
-            note := network_note(prepared.layout, totals)):
+    if noted_here and totals and (note := network_note(prepared.layout, totals)):
         warnings.warn(note, DeblurNote, stacklevel=2)
     return result
 
