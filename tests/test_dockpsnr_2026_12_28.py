@@ -176,3 +176,31 @@ def test_the_dock_modules_import_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_region_across_a_thin_strip_is_scored_with_psnr_alone(make_napari_viewer, qtbot):
+    """A rectangle on an 8 px strip was refused: 'enlarge the rectangle', which the strip
+    does not allow. A region spanning the thin side is scored with PSNR alone; one that could
+    be taller is still refused with that advice."""
+    from napari_microdeblur.core.metrics import psnr
+
+    truth, blurred, deblurred = strip_pair((8, 1024))
+    viewer = make_napari_viewer()
+    b = viewer.add_image(blurred, name="strip blurred")
+    d = viewer.add_image(deblurred, name="strip deblurred")
+    g = viewer.add_image(truth, name="strip truth")
+    w = compare_dock(viewer)
+    w.set_layers(b, d, g)
+    region = w.add_region()
+    region.data = [np.array([[0, 100], [0, 400], [8, 400], [8, 100]], dtype=float)]
+    w.border_check.setChecked(False)
+    w.last_result = None
+    w.schedule_update()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=TIMEOUT)
+    crop = (slice(0, 8), slice(100, 400))
+    scale = float(truth.max())
+    expected = psnr(deblurred[crop] / scale, truth[crop] / scale, data_range=1.0)
+    assert w.last_result["psnr_deblurred"] == pytest.approx(expected, abs=0.05)
+    assert cells(w)[1][1] == "n/a"
+    region.data = [np.array([[0, 100], [0, 105], [8, 105], [8, 100]], dtype=float)]
+    qtbot.waitUntil(lambda: "enlarge the rectangle" in w.message_label.text(), timeout=TIMEOUT)

@@ -210,8 +210,9 @@ def test_finetune_out_is_checked_before_the_run(tmp_path, monkeypatch, where):
     model = registry.build_model("gran", registry.get_arch("gran").tiny_config)
     sharp, blurry = _lead_pair()
     # a file there (read-only or not) is kept: without overwrite=True finetune refuses it
+    # (a read-only file: says so, as overwrite=True would keep it too; since 2026-12-07)
     with pytest.raises((OSError, ValueError), match="does not exist|is a file|ro.safetensors' "
-                                                    "exists; choose another name"):
+                                                    "exists; it is read-only"):
         finetune((model, None), blurry, sharp, steps=2, out=tmp_path / where)
     assert (tmp_path / "ro.safetensors").read_bytes() == b"kept"
 

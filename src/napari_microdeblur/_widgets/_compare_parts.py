@@ -116,7 +116,9 @@ def region_box(viewer, layer, truth):
     y1 = int(np.clip(np.floor(points[:, 0].max() + 0.5), 0, ny))
     x0 = int(np.clip(np.floor(points[:, 1].min() + 0.5), 0, nx))
     x1 = int(np.clip(np.floor(points[:, 1].max() + 0.5), 0, nx))
-    if y1 - y0 < 11 or x1 - x0 < 11:
+    # at least 11 x 11 for SSIM, or the whole of a side thinner than that (an 8 px strip's
+    # region is scored with PSNR alone, as the slice is: it could not be enlarged)
+    if y1 - y0 < min(11, ny) or x1 - x0 < min(11, nx) or y1 == y0 or x1 == x0:
         raise ValueError(
             f"the region of {layer.name!r} covers {y1 - y0} x {x1 - x0} pixels of the image;"
             " SSIM needs at least 11 x 11: enlarge the rectangle or move it onto the image"

@@ -188,6 +188,7 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None, auto=Non
     from ..core.method import MethodSpec
     from ..core.thread_warnings import caught
     from ..core.tiling_spec import TilingSpec
+    from ..core.total_check import unsaid
 
     region = read_region(plan)
     images = []
@@ -198,7 +199,8 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None, auto=Non
                             axes=region.axes, method=spec,
                             label=network.label, network=network,
                             tiling=TilingSpec(device=device), full_image=region.full_image)
-        outcome = yield from iter_deblur_job(req)
+        with unsaid():  # the band's comparison, not the user's result: no total note
+            outcome = yield from iter_deblur_job(req)
         images.append(np.asarray(outcome.result.image))
     region.weights = tuple(weights_record(network) for network in networks)
     if auto is not None:  # its PSF estimated on the whole layer, as a deblur of it: a thin
@@ -215,7 +217,8 @@ def iter_compare_job(plan: RegionPlan, networks, device: str, psf=None, auto=Non
         req = DeblurRequest(source_name=region.layer_name, image=region.image,
                             axes=region.axes, method=spec, label=spec.name,
                             tiling=TilingSpec(device=device), full_image=region.full_image)
-        outcome = yield from iter_deblur_job(req)
+        with unsaid():
+            outcome = yield from iter_deblur_job(req)
         images.append(np.asarray(outcome.result.image))
         region.auto_label = auto_words(spec, outcome.label, rgb, given=psf is not None)
     region.scores = region_scores(region, images)

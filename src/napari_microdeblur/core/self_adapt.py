@@ -87,6 +87,7 @@ from .self_adapt_planes import crop_side as _crop_side
 from .self_adapt_planes import make_plane as _plane
 from .self_adapt_planes import training_batch as _batch
 from .shown import shown_path
+from .total_check import unsaid
 from .training import FitProgress
 
 __all__ = ["DEFAULT_MINUTES", "SelfAdaptConfig", "SelfAdaptResult", "estimate_noise", "blur_valid",
@@ -342,8 +343,9 @@ def _prior_output(model: nn.Module, y: np.ndarray, kernel: np.ndarray, device) -
     else:
         method = network_method(model, precision="float32")
     image, axes = (y[0], "YX") if y.shape[0] == 1 else (np.moveaxis(y, 0, -1), "YXS")
-    out = deblur(image, method=method, axes=axes, device=str(device),
-                 normalization=Normalization(0.0, 1.0, kind="none"))
+    with unsaid():  # a look at the start, not the user's result: no note on its total
+        out = deblur(image, method=method, axes=axes, device=str(device),
+                     normalization=Normalization(0.0, 1.0, kind="none"))
     return (out[None] if y.shape[0] == 1 else np.moveaxis(out, -1, 0)).astype(np.float32)
 
 

@@ -33,7 +33,9 @@ not the network's normalised ones; an image whose total is not mostly positive
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import warnings
 from dataclasses import dataclass, replace
 
@@ -169,8 +171,25 @@ def _rereadable(image) -> bool:
 
 
 def _network_noted(prepared, image) -> bool:
-    """Whether the run may get a ``network_note``: a network's, of an input summed again."""
-    return not prepared.method.is_classical and _rereadable(image)
+    """Whether the run may get a ``network_note``: a network's, of an input summed again,
+    outside ``unsaid``."""
+    return (not prepared.method.is_classical and not getattr(_unsaid, "depth", 0)
+            and _rereadable(image))
+
+
+_unsaid = threading.local()
+
+
+@contextlib.contextmanager
+def unsaid():
+    """Runs on this thread whose result is not the user's image (a fine-tune's comparison
+    of its held-out band, self-adaptation's look at its start) get no ``network_note``: an
+    untrained network's note on a band had replaced the dock's "fine-tuning finished" line."""
+    _unsaid.depth = getattr(_unsaid, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _unsaid.depth -= 1
 
 
 def _rest(prepared) -> tuple:
