@@ -41,6 +41,17 @@ def compare_dock(viewer):
     return widget
 
 
+def strip_dock(make_napari_viewer, shape=(8, 1024)):
+    """(dock, its blurred, deblurred and truth images) for a strip of ``shape`` in a viewer."""
+    truth, blurred, deblurred = strip_pair(shape)
+    viewer = make_napari_viewer()
+    layers = [viewer.add_image(image, name=f"strip {name}") for image, name in
+              ((blurred, "blurred"), (deblurred, "deblurred"), (truth, "truth"))]
+    w = compare_dock(viewer)
+    w.set_layers(*layers)
+    return w, blurred, deblurred, truth
+
+
 def shown(qtbot, w, *, tick: bool) -> dict:
     """The complete result the dock shows with the border tick at ``tick``."""
     w.last_result = None
@@ -88,13 +99,7 @@ def test_the_dock_shows_an_8_px_strip_s_psnr_and_ssim_n_a_ticked_or_not(
         make_napari_viewer, qtbot):
     from napari.utils.notifications import notification_manager
 
-    truth, blurred, deblurred = strip_pair((8, 1024))
-    viewer = make_napari_viewer()
-    b = viewer.add_image(blurred, name="strip blurred")
-    d = viewer.add_image(deblurred, name="strip deblurred")
-    g = viewer.add_image(truth, name="strip truth")
-    w = compare_dock(viewer)
-    w.set_layers(b, d, g)
+    w, blurred, deblurred, truth = strip_dock(make_napari_viewer)
     for tick, border in ((True, 3), (False, 0)):
         result = shown(qtbot, w, tick=tick)
         cli = evaluate(deblurred, truth, border=border)
@@ -184,13 +189,7 @@ def test_a_region_across_a_thin_strip_is_scored_with_psnr_alone(make_napari_view
     be taller is still refused with that advice."""
     from napari_microdeblur.core.metrics import psnr
 
-    truth, blurred, deblurred = strip_pair((8, 1024))
-    viewer = make_napari_viewer()
-    b = viewer.add_image(blurred, name="strip blurred")
-    d = viewer.add_image(deblurred, name="strip deblurred")
-    g = viewer.add_image(truth, name="strip truth")
-    w = compare_dock(viewer)
-    w.set_layers(b, d, g)
+    w, _, deblurred, truth = strip_dock(make_napari_viewer)
     region = w.add_region()
     region.data = [np.array([[0, 100], [0, 400], [8, 400], [8, 100]], dtype=float)]
     w.border_check.setChecked(False)
