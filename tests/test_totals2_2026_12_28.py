@@ -4,13 +4,12 @@ dim channel of a multi-channel pass no longer hide a network's change."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
+from test_totals_2026_12_28 import _lines
 
-from napari_microdeblur.core.inference import Normalization, deblur
+from napari_microdeblur.core.inference import Normalization
 
 
 class Scaled(torch.nn.Module):
@@ -33,13 +32,6 @@ def _counts(mean: float, shape=(96, 96), seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     sharp = gaussian_filter(rng.random(shape), 3) ** 4
     return rng.poisson(gaussian_filter(sharp * (mean / sharp.mean()), 1.7)).astype(np.uint16)
-
-
-def _lines(**kwargs) -> tuple[np.ndarray, list[str]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = deblur(device="cpu", **kwargs)
-    return out, [str(w.message) for w in caught]
 
 
 def test_network_note_is_the_float_results_and_rounding_does_not_repeat_it():
