@@ -40,18 +40,34 @@ def notify_info(message: str) -> None:
     show_info(str(message))
 
 
+#: the bare CLI subcommand a core line names (the PSF estimate's 'a PSF from beads or optics
+#: (psf-from-beads, ...)'); a whole command ('microdeblur psf-from-beads --radius 11') stays
+_BEADS_COMMAND = re.compile(r"(?<!microdeblur )(?<![\w'./-])psf-from-beads(?![\w'-])")
+
+
+def dock_note_words(text: str) -> str:
+    """A core line the docks relay, with the CLI's psf-from-beads as the docks' own
+    "PSF from beads..." button (the command line keeps its words)."""
+    return _BEADS_COMMAND.sub('the "PSF from beads..." button', text)
+
+
 def warning_relay(seen: list[str]):
     """A handler for a napari worker's ``warned`` signal (``showwarning``'s arguments).
     napari 0.9.2 relays none: its notifying mixin comes after the Qt base among the worker's
-    bases, so its ``__init__`` never runs. Each new warning becomes a notification and its
-    first line goes to ``seen`` (for a dock's status line)."""
+    bases, so its ``__init__`` never runs. Each new warning becomes a notification, in the
+    docks' words (``dock_note_words``), and its first line goes to ``seen`` (for a dock's
+    status line). A ``DeblurNote`` (what a run chose by itself, e.g. Wiener's balance 'auto')
+    is an info notification: a warning's toast was for a risk the user may act on."""
+    from ..core.notes import DeblurNote  # light (no numpy, no torch)
 
     def relay(args: tuple) -> None:
-        text = str(args[0]).strip()
+        text = dock_note_words(str(args[0]).strip())
         first = text.splitlines()[0] if text else ""
         if first and first not in seen:
             seen.append(first)
-            notify_warning(text)
+            category = args[1] if len(args) > 1 else None
+            is_note = isinstance(category, type) and issubclass(category, DeblurNote)
+            (notify_info if is_note else notify_warning)(text)
 
     return relay
 
