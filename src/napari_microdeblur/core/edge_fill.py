@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_SHARE", "EdgeFills", "edge_fill_mask", "fill_note", "filled",
+__all__ = ["MIN_SHARE", "EdgeFills", "edge_fill_mask", "fill_note", "fill_type", "filled",
            "may_hold_fill"]
 
 #: the least share of a plane in edge fill that is continued and passed through
@@ -296,7 +296,7 @@ class EdgeFills:
         rows at a time: no plane-sized copy of the output."""
         if self.current is None:
             return
-        mask, values = self.current[0], self.current[1].astype(_fill_type(out, dtype))
+        mask, values = self.current[0], self.current[1].astype(fill_type(out, dtype))
         readable = _readable(self.layout, out, plane)
         done = 0  # ``values`` are the mask's pixels in row-major order
         for r0 in range(0, mask.shape[0], _ROWS):
@@ -377,7 +377,7 @@ def may_hold_fill(read, shape: tuple[int, int]) -> bool:
     return False
 
 
-def _fill_type(out, dtype) -> np.dtype:
+def fill_type(out, dtype) -> np.dtype:
     """The type the fill's values (the input's own) are written back in: ``dtype``, but an
     integer output's own where the run writes its float result (``dtype`` a float:
     ``total_check.SummedWrites`` rounds that, counting it; a fill written as floats to a TIFF

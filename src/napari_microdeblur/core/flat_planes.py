@@ -102,8 +102,8 @@ def every_plane_flat(image, axes: str, spatial: str = "YX") -> bool:
 def write_flat(layout, out, plane, values: np.ndarray, dtype, out_channels: int) -> None:
     """``values`` (one per channel, in the image's units) written over the whole ``plane`` of
     ``out`` as ``dtype`` (an integer one as ``Normalization.undo`` does: rounded, clipped)."""
-    dtype = np.dtype(dtype)
     values = np.asarray(values)
+    dtype = _passed_type(out, values, np.dtype(dtype))
     if dtype.kind in "iu" and values.dtype != dtype:
         info = np.iinfo(dtype)
         values = np.clip(np.rint(values.astype(np.float64)), info.min, info.max)
@@ -111,6 +111,21 @@ def write_flat(layout, out, plane, values: np.ndarray, dtype, out_channels: int)
     shape = (out_channels, *spatial)
     block = np.broadcast_to(values.astype(dtype).reshape(-1, *(1,) * len(spatial)), shape)
     layout.write(out, plane, tuple(slice(0, n) for n in spatial), block)
+
+
+def _passed_type(out, values: np.ndarray, dtype: np.dtype) -> np.dtype:
+    """The type ``values`` are written in: an integer ``out``'s own where the run writes its
+    float result, as an edge fill's (``edge_fill.fill_type``), when they are whole and in its
+    range (the input's own values, passed through, are not rounded and counted); else
+    ``dtype``."""
+    from .edge_fill import fill_type
+
+    own = fill_type(out, dtype)
+    if own == dtype:
+        return dtype
+    info = np.iinfo(own)
+    whole = (values == np.rint(values)) & (values >= info.min) & (values <= info.max)
+    return own if whole.all() else dtype
 
 
 def flat_note(count: int, total: int, planes: str = "planes") -> str:

@@ -71,15 +71,15 @@ class SummedWrites:
     are summed so, then rounded and clipped to it (counted in the open ``OutputCast`` tally)
     and summed again: ``floats`` less ``sums`` is what rounding moved. The input's own values
     passed through are not counted, as before the float result was written: a flat plane
-    (``flat_planes.write_flat``, come as floats) and an edge fill's values (``edge_fill``,
-    written in the output's own type: ``dtype`` is the target's)."""
+    (``flat_planes.write_flat``) and an edge fill's values (``edge_fill``) are written in
+    the output's own type (``dtype`` is the target's). A computed plane that happens to be
+    flat comes as floats and is counted."""
 
     def __init__(self, target, layout, rounds_to=None):
         self.target, self.rounds_to = target, rounds_to
         # the written values' channel axis (they come in the layout's region order)
         self._channel_at = (layout.region_axes.index(layout.channel_axis)
                             if layout.channel_axis else None)
-        self._plane_size = math.prod(layout.spatial_shape) * layout.channels
         self.sums: dict[tuple, np.ndarray] = {}
         self.floats: dict[tuple, np.ndarray] = {}
         self.counts: dict[tuple, int] = {}
@@ -89,33 +89,12 @@ class SummedWrites:
         plane = _plane_of(key)
         floats = self._per_channel(value)
         if self.rounds_to is not None and value.dtype.kind == "f":
-            # a flat plane's value is the input's own: cast, not counted as rounded (one flat
-            # plane of a 3 x 256 x 256 stack had made the clip line's 'of 131072' 196608)
-            value = (value.astype(self.rounds_to) if self._passed_flat(value) else
-                     tiling.map_in_pieces(value, self.rounds_to, _as_is, value.dtype))
+            value = tiling.map_in_pieces(value, self.rounds_to, _as_is, value.dtype)
         self.target[key] = value
         sums = self._per_channel(value)
         self.floats[plane] = self.floats.get(plane, 0.0) + floats
         self.sums[plane] = self.sums.get(plane, 0.0) + sums
         self.counts[plane] = self.counts.get(plane, 0) + value.size
-
-    def _passed_flat(self, value: np.ndarray) -> bool:
-        """Whether ``value`` is a whole plane at one value per channel that rounding and
-        clipping to ``rounds_to`` leave as it is (a flat plane passed through)."""
-        if value.size != self._plane_size or not value.size:
-            return False
-        channels = (value.shape[self._channel_at] if self._channel_at is not None else 1)
-        low, high = output_cast.type_range(self.rounds_to)
-        for c in range(channels):
-            one = (value if self._channel_at is None
-                   else value[(slice(None),) * self._channel_at + (c,)])
-            first = one.flat[0]
-            # a few pixels first: a result is all but never flat, and is not compared whole
-            sample = one[tuple(slice(None, None, max(1, n // 4)) for n in one.shape)]
-            if not (first == np.rint(first) and low <= first <= high
-                    and (sample == first).all() and (one == first).all()):
-                return False
-        return True
 
     def _per_channel(self, value: np.ndarray) -> np.ndarray:
         if self._channel_at is None:
