@@ -168,6 +168,15 @@ def kept_words(count: int, kept: dict) -> str:
     return " (--overwrite redoes them)" * bool(redone) + "".join(f"; {s}" for s in said)
 
 
+def redo_words(count: int, kept: dict, verb: str) -> str:
+    """How a warning of ``count`` skipped outputs ends: ': VERB --overwrite to redo them', or,
+    where --overwrite keeps some (``kept``: ``kept_count``'s), ``kept_words``: it had been
+    advised for another user's and read-only files too."""
+    if not kept:
+        return f": {verb} --overwrite to redo {'them' if count > 1 else 'it'}"
+    return kept_words(count, kept)
+
+
 def kept_count(targets) -> dict:
     """Of the existing outputs ``targets``, those --overwrite keeps: another user's this one
     may not replace (owner -> how many), read-only ones (``READ_ONLY`` -> how many), folders

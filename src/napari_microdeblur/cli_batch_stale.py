@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cli_batch_lines import redo_words
+
 #: skipped outputs whose records are read, at most (0.6-0.9 ms each from the page cache
 #: here: a rerun that skips a million outputs is not held up by it)
 CHECKED_AT_MOST = 1000
@@ -319,7 +321,8 @@ class StaleOutputs:
                   f"{'s were' if self.count > 1 else ' was'} made with other settings than "
                   f"this run's{of} ({self.first}"
                   f"{'; and others' if self.count > 1 else ''})"
-                  f"{redo_words(self.count, self.kept_differing)}", file=sys.stderr, flush=True)
+                  f"{redo_words(self.count, self.kept_differing, 'pass')}", file=sys.stderr,
+                  flush=True)
         if self.unrecorded:
             many = self.unrecorded > 1
             print(f"microdeblur: warning: {self.unrecorded} skipped output"
@@ -327,7 +330,7 @@ class StaleOutputs:
                   f"settings{of} ({self.first_unrecorded}{' and others' if many else ''}: made "
                   "by a release before records, or by another program), so "
                   f"{'they were' if many else 'it was'} not compared with this run's"
-                  f"{redo_words(self.unrecorded, self.kept_unrecorded)}", file=sys.stderr,
+                  f"{redo_words(self.unrecorded, self.kept_unrecorded, 'pass')}", file=sys.stderr,
                   flush=True)
         if self.unreadable:
             print(unreadable_warning(self.unreadable, self.first_unreadable, of),
@@ -341,17 +344,6 @@ def count_kept(kept: dict, target) -> None:
 
     if (reason := kept_reason(target)) is not None:
         kept[reason] = kept.get(reason, 0) + 1
-
-
-def redo_words(count: int, kept: dict) -> str:
-    """How a warning of ``count`` skipped outputs ends: ': pass --overwrite to redo them', or,
-    where --overwrite keeps some (``kept``), which and why, as the closing line tells them
-    (``cli_batch_lines.kept_words``): it had been advised for another user's files too."""
-    if not kept:
-        return f": pass --overwrite to redo {'them' if count > 1 else 'it'}"
-    from .cli_batch_lines import kept_words
-
-    return kept_words(count, kept)
 
 
 def unreadable_warning(count: int, first: str | None, of: str) -> str:

@@ -10,6 +10,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 
+from .cli_batch_lines import redo_words
 from .core.shown import shown_path
 
 #: seconds an input's modification time must precede its output's record (``created``, to the
@@ -63,7 +64,7 @@ class ChangedInputs:
         if not self.quiet:  # above the files bar
             from .cli_progress import say
 
-            ending = redo_words(1, {} if reason is None else {reason: 1})
+            ending = redo_words(1, {} if reason is None else {reason: 1}, 'give')
             say(f"microdeblur: warning: {name}: input changed since {shown_path(target)} was "
                 f"written ({why}){ending}", sys.stderr)
         return True
@@ -75,18 +76,7 @@ class ChangedInputs:
         many = self.count > 1
         they = ("s", " and others", "they were", "them") if many else ("", "", "it was", "it")
         return (f"; the input of {self.count} skipped output{they[0]} ({self.first}{they[1]}) "
-                f"changed since {they[2]} written{redo_words(self.count, self.kept)}")
-
-
-def redo_words(count: int, kept: dict) -> str:
-    """How a line of ``count`` outputs whose input changed ends: ': give --overwrite to redo
-    them', or, where --overwrite keeps some (``kept``), which and why
-    (``cli_batch_lines.kept_words``)."""
-    if not kept:
-        return f": give --overwrite to redo {'them' if count > 1 else 'it'}"
-    from .cli_batch_lines import kept_words
-
-    return kept_words(count, kept)
+                f"changed since {they[2]} written{redo_words(self.count, self.kept, 'give')}")
 
 
 def changed_words(source, info: os.stat_result, record, after: bool) -> str | None:
